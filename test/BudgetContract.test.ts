@@ -17,6 +17,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
+import { migrations } from "../src/internal/databaseSchema.js"
 import * as Database from "../src/internal/sql/database.js"
 import { budgetContract, type ContractLimit } from "./contract/budget.js"
 import { postgresServer } from "./utils/postgresServer.js"
@@ -108,7 +109,7 @@ budgetContract({
 
 /** A SQL store on its own client of `database`, as a gateway instance has. */
 const sqlStoreOn = (database: Gateway.Database) =>
-  Effect.flatMap(Effect.orDie(Database.connect(database)), (sql) =>
+  Effect.flatMap(Effect.orDie(Database.connect(database, migrations)), (sql) =>
     Effect.orDie(
       Layer.build(
         Budget.layerStoreSql({ address: "the contract's database" }).pipe(

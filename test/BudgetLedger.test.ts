@@ -17,6 +17,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
+import { migrations } from "../src/internal/databaseSchema.js"
 import * as Ledger from "../src/internal/gateway/keys/ledger.js"
 import { contentionBackoffCap } from "../src/internal/persistence/sql.js"
 import * as Database from "../src/internal/sql/database.js"
@@ -29,8 +30,11 @@ let run = 0
 
 const twoInstances = (options: Partial<Ledger.Options> = {}) =>
   Effect.gen(function*() {
-    const one = yield* Ledger.make(yield* Database.connect({ sqlite: file }), { address: file, ...options })
-    const other = yield* Ledger.make(yield* Database.connect({ sqlite: file }), { address: file, ...options })
+    const one = yield* Ledger.make(yield* Database.connect({ sqlite: file }, migrations), { address: file, ...options })
+    const other = yield* Ledger.make(yield* Database.connect({ sqlite: file }, migrations), {
+      address: file,
+      ...options
+    })
     return [one, other] as const
   })
 
@@ -100,7 +104,7 @@ describe("the SQL budget ledger", () => {
       // 00:30 UTC: the hour's window and the day's start at the same instant, and are still two windows.
       yield* TestClock.setTime(Date.UTC(2026, 4, 12, 0, 30))
       let transactions = 0
-      const client = yield* Database.connect({ sqlite: file })
+      const client = yield* Database.connect({ sqlite: file }, migrations)
       const counted = new Proxy(client, {
         get: (target, property, receiver) =>
           property === "withTransaction"
@@ -225,7 +229,7 @@ describe("the SQL budget ledger's steps", () => {
 
   it.effect("retry a check refused while another connection holds the write lock, and reserve once it is let go", () =>
     Effect.gen(function*() {
-      yield* Effect.orDie(Database.connect({ sqlite: file }))
+      yield* Effect.orDie(Database.connect({ sqlite: file }, migrations))
       const { sql, statements } = yield* counted
       const ledger = yield* Ledger.make(sql, { address: file, statementTimeout: "5 seconds" })
       const limits = [{ scope: "key:contended", limit: 1, period: "1 day" as const }]
@@ -251,7 +255,7 @@ describe("the SQL budget ledger's steps", () => {
 
   it.effect("give a check up as unavailable at the statement timeout when the write lock stays held", () =>
     Effect.gen(function*() {
-      yield* Effect.orDie(Database.connect({ sqlite: file }))
+      yield* Effect.orDie(Database.connect({ sqlite: file }, migrations))
       const { sql, statements } = yield* counted
       const ledger = yield* Ledger.make(sql, { address: file, statementTimeout: "2 seconds" })
       const holder = new DatabaseSync(file)

@@ -16,6 +16,7 @@ import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { migrations } from "../src/internal/databaseSchema.js"
 import { defaultTimeout } from "../src/internal/persistence/sql.js"
 import * as Memory from "../src/internal/rateLimiter/memory.js"
 import * as Sql from "../src/internal/rateLimiter/sql.js"
@@ -101,7 +102,7 @@ bucketStoreContract({
  */
 const sqlStoresOn = (database: Gateway.Database) =>
   Effect.map(
-    Effect.orDie(Database.connect(database)),
+    Effect.orDie(Database.connect(database, migrations)),
     (sql) =>
       Context.make(
         RateLimiter.BucketStore,

@@ -18,7 +18,9 @@ import { join, resolve } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { pathToFileURL } from "node:url"
 import * as Gateway from "../../src/Gateway.js"
-import { migrations } from "../../src/internal/sql/migrations.js"
+import * as BudgetMigrations from "../../src/internal/budget/migrations.js"
+import * as KeysMigrations from "../../src/internal/gateway/keys/migrations.js"
+import * as RequestLogMigrations from "../../src/internal/gateway/observe/migrations.js"
 import * as Sqlite from "../../src/internal/sql/sqlite.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -98,7 +100,9 @@ const sqliteTables = (file: string) => {
  */
 const beforeSpendByPeriod = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const { "1_keys_and_spend": one, "2_request_log": two, "3_spend_record": three } = migrations
+  const { "1_keys_and_spend": one } = KeysMigrations.migrations
+  const { "2_request_log": two } = RequestLogMigrations.migrations
+  const { "3_spend_record": three } = BudgetMigrations.migrations
   yield* Migrator.make({})({
     loader: Migrator.fromRecord({ "1_keys_and_spend": one, "2_request_log": two, "3_spend_record": three })
   })
@@ -177,7 +181,7 @@ describe("the gateway's SQLite database", () => {
       yield* Effect.scoped(Effect.gen(function*() {
         const sql = yield* Sqlite.make(file)
         yield* Migrator.make({})({
-          loader: Migrator.fromRecord({ "1_keys_and_spend": migrations["1_keys_and_spend"] })
+          loader: Migrator.fromRecord({ "1_keys_and_spend": KeysMigrations.migrations["1_keys_and_spend"] })
         })
           .pipe(Effect.provideService(SqlClient.SqlClient, sql))
         yield* sql`INSERT INTO teams (id, name, created_at, updated_at) VALUES ('t1', 'research', 1, 1)`
@@ -212,7 +216,8 @@ describe("the gateway's SQLite database", () => {
       const file = join(dir, "gateway.db")
       const script = `import * as Effect from "effect/Effect"
         import * as Database from ${JSON.stringify(pathToFileURL(resolve("dist/internal/sql/database.js")).href)}
-        Effect.runPromise(Effect.scoped(Database.connect({ sqlite: ${JSON.stringify(file)} })))
+        import { migrations } from ${JSON.stringify(pathToFileURL(resolve("dist/internal/databaseSchema.js")).href)}
+        Effect.runPromise(Effect.scoped(Database.connect({ sqlite: ${JSON.stringify(file)} }, migrations)))
           .then(() => process.exit(0), (error) => { console.error(String(error)); process.exit(1) })`
       const starts = Array.from({ length: 16 }, () =>
         new Promise<{ readonly code: number | null; readonly stderr: string }>((done) => {

@@ -19,6 +19,7 @@ import * as fc from "fast-check"
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { migrations } from "../../src/internal/databaseSchema.js"
 import * as Anchor from "../../src/internal/gateway/audit/anchor.js"
 import * as Chain from "../../src/internal/gateway/audit/chain.js"
 import * as Record from "../../src/internal/gateway/audit/record.js"
@@ -252,7 +253,7 @@ describe("the audit log's SQL store", () => {
     }),
     ({ between, initial, limit }) =>
       Effect.gen(function*() {
-        const sql = yield* Database.connect({ sqlite: ":memory:" })
+        const sql = yield* Database.connect({ sqlite: ":memory:" }, migrations)
         const log = AuditStore.make({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
         const append = Effect.gen(function*() {
           yield* TestClock.adjust("1 second")
@@ -296,7 +297,7 @@ describe("the audit log's retention", () => {
           (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
         )
         const file = join(dir, "anchor.jsonl")
-        const sql = yield* Database.connect({ sqlite: ":memory:" })
+        const sql = yield* Database.connect({ sqlite: ":memory:" }, migrations)
         const log = AuditStore.make({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
         const written: Array<Chain.Row> = []
         for (const gap of gaps) {
@@ -347,7 +348,7 @@ describe("the audit log's retention", () => {
 
   it.effect("keep prunes at start and each hour after, on the Clock", () =>
     Effect.gen(function*() {
-      const sql = yield* Database.connect({ sqlite: ":memory:" })
+      const sql = yield* Database.connect({ sqlite: ":memory:" }, migrations)
       const log = AuditStore.make({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
       yield* log.append({ ...sample, at: 0 })
       yield* TestClock.adjust("2 days")
@@ -418,7 +419,7 @@ const summaries = (rows: ReadonlyArray<Chain.Entry>) =>
 
 /** A count in a fresh SQLite database of its own, as a gateway with a database has it. */
 const sqliteState = Effect.map(
-  Effect.orDie(Database.connect({ sqlite: ":memory:" })),
+  Effect.orDie(Database.connect({ sqlite: ":memory:" }, migrations)),
   (sql) => Refusals.sqlState({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
 )
 
@@ -465,7 +466,7 @@ describe("the refusals of nobody known", () => {
         (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
       )
       const stateOn = Effect.map(
-        Effect.orDie(Database.connect({ sqlite: join(dir, "gateway.db") })),
+        Effect.orDie(Database.connect({ sqlite: join(dir, "gateway.db") }, migrations)),
         (sql) => Refusals.sqlState({ sql, bounds: { address: "gateway.db", timeout: Sql.defaultTimeout } })
       )
       const { log, rows } = memoryLog()

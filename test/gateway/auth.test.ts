@@ -5,6 +5,8 @@ import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import { createHash } from "node:crypto"
+import type * as Authentication from "../../src/internal/gateway/access/authentication.js"
+import * as Caller from "../../src/internal/gateway/access/caller.js"
 import * as Engine from "../../src/internal/gateway/engine.js"
 import * as Auth from "../../src/internal/gateway/keys/auth.js"
 import * as ResponsesCodec from "../../src/internal/wire/openAiResponses/codec.js"
@@ -15,25 +17,25 @@ import { memoryKeyLimits } from "../utils/memoryKeyLimits.js"
 
 describe("gateway keys: digests and their constant-time compare", () => {
   it("a key's digest is its SHA-256", () => {
-    expect(Auth.digest("gw-key-0001").toString("hex")).toBe(createHash("sha256").update("gw-key-0001").digest("hex"))
+    expect(Caller.digest("gw-key-0001").toString("hex")).toBe(createHash("sha256").update("gw-key-0001").digest("hex"))
   })
 
   it("sameDigest: equal digests match; one byte off, or another length, does not (and does not throw)", () => {
-    const a = Auth.digest("gw-key-0001")
-    expect(Auth.sameDigest(a, Buffer.from(a))).toBe(true)
+    const a = Caller.digest("gw-key-0001")
+    expect(Caller.sameDigest(a, Buffer.from(a))).toBe(true)
     for (const index of [0, 15, 31]) {
       const b = Buffer.from(a)
       b[index] = b[index]! ^ 1
-      expect(Auth.sameDigest(a, b)).toBe(false)
+      expect(Caller.sameDigest(a, b)).toBe(false)
     }
-    expect(Auth.sameDigest(a, a.subarray(0, 16))).toBe(false)
-    expect(Auth.sameDigest(a, new Uint8Array(0))).toBe(false)
+    expect(Caller.sameDigest(a, a.subarray(0, 16))).toBe(false)
+    expect(Caller.sameDigest(a, new Uint8Array(0))).toBe(false)
   })
 
   it("two keys' digests match exactly when the keys are equal", () =>
     fc.assert(fc.property(fc.string(), fc.string(), (x, y) => {
-      expect(Auth.sameDigest(Auth.digest(x), Auth.digest(y))).toBe(x === y)
-      expect(Auth.sameDigest(Auth.digest(x), Auth.digest(x))).toBe(true)
+      expect(Caller.sameDigest(Caller.digest(x), Caller.digest(y))).toBe(x === y)
+      expect(Caller.sameDigest(Caller.digest(x), Caller.digest(x))).toBe(true)
     })))
 
   it("find: the item whose digest is the presented key's, else none", () =>
@@ -42,10 +44,10 @@ describe("gateway keys: digests and their constant-time compare", () => {
       fc.nat(),
       fc.string(),
       (keys, pick, other) => {
-        const items = keys.map((key) => ({ key, digest: Auth.digest(key) }))
+        const items = keys.map((key) => ({ key, digest: Caller.digest(key) }))
         const wanted = keys[pick % keys.length]!
-        expect(Auth.find(items, wanted)?.key).toBe(wanted)
-        expect(Auth.find(items, other)?.key).toBe(keys.includes(other) ? other : undefined)
+        expect(Caller.find(items, wanted)?.key).toBe(wanted)
+        expect(Caller.find(items, other)?.key).toBe(keys.includes(other) ? other : undefined)
       }
     )))
 })
@@ -255,7 +257,7 @@ describe("a budgeted key's admission", () => {
     )
     const caller = yield* auth.authenticate({ authorization: "Bearer gw-key-budgeted" })
     // One admission in a scope of its own, closed with `exit` after `use`.
-    const admitOnce = (use: (settle: Auth.Settle) => Effect.Effect<void>, exit: Exit.Exit<unknown>) =>
+    const admitOnce = (use: (settle: Authentication.Settle) => Effect.Effect<void>, exit: Exit.Exit<unknown>) =>
       Effect.gen(function*() {
         const scope = yield* Scope.make()
         const settle = yield* Scope.provide(auth.admit(caller, "m", { price, leastMaxTokens: 1 }, request), scope)

@@ -10,10 +10,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as fc from "fast-check"
+import type { Principal } from "../../src/internal/gateway/access/adminCheck.js"
+import * as Roles from "../../src/internal/gateway/access/roles.js"
 import * as Access from "../../src/internal/gateway/identity/access.js"
 import * as Oidc from "../../src/internal/gateway/identity/oidc.js"
-import type { Principal } from "../../src/internal/gateway/identity/principal.js"
-import * as Roles from "../../src/internal/gateway/identity/roles.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 
 const teamName = fc.stringMatching(/^[a-z][a-z0-9-]{0,11}$/)

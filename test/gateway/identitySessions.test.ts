@@ -11,8 +11,8 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as fc from "fast-check"
 import { randomBytes } from "node:crypto"
+import { digest } from "../../src/internal/gateway/access/caller.js"
 import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
-import { digest } from "../../src/internal/gateway/keys/auth.js"
 import { postgresFor, sqliteDatabase } from "../utils/sqlDatabases.js"
 
 const postgresSessions = Effect.map(postgresFor("sessions"), Sessions.sqlStore)

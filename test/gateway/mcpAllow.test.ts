@@ -1,5 +1,5 @@
 /**
- * Which MCP tools a key may use (`internal/gateway/mcp/allow.ts`), over its whole domain: a list's rule against a
+ * Which MCP tools a key may use (`internal/gateway/access/tools.ts`), over its whole domain: a list's rule against a
  * glob matcher written the other way (by recursion, not a regular expression), and, through the gateway's `/mcp`
  * endpoint itself, for random lists of a key and its team: what the key lists equals what it may call equals the
  * tools both lists match, asked by the official SDK's client; and the same of resources, templates and prompts, which
@@ -14,7 +14,7 @@ import * as Layer from "effect/Layer"
 import * as fc from "fast-check"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import * as Allow from "../../src/internal/gateway/mcp/allow.js"
+import * as Allow from "../../src/internal/gateway/access/tools.js"
 import * as Endpoint from "../../src/internal/gateway/mcp/endpoint.js"
 import * as Pins from "../../src/internal/gateway/mcp/pins.js"
 import * as Logs from "../../src/internal/gateway/observe/record.js"

@@ -13,7 +13,7 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
-import * as Allow from "../../src/internal/gateway/mcp/allow.js"
+import * as Allow from "../../src/internal/gateway/access/tools.js"
 import * as Standalone from "../../src/internal/gateway/mcp/standalone.js"
 
 const tools = "notifications/tools/list_changed" as const

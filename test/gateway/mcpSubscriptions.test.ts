@@ -10,7 +10,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
-import * as Allow from "../../src/internal/gateway/mcp/allow.js"
+import * as Allow from "../../src/internal/gateway/access/tools.js"
 import * as Subscriptions from "../../src/internal/gateway/mcp/subscriptions.js"
 
 type Step =

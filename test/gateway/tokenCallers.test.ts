@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
+import type * as Caller from "../../src/internal/gateway/access/caller.js"
 import * as Callers from "../../src/internal/gateway/identity/callers.js"
 
 const name = fc.oneof(fc.constantFrom("research", "ops", "constructor", "__proto__", "toString", ""), fc.string())
@@ -22,7 +23,7 @@ describe("callers by token", () => {
   it("a configuration's problems name each field: database, issuer, audience, models, mapping, limits", () => {
     const good = { issuer: "https://login.example.com", audience: "llm-api", teams: { research: "research" } }
     // gpt-4o-mini is served and priced, gpt-4o served without a price.
-    const known: Callers.Served = {
+    const known: Caller.Served = {
       resolve: (model) =>
         model === "gpt-4o-mini"
           ? { price: { input: 1, output: 2 } }

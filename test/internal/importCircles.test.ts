@@ -2,6 +2,11 @@
  * Configuration depends on what it configures, never both ways: no circle of imports in `src/` holds two public
  * modules (those `index.ts` and `testing.ts` re-export). Imports are read as text: static `from`, `import "…"` and
  * `import("…")` of relative paths, type-only ones included; one named exception, below.
+ *
+ * The gateway is built in floors (docs/architecture.md, "The gateway's floors"): its rooms are its folders (a folder
+ * inside one counted as part of it) and the files at its root, each its own room; no circle of imports joins two rooms,
+ * so no file imports a room that imports its own, however far round; and `access/`, the ground floor every route
+ * reads, imports no other folder of the gateway.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Fs from "node:fs"
@@ -103,5 +108,50 @@ describe("the import graph of src/", () => {
     for (const [from, to] of deprecatedAliases) {
       expect(importsOf(Path.join(src, from), known)).toContain(Path.join(src, to))
     }
+  })
+})
+
+const gateway = Path.join(src, "internal", "gateway")
+
+/** The room of the gateway a file is in: its folder below `gateway/`, or the file itself at the root. */
+function roomOf(file: string): string {
+  const [first, ...rest] = Path.relative(gateway, file).split(Path.sep)
+  return rest.length === 0 ? first! : `${first}/`
+}
+
+/** The imports between the gateway's rooms: each room and the rooms its files import, its own left out. */
+function gatewayRooms(): ReadonlyMap<string, ReadonlyArray<string>> {
+  const files = sourceFiles(gateway)
+  const known = new Set(files)
+  const rooms = new Map<string, Set<string>>()
+  for (const file of files) {
+    const room = roomOf(file)
+    const imported = rooms.get(room) ?? new Set()
+    rooms.set(room, imported)
+    for (const target of importsOf(file, known)) if (roomOf(target) !== room) imported.add(roomOf(target))
+  }
+  return new Map([...rooms].map(([room, imported]) => [room, [...imported].sort()]))
+}
+
+describe("the gateway's floors", () => {
+  it("no circle of imports joins two of its folders or root files", () => {
+    const rooms = gatewayRooms()
+    expect(rooms.size).toBeGreaterThan(20)
+    expect(circles(rooms).map((circle) => circle.sort())).toEqual([])
+  })
+
+  it("access/ reaches no other folder of the gateway, however far round", () => {
+    const rooms = gatewayRooms()
+    const reached = new Set<string>()
+    const visit = (room: string): void => {
+      for (const next of rooms.get(room) ?? []) {
+        if (reached.has(next)) continue
+        reached.add(next)
+        visit(next)
+      }
+    }
+    visit("access/")
+    expect(reached.size).toBeGreaterThan(0)
+    expect([...reached].filter((room) => room.endsWith("/"))).toEqual([])
   })
 })

@@ -1,5 +1,5 @@
 /**
- * The SQL backend of `Budget.BudgetStore`, in the tables of the gateway's schema (`../sql/migrations.ts`): the
+ * The SQL backend of `Budget.BudgetStore`, in the tables of the gateway's schema (`../databaseSchema.ts`): the
  * gateway's ledger (the keys and teams made at run time, provider.json keys' budgets when the gateway has a database)
  * and `Budget.layerStoreSql`, so a restart of an instance, or of its database, gives nothing back. Two tables: `spend`,
  * a window's spend per counter (its `scope` column), keyed by the window's period and start (an hour's and a day's
@@ -45,6 +45,7 @@ import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Budget from "../../Budget.js"
 import type { StoreUnavailableError } from "../../Store.js"
+import { migrations } from "../databaseSchema.js"
 import * as Renewal from "../persistence/leases.js"
 import { type Bounds, closeTimeout, defaultTimeout, step, transaction } from "../persistence/sql.js"
 import { unavailable } from "../persistence/unavailable.js"
@@ -65,7 +66,7 @@ const numberOf = (row: Row | undefined, column: string): number => Number(row?.[
 const byName = <A extends Budget.Counter>(a: A, b: A) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0
 
 /**
- * A `BudgetStore` over `sql`, whose schema is the gateway's (`../sql/migrations.ts`), its leases renewed and its
+ * A `BudgetStore` over `sql`, whose schema is the gateway's (`../databaseSchema.ts`), its leases renewed and its
  * pending settles retried for the scope's life.
  */
 export const make = (
@@ -252,7 +253,7 @@ export const budgetStore = (
 ): Effect.Effect<Budget.BudgetStore["Service"], StoreUnavailableError, Scope.Scope> =>
   Effect.andThen(
     Effect.mapError(
-      migrate(sql),
+      migrate(sql, migrations),
       (error) =>
         unavailable(
           options?.address ?? "the SQL database",

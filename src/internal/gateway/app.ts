@@ -27,7 +27,7 @@
  * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
  * LLM-API-BalancedCall's `balancedCall/routes.ts`; here are the open and admin
  * paths (each admin route's permission in `identity/access.ts`' table, checked by `serving/adminCheck.ts`; the
- * sign-on's in `identity/signOn.ts`), the 404 and the 405s.
+ * sign-on's in `routes/signOn.ts`), the 404 and the 405s.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -43,6 +43,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
 import type * as Sql from "../persistence/sql.js"
+import { AdminCheck } from "./access/adminCheck.js"
 import * as AdminAudit from "./admin/audit.js"
 import * as AdminGrants from "./admin/grants.js"
 import * as AdminKeys from "./admin/keys.js"
@@ -56,10 +57,7 @@ import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as Access from "./identity/access.js"
-import * as Instance from "./identity/instance.js"
-import * as SignOn from "./identity/signOn.js"
 import * as Intake from "./intake.js"
-import * as McpRoute from "./mcp/route.js"
 import * as Dashboard from "./observe/dashboard/dashboard.js"
 import * as Logs from "./observe/record.js"
 import * as RequestLog from "./observe/requestLog.js"
@@ -68,9 +66,12 @@ import * as ResponsesStoreRedis from "./responses/storeRedis.js"
 import * as AnthropicRoute from "./routes/anthropic.js"
 import * as GeminiRoutes from "./routes/gemini.js"
 import * as GeminiModels from "./routes/geminiModels.js"
+import * as Instance from "./routes/instance.js"
+import * as McpRoute from "./routes/mcp.js"
 import * as OpenAiRoutes from "./routes/openAiChat.js"
 import * as ResponsesRoute from "./routes/openAiResponses.js"
-import * as AdminCheck from "./serving/adminCheck.js"
+import * as SignOn from "./routes/signOn.js"
+import * as AdminChecks from "./serving/adminCheck.js"
 import * as Admission from "./serving/admission.js"
 import { errorResponse, json, refusal } from "./serving/answers.js"
 import * as Configuration from "./serving/configuration.js"
@@ -191,7 +192,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
   const serving = yield* Layer.build(
     Layer.mergeAll(
       Requests.layer({ stats: dashboard.stats, requestLog, refusalLines }),
-      AdminCheck.layer,
+      AdminChecks.layer,
       Admission.layer.pipe(Layer.provideMerge(ModelNames.layer))
     ).pipe(Layer.provideMerge(Layer.succeed(Configuration.Configuration, { engine, options, now, metrics })))
   )
@@ -207,7 +208,7 @@ const routesOf = Effect.fnUntraced(function*(
 ) {
   const { engine, metrics, now, options } = yield* Configuration.Configuration
   const { plain, served } = yield* Requests.Requests
-  const admin = yield* AdminCheck.AdminCheck
+  const admin = yield* AdminCheck
   const { adminAs, adminOnly } = admin
   const openAi = yield* OpenAiRoutes.routes
   const responses = yield* Effect.provide(ResponsesRoute.routes, lasting.responses)

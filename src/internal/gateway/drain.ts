@@ -8,7 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Http from "node:http"
-import type * as Auth from "./keys/auth.js"
+import type { Caller } from "./access/caller.js"
 import type { Entry } from "./observe/record.js"
 
 // How long cut streams have to write their error event before what is left is interrupted.
@@ -40,7 +40,7 @@ export class Drain {
    * Cuts the streams in flight asked with a key `stale` says no longer works (revoked, or replaced by a rotation
    * whose grace period ended).
    */
-  revoked(stale: (caller: Auth.Caller) => boolean): Effect.Effect<void> {
+  revoked(stale: (caller: Caller) => boolean): Effect.Effect<void> {
     return Effect.suspend(() =>
       Effect.forEach(
         [...this.streams].filter(([entry]) => entry.caller !== undefined && stale(entry.caller)),

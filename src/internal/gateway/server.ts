@@ -53,6 +53,7 @@ import {
 import type { OptionsError } from "../../OptionsError.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as Store from "../../Store.js"
+import { migrations } from "../databaseSchema.js"
 import { messageOf } from "../errorText.js"
 import { inScope } from "../held.js"
 import * as OptionsErrors from "../optionsError.js"
@@ -61,6 +62,8 @@ import * as Database from "../sql/database.js"
 import { describe } from "../sql/location.js"
 import * as SpendRecord from "../sql/spendRecord.js"
 import { urlOf } from "../store/connection.js"
+import type * as Authentication from "./access/authentication.js"
+import { configKeyScope } from "./access/caller.js"
 import * as App from "./app.js"
 import * as AuditAnchor from "./audit/anchor.js"
 import * as AuditRetention from "./audit/retention.js"
@@ -330,7 +333,7 @@ export function configurationProblems(
 /** What one configuration serves: its engine, its keys and its routes. */
 interface Generation {
   readonly engine: Engine.Engine
-  readonly auth: Auth.Auth
+  readonly auth: Authentication.Auth
   /** Its keys, masked in a logged payload: the gateway and admin keys, and the deployments' provider keys. */
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
   readonly app: Effect.Success<ReturnType<typeof App.make>>
@@ -354,7 +357,7 @@ function configKeyStores(
       return {
         limiters,
         budgets: managed.ledger.store,
-        counter: Auth.configKeyScope,
+        counter: configKeyScope,
         unavailable: () => Errors.databaseUnavailable("the budget ledger could not be read")
       }
     }
@@ -386,7 +389,7 @@ export function make(
     const problem = check(options)
     if (problem !== undefined) return yield* problem
     const database = options.database ?? options.config.database
-    const sql = database === undefined ? undefined : yield* Database.connect(database)
+    const sql = database === undefined ? undefined : yield* Database.connect(database, migrations)
     // The database as one SQL store: every step of its keys, spend and request log bounded and named alike.
     const stored: Sql.Database | undefined = sql === undefined
       ? undefined

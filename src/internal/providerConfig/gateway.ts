@@ -20,7 +20,7 @@ import type * as Budget from "../../Budget.js"
 import type * as Gateway from "../../Gateway.js"
 import type { Issue } from "../../ProviderConfig.js"
 import { periodBounds, periodInBounds } from "../budget/window.js"
-import { roleProblem } from "../gateway/identity/roles.js"
+import { roleProblem } from "../gateway/access/roles.js"
 import { HttpUrl, NonEmpty, oneOf, optional, Positive, PositiveInt } from "./fields.js"
 import { DurationEntry, toDuration } from "./router.js"
 

@@ -26,7 +26,7 @@ interface Row {
   readonly [column: string]: unknown
 }
 
-/** A `BucketStore` in `database`, whose schema is the gateway's (`../sql/migrations.ts`). */
+/** A `BucketStore` in `database`, whose schema is the gateway's (`../databaseSchema.ts`). */
 export function bucketStore(database: Database): RateLimiter.BucketStore["Service"] {
   const { bounds, sql } = database
 

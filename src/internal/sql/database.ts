@@ -2,7 +2,8 @@
  * The gateway's database, where keys and teams made at run time, the spend ledger and the request log are kept:
  * a SQLite file (`node:sqlite`, `sqlite.ts`), or a Postgres server (`@effect/sql-pg`, an optional peer dependency
  * loaded only then) that several instances share.
- * `connect` opens it for the scope and brings its schema up to date (`migrations.ts`, through `effect/sql`'s
+ * `connect` opens it for the scope and brings its schema up to date (the migrations it is given, the gateway's
+ * `databaseSchema.ts`, run by `migrations.ts` through `effect/sql`'s
  * `Migrator`: on Postgres under a table lock, so instances starting together migrate once; on SQLite the one that
  * loses the race for the file's write lock migrates again after the winner); a database whose schema
  * is newer than this version knows is refused, as is one that cannot be reached, with a `DatabaseError` naming it
@@ -17,7 +18,7 @@ import { closeSync, mkdirSync, openSync } from "node:fs"
 import { dirname } from "node:path"
 import { type Database, DatabaseError } from "../../Gateway.js"
 import { describe } from "./location.js"
-import { latest, migrate } from "./migrations.js"
+import { latest, migrate, type Migrations } from "./migrations.js"
 import * as Sqlite from "./sqlite.js"
 
 /** How long connecting to Postgres may take before the start (or a call needing a new connection) fails. */
@@ -69,13 +70,16 @@ export const open = (database: Database): Effect.Effect<SqlClient.SqlClient, Dat
     Effect.provide(Reactivity.layer)
   )
 
-/** The database, opened for the scope, its schema migrated to this version's. */
-export const connect = (database: Database): Effect.Effect<SqlClient.SqlClient, DatabaseError, Scope.Scope> =>
+/** The database, opened for the scope, its schema brought up to `migrations`'. */
+export const connect = (
+  database: Database,
+  migrations: Migrations
+): Effect.Effect<SqlClient.SqlClient, DatabaseError, Scope.Scope> =>
   Effect.gen(function*() {
     const where = describe(database)
     const failed = (reason: string) => (cause: unknown) => new DatabaseError({ database: where, reason, cause })
     const sql = yield* open(database)
-    yield* migrate(sql).pipe(
+    yield* migrate(sql, migrations).pipe(
       Effect.mapError(failed("its schema could not be brought up to date"))
     )
     const [row] = yield* Effect.mapError(
@@ -83,10 +87,11 @@ export const connect = (database: Database): Effect.Effect<SqlClient.SqlClient, 
       failed("its schema version could not be read")
     )
     const version = Number(row?.newest ?? 0)
-    if (version > latest) {
+    const known = latest(migrations)
+    if (version > known) {
       return yield* new DatabaseError({
         database: where,
-        reason: `its schema is version ${version}, newer than this version of effect-llm-router knows (${latest}): ` +
+        reason: `its schema is version ${version}, newer than this version of effect-llm-router knows (${known}): ` +
           "upgrade effect-llm-router, or give it a database of its own"
       })
     }

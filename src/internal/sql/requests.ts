@@ -17,7 +17,7 @@ export type Row = {
   readonly request_id: string
   /** Epoch milliseconds when the request came in. */
   readonly at: number
-  /** The key's id (`Auth.Caller.id`): what the row is the key's by. */
+  /** The key's id (`Caller.id`, `access/caller.ts`): what the row is the key's by. */
   readonly key_id: string | null
   /** The key's name when the call was made. */
   readonly key_name: string | null

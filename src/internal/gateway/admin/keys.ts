@@ -18,14 +18,15 @@ import type { KeyInfo } from "../../../Gateway.js"
 import { maskKey } from "../../../LlmError.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { periodName } from "../../budget/window.js"
+import type { Principal } from "../access/adminCheck.js"
+import { AdminCheck } from "../access/adminCheck.js"
+import type * as Auth from "../access/authentication.js"
+import * as Caller from "../access/caller.js"
 import { madeId, type Params, type Subjects } from "../audit/record.js"
 import * as Errors from "../errorAnswer.js"
 import * as Access from "../identity/access.js"
-import type { Principal } from "../identity/principal.js"
-import * as Auth from "../keys/auth.js"
 import { keyScope, limitOf, teamScope } from "../keys/runtime.js"
 import type { BudgetLimit, KeyRecord, NameTaken, TeamRecord } from "../keys/store.js"
-import { AdminCheck } from "../serving/adminCheck.js"
 import { decodePath, errorResponse, json } from "../serving/answers.js"
 import { Configuration, type Managed } from "../serving/configuration.js"
 import { Requests } from "../serving/requests.js"
@@ -108,7 +109,7 @@ const keyView = (key: KeyRecord) => ({
 // A provider.json key, with the fields of `keyView` its configuration can have: its budget and rate limit, which it is
 // held to, shown as a key made here shows them.
 const configView = (key: KeyInfo) => ({
-  id: Auth.configKeyId(key.name),
+  id: Caller.configKeyId(key.name),
   object: "gateway.key",
   name: key.name,
   source: "provider.json",
@@ -211,8 +212,8 @@ export const routes = Effect.fnUntraced(function*(managed: Managed) {
   const reload = Effect.mapError(store.reload, unavailable)
 
   const liveKey = (id: string) => {
-    if (id.startsWith(Auth.configKeyPrefix)) {
-      const name = id.slice(Auth.configKeyPrefix.length)
+    if (id.startsWith(Caller.configKeyPrefix)) {
+      const name = id.slice(Caller.configKeyPrefix.length)
       return Effect.fail(configNames().has(name) ? readOnly(name) : notFound("key", id))
     }
     const key = store.keys().find((candidate) => candidate.id === id && candidate.revokedAt === undefined)
@@ -292,7 +293,7 @@ export const routes = Effect.fnUntraced(function*(managed: Managed) {
       const record: KeyRecord = {
         id: fresh("key_", 12),
         name,
-        sha256: Auth.digest(key).toString("hex"),
+        sha256: Caller.digest(key).toString("hex"),
         previous: [],
         teamId: input.team ?? undefined,
         models: input.models ?? undefined,
@@ -329,8 +330,8 @@ export const routes = Effect.fnUntraced(function*(managed: Managed) {
 
   const getKey = admin((id) =>
     Effect.gen(function*() {
-      if (id.startsWith(Auth.configKeyPrefix)) {
-        const found = auth.keys.find((key) => !key.admin && Auth.configKeyId(key.name) === id)
+      if (id.startsWith(Caller.configKeyPrefix)) {
+        const found = auth.keys.find((key) => !key.admin && Caller.configKeyId(key.name) === id)
         if (found === undefined) return yield* Effect.fail(notFound("key", id))
         // Its budget as the gateway keeps it (in the ledger, the store or memory), if it has one.
         const budget = (yield* auth.budgetStatus).find((held) => held.team === undefined && held.key === found.name)
@@ -396,7 +397,7 @@ export const routes = Effect.fnUntraced(function*(managed: Managed) {
         ...(grace > 0 ? [{ sha256: key.sha256, until: now + grace }] : [])
       ]
       yield* saved(
-        store.updateKey(id, { sha256: Auth.digest(replacement).toString("hex"), previous }),
+        store.updateKey(id, { sha256: Caller.digest(replacement).toString("hex"), previous }),
         () => key.name,
         "key"
       )
@@ -532,7 +533,7 @@ function withMaskedKey(state: unknown, answer: unknown) {
 export function subjects(managed: Managed | undefined, auth: Auth.Auth): Subjects {
   function keyState(id: string | undefined) {
     return Effect.sync(() => {
-      const config = auth.keys.find((key) => !key.admin && Auth.configKeyId(key.name) === id)
+      const config = auth.keys.find((key) => !key.admin && Caller.configKeyId(key.name) === id)
       if (config !== undefined) return configView(config)
       const key = managed?.store.keys().find((candidate) => candidate.id === id)
       return key === undefined ? null : keyView(key)

@@ -5,10 +5,11 @@
  * row's own team (`sees`). A refusal is 403 naming the permission missing, never another team's data; an admin route
  * the table does not name is refused to everyone, and the application does not build (`unruled`).
  */
+import type { Principal } from "../access/adminCheck.js"
+import { isAdminPath } from "../access/authentication.js"
+import { grants, type Permission, type Team } from "../access/roles.js"
 import * as Errors from "../errorAnswer.js"
 import type { KeyStore } from "../keys/store.js"
-import type { Principal } from "./principal.js"
-import { grants, type Permission, type Team } from "./roles.js"
 
 /**
  * Where a route's team comes from: `global` none (the whole gateway); `list` every team (each row then checked by
@@ -67,12 +68,6 @@ export const rules: ReadonlyArray<Rule> = [
   rule("GET", "/admin/callback", "public"),
   rule("POST", "/admin/logout", "public")
 ]
-
-/** Whether a route's path is an admin path, which a rule must name. */
-export function isAdminPath(path: string): boolean {
-  return path.startsWith("/admin/") || path.startsWith("/llm/model-load/") || path === "/metrics" ||
-    path === "/dashboard/data"
-}
 
 /** The rule of the route `method` `path` (HEAD is served as GET). */
 export function ruleOf(method: string, path: string): Rule | undefined {

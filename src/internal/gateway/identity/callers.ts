@@ -21,23 +21,17 @@ import type { OptionsError } from "../../../OptionsError.js"
 import * as RateLimiter from "../../../RateLimiter.js"
 import { periodBounds, periodInBounds } from "../../budget/window.js"
 import * as OptionsErrors from "../../optionsError.js"
-import type { Target } from "../engine.js"
+import type { TokenCallers } from "../access/authentication.js"
+import { type Caller, digest, personPrefix, type Served, unpricedOf } from "../access/caller.js"
+import * as Allow from "../access/tools.js"
 import * as Errors from "../errorAnswer.js"
-import { type Caller, digest, personPrefix, unpricedOf } from "../keys/caller.js"
 import type { Ledger } from "../keys/ledger.js"
 import { limitOf, teamScope } from "../keys/runtime.js"
 import type { TeamRecord } from "../keys/store.js"
-import * as Allow from "../mcp/allow.js"
 import * as Oidc from "./oidc.js"
 
 /** The reply tokens of a budgeted request without `maxTokens`, as the keys' default. */
 const defaultMaxTokens = 4096
-
-/** The callers of the configured issuers' tokens. */
-export interface TokenCallers {
-  /** The caller a token names, or the answer refusing it (401; 403 for a team that does not exist; 503). */
-  readonly caller: (token: string) => Effect.Effect<Caller, Errors.ErrorAnswer>
-}
 
 /**
  * The people whose limiters are held at once, the least recently calling let go past it (their buckets stay in the
@@ -61,12 +55,6 @@ export const personScope = (person: string): string => `${personPrefix}${person}
 /** The name of a person's bucket at a rate limit, its figures in it: a changed rate limit starts a full bucket. */
 export const personLimiterKey = (person: string, capacity: number, refillRate: number): string =>
   `gateway-person/${person}/${capacity}/${refillRate}`
-
-/** What the configuration's problems read of the engine: which names it serves, and their prices. */
-export interface Served {
-  readonly resolve: (model: string) => Pick<Target, "price"> | undefined
-  readonly models: ReadonlyArray<{ readonly id: string }>
-}
 
 /**
  * The problems of `entries`, each naming its field: the issuer's URL, the audience, a non-empty mapping, models the

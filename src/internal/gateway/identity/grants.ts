@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
-import { type Role, roleOf } from "./roles.js"
+import { type Role, roleOf } from "../access/roles.js"
 
 /** A role granted to a person. */
 export interface Grant {

@@ -109,11 +109,6 @@ export interface Oidc {
   readonly random: { readonly state: () => string; readonly nonce: () => string; readonly verifier: () => string }
 }
 
-const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
-
-/** Whether a presented credential has a JWT's shape (three base64url parts), not a key's. */
-export const isJwtShaped = (credential: string): boolean => jwtShape.test(credential)
-
 /** The default scopes asked for at sign-in. */
 export const defaultScopes: ReadonlyArray<string> = ["openid", "email", "profile"]
 /** How long a dashboard session lasts by default. */

@@ -8,23 +8,13 @@
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type { StoreUnavailableError } from "../../../Store.js"
+import type { Principal } from "../access/adminCheck.js"
+import * as Auth from "../access/authentication.js"
+import { rolesOfGroups } from "../access/roles.js"
 import * as Errors from "../errorAnswer.js"
-import * as Auth from "../keys/auth.js"
 import type { Grants } from "./grants.js"
-import { isJwtShaped, type Oidc } from "./oidc.js"
-import { type Role, rolesOfGroups } from "./roles.js"
+import type { Oidc } from "./oidc.js"
 import type { Sessions } from "./sessions.js"
-
-/** Who an admin request is from, and what they hold. */
-export interface Principal {
-  /** A person's user claim (provider.json's `gateway.oidc.user_claim`), or the admin key's name (`admin-token`). */
-  readonly name: string
-  /** `person`: signed on; `key`: a shared admin key. */
-  readonly kind: "person" | "key"
-  /** How the request showed it: an access token, the dashboard's session cookie, or an admin key. */
-  readonly via: "token" | "session" | "admin-key"
-  readonly roles: ReadonlyArray<Role>
-}
 
 /** What resolving a principal reads: the keys, and, when sign-on is configured, its issuer, sessions and grants. */
 export interface Sources {
@@ -124,7 +114,7 @@ export const principalOf = Effect.fnUntraced(function*(
       ).pipe(Effect.annotateLogs({ admin_key: admin }))
       return { name: admin, kind: "key", via: "admin-key", roles: ["admin"] } satisfies Principal
     }
-    if (oidc === undefined || !isJwtShaped(presented)) return yield* Effect.fail(adminRequired(oidc !== undefined))
+    if (oidc === undefined || !Auth.isJwtShaped(presented)) return yield* Effect.fail(adminRequired(oidc !== undefined))
     const person = yield* oidc.verify(presented)
     const roles = yield* personRoles(sources, oidc, person.subject, person.groups)
     return { name: person.subject, kind: "person", via: "token", roles } satisfies Principal

@@ -18,7 +18,7 @@ import type { SqlError } from "effect/sql/SqlError"
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
-import { digest } from "../keys/auth.js"
+import { digest } from "../access/caller.js"
 import type { Tokens } from "./oidc.js"
 
 /** A signed-in person's session. */

@@ -25,7 +25,6 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Budget from "../../../Budget.js"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
-import type { Input as EmbeddingRequest } from "../../../Embedding.js"
 import type { AdminKey, Key, KeyInfo } from "../../../Gateway.js"
 import type { BudgetExceededError, NoCapacityError } from "../../../LlmError.js"
 import type { OptionsError } from "../../../OptionsError.js"
@@ -33,120 +32,37 @@ import * as Pricing from "../../../Pricing.js"
 import type * as RateLimiter from "../../../RateLimiter.js"
 import * as OptionsErrors from "../../optionsError.js"
 import { mostEmbeddingTokens } from "../../tokens/promptSize.js"
-import type { ModelEntry, Target } from "../engine.js"
-import * as Errors from "../errorAnswer.js"
-import type { Served as TokenServed, TokenCallers } from "../identity/callers.js"
-import { isJwtShaped } from "../identity/oidc.js"
-import * as Allow from "../mcp/allow.js"
-import { type Caller, configKeyId, digest, find, personPrefix, unpricedOf } from "./caller.js"
-import type { Ledger } from "./ledger.js"
-import type * as KeyLimits from "./limits.js"
-import type { RuntimeKeys } from "./runtime.js"
-
-// What every file that authenticates also reads of a caller, kept in caller.ts below this file and identity/callers.ts.
-export {
+import {
+  type Auth,
+  isJwtShaped,
+  type KeptBudget,
+  type KeyBudget,
+  presented,
+  type Request,
+  type Settle,
+  type TokenCallers
+} from "../access/authentication.js"
+import {
   type Caller,
   configKeyId,
-  configKeyPrefix,
-  configKeyScope,
   digest,
   find,
   personPrefix,
-  sameDigest,
+  type Served as CallerServed,
   unpricedOf
-} from "./caller.js"
-
-// `/dashboard` is a page without data: a browser opening it sends no key; the data it polls is an admin path.
-const keyless: ReadonlySet<string> = new Set(["/health", "/ready", "/dashboard", "/metrics", "/dashboard/data"])
-
-/** The prefix of `model-load`'s paths, an admin path as `/metrics` and `/dashboard/data` are. */
-export const adminPrefix = "/llm/model-load/"
-
-/** The prefix of the admin API's paths (`/admin/reload`, `/admin/spend`, `/admin/requests`, keys and teams). */
-export const adminApiPrefix = "/admin/"
-
-/**
- * The paths served without a gateway key: `/health`, `/ready`, the dashboard's page, and the admin paths, whose
- * routes ask who the caller is instead (an admin key, or a person signed on: `identity/principal.ts`). A path is
- * asked of this as the router matches it: once `intake.ts` has normalised it.
- */
-export const open = {
-  has: (path: string): boolean => keyless.has(path) || path.startsWith(adminPrefix) || path.startsWith(adminApiPrefix)
-}
-
-// The paths among the keyless ones whose answers are an admin key's.
-const adminKeyless: ReadonlySet<string> = new Set(["/metrics", "/dashboard/data"])
-
-/** Whether `path` (or a route pattern) is an admin path: the admin API, `model-load`, `/metrics`, dashboard data. */
-export const isAdminPath = (path: string): boolean =>
-  adminKeyless.has(path) || path.startsWith(adminPrefix) || path.startsWith(adminApiPrefix)
-
-/** Charges an admitted call's cost to its key's budget (`undefined`: its reservation). */
-export type Settle = (cost: number | undefined) => Effect.Effect<void>
+} from "../access/caller.js"
+import * as Allow from "../access/tools.js"
+import type { ModelEntry, Target } from "../engine.js"
+import * as Errors from "../errorAnswer.js"
+import type { Ledger } from "./ledger.js"
+import type * as KeyLimits from "./limits.js"
+import type { RuntimeKeys } from "./runtime.js"
 
 /** The reply tokens of a budgeted request without `maxTokens`, unless the key's budget says otherwise. */
 const defaultMaxTokens = 4096
 
 const settled: Settle = () => Effect.void
 const admittedFree: Effect.Effect<Settle> = Effect.succeed(settled)
-
-/** A gateway key's budget as it stands: the key's name (and team), and its limit's state. */
-export interface KeyBudget {
-  readonly key: string
-  readonly team: string | undefined
-  readonly status: Budget.LimitStatus
-}
-
-export interface Auth {
-  /**
-   * Whether requests need a key, decided by the configuration and what was ever made, never by the keys alive now:
-   * some gateway key or callers by token are configured, or a key was ever made at run time (revoked or not), or the
-   * gateway is served beyond loopback or shares its limits through Redis, unless the configuration allows keyless
-   * requests (`keys/policy.ts`).
-   */
-  readonly required: boolean
-  readonly keys: ReadonlyArray<KeyInfo>
-  /** Every key's budget by key name, those of keys this configuration no longer has included (`KeyLimits`). */
-  readonly budgets: ReadonlyMap<string, KeyLimits.KeptBudget>
-  readonly isAdmin: (key: Redacted.Redacted<string>) => boolean
-  /** The name of the admin key `key` is, when it is one. */
-  readonly adminNamed: (key: Redacted.Redacted<string>) => string | undefined
-  /**
-   * The caller a request's headers name (a gateway key, or an access token of `token_callers`:
-   * `identity/callers.ts`), or the answer to give (401; 403 for a token's team that does not exist).
-   */
-  readonly authenticate: (
-    headers: Readonly<Record<string, string | undefined>>
-  ) => Effect.Effect<Caller, Errors.ErrorAnswer>
-  /** Whether `caller` may call `model`; with no caller (no keys), every model. */
-  readonly allows: (caller: Caller | undefined, model: string) => boolean
-  /** The request as it is sent for `caller`: a budgeted key's chat without `maxTokens` gets its `defaultMaxTokens`. */
-  readonly bounded: <Q extends Request | undefined>(caller: Caller | undefined, request: Q) => Q
-  /** Takes one request from `caller`'s rate limit (none without a caller or a limit), or the 429 to give. */
-  readonly limit: (caller: Caller | undefined) => Effect.Effect<void, Errors.ErrorAnswer>
-  /**
-   * Checks the caller's rate limit, models and budget for a call of `model` to `target` (`request`: a chat's,
-   * bounded, or embeddings'): its worst case is reserved until the request's scope closes. What settles its cost.
-   */
-  readonly admit: (
-    caller: Caller | undefined,
-    model: string,
-    target: Pick<Target, "price" | "leastMaxTokens">,
-    request: Request | undefined
-  ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
-  /**
-   * Takes one call from `caller`'s rate limit and reserves `price` US dollars of its budget (a priced MCP tool call,
-   * `tool` its qualified name) until the request's scope closes, the same reservation as `admit`'s. What settles its
-   * cost.
-   */
-  readonly reserve: (
-    caller: Caller | undefined,
-    tool: string,
-    price: number
-  ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
-  /** The budget of every key that has one, of this configuration or made at run time, as it stands. */
-  readonly budgetStatus: Effect.Effect<ReadonlyArray<KeyBudget>>
-}
 
 const dollars = (amount: number): string => `$${Number(amount.toPrecision(6))}`
 
@@ -186,9 +102,6 @@ const overBudget = (
 // Why a model call may cost what it reserves, and how to make it cost less.
 const modelWorstCase = "(its prompt with its media and max_tokens, and its hosted tools' calls, or its inputs to " +
   "embed, at its model's highest price): ask for fewer max_tokens or max_tool_calls (or embed fewer inputs), or"
-
-/** A request to the engine: a chat's, or embeddings'. */
-export type Request = ChatRequest | EmbeddingRequest
 
 const isChat = (request: Request): request is ChatRequest => "messages" in request
 
@@ -255,30 +168,6 @@ const forbidden = (model: string) =>
     "model_not_allowed"
   )
 
-const bearer = /^bearer\s+/i
-
-/** The key a request presents: `Authorization: Bearer <key>`, else `x-api-key`, else `x-goog-api-key`. */
-export const presented = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
-  const authorization = headers["authorization"]
-  if (authorization !== undefined && bearer.test(authorization)) return authorization.replace(bearer, "").trim()
-  const apiKey = headers["x-api-key"] ?? headers["x-goog-api-key"]
-  return apiKey === undefined || apiKey === "" ? undefined : apiKey.trim()
-}
-
-/**
- * A request's headers with the key of its URL's `?key=` (as Google's clients may send it) as `x-goog-api-key`, when
- * its headers present none.
- */
-export const withQueryKey = (
-  headers: Readonly<Record<string, string | undefined>>,
-  url: string
-): Readonly<Record<string, string | undefined>> => {
-  const query = url.indexOf("?")
-  if (query < 0 || presented(headers) !== undefined) return headers
-  const key = new URLSearchParams(url.slice(query + 1)).get("key")
-  return key === null || key === "" ? headers : { ...headers, "x-goog-api-key": key }
-}
-
 const info = (
   name: string,
   sha256: Buffer,
@@ -296,7 +185,7 @@ const info = (
 })
 
 /** What the keys' checks read of what a configuration serves: its names, their prices and its guardrails' names. */
-export interface Served extends TokenServed {
+export interface Served extends CallerServed {
   readonly models: ReadonlyArray<ModelEntry>
   /** The configuration's guardrails, by name: the names a key may give. Default: none. */
   readonly guardrails?: ReadonlyMap<string, unknown> | undefined
@@ -388,7 +277,7 @@ export const make = (
   adminKeys: ReadonlyArray<AdminKey>,
   engine: Served,
   limits: KeyLimits.KeyLimits,
-  kept: ReadonlyMap<string, KeyLimits.KeptBudget>,
+  kept: ReadonlyMap<string, KeptBudget>,
   options: {
     /**
      * Whether every request needs a key even before one is made (`Policy.keysRequired`: a gateway served beyond

@@ -23,6 +23,7 @@ import type { OptionsError } from "../../../OptionsError.js"
 import * as RateLimiter from "../../../RateLimiter.js"
 import * as Stored from "../../budget/stored.js"
 import { periodName } from "../../budget/window.js"
+import type { KeptBudget } from "../access/authentication.js"
 import * as Errors from "../errorAnswer.js"
 
 /** A key's rate limit: bursts of `capacity` requests, `refillRate` a second after. */
@@ -35,12 +36,6 @@ export interface RateLimit {
 export interface BudgetSettings {
   readonly limit: number
   readonly period: Budget.Period
-}
-
-/** A key's budget, and the settings it was made with (to tell whether a reload changed them). */
-export interface KeptBudget {
-  readonly settings: string
-  readonly budget: Budget.Service
 }
 
 /** The stores the keys' limits live in, chosen by the gateway from its configuration. */

@@ -30,7 +30,7 @@ export interface TeamRecord {
   readonly id: string
   readonly name: string
   readonly budget: BudgetLimit | undefined
-  /** The MCP tools its keys may use, besides their own lists' allowing them (`mcp/allow.ts`); none when undefined. */
+  /** The MCP tools its keys may use, besides their own lists allowing them (`access/tools.ts`); none when undefined. */
   readonly tools: ReadonlyArray<string> | undefined
   /** The names of the guardrails its keys' calls run, besides their own (docs/guardrails.md); none when undefined. */
   readonly guardrails: ReadonlyArray<string> | undefined
@@ -59,7 +59,7 @@ export interface KeyRecord {
   readonly previous: ReadonlyArray<PreviousKey>
   readonly teamId: string | undefined
   readonly models: ReadonlyArray<string> | undefined
-  /** The MCP tools it may use: qualified names and globs (`mcp/allow.ts`); none when undefined. */
+  /** The MCP tools it may use: qualified names and globs (`access/tools.ts`); none when undefined. */
   readonly tools: ReadonlyArray<string> | undefined
   /** The names of the guardrails its calls run (docs/guardrails.md); none when undefined. */
   readonly guardrails: ReadonlyArray<string> | undefined

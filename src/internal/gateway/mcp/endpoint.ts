@@ -52,12 +52,12 @@ import type { Guardrail, GuardrailError } from "../../../Guardrail.js"
 import type { OptionsError } from "../../../OptionsError.js"
 import * as RateLimiter from "../../../RateLimiter.js"
 import * as OptionsErrors from "../../optionsError.js"
+import type * as Auth from "../access/authentication.js"
+import * as Allow from "../access/tools.js"
 import type { Engine } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
 import * as Guardrails from "../guardrails.js"
-import type * as Auth from "../keys/auth.js"
 import type * as Logs from "../observe/record.js"
-import * as Allow from "./allow.js"
 import * as Credentials from "./credentials.js"
 import * as ToolGuardrails from "./guardrails.js"
 import * as Pins from "./pins.js"
@@ -70,7 +70,7 @@ import * as Subscriptions from "./subscriptions.js"
 import * as Trace from "./trace.js"
 import * as Upstreams from "./upstream.js"
 
-/** The tool rule of the request being served: its key's (`Auth.Caller.tools`), or every tool without keys. */
+/** The tool rule of the request being served: its key's (`Caller.tools`), or every tool without keys. */
 export class Visible extends Context.Service<Visible, Allow.Rule>()("effect-llm-router/gateway/mcp/Visible") {}
 
 /** What governs the tool calls of the request being served, and where their outcomes go. */

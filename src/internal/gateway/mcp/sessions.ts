@@ -43,7 +43,7 @@ import type { SqlError } from "effect/sql/SqlError"
 import type * as Gateway from "../../../Gateway.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
-import * as Allow from "./allow.js"
+import * as Allow from "../access/tools.js"
 import { Visible } from "./endpoint.js"
 import * as Subscriptions from "./subscriptions.js"
 
@@ -52,7 +52,7 @@ export interface Session {
   readonly id: string
   /** The endpoint's path: `/mcp` or `/mcp/<server>`. */
   readonly path: string
-  /** The key that started it (`Auth.Caller.id`); `null` on a gateway without keys. */
+  /** The key that started it (`Caller.id`, `access/caller.ts`); `null` on a gateway without keys. */
   readonly caller: string | null
   /** The `params` of the client's `initialize`, as JSON. */
   readonly initialize: string

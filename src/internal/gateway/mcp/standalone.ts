@@ -15,7 +15,7 @@ import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
-import type * as Allow from "./allow.js"
+import type * as Allow from "../access/tools.js"
 
 /** The notifications that tell a client a list changed. */
 export const listChangedMethods = [

@@ -37,9 +37,9 @@ import type { GuardrailError } from "../../../Guardrail.js"
 import type { LlmError } from "../../../LlmError.js"
 import * as RateLimiter from "../../../RateLimiter.js"
 import type * as Router from "../../../Router.js"
+import type { Settle } from "../access/authentication.js"
+import type { Caller } from "../access/caller.js"
 import * as Intake from "../intake.js"
-import type { Caller, Settle } from "../keys/auth.js"
-import type * as ResponsesStore from "../responses/store.js"
 
 /**
  * What a request's row keeps of its payload when payloads are logged: the request's body, the reply's text (a
@@ -888,7 +888,7 @@ const keptBytesGauge = Metric.gauge("llm_gateway_responses_kept_bytes", {
 export function makeMetrics(
   status: Effect.Effect<Router.Status>,
   now: () => number,
-  kept?: () => ResponsesStore.Usage
+  kept?: () => { readonly entries: number; readonly bytes: number }
 ): Metrics {
   const registry = new Registry(now)
   const { context } = registry

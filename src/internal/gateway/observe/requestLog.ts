@@ -32,8 +32,8 @@ import type { StoreUnavailableError } from "../../../Store.js"
 import { scrub } from "../../llmError/errorInfo.js"
 import * as Sql from "../../persistence/sql.js"
 import * as Requests from "../../sql/requests.js"
+import * as Auth from "../access/authentication.js"
 import * as Intake from "../intake.js"
-import * as Auth from "../keys/auth.js"
 import type * as Logs from "./record.js"
 
 /** How long rows are kept unless told otherwise. */

@@ -20,8 +20,9 @@ import {
   Problem
 } from "../../wire/openAiResponses/codec.js"
 import type { Placed } from "../../wire/openAiResponses/namespace.js"
+import type { Auth } from "../access/authentication.js"
+import type { Caller } from "../access/caller.js"
 import type { Engine, Target } from "../engine.js"
-import type { Auth, Caller } from "../keys/auth.js"
 
 /** A part of a body only a Responses deployment takes: a tool, the tool choice or an input item, by type. */
 export interface ResponsesOnly {

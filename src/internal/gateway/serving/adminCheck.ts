@@ -1,52 +1,20 @@
 /**
- * The admin paths' check: who asks (`identity/principal.ts`), resolved once per request, and whether the route's rule
- * lets them (`identity/access.ts`); a refusal in the gateway's own words.
+ * The admin paths' check (`access/adminCheck.ts`) over the configuration served: who asks (`identity/principal.ts`),
+ * resolved once per request, and whether the route's rule lets them (`identity/access.ts`); a refusal in the gateway's
+ * own words.
  */
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
+import { AdminCheck, type Principal } from "../access/adminCheck.js"
 import type * as Errors from "../errorAnswer.js"
 import * as Access from "../identity/access.js"
 import * as Principals from "../identity/principal.js"
 import { errorResponse } from "./answers.js"
 import { Configuration } from "./configuration.js"
-
-/** The admin routes' check. */
-export interface Service {
-  /** Who `request` is (`identity/principal.ts`), or the answer refusing it; resolved once per request. */
-  readonly principal: (
-    request: HttpServerRequest.HttpServerRequest
-  ) => Effect.Effect<Principals.Principal, Errors.ErrorAnswer>
-  /**
-   * An admin route's answer from `handle`, given who asks, once the route's rule lets them (`body`: its text, on a
-   * route that takes one), else the refusal.
-   */
-  readonly adminAs: <E, R>(
-    handle: (principal: Principals.Principal) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
-    body?: string
-  ) => Effect.Effect<
-    HttpServerResponse.HttpServerResponse,
-    E,
-    R | HttpServerRequest.HttpServerRequest | HttpRouter.RouteContext
-  >
-  /** An admin route's answer that needs nothing of who asks but that the route's rule lets them. */
-  readonly adminOnly: <E, R>(
-    handle: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-  ) => Effect.Effect<
-    HttpServerResponse.HttpServerResponse,
-    E,
-    R | HttpServerRequest.HttpServerRequest | HttpRouter.RouteContext
-  >
-}
-
-/** The admin routes' check. */
-export class AdminCheck
-  extends Context.Service<AdminCheck, Service>()("effect-llm-router/gateway/serving/AdminCheck")
-{}
 
 /** The admin check over the configuration served. */
 export const make = Effect.gen(function*() {
@@ -62,12 +30,12 @@ export const make = Effect.gen(function*() {
   // Each admin request's principal, resolved once: its route's check and the audit log's actor read the same one.
   const resolved = new WeakMap<
     HttpServerRequest.HttpServerRequest,
-    Exit.Exit<Principals.Principal, Errors.ErrorAnswer>
+    Exit.Exit<Principal, Errors.ErrorAnswer>
   >()
 
   function principal(
     request: HttpServerRequest.HttpServerRequest
-  ): Effect.Effect<Principals.Principal, Errors.ErrorAnswer> {
+  ): Effect.Effect<Principal, Errors.ErrorAnswer> {
     const known = resolved.get(request)
     if (known !== undefined) return known
     return Effect.onExit(
@@ -90,7 +58,7 @@ export const make = Effect.gen(function*() {
   }
 
   function adminAs<E, R>(
-    handle: (principal: Principals.Principal) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+    handle: (principal: Principal) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
     body?: string
   ) {
     return Effect.flatMap(

@@ -6,21 +6,21 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
+import type { Caller } from "../access/caller.js"
 import type { ModelEntry } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
 import * as Intake from "../intake.js"
-import type * as Auth from "../keys/auth.js"
 import { errorResponse } from "./answers.js"
 import { Configuration } from "./configuration.js"
 
 /** The model names a caller is told of. */
 export interface Service {
   /** The answer to a `model` that names nothing `caller` may call. */
-  readonly notFoundAnswer: (model: string, caller?: Auth.Caller) => Errors.ErrorAnswer
+  readonly notFoundAnswer: (model: string, caller?: Caller) => Errors.ErrorAnswer
   /** That answer, in the gateway's own words. */
-  readonly notFound: (model: string, caller?: Auth.Caller) => HttpServerResponse.HttpServerResponse
+  readonly notFound: (model: string, caller?: Caller) => HttpServerResponse.HttpServerResponse
   /** The names a key may call, as the configuration lists them: all of them for a key not limited to some. */
-  readonly visibleModels: (caller: Auth.Caller | undefined) => ReadonlyArray<ModelEntry>
+  readonly visibleModels: (caller: Caller | undefined) => ReadonlyArray<ModelEntry>
 }
 
 /** The model names a caller is told of. */
@@ -34,18 +34,18 @@ export const make = Effect.gen(function*() {
   const known = engine.models.map((model) => model.id)
 
   // A key limited to some models is told of those only; a name longer than the gateway takes is refused by its length.
-  function notFoundAnswer(model: string, caller?: Auth.Caller) {
+  function notFoundAnswer(model: string, caller?: Caller) {
     const oversized = Intake.oversizedModel(model)
     return oversized !== undefined
       ? Errors.modelTooLong(oversized, Intake.maxModelBytes)
       : Errors.modelNotFound(model, caller?.models === undefined ? known : [...caller.models])
   }
 
-  function notFound(model: string, caller?: Auth.Caller) {
+  function notFound(model: string, caller?: Caller) {
     return errorResponse(notFoundAnswer(model, caller))
   }
 
-  function visibleModels(caller: Auth.Caller | undefined): ReadonlyArray<ModelEntry> {
+  function visibleModels(caller: Caller | undefined): ReadonlyArray<ModelEntry> {
     const models = caller?.models
     return models === undefined ? engine.models : engine.models.filter((model) => models.has(model.id))
   }

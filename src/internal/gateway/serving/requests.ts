@@ -14,9 +14,10 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
+import * as Auth from "../access/authentication.js"
+import type { Caller } from "../access/caller.js"
 import * as Errors from "../errorAnswer.js"
 import * as Intake from "../intake.js"
-import * as Auth from "../keys/auth.js"
 import * as Logs from "../observe/record.js"
 import type * as RequestLog from "../observe/requestLog.js"
 import { refusal, tooLarge } from "./answers.js"
@@ -136,7 +137,7 @@ export const make = Effect.fnUntraced(function*({ refusalLines, requestLog, stat
       const start = now()
       // The caller (none on an open path or without keys), or the request's refusal.
       const refusedByGuard = Intake.guard(request.method, request.headers, options.hosts)
-      const checked: Effect.Effect<Auth.Caller | undefined, Errors.ErrorAnswer> = refusedByGuard !== undefined
+      const checked: Effect.Effect<Caller | undefined, Errors.ErrorAnswer> = refusedByGuard !== undefined
         ? Effect.fail(guarded[refusedByGuard])
         : auth.required && !Auth.open.has(Logs.pathOf(request.url))
         ? auth.authenticate(Auth.withQueryKey(request.headers, request.url))
@@ -149,7 +150,7 @@ export const make = Effect.fnUntraced(function*({ refusalLines, requestLog, stat
       context: Context.Context<HttpServerRequest.HttpServerRequest | Scope.Scope>,
       request: HttpServerRequest.HttpServerRequest,
       start: number,
-      checked: Result.Result<Auth.Caller | undefined, Errors.ErrorAnswer>
+      checked: Result.Result<Caller | undefined, Errors.ErrorAnswer>
     ) {
       const id = Intake.requestId(request.headers["x-request-id"], randomUUID)
       const refused = Result.isFailure(checked) ? checked.failure : undefined

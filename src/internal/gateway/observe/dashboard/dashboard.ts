@@ -13,7 +13,7 @@
 import * as Effect from "effect/Effect"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Router from "../../../../Router.js"
-import type { KeyBudget } from "../../keys/auth.js"
+import type { KeyBudget } from "../../access/authentication.js"
 import * as LiveStats from "../record.js"
 import { page } from "./page.js"
 

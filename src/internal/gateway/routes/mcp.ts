@@ -14,13 +14,13 @@ import * as Effect from "effect/Effect"
 import * as Headers from "effect/http/Headers"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as Allow from "../access/tools.js"
 import * as Errors from "../errorAnswer.js"
+import * as Endpoint from "../mcp/endpoint.js"
+import * as Sessions from "../mcp/sessions.js"
 import { refusal, tooLarge } from "../serving/answers.js"
 import { Configuration } from "../serving/configuration.js"
 import { Requests } from "../serving/requests.js"
-import * as Allow from "./allow.js"
-import * as Endpoint from "./endpoint.js"
-import * as Sessions from "./sessions.js"
 
 /** The paths of the MCP endpoints. */
 export const paths = ["/mcp", "/mcp/:server"] as const

@@ -8,16 +8,16 @@ import { hash, timingSafeEqual } from "node:crypto"
 import type * as Budget from "../../../Budget.js"
 import type * as RateLimiter from "../../../RateLimiter.js"
 import type { Target } from "../engine.js"
-import type * as Allow from "../mcp/allow.js"
+import type * as Tools from "./tools.js"
+
+/** What the checks of a caller's models read of the engine: which names it serves, and their prices. */
+export interface Served {
+  readonly resolve: (model: string) => Pick<Target, "price"> | undefined
+  readonly models: ReadonlyArray<{ readonly id: string }>
+}
 
 /** The first name of `models` (every name `engine` serves, when undefined) that has no price, if one has none. */
-export const unpricedOf = (
-  engine: {
-    readonly resolve: (model: string) => Pick<Target, "price"> | undefined
-    readonly models: ReadonlyArray<{ readonly id: string }>
-  },
-  models: ReadonlyArray<string> | undefined
-): string | undefined =>
+export const unpricedOf = (engine: Served, models: ReadonlyArray<string> | undefined): string | undefined =>
   (models ?? engine.models.map((model) => model.id)).find((model) => engine.resolve(model)?.price === undefined)
 
 /** A key's SHA-256 digest. */
@@ -50,8 +50,8 @@ export interface Caller {
   readonly team: string | undefined
   /** The names it may call; `undefined`: every name. */
   readonly models: ReadonlySet<string> | undefined
-  /** The MCP tools it may list and call (its own `tools` and its team's both; none by default: `mcp/allow.ts`). */
-  readonly tools: Allow.Rule
+  /** The MCP tools it may list and call (its own `tools` and its team's both; none by default: `tools.ts`). */
+  readonly tools: Tools.Rule
   /** The names of the guardrails its calls run besides their target's: its own and its team's (`guardrails.ts`). */
   readonly guardrails: ReadonlyArray<string> | undefined
   readonly limiter: RateLimiter.Service | undefined

@@ -1,0 +1,39 @@
+/**
+ * `GET /admin/instance?challenge=<random>`: the gateway's proof of holding `serve`'s admin token
+ * (`identity/instance.ts`), to anyone; 404 on a gateway given no secret.
+ */
+import * as Effect from "effect/Effect"
+import type * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as Errors from "../errorAnswer.js"
+import { type Instance, proofOf } from "../identity/instance.js"
+import { errorResponse, json } from "../serving/answers.js"
+
+/** A challenge's shape: base64url, long enough to be fresh, short enough to bound the work. */
+const challengeShape = /^[A-Za-z0-9_-]{22,128}$/
+
+const noInstance = Errors.answer(
+  404,
+  "This gateway proves no instance: it was not started by `serve` with its data directory's admin token.",
+  "invalid_request_error",
+  null,
+  "no_instance_proof"
+)
+
+const badChallenge = Errors.answer(
+  400,
+  "`challenge` must be 22 to 128 base64url characters, fresh for each request.",
+  "invalid_request_error",
+  "challenge",
+  "invalid_challenge"
+)
+
+/** The answer of `GET /admin/instance` of a gateway proving `instance` (none: 404). */
+export function answer(instance: Instance | undefined, request: HttpServerRequest.HttpServerRequest) {
+  if (instance === undefined) return Effect.succeed(errorResponse(noInstance))
+  const challenge = new URL(request.url, "http://gateway").searchParams.get("challenge") ?? ""
+  if (!challengeShape.test(challenge)) return Effect.succeed(errorResponse(badChallenge))
+  return Effect.succeed(json(
+    200,
+    JSON.stringify({ listening: instance.listening, proof: proofOf(instance.secret, challenge, instance.listening) })
+  ))
+}
