@@ -58,7 +58,9 @@
  *
  * `added-latency-c1-nonstream` and `added-latency-c1-stream` (`cases/addedLatency.ts`; `npm run bench --
  * added-latency`): one request at a time, straight to the simulator, through `serve` and through the engine side,
- * interleaved; the p50 and p99 that `serve` adds, and that the engine (its floor) adds.
+ * interleaved; the p50 and p99 that `serve` adds, and that the engine (its floor) adds, and each side's critical
+ * path gap by gap (`gateway/criticalPath.ts`); the `-node-upstream` lines again in front of a bare `node:http`
+ * upstream.
  *
  * `guardrail-stream-modes` (`cases/guardrail.ts`; `npm run bench -- guardrail` runs it alone): the first text's
  * time and the CPU a streamed request takes through `Guardrail.layer` in each stream mode against no guardrail,

@@ -137,6 +137,9 @@ export type SideLabel = "ours" | "baseline" | "floor" | "decoder" | "engine" | "
 
 export type { LoopDelay } from "../gateway/sideMonitor.js"
 
+/** What a side answers over its IPC channel, each with one message. */
+export type SideQuestion = "cpu" | "delay" | "trace-on" | "trace-off"
+
 /**
  * A side's process: its base URL, its CPU time so far (microseconds), its event loop's delay since the last ask, and
  * how to stop it. Ask one thing at a time: each answer is the process' next message.
@@ -146,6 +149,8 @@ export interface Side {
   readonly url: string
   readonly cpu: () => Promise<number>
   readonly delay: () => Promise<LoopDelay>
+  /** Any question the side answers; `"trace-on"` and `"trace-off"` when it loads `gateway/criticalPath`. */
+  readonly ask: (question: SideQuestion) => Promise<unknown>
   readonly stop: () => Promise<void>
 }
 
@@ -171,6 +176,11 @@ export interface ServeVariant {
   readonly traced?: boolean | undefined
 }
 
+/** Node's `--import` of each bench module `names` (paths under `bench/`, without extension). */
+function importArgs(names: ReadonlyArray<string>): Array<string> {
+  return names.flatMap((name) => ["--import", pathToFileURL(nodeArgs(name).slice(loaderArgs.length)[0]!).href])
+}
+
 /**
  * The gateway side's program: the command line's `serve` (`src/cli/main.ts`, what `bin/effect-llm-router.js`
  * runs), with a provider.json of the one deployment and a gateway key, and a data directory of its own (its SQLite
@@ -192,10 +202,7 @@ export function serveSide(upstream: string, dir: string, variant: ServeVariant =
     args: [
       ...loaderArgs,
       ...(variant.nodeArgs ?? []),
-      ...["gateway/servePreload", ...(variant.imports ?? [])].flatMap((name) => [
-        "--import",
-        pathToFileURL(script(name)[0]!).href
-      ]),
+      ...importArgs(["gateway/servePreload", ...(variant.imports ?? [])]),
       ...(variant.traced === true ? script("gateway/tracedServe") : [...script("../src/cli/main"), "serve"]),
       "--config",
       config,
@@ -218,13 +225,21 @@ export function tailOf(path: string): string {
   }
 }
 
-/** The side `label` in a process of its own on core 1, in front of the simulator at `upstream`. */
-export const startSide = async (label: SideLabel, upstream: string): Promise<Side> => {
+/**
+ * The side `label` in a process of its own on core 1, in front of the simulator at `upstream`; `imports` are bench
+ * modules its Node loads first (`gateway/criticalPath`).
+ */
+export const startSide = async (
+  label: SideLabel,
+  upstream: string,
+  imports: ReadonlyArray<string> = []
+): Promise<Side> => {
   const dir = label === "ours" ? Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-router-bench-")) : undefined
-  const serve = dir === undefined ? undefined : serveSide(upstream, dir)
+  const serve = dir === undefined ? undefined : serveSide(upstream, dir, { imports })
   const logFd = serve === undefined ? undefined : Fs.openSync(serve.log, "w")
   const child = spawnNode({
-    args: serve?.args ?? nodeArgs("gateway/sideProcess"),
+    args: serve?.args ??
+      [...loaderArgs, ...importArgs(imports), ...nodeArgs("gateway/sideProcess").slice(loaderArgs.length)],
     core: 1,
     env: serve?.env ?? { ...process.env, BENCH_GATEWAY_SIDE: sideNames[label], BENCH_UPSTREAM: upstream },
     ipc: true,
@@ -243,7 +258,7 @@ export const startSide = async (label: SideLabel, upstream: string): Promise<Sid
   child.once("exit", (code, signal) => {
     exited = `the ${sideNames[label]} side exited (${code ?? signal})`
   })
-  const ask = <A>(question: "cpu" | "delay", read: (answer: unknown) => A) =>
+  const ask = <A>(question: SideQuestion, read: (answer: unknown) => A) =>
     new Promise<A>((resolve, reject) => {
       if (exited !== undefined) return reject(new Error(exited))
       child.once("message", (answer) => resolve(read(answer)))
@@ -254,6 +269,7 @@ export const startSide = async (label: SideLabel, upstream: string): Promise<Sid
     url,
     cpu: () => ask("cpu", Number),
     delay: () => ask("delay", (answer) => answer as LoopDelay),
+    ask: (question) => ask(question, (answer) => answer),
     stop: () => stopChild(child).then(removeDir)
   }
 }
