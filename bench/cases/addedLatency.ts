@@ -337,9 +337,9 @@ async function replayUpstream(simulator: string) {
 
 /** Both of a pair of lines, non-streamed then streamed, against the upstream at `upstream`. */
 async function measureAgainst(upstream: string, names: readonly [string, string]) {
-  const serve = await startSide("ours", upstream, ["gateway/criticalPath"])
+  const serve = await startSide("ours", upstream, { imports: ["gateway/criticalPath"] })
   try {
-    const engine = await startSide("engine", upstream, ["gateway/criticalPath"])
+    const engine = await startSide("engine", upstream, { imports: ["gateway/criticalPath"] })
     try {
       const bases = { direct: upstream, ours: serve.url, engine: engine.url }
       const sides = { ours: serve, engine }

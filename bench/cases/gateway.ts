@@ -166,8 +166,12 @@ const sideNames = {
 /** The key the bench's clients send, which the gateway side is configured with (`BENCH_GATEWAY_KEY`). */
 export const clientKey = "sk-bench-client-0123456789"
 
-/** How the stream profile (`bench/streamProfile.ts`) runs the gateway side instead. */
+/** How the stream profile (`bench/streamProfile.ts`) and the MCP case run the gateway side instead. */
 export interface ServeVariant {
+  /** Entries of provider.json besides the deployment and the gateway key (`mcp_servers`). */
+  readonly config?: Readonly<Record<string, unknown>> | undefined
+  /** The MCP tools the gateway key may use (its `tools`); none when absent. */
+  readonly keyTools?: ReadonlyArray<string> | undefined
   /** Node's arguments before the program's (`--cpu-prof`). */
   readonly nodeArgs?: ReadonlyArray<string> | undefined
   /** Bench modules loaded after `gateway/servePreload` (`gateway/phaseRecorder`). */
@@ -194,7 +198,14 @@ export function serveSide(upstream: string, dir: string, variant: ServeVariant =
     config,
     JSON.stringify({
       ...providerJson(upstream),
-      gateway: { keys: [{ name: "bench", key: "env:BENCH_GATEWAY_KEY" }] }
+      ...variant.config,
+      gateway: {
+        keys: [{
+          name: "bench",
+          key: "env:BENCH_GATEWAY_KEY",
+          ...(variant.keyTools === undefined ? {} : { tools: variant.keyTools })
+        }]
+      }
     })
   )
   const script = (name: string) => nodeArgs(name).slice(loaderArgs.length)
@@ -226,16 +237,17 @@ export function tailOf(path: string): string {
 }
 
 /**
- * The side `label` in a process of its own on core 1, in front of the simulator at `upstream`; `imports` are bench
- * modules its Node loads first (`gateway/criticalPath`).
+ * The side `label` in a process of its own on core 1, in front of the simulator at `upstream`; `variant.imports` are
+ * bench modules its Node loads first (`gateway/criticalPath`); the rest of `variant` applies to `serve` alone.
  */
 export const startSide = async (
   label: SideLabel,
   upstream: string,
-  imports: ReadonlyArray<string> = []
+  variant: ServeVariant = {}
 ): Promise<Side> => {
+  const imports = variant.imports ?? []
   const dir = label === "ours" ? Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-router-bench-")) : undefined
-  const serve = dir === undefined ? undefined : serveSide(upstream, dir, { imports })
+  const serve = dir === undefined ? undefined : serveSide(upstream, dir, variant)
   const logFd = serve === undefined ? undefined : Fs.openSync(serve.log, "w")
   const child = spawnNode({
     args: serve?.args ??
