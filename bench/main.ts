@@ -58,7 +58,13 @@
  *
  * `added-latency-c1-nonstream` and `added-latency-c1-stream` (`cases/addedLatency.ts`; `npm run bench --
  * added-latency`): one request at a time, straight to the simulator, through `serve` and through the engine side,
- * interleaved; the p50 and p99 that `serve` adds, and that the engine (its floor) adds.
+ * interleaved; the p50 and p99 that `serve` adds, and that the engine (its floor) adds, and each side's critical
+ * path gap by gap (`gateway/criticalPath.ts`); the `-node-upstream` lines again in front of a bare `node:http`
+ * upstream.
+ *
+ * `mcp-tools-call` (`cases/mcpToolCall.ts`; `npm run bench -- mcp-tools-call`): an MCP `tools/call` with the official
+ * SDK's client, straight to an SDK upstream and through `serve`'s `/mcp`, interleaved; the p50 and p99 `serve` adds,
+ * its CPU a call, and calls a second with 16 in flight against direct.
  *
  * `guardrail-stream-modes` (`cases/guardrail.ts`; `npm run bench -- guardrail` runs it alone): the first text's
  * time and the CPU a streamed request takes through `Guardrail.layer` in each stream mode against no guardrail,
@@ -103,6 +109,7 @@ import { gatewayCaseNames, type GatewayResult, measureGateway } from "./cases/ga
 import { guardrailCaseName, type GuardrailResult, measureGuardrail } from "./cases/guardrail.js"
 import { cases } from "./cases/index.js"
 import { mcpGuardrailCaseName, type McpGuardrailResult, measureMcpGuardrail } from "./cases/mcpGuardrail.js"
+import { mcpToolCallCaseName, type McpToolCallResult, measureMcpToolCall } from "./cases/mcpToolCall.js"
 import {
   measureStreamCapacity,
   reply,
@@ -392,6 +399,7 @@ type AnyResult =
   | Result
   | GatewayResult
   | AddedLatencyResult
+  | McpToolCallResult
   | StreamCapacityResult
   | MemoryResult
   | GuardrailResult
@@ -470,6 +478,11 @@ const units = (): ReadonlyArray<Unit> => {
   all.push({
     names: [...addedLatencyCaseNames],
     run: () => measureAddedLatency({ startSimulator: () => startSimulator("node") })
+  })
+  // An MCP tools/call straight to an SDK upstream and through `serve`'s /mcp, interleaved: what `serve` adds.
+  all.push({
+    names: [mcpToolCallCaseName],
+    run: () => measureMcpToolCall(() => startSimulator("node"))
   })
   // Streams held at once through the gateway, the pass-through and the floors: each count a unit of its own.
   for (const count of streamCounts(process.env["STREAM_CAPACITY_COUNTS"])) {

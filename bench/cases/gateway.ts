@@ -137,6 +137,9 @@ export type SideLabel = "ours" | "baseline" | "floor" | "decoder" | "engine" | "
 
 export type { LoopDelay } from "../gateway/sideMonitor.js"
 
+/** What a side answers over its IPC channel, each with one message. */
+export type SideQuestion = "cpu" | "delay" | "trace-on" | "trace-off"
+
 /**
  * A side's process: its base URL, its CPU time so far (microseconds), its event loop's delay since the last ask, and
  * how to stop it. Ask one thing at a time: each answer is the process' next message.
@@ -146,6 +149,8 @@ export interface Side {
   readonly url: string
   readonly cpu: () => Promise<number>
   readonly delay: () => Promise<LoopDelay>
+  /** Any question the side answers; `"trace-on"` and `"trace-off"` when it loads `gateway/criticalPath`. */
+  readonly ask: (question: SideQuestion) => Promise<unknown>
   readonly stop: () => Promise<void>
 }
 
@@ -161,14 +166,23 @@ const sideNames = {
 /** The key the bench's clients send, which the gateway side is configured with (`BENCH_GATEWAY_KEY`). */
 export const clientKey = "sk-bench-client-0123456789"
 
-/** How the stream profile (`bench/streamProfile.ts`) runs the gateway side instead. */
+/** How the stream profile (`bench/streamProfile.ts`) and the MCP case run the gateway side instead. */
 export interface ServeVariant {
+  /** Entries of provider.json besides the deployment and the gateway key (`mcp_servers`). */
+  readonly config?: Readonly<Record<string, unknown>> | undefined
+  /** The MCP tools the gateway key may use (its `tools`); none when absent. */
+  readonly keyTools?: ReadonlyArray<string> | undefined
   /** Node's arguments before the program's (`--cpu-prof`). */
   readonly nodeArgs?: ReadonlyArray<string> | undefined
   /** Bench modules loaded after `gateway/servePreload` (`gateway/phaseRecorder`). */
   readonly imports?: ReadonlyArray<string> | undefined
   /** `serve`'s `run` under a recording tracer (`gateway/tracedServe.ts`), in place of the command line. */
   readonly traced?: boolean | undefined
+}
+
+/** Node's `--import` of each bench module `names` (paths under `bench/`, without extension). */
+function importArgs(names: ReadonlyArray<string>): Array<string> {
+  return names.flatMap((name) => ["--import", pathToFileURL(nodeArgs(name).slice(loaderArgs.length)[0]!).href])
 }
 
 /**
@@ -184,7 +198,14 @@ export function serveSide(upstream: string, dir: string, variant: ServeVariant =
     config,
     JSON.stringify({
       ...providerJson(upstream),
-      gateway: { keys: [{ name: "bench", key: "env:BENCH_GATEWAY_KEY" }] }
+      ...variant.config,
+      gateway: {
+        keys: [{
+          name: "bench",
+          key: "env:BENCH_GATEWAY_KEY",
+          ...(variant.keyTools === undefined ? {} : { tools: variant.keyTools })
+        }]
+      }
     })
   )
   const script = (name: string) => nodeArgs(name).slice(loaderArgs.length)
@@ -192,10 +213,7 @@ export function serveSide(upstream: string, dir: string, variant: ServeVariant =
     args: [
       ...loaderArgs,
       ...(variant.nodeArgs ?? []),
-      ...["gateway/servePreload", ...(variant.imports ?? [])].flatMap((name) => [
-        "--import",
-        pathToFileURL(script(name)[0]!).href
-      ]),
+      ...importArgs(["gateway/servePreload", ...(variant.imports ?? [])]),
       ...(variant.traced === true ? script("gateway/tracedServe") : [...script("../src/cli/main"), "serve"]),
       "--config",
       config,
@@ -218,13 +236,22 @@ export function tailOf(path: string): string {
   }
 }
 
-/** The side `label` in a process of its own on core 1, in front of the simulator at `upstream`. */
-export const startSide = async (label: SideLabel, upstream: string): Promise<Side> => {
+/**
+ * The side `label` in a process of its own on core 1, in front of the simulator at `upstream`; `variant.imports` are
+ * bench modules its Node loads first (`gateway/criticalPath`); the rest of `variant` applies to `serve` alone.
+ */
+export const startSide = async (
+  label: SideLabel,
+  upstream: string,
+  variant: ServeVariant = {}
+): Promise<Side> => {
+  const imports = variant.imports ?? []
   const dir = label === "ours" ? Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-router-bench-")) : undefined
-  const serve = dir === undefined ? undefined : serveSide(upstream, dir)
+  const serve = dir === undefined ? undefined : serveSide(upstream, dir, variant)
   const logFd = serve === undefined ? undefined : Fs.openSync(serve.log, "w")
   const child = spawnNode({
-    args: serve?.args ?? nodeArgs("gateway/sideProcess"),
+    args: serve?.args ??
+      [...loaderArgs, ...importArgs(imports), ...nodeArgs("gateway/sideProcess").slice(loaderArgs.length)],
     core: 1,
     env: serve?.env ?? { ...process.env, BENCH_GATEWAY_SIDE: sideNames[label], BENCH_UPSTREAM: upstream },
     ipc: true,
@@ -243,7 +270,7 @@ export const startSide = async (label: SideLabel, upstream: string): Promise<Sid
   child.once("exit", (code, signal) => {
     exited = `the ${sideNames[label]} side exited (${code ?? signal})`
   })
-  const ask = <A>(question: "cpu" | "delay", read: (answer: unknown) => A) =>
+  const ask = <A>(question: SideQuestion, read: (answer: unknown) => A) =>
     new Promise<A>((resolve, reject) => {
       if (exited !== undefined) return reject(new Error(exited))
       child.once("message", (answer) => resolve(read(answer)))
@@ -254,6 +281,7 @@ export const startSide = async (label: SideLabel, upstream: string): Promise<Sid
     url,
     cpu: () => ask("cpu", Number),
     delay: () => ask("delay", (answer) => answer as LoopDelay),
+    ask: (question) => ask(question, (answer) => answer),
     stop: () => stopChild(child).then(removeDir)
   }
 }

@@ -3,6 +3,10 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as Scope from "effect/Scope"
+import * as TestClock from "effect/testing/TestClock"
+import * as fc from "fast-check"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -12,6 +16,7 @@ import * as Serve from "../../src/cli/serve.js"
 import { serveUsage } from "../../src/cli/usage.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { awaitFirstLine, captureIo, spawnCli, startCli, startInProcess } from "../utils/cliHarness.js"
+import { effectProp } from "../utils/effectProp.js"
 import { rejection } from "../utils/gatewayHarness.js"
 
 const key = "sk-serve-cli-key-00000001"
@@ -311,5 +316,39 @@ describe("serve, the binary spawned", () => {
         ])
       }).pipe(Effect.scoped),
     60_000
+  )
+})
+
+describe("serve's log lines", () => {
+  // Each window a count of lines logged, the last window's cut short by the scope's close.
+  effectProp(
+    "a window's lines go out in one write when it passes, the rest when the scope closes: each once, in order, whole",
+    fc.array(fc.nat({ max: 5 }), { minLength: 1, maxLength: 6 }),
+    (windows) =>
+      Effect.gen(function*() {
+        const writes: Array<string> = []
+        const scope = yield* Scope.make()
+        const logger = yield* Scope.provide(Serve.jsonLines({ stderr: (text) => void writes.push(text) }), scope)
+        const logged = (n: number) =>
+          Effect.logInfo("request").pipe(Effect.annotateLogs({ n }), Effect.provide(Logger.layer([logger])))
+        let n = 0
+        for (const [i, count] of windows.entries()) {
+          for (let j = 0; j < count; j++) yield* logged(n++)
+          const before = writes.length
+          if (i < windows.length - 1) {
+            yield* TestClock.adjust(Serve.logWindow)
+            expect(writes.length - before).toBe(count === 0 ? 0 : 1)
+          }
+        }
+        const open = writes.length
+        yield* Scope.close(scope, Exit.void)
+        expect(writes.length - open).toBe(windows.at(-1)! === 0 ? 0 : 1)
+        for (const write of writes) expect(write.endsWith("\n")).toBe(true)
+        const lines = writes.join("").split("\n").filter((line) => line !== "")
+        expect(
+          lines.map((line) => (JSON.parse(line) as { readonly annotations: { readonly n: number } }).annotations.n)
+        )
+          .toEqual(Array.from({ length: n }, (_, i) => i))
+      })
   )
 })

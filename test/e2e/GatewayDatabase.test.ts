@@ -173,6 +173,21 @@ describe("the gateway's SQLite database", () => {
       assert.deepStrictEqual(identities(file), [identity])
     }))
 
+  it.live("commits without waiting for the disk, in WAL mode: its connections, to a new file and an old, say so", () =>
+    Effect.gen(function*() {
+      const dir = yield* temporary
+      const file = join(dir, "gateway.db")
+      const modes = Effect.scoped(Effect.gen(function*() {
+        const sql = yield* Sqlite.make(file)
+        const [sync] = yield* sql<{ readonly synchronous: number }>`PRAGMA synchronous`
+        const [journal] = yield* sql<{ readonly journal_mode: string }>`PRAGMA journal_mode`
+        return { synchronous: sync!.synchronous, journal: journal!.journal_mode }
+      })).pipe(Effect.provide(Reactivity.layer))
+      // 1 is NORMAL (https://sqlite.org/pragma.html#pragma_synchronous); SQLite's default, 2, flushes at each commit.
+      assert.deepStrictEqual(yield* modes, { synchronous: 1, journal: "wal" })
+      assert.deepStrictEqual(yield* modes, { synchronous: 1, journal: "wal" })
+    }))
+
   it.live("at an earlier schema version is brought up to date, its rows kept", () =>
     Effect.gen(function*() {
       const dir = yield* temporary

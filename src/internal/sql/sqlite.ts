@@ -1,8 +1,9 @@
 /**
  * An `effect/sql` client over Node's built-in `node:sqlite`: one connection to a database file, its statements run
  * one at a time (SQLite serialises writers anyway), in WAL mode so readers of the file from other processes are not
- * blocked. It does not wait for another connection's write lock: `node:sqlite` would wait for it synchronously, holding
- * the whole process, where no bound on the `Clock` cuts it short. A locked file is answered at once as contention
+ * blocked, its commits not waiting for the disk (`synchronous = NORMAL`). It does not wait for another connection's
+ * write lock: `node:sqlite` would wait for it synchronously, holding the whole process, where no bound on the `Clock`
+ * cuts it short. A locked file is answered at once as contention
  * (`LockTimeoutError`), which the SQL step (`persistence/sql.ts`) retries on the `Clock` within its bound.
  *
  * The Effect ecosystem's own client for `node:sqlite` (`@effect/sql-sqlite-node`) is published only for Effect 4's
@@ -61,6 +62,11 @@ export const make = (
             const mode = opened.prepare("PRAGMA auto_vacuum").get() as { readonly auto_vacuum: number }
             if (mode.auto_vacuum !== 2) opened.exec("VACUUM")
             opened.exec("PRAGMA journal_mode = WAL")
+            // A commit waits for no flush to the disk (which `node:sqlite` would wait for on the event loop, holding
+            // every request in flight): in WAL mode the file stays consistent through any crash, and only a power
+            // loss or an operating system crash can roll back the last commits
+            // (https://sqlite.org/pragma.html#pragma_synchronous).
+            opened.exec("PRAGMA synchronous = NORMAL")
             opened.exec("PRAGMA foreign_keys = ON")
           } catch (cause) {
             opened.close()
