@@ -15,6 +15,10 @@ import type {
   ReplyMeta,
   WireFormat
 } from "../../simulator/WireFormat.js"
+import * as Anthropic from "../../simulator/Anthropic.js"
+import * as Gemini from "../../simulator/Gemini.js"
+import * as OpenAiChat from "../../simulator/OpenAiChat.js"
+import { makeBatches } from "./batch.js"
 import type { Config } from "./config.js"
 import {
   type Admitted,
@@ -521,7 +525,20 @@ export const makeEngine = (config: Config, startedAt: number) => {
   /** The secret key of an AWS access key id the simulator knows, for Bedrock's signatures. */
   const awsSecretOf = (accessKeyId: string): string | undefined => config.awsSecrets.get(accessKeyId)
 
-  return { generate, embed, countTokens, models, notFound, refuse, awsSecretOf, injected: chaos.injected }
+  /** The gate of a batch route: a plan when it ends there, else the answer's headers. */
+  const gate = (format: Gate, headers: Http.IncomingHttpHeaders, now: number): Plan | Record<string, string> => {
+    const out = requestIdHeaders(format, nextId++)
+    const admitted = admit(format, headers, now, out)
+    return isPlan(admitted) ? admitted : out
+  }
+
+  const batches = makeBatches({ gate, error: errorPlan, generate, batchFault: config.batchFault }, {
+    openai: OpenAiChat.format,
+    anthropic: Anthropic.format,
+    gemini: Gemini.format
+  })
+
+  return { generate, embed, countTokens, models, notFound, refuse, awsSecretOf, injected: chaos.injected, batches }
 }
 
 export type Engine = ReturnType<typeof makeEngine>

@@ -139,7 +139,7 @@ export interface BatchView {
   readonly succeeded: number
   readonly failed: number
   /** An ended batch's responses, each with its key. */
-  readonly responses: ReadonlyArray<{ readonly key: string; readonly outcome: RawOutcome }> | undefined
+  readonly responses: ReadonlyArray<{ readonly key: string; readonly outcome: Exclude<RawOutcome, string> }> | undefined
 }
 
 const wireStates: Readonly<Record<BatchState, string>> = {
@@ -150,11 +150,8 @@ const wireStates: Readonly<Record<BatchState, string>> = {
   expired: "BATCH_STATE_EXPIRED"
 }
 
-function inlinedResponse(key: string, outcome: RawOutcome): JsonRecord {
+function inlinedResponse(key: string, outcome: Exclude<RawOutcome, string>): JsonRecord {
   const metadata = { key }
-  if (outcome === "expired" || outcome === "cancelled") {
-    return { error: { code: 499, message: `The request was ${outcome} before it ran.`, status: "CANCELLED" }, metadata }
-  }
   return outcome._tag === "Reply"
     ? { response: outcome.body, metadata }
     : { error: isRecord(outcome.body) && isRecord(outcome.body.error) ? outcome.body.error : outcome.body, metadata }
