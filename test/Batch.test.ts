@@ -6,9 +6,13 @@ import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
+import * as fc from "fast-check"
 import * as Batch from "../src/Batch.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
+import type { ChatResponse } from "../src/ChatResponse.js"
+import { reconcile } from "../src/internal/batch/reconcile.js"
 import * as KeyPool from "../src/KeyPool.js"
+import * as LlmError from "../src/LlmError.js"
 import * as Message from "../src/Message.js"
 import * as Pricing from "../src/Pricing.js"
 import type * as ProviderClient from "../src/ProviderClient.js"
@@ -167,4 +171,113 @@ describe("Batch without a provider batch API", () => {
       }
       expect(events.at(-1)).toMatchObject({ _tag: "Progress", state: "completed", total: 3, succeeded: 3 })
     }))
+})
+
+describe("Batch's result files", () => {
+  // Each line's fate in the result file: answered, failed, missing, or written more than once.
+  const fates = fc.integer({ min: 1, max: 6 }).chain((count) =>
+    fc.record({
+      dialect: fc.constantFrom(...dialects),
+      fates: fc.array(fc.constantFrom("ok", "fail", "missing", "repeat"), { minLength: count, maxLength: count })
+    })
+  )
+
+  it("gives each request one outcome whatever lines the file misses, repeats or fails", () =>
+    fc.assert(
+      fc.asyncProperty(fates, ({ dialect, fates }) => {
+        const indices = (fate: string) =>
+          fates.flatMap((f, index) => f === fate ? [index] : []).join("+")
+        const faults = [["fail", indices("fail")], ["missing", indices("missing")], ["repeat", indices("repeat")]]
+          .filter(([, list]) => list !== "")
+          .map(([name, list]) => `${name}=${list}`)
+          .join(",")
+        const headers = faults === "" ? {} : { [Simulator.batchFaultHeader]: faults }
+        return Effect.runPromise(
+          withBatch(dialect, headers, Batch.run(requests(fates.length))).pipe(
+            Effect.map((outcomes) => {
+              expect(failureTags(outcomes)).toEqual(
+                fates.map((fate) =>
+                  fate === "fail" ? "ProviderUnavailableError" : fate === "missing" ? "BatchLineError" : "ok"
+                )
+              )
+              const ids = successes(outcomes).flatMap((reply) => reply === undefined ? [] : [reply.id])
+              expect(new Set(ids).size).toBe(ids.length)
+            }),
+            Effect.provide(TestClock.layer())
+          )
+        )
+      }),
+      { numRuns: 40 }
+    ))
+
+  // The same lines in any order, with or without their custom ids (Gemini's inlined responses may carry none).
+  const files = fc.integer({ min: 1, max: 8 }).chain((count) =>
+    fc.record({
+      count: fc.constant(count),
+      lines: fc.array(
+        fc.record({ index: fc.integer({ min: 0, max: count + 1 }), failed: fc.boolean() }),
+        { maxLength: 3 * count }
+      ),
+      keyed: fc.boolean(),
+      state: fc.constantFrom<ProviderClient.BatchState>("completed", "expired", "cancelled")
+    })
+  )
+
+  it("reconciles lines in any order: the first of a custom id counts, an unknown one is dropped", () =>
+    fc.assert(fc.property(files, ({ count, keyed, lines, state }) => {
+      const customIds = Array.from({ length: count }, (_, index) => `line-${index}`)
+      const read: Array<ProviderClient.BatchLine> = lines.map(({ failed, index }, position) => ({
+        customId: keyed ? `line-${index}` : undefined,
+        position: keyed ? position : index,
+        outcome: failed
+          ? Result.fail(new LlmError.ProviderUnavailableError({ provider: "p", model: "m", detail: `${position}` }))
+          : Result.succeed({ id: `${position}` } as ChatResponse)
+      }))
+      const outcomes = reconcile(
+        { provider: "p", model: "m", batchId: "b", customIds, state },
+        read,
+        (_, response) => response
+      )
+      expect(outcomes).toHaveLength(count)
+      for (const [index, outcome] of outcomes.entries()) {
+        const first = lines.findIndex((line) => line.index === index)
+        if (first < 0) {
+          expect(Result.isFailure(outcome) && outcome.failure).toMatchObject({
+            _tag: "BatchLineError",
+            index,
+            reason: state === "completed" ? "missing" : state
+          })
+        } else if (lines[first]!.failed) {
+          expect(Result.isFailure(outcome) && outcome.failure).toMatchObject({ detail: `${first}` })
+        } else {
+          expect(Result.isSuccess(outcome) && outcome.success.id).toBe(`${first}`)
+        }
+      }
+    })))
+})
+
+describe("Batch interrupted", () => {
+  it.effect("cancels the provider's batch, so it runs and bills no more of it", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const dialect = dialects[1]!
+      const sim = yield* Simulator.make({ apiKeys: [key], models: [dialect.model] })
+      let batchId: string | undefined
+      const headers = { [Simulator.batchFaultHeader]: "slow=600000" }
+      const fiber = yield* Effect.forkChild(
+        Batch.events(requests(3)).pipe(
+          Stream.runForEach((event) => Effect.sync(() => event._tag === "Progress" && (batchId = event.batchId))),
+          Effect.provide(layerOf(dialect.client(sim.url, headers), dialect.model))
+        )
+      )
+      yield* eventually(
+        "the batch to be created",
+        Effect.andThen(TestClock.adjust("1 second"), Effect.sync(() => batchId)),
+        (id) => id !== undefined
+      )
+      yield* Fiber.interrupt(fiber)
+      const answer = yield* Effect.promise(() =>
+        fetch(`${sim.url}/v1/messages/batches/${batchId}`, { headers: { "x-api-key": key } }).then((r) => r.json())
+      )
+      expect(answer).toMatchObject({ processing_status: "ended", request_counts: { canceled: 3, succeeded: 0 } })
+    })))
 })
