@@ -435,7 +435,7 @@ export const builtIn: Readonly<Record<string, Price>> = {
     },
     // Audio in the prompt costs more than text, images and video on Gemini 2.5 Flash.
     "gemini-2.5-flash": { ...gemini(0.3, 0.03, 2.5), audioInput: 1 },
-    "gemini-2.5-flash-lite": gemini(0.1, 0.01, 0.4),
+    "gemini-2.5-flash-lite": gemini(0.1, 0.01, 0.4)
   }),
   // DeepSeek
   "deepseek-chat": deepSeekV32,

@@ -116,7 +116,11 @@ describe.each(dialects)("Batch over the simulator's $name", (dialect) => {
 
   it.effect("streams each line, with the provider's progress before them", () =>
     Effect.gen(function*() {
-      const events = yield* withBatch(dialect, { [Simulator.batchFaultHeader]: "slow=3000" }, Stream.runCollect(Batch.events(requests(4))))
+      const events = yield* withBatch(
+        dialect,
+        { [Simulator.batchFaultHeader]: "slow=3000" },
+        Stream.runCollect(Batch.events(requests(4)))
+      )
       const progress = events.filter((event): event is Batch.Progress => event._tag === "Progress")
       const lines = events.filter((event): event is Batch.Line => event._tag === "Line")
       expect(progress[0]!.state).toBe("running")
@@ -185,8 +189,7 @@ describe("Batch's result files", () => {
   it("gives each request one outcome whatever lines the file misses, repeats or fails", () =>
     fc.assert(
       fc.asyncProperty(fates, ({ dialect, fates }) => {
-        const indices = (fate: string) =>
-          fates.flatMap((f, index) => f === fate ? [index] : []).join("+")
+        const indices = (fate: string) => fates.flatMap((f, index) => f === fate ? [index] : []).join("+")
         const faults = [["fail", indices("fail")], ["missing", indices("missing")], ["repeat", indices("repeat")]]
           .filter(([, list]) => list !== "")
           .map(([name, list]) => `${name}=${list}`)

@@ -68,7 +68,9 @@ describe("Pricing.lookup", () => {
         completionTokens: 500,
         serviceTier: Pricing.batchTier
       }
-      expect(Pricing.cost(price, usage), model).toBeCloseTo(Pricing.cost(price, { ...usage, serviceTier: undefined })! / 2)
+      expect(Pricing.cost(price, usage), model).toBeCloseTo(
+        Pricing.cost(price, { ...usage, serviceTier: undefined })! / 2
+      )
     }
   })
 

@@ -8,7 +8,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
-import * as Schedule from "effect/Schedule"
+import type * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type { Event, Line, Outcome, Progress } from "../../Batch.js"
 import { BatchError } from "../../Batch.js"
@@ -134,9 +134,9 @@ function providerEvents(
     const cancel = Effect.suspend(() =>
       ended(last.state) ? Effect.void : Effect.ignore(api.cancel(last.id, model, credentials))
     )
-    return Stream.concat(Stream.map(polls, progress), lines).pipe(Stream.onExit((exit) =>
-      Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? cancel : Effect.void
-    ))
+    return Stream.concat(Stream.map(polls, progress), lines).pipe(
+      Stream.onExit((exit) => Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? cancel : Effect.void)
+    )
   }))
 }
 
@@ -156,13 +156,16 @@ function callEvents(settings: Settings, requests: ReadonlyArray<ChatRequest>): S
     }
   }
   const lines = Stream.fromIterable(requests.entries()).pipe(
-    Stream.mapEffect(([index, request]) =>
-      Effect.map(Effect.result(chat(env, request)), (result): ReadonlyArray<Event> => {
-        if (Result.isSuccess(result)) counts.succeeded++
-        else counts.failed++
-        const outcome: Outcome = result
-        return [{ _tag: "Line", index, result: outcome }, progressNow()]
-      }), { concurrency: settings.concurrency, unordered: true }),
+    Stream.mapEffect(
+      ([index, request]) =>
+        Effect.map(Effect.result(chat(env, request)), (result): ReadonlyArray<Event> => {
+          if (Result.isSuccess(result)) counts.succeeded++
+          else counts.failed++
+          const outcome: Outcome = result
+          return [{ _tag: "Line", index, result: outcome }, progressNow()]
+        }),
+      { concurrency: settings.concurrency, unordered: true }
+    ),
     Stream.flatMap(Stream.fromIterable)
   )
   return Stream.concat(Stream.sync(progressNow), lines)

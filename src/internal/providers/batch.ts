@@ -167,16 +167,19 @@ export function apiOf(parts: BatchParts): BatchApi {
     retrieve: (id, model, credentials) => parts.wire.retrieve(httpOf(parts, model, credentials), model, id),
     cancel: (id, model, credentials) => parts.wire.cancel(httpOf(parts, model, credentials), model, id),
     results: (status, model, credentials) =>
-      Effect.flatMap(parts.wire.results(httpOf(parts, model, credentials), model, status), (raws) =>
-        Effect.clockWith((clock) => {
-          const requests = submitted.get(status.id) ?? []
-          const byId = new Map(requests.map(({ customId, request }) => [customId, request]))
-          const fallback: ChatRequest = { model, messages: [] }
-          function requestOf(customId: string | undefined, position: number) {
-            return (customId === undefined ? requests[position]?.request : byId.get(customId)) ?? fallback
-          }
-          const now = clock.currentTimeMillisUnsafe()
-          return Effect.succeed(raws.map((raw) => lineOf(parts, raw, model, credentials, requestOf, now)))
-        }))
+      Effect.flatMap(
+        parts.wire.results(httpOf(parts, model, credentials), model, status),
+        (raws) =>
+          Effect.clockWith((clock) => {
+            const requests = submitted.get(status.id) ?? []
+            const byId = new Map(requests.map(({ customId, request }) => [customId, request]))
+            const fallback: ChatRequest = { model, messages: [] }
+            function requestOf(customId: string | undefined, position: number) {
+              return (customId === undefined ? requests[position]?.request : byId.get(customId)) ?? fallback
+            }
+            const now = clock.currentTimeMillisUnsafe()
+            return Effect.succeed(raws.map((raw) => lineOf(parts, raw, model, credentials, requestOf, now)))
+          })
+      )
   }
 }

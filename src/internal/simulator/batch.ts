@@ -159,7 +159,7 @@ export interface EngineParts {
   /** An error answer in the format's words. */
   readonly error: (format: Gate, error: ApiError, out: Record<string, string>) => Plan
   /** A line answered as a call of it would be. */
-  readonly generate: (format: WireFormat<any>, input: RouteInput) => Plan
+  readonly generate: <X>(format: WireFormat<X>, input: RouteInput) => Plan
   /** The options' batch faults, for a batch created without the header. */
   readonly batchFault: BatchFault | undefined
 }
@@ -167,7 +167,13 @@ export interface EngineParts {
 type Gate = Pick<WireFormat<never>, "apiKey" | "renderError" | "requestIdHeader" | "rateLimitHeaders">
 
 function json(out: Record<string, string>, value: unknown, status = 200): Plan {
-  return { _tag: "Body", status, headers: { ...out, "content-type": "application/json" }, body: JSON.stringify(value), delayMs: 0 }
+  return {
+    _tag: "Body",
+    status,
+    headers: { ...out, "content-type": "application/json" },
+    body: JSON.stringify(value),
+    delayMs: 0
+  }
 }
 
 function text(out: Record<string, string>, body: string): Plan {
@@ -184,7 +190,9 @@ function parsed(body: string | undefined): unknown {
 
 /** A line's answer from the plan of its call: a reply's body, or an error's status and body. */
 function outcomeOf(plan: Plan): RawOutcome {
-  if (plan._tag !== "Body") return { _tag: "Failed", status: 500, body: { error: { message: "the line's call failed" } } }
+  if (plan._tag !== "Body") {
+    return { _tag: "Failed", status: 500, body: { error: { message: "the line's call failed" } } }
+  }
   const body = parsed(plan.body)
   return plan.status >= 200 && plan.status < 300 && isRecord(body)
     ? { _tag: "Reply", body }
@@ -192,13 +200,16 @@ function outcomeOf(plan: Plan): RawOutcome {
 }
 
 /** The batch routes' store and answers for one engine. */
-export function makeBatches(engine: EngineParts, formats: {
-  readonly openai: WireFormat<any>
-  readonly anthropic: WireFormat<any>
-  readonly gemini: WireFormat<any>
+export function makeBatches<O, A, G>(engine: EngineParts, formats: {
+  readonly openai: WireFormat<O>
+  readonly anthropic: WireFormat<A>
+  readonly gemini: WireFormat<G>
 }) {
   const batches = new Map<string, Held>()
-  const files = new Map<string, { readonly content: string; readonly filename: string; readonly purpose: string; readonly createdAt: number }>()
+  const files = new Map<
+    string,
+    { readonly content: string; readonly filename: string; readonly purpose: string; readonly createdAt: number }
+  >()
   let nextId = 1
 
   function invalid(format: Gate, message: string, out: Record<string, string>): Plan {
@@ -211,8 +222,8 @@ export function makeBatches(engine: EngineParts, formats: {
   }
 
   /** Each line answered as its call, with the request's headers (its key, its knobs), a failing line with a 500. */
-  function answer(
-    format: WireFormat<any>,
+  function answer<X>(
+    format: WireFormat<X>,
     input: RouteInput,
     fault: BatchFault,
     lines: ReadonlyArray<{ readonly customId: string; readonly body: unknown; readonly params?: RouteInput["params"] }>
@@ -272,14 +283,26 @@ export function makeBatches(engine: EngineParts, formats: {
           const o = outcome as Exclude<RawOutcome, string>
           const body = o._tag === "Reply" ? o.body : o.body
           const status = o._tag === "Reply" ? 200 : o.status ?? 500
-          return OpenAiBatch.outputLine(`batch_req_sim${index}`, batch.entries[index]!.customId, status, body, `req_sim${index}`)
+          return OpenAiBatch.outputLine(
+            `batch_req_sim${index}`,
+            batch.entries[index]!.customId,
+            status,
+            body,
+            `req_sim${index}`
+          )
         })),
         now
       )
       const error = notRun.length === 0 ? undefined : fileOf(
-        toJsonLines(notRun.map(({ index, outcome }) =>
-          OpenAiBatch.unfinishedLine(`batch_req_sim${index}`, batch.entries[index]!.customId, outcome as "expired" | "cancelled")
-        )),
+        toJsonLines(
+          notRun.map(({ index, outcome }) =>
+            OpenAiBatch.unfinishedLine(
+              `batch_req_sim${index}`,
+              batch.entries[index]!.customId,
+              outcome as "expired" | "cancelled"
+            )
+          )
+        ),
         now
       )
       batch.files = { output, error }
@@ -312,7 +335,10 @@ export function makeBatches(engine: EngineParts, formats: {
     if (typeof read === "string") return invalid(formats.openai, read, out)
     const id = `file-sim${nextId++}`
     files.set(id, { ...read, createdAt: input.now })
-    return json(out, OpenAiBatch.fileObject(id, Buffer.byteLength(read.content), input.now, read.filename, read.purpose))
+    return json(
+      out,
+      OpenAiBatch.fileObject(id, Buffer.byteLength(read.content), input.now, read.filename, read.purpose)
+    )
   }
 
   function createOpenAi(input: RouteInput, out: Record<string, string>, fault: BatchFault): Plan {
@@ -333,7 +359,15 @@ export function makeBatches(engine: EngineParts, formats: {
       lines.push({ customId: value.custom_id, body: value.body })
     }
     const model = lines.map((line) => (line.body as JsonRecord).model).find((m) => typeof m === "string") as string
-    const held = hold("openai", `batch_sim${nextId++}`, model ?? "", input, fault, answer(formats.openai, input, fault, lines), create.input_file_id as string)
+    const held = hold(
+      "openai",
+      `batch_sim${nextId++}`,
+      model ?? "",
+      input,
+      fault,
+      answer(formats.openai, input, fault, lines),
+      create.input_file_id as string
+    )
     return json(out, OpenAiBatch.batchObject(openAiView(held, input.now)))
   }
 
@@ -382,7 +416,14 @@ export function makeBatches(engine: EngineParts, formats: {
       lines.push({ customId: request.custom_id, body: request.params })
     }
     const model = (lines[0]!.body as JsonRecord).model
-    const held = hold("anthropic", `msgbatch_sim${nextId++}`, typeof model === "string" ? model : "", input, fault, answer(formats.anthropic, input, fault, lines))
+    const held = hold(
+      "anthropic",
+      `msgbatch_sim${nextId++}`,
+      typeof model === "string" ? model : "",
+      input,
+      fault,
+      answer(formats.anthropic, input, fault, lines)
+    )
     return json(out, AnthropicBatch.batchObject(anthropicView(held, input.now, baseOf(input))))
   }
 
@@ -417,15 +458,25 @@ export function makeBatches(engine: EngineParts, formats: {
     if (requests === undefined || requests.length === 0) {
       return invalid(formats.gemini, "batch.inputConfig.requests.requests: at least one request", out)
     }
-    const lines: Array<{ readonly customId: string; readonly body: unknown; readonly params: RouteInput["params"] }> = []
+    const lines: Array<{ readonly customId: string; readonly body: unknown; readonly params: RouteInput["params"] }> =
+      []
     for (const [index, entry] of requests.entries()) {
       if (!isRecord(entry) || !isRecord(entry.request)) {
         return invalid(formats.gemini, "each inlined request needs a request", out)
       }
-      const key = isRecord(entry.metadata) && typeof entry.metadata.key === "string" ? entry.metadata.key : String(index)
+      const key = isRecord(entry.metadata) && typeof entry.metadata.key === "string"
+        ? entry.metadata.key
+        : String(index)
       lines.push({ customId: key, body: entry.request, params: { model, method: "generateContent" } })
     }
-    const held = hold("gemini", `batches/sim${nextId++}`, model, input, fault, answer(formats.gemini, input, fault, lines))
+    const held = hold(
+      "gemini",
+      `batches/sim${nextId++}`,
+      model,
+      input,
+      fault,
+      answer(formats.gemini, input, fault, lines)
+    )
     return json(out, GeminiBatch.operation(geminiView(held, input.now)))
   }
 
@@ -463,7 +514,8 @@ export function makeBatches(engine: EngineParts, formats: {
         const file = files.get(input.params.id ?? "")
         return file === undefined ? notFound(formats.openai, input, out) : text(out, file.content)
       }),
-    createOpenAi: (input: RouteInput) => creating(formats.openai, input, (out, fault) => createOpenAi(input, out, fault)),
+    createOpenAi: (input: RouteInput) =>
+      creating(formats.openai, input, (out, fault) => createOpenAi(input, out, fault)),
     openAi: (input: RouteInput, cancel: boolean) =>
       gated(formats.openai, input, (out) => {
         const batch = find("openai", input.params.id)

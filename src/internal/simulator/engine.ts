@@ -5,6 +5,9 @@
  */
 import * as Result from "effect/Result"
 import * as Http from "node:http"
+import * as Anthropic from "../../simulator/Anthropic.js"
+import * as Gemini from "../../simulator/Gemini.js"
+import * as OpenAiChat from "../../simulator/OpenAiChat.js"
 import * as Reply from "../../simulator/Reply.js"
 import type { Fault } from "../../simulator/Simulator.js"
 import type {
@@ -15,9 +18,6 @@ import type {
   ReplyMeta,
   WireFormat
 } from "../../simulator/WireFormat.js"
-import * as Anthropic from "../../simulator/Anthropic.js"
-import * as Gemini from "../../simulator/Gemini.js"
-import * as OpenAiChat from "../../simulator/OpenAiChat.js"
 import { makeBatches } from "./batch.js"
 import type { Config } from "./config.js"
 import {

@@ -202,10 +202,12 @@ export function clientWire(resource: (model: string) => string, root: string): B
     return http.json(`${root}/${id}`, undefined, readOperation)
   }
   return {
-    submit: (http, model, lines) => http.json(`${resource(model)}:batchGenerateContent`, createBody(lines), readOperation),
+    submit: (http, model, lines) =>
+      http.json(`${resource(model)}:batchGenerateContent`, createBody(lines), readOperation),
     retrieve: (http, _model, id) => retrieve(http, id),
     // Cancelling answers an empty body; the batch's state is read after it.
-    cancel: (http, _model, id) => Effect.andThen(http.json(`${root}/${id}:cancel`, {}, () => undefined), retrieve(http, id)),
+    cancel: (http, _model, id) =>
+      Effect.andThen(http.json(`${root}/${id}:cancel`, {}, () => undefined), retrieve(http, id)),
     results: (http, _model, status) => http.json(`${root}/${status.id}`, undefined, readLines)
   }
 }

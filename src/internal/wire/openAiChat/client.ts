@@ -25,9 +25,9 @@ import * as Adapter from "../../providers/adapter.js"
 import { RequestError } from "../../providers/wire.js"
 import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
 import { causeText } from "../../transport/providerHttp.js"
+import * as Batch from "./batch.js"
 import * as Wire from "./codec.js"
 import { type ChunkToolCallRead, excerpt, finishReason, type JsonRecord, readChunk } from "./codec.js"
-import * as Batch from "./batch.js"
 import * as Embeddings from "./embeddings.js"
 
 function requestIdOf(response: HttpClientResponse.HttpClientResponse) {
