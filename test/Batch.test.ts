@@ -31,6 +31,8 @@ const limits = { timeout: "1 day", headersTimeout: "1 day" } as const
 interface Dialect {
   readonly name: string
   readonly model: string
+  /** How a batch the provider refuses fails: after its creation (`BatchError`), or at it (Anthropic's 400). */
+  readonly refusedAs?: "BatchError" | "InvalidRequestError"
   readonly client: (
     url: string,
     headers: Record<string, string>
@@ -41,16 +43,19 @@ const dialects: ReadonlyArray<Dialect> = [
   {
     name: "OpenAI files and batches",
     model: "gpt-4o-mini",
+    refusedAs: "BatchError",
     client: (url, headers) => OpenAiChat.layer({ baseUrl: `${url}/v1`, headers, ...limits })
   },
   {
     name: "Anthropic Message Batches",
     model: "claude-haiku-4-5",
+    refusedAs: "InvalidRequestError",
     client: (url, headers) => Anthropic.layer({ baseUrl: url, headers, ...limits })
   },
   {
     name: "Gemini batch mode",
     model: "gemini-2.5-flash",
+    refusedAs: "BatchError",
     client: (url, headers) => Gemini.layer({ baseUrl: url, headers, ...limits })
   }
 ]
@@ -154,6 +159,21 @@ describe.each(dialects)("Batch over the simulator's $name", (dialect) => {
         { reason: "expired", index: 2 },
         { reason: "expired", index: 3 }
       ])
+    }))
+})
+
+describe.each(dialects)("Batch refused by the simulator's $name", (dialect) => {
+  it.effect("fails the batch with the provider's refusal, typed, and no line", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        withBatch(dialect, { [Simulator.batchFaultHeader]: "refuse" }, Batch.run(requests(2)))
+      )
+      expect(error._tag).toBe(dialect.refusedAs)
+      expect(error).toMatchObject(
+        dialect.refusedAs === "BatchError"
+          ? { reason: "refused", model: dialect.model, detail: expect.stringContaining("refuse asked") }
+          : { model: dialect.model }
+      )
     }))
 })
 

@@ -36,6 +36,8 @@ export interface BatchFault {
   readonly missing: ReadonlySet<number>
   /** The lines written twice in the result file. */
   readonly repeat: ReadonlySet<number>
+  /** The batch is refused: failed at once (OpenAI, Gemini), or its creation answered 400 (Anthropic). */
+  readonly refuse: boolean
 }
 
 const noFault: BatchFault = {
@@ -43,7 +45,8 @@ const noFault: BatchFault = {
   expire: false,
   fail: new Set(),
   missing: new Set(),
-  repeat: new Set()
+  repeat: new Set(),
+  refuse: false
 }
 
 function indices(name: string, value: string): Result.Result<ReadonlySet<number>, string> {
@@ -56,14 +59,14 @@ function indices(name: string, value: string): Result.Result<ReadonlySet<number>
 
 /**
  * Decodes an `x-simulator-batch-fault` value: items joined by `,`, each `slow=<ms>`, `expire`, `fail=<i>+<j>...`,
- * `missing=<i>...` or `repeat=<i>...`; or the reason it is invalid.
+ * `missing=<i>...`, `repeat=<i>...` or `refuse`; or the reason it is invalid.
  */
 export function decodeBatchFault(value: string): Result.Result<BatchFault, string> {
   let fault = noFault
   for (const item of value.split(",").map((part) => part.trim()).filter((part) => part !== "")) {
     const [name, arg] = item.split("=", 2) as [string, string | undefined]
-    if (name === "expire" && arg === undefined) {
-      fault = { ...fault, expire: true }
+    if ((name === "expire" || name === "refuse") && arg === undefined) {
+      fault = { ...fault, [name]: true }
       continue
     }
     if (name === "slow" && arg !== undefined && /^\d+$/.test(arg)) {
@@ -77,11 +80,14 @@ export function decodeBatchFault(value: string): Result.Result<BatchFault, strin
       continue
     }
     return Result.fail(
-      `unknown batch fault "${item}": expected slow=<ms>, expire, fail=<i>+<j>, missing=<i> or repeat=<i>`
+      `unknown batch fault "${item}": expected slow=<ms>, expire, refuse, fail=<i>+<j>, missing=<i> or repeat=<i>`
     )
   }
   return Result.succeed(fault)
 }
+
+/** Why a batch with the `refuse` fault was refused. */
+const refusal = `The batch was refused, as ${batchFaultHeader}: refuse asked.`
 
 /** One line of a batch: its custom id and its answer, made when the batch was created. */
 interface Entry {
@@ -116,14 +122,20 @@ function viewOf(batch: Held, now: number): View {
   const at = Math.min(now, batch.cancelledAt ?? Infinity, end)
   const share = batch.fault.ms === 0 ? 1 : (at - batch.createdAt) / batch.fault.ms
   const finished = now >= end || batch.cancelledAt !== undefined
-  const state: BatchState = !finished
+  const state: BatchState = batch.fault.refuse
+    ? "refused"
+    : !finished
     ? "running"
     : batch.cancelledAt !== undefined && batch.cancelledAt < end
     ? "cancelled"
     : batch.fault.expire
     ? "expired"
     : "completed"
-  const ran = state === "expired" ? Math.floor(total / 2) : Math.min(total, Math.floor(total * share))
+  const ran = state === "refused"
+    ? 0
+    : state === "expired"
+    ? Math.floor(total / 2)
+    : Math.min(total, Math.floor(total * share))
   const outcomes = batch.entries.map((entry, index): RawOutcome | undefined =>
     index < ran ? entry.outcome : state === "expired" ? "expired" : state === "cancelled" ? "cancelled" : undefined
   )
@@ -319,7 +331,7 @@ export function makeBatches<O, A, G>(engine: EngineParts, formats: {
       failed,
       outputFileId: batch.files?.output,
       errorFileId: batch.files?.error,
-      refusal: undefined
+      refusal: view.state === "refused" ? refusal : undefined
     }
   }
 
@@ -403,6 +415,8 @@ export function makeBatches<O, A, G>(engine: EngineParts, formats: {
   }
 
   function createAnthropic(input: RouteInput, out: Record<string, string>, fault: BatchFault): Plan {
+    // Anthropic validates a batch as it creates it: a refused batch is a refused request.
+    if (fault.refuse) return invalid(formats.anthropic, refusal, out)
     const body = parsed(input.body)
     const requests = isRecord(body) && Array.isArray(body.requests) ? body.requests : undefined
     if (requests === undefined || requests.length === 0) {
@@ -440,7 +454,8 @@ export function makeBatches<O, A, G>(engine: EngineParts, formats: {
       total: batch.entries.length,
       succeeded,
       failed,
-      responses: view.state === "running"
+      refusal: view.state === "refused" ? refusal : undefined,
+      responses: view.state === "running" || view.state === "refused"
         ? undefined
         // Gemini's output holds the lines that ran: the ones an expired or cancelled batch never ran are not in it.
         : written(batch, view).flatMap(({ index, outcome }) =>

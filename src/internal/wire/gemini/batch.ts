@@ -138,6 +138,8 @@ export interface BatchView {
   readonly total: number
   readonly succeeded: number
   readonly failed: number
+  /** Why a refused batch failed. */
+  readonly refusal: string | undefined
   /** An ended batch's responses, each with its key. */
   readonly responses: ReadonlyArray<{ readonly key: string; readonly outcome: Exclude<RawOutcome, string> }> | undefined
 }
@@ -185,7 +187,8 @@ export function operation(view: BatchView): JsonRecord {
       ...(output === undefined ? {} : { output })
     },
     done: ended,
-    ...(output === undefined ? {} : { response: output })
+    ...(output === undefined ? {} : { response: output }),
+    ...(view.refusal === undefined ? {} : { error: { code: 400, message: view.refusal, status: "INVALID_ARGUMENT" } })
   }
 }
 
