@@ -14,6 +14,7 @@ import { reconcile } from "../src/internal/batch/reconcile.js"
 import * as KeyPool from "../src/KeyPool.js"
 import * as LlmError from "../src/LlmError.js"
 import * as Message from "../src/Message.js"
+import type { OptionsError } from "../src/OptionsError.js"
 import * as Pricing from "../src/Pricing.js"
 import type * as ProviderClient from "../src/ProviderClient.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
@@ -36,7 +37,7 @@ interface Dialect {
   readonly client: (
     url: string,
     headers: Record<string, string>
-  ) => Layer.Layer<ProviderClient.ProviderClient, unknown, HttpClient.HttpClient>
+  ) => Layer.Layer<ProviderClient.ProviderClient, OptionsError, HttpClient.HttpClient>
 }
 
 const dialects: ReadonlyArray<Dialect> = [
@@ -64,7 +65,7 @@ const requests = (count: number): ReadonlyArray<ChatRequest.Input> =>
   Array.from({ length: count }, (_, index) => ({ messages: [Message.user(`Question ${index}`)] }))
 
 function layerOf(
-  client: Layer.Layer<ProviderClient.ProviderClient, unknown, HttpClient.HttpClient>,
+  client: Layer.Layer<ProviderClient.ProviderClient, OptionsError, HttpClient.HttpClient>,
   model: string
 ) {
   return Batch.layer({ model, poll: "1 second" }).pipe(
