@@ -17,6 +17,7 @@ import * as Message from "../src/Message.js"
 import type { OptionsError } from "../src/OptionsError.js"
 import * as Pricing from "../src/Pricing.js"
 import type * as ProviderClient from "../src/ProviderClient.js"
+import * as ProviderClientTag from "../src/ProviderClient.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
@@ -304,4 +305,37 @@ describe("Batch interrupted", () => {
       )
       expect(answer).toMatchObject({ processing_status: "ended", request_counts: { canceled: 3, succeeded: 0 } })
     })))
+})
+
+describe("Batch's polls", () => {
+  it.effect("tries a poll again after a failure that can pass, the batch's lines still read", () =>
+    Effect.gen(function*() {
+      let failures = 0
+      const dialect = dialects[0]!
+      // The client's first two polls answered 503, as a provider's bad moment.
+      const flaky: Dialect = {
+        ...dialect,
+        client: (url, headers) =>
+          Layer.effect(
+            ProviderClientTag.ProviderClient,
+            Effect.map(ProviderClientTag.ProviderClient, (client): ProviderClient.Service => ({
+              ...client,
+              batch: {
+                ...client.batch!,
+                retrieve: (id, model, credentials) =>
+                  Effect.suspend(() =>
+                    failures++ < 2
+                      ? Effect.fail(
+                        new LlmError.ProviderUnavailableError({ provider: client.provider, model, detail: "503" })
+                      )
+                      : client.batch!.retrieve(id, model, credentials)
+                  )
+              }
+            }))
+          ).pipe(Layer.provide(dialect.client(url, headers)))
+      }
+      const outcomes = yield* withBatch(flaky, {}, Batch.run(requests(2)))
+      expect(failures).toBeGreaterThan(2)
+      expect(failureTags(outcomes)).toEqual(["ok", "ok"])
+    }))
 })

@@ -8,13 +8,13 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
-import type * as Schedule from "effect/Schedule"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type { Event, Line, Outcome, Progress } from "../../Batch.js"
 import { BatchError } from "../../Batch.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
-import { InvalidRequestError, type LlmError } from "../../LlmError.js"
+import { InvalidRequestError, isRetryable, type LlmError } from "../../LlmError.js"
 import { batchTier } from "../../Pricing.js"
 import type { BatchApi, BatchStatus, Credentials } from "../../ProviderClient.js"
 import { chat } from "../llm/chat.js"
@@ -76,6 +76,16 @@ function batchPriced(env: Env, request: ChatRequest, response: ChatResponse): Ch
   return withCost(env, request, { ...response, usage: { ...response.usage, serviceTier: batchTier } })
 }
 
+/**
+ * A poll or a read of the results, tried again after a failure that can pass (a 5xx, a rate limit, a dropped
+ * connection): the batch runs on at the provider whatever one poll met, and its lines are paid for.
+ */
+const stepRetries = Schedule.exponential("1 second")
+
+function steady<A>(step: Effect.Effect<A, LlmError>): Effect.Effect<A, LlmError> {
+  return Effect.retry(step, { schedule: stepRetries, times: 4, while: (error: LlmError) => isRetryable(error) })
+}
+
 /** A key's credentials for a batch's steps: the pool's least-loaded key, given back at once (a batch holds no slot). */
 function credentialsOf(env: Env): Effect.Effect<Credentials, LlmError> {
   return Effect.uninterruptibleMask((restore) =>
@@ -102,7 +112,7 @@ function providerEvents(
     let last = submitted
     // Each poll after the schedule's wait: `fromSchedule` sleeps on the `Clock`, so a `TestClock` drives it.
     const retrieved = Stream.fromSchedule(settings.poll).pipe(
-      Stream.mapEffect(() => api.retrieve(submitted.id, model, credentials))
+      Stream.mapEffect(() => steady(api.retrieve(submitted.id, model, credentials)))
     )
     const polls = Stream.concat(Stream.succeed(submitted), retrieved).pipe(
       Stream.takeUntil((status) => ended(status.state)),
@@ -121,7 +131,7 @@ function providerEvents(
           })
         )
       }
-      return Effect.map(api.results(status, model, credentials), (read) => {
+      return Effect.map(steady(api.results(status, model, credentials)), (read) => {
         const outcomes = reconcile(
           { provider, model, batchId: status.id, customIds, state: status.state },
           read,
