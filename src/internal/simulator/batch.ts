@@ -287,37 +287,15 @@ export function makeBatches<O, A, G>(engine: EngineParts, formats: {
   function openAiView(batch: Held, now: number): OpenAiBatch.BatchView {
     const view = viewOf(batch, now)
     if (view.state !== "running" && batch.files === undefined) {
+      // Answered lines go to the output file; lines answered with an error, or never run, to the error file (Batch
+      // API reference, `error_file_id`).
       const lines = written(batch, view)
-      const ok = lines.filter(({ outcome }) => typeof outcome === "object")
-      const notRun = lines.filter(({ outcome }) => typeof outcome !== "object")
-      const output = ok.length === 0 ? undefined : fileOf(
-        toJsonLines(ok.map(({ index, outcome }) => {
-          const o = outcome as Exclude<RawOutcome, string>
-          const body = o._tag === "Reply" ? o.body : o.body
-          const status = o._tag === "Reply" ? 200 : o.status ?? 500
-          return OpenAiBatch.outputLine(
-            `batch_req_sim${index}`,
-            batch.entries[index]!.customId,
-            status,
-            body,
-            `req_sim${index}`
-          )
-        })),
-        now
-      )
-      const error = notRun.length === 0 ? undefined : fileOf(
-        toJsonLines(
-          notRun.map(({ index, outcome }) =>
-            OpenAiBatch.unfinishedLine(
-              `batch_req_sim${index}`,
-              batch.entries[index]!.customId,
-              outcome as "expired" | "cancelled"
-            )
-          )
-        ),
-        now
-      )
-      batch.files = { output, error }
+      const answered = lines.filter(({ outcome }) => typeof outcome === "object" && outcome._tag === "Reply")
+      const failed = lines.filter(({ outcome }) => typeof outcome !== "object" || outcome._tag !== "Reply")
+      batch.files = {
+        output: answered.length === 0 ? undefined : fileOf(toJsonLines(answered.map(openAiLine(batch))), now),
+        error: failed.length === 0 ? undefined : fileOf(toJsonLines(failed.map(openAiLine(batch))), now)
+      }
     }
     const { failed, succeeded } = counts(view)
     return {
@@ -332,6 +310,18 @@ export function makeBatches<O, A, G>(engine: EngineParts, formats: {
       outputFileId: batch.files?.output,
       errorFileId: batch.files?.error,
       refusal: view.state === "refused" ? refusal : undefined
+    }
+  }
+
+  /** A result file's line of OpenAI's: a request's answer with its status, or a line never run. */
+  function openAiLine(batch: Held) {
+    return ({ index, outcome }: { readonly index: number; readonly outcome: RawOutcome }) => {
+      const id = `batch_req_sim${index}`
+      const customId = batch.entries[index]!.customId
+      if (typeof outcome === "string") return OpenAiBatch.unfinishedLine(id, customId, outcome)
+      return outcome._tag === "Reply"
+        ? OpenAiBatch.outputLine(id, customId, 200, outcome.body, `req_sim${index}`)
+        : OpenAiBatch.outputLine(id, customId, outcome.status ?? 500, outcome.body, `req_sim${index}`)
     }
   }
 
