@@ -19,6 +19,7 @@ import * as Pricing from "../src/Pricing.js"
 import type * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderClientTag from "../src/ProviderClient.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
+import * as AzureOpenAi from "../src/providers/AzureOpenAi.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import * as RateLimiter from "../src/RateLimiter.js"
@@ -47,6 +48,19 @@ const dialects: ReadonlyArray<Dialect> = [
     model: "gpt-4o-mini",
     refusedAs: "BatchError",
     client: (url, headers) => OpenAiChat.layer({ baseUrl: `${url}/v1`, headers, ...limits })
+  },
+  {
+    name: "Azure OpenAI's global batch (v1 API)",
+    model: "gpt-4o-mini",
+    refusedAs: "BatchError",
+    client: (url, headers) => AzureOpenAi.layer({ baseUrl: url, batches: true, headers, ...limits })
+  },
+  {
+    name: "Azure OpenAI's global batch (a dated API version)",
+    model: "gpt-4o-mini",
+    refusedAs: "BatchError",
+    client: (url, headers) =>
+      AzureOpenAi.layer({ baseUrl: url, apiVersion: "2024-10-21", batches: true, headers, ...limits })
   },
   {
     name: "Anthropic Message Batches",
@@ -284,7 +298,7 @@ describe("Batch's result files", () => {
 describe("Batch interrupted", () => {
   it.effect("cancels the provider's batch, so it runs and bills no more of it", () =>
     Effect.scoped(Effect.gen(function*() {
-      const dialect = dialects[1]!
+      const dialect = dialects[3]!
       const sim = yield* Simulator.make({ apiKeys: [key], models: [dialect.model] })
       let batchId: string | undefined
       const headers = { [Simulator.batchFaultHeader]: "slow=600000" }

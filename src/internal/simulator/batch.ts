@@ -164,6 +164,12 @@ function written(batch: Held, view: View): ReadonlyArray<{ readonly index: numbe
   return out
 }
 
+/** A server with OpenAI's Batch API: the format it answers in, and the one endpoint its batches take. */
+interface OpenAiServer<X> {
+  readonly format: WireFormat<X>
+  readonly endpoint: string
+}
+
 /** What the batch routes need of the engine. */
 export interface EngineParts {
   /** The gate every request passes (fault header, key, rate limit): a plan when it ends there, else its headers. */
@@ -212,8 +218,9 @@ function outcomeOf(plan: Plan): RawOutcome {
 }
 
 /** The batch routes' store and answers for one engine. */
-export function makeBatches<O, A, G>(engine: EngineParts, formats: {
+export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
   readonly openai: WireFormat<O>
+  readonly azure: WireFormat<Z>
   readonly anthropic: WireFormat<A>
   readonly gemini: WireFormat<G>
 }) {
@@ -331,10 +338,10 @@ export function makeBatches<O, A, G>(engine: EngineParts, formats: {
     return id
   }
 
-  function upload(input: RouteInput, out: Record<string, string>): Plan {
+  function upload<X>(format: WireFormat<X>, input: RouteInput, out: Record<string, string>): Plan {
     const contentType = input.headers["content-type"]
     const read = OpenAiBatch.readUpload(typeof contentType === "string" ? contentType : undefined, input.body ?? "")
-    if (typeof read === "string") return invalid(formats.openai, read, out)
+    if (typeof read === "string") return invalid(format, read, out)
     const id = `file-sim${nextId++}`
     files.set(id, { ...read, createdAt: input.now })
     return json(
@@ -343,20 +350,24 @@ export function makeBatches<O, A, G>(engine: EngineParts, formats: {
     )
   }
 
-  function createOpenAi(input: RouteInput, out: Record<string, string>, fault: BatchFault): Plan {
+  function createOpenAi<X>(
+    server: OpenAiServer<X>,
+    input: RouteInput,
+    out: Record<string, string>,
+    fault: BatchFault
+  ): Plan {
+    const { endpoint, format } = server
     const body = parsed(input.body)
     const create = isRecord(body) ? body : {}
     const file = typeof create.input_file_id === "string" ? files.get(create.input_file_id) : undefined
-    if (file === undefined) return invalid(formats.openai, "input_file_id names no uploaded file", out)
-    if (create.endpoint !== OpenAiBatch.endpoint) {
-      return invalid(formats.openai, `the simulator batches only ${OpenAiBatch.endpoint}`, out)
-    }
+    if (file === undefined) return invalid(format, "input_file_id names no uploaded file", out)
+    if (create.endpoint !== endpoint) return invalid(format, `the simulator batches only ${endpoint}`, out)
     const lines: Array<{ readonly customId: string; readonly body: unknown }> = []
     for (const line of file.content.split("\n")) {
       if (line.trim() === "") continue
       const value = parsed(line)
       if (!isRecord(value) || typeof value.custom_id !== "string" || !isRecord(value.body)) {
-        return invalid(formats.openai, "every line of the input file needs a custom_id and a body", out)
+        return invalid(format, "every line of the input file needs a custom_id and a body", out)
       }
       lines.push({ customId: value.custom_id, body: value.body })
     }
@@ -367,7 +378,7 @@ export function makeBatches<O, A, G>(engine: EngineParts, formats: {
       model ?? "",
       input,
       fault,
-      answer(formats.openai, input, fault, lines),
+      answer(format, input, fault, lines),
       create.input_file_id as string
     )
     return json(out, OpenAiBatch.batchObject(openAiView(held, input.now)))
@@ -512,22 +523,30 @@ export function makeBatches<O, A, G>(engine: EngineParts, formats: {
     return engine.error(format, { _tag: "NotFound", method: "GET", path: input.url }, out)
   }
 
+  /** The routes of a server with OpenAI's files and batches: OpenAI's, and Azure OpenAI's v1 API's. */
+  function openAiRoutes<X>(server: OpenAiServer<X>) {
+    const { format } = server
+    return {
+      upload: (input: RouteInput) => gated(format, input, (out) => upload(format, input, out)),
+      fileContent: (input: RouteInput) =>
+        gated(format, input, (out) => {
+          const file = files.get(input.params.id ?? "")
+          return file === undefined ? notFound(format, input, out) : text(out, file.content)
+        }),
+      create: (input: RouteInput) => creating(format, input, (out, fault) => createOpenAi(server, input, out, fault)),
+      batch: (input: RouteInput, cancel: boolean) =>
+        gated(format, input, (out) => {
+          const batch = find("openai", input.params.id)
+          if (batch === undefined) return notFound(format, input, out)
+          if (cancel && viewOf(batch, input.now).state === "running") batch.cancelledAt = input.now
+          return json(out, OpenAiBatch.batchObject(openAiView(batch, input.now)))
+        })
+    }
+  }
+
   return {
-    upload: (input: RouteInput) => gated(formats.openai, input, (out) => upload(input, out)),
-    fileContent: (input: RouteInput) =>
-      gated(formats.openai, input, (out) => {
-        const file = files.get(input.params.id ?? "")
-        return file === undefined ? notFound(formats.openai, input, out) : text(out, file.content)
-      }),
-    createOpenAi: (input: RouteInput) =>
-      creating(formats.openai, input, (out, fault) => createOpenAi(input, out, fault)),
-    openAi: (input: RouteInput, cancel: boolean) =>
-      gated(formats.openai, input, (out) => {
-        const batch = find("openai", input.params.id)
-        if (batch === undefined) return notFound(formats.openai, input, out)
-        if (cancel && viewOf(batch, input.now).state === "running") batch.cancelledAt = input.now
-        return json(out, OpenAiBatch.batchObject(openAiView(batch, input.now)))
-      }),
+    openAi: openAiRoutes({ format: formats.openai, endpoint: OpenAiBatch.endpoint }),
+    azure: openAiRoutes({ format: formats.azure, endpoint: "/chat/completions" }),
     createAnthropic: (input: RouteInput) =>
       creating(formats.anthropic, input, (out, fault) => createAnthropic(input, out, fault)),
     anthropic: (input: RouteInput, cancel: boolean) =>

@@ -6,6 +6,7 @@
 import * as Result from "effect/Result"
 import * as Http from "node:http"
 import * as Anthropic from "../../simulator/Anthropic.js"
+import * as AzureOpenAi from "../../simulator/AzureOpenAi.js"
 import * as Gemini from "../../simulator/Gemini.js"
 import * as OpenAiChat from "../../simulator/OpenAiChat.js"
 import * as Reply from "../../simulator/Reply.js"
@@ -534,6 +535,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
 
   const batches = makeBatches({ gate, error: errorPlan, generate, batchFault: config.batchFault }, {
     openai: OpenAiChat.format,
+    azure: AzureOpenAi.format,
     anthropic: Anthropic.format,
     gemini: Gemini.format
   })

@@ -80,6 +80,18 @@ const bedrockRoute = (operation: string, api: keyof typeof BedrockRoute.apis, st
 const vertexModels = (publisher: string): HttpRouter.PathInput =>
   `/:version/projects/:project/locations/:location/publishers/${publisher}/models/:model`
 
+/** The routes of OpenAI's files and batches under `root`, answered by `server`'s. */
+const openAiBatchRoutes = (
+  root: `/${string}`,
+  server: (engine: Engine) => Engine["batches"]["openAi"]
+): ReadonlyArray<Route> => [
+  { method: "POST", path: `${root}/files`, plan: (engine, input) => server(engine).upload(input) },
+  { method: "GET", path: `${root}/files/:id/content`, plan: (engine, input) => server(engine).fileContent(input) },
+  { method: "POST", path: `${root}/batches`, plan: (engine, input) => server(engine).create(input) },
+  { method: "GET", path: `${root}/batches/:id`, plan: (engine, input) => server(engine).batch(input, false) },
+  { method: "POST", path: `${root}/batches/:id/cancel`, plan: (engine, input) => server(engine).batch(input, true) }
+]
+
 /** The Gemini API's method that creates a batch. */
 const batchMethod = "batchGenerateContent"
 
@@ -142,12 +154,11 @@ export const routes: ReadonlyArray<Route> = [
     path: "/api/chat",
     plan: (engine, input) => engine.generate(Ollama.format, input)
   },
-  // OpenAI's files and batches (the files a batch reads and writes only).
-  { method: "POST", path: "/v1/files", plan: (engine, input) => engine.batches.upload(input) },
-  { method: "GET", path: "/v1/files/:id/content", plan: (engine, input) => engine.batches.fileContent(input) },
-  { method: "POST", path: "/v1/batches", plan: (engine, input) => engine.batches.createOpenAi(input) },
-  { method: "GET", path: "/v1/batches/:id", plan: (engine, input) => engine.batches.openAi(input, false) },
-  { method: "POST", path: "/v1/batches/:id/cancel", plan: (engine, input) => engine.batches.openAi(input, true) },
+  // OpenAI's files and batches (the files a batch reads and writes only), and Azure OpenAI's, the v1 API's and the
+  // dated ones (their `api-version` not checked).
+  ...openAiBatchRoutes("/v1", (engine) => engine.batches.openAi),
+  ...openAiBatchRoutes("/openai/v1", (engine) => engine.batches.azure),
+  ...openAiBatchRoutes("/openai", (engine) => engine.batches.azure),
   // Anthropic's Message Batches.
   { method: "POST", path: "/v1/messages/batches", plan: (engine, input) => engine.batches.createAnthropic(input) },
   { method: "GET", path: "/v1/messages/batches/:id", plan: (engine, input) => engine.batches.anthropic(input, false) },

@@ -48,9 +48,9 @@ export const BatchObject = Schema.Struct({
 
 const decodeBatchObject = Schema.decodeUnknownResult(BatchObject)
 
-/** The input file's line of a request's chat body. */
-export function inputLine(customId: string, body: unknown): JsonRecord {
-  return { custom_id: customId, method: "POST", url: endpoint, body }
+/** The input file's line of a request's chat body, to `url` (the batch's endpoint). */
+export function inputLine(customId: string, body: unknown, url: string = endpoint): JsonRecord {
+  return { custom_id: customId, method: "POST", url, body }
 }
 
 /** The multipart body of the upload of `jsonl` as a batch's input file, under `boundary`. */
@@ -60,9 +60,9 @@ export function uploadBody(boundary: string, jsonl: string): string {
     `Content-Type: application/jsonl\r\n\r\n${jsonl}\r\n--${boundary}--\r\n`
 }
 
-/** The body creating a batch over an uploaded file. */
-export function createBody(fileId: string): typeof CreateBody.Type {
-  return { input_file_id: fileId, endpoint, completion_window: completionWindow }
+/** The body creating a batch of `url`'s requests over an uploaded file. */
+export function createBody(fileId: string, url: string = endpoint): typeof CreateBody.Type {
+  return { input_file_id: fileId, endpoint: url, completion_window: completionWindow }
 }
 
 /** An uploaded file's id; throws `ShapeError` when the body names none. */
@@ -245,29 +245,41 @@ function statusOf(body: JsonRecord): BatchStatus {
   return status
 }
 
-/** OpenAI's batch steps, under a base URL that ends with the API's version (`/v1`). */
-export const clientWire: BatchWire = {
-  submit: (http, _model, lines) => {
-    const jsonl = toJsonLines(lines.map(({ body, customId }) => inputLine(customId, body)))
-    const boundary = boundaryFor(jsonl)
-    return Effect.flatMap(
-      http.upload("/files", boundary, uploadBody(boundary, jsonl), fileIdOf),
-      (fileId) => http.json("/batches", createBody(fileId), statusOf)
-    )
-  },
-  retrieve: (http, _model, id) => http.json(`/batches/${encodeURIComponent(id)}`, undefined, statusOf),
-  cancel: (http, _model, id) => http.json(`/batches/${encodeURIComponent(id)}/cancel`, {}, statusOf),
-  results: (http, _model, status) =>
-    Effect.flatMap(http.json(`/batches/${encodeURIComponent(status.id)}`, undefined, readBatch), (batch) => {
-      // The output file's lines, then the error file's: each file's order is its own, not the input's.
-      const files = [batch.outputFileId, batch.errorFileId].filter((id): id is string => id !== undefined)
-      return Effect.map(
-        Effect.forEach(files, (id) => http.text(`/files/${encodeURIComponent(id)}/content`)),
-        (texts) => {
-          const lines: Array<RawLine> = []
-          for (const text of texts) lines.push(...readLines(text, lines.length))
-          return lines
-        }
-      )
-    })
+/** Where a server's batch API is: each of its paths (`/files`, `/batches/{id}`...) as sent, and its chat endpoint. */
+export interface Paths {
+  readonly path: (path: string) => string
+  readonly endpoint: string
 }
+
+/** The batch steps of a server with OpenAI's Batch API at `paths`. */
+export function clientWireAt(paths: Paths): BatchWire {
+  const { path } = paths
+  return {
+    submit: (http, _model, lines) => {
+      const jsonl = toJsonLines(lines.map(({ body, customId }) => inputLine(customId, body, paths.endpoint)))
+      const boundary = boundaryFor(jsonl)
+      return Effect.flatMap(
+        http.upload(path("/files"), boundary, uploadBody(boundary, jsonl), fileIdOf),
+        (fileId) => http.json(path("/batches"), createBody(fileId, paths.endpoint), statusOf)
+      )
+    },
+    retrieve: (http, _model, id) => http.json(path(`/batches/${encodeURIComponent(id)}`), undefined, statusOf),
+    cancel: (http, _model, id) => http.json(path(`/batches/${encodeURIComponent(id)}/cancel`), {}, statusOf),
+    results: (http, _model, status) =>
+      Effect.flatMap(http.json(path(`/batches/${encodeURIComponent(status.id)}`), undefined, readBatch), (batch) => {
+        // The output file's lines, then the error file's: each file's order is its own, not the input's.
+        const files = [batch.outputFileId, batch.errorFileId].filter((id): id is string => id !== undefined)
+        return Effect.map(
+          Effect.forEach(files, (id) => http.text(path(`/files/${encodeURIComponent(id)}/content`))),
+          (texts) => {
+            const lines: Array<RawLine> = []
+            for (const text of texts) lines.push(...readLines(text, lines.length))
+            return lines
+          }
+        )
+      })
+  }
+}
+
+/** OpenAI's batch steps, under a base URL that ends with the API's version (`/v1`). */
+export const clientWire: BatchWire = clientWireAt({ path: (path) => path, endpoint })
