@@ -21,11 +21,12 @@
  *   processing tier (`serviceTiers.priority`, also named `fast`) of GPT-5,
  *   GPT-5 mini, GPT-4.1, GPT-4.1 mini and nano and GPT-4o from OpenAI's
  *   "Priority Processing for API Customers" page
- *   (https://openai.com/api-priority-processing/). Flex processing and the
- *   Batch API (half the standard prices, by secondary sources) are not in
- *   the table: a call reported at those tiers is priced at the standard
- *   prices, more than it is billed; give them in provider.json
- *   (`service_tiers`) to bill them exactly.
+ *   (https://openai.com/api-priority-processing/). The Batch API's prices,
+ *   half the standard ones (https://platform.openai.com/docs/guides/batch),
+ *   are every OpenAI model's `batchTier`. Flex processing is not in the
+ *   table: a call reported at that tier is priced at the standard prices,
+ *   more than it is billed; give it in provider.json (`service_tiers`) to
+ *   bill it exactly.
  * - Anthropic: https://platform.claude.com/docs/en/about-claude/pricing
  *   (`cachedInput` is the "cache hits and refreshes" price, a tenth of the
  *   input price; `cacheWrite` the five-minute cache write, 1.25 times the
@@ -34,8 +35,11 @@
  *   than 200k input tokens, at $6 input and $22.50 output, the cache's
  *   multipliers applying to the $6). The Bedrock ids of Sonnet 4 and 4.5
  *   carry the same tier, unchecked against Bedrock's own price page, so a
- *   budget reserves it there too. The Batch API's half prices are not in
- *   the table, as above.
+ *   budget reserves it there too. The Message Batches API bills every
+ *   token, cache reads and writes included, at half these prices
+ *   (https://platform.claude.com/docs/en/build-with-claude/batch-processing):
+ *   every Claude model's `batchTier` (not the Bedrock ids': Bedrock's batch
+ *   inference is not made by this library).
  * - Google: https://ai.google.dev/gemini-api/docs/pricing (Gemini 2.5
  *   Pro's tier for prompts over 200k tokens is its `longContext`: $2.50
  *   input, $0.25 cached, $15 output). `cachedInput` is the text "context
@@ -43,7 +47,11 @@
  *   cached audio token is priced as a text one, below the sheet's audio
  *   caching price); Gemini 2.5 Flash's `audioInput` is its audio input
  *   price, $1. The hourly storage charge of an explicit cache
- *   (`cachedContents`) is not a per-call cost and is not modelled.
+ *   (`cachedContents`) is not a per-call cost and is not modelled. Batch
+ *   mode is half the standard prices
+ *   (https://ai.google.dev/gemini-api/docs/batch-mode): every Gemini
+ *   model's `batchTier` (Gemini 2.5 Pro's long prompts included, at half
+ *   the standard tier's prices, not half the long tier's).
  * - DeepSeek: https://api-docs.deepseek.com/quick_start/pricing
  *   (`cachedInput` is the cache-hit price; `deepseek-chat` and
  *   `deepseek-reasoner` are priced alike since DeepSeek-V3.2)
@@ -283,6 +291,43 @@ export const toolPromptTokens = 1_000
 export type Price = typeof Price.Type
 
 /**
+ * The service tier a batch's lines are priced at (`Usage.serviceTier` of each `ChatResponse` a `Batch` gives back):
+ * the built-in prices of OpenAI's, Anthropic's and Google's models carry it, at their providers' batch discount.
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const batchTier = "batch"
+
+/** The share of its standard prices a batch is billed at by OpenAI, Anthropic and Google: half. */
+const batchShare = 0.5
+
+const tokenPriceNames = [
+  "input",
+  "cachedInput",
+  "cacheWrite",
+  "cacheWrite1h",
+  "output",
+  "audioInput",
+  "audioOutput"
+] as const satisfies ReadonlyArray<keyof TokenPrices>
+
+/** `price` with its batch tier: every token price of its standard tier at the provider's batch share. */
+function withBatch(price: Price): Price {
+  const batch: Record<string, number> = {}
+  for (const name of tokenPriceNames) {
+    const value = price[name]
+    if (value !== undefined) batch[name] = value * batchShare
+  }
+  return { ...price, serviceTiers: { ...price.serviceTiers, [batchTier]: batch as TokenPrices } }
+}
+
+/** Each price of `table` with its batch tier. */
+function batchPriced(table: Readonly<Record<string, Price>>): Record<string, Price> {
+  return Object.fromEntries(Object.entries(table).map(([model, price]) => [model, withBatch(price)]))
+}
+
+/**
  * A price of a provider that caches on its own (reads at `cachedInput`, no write premium) and reads a media part by
  * URL only as an image (OpenAI's `image_url`, Bedrock's and DeepSeek's APIs, which take none by URL).
  */
@@ -362,37 +407,40 @@ const deepSeekV32 = price(0.28, 0.028, 0.42)
  * @category Models
  */
 export const builtIn: Readonly<Record<string, Price>> = {
-  // OpenAI
-  "gpt-4o": withPriority(price(2.5, 1.25, 10), 4.25, 2.125, 17),
-  "gpt-4o-mini": price(0.15, 0.075, 0.6),
-  "gpt-4.1": withPriority(price(2, 0.5, 8), 3.5, 0.875, 14),
-  "gpt-4.1-mini": withPriority(price(0.4, 0.1, 1.6), 0.7, 0.175, 2.8),
-  "gpt-4.1-nano": withPriority(price(0.1, 0.025, 0.4), 0.2, 0.05, 0.8),
-  "gpt-5": withPriority(price(1.25, 0.125, 10), 2.5, 0.25, 20),
-  "gpt-5-mini": withPriority(price(0.25, 0.025, 2), 0.45, 0.045, 3.6),
-  "gpt-5-nano": price(0.05, 0.005, 0.4),
-  "o3": price(2, 0.5, 8),
-  "o3-mini": price(1.1, 0.55, 4.4),
-  "o4-mini": price(1.1, 0.275, 4.4),
-  // Anthropic
-  "claude-opus-4-5": claude(5, 0.5, 6.25, 10, 25),
-  "claude-opus-4-1": claudeOpus4,
-  "claude-opus-4": claudeOpus4,
-  "claude-opus-4-0": claudeOpus4,
-  "claude-sonnet-4-5": claudeSonnet,
-  "claude-sonnet-4": claudeSonnet,
-  "claude-sonnet-4-0": claudeSonnet,
-  "claude-3-7-sonnet": claudeSonnet37,
-  "claude-haiku-4-5": claude(1, 0.1, 1.25, 2, 5),
-  "claude-3-5-haiku": claude(0.8, 0.08, 1, 1.6, 4),
-  // Google
-  "gemini-2.5-pro": {
-    ...gemini(1.25, 0.125, 10),
-    longContext: { above: 200_000, input: 2.5, cachedInput: 0.25, output: 15 }
-  },
-  // Audio in the prompt costs more than text, images and video on Gemini 2.5 Flash.
-  "gemini-2.5-flash": { ...gemini(0.3, 0.03, 2.5), audioInput: 1 },
-  "gemini-2.5-flash-lite": gemini(0.1, 0.01, 0.4),
+  // OpenAI, Anthropic and Google, each price with its batch tier
+  ...batchPriced({
+    // OpenAI
+    "gpt-4o": withPriority(price(2.5, 1.25, 10), 4.25, 2.125, 17),
+    "gpt-4o-mini": price(0.15, 0.075, 0.6),
+    "gpt-4.1": withPriority(price(2, 0.5, 8), 3.5, 0.875, 14),
+    "gpt-4.1-mini": withPriority(price(0.4, 0.1, 1.6), 0.7, 0.175, 2.8),
+    "gpt-4.1-nano": withPriority(price(0.1, 0.025, 0.4), 0.2, 0.05, 0.8),
+    "gpt-5": withPriority(price(1.25, 0.125, 10), 2.5, 0.25, 20),
+    "gpt-5-mini": withPriority(price(0.25, 0.025, 2), 0.45, 0.045, 3.6),
+    "gpt-5-nano": price(0.05, 0.005, 0.4),
+    "o3": price(2, 0.5, 8),
+    "o3-mini": price(1.1, 0.55, 4.4),
+    "o4-mini": price(1.1, 0.275, 4.4),
+    // Anthropic
+    "claude-opus-4-5": claude(5, 0.5, 6.25, 10, 25),
+    "claude-opus-4-1": claudeOpus4,
+    "claude-opus-4": claudeOpus4,
+    "claude-opus-4-0": claudeOpus4,
+    "claude-sonnet-4-5": claudeSonnet,
+    "claude-sonnet-4": claudeSonnet,
+    "claude-sonnet-4-0": claudeSonnet,
+    "claude-3-7-sonnet": claudeSonnet37,
+    "claude-haiku-4-5": claude(1, 0.1, 1.25, 2, 5),
+    "claude-3-5-haiku": claude(0.8, 0.08, 1, 1.6, 4),
+    // Google
+    "gemini-2.5-pro": {
+      ...gemini(1.25, 0.125, 10),
+      longContext: { above: 200_000, input: 2.5, cachedInput: 0.25, output: 15 }
+    },
+    // Audio in the prompt costs more than text, images and video on Gemini 2.5 Flash.
+    "gemini-2.5-flash": { ...gemini(0.3, 0.03, 2.5), audioInput: 1 },
+    "gemini-2.5-flash-lite": gemini(0.1, 0.01, 0.4)
+  }),
   // DeepSeek
   "deepseek-chat": deepSeekV32,
   "deepseek-reasoner": deepSeekV32,

@@ -10,6 +10,7 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import type * as Result from "effect/Result"
 import type * as Stream from "effect/Stream"
 import type { ChatChunk } from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
@@ -113,6 +114,92 @@ export interface HttpOptions {
 }
 
 /**
+ * Where a provider batch is: `running` (validating, in progress, finalizing or being cancelled), or ended as
+ * `completed`, `expired` (its window passed with lines not run), `cancelled`, or `refused` (the provider would not
+ * run it: a file or request that does not validate).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export type BatchState = "running" | "completed" | "expired" | "cancelled" | "refused"
+
+/**
+ * A provider batch as its API reports it: its id (the provider's, which `retrieve`, `cancel` and `results` take),
+ * its state and its counts of lines.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface BatchStatus {
+  readonly id: string
+  readonly state: BatchState
+  /** The lines the batch holds. */
+  readonly total: number
+  /** The lines answered so far. */
+  readonly succeeded: number
+  /** The lines that failed so far (an error, expired, or cancelled). */
+  readonly failed: number
+  /** Why a `refused` batch was refused, in the provider's words. */
+  readonly detail?: string | undefined
+}
+
+/**
+ * One line of a batch's results as the provider gave it: named by the custom id it was submitted with (absent where
+ * the API names none, as Gemini's inlined responses may not), at its `position` among the results, and its outcome:
+ * the reply or the typed error of that request, or `"expired"` / `"cancelled"` for a line the batch never ran.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface BatchLine {
+  readonly customId: string | undefined
+  readonly position: number
+  readonly outcome: Result.Result<ChatResponse, LlmError> | "expired" | "cancelled"
+}
+
+/**
+ * One request of a batch with the custom id its line carries (letters, digits, `_` and `-`, at most 64: the ids every
+ * batch API takes).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface BatchRequest {
+  readonly customId: string
+  readonly request: ChatRequest
+}
+
+/**
+ * A provider's batch API (OpenAI's files and batches, Anthropic's Message Batches, Gemini's batch mode), each step one
+ * HTTP exchange with one key, as `chat` is. Every request of one batch names the same model (`model`: the client's
+ * default when they name none). `Batch` polls it; the gateway passes batches through it.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface BatchApi {
+  /** Submits the requests as one batch (OpenAI's: its JSONL file uploaded first). */
+  readonly submit: (
+    requests: ReadonlyArray<BatchRequest>,
+    model: string,
+    credentials: Credentials
+  ) => Effect.Effect<BatchStatus, LlmError>
+  /** The batch's status now. */
+  readonly retrieve: (id: string, model: string, credentials: Credentials) => Effect.Effect<BatchStatus, LlmError>
+  /** Asks the provider to cancel the batch; the lines it ran stay in its results. */
+  readonly cancel: (id: string, model: string, credentials: Credentials) => Effect.Effect<BatchStatus, LlmError>
+  /**
+   * An ended batch's lines, as its result files (or inlined responses) hold them, in their order: with nothing
+   * dropped, repeated or filled in (`Batch` reconciles them with what was submitted).
+   */
+  readonly results: (
+    status: BatchStatus,
+    model: string,
+    credentials: Credentials
+  ) => Effect.Effect<ReadonlyArray<BatchLine>, LlmError>
+}
+
+/**
  * @since 0.1.0
  * @category Models
  */
@@ -184,6 +271,13 @@ export interface Service {
    * @since 0.3.0
    */
   readonly credential?: Effect.Effect<void, AuthError> | undefined
+  /**
+   * The provider's batch API, at its batch price; absent where the API has none (an OpenAI-compatible server,
+   * Ollama, Bedrock, whose batch inference reads and writes S3): `Batch` then runs the requests as calls.
+   *
+   * @since 0.3.0
+   */
+  readonly batch?: BatchApi | undefined
 }
 
 /**

@@ -18,6 +18,9 @@ export * as AzureOpenAi from "./providers/AzureOpenAi.js"
 /** @since 0.3.0 */
 export * as Bedrock from "./providers/Bedrock.js"
 
+/** @since 0.3.0 */
+export * as Batch from "./Batch.js"
+
 /** @since 0.1.0 */
 export * as Budget from "./Budget.js"
 

@@ -22,18 +22,20 @@ describe("Pricing.lookup", () => {
   it("finds a model by its own name", () => {
     // OpenAI's Priority processing prices (https://openai.com/api-priority-processing/), by either of its names.
     const priority = { input: 4.25, cachedInput: 2.125, output: 17 }
+    // The Batch API's prices: half the standard ones (https://platform.openai.com/docs/guides/batch).
     expect(Pricing.lookup("gpt-4o")).toStrictEqual({
       input: 2.5,
       cachedInput: 1.25,
       output: 10,
       mediaUrls: "typed",
-      serviceTiers: { priority, fast: priority }
+      serviceTiers: { priority, fast: priority, batch: { input: 1.25, cachedInput: 0.625, output: 5 } }
     })
     expect(Pricing.lookup("gpt-4o-mini")).toStrictEqual({
       input: 0.15,
       cachedInput: 0.075,
       output: 0.6,
-      mediaUrls: "typed"
+      mediaUrls: "typed",
+      serviceTiers: { batch: { input: 0.075, cachedInput: 0.0375, output: 0.3 } }
     })
     // Gemini fetches a part by URL as whatever it holds: its calls are bounded by its context window.
     expect(Pricing.lookup("gemini-2.5-flash")).toStrictEqual({
@@ -42,8 +44,34 @@ describe("Pricing.lookup", () => {
       output: 2.5,
       audioInput: 1,
       mediaUrls: "fetched",
-      contextWindow: 1_048_576
+      contextWindow: 1_048_576,
+      serviceTiers: { batch: { input: 0.15, cachedInput: 0.015, output: 1.25, audioInput: 0.5 } }
     })
+  })
+
+  it("prices a batch's lines at half every token price of OpenAI's, Anthropic's and Google's models", () => {
+    const batched = /^(?:gpt-|o\d|claude-|gemini-)/
+    for (const [model, price] of Object.entries(Pricing.builtIn)) {
+      const batch = price.serviceTiers?.[Pricing.batchTier]
+      if (!batched.test(model)) {
+        // Bedrock's batch inference and DeepSeek's API are not batched by the library: no batch tier to bill.
+        expect(batch, model).toBeUndefined()
+        continue
+      }
+      for (const name of ["input", "cachedInput", "cacheWrite", "cacheWrite1h", "output", "audioInput"] as const) {
+        expect(batch?.[name], `${model} ${name}`).toBe(price[name] === undefined ? undefined : price[name] / 2)
+      }
+      const usage = {
+        promptTokens: 10_000,
+        cachedPromptTokens: 2_000,
+        cacheWriteTokens: 1_000,
+        completionTokens: 500,
+        serviceTier: Pricing.batchTier
+      }
+      expect(Pricing.cost(price, usage), model).toBeCloseTo(
+        Pricing.cost(price, { ...usage, serviceTier: undefined })! / 2
+      )
+    }
   })
 
   it("drops dated and alias suffixes", () => {

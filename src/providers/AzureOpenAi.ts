@@ -60,6 +60,14 @@ export interface Options
    * sent as `api-key`.
    */
   readonly entraId?: boolean | undefined
+  /**
+   * Whether the deployment is a global batch deployment, which `Batch` submits a list of requests to through the
+   * resource's Batch API (its files and batches, the v1 API's or the dated ones of `apiVersion`) at its batch price;
+   * without it `Batch` runs them as calls. Default: `false`.
+   *
+   * @since 0.3.0
+   */
+  readonly batches?: boolean | undefined
 }
 
 /**

@@ -104,6 +104,15 @@ export interface Options extends HttpOptions {
    * request with a new message).
    */
   readonly prefill?: Prefill | undefined
+  /**
+   * Whether the server has OpenAI's Batch API (`/files` and `/batches` under `baseUrl`), which `Batch` submits a list
+   * of requests to at its batch price (`ProviderClient.batch`); without it `Batch` runs them as calls. Default: true
+   * for the provider `openai`, false for any other (an OpenAI-compatible server, a preset; Azure OpenAI has its own
+   * `AzureOpenAi.Options.batches`).
+   *
+   * @since 0.3.0
+   */
+  readonly batches?: boolean | undefined
 }
 
 /**

@@ -183,6 +183,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { messageOf } from "../internal/errorText.js"
+import * as internalBatch from "../internal/simulator/batch.js"
 import * as internalConfig from "../internal/simulator/config.js"
 import * as internalFault from "../internal/simulator/fault.js"
 import * as internalMcp from "../internal/simulator/mcp.js"
@@ -259,6 +260,13 @@ export interface Options {
   readonly requestsPerMinute?: number
   /** A fault (see the module docs) for requests that carry no `x-simulator-fault`. Default none. */
   readonly fault?: string
+  /**
+   * The faults of every batch created without `x-simulator-batch-fault` ({@link batchFaultHeader}). Default none: a
+   * batch ends completed a second after it was created, every line answered once.
+   *
+   * @since 0.3.0
+   */
+  readonly batchFault?: string
   /**
    * A scenario (see {@link Scenario}) played for every generation request that names none with
    * `x-simulator-scenario`. Default none: replies are generated.
@@ -588,6 +596,26 @@ export const parseFault = (value: string): Fault | string => Result.merge(decode
  * @category Faults
  */
 export const chaosFaults: ReadonlyArray<string> = internalFault.chaosFaults
+
+/**
+ * The request header that chooses the faults of the batch its request creates (OpenAI's `POST /v1/batches`,
+ * Anthropic's `POST /v1/messages/batches`, Gemini's `:batchGenerateContent`): items joined by `,`, each `slow=<ms>`
+ * (the batch ends that long after it was created; default a second), `expire` (it expires at its end with half its
+ * lines run), `refuse` (refused: failed at once, or its creation answered 400 by Anthropic), `fail=<i>+<j>` (those lines answered with a 500 error), `missing=<i>+<j>` (left out of its result file)
+ * or `repeat=<i>+<j>` (written twice in it). A batch's lines run over its time on the simulator's `Clock`.
+ *
+ * @example
+ * ```ts
+ * import { Simulator } from "effect-llm-router/testing"
+ *
+ * // A batch of five seconds whose second line fails and whose third is missing from its results.
+ * const headers = { [Simulator.batchFaultHeader]: "slow=5000,fail=1,missing=2" }
+ * ```
+ *
+ * @since 0.3.0
+ * @category Faults
+ */
+export const batchFaultHeader: "x-simulator-batch-fault" = internalBatch.batchFaultHeader
 
 /**
  * The request header that chooses a fault of the MCP endpoint (`/mcp`): `slow=<ms>`, `error`, `drop` or `drift`.

@@ -12,6 +12,7 @@
  * leaves the transport (`transport/providerHttp.ts`) with the credentials its request carried masked.
  */
 import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
@@ -22,13 +23,14 @@ import * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { type ChatResponse, emptyUsage, type FinishReason, type Usage } from "../../ChatResponse.js"
 import type { Input as EmbeddingRequest } from "../../Embedding.js"
-import { AuthError, InvalidRequestError, type LlmError } from "../../LlmError.js"
+import { AuthError, InvalidRequestError, type LlmError, OutputDecodeError } from "../../LlmError.js"
 import type { ProviderMetadata, ToolCall } from "../../Message.js"
 import type { OptionsError } from "../../OptionsError.js"
 import { type Credentials, type HttpOptions, ProviderClient, type Service } from "../../ProviderClient.js"
 import * as Invalid from "../optionsError.js"
 import { type ChunkSource, streamFromSource } from "../transport/chunkSource.js"
 import * as ProviderHttp from "../transport/providerHttp.js"
+import * as BatchApi from "./batch.js"
 import * as Batches from "./embeddingBatches.js"
 import { type JsonRecord, RequestError, ShapeError } from "./wire.js"
 
@@ -129,6 +131,8 @@ export interface Definition extends ProviderHttp.Options {
   readonly credential?: Effect.Effect<unknown, string> | undefined
   /** `ProviderClient.prefill`. Default false. */
   readonly prefill?: boolean | undefined
+  /** The dialect's batch API; without one, `ProviderClient.batch` is absent. */
+  readonly batch?: BatchApi.BatchWire | undefined
 }
 
 /**
@@ -270,10 +274,13 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
       return Effect.fail(decodeError(`the response has the wrong shape: ${error.reason}`))
     }
     if (Result.isFailure(read)) return Effect.fail(read.failure)
-    const reply = read.success
-    return Effect.succeed({
+    return Effect.succeed(responseOf(read.success, call.model, call.credentials.keyId, latency))
+  }
+
+  function responseOf(reply: Reply, model: string, keyId: string, latency: Duration.Duration): ChatResponse {
+    return {
       id: reply.id,
-      model: reply.model ?? call.model,
+      model: reply.model ?? model,
       provider,
       text: reply.text,
       ...(reply.reasoning !== undefined ? { reasoning: reply.reasoning } : {}),
@@ -282,9 +289,46 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
       finishReason: reply.finishReason,
       usage: reply.usage ?? emptyUsage,
       latency,
-      keyId: call.credentials.keyId,
+      keyId,
       ...(reply.providerMetadata !== undefined ? { providerMetadata: reply.providerMetadata } : {})
-    })
+    }
+  }
+
+  // A batch line's reply, read as a call's (a batch has no latency of its own to report per line).
+  function batchReply(
+    body: JsonRecord,
+    request: ChatRequest,
+    model: string,
+    keyId: string
+  ): Result.Result<ChatResponse, LlmError> {
+    function decodeError(detail: string) {
+      return new OutputDecodeError({ provider, model, detail, raw: ProviderHttp.excerpt(JSON.stringify(body)) })
+    }
+    let read: Result.Result<Reply, LlmError>
+    try {
+      read = definition.reply(body, { provider, model, request, decodeError })
+    } catch (error) {
+      if (!(error instanceof ShapeError)) throw error
+      return Result.fail(decodeError(`the response has the wrong shape: ${error.reason}`))
+    }
+    return Result.map(read, (reply) => responseOf(reply, model, keyId, Duration.zero))
+  }
+
+  // A batch line's body, or why the request cannot be one.
+  function batchBody(request: ChatRequest, model: string, keyId: string): Result.Result<unknown, LlmError> {
+    try {
+      return Result.succeed(definition.body(request, model, false, keyId))
+    } catch (error) {
+      if (!(error instanceof RequestError)) throw error
+      return Result.fail(
+        new InvalidRequestError({
+          provider,
+          model,
+          detail: error.detail,
+          ...(error.param !== undefined ? { param: error.param } : {})
+        })
+      )
+    }
   }
 
   function chat(request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> {
@@ -406,6 +450,15 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     maxEmbeddingInputs: typeof embeddings === "string" ? Number.MAX_SAFE_INTEGER : embeddings.maxInputs,
     embeddingInput: typeof embeddings === "string" ? "none" : embeddings.tokens ? "tokens" : "text",
     prefill: definition.prefill === true,
-    ...(countTokens === undefined ? {} : { countTokens })
+    ...(countTokens === undefined ? {} : { countTokens }),
+    ...(definition.batch === undefined ? {} : {
+      batch: BatchApi.apiOf({
+        provider,
+        transport,
+        wire: definition.batch,
+        reply: batchReply,
+        prepared: batchBody
+      })
+    })
   })
 }

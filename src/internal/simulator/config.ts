@@ -9,6 +9,7 @@ import * as Bedrock from "../../simulator/Bedrock.js"
 import type { Fault, Options, Scenario } from "../../simulator/Simulator.js"
 import * as Invalid from "../optionsError.js"
 import { bracketed } from "../schemaCheck.js"
+import { type BatchFault, decodeBatchFault } from "./batch.js"
 import { decodeFault } from "./fault.js"
 import { checkScenario } from "./scenario.js"
 
@@ -34,6 +35,8 @@ export interface Config {
   readonly contextWindows: Readonly<Record<string, number>>
   readonly requestsPerMinute: number | undefined
   readonly fault: Fault | undefined
+  /** The faults of every batch created without `x-simulator-batch-fault`. */
+  readonly batchFault: BatchFault | undefined
   /** The scenario played without `x-simulator-scenario`, under its name in errors. */
   readonly scenario: { readonly name: string; readonly scenario: Scenario } | undefined
   /** The scenarios `x-simulator-scenario` names. */
@@ -110,6 +113,12 @@ export const resolve = (options: Options): Result.Result<Config, OptionsError> =
         decodeFault(options.fault),
         (reason) => invalid("fault", options.fault, `a fault the grammar reads (${reason})`)
       )
+    const batchFault = options.batchFault === undefined
+      ? undefined
+      : yield* Result.mapError(
+        decodeBatchFault(options.batchFault),
+        (reason) => invalid("batchFault", options.batchFault, `a batch fault the grammar reads (${reason})`)
+      )
     const server = options.server ?? "node"
     if (server !== "node" && server !== "platform") {
       return yield* Result.fail(invalid("server", server, `"node" or "platform"`))
@@ -144,6 +153,7 @@ export const resolve = (options: Options): Result.Result<Config, OptionsError> =
       contextWindows: options.contextWindows ?? {},
       requestsPerMinute: options.requestsPerMinute,
       fault,
+      batchFault,
       scenario,
       scenarios
     }

@@ -5,6 +5,10 @@
  */
 import * as Result from "effect/Result"
 import * as Http from "node:http"
+import * as Anthropic from "../../simulator/Anthropic.js"
+import * as AzureOpenAi from "../../simulator/AzureOpenAi.js"
+import * as Gemini from "../../simulator/Gemini.js"
+import * as OpenAiChat from "../../simulator/OpenAiChat.js"
 import * as Reply from "../../simulator/Reply.js"
 import type { Fault } from "../../simulator/Simulator.js"
 import type {
@@ -15,6 +19,7 @@ import type {
   ReplyMeta,
   WireFormat
 } from "../../simulator/WireFormat.js"
+import { makeBatches } from "./batch.js"
 import type { Config } from "./config.js"
 import {
   type Admitted,
@@ -521,7 +526,21 @@ export const makeEngine = (config: Config, startedAt: number) => {
   /** The secret key of an AWS access key id the simulator knows, for Bedrock's signatures. */
   const awsSecretOf = (accessKeyId: string): string | undefined => config.awsSecrets.get(accessKeyId)
 
-  return { generate, embed, countTokens, models, notFound, refuse, awsSecretOf, injected: chaos.injected }
+  /** The gate of a batch route: a plan when it ends there, else the answer's headers. */
+  const gate = (format: Gate, headers: Http.IncomingHttpHeaders, now: number): Plan | Record<string, string> => {
+    const out = requestIdHeaders(format, nextId++)
+    const admitted = admit(format, headers, now, out)
+    return isPlan(admitted) ? admitted : out
+  }
+
+  const batches = makeBatches({ gate, error: errorPlan, generate, batchFault: config.batchFault }, {
+    openai: OpenAiChat.format,
+    azure: AzureOpenAi.format,
+    anthropic: Anthropic.format,
+    gemini: Gemini.format
+  })
+
+  return { generate, embed, countTokens, models, notFound, refuse, awsSecretOf, injected: chaos.injected, batches }
 }
 
 export type Engine = ReturnType<typeof makeEngine>

@@ -80,6 +80,21 @@ const bedrockRoute = (operation: string, api: keyof typeof BedrockRoute.apis, st
 const vertexModels = (publisher: string): HttpRouter.PathInput =>
   `/:version/projects/:project/locations/:location/publishers/${publisher}/models/:model`
 
+/** The routes of OpenAI's files and batches under `root`, answered by `server`'s. */
+const openAiBatchRoutes = (
+  root: `/${string}`,
+  server: (engine: Engine) => Engine["batches"]["openAi"]
+): ReadonlyArray<Route> => [
+  { method: "POST", path: `${root}/files`, plan: (engine, input) => server(engine).upload(input) },
+  { method: "GET", path: `${root}/files/:id/content`, plan: (engine, input) => server(engine).fileContent(input) },
+  { method: "POST", path: `${root}/batches`, plan: (engine, input) => server(engine).create(input) },
+  { method: "GET", path: `${root}/batches/:id`, plan: (engine, input) => server(engine).batch(input, false) },
+  { method: "POST", path: `${root}/batches/:id/cancel`, plan: (engine, input) => server(engine).batch(input, true) }
+]
+
+/** The Gemini API's method that creates a batch. */
+const batchMethod = "batchGenerateContent"
+
 /** Vertex's API versions: `v1`, and `v1beta1`, which Google's own clients call. */
 const vertexVersions = new Set(["v1", "v1beta1"])
 
@@ -139,11 +154,48 @@ export const routes: ReadonlyArray<Route> = [
     path: "/api/chat",
     plan: (engine, input) => engine.generate(Ollama.format, input)
   },
+  // OpenAI's files and batches (the files a batch reads and writes only), and Azure OpenAI's, the v1 API's and the
+  // dated ones (their `api-version` not checked).
+  ...openAiBatchRoutes("/v1", (engine) => engine.batches.openAi),
+  ...openAiBatchRoutes("/openai/v1", (engine) => engine.batches.azure),
+  ...openAiBatchRoutes("/openai", (engine) => engine.batches.azure),
+  // Anthropic's Message Batches.
+  { method: "POST", path: "/v1/messages/batches", plan: (engine, input) => engine.batches.createAnthropic(input) },
+  { method: "GET", path: "/v1/messages/batches/:id", plan: (engine, input) => engine.batches.anthropic(input, false) },
+  {
+    method: "POST",
+    path: "/v1/messages/batches/:id/cancel",
+    plan: (engine, input) => engine.batches.anthropic(input, true)
+  },
+  {
+    method: "GET",
+    path: "/v1/messages/batches/:id/results",
+    plan: (engine, input) => engine.batches.anthropicResults(input)
+  },
+  // The Gemini API's batches: a batch's operation, and its cancel as `{id}:cancel`.
+  { method: "GET", path: "/v1beta/batches/:id", plan: (engine, input) => engine.batches.gemini(input, false) },
+  {
+    method: "POST",
+    path: "/v1beta/batches/:id",
+    plan: (engine, input) => {
+      const segment = input.params.id ?? ""
+      return segment.endsWith(":cancel")
+        ? engine.batches.gemini({ ...input, params: { id: segment.slice(0, -":cancel".length) } }, true)
+        : engine.notFound(Gemini.format, "POST", input.url)
+    }
+  },
   {
     // One segment, `{model}:{method}`: Gemini puts the method after a colon.
     method: "POST",
     path: "/v1beta/models/:model",
     plan: (engine, input) => {
+      const segment = input.params.model ?? ""
+      if (segment.endsWith(`:${batchMethod}`)) {
+        const keyed = Gemini.target(`${segment.slice(0, -batchMethod.length)}generateContent`, input.url, input.headers)
+        return keyed === undefined
+          ? engine.notFound(Gemini.format, "POST", input.url)
+          : engine.batches.createGemini({ ...input, headers: keyed.headers }, keyed.params.model ?? "")
+      }
       const target = Gemini.target(input.params.model ?? "", input.url, input.headers)
       if (target === undefined) return engine.notFound(Gemini.format, "POST", input.url)
       const targeted = { ...input, headers: target.headers, params: target.params }

@@ -720,6 +720,18 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
     )
   }
 
+  function text<A>(
+    call: Call,
+    read: (text: string, response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, LlmError>
+  ): Effect.Effect<A, LlmError> {
+    return watched(call, false, (watch) =>
+      send(call, watch, (response) =>
+        Effect.flatMap(
+          Effect.mapError(readWhole(response, maxResponseBytes), bodyReadError(call, response)),
+          (bytes) => read(utf8.decode(bytes), response)
+        )))
+  }
+
   // A body that failed mid-way: a transport failure with the key scrubbed.
   function bodyError(call: Call, parser: StreamParser) {
     return (error: HttpClientError.HttpClientError): LlmError => {
@@ -777,6 +789,7 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
     maxResponseBytes,
     prepare,
     json,
+    text,
     readJson,
     boundedText: readBounded,
     source,

@@ -127,6 +127,14 @@ export interface Transport {
    * too, has every secret the request carried masked (its key where sent, a cloud's token, signature or session token).
    */
   readonly json: <A>(call: Call, read: (reply: JsonReply) => Effect.Effect<A, LlmError>) => Effect.Effect<A, LlmError>
+  /**
+   * Sends the call and reads its whole reply as text (a JSONL file: a batch's results), within the timeout and
+   * `maxResponseBytes`, its failures masked as `json`'s.
+   */
+  readonly text: <A>(
+    call: Call,
+    read: (text: string, response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, LlmError>
+  ) => Effect.Effect<A, LlmError>
   /** Reads a 2xx response's whole body as a JSON object (a stream request answered with one JSON body). */
   readonly readJson: (call: Call, start: StreamStart) => Effect.Effect<JsonReply, LlmError>
   /** The start of a body, bounded (an error or HTML page); empty when it cannot be read. */

@@ -10,6 +10,7 @@ import * as Result from "effect/Result"
 import type { OptionsError } from "../../../OptionsError.js"
 import type { Options } from "../../../providers/AzureOpenAi.js"
 import * as Invalid from "../../optionsError.js"
+import * as Batch from "../../wire/openAiChat/batch.js"
 import { definition as chatDefinition } from "../../wire/openAiChat/client.js"
 import * as Embeddings from "../../wire/openAiChat/embeddings.js"
 import type * as Adapter from "../adapter.js"
@@ -29,6 +30,16 @@ export const pathOf = (apiVersion: string | undefined) =>
     ? (_deployment: string, operation: string) => `/openai/v1/${operation}`
     : (deployment: string, operation: string) =>
       `/openai/deployments/${encodeURIComponent(deployment)}/${operation}?api-version=${encodeURIComponent(apiVersion)}`
+
+/** Where a resource's Batch API is: the v1 API's paths, or with `apiVersion` the dated ones. */
+function batchPaths(apiVersion: string | undefined): Batch.Paths {
+  return {
+    path: apiVersion === undefined
+      ? (path) => `/openai/v1${path}`
+      : (path) => `/openai${path}?api-version=${encodeURIComponent(apiVersion)}`,
+    endpoint: "/chat/completions"
+  }
+}
 
 /** Azure's table for `options`, its token (Entra ID) when it has one, else its key sent as `api-key`. */
 export const definition = (
@@ -62,6 +73,9 @@ export const definition = (
     requestId: requestIdOf,
     path: (model) => path(deploymentOf(model), "chat/completions"),
     body: (request, model, stream, keyId) => chat.body(request, deploymentOf(model), stream, keyId),
+    // A global batch deployment takes OpenAI's Batch API at the resource's `/openai` paths, each line to
+    // `/chat/completions` with the deployment as its `model` (Azure OpenAI's batch guide).
+    batch: options.batches === true ? Batch.clientWireAt(batchPaths(options.apiVersion)) : undefined,
     embeddings: {
       ...Embeddings.wire(encoding),
       path: (model) => path(deploymentOf(model), "embeddings"),

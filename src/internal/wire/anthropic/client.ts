@@ -12,6 +12,7 @@ import { apiVersion, defaultMaxTokens, type Options } from "../../../providers/A
 import * as Adapter from "../../providers/adapter.js"
 import type { JsonRecord } from "../../providers/wire.js"
 import { outputToolName } from "../outputTool.js"
+import * as Batch from "./batch.js"
 import { isErrorPayload } from "./errors.js"
 import { reply } from "./reply.js"
 import * as Wire from "./request.js"
@@ -89,6 +90,7 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
     path: () => "/v1/messages",
     body: (request, model, stream) =>
       Wire.requestBody(request, { model, stream, maxTokens, systemInPlace: systemInPlace(model) }),
+    batch: Batch.clientWire,
     countTokens: {
       path: () => "/v1/messages/count_tokens",
       body: (request, model) => Wire.countBody(request, { model, maxTokens, systemInPlace: systemInPlace(model) }),

@@ -27,6 +27,7 @@ import * as Adapter from "../../providers/adapter.js"
 import { replyId, replyModel } from "../../providers/wire.js"
 import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
 import { excerpt } from "../openAiChat/codec.js"
+import * as Batch from "./batch.js"
 import * as Wire from "./codec.js"
 import * as Embeddings from "./embeddings.js"
 
@@ -88,6 +89,8 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
       read: Embeddings.readEmbeddings,
       isError: Wire.isErrorPayload
     },
+    // Vertex AI's batch prediction reads and writes Cloud Storage or BigQuery: a Vertex deployment runs a batch as calls.
+    ...(cloud === undefined ? { batch: Batch.clientWire(resource, `/${version}`) } : {}),
     countTokens: {
       path: (model) => `${resource(model)}:countTokens`,
       body: cloud === undefined

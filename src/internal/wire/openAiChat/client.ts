@@ -25,6 +25,7 @@ import * as Adapter from "../../providers/adapter.js"
 import { RequestError } from "../../providers/wire.js"
 import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
 import { causeText } from "../../transport/providerHttp.js"
+import * as Batch from "./batch.js"
 import * as Wire from "./codec.js"
 import { type ChunkToolCallRead, excerpt, finishReason, type JsonRecord, readChunk } from "./codec.js"
 import * as Embeddings from "./embeddings.js"
@@ -80,7 +81,8 @@ export function definition(options: Options, adapter = "OpenAiChat"): Result.Res
     reply: (body) => Result.succeed(Wire.reply(body)),
     stream: (context) => new ChatStreamParser({ ...context, maxEventSize }),
     embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64"),
-    prefill: prefill !== false
+    prefill: prefill !== false,
+    ...((options.batches ?? provider === "openai") ? { batch: Batch.clientWire } : {})
   })
 }
 

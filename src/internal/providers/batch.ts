@@ -1,0 +1,185 @@
+/**
+ * A provider's batch API as a client makes it (`ProviderClient.batch`): the dialect's steps (`BatchWire`, in its wire
+ * folder's `client.ts`) over the adapter's transport, each step one exchange with the key it is given, its failures
+ * typed and masked as a call's are; each result line's reply read by the dialect's own reply reader, its error by the
+ * one mapping of an HTTP failure.
+ */
+import * as Effect from "effect/Effect"
+import * as HttpBody from "effect/http/HttpBody"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as Result from "effect/Result"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
+import type { ChatResponse } from "../../ChatResponse.js"
+import type { LlmError } from "../../LlmError.js"
+import type { BatchApi, BatchLine, BatchStatus, Credentials } from "../../ProviderClient.js"
+import { fromHttpFailure } from "../llmError/fromHttpFailure.js"
+import type * as ProviderHttp from "../transport/providerHttp.js"
+import type { RawLine } from "../wire/batch.js"
+import { type JsonRecord, ShapeError } from "./wire.js"
+
+/** One batch step's HTTP, for a model and a key. */
+export interface BatchHttp {
+  /**
+   * A JSON exchange with `path` (`body` undefined: a `GET`), its reply read by `reader`, whose `ShapeError` fails the
+   * step with `OutputDecodeError`.
+   */
+  readonly json: <A>(
+    path: string,
+    body: unknown,
+    reader: (body: JsonRecord) => A
+  ) => Effect.Effect<A, LlmError>
+  /** A `GET` of `path`, its reply's text (a JSONL file). */
+  readonly text: (path: string) => Effect.Effect<string, LlmError>
+  /** A `POST` of a multipart body written under `boundary` (a file's upload), its reply read as `json`'s. */
+  readonly upload: <A>(
+    path: string,
+    boundary: string,
+    body: string,
+    reader: (body: JsonRecord) => A
+  ) => Effect.Effect<A, LlmError>
+}
+
+/** A dialect's batch steps over `BatchHttp`. */
+export interface BatchWire {
+  readonly submit: (
+    http: BatchHttp,
+    model: string,
+    lines: ReadonlyArray<{ readonly customId: string; readonly body: unknown }>
+  ) => Effect.Effect<BatchStatus, LlmError>
+  readonly retrieve: (http: BatchHttp, model: string, id: string) => Effect.Effect<BatchStatus, LlmError>
+  readonly cancel: (http: BatchHttp, model: string, id: string) => Effect.Effect<BatchStatus, LlmError>
+  readonly results: (
+    http: BatchHttp,
+    model: string,
+    status: BatchStatus
+  ) => Effect.Effect<ReadonlyArray<RawLine>, LlmError>
+}
+
+/** What the adapter gives a batch API: its transport, its body writer and its reply reader. */
+export interface BatchParts {
+  readonly provider: string
+  readonly transport: ProviderHttp.Transport
+  readonly wire: BatchWire
+  /** A reply's body as a `ChatResponse`, or the error it is (a blocked prompt's, a reply of the wrong shape). */
+  readonly reply: (
+    body: JsonRecord,
+    request: ChatRequest,
+    model: string,
+    keyId: string
+  ) => Result.Result<ChatResponse, LlmError>
+  /** A request's body, or the `InvalidRequestError` of one the dialect cannot express. */
+  readonly prepared: (
+    request: ChatRequest,
+    model: string,
+    keyId: string
+  ) => Result.Result<unknown, LlmError>
+}
+
+function httpOf(parts: BatchParts, model: string, credentials: Credentials): BatchHttp {
+  const { transport } = parts
+  function call(path: string, body: unknown) {
+    return Effect.fromResult(transport.prepare({ path, body, model, credentials }))
+  }
+  function get(prepared: ProviderHttp.Call): ProviderHttp.Call {
+    const request = HttpClientRequest.setBody(HttpClientRequest.setMethod(prepared.request, "GET"), HttpBody.empty)
+    return { ...prepared, request }
+  }
+  function shaped<A>(sent: ProviderHttp.Call, reader: (body: JsonRecord) => A) {
+    return (reply: ProviderHttp.JsonReply): Effect.Effect<A, LlmError> => {
+      try {
+        return Effect.succeed(reader(reply.body))
+      } catch (error) {
+        if (!(error instanceof ShapeError)) throw error
+        const detail = `the response has the wrong shape: ${error.reason}`
+        return Effect.fail(transport.decodeError(sent, detail, reply.text))
+      }
+    }
+  }
+  const json: BatchHttp["json"] = (path, body, reader) =>
+    Effect.flatMap(call(path, body ?? null), (prepared) => {
+      const sent = body === undefined ? get(prepared) : prepared
+      return transport.json(sent, shaped(sent, reader))
+    })
+  const text: BatchHttp["text"] = (path) =>
+    Effect.flatMap(call(path, null), (prepared) => transport.text(get(prepared), (body) => Effect.succeed(body)))
+  const upload: BatchHttp["upload"] = (path, boundary, body, reader) =>
+    Effect.flatMap(call(path, null), (prepared) => {
+      const request = HttpClientRequest.bodyText(prepared.request, body, `multipart/form-data; boundary=${boundary}`)
+      const sent = { ...prepared, request }
+      return transport.json(sent, shaped(sent, reader))
+    })
+  return { json, text, upload }
+}
+
+/** A result line's outcome: its reply read, its error mapped as an HTTP failure's, or a line never run. */
+function lineOf(
+  parts: BatchParts,
+  raw: RawLine,
+  model: string,
+  credentials: Credentials,
+  requestOf: (customId: string | undefined, position: number) => ChatRequest,
+  nowMillis: number
+): BatchLine {
+  const outcome = raw.outcome
+  if (outcome === "expired" || outcome === "cancelled") return { ...raw, outcome }
+  if (outcome._tag === "Reply") {
+    const request = requestOf(raw.customId, raw.position)
+    return { ...raw, outcome: parts.reply(outcome.body, request, model, credentials.keyId) }
+  }
+  const error = fromHttpFailure({
+    provider: parts.provider,
+    model,
+    status: outcome.status,
+    headers: undefined,
+    body: outcome.body,
+    nowMillis,
+    secrets: [credentials.key]
+  })
+  return { ...raw, outcome: Result.fail(error) }
+}
+
+/** How many batches' requests a client keeps for reading their results. */
+const keptBatches = 1024
+
+/** The batch API of an adapter whose dialect has one. */
+export function apiOf(parts: BatchParts): BatchApi {
+  // The requests a batch was submitted with, by custom id, for reading their lines' replies (a structured output's
+  // forced tool); a batch made elsewhere is read without them. Bounded: the oldest are let go past `keptBatches`.
+  const submitted = new Map<string, ReadonlyArray<{ readonly customId: string; readonly request: ChatRequest }>>()
+  return {
+    submit: (requests, model, credentials) =>
+      Effect.suspend(() => {
+        const lines: Array<{ readonly customId: string; readonly body: unknown }> = []
+        for (const { customId, request } of requests) {
+          const body = parts.prepared(request, model, credentials.keyId)
+          if (Result.isFailure(body)) return Effect.fail(body.failure)
+          lines.push({ customId, body: body.success })
+        }
+        return Effect.tap(
+          parts.wire.submit(httpOf(parts, model, credentials), model, lines),
+          (status) =>
+            Effect.sync(() => {
+              if (submitted.size >= keptBatches) submitted.delete(submitted.keys().next().value!)
+              submitted.set(status.id, requests)
+            })
+        )
+      }),
+    retrieve: (id, model, credentials) => parts.wire.retrieve(httpOf(parts, model, credentials), model, id),
+    cancel: (id, model, credentials) => parts.wire.cancel(httpOf(parts, model, credentials), model, id),
+    results: (status, model, credentials) =>
+      Effect.flatMap(
+        parts.wire.results(httpOf(parts, model, credentials), model, status),
+        (raws) =>
+          Effect.clockWith((clock) => {
+            const requests = submitted.get(status.id) ?? []
+            const byId = new Map(requests.map(({ customId, request }) => [customId, request]))
+            const fallback: ChatRequest = { model, messages: [] }
+            function requestOf(customId: string | undefined, position: number) {
+              return (customId === undefined ? requests[position]?.request : byId.get(customId)) ?? fallback
+            }
+            const now = clock.currentTimeMillisUnsafe()
+            return Effect.succeed(raws.map((raw) => lineOf(parts, raw, model, credentials, requestOf, now)))
+          })
+      )
+  }
+}

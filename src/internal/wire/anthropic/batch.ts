@@ -1,0 +1,164 @@
+/**
+ * Anthropic's Message Batches API (API reference, "Message Batches"): `POST /v1/messages/batches` with each request's
+ * Messages body as `params` under its `custom_id`, the batch retrieved and cancelled by id, its results a JSONL file
+ * of `succeeded`, `errored`, `canceled` and `expired` lines once it has ended. Both ways: the client's body and
+ * readers, and what the simulator decodes and writes.
+ */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type { BatchStatus } from "../../../ProviderClient.js"
+import type { BatchWire } from "../../providers/batch.js"
+import { isRecord, type JsonRecord, ShapeError } from "../../providers/wire.js"
+import { jsonLines, type RawLine, type RawOutcome } from "../batch.js"
+
+/** The path of the batches. */
+export const batchesPath = "/v1/messages/batches"
+
+/** The body of `POST /v1/messages/batches`. */
+export const CreateBody = Schema.Struct({
+  requests: Schema.Array(Schema.Struct({
+    custom_id: Schema.String,
+    params: Schema.Record(Schema.String, Schema.Unknown)
+  }))
+})
+
+const Counts = Schema.Struct({
+  processing: Schema.Number,
+  succeeded: Schema.Number,
+  errored: Schema.Number,
+  canceled: Schema.Number,
+  expired: Schema.Number
+})
+
+/** The message batch object, as far as a client reads it. */
+export const BatchObject = Schema.Struct({
+  id: Schema.String,
+  processing_status: Schema.Literals(["in_progress", "canceling", "ended"]),
+  request_counts: Counts,
+  cancel_initiated_at: Schema.optionalKey(Schema.NullOr(Schema.String))
+})
+
+const decodeBatchObject = Schema.decodeUnknownResult(BatchObject)
+
+/** The body creating a batch of `requests`' Messages bodies. */
+export function createBody(
+  requests: ReadonlyArray<{ readonly customId: string; readonly body: unknown }>
+): typeof CreateBody.Type {
+  return {
+    requests: requests.map(({ body, customId }) => ({ custom_id: customId, params: body as Record<string, unknown> }))
+  }
+}
+
+/** The batch object read; throws `ShapeError` when it is not one. */
+export function readBatch(body: JsonRecord): BatchStatus {
+  const read = decodeBatchObject(body)
+  if (read._tag === "Failure") throw new ShapeError(`not a message batch: ${read.failure.message}`)
+  const batch = read.success
+  const counts = batch.request_counts
+  const failed = counts.errored + counts.canceled + counts.expired
+  const total = counts.processing + counts.succeeded + failed
+  // An ended batch is cancelled when it was asked to be and some line was cancelled, expired when a line expired.
+  const state = batch.processing_status !== "ended"
+    ? "running"
+    : counts.expired > 0
+    ? "expired"
+    : counts.canceled > 0
+    ? "cancelled"
+    : "completed"
+  return { id: batch.id, state, total, succeeded: counts.succeeded, failed }
+}
+
+function outcomeOf(result: unknown): RawOutcome {
+  if (!isRecord(result)) return { _tag: "Failed", status: undefined, body: result }
+  switch (result.type) {
+    case "succeeded":
+      return isRecord(result.message)
+        ? { _tag: "Reply", body: result.message }
+        : { _tag: "Failed", status: undefined, body: result }
+    case "canceled":
+      return "cancelled"
+    case "expired":
+      return "expired"
+    default:
+      // `errored`: the error body a call would have been answered with, `{ type: "error", error: {...} }`.
+      return { _tag: "Failed", status: undefined, body: result.error }
+  }
+}
+
+/** The lines of a results file. */
+export function readLines(text: string): ReadonlyArray<RawLine> {
+  return jsonLines(text).map((line, position) => ({
+    customId: typeof line.custom_id === "string" ? line.custom_id : undefined,
+    position,
+    outcome: outcomeOf(line.result)
+  }))
+}
+
+// ---------------------------------------------------------------------------
+// The simulator's side
+// ---------------------------------------------------------------------------
+
+/** What a simulated batch is, for its object. */
+export interface BatchView {
+  readonly id: string
+  readonly ended: boolean
+  readonly cancelling: boolean
+  readonly createdAt: number
+  readonly expiresAt: number
+  readonly endedAt: number | undefined
+  readonly processing: number
+  readonly succeeded: number
+  readonly errored: number
+  readonly canceled: number
+  readonly expired: number
+  /** The absolute URL of its results, once ended. */
+  readonly resultsUrl: string | undefined
+}
+
+/** The message batch object of `view`. */
+export function batchObject(view: BatchView): JsonRecord {
+  const iso = (millis: number) => new Date(millis).toISOString()
+  return {
+    id: view.id,
+    type: "message_batch",
+    processing_status: view.ended ? "ended" : view.cancelling ? "canceling" : "in_progress",
+    request_counts: {
+      processing: view.processing,
+      succeeded: view.succeeded,
+      errored: view.errored,
+      canceled: view.canceled,
+      expired: view.expired
+    },
+    ended_at: view.endedAt === undefined ? null : iso(view.endedAt),
+    created_at: iso(view.createdAt),
+    expires_at: iso(view.expiresAt),
+    archived_at: null,
+    cancel_initiated_at: view.cancelling ? iso(view.createdAt) : null,
+    results_url: view.resultsUrl ?? null
+  }
+}
+
+/** A results line: a reply (`succeeded`), an error body (`errored`), or a line the batch never ran. */
+export function resultLine(customId: string, outcome: RawOutcome): JsonRecord {
+  const result = outcome === "expired"
+    ? { type: "expired" }
+    : outcome === "cancelled"
+    ? { type: "canceled" }
+    : outcome._tag === "Reply"
+    ? { type: "succeeded", message: outcome.body }
+    : { type: "errored", error: outcome.body }
+  return { custom_id: customId, result }
+}
+
+// ---------------------------------------------------------------------------
+// The client's steps
+// ---------------------------------------------------------------------------
+
+/** Anthropic's batch steps. */
+export const clientWire: BatchWire = {
+  submit: (http, _model, lines) => http.json(batchesPath, createBody(lines), readBatch),
+  retrieve: (http, _model, id) => http.json(`${batchesPath}/${encodeURIComponent(id)}`, undefined, readBatch),
+  cancel: (http, _model, id) => http.json(`${batchesPath}/${encodeURIComponent(id)}/cancel`, {}, readBatch),
+  results: (http, _model, status) =>
+    Effect.map(http.text(`${batchesPath}/${encodeURIComponent(status.id)}/results`), readLines)
+}

@@ -1,0 +1,56 @@
+/**
+ * What every dialect's batch API shares, for the client and the simulator alike: a result line as a dialect's file
+ * or inlined responses hold it (`RawLine`: a reply's body, an error's status and body, or a line never run), the
+ * custom ids every API takes, and a JSONL text split into its objects.
+ */
+import type { BatchState } from "../../ProviderClient.js"
+import { isRecord, type JsonRecord } from "../providers/wire.js"
+
+/** What one result line holds, before a codec reads its reply. */
+export type RawOutcome =
+  | { readonly _tag: "Reply"; readonly body: JsonRecord }
+  | { readonly _tag: "Failed"; readonly status: number | undefined; readonly body: unknown }
+  | "expired"
+  | "cancelled"
+
+/** One result line: its custom id where the API names it, its position among the results, its outcome. */
+export interface RawLine {
+  readonly customId: string | undefined
+  readonly position: number
+  readonly outcome: RawOutcome
+}
+
+/** The custom ids every batch API takes (Anthropic's pattern, the narrowest). */
+export const customIdPattern = /^[a-zA-Z0-9_-]{1,64}$/
+
+/** The custom id of a batch's `index`th request. */
+export function customIdOf(index: number): string {
+  return `line-${index}`
+}
+
+/** The JSON objects of a JSONL text, each with its position; a line that is not one is skipped (blank lines too). */
+export function jsonLines(text: string): ReadonlyArray<JsonRecord> {
+  const out: Array<JsonRecord> = []
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue
+    try {
+      const value: unknown = JSON.parse(line)
+      if (isRecord(value)) out.push(value)
+    } catch {
+      // A line cut or garbled by the provider is a missing line, which the reconciliation reports as such.
+    }
+  }
+  return out
+}
+
+/** The lines of a JSONL text, each object on a line of its own, ending with a newline. */
+export function toJsonLines(values: ReadonlyArray<unknown>): string {
+  let text = ""
+  for (const value of values) text += `${JSON.stringify(value)}\n`
+  return text
+}
+
+/** Whether a state has ended. */
+export function ended(state: BatchState): boolean {
+  return state !== "running"
+}

@@ -1,0 +1,216 @@
+/**
+ * The Gemini API's batch mode (API reference, "Batch API"): `models/{model}:batchGenerateContent` with the requests
+ * inlined, each with its key in `metadata`, answered with a long-running operation named `batches/{id}`, polled with
+ * `GET`, cancelled with `:cancel`; its `GenerateContentBatch` metadata holds its state and counts, and an ended
+ * batch's output the inlined responses, in the order of its requests. Both ways: the client's body and readers, and
+ * what the simulator decodes and writes.
+ */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
+import type { BatchHttp, BatchWire } from "../../providers/batch.js"
+import { isRecord, type JsonRecord, ShapeError } from "../../providers/wire.js"
+import type { RawLine, RawOutcome } from "../batch.js"
+
+/** The body of `models/{model}:batchGenerateContent`. */
+export const CreateBody = Schema.Struct({
+  batch: Schema.Struct({
+    displayName: Schema.optionalKey(Schema.String),
+    inputConfig: Schema.Struct({
+      requests: Schema.Struct({
+        requests: Schema.Array(Schema.Struct({
+          request: Schema.Record(Schema.String, Schema.Unknown),
+          metadata: Schema.optionalKey(Schema.Struct({ key: Schema.optionalKey(Schema.String) }))
+        }))
+      })
+    })
+  })
+})
+
+// int64 fields are written as strings in JSON (proto3's JSON mapping).
+const Int64 = Schema.Union([Schema.Number, Schema.NumberFromString])
+
+const Stats = Schema.Struct({
+  requestCount: Schema.optionalKey(Int64),
+  successfulRequestCount: Schema.optionalKey(Int64),
+  failedRequestCount: Schema.optionalKey(Int64)
+})
+
+/** The operation, as far as a client reads it. */
+export const Operation = Schema.Struct({
+  name: Schema.String,
+  metadata: Schema.optionalKey(Schema.Struct({
+    state: Schema.optionalKey(Schema.String),
+    batchStats: Schema.optionalKey(Stats)
+  }))
+})
+
+const decodeOperation = Schema.decodeUnknownResult(Operation)
+
+/** The body creating a batch of `requests`' generateContent bodies. */
+export function createBody(
+  requests: ReadonlyArray<{ readonly customId: string; readonly body: unknown }>
+): typeof CreateBody.Type {
+  return {
+    batch: {
+      displayName: "effect-llm-router",
+      inputConfig: {
+        requests: {
+          requests: requests.map(({ body, customId }) => ({
+            request: body as Record<string, unknown>,
+            metadata: { key: customId }
+          }))
+        }
+      }
+    }
+  }
+}
+
+const states: Readonly<Record<string, BatchState>> = {
+  BATCH_STATE_PENDING: "running",
+  BATCH_STATE_RUNNING: "running",
+  BATCH_STATE_SUCCEEDED: "completed",
+  BATCH_STATE_FAILED: "refused",
+  BATCH_STATE_CANCELLED: "cancelled",
+  BATCH_STATE_EXPIRED: "expired"
+}
+
+/** The operation read: the batch's id (`batches/...`), state and counts; throws `ShapeError` when it is not one. */
+export function readOperation(body: JsonRecord): BatchStatus {
+  const read = decodeOperation(body)
+  if (read._tag === "Failure") throw new ShapeError(`not a batch operation: ${read.failure.message}`)
+  const operation = read.success
+  const stateName = operation.metadata?.state ?? "BATCH_STATE_PENDING"
+  const state = states[stateName]
+  if (state === undefined) throw new ShapeError(`unknown batch state "${stateName}"`)
+  const stats = operation.metadata?.batchStats ?? {}
+  return {
+    id: operation.name,
+    state,
+    total: stats.requestCount ?? 0,
+    succeeded: stats.successfulRequestCount ?? 0,
+    failed: stats.failedRequestCount ?? 0,
+    ...(state === "refused" ? { detail: errorMessage(body.error) ?? "the batch failed" } : {})
+  }
+}
+
+function errorMessage(error: unknown): string | undefined {
+  return isRecord(error) && typeof error.message === "string" ? error.message : undefined
+}
+
+function inlined(container: unknown): ReadonlyArray<unknown> | undefined {
+  if (!isRecord(container)) return undefined
+  const holder = container.inlinedResponses
+  if (!isRecord(holder)) return undefined
+  return Array.isArray(holder.inlinedResponses) ? holder.inlinedResponses : undefined
+}
+
+function outcomeOf(entry: JsonRecord): RawOutcome {
+  if (isRecord(entry.response)) return { _tag: "Reply", body: entry.response }
+  // A `google.rpc.Status`: its numeric code is the HTTP status the call would have had.
+  const error = entry.error
+  const status = isRecord(error) && typeof error.code === "number" ? error.code : undefined
+  return { _tag: "Failed", status, body: { error } }
+}
+
+/** An ended batch's inlined responses, each with its key where the API returned it. */
+export function readLines(body: JsonRecord): ReadonlyArray<RawLine> {
+  const metadata = isRecord(body.metadata) ? body.metadata : {}
+  const entries = inlined(body.response) ?? inlined(metadata.output) ?? []
+  return entries.flatMap((entry, position) => {
+    if (!isRecord(entry)) return []
+    const key = isRecord(entry.metadata) && typeof entry.metadata.key === "string" ? entry.metadata.key : undefined
+    return [{ customId: key, position, outcome: outcomeOf(entry) }]
+  })
+}
+
+// ---------------------------------------------------------------------------
+// The simulator's side
+// ---------------------------------------------------------------------------
+
+/** What a simulated batch is, for its operation. */
+export interface BatchView {
+  /** `batches/{id}`. */
+  readonly name: string
+  readonly model: string
+  readonly state: BatchState
+  readonly createdAt: number
+  readonly total: number
+  readonly succeeded: number
+  readonly failed: number
+  /** Why a refused batch failed. */
+  readonly refusal: string | undefined
+  /** An ended batch's responses, each with its key. */
+  readonly responses: ReadonlyArray<{ readonly key: string; readonly outcome: Exclude<RawOutcome, string> }> | undefined
+}
+
+const wireStates: Readonly<Record<BatchState, string>> = {
+  running: "BATCH_STATE_RUNNING",
+  completed: "BATCH_STATE_SUCCEEDED",
+  refused: "BATCH_STATE_FAILED",
+  cancelled: "BATCH_STATE_CANCELLED",
+  expired: "BATCH_STATE_EXPIRED"
+}
+
+function inlinedResponse(key: string, outcome: Exclude<RawOutcome, string>): JsonRecord {
+  const metadata = { key }
+  return outcome._tag === "Reply"
+    ? { response: outcome.body, metadata }
+    : { error: isRecord(outcome.body) && isRecord(outcome.body.error) ? outcome.body.error : outcome.body, metadata }
+}
+
+/** The operation of `view`: its metadata, and once ended its output. */
+export function operation(view: BatchView): JsonRecord {
+  const output = view.responses === undefined
+    ? undefined
+    : {
+      "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatchOutput",
+      inlinedResponses: {
+        inlinedResponses: view.responses.map(({ key, outcome }) => inlinedResponse(key, outcome))
+      }
+    }
+  const ended = view.state !== "running"
+  return {
+    name: view.name,
+    metadata: {
+      "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatch",
+      model: `models/${view.model}`,
+      displayName: "effect-llm-router",
+      createTime: new Date(view.createdAt).toISOString(),
+      state: wireStates[view.state],
+      batchStats: {
+        requestCount: String(view.total),
+        successfulRequestCount: String(view.succeeded),
+        failedRequestCount: String(view.failed),
+        pendingRequestCount: String(view.total - view.succeeded - view.failed)
+      },
+      ...(output === undefined ? {} : { output })
+    },
+    done: ended,
+    ...(output === undefined ? {} : { response: output }),
+    ...(view.refusal === undefined ? {} : { error: { code: 400, message: view.refusal, status: "INVALID_ARGUMENT" } })
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The client's steps
+// ---------------------------------------------------------------------------
+
+/**
+ * The Gemini API's batch steps: `resource` is a model's path before its method, `root` the API version's path a
+ * batch's name (`batches/{id}`) is under.
+ */
+export function clientWire(resource: (model: string) => string, root: string): BatchWire {
+  function retrieve(http: BatchHttp, id: string) {
+    return http.json(`${root}/${id}`, undefined, readOperation)
+  }
+  return {
+    submit: (http, model, lines) =>
+      http.json(`${resource(model)}:batchGenerateContent`, createBody(lines), readOperation),
+    retrieve: (http, _model, id) => retrieve(http, id),
+    // Cancelling answers an empty body; the batch's state is read after it.
+    cancel: (http, _model, id) =>
+      Effect.andThen(http.json(`${root}/${id}:cancel`, {}, () => undefined), retrieve(http, id)),
+    results: (http, _model, status) => http.json(`${root}/${status.id}`, undefined, readLines)
+  }
+}
