@@ -93,6 +93,9 @@ export const servedElsewhere = (
   })
 }
 
+/** What `served` places: the tools sent and left out, and the Responses deployment a body only one runs goes to. */
+export type ServedTo = Served & { readonly target?: Target | undefined }
+
 /**
  * The tools a body's model is sent (its namespaces flattened), and the target sent them when it is not the model's:
  * all of them for a model whose deployments all speak the Responses API (or one admission refuses: unknown, or not
@@ -105,7 +108,7 @@ export function served(
   body: CountBody & { readonly model: string },
   tools: ReadonlyArray<Placed<FlatTool>>,
   caller: Caller | undefined
-): Result.Result<Served & { readonly target?: Target | undefined }, Problem> {
+): Result.Result<ServedTo, Problem> {
   const target = engine.resolve(body.model)
   if (target === undefined || target.speaksResponses || !auth.allows(caller, body.model)) {
     return Result.succeed({ tools, omitted: [] })

@@ -9,9 +9,12 @@
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
+import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Result from "effect/Result"
 import { randomUUID } from "node:crypto"
 import { promptTokens } from "../../llm/usage.js"
+import type { Problem } from "../../schemaCheck.js"
+import type { CountBody } from "../../wire/openAiResponses/codec.js"
 import * as Responses from "../../wire/openAiResponses/dialect.js"
 import { idsOf } from "../../wire/openAiResponses/writer.js"
 import * as ChatAnswer from "../chatAnswer.js"
@@ -38,70 +41,83 @@ export const routes = Effect.gen(function*() {
   const failures = Errors.failures(serving.now, Responses.errors, Responses.path)
   const seconds = () => Math.floor(serving.now() / 1000)
 
+  // A body's text decoded and what of it only a Responses deployment runs placed (`responses/hosted.ts`), then
+  // answered by `answer`; a refusal of either as OpenAI words it.
+  function placed<B extends CountBody & { readonly model: string }, E, R>(
+    { entry }: WithBody,
+    checked: Result.Result<Responses.Checked<B>, Problem>,
+    answer: (
+      decoded: Responses.Checked<B>,
+      sent: Hosted.ServedTo
+    ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> {
+    if (Result.isFailure(checked)) return Effect.succeed(problemResponse(checked.failure))
+    const hosted = Hosted.served(
+      serving.engine,
+      serving.options.auth,
+      checked.success.body,
+      checked.success.tools,
+      entry.caller
+    )
+    if (Result.isFailure(hosted)) return Effect.succeed(problemResponse(hosted.failure))
+    if (hosted.success.omitted.length > 0) entry.omittedTools = hosted.success.omitted
+    return answer(checked.success, hosted.success)
+  }
+
   // A `/v1/responses` body's answer: refused, or streamed or whole once its model is admitted.
   function create(withBody: WithBody) {
-    const { entry } = withBody
-    const checked = Responses.decode(withBody.text)
-    if (Result.isFailure(checked)) return Effect.succeed(problemResponse(checked.failure))
-    const decoded = checked.success
-    const { body } = decoded
-    const hosted = Hosted.served(serving.engine, serving.options.auth, body, decoded.tools, entry.caller)
-    if (Result.isFailure(hosted)) return Effect.succeed(problemResponse(hosted.failure))
-    const sent = hosted.success
-    if (sent.omitted.length > 0) entry.omittedTools = sent.omitted
-    return Effect.flatMap(kept.conversationOf(body, entry), (conversation) => {
-      const past = kept.refusal(body, conversation, entry)
-      if (past !== undefined) return Effect.succeed(errorResponse(past))
-      const made = Responses.request(body, conversation.messages, sent.tools)
-      if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
-      const request = kept.continuing(made.success, conversation)
-      const ids = idsOf(randomUUID(), seconds())
-      const session = kept.sessionOf(body, withBody.sessionHeader, request, conversation.previous, ids.response)
-      return ChatAnswer.answered(serving, withBody, {
-        model: body.model,
-        request: { ...request, session },
-        stream: body.stream === true,
-        failures,
-        ...Responses.answer(decoded, ids, seconds, kept.keeper(body, entry, conversation, session, ids.response)),
-        target: sent.target
-      })
-    }).pipe(Effect.catch(refused))
+    return placed(withBody, Responses.decode(withBody.text), (decoded, sent) => {
+      const { entry } = withBody
+      const { body } = decoded
+      return Effect.flatMap(kept.conversationOf(body, entry), (conversation) => {
+        const past = kept.refusal(body, conversation, entry)
+        if (past !== undefined) return Effect.succeed(errorResponse(past))
+        const made = Responses.request(body, conversation.messages, sent.tools)
+        if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
+        const request = kept.continuing(made.success, conversation)
+        const ids = idsOf(randomUUID(), seconds())
+        const session = kept.sessionOf(body, withBody.sessionHeader, request, conversation.previous, ids.response)
+        return ChatAnswer.answered(serving, withBody, {
+          model: body.model,
+          request: { ...request, session },
+          stream: body.stream === true,
+          failures,
+          ...Responses.answer(decoded, ids, seconds, kept.keeper(body, entry, conversation, session, ids.response)),
+          target: sent.target
+        })
+      }).pipe(Effect.catch(refused))
+    })
   }
 
   // A `/v1/responses/compact` body's compacted response, once its model is admitted: its deployment's own compaction
   // for a model that speaks the Responses API (or its Responses deployments, for a body only they take), else one
   // made by the model (`responses/compaction.ts`). Governed, priced and logged as any call.
   function compact(withBody: WithBody) {
-    const { entry } = withBody
-    const checked = Responses.decodeCompact(withBody.text)
-    if (Result.isFailure(checked)) return Effect.succeed(problemResponse(checked.failure))
-    const decoded = checked.success
-    const { body } = decoded
-    const hosted = Hosted.served(serving.engine, serving.options.auth, body, decoded.tools, entry.caller)
-    if (Result.isFailure(hosted)) return Effect.succeed(problemResponse(hosted.failure))
-    const sent = hosted.success
-    if (sent.omitted.length > 0) entry.omittedTools = sent.omitted
-    return Effect.flatMap(kept.conversationOf(body, entry), (conversation) => {
-      if (conversation.messages.length === 0) return Effect.succeed(problemResponse(Compaction.nothingToCompact))
-      const made = Responses.request(body, conversation.messages, sent.tools)
-      if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
-      const own = (sent.target ?? serving.engine.resolve(body.model))?.speaksResponses === true
-      const request = own
-        ? Compaction.passedThrough(kept.continuing(made.success, conversation))
-        : Compaction.byModel(made.success)
-      const hex = randomUUID().replaceAll("-", "")
-      const named = { id: `resp_${hex}`, hex, createdAt: seconds() }
-      const session = kept.sessionOf(body, withBody.sessionHeader, request, conversation.previous, named.id)
-      return ChatAnswer.answered(serving, withBody, {
-        model: body.model,
-        request: { ...request, session },
-        stream: false,
-        failures,
-        render: (reply) => Compaction.answer(body, named, reply),
-        refusal: Compaction.refusal,
-        target: sent.target
-      })
-    }).pipe(Effect.catch(refused))
+    return placed(withBody, Responses.decodeCompact(withBody.text), (decoded, sent) => {
+      const { entry } = withBody
+      const { body } = decoded
+      return Effect.flatMap(kept.conversationOf(body, entry), (conversation) => {
+        if (conversation.messages.length === 0) return Effect.succeed(problemResponse(Compaction.nothingToCompact))
+        const made = Responses.request(body, conversation.messages, sent.tools)
+        if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
+        const own = (sent.target ?? serving.engine.resolve(body.model))?.speaksResponses === true
+        const request = own
+          ? Compaction.passedThrough(kept.continuing(made.success, conversation))
+          : Compaction.byModel(made.success)
+        const hex = randomUUID().replaceAll("-", "")
+        const named = { id: `resp_${hex}`, hex, createdAt: seconds() }
+        const session = kept.sessionOf(body, withBody.sessionHeader, request, conversation.previous, named.id)
+        return ChatAnswer.answered(serving, withBody, {
+          model: body.model,
+          request: { ...request, session },
+          stream: false,
+          failures,
+          render: (reply) => Compaction.answer(body, named, reply),
+          refusal: Compaction.refusal,
+          target: sent.target
+        })
+      }).pipe(Effect.catch(refused))
+    })
   }
 
   // A `/v1/responses/input_tokens` body's count, for a model the request's key may call when it names one (the
