@@ -31,7 +31,7 @@ import { Requests } from "../serving/requests.js"
 import { type Oidc, signInFailed } from "./oidc.js"
 import { cookieOf, sessionCookie, unavailable } from "./principal.js"
 import { grants, permissions } from "./roles.js"
-import { pendingMillis } from "./sessions.js"
+import * as Sessions from "./sessions.js"
 
 /** The cookie that binds a sign-in under way to the browser that began it. */
 export const loginCookie = "elr_login"
@@ -82,7 +82,8 @@ export const routes = Effect.gen(function*() {
   const { now, options } = yield* Configuration
   const { served } = yield* Requests
   const { adminAs } = yield* AdminCheck
-  const { oidc, sessions } = options
+  const { oidc } = options
+  const sessions = yield* Sessions.sessions
 
   // `handle` with the identity provider; without one, 404 saying how to configure it.
   function withOidc(
@@ -108,7 +109,7 @@ export const routes = Effect.gen(function*() {
         codeVerifier: Redacted.make(verifier),
         nonce,
         redirectUri,
-        expiresAt: now() + pendingMillis
+        expiresAt: now() + Sessions.pendingMillis
       }),
       unavailable
     )
@@ -119,7 +120,7 @@ export const routes = Effect.gen(function*() {
           HttpServerResponse.redirect(location, { status: 302 }),
           loginCookie,
           state,
-          cookieOptions(redirectUri, callbackPath, Duration.millis(pendingMillis))
+          cookieOptions(redirectUri, callbackPath, Duration.millis(Sessions.pendingMillis))
         )
     )
   })

@@ -12,6 +12,7 @@ import * as Layer from "effect/Layer"
 import type * as Errors from "../errorAnswer.js"
 import * as Access from "../identity/access.js"
 import * as Principals from "../identity/principal.js"
+import * as Sessions from "../identity/sessions.js"
 import { errorResponse } from "./answers.js"
 import { Configuration } from "./configuration.js"
 
@@ -54,7 +55,7 @@ export const make = Effect.gen(function*() {
   const sources: Principals.Sources = {
     auth: options.auth,
     oidc: options.oidc,
-    sessions: options.sessions,
+    sessions: yield* Sessions.sessions,
     grants: options.grants
   }
   const teams = options.managedKeys === undefined ? undefined : Access.teamsOf(options.managedKeys.store)
