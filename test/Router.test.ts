@@ -28,7 +28,7 @@ import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as Router from "../src/Router.js"
 import * as UsageLedger from "../src/UsageLedger.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
-import { budgetInMemory } from "./utils/memoryStores.js"
+import { budgetInMemory, limiterInMemory } from "./utils/memoryStores.js"
 import { completion, usage } from "./utils/openAiChatWire.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
 
@@ -1420,7 +1420,7 @@ describe("Router", () => {
           maxEmbeddingInputs: 1
         })
         const pool = yield* KeyPool.make({ providerId: "wrapped", keys: ["sk-test-key-wrapped-000001"] })
-        const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
+        const limiter = yield* limiterInMemory({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
         const wrapped = Llm.layer({ retry: RetryPolicy.make({ maxRetries: 0 }) }).pipe(
           Layer.provide(Layer.mergeAll(
             Layer.succeed(ProviderClient.ProviderClient, provider),

@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Budget from "../../src/Budget.js"
+import * as RateLimiter from "../../src/RateLimiter.js"
 
 /** `Budget.make` over a memory store of its own. */
 export const budgetInMemory = (options: Budget.Options) => Effect.provide(Budget.make(options), Budget.layerStoreMemory)
@@ -12,3 +13,11 @@ export const budgetInMemory = (options: Budget.Options) => Effect.provide(Budget
 /** `Budget.layer` over a memory store of its own. */
 export const budgetLayerInMemory = (options: Budget.Options) =>
   Budget.layer(options).pipe(Layer.provide(Budget.layerStoreMemory))
+
+/** `RateLimiter.make` over memory stores of its own. */
+export const limiterInMemory = (options: RateLimiter.Options) =>
+  Effect.provide(RateLimiter.make(options), RateLimiter.layerStoreMemory)
+
+/** `RateLimiter.layer` over memory stores of its own. */
+export const limiterLayerInMemory = (options: RateLimiter.Options) =>
+  RateLimiter.layer(options).pipe(Layer.provide(Layer.fresh(RateLimiter.layerStoreMemory)))
