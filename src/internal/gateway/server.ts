@@ -473,7 +473,9 @@ export function make(
     // The dashboard's sessions (docs/identity.md), over their store; the roles granted through the admin API, in its
     // database, which its instances share (without one, no grants).
     const sessions = yield* Effect.provideContext(Sessions.sessions, lasting.stores)
-    const grants = stored === undefined ? undefined : Grants.sqlStore(stored)
+    const grants = stored === undefined
+      ? undefined
+      : Context.get(yield* Layer.build(Grants.layerSql(stored)), Grants.GrantStore)
 
     const mcpSessionBounds = McpSessions.boundsOf(options.config.keys)
 
