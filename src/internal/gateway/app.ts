@@ -172,7 +172,9 @@ export const lasting = Effect.fnUntraced(function*(options: {
   )
   const metrics = Logs.makeMetrics(options.status, now, Context.get(responses, ResponsesStore.StoredResponses).usage)
   const stores = yield* Layer.build(storesLayer(options.database))
-  const audit = options.database === undefined ? undefined : AuditLog.make(options.database)
+  const audit = options.database === undefined
+    ? undefined
+    : Context.get(yield* Layer.build(AuditLog.layerSql(options.database)), AuditLog.AuditLogStore)
   return {
     now,
     metrics,
