@@ -85,7 +85,10 @@ const deployment = (url: string, providerId: string, keys: number, limited: bool
         keys: Array.from({ length: keys }, (_, i) => `sk-hot-path-${providerId}-0123456789ab${i + 1}`)
       }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
       limited
-        ? RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(Layer.orDie)
+        ? RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(
+          Layer.provide(RateLimiter.layerStoreMemory),
+          Layer.orDie
+        )
         : RateLimiter.unlimited
     ))
   )

@@ -86,7 +86,7 @@ async function calling(url: string, session: string, calls: number): Promise<num
 
 // The store's `read` of a recorded session, `reads` times one after another (after a tenth as many): the mean
 // milliseconds a read, and of the process's CPU.
-const reading = Effect.fnUntraced(function*(store: Sessions.SessionStore, reads: number) {
+const reading = Effect.fnUntraced(function*(store: Sessions.Store, reads: number) {
   yield* store.save(
     {
       id: "5b0c3f1e-2a47-4d8e-9c61-7f2e8a9b4d10",
@@ -109,9 +109,10 @@ const reading = Effect.fnUntraced(function*(store: Sessions.SessionStore, reads:
 
 // The session store of `backend`, on a database of its own.
 const storeOf = Effect.fnUntraced(function*(backend: Backend) {
-  if (backend.database === undefined) return Sessions.memoryStore()
+  if (backend.database === undefined) return yield* Effect.provide(Sessions.SessionStore, Sessions.layerMemory)
   const sql = yield* Effect.orDie(Database.connect(backend.database, migrations))
-  return Sessions.sqlStore({ sql, bounds: { address: backend.name, timeout: Sql.defaultTimeout } })
+  const database = { sql, bounds: { address: backend.name, timeout: Sql.defaultTimeout } }
+  return yield* Effect.provide(Sessions.SessionStore, Sessions.layerSql(database))
 })
 
 /** One run: each side's mean call and read, and their ratios. */

@@ -69,7 +69,10 @@ const stacked = (keyCount: number, limiter: Layer.Layer<RateLimiter.RateLimiter>
     )
   ).pipe(Effect.map((context) => drainReply(Context.get(context, Llm.Llm).chatStream(request))))
 
-const bucket = RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(Layer.orDie)
+const bucket = RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(
+  Layer.provide(RateLimiter.layerStoreMemory),
+  Layer.orDie
+)
 
 const effectSides: ReadonlyArray<readonly [string, Build]> = [
   ["client", openAiChatStream.ours as Build],

@@ -50,7 +50,10 @@ const llm = ResponseCache.layer({ ttl: "10 minutes" }).pipe(
 )
 const accounts = Layer.merge(
   UsageLedger.layer,
-  Budget.layer({ limits: [{ scope: Budget.overall, limit: 0.05, period: "1 day" }] })
+  // Spend kept in this process's memory: `Budget.layerStoreRedis` or `layerStoreSql` share it between instances.
+  Budget.layer({ limits: [{ scope: Budget.overall, limit: 0.05, period: "1 day" }] }).pipe(
+    Layer.provide(Budget.layerStoreMemory)
+  )
 )
 
 program.pipe(

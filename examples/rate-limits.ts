@@ -15,7 +15,10 @@ import * as Provider from "./_provider.js"
 // A token bucket: bursts of up to `capacity` calls, then `refillRate` calls a
 // second; `maxConcurrency` caps calls in flight. Waiting here is cheaper than a
 // 429 from the provider, which costs a round trip and cools the key down.
-const Limiter = RateLimiter.layer({ capacity: 5, refillRate: 10, maxConcurrency: 4 })
+// Its buckets in this process's memory: `RateLimiter.layerStoreRedis(store)` shares them between instances.
+const Limiter = RateLimiter.layer({ capacity: 5, refillRate: 10, maxConcurrency: 4 }).pipe(
+  Layer.provide(RateLimiter.layerStoreMemory)
+)
 
 // `provideMerge` keeps the limiter in the output, so the program can read its status.
 const Stack = Llm.layer().pipe(

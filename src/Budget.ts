@@ -37,8 +37,8 @@
  *
  * ## Stores
  *
- * Spend and reservations live in a store, `BudgetStore`, read from the
- * context: `layerStoreMemory` (the default), `layerStoreRedis` or
+ * Spend and reservations live in a store, `BudgetStore`, which a budget
+ * requires: `layerStoreMemory`, this process's alone, or `layerStoreRedis` or
  * `layerStoreSql`, for budgets shared by every instance. The budget is the
  * same over each; budgets giving the same `key` over one store hold one budget.
  *
@@ -50,7 +50,6 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
@@ -479,8 +478,9 @@ export const layerStoreSql = (
   Layer.effect(BudgetStore, Effect.flatMap(SqlClient.SqlClient, (sql) => Sql.budgetStore(sql, options)))
 
 /**
- * A budget over the `BudgetStore` in context, or one of its own in memory when none is provided. A limit with a
- * negative amount, or a period that is not a positive finite duration or `"month"`, fails with `OptionsError`.
+ * A budget over the `BudgetStore` provided (`layerStoreMemory` for this process's alone). A limit with a negative
+ * amount, or a period that is not a positive finite duration or `"month"`, fails with `OptionsError`. With the
+ * deprecated `shared`, over its store's Redis layer, and no store is required.
  *
  * @example
  * ```ts
@@ -493,14 +493,18 @@ export const layerStoreSql = (
  *   yield* budget.charge(reservation, 0.25)
  *   // A second call of $0.80 would pass the limit: it fails before it is sent.
  *   return yield* Effect.flip(budget.check({ estimate: 0.8, model: "gpt-4o" })) // BudgetExceededError, spent 0.25
- * })
+ * }).pipe(Effect.provide(Budget.layerStoreMemory))
  * ```
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: Options): Effect.Effect<Service, OptionsError, never> =>
-  options.record !== undefined && options.shared === undefined
+export function make(
+  options: Options & { readonly shared: Store.Shared }
+): Effect.Effect<Service, OptionsError>
+export function make(options: Options): Effect.Effect<Service, OptionsError, BudgetStore>
+export function make(options: Options): Effect.Effect<Service, OptionsError, BudgetStore> {
+  return options.record !== undefined && options.shared === undefined
     ? Effect.fail(
       Invalid.make("Budget", "record", options.record.id, "given with `shared` only (it records a store's part)")
     )
@@ -511,16 +515,19 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, nev
       (shared) => Effect.succeed(layerStoreRedis(shared.store, { record: options.record })),
       { optional: true }
     )
+}
 
-// A budget over the provided `BudgetStore`, else a memory store of its own.
-const makeOverStore = Effect.fnUntraced(function*(options: Options): Effect.fn.Return<Service, OptionsError> {
+// A budget over the provided `BudgetStore`.
+const makeOverStore = Effect.fnUntraced(function*(
+  options: Options
+): Effect.fn.Return<Service, OptionsError, BudgetStore> {
   for (const [index, limit] of options.limits.entries()) {
     const problem = Internal.invalidLimit(limit, index)
     if (problem !== undefined) return yield* problem
   }
   const problem = Invalid.nonEmpty("Budget", "key", options.key, { optional: true })
   if (problem !== undefined) return yield* problem
-  const store = Option.getOrElse(yield* Effect.serviceOption(BudgetStore), Memory.budgetStore)
+  const store = yield* BudgetStore
   const key = options.key ?? uniqueId()
   return Internal.make(store, {
     limits: options.limits,
@@ -530,7 +537,7 @@ const makeOverStore = Effect.fnUntraced(function*(options: Options): Effect.fn.R
 })
 
 /**
- * `make` as a layer, over the `BudgetStore` in context (memory when none).
+ * `make` as a layer, over the `BudgetStore` provided.
  *
  * @example
  * ```ts
@@ -542,14 +549,17 @@ const makeOverStore = Effect.fnUntraced(function*(options: Options): Effect.fn.R
  * // Calls of OpenAi stop when $50 have been spent this month.
  * const Guarded = Budget.guard().pipe(
  *   Layer.provide(OpenAi),
- *   Layer.provideMerge(Budget.layer({ limits: [{ scope: Budget.overall, limit: 50, period: "month" }] }))
+ *   Layer.provideMerge(Budget.layer({ limits: [{ scope: Budget.overall, limit: 50, period: "month" }] })),
+ *   // Spend kept in this process's memory; `layerStoreRedis` or `layerStoreSql` to share it between instances.
+ *   Layer.provide(Budget.layerStoreMemory)
  * )
  * ```
  *
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (options: Options): Layer.Layer<Budget, OptionsError> => Layer.effect(Budget, make(options))
+export const layer = (options: Options): Layer.Layer<Budget, OptionsError, BudgetStore> =>
+  Layer.effect(Budget, make(options))
 
 /**
  * Options of `guarded`.

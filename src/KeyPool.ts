@@ -750,6 +750,7 @@ export const makeRegistry: Effect.Effect<RegistryService> = Registry.makeRegistr
  *   Llm.layer({ model: name }).pipe(
  *     Layer.provide(OpenAiChat.layer({ baseUrl: "https://api.openai.com/v1" })),
  *     Layer.provide(RateLimiter.layer({ capacity: 20, refillRate: 3 })),
+ *     Layer.provide(RateLimiter.layerStoreMemory),
  *     Layer.provide(keys)
  *   )
  * // One registry under both models: their calls share the key's load and cooldowns.

@@ -193,6 +193,7 @@ export const make: (
  *   Layer.provide(KeyPool.layer({ providerId: "openai", keys: [process.env.OPENAI_API_KEY!] })),
  *   Layer.provide(KeyPool.KeyPoolRegistry.layer),
  *   Layer.provide(RateLimiter.layer({ capacity: 20, refillRate: 3 })),
+ *   Layer.provide(RateLimiter.layerStoreMemory),
  *   Layer.provide(NodeHttpClient.layerUndici)
  * )
  * ```

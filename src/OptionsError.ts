@@ -15,6 +15,7 @@
  *
  * const built = Layer.build(RateLimiter.layer({ capacity: 0, refillRate: 1 })).pipe(
  *   Effect.scoped,
+ *   Effect.provide(RateLimiter.layerStoreMemory),
  *   Effect.catchTag("OptionsError", (error) => Effect.succeed(error.message))
  * )
  * // "RateLimiter: capacity must be a positive finite number, got 0"

@@ -11,9 +11,9 @@
  * have refilled. Time is read only through Effect's `Clock`, so `TestClock`
  * drives it in tests.
  *
- * The state lives in two stores, `BucketStore` and `SlotStore`, read from the
- * context: `layerStoreMemory` (the default) or `layerStoreRedis`, for limits
- * shared by every instance. The limiter is the same over either.
+ * The state lives in two stores, `BucketStore` and `SlotStore`, which a limiter
+ * requires: `layerStoreMemory`, this process's alone, or `layerStoreRedis`, for
+ * limits shared by every instance. The limiter is the same over either.
  *
  * @since 0.1.0
  */
@@ -22,7 +22,7 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
+import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import type * as ChatRequest from "./ChatRequest.js"
@@ -244,7 +244,7 @@ export interface Service {
    *   const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 2, maxConcurrency: 4 })
    *   const { delay, remaining } = yield* Effect.scoped(limiter.consume({ cost: 2 }))
    *   return { delay, remaining }
-   * })
+   * }).pipe(Effect.scoped, Effect.provide(RateLimiter.layerStoreMemory))
    * ```
    */
   readonly consume: (
@@ -441,8 +441,9 @@ const validate = (options: Options): OptionsError | undefined =>
     Invalid.nonEmpty("RateLimiter", "key", options.key, { optional: true })
 
 /**
- * Builds a limiter whose refill fibers live in the current scope. Fails with
- * `OptionsError` naming the first option out of range.
+ * Builds a limiter over the `BucketStore` and `SlotStore` provided (`layerStoreMemory` for this process's alone),
+ * whose refill fibers live in the current scope. Fails with `OptionsError` naming the first option out of range. With
+ * the deprecated `shared`, over its store's Redis layer, and no store is required.
  *
  * @example
  * ```ts
@@ -456,31 +457,34 @@ const validate = (options: Options): OptionsError | undefined =>
  *   // ... make the call, then settle the budget with the tokens it used:
  *   yield* permit.reconcile(1_200)
  *   return yield* limiter.status
- * }))
+ * })).pipe(Effect.provide(RateLimiter.layerStoreMemory))
  * ```
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: Options): Effect.Effect<Service, OptionsError, Scope.Scope> =>
-  viaShared("RateLimiter", options, makeOverStores, (shared) => Effect.succeed(layerStoreRedis(shared.store)))
+export function make(
+  options: Options & { readonly shared: Store.Shared }
+): Effect.Effect<Service, OptionsError, Scope.Scope>
+export function make(options: Options): Effect.Effect<Service, OptionsError, Scope.Scope | BucketStore | SlotStore>
+export function make(options: Options): Effect.Effect<Service, OptionsError, Scope.Scope | BucketStore | SlotStore> {
+  return viaShared("RateLimiter", options, makeOverStores, (shared) => Effect.succeed(layerStoreRedis(shared.store)))
+}
 
-// A limiter over the provided `BucketStore` and `SlotStore`, else memory stores of its own.
+// A limiter over the provided `BucketStore` and `SlotStore`.
 const makeOverStores = Effect.fnUntraced(
-  function*(options: Options): Effect.fn.Return<Service, OptionsError, Scope.Scope> {
+  function*(options: Options): Effect.fn.Return<Service, OptionsError, Scope.Scope | BucketStore | SlotStore> {
     const invalid = validate(options)
     if (invalid !== undefined) return yield* Effect.fail(invalid)
-    const buckets = yield* Effect.serviceOption(BucketStore)
-    const slots = yield* Effect.serviceOption(SlotStore)
     return yield* Internal.make(options, options.key ?? uniqueId(), {
-      buckets: Option.isSome(buckets) ? buckets.value : Memory.bucketStore(),
-      slots: Option.isSome(slots) ? slots.value : Memory.slotStore()
+      buckets: yield* BucketStore,
+      slots: yield* SlotStore
     })
   }
 )
 
 /**
- * `make` as a layer: the refill fibers live as long as the layer.
+ * `make` as a layer, over the stores provided: the refill fibers live as long as the layer.
  *
  * @example
  * ```ts
@@ -490,6 +494,8 @@ const makeOverStores = Effect.fnUntraced(
  * // At most 8 calls in flight, bursts of 20, then 3 a second.
  * const OpenAi = Llm.layer({ model: "gpt-4o-mini" }).pipe(
  *   Layer.provide(RateLimiter.layer({ capacity: 20, refillRate: 3, maxConcurrency: 8 })),
+ *   // Its buckets in this process's memory; `layerStoreRedis(store)` shares them between instances.
+ *   Layer.provide(RateLimiter.layerStoreMemory),
  *   Layer.provide(OpenAiChat.layer({ baseUrl: "https://api.openai.com/v1" })),
  *   Layer.provide(KeyPool.layer({ providerId: "openai", keys: [process.env.OPENAI_API_KEY!] })),
  *   Layer.provide(KeyPool.KeyPoolRegistry.layer)
@@ -499,21 +505,21 @@ const makeOverStores = Effect.fnUntraced(
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (options: Options): Layer.Layer<RateLimiter, OptionsError> =>
+export const layer = (options: Options): Layer.Layer<RateLimiter, OptionsError, BucketStore | SlotStore> =>
   Layer.effect(RateLimiter, make(options))
 
 /**
- * The limiter with its options read from `Config`.
+ * The limiter with its options read from `Config`, over the stores provided.
  *
  * @example
  * ```ts
- * import { Config } from "effect"
+ * import { Config, Layer } from "effect"
  * import { RateLimiter } from "effect-llm-router"
  *
  * const Limiter = RateLimiter.layerConfig(Config.all({
  *   capacity: Config.Number("RATE_LIMIT_CAPACITY").pipe(Config.withDefault(20)),
  *   refillRate: Config.Number("RATE_LIMIT_REFILL_RATE").pipe(Config.withDefault(3))
- * }))
+ * })).pipe(Layer.provide(RateLimiter.layerStoreMemory))
  * ```
  *
  * @since 0.1.0
@@ -521,8 +527,8 @@ export const layer = (options: Options): Layer.Layer<RateLimiter, OptionsError> 
  */
 export const layerConfig = (
   config: Config.Config<Options>
-): Layer.Layer<RateLimiter, Config.ConfigError | OptionsError> =>
-  Layer.effect(RateLimiter, Effect.flatMap(config, make))
+): Layer.Layer<RateLimiter, Config.ConfigError | OptionsError, BucketStore | SlotStore> =>
+  Layer.effect(RateLimiter, Effect.flatMap(config, (options) => make(options)))
 
 /**
  * A limiter that never waits: every `consume` succeeds at once and the budget

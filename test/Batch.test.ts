@@ -22,10 +22,10 @@ import * as Anthropic from "../src/providers/Anthropic.js"
 import * as AzureOpenAi from "../src/providers/AzureOpenAi.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
-import * as RateLimiter from "../src/RateLimiter.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 import { eventually } from "./utils/eventually.js"
+import { limiterLayerInMemory } from "./utils/memoryStores.js"
 
 const key = "sk-test-batch-0001"
 // Long bounds: the tests move the TestClock while a request is on the wire.
@@ -87,7 +87,7 @@ function layerOf(
     Layer.provide(client),
     Layer.provide(KeyPool.layer({ providerId: "batch", keys: [key] })),
     Layer.provide(KeyPool.KeyPoolRegistry.layer),
-    Layer.provide(RateLimiter.layer({ capacity: 1_000, refillRate: 1_000 })),
+    Layer.provide(limiterLayerInMemory({ capacity: 1_000, refillRate: 1_000 })),
     Layer.provide(UndiciHttpClient.layer())
   )
 }

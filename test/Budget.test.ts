@@ -14,6 +14,7 @@ import * as LlmTest from "../src/LlmTest.js"
 import * as Message from "../src/Message.js"
 import * as Pricing from "../src/Pricing.js"
 import { StoreUnavailableError } from "../src/Store.js"
+import { budgetInMemory, budgetLayerInMemory } from "./utils/memoryStores.js"
 
 const hour = 3_600_000
 
@@ -26,7 +27,7 @@ const refused = (budget: Budget.Service, call: Budget.Call) =>
 describe("Budget.check and charge", () => {
   it.effect("refuses a call that would pass the limit, naming scope, limit, spent, estimate and period end", () =>
     Effect.gen(function*() {
-      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 1, period: "1 hour" }] })
+      const budget = yield* budgetInMemory({ limits: [{ scope: "overall", limit: 1, period: "1 hour" }] })
       yield* budget.charge(yield* budget.check({ estimate: 0.6 }), 0.6)
       const error = yield* refused(budget, { estimate: 0.5, provider: "openai", model: "gpt-4o" })
       expect(error._tag).toBe("BudgetExceededError")
@@ -39,7 +40,7 @@ describe("Budget.check and charge", () => {
 
   it.effect("a window is fixed: spend starts again from zero when it ends", () =>
     Effect.gen(function*() {
-      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 1, period: "1 hour" }] })
+      const budget = yield* budgetInMemory({ limits: [{ scope: "overall", limit: 1, period: "1 hour" }] })
       yield* TestClock.adjust("30 minutes")
       yield* budget.charge(yield* budget.check({ estimate: 1 }), 1)
       yield* TestClock.adjust(Duration.millis(30 * 60_000 - 1))
@@ -61,7 +62,7 @@ describe("Budget.check and charge", () => {
   it.effect("month is the UTC calendar month", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(Date.UTC(2026, 0, 31, 23, 59))
-      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 10, period: "month" }] })
+      const budget = yield* budgetInMemory({ limits: [{ scope: "overall", limit: 10, period: "month" }] })
       yield* budget.charge(yield* budget.check({ estimate: 10 }), 10)
       const error = yield* refused(budget, { estimate: 1 })
       expect(error.periodEnd).toBe(Date.UTC(2026, 1, 1))
@@ -73,7 +74,7 @@ describe("Budget.check and charge", () => {
 
   it.effect("reserves the estimate until charged, then keeps the real cost; a second charge does nothing", () =>
     Effect.gen(function*() {
-      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 1, period: "1 day" }] })
+      const budget = yield* budgetInMemory({ limits: [{ scope: "overall", limit: 1, period: "1 day" }] })
       const first = yield* budget.check({ estimate: 0.8 })
       expect((yield* refused(budget, { estimate: 0.3 })).spent).toBe(0.8)
       yield* budget.charge(first, 0.5)
@@ -90,7 +91,7 @@ describe("Budget.check and charge", () => {
       "in",
     () =>
       Effect.gen(function*() {
-        const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 1, period: "1 hour" }] })
+        const budget = yield* budgetInMemory({ limits: [{ scope: "overall", limit: 1, period: "1 hour" }] })
         const inFlight = yield* budget.check({ estimate: 0.7 })
         yield* TestClock.adjust("1 hour")
         expect((yield* refused(budget, { estimate: 0.5 })).spent).toBe(0.7)
@@ -102,7 +103,7 @@ describe("Budget.check and charge", () => {
 
   it.effect("overall limits apply to every call, a scope's only to calls that list it", () =>
     Effect.gen(function*() {
-      const budget = yield* Budget.make({
+      const budget = yield* budgetInMemory({
         limits: [
           { scope: "overall", limit: 10, period: "1 day" },
           { scope: "east", limit: 1, period: "1 day" },
@@ -119,20 +120,20 @@ describe("Budget.check and charge", () => {
 
   it.effect("a zero limit admits nothing, not even a call estimated at 0", () =>
     Effect.gen(function*() {
-      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 0, period: "1 day" }] })
+      const budget = yield* budgetInMemory({ limits: [{ scope: "overall", limit: 0, period: "1 day" }] })
       expect((yield* refused(budget, { estimate: 0 }))._tag).toBe("BudgetExceededError")
     }))
 
   it.effect("float sums of cents do not refuse a call that fits exactly", () =>
     Effect.gen(function*() {
-      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 0.03, period: "1 day" }] })
+      const budget = yield* budgetInMemory({ limits: [{ scope: "overall", limit: 0.03, period: "1 day" }] })
       for (let i = 0; i < 3; i++) yield* budget.charge(yield* budget.check({ estimate: 0.01 }), 0.01)
       yield* refused(budget, { estimate: 0.01 })
     }))
 
   it.effect("two concurrent calls that each fit alone: exactly one passes", () =>
     Effect.gen(function*() {
-      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 1, period: "1 day" }] })
+      const budget = yield* budgetInMemory({ limits: [{ scope: "overall", limit: 1, period: "1 day" }] })
       const results = yield* Effect.all([budget.check({ estimate: 0.6 }), budget.check({ estimate: 0.6 })], {
         concurrency: "unbounded",
         mode: "result"
@@ -149,7 +150,7 @@ describe("Budget.check and charge", () => {
       (estimates, limit) =>
         Effect.runPromise(
           Effect.gen(function*() {
-            const budget = yield* Budget.make({ limits: [{ scope: "overall", limit, period: "1 day" }] })
+            const budget = yield* budgetInMemory({ limits: [{ scope: "overall", limit, period: "1 day" }] })
             const results = yield* Effect.all(estimates.map((estimate) => budget.check({ estimate })), {
               concurrency: "unbounded",
               mode: "result"
@@ -164,15 +165,15 @@ describe("Budget.check and charge", () => {
 
   it.effect("a bad limit fails with OptionsError naming it by position", () =>
     Effect.gen(function*() {
-      const negative = yield* Effect.flip(Budget.make({ limits: [{ scope: "east", limit: -1, period: "1 day" }] }))
+      const negative = yield* Effect.flip(budgetInMemory({ limits: [{ scope: "east", limit: -1, period: "1 day" }] }))
       expect(negative).toMatchObject({ _tag: "OptionsError", module: "Budget", option: "limits[0].limit", value: "-1" })
       expect(negative.message).toBe("Budget: limits[0].limit must be 0 or more dollars, got -1")
-      const zero = yield* Effect.flip(Budget.make({
+      const zero = yield* Effect.flip(budgetInMemory({
         limits: [{ scope: "east", limit: 1, period: "1 day" }, { scope: "west", limit: 1, period: "0 millis" }]
       }))
       expect(zero).toMatchObject({ _tag: "OptionsError", option: "limits[1].period", value: "\"0 millis\"" })
       expect(zero.message).toContain("must be a positive, finite duration or \"month\"")
-      const layered = yield* Effect.flip(Effect.scoped(Layer.build(Budget.layer({
+      const layered = yield* Effect.flip(Effect.scoped(Layer.build(budgetLayerInMemory({
         limits: [{ scope: "east", limit: Number.NaN, period: "month" }]
       }))))
       expect(layered).toMatchObject({ _tag: "OptionsError", option: "limits[0].limit", value: "NaN" })
@@ -181,6 +182,17 @@ describe("Budget.check and charge", () => {
 
 describe("Budget's store", () => {
   const limits = [{ scope: Budget.overall, limit: 10, period: "1 day" as const }]
+
+  it("is required: a budget or its layer left without one does not compile (the typecheck of the tests proves it)", () => {
+    // @ts-expect-error: `Budget.make` requires the `BudgetStore`.
+    const made: Effect.Effect<Budget.Service, unknown> = Budget.make({ limits })
+    // @ts-expect-error: `Budget.layer` requires it too.
+    const layered: Layer.Layer<Budget.Budget, unknown> = Budget.layer({ limits })
+    const inMemory: Effect.Effect<Budget.Service, unknown> = Budget.make({ limits }).pipe(
+      Effect.provide(Budget.layerStoreMemory)
+    )
+    expect([made, layered, inMemory].every(Boolean)).toBe(true)
+  })
 
   it.effect("budgets giving one key over one store hold one budget; another key, or none, is apart", () =>
     Effect.gen(function*() {
@@ -198,7 +210,7 @@ describe("Budget's store", () => {
 
   it.effect("a call charged 0 is released: nothing spent, nothing left reserved, once", () =>
     Effect.gen(function*() {
-      const budget = yield* Budget.make({ limits })
+      const budget = yield* budgetInMemory({ limits })
       const reservation = yield* budget.check({ estimate: 4 })
       yield* budget.charge(reservation, 0)
       yield* budget.charge(reservation, 3)
@@ -231,7 +243,7 @@ describe("Budget's store", () => {
 
   it.effect("an empty key fails with OptionsError naming it", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(Budget.make({ limits, key: "" }))
+      const error = yield* Effect.flip(budgetInMemory({ limits, key: "" }))
       expect(error).toMatchObject({ _tag: "OptionsError", module: "Budget", option: "key" })
     }))
 })
@@ -247,7 +259,7 @@ describe("Budget.guard", () => {
   // Budget are the same instances it uses (layers are shared by reference).
   const setup = (script: ReadonlyArray<LlmTest.Answer>, limit: number) => {
     const inner = LlmTest.layer(script)
-    const budget = Budget.layer({ limits: [{ scope: "overall", limit, period: "1 day" }] })
+    const budget = budgetLayerInMemory({ limits: [{ scope: "overall", limit, period: "1 day" }] })
     return Layer.mergeAll(
       inner,
       budget,
@@ -267,7 +279,7 @@ describe("Budget.guard", () => {
     Effect.gen(function*() {
       const withWrites = { input: 1, cacheWrite: 1.25, cacheWrite1h: 2, output: 1 }
       const inner = LlmTest.layer([])
-      const budget = Budget.layer({ limits: [{ scope: "overall", limit: 1, period: "1 day" }] })
+      const budget = budgetLayerInMemory({ limits: [{ scope: "overall", limit: 1, period: "1 day" }] })
       const guarded = Budget.guard({ price: withWrites }).pipe(Layer.provide(Layer.merge(inner, budget)))
       // 600k bytes of prompt: under the limit at the input price, over it at twice the input price.
       const cached = {

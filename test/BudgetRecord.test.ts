@@ -10,6 +10,7 @@ import { Budget, type Store } from "effect-llm-router"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as fc from "fast-check"
+import { budgetInMemory } from "./utils/memoryStores.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
 import { connected, untilShared } from "./utils/sharedStore.js"
@@ -142,7 +143,7 @@ describe("Budget with a spend record, on a real redis-server", () => {
 
   it.effect("a record without a store is refused, naming the option", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(Budget.make({ limits, record: memoryRecord("alone").record }))
+      const error = yield* Effect.flip(budgetInMemory({ limits, record: memoryRecord("alone").record }))
       expectOptionsError(error, { module: "Budget", option: "record" })
     }))
 

@@ -26,6 +26,7 @@ import * as LlmTest from "../src/LlmTest.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as Router from "../src/Router.js"
 import { effectProp } from "./utils/effectProp.js"
+import { limiterInMemory } from "./utils/memoryStores.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
 import { expectRoundTrip } from "./utils/schemaRoundTrip.js"
 
@@ -114,7 +115,7 @@ const stack = (
       whenExhausted: { _tag: "Fail" },
       ...options?.pool
     })
-    const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
+    const limiter = yield* limiterInMemory({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
     const llm = yield* Llm.make({
       ...(options?.retry !== undefined ? { retry: options.retry } : {}),
       ...(options?.deadline !== undefined ? { deadline: options.deadline } : {}),
@@ -156,7 +157,7 @@ describe("Llm.chat", () => {
         index === 2 ? Effect.fail(tooLong) : Effect.succeed(response("hi", call.keyId))
       )
       const pool = yield* KeyPool.make({ providerId: "fake", keys, whenExhausted: { _tag: "Fail" } })
-      const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
+      const limiter = yield* limiterInMemory({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
       const reported: Array<KeyPool.Outcome> = []
       const costs: Array<number | undefined> = []
       // Decorators: they record what they are asked and defer to the real services.
@@ -191,7 +192,7 @@ describe("Llm.chat", () => {
       Effect.gen(function*() {
         const { layer } = yield* fakeProvider((call) => Effect.as(Effect.sleep("1 second"), response("hi", call.keyId)))
         const pool = yield* KeyPool.make({ providerId: "fake", keys })
-        const inner = yield* RateLimiter.make({ capacity: 10, refillRate: 10, maxConcurrency: 1 })
+        const inner = yield* limiterInMemory({ capacity: 10, refillRate: 10, maxConcurrency: 1 })
         const asked: Array<string | undefined> = []
         const settled: Array<number> = []
         // A limiter of one call at a time that keeps its own count of model tokens: it reads the estimate.
@@ -288,12 +289,12 @@ describe("Llm.chat", () => {
         // One key that serves one call at a time: the second call waits for the key.
         {
           pool: yield* KeyPool.make({ providerId: "one-key", keys: [{ key: keys[0]!, maxConcurrency: 1 }] }),
-          limiter: yield* RateLimiter.make({ capacity: 100, refillRate: 100 })
+          limiter: yield* limiterInMemory({ capacity: 100, refillRate: 100 })
         },
         // A limiter that lets one call in at a time: the second call waits for the permit.
         {
           pool: yield* KeyPool.make({ providerId: "two-keys", keys }),
-          limiter: yield* RateLimiter.make({ capacity: 100, refillRate: 100, maxConcurrency: 1 })
+          limiter: yield* limiterInMemory({ capacity: 100, refillRate: 100, maxConcurrency: 1 })
         }
       ]
       for (const { limiter, pool } of cases) {
@@ -567,7 +568,7 @@ describe("Llm with a rate limiter", () => {
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider((call) => Effect.succeed(response("ok", call.keyId)))
       const pool = yield* KeyPool.make({ providerId: "fake", keys })
-      const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 10 })
+      const limiter = yield* limiterInMemory({ capacity: 20, refillRate: 10 })
       const llm = yield* Llm.make().pipe(
         Effect.provide(
           Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter))
@@ -594,7 +595,7 @@ describe("Llm with a rate limiter", () => {
     Effect.gen(function*() {
       const { layer } = yield* fakeProvider((call) => Effect.succeed(response("ok", call.keyId)))
       const pool = yield* KeyPool.make({ providerId: "fake", keys })
-      const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, tokensPerMinute: 1000 })
+      const limiter = yield* limiterInMemory({ capacity: 100, refillRate: 100, tokensPerMinute: 1000 })
       const llm = yield* Llm.make().pipe(
         Effect.provide(
           Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter))

@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import { eventually } from "./utils/eventually.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
+import { limiterLayerInMemory } from "./utils/memoryStores.js"
 import { completion, usage } from "./utils/openAiChatWire.js"
 import { redisServer } from "./utils/redisServer.js"
 import { instance, untilShared } from "./utils/sharedStore.js"
@@ -48,7 +49,7 @@ const sharedLlm = (
           KeyPool.layer({ providerId: "openai", keys: poolKeys, shared }).pipe(
             Layer.provide(KeyPool.KeyPoolRegistry.layer)
           ),
-          RateLimiter.layer({ ...limiter, shared }).pipe(Layer.orDie)
+          limiterLayerInMemory({ ...limiter, shared }).pipe(Layer.orDie)
         )),
         Layer.provide(Layer.succeed(HttpClient.HttpClient, http.client))
       )

@@ -16,6 +16,7 @@ import type * as ChatRequest from "../src/ChatRequest.js"
 import * as Message from "../src/Message.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 import { effectProp } from "./utils/effectProp.js"
+import { limiterInMemory, limiterLayerInMemory } from "./utils/memoryStores.js"
 
 const now = Clock.currentTimeMillis
 const advance = (millis: number) => TestClock.adjust(Duration.millis(millis))
@@ -47,7 +48,7 @@ const permitted = (limiter: RateLimiter.Service) => <A, E>(self: Effect.Effect<A
 describe("RateLimiter bucket", () => {
   it.effect("bursts up to capacity at once, then refills refillRate tokens per second", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 2 })
+      const limiter = yield* limiterInMemory({ capacity: 5, refillRate: 2 })
       for (const _ of range(5)) expect(yield* tryTake(limiter)).toBe(true)
       expect(yield* tryTake(limiter)).toBe(false)
 
@@ -73,7 +74,7 @@ describe("RateLimiter bucket", () => {
       Effect.gen(function*() {
         const capacity = 20
         const refillRate = 10
-        const limiter = yield* RateLimiter.make({ capacity, refillRate })
+        const limiter = yield* limiterInMemory({ capacity, refillRate })
         const admitted: Array<number> = []
         const calls = yield* Effect.forkChild(
           Effect.forEach(
@@ -105,7 +106,7 @@ describe("RateLimiter bucket", () => {
 
   it.effect("consume with onExceeded fail never waits and never jumps the queue", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
+      const limiter = yield* limiterInMemory({ capacity: 5, refillRate: 1 })
       expect((yield* Effect.flip(tryTake(limiter, 6)))._tag).toBe("RateLimiterCostError")
       expect((yield* Effect.flip(tryTake(limiter, -1)))._tag).toBe("RateLimiterCostError")
       expect(yield* tryTake(limiter, 5)).toBe(true)
@@ -122,7 +123,7 @@ describe("RateLimiter bucket", () => {
 
   it.effect("reset fills the bucket and serves waiters at once", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 0.5 })
+      const limiter = yield* limiterInMemory({ capacity: 4, refillRate: 0.5 })
       yield* take(limiter, 4)
       const waiter = yield* Effect.forkChild(take(limiter, 3))
       yield* settle
@@ -136,7 +137,7 @@ describe("RateLimiter bucket", () => {
 
   it.effect("a cost above capacity fails at once with a typed error instead of waiting forever", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
+      const limiter = yield* limiterInMemory({ capacity: 5, refillRate: 1 })
       const error = yield* Effect.flip(take(limiter, 6))
       expect(error._tag).toBe("RateLimiterCostError")
       expect(error.cost).toBe(6)
@@ -166,7 +167,7 @@ describe("RateLimiter bucket", () => {
         [{ capacity: 1, refillRate: 1, tokensPerMinute: -5 }, "tokensPerMinute", "-5", "a positive finite number"]
       ]
       for (const [options, option, value, expected] of cases) {
-        const error = yield* Effect.flip(Effect.scoped(RateLimiter.make(options)))
+        const error = yield* Effect.flip(Effect.scoped(limiterInMemory(options)))
         expect(error._tag).toBe("OptionsError")
         expect(error.module).toBe("RateLimiter")
         expect(error.option).toBe(option)
@@ -178,7 +179,7 @@ describe("RateLimiter bucket", () => {
 
   it.effect("maxConcurrency caps calls in flight; the slot is freed when a call ends", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, maxConcurrency: 3 })
+      const limiter = yield* limiterInMemory({ capacity: 100, refillRate: 100, maxConcurrency: 3 })
       const running = yield* Ref.make(0)
       let peak = 0
       const call = Effect.gen(function*() {
@@ -206,7 +207,7 @@ describe("RateLimiter bucket", () => {
 
   it.effect("consume with onExceeded fail does not pass calls waiting for a slot", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
+      const limiter = yield* limiterInMemory({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
       const held = yield* Scope.make()
       yield* Scope.provide(limiter.consume(), held)
       const waiter = yield* Effect.forkChild(permitted(limiter)(Effect.sleep("1 second")))
@@ -223,14 +224,14 @@ describe("RateLimiter bucket", () => {
 
   it.effect("a failing call frees its slot too", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
+      const limiter = yield* limiterInMemory({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
       expect(yield* Effect.flip(permitted(limiter)(Effect.fail("boom")))).toBe("boom")
       expect(yield* permitted(limiter)(Effect.succeed(42))).toBe(42)
       expect((yield* limiter.status).inFlight).toBe(0)
     }))
   it.effect("consume holds its slot until its scope closes", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
+      const limiter = yield* limiterInMemory({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
       const scope = yield* Scope.make()
       yield* Scope.provide(limiter.consume({ cost: 2 }), scope)
       expect(yield* limiter.status).toMatchObject({ inFlight: 1, available: 8 })
@@ -247,7 +248,7 @@ describe("RateLimiter bucket", () => {
 
   it.effect("a call interrupted while it waits for a slot leaks neither the slot nor tokens", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
+      const limiter = yield* limiterInMemory({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
       const scope = yield* Scope.make()
       yield* Scope.provide(limiter.consume(), scope)
       const waiting = yield* Effect.forkChild(permitted(limiter)(Effect.void, 3))
@@ -261,7 +262,7 @@ describe("RateLimiter bucket", () => {
 
   it.effect("withPermit leaves the scope of the effect it wraps alone", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1 })
+      const limiter = yield* limiterInMemory({ capacity: 10, refillRate: 1 })
       let closed = false
       yield* Effect.scoped(
         Effect.gen(function*() {
@@ -278,7 +279,7 @@ describe("RateLimiter bucket", () => {
 describe("RateLimiter consume", () => {
   it.effect("reports how long it waited, what is left and when the bucket is full again", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 2 })
+      const limiter = yield* limiterInMemory({ capacity: 4, refillRate: 2 })
       const first = yield* take(limiter, 3)
       expect(Duration.toMillis(first.delay)).toBe(0)
       expect(first.limit).toBe(4)
@@ -295,7 +296,7 @@ describe("RateLimiter consume", () => {
 
   it.effect("onExceeded fail names the bucket that was short and when its tokens are due, and takes nothing", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 2, maxConcurrency: 1, tokensPerMinute: 600 })
+      const limiter = yield* limiterInMemory({ capacity: 4, refillRate: 2, maxConcurrency: 1, tokensPerMinute: 600 })
       yield* take(limiter, 3)
       const requests = yield* Effect.flip(Effect.scoped(limiter.consume({ cost: 3, onExceeded: "fail" })))
       expect(requests._tag).toBe("RateLimiterExceededError")
@@ -325,7 +326,7 @@ describe("RateLimiter consume", () => {
 
   it.effect("the scope frees the slot when the work in it fails or is interrupted", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 10, maxConcurrency: 1 })
+      const limiter = yield* limiterInMemory({ capacity: 10, refillRate: 10, maxConcurrency: 1 })
       expect(yield* Effect.flip(Effect.scoped(Effect.andThen(limiter.consume(), Effect.fail("boom"))))).toBe("boom")
       const running = yield* Effect.forkChild(Effect.scoped(Effect.andThen(limiter.consume(), Effect.never)))
       yield* settle
@@ -353,7 +354,7 @@ describe("RateLimiter consume", () => {
 describe("RateLimiter waiters", () => {
   it.effect("an interrupted waiter leaves the tokens it did not get", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
+      const limiter = yield* limiterInMemory({ capacity: 5, refillRate: 1 })
       yield* take(limiter, 5)
       const waiter = yield* Effect.forkChild(take(limiter, 3))
       yield* advance(2000)
@@ -365,7 +366,7 @@ describe("RateLimiter waiters", () => {
 
   it.effect("interrupting the head of the queue serves those behind it at once", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
+      const limiter = yield* limiterInMemory({ capacity: 5, refillRate: 1 })
       yield* take(limiter, 5)
       const big = yield* Effect.forkChild(take(limiter, 5))
       yield* settle
@@ -380,7 +381,7 @@ describe("RateLimiter waiters", () => {
 
   it.effect("a waiter interrupted just as it is served gives its tokens back", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
+      const limiter = yield* limiterInMemory({ capacity: 5, refillRate: 1 })
       yield* take(limiter, 5)
       const waiter = yield* Effect.forkChild(take(limiter, 3))
       yield* settle
@@ -394,7 +395,7 @@ describe("RateLimiter waiters", () => {
 
   it.effect("waiters are served first come, first served: a large request is not overtaken by small ones", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
+      const limiter = yield* limiterInMemory({ capacity: 5, refillRate: 1 })
       yield* take(limiter, 5)
       const served: Array<readonly [string, number]> = []
       const request = (name: string, cost: number) =>
@@ -418,7 +419,7 @@ describe("RateLimiter waiters", () => {
   it.effect("closing the limiter's scope interrupts its waiters instead of leaving them hanging", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const limiter = yield* Scope.provide(RateLimiter.make({ capacity: 1, refillRate: 1 }), scope)
+      const limiter = yield* Scope.provide(limiterInMemory({ capacity: 1, refillRate: 1 }), scope)
       yield* take(limiter)
       const waiter = yield* Effect.forkChild(take(limiter))
       yield* settle
@@ -438,7 +439,7 @@ describe("RateLimiter tokens-per-minute budget", () => {
   it.effect("consume holds the estimate; reconcile refunds what was not used", () =>
     Effect.gen(function*() {
       // 6000 per minute: 100 tokens per second.
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 6000 })
+      const limiter = yield* limiterInMemory({ capacity: 10, refillRate: 1, tokensPerMinute: 6000 })
       const result = yield* spend(limiter, 5000)
       expect((yield* limiter.status).budget).toEqual({ available: 1000, capacity: 6000, waiting: 0 })
       yield* result.reconcile(3000)
@@ -457,7 +458,7 @@ describe("RateLimiter tokens-per-minute budget", () => {
 
   it.effect("a refund never fills the budget past tokensPerMinute", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
+      const limiter = yield* limiterInMemory({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
       const result = yield* spend(limiter, 500)
       yield* advance(60_000)
       yield* result.reconcile(0)
@@ -467,7 +468,7 @@ describe("RateLimiter tokens-per-minute budget", () => {
   it.effect("usage above the estimate goes into debt that later calls wait out", () =>
     Effect.gen(function*() {
       // 600 per minute: 10 tokens per second.
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
+      const limiter = yield* limiterInMemory({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
       yield* Effect.flatMap(spend(limiter, 100), (result) => result.reconcile(700))
       expect((yield* limiter.status).budget?.available).toBe(-100)
       const next = yield* Effect.forkChild(spend(limiter, 50))
@@ -481,7 +482,7 @@ describe("RateLimiter tokens-per-minute budget", () => {
   it.effect("a refund serves a call waiting for the budget at once", () =>
     Effect.gen(function*() {
       // 600 per minute: 10 tokens per second.
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
+      const limiter = yield* limiterInMemory({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
       const first = yield* spend(limiter, 600)
       const next = yield* Effect.forkChild(spend(limiter, 300))
       yield* advance(1000)
@@ -495,7 +496,7 @@ describe("RateLimiter tokens-per-minute budget", () => {
 
   it.effect("a usage that is not a count leaves the estimate spent", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
+      const limiter = yield* limiterInMemory({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
       yield* Effect.flatMap(spend(limiter, 100), (result) => result.reconcile(Number.NaN))
       yield* Effect.flatMap(spend(limiter, 100), (result) => result.reconcile(-3))
       expect((yield* limiter.status).budget?.available).toBe(400)
@@ -503,7 +504,7 @@ describe("RateLimiter tokens-per-minute budget", () => {
 
   it.effect("an estimate above tokensPerMinute, or not a count, fails typed", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
+      const limiter = yield* limiterInMemory({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
       const error = yield* Effect.flip(spend(limiter, 601))
       expect(error._tag).toBe("RateLimiterCostError")
       expect(error.bucket).toBe("tokensPerMinute")
@@ -517,7 +518,7 @@ describe("RateLimiter tokens-per-minute budget", () => {
 
   it.effect("without reconcile the estimate stays spent, as when the call fails", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
+      const limiter = yield* limiterInMemory({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
       const reply = yield* RateLimiter.withPermit(Effect.succeed({ used: 50 }), { tokens: 200 }).pipe(
         Effect.provideService(RateLimiter.RateLimiter, limiter)
       )
@@ -529,7 +530,7 @@ describe("RateLimiter tokens-per-minute budget", () => {
 
   it.effect("a call interrupted while it waits for its permit gives its estimate back", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1, tokensPerMinute: 600 })
+      const limiter = yield* limiterInMemory({ capacity: 10, refillRate: 1, maxConcurrency: 1, tokensPerMinute: 600 })
       const held = yield* Scope.make()
       yield* Scope.provide(limiter.consume(), held)
       const waiting = yield* Effect.forkChild(spend(limiter, 300))
@@ -542,7 +543,7 @@ describe("RateLimiter tokens-per-minute budget", () => {
 
   it.effect("without tokensPerMinute, tokens pass at once and status has no budget", () =>
     Effect.gen(function*() {
-      const limiter = yield* RateLimiter.make({ capacity: 1, refillRate: 1 })
+      const limiter = yield* limiterInMemory({ capacity: 1, refillRate: 1 })
       const result = yield* spend(limiter, 1_000_000)
       yield* result.reconcile(5)
       expect(Duration.toMillis(result.delay)).toBe(0)
@@ -590,17 +591,31 @@ describe("RateLimiter stores", () => {
       expect((yield* first.status).available).toBe(0)
     }))
 
-  it.effect("without a store in context each limiter has its own, whatever its key", () =>
+  it.effect("each given memory stores of its own has its own bucket, whatever its key", () =>
     Effect.gen(function*() {
-      const first = yield* RateLimiter.make({ capacity: 2, refillRate: 1, key: "same" })
-      const second = yield* RateLimiter.make({ capacity: 2, refillRate: 1, key: "same" })
+      const first = yield* limiterInMemory({ capacity: 2, refillRate: 1, key: "same" })
+      const second = yield* limiterInMemory({ capacity: 2, refillRate: 1, key: "same" })
       expect(yield* tryTake(first, 2)).toBe(true)
       expect(yield* tryTake(second, 2)).toBe(true)
     }))
 
+  it("are required: a limiter or its layers left without them do not compile (the typecheck of the tests proves it)", () => {
+    const options = { capacity: 2, refillRate: 1 }
+    // @ts-expect-error: `RateLimiter.make` requires the `BucketStore` and the `SlotStore`.
+    const made: Effect.Effect<RateLimiter.Service, unknown, Scope.Scope> = RateLimiter.make(options)
+    // @ts-expect-error: `RateLimiter.layer` requires them too.
+    const layered: Layer.Layer<RateLimiter.RateLimiter, unknown> = RateLimiter.layer(options)
+    // @ts-expect-error: and `RateLimiter.layerConfig`.
+    const configured: Layer.Layer<RateLimiter.RateLimiter, unknown> = RateLimiter.layerConfig(Config.succeed(options))
+    const inMemory: Layer.Layer<RateLimiter.RateLimiter, unknown> = RateLimiter.layer(options).pipe(
+      Layer.provide(RateLimiter.layerStoreMemory)
+    )
+    expect([made, layered, configured, inMemory].every(Boolean)).toBe(true)
+  })
+
   it.effect("an empty key fails make with a typed error naming it", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(Effect.scoped(RateLimiter.make({ capacity: 1, refillRate: 1, key: "" })))
+      const error = yield* Effect.flip(Effect.scoped(limiterInMemory({ capacity: 1, refillRate: 1, key: "" })))
       expect(error).toMatchObject({ _tag: "OptionsError", module: "RateLimiter", option: "key" })
     }))
 })
@@ -611,7 +626,7 @@ describe("RateLimiter layers", () => {
       const limiter = yield* RateLimiter.RateLimiter
       yield* take(limiter, 3)
       expect(yield* limiter.status).toMatchObject({ available: 0, capacity: 3, refillRate: 2 })
-    }).pipe(Effect.provide(RateLimiter.layer({ capacity: 3, refillRate: 2 }))))
+    }).pipe(Effect.provide(limiterLayerInMemory({ capacity: 3, refillRate: 2 }))))
 
   const fromConfig = Config.all({ capacity: Config.Number("CAPACITY"), refillRate: Config.Number("REFILL_RATE") })
   const withEnv = (entries: ReadonlyArray<readonly [string, string]>) =>
@@ -620,20 +635,26 @@ describe("RateLimiter layers", () => {
   it.effect("layerConfig reads the options from Config and checks them", () =>
     Effect.gen(function*() {
       const status = yield* Effect.flatMap(RateLimiter.RateLimiter, (l) => l.status).pipe(
-        Effect.provide(RateLimiter.layerConfig(fromConfig)),
+        Effect.provide(RateLimiter.layerConfig(fromConfig).pipe(Layer.provide(RateLimiter.layerStoreMemory))),
         withEnv([["CAPACITY", "7"], ["REFILL_RATE", "1.5"]])
       )
       expect(status).toMatchObject({ capacity: 7, refillRate: 1.5 })
 
       const bad = yield* Effect.flip(
-        Effect.provide(RateLimiter.RateLimiter, RateLimiter.layerConfig(fromConfig)).pipe(
+        Effect.provide(
+          RateLimiter.RateLimiter,
+          RateLimiter.layerConfig(fromConfig).pipe(Layer.provide(RateLimiter.layerStoreMemory))
+        ).pipe(
           withEnv([["CAPACITY", "7"], ["REFILL_RATE", "0"]])
         )
       )
       expect(bad).toMatchObject({ _tag: "OptionsError", option: "refillRate", value: "0" })
 
       const missing = yield* Effect.flip(
-        Effect.provide(RateLimiter.RateLimiter, RateLimiter.layerConfig(fromConfig)).pipe(withEnv([["CAPACITY", "7"]]))
+        Effect.provide(
+          RateLimiter.RateLimiter,
+          RateLimiter.layerConfig(fromConfig).pipe(Layer.provide(RateLimiter.layerStoreMemory))
+        ).pipe(withEnv([["CAPACITY", "7"]]))
       )
       expect(missing).toBeInstanceOf(Config.ConfigError)
     }))
@@ -735,7 +756,7 @@ describe("RateLimiter properties", () => {
     fc.tuple(arrivals),
     ([{ capacity, refillRate, workers }]) =>
       Effect.gen(function*() {
-        const limiter = yield* RateLimiter.make({ capacity, refillRate })
+        const limiter = yield* limiterInMemory({ capacity, refillRate })
         const log: Array<Admission> = []
         const worker = (requests: ReadonlyArray<{ readonly cost: number; readonly pause: number }>) =>
           Effect.forEach(requests, ({ cost, pause }) =>
@@ -782,7 +803,7 @@ describe("RateLimiter properties", () => {
     ),
     ([{ capacity, costs, refillRate }]) =>
       Effect.gen(function*() {
-        const limiter = yield* RateLimiter.make({ capacity, refillRate })
+        const limiter = yield* limiterInMemory({ capacity, refillRate })
         const log: Array<Admission> = costs.map((cost) => ({ cost, arrivedAt: 0, admittedAt: Number.NaN }))
         const all = yield* Effect.forkChild(
           Effect.forEach(log, (entry) =>
@@ -818,7 +839,7 @@ describe("RateLimiter properties", () => {
     ),
     ([{ capacity, concurrency, costs, refillRate }]) =>
       Effect.gen(function*() {
-        const limiter = yield* RateLimiter.make({ capacity, refillRate })
+        const limiter = yield* limiterInMemory({ capacity, refillRate })
         const log: Array<Admission> = []
         const request = (cost: number) =>
           Effect.gen(function*() {

@@ -32,7 +32,10 @@ rateLimiterContract({
   server: false,
   connect: Effect.succeed({
     instances: (options) =>
-      Effect.map(Effect.orDie(RateLimiter.make(options)), (limiter) => [limiter, limiter] as const),
+      Effect.map(
+        Effect.orDie(RateLimiter.make(options)).pipe(Effect.provide(RateLimiter.layerStoreMemory)),
+        (limiter) => [limiter, limiter] as const
+      ),
     elapse: TestClock.adjust,
     faults: undefined
   })

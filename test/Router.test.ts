@@ -28,6 +28,7 @@ import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as Router from "../src/Router.js"
 import * as UsageLedger from "../src/UsageLedger.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
+import { budgetInMemory, limiterInMemory } from "./utils/memoryStores.js"
 import { completion, usage } from "./utils/openAiChatWire.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
 
@@ -284,7 +285,7 @@ describe("Router", () => {
       const price = { input: 60_000, output: 60_000 }
       const request = { messages: [Message.user("hi")], maxTokens: 1 }
       return Effect.gen(function*() {
-        const budget = yield* Budget.make({
+        const budget = yield* budgetInMemory({
           limits: [{ scope: "a", limit: 1, period: "1 day" }, { scope: Budget.overall, limit: 1.5, period: "1 day" }]
         })
         yield* run(
@@ -325,7 +326,7 @@ describe("Router", () => {
       const price = { input: 100_000, output: 100_000 }
       const request = { messages: [Message.user("hi")], maxTokens: 1 }
       return Effect.gen(function*() {
-        const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 10, period: "1 day" }] })
+        const budget = yield* budgetInMemory({ limits: [{ scope: Budget.overall, limit: 10, period: "1 day" }] })
         yield* run(
           { budget, deployments: [{ ...deployment(log, "a", { answer: () => unavailable("a") }), price }] },
           Effect.gen(function*() {
@@ -1326,7 +1327,7 @@ describe("Router", () => {
     const told: Array<number> = []
     const llm = slowLlm("inner", () => calls++, told)
     return Effect.gen(function*() {
-      const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 100, period: "1 day" }] })
+      const budget = yield* budgetInMemory({ limits: [{ scope: Budget.overall, limit: 100, period: "1 day" }] })
       const ledger = yield* UsageLedger.make
       const inner = Router.layer({
         deadline: "1 hour",
@@ -1419,7 +1420,7 @@ describe("Router", () => {
           maxEmbeddingInputs: 1
         })
         const pool = yield* KeyPool.make({ providerId: "wrapped", keys: ["sk-test-key-wrapped-000001"] })
-        const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
+        const limiter = yield* limiterInMemory({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
         const wrapped = Llm.layer({ retry: RetryPolicy.make({ maxRetries: 0 }) }).pipe(
           Layer.provide(Layer.mergeAll(
             Layer.succeed(ProviderClient.ProviderClient, provider),
@@ -1496,7 +1497,7 @@ describe("Router", () => {
       const llm = llmOver("held", () => chat(Deferred.succeed(reached, undefined)), {
         retry: RetryPolicy.make({ maxRetries: 10, baseDelay: "1 hour", maxDelay: "1 hour" })
       })
-      const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 100, period: "1 day" }] })
+      const budget = yield* budgetInMemory({ limits: [{ scope: Budget.overall, limit: 100, period: "1 day" }] })
       const ledger = yield* UsageLedger.make
       const { inner, outer } = yield* nestedRouters({
         budget,

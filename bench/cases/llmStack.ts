@@ -31,7 +31,10 @@ export const llm = (url: string, headers?: Record<string, string>) =>
       Layer.provide(Layer.mergeAll(
         OpenAiChat.layer({ baseUrl: url, model: "gpt-4o-mini", ...(headers === undefined ? {} : { headers }) }),
         KeyPool.layer({ providerId: "bench", keys }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
-        RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(Layer.orDie)
+        RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(
+          Layer.provide(RateLimiter.layerStoreMemory),
+          Layer.orDie
+        )
       ))
     )
   ).pipe(Effect.map(Context.get(Llm.Llm)))

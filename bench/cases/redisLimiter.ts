@@ -62,7 +62,7 @@ const llm = (url: string, store: Store.Store | undefined, poolKeys: KeyPool.Opti
       Layer.provide(Layer.mergeAll(
         OpenAiChat.layer({ baseUrl: url, model: "gpt-4o-mini" }),
         store === undefined ? pool : Layer.provide(pool, KeyPool.layerStoreRedis(store)),
-        store === undefined ? limiter : Layer.provide(limiter, RateLimiter.layerStoreRedis(store))
+        Layer.provide(limiter, store === undefined ? RateLimiter.layerStoreMemory : RateLimiter.layerStoreRedis(store))
       ))
     )
   ).pipe(Effect.map(Context.get(Llm.Llm)))

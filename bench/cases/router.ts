@@ -31,7 +31,10 @@ const deployment = (url: string, providerId: string) =>
       }).pipe(
         Layer.provide(KeyPool.KeyPoolRegistry.layer)
       ),
-      RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(Layer.orDie)
+      RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(
+        Layer.provide(RateLimiter.layerStoreMemory),
+        Layer.orDie
+      )
     ))
   )
 

@@ -115,7 +115,9 @@ const deployment = (simulator: Simulator.Simulator, n: number) =>
   Llm.layer({ model: "gpt-4o-mini" }).pipe(
     Layer.provideMerge(Layer.mergeAll(
       KeyPool.layer({ providerId: `chaos-${n}`, keys: keys(n) }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
-      RateLimiter.layer({ capacity: 100_000, refillRate: 100_000, maxConcurrency: 64 })
+      RateLimiter.layer({ capacity: 100_000, refillRate: 100_000, maxConcurrency: 64 }).pipe(
+        Layer.provide(RateLimiter.layerStoreMemory)
+      )
     )),
     Layer.provide(OpenAiChat.layer({
       baseUrl: `${simulator.url}/v1`,

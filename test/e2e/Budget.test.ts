@@ -7,6 +7,7 @@ import * as Budget from "../../src/Budget.js"
 import * as Llm from "../../src/Llm.js"
 import * as Pricing from "../../src/Pricing.js"
 import * as UsageLedger from "../../src/UsageLedger.js"
+import { budgetLayerInMemory } from "../utils/memoryStores.js"
 import { trackedSimulator } from "../utils/trackedSimulator.js"
 
 const key = "sk-sim-budget-000000000005"
@@ -21,7 +22,9 @@ describe("Budget over loopback", () => {
       // Room for three calls' estimates, not four.
       const limit = estimate * 3.5
       const layer = Budget.guard({ price, provider: "sim", scopes: ["sim"] }).pipe(
-        Layer.provideMerge(Layer.merge(provider, Budget.layer({ limits: [{ scope: "sim", limit, period: "1 day" }] })))
+        Layer.provideMerge(
+          Layer.merge(provider, budgetLayerInMemory({ limits: [{ scope: "sim", limit, period: "1 day" }] }))
+        )
       )
       yield* Effect.gen(function*() {
         let sent = 0

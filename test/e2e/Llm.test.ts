@@ -15,6 +15,7 @@ import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
+import { limiterLayerInMemory } from "../utils/memoryStores.js"
 
 const keyA = "sk-sim-key-aaaaaaaa0001"
 const keyB = "sk-sim-key-bbbbbbbb0002"
@@ -29,7 +30,7 @@ const stack = (simulator: Simulator.Simulator, keys: ReadonlyArray<string>) =>
         Layer.provide(Layer.mergeAll(
           OpenAiChat.layer({ baseUrl: `${simulator.url}/v1`, provider: "sim", model: "gpt-4o-mini" }),
           Layer.succeed(KeyPool.KeyPool, pool),
-          RateLimiter.layer({ capacity: 100, refillRate: 100 })
+          limiterLayerInMemory({ capacity: 100, refillRate: 100 })
         )),
         Layer.provide(UndiciHttpClient.layer())
       )

@@ -15,6 +15,7 @@ import * as Pricing from "../../src/Pricing.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { recorder } from "../utils/cliHarness.js"
+import { budgetLayerInMemory } from "../utils/memoryStores.js"
 
 const model = "sim-small"
 const key = "sk-prompt-caching-e2e-001"
@@ -204,7 +205,7 @@ describe("prompt caching", () => {
       const config = yield* ProviderConfig.fromJson({
         sim: [{ model_name: claude, api: "anthropic", base_url: simulator.url, api_keys: [key], max_retries: 0 }]
       })
-      const budget = Budget.layer({ limits: [{ scope: "overall", limit: 1, period: "1 day" }] })
+      const budget = budgetLayerInMemory({ limits: [{ scope: "overall", limit: 1, period: "1 day" }] })
       const llm = ProviderConfig.layer(config, "sim", claude).pipe(
         Layer.provide(NodeHttpClient.layerUndici),
         Layer.orDie

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ChatChunk, KeyPool, Message, OpenAiChat, RateLimiter } from "effect-llm-router"
+import { ChatChunk, KeyPool, Message, OpenAiChat } from "effect-llm-router"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -7,6 +7,7 @@ import { countTokens } from "gpt-tokenizer"
 import * as Llm from "../../src/Llm.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { limiterLayerInMemory } from "../utils/memoryStores.js"
 
 // The stack against a simulator, with streams that ask for no usage
 // (`stream_options.include_usage` off), so `Llm` counts the reply itself.
@@ -24,7 +25,7 @@ const stack = (simulator: Simulator.Simulator, replyTokens: number) =>
             headers: { "x-simulator-reply-tokens": String(replyTokens) }
           }),
           Layer.succeed(KeyPool.KeyPool, pool),
-          RateLimiter.layer({ capacity: 10, refillRate: 10 })
+          limiterLayerInMemory({ capacity: 10, refillRate: 10 })
         )),
         Layer.provide(UndiciHttpClient.layer())
       )

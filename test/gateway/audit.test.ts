@@ -1,8 +1,7 @@
 /**
  * The admin audit log's rules over their whole domain: any chain of rows walks intact, and any one row edited (any
- * field), deleted (anywhere, the last included), or two rows exchanged is found at the row it breaks; pages read by
- * cursor from the SQL store, concatenated, are the whole log newest first while rows are appended between pages, each
- * row's `at` the `Clock`'s time of its append (TestClock); a mutating admin route without an audit subject is refused
+ * field), deleted (anywhere, the last included), or two rows exchanged is found at the row it breaks; the audit log's
+ * store against its contract (`contract/auditLog.ts`) on SQLite and Postgres; a mutating admin route without an audit subject is refused
  * at build; the refusals of nobody known no row of their own, counted in one row a window on across every address and
  * instance (TestClock), over any sequence of refusals; a chain rewritten whole from any row (digests made anew) or cut short found against any later
  * head anchored outside it, the anchor's lines read as written, and written at start, per interval and at shutdown.
@@ -28,7 +27,9 @@ import * as Retention from "../../src/internal/gateway/audit/retention.js"
 import * as AuditStore from "../../src/internal/gateway/audit/store.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
 import * as Database from "../../src/internal/sql/database.js"
+import { auditLogContract } from "../contract/auditLog.js"
 import { effectProp } from "../utils/effectProp.js"
+import { serviceOf, storeBackends } from "../utils/sqlDatabases.js"
 
 const entry: fc.Arbitrary<Chain.Entry> = fc.record({
   at: fc.integer({ min: 0, max: 2 ** 42 }),
@@ -243,42 +244,7 @@ const sample: Chain.Entry = {
   from: "127.0.0.1"
 }
 
-describe("the audit log's SQL store", () => {
-  effectProp(
-    "pages by cursor, concatenated, are the whole log newest first, rows appended between pages; at is the Clock's",
-    fc.record({
-      initial: fc.integer({ min: 0, max: 30 }),
-      limit: fc.integer({ min: 1, max: 8 }),
-      between: fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 12 })
-    }),
-    ({ between, initial, limit }) =>
-      Effect.gen(function*() {
-        const sql = yield* Database.connect({ sqlite: ":memory:" }, migrations)
-        const log = AuditStore.make({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
-        const append = Effect.gen(function*() {
-          yield* TestClock.adjust("1 second")
-          const at = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-          const row = yield* log.append({ ...sample, at, object: `team_${at}` })
-          assert.strictEqual(row.at, at)
-          return row
-        })
-        const written: Array<Chain.Row> = []
-        for (let i = 0; i < initial; i++) written.push(yield* append)
-        const pages: Array<Chain.Row> = []
-        let before: number | undefined
-        for (let turn = 0;; turn++) {
-          const page = yield* log.page({ before, limit })
-          pages.push(...page)
-          if (page.length < limit) break
-          before = page.at(-1)!.seq
-          for (let i = 0; i < (between[turn] ?? 0); i++) yield* append
-        }
-        assert.deepStrictEqual(pages, [...written].reverse())
-        const verified = yield* AuditStore.verify(sql)
-        assert.strictEqual(verified.broken, undefined)
-      })
-  )
-})
+for (const backend of storeBackends("audit", AuditStore.AuditLogStore, AuditStore)) auditLogContract(backend)
 
 describe("the audit log's retention", () => {
   effectProp(
@@ -298,7 +264,10 @@ describe("the audit log's retention", () => {
         )
         const file = join(dir, "anchor.jsonl")
         const sql = yield* Database.connect({ sqlite: ":memory:" }, migrations)
-        const log = AuditStore.make({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
+        const log = yield* serviceOf(
+          AuditStore.AuditLogStore,
+          AuditStore.layerSql({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
+        )
         const written: Array<Chain.Row> = []
         for (const gap of gaps) {
           yield* TestClock.adjust(Duration.millis(gap))
@@ -349,7 +318,10 @@ describe("the audit log's retention", () => {
   it.effect("keep prunes at start and each hour after, on the Clock", () =>
     Effect.gen(function*() {
       const sql = yield* Database.connect({ sqlite: ":memory:" }, migrations)
-      const log = AuditStore.make({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
+      const log = yield* serviceOf(
+        AuditStore.AuditLogStore,
+        AuditStore.layerSql({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
+      )
       yield* log.append({ ...sample, at: 0 })
       yield* TestClock.adjust("2 days")
       yield* log.append({ ...sample, at: yield* Effect.clockWith((clock) => clock.currentTimeMillis) })

@@ -21,6 +21,7 @@ import * as Logs from "../../src/internal/gateway/observe/record.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { namedCatalog, namedTools } from "../utils/mcpUpstreams.js"
+import { serviceOf } from "../utils/sqlDatabases.js"
 
 // `glob` matches `name`: `*` any run of characters, every other character itself.
 function matches(glob: string, name: string): boolean {
@@ -108,7 +109,7 @@ describe("MCP tool rules at /mcp", () => {
             files: { url: yield* namedTools(servers.files) },
             calc: { url: yield* namedTools(servers.calc) }
           },
-          Pins.make(Pins.memoryStore(), () => {}),
+          Pins.make(yield* serviceOf(Pins.PinStore, Pins.layerMemory), () => {}),
           unguarded,
           limiters
         )
@@ -170,7 +171,7 @@ describe("MCP resource, template and prompt rules at /mcp", () => {
             files: { url: yield* namedCatalog(catalogs.files) },
             calc: { url: yield* namedCatalog(catalogs.calc) }
           },
-          Pins.make(Pins.memoryStore(), () => {}),
+          Pins.make(yield* serviceOf(Pins.PinStore, Pins.layerMemory), () => {}),
           unguarded,
           limiters
         )

@@ -20,14 +20,15 @@ import * as TestClock from "effect/testing/TestClock"
 import * as Sessions from "../../src/internal/gateway/mcp/sessions.js"
 import * as Subscriptions from "../../src/internal/gateway/mcp/subscriptions.js"
 import { StoreUnavailableError } from "../../src/Store.js"
+import { serviceOf } from "../utils/sqlDatabases.js"
 
 const away = () => Effect.fail(new StoreUnavailableError({ address: "the test's store", reason: "away" }))
 
 // A memory store whose steps fail while their flag is set.
 function failingStore() {
-  const memory = Sessions.memoryStore()
+  const memory = Effect.runSync(Effect.scoped(serviceOf(Sessions.SessionStore, Sessions.layerMemory)))
   const failing = { save: false, read: false, subscribe: false }
-  const store: Sessions.SessionStore = {
+  const store: Sessions.Store = {
     save: (session, before, bounds) => failing.save ? away() : memory.save(session, before, bounds),
     read: (id) => failing.read ? away() : memory.read(id),
     touch: memory.touch,
@@ -186,7 +187,7 @@ describe("MCP sessions held when the store fails", () => {
       const { answer, deleted, live } = endpoint()
       let dies = true
       let reads = 0
-      const dying: Sessions.SessionStore = {
+      const dying: Sessions.Store = {
         ...store,
         known: (ids) => {
           reads += 1

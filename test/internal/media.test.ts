@@ -8,7 +8,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
-import * as Budget from "../../src/Budget.js"
 import { RequestError } from "../../src/internal/providers/wire.js"
 import * as Media from "../../src/internal/tokens/media.js"
 import * as Anthropic from "../../src/internal/wire/anthropic/request.js"
@@ -20,6 +19,7 @@ import * as OpenAiResponses from "../../src/internal/wire/openAiResponses/codec.
 import type { ContentPart, ImagePart, Message } from "../../src/Message.js"
 import * as Pricing from "../../src/Pricing.js"
 import { dataUrl, mp4, pdf, wav } from "../utils/media.js"
+import { budgetInMemory } from "../utils/memoryStores.js"
 
 describe("kindOf: a part is what its type says, not the field it came in", () => {
   it("reads the part's own type, then its data URL's, then its extension, then its host", () => {
@@ -222,7 +222,7 @@ describe("Pricing.estimate counts each part by what it is", () => {
 
   it.effect("a library budget refuses a medium of no bound, whatever its limit, and keeps nothing for it", () =>
     Effect.gen(function*() {
-      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 1_000, period: "1 hour" }] })
+      const budget = yield* budgetInMemory({ limits: [{ scope: "overall", limit: 1_000, period: "1 hour" }] })
       const request = {
         messages: [{
           role: "user" as const,

@@ -76,7 +76,7 @@ export const llmOver = (
       Layer.provide(Layer.mergeAll(
         provider,
         Layer.succeed(KeyPool.KeyPool, pool),
-        RateLimiter.layer({ capacity: 100, refillRate: 100 })
+        RateLimiter.layer({ capacity: 100, refillRate: 100 }).pipe(Layer.provide(RateLimiter.layerStoreMemory))
       )),
       Layer.provide(UndiciHttpClient.layer())
     )

@@ -2,11 +2,14 @@
  * The SQL databases a store's tests run on, each new and used by no other test: a SQLite file in a directory of its
  * own, removed when the scope closes; and a database on one real Postgres server a test file shares (`postgresFor`,
  * called at the file's top level: started before its tests, stopped after them). Each is a `Sql.Database`, what a
- * store's `sqlStore` takes.
+ * gateway store's `layerSql` takes; `storeBackends` gives a gateway store's service on each of its backends, as its
+ * contract suite (`test/contract/`) runs over them.
  */
 import { afterAll, beforeAll } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
@@ -47,4 +50,50 @@ export function postgresFor(prefix: string): Effect.Effect<Sql.Database, never, 
     const sql = yield* Effect.orDie(Database.connect({ postgres: Redacted.make(url) }, migrations))
     return { sql, bounds: { address: name, timeout: Sql.defaultTimeout } }
   })
+}
+
+/** A gateway store on one of its backends: its service, each time the effect runs a new one, and its database. */
+export interface StoreBackend<S> {
+  readonly name: "memory" | "SQLite" | "Postgres"
+  readonly store: Effect.Effect<S, never, Scope.Scope>
+  /** The backend's database, which `sql` makes the store's service over; none in memory. */
+  readonly sql:
+    | {
+      readonly database: Effect.Effect<Sql.Database, never, Scope.Scope>
+      readonly store: (database: Sql.Database) => Effect.Effect<S, never, Scope.Scope>
+    }
+    | undefined
+}
+
+/** The service of `tag` that `layer` builds. */
+export const serviceOf = <I, S, E, R>(
+  tag: Context.Key<I, S>,
+  layer: Layer.Layer<I, E, R>
+): Effect.Effect<S, E, R | Scope.Scope> => Effect.map(Layer.build(layer), Context.get(tag))
+
+/**
+ * The backends of a gateway store (the service `tag`, its layers those of its module): in memory when it has
+ * `layerMemory`, then in a new SQLite file and in a new database on the test file's Postgres server (call it at the
+ * file's top level), each named after `prefix` (letters and underscores).
+ */
+export function storeBackends<I, S>(
+  prefix: string,
+  tag: Context.Key<I, S>,
+  layers: {
+    readonly layerMemory?: Layer.Layer<I> | undefined
+    readonly layerSql: (database: Sql.Database) => Layer.Layer<I>
+  }
+): ReadonlyArray<StoreBackend<S>> {
+  const store = (database: Sql.Database) => serviceOf(tag, layers.layerSql(database))
+  const onDatabase = (name: "SQLite" | "Postgres", database: Effect.Effect<Sql.Database, never, Scope.Scope>) => ({
+    name,
+    store: Effect.flatMap(database, store),
+    sql: { database, store }
+  })
+  const memory = layers.layerMemory
+  return [
+    ...(memory === undefined ? [] : [{ name: "memory" as const, store: serviceOf(tag, memory), sql: undefined }]),
+    onDatabase("SQLite", sqliteDatabase(prefix.replaceAll("_", "-"))),
+    onDatabase("Postgres", postgresFor(prefix))
+  ]
 }

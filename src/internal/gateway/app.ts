@@ -57,7 +57,10 @@ import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as Access from "./identity/access.js"
+import * as Sessions from "./identity/sessions.js"
 import * as Intake from "./intake.js"
+import * as McpPins from "./mcp/pins.js"
+import * as McpSessions from "./mcp/sessions.js"
 import * as Dashboard from "./observe/dashboard/dashboard.js"
 import * as Logs from "./observe/record.js"
 import * as RequestLog from "./observe/requestLog.js"
@@ -116,6 +119,8 @@ export interface Lasting {
   readonly metrics: Logs.Metrics
   /** The kept responses' store, built from the layer the gateway is configured with. */
   readonly responses: Context.Context<ResponsesStore.StoredResponses>
+  /** The stores every configuration's routes read, built for the gateway's life (`storesLayer`). */
+  readonly stores: Context.Context<Stores>
   readonly requestLog: RequestLog.RequestLog | undefined
   /** The admin audit log, in the database (none without one). */
   readonly audit: AuditLog.AuditLog | undefined
@@ -123,6 +128,18 @@ export interface Lasting {
   readonly auditRefusals: AuditRefusals.Refusals | undefined
   /** The lines of requests refused before authentication, rate-limited for the gateway's life. */
   readonly refusalLines: Logs.RefusalLines
+}
+
+/** The stores every configuration's routes read: the MCP tools' pins, the MCP sessions, the dashboard's sessions. */
+export type Stores = McpPins.PinStore | McpSessions.SessionStore | Sessions.SessionStore
+
+/**
+ * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life.
+ */
+export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Stores> {
+  return database === undefined
+    ? Layer.mergeAll(McpPins.layerMemory, McpSessions.layerMemory, Sessions.layerMemory)
+    : Layer.mergeAll(McpPins.layerSql(database), McpSessions.layerSql(database), Sessions.layerSql(database))
 }
 
 /**
@@ -155,11 +172,15 @@ export const lasting = Effect.fnUntraced(function*(options: {
       : ResponsesStoreRedis.layerStoreRedis(options.store, options.responses)
   )
   const metrics = Logs.makeMetrics(options.status, now, Context.get(responses, ResponsesStore.StoredResponses).usage)
-  const audit = options.database === undefined ? undefined : AuditLog.make(options.database)
+  const stores = yield* Layer.build(storesLayer(options.database))
+  const audit = options.database === undefined
+    ? undefined
+    : Context.get(yield* Layer.build(AuditLog.layerSql(options.database)), AuditLog.AuditLogStore)
   return {
     now,
     metrics,
     responses,
+    stores,
     refusalLines: yield* Logs.refusalLines,
     audit,
     // One count for every instance on the database and every address.
@@ -194,7 +215,10 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
       Requests.layer({ stats: dashboard.stats, requestLog, refusalLines }),
       AdminChecks.layer,
       Admission.layer.pipe(Layer.provideMerge(ModelNames.layer))
-    ).pipe(Layer.provideMerge(Layer.succeed(Configuration.Configuration, { engine, options, now, metrics })))
+    ).pipe(
+      Layer.provideMerge(Layer.succeed(Configuration.Configuration, { engine, options, now, metrics })),
+      Layer.provideMerge(Layer.succeedContext(lasting.stores))
+    )
   )
   return yield* Effect.provideContext(routesOf(lasting, dashboard, teams), serving)
 })
@@ -277,7 +301,7 @@ const routesOf = Effect.fnUntraced(function*(
     HttpRouter.route("GET", "/v1beta/models/*", yield* GeminiModels.route),
     HttpRouter.route("GET", "/v1/models/*", openAi.models),
     ...yield* BalancedCallRoutes.routes,
-    ...(options.mcp === undefined ? [] : yield* McpRoute.routes(options.mcp, options.mcpSessions)),
+    ...(options.mcp === undefined ? [] : yield* McpRoute.routes(options.mcp)),
     ...yield* AdminPins.routes(options.mcpPins),
     ...yield* AdminMcpServers.routes(options.mcp, options.mcpPins),
     HttpRouter.route("GET", "/health", plain(Effect.succeed(json(200, `{"status":"ok"}`)))),

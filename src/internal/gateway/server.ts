@@ -470,22 +470,16 @@ export function make(
       })
     }
 
-    // The MCP tools' pins, for the gateway's life: in its database, which its instances share, else in memory.
-    const mcpPins = McpPins.make(
-      stored === undefined ? McpPins.memoryStore() : McpPins.sqlStore(stored),
-      lasting.metrics.mcpToolHeld
-    )
+    // The MCP tools' pins, for the gateway's life, over their store (`App.storesLayer`).
+    const mcpPins = McpPins.make(Context.get(lasting.stores, McpPins.PinStore), lasting.metrics.mcpToolHeld)
 
-    // The dashboard's sessions and the roles granted through the admin API (docs/identity.md): in its database, which
-    // its instances share; without one, sessions in memory for the gateway's life, and no grants.
-    const sessions = Sessions.make(
-      stored === undefined ? Sessions.memoryStore() : Sessions.sqlStore(stored),
-      lasting.now
-    )
-    const grants = stored === undefined ? undefined : Grants.sqlStore(stored)
+    // The dashboard's sessions (docs/identity.md), over their store; the roles granted through the admin API, in its
+    // database, which its instances share (without one, no grants).
+    const sessions = yield* Effect.provideContext(Sessions.sessions, lasting.stores)
+    const grants = stored === undefined
+      ? undefined
+      : Context.get(yield* Layer.build(Grants.layerSql(stored)), Grants.GrantStore)
 
-    // The MCP sessions, for the gateway's life: in its database, so that every instance answers them, else in memory.
-    const mcpSessions = stored === undefined ? McpSessions.memoryStore() : McpSessions.sqlStore(stored)
     const mcpSessionBounds = McpSessions.boundsOf(options.config.keys)
 
     // `effect` with the gateway's services, in the generation's scope (not the gateway's, which `services` holds), so
@@ -548,10 +542,8 @@ export function make(
               ? undefined
               : yield* McpEndpoint.make(config.mcpServers!, mcpPins, engine, limiterStores),
             mcpPins,
-            mcpSessions,
             mcpSessionBounds,
             oidc,
-            sessions,
             grants,
             instance: options.instanceSecret === undefined
               ? undefined

@@ -148,9 +148,11 @@ const limits = (
   const limiter = entry.rate_limit_capacity === undefined && entry.rate_limit_refill_rate === undefined &&
       entry.max_concurrency === undefined && entry.tokens_per_minute === undefined
     ? RateLimiter.unlimited
-    : store === undefined
-    ? limited
-    : Layer.provide(limited, RateLimiter.layerStoreRedis(store))
+    : Layer.provide(
+      limited,
+      // Without the file's `store`, the model's limits are this process's alone, in a memory store of its own.
+      store === undefined ? Layer.fresh(RateLimiter.layerStoreMemory) : RateLimiter.layerStoreRedis(store)
+    )
   return Layer.mergeAll(keyPool(settings, registry, store), limiter)
 }
 

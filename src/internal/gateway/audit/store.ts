@@ -5,9 +5,12 @@
  * commits: appends from every instance sharing one database queue there and form one chain. Rows are read newest
  * first a page at a time, the page after a row found by its `seq` (stable while rows are appended), or walked oldest
  * first for `verify`, from the chain's base (the last row deleted by retention, `prune`: its `seq` and digest, kept on
- * the head's row, migration 17).
+ * the head's row, migration 17). The log is the service `AuditLogStore`, of one layer (`layerSql`), which keeps one
+ * contract (`test/contract/auditLog.ts`).
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type { StoreUnavailableError } from "../../../Store.js"
@@ -74,6 +77,15 @@ export interface AuditLog {
   readonly prune: (base: Chain.Head) => Effect.Effect<number, StoreUnavailableError>
 }
 
+/** The admin audit log's store. */
+export class AuditLogStore
+  extends Context.Service<AuditLogStore, AuditLog>()("effect-llm-router/gateway/audit/AuditLogStore")
+{}
+
+/** The audit log in the gateway's database, which every instance on it shares (one chain). */
+export const layerSql = (database: Sql.Database): Layer.Layer<AuditLogStore> =>
+  Layer.sync(AuditLogStore, () => sqlLog(database))
+
 function headOf(sql: SqlClient.SqlClient): Effect.Effect<Chain.Head, SqlError> {
   return Effect.map(
     sql<{ readonly seq: number | string; readonly digest: string }>`SELECT seq, digest FROM admin_audit_head
@@ -91,8 +103,8 @@ function baseOf(sql: SqlClient.SqlClient): Effect.Effect<Chain.Head, SqlError> {
   )
 }
 
-/** The audit log of `database`. */
-export function make(database: Sql.Database): AuditLog {
+// The audit log of `database`.
+function sqlLog(database: Sql.Database): AuditLog {
   const { bounds, sql } = database
   return {
     append: (entry) =>

@@ -4,7 +4,9 @@
  * `gateway.oidc.user_claim` reads it) and one role. A person's roles are read at each admin request, so a grant
  * made or removed is in force at once, everywhere.
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { randomBytes } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
@@ -55,8 +57,8 @@ const grantsOf = (rows: ReadonlyArray<Row>): ReadonlyArray<Grant> =>
     }]
   })
 
-/** The grants of `database`. */
-export function sqlStore(database: Sql.Database): Grants {
+// The grants of `database`.
+function sqlStore(database: Sql.Database): Grants {
   const { bounds, sql } = database
   const bySubjectRole = (subject: string, role: string) =>
     Effect.map(sql<Row>`SELECT * FROM role_grants WHERE subject = ${subject} AND role = ${role}`, grantsOf)
@@ -101,3 +103,12 @@ export function sqlStore(database: Sql.Database): Grants {
       )
   }
 }
+
+/** The grants' store. */
+export class GrantStore
+  extends Context.Service<GrantStore, Grants>()("effect-llm-router/gateway/identity/GrantStore")
+{}
+
+/** The grants in the gateway's database (`role_grants`), which every instance on it shares. */
+export const layerSql = (database: Sql.Database): Layer.Layer<GrantStore> =>
+  Layer.sync(GrantStore, () => sqlStore(database))

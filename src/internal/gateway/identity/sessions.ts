@@ -1,7 +1,9 @@
 /**
- * The dashboard's sessions and the sign-ins under way (docs/identity.md), one algorithm over a store: the gateway's
- * database (`admin_sessions`, `admin_sign_ins`, migration 14), which every instance on it shares, so that any instance
- * answers a session's cookie and a sign-out on one is seen by all; else the gateway's memory, for its life.
+ * The dashboard's sessions and the sign-ins under way (docs/identity.md), one algorithm over a store, the service
+ * `SessionStore`, of two layers: the gateway's database (`layerSql`: `admin_sessions`, `admin_sign_ins`, migration 14),
+ * which every instance on it shares, so that any instance answers a session's cookie and a sign-out on one is seen by
+ * all; else the gateway's memory (`layerMemory`), for its life. Both keep one contract
+ * (`test/contract/identitySessions.ts`).
  *
  * A session is kept under its id's SHA-256 digest, never under the id the cookie holds, so the store names no live
  * cookie: what it holds is the person (their user claim and groups), the session's end, and the issuer's access and
@@ -12,7 +14,10 @@
  * (the PKCE verifier, the nonce, the page to return to) is kept under its `state`'s digest for ten minutes at most, a
  * thousand at once, and taken once: the callback may reach another instance than the one it began on.
  */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type { SqlError } from "effect/sql/SqlError"
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto"
@@ -51,7 +56,7 @@ export interface Pending {
  * Where sessions and sign-ins under way are kept, each under a digest (`key`). Each operation is one atomic step; a
  * session or sign-in read is returned whatever its end, which the algorithm (`make`) checks.
  */
-export interface SessionStore {
+export interface Store {
   /** `session` kept under `key`; those ended by `now` forgotten, and past `max`, the oldest. */
   readonly open: (key: string, session: Kept, now: number, max: number) => Effect.Effect<void, StoreUnavailableError>
   readonly find: (key: string) => Effect.Effect<Kept | undefined, StoreUnavailableError>
@@ -158,7 +163,7 @@ function sessionOf(id: string, kept: Kept): Session {
 }
 
 /** The sessions kept in `store`, on the gateway's clock (`now`), at most `maxSessions` of them. */
-export function make(store: SessionStore, now: () => number, maxSessions: number = defaultMaxSessions): Sessions {
+export function make(store: Store, now: () => number, maxSessions: number = defaultMaxSessions): Sessions {
   return {
     open: (session) => {
       const id = randomBytes(32).toString("base64url")
@@ -213,8 +218,8 @@ function remove<A>(map: Map<string, A>, key: string): A | undefined {
   return entry
 }
 
-/** Sessions in this process's memory, for its life: a gateway without a database (one instance, across reloads). */
-export function memoryStore(): SessionStore {
+// Sessions in this process's memory, for its life.
+function memoryStore(): Store {
   const sessions = new Map<string, Kept>()
   const pending = new Map<string, Pending>()
   const signedOut = new Map<string, { readonly expiresAt: number }>()
@@ -259,8 +264,8 @@ const pendingOf = (row: Row): Pending => ({
   expiresAt: Number(row["expires_at"])
 })
 
-/** Sessions in the gateway's database (`admin_sessions`, `admin_sign_ins`), which every instance on it shares. */
-export function sqlStore(database: Sql.Database): SessionStore {
+// Sessions in the gateway's database (`admin_sessions`, `admin_sign_ins`).
+function sqlStore(database: Sql.Database): Store {
   const { bounds, sql } = database
   type Table = "admin_sessions" | "admin_sign_ins" | "admin_signed_out_tokens"
   // `insert` into `table`, then its rows ended by `now` deleted, and those ending before the `max`th latest (the
@@ -338,3 +343,21 @@ export function sqlStore(database: Sql.Database): SessionStore {
       )
   }
 }
+
+/** The sessions' and sign-ins' store. */
+export class SessionStore
+  extends Context.Service<SessionStore, Store>()("effect-llm-router/gateway/identity/SessionStore")
+{}
+
+/** Sessions in this process's memory, for its life: a gateway without a database (one instance, across reloads). */
+export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, memoryStore)
+
+/** Sessions in the gateway's database (`admin_sessions`, `admin_sign_ins`), which every instance on it shares. */
+export const layerSql = (database: Sql.Database): Layer.Layer<SessionStore> =>
+  Layer.sync(SessionStore, () => sqlStore(database))
+
+/** The sessions kept in the `SessionStore` provided, on the `Clock`, at most `defaultMaxSessions` of them. */
+export const sessions: Effect.Effect<Sessions, never, SessionStore> = Effect.map(
+  Effect.all([SessionStore, Clock.Clock]),
+  ([store, clock]) => make(store, () => clock.currentTimeMillisUnsafe())
+)

@@ -8,8 +8,9 @@
  * definition equal to one held back of its server and kind is held too, with nothing pinned: a server cannot serve a
  * held text at once under a new name.
  *
- * The pins live in a store (`PinStore`): the gateway's database, so every instance on it agrees, or memory, for the
- * process's life, on a gateway without one. Definitions are seen whenever a server is listed: when a configuration is
+ * The pins live in a store, the service `PinStore`, of two layers: the gateway's database (`layerSql`), so every
+ * instance on it agrees, or memory (`layerMemory`), for the process's life, on a gateway without one; both keep one
+ * contract (`test/contract/mcpPins.ts`). Definitions are seen whenever a server is listed: when a configuration is
  * built (at start and at each reload) and each time the server's connection opens again (a stdio server restarted, a
  * server that was down coming up). Each instance keeps the digests it last read; a definition whose digest differs
  * from it is looked up in the store again when asked about, so an approval on one instance is seen by the others at
@@ -17,7 +18,9 @@
  */
 import type * as McpSchema from "effect/ai/McpSchema"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { createHash } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
@@ -58,7 +61,7 @@ export interface Seen {
 }
 
 /** Where the pins are kept; each operation is one atomic step. */
-export interface PinStore {
+export interface Store {
   /**
    * `seen` recorded at `at`: pinned if it has no pin (held, with nothing pinned, when its definition is one held back
    * of another of its server's definitions of its kind), held if it differs from its pin, released if it matches.
@@ -213,8 +216,8 @@ function byServerKindName(a: Pin, b: Pin): number {
     a.name.localeCompare(b.name)
 }
 
-/** Pins in memory, for the process's life: a gateway without a database. */
-export function memoryStore(): PinStore {
+// Pins in memory, for the process's life.
+function memoryStore(): Store {
   const pins = new Map<string, Pin>()
   function put(pin: Pin) {
     pins.set(keyOf(pin), pin)
@@ -253,8 +256,8 @@ function pinOf(row: Row): Pin {
   }
 }
 
-/** Pins in the gateway's database (the `tool_pins` table), which every instance on it shares. */
-export function sqlStore(database: Sql.Database): PinStore {
+// Pins in the gateway's database (the `tool_pins` table).
+function sqlStore(database: Sql.Database): Store {
   const { bounds, sql } = database
   const select = (subject: Subject) =>
     Effect.map(
@@ -313,6 +316,16 @@ export function sqlStore(database: Sql.Database): PinStore {
   }
 }
 
+/** The pins' store. */
+export class PinStore extends Context.Service<PinStore, Store>()("effect-llm-router/gateway/mcp/PinStore") {}
+
+/** Pins in memory, for the process's life: a gateway without a database. */
+export const layerMemory: Layer.Layer<PinStore> = Layer.sync(PinStore, memoryStore)
+
+/** Pins in the gateway's database (the `tool_pins` table), which every instance on it shares. */
+export const layerSql = (database: Sql.Database): Layer.Layer<PinStore> =>
+  Layer.sync(PinStore, () => sqlStore(database))
+
 /** The pins as the endpoints and the admin routes use them. */
 export interface Pins {
   /**
@@ -336,7 +349,7 @@ export function approvePath(subject: Subject): string {
 }
 
 /** The pins over `store`, `held` counting each definition held back (by its server). */
-export function make(store: PinStore, held: (server: string) => void): Pins {
+export function make(store: Store, held: (server: string) => void): Pins {
   // The pinned digest each definition had when this instance last read it.
   const known = new Map<string, string>()
   function remember(pin: Pin) {

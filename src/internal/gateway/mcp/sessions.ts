@@ -2,8 +2,9 @@
  * MCP sessions (the 2025-11-25 revision's `Mcp-Session-Id`) that any gateway instance answers, and that outlive a
  * reload. `McpServer` keeps its sessions in the memory of one configuration's endpoint; the gateway records each
  * session it starts (its id, its path, its caller's key and the client's `initialize` parameters) in a store the
- * instances share: the gateway's database, else this process's memory, with what the session subscribes to
- * (`subscriptions.ts`). A request naming a session this configuration's endpoint does not hold (made on another
+ * instances share, the service `SessionStore`: the gateway's database (`layerSql`), else this process's memory
+ * (`layerMemory`), with what the session subscribes to (`subscriptions.ts`); both keep one contract
+ * (`test/contract/mcpSessions.ts`). A request naming a session this configuration's endpoint does not hold (made on another
  * instance, or before a reload) starts one there as the client started it (the recorded `initialize` and
  * `notifications/initialized`), once however many of its requests come at once, and is answered through it under the
  * id the client holds. What a session set while it lasted (a `logging/setLevel`) is the instance's own; the tool rule
@@ -37,6 +38,7 @@ import * as Headers from "effect/http/Headers"
 import * as HttpEffect from "effect/http/HttpEffect"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { SqlError } from "effect/sql/SqlError"
@@ -191,7 +193,7 @@ const restartWithin = Duration.seconds(10)
 export const maxAge = Duration.days(1)
 
 /** Where sessions are recorded. */
-export interface SessionStore {
+export interface Store {
   /**
    * Records `session` within `bounds` (`admit`, at its start's time), and forgets those started before `before`, with
    * their subscriptions: what it let go of to make room, or the bound that refused it.
@@ -211,8 +213,8 @@ export interface SessionStore {
   readonly known: (ids: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, StoreUnavailableError>
 }
 
-/** Sessions in memory, for the process's life: a gateway without a database (one instance, across its reloads). */
-export function memoryStore(): SessionStore {
+// Sessions in memory, for the process's life (and a session whose start the store could not record: `make`).
+function memoryStore(): Store {
   const sessions = new Map<
     string,
     { readonly session: Session; readonly subscribed: Set<string>; usedAt: number; readonly bytes: number }
@@ -298,11 +300,8 @@ function recordedOf(rows: ReadonlyArray<Row>): Recorded | undefined {
   }
 }
 
-/**
- * Sessions in the gateway's database (the `mcp_sessions` table, their subscriptions in `mcp_subscriptions`), which
- * every instance on it shares.
- */
-export function sqlStore(database: Sql.Database): SessionStore {
+// Sessions in the gateway's database (the `mcp_sessions` table, their subscriptions in `mcp_subscriptions`).
+function sqlStore(database: Sql.Database): Store {
   const { bounds, sql } = database
   // The sessions of `caller` (of all, `undefined`), through the sessions' index by key.
   const of = (caller: string | null | undefined) =>
@@ -401,6 +400,21 @@ export function sqlStore(database: Sql.Database): SessionStore {
       )
   }
 }
+
+/** Where MCP sessions are recorded, for the gateway's life. */
+export class SessionStore
+  extends Context.Service<SessionStore, Store>()("effect-llm-router/gateway/mcp/SessionStore")
+{}
+
+/** Sessions in memory, for the process's life: a gateway without a database (one instance, across its reloads). */
+export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, memoryStore)
+
+/**
+ * Sessions in the gateway's database (the `mcp_sessions` table, their subscriptions in `mcp_subscriptions`), which
+ * every instance on it shares.
+ */
+export const layerSql = (database: Sql.Database): Layer.Layer<SessionStore> =>
+  Layer.sync(SessionStore, () => sqlStore(database))
 
 /** An endpoint's answer to the request in its context. */
 type Answer = Effect.Effect<
@@ -548,7 +562,7 @@ const handlerOf = (answer: Answer) =>
  * stamped with.
  */
 export const make = Effect.fnUntraced(function*(
-  store: SessionStore,
+  store: Store,
   endpoint: Answer,
   version: (session: string) => number,
   bounds: Bounds

@@ -29,7 +29,10 @@ export const make = Effect.fnUntraced(function*(
   server: string,
   credentials: Pick<Credentials.Credentials, "mask" | "longest">
 ) {
-  const limiter = yield* Effect.orDie(RateLimiter.make({ capacity: lineBurst, refillRate: linesPerSecond }))
+  // This process's log lines: the limiter's own memory store.
+  const limiter = yield* Effect.orDie(RateLimiter.make({ capacity: lineBurst, refillRate: linesPerSecond })).pipe(
+    Effect.provide(RateLimiter.layerStoreMemory)
+  )
   const decoder = new TextDecoder()
   // The line being read; `cut` once it passed its bound, so its rest is skipped up to its end.
   let line = ""

@@ -316,7 +316,10 @@ export const refusalLinesPerSecond = 10
 
 /** The gateway's `RefusalLines`, for as long as the scope. */
 export const refusalLines: Effect.Effect<RefusalLines, never, Scope.Scope> = Effect.map(
-  Effect.orDie(RateLimiter.make({ capacity: refusalLinesPerSecond, refillRate: refusalLinesPerSecond })),
+  // This process's lines: its own memory store.
+  Effect.orDie(RateLimiter.make({ capacity: refusalLinesPerSecond, refillRate: refusalLinesPerSecond })).pipe(
+    Effect.provide(RateLimiter.layerStoreMemory)
+  ),
   (limiter) => {
     let suppressed = 0
     return {

@@ -33,11 +33,12 @@ function withoutOrigin(request: HttpServerRequest.HttpServerRequest) {
 }
 
 /**
- * The routes of `endpoints` over the configuration served, their sessions (`Sessions`) recorded in `sessions`, which
- * every configuration (and every instance on the gateway's database) shares.
+ * The routes of `endpoints` over the configuration served, their sessions (`Sessions`) recorded in the
+ * `Sessions.SessionStore` provided, which every configuration (and every instance on the gateway's database) shares.
  */
-export const routes = Effect.fnUntraced(function*(endpoints: Endpoint.Endpoints, sessions: Sessions.SessionStore) {
+export const routes = Effect.fnUntraced(function*(endpoints: Endpoint.Endpoints) {
   const serving = yield* Configuration
+  const sessions = yield* Sessions.SessionStore
   const requests = yield* Requests
   const { maxBodyBytes } = serving.options
   // Its sweep runs in the configuration's scope: stopped when a reload replaces it, or the gateway stops.

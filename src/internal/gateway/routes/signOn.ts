@@ -28,7 +28,7 @@ import type { Subjects } from "../audit/record.js"
 import * as Errors from "../errorAnswer.js"
 import { type Oidc, signInFailed } from "../identity/oidc.js"
 import { cookieOf, sessionCookie, unavailable } from "../identity/principal.js"
-import { pendingMillis } from "../identity/sessions.js"
+import * as Sessions from "../identity/sessions.js"
 import { errorResponse, json } from "../serving/answers.js"
 import { Configuration } from "../serving/configuration.js"
 import { Requests } from "../serving/requests.js"
@@ -82,7 +82,8 @@ export const routes = Effect.gen(function*() {
   const { now, options } = yield* Configuration
   const { served } = yield* Requests
   const { adminAs } = yield* AdminCheck
-  const { oidc, sessions } = options
+  const { oidc } = options
+  const sessions = yield* Sessions.sessions
 
   // `handle` with the identity provider; without one, 404 saying how to configure it.
   function withOidc(
@@ -108,7 +109,7 @@ export const routes = Effect.gen(function*() {
         codeVerifier: Redacted.make(verifier),
         nonce,
         redirectUri,
-        expiresAt: now() + pendingMillis
+        expiresAt: now() + Sessions.pendingMillis
       }),
       unavailable
     )
@@ -119,7 +120,7 @@ export const routes = Effect.gen(function*() {
           HttpServerResponse.redirect(location, { status: 302 }),
           loginCookie,
           state,
-          cookieOptions(redirectUri, callbackPath, Duration.millis(pendingMillis))
+          cookieOptions(redirectUri, callbackPath, Duration.millis(Sessions.pendingMillis))
         )
     )
   })

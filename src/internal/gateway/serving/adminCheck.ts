@@ -13,6 +13,7 @@ import { AdminCheck, type Principal } from "../access/adminCheck.js"
 import type * as Errors from "../errorAnswer.js"
 import * as Access from "../identity/access.js"
 import * as Principals from "../identity/principal.js"
+import * as Sessions from "../identity/sessions.js"
 import { errorResponse } from "./answers.js"
 import { Configuration } from "./configuration.js"
 
@@ -22,7 +23,7 @@ export const make = Effect.gen(function*() {
   const sources: Principals.Sources = {
     auth: options.auth,
     oidc: options.oidc,
-    sessions: options.sessions,
+    sessions: yield* Sessions.sessions,
     grants: options.grants
   }
   const teams = options.managedKeys === undefined ? undefined : Access.teamsOf(options.managedKeys.store)

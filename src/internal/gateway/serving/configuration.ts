@@ -11,7 +11,6 @@ import type { Engine } from "../engine.js"
 import type { Grants } from "../identity/grants.js"
 import type { Instance } from "../identity/instance.js"
 import type { Oidc } from "../identity/oidc.js"
-import type { Sessions } from "../identity/sessions.js"
 import type { Ledger } from "../keys/ledger.js"
 import type { KeyStore } from "../keys/store.js"
 import type * as McpEndpoint from "../mcp/endpoint.js"
@@ -43,14 +42,10 @@ export interface AppOptions {
   readonly mcp: McpEndpoint.Endpoints | undefined
   /** The MCP tools' pins, kept for the gateway's life (`/admin/mcp/pins`). */
   readonly mcpPins: McpPins.Pins
-  /** Where the MCP sessions are recorded, for the gateway's life (its database, else its memory). */
-  readonly mcpSessions: McpSessions.SessionStore
   /** How many MCP sessions, and bytes of them, are kept (taken at start). */
   readonly mcpSessionBounds: McpSessions.Bounds
   /** Sign-on's identity provider, when the configuration has one (`gateway.oidc`). */
   readonly oidc: Oidc | undefined
-  /** The dashboard's sessions, for the gateway's life. */
-  readonly sessions: Sessions
   /** The roles granted through the admin API, with a database. */
   readonly grants: Grants | undefined
   /** What `GET /admin/instance` proves (`Gateway.Options.instanceSecret`), when `serve` gave a secret. */
