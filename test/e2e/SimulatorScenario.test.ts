@@ -323,7 +323,11 @@ const gemini: Wire = {
     const contents: Array<Content> = []
     for (const turn of history) {
       if (turn.role === "assistant") {
-        contents.push({ role: "model", parts: turn.answer.raw as Array<Part> })
+        // An empty text the stream ends on goes back no more than the SDK's chat sends it: Gemini refuses one.
+        const parts = (turn.answer.raw as Array<Part>).filter((part) =>
+          part.text !== "" || part.thoughtSignature !== undefined
+        )
+        contents.push({ role: "model", parts })
         continue
       }
       const part: Part = turn.role === "user"
