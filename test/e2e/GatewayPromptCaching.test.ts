@@ -498,6 +498,8 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
                     cacheWriteTokens: written,
                     cacheWrite1hTokens: hour
                   })!
+                  // Both price Claude Sonnet 4.5 alike: a write of an hour at $6 a million, of five minutes at $3.75.
+                  expect(bill).toBeCloseTo((hour * 6 + (written - hour) * 3.75 + usage.completionTokens * 15) / 1e6, 12)
                   expect(after.cost).toBeCloseTo(bill, 12)
                 }
               ),
