@@ -71,8 +71,9 @@ function emptyError(body: Codec.Body): ApiError | undefined {
 }
 
 /**
- * A `cachePoint` of an hour after a shorter one (the `CachePointBlock` reference's `ttl`; Bedrock's prompt caching
- * guide: a longer lifetime only before the shorter ones, in the order tools, system, messages).
+ * A `cachePoint` of an hour after a shorter one (the `CachePointBlock` reference's `ttl`), which Bedrock refuses as
+ * Anthropic's prompt caching guide words it for Claude: a longer lifetime only before the shorter ones, in the order
+ * tools, system, messages. The wording of the answer is the simulator's.
  */
 function lifetimeError(body: unknown): ApiError | undefined {
   const points = Codec.cachePointBlocks(body as JsonRecord).map(([list, i]) => (list[i] as JsonRecord)["cachePoint"])
