@@ -87,7 +87,8 @@
  * something (not GET or HEAD) from a page of another origin (its `Origin`, or `Sec-Fetch-Site` other than
  * `same-origin` or `none`) is refused (403 `cross_origin_request`), and one whose body is not declared JSON is a
  * 415, so a page cannot reach it by a cross-site form or `fetch` either.
- * Prompt caching: a `/v1/messages` block's `cache_control` (with its `ttl`) is carried to Anthropic deployments, and
+ * Prompt caching: a `/v1/messages` block's `cache_control` (with its `ttl`) is carried to Anthropic deployments (as a
+ * `cachePoint` with its `ttl` to Bedrock ones), and
  * the `prompt_cache_key` of `/v1/chat/completions` and `/v1/responses` to OpenAI's Chat Completions (not a preset's
  * server) and Responses deployments; other deployments are sent neither. Every answer reports the cache in its API's
  * usage shape (`prompt_tokens_details.cached_tokens`, `input_tokens_details.cached_tokens`,

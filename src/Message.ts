@@ -13,8 +13,10 @@ import * as Schema from "effect/Schema"
 /**
  * A prompt-cache breakpoint: the provider caches the prompt up to and
  * including the block that carries it, for `ttl` (Anthropic's `cache_control`,
- * `5m` or `1h`; default: the provider's, five minutes). Providers that cache
- * prefixes on their own (OpenAI, Gemini, DeepSeek) are sent nothing for it.
+ * Bedrock's `cachePoint`: `5m` or `1h`; default: the provider's, five minutes).
+ * Both take an hour's breakpoint only before every shorter one (tools, system,
+ * messages), so one after a shorter one is sent for five minutes. Providers that
+ * cache prefixes on their own (OpenAI, Gemini, DeepSeek) are sent nothing for it.
  *
  * @example
  * ```ts

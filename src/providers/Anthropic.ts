@@ -22,7 +22,8 @@
  *   limit), `tool_use` is `tool_calls`, `refusal` is `content_filter`, others
  *   `other`.
  * - A `cache` breakpoint (`Message.CacheBreakpoint`) on a system message, part, tool result, tool definition or
- *   assistant message is sent as that block's `cache_control`, with its `ttl`.
+ *   assistant message is sent as that block's `cache_control`, with its `ttl` (an hour's after a shorter one:
+ *   none, as the API refuses it).
  * - Usage: the prompt is `input_tokens` plus both cache counts (the API leaves
  *   cached tokens out of `input_tokens`); `cachedPromptTokens` are the cache reads, `cacheWriteTokens` the writes,
  *   and `cacheWrite1hTokens` the writes for an hour (`cache_creation.ephemeral_1h_input_tokens`).

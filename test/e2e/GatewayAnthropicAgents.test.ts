@@ -285,7 +285,8 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             tools: [{
               name: "get_weather",
               input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
-              cache_control: ephemeral
+              // The hour's breakpoints first: the API takes none after a shorter one (tools, system, messages).
+              cache_control: hour
             }],
             messages: [
               // Four breakpoints, the most the API takes.
@@ -311,7 +312,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         )
         const [sent] = sentTo("/v1/messages", before)
         expect(sent!["system"]).toEqual([{ type: "text", text: "You answer weather questions.", cache_control: hour }])
-        expect((sent!["tools"] as ReadonlyArray<Body>)[0]!["cache_control"]).toEqual(ephemeral)
+        expect((sent!["tools"] as ReadonlyArray<Body>)[0]!["cache_control"]).toEqual(hour)
         const messages = sent!["messages"] as ReadonlyArray<{ readonly content: ReadonlyArray<Body> }>
         expect(messages[0]!.content).toEqual([{ type: "text", text: "Weather in Paris?" }])
         // An assistant turn's breakpoint is on its last block.

@@ -10,6 +10,7 @@ import { GoogleGenAI } from "@google/genai"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as fc from "fast-check"
 import OpenAI from "openai"
 import type { Usage } from "../../src/ChatResponse.js"
 import * as Gateway from "../../src/Gateway.js"
@@ -17,6 +18,7 @@ import * as Pricing from "../../src/Pricing.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { sentLifetimes } from "../utils/breakpoints.js"
 import { testAdminKey, testAdmins } from "../utils/gatewayHarness.js"
 import { type Sample, scrape, valueOf } from "../utils/prometheus.js"
 
@@ -91,6 +93,81 @@ const priced = (
     Pick<Usage, "promptTokens" | "completionTokens" | "cachedPromptTokens" | "cacheWriteTokens" | "cacheWrite1hTokens">
   >
 ) => usages.reduce((sum, usage) => sum + Pricing.cost(Pricing.lookup(model), usage)!, 0)
+
+/** A prompt of a system and question parts, each with a breakpoint of its lifetime (`ttls`: the system's first). */
+interface Breakpoints {
+  readonly system: string
+  readonly parts: ReadonlyArray<string>
+  readonly ttls: ReadonlyArray<"5m" | "1h" | undefined>
+  readonly control: (ttl: "5m" | "1h" | undefined) => { readonly type: "ephemeral"; readonly ttl?: "5m" | "1h" }
+}
+
+/**
+ * The usage of `prompt` asked of `model` by a messages or a chat completions client (whose `cache_control` on each
+ * part is OpenRouter's and LiteLLM's spelling, cast as their clients send it), whole or streamed; the writes by
+ * lifetime where the client's API reports them (messages).
+ */
+async function ask(
+  clients: { readonly anthropic: Anthropic; readonly openai: OpenAI },
+  client: string,
+  model: string,
+  streamed: boolean,
+  prompt: Breakpoints
+): Promise<
+  { readonly completionTokens: number; readonly cacheWriteTokens?: number; readonly cacheWrite1hTokens?: number }
+> {
+  const { control, parts, system, ttls } = prompt
+  if (client === "messages") {
+    const body = {
+      model,
+      max_tokens: 64,
+      system: [{ type: "text" as const, text: system, cache_control: control(ttls[0]) }],
+      messages: [{
+        role: "user" as const,
+        content: parts.map((text, i) => ({ type: "text" as const, text, cache_control: control(ttls[i + 1]) }))
+      }]
+    }
+    if (!streamed) {
+      const { usage } = await clients.anthropic.messages.create(body)
+      return {
+        completionTokens: usage.output_tokens,
+        cacheWriteTokens: usage.cache_creation_input_tokens ?? 0,
+        cacheWrite1hTokens: usage.cache_creation?.ephemeral_1h_input_tokens ?? 0
+      }
+    }
+    // The stream's final usage, in its message_delta, as written (the SDK's final message keeps no cache_creation).
+    let usage: Anthropic.MessageDeltaUsage & { readonly cache_creation?: Anthropic.CacheCreation | null } | undefined
+    for await (const event of clients.anthropic.messages.stream(body)) {
+      if (event.type === "message_delta") usage = event.usage
+    }
+    return {
+      completionTokens: usage!.output_tokens,
+      cacheWriteTokens: usage!.cache_creation_input_tokens ?? 0,
+      cacheWrite1hTokens: usage!.cache_creation?.ephemeral_1h_input_tokens ?? 0
+    }
+  }
+  const body = {
+    model,
+    messages: [
+      { role: "system", content: [{ type: "text", text: system, cache_control: control(ttls[0]) }] },
+      { role: "user", content: parts.map((text, i) => ({ type: "text", text, cache_control: control(ttls[i + 1]) })) }
+    ]
+  }
+  if (!streamed) {
+    const reply = await clients.openai.chat.completions.create(
+      body as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming
+    )
+    return { completionTokens: reply.usage!.completion_tokens }
+  }
+  const stream = await clients.openai.chat.completions.create({
+    ...body,
+    stream: true,
+    stream_options: { include_usage: true }
+  } as unknown as OpenAI.ChatCompletionCreateParamsStreaming)
+  let completionTokens = 0
+  for await (const chunk of stream) completionTokens = chunk.usage?.completion_tokens ?? completionTokens
+  return { completionTokens }
+}
 
 // 2000 characters: 500 prompt tokens as the simulator counts them.
 const rules = "Review Go code with care, line by line. ".repeat(50)
@@ -368,6 +445,67 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           expect(messages.map((reply) => reply.usage.cache_read_input_tokens)).toEqual([0, 1100])
           // Gemini reports no writes: the messages answer says none were made.
           expect(messages.map((reply) => reply.usage.cache_creation_input_tokens)).toEqual([0, 0])
+        })
+    )
+
+    it.effect(
+      "a breakpoint's lifetime, from a messages or a chat completions client (cache_control's ttl), reaches an " +
+        "Anthropic and a Bedrock deployment, whole and streamed: the writes of an hour reported as such, and the " +
+        "spend recorded is the simulator's bill at the target's price",
+      () =>
+        Effect.gen(function*() {
+          const { anthropic, openai, url } = yield* Fixture
+          let run = 0
+          const lifetime = fc.constantFrom<"5m" | "1h" | undefined>(undefined, "5m", "1h")
+          yield* promise(() =>
+            fc.assert(
+              fc.asyncProperty(
+                fc.constantFrom("messages", "chat"),
+                fc.constantFrom(["claude/claude-sonnet-4-5", "claude-sonnet-4-5"], [
+                  `aws/${bedrockClaude}`,
+                  bedrockClaude
+                ]),
+                fc.boolean(),
+                // The system's breakpoint, then each question part's, in any order (a longer after a shorter one is
+                // sent for the default lifetime, as both APIs refuse it).
+                fc.array(lifetime, { minLength: 2, maxLength: 4 }),
+                async (client, [model, priceOf], streamed, ttls) => {
+                  // A prompt of its own each run, so each is written whole: a system of 100 tokens, parts of 10.
+                  const system = `${String(run++).padStart(8, "0")}${"s".repeat(392)}`
+                  const parts = ttls.slice(1).map((_, i) => `${i}`.padEnd(40, "p"))
+                  const control = (ttl: "5m" | "1h" | undefined) =>
+                    ttl === undefined ? { type: "ephemeral" as const } : { type: "ephemeral" as const, ttl }
+                  const before = (await Effect.runPromise(scrape(url, testAdminKey))).samples
+                  const usage = await ask({ anthropic, openai }, client, model, streamed, {
+                    system,
+                    parts,
+                    ttls,
+                    control
+                  })
+                  const sent = sentLifetimes(ttls.map((ttl) => ttl === undefined ? {} : { ttl }))
+                  const sizes = [100, ...parts.map(() => 10)]
+                  const written = sizes.reduce((sum, size) => sum + size, 0)
+                  const hour = sizes.reduce((sum, size, i) => sum + (sent[i] === "1h" ? size : 0), 0)
+                  if (usage.cacheWrite1hTokens !== undefined) {
+                    expect([usage.cacheWriteTokens, usage.cacheWrite1hTokens]).toEqual([written, hour])
+                  }
+                  const after = counted(before, (await Effect.runPromise(scrape(url, testAdminKey))).samples, model)
+                  expect(after.written).toBe(written)
+                  const bill = Pricing.cost(Pricing.lookup(priceOf), {
+                    promptTokens: written,
+                    completionTokens: usage.completionTokens,
+                    cachedPromptTokens: 0,
+                    cacheWriteTokens: written,
+                    cacheWrite1hTokens: hour
+                  })!
+                  // Both price Claude Sonnet 4.5 alike: a write of an hour at $6 a million, of five minutes at $3.75.
+                  expect(bill).toBeCloseTo((hour * 6 + (written - hour) * 3.75 + usage.completionTokens * 15) / 1e6, 12)
+                  expect(after.cost).toBeCloseTo(bill, 12)
+                }
+              ),
+              { numRuns: 24 }
+            )
+          )
         })
     )
 

@@ -16,6 +16,7 @@ import { decode as decodeSimulated } from "../../src/internal/simulator/anthropi
 import { errorJson, errorType, isErrorPayload } from "../../src/internal/wire/anthropic/errors.js"
 import { Message, metadataOf, reply, ShapeError } from "../../src/internal/wire/anthropic/reply.js"
 import {
+  breakpointBlocks,
   messages as decodeMessages,
   requestBody,
   toRequest,
@@ -25,7 +26,7 @@ import { AnthropicStreamParser, StreamEvent } from "../../src/internal/wire/anth
 import { message, streamEncoder } from "../../src/internal/wire/anthropic/writer.js"
 import type { LlmError } from "../../src/LlmError.js"
 import * as Domain from "../../src/Message.js"
-import { breakpointsIn } from "../utils/breakpoints.js"
+import { breakpointsIn, lifetimesIn, lifetimesInOrder, sentLifetimes } from "../utils/breakpoints.js"
 import { junk, loose } from "../utils/nearMiss.js"
 import { read } from "../utils/results.js"
 import type { Written } from "../utils/sdkTypes.js"
@@ -198,11 +199,22 @@ describe("internal/wire/anthropic: the request both ways", () => {
     fc.assert(fc.property(request, (original) => {
       // Of more breakpoints, the last four are sent (below).
       fc.pre(breakpointsIn(original) <= 4)
+      // A breakpoint of an hour after a shorter one is sent for five minutes (below).
+      fc.pre(lifetimesInOrder(original))
       const body = requestBody(original, { model: "claude-test", stream: true, maxTokens: 4096, systemInPlace: false })
       expect(isMessagesRequest(body)).toBe(true)
       if (!isMessagesRequest(body)) return
       expect(Result.getOrThrow(toRequest(body))).toEqual(expected(original))
       expect(body.stream).toBe(true)
+    }))
+  })
+
+  it("a breakpoint of an hour after a shorter one (tools, system, messages) is sent for five minutes", () => {
+    fc.assert(fc.property(request, (original) => {
+      fc.pre(breakpointsIn(original) <= 4)
+      const body = requestBody(original, { model: "claude-test", stream: false, maxTokens: 4096, systemInPlace: false })
+      const sent = breakpointBlocks(body).map(([list, i]) => (list[i] as { cache_control: { ttl?: string } }))
+      expect(sent.map((block) => block.cache_control.ttl)).toEqual(sentLifetimes(lifetimesIn(original)))
     }))
   })
 

@@ -13,7 +13,7 @@ import * as Writer from "../../src/internal/wire/bedrock/writer.js"
 import type { EventSink } from "../../src/internal/wire/eventSink.js"
 import { outputTool } from "../../src/internal/wire/outputTool.js"
 import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
-import { breakpointsIn } from "../utils/breakpoints.js"
+import { breakpointsIn, lifetimesIn, lifetimesInOrder, sentLifetimes } from "../utils/breakpoints.js"
 
 // A text Converse takes: not blank (the encoder leaves a blank one out, `wire/emptyText.ts`).
 const word = fc.string({ minLength: 1, maxLength: 6 }).filter((text) => text.trim() !== "")
@@ -22,7 +22,7 @@ const name = fc.stringMatching(/^[a-zA-Z][a-zA-Z0-9_]{0,11}$/)
 const toolUseId = fc.stringMatching(/^tooluse_[a-zA-Z0-9]{1,8}$/)
 const argumentsJson = fc.dictionary(name, fc.oneof(fc.integer(), word, fc.boolean()), { maxKeys: 3 })
   .map((args) => JSON.stringify(args))
-const cache = fc.option(fc.constant<CacheBreakpoint>({}), { nil: undefined })
+const cache = fc.option(fc.constantFrom<CacheBreakpoint>({}, { ttl: "5m" }, { ttl: "1h" }), { nil: undefined })
 const withCache = <A extends object>(value: A, mark: CacheBreakpoint | undefined): A =>
   mark === undefined ? value : { ...value, cache: mark }
 
@@ -222,6 +222,8 @@ describe("Bedrock Converse codec", () => {
     fc.assert(fc.property(request, (drawn) => {
       // Of more breakpoints, the last four are sent (below).
       fc.pre(breakpointsIn(drawn) <= 4)
+      // A breakpoint of an hour after a shorter one is sent for five minutes (below).
+      fc.pre(lifetimesInOrder(drawn))
       const titles = documentsOf(drawn).flatMap((part) => part.document?.title ?? [])
       const repeated = titles.find((title, i) => titles.indexOf(title) < i)
       if (repeated !== undefined) {
@@ -261,6 +263,17 @@ describe("Bedrock Converse codec", () => {
       { role: "assistant", content: [{ text: "one" }, { text: "two" }] },
       { role: "user", content: [{ text: "again" }] }
     ])
+  })
+
+  it("a breakpoint's lifetime is the cachePoint's ttl; one of an hour after a shorter one is sent without", () => {
+    fc.assert(fc.property(request, (drawn) => {
+      fc.pre(breakpointsIn(drawn) <= 4)
+      const titles = documentsOf(drawn).flatMap((part) => part.document?.title ?? [])
+      fc.pre(new Set(titles).size === titles.length)
+      const body = Codec.requestBody(drawn)
+      const sent = Codec.cachePointBlocks(body).map(([list, i]) => (list[i] as { cachePoint: { ttl?: string } }))
+      expect(sent.map((block) => block.cachePoint.ttl)).toEqual(sentLifetimes(lifetimesIn(drawn)))
+    }))
   })
 
   it("of more than four breakpoints, the last four cachePoints (tools, system, messages, in order) are sent", () => {

@@ -1264,6 +1264,71 @@ describe("the simulator's request errors", () => {
     expect(failed(gemini(6))).toMatchObject({ param: "generation_config.stop_sequences" })
   })
 
+  it(
+    "Anthropic Messages and Bedrock: a breakpoint of an hour only before every shorter one (tools, system, " +
+      "messages; the top-level one last)",
+    () => {
+      const lifetime = fc.constantFrom<string | undefined>(undefined, "5m", "1h")
+      const inOrder = (ttls: ReadonlyArray<string | undefined>) =>
+        ttls.every((ttl, i) => ttl !== "1h" || ttls.slice(0, i).every((before) => before === "1h"))
+      fc.assert(fc.property(
+        fc.array(lifetime, { minLength: 1, maxLength: 4 }),
+        fc.boolean(),
+        (ttls, automatic) => {
+          const [tool, system, ...parts] = ttls
+          const control = (ttl: string | undefined) =>
+            ttl === undefined ? { type: "ephemeral" } : { type: "ephemeral", ttl }
+          const texts = ["u0", ...parts.map((_, i) => `u${i + 1}`)]
+          // The top-level breakpoint (automatic caching) takes the last part's place.
+          const top = automatic && parts.length > 0
+          const claudeBody = claude({
+            tools: [{ name: "f", input_schema: { type: "object" }, cache_control: control(tool) }],
+            ...(system === undefined && ttls.length < 2
+              ? {}
+              : { system: [{ type: "text", text: "s", cache_control: control(system) }] }),
+            messages: [{
+              role: "user",
+              content: texts.map((text, i) => ({
+                type: "text",
+                text,
+                ...(i > 0 && !(top && i === texts.length - 1) ? { cache_control: control(parts[i - 1]) } : {})
+              }))
+            }],
+            ...(top ? { cache_control: control(parts.at(-1)) } : {})
+          })
+          const point = (ttl: string | undefined) => ({
+            cachePoint: ttl === undefined ? { type: "default" } : { type: "default", ttl }
+          })
+          const converse = {
+            toolConfig: {
+              tools: [{ toolSpec: { name: "f", inputSchema: { json: { type: "object" } } } }, point(tool)]
+            },
+            ...(ttls.length < 2 ? {} : { system: [{ text: "s" }, point(system)] }),
+            messages: [{
+              role: "user",
+              content: [{ text: "u0" }, ...parts.flatMap((ttl, i) => [{ text: `u${i + 1}` }, point(ttl)])]
+            }]
+          }
+          const claudeRead = decodeMessages(claudeBody)
+          const converseRead = decodeConverse(converse, { modelId: "anthropic.claude-sonnet-4-5-20250929-v1:0" })
+          if (inOrder(ttls)) {
+            read(claudeRead)
+            read(converseRead)
+          } else {
+            expect(failed(claudeRead)).toEqual({
+              _tag: "InvalidRequest",
+              message: "A ttl='1h' cache_control block must not come after a ttl='5m' cache_control block. Note that " +
+                "blocks are processed in the following order: `tools`, `system`, `messages`.",
+              param: "cache_control",
+              code: undefined
+            })
+            expect(failed(converseRead)).toMatchObject({ _tag: "InvalidRequest", param: "cachePoint" })
+          }
+        }
+      ))
+    }
+  )
+
   it("Bedrock: a temperature and a topP from 0 to 1", () => {
     const messages = [{ role: "user", content: [{ text: "hi" }] }]
     read(decodeConverse({ messages, inferenceConfig: { temperature: 1, topP: 1 } }, { modelId: "m" }))

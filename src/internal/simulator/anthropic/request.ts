@@ -7,10 +7,9 @@
  * with its signature and first in the final assistant turn of a tool loop, a `tool_choice` only with tools and not
  * forcing a tool with thinking on, with thinking on a `temperature` of 1 alone and a `top_p` of 0.95 or more, not both
  * a `temperature` and a `top_p` for the models that refuse them, no `top_k` with thinking on, at most four
- * `cache_control` blocks, no message without content but the final assistant turn, no empty or white-space text
- * block), and reduced to a
- * `Reply.Prompt`. What is wrong is worded as the API words it (as pydantic does: `max_tokens: Field required`), naming
- * the field.
+ * `cache_control` blocks and none of `ttl` `1h` after a shorter one, no message without content but the final
+ * assistant turn, no empty or white-space text block), and reduced to a `Reply.Prompt`. What is wrong is worded as the
+ * API words it (as pydantic does: `max_tokens: Field required`), naming the field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
@@ -30,6 +29,7 @@ import {
   takesMidConversationSystem,
   toRequest
 } from "../../wire/anthropic/request.js"
+import { longerAfterShorter } from "../../wire/cacheLifetime.js"
 import { isBlank } from "../../wire/emptyText.js"
 import { requestPrompt } from "../decoded.js"
 import { bareTypeName, invalid, isRecord, valueAt } from "../requestChecks.js"
@@ -198,6 +198,18 @@ function fieldError(wire: AnyBody): ApiError | undefined {
   if (breakpoints > maxBreakpoints) {
     return invalid(
       `A maximum of ${maxBreakpoints} blocks with cache_control may be provided. Found ${breakpoints}.`,
+      "cache_control"
+    )
+  }
+  // The top-level one is applied to the last cacheable block: it comes last.
+  const controls = [
+    ...breakpointBlocks(wire as unknown as JsonRecord).map(([list, i]) => (list[i] as JsonRecord)["cache_control"]),
+    wire.cache_control
+  ]
+  if (longerAfterShorter(controls.filter((control) => control !== undefined && control !== null)) !== undefined) {
+    return invalid(
+      "A ttl='1h' cache_control block must not come after a ttl='5m' cache_control block. Note that blocks are " +
+        "processed in the following order: `tools`, `system`, `messages`.",
       "cache_control"
     )
   }

@@ -1,6 +1,7 @@
 /**
  * The prefixes of a `Converse` request that Bedrock's prompt cache holds (Amazon Bedrock user guide, "Prompt
- * caching"): the prompt in cache order (tools, system, messages) up to each `cachePoint` block, apart per model.
+ * caching"): the prompt in cache order (tools, system, messages) up to each `cachePoint` block, for its `ttl` (`5m`
+ * unless `1h`), apart per model.
  * Sizes are counted as the request decoder counts the prompt, so tool definitions and reasoning add none.
  */
 import * as Result from "effect/Result"
@@ -37,8 +38,14 @@ function sizeOf(block: typeof Codec.ContentBlock.Type): readonly [chars: number,
   return [0, 0]
 }
 
-const isCachePoint = (block: { readonly cachePoint?: unknown }): boolean =>
-  block.cachePoint !== undefined && block.cachePoint !== null
+type Point = typeof Codec.ContentBlock.Type["cachePoint"]
+
+// A block's `cachePoint`, if any, ends a cached prefix for its lifetime; whether it has one.
+function marked(prefixes: PrefixBuilder<Piece>, point: Point): boolean {
+  if (point === undefined || point === null) return false
+  prefixes.mark(point.ttl === "1h" ? "1h" : "5m")
+  return true
+}
 
 /** The cached prefixes of a `Converse` body (the model from the path's `params`), shortest first. */
 export function cachePrefixes(
@@ -50,17 +57,14 @@ export function cachePrefixes(
   const body = checked.success
   const prefixes = new PrefixBuilder<Piece>(params?.modelId ?? "", identity)
   for (const tool of body.toolConfig?.tools ?? []) {
-    if (isCachePoint(tool)) prefixes.mark("5m")
-    else prefixes.add({ role: "tool", block: tool }, 0, 0)
+    if (!marked(prefixes, tool.cachePoint)) prefixes.add({ role: "tool", block: tool }, 0, 0)
   }
   for (const block of body.system ?? []) {
-    if (isCachePoint(block)) prefixes.mark("5m")
-    else prefixes.add({ role: "system", block }, block.text?.length ?? 0, 0)
+    if (!marked(prefixes, block.cachePoint)) prefixes.add({ role: "system", block }, block.text?.length ?? 0, 0)
   }
   for (const message of body.messages) {
     for (const block of message.content) {
-      if (isCachePoint(block)) prefixes.mark("5m")
-      else prefixes.add({ role: message.role, block }, ...sizeOf(block))
+      if (!marked(prefixes, block.cachePoint)) prefixes.add({ role: message.role, block }, ...sizeOf(block))
     }
   }
   return prefixes.prefixes

@@ -2,15 +2,18 @@
  * The Bedrock `Converse` request, checked against the codec's schema of the wire (`wire/bedrock/codec.ts`), read into
  * the library's request by the codec (`toRequest`), held to the API's rules past the shape (a `toolConfig` with one
  * tool at least, and one wherever the turns hold tool calls or results; a temperature and a topP up to 1; a
- * conversation that starts with a user turn and alternates; no message without content, no blank text) and reduced to a
+ * conversation that starts with a user turn and alternates; no message without content, no blank text; no `cachePoint`
+ * of an hour after a shorter one) and reduced to a
  * `Reply.Prompt`; the model comes from the path.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
+import type { JsonRecord } from "../../providers/wire.js"
 import { bracketed } from "../../schemaCheck.js"
 import * as Codec from "../../wire/bedrock/codec.js"
+import { longerAfterShorter } from "../../wire/cacheLifetime.js"
 import { isBlank } from "../../wire/emptyText.js"
 import { Transcript } from "../decoded.js"
 import { invalid } from "../requestChecks.js"
@@ -65,6 +68,21 @@ function emptyError(body: Codec.Body): ApiError | undefined {
     }
   }
   return undefined
+}
+
+/**
+ * A `cachePoint` of an hour after a shorter one (the `CachePointBlock` reference's `ttl`), which Bedrock refuses as
+ * Anthropic's prompt caching guide words it for Claude: a longer lifetime only before the shorter ones, in the order
+ * tools, system, messages. The wording of the answer is the simulator's.
+ */
+function lifetimeError(body: unknown): ApiError | undefined {
+  const points = Codec.cachePointBlocks(body as JsonRecord).map(([list, i]) => (list[i] as JsonRecord)["cachePoint"])
+  if (longerAfterShorter(points) === undefined) return undefined
+  return invalid(
+    "A cachePoint with a ttl of 1h must not come after a cachePoint with a shorter ttl. Cache points are " +
+      "processed in the order toolConfig, system, messages.",
+    "cachePoint"
+  )
 }
 
 /** The prompt of a request the codec read. */
@@ -149,6 +167,8 @@ export const decode = (
   }
   const empty = emptyError(checked)
   if (empty !== undefined) return Result.fail(empty)
+  const lifetimes = lifetimeError(body)
+  if (lifetimes !== undefined) return Result.fail(lifetimes)
   const model = params?.modelId ?? ""
   const request = Codec.toRequest(checked, model)
   if (Result.isFailure(request)) return Result.fail(invalid(request.failure.message, request.failure.param))

@@ -44,6 +44,7 @@ import type {
 import { argumentsObject, mediaOnly, RequestError } from "../../providers/wire.js"
 import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } from "../../schemaCheck.js"
 import type * as Media from "../../tokens/media.js"
+import { shortenAfterShorter } from "../cacheLifetime.js"
 import type { Origin } from "../dialect.js"
 import { isBlank } from "../emptyText.js"
 import { outputTool } from "../outputTool.js"
@@ -837,7 +838,9 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
  *   otherwise it joins the top-level `system`, after the leading ones.
  * - A `cache` breakpoint becomes `cache_control` on its block: a system message's text block (the system is then
  *   sent as blocks), a part, a tool result, a tool definition, or an assistant message's last block. Of more than
- *   four (`maxBreakpoints`), the last four in the prompt's order (tools, system, messages) are sent.
+ *   four (`maxBreakpoints`), the last four in the prompt's order (tools, system, messages) are sent; one of an
+ *   hour after a shorter one is sent for the default five minutes, as the API takes no longer one after a shorter
+ *   (`wire/cacheLifetime.ts`).
  */
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
   const { system, turns } = messagesOf(request.messages, options.systemInPlace)
@@ -887,6 +890,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
   if (tier !== undefined) body["service_tier"] = tier
   if (options.stream) body["stream"] = true
   keepLastBreakpoints(body)
+  shortenAfterShorter(breakpointBlocks(body), "cache_control")
   if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
   return body
 }
@@ -931,9 +935,9 @@ export function breakpointBlocks(body: JsonRecord): ReadonlyArray<readonly [Arra
     if (!Array.isArray(list)) return
     list.forEach((block, i) => {
       if (!isRecord(block)) return
-      if (block["cache_control"] !== undefined && block["cache_control"] !== null) places.push([list, i])
-      // A tool result's own blocks may hold one too.
+      // A tool result's own blocks may hold one too, before its own in the prompt.
       if (block["type"] === "tool_result") take(block["content"])
+      if (block["cache_control"] !== undefined && block["cache_control"] !== null) places.push([list, i])
     })
   }
   // The prompt's order: tools, system, messages.

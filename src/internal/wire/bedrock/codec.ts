@@ -23,7 +23,7 @@
  * `document.title` (else `document <n>`; a name once in a request, as Converse requires), in a user turn and a tool
  * result alike, and the `image` and `document` blocks of either read back as parts. A `Message.CacheBreakpoint` is a
  * `cachePoint` block after the block it closes (a system text, a part, a tool result, an assistant turn, a tool's
- * spec); its `ttl` is not sent. `inferenceConfig` holds `maxTokens`, `temperature`, `topP` and `stopSequences`;
+ * spec), with its `ttl` (the Converse API reference's `CachePointBlock`). `inferenceConfig` holds `maxTokens`, `temperature`, `topP` and `stopSequences`;
  * `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the tool choice (`auto`, `any`, `tool`; `none`, which
  * Converse lacks, sends no tools). A request whose tools cannot be called (none, or a `none` choice) sends its
  * history's tool calls and results as text, as Converse refuses their blocks without a `toolConfig`. Converse has no
@@ -67,6 +67,7 @@ import {
 } from "../../providers/wire.js"
 import { checker, maybe, Problem } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
+import { type Place, shortenAfterShorter } from "../cacheLifetime.js"
 import { isBlank } from "../emptyText.js"
 import { mergeOptions } from "../gemini/codec.js"
 import { outputFinishReason, outputTool } from "../outputTool.js"
@@ -112,7 +113,8 @@ const imageFormats: Readonly<Record<string, string>> = {
 
 const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
 
-const CachePoint = Schema.Struct({ type: Schema.Literal("default") })
+// The Converse API reference's `CachePointBlock`: its `ttl`, `5m` or `1h`, else the default five minutes.
+const CachePoint = Schema.Struct({ type: Schema.Literal("default"), ttl: maybe(Schema.Literals(["5m", "1h"])) })
 
 const ImageBlock = Schema.Struct({
   format: Schema.Literals(["png", "jpeg", "gif", "webp"]),
@@ -198,7 +200,10 @@ type Block = typeof ContentBlock.Type
 /** The body checked against `ConverseRequest`: the body, or what is wrong with it. */
 export const checkConverse = checker(ConverseRequest, { errors: "first" })
 
-const cacheMark: CacheBreakpoint = {}
+/** A `cachePoint` as the breakpoint it sets, with its lifetime. */
+function breakpointOf(point: typeof CachePoint.Type): CacheBreakpoint {
+  return point.ttl === undefined || point.ttl === null ? {} : { ttl: point.ttl }
+}
 
 /** A `toolResult`'s content as the text of a tool message: its texts, and its JSON values as JSON. */
 export function resultText(content: ReadonlyArray<typeof ToolResultContent.Type>): string {
@@ -354,8 +359,9 @@ function userTurn(
       if (last === undefined) {
         return new Problem(`${at}.content[${i}]`, `${at}.content[${i}]: a cachePoint closes no block`)
       }
-      if (last.kind === "part") parts[last.index] = { ...parts[last.index]!, cache: cacheMark }
-      else out[last.index] = { ...out[last.index]!, cache: cacheMark } as Message
+      const cache = breakpointOf(block.cachePoint)
+      if (last.kind === "part") parts[last.index] = { ...parts[last.index]!, cache }
+      else out[last.index] = { ...out[last.index]!, cache } as Message
     } else {
       return new Problem(
         `${at}.content[${i}]`,
@@ -376,7 +382,7 @@ function assistantTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Mess
   let text = ""
   let reasoning: string | undefined
   let signature: string | undefined
-  let cache = false
+  let cache: CacheBreakpoint | undefined
   const toolCalls: Array<ToolCall> = []
   for (let i = 0; i < blocks.length; i++) {
     const block = blocks[i]!
@@ -390,7 +396,7 @@ function assistantTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Mess
         reasoning = (reasoning ?? "") + thought.text
         if (typeof thought.signature === "string") signature = thought.signature
       }
-    } else if (block.cachePoint !== undefined && block.cachePoint !== null) cache = true
+    } else if (block.cachePoint !== undefined && block.cachePoint !== null) cache = breakpointOf(block.cachePoint)
     else return new Problem(`${at}.content[${i}]`, `${at}.content[${i}]: an assistant turn holds text and toolUse`)
   }
   const metadata = replyMetadata(signature)
@@ -400,7 +406,7 @@ function assistantTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Mess
     ...(toolCalls.length > 0 ? { toolCalls } : {}),
     ...(reasoning !== undefined ? { reasoning } : {}),
     ...(metadata !== undefined ? { providerMetadata: metadata } : {}),
-    ...(cache ? { cache: cacheMark } : {})
+    ...(cache !== undefined ? { cache } : {})
   }
   out.push(message)
   return undefined
@@ -417,7 +423,7 @@ function toolsInto(tools: ReadonlyArray<typeof Tool.Type>, out: Array<ToolDefini
         parameters: spec.inputSchema.json
       })
     } else if (tool.cachePoint !== undefined && tool.cachePoint !== null && out.length > 0) {
-      out[out.length - 1] = { ...out[out.length - 1]!, cache: cacheMark }
+      out[out.length - 1] = { ...out[out.length - 1]!, cache: breakpointOf(tool.cachePoint) }
     } else {
       return new Problem(`toolConfig.tools[${i}]`, `toolConfig.tools[${i}]: a tool is a toolSpec or a cachePoint`)
     }
@@ -440,7 +446,10 @@ export function toRequest(body: Body, model: string): Result.Result<ChatRequest,
     const block = system[i]!
     if (typeof block.text === "string") messages.push({ role: "system", content: block.text })
     else if (block.cachePoint !== undefined && block.cachePoint !== null && messages.length > 0) {
-      messages[messages.length - 1] = { ...messages[messages.length - 1]!, cache: cacheMark } as Message
+      messages[messages.length - 1] = {
+        ...messages[messages.length - 1]!,
+        cache: breakpointOf(block.cachePoint)
+      } as Message
     } else {
       return Result.fail(
         new Problem(`system[${i}]`, `system[${i}]: a system block is text or a cachePoint after one`)
@@ -563,7 +572,10 @@ function documentBlock(part: ImagePart, where: string, names: Names): JsonRecord
   return { document: { format, name, source: { bytes } } }
 }
 
-const cachePoint: JsonRecord = { cachePoint: { type: "default" } }
+/** A breakpoint as the `cachePoint` block after the block it closes, with its `ttl` where it has one. */
+function cachePoint(cache: CacheBreakpoint): JsonRecord {
+  return { cachePoint: cache.ttl === undefined ? { type: "default" } : { type: "default", ttl: cache.ttl } }
+}
 
 function userBlocks(
   content: string | ReadonlyArray<ContentPart>,
@@ -579,7 +591,7 @@ function userBlocks(
     // A blank text is refused (`wire/emptyText.ts`), and its breakpoint with it: a cache point follows a block.
     if (part.type === "text" && isBlank(part.text)) return
     into.push(part.type === "text" ? { text: part.text } : mediaBlock(part, `${where}.content[${i}]`, names))
-    if (part.cache !== undefined) into.push(cachePoint)
+    if (part.cache !== undefined) into.push(cachePoint(part.cache))
   })
 }
 
@@ -605,7 +617,7 @@ function resultAsText(message: ToolMessage, where: string, into: Array<JsonRecor
     into.push({ text: label })
     userBlocks(message.content, where, into, names)
   }
-  if (message.cache !== undefined) into.push(cachePoint)
+  if (message.cache !== undefined) into.push(cachePoint(message.cache))
 }
 
 /**
@@ -621,9 +633,15 @@ function resultBlocks(content: string | ReadonlyArray<ContentPart>, where: strin
   )
 }
 
-// A breakpoint on a part of a tool result: Converse takes a cache point after the result, not inside it.
-function cachedPart(content: string | ReadonlyArray<ContentPart>): boolean {
-  return typeof content !== "string" && content.some((part) => part.cache !== undefined)
+/**
+ * The breakpoint after a tool result: its own, else its last part's, as Converse takes a cache point after the
+ * result, not inside it.
+ */
+function resultBreakpoint(message: ToolMessage): CacheBreakpoint | undefined {
+  if (message.cache !== undefined || typeof message.content === "string") return message.cache
+  let cache: CacheBreakpoint | undefined
+  for (const part of message.content) cache = part.cache ?? cache
+  return cache
 }
 
 /**
@@ -651,7 +669,7 @@ function assistantBlocks(message: AssistantMessage, where: string, callable: boo
       }
     })
   })
-  if (message.cache !== undefined && blocks.length > 0) blocks.push(cachePoint)
+  if (message.cache !== undefined && blocks.length > 0) blocks.push(cachePoint(message.cache))
   return blocks
 }
 
@@ -685,6 +703,7 @@ function toolChoiceBody(choice: ToolChoice): JsonRecord | undefined {
  * | `temperature` above 1 | `inferenceConfig.temperature` 1, Converse's most |
  * | `serviceTier` | `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`), else none |
  * | more than four breakpoints | the last four `cachePoint`s (tools, system, messages, in order) |
+ * | a breakpoint's `ttl` | the `cachePoint`'s `ttl`; one of an hour after a shorter one, none (`wire/cacheLifetime.ts`) |
  * | a blank text (a message's, a part's, a tool result's, a system message's) | none: Converse refuses it |
  * | a user or assistant message left with nothing | left out: Converse refuses a message without content |
  */
@@ -713,7 +732,7 @@ export function requestBody(request: ChatRequest): JsonRecord {
       case "system":
         if (isBlank(message.content)) break
         system.push({ text: message.content })
-        if (message.cache !== undefined) system.push(cachePoint)
+        if (message.cache !== undefined) system.push(cachePoint(message.cache))
         break
       case "user": {
         const blocks: Array<JsonRecord> = []
@@ -727,7 +746,8 @@ export function requestBody(request: ChatRequest): JsonRecord {
           open.push({
             toolResult: { toolUseId: message.toolCallId, content: resultBlocks(message.content, where, names) }
           })
-          if (message.cache !== undefined || cachedPart(message.content)) open.push(cachePoint)
+          const cache = resultBreakpoint(message)
+          if (cache !== undefined) open.push(cachePoint(cache))
         } else {
           resultAsText(message, where, open, names)
         }
@@ -754,7 +774,7 @@ export function requestBody(request: ChatRequest): JsonRecord {
     const specs: Array<JsonRecord> = []
     for (const tool of tools) {
       specs.push(toolSpec(tool))
-      if (tool.cache !== undefined) specs.push(cachePoint)
+      if (tool.cache !== undefined) specs.push(cachePoint(tool.cache))
     }
     const choice = request.toolChoice === undefined ? undefined : toolChoiceBody(request.toolChoice)
     body["toolConfig"] = choice === undefined ? { tools: specs } : { tools: specs, toolChoice: choice }
@@ -762,6 +782,7 @@ export function requestBody(request: ChatRequest): JsonRecord {
   const tier = ServiceTier.toBedrock(request.serviceTier)
   if (tier !== undefined) body["serviceTier"] = tier
   keepLastCachePoints(body)
+  shortenAfterShorter(cachePointBlocks(body), "cachePoint")
   if (request.providerOptions !== undefined) mergeOptions(body, request.providerOptions)
   return body
 }
@@ -773,18 +794,26 @@ export function requestBody(request: ChatRequest): JsonRecord {
  */
 const maxCachePoints = 4
 
-/** `body` with its cache points but the last `maxCachePoints` (tools, system, messages, in order) left out. */
-function keepLastCachePoints(body: JsonRecord): void {
-  const places: Array<readonly [Array<unknown>, number]> = []
+/** Where each `cachePoint` block of `body` is (its list and index), in the prompt's order: tools, system, messages. */
+export function cachePointBlocks(body: JsonRecord): ReadonlyArray<Place> {
+  const places: Array<Place> = []
   const take = (list: unknown) => {
     if (!Array.isArray(list)) return
     list.forEach((block, i) => {
-      if (isRecord(block) && block["cachePoint"] !== undefined) places.push([list, i])
+      if (isRecord(block) && block["cachePoint"] !== undefined && block["cachePoint"] !== null) places.push([list, i])
     })
   }
-  take((body["toolConfig"] as JsonRecord | undefined)?.["tools"])
+  take(isRecord(body["toolConfig"]) ? body["toolConfig"]["tools"] : undefined)
   take(body["system"])
-  for (const turn of body["messages"] as ReadonlyArray<JsonRecord>) take(turn["content"])
+  for (const turn of Array.isArray(body["messages"]) ? body["messages"] : []) {
+    if (isRecord(turn)) take(turn["content"])
+  }
+  return places
+}
+
+/** `body` with its cache points but the last `maxCachePoints` (tools, system, messages, in order) left out. */
+function keepLastCachePoints(body: JsonRecord): void {
+  const places = cachePointBlocks(body)
   // Backwards, so that each index still names its block.
   for (const [list, i] of places.slice(0, Math.max(0, places.length - maxCachePoints)).reverse()) list.splice(i, 1)
 }
