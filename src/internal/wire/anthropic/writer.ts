@@ -39,10 +39,10 @@ import { bytesOf } from "../bodyText.js"
 import { envelopeOf } from "../carried.js"
 import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
 import { type EventSink, eventText, FramedText, sse } from "../eventSink.js"
+import { replyArguments } from "../json.js"
 import { carrierBlock, toolUseId } from "./carrier.js"
 import { errorJson, errorType } from "./errors.js"
 import {
-  argumentsRecord,
   messageJson,
   metadataKey,
   replyStopReason,
@@ -82,7 +82,7 @@ export function message(response: ChatResponse, id: string, options: MessageOpti
   }
   for (const call of response.toolCalls) {
     blocks.push(
-      toolUseBlock(JSON.stringify(toolUseId(call.id)), JSON.stringify(call.name), JSON.stringify(argumentsRecord(call)))
+      toolUseBlock(JSON.stringify(toolUseId(call.id)), JSON.stringify(call.name), JSON.stringify(replyArguments(call)))
     )
   }
   // A refusal is a text block of its own, last, where the stream (which knows it at the end) writes it.

@@ -46,15 +46,14 @@ import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import { envelopeOf } from "../carried.js"
 import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
 import { type EventSink, eventText, FramedText, sse } from "../eventSink.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 import { errors as openAiErrors } from "../openAiChat/writer.js"
 import {
   eventData,
   type EventFields,
   type EventType,
   functionCallItem,
-  isRecord,
   type ItemStatus,
-  type JsonRecord,
   messageItem,
   metadataKey,
   type OutputItem,
@@ -122,7 +121,7 @@ function envelope(
 /** The `encrypted_content` of each reasoning item a Responses deployment left in the reply's metadata, in order. */
 function encryptedReasoning(metadata: ChatResponse["providerMetadata"]): ReadonlyArray<string | undefined> {
   return reasoningItemsOf(metadata).map((item) =>
-    isRecord(item) && typeof item["encrypted_content"] === "string" ? item["encrypted_content"] : undefined
+    isJsonObject(item) && typeof item["encrypted_content"] === "string" ? item["encrypted_content"] : undefined
   )
 }
 
@@ -133,7 +132,7 @@ export type Reply =
 
 // The reasoning items of a whole reply: a Responses deployment's, as it gave them, or one of the reply's reasoning.
 function reasoningItems(response: Reply, ids: Ids): Array<OutputItem> {
-  const given = reasoningItemsOf(response.providerMetadata).filter(isRecord)
+  const given = reasoningItemsOf(response.providerMetadata).filter(isJsonObject)
   if (given.length > 0) {
     return given.map((item, index) =>
       reasoningItem(
@@ -185,7 +184,7 @@ function carrierItem(ids: Ids, index: number, carried: string): OutputItem {
  * A whole reply as the `response` object of `ids`, its calls named as the request's tools (`names`), echoing the
  * request's `echo`; completed at `now` seconds.
  */
-export function response(reply: Reply, ids: Ids, names: Names, echo: JsonRecord, now: number): Finished {
+export function response(reply: Reply, ids: Ids, names: Names, echo: JsonObject, now: number): Finished {
   const { incomplete, status } = statusOf(reply.finishReason)
   return finished(responseObject({
     id: ids.response,
@@ -226,7 +225,7 @@ function failureOf(answer: ErrorAnswer): { readonly code: string; readonly messa
 export interface Response {
   readonly ids: Ids
   /** The request's settings as the response echoes them (`echoOf`). */
-  readonly echo: JsonRecord
+  readonly echo: JsonObject
 }
 
 // The response not yet finished: in progress, or failed with `error`, holding `output` so far.
