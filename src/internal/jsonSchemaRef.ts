@@ -9,6 +9,8 @@
  * a ref met again inside its own expansion (recursion) is told apart.
  */
 
+import { isJsonObject } from "./wire/json.js"
+
 /**
  * The schema nodes one expansion may visit, every inlined copy counted: far
  * more than a real schema expands to, few enough to expand in milliseconds.
@@ -23,9 +25,6 @@ export class SchemaLimitError {
   constructor(readonly reason: string) {}
 }
 
-const isObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
 /**
  * The node a local JSON Pointer `$ref` names in `root` (`~1` and `~0` unescaped),
  * or `undefined` when it is not local or names nothing.
@@ -34,7 +33,7 @@ export const resolveLocalRef = (root: unknown, ref: string): unknown => {
   if (!ref.startsWith("#/")) return undefined
   let node: unknown = root
   for (const part of ref.slice(2).split("/")) {
-    if (!isObject(node)) return undefined
+    if (!isJsonObject(node)) return undefined
     node = node[part.replace(/~1/g, "/").replace(/~0/g, "~")]
   }
   return node
@@ -85,7 +84,7 @@ export const makeSchemaWalk = (
     const { $ref: ref, ...siblings } = node
     const written = String(ref)
     const target = resolveLocalRef(root, written)
-    if (!isObject(target)) return expand({ schema: siblings, ref: written, recursive: false })
+    if (!isJsonObject(target)) return expand({ schema: siblings, ref: written, recursive: false })
     const schema = { ...target, ...siblings }
     if (open.has(target)) return expand({ schema, ref: written, recursive: true })
     open.add(target)

@@ -21,7 +21,8 @@ import type * as Http from "node:http"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import * as internalEmbedding from "../internal/simulator/openAiChat/embedding.js"
 import { renderReply, renderStream } from "../internal/simulator/openAiChat/render.js"
-import { bearerKey, isRecord } from "../internal/simulator/requestChecks.js"
+import { bearerKey } from "../internal/simulator/requestChecks.js"
+import { isJsonObject } from "../internal/wire/json.js"
 import { azureErrorJson } from "../internal/wire/openAiChat/codec.js"
 import * as OpenAiChat from "./OpenAiChat.js"
 import type { ApiError, EmbeddingFormat, WireFormat } from "./WireFormat.js"
@@ -46,7 +47,7 @@ export const apiKey = (headers: Http.IncomingHttpHeaders): string | undefined =>
  * @category Wire Formats
  */
 export const withDeployment = (body: unknown, params?: Params): unknown =>
-  params?.deployment === undefined || !isRecord(body) ? body : { ...body, model: params.deployment }
+  params?.deployment === undefined || !isJsonObject(body) ? body : { ...body, model: params.deployment }
 
 /**
  * The route parameters of a deployment's path, its `api-version` query taken with them; undefined without one.

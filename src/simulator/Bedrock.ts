@@ -37,9 +37,10 @@ import { cachePrefixes } from "../internal/simulator/bedrock/cachePrefixes.js"
 import { renderError, renderInvokeStream, renderReply, renderStream } from "../internal/simulator/bedrock/render.js"
 import { decode } from "../internal/simulator/bedrock/request.js"
 import { authorizationOf, verify } from "../internal/simulator/bedrock/sigv4.js"
-import { bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
+import { bearerKey, invalid } from "../internal/simulator/requestChecks.js"
 import * as Aws from "../internal/wire/bedrock/aws.js"
 import { exceptionFrame, failureBody, malformed } from "../internal/wire/bedrock/writer.js"
+import { isJsonObject } from "../internal/wire/json.js"
 import * as Anthropic from "./Anthropic.js"
 import { messagesBody } from "./Vertex.js"
 import type { ApiError, WireFormat } from "./WireFormat.js"
@@ -120,7 +121,7 @@ export const invokeBody = (
   }
   return Result.map(
     messagesBody(body, { model }),
-    (read) => isRecord(read.messages) ? { messages: { ...read.messages, stream: params?.stream === "true" } } : read
+    (read) => isJsonObject(read.messages) ? { messages: { ...read.messages, stream: params?.stream === "true" } } : read
   )
 }
 

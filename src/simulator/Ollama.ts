@@ -28,8 +28,9 @@ import type { Refused } from "../internal/schemaCheck.js"
 import { replyChunks, responseOf, writeChunks } from "../internal/simulator/chunks.js"
 import { Transcript } from "../internal/simulator/decoded.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
-import { bareTypeName, bearerKey, invalid, isRecord, valueAt } from "../internal/simulator/requestChecks.js"
+import { bareTypeName, bearerKey, invalid, valueAt } from "../internal/simulator/requestChecks.js"
 import { FramedEvents } from "../internal/wire/eventSink.js"
+import { isJsonObject } from "../internal/wire/json.js"
 import {
   type ChatBody,
   checkChatBody,
@@ -298,7 +299,7 @@ export const format: WireFormat<Extra> = {
 
 /** Reads `model`, `input` (a string or an array of strings) and `dimensions`. Ollama sets no limit on the inputs. */
 const decodeEmbedding = (body: unknown): Result.Result<EmbeddingRequest, ApiError> => {
-  if (!isRecord(body)) return Result.fail(invalid("invalid request body"))
+  if (!isJsonObject(body)) return Result.fail(invalid("invalid request body"))
   const model = body.model
   if (typeof model !== "string" || model === "") return Result.fail(invalid("model is required", "model"))
   const input = body.input

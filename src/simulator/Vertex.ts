@@ -17,8 +17,9 @@
  * @since 0.3.0
  */
 import * as Result from "effect/Result"
-import { bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
+import { bearerKey, invalid } from "../internal/simulator/requestChecks.js"
 import { errorJson } from "../internal/wire/gemini/codec.js"
+import { isJsonObject } from "../internal/wire/json.js"
 import * as Anthropic from "./Anthropic.js"
 import * as Gemini from "./Gemini.js"
 import type { ApiError, WireFormat } from "./WireFormat.js"
@@ -125,7 +126,7 @@ export const messagesBody = (
   body: unknown,
   params?: Params
 ): Result.Result<{ readonly messages: unknown }, ApiError> => {
-  if (!isRecord(body)) return Result.succeed({ messages: body })
+  if (!isJsonObject(body)) return Result.succeed({ messages: body })
   if (typeof body.anthropic_version !== "string") {
     return Result.fail(invalid("anthropic_version: Field required", "anthropic_version"))
   }

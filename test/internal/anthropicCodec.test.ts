@@ -14,7 +14,7 @@ import { Problem } from "../../src/internal/schemaCheck.js"
 import { signatureOf } from "../../src/internal/simulator/anthropic/render.js"
 import { decode as decodeSimulated } from "../../src/internal/simulator/anthropic/request.js"
 import { errorJson, errorType, isErrorPayload } from "../../src/internal/wire/anthropic/errors.js"
-import { Message, metadataOf, reply, ShapeError } from "../../src/internal/wire/anthropic/reply.js"
+import { Message, metadataOf, reply } from "../../src/internal/wire/anthropic/reply.js"
 import {
   breakpointBlocks,
   messages as decodeMessages,
@@ -24,6 +24,7 @@ import {
 } from "../../src/internal/wire/anthropic/request.js"
 import { AnthropicStreamParser, StreamEvent } from "../../src/internal/wire/anthropic/stream.js"
 import { message, streamEncoder } from "../../src/internal/wire/anthropic/writer.js"
+import { ShapeError } from "../../src/internal/wire/codecError.js"
 import type { LlmError } from "../../src/LlmError.js"
 import * as Domain from "../../src/Message.js"
 import { breakpointsIn, lifetimesIn, lifetimesInOrder, sentLifetimes } from "../utils/breakpoints.js"

@@ -5,12 +5,14 @@ import * as fc from "fast-check"
 import type { ChatChunk } from "../../src/ChatChunk.js"
 import type { Input as ChatRequest, ToolChoice } from "../../src/ChatRequest.js"
 import type { FinishReason, Usage } from "../../src/ChatResponse.js"
-import { RequestError } from "../../src/internal/providers/wire.js"
 import { Refused } from "../../src/internal/schemaCheck.js"
 import * as BedrockRequest from "../../src/internal/simulator/bedrock/request.js"
 import * as Codec from "../../src/internal/wire/bedrock/codec.js"
 import * as Writer from "../../src/internal/wire/bedrock/writer.js"
+import { RequestError } from "../../src/internal/wire/codecError.js"
+import { ShapeError } from "../../src/internal/wire/codecError.js"
 import type { EventSink } from "../../src/internal/wire/eventSink.js"
+import type { JsonObject } from "../../src/internal/wire/json.js"
 import { outputTool } from "../../src/internal/wire/outputTool.js"
 import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
 import { breakpointsIn, lifetimesIn, lifetimesInOrder, sentLifetimes } from "../utils/breakpoints.js"
@@ -65,7 +67,7 @@ const documentsOf = (request: ChatRequest) =>
   )
 
 // The names of a Converse body's documents, in order (a user turn's and a tool result's).
-const writtenNames = (body: Codec.JsonRecord): Array<string> =>
+const writtenNames = (body: JsonObject): Array<string> =>
   JSON.stringify(body).match(/"document":\{"format":"[a-z]+","name":"[^"]*"/g)?.map((block) =>
     JSON.parse(`${block.slice(block.indexOf("\"name\":") + 7)}`) as string
   ) ?? []
@@ -211,7 +213,7 @@ const request: fc.Arbitrary<ChatRequest> = fc.record({
 })
 
 /** The body as it crosses the wire, checked by the schema the simulator reads it with. */
-const readBack = (body: Codec.JsonRecord, model: string) => {
+const readBack = (body: JsonObject, model: string) => {
   const checked = Codec.checkConverse(JSON.parse(JSON.stringify(body)))
   if (Result.isFailure(checked)) throw new Error(`refused: ${JSON.stringify(checked.failure.refusals)}`)
   return Result.getOrThrow(Codec.toRequest(checked.success, model))
@@ -744,8 +746,8 @@ describe("Bedrock Converse replies", () => {
   })
 
   it("a reply of the wrong shape throws ShapeError", () => {
-    expect(() => Codec.reply({ output: {} })).toThrow(Codec.ShapeError)
-    expect(() => Codec.reply({ output: { message: { content: [] } } })).toThrow(Codec.ShapeError)
+    expect(() => Codec.reply({ output: {} })).toThrow(ShapeError)
+    expect(() => Codec.reply({ output: { message: { content: [] } } })).toThrow(ShapeError)
   })
 
   it("a stream exception reads as an AWS error body", () => {

@@ -7,10 +7,12 @@ import { type ChatChunk, fromResponse, makeAccumulator } from "../../src/ChatChu
 import type { Input as ChatRequest, ReasoningEffort } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason } from "../../src/ChatResponse.js"
 import { decode as decodeSimulated } from "../../src/internal/simulator/gemini/request.js"
+import { ShapeError } from "../../src/internal/wire/codecError.js"
 import { GeminiStreamParser } from "../../src/internal/wire/gemini/client.js"
 import * as Codec from "../../src/internal/wire/gemini/codec.js"
 import * as Embeddings from "../../src/internal/wire/gemini/embeddings.js"
 import { streamEncoder } from "../../src/internal/wire/gemini/writer.js"
+import { isJsonObject, type JsonObject } from "../../src/internal/wire/json.js"
 import type { ContentPart, ImagePart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../src/Message.js"
 import { read } from "../utils/results.js"
 import { streamContext } from "../utils/streamContext.js"
@@ -328,7 +330,7 @@ describe("wire/gemini/codec: the reply both ways", () => {
     fc.assert(fc.property(response, (original) => {
       const body: unknown = JSON.parse(Codec.response(original, original.id, original.model))
       expect(isGenerateContentResponse(body)).toBe(true)
-      if (!Codec.isRecord(body)) return
+      if (!isJsonObject(body)) return
       const candidate = Codec.candidateOf(body)
       expect(candidate).toBeDefined()
       expect(Codec.reply(body, candidate!)).toEqual({
@@ -490,7 +492,7 @@ describe("wire/gemini/codec: the hand readers agree with the schema", () => {
         const candidate = Codec.candidateOf(body)
         read = candidate === undefined ? undefined : Codec.reply(body, candidate)
       } catch (error) {
-        expect(error).toBeInstanceOf(Codec.ShapeError)
+        expect(error).toBeInstanceOf(ShapeError)
         expect(accepted).toBe(false)
         return
       }
@@ -508,7 +510,7 @@ describe("wire/gemini/codec: the hand readers agree with the schema", () => {
   it("the client's stream parser reads every chunk the schema takes, as the whole-reply reader does", () => {
     fc.assert(fc.property(wireReply(false), (body) => {
       expect(isGenerateContentResponse(body)).toBe(true)
-      if (!Codec.isRecord(body)) return
+      if (!isJsonObject(body)) return
       const parser = new GeminiStreamParser(context)
       const out: Array<ChatChunk> = []
       expect(parser.push([new TextEncoder().encode(`data: ${JSON.stringify(body)}\n\n`)], out)).toBeUndefined()
@@ -549,7 +551,7 @@ describe("wire/gemini/codec: the error body and the embeddings", () => {
       const body: unknown = JSON.parse(Codec.errorJson(code, message, [{ "@type": "x", reason: "R" }]))
       expect(isErrorBody(body)).toBe(true)
       expect(body).toMatchObject({ error: { code, message, status: Codec.statusName(code) } })
-      expect(Codec.isErrorPayload(body as Codec.JsonRecord)).toBe(true)
+      expect(Codec.isErrorPayload(body as JsonObject)).toBe(true)
     }))
   })
 
@@ -585,7 +587,7 @@ describe("wire/gemini/codec: the error body and the embeddings", () => {
     fc.assert(fc.property(vectors, (original) => {
       const batch: unknown = JSON.parse(Embeddings.embeddingReply(original, false))
       expect(isBatch(batch)).toBe(true)
-      expect(Embeddings.readEmbeddings(batch as Codec.JsonRecord)).toEqual(Result.succeed({ embeddings: original }))
+      expect(Embeddings.readEmbeddings(batch as JsonObject)).toEqual(Result.succeed({ embeddings: original }))
       const one: unknown = JSON.parse(Embeddings.embeddingReply(original, true))
       expect(isOne(one)).toBe(true)
       expect(one).toEqual({ embedding: { values: original[0] } })

@@ -9,6 +9,7 @@ import * as Genai from "@google/genai"
 import type * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Codec from "../../src/internal/wire/gemini/codec.js"
+import type { JsonObject } from "../../src/internal/wire/json.js"
 
 // A type as JSON carries it: the SDK's string enums as their values, no `null` (our schemas take it as unset).
 type Json<T> = T extends string ? `${T}`
@@ -100,7 +101,7 @@ describe("wire/gemini/codec against @google/genai's types", () => {
   it("a reply typed by the SDK decodes with the reply schema and reads back", () => {
     const decode = Schema.decodeUnknownSync(Codec.GenerateContentResponse)
     expect(decode(sdkReply)).toEqual(sdkReply)
-    const body = JSON.parse(JSON.stringify(sdkReply)) as Codec.JsonRecord
+    const body = JSON.parse(JSON.stringify(sdkReply)) as JsonObject
     const read = Codec.reply(body, Codec.candidateOf(body)!)
     expect(read).toMatchObject({
       id: "resp-1",
@@ -118,7 +119,7 @@ describe("wire/gemini/codec against @google/genai's types", () => {
       providerMetadata: { gemini: { thoughtSignature: "dGV4dA==" } }
     })
     expect(decode(sdkBlocked)).toEqual(sdkBlocked)
-    const blocked = JSON.parse(JSON.stringify(sdkBlocked)) as Codec.JsonRecord
+    const blocked = JSON.parse(JSON.stringify(sdkBlocked)) as JsonObject
     expect(Codec.candidateOf(blocked)).toBeUndefined()
     expect(Codec.blockedDetail(blocked)).toBe("the prompt was blocked (PROHIBITED_CONTENT): Not this.")
   })
@@ -151,7 +152,7 @@ describe("wire/gemini/codec against @google/genai's types", () => {
       usage: { promptTokenCount: 5, totalTokenCount: 5 },
       blockReason: Genai.BlockedReason.SAFETY
     })
-    expect(Codec.totalTokensOf(JSON.parse(Codec.countReply(42)) as Codec.JsonRecord)).toBe(42)
+    expect(Codec.totalTokensOf(JSON.parse(Codec.countReply(42)) as JsonObject)).toBe(42)
     const count: Genai.CountTokensResponse = JSON.parse(Codec.countReply(42)) as Genai.CountTokensResponse
     expect(count.totalTokens).toBe(42)
   })

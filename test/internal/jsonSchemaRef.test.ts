@@ -13,8 +13,8 @@ import {
   SchemaLimitError,
   schemaNodeLimit
 } from "../../src/internal/jsonSchemaRef.js"
-import { RequestError } from "../../src/internal/providers/wire.js"
 import * as SchemaValues from "../../src/internal/simulator/schemaValues.js"
+import { RequestError } from "../../src/internal/wire/codecError.js"
 import { geminiSchema } from "../../src/internal/wire/gemini/schema.js"
 
 type Json = Record<string, unknown>

@@ -6,9 +6,9 @@ import * as fc from "fast-check"
 import type OpenAI from "openai"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../src/ChatResponse.js"
-import { RequestError } from "../../src/internal/providers/wire.js"
 import { Problem } from "../../src/internal/schemaCheck.js"
 import { decode as decodeSimulated } from "../../src/internal/simulator/openAiChat/request.js"
+import { RequestError, ShapeError } from "../../src/internal/wire/codecError.js"
 import {
   Chunk,
   chunkTemplates,
@@ -18,7 +18,6 @@ import {
   finishReason,
   readChunk,
   reply,
-  ShapeError,
   toolCallFragmentJson,
   usage as readUsage,
   usageData

@@ -14,6 +14,7 @@ import * as Hosted from "../../src/internal/gateway/responses/hosted.js"
 import { renderReply, renderStream } from "../../src/internal/simulator/openAiResponses/render.js"
 import { decode as decodeSimulated } from "../../src/internal/simulator/openAiResponses/request.js"
 import { summaryEnvelope } from "../../src/internal/wire/carried.js"
+import type { JsonObject } from "../../src/internal/wire/json.js"
 import * as Codec from "../../src/internal/wire/openAiResponses/codec.js"
 import * as Compaction from "../../src/internal/wire/openAiResponses/compaction.js"
 import { none } from "../../src/internal/wire/openAiResponses/namespace.js"
@@ -199,7 +200,7 @@ describe("internal/wire/openAiResponses: the response object both ways", () => {
     fc.assert(fc.property(response, (original) => {
       const body: unknown = JSON.parse(Render.response(original, ids, none, {}, 1_700_000_001).body)
       expect(isResponseObject(body)).toBe(true)
-      expect(Codec.reply(body as Codec.JsonRecord, false)).toEqual({
+      expect(Codec.reply(body as JsonObject, false)).toEqual({
         id: ids.response,
         model: original.model,
         text: original.text,
@@ -216,7 +217,7 @@ describe("internal/wire/openAiResponses: the response object both ways", () => {
     fc.assert(fc.property(simulated, (reply) => {
       const body: unknown = JSON.parse(renderReply(reply, meta, extra))
       expect(isResponseObject(body)).toBe(true)
-      expect(Codec.reply(body as Codec.JsonRecord, false)).toMatchObject({
+      expect(Codec.reply(body as JsonObject, false)).toMatchObject({
         id: meta.id,
         text: reply.content.join(""),
         toolCalls: reply.toolCalls.map(({ arguments: args, id, name }) => ({ id, name, arguments: args })),
@@ -230,7 +231,7 @@ describe("internal/wire/openAiResponses: the response object both ways", () => {
     [Arbitrary.schema(Codec.ResponseObject)],
     ([object]) =>
       Effect.sync(() => {
-        const read = Codec.reply(object as unknown as Codec.JsonRecord, false)
+        const read = Codec.reply(object as unknown as JsonObject, false)
         let text = ""
         const calls: Array<ToolCall> = []
         // An item of another type may take any name but these (`OtherItem`): its type says which it is.
@@ -553,7 +554,7 @@ const sdkEvents: ReadonlyArray<OpenAI.Responses.ResponseStreamEvent> = [
 
 describe("internal/wire/openAiResponses: the official SDK's types", () => {
   it("a response typed as the SDK's fits the response schema and reads as its text, reasoning, call and usage", () => {
-    const body = JSON.parse(JSON.stringify(sdkResponse)) as Codec.JsonRecord
+    const body = JSON.parse(JSON.stringify(sdkResponse)) as JsonObject
     expect(isResponseObject(body)).toBe(true)
     expect(Codec.reply(body, false)).toMatchObject({
       id: "resp_1",
@@ -607,7 +608,7 @@ describe("internal/wire/openAiResponses: hosted calls with or without usage", ()
       fc.boolean(),
       (reply, hostedCalls, withoutUsage) => {
         const at = withoutUsage ? { ...meta, usage: "none" as const } : meta
-        const body = JSON.parse(renderReply(reply, at, { ...extra, hostedCalls })) as Codec.JsonRecord
+        const body = JSON.parse(renderReply(reply, at, { ...extra, hostedCalls })) as JsonObject
         expect(body["usage"] === null).toBe(withoutUsage)
         const counted: Record<string, number> = {}
         for (const tool of hostedCalls) counted[tool] = (counted[tool] ?? 0) + 1
@@ -703,7 +704,7 @@ describe("compaction items and the compacted response", () => {
         ]
         const written = JSON.parse(
           Compaction.compacted({ id: "resp_1", createdAt: 7, output, usage })
-        ) as Codec.JsonRecord
+        ) as JsonObject
         expect(written).toMatchObject({ id: "resp_1", object: "response.compaction", created_at: 7 })
         const reply = Compaction.compactedReply(written)
         expect(Compaction.compactedItems(reply.providerMetadata)).toEqual(output)

@@ -4,8 +4,9 @@ import * as fc from "fast-check"
 import { renderStream as renderMessages } from "../../src/internal/simulator/anthropic/render.js"
 import { renderInvokeStream, renderStream } from "../../src/internal/simulator/bedrock/render.js"
 import { usageOf } from "../../src/internal/simulator/usage.js"
-import { type JsonRecord, stopReason, type StreamEvent, wireUsage } from "../../src/internal/wire/bedrock/codec.js"
+import { stopReason, type StreamEvent, wireUsage } from "../../src/internal/wire/bedrock/codec.js"
 import { eventFrame } from "../../src/internal/wire/bedrock/writer.js"
+import type { JsonObject } from "../../src/internal/wire/json.js"
 import type * as Reply from "../../src/simulator/Reply.js"
 import * as Sse from "../../src/Sse.js"
 import { fragments, replies } from "../utils/simulatorReplies.js"
@@ -18,7 +19,7 @@ const codec = new EventStreamCodec((bytes) => new TextDecoder().decode(bytes), (
 function written(reply: Reply.Reply) {
   const events: Array<StreamEvent> = [{ type: "messageStart", payload: { role: "assistant" } }]
   let index = 0
-  const block = (deltas: ReadonlyArray<JsonRecord>, start?: JsonRecord) => {
+  const block = (deltas: ReadonlyArray<JsonObject>, start?: JsonObject) => {
     if (start !== undefined) events.push({ type: "contentBlockStart", payload: { start, contentBlockIndex: index } })
     for (const delta of deltas) events.push({ type: "contentBlockDelta", payload: { delta, contentBlockIndex: index } })
     events.push({ type: "contentBlockStop", payload: { contentBlockIndex: index } })

@@ -12,6 +12,7 @@ import type * as Schema from "effect/Schema"
 import { type Input as ChatRequest, jsonSchemaFormat, type ToolChoice } from "../../ChatRequest.js"
 import type { ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../Message.js"
 import * as Media from "../tokens/media.js"
+import { isJsonObject } from "../wire/json.js"
 import { metadataKey } from "./aiError.js"
 
 /** The fields of a request that the layer sets for every call (the model, the temperature, ...). */
@@ -27,7 +28,7 @@ export interface CarriedMetadata {
 
 const carried = (options: Prompt.ProviderOptions): CarriedMetadata | undefined => {
   const value = options[metadataKey]
-  return typeof value === "object" && value !== null && !Array.isArray(value) ? value as CarriedMetadata : undefined
+  return isJsonObject(value) ? value as CarriedMetadata : undefined
 }
 
 const unsupported = (description: string): Result.Result<never, AiError.AiError> =>

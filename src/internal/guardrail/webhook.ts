@@ -16,9 +16,9 @@ import * as Schema from "effect/Schema"
 import type { CheckContext, Guardrail, Verdict, WebhookOptions } from "../../Guardrail.js"
 import type { OptionsError } from "../../OptionsError.js"
 import * as Problems from "../optionsError.js"
-import { isRecord } from "../providers/wire.js"
 import { BodyTooLarge } from "../transport/bytes.js"
 import { readWhole } from "../transport/providerHttp.js"
+import { isJsonObject } from "../wire/json.js"
 import { failed, type Settings, settings as settingsOf } from "./make.js"
 
 const SpanAnswer = Schema.Struct({
@@ -98,7 +98,7 @@ export function verdictsOf(
   batch: boolean
 ): Result.Result<ReadonlyArray<Verdict>, string> {
   if (!batch) return Result.map(verdictOf(settings, body, texts[0]!.length), (one) => [one])
-  const verdicts = isRecord(body) ? body["verdicts"] : undefined
+  const verdicts = isJsonObject(body) ? body["verdicts"] : undefined
   if (!Array.isArray(verdicts) || verdicts.length !== texts.length) {
     return Result.fail(`the answer is not a list of ${texts.length} verdicts, one for each text`)
   }

@@ -5,6 +5,7 @@
  */
 import * as Redacted from "effect/Redacted"
 import { hash } from "node:crypto"
+import { isJsonObject } from "../wire/json.js"
 
 const maxDetail = 300
 
@@ -24,9 +25,6 @@ export interface ErrorInfo {
 const asString = (value: unknown): string | undefined =>
   typeof value === "string" ? value : typeof value === "number" ? String(value) : undefined
 
-export const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
 const parseBody = (body: unknown): unknown => {
   if (typeof body !== "string") return body
   const trimmed = body.trim()
@@ -41,7 +39,7 @@ const parseBody = (body: unknown): unknown => {
 /** Reads the provider's error fields from any of the shapes the providers use. */
 export const errorInfo = (body: unknown): ErrorInfo => {
   const parsed = parseBody(body)
-  if (!isRecord(parsed)) {
+  if (!isJsonObject(parsed)) {
     const text = typeof parsed === "string" ? excerpt(parsed) : ""
     return {
       message: text === "" ? undefined : text,
@@ -58,7 +56,7 @@ export const errorInfo = (body: unknown): ErrorInfo => {
   // {error: {...}} (OpenAI, Gemini, OpenRouter, Anthropic), {error: "text"} (Ollama),
   // or a flat {object: "error", message, type, code} (vLLM before 0.10.1).
   const inner = parsed["error"]
-  const source = isRecord(inner) ? inner : parsed
+  const source = isJsonObject(inner) ? inner : parsed
   const message = typeof inner === "string" ? inner : asString(source["message"])
   const rawCode = source["code"]
   const status = asString(source["status"])
@@ -68,7 +66,7 @@ export const errorInfo = (body: unknown): ErrorInfo => {
     type: asString(source["type"]),
     numericCode: typeof rawCode === "number" ? rawCode : undefined,
     param: asString(source["param"]),
-    details: source["details"] ?? (isRecord(source["metadata"]) ? source["metadata"] : undefined),
+    details: source["details"] ?? (isJsonObject(source["metadata"]) ? source["metadata"] : undefined),
     requestId: asString(parsed["request_id"]),
     awsType: asString(parsed["__type"]),
     text: JSON.stringify(parsed)

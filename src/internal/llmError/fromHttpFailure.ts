@@ -15,7 +15,8 @@ import {
   TimeoutError
 } from "../../LlmError.js"
 import * as RetryAfter from "../transport/retryAfter.js"
-import { errorInfo, excerpt, isRecord } from "./errorInfo.js"
+import { isJsonObject } from "../wire/json.js"
+import { errorInfo, excerpt } from "./errorInfo.js"
 import { masked } from "./mask.js"
 
 const contextSignals = [
@@ -74,14 +75,15 @@ const contextWindowOf = (message: string | undefined): number | undefined => {
  */
 const isInvalidGoogleKey = (details: unknown): boolean =>
   Array.isArray(details) &&
-  details.some((detail) => isRecord(detail) && detail["reason"] === "API_KEY_INVALID")
+  details.some((detail) => isJsonObject(detail) && detail["reason"] === "API_KEY_INVALID")
 
 const isDailyQuota = (details: unknown): boolean =>
   Array.isArray(details) &&
   details.some((detail) =>
-    isRecord(detail) && Array.isArray(detail["violations"]) &&
+    isJsonObject(detail) && Array.isArray(detail["violations"]) &&
     detail["violations"].some((violation) =>
-      isRecord(violation) && /perday/i.test(String(violation["quotaId"] ?? "") + String(violation["quotaMetric"] ?? ""))
+      isJsonObject(violation) &&
+      /perday/i.test(String(violation["quotaId"] ?? "") + String(violation["quotaMetric"] ?? ""))
     )
   )
 

@@ -25,6 +25,7 @@ import {
 } from "../../ProviderConfig.js"
 import * as Presets from "../../providers/Presets.js"
 import * as Steps from "../steps.js"
+import { isJsonObject } from "../wire/json.js"
 import {
   AdminKeyEntry,
   GatewayEntry,
@@ -161,12 +162,12 @@ interface LongKeyList {
 function withoutLongKeyLists(
   providers: unknown
 ): { readonly json: unknown; readonly lists: ReadonlyArray<LongKeyList> } {
-  if (!isRecord(providers)) return { json: providers, lists: [] }
+  if (!isJsonObject(providers)) return { json: providers, lists: [] }
   const lists: Array<LongKeyList> = []
   const json: Record<string, unknown> = {}
   for (const [provider, entries] of Object.entries(providers)) {
     json[provider] = !Array.isArray(entries) ? entries : entries.map((entry: unknown, index) => {
-      if (!isRecord(entry) || !Array.isArray(entry.api_keys) || entry.api_keys.length <= keyChunk) return entry
+      if (!isJsonObject(entry) || !Array.isArray(entry.api_keys) || entry.api_keys.length <= keyChunk) return entry
       lists.push({ provider, index, keys: entry.api_keys })
       return { ...entry, api_keys: entry.api_keys.slice(0, 1) }
     })
@@ -238,7 +239,7 @@ function withKeyLists(
 function decodeEach(providers: unknown): Effect.Effect<DecodedEntries> {
   return Effect.gen(function*() {
     const out: Record<string, Array<ModelEntry | undefined>> = {}
-    if (!isRecord(providers)) return out
+    if (!isJsonObject(providers)) return out
     for (const [provider, entries] of Object.entries(providers)) {
       if (!Array.isArray(entries)) continue
       const decoded: Array<ModelEntry | undefined> = []
@@ -262,8 +263,8 @@ function decodeGateway(json: unknown): Effect.Effect<{
   readonly indexes: KeyIndexes
 }> {
   return Effect.gen(function*() {
-    const { admin_keys, keys, ...rest } = isRecord(json) ? json : { keys: undefined, admin_keys: undefined }
-    const whole = yield* decode(GatewayEntry, isRecord(json) ? rest : json, ["gateway"])
+    const { admin_keys, keys, ...rest } = isJsonObject(json) ? json : { keys: undefined, admin_keys: undefined }
+    const whole = yield* decode(GatewayEntry, isJsonObject(json) ? rest : json, ["gateway"])
     const issues = Result.isFailure(whole) ? [...whole.failure] : []
     const list = <S extends Schema.Top>(schema: S, items: unknown, field: "keys" | "admin_keys") =>
       Effect.gen(function*() {
@@ -299,7 +300,7 @@ function decodeGateway(json: unknown): Effect.Effect<{
 function decodeRouters(json: unknown): Effect.Effect<Readonly<Record<string, typeof RouterEntry.Type>>> {
   return Effect.gen(function*() {
     const out: Record<string, typeof RouterEntry.Type> = {}
-    if (!isRecord(json)) return out
+    if (!isJsonObject(json)) return out
     for (const [name, entry] of Object.entries(json)) {
       const one = yield* decode(RouterEntry, entry, [])
       if (Result.isSuccess(one)) out[name] = one.success
@@ -314,11 +315,11 @@ function decodeRouters(json: unknown): Effect.Effect<Readonly<Record<string, typ
  */
 function undecodedNames(providers: unknown, decoded: DecodedEntries): ReadonlySet<string> {
   const names = new Set<string>()
-  if (!isRecord(providers)) return names
+  if (!isJsonObject(providers)) return names
   for (const [provider, entries] of Object.entries(providers)) {
     if (!Array.isArray(entries)) continue
     entries.forEach((entry: unknown, index) => {
-      const name = isRecord(entry) ? entry.model_name : undefined
+      const name = isJsonObject(entry) ? entry.model_name : undefined
       if (decoded[provider]?.[index] !== undefined || typeof name !== "string") return
       names.add(`${provider}/${name}`)
       names.add(name)
@@ -341,12 +342,9 @@ function distinct(issues: ReadonlyArray<typeof Issue.Type>): ReadonlyArray<typeo
 // A key entry written as its key alone, which `KeyEntry` takes as it is.
 const isKeyText = (item: unknown): item is string => typeof item === "string" && item.length > 0
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
 // A key entry's text (a string, or an object's `key`), when it names an environment variable.
 const envText = (item: unknown): string | undefined => {
-  const text = typeof item === "string" ? item : isRecord(item) ? item.key : undefined
+  const text = typeof item === "string" ? item : isJsonObject(item) ? item.key : undefined
   return typeof text === "string" && text.startsWith("env:") ? text : undefined
 }
 
@@ -361,17 +359,17 @@ const envKeys = (providers: unknown, gateway: unknown): Array<{ readonly text: s
       if (text !== undefined) out.push({ text, path: path(index) })
     })
   }
-  for (const [provider, entries] of Object.entries(isRecord(providers) ? providers : {})) {
+  for (const [provider, entries] of Object.entries(isJsonObject(providers) ? providers : {})) {
     if (!Array.isArray(entries)) continue
     entries.forEach((entry, i) => {
-      if (isRecord(entry)) collect(entry.api_keys, (k) => `${provider}[${i}].api_keys[${k}]`)
+      if (isJsonObject(entry)) collect(entry.api_keys, (k) => `${provider}[${i}].api_keys[${k}]`)
     })
   }
   for (const at of ["keys", "admin_keys"]) {
-    if (isRecord(gateway)) collect(gateway[at], (i) => `gateway.${at}[${i}].key`)
+    if (isJsonObject(gateway)) collect(gateway[at], (i) => `gateway.${at}[${i}].key`)
   }
-  const oidc = isRecord(gateway) ? gateway["oidc"] : undefined
-  const secret = isRecord(oidc) ? envText(oidc["client_secret"]) : undefined
+  const oidc = isJsonObject(gateway) ? gateway["oidc"] : undefined
+  const secret = isJsonObject(oidc) ? envText(oidc["client_secret"]) : undefined
   if (secret !== undefined) out.push({ text: secret, path: "gateway.oidc.client_secret" })
   return out
 }
@@ -390,9 +388,9 @@ const secretsOf = (json: unknown, inside = false, out: Array<string> = []): Arra
     if (inside && json.length >= 8 && !json.startsWith("env:")) out.push(json)
   } else if (Array.isArray(json)) {
     for (const item of json) secretsOf(item, inside, out)
-  } else if (isRecord(json)) {
+  } else if (isJsonObject(json)) {
     for (const [name, value] of Object.entries(json)) {
-      if (name === "headers" && isRecord(value)) {
+      if (name === "headers" && isJsonObject(value)) {
         for (const [header, text] of Object.entries(value)) secretsOf(text, inside || secretHeader.test(header), out)
       } else {
         secretsOf(
@@ -467,7 +465,7 @@ export const read = (
         issues: issues.map((issue) => ({ path: mask(issue.path), message: mask(issue.message) }))
       })
     // Every key but `router`, `store`, `gateway`, `mcp_servers` and `guardrails` is a provider.
-    const isObject = typeof json === "object" && json !== null && !Array.isArray(json)
+    const isObject = isJsonObject(json)
     const {
       gateway: gatewayJson,
       guardrails: guardrailsJson,
@@ -528,7 +526,7 @@ export const read = (
     // What names of guardrails may be listed: the section's, read from its JSON when it does not decode.
     const guardrailNames: Readonly<Record<string, unknown>> = guardrailsSection?._tag === "Success"
       ? guardrailsSection.success
-      : isRecord(guardrailsJson)
+      : isJsonObject(guardrailsJson)
       ? guardrailsJson
       : {}
     const providers: Record<string, Record<string, ModelConfig>> = {}

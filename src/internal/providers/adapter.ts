@@ -30,9 +30,10 @@ import { type Credentials, type HttpOptions, ProviderClient, type Service } from
 import * as Invalid from "../optionsError.js"
 import { type ChunkSource, streamFromSource } from "../transport/chunkSource.js"
 import * as ProviderHttp from "../transport/providerHttp.js"
+import { RequestError, ShapeError } from "../wire/codecError.js"
+import type { JsonObject } from "../wire/json.js"
 import * as BatchApi from "./batch.js"
 import * as Batches from "./embeddingBatches.js"
-import { type JsonRecord, RequestError, ShapeError } from "./wire.js"
 
 /** A whole reply as a codec reads it; the template adds provider, latency and key. */
 export interface Reply {
@@ -92,7 +93,7 @@ export interface TokenCounting {
   /** The JSON body; throws `RequestError` for a request the format cannot express, as `Definition.body` does. */
   readonly body: (request: ChatRequest, model: string) => unknown
   /** The count a reply holds; throws `ShapeError` when the body is not one. */
-  readonly count: (body: JsonRecord) => number
+  readonly count: (body: JsonObject) => number
 }
 
 /** A provider: its HTTP options and its wire table. */
@@ -108,14 +109,14 @@ export interface Definition extends ProviderHttp.Options {
    */
   readonly body: (request: ChatRequest, model: string, stream: boolean, keyId: string) => unknown
   /** The error payload a 2xx body carries, if it is one. */
-  readonly failureOf: (body: JsonRecord) => unknown
+  readonly failureOf: (body: JsonObject) => unknown
   /**
    * The headers the error of such a body reads (`retry-after`...): the
    * response's, or only its request id. Default: `"requestId"`.
    */
   readonly failureHeaders?: "response" | "requestId" | undefined
   /** A whole reply, or its error (a blocked prompt's); throws `ShapeError` when the body is not one. */
-  readonly reply: (body: JsonRecord, context: ReplyContext) => Result.Result<Reply, LlmError>
+  readonly reply: (body: JsonObject, context: ReplyContext) => Result.Result<Reply, LlmError>
   readonly stream: (context: StreamContext) => ProviderHttp.StreamParser
   /**
    * The embeddings wire, or, for a provider without an embeddings API, the
@@ -296,7 +297,7 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
 
   // A batch line's reply, read as a call's (a batch has no latency of its own to report per line).
   function batchReply(
-    body: JsonRecord,
+    body: JsonObject,
     request: ChatRequest,
     model: string,
     keyId: string

@@ -15,7 +15,8 @@ import type { BatchApi, BatchLine, BatchStatus, Credentials } from "../../Provid
 import { fromHttpFailure } from "../llmError/fromHttpFailure.js"
 import type * as ProviderHttp from "../transport/providerHttp.js"
 import type { RawLine } from "../wire/batch.js"
-import { type JsonRecord, ShapeError } from "./wire.js"
+import { ShapeError } from "../wire/codecError.js"
+import type { JsonObject } from "../wire/json.js"
 
 /** One batch step's HTTP, for a model and a key. */
 export interface BatchHttp {
@@ -26,7 +27,7 @@ export interface BatchHttp {
   readonly json: <A>(
     path: string,
     body: unknown,
-    reader: (body: JsonRecord) => A
+    reader: (body: JsonObject) => A
   ) => Effect.Effect<A, LlmError>
   /** A `GET` of `path`, its reply's text (a JSONL file). */
   readonly text: (path: string) => Effect.Effect<string, LlmError>
@@ -35,7 +36,7 @@ export interface BatchHttp {
     path: string,
     boundary: string,
     body: string,
-    reader: (body: JsonRecord) => A
+    reader: (body: JsonObject) => A
   ) => Effect.Effect<A, LlmError>
 }
 
@@ -62,7 +63,7 @@ export interface BatchParts {
   readonly wire: BatchWire
   /** A reply's body as a `ChatResponse`, or the error it is (a blocked prompt's, a reply of the wrong shape). */
   readonly reply: (
-    body: JsonRecord,
+    body: JsonObject,
     request: ChatRequest,
     model: string,
     keyId: string
@@ -84,7 +85,7 @@ function httpOf(parts: BatchParts, model: string, credentials: Credentials): Bat
     const request = HttpClientRequest.setBody(HttpClientRequest.setMethod(prepared.request, "GET"), HttpBody.empty)
     return { ...prepared, request }
   }
-  function shaped<A>(sent: ProviderHttp.Call, reader: (body: JsonRecord) => A) {
+  function shaped<A>(sent: ProviderHttp.Call, reader: (body: JsonObject) => A) {
     return (reply: ProviderHttp.JsonReply): Effect.Effect<A, LlmError> => {
       try {
         return Effect.succeed(reader(reply.body))

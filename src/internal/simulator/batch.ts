@@ -10,10 +10,10 @@ import * as Result from "effect/Result"
 import type * as Http from "node:http"
 import type { BatchState } from "../../ProviderClient.js"
 import type { ApiError, WireFormat } from "../../simulator/WireFormat.js"
-import { isRecord, type JsonRecord } from "../providers/wire.js"
 import * as AnthropicBatch from "../wire/anthropic/batch.js"
 import { type RawOutcome, toJsonLines } from "../wire/batch.js"
 import * as GeminiBatch from "../wire/gemini/batch.js"
+import { isJsonObject, type JsonObject } from "../wire/json.js"
 import * as OpenAiBatch from "../wire/openAiChat/batch.js"
 import type { Plan } from "./plan.js"
 import type { RouteInput } from "./routes.js"
@@ -212,7 +212,7 @@ function outcomeOf(plan: Plan): RawOutcome {
     return { _tag: "Failed", status: 500, body: { error: { message: "the line's call failed" } } }
   }
   const body = parsed(plan.body)
-  return plan.status >= 200 && plan.status < 300 && isRecord(body)
+  return plan.status >= 200 && plan.status < 300 && isJsonObject(body)
     ? { _tag: "Reply", body }
     : { _tag: "Failed", status: plan.status, body }
 }
@@ -358,7 +358,7 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
   ): Plan {
     const { endpoint, format } = server
     const body = parsed(input.body)
-    const create = isRecord(body) ? body : {}
+    const create = isJsonObject(body) ? body : {}
     const file = typeof create.input_file_id === "string" ? files.get(create.input_file_id) : undefined
     if (file === undefined) return invalid(format, "input_file_id names no uploaded file", out)
     if (create.endpoint !== endpoint) return invalid(format, `the simulator batches only ${endpoint}`, out)
@@ -366,12 +366,12 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
     for (const line of file.content.split("\n")) {
       if (line.trim() === "") continue
       const value = parsed(line)
-      if (!isRecord(value) || typeof value.custom_id !== "string" || !isRecord(value.body)) {
+      if (!isJsonObject(value) || typeof value.custom_id !== "string" || !isJsonObject(value.body)) {
         return invalid(format, "every line of the input file needs a custom_id and a body", out)
       }
       lines.push({ customId: value.custom_id, body: value.body })
     }
-    const model = lines.map((line) => (line.body as JsonRecord).model).find((m) => typeof m === "string") as string
+    const model = lines.map((line) => (line.body as JsonObject).model).find((m) => typeof m === "string") as string
     const held = hold(
       "openai",
       `batch_sim${nextId++}`,
@@ -419,18 +419,18 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
     // Anthropic validates a batch as it creates it: a refused batch is a refused request.
     if (fault.refuse) return invalid(formats.anthropic, refusal, out)
     const body = parsed(input.body)
-    const requests = isRecord(body) && Array.isArray(body.requests) ? body.requests : undefined
+    const requests = isJsonObject(body) && Array.isArray(body.requests) ? body.requests : undefined
     if (requests === undefined || requests.length === 0) {
       return invalid(formats.anthropic, "requests: a list of at least one request", out)
     }
     const lines: Array<{ readonly customId: string; readonly body: unknown }> = []
     for (const request of requests) {
-      if (!isRecord(request) || typeof request.custom_id !== "string" || !isRecord(request.params)) {
+      if (!isJsonObject(request) || typeof request.custom_id !== "string" || !isJsonObject(request.params)) {
         return invalid(formats.anthropic, "each request needs a custom_id and params", out)
       }
       lines.push({ customId: request.custom_id, body: request.params })
     }
-    const model = (lines[0]!.body as JsonRecord).model
+    const model = (lines[0]!.body as JsonObject).model
     const held = hold(
       "anthropic",
       `msgbatch_sim${nextId++}`,
@@ -467,9 +467,9 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
 
   function createGemini(input: RouteInput, out: Record<string, string>, fault: BatchFault, model: string): Plan {
     const body = parsed(input.body)
-    const batch = isRecord(body) && isRecord(body.batch) ? body.batch : undefined
-    const config = batch !== undefined && isRecord(batch.inputConfig) ? batch.inputConfig : undefined
-    const holder = config !== undefined && isRecord(config.requests) ? config.requests : undefined
+    const batch = isJsonObject(body) && isJsonObject(body.batch) ? body.batch : undefined
+    const config = batch !== undefined && isJsonObject(batch.inputConfig) ? batch.inputConfig : undefined
+    const holder = config !== undefined && isJsonObject(config.requests) ? config.requests : undefined
     const requests = holder !== undefined && Array.isArray(holder.requests) ? holder.requests : undefined
     if (requests === undefined || requests.length === 0) {
       return invalid(formats.gemini, "batch.inputConfig.requests.requests: at least one request", out)
@@ -477,10 +477,10 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
     const lines: Array<{ readonly customId: string; readonly body: unknown; readonly params: RouteInput["params"] }> =
       []
     for (const [index, entry] of requests.entries()) {
-      if (!isRecord(entry) || !isRecord(entry.request)) {
+      if (!isJsonObject(entry) || !isJsonObject(entry.request)) {
         return invalid(formats.gemini, "each inlined request needs a request", out)
       }
-      const key = isRecord(entry.metadata) && typeof entry.metadata.key === "string"
+      const key = isJsonObject(entry.metadata) && typeof entry.metadata.key === "string"
         ? entry.metadata.key
         : String(index)
       lines.push({ customId: key, body: entry.request, params: { model, method: "generateContent" } })

@@ -5,13 +5,13 @@
  * for five minutes, apart per model and key. Sizes are counted as the request decoders count the prompt.
  */
 import type { CachePrefix } from "../../simulator/WireFormat.js"
+import { isJsonObject } from "../wire/json.js"
 import { mediaTokens } from "./decoded.js"
 import { PrefixBuilder } from "./promptCache.js"
-import { isRecord } from "./requestChecks.js"
 
 // An image part's URL as the decoders read it: Chat's `image_url.url`, Responses' `image_url`.
 const imageUrl = (part: Readonly<Record<string, unknown>>): string =>
-  typeof part.image_url === "string" ? part.image_url : isRecord(part.image_url) ? String(part.image_url.url) : ""
+  typeof part.image_url === "string" ? part.image_url : isJsonObject(part.image_url) ? String(part.image_url.url) : ""
 
 // A content (a string, or parts) as characters of text and media tokens: the text and image parts of either API.
 const contentSize = (content: unknown): readonly [chars: number, media: number] => {
@@ -20,7 +20,7 @@ const contentSize = (content: unknown): readonly [chars: number, media: number] 
   let chars = 0
   let media = 0
   for (const part of content as ReadonlyArray<unknown>) {
-    if (!isRecord(part)) continue
+    if (!isJsonObject(part)) continue
     if (typeof part.text === "string") chars += part.text.length
     else media += mediaTokens({ url: imageUrl(part) })
   }
@@ -35,7 +35,7 @@ const chatMessageSize = (message: Readonly<Record<string, unknown>>): readonly [
   let calls = 0
   if (Array.isArray(message.tool_calls)) {
     for (const call of message.tool_calls as ReadonlyArray<unknown>) {
-      if (isRecord(call) && isRecord(call.function)) {
+      if (isJsonObject(call) && isJsonObject(call.function)) {
         calls += length(call.function.name) + length(call.function.arguments)
       }
     }
@@ -70,7 +70,7 @@ const boundaries = (
   sizeOf: (item: Readonly<Record<string, unknown>>) => readonly [chars: number, media: number]
 ): ReadonlyArray<CachePrefix> => {
   for (const item of items) {
-    if (!isRecord(item)) continue
+    if (!isJsonObject(item)) continue
     const [chars, media] = sizeOf(item)
     prefixes.add(item, chars, media)
     prefixes.mark("5m")
@@ -80,14 +80,14 @@ const boundaries = (
 
 /** The cached prefixes of a decoded Chat Completions body, shortest first; none without a `prompt_cache_key`. */
 export const chatCachePrefixes = (body: unknown): ReadonlyArray<CachePrefix> => {
-  if (!isRecord(body) || !Array.isArray(body.messages)) return []
+  if (!isJsonObject(body) || !Array.isArray(body.messages)) return []
   const prefixes = builderOf(body)
   return prefixes === undefined ? [] : boundaries(prefixes, body.messages, chatMessageSize)
 }
 
 /** The cached prefixes of a decoded Responses body (`instructions` first), shortest first; none without a key. */
 export const responsesCachePrefixes = (body: unknown): ReadonlyArray<CachePrefix> => {
-  if (!isRecord(body)) return []
+  if (!isJsonObject(body)) return []
   const prefixes = builderOf(body)
   if (prefixes === undefined) return []
   if (typeof body.instructions === "string") {

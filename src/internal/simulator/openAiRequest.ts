@@ -3,8 +3,9 @@
  * structured-output format (`response_format`, `text.format`), and a `service_tier` neither takes.
  */
 import type { ApiError } from "../../simulator/WireFormat.js"
+import { isJsonObject } from "../wire/json.js"
 import { fixedSampling } from "../wire/openAiChat/codec.js"
-import { invalid, isRecord } from "./requestChecks.js"
+import { invalid } from "./requestChecks.js"
 
 /**
  * What is wrong with a structured-output format at `path`, as OpenAI words it: not an object, a `type` it does not
@@ -16,7 +17,7 @@ export const outputFormatError = (
   schemaError: (format: Readonly<Record<string, unknown>>) => ApiError | undefined
 ): ApiError | undefined => {
   if (format === undefined || format === null) return undefined
-  if (!isRecord(format)) return invalid(`Invalid type for '${path}': expected an object.`, path)
+  if (!isJsonObject(format)) return invalid(`Invalid type for '${path}': expected an object.`, path)
   switch (format.type) {
     case "text":
     case "json_object":

@@ -1,7 +1,7 @@
 /**
  * What the simulator's wire formats share in checking a request by hand
  * (field by field, so an error names the offending field as the real API does):
- * the key of a bearer `authorization` header, the JSON-object guard, a value's
+ * the key of a bearer `authorization` header, a value's
  * type as error messages name it, the value at the path a codec's schema
  * refused, and the `InvalidRequest` failure.
  */
@@ -13,10 +13,6 @@ export const bearerKey = (headers: Http.IncomingHttpHeaders): string | undefined
   const value = headers.authorization
   return value === undefined ? undefined : value.replace(/^bearer\s+/i, "").trim()
 }
-
-/** A JSON object as `JSON.parse` returns it (not an array, not `null`). */
-export const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
 
 /** A JSON value's type with its article, as OpenAI and Gemini word it (`got an array`). */
 export const typeName = (u: unknown): string =>

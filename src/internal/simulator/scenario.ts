@@ -13,6 +13,7 @@ import type { Fault } from "../../simulator/Simulator.js"
 import type { ApiError } from "../../simulator/WireFormat.js"
 import { NonEmpty, NonNegativeInt, oneOf, optional } from "../providerConfig/fields.js"
 import { bracketed, checker, type Refusal, type Refused } from "../schemaCheck.js"
+import { isJsonObject } from "../wire/json.js"
 import { fragment } from "./callFragments.js"
 import type { Config } from "./config.js"
 import { decodeFault, type ReplyFault } from "./fault.js"
@@ -79,10 +80,6 @@ const Turn = Schema.Struct({
   delay: optional(NonNegativeInt)
 })
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-}
-
 /** A count of a usage as written; undefined when it is not one (its own issue, which the schema names). */
 function count(usage: Record<string, unknown>, name: string): number | undefined {
   const value = usage[name]
@@ -118,7 +115,7 @@ function usageRefusals(usage: Record<string, unknown>): Array<Refusal> {
  */
 function turnRefusals(turn: Record<string, unknown>): Array<Refusal> {
   const refusals: Array<Refusal> = []
-  const compaction = isRecord(turn["when"]) && turn["when"]["compaction"] === true
+  const compaction = isJsonObject(turn["when"]) && turn["when"]["compaction"] === true
   if (turn["fault"] !== undefined && turn["delay"] !== undefined) {
     refusals.push({ path: ["delay"], message: "expected no delay on a turn with a fault" })
   }
@@ -129,15 +126,15 @@ function turnRefusals(turn: Record<string, unknown>): Array<Refusal> {
     refusals.push({ path: ["toolCalls"], message: "expected none on a compaction turn: its request rules calls out" })
   }
   const usage = turn["usage"]
-  if (isRecord(usage)) refusals.push(...usageRefusals(usage).map((r) => ({ ...r, path: ["usage", ...r.path] })))
+  if (isJsonObject(usage)) refusals.push(...usageRefusals(usage).map((r) => ({ ...r, path: ["usage", ...r.path] })))
   return refusals
 }
 
 /** The rules between fields of a scenario's JSON as written, each at its path. */
 function fieldRefusals(json: unknown): Array<Refusal> {
-  if (!isRecord(json) || !Array.isArray(json["turns"])) return []
+  if (!isJsonObject(json) || !Array.isArray(json["turns"])) return []
   return json["turns"].flatMap((turn: unknown, index) =>
-    isRecord(turn) ? turnRefusals(turn).map((r) => ({ ...r, path: ["turns", index, ...r.path] })) : []
+    isJsonObject(turn) ? turnRefusals(turn).map((r) => ({ ...r, path: ["turns", index, ...r.path] })) : []
   )
 }
 
@@ -400,11 +397,11 @@ function headerText(headers: Http.IncomingHttpHeaders, name: string): string | u
 function sessionOf(headers: Http.IncomingHttpHeaders, body: unknown): string {
   const named = headerText(headers, sessionHeader)
   if (named !== undefined) return named
-  if (!isRecord(body)) return ""
+  if (!isJsonObject(body)) return ""
   const key = body["prompt_cache_key"]
   if (typeof key === "string") return `prompt_cache_key:${key}`
   const metadata = body["metadata"]
-  const user = isRecord(metadata) ? metadata["user_id"] : undefined
+  const user = isJsonObject(metadata) ? metadata["user_id"] : undefined
   return typeof user === "string" ? `metadata.user_id:${user}` : ""
 }
 

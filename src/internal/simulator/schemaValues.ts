@@ -6,7 +6,7 @@
  */
 import type { OutputMode } from "../../simulator/Reply.js"
 import { makeSchemaWalk, type SchemaWalk } from "../jsonSchemaRef.js"
-import { isRecord } from "./requestChecks.js"
+import { isJsonObject } from "../wire/json.js"
 
 /** The type a schema names: JSON Schema's lower case or Gemini's upper case; the first non-null of a list. */
 const typeOf = (schema: Readonly<Record<string, unknown>>): string | undefined => {
@@ -48,7 +48,7 @@ const branchOf = (schema: Readonly<Record<string, unknown>>, orNull = false): un
   for (const key of ["anyOf", "oneOf", "allOf"] as const) {
     const options = schema[key]
     if (Array.isArray(options) && options.length > 0) {
-      const isNull = (option: unknown) => isRecord(option) && typeOf(option) === "null"
+      const isNull = (option: unknown) => isJsonObject(option) && typeOf(option) === "null"
       return (orNull ? options.find(isNull) : undefined) ?? options.find((option) => !isNull(option)) ?? options[0]
     }
   }
@@ -79,7 +79,7 @@ const throughRef = (
   )
 
 const conforming = (schema: unknown, generation: Generation, depth: number): unknown => {
-  if (!isRecord(schema)) return "sim"
+  if (!isJsonObject(schema)) return "sim"
   generation.walk.visit(depth)
   if (typeof schema.$ref === "string") {
     return throughRef(schema, generation, (target, inner) => conforming(target, inner, depth + 1))
@@ -112,14 +112,14 @@ const conforming = (schema: unknown, generation: Generation, depth: number): unk
       if (tuple === undefined) return Array.from({ length }, () => conforming(schema.items, generation, depth + 1))
       const rest = Array.isArray(schema.items) ? schema.additionalItems : schema.items
       const head = tuple.map((item) => conforming(item, generation, depth + 1))
-      const more = isRecord(rest) ? Math.max(0, Math.min(min, 8) - head.length) : 0
+      const more = isJsonObject(rest) ? Math.max(0, Math.min(min, 8) - head.length) : 0
       return [...head, ...Array.from({ length: more }, () => conforming(rest, generation, depth + 1))]
     }
     case "object":
     default: {
-      if (type !== "object" && !isRecord(schema.properties)) return "sim"
+      if (type !== "object" && !isJsonObject(schema.properties)) return "sim"
       const out: Record<string, unknown> = {}
-      if (isRecord(schema.properties)) {
+      if (isJsonObject(schema.properties)) {
         const required = Array.isArray(schema.required) ? schema.required : []
         for (const [name, property] of Object.entries(schema.properties)) {
           const wanted = generation.optional && !minimal
@@ -162,7 +162,7 @@ const wrongType = (schema: Readonly<Record<string, unknown>>): unknown => {
 }
 
 const violating = (schema: unknown, generation: Generation, depth: number): unknown => {
-  if (!isRecord(schema)) return { unexpected: true }
+  if (!isJsonObject(schema)) return { unexpected: true }
   generation.walk.visit(depth)
   if (typeof schema.$ref === "string") {
     // Recursion along first properties: a value of the wrong type ends it.
@@ -176,11 +176,11 @@ const violating = (schema: unknown, generation: Generation, depth: number): unkn
   const branch = branchOf(schema)
   // Fits no branch of a union of non-objects; breaks the first branch of a union of objects.
   if (branch !== undefined) {
-    return isRecord(branch) && typeOf(branch) === "object"
+    return isJsonObject(branch) && typeOf(branch) === "object"
       ? violating(branch, generation, depth + 1)
       : { unexpected: true }
   }
-  if (typeOf(schema) === "object" && isRecord(schema.properties)) {
+  if (typeOf(schema) === "object" && isJsonObject(schema.properties)) {
     const names = Object.keys(schema.properties)
     if (names.length > 0) {
       const value = conforming(schema, generation, depth) as Record<string, unknown>
@@ -208,5 +208,5 @@ export const violate = (schema: unknown, optional = true): unknown =>
 export const synthesizeArguments = (schema: unknown, output: OutputMode = "conforming"): unknown => {
   const parameters = schema ?? { type: "object" }
   const value = output === "nonconforming" ? violate(parameters, false) : synthesize(parameters, false)
-  return isRecord(value) ? value : {}
+  return isJsonObject(value) ? value : {}
 }

@@ -12,9 +12,10 @@ import type { ChatChunk } from "../../ChatChunk.js"
 import { type LlmError, OutputDecodeError } from "../../LlmError.js"
 import * as Sse from "../../Sse.js"
 import type { Event } from "../../Sse.js"
-import { isRecord, type JsonRecord, ShapeError } from "../providers/wire.js"
 import { concat } from "../transport/bytes.js"
 import { eventLimit, eventTooLarge, type StreamParser } from "../transport/providerHttp.js"
+import { ShapeError } from "../wire/codecError.js"
+import { isJsonObject, type JsonObject } from "../wire/json.js"
 import { SkippedEvents } from "./skippedEvents.js"
 
 /**
@@ -380,7 +381,7 @@ export abstract class JsonSseParser extends SseParser {
     } catch {
       return this.skip(data)
     }
-    if (!isRecord(value)) return this.decodeError("a stream event is not a JSON object", data)
+    if (!isJsonObject(value)) return this.decodeError("a stream event is not a JSON object", data)
     try {
       return this.readEvent(value, out)
     } catch (error) {
@@ -392,7 +393,7 @@ export abstract class JsonSseParser extends SseParser {
   }
 
   /** Appends one event's chunks to `out`; returns the failure that ends the stream, if any. Throws `ShapeError`. */
-  protected abstract readEvent(value: JsonRecord, out: Array<ChatChunk>): LlmError | undefined
+  protected abstract readEvent(value: JsonObject, out: Array<ChatChunk>): LlmError | undefined
 
   /** The `OutputDecodeError` for data that did not decode, `raw` shortened. */
   protected abstract decodeError(detail: string, raw: string): LlmError

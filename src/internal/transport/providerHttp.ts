@@ -53,6 +53,7 @@ import type { Batch, ChunkSource } from "./chunkSource.js"
 import * as RetryAfter from "./retryAfter.js"
 
 export type { Call, JsonReply, Options, StreamParser, StreamStart, Transport } from "./types.js"
+import { isJsonObject } from "../wire/json.js"
 import type { Call, JsonReply, Options, StreamParser, Transport } from "./types.js"
 
 /** A sent call's failure with every secret its request carried masked. */
@@ -409,10 +410,6 @@ export function sentSecrets(
   return secrets
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-}
-
 export function make(client: HttpClient.HttpClient, options: Options): Transport {
   const provider = options.provider
   const timeout = options.timeout === undefined ? defaultTimeout : Duration.fromInputUnsafe(options.timeout)
@@ -693,7 +690,7 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
         } catch {
           return Effect.fail(decodeError(call, "the response body is not JSON", text, requestIdOf?.(response)))
         }
-        if (!isRecord(body)) {
+        if (!isJsonObject(body)) {
           return Effect.fail(decodeError(call, "the response body is not a JSON object", text, requestIdOf?.(response)))
         }
         const now = clock.currentTimeMillisUnsafe()

@@ -4,11 +4,11 @@
  * custom ids every API takes, and a JSONL text split into its objects.
  */
 import type { BatchState } from "../../ProviderClient.js"
-import { isRecord, type JsonRecord } from "../providers/wire.js"
+import { isJsonObject, type JsonObject } from "./json.js"
 
 /** What one result line holds, before a codec reads its reply. */
 export type RawOutcome =
-  | { readonly _tag: "Reply"; readonly body: JsonRecord }
+  | { readonly _tag: "Reply"; readonly body: JsonObject }
   | { readonly _tag: "Failed"; readonly status: number | undefined; readonly body: unknown }
   | "expired"
   | "cancelled"
@@ -29,13 +29,13 @@ export function customIdOf(index: number): string {
 }
 
 /** The JSON objects of a JSONL text, each with its position; a line that is not one is skipped (blank lines too). */
-export function jsonLines(text: string): ReadonlyArray<JsonRecord> {
-  const out: Array<JsonRecord> = []
+export function jsonLines(text: string): ReadonlyArray<JsonObject> {
+  const out: Array<JsonObject> = []
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue
     try {
       const value: unknown = JSON.parse(line)
-      if (isRecord(value)) out.push(value)
+      if (isJsonObject(value)) out.push(value)
     } catch {
       // A line cut or garbled by the provider is a missing line, which the reconciliation reports as such.
     }

@@ -5,13 +5,13 @@
  * part) may set them in any order: each encoder sends a one-hour breakpoint that follows a shorter one at the default
  * lifetime rather than send what its API refuses, and the simulator refuses it as the API does.
  */
-import { isRecord, type JsonRecord } from "../providers/wire.js"
+import { isJsonObject, type JsonObject } from "./json.js"
 
 /** A block of a body's list that holds a breakpoint: its list and index. */
 export type Place = readonly [Array<unknown>, number]
 
 /** Whether a breakpoint's lifetime (`ttl`, none for the default five minutes) is the longer one. */
-const isHour = (control: unknown): boolean => isRecord(control) && control["ttl"] === "1h"
+const isHour = (control: unknown): boolean => isJsonObject(control) && control["ttl"] === "1h"
 
 /**
  * The blocks at `places` (in the prompt's order), each breakpoint under `key` (`cache_control`, `cachePoint`) of an
@@ -20,11 +20,11 @@ const isHour = (control: unknown): boolean => isRecord(control) && control["ttl"
 export function shortenAfterShorter(places: ReadonlyArray<Place>, key: string): void {
   let shorter = false
   for (const [list, i] of places) {
-    const block = list[i] as JsonRecord
+    const block = list[i] as JsonObject
     const control = block[key]
     if (!isHour(control)) shorter = true
     else if (shorter) {
-      const { ttl: _shortened, ...rest } = control as JsonRecord
+      const { ttl: _shortened, ...rest } = control as JsonObject
       list[i] = { ...block, [key]: rest }
     }
   }

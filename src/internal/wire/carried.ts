@@ -12,7 +12,7 @@
  * is given the summary as a message, on any deployment.
  */
 import type { AssistantMessage, Message, ProviderMetadata, ToolCall } from "../../Message.js"
-import { isRecord } from "../providers/wire.js"
+import { isJsonObject } from "./json.js"
 
 /** What a reply leaves for its next turn: its own metadata, and each call's by its id. */
 export interface Carried {
@@ -50,9 +50,9 @@ export const opened = (encrypted: string | null | undefined): Carried | undefine
   if (typeof encrypted !== "string" || !encrypted.startsWith(mark)) return undefined
   try {
     const value: unknown = JSON.parse(Buffer.from(encrypted.slice(mark.length), "base64url").toString("utf8"))
-    if (!isRecord(value)) return {}
-    const message = isRecord(value["message"]) ? value["message"] : undefined
-    const calls = isRecord(value["calls"]) ? value["calls"] as Record<string, ProviderMetadata> : undefined
+    if (!isJsonObject(value)) return {}
+    const message = isJsonObject(value["message"]) ? value["message"] : undefined
+    const calls = isJsonObject(value["calls"]) ? value["calls"] as Record<string, ProviderMetadata> : undefined
     const summary = typeof value["summary"] === "string" ? value["summary"] : undefined
     return { message, calls, summary }
   } catch {

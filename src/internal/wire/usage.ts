@@ -5,7 +5,7 @@
  * two APIs spell differently.
  */
 import type { Usage } from "../../ChatResponse.js"
-import { isRecord } from "../providers/wire.js"
+import { isJsonObject } from "./json.js"
 
 /**
  * A token count as a provider's body carries it: a positive finite number,
@@ -84,22 +84,22 @@ export function withReported(
  * `service_tier` its reply or chunk reports; undefined when it is not an object.
  */
 export function openAiUsage(value: unknown, fields: OpenAiUsageFields, serviceTier?: unknown): Usage | undefined {
-  if (!isRecord(value)) return undefined
+  if (!isJsonObject(value)) return undefined
   const promptDetails = value[fields.promptDetails]
   const completionDetails = value[fields.completionDetails]
   const usage = reportedUsage(
     tokenCount(value[fields.prompt]),
     tokenCount(value[fields.completion]),
     value["total_tokens"],
-    isRecord(promptDetails)
+    isJsonObject(promptDetails)
       ? tokenCount(promptDetails["cached_tokens"])
       // DeepSeek reports cache hits at the top level.
       : tokenCount(value["prompt_cache_hit_tokens"]),
-    isRecord(completionDetails) ? tokenCount(completionDetails["reasoning_tokens"]) : 0
+    isJsonObject(completionDetails) ? tokenCount(completionDetails["reasoning_tokens"]) : 0
   )
   return withReported(usage, {
-    audioPrompt: isRecord(promptDetails) ? promptDetails["audio_tokens"] : undefined,
-    audioCompletion: isRecord(completionDetails) ? completionDetails["audio_tokens"] : undefined,
+    audioPrompt: isJsonObject(promptDetails) ? promptDetails["audio_tokens"] : undefined,
+    audioCompletion: isJsonObject(completionDetails) ? completionDetails["audio_tokens"] : undefined,
     serviceTier
   })
 }

@@ -33,7 +33,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as Sse from "../../../Sse.js"
-import { isRecord } from "../../providers/wire.js"
+import { isJsonObject } from "../../wire/json.js"
 import * as ServerRequests from "./serverRequests.js"
 
 /** The most progress notifications one call relays. */
@@ -166,7 +166,7 @@ function observe(relay: Relay, data: string, exchange: Call | undefined, shared:
   } catch {
     return // Not JSON: `McpClient` fails on it as it does.
   }
-  if (!isRecord(message) || "id" in message) return
+  if (!isJsonObject(message) || "id" in message) return
   const method = message["method"]
   if (isListChanged(method)) {
     relay.told({ _tag: "ListChanged", method })
@@ -184,7 +184,7 @@ function observe(relay: Relay, data: string, exchange: Call | undefined, shared:
     if (log._tag === "None") return
     if (caller !== undefined) offer(caller, { _tag: "Log", params: log.value })
     else if (!shared || relay.calls.size === 0) relay.told({ _tag: "Log", params: log.value })
-  } else if (method === "notifications/cancelled" && isRecord(message["params"])) {
+  } else if (method === "notifications/cancelled" && isJsonObject(message["params"])) {
     ServerRequests.cancelled(relay.requests, message["params"]["requestId"])
   }
 }
@@ -197,7 +197,7 @@ function noteAsked(relay: Relay, data: string, call: Call): boolean {
   } catch {
     return false
   }
-  if (!isRecord(message)) return false
+  if (!isJsonObject(message)) return false
   const id = message["id"]
   const method = message["method"]
   if ((typeof id !== "string" && typeof id !== "number") || !ServerRequests.isRelayed(method)) return false

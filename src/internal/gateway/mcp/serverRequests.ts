@@ -52,7 +52,7 @@ import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as Sse from "../../../Sse.js"
-import { isRecord } from "../../providers/wire.js"
+import { isJsonObject } from "../../wire/json.js"
 import type * as Listen from "./listen.js"
 
 /** The requests of a server relayed to its call's client. */
@@ -138,10 +138,10 @@ const cancelledByClient = (method: Method): Failure => ({
 
 // The error in `cause` (a reverse request's failure): the client's own JSON-RPC error when it answered with one.
 function failureOf(method: Method, cause: unknown): Failure {
-  if (isRecord(cause) && typeof cause["code"] === "number" && typeof cause["message"] === "string") {
+  if (isJsonObject(cause) && typeof cause["code"] === "number" && typeof cause["message"] === "string") {
     return { code: cause["code"], message: cause["message"], ...("data" in cause ? { data: cause["data"] } : {}) }
   }
-  if (isRecord(cause) && "cause" in cause && cause["cause"] !== cause) return failureOf(method, cause["cause"])
+  if (isJsonObject(cause) && "cause" in cause && cause["cause"] !== cause) return failureOf(method, cause["cause"])
   return { code: McpSchema.INTERNAL_ERROR_CODE, message: `The client did not answer ${method}` }
 }
 
@@ -206,14 +206,14 @@ const decodeToken = Schema.decodeUnknownOption(McpSchema.ProgressToken)
 
 // The progress token `params` (a server's request's) asked progress by.
 function tokenOf(params: unknown): McpSchema.ProgressToken | undefined {
-  const meta = isRecord(params) ? params["_meta"] : undefined
-  const token = decodeToken(isRecord(meta) ? meta["progressToken"] : undefined)
+  const meta = isJsonObject(params) ? params["_meta"] : undefined
+  const token = decodeToken(isJsonObject(meta) ? meta["progressToken"] : undefined)
   return token._tag === "Some" ? token.value : undefined
 }
 
 // `params` without the progress token of its server, which the client never sees (it is sent the gateway's).
 function withoutToken(params: unknown): unknown {
-  if (!isRecord(params) || !isRecord(params["_meta"]) || !("progressToken" in params["_meta"])) return params
+  if (!isJsonObject(params) || !isJsonObject(params["_meta"]) || !("progressToken" in params["_meta"])) return params
   const { progressToken: _, ...meta } = params["_meta"]
   const { _meta: __, ...rest } = params
   return Object.keys(meta).length === 0 ? rest : { ...rest, _meta: meta }
@@ -272,7 +272,7 @@ export type Undeclared = (request: McpSchema.McpInputRequest) => void
 // `method` with `params` as an input request of a 2026-07-28 result (`McpServer` checks it against what the client
 // declared).
 function inputRequest(method: Method, params: unknown): McpSchema.McpInputRequest {
-  return { method, params: isRecord(params) ? params : {} }
+  return { method, params: isJsonObject(params) ? params : {} }
 }
 
 /**
@@ -337,7 +337,7 @@ export function declaring(transport: McpClient.Transport): McpClient.Transport {
     ...transport,
     request: (message, tool) =>
       transport.request(
-        message.method === "initialize" && isRecord(message.params)
+        message.method === "initialize" && isJsonObject(message.params)
           ? { ...message, params: { ...message.params, capabilities: declared } }
           : message,
         tool
@@ -355,7 +355,7 @@ function askedOf(text: string, requests: Requests) {
   } catch {
     return undefined
   }
-  if (!isRecord(message) || "method" in message || !("error" in message)) return undefined
+  if (!isJsonObject(message) || "method" in message || !("error" in message)) return undefined
   const id = message["id"]
   const asked = typeof id === "string" || typeof id === "number" ? requests.asked.get(String(id)) : undefined
   if (asked !== undefined) requests.asked.delete(String(id))
@@ -462,7 +462,7 @@ const notified = Effect.fnUntraced(function*(relayed: Relayed, session: string |
   } catch {
     return false
   }
-  if (!isRecord(message) || "id" in message || !isRecord(message["params"])) return false
+  if (!isJsonObject(message) || "id" in message || !isJsonObject(message["params"])) return false
   const params = message["params"]
   if (message["method"] === "notifications/progress") {
     const inFlight = relayed.byToken.get(String(params["progressToken"]))
@@ -494,16 +494,16 @@ function seen(outbound: Outgoing, chunk: string): string | undefined {
     } catch {
       return event
     }
-    const id = isRecord(message) ? message["id"] : undefined
-    if (!isRecord(message) || !isRelayed(message["method"]) || (typeof id !== "string" && typeof id !== "number")) {
+    const id = isJsonObject(message) ? message["id"] : undefined
+    if (!isJsonObject(message) || !isRelayed(message["method"]) || (typeof id !== "string" && typeof id !== "number")) {
       return event
     }
     found = true
     outbound.sending = undefined
     Deferred.doneUnsafe(sending.sent, Effect.succeed(id))
     if (sending.token === undefined) return event
-    const params = isRecord(message["params"]) ? message["params"] : {}
-    const meta = isRecord(params["_meta"]) ? params["_meta"] : {}
+    const params = isJsonObject(message["params"]) ? message["params"] : {}
+    const meta = isJsonObject(params["_meta"]) ? params["_meta"] : {}
     return `data: ${
       JSON.stringify({ ...message, params: { ...params, _meta: { ...meta, progressToken: sending.token } } })
     }`
@@ -584,7 +584,7 @@ export function refusing(standalone: Listen.Standalone, maxBytes: number): Liste
     } catch {
       return Effect.void
     }
-    return isRecord(message) && "method" in message && (typeof message["id"] === "string" ||
+    return isJsonObject(message) && "method" in message && (typeof message["id"] === "string" ||
         typeof message["id"] === "number")
       ? reply(message)
       : Effect.void

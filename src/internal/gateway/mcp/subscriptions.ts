@@ -23,7 +23,7 @@ import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Schema from "effect/Schema"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
-import { isRecord } from "../../providers/wire.js"
+import { isJsonObject } from "../../wire/json.js"
 import type * as Allow from "../access/tools.js"
 import * as Resources from "./resources.js"
 import { failed } from "./rpc.js"
@@ -432,7 +432,7 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
 function objectOf(text: string) {
   try {
     const value: unknown = JSON.parse(text)
-    return isRecord(value) ? value : undefined
+    return isJsonObject(value) ? value : undefined
   } catch {
     return undefined
   }
@@ -444,7 +444,7 @@ function requestOf(text: string) {
   if (message === undefined) return undefined
   const { id, method, params } = message
   const known = methods.find((one) => one === method)
-  const uri = isRecord(params) ? params["uri"] : undefined
+  const uri = isJsonObject(params) ? params["uri"] : undefined
   if ((typeof id !== "string" && typeof id !== "number") || known === undefined || typeof uri !== "string") {
     return undefined
   }
@@ -480,10 +480,12 @@ function statelessError(): RpcError {
 // The JSON of an `initialize` result in `text`, advertising `resources.subscribe`; anything else as it is.
 function advertised(text: string): string {
   const message = objectOf(text)
-  if (message === undefined || !isRecord(message["result"]) || !isRecord(message["result"]["capabilities"])) return text
+  if (message === undefined || !isJsonObject(message["result"]) || !isJsonObject(message["result"]["capabilities"])) {
+    return text
+  }
   const result = message["result"]
   const capabilities = result["capabilities"] as Readonly<Record<string, unknown>>
-  const resources = isRecord(capabilities["resources"]) ? capabilities["resources"] : {}
+  const resources = isJsonObject(capabilities["resources"]) ? capabilities["resources"] : {}
   return JSON.stringify({
     ...message,
     result: { ...result, capabilities: { ...capabilities, resources: { ...resources, subscribe: true } } }

@@ -50,7 +50,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type * as Gateway from "../../../Gateway.js"
 import type { Renewable } from "../../providers/renewing.js"
-import { isRecord } from "../../providers/wire.js"
+import { isJsonObject } from "../../wire/json.js"
 import * as Allow from "../access/tools.js"
 import type * as Credentials from "./credentials.js"
 import * as Listen from "./listen.js"
@@ -383,9 +383,9 @@ function noticingSubscribe(transport: McpClient.Transport) {
         : Effect.tap(transport.request(message, tool), (response) =>
           Effect.sync(() => {
             const result: unknown = "result" in response ? response.result : undefined
-            const capabilities = isRecord(result) ? result["capabilities"] : undefined
-            const resources = isRecord(capabilities) ? capabilities["resources"] : undefined
-            subscribes = isRecord(resources) && resources["subscribe"] === true
+            const capabilities = isJsonObject(result) ? result["capabilities"] : undefined
+            const resources = isJsonObject(capabilities) ? capabilities["resources"] : undefined
+            subscribes = isJsonObject(resources) && resources["subscribe"] === true
           }))
   }
   return { transport: noticing, subscribes: () => subscribes }

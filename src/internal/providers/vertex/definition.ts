@@ -11,9 +11,9 @@ import type { OptionsError } from "../../../OptionsError.js"
 import type { Options } from "../../../providers/Vertex.js"
 import * as Invalid from "../../optionsError.js"
 import { definition as anthropicDefinition } from "../../wire/anthropic/client.js"
+import { RequestError } from "../../wire/codecError.js"
 import { definition as geminiDefinition } from "../../wire/gemini/client.js"
 import type * as Adapter from "../adapter.js"
-import { RequestError } from "../wire.js"
 
 /** The `anthropic_version` of Anthropic's models on Vertex AI (Anthropic's "Claude on Vertex AI"). */
 export const anthropicVersion = "vertex-2023-10-16"

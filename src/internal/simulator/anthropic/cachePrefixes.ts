@@ -4,9 +4,9 @@
  * `1h`). Sizes are counted as the request decoder counts the prompt, so tool definitions add none.
  */
 import type { CachePrefix } from "../../../simulator/WireFormat.js"
+import { isJsonObject } from "../../wire/json.js"
 import { mediaTokens } from "../decoded.js"
 import { PrefixBuilder } from "../promptCache.js"
-import { isRecord } from "../requestChecks.js"
 
 /** A block of the prompt, and the role of the turn it is in (`tool` for a tool definition). */
 interface Piece {
@@ -23,7 +23,7 @@ const identity = ({ block, role }: Piece): string => {
 // An image or document block's tokens, as the decoder reads its source: base64 as a `data:` URL of its type, or a URL
 // (a document's a PDF's).
 const blockTokens = (block: Readonly<Record<string, unknown>>): number => {
-  const source = isRecord(block.source) ? block.source : {}
+  const source = isJsonObject(block.source) ? block.source : {}
   const pdf = block.type === "document" ? { mediaType: "application/pdf" } : {}
   return source.type === "url"
     ? mediaTokens({ url: String(source.url), ...pdf })
@@ -37,7 +37,7 @@ const resultSize = (content: unknown): readonly [chars: number, media: number] =
   let chars = 0
   let media = 0
   for (const block of content as ReadonlyArray<unknown>) {
-    if (!isRecord(block)) continue
+    if (!isJsonObject(block)) continue
     if (block.type === "text" && typeof block.text === "string") chars += block.text.length
     else if (block.type === "image" || block.type === "document") media += blockTokens(block)
   }
@@ -64,7 +64,7 @@ const sizeOf = (block: Readonly<Record<string, unknown>>): readonly [chars: numb
 // A block's `cache_control` ends a cached prefix.
 const markBreakpoint = (prefixes: PrefixBuilder<Piece>, block: Readonly<Record<string, unknown>>): void => {
   const breakpoint = block.cache_control
-  if (isRecord(breakpoint)) prefixes.mark(breakpoint.ttl === "1h" ? "1h" : "5m")
+  if (isJsonObject(breakpoint)) prefixes.mark(breakpoint.ttl === "1h" ? "1h" : "5m")
 }
 
 // A string content is cached as the text block it stands for.
@@ -72,7 +72,7 @@ const addBlocks = (prefixes: PrefixBuilder<Piece>, role: string, content: unknow
   const blocks = typeof content === "string" ? [{ type: "text", text: content }] : content
   if (!Array.isArray(blocks)) return
   for (const block of blocks as ReadonlyArray<unknown>) {
-    if (!isRecord(block)) continue
+    if (!isJsonObject(block)) continue
     const [chars, media] = sizeOf(block)
     prefixes.add({ role, block }, chars, media)
     markBreakpoint(prefixes, block)
@@ -81,11 +81,11 @@ const addBlocks = (prefixes: PrefixBuilder<Piece>, role: string, content: unknow
 
 /** The cached prefixes of a decoded Messages body, shortest first. */
 export const cachePrefixes = (body: unknown): ReadonlyArray<CachePrefix> => {
-  if (!isRecord(body)) return []
+  if (!isJsonObject(body)) return []
   const prefixes = new PrefixBuilder(String(body.model), identity)
   if (Array.isArray(body.tools)) {
     for (const tool of body.tools as ReadonlyArray<unknown>) {
-      if (!isRecord(tool)) continue
+      if (!isJsonObject(tool)) continue
       prefixes.add({ role: "tool", block: tool }, 0, 0)
       markBreakpoint(prefixes, tool)
     }
@@ -93,7 +93,7 @@ export const cachePrefixes = (body: unknown): ReadonlyArray<CachePrefix> => {
   addBlocks(prefixes, "system", body.system)
   if (Array.isArray(body.messages)) {
     for (const message of body.messages as ReadonlyArray<unknown>) {
-      if (isRecord(message)) addBlocks(prefixes, String(message.role), message.content)
+      if (isJsonObject(message)) addBlocks(prefixes, String(message.role), message.content)
     }
   }
   return prefixes.prefixes

@@ -15,7 +15,6 @@ import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/Anthropic.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
-import type { JsonRecord } from "../../providers/wire.js"
 import type { Refused } from "../../schemaCheck.js"
 import {
   type AnyBody,
@@ -31,8 +30,9 @@ import {
 } from "../../wire/anthropic/request.js"
 import { longerAfterShorter } from "../../wire/cacheLifetime.js"
 import { isBlank } from "../../wire/emptyText.js"
+import { isJsonObject, type JsonObject } from "../../wire/json.js"
 import { requestPrompt } from "../decoded.js"
-import { bareTypeName, invalid, isRecord, valueAt } from "../requestChecks.js"
+import { bareTypeName, invalid, valueAt } from "../requestChecks.js"
 import { signatureOf } from "./render.js"
 
 type WireMessage = AnyBody["messages"][number]
@@ -48,7 +48,7 @@ const thinkingTags = ["enabled", "disabled", "adaptive", "between_tools"]
 const quoted = (tags: ReadonlyArray<string>): string => tags.map((tag) => `'${tag}'`).join(", ")
 
 function tagError(param: string, value: unknown, tags: ReadonlyArray<string>): ApiError {
-  const found = isRecord(value) && typeof value.type === "string" ? ` '${value.type}'` : ""
+  const found = isJsonObject(value) && typeof value.type === "string" ? ` '${value.type}'` : ""
   return invalid(
     `${param}: Input tag${found} found using 'type' does not match any of the expected tags: ${quoted(tags)}`,
     `${param}.type`
@@ -95,7 +95,7 @@ function unionError(
 ): ApiError | undefined {
   const value = valueAt(body, at)
   const param = dotted(at)
-  if (!isRecord(value) || typeof value.type !== "string") {
+  if (!isJsonObject(value) || typeof value.type !== "string") {
     return invalid(`${param}: Input should be an object with a type`, param)
   }
   return tags.includes(value.type) ? field(value.type) : tagError(param, value, tags)
@@ -129,11 +129,13 @@ function refusalError(body: unknown, refused: Refused): ApiError {
         ? generic()
         : invalid(`system.${String(path[1])}: Input should be a text block`, `system.${String(path[1])}`)
     case "thinking":
-      if (path.length === 1 && !isRecord(value)) return invalid("thinking: Input should be an object", "thinking")
+      if (path.length === 1 && !isJsonObject(value)) return invalid("thinking: Input should be an object", "thinking")
       return unionError(body, ["thinking"], thinkingTags, (tag) => tag === "enabled" ? budgetError : undefined) ??
         generic()
     case "tool_choice":
-      if (path.length === 1 && !isRecord(value)) return invalid("tool_choice: Input should be an object", "tool_choice")
+      if (path.length === 1 && !isJsonObject(value)) {
+        return invalid("tool_choice: Input should be an object", "tool_choice")
+      }
       return unionError(
         body,
         ["tool_choice"],
@@ -194,7 +196,7 @@ function fieldError(wire: AnyBody): ApiError | undefined {
   if (choiceBroken !== undefined) return choiceBroken
   // The top-level one (automatic caching) takes one of the four too.
   const automatic = wire.cache_control === undefined || wire.cache_control === null ? 0 : 1
-  const breakpoints = breakpointBlocks(wire as unknown as JsonRecord).length + automatic
+  const breakpoints = breakpointBlocks(wire as unknown as JsonObject).length + automatic
   if (breakpoints > maxBreakpoints) {
     return invalid(
       `A maximum of ${maxBreakpoints} blocks with cache_control may be provided. Found ${breakpoints}.`,
@@ -203,7 +205,7 @@ function fieldError(wire: AnyBody): ApiError | undefined {
   }
   // The top-level one is applied to the last cacheable block: it comes last.
   const controls = [
-    ...breakpointBlocks(wire as unknown as JsonRecord).map(([list, i]) => (list[i] as JsonRecord)["cache_control"]),
+    ...breakpointBlocks(wire as unknown as JsonObject).map(([list, i]) => (list[i] as JsonObject)["cache_control"]),
     wire.cache_control
   ]
   if (longerAfterShorter(controls.filter((control) => control !== undefined && control !== null)) !== undefined) {

@@ -10,11 +10,11 @@ import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
-import type { JsonRecord } from "../../providers/wire.js"
 import { bracketed } from "../../schemaCheck.js"
 import * as Codec from "../../wire/bedrock/codec.js"
 import { longerAfterShorter } from "../../wire/cacheLifetime.js"
 import { isBlank } from "../../wire/emptyText.js"
+import type { JsonObject } from "../../wire/json.js"
 import { Transcript } from "../decoded.js"
 import { invalid } from "../requestChecks.js"
 
@@ -76,7 +76,7 @@ function emptyError(body: Codec.Body): ApiError | undefined {
  * tools, system, messages. The wording of the answer is the simulator's.
  */
 function lifetimeError(body: unknown): ApiError | undefined {
-  const points = Codec.cachePointBlocks(body as JsonRecord).map(([list, i]) => (list[i] as JsonRecord)["cachePoint"])
+  const points = Codec.cachePointBlocks(body as JsonObject).map(([list, i]) => (list[i] as JsonObject)["cachePoint"])
   if (longerAfterShorter(points) === undefined) return undefined
   return invalid(
     "A cachePoint with a ttl of 1h must not come after a cachePoint with a shorter ttl. Cache points are " +

@@ -10,7 +10,8 @@ import {
   embeddingReply,
   maxEmbeddingInputs as maxEmbeddingRequests
 } from "../../wire/gemini/embeddings.js"
-import { invalid, isRecord } from "../requestChecks.js"
+import { isJsonObject } from "../../wire/json.js"
+import { invalid } from "../requestChecks.js"
 import { badValue, refusal } from "./request.js"
 
 /** The text of one `EmbedContentRequest`'s content, and its `outputDimensionality`, or what is wrong with it. */
@@ -19,7 +20,7 @@ function embedContentOf(
   path: string,
   resource: string
 ): Result.Result<{ readonly text: string; readonly dimensions: number | undefined }, ApiError> {
-  if (!isRecord(json)) return Result.fail(badValue(path, "an EmbedContentRequest object", json))
+  if (!isJsonObject(json)) return Result.fail(badValue(path, "an EmbedContentRequest object", json))
   const checked = checkEmbedContent(json)
   if (Result.isFailure(checked)) return Result.fail(refusal(checked.failure, path))
   const request = checked.success
@@ -57,7 +58,7 @@ export const decodeEmbedding = (
 ): Result.Result<EmbeddingRequest, ApiError> => {
   const model = (params?.model ?? "").replace(/^models\//, "")
   const resource = `models/${model}`
-  if (!isRecord(body)) return Result.fail(badValue("body", "a JSON object", body))
+  if (!isJsonObject(body)) return Result.fail(badValue("body", "a JSON object", body))
   const batch = params?.method === "batchEmbedContents"
   const requests: ReadonlyArray<unknown> = batch ? (Array.isArray(body.requests) ? body.requests : []) : [body]
   if (batch && !Array.isArray(body.requests)) return Result.fail(badValue("requests", "an array", body.requests))

@@ -12,8 +12,9 @@ import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { bracketed, type Refused } from "../../schemaCheck.js"
 import * as Codec from "../../wire/gemini/codec.js"
 import { schemaKeywords } from "../../wire/gemini/schema.js"
+import { isJsonObject } from "../../wire/json.js"
 import { decoded, mediaTokens } from "../decoded.js"
-import { invalid, isRecord, typeName } from "../requestChecks.js"
+import { invalid, typeName } from "../requestChecks.js"
 
 /** The text that, in the last user message, makes the simulator block the prompt. */
 export const blockedPromptMarker = "[simulator:block]"
@@ -106,7 +107,7 @@ function decodeToolChoice(
 
 /** The text a function response stands for: its `result` or `output` string, or its JSON. */
 function responseText(response: Readonly<Record<string, unknown>> | null | undefined): string {
-  if (isRecord(response)) {
+  if (isJsonObject(response)) {
     const inner = response["result"] ?? response["output"]
     if (typeof inner === "string") return inner
     if (inner !== undefined && Object.keys(response).length === 1) return JSON.stringify(inner)
@@ -235,12 +236,12 @@ function decodeContent(
 
 /** The first keyword outside Gemini's `Schema`, with its path, as the API names it. */
 const unknownKeyword = (schema: unknown, path: string): ApiError | undefined => {
-  if (!isRecord(schema)) return undefined
+  if (!isJsonObject(schema)) return undefined
   for (const [key, value] of Object.entries(schema)) {
     if (!schemaKeywords.has(key)) {
       return invalid(`Invalid JSON payload received. Unknown name "${key}" at '${path}': Cannot find field.`, path)
     }
-    const nested = key === "properties" && isRecord(value)
+    const nested = key === "properties" && isJsonObject(value)
       ? Object.entries(value).map(([name, property]) => unknownKeyword(property, `${path}.properties[${name}].value`))
       : key === "items"
       ? [unknownKeyword(value, `${path}.items`)]
@@ -318,7 +319,7 @@ export function decode(
 ): Result.Result<Decoded<Extra>, ApiError> {
   const model = params?.model ?? ""
   const method = params?.method
-  if (!isRecord(json)) {
+  if (!isJsonObject(json)) {
     return Result.fail(invalid(`Invalid JSON payload received. Expected an object, got ${typeName(json)}.`))
   }
   const contents = json["contents"]

@@ -13,11 +13,12 @@ import type { Extra } from "../../../simulator/OpenAiChat.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { bracketed, type Refused } from "../../schemaCheck.js"
+import { isJsonObject } from "../../wire/json.js"
 import { checkCreateRequest, type CreateRequest, maxStop, toRequest } from "../../wire/openAiChat/codec.js"
 import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
 import { fixedSamplingError, outputFormatError, serviceTierError } from "../openAiRequest.js"
-import { invalid, type InvalidRequest, isRecord, typeName, valueAt } from "../requestChecks.js"
+import { invalid, type InvalidRequest, typeName, valueAt } from "../requestChecks.js"
 
 type Wire = typeof CreateRequest.Type
 
@@ -61,7 +62,7 @@ function messageError(body: unknown, path: ReadonlyArray<PropertyKey>, message: 
       if (path.length === 3) return invalidType(param, "one of a string or array of objects", value)
       const partParam = bracketed(path.slice(0, 4))
       const part = valueAt(body, path.slice(0, 4))
-      if (!isRecord(part) || typeof part.type !== "string") {
+      if (!isJsonObject(part) || typeof part.type !== "string") {
         return invalid(`Invalid '${partParam}': expected an object with a 'type'.`, partParam)
       }
       return part.type === "text" ? missingParameter(`${partParam}.text`) : refusedField(param, value, message)
@@ -116,7 +117,7 @@ function refusalError(body: unknown, refused: Refused): ApiError {
 // `text.format`.
 function nestedSchemaName(format: Readonly<Record<string, unknown>>): ApiError | undefined {
   const wrapper = format.json_schema
-  return isRecord(wrapper) && typeof wrapper.name === "string"
+  return isJsonObject(wrapper) && typeof wrapper.name === "string"
     ? undefined
     : missingParameter("response_format.json_schema.name")
 }

@@ -11,7 +11,8 @@ import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import * as OpenAiResponses from "../../../simulator/OpenAiResponses.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded, ReplyMeta, WireFormat } from "../../../simulator/WireFormat.js"
-import { checkCompactBody, type CompactBody, inputMessages, type JsonRecord } from "../../wire/openAiResponses/codec.js"
+import type { JsonObject } from "../../wire/json.js"
+import { checkCompactBody, type CompactBody, inputMessages } from "../../wire/openAiResponses/codec.js"
 import { compacted, compactionItem, userItems } from "../../wire/openAiResponses/compaction.js"
 import { responseOf } from "../chunks.js"
 import { requestPrompt } from "../decoded.js"
@@ -20,7 +21,7 @@ import { refusalError } from "./request.js"
 
 /** What a compaction's answer needs beside the reply: the user messages of the input, kept as they came. */
 export interface Extra extends OpenAiResponses.Extra {
-  readonly users: ReadonlyArray<JsonRecord>
+  readonly users: ReadonlyArray<JsonObject>
 }
 
 /** Opaque, deterministic stand-in for OpenAI's encrypted compaction. */

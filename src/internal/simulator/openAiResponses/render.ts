@@ -13,7 +13,8 @@ import type { StreamErrorShape } from "../../../simulator/Simulator.js"
 import type { ApiError, RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import type { ErrorAnswer } from "../../wire/dialect.js"
 import { FramedEvents, FramedText, sse } from "../../wire/eventSink.js"
-import { echoOf, hostedCallItem, type JsonRecord, metadataOf, summaryText } from "../../wire/openAiResponses/codec.js"
+import type { JsonObject } from "../../wire/json.js"
+import { echoOf, hostedCallItem, metadataOf, summaryText } from "../../wire/openAiResponses/codec.js"
 import { none } from "../../wire/openAiResponses/namespace.js"
 import {
   errorEvent,
@@ -58,7 +59,7 @@ function echoed(extra: Extra) {
 
 // The items of the hosted tools' calls the reply makes, as a Responses deployment gives them; none for a reply that
 // calls none (a scenario's turn).
-function hostedItems(meta: ReplyMeta, extra: Extra): Array<JsonRecord> {
+function hostedItems(meta: ReplyMeta, extra: Extra): Array<JsonObject> {
   if (meta.hostedTools === "none") return []
   const suffix = suffixOf(meta)
   return (extra.hostedCalls ?? []).map((tool, i) => hostedCallItem(`hc_${suffix}_${i}`, tool, "completed"))
@@ -66,7 +67,7 @@ function hostedItems(meta: ReplyMeta, extra: Extra): Array<JsonRecord> {
 
 export function renderReply(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): string {
   const ids = idsOf(meta)
-  const reasoning: Array<JsonRecord> = reply.reasoning.length === 0 ? [] : [{
+  const reasoning: Array<JsonObject> = reply.reasoning.length === 0 ? [] : [{
     type: "reasoning",
     summary: extra.summary ? [summaryText(reply.reasoning.join(""))] : [],
     ...(extra.encryptedReasoning ? { encrypted_content: encrypted(ids.item("rs", 0), reply.reasoning.length) } : {})

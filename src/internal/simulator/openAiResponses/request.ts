@@ -11,6 +11,7 @@ import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/OpenAiResponses.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { bracketed, type Problem, type Refused } from "../../schemaCheck.js"
+import { isJsonObject } from "../../wire/json.js"
 import {
   type Body,
   checkBody,
@@ -25,7 +26,7 @@ import {
 import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, refusedField } from "../openAiErrors.js"
 import { fixedSamplingError, outputFormatError, serviceTierError } from "../openAiRequest.js"
-import { invalid, isRecord, typeName, valueAt } from "../requestChecks.js"
+import { invalid, typeName, valueAt } from "../requestChecks.js"
 
 /** Chat Completions fields the Responses API does not know. */
 const chatOnly = [
@@ -72,7 +73,7 @@ function contentError(content: unknown, path: string): ApiError | undefined {
   for (let i = 0; i < content.length; i++) {
     const part: unknown = content[i]
     const at = `${path}[${i}]`
-    if (!isRecord(part)) return invalid(`Invalid type for '${at}': expected an object.`, at)
+    if (!isJsonObject(part)) return invalid(`Invalid type for '${at}': expected an object.`, at)
     switch (part.type) {
       case "input_text":
       case "output_text":
@@ -100,7 +101,7 @@ function missingField(item: Readonly<Record<string, unknown>>, path: string, fie
 function itemError(body: unknown, i: number): ApiError | undefined {
   const item = valueAt(body, ["input", i])
   const path = `input[${i}]`
-  if (!isRecord(item)) return invalidType(path, "an object", item)
+  if (!isJsonObject(item)) return invalidType(path, "an object", item)
   const type = item.type ?? "message"
   switch (type) {
     case "message":
@@ -134,7 +135,7 @@ function itemError(body: unknown, i: number): ApiError | undefined {
 // A `json_schema` text format's schema is flat, unlike Chat Completions' nested `json_schema` wrapper.
 function flatSchemaError(format: Readonly<Record<string, unknown>>): ApiError | undefined {
   if (typeof format.name !== "string") return missingParameter("text.format.name")
-  return isRecord(format.schema) ? undefined : missingParameter("text.format.schema")
+  return isJsonObject(format.schema) ? undefined : missingParameter("text.format.schema")
 }
 
 /** What the codec's schema refused (its first refusal) worded as OpenAI words it. */
@@ -183,7 +184,7 @@ function unknownFieldError(body: Readonly<Record<string, unknown>>): ApiError | 
   const options = body.stream_options
   if (options === undefined || options === null) return undefined
   if (body.stream !== true) return streamOptionsError
-  return isRecord(options) && options.include_usage !== undefined
+  return isJsonObject(options) && options.include_usage !== undefined
     ? invalid(
       "Unknown parameter: 'stream_options.include_usage'.",
       "stream_options.include_usage",
@@ -296,7 +297,7 @@ function promptOf(wire: Body, request: ChatRequest): Result.Result<Decoded<Extra
 }
 
 export function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
-  const unknown = isRecord(body) ? unknownFieldError(body) : undefined
+  const unknown = isJsonObject(body) ? unknownFieldError(body) : undefined
   if (unknown !== undefined) return Result.fail(unknown)
   const checked = checkBody(body)
   if (Result.isFailure(checked)) return Result.fail(refusalError(body, checked.failure))

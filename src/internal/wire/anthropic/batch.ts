@@ -8,8 +8,9 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { BatchStatus } from "../../../ProviderClient.js"
 import type { BatchWire } from "../../providers/batch.js"
-import { isRecord, type JsonRecord, ShapeError } from "../../providers/wire.js"
 import { jsonLines, type RawLine, type RawOutcome } from "../batch.js"
+import { ShapeError } from "../codecError.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 
 /** The path of the batches. */
 export const batchesPath = "/v1/messages/batches"
@@ -50,7 +51,7 @@ export function createBody(
 }
 
 /** The batch object read; throws `ShapeError` when it is not one. */
-export function readBatch(body: JsonRecord): BatchStatus {
+export function readBatch(body: JsonObject): BatchStatus {
   const read = decodeBatchObject(body)
   if (read._tag === "Failure") throw new ShapeError(`not a message batch: ${read.failure.message}`)
   const batch = read.success
@@ -69,10 +70,10 @@ export function readBatch(body: JsonRecord): BatchStatus {
 }
 
 function outcomeOf(result: unknown): RawOutcome {
-  if (!isRecord(result)) return { _tag: "Failed", status: undefined, body: result }
+  if (!isJsonObject(result)) return { _tag: "Failed", status: undefined, body: result }
   switch (result.type) {
     case "succeeded":
-      return isRecord(result.message)
+      return isJsonObject(result.message)
         ? { _tag: "Reply", body: result.message }
         : { _tag: "Failed", status: undefined, body: result }
     case "canceled":
@@ -116,7 +117,7 @@ export interface BatchView {
 }
 
 /** The message batch object of `view`. */
-export function batchObject(view: BatchView): JsonRecord {
+export function batchObject(view: BatchView): JsonObject {
   const iso = (millis: number) => new Date(millis).toISOString()
   return {
     id: view.id,
@@ -139,7 +140,7 @@ export function batchObject(view: BatchView): JsonRecord {
 }
 
 /** A results line: a reply (`succeeded`), an error body (`errored`), or a line the batch never ran. */
-export function resultLine(customId: string, outcome: RawOutcome): JsonRecord {
+export function resultLine(customId: string, outcome: RawOutcome): JsonObject {
   const result = outcome === "expired"
     ? { type: "expired" }
     : outcome === "cancelled"

@@ -10,7 +10,7 @@ import * as Result from "effect/Result"
 import type { OptionsError } from "../../../OptionsError.js"
 import { apiVersion, defaultMaxTokens, type Options } from "../../../providers/Anthropic.js"
 import * as Adapter from "../../providers/adapter.js"
-import type { JsonRecord } from "../../providers/wire.js"
+import type { JsonObject } from "../json.js"
 import { outputToolName } from "../outputTool.js"
 import * as Batch from "./batch.js"
 import { isErrorPayload } from "./errors.js"
@@ -51,8 +51,8 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
     model: options.model,
     requestId: requestIdOf,
     ...Adapter.limitsOf(options),
-    failureOf: (body: JsonRecord) => isErrorPayload(body) ? body : undefined,
-    reply: (body: JsonRecord, { request }: Adapter.ReplyContext) =>
+    failureOf: (body: JsonObject) => isErrorPayload(body) ? body : undefined,
+    reply: (body: JsonObject, { request }: Adapter.ReplyContext) =>
       Result.succeed(reply(body, outputToolName(request))),
     stream: (context: Adapter.StreamContext) =>
       new AnthropicStreamParser({ ...context, outputTool: outputToolName(context.request), maxEventSize }),

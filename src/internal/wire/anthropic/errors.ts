@@ -1,9 +1,9 @@
+import { isJsonObject, type JsonObject } from "../json.js"
 /**
  * Anthropic's error body (its API errors reference): `{"type": "error", "error": {"type", "message"}}`, the same
  * object a stream's `error` event carries, with the `error.type` each HTTP status has. The client recognises one
  * (`isErrorPayload`); the gateway and the simulator write one (`errorJson`, `errorType`).
  */
-import { isRecord, type JsonRecord } from "../../providers/wire.js"
 
 /** The JSON text of Anthropic's error body; `code` only where a fault injects one. */
 export function errorJson(type: string, message: string, code?: string | undefined): string {
@@ -38,6 +38,6 @@ export function errorType(status: number): string {
 }
 
 /** Whether a parsed body is Anthropic's error object. */
-export function isErrorPayload(value: JsonRecord): boolean {
-  return value["type"] === "error" || isRecord(value["error"])
+export function isErrorPayload(value: JsonObject): boolean {
+  return value["type"] === "error" || isJsonObject(value["error"])
 }

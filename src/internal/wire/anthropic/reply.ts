@@ -11,27 +11,26 @@ import * as Schema from "effect/Schema"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
-import { argumentsRecord, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
+import { ShapeError } from "../codecError.js"
+import { isJsonObject, type JsonObject, replyId, replyModel } from "../json.js"
 import { outputFinishReason } from "../outputTool.js"
 import { reportedUsage, tokenCount, withReported } from "../usage.js"
-
-export { argumentsRecord, isRecord, type JsonRecord, ShapeError }
 
 /** The key of this API in `providerMetadata`. */
 export const metadataKey = "anthropic"
 
 /** The signed thinking blocks a reply left in its `providerMetadata`, to send back unchanged. */
-export function thinkingBlocksOf(metadata: ProviderMetadata | undefined): ReadonlyArray<JsonRecord> {
+export function thinkingBlocksOf(metadata: ProviderMetadata | undefined): ReadonlyArray<JsonObject> {
   const ours = metadata?.[metadataKey]
-  const blocks = isRecord(ours) ? ours["thinking"] : undefined
+  const blocks = isJsonObject(ours) ? ours["thinking"] : undefined
   if (!Array.isArray(blocks)) return []
-  return blocks.filter((block): block is JsonRecord =>
-    isRecord(block) && (block["type"] === "thinking" || block["type"] === "redacted_thinking")
+  return blocks.filter((block): block is JsonObject =>
+    isJsonObject(block) && (block["type"] === "thinking" || block["type"] === "redacted_thinking")
   )
 }
 
 /** `{anthropic: {thinking: blocks}}`, or undefined when there are none. */
-export function metadataOf(thinking: ReadonlyArray<JsonRecord>): ProviderMetadata | undefined {
+export function metadataOf(thinking: ReadonlyArray<JsonObject>): ProviderMetadata | undefined {
   return thinking.length === 0 ? undefined : { [metadataKey]: { thinking } }
 }
 
@@ -107,13 +106,13 @@ export interface WireUsage {
 
 /** Overwrites `into` with every count `value` carries (usage in a stream is cumulative, never added). */
 export function readUsage(value: unknown, into: WireUsage): void {
-  if (!isRecord(value)) return
+  if (!isJsonObject(value)) return
   const input = value["input_tokens"]
   if (typeof input === "number") into.input = tokenCount(input)
   const creation = value["cache_creation_input_tokens"]
   if (typeof creation === "number") into.cacheCreation = tokenCount(creation)
   const byTtl = value["cache_creation"]
-  if (isRecord(byTtl) && typeof byTtl["ephemeral_1h_input_tokens"] === "number") {
+  if (isJsonObject(byTtl) && typeof byTtl["ephemeral_1h_input_tokens"] === "number") {
     into.cacheCreation1h = tokenCount(byTtl["ephemeral_1h_input_tokens"])
   }
   const read = value["cache_read_input_tokens"]
@@ -121,7 +120,7 @@ export function readUsage(value: unknown, into: WireUsage): void {
   const output = value["output_tokens"]
   if (typeof output === "number") into.output = tokenCount(output)
   const details = value["output_tokens_details"]
-  if (isRecord(details) && typeof details["thinking_tokens"] === "number") {
+  if (isJsonObject(details) && typeof details["thinking_tokens"] === "number") {
     into.thinking = tokenCount(details["thinking_tokens"])
   }
   const tier = value["service_tier"]
@@ -164,10 +163,10 @@ export function wireUsage(usage: Usage): WireUsage {
  * (`input_tokens` leaves out the cache reads and writes, and `cache_creation` splits the writes by lifetime), the
  * output, and the thinking part of it when there is one.
  */
-export function usageObject(wire: WireUsage): JsonRecord {
+export function usageObject(wire: WireUsage): JsonObject {
   const written = wire.cacheCreation ?? 0
   const writtenForAnHour = wire.cacheCreation1h ?? 0
-  const out: JsonRecord = {
+  const out: JsonObject = {
     input_tokens: wire.input ?? 0,
     cache_creation_input_tokens: written,
     cache_read_input_tokens: wire.cacheRead ?? 0,
@@ -212,16 +211,16 @@ export const Message = Schema.Struct({ content: Schema.Array(ReplyBlock) })
  * of a `tool_use` of `outputTool` (the forced tool of a `json_schema`
  * response format) is the reply's text, as JSON, not a tool call.
  */
-export function reply(body: JsonRecord, outputTool?: string): Reply {
+export function reply(body: JsonObject, outputTool?: string): Reply {
   const content = body["content"]
   if (!Array.isArray(content)) throw new ShapeError("content is not an array")
   let text = ""
   let reasoning: string | undefined
   const toolCalls: Array<ToolCall> = []
-  const thinking: Array<JsonRecord> = []
+  const thinking: Array<JsonObject> = []
   for (let i = 0; i < content.length; i++) {
     const block: unknown = content[i]
-    if (!isRecord(block)) throw new ShapeError(`content[${i}] is not an object`)
+    if (!isJsonObject(block)) throw new ShapeError(`content[${i}] is not an object`)
     switch (block["type"]) {
       case "text": {
         const value = block["text"]

@@ -41,20 +41,22 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../../Message.js"
-import { argumentsObject, mediaOnly, RequestError } from "../../providers/wire.js"
 import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } from "../../schemaCheck.js"
 import type * as Media from "../../tokens/media.js"
 import { shortenAfterShorter } from "../cacheLifetime.js"
+import { RequestError } from "../codecError.js"
+import { ShapeError } from "../codecError.js"
+import { requireMediaKind } from "../contentKinds.js"
 import type { Origin } from "../dialect.js"
 import { isBlank } from "../emptyText.js"
+import { JsonObjectSchema, requestArguments } from "../json.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 import { outputTool } from "../outputTool.js"
 import * as ServiceTier from "../serviceTier.js"
-import { isRecord, type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
+import { metadataOf, thinkingBlocksOf } from "./reply.js"
 
 // ---------------------------------------------------------------------------
 // The schema, and decoding
-
-const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
 
 const CacheControl = Schema.Struct({
   type: Schema.Literal("ephemeral"),
@@ -100,7 +102,7 @@ const Block = Schema.Union([
     type: Schema.Literal("tool_use"),
     id: Schema.String,
     name: Schema.String,
-    input: JsonObject,
+    input: JsonObjectSchema,
     cache_control: optionalCache
   }),
   Schema.Struct({
@@ -125,7 +127,7 @@ const WireTool = Schema.Struct({
   type: maybe(Schema.Literal("custom")),
   name: Schema.String,
   description: maybe(Schema.String),
-  input_schema: JsonObject,
+  input_schema: JsonObjectSchema,
   strict: maybe(Schema.Boolean),
   cache_control: optionalCache
 })
@@ -143,7 +145,7 @@ const WireThinking = Schema.Union([
 // `effort` is a string: a level this gateway does not know yet is left out, not refused.
 const WireOutputConfig = Schema.Struct({
   effort: maybe(Schema.String),
-  format: maybe(Schema.Struct({ type: Schema.Literal("json_schema"), schema: JsonObject }))
+  format: maybe(Schema.Struct({ type: Schema.Literal("json_schema"), schema: JsonObjectSchema }))
 })
 
 // The prompt's fields, which `count_tokens` takes as `/v1/messages` does.
@@ -344,7 +346,7 @@ const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string, into: Arra
   let text = ""
   let reasoning: string | undefined
   const calls: Array<ToolCall> = []
-  const thinking: Array<JsonRecord> = []
+  const thinking: Array<JsonObject> = []
   for (let j = 0; j < content.length; j++) {
     const block = content[j]!
     switch (block.type) {
@@ -576,18 +578,18 @@ export const minThinkingBudget = 1024
 const dataUrl = /^data:([^;,]+);base64,(.*)$/s
 
 /** A cache breakpoint as the block's `cache_control` (Anthropic's prompt caching reference). */
-export const cacheControl = (cache: CacheBreakpoint): JsonRecord =>
+export const cacheControl = (cache: CacheBreakpoint): JsonObject =>
   cache.ttl === undefined ? { type: "ephemeral" } : { type: "ephemeral", ttl: cache.ttl }
 
 // `block` with the `cache_control` of `cache`, when there is one.
-const cached = (block: JsonRecord, cache: CacheBreakpoint | undefined): JsonRecord =>
+const cached = (block: JsonObject, cache: CacheBreakpoint | undefined): JsonObject =>
   cache === undefined ? block : { ...block, cache_control: cacheControl(cache) }
 
 // The media the Messages API reads in a message's content: images, and PDFs as `document` blocks.
 const messagesMedia: ReadonlyArray<Media.Kind> = ["image", "pdf"]
 
 // A document part's title, context and citations as the block's fields, in the order Anthropic's reference lists them.
-const documentFields = (part: ImagePart): JsonRecord => {
+const documentFields = (part: ImagePart): JsonObject => {
   const document = part.document
   if (document === undefined) return {}
   return {
@@ -597,9 +599,9 @@ const documentFields = (part: ImagePart): JsonRecord => {
   }
 }
 
-const contentPart = (part: ContentPart, where: string): JsonRecord => {
+const contentPart = (part: ContentPart, where: string): JsonObject => {
   if (part.type === "text") return cached({ type: "text", text: part.text }, part.cache)
-  const type = mediaOnly(part, where, "the Messages API", messagesMedia) === "pdf" ? "document" : "image"
+  const type = requireMediaKind(part, where, "the Messages API", messagesMedia) === "pdf" ? "document" : "image"
   const inline = dataUrl.exec(part.url)
   const source = inline === null
     ? { type: "url", url: part.url }
@@ -611,30 +613,30 @@ const contentPart = (part: ContentPart, where: string): JsonRecord => {
  * A message's parts as blocks, but for the texts Anthropic refuses (blank ones, `wire/emptyText.ts`), each named by its
  * place in the message at `i`.
  */
-const contentBlocks = (parts: ReadonlyArray<ContentPart>, i: number): Array<JsonRecord> =>
+const contentBlocks = (parts: ReadonlyArray<ContentPart>, i: number): Array<JsonObject> =>
   parts.flatMap((part, j) =>
     part.type === "text" && isBlank(part.text) ? [] : [contentPart(part, `messages[${i}].content[${j}]`)]
   )
 
 /** A user message's or a tool result's content as Anthropic takes it: nothing (`[]`) where nothing is left to send. */
-const userContent = (content: string | ReadonlyArray<ContentPart>, i: number): string | Array<JsonRecord> =>
+const userContent = (content: string | ReadonlyArray<ContentPart>, i: number): string | Array<JsonObject> =>
   typeof content === "string" ? (isBlank(content) ? [] : content) : contentBlocks(content, i)
 
 /** An assistant message's content; nothing (`""` or `[]`) where it has no thinking, no call and a blank text. */
-const assistantContent = (message: AssistantMessage, at: number): string | Array<JsonRecord> => {
+const assistantContent = (message: AssistantMessage, at: number): string | Array<JsonObject> => {
   const thinking = thinkingBlocksOf(message.providerMetadata)
   const calls = message.toolCalls ?? []
   const text = isBlank(message.content) ? "" : message.content
   if (thinking.length === 0 && calls.length === 0 && (message.cache === undefined || text === "")) return text
   // Thinking first, then text, then tool_use: the order the API produced and expects back.
-  const blocks: Array<JsonRecord> = [...thinking]
+  const blocks: Array<JsonObject> = [...thinking]
   if (text !== "") blocks.push({ type: "text", text })
   for (const call of calls) {
     blocks.push({
       type: "tool_use",
       id: call.id,
       name: call.name,
-      input: argumentsObject(call, "Anthropic", `messages[${at}].toolCalls`)
+      input: requestArguments(call, "Anthropic", `messages[${at}].toolCalls`)
     })
   }
   const last = blocks.length - 1
@@ -651,7 +653,7 @@ interface SystemText {
 type Turn =
   | {
     readonly role: "user" | "assistant"
-    content: string | Array<JsonRecord>
+    content: string | Array<JsonObject>
     /** A user turn opened by tool results, which a following user message joins. */
     readonly results: boolean
   }
@@ -664,7 +666,7 @@ type Turn =
 export const takesMidConversationSystem = (model: string): boolean => model.startsWith("claude-opus-4-8")
 
 /** The system texts as the top-level `system` or a system turn's content: a string when one text without a cache. */
-const systemContent = (texts: ReadonlyArray<SystemText>): string | Array<JsonRecord> =>
+const systemContent = (texts: ReadonlyArray<SystemText>): string | Array<JsonObject> =>
   texts.length === 1 && texts[0]!.cache === undefined
     ? texts[0]!.text
     : texts.map(({ cache, text }) => cached({ type: "text", text }, cache))
@@ -741,8 +743,8 @@ const messagesOf = (
   return { system, turns: inPlace ? placed(system, turns) : turns }
 }
 
-const encodeTool = (tool: ToolDefinition): JsonRecord => {
-  const out: JsonRecord = { name: tool.name }
+const encodeTool = (tool: ToolDefinition): JsonObject => {
+  const out: JsonObject = { name: tool.name }
   if (tool.description !== undefined) out["description"] = tool.description
   out["input_schema"] = tool.parameters
   if (tool.strict !== undefined) out["strict"] = tool.strict
@@ -750,7 +752,7 @@ const encodeTool = (tool: ToolDefinition): JsonRecord => {
   return out
 }
 
-const encodeToolChoice = (choice: ToolChoice): JsonRecord =>
+const encodeToolChoice = (choice: ToolChoice): JsonObject =>
   typeof choice === "string"
     ? { type: choice === "required" ? "any" : choice }
     : { type: "tool", name: choice.tool }
@@ -759,7 +761,7 @@ const encodeToolChoice = (choice: ToolChoice): JsonRecord =>
  * The `tool_choice` of a request with tools: its choice, with `disable_parallel_tool_use` when parallel calls are off
  * (on an `auto` choice when it has none); a `none` choice takes no other field (Anthropic's Messages reference).
  */
-function toolChoiceOf(request: ChatRequest): JsonRecord | undefined {
+function toolChoiceOf(request: ChatRequest): JsonObject | undefined {
   const choice = request.toolChoice
   if (choice === "none" || request.parallelToolCalls !== false) {
     return choice === undefined ? undefined : encodeToolChoice(choice)
@@ -842,7 +844,7 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
  *   hour after a shorter one is sent for the default five minutes, as the API takes no longer one after a shorter
  *   (`wire/cacheLifetime.ts`).
  */
-export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
+export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObject => {
   const { system, turns } = messagesOf(request.messages, options.systemInPlace)
   const effort = request.reasoningEffort
   // The least budget must stay below `max_tokens`: a smaller limit leaves no room to think.
@@ -851,7 +853,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
       forcesTool(request)
     ? undefined
     : thinkingBudgets[effort]
-  const body: JsonRecord = {
+  const body: JsonObject = {
     model: options.model,
     max_tokens: request.maxTokens ?? (budget === undefined ? options.maxTokens : budget + options.maxTokens)
   }
@@ -902,7 +904,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
  * model's. One of the two at most, the temperature first: Claude Opus 4.1 and the models after it refuse both
  * (`takesBothSamplings`), as OpenAI's clients often send them.
  */
-function samplingInto(body: JsonRecord, request: ChatRequest, thinking: boolean): void {
+function samplingInto(body: JsonObject, request: ChatRequest, thinking: boolean): void {
   const temperature = request.temperature === undefined ? undefined : Math.min(request.temperature, 1)
   if (temperature !== undefined && (!thinking || temperature === 1)) body["temperature"] = temperature
   const topP = request.topP
@@ -929,12 +931,12 @@ export const minThinkingTopP = 0.95
 export const maxBreakpoints = 4
 
 /** Where each block of `body` that holds a `cache_control` is (its list and index), in the prompt's order. */
-export function breakpointBlocks(body: JsonRecord): ReadonlyArray<readonly [Array<unknown>, number]> {
+export function breakpointBlocks(body: JsonObject): ReadonlyArray<readonly [Array<unknown>, number]> {
   const places: Array<readonly [Array<unknown>, number]> = []
   const take = (list: unknown) => {
     if (!Array.isArray(list)) return
     list.forEach((block, i) => {
-      if (!isRecord(block)) return
+      if (!isJsonObject(block)) return
       // A tool result's own blocks may hold one too, before its own in the prompt.
       if (block["type"] === "tool_result") take(block["content"])
       if (block["cache_control"] !== undefined && block["cache_control"] !== null) places.push([list, i])
@@ -944,7 +946,7 @@ export function breakpointBlocks(body: JsonRecord): ReadonlyArray<readonly [Arra
   take(body["tools"])
   take(body["system"])
   for (const message of Array.isArray(body["messages"]) ? body["messages"] : []) {
-    if (isRecord(message)) take(message["content"])
+    if (isJsonObject(message)) take(message["content"])
   }
   return places
 }
@@ -953,10 +955,10 @@ export function breakpointBlocks(body: JsonRecord): ReadonlyArray<readonly [Arra
  * `body` with its breakpoints but the last `maxBreakpoints` left out, which cache the longest prefixes; a block is
  * replaced by a copy, as a kept block (a signed thinking block) may be shared.
  */
-function keepLastBreakpoints(body: JsonRecord): void {
+function keepLastBreakpoints(body: JsonObject): void {
   const places = breakpointBlocks(body)
   for (const [list, i] of places.slice(0, Math.max(0, places.length - maxBreakpoints))) {
-    const { cache_control: _dropped, ...rest } = list[i] as JsonRecord
+    const { cache_control: _dropped, ...rest } = list[i] as JsonObject
     list[i] = rest
   }
 }
@@ -969,9 +971,9 @@ const countedFields = ["model", "messages", "system", "tools", "tool_choice", "t
  * reference): the Messages body's prompt, as `requestBody` writes it, without
  * the fields that only shape the reply.
  */
-export const countBody = (request: ChatRequest, options: Omit<BodyOptions, "stream">): JsonRecord => {
+export const countBody = (request: ChatRequest, options: Omit<BodyOptions, "stream">): JsonObject => {
   const whole = requestBody(request, { ...options, stream: false })
-  const body: JsonRecord = {}
+  const body: JsonObject = {}
   for (const field of countedFields) if (whole[field] !== undefined) body[field] = whole[field]
   return body
 }
@@ -982,7 +984,7 @@ export function countReply(tokens: number): string {
 }
 
 /** The `input_tokens` of a `count_tokens` reply; throws `ShapeError` when it has none. */
-export const countOf = (body: JsonRecord): number => {
+export const countOf = (body: JsonObject): number => {
   const count = body["input_tokens"]
   if (typeof count !== "number" || !Number.isInteger(count) || count < 0) {
     throw new ShapeError("input_tokens is not a count")

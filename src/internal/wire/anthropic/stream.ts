@@ -20,17 +20,9 @@ import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
 import type * as Adapter from "../../providers/adapter.js"
 import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 import { outputFinishReason } from "../outputTool.js"
-import {
-  finishReason,
-  isRecord,
-  type JsonRecord,
-  metadataOf,
-  readUsage,
-  usageObject,
-  usageOf,
-  type WireUsage
-} from "./reply.js"
+import { finishReason, metadataOf, readUsage, usageObject, usageOf, type WireUsage } from "./reply.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
@@ -60,7 +52,7 @@ export class AnthropicStreamParser extends SseParser {
   private sawUsage = false
   private readonly blocks: Array<Block | undefined> = []
   /** Signed thinking blocks in order, to send back with the next turn. */
-  private readonly thinking: Array<JsonRecord> = []
+  private readonly thinking: Array<JsonObject> = []
   private calls = 0
 
   constructor(private readonly context: StreamContext) {
@@ -96,7 +88,7 @@ export class AnthropicStreamParser extends SseParser {
         this.skip(event.data)
         continue
       }
-      if (!isRecord(value)) {
+      if (!isJsonObject(value)) {
         return this.context.decodeError(`a stream event (${event.event}) is not a JSON object`, event.data)
       }
       // The event name and the payload's `type` agree; a server that sends no `event:` line still has the type.
@@ -108,7 +100,7 @@ export class AnthropicStreamParser extends SseParser {
     return undefined
   }
 
-  private event(type: string, value: JsonRecord, out: Array<ChatChunk>, raw: string): LlmError | undefined {
+  private event(type: string, value: JsonObject, out: Array<ChatChunk>, raw: string): LlmError | undefined {
     switch (type) {
       case "content_block_delta":
         return this.delta(value, out, raw)
@@ -119,12 +111,12 @@ export class AnthropicStreamParser extends SseParser {
         return undefined
       case "message_start": {
         const message = value["message"]
-        if (!isRecord(message)) return this.context.decodeError("message_start has no message object", raw)
+        if (!isJsonObject(message)) return this.context.decodeError("message_start has no message object", raw)
         const id = message["id"]
         if (typeof id === "string") this.id = id
         const model = message["model"]
         if (typeof model === "string" && model !== "") this.model = model
-        if (isRecord(message["usage"])) {
+        if (isJsonObject(message["usage"])) {
           readUsage(message["usage"], this.usage)
           this.sawUsage = true
         }
@@ -132,8 +124,8 @@ export class AnthropicStreamParser extends SseParser {
       }
       case "message_delta": {
         const delta = value["delta"]
-        if (isRecord(delta) && typeof delta["stop_reason"] === "string") this.reason = delta["stop_reason"]
-        if (isRecord(value["usage"])) {
+        if (isJsonObject(delta) && typeof delta["stop_reason"] === "string") this.reason = delta["stop_reason"]
+        if (isJsonObject(value["usage"])) {
           readUsage(value["usage"], this.usage)
           this.sawUsage = true
         }
@@ -150,18 +142,18 @@ export class AnthropicStreamParser extends SseParser {
     }
   }
 
-  private indexOf(value: JsonRecord, raw: string): number | LlmError {
+  private indexOf(value: JsonObject, raw: string): number | LlmError {
     const index = value["index"]
     return typeof index === "number" && Number.isInteger(index) && index >= 0 && index < 65536
       ? index
       : this.context.decodeError("a content block event has no valid index", raw)
   }
 
-  private start(value: JsonRecord, out: Array<ChatChunk>, raw: string): LlmError | undefined {
+  private start(value: JsonObject, out: Array<ChatChunk>, raw: string): LlmError | undefined {
     const index = this.indexOf(value, raw)
     if (typeof index !== "number") return index
     const block = value["content_block"]
-    if (!isRecord(block)) return this.context.decodeError("content_block_start has no content_block", raw)
+    if (!isJsonObject(block)) return this.context.decodeError("content_block_start has no content_block", raw)
     switch (block["type"]) {
       case "text": {
         this.blocks[index] = { kind: "text" }
@@ -175,7 +167,7 @@ export class AnthropicStreamParser extends SseParser {
           return this.context.decodeError("a tool_use block has no string id and name", raw)
         }
         // `input` is `{}` here; a server that sends it whole has no deltas to come.
-        const whole = isRecord(input) && Object.keys(input).length > 0 ? JSON.stringify(input) : ""
+        const whole = isJsonObject(input) && Object.keys(input).length > 0 ? JSON.stringify(input) : ""
         if (name === this.context.outputTool) {
           this.blocks[index] = { kind: "output", json: whole !== "" }
           if (whole !== "") out.push({ _tag: "TextDelta", text: whole })
@@ -206,11 +198,11 @@ export class AnthropicStreamParser extends SseParser {
     }
   }
 
-  private delta(value: JsonRecord, out: Array<ChatChunk>, raw: string): LlmError | undefined {
+  private delta(value: JsonObject, out: Array<ChatChunk>, raw: string): LlmError | undefined {
     const index = this.indexOf(value, raw)
     if (typeof index !== "number") return index
     const delta = value["delta"]
-    if (!isRecord(delta)) return this.context.decodeError("content_block_delta has no delta object", raw)
+    if (!isJsonObject(delta)) return this.context.decodeError("content_block_delta has no delta object", raw)
     const block = this.blocks[index]
     switch (delta["type"]) {
       case "text_delta": {

@@ -24,14 +24,14 @@
  * Ids are Anthropic's shapes: the gateway's `msg_…` for a message, a tool use's `toolu_…` (`carrier.ts`'s
  * `toolUseId`). `message_start` reports the prompt's tokens, estimated when the provider has not said yet.
  *
- * As the Chat Completions writer does, a stream's writer keeps what it has forwarded: a `Restart` before any block
- * went out is invisible (the blocks of the new attempt follow), after one it ends the stream with an error event;
+ * As every writer does (`wire/streamFold.ts`), a stream's writer keeps what it has forwarded: a `Restart` before any
+ * block went out is invisible (the blocks of the new attempt follow), after one it ends the stream with an error event;
  * after a `Continue` the text goes on in the block it was in. Anthropic's stream names its model once, in
  * `message_start`, which goes out with the first batch: the model of a router's `Start` chunk there (the deployment
  * that answers, as the whole message names it), else (an `Llm` that is no router) the one asked for; a model that
  * takes over after a break is named in the gateway's log line only.
  */
-import type { ChatChunk, Restart } from "../../../ChatChunk.js"
+import type { ChatChunk, Finish, Restart, ToolCallDelta } from "../../../ChatChunk.js"
 import { type ChatResponse, emptyUsage, type Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata } from "../../../Message.js"
 import { asciiJson } from "../asciiJson.js"
@@ -39,10 +39,11 @@ import { bytesOf } from "../bodyText.js"
 import { envelopeOf } from "../carried.js"
 import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
 import { type EventSink, eventText, FramedText, sse } from "../eventSink.js"
+import { replyArguments } from "../json.js"
+import { foldStream } from "../streamFold.js"
 import { carrierBlock, toolUseId } from "./carrier.js"
 import { errorJson, errorType } from "./errors.js"
 import {
-  argumentsRecord,
   messageJson,
   metadataKey,
   replyStopReason,
@@ -82,7 +83,7 @@ export function message(response: ChatResponse, id: string, options: MessageOpti
   }
   for (const call of response.toolCalls) {
     blocks.push(
-      toolUseBlock(JSON.stringify(toolUseId(call.id)), JSON.stringify(call.name), JSON.stringify(argumentsRecord(call)))
+      toolUseBlock(JSON.stringify(toolUseId(call.id)), JSON.stringify(call.name), JSON.stringify(replyArguments(call)))
     )
   }
   // A refusal is a text block of its own, last, where the stream (which knows it at the end) writes it.
@@ -176,9 +177,6 @@ export interface StreamWriter {
  * the first batch has them, else `meta.estimatedInput()`.
  */
 export function streamWriter(meta: StreamMeta, out: EventSink, options: SimulatorOptions = {}): StreamWriter {
-  let started = false
-  let forwarded = false
-  let usage: Usage | undefined
   // The block open now (-1: none), what it is, and the number of blocks opened.
   let open = -1
   let kind: "text" | "thinking" | "tool" = "text"
@@ -209,7 +207,6 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
     open = blocks++
     kind = next
     thinking = ""
-    forwarded = true
     out.open("content_block_start")
     out.text(blockStart(open, block))
     out.close()
@@ -233,7 +230,7 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
     if (options.ping === true) whole("ping", ping)
   }
 
-  function toolDelta(chunk: Extract<ChatChunk, { _tag: "ToolCallDelta" }>): void {
+  function toolDelta(chunk: ToolCallDelta): boolean {
     let index = tools[chunk.index]
     if (index === undefined) {
       const use = chunk.id === undefined ? "" : toolUseId(chunk.id)
@@ -245,9 +242,10 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
     }
     if (chunk.providerMetadata !== undefined) calls[chunk.index] = [calls[chunk.index]![0], chunk.providerMetadata]
     if (chunk.arguments !== "") delta(index, "input_json_delta", chunk.arguments)
+    return true
   }
 
-  function finish(chunk: Extract<ChatChunk, { _tag: "Finish" }>): void {
+  function finish(chunk: Finish, usage: Usage | undefined): void {
     // A refusal, which the library holds whole on the `Finish` chunk: a text block of its own, as the whole message's.
     if (chunk.refusal !== undefined) {
       start("text", emptyText)
@@ -269,45 +267,24 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
     out.end()
   }
 
-  function write(chunks: ReadonlyArray<ChatChunk>): Restart | undefined {
-    if (!started) {
-      started = true
-      opening(chunks)
+  const { write } = foldStream({
+    open: opening,
+    text(text) {
+      if (open === -1 || kind !== "text") start("text", emptyText)
+      delta(open, "text_delta", text)
+    },
+    reasoning(text) {
+      if (open === -1 || kind !== "thinking") start("thinking", emptyThinking)
+      if (options.signature !== undefined) thinking += text
+      delta(open, "thinking_delta", text)
+    },
+    toolCall: toolDelta,
+    finish,
+    restart() {
+      tools = []
+      calls = []
     }
-    for (const chunk of chunks) {
-      switch (chunk._tag) {
-        case "TextDelta":
-          if (chunk.text === "") break
-          if (open === -1 || kind !== "text") start("text", emptyText)
-          delta(open, "text_delta", chunk.text)
-          break
-        case "ReasoningDelta":
-          if (chunk.text === "") break
-          if (open === -1 || kind !== "thinking") start("thinking", emptyThinking)
-          if (options.signature !== undefined) thinking += chunk.text
-          delta(open, "thinking_delta", chunk.text)
-          break
-        case "ToolCallDelta":
-          toolDelta(chunk)
-          break
-        case "Usage":
-          usage = chunk.usage
-          break
-        case "Finish":
-          finish(chunk)
-          break
-        case "Restart":
-          if (forwarded) return chunk
-          // Nothing of the broken attempt went out: the new one's blocks follow as if they were the first.
-          usage = undefined
-          tools = []
-          calls = []
-          break
-      }
-    }
-    return undefined
-  }
-
+  })
   return { write }
 }
 

@@ -11,6 +11,7 @@ import type { Options } from "../../../providers/Bedrock.js"
 import * as Invalid from "../../optionsError.js"
 import * as Adapter from "../../providers/adapter.js"
 import type * as ProviderHttp from "../../transport/providerHttp.js"
+import type { JsonObject } from "../json.js"
 import { outputToolName } from "../outputTool.js"
 import type { Aws } from "./aws.js"
 import * as Codec from "./codec.js"
@@ -34,7 +35,7 @@ const regionShape = /^[a-z]{2}(-[a-z]+)+-\d+$/
 export const isClaude = (model: string): boolean => /(?:^|[./])anthropic\.claude-/.test(model)
 
 /** The error body a 2xx reply may be: an object with a message and no output. */
-const failureOf = (body: Codec.JsonRecord): unknown =>
+const failureOf = (body: JsonObject): unknown =>
   body["output"] === undefined && (typeof body["message"] === "string" || body["__type"] !== undefined)
     ? body
     : undefined

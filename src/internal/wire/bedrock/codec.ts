@@ -57,24 +57,17 @@ import type {
   ToolMessage
 } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
-import {
-  argumentsObject,
-  imageOnly,
-  isRecord,
-  type JsonRecord,
-  RequestError,
-  ShapeError
-} from "../../providers/wire.js"
 import { checker, maybe, Problem } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import { type Place, shortenAfterShorter } from "../cacheLifetime.js"
+import { RequestError, ShapeError } from "../codecError.js"
+import { requireImage } from "../contentKinds.js"
 import { isBlank } from "../emptyText.js"
 import { mergeOptions } from "../gemini/codec.js"
+import { isJsonObject, type JsonObject, JsonObjectSchema, requestArguments } from "../json.js"
 import { outputFinishReason, outputTool } from "../outputTool.js"
 import * as ServiceTier from "../serviceTier.js"
 import { reportedUsage, tokenCount } from "../usage.js"
-
-export { isRecord, type JsonRecord, ShapeError }
 
 // ---------------------------------------------------------------------------
 // What the two directions share
@@ -91,7 +84,9 @@ export interface BedrockMetadata {
 /** The reasoning signature `providerMetadata.bedrock` keeps, if any. */
 export function signatureOf(metadata: ProviderMetadata | undefined): string | undefined {
   const value = metadata?.[metadataKey]
-  return isRecord(value) && typeof value["reasoningSignature"] === "string" ? value["reasoningSignature"] : undefined
+  return isJsonObject(value) && typeof value["reasoningSignature"] === "string"
+    ? value["reasoningSignature"]
+    : undefined
 }
 
 /** The reply's `providerMetadata` for a reasoning signature, when there is one. */
@@ -110,8 +105,6 @@ const imageFormats: Readonly<Record<string, string>> = {
 
 // ---------------------------------------------------------------------------
 // The request body: its schema, and its mapping to the library's request
-
-const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
 
 // The Converse API reference's `CachePointBlock`: its `ttl`, `5m` or `1h`, else the default five minutes.
 const CachePoint = Schema.Struct({ type: Schema.Literal("default"), ttl: maybe(Schema.Literals(["5m", "1h"])) })
@@ -166,7 +159,7 @@ const Tool = Schema.Struct({
   toolSpec: maybe(Schema.Struct({
     name: Schema.String,
     description: maybe(Schema.String),
-    inputSchema: Schema.Struct({ json: JsonObject })
+    inputSchema: Schema.Struct({ json: JsonObjectSchema })
   })),
   cachePoint: maybe(CachePoint)
 })
@@ -184,8 +177,8 @@ export const ConverseRequest = Schema.Struct({
   toolConfig: maybe(Schema.Struct({
     tools: Schema.Array(Tool),
     toolChoice: maybe(Schema.Struct({
-      auto: maybe(JsonObject),
-      any: maybe(JsonObject),
+      auto: maybe(JsonObjectSchema),
+      any: maybe(JsonObjectSchema),
       tool: maybe(Schema.Struct({ name: Schema.String }))
     }))
   })),
@@ -512,7 +505,7 @@ function dataBytes(url: string, where: string, what: string): { readonly type: s
 }
 
 /** An image part as an `image` block: a `data:` URL's bytes (base64) and its format. */
-function imageBlock(url: string, where: string): JsonRecord {
+function imageBlock(url: string, where: string): JsonObject {
   const { bytes, type } = dataBytes(url, where, "an image")
   const format = imageFormats[type]
   if (format === undefined) {
@@ -556,7 +549,7 @@ function defaultName(names: Names): string {
  * `document.title`, else `defaultName`'s), which Converse requires of its characters and once in a request
  * (`nameProblem`).
  */
-function documentBlock(part: ImagePart, where: string, names: Names): JsonRecord {
+function documentBlock(part: ImagePart, where: string, names: Names): JsonObject {
   const { bytes, type } = dataBytes(part.url, `${where}.url`, "a document")
   const format = documentFormats[Media.mediaTypeOf(part) ?? type]
   if (format === undefined) {
@@ -573,14 +566,14 @@ function documentBlock(part: ImagePart, where: string, names: Names): JsonRecord
 }
 
 /** A breakpoint as the `cachePoint` block after the block it closes, with its `ttl` where it has one. */
-function cachePoint(cache: CacheBreakpoint): JsonRecord {
+function cachePoint(cache: CacheBreakpoint): JsonObject {
   return { cachePoint: cache.ttl === undefined ? { type: "default" } : { type: "default", ttl: cache.ttl } }
 }
 
 function userBlocks(
   content: string | ReadonlyArray<ContentPart>,
   where: string,
-  into: Array<JsonRecord>,
+  into: Array<JsonObject>,
   names: Names
 ): void {
   if (typeof content === "string") {
@@ -599,10 +592,10 @@ function userBlocks(
  * A media part at `where` as the block Converse takes it in a user turn and in a tool result alike: a PDF or a text
  * document a `document` block (named among the request's `names`), an image an `image` block, anything else refused.
  */
-function mediaBlock(part: ImagePart, where: string, names: Names): JsonRecord {
+function mediaBlock(part: ImagePart, where: string, names: Names): JsonObject {
   const kind = Media.kindOf(part)
   if (kind === "pdf" || kind === "document") return documentBlock(part, where, names)
-  imageOnly(part, where, "Bedrock's Converse API")
+  requireImage(part, where, "Bedrock's Converse API")
   return imageBlock(part.url, `${where}.url`)
 }
 
@@ -610,7 +603,7 @@ function mediaBlock(part: ImagePart, where: string, names: Names): JsonRecord {
  * A tool result as text (its media as blocks) in the user turn `into`, for a request whose tools cannot be called:
  * Converse refuses `toolUse` and `toolResult` blocks without a `toolConfig`.
  */
-function resultAsText(message: ToolMessage, where: string, into: Array<JsonRecord>, names: Names): void {
+function resultAsText(message: ToolMessage, where: string, into: Array<JsonObject>, names: Names): void {
   const label = `[result of tool call ${message.toolCallId}]`
   if (typeof message.content === "string") into.push({ text: `${label}\n${message.content}` })
   else {
@@ -624,7 +617,7 @@ function resultAsText(message: ToolMessage, where: string, into: Array<JsonRecor
  * A tool result's content as a `toolResult`'s: text, images and documents, without a blank text, which Converse
  * refuses (`wire/emptyText.ts`): a result with no output is one without content blocks.
  */
-function resultBlocks(content: string | ReadonlyArray<ContentPart>, where: string, names: Names): Array<JsonRecord> {
+function resultBlocks(content: string | ReadonlyArray<ContentPart>, where: string, names: Names): Array<JsonObject> {
   if (typeof content === "string") return isBlank(content) ? [] : [{ text: content }]
   return content.flatMap((part, i) =>
     part.type === "text"
@@ -648,8 +641,8 @@ function resultBreakpoint(message: ToolMessage): CacheBreakpoint | undefined {
  * An assistant turn's blocks: its signed reasoning, its text, and its tool calls as `toolUse` blocks, or as text when
  * the request's tools cannot be called (`callable`, see `requestBody`).
  */
-function assistantBlocks(message: AssistantMessage, where: string, callable: boolean): Array<JsonRecord> {
-  const blocks: Array<JsonRecord> = []
+function assistantBlocks(message: AssistantMessage, where: string, callable: boolean): Array<JsonObject> {
+  const blocks: Array<JsonObject> = []
   const signature = signatureOf(message.providerMetadata)
   // Bedrock takes reasoning back only with the signature it gave it.
   if (message.reasoning !== undefined && signature !== undefined) {
@@ -665,7 +658,7 @@ function assistantBlocks(message: AssistantMessage, where: string, callable: boo
       toolUse: {
         toolUseId: call.id,
         name: call.name,
-        input: argumentsObject(call, "Bedrock", `${where}.toolCalls[${j}].arguments`)
+        input: requestArguments(call, "Bedrock", `${where}.toolCalls[${j}].arguments`)
       }
     })
   })
@@ -673,7 +666,7 @@ function assistantBlocks(message: AssistantMessage, where: string, callable: boo
   return blocks
 }
 
-function toolSpec(tool: ToolDefinition): JsonRecord {
+function toolSpec(tool: ToolDefinition): JsonObject {
   return {
     toolSpec: {
       name: tool.name,
@@ -683,7 +676,7 @@ function toolSpec(tool: ToolDefinition): JsonRecord {
   }
 }
 
-function toolChoiceBody(choice: ToolChoice): JsonRecord | undefined {
+function toolChoiceBody(choice: ToolChoice): JsonObject | undefined {
   if (typeof choice === "object") return { tool: { name: choice.tool } }
   return choice === "auto" ? { auto: {} } : choice === "required" ? { any: {} } : undefined
 }
@@ -707,16 +700,16 @@ function toolChoiceBody(choice: ToolChoice): JsonRecord | undefined {
  * | a blank text (a message's, a part's, a tool result's, a system message's) | none: Converse refuses it |
  * | a user or assistant message left with nothing | left out: Converse refuses a message without content |
  */
-export function requestBody(request: ChatRequest): JsonRecord {
+export function requestBody(request: ChatRequest): JsonObject {
   const messages = request.messages
-  const system: Array<JsonRecord> = []
-  const turns: Array<{ readonly role: "user" | "assistant"; readonly content: Array<JsonRecord> }> = []
+  const system: Array<JsonObject> = []
+  const turns: Array<{ readonly role: "user" | "assistant"; readonly content: Array<JsonObject> }> = []
   // Converse wants the roles to alternate: a message of the last turn's role joins that turn (a user message after
   // tool results, two user messages in a row, an assistant message after another).
-  const turnOf = (role: "user" | "assistant"): Array<JsonRecord> => {
+  const turnOf = (role: "user" | "assistant"): Array<JsonObject> => {
     const last = turns.at(-1)
     if (last?.role === role) return last.content
-    const content: Array<JsonRecord> = []
+    const content: Array<JsonObject> = []
     turns.push({ role, content })
     return content
   }
@@ -735,7 +728,7 @@ export function requestBody(request: ChatRequest): JsonRecord {
         if (message.cache !== undefined) system.push(cachePoint(message.cache))
         break
       case "user": {
-        const blocks: Array<JsonRecord> = []
+        const blocks: Array<JsonObject> = []
         userBlocks(message.content, where, blocks, names)
         if (blocks.length > 0) turnOf("user").push(...blocks)
         break
@@ -759,9 +752,9 @@ export function requestBody(request: ChatRequest): JsonRecord {
       }
     }
   }
-  const body: JsonRecord = { messages: turns }
+  const body: JsonObject = { messages: turns }
   if (system.length > 0) body["system"] = system
-  const config: JsonRecord = {}
+  const config: JsonObject = {}
   if (request.maxTokens !== undefined) config["maxTokens"] = request.maxTokens
   // Converse's `InferenceConfiguration` takes a temperature up to 1 (OpenAI's and Gemini's APIs up to 2).
   if (request.temperature !== undefined) config["temperature"] = Math.min(request.temperature, 1)
@@ -771,7 +764,7 @@ export function requestBody(request: ChatRequest): JsonRecord {
   if (output !== undefined) {
     body["toolConfig"] = { tools: [toolSpec(output)], toolChoice: toolChoiceBody({ tool: output.name }) }
   } else if (callable) {
-    const specs: Array<JsonRecord> = []
+    const specs: Array<JsonObject> = []
     for (const tool of tools) {
       specs.push(toolSpec(tool))
       if (tool.cache !== undefined) specs.push(cachePoint(tool.cache))
@@ -795,24 +788,26 @@ export function requestBody(request: ChatRequest): JsonRecord {
 const maxCachePoints = 4
 
 /** Where each `cachePoint` block of `body` is (its list and index), in the prompt's order: tools, system, messages. */
-export function cachePointBlocks(body: JsonRecord): ReadonlyArray<Place> {
+export function cachePointBlocks(body: JsonObject): ReadonlyArray<Place> {
   const places: Array<Place> = []
   const take = (list: unknown) => {
     if (!Array.isArray(list)) return
     list.forEach((block, i) => {
-      if (isRecord(block) && block["cachePoint"] !== undefined && block["cachePoint"] !== null) places.push([list, i])
+      if (isJsonObject(block) && block["cachePoint"] !== undefined && block["cachePoint"] !== null) {
+        places.push([list, i])
+      }
     })
   }
-  take(isRecord(body["toolConfig"]) ? body["toolConfig"]["tools"] : undefined)
+  take(isJsonObject(body["toolConfig"]) ? body["toolConfig"]["tools"] : undefined)
   take(body["system"])
   for (const turn of Array.isArray(body["messages"]) ? body["messages"] : []) {
-    if (isRecord(turn)) take(turn["content"])
+    if (isJsonObject(turn)) take(turn["content"])
   }
   return places
 }
 
 /** `body` with its cache points but the last `maxCachePoints` (tools, system, messages, in order) left out. */
-function keepLastCachePoints(body: JsonRecord): void {
+function keepLastCachePoints(body: JsonObject): void {
   const places = cachePointBlocks(body)
   // Backwards, so that each index still names its block.
   for (const [list, i] of places.slice(0, Math.max(0, places.length - maxCachePoints)).reverse()) list.splice(i, 1)
@@ -875,7 +870,7 @@ function writtenForAnHour(details: unknown): number | undefined {
   if (!Array.isArray(details)) return undefined
   let hour = 0
   for (const detail of details) {
-    if (isRecord(detail) && detail["ttl"] === "1h") hour += tokenCount(detail["inputTokens"])
+    if (isJsonObject(detail) && detail["ttl"] === "1h") hour += tokenCount(detail["inputTokens"])
   }
   return hour
 }
@@ -886,7 +881,7 @@ function writtenForAnHour(details: unknown): number | undefined {
  * does).
  */
 export function usageOf(value: unknown): Usage | undefined {
-  if (!isRecord(value)) return undefined
+  if (!isJsonObject(value)) return undefined
   const read = tokenCount(value["cacheReadInputTokens"])
   const written = value["cacheWriteInputTokens"]
   const writes = tokenCount(written)
@@ -907,9 +902,9 @@ export function usageOf(value: unknown): Usage | undefined {
 }
 
 /** `usage` as the wire counts it (`usageOf`'s inverse): the writes by lifetime in `cacheDetails`, an hour's first. */
-export function wireUsage(usage: Usage): JsonRecord {
+export function wireUsage(usage: Usage): JsonObject {
   const written = usage.cacheWriteTokens ?? 0
-  const out: JsonRecord = {
+  const out: JsonObject = {
     inputTokens: Math.max(0, usage.promptTokens - usage.cachedPromptTokens - written),
     outputTokens: usage.completionTokens,
     totalTokens: usage.totalTokens
@@ -929,9 +924,9 @@ export function wireUsage(usage: Usage): JsonRecord {
   return out
 }
 
-function recordAt(value: unknown, key: string, what: string): JsonRecord {
-  const inner = isRecord(value) ? value[key] : undefined
-  if (!isRecord(inner)) throw new ShapeError(`${what} is not an object`)
+function recordAt(value: unknown, key: string, what: string): JsonObject {
+  const inner = isJsonObject(value) ? value[key] : undefined
+  if (!isJsonObject(inner)) throw new ShapeError(`${what} is not an object`)
   return inner
 }
 
@@ -939,7 +934,7 @@ function recordAt(value: unknown, key: string, what: string): JsonRecord {
  * A whole `Converse` reply for the client; throws `ShapeError` when the body is not one. The input of a `toolUse` of
  * `outputTool` (the forced tool of a `json_schema` response format) is the reply's text, as JSON, not a tool call.
  */
-export function reply(body: JsonRecord, outputTool?: string): Reply {
+export function reply(body: JsonObject, outputTool?: string): Reply {
   const message = recordAt(recordAt(body, "output", "output"), "message", "output.message")
   const content = message["content"]
   if (!Array.isArray(content)) throw new ShapeError("output.message.content is not an array")
@@ -949,16 +944,16 @@ export function reply(body: JsonRecord, outputTool?: string): Reply {
   let signature: string | undefined
   const toolCalls: Array<ToolCall> = []
   for (const block of content) {
-    if (!isRecord(block)) continue
+    if (!isJsonObject(block)) continue
     if (typeof block["text"] === "string") text += block["text"]
     const use = block["toolUse"]
-    if (isRecord(use) && typeof use["toolUseId"] === "string" && typeof use["name"] === "string") {
+    if (isJsonObject(use) && typeof use["toolUseId"] === "string" && typeof use["name"] === "string") {
       const json = JSON.stringify(use["input"] ?? {})
       if (use["name"] === outputTool) text += json
       else toolCalls.push({ id: use["toolUseId"], name: use["name"], arguments: json })
     }
-    const thought = isRecord(block["reasoningContent"]) ? block["reasoningContent"]["reasoningText"] : undefined
-    if (isRecord(thought) && typeof thought["text"] === "string") {
+    const thought = isJsonObject(block["reasoningContent"]) ? block["reasoningContent"]["reasoningText"] : undefined
+    if (isJsonObject(thought) && typeof thought["text"] === "string") {
       reasoning = (reasoning ?? "") + thought["text"]
       if (typeof thought["signature"] === "string") signature = thought["signature"]
     }
@@ -994,8 +989,8 @@ function inputOf(call: Pick<ToolCall, "arguments">): unknown {
 }
 
 /** A `Converse` reply of `content`, taking `latencyMs` to answer. */
-export function response(content: ReplyContent, latencyMs: number): JsonRecord {
-  const blocks: Array<JsonRecord> = []
+export function response(content: ReplyContent, latencyMs: number): JsonObject {
+  const blocks: Array<JsonObject> = []
   if (content.reasoning !== undefined) {
     const signature = signatureOf(content.providerMetadata)
     blocks.push({
@@ -1025,7 +1020,7 @@ export function response(content: ReplyContent, latencyMs: number): JsonRecord {
 /** One event of a `ConverseStream`: its `:event-type` and its JSON payload. */
 export interface StreamEvent {
   readonly type: string
-  readonly payload: JsonRecord
+  readonly payload: JsonObject
 }
 
 /**
@@ -1045,7 +1040,7 @@ export class StreamReader {
   constructor(readonly outputTool?: string) {}
 
   /** Reads one event; throws `ShapeError` for an event of the wrong shape. Unknown events are skipped. */
-  read(type: string, payload: JsonRecord, out: Array<ChatChunk>): void {
+  read(type: string, payload: JsonObject, out: Array<ChatChunk>): void {
     switch (type) {
       case "contentBlockDelta": {
         const delta = recordAt(payload, "delta", "contentBlockDelta.delta")
@@ -1054,7 +1049,7 @@ export class StreamReader {
           return
         }
         const use = delta["toolUse"]
-        if (isRecord(use)) {
+        if (isJsonObject(use)) {
           const index = Number(payload["contentBlockIndex"])
           if (this.output !== undefined && this.output.index === index) {
             if (typeof use["input"] === "string" && use["input"] !== "") {
@@ -1073,7 +1068,7 @@ export class StreamReader {
           return
         }
         const thought = delta["reasoningContent"]
-        if (isRecord(thought)) {
+        if (isJsonObject(thought)) {
           if (typeof thought["text"] === "string" && thought["text"] !== "") {
             out.push({ _tag: "ReasoningDelta", text: thought["text"] })
           }
@@ -1083,7 +1078,7 @@ export class StreamReader {
       }
       case "contentBlockStart": {
         const use = recordAt(payload, "start", "contentBlockStart.start")["toolUse"]
-        if (!isRecord(use) || typeof use["toolUseId"] !== "string" || typeof use["name"] !== "string") return
+        if (!isJsonObject(use) || typeof use["toolUseId"] !== "string" || typeof use["name"] !== "string") return
         if (use["name"] === this.outputTool) {
           this.output = { index: Number(payload["contentBlockIndex"]), json: false }
           return
@@ -1118,7 +1113,7 @@ export function errorJson(message: string): string {
 }
 
 /** A stream exception's payload as the error mapping reads it: its type (`:exception-type`) and message. */
-export function exceptionBody(type: string, payload: JsonRecord): JsonRecord {
+export function exceptionBody(type: string, payload: JsonObject): JsonObject {
   const name = type.charAt(0).toUpperCase() + type.slice(1)
   return { __type: name, message: typeof payload["message"] === "string" ? payload["message"] : name }
 }

@@ -13,6 +13,8 @@ import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type * as Adapter from "../../providers/adapter.js"
 import { concat } from "../../transport/bytes.js"
 import { causeText, overLimit, type StreamParser } from "../../transport/providerHttp.js"
+import { ShapeError } from "../codecError.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 import { outputFinishReason, outputToolName } from "../outputTool.js"
 import * as Codec from "./codec.js"
 
@@ -25,10 +27,10 @@ export function headerText(headers: MessageHeaders, name: string): string | unde
 }
 
 /** A frame's payload as JSON text; undefined when it is not a JSON object. */
-function payloadOf(message: Message): Codec.JsonRecord | undefined {
+function payloadOf(message: Message): JsonObject | undefined {
   try {
     const value: unknown = JSON.parse(utf8.decode(message.body))
-    return Codec.isRecord(value) ? value : undefined
+    return isJsonObject(value) ? value : undefined
   } catch {
     return undefined
   }
@@ -117,7 +119,7 @@ export class EventStreamParser implements StreamParser {
     try {
       this.reader.read(type, payload, out)
     } catch (error) {
-      if (!(error instanceof Codec.ShapeError)) throw error
+      if (!(error instanceof ShapeError)) throw error
       return this.context.decodeError(`the ${type} event has the wrong shape: ${error.reason}`, JSON.stringify(payload))
     }
     if (type === "metadata") this.done = true

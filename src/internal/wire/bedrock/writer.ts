@@ -13,8 +13,8 @@
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { emptyUsage, type Usage } from "../../../ChatResponse.js"
-import type { JsonRecord } from "../../providers/wire.js"
 import type { EventList, EventSink } from "../eventSink.js"
+import type { JsonObject } from "../json.js"
 import { errorJson, stopReason, wireUsage } from "./codec.js"
 
 const encoder = new TextEncoder()
@@ -185,12 +185,12 @@ export function streamWriter(out: EventSink, options: StreamOptions): StreamWrit
   const tools: Array<number> = []
 
   // An event of `type`, its payload `payload`'s JSON.
-  function put(type: string, payload: JsonRecord): void {
+  function put(type: string, payload: JsonObject): void {
     out.open(type)
     out.text(JSON.stringify(payload))
     out.close()
   }
-  function delta(index: number, delta: JsonRecord): void {
+  function delta(index: number, delta: JsonObject): void {
     put("contentBlockDelta", { delta, contentBlockIndex: index })
   }
   function stop(): void {

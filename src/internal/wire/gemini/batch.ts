@@ -9,8 +9,9 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
 import type { BatchHttp, BatchWire } from "../../providers/batch.js"
-import { isRecord, type JsonRecord, ShapeError } from "../../providers/wire.js"
 import type { RawLine, RawOutcome } from "../batch.js"
+import { ShapeError } from "../codecError.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 
 /** The body of `models/{model}:batchGenerateContent`. */
 export const CreateBody = Schema.Struct({
@@ -76,7 +77,7 @@ const states: Readonly<Record<string, BatchState>> = {
 }
 
 /** The operation read: the batch's id (`batches/...`), state and counts; throws `ShapeError` when it is not one. */
-export function readOperation(body: JsonRecord): BatchStatus {
+export function readOperation(body: JsonObject): BatchStatus {
   const read = decodeOperation(body)
   if (read._tag === "Failure") throw new ShapeError(`not a batch operation: ${read.failure.message}`)
   const operation = read.success
@@ -95,31 +96,31 @@ export function readOperation(body: JsonRecord): BatchStatus {
 }
 
 function errorMessage(error: unknown): string | undefined {
-  return isRecord(error) && typeof error.message === "string" ? error.message : undefined
+  return isJsonObject(error) && typeof error.message === "string" ? error.message : undefined
 }
 
 function inlined(container: unknown): ReadonlyArray<unknown> | undefined {
-  if (!isRecord(container)) return undefined
+  if (!isJsonObject(container)) return undefined
   const holder = container.inlinedResponses
-  if (!isRecord(holder)) return undefined
+  if (!isJsonObject(holder)) return undefined
   return Array.isArray(holder.inlinedResponses) ? holder.inlinedResponses : undefined
 }
 
-function outcomeOf(entry: JsonRecord): RawOutcome {
-  if (isRecord(entry.response)) return { _tag: "Reply", body: entry.response }
+function outcomeOf(entry: JsonObject): RawOutcome {
+  if (isJsonObject(entry.response)) return { _tag: "Reply", body: entry.response }
   // A `google.rpc.Status`: its numeric code is the HTTP status the call would have had.
   const error = entry.error
-  const status = isRecord(error) && typeof error.code === "number" ? error.code : undefined
+  const status = isJsonObject(error) && typeof error.code === "number" ? error.code : undefined
   return { _tag: "Failed", status, body: { error } }
 }
 
 /** An ended batch's inlined responses, each with its key where the API returned it. */
-export function readLines(body: JsonRecord): ReadonlyArray<RawLine> {
-  const metadata = isRecord(body.metadata) ? body.metadata : {}
+export function readLines(body: JsonObject): ReadonlyArray<RawLine> {
+  const metadata = isJsonObject(body.metadata) ? body.metadata : {}
   const entries = inlined(body.response) ?? inlined(metadata.output) ?? []
   return entries.flatMap((entry, position) => {
-    if (!isRecord(entry)) return []
-    const key = isRecord(entry.metadata) && typeof entry.metadata.key === "string" ? entry.metadata.key : undefined
+    if (!isJsonObject(entry)) return []
+    const key = isJsonObject(entry.metadata) && typeof entry.metadata.key === "string" ? entry.metadata.key : undefined
     return [{ customId: key, position, outcome: outcomeOf(entry) }]
   })
 }
@@ -152,15 +153,18 @@ const wireStates: Readonly<Record<BatchState, string>> = {
   expired: "BATCH_STATE_EXPIRED"
 }
 
-function inlinedResponse(key: string, outcome: Exclude<RawOutcome, string>): JsonRecord {
+function inlinedResponse(key: string, outcome: Exclude<RawOutcome, string>): JsonObject {
   const metadata = { key }
   return outcome._tag === "Reply"
     ? { response: outcome.body, metadata }
-    : { error: isRecord(outcome.body) && isRecord(outcome.body.error) ? outcome.body.error : outcome.body, metadata }
+    : {
+      error: isJsonObject(outcome.body) && isJsonObject(outcome.body.error) ? outcome.body.error : outcome.body,
+      metadata
+    }
 }
 
 /** The operation of `view`: its metadata, and once ended its output. */
-export function operation(view: BatchView): JsonRecord {
+export function operation(view: BatchView): JsonObject {
   const output = view.responses === undefined
     ? undefined
     : {

@@ -24,8 +24,9 @@ import type { OptionsError } from "../../../OptionsError.js"
 import type { Options } from "../../../providers/Gemini.js"
 import type * as Sse from "../../../Sse.js"
 import * as Adapter from "../../providers/adapter.js"
-import { replyId, replyModel } from "../../providers/wire.js"
 import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
+import { replyId, replyModel } from "../json.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 import { excerpt } from "../openAiChat/codec.js"
 import * as Batch from "./batch.js"
 import * as Wire from "./codec.js"
@@ -172,7 +173,7 @@ export class GeminiStreamParser extends JsonSseParser {
     return undefined
   }
 
-  protected readEvent(value: Wire.JsonRecord, out: Array<ChatChunk>): LlmError | undefined {
+  protected readEvent(value: JsonObject, out: Array<ChatChunk>): LlmError | undefined {
     if (Wire.isErrorPayload(value)) {
       return fromHttpFailure({
         provider: this.context.provider,
@@ -185,7 +186,7 @@ export class GeminiStreamParser extends JsonSseParser {
     if (this.id === "") this.id = replyId(value["responseId"])
     this.model = replyModel(value["modelVersion"]) ?? this.model
     const usage = value["usageMetadata"]
-    if (Wire.isRecord(usage)) this.usage = usage
+    if (isJsonObject(usage)) this.usage = usage
     const candidate = Wire.candidateOf(value)
     if (candidate === undefined) {
       const blocked = Wire.blockedDetail(value)
@@ -197,7 +198,7 @@ export class GeminiStreamParser extends JsonSseParser {
     for (let i = 0; i < parts.length; i++) {
       const raw = parts[i]
       // The hot path: a plain text delta, read without building a Part.
-      if (Wire.isRecord(raw) && typeof raw["text"] === "string" && raw["thoughtSignature"] === undefined) {
+      if (isJsonObject(raw) && typeof raw["text"] === "string" && raw["thoughtSignature"] === undefined) {
         const text = raw["text"]
         if (text !== "") out.push({ _tag: raw["thought"] === true ? "ReasoningDelta" : "TextDelta", text })
         continue

@@ -52,24 +52,24 @@ import type {
 } from "../../../Message.js"
 import { textOf } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
-import {
-  argumentsObject,
-  argumentsRecord,
-  isRecord,
-  type JsonRecord,
-  replyId,
-  replyModel,
-  RequestError,
-  ShapeError
-} from "../../providers/wire.js"
 import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
+import { RequestError, ShapeError } from "../codecError.js"
 import type { Origin } from "../dialect.js"
 import { isEmpty } from "../emptyText.js"
+import {
+  isJsonObject,
+  type JsonObject,
+  JsonObjectSchema,
+  replyArguments,
+  replyId,
+  replyModel,
+  requestArguments
+} from "../json.js"
 import { reportedUsage, tokenCount, withReported } from "../usage.js"
 import { geminiSchema, jsonSchemaOf } from "./schema.js"
 
-export { isRecord, type JsonRecord, Problem, ShapeError }
+export { Problem }
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
@@ -107,7 +107,7 @@ export const metadataKey = "gemini"
 /** Gemini's entry in a message's or a call's `providerMetadata`, when there is one. */
 export function metadataOf(metadata: ProviderMetadata | undefined): GeminiMetadata | undefined {
   const value = metadata?.[metadataKey]
-  return isRecord(value) ? value as GeminiMetadata : undefined
+  return isJsonObject(value) ? value as GeminiMetadata : undefined
 }
 
 function withMetadata(signature: string | undefined, id: string | undefined): ProviderMetadata | undefined {
@@ -157,8 +157,6 @@ const thinkingBudgets: Readonly<Record<ReasoningEffort, number>> = {
 // ---------------------------------------------------------------------------
 // The request body: its schema, and its mapping to the library's request
 
-const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
-
 /** A `Part`, of a request's contents and of a reply's candidate alike: one data field, and its metadata. */
 export const Part = Schema.Struct({
   text: maybe(Schema.String),
@@ -166,12 +164,12 @@ export const Part = Schema.Struct({
   thoughtSignature: maybe(Schema.String),
   inlineData: maybe(Schema.Struct({ mimeType: Schema.String, data: Schema.String })),
   fileData: maybe(Schema.Struct({ mimeType: maybe(Schema.String), fileUri: Schema.String })),
-  functionCall: maybe(Schema.Struct({ id: maybe(Schema.String), name: Schema.String, args: maybe(JsonObject) })),
+  functionCall: maybe(Schema.Struct({ id: maybe(Schema.String), name: Schema.String, args: maybe(JsonObjectSchema) })),
   functionResponse: maybe(
     Schema.Struct({
       id: maybe(Schema.String),
       name: Schema.String,
-      response: maybe(JsonObject),
+      response: maybe(JsonObjectSchema),
       // Media a Gemini 3 model takes with a function's response, each referenced from `response` by its name.
       parts: maybe(Schema.Array(Schema.Struct({
         inlineData: maybe(
@@ -199,8 +197,8 @@ const SystemInstruction = Schema.Struct({ parts: Schema.Array(Part) })
 const FunctionDeclaration = Schema.Struct({
   name: Schema.String,
   description: maybe(Schema.String),
-  parameters: maybe(JsonObject),
-  parametersJsonSchema: maybe(JsonObject)
+  parameters: maybe(JsonObjectSchema),
+  parametersJsonSchema: maybe(JsonObjectSchema)
 })
 
 const GenerationConfig = Schema.Struct({
@@ -210,8 +208,8 @@ const GenerationConfig = Schema.Struct({
   stopSequences: maybe(Schema.Array(Schema.String)),
   seed: maybe(Schema.Number),
   responseMimeType: maybe(Schema.String),
-  responseSchema: maybe(JsonObject),
-  responseJsonSchema: maybe(JsonObject),
+  responseSchema: maybe(JsonObjectSchema),
+  responseJsonSchema: maybe(JsonObjectSchema),
   thinkingConfig: maybe(Schema.Struct({
     thinkingBudget: maybe(Schema.Number),
     thinkingLevel: maybe(Schema.Literals(["THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH"])),
@@ -224,7 +222,7 @@ export const GenerateContentRequest = Schema.Struct({
   contents: Schema.Array(Content),
   systemInstruction: maybe(SystemInstruction),
   // Each tool's kinds are checked one by one (`toolsOf`), so that a kind Google runs itself is named.
-  tools: maybe(Schema.Array(JsonObject)),
+  tools: maybe(Schema.Array(JsonObjectSchema)),
   toolConfig: maybe(Schema.Struct({
     functionCallingConfig: maybe(Schema.Struct({
       mode: maybe(Schema.Literals(["MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDATED"])),
@@ -301,7 +299,7 @@ function resultMediaRefusal(mediaType: string | undefined): string | undefined {
 function referencesOf(value: unknown, into: Array<string> = []): Array<string> {
   if (Array.isArray(value)) {
     for (const item of value) referencesOf(item, into)
-  } else if (isRecord(value)) {
+  } else if (isJsonObject(value)) {
     const ref = value["$ref"]
     if (typeof ref === "string" && Object.keys(value).length === 1) {
       if (!into.includes(ref)) into.push(ref)
@@ -649,7 +647,7 @@ export function geminiPath(path: string, origins: ReadonlyArray<Origin> = []): s
  * with the part's media type (`Media.mediaTypeOf`: its own, the data URL's, its extension's), left out of `fileData`
  * when none is told (a Files API URI, a YouTube URL, whose type Gemini knows).
  */
-function imagePart(part: ImagePart, where: string): JsonRecord {
+function imagePart(part: ImagePart, where: string): JsonObject {
   const url = part.url
   const type = Media.mediaTypeOf(part)
   if (url.startsWith("data:")) {
@@ -674,9 +672,9 @@ function imagePart(part: ImagePart, where: string): JsonRecord {
 }
 
 /** A user message's parts, without the empty texts Gemini refuses (`wire/emptyText.ts`): none where all are. */
-function userParts(content: string | ReadonlyArray<ContentPart>, where: string): Array<JsonRecord> {
+function userParts(content: string | ReadonlyArray<ContentPart>, where: string): Array<JsonObject> {
   if (typeof content === "string") return isEmpty(content) ? [] : [{ text: content }]
-  const parts: Array<JsonRecord> = []
+  const parts: Array<JsonObject> = []
   content.forEach((part, i) => {
     if (part.type === "text" && isEmpty(part.text)) return
     parts.push(part.type === "text" ? { text: part.text } : imagePart(part, `${where}.content[${i}].url`))
@@ -690,8 +688,8 @@ function userParts(content: string | ReadonlyArray<ContentPart>, where: string):
  */
 const unsignedCallSignature = "skip_thought_signature_validator"
 
-function modelParts(message: AssistantMessage, where: string): Array<JsonRecord> {
-  const parts: Array<JsonRecord> = []
+function modelParts(message: AssistantMessage, where: string): Array<JsonObject> {
+  const parts: Array<JsonObject> = []
   const signature = metadataOf(message.providerMetadata)?.thoughtSignature
   if (message.content !== "" || (signature !== undefined && (message.toolCalls?.length ?? 0) === 0)) {
     parts.push(
@@ -700,9 +698,9 @@ function modelParts(message: AssistantMessage, where: string): Array<JsonRecord>
   }
   message.toolCalls?.forEach((call, i) => {
     const meta = metadataOf(call.providerMetadata)
-    const functionCall: JsonRecord = {
+    const functionCall: JsonObject = {
       name: call.name,
-      args: argumentsObject(call, "Gemini", `${where}.toolCalls[${i}].arguments`)
+      args: requestArguments(call, "Gemini", `${where}.toolCalls[${i}].arguments`)
     }
     if (meta?.id !== undefined) functionCall["id"] = meta.id
     // The first call of a step must be signed.
@@ -724,7 +722,7 @@ function callOf(messages: ReadonlyArray<Message>, index: number, id: string): To
 }
 
 /** `response` must be an object: a JSON object result is sent as it is, anything else as `{result}`. */
-function responseOf(content: string): JsonRecord {
+function responseOf(content: string): JsonObject {
   const trimmed = content.trim()
   if (
     trimmed.startsWith("{") || trimmed.startsWith("[") || trimmed === "true" || trimmed === "false" ||
@@ -732,7 +730,7 @@ function responseOf(content: string): JsonRecord {
   ) {
     try {
       const value: unknown = JSON.parse(trimmed)
-      return isRecord(value) ? value : { result: value }
+      return isJsonObject(value) ? value : { result: value }
     } catch {
       // Not JSON after all: sent as text.
     }
@@ -740,7 +738,7 @@ function responseOf(content: string): JsonRecord {
   return { result: content }
 }
 
-function functionResponse(messages: ReadonlyArray<Message>, index: number, message: ToolMessage): JsonRecord {
+function functionResponse(messages: ReadonlyArray<Message>, index: number, message: ToolMessage): JsonObject {
   const call = callOf(messages, index, message.toolCallId)
   const name = message.name ?? call?.name
   if (name === undefined) {
@@ -753,10 +751,10 @@ function functionResponse(messages: ReadonlyArray<Message>, index: number, messa
   const id = metadataOf(call?.providerMetadata)?.id
   const content = typeof message.content === "string" ? [] : message.content
   const response = responseOf(textOf(message.content))
-  const out: JsonRecord = { name, response }
+  const out: JsonObject = { name, response }
   if (id !== undefined) out["id"] = id
   const names = referencesOf(response)
-  const parts: Array<JsonRecord> = []
+  const parts: Array<JsonObject> = []
   content.forEach((part, j) => {
     if (part.type === "text") return
     const where = `messages[${index}].content[${j}]`
@@ -766,7 +764,7 @@ function functionResponse(messages: ReadonlyArray<Message>, index: number, messa
     const name = names[parts.length]
     if (name !== undefined) {
       for (const field of ["inlineData", "fileData"]) {
-        if (isRecord(written[field])) written[field] = { ...written[field], displayName: name }
+        if (isJsonObject(written[field])) written[field] = { ...written[field], displayName: name }
       }
     }
     parts.push(written)
@@ -775,23 +773,23 @@ function functionResponse(messages: ReadonlyArray<Message>, index: number, messa
   return { functionResponse: out }
 }
 
-function hasProperties(schema: JsonRecord): boolean {
+function hasProperties(schema: JsonObject): boolean {
   const properties = schema["properties"]
-  return isRecord(properties) && Object.keys(properties).length > 0
+  return isJsonObject(properties) && Object.keys(properties).length > 0
 }
 
-function declarationOf(tool: ToolDefinition, index: number): JsonRecord {
-  const declaration: JsonRecord = { name: tool.name }
+function declarationOf(tool: ToolDefinition, index: number): JsonObject {
+  const declaration: JsonObject = { name: tool.name }
   if (tool.description !== undefined) declaration["description"] = tool.description
   const parameters = geminiSchema(tool.parameters, `tools[${index}].parameters`)
   // Gemini rejects an object schema with no properties: a tool without arguments declares none.
-  if (isRecord(parameters) && !(parameters["type"] === "object" && !hasProperties(parameters))) {
+  if (isJsonObject(parameters) && !(parameters["type"] === "object" && !hasProperties(parameters))) {
     declaration["parameters"] = parameters
   }
   return declaration
 }
 
-function toolConfig(choice: ToolChoice): JsonRecord {
+function toolConfig(choice: ToolChoice): JsonObject {
   if (typeof choice !== "string") {
     return { functionCallingConfig: { mode: "ANY", allowedFunctionNames: [choice.tool] } }
   }
@@ -806,7 +804,7 @@ function toolConfig(choice: ToolChoice): JsonRecord {
  * `responseSchema` rather than `responseJsonSchema`: every Gemini model takes it, where the JSON Schema field is newer
  * and not on every model; the conversion is the one tool parameters already go through.
  */
-function responseFormat(format: ResponseFormat, config: JsonRecord): void {
+function responseFormat(format: ResponseFormat, config: JsonObject): void {
   if (format.type === "text") return
   config["responseMimeType"] = "application/json"
   if (format.type === "json_schema") config["responseSchema"] = geminiSchema(format.schema, "responseFormat.schema")
@@ -816,12 +814,12 @@ function responseFormat(format: ResponseFormat, config: JsonRecord): void {
  * Merges `providerOptions` into the body: objects merge key by key (so `{generationConfig: {topK: 40}}` keeps the
  * other generation settings), a `null` removes a key, anything else replaces it.
  */
-export function mergeOptions(target: JsonRecord, options: Readonly<Record<string, unknown>>): JsonRecord {
+export function mergeOptions(target: JsonObject, options: Readonly<Record<string, unknown>>): JsonObject {
   for (const key of Object.keys(options)) {
     const value = options[key]
     const current = target[key]
     if (value === null) delete target[key]
-    else if (isRecord(value) && isRecord(current)) target[key] = mergeOptions({ ...current }, value)
+    else if (isJsonObject(value) && isJsonObject(current)) target[key] = mergeOptions({ ...current }, value)
     else target[key] = value
   }
   return target
@@ -845,12 +843,12 @@ export const maxStop = 5
  * | an empty text (a message's, a part's, a system message's) | none: Gemini refuses it (`wire/emptyText.ts`) |
  * | a user or assistant message left with nothing | left out: Gemini refuses a content without parts |
  */
-export function requestBody(request: ChatRequest): JsonRecord {
+export function requestBody(request: ChatRequest): JsonObject {
   const messages = request.messages
-  const system: Array<JsonRecord> = []
-  const contents: Array<JsonRecord> = []
+  const system: Array<JsonObject> = []
+  const contents: Array<JsonObject> = []
   // The user content that holds the latest run of tool results, while it lasts.
-  let results: Array<JsonRecord> | undefined
+  let results: Array<JsonObject> | undefined
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i]!
     const where = `messages[${i}]`
@@ -884,13 +882,13 @@ export function requestBody(request: ChatRequest): JsonRecord {
     }
     results = undefined
   }
-  const body: JsonRecord = { contents }
+  const body: JsonObject = { contents }
   if (system.length > 0) body["systemInstruction"] = { parts: system }
   if (request.tools !== undefined && request.tools.length > 0) {
     body["tools"] = [{ functionDeclarations: request.tools.map(declarationOf) }]
     if (request.toolChoice !== undefined) body["toolConfig"] = toolConfig(request.toolChoice)
   }
-  const config: JsonRecord = {}
+  const config: JsonObject = {}
   if (request.temperature !== undefined) config["temperature"] = request.temperature
   if (request.topP !== undefined) config["topP"] = request.topP
   if (request.maxTokens !== undefined) config["maxOutputTokens"] = request.maxTokens
@@ -981,7 +979,7 @@ export function wireFinishReason(reason: FinishReason): string {
 function audioOf(details: unknown): number | undefined {
   if (!Array.isArray(details)) return undefined
   for (const entry of details) {
-    if (isRecord(entry) && entry["modality"] === "AUDIO") return tokenCount(entry["tokenCount"])
+    if (isJsonObject(entry) && entry["modality"] === "AUDIO") return tokenCount(entry["tokenCount"])
   }
   return undefined
 }
@@ -994,7 +992,7 @@ function audioOf(details: unknown): number | undefined {
  * and `candidatesTokensDetails`.
  */
 export function usage(value: unknown): Usage | undefined {
-  if (!isRecord(value)) return undefined
+  if (!isJsonObject(value)) return undefined
   const promptTokens = tokenCount(value["promptTokenCount"]) + tokenCount(value["toolUsePromptTokenCount"])
   const reasoningTokens = tokenCount(value["thoughtsTokenCount"])
   const completionTokens = tokenCount(value["candidatesTokenCount"]) + reasoningTokens
@@ -1046,7 +1044,7 @@ export function usageMetadata(usage: UsageCounts): typeof UsageMetadata.Type {
 // The reply and the streamed chunk, read
 
 /** The count of a `countTokens` reply (`{totalTokens}`); throws `ShapeError` when it has none. */
-export function totalTokensOf(body: JsonRecord): number {
+export function totalTokensOf(body: JsonObject): number {
   const total = body["totalTokens"]
   if (typeof total !== "number" || !Number.isInteger(total) || total < 0) {
     throw new ShapeError("totalTokens is not a count")
@@ -1055,26 +1053,26 @@ export function totalTokensOf(body: JsonRecord): number {
 }
 
 /** Whether a parsed body or event is `{"error": {...}}`. */
-export function isErrorPayload(value: JsonRecord): boolean {
+export function isErrorPayload(value: JsonObject): boolean {
   const error = value["error"]
   return error !== undefined && error !== null
 }
 
 /** The first candidate, or undefined when there is none. */
-export function candidateOf(body: JsonRecord): JsonRecord | undefined {
+export function candidateOf(body: JsonObject): JsonObject | undefined {
   const candidates = body["candidates"]
   if (candidates === undefined || candidates === null) return undefined
   if (!Array.isArray(candidates)) throw new ShapeError("candidates is not an array")
   const first: unknown = candidates[0]
   if (first === undefined) return undefined
-  if (!isRecord(first)) throw new ShapeError("candidates[0] is not an object")
+  if (!isJsonObject(first)) throw new ShapeError("candidates[0] is not an object")
   return first
 }
 
 /** Why the prompt was blocked (`promptFeedback.blockReason`), with Gemini's message when it sent one. */
-export function blockedDetail(body: JsonRecord): string | undefined {
+export function blockedDetail(body: JsonObject): string | undefined {
   const feedback = body["promptFeedback"]
-  if (!isRecord(feedback)) return undefined
+  if (!isJsonObject(feedback)) return undefined
   const reason = feedback["blockReason"]
   if (typeof reason !== "string" || reason === "") return undefined
   const message = feedback["blockReasonMessage"]
@@ -1082,10 +1080,10 @@ export function blockedDetail(body: JsonRecord): string | undefined {
 }
 
 /** The parts of a candidate's content (an empty list when it has none, as after SAFETY). */
-export function partsOf(candidate: JsonRecord): ReadonlyArray<unknown> {
+export function partsOf(candidate: JsonObject): ReadonlyArray<unknown> {
   const content = candidate["content"]
   if (content === undefined || content === null) return []
-  if (!isRecord(content)) throw new ShapeError("candidate.content is not an object")
+  if (!isJsonObject(content)) throw new ShapeError("candidate.content is not an object")
   const parts = content["parts"]
   if (parts === undefined || parts === null) return []
   if (!Array.isArray(parts)) throw new ShapeError("candidate.content.parts is not an array")
@@ -1098,19 +1096,19 @@ export type ReadPart =
   | { readonly _tag: "Call"; readonly call: (index: number, reply: string) => ToolCall }
   | { readonly _tag: "Other"; readonly signature: string | undefined }
 
-function optionalSignature(part: JsonRecord): string | undefined {
+function optionalSignature(part: JsonObject): string | undefined {
   const signature = part["thoughtSignature"]
   return typeof signature === "string" && signature !== "" ? signature : undefined
 }
 
 /** Reads a part; a function call is turned into a `ToolCall` once its index in the reply and the reply's id are known. */
 export function partOf(raw: unknown): ReadPart {
-  if (!isRecord(raw)) throw new ShapeError("a part is not an object")
+  if (!isJsonObject(raw)) throw new ShapeError("a part is not an object")
   const signature = optionalSignature(raw)
   const text = raw["text"]
   if (typeof text === "string") return { _tag: "Text", text, thought: raw["thought"] === true, signature }
   const fn = raw["functionCall"]
-  if (isRecord(fn)) {
+  if (isJsonObject(fn)) {
     const name = fn["name"]
     if (typeof name !== "string") throw new ShapeError("functionCall.name is not a string")
     const args = fn["args"]
@@ -1135,7 +1133,7 @@ export function replyMetadata(signature: string | undefined): ProviderMetadata |
 }
 
 /** Reads a non-streaming reply with a candidate; throws `ShapeError` when it is not one. */
-export function reply(body: JsonRecord, candidate: JsonRecord): Reply {
+export function reply(body: JsonObject, candidate: JsonObject): Reply {
   let text = ""
   let reasoning: string | undefined
   let signature: string | undefined
@@ -1185,7 +1183,7 @@ export type WrittenCall = Pick<ToolCall, "name" | "arguments" | "providerMetadat
 
 /** A tool call as a `functionCall` part, its arguments as an object, its signature beside it. */
 export function callPart(call: WrittenCall): WrittenPart {
-  const args = argumentsRecord(call)
+  const args = replyArguments(call)
   const functionCall = call.id === undefined ? { name: call.name, args } : { id: call.id, name: call.name, args }
   return signed({ functionCall }, call.providerMetadata)
 }
@@ -1247,7 +1245,7 @@ export interface PromptFeedback {
   readonly blockReason: string
   readonly blockReasonMessage?: string
   /** The ratings that blocked it (`{category, probability, blocked}`). */
-  readonly safetyRatings?: ReadonlyArray<JsonRecord>
+  readonly safetyRatings?: ReadonlyArray<JsonObject>
 }
 
 /**
@@ -1277,7 +1275,7 @@ export const ErrorBody = Schema.Struct({
     code: Schema.Number,
     message: Schema.String,
     status: Schema.String,
-    details: maybe(Schema.Array(JsonObject))
+    details: maybe(Schema.Array(JsonObjectSchema))
   })
 })
 

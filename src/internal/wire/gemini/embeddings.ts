@@ -8,8 +8,8 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { EmbeddingResponse, Input as EmbeddingInput } from "../../../Embedding.js"
 import { type EmbeddingsRead, isVector } from "../../providers/embeddingBatches.js"
-import { isRecord, type JsonRecord } from "../../providers/wire.js"
 import { checker, maybe, Problem } from "../../schemaCheck.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 /** The most requests one `batchEmbedContents` call takes: the limit Google's clients and docs cite. */
 export const maxEmbeddingInputs = 100
 
@@ -42,10 +42,10 @@ export function embeddingBody(
   resource: string,
   inputs: ReadonlyArray<string>,
   dimensions: number | undefined
-): JsonRecord {
+): JsonObject {
   return {
     requests: inputs.map((text) => {
-      const request: JsonRecord = { model: resource, content: { parts: [{ text }] } }
+      const request: JsonObject = { model: resource, content: { parts: [{ text }] } }
       if (dimensions !== undefined) request["outputDimensionality"] = dimensions
       return request
     })
@@ -53,13 +53,13 @@ export function embeddingBody(
 }
 
 /** The vectors of a `batchEmbedContents` reply (in request order), or the reason it is not one. */
-export function readEmbeddings(body: Readonly<JsonRecord>): Result.Result<EmbeddingsRead, string> {
+export function readEmbeddings(body: Readonly<JsonObject>): Result.Result<EmbeddingsRead, string> {
   const embeddings = body["embeddings"]
   if (!Array.isArray(embeddings)) return Result.fail("embeddings is not an array")
   const vectors: Array<ReadonlyArray<number>> = []
   for (let i = 0; i < embeddings.length; i++) {
     const item: unknown = embeddings[i]
-    const values = isRecord(item) ? item["values"] : undefined
+    const values = isJsonObject(item) ? item["values"] : undefined
     if (!isVector(values)) return Result.fail(`embeddings[${i}].values is not an array of numbers`)
     vectors.push(values)
   }

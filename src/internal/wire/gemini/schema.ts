@@ -3,7 +3,8 @@
  * `responseSchema` take), for tool parameters.
  */
 import { makeSchemaWalk, SchemaLimitError, type SchemaWalk } from "../../jsonSchemaRef.js"
-import { isRecord, type JsonRecord, RequestError } from "../../providers/wire.js"
+import { RequestError } from "../codecError.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 
 /**
  * The keywords of Gemini's `Schema` (an OpenAPI 3.0 subset, the Gemini API reference): `responseSchema` and a
@@ -34,7 +35,7 @@ export const schemaKeywords: ReadonlySet<string> = new Set([
   "maximum"
 ])
 
-const isNullSchema = (schema: unknown): boolean => isRecord(schema) && schema["type"] === "null"
+const isNullSchema = (schema: unknown): boolean => isJsonObject(schema) && schema["type"] === "null"
 
 /**
  * A JSON Schema in Gemini's subset: local `$ref`s inlined (with the keywords
@@ -56,7 +57,7 @@ export const geminiSchema = (schema: unknown, param: string): unknown => {
 }
 
 const converted = (schema: unknown, walk: SchemaWalk, depth: number): unknown => {
-  if (!isRecord(schema)) return schema
+  if (!isJsonObject(schema)) return schema
   walk.visit(depth)
   if (typeof schema["$ref"] === "string") {
     return walk.follow(schema, ({ recursive, ref, schema: target }) => {
@@ -69,13 +70,13 @@ const converted = (schema: unknown, walk: SchemaWalk, depth: number): unknown =>
       return converted(target, walk, depth + 1)
     })
   }
-  const out: JsonRecord = {}
+  const out: JsonObject = {}
   for (const key of Object.keys(schema)) {
     const value = schema[key]
     switch (key) {
       case "properties":
-        if (isRecord(value)) {
-          const properties: JsonRecord = {}
+        if (isJsonObject(value)) {
+          const properties: JsonObject = {}
           for (const name of Object.keys(value)) properties[name] = converted(value[name], walk, depth + 1)
           out["properties"] = properties
         }
@@ -94,7 +95,9 @@ const converted = (schema: unknown, walk: SchemaWalk, depth: number): unknown =>
         if (Array.isArray(value)) {
           // A tuple (draft 2020-12, as Effect Schema writes it): any of the positions' schemas and the rest's, if any.
           const rest = schema["items"]
-          const positions = (isRecord(rest) ? [...value, rest] : value).map((item) => converted(item, walk, depth + 1))
+          const positions = (isJsonObject(rest) ? [...value, rest] : value).map((item) =>
+            converted(item, walk, depth + 1)
+          )
           out["items"] = positions.length === 1 ? positions[0] : { anyOf: positions }
           if (rest === false && typeof schema["maxItems"] !== "number") out["maxItems"] = value.length
         }
@@ -150,16 +153,16 @@ const droppedKeywords: ReadonlySet<string> = new Set(["nullable", "propertyOrder
  * of `geminiSchema` on what the subset can say.
  */
 export const jsonSchemaOf = (schema: unknown): unknown => {
-  if (!isRecord(schema)) return schema
-  const out: JsonRecord = {}
+  if (!isJsonObject(schema)) return schema
+  const out: JsonObject = {}
   for (const key of Object.keys(schema)) {
     const value = schema[key]
     if (droppedKeywords.has(key)) continue
     if (key === "type" && typeof value === "string") out["type"] = value.toLowerCase()
     else if (key === "items") out["items"] = jsonSchemaOf(value)
     else if (key === "anyOf" && Array.isArray(value)) out["anyOf"] = value.map(jsonSchemaOf)
-    else if (key === "properties" && isRecord(value)) {
-      const properties: JsonRecord = {}
+    else if (key === "properties" && isJsonObject(value)) {
+      const properties: JsonObject = {}
       for (const name of Object.keys(value)) properties[name] = jsonSchemaOf(value[name])
       out["properties"] = properties
     } else out[key] = value

@@ -13,15 +13,17 @@
  * its calls come whole (`wholeCalls`) writes each in the event of its batch. Gemini's own events each carry the usage
  * so far: a writer told so (`runningUsage`) writes the latest `Usage` chunk on every event, else only on the last.
  *
- * As the other writers do, a stream's writer keeps what it has forwarded: a `Restart` before any part went out is
- * invisible, after one it ends the stream with an error event; a `Continue` is the stream going on. Each chunk's
- * `modelVersion` names the model that produced it: a router's `Start` chunk's from the first (an `Llm` that is no
- * router: the one asked for), then a `Restart`'s or `Continue`'s deployment's, the `Finish` chunk's on the last.
+ * As every writer does (`wire/streamFold.ts`), a stream's writer keeps what it has forwarded: a `Restart` before any
+ * part went out is invisible, after one it ends the stream with an error event; a `Continue` is the stream going on.
+ * Each chunk's `modelVersion` names the model that produced it: a router's `Start` chunk's from the first (an `Llm`
+ * that is no router: the one asked for), then a `Restart`'s or `Continue`'s deployment's, the `Finish` chunk's on the
+ * last.
  */
-import { type ChatChunk, makeAccumulator, type Restart } from "../../../ChatChunk.js"
-import type { Usage } from "../../../ChatResponse.js"
+import { type ChatChunk, type Finish, makeAccumulator, type Restart, type ToolCallDelta } from "../../../ChatChunk.js"
+import { emptyUsage, type Usage } from "../../../ChatResponse.js"
 import type { Encoded, ErrorAnswer, ErrorWriter, StreamEncoder } from "../dialect.js"
 import { type EventSink, eventText, FramedText, type Framing as TextFraming, sseFraming } from "../eventSink.js"
+import { foldStream } from "../streamFold.js"
 import {
   callPart,
   chunk as chunkJson,
@@ -127,88 +129,69 @@ export interface StreamWriter {
 export function streamWriter(id: string, model: string, out: EventSink, options: Options = {}): StreamWriter {
   const wholeCalls = options.wholeCalls === true
   const runningUsage = options.runningUsage === true
-  let forwarded = false
-  // The calls (unless they come whole) and the usage of the reply, folded until its `Finish` chunk; a `Restart` starts
-  // them over.
-  const ending = makeAccumulator()
-  // The usage so far, which every event carries when `runningUsage`.
-  let latest: Usage | undefined
+  // The calls (unless they come whole) of the reply, folded until its `Finish` chunk; a `Restart` starts them over.
+  let ending = makeAccumulator()
   // The model that produces what follows: the one asked for, until a `Start`, `Restart`, `Continue` or `Finish` names
   // another.
   let producing = model
+  // The parts of the batch, written as one event at its end or when another model takes over.
+  let parts: Array<WrittenPart> = []
 
-  function eventOf(parts: ReadonlyArray<WrittenPart>, end?: End): void {
+  function eventOf(end?: End): void {
+    const latest = fold.usage()
     const usage = end ?? (runningUsage && latest !== undefined ? { usage: latest } : undefined)
     out.open()
     out.text(chunkJson(parts, id, producing, usage))
     out.close()
+    parts = []
+  }
+  function flush(): void {
+    if (parts.length > 0) eventOf()
   }
 
-  function write(chunks: ReadonlyArray<ChatChunk>): Restart | undefined {
-    let parts: Array<WrittenPart> = []
-    for (const chunk of chunks) {
-      switch (chunk._tag) {
-        case "TextDelta":
-        case "ReasoningDelta":
-          if (chunk.text === "") break
-          forwarded = true
-          parts.push(chunk._tag === "TextDelta" ? { text: chunk.text } : { text: chunk.text, thought: true })
-          break
-        case "ToolCallDelta":
-          if (!wholeCalls) {
-            ending.add(chunk)
-            break
-          }
-          forwarded = true
-          parts.push(callPart({
-            name: chunk.name ?? "",
-            arguments: chunk.arguments,
-            ...(chunk.id !== undefined ? { id: chunk.id } : {}),
-            ...(chunk.providerMetadata !== undefined ? { providerMetadata: chunk.providerMetadata } : {})
-          }))
-          break
-        case "Usage":
-          latest = chunk.usage
-          ending.add(chunk)
-          break
-        case "Finish": {
-          ending.add(chunk)
-          const reply = ending.response()!
-          // A Gemini deployment's signature of the reply goes back to the client on a part of its own.
-          const signature = metadataOf(chunk.providerMetadata)?.thoughtSignature
-          if (signature !== undefined) parts.push({ text: "", thoughtSignature: signature })
-          if (reply.refusal !== undefined) parts.push(refusalPart(reply.refusal))
-          for (const call of reply.toolCalls) parts.push(callPart(call))
-          // The last event holds a part, as Gemini's own does: an empty text when nothing else is left to say.
-          if (parts.length === 0) parts.push({ text: "" })
-          producing = chunk.model
-          eventOf(parts, { reason: reply.finishReason, usage: reply.usage })
-          out.end()
-          parts = []
-          forwarded = true
-          break
-        }
-        case "Restart":
-          if (forwarded) {
-            if (parts.length > 0) eventOf(parts)
-            return chunk
-          }
-          // Nothing of the broken attempt went out: the new one's parts follow as if they were the first.
-          ending.add(chunk)
-          latest = undefined
-          producing = chunk.model
-          break
-        case "Start":
-        case "Continue":
-          if (parts.length > 0) eventOf(parts)
-          parts = []
-          producing = chunk.model
-          break
-      }
+  function toolCall(chunk: ToolCallDelta): boolean {
+    if (!wholeCalls) {
+      ending.add(chunk)
+      return false
     }
-    if (parts.length > 0) eventOf(parts)
-    return undefined
+    parts.push(callPart({
+      name: chunk.name ?? "",
+      arguments: chunk.arguments,
+      ...(chunk.id !== undefined ? { id: chunk.id } : {}),
+      ...(chunk.providerMetadata !== undefined ? { providerMetadata: chunk.providerMetadata } : {})
+    }))
+    return true
   }
+
+  function finish(chunk: Finish, usage: Usage | undefined): void {
+    ending.add(chunk)
+    const reply = ending.response()!
+    // A Gemini deployment's signature of the reply goes back to the client on a part of its own.
+    const signature = metadataOf(chunk.providerMetadata)?.thoughtSignature
+    if (signature !== undefined) parts.push({ text: "", thoughtSignature: signature })
+    if (reply.refusal !== undefined) parts.push(refusalPart(reply.refusal))
+    for (const call of reply.toolCalls) parts.push(callPart(call))
+    // The last event holds a part, as Gemini's own does: an empty text when nothing else is left to say.
+    if (parts.length === 0) parts.push({ text: "" })
+    producing = chunk.model
+    eventOf({ reason: reply.finishReason, usage: usage ?? emptyUsage })
+    out.end()
+  }
+
+  const fold = foldStream({
+    text: (text) => parts.push({ text }),
+    reasoning: (text) => parts.push({ text, thought: true }),
+    toolCall,
+    finish,
+    restart() {
+      ending = makeAccumulator()
+    },
+    producedBy(next) {
+      flush()
+      producing = next
+    },
+    flush
+  })
 
   function error(body: string): void {
     out.open()
@@ -217,7 +200,7 @@ export function streamWriter(id: string, model: string, out: EventSink, options:
     out.end()
   }
 
-  return { write, error }
+  return { write: fold.write, error }
 }
 
 /** The gateway's encoder for the stream `id` of `model`, each batch one write, framed as the request asked. */

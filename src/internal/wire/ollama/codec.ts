@@ -12,33 +12,22 @@ import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../.
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ToolCall, ToolDefinition, ToolMessage } from "../../../Message.js"
 import { type EmbeddingsRead, isVector } from "../../providers/embeddingBatches.js"
-import {
-  argumentsObject,
-  imageOnly,
-  isRecord,
-  type JsonRecord,
-  replyModel,
-  RequestError,
-  ShapeError,
-  textResult
-} from "../../providers/wire.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
+import { RequestError, ShapeError } from "../codecError.js"
+import { requireImage, toolResultText } from "../contentKinds.js"
 import { type EventSink, eventText } from "../eventSink.js"
+import { isJsonObject, type JsonObject, JsonObjectSchema, replyModel, requestArguments } from "../json.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 import { ndjson } from "./ndjson.js"
-
-export { isRecord, type JsonRecord, RequestError, ShapeError }
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
 // ---------------------------------------------------------------------------
 // Request: its schema (Ollama's API docs, "Generate a chat completion"; unknown fields ignored, `null` as unset)
 
-const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
-
 const WireToolCall = Schema.Struct({
   id: maybe(Schema.String),
-  function: Schema.Struct({ name: Schema.String, arguments: maybe(JsonObject) })
+  function: Schema.Struct({ name: Schema.String, arguments: maybe(JsonObjectSchema) })
 })
 
 // One struct with the role as a literal, so a bad role is named at `messages[i].role`.
@@ -63,8 +52,8 @@ export const ChatBody = Schema.Struct({
   model: Schema.String,
   messages: maybe(Schema.Array(WireMessage)),
   tools: maybe(Schema.Array(WireTool)),
-  format: maybe(Schema.Union([Schema.String, JsonObject])),
-  options: maybe(JsonObject),
+  format: maybe(Schema.Union([Schema.String, JsonObjectSchema])),
+  options: maybe(JsonObjectSchema),
   stream: maybe(Schema.Boolean),
   think: maybe(Schema.Union([Schema.Boolean, Schema.String]))
 })
@@ -166,7 +155,7 @@ export function toRequest(body: Body): Result.Result<ChatRequest, Problem> {
     for (let i = 0; i < tools.length; i++) {
       const fn = tools[i]!.function
       const parameters = fn.parameters ?? {}
-      if (!isRecord(parameters)) {
+      if (!isJsonObject(parameters)) {
         const param = `tools[${i}].function.parameters`
         return Result.fail(new Problem(param, `${param}: expected an object`))
       }
@@ -178,7 +167,7 @@ export function toRequest(body: Body): Result.Result<ChatRequest, Problem> {
   }
   const format = body.format
   if (format === "json") request.responseFormat = { type: "json_object" }
-  else if (isRecord(format)) request.responseFormat = { type: "json_schema", name: "response", schema: format }
+  else if (isJsonObject(format)) request.responseFormat = { type: "json_schema", name: "response", schema: format }
   if (body.think !== undefined && body.think !== null) {
     const refused = effortInto(body.think, request)
     if (refused !== undefined) return Result.fail(refused)
@@ -205,7 +194,7 @@ const imageData = (part: Extract<ContentPart, { readonly type: "image" }>, param
   )
 }
 
-const message = (message: Message, index: number, names: Map<string, string>): JsonRecord => {
+const message = (message: Message, index: number, names: Map<string, string>): JsonObject => {
   const param = `messages[${index}]`
   switch (message.role) {
     case "system":
@@ -218,21 +207,21 @@ const message = (message: Message, index: number, names: Map<string, string>): J
         if (part.type === "text") {
           text += part.text
         } else {
-          imageOnly(part, `${param}.content[${j}]`, "Ollama's chat API")
+          requireImage(part, `${param}.content[${j}]`, "Ollama's chat API")
           images.push(imageData(part, `${param}.content`))
         }
       })
       return images.length === 0 ? { role: "user", content: text } : { role: "user", content: text, images }
     }
     case "assistant": {
-      const out: JsonRecord = { role: "assistant", content: message.content }
+      const out: JsonObject = { role: "assistant", content: message.content }
       // Ollama accepts earlier thinking back on assistant turns.
       if (message.reasoning !== undefined && message.reasoning !== "") out["thinking"] = message.reasoning
       const calls = message.toolCalls
       if (calls !== undefined && calls.length > 0) {
         out["tool_calls"] = calls.map((call, i) => {
           names.set(call.id, call.name)
-          return toolCallObject(call, i, argumentsObject(call, "Ollama", `${param}.toolCalls[${i}].arguments`))
+          return toolCallObject(call, i, requestArguments(call, "Ollama", `${param}.toolCalls[${i}].arguments`))
         })
       }
       return out
@@ -240,7 +229,7 @@ const message = (message: Message, index: number, names: Map<string, string>): J
     case "tool": {
       // Ollama matches results by tool name; a result without one takes its call's.
       const name = message.name ?? names.get(message.toolCallId)
-      const out: JsonRecord = { role: "tool", content: textResult(message.content, param, "Ollama's API") }
+      const out: JsonObject = { role: "tool", content: toolResultText(message.content, param, "Ollama's API") }
       if (name !== undefined) out["tool_name"] = name
       if (message.toolCallId !== "") out["tool_call_id"] = message.toolCallId
       return out
@@ -249,13 +238,13 @@ const message = (message: Message, index: number, names: Map<string, string>): J
 }
 
 /** A tool call as Ollama writes it, in a request's history and in a reply: its arguments an object, not JSON text. */
-export function toolCallObject(call: Pick<ToolCall, "id" | "name">, index: number, args: unknown): JsonRecord {
+export function toolCallObject(call: Pick<ToolCall, "id" | "name">, index: number, args: unknown): JsonObject {
   const fn = { index, name: call.name, arguments: args }
   return call.id === "" ? { function: fn } : { id: call.id, function: fn }
 }
 
-const tool = (tool: ToolDefinition): JsonRecord => {
-  const fn: JsonRecord = { name: tool.name }
+const tool = (tool: ToolDefinition): JsonObject => {
+  const fn: JsonObject = { name: tool.name }
   if (tool.description !== undefined) fn["description"] = tool.description
   fn["parameters"] = tool.parameters
   return { type: "function", function: fn }
@@ -308,9 +297,9 @@ export interface BodyOptions {
  * | `stop` empty | no `stop` |
  * | `serviceTier`, `promptCacheKey`, `previousResponse` | not sent: no such request field (`wire/serviceTier.ts`) |
  */
-export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
+export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObject => {
   const names = new Map<string, string>()
-  const body: JsonRecord = {
+  const body: JsonObject = {
     model: options.model,
     messages: request.messages.map((m, i) => message(m, i, names)),
     // Ollama streams unless told not to.
@@ -326,7 +315,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
   }
   if (request.reasoningEffort !== undefined) body["think"] = think(request.reasoningEffort)
   if (options.keepAlive !== undefined) body["keep_alive"] = options.keepAlive
-  const sampling: JsonRecord = {}
+  const sampling: JsonObject = {}
   if (request.temperature !== undefined) sampling["temperature"] = request.temperature
   if (request.topP !== undefined) sampling["top_p"] = request.topP
   if (request.maxTokens !== undefined) sampling["num_predict"] = request.maxTokens
@@ -337,7 +326,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
   if (extra !== undefined) {
     const extraSampling = extra["options"]
     Object.assign(body, extra)
-    if (isRecord(extraSampling)) body["options"] = { ...sampling, ...extraSampling }
+    if (isJsonObject(extraSampling)) body["options"] = { ...sampling, ...extraSampling }
     else if (extraSampling === undefined && Object.keys(sampling).length > 0) body["options"] = sampling
   } else if (Object.keys(sampling).length > 0) {
     body["options"] = sampling
@@ -365,7 +354,7 @@ export const finishReason = (reason: unknown, madeToolCalls: boolean): FinishRea
 }
 
 /** Usage from the final object's counts; a missing count is 0 (they are `omitempty`). */
-export const usage = (body: JsonRecord): Usage => {
+export const usage = (body: JsonObject): Usage => {
   return reportedUsage(tokenCount(body["prompt_eval_count"]), tokenCount(body["eval_count"]), undefined, 0, 0)
 }
 
@@ -379,8 +368,8 @@ export const toolCalls = (value: unknown, first: number): Array<ToolCall> => {
   const out: Array<ToolCall> = []
   for (let i = 0; i < value.length; i++) {
     const raw: unknown = value[i]
-    const fn = isRecord(raw) ? raw["function"] : undefined
-    if (!isRecord(raw) || !isRecord(fn)) throw new ShapeError("a tool call has no function object")
+    const fn = isJsonObject(raw) ? raw["function"] : undefined
+    if (!isJsonObject(raw) || !isJsonObject(fn)) throw new ShapeError("a tool call has no function object")
     const name = fn["name"]
     if (typeof name !== "string") throw new ShapeError("a tool call has no function.name")
     const args = fn["arguments"]
@@ -409,11 +398,11 @@ export interface Fragment {
 }
 
 /** Reads `model` and `message` of a reply or stream line; throws `ShapeError` when they are not Ollama's. */
-export const fragment = (body: JsonRecord, firstCall: number): Fragment => {
+export const fragment = (body: JsonObject, firstCall: number): Fragment => {
   const message = body["message"]
   const modelName = replyModel(body["model"])
   if (message === undefined || message === null) return { model: modelName, text: "", reasoning: "", toolCalls: [] }
-  if (!isRecord(message)) throw new ShapeError("message is not an object")
+  if (!isJsonObject(message)) throw new ShapeError("message is not an object")
   return {
     model: modelName,
     text: text(message["content"], "message.content"),
@@ -429,8 +418,8 @@ export interface Reply extends Fragment {
 }
 
 /** Reads a non-streamed reply; throws `ShapeError` when it is not one. */
-export const reply = (body: JsonRecord): Reply => {
-  if (!isRecord(body["message"])) throw new ShapeError("message is not an object")
+export const reply = (body: JsonObject): Reply => {
+  if (!isJsonObject(body["message"])) throw new ShapeError("message is not an object")
   const parts = fragment(body, 0)
   return { ...parts, finishReason: finishReason(body["done_reason"], parts.toolCalls.length > 0), usage: usage(body) }
 }
@@ -569,7 +558,7 @@ export function line(json: string): string {
 export const malformed: string = line("{not json")
 
 /** Whether a parsed body or line is Ollama's `{"error": …}`. */
-export const isErrorPayload = (value: JsonRecord): boolean => value["error"] !== undefined && value["error"] !== null
+export const isErrorPayload = (value: JsonObject): boolean => value["error"] !== undefined && value["error"] !== null
 
 /**
  * `keepAlive` in Ollama's form: a Go duration string in milliseconds (`"300000ms"`),
@@ -595,8 +584,8 @@ export const embeddingBody = (
   inputs: ReadonlyArray<string>,
   dimensions: number | undefined,
   keepAlive: string | number | undefined
-): JsonRecord => {
-  const body: JsonRecord = { model, input: inputs }
+): JsonObject => {
+  const body: JsonObject = { model, input: inputs }
   if (dimensions !== undefined) body["dimensions"] = dimensions
   if (keepAlive !== undefined) body["keep_alive"] = keepAlive
   return body
@@ -619,7 +608,7 @@ export function embeddingsJson(
 }
 
 /** The vectors, model and usage (`prompt_eval_count`) of an `/api/embed` reply, or the reason it is not one. */
-export function readEmbeddings(body: Readonly<JsonRecord>): Result.Result<EmbeddingsRead, string> {
+export function readEmbeddings(body: Readonly<JsonObject>): Result.Result<EmbeddingsRead, string> {
   const embeddings = body["embeddings"]
   if (!Array.isArray(embeddings)) return Result.fail("embeddings is not an array")
   for (let i = 0; i < embeddings.length; i++) {

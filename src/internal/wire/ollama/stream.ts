@@ -14,7 +14,9 @@ import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type * as Adapter from "../../providers/adapter.js"
 import { SkippedEvents } from "../../sse/skippedEvents.js"
 import { eventLimit, eventTooLarge } from "../../transport/providerHttp.js"
-import { finishReason, fragment, isRecord, type JsonRecord, ShapeError, usage } from "./codec.js"
+import { ShapeError } from "../codecError.js"
+import { isJsonObject, type JsonObject } from "../json.js"
+import { finishReason, fragment, usage } from "./codec.js"
 import * as Ndjson from "./ndjson.js"
 
 /** What a stream needs to know about its call. */
@@ -83,7 +85,7 @@ export class OllamaStreamParser {
       this.skipped ??= new SkippedEvents(() => ({ provider: this.context.provider, model: this.model }))
       return this.skipped.skip(text)
     }
-    if (!isRecord(value)) return this.context.decodeError("a stream line is not a JSON object", text)
+    if (!isJsonObject(value)) return this.context.decodeError("a stream line is not a JSON object", text)
     const error = value["error"]
     if (error !== undefined && error !== null) return this.context.errorOf(value)
     try {
@@ -97,7 +99,7 @@ export class OllamaStreamParser {
     return undefined
   }
 
-  private fragment(value: JsonRecord, out: Array<ChatChunk>): void {
+  private fragment(value: JsonObject, out: Array<ChatChunk>): void {
     const line = fragment(value, this.calls)
     if (line.model !== undefined) this.model = line.model
     if (line.reasoning !== "") out.push({ _tag: "ReasoningDelta", text: line.reasoning })
@@ -109,7 +111,7 @@ export class OllamaStreamParser {
     if (value["done"] === true) this.finish(value, out)
   }
 
-  private finish(value: JsonRecord, out: Array<ChatChunk>): void {
+  private finish(value: JsonObject, out: Array<ChatChunk>): void {
     this.done = true
     out.push({ _tag: "Usage", usage: usage(value) })
     out.push({

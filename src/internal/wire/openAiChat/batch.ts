@@ -7,8 +7,9 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
 import type { BatchWire } from "../../providers/batch.js"
-import { isRecord, type JsonRecord, ShapeError } from "../../providers/wire.js"
 import { jsonLines, type RawLine, type RawOutcome, toJsonLines } from "../batch.js"
+import { ShapeError } from "../codecError.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 
 /** The endpoint every line of a batch is sent to, and the batch names. */
 export const endpoint = "/v1/chat/completions"
@@ -49,7 +50,7 @@ export const BatchObject = Schema.Struct({
 const decodeBatchObject = Schema.decodeUnknownResult(BatchObject)
 
 /** The input file's line of a request's chat body, to `url` (the batch's endpoint). */
-export function inputLine(customId: string, body: unknown, url: string = endpoint): JsonRecord {
+export function inputLine(customId: string, body: unknown, url: string = endpoint): JsonObject {
   return { custom_id: customId, method: "POST", url, body }
 }
 
@@ -66,7 +67,7 @@ export function createBody(fileId: string, url: string = endpoint): typeof Creat
 }
 
 /** An uploaded file's id; throws `ShapeError` when the body names none. */
-export function fileIdOf(body: JsonRecord): string {
+export function fileIdOf(body: JsonObject): string {
   if (typeof body.id !== "string") throw new ShapeError("the uploaded file has no id")
   return body.id
 }
@@ -83,7 +84,7 @@ const states: Readonly<Record<string, BatchState>> = {
 }
 
 /** The batch object read: its status and counts; throws `ShapeError` when it is not one. */
-export function readBatch(body: JsonRecord): BatchStatus & {
+export function readBatch(body: JsonObject): BatchStatus & {
   readonly outputFileId: string | undefined
   readonly errorFileId: string | undefined
 } {
@@ -111,16 +112,16 @@ function unfinished(code: unknown): "expired" | "cancelled" | undefined {
   return code === "batch_expired" ? "expired" : code === "batch_cancelled" ? "cancelled" : undefined
 }
 
-function outcomeOf(line: JsonRecord): RawOutcome {
+function outcomeOf(line: JsonObject): RawOutcome {
   const response = line.response
-  if (isRecord(response)) {
+  if (isJsonObject(response)) {
     const status = typeof response.status_code === "number" ? response.status_code : undefined
     const body = response.body
-    if (status !== undefined && status >= 200 && status < 300 && isRecord(body)) return { _tag: "Reply", body }
+    if (status !== undefined && status >= 200 && status < 300 && isJsonObject(body)) return { _tag: "Reply", body }
     return { _tag: "Failed", status, body }
   }
   const error = line.error
-  return (isRecord(error) ? unfinished(error.code) : undefined) ??
+  return (isJsonObject(error) ? unfinished(error.code) : undefined) ??
     { _tag: "Failed", status: undefined, body: { error } }
 }
 
@@ -162,7 +163,7 @@ const wireStatus: Readonly<Record<BatchView["state"], string>> = {
 }
 
 /** The batch object of `view` (times in seconds, as the API writes them). */
-export function batchObject(view: BatchView): JsonRecord {
+export function batchObject(view: BatchView): JsonObject {
   const seconds = (millis: number) => Math.floor(millis / 1000)
   return {
     id: view.id,
@@ -240,7 +241,7 @@ function boundaryFor(content: string): string {
   return boundary
 }
 
-function statusOf(body: JsonRecord): BatchStatus {
+function statusOf(body: JsonObject): BatchStatus {
   const { errorFileId: _error, outputFileId: _output, ...status } = readBatch(body)
   return status
 }

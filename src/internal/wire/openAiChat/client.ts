@@ -22,12 +22,13 @@ import type { OptionsError } from "../../../OptionsError.js"
 import type { Options } from "../../../providers/OpenAiChat.js"
 import type * as Sse from "../../../Sse.js"
 import * as Adapter from "../../providers/adapter.js"
-import { RequestError } from "../../providers/wire.js"
 import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
 import { causeText } from "../../transport/providerHttp.js"
+import { RequestError } from "../codecError.js"
+import type { JsonObject } from "../json.js"
 import * as Batch from "./batch.js"
 import * as Wire from "./codec.js"
-import { type ChunkToolCallRead, excerpt, finishReason, type JsonRecord, readChunk } from "./codec.js"
+import { type ChunkToolCallRead, excerpt, finishReason, readChunk } from "./codec.js"
 import * as Embeddings from "./embeddings.js"
 
 function requestIdOf(response: HttpClientResponse.HttpClientResponse) {
@@ -181,7 +182,7 @@ export class ChatStreamParser extends JsonSseParser {
   }
 
   /** One chunk object. */
-  protected readEvent(value: JsonRecord, out: Array<ChatChunk>): LlmError | undefined {
+  protected readEvent(value: JsonObject, out: Array<ChatChunk>): LlmError | undefined {
     const chunk = readChunk(value)
     if (chunk.failure !== undefined) return this.providerError(chunk.failure)
     if (this.id === "") this.id = chunk.id

@@ -30,20 +30,12 @@ import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice 
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
-import {
-  imageOnly,
-  isRecord,
-  type JsonRecord,
-  replyId,
-  replyModel,
-  ShapeError,
-  textResult
-} from "../../providers/wire.js"
 import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import { asciiJson } from "../asciiJson.js"
+import { ShapeError } from "../codecError.js"
+import { requireImage, toolResultText } from "../contentKinds.js"
+import { isJsonObject, type JsonObject, JsonObjectSchema, replyId, replyModel } from "../json.js"
 import { openAiUsage, openAiUsageFields } from "../usage.js"
-
-export { isRecord, type JsonRecord, ShapeError }
 
 /**
  * A prompt-cache breakpoint as OpenAI-compatible gateways take it on a part or a message (OpenRouter's and LiteLLM's
@@ -86,14 +78,12 @@ const WireMessage = Schema.Struct({
   cache_control: maybe(CacheControl)
 })
 
-const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
-
 const WireTool = Schema.Struct({
   type: Schema.Literal("function"),
   function: Schema.Struct({
     name: Schema.String,
     description: maybe(Schema.String),
-    parameters: maybe(JsonObject),
+    parameters: maybe(JsonObjectSchema),
     strict: maybe(Schema.Boolean)
   })
 })
@@ -110,7 +100,7 @@ const WireResponseFormat = Schema.Union([
     json_schema: Schema.Struct({
       name: Schema.String,
       description: maybe(Schema.String),
-      schema: maybe(JsonObject),
+      schema: maybe(JsonObjectSchema),
       strict: maybe(Schema.Boolean)
     })
   })
@@ -406,9 +396,9 @@ export function headers(options: {
   }
 }
 
-function encodePart(part: ContentPart, where: string): JsonRecord {
+function encodePart(part: ContentPart, where: string): JsonObject {
   if (part.type === "text") return { type: "text", text: part.text }
-  imageOnly(part, where, "the Chat Completions API")
+  requireImage(part, where, "the Chat Completions API")
   return {
     type: "image_url",
     image_url: part.detail === undefined ? { url: part.url } : { url: part.url, detail: part.detail }
@@ -416,11 +406,11 @@ function encodePart(part: ContentPart, where: string): JsonRecord {
 }
 
 /** A tool call as the wire writes it, in a request's history and in a reply. */
-export function encodeToolCall(call: ToolCall): JsonRecord {
+export function encodeToolCall(call: ToolCall): JsonObject {
   return { id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } }
 }
 
-function encodeMessage(message: Message, index: number): JsonRecord {
+function encodeMessage(message: Message, index: number): JsonObject {
   switch (message.role) {
     case "system":
       return { role: "system", content: message.content }
@@ -434,7 +424,7 @@ function encodeMessage(message: Message, index: number): JsonRecord {
     case "assistant": {
       const calls = message.toolCalls
       if (calls === undefined || calls.length === 0) return { role: "assistant", content: message.content }
-      const out: JsonRecord = {
+      const out: JsonObject = {
         role: "assistant",
         // OpenAI documents null content beside tool calls; some compatible servers reject "".
         content: message.content === "" ? null : message.content,
@@ -451,13 +441,13 @@ function encodeMessage(message: Message, index: number): JsonRecord {
       return {
         role: "tool",
         tool_call_id: message.toolCallId,
-        content: textResult(message.content, `messages[${index}]`, "the Chat Completions API")
+        content: toolResultText(message.content, `messages[${index}]`, "the Chat Completions API")
       }
   }
 }
 
-function encodeTool(tool: ToolDefinition): JsonRecord {
-  const fn: JsonRecord = { name: tool.name }
+function encodeTool(tool: ToolDefinition): JsonObject {
+  const fn: JsonObject = { name: tool.name }
   if (tool.description !== undefined) fn["description"] = tool.description
   fn["parameters"] = tool.parameters
   if (tool.strict !== undefined) fn["strict"] = tool.strict
@@ -468,9 +458,9 @@ function encodeToolChoice(choice: ToolChoice): unknown {
   return typeof choice === "string" ? choice : { type: "function", function: { name: choice.tool } }
 }
 
-function encodeResponseFormat(format: ResponseFormat): JsonRecord {
+function encodeResponseFormat(format: ResponseFormat): JsonObject {
   if (format.type !== "json_schema") return { type: format.type }
-  const schema: JsonRecord = { name: format.name }
+  const schema: JsonObject = { name: format.name }
   if (format.description !== undefined) schema["description"] = format.description
   schema["schema"] = format.schema
   schema["strict"] = format.strict ?? true
@@ -484,7 +474,7 @@ function encodeResponseFormat(format: ResponseFormat): JsonRecord {
 export type Prefill = boolean | "continue_final_message" | "prefix"
 
 // A last assistant message (without tool calls) is a prefill; the flags the server's style wants go with it.
-function askToContinue(request: ChatRequest, body: JsonRecord, messages: Array<JsonRecord>, prefill: Prefill) {
+function askToContinue(request: ChatRequest, body: JsonObject, messages: Array<JsonObject>, prefill: Prefill) {
   const last = request.messages.at(-1)
   if (last?.role !== "assistant" || (last.toolCalls?.length ?? 0) > 0) return
   if (prefill === "continue_final_message") {
@@ -542,9 +532,9 @@ export const fixedSampling = (model: string): boolean =>
  *
  * A choice without tools is dropped whatever it is: with nothing offered, no reply calls a tool.
  */
-export function requestBody(request: ChatRequest, options: BodyOptions): JsonRecord {
+export function requestBody(request: ChatRequest, options: BodyOptions): JsonObject {
   const messages = request.messages.map(encodeMessage)
-  const body: JsonRecord = { model: options.model, messages }
+  const body: JsonObject = { model: options.model, messages }
   askToContinue(request, body, messages, options.prefill)
   if (!fixedSampling(options.model)) {
     if (request.temperature !== undefined) body["temperature"] = request.temperature
@@ -605,7 +595,7 @@ export function textOf(value: unknown, field: string): string | undefined {
   if (Array.isArray(value)) {
     let out = ""
     for (const part of value) {
-      if (isRecord(part) && typeof part["text"] === "string") out += part["text"]
+      if (isJsonObject(part) && typeof part["text"] === "string") out += part["text"]
     }
     return out
   }
@@ -629,7 +619,7 @@ export function argumentsOf(value: unknown): string | undefined {
  * the same text, so only one is read. `contentField` is the path of
  * `reasoning_content` an error names (a constant: a stream reads it per event).
  */
-export function reasoningOf(record: JsonRecord, contentField: string): string | undefined {
+export function reasoningOf(record: JsonObject, contentField: string): string | undefined {
   const content = textOf(record["reasoning_content"], contentField)
   if (content !== undefined && content !== "") return content
   const reasoning = record["reasoning"]
@@ -638,26 +628,26 @@ export function reasoningOf(record: JsonRecord, contentField: string): string | 
 }
 
 /** Whether a parsed body or event is an error object: an `error` field, or vLLM's flat `object: "error"`. */
-export function isErrorPayload(value: JsonRecord): boolean {
+export function isErrorPayload(value: JsonObject): boolean {
   const error = value["error"]
   return (error !== undefined && error !== null) || value["object"] === "error"
 }
 
 /** Reads a non-streaming reply; throws `ShapeError` when it is not one. */
-export function reply(body: JsonRecord): Reply {
+export function reply(body: JsonObject): Reply {
   const choices = body["choices"]
   if (!Array.isArray(choices)) throw new ShapeError("choices is not an array")
   const choice: unknown = choices[0]
-  if (!isRecord(choice)) throw new ShapeError("choices[0] is not an object")
+  if (!isJsonObject(choice)) throw new ShapeError("choices[0] is not an object")
   const message = choice["message"]
-  if (!isRecord(message)) throw new ShapeError("choices[0].message is not an object")
+  if (!isJsonObject(message)) throw new ShapeError("choices[0].message is not an object")
   const rawCalls = message["tool_calls"]
   const toolCalls: Array<ToolCall> = []
   if (rawCalls !== undefined && rawCalls !== null) {
     if (!Array.isArray(rawCalls)) throw new ShapeError("message.tool_calls is not an array")
     for (const raw of rawCalls) {
-      const fn = isRecord(raw) ? raw["function"] : undefined
-      if (!isRecord(raw) || !isRecord(fn)) throw new ShapeError("a tool call has no function object")
+      const fn = isJsonObject(raw) ? raw["function"] : undefined
+      if (!isJsonObject(raw) || !isJsonObject(fn)) throw new ShapeError("a tool call has no function object")
       toolCalls.push({
         id: optionalString(raw["id"], "tool_calls[].id") ?? "",
         name: optionalString(fn["name"], "tool_calls[].function.name") ?? "",
@@ -837,14 +827,14 @@ function nonEmpty(value: unknown): string | undefined {
 }
 
 function toolCallFragment(raw: unknown): ChunkToolCallRead {
-  if (!isRecord(raw)) throw new ShapeError("a tool call fragment is not an object")
+  if (!isJsonObject(raw)) throw new ShapeError("a tool call fragment is not an object")
   const fn = raw["function"]
   const index = raw["index"]
   return {
     index: typeof index === "number" ? index : undefined,
     id: nonEmpty(raw["id"]),
-    name: isRecord(fn) ? nonEmpty(fn["name"]) : undefined,
-    arguments: (isRecord(fn) ? argumentsOf(fn["arguments"]) : undefined) ?? ""
+    name: isJsonObject(fn) ? nonEmpty(fn["name"]) : undefined,
+    arguments: (isJsonObject(fn) ? argumentsOf(fn["arguments"]) : undefined) ?? ""
   }
 }
 
@@ -857,13 +847,13 @@ function joined(a: string | undefined, b: string | undefined): string | undefine
  * (OpenAI's last, vLLM's running totals, Groq's `x_groq`): the caller keeps the last. Only the first choice is read
  * (`n` > 1 is not supported); a server that splits it over several entries has them joined.
  */
-export function readChunk(value: JsonRecord): ChunkRead {
+export function readChunk(value: JsonObject): ChunkRead {
   let failure: unknown = isErrorPayload(value) ? value : undefined
   let usageRead = value["usage"] === undefined || value["usage"] === null
     ? undefined
     : usage(value["usage"], value["service_tier"])
   const groq = value["x_groq"]
-  if (isRecord(groq)) {
+  if (isJsonObject(groq)) {
     if (typeof groq["error"] === "string") failure ??= { error: { message: groq["error"] } }
     usageRead = usage(groq["usage"], value["service_tier"]) ?? usageRead
   }
@@ -877,7 +867,7 @@ export function readChunk(value: JsonRecord): ChunkRead {
     if (!Array.isArray(choices)) throw new ShapeError("choices is not an array")
     for (let i = 0; i < choices.length; i++) {
       const choice: unknown = choices[i]
-      if (!isRecord(choice)) throw new ShapeError("a choice is not an object")
+      if (!isJsonObject(choice)) throw new ShapeError("a choice is not an object")
       const index = choice["index"]
       if (typeof index === "number" && index !== 0) continue
       const finish = choice["finish_reason"]
@@ -885,7 +875,7 @@ export function readChunk(value: JsonRecord): ChunkRead {
       if (finish === "error") failure ??= value
       if (typeof finish === "string") reason = finish
       const delta = choice["delta"]
-      if (!isRecord(delta)) continue
+      if (!isJsonObject(delta)) continue
       reasoning = joined(reasoning, reasoningOf(delta, "delta.reasoning_content"))
       text = joined(text, textOf(delta["content"], "delta.content"))
       const refused = delta["refusal"]

@@ -16,9 +16,9 @@ import * as Schema from "effect/Schema"
 import { EmbeddingRequest, type EmbeddingUsage, type Input } from "../../../Embedding.js"
 import type * as Adapter from "../../providers/adapter.js"
 import * as Batches from "../../providers/embeddingBatches.js"
-import { replyModel } from "../../providers/wire.js"
 import { checker, maybe, set } from "../../schemaCheck.js"
-import { isErrorPayload, isRecord, type JsonRecord } from "./codec.js"
+import { isJsonObject, type JsonObject, replyModel } from "../json.js"
+import { isErrorPayload } from "./codec.js"
 
 /** How vectors travel on the wire. */
 export type EncodingFormat = "float" | "base64"
@@ -50,7 +50,7 @@ export function requestBody(
   inputs: ReadonlyArray<Batches.Piece>,
   dimensions: number | undefined,
   encoding: EncodingFormat
-): JsonRecord {
+): JsonObject {
   return {
     model,
     input: inputs,
@@ -113,13 +113,13 @@ function count(value: unknown): number | undefined {
 }
 
 /** A reply's vectors in input order, model and usage, or the reason it is not a reply. */
-export function readReply(body: JsonRecord, inputs: number): Result.Result<Batches.EmbeddingsRead, string> {
+export function readReply(body: JsonObject, inputs: number): Result.Result<Batches.EmbeddingsRead, string> {
   const data = body["data"]
   if (!Array.isArray(data)) return Result.fail("data is not an array")
   const embeddings = new Array<ReadonlyArray<number>>(data.length)
   for (let i = 0; i < data.length; i++) {
     const item: unknown = data[i]
-    if (!isRecord(item)) return Result.fail(`data[${i}] is not an object`)
+    if (!isJsonObject(item)) return Result.fail(`data[${i}] is not an object`)
     const index = item["index"] === undefined ? i : item["index"]
     if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= Math.max(inputs, data.length)) {
       return Result.fail(`data[${i}].index is not an index of the inputs`)
@@ -130,8 +130,8 @@ export function readReply(body: JsonRecord, inputs: number): Result.Result<Batch
     embeddings[index] = vector.success
   }
   const usage = body["usage"]
-  const prompt = isRecord(usage) ? count(usage["prompt_tokens"]) : undefined
-  const total = isRecord(usage) ? count(usage["total_tokens"]) : undefined
+  const prompt = isJsonObject(usage) ? count(usage["prompt_tokens"]) : undefined
+  const total = isJsonObject(usage) ? count(usage["total_tokens"]) : undefined
   const reported: EmbeddingUsage | undefined = prompt === undefined && total === undefined
     ? undefined
     : { promptTokens: prompt ?? total ?? 0, totalTokens: total ?? prompt ?? 0, estimated: false }

@@ -5,7 +5,7 @@
  * or as the stream's last event. A refusal, which the library holds whole on the `Finish` chunk, is `message.refusal`
  * in a whole reply and one `delta.refusal` before the finishing chunk in a stream.
  *
- * A stream's writer keeps what it has forwarded. The engine's `Restart` (a
+ * A stream's writer folds the chunks as every writer does (`wire/streamFold.ts`): the engine's `Restart` (a
  * router that moved a broken stream to another deployment) is invisible to an
  * OpenAI client while nothing of the answer has been forwarded (the stream
  * goes on from the new deployment); once something has, the two answers
@@ -19,10 +19,10 @@
  * ones.
  */
 import type { ChatChunk, Restart } from "../../../ChatChunk.js"
-import type { Usage } from "../../../ChatResponse.js"
 import { bytesOf } from "../bodyText.js"
 import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
 import { type EventSink, eventText, FramedText, sse } from "../eventSink.js"
+import { foldStream } from "../streamFold.js"
 import {
   type ChunkMeta,
   chunkTemplates,
@@ -73,10 +73,6 @@ export function streamWriter(meta: ChunkMeta, out: EventSink): StreamWriter {
   function producedBy(next: string): void {
     if (next !== templates.meta.model) templates = chunkTemplates({ ...meta, model: next })
   }
-  let started = false
-  let forwarded = false
-  let usage: Usage | undefined
-
   // An event of `data`, whole.
   function whole(data: string): void {
     out.open()
@@ -93,56 +89,33 @@ export function streamWriter(meta: ChunkMeta, out: EventSink): StreamWriter {
     out.close()
   }
 
-  function write(chunks: ReadonlyArray<ChatChunk>): Restart | undefined {
-    if (!started) {
-      started = true
-      producedBy(answeringModel(chunks, templates.meta.model))
+  const { write } = foldStream({
+    open(first) {
+      producedBy(answeringModel(first, templates.meta.model))
       if (meta.contentFilters === true) whole(promptResultsData)
       whole(templates.role)
-    }
-    for (const chunk of chunks) {
-      switch (chunk._tag) {
-        case "TextDelta":
-        case "ReasoningDelta":
-          if (chunk.text === "") break
-          forwarded = true
-          delta(chunk._tag === "TextDelta" ? templates.content : templates.reasoning, chunk.text)
-          break
-        case "ToolCallDelta":
-          forwarded = true
-          out.open()
-          out.template(templates.tools)
-          out.text(toolCallFragmentJson(chunk))
-          out.template(templates.closeTools)
-          out.close()
-          break
-        case "Usage":
-          usage = chunk.usage
-          break
-        case "Finish":
-          producedBy(chunk.model)
-          // The library holds a refusal whole, on the `Finish` chunk: it goes out as one `delta.refusal`.
-          if (chunk.refusal !== undefined) delta(templates.refusal, chunk.refusal)
-          whole(finishData(templates, chunk.finishReason))
-          if (meta.includeUsage && usage !== undefined) whole(usageData(templates, usage))
-          whole(doneData)
-          out.end()
-          break
-        case "Restart":
-          if (forwarded) return chunk
-          // Nothing of the broken attempt went out: the new one's reply follows as if it were the first.
-          usage = undefined
-          producedBy(chunk.model)
-          break
-        case "Start":
-        case "Continue":
-          producedBy(chunk.model)
-          break
-      }
-    }
-    return undefined
-  }
-
+    },
+    text: (text) => delta(templates.content, text),
+    reasoning: (text) => delta(templates.reasoning, text),
+    toolCall(chunk) {
+      out.open()
+      out.template(templates.tools)
+      out.text(toolCallFragmentJson(chunk))
+      out.template(templates.closeTools)
+      out.close()
+      return true
+    },
+    finish(chunk, usage) {
+      producedBy(chunk.model)
+      // The library holds a refusal whole, on the `Finish` chunk: it goes out as one `delta.refusal`.
+      if (chunk.refusal !== undefined) delta(templates.refusal, chunk.refusal)
+      whole(finishData(templates, chunk.finishReason))
+      if (meta.includeUsage && usage !== undefined) whole(usageData(templates, usage))
+      whole(doneData)
+      out.end()
+    },
+    producedBy
+  })
   return { write }
 }
 

@@ -33,19 +33,12 @@ import type { Options } from "../../../providers/OpenAiResponses.js"
 import type * as Sse from "../../../Sse.js"
 import * as Adapter from "../../providers/adapter.js"
 import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
+import { ShapeError } from "../codecError.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 import { headers } from "../openAiChat/codec.js"
 import * as Embeddings from "../openAiChat/embeddings.js"
 import * as Wire from "./codec.js"
-import {
-  argumentsOf,
-  failureOf,
-  finishReason,
-  isRecord,
-  type JsonRecord,
-  reasoningSeparator,
-  reply,
-  ShapeError
-} from "./codec.js"
+import { argumentsOf, failureOf, finishReason, reasoningSeparator, reply } from "./codec.js"
 import * as Compaction from "./compaction.js"
 
 /** What a stream needs to know about its call. */
@@ -130,7 +123,7 @@ export class ResponsesStreamParser extends SseParser {
         this.skip(data)
         continue
       }
-      if (!isRecord(value)) return this.context.decodeError("a stream event is not a JSON object", data)
+      if (!isJsonObject(value)) return this.context.decodeError("a stream event is not a JSON object", data)
       try {
         const failure = this.event(value, event.event, out)
         if (failure !== undefined || this.done) return failure
@@ -144,7 +137,7 @@ export class ResponsesStreamParser extends SseParser {
     return undefined
   }
 
-  private event(value: JsonRecord, name: string, out: Array<ChatChunk>): LlmError | undefined {
+  private event(value: JsonObject, name: string, out: Array<ChatChunk>): LlmError | undefined {
     const type = typeof value["type"] === "string" ? value["type"] : name
     switch (type) {
       case "response.output_text.delta": {
@@ -162,7 +155,7 @@ export class ResponsesStreamParser extends SseParser {
       }
       case "response.output_item.added": {
         const item = value["item"]
-        if (isRecord(item) && item["type"] === "function_call") {
+        if (isJsonObject(item) && item["type"] === "function_call") {
           if (this.find(item["id"], value["output_index"]) === undefined) this.open(item, value, out)
         }
         return undefined
@@ -192,13 +185,13 @@ export class ResponsesStreamParser extends SseParser {
       case "response.completed":
       case "response.incomplete": {
         const response = value["response"]
-        this.finish(isRecord(response) ? response : {}, out)
+        this.finish(isJsonObject(response) ? response : {}, out)
         return undefined
       }
       case "response.failed": {
         const response = value["response"]
         this.done = true
-        return this.context.errorOf((isRecord(response) ? failureOf(response) : undefined) ?? value)
+        return this.context.errorOf((isJsonObject(response) ? failureOf(response) : undefined) ?? value)
       }
       case "error":
         this.done = true
@@ -214,7 +207,7 @@ export class ResponsesStreamParser extends SseParser {
   }
 
   /** Opens a call from its `function_call` item and announces it. */
-  private open(item: JsonRecord, event: JsonRecord, out: Array<ChatChunk>): CallState {
+  private open(item: JsonObject, event: JsonObject, out: Array<ChatChunk>): CallState {
     const itemId = typeof item["id"] === "string"
       ? item["id"]
       : typeof event["item_id"] === "string"
@@ -245,7 +238,7 @@ export class ResponsesStreamParser extends SseParser {
    * Settles a call against its finished item; a call opened by an arguments
    * delta before its item (so without id or name) gets them here.
    */
-  private complete(call: CallState, item: JsonRecord, out: Array<ChatChunk>): void {
+  private complete(call: CallState, item: JsonObject, out: Array<ChatChunk>): void {
     const name = item["name"]
     const callId = item["call_id"]
     if (call.name === "" && typeof name === "string" && name !== "") {
@@ -258,14 +251,14 @@ export class ResponsesStreamParser extends SseParser {
 
   // The whole reply, read by the codec's reader (a response of the wrong shape fails the stream); a call no delta
   // announced is announced here, and one the deltas left short is completed.
-  private finish(response: JsonRecord, out: Array<ChatChunk>): void {
+  private finish(response: JsonObject, out: Array<ChatChunk>): void {
     this.done = true
     const whole = reply(response, this.context.store)
     const output = response["output"] as ReadonlyArray<unknown>
     let hasCalls = this.calls.length > 0
     for (let i = 0; i < output.length; i++) {
       const item = output[i]
-      if (!isRecord(item) || item["type"] !== "function_call") continue
+      if (!isJsonObject(item) || item["type"] !== "function_call") continue
       hasCalls = true
       const known = this.find(item["id"], i)
       if (known === undefined) this.open(item, { output_index: i }, out)

@@ -40,22 +40,22 @@ import type {
 } from "../../../Message.js"
 import * as Pricing from "../../../Pricing.js"
 import type { Reply } from "../../providers/adapter.js"
-import { imageOnly, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
+import { ShapeError } from "../codecError.js"
+import { requireImage } from "../contentKinds.js"
+import { isJsonObject, type JsonObject, JsonObjectSchema, replyId, replyModel } from "../json.js"
 import { fixedSampling, functionTool } from "../openAiChat/codec.js"
 import { openAiUsage, openAiUsageFields } from "../usage.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
 
-export { isRecord, type JsonRecord, Problem, ShapeError }
+export { Problem }
 
 /** The key of this API's entry in `providerMetadata`. */
 export const metadataKey = "openaiResponses"
 
 // ---------------------------------------------------------------------------
 // The request body: its schema
-
-const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
 
 const TextPart = Schema.Struct({ type: Schema.Literals(["input_text", "output_text"]), text: Schema.String })
 
@@ -152,7 +152,7 @@ const OneTool = Schema.StructWithRest(
     ),
     name: maybe(Schema.String),
     description: maybe(Schema.String),
-    parameters: maybe(JsonObject),
+    parameters: maybe(JsonObjectSchema),
     strict: maybe(Schema.Boolean)
   }),
   rest
@@ -193,7 +193,7 @@ const WireFormat = Schema.Union([
   Schema.Struct({
     type: Schema.Literal("json_schema"),
     name: Schema.String,
-    schema: JsonObject,
+    schema: JsonObjectSchema,
     description: maybe(Schema.String),
     strict: maybe(Schema.Boolean)
   })
@@ -365,7 +365,7 @@ const compactionTypes: ReadonlySet<string> = new Set(["compaction", "compaction_
  */
 export function summaryOf(wire: WireItem): string | undefined {
   if (typeof wire.type !== "string" || !compactionTypes.has(wire.type)) return undefined
-  return opened((wire as JsonRecord)["encrypted_content"] as string | undefined)?.summary
+  return opened((wire as JsonObject)["encrypted_content"] as string | undefined)?.summary
 }
 
 /** The user message a compacted conversation's summary stands as, in place of the conversation. */
@@ -448,11 +448,11 @@ function knownItem(wire: KnownItem, at: string, turn: Turn): Problem | undefined
 }
 
 // `metadata` with `item` after the output items it keeps (`outputItemsOf`).
-function withOutputItem(metadata: ProviderMetadata | undefined, item: JsonRecord): ProviderMetadata {
+function withOutputItem(metadata: ProviderMetadata | undefined, item: JsonObject): ProviderMetadata {
   const entry = metadata?.[metadataKey]
   return {
     ...metadata,
-    [metadataKey]: { ...(isRecord(entry) ? entry : {}), outputItems: [...outputItemsOf(metadata), item] }
+    [metadataKey]: { ...(isJsonObject(entry) ? entry : {}), outputItems: [...outputItemsOf(metadata), item] }
   }
 }
 
@@ -611,9 +611,9 @@ export function responsesPath(path: string): string {
 // ---------------------------------------------------------------------------
 // The request body: encoding
 
-function encodeInputPart(part: ContentPart, where: string): JsonRecord {
+function encodeInputPart(part: ContentPart, where: string): JsonObject {
   if (part.type === "text") return { type: "input_text", text: part.text }
-  imageOnly(part, where, "the Responses API")
+  requireImage(part, where, "the Responses API")
   // `detail` is required by the API's input image type.
   return { type: "input_image", image_url: part.url, detail: part.detail ?? "auto" }
 }
@@ -621,7 +621,7 @@ function encodeInputPart(part: ContentPart, where: string): JsonRecord {
 // The items under `field` of this API's entry in `metadata`.
 function keptItems(metadata: ProviderMetadata | undefined, field: string): ReadonlyArray<unknown> {
   const entry = metadata?.[metadataKey]
-  if (!isRecord(entry)) return []
+  if (!isJsonObject(entry)) return []
   const items = entry[field]
   return Array.isArray(items) ? items : []
 }
@@ -642,7 +642,7 @@ export function outputItemsOf(metadata: ProviderMetadata | undefined): ReadonlyA
 
 // An item kept to pass on as it came: an object naming its type.
 function isTyped(value: unknown): value is OutputItem {
-  return isRecord(value) && typeof value["type"] === "string"
+  return isJsonObject(value) && typeof value["type"] === "string"
 }
 
 function assistantItems(message: AssistantMessage, items: Array<unknown>): void {
@@ -704,8 +704,8 @@ export function input(
   return { instructions, items }
 }
 
-function encodeTool(tool: ToolDefinition): JsonRecord {
-  const out: JsonRecord = { type: "function", name: tool.name }
+function encodeTool(tool: ToolDefinition): JsonObject {
+  const out: JsonObject = { type: "function", name: tool.name }
   if (tool.description !== undefined) out["description"] = tool.description
   out["parameters"] = tool.parameters
   // The Responses API treats an absent `strict` as true; the domain's default is off.
@@ -717,9 +717,9 @@ function encodeToolChoice(choice: ToolChoice): unknown {
   return typeof choice === "string" ? choice : { type: "function", name: choice.tool }
 }
 
-function encodeTextFormat(format: ResponseFormat): JsonRecord {
+function encodeTextFormat(format: ResponseFormat): JsonObject {
   if (format.type !== "json_schema") return { type: format.type }
-  const out: JsonRecord = { type: "json_schema", name: format.name }
+  const out: JsonObject = { type: "json_schema", name: format.name }
   if (format.description !== undefined) out["description"] = format.description
   out["schema"] = format.schema
   out["strict"] = format.strict ?? true
@@ -773,10 +773,10 @@ export const minMaxOutputTokens = 16
  * | `maxTokens` below 16 | `max_output_tokens` 16, the API's least |
  * | `temperature`, `topP`, to a reasoning model (`fixedSampling`) | none: the model refuses them |
  */
-export function requestBody(request: ChatRequest, options: BodyOptions): JsonRecord {
+export function requestBody(request: ChatRequest, options: BodyOptions): JsonObject {
   const { previous } = options
   const { instructions, items } = input(request.messages, previous?.messages)
-  const body: JsonRecord = { model: options.model }
+  const body: JsonObject = { model: options.model }
   if (instructions !== undefined) body["instructions"] = instructions
   if (previous !== undefined) body["previous_response_id"] = previous.id
   body["input"] = items
@@ -813,7 +813,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   const tools = body["tools"]
   if (
     body["max_tool_calls"] === undefined && Array.isArray(tools) &&
-    tools.some((tool) => isRecord(tool) && hostedTypes.has(tool["type"] as string))
+    tools.some((tool) => isJsonObject(tool) && hostedTypes.has(tool["type"] as string))
   ) body["max_tool_calls"] = Pricing.defaultMaxToolCalls
   return body
 }
@@ -897,7 +897,7 @@ export const ResponseObject = Schema.Struct({
 })
 
 /** A response object as the wire writes it. */
-export type ResponseObject = typeof ResponseObject.Encoded & JsonRecord
+export type ResponseObject = typeof ResponseObject.Encoded & JsonObject
 
 /** A response's status, and why it is incomplete when it is: the finish reason, which the API does not send. */
 export function statusOf(
@@ -943,7 +943,7 @@ function orNull<A>(value: A | null | undefined): A | null {
  * The request's settings as a response echoes them (`Outcome.echo`), OpenAI's defaults where the body left them
  * out.
  */
-export function echoOf(body: Echoed): JsonRecord {
+export function echoOf(body: Echoed): JsonObject {
   return {
     instructions: orNull(body.instructions),
     max_output_tokens: orNull(body.max_output_tokens),
@@ -973,7 +973,7 @@ export interface Outcome {
   readonly output: ReadonlyArray<OutputItem>
   readonly usage: UsageCounts | undefined
   /** The request's settings as the response echoes them. */
-  readonly echo: JsonRecord
+  readonly echo: JsonObject
   readonly error?: { readonly code: string; readonly message: string } | undefined
   readonly incomplete?: { readonly reason: string } | null | undefined
   /** The seconds of its completion, once it has completed. */
@@ -1063,10 +1063,10 @@ export function usage(value: unknown, serviceTier?: unknown): Usage | undefined 
  * The finish reason, which the API does not send: an incomplete response says
  * why; a response with function calls stopped for them; anything else stopped.
  */
-export function finishReason(response: JsonRecord, hasToolCalls: boolean): FinishReason {
+export function finishReason(response: JsonObject, hasToolCalls: boolean): FinishReason {
   if (response["status"] === "incomplete") {
     const details = response["incomplete_details"]
-    const reason = isRecord(details) ? details["reason"] : undefined
+    const reason = isJsonObject(details) ? details["reason"] : undefined
     return reason === "max_output_tokens" ? "length" : reason === "content_filter" ? "content_filter" : "other"
   }
   return hasToolCalls ? "tool_calls" : "stop"
@@ -1076,9 +1076,9 @@ export function finishReason(response: JsonRecord, hasToolCalls: boolean): Finis
  * The error payload of a failed response (`status: "failed"` with `error`),
  * or of a bare `{error}` body, shaped for `fromHttpFailure`; undefined otherwise.
  */
-export function failureOf(response: JsonRecord): JsonRecord | undefined {
+export function failureOf(response: JsonObject): JsonObject | undefined {
   const error = response["error"]
-  if (isRecord(error)) return { error }
+  if (isJsonObject(error)) return { error }
   if (response["status"] === "failed") return { error: { message: "the response failed without an error" } }
   return undefined
 }
@@ -1098,12 +1098,12 @@ export function argumentsOf(value: unknown): string {
 export const reasoningSeparator = "\n\n"
 
 /** The reasoning text of a reasoning item: its summary parts, or raw `reasoning_text` content. */
-function reasoningTexts(item: JsonRecord, out: Array<string>): void {
+function reasoningTexts(item: JsonObject, out: Array<string>): void {
   for (const field of ["summary", "content"] as const) {
     const parts = item[field]
     if (!Array.isArray(parts)) continue
     for (const part of parts) {
-      if (isRecord(part) && typeof part["text"] === "string") out.push(part["text"])
+      if (isJsonObject(part) && typeof part["text"] === "string") out.push(part["text"])
     }
   }
 }
@@ -1116,7 +1116,7 @@ function reasoningTexts(item: JsonRecord, out: Array<string>): void {
  * ("Item with id 'rs_…' not found. Items are not persisted when `store` is set
  * to false"), while the encrypted content alone carries the reasoning.
  */
-export function keptReasoning(item: JsonRecord, store: boolean): JsonRecord | undefined {
+export function keptReasoning(item: JsonObject, store: boolean): JsonObject | undefined {
   const id = item["id"]
   const encrypted = item["encrypted_content"]
   const summary = Array.isArray(item["summary"]) ? item["summary"] : []
@@ -1124,7 +1124,7 @@ export function keptReasoning(item: JsonRecord, store: boolean): JsonRecord | un
     return typeof encrypted === "string" ? { type: "reasoning", summary, encrypted_content: encrypted } : undefined
   }
   if (typeof id !== "string") return undefined
-  const kept: JsonRecord = { type: "reasoning", id, summary }
+  const kept: JsonObject = { type: "reasoning", id, summary }
   if (typeof encrypted === "string") kept["encrypted_content"] = encrypted
   return kept
 }
@@ -1139,8 +1139,8 @@ export function isModelled(type: unknown): boolean {
  * keeps the response (`storedOf`), or undefined when there is none of these.
  */
 export function metadataOf(
-  reasoningItems: ReadonlyArray<JsonRecord>,
-  outputItems: ReadonlyArray<JsonRecord> = [],
+  reasoningItems: ReadonlyArray<JsonObject>,
+  outputItems: ReadonlyArray<JsonObject> = [],
   stored = false
 ): ProviderMetadata | undefined {
   return reasoningItems.length === 0 && outputItems.length === 0 && !stored ? undefined : {
@@ -1156,35 +1156,35 @@ export function metadataOf(
  * Whether the API keeps a reply under its id, so that a later call may continue it (`ChatRequest.previousResponse`):
  * it was asked to (`store`), and its response object does not say otherwise.
  */
-export function keptUpstream(response: JsonRecord, store: boolean): boolean {
+export function keptUpstream(response: JsonObject, store: boolean): boolean {
   return store && response["store"] !== false
 }
 
 /** Whether a reply's `providerMetadata` says the API keeps it under its id (`keptUpstream`). */
 export function storedOf(metadata: ProviderMetadata | undefined): boolean {
   const entry = metadata?.[metadataKey]
-  return isRecord(entry) && entry["stored"] === true
+  return isJsonObject(entry) && entry["stored"] === true
 }
 
 /** Reads a response object (whole, or from a terminal stream event); throws `ShapeError` when it is not one. */
-export function reply(response: JsonRecord, store: boolean): Reply {
+export function reply(response: JsonObject, store: boolean): Reply {
   const output = response["output"]
   if (!Array.isArray(output)) throw new ShapeError("output is not an array")
   let text = ""
   let refusal: string | undefined
   const reasoning: Array<string> = []
-  const reasoningItems: Array<JsonRecord> = []
+  const reasoningItems: Array<JsonObject> = []
   const toolCalls: Array<ToolCall> = []
-  const outputItems: Array<JsonRecord> = []
+  const outputItems: Array<JsonObject> = []
   for (const item of output) {
-    if (!isRecord(item)) throw new ShapeError("an output item is not an object")
+    if (!isJsonObject(item)) throw new ShapeError("an output item is not an object")
     if (!isModelled(item["type"])) outputItems.push(item)
     switch (item["type"]) {
       case "message": {
         const content = item["content"]
         if (!Array.isArray(content)) throw new ShapeError("a message item's content is not an array")
         for (const part of content) {
-          if (!isRecord(part)) continue
+          if (!isJsonObject(part)) continue
           if (part["type"] === "output_text") text += optionalString(part["text"], "output_text.text") ?? ""
           else if (part["type"] === "refusal") {
             refusal = (refusal ?? "") + (optionalString(part["refusal"], "refusal") ?? "")
@@ -1227,8 +1227,8 @@ export function reply(response: JsonRecord, store: boolean): Reply {
  * The calls of hosted tools among a response's output items, by tool type: `web_search_call` is `web_search`'s, or
  * `web_search_preview`'s when the response's echoed `tools` have that one and not the other.
  */
-export function hostedCalls(items: ReadonlyArray<JsonRecord>, tools: unknown): Readonly<Record<string, number>> {
-  const echoed = new Set(Array.isArray(tools) ? tools.map((tool) => isRecord(tool) ? tool["type"] : undefined) : [])
+export function hostedCalls(items: ReadonlyArray<JsonObject>, tools: unknown): Readonly<Record<string, number>> {
+  const echoed = new Set(Array.isArray(tools) ? tools.map((tool) => isJsonObject(tool) ? tool["type"] : undefined) : [])
   const search = echoed.has("web_search_preview") && !echoed.has("web_search") ? "web_search_preview" : "web_search"
   const calls: Record<string, number> = {}
   for (const item of items) {

@@ -14,17 +14,9 @@
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { ProviderMetadata } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
-import { replyId } from "../../providers/wire.js"
-import {
-  type CompactBody,
-  isRecord,
-  type JsonRecord,
-  metadataKey,
-  ShapeError,
-  usage,
-  type UsageCounts,
-  usageObject
-} from "./codec.js"
+import { ShapeError } from "../codecError.js"
+import { isJsonObject, type JsonObject, replyId } from "../json.js"
+import { type CompactBody, metadataKey, usage, type UsageCounts, usageObject } from "./codec.js"
 
 /** The `providerOptions` entry that makes a Responses request a compaction (never sent: the path says it). */
 export const compactOption = "responses_compact"
@@ -56,8 +48,8 @@ const compactFields = [
 ] as const
 
 /** A `/responses` body (`requestBody`'s) as the `/responses/compact` body of the same conversation. */
-export function compactBody(body: JsonRecord): JsonRecord {
-  const out: JsonRecord = {}
+export function compactBody(body: JsonObject): JsonObject {
+  const out: JsonObject = {}
   for (const field of compactFields) if (body[field] !== undefined) out[field] = body[field]
   return out
 }
@@ -66,7 +58,7 @@ export function compactBody(body: JsonRecord): JsonRecord {
  * A `response.compaction` object as a reply: no text, its usage, and its output items kept as they came in the reply's
  * provider metadata (`compactedItems`); throws `ShapeError` when it has no `output` list.
  */
-export function compactedReply(response: JsonRecord): Reply {
+export function compactedReply(response: JsonObject): Reply {
   const output = response["output"]
   if (!Array.isArray(output)) throw new ShapeError("output is not an array")
   return {
@@ -83,12 +75,12 @@ export function compactedReply(response: JsonRecord): Reply {
 /** The output items of a compaction a Responses deployment made (`compactedReply`); undefined for any other reply. */
 export function compactedItems(metadata: ProviderMetadata | undefined): ReadonlyArray<unknown> | undefined {
   const entry = metadata?.[metadataKey]
-  const items = isRecord(entry) ? entry["compacted"] : undefined
+  const items = isJsonObject(entry) ? entry["compacted"] : undefined
   return Array.isArray(items) ? items : undefined
 }
 
 /** A `compaction` item: `encrypted_content` stands for the conversation it compacted. */
-export function compactionItem(id: string, encrypted: string): JsonRecord {
+export function compactionItem(id: string, encrypted: string): JsonObject {
   return { id, type: "compaction", encrypted_content: encrypted }
 }
 
@@ -96,10 +88,10 @@ export function compactionItem(id: string, encrypted: string): JsonRecord {
  * The user messages of a compact body's `input`, as `message` items in order (a string input is one): the part of the
  * conversation a compacted response keeps as it was, beside its compaction item.
  */
-export function userItems(input: CompactBody["input"]): Array<JsonRecord> {
+export function userItems(input: CompactBody["input"]): Array<JsonObject> {
   if (input === null || input === undefined) return []
   if (typeof input === "string") return [userItem([{ type: "input_text", text: input }])]
-  const out: Array<JsonRecord> = []
+  const out: Array<JsonObject> = []
   for (const item of input) {
     if ((item.type !== undefined && item.type !== "message") || !("role" in item) || item.role !== "user") continue
     const content = item.content as unknown
@@ -108,7 +100,7 @@ export function userItems(input: CompactBody["input"]): Array<JsonRecord> {
   return out
 }
 
-function userItem(content: unknown): JsonRecord {
+function userItem(content: unknown): JsonObject {
   return { type: "message", role: "user", content }
 }
 

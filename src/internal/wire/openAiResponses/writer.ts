@@ -29,10 +29,11 @@
  * `response.incomplete`) ends it with the whole response; a failure after the stream began ends it with
  * `response.failed`, carrying the error.
  *
- * As the other writers do, a stream's writer keeps what it has forwarded: a `Restart` before any item went out is
- * invisible, after one it ends the stream with `response.failed`; a `Continue` is the stream going on. The response
- * names the model that produced it: from `response.created` on, a router's `Start` chunk's (an `Llm` that is no
- * router: the one asked for), then a `Restart`'s or `Continue`'s deployment's, and at its end the `Finish` chunk's.
+ * As every writer does (`wire/streamFold.ts`), a stream's writer keeps what it has forwarded: a `Restart` before any
+ * item went out is invisible, after one it ends the stream with `response.failed`; a `Continue` is the stream going
+ * on. The response names the model that produced it: from `response.created` on, a router's `Start` chunk's (an
+ * `Llm` that is no router: the one asked for), then a `Restart`'s or `Continue`'s deployment's, and at its end the
+ * `Finish` chunk's.
  *
  * Ids are Responses' shapes, made of a random UUID of the gateway's (never the client's `x-request-id`, which it may
  * choose, so no client can name another's response before it is made): `resp_…` for the response, `msg_…`, `fc_…`
@@ -40,21 +41,21 @@
  * `call_id` is the provider's call id, which the client sends back in its `function_call_output`.
  */
 import type * as Effect from "effect/Effect"
-import type { ChatChunk, Finish, Restart } from "../../../ChatChunk.js"
+import type { ChatChunk, Finish, Restart, ToolCallDelta } from "../../../ChatChunk.js"
 import type { ChatResponse, Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import { envelopeOf } from "../carried.js"
 import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
 import { type EventSink, eventText, FramedText, sse } from "../eventSink.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 import { errors as openAiErrors } from "../openAiChat/writer.js"
+import { foldStream } from "../streamFold.js"
 import {
   eventData,
   type EventFields,
   type EventType,
   functionCallItem,
-  isRecord,
   type ItemStatus,
-  type JsonRecord,
   messageItem,
   metadataKey,
   type OutputItem,
@@ -122,7 +123,7 @@ function envelope(
 /** The `encrypted_content` of each reasoning item a Responses deployment left in the reply's metadata, in order. */
 function encryptedReasoning(metadata: ChatResponse["providerMetadata"]): ReadonlyArray<string | undefined> {
   return reasoningItemsOf(metadata).map((item) =>
-    isRecord(item) && typeof item["encrypted_content"] === "string" ? item["encrypted_content"] : undefined
+    isJsonObject(item) && typeof item["encrypted_content"] === "string" ? item["encrypted_content"] : undefined
   )
 }
 
@@ -133,7 +134,7 @@ export type Reply =
 
 // The reasoning items of a whole reply: a Responses deployment's, as it gave them, or one of the reply's reasoning.
 function reasoningItems(response: Reply, ids: Ids): Array<OutputItem> {
-  const given = reasoningItemsOf(response.providerMetadata).filter(isRecord)
+  const given = reasoningItemsOf(response.providerMetadata).filter(isJsonObject)
   if (given.length > 0) {
     return given.map((item, index) =>
       reasoningItem(
@@ -185,7 +186,7 @@ function carrierItem(ids: Ids, index: number, carried: string): OutputItem {
  * A whole reply as the `response` object of `ids`, its calls named as the request's tools (`names`), echoing the
  * request's `echo`; completed at `now` seconds.
  */
-export function response(reply: Reply, ids: Ids, names: Names, echo: JsonRecord, now: number): Finished {
+export function response(reply: Reply, ids: Ids, names: Names, echo: JsonObject, now: number): Finished {
   const { incomplete, status } = statusOf(reply.finishReason)
   return finished(responseObject({
     id: ids.response,
@@ -226,7 +227,7 @@ function failureOf(answer: ErrorAnswer): { readonly code: string; readonly messa
 export interface Response {
   readonly ids: Ids
   /** The request's settings as the response echoes them (`echoOf`). */
-  readonly echo: JsonRecord
+  readonly echo: JsonObject
 }
 
 // The response not yet finished: in progress, or failed with `error`, holding `output` so far.
@@ -329,11 +330,8 @@ export function streamWriter(
   // The model that produces what follows: the one asked for, until a `Start`, `Restart` or `Continue` names another.
   let producing = options.model
   let sequence = 0
-  let started = false
-  let forwarded = false
   // A `Continue` after items went out: the finishing deployment holds only the rest of the reply.
   let continuedMidway = false
-  let usage: Usage | undefined
   let output: Array<OutputItem> = []
   let text: OpenItem | undefined
   let messages = 0
@@ -347,7 +345,6 @@ export function streamWriter(
   }
 
   function added(index: number, item: OutputItem): void {
-    forwarded = true
     output.push(item)
     put("response.output_item.added", { output_index: index, item })
   }
@@ -471,7 +468,7 @@ export function streamWriter(
       delta
     })
   }
-  function callDelta(chunk: Extract<ChatChunk, { _tag: "ToolCallDelta" }>): void {
+  function callDelta(chunk: ToolCallDelta): boolean {
     closeText()
     closeReasoning()
     let call = calls.get(chunk.index)
@@ -487,13 +484,14 @@ export function streamWriter(
       added(index, call.item)
     }
     if (chunk.providerMetadata !== undefined) call.metadata = chunk.providerMetadata
-    if (chunk.arguments === "") return
+    if (chunk.arguments === "") return true
     call.item.arguments += chunk.arguments
     put("response.function_call_arguments.delta", {
       item_id: call.id,
       output_index: call.index,
       delta: chunk.arguments
     })
+    return true
   }
   // An item that comes whole: announced and closed at once.
   function whole(item: OutputItem): void {
@@ -501,7 +499,7 @@ export function streamWriter(
     added(index, item)
     put("response.output_item.done", { output_index: index, item })
   }
-  function finish(chunk: Finish): void {
+  function finish(chunk: Finish, usage: Usage | undefined): void {
     const { incomplete, status } = statusOf(chunk.finishReason)
     closeReasoning()
     if (chunk.refusal !== undefined) refuse(chunk.refusal, status)
@@ -541,49 +539,25 @@ export function streamWriter(
     out.end()
   }
 
-  function write(chunks: ReadonlyArray<ChatChunk>): Restart | undefined {
-    if (!started) {
-      started = true
-      producing = answeringModel(chunks, producing)
+  const { write } = foldStream({
+    open(first) {
+      producing = answeringModel(first, producing)
       put("response.created", { response: snapshot(options, producing, output) })
       put("response.in_progress", { response: snapshot(options, producing, output) })
+    },
+    text: textDelta,
+    reasoning: reasoningDelta,
+    toolCall: callDelta,
+    finish,
+    restart() {
+      output = []
+      calls = new Map()
+    },
+    producedBy(next, midway) {
+      if (midway) continuedMidway = true
+      producing = next
     }
-    for (const chunk of chunks) {
-      switch (chunk._tag) {
-        case "TextDelta":
-          if (chunk.text !== "") textDelta(chunk.text)
-          break
-        case "ReasoningDelta":
-          if (chunk.text !== "") reasoningDelta(chunk.text)
-          break
-        case "ToolCallDelta":
-          callDelta(chunk)
-          break
-        case "Usage":
-          usage = chunk.usage
-          break
-        case "Finish":
-          finish(chunk)
-          break
-        case "Restart":
-          if (forwarded) return chunk
-          // Nothing of the broken attempt went out: the new one's items follow as if they were the first.
-          usage = undefined
-          output = []
-          calls = new Map()
-          producing = chunk.model
-          break
-        case "Start":
-          producing = chunk.model
-          break
-        case "Continue":
-          if (forwarded) continuedMidway = true
-          producing = chunk.model
-          break
-      }
-    }
-    return undefined
-  }
+  })
 
   function error(answer: ErrorAnswer): void {
     put("response.failed", { response: snapshot(options, producing, output, failureOf(answer)) })

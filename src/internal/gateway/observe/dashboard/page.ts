@@ -9,7 +9,8 @@
  * for a key it refused, the gateway's message, with a field for the key; it keeps the key in `sessionStorage`
  * (gone with the tab) and sends it as `Authorization: Bearer`. With sign-on (`gateway.oidc`) it offers a sign-in
  * link, shows who is signed in (`GET /admin/me`) with a sign-out button, and shows only what their roles grant (the
- * figures to a viewer, operator or admin; the reload button to those who may reload).
+ * figures to a viewer, operator or admin; the reload button to those who may reload). The sections' scripts share
+ * `browser/poll.js`, run first: the admin key's headers and an admin section's poll.
  */
 import { readFileSync } from "node:fs"
 import { spendSection, spendStyle } from "./spend.js"
@@ -140,6 +141,7 @@ export const page = `<!doctype html>
   </section>
   <p id="audit-none" class="muted" data-testid="audit-none" hidden></p>
 </main>
+<script>${script("poll.js")}</script>
 <script>${script("live.js")}</script>
 <script>${script("spend.js")}</script>
 <script>${script("mcp.js")}</script>

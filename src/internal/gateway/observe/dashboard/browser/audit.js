@@ -7,7 +7,6 @@
  */
 ;(function() {
   "use strict"
-  var storageKey = "effect-llm-router.dashboard.adminKey"
   var byId = function(id) {
     return document.getElementById(id)
   }
@@ -51,13 +50,18 @@
     none.hidden = true
   }
 
-  var timer
-  // Whether the person or key the page acts for may read this section (`admin-known`): nothing is asked before.
-  var allowed = false
-  var poll = function() {
-    clearTimeout(timer)
-    if (!allowed) return
-    var key = sessionStorage.getItem(storageKey)
+  // The audit log's answer: its rows drawn, or the section hidden and why said when the gateway keeps none.
+  var read = function(response) {
+    if (response.status === 404) {
+      section.hidden = true
+      none.textContent = "This gateway keeps no audit log: it has no database."
+      none.hidden = false
+      return
+    }
+    if (!response.ok) throw new Error("HTTP " + response.status)
+    return response.json().then(draw)
+  }
+  var poll = pollAdmin("audit", section, function() {
     var query = "limit=100"
     var add = function(name, value) {
       if (value !== "") query += "&" + name + "=" + encodeURIComponent(value)
@@ -66,37 +70,10 @@
     add("action", action.value.trim())
     add("from", seconds(from))
     add("to", seconds(to))
-    fetch("admin/audit?" + query, { headers: key ? { authorization: "Bearer " + key } : {}, cache: "no-store" })
-      .then(function(response) {
-        // No longer allowed (a session ended, a key revoked): the main script asks again, and says when it knows.
-        if (response.status === 401 || response.status === 403) {
-          allowed = false
-          section.hidden = true
-          return
-        }
-        if (response.status === 404) {
-          section.hidden = true
-          none.textContent = "This gateway keeps no audit log: it has no database."
-          none.hidden = false
-          return
-        }
-        if (!response.ok) throw new Error("HTTP " + response.status)
-        return response.json().then(draw)
-      })
-      .catch(function() {
-        return undefined
-      })
-      .then(function() {
-        if (allowed) timer = setTimeout(poll, 5000)
-      })
-  }
+    return { path: "admin/audit?" + query, read: read }
+  })
   form.addEventListener("submit", function(event) {
     event.preventDefault()
-    poll()
-  })
-  document.addEventListener("admin-known", function(event) {
-    allowed = /** @type {CustomEvent<ReadonlyArray<string>>} */ (event).detail.indexOf("audit") >= 0
-    if (!allowed) section.hidden = true
     poll()
   })
 })()

@@ -13,7 +13,6 @@
  */
 ;(function() {
   "use strict"
-  var storageKey = "effect-llm-router.dashboard.adminKey"
   var byId = function(id) {
     return document.getElementById(id)
   }
@@ -27,17 +26,10 @@
   // Who the page acts for, once `admin/me` said: `null` before, or when nobody is known.
   var me = null
 
-  var keyHeaders = function() {
-    /** @type {Record<string, string>} */
-    var headers = {}
-    var key = sessionStorage.getItem(storageKey)
-    if (key) headers.authorization = "Bearer " + key
-    return headers
-  }
   // Asks who the page acts for, shows what their roles grant, and tells the other sections what they may poll. Its
   // answer: the status and body of `admin/me` (status 0 when the gateway was not reached).
   var identify = function() {
-    return fetch("admin/me", { headers: keyHeaders(), cache: "no-store" }).then(function(response) {
+    return fetch("admin/me", { headers: adminKeyHeaders(), cache: "no-store" }).then(function(response) {
       return response.json().catch(function() {
         return null
       }).then(function(body) {
@@ -68,7 +60,7 @@
   })
   reload.addEventListener("click", function() {
     status.textContent = "reloading the configuration"
-    fetch("admin/reload", { method: "POST", headers: keyHeaders(), cache: "no-store" }).then(function(response) {
+    fetch("admin/reload", { method: "POST", headers: adminKeyHeaders(), cache: "no-store" }).then(function(response) {
       return response.json().then(function(body) {
         status.textContent = response.ok ? "configuration reloaded" : "not reloaded: " + body.error.message
       })
@@ -173,7 +165,7 @@
 
   var timer
   var askKey = function(text) {
-    sessionStorage.removeItem(storageKey)
+    sessionStorage.removeItem(adminKeyStorage)
     // A person signed in whose roles do not include the figures is told so; no key is asked of them.
     if (me !== null && me.kind === "person" && me.permissions.indexOf("observe") < 0) {
       notAllowed.hidden = false
@@ -201,8 +193,8 @@
   }
   var poll = function() {
     clearTimeout(timer)
-    var key = sessionStorage.getItem(storageKey)
-    fetch("dashboard/data", { headers: keyHeaders(), cache: "no-store" }).then(function(response) {
+    var key = sessionStorage.getItem(adminKeyStorage)
+    fetch("dashboard/data", { headers: adminKeyHeaders(), cache: "no-store" }).then(function(response) {
       if (response.status === 401 || response.status === 403) {
         return response.json().catch(function() {
           return null
@@ -228,7 +220,7 @@
   }
   // Who the page acts for asked, then the figures polled for whom `observe` is granted, else the reason shown.
   var start = function() {
-    var key = sessionStorage.getItem(storageKey)
+    var key = sessionStorage.getItem(adminKeyStorage)
     identify().then(function(answer) {
       if (me !== null && me.permissions.indexOf("observe") >= 0) return poll()
       if (answer.status === 0) {
@@ -241,7 +233,7 @@
   }
   form.addEventListener("submit", function(event) {
     event.preventDefault()
-    sessionStorage.setItem(storageKey, input.value.trim())
+    sessionStorage.setItem(adminKeyStorage, input.value.trim())
     input.value = ""
     status.textContent = "checking the key"
     start()

@@ -8,7 +8,6 @@
  */
 ;(function() {
   "use strict"
-  var storageKey = "effect-llm-router.dashboard.adminKey"
   var section = document.getElementById("mcp"), tools = document.getElementById("mcp-tools")
   var noLog = document.getElementById("mcp-no-log")
 
@@ -50,34 +49,13 @@
     section.hidden = answer.servers.length === 0
   }
 
-  var timer
-  // Whether the person or key the page acts for may read this section (`admin-known`): nothing is asked before.
-  var allowed = false
-  var poll = function() {
-    clearTimeout(timer)
-    if (!allowed) return
-    var key = sessionStorage.getItem(storageKey)
-    fetch("admin/mcp/servers", { headers: key ? { authorization: "Bearer " + key } : {}, cache: "no-store" })
-      .then(function(response) {
-        // No longer allowed (a session ended, a key revoked): the main script asks again, and says when it knows.
-        if (response.status === 401 || response.status === 403) {
-          allowed = false
-          section.hidden = true
-          return
-        }
+  pollAdmin("observe", section, function() {
+    return {
+      path: "admin/mcp/servers",
+      read: function(response) {
         if (!response.ok) throw new Error("HTTP " + response.status)
         return response.json().then(draw)
-      })
-      .catch(function() {
-        return undefined
-      })
-      .then(function() {
-        if (allowed) timer = setTimeout(poll, 5000)
-      })
-  }
-  document.addEventListener("admin-known", function(event) {
-    allowed = /** @type {CustomEvent<ReadonlyArray<string>>} */ (event).detail.indexOf("observe") >= 0
-    if (!allowed) section.hidden = true
-    poll()
+      }
+    }
   })
 })()

@@ -8,7 +8,6 @@
  */
 ;(function() {
   "use strict"
-  var storageKey = "effect-llm-router.dashboard.adminKey"
   var byId = function(id) {
     return document.getElementById(id)
   }
@@ -176,18 +175,12 @@
     )
   }
 
-  var timer
-  // Whether the person or key the page acts for may read this section (`admin-known`): nothing is asked before.
-  var allowed = false
-  var poll = function() {
-    clearTimeout(timer)
-    if (!allowed) return
-    var key = sessionStorage.getItem(storageKey)
+  var poll = pollAdmin("observe", section, function() {
     var span = spans[range.value]
     var first = (Math.floor(Date.now() / span.millis) - span.slots + 1) * span.millis
-    var query = "group_by=" + group.value + "&bucket=" + range.value + "&from=" + first / 1000
-    fetch("admin/spend?" + query, { headers: key ? { authorization: "Bearer " + key } : {}, cache: "no-store" })
-      .then(function(response) {
+    return {
+      path: "admin/spend?group_by=" + group.value + "&bucket=" + range.value + "&from=" + first / 1000,
+      read: function(response) {
         if (response.status === 404) {
           return response.json().then(function(body) {
             section.hidden = true
@@ -195,31 +188,15 @@
             none.textContent = body.error.message
           })
         }
-        // No longer allowed (a session ended, a key revoked): the main script asks again, and says when it knows.
-        if (response.status === 401 || response.status === 403) {
-          allowed = false
-          section.hidden = true
-          return
-        }
         if (!response.ok) throw new Error("HTTP " + response.status)
         return response.json().then(function(answer) {
           draw(answer, first)
           section.hidden = false
         })
-      })
-      .catch(function() {
-        return undefined
-      })
-      .then(function() {
-        if (allowed) timer = setTimeout(poll, 5000)
-      })
-  }
+      }
+    }
+  })
   ;[group, measure, range].forEach(function(select) {
     select.addEventListener("change", poll)
-  })
-  document.addEventListener("admin-known", function(event) {
-    allowed = /** @type {CustomEvent<ReadonlyArray<string>>} */ (event).detail.indexOf("observe") >= 0
-    if (!allowed) section.hidden = true
-    poll()
   })
 })()

@@ -1,0 +1,70 @@
+/**
+ * JSON as every wire reads and writes it: an object as `JSON.parse` returns it (its guard and its schema), a reply's
+ * id and model as the provider names them, and a tool call's arguments as the object a provider wants (in a request,
+ * refused when they are not one; in a reply, kept).
+ */
+
+import * as Schema from "effect/Schema"
+import type { ToolCall } from "../../Message.js"
+import { RequestError } from "./codecError.js"
+
+/** A JSON object as `JSON.parse` returns it. */
+export type JsonObject = Record<string, unknown>
+
+/** Whether a JSON value is an object (not an array, not `null`). */
+export function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+}
+
+/** A JSON object of any fields, for a request schema's free-form members (a tool's parameters, a JSON schema). */
+export const JsonObjectSchema = Schema.Record(Schema.String, Schema.Unknown)
+
+/** A reply's id as the provider sent it; `""` when it sent none. */
+export function replyId(value: unknown): string {
+  return (typeof value === "string" ? value : "")
+}
+
+/** The model a reply names; `undefined` when it names none (the model asked for stands). */
+export function replyModel(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined
+}
+
+/**
+ * A tool call's arguments, JSON text in the domain, as the object a request to `provider` carries; `""` (a call made
+ * with no arguments) is `{}`. Throws `RequestError` at `param`, naming the call, when they are not a JSON object.
+ */
+export function requestArguments(call: ToolCall, provider: string, param: string): JsonObject {
+  if (call.arguments.trim() === "") return {}
+  let value: unknown
+  try {
+    value = JSON.parse(call.arguments)
+  } catch {
+    throw new RequestError(
+      `the arguments of tool call "${call.id}" (${call.name}) are not valid JSON; ${provider} needs them as an object`,
+      param
+    )
+  }
+  if (!isJsonObject(value)) {
+    throw new RequestError(
+      `the arguments of tool call "${call.id}" (${call.name}) are not a JSON object; ${provider} needs them as an ` +
+        `object`,
+      param
+    )
+  }
+  return value
+}
+
+/**
+ * A tool call's arguments as the object a reply writes (Anthropic's `tool_use` `input`, Gemini's `functionCall`
+ * `args`), whatever a deployment answered: `""` is `{}`, and arguments that are not a JSON object are kept under
+ * `arguments`, as a reply cannot be refused.
+ */
+export function replyArguments(call: Pick<ToolCall, "arguments">): JsonObject {
+  if (call.arguments.trim() === "") return {}
+  try {
+    const value: unknown = JSON.parse(call.arguments)
+    return isJsonObject(value) ? value : { arguments: call.arguments }
+  } catch {
+    return { arguments: call.arguments }
+  }
+}
