@@ -211,18 +211,10 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     ? (response: HttpClientResponse.HttpClientResponse) => response.headers
     : (response: HttpClientResponse.HttpClientResponse) => idHeaders(requestIdOf(response))
 
-  // The call of `request` to `path` with `bodyOf`'s body, or why it cannot be made.
-  function prepareWith(
-    request: ChatRequest,
-    credentials: Credentials,
-    path: (model: string) => string,
-    bodyOf: (model: string) => unknown
-  ): Result.Result<ProviderHttp.Call, LlmError> {
-    const model = request.model ?? definition.model
-    if (model === undefined || model === "") return Result.fail(noModel(provider))
-    let body: unknown
+  // The body `encode` writes for `model`, or the refusal it throws (`RequestError`) as an `InvalidRequestError`.
+  function encoded(model: string, encode: () => unknown): Result.Result<unknown, LlmError> {
     try {
-      body = bodyOf(model)
+      return Result.succeed(encode())
     } catch (error) {
       if (!(error instanceof RequestError)) throw error
       return Result.fail(
@@ -234,9 +226,22 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
         })
       )
     }
+  }
+
+  // The call of `request` to `path` with `bodyOf`'s body, or why it cannot be made.
+  function prepareWith(
+    request: ChatRequest,
+    credentials: Credentials,
+    path: (model: string) => string,
+    bodyOf: (model: string) => unknown
+  ): Result.Result<ProviderHttp.Call, LlmError> {
+    const model = request.model ?? definition.model
+    if (model === undefined || model === "") return Result.fail(noModel(provider))
+    const body = encoded(model, () => bodyOf(model))
+    if (Result.isFailure(body)) return Result.fail(body.failure)
     return transport.prepare({
       path: path(model),
-      body,
+      body: body.success,
       model,
       credentials,
       timeout: request.timeout
@@ -317,19 +322,7 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
 
   // A batch line's body, or why the request cannot be one.
   function batchBody(request: ChatRequest, model: string, keyId: string): Result.Result<unknown, LlmError> {
-    try {
-      return Result.succeed(definition.body(request, model, false, keyId))
-    } catch (error) {
-      if (!(error instanceof RequestError)) throw error
-      return Result.fail(
-        new InvalidRequestError({
-          provider,
-          model,
-          detail: error.detail,
-          ...(error.param !== undefined ? { param: error.param } : {})
-        })
-      )
-    }
+    return encoded(model, () => definition.body(request, model, false, keyId))
   }
 
   function chat(request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> {
