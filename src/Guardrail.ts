@@ -13,29 +13,31 @@
  * - `window`: text is held until `window` characters gathered, checked with the `overlap` characters around the cut,
  *   then released; a block drops what is held. What was released is never taken back.
  *
- * `layer` wraps an `Llm` with a chain of guardrails as a `GuardedLlm`: every text of the request is checked before
- * the call (a block fails it with `GuardrailError` and nothing is sent; a mask rewrites it, but refuses a text a mask
- * would break, naming it: the reasoning of an earlier turn its provider signed, `messages[1].reasoning`, a tool's
- * name, a URL, a JSON key), every text of a whole reply the model wrote before it is returned, and a stream runs
- * through the chain's strictest mode (its reasoning through a window of its own; its tool calls and refusal checked
- * at its end). Each text is read normalised (invisible characters removed, NFKC, look-alike letters folded), its
- * findings mapped back to the text as written. docs/guardrails.md has what is read and each mode's guarantee.
+ * `guard` wraps the `Llm` in context with a chain of guardrails and provides it as the `Llm`, so every caller of
+ * `Llm` (`Llm.chat`, `Llm.chatStream`, `Llm.generateObject`, a `Router` or `Batch` given it, code of your own) is
+ * guarded without changing how it calls: every text of the request is checked before the call (a block fails it with
+ * `ContentFilterError`, provider `guardrail`, and nothing is sent; a mask rewrites it, but refuses a text a mask would
+ * break, naming it: the reasoning of an earlier turn its provider signed, `messages[1].reasoning`, a tool's name, a
+ * URL, a JSON key), every text of a whole reply the model wrote before it is returned, and a stream runs through the
+ * chain's strictest mode (its reasoning through a window of its own; its tool calls and refusal checked at its end).
+ * Each text is read normalised (invisible characters removed, NFKC, look-alike letters folded), its findings mapped
+ * back to the text as written. docs/guardrails.md has what is read and each mode's guarantee.
  *
  * @example
  * ```ts
  * import { Effect, Layer } from "effect"
- * import { Guardrail, Message } from "effect-llm-router"
+ * import { Guardrail, Llm, Message } from "effect-llm-router"
  * import { LlmTest } from "effect-llm-router/testing"
  *
- * const program = Guardrail.chat({ messages: [Message.user("Write to me at ada@example.com")] }).pipe(
+ * const program = Llm.chat({ messages: [Message.user("Write to me at ada@example.com")] }).pipe(
  *   Effect.map((reply) => reply.text),
- *   Effect.catchTag("GuardrailError", (error) => Effect.succeed(`blocked by ${error.guardrail}: ${error.reason}`))
+ *   Effect.catchTag("ContentFilterError", (error) => Effect.succeed(`refused: ${error.detail}`))
  * )
  *
  * const guarded = Layer.unwrap(
  *   Effect.map(
  *     Guardrail.make({ name: "pii", checks: [Guardrail.email, Guardrail.phone], action: "mask" }),
- *     (pii) => Guardrail.layer([pii])
+ *     (pii) => Guardrail.guard([pii])
  *   )
  * )
  *
@@ -60,7 +62,7 @@ import * as Guarded from "./internal/guardrail/guarded.js"
 import * as Make from "./internal/guardrail/make.js"
 import * as Moderation from "./internal/guardrail/moderation.js"
 import * as Webhook from "./internal/guardrail/webhook.js"
-import type * as Llm from "./Llm.js"
+import * as Llm from "./Llm.js"
 import type { LlmError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
 
@@ -460,6 +462,8 @@ export const checkStream: (
 /**
  * An `Llm` behind a chain of guardrails: `chat` and `chatStream` as `Llm`'s, failing with `GuardrailError` too.
  *
+ * @deprecated since 0.3.0: provide `guard(guardrails)`, which guards the `Llm` itself, and call `Llm`. Removed in
+ * 0.4.0.
  * @since 0.3.0
  * @category Models
  */
@@ -471,6 +475,8 @@ export interface GuardedService {
 /**
  * The tag of an `Llm` behind guardrails.
  *
+ * @deprecated since 0.3.0: provide `guard(guardrails)`, which guards the `Llm` itself, and call `Llm`. Removed in
+ * 0.4.0.
  * @since 0.3.0
  * @category Tags
  */
@@ -479,8 +485,23 @@ export class GuardedLlm
 {}
 
 /**
+ * The `Llm` in context behind `guardrails`, as the `Llm`: every caller of `Llm` guarded, without changing how it
+ * calls. `chat` and `chatStream` check the request before the call and the reply after it (a stream in the chain's
+ * strictest mode); a block fails the call with `ContentFilterError` (provider `guardrail`, its `detail` the
+ * `GuardrailError`'s message: the guardrail, where and its reason, never the text), one of `LlmError` as every
+ * failure of an `Llm` is. `embed` and `countTokens` are the wrapped `Llm`'s own.
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const guard = (guardrails: ReadonlyArray<Guardrail>): Layer.Layer<Llm.Llm, never, Llm.Llm> =>
+  Layer.effect(Llm.Llm, Guarded.makeLlm(guardrails))
+
+/**
  * The `Llm` in context behind `guardrails`, as a `GuardedLlm`.
  *
+ * @deprecated since 0.3.0: provide `guard(guardrails)`, which guards the `Llm` itself, and call `Llm`. Removed in
+ * 0.4.0.
  * @since 0.3.0
  * @category Layers
  */
@@ -490,6 +511,7 @@ export const layer = (guardrails: ReadonlyArray<Guardrail>): Layer.Layer<Guarded
 /**
  * `chat` of the `GuardedLlm` in context.
  *
+ * @deprecated since 0.3.0: provide `guard(guardrails)` and call `Llm.chat`. Removed in 0.4.0.
  * @since 0.3.0
  * @category Accessors
  */
@@ -499,6 +521,7 @@ export const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError
 /**
  * `chatStream` of the `GuardedLlm` in context.
  *
+ * @deprecated since 0.3.0: provide `guard(guardrails)` and call `Llm.chatStream`. Removed in 0.4.0.
  * @since 0.3.0
  * @category Accessors
  */

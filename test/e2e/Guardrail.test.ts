@@ -1,6 +1,7 @@
 /**
  * Guardrails over loopback: the simulator's `x-simulator-reply` in every wire format the library's adapters speak,
- * and `Guardrail.layer` over an `Llm` of the simulator stopping, masking and releasing what the model says.
+ * and `Guardrail.guard` (and the deprecated `Guardrail.layer`) over an `Llm` of the simulator stopping, masking and
+ * releasing what the model says, called through plain `Llm.chat` and `Llm.chatStream`.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -175,5 +176,96 @@ describe("Guardrail.layer over the simulator", () => {
       )
       expect(reply.text).toBe("Fine.")
       expect((yield* simulator.stats).requests).toBe(1)
+    }))
+})
+
+describe("Guardrail.guard over the simulator: plain Llm.chat and Llm.chatStream guarded", () => {
+  const secret = "AKIAIOSFODNN7EXAMPLE"
+
+  for (const api of apis) {
+    it.live(`${api}: the reply's personal data masked, whole and streamed, in every mode`, () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({
+          apiKeys: [key],
+          models: [...Simulator.defaultModels, "amazon.nova-micro-v1:0"]
+        })
+        const llm = yield* llmOf(simulator, api, "Write to ada@example.com or call +44 20 7946 0958, thanks.")
+        const masked = "Write to [REDACTED:email] or call [REDACTED:phone], thanks."
+        for (const mode of ["audit", "buffer", "window"] as const) {
+          const pii = yield* Guardrail.make({
+            name: "pii",
+            checks: [Guardrail.email, Guardrail.phone],
+            action: "mask",
+            mode
+          })
+          const layer = Guardrail.guard([pii]).pipe(Layer.provide(llm))
+          const whole = yield* Llm.chat(request).pipe(Effect.provide(layer))
+          expect(whole.text).toBe(masked)
+          // Audit mode lets a stream through untouched and judges it whole at its end; the others mask as they go.
+          if (mode === "audit") continue
+          const streamed = yield* ChatChunk.collect(Llm.chatStream(request)).pipe(Effect.provide(layer))
+          expect(streamed.text, mode).toBe(masked)
+          expect(streamed.finishReason).toBe("stop")
+        }
+      }))
+  }
+
+  it.live("a request with a secret fails Llm.chat and Llm.chatStream with ContentFilterError, nothing sent", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key] })
+      const llm = yield* llmOf(simulator, "chat-completions", "Fine.")
+      const noSecrets = yield* Guardrail.make({ name: "no-secrets", checks: [Guardrail.secrets], on: ["request"] })
+      const layer = Guardrail.guard([noSecrets]).pipe(Layer.provide(llm))
+      const leaking = { model: "sim-small", messages: [Message.user(`use ${secret}`)] }
+      const whole = yield* Effect.flip(Llm.chat(leaking).pipe(Effect.provide(layer)))
+      const streamed = yield* Effect.flip(Stream.runDrain(Llm.chatStream(leaking)).pipe(Effect.provide(layer)))
+      for (const error of [whole, streamed]) {
+        expect(error).toMatchObject({
+          _tag: "ContentFilterError",
+          provider: "guardrail",
+          model: "sim-small",
+          detail: "Guardrail \"no-secrets\" blocked the request: found AWS access key id."
+        })
+        expect(error.message).not.toContain(secret)
+      }
+      expect((yield* simulator.stats).requests).toBe(0)
+      // A clean request through the same layer reaches the model.
+      expect((yield* Llm.chat(request).pipe(Effect.provide(layer))).text).toBe("Fine.")
+      expect((yield* simulator.stats).requests).toBe(1)
+    }))
+
+  it.live("a reply with a secret ends a window-mode stream with ContentFilterError after the prose before it", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key] })
+      const noSecrets = yield* Guardrail.make({ name: "no-secrets", checks: [Guardrail.secrets], mode: "window" })
+      const before = prose(noSecrets.window + 100)
+      const llm = yield* llmOf(simulator, "responses", `${before}the key is ${secret} as asked.`)
+      const layer = Guardrail.guard([noSecrets]).pipe(Layer.provide(llm))
+      const whole = yield* Effect.flip(Llm.chat(request).pipe(Effect.provide(layer)))
+      expect(whole).toMatchObject({
+        _tag: "ContentFilterError",
+        provider: "guardrail",
+        detail: "Guardrail \"no-secrets\" blocked the reply: found AWS access key id."
+      })
+      const released: Array<string> = []
+      const streamed = yield* Llm.chatStream(request).pipe(
+        Stream.tap((chunk) => Effect.sync(() => chunk._tag === "TextDelta" && released.push(chunk.text))),
+        Stream.runDrain,
+        Effect.flip,
+        Effect.provide(layer)
+      )
+      expect(streamed).toMatchObject({ _tag: "ContentFilterError", provider: "guardrail" })
+      expect(released.join("").length).toBeGreaterThan(0)
+      expect(before.startsWith(released.join(""))).toBe(true)
+    }))
+
+  it.live("embed and countTokens are the wrapped Llm's own", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key] })
+      const llm = yield* llmOf(simulator, "chat-completions", "Fine.")
+      const noSecrets = yield* Guardrail.make({ name: "no-secrets", checks: [Guardrail.secrets] })
+      const guarded = Guardrail.guard([noSecrets]).pipe(Layer.provide(llm))
+      const count = (layer: Layer.Layer<Llm.Llm, OptionsError>) => Llm.countTokens(request).pipe(Effect.provide(layer))
+      expect(yield* count(guarded)).toEqual(yield* count(llm))
     }))
 })

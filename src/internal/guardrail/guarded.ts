@@ -10,7 +10,8 @@ import type { ChatChunk } from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import { type GuardedService, type Guardrail, GuardrailError } from "../../Guardrail.js"
-import { Llm } from "../../Llm.js"
+import { Llm, type Service as LlmService } from "../../Llm.js"
+import { ContentFilterError } from "../../LlmError.js"
 import type { ToolCall } from "../../Message.js"
 import { applyMasks, blocked, type Place, resolve, running, scanAll } from "./chain.js"
 import * as Fields from "./fields.js"
@@ -293,4 +294,28 @@ export function make(chain: ReadonlyArray<Guardrail>): Effect.Effect<GuardedServ
           llm.chatStream(checked).pipe(guardStream(chain, request.model)))
       )
   }))
+}
+
+/**
+ * A block as the `LlmError` of content refused (`ContentFilterError`), so an `Llm`'s callers see one error family;
+ * its provider is `guardrail` and its detail the block's message (the guardrail, where and its reason, never the text).
+ */
+function refused(model: string | undefined) {
+  return <E>(error: E | GuardrailError): E | ContentFilterError =>
+    error instanceof GuardrailError
+      ? new ContentFilterError({ provider: "guardrail", model: model ?? "", detail: error.message })
+      : error
+}
+
+/** The `Llm` in context behind `chain`, as an `Llm`: `chat` and `chatStream` guarded, the rest its own. */
+export function makeLlm(chain: ReadonlyArray<Guardrail>): Effect.Effect<LlmService, never, Llm> {
+  return Effect.gen(function*() {
+    const llm = yield* Llm
+    const guarded = yield* make(chain)
+    return {
+      ...llm,
+      chat: (request) => Effect.mapError(guarded.chat(request), refused(request.model)),
+      chatStream: (request) => Stream.mapError(guarded.chatStream(request), refused(request.model))
+    }
+  })
 }
