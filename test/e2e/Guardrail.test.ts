@@ -13,6 +13,7 @@ import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import type { OptionsError } from "../../src/OptionsError.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { prose } from "../fixtures/guardrails/labelled.js"
@@ -257,6 +258,32 @@ describe("Guardrail.guard over the simulator: plain Llm.chat and Llm.chatStream 
       expect(streamed).toMatchObject({ _tag: "ContentFilterError", provider: "guardrail" })
       expect(released.join("").length).toBeGreaterThan(0)
       expect(before.startsWith(released.join(""))).toBe(true)
+    }))
+
+  it.live("a Router, guarded on its deployment or around itself: a request blocked unsent, a reply masked", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key] })
+      const llm = yield* llmOf(simulator, "chat-completions", "Write to ada@example.com.")
+      const noSecrets = yield* Guardrail.make({ name: "no-secrets", checks: [Guardrail.secrets], on: ["request"] })
+      const pii = yield* Guardrail.make({ name: "pii", checks: [Guardrail.email], action: "mask", on: ["reply"] })
+      const guardrails = [noSecrets, pii]
+      const routers = [
+        Router.layer({
+          deployments: [{ name: "sim", model: "sim-small", llm: Guardrail.guard(guardrails).pipe(Layer.provide(llm)) }]
+        }),
+        Guardrail.guard(guardrails).pipe(
+          Layer.provide(Router.layer({ deployments: [{ name: "sim", model: "sim-small", llm }] }))
+        )
+      ]
+      for (const router of routers) {
+        const reply = yield* Llm.chat({ ...request, model: "sim-small" }).pipe(Effect.provide(router))
+        expect(reply.text).toBe("Write to [REDACTED:email].")
+        const blocked = { model: "sim-small", messages: [Message.user(`use ${secret}`)] }
+        const error = yield* Effect.flip(Llm.chat(blocked).pipe(Effect.provide(router)))
+        expect(error).toMatchObject({ _tag: "ContentFilterError", provider: "guardrail" })
+      }
+      // One request a router reached the model: the clean one.
+      expect((yield* simulator.stats).requests).toBe(2)
     }))
 
   it.live("embed and countTokens are the wrapped Llm's own", () =>
