@@ -1,0 +1,108 @@
+import { describe, expect } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as fc from "fast-check"
+import type { Usage } from "../../src/ChatResponse.js"
+import type { Caller } from "../../src/internal/gateway/access/caller.js"
+import * as Record from "../../src/internal/gateway/observe/record.js"
+import { effectProp } from "../utils/effectProp.js"
+
+const maybe = <A>(arbitrary: fc.Arbitrary<A>) => fc.option(arbitrary, { nil: undefined })
+const text = fc.string({ maxLength: 12 })
+const count = fc.nat({ max: 1_000_000 })
+
+describe("a request's log line", () => {
+  effectProp(
+    "holds each field the entry has, in the line's order, as serve writes it, and none it has not",
+    fc.record({
+      start: fc.nat({ max: 1_000_000 }),
+      took: fc.nat({ max: 100_000 }),
+      suppressed: maybe(fc.nat({ max: 5 })),
+      caller: maybe(fc.record({ id: text, name: text })),
+      model: maybe(text),
+      deployment: maybe(text),
+      firstToken: maybe(count),
+      usage: maybe(fc.record({
+        promptTokens: count,
+        completionTokens: count,
+        totalTokens: count,
+        cachedPromptTokens: count,
+        cacheWriteTokens: maybe(count),
+        cacheWrite1hTokens: maybe(count),
+        serviceTier: maybe(text)
+      })),
+      cost: maybe(fc.double({ min: 0, max: 10, noNaN: true })),
+      cacheSavings: maybe(fc.double({ min: 0, max: 10, noNaN: true })),
+      error: maybe(text),
+      errorMessage: maybe(text),
+      failedDeployment: maybe(text),
+      midStream: maybe(fc.constantFrom("restarted" as const, "continued" as const)),
+      omittedTools: maybe(fc.array(text, { maxLength: 3 })),
+      toolCall: maybe(fc.record({ server: text, tool: text, argumentsDigest: text }))
+    }),
+    (given) =>
+      Effect.gen(function*() {
+        const entry = Record.begin({
+          id: "req_1",
+          method: "POST",
+          url: "/v1/chat/completions?x=1",
+          start: given.start,
+          log: true
+        })
+        entry.status = 200
+        entry.suppressed = given.suppressed
+        entry.caller = given.caller as Caller | undefined
+        entry.model = given.model
+        entry.deployment = given.deployment
+        entry.firstToken = given.firstToken
+        entry.usage = given.usage as Usage | undefined
+        entry.cost = given.cost
+        entry.cacheSavings = given.cacheSavings
+        entry.error = given.error
+        entry.errorMessage = given.errorMessage
+        entry.failedDeployment = given.failedDeployment
+        entry.midStream = given.midStream
+        entry.omittedTools = given.omittedTools
+        entry.toolCall = given.toolCall
+        const lines: Array<string> = []
+        yield* Record.write(entry, given.start + given.took).pipe(
+          Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => void lines.push(line))]))
+        )
+        const usage = given.usage
+        const expected = [
+          ["request_id", "req_1"],
+          ["method", "POST"],
+          ["path", "/v1/chat/completions"],
+          ["suppressed", given.suppressed !== undefined && given.suppressed > 0 ? given.suppressed : undefined],
+          ["status", 200],
+          ["latency_ms", given.took],
+          ["key_id", given.caller?.id],
+          ["key_name", given.caller?.name],
+          ["model", given.model],
+          ["deployment", given.deployment],
+          ["first_token_ms", given.firstToken],
+          ["prompt_tokens", usage?.promptTokens],
+          ["completion_tokens", usage?.completionTokens],
+          ["total_tokens", usage?.totalTokens],
+          ["cached_tokens", usage?.cachedPromptTokens],
+          ["cache_write_tokens", usage?.cacheWriteTokens],
+          ["cache_write_1h_tokens", usage?.cacheWrite1hTokens],
+          ["service_tier", usage?.serviceTier],
+          ["cost", given.cost],
+          ["cache_savings", given.cacheSavings],
+          ["error", given.error],
+          ["error_message", given.errorMessage],
+          ["failed_deployment", given.failedDeployment],
+          ["mid_stream", given.midStream],
+          ["omitted_tools", given.omittedTools?.join(",")],
+          ["mcp_server", given.toolCall?.server],
+          ["mcp_tool", given.toolCall?.tool],
+          ["arguments_digest", given.toolCall?.argumentsDigest]
+        ].filter(([, value]) => value !== undefined)
+        expect(lines.length).toBe(1)
+        const line = JSON.parse(lines[0]!) as { readonly message: string; readonly annotations: object }
+        expect(line.message).toBe("request")
+        expect(Object.entries(line.annotations)).toEqual(expected)
+      })
+  )
+})
