@@ -12,7 +12,9 @@
  * because the batch `expired` or was `cancelled`). A result file that repeats a line counts it once. The batch itself
  * fails only when it cannot be made: a request that is not valid or names another model (`InvalidRequestError`,
  * nothing sent), a submission or a poll the provider refuses (an `LlmError`), or a batch the provider will not run
- * (`BatchError` of reason `refused`). A batch whose consumer is interrupted before it ends is cancelled at the provider.
+ * (`BatchError` of reason `refused`).
+ *
+ * A batch whose consumer is interrupted before it ends is cancelled at the provider.
  *
  * The providers answer a batch's lines when it ends, so `stream` gives them then; as calls, each as it completes.
  * `events` gives the progress too: the provider's counts at every poll.

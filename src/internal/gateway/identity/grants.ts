@@ -57,53 +57,6 @@ const grantsOf = (rows: ReadonlyArray<Row>): ReadonlyArray<Grant> =>
     }]
   })
 
-// The grants of `database`.
-function sqlStore(database: Sql.Database): Grants {
-  const { bounds, sql } = database
-  const bySubjectRole = (subject: string, role: string) =>
-    Effect.map(sql<Row>`SELECT * FROM role_grants WHERE subject = ${subject} AND role = ${role}`, grantsOf)
-  const byId = (id: string) => Effect.map(sql<Row>`SELECT * FROM role_grants WHERE id = ${id}`, grantsOf)
-  return {
-    list: Sql.step(
-      bounds,
-      "listing the role grants",
-      Effect.map(sql<Row>`SELECT * FROM role_grants ORDER BY subject, role`, grantsOf)
-    ),
-    rolesOf: (subject) =>
-      Sql.step(
-        bounds,
-        "reading a person's role grants",
-        Effect.map(sql<Row>`SELECT * FROM role_grants WHERE subject = ${subject}`, (rows) =>
-          grantsOf(rows).map((grant) => grant.role))
-      ),
-    add: (grant) =>
-      Sql.transaction(
-        sql,
-        bounds,
-        "granting a role",
-        Effect.gen(function*() {
-          const id = `grant_${randomBytes(12).toString("base64url")}`
-          yield* sql`INSERT INTO role_grants (id, subject, role, created_at, created_by)
-            VALUES (${id}, ${grant.subject}, ${grant.role}, ${grant.createdAt}, ${grant.createdBy})
-            ON CONFLICT (subject, role) DO NOTHING`
-          const [found] = yield* bySubjectRole(grant.subject, grant.role)
-          return { grant: found!, made: found!.id === id }
-        })
-      ),
-    remove: (id) =>
-      Sql.transaction(
-        sql,
-        bounds,
-        "removing a role grant",
-        Effect.gen(function*() {
-          const [found] = yield* byId(id)
-          if (found !== undefined) yield* sql`DELETE FROM role_grants WHERE id = ${id}`
-          return found
-        })
-      )
-  }
-}
-
 /** The grants' store. */
 export class GrantStore
   extends Context.Service<GrantStore, Grants>()("effect-llm-router/gateway/identity/GrantStore")
@@ -111,4 +64,50 @@ export class GrantStore
 
 /** The grants in the gateway's database (`role_grants`), which every instance on it shares. */
 export const layerSql = (database: Sql.Database): Layer.Layer<GrantStore> =>
-  Layer.sync(GrantStore, () => sqlStore(database))
+  Layer.sync(GrantStore, (): Grants => {
+    const { bounds, sql } = database
+    const bySubjectRole = (subject: string, role: string) =>
+      Effect.map(sql<Row>`SELECT * FROM role_grants WHERE subject = ${subject} AND role = ${role}`, grantsOf)
+    const byId = (id: string) => Effect.map(sql<Row>`SELECT * FROM role_grants WHERE id = ${id}`, grantsOf)
+    return {
+      list: Sql.step(
+        bounds,
+        "listing the role grants",
+        Effect.map(sql<Row>`SELECT * FROM role_grants ORDER BY subject, role`, grantsOf)
+      ),
+      rolesOf: (subject) =>
+        Sql.step(
+          bounds,
+          "reading a person's role grants",
+          Effect.map(
+            sql<Row>`SELECT * FROM role_grants WHERE subject = ${subject}`,
+            (rows) => grantsOf(rows).map((grant) => grant.role)
+          )
+        ),
+      add: (grant) =>
+        Sql.transaction(
+          sql,
+          bounds,
+          "granting a role",
+          Effect.gen(function*() {
+            const id = `grant_${randomBytes(12).toString("base64url")}`
+            yield* sql`INSERT INTO role_grants (id, subject, role, created_at, created_by)
+            VALUES (${id}, ${grant.subject}, ${grant.role}, ${grant.createdAt}, ${grant.createdBy})
+            ON CONFLICT (subject, role) DO NOTHING`
+            const [found] = yield* bySubjectRole(grant.subject, grant.role)
+            return { grant: found!, made: found!.id === id }
+          })
+        ),
+      remove: (id) =>
+        Sql.transaction(
+          sql,
+          bounds,
+          "removing a role grant",
+          Effect.gen(function*() {
+            const [found] = yield* byId(id)
+            if (found !== undefined) yield* sql`DELETE FROM role_grants WHERE id = ${id}`
+            return found
+          })
+        )
+    }
+  })

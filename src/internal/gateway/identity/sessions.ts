@@ -218,8 +218,31 @@ function remove<A>(map: Map<string, A>, key: string): A | undefined {
   return entry
 }
 
-// Sessions in this process's memory, for its life.
-function memoryStore(): Store {
+type Row = Readonly<Record<string, unknown>>
+
+const keptOf = (row: Row): Kept => ({
+  subject: String(row["subject"]),
+  groups: JSON.parse(String(row["groups_json"])) as ReadonlyArray<string>,
+  sealedTokens: row["tokens_sealed"] === null || row["tokens_sealed"] === undefined
+    ? undefined
+    : String(row["tokens_sealed"]),
+  expiresAt: Number(row["expires_at"])
+})
+
+const pendingOf = (row: Row): Pending => ({
+  codeVerifier: Redacted.make(String(row["code_verifier"])),
+  nonce: String(row["nonce"]),
+  redirectUri: String(row["redirect_uri"]),
+  expiresAt: Number(row["expires_at"])
+})
+
+/** The sessions' and sign-ins' store. */
+export class SessionStore
+  extends Context.Service<SessionStore, Store>()("effect-llm-router/gateway/identity/SessionStore")
+{}
+
+/** Sessions in this process's memory, for its life: a gateway without a database (one instance, across reloads). */
+export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (): Store => {
   const sessions = new Map<string, Kept>()
   const pending = new Map<string, Pending>()
   const signedOut = new Map<string, { readonly expiresAt: number }>()
@@ -244,117 +267,88 @@ function memoryStore(): Store {
       }),
     signedOutUntil: (key) => Effect.sync(() => signedOut.get(key)?.expiresAt)
   }
-}
-
-type Row = Readonly<Record<string, unknown>>
-
-const keptOf = (row: Row): Kept => ({
-  subject: String(row["subject"]),
-  groups: JSON.parse(String(row["groups_json"])) as ReadonlyArray<string>,
-  sealedTokens: row["tokens_sealed"] === null || row["tokens_sealed"] === undefined
-    ? undefined
-    : String(row["tokens_sealed"]),
-  expiresAt: Number(row["expires_at"])
 })
-
-const pendingOf = (row: Row): Pending => ({
-  codeVerifier: Redacted.make(String(row["code_verifier"])),
-  nonce: String(row["nonce"]),
-  redirectUri: String(row["redirect_uri"]),
-  expiresAt: Number(row["expires_at"])
-})
-
-// Sessions in the gateway's database (`admin_sessions`, `admin_sign_ins`).
-function sqlStore(database: Sql.Database): Store {
-  const { bounds, sql } = database
-  type Table = "admin_sessions" | "admin_sign_ins" | "admin_signed_out_tokens"
-  // `insert` into `table`, then its rows ended by `now` deleted, and those ending before the `max`th latest (the
-  // oldest past the bound; rows ending at the same moment as that one are kept): one transaction.
-  const added = (table: Table, what: string, insert: Effect.Effect<unknown, SqlError>, now: number, max: number) =>
-    Sql.transaction(
-      sql,
-      bounds,
-      what,
-      Effect.andThen(
-        insert,
-        sql`DELETE FROM ${sql(table)} WHERE expires_at <= ${now} OR expires_at < (
-          SELECT expires_at FROM ${sql(table)} ORDER BY expires_at DESC LIMIT 1 OFFSET ${max - 1})`
-      )
-    )
-  // The row of `key` in `table` deleted in one statement (so one taker has it): what it held.
-  const removed = <A>(table: Table, what: string, key: string, decode: (row: Row) => A) =>
-    Sql.step(
-      bounds,
-      what,
-      Effect.map(
-        sql<Row>`DELETE FROM ${sql(table)} WHERE digest = ${key} RETURNING *`,
-        (rows) => rows[0] === undefined ? undefined : decode(rows[0])
-      )
-    )
-  return {
-    open: (key, session, now, max) =>
-      added(
-        "admin_sessions",
-        "opening a dashboard session",
-        sql`INSERT INTO admin_sessions (digest, subject, groups_json, tokens_sealed, expires_at)
-          VALUES (${key}, ${session.subject}, ${JSON.stringify(session.groups)}, ${session.sealedTokens ?? null},
-            ${session.expiresAt})`,
-        now,
-        max
-      ),
-    find: (key) =>
-      Sql.step(
-        bounds,
-        "reading a dashboard session",
-        Effect.map(
-          sql<Row>`SELECT * FROM admin_sessions WHERE digest = ${key}`,
-          (rows) => rows[0] === undefined ? undefined : keptOf(rows[0])
-        )
-      ),
-    close: (key) => removed("admin_sessions", "ending a dashboard session", key, keptOf),
-    begin: (key, pending, now, max) =>
-      added(
-        "admin_sign_ins",
-        "beginning a sign-in",
-        sql`INSERT INTO admin_sign_ins (digest, code_verifier, nonce, redirect_uri, expires_at)
-          VALUES (${key}, ${Redacted.value(pending.codeVerifier)}, ${pending.nonce}, ${pending.redirectUri},
-            ${pending.expiresAt})`,
-        now,
-        max
-      ),
-    take: (key) => removed("admin_sign_ins", "taking a sign-in", key, pendingOf),
-    signOut: (key, until, now, max) =>
-      added(
-        "admin_signed_out_tokens",
-        "signing out a session's token",
-        sql`INSERT INTO admin_signed_out_tokens (digest, expires_at) VALUES (${key}, ${until})
-          ON CONFLICT (digest) DO UPDATE SET expires_at = ${until}`,
-        now,
-        max
-      ),
-    signedOutUntil: (key) =>
-      Sql.step(
-        bounds,
-        "reading a signed-out token",
-        Effect.map(
-          sql<Row>`SELECT expires_at FROM admin_signed_out_tokens WHERE digest = ${key}`,
-          (rows) => rows[0] === undefined ? undefined : Number(rows[0]["expires_at"])
-        )
-      )
-  }
-}
-
-/** The sessions' and sign-ins' store. */
-export class SessionStore
-  extends Context.Service<SessionStore, Store>()("effect-llm-router/gateway/identity/SessionStore")
-{}
-
-/** Sessions in this process's memory, for its life: a gateway without a database (one instance, across reloads). */
-export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, memoryStore)
 
 /** Sessions in the gateway's database (`admin_sessions`, `admin_sign_ins`), which every instance on it shares. */
 export const layerSql = (database: Sql.Database): Layer.Layer<SessionStore> =>
-  Layer.sync(SessionStore, () => sqlStore(database))
+  Layer.sync(SessionStore, (): Store => {
+    const { bounds, sql } = database
+    type Table = "admin_sessions" | "admin_sign_ins" | "admin_signed_out_tokens"
+    // `insert` into `table`, then its rows ended by `now` deleted, and those ending before the `max`th latest (the
+    // oldest past the bound; rows ending at the same moment as that one are kept): one transaction.
+    const added = (table: Table, what: string, insert: Effect.Effect<unknown, SqlError>, now: number, max: number) =>
+      Sql.transaction(
+        sql,
+        bounds,
+        what,
+        Effect.andThen(
+          insert,
+          sql`DELETE FROM ${sql(table)} WHERE expires_at <= ${now} OR expires_at < (
+          SELECT expires_at FROM ${sql(table)} ORDER BY expires_at DESC LIMIT 1 OFFSET ${max - 1})`
+        )
+      )
+    // The row of `key` in `table` deleted in one statement (so one taker has it): what it held.
+    const removed = <A>(table: Table, what: string, key: string, decode: (row: Row) => A) =>
+      Sql.step(
+        bounds,
+        what,
+        Effect.map(
+          sql<Row>`DELETE FROM ${sql(table)} WHERE digest = ${key} RETURNING *`,
+          (rows) => rows[0] === undefined ? undefined : decode(rows[0])
+        )
+      )
+    return {
+      open: (key, session, now, max) =>
+        added(
+          "admin_sessions",
+          "opening a dashboard session",
+          sql`INSERT INTO admin_sessions (digest, subject, groups_json, tokens_sealed, expires_at)
+          VALUES (${key}, ${session.subject}, ${JSON.stringify(session.groups)}, ${session.sealedTokens ?? null},
+            ${session.expiresAt})`,
+          now,
+          max
+        ),
+      find: (key) =>
+        Sql.step(
+          bounds,
+          "reading a dashboard session",
+          Effect.map(
+            sql<Row>`SELECT * FROM admin_sessions WHERE digest = ${key}`,
+            (rows) => rows[0] === undefined ? undefined : keptOf(rows[0])
+          )
+        ),
+      close: (key) => removed("admin_sessions", "ending a dashboard session", key, keptOf),
+      begin: (key, pending, now, max) =>
+        added(
+          "admin_sign_ins",
+          "beginning a sign-in",
+          sql`INSERT INTO admin_sign_ins (digest, code_verifier, nonce, redirect_uri, expires_at)
+          VALUES (${key}, ${Redacted.value(pending.codeVerifier)}, ${pending.nonce}, ${pending.redirectUri},
+            ${pending.expiresAt})`,
+          now,
+          max
+        ),
+      take: (key) => removed("admin_sign_ins", "taking a sign-in", key, pendingOf),
+      signOut: (key, until, now, max) =>
+        added(
+          "admin_signed_out_tokens",
+          "signing out a session's token",
+          sql`INSERT INTO admin_signed_out_tokens (digest, expires_at) VALUES (${key}, ${until})
+          ON CONFLICT (digest) DO UPDATE SET expires_at = ${until}`,
+          now,
+          max
+        ),
+      signedOutUntil: (key) =>
+        Sql.step(
+          bounds,
+          "reading a signed-out token",
+          Effect.map(
+            sql<Row>`SELECT expires_at FROM admin_signed_out_tokens WHERE digest = ${key}`,
+            (rows) => rows[0] === undefined ? undefined : Number(rows[0]["expires_at"])
+          )
+        )
+    }
+  })
 
 /** The sessions kept in the `SessionStore` provided, on the `Clock`, at most `defaultMaxSessions` of them. */
 export const sessions: Effect.Effect<Sessions, never, SessionStore> = Effect.map(

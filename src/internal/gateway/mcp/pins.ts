@@ -216,28 +216,6 @@ function byServerKindName(a: Pin, b: Pin): number {
     a.name.localeCompare(b.name)
 }
 
-// Pins in memory, for the process's life.
-function memoryStore(): Store {
-  const pins = new Map<string, Pin>()
-  function put(pin: Pin) {
-    pins.set(keyOf(pin), pin)
-    return pin
-  }
-  return {
-    see: (seen, at) =>
-      Effect.sync(() =>
-        put(next(pins.get(keyOf(seen)) ?? first(seen, at, [...pins.values()].some(twinOf(seen))), seen, at))
-      ),
-    read: (subject) => Effect.sync(() => pins.get(keyOf(subject))),
-    list: Effect.sync(() => [...pins.values()].sort(byServerKindName)),
-    approve: (subject, at) =>
-      Effect.sync(() => {
-        const current = pins.get(keyOf(subject))
-        return current?.held === undefined ? undefined : put(approved(current, at))
-      })
-  }
-}
-
 type Row = Readonly<Record<string, unknown>>
 
 function pinOf(row: Row): Pin {
@@ -256,75 +234,91 @@ function pinOf(row: Row): Pin {
   }
 }
 
-// Pins in the gateway's database (the `tool_pins` table).
-function sqlStore(database: Sql.Database): Store {
-  const { bounds, sql } = database
-  const select = (subject: Subject) =>
-    Effect.map(
-      sql<Row>`SELECT * FROM tool_pins WHERE server = ${subject.server} AND tool = ${column(subject)}`,
-      (rows) => rows[0] === undefined ? undefined : pinOf(rows[0])
-    )
-  // `pin` written over `current`'s row: its pinned and held columns.
-  const write = (pin: Pin) =>
-    sql`UPDATE tool_pins SET digest = ${pin.digest}, definition = ${pin.definition}, pinned_at = ${pin.pinnedAt},
-      held_digest = ${pin.held?.digest ?? null}, held_definition = ${pin.held?.definition ?? null},
-      held_at = ${pin.held?.seenAt ?? null}
-      WHERE server = ${pin.server} AND tool = ${column(pin)}`
-  return {
-    see: (seen, at) =>
-      Sql.transaction(
-        sql,
-        bounds,
-        "recording an MCP definition",
-        Effect.gen(function*() {
-          if ((yield* select(seen)) === undefined) {
-            const holding = yield* sql<Row>`SELECT * FROM tool_pins
-              WHERE server = ${seen.server} AND held_digest = ${seen.digest}`
-            const pin = first(seen, at, holding.map(pinOf).some(twinOf(seen)))
-            yield* sql`INSERT INTO tool_pins
-              (server, tool, digest, definition, pinned_at, held_digest, held_definition, held_at)
-              VALUES (${pin.server}, ${column(pin)}, ${pin.digest}, ${pin.definition}, ${pin.pinnedAt},
-                ${pin.held?.digest ?? null}, ${pin.held?.definition ?? null}, ${pin.held?.seenAt ?? null})
-              ON CONFLICT (server, tool) DO NOTHING`
-          }
-          // Another instance may have pinned it meanwhile: what the table holds now is what `seen` changes.
-          const current = (yield* select(seen))!
-          const pin = next(current, seen, at)
-          if (pin !== current) yield* write(pin)
-          return pin
-        })
-      ),
-    read: (subject) => Sql.step(bounds, "reading an MCP definition's pin", select(subject)),
-    list: Sql.step(
-      bounds,
-      "listing the MCP definitions' pins",
-      Effect.map(sql<Row>`SELECT * FROM tool_pins`, (rows) => rows.map(pinOf).sort(byServerKindName))
-    ),
-    approve: (subject, at) =>
-      Sql.transaction(
-        sql,
-        bounds,
-        "approving an MCP definition",
-        Effect.gen(function*() {
-          const current = yield* select(subject)
-          if (current?.held === undefined) return undefined
-          const pin = approved(current, at)
-          yield* write(pin)
-          return pin
-        })
-      )
-  }
-}
-
 /** The pins' store. */
 export class PinStore extends Context.Service<PinStore, Store>()("effect-llm-router/gateway/mcp/PinStore") {}
 
 /** Pins in memory, for the process's life: a gateway without a database. */
-export const layerMemory: Layer.Layer<PinStore> = Layer.sync(PinStore, memoryStore)
+export const layerMemory: Layer.Layer<PinStore> = Layer.sync(PinStore, (): Store => {
+  const pins = new Map<string, Pin>()
+  function put(pin: Pin) {
+    pins.set(keyOf(pin), pin)
+    return pin
+  }
+  return {
+    see: (seen, at) =>
+      Effect.sync(() =>
+        put(next(pins.get(keyOf(seen)) ?? first(seen, at, [...pins.values()].some(twinOf(seen))), seen, at))
+      ),
+    read: (subject) => Effect.sync(() => pins.get(keyOf(subject))),
+    list: Effect.sync(() => [...pins.values()].sort(byServerKindName)),
+    approve: (subject, at) =>
+      Effect.sync(() => {
+        const current = pins.get(keyOf(subject))
+        return current?.held === undefined ? undefined : put(approved(current, at))
+      })
+  }
+})
 
 /** Pins in the gateway's database (the `tool_pins` table), which every instance on it shares. */
 export const layerSql = (database: Sql.Database): Layer.Layer<PinStore> =>
-  Layer.sync(PinStore, () => sqlStore(database))
+  Layer.sync(PinStore, (): Store => {
+    const { bounds, sql } = database
+    const select = (subject: Subject) =>
+      Effect.map(
+        sql<Row>`SELECT * FROM tool_pins WHERE server = ${subject.server} AND tool = ${column(subject)}`,
+        (rows) => rows[0] === undefined ? undefined : pinOf(rows[0])
+      )
+    // `pin` written over `current`'s row: its pinned and held columns.
+    const write = (pin: Pin) =>
+      sql`UPDATE tool_pins SET digest = ${pin.digest}, definition = ${pin.definition}, pinned_at = ${pin.pinnedAt},
+      held_digest = ${pin.held?.digest ?? null}, held_definition = ${pin.held?.definition ?? null},
+      held_at = ${pin.held?.seenAt ?? null}
+      WHERE server = ${pin.server} AND tool = ${column(pin)}`
+    return {
+      see: (seen, at) =>
+        Sql.transaction(
+          sql,
+          bounds,
+          "recording an MCP definition",
+          Effect.gen(function*() {
+            if ((yield* select(seen)) === undefined) {
+              const holding = yield* sql<Row>`SELECT * FROM tool_pins
+              WHERE server = ${seen.server} AND held_digest = ${seen.digest}`
+              const pin = first(seen, at, holding.map(pinOf).some(twinOf(seen)))
+              yield* sql`INSERT INTO tool_pins
+              (server, tool, digest, definition, pinned_at, held_digest, held_definition, held_at)
+              VALUES (${pin.server}, ${column(pin)}, ${pin.digest}, ${pin.definition}, ${pin.pinnedAt},
+                ${pin.held?.digest ?? null}, ${pin.held?.definition ?? null}, ${pin.held?.seenAt ?? null})
+              ON CONFLICT (server, tool) DO NOTHING`
+            }
+            // Another instance may have pinned it meanwhile: what the table holds now is what `seen` changes.
+            const current = (yield* select(seen))!
+            const pin = next(current, seen, at)
+            if (pin !== current) yield* write(pin)
+            return pin
+          })
+        ),
+      read: (subject) => Sql.step(bounds, "reading an MCP definition's pin", select(subject)),
+      list: Sql.step(
+        bounds,
+        "listing the MCP definitions' pins",
+        Effect.map(sql<Row>`SELECT * FROM tool_pins`, (rows) => rows.map(pinOf).sort(byServerKindName))
+      ),
+      approve: (subject, at) =>
+        Sql.transaction(
+          sql,
+          bounds,
+          "approving an MCP definition",
+          Effect.gen(function*() {
+            const current = yield* select(subject)
+            if (current?.held === undefined) return undefined
+            const pin = approved(current, at)
+            yield* write(pin)
+            return pin
+          })
+        )
+    }
+  })
 
 /** The pins as the endpoints and the admin routes use them. */
 export interface Pins {

@@ -4,11 +4,13 @@
  * session it starts (its id, its path, its caller's key and the client's `initialize` parameters) in a store the
  * instances share, the service `SessionStore`: the gateway's database (`layerSql`), else this process's memory
  * (`layerMemory`), with what the session subscribes to (`subscriptions.ts`); both keep one contract
- * (`test/contract/mcpSessions.ts`). A request naming a session this configuration's endpoint does not hold (made on another
- * instance, or before a reload) starts one there as the client started it (the recorded `initialize` and
- * `notifications/initialized`), once however many of its requests come at once, and is answered through it under the
- * id the client holds. What a session set while it lasted (a `logging/setLevel`) is the instance's own; the tool rule
- * is read per request anyway, and the upstreams' sessions are the gateway's own, per instance.
+ * (`test/contract/mcpSessions.ts`).
+ *
+ * A request naming a session this configuration's endpoint does not hold (made on another instance, or before a reload)
+ * starts one there as the client started it (the recorded `initialize` and `notifications/initialized`), once however
+ * many of its requests come at once, and is answered through it under the id the client holds. What a session set while
+ * it lasted (a `logging/setLevel`) is the instance's own; the tool rule is read per request anyway, and the upstreams'
+ * sessions are the gateway's own, per instance.
  *
  * The store is read at every request naming a session, so that one record says whether it lasts: its client's
  * `DELETE` (at any instance; one that does not hold it ends the record without starting it, unless the `DELETE` names
@@ -213,8 +215,42 @@ export interface Store {
   readonly known: (ids: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, StoreUnavailableError>
 }
 
-// Sessions in memory, for the process's life (and a session whose start the store could not record: `make`).
-function memoryStore(): Store {
+type Row = Readonly<Record<string, unknown>>
+
+// How many session ids one query asks the database of.
+const knownBatch = 500
+
+// `items` in runs of `size`.
+function chunksOf<A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> {
+  const chunks: Array<ReadonlyArray<A>> = []
+  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size))
+  return chunks
+}
+
+// The session the rows of `layerSql`'s read hold (each its row and one of its subscriptions), if any.
+function recordedOf(rows: ReadonlyArray<Row>): Recorded | undefined {
+  const row = rows[0]
+  return row === undefined ? undefined : {
+    id: String(row["id"]),
+    path: String(row["path"]),
+    caller: row["caller"] === null || row["caller"] === undefined ? null : String(row["caller"]),
+    initialize: String(row["initialize"]),
+    startedAt: Number(row["started_at"]),
+    usedAt: Number(row["used_at"]),
+    subscribed: rows.flatMap((one) => one["uri"] === null || one["uri"] === undefined ? [] : [String(one["uri"])])
+  }
+}
+
+/** Where MCP sessions are recorded, for the gateway's life. */
+export class SessionStore
+  extends Context.Service<SessionStore, Store>()("effect-llm-router/gateway/mcp/SessionStore")
+{}
+
+/**
+ * Sessions in memory, for the process's life: a gateway without a database (one instance, across its reloads), and
+ * the sessions whose start the store could not record (`make`).
+ */
+export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (): Store => {
   const sessions = new Map<
     string,
     { readonly session: Session; readonly subscribed: Set<string>; usedAt: number; readonly bytes: number }
@@ -272,149 +308,116 @@ function memoryStore(): Store {
       }),
     known: (ids) => Effect.sync(() => new Set(ids.filter((id) => sessions.has(id))))
   }
-}
-
-type Row = Readonly<Record<string, unknown>>
-
-// How many session ids one query asks the database of.
-const knownBatch = 500
-
-// `items` in runs of `size`.
-function chunksOf<A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> {
-  const chunks: Array<ReadonlyArray<A>> = []
-  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size))
-  return chunks
-}
-
-// The session the rows of `sqlStore`'s read hold (each its row and one of its subscriptions), if any.
-function recordedOf(rows: ReadonlyArray<Row>): Recorded | undefined {
-  const row = rows[0]
-  return row === undefined ? undefined : {
-    id: String(row["id"]),
-    path: String(row["path"]),
-    caller: row["caller"] === null || row["caller"] === undefined ? null : String(row["caller"]),
-    initialize: String(row["initialize"]),
-    startedAt: Number(row["started_at"]),
-    usedAt: Number(row["used_at"]),
-    subscribed: rows.flatMap((one) => one["uri"] === null || one["uri"] === undefined ? [] : [String(one["uri"])])
-  }
-}
-
-// Sessions in the gateway's database (the `mcp_sessions` table, their subscriptions in `mcp_subscriptions`).
-function sqlStore(database: Sql.Database): Store {
-  const { bounds, sql } = database
-  // The sessions of `caller` (of all, `undefined`), through the sessions' index by key.
-  const of = (caller: string | null | undefined) =>
-    caller === undefined ? sql`1 = 1` : caller === null ? sql`caller IS NULL` : sql`caller = ${caller}`
-  const room: Room<SqlError> = {
-    held: (caller) =>
-      Effect.map(
-        sql<Row>`SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS total FROM mcp_sessions WHERE ${of(caller)}`,
-        (rows) => ({ count: Number(rows[0]?.["n"] ?? 0), bytes: Number(rows[0]?.["total"] ?? 0) })
-      ),
-    idlest: (caller, before, except) =>
-      Effect.map(
-        sql<Row>`SELECT id FROM mcp_sessions WHERE ${of(caller)} AND used_at < ${before} AND id <> ${except}
-          ORDER BY used_at LIMIT 1`,
-        (rows) => rows[0] === undefined ? undefined : String(rows[0]["id"])
-      ),
-    remove: (id) =>
-      Effect.asVoid(
-        Effect.andThen(
-          sql`DELETE FROM mcp_subscriptions WHERE session = ${id}`,
-          sql`DELETE FROM mcp_sessions WHERE id = ${id}`
-        )
-      )
-  }
-  return {
-    save: (session, before, limits) =>
-      admitted(Sql.transaction(
-        sql,
-        bounds,
-        "recording an MCP session",
-        Effect.gen(function*() {
-          // Saves of several instances queue on the table's lock, each counting what those before it recorded
-          // (SQLite's one writer at a time does so already).
-          yield* sql.onDialectOrElse({
-            pg: () => sql`LOCK TABLE mcp_sessions IN SHARE ROW EXCLUSIVE MODE`,
-            orElse: () => Effect.void
-          })
-          // Through the sessions' index of their starts, not a scan of every subscription.
-          yield* sql`DELETE FROM mcp_subscriptions
-            WHERE session IN (SELECT id FROM mcp_sessions WHERE started_at < ${before})`
-          yield* sql`DELETE FROM mcp_sessions WHERE started_at < ${before}`
-          yield* sql`INSERT INTO mcp_sessions (id, path, caller, initialize, started_at, used_at, bytes)
-            VALUES (${session.id}, ${session.path}, ${session.caller}, ${session.initialize}, ${session.startedAt},
-              ${session.startedAt}, ${sizeOf(session)})`
-          // Refused, the transaction is rolled back: the session not recorded, none let go of.
-          return yield* admit(room, session, limits, session.startedAt)
-        })
-      )),
-    touch: (id, at) =>
-      Sql.step(
-        bounds,
-        "noting an MCP session used",
-        sql`UPDATE mcp_sessions SET used_at = ${at} WHERE id = ${id} AND used_at < ${at}`
-      ).pipe(Effect.asVoid),
-    read: (id) =>
-      Sql.step(
-        bounds,
-        "reading an MCP session",
-        // One query, so that a request naming a session waits on one round trip to the database: a row for each of
-        // the session's subscriptions, its columns repeated (one row, its uri `NULL`, when it has none).
-        Effect.map(
-          sql<Row>`SELECT s.id, s.path, s.caller, s.initialize, s.started_at, s.used_at, u.uri
-            FROM mcp_sessions s LEFT JOIN mcp_subscriptions u ON u.session = s.id
-            WHERE s.id = ${id} ORDER BY u.uri`,
-          recordedOf
-        )
-      ),
-    subscribe: (id, uri, subscribed) =>
-      Sql.step(
-        bounds,
-        "recording an MCP subscription",
-        subscribed
-          ? sql`INSERT INTO mcp_subscriptions (session, uri)
-              SELECT ${id}, ${uri} WHERE EXISTS (SELECT 1 FROM mcp_sessions WHERE id = ${id})
-              ON CONFLICT (session, uri) DO NOTHING`
-          : sql`DELETE FROM mcp_subscriptions WHERE session = ${id} AND uri = ${uri}`
-      ).pipe(Effect.asVoid),
-    end: (id) =>
-      Sql.transaction(
-        sql,
-        bounds,
-        "ending an MCP session",
-        Effect.andThen(
-          sql`DELETE FROM mcp_subscriptions WHERE session = ${id}`,
-          sql`DELETE FROM mcp_sessions WHERE id = ${id}`
-        )
-      ).pipe(Effect.asVoid),
-    known: (ids) =>
-      Effect.map(
-        Effect.forEach(
-          chunksOf(ids, knownBatch),
-          (batch) =>
-            Sql.step(bounds, "reading MCP sessions", sql<Row>`SELECT id FROM mcp_sessions WHERE ${sql.in("id", batch)}`)
-        ),
-        (batches) => new Set(batches.flat().map((row) => String(row["id"])))
-      )
-  }
-}
-
-/** Where MCP sessions are recorded, for the gateway's life. */
-export class SessionStore
-  extends Context.Service<SessionStore, Store>()("effect-llm-router/gateway/mcp/SessionStore")
-{}
-
-/** Sessions in memory, for the process's life: a gateway without a database (one instance, across its reloads). */
-export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, memoryStore)
+})
 
 /**
  * Sessions in the gateway's database (the `mcp_sessions` table, their subscriptions in `mcp_subscriptions`), which
  * every instance on it shares.
  */
 export const layerSql = (database: Sql.Database): Layer.Layer<SessionStore> =>
-  Layer.sync(SessionStore, () => sqlStore(database))
+  Layer.sync(SessionStore, (): Store => {
+    const { bounds, sql } = database
+    // The sessions of `caller` (of all, `undefined`), through the sessions' index by key.
+    const of = (caller: string | null | undefined) =>
+      caller === undefined ? sql`1 = 1` : caller === null ? sql`caller IS NULL` : sql`caller = ${caller}`
+    const room: Room<SqlError> = {
+      held: (caller) =>
+        Effect.map(
+          sql<Row>`SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS total FROM mcp_sessions WHERE ${of(caller)}`,
+          (rows) => ({ count: Number(rows[0]?.["n"] ?? 0), bytes: Number(rows[0]?.["total"] ?? 0) })
+        ),
+      idlest: (caller, before, except) =>
+        Effect.map(
+          sql<Row>`SELECT id FROM mcp_sessions WHERE ${of(caller)} AND used_at < ${before} AND id <> ${except}
+          ORDER BY used_at LIMIT 1`,
+          (rows) => rows[0] === undefined ? undefined : String(rows[0]["id"])
+        ),
+      remove: (id) =>
+        Effect.asVoid(
+          Effect.andThen(
+            sql`DELETE FROM mcp_subscriptions WHERE session = ${id}`,
+            sql`DELETE FROM mcp_sessions WHERE id = ${id}`
+          )
+        )
+    }
+    return {
+      save: (session, before, limits) =>
+        admitted(Sql.transaction(
+          sql,
+          bounds,
+          "recording an MCP session",
+          Effect.gen(function*() {
+            // Saves of several instances queue on the table's lock, each counting what those before it recorded
+            // (SQLite's one writer at a time does so already).
+            yield* sql.onDialectOrElse({
+              pg: () => sql`LOCK TABLE mcp_sessions IN SHARE ROW EXCLUSIVE MODE`,
+              orElse: () => Effect.void
+            })
+            // Through the sessions' index of their starts, not a scan of every subscription.
+            yield* sql`DELETE FROM mcp_subscriptions
+            WHERE session IN (SELECT id FROM mcp_sessions WHERE started_at < ${before})`
+            yield* sql`DELETE FROM mcp_sessions WHERE started_at < ${before}`
+            yield* sql`INSERT INTO mcp_sessions (id, path, caller, initialize, started_at, used_at, bytes)
+            VALUES (${session.id}, ${session.path}, ${session.caller}, ${session.initialize}, ${session.startedAt},
+              ${session.startedAt}, ${sizeOf(session)})`
+            // Refused, the transaction is rolled back: the session not recorded, none let go of.
+            return yield* admit(room, session, limits, session.startedAt)
+          })
+        )),
+      touch: (id, at) =>
+        Sql.step(
+          bounds,
+          "noting an MCP session used",
+          sql`UPDATE mcp_sessions SET used_at = ${at} WHERE id = ${id} AND used_at < ${at}`
+        ).pipe(Effect.asVoid),
+      read: (id) =>
+        Sql.step(
+          bounds,
+          "reading an MCP session",
+          // One query, so that a request naming a session waits on one round trip to the database: a row for each of
+          // the session's subscriptions, its columns repeated (one row, its uri `NULL`, when it has none).
+          Effect.map(
+            sql<Row>`SELECT s.id, s.path, s.caller, s.initialize, s.started_at, s.used_at, u.uri
+            FROM mcp_sessions s LEFT JOIN mcp_subscriptions u ON u.session = s.id
+            WHERE s.id = ${id} ORDER BY u.uri`,
+            recordedOf
+          )
+        ),
+      subscribe: (id, uri, subscribed) =>
+        Sql.step(
+          bounds,
+          "recording an MCP subscription",
+          subscribed
+            ? sql`INSERT INTO mcp_subscriptions (session, uri)
+              SELECT ${id}, ${uri} WHERE EXISTS (SELECT 1 FROM mcp_sessions WHERE id = ${id})
+              ON CONFLICT (session, uri) DO NOTHING`
+            : sql`DELETE FROM mcp_subscriptions WHERE session = ${id} AND uri = ${uri}`
+        ).pipe(Effect.asVoid),
+      end: (id) =>
+        Sql.transaction(
+          sql,
+          bounds,
+          "ending an MCP session",
+          Effect.andThen(
+            sql`DELETE FROM mcp_subscriptions WHERE session = ${id}`,
+            sql`DELETE FROM mcp_sessions WHERE id = ${id}`
+          )
+        ).pipe(Effect.asVoid),
+      known: (ids) =>
+        Effect.map(
+          Effect.forEach(
+            chunksOf(ids, knownBatch),
+            (batch) =>
+              Sql.step(
+                bounds,
+                "reading MCP sessions",
+                sql<Row>`SELECT id FROM mcp_sessions WHERE ${sql.in("id", batch)}`
+              )
+          ),
+          (batches) => new Set(batches.flat().map((row) => String(row["id"])))
+        )
+    }
+  })
 
 /** An endpoint's answer to the request in its context. */
 type Answer = Effect.Effect<
@@ -571,7 +574,7 @@ export const make = Effect.fnUntraced(function*(
   const held = new Map<string, Held>()
   // The sessions held here whose start the store could not record, within the same bounds (in memory: its operations
   // do not fail).
-  const unsaved = memoryStore()
+  const unsaved = yield* Effect.provide(SessionStore, layerMemory)
   // The restarts under way, by the id their clients hold: the requests naming one meanwhile wait for it, so that an
   // id is started once here, however many of its requests come at once.
   const restarting = new Map<string, Deferred.Deferred<Held | undefined>>()

@@ -23,7 +23,9 @@
  * `document.title` (else `document <n>`; a name once in a request, as Converse requires), in a user turn and a tool
  * result alike, and the `image` and `document` blocks of either read back as parts. A `Message.CacheBreakpoint` is a
  * `cachePoint` block after the block it closes (a system text, a part, a tool result, an assistant turn, a tool's
- * spec), with its `ttl` (the Converse API reference's `CachePointBlock`). `inferenceConfig` holds `maxTokens`, `temperature`, `topP` and `stopSequences`;
+ * spec), with its `ttl` (the Converse API reference's `CachePointBlock`).
+ *
+ * `inferenceConfig` holds `maxTokens`, `temperature`, `topP` and `stopSequences`;
  * `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the tool choice (`auto`, `any`, `tool`; `none`, which
  * Converse lacks, sends no tools). A request whose tools cannot be called (none, or a `none` choice) sends its
  * history's tool calls and results as text, as Converse refuses their blocks without a `toolConfig`. Converse has no
@@ -696,7 +698,7 @@ function toolChoiceBody(choice: ToolChoice): JsonObject | undefined {
  * | `temperature` above 1 | `inferenceConfig.temperature` 1, Converse's most |
  * | `serviceTier` | `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`), else none |
  * | more than four breakpoints | the last four `cachePoint`s (tools, system, messages, in order) |
- * | a breakpoint's `ttl` | the `cachePoint`'s `ttl`; one of an hour after a shorter one, none (`wire/cacheLifetime.ts`) |
+ * | a breakpoint's `ttl` | the `cachePoint`'s; none for an hour's after a shorter one (`wire/cacheLifetime.ts`) |
  * | a blank text (a message's, a part's, a tool result's, a system message's) | none: Converse refuses it |
  * | a user or assistant message left with nothing | left out: Converse refuses a message without content |
  */

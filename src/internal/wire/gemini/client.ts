@@ -90,7 +90,8 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
       read: Embeddings.readEmbeddings,
       isError: Wire.isErrorPayload
     },
-    // Vertex AI's batch prediction reads and writes Cloud Storage or BigQuery: a Vertex deployment runs a batch as calls.
+    // Vertex AI's batch prediction reads and writes Cloud Storage or BigQuery:
+    // a Vertex deployment runs a batch as calls.
     ...(cloud === undefined ? { batch: Batch.clientWire(resource, `/${version}`) } : {}),
     countTokens: {
       path: (model) => `${resource(model)}:countTokens`,

@@ -1101,7 +1101,9 @@ function optionalSignature(part: JsonObject): string | undefined {
   return typeof signature === "string" && signature !== "" ? signature : undefined
 }
 
-/** Reads a part; a function call is turned into a `ToolCall` once its index in the reply and the reply's id are known. */
+/**
+ * Reads a part; a function call becomes a `ToolCall` once its index in the reply and the reply's id are known.
+ */
 export function partOf(raw: unknown): ReadPart {
   if (!isJsonObject(raw)) throw new ShapeError("a part is not an object")
   const signature = optionalSignature(raw)
