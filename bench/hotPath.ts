@@ -83,7 +83,7 @@ const deployment = (url: string, providerId: string, keys: number, limited: bool
       KeyPool.layer({
         providerId,
         keys: Array.from({ length: keys }, (_, i) => `sk-hot-path-${providerId}-0123456789ab${i + 1}`)
-      }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+      }).pipe(Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory])),
       limited
         ? RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(
           Layer.provide(RateLimiter.layerStoreMemory),

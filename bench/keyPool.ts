@@ -49,7 +49,7 @@ const pairsPerSecond = (keys: number, pairs: number, rounds: number) =>
     const held = (yield* pool.status).reduce((n, key) => n + key.inFlight, 0)
     if (held !== 0) return yield* Effect.die(new Error(`${held} leases still held after the benchmark`))
     return best
-  })
+  }).pipe(Effect.provide(KeyPool.layerStoreMemory))
 
 /**
  * Acquire/release pairs per second with 10 and with 10,000 keys, with the

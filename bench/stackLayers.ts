@@ -62,7 +62,7 @@ const stacked = (keyCount: number, limiter: Layer.Layer<RateLimiter.RateLimiter>
       Layer.provide(Layer.mergeAll(
         OpenAiChat.layer({ baseUrl: url, model }),
         KeyPool.layer({ providerId: `layers-${keyCount}`, keys: keys(keyCount) }).pipe(
-          Layer.provide(KeyPool.KeyPoolRegistry.layer)
+          Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory])
         ),
         limiter
       ))

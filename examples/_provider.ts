@@ -94,11 +94,11 @@ export const client = (
     Endpoint.useSync(({ baseUrl, provider }) => OpenAiChat.layer({ ...options, baseUrl, provider }))
   )
 
-/** A key pool over the endpoint's keys, all of equal weight. */
+/** A key pool over the endpoint's keys, all of equal weight, kept in this process's memory. */
 export const keyPool: Layer.Layer<KeyPool.KeyPool, OptionsError.OptionsError, Endpoint> = Layer.effect(
   KeyPool.KeyPool,
   Endpoint.use(({ keys, provider }) => KeyPool.make({ providerId: provider, keys }))
-)
+).pipe(Layer.provide(KeyPool.layerStoreMemory))
 
 /** The plainest `Llm` for one model: the endpoint's keys, no rate limit, the default retry policy. */
 export const llm = (model: string): Layer.Layer<Llm.Llm, OptionsError.OptionsError, Endpoint | HttpClient.HttpClient> =>
@@ -115,7 +115,7 @@ export const llmOver = (
   Llm.layer().pipe(
     Layer.provide(client),
     Layer.provide(KeyPool.layer({ providerId: "simulator", keys: ["sk-simulated-adapter-key"] })),
-    Layer.provide(KeyPool.KeyPoolRegistry.layer),
+    Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory]),
     Layer.provide(RateLimiter.unlimited)
   )
 

@@ -153,6 +153,6 @@ const program = Effect.gen(function*() {
 
 program.pipe(
   Effect.scoped,
-  Effect.provide([NodeHttpClient.layerUndici, KeyPool.KeyPoolRegistry.layer]),
+  Effect.provide([NodeHttpClient.layerUndici, KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory]),
   NodeRuntime.runMain
 )

@@ -17,7 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as Provider from "./_provider.js"
 
-// Each deployment has its own pool over the endpoint's keys.
+// Each deployment has its own pool over the endpoint's keys, in this process's memory.
 const keyPool = Layer.effect(
   KeyPool.KeyPool,
   Provider.Endpoint.use(({ keys, provider }) =>
@@ -32,7 +32,7 @@ const keyPool = Layer.effect(
       slowStart: "10 seconds"
     })
   )
-)
+).pipe(Layer.provide(KeyPool.layerStoreMemory))
 
 const deployment = (model: string, fault?: string) =>
   Llm.layer({

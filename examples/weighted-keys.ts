@@ -42,6 +42,8 @@ const program = Effect.gen(function*() {
 program.pipe(
   // Slow enough replies that the twelve calls overlap.
   Effect.provide(Provider.endpoint({ latency: "200 millis" })),
+  // The pool's state in this process's memory; `KeyPool.layerStoreRedis(store)` shares it between instances.
+  Effect.provide(KeyPool.layerStoreMemory),
   Effect.provide(NodeHttpClient.layerUndici),
   NodeRuntime.runMain
 )

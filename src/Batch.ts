@@ -222,7 +222,7 @@ export const make = (
  * const Batches = Batch.layer({ model: "claude-haiku-4-5" }).pipe(
  *   Layer.provide(Anthropic.layer()),
  *   Layer.provide(KeyPool.layer({ providerId: "anthropic", keys: [process.env.ANTHROPIC_API_KEY!] })),
- *   Layer.provide(KeyPool.KeyPoolRegistry.layer),
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory]),
  *   Layer.provide(RateLimiter.layer({ capacity: 20, refillRate: 3 })),
  *   Layer.provide(NodeHttpClient.layerUndici)
  * )

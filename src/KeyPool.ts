@@ -12,11 +12,11 @@
  * traffic grows over `slowStart`.
  *
  * Every pool is one algorithm over a `LeaseStore`, which keeps its keys'
- * leases, cooldowns and disables. Where one is provided (`layerStoreMemory`,
- * `layerStoreRedis`), a pool keeps them there under its `key`, shared with
- * every pool, in any instance, naming that key of that store. Without one a
- * pool keeps them in a memory store of its own (a binary min-heap of the
- * usable keys: a pick is O(log n)); pools built with `layer` keep one state
+ * leases, cooldowns and disables, and which a pool requires: `layerStoreMemory`,
+ * this process's alone (a binary min-heap of the usable keys: a pick is
+ * O(log n)), or `layerStoreRedis`, shared by every instance. A pool keeps its
+ * keys there under its `key`, shared with every pool, in any instance, naming
+ * that key of that store; pools built with `layer` and no `key` keep one state
  * per key through `KeyPoolRegistry`, among the pools of one `providerId` and
  * `endpoint`, each picking among the keys it lists only.
  *
@@ -127,9 +127,9 @@ export interface Options {
    */
   readonly whenExhausted?: WhenExhausted
   /**
-   * Where the pool is kept in a provided `LeaseStore` (`layerStoreMemory`, `layerStoreRedis`): pools naming the same
-   * key (and `endpoint`) of one store are one pool, as instances sharing a Redis store are. Ignored without a
-   * provided store. Default: a key no other pool names.
+   * Where the pool is kept in its `LeaseStore` (`layerStoreMemory`, `layerStoreRedis`): pools naming the same key
+   * (and `endpoint`) of one store are one pool, as instances sharing a Redis store are. Default: a key no other pool
+   * names; under `layer`, one of its `KeyPoolRegistry`'s per `providerId`, so that registry's pools share each key.
    *
    * @since 0.3.0
    */
@@ -259,7 +259,7 @@ export interface Service {
    *     yield* pool.report(lease, new LlmError.RateLimitError({ provider: "openai", model: "gpt-4o-mini" }))
    *   }))
    *   return yield* pool.status
-   * })
+   * }).pipe(Effect.provide(KeyPool.layerStoreMemory))
    * ```
    */
   readonly acquire: Effect.Effect<Lease, NoCapacityError, Scope.Scope>
@@ -282,7 +282,7 @@ export interface Service {
    *     (lease) => Effect.andThen(pool.report(lease, "success"), Effect.succeed(lease.credentials.keyId)),
    *     (lease) => pool.release(lease)
    *   )
-   * })
+   * }).pipe(Effect.provide(KeyPool.layerStoreMemory))
    * ```
    *
    * @since 0.3.0
@@ -348,10 +348,12 @@ export interface Service {
 export class KeyPool extends Context.Service<KeyPool, Service>()("effect-llm-router/KeyPool") {}
 
 /**
- * A standalone pool with its own state. Invalid options (no keys, an empty or
+ * A standalone pool over the `LeaseStore` provided (`layerStoreMemory` for this
+ * process's alone), under its `key`. Invalid options (no keys, an empty or
  * missing key such as an unset environment variable's `undefined`, a weight
  * that is not > 0, a `maxConcurrency` below 1) fail with `OptionsError`, which
- * never shows a key.
+ * never shows a key. With the deprecated `shared`, over its store's Redis
+ * layer, and no store is required.
  *
  * @example
  * ```ts
@@ -365,13 +367,17 @@ export class KeyPool extends Context.Service<KeyPool, Service>()("effect-llm-rou
  *   })
  *   const lease = yield* Effect.scoped(pool.acquire)
  *   return lease.credentials.keyId // "sk-…f3a9#98c2": masked, never the key
- * })
+ * }).pipe(Effect.provide(KeyPool.layerStoreMemory))
  * ```
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const make: (options: Options) => Effect.Effect<Service, OptionsError> = Registry.make
+export function make(options: Options & { readonly shared: Store.Shared }): Effect.Effect<Service, OptionsError>
+export function make(options: Options): Effect.Effect<Service, OptionsError, LeaseStore>
+export function make(options: Options): Effect.Effect<Service, OptionsError, LeaseStore> {
+  return Registry.make(options)
+}
 
 /**
  * A pool written around a scoped `acquire`, for `fromAcquire`.
@@ -401,7 +407,7 @@ export type ScopedService = Pick<Service, "providerId" | "acquire" | "report" | 
  *     report: (lease, outcome) =>
  *       Effect.andThen(Effect.log(lease.credentials.keyId, outcome), inner.report(lease, outcome))
  *   })
- * })
+ * }).pipe(Effect.provide(KeyPool.layerStoreMemory))
  * ```
  *
  * @since 0.3.0
@@ -649,9 +655,10 @@ export type LeaseStore = Tag.LeaseStore
 
 /**
  * A `LeaseStore` in this process' memory, on the `Clock` (`TestClock` drives its cooldowns): pools naming one key of
- * it share their keys as instances sharing a Redis store do. It is the store of every pool made without one (a
- * registry's pools share one per registry): it keeps each group's usable keys in a heap, leases keys without a cap too
- * (a lease costs no round trip here), and wakes a waiting call at the release it waits for (`LeaseBlocked.wake`).
+ * it share their keys as instances sharing a Redis store do. Provide it to keep a pool's state in this process alone:
+ * it keeps each group's usable keys in a heap, leases keys without a cap too (a lease costs no round trip here), and
+ * wakes a waiting call at the release it waits for (`LeaseBlocked.wake`). Each build of the layer is a store of its
+ * own.
  *
  * @example
  * ```ts
@@ -706,11 +713,13 @@ export interface RegistryService {
    * state (calls in flight, cooldown, disable) is shared with every pool of the same `options.providerId` and
    * `options.endpoint` that lists it too (by its masked id: the same secret is one key), so a call through one pool
    * counts on the key's load in the others, and a 401 through one disables it in all. A key keeps the weight and cap
-   * the first pool listing it gave. `rateLimitCooldown`, `slowStart` and `whenExhausted` are per pool.
+   * the first pool listing it gave. `rateLimitCooldown`, `slowStart` and `whenExhausted` are per pool. The state is
+   * kept in the `LeaseStore` provided, under `options.key` when it names one (then it is that key's, shared with
+   * every pool naming it, and not the registry's).
    *
    * Before 0.3.0 a pool picked among every key of the pools of its provider id (the union).
    */
-  readonly pool: (options: Options) => Effect.Effect<Service, OptionsError>
+  readonly pool: (options: Options) => Effect.Effect<Service, OptionsError, LeaseStore>
 }
 
 /**
@@ -727,7 +736,7 @@ export interface RegistryService {
  *   yield* registry.pool({ providerId: "openai", keys: ["sk-one", "sk-both"] })
  *   const second = yield* registry.pool({ providerId: "openai", keys: ["sk-both"] })
  *   return (yield* second.status).length // 1
- * })
+ * }).pipe(Effect.provide(KeyPool.layerStoreMemory))
  * ```
  *
  * @since 0.1.0
@@ -753,9 +762,9 @@ export const makeRegistry: Effect.Effect<RegistryService> = Registry.makeRegistr
  *     Layer.provide(RateLimiter.layerStoreMemory),
  *     Layer.provide(keys)
  *   )
- * // One registry under both models: their calls share the key's load and cooldowns.
+ * // One registry under both models: their calls share the key's load and cooldowns, in this process's memory.
  * const Models = Layer.mergeAll(model("gpt-4o"), model("gpt-4o-mini")).pipe(
- *   Layer.provide(KeyPool.KeyPoolRegistry.layer)
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory])
  * )
  * ```
  *
@@ -772,7 +781,8 @@ export type KeyPoolRegistry = Registry.KeyPoolRegistry
 
 /**
  * A pool of the keys it lists, sharing each key's state with every pool of the
- * same `providerId` and `endpoint` in the registry that lists it too.
+ * same `providerId` and `endpoint` in the registry that lists it too, kept in the
+ * `LeaseStore` provided (`layerStoreMemory` for this process's alone).
  *
  * @example
  * ```ts
@@ -780,7 +790,7 @@ export type KeyPoolRegistry = Registry.KeyPoolRegistry
  * import { KeyPool } from "effect-llm-router"
  *
  * const Keys = KeyPool.layer({ providerId: "anthropic", keys: [process.env.ANTHROPIC_API_KEY!] }).pipe(
- *   Layer.provide(KeyPool.KeyPoolRegistry.layer)
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory])
  * )
  * const program = Effect.gen(function*() {
  *   const pool = yield* KeyPool.KeyPool
@@ -791,11 +801,11 @@ export type KeyPoolRegistry = Registry.KeyPoolRegistry
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (options: Options): Layer.Layer<KeyPool, OptionsError, KeyPoolRegistry> =>
+export const layer = (options: Options): Layer.Layer<KeyPool, OptionsError, KeyPoolRegistry | LeaseStore> =>
   Layer.effect(KeyPool, Effect.flatMap(KeyPoolRegistry, (registry) => registry.pool(options)))
 
 /**
- * `layer` with its options read from `Config`, keys as secrets (`Config.Redacted`).
+ * `layer` with its options read from `Config`, keys as secrets (`Config.Redacted`), over the `LeaseStore` provided.
  *
  * @example
  * ```ts
@@ -805,7 +815,7 @@ export const layer = (options: Options): Layer.Layer<KeyPool, OptionsError, KeyP
  * const Keys = KeyPool.layerConfig({
  *   providerId: Config.succeed("openai"),
  *   keys: Config.all([Config.Redacted("OPENAI_API_KEY"), Config.Redacted("OPENAI_API_KEY_2")])
- * }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer))
+ * }).pipe(Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory]))
  * ```
  *
  * @since 0.1.0
@@ -813,7 +823,7 @@ export const layer = (options: Options): Layer.Layer<KeyPool, OptionsError, KeyP
  */
 export const layerConfig = (
   options: Config.Wrap<Options>
-): Layer.Layer<KeyPool, Config.ConfigError | OptionsError, KeyPoolRegistry> =>
+): Layer.Layer<KeyPool, Config.ConfigError | OptionsError, KeyPoolRegistry | LeaseStore> =>
   Layer.effect(
     KeyPool,
     Effect.flatMap(Effect.all([Config.unwrap(options), KeyPoolRegistry]), ([resolved, registry]) =>

@@ -191,7 +191,7 @@ export const make: (
  * const OpenAi = Llm.layer({ model: "gpt-4o-mini" }).pipe(
  *   Layer.provide(OpenAiChat.layer({ baseUrl: "https://api.openai.com/v1" })),
  *   Layer.provide(KeyPool.layer({ providerId: "openai", keys: [process.env.OPENAI_API_KEY!] })),
- *   Layer.provide(KeyPool.KeyPoolRegistry.layer),
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory]),
  *   Layer.provide(RateLimiter.layer({ capacity: 20, refillRate: 3 })),
  *   Layer.provide(RateLimiter.layerStoreMemory),
  *   Layer.provide(NodeHttpClient.layerUndici)

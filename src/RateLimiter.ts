@@ -498,7 +498,7 @@ const makeOverStores = Effect.fnUntraced(
  *   Layer.provide(RateLimiter.layerStoreMemory),
  *   Layer.provide(OpenAiChat.layer({ baseUrl: "https://api.openai.com/v1" })),
  *   Layer.provide(KeyPool.layer({ providerId: "openai", keys: [process.env.OPENAI_API_KEY!] })),
- *   Layer.provide(KeyPool.KeyPoolRegistry.layer)
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory])
  * )
  * ```
  *
@@ -565,7 +565,7 @@ export const makeUnlimited: Effect.Effect<Service> = Effect.sync(() => Internal.
  *   Layer.provide(RateLimiter.unlimited),
  *   Layer.provide(Ollama.layer()),
  *   Layer.provide(KeyPool.layer({ providerId: "ollama", keys: ["none"] })),
- *   Layer.provide(KeyPool.KeyPoolRegistry.layer)
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory])
  * )
  * ```
  *

@@ -25,7 +25,7 @@ import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 import { eventually } from "./utils/eventually.js"
-import { limiterLayerInMemory } from "./utils/memoryStores.js"
+import { limiterLayerInMemory, registryInMemory } from "./utils/memoryStores.js"
 
 const key = "sk-test-batch-0001"
 // Long bounds: the tests move the TestClock while a request is on the wire.
@@ -86,7 +86,7 @@ function layerOf(
   return Batch.layer({ model, poll: "1 second" }).pipe(
     Layer.provide(client),
     Layer.provide(KeyPool.layer({ providerId: "batch", keys: [key] })),
-    Layer.provide(KeyPool.KeyPoolRegistry.layer),
+    Layer.provide(registryInMemory),
     Layer.provide(limiterLayerInMemory({ capacity: 1_000, refillRate: 1_000 })),
     Layer.provide(UndiciHttpClient.layer())
   )

@@ -20,6 +20,7 @@ import * as fc from "fast-check"
 import * as Memory from "../src/internal/keyPool/memory.js"
 import * as Stored from "../src/internal/keyPool/stored.js"
 import { effectProp } from "./utils/effectProp.js"
+import { poolInMemory, registryInMemory } from "./utils/memoryStores.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 
 const keyA = "sk-alpha-secret-value-0001"
@@ -60,7 +61,7 @@ describe("KeyPool", () => {
   describe("choosing a key", () => {
     it.effect("rotates through equal idle keys, the key picked longest ago first", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB, keyC] })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA, keyB, keyC] })
         const picked: Array<string> = []
         for (let i = 0; i < 7; i++) picked.push(yield* cycle(pool))
         expect(picked).toEqual([idA, idB, idC, idA, idB, idC, idA])
@@ -68,7 +69,7 @@ describe("KeyPool", () => {
 
     it.effect("hands out the least-loaded key", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB] })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA, keyB] })
         const scope = yield* Scope.make()
         const first = yield* hold(pool, scope)
         expect(first.credentials.keyId).toBe(idA)
@@ -80,7 +81,7 @@ describe("KeyPool", () => {
 
     it.effect("a key with weight 2 carries twice the in-flight share", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [{ key: keyA, weight: 2 }, keyB] })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [{ key: keyA, weight: 2 }, keyB] })
         const scope = yield* Scope.make()
         for (let i = 0; i < 9; i++) yield* hold(pool, scope)
         expect(inFlightById(yield* pool.status)).toEqual({ [idA]: 6, [idB]: 3 })
@@ -89,7 +90,7 @@ describe("KeyPool", () => {
 
     it.effect("maxConcurrency caps a key; the rest goes elsewhere, or fails when nothing is left", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({
+        const pool = yield* poolInMemory({
           providerId: "test",
           keys: [{ key: keyA, maxConcurrency: 2 }, keyB],
           whenExhausted: failFast
@@ -98,7 +99,7 @@ describe("KeyPool", () => {
         for (let i = 0; i < 10; i++) yield* hold(pool, scope)
         expect(inFlightById(yield* pool.status)).toEqual({ [idA]: 2, [idB]: 8 })
 
-        const single = yield* KeyPool.make({
+        const single = yield* poolInMemory({
           providerId: "solo",
           keys: [{ key: keyC, maxConcurrency: 2 }],
           whenExhausted: failFast
@@ -115,7 +116,7 @@ describe("KeyPool", () => {
 
     it.effect("a key listed twice counts once", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({
+        const pool = yield* poolInMemory({
           providerId: "test",
           keys: [keyA, Redacted.make(keyA), { key: keyA, weight: 5 }, keyB]
         })
@@ -127,7 +128,7 @@ describe("KeyPool", () => {
   describe("releasing", () => {
     it.effect("interruption, failure and success all free the key", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA] })
         const fiber = yield* Effect.forkChild(Effect.scoped(Effect.andThen(pool.acquire, Effect.never)))
         yield* settle
         expect((yield* statusOf(pool, idA)).inFlight).toBe(1)
@@ -146,7 +147,7 @@ describe("KeyPool", () => {
   describe("cooldowns", () => {
     it.effect("a RateLimitError cools the key for its retryAfter, to the millisecond", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], whenExhausted: failFast })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA], whenExhausted: failFast })
         const lease = yield* Effect.scoped(pool.acquire)
         yield* pool.report(lease, rateLimit("10 seconds"))
         expect((yield* statusOf(pool, idA)).coolingUntil).toBe(10_000)
@@ -166,7 +167,7 @@ describe("KeyPool", () => {
       Effect.gen(function*() {
         for (const [maxCooldown, capMillis] of [[undefined, 300_000], ["2 minutes", 120_000]] as const) {
           const start = yield* Clock.currentTimeMillis
-          const pool = yield* KeyPool.make({
+          const pool = yield* poolInMemory({
             providerId: "test",
             keys: [keyA],
             whenExhausted: failFast,
@@ -188,7 +189,7 @@ describe("KeyPool", () => {
         "starts over",
       () =>
         Effect.gen(function*() {
-          const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
+          const pool = yield* poolInMemory({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
           const cooldowns: Array<number> = []
           for (let i = 0; i < 7; i++) {
             const start = yield* Clock.currentTimeMillis
@@ -204,7 +205,7 @@ describe("KeyPool", () => {
           yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit())
           expect((yield* statusOf(pool, idA)).coolingUntil).toBe(start + 1_000)
 
-          const custom = yield* KeyPool.make({
+          const custom = yield* poolInMemory({
             providerId: "test",
             keys: [keyB],
             rateLimitCooldown: { initial: "5 seconds", max: "5 seconds", jitter: false }
@@ -217,7 +218,7 @@ describe("KeyPool", () => {
 
     it.effect("rate limits reported while the key cools (requests sent before) count once", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
         const lease = yield* Effect.scoped(pool.acquire)
         for (let i = 0; i < 5; i++) yield* pool.report(lease, rateLimit())
         expect((yield* statusOf(pool, idA)).coolingUntil).toBe(1_000)
@@ -228,7 +229,7 @@ describe("KeyPool", () => {
 
     it.effect("by default each cooldown is jittered between 80% and 120% of its step, never past the cap", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA] })
         const seen = new Set<number>()
         for (let i = 0; i < 8; i++) {
           const start = yield* Clock.currentTimeMillis
@@ -245,7 +246,7 @@ describe("KeyPool", () => {
 
     it.effect("a later, shorter cooldown does not shorten the current one; a longer one extends it", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA] })
         const lease = yield* Effect.scoped(pool.acquire)
         yield* pool.report(lease, rateLimit("10 seconds"))
         yield* pool.report(lease, rateLimit("2 seconds"))
@@ -256,7 +257,7 @@ describe("KeyPool", () => {
 
     it.effect("while one key cools, the others take the traffic", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB] })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA, keyB] })
         const lease = yield* Effect.scoped(pool.acquire)
         expect(lease.credentials.keyId).toBe(idA)
         yield* pool.report(lease, rateLimit("1 second"))
@@ -272,7 +273,7 @@ describe("KeyPool", () => {
 
     it.effect("a key back from a cooldown takes a tenth of its share, growing to all of it at the window's end", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB] })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA, keyB] })
         yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("1 second"))
         expect((yield* statusOf(pool, idA)).share).toBe(0)
         yield* TestClock.adjust("1 second")
@@ -295,7 +296,7 @@ describe("KeyPool", () => {
 
     it.effect("a share grows while the key holds requests, without a release or acquire of its own", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB], slowStart: "9 seconds" })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA, keyB], slowStart: "9 seconds" })
         yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("1 second"))
         yield* TestClock.adjust("1 second")
         const scope = yield* Scope.make()
@@ -310,12 +311,12 @@ describe("KeyPool", () => {
 
     it.effect("slowStart 0 gives a key its full share at once; a new cooldown stops a warm-up", () =>
       Effect.gen(function*() {
-        const off = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB], slowStart: 0 })
+        const off = yield* poolInMemory({ providerId: "test", keys: [keyA, keyB], slowStart: 0 })
         yield* off.report(yield* Effect.scoped(off.acquire), rateLimit("1 second"))
         yield* TestClock.adjust("1 second")
         expect((yield* statusOf(off, idA)).share).toBe(1)
 
-        const on = yield* KeyPool.make({ providerId: "other", keys: [keyC] })
+        const on = yield* poolInMemory({ providerId: "other", keys: [keyC] })
         const lease = yield* Effect.scoped(on.acquire)
         yield* on.report(lease, rateLimit("1 second"))
         yield* TestClock.adjust("3 seconds")
@@ -331,7 +332,7 @@ describe("KeyPool", () => {
   describe("disabling", () => {
     it.effect("an AuthError disables the key for good, with its reason", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB] })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA, keyB] })
         const lease = yield* Effect.scoped(pool.acquire)
         yield* pool.report(lease, invalidKey)
         yield* TestClock.adjust("1 day")
@@ -346,7 +347,7 @@ describe("KeyPool", () => {
 
     it.effect("a cloud credential that gave no token leaves the key usable: the next call asks it again", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA] })
         const unavailable = new LlmError.AuthError({ provider: "test", model: "m", reason: "credential_unavailable" })
         yield* pool.report(yield* Effect.scoped(pool.acquire), unavailable)
         const status = yield* statusOf(pool, idA)
@@ -357,7 +358,7 @@ describe("KeyPool", () => {
 
     it.effect("with every key disabled, even Wait fails at once, with no availableAt", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], whenExhausted: waitUpTo("1 hour") })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA], whenExhausted: waitUpTo("1 hour") })
         yield* pool.report(yield* Effect.scoped(pool.acquire), invalidKey)
         const error = yield* Effect.flip(cycle(pool))
         expect(error._tag).toBe("NoCapacityError")
@@ -369,7 +370,7 @@ describe("KeyPool", () => {
   describe("when exhausted", () => {
     it.effect("Fail fails at once with the earliest cooldown end", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB], whenExhausted: failFast })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA, keyB], whenExhausted: failFast })
         yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("30 seconds"))
         yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("12 seconds"))
         const error = yield* Effect.flip(cycle(pool))
@@ -381,7 +382,7 @@ describe("KeyPool", () => {
 
     it.effect("Wait wakes when the earliest cooldown ends", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], whenExhausted: waitUpTo("1 minute") })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA], whenExhausted: waitUpTo("1 minute") })
         yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("10 seconds"))
         const fiber = yield* Effect.forkChild(cycle(pool))
         yield* settle
@@ -395,7 +396,7 @@ describe("KeyPool", () => {
 
     it.effect("Wait wakes on a release, without the clock moving", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({
+        const pool = yield* poolInMemory({
           providerId: "test",
           keys: [{ key: keyA, maxConcurrency: 1 }],
           whenExhausted: waitUpTo("1 minute")
@@ -412,7 +413,7 @@ describe("KeyPool", () => {
 
     it.effect("Wait gives up at maxWait with NoCapacityError carrying the earliest cooldown end", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({
+        const pool = yield* poolInMemory({
           providerId: "test",
           keys: [{ key: keyA, maxConcurrency: 1 }, keyB],
           whenExhausted: waitUpTo("5 seconds")
@@ -436,7 +437,7 @@ describe("KeyPool", () => {
 
     it.effect("Wait fails at once when the earliest cooldown ends after maxWait and nothing is in flight", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], whenExhausted: waitUpTo("1 minute") })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA], whenExhausted: waitUpTo("1 minute") })
         yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("2 minutes"))
         const error = yield* Effect.flip(cycle(pool))
         expect(error.availableAt).toBe(120_000)
@@ -445,7 +446,7 @@ describe("KeyPool", () => {
 
     it.effect("a waiter that is interrupted leaves nothing behind", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], whenExhausted: waitUpTo("1 minute") })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA], whenExhausted: waitUpTo("1 minute") })
         yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("10 seconds"))
         const fiber = yield* Effect.forkChild(cycle(pool))
         yield* settle
@@ -459,7 +460,7 @@ describe("KeyPool", () => {
   describe("report", () => {
     it.effect("success clears failures; other errors count without disabling", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA] })
         const lease = yield* Effect.scoped(pool.acquire)
         yield* pool.report(lease, timeout)
         yield* pool.report(lease, timeout)
@@ -480,8 +481,8 @@ describe("KeyPool", () => {
 
     it.effect("a lease from an unrelated pool is a defect", () =>
       Effect.gen(function*() {
-        const one = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
-        const two = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+        const one = yield* poolInMemory({ providerId: "test", keys: [keyA] })
+        const two = yield* poolInMemory({ providerId: "test", keys: [keyA] })
         const lease = yield* Effect.scoped(one.acquire)
         const exit = yield* Effect.exit(two.report(lease, "success"))
         expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
@@ -491,7 +492,7 @@ describe("KeyPool", () => {
   describe("secrets", () => {
     it.effect("status, leases and errors show masked ids only", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({
+        const pool = yield* poolInMemory({
           providerId: "test",
           keys: [keyA, { key: Redacted.make(keyB), weight: 2 }],
           whenExhausted: failFast
@@ -524,7 +525,7 @@ describe("KeyPool", () => {
       Effect.gen(function*() {
         const first = "sk-proj-first-key-aaaaaaaa-f3a9"
         const second = "sk-proj-second-key-bbbbbbb-f3a9"
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [first, second] })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [first, second] })
         const ids = (yield* pool.status).map((status) => status.keyId)
         expect(ids).toHaveLength(2)
         expect(new Set(ids).size).toBe(2)
@@ -545,14 +546,14 @@ describe("KeyPool", () => {
           [{ key: "" }, "keys[1]", "<redacted>"]
         ] as const
         for (const [key, option, value] of cases) {
-          const error = yield* Effect.flip(KeyPool.make({ providerId: "test", keys: [keyB, key] }))
+          const error = yield* Effect.flip(poolInMemory({ providerId: "test", keys: [keyB, key] }))
           expect(error).toMatchObject({ _tag: "OptionsError", module: "KeyPool", option, value })
           expect(`${error.message} ${JSON.stringify(error)} ${String(error)}`).not.toContain(keyA)
         }
         const registry = yield* KeyPool.makeRegistry
         const pooled = yield* Effect.flip(registry.pool({ providerId: "test", keys: [{ key: keyA, weight: -2 }] }))
         expect(pooled).toMatchObject({ _tag: "OptionsError", option: "keys[0].weight", value: "-2" })
-      }))
+      }).pipe(Effect.provide(KeyPool.layerStoreMemory)))
 
     it.effect("a maxCooldown that is not a positive, finite duration fails with OptionsError", () =>
       Effect.gen(function*() {
@@ -563,12 +564,12 @@ describe("KeyPool", () => {
           ["forever" as never, "\"forever\""]
         ]
         for (const [maxCooldown, value] of cases) {
-          const error = yield* Effect.flip(KeyPool.make({ providerId: "test", keys: [keyA], maxCooldown }))
+          const error = yield* Effect.flip(poolInMemory({ providerId: "test", keys: [keyA], maxCooldown }))
           expect(error).toMatchObject({ _tag: "OptionsError", module: "KeyPool", option: "maxCooldown", value })
         }
         const built = yield* Effect.flip(Layer.build(KeyPool.layer({ providerId: "p", keys: [keyA], maxCooldown: -1 })))
         expectOptionsError(built, { module: "KeyPool", option: "maxCooldown", value: "-1" }, [keyA])
-      }).pipe(Effect.scoped, Effect.provide(KeyPool.KeyPoolRegistry.layer)))
+      }).pipe(Effect.scoped, Effect.provide(registryInMemory)))
 
     it.effect("layer and layerConfig fail with OptionsError; a key, plain or Redacted, never shows", () =>
       Effect.gen(function*() {
@@ -587,14 +588,14 @@ describe("KeyPool", () => {
           keys: Config.succeed([{ key: Redacted.make(secret), weight: 0 }])
         })))
         expectOptionsError(fromConfig, { option: "keys[0].weight", value: "0" }, [secret])
-      }).pipe(Effect.scoped, Effect.provide(KeyPool.KeyPoolRegistry.layer)))
+      }).pipe(Effect.scoped, Effect.provide(registryInMemory)))
 
     it.effect(
       "no keys fail with OptionsError naming keys when the pool or its layer is built, not at the first " +
         "call",
       () =>
         Effect.gen(function*() {
-          const made = yield* Effect.flip(KeyPool.make({ providerId: "empty", keys: [] }))
+          const made = yield* Effect.flip(poolInMemory({ providerId: "empty", keys: [] }))
           expectOptionsError(made, {
             module: "KeyPool",
             option: "keys",
@@ -605,7 +606,7 @@ describe("KeyPool", () => {
           expectOptionsError(yield* Effect.flip(registry.pool({ providerId: "empty", keys: [] })), { option: "keys" })
           const layered = yield* Effect.flip(Layer.build(KeyPool.layer({ providerId: "empty", keys: [] })))
           expectOptionsError(layered, { option: "keys" })
-        }).pipe(Effect.scoped, Effect.provide(KeyPool.KeyPoolRegistry.layer))
+        }).pipe(Effect.scoped, Effect.provide(registryInMemory))
     )
 
     it.effect(
@@ -621,7 +622,7 @@ describe("KeyPool", () => {
             [[42 as unknown as string], "keys[0]", "<redacted>"]
           ] as const
           for (const [keys, option, value] of cases) {
-            const error = yield* Effect.flip(KeyPool.make({ providerId: "test", keys }))
+            const error = yield* Effect.flip(poolInMemory({ providerId: "test", keys }))
             expectOptionsError(error, { module: "KeyPool", option, value, expected: "a non-empty key" }, [keyA])
           }
         })
@@ -660,7 +661,7 @@ describe("KeyPool", () => {
         yield* Scope.close(scope, Exit.void)
         expect(inFlightById(yield* first.status)).toEqual({ [idA]: 0, [idB]: 0 })
         expect(inFlightById(yield* second.status)).toEqual({ [idB]: 0, [idC]: 0 })
-      }))
+      }).pipe(Effect.provide(KeyPool.layerStoreMemory)))
 
     it.effect("a 403 refuses the key for its pool only; a 401 disables it in every pool that lists it", () =>
       Effect.gen(function*() {
@@ -685,7 +686,7 @@ describe("KeyPool", () => {
         expect((yield* Effect.flip(mini.take()))._tag).toBe("NoCapacityError")
         yield* Scope.close(scope, Exit.void)
         expect(inFlightById(yield* gpt4o.status)).toEqual({ [idA]: 0, [idB]: 0 })
-      }))
+      }).pipe(Effect.provide(KeyPool.layerStoreMemory)))
 
     it.effect("a pool whose every key it refused fails at once, as every key disabled", () =>
       Effect.gen(function*() {
@@ -698,7 +699,7 @@ describe("KeyPool", () => {
         expect(error._tag).toBe("NoCapacityError")
         expect(error.availableAt).toBeUndefined()
         yield* Scope.close(scope, Exit.void)
-      }))
+      }).pipe(Effect.provide(KeyPool.layerStoreMemory)))
 
     it.effect("a pool whose only key another pool disabled fails; the other pool's keys stay its own", () =>
       Effect.gen(function*() {
@@ -712,7 +713,7 @@ describe("KeyPool", () => {
         expect(error._tag).toBe("NoCapacityError")
         expect((yield* hold(mini, scope)).credentials.keyId).toBe(idA)
         yield* Scope.close(scope, Exit.void)
-      }))
+      }).pipe(Effect.provide(KeyPool.layerStoreMemory)))
 
     it.effect("pools of one providerId but another endpoint keep apart; pools of one endpoint share", () =>
       Effect.gen(function*() {
@@ -747,7 +748,7 @@ describe("KeyPool", () => {
         // A lease of one endpoint's pool is foreign to another's.
         expect(Exit.isFailure(yield* Effect.exit(internal.report(lease, "success")))).toBe(true)
         yield* Scope.close(scope, Exit.void)
-      }))
+      }).pipe(Effect.provide(KeyPool.layerStoreMemory)))
 
     it.effect("a waiter of one pool is woken by a release through another", () =>
       Effect.gen(function*() {
@@ -766,7 +767,7 @@ describe("KeyPool", () => {
         expect(fiber.pollUnsafe()).toBeUndefined()
         yield* Scope.close(scope, Exit.void)
         expect(yield* Fiber.join(fiber)).toBe(idA)
-      }))
+      }).pipe(Effect.provide(KeyPool.layerStoreMemory)))
 
     it.effect("KeyPool.layer shares state between layers built over one registry", () =>
       Effect.gen(function*() {
@@ -779,7 +780,7 @@ describe("KeyPool", () => {
         yield* hold(poolOne, scope)
         expect(inFlightById(yield* poolTwo.status)).toEqual({ [idA]: 1, [idB]: 0 })
         yield* Scope.close(scope, Exit.void)
-      }).pipe(Effect.provide(KeyPool.KeyPoolRegistry.layer)))
+      }).pipe(Effect.provide(registryInMemory)))
 
     it.effect("layerConfig reads the keys as secrets", () =>
       Effect.gen(function*() {
@@ -802,14 +803,14 @@ describe("KeyPool", () => {
           )
         )
         expect(Exit.isFailure(missing)).toBe(true)
-      }).pipe(Effect.provide(KeyPool.KeyPoolRegistry.layer)))
+      }).pipe(Effect.provide(registryInMemory)))
   })
 })
 
 describe("KeyPool take and release", () => {
   it.effect("take and tryTake hold a key until release, without a scope; an unused lease is not counted", () =>
     Effect.gen(function*() {
-      const pool = yield* KeyPool.make({ providerId: "test", keys: [{ key: keyA, maxConcurrency: 1 }] })
+      const pool = yield* poolInMemory({ providerId: "test", keys: [{ key: keyA, maxConcurrency: 1 }] })
       const lease = yield* pool.take()
       expect(lease.credentials.keyId).toBe(idA)
       expect(yield* pool.tryTake).toBeUndefined()
@@ -832,7 +833,7 @@ describe("KeyPool take and release", () => {
       "defects say nothing",
     () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
+        const pool = yield* poolInMemory({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
         const cycle = (exit: Exit.Exit<unknown, LlmError.LlmError>) =>
           Effect.flatMap(pool.take(), (lease) => {
             const outcome = Stored.outcomeOf(exit)
@@ -859,7 +860,7 @@ describe("KeyPool take and release", () => {
 
   it.effect("take with cooledBy waits for a cooling key only when its cooldown ends in time", () =>
     Effect.gen(function*() {
-      const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+      const pool = yield* poolInMemory({ providerId: "test", keys: [keyA] })
       const first = yield* pool.take()
       yield* pool.report(first, rateLimit("8 seconds"))
       yield* pool.release(first)
@@ -877,7 +878,7 @@ describe("KeyPool take and release", () => {
 
   it.effect("fromAcquire makes a whole pool of a scoped acquire: take holds a scope that release closes", () =>
     Effect.gen(function*() {
-      const inner = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB] })
+      const inner = yield* poolInMemory({ providerId: "test", keys: [keyA, keyB] })
       const reported: Array<KeyPool.Outcome> = []
       // A decorator: it records every outcome and defers to a real pool.
       const pool = KeyPool.fromAcquire({
@@ -913,7 +914,7 @@ describe("KeyPool take and release", () => {
 
   it.effect("tryTakeKey takes the named key when it is usable now, whatever its load, and never waits", () =>
     Effect.gen(function*() {
-      const pool = yield* KeyPool.make({ providerId: "test", keys: [{ key: keyA, maxConcurrency: 2 }, keyB] })
+      const pool = yield* poolInMemory({ providerId: "test", keys: [{ key: keyA, maxConcurrency: 2 }, keyB] })
       const first = (yield* pool.tryTakeKey(idA))!
       expect(first.credentials.keyId).toBe(idA)
       // A is busier than B, and still handed out by name.
@@ -938,8 +939,8 @@ describe("KeyPool take and release", () => {
 
   it.effect("a lease another pool issued is a defect to release", () =>
     Effect.gen(function*() {
-      const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
-      const other = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+      const pool = yield* poolInMemory({ providerId: "test", keys: [keyA] })
+      const other = yield* poolInMemory({ providerId: "test", keys: [keyA] })
       const lease = yield* other.take()
       const exit = yield* Effect.exit(pool.release(lease))
       expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
@@ -1199,7 +1200,7 @@ describe("KeyPool properties", () => {
           { length: keyCount },
           (_, i) => ({ key: `sk-spread-key-${String(i).padStart(6, "0")}`, weight })
         )
-        const pool = yield* KeyPool.make({ providerId: "spread", keys })
+        const pool = yield* poolInMemory({ providerId: "spread", keys })
         const scope = yield* Scope.make()
         // A few idle cycles first, so the round-robin sequence is not at its start.
         for (let i = 0; i < keyCount + 1; i++) yield* cycle(pool)
@@ -1290,7 +1291,77 @@ describe("KeyPool over a provided LeaseStore", () => {
 
   it.effect("an empty key is refused, naming the option", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(KeyPool.make({ ...capped, key: "" }))
+      const error = yield* Effect.flip(poolInMemory({ ...capped, key: "" }))
       expect(error).toMatchObject({ _tag: "OptionsError", module: "KeyPool", option: "key" })
     }))
+
+  it(
+    "is required: a pool, its layers or a registry's pool left without one do not compile (the typecheck of the " +
+      "tests proves it)",
+    () => {
+      const options = { providerId: "openai", keys: [keyA] }
+      // @ts-expect-error: `KeyPool.make` requires the `LeaseStore`.
+      const made: Effect.Effect<KeyPool.Service, unknown> = KeyPool.make(options)
+      // @ts-expect-error: `KeyPool.layer` requires it too, beside the registry.
+      const layered: Layer.Layer<KeyPool.KeyPool, unknown> = KeyPool.layer(options).pipe(
+        Layer.provide(KeyPool.KeyPoolRegistry.layer)
+      )
+      // @ts-expect-error: and `KeyPool.layerConfig`.
+      const configured: Layer.Layer<KeyPool.KeyPool, unknown> = KeyPool.layerConfig({
+        providerId: Config.succeed("openai"),
+        keys: Config.succeed([keyA])
+      }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer))
+      const pooled = (registry: KeyPool.RegistryService) => {
+        // @ts-expect-error: and a registry's pool.
+        const pool: Effect.Effect<KeyPool.Service, unknown> = registry.pool(options)
+        return pool
+      }
+      const inMemory: Layer.Layer<KeyPool.KeyPool, unknown> = KeyPool.layer(options).pipe(
+        Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory])
+      )
+      expect([made, layered, configured, pooled, inMemory].every(Boolean)).toBe(true)
+    }
+  )
+
+  // Pools over one store, each of registry 0 or 1, provider id 0 or 1, and a key of the store or none.
+  const placed = fc.array(
+    fc.record({
+      registry: fc.integer({ min: 0, max: 1 }),
+      provider: fc.integer({ min: 0, max: 1 }),
+      key: fc.option(fc.constantFrom("k0", "k1"), { nil: undefined })
+    }),
+    { minLength: 2, maxLength: 4 }
+  )
+
+  effectProp(
+    "a registry's pools share a key's state in the store they are given only with their registry's of their provider " +
+      "id; a pool naming a key, with every pool naming it",
+    placed,
+    (pools) =>
+      Effect.gen(function*() {
+        const registries = [yield* KeyPool.makeRegistry, yield* KeyPool.makeRegistry]
+        const made = yield* Effect.forEach(pools, (place) =>
+          registries[place.registry]!.pool({
+            ...capped,
+            providerId: `provider-${place.provider}`,
+            whenExhausted: fail,
+            ...(place.key === undefined ? {} : { key: place.key })
+          }))
+        for (const [i, one] of pools.entries()) {
+          for (const [j, other] of pools.entries()) {
+            if (i === j) continue
+            const shared = one.key !== undefined || other.key !== undefined
+              ? one.key === other.key
+              : one.registry === other.registry && one.provider === other.provider
+            yield* Effect.scoped(Effect.gen(function*() {
+              yield* made[i]!.acquire
+              const lease = yield* made[j]!.tryTake
+              if (lease !== undefined) yield* made[j]!.release(lease)
+              expect({ pools: [one, other], shared: lease === undefined }).toEqual({ pools: [one, other], shared })
+            }))
+          }
+        }
+      }).pipe(Effect.provide(KeyPool.layerStoreMemory)),
+    50
+  )
 })

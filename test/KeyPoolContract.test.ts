@@ -25,7 +25,7 @@ keyPoolContract({
         const registry = yield* KeyPool.makeRegistry
         const one = Effect.orDie(registry.pool(options))
         return [yield* one, yield* one] as const
-      }),
+      }).pipe(Effect.provide(KeyPool.layerStoreMemory)),
     elapse: TestClock.adjust,
     faults: undefined
   })

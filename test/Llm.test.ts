@@ -26,7 +26,7 @@ import * as LlmTest from "../src/LlmTest.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as Router from "../src/Router.js"
 import { effectProp } from "./utils/effectProp.js"
-import { limiterInMemory } from "./utils/memoryStores.js"
+import { limiterInMemory, poolInMemory, registryInMemory } from "./utils/memoryStores.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
 import { expectRoundTrip } from "./utils/schemaRoundTrip.js"
 
@@ -109,7 +109,7 @@ const stack = (
   }
 ) =>
   Effect.gen(function*() {
-    const pool = yield* KeyPool.make({
+    const pool = yield* poolInMemory({
       providerId: "fake",
       keys: options?.keys ?? keys,
       whenExhausted: { _tag: "Fail" },
@@ -156,7 +156,7 @@ describe("Llm.chat", () => {
       const { layer } = yield* fakeProvider((call, index) =>
         index === 2 ? Effect.fail(tooLong) : Effect.succeed(response("hi", call.keyId))
       )
-      const pool = yield* KeyPool.make({ providerId: "fake", keys, whenExhausted: { _tag: "Fail" } })
+      const pool = yield* poolInMemory({ providerId: "fake", keys, whenExhausted: { _tag: "Fail" } })
       const limiter = yield* limiterInMemory({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
       const reported: Array<KeyPool.Outcome> = []
       const costs: Array<number | undefined> = []
@@ -191,7 +191,7 @@ describe("Llm.chat", () => {
     () =>
       Effect.gen(function*() {
         const { layer } = yield* fakeProvider((call) => Effect.as(Effect.sleep("1 second"), response("hi", call.keyId)))
-        const pool = yield* KeyPool.make({ providerId: "fake", keys })
+        const pool = yield* poolInMemory({ providerId: "fake", keys })
         const inner = yield* limiterInMemory({ capacity: 10, refillRate: 10, maxConcurrency: 1 })
         const asked: Array<string | undefined> = []
         const settled: Array<number> = []
@@ -288,12 +288,12 @@ describe("Llm.chat", () => {
       const cases = [
         // One key that serves one call at a time: the second call waits for the key.
         {
-          pool: yield* KeyPool.make({ providerId: "one-key", keys: [{ key: keys[0]!, maxConcurrency: 1 }] }),
+          pool: yield* poolInMemory({ providerId: "one-key", keys: [{ key: keys[0]!, maxConcurrency: 1 }] }),
           limiter: yield* limiterInMemory({ capacity: 100, refillRate: 100 })
         },
         // A limiter that lets one call in at a time: the second call waits for the permit.
         {
-          pool: yield* KeyPool.make({ providerId: "two-keys", keys }),
+          pool: yield* poolInMemory({ providerId: "two-keys", keys }),
           limiter: yield* limiterInMemory({ capacity: 100, refillRate: 100, maxConcurrency: 1 })
         }
       ]
@@ -567,7 +567,7 @@ describe("Llm with a rate limiter", () => {
   it.effect("a burst of 200 concurrent calls at capacity 20, refill 10/s takes 18 s and never exceeds the bucket", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider((call) => Effect.succeed(response("ok", call.keyId)))
-      const pool = yield* KeyPool.make({ providerId: "fake", keys })
+      const pool = yield* poolInMemory({ providerId: "fake", keys })
       const limiter = yield* limiterInMemory({ capacity: 20, refillRate: 10 })
       const llm = yield* Llm.make().pipe(
         Effect.provide(
@@ -594,7 +594,7 @@ describe("Llm with a rate limiter", () => {
   it.effect("reserves the estimate in the tokens-per-minute budget and settles it with the real usage", () =>
     Effect.gen(function*() {
       const { layer } = yield* fakeProvider((call) => Effect.succeed(response("ok", call.keyId)))
-      const pool = yield* KeyPool.make({ providerId: "fake", keys })
+      const pool = yield* poolInMemory({ providerId: "fake", keys })
       const limiter = yield* limiterInMemory({ capacity: 100, refillRate: 100, tokensPerMinute: 1000 })
       const llm = yield* Llm.make().pipe(
         Effect.provide(
@@ -1055,7 +1055,7 @@ describe("Llm rate limits", () => {
         const over = (provider: Layer.Layer<ProviderClient.ProviderClient>, id: string) =>
           Llm.layer().pipe(Layer.provide(Layer.mergeAll(
             provider,
-            KeyPool.layer({ providerId: id, keys: [keys[0]!] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+            KeyPool.layer({ providerId: id, keys: [keys[0]!] }).pipe(Layer.provide(registryInMemory)),
             RateLimiter.unlimited
           )))
         const router = Router.layer({

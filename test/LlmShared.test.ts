@@ -15,7 +15,7 @@ import * as Layer from "effect/Layer"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import { eventually } from "./utils/eventually.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
-import { limiterLayerInMemory } from "./utils/memoryStores.js"
+import { limiterLayerInMemory, registryInMemory } from "./utils/memoryStores.js"
 import { completion, usage } from "./utils/openAiChatWire.js"
 import { redisServer } from "./utils/redisServer.js"
 import { instance, untilShared } from "./utils/sharedStore.js"
@@ -47,7 +47,7 @@ const sharedLlm = (
         Layer.provideMerge(Layer.mergeAll(
           OpenAiChat.layer({ baseUrl: "http://127.0.0.1:1/v1", model: "gpt-4o-mini" }),
           KeyPool.layer({ providerId: "openai", keys: poolKeys, shared }).pipe(
-            Layer.provide(KeyPool.KeyPoolRegistry.layer)
+            Layer.provide(registryInMemory)
           ),
           limiterLayerInMemory({ ...limiter, shared }).pipe(Layer.orDie)
         )),

@@ -28,7 +28,7 @@ import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as Router from "../src/Router.js"
 import * as UsageLedger from "../src/UsageLedger.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
-import { budgetInMemory, limiterInMemory } from "./utils/memoryStores.js"
+import { budgetInMemory, limiterInMemory, poolInMemory, registryInMemory } from "./utils/memoryStores.js"
 import { completion, usage } from "./utils/openAiChatWire.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
 
@@ -1255,7 +1255,7 @@ describe("Router", () => {
           })
         ),
         KeyPool.layer({ providerId: id, keys: [`sk-test-key-${id}-000001`] }).pipe(
-          Layer.provide(KeyPool.KeyPoolRegistry.layer)
+          Layer.provide(registryInMemory)
         ),
         RateLimiter.unlimited
       ))
@@ -1419,7 +1419,7 @@ describe("Router", () => {
           embed: () => Effect.die("not embedded"),
           maxEmbeddingInputs: 1
         })
-        const pool = yield* KeyPool.make({ providerId: "wrapped", keys: ["sk-test-key-wrapped-000001"] })
+        const pool = yield* poolInMemory({ providerId: "wrapped", keys: ["sk-test-key-wrapped-000001"] })
         const limiter = yield* limiterInMemory({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
         const wrapped = Llm.layer({ retry: RetryPolicy.make({ maxRetries: 0 }) }).pipe(
           Layer.provide(Layer.mergeAll(
@@ -1826,7 +1826,7 @@ describe("Router rate limits", () => {
   /** A pool of one key (the default `whenExhausted`: wait up to a minute), cooling for `retryAfter` when given. */
   const poolOf = (id: string, retryAfter?: Duration.Input) =>
     Effect.gen(function*() {
-      const pool = yield* KeyPool.make({ providerId: id, keys: [`sk-test-key-${id}-000001`] })
+      const pool = yield* poolInMemory({ providerId: id, keys: [`sk-test-key-${id}-000001`] })
       // Cooled as a 429 with that Retry-After to another call would cool it.
       if (retryAfter !== undefined) {
         yield* Effect.scoped(Effect.flatMap(pool.acquire, (lease) => pool.report(lease, rateLimited(retryAfter))))

@@ -22,6 +22,7 @@ import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as Router from "../src/Router.js"
 import { effectProp } from "./utils/effectProp.js"
 import { eventually } from "./utils/eventually.js"
+import { registryInMemory } from "./utils/memoryStores.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
 import { connected } from "./utils/sharedStore.js"
@@ -61,7 +62,7 @@ const deployment = (world: World, name: string): Router.Deployment<OptionsError>
           maxEmbeddingInputs: 1
         })
       ),
-      KeyPool.layer({ providerId: name, keys: keysOf(name) }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+      KeyPool.layer({ providerId: name, keys: keysOf(name) }).pipe(Layer.provide(registryInMemory)),
       RateLimiter.unlimited
     ))
   )

@@ -26,6 +26,7 @@ import * as RateLimiter from "../src/RateLimiter.js"
 import * as Router from "../src/Router.js"
 import { eventually } from "./utils/eventually.js"
 import { fakeHttpClient } from "./utils/fakeHttpClient.js"
+import { registryInMemory } from "./utils/memoryStores.js"
 import { chunk, sse, stalling } from "./utils/openAiChatWire.js"
 import { redisServer } from "./utils/redisServer.js"
 import { connected } from "./utils/sharedStore.js"
@@ -54,7 +55,7 @@ const deployment = (name: string, mode: () => Mode) => {
           Layer.provide(Layer.succeed(HttpClient.HttpClient, client))
         ),
         KeyPool.layer({ providerId: name, keys: [`sk-test-key-${name}-000001`] }).pipe(
-          Layer.provide(KeyPool.KeyPoolRegistry.layer)
+          Layer.provide(registryInMemory)
         ),
         RateLimiter.unlimited
       ))

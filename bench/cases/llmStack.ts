@@ -30,7 +30,9 @@ export const llm = (url: string, headers?: Record<string, string>) =>
     Llm.layer({ model: "gpt-4o-mini" }).pipe(
       Layer.provide(Layer.mergeAll(
         OpenAiChat.layer({ baseUrl: url, model: "gpt-4o-mini", ...(headers === undefined ? {} : { headers }) }),
-        KeyPool.layer({ providerId: "bench", keys }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+        KeyPool.layer({ providerId: "bench", keys }).pipe(
+          Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory])
+        ),
         RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(
           Layer.provide(RateLimiter.layerStoreMemory),
           Layer.orDie

@@ -61,7 +61,7 @@ const llm = (url: string, store: Store.Store | undefined, poolKeys: KeyPool.Opti
     Llm.layer({ model: "gpt-4o-mini" }).pipe(
       Layer.provide(Layer.mergeAll(
         OpenAiChat.layer({ baseUrl: url, model: "gpt-4o-mini" }),
-        store === undefined ? pool : Layer.provide(pool, KeyPool.layerStoreRedis(store)),
+        Layer.provide(pool, store === undefined ? KeyPool.layerStoreMemory : KeyPool.layerStoreRedis(store)),
         Layer.provide(limiter, store === undefined ? RateLimiter.layerStoreMemory : RateLimiter.layerStoreRedis(store))
       ))
     )

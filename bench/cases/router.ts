@@ -29,7 +29,7 @@ const deployment = (url: string, providerId: string) =>
         providerId,
         keys: [`sk-bench-${providerId}-0123456789ab1`, `sk-bench-${providerId}-0123456789ab2`]
       }).pipe(
-        Layer.provide(KeyPool.KeyPoolRegistry.layer)
+        Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory])
       ),
       RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(
         Layer.provide(RateLimiter.layerStoreMemory),

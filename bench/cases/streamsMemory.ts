@@ -230,7 +230,9 @@ const ours = (url: string): Promise<Sample> => {
     Llm.layer({ model }).pipe(
       Layer.provide(Layer.mergeAll(
         OpenAiChat.layer({ baseUrl: url, model }),
-        KeyPool.layer({ providerId: "bench", keys }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+        KeyPool.layer({ providerId: "bench", keys }).pipe(
+          Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory])
+        ),
         RateLimiter.unlimited
       )),
       Layer.provide(UndiciHttpClient.layer())

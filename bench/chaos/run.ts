@@ -114,7 +114,9 @@ const promptOf = (i: number) => `Chaos question ${i % prompts}?`
 const deployment = (simulator: Simulator.Simulator, n: number) =>
   Llm.layer({ model: "gpt-4o-mini" }).pipe(
     Layer.provideMerge(Layer.mergeAll(
-      KeyPool.layer({ providerId: `chaos-${n}`, keys: keys(n) }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+      KeyPool.layer({ providerId: `chaos-${n}`, keys: keys(n) }).pipe(
+        Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory])
+      ),
       RateLimiter.layer({ capacity: 100_000, refillRate: 100_000, maxConcurrency: 64 }).pipe(
         Layer.provide(RateLimiter.layerStoreMemory)
       )

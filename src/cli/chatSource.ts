@@ -179,8 +179,9 @@ const directLayer = (options: {
       Layer.provide(
         Layer.mergeAll(
           options.client(model),
+          // One call's key, this process's alone.
           KeyPool.layer({ providerId: options.provider, keys: [options.key] }).pipe(
-            Layer.provide(KeyPool.KeyPoolRegistry.layer)
+            Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory])
           ),
           RateLimiter.unlimited
         )

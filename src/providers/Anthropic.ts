@@ -150,7 +150,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, OptionsError
  * const Claude = Llm.layer({ model: "claude-sonnet-4-5" }).pipe(
  *   Layer.provide(Anthropic.layer({ maxTokens: 8192, timeout: "2 minutes" })),
  *   Layer.provide(KeyPool.layer({ providerId: "anthropic", keys: [process.env.ANTHROPIC_API_KEY!] })),
- *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.layer({ capacity: 50, refillRate: 1 })]),
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory]),
+ *   Layer.provide(RateLimiter.layer({ capacity: 50, refillRate: 1 })),
  *   Layer.provide(RateLimiter.layerStoreMemory)
  * )
  * ```

@@ -174,7 +174,8 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
  *     AzureOpenAi.layer({ baseUrl: "https://my-resource.openai.azure.com", model: "gpt-4.1", entraId: true })
  *   ),
  *   Layer.provide(KeyPool.layer({ providerId: "azure", keys: ["none"] })),
- *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.unlimited, UndiciHttpClient.layer()])
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory]),
+ *   Layer.provide([RateLimiter.unlimited, UndiciHttpClient.layer()])
  * )
  * ```
  *

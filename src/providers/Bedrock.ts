@@ -194,7 +194,8 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
  * const Claude = Llm.layer().pipe(
  *   Layer.provide(Bedrock.layer({ region: "us-east-1", model: "anthropic.claude-3-5-haiku-20241022-v1:0" })),
  *   Layer.provide(KeyPool.layer({ providerId: "bedrock", keys: ["none"] })),
- *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.unlimited, UndiciHttpClient.layer()])
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory]),
+ *   Layer.provide([RateLimiter.unlimited, UndiciHttpClient.layer()])
  * )
  * ```
  *

@@ -137,7 +137,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, OptionsError
  * const Flash = Llm.layer({ model: "gemini-2.5-flash" }).pipe(
  *   Layer.provide(Gemini.layer()),
  *   Layer.provide(KeyPool.layer({ providerId: "gemini", keys: [process.env.GEMINI_API_KEY!] })),
- *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.layer({ capacity: 10, refillRate: 0.25 })]),
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory]),
+ *   Layer.provide(RateLimiter.layer({ capacity: 10, refillRate: 0.25 })),
  *   Layer.provide(RateLimiter.layerStoreMemory)
  * )
  * ```

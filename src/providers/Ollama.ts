@@ -159,7 +159,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, OptionsError
  * const Local = Llm.layer({ model: "qwen3:8b" }).pipe(
  *   Layer.provide(Ollama.layer({ numCtx: 32_768 })),
  *   Layer.provide(KeyPool.layer({ providerId: "ollama", keys: ["none"] })),
- *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.unlimited])
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory]),
+ *   Layer.provide(RateLimiter.unlimited)
  * )
  * ```
  *

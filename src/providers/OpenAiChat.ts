@@ -166,7 +166,8 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
  *     })
  *   ),
  *   Layer.provide(KeyPool.layer({ providerId: "lmstudio", keys: ["none"] })),
- *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.unlimited, UndiciHttpClient.layer()])
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory]),
+ *   Layer.provide([RateLimiter.unlimited, UndiciHttpClient.layer()])
  * )
  * ```
  *

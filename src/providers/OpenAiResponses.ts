@@ -127,7 +127,8 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
  * const Reasoner = Llm.layer({ model: "o4-mini" }).pipe(
  *   Layer.provide(OpenAiResponses.layer({ baseUrl: "https://api.openai.com/v1" })),
  *   Layer.provide(KeyPool.layer({ providerId: "openai", keys: [process.env.OPENAI_API_KEY!] })),
- *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.layer({ capacity: 10, refillRate: 1 })]),
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory]),
+ *   Layer.provide(RateLimiter.layer({ capacity: 10, refillRate: 1 })),
  *   Layer.provide(RateLimiter.layerStoreMemory)
  * )
  * ```

@@ -265,7 +265,8 @@ export const options = (name: Name, overrides: Overrides = {}): Effect.Effect<Op
  * const DeepSeek = Llm.layer({ model: "deepseek-chat" }).pipe(
  *   Layer.provide(Presets.layer("deepseek")),
  *   Layer.provide(KeyPool.layer({ providerId: "deepseek", keys: [process.env.DEEPSEEK_API_KEY!] })),
- *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.layer({ capacity: 20, refillRate: 5 })]),
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory]),
+ *   Layer.provide(RateLimiter.layer({ capacity: 20, refillRate: 5 })),
  *   Layer.provide(RateLimiter.layerStoreMemory)
  * )
  * ```

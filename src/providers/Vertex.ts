@@ -141,7 +141,8 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
  * const Flash = Llm.layer({ model: "gemini-2.5-flash" }).pipe(
  *   Layer.provide(Vertex.layer({ project: "my-proj", location: "global" })),
  *   Layer.provide(KeyPool.layer({ providerId: "vertex", keys: ["none"] })),
- *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.unlimited, UndiciHttpClient.layer()])
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory]),
+ *   Layer.provide([RateLimiter.unlimited, UndiciHttpClient.layer()])
  * )
  * ```
  *

@@ -5,13 +5,13 @@ import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
-import * as KeyPool from "../../src/KeyPool.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
+import { poolInMemory } from "../utils/memoryStores.js"
 import { type Answer, postJson } from "../utils/rawHttp.js"
 
 // ---------------------------------------------------------------------------
@@ -464,7 +464,7 @@ describe("Llm over Anthropic", () => {
     Effect.gen(function*() {
       const good = "sk-ant-good-key-0000000001"
       const simulator = yield* Simulator.make({ models: [MODEL], apiKeys: [good], replyTokens: 6 })
-      const pool = yield* KeyPool.make({ providerId: "anthropic-sim", keys: ["sk-ant-revoked-key-00002", good] })
+      const pool = yield* poolInMemory({ providerId: "anthropic-sim", keys: ["sk-ant-revoked-key-00002", good] })
       const llm = yield* AdapterE2e.llmOver(
         Anthropic.layer({ baseUrl: simulator.url, model: MODEL }),
         pool,

@@ -25,6 +25,7 @@ import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { type Api, apis, baseUrlOf } from "../utils/everyAdapter.js"
 import { pdf, wav } from "../utils/media.js"
+import { registryInMemory } from "../utils/memoryStores.js"
 import { recordingTracer } from "../utils/recordingTracer.js"
 
 const model = "sim-small"
@@ -312,7 +313,7 @@ describe("effect/ai over the router", () => {
             Llm.layer({ retry: RetryPolicy.make({ maxRetries: 0 }) }).pipe(
               Layer.provide(OpenAiChat.layer({ baseUrl: `${open.url}/v1` })),
               Layer.provide(KeyPool.layer({ providerId: "effect-ai-model", keys: ["sk-effect-ai-e2e-00000002"] })),
-              Layer.provide(KeyPool.KeyPoolRegistry.layer),
+              Layer.provide(registryInMemory),
               Layer.provide(RateLimiter.unlimited),
               Layer.provide(NodeHttpClient.layerUndici),
               Layer.orDie

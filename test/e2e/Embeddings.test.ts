@@ -25,6 +25,7 @@ import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Reply from "../../src/simulator/Reply.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { noKeyAssertion } from "../utils/adapterE2e.js"
+import { poolInMemory } from "../utils/memoryStores.js"
 
 const KEY = "sk-embed-e2e-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
@@ -64,7 +65,7 @@ const llmOver = (
   keys: ReadonlyArray<string>
 ) =>
   Effect.gen(function*() {
-    const pool = yield* KeyPool.make({ providerId: "embed-e2e", keys })
+    const pool = yield* poolInMemory({ providerId: "embed-e2e", keys })
     const context = yield* Layer.build(
       Llm.layer({ retry: RetryPolicy.make({ maxRetries: 4, baseDelay: "20 millis" }) }).pipe(
         Layer.provide(Layer.mergeAll(

@@ -4,7 +4,6 @@ import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
-import * as KeyPool from "../../src/KeyPool.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Gemini from "../../src/providers/Gemini.js"
@@ -12,6 +11,7 @@ import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as GeminiFormat from "../../src/simulator/Gemini.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
+import { poolInMemory } from "../utils/memoryStores.js"
 import { type Answer, postJson, postJsonReads } from "../utils/rawHttp.js"
 
 const KEY = "AIza-e2e-0123456789abcdef"
@@ -611,7 +611,7 @@ describe("Gemini under Llm", () => {
       const good = "AIza-good-key-0000000001"
       const bad = "AIza-bad-key-00000000002"
       const simulator = yield* Simulator.make({ models, apiKeys: [good] })
-      const pool = yield* KeyPool.make({ providerId: "gemini-e2e", keys: [bad, good] })
+      const pool = yield* poolInMemory({ providerId: "gemini-e2e", keys: [bad, good] })
       const llm = yield* AdapterE2e.llmOver(
         Gemini.layer({ baseUrl: simulator.url, model: MODEL }),
         pool,

@@ -32,6 +32,7 @@ import * as path from "node:path"
 import * as Chat from "../../src/cli/chat.js"
 import { SkippedEvents } from "../../src/internal/sse/skippedEvents.js"
 import { captureIo } from "../utils/cliHarness.js"
+import { registryInMemory } from "../utils/memoryStores.js"
 
 const KEY = "sk-proj-echoed-secret-0123456789abcdefghijklmnop"
 const MASKED = LlmError.maskKey(KEY)
@@ -84,7 +85,7 @@ const failure = (api: keyof typeof adapters, url: string, fault: string, streame
     const layer = Llm.layer({ model: "sim-small" }).pipe(
       Layer.provide(adapters[api](url, fault)),
       Layer.provide(KeyPool.layer({ providerId: api, keys: [KEY] })),
-      Layer.provide(KeyPool.KeyPoolRegistry.layer),
+      Layer.provide(registryInMemory),
       Layer.provide(RateLimiter.unlimited),
       Layer.provide(UndiciHttpClient.layer())
     )

@@ -15,7 +15,7 @@ import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
-import { limiterLayerInMemory } from "../utils/memoryStores.js"
+import { limiterLayerInMemory, poolInMemory, registryInMemory } from "../utils/memoryStores.js"
 
 const keyA = "sk-sim-key-aaaaaaaa0001"
 const keyB = "sk-sim-key-bbbbbbbb0002"
@@ -24,7 +24,7 @@ const ask = (text: string) => ({ messages: [Message.user(text)] })
 /** The whole stack against a simulator, built in the test's scope, with the pool exposed for assertions. */
 const stack = (simulator: Simulator.Simulator, keys: ReadonlyArray<string>) =>
   Effect.gen(function*() {
-    const pool = yield* KeyPool.make({ providerId: "sim", keys })
+    const pool = yield* poolInMemory({ providerId: "sim", keys })
     const context = yield* Layer.build(
       Llm.layer({ retry: RetryPolicy.make({ maxRetries: 4, baseDelay: "20 millis" }) }).pipe(
         Layer.provide(Layer.mergeAll(
@@ -145,7 +145,7 @@ describe("Llm over loopback", () => {
         const over = (simulator: Simulator.Simulator, id: string) =>
           Llm.layer().pipe(Layer.provide(Layer.mergeAll(
             OpenAiChat.layer({ baseUrl: `${simulator.url}/v1`, provider: id, model: "gpt-4o-mini" }),
-            KeyPool.layer({ providerId: id, keys: [keyA] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+            KeyPool.layer({ providerId: id, keys: [keyA] }).pipe(Layer.provide(registryInMemory)),
             RateLimiter.unlimited
           )))
         const context = yield* Layer.build(

@@ -6,12 +6,12 @@ import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
-import * as KeyPool from "../../src/KeyPool.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Ollama from "../../src/providers/Ollama.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
+import { poolInMemory } from "../utils/memoryStores.js"
 import { type Answer, postJson } from "../utils/rawHttp.js"
 
 // ---------------------------------------------------------------------------
@@ -482,7 +482,7 @@ describe("Llm over Ollama", () => {
   it.live("a local server with the key \"none\": chat, chatStream and a tool loop through the whole stack", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ replyTokens: 6 })
-      const pool = yield* KeyPool.make({ providerId: "ollama-local", keys: ["none"] })
+      const pool = yield* poolInMemory({ providerId: "ollama-local", keys: ["none"] })
       const llm = yield* AdapterE2e.llmOver(Ollama.layer({ baseUrl: simulator.url, model: "sim-small" }), pool)
       const whole = yield* llm.chat(hello)
       expect(whole.provider).toBe("ollama")

@@ -5,13 +5,13 @@ import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
-import * as KeyPool from "../../src/KeyPool.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
+import { poolInMemory } from "../utils/memoryStores.js"
 import { type Answer, postJson } from "../utils/rawHttp.js"
 
 // The simulator's Responses format, spoken to with plain fetch and a
@@ -649,7 +649,7 @@ describe("Llm over OpenAiResponses", () => {
     Effect.gen(function*() {
       const good = "sk-good-key-00000000001"
       const simulator = yield* Simulator.make({ apiKeys: [good], replyTokens: 6 })
-      const pool = yield* KeyPool.make({ providerId: "responses-sim", keys: ["sk-revoked-key-0000002", good] })
+      const pool = yield* poolInMemory({ providerId: "responses-sim", keys: ["sk-revoked-key-0000002", good] })
       const llm = yield* AdapterE2e.llmOver(
         OpenAiResponses.layer({ baseUrl: `${simulator.url}/v1`, model: "gpt-4o-mini" }),
         pool,

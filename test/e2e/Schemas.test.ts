@@ -12,7 +12,6 @@ import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import * as ChatResponse from "../../src/ChatResponse.js"
 import * as Embedding from "../../src/Embedding.js"
-import * as KeyPool from "../../src/KeyPool.js"
 import * as Message from "../../src/Message.js"
 import type { OptionsError } from "../../src/OptionsError.js"
 import type * as ProviderClient from "../../src/ProviderClient.js"
@@ -23,6 +22,7 @@ import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { llmOver, weatherAndTimeTools } from "../utils/adapterE2e.js"
+import { poolInMemory } from "../utils/memoryStores.js"
 import { expectRoundTrip } from "../utils/schemaRoundTrip.js"
 
 const KEY = "sk-schemas-e2e-0123456789abcdef"
@@ -47,7 +47,7 @@ const question: ChatRequest.Input = { messages: [Message.user("What is the weath
 const toolQuestion: ChatRequest.Input = { ...question, tools: weatherAndTimeTools, toolChoice: "required" }
 
 const stackFor = (layer: ProviderLayer) =>
-  Effect.flatMap(KeyPool.make({ providerId: "schemas-e2e", keys: [KEY] }), (pool) => llmOver(layer, pool))
+  Effect.flatMap(poolInMemory({ providerId: "schemas-e2e", keys: [KEY] }), (pool) => llmOver(layer, pool))
 
 describe("domain values encode with their schemas", () => {
   for (const [name, layer, embeds] of adapters) {

@@ -26,6 +26,7 @@ import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import { registryInMemory } from "../utils/memoryStores.js"
 
 class Address extends Schema.Class<Address>("Address")({
   street: Schema.String,
@@ -69,7 +70,7 @@ const llmOver = (client: Client) =>
   Llm.layer({ retry: RetryPolicy.make({ maxRetries: 0 }) }).pipe(
     Layer.provide(client),
     Layer.provide(KeyPool.layer({ providerId: "structured-e2e", keys: ["sk-structured-e2e-000001"] })),
-    Layer.provide(KeyPool.KeyPoolRegistry.layer),
+    Layer.provide(registryInMemory),
     Layer.provide(RateLimiter.unlimited),
     Layer.provide(NodeHttpClient.layerUndici)
   )

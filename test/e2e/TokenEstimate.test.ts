@@ -7,13 +7,13 @@ import { countTokens } from "gpt-tokenizer"
 import * as Llm from "../../src/Llm.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { limiterLayerInMemory } from "../utils/memoryStores.js"
+import { limiterLayerInMemory, poolInMemory } from "../utils/memoryStores.js"
 
 // The stack against a simulator, with streams that ask for no usage
 // (`stream_options.include_usage` off), so `Llm` counts the reply itself.
 const stack = (simulator: Simulator.Simulator, replyTokens: number) =>
   Effect.gen(function*() {
-    const pool = yield* KeyPool.make({ providerId: "sim", keys: ["sk-sim-key-tokens0001"] })
+    const pool = yield* poolInMemory({ providerId: "sim", keys: ["sk-sim-key-tokens0001"] })
     const context = yield* Layer.build(
       Llm.layer().pipe(
         Layer.provide(Layer.mergeAll(

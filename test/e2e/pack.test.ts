@@ -186,7 +186,7 @@ describe("the packed package", () => {
           const llm = Llm.layer({ model: "gpt-4o-mini" }).pipe(
             Layer.provide(OpenAiChat.layer({ baseUrl: sim.url + "/v1" })),
             Layer.provide(KeyPool.layer({ providerId: "openai", keys: ["sk-packed-test-key"] })),
-            Layer.provide(KeyPool.KeyPoolRegistry.layer),
+            Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory]),
             Layer.provide(RateLimiter.unlimited),
             Layer.provide(NodeHttpClient.layerUndici)
           )

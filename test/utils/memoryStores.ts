@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Budget from "../../src/Budget.js"
+import * as KeyPool from "../../src/KeyPool.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 
 /** `Budget.make` over a memory store of its own. */
@@ -21,3 +22,13 @@ export const limiterInMemory = (options: RateLimiter.Options) =>
 /** `RateLimiter.layer` over memory stores of its own. */
 export const limiterLayerInMemory = (options: RateLimiter.Options) =>
   RateLimiter.layer(options).pipe(Layer.provide(Layer.fresh(RateLimiter.layerStoreMemory)))
+
+/** `KeyPool.make` over a memory lease store of its own. */
+export const poolInMemory = (options: KeyPool.Options) =>
+  Effect.provide(KeyPool.make(options), KeyPool.layerStoreMemory)
+
+/** A key-pool registry over a memory lease store: what `KeyPool.layer` and a registry's pools require. */
+export const registryInMemory: Layer.Layer<KeyPool.KeyPoolRegistry | KeyPool.LeaseStore> = Layer.merge(
+  KeyPool.KeyPoolRegistry.layer,
+  KeyPool.layerStoreMemory
+)

@@ -1,5 +1,5 @@
 /**
- * The memory backend of `KeyPool.LeaseStore`, and the store of every pool made without one: the steps of the Redis
+ * The memory backend of `KeyPool.LeaseStore` (`KeyPool.layerStoreMemory`): the steps of the Redis
  * lease scripts (`redis/leases.ts`, `redis/verdict.ts`, `redis/published.ts`) on state kept in this process and read
  * on the `Clock`, so `TestClock` drives cooldowns, warm-ups and lapsing loads. A lease held here never lapses: its
  * holder is this process, which cannot die without it.

@@ -1,15 +1,13 @@
 /**
- * How pools are made once their options are checked, all by the one algorithm over a lease store
- * (`keyPool/stored.ts`): over a provided `KeyPool.LeaseStore` (or the deprecated `shared`); else a standalone pool
- * over a memory store of its own (`keyPool/memory.ts`), or a registry's, over its own keys' states in the registry's
- * memory store (one group per provider id and endpoint, one state per key). Also the service
- * `KeyPool.fromAcquire` builds, and the registry's tag, `KeyPool.KeyPoolRegistry`.
+ * How pools are made once their options are checked, all by the one algorithm over the provided lease store
+ * (`keyPool/stored.ts`), or the deprecated `shared`'s: a standalone pool under its `key` or one no other pool names;
+ * a registry's under its `key` or one of the registry's per provider id (and endpoint), so a registry's pools share
+ * each key's state. Also the service `KeyPool.fromAcquire` builds, and the registry's tag, `KeyPool.KeyPoolRegistry`.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import type * as KeyPool from "../../KeyPool.js"
@@ -20,7 +18,6 @@ import { uniqueId } from "../persistence/uniqueId.js"
 import * as Steps from "../steps.js"
 import { viaShared } from "../store/deprecatedShared.js"
 import { LeaseStore } from "./leaseStore.js"
-import * as Memory from "./memory.js"
 import * as Redis from "./redis/layer.js"
 import * as Stored from "./stored.js"
 
@@ -81,24 +78,11 @@ const invalidOptions = (options: KeyPool.Options): Effect.Effect<OptionsError | 
 const validated = (options: KeyPool.Options): Effect.Effect<void, OptionsError> =>
   Effect.flatMap(invalidOptions(options), (invalid) => invalid === undefined ? Effect.void : Effect.fail(invalid))
 
-/**
- * Where a pool keeps its state when it is given one: a provided `KeyPool.LeaseStore` under `options.key` (by default a
- * key no other pool names).
- */
-const backendOf = (options: KeyPool.Options): Effect.Effect<Stored.Backend | undefined> =>
-  Effect.map(
-    Effect.serviceOption(LeaseStore),
-    Option.match({
-      onNone: () => undefined,
-      onSome: (store) => ({ store, key: options.key ?? uniqueId() })
-    })
-  )
-
 // With the deprecated `shared`: over its store's Redis layer, under its key.
-const viaSharedStore = <A, E>(
+const viaSharedStore = <A, E, R>(
   options: KeyPool.Options,
-  make: (options: KeyPool.Options) => Effect.Effect<A, E>
-): Effect.Effect<A, E | OptionsError> =>
+  make: (options: KeyPool.Options) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | OptionsError, R> =>
   viaShared(
     "KeyPool",
     options,
@@ -106,45 +90,37 @@ const viaSharedStore = <A, E>(
     (shared) => Effect.succeed(Redis.layer(shared.store))
   )
 
-// A memory store of a pool (or registry) of its own: its pools lease every key, so it publishes no loads and the
-// scope it would publish them in is never used.
-const memoryStore = (): KeyPool.LeaseStore["Service"] => Memory.leaseStore(Scope.makeUnsafe())
-
-/** A standalone pool (`KeyPool.make`): over the provided store, else over a memory store of its own. */
-export const make = (options: KeyPool.Options): Effect.Effect<KeyPool.Service, OptionsError> =>
-  viaSharedStore(options, (options) =>
+/**
+ * A pool over the provided `KeyPool.LeaseStore`, kept there under `options.key`, else under `unnamed`: pools naming
+ * one key (and endpoint) of one store are one pool.
+ */
+const overStore = (
+  given: KeyPool.Options,
+  unnamed: (options: KeyPool.Options) => string
+): Effect.Effect<KeyPool.Service, OptionsError, LeaseStore> =>
+  viaSharedStore(given, (options) =>
     Effect.andThen(
       validated(options),
       Effect.flatMap(
-        backendOf(options),
-        (backend) => Stored.make(options, backend ?? { store: memoryStore(), key: "pool" }, Stored.settingsOf(options))
+        Effect.service(LeaseStore),
+        (store) => Stored.make(options, { store, key: options.key ?? unnamed(options) }, Stored.settingsOf(options))
       )
     ))
 
+/** A standalone pool (`KeyPool.make`): over the provided store, under a key no other pool names unless it names one. */
+export const make = (options: KeyPool.Options): Effect.Effect<KeyPool.Service, OptionsError, LeaseStore> =>
+  overStore(options, uniqueId)
+
 /**
- * A registry with no pools yet (`KeyPool.makeRegistry`): each pool picks among the keys it lists only, over one state
- * per key in the registry's memory store, where the pools of one provider id and endpoint keep one group (the same key
- * listed by two of them is one key: its calls, cooldowns and disable count once).
+ * A registry with no pools yet (`KeyPool.makeRegistry`): each pool picks among the keys it lists only; one without a
+ * `key` of its own is kept in the provided store under a key of the registry's and its provider id (and endpoint),
+ * so the pools of one registry, provider id and endpoint keep one group (the same key listed by two of them is one
+ * key: its calls, cooldowns and disable count once).
  */
 export const makeRegistry: Effect.Effect<KeyPool.RegistryService> = Effect.sync(() => {
-  let store: KeyPool.LeaseStore["Service"] | undefined
-  return {
-    pool: (given) =>
-      viaSharedStore(given, (options) =>
-        Effect.andThen(
-          validated(options),
-          Effect.flatMap(backendOf(options), (backend) => {
-            const settings = Stored.settingsOf(options)
-            if (backend !== undefined) return Stored.make(options, backend, settings)
-            store ??= memoryStore()
-            const name = JSON.stringify([options.providerId, options.endpoint ?? null])
-            return Effect.flatMap(
-              Stored.makeCore(options.providerId, options.keys, undefined, { store, key: name }),
-              (core) => Stored.service(core, settings)
-            )
-          })
-        ))
-  }
+  const registry = uniqueId()
+  const unnamed = (options: KeyPool.Options) => JSON.stringify([registry, options.providerId])
+  return { pool: (options) => overStore(options, unnamed) }
 })
 
 /** A lease of a pool built by `fromAcquire`, with the scope its `acquire` runs in. */

@@ -3,9 +3,11 @@
  * model's `Llm` over its key pool and rate limiter, the pools of a provider's
  * models shared through one registry.
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
 import * as KeyPool from "../../KeyPool.js"
 import * as Llm from "../../Llm.js"
 import { OptionsError } from "../../OptionsError.js"
@@ -23,6 +25,7 @@ import * as Vertex from "../../providers/Vertex.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
 import * as Store from "../../Store.js"
+import * as Memory from "../keyPool/memory.js"
 import { normalBaseUrl } from "../transport/baseUrl.js"
 import { model, priceOf } from "./lookup.js"
 
@@ -106,13 +109,19 @@ const adapterLayer = (
 }
 
 /**
+ * The registry and the memory lease store a file's models share, their pools' state kept in this process when the
+ * file names no `store`.
+ */
+type Keys = Layer.Layer<KeyPool.KeyPoolRegistry | KeyPool.LeaseStore>
+
+/**
  * The model's key pool, under the provider's name and its endpoint: its `api` and the root its client sends to
- * (`ProviderClient.baseUrl`, normalised), so only entries that name one server share keys, in a registry and in the
+ * (`ProviderClient.baseUrl`, normalised), so only entries that name one server share keys, in memory and in the
  * store alike (docs/configuration.md, "Keys belong to their endpoint").
  */
 const keyPool = (
   settings: ModelConfig,
-  registry: Layer.Layer<KeyPool.KeyPoolRegistry>,
+  keys: Keys,
   store: Store.Store | undefined
 ): Layer.Layer<KeyPool.KeyPool, OptionsError, ProviderClient> =>
   Layer.unwrap(Effect.map(ProviderClient, (client) => {
@@ -126,14 +135,14 @@ const keyPool = (
     const endpoint = `${api} ${baseUrl}`
     const pool = KeyPool.layer({ providerId: settings.provider, endpoint, keys: settings.keys, key: settings.provider })
     return store === undefined ? pool : Layer.provide(pool, KeyPool.layerStoreRedis(store))
-  })).pipe(Layer.provide(registry))
+  })).pipe(Layer.provide(keys))
 
 // The model's key pool and limiter, in memory or in the store of the file's
 // `store` section: the pool under the provider's name and endpoint (the models
 // of one endpoint share keys), the limiter under the model's.
 const limits = (
   settings: ModelConfig,
-  registry: Layer.Layer<KeyPool.KeyPoolRegistry>,
+  keys: Keys,
   store: Store.Store | undefined
 ): Layer.Layer<KeyPool.KeyPool | RateLimiter.RateLimiter, OptionsError, ProviderClient> => {
   const { entry, provider } = settings
@@ -153,12 +162,12 @@ const limits = (
       // Without the file's `store`, the model's limits are this process's alone, in a memory store of its own.
       store === undefined ? Layer.fresh(RateLimiter.layerStoreMemory) : RateLimiter.layerStoreRedis(store)
     )
-  return Layer.mergeAll(keyPool(settings, registry, store), limiter)
+  return Layer.mergeAll(keyPool(settings, keys, store), limiter)
 }
 
 const llmLayer = (
   settings: ModelConfig,
-  registry: Layer.Layer<KeyPool.KeyPoolRegistry>,
+  keys: Keys,
   store: Store.Options | Store.Store | undefined
 ): Layer.Layer<
   Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter | ProviderClient,
@@ -178,8 +187,8 @@ const llmLayer = (
   }).pipe(
     Layer.provideMerge(
       store === undefined || !("redis" in store)
-        ? limits(settings, registry, store)
-        : Layer.unwrap(Effect.map(Store.make(store), (connected) => limits(settings, registry, connected)))
+        ? limits(settings, keys, store)
+        : Layer.unwrap(Effect.map(Store.make(store), (connected) => limits(settings, keys, connected)))
     ),
     // Kept in the output: a router reads what its embeddings take (`embeddingInput`).
     Layer.provideMerge(clientLayer(provider, entry))
@@ -194,7 +203,7 @@ export const layer = (
 ): Layer.Layer<Llm.Llm, ProviderConfigError | OptionsError, HttpClient.HttpClient> =>
   Layer.unwrap(
     Effect.map(model(config, provider, modelName), (settings) =>
-      llmLayer(settings, KeyPool.KeyPoolRegistry.layer, config.store))
+      llmLayer(settings, Layer.merge(KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory), config.store))
   )
 
 /** Every model's `Llm` layer, by provider and model name, sharing one key-pool registry. */
@@ -211,15 +220,20 @@ export const layers = (
   })
 
 /**
- * Every model of a configuration, in file order, with layers sharing one key-pool registry, and one connected
- * `store` when given (else each layer connects to the config's own).
+ * Every model of a configuration, in file order, with layers sharing one key-pool registry and memory lease store,
+ * and one connected `store` when given (else each layer connects to the config's own).
  */
 export const deployments = (
   config: ProviderConfig,
   options?: { readonly store?: Store.Store | undefined }
 ): Effect.Effect<ReadonlyArray<Deployment>> =>
   Effect.map(KeyPool.makeRegistry, (registry) => {
-    const shared = Layer.succeed(KeyPool.KeyPoolRegistry, registry)
+    const shared: Keys = Layer.succeedContext(
+      // Its pools lease every key, so it publishes no loads and the scope it would publish them in is never used.
+      Context.make(KeyPool.KeyPoolRegistry, registry).pipe(
+        Context.add(KeyPool.LeaseStore, Memory.leaseStore(Scope.makeUnsafe()))
+      )
+    )
     const store = options?.store ?? config.store
     return Object.values(config.providers).flatMap((models) =>
       Object.values(models).map((settings) => ({ settings, layer: llmLayer(settings, shared, store) }))
