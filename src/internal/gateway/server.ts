@@ -105,21 +105,17 @@ function adminKeysOf(config: Config, options: Options) {
   ]
 }
 
-// The keys and teams of the database, their callers, and the spend ledger, kept for the gateway's life.
+// The callers of the database's keys and teams (`keyStore`, in it), and the spend ledger, kept for the gateway's life.
 function manage(
   { bounds, sql }: Sql.Database,
+  keyStore: KeyStore.Store,
   limiterStores: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>,
   drain: Drain
 ) {
   return Effect.gen(function*() {
     const ledger = yield* Ledger.make(sql, { address: bounds.address, statementTimeout: bounds.timeout })
-    const keyStore = yield* KeyStore.make(sql, { address: bounds.address, statementTimeout: bounds.timeout }).pipe(
-      Effect.mapError((error) =>
-        new DatabaseError({ database: bounds.address, reason: `its keys could not be read (${error.reason})` })
-      )
-    )
     const runtime = yield* RuntimeKeys.make(keyStore, ledger, limiterStores, (stale) => drain.revoked(stale))
-    return { ledger, store: keyStore, runtime, database: { bounds, sql } }
+    return { ledger, runtime, database: { bounds, sql } }
   })
 }
 
@@ -406,10 +402,17 @@ export function make(
     const limiterStores = yield* Layer.build(
       store === undefined ? RateLimiter.layerStoreMemory : RateLimiter.layerStoreRedis(store)
     )
+    // The stores the routes read, for the gateway's life: in the database, else in memory (`App.storesLayer`).
+    const stores = yield* Layer.build(App.storesLayer(stored)).pipe(
+      Effect.mapError((error) =>
+        new DatabaseError({ database: error.address, reason: `its keys could not be read (${error.reason})` })
+      )
+    )
+    const keyStore = Context.get(stores, KeyStore.KeyStore)
     const managedKeys = stored === undefined
       ? undefined
       : {
-        ...yield* manage(stored, limiterStores, drain),
+        ...yield* manage(stored, keyStore, limiterStores, drain),
         localOnly: Policy.localOnly(settingOf(options.config, options))
       }
     const keyLimits = yield* KeyLimits.make(yield* configKeyStores(limiterStores, store, database, managedKeys))
@@ -446,6 +449,7 @@ export function make(
         maxChain: options.config.keys?.responsesMaxChain
       },
       database: stored,
+      stores,
       logPayloads: options.logPayloads ?? options.config.keys?.logPayloads ?? false,
       requestLogRetention: options.requestLogRetention ?? options.config.keys?.requestLogRetention,
       requestLogMaxRows: options.config.keys?.requestLogMaxRows,
@@ -512,7 +516,7 @@ export function make(
           const tokens = tokenCallers.length === 0 || managedKeys === undefined
             ? undefined
             : yield* TokenCallers.make(tokenCallers, yield* Oidc.load("tokenCallers"), lasting.now, {
-              teams: managedKeys.store.teams,
+              teams: keyStore.teams,
               ledger: managedKeys.ledger,
               limiters: limiterStores
             }, signOn)

@@ -14,6 +14,7 @@ import type * as Errors from "../errorAnswer.js"
 import * as Access from "../identity/access.js"
 import * as Principals from "../identity/principal.js"
 import * as Sessions from "../identity/sessions.js"
+import { KeyStore } from "../keys/store.js"
 import { errorResponse } from "./answers.js"
 import { Configuration } from "./configuration.js"
 
@@ -26,7 +27,7 @@ export const make = Effect.gen(function*() {
     sessions: yield* Sessions.sessions,
     grants: options.grants
   }
-  const teams = options.managedKeys === undefined ? undefined : Access.teamsOf(options.managedKeys.store)
+  const teams = Access.teamsOf(yield* KeyStore)
 
   // Each admin request's principal, resolved once: its route's check and the audit log's actor read the same one.
   const resolved = new WeakMap<

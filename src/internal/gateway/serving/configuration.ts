@@ -12,7 +12,6 @@ import type { Grants } from "../identity/grants.js"
 import type { Instance } from "../identity/instance.js"
 import type { Oidc } from "../identity/oidc.js"
 import type { Ledger } from "../keys/ledger.js"
-import type { KeyStore } from "../keys/store.js"
 import type * as McpEndpoint from "../mcp/endpoint.js"
 import type * as McpPins from "../mcp/pins.js"
 import type * as McpSessions from "../mcp/sessions.js"
@@ -34,7 +33,7 @@ export interface AppOptions {
   readonly drain: Drain
   /** The gateway's database (keys, teams, spend, the request log), if it has one. */
   readonly database: Sql.Database | undefined
-  /** The keys and teams made at run time and the spend ledger, on a gateway with a database. */
+  /** The keys and teams made at run time (their store, `KeyStore`, is a service) and the spend ledger, with a database. */
   readonly managedKeys: Managed | undefined
   /** `POST /admin/reload`: the configuration read again and served (`Gateway.Service.reload`); the names it serves. */
   readonly reload: Effect.Effect<ReadonlyArray<string>, { readonly message: string }>
@@ -52,9 +51,8 @@ export interface AppOptions {
   readonly instance: Instance | undefined
 }
 
-/** What the admin API of keys works on: the database's keys and teams, and the spend ledger. */
+/** What the admin API of keys works on besides the keys' store: the spend ledger. */
 export interface Managed {
-  readonly store: KeyStore
   readonly ledger: Ledger
   /**
    * Whether keys and teams made here would be this instance's alone (`Policy.localOnly`: its limits shared through
