@@ -17,7 +17,6 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schedule from "effect/Schedule"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Budget from "../../../Budget.js"
 import { type StoreUnavailableError } from "../../../Store.js"
@@ -242,7 +241,8 @@ const overTables = Effect.fnUntraced(function*<E extends StoreUnavailableError>(
     keys = read.keys
     teams = read.teams
     fingerprint = seen
-    yield* Effect.forEach(listeners, (listener) => listener, { discard: true })
+    // The listeners of now: one added while they run waits for the next change.
+    yield* Effect.forEach([...listeners], (listener) => listener, { discard: true })
   })
 
   const store: Store = {
@@ -260,7 +260,7 @@ const overTables = Effect.fnUntraced(function*<E extends StoreUnavailableError>(
     deleteTeam: tables.deleteTeam
   }
   yield* load
-  yield* Effect.forkScoped(Effect.repeat(Effect.ignore(load), Schedule.spaced(refreshEvery)))
+  yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(refreshEvery), Effect.ignore(load))))
   return store
 })
 
