@@ -8,6 +8,7 @@ import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as AdminKeys from "../../src/internal/gateway/admin/keys.js"
 import type * as App from "../../src/internal/gateway/app.js"
+import * as Grants from "../../src/internal/gateway/identity/grants.js"
 import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
 import * as KeyStore from "../../src/internal/gateway/keys/store.js"
 import * as McpPins from "../../src/internal/gateway/mcp/pins.js"
@@ -34,6 +35,7 @@ it("is required: the routes that read it, and the routes' stores, left without i
     Sessions.layerMemory
   )
   const whole: Layer.Layer<App.Stores> = Layer.mergeAll(
+    Grants.layerMemory,
     KeyStore.layerMemory,
     McpPins.layerMemory,
     McpSessions.layerMemory,

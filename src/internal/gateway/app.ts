@@ -58,6 +58,7 @@ import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as Access from "./identity/access.js"
+import * as Grants from "./identity/grants.js"
 import * as Sessions from "./identity/sessions.js"
 import * as Intake from "./intake.js"
 import * as KeyStore from "./keys/store.js"
@@ -134,9 +135,14 @@ export interface Lasting {
 
 /**
  * The stores every configuration's routes read: the keys and teams made at run time, the MCP tools' pins, the MCP
- * sessions, the dashboard's sessions.
+ * sessions, the dashboard's sessions, the roles granted to people.
  */
-export type Stores = KeyStore.KeyStore | McpPins.PinStore | McpSessions.SessionStore | Sessions.SessionStore
+export type Stores =
+  | KeyStore.KeyStore
+  | McpPins.PinStore
+  | McpSessions.SessionStore
+  | Sessions.SessionStore
+  | Grants.GrantStore
 
 /**
  * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life;
@@ -144,12 +150,19 @@ export type Stores = KeyStore.KeyStore | McpPins.PinStore | McpSessions.SessionS
  */
 export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Stores, StoreUnavailableError> {
   return database === undefined
-    ? Layer.mergeAll(KeyStore.layerMemory, McpPins.layerMemory, McpSessions.layerMemory, Sessions.layerMemory)
+    ? Layer.mergeAll(
+      KeyStore.layerMemory,
+      McpPins.layerMemory,
+      McpSessions.layerMemory,
+      Sessions.layerMemory,
+      Grants.layerMemory
+    )
     : Layer.mergeAll(
       KeyStore.layerSql(database),
       McpPins.layerSql(database),
       McpSessions.layerSql(database),
-      Sessions.layerSql(database)
+      Sessions.layerSql(database),
+      Grants.layerSql(database)
     )
 }
 
@@ -346,7 +359,7 @@ const routesOf = Effect.fnUntraced(function*(
     ...(options.managedKeys === undefined
       ? yield* AdminKeys.unmanaged
       : yield* AdminKeys.routes(options.managedKeys)),
-    ...yield* AdminGrants.routes(options.grants),
+    ...yield* AdminGrants.routes,
     ...yield* SignOn.routes,
     HttpRouter.route(
       "GET",
@@ -377,7 +390,7 @@ const routesOf = Effect.fnUntraced(function*(
     subjects: {
       ...AdminKeys.subjects(yield* KeyStore.KeyStore, options.auth),
       ...AdminPins.subjects(options.mcpPins),
-      ...AdminGrants.subjects(options.grants),
+      ...AdminGrants.subjects(yield* Grants.GrantStore),
       ...SignOn.subjects,
       "POST /admin/reload": {
         object: () => undefined,

@@ -71,7 +71,6 @@ import { Drain, shutdown } from "./drain.js"
 import * as Engine from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as TokenCallers from "./identity/callers.js"
-import * as Grants from "./identity/grants.js"
 import * as Oidc from "./identity/oidc.js"
 import * as Sessions from "./identity/sessions.js"
 import * as Intake from "./intake.js"
@@ -477,12 +476,8 @@ export function make(
     // The MCP tools' pins, for the gateway's life, over their store (`App.storesLayer`).
     const mcpPins = McpPins.make(Context.get(lasting.stores, McpPins.PinStore), lasting.metrics.mcpToolHeld)
 
-    // The dashboard's sessions (docs/identity.md), over their store; the roles granted through the admin API, in its
-    // database, which its instances share (without one, no grants).
+    // The dashboard's sessions (docs/identity.md), over their store.
     const sessions = yield* Effect.provideContext(Sessions.sessions, lasting.stores)
-    const grants = stored === undefined
-      ? undefined
-      : Context.get(yield* Layer.build(Grants.layerSql(stored)), Grants.GrantStore)
 
     const mcpSessionBounds = McpSessions.boundsOf(options.config.keys)
 
@@ -548,7 +543,6 @@ export function make(
             mcpPins,
             mcpSessionBounds,
             oidc,
-            grants,
             instance: options.instanceSecret === undefined
               ? undefined
               : { secret: options.instanceSecret, listening: `${host}:${bound}` }

@@ -12,6 +12,7 @@ import * as Layer from "effect/Layer"
 import { AdminCheck, type Principal } from "../access/adminCheck.js"
 import type * as Errors from "../errorAnswer.js"
 import * as Access from "../identity/access.js"
+import { GrantStore } from "../identity/grants.js"
 import * as Principals from "../identity/principal.js"
 import * as Sessions from "../identity/sessions.js"
 import { KeyStore } from "../keys/store.js"
@@ -25,7 +26,7 @@ export const make = Effect.gen(function*() {
     auth: options.auth,
     oidc: options.oidc,
     sessions: yield* Sessions.sessions,
-    grants: options.grants
+    grants: yield* GrantStore
   }
   const teams = Access.teamsOf(yield* KeyStore)
 

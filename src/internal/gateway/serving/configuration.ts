@@ -8,7 +8,6 @@ import type * as Sql from "../../persistence/sql.js"
 import type * as Auth from "../access/authentication.js"
 import type { Drain } from "../drain.js"
 import type { Engine } from "../engine.js"
-import type { Grants } from "../identity/grants.js"
 import type { Instance } from "../identity/instance.js"
 import type { Oidc } from "../identity/oidc.js"
 import type { Ledger } from "../keys/ledger.js"
@@ -45,8 +44,6 @@ export interface AppOptions {
   readonly mcpSessionBounds: McpSessions.Bounds
   /** Sign-on's identity provider, when the configuration has one (`gateway.oidc`). */
   readonly oidc: Oidc | undefined
-  /** The roles granted through the admin API, with a database. */
-  readonly grants: Grants | undefined
   /** What `GET /admin/instance` proves (`Gateway.Options.instanceSecret`), when `serve` gave a secret. */
   readonly instance: Instance | undefined
 }
