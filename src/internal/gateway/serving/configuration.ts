@@ -32,7 +32,7 @@ export interface AppOptions {
   readonly drain: Drain
   /** The gateway's database (keys, teams, spend, the request log), if it has one. */
   readonly database: Sql.Database | undefined
-  /** The keys and teams made at run time (their store, `KeyStore`, is a service) and the spend ledger, with a database. */
+  /** With a database, what the admin API of keys reads besides the keys' store (`KeyStore`, in context). */
   readonly managedKeys: Managed | undefined
   /** `POST /admin/reload`: the configuration read again and served (`Gateway.Service.reload`); the names it serves. */
   readonly reload: Effect.Effect<ReadonlyArray<string>, { readonly message: string }>
