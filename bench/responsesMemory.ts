@@ -1,6 +1,6 @@
 /**
  * What the gateway's stored responses in memory hold against what their bounds count: N responses of a known size
- * put in a memory store (`ResponsesStore.make`), each read from a request's JSON text as the gateway reads one, and
+ * put in a memory store (`ResponsesStore.layerStoreMemory`), each read from a request's JSON text as the gateway reads one, and
  * the process' heap and array buffers after a full GC, less what they were before, over the store's `usage().bytes`.
  *
  *   node --expose-gc --import tsx bench/responsesMemory.ts [responses]
@@ -24,12 +24,15 @@ const held = (): number => {
  * more after they are put, what the store counts, and their ratio.
  */
 export const measure = (count: number, size: number, char: string) => {
-  const store = ResponsesStore.make(() => 0, {
-    maxEntries: count,
-    maxBytes: Number.MAX_SAFE_INTEGER,
-    maxKeyBytes: Number.MAX_SAFE_INTEGER,
-    maxResponseBytes: Number.MAX_SAFE_INTEGER
-  })
+  const store = Effect.runSync(Effect.provide(
+    ResponsesStore.StoredResponses,
+    ResponsesStore.layerStoreMemory({
+      maxEntries: count,
+      maxBytes: Number.MAX_SAFE_INTEGER,
+      maxKeyBytes: Number.MAX_SAFE_INTEGER,
+      maxResponseBytes: Number.MAX_SAFE_INTEGER
+    })
+  ))
   const before = held()
   for (let i = 0; i < count; i++) {
     const request = JSON.parse(JSON.stringify({ input: `${i} ${char.repeat(size)}`, reply: `reply ${i}` }))
@@ -43,7 +46,7 @@ export const measure = (count: number, size: number, char: string) => {
     }))
   }
   const grown = held() - before
-  const { bytes: counted, entries } = store.usage()
+  const { bytes: counted, entries } = store.usage!()
   return { entries, grown, counted, ratio: grown / counted, store }
 }
 

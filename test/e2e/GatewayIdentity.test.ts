@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import { rules } from "../../src/internal/gateway/identity/access.js"
 import { eventually } from "../utils/eventually.js"
-import { adminKey, type Answer, bearer, call, rowsOf, serve } from "../utils/identityHarness.js"
+import { adminKey, type Answer, bearer, call, rowsOf, serve, serveWith } from "../utils/identityHarness.js"
 import * as OidcIssuer from "../utils/oidcIssuer.js"
 
 type Gateway = Effect.Success<typeof serve>["gateway"]
@@ -377,6 +377,34 @@ describe("the admin side's roles", () => {
         const none = yield* call(gateway, "GET", "/admin/spend")
         assert.strictEqual(none.status, 401)
         assert.strictEqual(none.code, "sign_in_required")
+      }),
+    60_000
+  )
+
+  it.live(
+    "without a database, grants are kept in the gateway's memory: a grant gives its role at once, its removal takes it",
+    () =>
+      Effect.gen(function*() {
+        const { gateway, issuer } = yield* serveWith({}, {}, false)
+        const nora = bearer(yield* issuer.token("nora@example.com"))
+        const ada = bearer(yield* issuer.token("ada@example.com"))
+        assert.deepStrictEqual((yield* call(gateway, "GET", "/admin/me", nora)).body["roles"], [])
+        const granted = yield* call(gateway, "POST", "/admin/grants", ada, {
+          subject: "nora@example.com",
+          role: "viewer"
+        })
+        assert.strictEqual(granted.status, 201)
+        assert.deepStrictEqual((yield* call(gateway, "GET", "/admin/me", nora)).body["roles"], ["viewer"])
+        const listed = yield* call(gateway, "GET", "/admin/grants", ada)
+        assert.deepStrictEqual(rowsOf(listed).map((row) => [row["subject"], row["role"]]), [[
+          "nora@example.com",
+          "viewer"
+        ]])
+        assert.strictEqual(
+          (yield* call(gateway, "DELETE", `/admin/grants/${String(granted.body["id"])}`, ada)).status,
+          200
+        )
+        assert.deepStrictEqual((yield* call(gateway, "GET", "/admin/me", nora)).body["roles"], [])
       }),
     60_000
   )

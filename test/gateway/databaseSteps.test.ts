@@ -11,13 +11,20 @@ import * as TestClock from "effect/testing/TestClock"
 import * as KeyStore from "../../src/internal/gateway/keys/store.js"
 import * as SpendRecord from "../../src/internal/sql/spendRecord.js"
 import { silentDatabase } from "../utils/silentDatabase.js"
+import { serviceOf } from "../utils/sqlDatabases.js"
 
 describe("the gateway database's stores on a database that does not answer", () => {
   it.effect("the keys store fails to load with StoreUnavailableError once its statement timeout passes", () =>
     Effect.gen(function*() {
       const silent = yield* silentDatabase
       const loading = yield* Effect.forkChild(
-        Effect.flip(KeyStore.make(silent.sql, { address: "the silent database", statementTimeout: "1 second" }))
+        Effect.flip(serviceOf(
+          KeyStore.KeyStore,
+          KeyStore.layerSql({
+            sql: silent.sql,
+            bounds: { address: "the silent database", timeout: Duration.seconds(1) }
+          })
+        ))
       )
       yield* TestClock.adjust("999 millis")
       expect(silent.sent()).toBeGreaterThan(0)

@@ -5,10 +5,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import * as ResponsesStore from "../../src/internal/gateway/responses/store.js"
 import type { Message } from "../../src/Message.js"
 import { effectProp } from "../utils/effectProp.js"
+import { serviceOf } from "../utils/sqlDatabases.js"
 
 const conversation: ReadonlyArray<Message> = [
   { role: "user", content: [{ type: "text", text: "Who wrote it?" }] },
@@ -23,24 +25,25 @@ const conversation: ReadonlyArray<Message> = [
 
 const response = (body: string): ResponsesStore.StoredResponse => ({ body, conversation })
 
-// A memory store whose time is `clock.now`, moved by the test.
-const storeAt = (options?: ResponsesStore.StoreOptions) => {
-  const clock = { now: 0 }
-  return { clock, store: ResponsesStore.make(() => clock.now, options) }
-}
+// A memory store on the test's `Clock`, and what it holds.
+const storeAt = (options?: ResponsesStore.StoreOptions) =>
+  Effect.map(serviceOf(ResponsesStore.StoredResponses, ResponsesStore.layerStoreMemory(options)), (store) => ({
+    store,
+    usage: store.usage!
+  }))
 
 describe("ResponsesStore in memory", () => {
   it.effect("past maxEntries the oldest goes first", () =>
     Effect.gen(function*() {
-      const { clock, store } = storeAt({ maxEntries: 2 })
+      const { store } = yield* storeAt({ maxEntries: 2 })
       for (const id of ["one", "two", "three"]) {
-        clock.now += 1
+        yield* TestClock.adjust(1)
         yield* store.put(id, undefined, response(id))
       }
       expect(yield* store.get("one", undefined)).toBeUndefined()
       expect((yield* store.get("two", undefined))?.body).toBe("two")
       expect((yield* store.get("three", undefined))?.body).toBe("three")
-    }))
+    }).pipe(Effect.scoped))
 })
 
 describe("ResponsesStore in memory, bounded by bytes", () => {
@@ -65,7 +68,7 @@ describe("ResponsesStore in memory, bounded by bytes", () => {
       Effect.gen(function*() {
         const maxBytes = 6_000
         const maxResponseBytes = 2_500
-        const { store } = storeAt({ maxBytes, maxResponseBytes, maxKeyBytes })
+        const { store, usage: usageOf } = yield* storeAt({ maxBytes, maxResponseBytes, maxKeyBytes })
         // A key's bound is at most the whole store's (`maxKeyBytes` above `maxBytes` is `maxBytes`).
         const keyBound = Math.min(maxKeyBytes, maxBytes)
         // The model: ids in the order of their last use, the least recently used first.
@@ -94,7 +97,7 @@ describe("ResponsesStore in memory, bounded by bytes", () => {
             expect(found !== undefined).toBe(entry !== undefined)
             if (entry !== undefined) model = [...model.filter((kept) => kept !== entry), entry]
           }
-          const usage = store.usage()
+          const usage = usageOf()
           expect(usage.bytes).toBeLessThanOrEqual(maxBytes)
           expect(usage).toEqual({ entries: model.length, bytes: held() })
           for (const owner of ["a", "b", "c"]) expect(held(owner)).toBeLessThanOrEqual(keyBound)
@@ -104,7 +107,7 @@ describe("ResponsesStore in memory, bounded by bytes", () => {
 
   it.effect("holds what it counts: a conversation read from a request's text is kept as its own UTF-8 bytes", () =>
     Effect.gen(function*() {
-      const { store } = storeAt()
+      const { store, usage } = yield* storeAt()
       // A data URL as a request's JSON gives it, beside text that makes the request's string two bytes a character.
       const request = JSON.parse(
         JSON.stringify({ text: "Décris l’image €", url: `data:image/png;base64,${"A".repeat(100_000)}` })
@@ -118,12 +121,12 @@ describe("ResponsesStore in memory, bounded by bytes", () => {
       }
       yield* store.put("resp_image", undefined, kept)
       const bytes = ResponsesStore.bytesOf(kept)
-      expect(store.usage()).toEqual({ entries: 1, bytes })
+      expect(usage()).toEqual({ entries: 1, bytes })
       // Within a few hundred bytes of JSON around it, the image's own bytes, and what holding them takes beside.
       expect(bytes - ResponsesStore.entryBytes - 100_000).toBeGreaterThan(0)
       expect(bytes - ResponsesStore.entryBytes - 100_000).toBeLessThan(400)
       expect(yield* store.get("resp_image", undefined)).toEqual(kept)
-    }))
+    }).pipe(Effect.scoped))
 
   effectProp(
     "counts what it holds, whatever the text: its JSON's UTF-8 bytes and what holding them takes, no fewer than the " +
@@ -131,7 +134,7 @@ describe("ResponsesStore in memory, bounded by bytes", () => {
     fc.array(fc.string({ unit: "grapheme", maxLength: 200 }), { minLength: 1, maxLength: 8 }),
     (texts) =>
       Effect.gen(function*() {
-        const { store } = storeAt()
+        const { store, usage } = yield* storeAt()
         let counted = 0
         for (const [i, text] of texts.entries()) {
           // The text as a request's JSON gives it (a string the parse made, not the one written here).
@@ -145,7 +148,7 @@ describe("ResponsesStore in memory, bounded by bytes", () => {
           expect(bytes).toBeGreaterThanOrEqual(2 * Buffer.byteLength(text) + ResponsesStore.entryBytes)
           expect(yield* store.put(`resp_${i}`, "a", kept)).toBe(true)
           counted += bytes
-          expect(store.usage()).toEqual({ entries: i + 1, bytes: counted })
+          expect(usage()).toEqual({ entries: i + 1, bytes: counted })
           expect(yield* store.get(`resp_${i}`, "a")).toEqual(kept)
         }
       })

@@ -20,9 +20,9 @@ process.env["IDENTITY_OIDC_CLIENT_SECRET"] = OidcIssuer.clientSecret
 
 /**
  * A gateway with sign-on through a fresh issuer whose tokens last `lifetimes`, `oidc` added to its `gateway.oidc` (a
- * field `undefined` there left out), for the scope.
+ * field `undefined` there left out), on a SQLite database unless `database` is false, for the scope.
  */
-export const serveWith = (lifetimes: OidcIssuer.Lifetimes, oidc: Record<string, unknown> = {}) =>
+export const serveWith = (lifetimes: OidcIssuer.Lifetimes, oidc: Record<string, unknown> = {}, database = true) =>
   Effect.gen(function*() {
     const issuer = yield* OidcIssuer.makeWith(lifetimes)
     const directory = yield* Effect.acquireRelease(
@@ -58,7 +58,7 @@ export const serveWith = (lifetimes: OidcIssuer.Lifetimes, oidc: Record<string, 
     const gateway = yield* Gateway.make({
       config: ProviderConfig.gatewayConfig(config),
       port: 0,
-      database: { sqlite: Path.join(directory, "gateway.db") }
+      database: database ? { sqlite: Path.join(directory, "gateway.db") } : undefined
     }).pipe(Effect.provide(UndiciHttpClient.layer()))
     yield* issuer.register(`${gateway.url}/admin/callback`, `${gateway.url}/dashboard`)
     return { issuer, gateway }

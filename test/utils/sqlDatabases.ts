@@ -74,17 +74,18 @@ export const serviceOf = <I, S, E, R>(
 /**
  * The backends of a gateway store (the service `tag`, its layers those of its module): in memory when it has
  * `layerMemory`, then in a new SQLite file and in a new database on the test file's Postgres server (call it at the
- * file's top level), each named after `prefix` (letters and underscores).
+ * file's top level), each named after `prefix` (letters and underscores). A layer that fails to build (a store read
+ * at start) fails the test as a defect.
  */
-export function storeBackends<I, S>(
+export function storeBackends<I, S, E = never>(
   prefix: string,
   tag: Context.Key<I, S>,
   layers: {
     readonly layerMemory?: Layer.Layer<I> | undefined
-    readonly layerSql: (database: Sql.Database) => Layer.Layer<I>
+    readonly layerSql: (database: Sql.Database) => Layer.Layer<I, E>
   }
 ): ReadonlyArray<StoreBackend<S>> {
-  const store = (database: Sql.Database) => serviceOf(tag, layers.layerSql(database))
+  const store = (database: Sql.Database) => Effect.orDie(serviceOf(tag, layers.layerSql(database)))
   const onDatabase = (name: "SQLite" | "Postgres", database: Effect.Effect<Sql.Database, never, Scope.Scope>) => ({
     name,
     store: Effect.flatMap(database, store),

@@ -42,6 +42,7 @@ import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
+import type { StoreUnavailableError } from "../../Store.js"
 import type * as Sql from "../persistence/sql.js"
 import { AdminCheck } from "./access/adminCheck.js"
 import * as AdminAudit from "./admin/audit.js"
@@ -57,8 +58,10 @@ import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as Access from "./identity/access.js"
+import * as Grants from "./identity/grants.js"
 import * as Sessions from "./identity/sessions.js"
 import * as Intake from "./intake.js"
+import * as KeyStore from "./keys/store.js"
 import * as McpPins from "./mcp/pins.js"
 import * as McpSessions from "./mcp/sessions.js"
 import * as Dashboard from "./observe/dashboard/dashboard.js"
@@ -130,16 +133,37 @@ export interface Lasting {
   readonly refusalLines: Logs.RefusalLines
 }
 
-/** The stores every configuration's routes read: the MCP tools' pins, the MCP sessions, the dashboard's sessions. */
-export type Stores = McpPins.PinStore | McpSessions.SessionStore | Sessions.SessionStore
+/**
+ * The stores every configuration's routes read: the keys and teams made at run time, the MCP tools' pins, the MCP
+ * sessions, the dashboard's sessions, the roles granted to people.
+ */
+export type Stores =
+  | KeyStore.KeyStore
+  | McpPins.PinStore
+  | McpSessions.SessionStore
+  | Sessions.SessionStore
+  | Grants.GrantStore
 
 /**
- * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life.
+ * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life;
+ * with a database, failing when its keys cannot be read.
  */
-export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Stores> {
+export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Stores, StoreUnavailableError> {
   return database === undefined
-    ? Layer.mergeAll(McpPins.layerMemory, McpSessions.layerMemory, Sessions.layerMemory)
-    : Layer.mergeAll(McpPins.layerSql(database), McpSessions.layerSql(database), Sessions.layerSql(database))
+    ? Layer.mergeAll(
+      KeyStore.layerMemory,
+      McpPins.layerMemory,
+      McpSessions.layerMemory,
+      Sessions.layerMemory,
+      Grants.layerMemory
+    )
+    : Layer.mergeAll(
+      KeyStore.layerSql(database),
+      McpPins.layerSql(database),
+      McpSessions.layerSql(database),
+      Sessions.layerSql(database),
+      Grants.layerSql(database)
+    )
 }
 
 /**
@@ -152,6 +176,8 @@ export const lasting = Effect.fnUntraced(function*(options: {
   /** How long and how much of the responses are kept (`Gateway.Keys`' bounds); the defaults when unset. */
   readonly responses: ResponsesStore.StoreOptions
   readonly database: Sql.Database | undefined
+  /** The stores the routes read (`storesLayer`), built for the gateway's life. */
+  readonly stores: Context.Context<Stores>
   /** Whether the request log keeps each call's request body and reply text, keys masked. */
   readonly logPayloads: boolean
   /** How long the request log keeps its rows (`Gateway.Options.requestLogRetention`); its default when unset. */
@@ -172,7 +198,6 @@ export const lasting = Effect.fnUntraced(function*(options: {
       : ResponsesStoreRedis.layerStoreRedis(options.store, options.responses)
   )
   const metrics = Logs.makeMetrics(options.status, now, Context.get(responses, ResponsesStore.StoredResponses).usage)
-  const stores = yield* Layer.build(storesLayer(options.database))
   const audit = options.database === undefined
     ? undefined
     : Context.get(yield* Layer.build(AuditLog.layerSql(options.database)), AuditLog.AuditLogStore)
@@ -180,7 +205,7 @@ export const lasting = Effect.fnUntraced(function*(options: {
     now,
     metrics,
     responses,
-    stores,
+    stores: options.stores,
     refusalLines: yield* Logs.refusalLines,
     audit,
     // One count for every instance on the database and every address.
@@ -202,7 +227,7 @@ export const lasting = Effect.fnUntraced(function*(options: {
 /** The gateway's routes over one configuration's engine, and its answer to paths it does not serve. */
 export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOptions, lasting: Lasting) {
   const { metrics, now, refusalLines, requestLog } = lasting
-  const teams = options.managedKeys === undefined ? undefined : Access.teamsOf(options.managedKeys.store)
+  const teams = Access.teamsOf(Context.get(lasting.stores, KeyStore.KeyStore))
   const dashboard = yield* Dashboard.make({
     status: engine.status,
     budgets: options.auth.budgetStatus,
@@ -334,7 +359,7 @@ const routesOf = Effect.fnUntraced(function*(
     ...(options.managedKeys === undefined
       ? yield* AdminKeys.unmanaged
       : yield* AdminKeys.routes(options.managedKeys)),
-    ...yield* AdminGrants.routes(options.grants),
+    ...yield* AdminGrants.routes,
     ...yield* SignOn.routes,
     HttpRouter.route(
       "GET",
@@ -363,9 +388,9 @@ const routesOf = Effect.fnUntraced(function*(
       }),
     now,
     subjects: {
-      ...AdminKeys.subjects(options.managedKeys, options.auth),
+      ...AdminKeys.subjects(yield* KeyStore.KeyStore, options.auth),
       ...AdminPins.subjects(options.mcpPins),
-      ...AdminGrants.subjects(options.grants),
+      ...AdminGrants.subjects(yield* Grants.GrantStore),
       ...SignOn.subjects,
       "POST /admin/reload": {
         object: () => undefined,

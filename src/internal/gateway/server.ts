@@ -71,7 +71,6 @@ import { Drain, shutdown } from "./drain.js"
 import * as Engine from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as TokenCallers from "./identity/callers.js"
-import * as Grants from "./identity/grants.js"
 import * as Oidc from "./identity/oidc.js"
 import * as Sessions from "./identity/sessions.js"
 import * as Intake from "./intake.js"
@@ -105,21 +104,17 @@ function adminKeysOf(config: Config, options: Options) {
   ]
 }
 
-// The keys and teams of the database, their callers, and the spend ledger, kept for the gateway's life.
+// The callers of the database's keys and teams (`keyStore`, in it), and the spend ledger, kept for the gateway's life.
 function manage(
   { bounds, sql }: Sql.Database,
+  keyStore: KeyStore.Store,
   limiterStores: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>,
   drain: Drain
 ) {
   return Effect.gen(function*() {
     const ledger = yield* Ledger.make(sql, { address: bounds.address, statementTimeout: bounds.timeout })
-    const keyStore = yield* KeyStore.make(sql, { address: bounds.address, statementTimeout: bounds.timeout }).pipe(
-      Effect.mapError((error) =>
-        new DatabaseError({ database: bounds.address, reason: `its keys could not be read (${error.reason})` })
-      )
-    )
     const runtime = yield* RuntimeKeys.make(keyStore, ledger, limiterStores, (stale) => drain.revoked(stale))
-    return { ledger, store: keyStore, runtime, database: { bounds, sql } }
+    return { ledger, runtime, database: { bounds, sql } }
   })
 }
 
@@ -406,10 +401,17 @@ export function make(
     const limiterStores = yield* Layer.build(
       store === undefined ? RateLimiter.layerStoreMemory : RateLimiter.layerStoreRedis(store)
     )
+    // The stores the routes read, for the gateway's life: in the database, else in memory (`App.storesLayer`).
+    const stores = yield* Layer.build(App.storesLayer(stored)).pipe(
+      Effect.mapError((error) =>
+        new DatabaseError({ database: error.address, reason: `its keys could not be read (${error.reason})` })
+      )
+    )
+    const keyStore = Context.get(stores, KeyStore.KeyStore)
     const managedKeys = stored === undefined
       ? undefined
       : {
-        ...yield* manage(stored, limiterStores, drain),
+        ...yield* manage(stored, keyStore, limiterStores, drain),
         localOnly: Policy.localOnly(settingOf(options.config, options))
       }
     const keyLimits = yield* KeyLimits.make(yield* configKeyStores(limiterStores, store, database, managedKeys))
@@ -446,6 +448,7 @@ export function make(
         maxChain: options.config.keys?.responsesMaxChain
       },
       database: stored,
+      stores,
       logPayloads: options.logPayloads ?? options.config.keys?.logPayloads ?? false,
       requestLogRetention: options.requestLogRetention ?? options.config.keys?.requestLogRetention,
       requestLogMaxRows: options.config.keys?.requestLogMaxRows,
@@ -473,12 +476,8 @@ export function make(
     // The MCP tools' pins, for the gateway's life, over their store (`App.storesLayer`).
     const mcpPins = McpPins.make(Context.get(lasting.stores, McpPins.PinStore), lasting.metrics.mcpToolHeld)
 
-    // The dashboard's sessions (docs/identity.md), over their store; the roles granted through the admin API, in its
-    // database, which its instances share (without one, no grants).
+    // The dashboard's sessions (docs/identity.md), over their store.
     const sessions = yield* Effect.provideContext(Sessions.sessions, lasting.stores)
-    const grants = stored === undefined
-      ? undefined
-      : Context.get(yield* Layer.build(Grants.layerSql(stored)), Grants.GrantStore)
 
     const mcpSessionBounds = McpSessions.boundsOf(options.config.keys)
 
@@ -512,7 +511,7 @@ export function make(
           const tokens = tokenCallers.length === 0 || managedKeys === undefined
             ? undefined
             : yield* TokenCallers.make(tokenCallers, yield* Oidc.load("tokenCallers"), lasting.now, {
-              teams: managedKeys.store.teams,
+              teams: keyStore.teams,
               ledger: managedKeys.ledger,
               limiters: limiterStores
             }, signOn)
@@ -544,7 +543,6 @@ export function make(
             mcpPins,
             mcpSessionBounds,
             oidc,
-            grants,
             instance: options.instanceSecret === undefined
               ? undefined
               : { secret: options.instanceSecret, listening: `${host}:${bound}` }

@@ -1,14 +1,14 @@
 /**
- * Roles granted to people (docs/identity.md), for those whose roles grant `grants` (`admin`), on a gateway with a
- * database (`identity/grants.ts`):
+ * Roles granted to people (docs/identity.md), for those whose roles grant `grants` (`admin`), in the grants' store
+ * (`identity/grants.ts`: the gateway's database, else its memory):
  *
  * - `GET /admin/grants`: every grant, by subject then role.
  * - `POST /admin/grants` `{ "subject": "alice@example.com", "role": "team_admin:research" }`: the role granted (201),
  *   or the same grant made before (200); 400 naming the field that does not read.
  * - `DELETE /admin/grants/{id}`: the grant removed; 404 when none has that id.
  *
- * A person's roles are read at each of their admin requests: a grant is in force at once, on every instance. Without
- * a database the paths are 404 saying so; a database that fails is 503.
+ * A person's roles are read at each of their admin requests: a grant is in force at once, on every instance on the
+ * database (without one, on this instance, until it stops); a database that fails is 503.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -17,20 +17,11 @@ import { AdminCheck } from "../access/adminCheck.js"
 import { roleOf, roleProblem } from "../access/roles.js"
 import { madeId, type Params, type Subjects } from "../audit/record.js"
 import * as Errors from "../errorAnswer.js"
-import type * as Grants from "../identity/grants.js"
+import * as Grants from "../identity/grants.js"
 import { decodePath, errorResponse, json } from "../serving/answers.js"
 import { Configuration } from "../serving/configuration.js"
 import { Requests } from "../serving/requests.js"
 import { Invalid, parse } from "./input.js"
-
-const noDatabase = Errors.answer(
-  404,
-  "This gateway has no database, where granted roles are kept: start it with `serve --data DIR` (or provider.json's " +
-    "`\"store\": {\"sql\": \"postgres://...\"}`); roles then come from `gateway.oidc.roles` alone.",
-  "invalid_request_error",
-  null,
-  "no_database"
-)
 
 const longestSubject = 256
 
@@ -70,9 +61,9 @@ export function grantInput(text: string): { readonly subject: string; readonly r
 const unavailable = (error: StoreUnavailableError) => errorResponse(Errors.databaseUnavailable(error.reason))
 
 /** The audit subjects of the grants' changes (`audit/record.ts`): a grant by its id, as listed. */
-export function subjects(grants: Grants.Grants | undefined): Subjects {
+export function subjects(grants: Grants.Grants): Subjects {
   function state(id: string | undefined) {
-    if (grants === undefined || id === undefined) return Effect.succeed(null)
+    if (id === undefined) return Effect.succeed(null)
     // A store that cannot be read gives no values: the row still names the grant and the outcome.
     return Effect.orElseSucceed(
       Effect.map(grants.list, (all) => {
@@ -88,8 +79,9 @@ export function subjects(grants: Grants.Grants | undefined): Subjects {
   }
 }
 
-/** The grants' routes over the configuration served: on `grants`, or, without a database, refused saying why. */
-export const routes = Effect.fnUntraced(function*(grants: Grants.Grants | undefined) {
+/** The grants' routes over the configuration served, on the grants' store. */
+export const routes = Effect.gen(function*() {
+  const grants = yield* Grants.GrantStore
   const { now } = yield* Configuration
   const { served } = yield* Requests
   const { adminAs } = yield* AdminCheck
@@ -103,10 +95,7 @@ export const routes = Effect.fnUntraced(function*(grants: Grants.Grants | undefi
         const params = yield* HttpRouter.params
         const body = request.method === "POST" ? yield* Effect.orElseSucceed(request.text, () => "") : ""
         return yield* adminAs(
-          (principal) =>
-            grants === undefined
-              ? Effect.succeed(errorResponse(noDatabase))
-              : handle(grants, principal.name, decodePath(params["id"] ?? ""), body),
+          (principal) => handle(grants, principal.name, decodePath(params["id"] ?? ""), body),
           body
         )
       })

@@ -26,7 +26,14 @@ import { madeId, type Params, type Subjects } from "../audit/record.js"
 import * as Errors from "../errorAnswer.js"
 import * as Access from "../identity/access.js"
 import { keyScope, limitOf, teamScope } from "../keys/runtime.js"
-import type { BudgetLimit, KeyRecord, NameTaken, TeamRecord } from "../keys/store.js"
+import {
+  type BudgetLimit,
+  type KeyRecord,
+  KeyStore,
+  type NameTaken,
+  type Store,
+  type TeamRecord
+} from "../keys/store.js"
 import { decodePath, errorResponse, json } from "../serving/answers.js"
 import { Configuration, type Managed } from "../serving/configuration.js"
 import { Requests } from "../serving/requests.js"
@@ -161,13 +168,14 @@ const operations: ReadonlyArray<readonly ["GET" | "POST" | "PATCH" | "DELETE", `
   ["DELETE", "/admin/teams/:id", "deleteTeam"]
 ]
 
-/** The admin routes of keys and teams over the configuration served, on `managed`. */
+/** The admin routes of keys and teams over the configuration served, on the keys' store and `managed`. */
 export const routes = Effect.fnUntraced(function*(managed: Managed) {
   const configuration = yield* Configuration
   const { engine, options } = configuration
   const { served } = yield* Requests
   const { adminAs } = yield* AdminCheck
-  const { ledger, store } = managed
+  const { ledger } = managed
+  const store = yield* KeyStore
   // What makes a key or a team first: refused where the other instances would not know it.
   const shared = managed.localOnly ? Effect.fail(sharedDatabaseRequired) : Effect.void
   const auth = options.auth
@@ -527,21 +535,21 @@ function withMaskedKey(state: unknown, answer: unknown) {
 
 /**
  * The audit subjects of the keys' and teams' routes that change something (`audit/record.ts`): a key or a team by its
- * id, its values as `GET` shows them (a key's digest never; its secret only masked, once, when made or rotated).
- * Without a database (`managed` undefined) only provider.json's keys are found.
+ * id, its values as `GET` shows them (a key's digest never; its secret only masked, once, when made or rotated), read
+ * from provider.json's keys and `store`'s (which has none without a database).
  */
-export function subjects(managed: Managed | undefined, auth: Auth.Auth): Subjects {
+export function subjects(store: Store, auth: Auth.Auth): Subjects {
   function keyState(id: string | undefined) {
     return Effect.sync(() => {
       const config = auth.keys.find((key) => !key.admin && Caller.configKeyId(key.name) === id)
       if (config !== undefined) return configView(config)
-      const key = managed?.store.keys().find((candidate) => candidate.id === id)
+      const key = store.keys().find((candidate) => candidate.id === id)
       return key === undefined ? null : keyView(key)
     })
   }
   function teamState(id: string | undefined) {
     return Effect.sync(() => {
-      const team = managed?.store.teams().find((candidate) => candidate.id === id)
+      const team = store.teams().find((candidate) => candidate.id === id)
       return team === undefined ? null : teamView(team)
     })
   }

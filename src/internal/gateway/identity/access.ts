@@ -9,7 +9,7 @@ import type { Principal } from "../access/adminCheck.js"
 import { isAdminPath } from "../access/authentication.js"
 import { grants, type Permission, type Team } from "../access/roles.js"
 import * as Errors from "../errorAnswer.js"
-import type { KeyStore } from "../keys/store.js"
+import type { Store as KeyStore } from "../keys/store.js"
 
 /**
  * Where a route's team comes from: `global` none (the whole gateway); `list` every team (each row then checked by

@@ -1,8 +1,9 @@
 /**
- * Roles granted to people through the admin API (`/admin/grants`), kept in the gateway's database (`role_grants`,
- * migration 13) so that every instance on it reads the same: a grant names its subject (the person's user claim, as
- * `gateway.oidc.user_claim` reads it) and one role. A person's roles are read at each admin request, so a grant
- * made or removed is in force at once, everywhere.
+ * Roles granted to people through the admin API (`/admin/grants`): a grant names its subject (the person's user claim,
+ * as `gateway.oidc.user_claim` reads it) and one role. They are the service `GrantStore`, of two layers: the gateway's
+ * database (`layerSql`: `role_grants`, migration 13), so that every instance on it reads the same, or this process's
+ * memory (`layerMemory`), for its life, on a gateway without one; both keep one contract (`test/contract/grants.ts`).
+ * A person's roles are read at each admin request, so a grant made or removed is in force at once, everywhere.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -57,10 +58,39 @@ const grantsOf = (rows: ReadonlyArray<Row>): ReadonlyArray<Grant> =>
     }]
   })
 
+// A new grant's id.
+const grantId = () => `grant_${randomBytes(12).toString("base64url")}`
+
 /** The grants' store. */
 export class GrantStore
   extends Context.Service<GrantStore, Grants>()("effect-llm-router/gateway/identity/GrantStore")
 {}
+
+/** The grants in this process's memory, for its life: a gateway without a database. */
+export const layerMemory: Layer.Layer<GrantStore> = Layer.sync(GrantStore, (): Grants => {
+  const grants = new Map<string, Grant>()
+  const compare = (a: string, b: string) => a < b ? -1 : a > b ? 1 : 0
+  // By subject, then role, as the database's list.
+  const list = () => [...grants.values()].sort((a, b) => compare(a.subject, b.subject) || compare(a.role, b.role))
+  return {
+    list: Effect.sync(list),
+    rolesOf: (subject) => Effect.sync(() => list().filter((grant) => grant.subject === subject).map((one) => one.role)),
+    add: (grant) =>
+      Effect.sync(() => {
+        const found = [...grants.values()].find((one) => one.subject === grant.subject && one.role === grant.role)
+        if (found !== undefined) return { grant: found, made: false }
+        const made = { ...grant, id: grantId() }
+        grants.set(made.id, made)
+        return { grant: made, made: true }
+      }),
+    remove: (id) =>
+      Effect.sync(() => {
+        const found = grants.get(id)
+        grants.delete(id)
+        return found
+      })
+  }
+})
 
 /** The grants in the gateway's database (`role_grants`), which every instance on it shares. */
 export const layerSql = (database: Sql.Database): Layer.Layer<GrantStore> =>
@@ -90,7 +120,7 @@ export const layerSql = (database: Sql.Database): Layer.Layer<GrantStore> =>
           bounds,
           "granting a role",
           Effect.gen(function*() {
-            const id = `grant_${randomBytes(12).toString("base64url")}`
+            const id = grantId()
             yield* sql`INSERT INTO role_grants (id, subject, role, created_at, created_by)
             VALUES (${id}, ${grant.subject}, ${grant.role}, ${grant.createdAt}, ${grant.createdBy})
             ON CONFLICT (subject, role) DO NOTHING`

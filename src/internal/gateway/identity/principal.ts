@@ -21,7 +21,7 @@ export interface Sources {
   readonly auth: Auth.Auth
   readonly oidc: Oidc | undefined
   readonly sessions: Sessions
-  readonly grants: Grants | undefined
+  readonly grants: Grants
 }
 
 /** The name of the session cookie. */
@@ -87,7 +87,6 @@ export const unavailable = (error: StoreUnavailableError): Errors.ErrorAnswer =>
 /** A person's roles: those their groups map to, and those granted to them (none without a database). */
 function personRoles(sources: Sources, oidc: Oidc, subject: string, groups: ReadonlyArray<string>) {
   const mapped = rolesOfGroups(groups, oidc.settings.roles)
-  if (sources.grants === undefined) return Effect.succeed(mapped)
   return Effect.map(
     Effect.mapError(sources.grants.rolesOf(subject), unavailable),
     (granted) => [...new Set([...mapped, ...granted])]

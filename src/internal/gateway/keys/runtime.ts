@@ -22,7 +22,7 @@ import { type Caller, configKeyPrefix, personPrefix, sameDigest } from "../acces
 import * as Allow from "../access/tools.js"
 import * as Errors from "../errorAnswer.js"
 import type { Ledger } from "./ledger.js"
-import type { KeyRecord, KeyStore, TeamRecord } from "./store.js"
+import type { KeyRecord, Store as KeyStore, TeamRecord } from "./store.js"
 
 /** The reply tokens of a budgeted request without `maxTokens`, as provider.json's keys have by default. */
 const defaultMaxTokens = 4096

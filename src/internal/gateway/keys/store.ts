@@ -1,20 +1,22 @@
 /**
- * The keys and teams made at run time (the admin API, `admin/keys.ts`), kept in the gateway's database (tables `keys`
- * and `teams`), with a copy in memory that requests are authenticated against without a query.
+ * The keys and teams made at run time (the admin API, `admin/keys.ts`): the service `KeyStore`, of two layers, the
+ * gateway's database (`layerSql`: tables `keys` and `teams`), which every instance on it shares, or this process's
+ * memory (`layerMemory`), for its life; both keep one contract (`test/contract/keyStore.ts`). Either way requests are
+ * authenticated against a copy in memory, without a query.
  *
- * Every instance on the database re-reads a cheap fingerprint of both tables (their row counts and the sum of their
- * `updated_at`, which every change moves forward, even within a millisecond) every `refreshEvery` (500 ms), and the
- * tables themselves only when it changed: a key revoked on one instance is refused by the others within about that
- * time, and at once by the instance that revoked it, which reloads before it answers. A key is stored as its SHA-256
- * digest, never itself; a revoked key's row stays (its name stays taken), so its spend can still be read.
+ * The copy is read again whenever a cheap fingerprint of the tables changed: a database's row counts and the sum of
+ * their `updated_at`, which every change moves forward, even within a millisecond (in memory, a count of its
+ * changes). Every instance reads the fingerprint every `refreshEvery` (500 ms), on the `Clock`, and the tables only
+ * when it moved: a key revoked on one instance is refused by the others within about that time, and at once by the
+ * instance that revoked it, which reloads before it answers. A key is stored as its SHA-256 digest, never itself; a
+ * revoked key's row stays (its name stays taken), so its spend can still be read.
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
-import type * as SqlClient from "effect/sql/SqlClient"
+import * as Layer from "effect/Layer"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Budget from "../../../Budget.js"
 import { type StoreUnavailableError } from "../../../Store.js"
@@ -79,13 +81,15 @@ export type KeyChange = Partial<Omit<KeyRecord, "id" | "createdAt" | "updatedAt"
 /** What a change of a team writes. */
 export type TeamChange = Partial<Omit<TeamRecord, "id" | "createdAt" | "updatedAt">>
 
-export interface KeyStore {
-  /** Every key made at run time, revoked ones included, as last read. */
+/** The keys' and teams' store. */
+export interface Store {
+  /** Every key made at run time, revoked ones included, as last read, oldest first. */
   readonly keys: () => ReadonlyArray<KeyRecord>
+  /** Every team, as last read, oldest first. */
   readonly teams: () => ReadonlyArray<TeamRecord>
   /** Runs `listener` after each reload that found a change, before the reload is done. */
   readonly onChange: (listener: Effect.Effect<void>) => void
-  /** Reads both tables again now. */
+  /** Reads both tables again now, when they changed. */
   readonly reload: Effect.Effect<void, StoreUnavailableError>
   readonly insertKey: (key: KeyRecord) => Effect.Effect<void, StoreUnavailableError | NameTaken>
   readonly updateKey: (id: string, change: KeyChange) => Effect.Effect<void, StoreUnavailableError | NameTaken>
@@ -204,112 +208,207 @@ const teamColumns = (change: TeamChange): Record<string, unknown> => {
   return columns
 }
 
-/** The store over `sql`, loaded, and kept fresh for the scope's life. */
-export const make = (
-  sql: SqlClient.SqlClient,
-  options: {
-    /** The database as `StoreUnavailableError.address` names it. */
-    readonly address: string
-    readonly statementTimeout?: Duration.Input | undefined
+/** The keys' and teams' store. */
+export class KeyStore extends Context.Service<KeyStore, Store>()("effect-llm-router/gateway/keys/KeyStore") {}
+
+/** What a backend keeps: the tables, written at once, and read whole (failing with `E`) when their fingerprint moved. */
+interface Tables<E extends StoreUnavailableError = StoreUnavailableError> {
+  /** A value that changes with every change of either table. */
+  readonly fingerprint: Effect.Effect<string, E>
+  readonly read: Effect.Effect<
+    { readonly keys: ReadonlyArray<KeyRecord>; readonly teams: ReadonlyArray<TeamRecord> },
+    E
+  >
+  readonly insertKey: Store["insertKey"]
+  /** A change with at least one column. */
+  readonly updateKey: Store["updateKey"]
+  readonly insertTeam: Store["insertTeam"]
+  readonly updateTeam: Store["updateTeam"]
+  readonly deleteTeam: Store["deleteTeam"]
+}
+
+/** The store over `tables`: its copy read now, and again whenever they changed, for the scope's life. */
+const overTables = Effect.fnUntraced(function*<E extends StoreUnavailableError>(tables: Tables<E>) {
+  let keys: ReadonlyArray<KeyRecord> = []
+  let teams: ReadonlyArray<TeamRecord> = []
+  let fingerprint: string | undefined
+  const listeners: Array<Effect.Effect<void>> = []
+
+  const load = Effect.gen(function*() {
+    const seen = yield* tables.fingerprint
+    if (seen === fingerprint) return
+    const read = yield* tables.read
+    keys = read.keys
+    teams = read.teams
+    fingerprint = seen
+    // The listeners of now: one added while they run waits for the next change.
+    yield* Effect.forEach([...listeners], (listener) => listener, { discard: true })
+  })
+
+  const store: Store = {
+    keys: () => keys,
+    teams: () => teams,
+    onChange: (listener) => {
+      listeners.push(listener)
+    },
+    reload: load,
+    insertKey: tables.insertKey,
+    updateKey: (id, change) =>
+      Object.keys(keyColumns(change)).length === 0 ? Effect.void : tables.updateKey(id, change),
+    insertTeam: tables.insertTeam,
+    updateTeam: tables.updateTeam,
+    deleteTeam: tables.deleteTeam
   }
-): Effect.Effect<KeyStore, StoreUnavailableError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const timeout = Duration.fromInputUnsafe(options.statementTimeout ?? Sql.defaultTimeout)
-    let keys: ReadonlyArray<KeyRecord> = []
-    let teams: ReadonlyArray<TeamRecord> = []
-    let fingerprint = ""
-    const listeners: Array<Effect.Effect<void>> = []
+  yield* load
+  yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(refreshEvery), Effect.ignore(load))))
+  return store
+})
 
-    const bounds: Sql.Bounds = { address: options.address, timeout }
-    const bounded = <A>(what: string, effect: Effect.Effect<A, SqlError>) => Sql.step(bounds, what, effect)
+// A change's `updated_at`: now, or one past the row's last when the clock has not moved on since.
+const stampOf = (now: number, last: number) => last >= now ? last + 1 : now
 
-    // A write whose unique name (a key's or a team's) another row has: `NameTaken`.
-    const named = <A>(what: string, effect: Effect.Effect<A, SqlError>) =>
-      Sql.step(
-        bounds,
-        what,
-        Effect.catchIf(
-          effect,
-          (error) => error.reason._tag === "UniqueViolation",
-          () => Effect.fail(new NameTaken())
-        )
+const byAge = (a: { readonly createdAt: number; readonly id: string }, b: typeof a) =>
+  a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
+/** The tables in this process's memory, with the unique names and digests the database's have. */
+function memoryTables(): Tables<never> {
+  const keys = new Map<string, KeyRecord>()
+  const teams = new Map<string, TeamRecord>()
+  let changes = 0
+  // Whether another row than `id`'s has a value `of` gives.
+  const taken =
+    <A extends { readonly id: string }>(rows: Map<string, A>, id: string, of: (row: A) => string) =>
+    (value: string | undefined) =>
+      value !== undefined && [...rows.values()].some((row) => row.id !== id && of(row) === value)
+  const write = <A extends { readonly id: string }>(rows: Map<string, A>, row: A) =>
+    Effect.sync(() => {
+      rows.set(row.id, row)
+      changes++
+    })
+  const keyTaken = (id: string, change: KeyChange) =>
+    taken(keys, id, (key) => key.name)(change.name) || taken(keys, id, (key) => key.sha256)(change.sha256)
+  const teamTaken = (id: string, change: TeamChange) => taken(teams, id, (team) => team.name)(change.name)
+  return {
+    fingerprint: Effect.sync(() => String(changes)),
+    read: Effect.sync(() => ({ keys: [...keys.values()].sort(byAge), teams: [...teams.values()].sort(byAge) })),
+    insertKey: (key) => keyTaken(key.id, key) ? Effect.fail(new NameTaken()) : write(keys, key),
+    updateKey: (id, change) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const key = keys.get(id)
+        if (key === undefined) return Effect.void
+        if (keyTaken(id, change)) return Effect.fail(new NameTaken())
+        return write(keys, { ...key, ...change, updatedAt: stampOf(now, key.updatedAt) })
+      }),
+    insertTeam: (team) => teamTaken(team.id, team) ? Effect.fail(new NameTaken()) : write(teams, team),
+    updateTeam: (id, change) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const team = teams.get(id)
+        if (team === undefined) return Effect.void
+        if (teamTaken(id, change)) return Effect.fail(new NameTaken())
+        return write(teams, { ...team, ...change, updatedAt: stampOf(now, team.updatedAt) })
+      }),
+    deleteTeam: (id) =>
+      Effect.sync(() => {
+        for (const key of keys.values()) {
+          if (key.teamId === id && key.revokedAt !== undefined) {
+            keys.set(key.id, { ...key, teamId: undefined })
+            changes++
+          }
+        }
+        if (teams.delete(id)) changes++
+      })
+  }
+}
+
+/** The tables `keys` and `teams` of `database`. */
+function sqlTables({ bounds, sql }: Sql.Database): Tables {
+  // A write whose unique name (a key's or a team's) another row has: `NameTaken`.
+  const named = <A>(what: string, effect: Effect.Effect<A, SqlError>) =>
+    Sql.step(
+      bounds,
+      what,
+      Effect.catchIf(
+        effect,
+        (error) => error.reason._tag === "UniqueViolation",
+        () => Effect.fail(new NameTaken())
       )
-
-    const current = sql<Row>`SELECT
-      (SELECT COUNT(*) FROM keys) AS key_count, (SELECT COALESCE(SUM(updated_at), 0) FROM keys) AS key_version,
-      (SELECT COUNT(*) FROM teams) AS team_count, (SELECT COALESCE(SUM(updated_at), 0) FROM teams) AS team_version`
-
-    const load = (force: boolean) =>
-      bounded(
-        "reading the keys",
-        Effect.gen(function*() {
-          const [row] = yield* current
-          const seen = [row?.["key_count"], row?.["key_version"], row?.["team_count"], row?.["team_version"]]
-            .map(String).join(":")
-          if (!force && seen === fingerprint) return
-          const [keyRows, teamRows] = yield* Effect.all([
-            sql<Row>`SELECT * FROM keys ORDER BY created_at, id`,
-            sql<Row>`SELECT * FROM teams ORDER BY created_at, id`
-          ])
-          keys = keyRows.map(keyOf)
-          teams = teamRows.map(teamOf)
-          fingerprint = seen
-          yield* Effect.forEach(listeners, (listener) => listener, { discard: true })
-        })
+    )
+  // A change's `updated_at`, as `stampOf` gives it, in the statement.
+  const stamp = (now: number) => sql`CASE WHEN updated_at >= ${now} THEN updated_at + 1 ELSE ${now} END`
+  return {
+    fingerprint: Sql.step(
+      bounds,
+      "reading the keys",
+      Effect.map(
+        sql<Row>`SELECT
+          (SELECT COUNT(*) FROM keys) AS key_count, (SELECT COALESCE(SUM(updated_at), 0) FROM keys) AS key_version,
+          (SELECT COUNT(*) FROM teams) AS team_count, (SELECT COALESCE(SUM(updated_at), 0) FROM teams) AS team_version`,
+        ([row]) =>
+          [row?.["key_count"], row?.["key_version"], row?.["team_count"], row?.["team_version"]].map(String).join(":")
       )
-
-    // A change's `updated_at`: now, or one past the row's last when the clock has not moved on since.
-    const stamp = (now: number) => sql`CASE WHEN updated_at >= ${now} THEN updated_at + 1 ELSE ${now} END`
-
-    const updateKey = (id: string, change: KeyChange) =>
+    ),
+    read: Sql.step(
+      bounds,
+      "reading the keys",
+      Effect.map(
+        Effect.all([
+          sql<Row>`SELECT * FROM keys ORDER BY created_at, id`,
+          sql<Row>`SELECT * FROM teams ORDER BY created_at, id`
+        ]),
+        ([keyRows, teamRows]) => ({ keys: keyRows.map(keyOf), teams: teamRows.map(teamOf) })
+      )
+    ),
+    insertKey: (key) =>
+      named(
+        "making a key",
+        sql`INSERT INTO keys ${
+          sql.insert({ id: key.id, ...keyColumns(key), created_at: key.createdAt, updated_at: key.updatedAt })
+        }`
+      ),
+    updateKey: (id, change) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         named(
           "changing a key",
           sql`UPDATE keys SET ${sql.update(keyColumns(change))}, updated_at = ${stamp(now)} WHERE id = ${id}`
-        ))
-
-    const updateTeam = (id: string, change: TeamChange) =>
+        )),
+    insertTeam: (team) =>
+      named(
+        "making a team",
+        sql`INSERT INTO teams ${
+          sql.insert({ id: team.id, ...teamColumns(team), created_at: team.createdAt, updated_at: team.updatedAt })
+        }`
+      ),
+    updateTeam: (id, change) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const columns = teamColumns(change)
         const set = Object.keys(columns).length === 0 ? sql`` : sql`${sql.update(columns)},`
         return named("changing a team", sql`UPDATE teams SET ${set} updated_at = ${stamp(now)} WHERE id = ${id}`)
-      })
-
-    const store: KeyStore = {
-      keys: () => keys,
-      teams: () => teams,
-      onChange: (listener) => {
-        listeners.push(listener)
-      },
-      reload: load(false),
-      insertKey: (key) =>
-        named(
-          "making a key",
-          sql`INSERT INTO keys ${
-            sql.insert({ id: key.id, ...keyColumns(key), created_at: key.createdAt, updated_at: key.updatedAt })
-          }`
-        ),
-      updateKey: (id, change) => Object.keys(keyColumns(change)).length === 0 ? Effect.void : updateKey(id, change),
-      insertTeam: (team) =>
-        named(
-          "making a team",
-          sql`INSERT INTO teams ${
-            sql.insert({ id: team.id, ...teamColumns(team), created_at: team.createdAt, updated_at: team.updatedAt })
-          }`
-        ),
-      updateTeam,
-      deleteTeam: (id) =>
-        Sql.transaction(
-          sql,
-          bounds,
-          "deleting a team",
-          Effect.andThen(
-            sql`UPDATE keys SET team_id = NULL WHERE team_id = ${id} AND revoked_at IS NOT NULL`,
-            Effect.asVoid(sql`DELETE FROM teams WHERE id = ${id}`)
-          )
+      }),
+    deleteTeam: (id) =>
+      Sql.transaction(
+        sql,
+        bounds,
+        "deleting a team",
+        Effect.andThen(
+          sql`UPDATE keys SET team_id = NULL WHERE team_id = ${id} AND revoked_at IS NOT NULL`,
+          Effect.asVoid(sql`DELETE FROM teams WHERE id = ${id}`)
         )
-    }
-    yield* load(true)
-    yield* Effect.forkScoped(Effect.repeat(Effect.ignore(load(false)), Schedule.spaced(refreshEvery)))
-    return store
-  })
+      )
+  }
+}
+
+/**
+ * Keys and teams in this process's memory, for the scope's life: a gateway whose keys are its configuration's alone
+ * (without a database no key is made at run time: the admin API of keys answers that it needs one).
+ */
+export const layerMemory: Layer.Layer<KeyStore> = Layer.effect(
+  KeyStore,
+  Effect.suspend(() => overTables(memoryTables()))
+)
+
+/**
+ * Keys and teams in the gateway's database (tables `keys` and `teams`), which every instance on it shares: read at
+ * start (failing when they cannot be), and again whenever another instance changed them.
+ */
+export const layerSql = (database: Sql.Database): Layer.Layer<KeyStore, StoreUnavailableError> =>
+  Layer.effect(KeyStore, Effect.suspend(() => overTables(sqlTables(database))))

@@ -218,13 +218,8 @@ export interface Usage {
   readonly bytes: number
 }
 
-/** A store in memory, which tells what it holds. */
-export interface MemoryStore extends Service {
-  readonly usage: () => Usage
-}
-
-/** A store in memory, its time in milliseconds from `now` (the gateway's `Clock`). */
-export const make = (now: () => number, options: StoreOptions = {}): MemoryStore => {
+// A store in memory, its time in milliseconds from `now` (the gateway's `Clock`): `layerStoreMemory`'s.
+const make = (now: () => number, options: StoreOptions = {}): Service => {
   const ttl = ttlMillis(options)
   const maxEntries = options.maxEntries ?? 10_000
   const bounds = boundsOf(options)

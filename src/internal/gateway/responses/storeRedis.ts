@@ -213,8 +213,8 @@ const decodeUpstream = Schema.decodeUnknownOption(UpstreamJson)
 // An owner as kept: JSON, so that no key's name can pass for none.
 const ownerOf = (owner: string | undefined): string => JSON.stringify(owner ?? null)
 
-/** The responses of `store`'s Redis, each kept for `options.ttl`. */
-export const make = (store: Store.Store, options: StoreOptions = {}): Service => {
+// The responses of `store`'s Redis, each kept for `options.ttl`: `layerStoreRedis`'s.
+const make = (store: Store.Store, options: StoreOptions = {}): Service => {
   const { connection } = store
   const ttl = Math.max(1, Math.ceil(ttlMillis(options)))
   const entryPrefix = `${connection.prefix}:responses:`

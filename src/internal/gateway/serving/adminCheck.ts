@@ -12,8 +12,10 @@ import * as Layer from "effect/Layer"
 import { AdminCheck, type Principal } from "../access/adminCheck.js"
 import type * as Errors from "../errorAnswer.js"
 import * as Access from "../identity/access.js"
+import { GrantStore } from "../identity/grants.js"
 import * as Principals from "../identity/principal.js"
 import * as Sessions from "../identity/sessions.js"
+import { KeyStore } from "../keys/store.js"
 import { errorResponse } from "./answers.js"
 import { Configuration } from "./configuration.js"
 
@@ -24,9 +26,9 @@ export const make = Effect.gen(function*() {
     auth: options.auth,
     oidc: options.oidc,
     sessions: yield* Sessions.sessions,
-    grants: options.grants
+    grants: yield* GrantStore
   }
-  const teams = options.managedKeys === undefined ? undefined : Access.teamsOf(options.managedKeys.store)
+  const teams = Access.teamsOf(yield* KeyStore)
 
   // Each admin request's principal, resolved once: its route's check and the audit log's actor read the same one.
   const resolved = new WeakMap<

@@ -8,11 +8,9 @@ import type * as Sql from "../../persistence/sql.js"
 import type * as Auth from "../access/authentication.js"
 import type { Drain } from "../drain.js"
 import type { Engine } from "../engine.js"
-import type { Grants } from "../identity/grants.js"
 import type { Instance } from "../identity/instance.js"
 import type { Oidc } from "../identity/oidc.js"
 import type { Ledger } from "../keys/ledger.js"
-import type { KeyStore } from "../keys/store.js"
 import type * as McpEndpoint from "../mcp/endpoint.js"
 import type * as McpPins from "../mcp/pins.js"
 import type * as McpSessions from "../mcp/sessions.js"
@@ -34,7 +32,7 @@ export interface AppOptions {
   readonly drain: Drain
   /** The gateway's database (keys, teams, spend, the request log), if it has one. */
   readonly database: Sql.Database | undefined
-  /** The keys and teams made at run time and the spend ledger, on a gateway with a database. */
+  /** With a database, what the admin API of keys reads besides the keys' store (`KeyStore`, in context). */
   readonly managedKeys: Managed | undefined
   /** `POST /admin/reload`: the configuration read again and served (`Gateway.Service.reload`); the names it serves. */
   readonly reload: Effect.Effect<ReadonlyArray<string>, { readonly message: string }>
@@ -46,15 +44,12 @@ export interface AppOptions {
   readonly mcpSessionBounds: McpSessions.Bounds
   /** Sign-on's identity provider, when the configuration has one (`gateway.oidc`). */
   readonly oidc: Oidc | undefined
-  /** The roles granted through the admin API, with a database. */
-  readonly grants: Grants | undefined
   /** What `GET /admin/instance` proves (`Gateway.Options.instanceSecret`), when `serve` gave a secret. */
   readonly instance: Instance | undefined
 }
 
-/** What the admin API of keys works on: the database's keys and teams, and the spend ledger. */
+/** What the admin API of keys works on besides the keys' store: the spend ledger. */
 export interface Managed {
-  readonly store: KeyStore
   readonly ledger: Ledger
   /**
    * Whether keys and teams made here would be this instance's alone (`Policy.localOnly`: its limits shared through

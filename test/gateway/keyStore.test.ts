@@ -1,0 +1,45 @@
+/**
+ * The keys and teams made at run time against their store's contract (`contract/keyStore.ts`) on each backend: memory
+ * (`layerMemory`), SQLite and Postgres (`layerSql`); and the store required where it is read: the admin API of keys,
+ * the admin check and the routes' stores do not compile without it.
+ */
+import { expect, it } from "@effect/vitest"
+import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as AdminKeys from "../../src/internal/gateway/admin/keys.js"
+import type * as App from "../../src/internal/gateway/app.js"
+import * as Grants from "../../src/internal/gateway/identity/grants.js"
+import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
+import * as KeyStore from "../../src/internal/gateway/keys/store.js"
+import * as McpPins from "../../src/internal/gateway/mcp/pins.js"
+import * as McpSessions from "../../src/internal/gateway/mcp/sessions.js"
+import type * as AdminChecks from "../../src/internal/gateway/serving/adminCheck.js"
+import { keyStoreContract } from "../contract/keyStore.js"
+import { storeBackends } from "../utils/sqlDatabases.js"
+
+for (const backend of storeBackends("keys", KeyStore.KeyStore, KeyStore)) keyStoreContract(backend)
+
+it("is required: the routes that read it, and the routes' stores, left without it do not compile (the typecheck)", () => {
+  // The services the admin API of keys and the admin check are built with, less the keys' store.
+  type Without<T> = Exclude<Effect.Services<T>, KeyStore.KeyStore>
+  type Routes = ReturnType<typeof AdminKeys.routes>
+  // @ts-expect-error: the admin API of keys reads the `KeyStore`.
+  const routes: Effect.Effect<Effect.Success<Routes>, unknown, Without<Routes>> = undefined as unknown as Routes
+  // @ts-expect-error: so does the admin check, to scope a team's admins.
+  const check: Effect.Effect<unknown, unknown, Without<typeof AdminChecks.make>> =
+    undefined as unknown as typeof AdminChecks.make
+  // @ts-expect-error: the routes' stores without the keys' are not the routes' stores.
+  const stores: Layer.Layer<App.Stores> = Layer.mergeAll(
+    McpPins.layerMemory,
+    McpSessions.layerMemory,
+    Sessions.layerMemory
+  )
+  const whole: Layer.Layer<App.Stores> = Layer.mergeAll(
+    Grants.layerMemory,
+    KeyStore.layerMemory,
+    McpPins.layerMemory,
+    McpSessions.layerMemory,
+    Sessions.layerMemory
+  )
+  expect([routes, check, stores, whole].filter(Boolean)).toHaveLength(2)
+})
