@@ -14,6 +14,7 @@ import * as Errors from "../errorAnswer.js"
 import { decodePath, json, refusal } from "../serving/answers.js"
 import { ModelNames } from "../serving/modelNames.js"
 import { Requests } from "../serving/requests.js"
+import { RequestContext } from "../request/context.js"
 import { modelOf, queryOf } from "./gemini.js"
 
 const defaultPageSize = 50
@@ -49,19 +50,21 @@ function pageOf(query: URLSearchParams): Result.Result<{ readonly start: number;
 export const route = Effect.gen(function*() {
   const { served } = yield* Requests
   const { notFoundAnswer, visibleModels } = yield* ModelNames
-  return served(({ entry }) =>
-    Effect.map(Effect.all([HttpRouter.params, HttpServerRequest.HttpServerRequest]), ([params, request]) => {
-      const caller = entry.caller
+  return served(() =>
+    Effect.map(
+      Effect.all([HttpRouter.params, HttpServerRequest.HttpServerRequest, RequestContext]),
+      ([params, request, context]) => {
+      const caller = context.caller
       const visible = visibleModels(caller)
       const id = modelOf(decodePath(params["*"] ?? ""))
       if (id !== "") {
         const model = visible.find((model) => model.id === id)
         return model === undefined
-          ? refusal(entry, notFoundAnswer(id, caller))
+          ? refusal(context, notFoundAnswer(id, caller))
           : json(200, JSON.stringify(modelObject(model)))
       }
       const paged = pageOf(queryOf(request.url))
-      if (Result.isFailure(paged)) return refusal(entry, Errors.invalidRequest(paged.failure, undefined))
+      if (Result.isFailure(paged)) return refusal(context, Errors.invalidRequest(paged.failure, undefined))
       const page = paged.success
       const end = page.start + page.size
       return json(
