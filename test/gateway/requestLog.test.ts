@@ -63,7 +63,7 @@ const call = (log: RequestLog.RequestLog, id: string, start: number) => {
   const context = Request.make({ id, method: "POST", url: "/v1/chat/completions", start, caller: undefined, payload: false })
   Outcome.answeredAs(context.outcome, 200)
   const journal = Journal.make({ stats: makeLiveStats([], 0), requestLog: log, logRequests: false })
-  return journal.written(context, start + 5)
+  return journal.written(context, start + 5, undefined)
 }
 
 const ids = (sql: SqlClient.SqlClient) =>

@@ -78,8 +78,11 @@ export function recordOf(context: Request.Service, now: number, suppressed?: num
 export interface Service {
   /** Whether the request log keeps payloads: a request's context then gathers its body and its reply's text. */
   readonly logPayloads: boolean
-  /** The request's end at `now` (Clock millis): its record made, fed to the live figures, its row queued, its line. */
-  readonly written: (context: Request.Service, now: number) => Effect.Effect<void>
+  /**
+   * The request's end at `now` (Clock millis): its record made, fed to the live figures, its row queued, its line
+   * written; then `answer`.
+   */
+  readonly written: <A>(context: Request.Service, now: number, answer: A) => Effect.Effect<A>
   /**
    * A request refused before it was authenticated: no row; its line when `suppressed` says one is written (the
    * count of refusals' lines not written before it), none when it is undefined.
@@ -101,17 +104,21 @@ export interface Destinations {
 
 /** The journal of `destinations`. */
 export function make({ logRequests, requestLog, stats }: Destinations): Service {
-  function written(context: Request.Service, now: number): Effect.Effect<void> {
+  function written<A>(context: Request.Service, now: number, answer: A): Effect.Effect<A> {
     const record = recordOf(context, now)
     stats.record(record.deployment, record.latency, record.firstToken, record.cost)
     requestLog?.record(record)
-    return logRequests ? line(record) : Effect.void
+    return logRequests ? Effect.as(line(record), answer) : Effect.succeed(answer)
   }
   return Journal.of({
     logPayloads: requestLog?.logPayloads === true,
     written,
     refused: (context, now, suppressed) =>
       suppressed === undefined ? Effect.void : line(recordOf(context, now, suppressed)),
-    ended: (context, now) => Effect.andThen(Request.settle(context, context.outcome.cost), written(context, now))
+    ended: (context, now) => {
+      const settlement = context.settlement.get()
+      const write = written(context, now, undefined)
+      return settlement === undefined ? write : Effect.andThen(settlement(context.outcome.cost), write)
+    }
   })
 }

@@ -220,18 +220,15 @@ export const make = Effect.fnUntraced(function*(refusalLines: RefusalLines) {
           // it here.
           if (outcome.streaming) return Effect.succeed(response)
           const answered = HttpServerResponse.setHeaders(response, Request.answerHeaders(requestContext))
-          return Effect.as(
-            refused === undefined
-              ? journal.written(requestContext, now())
-              : journal.refused(requestContext, now(), suppressed),
-            answered
-          )
+          return refused === undefined
+            ? journal.written(requestContext, now(), answered)
+            : Effect.as(journal.refused(requestContext, now(), suppressed), answered)
         })
       ).pipe(
         Effect.onInterrupt(() => {
           if (outcome.streaming) return Effect.void
           Outcome.gone(outcome)
-          return journal.written(requestContext, now())
+          return journal.written(requestContext, now(), undefined)
         })
       )
     }
