@@ -81,7 +81,14 @@ const served = (endpoints: Endpoint.Endpoints, rule: () => Allow.Rule) =>
     // Each request its own context, as the gateway's route makes one.
     const free = (): Endpoint.Governance => ({
       reserve: () => Effect.succeed(() => Effect.void),
-      context: Request.make({ id: "property", method: "POST", url: "/mcp", start: 0, caller: undefined, payload: false }),
+      context: Request.make({
+        id: "property",
+        method: "POST",
+        url: "/mcp",
+        start: 0,
+        caller: undefined,
+        payload: false
+      }),
       metrics: { toolCall: () => {}, error: () => {} }
     })
     yield* listening.serve(Effect.suspend(() =>

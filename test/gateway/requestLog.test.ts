@@ -17,9 +17,9 @@ import { join } from "node:path"
 import { migrations } from "../../src/internal/databaseSchema.js"
 import { makeLiveStats } from "../../src/internal/gateway/observe/liveStats.js"
 import * as Journal from "../../src/internal/gateway/observe/record.js"
+import * as RequestLog from "../../src/internal/gateway/observe/requestLog.js"
 import * as Request from "../../src/internal/gateway/request/context.js"
 import * as Outcome from "../../src/internal/gateway/request/outcome.js"
-import * as RequestLog from "../../src/internal/gateway/observe/requestLog.js"
 import * as Database from "../../src/internal/sql/database.js"
 import * as Requests from "../../src/internal/sql/requests.js"
 import { effectProp } from "../utils/effectProp.js"
@@ -60,7 +60,14 @@ const open = (
 
 /** A call that came in at `start` and ended 5 ms later, its record written to `log`. */
 const call = (log: RequestLog.RequestLog, id: string, start: number) => {
-  const context = Request.make({ id, method: "POST", url: "/v1/chat/completions", start, caller: undefined, payload: false })
+  const context = Request.make({
+    id,
+    method: "POST",
+    url: "/v1/chat/completions",
+    start,
+    caller: undefined,
+    payload: false
+  })
   Outcome.answeredAs(context.outcome, 200)
   const journal = Journal.make({ stats: makeLiveStats([], 0), requestLog: log, logRequests: false })
   return journal.written(context, start + 5, undefined)

@@ -66,6 +66,8 @@ import * as Metrics from "./observe/metrics.js"
 import * as Journal from "./observe/record.js"
 import * as RefusalLines from "./observe/refusalLines.js"
 import * as RequestLog from "./observe/requestLog.js"
+import { RequestContext } from "./request/context.js"
+import * as Outcome from "./request/outcome.js"
 import * as ResponsesStore from "./responses/store.js"
 import * as ResponsesStoreRedis from "./responses/storeRedis.js"
 import * as AnthropicRoute from "./routes/anthropic.js"
@@ -76,8 +78,6 @@ import * as McpRoute from "./routes/mcp.js"
 import * as OpenAiRoutes from "./routes/openAiChat.js"
 import * as ResponsesRoute from "./routes/openAiResponses.js"
 import * as SignOn from "./routes/signOn.js"
-import { RequestContext } from "./request/context.js"
-import * as Outcome from "./request/outcome.js"
 import * as AdminChecks from "./serving/adminCheck.js"
 import * as Admission from "./serving/admission.js"
 import { errorResponse, json, refusal } from "./serving/answers.js"
@@ -284,16 +284,17 @@ const routesOf = Effect.fnUntraced(function*(
   function notAllowed(allow: string) {
     return served(({ request }) =>
       RequestContext.useSync((context) => {
-      const answer = Errors.answer(
-        405,
-        `${request.method} is not served on ${context.path}, which takes ${allow}.`,
-        "invalid_request_error",
-        null,
-        "method_not_allowed"
-      )
-      Outcome.failed(context.outcome, answer.code ?? undefined, answer)
-      return HttpServerResponse.setHeader(refusal(context, answer), "allow", allow)
-    }))
+        const answer = Errors.answer(
+          405,
+          `${request.method} is not served on ${context.path}, which takes ${allow}.`,
+          "invalid_request_error",
+          null,
+          "method_not_allowed"
+        )
+        Outcome.failed(context.outcome, answer.code ?? undefined, answer)
+        return HttpServerResponse.setHeader(refusal(context, answer), "allow", allow)
+      })
+    )
   }
 
   // Matched exactly: `Intake.canonicalUrl` has normalised the path already, for this and for the key check alike.

@@ -15,9 +15,9 @@ import * as Auth from "../access/authentication.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as Errors from "../errorAnswer.js"
 import * as Intake from "../intake.js"
+import { RequestContext } from "../request/context.js"
 import { decodePath, errorResponse, json, problemResponse } from "../serving/answers.js"
 import { Requests, type WithBody } from "../serving/requests.js"
-import { RequestContext } from "../request/context.js"
 import * as BalancedCall from "./wire.js"
 
 /** The `/llm/*` routes over the configuration served. */

@@ -3,9 +3,9 @@
  * failure, a stream's first token and its restarts. A stream's usage and deployment change as a router moves it, so
  * these are noted, not set once; this module's steps are the only writers, each named for what happened.
  */
+import type * as Redacted from "effect/Redacted"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { ChatResponse, Usage } from "../../../ChatResponse.js"
-import type * as Redacted from "effect/Redacted"
 
 /** What a request's answer did so far. */
 export interface Outcome {

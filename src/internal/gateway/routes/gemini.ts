@@ -23,9 +23,9 @@ import { errors, type Framing } from "../../wire/gemini/writer.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
 import * as Errors from "../errorAnswer.js"
+import { RequestContext } from "../request/context.js"
 import { decodePath, errorResponse, json, refusal } from "../serving/answers.js"
 import { Requests, type WithBody } from "../serving/requests.js"
-import { RequestContext } from "../request/context.js"
 
 /**
  * The paths every Gemini method is served under: `v1beta`, as Gemini CLI asks, and `v1`, the default of

@@ -12,10 +12,10 @@ import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
 import type { ModelEntry } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
+import { RequestContext } from "../request/context.js"
 import { decodePath, json, problemResponse } from "../serving/answers.js"
 import { ModelNames } from "../serving/modelNames.js"
 import { Requests, type WithBody } from "../serving/requests.js"
-import { RequestContext } from "../request/context.js"
 
 /** OpenAI's routes over the configuration served. */
 export const routes = Effect.gen(function*() {

@@ -88,7 +88,6 @@ export interface Service {
 /** The serving of each request, as every route is served. */
 export class Requests extends Context.Service<Requests, Service>()("effect-llm-router/gateway/serving/Requests") {}
 
-
 function isBodyTooLarge(error: unknown): boolean {
   return HttpServerError.isHttpServerError(error) && error.reason._tag === "RequestParseError" &&
     error.reason.reason === "BodyTooLarge"
