@@ -20,7 +20,8 @@
  * stream, never a clean end (`chatAnswer.ts`).
  *
  * This module is the route table: every route is built over the services of `serving/`, provided once here
- * (`Requests`: the log entry, the guard and the key check, the body; `AdminCheck`; `Admission`; `ModelNames`);
+ * (`Requests`: the guard and the key check, the request's context, the body; `AdminCheck`; `Admission`; `ModelNames`;
+ * `Journal`: where each request's record goes);
  * OpenAI's
  * routes are `routes/openAiChat.ts` and `routes/openAiResponses.ts`, Anthropic's `routes/anthropic.ts`, Google's
  * `routes/gemini.ts` and `routes/geminiModels.ts`

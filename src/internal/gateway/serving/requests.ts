@@ -227,7 +227,9 @@ export const make = Effect.fnUntraced(function*(refusalLines: RefusalLines) {
         Effect.onInterrupt(() => {
           if (outcome.streaming) return Effect.void
           Outcome.gone(outcome)
-          return journal.written(requestContext, now(), undefined)
+          return refused === undefined
+            ? journal.written(requestContext, now(), undefined)
+            : journal.refused(requestContext, now(), suppressed)
         })
       )
     }
