@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import * as LiveStats from "../../src/internal/gateway/observe/record.js"
+import * as LiveStats from "../../src/internal/gateway/observe/liveStats.js"
 import type * as Router from "../../src/Router.js"
 
 const numbers = fc.array(fc.double({ min: 0, max: 1e6, noNaN: true }), { maxLength: 300 })

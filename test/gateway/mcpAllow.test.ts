@@ -17,7 +17,7 @@ import type { AddressInfo } from "node:net"
 import * as Allow from "../../src/internal/gateway/access/tools.js"
 import * as Endpoint from "../../src/internal/gateway/mcp/endpoint.js"
 import * as Pins from "../../src/internal/gateway/mcp/pins.js"
-import * as Logs from "../../src/internal/gateway/observe/record.js"
+import * as Request from "../../src/internal/gateway/request/context.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { namedCatalog, namedTools } from "../utils/mcpUpstreams.js"
@@ -78,15 +78,23 @@ const served = (endpoints: Endpoint.Endpoints, rule: () => Allow.Rule) =>
     const http = Http.createServer()
     const listening = yield* NodeHttpServer.make(() => http, { host: "127.0.0.1", port: 0 })
     // Each call free and unlimited (its governance is `GatewayMcpGovernance.test.ts`'s): only the rule is checked.
-    const free: Endpoint.Governance = {
+    // Each request its own context, as the gateway's route makes one.
+    const free = (): Endpoint.Governance => ({
       reserve: () => Effect.succeed(() => Effect.void),
-      entry: Logs.begin({ id: "property", method: "POST", url: "/mcp", start: 0, log: false }),
+      context: Request.make({
+        id: "property",
+        method: "POST",
+        url: "/mcp",
+        start: 0,
+        caller: undefined,
+        payload: false
+      }),
       metrics: { toolCall: () => {}, error: () => {} }
-    }
+    })
     yield* listening.serve(Effect.suspend(() =>
       endpoints.http.pipe(
         Effect.provideService(Endpoint.Visible, rule()),
-        Effect.provideService(Endpoint.Governed, free)
+        Effect.provideService(Endpoint.Governed, free())
       )
     ))
     const url = new URL(`http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`)

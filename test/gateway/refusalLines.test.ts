@@ -1,5 +1,5 @@
 /**
- * The lines of requests refused before authentication (`observe/record.ts`, `RefusalLines`), on the `TestClock`: a
+ * The lines of requests refused before authentication (`observe/refusalLines.ts`), on the `TestClock`: a
  * burst of `refusalLinesPerSecond`, then as many a second; the first line written after some were not says how many;
  * over any arrivals, the lines written and the counts they carry add up to every refusal.
  */
@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
-import { refusalLines, refusalLinesPerSecond } from "../../src/internal/gateway/observe/record.js"
+import { refusalLines, refusalLinesPerSecond } from "../../src/internal/gateway/observe/refusalLines.js"
 
 describe("the lines of requests refused before authentication", () => {
   it.effect("a burst of refusalLinesPerSecond written, the rest counted, told by the first line a second later", () =>

@@ -4,7 +4,9 @@ import * as Logger from "effect/Logger"
 import * as fc from "fast-check"
 import type { Usage } from "../../src/ChatResponse.js"
 import type { Caller } from "../../src/internal/gateway/access/caller.js"
-import * as Record from "../../src/internal/gateway/observe/record.js"
+import * as Line from "../../src/internal/gateway/observe/line.js"
+import type { RequestRecord } from "../../src/internal/gateway/observe/record.js"
+import * as Request from "../../src/internal/gateway/request/context.js"
 import { effectProp } from "../utils/effectProp.js"
 
 const maybe = <A>(arbitrary: fc.Arbitrary<A>) => fc.option(arbitrary, { nil: undefined })
@@ -13,7 +15,7 @@ const count = fc.nat({ max: 1_000_000 })
 
 describe("a request's log line", () => {
   effectProp(
-    "holds each field the entry has, in the line's order, as serve writes it, and none it has not",
+    "holds each field the record has, in the line's order, as serve writes it, and none it has not",
     fc.record({
       start: fc.nat({ max: 1_000_000 }),
       took: fc.nat({ max: 100_000 }),
@@ -42,30 +44,32 @@ describe("a request's log line", () => {
     }),
     (given) =>
       Effect.gen(function*() {
-        const entry = Record.begin({
+        const record: RequestRecord = {
           id: "req_1",
           method: "POST",
-          url: "/v1/chat/completions?x=1",
+          path: Request.pathOf("/v1/chat/completions?x=1"),
           start: given.start,
-          log: true
-        })
-        entry.status = 200
-        entry.suppressed = given.suppressed
-        entry.caller = given.caller as Caller | undefined
-        entry.model = given.model
-        entry.deployment = given.deployment
-        entry.firstToken = given.firstToken
-        entry.usage = given.usage as Usage | undefined
-        entry.cost = given.cost
-        entry.cacheSavings = given.cacheSavings
-        entry.error = given.error
-        entry.errorMessage = given.errorMessage
-        entry.failedDeployment = given.failedDeployment
-        entry.midStream = given.midStream
-        entry.omittedTools = given.omittedTools
-        entry.toolCall = given.toolCall
+          end: given.start + given.took,
+          latency: given.took,
+          suppressed: given.suppressed,
+          caller: given.caller as Caller | undefined,
+          model: given.model,
+          deployment: given.deployment,
+          status: 200,
+          firstToken: given.firstToken,
+          usage: given.usage as Usage | undefined,
+          cost: given.cost,
+          cacheSavings: given.cacheSavings,
+          error: given.error,
+          errorMessage: given.errorMessage,
+          failedDeployment: given.failedDeployment,
+          midStream: given.midStream,
+          omittedTools: given.omittedTools,
+          toolCall: given.toolCall,
+          payload: undefined
+        }
         const lines: Array<string> = []
-        yield* Record.write(entry, given.start + given.took).pipe(
+        yield* Line.line(record).pipe(
           Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => void lines.push(line))]))
         )
         const usage = given.usage

@@ -15,8 +15,11 @@ import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { migrations } from "../../src/internal/databaseSchema.js"
-import * as Logs from "../../src/internal/gateway/observe/record.js"
+import { makeLiveStats } from "../../src/internal/gateway/observe/liveStats.js"
+import * as Journal from "../../src/internal/gateway/observe/record.js"
 import * as RequestLog from "../../src/internal/gateway/observe/requestLog.js"
+import * as Request from "../../src/internal/gateway/request/context.js"
+import * as Outcome from "../../src/internal/gateway/request/outcome.js"
 import * as Database from "../../src/internal/sql/database.js"
 import * as Requests from "../../src/internal/sql/requests.js"
 import { effectProp } from "../utils/effectProp.js"
@@ -55,11 +58,19 @@ const open = (
     dropped: options.dropped ?? (() => undefined)
   })
 
-/** A call's entry that came in at `start` and ended 5 ms later, written to `log`. */
+/** A call that came in at `start` and ended 5 ms later, its record written to `log`. */
 const call = (log: RequestLog.RequestLog, id: string, start: number) => {
-  const entry = Logs.begin({ id, method: "POST", url: "/v1/chat/completions", start, log: false, requestLog: log })
-  entry.status = 200
-  return Logs.write(entry, start + 5)
+  const context = Request.make({
+    id,
+    method: "POST",
+    url: "/v1/chat/completions",
+    start,
+    caller: undefined,
+    payload: false
+  })
+  Outcome.answeredAs(context.outcome, 200)
+  const journal = Journal.make({ stats: makeLiveStats([], 0), requestLog: log, logRequests: false })
+  return journal.written(context, start + 5, undefined)
 }
 
 const ids = (sql: SqlClient.SqlClient) =>

@@ -10,7 +10,8 @@ import * as Stream from "effect/Stream"
 import * as SseAnswer from "../../src/internal/gateway/chatAnswer.js"
 import { Drain } from "../../src/internal/gateway/drain.js"
 import * as Errors from "../../src/internal/gateway/errorAnswer.js"
-import * as Logs from "../../src/internal/gateway/observe/record.js"
+import * as Metrics from "../../src/internal/gateway/observe/metrics.js"
+import * as Request from "../../src/internal/gateway/request/context.js"
 import type { Batch } from "../../src/internal/transport/chunkSource.js"
 import { wirePath } from "../../src/internal/wire/openAiChat/codec.js"
 import { errorEvent, errors, streamEncoder } from "../../src/internal/wire/openAiChat/writer.js"
@@ -36,18 +37,25 @@ const pullOf = (
   return { pull, pulls: () => pulls }
 }
 
-// The answer to a stream that opened with `first`, its log entry, its drain and what it ended at once (`endNow`).
+// The answer to a stream that opened with `first`, its request's outcome, its drain and what it ended at once (`endNow`).
 const answerOf = (first: Batch, rest: Pull.Pull<Batch, LlmError>) =>
   Effect.gen(function*() {
-    const entry = Logs.begin({ id: "id-1", method: "POST", url: "/v1/chat/completions", start: 0, log: false })
-    const tally = Logs.makeMetrics(Effect.die("unused"), () => 0).tally("/v1/chat/completions", 0)
+    const context = Request.make({
+      id: "id-1",
+      method: "POST",
+      url: "/v1/chat/completions",
+      start: 0,
+      caller: undefined,
+      payload: false
+    })
+    const tally = Metrics.makeMetrics(Effect.die("unused"), () => 0).tally("/v1/chat/completions", 0)
     const drain = new Drain()
     const endedNow: Array<string> = []
     const response = SseAnswer.answer({
       encoder: streamEncoder("chatcmpl-id-1", "m", 1, false),
       first,
       rest,
-      entry,
+      context,
       failures,
       tally,
       headers: { "cache-control": "no-cache", "x-request-id": "id-1" },
@@ -55,14 +63,14 @@ const answerOf = (first: Batch, rest: Pull.Pull<Batch, LlmError>) =>
       drain,
       endNow: (last) => endedNow.push(last === undefined ? "" : text(last))
     })
-    return { response, entry, drain, endedNow }
+    return { response, outcome: context.outcome, drain, endedNow }
   })
 
 // `answerOf`, with the body's text (a stream's collected).
 const answered = (first: Batch, rest: Pull.Pull<Batch, LlmError>) =>
   Effect.gen(function*() {
-    const { entry, response } = yield* answerOf(first, rest)
-    return { response, entry, body: yield* bodyText(response) }
+    const { outcome, response } = yield* answerOf(first, rest)
+    return { response, outcome, body: yield* bodyText(response) }
   })
 
 const bodyText = (response: HttpServerResponse.HttpServerResponse) => {
@@ -75,7 +83,7 @@ describe("the gateway's SSE answer", () => {
   it.effect("a first batch holding the Finish is one write of a stream body, which ends with the stream's end", () =>
     Effect.gen(function*() {
       const rest = pullOf([])
-      const { entry, response } = yield* answerOf(whole, rest.pull)
+      const { outcome, response } = yield* answerOf(whole, rest.pull)
       // Nothing of the rest is pulled before the body's writer asks.
       expect(rest.pulls()).toBe(0)
       if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
@@ -91,7 +99,7 @@ describe("the gateway's SSE answer", () => {
       expect(body).toContain(`"finish_reason":"stop"`)
       expect(body.endsWith("data: [DONE]\n\n")).toBe(true)
       expect(rest.pulls()).toBe(1)
-      expect(entry.deployment).toBe("p/m")
+      expect(outcome.deployment).toBe("p/m")
     }))
 
   it.effect(
@@ -138,29 +146,29 @@ describe("the gateway's SSE answer", () => {
 
   it.effect("a failure after the Finish ends the stream with an error event", () =>
     Effect.gen(function*() {
-      const { body, entry, response } = yield* answered(whole, pullOf([truncated]).pull)
+      const { body, outcome, response } = yield* answered(whole, pullOf([truncated]).pull)
       expect(response.body._tag).toBe("Stream")
       expect(body).toContain(`"content":"Hello"`)
       expect(body.trimEnd().split("\n\n").at(-1)).toMatch(/^data: \{"error":/)
-      expect(entry.error).toBe("StreamTruncatedError")
+      expect(outcome.error).toBe("StreamTruncatedError")
     }))
 
   it.effect("cut while its writer waits on the upstream, a stream ends at once with its shutdown error event", () =>
     Effect.gen(function*() {
-      const { drain, endedNow, entry, response } = yield* answerOf(hello, Effect.never)
+      const { drain, endedNow, outcome, response } = yield* answerOf(hello, Effect.never)
       if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
       const chunks = yield* Stream.toPull(Stream.orDie(response.body.stream))
       expect(text((yield* chunks)[0]!)).toContain(`"content":"Hello"`)
       yield* Effect.forkChild(chunks, { startImmediately: true })
       yield* drain.cut
       expect(endedNow).toEqual([errorEvent(Errors.shutdown)])
-      expect(entry.error).toBe("ServerShutdown")
+      expect(outcome.error).toBe("ServerShutdown")
     }).pipe(Effect.timeout("10 seconds")))
 
   it.effect("cut between pulls, a stream writes its shutdown error event at its next pull, then ends", () =>
     Effect.gen(function*() {
       const more = pullOf([[{ _tag: "TextDelta", text: "more" }]])
-      const { drain, endedNow, entry, response } = yield* answerOf(hello, more.pull)
+      const { drain, endedNow, outcome, response } = yield* answerOf(hello, more.pull)
       if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
       const chunks = yield* Stream.toPull(Stream.orDie(response.body.stream))
       expect(text((yield* chunks)[0]!)).toContain(`"content":"Hello"`)
@@ -168,18 +176,18 @@ describe("the gateway's SSE answer", () => {
       expect(endedNow).toEqual([])
       expect(text((yield* chunks)[0]!)).toBe(errorEvent(Errors.shutdown))
       expect(yield* Effect.flip(chunks)).toSatisfy(Cause.isDone)
-      expect(entry.error).toBe("ServerShutdown")
+      expect(outcome.error).toBe("ServerShutdown")
     }).pipe(Effect.timeout("10 seconds")))
 
   it.effect("cut once its whole answer went out, a stream ends with no error event", () =>
     Effect.gen(function*() {
-      const { drain, endedNow, entry, response } = yield* answerOf(whole, Effect.never)
+      const { drain, endedNow, outcome, response } = yield* answerOf(whole, Effect.never)
       if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
       const chunks = yield* Stream.toPull(Stream.orDie(response.body.stream))
       expect(text((yield* chunks)[0]!).endsWith("data: [DONE]\n\n")).toBe(true)
       yield* Effect.forkChild(chunks, { startImmediately: true })
       yield* drain.cut
       expect(endedNow).toEqual([""])
-      expect(entry.error).toBeUndefined()
+      expect(outcome.error).toBeUndefined()
     }).pipe(Effect.timeout("10 seconds")))
 })

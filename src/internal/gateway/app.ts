@@ -20,7 +20,8 @@
  * stream, never a clean end (`chatAnswer.ts`).
  *
  * This module is the route table: every route is built over the services of `serving/`, provided once here
- * (`Requests`: the log entry, the guard and the key check, the body; `AdminCheck`; `Admission`; `ModelNames`);
+ * (`Requests`: the guard and the key check, the request's context, the body; `AdminCheck`; `Admission`; `ModelNames`;
+ * `Journal`: where each request's record goes);
  * OpenAI's
  * routes are `routes/openAiChat.ts` and `routes/openAiResponses.ts`, Anthropic's `routes/anthropic.ts`, Google's
  * `routes/gemini.ts` and `routes/geminiModels.ts`
@@ -65,8 +66,12 @@ import * as KeyStore from "./keys/store.js"
 import * as McpPins from "./mcp/pins.js"
 import * as McpSessions from "./mcp/sessions.js"
 import * as Dashboard from "./observe/dashboard/dashboard.js"
-import * as Logs from "./observe/record.js"
+import * as Metrics from "./observe/metrics.js"
+import * as Journal from "./observe/record.js"
+import * as RefusalLines from "./observe/refusalLines.js"
 import * as RequestLog from "./observe/requestLog.js"
+import { RequestContext } from "./request/context.js"
+import * as Outcome from "./request/outcome.js"
 import * as ResponsesStore from "./responses/store.js"
 import * as ResponsesStoreRedis from "./responses/storeRedis.js"
 import * as AnthropicRoute from "./routes/anthropic.js"
@@ -119,7 +124,7 @@ export type AppOptions = Configuration.AppOptions
 export interface Lasting {
   /** The time, in milliseconds, from the gateway's `Clock`. */
   readonly now: () => number
-  readonly metrics: Logs.Metrics
+  readonly metrics: Metrics.Metrics
   /** The kept responses' store, built from the layer the gateway is configured with. */
   readonly responses: Context.Context<ResponsesStore.StoredResponses>
   /** The stores every configuration's routes read, built for the gateway's life (`storesLayer`). */
@@ -130,7 +135,7 @@ export interface Lasting {
   /** Its count of refusals of nobody known, one summary a window across every address (with the log). */
   readonly auditRefusals: AuditRefusals.Refusals | undefined
   /** The lines of requests refused before authentication, rate-limited for the gateway's life. */
-  readonly refusalLines: Logs.RefusalLines
+  readonly refusalLines: RefusalLines.RefusalLines
 }
 
 /**
@@ -197,7 +202,7 @@ export const lasting = Effect.fnUntraced(function*(options: {
       ? ResponsesStore.layerStoreMemory(options.responses)
       : ResponsesStoreRedis.layerStoreRedis(options.store, options.responses)
   )
-  const metrics = Logs.makeMetrics(options.status, now, Context.get(responses, ResponsesStore.StoredResponses).usage)
+  const metrics = Metrics.makeMetrics(options.status, now, Context.get(responses, ResponsesStore.StoredResponses).usage)
   const audit = options.database === undefined
     ? undefined
     : Context.get(yield* Layer.build(AuditLog.layerSql(options.database)), AuditLog.AuditLogStore)
@@ -206,7 +211,7 @@ export const lasting = Effect.fnUntraced(function*(options: {
     metrics,
     responses,
     stores: options.stores,
-    refusalLines: yield* Logs.refusalLines,
+    refusalLines: yield* RefusalLines.refusalLines,
     audit,
     // One count for every instance on the database and every address.
     auditRefusals: options.database === undefined || audit === undefined
@@ -237,10 +242,16 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
   // What every route is served through, built once for this configuration and read by each route as it is built.
   const serving = yield* Layer.build(
     Layer.mergeAll(
-      Requests.layer({ stats: dashboard.stats, requestLog, refusalLines }),
+      Requests.layer(refusalLines),
       AdminChecks.layer,
       Admission.layer.pipe(Layer.provideMerge(ModelNames.layer))
     ).pipe(
+      Layer.provideMerge(
+        Layer.succeed(
+          Journal.Journal,
+          Journal.make({ stats: dashboard.stats, requestLog, logRequests: options.logRequests })
+        )
+      ),
       Layer.provideMerge(Layer.succeed(Configuration.Configuration, { engine, options, now, metrics })),
       Layer.provideMerge(Layer.succeedContext(lasting.stores))
     )
@@ -265,9 +276,9 @@ const routesOf = Effect.fnUntraced(function*(
   const anthropic = yield* AnthropicRoute.routes
 
   // `POST /admin/reload`: the configuration read again and served, or 400 naming why not (the running one stays).
-  const reload = served(({ entry }) =>
+  const reload = served(() =>
     adminOnly(
-      Effect.match(options.reload, {
+      Effect.matchEffect(options.reload, {
         onFailure: (error) => {
           const answer = Errors.answer(
             400,
@@ -276,34 +287,40 @@ const routesOf = Effect.fnUntraced(function*(
             null,
             "invalid_configuration"
           )
-          Logs.failed(entry, answer.code ?? undefined, answer)
-          return errorResponse(answer)
+          return RequestContext.useSync((context) => {
+            Outcome.failed(context.outcome, answer.code ?? undefined, answer)
+            return errorResponse(answer)
+          })
         },
-        onSuccess: (models) => json(200, JSON.stringify({ status: "reloaded", models }))
+        onSuccess: (models) => Effect.succeed(json(200, JSON.stringify({ status: "reloaded", models })))
       })
     )
   )
 
   // A path the gateway does not serve: 404, in the wire of the path asked for.
-  const unknownPath = served(({ entry, request }) =>
-    Effect.succeed(refusal(
-      entry,
-      Errors.answer(404, `Invalid URL (${request.method} ${entry.path})`, "invalid_request_error", null, null)
-    ))
+  const unknownPath = served(({ request }) =>
+    RequestContext.useSync((context) =>
+      refusal(
+        context,
+        Errors.answer(404, `Invalid URL (${request.method} ${context.path})`, "invalid_request_error", null, null)
+      )
+    )
   )
   // A path the gateway serves, asked with a method it does not take there: 405, the ones it takes in `Allow`.
   function notAllowed(allow: string) {
-    return served(({ entry, request }) => {
-      const answer = Errors.answer(
-        405,
-        `${request.method} is not served on ${entry.path}, which takes ${allow}.`,
-        "invalid_request_error",
-        null,
-        "method_not_allowed"
-      )
-      Logs.failed(entry, answer.code ?? undefined, answer)
-      return Effect.succeed(HttpServerResponse.setHeader(refusal(entry, answer), "allow", allow))
-    })
+    return served(({ request }) =>
+      RequestContext.useSync((context) => {
+        const answer = Errors.answer(
+          405,
+          `${request.method} is not served on ${context.path}, which takes ${allow}.`,
+          "invalid_request_error",
+          null,
+          "method_not_allowed"
+        )
+        Outcome.failed(context.outcome, answer.code ?? undefined, answer)
+        return HttpServerResponse.setHeader(refusal(context, answer), "allow", allow)
+      })
+    )
   }
 
   // Matched exactly: `Intake.canonicalUrl` has normalised the path already, for this and for the key check alike.

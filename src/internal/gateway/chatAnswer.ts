@@ -9,7 +9,7 @@
  * A stream's answer (`answer`), once its first batch is in: the route's encoder turns each batch into one write of the
  * response body, the first at once and each next one as the upstream brings it; a failure is an error event that ends
  * it, as is a `Restart` the encoder cannot hide, and the gateway's shutdown once its grace period is over (the
- * server's drain). Each batch is noted in the request's log entry (and, at its `Finish`, in the metrics) as it comes.
+ * server's drain). Each batch is noted in the request's outcome (and, at its `Finish`, in the metrics) as it comes.
  * Every stream takes this one path, however its upstream's reads fall: a reply that came whole in one read (a short
  * one, a response-cache hit) is one write, and the response ends when the upstream's body does.
  *
@@ -42,7 +42,10 @@ import type { Target } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as Guardrails from "./guardrails.js"
 import * as Session from "./intake.js"
-import * as Logs from "./observe/record.js"
+import type * as Logs from "./observe/metrics.js"
+import { Journal } from "./observe/record.js"
+import * as Request from "./request/context.js"
+import * as Outcome from "./request/outcome.js"
 import { Admission } from "./serving/admission.js"
 import { errorResponse, json } from "./serving/answers.js"
 import { Configuration } from "./serving/configuration.js"
@@ -60,12 +63,14 @@ export type Failures = Errors.Failures
 /** What a call may fail with: the engine's failure, or a guardrail's block. */
 export type CallError = LlmError | GuardrailError
 
-/** What a call's answer is made with: the configuration served and the call's admission. */
-export type Answering = Configuration["Service"] & Admission["Service"]
+/**
+ * What a call's answer is made with: the configuration served, the call's admission, and where its record goes.
+ */
+export type Answering = Configuration["Service"] & Admission["Service"] & Journal["Service"]
 
-/** The configuration served and the admission, read once where a route is built. */
-export const answering: Effect.Effect<Answering, never, Configuration | Admission> = Effect.gen(function*() {
-  return { ...(yield* Configuration), ...(yield* Admission) }
+/** The configuration served, the admission and the journal, read once where a route is built. */
+export const answering: Effect.Effect<Answering, never, Configuration | Admission | Journal> = Effect.gen(function*() {
+  return { ...(yield* Configuration), ...(yield* Admission), ...(yield* Journal) }
 })
 
 /** What a client is told of `error`: a block as the core words it, an engine failure as the route's `failures` do. */
@@ -73,12 +78,12 @@ function answerOf(failures: Failures, error: CallError): Errors.ErrorAnswer {
   return error._tag === "GuardrailError" ? Errors.guardrailBlocked(error) : failures.answer(error)
 }
 
-/** The answer to `error` before any of the answer went out, noted in the log entry and the metrics. */
+/** The answer to `error` before any of the answer went out, noted in the request's outcome and the metrics. */
 function failedCall(serving: Answering, call: Call, error: CallError) {
   call.tally.failed(error)
-  if (error._tag !== "GuardrailError") return serving.failed(call.entry, call.failures, error)
+  if (error._tag !== "GuardrailError") return serving.failed(call.context, call.failures, error)
   const told = Errors.guardrailBlocked(error)
-  Logs.failed(call.entry, error._tag, told)
+  Outcome.failed(call.context.outcome, error._tag, told)
   return errorResponse(told, call.failures.errors)
 }
 
@@ -89,7 +94,7 @@ export interface Opened {
   readonly first: Batch
   /** The rest of the stream, pulled batch by batch. */
   readonly rest: Pull.Pull<Batch, CallError>
-  readonly entry: Logs.Entry
+  readonly context: Request.Service
   readonly failures: Failures
   readonly tally: Logs.Tally
   /** The answer's headers (its content type is the encoder's). */
@@ -114,19 +119,20 @@ type Writes = NonEmptyReadonlyArray<Uint8Array>
  * unless its whole answer went out already.
  */
 export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
-  const { encoder, entry, failures, first, rest, scope, tally } = opened
+  const { context, encoder, failures, first, rest, scope, tally } = opened
+  const { outcome } = context
   let ended = false
   // Whether the answer's `Finish` went out; whether the stream is being cut; whether the body's writer waits on a
   // pull of `rest` (nothing but the request's interruption stops that pull, and that drops the connection).
   let complete = false
   let cutting: CutReason | undefined
   let waiting = false
-  // A batch noted in the log entry, and in the metrics when it ends the stream.
+  // A batch noted in the request's outcome, and in the metrics when it ends the stream.
   function noted(batch: Batch): void {
-    if (!Logs.streamed(entry, batch)) return
+    if (!Outcome.streamed(outcome, context.payload, batch)) return
     complete = true
-    if (entry.midStream === "continued") tally.continued()
-    tally.finished(entry.usage, entry.cost, entry.cacheSavings)
+    if (outcome.midStream === "continued") tally.continued()
+    tally.finished(outcome.usage, outcome.cost, outcome.cacheSavings)
   }
   // What the encoder asked to be done before the writes of its last batch (`Encoded.before`).
   let before: Effect.Effect<void> | undefined
@@ -143,7 +149,7 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
     if (ended || cutting === undefined) return undefined
     ended = true
     if (complete) return undefined
-    entry.error = cutTags[cutting]
+    Outcome.erred(outcome, cutTags[cutting])
     tally.cut(cutTags[cutting])
     return [encoder.error(cutAnswers[cutting])]
   }
@@ -158,14 +164,14 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
     ended = true
     tally.end()
     const answer = answerOf(failures, error)
-    Logs.failed(entry, error._tag, answer)
+    Outcome.failed(outcome, error._tag, answer)
     tally.failed(error)
     return [encoder.error(answer)]
   }
   // The cut: the upstream call let go of, and the error event written by the body's writer at its next pull, or at
   // once, with the response's end, when the writer waits on a pull of `rest`.
   opened.drain.opened(
-    entry,
+    context,
     (reason) =>
       Effect.suspend(() => {
         if (ended || cutting !== undefined) return Effect.void
@@ -229,7 +235,7 @@ export interface Call {
   /** The request as sent for the key (`Auth.bounded`). */
   readonly request: ChatRequest
   readonly target: Target
-  readonly entry: Logs.Entry
+  readonly context: Request.Service
   readonly failures: Failures
   readonly tally: Logs.Tally
   /** The guardrails it runs (`guardrails.ts`' chain, fixed when it starts); none: the call as it is. */
@@ -287,23 +293,22 @@ export interface Chat {
  * The answer to a chat body on any route: its model admitted for the request's key, then streamed or whole; the
  * request with its session (`Intake.withSession`).
  */
-export function answered(serving: Answering, { entry, scope, sessionHeader, tally }: WithBody, chat: Chat) {
+export function answered(serving: Answering, { scope, sessionHeader, tally }: WithBody, chat: Chat) {
   return serving.admitted({
     model: chat.model,
-    request: Session.withSession(chat.request, sessionHeader, entry.caller?.id),
-    entry,
-    handle: (target, request) => {
+    request: (context) => Session.withSession(chat.request, sessionHeader, context.caller?.id),
+    handle: (target, request, context) => {
       tally.model(chat.model)
-      const chain = Guardrails.chainOf(serving.engine.guardrails, target.guardrails, entry.caller?.guardrails)
+      const chain = Guardrails.chainOf(serving.engine.guardrails, target.guardrails, context.caller?.guardrails)
       if (Result.isFailure(chain)) {
         const told = Errors.guardrailUnavailable(chain.failure)
-        Logs.failed(entry, told.code ?? undefined, told)
+        Outcome.failed(context.outcome, told.code ?? undefined, told)
         return Effect.succeed(errorResponse(told, chat.failures.errors))
       }
       const guardrails = chain.success
       const { newEncoder } = chat
       function answer(checked: ChatRequest) {
-        const call = { request: checked, target, entry, failures: chat.failures, tally, guardrails }
+        const call = { request: checked, target, context, failures: chat.failures, tally, guardrails }
         return chat.stream && newEncoder !== undefined
           ? streamed(serving, {
             ...call,
@@ -318,12 +323,14 @@ export function answered(serving: Answering, { entry, scope, sessionHeader, tall
       // the log's payload keeps none of the body a guardrail stopped.
       return Effect.matchEffect(checkRequest(guardrails, request), {
         onFailure: (error) => {
-          if (entry.payload !== undefined) entry.payload.request = undefined
-          return Effect.succeed(failedCall(serving, { request, target, entry, failures: chat.failures, tally }, error))
+          Outcome.requestWithheld(context.payload)
+          return Effect.succeed(
+            failedCall(serving, { request, target, context, failures: chat.failures, tally }, error)
+          )
         },
         onSuccess: (checked) => {
-          if (entry.payload !== undefined && JSON.stringify(checked.messages) !== JSON.stringify(request.messages)) {
-            entry.payload.request = undefined
+          if (context.payload !== undefined && JSON.stringify(checked.messages) !== JSON.stringify(request.messages)) {
+            Outcome.requestWithheld(context.payload)
           }
           return answer(checked)
         }
@@ -343,19 +350,19 @@ function addressed(request: ChatRequest, target: Target): ChatRequest {
  * stream's end is noted (a scope with more than one finalizer closes through Effect's slower path).
  */
 export function streamed(serving: Answering, call: StreamedCall) {
-  const { entry, failures, tally } = call
+  const { context, failures, tally } = call
   const { drain } = serving.options
   const held = Scope.makeUnsafe()
   const heldUntilEnd = Scope.addFinalizerExit(call.requestScope, (exit) => {
-    drain.closed(entry)
+    drain.closed(context)
     const closed = Scope.close(held, exit)
-    if (!entry.streaming) return closed
-    // The stream's end, or its client's leaving: its duration counted, its cost charged, its line written;
+    if (!context.outcome.streaming) return closed
+    // The stream's end, or its client's leaving: its duration counted, its cost charged, its record written;
     // the stream closed whatever that did (a defect there must not leave the upstream call and its key held).
     return Effect.ensuring(
       Effect.suspend(() => {
         tally.end()
-        return Logs.ended(entry, serving.now())
+        return serving.ended(context, serving.now())
       }),
       closed
     )
@@ -379,16 +386,15 @@ export function streamed(serving: Answering, call: StreamedCall) {
     Effect.matchEffect(opened, {
       onFailure: (error) => Effect.succeed(failedCall(serving, call, error)),
       onSuccess: ({ first, rest }) => {
-        entry.streaming = true
-        entry.firstToken = serving.now() - entry.start
+        Outcome.opened(context.outcome, serving.now() - context.start)
         tally.stream()
-        const headers = { "cache-control": "no-cache", ...Logs.answerHeaders(entry) }
+        const headers = { "cache-control": "no-cache", ...Request.answerHeaders(context) }
         return Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
           answer({
             encoder: call.newEncoder(),
             first,
             rest,
-            entry,
+            context,
             failures,
             tally,
             headers,
@@ -407,20 +413,20 @@ export function streamed(serving: Answering, call: StreamedCall) {
  * kept in the log).
  */
 export function whole(serving: Answering, call: WholeCall) {
-  const { entry, tally } = call
+  const { context, tally } = call
   return Effect.matchEffect(call.target.llm.chat(addressed(call.request, call.target)), {
     onFailure: (error) => Effect.succeed(failedCall(serving, call, error)),
     onSuccess: (response) => {
       tally.replied(response.usage, response.cost, response.cacheSavings)
-      Logs.answered(entry, response)
+      Outcome.answered(context.outcome, context.payload, response)
       if (call.guardrails === undefined || call.guardrails.length === 0) return answered(response)
       return Effect.matchEffect(checkReply(call.guardrails, response, call.request.model), {
         onFailure: (error) => {
-          if (entry.payload !== undefined) entry.payload.reply = ""
-          return Effect.as(entry.settle(response.cost), failedCall(serving, call, error))
+          Outcome.replyChecked(context.payload, "")
+          return Effect.as(Request.settle(context, response.cost), failedCall(serving, call, error))
         },
         onSuccess: (checked) => {
-          if (checked !== response && entry.payload !== undefined) entry.payload.reply = checked.text
+          if (checked !== response) Outcome.replyChecked(context.payload, checked.text)
           return answered(checked)
         }
       })
@@ -430,11 +436,11 @@ export function whole(serving: Answering, call: WholeCall) {
   function answered(response: ChatResponse) {
     const refused = call.refusal?.(response)
     if (refused !== undefined) {
-      Logs.failed(entry, refused.code ?? undefined, refused)
-      return Effect.as(entry.settle(response.cost), errorResponse(refused, call.failures.errors))
+      Outcome.failed(context.outcome, refused.code ?? undefined, refused)
+      return Effect.as(Request.settle(context, response.cost), errorResponse(refused, call.failures.errors))
     }
     const body = call.render(response)
-    const settled = entry.settle(response.cost)
+    const settled = Request.settle(context, response.cost)
     return Effect.as(
       call.beforeAnswer === undefined ? settled : Effect.andThen(settled, call.beforeAnswer(response, body)),
       json(200, body)

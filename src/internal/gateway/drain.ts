@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Http from "node:http"
 import type { Caller } from "./access/caller.js"
-import type { Entry } from "./observe/record.js"
+import type * as Request from "./request/context.js"
 
 // How long cut streams have to write their error event before what is left is interrupted.
 const cutAllowance = Duration.seconds(1)
@@ -17,18 +17,18 @@ const cutAllowance = Duration.seconds(1)
 /** Why a stream is cut: the gateway shuts down, or the key it was asked with was revoked. */
 export type CutReason = "shutdown" | "revoked"
 
-/** The streams in flight, each by its request's log entry, with what cuts it. */
+/** The streams in flight, each by its request's context, with what cuts it. */
 export class Drain {
-  private readonly streams = new Map<Entry, (reason: CutReason) => Effect.Effect<void>>()
+  private readonly streams = new Map<Request.Service, (reason: CutReason) => Effect.Effect<void>>()
 
   /** A stream's answer has begun; `cut` ends it with the error event of its reason. */
-  opened(entry: Entry, cut: (reason: CutReason) => Effect.Effect<void>): void {
-    this.streams.set(entry, cut)
+  opened(context: Request.Service, cut: (reason: CutReason) => Effect.Effect<void>): void {
+    this.streams.set(context, cut)
   }
 
   /** A stream's request has ended (its answer done, or its client gone). */
-  closed(entry: Entry): void {
-    this.streams.delete(entry)
+  closed(context: Request.Service): void {
+    this.streams.delete(context)
   }
 
   /** Cuts every stream in flight. */
@@ -43,7 +43,7 @@ export class Drain {
   revoked(stale: (caller: Caller) => boolean): Effect.Effect<void> {
     return Effect.suspend(() =>
       Effect.forEach(
-        [...this.streams].filter(([entry]) => entry.caller !== undefined && stale(entry.caller)),
+        [...this.streams].filter(([context]) => context.caller !== undefined && stale(context.caller)),
         ([, cut]) => cut("revoked"),
         { concurrency: "unbounded", discard: true }
       )

@@ -6,6 +6,8 @@ import * as Effect from "effect/Effect"
 import { emptyUsage } from "../../ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
 import type * as ChatAnswer from "./chatAnswer.js"
+import * as Request from "./request/context.js"
+import * as Outcome from "./request/outcome.js"
 import type * as Admission from "./serving/admission.js"
 import { json } from "./serving/answers.js"
 import type { WithBody } from "./serving/requests.js"
@@ -20,26 +22,28 @@ export interface Embedding {
 }
 
 /** The answer to an embedding body: refused, or the embeddings once its model is admitted. */
-export function answered(serving: Admission.Service, { entry, tally }: WithBody, embedding: Embedding) {
+export function answered(serving: Admission.Service, { tally }: WithBody, embedding: Embedding) {
   return serving.admitted({
     model: embedding.model,
-    request: embedding.request,
-    entry,
-    handle: (target, sent) => {
+    request: () => embedding.request,
+    handle: (target, sent, context) => {
       tally.model(embedding.model)
       const request = target.address === undefined ? sent : { ...sent, model: target.address }
       return Effect.matchEffect(target.llm.embed(request), {
         onFailure: (error) => {
           tally.failed(error)
-          return Effect.succeed(serving.failed(entry, embedding.failures, error))
+          return Effect.succeed(serving.failed(context, embedding.failures, error))
         },
         onSuccess: (response) => {
           tally.embedded(response.usage.promptTokens, response.cost)
-          entry.deployment = `${response.provider}/${response.model}`
           const { estimated, promptTokens, totalTokens } = response.usage
-          entry.usage = { ...emptyUsage, promptTokens, totalTokens, estimated }
-          entry.cost = response.cost
-          return Effect.as(entry.settle(response.cost), json(200, embedding.render(response)))
+          Outcome.embedded(
+            context.outcome,
+            `${response.provider}/${response.model}`,
+            { ...emptyUsage, promptTokens, totalTokens, estimated },
+            response.cost
+          )
+          return Effect.as(Request.settle(context, response.cost), json(200, embedding.render(response)))
         }
       })
     }

@@ -15,6 +15,7 @@ import * as Auth from "../access/authentication.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as Errors from "../errorAnswer.js"
 import * as Intake from "../intake.js"
+import { RequestContext } from "../request/context.js"
 import { decodePath, errorResponse, json, problemResponse } from "../serving/answers.js"
 import { Requests, type WithBody } from "../serving/requests.js"
 import * as BalancedCall from "./wire.js"
@@ -68,9 +69,9 @@ export const routes = Effect.gen(function*() {
   // without keys; to a key limited to some models, only the deployments they reach, without their provider keys or
   // endpoints (`BalancedCall.shownTo`).
   function visibleStatus(render: (status: Status) => string) {
-    return served(({ entry }) =>
-      Effect.map(engine.status, (status) => {
-        const models = entry.caller?.models
+    return served(() =>
+      Effect.map(Effect.all([engine.status, RequestContext]), ([status, { caller }]) => {
+        const models = caller?.models
         if (models === undefined) return json(200, render(status))
         const visible = new Set([...models].flatMap((model) => engine.resolve(model)?.deployments ?? []))
         return json(200, render(BalancedCall.shownTo(status, visible)))

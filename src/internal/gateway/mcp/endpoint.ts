@@ -27,7 +27,7 @@
  * answered as a refusal is; the same chain checks each definition before a caller is listed it (one it finds anything
  * in is withheld), a prompt's and a resource's texts both ways, its server's requests of its client and the answers,
  * and the notifications relayed (one it blocks is dropped). Its server, tool, the SHA-256 of its arguments, its cost
- * and outcome go to the request's log entry (its row and line), its span and metrics.
+ * and outcome go to the request's context (its record: its row and line), its span and metrics.
  */
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"
@@ -57,7 +57,9 @@ import * as Allow from "../access/tools.js"
 import type { Engine } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
 import * as Guardrails from "../guardrails.js"
-import type * as Logs from "../observe/record.js"
+import type * as Logs from "../observe/metrics.js"
+import type * as Request from "../request/context.js"
+import * as Outcome from "../request/outcome.js"
 import * as Credentials from "./credentials.js"
 import * as ToolGuardrails from "./guardrails.js"
 import * as Pins from "./pins.js"
@@ -77,8 +79,8 @@ export class Visible extends Context.Service<Visible, Allow.Rule>()("effect-llm-
 export interface Governance {
   /** Takes the caller's rate limit and reserves `price` of its budget for `tool` (`Auth.reserve`), or the refusal. */
   readonly reserve: (tool: string, price: number) => Effect.Effect<Auth.Settle, Errors.ErrorAnswer, Scope.Scope>
-  /** The request's log entry: a call's server, tool, cost and outcome go to its row and line. */
-  readonly entry: Logs.Entry
+  /** The request's context: a call's server, tool, cost and outcome go to its record (its row and line). */
+  readonly context: Request.Service
   /** The gateway's metrics: a call's outcome and time, by server and tool. */
   readonly metrics: Pick<Logs.Metrics, "toolCall" | "error">
 }
@@ -180,6 +182,13 @@ function outcomeOf(
   return stopped ?? "failed"
 }
 
+// The error a call's record names for how it ended, when its server's answer or its client ended it.
+const endedTags: Partial<Record<Logs.ToolOutcome, string>> = {
+  tool_error: "ToolError",
+  failed: "McpServerError",
+  cancelled: "Cancelled"
+}
+
 // A block of a message of server `server` other than a tool call's own arguments and result: counted (`count`) and
 // logged, naming the guardrail and its reason, never the text it found.
 function notedOf(server: string, count: (tag: string) => void) {
@@ -199,13 +208,13 @@ function chainHere(server: Pick<Governable, "guardrails" | "named">) {
       Guardrails.chainOf(
         server.named,
         server.guardrails,
-        governance._tag === "Some" ? governance.value.entry.caller?.guardrails : undefined
+        governance._tag === "Some" ? governance.value.context.caller?.guardrails : undefined
       )
   )
 }
 
 // The guard of `server`'s prompts, resources and completions (`Resources.register`): a block is noted in the
-// request's log entry, as a tool call's is.
+// request's outcome, as a tool call's is.
 function guardOf(server: Governable): ToolGuardrails.Guard {
   const chain = Effect.flatMap(
     chainHere(server),
@@ -217,9 +226,8 @@ function guardOf(server: Governable): ToolGuardrails.Guard {
   return ToolGuardrails.guard(chain, (error) =>
     Effect.flatMap(Effect.serviceOption(Governed), (governance) => {
       if (governance._tag === "None") return notedOf(server.upstream.name, () => undefined)(error)
-      const { entry, metrics } = governance.value
-      entry.error = error._tag
-      entry.errorMessage = error.message
+      const { context, metrics } = governance.value
+      Outcome.failed(context.outcome, error._tag, { logged: error.message })
       return notedOf(server.upstream.name, metrics.error)(error)
     }))
 }
@@ -254,21 +262,24 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
     const governance = yield* Effect.serviceOption(Governed)
     // The route gives every request its governance: a call without one is a bug, not a free call.
     if (governance._tag === "None") return yield* Effect.die("an MCP tool call without its request's governance")
-    const { entry, metrics, reserve } = governance.value
+    const { context: request, metrics, reserve } = governance.value
+    const { outcome } = request
     const context = yield* McpSchema.McpRequestContext
     const http = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
     const start = yield* Clock.currentTimeMillis
-    entry.toolCall = { server: upstream.name, tool: served.tool.name, argumentsDigest: argumentsDigest(payload) }
+    // A request's record names one tool call: the first of a JSON-RPC batch (protocol 2025-03-26) that holds several.
+    if (request.toolCall.get() === undefined) {
+      request.toolCall.set({ server: upstream.name, tool: served.tool.name, argumentsDigest: argumentsDigest(payload) })
+    }
     let stopped: Stopped
     const refuse = (answer: Errors.ErrorAnswer) => {
       stopped = "refused"
-      entry.error = answer.code ?? String(answer.status)
+      Outcome.erred(outcome, answer.code ?? String(answer.status))
       return refused(answer)
     }
     const block = (error: GuardrailError) => {
       stopped = "blocked"
-      entry.error = error._tag
-      entry.errorMessage = error.message
+      Outcome.failed(outcome, error._tag, { logged: error.message })
       metrics.error(error._tag)
       return blockedBy(error)
     }
@@ -276,7 +287,7 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
       Effect.scoped(Effect.gen(function*() {
         const settle = yield* Effect.mapError(reserve(served.qualified, price), refuse)
         // A key made at run time may name a guardrail a reload removed: its call is refused, not run unguarded.
-        const chain = Guardrails.chainOf(named, guardrails, entry.caller?.guardrails)
+        const chain = Guardrails.chainOf(named, guardrails, request.caller?.guardrails)
         if (chain._tag === "Failure") return yield* refuse(Errors.guardrailUnavailable(chain.failure))
         // Blocked here, nothing is sent, and the reservation is released when the scope closes on the failure.
         const checked = yield* Effect.mapError(ToolGuardrails.checkArguments(chain.success, payload), block)
@@ -319,12 +330,12 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         )
         // The server ran the call, whatever its result says (or a guardrail withholds of it): it is charged its price.
         yield* settle(price)
-        entry.cost = price > 0 ? price : undefined
+        Outcome.charged(outcome, price)
         if (Result.isFailure(answered)) {
           // The call stopped there (cancelled upstream), answered with that request as the input it would need, which
           // `McpServer` refuses as the protocol asks: -32021, the capability named, HTTP 400.
           stopped = "refused"
-          entry.error = "MissingRequiredClientCapability"
+          Outcome.erred(outcome, "MissingRequiredClientCapability")
           return new McpSchema.InputRequired({ inputRequests: { [answered.failure.method]: answered.failure } })
         }
         return yield* Effect.mapError(ToolGuardrails.checkResult(chain.success, answered.success), block)
@@ -332,17 +343,16 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         Effect.onExit((exit) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) =>
             Effect.sync(() => {
-              const outcome = outcomeOf(exit, stopped)
-              if (outcome === "tool_error") entry.error = "ToolError"
-              if (outcome === "failed") entry.error = "McpServerError"
-              if (outcome === "cancelled") entry.error = "Cancelled"
-              span.outcome(outcome)
-              metrics.toolCall(upstream.name, served.tool.name, outcome, (now - start) / 1000)
+              const ended = outcomeOf(exit, stopped)
+              const tag = endedTags[ended]
+              if (tag !== undefined) Outcome.erred(outcome, tag)
+              span.outcome(ended)
+              metrics.toolCall(upstream.name, served.tool.name, ended, (now - start) / 1000)
             }))
         )
       )
     return yield* Trace.traced(
-      { server: upstream.name, tool: served.tool.name, name: served.name, keyId: entry.caller?.id },
+      { server: upstream.name, tool: served.tool.name, name: served.name, keyId: request.caller?.id },
       {
         meta: context.requestMetadata,
         headers: http._tag === "Some" ? http.value.headers : Headers.empty

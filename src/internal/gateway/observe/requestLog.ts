@@ -1,6 +1,6 @@
 /**
- * The gateway's request log in its database: a row per call, made from the same log entry as the log line and the live
- * figures (`observe/record.ts`), when the entry is written. A request's own fiber only puts its row on a bounded queue,
+ * The gateway's request log in its database: a row per call, made from the same record as the log line and the live
+ * figures (`observe/record.ts`), when the request ends. A request's own fiber only puts its row on a bounded queue,
  * never waiting: one fiber writes the queue to the database in batches, so neither a slow database nor one that is gone
  * delays or fails a call. A batch is the rows that come within `linger` of its first (or until it is full): SQLite's
  * transaction costs far more than a row, so a busy gateway writes its rows a batch at a time rather than as each
@@ -34,7 +34,7 @@ import * as Sql from "../../persistence/sql.js"
 import * as Requests from "../../sql/requests.js"
 import * as Auth from "../access/authentication.js"
 import * as Intake from "../intake.js"
-import type * as Logs from "./record.js"
+import type { RequestRecord } from "./record.js"
 
 /** How long rows are kept unless told otherwise. */
 export const defaultRetention = Duration.days(30)
@@ -75,8 +75,13 @@ export interface RequestLogOptions {
   readonly capacity?: number | undefined
 }
 
-/** The request log, as a request's entry holds it (its interface is the entry's module's). */
-export type RequestLog = Logs.RequestLog
+/** Where each request's row goes when it ends. */
+export interface RequestLog {
+  /** Whether rows hold payloads: the requests' contexts then gather the request's body and the reply's text. */
+  readonly logPayloads: boolean
+  /** Queues the row of `record`'s request; never waits. */
+  readonly record: (record: RequestRecord) => void
+}
 
 /** Whether a request to `path` is a call, which gets a row (not a health check, a scrape or an admin path). */
 const isCall = (path: string): boolean => !Auth.open.has(path)
@@ -114,30 +119,30 @@ const pooledRandomBytes = (): (size: number) => Uint8Array => {
   }
 }
 
-const rowOf = (entry: Logs.Entry, now: number, payload: string | null): Unnamed => ({
-  request_id: entry.id,
-  at: entry.start,
-  key_id: entry.caller?.id ?? null,
-  key_name: entry.caller?.name ?? null,
-  team_id: entry.caller?.team ?? null,
-  route: Intake.logged(entry.path),
-  model: entry.model ?? null,
-  deployment: entry.deployment ?? null,
-  status: entry.status,
-  input_tokens: entry.usage?.promptTokens ?? null,
-  output_tokens: entry.usage?.completionTokens ?? null,
-  cached_tokens: entry.usage?.cachedPromptTokens ?? null,
-  cache_write_tokens: entry.usage?.cacheWriteTokens ?? null,
-  cache_write_1h_tokens: entry.usage?.cacheWrite1hTokens ?? null,
-  cost: entry.cost ?? null,
-  cache_savings: entry.cacheSavings ?? null,
-  latency_ms: now - entry.start,
-  first_token_ms: entry.firstToken ?? null,
-  error: entry.error ?? null,
+const rowOf = (record: RequestRecord, payload: string | null): Unnamed => ({
+  request_id: record.id,
+  at: record.start,
+  key_id: record.caller?.id ?? null,
+  key_name: record.caller?.name ?? null,
+  team_id: record.caller?.team ?? null,
+  route: Intake.logged(record.path),
+  model: record.model ?? null,
+  deployment: record.deployment ?? null,
+  status: record.status,
+  input_tokens: record.usage?.promptTokens ?? null,
+  output_tokens: record.usage?.completionTokens ?? null,
+  cached_tokens: record.usage?.cachedPromptTokens ?? null,
+  cache_write_tokens: record.usage?.cacheWriteTokens ?? null,
+  cache_write_1h_tokens: record.usage?.cacheWrite1hTokens ?? null,
+  cost: record.cost ?? null,
+  cache_savings: record.cacheSavings ?? null,
+  latency_ms: record.latency,
+  first_token_ms: record.firstToken ?? null,
+  error: record.error ?? null,
   payload,
-  mcp_server: entry.toolCall?.server ?? null,
-  mcp_tool: entry.toolCall?.tool ?? null,
-  arguments_digest: entry.toolCall?.argumentsDigest ?? null
+  mcp_server: record.toolCall?.server ?? null,
+  mcp_tool: record.toolCall?.tool ?? null,
+  arguments_digest: record.toolCall?.argumentsDigest ?? null
 })
 
 /** The request log on `options.sql`, its writer running for the scope and flushed when it closes. */
@@ -255,8 +260,8 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       )
     )
 
-    const payloadOf = (entry: Logs.Entry): string | null => {
-      const payload = entry.payload
+    const payloadOf = (record: RequestRecord): string | null => {
+      const payload = record.payload
       if (payload === undefined) return null
       const text = JSON.stringify({ request: payload.request ?? null, reply: payload.reply })
       const secrets = options.secrets()
@@ -265,9 +270,9 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
 
     return {
       logPayloads: options.logPayloads,
-      record: (entry, now) => {
-        if (!isCall(entry.path)) return
-        if (!Queue.offerUnsafe(queue, rowOf(entry, now, payloadOf(entry)))) drop(1, "the queue was full")
+      record: (record) => {
+        if (!isCall(record.path)) return
+        if (!Queue.offerUnsafe(queue, rowOf(record, payloadOf(record)))) drop(1, "the queue was full")
       }
     }
   })

@@ -16,7 +16,8 @@ import { type Body, type CountBody, inputMessages, outputMessages } from "../../
 import type * as Responses from "../../wire/openAiResponses/dialect.js"
 import * as Errors from "../errorAnswer.js"
 import * as Session from "../intake.js"
-import * as Logs from "../observe/record.js"
+import type * as Request from "../request/context.js"
+import * as Outcome from "../request/outcome.js"
 import * as ResponsesStore from "./store.js"
 
 function previousNotFound(id: string): Errors.ErrorAnswer {
@@ -95,47 +96,47 @@ export const make = Effect.fnUntraced(function*() {
   const store = yield* ResponsesStore.StoredResponses
 
   // The answer to a request whose store failed, its reason in the request's log line.
-  function away(entry: Logs.Entry) {
+  function away(context: Request.Service) {
     return (error: StoreUnavailableError): Errors.ErrorAnswer => {
       const answer = storeAway(error)
-      Logs.failed(entry, error._tag, answer)
+      Outcome.failed(context.outcome, error._tag, answer)
       return answer
     }
   }
   // The response `id` kept for the request's key, or the answer of a store that failed.
-  function read(id: string, entry: Logs.Entry) {
-    return Effect.mapError(store.get(id, entry.caller?.id), away(entry))
+  function read(id: string, context: Request.Service) {
+    return Effect.mapError(store.get(id, context.caller?.id), away(context))
   }
 
   // A checked body's previous response, when it names one; or the refusal (unknown, or the store away).
   function previousOf(
     body: CountBody,
-    entry: Logs.Entry
+    context: Request.Service
   ): Effect.Effect<ResponsesStore.StoredResponse | undefined, Errors.ErrorAnswer> {
     const previous = body.previous_response_id
     if (previous === null || previous === undefined) return Effect.succeed(undefined)
     return Effect.flatMap(
-      read(previous, entry),
+      read(previous, context),
       (stored) => stored === undefined ? Effect.fail(previousNotFound(previous)) : Effect.succeed(stored)
     )
   }
 
   /** A checked body's conversation, or the refusal: what is wrong with its input, or of its previous response. */
-  function conversationOf(body: CountBody, entry: Logs.Entry): Effect.Effect<Conversation, Errors.ErrorAnswer> {
+  function conversationOf(body: CountBody, context: Request.Service): Effect.Effect<Conversation, Errors.ErrorAnswer> {
     const given = inputMessages(body)
     if (Result.isFailure(given)) return Effect.fail(Errors.invalidRequest(given.failure.message, given.failure.param))
     const input = given.success
-    return Effect.map(previousOf(body, entry), (previous) => ({
+    return Effect.map(previousOf(body, context), (previous) => ({
       messages: previous === undefined ? input : [...previous.conversation, ...input],
       previous
     }))
   }
 
   /** The refusal of a body continuing a chain past the store's bounds, logged; none when it may go on. */
-  function refusal(body: Body, { messages, previous }: Conversation, entry: Logs.Entry) {
+  function refusal(body: Body, { messages, previous }: Conversation, context: Request.Service) {
     if (previous === undefined || body.store === false) return undefined
     const past = pastBounds(body.previous_response_id!, previous, messages, store.bounds)
-    if (past !== undefined) Logs.failed(entry, past.code ?? undefined, past)
+    if (past !== undefined) Outcome.failed(context.outcome, past.code ?? undefined, past)
     return past
   }
 
@@ -172,7 +173,7 @@ export const make = Effect.fnUntraced(function*() {
    */
   function keeper(
     body: Body,
-    entry: Logs.Entry,
+    context: Request.Service,
     { messages, previous }: Conversation,
     session: string,
     id: string
@@ -186,13 +187,13 @@ export const make = Effect.fnUntraced(function*() {
         upstream: reply === undefined ? undefined : ResponsesStore.upstreamOf(reply),
         chain: previous === undefined ? 1 : (previous.chain ?? 1) + 1
       }
-      return store.put(id, entry.caller?.id, kept).pipe(
+      return store.put(id, context.caller?.id, kept).pipe(
         Effect.flatMap((stored) =>
           stored ? Effect.void : Effect.logWarning(
             "a response larger than the gateway keeps was not kept; a later turn naming it will not find it"
           ).pipe(
             Effect.annotateLogs({
-              requestId: entry.id,
+              requestId: context.id,
               bytes: ResponsesStore.bytesOf(kept),
               maxResponseBytes: store.bounds.maxResponseBytes
             })
@@ -202,7 +203,7 @@ export const make = Effect.fnUntraced(function*() {
           "StoreUnavailableError",
           (error) =>
             Effect.logWarning("a response could not be kept; a later turn naming it will not find it").pipe(
-              Effect.annotateLogs({ requestId: entry.id, reason: error.message })
+              Effect.annotateLogs({ requestId: context.id, reason: error.message })
             )
         )
       )
@@ -210,14 +211,14 @@ export const make = Effect.fnUntraced(function*() {
   }
 
   /** The body of the response `id` kept for the request's key, if any. */
-  function retrieve(id: string, entry: Logs.Entry) {
-    return Effect.map(read(id, entry), (stored) => stored?.body)
+  function retrieve(id: string, context: Request.Service) {
+    return Effect.map(read(id, context), (stored) => stored?.body)
   }
 
   /** The deletion of the response `id` kept for the request's key, if there is one. */
-  function remove(id: string, entry: Logs.Entry) {
+  function remove(id: string, context: Request.Service) {
     return Effect.map(
-      Effect.mapError(store.remove(id, entry.caller?.id), away(entry)),
+      Effect.mapError(store.remove(id, context.caller?.id), away(context)),
       (removed) => removed ? JSON.stringify({ id, object: "response", deleted: true }) : undefined
     )
   }

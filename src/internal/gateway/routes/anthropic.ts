@@ -43,23 +43,22 @@ function answer(serving: ChatAnswer.Answering, body: WithBody) {
 
 // A `/v1/messages/count_tokens` body's answer: refused, or the count once its model is admitted (a count takes a
 // request of the key's rate limit, and nothing of its budget).
-function count(serving: ChatAnswer.Answering, { entry, tally, text }: WithBody) {
+function count(serving: ChatAnswer.Answering, { tally, text }: WithBody) {
   const result = decodeCount(text)
   if (Result.isFailure(result)) return Effect.succeed(problemResponse(result.failure, errors))
   const decoded = result.success
   const failures = Errors.failures(serving.now, errors, Anthropic.placed(decoded.body))
   return serving.admitted({
     model: decoded.model,
-    request: undefined,
-    entry,
-    handle: (target) => {
+    request: () => undefined,
+    handle: (target, _request, context) => {
       tally.model(decoded.model)
       const restored = restoredRequest(decoded.request)
       const request = target.address === undefined ? restored : { ...restored, model: target.address }
       return Effect.matchEffect(target.llm.countTokens(request), {
         onFailure: (error) => {
           tally.failed(error)
-          return Effect.succeed(serving.failed(entry, failures, error))
+          return Effect.succeed(serving.failed(context, failures, error))
         },
         onSuccess: (counted) => Effect.succeed(json(200, countReply(counted.inputTokens)))
       })

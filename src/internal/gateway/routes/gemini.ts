@@ -23,6 +23,7 @@ import { errors, type Framing } from "../../wire/gemini/writer.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
 import * as Errors from "../errorAnswer.js"
+import { RequestContext } from "../request/context.js"
 import { decodePath, errorResponse, json, refusal } from "../serving/answers.js"
 import { Requests, type WithBody } from "../serving/requests.js"
 
@@ -83,21 +84,20 @@ export const route = Effect.gen(function*() {
 
   // A `countTokens` body's answer: refused, or the count once its model is admitted (a count takes a request of the
   // key's rate limit, and nothing of its budget): the provider's where it has an endpoint for it, else the estimate.
-  function counted(model: string, { entry, tally, text }: WithBody) {
+  function counted(model: string, { tally, text }: WithBody) {
     const result = Gemini.count(text)
     if (Result.isFailure(result)) return problem(result.failure)
     const decoded = result.success
     return serving.admitted({
       model,
-      request: undefined,
-      entry,
-      handle: (target) => {
+      request: () => undefined,
+      handle: (target, _request, context) => {
         tally.model(model)
         const request = target.address === undefined ? decoded : { ...decoded, model: target.address }
         return Effect.matchEffect(target.llm.countTokens(request), {
           onFailure: (error) => {
             tally.failed(error)
-            return Effect.succeed(serving.failed(entry, failures, error))
+            return Effect.succeed(serving.failed(context, failures, error))
           },
           onSuccess: (count) => Effect.succeed(json(200, countReply(count.inputTokens)))
         })
@@ -122,8 +122,10 @@ export const route = Effect.gen(function*() {
     handle: (body: WithBody) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
   ) => requests.withBody(`/v1beta/models/{model}:${method}`, handle)
 
-  const unknownMethod = requests.served(({ entry }) =>
-    Effect.succeed(refusal(entry, ownAnswer(404, `Method not found: POST ${entry.path}`)))
+  const unknownMethod = requests.served(() =>
+    RequestContext.use((context) =>
+      Effect.succeed(refusal(context, ownAnswer(404, `Method not found: POST ${context.path}`)))
+    )
   )
 
   return Effect.flatMap(

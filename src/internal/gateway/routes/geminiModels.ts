@@ -11,6 +11,7 @@ import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as Result from "effect/Result"
 import type { ModelEntry } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
+import { RequestContext } from "../request/context.js"
 import { decodePath, json, refusal } from "../serving/answers.js"
 import { ModelNames } from "../serving/modelNames.js"
 import { Requests } from "../serving/requests.js"
@@ -49,28 +50,31 @@ function pageOf(query: URLSearchParams): Result.Result<{ readonly start: number;
 export const route = Effect.gen(function*() {
   const { served } = yield* Requests
   const { notFoundAnswer, visibleModels } = yield* ModelNames
-  return served(({ entry }) =>
-    Effect.map(Effect.all([HttpRouter.params, HttpServerRequest.HttpServerRequest]), ([params, request]) => {
-      const caller = entry.caller
-      const visible = visibleModels(caller)
-      const id = modelOf(decodePath(params["*"] ?? ""))
-      if (id !== "") {
-        const model = visible.find((model) => model.id === id)
-        return model === undefined
-          ? refusal(entry, notFoundAnswer(id, caller))
-          : json(200, JSON.stringify(modelObject(model)))
+  return served(() =>
+    Effect.map(
+      Effect.all([HttpRouter.params, HttpServerRequest.HttpServerRequest, RequestContext]),
+      ([params, request, context]) => {
+        const caller = context.caller
+        const visible = visibleModels(caller)
+        const id = modelOf(decodePath(params["*"] ?? ""))
+        if (id !== "") {
+          const model = visible.find((model) => model.id === id)
+          return model === undefined
+            ? refusal(context, notFoundAnswer(id, caller))
+            : json(200, JSON.stringify(modelObject(model)))
+        }
+        const paged = pageOf(queryOf(request.url))
+        if (Result.isFailure(paged)) return refusal(context, Errors.invalidRequest(paged.failure, undefined))
+        const page = paged.success
+        const end = page.start + page.size
+        return json(
+          200,
+          JSON.stringify({
+            models: visible.slice(page.start, end).map(modelObject),
+            ...(end < visible.length ? { nextPageToken: String(end) } : {})
+          })
+        )
       }
-      const paged = pageOf(queryOf(request.url))
-      if (Result.isFailure(paged)) return refusal(entry, Errors.invalidRequest(paged.failure, undefined))
-      const page = paged.success
-      const end = page.start + page.size
-      return json(
-        200,
-        JSON.stringify({
-          models: visible.slice(page.start, end).map(modelObject),
-          ...(end < visible.length ? { nextPageToken: String(end) } : {})
-        })
-      )
-    })
+    )
   )
 })

@@ -4,7 +4,7 @@
  * and the gateway key (`Authorization: Bearer`, `x-api-key`), which goes no further (an upstream is sent the
  * gateway's own headers only). The caller's tool rule is handed to the endpoints (`Endpoint.Visible`): a key's
  * `tools` (and its team's), or every tool on a gateway without keys, and the governance of its calls
- * (`Endpoint.Governed`: its key's budget and rate limit, its log entry, the gateway's metrics). A body declared larger
+ * (`Endpoint.Governed`: its key's budget and rate limit, its request's context, the gateway's metrics). A body declared larger
  * than the gateway takes is
  * 413, a server not configured (or not reached) 404. A session is answered on any instance and across reloads
  * (`sessions.ts`). The endpoints get the request without its `Origin`: the guard
@@ -18,6 +18,8 @@ import * as Allow from "../access/tools.js"
 import * as Errors from "../errorAnswer.js"
 import * as Endpoint from "../mcp/endpoint.js"
 import * as Sessions from "../mcp/sessions.js"
+import { RequestContext } from "../request/context.js"
+import type * as Request from "../request/context.js"
 import { refusal, tooLarge } from "../serving/answers.js"
 import { Configuration } from "../serving/configuration.js"
 import { Requests } from "../serving/requests.js"
@@ -48,28 +50,29 @@ export const routes = Effect.fnUntraced(function*(endpoints: Endpoint.Endpoints)
     endpoints.subscriptionsVersion,
     serving.options.mcpSessionBounds
   )
-  const answer = requests.served(({ entry, request }) => {
+  const answer = requests.served(({ request }) => RequestContext.use((context) => answered(request, context)))
+  function answered(request: HttpServerRequest.HttpServerRequest, context: Request.Service) {
     if (Number(request.headers["content-length"]) > maxBodyBytes) {
-      return Effect.succeed(refusal(entry, tooLarge(maxBodyBytes)))
+      return Effect.succeed(refusal(context, tooLarge(maxBodyBytes)))
     }
     return held.answer({
       request: withoutOrigin(request),
-      path: entry.path,
-      caller: entry.caller?.id ?? null
+      path: context.path,
+      caller: context.caller?.id ?? null
     }).pipe(
-      Effect.provideService(Endpoint.Visible, entry.caller?.tools ?? Allow.everything),
+      Effect.provideService(Endpoint.Visible, context.caller?.tools ?? Allow.everything),
       Effect.provideService(Endpoint.Governed, {
-        reserve: (tool, price) => serving.options.auth.reserve(entry.caller, tool, price),
-        entry,
+        reserve: (tool, price) => serving.options.auth.reserve(context.caller, tool, price),
+        context,
         metrics: serving.metrics
       }),
       Effect.catch(() =>
         Effect.map(endpoints.catalog, (servers) =>
           refusal(
-            entry,
+            context,
             Errors.answer(
               404,
-              `No MCP server is served at ${entry.path}; this gateway serves ${
+              `No MCP server is served at ${context.path}; this gateway serves ${
                 ["/mcp", ...servers.map((server) => `/mcp/${server.name}`)].join(", ")
               }.`,
               "invalid_request_error",
@@ -79,7 +82,7 @@ export const routes = Effect.fnUntraced(function*(endpoints: Endpoint.Endpoints)
           ))
       )
     )
-  })
+  }
   return paths.flatMap((path) =>
     (["POST", "GET", "DELETE"] as const).map((method) => HttpRouter.route(method, path, answer))
   )

@@ -12,6 +12,7 @@ import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
 import type { ModelEntry } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
+import { RequestContext } from "../request/context.js"
 import { decodePath, json, problemResponse } from "../serving/answers.js"
 import { ModelNames } from "../serving/modelNames.js"
 import { Requests, type WithBody } from "../serving/requests.js"
@@ -59,8 +60,8 @@ export const routes = Effect.gen(function*() {
   const modelsById = new Map(engine.models.map((model) => [model.id, json(200, JSON.stringify(modelObject(model)))]))
   // `/v1/models` and `/v1/models/{id}` (`HttpRouter` routes both here); a deployment's id holds a `/`,
   // which a client may send encoded or not.
-  const models = served(({ entry: { caller } }) =>
-    Effect.map(HttpRouter.params, (params) => {
+  const models = served(() =>
+    Effect.map(Effect.all([HttpRouter.params, RequestContext]), ([params, { caller }]) => {
       const id = decodePath(params["*"] ?? "")
       if (caller?.models === undefined) return id === "" ? modelList : modelsById.get(id) ?? notFound(id)
       // A key limited to some models sees those only.

@@ -19,7 +19,8 @@ import * as Responses from "../../wire/openAiResponses/dialect.js"
 import { idsOf } from "../../wire/openAiResponses/writer.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as Errors from "../errorAnswer.js"
-import type * as Logs from "../observe/record.js"
+import { RequestContext } from "../request/context.js"
+import type * as Request from "../request/context.js"
 import * as Compaction from "../responses/compaction.js"
 import * as Continuation from "../responses/continuation.js"
 import * as Hosted from "../responses/hosted.js"
@@ -44,33 +45,34 @@ export const routes = Effect.gen(function*() {
   // A body's text decoded and what of it only a Responses deployment runs placed (`responses/hosted.ts`), then
   // answered by `answer`; a refusal of either as OpenAI words it.
   function placed<B extends CountBody & { readonly model: string }, E, R>(
-    { entry }: WithBody,
     checked: Result.Result<Responses.Checked<B>, Problem>,
     answer: (
       decoded: Responses.Checked<B>,
-      sent: Hosted.ServedTo
+      sent: Hosted.ServedTo,
+      context: Request.Service
     ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-  ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> {
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | RequestContext> {
     if (Result.isFailure(checked)) return Effect.succeed(problemResponse(checked.failure))
-    const hosted = Hosted.served(
-      serving.engine,
-      serving.options.auth,
-      checked.success.body,
-      checked.success.tools,
-      entry.caller
-    )
-    if (Result.isFailure(hosted)) return Effect.succeed(problemResponse(hosted.failure))
-    if (hosted.success.omitted.length > 0) entry.omittedTools = hosted.success.omitted
-    return answer(checked.success, hosted.success)
+    return RequestContext.use((context) => {
+      const hosted = Hosted.served(
+        serving.engine,
+        serving.options.auth,
+        checked.success.body,
+        checked.success.tools,
+        context.caller
+      )
+      if (Result.isFailure(hosted)) return Effect.succeed(problemResponse(hosted.failure))
+      if (hosted.success.omitted.length > 0) context.omittedTools.set(hosted.success.omitted)
+      return answer(checked.success, hosted.success, context)
+    })
   }
 
   // A `/v1/responses` body's answer: refused, or streamed or whole once its model is admitted.
   function create(withBody: WithBody) {
-    return placed(withBody, Responses.decode(withBody.text), (decoded, sent) => {
-      const { entry } = withBody
+    return placed(Responses.decode(withBody.text), (decoded, sent, context) => {
       const { body } = decoded
-      return Effect.flatMap(kept.conversationOf(body, entry), (conversation) => {
-        const past = kept.refusal(body, conversation, entry)
+      return Effect.flatMap(kept.conversationOf(body, context), (conversation) => {
+        const past = kept.refusal(body, conversation, context)
         if (past !== undefined) return Effect.succeed(errorResponse(past))
         const made = Responses.request(body, conversation.messages, sent.tools)
         if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
@@ -82,7 +84,7 @@ export const routes = Effect.gen(function*() {
           request: { ...request, session },
           stream: body.stream === true,
           failures,
-          ...Responses.answer(decoded, ids, seconds, kept.keeper(body, entry, conversation, session, ids.response)),
+          ...Responses.answer(decoded, ids, seconds, kept.keeper(body, context, conversation, session, ids.response)),
           target: sent.target
         })
       }).pipe(Effect.catch(refused))
@@ -93,10 +95,9 @@ export const routes = Effect.gen(function*() {
   // for a model that speaks the Responses API (or its Responses deployments, for a body only they take), else one
   // made by the model (`responses/compaction.ts`). Governed, priced and logged as any call.
   function compact(withBody: WithBody) {
-    return placed(withBody, Responses.decodeCompact(withBody.text), (decoded, sent) => {
-      const { entry } = withBody
+    return placed(Responses.decodeCompact(withBody.text), (decoded, sent, context) => {
       const { body } = decoded
-      return Effect.flatMap(kept.conversationOf(body, entry), (conversation) => {
+      return Effect.flatMap(kept.conversationOf(body, context), (conversation) => {
         if (conversation.messages.length === 0) return Effect.succeed(problemResponse(Compaction.nothingToCompact))
         const made = Responses.request(body, conversation.messages, sent.tools)
         if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
@@ -122,20 +123,23 @@ export const routes = Effect.gen(function*() {
 
   // A `/v1/responses/input_tokens` body's count, for a model the request's key may call when it names one (the
   // tokenizer is the same for every model).
-  function inputTokens({ entry, text }: WithBody) {
+  function inputTokens({ text }: WithBody) {
     const checked = Responses.decodeCount(text)
     if (Result.isFailure(checked)) return Effect.succeed(problemResponse(checked.failure))
-    const decoded = checked.success
+    return RequestContext.use((context) => counted(checked.success, context))
+  }
+
+  function counted(decoded: Responses.Checked<CountBody>, context: Request.Service) {
     const { body } = decoded
     const { model } = body
-    const models = entry.caller?.models
+    const models = context.caller?.models
     if (model !== null && model !== undefined) {
       if (serving.engine.resolve(model) === undefined || (models !== undefined && !models.has(model))) {
-        return Effect.succeed(notFound(model, entry.caller))
+        return Effect.succeed(notFound(model, context.caller))
       }
-      entry.model = model
+      context.model.set(model)
     }
-    return Effect.flatMap(kept.conversationOf(body, entry), ({ messages }) => {
+    return Effect.flatMap(kept.conversationOf(body, context), ({ messages }) => {
       const request = Responses.request(body, messages, decoded.tools)
       if (Result.isFailure(request)) return Effect.succeed(problemResponse(request.failure))
       return Effect.map(
@@ -146,11 +150,13 @@ export const routes = Effect.gen(function*() {
   }
 
   // `GET` (the response) or `DELETE` (its deletion) of a kept response, by the id in the path.
-  function byId(answer: (id: string, entry: Logs.Entry) => Effect.Effect<string | undefined, Errors.ErrorAnswer>) {
-    return served(({ entry }) =>
-      Effect.flatMap(HttpRouter.params, (params) => {
+  function byId(
+    answer: (id: string, context: Request.Service) => Effect.Effect<string | undefined, Errors.ErrorAnswer>
+  ) {
+    return served(() =>
+      Effect.flatMap(Effect.all([HttpRouter.params, RequestContext]), ([params, context]) => {
         const id = decodePath(params["id"] ?? "")
-        return Effect.match(answer(id, entry), {
+        return Effect.match(answer(id, context), {
           onFailure: errorResponse,
           onSuccess: (body) => body === undefined ? errorResponse(Continuation.responseNotFound(id)) : json(200, body)
         })

@@ -7,7 +7,7 @@ import type { Problem } from "../../schemaCheck.js"
 import type { ErrorWriter } from "../../wire/dialect.js"
 import * as Dialects from "../dialects.js"
 import * as Errors from "../errorAnswer.js"
-import type * as Logs from "../observe/record.js"
+import type * as Request from "../request/context.js"
 
 /** A JSON answer with `status`. */
 export function json(status: number, body: string) {
@@ -39,9 +39,9 @@ export function tooLarge(limit: number) {
   )
 }
 
-/** A refusal of the request of `entry`, in the words of its path's dialect (`Dialects.errorsOf`). */
-export function refusal(entry: Logs.Entry, answer: Errors.ErrorAnswer) {
-  return errorResponse(answer, Dialects.errorsOf(entry.method, entry.path))
+/** A refusal of the request of `context`, in the words of its path's dialect (`Dialects.errorsOf`). */
+export function refusal(context: Pick<Request.Service, "method" | "path">, answer: Errors.ErrorAnswer) {
+  return errorResponse(answer, Dialects.errorsOf(context.method, context.path))
 }
 
 /** A path decoded; left as sent when its escapes are malformed. */

@@ -14,7 +14,7 @@ import type { Ledger } from "../keys/ledger.js"
 import type * as McpEndpoint from "../mcp/endpoint.js"
 import type * as McpPins from "../mcp/pins.js"
 import type * as McpSessions from "../mcp/sessions.js"
-import type * as Logs from "../observe/record.js"
+import type * as Logs from "../observe/metrics.js"
 
 /** What the application needs besides the engine. */
 export interface AppOptions {

@@ -1,7 +1,7 @@
 /**
- * Every request of the gateway: its log entry begun and its `x-request-id`, the guard it passes (`Intake.guard`: its
- * `Host`, its origin, its body's type) and its key checked, its body read within the limit (`withBody`), its answer
- * counted and its log line written. The refusals these give are in the words of the dialect of their path
+ * Every request of the gateway: the guard it passes (`Intake.guard`: its `Host`, its origin, its body's type) and its
+ * key checked, its context made (`request/context.ts`, with its `x-request-id`) and provided to its route, its body
+ * read within the limit (`withBody`), its answer counted and its record written (`observe/record.ts`). The refusals these give are in the words of the dialect of their path
  * (`dialects.ts`).
  */
 import * as Context from "effect/Context"
@@ -18,23 +18,28 @@ import * as Auth from "../access/authentication.js"
 import type { Caller } from "../access/caller.js"
 import * as Errors from "../errorAnswer.js"
 import * as Intake from "../intake.js"
-import * as Logs from "../observe/record.js"
-import type * as RequestLog from "../observe/requestLog.js"
+import type * as Logs from "../observe/metrics.js"
+import { Journal } from "../observe/record.js"
+import type { RefusalLines } from "../observe/refusalLines.js"
+import * as Request from "../request/context.js"
+import { RequestContext } from "../request/context.js"
+import * as Outcome from "../request/outcome.js"
 import { refusal, tooLarge } from "./answers.js"
 import { Configuration } from "./configuration.js"
 
-/** What a route's handler is given: the request, its log entry, its scope and its tally (on a counted route). */
+/**
+ * What a route's handler is given: the request, its scope and its tally (on a counted route); its `RequestContext` is
+ * in its context.
+ */
 export interface Served {
   readonly request: HttpServerRequest.HttpServerRequest
-  readonly entry: Logs.Entry
   readonly scope: Scope.Scope
   readonly tally: Logs.Tally | undefined
 }
 
-/** What a body route's handler is given: the body's text, its request's log entry, scope and tally. */
+/** What a body route's handler is given: the body's text, its request's scope and tally. */
 export interface WithBody {
   readonly text: string
-  readonly entry: Logs.Entry
   readonly scope: Scope.Scope
   readonly tally: Logs.Tally
   /** The client's `x-session-id` header (`Intake.withSession`). */
@@ -44,19 +49,28 @@ export interface WithBody {
 /** How a route serves its requests. */
 export interface Service {
   /**
-   * Every request: its log entry begun (its id the client's `x-request-id` when that is one), the guard passed
-   * (`Intake.guard`), its key checked (but on the open paths), then `handle`'s answer, given the request, its entry,
-   * its scope and, on a route counted in the metrics (`route`), its tally; the answer carries `x-request-id` and
-   * its log line is written (a stream's when its scope closes; 499 for a client gone before the answer).
+   * Every request: the guard passed (`Intake.guard`), its key checked (but on the open paths), its context made (its
+   * id the client's `x-request-id` when that is one), then `handle`'s answer, given the request, its scope and, on a
+   * route counted in the metrics (`route`), its tally, its `RequestContext` provided; the answer carries
+   * `x-request-id` and its record is written (a stream's when its scope closes; 499 for a client gone before the
+   * answer).
    */
   readonly served: <E, R>(
     handle: (served: Served) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
     route?: string
-  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest | Scope.Scope>
+  ) => Effect.Effect<
+    HttpServerResponse.HttpServerResponse,
+    E,
+    Exclude<R, RequestContext> | HttpServerRequest.HttpServerRequest | Scope.Scope
+  >
   /** A route whose answer needs nothing of the request but what `served` does with it. */
   readonly plain: <E, R>(
     answer: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest | Scope.Scope>
+  ) => Effect.Effect<
+    HttpServerResponse.HttpServerResponse,
+    E,
+    Exclude<R, RequestContext> | HttpServerRequest.HttpServerRequest | Scope.Scope
+  >
   /**
    * A body route counted in the metrics as `route`: the body as text within the limit, then what `handle` makes of
    * it.
@@ -67,22 +81,12 @@ export interface Service {
   ) => Effect.Effect<
     HttpServerResponse.HttpServerResponse,
     never,
-    R | HttpServerRequest.HttpServerRequest | Scope.Scope
+    Exclude<R, RequestContext> | HttpServerRequest.HttpServerRequest | Scope.Scope
   >
 }
 
 /** The serving of each request, as every route is served. */
 export class Requests extends Context.Service<Requests, Service>()("effect-llm-router/gateway/serving/Requests") {}
-
-/** Where each request's log entry goes, besides its line. */
-export interface Logged {
-  /** The live figures each request's log entry feeds. */
-  readonly stats: Logs.LiveStats
-  /** The request log each request's entry is written to, with a database. */
-  readonly requestLog: RequestLog.RequestLog | undefined
-  /** The lines of requests refused before authentication, rate-limited. */
-  readonly refusalLines: Logs.RefusalLines
-}
 
 function isBodyTooLarge(error: unknown): boolean {
   return HttpServerError.isHttpServerError(error) && error.reason._tag === "RequestParseError" &&
@@ -121,15 +125,26 @@ const guarded: Readonly<Record<Intake.Refusal, Errors.ErrorAnswer>> = {
   unsupported_media_type: notJson
 }
 
-/** The serving of each request over the configuration served, its entry logged as `logged` says. */
-export const make = Effect.fnUntraced(function*({ refusalLines, requestLog, stats }: Logged) {
+/**
+ * The serving of each request over the configuration served, its record going where the `Journal` says, the lines of
+ * those refused before authentication as `refusalLines` lets them.
+ */
+export const make = Effect.fnUntraced(function*(refusalLines: RefusalLines) {
   const { metrics, now, options } = yield* Configuration
+  const journal = yield* Journal
   const { auth } = options
 
-  // Each route is served through this, so the entry is handed on, not put in the fiber's context (a service
-  // provided to each request costs operations: docs/performance.md, the gateway's serving as services).
   function served<E, R>(
     handle: (served: Served) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+    route?: string
+  ) {
+    return serve(handle, route)
+  }
+
+  // The context is made here and provided once, to the route's handler, whose steps read it through its type; only
+  // this module's own steps (`withBody`) are handed it.
+  function serve<E, R>(
+    handle: (served: Served, context: Request.Service) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
     route?: string
   ) {
     return Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest | Scope.Scope>) => {
@@ -137,12 +152,14 @@ export const make = Effect.fnUntraced(function*({ refusalLines, requestLog, stat
       const start = now()
       // The caller (none on an open path or without keys), or the request's refusal.
       const refusedByGuard = Intake.guard(request.method, request.headers, options.hosts)
-      const checked: Effect.Effect<Caller | undefined, Errors.ErrorAnswer> = refusedByGuard !== undefined
-        ? Effect.fail(guarded[refusedByGuard])
-        : auth.required && !Auth.open.has(Logs.pathOf(request.url))
-        ? auth.authenticate(Auth.withQueryKey(request.headers, request.url))
-        : Effect.undefined
-      return Effect.flatMap(Effect.result(checked), (result) => answered(context, request, start, result))
+      if (refusedByGuard !== undefined) return answered(context, request, start, Result.fail(guarded[refusedByGuard]))
+      if (!auth.required || Auth.open.has(Request.pathOf(request.url))) {
+        return answered(context, request, start, Result.succeed(undefined))
+      }
+      return Effect.flatMap(
+        Effect.result(auth.authenticate(Auth.withQueryKey(request.headers, request.url))),
+        (result) => answered(context, request, start, result)
+      )
     })
 
     // The request answered once its caller is known (or its refusal).
@@ -154,55 +171,66 @@ export const make = Effect.fnUntraced(function*({ refusalLines, requestLog, stat
     ) {
       const id = Intake.requestId(request.headers["x-request-id"], randomUUID)
       const refused = Result.isFailure(checked) ? checked.failure : undefined
-      const caller = Result.isSuccess(checked) ? checked.success : undefined
-      const presented = requestLog?.logPayloads === true && refused === undefined
+      const presented = journal.logPayloads && refused === undefined
         ? Auth.presented(Auth.withQueryKey(request.headers, request.url))
         : undefined
       // A request refused before it is authenticated gets no row: anyone who reaches the port could fill the
-      // database with them. It is counted (`refused_total`) and its line written (`Logs.RefusalLines`: so many a
+      // database with them. It is counted (`refused_total`) and its line written (`RefusalLines`: so many a
       // second); its body is never read.
-      const entry = Logs.begin({
+      const requestContext = Request.make({
         id,
         method: request.method,
         url: request.url,
         start,
-        log: options.logRequests,
-        stats,
-        requestLog: refused === undefined ? requestLog : undefined,
+        caller: Result.isSuccess(checked) ? checked.success : undefined,
+        payload: journal.logPayloads && refused === undefined,
         key: presented === undefined ? undefined : Redacted.make(presented)
       })
-      let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+      const { outcome } = requestContext
+      let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, Exclude<R, RequestContext>>
       let tally: Logs.Tally | undefined
+      // Of a refusal's line: the count of those not written before it, or undefined when it is not written.
+      let suppressed: number | undefined
       if (refused !== undefined) {
         metrics.refused(refused.code ?? String(refused.status))
-        Logs.failed(entry, refused.code ?? undefined, refused)
+        Outcome.failed(outcome, refused.code ?? undefined, refused)
         // Its line only within the refusal lines' rate: anyone who reaches the port could flood the log with them.
-        handled = !entry.log ? Effect.succeed(refusal(entry, refused)) : Effect.map(refusalLines.take, (suppressed) => {
-          entry.log = suppressed !== undefined
-          entry.suppressed = suppressed
-          return refusal(entry, refused)
-        })
+        handled = !options.logRequests
+          ? Effect.succeed(refusal(requestContext, refused))
+          : Effect.map(refusalLines.take, (taken) => {
+            suppressed = taken
+            return refusal(requestContext, refused)
+          })
       } else {
-        entry.caller = caller
         tally = route === undefined ? undefined : metrics.tally(route, start)
-        handled = handle({ request, entry, scope: Context.get(context, Scope.Scope), tally })
+        handled = Effect.provideService(
+          handle({ request, scope: Context.get(context, Scope.Scope), tally }, requestContext),
+          RequestContext,
+          requestContext
+        )
       }
-      // Once answered, the answer is counted and logged without interruption (a client leaving then is not a 499).
+      // Once answered, the answer is counted and its record written without interruption (a client leaving then is
+      // not a 499).
       return Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(handled), (response) => {
-          entry.status = response.status
+          Outcome.answeredAs(outcome, response.status)
           tally?.answered(response)
           // A stream's answer carries it from its making (`ChatAnswer.answer`, its headers built once); the others get
           // it here.
-          const answered = entry.streaming
-            ? response
-            : HttpServerResponse.setHeaders(response, Logs.answerHeaders(entry))
-          return entry.streaming
-            ? Effect.succeed(answered)
-            : Effect.as(Logs.write(entry, now()), answered)
+          if (outcome.streaming) return Effect.succeed(response)
+          const answered = HttpServerResponse.setHeaders(response, Request.answerHeaders(requestContext))
+          return refused === undefined
+            ? journal.written(requestContext, now(), answered)
+            : Effect.as(journal.refused(requestContext, now(), suppressed), answered)
         })
       ).pipe(
-        Effect.onInterrupt(() => entry.streaming ? Effect.void : Logs.gone(entry, now()))
+        Effect.onInterrupt(() => {
+          if (outcome.streaming) return Effect.void
+          Outcome.gone(outcome)
+          return refused === undefined
+            ? journal.written(requestContext, now(), undefined)
+            : journal.refused(requestContext, now(), suppressed)
+        })
       )
     }
   }
@@ -215,21 +243,21 @@ export const make = Effect.fnUntraced(function*({ refusalLines, requestLog, stat
     route: string,
     handle: (body: WithBody) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
   ) {
-    return served(({ entry, request, scope, tally }) => {
+    return serve(({ request, scope, tally }, context) => {
       const declared = Number(request.headers["content-length"])
-      if (declared > options.maxBodyBytes) return Effect.succeed(refusal(entry, tooLarge(options.maxBodyBytes)))
+      if (declared > options.maxBodyBytes) return Effect.succeed(refusal(context, tooLarge(options.maxBodyBytes)))
       return Effect.matchEffect(request.text, {
         onFailure: (error) =>
           Effect.succeed(refusal(
-            entry,
+            context,
             isBodyTooLarge(error)
               ? tooLarge(options.maxBodyBytes)
               : Errors.invalidRequest("The request body could not be read.", undefined)
           )),
-        // `served` makes a tally for a route it is given.
+        // `serve` makes a tally for a route it is given.
         onSuccess: (text) => {
-          if (entry.payload !== undefined) entry.payload.request = text
-          return handle({ text, entry, scope, tally: tally!, sessionHeader: request.headers[Intake.header] })
+          Outcome.requestRead(context.payload, text)
+          return handle({ text, scope, tally: tally!, sessionHeader: request.headers[Intake.header] })
         }
       })
     }, route)
@@ -238,5 +266,5 @@ export const make = Effect.fnUntraced(function*({ refusalLines, requestLog, stat
   return Requests.of({ served, plain, withBody })
 })
 
-/** The serving of each request, over the `Configuration` provided. */
-export const layer = (logged: Logged) => Layer.effect(Requests, make(logged))
+/** The serving of each request, over the `Configuration` and `Journal` provided. */
+export const layer = (refusalLines: RefusalLines) => Layer.effect(Requests, make(refusalLines))

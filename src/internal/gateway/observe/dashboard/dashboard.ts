@@ -4,7 +4,7 @@
  * every second (an admin path). The data is the routers' status (breakers, in
  * flight, masked keys with their load, cooldowns and disabled state, the load
  * percent, the sessions pinned to each deployment) with the live figures
- * (`LiveStats` in `observe/record.ts`: request and error rates, latency and time-to-first-token
+ * (`LiveStats` in `observe/liveStats.ts`: request and error rates, latency and time-to-first-token
  * quantiles, cost so far), one entry per deployment of the configuration, and the budget of every budgeted key the
  * caller may read (`keys.read`: docs/identity.md; a viewer sees none), as it stands, its team named. With a database
  * the page also charts spend over time by key, team or model, from the request log through
@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Router from "../../../../Router.js"
 import type { KeyBudget } from "../../access/authentication.js"
-import * as LiveStats from "../record.js"
+import * as LiveStats from "../liveStats.js"
 import { page } from "./page.js"
 
 /** One key of a deployment, masked. */

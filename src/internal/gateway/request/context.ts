@@ -1,0 +1,119 @@
+/**
+ * A request's context: what the gateway learns of one request as it is served. `serving/requests.ts` makes it once a
+ * request's caller is known (or its refusal) and provides it to the route's handler, which reads it through its type.
+ * What is learnt later is a cell set once, by the one step that learns it: the model asked (the admission, or a count's
+ * route), the settlement of the caller's budget (the admission), the MCP tool call (the MCP endpoint), the hosted tools
+ * left out (the Responses route); what the answer did is its `Outcome` (`outcome.ts`). When the request ends its record
+ * is made once from it (`observe/record.ts`).
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import type { Settle } from "../access/authentication.js"
+import type { Caller } from "../access/caller.js"
+import * as Outcome from "./outcome.js"
+
+/** What a request keeps of the MCP tool call it made. */
+export interface ToolCall {
+  readonly server: string
+  /** The tool's own name on its server. */
+  readonly tool: string
+  /** The SHA-256 (hex) of its arguments as JSON: equal arguments are told equal, never read. */
+  readonly argumentsDigest: string
+}
+
+/** A value a request learns once, set by the one step that learns it; a second setting is a defect. */
+export class Once<A> {
+  private value: A | undefined = undefined
+
+  constructor(private readonly name: string) {}
+
+  /** The value, once set. */
+  get(): A | undefined {
+    return this.value
+  }
+
+  set(value: A): void {
+    if (this.value !== undefined) throw new Error(`A request's ${this.name} is set once.`)
+    this.value = value
+  }
+}
+
+/** What the gateway learns of one request as it is served. */
+export interface Service {
+  readonly id: string
+  readonly method: string
+  /** The path of its URL, without its query. */
+  readonly path: string
+  /** Clock millis when it came in. */
+  readonly start: number
+  /** Who it is from: the caller its key or token names; none on an open path or a gateway without keys. */
+  readonly caller: Caller | undefined
+  /** The model it asked for, as logged (`Intake.logged`). */
+  readonly model: Once<string>
+  /** What charges its call's cost to the caller's budget, once the call is admitted. */
+  readonly settlement: Once<Settle>
+  /** The MCP tool call it made. */
+  readonly toolCall: Once<ToolCall>
+  /** The types of a Responses request's hosted tools left out for its deployment (`responses/hosted.ts`). */
+  readonly omittedTools: Once<ReadonlyArray<string>>
+  /** What its answer did so far. */
+  readonly outcome: Outcome.Outcome
+  /** What its row keeps of the request and reply, when the request log keeps payloads. */
+  readonly payload: Outcome.Payload | undefined
+}
+
+/** The context of the request being served. */
+export class RequestContext
+  extends Context.Service<RequestContext, Service>()("effect-llm-router/gateway/request/RequestContext")
+{}
+
+/** Where a request's context begins. */
+export interface Beginning {
+  readonly id: string
+  readonly method: string
+  readonly url: string
+  /** Clock millis. */
+  readonly start: number
+  readonly caller: Caller | undefined
+  /** Whether its payload is kept, and the key it came with (masked in its payload). */
+  readonly payload: boolean
+  readonly key?: Redacted.Redacted<string> | undefined
+}
+
+/** The path of a request's URL, without its query. */
+export function pathOf(url: string): string {
+  const query = url.indexOf("?")
+  return query < 0 ? url : url.slice(0, query)
+}
+
+/** A request's context as it comes in. */
+export function make({ caller, id, key, method, payload, start, url }: Beginning): Service {
+  return {
+    id,
+    method,
+    path: pathOf(url),
+    start,
+    caller,
+    model: new Once("model"),
+    settlement: new Once("settlement"),
+    toolCall: new Once("tool call"),
+    omittedTools: new Once("omitted tools"),
+    outcome: Outcome.begin(),
+    payload: payload ? Outcome.payload(key) : undefined
+  }
+}
+
+/** Charges `cost` to the caller's budget, as the admission settled it; nothing for a call that has no budget. */
+export function settle(context: Service, cost: number | undefined): Effect.Effect<void> {
+  const settlement = context.settlement.get()
+  return settlement === undefined ? Effect.void : settlement(cost)
+}
+
+/** The headers an answer to the request carries: its request id, and the hosted tools left out of it. */
+export function answerHeaders(context: Service): Readonly<Record<string, string>> {
+  const omitted = context.omittedTools.get()
+  return omitted === undefined
+    ? { "x-request-id": context.id }
+    : { "x-request-id": context.id, "x-omitted-tools": omitted.join(", ") }
+}

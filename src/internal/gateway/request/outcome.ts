@@ -1,0 +1,184 @@
+/**
+ * What a request's answer did, noted as it goes: its status, the deployment that answered, its tokens and cost, its
+ * failure, a stream's first token and its restarts. A stream's usage and deployment change as a router moves it, so
+ * these are noted, not set once; this module's steps are the only writers, each named for what happened.
+ */
+import type * as Redacted from "effect/Redacted"
+import type { ChatChunk } from "../../../ChatChunk.js"
+import type { ChatResponse, Usage } from "../../../ChatResponse.js"
+
+/** What a request's answer did so far. */
+export interface Outcome {
+  /** Its answer's status (0 until it is answered). */
+  readonly status: number
+  /** The `provider/model` that answered. */
+  readonly deployment: string | undefined
+  /** Millis from the request to a stream's first chunk. */
+  readonly firstToken: number | undefined
+  readonly usage: Usage | undefined
+  readonly cost: number | undefined
+  /** What the provider's prompt cache saved the reply (`ChatResponse.cacheSavings`). */
+  readonly cacheSavings: number | undefined
+  /** The error's tag (`RateLimitError`) or the gateway's refusal code (`invalid_api_key`). */
+  readonly error: string | undefined
+  /** The failure's full message (deployments, upstream addresses, request ids), which the client is not shown. */
+  readonly errorMessage: string | undefined
+  /**
+   * A stream a router moved to another deployment: the deployment that failed (its error is `error`, the deployment
+   * that took over `deployment`), and whether that happened after the stream's first chunk (`midStream`: it was
+   * restarted or continued) or before (named by the `Start` chunk that opens the stream).
+   */
+  readonly failedDeployment: string | undefined
+  readonly midStream: "restarted" | "continued" | undefined
+  /** Whether its answer is a stream, whose record is written when it ends rather than when its response starts. */
+  readonly streaming: boolean
+}
+
+/**
+ * What a request's row keeps of its payload when payloads are logged: the request's body, the reply's text (a
+ * stream's since its last restart), and the key the request came with, masked in both.
+ */
+export interface Payload {
+  readonly request: string | undefined
+  readonly reply: string
+  readonly key: Redacted.Redacted<string> | undefined
+}
+
+type Noted<A> = { -readonly [K in keyof A]: A[K] }
+
+/** An outcome of nothing yet. */
+export function begin(): Outcome {
+  return {
+    status: 0,
+    deployment: undefined,
+    firstToken: undefined,
+    usage: undefined,
+    cost: undefined,
+    cacheSavings: undefined,
+    error: undefined,
+    errorMessage: undefined,
+    failedDeployment: undefined,
+    midStream: undefined,
+    streaming: false
+  }
+}
+
+/** A payload kept of nothing yet, with the key the request came with. */
+export function payload(key: Redacted.Redacted<string> | undefined): Payload {
+  return { request: undefined, reply: "", key }
+}
+
+/** A failure noted: its tag or refusal code (`error`), and its answer's full message (`ErrorAnswer.logged`). */
+export function failed(
+  outcome: Outcome,
+  error: string | undefined,
+  answer: { readonly logged?: string | undefined }
+): void {
+  const noted: Noted<Outcome> = outcome
+  noted.error = error
+  noted.errorMessage = answer.logged
+}
+
+/** A failure named by its tag alone (an MCP tool call's end), its message left as noted. */
+export function erred(outcome: Outcome, error: string): void {
+  const noted: Noted<Outcome> = outcome
+  noted.error = error
+}
+
+/** The answer's status. */
+export function answeredAs(outcome: Outcome, status: number): void {
+  const noted: Noted<Outcome> = outcome
+  noted.status = status
+}
+
+/** A request whose client went away before its answer: 499 (nginx's "client closed request"). */
+export function gone(outcome: Outcome): void {
+  const noted: Noted<Outcome> = outcome
+  noted.status = 499
+  noted.error = "ClientClosed"
+}
+
+/** A whole reply's deployment, tokens and cost, and its text in the payload. */
+export function answered(outcome: Outcome, payload: Payload | undefined, response: ChatResponse): void {
+  const noted: Noted<Outcome> = outcome
+  noted.deployment = `${response.provider}/${response.model}`
+  noted.usage = response.usage
+  noted.cost = response.cost
+  noted.cacheSavings = response.cacheSavings
+  if (payload !== undefined) (payload as Noted<Payload>).reply = response.text
+}
+
+/** Embeddings' deployment, usage and cost. */
+export function embedded(outcome: Outcome, deployment: string, usage: Usage, cost: number | undefined): void {
+  const noted: Noted<Outcome> = outcome
+  noted.deployment = deployment
+  noted.usage = usage
+  noted.cost = cost
+}
+
+/** An MCP tool call's price, charged once its server ran it (none when it is free). */
+export function charged(outcome: Outcome, price: number): void {
+  const noted: Noted<Outcome> = outcome
+  noted.cost = price > 0 ? price : undefined
+}
+
+/** A stream whose first batch is in, `firstToken` millis after the request. */
+export function opened(outcome: Outcome, firstToken: number): void {
+  const noted: Noted<Outcome> = outcome
+  noted.streaming = true
+  noted.firstToken = firstToken
+}
+
+/**
+ * What a stream's batch says of its tokens (the last `Usage` since the last `Restart`), of the deployment that answers
+ * (a router's `Start`: with the deployment that failed before its first chunk and its error, when one did), of a
+ * restart or continuation (the error that broke the stream, the deployment that broke and the one that took over),
+ * and at its end of the deployment and cost; true when the batch ends the stream (its `Finish`).
+ */
+export function streamed(outcome: Outcome, payload: Payload | undefined, batch: ReadonlyArray<ChatChunk>): boolean {
+  const noted: Noted<Outcome> = outcome
+  const kept = payload as Noted<Payload> | undefined
+  let finished = false
+  for (const chunk of batch) {
+    if (chunk._tag === "TextDelta") {
+      if (kept !== undefined) kept.reply += chunk.text
+    } else if (chunk._tag === "Usage") noted.usage = chunk.usage
+    else if (chunk._tag === "Start") {
+      noted.deployment = chunk.deployment
+      if (chunk.from !== undefined) {
+        noted.error = chunk.error
+        noted.failedDeployment = chunk.from
+      }
+    } else if (chunk._tag === "Restart" || chunk._tag === "Continue") {
+      if (chunk._tag === "Restart") {
+        noted.usage = undefined
+        if (kept !== undefined) kept.reply = ""
+      }
+      noted.error = chunk.error
+      noted.deployment = chunk.deployment
+      noted.failedDeployment = chunk.from
+      noted.midStream = chunk._tag === "Restart" ? "restarted" : "continued"
+    } else if (chunk._tag === "Finish") {
+      noted.deployment = `${chunk.provider}/${chunk.model}`
+      noted.cost = chunk.cost
+      noted.cacheSavings = chunk.cacheSavings
+      finished = true
+    }
+  }
+  return finished
+}
+
+/** The request's body read: kept in its payload. */
+export function requestRead(payload: Payload | undefined, text: string): void {
+  if (payload !== undefined) (payload as Noted<Payload>).request = text
+}
+
+/** The request's body withheld from its payload: a guardrail blocked or masked it. */
+export function requestWithheld(payload: Payload | undefined): void {
+  if (payload !== undefined) (payload as Noted<Payload>).request = undefined
+}
+
+/** The reply's text as answered after a guardrail (none when it blocked the reply). */
+export function replyChecked(payload: Payload | undefined, text: string): void {
+  if (payload !== undefined) (payload as Noted<Payload>).reply = text
+}
