@@ -269,13 +269,16 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         // have run it: the reservation is charged, as a model call interrupted in flight is.
         const client = yield* Effect.serviceOption(McpSchema.McpServerClient)
         const outbound = yield* Effect.serviceOption(ServerRequests.Outbound)
-        // What the server asked of a 2026-07-28 client that did not declare it, once it did.
-        const undeclared = yield* Deferred.make<McpSchema.McpInputRequest>()
+        // What the server asked of a 2026-07-28 client that did not declare it, once it did: only a client of that
+        // revision is told so (`ServerRequests.asker`), so only its call waits for it beside its answer.
+        const undeclared = context.protocolVersion === ServerRequests.roundTrips
+          ? yield* Deferred.make<McpSchema.McpInputRequest>()
+          : undefined
         const ask = ServerRequests.asker(
           client._tag === "Some" ? client.value : undefined,
           context,
           outbound._tag === "Some" ? outbound.value : undefined,
-          (request) => Deferred.doneUnsafe(undeclared, Exit.succeed(request))
+          undeclared === undefined ? undefined : (request) => Deferred.doneUnsafe(undeclared, Exit.succeed(request))
         )
         // What the server asks the client, the client's answer and the notifications relayed go through the chain.
         const noted = notedOf(upstream.name, metrics.error)
@@ -288,19 +291,19 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
           ),
           noted
         )
-        const answered = yield* Effect.raceFirst(
-          Effect.map(
-            limited(checked, span.meta, to, () => void (sent = true)).pipe(
-              Effect.onInterrupt(() => sent ? Effect.void : settle(0)),
-              // An error its server answered reaches the client as a result does: through the call's guardrails.
-              Effect.catch((error) =>
-                Effect.flatMap(Effect.mapError(ToolGuardrails.checkError(chain.success, error), block), Effect.fail)
-              )
-            ),
-            Result.succeed
+        const result = Effect.map(
+          limited(checked, span.meta, to, () => void (sent = true)).pipe(
+            Effect.onInterrupt(() => sent ? Effect.void : settle(0)),
+            // An error its server answered reaches the client as a result does: through the call's guardrails.
+            Effect.catch((error) =>
+              Effect.flatMap(Effect.mapError(ToolGuardrails.checkError(chain.success, error), block), Effect.fail)
+            )
           ),
-          Effect.map(Deferred.await(undeclared), Result.fail)
+          Result.succeed
         )
+        const answered = yield* (undeclared === undefined
+          ? result
+          : Effect.raceFirst(result, Effect.map(Deferred.await(undeclared), Result.fail)))
         // The server ran the call, whatever its result says (or a guardrail withholds of it): it is charged its price.
         yield* settle(price)
         entry.cost = price > 0 ? price : undefined
