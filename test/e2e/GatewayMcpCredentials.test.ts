@@ -7,6 +7,14 @@
  * when it refuses one. Every byte each caller received is read: it holds none of the static `headers` values, the
  * credentials in the server's URL, the OAuth access tokens, client secret or token endpoint, and holds their masked
  * ids where the upstream echoed them.
+ *
+ * And the admin's views of the servers' definitions: a property over credentials put in every place a configuration
+ * holds one (a header's value, bare and after its scheme; a URL's query value and password; an OAuth client's secret,
+ * its token endpoint's query value and the tokens it grants; a stdio server's `env` value), the upstreams listing
+ * definitions that hold them in each of their strings (an HTTP one echoing its request into its tools' descriptions, a
+ * stdio one listing tools, prompts and resources named, described and addressed by every credential); none of them,
+ * whole or the start or end an upstream's cut would leave, is in `GET /admin/mcp/servers` (the dashboard's MCP
+ * section), `GET /admin/mcp/pins`, an approval's answer, `/mcp`'s listing or any line the gateway logged.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -23,15 +31,22 @@ import {
   ReadResourceRequestSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as fc from "fast-check"
 import { randomUUID } from "node:crypto"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as Gateway from "../../src/Gateway.js"
 import { maskKey } from "../../src/LlmError.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { sdkUpstream } from "../utils/mcpUpstreams.js"
+import { adminKey, call } from "../utils/adminApi.js"
+import { eventually } from "../utils/eventually.js"
+import { sdkUpstream, unrulyServer } from "../utils/mcpUpstreams.js"
 
 const providerKey = "sk-provider-mcp-credentials-0001"
 const agentKey = "gw-mcp-credentials-agent-6b8d0f2a4c"
@@ -42,6 +57,7 @@ const clientSecret = "oauth-client-secret-Fg2Nq7Tu"
 process.env["MCP_CREDENTIALS_AGENT_KEY"] = agentKey
 process.env["MCP_CREDENTIALS_API_KEY"] = apiKey
 process.env["MCP_CREDENTIALS_CLIENT_SECRET"] = clientSecret
+process.env["MCP_CREDENTIALS_ADMIN_KEY"] = adminKey
 
 // What the upstream was sent, as it echoes it: every header, and the URL.
 const echoOf = (extra: { readonly requestInfo?: { readonly headers: object; readonly url?: URL } | undefined }) => ({
@@ -256,5 +272,138 @@ describe("an MCP upstream's echo of its request", () => {
         )
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
+  )
+})
+
+// A credential as a configuration holds one: long enough to be told (a masked id keeps its first three and last four
+// characters), letters and digits, `tag` first so that no two are alike.
+const credential = (tag: string) => fc.stringMatching(/^[A-Za-z0-9]{10,24}$/).map((rest) => `${tag}${rest}`)
+
+// The credentials of one run, one in each place a configuration holds one.
+const credentials = fc.record({
+  header: credential("hv"),
+  bearer: credential("hb"),
+  query: credential("uq"),
+  password: credential("up"),
+  clientSecret: credential("cs"),
+  tenant: credential("tq"),
+  env: credential("ev")
+})
+
+// A stdio server's catalog (`unrulyServer.ts`) whose every definition holds `secrets`, each in its name, its
+// description and (a resource) its URI, as they are and as JSON writes them in a string.
+function catalogOf(secrets: ReadonlyArray<string>) {
+  const tools = secrets.map((secret, i) => ({ name: `t${i}-${secret}`, description: `holds {"v":"${secret}"}` }))
+  return {
+    tools,
+    prompts: tools,
+    resources: secrets.map((secret, i) => ({
+      uri: `memo://r${i}?key=${secret}`,
+      name: `r${i}-${secret}`,
+      description: `holds ${JSON.stringify(JSON.stringify({ v: secret }))}`
+    }))
+  }
+}
+
+// Every line `Gateway.make` logs while the scope is open, formatted as JSON (its annotations in it).
+const loggedLines = (lines: Array<string>) => Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])
+
+describe("the admin's views of the MCP servers' definitions", () => {
+  it.live(
+    "hold none of the credentials the configuration gives, wherever it gives them and wherever a definition holds them",
+    () =>
+      Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(credentials, (secrets) =>
+            Effect.runPromise(Effect.scoped(
+              Effect.gen(function*() {
+                const upstream = yield* echoingServer
+                const token = yield* tokenEndpoint
+                const directory = yield* Effect.acquireRelease(
+                  Effect.sync(() => mkdtempSync(join(tmpdir(), "mcp-admin-credentials-"))),
+                  (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
+                )
+                const tokenUrl = token.state.url.replace(/tenant=[^&]*/, `tenant=${secrets.tenant}`)
+                token.state.url = tokenUrl
+                const catalog = join(directory, "catalog.json")
+                const configured = Object.values(secrets)
+                writeFileSync(catalog, JSON.stringify(catalogOf([...configured, tokenUrl])))
+                const lines: Array<string> = []
+                const config = yield* ProviderConfig.fromJson({
+                  sim: [{
+                    model_name: "gpt-4o-mini",
+                    base_url: `${(yield* Simulator.make({ apiKeys: [providerKey] })).url}/v1`,
+                    api_keys: [providerKey]
+                  }],
+                  mcp_servers: {
+                    hdr: {
+                      url: `${upstream.url}?key=${secrets.query}`,
+                      headers: { "x-api-key": secrets.header, authorization: `Bearer ${secrets.bearer}` }
+                    },
+                    oauth: {
+                      url: upstream.url,
+                      token_url: tokenUrl,
+                      client_id: "gateway-client",
+                      client_secret: secrets.clientSecret
+                    },
+                    // Never reached (nothing listens on port 9): its URL's password is a credential all the same.
+                    down: { url: `http://gateway:${secrets.password}@127.0.0.1:9/mcp` },
+                    local: { ...unrulyServer, env: { UNRULY_CATALOG: catalog, TOKEN: secrets.env } }
+                  },
+                  gateway: {
+                    keys: [{ name: "agent", key: "env:MCP_CREDENTIALS_AGENT_KEY", tools: ["*"] }],
+                    admin_keys: [{ name: "ops", key: "env:MCP_CREDENTIALS_ADMIN_KEY" }]
+                  }
+                })
+                const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 }).pipe(
+                  Effect.provide(loggedLines(lines))
+                )
+                const listed = yield* eventually(
+                  "the servers hdr, oauth and local listed",
+                  call(gateway.url, "GET", "/admin/mcp/servers"),
+                  (answer) => {
+                    const servers =
+                      (answer.body as { servers?: Array<{ name: string; tools: Array<unknown> }> }).servers
+                    return ["hdr", "oauth", "local"].every((name) =>
+                      (servers ?? []).some((server) => server.name === name && server.tools.length > 0)
+                    )
+                  }
+                )
+                const pins = yield* call(gateway.url, "GET", "/admin/mcp/pins")
+                const pin = (pins.body as { pins: Array<{ server: string; kind: string; name: string }> }).pins
+                  .find((one) => one.server === "local" && one.kind === "tool" && one.name.startsWith("t0-"))!
+                const approval = yield* call(
+                  gateway.url,
+                  "POST",
+                  `/admin/mcp/pins/local/tool/${encodeURIComponent(pin.name)}/approve`
+                )
+                const received: Array<string> = []
+                const client = yield* recordingClient(`${gateway.url}/mcp`, received)
+                const tools = yield* Effect.promise(() => client.listTools())
+                expect(tools.tools.length).toBeGreaterThan(0)
+
+                const outputs = {
+                  servers: JSON.stringify(listed.body),
+                  pins: JSON.stringify(pins.body),
+                  approval: JSON.stringify(approval.body),
+                  listing: received.join("\n"),
+                  log: lines.join("\n")
+                }
+                for (const secret of [...configured, ...token.state.tokens]) {
+                  for (const [output, text] of Object.entries(outputs)) {
+                    for (const piece of [secret, secret.slice(0, 8), secret.slice(-8)]) {
+                      expect(text, `${output}: ${secret}`).not.toContain(piece)
+                    }
+                  }
+                }
+                for (const text of Object.values(outputs)) expect(text).not.toContain(tokenUrl)
+                // Masked where a definition held them.
+                expect(outputs.pins).toContain(maskKey(secrets.env))
+              }).pipe(Effect.provide(UndiciHttpClient.layer()))
+            ))),
+          { numRuns: 3, endOnFailure: true }
+        )
+      ),
+    120_000
   )
 })

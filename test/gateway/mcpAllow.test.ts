@@ -17,6 +17,7 @@ import type { AddressInfo } from "node:net"
 import * as Allow from "../../src/internal/gateway/access/tools.js"
 import * as Endpoint from "../../src/internal/gateway/mcp/endpoint.js"
 import * as Pins from "../../src/internal/gateway/mcp/pins.js"
+import * as McpRequest from "../../src/internal/gateway/mcp/request.js"
 import * as Request from "../../src/internal/gateway/request/context.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
@@ -79,7 +80,7 @@ const served = (endpoints: Endpoint.Endpoints, rule: () => Allow.Rule) =>
     const listening = yield* NodeHttpServer.make(() => http, { host: "127.0.0.1", port: 0 })
     // Each call free and unlimited (its governance is `GatewayMcpGovernance.test.ts`'s): only the rule is checked.
     // Each request its own context, as the gateway's route makes one.
-    const free = (): Endpoint.Governance => ({
+    const free = (): McpRequest.Governance => ({
       reserve: () => Effect.succeed(() => Effect.void),
       context: Request.make({
         id: "property",
@@ -91,12 +92,9 @@ const served = (endpoints: Endpoint.Endpoints, rule: () => Allow.Rule) =>
       }),
       metrics: { toolCall: () => {}, error: () => {} }
     })
-    yield* listening.serve(Effect.suspend(() =>
-      endpoints.http.pipe(
-        Effect.provideService(Endpoint.Visible, rule()),
-        Effect.provideService(Endpoint.Governed, free())
-      )
-    ))
+    yield* listening.serve(
+      Effect.suspend(() => Effect.provideService(endpoints.http, McpRequest.Request, McpRequest.called(rule(), free())))
+    )
     const url = new URL(`http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`)
     const client = new Client({ name: "property", version: "1.0.0" })
     yield* Effect.acquireRelease(

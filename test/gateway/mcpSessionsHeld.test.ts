@@ -16,9 +16,14 @@ import * as Fiber from "effect/Fiber"
 import * as HttpEffect from "effect/http/HttpEffect"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type { Scope } from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
+import * as Allow from "../../src/internal/gateway/access/tools.js"
+import type * as Endpoint from "../../src/internal/gateway/mcp/endpoint.js"
+import * as McpRequest from "../../src/internal/gateway/mcp/request.js"
 import * as Sessions from "../../src/internal/gateway/mcp/sessions.js"
-import * as Subscriptions from "../../src/internal/gateway/mcp/subscriptions.js"
+import type * as Subscriptions from "../../src/internal/gateway/mcp/subscriptions.js"
+import * as RequestContext from "../../src/internal/gateway/request/context.js"
 import { StoreUnavailableError } from "../../src/Store.js"
 import { serviceOf } from "../utils/sqlDatabases.js"
 
@@ -56,10 +61,10 @@ function endpoint() {
       return HttpServerResponse.empty({ status: 200, headers: { "mcp-session-id": `local-${counts.started}` } })
     }
     if (!live.has(id)) return HttpServerResponse.empty({ status: 404 })
-    const named = yield* Effect.serviceOption(Subscriptions.Session)
-    if (named._tag === "Some") {
-      told.push(named.value.recorded)
-      if ((yield* request.text).includes("resources/subscribe")) yield* named.value.record("file:///a.md", true)
+    const { session } = yield* McpRequest.Request
+    if (session !== undefined) {
+      told.push(session.recorded)
+      if ((yield* request.text).includes("resources/subscribe")) yield* session.record("file:///a.md", true)
     }
     if (request.method === "DELETE") {
       live.delete(id)
@@ -70,11 +75,27 @@ function endpoint() {
   return { answer, told, live, deleted, counts }
 }
 
+// A caller's request of every tool, as the route serves it (these tests call no tool).
+const caller = McpRequest.called(Allow.everything, {
+  reserve: () => Effect.succeed(() => Effect.void),
+  context: RequestContext.make({
+    id: "sessions",
+    method: "POST",
+    url: "/mcp",
+    start: 0,
+    caller: undefined,
+    payload: false
+  }),
+  metrics: { toolCall: () => {}, error: () => {} }
+})
+
 // Requests of the sessions `sessions` at `asked`'s path and for its key (default: `/mcp`, no key), naming a session
 // and a protocol version when given: their status and the session a response names.
 function served(sessions: Sessions.Sessions, asked: Omit<Sessions.Asked, "request"> = { path: "/mcp", caller: null }) {
   const handler = HttpEffect.toWebHandler(
-    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => sessions.answer({ ...asked, request }))
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => sessions.answer({ ...asked, request })).pipe(
+      Effect.provideService(McpRequest.Request, caller)
+    )
   )
   return (method: string, body: object | undefined, session?: string, version?: string) =>
     Effect.promise(async () => {
@@ -104,10 +125,9 @@ function asked(sessions: Sessions.Sessions, id: string) {
     })
   )
   return Effect.scoped(
-    Effect.provideService(
-      sessions.answer({ request, path: "/mcp", caller: null }),
-      HttpServerRequest.HttpServerRequest,
-      request
+    sessions.answer({ request, path: "/mcp", caller: null }).pipe(
+      Effect.provideService(HttpServerRequest.HttpServerRequest, request),
+      Effect.provideService(McpRequest.Request, caller)
     )
   )
 }
@@ -318,4 +338,25 @@ describe("MCP sessions held when the store fails", () => {
       expect(yield* memory.read(id)).toBeUndefined()
       expect((yield* send("POST", ping, id)).status).toBe(404)
     }).pipe(Effect.scoped))
+})
+
+// The sessions' answer and the endpoints' given the request they serve, and (`@ts-expect-error`) without it.
+function answers(sessions: Sessions.Sessions, endpoints: Endpoint.Endpoints, asked: Sessions.Asked) {
+  type Unserved = Effect.Effect<
+    HttpServerResponse.HttpServerResponse,
+    unknown,
+    Scope | HttpServerRequest.HttpServerRequest
+  >
+  // @ts-expect-error: the sessions' answer requires the request it serves (`McpRequest.Request`).
+  const sessionsUnserved: Unserved = sessions.answer(asked)
+  // @ts-expect-error: so does the endpoints'.
+  const endpointsUnserved: Unserved = endpoints.http
+  const served: Unserved = Effect.provideService(sessions.answer(asked), McpRequest.Request, caller)
+  return [sessionsUnserved, endpointsUnserved, served]
+}
+
+describe("the request the MCP endpoints serve", () => {
+  it("is required: the sessions' and the endpoints' answers left without it do not compile (the typecheck of the tests proves it)", () => {
+    expect(answers).toBeTypeOf("function")
+  })
 })

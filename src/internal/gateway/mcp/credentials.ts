@@ -28,6 +28,8 @@ import type { Renewable } from "../../providers/renewing.js"
 export interface Credentials {
   /** `text` with every credential in it masked (whole, or cut short at its end). */
   readonly mask: (text: string) => string
+  /** `value` (JSON) with every credential in its strings (an object's names too) masked; itself when none held one. */
+  readonly maskValue: (value: unknown) => unknown
   /** `response` (JSON, or a stream of server-sent events) with every credential in its strings masked. */
   readonly masked: (response: HttpServerResponse.HttpServerResponse) => HttpServerResponse.HttpServerResponse
   /**
@@ -141,6 +143,7 @@ export function make(servers: Readonly<Record<string, Gateway.McpServer>>): Cred
 
   // The texts first: a token endpoint's address is masked whole, not as the address of the query value it holds.
   const mask = (text: string): string => scrub(scrub(text, texts), secrets, shortestPiece)
+  const maskValue = (value: unknown): unknown => scrubbed(scrubbed(value, texts), secrets, shortestPiece)
 
   // A line of an answer (a JSON body, or an event's `data:` line) with every credential in its strings masked, whole or
   // a piece of it: read as JSON, so that no mask can break it (a credential spelt as a number's digits is left there),
@@ -150,7 +153,7 @@ export function make(servers: Readonly<Record<string, Gateway.McpServer>>): Cred
     const prefix = line.startsWith("data:") ? line.slice(0, line.startsWith("data: ") ? 6 : 5) : ""
     try {
       const value: unknown = JSON.parse(line.slice(prefix.length))
-      return prefix + JSON.stringify(scrubbed(scrubbed(value, texts), secrets, shortestPiece))
+      return prefix + JSON.stringify(maskValue(value))
     } catch {
       return mask(line)
     }
@@ -159,6 +162,7 @@ export function make(servers: Readonly<Record<string, Gateway.McpServer>>): Cred
 
   return {
     mask,
+    maskValue,
     longest: () => Math.max(0, ...[...texts, ...secrets].map((secret) => Redacted.value(secret).length)),
     masked: (response) => {
       const { body } = response

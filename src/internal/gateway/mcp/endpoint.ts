@@ -12,14 +12,14 @@
  * in `_meta`: `trace.ts`) and hand back its whole result (every content block, `structuredContent`, `isError`), the
  * upstream's progress and logs for the call relayed to its client before it (`relay.ts`). The gateway's route serves
  * them through
- * `Requests.served` (the guard, the key), giving each request its caller's rule (`Visible`): what the rule does not
+ * `Requests.served` (the guard, the key), giving each request its caller's rule (`McpRequest`): what it does not
  * allow is hidden by its registration's `McpServer.visibility`, left out of lists and answered as unknown when called
  * or read, the same as what no server has; so is a definition (a tool's, prompt's, resource's or template's) that is
  * not the one pinned (`pins.ts`), for every caller, until an admin approves it. A session's resource subscriptions
  * are answered before `McpServer`, which takes none over HTTP, recorded with the session, taken by the instance that
  * answers it, and an ended session's dropped (`subscriptions.ts`).
  *
- * A call is governed as a model call is (`Governed`, given by the route): the caller's rate limit taken and its
+ * A call is governed as a model call is (`McpRequest`, given by the route): the caller's rate limit taken and its
  * server's `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers
  * (nothing when it fails the call, or when it is cancelled before it was sent); then its server's own `RateLimiter`
  * (`maxConcurrency`, `rateLimit`), waited for. Its guardrails (the gateway's, its server's, its caller's key's and
@@ -52,18 +52,17 @@ import type { Guardrail, GuardrailError } from "../../../Guardrail.js"
 import type { OptionsError } from "../../../OptionsError.js"
 import * as RateLimiter from "../../../RateLimiter.js"
 import * as OptionsErrors from "../../optionsError.js"
-import type * as Auth from "../access/authentication.js"
 import * as Allow from "../access/tools.js"
 import type { Engine } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
 import * as Guardrails from "../guardrails.js"
 import type * as Logs from "../observe/metrics.js"
-import type * as Request from "../request/context.js"
 import * as Outcome from "../request/outcome.js"
 import * as Credentials from "./credentials.js"
 import * as ToolGuardrails from "./guardrails.js"
 import * as Pins from "./pins.js"
 import * as Relay from "./relay.js"
+import * as McpRequest from "./request.js"
 import * as Resources from "./resources.js"
 import * as Rpc from "./rpc.js"
 import * as ServerRequests from "./serverRequests.js"
@@ -71,22 +70,6 @@ import * as Standalone from "./standalone.js"
 import * as Subscriptions from "./subscriptions.js"
 import * as Trace from "./trace.js"
 import * as Upstreams from "./upstream.js"
-
-/** The tool rule of the request being served: its key's (`Caller.tools`), or every tool without keys. */
-export class Visible extends Context.Service<Visible, Allow.Rule>()("effect-llm-router/gateway/mcp/Visible") {}
-
-/** What governs the tool calls of the request being served, and where their outcomes go. */
-export interface Governance {
-  /** Takes the caller's rate limit and reserves `price` of its budget for `tool` (`Auth.reserve`), or the refusal. */
-  readonly reserve: (tool: string, price: number) => Effect.Effect<Auth.Settle, Errors.ErrorAnswer, Scope.Scope>
-  /** The request's context: a call's server, tool, cost and outcome go to its record (its row and line). */
-  readonly context: Request.Service
-  /** The gateway's metrics: a call's outcome and time, by server and tool. */
-  readonly metrics: Pick<Logs.Metrics, "toolCall" | "error">
-}
-
-/** The governance of the request being served (the route gives every request one). */
-export class Governed extends Context.Service<Governed, Governance>()("effect-llm-router/gateway/mcp/Governed") {}
 
 /** A server served, with its price and the tools the gateway took from it (`GET /admin/mcp/servers`). */
 export interface Catalogued {
@@ -101,11 +84,11 @@ export interface Endpoints {
   readonly catalog: Effect.Effect<ReadonlyArray<Catalogued>>
   /** The version of a session's subscriptions here, which changes with them (`Subscriptions.version`). */
   readonly subscriptionsVersion: (session: string) => number
-  /** The answer to a request on those paths (`Visible` read from its context); a path of no server fails. */
+  /** The answer to a request on those paths, served as `McpRequest.Request` says; a path of no server fails. */
   readonly http: Effect.Effect<
     HttpServerResponse.HttpServerResponse,
     unknown,
-    Scope.Scope | HttpServerRequest.HttpServerRequest
+    Scope.Scope | HttpServerRequest.HttpServerRequest | McpRequest.Request
   >
 }
 
@@ -203,12 +186,12 @@ function notedOf(server: string, count: (tag: string) => void) {
 // or the name of one of its caller's that is no longer configured.
 function chainHere(server: Pick<Governable, "guardrails" | "named">) {
   return Effect.map(
-    Effect.serviceOption(Governed),
-    (governance) =>
+    McpRequest.current,
+    (served) =>
       Guardrails.chainOf(
         server.named,
         server.guardrails,
-        governance._tag === "Some" ? governance.value.context.caller?.guardrails : undefined
+        served._tag === "Called" ? served.governance.context.caller?.guardrails : undefined
       )
   )
 }
@@ -224,16 +207,16 @@ function guardOf(server: Governable): ToolGuardrails.Guard {
         : Effect.fail(refused(Errors.guardrailUnavailable(chain.failure)))
   )
   return ToolGuardrails.guard(chain, (error) =>
-    Effect.flatMap(Effect.serviceOption(Governed), (governance) => {
-      if (governance._tag === "None") return notedOf(server.upstream.name, () => undefined)(error)
-      const { context, metrics } = governance.value
+    Effect.flatMap(McpRequest.current, (served) => {
+      if (served._tag === "Own") return notedOf(server.upstream.name, () => undefined)(error)
+      const { context, metrics } = served.governance
       Outcome.failed(context.outcome, error._tag, { logged: error.message })
       return notedOf(server.upstream.name, metrics.error)(error)
     }))
 }
 
 // The call of `served`'s tool, forwarded with the client's arguments and the caller's trace (`trace.ts`), governed by
-// the request's `Governed`; the upstream's result as it gave it. Its chain (`Guardrails.chainOf`: its server's, and
+// the request's governance (`McpRequest`); the upstream's result as it gave it. Its chain (`Guardrails.chainOf`: its server's, and
 // its caller's names among `named`) checks the arguments before they are sent and the result before it is answered.
 // A call its client cancels is interrupted here, which cancels it upstream (`rpc.ts`). The server's progress and logs
 // for the call reach its client through `notifications`, its endpoint's (`relay.ts`).
@@ -259,10 +242,10 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
       )
     )
   return Effect.fnUntraced(function*(payload: Readonly<Record<string, unknown>> | undefined) {
-    const governance = yield* Effect.serviceOption(Governed)
-    // The route gives every request its governance: a call without one is a bug, not a free call.
-    if (governance._tag === "None") return yield* Effect.die("an MCP tool call without its request's governance")
-    const { context: request, metrics, reserve } = governance.value
+    const asked = yield* McpRequest.current
+    // The gateway's own request sees no tool (`McpRequest.own`): a call in it is refused, as an unknown tool is.
+    if (asked._tag === "Own") return yield* failedCall(new McpSchema.InternalError({ message: "Unknown tool" }))
+    const { context: request, metrics, reserve } = asked.governance
     const { outcome } = request
     const context = yield* McpSchema.McpRequestContext
     const http = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
@@ -296,13 +279,16 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         // have run it: the reservation is charged, as a model call interrupted in flight is.
         const client = yield* Effect.serviceOption(McpSchema.McpServerClient)
         const outbound = yield* Effect.serviceOption(ServerRequests.Outbound)
-        // What the server asked of a 2026-07-28 client that did not declare it, once it did.
-        const undeclared = yield* Deferred.make<McpSchema.McpInputRequest>()
+        // What the server asked of a 2026-07-28 client that did not declare it, once it did: only a client of that
+        // revision is told so (`ServerRequests.asker`), so only its call waits for it beside its answer.
+        const undeclared = context.protocolVersion === ServerRequests.roundTrips
+          ? yield* Deferred.make<McpSchema.McpInputRequest>()
+          : undefined
         const ask = ServerRequests.asker(
           client._tag === "Some" ? client.value : undefined,
           context,
           outbound._tag === "Some" ? outbound.value : undefined,
-          (request) => Deferred.doneUnsafe(undeclared, Exit.succeed(request))
+          undeclared === undefined ? undefined : (request) => Deferred.doneUnsafe(undeclared, Exit.succeed(request))
         )
         // What the server asks the client, the client's answer and the notifications relayed go through the chain.
         const noted = notedOf(upstream.name, metrics.error)
@@ -315,19 +301,19 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
           ),
           noted
         )
-        const answered = yield* Effect.raceFirst(
-          Effect.map(
-            limited(checked, span.meta, to, () => void (sent = true)).pipe(
-              Effect.onInterrupt(() => sent ? Effect.void : settle(0)),
-              // An error its server answered reaches the client as a result does: through the call's guardrails.
-              Effect.catch((error) =>
-                Effect.flatMap(Effect.mapError(ToolGuardrails.checkError(chain.success, error), block), Effect.fail)
-              )
-            ),
-            Result.succeed
+        const result = Effect.map(
+          limited(checked, span.meta, to, () => void (sent = true)).pipe(
+            Effect.onInterrupt(() => sent ? Effect.void : settle(0)),
+            // An error its server answered reaches the client as a result does: through the call's guardrails.
+            Effect.catch((error) =>
+              Effect.flatMap(Effect.mapError(ToolGuardrails.checkError(chain.success, error), block), Effect.fail)
+            )
           ),
-          Effect.map(Deferred.await(undeclared), Result.fail)
+          Result.succeed
         )
+        const answered = yield* (undeclared === undefined
+          ? result
+          : Effect.raceFirst(result, Effect.map(Deferred.await(undeclared), Result.fail)))
         // The server ran the call, whatever its result says (or a guardrail withholds of it): it is charged its price.
         yield* settle(price)
         Outcome.charged(outcome, price)
@@ -630,14 +616,12 @@ export const make = Effect.fnUntraced(function*(
         asked.method === "resources/read" && !Resources.readable(naming, seen, asked.target)
           ? Effect.succeed(false)
           : Effect.flatMap(
-            Effect.serviceOption(Visible),
-            (rule) =>
-              rule._tag === "Some"
-                ? Effect.flatMap(
-                  servable(rule.value, qualified, seen),
-                  (allowed) => allowed && listing(asked.method) ? admitted(seen, definition) : Effect.succeed(allowed)
-                )
-                : Effect.succeed(false)
+            McpRequest.current,
+            (served) =>
+              Effect.flatMap(
+                servable(McpRequest.ruleOf(served), qualified, seen),
+                (allowed) => allowed && listing(asked.method) ? admitted(seen, definition) : Effect.succeed(allowed)
+              )
           )
       ).layer
     )
@@ -721,18 +705,17 @@ export const make = Effect.fnUntraced(function*(
         const served = path === "/mcp" || (path.startsWith("/mcp/") && offered.has(path.slice("/mcp/".length)))
         if (!served) return ServerRequests.served(relayed, request, http)
         return Effect.gen(function*() {
-          const visible = yield* Effect.serviceOption(Visible)
-          const rule = visible._tag === "Some" ? visible.value : Allow.nothing
+          const served = yield* McpRequest.Request
+          const rule = McpRequest.ruleOf(served)
           // A session's recorded subscriptions taken here before it is answered (`subscriptions.ts`).
-          const named = yield* Effect.serviceOption(Subscriptions.Session)
-          const session = named._tag === "Some" ? named.value : undefined
+          const { session } = served
           // Those taken are told as changed once: on the stream this request opens, else on the session's stream.
           const taken = session?.recorded === undefined
             ? []
             : yield* subscriptions.take(session.id, path, rule, session.recorded)
           if (!Standalone.opensStream(request) || session === undefined) {
             if (session !== undefined) yield* subscriptions.tell(session.id, taken)
-            return yield* ServerRequests.served(relayed, request, subscribing(http, request, path, rule))
+            return yield* ServerRequests.served(relayed, request, subscribing(http, request, path, rule, session))
           }
           return changes.open(path, rule, request.headers["last-event-id"], request.headers["mcp-protocol-version"], {
             session: session.id,

@@ -157,7 +157,7 @@ const decoded = <S extends Schema.Top & { readonly DecodingServices: never }>(
   }))
 
 /** The revision whose clients are sent no server's request: it carries them in a multi round-trip result. */
-const roundTrips = "2026-07-28"
+export const roundTrips = "2026-07-28"
 
 // The error a 2026-07-28 client's call's server's `method` is answered with: -32601, naming why.
 const noReverse = (method: Method): Failure => ({

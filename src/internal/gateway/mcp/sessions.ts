@@ -48,8 +48,8 @@ import type * as Gateway from "../../../Gateway.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
 import * as Allow from "../access/tools.js"
-import { Visible } from "./endpoint.js"
-import * as Subscriptions from "./subscriptions.js"
+import * as McpRequest from "./request.js"
+import type * as Subscriptions from "./subscriptions.js"
 
 /** A session as recorded when it started. */
 export interface Session {
@@ -419,11 +419,11 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SessionStore> =>
     }
   })
 
-/** An endpoint's answer to the request in its context. */
+/** An endpoint's answer to the request in its context, served as `McpRequest.Request` says. */
 type Answer = Effect.Effect<
   HttpServerResponse.HttpServerResponse,
   unknown,
-  Scope.Scope | HttpServerRequest.HttpServerRequest
+  Scope.Scope | HttpServerRequest.HttpServerRequest | McpRequest.Request
 >
 
 /** The request being answered, as the route hands it over: its endpoint's path and its caller's key. */
@@ -552,10 +552,13 @@ function posted(path: string, message: object, session?: string) {
 // the gateway makes of its own endpoint (starting a session again, ending one): answered as requests of their own,
 // with their own response handlers (`McpServer` names a session it starts in the response to `initialize`, which is
 // not the client's).
-const handlerOf = (answer: Answer) =>
+const handlerOf = (answer: Answer, session: Subscriptions.Named | undefined) =>
   Effect.map(
     Effect.context<never>(),
-    (context) => HttpEffect.toWebHandlerWith<never, Scope.Scope | HttpServerRequest.HttpServerRequest>(context)(answer)
+    (context) =>
+      HttpEffect.toWebHandlerWith<never, Scope.Scope | HttpServerRequest.HttpServerRequest>(context)(
+        Effect.provideService(answer, McpRequest.Request, McpRequest.own(session))
+      )
   )
 
 /**
@@ -584,7 +587,7 @@ export const make = Effect.fnUntraced(function*(
   // gave it.
   const restart = (session: Session) =>
     Effect.gen(function*() {
-      const handler = yield* handlerOf(endpoint)
+      const handler = yield* handlerOf(endpoint, undefined)
       const local = yield* Effect.promise(async () => {
         const initialize = { jsonrpc: "2.0", id: 0, method: "initialize", params: JSON.parse(session.initialize) }
         const started = await handler(posted(session.path, initialize))
@@ -644,9 +647,7 @@ export const make = Effect.fnUntraced(function*(
   // subscriptions here.
   const close = (id: string, path: string, local: string) =>
     Effect.gen(function*() {
-      const handler = yield* handlerOf(
-        Effect.provideService(endpoint, Subscriptions.Session, { id, recorded: undefined, record: () => Effect.void })
-      )
+      const handler = yield* handlerOf(endpoint, { id, recorded: undefined, record: () => Effect.void })
       yield* Effect.promise(async () => {
         const ended = await handler(
           new Request(`http://mcp${path}`, { method: "DELETE", headers: { [sessionHeader]: local } })
@@ -720,9 +721,9 @@ export const make = Effect.fnUntraced(function*(
     const request = holding.local === id ? asked.request : asked.request.modify({
       headers: Headers.set(asked.request.headers, sessionHeader, holding.local)
     })
-    return endpoint.pipe(
-      Effect.provideService(HttpServerRequest.HttpServerRequest, request),
-      Effect.provideService(Subscriptions.Session, { id, recorded, record: recording(id) })
+    return McpRequest.inSession(
+      Effect.provideService(endpoint, HttpServerRequest.HttpServerRequest, request),
+      { id, recorded, record: recording(id) }
     )
   }
 
@@ -831,8 +832,8 @@ export const make = Effect.fnUntraced(function*(
   const starting = (asked: Asked) =>
     Effect.gen(function*() {
       const read = yield* Effect.result(asked.request.text)
-      const rule = yield* Effect.serviceOption(Visible)
-      if (read._tag === "Success" && rule._tag === "Some" && rule.value === Allow.nothing) {
+      const rule = McpRequest.ruleOf(yield* McpRequest.Request)
+      if (read._tag === "Success" && rule === Allow.nothing) {
         const initialize = initializeOf(read.success)
         if (initialize !== undefined) return toolless(read.success)
       }

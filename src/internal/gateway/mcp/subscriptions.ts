@@ -14,7 +14,6 @@
  * is answered as what does not exist.
  */
 import * as McpSchema from "effect/ai/McpSchema"
-import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as HttpBody from "effect/http/HttpBody"
@@ -177,9 +176,6 @@ export interface Named {
   /** Records that it subscribes to `uri` (`true`), or no longer does. */
   readonly record: (uri: string, subscribed: boolean) => Effect.Effect<void>
 }
-
-/** The session the request being answered names (the route gives every request that names one this). */
-export class Session extends Context.Service<Session, Named>()("effect-llm-router/gateway/mcp/Session") {}
 
 /** The resource a served URI names: its server's connection, its own URI, and its qualified name. */
 export interface Located {
@@ -516,7 +512,7 @@ function advertising(response: HttpServerResponse.HttpServerResponse) {
 
 /**
  * The answer `http` (an endpoint's `McpServer`) gives `request` to the endpoint at `path`, with the subscriptions'
- * part taken by `subscriptions` for a caller of `rule`: a session's `resources/subscribe` and `resources/unsubscribe`
+ * part taken by `subscriptions` for a caller of `rule` in `session`: a session's `resources/subscribe` and `resources/unsubscribe`
  * answered here (and recorded with the session), a stateless client's refused (`statelessError`), a session's
  * `DELETE` dropping its subscriptions, and an `initialize` answered advertising them.
  */
@@ -525,10 +521,10 @@ export function serving(subscriptions: Subscriptions) {
     http: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
     request: HttpServerRequest.HttpServerRequest,
     path: string,
-    rule: Allow.Rule
+    rule: Allow.Rule,
+    session: Named | undefined
   ): Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R> =>
-    Effect.flatMap(Effect.serviceOption(Session), (named) => {
-      const session = named._tag === "Some" ? named.value : undefined
+    Effect.suspend(() => {
       if (request.method === "DELETE" && session !== undefined) {
         return Effect.tap(http, (response) => response.status >= 300 ? Effect.void : subscriptions.end(session.id))
       }

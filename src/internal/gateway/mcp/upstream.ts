@@ -241,6 +241,8 @@ interface Spec {
   readonly unsolicited: Queue.Queue<Relay.Unsolicited>
   /** Masks the credentials of the configuration's servers in a text the gateway logs (`credentials.ts`). */
   readonly mask: (text: string) => string
+  /** Masks them in every string of a JSON value (`credentials.ts`). */
+  readonly maskValue: (value: unknown) => unknown
 }
 
 // A stdio server's environment: the few variables a program needs to run, then the entry's own.
@@ -363,13 +365,31 @@ const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferr
   return { connected: ServerRequests.declaring(connected), standalone: Effect.void }
 })
 
-// What the server offers on `client`'s connection.
+// `definition` with the configuration's credentials masked in its strings, made again as its class (itself when it
+// held none): a server that echoes its request into a definition hands no credential to whatever shows the listing
+// (`/mcp`, the pins and their log lines, the admin API, the dashboard, the audit log).
+function maskedDefinition<F extends object, A extends F>(
+  spec: Spec,
+  Definition: new(fields: F) => A,
+  definition: A
+): A {
+  const fields: F = { ...definition }
+  const masked = spec.maskValue(fields)
+  return masked === fields ? definition : new Definition(masked as F)
+}
+
+// What the server offers on `client`'s connection, every credential of the configuration masked in it.
 const list = Effect.fnUntraced(function*(spec: Spec, client: McpClient.McpClient, connected: McpClient.Transport) {
   const tools = (yield* client.listTools()).filter((tool) => spec.taken(tool.name))
   const resources = yield* client.listResources()
   const prompts = yield* client.listPrompts()
   const templates = yield* Rpc.listTemplates(connected, connectTimeout, spec.revision)
-  return { tools, resources, templates, prompts } satisfies Listing
+  return {
+    tools: tools.map((tool) => maskedDefinition(spec, McpSchema.Tool, tool)),
+    resources: resources.map((resource) => maskedDefinition(spec, McpSchema.Resource, resource)),
+    templates: templates.map((template) => maskedDefinition(spec, McpSchema.ResourceTemplate, template)),
+    prompts: prompts.map((prompt) => maskedDefinition(spec, McpSchema.Prompt, prompt))
+  } satisfies Listing
 })
 
 // `transport`, noting whether the server's answer to its initialization advertises `resources.subscribe`.
@@ -502,7 +522,8 @@ const resolve = Effect.fnUntraced(function*(
     taken: server.tools === undefined ? Allow.everything : Allow.rule(server.tools),
     relay: Relay.make((told) => void Queue.offerUnsafe(unsolicited, told)),
     unsolicited,
-    mask: credentials.mask
+    mask: credentials.mask,
+    maskValue: credentials.maskValue
   } satisfies Spec
 })
 

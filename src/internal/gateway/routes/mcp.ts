@@ -2,11 +2,11 @@
  * The gateway's MCP routes: `/mcp` and `/mcp/<server>` (POST for JSON-RPC; GET and DELETE, which the endpoints
  * answer as Streamable HTTP says), served through `Requests.served` like every route: the guard (`Host`, `Origin`)
  * and the gateway key (`Authorization: Bearer`, `x-api-key`), which goes no further (an upstream is sent the
- * gateway's own headers only). The caller's tool rule is handed to the endpoints (`Endpoint.Visible`): a key's
- * `tools` (and its team's), or every tool on a gateway without keys, and the governance of its calls
- * (`Endpoint.Governed`: its key's budget and rate limit, its request's context, the gateway's metrics). A body declared larger
- * than the gateway takes is
- * 413, a server not configured (or not reached) 404. A session is answered on any instance and across reloads
+ * gateway's own headers only). The endpoints are handed the request as one service (`McpRequest.Request`, which
+ * their type requires): the caller's tool rule, a key's `tools` (and its team's) or every tool on a gateway without
+ * keys, and the governance of its calls (its key's budget and rate limit, its request's context, the gateway's
+ * metrics). A body declared larger than the gateway takes is 413, a server not configured (or not reached) 404. A
+ * session is answered on any instance and across reloads
  * (`sessions.ts`). The endpoints get the request without its `Origin`: the guard
  * has judged it (the gateway's own origin, or none), and `McpServer` refuses every origin it is not given a list of.
  */
@@ -16,7 +16,8 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as Allow from "../access/tools.js"
 import * as Errors from "../errorAnswer.js"
-import * as Endpoint from "../mcp/endpoint.js"
+import type * as Endpoint from "../mcp/endpoint.js"
+import * as McpRequest from "../mcp/request.js"
 import * as Sessions from "../mcp/sessions.js"
 import { RequestContext } from "../request/context.js"
 import type * as Request from "../request/context.js"
@@ -60,12 +61,14 @@ export const routes = Effect.fnUntraced(function*(endpoints: Endpoint.Endpoints)
       path: context.path,
       caller: context.caller?.id ?? null
     }).pipe(
-      Effect.provideService(Endpoint.Visible, context.caller?.tools ?? Allow.everything),
-      Effect.provideService(Endpoint.Governed, {
-        reserve: (tool, price) => serving.options.auth.reserve(context.caller, tool, price),
-        context,
-        metrics: serving.metrics
-      }),
+      Effect.provideService(
+        McpRequest.Request,
+        McpRequest.called(context.caller?.tools ?? Allow.everything, {
+          reserve: (tool, price) => serving.options.auth.reserve(context.caller, tool, price),
+          context,
+          metrics: serving.metrics
+        })
+      ),
       Effect.catch(() =>
         Effect.map(endpoints.catalog, (servers) =>
           refusal(
