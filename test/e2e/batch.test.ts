@@ -369,43 +369,50 @@ describe("batch through the provider's batch API", () => {
       expect(lines[4]).toMatchObject({ error: { tag: "InvalidRequestError", param: "temperature" } })
     }))
 
-  it.live("whatever models the lines name and whichever a call would refuse, each line has one result, in order", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 2 })
-      const line = fc.record({
-        model: fc.constantFrom(undefined, "gpt-4o", "gpt-4o-mini"),
-        refused: fc.boolean()
-      })
-      const runOnce = (spec: ReadonlyArray<{ readonly model: string | undefined; readonly refused: boolean }>) =>
-        Effect.scoped(Effect.gen(function*() {
-          const { input, out } = yield* files(spec.map(({ model, refused }, i) =>
-            ask(`r${i}`, `request ${i}`, {
-              ...(model === undefined ? {} : { model }),
-              ...(refused ? { temperature: 5 } : {})
-            })
-          ))
-          const run = yield* batch([input, "--out", out, ...direct(sim), ...quickPoll])
-          expect(run.code).toBe(0)
-          const lines = results(out)
-          expect(lines.map((line) => line.id)).toEqual(spec.map((_, i) => `r${i}`))
-          for (const [i, { model, refused }] of spec.entries()) {
-            expect(lines[i]).toMatchObject(
-              refused
-                ? { error: { tag: "InvalidRequestError", param: "temperature" } }
-                : { response: { model: model ?? "gpt-4o-mini", usage: { serviceTier: "batch" } } }
-            )
-          }
-          // One batch for each model the lines a call would take name ("" and gpt-4o-mini apart).
-          const models = new Set(spec.filter(({ refused }) => !refused).map(({ model }) => model ?? ""))
-          expect(polls(run.stderr).size).toBe(models.size)
-        }))
-      yield* Effect.promise(() =>
-        fc.assert(
-          fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 6 }), (spec) => Effect.runPromise(runOnce(spec))),
-          { numRuns: 4 }
+  it.live(
+    "whatever models the lines name and whichever a call would refuse, each line has one result, in order",
+    () =>
+      Effect.gen(function*() {
+        const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 2 })
+        const line = fc.record({
+          model: fc.constantFrom(undefined, "gpt-4o", "gpt-4o-mini"),
+          refused: fc.boolean()
+        })
+        const runOnce = (spec: ReadonlyArray<{ readonly model: string | undefined; readonly refused: boolean }>) =>
+          Effect.scoped(Effect.gen(function*() {
+            const { input, out } = yield* files(spec.map(({ model, refused }, i) =>
+              ask(`r${i}`, `request ${i}`, {
+                ...(model === undefined ? {} : { model }),
+                ...(refused ? { temperature: 5 } : {})
+              })
+            ))
+            const run = yield* batch([input, "--out", out, ...direct(sim), ...quickPoll])
+            expect(run.code).toBe(0)
+            const lines = results(out)
+            expect(lines.map((line) => line.id)).toEqual(spec.map((_, i) => `r${i}`))
+            for (const [i, { model, refused }] of spec.entries()) {
+              expect(lines[i]).toMatchObject(
+                refused
+                  ? { error: { tag: "InvalidRequestError", param: "temperature" } }
+                  : { response: { model: model ?? "gpt-4o-mini", usage: { serviceTier: "batch" } } }
+              )
+            }
+            // One batch for each model the lines a call would take name ("" and gpt-4o-mini apart).
+            const models = new Set(spec.filter(({ refused }) => !refused).map(({ model }) => model ?? ""))
+            expect(polls(run.stderr).size).toBe(models.size)
+          }))
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(
+              fc.array(line, { minLength: 1, maxLength: 6 }),
+              (spec) => Effect.runPromise(runOnce(spec))
+            ),
+            { numRuns: 4 }
+          )
         )
-      )
-    }), 30_000)
+      }),
+    30_000
+  )
 
   it.live("--live runs the same lines as chat completions calls, at the standard price", () =>
     Effect.gen(function*() {
