@@ -1,27 +1,34 @@
 /**
  * `effect-llm-router batch requests.jsonl --out results.jsonl`: every line of
- * a JSONL file (an OpenAI chat body plus an `id`) sent to the model, at most
+ * a JSONL file (an OpenAI chat body plus an `id`) sent to the model: as provider
+ * batches at the batch price where the one deployment the command addresses has a
+ * batch API (`batchProvider.ts`), else (or with `--live`) as calls, at most
  * `--concurrency` at once, each result appended to the output as it finishes.
  *
  * The model comes from `chatSource.ts` as for `chat`; lines are read by
  * `batchInput.ts`, results written by `batchOutput.ts` (whole lines only,
- * resumable), progress shown by `batchProgress.ts`. This module runs the
- * requests between them.
+ * resumable), progress shown by `batchProgress.ts`. This module chooses how
+ * the requests run and runs them between them.
  *
  * @since 0.3.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
-import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
+import * as Batch from "../Batch.js"
 import * as Llm from "../Llm.js"
+import { ProviderClient } from "../ProviderClient.js"
 import { type Args, parse } from "./batchArgs.js"
-import { countLines, keyOf, type Line, lines, readLine } from "./batchInput.js"
-import { type Appender, appender, resultLine, resume } from "./batchOutput.js"
+import { countLines, keyOf, lines, readLine, type Request } from "./batchInput.js"
+import { type Appender, appender, record, resume } from "./batchOutput.js"
 import * as Progress from "./batchProgress.js"
-import { resolve, type RunOptions as SourceOptions } from "./chatSource.js"
+import { runBatches } from "./batchProvider.js"
+import { resolve, type Resolved, type RunOptions as SourceOptions } from "./chatSource.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import { batchUsage, programName } from "./usage.js"
 
@@ -35,8 +42,6 @@ export interface RunOptions extends SourceOptions {
   /** Stderr's terminal, when it is one: the progress is a redrawn bar. Default: plain periodic lines. */
   readonly terminal?: Progress.Terminal | undefined
 }
-
-type Request = Extract<Line, { _tag: "Request" }>
 
 /**
  * The lines worth running: a bad one is reported with its number, one whose
@@ -82,16 +87,7 @@ const send = (
   const model = line.request.model ?? (args.routing.router === undefined ? undefined : args.source.model)
   return Llm.chat(model === undefined ? line.request : { ...line.request, model }).pipe(
     Effect.result,
-    Effect.flatMap((result) => {
-      if (Result.isSuccess(result)) {
-        counts.succeeded++
-        counts.tokens += result.success.usage.totalTokens
-        counts.cost += result.success.cost ?? 0
-        return out.append(resultLine(line.id, { response: result.success }, secrets()))
-      }
-      counts.failed++
-      return out.append(resultLine(line.id, { error: result.failure }, secrets()))
-    })
+    Effect.flatMap((result) => record({ out, counts, id: line.id, result, secrets: secrets() }))
   )
 }
 
@@ -99,6 +95,40 @@ const send = (
 interface Secrets {
   current: ReadonlyArray<Redacted.Redacted<string>>
 }
+
+/** How the lines run: as calls, or as provider batches of the deployment's (its `Batch`, and its model). */
+type Mode =
+  | { readonly _tag: "Calls" }
+  | { readonly _tag: "Batches"; readonly batch: Batch.Service; readonly provider: string; readonly model: string }
+
+/**
+ * As provider batches where the command addresses one deployment whose API has them, unless `--live`; else as calls,
+ * and why is said once.
+ */
+const modeOf = Effect.fnUntraced(function*(args: Args, resolved: Resolved, io: Io) {
+  const calls: Mode = { _tag: "Calls" }
+  if (args.live) return calls
+  const { deployment } = resolved
+  if (deployment === undefined) {
+    io.stderr(
+      `${programName}: --router, --fallback and --timeout choose or bound each call, so the lines run as calls ` +
+        "(at the standard price)\n"
+    )
+    return calls
+  }
+  const context = yield* Layer.build(deployment.parts)
+  const client = Context.get(context, ProviderClient)
+  const model = deployment.options.model ?? ""
+  if (client.batch === undefined) {
+    io.stderr(`${programName}: ${client.provider} (${model}) has no batch API, so the lines run as calls\n`)
+    return calls
+  }
+  const batch = yield* Effect.provide(
+    Batch.make({ ...deployment.options, poll: Duration.seconds(args.poll), concurrency: args.concurrency }),
+    context
+  )
+  return { _tag: "Batches", batch, provider: client.provider, model } satisfies Mode
+})
 
 const program = (args: Args, io: Io, options: RunOptions, secrets: Secrets) =>
   Effect.gen(function*() {
@@ -113,26 +143,50 @@ const program = (args: Args, io: Io, options: RunOptions, secrets: Secrets) =>
     }
     const resolved = yield* resolve(args, io, options)
     secrets.current = [...secrets.current, ...resolved.secrets]
+    const mode = yield* modeOf(args, resolved, io)
     const out = yield* appender(args.out)
     io.stderr(
       `${programName}: batch of ${total} line${total === 1 ? "" : "s"} from ${args.input} to ${args.out}` +
-        `${
-          resumed.done.size > 0 ? ` (${resumed.done.size} results there already)` : ""
-        }, ${args.concurrency} at a time\n`
+        `${resumed.done.size > 0 ? ` (${resumed.done.size} results there already)` : ""}, ${
+          mode._tag === "Calls"
+            ? `${args.concurrency} at a time`
+            : `as provider batches at the batch price, polled every ${args.poll}s`
+        }\n`
     )
     const counts = Progress.emptyCounts(total)
-    const progress = yield* Progress.start({ io, counts, terminal: options.terminal })
-    yield* requests(args, resumed.done, counts, progress).pipe(
-      Stream.mapEffect((line) => send(line, args, out, counts, () => secrets.current), {
-        concurrency: args.concurrency,
-        unordered: true
-      }),
-      Stream.runDrain,
-      Effect.provide(resolved.layer),
-      Effect.onInterrupt(() => progress.finish(true))
-    )
+    const progress = yield* Progress.start({ io, counts, terminal: options.terminal, ticking: mode._tag === "Calls" })
+    const lines = requests(args, resumed.done, counts, progress)
+    const interrupted = () => progress.finish(true)
+    const code = mode._tag === "Calls"
+      ? yield* lines.pipe(
+        Stream.mapEffect((line) => send(line, args, out, counts, () => secrets.current), {
+          concurrency: args.concurrency,
+          unordered: true
+        }),
+        Stream.runDrain,
+        Effect.provide(resolved.layer),
+        Effect.as(ExitCode.ok),
+        Effect.onInterrupt(interrupted)
+      )
+      : yield* Stream.runCollect(lines).pipe(
+        Effect.flatMap((all) =>
+          runBatches({
+            lines: all,
+            batch: mode.batch,
+            provider: mode.provider,
+            model: mode.model,
+            out,
+            outFile: args.out,
+            counts,
+            progress,
+            secrets: () => secrets.current
+          })
+        ),
+        Effect.map((unfinished) => unfinished.length === 0 ? ExitCode.ok : ExitCode.failed),
+        Effect.onInterrupt(interrupted)
+      )
     yield* progress.finish(false)
-    return ExitCode.ok
+    return code
   })
 
 /**
@@ -140,8 +194,10 @@ const program = (args: Args, io: Io, options: RunOptions, secrets: Secrets) =>
  * the exit code: 0 when every line has been seen to (run, with a response or
  * a typed error in the output; bad ones reported; those already in the
  * output skipped), 1 when the input, the output or the configuration cannot
- * be used (`<ErrorTag>: <message>` on stderr), 2 bad flags, 130 interrupted
- * (every result finished so far is in the output, whole).
+ * be used (`<ErrorTag>: <message>` on stderr), or a provider batch was refused
+ * (`BatchError`), expired or was cancelled before all its lines ran (named on
+ * stderr), 2 bad flags, 130 interrupted (every result finished so far is in
+ * the output, whole; a provider batch running is cancelled).
  *
  * @since 0.3.0
  * @category Commands

@@ -1,5 +1,5 @@
 /**
- * `batch`'s command line: the input file, `--out`, `--concurrency`, and the
+ * `batch`'s command line: the input file, `--out`, `--live`, `--poll`, `--concurrency`, and the
  * flags that choose the model (`chat`'s, parsed by `chatArgs.parseSource`).
  *
  * @since 0.3.0
@@ -8,7 +8,7 @@ import * as Result from "effect/Result"
 import * as path from "node:path"
 import { defaultMaxBodyBytes } from "../internal/gateway/server.js"
 import { parseSource, type SourceArgs, sourceFlags } from "./chatArgs.js"
-import { parseFlags, positiveIntegerFlag, UsageError } from "./usage.js"
+import { parseFlags, positiveIntegerFlag, secondsFlag, UsageError } from "./usage.js"
 
 /**
  * How many requests run at once unless `--concurrency` says otherwise.
@@ -17,6 +17,14 @@ import { parseFlags, positiveIntegerFlag, UsageError } from "./usage.js"
  * @category Constants
  */
 export const defaultConcurrency = 8
+
+/**
+ * How often a provider batch is asked how it goes unless `--poll` says otherwise, in seconds.
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const defaultPollSeconds = 30
 
 /**
  * The longest line of the input unless `--max-line-bytes` says otherwise: a line is a request body, and this is
@@ -31,6 +39,8 @@ const flags = {
   ...sourceFlags,
   out: { type: "string", short: "o" },
   concurrency: { type: "string" },
+  live: { type: "boolean" },
+  poll: { type: "string" },
   "max-line-bytes": { type: "string" },
   help: { type: "boolean", short: "h" }
 } as const
@@ -46,6 +56,11 @@ export interface Args extends SourceArgs {
   readonly input: string
   /** The JSONL file results are appended to. */
   readonly out: string
+  /** `--live`: the lines run as calls even where the deployment has a batch API. */
+  readonly live: boolean
+  /** Seconds between a provider batch's polls. */
+  readonly poll: number
+  /** Calls at once, when the lines run as calls. */
   readonly concurrency: number
   /** The longest line read; a longer one is a bad line. */
   readonly maxLineBytes: number
@@ -78,12 +93,15 @@ export const parse = (argv: ReadonlyArray<string>): Result.Result<Args | "help",
       )
     }
     const concurrency = yield* positiveIntegerFlag("concurrency", values.concurrency)
+    const poll = yield* secondsFlag("poll", values.poll)
     const maxLineBytes = yield* positiveIntegerFlag("max-line-bytes", values["max-line-bytes"])
     const source = yield* parseSource(values)
     return {
       ...source,
       input,
       out: values.out,
+      live: values.live === true,
+      poll: poll ?? defaultPollSeconds,
       concurrency: concurrency ?? defaultConcurrency,
       maxLineBytes: maxLineBytes ?? defaultMaxLineBytes
     }

@@ -40,6 +40,14 @@ export type Line =
   | { readonly _tag: "Bad"; readonly line: number; readonly reason: string }
   | { readonly _tag: "Request"; readonly line: number; readonly id: Id; readonly request: ChatRequest }
 
+/**
+ * A line that runs.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export type Request = Extract<Line, { readonly _tag: "Request" }>
+
 const isId = (value: unknown): value is Id =>
   (typeof value === "string" && value !== "") || (typeof value === "number" && Number.isFinite(value))
 

@@ -18,6 +18,7 @@ import * as fs from "node:fs"
 import type { ChatResponse } from "../ChatResponse.js"
 import { messageOf } from "../internal/errorText.js"
 import { type Id, keyOf } from "./batchInput.js"
+import type { Counts } from "./batchProgress.js"
 import { toJson } from "./chatOutput.js"
 import { errorJson, scrub } from "./io.js"
 
@@ -183,3 +184,27 @@ export const resultLine = (
     ),
     secrets
   )
+
+/**
+ * A request's result appended as its line and counted: a reply's tokens and cost, or a failure.
+ *
+ * @since 0.3.0
+ * @category Output
+ */
+export const record = (options: {
+  readonly out: Appender
+  readonly counts: Counts
+  readonly id: Id
+  readonly result: Result.Result<ChatResponse, unknown>
+  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+}): Effect.Effect<void> => {
+  const { counts, result } = options
+  if (Result.isSuccess(result)) {
+    counts.succeeded++
+    counts.tokens += result.success.usage.totalTokens
+    counts.cost += result.success.cost ?? 0
+    return options.out.append(resultLine(options.id, { response: result.success }, options.secrets))
+  }
+  counts.failed++
+  return options.out.append(resultLine(options.id, { error: result.failure }, options.secrets))
+}

@@ -180,7 +180,13 @@ const clearLine = "\r\x1b[K"
  * @category Constructors
  */
 export const start = Effect.fnUntraced(
-  function*(options: { readonly io: Io; readonly counts: Counts; readonly terminal: Terminal | undefined }) {
+  function*(options: {
+    readonly io: Io
+    readonly counts: Counts
+    readonly terminal: Terminal | undefined
+    /** Whether the figures are drawn as the run goes (a bar, or a line every few seconds). Default: true. */
+    readonly ticking?: boolean | undefined
+  }) {
     const { counts, io, terminal } = options
     const startedAt = yield* Clock.currentTimeMillis
     const elapsed = Effect.map(Clock.currentTimeMillis, (now) => Duration.millis(now - startedAt))
@@ -198,7 +204,9 @@ export const start = Effect.fnUntraced(
       shown = ""
     })
     const ticking = yield* Effect.forkScoped(
-      terminal === undefined
+      options.ticking === false
+        ? Effect.void
+        : terminal === undefined
         ? Effect.delay(Effect.repeat(draw, Schedule.spaced(lineEvery)), lineEvery)
         : Effect.repeat(draw, Schedule.spaced(redrawEvery))
     )

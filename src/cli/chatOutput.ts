@@ -46,7 +46,9 @@ export const toJson = (response: ChatResponse) => ({
       ? { cacheWrite1hTokens: response.usage.cacheWrite1hTokens }
       : {}),
     reasoningTokens: response.usage.reasoningTokens,
-    estimated: response.usage.estimated
+    estimated: response.usage.estimated,
+    // A batch's lines say so: `batch`, the tier their cost is priced at.
+    ...(response.usage.serviceTier !== undefined ? { serviceTier: response.usage.serviceTier } : {})
   },
   ...(response.cost !== undefined ? { cost: roundCost(response.cost) } : {}),
   model: response.model,

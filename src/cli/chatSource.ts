@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import { llmOptions, modelParts } from "../internal/providerConfig/layers.js"
 import { providerKeys } from "../internal/providerConfig/routerOptions.js"
 import * as KeyPool from "../KeyPool.js"
 import * as Llm from "../Llm.js"
@@ -84,13 +85,30 @@ export const keyVariable = (api: ProviderConfig.Api, preset: Presets.Name | unde
     : "OPENAI_API_KEY"
 
 /**
- * The call's `Llm`, and the secrets it holds (every line printed is scrubbed of them).
+ * The one deployment a command addresses, as `Batch` is built over it: its client, key pool and limiter, and the
+ * options its `Llm` has (model, price, retries).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface Deployment {
+  readonly parts: Layer.Layer<
+    ProviderClient | KeyPool.KeyPool | RateLimiter.RateLimiter,
+    ProviderConfig.ProviderConfigError | OptionsError
+  >
+  readonly options: Llm.Options
+}
+
+/**
+ * The call's `Llm`, the one deployment it addresses (none through a router, a fallback or a timeout, which choose
+ * or bound each call), and the secrets it holds (every line printed is scrubbed of them).
  *
  * @since 0.1.0
  * @category Models
  */
 export interface Resolved {
   readonly layer: Layer.Layer<Llm.Llm, ProviderConfig.ProviderConfigError | OptionsError>
+  readonly deployment: Deployment | undefined
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
 }
 
@@ -133,13 +151,19 @@ const withTimeouts = (config: ProviderConfig.ProviderConfig, timeouts: Timeouts)
 export const secretsOf: (config: ProviderConfig.ProviderConfig) => ReadonlyArray<Redacted.Redacted<string>> =
   providerKeys
 
+// The registry and memory lease store of the command's one model: its pool this process's alone, unless the file's
+// `store` keeps it.
+const modelKeys = Layer.mergeAll(KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory)
+
 const fromConfig = (source: Extract<Source, { _tag: "Config" }>, args: Args) =>
   Effect.gen(function*() {
     const loaded = yield* ProviderConfig.load(source.file).pipe(Effect.provide(NodeFileSystem.layer))
     const config = withTimeouts(loaded, args.timeouts)
     const secrets = secretsOf(config)
     const { routing } = args
-    if (routing.router !== undefined) return { layer: Route.named(config, routing.router, routing.timeout), secrets }
+    if (routing.router !== undefined) {
+      return { layer: Route.named(config, routing.router, routing.timeout), deployment: undefined, secrets }
+    }
     const provider = source.provider ??
       (yield* pickOne("provider", Object.keys(config.providers), source.file))
     const models = config.providers[provider]
@@ -148,17 +172,23 @@ const fromConfig = (source: Extract<Source, { _tag: "Config" }>, args: Args) =>
         ? ""
         : yield* pickOne("model", Object.keys(models), `${source.file} (${provider})`))
     // A provider or model not in the file fails with a ProviderConfigError naming the known ones.
-    return { layer: yield* Route.fromConfig(config, source.file, { provider, model }, routing), secrets }
+    const layer = yield* Route.fromConfig(config, source.file, { provider, model }, routing)
+    const settings = yield* ProviderConfig.model(config, provider, model)
+    const deployment = Route.isRouted(routing) ? undefined : {
+      parts: modelParts(settings, modelKeys, config.store),
+      options: llmOptions(settings)
+    }
+    return { layer, deployment, secrets }
   })
 
 /**
- * The `Llm` of one API with one key. A rejected key is not
+ * The `Llm` of one API with one key, and its deployment. A rejected key is not
  * retried: with no other key to rotate to, the retry would only turn the
  * `AuthError` into a `NoCapacityError` from the pool that just disabled it.
  * With `--fallback` (another model of the same API) or `--timeout`, a router
- * over it (`Route.oneOff`).
+ * over it (`Route.oneOff`), and no one deployment.
  */
-const directLayer = (options: {
+const direct = (options: {
   readonly client: (model: string) => Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient>
   readonly key: Redacted.Redacted<string>
   readonly provider: string
@@ -167,29 +197,64 @@ const directLayer = (options: {
   readonly routing: Route.Routing
 }) => {
   const deployment = (model: string) => ({
-    name: `${options.provider}/${model}`,
-    model,
-    provider: options.provider,
-    llm: Llm.layer({
+    parts: Layer.mergeAll(
+      options.client(model),
+      // One call's key, this process's alone.
+      KeyPool.layer({ providerId: options.provider, keys: [options.key] }).pipe(
+        Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory])
+      ),
+      RateLimiter.unlimited
+    ),
+    options: {
       model,
       retry: RetryPolicy.make(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }).pipe(
         Schedule.while(({ input }: Schedule.InputMetadata<LlmError>) => input._tag !== "AuthError")
       )
-    }).pipe(
-      Layer.provide(
-        Layer.mergeAll(
-          options.client(model),
-          // One call's key, this process's alone.
-          KeyPool.layer({ providerId: options.provider, keys: [options.key] }).pipe(
-            Layer.provide([KeyPool.KeyPoolRegistry.layer, KeyPool.layerStoreMemory])
-          ),
-          RateLimiter.unlimited
-        )
-      )
-    )
+    }
   })
+  const routed = (model: string) => {
+    const { options: llmOptions, parts } = deployment(model)
+    return {
+      name: `${options.provider}/${model}`,
+      model,
+      provider: options.provider,
+      llm: Llm.layer(llmOptions).pipe(Layer.provide(parts))
+    }
+  }
   const { fallback, timeout } = options.routing
-  return Route.oneOff(deployment(options.model), fallback === undefined ? undefined : deployment(fallback), timeout)
+  const primary = deployment(options.model)
+  return {
+    layer: Route.oneOff(routed(options.model), fallback === undefined ? undefined : routed(fallback), timeout),
+    deployment: Route.isRouted(options.routing) ? undefined : primary
+  }
+}
+
+/** The `Llm` and the deployment as resolved, each over the HTTP client the command sends with. */
+const overHttp = <E>(
+  made: {
+    readonly layer: Layer.Layer<Llm.Llm, E, HttpClient.HttpClient>
+    readonly deployment:
+      | {
+        readonly parts: Layer.Layer<
+          ProviderClient | KeyPool.KeyPool | RateLimiter.RateLimiter,
+          E,
+          HttpClient.HttpClient
+        >
+        readonly options: Llm.Options
+      }
+      | undefined
+  },
+  secrets: ReadonlyArray<Redacted.Redacted<string>>
+) => {
+  const http = UndiciHttpClient.layer()
+  return {
+    layer: Layer.provide(made.layer, http),
+    deployment: made.deployment === undefined ? undefined : {
+      parts: Layer.provide(made.deployment.parts, http),
+      options: made.deployment.options
+    },
+    secrets
+  }
 }
 
 /**
@@ -203,8 +268,8 @@ const directLayer = (options: {
 export const resolve = Effect.fnUntraced(function*(args: Args, io: Io, options: RunOptions) {
   const source = args.source
   if (source._tag === "Config") {
-    const { layer, secrets } = yield* fromConfig(source, args)
-    return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets } satisfies Resolved
+    const { secrets, ...made } = yield* fromConfig(source, args)
+    return overHttp(made, secrets) satisfies Resolved
   }
   const { api, preset } = source
   const variable = keyVariable(api, preset)
@@ -246,7 +311,7 @@ export const resolve = Effect.fnUntraced(function*(args: Args, io: Io, options: 
     }
     const model = source.model ?? defaultModel
     const provider = source.provider ?? preset ?? (openAiStyle ? "openai" : api)
-    const layer = directLayer({
+    const made = direct({
       client: client(provider, source.baseUrl),
       key,
       provider,
@@ -255,8 +320,7 @@ export const resolve = Effect.fnUntraced(function*(args: Args, io: Io, options: 
       routing: args.routing
     })
     // The stand-in `none` is no secret: scrubbing it would mangle messages that say "none".
-    const secrets = given === undefined ? [] : [given]
-    return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets } satisfies Resolved
+    return overHttp(made, given === undefined ? [] : [given]) satisfies Resolved
   }
   const model = source.model ?? defaultModel
   // Loaded only here: the server side of effect/http is a good part of startup.
@@ -274,7 +338,7 @@ export const resolve = Effect.fnUntraced(function*(args: Args, io: Io, options: 
       `(${real} or pass --config FILE for a real provider)\n`
   )
   const provider = source.provider ?? "simulator"
-  const layer = directLayer({
+  const made = direct({
     // The simulator serves every API on one port: the OpenAI-style ones under /v1.
     client: client(provider, openAiStyle ? `${simulator.url}/v1` : simulator.url),
     key: Redacted.make("sk-simulator"),
@@ -283,5 +347,5 @@ export const resolve = Effect.fnUntraced(function*(args: Args, io: Io, options: 
     maxRetries: source.maxRetries,
     routing: args.routing
   })
-  return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets: [] } satisfies Resolved
+  return overHttp(made, []) satisfies Resolved
 })

@@ -72,6 +72,16 @@ export const parse = (values: {
     return { router: values.router, fallback: values.fallback, timeout }
   })
 
+/**
+ * Whether the routing chooses or bounds each call (a router, a fallback or a deadline), so the command addresses
+ * no one deployment.
+ *
+ * @since 0.3.0
+ * @category Routing
+ */
+export const isRouted = (routing: Routing): boolean =>
+  routing.router !== undefined || routing.fallback !== undefined || routing.timeout !== undefined
+
 const everyError = LlmError.members.map((member) => member.identifier as Router.ErrorTag)
 
 const deadline = (timeout: number | undefined) => timeout === undefined ? {} : { deadline: Duration.seconds(timeout) }

@@ -103,22 +103,34 @@ Exit codes: 0 done, 1 the call failed (the first stderr line is
 export const batchUsage = `Usage: ${programName} batch FILE --out RESULTS [options]
 
 Sends every line of FILE (JSONL: an OpenAI Chat Completions body plus an
-"id", a string or a number) to the model, --concurrency at a time, and appends
-each result to RESULTS as it finishes, one JSON line:
+"id", a string or a number) to the model and appends each result to RESULTS,
+one JSON line:
   {"id": ..., "response": {"text", "toolCalls", "usage", "cost", ...}}
   {"id": ..., "error": {"tag", "message", ...}}
+Where the model's API has a batch API (OpenAI, Azure OpenAI with batches,
+Anthropic, Gemini), the lines go as provider batches (one per model the lines
+name), at the batch price: each batch's progress is a line on stderr as it is
+polled, and the results are written in FILE's order as they come (when a batch
+ends). Otherwise, or with --live, they run as calls, --concurrency at a time,
+each result appended as it finishes: a bar on a terminal, a line every 5
+seconds otherwise. A summary ends the run.
 Run it again to resume: ids with a result in RESULTS are skipped. A line that
 is not JSON, has no id, repeats an id, is not a chat body or is longer than
---max-line-bytes is reported on stderr with its number and skipped. Ctrl-C stops at once; RESULTS keeps every
-result finished so far, whole. Progress goes to stderr: a bar on a terminal,
-a line every 5 seconds otherwise, and a summary at the end.
+--max-line-bytes is reported on stderr with its number and skipped. Ctrl-C
+stops at once (a provider batch running is cancelled); RESULTS keeps every
+result finished so far, whole.
 
 With no --config, --preset, --base-url or key, a built-in simulator answers,
-as for chat. A line's "model" is the model asked for (through --router: a
-deployment, group or model of it); --model is the default for lines with none.
+as for chat, as calls. A line's "model" is the model asked for (through
+--router: a deployment, group or model of it); --model is the default for
+lines with none. --router, --fallback and --timeout choose or bound each call:
+with them the lines run as calls.
 
   -o, --out FILE        the JSONL file results are appended to (needed)
-  --concurrency N       requests at once (default 8)
+  --live                run the lines as calls even where the API has batches
+  --poll SECONDS        how often a provider batch is asked how it goes
+                        (default 30)
+  --concurrency N       calls at once (default 8)
   --max-line-bytes N    the longest line read, in bytes (default 8 MiB, the
                         gateway's largest request body); longer ones are
                         skipped unread
@@ -131,7 +143,9 @@ deployment, group or model of it); --model is the default for lines with none.
   -h, --help            this help
 
 Exit codes: 0 every line seen to (results and typed errors in RESULTS, bad
-lines reported), 1 FILE, RESULTS or the configuration cannot be used, 2 bad
+lines reported), 1 FILE, RESULTS or the configuration cannot be used, or a
+provider batch was refused, expired or was cancelled before all its lines ran
+(named on stderr; the lines not run have a BatchLineError in RESULTS), 2 bad
 flags, 130 interrupted.
 `
 

@@ -7,22 +7,10 @@
  * the session resumed by `claude -p --continue` after `serve` was restarted, and the gateway's recorded spend the
  * simulator's bill.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as fs from "node:fs"
 import * as path from "node:path"
-import {
-  agentKey,
-  agentSession,
-  backends,
-  endings,
-  modelTurns,
-  prompts,
-  sessionFile,
-  sessionResult,
-  sessionScenario,
-  simulatorBill
-} from "../utils/agentSession.js"
+import { agentKey, agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 
@@ -52,7 +40,6 @@ describe.concurrent("Claude Code's long session through serve", () => {
         Effect.gen(function*() {
           const claude = yield* claudeCode.pipe(orSkip(ctx))
           const session = yield* agentSession({ label: "claude-code-session", model, backend, scenario })
-          const turns = modelTurns(session.scenario).length
           const run = (args: ReadonlyArray<string>) =>
             spawnProcess(process.execPath, [
               claude,
@@ -80,26 +67,12 @@ describe.concurrent("Claude Code's long session through serve", () => {
               },
               timeoutMs: 240_000
             })
-          const first = yield* run([prompts.first])
-          expect(first.code, `claude's stdout:\n${first.stdout}\nstderr:\n${first.stderr}\nserve:\n${session.log()}`)
-            .toBe(0)
-          expect(first.stdout.trim()).toBe(endings.first)
-          expect(fs.readFileSync(path.join(session.work, sessionFile.name), "utf8")).toBe("hello, world\n")
-          yield* session.restart
-          const resumed = yield* run(["--continue", prompts.resumed])
-          expect(
-            resumed.code,
-            `claude's stdout:\n${resumed.stdout}\nstderr:\n${resumed.stderr}\nserve:\n${session.log()}`
-          )
-            .toBe(0)
-          expect(resumed.stdout.trim()).toBe(endings.resumed)
-          expect(fs.readFileSync(path.join(session.work, sessionFile.name), "utf8")).toBe(sessionResult)
-          // Every scripted turn played once, none failed, and the tools' output reached the model (the turns that
-          // wait for it were answered).
-          expect(yield* session.requests).toBe(turns)
-          const spend = yield* session.spend(turns)
-          expect(spend.calls).toBe(turns)
-          expect(spend.cost).toBeCloseTo(simulatorBill(session.scenario, model, backend), 6)
+          yield* playSession(session, {
+            agent: "claude",
+            run,
+            first: [prompts.first],
+            resumed: ["--continue", prompts.resumed]
+          })
         }).pipe(Effect.scoped),
       300_000
     )

@@ -5,23 +5,12 @@
  * extended), its context compacted inline when the scripted usage passes the limit, the session resumed by
  * `codex exec resume --last` after `serve` was restarted, and the gateway's recorded spend the simulator's bill.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
-import {
-  agentKey,
-  agentSession,
-  backends,
-  endings,
-  modelTurns,
-  prompts,
-  sessionFile,
-  sessionResult,
-  sessionScenario,
-  simulatorBill
-} from "../utils/agentSession.js"
+import { agentKey, agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 
 const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
@@ -49,7 +38,6 @@ describe.concurrent("Codex CLI's long session through serve", () => {
       () =>
         Effect.gen(function*() {
           const session = yield* agentSession({ label: "codex-session", model, backend, scenario })
-          const turns = modelTurns(session.scenario).length
           fs.writeFileSync(
             path.join(session.home, "config.toml"),
             [
@@ -78,21 +66,12 @@ describe.concurrent("Codex CLI's long session through serve", () => {
               env: { ...envWithoutKeys(), CODEX_HOME: session.home, GATEWAY_KEY: agentKey },
               timeoutMs: 240_000
             })
-          const first = yield* codex([prompts.first])
-          expect(first.code, `codex exec's stderr:\n${first.stderr}\nserve:\n${session.log()}`).toBe(0)
-          expect(first.stdout.trim()).toBe(endings.first)
-          expect(fs.readFileSync(path.join(session.work, sessionFile.name), "utf8")).toBe("hello, world\n")
-          yield* session.restart
-          const resumed = yield* codex(["resume", "--last", prompts.resumed])
-          expect(resumed.code, `codex exec resume's stderr:\n${resumed.stderr}\nserve:\n${session.log()}`).toBe(0)
-          expect(resumed.stdout.trim()).toBe(endings.resumed)
-          expect(fs.readFileSync(path.join(session.work, sessionFile.name), "utf8")).toBe(sessionResult)
-          // Every scripted turn played once, none failed, and the commands' output reached the model (the turns
-          // that wait for it were answered).
-          expect(yield* session.requests).toBe(turns)
-          const spend = yield* session.spend(turns)
-          expect(spend.calls).toBe(turns)
-          expect(spend.cost).toBeCloseTo(simulatorBill(session.scenario, model, backend), 6)
+          yield* playSession(session, {
+            agent: "codex exec",
+            run: codex,
+            first: [prompts.first],
+            resumed: ["resume", "--last", prompts.resumed]
+          })
         }).pipe(Effect.scoped),
       300_000
     )

@@ -3,14 +3,17 @@
  * the page's sign-in link, the issuer's (`oidc-provider`) login form and consent page driven as a person would, back
  * on the dashboard signed in (the session cookie HTTP-only, `SameSite=Lax`, `Path=/`), the page showing who and only
  * what their roles allow (the reload button to an admin, not to a viewer; no figures to a team's viewer); then signed
- * out here and at the issuer, after which the same cookie, replayed, is refused.
+ * out here and at the issuer, after which the same cookie, replayed, is refused. And for each role (each person of the
+ * issuer, and the admin key), every request the page makes, each choice of its spend chart's grouping included, is one
+ * the gateway answers: the page asks only for what the role may read.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { existsSync } from "node:fs"
 import type { BrowserContext, Page } from "playwright-core"
-import { browser, chromiumPath, screenshot } from "../utils/dashboardHarness.js"
-import { call, serve } from "../utils/identityHarness.js"
+import { browser, chromiumPath, screenshot, submitKey } from "../utils/dashboardHarness.js"
+import { adminKey, bearer, call, serve } from "../utils/identityHarness.js"
+import * as OidcIssuer from "../utils/oidcIssuer.js"
 
 const timeout = { timeout: 30_000 }
 
@@ -96,5 +99,90 @@ describe.skipIf(!existsSync(chromiumPath))("signing in to the dashboard", () => 
         yield* screenshot(page, "identity-team-viewer.png")
       }),
     120_000
+  )
+
+  it.live(
+    "for every role, each request the page makes (every grouping it offers of the spend chart) is one it may read",
+    () =>
+      Effect.gen(function*() {
+        const { gateway } = yield* serve
+        const { context } = yield* browser
+        // Each person as the issuer's groups make them, the admin key, and a viewer granted a team's admin role too
+        // (who may read that team's keys, but not the whole gateway's, as the chart by key would show).
+        const viewerAndTeamAdmin = "vera@example.com, granted team_admin:research"
+        const whom = [...Object.keys(OidcIssuer.people), "the admin key", viewerAndTeamAdmin]
+        for (const who of whom) {
+          if (who === viewerAndTeamAdmin) {
+            const granted = yield* call(gateway, "POST", "/admin/grants", bearer(adminKey), {
+              subject: "vera@example.com",
+              role: "team_admin:research"
+            })
+            assert.strictEqual(granted.status, 201)
+          }
+          const page = yield* Effect.promise(() => context.newPage())
+          // What the page asked the gateway and was answered, once it acts for `who`.
+          const answered: Array<{ readonly path: string; readonly status: number }> = []
+          let recording = false
+          page.on("response", (response) => {
+            const url = new URL(response.url())
+            if (recording && url.origin === gateway.url) {
+              answered.push({ path: url.pathname + url.search, status: response.status() })
+            }
+          })
+          if (who === "the admin key") {
+            yield* Effect.promise(() => page.goto(`${gateway.url}/dashboard`))
+            yield* Effect.promise(() => page.getByTestId("admin-key-form").waitFor(timeout))
+            recording = true
+            yield* submitKey(page, adminKey)
+          } else {
+            yield* signIn(page, gateway.url, who.split(",")[0]!)
+            recording = true
+            // The page as it first shows for them (signing in is the page's redirect from the callback).
+            yield* Effect.promise(() => page.reload())
+          }
+          const observes = yield* Effect.promise(() =>
+            Promise.race([
+              page.getByTestId("deployments").locator("tr").first().waitFor(timeout).then(() => true),
+              page.getByTestId("not-allowed").waitFor(timeout).then(() => false)
+            ])
+          )
+          if (observes) {
+            const spendGroup = page.getByTestId("spend-group")
+            yield* Effect.promise(() => page.getByTestId("spend").waitFor(timeout))
+            const offered = yield* Effect.promise(() =>
+              spendGroup.evaluate((select) =>
+                Array.from(
+                  (select as unknown as { readonly options: ArrayLike<{ value: string; disabled: boolean }> })
+                    .options
+                ).filter((option) => !option.disabled).map((option) => option.value)
+              )
+            )
+            for (const group of offered) {
+              yield* Effect.promise(() =>
+                Promise.all([
+                  page.waitForResponse((response) => response.url().includes(`group_by=${group}&`), timeout),
+                  spendGroup.selectOption(group)
+                ])
+              )
+              // The chart drawn for it: the section stays.
+              assert.isTrue(yield* Effect.promise(() => page.getByTestId("spend").isVisible()), `${who} by ${group}`)
+            }
+            assert.deepStrictEqual(
+              offered,
+              who.startsWith("vera@") ? ["model"] : ["model", "key", "team"],
+              who
+            )
+          }
+          // A second of the page's own polls, then what it asked, as whom it asked.
+          yield* Effect.sleep("1200 millis")
+          recording = false
+          assert.deepStrictEqual(answered.filter(({ status }) => status === 401 || status === 403), [], who)
+          assert.isTrue(answered.some(({ path }) => path === "/admin/me"), who)
+          if (observes) assert.isTrue(answered.some(({ path }) => path.startsWith("/admin/spend?")), who)
+          if (who !== "the admin key") yield* signOut(page)
+          yield* Effect.promise(() => page.close())
+        }
+      }),
+    180_000
   )
 })

@@ -7,22 +7,11 @@
  * compresses where a user's message starts a turn, once its history's estimate passes the threshold: a summary and
  * its check, then its own "Got it" turn), and the gateway's recorded spend the simulator's bill.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import {
-  agentKey,
-  agentSession,
-  backends,
-  endings,
-  modelTurns,
-  prompts,
-  sessionFile,
-  sessionResult,
-  sessionScenario,
-  simulatorBill
-} from "../utils/agentSession.js"
+import { agentKey, agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { geminiCli, orSkip } from "../utils/pinnedCli.js"
 
@@ -80,26 +69,12 @@ describe.concurrent("Gemini CLI's long session through serve", () => {
               },
               timeoutMs: 240_000
             })
-          const first = yield* run(["-p", prompts.first])
-          expect(first.code, `gemini's stdout:\n${first.stdout}\nstderr:\n${first.stderr}\nserve:\n${session.log()}`)
-            .toBe(0)
-          expect(first.stdout.trim()).toBe(endings.first)
-          expect(fs.readFileSync(path.join(session.work, sessionFile.name), "utf8")).toBe("hello, world\n")
-          yield* session.restart
-          const resumed = yield* run(["--resume", "latest", "-p", prompts.resumed])
-          expect(
-            resumed.code,
-            `gemini's stdout:\n${resumed.stdout}\nstderr:\n${resumed.stderr}\nserve:\n${session.log()}`
-          ).toBe(0)
-          expect(resumed.stdout.trim()).toBe(endings.resumed)
-          expect(fs.readFileSync(path.join(session.work, sessionFile.name), "utf8")).toBe(sessionResult)
-          // Every scripted turn played once (the summary and its check among them), none failed, and the tools' output
-          // reached the model (the turns that wait for it were answered).
-          const calls = modelTurns(session.scenario).length
-          expect(yield* session.requests).toBe(calls)
-          const spend = yield* session.spend(calls)
-          expect(spend.calls).toBe(calls)
-          expect(spend.cost).toBeCloseTo(simulatorBill(session.scenario, model, backend), 6)
+          yield* playSession(session, {
+            agent: "gemini",
+            run,
+            first: ["-p", prompts.first],
+            resumed: ["--resume", "latest", "-p", prompts.resumed]
+          })
         }).pipe(Effect.scoped),
       300_000
     )

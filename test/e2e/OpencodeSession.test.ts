@@ -7,22 +7,11 @@
  * passes the model's limit less its output, the session resumed by `opencode run --continue` after `serve` was
  * restarted, and the gateway's recorded spend the simulator's bill.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import {
-  agentKey,
-  agentSession,
-  backends,
-  endings,
-  modelTurns,
-  prompts,
-  sessionFile,
-  sessionResult,
-  sessionScenario,
-  simulatorBill
-} from "../utils/agentSession.js"
+import { agentKey, agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { opencode, orSkip } from "../utils/pinnedCli.js"
 
@@ -90,26 +79,13 @@ describe.concurrent("opencode's long session through serve", () => {
               },
               timeoutMs: 240_000
             })
-          const first = yield* run([prompts.first])
-          expect(first.code, `opencode's stdout:\n${first.stdout}\nstderr:\n${first.stderr}\nserve:\n${session.log()}`)
-            .toBe(0)
-          expect(first.stdout.trim().split("\n").at(-1), first.stderr).toBe(endings.first)
-          expect(fs.readFileSync(path.join(session.work, sessionFile.name), "utf8")).toBe("hello, world\n")
-          yield* session.restart
-          const resumed = yield* run(["--continue", prompts.resumed])
-          expect(
-            resumed.code,
-            `opencode's stdout:\n${resumed.stdout}\nstderr:\n${resumed.stderr}\nserve:\n${session.log()}`
-          ).toBe(0)
-          expect(resumed.stdout.trim().split("\n").at(-1), resumed.stderr).toBe(endings.resumed)
-          expect(fs.readFileSync(path.join(session.work, sessionFile.name), "utf8")).toBe(sessionResult)
-          // Every scripted turn played once (the title among them), none failed, and the tools' output reached the
-          // model (the turns that wait for it were answered).
-          const turns = modelTurns(session.scenario).length
-          expect(yield* session.requests).toBe(turns)
-          const spend = yield* session.spend(turns)
-          expect(spend.calls).toBe(turns)
-          expect(spend.cost, session.log()).toBeCloseTo(simulatorBill(session.scenario, model, backend), 6)
+          yield* playSession(session, {
+            agent: "opencode",
+            run,
+            first: [prompts.first],
+            resumed: ["--continue", prompts.resumed],
+            answer: (stdout) => stdout.trim().split("\n").at(-1) ?? ""
+          })
         }).pipe(Effect.scoped),
       300_000
     )

@@ -29,8 +29,9 @@ import OpenAI from "openai"
 import * as Simulate from "../../src/cli/simulate.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { awaitFirstLine, captureIo, startInProcess } from "../utils/cliHarness.js"
+import { answered, answersInTurn, chat, scenarioKey } from "../utils/scenarioAnswers.js"
 
-const key = "sk-simulator-scenario-0001"
+const key = scenarioKey
 const model = "gpt-4o-mini"
 const bedrockModel = "anthropic.claude-3-haiku-20240307-v1:0"
 
@@ -647,31 +648,14 @@ describe("a scenario played on every wire", () => {
 })
 
 /** What these tests read of a Chat Completions answer: a reply's text and usage, or an error's code and message. */
-interface ChatBody {
-  readonly choices: ReadonlyArray<{ readonly message: { readonly content: string | null } }>
-  readonly usage: Record<string, unknown>
-  readonly error: { readonly code: string; readonly message: string }
-}
-
-/** A Chat Completions request's answer, by `fetch`: its status and its body. */
-async function chat(
-  url: string,
-  body: unknown,
-  headers: Record<string, string> = {}
-): Promise<{ readonly status: number; readonly body: ChatBody }> {
-  const response = await fetch(`${url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${key}`, ...headers },
-    body: JSON.stringify(body)
-  })
-  return { status: response.status, body: await response.json() as ChatBody }
-}
-
-/** A Chat Completions answer as `status:text`. */
-async function answered(asked: Promise<{ readonly status: number; readonly body: ChatBody }>): Promise<string> {
-  const { body, status } = await asked
-  return `${status}:${status === 200 ? body.choices[0]!.message.content : ""}`
-}
+/** The session's first turn ("Hello", answered "First."), then the user's `text`: a compaction's ask, say. */
+const afterFirst = (text: string) => ({
+  model,
+  messages: [{ role: "user", content: "Hello" }, { role: "assistant", content: "First." }, {
+    role: "user",
+    content: text
+  }]
+})
 
 const tools = toolNames.map((name) => ({ type: "function", function: { name, parameters: toolSchemas[name] } }))
 
@@ -916,91 +900,63 @@ describe("a scenario's places, faults and refusals", () => {
 
   it.live("a compaction that fails: its request fails once, its retry gets the summary, the session goes on", () =>
     Effect.scoped(Effect.gen(function*() {
-      const sim = yield* Simulator.make({
-        scenario: {
-          turns: [
-            { text: "First." },
-            { when: { compaction: true }, fault: "status=500" },
-            { when: { compaction: true }, text: "The summary." },
-            { text: "After the summary." }
-          ]
-        }
-      })
-      const compaction = {
-        model,
-        messages: [
-          { role: "user", content: "Hello" },
-          { role: "assistant", content: "First." },
-          { role: "user", content: "Summarise the conversation so far." }
+      const compaction = afterFirst("Summarise the conversation so far.")
+      const seen = yield* answersInTurn({
+        turns: [
+          { text: "First." },
+          { when: { compaction: true }, fault: "status=500" },
+          { when: { compaction: true }, text: "The summary." },
+          { text: "After the summary." }
         ]
-      }
-      const seen = yield* Effect.promise(async () => [
-        await answered(chat(sim.url, compaction)),
-        await answered(chat(sim.url, compaction)),
-        await answered(chat(sim.url, { model, messages: [{ role: "user", content: "Held: The summary. Go on." }] }))
-      ])
+      }, [compaction, compaction, { model, messages: [{ role: "user", content: "Held: The summary. Go on." }] }])
       assert.deepStrictEqual(seen, ["500:", "200:The summary.", "200:After the summary."])
     })))
 
   it.live("a summary in <summary> tags places the session by the text inside them, which is what the agent keeps", () =>
     Effect.scoped(Effect.gen(function*() {
-      const sim = yield* Simulator.make({
-        scenario: {
-          strict: true,
-          turns: [
-            { text: "First." },
-            { when: { compaction: true }, text: "<summary>\nThe summary.\n</summary>" },
-            { text: "After the summary." }
-          ]
-        }
-      })
-      const compaction = {
-        model,
-        messages: [
-          { role: "user", content: "Hello" },
-          { role: "assistant", content: "First." },
-          { role: "user", content: "Create a detailed summary. Wrap it in <summary> tags." }
-        ]
-      }
       // As Claude Code goes on: the summary without its tags, in a text of its own.
       const continued = "This session is being continued from a previous conversation.\n\nSummary:\nThe summary.\n"
-      const seen = yield* Effect.promise(async () => [
-        await answered(chat(sim.url, compaction)),
-        await answered(chat(sim.url, { model, messages: [{ role: "user", content: continued }] })),
-        await answered(chat(sim.url, { model, messages: [{ role: "user", content: "The summary: none." }] }))
+      const seen = yield* answersInTurn({
+        strict: true,
+        turns: [
+          { text: "First." },
+          { when: { compaction: true }, text: "<summary>\nThe summary.\n</summary>" },
+          { text: "After the summary." }
+        ]
+      }, [
+        afterFirst("Create a detailed summary. Wrap it in <summary> tags."),
+        { model, messages: [{ role: "user", content: continued }] },
+        { model, messages: [{ role: "user", content: "The summary: none." }] }
       ])
       assert.deepStrictEqual(seen, ["200:<summary>\nThe summary.\n</summary>", "200:After the summary.", "200:First."])
     })))
 
   it.live("an explicit turn number places a turn, and the turns after it count on from it", () =>
     Effect.scoped(Effect.gen(function*() {
-      const sim = yield* Simulator.make({
-        scenario: {
-          strict: true,
-          turns: [
-            { text: "First." },
-            { when: { compaction: true }, text: "The summary." },
-            // As Gemini CLI goes on: the summary, the model's "Got it", then the user's request.
-            { when: { turn: 1 }, text: "After the summary." },
-            { text: "And after that." }
-          ]
-        }
-      })
       const history = [
         { role: "user", content: "Summary so far: The summary." },
         { role: "assistant", content: "Got it." },
         { role: "user", content: "Go on." }
       ]
-      const seen = yield* Effect.promise(async () => [
-        await answered(chat(sim.url, { model, messages: history })),
-        await answered(chat(sim.url, {
+      const seen = yield* answersInTurn({
+        strict: true,
+        turns: [
+          { text: "First." },
+          { when: { compaction: true }, text: "The summary." },
+          // As Gemini CLI goes on: the summary, the model's "Got it", then the user's request.
+          { when: { turn: 1 }, text: "After the summary." },
+          { text: "And after that." }
+        ]
+      }, [
+        { model, messages: history },
+        {
           model,
           messages: [...history, { role: "assistant", content: "After the summary." }, {
             role: "user",
             content: "And?"
           }]
-        })),
-        await answered(chat(sim.url, { model, messages: history.slice(0, 1) }))
+        },
+        { model, messages: history.slice(0, 1) }
       ])
       assert.deepStrictEqual(seen, ["200:After the summary.", "200:And after that.", "400:"])
     })))

@@ -73,6 +73,9 @@ const batch = (argv: ReadonlyArray<string>) =>
 
 const direct = (sim: Simulator.Simulator) => ["--base-url", `${sim.url}/v1`, "--key", KEY]
 
+/** The simulator as an OpenAI server, the lines run as calls though it has OpenAI's batch API. */
+const live = (sim: Simulator.Simulator) => [...direct(sim), "--live"]
+
 /** How often the tests look at a run: every 20 ms. */
 const pace = { every: "20 millis" } as const
 
@@ -134,12 +137,12 @@ describe("batch", () => {
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
       const { input, out } = yield* files([ask("a", "one"), ask("b", "two"), ask("c", "three")])
-      const first = yield* batch([input, "--out", out, ...direct(sim)])
+      const first = yield* batch([input, "--out", out, ...live(sim)])
       expect(first.code).toBe(0)
       expect(yield* sim.requestCount).toBe(3)
       const written = fs.readFileSync(out, "utf8")
 
-      const again = yield* batch([input, "--out", out, ...direct(sim)])
+      const again = yield* batch([input, "--out", out, ...live(sim)])
       expect(again.code).toBe(0)
       expect(again.stderr).toContain(`batch of 3 lines from ${input} to ${out} (3 results there already)`)
       expect(again.stderr).toMatch(/batch done: 0 succeeded, 0 failed, 0 bad lines, 3 already done;/)
@@ -177,6 +180,7 @@ describe("batch", () => {
         const { input, out } = yield* files([ask(1, "one"), ask(2, "two", { model: "big" })])
         const run = yield* batch([input, "--out", out, "--config", config, "--router", "main"])
         expect(run.code).toBe(0)
+        expect(run.stderr).toContain("--router, --fallback and --timeout choose or bound each call")
         expect(run.stderr).not.toContain("simulator")
         const got = byId(results(out))
         expect(got.get(1)).toMatchObject({ response: { provider: "alpha", model: "gpt-4o-mini" } })
@@ -197,7 +201,7 @@ describe("batch", () => {
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
       const { input, out } = yield* files([ask(1, "one"), ask(2, "two"), ask(3, "three")])
       fs.writeFileSync(out, `${JSON.stringify({ id: 1, response: { text: "earlier" } })}\n{"id":2,"respo`)
-      const run = yield* batch([input, "--out", out, ...direct(sim)])
+      const run = yield* batch([input, "--out", out, ...live(sim)])
       expect(run.code).toBe(0)
       expect(run.stderr.split("\n")[0]).toBe(
         `effect-llm-router: ${out} ended in a partial line (14 bytes, from a run stopped mid-write); cut it off; its ` +
@@ -214,7 +218,7 @@ describe("batch", () => {
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ apiKeys: [KEY], fault: "echo-key=error" })
       const { input, out } = yield* files([ask(1, "one")])
-      const run = yield* batch([input, "--out", out, ...direct(sim)])
+      const run = yield* batch([input, "--out", out, ...live(sim)])
       expect(run.code).toBe(0)
       const [line] = results(out)
       expect(line).toMatchObject({ id: 1, error: { tag: "InvalidRequestError" } })
@@ -298,12 +302,178 @@ describe("batch", () => {
           Schedule.spaced("5 millis")
         )
       )
-      const run = yield* batch([input, "--out", out, "--concurrency", "3", ...direct(sim)])
+      const run = yield* batch([input, "--out", out, "--concurrency", "3", ...live(sim)])
       yield* Fiber.interrupt(watch)
       expect(run.code).toBe(0)
       expect(results(out)).toHaveLength(12)
       expect(peak).toBeGreaterThan(0)
       expect(peak).toBeLessThanOrEqual(3)
+    }))
+})
+
+/** The batches a run names on stderr, by their id, each with the states it was polled in, in order. */
+const polls = (stderr: string): ReadonlyMap<string, ReadonlyArray<string>> => {
+  const out = new Map<string, Array<string>>()
+  for (const [, id, state] of stderr.matchAll(/^effect-llm-router: batch (\S+) \(\S+\) (\w+): \d+\/\d+ done/gm)) {
+    out.set(id!, [...(out.get(id!) ?? []), state!])
+  }
+  return out
+}
+
+/** The simulator's record of a batch, asked with OpenAI's `GET /v1/batches/{id}`. */
+const batchAtSimulator = (sim: Simulator.Simulator, id: string) =>
+  Effect.promise(() =>
+    fetch(`${sim.url}/v1/batches/${id}`, { headers: { authorization: `Bearer ${KEY}` } }).then(
+      (response) => response.json() as Promise<{ readonly status: string; readonly request_counts: unknown }>
+    )
+  )
+
+/** A quick poll: the simulator's batches end a second after they are made. */
+const quickPoll = ["--poll", "0.1"]
+
+describe("batch through the provider's batch API", () => {
+  it.live("the lines go as one batch per model they name, polled on stderr, each result in order at the batch price", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
+      const { input, out } = yield* files([
+        ask("a", "one"),
+        ask("b", "two", { model: "gpt-4o" }),
+        "not json",
+        ask("c", "three"),
+        ask("d", "four", { model: "gpt-4o" }),
+        ask("e", "five", { temperature: 5 })
+      ])
+      const run = yield* batch([input, "--out", out, ...direct(sim), ...quickPoll])
+      expect(run.code).toBe(0)
+      expect(run.stderr).toContain(
+        `batch of 6 lines from ${input} to ${out}, as provider batches at the batch price, polled every 0.1s`
+      )
+      expect(run.stderr).toContain(`${input} line 3: not JSON`)
+      const batches = polls(run.stderr)
+      expect(batches.size).toBe(2)
+      for (const [id, states] of batches) {
+        expect(states[0]).toBe("running")
+        expect(states.at(-1)).toBe("completed")
+        // The simulator holds the batches the command made: its batch API was what it called.
+        expect(yield* batchAtSimulator(sim, id)).toMatchObject({ status: "completed" })
+      }
+      expect(run.stderr).toMatch(/batch done: 4 succeeded, 1 failed, 1 bad line, 0 already done; /)
+
+      const lines = results(out)
+      expect(lines.map((line) => line.id)).toEqual(["a", "b", "c", "d", "e"])
+      for (const line of lines.filter((line) => line.id !== "e")) {
+        expect(line).toMatchObject({ response: { usage: { serviceTier: "batch" } } })
+      }
+      expect(lines[0]).toMatchObject({ response: { model: "gpt-4o-mini" } })
+      expect(lines[1]).toMatchObject({ response: { model: "gpt-4o" } })
+      expect(lines[4]).toMatchObject({ error: { tag: "InvalidRequestError", param: "temperature" } })
+    }))
+
+  it.live(
+    "whatever models the lines name and whichever a call would refuse, each line has one result, in order",
+    () =>
+      Effect.gen(function*() {
+        const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 2 })
+        const line = fc.record({
+          model: fc.constantFrom(undefined, "gpt-4o", "gpt-4o-mini"),
+          refused: fc.boolean()
+        })
+        const runOnce = (spec: ReadonlyArray<{ readonly model: string | undefined; readonly refused: boolean }>) =>
+          Effect.scoped(Effect.gen(function*() {
+            const { input, out } = yield* files(spec.map(({ model, refused }, i) =>
+              ask(`r${i}`, `request ${i}`, {
+                ...(model === undefined ? {} : { model }),
+                ...(refused ? { temperature: 5 } : {})
+              })
+            ))
+            const run = yield* batch([input, "--out", out, ...direct(sim), ...quickPoll])
+            expect(run.code).toBe(0)
+            const lines = results(out)
+            expect(lines.map((line) => line.id)).toEqual(spec.map((_, i) => `r${i}`))
+            for (const [i, { model, refused }] of spec.entries()) {
+              expect(lines[i]).toMatchObject(
+                refused
+                  ? { error: { tag: "InvalidRequestError", param: "temperature" } }
+                  : { response: { model: model ?? "gpt-4o-mini", usage: { serviceTier: "batch" } } }
+              )
+            }
+            // One batch for each model the lines a call would take name ("" and gpt-4o-mini apart).
+            const models = new Set(spec.filter(({ refused }) => !refused).map(({ model }) => model ?? ""))
+            expect(polls(run.stderr).size).toBe(models.size)
+          }))
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(
+              fc.array(line, { minLength: 1, maxLength: 6 }),
+              (spec) => Effect.runPromise(runOnce(spec))
+            ),
+            { numRuns: 4 }
+          )
+        )
+      }),
+    30_000
+  )
+
+  it.live("--live runs the same lines as chat completions calls, at the standard price", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
+      const { input, out } = yield* files([ask("a", "one"), ask("b", "two"), ask("c", "three")])
+      const run = yield* batch([input, "--out", out, ...live(sim), ...quickPoll])
+      expect(run.code).toBe(0)
+      expect(run.stderr).toContain(`batch of 3 lines from ${input} to ${out}, 8 at a time`)
+      expect(polls(run.stderr).size).toBe(0)
+      // One request a line: the three calls, no file, batch or poll.
+      expect(yield* sim.requestCount).toBe(3)
+      for (const line of results(out)) {
+        expect(line).toMatchObject({ response: { finishReason: "stop" } })
+        expect((line.response as { usage: Record<string, unknown> }).usage).not.toHaveProperty("serviceTier")
+      }
+    }))
+
+  it.live("a deployment without a batch API, or a routed one, runs the lines as calls and says so once", () =>
+    Effect.gen(function*() {
+      const { input, out } = yield* files([ask(1, "one"), ask(2, "two")])
+      const builtIn = yield* batch([input, "--out", out])
+      expect(builtIn.code).toBe(0)
+      expect(builtIn.stderr.split("effect-llm-router: simulator (gpt-4o-mini) has no batch API").length).toBe(2)
+      expect(builtIn.stderr).toContain("lines run as calls")
+
+      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
+      const { input: input2, out: out2 } = yield* files([ask(1, "one"), ask(2, "two")])
+      const routed = yield* batch([input2, "--out", out2, ...direct(sim), "--timeout", "30"])
+      expect(routed.code).toBe(0)
+      expect(routed.stderr.split("--router, --fallback and --timeout choose or bound each call").length).toBe(2)
+      expect(yield* sim.requestCount).toBe(2)
+    }))
+
+  it.live("an expired batch writes every line, those not run with their BatchLineError, names it and exits 1", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, batchFault: "expire" })
+      const { input, out } = yield* files([ask(1, "one"), ask(2, "two"), ask(3, "three"), ask(4, "four")])
+      const run = yield* batch([input, "--out", out, ...direct(sim), ...quickPoll])
+      expect(run.code).toBe(1)
+      const [id] = polls(run.stderr).keys()
+      expect(polls(run.stderr).get(id!)?.at(-1)).toBe("expired")
+      expect(run.stderr).toContain(
+        `effect-llm-router: batch ${id} (gpt-4o-mini) expired (its completion window passed) before all its lines ` +
+          `ran: those not run have a BatchLineError in ${out}; send them again in a new batch or with --live`
+      )
+      const lines = results(out)
+      expect(lines.map((line) => line.id)).toEqual([1, 2, 3, 4])
+      const notRun = lines.filter((line) => (line.error as { tag?: string } | undefined)?.tag === "BatchLineError")
+      expect(notRun.length).toBeGreaterThan(0)
+      for (const line of notRun) expect(line).toMatchObject({ error: { reason: "expired", batchId: id } })
+      expect(lines.length - notRun.length).toBeGreaterThan(0)
+    }))
+
+  it.live("a batch the provider refuses fails the run with BatchError and its reason (exit 1)", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, batchFault: "refuse" })
+      const { input, out } = yield* files([ask(1, "one"), ask(2, "two")])
+      const run = yield* batch([input, "--out", out, ...direct(sim), ...quickPoll])
+      expect(run.code).toBe(1)
+      expect(run.stderr).toMatch(/^BatchError: openai \(gpt-4o-mini\) refused batch \S+: .*refuse asked/m)
+      expect(fs.existsSync(out) ? fs.readFileSync(out, "utf8") : "").toBe("")
     }))
 })
 
@@ -328,7 +498,7 @@ describe("batch, the built command", () => {
       // 30 answers, two at a time, 400 ms each: after the fourth, 5 s of run left for the signal to land in.
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "400 millis" })
       const { input, out } = yield* files(Array.from({ length: 30 }, (_, i) => ask(i, `request ${i}`)))
-      const running = yield* startCli(["batch", input, "--out", out, "--concurrency", "2", ...direct(sim)])
+      const running = yield* startCli(["batch", input, "--out", out, "--concurrency", "2", ...live(sim)])
       yield* awaitWhileRunning(running, "four results written", lineCount(out), (n) => n >= 4)
       running.child()!.kill("SIGINT")
       const stopped = yield* Fiber.join(running.exited)
@@ -347,7 +517,7 @@ describe("batch, the built command", () => {
       expect(written.length).toBeLessThan(30)
       for (const line of written) expect(line).toMatchObject({ response: { finishReason: "stop" } })
 
-      const rest = yield* batch([input, "--out", out, ...direct(sim)])
+      const rest = yield* batch([input, "--out", out, ...live(sim)])
       expect(rest.code).toBe(0)
       expect(rest.stderr).toContain(`(${written.length} results there already)`)
       const all = results(out)
@@ -381,7 +551,7 @@ describe("batch, the built command", () => {
       fs.writeSync(fd, `"}]}\n${ask(3, "three")}\n`)
       fs.closeSync(fd)
       const bytes = fs.statSync(input).size - ask(1, "one").length - ask(3, "three").length - 3
-      const run = yield* spawnCli(["batch", input, "--out", out, ...direct(sim)], {
+      const run = yield* spawnCli(["batch", input, "--out", out, ...live(sim)], {
         env: { ...envWithoutKeys(), NODE_OPTIONS: "--max-old-space-size=48" }
       })
       expect({ code: run.code, signal: run.signal }).toEqual({ code: 0, signal: null })
@@ -398,7 +568,7 @@ describe("batch, the built command", () => {
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
       const { input, out } = yield* files([ask(1, "one"), "{", ask(2, "two")])
-      const run = yield* spawnCli(["batch", input, "--out", out, ...direct(sim)])
+      const run = yield* spawnCli(["batch", input, "--out", out, ...live(sim)])
       expect(run.code).toBe(0)
       // No terminal codes when stderr is a pipe.
       expect(run.stderr).not.toContain("\x1b")
@@ -431,7 +601,7 @@ const inTerminal = (count: number, latency: Duration.Input) =>
     const { input, out } = yield* files(Array.from({ length: count }, (_, i) => ask(i, `request ${i}`)))
     const socket = path.join(path.dirname(out), "tmux.sock")
     const tmux = (...args: ReadonlyArray<string>) => spawnSync("tmux", ["-S", socket, ...args], { encoding: "utf8" })
-    const command = [process.execPath, binPath, "batch", input, "--out", out, "--concurrency", "2", ...direct(sim)]
+    const command = [process.execPath, binPath, "batch", input, "--out", out, "--concurrency", "2", ...live(sim)]
       .map((arg) => `'${arg}'`).join(" ")
     yield* Effect.acquireRelease(
       Effect.sync(() => {

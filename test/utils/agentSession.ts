@@ -3,13 +3,15 @@
  * from a template and filled with each agent's tool names), and `serve` (in-process, its data in a scratch directory)
  * over the simulator playing it behind one deployment of the backend's API, which can be restarted on its port as the
  * agent's session goes on; the gateway's recorded spend (`/admin/spend`), and what the simulator billed: the
- * scenario's usage as the backend's wire reports it, priced by the gateway's own price table.
+ * scenario's usage as the backend's wire reports it, priced by the gateway's own price table; and the session played
+ * by an agent and checked (`playSession`), each test saying only how its agent is set up and run.
  *
  * The session: the agent is asked to fix `hello.txt` (read it, edit it, run commands that show it); then, resumed
  * after `serve` was restarted, it is asked for a second line and does the same again. Its compaction comes where the
  * agent compacts (inside the first task's tool loop, once a turn's usage passes its threshold, or at the resumed
  * prompt), and the session goes on from the summary.
  */
+import { expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -19,7 +21,7 @@ import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
 import * as Pricing from "../../src/Pricing.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitFirstLine, startInProcess } from "./cliHarness.js"
+import { awaitFirstLine, type Spawned, startInProcess } from "./cliHarness.js"
 import { eventually } from "./eventually.js"
 import { providerFile } from "./serveCluster.js"
 
@@ -250,6 +252,8 @@ export const agentSession = (setup: AgentSessionSetup) =>
         { within: "10 seconds" }
       )
     return {
+      model: setup.model,
+      backend: setup.backend,
       dir,
       scenario,
       home,
@@ -260,4 +264,47 @@ export const agentSession = (setup: AgentSessionSetup) =>
       log: () => current.serving.stderr(),
       requests: simulator.requestCount
     }
+  })
+
+/** A session `agentSession` set up. */
+export type AgentSession = Effect.Success<ReturnType<typeof agentSession>>
+
+/** How a test runs its agent through the session's two tasks. */
+export interface AgentRuns {
+  /** The agent's name in a failure's message (`claude`, `codex exec`). */
+  readonly agent: string
+  /** The agent run with `args` in the session's workspace, against `serve`. */
+  readonly run: (args: ReadonlyArray<string>) => Effect.Effect<Spawned>
+  /** The arguments of the first task (`prompts.first` among them) and of the resumed one (`prompts.resumed`). */
+  readonly first: ReadonlyArray<string>
+  readonly resumed: ReadonlyArray<string>
+  /** The agent's last answer in what it printed. Default: all of it, trimmed. */
+  readonly answer?: (stdout: string) => string
+}
+
+/**
+ * The session played by the agent and checked: the first task answered with its ending and `hello.txt` fixed;
+ * `serve` restarted; the resumed task answered and the file's second line there; every scripted turn played once
+ * (a title, a summary and its check among them, where the agent asks for them) and none failed, so the tools' output
+ * reached the model (the turns that wait for it were answered); and the gateway's recorded calls and spend the
+ * simulator's bill.
+ */
+export const playSession = (session: AgentSession, runs: AgentRuns) =>
+  Effect.gen(function*() {
+    const answer = runs.answer ?? ((stdout: string) => stdout.trim())
+    const task = Effect.fnUntraced(function*(args: ReadonlyArray<string>, ending: string, file: string) {
+      const ran = yield* runs.run(args)
+      expect(ran.code, `${runs.agent}'s stdout:\n${ran.stdout}\nstderr:\n${ran.stderr}\nserve:\n${session.log()}`)
+        .toBe(0)
+      expect(answer(ran.stdout), `${runs.agent}'s stderr:\n${ran.stderr}`).toBe(ending)
+      expect(fs.readFileSync(path.join(session.work, sessionFile.name), "utf8")).toBe(file)
+    })
+    yield* task(runs.first, endings.first, "hello, world\n")
+    yield* session.restart
+    yield* task(runs.resumed, endings.resumed, sessionResult)
+    const turns = modelTurns(session.scenario).length
+    expect(yield* session.requests).toBe(turns)
+    const spend = yield* session.spend(turns)
+    expect(spend.calls).toBe(turns)
+    expect(spend.cost, session.log()).toBeCloseTo(simulatorBill(session.scenario, session.model, session.backend), 6)
   })

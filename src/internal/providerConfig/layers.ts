@@ -165,6 +165,33 @@ const limits = (
   return Layer.mergeAll(keyPool(settings, keys, store), limiter)
 }
 
+/** A model's `Llm` options from its entry: its model name, price and retries (what `Batch` is built with too). */
+export const llmOptions = (settings: ModelConfig): Llm.Options => {
+  const { entry } = settings
+  const price = priceOf(settings)
+  return {
+    model: entry.model_name,
+    ...(price !== undefined ? { price } : {}),
+    retry: RetryPolicy.make({
+      // The file has one count, as SimpleLLMFunc's: it bounds the key rotations too.
+      ...(entry.max_retries !== undefined ? { maxRetries: entry.max_retries, maxKeyRotations: entry.max_retries } : {}),
+      ...(entry.retry_delay !== undefined ? { baseDelay: entry.retry_delay * 1000 } : {})
+    })
+  }
+}
+
+/** What a model's `Llm` (or its `Batch`) is built over: its client, key pool and limiter. */
+export const modelParts = (
+  settings: ModelConfig,
+  keys: Keys,
+  store: Store.Options | Store.Store | undefined
+): Layer.Layer<KeyPool.KeyPool | RateLimiter.RateLimiter | ProviderClient, OptionsError, HttpClient.HttpClient> =>
+  (store === undefined || !("redis" in store)
+    ? limits(settings, keys, store)
+    : Layer.unwrap(Effect.map(Store.make(store), (connected) => limits(settings, keys, connected)))).pipe(
+      Layer.provideMerge(clientLayer(settings.provider, settings.entry))
+    )
+
 const llmLayer = (
   settings: ModelConfig,
   keys: Keys,
@@ -173,27 +200,9 @@ const llmLayer = (
   Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter | ProviderClient,
   OptionsError,
   HttpClient.HttpClient
-> => {
-  const { entry, provider } = settings
-  const price = priceOf(settings)
-  return Llm.layer({
-    model: entry.model_name,
-    ...(price !== undefined ? { price } : {}),
-    retry: RetryPolicy.make({
-      // The file has one count, as SimpleLLMFunc's: it bounds the key rotations too.
-      ...(entry.max_retries !== undefined ? { maxRetries: entry.max_retries, maxKeyRotations: entry.max_retries } : {}),
-      ...(entry.retry_delay !== undefined ? { baseDelay: entry.retry_delay * 1000 } : {})
-    })
-  }).pipe(
-    Layer.provideMerge(
-      store === undefined || !("redis" in store)
-        ? limits(settings, keys, store)
-        : Layer.unwrap(Effect.map(Store.make(store), (connected) => limits(settings, keys, connected)))
-    ),
-    // Kept in the output: a router reads what its embeddings take (`embeddingInput`).
-    Layer.provideMerge(clientLayer(provider, entry))
-  )
-}
+> =>
+  // The parts kept in the output: a router reads what its embeddings take (`embeddingInput`).
+  Llm.layer(llmOptions(settings)).pipe(Layer.provideMerge(modelParts(settings, keys, store)))
 
 /** The `Llm` of one model, over a key pool of its own. */
 export const layer = (

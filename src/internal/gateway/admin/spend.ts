@@ -151,8 +151,9 @@ const buckets = Object.keys(Requests.buckets) as ReadonlyArray<Requests.Bucket>
 /**
  * What a grouping of the spend names besides the figures, and the permission that reads it over the whole gateway (a
  * key's name is the keys' data, a team's the teams': a viewer, who may see the spend, sees it by model or deployment).
+ * The dashboard offers a grouping only to those this grants it (`observe/dashboard/spend.ts`).
  */
-const groupPermissions: Readonly<Partial<Record<Requests.GroupBy, Permission>>> = {
+export const groupPermissions: Readonly<Partial<Record<Requests.GroupBy, Permission>>> = {
   key: "keys.read",
   team: "teams.read"
 }

@@ -12,8 +12,9 @@
  *   the page to return to, never a token).
  * - `GET /admin/oidc`: what a command line needs to sign in through the issuer (`login --url`): the issuer, the
  *   audience, the scopes and the command line's client, to anyone (all of it is public at the issuer too).
- * - `GET /admin/me`: who asks, their roles and the permissions these grant somewhere (the dashboard hides what they do
- *   not grant).
+ * - `GET /admin/me`: who asks, their roles, the permissions these grant somewhere (`permissions`) and those they grant
+ *   over the whole gateway (`global_permissions`: what the dashboard's routes need, so it shows and asks for those
+ *   only).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -195,6 +196,7 @@ export const routes = Effect.gen(function*() {
           via: principal.via,
           roles: principal.roles,
           permissions: permissions.filter((permission) => grants(principal.roles, permission, "any")),
+          global_permissions: permissions.filter((permission) => grants(principal.roles, permission, "global")),
           sign_on: oidc !== undefined
         })
       ))

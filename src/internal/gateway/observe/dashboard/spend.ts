@@ -6,7 +6,19 @@
  * log's, through `GET /admin/spend?bucket=...` (`admin/spend.ts`), asked with the admin key the page keeps; the main
  * script tells it (an `admin-key` event) when a key was entered. Every name from the data is set with `textContent`; no
  * markup is built from data. A gateway without a database answers 404, and the section says it keeps no request log.
+ * A grouping that names keys or teams is offered only to those the route lets read it (`groupPermissions`): each
+ * option carries the permission it needs, and the script hides it from a page whose roles do not grant it.
  */
+import type { GroupBy } from "../../../sql/requests.js"
+import { groupPermissions } from "../../admin/spend.js"
+
+const groupings: ReadonlyArray<GroupBy> = ["model", "key", "team"]
+
+// Each grouping's option, with the permission over the whole gateway it needs when it needs one.
+const groupOptions = groupings.map((group) => {
+  const needed = groupPermissions[group]
+  return `<option value="${group}"${needed === undefined ? "" : ` data-permission="${needed}"`}>${group}</option>`
+}).join("")
 
 export const spendStyle = `
   .spend-controls { display: flex; gap: 16px; margin: 0 0 8px; }
@@ -23,7 +35,7 @@ export const spendSection = `
   <h2>Spend <span class="muted">(UTC)</span></h2>
   <div class="spend-controls">
     <label>By <select id="spend-group" data-testid="spend-group">
-      <option value="model">model</option><option value="key">key</option><option value="team">team</option>
+      ${groupOptions}
     </select></label>
     <label>Measure <select id="spend-measure" data-testid="spend-measure">
       <option value="cost">cost</option><option value="calls">calls</option><option value="tokens">tokens</option>

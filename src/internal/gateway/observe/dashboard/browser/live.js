@@ -3,7 +3,8 @@
  * signed in through the session cookie the browser sends, or the key), once, and nothing else until someone is known:
  * a request of nobody known is a refusal, so the page's other sections wait. Once known, it shows their name and
  * roles, a sign-out button for a session, the reload button only to whom `reload` is granted, and tells the other
- * sections (`spend.js`, `mcp.js`, `audit.js`) with an `admin-known` event carrying the permissions, each polling only
+ * sections (`spend.js`, `mcp.js`, `audit.js`) with an `admin-known` event carrying the permissions granted over the
+ * whole gateway (`global_permissions`: the scope of every route the page reads), each polling only
  * what these grant; it polls `dashboard/data` every second, to whom `observe` is granted, and draws the deployments,
  * keys and budgets with `textContent` (no markup is built from data). Nobody known, it shows a field for an admin key
  * beside the page's words on where that key is; for a key it sent, the gateway's message says why it was refused (a
@@ -37,12 +38,13 @@
         signInBox.hidden = code !== "sign_in_required" && code !== "session_expired" && code !== "invalid_token"
         me = response.ok ? body : null
         who.hidden = me === null
-        document.dispatchEvent(new CustomEvent("admin-known", { detail: me === null ? [] : me.permissions }))
+        // Every route the page reads is the whole gateway's: what it shows and asks is what is granted over it.
+        document.dispatchEvent(new CustomEvent("admin-known", { detail: me === null ? [] : me.global_permissions }))
         if (me !== null) {
           byId("who-name").textContent = me.name
           byId("who-roles").textContent = me.roles.length === 0 ? "(no roles)" : "(" + me.roles.join(", ") + ")"
           signOut.hidden = me.via !== "session"
-          reload.hidden = me.permissions.indexOf("reload") < 0
+          reload.hidden = me.global_permissions.indexOf("reload") < 0
         }
         return { status: response.status, body: body }
       })
@@ -167,7 +169,7 @@
   var askKey = function(text) {
     sessionStorage.removeItem(adminKeyStorage)
     // A person signed in whose roles do not include the figures is told so; no key is asked of them.
-    if (me !== null && me.kind === "person" && me.permissions.indexOf("observe") < 0) {
+    if (me !== null && me.kind === "person" && me.global_permissions.indexOf("observe") < 0) {
       notAllowed.hidden = false
       live.hidden = true
       form.hidden = true
@@ -222,7 +224,7 @@
   var start = function() {
     var key = sessionStorage.getItem(adminKeyStorage)
     identify().then(function(answer) {
-      if (me !== null && me.permissions.indexOf("observe") >= 0) return poll()
+      if (me !== null && me.global_permissions.indexOf("observe") >= 0) return poll()
       if (answer.status === 0) {
         status.textContent = "gateway unreachable (" + answer.body.error.message + "), retrying"
         timer = setTimeout(start, 1000)

@@ -2,9 +2,10 @@
  * What the dashboard's scripts share, run by the page (`../page.ts`) before them: the admin key the page keeps in
  * `sessionStorage` (gone with the tab), sent as `Authorization: Bearer`, and the poll of an admin section. A section
  * asks nothing until the main script (`live.js`) says who the page acts for (the `admin-known` event, carrying the
- * permissions), then asks its path every five seconds while the permission it reads is granted; a refusal (a session
- * ended, a key revoked) hides it and stops its poll until the main script, asking again, says who is known. Plain
- * browser JavaScript, typechecked against the DOM (`tsconfig.browser.json`) and linted.
+ * permissions granted over the whole gateway, which its routes need), then asks its path every five seconds while
+ * the permission it reads is granted; a refusal (a session ended, a key revoked) hides it and stops its poll until the
+ * main script, asking again, says who is known. Plain browser JavaScript, typechecked against the DOM
+ * (`tsconfig.browser.json`) and linted.
  */
 "use strict"
 

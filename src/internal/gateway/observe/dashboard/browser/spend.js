@@ -3,8 +3,10 @@
  * calls or tokens), over the last day by hour or the last 30 days by day, drawn as SVG, with its legend and each
  * group's totals (its prompt tokens read from and written to the provider's cache, and what caching saved), from
  * `GET /admin/spend?bucket=...` asked with the admin key the page keeps. Every name from the data is set with
- * `textContent`. A gateway without a database answers 404, and the section says it keeps no request log. Plain
- * browser JavaScript, typechecked against the DOM (`tsconfig.browser.json`) and linted.
+ * `textContent`. A gateway without a database answers 404, and the section says it keeps no request log. A grouping
+ * whose option names a permission (by key, by team) is offered only when the page's roles grant it over the whole
+ * gateway, as the route asks. Plain browser JavaScript, typechecked against the DOM (`tsconfig.browser.json`) and
+ * linted.
  */
 ;(function() {
   "use strict"
@@ -175,6 +177,15 @@
     )
   }
 
+  // Before the poll's own listener (listeners run in order): the grouping asked for is one the roles may read.
+  document.addEventListener("admin-known", function(event) {
+    var granted = /** @type {CustomEvent<ReadonlyArray<string>>} */ (event).detail
+    Array.prototype.forEach.call(group.options, function(/** @type {HTMLOptionElement} */ option) {
+      var needed = option.dataset.permission
+      option.hidden = option.disabled = needed !== undefined && granted.indexOf(needed) < 0
+    })
+    if (group.selectedOptions[0] === undefined || group.selectedOptions[0].disabled) group.value = "model"
+  })
   var poll = pollAdmin("observe", section, function() {
     var span = spans[range.value]
     var first = (Math.floor(Date.now() / span.millis) - span.slots + 1) * span.millis
