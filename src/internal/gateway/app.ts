@@ -71,6 +71,7 @@ import * as GeminiRoutes from "./routes/gemini.js"
 import * as GeminiModels from "./routes/geminiModels.js"
 import * as Instance from "./routes/instance.js"
 import * as McpRoute from "./routes/mcp.js"
+import * as OpenAiBatches from "./routes/openAiBatches.js"
 import * as OpenAiRoutes from "./routes/openAiChat.js"
 import * as ResponsesRoute from "./routes/openAiResponses.js"
 import * as SignOn from "./routes/signOn.js"
@@ -235,6 +236,7 @@ const routesOf = Effect.fnUntraced(function*(
   const admin = yield* AdminCheck
   const { adminAs, adminOnly } = admin
   const openAi = yield* OpenAiRoutes.routes
+  const batches = yield* OpenAiBatches.routes
   const responses = yield* Effect.provide(ResponsesRoute.routes, lasting.responses)
   const gemini = yield* GeminiRoutes.route
   const anthropic = yield* AnthropicRoute.routes
@@ -285,7 +287,10 @@ const routesOf = Effect.fnUntraced(function*(
   const router = yield* Effect.provideService(HttpRouter.make, HttpRouter.RouterConfig, {
     caseSensitive: true,
     ignoreTrailingSlash: false,
-    ignoreDuplicateSlashes: false
+    ignoreDuplicateSlashes: false,
+    // A batch's id and its files' carry what any instance needs to answer them (`batches/ids.ts`): longer than the
+    // router's default bound of a path's parameter.
+    maxParamLength: 1024
   })
   const routes = [
     HttpRouter.route("POST", "/v1/chat/completions", openAi.chatCompletions),
@@ -295,6 +300,13 @@ const routesOf = Effect.fnUntraced(function*(
     HttpRouter.route("GET", "/v1/responses/:id", responses.retrieve),
     HttpRouter.route("DELETE", "/v1/responses/:id", responses.remove),
     HttpRouter.route("POST", "/v1/embeddings", openAi.embeddings),
+    HttpRouter.route("POST", "/v1/files", batches.upload),
+    HttpRouter.route("GET", "/v1/files/:id", batches.file),
+    HttpRouter.route("GET", "/v1/files/:id/content", batches.content),
+    HttpRouter.route("POST", "/v1/batches", batches.create),
+    HttpRouter.route("GET", "/v1/batches", batches.list),
+    HttpRouter.route("GET", "/v1/batches/:id", batches.retrieve),
+    HttpRouter.route("POST", "/v1/batches/:id/cancel", batches.cancel),
     HttpRouter.route("POST", "/v1/messages", anthropic.messages),
     HttpRouter.route("POST", "/v1/messages/count_tokens", anthropic.countTokens),
     ...GeminiRoutes.paths.map((path) => HttpRouter.route("POST", path, gemini)),

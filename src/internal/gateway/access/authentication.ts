@@ -88,6 +88,16 @@ export interface Auth {
     request: Request | undefined
   ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
   /**
+   * Checks the caller's rate limit, models and budget for a provider batch of `model` whose lines can cost `estimate`
+   * US dollars at most: reserved until the request's scope closes, refused (429) before the batch is sent when it
+   * does not fit.
+   */
+  readonly admitBatch: (
+    caller: Caller | undefined,
+    model: string,
+    estimate: number
+  ) => Effect.Effect<void, Errors.ErrorAnswer, Scope.Scope>
+  /**
    * Takes one call from `caller`'s rate limit and reserves `price` US dollars of its budget (a priced MCP tool call,
    * `tool` its qualified name) until the request's scope closes, the same reservation as `admit`'s. What settles its
    * cost.

@@ -103,6 +103,10 @@ const overBudget = (
 const modelWorstCase = "(its prompt with its media and max_tokens, and its hosted tools' calls, or its inputs to " +
   "embed, at its model's highest price): ask for fewer max_tokens or max_tool_calls (or embed fewer inputs), or"
 
+// Why a provider batch may cost what it reserves, and how to make it cost less.
+const batchWorstCase = "(every line's prompt and max_tokens at its model's batch price): ask for fewer max_tokens " +
+  "or send fewer lines, or"
+
 const isChat = (request: Request): request is ChatRequest => "messages" in request
 
 /**
@@ -414,6 +418,20 @@ export const make = (
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller, caller.limiter), budgeted)
     }
 
+    const admitBatch = (
+      caller: Caller | undefined,
+      model: string,
+      estimate: number
+    ): Effect.Effect<void, Errors.ErrorAnswer, Scope.Scope> => {
+      if (caller === undefined) return Effect.void
+      const allowed = allows(caller, model) ? Effect.void : Effect.fail(forbidden(model))
+      const budgeted = caller.budget === undefined ? allowed : Effect.andThen(
+        allowed,
+        spend(caller.budget, model, estimate, unavailableFor(caller), batchWorstCase)
+      )
+      return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller, caller.limiter), budgeted)
+    }
+
     const reserve = (
       caller: Caller | undefined,
       tool: string,
@@ -469,6 +487,7 @@ export const make = (
       bounded,
       limit,
       admit,
+      admitBatch,
       reserve
     }
     // Without a database no key is made at run time: whether keys are required is the configuration's, decided here.

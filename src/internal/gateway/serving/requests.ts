@@ -136,10 +136,11 @@ export const make = Effect.fnUntraced(function*({ refusalLines, requestLog, stat
       const request = Context.get(context, HttpServerRequest.HttpServerRequest)
       const start = now()
       // The caller (none on an open path or without keys), or the request's refusal.
-      const refusedByGuard = Intake.guard(request.method, request.headers, options.hosts)
+      const path = Logs.pathOf(request.url)
+      const refusedByGuard = Intake.guard(request.method, request.headers, options.hosts, Intake.uploadPaths.has(path))
       const checked: Effect.Effect<Caller | undefined, Errors.ErrorAnswer> = refusedByGuard !== undefined
         ? Effect.fail(guarded[refusedByGuard])
-        : auth.required && !Auth.open.has(Logs.pathOf(request.url))
+        : auth.required && !Auth.open.has(path)
         ? auth.authenticate(Auth.withQueryKey(request.headers, request.url))
         : Effect.undefined
       return Effect.flatMap(Effect.result(checked), (result) => answered(context, request, start, result))
