@@ -40,12 +40,14 @@ const fixture = Layer.effect(
         { name: "full", key: Redacted.make(fullKey) },
         { name: "other", key: Redacted.make(otherKey) },
         { name: "mini-only", key: Redacted.make(miniKey), models: ["gpt-4o-mini"] },
-        // $0.001: two lines of "Hello" with 100 max_tokens fit at the batch price; with 100,000 they do not.
+        // $0.0001: two lines of "Hello <i>" with 100 max_tokens (at most some 12 prompt tokens each, at $0.15 and
+        // $0.60 a million) fit at gpt-4o-mini's batch price, half of those ($0.0000618), not at its standard one
+        // ($0.0001236); with 100,000 max_tokens they do not fit at all.
         {
           name: "broke",
           key: Redacted.make(brokeKey),
           models: ["gpt-4o-mini"],
-          budget: { limit: 0.001, period: "1 day" }
+          budget: { limit: 0.0001, period: "1 day" }
         }
       ]
     })
@@ -168,7 +170,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(listed.data).toEqual([])
       }))
 
-    it.effect("a budget refuses (429) a batch whose worst case at the batch price does not fit, admits one that does", () =>
+    it.effect("a budget refuses (429) a batch whose worst case does not fit, at the batch price: one fitting only at it passes", () =>
       Effect.gen(function*() {
         const { gateway } = yield* Fixture
         const openai = client(gateway, brokeKey)
