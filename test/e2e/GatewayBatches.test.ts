@@ -16,7 +16,11 @@ const otherKey = "gw-batch-other-0e2c4a6b8d1f3e5a"
 const miniKey = "gw-batch-mini-7b3d5f1a9c2e4d6b"
 const brokeKey = "gw-batch-broke-2a4c6e8b0d3f5a7c"
 
-class Fixture extends Context.Service<Fixture, { readonly gateway: Gateway.Service }>()("test/GatewayBatches") {}
+class Fixture extends Context.Service<Fixture, {
+  readonly gateway: Gateway.Service
+  /** Another instance on the same configuration. */
+  readonly other: Gateway.Service
+}>()("test/GatewayBatches") {}
 
 const fixture = Layer.effect(
   Fixture,
@@ -33,7 +37,7 @@ const fixture = Layer.effect(
       // An OpenAI-compatible server of another provider: no batch API.
       sim: [{ model_name: "gpt-4.1-mini", ...base }]
     })
-    const gateway = yield* Gateway.make({
+    const options = {
       config: ProviderConfig.gatewayConfig(config),
       port: 0,
       keys: [
@@ -50,8 +54,8 @@ const fixture = Layer.effect(
           budget: { limit: 0.0001, period: "1 day" }
         }
       ]
-    })
-    return { gateway }
+    }
+    return { gateway: yield* Gateway.make(options), other: yield* Gateway.make(options) }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
 
@@ -116,6 +120,28 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         }
         const errors = yield* promise(() => openai.files.content(done.error_file_id!).then((reply) => reply.text()))
         expect(errors).toBe("")
+      }))
+
+    it.effect("another instance answers a batch's retrieve and its result files from their ids alone", () =>
+      Effect.gen(function*() {
+        const { gateway, other } = yield* Fixture
+        const made = client(gateway, fullKey)
+        const file = yield* upload(made, inputFile("gpt-4o-mini", 2))
+        const batch = yield* promise(() => create(made, file.id))
+        const elsewhere = client(other, fullKey)
+        const done = yield* eventually(
+          "the batch completed, read on the other instance",
+          promise(() => elsewhere.batches.retrieve(batch.id)),
+          (read) => read.status === "completed"
+        )
+        expect(done.id).toBe(batch.id)
+        const text = yield* promise(() => elsewhere.files.content(done.output_file_id!).then((reply) => reply.text()))
+        expect(text.trim().split("\n").map((line) => JSON.parse(line).custom_id).sort()).toEqual(["req-0", "req-1"])
+        const object = yield* promise(() => elsewhere.files.retrieve(done.output_file_id!))
+        expect(object).toMatchObject({ id: done.output_file_id, purpose: "batch_output", bytes: text.length })
+        // Its maker's only there too.
+        const byOther = yield* rejection(() => client(other, otherKey).batches.retrieve(batch.id))
+        expect(byOther).toMatchObject({ status: 404, code: "not_found" })
       }))
 
     it.effect("batches.cancel cancels a running batch at the provider", () =>

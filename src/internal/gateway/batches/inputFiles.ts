@@ -26,8 +26,8 @@ export interface InputFiles {
   readonly get: (id: string, owner: string, now: number) => InputFile | undefined
 }
 
-/** An empty store of input files. */
-export function make(): InputFiles {
+/** An empty store of input files, in this instance's memory. */
+export function memory(): InputFiles {
   const files = new Map<string, InputFile>()
   return {
     put: (file) => {

@@ -15,6 +15,7 @@ import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { LlmError } from "../../../LlmError.js"
 import * as Pricing from "../../../Pricing.js"
@@ -111,7 +112,7 @@ export const routes = Effect.gen(function*() {
   const { served, withBody } = yield* Requests
   const { notFoundAnswer } = yield* ModelNames
   const { auth } = options
-  const inputFiles = InputFiles.make()
+  const inputFiles = InputFiles.memory()
   // The ids of the batches each caller made through this instance, the newest last, for `GET /v1/batches`.
   const made = new Map<string, Array<string>>()
   const seconds = () => Math.floor(now() / 1000)
@@ -200,7 +201,7 @@ export const routes = Effect.gen(function*() {
         return Effect.succeed(failed(entry, invalid("The gateway takes files of purpose `batch` only.", "purpose")))
       }
       const file: InputFiles.InputFile = {
-        id: `file-gwi-${crypto.randomUUID()}`,
+        id: `file-gwi-${randomUUID()}`,
         filename: read.filename,
         content: read.content,
         bytes: Buffer.byteLength(read.content),
