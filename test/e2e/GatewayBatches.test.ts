@@ -37,7 +37,7 @@ const fixture = Layer.effect(
       // An OpenAI-compatible server of another provider: no batch API.
       sim: [{ model_name: "gpt-4.1-mini", ...base }]
     })
-    const options = {
+    const options: Gateway.Options = {
       config: ProviderConfig.gatewayConfig(config),
       port: 0,
       keys: [
