@@ -2,10 +2,10 @@
  * OpenAI's Batch API on the gateway (API reference, "Files" and "Batch"): `POST /v1/files` (an input file, `purpose:
  * batch`), `GET /v1/files/{id}` and `/v1/files/{id}/content`, and `POST /v1/batches`, `GET /v1/batches/{id}`, `GET
  * /v1/batches`, `POST /v1/batches/{id}/cancel`. A batch is passed to the batch API of a deployment of its model whose
- * API has one (`Engine.batchDeployment`, `ProviderClient.batch`) with a key of that deployment's pool: its lines
- * decoded as `/v1/chat/completions` bodies are, checked against the caller's models and its worst case at the batch
- * price reserved against its budget (and its team's) while the batch is sent, refused before anything is sent when it
- * does not fit. The ids the client is given carry the rest (`batches/ids.ts`), so any instance answers a retrieve, a
+ * API has one (`Engine.batchDeployment`, `ProviderClient.batch`) with a key of that deployment's pool, its lines
+ * decoded as `/v1/chat/completions` bodies: its model checked against the caller's, and its worst case at the batch
+ * price reserved against the caller's budget (and its team's) while the batch is sent, refused before anything is
+ * sent when it does not fit. The ids the client is given carry the rest (`batches/ids.ts`), so any instance answers a retrieve, a
  * cancel and the result files, which are written in OpenAI's shape from the provider's lines whatever its API.
  */
 import * as Effect from "effect/Effect"
@@ -295,7 +295,10 @@ export const routes = Effect.gen(function*() {
       }
       // A model the key may not call is refused here (403, `admitBatch`), before the deployments are looked at.
       if (!auth.allows(caller, model)) yield* Scope.provide(auth.admitBatch(caller, model, 0), scope)
-      const deployment = target.deployments.map(engine.batchDeployment).find((found) => found !== undefined)
+      // The first a call of the model can reach (its own deployments, then its fallbacks') whose API has one.
+      const deployment = target.deployments.map((name) => engine.batchDeployment(name)).find((found) =>
+        found !== undefined
+      )
       if (deployment === undefined) {
         return yield* Effect.fail(invalid(`No deployment of ${model} has a batch API.`, "input_file_id"))
       }
