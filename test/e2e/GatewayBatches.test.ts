@@ -196,7 +196,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(listed.data).toEqual([])
       }))
 
-    it.effect("a budget refuses (429) a batch whose worst case at the batch price does not fit; one fitting only at it passes", () =>
+    it.effect("a budget refuses (429) a batch not fitting at the batch price, not one fitting at it only", () =>
       Effect.gen(function*() {
         const { gateway } = yield* Fixture
         const openai = client(gateway, brokeKey)
