@@ -54,6 +54,7 @@ import * as AuditRecord from "./audit/record.js"
 import * as AuditRefusals from "./audit/refusals.js"
 import * as AuditLog from "./audit/store.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
+import * as Settlements from "./batches/settlements.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as Access from "./identity/access.js"
@@ -131,16 +132,28 @@ export interface Lasting {
   readonly refusalLines: Logs.RefusalLines
 }
 
-/** The stores every configuration's routes read: the MCP tools' pins, the MCP sessions, the dashboard's sessions. */
-export type Stores = McpPins.PinStore | McpSessions.SessionStore | Sessions.SessionStore
+/**
+ * The stores every configuration's routes read: the MCP tools' pins, the MCP sessions, the dashboard's sessions, the
+ * batches' settlements.
+ */
+export type Stores =
+  | McpPins.PinStore
+  | McpSessions.SessionStore
+  | Sessions.SessionStore
+  | Settlements.SettlementStore
 
 /**
  * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life.
  */
 export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Stores> {
   return database === undefined
-    ? Layer.mergeAll(McpPins.layerMemory, McpSessions.layerMemory, Sessions.layerMemory)
-    : Layer.mergeAll(McpPins.layerSql(database), McpSessions.layerSql(database), Sessions.layerSql(database))
+    ? Layer.mergeAll(McpPins.layerMemory, McpSessions.layerMemory, Sessions.layerMemory, Settlements.layerMemory)
+    : Layer.mergeAll(
+      McpPins.layerSql(database),
+      McpSessions.layerSql(database),
+      Sessions.layerSql(database),
+      Settlements.layerSql(database)
+    )
 }
 
 /**

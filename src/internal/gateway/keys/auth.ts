@@ -432,6 +432,23 @@ export const make = (
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller, caller.limiter), budgeted)
     }
 
+    const chargeBatch = (caller: Caller | undefined, model: string, cost: number): Effect.Effect<void> => {
+      const budget = caller?.budget
+      if (budget === undefined || !(cost > 0)) return Effect.void
+      // A reservation of nothing, charged the line's cost: the limit weighs the line, not a worst case.
+      return budget.check({ estimate: 0, provider: "gateway", model }).pipe(
+        Effect.flatMap((reservation) => budget.charge(reservation, cost)),
+        Effect.catch((error) =>
+          Effect.logWarning("a batch's line was not counted in its key's budget").pipe(
+            Effect.annotateLogs({ key_id: caller!.id, model, cost, reason: error._tag })
+          )
+        )
+      )
+    }
+
+    const callerOf = (id: string): Caller | undefined =>
+      callers.find((caller) => caller.id === id) ?? database?.runtime.byId(id)
+
     const reserve = (
       caller: Caller | undefined,
       tool: string,
@@ -488,6 +505,8 @@ export const make = (
       limit,
       admit,
       admitBatch,
+      chargeBatch,
+      callerOf,
       reserve
     }
     // Without a database no key is made at run time: whether keys are required is the configuration's, decided here.

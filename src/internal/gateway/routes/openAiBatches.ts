@@ -7,12 +7,18 @@
  * price reserved against the caller's budget (and its team's) while the batch is sent, refused before anything is
  * sent when it does not fit. The ids the client is given carry the rest (`batches/ids.ts`), so any instance answers a retrieve, a
  * cancel and the result files, which are written in OpenAI's shape from the provider's lines whatever its API.
+ *
+ * A batch is recorded open when it is made, and settled once it ended at its provider (`batches/settlement.ts`): by the
+ * retrieve that sees it ended, or else by this instance's sweep of the batches recorded open, whichever comes first,
+ * each line that ran charged once to the budget of the key that made it and written to the request log as its row.
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
@@ -20,6 +26,7 @@ import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { LlmError } from "../../../LlmError.js"
 import * as Pricing from "../../../Pricing.js"
 import type { BatchLine, BatchStatus, Credentials } from "../../../ProviderClient.js"
+import type { StoreUnavailableError } from "../../../Store.js"
 import { customIdPattern, ended, toJsonLines } from "../../wire/batch.js"
 import * as Wire from "../../wire/openAiChat/batch.js"
 import { completion } from "../../wire/openAiChat/codec.js"
@@ -28,6 +35,8 @@ import { errors as openAiErrors } from "../../wire/openAiChat/writer.js"
 import type { Caller } from "../access/caller.js"
 import * as Ids from "../batches/ids.js"
 import * as InputFiles from "../batches/inputFiles.js"
+import * as Settlement from "../batches/settlement.js"
+import { SettlementStore } from "../batches/settlements.js"
 import type { BatchDeployment } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
 import { unbounded, worstCase } from "../keys/auth.js"
@@ -39,6 +48,10 @@ import { Requests, type WithBody } from "../serving/requests.js"
 
 /** How many batches of one caller `GET /v1/batches` lists, the newest first. */
 const listedBatches = 100
+
+/** How often an instance looks at the batches recorded open, and how many it looks at each time, the oldest first. */
+const sweepEvery = Duration.seconds(10)
+const sweptBatches = 100
 
 const decodeCreate = Schema.decodeUnknownResult(Schema.fromJsonString(Wire.CreateBody))
 const decodeLine = Schema.decodeUnknownResult(Wire.InputLine)
@@ -109,7 +122,10 @@ function linesOf(content: string, now: () => number): Result.Result<Lines, Error
 /** The routes of OpenAI's Batch API over the configuration served. */
 export const routes = Effect.gen(function*() {
   const { engine, now, options } = yield* Configuration
-  const { served, withBody } = yield* Requests
+  const { entryOf, served, withBody } = yield* Requests
+  const settlements = yield* SettlementStore
+  // This instance, as the lease on a batch's settling names its holder.
+  const holder = `gateway-${randomUUID()}`
   const { notFoundAnswer } = yield* ModelNames
   const { auth } = options
   const inputFiles = InputFiles.memory()
@@ -159,10 +175,15 @@ export const routes = Effect.gen(function*() {
 
   /** What an id of `kind` names, when it is one of the caller's: its deployment, and its key's credentials. */
   function opened(kind: Ids.Kind, id: string, caller: Caller | undefined) {
+    return reopened(kind, id, ownerOf(caller))
+  }
+
+  /** What an id of `kind` names, when `owner` (a caller's id; any, when `undefined`) made it. */
+  function reopened(kind: Ids.Kind, id: string, owner: string | undefined) {
     const missing = notFound(kind === "batch" ? "batch" : "file", id)
     const claim = Ids.claimed(kind, id)
     const deployment = claim === undefined ? undefined : engine.batchDeployment(claim.ref.deployment)
-    if (claim === undefined || deployment === undefined || claim.ref.caller !== ownerOf(caller)) {
+    if (claim === undefined || deployment === undefined || (owner !== undefined && claim.ref.caller !== owner)) {
       return Effect.fail(missing)
     }
     return Effect.flatMap(
@@ -326,6 +347,12 @@ export const routes = Effect.gen(function*() {
         createdAt: now()
       }
       const object = batchObject(ref, status, credentials.key)
+      // Recorded open, for the sweep; one not recorded (the store away) is still settled by a retrieve that sees it end.
+      yield* settlements.open({ id: String(object.id), openedAt: ref.createdAt }).pipe(
+        Effect.catch((error) =>
+          Effect.logWarning("a batch was not recorded open").pipe(Effect.annotateLogs({ reason: error.reason }))
+        )
+      )
       const owned = made.get(ref.caller) ?? []
       owned.push(String(object.id))
       if (owned.length > listedBatches) owned.shift()
@@ -334,16 +361,97 @@ export const routes = Effect.gen(function*() {
     }).pipe(Effect.catch((answer: Errors.ErrorAnswer) => Effect.succeed(failed(entry, answer))))
   }
 
+  /** A settled line's charge: to the budget of the key that made the batch, and as its row in the request log. */
+  function chargeOf(ref: Ids.BatchRef, deployment: BatchDeployment, caller: Caller | undefined) {
+    return (line: Settlement.Billed) =>
+      Effect.suspend(() => {
+        const start = now()
+        const entry = entryOf({ id: `${ref.batch}:${line.customId}`, method: "POST", url: "/v1/batches", start })
+        entry.caller = caller
+        entry.model = deployment.model
+        entry.deployment = `${line.provider}/${line.model}`
+        entry.status = 200
+        entry.usage = line.usage
+        entry.cost = line.cost
+        return Effect.andThen(auth.chargeBatch(caller, deployment.model, line.cost), Logs.write(entry, start))
+      })
+  }
+
+  type Opened = Effect.Success<ReturnType<typeof reopened>>
+
+  /**
+   * The batch `id` settled, ended at its provider as `status`, unless it is already: its result's lines charged to
+   * `caller` (its maker), each once (`batches/settlement.ts`).
+   */
+  const settled = Effect.fn("OpenAiBatches.settled")(function*(
+    id: string,
+    { credentials, deployment, ref }: Opened,
+    status: BatchStatus,
+    caller: Caller | undefined
+  ): Effect.fn.Return<void, LlmError | StoreUnavailableError> {
+    if ((yield* settlements.settled(id))?.closed === true) return
+    // A refused batch ran nothing; its record is closed all the same.
+    const lines = status.state === "refused" ? [] : yield* deployment.api.results(status, deployment.model, credentials)
+    yield* Settlement.settle(
+      { store: settlements, batch: id, openedAt: ref.createdAt, holder, charge: chargeOf(ref, deployment, caller) },
+      Settlement.billed(lines, deployment.price)
+    )
+  })
+
+  // A settling that failed (the provider or the store away) is left to the next retrieve or sweep.
+  function settledOrLeft(settling: Effect.Effect<void, LlmError | StoreUnavailableError>) {
+    return Effect.catch(settling, (error) =>
+      Effect.logWarning("a batch was not settled; it is tried again").pipe(
+        Effect.annotateLogs({ reason: error._tag === "StoreUnavailableError" ? error.reason : error.message })
+      ))
+  }
+
   function retrieve(id: string, caller: Caller | undefined) {
     return Effect.flatMap(
       opened("batch", id, caller),
-      ({ credentials, deployment, ref }) =>
-        Effect.mapBoth(deployment.api.retrieve(ref.batch, deployment.model, credentials), {
-          onFailure: fromLlm,
-          onSuccess: (status) => batchObject(ref, status, credentials.key)
-        })
+      (found) =>
+        Effect.flatMap(
+          Effect.mapError(
+            found.deployment.api.retrieve(found.ref.batch, found.deployment.model, found.credentials),
+            fromLlm
+          ),
+          (status) =>
+            Effect.as(
+              ended(status.state) ? settledOrLeft(settled(id, found, status, caller)) : Effect.void,
+              batchObject(found.ref, status, found.credentials.key)
+            )
+        )
     )
   }
+
+  // A batch recorded open, looked at: settled when it ended. One of a deployment this configuration does not serve
+  // stays open for a configuration that does.
+  function swept(batch: { readonly id: string }) {
+    return Effect.flatMap(
+      Effect.option(reopened("batch", batch.id, undefined)),
+      (found) =>
+        found._tag === "None" ? Effect.void : Effect.flatMap(
+          Effect.option(
+            found.value.deployment.api.retrieve(
+              found.value.ref.batch,
+              found.value.deployment.model,
+              found.value.credentials
+            )
+          ),
+          (status) =>
+            status._tag === "Some" && ended(status.value.state)
+              ? settledOrLeft(settled(batch.id, found.value, status.value, auth.callerOf(found.value.ref.caller)))
+              : Effect.void
+        )
+    )
+  }
+
+  // The sweep, for the configuration's life: a batch nobody retrieves is settled too.
+  const sweep = Effect.flatMap(
+    Effect.orElseSucceed(settlements.opened(sweptBatches), () => []),
+    (open) => Effect.forEach(open, swept, { discard: true })
+  )
+  yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(sweepEvery)))
 
   function cancel(id: string, caller: Caller | undefined) {
     return Effect.flatMap(

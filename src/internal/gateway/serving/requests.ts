@@ -69,6 +69,11 @@ export interface Service {
     never,
     R | HttpServerRequest.HttpServerRequest | Scope.Scope
   >
+  /**
+   * The log entry of work that is no request's own but is recorded as one (a batch's line, settled when the batch
+   * ends: `batches/settlement.ts`), with the same line, live figures and request log row; written by `Logs.write`.
+   */
+  readonly entryOf: (beginning: Pick<Logs.Beginning, "id" | "method" | "url" | "start">) => Logs.Entry
 }
 
 /** The serving of each request, as every route is served. */
@@ -236,7 +241,11 @@ export const make = Effect.fnUntraced(function*({ refusalLines, requestLog, stat
     }, route)
   }
 
-  return Requests.of({ served, plain, withBody })
+  function entryOf(beginning: Pick<Logs.Beginning, "id" | "method" | "url" | "start">): Logs.Entry {
+    return Logs.begin({ ...beginning, log: options.logRequests, stats, requestLog })
+  }
+
+  return Requests.of({ served, plain, withBody, entryOf })
 })
 
 /** The serving of each request, over the `Configuration` provided. */
