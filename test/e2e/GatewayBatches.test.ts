@@ -244,8 +244,8 @@ const batchSimulator = Simulator.make({
   models: [...Simulator.defaultModels, "gpt-4.1", "gpt-4.1-mini"]
 })
 
-/** `count` gateways on `database` over `simulator`, the key `payer` budgeted ($1 a day) and an admin key. */
-const instances = (simulator: Simulator.Simulator, database: Gateway.Database, count: number) =>
+/** `count` gateways on `database` over `simulator`, the key `payer` budgeted (`limit` a day) and an admin key. */
+const instances = (simulator: Simulator.Simulator, database: Gateway.Database, count: number, limit = 1) =>
   Effect.gen(function*() {
     const base = { base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }
     const config = yield* ProviderConfig.fromJson({
@@ -263,7 +263,7 @@ const instances = (simulator: Simulator.Simulator, database: Gateway.Database, c
       config: ProviderConfig.gatewayConfig(config),
       port: 0,
       database,
-      keys: [{ name: "payer", key: Redacted.make(payerKey), budget: { limit: 1, period: "1 day" } }],
+      keys: [{ name: "payer", key: Redacted.make(payerKey), budget: { limit, period: "1 day" } }],
       adminKeys: [{ name: "ops", key: Redacted.make(adminKey) }]
     }
     return yield* Effect.forEach(Array.from({ length: count }), () => Gateway.make(options))
@@ -513,4 +513,26 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
       const output = yield* promise(() => openai.files.content(done.output_file_id!).then((reply) => reply.text()))
       yield* expectCharged(gateways, yield* rowsSettled(gateways, batch, providerBatchOf(batch.id), 4), output)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
+
+  it.live(
+    "two batches created at once on two instances, whose worst cases fit the budget apart only: one refused",
+    () =>
+      Effect.gen(function*() {
+        // Each create holds its reservation while the simulator takes a second and a half to answer it.
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8, latency: "1500 millis" })
+        // Two lines of 100 max_tokens each at gpt-4o-mini's batch price ($0.0000618) fit $0.0001; two batches do not.
+        const gateways = yield* instances(simulator, yield* sqliteFile, 2, 0.0001)
+        const files = yield* Effect.forEach(
+          gateways,
+          (gateway) => upload(client(gateway, payerKey), inputFile("gpt-4o-mini", 2))
+        )
+        const outcomes = yield* promise(() =>
+          Promise.allSettled(gateways.map((gateway, i) => create(client(gateway, payerKey), files[i]!.id)))
+        )
+        expect(outcomes.filter((outcome) => outcome.status === "fulfilled")).toHaveLength(1)
+        const refused = outcomes.find((outcome) => outcome.status === "rejected")!
+        expect((refused as PromiseRejectedResult).reason).toMatchObject({ status: 429, code: "insufficient_quota" })
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
 })
