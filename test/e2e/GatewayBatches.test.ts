@@ -506,13 +506,13 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
         "the lines' rows, written by a sweep",
         lineRows(gateways[1]!, providerBatchOf(batch.id)),
         (found) => found.length >= 4,
-        { every: "200 millis", within: "40 seconds" }
+        { every: "200 millis", within: "70 seconds" }
       )
       expect(rows).toHaveLength(4)
       const done = yield* promise(() => openai.batches.retrieve(batch.id))
       const output = yield* promise(() => openai.files.content(done.output_file_id!).then((reply) => reply.text()))
       yield* expectCharged(gateways, yield* rowsSettled(gateways, batch, providerBatchOf(batch.id), 4), output)
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 90_000)
 
   it.live(
     "two batches created at once on two instances, whose worst cases fit the budget apart only: one refused",

@@ -30,8 +30,8 @@ export interface Settled {
 export interface Settlements {
   /** `batch` recorded open, unless it is recorded already (open or settled). */
   readonly open: (batch: OpenBatch) => Effect.Effect<void, StoreUnavailableError>
-  /** The batches open, the oldest first, at most `limit`. */
-  readonly opened: (limit: number) => Effect.Effect<ReadonlyArray<OpenBatch>, StoreUnavailableError>
+  /** The batches open, the oldest first. */
+  readonly opened: Effect.Effect<ReadonlyArray<OpenBatch>, StoreUnavailableError>
   /**
    * The settling of the open `batch` taken, or renewed, by `holder` until `until` (Clock millis): true when `holder`
    * holds it now (it was free, its lease lapsed by `now`, or it was `holder`'s); false when another holds it, or the
@@ -86,13 +86,12 @@ export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementSt
           })
         }
       }),
-    opened: (limit) =>
-      Effect.sync(() =>
-        [...batches.entries()].filter(([, kept]) => !kept.closed).map(([id, kept]) => ({
-          id,
-          openedAt: kept.openedAt
-        })).sort((a, b) => a.openedAt - b.openedAt || (a.id < b.id ? -1 : 1)).slice(0, limit)
-      ),
+    opened: Effect.sync(() =>
+      [...batches.entries()].filter(([, kept]) => !kept.closed).map(([id, kept]) => ({
+        id,
+        openedAt: kept.openedAt
+      })).sort((a, b) => a.openedAt - b.openedAt || (a.id < b.id ? -1 : 1))
+    ),
     lease: (batch, holder, now, until) =>
       Effect.sync(() => {
         const kept = batches.get(batch)
@@ -154,16 +153,15 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SettlementStore> =
           sql`INSERT INTO batch_settlements (id, opened_at) VALUES (${batch.id}, ${batch.openedAt})
             ON CONFLICT (id) DO NOTHING`
         ).pipe(Effect.asVoid),
-      opened: (limit) =>
-        Sql.step(
-          bounds,
-          "listing the open batches",
-          Effect.map(
-            sql<BatchRow>`SELECT id, opened_at FROM batch_settlements WHERE settled_at IS NULL
-              ORDER BY opened_at, id LIMIT ${limit}`,
-            (rows) => rows.map((row) => ({ id: row.id, openedAt: Number(row.opened_at) }))
-          )
-        ),
+      opened: Sql.step(
+        bounds,
+        "listing the open batches",
+        Effect.map(
+          sql<BatchRow>`SELECT id, opened_at FROM batch_settlements WHERE settled_at IS NULL
+              ORDER BY opened_at, id`,
+          (rows) => rows.map((row) => ({ id: row.id, openedAt: Number(row.opened_at) }))
+        )
+      ),
       // One statement: the row's lock (Postgres) or the database's write lock (SQLite) makes it one step, and a
       // competing instance's update sees the holder this one wrote.
       lease: (batch, holder, now, until) =>

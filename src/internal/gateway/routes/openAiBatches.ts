@@ -9,8 +9,9 @@
  * cancel and the result files, which are written in OpenAI's shape from the provider's lines whatever its API.
  *
  * A batch is recorded open when it is made, and settled once it ended at its provider (`batches/settlement.ts`): by the
- * retrieve that sees it ended, or else by this instance's sweep of the batches recorded open, whichever comes first,
- * each line that ran charged once to the budget of the key that made it and written to the request log as its row.
+ * retrieve that sees it ended (in the background, for the configuration's life), or else by this instance's sweep of
+ * the batches recorded open, whichever comes first, each line that ran charged once to the budget of the key that made
+ * it and written to the request log as its row.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -49,9 +50,11 @@ import { Requests, type WithBody } from "../serving/requests.js"
 /** How many batches of one caller `GET /v1/batches` lists, the newest first. */
 const listedBatches = 100
 
-/** How often an instance looks at the batches recorded open, and how many it looks at each time, the oldest first. */
-const sweepEvery = Duration.seconds(10)
-const sweptBatches = 100
+/**
+ * How often an instance looks at every batch recorded open (one retrieve of each at its provider): a batch nobody
+ * retrieves is settled within about this long of its end.
+ */
+const sweepEvery = Duration.seconds(30)
 
 const decodeCreate = Schema.decodeUnknownResult(Schema.fromJsonString(Wire.CreateBody))
 const decodeLine = Schema.decodeUnknownResult(Wire.InputLine)
@@ -398,13 +401,29 @@ export const routes = Effect.gen(function*() {
     )
   })
 
-  // A settling that failed (the provider or the store away) is left to the next retrieve or sweep.
-  function settledOrLeft(settling: Effect.Effect<void, LlmError | StoreUnavailableError>) {
-    return Effect.catch(settling, (error) =>
-      Effect.logWarning("a batch was not settled; it is tried again").pipe(
-        Effect.annotateLogs({ reason: error._tag === "StoreUnavailableError" ? error.reason : error.message })
-      ))
+  // The batches this instance is settling now: a retrieve or sweep meeting one leaves it to that settling, rather
+  // than read the provider's result again only to find the lease held.
+  const settling = new Set<string>()
+
+  /**
+   * The batch `id` settled here unless this instance is settling it already; a settling that failed (the provider or
+   * the store away) is left to the next retrieve or sweep.
+   */
+  function settledHere(id: string, found: Opened, status: BatchStatus, caller: Caller | undefined) {
+    if (settling.has(id)) return Effect.void
+    settling.add(id)
+    return settled(id, found, status, caller).pipe(
+      Effect.catch((error) =>
+        Effect.logWarning("a batch was not settled; it is tried again").pipe(
+          Effect.annotateLogs({ reason: error._tag === "StoreUnavailableError" ? error.reason : error.message })
+        )
+      ),
+      Effect.ensuring(Effect.sync(() => settling.delete(id)))
+    )
   }
+
+  // Settlings a retrieve starts run for the configuration's life, not the request's: a batch's lines may be many.
+  const lasting = yield* Effect.scope
 
   function retrieve(id: string, caller: Caller | undefined) {
     return Effect.flatMap(
@@ -417,7 +436,7 @@ export const routes = Effect.gen(function*() {
           ),
           (status) =>
             Effect.as(
-              ended(status.state) ? settledOrLeft(settled(id, found, status, caller)) : Effect.void,
+              ended(status.state) ? Effect.forkIn(settledHere(id, found, status, caller), lasting) : Effect.void,
               batchObject(found.ref, status, found.credentials.key)
             )
         )
@@ -440,7 +459,7 @@ export const routes = Effect.gen(function*() {
           ),
           (status) =>
             status._tag === "Some" && ended(status.value.state)
-              ? settledOrLeft(settled(batch.id, found.value, status.value, auth.callerOf(found.value.ref.caller)))
+              ? settledHere(batch.id, found.value, status.value, auth.callerOf(found.value.ref.caller))
               : Effect.void
         )
     )
@@ -448,7 +467,7 @@ export const routes = Effect.gen(function*() {
 
   // The sweep, for the configuration's life: a batch nobody retrieves is settled too.
   const sweep = Effect.flatMap(
-    Effect.orElseSucceed(settlements.opened(sweptBatches), () => []),
+    Effect.orElseSucceed(settlements.opened, () => []),
     (open) => Effect.forEach(open, swept, { discard: true })
   )
   yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(sweepEvery)))
