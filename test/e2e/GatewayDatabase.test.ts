@@ -265,7 +265,7 @@ describe("the gateway's SQLite database", () => {
       assert.strictEqual(error?._tag, "Fail")
       const failure = error?._tag === "Fail" ? error.error : undefined
       assert.instanceOf(failure, Gateway.DatabaseError)
-      assert.match(String((failure as Gateway.DatabaseError).message), /schema is version 99, newer .* knows \(19\)/)
+      assert.match(String((failure as Gateway.DatabaseError).message), /schema is version 99, newer .* knows \(20\)/)
     }))
 
   it.live("that cannot be made (its directory is a file) is refused at start", () =>
