@@ -18,6 +18,7 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -37,7 +38,7 @@ import type { Caller } from "../access/caller.js"
 import * as Ids from "../batches/ids.js"
 import * as InputFiles from "../batches/inputFiles.js"
 import * as Settlement from "../batches/settlement.js"
-import { SettlementStore } from "../batches/settlements.js"
+import { type OpenBatch, SettlementStore } from "../batches/settlements.js"
 import type { BatchDeployment } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
 import { unbounded, worstCase } from "../keys/auth.js"
@@ -444,26 +445,16 @@ export const routes = Effect.gen(function*() {
   }
 
   // A batch recorded open, looked at: settled when it ended. One of a deployment this configuration does not serve
-  // stays open for a configuration that does.
-  function swept(batch: { readonly id: string }) {
-    return Effect.flatMap(
-      Effect.option(reopened("batch", batch.id, undefined)),
-      (found) =>
-        found._tag === "None" ? Effect.void : Effect.flatMap(
-          Effect.option(
-            found.value.deployment.api.retrieve(
-              found.value.ref.batch,
-              found.value.deployment.model,
-              found.value.credentials
-            )
-          ),
-          (status) =>
-            status._tag === "Some" && ended(status.value.state)
-              ? settledHere(batch.id, found.value, status.value, auth.callerOf(found.value.ref.caller))
-              : Effect.void
-        )
-    )
-  }
+  // stays open for a configuration that does; one its provider does not answer now, for the next sweep.
+  const swept = Effect.fn("OpenAiBatches.swept")(function*(batch: OpenBatch) {
+    const found = yield* Effect.option(reopened("batch", batch.id, undefined))
+    if (Option.isNone(found)) return
+    const { credentials, deployment, ref } = found.value
+    const status = yield* Effect.option(deployment.api.retrieve(ref.batch, deployment.model, credentials))
+    if (Option.isSome(status) && ended(status.value.state)) {
+      yield* settledHere(batch.id, found.value, status.value, auth.callerOf(ref.caller))
+    }
+  })
 
   // The sweep, for the configuration's life: a batch nobody retrieves is settled too.
   const sweep = Effect.flatMap(
