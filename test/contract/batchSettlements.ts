@@ -87,7 +87,7 @@ const settling = (
   holder: string,
   charge: Settlement.Settling["charge"],
   batch = "batch_gw1.test"
-): Settlement.Settling => ({ store, batch, openedAt: 1_000, holder, charge })
+): Settlement.Settling => ({ store, batch, holder, charge })
 
 export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settlements>) =>
   describe(`batches' settlements store contract: ${backend.name}`, () => {
@@ -165,6 +165,7 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
       Effect.gen(function*() {
         const store = yield* backend.store
         const lines = Settlement.billed(Array.from({ length: 20 }, (_, i) => lineOf(i, "answered", 10 + i)), price)
+        yield* store.open({ id: "batch_gw1.test", openedAt: 1_000 })
         const { charge, charged } = charges()
         // Each instance tries until the batch is settled, as retrieves and sweeps do.
         const instance = (holder: string) =>
@@ -179,7 +180,7 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
         expect(charged.map((line) => line.customId).sort()).toEqual(lines.map((line) => line.customId).sort())
         expect((yield* store.settled("batch_gw1.test"))?.closed).toBe(true)
         // Settled: another settling charges nothing.
-        expect(yield* Settlement.settle(settling(store, "d", charge), lines)).toBe("held")
+        expect(yield* Settlement.settle(settling(store, "d", charge), lines)).toBe("left")
         expect(charged).toHaveLength(20)
       }).pipe(Effect.scoped))
 
@@ -187,6 +188,7 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
       Effect.gen(function*() {
         const store = yield* backend.store
         const lines = Settlement.billed(Array.from({ length: 10 }, (_, i) => lineOf(i, "answered", 100)), price)
+        yield* store.open({ id: "batch_gw1.test", openedAt: 1_000 })
         const { charge, charged } = charges()
         const fourth = yield* Deferred.make<void>()
         const go = yield* Deferred.make<void>()
@@ -204,7 +206,7 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
         const first = yield* Effect.forkChild(Settlement.settle(settling(store, "first", stalling), lines))
         yield* Deferred.await(fourth)
         // While it holds the lease, another instance leaves the batch to it.
-        expect(yield* Settlement.settle(settling(store, "second", charge), lines)).toBe("held")
+        expect(yield* Settlement.settle(settling(store, "second", charge), lines)).toBe("left")
         const interrupted = yield* Effect.forkChild(Fiber.interrupt(first))
         // The interruption asked for (the fiber forked runs first), then the fourth line let go.
         yield* Effect.yieldNow
@@ -213,6 +215,16 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
         expect(charged).toHaveLength(4)
         expect(yield* Settlement.settle(settling(store, "second", charge), lines)).toBe("settled")
         expect(charged.map((line) => line.customId).sort()).toEqual(lines.map((line) => line.customId).sort())
+      }).pipe(Effect.scoped))
+
+    it.live(`${backend.name}: a batch not recorded open in the store is left, nothing charged`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        const { charge, charged } = charges()
+        const lines = Settlement.billed([lineOf(0, "answered", 10)], price)
+        expect(yield* Settlement.settle(settling(store, "one", charge), lines)).toBe("left")
+        expect(charged).toEqual([])
+        expect(yield* store.settled("batch_gw1.test")).toBeUndefined()
       }).pipe(Effect.scoped))
 
     it.live(`${backend.name}: a holder that died leaves its batch once its lease lapsed, not before`, () =>
@@ -224,7 +236,7 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
         // It settled the first line and died, its lease held until far off.
         yield* store.settleLine("batch_gw1.test", "req-0", lines[0]!.cost)
         expect(yield* store.lease("batch_gw1.test", "dead", 1_000, Number.MAX_SAFE_INTEGER)).toBe(true)
-        expect(yield* Settlement.settle(settling(store, "alive", charge), lines)).toBe("held")
+        expect(yield* Settlement.settle(settling(store, "alive", charge), lines)).toBe("left")
         expect(charged).toEqual([])
         // Its lease lapsed (at the epoch's first instants).
         expect(yield* store.lease("batch_gw1.test", "dead", 1_000, 2_000)).toBe(true)
@@ -241,6 +253,7 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
           const store = yield* backend.store
           const { charge, charged } = charges()
           const billed = Settlement.billed(file, price)
+          yield* store.open({ id: "batch_gw1.test", openedAt: 1_000 })
           for (let i = 0; i < times; i++) yield* Settlement.settle(settling(store, `instance-${i}`, charge), billed)
           const expected = lines.flatMap(({ kind, tokens, written }, index) =>
             kind === "answered" && written > 0 ? [{ customId: `req-${index}`, cost: batchCost(tokens) }] : []

@@ -15,6 +15,7 @@ import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
 import { get } from "../utils/gatewayHarness.js"
 import { postgresServer } from "../utils/postgresServer.js"
+import { redisServer } from "../utils/redisServer.js"
 
 const providerKey = "sk-provider-batches-e2e-0001"
 const fullKey = "gw-batch-full-5c1e9a3b7d2f4a6c"
@@ -244,11 +245,21 @@ const batchSimulator = Simulator.make({
   models: [...Simulator.defaultModels, "gpt-4.1", "gpt-4.1-mini"]
 })
 
-/** `count` gateways on `database` over `simulator`, the key `payer` budgeted (`limit` a day) and an admin key. */
-const instances = (simulator: Simulator.Simulator, database: Gateway.Database, count: number, limit = 1) =>
+/**
+ * `count` gateways on `database` (none: each in its memory) over `simulator`, the key `payer` budgeted (`limit` a day)
+ * and an admin key; with `redis`, sharing their budgets through it.
+ */
+const instances = (
+  simulator: Simulator.Simulator,
+  database: Gateway.Database | undefined,
+  count: number,
+  limit = 1,
+  redis?: string
+) =>
   Effect.gen(function*() {
     const base = { base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }
     const config = yield* ProviderConfig.fromJson({
+      ...(redis === undefined ? {} : { store: { redis, on_unavailable: "fail-closed", command_timeout: 5 } }),
       openai: [
         { model_name: "gpt-4o-mini", ...base },
         // Its batches take four seconds: one is cancelled while its lines run.
@@ -532,6 +543,29 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
         expect(outcomes.filter((outcome) => outcome.status === "fulfilled")).toHaveLength(1)
         const refused = outcomes.find((outcome) => outcome.status === "rejected")!
         expect((refused as PromiseRejectedResult).reason).toMatchObject({ status: 429, code: "insufficient_quota" })
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "two instances without a database, their budgets shared through Redis: a batch read on both is charged once",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const simulator = yield* batchSimulator
+        const gateways = yield* instances(simulator, undefined, 2, 1, redis.url)
+        // Each store connects in the background: the budgets read on both before the batch.
+        yield* Effect.forEach(
+          gateways,
+          (gateway) => eventually("the budget read", spentOf(gateway), (spent) => spent === 0)
+        )
+        const { output } = yield* settledBatch(gateways[0]!, gateways, "gpt-4o-mini", 4)
+        const bill = sum(billOf(output).values())
+        yield* eventually("the lines charged", spentOf(gateways[1]!), (spent) => spent > 0)
+        // Read again on both, and a sweep's time on: the maker settled it, once.
+        yield* Effect.forEach(gateways, (gateway) => spentOf(gateway))
+        yield* Effect.sleep("300 millis")
+        for (const gateway of gateways) expect(yield* spentOf(gateway)).toBeCloseTo(bill, 12)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )

@@ -1,7 +1,10 @@
 /**
  * The settling of a batch made through the gateway (docs/batch.md, "Settlement"), once it ended at its provider
  * (completed, cancelled, expired or failed): each line of its result that ran is billed at the batch price, once,
- * whichever instance settles it and however often. One instance at a time holds the batch's lease (`settlements.ts`),
+ * whichever instance settles it and however often. A batch is settled where it was recorded open when it was made:
+ * by any instance on the database, or, without one, by the instance that made it only (each instance's memory is
+ * its own: two instances sharing a budget through Redis do not both charge it). One instance at a time holds the
+ * batch's lease (`settlements.ts`),
  * renewed before each line, so two instances do not settle one batch at once and a holder that died leaves it to the
  * next once its lease lapses; each line is recorded settled before it is charged, the record and the charge one
  * uninterruptible step, so a settling interrupted between lines and taken up again (by this instance or another)
@@ -59,20 +62,22 @@ export interface Settling {
   readonly store: Settlements
   /** The batch's id as its client holds it, the key of its record. */
   readonly batch: string
-  /** When it was made, in Clock millis. */
-  readonly openedAt: number
   /** This instance, as the lease names its holder. */
   readonly holder: string
   /** Charges one line (its caller's budget, its row in the request log): run once per line. */
   readonly charge: (line: Billed) => Effect.Effect<void>
 }
 
-/** Whether the settling ended with the batch settled, or left it to the instance that holds it. */
-export type Outcome = "settled" | "held"
+/**
+ * Whether the settling ended with the batch settled, or left it: to the instance that holds its lease, or because it
+ * is settled already or not recorded open in this store.
+ */
+export type Outcome = "settled" | "left"
 
 /**
  * The batch settled from its billed lines: under its lease, each line not yet settled recorded and charged; then
- * recorded settled. `"held"` when another instance holds its lease (or lost it mid-way): that one settles it.
+ * recorded settled. `"left"` when another instance holds its lease (or took it mid-way: that one settles it), or the
+ * batch is settled already or not recorded open.
  */
 export const settle = Effect.fn("BatchSettlement.settle")(function*(
   settling: Settling,
@@ -81,15 +86,14 @@ export const settle = Effect.fn("BatchSettlement.settle")(function*(
   const { batch, charge, holder, store } = settling
   const ttl = Duration.toMillis(leaseTtl)
   const leased = Effect.flatMap(Clock.currentTimeMillis, (now) => store.lease(batch, holder, now, now + ttl))
-  yield* store.open({ id: batch, openedAt: settling.openedAt })
   return yield* Effect.acquireUseRelease(
     leased,
     (held) =>
       Effect.gen(function*() {
-        if (!held) return "held" as const
+        if (!held) return "left" as const
         for (const line of lines) {
           // Renewed before each line: a lease lost (this instance stalled past it) leaves the rest to its new holder.
-          if (!(yield* leased)) return "held" as const
+          if (!(yield* leased)) return "left" as const
           yield* Effect.uninterruptible(
             Effect.flatMap(
               store.settleLine(batch, line.customId, line.cost),

@@ -351,10 +351,12 @@ export const routes = Effect.gen(function*() {
         createdAt: now()
       }
       const object = batchObject(ref, status, credentials.key)
-      // Recorded open, for the sweep; one not recorded (the store away) is still settled by a retrieve that sees it end.
+      // Recorded open: what is settled (a batch not recorded, its store away, is not: its lines are never charged).
       yield* settlements.open({ id: String(object.id), openedAt: ref.createdAt }).pipe(
         Effect.catch((error) =>
-          Effect.logWarning("a batch was not recorded open").pipe(Effect.annotateLogs({ reason: error.reason }))
+          Effect.logError("a batch was not recorded open: it will not be settled").pipe(
+            Effect.annotateLogs({ reason: error.reason })
+          )
         )
       )
       const owned = made.get(ref.caller) ?? []
@@ -384,8 +386,9 @@ export const routes = Effect.gen(function*() {
   type Opened = Effect.Success<ReturnType<typeof reopened>>
 
   /**
-   * The batch `id` settled, ended at its provider as `status`, unless it is already: its result's lines charged to
-   * `caller` (its maker), each once (`batches/settlement.ts`).
+   * The batch `id` settled, ended at its provider as `status`, when it is recorded open (in the database, or without
+   * one in this instance's memory: made here): its result's lines charged to `caller` (its maker), each once
+   * (`batches/settlement.ts`).
    */
   const settled = Effect.fn("OpenAiBatches.settled")(function*(
     id: string,
@@ -393,11 +396,12 @@ export const routes = Effect.gen(function*() {
     status: BatchStatus,
     caller: Caller | undefined
   ): Effect.fn.Return<void, LlmError | StoreUnavailableError> {
-    if ((yield* settlements.settled(id))?.closed === true) return
+    const recorded = yield* settlements.settled(id)
+    if (recorded === undefined || recorded.closed) return
     // A refused batch ran nothing; its record is closed all the same.
     const lines = status.state === "refused" ? [] : yield* deployment.api.results(status, deployment.model, credentials)
     yield* Settlement.settle(
-      { store: settlements, batch: id, openedAt: ref.createdAt, holder, charge: chargeOf(ref, deployment, caller) },
+      { store: settlements, batch: id, holder, charge: chargeOf(ref, deployment, caller) },
       Settlement.billed(lines, deployment.price)
     )
   })
