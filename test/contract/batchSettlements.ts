@@ -4,9 +4,9 @@
  * it (`batches/settlement.ts`): a batch recorded open once and listed until it is settled, the oldest first; one holder
  * of a batch's lease at a time, taken again when it lapsed or was given up, none once the batch is settled; a line
  * recorded settled once; several instances settling one batch at once, or one taking up a settling another left
- * mid-way (interrupted, or dead with its lease), charge each line once; and for any result (lines missing, repeated,
- * failed, expired or cancelled) the charges are the distinct answered lines' costs at the batch price, however often it
- * is settled.
+ * mid-way (interrupted, or dead with its lease), charge each line once; the batches settled long ago forgotten; and
+ * for any result (lines missing, repeated, failed, expired or cancelled) the charges are the distinct answered lines'
+ * costs at the batch price, however often it is settled.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -215,6 +215,23 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
         expect(charged).toHaveLength(4)
         expect(yield* Settlement.settle(settling(store, "second", charge), lines)).toBe("settled")
         expect(charged.map((line) => line.customId).sort()).toEqual(lines.map((line) => line.customId).sort())
+      }).pipe(Effect.scoped))
+
+    it.live(`${backend.name}: the batches settled before an instant are forgotten, with their lines; others kept`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        for (const id of ["batch-old", "batch-new", "batch-open"]) yield* store.open({ id, openedAt: 1_000 })
+        yield* store.settleLine("batch-old", "req-0", 0.5)
+        yield* store.settleLine("batch-new", "req-0", 0.25)
+        yield* store.close("batch-old", 2_000)
+        yield* store.close("batch-new", 4_000)
+        yield* store.forget(3_000)
+        expect(yield* store.settled("batch-old")).toBeUndefined()
+        expect(yield* store.settled("batch-new")).toEqual({ lines: new Map([["req-0", 0.25]]), closed: true })
+        expect((yield* store.opened).map((batch) => batch.id)).toEqual(["batch-open"])
+        // Forgotten is as never recorded: nothing is settled of it.
+        expect(yield* store.lease("batch-old", "one", 5_000, 6_000)).toBe(false)
+        expect(yield* store.settleLine("batch-old", "req-1", 0.5)).toBe(false)
       }).pipe(Effect.scoped))
 
     it.live(`${backend.name}: a batch not recorded open in the store is left, nothing charged`, () =>

@@ -53,8 +53,13 @@ export interface Settlements {
   ) => Effect.Effect<boolean, StoreUnavailableError>
   /** `batch` recorded settled at `now` (its lease dropped): it is open no more. */
   readonly close: (batch: string, now: number) => Effect.Effect<void, StoreUnavailableError>
-  /** What is recorded of `batch`, or `undefined` when it was never opened. */
+  /** What is recorded of `batch`, or `undefined` when it was never opened (or was forgotten). */
   readonly settled: (batch: string) => Effect.Effect<Settled | undefined, StoreUnavailableError>
+  /**
+   * The batches settled before `before` (Clock millis) forgotten, with their lines: a batch forgotten is never settled
+   * again, as one never recorded is not.
+   */
+  readonly forget: (before: number) => Effect.Effect<void, StoreUnavailableError>
 }
 
 /** The settlements' store. */
@@ -67,6 +72,8 @@ interface Kept {
   holder: string | undefined
   until: number
   closed: boolean
+  /** When it was settled, in Clock millis. */
+  settledAt: number
   readonly lines: Map<string, number>
 }
 
@@ -82,6 +89,7 @@ export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementSt
             holder: undefined,
             until: 0,
             closed: false,
+            settledAt: 0,
             lines: new Map()
           })
         }
@@ -113,11 +121,12 @@ export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementSt
         kept.lines.set(customId, cost)
         return true
       }),
-    close: (batch) =>
+    close: (batch, now) =>
       Effect.sync(() => {
         const kept = batches.get(batch)
-        if (kept !== undefined) {
+        if (kept !== undefined && !kept.closed) {
           kept.closed = true
+          kept.settledAt = now
           kept.holder = undefined
         }
       }),
@@ -125,6 +134,10 @@ export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementSt
       Effect.sync(() => {
         const kept = batches.get(batch)
         return kept === undefined ? undefined : { lines: new Map(kept.lines), closed: kept.closed }
+      }),
+    forget: (before) =>
+      Effect.sync(() => {
+        for (const [id, kept] of batches) if (kept.closed && kept.settledAt < before) batches.delete(id)
       })
   }
 })
@@ -217,6 +230,17 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SettlementStore> =
               lines: new Map(lines.map((line) => [line.custom_id, Number(line.cost)])),
               closed: row.settled_at !== null
             }
+          })
+        ),
+      forget: (before) =>
+        Sql.transaction(
+          sql,
+          bounds,
+          "forgetting the batches settled long ago",
+          Effect.gen(function*() {
+            yield* sql`DELETE FROM batch_settled_lines WHERE batch IN
+              (SELECT id FROM batch_settlements WHERE settled_at < ${before})`
+            yield* sql`DELETE FROM batch_settlements WHERE settled_at < ${before}`
           })
         )
     }

@@ -57,6 +57,12 @@ const listedBatches = 100
  */
 const sweepEvery = Duration.seconds(30)
 
+/**
+ * How long the record of a batch settled is kept (its lines', and that it is settled): past it, the sweep forgets it,
+ * and a retrieve of it settles nothing, as for any batch not recorded open.
+ */
+const settledKept = Duration.days(60)
+
 const decodeCreate = Schema.decodeUnknownResult(Schema.fromJsonString(Wire.CreateBody))
 const decodeLine = Schema.decodeUnknownResult(Wire.InputLine)
 
@@ -460,10 +466,13 @@ export const routes = Effect.gen(function*() {
     }
   })
 
-  // The sweep, for the configuration's life: a batch nobody retrieves is settled too.
+  // The sweep, for the configuration's life: a batch nobody retrieves is settled too, and those settled long ago are
+  // forgotten.
   const sweep = Effect.flatMap(
     Effect.orElseSucceed(settlements.opened, () => []),
     (open) => Effect.forEach(open, swept, { discard: true })
+  ).pipe(
+    Effect.andThen(Effect.suspend(() => Effect.ignore(settlements.forget(now() - Duration.toMillis(settledKept)))))
   )
   yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(sweepEvery)))
 
