@@ -5,6 +5,7 @@
  */
 import * as Budget from "./budget/migrations.js"
 import * as Audit from "./gateway/audit/migrations.js"
+import * as Batches from "./gateway/batches/migrations.js"
 import * as Identity from "./gateway/identity/migrations.js"
 import * as Keys from "./gateway/keys/migrations.js"
 import * as Mcp from "./gateway/mcp/migrations.js"
@@ -20,5 +21,6 @@ export const migrations = collect(
   Mcp.migrations,
   Audit.migrations,
   Identity.migrations,
-  RateLimiter.migrations
+  RateLimiter.migrations,
+  Batches.migrations
 )

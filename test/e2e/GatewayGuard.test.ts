@@ -82,6 +82,13 @@ describe("the gateway's request guard", () => {
         }
         const chat = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hi" }] })
         assert.strictEqual((yield* post({ "content-type": "text/plain" }, "/v1/chat/completions", chat)).status, 415)
+        // An upload's path takes a multipart form, but not from a page of another origin.
+        const form = { "content-type": "multipart/form-data; boundary=x" }
+        const upload = "--x\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--x--\r\n"
+        const foreign = yield* post({ ...form, origin: "http://attacker.example" }, "/v1/files", upload)
+        assert.deepStrictEqual([foreign.status, codeOf(foreign.text)], [403, "cross_origin_request"])
+        // Past the guard, the upload's own check: it holds no file.
+        assert.strictEqual((yield* post(form, "/v1/files", upload)).status, 400)
         assert.strictEqual(yield* requestsOf(simulator), 0)
         assert.deepStrictEqual(yield* keyNames(gateway), [])
         // The gateway's own origin, or a program that sends no Origin: served.

@@ -69,19 +69,57 @@ describe("gateway intake", () => {
     const hosts = Intake.loopbackHosts(4000)
     const own = { host: "127.0.0.1:4000" }
     const json = { ...own, "content-type": "application/json", "content-length": "2" }
-    expect(Intake.guard("GET", { host: "attacker.example:4000" }, hosts)).toBe("host_not_allowed")
-    expect(Intake.guard("GET", { host: "attacker.example:4000" }, undefined)).toBeUndefined()
-    expect(Intake.guard("GET", { ...own, origin: "http://attacker.example" }, hosts)).toBeUndefined()
-    expect(Intake.guard("POST", json, hosts)).toBeUndefined()
-    expect(Intake.guard("POST", { ...json, origin: "http://127.0.0.1:4000" }, hosts)).toBeUndefined()
-    expect(Intake.guard("DELETE", { ...own, "sec-fetch-site": "same-origin" }, hosts)).toBeUndefined()
-    expect(Intake.guard("POST", { ...json, origin: "http://attacker.example" }, hosts)).toBe("cross_origin_request")
-    expect(Intake.guard("DELETE", { ...own, "sec-fetch-site": "same-site" }, hosts)).toBe("cross_origin_request")
-    expect(Intake.guard("POST", { ...own, "content-type": "text/plain" }, hosts)).toBe("unsupported_media_type")
-    expect(Intake.guard("PATCH", { ...own, "content-length": "5" }, hosts)).toBe("unsupported_media_type")
-    expect(Intake.guard("POST", { ...own, "transfer-encoding": "chunked" }, hosts)).toBe("unsupported_media_type")
+    expect(Intake.guard("GET", { host: "attacker.example:4000" }, hosts, false)).toBe("host_not_allowed")
+    expect(Intake.guard("GET", { host: "attacker.example:4000" }, undefined, false)).toBeUndefined()
+    expect(Intake.guard("GET", { ...own, origin: "http://attacker.example" }, hosts, false)).toBeUndefined()
+    expect(Intake.guard("POST", json, hosts, false)).toBeUndefined()
+    expect(Intake.guard("POST", { ...json, origin: "http://127.0.0.1:4000" }, hosts, false)).toBeUndefined()
+    expect(Intake.guard("DELETE", { ...own, "sec-fetch-site": "same-origin" }, hosts, false)).toBeUndefined()
+    expect(Intake.guard("POST", { ...json, origin: "http://attacker.example" }, hosts, false)).toBe(
+      "cross_origin_request"
+    )
+    expect(Intake.guard("DELETE", { ...own, "sec-fetch-site": "same-site" }, hosts, false)).toBe("cross_origin_request")
+    expect(Intake.guard("POST", { ...own, "content-type": "text/plain" }, hosts, false)).toBe("unsupported_media_type")
+    expect(Intake.guard("PATCH", { ...own, "content-length": "5" }, hosts, false)).toBe("unsupported_media_type")
+    expect(Intake.guard("POST", { ...own, "transfer-encoding": "chunked" }, hosts, false)).toBe(
+      "unsupported_media_type"
+    )
     // No body at all: nothing to declare.
-    expect(Intake.guard("POST", { ...own, "content-length": "0" }, hosts)).toBeUndefined()
+    expect(Intake.guard("POST", { ...own, "content-length": "0" }, hosts, false)).toBeUndefined()
+  })
+
+  it("a multipart form passes the guard on an upload's path only, and a page of another origin never", () => {
+    const own = { host: "127.0.0.1:4000" }
+    const type = fc.tuple(
+      fc.constantFrom(
+        "multipart/form-data",
+        "Multipart/Form-Data",
+        " multipart/form-data",
+        "multipart/mixed",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/json"
+      ),
+      fc.constantFrom("", "; boundary=abc", ";boundary=\"a b\"", "-x")
+    ).map(([media, rest]) => media + rest)
+    fc.assert(
+      fc.property(type, fc.boolean(), fc.boolean(), (contentType, upload, foreign) => {
+        const headers = {
+          ...own,
+          "content-type": contentType,
+          ...(foreign ? { origin: "http://attacker.example" } : {})
+        }
+        const form = /^\s*multipart\/form-data\s*(;|$)/i.test(contentType)
+        const json = /^application\/json\s*(;|$)/.test(contentType)
+        const expected = foreign
+          ? "cross_origin_request"
+          : json || (upload && form)
+          ? undefined
+          : "unsupported_media_type"
+        expect(Intake.guard("POST", headers, Intake.loopbackHosts(4000), upload)).toBe(expected)
+      })
+    )
+    expect([...Intake.uploadPaths]).toEqual(["/v1/files"])
   })
 
   it("no Origin but the request's own passes the guard on a method that changes something", () => {
@@ -91,7 +129,7 @@ describe("gateway intake", () => {
       fc.property(name, port, name, port, fc.constantFrom("http", "https"), (a, p, b, q, scheme) => {
         const origin = `${scheme}://${a}${p}`
         const host = `${b}${q}`
-        const refused = Intake.guard("POST", { host, origin }, undefined) === "cross_origin_request"
+        const refused = Intake.guard("POST", { host, origin }, undefined, false) === "cross_origin_request"
         expect(refused).toBe(!Intake.sameOrigin(origin, host))
         // Only the same name and port are one origin.
         if (!refused) expect(a).toBe(b)

@@ -8,6 +8,7 @@ import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as AdminKeys from "../../src/internal/gateway/admin/keys.js"
 import type * as App from "../../src/internal/gateway/app.js"
+import * as Settlements from "../../src/internal/gateway/batches/settlements.js"
 import * as Grants from "../../src/internal/gateway/identity/grants.js"
 import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
 import * as KeyStore from "../../src/internal/gateway/keys/store.js"
@@ -39,7 +40,8 @@ it("is required: the routes that read it, and the routes' stores, left without i
     KeyStore.layerMemory,
     McpPins.layerMemory,
     McpSessions.layerMemory,
-    Sessions.layerMemory
+    Sessions.layerMemory,
+    Settlements.layerMemory
   )
   expect([routes, check, stores, whole].filter(Boolean)).toHaveLength(2)
 })

@@ -56,6 +56,7 @@ import * as AuditRecord from "./audit/record.js"
 import * as AuditRefusals from "./audit/refusals.js"
 import * as AuditLog from "./audit/store.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
+import * as Settlements from "./batches/settlements.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as Access from "./identity/access.js"
@@ -79,6 +80,7 @@ import * as GeminiRoutes from "./routes/gemini.js"
 import * as GeminiModels from "./routes/geminiModels.js"
 import * as Instance from "./routes/instance.js"
 import * as McpRoute from "./routes/mcp.js"
+import * as OpenAiBatches from "./routes/openAiBatches.js"
 import * as OpenAiRoutes from "./routes/openAiChat.js"
 import * as ResponsesRoute from "./routes/openAiResponses.js"
 import * as SignOn from "./routes/signOn.js"
@@ -140,7 +142,7 @@ export interface Lasting {
 
 /**
  * The stores every configuration's routes read: the keys and teams made at run time, the MCP tools' pins, the MCP
- * sessions, the dashboard's sessions, the roles granted to people.
+ * sessions, the dashboard's sessions, the roles granted to people, the batches' settlements.
  */
 export type Stores =
   | KeyStore.KeyStore
@@ -148,6 +150,7 @@ export type Stores =
   | McpSessions.SessionStore
   | Sessions.SessionStore
   | Grants.GrantStore
+  | Settlements.SettlementStore
 
 /**
  * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life;
@@ -160,14 +163,16 @@ export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Sto
       McpPins.layerMemory,
       McpSessions.layerMemory,
       Sessions.layerMemory,
-      Grants.layerMemory
+      Grants.layerMemory,
+      Settlements.layerMemory
     )
     : Layer.mergeAll(
       KeyStore.layerSql(database),
       McpPins.layerSql(database),
       McpSessions.layerSql(database),
       Sessions.layerSql(database),
-      Grants.layerSql(database)
+      Grants.layerSql(database),
+      Settlements.layerSql(database)
     )
 }
 
@@ -271,6 +276,7 @@ const routesOf = Effect.fnUntraced(function*(
   const admin = yield* AdminCheck
   const { adminAs, adminOnly } = admin
   const openAi = yield* OpenAiRoutes.routes
+  const batches = yield* OpenAiBatches.routes
   const responses = yield* Effect.provide(ResponsesRoute.routes, lasting.responses)
   const gemini = yield* GeminiRoutes.route
   const anthropic = yield* AnthropicRoute.routes
@@ -327,7 +333,10 @@ const routesOf = Effect.fnUntraced(function*(
   const router = yield* Effect.provideService(HttpRouter.make, HttpRouter.RouterConfig, {
     caseSensitive: true,
     ignoreTrailingSlash: false,
-    ignoreDuplicateSlashes: false
+    ignoreDuplicateSlashes: false,
+    // A batch's id and its files' carry what any instance needs to answer them (`batches/ids.ts`): longer than the
+    // router's default bound of a path's parameter.
+    maxParamLength: 1024
   })
   const routes = [
     HttpRouter.route("POST", "/v1/chat/completions", openAi.chatCompletions),
@@ -337,6 +346,13 @@ const routesOf = Effect.fnUntraced(function*(
     HttpRouter.route("GET", "/v1/responses/:id", responses.retrieve),
     HttpRouter.route("DELETE", "/v1/responses/:id", responses.remove),
     HttpRouter.route("POST", "/v1/embeddings", openAi.embeddings),
+    HttpRouter.route("POST", "/v1/files", batches.upload),
+    HttpRouter.route("GET", "/v1/files/:id", batches.file),
+    HttpRouter.route("GET", "/v1/files/:id/content", batches.content),
+    HttpRouter.route("POST", "/v1/batches", batches.create),
+    HttpRouter.route("GET", "/v1/batches", batches.list),
+    HttpRouter.route("GET", "/v1/batches/:id", batches.retrieve),
+    HttpRouter.route("POST", "/v1/batches/:id/cancel", batches.cancel),
     HttpRouter.route("POST", "/v1/messages", anthropic.messages),
     HttpRouter.route("POST", "/v1/messages/count_tokens", anthropic.countTokens),
     ...GeminiRoutes.paths.map((path) => HttpRouter.route("POST", path, gemini)),

@@ -37,7 +37,7 @@ export function answered(serving: Admission.Service, { tally }: WithBody, embedd
         onSuccess: (response) => {
           tally.embedded(response.usage.promptTokens, response.cost)
           const { estimated, promptTokens, totalTokens } = response.usage
-          Outcome.embedded(
+          Outcome.billed(
             context.outcome,
             `${response.provider}/${response.model}`,
             { ...emptyUsage, promptTokens, totalTokens, estimated },

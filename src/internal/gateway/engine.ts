@@ -15,6 +15,7 @@
  * breakers and the gateway keys' limits. A reload builds another engine from the new configuration
  * (generations, `server.ts`), on the same store.
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
@@ -22,9 +23,11 @@ import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import type * as Gateway from "../../Gateway.js"
 import type { Guardrail } from "../../Guardrail.js"
+import * as KeyPool from "../../KeyPool.js"
 import type * as Llm from "../../Llm.js"
 import type { OptionsError } from "../../OptionsError.js"
 import * as Pricing from "../../Pricing.js"
+import { type BatchApi, ProviderClient } from "../../ProviderClient.js"
 import * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
 import * as OptionsErrors from "../optionsError.js"
@@ -100,6 +103,21 @@ export interface Engine {
   readonly guardrails: Guardrails.Named
   /** The guardrails every call runs (the `gateway` section's), where an MCP tool call's chain starts. */
   readonly gatewayGuardrails: ReadonlyArray<Guardrail>
+  /** The deployment of `name` when its API has a batch API (`ProviderClient.batch`), with its key pool. */
+  readonly batchDeployment: (name: string) => BatchDeployment | undefined
+}
+
+/** A deployment whose API has a batch API: what the gateway's `/v1/batches` passes a batch to. */
+export interface BatchDeployment {
+  readonly name: string
+  /** The model its calls name. */
+  readonly model: string
+  readonly api: BatchApi
+  readonly pool: KeyPool.Service
+  /** Its price, or `undefined` when it has none. */
+  readonly price: Pricing.Price | undefined
+  /** The least reply limit it sends (`leastMaxTokens`). */
+  readonly leastMaxTokens: number
 }
 
 type Deployment = Gateway.Deployment
@@ -388,16 +406,38 @@ function routerProblem(name: string, options: Router.Options<Deployment>): Optio
 function buildEach(deployments: ReadonlyArray<Deployment>) {
   return Effect.gen(function*() {
     const built = new Map<string, Layer.Layer<Llm.Llm>>()
+    const batching = new Map<string, BatchDeployment>()
     const problems: Array<OptionsError> = []
     for (const deployment of deployments) {
       const layer = yield* Effect.result(Layer.build(deployment.llm))
-      if (Result.isSuccess(layer)) built.set(deployment.name, Layer.succeedContext(layer.success))
-      else if (layer.failure.module.endsWith(`(${deployment.name})`)) problems.push(layer.failure)
+      if (Result.isSuccess(layer)) {
+        built.set(deployment.name, Layer.succeedContext(layer.success))
+        const batch = batchDeploymentOf(deployment, layer.success)
+        if (batch !== undefined) batching.set(deployment.name, batch)
+      } else if (layer.failure.module.endsWith(`(${deployment.name})`)) problems.push(layer.failure)
       // Its key pool's or limiter's: named under the deployment, as the adapter's are by theirs.
       else problems.push(OptionsErrors.under(`deployments.${deployment.name}.`, layer.failure))
     }
-    return { built, problems }
+    return { built, batching, problems }
   })
+}
+
+/**
+ * `deployment`'s batch API, when the context its layer built holds a client that has one and its key pool (a
+ * provider.json deployment's does; an `Llm` given alone has neither).
+ */
+function batchDeploymentOf(deployment: Deployment, context: Context.Context<never>): BatchDeployment | undefined {
+  const client = Context.getOption(context as Context.Context<ProviderClient>, ProviderClient)
+  const pool = Context.getOption(context as Context.Context<KeyPool.KeyPool>, KeyPool.KeyPool)
+  if (client._tag === "None" || pool._tag === "None" || client.value.batch === undefined) return undefined
+  return {
+    name: deployment.name,
+    model: deployment.model,
+    api: client.value.batch,
+    pool: pool.value,
+    price: deployment.price ?? Pricing.lookup(deployment.model),
+    leastMaxTokens: leastMaxTokens([deployment])
+  }
 }
 
 /** The engine of `config`, on the gateway's connected `store` (the config's is the gateway's to connect). */
@@ -426,7 +466,7 @@ export function make(
     // Every problem of the deployments, the guardrails and the routers (their lists, then their options), at once.
     const names = catalog(everything.deployments, config.routers)
     const guarding = yield* guardrailsOf(config, everything.deployments)
-    const { built, problems: refused } = yield* buildEach(everything.deployments)
+    const { batching, built, problems: refused } = yield* buildEach(everything.deployments)
     const problem = OptionsErrors.all([
       ...refused,
       ...guarding.problems,
@@ -512,7 +552,8 @@ export function make(
       ready,
       hostedTools: config.keys?.hostedTools ?? "omit",
       guardrails: guarding.named,
-      gatewayGuardrails: guarding.gateway
+      gatewayGuardrails: guarding.gateway,
+      batchDeployment: (name) => batching.get(name)
     }
   })
 }

@@ -155,12 +155,15 @@ export type Refusal = "host_not_allowed" | "cross_origin_request" | "unsupported
  * listening on loopback (`hosts`: its loopback names) serves only those names, so a rebound name is refused; a
  * request that may change something (not GET, HEAD or OPTIONS) comes from no page or a page of the gateway's own
  * origin (its `Origin`, and its `Sec-Fetch-Site` where a browser sends it), and a body it carries is JSON, which a
- * page of another origin cannot send without the preflight the gateway never grants.
+ * page of another origin cannot send without the preflight the gateway never grants; on a path that takes an upload
+ * (`upload`: `/v1/files`), a multipart form too, which the origin check alone guards (a browser sends `Origin` with
+ * every form it posts).
  */
 export function guard(
   method: string,
   headers: Readonly<Record<string, string | undefined>>,
-  hosts: ReadonlySet<string> | undefined
+  hosts: ReadonlySet<string> | undefined,
+  upload: boolean
 ): Refusal | undefined {
   if (hosts !== undefined && !ownHost(hosts, headers["host"])) return "host_not_allowed"
   if (safeMethods.has(method)) return undefined
@@ -171,8 +174,17 @@ export function guard(
   ) {
     return "cross_origin_request"
   }
-  return declaresBody(headers) && !isJson(headers["content-type"]) ? "unsupported_media_type" : undefined
+  const type = headers["content-type"]
+  return declaresBody(headers) && !isJson(type) && !(upload && isForm(type)) ? "unsupported_media_type" : undefined
 }
+
+/** Whether a `content-type` is a multipart form's (`multipart/form-data`, its boundary aside). */
+function isForm(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^\s*multipart\/form-data\s*(;|$)/i.test(contentType)
+}
+
+/** The paths whose bodies may be multipart forms: an upload's. */
+export const uploadPaths: ReadonlySet<string> = new Set(["/v1/files"])
 
 /** The header a client names its session with when its body cannot. */
 export const header = "x-session-id"

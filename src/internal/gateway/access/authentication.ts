@@ -88,6 +88,24 @@ export interface Auth {
     request: Request | undefined
   ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
   /**
+   * Checks the caller's rate limit, models and budget for a provider batch of `model` whose lines can cost `estimate`
+   * US dollars at most: reserved until the request's scope closes, refused (429) before the batch is sent when it
+   * does not fit.
+   */
+  readonly admitBatch: (
+    caller: Caller | undefined,
+    model: string,
+    estimate: number
+  ) => Effect.Effect<void, Errors.ErrorAnswer, Scope.Scope>
+  /**
+   * Charges `cost` US dollars of a batch's settled line of `model` to `caller`'s budget (none without one), counted in
+   * the window that holds now. A budget already spent to its limit refuses even a charge (`Budget.check`): the line
+   * is then left out of the budget's count (logged), never charged later twice.
+   */
+  readonly chargeBatch: (caller: Caller | undefined, model: string, cost: number) => Effect.Effect<void>
+  /** The caller of the id `Caller.id`: a key of the configuration or one made at run time, while it is live. */
+  readonly callerOf: (id: string) => Caller | undefined
+  /**
    * Takes one call from `caller`'s rate limit and reserves `price` US dollars of its budget (a priced MCP tool call,
    * `tool` its qualified name) until the request's scope closes, the same reservation as `admit`'s. What settles its
    * cost.

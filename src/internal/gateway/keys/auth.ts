@@ -103,6 +103,10 @@ const overBudget = (
 const modelWorstCase = "(its prompt with its media and max_tokens, and its hosted tools' calls, or its inputs to " +
   "embed, at its model's highest price): ask for fewer max_tokens or max_tool_calls (or embed fewer inputs), or"
 
+// Why a provider batch may cost what it reserves, and how to make it cost less.
+const batchWorstCase = "(every line's prompt and max_tokens at its model's batch price): ask for fewer max_tokens " +
+  "or send fewer lines, or"
+
 const isChat = (request: Request): request is ChatRequest => "messages" in request
 
 /**
@@ -414,6 +418,37 @@ export const make = (
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller, caller.limiter), budgeted)
     }
 
+    const admitBatch = (
+      caller: Caller | undefined,
+      model: string,
+      estimate: number
+    ): Effect.Effect<void, Errors.ErrorAnswer, Scope.Scope> => {
+      if (caller === undefined) return Effect.void
+      const allowed = allows(caller, model) ? Effect.void : Effect.fail(forbidden(model))
+      const budgeted = caller.budget === undefined ? allowed : Effect.andThen(
+        allowed,
+        spend(caller.budget, model, estimate, unavailableFor(caller), batchWorstCase)
+      )
+      return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller, caller.limiter), budgeted)
+    }
+
+    const chargeBatch = (caller: Caller | undefined, model: string, cost: number): Effect.Effect<void> => {
+      const budget = caller?.budget
+      if (budget === undefined || !(cost > 0)) return Effect.void
+      // A reservation of nothing, charged the line's cost: the limit weighs the line, not a worst case.
+      return budget.check({ estimate: 0, provider: "gateway", model }).pipe(
+        Effect.flatMap((reservation) => budget.charge(reservation, cost)),
+        Effect.catch((error) =>
+          Effect.logWarning("a batch's line was not counted in its key's budget").pipe(
+            Effect.annotateLogs({ key_id: caller!.id, model, cost, reason: error._tag })
+          )
+        )
+      )
+    }
+
+    const callerOf = (id: string): Caller | undefined =>
+      callers.find((caller) => caller.id === id) ?? database?.runtime.byId(id)
+
     const reserve = (
       caller: Caller | undefined,
       tool: string,
@@ -469,6 +504,9 @@ export const make = (
       bounded,
       limit,
       admit,
+      admitBatch,
+      chargeBatch,
+      callerOf,
       reserve
     }
     // Without a database no key is made at run time: whether keys are required is the configuration's, decided here.

@@ -49,6 +49,8 @@ export interface RuntimeKeys {
   readonly budgeted: () => ReadonlyArray<Caller>
   /** The id of the live key made at run time named `name`, if there is one. */
   readonly named: (name: string) => string | undefined
+  /** The caller of the live key made at run time of id `id`, if there is one. */
+  readonly byId: (id: string) => Caller | undefined
   /** The caller `digest` names at `now`, the refusal of an expired key, or `undefined`. */
   readonly find: (digest: Buffer, now: number) => Caller | Errors.ErrorAnswer | undefined
 }
@@ -197,6 +199,7 @@ export const make = (
       everMade: () => store.keys().length > 0,
       budgeted: () => entries.filter((entry) => entry.budgeted).map((entry) => entry.caller),
       named: (name) => entries.find((entry) => entry.caller.name === name)?.caller.id,
+      byId: (id) => entries.find((entry) => entry.caller.id === id)?.caller,
       find: (digest, now) => {
         let found: Entry | undefined
         let caller: Caller | undefined

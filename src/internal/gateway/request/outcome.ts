@@ -108,8 +108,8 @@ export function answered(outcome: Outcome, payload: Payload | undefined, respons
   if (payload !== undefined) (payload as Noted<Payload>).reply = response.text
 }
 
-/** Embeddings' deployment, usage and cost. */
-export function embedded(outcome: Outcome, deployment: string, usage: Usage, cost: number | undefined): void {
+/** A reply's deployment, usage and cost, without its text: embeddings', a batch's line's. */
+export function billed(outcome: Outcome, deployment: string, usage: Usage, cost: number | undefined): void {
   const noted: Noted<Outcome> = outcome
   noted.deployment = deployment
   noted.usage = usage

@@ -151,11 +151,10 @@ export const make = Effect.fnUntraced(function*(refusalLines: RefusalLines) {
       const request = Context.get(context, HttpServerRequest.HttpServerRequest)
       const start = now()
       // The caller (none on an open path or without keys), or the request's refusal.
-      const refusedByGuard = Intake.guard(request.method, request.headers, options.hosts)
+      const path = Request.pathOf(request.url)
+      const refusedByGuard = Intake.guard(request.method, request.headers, options.hosts, Intake.uploadPaths.has(path))
       if (refusedByGuard !== undefined) return answered(context, request, start, Result.fail(guarded[refusedByGuard]))
-      if (!auth.required || Auth.open.has(Request.pathOf(request.url))) {
-        return answered(context, request, start, Result.succeed(undefined))
-      }
+      if (!auth.required || Auth.open.has(path)) return answered(context, request, start, Result.succeed(undefined))
       return Effect.flatMap(
         Effect.result(auth.authenticate(Auth.withQueryKey(request.headers, request.url))),
         (result) => answered(context, request, start, result)

@@ -1,0 +1,76 @@
+/**
+ * The ids a client of `/v1/batches` holds: a batch's, and its output and error files', each carrying what any
+ * instance needs to answer for it (the deployment, the key of its pool the batch was made with, the provider's id of
+ * the batch, the caller that made it and when) and signed with HMAC-SHA256 under that provider key's secret, which
+ * every instance serving the deployment holds and no client sees: a client cannot make an id naming another's batch,
+ * nor change what its own names. An id is answered for the caller it names only.
+ */
+import * as Redacted from "effect/Redacted"
+import { createHmac, timingSafeEqual } from "node:crypto"
+
+/** What a batch's id carries. */
+export interface BatchRef {
+  /** The deployment's name. */
+  readonly deployment: string
+  /** The masked id of the pool's key the batch was made with (`KeyPool.KeyStatus.keyId`). */
+  readonly keyId: string
+  /** The provider's id of the batch. */
+  readonly batch: string
+  /** The id of the caller that made it (`Caller.id`); empty without gateway keys. */
+  readonly caller: string
+  /** The input file's id, as the client named it. */
+  readonly inputFile: string
+  /** When it was made, in Clock millis. */
+  readonly createdAt: number
+}
+
+/** Which of a batch's ids: the batch's, or its output or error file's. */
+export type Kind = "batch" | "output" | "error"
+
+const prefixes: Readonly<Record<Kind, string>> = { batch: "batch_gw1.", output: "file-gwo1.", error: "file-gwe1." }
+
+function signature(kind: Kind, payload: string, secret: Redacted.Redacted<string>): Buffer {
+  return createHmac("sha256", Redacted.value(secret)).update(`effect-llm-router batch\n${kind}\n${payload}`).digest()
+}
+
+/** The id of `kind` for `ref`, signed under `secret` (the secret of the key `ref.keyId` names). */
+export function sealed(kind: Kind, ref: BatchRef, secret: Redacted.Redacted<string>): string {
+  const fields = [ref.deployment, ref.keyId, ref.batch, ref.caller, ref.inputFile, ref.createdAt]
+  const payload = Buffer.from(JSON.stringify(fields)).toString("base64url")
+  return `${prefixes[kind]}${payload}.${signature(kind, payload, secret).toString("base64url")}`
+}
+
+/** An id read but not yet checked: what it claims, and how to check its signature. */
+export interface Claimed {
+  readonly ref: BatchRef
+  /** Whether the id was signed under `secret`. */
+  readonly signedBy: (secret: Redacted.Redacted<string>) => boolean
+}
+
+/** What an id of `kind` claims, or `undefined` for a text that is not one. */
+export function claimed(kind: Kind, id: string): Claimed | undefined {
+  const prefix = prefixes[kind]
+  if (!id.startsWith(prefix)) return undefined
+  const [payload, sent, ...rest] = id.slice(prefix.length).split(".")
+  if (payload === undefined || sent === undefined || rest.length > 0) return undefined
+  let fields: unknown
+  try {
+    fields = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"))
+  } catch {
+    return undefined
+  }
+  if (!Array.isArray(fields) || fields.length !== 6) return undefined
+  const [deployment, keyId, batch, caller, inputFile, createdAt] = fields as Array<unknown>
+  if (
+    typeof deployment !== "string" || typeof keyId !== "string" || typeof batch !== "string" ||
+    typeof caller !== "string" || typeof inputFile !== "string" || typeof createdAt !== "number"
+  ) return undefined
+  const signatureSent = Buffer.from(sent, "base64url")
+  return {
+    ref: { deployment, keyId, batch, caller, inputFile, createdAt },
+    signedBy: (secret) => {
+      const expected = signature(kind, payload, secret)
+      return expected.length === signatureSent.length && timingSafeEqual(expected, signatureSent)
+    }
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The settling of a batch made through the gateway (docs/batch.md, "Settlement"), once it ended at its provider
+ * (completed, cancelled, expired or failed): each line of its result that ran is billed at the batch price, once,
+ * whichever instance settles it and however often. A batch is settled where it was recorded open when it was made:
+ * by any instance on the database, or, without one, by the instance that made it only (each instance's memory is
+ * its own: two instances sharing a budget through Redis do not both charge it). One instance at a time holds the
+ * batch's lease (`settlements.ts`),
+ * renewed before each line, so two instances do not settle one batch at once and a holder that died leaves it to the
+ * next once its lease lapses; each line is recorded settled before it is charged, the record and the charge one
+ * uninterruptible step, so a settling interrupted between lines and taken up again (by this instance or another)
+ * charges no line twice; the batch is recorded settled at the end, and is open no more.
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import type { Usage } from "../../../ChatResponse.js"
+import * as Pricing from "../../../Pricing.js"
+import type { BatchLine } from "../../../ProviderClient.js"
+import type { StoreUnavailableError } from "../../../Store.js"
+import type { Settlements } from "./settlements.js"
+
+/**
+ * A line of a batch's result that is billed: its custom id, the provider and model that answered it, its usage at the
+ * batch tier and its cost at that tier.
+ */
+export interface Billed {
+  readonly customId: string
+  readonly provider: string
+  readonly model: string
+  readonly usage: Usage
+  /** US dollars; 0 where the deployment has no price. */
+  readonly cost: number
+}
+
+/**
+ * The lines of a result that are billed, each custom id once (its first line: a result file repeating a line does
+ * not bill it twice): those answered, at `price`'s batch tier. A line that failed, expired or was cancelled is not
+ * billed, nor is one the result left out.
+ */
+export function billed(lines: ReadonlyArray<BatchLine>, price: Pricing.Price | undefined): ReadonlyArray<Billed> {
+  const seen = new Set<string>()
+  const out: Array<Billed> = []
+  for (const line of lines) {
+    const customId = line.customId
+    if (customId === undefined || seen.has(customId)) continue
+    seen.add(customId)
+    const outcome = line.outcome
+    if (typeof outcome === "string" || Result.isFailure(outcome)) continue
+    const reply = outcome.success
+    const usage: Usage = { ...reply.usage, serviceTier: Pricing.batchTier }
+    out.push({ customId, provider: reply.provider, model: reply.model, usage, cost: Pricing.cost(price, usage) ?? 0 })
+  }
+  return out
+}
+
+/** How long a settling's lease lasts without renewal: a holder that died leaves the batch to the next after it. */
+export const leaseTtl = Duration.seconds(30)
+
+/** What settles one batch. */
+export interface Settling {
+  readonly store: Settlements
+  /** The batch's id as its client holds it, the key of its record. */
+  readonly batch: string
+  /** This instance, as the lease names its holder. */
+  readonly holder: string
+  /** Charges one line (its caller's budget, its row in the request log): run once per line. */
+  readonly charge: (line: Billed) => Effect.Effect<void>
+}
+
+/**
+ * Whether the settling ended with the batch settled, or left it: to the instance that holds its lease, or because it
+ * is settled already or not recorded open in this store.
+ */
+export type Outcome = "settled" | "left"
+
+/**
+ * The batch settled from its billed lines: under its lease, each line not yet settled recorded and charged; then
+ * recorded settled. `"left"` when another instance holds its lease (or took it mid-way: that one settles it), or the
+ * batch is settled already or not recorded open.
+ */
+export const settle = Effect.fn("BatchSettlement.settle")(function*(
+  settling: Settling,
+  lines: ReadonlyArray<Billed>
+): Effect.fn.Return<Outcome, StoreUnavailableError> {
+  const { batch, charge, holder, store } = settling
+  const ttl = Duration.toMillis(leaseTtl)
+  const leased = Effect.flatMap(Clock.currentTimeMillis, (now) => store.lease(batch, holder, now, now + ttl))
+  return yield* Effect.acquireUseRelease(
+    leased,
+    (held) =>
+      Effect.gen(function*() {
+        if (!held) return "left" as const
+        for (const line of lines) {
+          // Renewed before each line: a lease lost (this instance stalled past it) leaves the rest to its new holder.
+          if (!(yield* leased)) return "left" as const
+          yield* Effect.uninterruptible(
+            Effect.flatMap(
+              store.settleLine(batch, line.customId, line.cost),
+              (first) => first ? charge(line) : Effect.void
+            )
+          )
+        }
+        yield* store.close(batch, yield* Clock.currentTimeMillis)
+        return "settled" as const
+      }),
+    (held) => held ? Effect.ignore(store.unlease(batch, holder)) : Effect.void
+  )
+})

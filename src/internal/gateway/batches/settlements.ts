@@ -1,0 +1,247 @@
+/**
+ * What the gateway keeps of the settling of its batches (docs/batch.md, "Settlement"): each batch recorded open when it
+ * is made, the lease on its settling (one instance at a time settles a batch; a lease lapses when its holder stops
+ * renewing it, so an instance that died mid-way leaves it to the next), the lines already settled by custom id with
+ * their cost, and the batch recorded settled at the end. The algorithm over it is `settlement.ts`; this is its store,
+ * the service `SettlementStore`, of two layers: the gateway's database (`layerSql`, tables `batch_settlements` and
+ * `batch_settled_lines`), which every instance on it shares and a restart keeps, or memory (`layerMemory`), for the
+ * process's life, on a gateway without one. Both keep one contract (`test/contract/batchSettlements.ts`).
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type { StoreUnavailableError } from "../../../Store.js"
+import * as Sql from "../../persistence/sql.js"
+
+/** A batch recorded open: its id as its client holds it (`ids.ts`), from which any instance opens it again. */
+export interface OpenBatch {
+  readonly id: string
+  /** When it was made, in Clock millis. */
+  readonly openedAt: number
+}
+
+/** What is recorded of a batch's settling: its settled lines' costs by custom id, and whether it is settled. */
+export interface Settled {
+  readonly lines: ReadonlyMap<string, number>
+  readonly closed: boolean
+}
+
+/** The settlements' store: each operation one atomic step. */
+export interface Settlements {
+  /** `batch` recorded open, unless it is recorded already (open or settled). */
+  readonly open: (batch: OpenBatch) => Effect.Effect<void, StoreUnavailableError>
+  /** The batches open, the oldest first. */
+  readonly opened: Effect.Effect<ReadonlyArray<OpenBatch>, StoreUnavailableError>
+  /**
+   * The settling of the open `batch` taken, or renewed, by `holder` until `until` (Clock millis): true when `holder`
+   * holds it now (it was free, its lease lapsed by `now`, or it was `holder`'s); false when another holds it, or the
+   * batch is settled or was never opened.
+   */
+  readonly lease: (
+    batch: string,
+    holder: string,
+    now: number,
+    until: number
+  ) => Effect.Effect<boolean, StoreUnavailableError>
+  /** The lease of `holder` on `batch` given up, when it holds it. */
+  readonly unlease: (batch: string, holder: string) => Effect.Effect<void, StoreUnavailableError>
+  /** `batch`'s line `customId` recorded settled at `cost`: true when it was not yet, false when it was. */
+  readonly settleLine: (
+    batch: string,
+    customId: string,
+    cost: number
+  ) => Effect.Effect<boolean, StoreUnavailableError>
+  /** `batch` recorded settled at `now` (its lease dropped): it is open no more. */
+  readonly close: (batch: string, now: number) => Effect.Effect<void, StoreUnavailableError>
+  /** What is recorded of `batch`, or `undefined` when it was never opened (or was forgotten). */
+  readonly settled: (batch: string) => Effect.Effect<Settled | undefined, StoreUnavailableError>
+  /**
+   * The batches settled before `before` (Clock millis) forgotten, with their lines: a batch forgotten is never settled
+   * again, as one never recorded is not.
+   */
+  readonly forget: (before: number) => Effect.Effect<void, StoreUnavailableError>
+}
+
+/** The settlements' store. */
+export class SettlementStore
+  extends Context.Service<SettlementStore, Settlements>()("effect-llm-router/gateway/batches/SettlementStore")
+{}
+
+interface Kept {
+  readonly openedAt: number
+  holder: string | undefined
+  until: number
+  closed: boolean
+  /** When it was settled, in Clock millis. */
+  settledAt: number
+  readonly lines: Map<string, number>
+}
+
+/** The settlements in this process's memory, for its life: a gateway without a database. */
+export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementStore, (): Settlements => {
+  const batches = new Map<string, Kept>()
+  return {
+    open: (batch) =>
+      Effect.sync(() => {
+        if (!batches.has(batch.id)) {
+          batches.set(batch.id, {
+            openedAt: batch.openedAt,
+            holder: undefined,
+            until: 0,
+            closed: false,
+            settledAt: 0,
+            lines: new Map()
+          })
+        }
+      }),
+    opened: Effect.sync(() =>
+      [...batches.entries()].filter(([, kept]) => !kept.closed).map(([id, kept]) => ({
+        id,
+        openedAt: kept.openedAt
+      })).sort((a, b) => a.openedAt - b.openedAt || (a.id < b.id ? -1 : 1))
+    ),
+    lease: (batch, holder, now, until) =>
+      Effect.sync(() => {
+        const kept = batches.get(batch)
+        if (kept === undefined || kept.closed) return false
+        if (kept.holder !== undefined && kept.holder !== holder && kept.until > now) return false
+        kept.holder = holder
+        kept.until = until
+        return true
+      }),
+    unlease: (batch, holder) =>
+      Effect.sync(() => {
+        const kept = batches.get(batch)
+        if (kept?.holder === holder) kept.holder = undefined
+      }),
+    settleLine: (batch, customId, cost) =>
+      Effect.sync(() => {
+        const kept = batches.get(batch)
+        if (kept === undefined || kept.lines.has(customId)) return false
+        kept.lines.set(customId, cost)
+        return true
+      }),
+    close: (batch, now) =>
+      Effect.sync(() => {
+        const kept = batches.get(batch)
+        if (kept !== undefined && !kept.closed) {
+          kept.closed = true
+          kept.settledAt = now
+          kept.holder = undefined
+        }
+      }),
+    settled: (batch) =>
+      Effect.sync(() => {
+        const kept = batches.get(batch)
+        return kept === undefined ? undefined : { lines: new Map(kept.lines), closed: kept.closed }
+      }),
+    forget: (before) =>
+      Effect.sync(() => {
+        for (const [id, kept] of batches) if (kept.closed && kept.settledAt < before) batches.delete(id)
+      })
+  }
+})
+
+interface BatchRow {
+  readonly id: string
+  readonly opened_at: number | string
+  readonly holder: string | null
+  readonly settled_at: number | string | null
+}
+
+interface LineRow {
+  readonly custom_id: string
+  readonly cost: number | string
+}
+
+/** The settlements in the gateway's database, which every instance on it shares. */
+export const layerSql = (database: Sql.Database): Layer.Layer<SettlementStore> =>
+  Layer.sync(SettlementStore, (): Settlements => {
+    const { bounds, sql } = database
+    return {
+      open: (batch) =>
+        Sql.step(
+          bounds,
+          "recording a batch open",
+          sql`INSERT INTO batch_settlements (id, opened_at) VALUES (${batch.id}, ${batch.openedAt})
+            ON CONFLICT (id) DO NOTHING`
+        ).pipe(Effect.asVoid),
+      opened: Sql.step(
+        bounds,
+        "listing the open batches",
+        Effect.map(
+          sql<BatchRow>`SELECT id, opened_at FROM batch_settlements WHERE settled_at IS NULL
+              ORDER BY opened_at, id`,
+          (rows) => rows.map((row) => ({ id: row.id, openedAt: Number(row.opened_at) }))
+        )
+      ),
+      // One statement: the row's lock (Postgres) or the database's write lock (SQLite) makes it one step, and a
+      // competing instance's update sees the holder this one wrote.
+      lease: (batch, holder, now, until) =>
+        Sql.transaction(
+          sql,
+          bounds,
+          "taking a batch's settling",
+          Effect.gen(function*() {
+            yield* sql`UPDATE batch_settlements SET holder = ${holder}, lease_until = ${until}
+              WHERE id = ${batch} AND settled_at IS NULL
+              AND (holder IS NULL OR holder = ${holder} OR lease_until <= ${now})`
+            const [row] = yield* sql<BatchRow>`SELECT id, opened_at, holder, settled_at FROM batch_settlements
+              WHERE id = ${batch}`
+            return row !== undefined && row.settled_at === null && row.holder === holder
+          })
+        ),
+      unlease: (batch, holder) =>
+        Sql.step(
+          bounds,
+          "giving up a batch's settling",
+          sql`UPDATE batch_settlements SET holder = NULL, lease_until = NULL WHERE id = ${batch} AND holder = ${holder}`
+        ).pipe(Effect.asVoid),
+      settleLine: (batch, customId, cost) =>
+        Sql.transaction(
+          sql,
+          bounds,
+          "recording a batch's line settled",
+          Effect.gen(function*() {
+            const inserted = yield* sql<LineRow>`INSERT INTO batch_settled_lines (batch, custom_id, cost)
+              SELECT ${batch}, ${customId}, ${cost} WHERE EXISTS (SELECT 1 FROM batch_settlements WHERE id = ${batch})
+              ON CONFLICT (batch, custom_id) DO NOTHING RETURNING custom_id, cost`
+            return inserted.length > 0
+          })
+        ),
+      close: (batch, now) =>
+        Sql.step(
+          bounds,
+          "recording a batch settled",
+          sql`UPDATE batch_settlements SET settled_at = ${now}, holder = NULL, lease_until = NULL
+            WHERE id = ${batch} AND settled_at IS NULL`
+        ).pipe(Effect.asVoid),
+      settled: (batch) =>
+        Sql.transaction(
+          sql,
+          bounds,
+          "reading a batch's settlement",
+          Effect.gen(function*() {
+            const [row] = yield* sql<BatchRow>`SELECT id, opened_at, holder, settled_at FROM batch_settlements
+              WHERE id = ${batch}`
+            if (row === undefined) return undefined
+            const lines = yield* sql<LineRow>`SELECT custom_id, cost FROM batch_settled_lines WHERE batch = ${batch}`
+            return {
+              lines: new Map(lines.map((line) => [line.custom_id, Number(line.cost)])),
+              closed: row.settled_at !== null
+            }
+          })
+        ),
+      forget: (before) =>
+        Sql.transaction(
+          sql,
+          bounds,
+          "forgetting the batches settled long ago",
+          Effect.gen(function*() {
+            yield* sql`DELETE FROM batch_settled_lines WHERE batch IN
+              (SELECT id FROM batch_settlements WHERE settled_at < ${before})`
+            yield* sql`DELETE FROM batch_settlements WHERE settled_at < ${before}`
+          })
+        )
+    }
+  })

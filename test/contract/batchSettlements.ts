@@ -1,0 +1,288 @@
+/**
+ * The contract every backend of the batches' settlements (`batches/settlements.ts`' `SettlementStore`) keeps, run
+ * against each (`test/gateway/batchSettlements.test.ts`: memory, SQLite and Postgres), and the settling of a batch over
+ * it (`batches/settlement.ts`): a batch recorded open once and listed until it is settled, the oldest first; one holder
+ * of a batch's lease at a time, taken again when it lapsed or was given up, none once the batch is settled; a line
+ * recorded settled once; several instances settling one batch at once, or one taking up a settling another left
+ * mid-way (interrupted, or dead with its lease), charge each line once; the batches settled long ago forgotten; and
+ * for any result (lines missing, repeated, failed, expired or cancelled) the charges are the distinct answered lines'
+ * costs at the batch price, however often it is settled.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Result from "effect/Result"
+import * as fc from "fast-check"
+import { type ChatResponse, emptyUsage } from "../../src/ChatResponse.js"
+import * as Settlement from "../../src/internal/gateway/batches/settlement.js"
+import type * as Settlements from "../../src/internal/gateway/batches/settlements.js"
+import { ProviderUnavailableError } from "../../src/LlmError.js"
+import * as Pricing from "../../src/Pricing.js"
+import type { BatchLine } from "../../src/ProviderClient.js"
+import { effectProp } from "../utils/effectProp.js"
+import type { StoreBackend } from "../utils/sqlDatabases.js"
+
+/** The runs of the properties: fewer on Postgres, whose steps are slower. */
+const runsOf = { memory: 100, SQLite: 20, Postgres: 10 } as const
+
+/** gpt-4o-mini's price, whose batch tier is half of it. */
+const price = Pricing.lookup("gpt-4o-mini")!
+
+const reply = (promptTokens: number, completionTokens: number): ChatResponse => ({
+  id: "chatcmpl-1",
+  text: "Hello",
+  toolCalls: [],
+  finishReason: "stop",
+  usage: { ...emptyUsage, promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
+  provider: "openai",
+  model: "gpt-4o-mini",
+  latency: Duration.zero
+})
+
+/** One line of a result: answered (with its tokens), failed, expired or cancelled. */
+type Kind = "answered" | "failed" | "expired" | "cancelled"
+
+const lineOf = (index: number, kind: Kind, tokens: number): BatchLine => ({
+  customId: `req-${index}`,
+  position: index,
+  outcome: kind === "answered"
+    ? Result.succeed(reply(tokens, tokens * 2))
+    : kind === "failed"
+    ? Result.fail(new ProviderUnavailableError({ provider: "openai", model: "gpt-4o-mini" }))
+    : kind
+})
+
+/** A batch's lines, and its result file: each line left out, written once or written twice. */
+const result = fc.array(
+  fc.record({
+    kind: fc.constantFrom<Kind>("answered", "answered", "failed", "expired", "cancelled"),
+    tokens: fc.integer({ min: 1, max: 5_000 }),
+    written: fc.constantFrom(0, 1, 1, 2)
+  }),
+  { maxLength: 12 }
+).map((lines) => ({
+  lines,
+  file: lines.flatMap(({ kind, tokens, written }, index) =>
+    Array.from({ length: written }, () => lineOf(index, kind, tokens))
+  )
+}))
+
+/** The cost of a line of `tokens` prompt tokens at the batch price. */
+const batchCost = (tokens: number) =>
+  Pricing.cost(price, { ...reply(tokens, tokens * 2).usage, serviceTier: Pricing.batchTier })!
+
+/** Each line charged, by custom id, as a settling's `charge` is called. */
+const charges = () => {
+  const charged: Array<Settlement.Billed> = []
+  return {
+    charged,
+    charge: (line: Settlement.Billed) => Effect.sync(() => void charged.push(line))
+  }
+}
+
+const settling = (
+  store: Settlements.Settlements,
+  holder: string,
+  charge: Settlement.Settling["charge"],
+  batch = "batch_gw1.test"
+): Settlement.Settling => ({ store, batch, holder, charge })
+
+export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settlements>) =>
+  describe(`batches' settlements store contract: ${backend.name}`, () => {
+    it.live(`${backend.name}: a batch is recorded open once, listed the oldest first until it is settled`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        yield* store.open({ id: "batch-b", openedAt: 2_000 })
+        yield* store.open({ id: "batch-a", openedAt: 1_000 })
+        yield* store.open({ id: "batch-c", openedAt: 3_000 })
+        // Again, later: the first record stays.
+        yield* store.open({ id: "batch-b", openedAt: 9_000 })
+        expect(yield* store.opened).toEqual([
+          { id: "batch-a", openedAt: 1_000 },
+          { id: "batch-b", openedAt: 2_000 },
+          { id: "batch-c", openedAt: 3_000 }
+        ])
+        yield* store.close("batch-a", 5_000)
+        expect((yield* store.opened).map((batch) => batch.id)).toEqual(["batch-b", "batch-c"])
+        // Closed is closed: opening it again does not reopen it.
+        yield* store.open({ id: "batch-a", openedAt: 6_000 })
+        expect((yield* store.opened).map((batch) => batch.id)).toEqual(["batch-b", "batch-c"])
+        expect(yield* store.settled("batch-a")).toEqual({ lines: new Map(), closed: true })
+        expect(yield* store.settled("batch-none")).toBeUndefined()
+      }).pipe(Effect.scoped))
+
+    it.live(`${backend.name}: one holder of a batch's lease at a time, taken again once lapsed or given up`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        expect(yield* store.lease("batch-x", "one", 1_000, 2_000)).toBe(false)
+        yield* store.open({ id: "batch-x", openedAt: 1_000 })
+        expect(yield* store.lease("batch-x", "one", 1_000, 2_000)).toBe(true)
+        expect(yield* store.lease("batch-x", "two", 1_999, 3_000)).toBe(false)
+        // Renewed by its holder; lapsed, taken by another.
+        expect(yield* store.lease("batch-x", "one", 1_500, 4_000)).toBe(true)
+        expect(yield* store.lease("batch-x", "two", 3_999, 5_000)).toBe(false)
+        expect(yield* store.lease("batch-x", "two", 4_000, 5_000)).toBe(true)
+        expect(yield* store.lease("batch-x", "one", 4_500, 6_000)).toBe(false)
+        // Given up by one that does not hold it: nothing; by its holder: free.
+        yield* store.unlease("batch-x", "one")
+        expect(yield* store.lease("batch-x", "one", 4_500, 6_000)).toBe(false)
+        yield* store.unlease("batch-x", "two")
+        expect(yield* store.lease("batch-x", "one", 4_500, 6_000)).toBe(true)
+        yield* store.close("batch-x", 5_000)
+        expect(yield* store.lease("batch-x", "one", 5_000, 7_000)).toBe(false)
+        expect(yield* store.lease("batch-x", "two", 9_000, 10_000)).toBe(false)
+      }).pipe(Effect.scoped))
+
+    it.live(`${backend.name}: a line is recorded settled once, and only of a batch recorded open`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        expect(yield* store.settleLine("batch-y", "req-0", 0.5)).toBe(false)
+        yield* store.open({ id: "batch-y", openedAt: 1_000 })
+        expect(yield* store.settleLine("batch-y", "req-0", 0.5)).toBe(true)
+        expect(yield* store.settleLine("batch-y", "req-0", 0.7)).toBe(false)
+        expect(yield* store.settleLine("batch-y", "req-1", 0.25)).toBe(true)
+        expect(yield* store.settled("batch-y")).toEqual({
+          lines: new Map([["req-0", 0.5], ["req-1", 0.25]]),
+          closed: false
+        })
+      }).pipe(Effect.scoped))
+
+    it.live(`${backend.name}: instances racing for one batch's lease: one takes it`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        yield* store.open({ id: "batch-race", openedAt: 1_000 })
+        const taken = yield* Effect.forEach(
+          ["a", "b", "c", "d"],
+          (holder) => store.lease("batch-race", holder, 1_000, 60_000),
+          { concurrency: "unbounded" }
+        )
+        expect(taken.filter((held) => held)).toHaveLength(1)
+      }).pipe(Effect.scoped))
+
+    it.live(`${backend.name}: three instances settling one batch at once charge each line once`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        const lines = Settlement.billed(Array.from({ length: 20 }, (_, i) => lineOf(i, "answered", 10 + i)), price)
+        yield* store.open({ id: "batch_gw1.test", openedAt: 1_000 })
+        const { charge, charged } = charges()
+        // Each instance tries until the batch is settled, as retrieves and sweeps do.
+        const instance = (holder: string) =>
+          Effect.repeat(Settlement.settle(settling(store, holder, charge), lines), {
+            until: (outcome) => outcome === "settled",
+            times: 200
+          }).pipe(
+            Effect.andThen(Effect.flatMap(store.settled("batch_gw1.test"), (found) =>
+              found?.closed === true ? Effect.void : Effect.die("not settled")))
+          )
+        yield* Effect.forEach(["a", "b", "c"], instance, { concurrency: "unbounded", discard: true })
+        expect(charged.map((line) => line.customId).sort()).toEqual(lines.map((line) => line.customId).sort())
+        expect((yield* store.settled("batch_gw1.test"))?.closed).toBe(true)
+        // Settled: another settling charges nothing.
+        expect(yield* Settlement.settle(settling(store, "d", charge), lines)).toBe("left")
+        expect(charged).toHaveLength(20)
+      }).pipe(Effect.scoped))
+
+    it.live(`${backend.name}: a settling interrupted mid-way, taken up by another instance, charges each line once`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        const lines = Settlement.billed(Array.from({ length: 10 }, (_, i) => lineOf(i, "answered", 100)), price)
+        yield* store.open({ id: "batch_gw1.test", openedAt: 1_000 })
+        const { charge, charged } = charges()
+        const fourth = yield* Deferred.make<void>()
+        const go = yield* Deferred.make<void>()
+        // The first instance is at its fourth line's charge (the line's record and charge are one uninterruptible
+        // step) when it is interrupted: it stops after that line.
+        const stalling = (line: Settlement.Billed) =>
+          Effect.andThen(
+            charge(line),
+            Effect.suspend(() =>
+              charged.length === 4
+                ? Effect.andThen(Deferred.succeed(fourth, undefined), Deferred.await(go))
+                : Effect.void
+            )
+          )
+        const first = yield* Effect.forkChild(Settlement.settle(settling(store, "first", stalling), lines))
+        yield* Deferred.await(fourth)
+        // While it holds the lease, another instance leaves the batch to it.
+        expect(yield* Settlement.settle(settling(store, "second", charge), lines)).toBe("left")
+        const interrupted = yield* Effect.forkChild(Fiber.interrupt(first))
+        // The interruption asked for (the fiber forked runs first), then the fourth line let go.
+        yield* Effect.yieldNow
+        yield* Deferred.succeed(go, undefined)
+        yield* Fiber.join(interrupted)
+        expect(charged).toHaveLength(4)
+        expect(yield* Settlement.settle(settling(store, "second", charge), lines)).toBe("settled")
+        expect(charged.map((line) => line.customId).sort()).toEqual(lines.map((line) => line.customId).sort())
+      }).pipe(Effect.scoped))
+
+    it.live(`${backend.name}: the batches settled before an instant are forgotten, with their lines; others kept`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        for (const id of ["batch-old", "batch-new", "batch-open"]) yield* store.open({ id, openedAt: 1_000 })
+        yield* store.settleLine("batch-old", "req-0", 0.5)
+        yield* store.settleLine("batch-new", "req-0", 0.25)
+        yield* store.close("batch-old", 2_000)
+        yield* store.close("batch-new", 4_000)
+        yield* store.forget(3_000)
+        expect(yield* store.settled("batch-old")).toBeUndefined()
+        expect(yield* store.settled("batch-new")).toEqual({ lines: new Map([["req-0", 0.25]]), closed: true })
+        expect((yield* store.opened).map((batch) => batch.id)).toEqual(["batch-open"])
+        // Forgotten is as never recorded: nothing is settled of it.
+        expect(yield* store.lease("batch-old", "one", 5_000, 6_000)).toBe(false)
+        expect(yield* store.settleLine("batch-old", "req-1", 0.5)).toBe(false)
+      }).pipe(Effect.scoped))
+
+    it.live(`${backend.name}: a batch not recorded open in the store is left, nothing charged`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        const { charge, charged } = charges()
+        const lines = Settlement.billed([lineOf(0, "answered", 10)], price)
+        expect(yield* Settlement.settle(settling(store, "one", charge), lines)).toBe("left")
+        expect(charged).toEqual([])
+        expect(yield* store.settled("batch_gw1.test")).toBeUndefined()
+      }).pipe(Effect.scoped))
+
+    it.live(`${backend.name}: a holder that died leaves its batch once its lease lapsed, not before`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        const lines = Settlement.billed([lineOf(0, "answered", 10), lineOf(1, "answered", 20)], price)
+        const { charge, charged } = charges()
+        yield* store.open({ id: "batch_gw1.test", openedAt: 1_000 })
+        // It settled the first line and died, its lease held until far off.
+        yield* store.settleLine("batch_gw1.test", "req-0", lines[0]!.cost)
+        expect(yield* store.lease("batch_gw1.test", "dead", 1_000, Number.MAX_SAFE_INTEGER)).toBe(true)
+        expect(yield* Settlement.settle(settling(store, "alive", charge), lines)).toBe("left")
+        expect(charged).toEqual([])
+        // Its lease lapsed (at the epoch's first instants).
+        expect(yield* store.lease("batch_gw1.test", "dead", 1_000, 2_000)).toBe(true)
+        expect(yield* Settlement.settle(settling(store, "alive", charge), lines)).toBe("settled")
+        expect(charged.map((line) => line.customId)).toEqual(["req-1"])
+      }).pipe(Effect.scoped))
+
+    effectProp(
+      `${backend.name}: a result with lines missing, repeated and failed charges each distinct answered line's batch ` +
+        "price once, however often settled",
+      fc.tuple(result, fc.integer({ min: 1, max: 3 })),
+      ([{ file, lines }, times]) =>
+        Effect.gen(function*() {
+          const store = yield* backend.store
+          const { charge, charged } = charges()
+          const billed = Settlement.billed(file, price)
+          yield* store.open({ id: "batch_gw1.test", openedAt: 1_000 })
+          for (let i = 0; i < times; i++) yield* Settlement.settle(settling(store, `instance-${i}`, charge), billed)
+          const expected = lines.flatMap(({ kind, tokens, written }, index) =>
+            kind === "answered" && written > 0 ? [{ customId: `req-${index}`, cost: batchCost(tokens) }] : []
+          )
+          expect(charged.map(({ cost, customId }) => ({ customId, cost }))).toEqual(expected)
+          const total = charged.reduce((sum, line) => sum + line.cost, 0)
+          expect(total).toBeCloseTo(expected.reduce((sum, line) => sum + line.cost, 0), 12)
+          for (const line of charged) expect(line.usage.serviceTier).toBe(Pricing.batchTier)
+          const recorded = yield* store.settled("batch_gw1.test")
+          expect(recorded?.closed).toBe(true)
+          expect([...recorded!.lines.keys()].sort()).toEqual(expected.map((line) => line.customId).sort())
+        }).pipe(Effect.orDie),
+      runsOf[backend.name]
+    )
+  })

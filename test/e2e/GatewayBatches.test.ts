@@ -1,0 +1,572 @@
+import { describe, expect, it, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import OpenAI, { toFile } from "openai"
+import * as Gateway from "../../src/Gateway.js"
+import * as Pricing from "../../src/Pricing.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { eventually } from "../utils/eventually.js"
+import { get } from "../utils/gatewayHarness.js"
+import { postgresServer } from "../utils/postgresServer.js"
+import { redisServer } from "../utils/redisServer.js"
+
+const providerKey = "sk-provider-batches-e2e-0001"
+const fullKey = "gw-batch-full-5c1e9a3b7d2f4a6c"
+const otherKey = "gw-batch-other-0e2c4a6b8d1f3e5a"
+const miniKey = "gw-batch-mini-7b3d5f1a9c2e4d6b"
+const brokeKey = "gw-batch-broke-2a4c6e8b0d3f5a7c"
+
+class Fixture extends Context.Service<Fixture, {
+  readonly gateway: Gateway.Service
+  /** Another instance on the same configuration. */
+  readonly other: Gateway.Service
+}>()("test/GatewayBatches") {}
+
+const fixture = Layer.effect(
+  Fixture,
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8 })
+    const base = { base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }
+    const config = yield* ProviderConfig.fromJson({
+      // OpenAI's provider: its client has OpenAI's Batch API, here the simulator's.
+      openai: [
+        { model_name: "gpt-4o-mini", ...base },
+        // Its batches run for ten minutes: one is still running when it is cancelled.
+        { model_name: "gpt-4o", ...base, headers: { [Simulator.batchFaultHeader]: "slow=600000" } }
+      ],
+      // An OpenAI-compatible server of another provider: no batch API.
+      sim: [{ model_name: "gpt-4.1-mini", ...base }]
+    })
+    const options: Gateway.Options = {
+      config: ProviderConfig.gatewayConfig(config),
+      port: 0,
+      keys: [
+        { name: "full", key: Redacted.make(fullKey) },
+        { name: "other", key: Redacted.make(otherKey) },
+        { name: "mini-only", key: Redacted.make(miniKey), models: ["gpt-4o-mini"] },
+        // $0.0001: two lines of "Hello <i>" with 100 max_tokens (at most some 12 prompt tokens each, at $0.15 and
+        // $0.60 a million) fit at gpt-4o-mini's batch price, half of those ($0.0000618), not at its standard one
+        // ($0.0001236); with 100,000 max_tokens they do not fit at all.
+        {
+          name: "broke",
+          key: Redacted.make(brokeKey),
+          models: ["gpt-4o-mini"],
+          budget: { limit: 0.0001, period: "1 day" }
+        }
+      ]
+    }
+    return { gateway: yield* Gateway.make(options), other: yield* Gateway.make(options) }
+  })
+).pipe(Layer.provide(UndiciHttpClient.layer()))
+
+const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+const rejection = (f: () => Promise<unknown>) =>
+  Effect.promise(() =>
+    f().then(
+      () => Promise.reject(new Error("expected the request to be refused")),
+      (error: unknown) => error as InstanceType<typeof OpenAI.APIError>
+    )
+  )
+
+const client = (gateway: Gateway.Service, apiKey: string) =>
+  new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey, maxRetries: 0 })
+
+const inputFile = (model: string, count: number, maxTokens = 100) =>
+  Array.from({ length: count }, (_, i) =>
+    JSON.stringify({
+      custom_id: `req-${i}`,
+      method: "POST",
+      url: "/v1/chat/completions",
+      body: { model, max_tokens: maxTokens, messages: [{ role: "user", content: `Hello ${i}` }] }
+    })).join("\n")
+
+const upload = (openai: OpenAI, content: string) =>
+  promise(async () =>
+    openai.files.create({ file: await toFile(Buffer.from(content), "batch.jsonl"), purpose: "batch" })
+  )
+
+const create = (openai: OpenAI, fileId: string) =>
+  openai.batches.create({ input_file_id: fileId, endpoint: "/v1/chat/completions", completion_window: "24h" })
+
+layer(fixture, { timeout: 60_000, excludeTestServices: true })(
+  "Gateway batches, over loopback with the official openai client",
+  (it) => {
+    it.effect("files.create, batches.create, retrieve and list, then the output file's lines by custom_id", () =>
+      Effect.gen(function*() {
+        const { gateway } = yield* Fixture
+        const openai = client(gateway, fullKey)
+        const file = yield* upload(openai, inputFile("gpt-4o-mini", 3))
+        expect(file).toMatchObject({ object: "file", purpose: "batch", filename: "batch.jsonl" })
+        const batch = yield* promise(() => create(openai, file.id))
+        expect(batch).toMatchObject({ object: "batch", input_file_id: file.id, endpoint: "/v1/chat/completions" })
+        expect(batch.request_counts?.total).toBe(3)
+        const done = yield* eventually(
+          "the batch completed",
+          promise(() => openai.batches.retrieve(batch.id)),
+          (read) => read.status === "completed"
+        )
+        expect(done.request_counts).toEqual({ total: 3, completed: 3, failed: 0 })
+        expect(done.output_file_id).toBeTruthy()
+        const listed = yield* promise(() => openai.batches.list())
+        expect(listed.data.map((each) => each.id)).toContain(batch.id)
+        const text = yield* promise(() => openai.files.content(done.output_file_id!).then((reply) => reply.text()))
+        const lines = text.trim().split("\n").map((line) => JSON.parse(line))
+        expect(lines.map((line) => line.custom_id).sort()).toEqual(["req-0", "req-1", "req-2"])
+        for (const line of lines) {
+          expect(line.response.status_code).toBe(200)
+          expect(line.response.body.object).toBe("chat.completion")
+          expect(line.response.body.choices[0].message.content.length).toBeGreaterThan(0)
+        }
+        const errors = yield* promise(() => openai.files.content(done.error_file_id!).then((reply) => reply.text()))
+        expect(errors).toBe("")
+      }))
+
+    it.effect("another instance answers a batch's retrieve and its result files from their ids alone", () =>
+      Effect.gen(function*() {
+        const { gateway, other } = yield* Fixture
+        const made = client(gateway, fullKey)
+        const file = yield* upload(made, inputFile("gpt-4o-mini", 2))
+        const batch = yield* promise(() => create(made, file.id))
+        const elsewhere = client(other, fullKey)
+        const done = yield* eventually(
+          "the batch completed, read on the other instance",
+          promise(() => elsewhere.batches.retrieve(batch.id)),
+          (read) => read.status === "completed"
+        )
+        expect(done.id).toBe(batch.id)
+        const text = yield* promise(() => elsewhere.files.content(done.output_file_id!).then((reply) => reply.text()))
+        expect(text.trim().split("\n").map((line) => JSON.parse(line).custom_id).sort()).toEqual(["req-0", "req-1"])
+        const object = yield* promise(() => elsewhere.files.retrieve(done.output_file_id!))
+        expect(object).toMatchObject({ id: done.output_file_id, purpose: "batch_output", bytes: text.length })
+        // Its maker's only there too.
+        const byOther = yield* rejection(() => client(other, otherKey).batches.retrieve(batch.id))
+        expect(byOther).toMatchObject({ status: 404, code: "not_found" })
+      }))
+
+    it.effect("batches.cancel cancels a running batch at the provider", () =>
+      Effect.gen(function*() {
+        const { gateway } = yield* Fixture
+        const openai = client(gateway, fullKey)
+        const file = yield* upload(openai, inputFile("gpt-4o", 2))
+        const batch = yield* promise(() => create(openai, file.id))
+        expect(batch.status).toBe("in_progress")
+        const cancelling = yield* promise(() => openai.batches.cancel(batch.id))
+        expect(["cancelling", "cancelled"]).toContain(cancelling.status)
+        const cancelled = yield* eventually(
+          "the batch cancelled",
+          promise(() => openai.batches.retrieve(batch.id)),
+          (read) => read.status === "cancelled"
+        )
+        const errors = yield* promise(() =>
+          openai.files.content(cancelled.error_file_id!).then((reply) => reply.text())
+        )
+        const codes = errors.trim().split("\n").map((line) => JSON.parse(line).error.code)
+        expect(codes).toEqual(["batch_cancelled", "batch_cancelled"])
+      }))
+
+    it.effect("a batch's id is its maker's: another key, or an id changed by a character, is not found", () =>
+      Effect.gen(function*() {
+        const { gateway } = yield* Fixture
+        const openai = client(gateway, fullKey)
+        const file = yield* upload(openai, inputFile("gpt-4o-mini", 1))
+        const batch = yield* promise(() => create(openai, file.id))
+        const byOther = yield* rejection(() => client(gateway, otherKey).batches.retrieve(batch.id))
+        expect(byOther).toMatchObject({ status: 404, code: "not_found" })
+        // Every character of the id's payload and signature changed in turn: none names a batch.
+        const start = batch.id.indexOf(".") + 1
+        for (let i = start; i < batch.id.length; i++) {
+          const changed = batch.id.slice(0, i) + (batch.id[i] === "A" ? "B" : "A") + batch.id.slice(i + 1)
+          const refused = yield* rejection(() => openai.batches.retrieve(changed))
+          expect(refused).toMatchObject({ status: 404, code: "not_found" })
+        }
+        const otherFile = yield* rejection(() => create(client(gateway, otherKey), file.id))
+        expect(otherFile).toMatchObject({ status: 404, code: "not_found" })
+      }))
+
+    it.effect("a key not allowed the model is refused (403) before anything is sent", () =>
+      Effect.gen(function*() {
+        const { gateway } = yield* Fixture
+        const openai = client(gateway, miniKey)
+        const file = yield* upload(openai, inputFile("gpt-4o", 2))
+        const refused = yield* rejection(() => create(openai, file.id))
+        expect(refused.status).toBe(403)
+        expect(refused.code).toBe("model_not_allowed")
+        const listed = yield* promise(() => openai.batches.list())
+        expect(listed.data).toEqual([])
+      }))
+
+    it.effect("a budget refuses (429) a batch not fitting at the batch price, not one fitting at it only", () =>
+      Effect.gen(function*() {
+        const { gateway } = yield* Fixture
+        const openai = client(gateway, brokeKey)
+        const large = yield* upload(openai, inputFile("gpt-4o-mini", 2, 100_000))
+        const refused = yield* rejection(() => create(openai, large.id))
+        expect(refused.status).toBe(429)
+        expect(refused.code).toBe("insufficient_quota")
+        expect((yield* promise(() => openai.batches.list())).data).toEqual([])
+        const small = yield* upload(openai, inputFile("gpt-4o-mini", 2, 100))
+        const batch = yield* promise(() => create(openai, small.id))
+        expect(batch.request_counts?.total).toBe(2)
+      }))
+
+    it.effect("a model whose deployments have no batch API, and an upload of another purpose, are refused (400)", () =>
+      Effect.gen(function*() {
+        const { gateway } = yield* Fixture
+        const openai = client(gateway, fullKey)
+        const file = yield* upload(openai, inputFile("gpt-4.1-mini", 1))
+        const refused = yield* rejection(() => create(openai, file.id))
+        expect(refused.status).toBe(400)
+        const purpose = yield* rejection(async () =>
+          openai.files.create({ file: await toFile(Buffer.from("{}"), "a.jsonl"), purpose: "fine-tune" })
+        )
+        expect(purpose.status).toBe(400)
+      }))
+  }
+)
+
+const adminKey = "gw-batch-admin-6d8f0a2c4e1b3d5f"
+const payerKey = "gw-batch-payer-3f5a7c9e1b2d4f6a"
+
+/** A model's price (the simulator's deployments of it are OpenAI's), whose batch tier is half of it. */
+const priceOf = (model: string) => Pricing.lookup(model)!
+
+/** A simulator that knows the models the batches below name. */
+const batchSimulator = Simulator.make({
+  apiKeys: [providerKey],
+  replyTokens: 8,
+  models: [...Simulator.defaultModels, "gpt-4.1", "gpt-4.1-mini"]
+})
+
+/**
+ * `count` gateways on `database` (none: each in its memory) over `simulator`, the key `payer` budgeted (`limit` a day)
+ * and an admin key; with `redis`, sharing their budgets through it.
+ */
+const instances = (
+  simulator: Simulator.Simulator,
+  database: Gateway.Database | undefined,
+  count: number,
+  limit = 1,
+  redis?: string
+) =>
+  Effect.gen(function*() {
+    const base = { base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }
+    const config = yield* ProviderConfig.fromJson({
+      ...(redis === undefined ? {} : { store: { redis, on_unavailable: "fail-closed", command_timeout: 5 } }),
+      openai: [
+        { model_name: "gpt-4o-mini", ...base },
+        // Its batches take four seconds: one is cancelled while its lines run.
+        { model_name: "gpt-4o", ...base, headers: { [Simulator.batchFaultHeader]: "slow=4000" } },
+        // Its batches expire with half their lines run.
+        { model_name: "gpt-4.1-mini", ...base, headers: { [Simulator.batchFaultHeader]: "expire" } },
+        // Its result files leave line 1 out, write line 2 twice, and line 3 failed.
+        { model_name: "gpt-4.1", ...base, headers: { [Simulator.batchFaultHeader]: "missing=1,repeat=2,fail=3" } }
+      ]
+    })
+    const options: Gateway.Options = {
+      config: ProviderConfig.gatewayConfig(config),
+      port: 0,
+      database,
+      keys: [{ name: "payer", key: Redacted.make(payerKey), budget: { limit, period: "1 day" } }],
+      adminKeys: [{ name: "ops", key: Redacted.make(adminKey) }]
+    }
+    return yield* Effect.forEach(Array.from({ length: count }), () => Gateway.make(options))
+  })
+
+const temporary = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "gateway-batches-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+const sqliteFile = Effect.map(temporary, (dir): Gateway.Database => ({ sqlite: join(dir, "gateway.db") }))
+
+/** An admin path's JSON. */
+const adminRead = <A>(gateway: Gateway.Service, path: string) =>
+  Effect.map(get(gateway, path, adminKey), (answer) => {
+    if (answer.status !== 200) throw new Error(`${path}: ${answer.status} ${answer.text}`)
+    return JSON.parse(answer.text) as A
+  })
+
+interface Row {
+  readonly request_id: string
+  readonly key_name: string | null
+  readonly route: string
+  readonly model: string | null
+  readonly cost: number | null
+  readonly input_tokens: number | null
+  readonly output_tokens: number | null
+}
+
+/** The request log's rows of the lines of the provider's batch `providerBatch`, settled. */
+const lineRows = (gateway: Gateway.Service, providerBatch: string) =>
+  Effect.map(
+    adminRead<{ readonly data: ReadonlyArray<Row> }>(gateway, "/admin/requests?limit=500"),
+    (page) => page.data.filter((row) => row.request_id.startsWith(`${providerBatch}:`))
+  )
+
+/** The provider's id of a batch, which its id carries. */
+const providerBatchOf = (id: string) => JSON.parse(Buffer.from(id.split(".")[1]!, "base64url").toString())[2] as string
+
+/** What the provider bills the lines of an output file of `model` at the batch price, by custom id. */
+const billOf = (output: string, model = "gpt-4o-mini") =>
+  new Map(
+    output.trim().split("\n").filter((line) => line !== "").map((line) => JSON.parse(line)).map((line) => {
+      const usage = line.response.body.usage
+      return [
+        line.custom_id as string,
+        Pricing.cost(priceOf(model), {
+          promptTokens: usage.prompt_tokens,
+          completionTokens: usage.completion_tokens,
+          cachedPromptTokens: 0,
+          serviceTier: Pricing.batchTier
+        })!
+      ]
+    })
+  )
+
+const sum = (values: Iterable<number>) => [...values].reduce((total, value) => total + value, 0)
+
+/** The key `payer`'s budget spent, as the dashboard reads it. */
+const spentOf = (gateway: Gateway.Service) =>
+  Effect.map(
+    adminRead<{ readonly budgets: ReadonlyArray<{ readonly key: string; readonly spent: number }> }>(
+      gateway,
+      "/dashboard/data"
+    ),
+    (data) => data.budgets.find((budget) => budget.key === "payer")?.spent ?? 0
+  )
+
+/**
+ * A batch of `lines` lines of `model` made on `gateway` by `payer`, read until it ended on every one of `readers` at
+ * once (each read that sees it ended settles it); then its output file and the request log's rows of its lines.
+ */
+const settledBatch = (
+  gateway: Gateway.Service,
+  readers: ReadonlyArray<Gateway.Service>,
+  model: string,
+  lines: number
+) =>
+  Effect.gen(function*() {
+    const openai = client(gateway, payerKey)
+    const file = yield* upload(openai, inputFile(model, lines))
+    const batch = yield* promise(() => create(openai, file.id))
+    const done = yield* eventually(
+      "the batch ended, read on every instance at once",
+      promise(() => Promise.all(readers.map((reader) => client(reader, payerKey).batches.retrieve(batch.id)))),
+      (read) => read.every((each) => ["completed", "cancelled", "expired"].includes(each.status)),
+      { every: "50 millis" }
+    )
+    const output = yield* promise(() => openai.files.content(done[0]!.output_file_id!).then((reply) => reply.text()))
+    return { batch, done: done[0]!, output, providerBatch: providerBatchOf(batch.id) }
+  })
+
+/** The rows of a batch's lines once there are `count`, and still `count` after every instance read it again. */
+const rowsSettled = (
+  gateways: ReadonlyArray<Gateway.Service>,
+  batch: { readonly id: string },
+  providerBatch: string,
+  count: number
+) =>
+  Effect.gen(function*() {
+    yield* eventually(
+      `${count} lines' rows`,
+      lineRows(gateways[0]!, providerBatch),
+      (rows) => rows.length >= count
+    )
+    // Read again everywhere: settled, nothing more is charged.
+    yield* Effect.forEach(gateways, (gateway) => promise(() => client(gateway, payerKey).batches.retrieve(batch.id)), {
+      concurrency: "unbounded"
+    })
+    yield* Effect.sleep("300 millis")
+    return yield* lineRows(gateways[0]!, providerBatch)
+  })
+
+/** Each line once, at its price in the output file at the batch tier, in the request log and in the budget. */
+const expectCharged = (
+  gateways: ReadonlyArray<Gateway.Service>,
+  rows: ReadonlyArray<Row>,
+  output: string,
+  model = "gpt-4o-mini"
+) =>
+  Effect.gen(function*() {
+    const bill = billOf(output, model)
+    expect(rows.map((row) => row.request_id.split(":")[1]).sort()).toEqual([...bill.keys()].sort())
+    for (const row of rows) {
+      expect(row).toMatchObject({ key_name: "payer", route: "/v1/batches" })
+      expect(row.cost).toBeCloseTo(bill.get(row.request_id.split(":")[1]!)!, 15)
+    }
+    const spend = yield* adminRead<
+      { readonly groups: ReadonlyArray<{ readonly group: string; readonly cost: number }> }
+    >(
+      gateways[0]!,
+      "/admin/spend?group_by=key"
+    )
+    expect(spend.groups.find((group) => group.group === "config:payer")?.cost ?? 0).toBeCloseTo(sum(bill.values()), 12)
+    for (const gateway of gateways) expect(yield* spentOf(gateway)).toBeCloseTo(sum(bill.values()), 12)
+  })
+
+describe("Gateway batches' settlement, over loopback with the official openai client", () => {
+  it.live(
+    "three instances on one SQLite file settle a completed batch at once: each line once, at the batch price",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* batchSimulator
+        const gateways = yield* instances(simulator, yield* sqliteFile, 3)
+        const { batch, output, providerBatch } = yield* settledBatch(gateways[0]!, gateways, "gpt-4o-mini", 6)
+        const rows = yield* rowsSettled(gateways, batch, providerBatch, 6)
+        expect(rows).toHaveLength(6)
+        yield* expectCharged(gateways, rows, output)
+        // Half the standard price.
+        const standard = sum(
+          [...billOf(output).keys()].map((id) => rows.find((row) => row.request_id.endsWith(`:${id}`))!)
+            .map((row) =>
+              Pricing.cost(priceOf("gpt-4o-mini"), {
+                promptTokens: row.input_tokens!,
+                completionTokens: row.output_tokens!,
+                cachedPromptTokens: 0
+              })!
+            )
+        )
+        expect(sum(billOf(output).values())).toBeCloseTo(standard / 2, 15)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "three instances on one Postgres database settle a completed batch at once: each line once",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* postgresServer
+        const database: Gateway.Database = { postgres: Redacted.make(yield* server.database("batches")) }
+        const simulator = yield* batchSimulator
+        const gateways = yield* instances(simulator, database, 3)
+        const { batch, output, providerBatch } = yield* settledBatch(gateways[0]!, gateways, "gpt-4o-mini", 6)
+        const rows = yield* rowsSettled(gateways, batch, providerBatch, 6)
+        expect(rows).toHaveLength(6)
+        yield* expectCharged(gateways, rows, output)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    120_000
+  )
+
+  it.live(
+    "a result file with a line missing, one repeated and one failed charges the distinct answered lines once",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* batchSimulator
+        const gateways = yield* instances(simulator, yield* sqliteFile, 2)
+        const { batch, output, providerBatch } = yield* settledBatch(gateways[0]!, gateways, "gpt-4.1", 5)
+        // Lines 0, 2 and 4: 1 is missing, 3 failed.
+        expect([...billOf(output, "gpt-4.1").keys()].sort()).toEqual(["req-0", "req-2", "req-4"])
+        const rows = yield* rowsSettled(gateways, batch, providerBatch, 3)
+        yield* expectCharged(gateways, rows, output, "gpt-4.1")
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live("a cancelled batch, and an expired one, are charged the lines that ran", () =>
+    Effect.gen(function*() {
+      const simulator = yield* batchSimulator
+      const gateways = yield* instances(simulator, yield* sqliteFile, 1)
+      const openai = client(gateways[0]!, payerKey)
+      const file = yield* upload(openai, inputFile("gpt-4o", 8))
+      const running = yield* promise(() => create(openai, file.id))
+      // Cancelled once some of its lines ran.
+      yield* eventually(
+        "some lines ran",
+        promise(() => openai.batches.retrieve(running.id)),
+        (read) => (read.request_counts?.completed ?? 0) > 0
+      )
+      yield* promise(() => openai.batches.cancel(running.id))
+      const cancelled = yield* eventually(
+        "the batch cancelled",
+        promise(() => openai.batches.retrieve(running.id)),
+        (read) => read.status === "cancelled"
+      )
+      const output = yield* promise(() => openai.files.content(cancelled.output_file_id!).then((reply) => reply.text()))
+      const ran = billOf(output, "gpt-4o").size
+      expect(ran).toBeGreaterThan(0)
+      expect(ran).toBeLessThan(8)
+      const rows = yield* rowsSettled(gateways, running, providerBatchOf(running.id), ran)
+      expect(rows).toHaveLength(ran)
+      const expired = yield* settledBatch(gateways[0]!, gateways, "gpt-4.1-mini", 6)
+      expect(expired.done.status).toBe("expired")
+      // Half its lines ran.
+      const expiredRows = yield* rowsSettled(gateways, expired.batch, expired.providerBatch, 3)
+      expect(expiredRows).toHaveLength(3)
+      const both = [...rows, ...expiredRows]
+      const bill = sum([...billOf(output, "gpt-4o").values(), ...billOf(expired.output, "gpt-4.1-mini").values()])
+      expect(sum(both.map((row) => row.cost!))).toBeCloseTo(bill, 12)
+      expect(yield* spentOf(gateways[0]!)).toBeCloseTo(bill, 12)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
+
+  it.live("a batch nobody retrieves is settled by the instances' sweep", () =>
+    Effect.gen(function*() {
+      const simulator = yield* batchSimulator
+      const gateways = yield* instances(simulator, yield* sqliteFile, 2)
+      const openai = client(gateways[0]!, payerKey)
+      const file = yield* upload(openai, inputFile("gpt-4o-mini", 4))
+      const batch = yield* promise(() => create(openai, file.id))
+      const rows = yield* eventually(
+        "the lines' rows, written by a sweep",
+        lineRows(gateways[1]!, providerBatchOf(batch.id)),
+        (found) => found.length >= 4,
+        { every: "200 millis", within: "70 seconds" }
+      )
+      expect(rows).toHaveLength(4)
+      const done = yield* promise(() => openai.batches.retrieve(batch.id))
+      const output = yield* promise(() => openai.files.content(done.output_file_id!).then((reply) => reply.text()))
+      yield* expectCharged(gateways, yield* rowsSettled(gateways, batch, providerBatchOf(batch.id), 4), output)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 90_000)
+
+  it.live(
+    "two batches created at once on two instances, whose worst cases fit the budget apart only: one refused",
+    () =>
+      Effect.gen(function*() {
+        // Each create holds its reservation while the simulator takes a second and a half to answer it.
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8, latency: "1500 millis" })
+        // Two lines of 100 max_tokens each at gpt-4o-mini's batch price ($0.0000618) fit $0.0001; two batches do not.
+        const gateways = yield* instances(simulator, yield* sqliteFile, 2, 0.0001)
+        const files = yield* Effect.forEach(
+          gateways,
+          (gateway) => upload(client(gateway, payerKey), inputFile("gpt-4o-mini", 2))
+        )
+        const outcomes = yield* promise(() =>
+          Promise.allSettled(gateways.map((gateway, i) => create(client(gateway, payerKey), files[i]!.id)))
+        )
+        expect(outcomes.filter((outcome) => outcome.status === "fulfilled")).toHaveLength(1)
+        const refused = outcomes.find((outcome) => outcome.status === "rejected")!
+        expect((refused as PromiseRejectedResult).reason).toMatchObject({ status: 429, code: "insufficient_quota" })
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "two instances without a database, their budgets shared through Redis: a batch read on both is charged once",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const simulator = yield* batchSimulator
+        const gateways = yield* instances(simulator, undefined, 2, 1, redis.url)
+        // Each store connects in the background: the budgets read on both before the batch.
+        yield* Effect.forEach(
+          gateways,
+          (gateway) => eventually("the budget read", spentOf(gateway), (spent) => spent === 0)
+        )
+        const { output } = yield* settledBatch(gateways[0]!, gateways, "gpt-4o-mini", 4)
+        const bill = sum(billOf(output).values())
+        yield* eventually("the lines charged", spentOf(gateways[1]!), (spent) => spent > 0)
+        // Read again on both, and a sweep's time on: the maker settled it, once.
+        yield* Effect.forEach(gateways, (gateway) => spentOf(gateway))
+        yield* Effect.sleep("300 millis")
+        for (const gateway of gateways) expect(yield* spentOf(gateway)).toBeCloseTo(bill, 12)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+})
