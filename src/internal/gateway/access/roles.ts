@@ -7,6 +7,7 @@
  */
 
 /** A role, as provider.json's mapping and the grants name it. */
+import type { GroupBy } from "../../sql/requests.js"
 export type Role = "admin" | "operator" | "viewer" | `team_admin:${string}` | `team_viewer:${string}`
 
 /** What an admin route needs (`access.ts`' table). */
@@ -105,4 +106,14 @@ export function rolesOfGroups(
   return Object.entries(mapping).flatMap(([role, members]) =>
     members.some((group) => held.has(group)) && roleOf(role) !== undefined ? [role as Role] : []
   )
+}
+
+/**
+ * What a grouping of the spend names besides the figures, and the permission that reads it over the whole gateway (a
+ * key's name is the keys' data, a team's the teams': a viewer, who may see the spend, sees it by model or deployment).
+ * The dashboard offers a grouping only to those this grants it (`observe/dashboard/spend.ts`), and `GET /admin/spend` refuses it to others (`admin/spend.ts`).
+ */
+export const groupPermissions: Readonly<Partial<Record<GroupBy, Permission>>> = {
+  key: "keys.read",
+  team: "teams.read"
 }

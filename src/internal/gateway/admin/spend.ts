@@ -17,7 +17,7 @@ import type { SqlError } from "effect/sql/SqlError"
 import * as Sql from "../../persistence/sql.js"
 import * as Requests from "../../sql/requests.js"
 import type { Principal } from "../access/adminCheck.js"
-import type { Permission } from "../access/roles.js"
+import * as Roles from "../access/roles.js"
 import * as Errors from "../errorAnswer.js"
 import * as Access from "../identity/access.js"
 import { errorResponse, json } from "../serving/answers.js"
@@ -149,16 +149,6 @@ const groups = Object.keys(Requests.groupColumns) as ReadonlyArray<Requests.Grou
 const buckets = Object.keys(Requests.buckets) as ReadonlyArray<Requests.Bucket>
 
 /**
- * What a grouping of the spend names besides the figures, and the permission that reads it over the whole gateway (a
- * key's name is the keys' data, a team's the teams': a viewer, who may see the spend, sees it by model or deployment).
- * The dashboard offers a grouping only to those this grants it (`observe/dashboard/spend.ts`).
- */
-export const groupPermissions: Readonly<Partial<Record<Requests.GroupBy, Permission>>> = {
-  key: "keys.read",
-  team: "teams.read"
-}
-
-/**
  * `GET /admin/spend`'s answer to `request` for `principal` (the route's rule checked), `now` in Clock milliseconds:
  * by key or team only for those who may read the keys or teams.
  */
@@ -187,7 +177,7 @@ export const spend = (
     return Effect.succeed(errorResponse(refusal))
   }
   const groupBy = read.group_by ?? "model"
-  const needed = groupPermissions[groupBy]
+  const needed = Roles.groupPermissions[groupBy]
   if (needed !== undefined && !Access.sees(principal, needed, undefined)) {
     return Effect.succeed(
       errorResponse(Access.permissionRequired(principal, `GET /admin/spend?group_by=${groupBy}`, needed))

@@ -10,7 +10,7 @@
  * option carries the permission it needs, and the script hides it from a page whose roles do not grant it.
  */
 import type { GroupBy } from "../../../sql/requests.js"
-import { groupPermissions } from "../../admin/spend.js"
+import { groupPermissions } from "../../access/roles.js"
 
 const groupings: ReadonlyArray<GroupBy> = ["model", "key", "team"]
 
