@@ -14,7 +14,7 @@
  *   ],
  *   strategy: "lowest-latency",
  *   fallbacks: { fast: [{ to: "smart", on: ["ContextLengthError", "ProviderUnavailableError"] }] }
- * })
+ * }).pipe(Layer.provide(Router.layerStoreMemory))
  * Llm.chat({ model: "fast", messages: [Message.user("Hi")] }).pipe(Effect.provide(router))
  * ```
  *
