@@ -114,12 +114,14 @@ const clientCall = (streamed: boolean) => (url: string) =>
 /** A `Router` over two deployments as `libraryCall` builds them (the bench's `router-overhead`). */
 const routerCall = (streamed: boolean) => (url: string) =>
   Effect.gen(function*() {
-    const context = yield* Layer.build(Router.layer({
-      deployments: [
-        { name: "one", model: "gpt-4o-mini", llm: deployment(url, "one", 2, true) },
-        { name: "two", model: "gpt-4o-mini", llm: deployment(url, "two", 2, true) }
-      ]
-    }))
+    const context = yield* Layer.build(
+      Router.layer({
+        deployments: [
+          { name: "one", model: "gpt-4o-mini", llm: deployment(url, "one", 2, true) },
+          { name: "two", model: "gpt-4o-mini", llm: deployment(url, "two", 2, true) }
+        ]
+      }).pipe(Layer.provide(Router.layerStoreMemory))
+    )
     const llm = Context.get(context, Llm.Llm)
     const request = { ...prompt, model: "gpt-4o-mini" }
     return streamed ? Stream.runDrain(llm.chatStream(request)) : llm.chat(request)

@@ -137,7 +137,7 @@ const program = Effect.gen(function*() {
       }
     ],
     strategy: "priority"
-  })
+  }).pipe(Layer.provide(Router.layerStoreMemory))
   const Model = Llm.languageModel({ model: "main" }).pipe(Layer.provide(router))
   yield* Effect.all([agent, streaming, structured]).pipe(Effect.provide([Model, ToolsLive]))
 

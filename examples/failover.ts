@@ -90,7 +90,7 @@ const router = (primaryFault: string) =>
     deadline: "30 seconds",
     // The longest a provider's Retry-After or rate-limit headers hold a deployment back (the default).
     maxHold: "5 minutes"
-  })
+  }).pipe(Layer.provide(Router.layerStoreMemory))
 
 const question = { model: "main", messages: [Message.user("Tell me about failover.")] }
 

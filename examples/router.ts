@@ -11,6 +11,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Llm, Message, Router } from "effect-llm-router"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import * as Provider from "./_provider.js"
 
@@ -25,7 +26,7 @@ const router = Router.layer({
     { name: "big", model: "gpt-4o", llm: Provider.llm("gpt-4o"), groups: ["smart"] }
   ],
   fallbacks: { legacy: [{ to: "smart", on: ["ModelNotFoundError", "ProviderUnavailableError"] }] }
-})
+}).pipe(Layer.provide(Router.layerStoreMemory))
 
 const ask = (model: string, text: string) => Llm.chat({ model, messages: [Message.user(text)] })
 

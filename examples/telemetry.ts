@@ -50,7 +50,7 @@ const router = Router.layer({
     { name: "fallback", model: "gpt-4o-mini", llm: deployment("gpt-4o-mini"), groups: ["main"] }
   ],
   strategy: "priority"
-})
+}).pipe(Layer.provide(Router.layerStoreMemory))
 
 const question = { model: "main", messages: [Message.user("What does a span hold?")], maxTokens: 24 }
 

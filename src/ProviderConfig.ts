@@ -518,7 +518,9 @@ export const routerLayer: (
  * // "router": { "main": { "deployments": ["gpt-4o-mini", "local/llama3.2"] } }: those two, in that order
  * declare const config: ProviderConfig.ProviderConfig
  *
- * const main = Layer.unwrap(Effect.map(ProviderConfig.namedRouterOptions(config, "main"), Router.layer))
+ * const main = Layer.unwrap(Effect.map(ProviderConfig.namedRouterOptions(config, "main"), Router.layer)).pipe(
+ *   Layer.provide(Router.layerStoreMemory)
+ * )
  * ```
  *
  * @since 0.3.0

@@ -14,7 +14,7 @@
  *   ],
  *   strategy: "lowest-latency",
  *   fallbacks: { fast: [{ to: "smart", on: ["ContextLengthError", "ProviderUnavailableError"] }] }
- * })
+ * }).pipe(Layer.provide(Router.layerStoreMemory))
  * Llm.chat({ model: "fast", messages: [Message.user("Hi")] }).pipe(Effect.provide(router))
  * ```
  *
@@ -27,8 +27,9 @@
  * gives a slow attempt a second one. A failing deployment cools down (`cooldown`), then one call probes it with a
  * single attempt. With `affinity`, the calls of one `session` go to the deployment and key that answered its last
  * call while they can take it, so the provider's prompt cache stays warm. One `deadline` bounds a call with every
- * deployment's own retries. Breakers, learned limits and pins are kept in the stores provided (`layerStoreMemory`,
- * `layerStoreRedis`: instances on one Redis share them), else in the router's memory. `budget` and `ledger` check and
+ * deployment's own retries. Breakers, learned limits and pins are kept in the stores a router requires:
+ * `layerStoreMemory`, this process's alone, or `layerStoreRedis`, shared by the instances on one Redis; routers naming
+ * one `key` of one store are one group, in memory as in Redis. `budget` and `ledger` check and
  * record spend per deployment. `status` reports LLM-API-BalancedCall's load and capacity fields in camelCase, with keys
  * masked. Traced, a call is a `chat {model}` span with a `Router.attempt` span per deployment tried
  * (docs/telemetry.md).
@@ -279,10 +280,11 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    */
   readonly maxRateLimitWait?: Duration.Input
   /**
-   * Where the router keeps its breakers and its sessions' pins in the provided stores (`BreakerStore`,
-   * `AffinityStore`): routers naming the same key of one store share the breakers of the deployments they name alike,
-   * and the pins of the same deployments, as instances sharing a Redis store (`layerStoreRedis`) do. Default
-   * `"router"`.
+   * Where the router keeps its breakers, learned limits and sessions' pins in the stores it requires (`BreakerStore`,
+   * `LearnedLimitStore`, `AffinityStore`): routers naming the same key of one store share the breakers and learned
+   * limits of the deployments they name alike, and the pins of the same deployments, in memory (`layerStoreMemory`)
+   * as instances sharing a Redis store (`layerStoreRedis`) do. Default `"router"`: routers of one store that name no
+   * key are one group; give each its own key to keep them apart.
    *
    * @since 0.3.0
    */
@@ -301,8 +303,7 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * so the provider's prompt cache for the session stays warm. Failover is unchanged: a pinned deployment cooling
    * down, with its breaker open or rate-limited is left as any other, and the session is pinned to wherever the call
    * is answered; a pinned key that is cooling, disabled or at its cap gives way to the least-loaded one. Kept in the
-   * provided `AffinityStore` under `key` (with `layerStoreRedis`, every instance reads the same pins), else in this
-   * router's memory. `true`: the defaults of `AffinityOptions`. Default: off.
+   * `AffinityStore` under `key` (with `layerStoreRedis`, every instance reads the same pins). `true`: the defaults of `AffinityOptions`. Default: off.
    */
   readonly affinity?: boolean | AffinityOptions | undefined
 }
@@ -490,8 +491,10 @@ export class Router extends Context.Service<Router, Service>()("effect-llm-route
 export const status: Effect.Effect<Status, never, Router> = Router.use((router) => router.status)
 
 /**
- * Builds the router in the current scope: each deployment's layer is built
- * once, here. Invalid options (no deployments, a name listed twice, a weight
+ * Builds the router in the current scope, over the stores it requires
+ * (`layerStoreMemory` for this process's alone): each deployment's layer is
+ * built once, here. With the deprecated `shared`, over its store's Redis
+ * layer, and no store is required. Invalid options (no deployments, a name listed twice, a weight
  * that is not > 0, a fallback or `model` naming nothing, `exploration`,
  * `latencyAlpha` or `cooldown.failures` out of range, a `midStream` other
  * than `"restart"` or `"fail"`, a `hedge.after` that is not a duration) fail with
@@ -515,20 +518,28 @@ export const status: Effect.Effect<Status, never, Router> = Router.use((router) 
  *     const reply = yield* router.chat({ messages: [Message.user("Hi")] }) // reply.text: "from a"
  *     return { reply, status: yield* router.status }
  *   })
- * )
+ * ).pipe(Effect.provide(Router.layerStoreMemory))
  * ```
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const make = <D extends Deployment<unknown, unknown>>(
+export function make<D extends Deployment<unknown, unknown>>(
+  options: Options<D> & { readonly shared: NonNullable<Options["shared"]> }
+): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope>
+export function make<D extends Deployment<unknown, unknown>>(
   options: Options<D>
-): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope> =>
-  internal.make(options)
+): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope | Stores>
+export function make<D extends Deployment<unknown, unknown>>(
+  options: Options<D>
+): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope | Stores> {
+  return internal.make(options)
+}
 
 /**
  * The router as `Llm` (and as `Router`, for `status`): the application's
- * code is the same as with a single `Llm`.
+ * code is the same as with a single `Llm`. It requires its stores, as `make`
+ * does (`layerStoreMemory` for this process's alone).
  *
  * @example
  * ```ts
@@ -541,19 +552,26 @@ export const make = <D extends Deployment<unknown, unknown>>(
  *     { name: "mini-a", model: "gpt-4o-mini", llm: LlmTest.layer([LlmTest.reply("a")]), weight: 3, groups: ["fast"] },
  *     { name: "mini-b", model: "gpt-4o-mini", llm: LlmTest.layer([LlmTest.reply("b")]), weight: 1, groups: ["fast"] }
  *   ]
- * })
+ * }).pipe(Layer.provide(Router.layerStoreMemory))
  * const reply = Llm.chat({ model: "fast", messages: [Message.user("Hi")] }).pipe(Effect.provide(router))
  * ```
  *
  * @since 0.1.0
  * @category Layers
  */
-export const layer = <D extends Deployment<unknown, unknown>>(
+export function layer<D extends Deployment<unknown, unknown>>(
+  options: Options<D> & { readonly shared: NonNullable<Options["shared"]> }
+): Layer.Layer<Llm.Llm | Router, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]>>
+export function layer<D extends Deployment<unknown, unknown>>(
   options: Options<D>
-): Layer.Layer<Llm.Llm | Router, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]>> =>
-  Layer.effectContext(
+): Layer.Layer<Llm.Llm | Router, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Stores>
+export function layer<D extends Deployment<unknown, unknown>>(
+  options: Options<D>
+): Layer.Layer<Llm.Llm | Router, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Stores> {
+  return Layer.effectContext(
     Effect.map(make(options), (service) => Context.make(Llm.Llm, service).pipe(Context.add(Router, service)))
   )
+}
 
 /**
  * A breaker's state (`DeploymentLoad.cooldown.state`): `closed` lets calls through, `open` skips the deployment until
@@ -626,8 +644,9 @@ export interface Breaker {
 /**
  * Where routers keep their deployments' breakers and rate-limit holds: `layerStoreMemory`, `layerStoreRedis`. A router
  * keeps each deployment's under `Options.key` and its name, and reads them on its hot path from a mirror of the
- * store's last answer, refreshed from a provided store four times a second: a closed breaker with no failure costs no
- * step. Without one in context, a router keeps its breakers in memory of its own.
+ * store's last answer, refreshed four times a second from a store other processes write (`shared: true`, as Redis
+ * is; a memory store says `false`, and its routers read one another's steps at their own): a closed breaker with no
+ * failure costs no step. A router requires one.
  *
  * @example
  * ```ts
@@ -798,8 +817,8 @@ export interface Samples {
  * Where routers keep what their deployments' streams taught them (`Options.learnedLimits`): `layerStoreMemory`,
  * `layerStoreRedis`. A router keeps each deployment's samples under `Options.key` and its name, and reads its limits
  * on its hot path from a mirror of the store's last answer: a stream's samples go to the store without the stream
- * waiting for them, and a provided store is read every second, so routers on one Redis learn from every instance's
- * streams. Without one in context, a router keeps its samples in memory of its own.
+ * waiting for them, and a store other processes write (`shared: true`, as Redis is) is read every second, so routers
+ * on one Redis learn from every instance's streams. A router requires one.
  *
  * @example
  * ```ts
@@ -826,9 +845,19 @@ export const LearnedLimitStore: typeof Tags.LearnedLimitStore = Tags.LearnedLimi
 export type LearnedLimitStore = Tags.LearnedLimitStore
 
 /**
+ * The stores a router requires (`make`, `layer`): `layerStoreMemory` or `layerStoreRedis` provides all three.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export type Stores = BreakerStore | LearnedLimitStore | AffinityStore
+
+/**
  * The router's three stores in this process' memory, on the `Clock` (`TestClock` drives the breakers' periods):
- * routers given the same `key` share the breakers and learned limits of the deployments they name alike, as instances
- * sharing a Redis store do.
+ * provide it to keep a router's state in this process alone. Routers given the same `key` (or none: `"router"`) share
+ * the breakers and learned limits of the deployments they name alike, as instances sharing a Redis store do; each
+ * reads what the others wrote at its next step with the store (a failure, a probe), as no other process writes it
+ * (`shared: false`), so none polls it. Each build of the layer is a store of its own.
  *
  * @example
  * ```ts
@@ -848,7 +877,7 @@ export type LearnedLimitStore = Tags.LearnedLimitStore
  * @since 0.3.0
  * @category Layers
  */
-export const layerStoreMemory: Layer.Layer<BreakerStore | AffinityStore | LearnedLimitStore> = Layer.effectContext(
+export const layerStoreMemory: Layer.Layer<Stores> = Layer.effectContext(
   Effect.sync(() =>
     Context.make(BreakerStore, StoresMemory.breakerStore()).pipe(
       Context.add(AffinityStore, StoresMemory.affinityStore()),
@@ -885,7 +914,7 @@ export const layerStoreMemory: Layer.Layer<BreakerStore | AffinityStore | Learne
  */
 export const layerStoreRedis = (
   store: Store.Store
-): Layer.Layer<BreakerStore | AffinityStore | LearnedLimitStore> => StoresRedis.layer(store)
+): Layer.Layer<Stores> => StoresRedis.layer(store)
 
 // The configuration side builds routers from provider.json (`ProviderConfig`); the deprecated entry points below load
 // it when called, so this module never imports it.

@@ -24,9 +24,8 @@ import * as fc from "fast-check"
 import * as Llm from "../src/Llm.js"
 import * as LlmTest from "../src/LlmTest.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
-import * as Router from "../src/Router.js"
 import { effectProp } from "./utils/effectProp.js"
-import { limiterInMemory, poolInMemory, registryInMemory } from "./utils/memoryStores.js"
+import { limiterInMemory, poolInMemory, registryInMemory, routerLayerInMemory } from "./utils/memoryStores.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
 import { expectRoundTrip } from "./utils/schemaRoundTrip.js"
 
@@ -1058,7 +1057,7 @@ describe("Llm rate limits", () => {
             KeyPool.layer({ providerId: id, keys: [keys[0]!] }).pipe(Layer.provide(registryInMemory)),
             RateLimiter.unlimited
           )))
-        const router = Router.layer({
+        const router = routerLayerInMemory({
           strategy: "priority",
           deployments: [{ name: "primary", model: "m", llm: over(primary.layer, "primary") }, {
             name: "fallback",

@@ -12,8 +12,10 @@ import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
+import * as fc from "fast-check"
 import * as Budget from "../src/Budget.js"
 import type { Input as ChatRequest } from "../src/ChatRequest.js"
 import type { ChatResponse, RateLimitSnapshot } from "../src/ChatResponse.js"
@@ -27,8 +29,15 @@ import * as RateLimiter from "../src/RateLimiter.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as Router from "../src/Router.js"
 import * as UsageLedger from "../src/UsageLedger.js"
+import { effectProp } from "./utils/effectProp.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
-import { budgetInMemory, limiterInMemory, poolInMemory, registryInMemory } from "./utils/memoryStores.js"
+import {
+  budgetInMemory,
+  limiterInMemory,
+  poolInMemory,
+  registryInMemory,
+  routerLayerInMemory
+} from "./utils/memoryStores.js"
 import { completion, usage } from "./utils/openAiChatWire.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
 
@@ -79,6 +88,9 @@ const deployment = (
   ...(options?.contextWindow !== undefined ? { contextWindow: options.contextWindow } : {})
 })
 
+// Keys of a router's stores, the default's among them, so that two draws often name one.
+const keyArbitrary = fc.constantFrom("router", "main", "other")
+
 const seeded = <A, E, R>(effect: Effect.Effect<A, E, R>) => Random.withSeed(effect, "router-test")
 
 /**
@@ -95,7 +107,9 @@ const run = <A, E>(
   options: Router.Options<Router.Deployment<OptionsError, never>>,
   body: Effect.Effect<A, E, Llm.Llm | Router.Router>
 ) =>
-  seeded(Effect.scoped(Effect.flatMap(Layer.build(Router.layer(options)), (context) => Effect.provide(body, context))))
+  seeded(
+    Effect.scoped(Effect.flatMap(Layer.build(routerLayerInMemory(options)), (context) => Effect.provide(body, context)))
+  )
 
 describe("Router", () => {
   it.effect("weighted: 10,000 picks split as the weights within 2 percentage points", () => {
@@ -127,7 +141,7 @@ describe("Router", () => {
       ]
     }
     return Effect.scoped(Effect.gen(function*() {
-      const router = Context.get(yield* Layer.build(Router.layer(options)), Llm.Llm)
+      const router = Context.get(yield* Layer.build(routerLayerInMemory(options)), Llm.Llm)
       for (let i = 0; i < 10_000; i++) yield* router.chat(ask())
       // Six standard deviations: a wrong draw fails this, chance does not.
       expect(Math.abs(log.count("a") / 10_000 - 0.5)).toBeLessThan(0.03)
@@ -666,7 +680,7 @@ describe("Router", () => {
       { _tag: "TextDelta", text: "answer" },
       { _tag: "Usage", usage: { ...backupAnswer.usage, completionTokens: 100, totalTokens: 103 } }
     ]
-    const router = Router.layer({
+    const router = routerLayerInMemory({
       ...(options?.midStream !== undefined ? { midStream: options.midStream } : {}),
       deployments: [
         {
@@ -848,11 +862,11 @@ describe("Router", () => {
       "fails the stream, and both free their deployments",
     () => {
       const log = makeLog()
-      const inner = Router.layer({
+      const inner = routerLayerInMemory({
         deployments: [deployment(log, "primary", { answer: () => unavailable("primary") }), deployment(log, "backup")],
         fallbacks: { primary: [{ to: "backup", on: ["ProviderUnavailableError"] }] }
       })
-      const failing = Router.layer({ deployments: [midStreamFailure(log)] })
+      const failing = routerLayerInMemory({ deployments: [midStreamFailure(log)] })
       return run(
         {
           deployments: [
@@ -1014,7 +1028,7 @@ describe("Router", () => {
           () => Stream.unwrap(Effect.map(answer, (reply) => Stream.fromIterable(ChatChunk.fromResponse(reply))))
         )
         const log = makeLog()
-        const router = Router.layer({
+        const router = routerLayerInMemory({
           strategy: "priority",
           cooldown: { failures: 3, window: "1 minute", period: "30 seconds" },
           deployments: [{ name: "primary", model: "m", llm: primary }, deployment(log, "fallback")]
@@ -1291,7 +1305,7 @@ describe("Router", () => {
     let calls = 0
     const told: Array<number> = []
     const llm = (id: string) => slowLlm(id, () => calls++, told)
-    const router = Router.layer({
+    const router = routerLayerInMemory({
       deadline: "15 seconds",
       deployments: [{ name: "a", model: "m", llm: llm("a") }, { name: "b", model: "m", llm: llm("b") }]
     })
@@ -1329,13 +1343,16 @@ describe("Router", () => {
     return Effect.gen(function*() {
       const budget = yield* budgetInMemory({ limits: [{ scope: Budget.overall, limit: 100, period: "1 day" }] })
       const ledger = yield* UsageLedger.make
-      const inner = Router.layer({
+      const inner = routerLayerInMemory({
         deadline: "1 hour",
         budget,
         ledger,
         deployments: [{ name: "inner", model: "m", llm }]
       })
-      const outer = Router.layer({ deadline: "15 seconds", deployments: [{ name: "outer", model: "m", llm: inner }] })
+      const outer = routerLayerInMemory({
+        deadline: "15 seconds",
+        deployments: [{ name: "outer", model: "m", llm: inner }]
+      })
       // Done within 30 seconds: a deadline lost on the way would leave the Llm retrying for an hour.
       yield* timesOutWithin30Seconds.pipe(Effect.provide(outer))
       // The Llm retried after 10 seconds; the outer router's deadline cut its second try at 15.
@@ -1356,7 +1373,7 @@ describe("Router", () => {
           inner.chat(request)
         )
     })).pipe(Layer.provide(slowLlm("inner", () => calls++)))
-    const router = Router.layer({
+    const router = routerLayerInMemory({
       deadline: "15 seconds",
       deployments: [{ name: "waiting", model: "m", llm: decorator }]
     })
@@ -1381,7 +1398,7 @@ describe("Router", () => {
     const decorator = decorating((inner) => ({
       chat: (request) => Effect.ensuring(inner.chat(request), Effect.sync(() => decorated++))
     })).pipe(Layer.provide(slowLlm("inner", () => calls++, told)))
-    const router = Router.layer({
+    const router = routerLayerInMemory({
       deadline: "15 seconds",
       deployments: [{ name: "decorated", model: "m", llm: decorator }]
     })
@@ -1433,7 +1450,7 @@ describe("Router", () => {
         })).pipe(Layer.provide(wrapped))
         const log = makeLog()
         const router = Context.get(
-          yield* Layer.build(Router.layer({
+          yield* Layer.build(routerLayerInMemory({
             deployments: [
               { name: "decorated", model: "m", llm: decorator, groups: ["g"] },
               deployment(log, "backup", { groups: ["g"] })
@@ -1467,10 +1484,10 @@ describe("Router", () => {
   /** A router built from `innerOptions`, and a router over it as its one deployment `outer`. */
   const nestedRouters = (innerOptions: Router.Options<Router.Deployment<OptionsError, never>>) =>
     Effect.gen(function*() {
-      const inner = Context.get(yield* Layer.build(Router.layer(innerOptions)), Router.Router)
+      const inner = Context.get(yield* Layer.build(routerLayerInMemory(innerOptions)), Router.Router)
       const outer = Context.get(
         yield* Layer.build(
-          Router.layer({ deployments: [{ name: "outer", model: "m", llm: Layer.succeed(Llm.Llm, inner) }] })
+          routerLayerInMemory({ deployments: [{ name: "outer", model: "m", llm: Layer.succeed(Llm.Llm, inner) }] })
         ),
         Router.Router
       )
@@ -1584,7 +1601,7 @@ describe("Router", () => {
         yield* Deferred.succeed(release, undefined)
         yield* Fiber.join(interrupting)
         expect(answered).toBe("whole")
-      }).pipe(Effect.provide(Router.layer({ deployments: [{ name: "whole", model: "m", llm }] })))
+      }).pipe(Effect.provide(routerLayerInMemory({ deployments: [{ name: "whole", model: "m", llm }] })))
     }))
 
   // Hedging: "slow" (first by priority) answers after `slow`, "quick" after `quick`; both Llms over one key.
@@ -1612,7 +1629,7 @@ describe("Router", () => {
             Effect.map(answering(name, delay, fails), (reply) => Stream.fromIterable(ChatChunk.fromResponse(reply)))
           )
       )
-    const router = Router.layer({
+    const router = routerLayerInMemory({
       strategy: "priority",
       hedge: { after: "2 seconds" },
       deployments: [
@@ -1864,7 +1881,7 @@ describe("Router rate limits", () => {
               return LlmTest.reply("primary")
             }))
         const log = makeLog()
-        const routed = Router.layer({
+        const routed = routerLayerInMemory({
           strategy: "priority",
           deployments: [
             { name: "primary", model: "m", llm: primary(yield* poolOf("primary", "3 seconds")) },
@@ -1905,7 +1922,7 @@ describe("Router rate limits", () => {
         expect(calls).toBe(1)
         // A router with nowhere else to go waits as well.
         yield* waitsThreeSeconds(
-          Router.layer({
+          routerLayerInMemory({
             deployments: [{ name: "only", model: "m", llm: primary(yield* poolOf("only", "3 seconds")) }]
           })
         )
@@ -1926,7 +1943,7 @@ describe("Router rate limits", () => {
             const llm = over("primary", yield* poolOf("primary"), () => Effect.suspend(() => answer(++calls)))
             return {
               calls: () => calls,
-              layer: Router.layer({
+              layer: routerLayerInMemory({
                 strategy: "priority",
                 deployments: [{ name: "primary", model: "m", llm }, deployment(log, "fallback", { model: "m" })]
               })
@@ -1969,7 +1986,7 @@ describe("Router rate limits", () => {
         backup: [{ model_name: "m", base_url: "http://backup.test/v1", api_keys: ["sk-test-backup-000000001"] }],
         router: { main: { deployments: ["primary/m", "backup/m"], strategy: "priority" } }
       })
-      const router = Router.layer(yield* ProviderConfig.namedRouterOptions(config, "main"))
+      const router = routerLayerInMemory(yield* ProviderConfig.namedRouterOptions(config, "main"))
       const reply = yield* Llm.chat(ask("m")).pipe(
         Effect.provide(router),
         Effect.provideService(HttpClient.HttpClient, fake.client)
@@ -1979,4 +1996,47 @@ describe("Router rate limits", () => {
       expect(yield* Clock.currentTimeMillis).toBe(0)
       expect(fake.requests.map((request) => request.url.startsWith(primaryUrl))).toEqual([true, false])
     }))
+})
+
+describe("Router's stores", () => {
+  it("are required: a router or its layer left without them does not compile (the typecheck of the tests proves it)", () => {
+    const options = { deployments: [deployment(makeLog(), "a")] }
+    // @ts-expect-error: `Router.make` requires its stores.
+    const made: Effect.Effect<Router.Service, unknown, Scope.Scope> = Router.make(options)
+    // @ts-expect-error: `Router.layer` requires them too.
+    const layered: Layer.Layer<Router.Router, unknown> = Router.layer(options)
+    const inMemory: Layer.Layer<Router.Router, unknown> = Router.layer(options).pipe(
+      Layer.provide(Router.layerStoreMemory)
+    )
+    // The deprecated `shared` brings its store's Redis layer, and so requires none.
+    const shared: Layer.Layer<Router.Router, unknown> = Router.layer({
+      ...options,
+      shared: { store: { redis: "redis://127.0.0.1:6379" } }
+    })
+    expect([made, layered, inMemory, shared].every((value) => value !== undefined)).toBe(true)
+  })
+
+  // A key of one memory store (absent: the default, "router") names one group of routers: a failure through one
+  // counts on the breaker the others read, and routers naming different keys keep theirs apart.
+  effectProp(
+    "routers over one memory store share each deployment's breaker exactly when they name the same key",
+    fc.tuple(fc.option(keyArbitrary, { nil: undefined }), fc.option(keyArbitrary, { nil: undefined })),
+    ([firstKey, secondKey]) =>
+      Effect.gen(function*() {
+        const log = makeLog()
+        const options = (key: string | undefined): Router.Options<Router.Deployment<never, never>> => ({
+          strategy: "priority",
+          cooldown: { failures: 2, window: "1 minute", period: "30 seconds" },
+          deployments: [deployment(log, "flaky", { answer: () => unavailable("flaky") }), deployment(log, "steady")],
+          ...(key === undefined ? {} : { key })
+        })
+        const stores = yield* Layer.build(Router.layerStoreMemory)
+        const first = yield* Effect.provide(Router.make(options(firstKey)), stores)
+        const second = yield* Effect.provide(Router.make(options(secondKey)), stores)
+        expect((yield* first.chat(ask())).text).toBe("steady")
+        expect((yield* second.chat(ask())).text).toBe("steady")
+        const state = (yield* second.status).details["flaky"]!.cooldown.state
+        expect(state).toBe((firstKey ?? "router") === (secondKey ?? "router") ? "open" : "closed")
+      })
+  )
 })

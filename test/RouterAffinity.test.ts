@@ -127,7 +127,7 @@ describe("Router affinity", () => {
       expect(new Set(world.served.map((served) => served.deployment)).size).toBe(3)
       const pinned = (yield* router.status).details
       expect(pinned["a"]!.pinnedSessions! + pinned["b"]!.pinnedSessions! + pinned["c"]!.pinnedSessions!).toBe(30)
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped, Effect.provide(Router.layerStoreMemory)))
 
   it.effect("a pinned key that is rate-limited gives way to another of the deployment, and the session follows it", () =>
     Effect.gen(function*() {
@@ -142,7 +142,7 @@ describe("Router affinity", () => {
       expect(second.key).not.toBe(first.key)
       for (let i = 0; i < 5; i++) yield* router.chat(ask("s1"))
       expect(world.served.slice(1).every((served) => served.key === second.key)).toBe(true)
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped, Effect.provide(Router.layerStoreMemory)))
 
   it.effect("a session's streams stick to its deployment and key as its calls do", () =>
     Effect.gen(function*() {
@@ -156,7 +156,7 @@ describe("Router affinity", () => {
         expect(reply.text).toBe(world.served[0]!.deployment)
       }
       expect(new Set(world.served.map((served) => `${served.deployment} ${served.key}`)).size).toBe(1)
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped, Effect.provide(Router.layerStoreMemory)))
 
   it.effect("without affinity (the default) a session is picked as any call", () =>
     Effect.gen(function*() {
@@ -165,7 +165,7 @@ describe("Router affinity", () => {
       for (let i = 0; i < 30; i++) yield* router.chat(ask("s1"))
       expect(new Set(world.served.map((served) => served.deployment)).size).toBe(3)
       expect((yield* router.status).details["a"]!.pinnedSessions).toBeNull()
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped, Effect.provide(Router.layerStoreMemory)))
 
   it.effect("in memory, at most maxSessions sessions are kept: the least recently answered goes first", () =>
     Effect.gen(function*() {
@@ -174,7 +174,7 @@ describe("Router affinity", () => {
       for (const session of ["s1", "s2", "s3"]) yield* router.chat(ask(session))
       const details = (yield* router.status).details
       expect(details["a"]!.pinnedSessions! + details["b"]!.pinnedSessions! + details["c"]!.pinnedSessions!).toBe(2)
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped, Effect.provide(Router.layerStoreMemory)))
 
   it.effect("a pin of a 1 MB session keeps only its SHA-256 digest, and finds it again", () =>
     Effect.gen(function*() {
@@ -200,7 +200,7 @@ describe("Router affinity", () => {
       expectOptionsError(ttl, { module: "Router", option: "affinity.ttl", expected: "a positive, finite duration" })
       const max = yield* Effect.flip(routerOver(world, { affinity: { maxSessions: 1.5 } }))
       expectOptionsError(max, { module: "Router", option: "affinity.maxSessions", expected: "a positive integer" })
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped, Effect.provide(Router.layerStoreMemory)))
 
   // Each step: the deployments down for one call of the session. The call's first attempt goes to the deployment and
   // key of the session's last answer; it moves only when that deployment fails, and then stays where it was answered.
@@ -228,7 +228,7 @@ describe("Router affinity", () => {
           if (pin !== undefined && down.includes(pin.deployment)) expect(answered.deployment).not.toBe(pin.deployment)
           pin = answered
         }
-      }),
+      }).pipe(Effect.provide(Router.layerStoreMemory)),
     50
   )
 })

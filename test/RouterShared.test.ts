@@ -205,7 +205,7 @@ describe("Router: breakers shared through Router.layerStoreMemory", () => {
       const options = (key: string) => ({
         strategy: "priority" as const,
         key,
-        cooldown: { failures: 2, window: "1 minute", period: "2 seconds" } as const,
+        cooldown: { failures: 3, window: "1 minute", period: "2 seconds" } as const,
         retryOn: ["ProviderUnavailableError" as const],
         deployments: [
           {
@@ -222,31 +222,33 @@ describe("Router: breakers shared through Router.layerStoreMemory", () => {
       )
       yield* one!.chat(ask)
       yield* two!.chat(ask)
-      // Two failures across the two routers open the one breaker.
-      expect((yield* two!.status).details["flaky"]!.cooldown.state).toBe("open")
-      // The first router reads it at its next refresh (every 250 ms), without a call of its own.
-      expect((yield* one!.status).details["flaky"]!.cooldown).toMatchObject({ state: "closed", recentFailures: 1 })
-      yield* TestClock.adjust("250 millis")
+      yield* one!.chat(ask)
+      // Three failures across the two routers open the one breaker: the first router's second failure opens it.
       expect((yield* one!.status).details["flaky"]!.cooldown.state).toBe("open")
-      expect(yield* Effect.map(one!.chat(ask), (reply) => reply.text)).toBe("s")
-      expect(flaky.calls).toHaveLength(2)
+      // No other process writes a memory store, so none polls it: the second router reads the open breaker at its
+      // next step with the store (here its call's failure), not before.
+      yield* TestClock.adjust("250 millis")
+      expect((yield* two!.status).details["flaky"]!.cooldown).toMatchObject({ state: "closed", recentFailures: 2 })
+      yield* two!.chat(ask)
+      expect((yield* two!.status).details["flaky"]!.cooldown.state).toBe("open")
+      expect(yield* Effect.map(two!.chat(ask), (reply) => reply.text)).toBe("s")
+      expect(flaky.calls).toHaveLength(4)
       // A router on another key keeps its own breaker, closed.
       yield* apart!.chat(ask)
-      expect(flaky.calls).toHaveLength(3)
+      expect(flaky.calls).toHaveLength(5)
       expect((yield* apart!.status).details["flaky"]!.cooldown.state).toBe("closed")
     }).pipe(Effect.scoped))
 
   it.effect(
-    "a hold a stream's last chunk sets (its rate-limit headers: no tokens left) holds the deployment back on the " +
-      "other router too",
+    "a hold a stream's last chunk sets (its rate-limit headers: no tokens left) is the other router's too, from its " +
+      "next step with the store",
     () =>
       Effect.gen(function*() {
         const stores = yield* Layer.build(Router.layerStoreMemory)
         let limitedCalls = 0
-        const spent = ChatChunk.fromResponse({
-          ...LlmTest.reply("limited"),
-          rateLimit: { remainingTokens: 0, resetTokens: Duration.seconds(30) }
-        })
+        // The first call's tokens come back in 30 seconds, the second's in 5.
+        const spent = (reset: Duration.Duration) =>
+          ChatChunk.fromResponse({ ...LlmTest.reply("limited"), rateLimit: { remainingTokens: 0, resetTokens: reset } })
         const options = {
           strategy: "priority" as const,
           key: "main",
@@ -254,7 +256,9 @@ describe("Router: breakers shared through Router.layerStoreMemory", () => {
             {
               name: "limited",
               model: "limited-model",
-              llm: LlmTest.fromHandler(() => Effect.sync(() => (limitedCalls++, { chunks: spent })))
+              llm: LlmTest.fromHandler(() =>
+                Effect.sync(() => ({ chunks: spent(Duration.seconds(limitedCalls++ === 0 ? 30 : 5)) }))
+              )
             },
             {
               name: "steady",
@@ -268,12 +272,15 @@ describe("Router: breakers shared through Router.layerStoreMemory", () => {
           Effect.map(ChatChunk.collect(router.chatStream(ask)), (reply) => reply.text)
         expect(yield* streamed(one!)).toBe("limited")
         expect((yield* one!.status).details["limited"]!.limitedUntil).not.toBeNull()
-        // The second router reads the hold from the store at its next refresh, without a call of its own.
-        yield* TestClock.adjust("250 millis")
+        // No other process writes a memory store, so none polls it: the second router has not read the hold yet.
+        yield* TestClock.adjust("10 seconds")
+        expect((yield* two!.status).details["limited"]!.limitedUntil).toBeNull()
+        // Its own stream's hold (5 seconds) is a step with the store, which answers the later of the two: the first's.
+        expect(yield* streamed(two!)).toBe("limited")
         const held = (yield* two!.status).details["limited"]!.limitedUntil
         expect(held).toBeGreaterThan(Duration.toMillis("29 seconds"))
         expect(yield* streamed(two!)).toBe("steady")
-        expect(limitedCalls).toBe(1)
+        expect(limitedCalls).toBe(2)
       }).pipe(Effect.scoped)
   )
 })

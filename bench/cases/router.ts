@@ -51,7 +51,7 @@ const router = (url: string) =>
         { name: "one", model: "gpt-4o-mini", llm: deployment(url, "one") },
         { name: "two", model: "gpt-4o-mini", llm: deployment(url, "two") }
       ]
-    })
+    }).pipe(Layer.provide(Router.layerStoreMemory))
   ).pipe(Effect.map((context) => Context.get(context, Llm.Llm)))
 
 const single = (url: string) =>
@@ -72,7 +72,7 @@ export const routerOverhead: BenchCase = {
           { name: "one", model: "gpt-4o-mini", llm: deployment(url, "one") },
           { name: "two", model: "gpt-4o-mini", llm: deployment(url, "two") }
         ]
-      })
+      }).pipe(Layer.provide(Router.layerStoreMemory))
     ).pipe(Effect.map((context) => calling(Context.get(context, Llm.Llm)))),
   baseline: {
     effect: (url) =>

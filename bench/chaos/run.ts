@@ -172,7 +172,7 @@ export const run = (options: Options): Effect.Effect<Report, unknown> =>
         // deployment's bad luck does not leave the run without deployments.
         cooldown: { failures: 10, window: "1 second", period: "250 millis" },
         deadline: "10 seconds"
-      }).pipe(Layer.provide(http))
+      }).pipe(Layer.provide(Router.layerStoreMemory)).pipe(Layer.provide(http))
     )
     const router = Context.get(context, Router.Router)
 

@@ -105,7 +105,7 @@ export const oneOff = <E, R>(
     model: primary.name,
     ...(fallback === undefined ? {} : { fallbacks: { [primary.name]: [{ to: fallback.name, on: everyError }] } }),
     ...deadline(timeout)
-  })
+  }).pipe(Layer.provide(Router.layerStoreMemory))
 
 /**
  * The `Llm` of a provider.json's router `name`, `--timeout` overriding its
@@ -121,7 +121,7 @@ export const named = (
 ): Layer.Layer<Llm.Llm, OptionsError | ProviderConfig.ProviderConfigError, HttpClient.HttpClient> =>
   Layer.unwrap(
     Effect.map(ProviderConfig.namedRouterOptions(config, name), (options) =>
-      Router.layer({ ...options, ...deadline(timeout) }))
+      Router.layer({ ...options, ...deadline(timeout) }).pipe(Layer.provide(Router.layerStoreMemory)))
   )
 
 /**

@@ -13,10 +13,10 @@ import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import type { OptionsError } from "../../src/OptionsError.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
-import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { prose } from "../fixtures/guardrails/labelled.js"
+import { routerLayerInMemory } from "../utils/memoryStores.js"
 
 const key = "sk-sim-guardrail-000000000001"
 const apis = ["chat-completions", "responses", "anthropic", "gemini", "ollama", "bedrock"] as const
@@ -268,11 +268,11 @@ describe("Guardrail.guard over the simulator: plain Llm.chat and Llm.chatStream 
       const pii = yield* Guardrail.make({ name: "pii", checks: [Guardrail.email], action: "mask", on: ["reply"] })
       const guardrails = [noSecrets, pii]
       const routers = [
-        Router.layer({
+        routerLayerInMemory({
           deployments: [{ name: "sim", model: "sim-small", llm: Guardrail.guard(guardrails).pipe(Layer.provide(llm)) }]
         }),
         Guardrail.guard(guardrails).pipe(
-          Layer.provide(Router.layer({ deployments: [{ name: "sim", model: "sim-small", llm }] }))
+          Layer.provide(routerLayerInMemory({ deployments: [{ name: "sim", model: "sim-small", llm }] }))
         )
       ]
       for (const router of routers) {

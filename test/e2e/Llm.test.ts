@@ -15,7 +15,7 @@ import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
-import { limiterLayerInMemory, poolInMemory, registryInMemory } from "../utils/memoryStores.js"
+import { limiterLayerInMemory, poolInMemory, registryInMemory, routerLayerInMemory } from "../utils/memoryStores.js"
 
 const keyA = "sk-sim-key-aaaaaaaa0001"
 const keyB = "sk-sim-key-bbbbbbbb0002"
@@ -149,7 +149,7 @@ describe("Llm over loopback", () => {
             RateLimiter.unlimited
           )))
         const context = yield* Layer.build(
-          Router.layer({
+          routerLayerInMemory({
             strategy: "priority",
             deployments: [
               { name: "primary", model: "gpt-4o-mini", llm: over(primary, "primary") },

@@ -12,6 +12,7 @@ import * as Llm from "../../src/Llm.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import { routerLayerInMemory } from "../utils/memoryStores.js"
 
 const entry = (simulator: Simulator.Simulator, key: string, extra?: Record<string, unknown>) => [{
   model_name: "gpt-4o-mini",
@@ -115,9 +116,10 @@ describe("Router over loopback", () => {
             }
           }
         })
-        const layer = Layer.unwrap(Effect.map(ProviderConfig.namedRouterOptions(config, "main"), Router.layer)).pipe(
-          Layer.provide(NodeHttpClient.layerUndici)
-        )
+        const layer = Layer.unwrap(Effect.map(ProviderConfig.namedRouterOptions(config, "main"), routerLayerInMemory))
+          .pipe(
+            Layer.provide(NodeHttpClient.layerUndici)
+          )
         const { reply, status } = yield* Effect.gen(function*() {
           const reply = yield* ChatChunk.collect(Llm.chatStream({ messages: [Message.user("hi")] }))
           return { reply, status: yield* Router.status }

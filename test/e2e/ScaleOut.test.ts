@@ -17,11 +17,11 @@ import * as Budget from "../../src/Budget.js"
 import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
-import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { arrivalGrants, overRunBound, overWindowBound } from "../utils/bucketBound.js"
 import { eventually } from "../utils/eventually.js"
+import { routerLayerInMemory } from "../utils/memoryStores.js"
 import { type RedisServer, redisServer } from "../utils/redisServer.js"
 import { deliverySlackMillis, providerFile, serve, type Served, storeReturns } from "../utils/serveCluster.js"
 import { connected } from "../utils/sharedStore.js"
@@ -257,7 +257,9 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
               key: "scale-out-spend"
             }).pipe(Effect.provide(Budget.layerStoreRedis(yield* connected(redis.url))))
             const options = yield* ProviderConfig.routerOptions(config, { budget })
-            const context = yield* Layer.build(Router.layer(options).pipe(Layer.provide(UndiciHttpClient.layer())))
+            const context = yield* Layer.build(
+              routerLayerInMemory(options).pipe(Layer.provide(UndiciHttpClient.layer()))
+            )
             return { budget, context }
           }))
         // The routers' own breakers connect in the background; the budget's stores are connected.

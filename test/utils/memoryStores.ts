@@ -7,6 +7,7 @@ import * as Layer from "effect/Layer"
 import * as Budget from "../../src/Budget.js"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
+import * as Router from "../../src/Router.js"
 
 /** `Budget.make` over a memory store of its own. */
 export const budgetInMemory = (options: Budget.Options) => Effect.provide(Budget.make(options), Budget.layerStoreMemory)
@@ -32,3 +33,11 @@ export const registryInMemory: Layer.Layer<KeyPool.KeyPoolRegistry | KeyPool.Lea
   KeyPool.KeyPoolRegistry.layer,
   KeyPool.layerStoreMemory
 )
+
+/** `Router.make` over memory stores of its own. */
+export const routerInMemory = <D extends Router.Deployment<unknown, unknown>>(options: Router.Options<D>) =>
+  Effect.provide(Router.make(options), Router.layerStoreMemory)
+
+/** `Router.layer` over memory stores of its own. */
+export const routerLayerInMemory = <D extends Router.Deployment<unknown, unknown>>(options: Router.Options<D>) =>
+  Router.layer(options).pipe(Layer.provide(Router.layerStoreMemory))

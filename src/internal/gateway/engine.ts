@@ -485,14 +485,17 @@ export function make(
         Guardrails.union(guarding.gateway, router === undefined ? [] : guarding.byRouter.get(router) ?? []),
         guarding.byDeployment
       )
-    // With a store, every router keeps its breakers and pins there, the instances sharing them.
-    const stores = store === undefined ? undefined : yield* Layer.build(Router.layerStoreRedis(store))
+    // Every router of this configuration keeps its breakers and pins in one store: the connected one, the instances
+    // sharing them, else this generation's memory.
+    const stores = yield* Layer.build(store === undefined ? Router.layerStoreMemory : Router.layerStoreRedis(store))
     function routerOf(options: Router.Options<Deployment>) {
-      const router = Router.make({
-        ...settled(options),
-        deployments: options.deployments.map((deployment) => ({ ...deployment, llm: built.get(deployment.name)! }))
-      })
-      return stores === undefined ? router : Effect.provide(router, stores)
+      return Effect.provide(
+        Router.make({
+          ...settled(options),
+          deployments: options.deployments.map((deployment) => ({ ...deployment, llm: built.get(deployment.name)! }))
+        }),
+        stores
+      )
     }
     const all = yield* routerOf(everything)
     const targets = new Map<string, Target>()

@@ -54,7 +54,7 @@ export function routerOptions(
 
 /**
  * `ProviderConfig.routerLayer`: the config's store connected once, for every deployment's limits and, provided as
- * `Router.layerStoreRedis`, the router's breakers and pins.
+ * `Router.layerStoreRedis`, the router's breakers and pins; a file without a store keeps them in memory of its own.
  */
 export function routerLayer(
   config: ProviderConfig,
@@ -64,7 +64,7 @@ export function routerLayer(
     const store = config.store === undefined ? undefined : yield* Store.make(config.store)
     const deployments = yield* routerDeployments(config, store)
     const router = Router.layer({ ...options, deployments })
-    return store === undefined ? router : Layer.provide(router, Router.layerStoreRedis(store))
+    return Layer.provide(router, store === undefined ? Router.layerStoreMemory : Router.layerStoreRedis(store))
   }))
 }
 

@@ -25,6 +25,7 @@ import * as Settings from "./settings.js"
 import * as Status from "./status.js"
 import { chosen } from "./stores/chosen.js"
 import * as StoresRedis from "./stores/redis/layer.js"
+import type { AffinityStore, BreakerStore, LearnedLimitStore } from "./stores/tags.js"
 import { chatStream } from "./stream.js"
 
 const chatSender: Sender<ChatResponse> = {
@@ -163,21 +164,31 @@ function unavailableCredentials(
 // (a gateway's named routers) keep theirs apart, as in memory, so their counts add up.
 const routerId = (names: ReadonlyArray<string>): string => hash("sha256", names.join("\n"), "base64url").slice(0, 16)
 
-/** `Router.make`: invalid options fail with `OptionsError`. */
+/** The stores a router requires (`chosen`). */
+export type Stores = BreakerStore | LearnedLimitStore | AffinityStore
+
+/**
+ * `Router.make`: invalid options fail with `OptionsError`. With the deprecated `shared`, over its store's Redis layer,
+ * which provides the stores.
+ */
 export const make = <D extends Deployment<unknown, unknown>>(
   options: Options<D>
-): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope> =>
+): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope | Stores> =>
   viaShared("Router", options, makeOverStores, (shared) =>
     "redis" in shared.store
       ? Effect.map(Store.make(shared.store), StoresRedis.layer)
       : Effect.succeed(StoresRedis.layer(shared.store)), { optional: true })
 
-// A router over the provided stores (`chosen`), else memory stores of its own.
+// A router over the stores it requires (`chosen`).
 const makeOverStores = <D extends Deployment<unknown, unknown>>(
   options: Options<D>
-): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope> =>
+): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope | Stores> =>
   Effect.suspend(
-    (): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope> => {
+    (): Effect.Effect<
+      Service,
+      Layer.Error<D["llm"]> | OptionsError,
+      Layer.Services<D["llm"]> | Scope.Scope | Stores
+    > => {
       const problem = Settings.invalid(options as Options)
       if (problem !== undefined) return Effect.fail(problem)
       const settings = Settings.resolve(options as Options)

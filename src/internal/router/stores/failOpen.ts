@@ -27,7 +27,8 @@ export const breakerStore = (
   shared: (options: Router.BreakerOptions) => Breakers.Breaker,
   local: Router.BreakerStore["Service"]
 ): Router.BreakerStore["Service"] => ({
-  breaker: (options) => Effect.map(local.breaker(options), (kept) => breakerOf(shared(options), kept))
+  breaker: (options) => Effect.map(local.breaker(options), (kept) => breakerOf(shared(options), kept)),
+  shared: true
 })
 
 const pinsOf = (shared: Pins.Pins, local: Router.Pins): Router.Pins => ({
@@ -54,5 +55,6 @@ export const learnedLimitStore = (
   shared: (options: Router.SamplesOptions) => Learned.RedisSamples,
   local: Router.LearnedLimitStore["Service"]
 ): Router.LearnedLimitStore["Service"] => ({
-  samples: (options) => Effect.map(local.samples(options), (kept) => samplesOf(shared(options), kept))
+  samples: (options) => Effect.map(local.samples(options), (kept) => samplesOf(shared(options), kept)),
+  shared: true
 })

@@ -37,7 +37,7 @@ export function breakerStore(): Router.BreakerStore["Service"] {
       peek: step(() => undefined)
     } satisfies Router.Breaker
   })
-  return { breaker }
+  return { breaker, shared: false }
 }
 
 /** Pins in this process: at most `maxSessions`, each living `ttlMillis` after its last answer. */
@@ -123,6 +123,7 @@ export function learnedLimitStore(): Router.LearnedLimitStore["Service"] {
           kept.set(options.key, samples)
         }
         return samples
-      })
+      }),
+    shared: false
   }
 }

@@ -9,6 +9,8 @@ import type * as Router from "../../../Router.js"
 /** `Router.BreakerStore`. */
 export class BreakerStore extends Context.Service<BreakerStore, {
   readonly breaker: (options: Router.BreakerOptions) => Effect.Effect<Router.Breaker>
+  /** Whether other processes write the store: its routers then refresh their mirrors from it. */
+  readonly shared: boolean
 }>()("effect-llm-router/Router/BreakerStore") {}
 
 /** `Router.AffinityStore`. */
@@ -19,4 +21,6 @@ export class AffinityStore extends Context.Service<AffinityStore, {
 /** `Router.LearnedLimitStore`. */
 export class LearnedLimitStore extends Context.Service<LearnedLimitStore, {
   readonly samples: (options: Router.SamplesOptions) => Effect.Effect<Router.Samples>
+  /** Whether other processes write the store: its routers then read their limits from it again and again. */
+  readonly shared: boolean
 }>()("effect-llm-router/Router/LearnedLimitStore") {}
