@@ -303,7 +303,8 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * so the provider's prompt cache for the session stays warm. Failover is unchanged: a pinned deployment cooling
    * down, with its breaker open or rate-limited is left as any other, and the session is pinned to wherever the call
    * is answered; a pinned key that is cooling, disabled or at its cap gives way to the least-loaded one. Kept in the
-   * `AffinityStore` under `key` (with `layerStoreRedis`, every instance reads the same pins). `true`: the defaults of `AffinityOptions`. Default: off.
+   * `AffinityStore` under `key` (with `layerStoreRedis`, every instance reads the same pins). `true`: the defaults of
+   * `AffinityOptions`. Default: off.
    */
   readonly affinity?: boolean | AffinityOptions | undefined
 }

@@ -211,7 +211,10 @@ const teamColumns = (change: TeamChange): Record<string, unknown> => {
 /** The keys' and teams' store. */
 export class KeyStore extends Context.Service<KeyStore, Store>()("effect-llm-router/gateway/keys/KeyStore") {}
 
-/** What a backend keeps: the tables, written at once, and read whole (failing with `E`) when their fingerprint moved. */
+/**
+ * What a backend keeps: the tables, written at once, and read whole (failing with `E`) when their fingerprint
+ * moved.
+ */
 interface Tables<E extends StoreUnavailableError = StoreUnavailableError> {
   /** A value that changes with every change of either table. */
   readonly fingerprint: Effect.Effect<string, E>

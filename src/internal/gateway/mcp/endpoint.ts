@@ -216,7 +216,8 @@ function guardOf(server: Governable): ToolGuardrails.Guard {
 }
 
 // The call of `served`'s tool, forwarded with the client's arguments and the caller's trace (`trace.ts`), governed by
-// the request's governance (`McpRequest`); the upstream's result as it gave it. Its chain (`Guardrails.chainOf`: its server's, and
+// the request's governance (`McpRequest`); the upstream's result as it gave it. Its chain (`Guardrails.chainOf`: its
+// server's, and
 // its caller's names among `named`) checks the arguments before they are sent and the result before it is answered.
 // A call its client cancels is interrupted here, which cancels it upstream (`rpc.ts`). The server's progress and logs
 // for the call reach its client through `notifications`, its endpoint's (`relay.ts`).

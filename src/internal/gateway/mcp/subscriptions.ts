@@ -512,7 +512,8 @@ function advertising(response: HttpServerResponse.HttpServerResponse) {
 
 /**
  * The answer `http` (an endpoint's `McpServer`) gives `request` to the endpoint at `path`, with the subscriptions'
- * part taken by `subscriptions` for a caller of `rule` in `session`: a session's `resources/subscribe` and `resources/unsubscribe`
+ * part taken by `subscriptions` for a caller of `rule` in `session`: a session's `resources/subscribe` and
+ * `resources/unsubscribe`
  * answered here (and recorded with the session), a stateless client's refused (`statelessError`), a session's
  * `DELETE` dropping its subscriptions, and an `initialize` answered advertising them.
  */

@@ -5,7 +5,8 @@
  * API has one (`Engine.batchDeployment`, `ProviderClient.batch`) with a key of that deployment's pool, its lines
  * decoded as `/v1/chat/completions` bodies: its model checked against the caller's, and its worst case at the batch
  * price reserved against the caller's budget (and its team's) while the batch is sent, refused before anything is
- * sent when it does not fit. The ids the client is given carry the rest (`batches/ids.ts`), so any instance answers a retrieve, a
+ * sent when it does not fit. The ids the client is given carry the rest (`batches/ids.ts`), so any instance answers a
+ * retrieve, a
  * cancel and the result files, which are written in OpenAI's shape from the provider's lines whatever its API.
  *
  * A batch is recorded open when it is made, and settled once it ended at its provider (`batches/settlement.ts`): by the

@@ -1,7 +1,8 @@
 /**
  * Every request of the gateway: the guard it passes (`Intake.guard`: its `Host`, its origin, its body's type) and its
  * key checked, its context made (`request/context.ts`, with its `x-request-id`) and provided to its route, its body
- * read within the limit (`withBody`), its answer counted and its record written (`observe/record.ts`). The refusals these give are in the words of the dialect of their path
+ * read within the limit (`withBody`), its answer counted and its record written (`observe/record.ts`). The refusals
+ * these give are in the words of the dialect of their path
  * (`dialects.ts`).
  */
 import * as Context from "effect/Context"
