@@ -73,6 +73,7 @@ const expectations: Record<string, (out: string) => void> = {
     const ids = (json(out).data as ReadonlyArray<{ readonly id: string }>).map((model) => model.id)
     expect(ids).toEqual(expect.arrayContaining(["main", "gpt-4o-mini", "text-embedding-3-small"]))
   },
+  "GET /v1/batches": (out) => expect(json(out)).toMatchObject({ object: "list", data: [], has_more: false }),
   "GET /health": (out) => expect(json(out)).toEqual({ status: "ok" }),
   "GET /ready": (out) => expect(json(out)).not.toHaveProperty("error"),
   "POST /v1/messages": (out) => expect(json(out)).toMatchObject({ type: "message", role: "assistant" }),
