@@ -544,7 +544,7 @@ export function make<D extends Deployment<unknown, unknown>>(
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import { Effect, Layer } from "effect"
  * import { Llm, Message, Router } from "effect-llm-router"
  * import { LlmTest } from "effect-llm-router/testing"
  *
