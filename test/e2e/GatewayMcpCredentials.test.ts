@@ -262,11 +262,13 @@ describe("an MCP upstream's echo of its request", () => {
         }
         expect(everything).not.toContain(token.state.url)
         expect(everything).not.toContain(JSON.stringify(token.state.url).slice(1, -1))
-        // Each was echoed, and reached the caller masked.
-        expect(token.state.tokens.length).toBeGreaterThan(0)
-        for (const credential of [apiKey, bearer, urlSecret, clientSecret, token.state.url, ...token.state.tokens]) {
+        // Each was echoed, and reached the caller masked. Of the access tokens, which live a second, the gateway may
+        // have been granted some it sent only in its own requests (a ping, a listing replaced since), so at least one
+        // reached the caller masked, and none unmasked (above).
+        for (const credential of [apiKey, bearer, urlSecret, clientSecret, token.state.url]) {
           expect(everything, credential).toContain(maskKey(credential))
         }
+        expect(token.state.tokens.filter((granted) => everything.includes(maskKey(granted))).length).toBeGreaterThan(0)
         expect(JSON.stringify(refusal.content)).toContain(
           "the OAuth token endpoint of the MCP server oauth answered 400"
         )
