@@ -260,7 +260,7 @@ export interface Service {
   /**
    * Replaces the hold with `cost` (0: releases it), from any instance over the same store, once: a settle of a hold
    * settled already, or lapsed, does nothing, so a settle retried after it failed or after its instance stopped
-   * counts the cost once. Fails when the store did not take it.
+   * counts the cost once. Fails when the store did not take it (a SQL store retries it in the background instead).
    */
   readonly settleHold: (hold: Hold, cost: number) => Effect.Effect<void, Store.StoreUnavailableError>
   readonly status: Effect.Effect<ReadonlyArray<LimitStatus>>

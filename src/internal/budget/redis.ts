@@ -5,7 +5,9 @@
  * within the lease TTL. `reserve` is one script over every counter of the
  * reservation: drop lapsed reservations, refuse if any limit would be passed,
  * else reserve in all, atomically. `settle` is one script: drop the
- * reservation, add the cost to the window the call ends in.
+ * reservation, add the cost to the window the call ends in. A hold (`Budget.hold`) lapses at its own `until`,
+ * unrenewed, its window's keys kept as long; its settle counts the cost only where the hold still was, in `spent`
+ * (not in a record), so any instance may settle it, or settle it again, and it counts once.
  *
  * ## Spend rebuilt from a record
  *

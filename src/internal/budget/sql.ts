@@ -22,7 +22,7 @@
  * Each reservation is a lease, renewed by its instance while its call runs; one whose instance died lapses after the
  * lease and is charged its estimate (the worst case the call could have cost) by the next reservation in its counter,
  * since the call may have been billed: a budget is never passed, at the price of counting a dead call at its worst
- * case.
+ * case. A hold (`Budget.hold`) is no lease: it expires at its own `until`, unrenewed, so any instance settles it.
  *
  * ## The database away
  *
