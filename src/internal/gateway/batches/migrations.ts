@@ -3,17 +3,12 @@ import { type Migrations, statements } from "../../sql/migrations.js"
 
 /** Its migrations, by `<id>_<name>` (`sql/migrations.ts`). */
 export const migrations = {
-  // A batch made through the gateway, open until it is settled (docs/batch.md): the hold of its worst case on its
-  // key's budget (none for a key without one), the lease on its settling (its holder and until when), and each of its
-  // lines settled once, by custom id, with its cost.
+  // A batch made through the gateway, open until it is settled (docs/batch.md): the lease on its settling (its holder
+  // and until when), and each of its lines settled once, by custom id, with its cost.
   "20_batch_settlements": statements(
     `CREATE TABLE batch_settlements (
       id TEXT PRIMARY KEY,
       opened_at BIGINT NOT NULL,
-      hold_id TEXT,
-      hold_estimate DOUBLE PRECISION,
-      hold_at BIGINT,
-      hold_until BIGINT,
       holder TEXT,
       lease_until BIGINT,
       settled_at BIGINT
@@ -25,5 +20,13 @@ export const migrations = {
       cost DOUBLE PRECISION NOT NULL,
       PRIMARY KEY (batch, custom_id)
     )`
+  ),
+  // The hold of a batch's worst case on its key's budget (`Budget.hold`) until it is settled, kept with its record
+  // for any instance to settle; none for a key without a budget.
+  "21_batch_holds": statements(
+    "ALTER TABLE batch_settlements ADD COLUMN hold_id TEXT",
+    "ALTER TABLE batch_settlements ADD COLUMN hold_estimate DOUBLE PRECISION",
+    "ALTER TABLE batch_settlements ADD COLUMN hold_at BIGINT",
+    "ALTER TABLE batch_settlements ADD COLUMN hold_until BIGINT"
   )
 } satisfies Migrations
