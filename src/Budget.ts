@@ -195,8 +195,9 @@ export interface Reservation {
 
 /**
  * A reservation any instance can settle (`hold`): it stays whether or not the instance that took it lives, until it
- * is settled once (`settleHold`) or lapses at `until` into its estimate. Keep it where the instance that settles it
- * reads it (a database row), as the gateway keeps a batch's worst case until the batch is settled.
+ * is settled once (`settleHold`) or lapses at `until` as its store lets a dead instance's reservation lapse (the SQL
+ * store counts it at its estimate, Redis drops it, memory keeps it for the process's life). Keep it where the
+ * instance that settles it reads it (a database row), as the gateway keeps a batch's worst case until it is settled.
  *
  * @since 0.3.0
  * @category Models
@@ -208,7 +209,7 @@ export interface Hold {
   readonly estimate: number
   /** When it was taken (epoch ms, the `Clock` of the instance that took it). */
   readonly at: number
-  /** When it lapses into its estimate unless settled (epoch ms). */
+  /** When it lapses unless settled (epoch ms). */
   readonly until: number
 }
 

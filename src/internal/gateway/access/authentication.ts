@@ -91,7 +91,7 @@ export interface Auth {
   /**
    * Checks the caller's rate limit, models and budget for a provider batch of `model` whose lines can cost `estimate`
    * US dollars at most: held on its budget (and its team's) as `hold` names it, whichever instance later settles it,
-   * until it is settled (`settleBatch`) or lapses at `hold.until` into the estimate; refused (429) before the batch is
+   * until it is settled (`settleBatch`) or lapses at `hold.until` (`Budget.Hold`); refused (429) before the batch is
    * sent when it does not fit. The hold, or none for a caller without a budget.
    */
   readonly admitBatch: (

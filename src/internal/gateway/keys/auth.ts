@@ -438,7 +438,7 @@ export const make = (
       return caller.limiter === undefined ? held : Effect.andThen(limited(caller, caller.limiter), held)
     }
 
-    // A caller gone (its key revoked) has no budget to settle: its hold lapses into its estimate.
+    // A caller gone (its key revoked) has no budget to settle: its hold lapses at its end (`Budget.Hold`).
     const settleBatch = (caller: Caller | undefined, hold: Budget.Hold, cost: number) =>
       caller?.budget === undefined ? Effect.void : caller.budget.settleHold(hold, cost)
 

@@ -69,7 +69,7 @@ const settledKept = Duration.days(60)
 /**
  * How long a batch's worst case is held on its key's budget unless it is settled first: past the longest a provider
  * runs a batch (Bedrock's jobs, up to a week), so a batch still running is never let go of; one never settled (its
- * record lost) then lapses into its worst case.
+ * record lost) then lapses (`Budget.Hold`).
  */
 const heldFor = Duration.days(8)
 
@@ -368,7 +368,7 @@ export const routes = Effect.gen(function*() {
         // spent and held (the batches of the key still running among it).
         const hold = yield* auth.admitBatch(caller, model, estimate, holding)
         // A batch the provider refused ran nothing: its hold is let go. One interrupted while it was sent may be the
-        // provider's: its hold lapses into its worst case.
+        // provider's: its hold lapses at its end (`Budget.Hold`).
         const { credentials, status } = yield* Effect.flatMap(
           credentialsOf(deployment),
           (credentials) =>
@@ -389,7 +389,7 @@ export const routes = Effect.gen(function*() {
         }
         const object = batchObject(ref, status, credentials.key)
         // Recorded open with its hold: what is settled (a batch not recorded, its store away, is not: its hold lapses
-        // into its worst case).
+        // at its end).
         yield* settlements.open({ id: String(object.id), openedAt: ref.createdAt, hold }).pipe(
           Effect.catch((error) =>
             Effect.logError("a batch was not recorded open: it will not be settled").pipe(
