@@ -194,6 +194,26 @@ export interface Reservation {
 }
 
 /**
+ * A reservation any instance can settle (`hold`): it stays whether or not the instance that took it lives, until it
+ * is settled once (`settleHold`) or lapses at `until` as its store lets a dead instance's reservation lapse (the SQL
+ * store counts it at its estimate, Redis drops it, memory keeps it for the process's life). Keep it where the
+ * instance that settles it reads it (a database row), as the gateway keeps a batch's worst case until it is settled.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface Hold {
+  /** Unique to this reservation, across instances: the id the store keeps it by. */
+  readonly id: string
+  /** US dollars. */
+  readonly estimate: number
+  /** When it was taken (epoch ms, the `Clock` of the instance that took it). */
+  readonly at: number
+  /** When it lapses unless settled (epoch ms). */
+  readonly until: number
+}
+
+/**
  * One limit's state.
  *
  * @since 0.1.0
@@ -230,6 +250,20 @@ export interface Service {
    * same reservation do nothing.
    */
   readonly charge: (reservation: Reservation, cost: number | undefined) => Effect.Effect<void>
+  /**
+   * Reserves `call.estimate` as `check` does, as a `Hold` of id `hold.id` lasting until `hold.until` (epoch ms)
+   * without its instance: a reservation for work that outlives the request that asked for it.
+   */
+  readonly hold: (
+    call: Call,
+    hold: { readonly id: string; readonly until: number }
+  ) => Effect.Effect<Hold, BudgetExceededError | NoCapacityError>
+  /**
+   * Replaces the hold with `cost` (0: releases it), from any instance over the same store, once: a settle of a hold
+   * settled already, or lapsed, does nothing, so a settle retried after it failed or after its instance stopped
+   * counts the cost once. Fails when the store did not take it (a SQL store retries it in the background instead).
+   */
+  readonly settleHold: (hold: Hold, cost: number) => Effect.Effect<void, Store.StoreUnavailableError>
   readonly status: Effect.Effect<ReadonlyArray<LimitStatus>>
 }
 
@@ -292,6 +326,11 @@ export interface Held {
   readonly estimate: number
   /** When it was asked for (epoch ms, the instance's `Clock`): it is weighed in the windows that hold this instant. */
   readonly at: number
+  /**
+   * When it lapses (epoch ms), not renewed by the instance that took it (a `Budget.hold`). Default: a lease its
+   * instance renews while it holds the reservation.
+   */
+  readonly until?: number | undefined
 }
 
 /**

@@ -4,9 +4,10 @@
  * it (`batches/settlement.ts`): a batch recorded open once and listed until it is settled, the oldest first; one holder
  * of a batch's lease at a time, taken again when it lapsed or was given up, none once the batch is settled; a line
  * recorded settled once; several instances settling one batch at once, or one taking up a settling another left
- * mid-way (interrupted, or dead with its lease), charge each line once; the batches settled long ago forgotten; and
- * for any result (lines missing, repeated, failed, expired or cancelled) the charges are the distinct answered lines'
- * costs at the batch price, however often it is settled.
+ * mid-way (interrupted, or dead with its lease), log each line once and charge the batch's hold on its key's budget
+ * once, with the lines' cost, wherever the settling stopped; the batches settled long ago forgotten; and for any
+ * result (lines missing, repeated, failed, expired or cancelled) the lines logged are the distinct answered lines and
+ * the budget's spend their cost at the batch price, however often it is settled.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -15,6 +16,8 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
+import { randomUUID } from "node:crypto"
+import * as Budget from "../../src/Budget.js"
 import { type ChatResponse, emptyUsage } from "../../src/ChatResponse.js"
 import * as Settlement from "../../src/internal/gateway/batches/settlement.js"
 import type * as Settlements from "../../src/internal/gateway/batches/settlements.js"
@@ -73,21 +76,40 @@ const result = fc.array(
 const batchCost = (tokens: number) =>
   Pricing.cost(price, { ...reply(tokens, tokens * 2).usage, serviceTier: Pricing.batchTier })!
 
-/** Each line charged, by custom id, as a settling's `charge` is called. */
-const charges = () => {
-  const charged: Array<Settlement.Billed> = []
-  return {
-    charged,
-    charge: (line: Settlement.Billed) => Effect.sync(() => void charged.push(line))
-  }
+/** What a settling writes: each line logged, by custom id, and the hold's charge on its budget. */
+interface Books {
+  readonly logged: Array<Settlement.Billed>
+  readonly log: Settlement.Settling["logged"]
+  readonly charged: Settlement.Settling["charged"]
+  /** The batch's worst case, held on the budget as the gateway holds it when the batch is made. */
+  readonly hold: Budget.Hold
+  /** The budget's spend and what it holds. */
+  readonly levels: Effect.Effect<{ readonly spent: number; readonly reserved: number }>
 }
+
+/** A key's budget (of $1,000, in a window no run crosses) holding a batch's worst case of `worst`. */
+const books = (worst = 100): Effect.Effect<Books> =>
+  Effect.gen(function*() {
+    const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 1_000, period: "36500 days" }] })
+    const hold = yield* budget.hold({ estimate: worst }, { id: `hold-${randomUUID()}`, until: Number.MAX_SAFE_INTEGER })
+    const logged: Array<Settlement.Billed> = []
+    return {
+      logged,
+      log: (line: Settlement.Billed) => Effect.sync(() => void logged.push(line)),
+      charged: budget.settleHold,
+      hold,
+      levels: Effect.map(budget.status, ([status]) => ({ spent: status!.spent, reserved: status!.reserved }))
+    }
+  }).pipe(Effect.provide(Budget.layerStoreMemory), Effect.orDie)
 
 const settling = (
   store: Settlements.Settlements,
   holder: string,
-  charge: Settlement.Settling["charge"],
+  { charged, log }: Pick<Books, "log" | "charged">,
   batch = "batch_gw1.test"
-): Settlement.Settling => ({ store, batch, holder, charge })
+): Settlement.Settling => ({ store, batch, holder, logged: log, charged })
+
+const costOf = (lines: ReadonlyArray<Settlement.Billed>) => lines.reduce((sum, line) => sum + line.cost, 0)
 
 export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settlements>) =>
   describe(`batches' settlements store contract: ${backend.name}`, () => {
@@ -109,8 +131,12 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
         // Closed is closed: opening it again does not reopen it.
         yield* store.open({ id: "batch-a", openedAt: 6_000 })
         expect((yield* store.opened).map((batch) => batch.id)).toEqual(["batch-b", "batch-c"])
-        expect(yield* store.settled("batch-a")).toEqual({ lines: new Map(), closed: true })
+        expect(yield* store.settled("batch-a")).toEqual({ lines: new Map(), hold: undefined, closed: true })
         expect(yield* store.settled("batch-none")).toBeUndefined()
+        // A batch's hold on its key's budget, kept with its record for any instance to settle.
+        const hold: Budget.Hold = { id: "hold-1", estimate: 0.125, at: 1_000, until: 2_000_000_000_000 }
+        yield* store.open({ id: "batch-held", openedAt: 4_000, hold })
+        expect(yield* store.settled("batch-held")).toEqual({ lines: new Map(), hold, closed: false })
       }).pipe(Effect.scoped))
 
     it.live(`${backend.name}: one holder of a batch's lease at a time, taken again once lapsed or given up`, () =>
@@ -145,6 +171,7 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
         expect(yield* store.settleLine("batch-y", "req-1", 0.25)).toBe(true)
         expect(yield* store.settled("batch-y")).toEqual({
           lines: new Map([["req-0", 0.5], ["req-1", 0.25]]),
+          hold: undefined,
           closed: false
         })
       }).pipe(Effect.scoped))
@@ -165,11 +192,12 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
       Effect.gen(function*() {
         const store = yield* backend.store
         const lines = Settlement.billed(Array.from({ length: 20 }, (_, i) => lineOf(i, "answered", 10 + i)), price)
-        yield* store.open({ id: "batch_gw1.test", openedAt: 1_000 })
-        const { charge, charged } = charges()
+        const kept = yield* books()
+        yield* store.open({ id: "batch_gw1.test", openedAt: 1_000, hold: kept.hold })
+        const charged = kept.logged
         // Each instance tries until the batch is settled, as retrieves and sweeps do.
         const instance = (holder: string) =>
-          Effect.repeat(Settlement.settle(settling(store, holder, charge), lines), {
+          Effect.repeat(Settlement.settle(settling(store, holder, kept), lines), {
             until: (outcome) => outcome === "settled",
             times: 200
           }).pipe(
@@ -180,42 +208,89 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
         expect(charged.map((line) => line.customId).sort()).toEqual(lines.map((line) => line.customId).sort())
         expect((yield* store.settled("batch_gw1.test"))?.closed).toBe(true)
         // Settled: another settling charges nothing.
-        expect(yield* Settlement.settle(settling(store, "d", charge), lines)).toBe("left")
+        expect(yield* Settlement.settle(settling(store, "d", kept), lines)).toBe("left")
         expect(charged).toHaveLength(20)
+        const { reserved, spent } = yield* kept.levels
+        expect(reserved).toBe(0)
+        expect(spent).toBeCloseTo(costOf(lines), 12)
       }).pipe(Effect.scoped))
 
     it.live(`${backend.name}: a settling interrupted mid-way, taken up by another instance, charges each line once`, () =>
       Effect.gen(function*() {
         const store = yield* backend.store
         const lines = Settlement.billed(Array.from({ length: 10 }, (_, i) => lineOf(i, "answered", 100)), price)
-        yield* store.open({ id: "batch_gw1.test", openedAt: 1_000 })
-        const { charge, charged } = charges()
+        const kept = yield* books()
+        yield* store.open({ id: "batch_gw1.test", openedAt: 1_000, hold: kept.hold })
+        const charged = kept.logged
         const fourth = yield* Deferred.make<void>()
         const go = yield* Deferred.make<void>()
-        // The first instance is at its fourth line's charge (the line's record and charge are one uninterruptible
-        // step) when it is interrupted: it stops after that line.
+        // The first instance is at its fourth line's log (the line's record and log are one uninterruptible step)
+        // when it is interrupted: it stops after that line.
         const stalling = (line: Settlement.Billed) =>
           Effect.andThen(
-            charge(line),
+            kept.log(line),
             Effect.suspend(() =>
               charged.length === 4
                 ? Effect.andThen(Deferred.succeed(fourth, undefined), Deferred.await(go))
                 : Effect.void
             )
           )
-        const first = yield* Effect.forkChild(Settlement.settle(settling(store, "first", stalling), lines))
+        const first = yield* Effect.forkChild(
+          Settlement.settle(settling(store, "first", { log: stalling, charged: kept.charged }), lines)
+        )
         yield* Deferred.await(fourth)
         // While it holds the lease, another instance leaves the batch to it.
-        expect(yield* Settlement.settle(settling(store, "second", charge), lines)).toBe("left")
+        expect(yield* Settlement.settle(settling(store, "second", kept), lines)).toBe("left")
         const interrupted = yield* Effect.forkChild(Fiber.interrupt(first))
         // The interruption asked for (the fiber forked runs first), then the fourth line let go.
         yield* Effect.yieldNow
         yield* Deferred.succeed(go, undefined)
         yield* Fiber.join(interrupted)
         expect(charged).toHaveLength(4)
-        expect(yield* Settlement.settle(settling(store, "second", charge), lines)).toBe("settled")
+        // Nothing charged yet: the budget still holds the worst case.
+        expect(yield* kept.levels).toEqual({ spent: 0, reserved: 100 })
+        expect(yield* Settlement.settle(settling(store, "second", kept), lines)).toBe("settled")
         expect(charged.map((line) => line.customId).sort()).toEqual(lines.map((line) => line.customId).sort())
+        const { reserved, spent } = yield* kept.levels
+        expect(reserved).toBe(0)
+        expect(spent).toBeCloseTo(costOf(lines), 12)
       }).pipe(Effect.scoped))
+
+    it.live(
+      `${backend.name}: an instance killed before or after the budget's charge, its batch settled by another: ` +
+        "charged once",
+      () =>
+        Effect.gen(function*() {
+          const store = yield* backend.store
+          const lines = Settlement.billed(Array.from({ length: 6 }, (_, i) => lineOf(i, "answered", 100 + i)), price)
+          for (const killed of ["before", "after"] as const) {
+            const batch = `batch_gw1.killed-${killed}`
+            const kept = yield* books()
+            yield* store.open({ id: batch, openedAt: 1_000, hold: kept.hold })
+            const reached = yield* Deferred.make<void>()
+            // The first instance recorded and logged every line, and is killed at the budget's charge: before it
+            // is made, or once it is made and before the batch is recorded settled.
+            const stalled: Settlement.Settling["charged"] = (hold, cost) =>
+              Effect.andThen(
+                killed === "before" ? Effect.void : kept.charged(hold, cost),
+                Effect.andThen(Deferred.succeed(reached, undefined), Effect.never)
+              )
+            const first = yield* Effect.forkChild(
+              Settlement.settle(settling(store, "first", { log: kept.log, charged: stalled }, batch), lines)
+            )
+            yield* Deferred.await(reached)
+            yield* Fiber.interrupt(first)
+            expect((yield* store.settled(batch))?.closed).toBe(false)
+            expect((yield* kept.levels).reserved).toBe(killed === "before" ? 100 : 0)
+            // Another instance takes it up once the lease is given up (an interruption gives it up).
+            expect(yield* Settlement.settle(settling(store, "second", kept, batch), lines)).toBe("settled")
+            expect(kept.logged.map((line) => line.customId)).toEqual(lines.map((line) => line.customId))
+            const { reserved, spent } = yield* kept.levels
+            expect(reserved).toBe(0)
+            expect(spent).toBeCloseTo(costOf(lines), 12)
+          }
+        }).pipe(Effect.scoped)
+    )
 
     it.live(`${backend.name}: the batches settled before an instant are forgotten, with their lines; others kept`, () =>
       Effect.gen(function*() {
@@ -227,7 +302,11 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
         yield* store.close("batch-new", 4_000)
         yield* store.forget(3_000)
         expect(yield* store.settled("batch-old")).toBeUndefined()
-        expect(yield* store.settled("batch-new")).toEqual({ lines: new Map([["req-0", 0.25]]), closed: true })
+        expect(yield* store.settled("batch-new")).toEqual({
+          lines: new Map([["req-0", 0.25]]),
+          hold: undefined,
+          closed: true
+        })
         expect((yield* store.opened).map((batch) => batch.id)).toEqual(["batch-open"])
         // Forgotten is as never recorded: nothing is settled of it.
         expect(yield* store.lease("batch-old", "one", 5_000, 6_000)).toBe(false)
@@ -237,10 +316,11 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
     it.live(`${backend.name}: a batch not recorded open in the store is left, nothing charged`, () =>
       Effect.gen(function*() {
         const store = yield* backend.store
-        const { charge, charged } = charges()
+        const kept = yield* books()
         const lines = Settlement.billed([lineOf(0, "answered", 10)], price)
-        expect(yield* Settlement.settle(settling(store, "one", charge), lines)).toBe("left")
-        expect(charged).toEqual([])
+        expect(yield* Settlement.settle(settling(store, "one", kept), lines)).toBe("left")
+        expect(kept.logged).toEqual([])
+        expect(yield* kept.levels).toEqual({ spent: 0, reserved: 100 })
         expect(yield* store.settled("batch_gw1.test")).toBeUndefined()
       }).pipe(Effect.scoped))
 
@@ -248,17 +328,19 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
       Effect.gen(function*() {
         const store = yield* backend.store
         const lines = Settlement.billed([lineOf(0, "answered", 10), lineOf(1, "answered", 20)], price)
-        const { charge, charged } = charges()
-        yield* store.open({ id: "batch_gw1.test", openedAt: 1_000 })
+        const kept = yield* books()
+        yield* store.open({ id: "batch_gw1.test", openedAt: 1_000, hold: kept.hold })
         // It settled the first line and died, its lease held until far off.
         yield* store.settleLine("batch_gw1.test", "req-0", lines[0]!.cost)
         expect(yield* store.lease("batch_gw1.test", "dead", 1_000, Number.MAX_SAFE_INTEGER)).toBe(true)
-        expect(yield* Settlement.settle(settling(store, "alive", charge), lines)).toBe("left")
-        expect(charged).toEqual([])
+        expect(yield* Settlement.settle(settling(store, "alive", kept), lines)).toBe("left")
+        expect(kept.logged).toEqual([])
         // Its lease lapsed (at the epoch's first instants).
         expect(yield* store.lease("batch_gw1.test", "dead", 1_000, 2_000)).toBe(true)
-        expect(yield* Settlement.settle(settling(store, "alive", charge), lines)).toBe("settled")
-        expect(charged.map((line) => line.customId)).toEqual(["req-1"])
+        expect(yield* Settlement.settle(settling(store, "alive", kept), lines)).toBe("settled")
+        expect(kept.logged.map((line) => line.customId)).toEqual(["req-1"])
+        // The budget charged both lines: the one the dead instance recorded too.
+        expect((yield* kept.levels).spent).toBeCloseTo(costOf(lines), 12)
       }).pipe(Effect.scoped))
 
     effectProp(
@@ -268,10 +350,11 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
       ([{ file, lines }, times]) =>
         Effect.gen(function*() {
           const store = yield* backend.store
-          const { charge, charged } = charges()
+          const kept = yield* books()
+          const charged = kept.logged
           const billed = Settlement.billed(file, price)
-          yield* store.open({ id: "batch_gw1.test", openedAt: 1_000 })
-          for (let i = 0; i < times; i++) yield* Settlement.settle(settling(store, `instance-${i}`, charge), billed)
+          yield* store.open({ id: "batch_gw1.test", openedAt: 1_000, hold: kept.hold })
+          for (let i = 0; i < times; i++) yield* Settlement.settle(settling(store, `instance-${i}`, kept), billed)
           const expected = lines.flatMap(({ kind, tokens, written }, index) =>
             kind === "answered" && written > 0 ? [{ customId: `req-${index}`, cost: batchCost(tokens) }] : []
           )
@@ -282,6 +365,10 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
           const recorded = yield* store.settled("batch_gw1.test")
           expect(recorded?.closed).toBe(true)
           expect([...recorded!.lines.keys()].sort()).toEqual(expected.map((line) => line.customId).sort())
+          // The budget: the lines' cost spent, nothing held.
+          const levels = yield* kept.levels
+          expect(levels.reserved).toBe(0)
+          expect(levels.spent).toBeCloseTo(total, 12)
         }).pipe(Effect.orDie),
       runsOf[backend.name]
     )

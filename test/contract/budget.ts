@@ -136,6 +136,35 @@ export const budgetContract = (backend: BudgetBackend) => {
     )
 
     test(
+      "a hold stays without renewal until it is settled, once, from either instance; a check fits beside it only",
+      () =>
+        Effect.gen(function*() {
+          const { elapse, instances } = yield* backend.connect
+          const [first, second] = yield* instances([{ limit: 10, period: long }])
+          const until = (yield* Clock.currentTimeMillis) + 86_400_000
+          const hold = yield* first.hold({ estimate: 6 }, { id: `hold-${randomUUID()}`, until })
+          expect(hold).toMatchObject({ estimate: 6, until })
+          expect(yield* levels(second)).toEqual({ spent: 0, reserved: 6 })
+          // Past any lease of a call's reservation: a hold is no lease.
+          if (backend.clock === "test") yield* elapse("1 hour")
+          expect(yield* levels(second)).toEqual({ spent: 0, reserved: 6 })
+          expect((yield* Effect.flip(second.check({ estimate: 5 })))._tag).toBe("BudgetExceededError")
+          yield* second.settleHold(hold, 4)
+          expect(yield* levels(first)).toEqual({ spent: 4, reserved: 0 })
+          // Settled again, from either instance, at any cost: counted once.
+          yield* first.settleHold(hold, 4)
+          yield* second.settleHold(hold, 9)
+          expect(yield* levels(first)).toEqual({ spent: 4, reserved: 0 })
+          // Released: nothing spent.
+          const released = yield* second.hold({ estimate: 6 }, { id: `hold-${randomUUID()}`, until })
+          yield* first.settleHold(released, 0)
+          yield* second.settleHold(released, 3)
+          expect(yield* levels(second)).toEqual({ spent: 4, reserved: 0 })
+        }),
+      30_000
+    )
+
+    test(
       "a check that would pass a limit fails naming it, what is committed of it and its window's end",
       () =>
         Effect.gen(function*() {

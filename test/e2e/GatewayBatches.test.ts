@@ -548,6 +548,37 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
   )
 
   it.live(
+    "a batch's worst case is held until it is settled: a second batch fits beside the first's lines only then",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* batchSimulator
+        // Two lines of 100 max_tokens each at gpt-4o-mini's batch price ($0.0000618) fit $0.0001; two batches do not.
+        const gateways = yield* instances(simulator, yield* sqliteFile, 2, 0.0001)
+        const openai = client(gateways[0]!, payerKey)
+        const firstFile = yield* upload(openai, inputFile("gpt-4o-mini", 2))
+        const first = yield* promise(() => create(openai, firstFile.id))
+        // The first made and not settled (nobody retrieved it): its worst case is still held, on every instance.
+        const other = client(gateways[1]!, payerKey)
+        const second = yield* upload(other, inputFile("gpt-4o-mini", 2))
+        const refused = yield* rejection(() => create(other, second.id))
+        expect(refused.status).toBe(429)
+        expect(refused.code).toBe("insufficient_quota")
+        const done = yield* eventually(
+          "the first batch ended",
+          promise(() => openai.batches.retrieve(first.id)),
+          (read) => read.status === "completed"
+        )
+        const output = yield* promise(() => openai.files.content(done.output_file_id!).then((reply) => reply.text()))
+        const rows = yield* rowsSettled(gateways, first, providerBatchOf(first.id), 2)
+        // Settled: the key spent its lines' real cost at the batch price, its worst case let go.
+        yield* expectCharged(gateways, rows, output)
+        const made = yield* promise(() => create(other, second.id))
+        expect(made.request_counts?.total).toBe(2)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
     "two instances without a database, their budgets shared through Redis: a batch read on both is charged once",
     () =>
       Effect.gen(function*() {

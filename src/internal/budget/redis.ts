@@ -5,7 +5,9 @@
  * within the lease TTL. `reserve` is one script over every counter of the
  * reservation: drop lapsed reservations, refuse if any limit would be passed,
  * else reserve in all, atomically. `settle` is one script: drop the
- * reservation, add the cost to the window the call ends in.
+ * reservation, add the cost to the window the call ends in. A hold (`Budget.hold`) lapses at its own `until`,
+ * unrenewed, its window's keys kept as long; its settle counts the cost only where the hold still was, in `spent`
+ * (not in a record), so any instance may settle it, or settle it again, and it counts once.
  *
  * ## Spend rebuilt from a record
  *
@@ -113,32 +115,36 @@ return seen
 ).withReturnType<readonly [answer: 0 | 1 | 2, index: number, committed: string, ...seen: Array<string>]>()
 
 // KEYS: per limit, the reservation's hash and set, and the hash of the window the call ends in. ARGV: id, cost, the
-// record's field, then per limit the last hash's expiry and the total the record holds for it (empty: not recorded,
-// so the cost is counted in `spent`).
+// record's field, "1" to count the cost only where the reservation still was (a hold's settle, which any instance may
+// retry), then per limit the last hash's expiry and the total the record holds for it (empty: not recorded, so the
+// cost is counted in `spent`).
 const chargeScript = Redis.script(
   (
     keys: ReadonlyArray<string>,
     id: string,
     cost: number,
     part: string,
+    once: boolean,
     perLimit: ReadonlyArray<number | string>
-  ) => [...keys, id, cost, part, ...perLimit],
+  ) => [...keys, id, cost, part, once ? "1" : "0", ...perLimit],
   {
     numberOfKeys: (keys) => keys.length,
     lua: raise + `
 local id = ARGV[1]
 local cost = ARGV[2]
 local part = ARGV[3]
+local once = ARGV[4] == "1"
 for i = 1, #KEYS / 3 do
-  redis.call("HDEL", KEYS[3 * i - 2], "r:" .. id)
+  local had = redis.call("HDEL", KEYS[3 * i - 2], "r:" .. id)
   redis.call("ZREM", KEYS[3 * i - 1], id)
-  local total = ARGV[3 + 2 * i]
-  if total == "" then
+  local total = ARGV[4 + 2 * i]
+  if once and had == 0 then
+  elseif total == "" then
     redis.call("HINCRBYFLOAT", KEYS[3 * i], "spent", cost)
   else
     raise(KEYS[3 * i], part, total)
   end
-  redis.call("PEXPIREAT", KEYS[3 * i], tonumber(ARGV[2 + 2 * i]))
+  redis.call("PEXPIREAT", KEYS[3 * i], tonumber(ARGV[3 + 2 * i]))
 end
 return 0
 `
@@ -210,11 +216,11 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
     // start together (`Window.period`), as the memory and SQL stores name it.
     const counterOf = (counter: Budget.Counter) => `${connection.prefix}:${counter.name}@${periodKey(counter.period)}`
     const part = record === undefined ? "" : `spent:${record.id}`
-    // A window's keys outlive it by the longest a reservation in it can last.
-    const keysAt = (counter: Budget.Counter, now: number): WindowKeys => {
+    // A window's keys outlive it by the longest a reservation in it can last: a lease, or a hold until it lapses.
+    const keysAt = (counter: Budget.Counter, now: number, until = 0): WindowKeys => {
       const window = windowAt(counter.period, now)
       const hash = `${counterOf(counter)}:${window.start}`
-      return { hash, held: `${hash}:held`, window, expireAt: window.end + 2 * ttl + 60_000 }
+      return { hash, held: `${hash}:held`, window, expireAt: Math.max(window.end + 2 * ttl, until) + 60_000 }
     }
 
     // The record's part of each window written back from what it recorded.
@@ -253,15 +259,17 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
     }
 
     const reserve = (held: Budget.Held): Effect.Effect<Budget.Reserved, Store.StoreUnavailableError> => {
-      const windows = held.counters.map((counter) => keysAt(counter, held.at))
+      const windows = held.counters.map((counter) => keysAt(counter, held.at, held.until))
       const keys = windows.flatMap((window) => [window.hash, window.held])
       const perLimit = held.counters.flatMap((counter, i) => [counter.limit, windows[i]!.expireAt])
+      // A hold lasts until its own instant, unrenewed; a call's reservation is a lease this instance renews.
+      const lasts = held.until === undefined ? ttl : Math.max(0, held.until - held.at)
       const attempt = (rounds: number): Effect.Effect<Budget.Reserved, Store.StoreUnavailableError> =>
         Effect.flatMap(
-          connection.eval(checkScript)(keys, held.id, held.estimate, ttl, part, perLimit),
+          connection.eval(checkScript)(keys, held.id, held.estimate, lasts, part, perLimit),
           ([answer, at, committed, ...seen]) => {
             if (answer === 1) {
-              renewer.hold(held.id, ...windows.map((window) => window.held))
+              if (held.until === undefined) renewer.hold(held.id, ...windows.map((window) => window.held))
               held.counters.forEach((counter, i) => read(counter, windows[i]!.window, Number(seen[i]) + held.estimate))
               return Effect.succeed<Budget.Reserved>({ _tag: "Reserved" })
             }
@@ -320,21 +328,27 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
     const settle = (held: Budget.Held, cost: number): Effect.Effect<void, Store.StoreUnavailableError> =>
       Effect.suspend(() => {
         renewer.drop(held.id)
-        const reserved = held.counters.map((counter) => keysAt(counter, held.at))
+        const reserved = held.counters.map((counter) => keysAt(counter, held.at, held.until))
         return Effect.flatMap(
           endingNow(held),
           (ending) =>
-            Effect.flatMap(recorded(held.counters, ending, cost), (totals) =>
-              Effect.map(
-                connection.eval(chargeScript)(
-                  reserved.flatMap((window, i) => [window.hash, window.held, ending[i]!.hash]),
-                  held.id,
-                  cost,
-                  part,
-                  ending.flatMap((window, i) => [window.expireAt, totals[i]!])
-                ),
-                () => settled(held, reserved, ending, cost)
-              ))
+            // A hold's cost is counted in `spent`, not the record: the script alone knows whether the hold was still
+            // there to settle, and a record counts what it is given.
+            Effect.flatMap(
+              held.until === undefined ? recorded(held.counters, ending, cost) : Effect.succeed(ending.map(() => "")),
+              (totals) =>
+                Effect.map(
+                  connection.eval(chargeScript)(
+                    reserved.flatMap((window, i) => [window.hash, window.held, ending[i]!.hash]),
+                    held.id,
+                    cost,
+                    part,
+                    held.until !== undefined,
+                    ending.flatMap((window, i) => [window.expireAt, totals[i]!])
+                  ),
+                  () => settled(held, reserved, ending, cost)
+                )
+            )
         )
       })
 

@@ -22,7 +22,7 @@
  * Each reservation is a lease, renewed by its instance while its call runs; one whose instance died lapses after the
  * lease and is charged its estimate (the worst case the call could have cost) by the next reservation in its counter,
  * since the call may have been billed: a budget is never passed, at the price of counting a dead call at its worst
- * case.
+ * case. A hold (`Budget.hold`) is no lease: it expires at its own `until`, unrenewed, so any instance settles it.
  *
  * ## The database away
  *
@@ -135,13 +135,17 @@ export const make = (
               return { _tag: "Refused", index: counter.index, committed, periodEnd: window.end } as const
             }
           }
+          // A hold lasts until its own instant, unrenewed; a call's reservation is a lease this instance renews.
+          const expires = reservation.until ?? at + ttl
           for (const counter of ordered) {
             yield* sql`INSERT INTO reservations (id, scope, estimate, expires_at)
-              VALUES (${id}, ${counter.name}, ${estimate}, ${at + ttl})`
+              VALUES (${id}, ${counter.name}, ${estimate}, ${expires})`
           }
           return { _tag: "Reserved" } as const
         })
-      ).pipe(Effect.tap((reserved) => Effect.sync(() => reserved._tag === "Reserved" && held.hold(id, undefined))))
+      ).pipe(Effect.tap((reserved) =>
+        Effect.sync(() => reserved._tag === "Reserved" && reservation.until === undefined && held.hold(id, undefined))
+      ))
     }
 
     /** The cost in each window the call ends in, its reservations gone; nothing when they are gone already. */
@@ -153,7 +157,9 @@ export const make = (
           "a budget charge",
           Effect.gen(function*() {
             const gone = yield* sql<Row>`DELETE FROM reservations WHERE id = ${reservation.id} RETURNING scope`
-            const names = new Set(gone.map((row) => String(row["scope"])))
+            const names = new Set(gone.map((row) =>
+              String(row["scope"])
+            ))
             for (const counter of [...reservation.counters].sort(byName)) {
               if (!names.has(counter.name) || cost === 0) continue
               const window = windowAt(counter.period, now)

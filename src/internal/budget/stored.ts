@@ -61,15 +61,20 @@ export const make = (store: Budget.BudgetStore["Service"], plan: Plan): Budget.S
       )
     )
 
-  const check = Effect.fnUntraced(function*(
-    call: Budget.Call
-  ): Effect.fn.Return<Budget.Reservation, BudgetExceededError | NoCapacityError> {
+  // The call's estimate reserved in the counters of every limit it is under, as `held`: of `id`, lapsing at `until`
+  // (a hold) or a lease its store renews (a call's).
+  const reserveIn = Effect.fnUntraced(function*(
+    call: Budget.Call,
+    id: string,
+    until: number | undefined
+  ): Effect.fn.Return<Budget.Held, BudgetExceededError | NoCapacityError> {
     const applying = plan.applying(call)
     const reserved: Budget.Held = {
-      id: uniqueId(),
+      id,
       counters: applying.map((index) => counters[index]!),
       estimate: call.estimate,
-      at: yield* Clock.currentTimeMillis
+      at: yield* Clock.currentTimeMillis,
+      ...(until === undefined ? {} : { until })
     }
     const answer = yield* Effect.catchTag(
       store.reserve(reserved),
@@ -79,10 +84,29 @@ export const make = (store: Budget.BudgetStore["Service"], plan: Plan): Budget.S
     if (answer._tag === "Refused") {
       return yield* exceeded(call, limits[applying[answer.index]!]!, answer.committed, answer.periodEnd)
     }
-    const reservation: Budget.Reservation = { estimate: call.estimate }
-    held.set(reservation, reserved)
-    return reservation
+    return reserved
   })
+
+  const check = (call: Budget.Call): Effect.Effect<Budget.Reservation, BudgetExceededError | NoCapacityError> =>
+    Effect.map(reserveIn(call, uniqueId(), undefined), (reserved) => {
+      const reservation: Budget.Reservation = { estimate: call.estimate }
+      held.set(reservation, reserved)
+      return reservation
+    })
+
+  const hold = (call: Budget.Call, asked: { readonly id: string; readonly until: number }) =>
+    Effect.map(reserveIn(call, asked.id, asked.until), (reserved): Budget.Hold => ({
+      id: reserved.id,
+      estimate: reserved.estimate,
+      at: reserved.at,
+      until: asked.until
+    }))
+
+  // Settled in every counter of the budget: a store counts the cost only in those that hold the reservation, once.
+  const settleHold = (settled: Budget.Hold, cost: number) => {
+    const reserved: Budget.Held = { ...settled, counters }
+    return cost === 0 ? store.release(reserved) : store.settle(reserved, cost)
+  }
 
   // A settle the store did not take leaves the reservation to its store (a lease lapses, a SQL store retries).
   const charge = (reservation: Budget.Reservation, cost: number | undefined): Effect.Effect<void> =>
@@ -108,5 +132,5 @@ export const make = (store: Budget.BudgetStore["Service"], plan: Plan): Budget.S
     Effect.orElseSucceed((): ReadonlyArray<Budget.LimitStatus> => [])
   )
 
-  return { check, charge, status }
+  return { check, charge, hold, settleHold, status }
 }

@@ -11,6 +11,7 @@ import type * as Budget from "../../../Budget.js"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Input as EmbeddingRequest } from "../../../Embedding.js"
 import type { KeyInfo } from "../../../Gateway.js"
+import type { StoreUnavailableError } from "../../../Store.js"
 import type { Target } from "../engine.js"
 import type * as Errors from "../errorAnswer.js"
 import type { Caller } from "./caller.js"
@@ -89,20 +90,25 @@ export interface Auth {
   ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
   /**
    * Checks the caller's rate limit, models and budget for a provider batch of `model` whose lines can cost `estimate`
-   * US dollars at most: reserved until the request's scope closes, refused (429) before the batch is sent when it
-   * does not fit.
+   * US dollars at most: held on its budget (and its team's) as `hold` names it, whichever instance later settles it,
+   * until it is settled (`settleBatch`) or lapses at `hold.until` (`Budget.Hold`); refused (429) before the batch is
+   * sent when it does not fit. The hold, or none for a caller without a budget.
    */
   readonly admitBatch: (
     caller: Caller | undefined,
     model: string,
-    estimate: number
-  ) => Effect.Effect<void, Errors.ErrorAnswer, Scope.Scope>
+    estimate: number,
+    hold: { readonly id: string; readonly until: number }
+  ) => Effect.Effect<Budget.Hold | undefined, Errors.ErrorAnswer>
   /**
-   * Charges `cost` US dollars of a batch's settled line of `model` to `caller`'s budget (none without one), counted in
-   * the window that holds now. A budget already spent to its limit refuses even a charge (`Budget.check`): the line
-   * is then left out of the budget's count (logged), never charged later twice.
+   * Replaces a batch's `hold` on `caller`'s budget (none without one) with `cost` US dollars, counted in the window
+   * that holds now: once per hold, whichever instance asks and however often (`Budget.settleHold`).
    */
-  readonly chargeBatch: (caller: Caller | undefined, model: string, cost: number) => Effect.Effect<void>
+  readonly settleBatch: (
+    caller: Caller | undefined,
+    hold: Budget.Hold,
+    cost: number
+  ) => Effect.Effect<void, StoreUnavailableError>
   /** The caller of the id `Caller.id`: a key of the configuration or one made at run time, while it is live. */
   readonly callerOf: (id: string) => Caller | undefined
   /**

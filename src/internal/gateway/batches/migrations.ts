@@ -20,5 +20,13 @@ export const migrations = {
       cost DOUBLE PRECISION NOT NULL,
       PRIMARY KEY (batch, custom_id)
     )`
+  ),
+  // The hold of a batch's worst case on its key's budget (`Budget.hold`) until it is settled, kept with its record
+  // for any instance to settle; none for a key without a budget.
+  "21_batch_holds": statements(
+    "ALTER TABLE batch_settlements ADD COLUMN hold_id TEXT",
+    "ALTER TABLE batch_settlements ADD COLUMN hold_estimate DOUBLE PRECISION",
+    "ALTER TABLE batch_settlements ADD COLUMN hold_at BIGINT",
+    "ALTER TABLE batch_settlements ADD COLUMN hold_until BIGINT"
   )
 } satisfies Migrations

@@ -6,14 +6,18 @@
  * its own: two instances sharing a budget through Redis do not both charge it). One instance at a time holds the
  * batch's lease (`settlements.ts`),
  * renewed before each line, so two instances do not settle one batch at once and a holder that died leaves it to the
- * next once its lease lapses; each line is recorded settled before it is charged, the record and the charge one
- * uninterruptible step, so a settling interrupted between lines and taken up again (by this instance or another)
- * charges no line twice; the batch is recorded settled at the end, and is open no more.
+ * next once its lease lapses; each line is recorded settled with its cost, once, and written to the request log. The
+ * budget is charged once, at the end: the batch's worst case, held on its key's budget since it was made (`Budget.hold`,
+ * so a batch made beside it must fit beside it), is replaced by the sum of its lines' recorded costs, a step the
+ * budget's store takes once per hold whichever instance asks and however often. So a settling interrupted anywhere and
+ * taken up again (by this instance or another) records no line twice and charges the budget once; the batch is
+ * recorded settled after it, and is open no more.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
+import type * as Budget from "../../../Budget.js"
 import type { Usage } from "../../../ChatResponse.js"
 import * as Pricing from "../../../Pricing.js"
 import type { BatchLine } from "../../../ProviderClient.js"
@@ -64,8 +68,10 @@ export interface Settling {
   readonly batch: string
   /** This instance, as the lease names its holder. */
   readonly holder: string
-  /** Charges one line (its caller's budget, its row in the request log): run once per line. */
-  readonly charge: (line: Billed) => Effect.Effect<void>
+  /** Writes one line's row in the request log: run once per line, as it is recorded settled. */
+  readonly logged: (line: Billed) => Effect.Effect<void>
+  /** Replaces the batch's hold with its lines' cost; a hold settled already is not counted again. */
+  readonly charged: (hold: Budget.Hold, cost: number) => Effect.Effect<void, StoreUnavailableError>
 }
 
 /**
@@ -75,15 +81,15 @@ export interface Settling {
 export type Outcome = "settled" | "left"
 
 /**
- * The batch settled from its billed lines: under its lease, each line not yet settled recorded and charged; then
- * recorded settled. `"left"` when another instance holds its lease (or took it mid-way: that one settles it), or the
+ * The batch settled from its billed lines: under its lease, each line not yet settled recorded and logged; its hold
+ * charged the cost of every line recorded (by this settling or an earlier one); then recorded settled. `"left"` when another instance holds its lease (or took it mid-way: that one settles it), or the
  * batch is settled already or not recorded open.
  */
 export const settle = Effect.fn("BatchSettlement.settle")(function*(
   settling: Settling,
   lines: ReadonlyArray<Billed>
 ): Effect.fn.Return<Outcome, StoreUnavailableError> {
-  const { batch, charge, holder, store } = settling
+  const { batch, charged, holder, logged, store } = settling
   const ttl = Duration.toMillis(leaseTtl)
   const leased = Effect.flatMap(Clock.currentTimeMillis, (now) => store.lease(batch, holder, now, now + ttl))
   return yield* Effect.acquireUseRelease(
@@ -97,9 +103,16 @@ export const settle = Effect.fn("BatchSettlement.settle")(function*(
           yield* Effect.uninterruptible(
             Effect.flatMap(
               store.settleLine(batch, line.customId, line.cost),
-              (first) => first ? charge(line) : Effect.void
+              (first) => first ? logged(line) : Effect.void
             )
           )
+        }
+        const recorded = yield* store.settled(batch)
+        if (recorded === undefined || recorded.closed) return "left" as const
+        if (recorded.hold !== undefined) {
+          let cost = 0
+          for (const lineCost of recorded.lines.values()) cost += lineCost
+          yield* charged(recorded.hold, cost)
         }
         yield* store.close(batch, yield* Clock.currentTimeMillis)
         return "settled" as const

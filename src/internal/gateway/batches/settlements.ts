@@ -10,6 +10,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Budget from "../../../Budget.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
 
@@ -18,11 +19,17 @@ export interface OpenBatch {
   readonly id: string
   /** When it was made, in Clock millis. */
   readonly openedAt: number
+  /** Its worst case held on its key's budget until it is settled; none for a key without a budget. */
+  readonly hold?: Budget.Hold | undefined
 }
 
-/** What is recorded of a batch's settling: its settled lines' costs by custom id, and whether it is settled. */
+/**
+ * What is recorded of a batch's settling: its settled lines' costs by custom id, the hold of its worst case (none for
+ * a key without a budget), and whether it is settled.
+ */
 export interface Settled {
   readonly lines: ReadonlyMap<string, number>
+  readonly hold: Budget.Hold | undefined
   readonly closed: boolean
 }
 
@@ -69,6 +76,7 @@ export class SettlementStore
 
 interface Kept {
   readonly openedAt: number
+  readonly hold: Budget.Hold | undefined
   holder: string | undefined
   until: number
   closed: boolean
@@ -86,6 +94,7 @@ export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementSt
         if (!batches.has(batch.id)) {
           batches.set(batch.id, {
             openedAt: batch.openedAt,
+            hold: batch.hold,
             holder: undefined,
             until: 0,
             closed: false,
@@ -133,7 +142,7 @@ export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementSt
     settled: (batch) =>
       Effect.sync(() => {
         const kept = batches.get(batch)
-        return kept === undefined ? undefined : { lines: new Map(kept.lines), closed: kept.closed }
+        return kept === undefined ? undefined : { lines: new Map(kept.lines), hold: kept.hold, closed: kept.closed }
       }),
     forget: (before) =>
       Effect.sync(() => {
@@ -145,8 +154,21 @@ export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementSt
 interface BatchRow {
   readonly id: string
   readonly opened_at: number | string
+  readonly hold_id: string | null
+  readonly hold_estimate: number | string | null
+  readonly hold_at: number | string | null
+  readonly hold_until: number | string | null
   readonly holder: string | null
   readonly settled_at: number | string | null
+}
+
+function holdOf(row: BatchRow): Budget.Hold | undefined {
+  return row.hold_id === null ? undefined : {
+    id: row.hold_id,
+    estimate: Number(row.hold_estimate),
+    at: Number(row.hold_at),
+    until: Number(row.hold_until)
+  }
 }
 
 interface LineRow {
@@ -163,7 +185,9 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SettlementStore> =
         Sql.step(
           bounds,
           "recording a batch open",
-          sql`INSERT INTO batch_settlements (id, opened_at) VALUES (${batch.id}, ${batch.openedAt})
+          sql`INSERT INTO batch_settlements (id, opened_at, hold_id, hold_estimate, hold_at, hold_until)
+            VALUES (${batch.id}, ${batch.openedAt}, ${batch.hold?.id ?? null}, ${batch.hold?.estimate ?? null},
+            ${batch.hold?.at ?? null}, ${batch.hold?.until ?? null})
             ON CONFLICT (id) DO NOTHING`
         ).pipe(Effect.asVoid),
       opened: Sql.step(
@@ -222,12 +246,13 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SettlementStore> =
           bounds,
           "reading a batch's settlement",
           Effect.gen(function*() {
-            const [row] = yield* sql<BatchRow>`SELECT id, opened_at, holder, settled_at FROM batch_settlements
-              WHERE id = ${batch}`
+            const [row] = yield* sql<BatchRow>`SELECT id, opened_at, hold_id, hold_estimate, hold_at, hold_until,
+              holder, settled_at FROM batch_settlements WHERE id = ${batch}`
             if (row === undefined) return undefined
             const lines = yield* sql<LineRow>`SELECT custom_id, cost FROM batch_settled_lines WHERE batch = ${batch}`
             return {
               lines: new Map(lines.map((line) => [line.custom_id, Number(line.cost)])),
+              hold: holdOf(row),
               closed: row.settled_at !== null
             }
           })

@@ -421,30 +421,26 @@ export const make = (
     const admitBatch = (
       caller: Caller | undefined,
       model: string,
-      estimate: number
-    ): Effect.Effect<void, Errors.ErrorAnswer, Scope.Scope> => {
-      if (caller === undefined) return Effect.void
+      estimate: number,
+      hold: { readonly id: string; readonly until: number }
+    ): Effect.Effect<Budget.Hold | undefined, Errors.ErrorAnswer> => {
+      if (caller === undefined) return Effect.succeed(undefined)
       const allowed = allows(caller, model) ? Effect.void : Effect.fail(forbidden(model))
-      const budgeted = caller.budget === undefined ? allowed : Effect.andThen(
+      const budget = caller.budget
+      const held = budget === undefined ? Effect.as(allowed, undefined) : Effect.andThen(
         allowed,
-        spend(caller.budget, model, estimate, unavailableFor(caller), batchWorstCase)
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.mapError(
+            budget.hold({ estimate, provider: "gateway", model }, hold),
+            (error) => overBudget(error, now, unavailableFor(caller), batchWorstCase)
+          ))
       )
-      return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller, caller.limiter), budgeted)
+      return caller.limiter === undefined ? held : Effect.andThen(limited(caller, caller.limiter), held)
     }
 
-    const chargeBatch = (caller: Caller | undefined, model: string, cost: number): Effect.Effect<void> => {
-      const budget = caller?.budget
-      if (budget === undefined || !(cost > 0)) return Effect.void
-      // A reservation of nothing, charged the line's cost: the limit weighs the line, not a worst case.
-      return budget.check({ estimate: 0, provider: "gateway", model }).pipe(
-        Effect.flatMap((reservation) => budget.charge(reservation, cost)),
-        Effect.catch((error) =>
-          Effect.logWarning("a batch's line was not counted in its key's budget").pipe(
-            Effect.annotateLogs({ key_id: caller!.id, model, cost, reason: error._tag })
-          )
-        )
-      )
-    }
+    // A caller gone (its key revoked) has no budget to settle: its hold lapses at its end (`Budget.Hold`).
+    const settleBatch = (caller: Caller | undefined, hold: Budget.Hold, cost: number) =>
+      caller?.budget === undefined ? Effect.void : caller.budget.settleHold(hold, cost)
 
     const callerOf = (id: string): Caller | undefined =>
       callers.find((caller) => caller.id === id) ?? database?.runtime.byId(id)
@@ -505,7 +501,7 @@ export const make = (
       limit,
       admit,
       admitBatch,
-      chargeBatch,
+      settleBatch,
       callerOf,
       reserve
     }

@@ -4,15 +4,15 @@
  * /v1/batches`, `POST /v1/batches/{id}/cancel`. A batch is passed to the batch API of a deployment of its model whose
  * API has one (`Engine.batchDeployment`, `ProviderClient.batch`) with a key of that deployment's pool, its lines
  * decoded as `/v1/chat/completions` bodies: its model checked against the caller's, and its worst case at the batch
- * price reserved against the caller's budget (and its team's) while the batch is sent, refused before anything is
- * sent when it does not fit. The ids the client is given carry the rest (`batches/ids.ts`), so any instance answers a
+ * price held on the caller's budget (and its team's) until the batch is settled, refused before anything is sent when
+ * it does not fit. The ids the client is given carry the rest (`batches/ids.ts`), so any instance answers a
  * retrieve, a
  * cancel and the result files, which are written in OpenAI's shape from the provider's lines whatever its API.
  *
  * A batch is recorded open when it is made, and settled once it ended at its provider (`batches/settlement.ts`): by the
  * retrieve that sees it ended (in the background, for the configuration's life), or else by this instance's sweep of
- * the batches recorded open, whichever comes first, each line that ran charged once to the budget of the key that made
- * it and written to the request log as its row.
+ * the batches recorded open, whichever comes first: each line that ran written to the request log as its row, once,
+ * and the batch's hold on the budget of the key that made it replaced by their cost, once.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -23,7 +23,6 @@ import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { LlmError } from "../../../LlmError.js"
@@ -66,6 +65,13 @@ const sweepEvery = Duration.seconds(30)
  * and a retrieve of it settles nothing, as for any batch not recorded open.
  */
 const settledKept = Duration.days(60)
+
+/**
+ * How long a batch's worst case is held on its key's budget unless it is settled first: past the longest a provider
+ * runs a batch (Bedrock's jobs, up to a week), so a batch still running is never let go of; one never settled (its
+ * record lost) then lapses (`Budget.Hold`).
+ */
+const heldFor = Duration.days(8)
 
 const decodeCreate = Schema.decodeUnknownResult(Schema.fromJsonString(Wire.CreateBody))
 const decodeLine = Schema.decodeUnknownResult(Wire.InputLine)
@@ -314,7 +320,7 @@ export const routes = Effect.gen(function*() {
   }
 
   // `POST /v1/batches`: the input file's lines checked, reserved against the budget, and passed to the provider.
-  function create({ scope, text }: WithBody) {
+  function create({ text }: WithBody) {
     return RequestContext.use((context) => {
       const caller = context.caller
       return Effect.gen(function*() {
@@ -337,8 +343,9 @@ export const routes = Effect.gen(function*() {
           yield* auth.limit(caller)
           return yield* Effect.fail(notFoundAnswer(model, caller))
         }
+        const holding = { id: `batch-hold-${randomUUID()}`, until: now() + Duration.toMillis(heldFor) }
         // A model the key may not call is refused here (403, `admitBatch`), before the deployments are looked at.
-        if (!auth.allows(caller, model)) yield* Scope.provide(auth.admitBatch(caller, model, 0), scope)
+        if (!auth.allows(caller, model)) yield* auth.admitBatch(caller, model, 0, holding)
         // The first a call of the model can reach (its own deployments, then its fallbacks') whose API has one.
         const deployment = target.deployments.map((name) => engine.batchDeployment(name)).find((found) =>
           found !== undefined
@@ -357,10 +364,21 @@ export const routes = Effect.gen(function*() {
           if (refused !== undefined) return yield* Effect.fail(refused)
           estimate += worstCase(priced, request)
         }
-        // Reserved while the batch is sent: refused here, before anything is sent, when it does not fit.
-        yield* Scope.provide(auth.admitBatch(caller, model, estimate), scope)
-        const credentials = yield* credentialsOf(deployment)
-        const status = yield* Effect.mapError(deployment.api.submit(sent, deployment.model, credentials), fromLlm)
+        // Held until the batch is settled: refused here, before anything is sent, when it does not fit beside what is
+        // spent and held (the batches of the key still running among it).
+        const hold = yield* auth.admitBatch(caller, model, estimate, holding)
+        // A batch the provider refused ran nothing: its hold is let go. One interrupted while it was sent may be the
+        // provider's: its hold lapses at its end (`Budget.Hold`).
+        const { credentials, status } = yield* Effect.flatMap(
+          credentialsOf(deployment),
+          (credentials) =>
+            Effect.mapBoth(deployment.api.submit(sent, deployment.model, credentials), {
+              onFailure: fromLlm,
+              onSuccess: (status) => ({ credentials, status })
+            })
+        ).pipe(
+          Effect.tapError(() => hold === undefined ? Effect.void : Effect.ignore(auth.settleBatch(caller, hold, 0)))
+        )
         const ref: Ids.BatchRef = {
           deployment: deployment.name,
           keyId: credentials.keyId,
@@ -370,8 +388,9 @@ export const routes = Effect.gen(function*() {
           createdAt: now()
         }
         const object = batchObject(ref, status, credentials.key)
-        // Recorded open: what is settled (a batch not recorded, its store away, is not: its lines are never charged).
-        yield* settlements.open({ id: String(object.id), openedAt: ref.createdAt }).pipe(
+        // Recorded open with its hold: what is settled (a batch not recorded, its store away, is not: its hold lapses
+        // at its end).
+        yield* settlements.open({ id: String(object.id), openedAt: ref.createdAt, hold }).pipe(
           Effect.catch((error) =>
             Effect.logError("a batch was not recorded open: it will not be settled").pipe(
               Effect.annotateLogs({ reason: error.reason })
@@ -387,8 +406,8 @@ export const routes = Effect.gen(function*() {
     })
   }
 
-  /** A settled line's charge: to the budget of the key that made the batch, and as its row in the request log. */
-  function chargeOf(ref: Ids.BatchRef, deployment: BatchDeployment, caller: Caller | undefined) {
+  /** A settled line's row in the request log, in the name of the key that made the batch. */
+  function loggedOf(ref: Ids.BatchRef, deployment: BatchDeployment, caller: Caller | undefined) {
     return (line: Settlement.Billed) =>
       Effect.suspend(() => {
         const start = now()
@@ -403,10 +422,7 @@ export const routes = Effect.gen(function*() {
         context.model.set(deployment.model)
         Outcome.answeredAs(context.outcome, 200)
         Outcome.billed(context.outcome, `${line.provider}/${line.model}`, line.usage, line.cost)
-        return Effect.andThen(
-          auth.chargeBatch(caller, deployment.model, line.cost),
-          journal.written(context, now(), undefined)
-        )
+        return journal.written(context, now(), undefined)
       })
   }
 
@@ -414,8 +430,8 @@ export const routes = Effect.gen(function*() {
 
   /**
    * The batch `id` settled, ended at its provider as `status`, when it is recorded open (in the database, or without
-   * one in this instance's memory: made here): its result's lines charged to `caller` (its maker), each once
-   * (`batches/settlement.ts`).
+   * one in this instance's memory: made here): its result's lines logged, each once, and charged to `caller` (its
+   * maker) in place of its hold, once (`batches/settlement.ts`).
    */
   const settled = Effect.fn("OpenAiBatches.settled")(function*(
     id: string,
@@ -428,7 +444,13 @@ export const routes = Effect.gen(function*() {
     // A refused batch ran nothing; its record is closed all the same.
     const lines = status.state === "refused" ? [] : yield* deployment.api.results(status, deployment.model, credentials)
     yield* Settlement.settle(
-      { store: settlements, batch: id, holder, charge: chargeOf(ref, deployment, caller) },
+      {
+        store: settlements,
+        batch: id,
+        holder,
+        logged: loggedOf(ref, deployment, caller),
+        charged: (hold, cost) => auth.settleBatch(caller, hold, cost)
+      },
       Settlement.billed(lines, deployment.price)
     )
   })
