@@ -4,6 +4,9 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import OpenAI, { toFile } from "openai"
 import * as Gateway from "../../src/Gateway.js"
 import * as Pricing from "../../src/Pricing.js"
@@ -50,16 +53,22 @@ const fixture = Layer.effect(
       // The simulator playing OpenAI: its Batch API, for an Anthropic client's batch.
       openai: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, ...base }]
     })
+    // A database: the request log, whose rows of a batch's lines are read below.
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(join(tmpdir(), "gateway-message-batches-"))),
+      (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+    )
     return {
       gateway: yield* Gateway.make({
         config: ProviderConfig.gatewayConfig(config),
         port: 0,
+        database: { sqlite: join(dir, "gateway.db") },
         keys: [
           { name: "full", key: Redacted.make(fullKey) },
           { name: "other", key: Redacted.make(otherKey) },
-          { name: "payer", key: Redacted.make(payerKey), budget: { limit: 1, period: "1 day" } },
+          { name: "payer", key: Redacted.make(payerKey), models: [claude], budget: { limit: 1, period: "1 day" } },
           // $0.001: two requests of 100,000 max_tokens do not fit at the batch price ($2.50 a million out).
-          { name: "broke", key: Redacted.make(brokeKey), budget: { limit: 0.001, period: "1 day" } }
+          { name: "broke", key: Redacted.make(brokeKey), models: [claude], budget: { limit: 0.001, period: "1 day" } }
         ],
         adminKeys: [{ name: "ops", key: Redacted.make(adminKey) }]
       })
@@ -108,6 +117,13 @@ const adminRead = <A>(gateway: Gateway.Service, path: string) =>
     if (answer.status !== 200) throw new Error(`${path}: ${answer.status} ${answer.text}`)
     return JSON.parse(answer.text) as A
   })
+
+interface Row {
+  readonly request_id: string
+  readonly key_name: string | null
+  readonly route: string
+  readonly cost: number | null
+}
 
 /** The key `payer`'s budget spent, as the dashboard reads it. */
 const spentOf = (gateway: Gateway.Service) =>
@@ -187,31 +203,35 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         yield* ended(anthropic, batch.id)
         const lines = yield* resultsOf(anthropic, batch.id)
         const price = Pricing.lookup(claude)!
-        const bill = lines.reduce((total, { result }) => {
+        const bill = new Map(lines.map(({ custom_id, result }) => {
           if (result.type !== "succeeded") throw new Error(`line ${result.type}`)
           const usage = result.message.usage
-          return total + Pricing.cost(price, {
+          const cost = Pricing.cost(price, {
             promptTokens: usage.input_tokens,
             completionTokens: usage.output_tokens,
             cachedPromptTokens: 0,
             serviceTier: Pricing.batchTier
           })!
-        }, 0)
-        expect(bill).toBeGreaterThan(0)
-        const spent = yield* eventually("the lines charged", spentOf(gateway), (spent) => spent >= bill * 0.999)
-        expect(spent).toBeCloseTo(bill, 12)
+          return [custom_id, cost]
+        }))
+        const total = [...bill.values()].reduce((sum, cost) => sum + cost, 0)
+        expect(total).toBeGreaterThan(0)
+        yield* eventually("the lines charged", spentOf(gateway), (spent) => spent >= total * 0.999)
         // Read again: settled, nothing more is charged.
         yield* promise(() => anthropic.messages.batches.retrieve(batch.id))
         yield* Effect.sleep("300 millis")
-        expect(yield* spentOf(gateway)).toBeCloseTo(bill, 12)
-        const rows = yield* adminRead<
-          { readonly data: ReadonlyArray<{ readonly route: string; readonly cost: number }> }
-        >(
-          gateway,
-          "/admin/requests?limit=500"
-        )
-        const batchRows = rows.data.filter((row) => row.route === "/v1/messages/batches" && row.cost > 0)
-        expect(batchRows).toHaveLength(3)
+        expect(yield* spentOf(gateway)).toBeCloseTo(total, 12)
+        const rows = yield* adminRead<{ readonly data: ReadonlyArray<Row> }>(gateway, "/admin/requests?limit=500")
+        // Its lines' rows: `<provider's batch id>:<custom_id>`, the provider's id the one the batch's id carries.
+        const providerBatch = JSON.parse(Buffer.from(batch.id.split(".")[1]!, "base64url").toString())[2] as string
+        const lineRows = rows.data.filter((row) => row.request_id.startsWith(`${providerBatch}:`))
+        expect(lineRows.map((row) => row.key_name)).toEqual(["payer", "payer", "payer"])
+        expect(lineRows.map((row) => row.route)).toEqual([
+          "/v1/messages/batches",
+          "/v1/messages/batches",
+          "/v1/messages/batches"
+        ])
+        for (const row of lineRows) expect(row.cost).toBeCloseTo(bill.get(row.request_id.split(":")[1]!)!, 15)
       }))
 
     it.effect("batches.cancel cancels a running batch; its results are canceled lines", () =>
