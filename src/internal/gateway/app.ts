@@ -56,6 +56,7 @@ import * as AuditRecord from "./audit/record.js"
 import * as AuditRefusals from "./audit/refusals.js"
 import * as AuditLog from "./audit/store.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
+import * as Batching from "./batches/batching.js"
 import * as Settlements from "./batches/settlements.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
@@ -76,6 +77,7 @@ import * as Outcome from "./request/outcome.js"
 import * as ResponsesStore from "./responses/store.js"
 import * as ResponsesStoreRedis from "./responses/storeRedis.js"
 import * as AnthropicRoute from "./routes/anthropic.js"
+import * as AnthropicBatches from "./routes/anthropicBatches.js"
 import * as GeminiRoutes from "./routes/gemini.js"
 import * as GeminiModels from "./routes/geminiModels.js"
 import * as Instance from "./routes/instance.js"
@@ -276,7 +278,10 @@ const routesOf = Effect.fnUntraced(function*(
   const admin = yield* AdminCheck
   const { adminAs, adminOnly } = admin
   const openAi = yield* OpenAiRoutes.routes
-  const batches = yield* OpenAiBatches.routes
+  // One batching for both wires' batch routes: one sweep settles the batches of either.
+  const batching = yield* Batching.make
+  const batches = yield* OpenAiBatches.routes(batching)
+  const messageBatches = yield* AnthropicBatches.routes(batching)
   const responses = yield* Effect.provide(ResponsesRoute.routes, lasting.responses)
   const gemini = yield* GeminiRoutes.route
   const anthropic = yield* AnthropicRoute.routes
@@ -355,6 +360,11 @@ const routesOf = Effect.fnUntraced(function*(
     HttpRouter.route("POST", "/v1/batches/:id/cancel", batches.cancel),
     HttpRouter.route("POST", "/v1/messages", anthropic.messages),
     HttpRouter.route("POST", "/v1/messages/count_tokens", anthropic.countTokens),
+    HttpRouter.route("POST", "/v1/messages/batches", messageBatches.create),
+    HttpRouter.route("GET", "/v1/messages/batches", messageBatches.list),
+    HttpRouter.route("GET", "/v1/messages/batches/:id", messageBatches.retrieve),
+    HttpRouter.route("POST", "/v1/messages/batches/:id/cancel", messageBatches.cancel),
+    HttpRouter.route("GET", "/v1/messages/batches/:id/results", messageBatches.results),
     ...GeminiRoutes.paths.map((path) => HttpRouter.route("POST", path, gemini)),
     HttpRouter.route("GET", "/v1beta/models/*", yield* GeminiModels.route),
     HttpRouter.route("GET", "/v1/models/*", openAi.models),

@@ -1,5 +1,6 @@
 /**
- * The ids a client of `/v1/batches` holds: a batch's, and its output and error files', each carrying what any
+ * The ids a client of `/v1/batches` or `/v1/messages/batches` holds: a batch's (of either wire: an id of one is no id
+ * of the other), and its output and error files', each carrying what any
  * instance needs to answer for it (the deployment, the key of its pool the batch was made with, the provider's id of
  * the batch, the caller that made it and when) and signed with HMAC-SHA256 under that provider key's secret, which
  * every instance serving the deployment holds and no client sees: a client cannot make an id naming another's batch,
@@ -24,10 +25,23 @@ export interface BatchRef {
   readonly createdAt: number
 }
 
-/** Which of a batch's ids: the batch's, or its output or error file's. */
-export type Kind = "batch" | "output" | "error"
+/** Which batch an id names: one of OpenAI's `/v1/batches`, or of Anthropic's `/v1/messages/batches`. */
+export type BatchKind = "batch" | "message"
 
-const prefixes: Readonly<Record<Kind, string>> = { batch: "batch_gw1.", output: "file-gwo1.", error: "file-gwe1." }
+/** Which of a batch's ids: the batch's, or its output or error file's. */
+export type Kind = BatchKind | "output" | "error"
+
+const prefixes: Readonly<Record<Kind, string>> = {
+  batch: "batch_gw1.",
+  message: "msgbatch_gw1.",
+  output: "file-gwo1.",
+  error: "file-gwe1."
+}
+
+/** Which batch `id` claims to name, by its prefix; `undefined` when it is no batch's id. */
+export function batchKindOf(id: string): BatchKind | undefined {
+  return id.startsWith(prefixes.batch) ? "batch" : id.startsWith(prefixes.message) ? "message" : undefined
+}
 
 function signature(kind: Kind, payload: string, secret: Redacted.Redacted<string>): Buffer {
   return createHmac("sha256", Redacted.value(secret)).update(`effect-llm-router batch\n${kind}\n${payload}`).digest()

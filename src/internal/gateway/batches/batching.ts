@@ -1,0 +1,462 @@
+/**
+ * The batches the gateway makes, whatever wire the client speaks (OpenAI's `/v1/batches`, Anthropic's
+ * `/v1/messages/batches`): a batch's lines, decoded by the client's dialect, passed to the batch API of a deployment
+ * of their model whose API has one (`Engine.batchDeployment`, `ProviderClient.batch`) with a key of that deployment's
+ * pool, so a batch in one dialect runs on a deployment of another; its worst case at the batch price held on the
+ * caller's budget (and its team's) until it is settled, refused before anything is sent when it does not fit; its id
+ * signed (`ids.ts`), so any instance answers for it; and settled once it ended (`settlement.ts`): by the retrieve that
+ * sees it ended (in the background, for the configuration's life), or else by this instance's sweep of the batches
+ * recorded open, whichever comes first: each line that ran written to the request log as its row, once, and the
+ * batch's hold on the budget of the key that made it replaced by their cost, once. A route writes the wire; this
+ * module is the rest, built once for both.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import { randomUUID } from "node:crypto"
+import type { Input as ChatRequest } from "../../../ChatRequest.js"
+import type { LlmError } from "../../../LlmError.js"
+import * as Pricing from "../../../Pricing.js"
+import type { BatchLine, BatchStatus, Credentials } from "../../../ProviderClient.js"
+import type { StoreUnavailableError } from "../../../Store.js"
+import type { Problem } from "../../schemaCheck.js"
+import { customIdPattern, ended } from "../../wire/batch.js"
+import type { Decoded } from "../../wire/dialect.js"
+import type { Caller } from "../access/caller.js"
+import type { BatchDeployment } from "../engine.js"
+import * as Errors from "../errorAnswer.js"
+import { unbounded, worstCase } from "../keys/auth.js"
+import { Journal } from "../observe/record.js"
+import * as Request from "../request/context.js"
+import * as Outcome from "../request/outcome.js"
+import { Configuration } from "../serving/configuration.js"
+import { ModelNames } from "../serving/modelNames.js"
+import * as Ids from "./ids.js"
+import * as Settlement from "./settlement.js"
+import { type OpenBatch, SettlementStore } from "./settlements.js"
+
+/** How many batches of one caller, per wire, a list holds, the newest first. */
+export const listedBatches = 100
+
+/**
+ * How often an instance looks at every batch recorded open (one retrieve of each at its provider): a batch nobody
+ * retrieves is settled within about this long of its end.
+ */
+const sweepEvery = Duration.seconds(30)
+
+/**
+ * How long the record of a batch settled is kept (its lines', and that it is settled): past it, the sweep forgets it,
+ * and a retrieve of it settles nothing, as for any batch not recorded open.
+ */
+const settledKept = Duration.days(60)
+
+/**
+ * How long a batch's worst case is held on its key's budget unless it is settled first: past the longest a provider
+ * runs a batch (Bedrock's jobs, up to a week), so a batch still running is never let go of; one never settled (its
+ * record lost) then lapses (`Budget.Hold`).
+ */
+const heldFor = Duration.days(8)
+
+/** The path of each kind of batch, as its lines' rows in the request log name it. */
+const paths: Readonly<Record<Ids.BatchKind, string>> = { batch: "/v1/batches", message: "/v1/messages/batches" }
+
+export function invalid(message: string, param: string | null = null): Errors.ErrorAnswer {
+  return Errors.answer(400, message, "invalid_request_error", param, null)
+}
+
+export function notFound(what: "batch" | "file", id: string): Errors.ErrorAnswer {
+  return Errors.answer(404, `No ${what} found with id '${id}'.`, "invalid_request_error", "id", "not_found")
+}
+
+/** A price at its batch tier, where it has one: the prices a batch's lines are billed at. */
+function batchPrice(price: Pricing.Price | undefined): Pricing.Price | undefined {
+  const tier = price?.serviceTiers?.[Pricing.batchTier]
+  if (price === undefined || tier === undefined) return price
+  const { longContext: _long, serviceTiers: _tiers, ...standard } = price
+  return { ...standard, ...tier }
+}
+
+/** One request of a batch as its wire holds it: where it is (for messages), its custom id, its body decoded. */
+export interface Entry {
+  readonly where: string
+  readonly customId: string
+  readonly decoded: Result.Result<Decoded, Problem>
+}
+
+/** A batch's lines decoded: the one model they name, each request with its custom id. */
+export interface Lines {
+  readonly model: string
+  readonly lines: ReadonlyArray<{ readonly customId: string; readonly request: ChatRequest }>
+}
+
+/**
+ * A batch's entries checked as every provider's batch API takes them: custom ids unique, of letters, digits, `_`
+ * and `-` (at most 64); no stream; one model; at least one. A failure is what is wrong, in words.
+ */
+export function linesOf(entries: Iterable<Result.Result<Entry, string>>): Result.Result<Lines, string> {
+  const lines: Array<{ readonly customId: string; readonly request: ChatRequest }> = []
+  const seen = new Set<string>()
+  let model: string | undefined
+  for (const entry of entries) {
+    if (Result.isFailure(entry)) return Result.fail(entry.failure)
+    const { customId, decoded, where } = entry.success
+    if (!customIdPattern.test(customId) || seen.has(customId)) {
+      return Result.fail(
+        `${where}: its custom_id must be unique, of letters, digits, _ and - (at most 64), as every provider's batch ` +
+          "API takes it."
+      )
+    }
+    seen.add(customId)
+    if (Result.isFailure(decoded)) return Result.fail(`${where}: ${decoded.failure.message}`)
+    if (decoded.success.stream) return Result.fail(`${where} asks for a stream.`)
+    if (model !== undefined && decoded.success.model !== model) {
+      return Result.fail(`${where} names ${decoded.success.model}: a batch names one model.`)
+    }
+    model = decoded.success.model
+    lines.push({ customId, request: decoded.success.request })
+  }
+  return model === undefined ? Result.fail("The batch holds no request.") : Result.succeed({ model, lines })
+}
+
+/** A batch the caller may read: what its id carries, its deployment, and its key's credentials. */
+export interface Opened {
+  readonly ref: Ids.BatchRef
+  readonly deployment: BatchDeployment
+  readonly credentials: Credentials
+}
+
+/** A batch as it stands at its provider. */
+export interface Read {
+  readonly found: Opened
+  readonly status: BatchStatus
+}
+
+/** A batch made: what its id carries, its id of `kind` signed, and its provider's status. */
+export interface Made extends Read {
+  readonly id: string
+}
+
+/** The gateway's batching over the configuration served, built once for every batch route. */
+export const make = Effect.gen(function*() {
+  const { engine, now, options } = yield* Configuration
+  const journal = yield* Journal
+  const settlements = yield* SettlementStore
+  const { notFoundAnswer } = yield* ModelNames
+  const { auth } = options
+  // This instance, as the lease on a batch's settling names its holder.
+  const holder = `gateway-${randomUUID()}`
+  // The ids of the batches each caller made through this instance, per kind, the newest last, for the lists.
+  const made = new Map<string, Array<string>>()
+
+  function ownerOf(caller: Caller | undefined): string {
+    return caller?.id ?? ""
+  }
+
+  function fromLlm(error: LlmError): Errors.ErrorAnswer {
+    return Errors.fromLlmError(error, now(), (path) => path)
+  }
+
+  /**
+   * A key of `deployment`'s pool for a batch's step, given back at once (a batch holds no slot of it): the
+   * least-loaded, or the one `keyId` names, `missing` when the pool has none of that id.
+   */
+  function credentialsOf(deployment: BatchDeployment, keyId?: string, missing?: Errors.ErrorAnswer) {
+    const { pool } = deployment
+    const taken = keyId === undefined ? Effect.mapError(pool.take(), fromLlm) : pool.tryTakeKey(keyId)
+    // The key is the pool's but cannot be used now (cooling, disabled, at its cap): the batch is there, later.
+    const busy = Errors.answer(
+      503,
+      "The provider key this batch was made with cannot be used now; retry later.",
+      "server_error",
+      null,
+      "batch_key_unavailable",
+      1
+    )
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(taken), (lease) =>
+        lease !== undefined
+          ? Effect.as(pool.release(lease), lease.credentials)
+          : Effect.flatMap(
+            pool.status,
+            (keys) => Effect.fail(keys.some((key) => key.keyId === keyId) || missing === undefined ? busy : missing)
+          ))
+    )
+  }
+
+  /** What an id of `kind` names, when `owner` (a caller's id; any, when `undefined`) made it. */
+  function reopened(kind: Ids.Kind, id: string, owner: string | undefined): Effect.Effect<Opened, Errors.ErrorAnswer> {
+    const missing = notFound(kind === "output" || kind === "error" ? "file" : "batch", id)
+    const claim = Ids.claimed(kind, id)
+    const deployment = claim === undefined ? undefined : engine.batchDeployment(claim.ref.deployment)
+    if (claim === undefined || deployment === undefined || (owner !== undefined && claim.ref.caller !== owner)) {
+      return Effect.fail(missing)
+    }
+    return Effect.flatMap(
+      credentialsOf(deployment, claim.ref.keyId, missing),
+      (credentials) =>
+        claim.signedBy(credentials.key)
+          ? Effect.succeed({ ref: claim.ref, deployment, credentials })
+          : Effect.fail(missing)
+    )
+  }
+
+  /** What an id of `kind` names, when it is one of the caller's. */
+  function opened(kind: Ids.Kind, id: string, caller: Caller | undefined) {
+    return reopened(kind, id, ownerOf(caller))
+  }
+
+  /**
+   * `lines` (of `model`) made a batch of `kind` at a deployment of theirs with a batch API: refused, before anything
+   * is sent, when the caller may not call the model or the batch's worst case at the batch price does not fit its
+   * budget beside what it has spent and holds (held until the batch is settled); recorded open, with its hold, for its
+   * settling. `param` is the body's field an answer names for the lines.
+   */
+  const submit = Effect.fn("Batching.submit")(function*(
+    kind: Ids.BatchKind,
+    caller: Caller | undefined,
+    { lines, model }: Lines,
+    inputFile: string,
+    param: string | null
+  ): Effect.fn.Return<Made, Errors.ErrorAnswer> {
+    const target = engine.resolve(model)
+    if (target === undefined) {
+      // As a call naming nothing: after it took from the key's rate limit, trying names costs what calling does.
+      yield* auth.limit(caller)
+      return yield* Effect.fail(notFoundAnswer(model, caller))
+    }
+    const holding = { id: `batch-hold-${randomUUID()}`, until: now() + Duration.toMillis(heldFor) }
+    // A model the key may not call is refused here (403, `admitBatch`), before the deployments are looked at.
+    if (!auth.allows(caller, model)) yield* auth.admitBatch(caller, model, 0, holding)
+    // The first a call of the model can reach (its own deployments, then its fallbacks') whose API has one.
+    const deployment = target.deployments.map((name) => engine.batchDeployment(name)).find((found) =>
+      found !== undefined
+    )
+    if (deployment === undefined) {
+      return yield* Effect.fail(invalid(`No deployment of ${model} has a batch API.`, param))
+    }
+    const sent = lines.map(({ customId, request }) => ({
+      customId,
+      request: auth.bounded(caller, { ...request, model: deployment.model })
+    }))
+    const priced = { price: batchPrice(deployment.price), leastMaxTokens: deployment.leastMaxTokens }
+    let estimate = 0
+    for (const { request } of sent) {
+      const refused = caller?.budget === undefined ? undefined : unbounded(priced, request)
+      if (refused !== undefined) return yield* Effect.fail(refused)
+      estimate += worstCase(priced, request)
+    }
+    // Held until the batch is settled: refused here, before anything is sent, when it does not fit beside what is
+    // spent and held (the batches of the key still running among it).
+    const hold = yield* auth.admitBatch(caller, model, estimate, holding)
+    // A batch the provider refused ran nothing: its hold is let go. One interrupted while it was sent may be the
+    // provider's: its hold lapses at its end (`Budget.Hold`).
+    const { credentials, status } = yield* Effect.flatMap(
+      credentialsOf(deployment),
+      (credentials) =>
+        Effect.mapBoth(deployment.api.submit(sent, deployment.model, credentials), {
+          onFailure: fromLlm,
+          onSuccess: (status) => ({ credentials, status })
+        })
+    ).pipe(
+      Effect.tapError(() => hold === undefined ? Effect.void : Effect.ignore(auth.settleBatch(caller, hold, 0)))
+    )
+    const ref: Ids.BatchRef = {
+      deployment: deployment.name,
+      keyId: credentials.keyId,
+      batch: status.id,
+      caller: ownerOf(caller),
+      inputFile,
+      createdAt: now()
+    }
+    const id = Ids.sealed(kind, ref, credentials.key)
+    // Recorded open with its hold: what is settled (a batch not recorded, its store away, is not: its hold lapses
+    // at its end).
+    yield* settlements.open({ id, openedAt: ref.createdAt, hold }).pipe(
+      Effect.catch((error) =>
+        Effect.logError("a batch was not recorded open: it will not be settled").pipe(
+          Effect.annotateLogs({ reason: error.reason })
+        )
+      )
+    )
+    const listed = `${kind}\n${ref.caller}`
+    const owned = made.get(listed) ?? []
+    owned.push(id)
+    if (owned.length > listedBatches) owned.shift()
+    made.set(listed, owned)
+    return { id, found: { ref, deployment, credentials }, status }
+  })
+
+  /** A settled line's row in the request log, in the name of the key that made the batch. */
+  function loggedOf(kind: Ids.BatchKind, { deployment, ref }: Opened, caller: Caller | undefined) {
+    return (line: Settlement.Billed) =>
+      Effect.suspend(() => {
+        const start = now()
+        const context = Request.make({
+          id: `${ref.batch}:${line.customId}`,
+          method: "POST",
+          url: paths[kind],
+          start,
+          caller,
+          payload: false
+        })
+        context.model.set(deployment.model)
+        Outcome.answeredAs(context.outcome, 200)
+        Outcome.billed(context.outcome, `${line.provider}/${line.model}`, line.usage, line.cost)
+        return journal.written(context, now(), undefined)
+      })
+  }
+
+  /**
+   * The batch `id` settled, ended at its provider as `status`, when it is recorded open (in the database, or without
+   * one in this instance's memory: made here): its result's lines logged, each once, and charged to `caller` (its
+   * maker) in place of its hold, once (`settlement.ts`).
+   */
+  const settled = Effect.fn("Batching.settled")(function*(
+    kind: Ids.BatchKind,
+    id: string,
+    found: Opened,
+    status: BatchStatus,
+    caller: Caller | undefined
+  ): Effect.fn.Return<void, LlmError | StoreUnavailableError> {
+    const recorded = yield* settlements.settled(id)
+    if (recorded === undefined || recorded.closed) return
+    const { credentials, deployment } = found
+    // A refused batch ran nothing; its record is closed all the same.
+    const lines = status.state === "refused" ? [] : yield* deployment.api.results(status, deployment.model, credentials)
+    yield* Settlement.settle(
+      {
+        store: settlements,
+        batch: id,
+        holder,
+        logged: loggedOf(kind, found, caller),
+        charged: (hold, cost) => auth.settleBatch(caller, hold, cost)
+      },
+      Settlement.billed(lines, deployment.price)
+    )
+  })
+
+  // The batches this instance is settling now: a retrieve or sweep meeting one leaves it to that settling, rather
+  // than read the provider's result again only to find the lease held.
+  const settling = new Set<string>()
+
+  /**
+   * The batch `id` settled here unless this instance is settling it already; a settling that failed (the provider or
+   * the store away) is left to the next retrieve or sweep.
+   */
+  function settledHere(
+    kind: Ids.BatchKind,
+    id: string,
+    found: Opened,
+    status: BatchStatus,
+    caller: Caller | undefined
+  ) {
+    if (settling.has(id)) return Effect.void
+    settling.add(id)
+    return settled(kind, id, found, status, caller).pipe(
+      Effect.catch((error) =>
+        Effect.logWarning("a batch was not settled; it is tried again").pipe(
+          Effect.annotateLogs({ reason: error._tag === "StoreUnavailableError" ? error.reason : error.message })
+        )
+      ),
+      Effect.ensuring(Effect.sync(() => settling.delete(id)))
+    )
+  }
+
+  // Settlings a retrieve starts run for the configuration's life, not the request's: a batch's lines may be many.
+  const lasting = yield* Effect.scope
+
+  /** The caller's batch `id` of `kind` as it stands at its provider; settled in the background once it ended. */
+  function retrieve(
+    kind: Ids.BatchKind,
+    id: string,
+    caller: Caller | undefined
+  ): Effect.Effect<Read, Errors.ErrorAnswer> {
+    return Effect.flatMap(
+      opened(kind, id, caller),
+      (found) =>
+        Effect.flatMap(
+          Effect.mapError(
+            found.deployment.api.retrieve(found.ref.batch, found.deployment.model, found.credentials),
+            fromLlm
+          ),
+          (status) =>
+            Effect.as(
+              ended(status.state) ? Effect.forkIn(settledHere(kind, id, found, status, caller), lasting) : Effect.void,
+              { found, status }
+            )
+        )
+    )
+  }
+
+  /** The caller's batch `id` of `kind` cancelled at its provider, as it stands then. */
+  function cancel(
+    kind: Ids.BatchKind,
+    id: string,
+    caller: Caller | undefined
+  ): Effect.Effect<Read, Errors.ErrorAnswer> {
+    return Effect.flatMap(
+      opened(kind, id, caller),
+      (found) =>
+        Effect.mapBoth(found.deployment.api.cancel(found.ref.batch, found.deployment.model, found.credentials), {
+          onFailure: fromLlm,
+          onSuccess: (status) => ({ found, status })
+        })
+    )
+  }
+
+  /** The lines of an ended batch's result, as its provider gives them. */
+  function results({ credentials, deployment }: Opened, status: BatchStatus) {
+    return Effect.mapError(deployment.api.results(status, deployment.model, credentials), fromLlm)
+  }
+
+  /** The ids of the batches of `kind` the caller made through this instance, the newest first. */
+  function listed(kind: Ids.BatchKind, caller: Caller | undefined): ReadonlyArray<string> {
+    return [...(made.get(`${kind}\n${ownerOf(caller)}`) ?? [])].reverse()
+  }
+
+  // A batch recorded open, looked at: settled when it ended. One of a deployment this configuration does not serve
+  // stays open for a configuration that does; one its provider does not answer now, for the next sweep.
+  const swept = Effect.fn("Batching.swept")(function*(batch: OpenBatch) {
+    const kind = Ids.batchKindOf(batch.id)
+    if (kind === undefined) return
+    const found = yield* Effect.option(reopened(kind, batch.id, undefined))
+    if (Option.isNone(found)) return
+    const { credentials, deployment, ref } = found.value
+    const status = yield* Effect.option(deployment.api.retrieve(ref.batch, deployment.model, credentials))
+    if (Option.isSome(status) && ended(status.value.state)) {
+      yield* settledHere(kind, batch.id, found.value, status.value, auth.callerOf(ref.caller))
+    }
+  })
+
+  // The sweep, for the configuration's life: a batch nobody retrieves is settled too, and those settled long ago are
+  // forgotten.
+  const sweep = Effect.flatMap(
+    Effect.orElseSucceed(settlements.opened, () => []),
+    (open) => Effect.forEach(open, swept, { discard: true })
+  ).pipe(
+    Effect.andThen(Effect.suspend(() => Effect.ignore(settlements.forget(now() - Duration.toMillis(settledKept)))))
+  )
+  yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(sweepEvery)))
+
+  return { ownerOf, fromLlm, opened, submit, retrieve, cancel, results, listed } as const
+})
+
+/** The gateway's batching, as `make` builds it. */
+export type Batching = Effect.Success<typeof make>
+
+/** The batch's lines in their result, each custom id once (its first: a result file repeating a line shows it once). */
+export function distinctLines(
+  lines: ReadonlyArray<BatchLine>
+): ReadonlyArray<BatchLine & { readonly customId: string }> {
+  const seen = new Set<string>()
+  const out: Array<BatchLine & { readonly customId: string }> = []
+  for (const line of lines) {
+    const customId = line.customId
+    if (customId === undefined || seen.has(customId)) continue
+    seen.add(customId)
+    out.push({ ...line, customId })
+  }
+  return out
+}

@@ -1,0 +1,217 @@
+/**
+ * Anthropic's Message Batches API on the gateway (API reference, "Message Batches"): `POST /v1/messages/batches`
+ * (`requests`, each a Messages body as `params` under its `custom_id`), `GET /v1/messages/batches/{id}`, `GET
+ * /v1/messages/batches` (`limit`, `after_id`), `POST /v1/messages/batches/{id}/cancel` and, once the batch ended,
+ * `GET /v1/messages/batches/{id}/results`: a JSONL of `succeeded`, `errored`, `canceled` and `expired` lines. Each
+ * request's `params` is decoded as a `/v1/messages` body is; the batch is made, reserved for, read, cancelled and
+ * settled by the gateway's batching (`batches/batching.ts`), which it shares with OpenAI's `/v1/batches`, so it runs
+ * on a deployment of any API with a batch API; its object and results are written in Anthropic's shape with this
+ * wire's writer, its failures in Anthropic's error shape.
+ *
+ * The batch object's `request_counts` come from the provider's counts, which hold a line that failed, expired or was
+ * cancelled as one: an ended batch counts them as its end names them (`expired`, `canceled`, else `errored`), a
+ * running one as `errored`.
+ */
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import type { BatchLine } from "../../../ProviderClient.js"
+import * as Wire from "../../wire/anthropic/batch.js"
+import * as Anthropic from "../../wire/anthropic/dialect.js"
+import { errors, message } from "../../wire/anthropic/writer.js"
+import { ended, toJsonLines } from "../../wire/batch.js"
+import type { Caller } from "../access/caller.js"
+import {
+  type Batching,
+  distinctLines,
+  type Entry,
+  invalid,
+  linesOf,
+  listedBatches,
+  type Read
+} from "../batches/batching.js"
+import * as InputFiles from "../batches/inputFiles.js"
+import type * as Errors from "../errorAnswer.js"
+import type * as Request from "../request/context.js"
+import { RequestContext } from "../request/context.js"
+import * as Outcome from "../request/outcome.js"
+import { decodePath, errorResponse, json } from "../serving/answers.js"
+import { Configuration } from "../serving/configuration.js"
+import { Requests, type WithBody } from "../serving/requests.js"
+
+const decodeCreate = Schema.decodeUnknownResult(Schema.fromJsonString(Wire.CreateBody))
+
+/** The body's requests as the batch's entries: each `params` decoded as a `/v1/messages` body. */
+function* entriesOf(requests: typeof Wire.CreateBody.Type["requests"]): Generator<Result.Result<Entry, string>> {
+  for (const [index, { custom_id, params }] of requests.entries()) {
+    yield Result.succeed({
+      where: `requests[${index}]`,
+      customId: custom_id,
+      decoded: Anthropic.decode(JSON.stringify(params))
+    })
+  }
+}
+
+/** The origin the client addressed, for the absolute `results_url` Anthropic's clients fetch. */
+function originOf(headers: Readonly<Record<string, string | undefined>>): string {
+  const scheme = headers["x-forwarded-proto"] === "https" ? "https" : "http"
+  return `${scheme}://${headers["host"] ?? "localhost"}`
+}
+
+/** The routes of Anthropic's Message Batches API over the configuration served, its batches made by `batching`. */
+export const routes = (batching: Batching) =>
+  Effect.gen(function*() {
+    const { now } = yield* Configuration
+    const { served, withBody } = yield* Requests
+    const { fromLlm } = batching
+
+    function failed(context: Request.Service, answer: Errors.ErrorAnswer) {
+      Outcome.failed(context.outcome, answer.code ?? undefined, answer)
+      return errorResponse(answer, errors)
+    }
+
+    /** The message batch object of `read`, the batch's id `id`, its results at `origin` once it ended. */
+    function objectOf(id: string, { found, status }: Read, origin: string, cancelling = false) {
+      const done = ended(status.state)
+      const unfinished = Math.max(0, status.total - status.succeeded - status.failed)
+      const failedAs = (state: typeof status.state) => status.state === state ? status.failed + unfinished : 0
+      const expired = failedAs("expired")
+      const canceled = failedAs("cancelled")
+      return Wire.batchObject({
+        id,
+        ended: done,
+        cancelling,
+        createdAt: found.ref.createdAt,
+        expiresAt: found.ref.createdAt + InputFiles.ttlMillis,
+        // The gateway learns of the end when it reads it; the batch object's `ended_at` says when it was read so.
+        endedAt: done ? now() : undefined,
+        processing: done ? 0 : unfinished,
+        succeeded: status.succeeded,
+        errored: done && (expired > 0 || canceled > 0) ? 0 : status.failed,
+        canceled,
+        expired,
+        resultsUrl: done && status.state !== "refused" ? `${origin}${Wire.batchesPath}/${id}/results` : undefined
+      })
+    }
+
+    // The results' JSONL: the provider's lines, each custom id once (its first), in Anthropic's shape.
+    function resultsFile(lines: ReadonlyArray<BatchLine>): string {
+      const out: Array<unknown> = []
+      for (const { customId, outcome } of distinctLines(lines)) {
+        if (outcome === "expired" || outcome === "cancelled") {
+          out.push(Wire.resultLine(customId, outcome))
+        } else if (Result.isSuccess(outcome)) {
+          const reply = outcome.success
+          const body = JSON.parse(message(reply, reply.id.startsWith("msg_") ? reply.id : `msg_batch_${customId}`))
+          out.push(Wire.resultLine(customId, { _tag: "Reply", body }))
+        } else {
+          const answer = fromLlm(outcome.failure)
+          out.push(
+            Wire.resultLine(customId, { _tag: "Failed", status: answer.status, body: JSON.parse(errors.body(answer)) })
+          )
+        }
+      }
+      return toJsonLines(out)
+    }
+
+    // A route of the batch id in its path, answered for the request's caller.
+    function byId<A>(
+      handle: (id: string, caller: Caller | undefined, origin: string) => Effect.Effect<A, Errors.ErrorAnswer>,
+      answer: (a: A) => HttpServerResponse.HttpServerResponse
+    ) {
+      return served(({ request }) =>
+        RequestContext.use((context) =>
+          Effect.flatMap(
+            HttpRouter.params,
+            (params) =>
+              Effect.match(handle(decodePath(params["id"] ?? ""), context.caller, originOf(request.headers)), {
+                onFailure: (error) => failed(context, error),
+                onSuccess: answer
+              })
+          )
+        )
+      )
+    }
+
+    // `POST /v1/messages/batches`: the requests checked, reserved against the budget, and passed to the provider.
+    function create({ text }: WithBody) {
+      return RequestContext.use((context) =>
+        Effect.gen(function*() {
+          const body = decodeCreate(text)
+          if (Result.isFailure(body)) return yield* Effect.fail(invalid(body.failure.message, "requests"))
+          const lines = yield* Effect.fromResult(
+            Result.mapError(linesOf(entriesOf(body.success.requests)), (problem) => invalid(problem, "requests"))
+          )
+          context.model.set(lines.model)
+          const made = yield* batching.submit("message", context.caller, lines, "", "requests")
+          const request = yield* HttpServerRequest.HttpServerRequest
+          return json(200, JSON.stringify(objectOf(made.id, made, originOf(request.headers))))
+        }).pipe(Effect.catch((answer: Errors.ErrorAnswer) => Effect.succeed(failed(context, answer))))
+      )
+    }
+
+    function retrieve(id: string, caller: Caller | undefined, origin: string) {
+      return Effect.map(batching.retrieve("message", id, caller), (read) => objectOf(id, read, origin))
+    }
+
+    function cancel(id: string, caller: Caller | undefined, origin: string) {
+      return Effect.map(
+        batching.cancel("message", id, caller),
+        (read) => objectOf(id, read, origin, !ended(read.status.state))
+      )
+    }
+
+    // `GET /v1/messages/batches/{id}/results`: the ended batch's results, in Anthropic's shape.
+    function results(id: string, caller: Caller | undefined) {
+      return Effect.flatMap(batching.retrieve("message", id, caller), ({ found, status }) =>
+        !ended(status.state) || status.state === "refused"
+          ? Effect.fail(invalid(`Batch '${id}' has not ended: its results are not ready.`, "id"))
+          : Effect.map(batching.results(found, status), resultsFile))
+    }
+
+    // `GET /v1/messages/batches`: the caller's batches made through this instance, the newest first, each as it
+    // stands now.
+    const list = served(({ request }) =>
+      RequestContext.use((context) => {
+        const url = new URL(request.url, "http://gateway")
+        const limit = Math.min(listedBatches, Math.max(1, Number(url.searchParams.get("limit") ?? 20) || 20))
+        const after = url.searchParams.get("after_id")
+        const ids = batching.listed("message", context.caller)
+        const start = after === null ? 0 : ids.indexOf(after) + 1
+        const page = ids.slice(start, start + limit)
+        const origin = originOf(request.headers)
+        return Effect.match(
+          Effect.forEach(page, (id) =>
+            retrieve(id, context.caller, origin), { concurrency: 4 }),
+          {
+            onFailure: (error) =>
+              failed(context, error),
+            onSuccess: (data) =>
+              json(
+                200,
+                JSON.stringify({
+                  data,
+                  first_id: page[0] ?? null,
+                  last_id: page.at(-1) ?? null,
+                  has_more: start + limit < ids.length
+                })
+              )
+          }
+        )
+      })
+    )
+
+    return {
+      create: withBody(Wire.batchesPath, create),
+      retrieve: byId(retrieve, (object) => json(200, JSON.stringify(object))),
+      cancel: byId(cancel, (object) => json(200, JSON.stringify(object))),
+      results: byId(
+        results,
+        (text) => HttpServerResponse.text(text, { status: 200, contentType: "application/jsonl" })
+      ),
+      list
+    }
+  })
