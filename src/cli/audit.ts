@@ -16,6 +16,7 @@
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Clock from "effect/Clock"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
@@ -204,7 +205,11 @@ const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<strin
     }
     const sql = yield* Database.open(database)
     const found = yield* Effect.mapError(
-      AuditStore.verify(sql, anchors),
+      Effect.provide(
+        AuditStore.AuditLogStore.use((log) => log.verify(anchors)),
+        // However long the walk takes: the command is asked to read the whole chain.
+        AuditStore.layerSql({ sql, bounds: { address: where, timeout: Duration.infinity } })
+      ),
       (cause) =>
         new DatabaseError({
           database: where,

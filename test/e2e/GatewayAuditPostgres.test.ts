@@ -4,6 +4,7 @@
  * the same log; refusals sent to both are no rows of their own, and are summarised once, by both together.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Refusals from "../../src/internal/gateway/audit/refusals.js"
@@ -44,7 +45,11 @@ describe("the admin audit log on a shared Postgres", () => {
         const named = new Set(fromOne.map((row) => row.after.name))
         assert.deepStrictEqual([...named].sort(), [...teams].sort())
 
-        const verified = yield* Effect.scoped(Effect.flatMap(Database.open(database), AuditStore.verify))
+        const verified = yield* Effect.scoped(Effect.flatMap(Database.open(database), (sql) =>
+          Effect.provide(
+            AuditStore.AuditLogStore.use((log) => log.verify()),
+            AuditStore.layerSql({ sql, bounds: { address: "audit", timeout: Duration.infinity } })
+          )))
         assert.deepStrictEqual([verified.broken, verified.rows, verified.head.seq], [undefined, 40, 40])
       }),
     120_000

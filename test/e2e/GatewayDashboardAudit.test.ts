@@ -2,7 +2,8 @@
  * The dashboard's audit section in a real headless Chromium: a gateway with a SQLite database, teams made by the
  * admin key and a key it was refused; the page lists the rows newest first and filters them by actor, action and time
  * range as the gateway's `GET /admin/audit` does. Before anyone is known the page asks only who it acts for, so a page
- * load writes no row and counts one refusal. Without a database, the page saying it keeps no audit log.
+ * load writes no row and counts one refusal. Without a database, the log kept in memory: an admin action listed, the
+ * page saying where the log is kept, and the rows the API gives walking as an intact chain.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -11,6 +12,8 @@ import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import type { Page } from "playwright-core"
+import type * as AdminAudit from "../../src/internal/gateway/admin/audit.js"
+import * as Chain from "../../src/internal/gateway/audit/chain.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { call } from "../utils/adminApi.js"
 import {
@@ -133,12 +136,37 @@ describe("Gateway dashboard's audit section in headless Chromium", () => {
     120_000
   )
 
-  it.live("without a database, says it keeps no audit log", () =>
-    Effect.gen(function*() {
-      const gateway = yield* serve(keyed)
-      const page = yield* openDashboard(gateway.url)
-      const none = page.getByTestId("audit-none")
-      yield* Effect.promise(() => none.filter({ hasText: "no audit log" }).waitFor({ timeout: 30_000 }))
-      expect(yield* Effect.promise(() => page.getByTestId("audit").isHidden())).toBe(true)
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 120_000)
+  it.live(
+    "without a database, keeps the log in memory: an admin action listed, and its chain verifies",
+    () =>
+      Effect.gen(function*() {
+        const gateway = yield* serve(keyed)
+        // Teams and keys need a database; a reload of the configuration does not.
+        expect((yield* call(gateway.url, "POST", "/admin/reload", undefined, adminKey)).status).toBe(200)
+        const page = yield* openDashboard(gateway.url)
+        const listed = yield* readUntil(readAudit(page), (rows) => rows.length === 1)
+        expect(listed.map((row) => [row["actor"], row["action"], row["outcome"]])).toEqual([
+          ["ops", "POST /admin/reload", "ok"]
+        ])
+        const kept = page.getByTestId("audit-kept")
+        expect(yield* Effect.promise(() => kept.textContent())).toContain("without one keeps it in memory")
+        // The rows as the API gives them, walked as the chain: each digest follows from the one before.
+        const answer = yield* call(gateway.url, "GET", "/admin/audit", undefined, adminKey)
+        const rows = (answer.body as unknown as { readonly data: ReadonlyArray<ReturnType<typeof AdminAudit.render>> })
+          .data.map(chainRow).reverse()
+        expect(rows.map((row) => row.seq)).toEqual([1])
+        const walk = Chain.walk()
+        expect(walk.feed(rows)).toBeUndefined()
+        expect(walk.end({ seq: rows.at(-1)!.seq, digest: rows.at(-1)!.digest })).toEqual({ broken: undefined, rows: 1 })
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    120_000
+  )
+})
+
+// A row of `GET /admin/audit` as the chain holds it: `at` in milliseconds, `before` and `after` as canonical text.
+const chainRow = (row: ReturnType<typeof AdminAudit.render>): Chain.Row => ({
+  ...row,
+  at: Math.round(row.at * 1000),
+  before: row.before === null ? null : Chain.canonical(row.before),
+  after: row.after === null ? null : Chain.canonical(row.after)
 })

@@ -134,10 +134,10 @@ export interface Lasting {
   /** The stores every configuration's routes read, built for the gateway's life (`storesLayer`). */
   readonly stores: Context.Context<Stores>
   readonly requestLog: RequestLog.RequestLog | undefined
-  /** The admin audit log, in the database (none without one). */
-  readonly audit: AuditLog.AuditLog | undefined
-  /** Its count of refusals of nobody known, one summary a window across every address (with the log). */
-  readonly auditRefusals: AuditRefusals.Refusals | undefined
+  /** The admin audit log, in the database, or without one in this process's memory for its life. */
+  readonly audit: AuditLog.AuditLog
+  /** Its count of refusals of nobody known, one summary a window across every address. */
+  readonly auditRefusals: AuditRefusals.Refusals
   /** The lines of requests refused before authentication, rate-limited for the gateway's life. */
   readonly refusalLines: RefusalLines.RefusalLines
 }
@@ -210,9 +210,10 @@ export const lasting = Effect.fnUntraced(function*(options: {
       : ResponsesStoreRedis.layerStoreRedis(options.store, options.responses)
   )
   const metrics = Metrics.makeMetrics(options.status, now, Context.get(responses, ResponsesStore.StoredResponses).usage)
-  const audit = options.database === undefined
-    ? undefined
-    : Context.get(yield* Layer.build(AuditLog.layerSql(options.database)), AuditLog.AuditLogStore)
+  const audit = Context.get(
+    yield* Layer.build(options.database === undefined ? AuditLog.layerMemory : AuditLog.layerSql(options.database)),
+    AuditLog.AuditLogStore
+  )
   return {
     now,
     metrics,
@@ -220,10 +221,10 @@ export const lasting = Effect.fnUntraced(function*(options: {
     stores: options.stores,
     refusalLines: yield* RefusalLines.refusalLines,
     audit,
-    // One count for every instance on the database and every address.
-    auditRefusals: options.database === undefined || audit === undefined
-      ? undefined
-      : yield* AuditRefusals.make(audit, { state: AuditRefusals.sqlState(options.database) }),
+    // One count for every instance on the database (or this process, without one) and every address.
+    auditRefusals: yield* AuditRefusals.make(audit, {
+      state: options.database === undefined ? undefined : AuditRefusals.sqlState(options.database)
+    }),
     requestLog: options.database === undefined ? undefined : yield* RequestLog.make({
       database: options.database,
       logPayloads: options.logPayloads,

@@ -458,20 +458,18 @@ export function make(
 
     // The audit log's head written outside the database, from start to shutdown (`audit/anchor.ts`).
     const anchor = options.config.keys?.auditAnchor
-    if (anchor !== undefined && lasting.audit !== undefined) {
+    if (anchor !== undefined) {
       yield* AuditAnchor.write(lasting.audit, {
         file: anchor.file,
         every: anchor.every === undefined ? AuditAnchor.defaultEvery : Duration.fromInputUnsafe(anchor.every)
       })
     }
     // Its rows past the retention deleted, the base anchored first (`audit/retention.ts`).
-    if (lasting.audit !== undefined) {
-      const retention = options.config.keys?.auditRetention
-      yield* AuditRetention.keep(lasting.audit, {
-        retention: retention === undefined ? AuditRetention.defaultRetention : Duration.fromInputUnsafe(retention),
-        anchor: anchor?.file
-      })
-    }
+    const retention = options.config.keys?.auditRetention
+    yield* AuditRetention.keep(lasting.audit, {
+      retention: retention === undefined ? AuditRetention.defaultRetention : Duration.fromInputUnsafe(retention),
+      anchor: anchor?.file
+    })
 
     // The MCP tools' pins, for the gateway's life, over their store (`App.storesLayer`).
     const mcpPins = McpPins.make(Context.get(lasting.stores, McpPins.PinStore), lasting.metrics.mcpToolHeld)

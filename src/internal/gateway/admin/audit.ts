@@ -3,9 +3,9 @@
  * admin audit log's rows, newest first, `limit` a page (50 by default, at most 500), and `next_cursor` to ask for the
  * page after (opaque: the last row's `seq`, so a page stays right while rows are appended). With `format=jsonl` (or
  * `Accept: application/x-ndjson`) every row the filters match, from the cursor on, is streamed as JSON lines, read
- * from the database a page at a time; `limit` then bounds the whole export. The log is append-only: no path changes
- * or deletes a row. A parameter that does not read is 400 naming it; a gateway without a database is 404; a database
- * that fails is 503.
+ * from the store a page at a time; `limit` then bounds the whole export. The log is append-only: no path changes
+ * or deletes a row. A gateway without a database answers from the log it keeps in memory since it started. A
+ * parameter that does not read is 400 naming it; a database that fails is 503.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -21,15 +21,6 @@ import { errorResponse, json } from "../serving/answers.js"
 import { Requests } from "../serving/requests.js"
 import { unixSeconds } from "./input.js"
 import { defaultLimit, integer, maxLimit, oneOf, problem, type Read, readAll, timeParameter } from "./spend.js"
-
-const noDatabase = Errors.answer(
-  404,
-  "This gateway keeps no audit log: it has no database (serve keeps one in its --data directory; give a library " +
-    "gateway `Gateway.Options.database`, or provider.json `store.sql`).",
-  "invalid_request_error",
-  null,
-  "audit_log_unavailable"
-)
 
 const unavailable = Errors.answer(
   503,
@@ -100,10 +91,9 @@ function exported(log: AuditLog, query: Query): Stream.Stream<Uint8Array> {
 
 /** `GET /admin/audit`'s answer to `request`, its caller checked by the route. */
 export function answer(
-  log: AuditLog | undefined,
+  log: AuditLog,
   request: HttpServerRequest.HttpServerRequest
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> {
-  if (log === undefined) return Effect.succeed(errorResponse(noDatabase))
   const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
     actor: { value: get("actor") ?? undefined },
     action: { value: get("action") ?? undefined },
@@ -141,8 +131,8 @@ export function answer(
   })
 }
 
-/** The route over the configuration served, reading `log` (none without a database). */
-export const routes = Effect.fnUntraced(function*(log: AuditLog | undefined) {
+/** The route over the configuration served, reading `log`. */
+export const routes = Effect.fnUntraced(function*(log: AuditLog) {
   const { served } = yield* Requests
   const { adminOnly } = yield* AdminCheck
   return [HttpRouter.route("GET", "/admin/audit", served(({ request }) => adminOnly(answer(log, request))))]

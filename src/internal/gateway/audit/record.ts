@@ -57,11 +57,11 @@ export interface Actor {
   readonly roles: ReadonlyArray<string>
 }
 
-/** What the recording needs: the log (none without a database) and its refusals' count, who a request is, the time. */
+/** What the recording needs: the log and its refusals' count, who a request is, the time. */
 export interface Recording {
-  readonly log: AuditLog | undefined
-  /** The count of refusals of nobody known (`refusals.ts`); with the log. */
-  readonly refusals: Refusals | undefined
+  readonly log: AuditLog
+  /** The count of refusals of nobody known (`refusals.ts`). */
+  readonly refusals: Refusals
   /** Who a request is (the admin check's principal), or `undefined` when it names nobody the gateway knows. */
   readonly actor: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<Actor | undefined>
   readonly now: () => number
@@ -123,7 +123,7 @@ function written(write: Effect.Effect<unknown, StoreUnavailableError>, action: s
 
 /** `handle`, its action recorded in `log`. */
 function recordedHandler<E, R>(
-  recording: Recording & { readonly log: AuditLog; readonly refusals: Refusals },
+  recording: Recording,
   route: HttpRouter.Route<E, R>,
   subject: Subject | undefined
 ) {
@@ -169,7 +169,7 @@ function recordedHandler<E, R>(
 }
 
 /**
- * `routes` with their admin routes recorded (`recording.log`; none: as they are), or a defect naming the first
+ * `routes` with their admin routes recorded (`recording.log`), or a defect naming the first
  * mutating admin route without a subject.
  */
 export function recorded<E, R>(
@@ -187,15 +187,13 @@ export function recorded<E, R>(
       )
     )
   }
-  const { log, refusals } = recording
-  if (log === undefined || refusals === undefined) return Effect.succeed(routes)
   return Effect.succeed(routes.map((route) => {
     if (!Auth.isAdminPath(String(route.path))) return route
     const subject = recording.subjects[actionOf({ method: route.method, path: String(route.path) })]
     return HttpRouter.route(
       route.method,
       route.path,
-      recordedHandler({ ...recording, log, refusals }, route, subject)
+      recordedHandler(recording, route, subject)
     ) as HttpRouter.Route<E, R>
   }))
 }

@@ -1,17 +1,20 @@
 /**
- * The admin audit log in the gateway's database (`admin_audit`, `admin_audit_head`: migration `12_admin_audit`): rows
- * appended, never changed, each chained to the one before (`chain.ts`). An append is one transaction that first
- * updates the chain's head row, so it holds that row's lock (Postgres) or the file's write lock (SQLite) until it
- * commits: appends from every instance sharing one database queue there and form one chain. Rows are read newest
- * first a page at a time, the page after a row found by its `seq` (stable while rows are appended), or walked oldest
- * first for `verify`, from the chain's base (the last row deleted by retention, `prune`: its `seq` and digest, kept on
- * the head's row, migration 17). The log is the service `AuditLogStore`, of one layer (`layerSql`), which keeps one
- * contract (`test/contract/auditLog.ts`).
+ * The admin audit log: rows appended, never changed, each chained to the one before (`chain.ts`). It is the service
+ * `AuditLogStore`, of two layers, the gateway's database (`layerSql`: `admin_audit`, `admin_audit_head`, migration
+ * `12_admin_audit`), which every instance on it shares, or this process's memory (`layerMemory`), for its life; one
+ * algorithm over either backend (`Rows`), which keep one contract (`test/contract/auditLog.ts`).
+ *
+ * An append reads the chain's head, writes the next row and the head as one write: in the database one transaction
+ * that first updates the head's row, so it holds that row's lock (Postgres) or the file's write lock (SQLite) until it
+ * commits, and appends from every instance sharing one database queue there and form one chain; in memory, under one
+ * lock. Rows are read newest first a page at a time, the page after a row found by its `seq` (stable while rows are
+ * appended), or walked oldest first for `verify`, in one snapshot, from the chain's base (the last row deleted by
+ * retention, `prune`: its `seq` and digest, kept beside the head, migration 17).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as SqlClient from "effect/sql/SqlClient"
+import * as Semaphore from "effect/Semaphore"
 import type { SqlError } from "effect/sql/SqlError"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
@@ -63,6 +66,15 @@ export interface Query {
   readonly limit: number
 }
 
+/** What a walk of the whole chain found: its first break, if any, how many rows it read, the head and the base. */
+export interface Verified {
+  readonly broken: Chain.Break | undefined
+  readonly rows: number
+  readonly head: Chain.Head
+  /** The last row deleted by retention, which the chain starts after (`seq` 0 while none was). */
+  readonly base: Chain.Head
+}
+
 /** The admin audit log. */
 export interface AuditLog {
   /** `entry` appended as the chain's next row. */
@@ -75,6 +87,11 @@ export interface AuditLog {
   readonly lastBefore: (at: number) => Effect.Effect<Chain.Head | undefined, StoreUnavailableError>
   /** The rows up to `base` deleted, the chain starting after it from then on: how many were deleted. */
   readonly prune: (base: Chain.Head) => Effect.Effect<number, StoreUnavailableError>
+  /**
+   * The whole chain walked oldest first, a batch at a time, in one snapshot, checked against `anchors` (heads written
+   * outside it) too.
+   */
+  readonly verify: (anchors?: ReadonlyArray<Chain.Head>) => Effect.Effect<Verified, StoreUnavailableError>
 }
 
 /** The admin audit log's store. */
@@ -82,128 +99,186 @@ export class AuditLogStore
   extends Context.Service<AuditLogStore, AuditLog>()("effect-llm-router/gateway/audit/AuditLogStore")
 {}
 
-/** The audit log in the gateway's database, which every instance on it shares (one chain). */
-export const layerSql = (database: Sql.Database): Layer.Layer<AuditLogStore> =>
-  Layer.sync(AuditLogStore, () => sqlLog(database))
-
-function headOf(sql: SqlClient.SqlClient): Effect.Effect<Chain.Head, SqlError> {
-  return Effect.map(
-    sql<{ readonly seq: number | string; readonly digest: string }>`SELECT seq, digest FROM admin_audit_head
-      WHERE id = 1`,
-    ([head]) => head === undefined ? Chain.emptyHead : { seq: Number(head.seq), digest: head.digest }
-  )
-}
-
-// The chain's base: the last row deleted by retention (`emptyHead` while none was).
-function baseOf(sql: SqlClient.SqlClient): Effect.Effect<Chain.Head, SqlError> {
-  return Effect.map(
-    sql<{ readonly base_seq: number | string; readonly base_digest: string }>`SELECT base_seq, base_digest
-      FROM admin_audit_head WHERE id = 1`,
-    ([head]) => head === undefined ? Chain.emptyHead : { seq: Number(head.base_seq), digest: head.base_digest }
-  )
-}
-
-// The audit log of `database`.
-function sqlLog(database: Sql.Database): AuditLog {
-  const { bounds, sql } = database
-  return {
-    append: (entry) =>
-      Sql.transaction(
-        sql,
-        bounds,
-        "appending to the admin audit log",
-        Effect.gen(function*() {
-          // The head's row written first: its lock held to the commit, so no other append reads the head meanwhile.
-          yield* sql`UPDATE admin_audit_head SET seq = seq WHERE id = 1`
-          const row = Chain.next(yield* headOf(sql), entry)
-          yield* sql`INSERT INTO admin_audit (seq, at, actor, action, object, before_value, after_value, outcome,
-            status, code, origin, digest) VALUES (${row.seq}, ${row.at}, ${row.actor}, ${row.action}, ${row.object},
-            ${row.before}, ${row.after}, ${row.outcome}, ${row.status}, ${row.code}, ${row.from}, ${row.digest})`
-          yield* sql`UPDATE admin_audit_head SET seq = ${row.seq}, digest = ${row.digest} WHERE id = 1`
-          return row
-        })
-      ),
-    page: (query) =>
-      Sql.step(
-        bounds,
-        "reading the admin audit log",
-        Effect.map(
-          sql<Stored>`SELECT * FROM admin_audit WHERE ${
-            sql.and([
-              ...(query.actor === undefined ? [] : [sql`actor = ${query.actor}`]),
-              ...(query.action === undefined ? [] : [sql`action = ${query.action}`]),
-              ...(query.from === undefined ? [] : [sql`at >= ${query.from}`]),
-              ...(query.to === undefined ? [] : [sql`at < ${query.to}`]),
-              ...(query.before === undefined ? [] : [sql`seq < ${query.before}`])
-            ])
-          } ORDER BY seq DESC LIMIT ${query.limit}`,
-          (rows) => rows.map(rowOf)
-        )
-      ),
-    head: Sql.step(bounds, "reading the admin audit log's head", headOf(sql)),
-    lastBefore: (at) =>
-      Sql.step(
-        bounds,
-        "reading the admin audit log",
-        Effect.map(
-          sql<{ readonly seq: number | string; readonly digest: string }>`SELECT seq, digest FROM admin_audit
-            WHERE at < ${at} ORDER BY seq DESC LIMIT 1`,
-          ([row]) => row === undefined ? undefined : { seq: Number(row.seq), digest: row.digest }
-        )
-      ),
-    prune: (base) =>
-      Sql.transaction(
-        sql,
-        bounds,
-        "pruning the admin audit log",
-        Effect.gen(function*() {
-          // The head's row written first, as an append does: one prune or append at a time.
-          yield* sql`UPDATE admin_audit_head SET seq = seq WHERE id = 1`
-          const [counted] = yield* sql<{ readonly n: number | string }>`SELECT COUNT(*) AS n FROM admin_audit
-            WHERE seq <= ${base.seq}`
-          yield* sql`DELETE FROM admin_audit WHERE seq <= ${base.seq}`
-          yield* sql`UPDATE admin_audit_head SET base_seq = ${base.seq}, base_digest = ${base.digest}
-            WHERE id = 1 AND base_seq < ${base.seq}`
-          return Number(counted?.n ?? 0)
-        })
-      )
-  }
+/** What a backend keeps: the rows and, beside them, the chain's head and base; each step failing with `E`. */
+interface Rows<E> {
+  /** `effect` as one write: no other write of the log between its steps. */
+  readonly write: <A>(what: string, effect: Effect.Effect<A, E>) => Effect.Effect<A, StoreUnavailableError>
+  /** `effect`'s reads as of one instant: no write of the log seen between them. */
+  readonly read: <A>(what: string, effect: Effect.Effect<A, E>) => Effect.Effect<A, StoreUnavailableError>
+  readonly head: Effect.Effect<Chain.Head, E>
+  readonly base: Effect.Effect<Chain.Head, E>
+  /** `row` added, and made the head. */
+  readonly add: (row: Chain.Row) => Effect.Effect<void, E>
+  readonly page: (query: Query) => Effect.Effect<ReadonlyArray<Chain.Row>, E>
+  readonly lastBefore: (at: number) => Effect.Effect<Chain.Head | undefined, E>
+  /** The rows up to `base` deleted, `base` kept as the base when it is past the one kept: how many were deleted. */
+  readonly cut: (base: Chain.Head) => Effect.Effect<number, E>
+  /** Up to `limit` rows after `seq`, in `seq` order. */
+  readonly after: (seq: number, limit: number) => Effect.Effect<ReadonlyArray<Chain.Row>, E>
 }
 
 /** How many rows `verify` reads at a time. */
 const batch = 1000
 
-/** What a walk of the whole chain found: its first break, if any, how many rows it read, the head and the base. */
-export interface Verified {
-  readonly broken: Chain.Break | undefined
-  readonly rows: number
-  readonly head: Chain.Head
-  /** The last row deleted by retention, which the chain starts after (`seq` 0 while none was). */
-  readonly base: Chain.Head
+/** The audit log over `rows`. */
+function overRows<E>(rows: Rows<E>): AuditLog {
+  return {
+    append: (entry) =>
+      rows.write(
+        "appending to the admin audit log",
+        Effect.gen(function*() {
+          const row = Chain.next(yield* rows.head, entry)
+          yield* rows.add(row)
+          return row
+        })
+      ),
+    page: (query) => rows.read("reading the admin audit log", rows.page(query)),
+    head: rows.read("reading the admin audit log's head", rows.head),
+    lastBefore: (at) => rows.read("reading the admin audit log", rows.lastBefore(at)),
+    prune: (base) => rows.write("pruning the admin audit log", rows.cut(base)),
+    verify: (anchors = []) =>
+      rows.read(
+        "verifying the admin audit log",
+        Effect.gen(function*() {
+          const head = yield* rows.head
+          const base = yield* rows.base
+          const walk = Chain.walk(anchors, base)
+          // Below any `seq`, so a row whose `seq` was edited down is read too.
+          let after = Number.MIN_SAFE_INTEGER
+          while (true) {
+            const read = yield* rows.after(after, batch)
+            const broken = walk.feed(read)
+            if (broken !== undefined) return { broken, rows: walk.end(head).rows, head, base }
+            if (read.length < batch) break
+            after = read.at(-1)!.seq
+          }
+          return { ...walk.end(head), head, base }
+        })
+      )
+  }
 }
 
-/**
- * The whole chain of `sql`'s database walked oldest first, a batch at a time, in one transaction (one snapshot),
- * checked against `anchors` (heads written outside it) too.
- */
-export function verify(
-  sql: SqlClient.SqlClient,
-  anchors: ReadonlyArray<Chain.Head> = []
-): Effect.Effect<Verified, SqlError> {
-  return sql.withTransaction(Effect.gen(function*() {
-    const head = yield* headOf(sql)
-    const base = yield* baseOf(sql)
-    const walk = Chain.walk(anchors, base)
-    // Below any `seq`, so a row whose `seq` was edited down is read too.
-    let after = Number.MIN_SAFE_INTEGER
-    while (true) {
-      const rows = (yield* sql<Stored>`SELECT * FROM admin_audit WHERE seq > ${after} ORDER BY seq LIMIT ${batch}`)
-        .map(rowOf)
-      const broken = walk.feed(rows)
-      if (broken !== undefined) return { broken, rows: walk.end(head).rows, head, base }
-      if (rows.length < batch) break
-      after = rows.at(-1)!.seq
-    }
-    return { ...walk.end(head), head, base }
-  }))
+/** Whether `row` is among those `query` asks for (its `limit` aside). */
+function matches(row: Chain.Row, query: Query): boolean {
+  return (query.actor === undefined || row.actor === query.actor) &&
+    (query.action === undefined || row.action === query.action) &&
+    (query.from === undefined || row.at >= query.from) &&
+    (query.to === undefined || row.at < query.to) &&
+    (query.before === undefined || row.seq < query.before)
 }
+
+const headOfRow = (row: Chain.Row): Chain.Head => ({ seq: row.seq, digest: row.digest })
+
+/** The rows in this process's memory, in `seq` order; one write or read at a time. */
+function memoryRows(): Rows<never> {
+  let rows: Array<Chain.Row> = []
+  let head = Chain.emptyHead
+  let base = Chain.emptyHead
+  const lock = Semaphore.makeUnsafe(1)
+  const locked = <A>(_what: string, effect: Effect.Effect<A>) => Semaphore.withPermit(lock)(effect)
+  return {
+    write: locked,
+    read: locked,
+    head: Effect.sync(() => head),
+    base: Effect.sync(() => base),
+    add: (row) =>
+      Effect.sync(() => {
+        rows.push(row)
+        head = headOfRow(row)
+      }),
+    page: (query) =>
+      Effect.sync(() => {
+        const found: Array<Chain.Row> = []
+        for (let i = rows.length - 1; i >= 0 && found.length < query.limit; i--) {
+          if (matches(rows[i]!, query)) found.push(rows[i]!)
+        }
+        return found
+      }),
+    lastBefore: (at) =>
+      Effect.sync(() => {
+        const row = rows.filter((one) => one.at < at).at(-1)
+        return row === undefined ? undefined : headOfRow(row)
+      }),
+    cut: (cutAt) =>
+      Effect.sync(() => {
+        const kept = rows.filter((row) => row.seq > cutAt.seq)
+        const deleted = rows.length - kept.length
+        rows = kept
+        if (cutAt.seq > base.seq) base = cutAt
+        return deleted
+      }),
+    after: (seq, limit) => Effect.sync(() => rows.filter((row) => row.seq > seq).slice(0, limit))
+  }
+}
+
+/** The tables `admin_audit` and `admin_audit_head` of `database`. */
+function sqlRows({ bounds, sql }: Sql.Database): Rows<SqlError> {
+  return {
+    write: (what, effect) =>
+      Sql.transaction(
+        sql,
+        bounds,
+        what,
+        // The head's row written first: its lock held to the commit, so no other write reads the head meanwhile.
+        Effect.andThen(sql`UPDATE admin_audit_head SET seq = seq WHERE id = 1`, effect)
+      ),
+    read: (what, effect) => Sql.transaction(sql, bounds, what, effect),
+    head: Effect.map(
+      sql<{ readonly seq: number | string; readonly digest: string }>`SELECT seq, digest FROM admin_audit_head
+        WHERE id = 1`,
+      ([head]) => head === undefined ? Chain.emptyHead : { seq: Number(head.seq), digest: head.digest }
+    ),
+    base: Effect.map(
+      sql<{ readonly base_seq: number | string; readonly base_digest: string }>`SELECT base_seq, base_digest
+        FROM admin_audit_head WHERE id = 1`,
+      ([head]) => head === undefined ? Chain.emptyHead : { seq: Number(head.base_seq), digest: head.base_digest }
+    ),
+    add: (row) =>
+      Effect.andThen(
+        sql`INSERT INTO admin_audit (seq, at, actor, action, object, before_value, after_value, outcome, status, code,
+          origin, digest) VALUES (${row.seq}, ${row.at}, ${row.actor}, ${row.action}, ${row.object}, ${row.before},
+          ${row.after}, ${row.outcome}, ${row.status}, ${row.code}, ${row.from}, ${row.digest})`,
+        sql`UPDATE admin_audit_head SET seq = ${row.seq}, digest = ${row.digest} WHERE id = 1`
+      ),
+    page: (query) =>
+      Effect.map(
+        sql<Stored>`SELECT * FROM admin_audit WHERE ${
+          sql.and([
+            ...(query.actor === undefined ? [] : [sql`actor = ${query.actor}`]),
+            ...(query.action === undefined ? [] : [sql`action = ${query.action}`]),
+            ...(query.from === undefined ? [] : [sql`at >= ${query.from}`]),
+            ...(query.to === undefined ? [] : [sql`at < ${query.to}`]),
+            ...(query.before === undefined ? [] : [sql`seq < ${query.before}`])
+          ])
+        } ORDER BY seq DESC LIMIT ${query.limit}`,
+        (rows) => rows.map(rowOf)
+      ),
+    lastBefore: (at) =>
+      Effect.map(
+        sql<{ readonly seq: number | string; readonly digest: string }>`SELECT seq, digest FROM admin_audit
+          WHERE at < ${at} ORDER BY seq DESC LIMIT 1`,
+        ([row]) => row === undefined ? undefined : { seq: Number(row.seq), digest: row.digest }
+      ),
+    cut: (cutAt) =>
+      Effect.gen(function*() {
+        const [counted] = yield* sql<{ readonly n: number | string }>`SELECT COUNT(*) AS n FROM admin_audit
+          WHERE seq <= ${cutAt.seq}`
+        yield* sql`DELETE FROM admin_audit WHERE seq <= ${cutAt.seq}`
+        yield* sql`UPDATE admin_audit_head SET base_seq = ${cutAt.seq}, base_digest = ${cutAt.digest}
+          WHERE id = 1 AND base_seq < ${cutAt.seq}`
+        return Number(counted?.n ?? 0)
+      }),
+    after: (seq, limit) =>
+      Effect.map(
+        sql<Stored>`SELECT * FROM admin_audit WHERE seq > ${seq} ORDER BY seq LIMIT ${limit}`,
+        (rows) => rows.map(rowOf)
+      )
+  }
+}
+
+/** The audit log in the gateway's database, which every instance on it shares (one chain). */
+export const layerSql = (database: Sql.Database): Layer.Layer<AuditLogStore> =>
+  Layer.sync(AuditLogStore, () => overRows(sqlRows(database)))
+
+/** The audit log in this process's memory, for its life: a gateway without a database keeps it so. */
+export const layerMemory: Layer.Layer<AuditLogStore> = Layer.sync(AuditLogStore, () => overRows(memoryRows()))

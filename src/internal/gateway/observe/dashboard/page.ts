@@ -124,6 +124,8 @@ export const page = `<!doctype html>
   </section>
   <section id="audit" data-testid="audit" hidden>
     <h2>Audit log <span class="muted">(admin actions and refusals, newest first; UTC)</span></h2>
+    <p class="muted" data-testid="audit-kept">Kept in the gateway's database; a gateway without one keeps it in memory
+      until it stops.</p>
     <form id="audit-filters" class="filters" data-testid="audit-filters">
       <label>Actor <input id="audit-actor" data-testid="audit-actor" placeholder="any"></label>
       <label>Action <input id="audit-action" data-testid="audit-action" placeholder="POST /admin/keys"></label>
@@ -139,7 +141,6 @@ export const page = `<!doctype html>
       <tbody id="audit-rows" data-testid="audit-rows"></tbody>
     </table>
   </section>
-  <p id="audit-none" class="muted" data-testid="audit-none" hidden></p>
 </main>
 <script>${script("poll.js")}</script>
 <script>${script("live.js")}</script>

@@ -2,8 +2,8 @@
  * The dashboard's audit section, run by the page (`../page.ts`): the admin audit log's rows, newest first (100 at
  * most), from `GET /admin/audit` asked with the admin key the page keeps, filtered by actor, action and a time range
  * (the filters go to the gateway as its parameters; docs/identity.md). Every value from the data is set with
- * `textContent`. A gateway without a database answers 404, and the section says it keeps no audit log. Plain browser
- * JavaScript, typechecked against the DOM (`tsconfig.browser.json`) and linted.
+ * `textContent`. The section says where the log is kept: a gateway without a database keeps it in memory. Plain
+ * browser JavaScript, typechecked against the DOM (`tsconfig.browser.json`) and linted.
  */
 ;(function() {
   "use strict"
@@ -13,7 +13,7 @@
   var input = function(id) {
     return /** @type {HTMLInputElement} */ (byId(id))
   }
-  var section = byId("audit"), rows = byId("audit-rows"), none = byId("audit-none")
+  var section = byId("audit"), rows = byId("audit-rows")
   var form = /** @type {HTMLFormElement} */ (byId("audit-filters"))
   var actor = input("audit-actor"), action = input("audit-action"), from = input("audit-from"), to = input("audit-to")
 
@@ -47,17 +47,10 @@
     })
     rows.replaceChildren.apply(rows, drawn)
     section.hidden = false
-    none.hidden = true
   }
 
-  // The audit log's answer: its rows drawn, or the section hidden and why said when the gateway keeps none.
+  // The audit log's answer: its rows drawn.
   var read = function(response) {
-    if (response.status === 404) {
-      section.hidden = true
-      none.textContent = "This gateway keeps no audit log: it has no database."
-      none.hidden = false
-      return
-    }
     if (!response.ok) throw new Error("HTTP " + response.status)
     return response.json().then(draw)
   }
