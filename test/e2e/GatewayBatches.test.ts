@@ -3,6 +3,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -356,7 +357,15 @@ const settledBatch = (
   Effect.gen(function*() {
     const openai = client(gateway, payerKey)
     const file = yield* upload(openai, inputFile(model, lines))
-    const batch = yield* promise(() => create(openai, file.id))
+    const batch = yield* Effect.tryPromise({ try: () => create(openai, file.id), catch: (error) => error }).pipe(
+      // An instance whose shared store is still connecting refuses before anything is sent (503): asked again.
+      Effect.retry({
+        while: (error) => error instanceof OpenAI.APIError && error.status === 503,
+        schedule: Schedule.spaced("100 millis"),
+        times: 50
+      }),
+      Effect.orDie
+    )
     const done = yield* eventually(
       "the batch ended, read on every instance at once",
       promise(() => Promise.all(readers.map((reader) => client(reader, payerKey).batches.retrieve(batch.id)))),
