@@ -4,12 +4,12 @@
  * whichever instance settles it and however often. A batch is settled where it was recorded open when it was made:
  * by any instance on the database, or, without one, by the instance that made it only (each instance's memory is
  * its own: two instances sharing a budget through Redis do not both charge it). One instance at a time holds the
- * batch's lease (`settlements.ts`),
- * renewed before each line, so two instances do not settle one batch at once and a holder that died leaves it to the
- * next once its lease lapses; each line is recorded settled with its cost, once, and written to the request log. The
- * budget is charged once, at the end: the batch's worst case, held on its key's budget since it was made (`Budget.hold`,
- * so a batch made beside it must fit beside it), is replaced by the sum of its lines' recorded costs, a step the
- * budget's store takes once per hold whichever instance asks and however often. So a settling interrupted anywhere and
+ * batch's lease (`settlements.ts`), renewed before each line, so two instances do not settle one batch at once and a
+ * holder that died leaves it to the next once its lease lapses; each line is recorded settled with its cost, once,
+ * and written to the request log. The budget is charged once, at the end: the batch's worst case, held on its key's
+ * budget since it was made (`Budget.hold`, so a batch made beside it must fit beside it), is replaced by the sum of
+ * its lines' recorded costs, a step the budget's store takes once per hold whichever instance asks and however
+ * often. So a settling interrupted anywhere and
  * taken up again (by this instance or another) records no line twice and charges the budget once; the batch is
  * recorded settled after it, and is open no more.
  */
@@ -82,8 +82,9 @@ export type Outcome = "settled" | "left"
 
 /**
  * The batch settled from its billed lines: under its lease, each line not yet settled recorded and logged; its hold
- * charged the cost of every line recorded (by this settling or an earlier one); then recorded settled. `"left"` when another instance holds its lease (or took it mid-way: that one settles it), or the
- * batch is settled already or not recorded open.
+ * charged the cost of every line recorded (by this settling or an earlier one); then recorded settled. `"left"` when
+ * another instance holds its lease (or took it mid-way: that one settles it), or the batch is settled already or not
+ * recorded open.
  */
 export const settle = Effect.fn("BatchSettlement.settle")(function*(
   settling: Settling,
