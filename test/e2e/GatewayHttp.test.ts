@@ -302,7 +302,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway's HTTP e
       const messages = yield* send(open, { method: "GET", path: "/v1/messages" })
       expect([messages.status, messages.headers["allow"]]).toEqual([405, "POST"])
       expect(JSON.parse(messages.text)).toMatchObject({ type: "error", error: { type: "invalid_request_error" } })
-      const unknown = yield* send(open, { method: "POST", path: "/v1/messages/batches", headers: json, body: "{}" })
+      const unknown = yield* send(open, { method: "POST", path: "/v1/messages/nothing", headers: json, body: "{}" })
       expect(unknown.status).toBe(404)
       expect(JSON.parse(unknown.text)).toMatchObject({ type: "error", error: { type: "not_found_error" } })
       const bad = yield* post(open, "/v1/messages", json, "{not json")
