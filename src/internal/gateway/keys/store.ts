@@ -6,9 +6,10 @@
  *
  * The copy is read again whenever a cheap fingerprint of the tables changed: a database's row counts and the sum of
  * their `updated_at`, which every change moves forward, even within a millisecond (in memory, a count of its
- * changes). Every instance reads the fingerprint every `refreshEvery` (500 ms), on the `Clock`, and the tables only
- * when it moved: a key revoked on one instance is refused by the others within about that time, and at once by the
- * instance that revoked it, which reloads before it answers. A key is stored as its SHA-256 digest, never itself; a
+ * changes). Every instance on a database reads the fingerprint every `refreshEvery` (500 ms), on the `Clock`, and
+ * the tables only when it moved: a key revoked on one instance is refused by the others within about that time, and at
+ * once by the instance that revoked it, which reloads before it answers (the memory store, which no other process
+ * writes, is read again by that reload alone). A key is stored as its SHA-256 digest, never itself; a
  * revoked key's row stays (its name stays taken), so its spend can still be read.
  */
 import * as Clock from "effect/Clock"
@@ -216,6 +217,11 @@ export class KeyStore extends Context.Service<KeyStore, Store>()("effect-llm-rou
  * moved.
  */
 interface Tables<E extends StoreUnavailableError = StoreUnavailableError> {
+  /**
+   * Whether other processes change them (a database's): the copy is then read again every `refreshEvery`; tables only
+   * this store writes are read again by its `reload` alone.
+   */
+  readonly shared: boolean
   /** A value that changes with every change of either table. */
   readonly fingerprint: Effect.Effect<string, E>
   readonly read: Effect.Effect<
@@ -230,7 +236,10 @@ interface Tables<E extends StoreUnavailableError = StoreUnavailableError> {
   readonly deleteTeam: Store["deleteTeam"]
 }
 
-/** The store over `tables`: its copy read now, and again whenever they changed, for the scope's life. */
+/**
+ * The store over `tables`: its copy read now, and again whenever they changed (at its `reload`, and every
+ * `refreshEvery` when other processes change them), for the scope's life.
+ */
 const overTables = Effect.fnUntraced(function*<E extends StoreUnavailableError>(tables: Tables<E>) {
   let keys: ReadonlyArray<KeyRecord> = []
   let teams: ReadonlyArray<TeamRecord> = []
@@ -263,7 +272,9 @@ const overTables = Effect.fnUntraced(function*<E extends StoreUnavailableError>(
     deleteTeam: tables.deleteTeam
   }
   yield* load
-  yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(refreshEvery), Effect.ignore(load))))
+  if (tables.shared) {
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(refreshEvery), Effect.ignore(load))))
+  }
   return store
 })
 
@@ -292,6 +303,7 @@ function memoryTables(): Tables<never> {
     taken(keys, id, (key) => key.name)(change.name) || taken(keys, id, (key) => key.sha256)(change.sha256)
   const teamTaken = (id: string, change: TeamChange) => taken(teams, id, (team) => team.name)(change.name)
   return {
+    shared: false,
     fingerprint: Effect.sync(() => String(changes)),
     read: Effect.sync(() => ({ keys: [...keys.values()].sort(byAge), teams: [...teams.values()].sort(byAge) })),
     insertKey: (key) => keyTaken(key.id, key) ? Effect.fail(new NameTaken()) : write(keys, key),
@@ -339,6 +351,7 @@ function sqlTables({ bounds, sql }: Sql.Database): Tables {
   // A change's `updated_at`, as `stampOf` gives it, in the statement.
   const stamp = (now: number) => sql`CASE WHEN updated_at >= ${now} THEN updated_at + 1 ELSE ${now} END`
   return {
+    shared: true,
     fingerprint: Sql.step(
       bounds,
       "reading the keys",
