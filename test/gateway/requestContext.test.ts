@@ -99,6 +99,63 @@ describe("a request's context", () => {
       })
   )
 
+  effectProp(
+    "its record holds its outcome whole: every field the outcome declares, as its steps noted it",
+    fc.record({
+      status: fc.constantFrom(200, 400, 429, 499, 502),
+      firstToken: maybe(fc.nat({ max: 10_000 })),
+      billed: maybe(fc.record({
+        deployment: text,
+        tokens: fc.nat({ max: 1000 }),
+        cost: maybe(fc.double({ min: 0, max: 10, noNaN: true }))
+      })),
+      failed: maybe(fc.record({ error: text, logged: maybe(text) })),
+      restart: maybe(fc.record({
+        kind: fc.constantFrom("Restart" as const, "Continue" as const),
+        from: text,
+        deployment: text,
+        error: text
+      })),
+      gone: fc.boolean()
+    }),
+    (given) =>
+      Effect.sync(() => {
+        const context = Request.make({
+          id: "req_1",
+          method: "POST",
+          url: "/v1/chat/completions",
+          start: 0,
+          caller: undefined,
+          payload: false
+        })
+        const { outcome } = context
+        Outcome.answeredAs(outcome, given.status)
+        if (given.firstToken !== undefined) Outcome.opened(outcome, given.firstToken)
+        if (given.billed !== undefined) {
+          const { cost, deployment, tokens } = given.billed
+          const usage = {
+            promptTokens: tokens,
+            completionTokens: tokens,
+            totalTokens: 2 * tokens,
+            cachedPromptTokens: 0
+          }
+          Outcome.billed(outcome, deployment, usage, cost)
+        }
+        if (given.failed !== undefined) Outcome.failed(outcome, given.failed.error, { logged: given.failed.logged })
+        if (given.restart !== undefined) {
+          const { deployment, error, from, kind } = given.restart
+          Outcome.streamed(outcome, undefined, [{ _tag: kind, attempt: 2, deployment, model: "m", from, error }])
+        }
+        if (given.gone) Outcome.gone(outcome)
+        const record = Journal.recordOf(context, 10)
+        const noted = Object.keys(Outcome.begin()) as ReadonlyArray<keyof Outcome.Outcome>
+        for (const field of noted) expect([field, record[field]]).toEqual([field, outcome[field]])
+        // A copy as it stood: what the outcome notes after does not change a record made.
+        Outcome.answeredAs(outcome, 204)
+        expect(record.status).toBe(given.gone ? 499 : given.status)
+      })
+  )
+
   it("is written by its named steps alone: no file of the gateway but request/ assigns a field of it", () => {
     const gateway = Path.resolve(import.meta.dirname, "../../src/internal/gateway")
     const files = (folder: string): Array<string> =>

@@ -64,6 +64,7 @@ describe("a request's log line", () => {
           errorMessage: given.errorMessage,
           failedDeployment: given.failedDeployment,
           midStream: given.midStream,
+          streaming: given.firstToken !== undefined,
           omittedTools: given.omittedTools,
           toolCall: given.toolCall,
           payload: undefined

@@ -7,16 +7,18 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type { Usage } from "../../../ChatResponse.js"
 import type { Caller } from "../access/caller.js"
 import type * as Request from "../request/context.js"
-import type { Payload } from "../request/outcome.js"
+import type { Outcome, Payload } from "../request/outcome.js"
 import { line } from "./line.js"
 import type { LiveStats } from "./liveStats.js"
 import type { RequestLog } from "./requestLog.js"
 
-/** What a request's line, row and live figures say of it, as it ended. */
-export interface RequestRecord {
+/**
+ * What a request's line, row and live figures say of it, as it ended: what its answer did (its `Outcome`, each field
+ * as the outcome declares it) and the request's own facts.
+ */
+export interface RequestRecord extends Outcome {
   readonly id: string
   readonly method: string
   readonly path: string
@@ -29,26 +31,15 @@ export interface RequestRecord {
   readonly suppressed: number | undefined
   readonly caller: Caller | undefined
   readonly model: string | undefined
-  readonly deployment: string | undefined
-  readonly status: number
-  /** Millis from the request to a stream's first chunk. */
-  readonly firstToken: number | undefined
-  readonly usage: Usage | undefined
-  readonly cost: number | undefined
-  readonly cacheSavings: number | undefined
-  readonly error: string | undefined
-  readonly errorMessage: string | undefined
-  readonly failedDeployment: string | undefined
-  readonly midStream: "restarted" | "continued" | undefined
   readonly omittedTools: ReadonlyArray<string> | undefined
   readonly toolCall: Request.ToolCall | undefined
   readonly payload: Payload | undefined
 }
 
-/** The record of the request of `context`, ended at `now` (Clock millis). */
+/** The record of the request of `context`, ended at `now` (Clock millis): its outcome as it stands then, copied. */
 export function recordOf(context: Request.Service, now: number, suppressed?: number): RequestRecord {
-  const { outcome } = context
   return {
+    ...context.outcome,
     id: context.id,
     method: context.method,
     path: context.path,
@@ -58,16 +49,6 @@ export function recordOf(context: Request.Service, now: number, suppressed?: num
     suppressed,
     caller: context.caller,
     model: context.model.get(),
-    deployment: outcome.deployment,
-    status: outcome.status,
-    firstToken: outcome.firstToken,
-    usage: outcome.usage,
-    cost: outcome.cost,
-    cacheSavings: outcome.cacheSavings,
-    error: outcome.error,
-    errorMessage: outcome.errorMessage,
-    failedDeployment: outcome.failedDeployment,
-    midStream: outcome.midStream,
     omittedTools: context.omittedTools.get(),
     toolCall: context.toolCall.get(),
     payload: context.payload
