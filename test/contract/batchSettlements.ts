@@ -76,10 +76,13 @@ const result = fc.array(
 const batchCost = (tokens: number) =>
   Pricing.cost(price, { ...reply(tokens, tokens * 2).usage, serviceTier: Pricing.batchTier })!
 
-/** What a settling writes: each line logged, by custom id, and the hold's charge on its budget. */
+/** What a settling writes: each line logged, by custom id, the batch's end noted, and the hold's charge on its budget. */
 interface Books {
   readonly logged: Array<Settlement.Billed>
   readonly log: Settlement.Settling["logged"]
+  /** How often the batch's end was noted. */
+  readonly ends: { count: number }
+  readonly ended: Settlement.Settling["ended"]
   readonly charged: Settlement.Settling["charged"]
   /** The batch's worst case, held on the budget as the gateway holds it when the batch is made. */
   readonly hold: Budget.Hold
@@ -93,9 +96,12 @@ const books = (worst = 100): Effect.Effect<Books> =>
     const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 1_000, period: "36500 days" }] })
     const hold = yield* budget.hold({ estimate: worst }, { id: `hold-${randomUUID()}`, until: Number.MAX_SAFE_INTEGER })
     const logged: Array<Settlement.Billed> = []
+    const ends = { count: 0 }
     return {
       logged,
       log: (line: Settlement.Billed) => Effect.sync(() => void logged.push(line)),
+      ends,
+      ended: Effect.sync(() => void ends.count++),
       charged: budget.settleHold,
       hold,
       levels: Effect.map(budget.status, ([status]) => ({ spent: status!.spent, reserved: status!.reserved }))
@@ -105,9 +111,9 @@ const books = (worst = 100): Effect.Effect<Books> =>
 const settling = (
   store: Settlements.Settlements,
   holder: string,
-  { charged, log }: Pick<Books, "log" | "charged">,
+  { charged, ended, log }: Pick<Books, "log" | "charged"> & Partial<Pick<Books, "ended">>,
   batch = "batch_gw1.test"
-): Settlement.Settling => ({ store, batch, holder, logged: log, charged })
+): Settlement.Settling => ({ store, batch, holder, logged: log, ended: ended ?? Effect.void, charged })
 
 const costOf = (lines: ReadonlyArray<Settlement.Billed>) => lines.reduce((sum, line) => sum + line.cost, 0)
 
@@ -126,7 +132,10 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
           { id: "batch-b", openedAt: 2_000 },
           { id: "batch-c", openedAt: 3_000 }
         ])
-        yield* store.close("batch-a", 5_000)
+        // Recorded settled once: a second close (another instance's, racing) is told it was settled already.
+        expect(yield* store.close("batch-a", 5_000)).toBe(true)
+        expect(yield* store.close("batch-a", 5_500)).toBe(false)
+        expect(yield* store.close("batch-none", 5_000)).toBe(false)
         expect((yield* store.opened).map((batch) => batch.id)).toEqual(["batch-b", "batch-c"])
         // Closed is closed: opening it again does not reopen it.
         yield* store.open({ id: "batch-a", openedAt: 6_000 })
@@ -210,6 +219,8 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
         // Settled: another settling charges nothing.
         expect(yield* Settlement.settle(settling(store, "d", kept), lines)).toBe("left")
         expect(charged).toHaveLength(20)
+        // Its end noted once, by the one instance that recorded it settled.
+        expect(kept.ends.count).toBe(1)
         const { reserved, spent } = yield* kept.levels
         expect(reserved).toBe(0)
         expect(spent).toBeCloseTo(costOf(lines), 12)
@@ -364,6 +375,7 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
           for (const line of charged) expect(line.usage.serviceTier).toBe(Pricing.batchTier)
           const recorded = yield* store.settled("batch_gw1.test")
           expect(recorded?.closed).toBe(true)
+          expect(kept.ends.count).toBe(1)
           expect([...recorded!.lines.keys()].sort()).toEqual(expected.map((line) => line.customId).sort())
           // The budget: the lines' cost spent, nothing held.
           const levels = yield* kept.levels

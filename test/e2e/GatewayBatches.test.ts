@@ -16,6 +16,7 @@ import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
 import { get } from "../utils/gatewayHarness.js"
 import { postgresServer } from "../utils/postgresServer.js"
+import { scrape, valueOf } from "../utils/prometheus.js"
 import { redisServer } from "../utils/redisServer.js"
 
 const providerKey = "sk-provider-batches-e2e-0001"
@@ -533,6 +534,86 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
       const output = yield* promise(() => openai.files.content(done.output_file_id!).then((reply) => reply.text()))
       yield* expectCharged(gateways, yield* rowsSettled(gateways, batch, providerBatchOf(batch.id), 4), output)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 90_000)
+
+  it.live(
+    "metrics count a batch and each line of its result once, summed over two instances settling it and one restarted",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* batchSimulator
+        const database = yield* sqliteFile
+        const gateways = yield* instances(simulator, database, 2)
+        /** A batch metric summed over `over`, for the openai deployment of `model`. */
+        const counted = (over: ReadonlyArray<Gateway.Service>, name: string, model: string, labels = {}) =>
+          Effect.map(
+            Effect.forEach(over, (gateway) => scrape(gateway.url, adminKey)),
+            (scrapes) =>
+              sum(scrapes.map(({ samples }) => valueOf(samples, name, { provider: "openai", model, ...labels })))
+          )
+        // Five lines: 1 left out of the result, 2 written twice, 3 failed; 0, 2 and 4 answered.
+        const faulty = yield* settledBatch(gateways[0]!, gateways, "gpt-4.1", 5)
+        yield* rowsSettled(gateways, faulty.batch, faulty.providerBatch, 3)
+        yield* eventually(
+          "the batch's end counted",
+          counted(gateways, "llm_gateway_batches_ended_total", "gpt-4.1", { status: "completed" }),
+          (ended) => ended > 0
+        )
+        // Four lines expiring with half of them run.
+        const expired = yield* settledBatch(gateways[1]!, gateways, "gpt-4.1-mini", 4)
+        yield* rowsSettled(gateways, expired.batch, expired.providerBatch, 2)
+        yield* eventually(
+          "the expired batch's end counted",
+          counted(gateways, "llm_gateway_batches_ended_total", "gpt-4.1-mini", { status: "expired" }),
+          (ended) => ended > 0
+        )
+        // An instance started after on the same database reads both: settled, it counts nothing of them.
+        const restarted = yield* instances(simulator, database, 1)
+        yield* Effect.forEach(
+          [faulty.batch, expired.batch],
+          (batch) => promise(() => client(restarted[0]!, payerKey).batches.retrieve(batch.id))
+        )
+        yield* Effect.sleep("300 millis")
+        const every = [...gateways, ...restarted]
+        const figures = (model: string) =>
+          Effect.all({
+            created: counted(every, "llm_gateway_batches_created_total", model),
+            completed: counted(every, "llm_gateway_batches_ended_total", model, { status: "completed" }),
+            expired: counted(every, "llm_gateway_batches_ended_total", model, { status: "expired" }),
+            answered: counted(every, "llm_gateway_batch_lines_total", model, { outcome: "answered" }),
+            failed: counted(every, "llm_gateway_batch_lines_total", model, { outcome: "failed" }),
+            expiredLines: counted(every, "llm_gateway_batch_lines_total", model, { outcome: "expired" }),
+            input: counted(every, "llm_gateway_batch_tokens_total", model, { direction: "input" }),
+            output: counted(every, "llm_gateway_batch_tokens_total", model, { direction: "output" }),
+            cost: counted(every, "llm_gateway_batch_cost_usd_total", model)
+          })
+        /** The tokens of an output file's lines, by direction. */
+        const tokensOf = (output: string) => {
+          const usages = output.trim().split("\n").map((line) => JSON.parse(line).response.body.usage)
+          return {
+            input: sum(usages.map((usage) => usage.prompt_tokens)),
+            output: sum(usages.map((usage) => usage.completion_tokens))
+          }
+        }
+        const faultyFigures = yield* figures("gpt-4.1")
+        expect(faultyFigures).toMatchObject({ created: 1, completed: 1, expired: 0, answered: 3, failed: 1 })
+        expect(faultyFigures.expiredLines).toBe(0)
+        // The result repeats line 2: its tokens and cost counted once, as the bill has them.
+        const faultyBill = billOf(faulty.output, "gpt-4.1")
+        const faultyTokens = tokensOf(
+          faulty.output.trim().split("\n").filter((line, i, all) =>
+            all.findIndex((other) => JSON.parse(other).custom_id === JSON.parse(line).custom_id) === i
+          ).join("\n")
+        )
+        expect({ input: faultyFigures.input, output: faultyFigures.output }).toEqual(faultyTokens)
+        expect(faultyFigures.cost).toBeCloseTo(sum(faultyBill.values()), 12)
+        const expiredFigures = yield* figures("gpt-4.1-mini")
+        expect(expiredFigures).toMatchObject({ created: 1, completed: 0, expired: 1, answered: 2, expiredLines: 2 })
+        expect({ input: expiredFigures.input, output: expiredFigures.output }).toEqual(tokensOf(expired.output))
+        expect(expiredFigures.cost).toBeCloseTo(sum(billOf(expired.output, "gpt-4.1-mini").values()), 12)
+        // The restarted instance counted nothing of batches settled before it.
+        expect(yield* counted(restarted, "llm_gateway_batch_lines_total", "gpt-4.1", { outcome: "answered" })).toBe(0)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
 
   it.live(
     "two batches created at once on two instances, whose worst cases fit the budget apart only: one refused",

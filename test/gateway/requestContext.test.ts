@@ -137,7 +137,9 @@ describe("a request's context", () => {
             promptTokens: tokens,
             completionTokens: tokens,
             totalTokens: 2 * tokens,
-            cachedPromptTokens: 0
+            cachedPromptTokens: 0,
+            reasoningTokens: 0,
+            estimated: false
           }
           Outcome.billed(outcome, deployment, usage, cost)
         }

@@ -110,6 +110,8 @@ export interface Engine {
 /** A deployment whose API has a batch API: what the gateway's `/v1/batches` passes a batch to. */
 export interface BatchDeployment {
   readonly name: string
+  /** Its provider's name (`ProviderClient.Service.provider`). */
+  readonly provider: string
   /** The model its calls name. */
   readonly model: string
   readonly api: BatchApi
@@ -432,6 +434,7 @@ function batchDeploymentOf(deployment: Deployment, context: Context.Context<neve
   if (client._tag === "None" || pool._tag === "None" || client.value.batch === undefined) return undefined
   return {
     name: deployment.name,
+    provider: client.value.provider,
     model: deployment.model,
     api: client.value.batch,
     pool: pool.value,

@@ -140,7 +140,7 @@ export interface Made extends Read {
 
 /** The gateway's batching over the configuration served, built once for every batch route. */
 export const make = Effect.gen(function*() {
-  const { engine, now, options } = yield* Configuration
+  const { engine, metrics, now, options } = yield* Configuration
   const journal = yield* Journal
   const settlements = yield* SettlementStore
   const { notFoundAnswer } = yield* ModelNames
@@ -280,6 +280,7 @@ export const make = Effect.gen(function*() {
         )
       )
     )
+    metrics.batchCreated(deployment)
     const listed = `${kind}\n${ref.caller}`
     const owned = made.get(listed) ?? []
     owned.push(id)
@@ -288,10 +289,11 @@ export const make = Effect.gen(function*() {
     return { id, found: { ref, deployment, credentials }, status }
   })
 
-  /** A settled line's row in the request log, in the name of the key that made the batch. */
+  /** A settled line's row in the request log, in the name of the key that made the batch, and its metrics. */
   function loggedOf(kind: Ids.BatchKind, { deployment, ref }: Opened, caller: Caller | undefined) {
     return (line: Settlement.Billed) =>
       Effect.suspend(() => {
+        metrics.batchLine(deployment, "answered", line)
         const start = now()
         const context = Request.make({
           id: `${ref.batch}:${line.customId}`,
@@ -306,6 +308,18 @@ export const make = Effect.gen(function*() {
         Outcome.billed(context.outcome, `${line.provider}/${line.model}`, line.usage, line.cost)
         return journal.written(context, now(), undefined)
       })
+  }
+
+  /**
+   * A batch settled, in the metrics: its end, and its result's lines that were not answered (those answered are
+   * counted as each is recorded), each custom id once.
+   */
+  function endedOf(deployment: BatchDeployment, status: BatchStatus, lines: ReadonlyArray<BatchLine>): void {
+    for (const { outcome } of distinctLines(lines)) {
+      if (typeof outcome === "string") metrics.batchLine(deployment, outcome)
+      else if (Result.isFailure(outcome)) metrics.batchLine(deployment, "failed")
+    }
+    metrics.batchEnded(deployment, status.state)
   }
 
   /**
@@ -331,6 +345,7 @@ export const make = Effect.gen(function*() {
         batch: id,
         holder,
         logged: loggedOf(kind, found, caller),
+        ended: Effect.sync(() => endedOf(deployment, status, lines)),
         charged: (hold, cost) => auth.settleBatch(caller, hold, cost)
       },
       Settlement.billed(lines, deployment.price)

@@ -6,12 +6,12 @@
  * its own: two instances sharing a budget through Redis do not both charge it). One instance at a time holds the
  * batch's lease (`settlements.ts`), renewed before each line, so two instances do not settle one batch at once and a
  * holder that died leaves it to the next once its lease lapses; each line is recorded settled with its cost, once,
- * and written to the request log. The budget is charged once, at the end: the batch's worst case, held on its key's
+ * and written to the request log and counted in the metrics by the settling that recorded it. The budget is charged once, at the end: the batch's worst case, held on its key's
  * budget since it was made (`Budget.hold`, so a batch made beside it must fit beside it), is replaced by the sum of
  * its lines' recorded costs, a step the budget's store takes once per hold whichever instance asks and however
  * often. So a settling interrupted anywhere and
  * taken up again (by this instance or another) records no line twice and charges the budget once; the batch is
- * recorded settled after it, and is open no more.
+ * recorded settled after it, and is open no more, its end counted by the one settling that recorded it so.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -68,29 +68,31 @@ export interface Settling {
   readonly batch: string
   /** This instance, as the lease names its holder. */
   readonly holder: string
-  /** Writes one line's row in the request log: run once per line, as it is recorded settled. */
+  /** Writes one line's row in the request log and counts it in the metrics: run once per line, as it is recorded. */
   readonly logged: (line: Billed) => Effect.Effect<void>
+  /** What is noted of the batch's end (its metrics): run once, by the settling that records it settled. */
+  readonly ended: Effect.Effect<void>
   /** Replaces the batch's hold with its lines' cost; a hold settled already is not counted again. */
   readonly charged: (hold: Budget.Hold, cost: number) => Effect.Effect<void, StoreUnavailableError>
 }
 
 /**
- * Whether the settling ended with the batch settled, or left it: to the instance that holds its lease, or because it
- * is settled already or not recorded open in this store.
+ * Whether the settling ended with the batch recorded settled by it, or left it: to the instance that holds its lease
+ * (or that recorded it settled first), or because it is settled already or not recorded open in this store.
  */
 export type Outcome = "settled" | "left"
 
 /**
  * The batch settled from its billed lines: under its lease, each line not yet settled recorded and logged; its hold
- * charged the cost of every line recorded (by this settling or an earlier one); then recorded settled. `"left"` when
- * another instance holds its lease (or took it mid-way: that one settles it), or the batch is settled already or not
- * recorded open.
+ * charged the cost of every line recorded (by this settling or an earlier one); then recorded settled, its end noted
+ * (`ended`) by the one settling that records it. `"left"` when another instance holds its lease (or took it mid-way:
+ * that one settles it), or the batch is settled already or not recorded open.
  */
 export const settle = Effect.fn("BatchSettlement.settle")(function*(
   settling: Settling,
   lines: ReadonlyArray<Billed>
 ): Effect.fn.Return<Outcome, StoreUnavailableError> {
-  const { batch, charged, holder, logged, store } = settling
+  const { batch, charged, ended, holder, logged, store } = settling
   const ttl = Duration.toMillis(leaseTtl)
   const leased = Effect.flatMap(Clock.currentTimeMillis, (now) => store.lease(batch, holder, now, now + ttl))
   return yield* Effect.acquireUseRelease(
@@ -115,8 +117,13 @@ export const settle = Effect.fn("BatchSettlement.settle")(function*(
           for (const lineCost of recorded.lines.values()) cost += lineCost
           yield* charged(recorded.hold, cost)
         }
-        yield* store.close(batch, yield* Clock.currentTimeMillis)
-        return "settled" as const
+        const closed = yield* Effect.uninterruptible(
+          Effect.flatMap(
+            Clock.currentTimeMillis,
+            (now) => Effect.tap(store.close(batch, now), (first) => first ? ended : Effect.void)
+          )
+        )
+        return closed ? "settled" as const : "left" as const
       }),
     (held) => held ? Effect.ignore(store.unlease(batch, holder)) : Effect.void
   )

@@ -58,8 +58,11 @@ export interface Settlements {
     customId: string,
     cost: number
   ) => Effect.Effect<boolean, StoreUnavailableError>
-  /** `batch` recorded settled at `now` (its lease dropped): it is open no more. */
-  readonly close: (batch: string, now: number) => Effect.Effect<void, StoreUnavailableError>
+  /**
+   * `batch` recorded settled at `now` (its lease dropped): it is open no more. True when this recorded it, false when
+   * it was settled already (or never opened).
+   */
+  readonly close: (batch: string, now: number) => Effect.Effect<boolean, StoreUnavailableError>
   /** What is recorded of `batch`, or `undefined` when it was never opened (or was forgotten). */
   readonly settled: (batch: string) => Effect.Effect<Settled | undefined, StoreUnavailableError>
   /**
@@ -133,11 +136,11 @@ export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementSt
     close: (batch, now) =>
       Effect.sync(() => {
         const kept = batches.get(batch)
-        if (kept !== undefined && !kept.closed) {
-          kept.closed = true
-          kept.settledAt = now
-          kept.holder = undefined
-        }
+        if (kept === undefined || kept.closed) return false
+        kept.closed = true
+        kept.settledAt = now
+        kept.holder = undefined
+        return true
       }),
     settled: (batch) =>
       Effect.sync(() => {
@@ -233,13 +236,17 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SettlementStore> =
             return inserted.length > 0
           })
         ),
+      // One statement: of two instances closing at once, the row's lock lets one update it; the other finds it settled.
       close: (batch, now) =>
         Sql.step(
           bounds,
           "recording a batch settled",
-          sql`UPDATE batch_settlements SET settled_at = ${now}, holder = NULL, lease_until = NULL
-            WHERE id = ${batch} AND settled_at IS NULL`
-        ).pipe(Effect.asVoid),
+          Effect.map(
+            sql<{ readonly id: string }>`UPDATE batch_settlements SET settled_at = ${now}, holder = NULL,
+              lease_until = NULL WHERE id = ${batch} AND settled_at IS NULL RETURNING id`,
+            (rows) => rows.length > 0
+          )
+        ),
       settled: (batch) =>
         Sql.transaction(
           sql,

@@ -10,6 +10,7 @@ import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import type { Usage } from "../../../ChatResponse.js"
 import type { GuardrailError } from "../../../Guardrail.js"
 import type { LlmError } from "../../../LlmError.js"
+import type { BatchState } from "../../../ProviderClient.js"
 import type * as Router from "../../../Router.js"
 
 /** The `model` label of a request whose model the configuration does not have. */
@@ -148,7 +149,12 @@ function newSeries(model: string, route: string) {
 // request log's rows dropped (`observe/requestLog.ts`); `mcp_tools_held_total{server}` for the MCP tools held back
 // since their definition changed (`mcp/pins.ts`); `refused_total{reason}` for the requests refused before they were
 // authenticated, which get no row in the request log (`reason` is the refusal's code, a fixed set);
-// `mcp_calls_total{server,tool,outcome}` and `mcp_call_duration_seconds{server,tool}` per MCP tool call. `model` is the
+// `mcp_calls_total{server,tool,outcome}` and `mcp_call_duration_seconds{server,tool}` per MCP tool call. Per batch
+// (`batches/`): `batches_created_total{provider,model}` when its provider took it, and once settled
+// `batches_ended_total{provider,model,status}`, `batch_lines_total{provider,model,outcome}` for each line of its
+// result, and `batch_tokens_total{provider,model,direction}` and `batch_cost_usd_total{provider,model}` for each line
+// answered, at the batch price: each counted by the instance whose settling recorded it, so every instance's figures
+// added up count each batch and line once however many settle it (`batches/settlement.ts`). `model` is the
 // name the request asked for, or `(unknown)` for a name the configuration does not have (or a body with none): the
 // configuration bounds the label values. Each label set's metrics are built once and kept, so a request does a few map
 // lookups and counter additions, no label building.
@@ -182,6 +188,88 @@ export interface Metrics {
   readonly toolCall: (server: string, tool: string, outcome: ToolOutcome, seconds: number) => void
   /** A failure outside a model call (an MCP tool call's guardrail block), by its tag, in `errors_total`. */
   readonly error: (tag: string) => void
+  /** A batch its provider took, on `deployment`. */
+  readonly batchCreated: (deployment: BatchDeploymentOf) => void
+  /** A line of a batch on `deployment` recorded settled, how it ended, and for a line answered what it billed. */
+  readonly batchLine: (
+    deployment: BatchDeploymentOf,
+    outcome: BatchLineOutcome,
+    billed?: { readonly usage: Usage; readonly cost: number }
+  ) => void
+  /** A batch on `deployment` recorded settled, as its provider ended it. */
+  readonly batchEnded: (deployment: BatchDeploymentOf, state: BatchState) => void
+}
+
+/** What the batch metrics' labels name of a batch's deployment: its provider and the model its calls name. */
+export interface BatchDeploymentOf {
+  readonly provider: string
+  readonly model: string
+}
+
+/**
+ * How a line of a batch's result ended: `answered` (billed), `failed` (its request's error), `expired` or `cancelled`
+ * (the batch ended before it ran).
+ */
+export type BatchLineOutcome = "answered" | "failed" | "expired" | "cancelled"
+
+// The metrics of one provider's model's batches, built on first use.
+class BatchSeries {
+  readonly lines = new Map<BatchLineOutcome, Metric.Counter<number>>()
+  readonly ends = new Map<BatchState, Metric.Counter<number>>()
+  readonly created: Metric.Counter<number>
+  readonly input: Metric.Counter<number>
+  readonly output: Metric.Counter<number>
+  readonly cost: Metric.Counter<number>
+
+  constructor(readonly provider: string, readonly model: string) {
+    this.created = Metric.counter("llm_gateway_batches_created_total", {
+      description: "Batches made through the gateway that their provider took, by provider and model.",
+      attributes: { provider, model }
+    })
+    function tokens(direction: string) {
+      return Metric.counter("llm_gateway_batch_tokens_total", {
+        description: "Tokens of the batches' lines answered, counted once each as settled, by direction.",
+        attributes: { provider, model, direction }
+      })
+    }
+    this.input = tokens("input")
+    this.output = tokens("output")
+    this.cost = Metric.counter("llm_gateway_batch_cost_usd_total", {
+      description: "US dollars the batches' lines answered cost at the batch price, counted once each as settled.",
+      attributes: { provider, model }
+    })
+  }
+
+  line(outcome: BatchLineOutcome): Metric.Counter<number> {
+    return cached(this.lines, outcome, batchLinesCounter, this)
+  }
+
+  ended(state: BatchState): Metric.Counter<number> {
+    return cached(this.ends, state, batchesEndedCounter, this)
+  }
+}
+
+function batchLinesCounter(outcome: BatchLineOutcome, series: BatchSeries) {
+  return Metric.counter("llm_gateway_batch_lines_total", {
+    description: "Lines of the batches' results, counted once each as settled, by outcome (answered, failed, " +
+      "expired, cancelled).",
+    attributes: { provider: series.provider, model: series.model, outcome }
+  })
+}
+
+function batchesEndedCounter(state: BatchState, series: BatchSeries) {
+  return Metric.counter("llm_gateway_batches_ended_total", {
+    description: "Batches settled, once each, by the status their provider ended them with (completed, expired, " +
+      "cancelled, refused).",
+    attributes: { provider: series.provider, model: series.model, status: state }
+  })
+}
+
+function newBatchModels() {
+  return new Map<string, BatchSeries>()
+}
+function newBatchSeries(model: string, provider: string) {
+  return new BatchSeries(provider, model)
 }
 
 /**
@@ -414,6 +502,11 @@ export function makeMetrics(
   const held = new Map<string, Metric.Counter<number>>()
   // By server, then tool: the configuration's tools bound the label values (a call of no tool is answered before).
   const tools = new Map<string, Map<string, ToolSeries>>()
+  // By provider, then model: the configuration's deployments bound the label values.
+  const batches = new Map<string, Map<string, BatchSeries>>()
+  function batchSeries({ model, provider }: BatchDeploymentOf): BatchSeries {
+    return cached(cached(batches, provider, newBatchModels, undefined), model, newBatchSeries, provider)
+  }
 
   return {
     tally: (route, started) => new Tally(registry, route, started),
@@ -426,6 +519,16 @@ export function makeMetrics(
       series.calls(outcome).updateUnsafe(1, context)
       series.duration.updateUnsafe(seconds, context)
     },
-    error: (tag) => registry.error(tag)
+    error: (tag) => registry.error(tag),
+    batchCreated: (deployment) => batchSeries(deployment).created.updateUnsafe(1, context),
+    batchLine: (deployment, outcome, billed) => {
+      const series = batchSeries(deployment)
+      series.line(outcome).updateUnsafe(1, context)
+      if (billed === undefined) return
+      series.input.updateUnsafe(billed.usage.promptTokens, context)
+      series.output.updateUnsafe(billed.usage.completionTokens, context)
+      series.cost.updateUnsafe(billed.cost, context)
+    },
+    batchEnded: (deployment, state) => batchSeries(deployment).ended(state).updateUnsafe(1, context)
   }
 }
