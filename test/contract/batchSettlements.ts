@@ -140,12 +140,22 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
         // Closed is closed: opening it again does not reopen it.
         yield* store.open({ id: "batch-a", openedAt: 6_000 })
         expect((yield* store.opened).map((batch) => batch.id)).toEqual(["batch-b", "batch-c"])
-        expect(yield* store.settled("batch-a")).toEqual({ lines: new Map(), hold: undefined, closed: true })
+        expect(yield* store.settled("batch-a")).toEqual({
+          lines: new Map(),
+          hold: undefined,
+          closed: true,
+          settledAt: 5_000
+        })
         expect(yield* store.settled("batch-none")).toBeUndefined()
         // A batch's hold on its key's budget, kept with its record for any instance to settle.
         const hold: Budget.Hold = { id: "hold-1", estimate: 0.125, at: 1_000, until: 2_000_000_000_000 }
         yield* store.open({ id: "batch-held", openedAt: 4_000, hold })
-        expect(yield* store.settled("batch-held")).toEqual({ lines: new Map(), hold, closed: false })
+        expect(yield* store.settled("batch-held")).toEqual({
+          lines: new Map(),
+          hold,
+          closed: false,
+          settledAt: undefined
+        })
       }).pipe(Effect.scoped))
 
     it.live(`${backend.name}: one holder of a batch's lease at a time, taken again once lapsed or given up`, () =>
@@ -181,7 +191,8 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
         expect(yield* store.settled("batch-y")).toEqual({
           lines: new Map([["req-0", 0.5], ["req-1", 0.25]]),
           hold: undefined,
-          closed: false
+          closed: false,
+          settledAt: undefined
         })
       }).pipe(Effect.scoped))
 
@@ -316,7 +327,8 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
         expect(yield* store.settled("batch-new")).toEqual({
           lines: new Map([["req-0", 0.25]]),
           hold: undefined,
-          closed: true
+          closed: true,
+          settledAt: 4_000
         })
         expect((yield* store.opened).map((batch) => batch.id)).toEqual(["batch-open"])
         // Forgotten is as never recorded: nothing is settled of it.

@@ -47,6 +47,7 @@ import type { StoreUnavailableError } from "../../Store.js"
 import type * as Sql from "../persistence/sql.js"
 import { AdminCheck } from "./access/adminCheck.js"
 import * as AdminAudit from "./admin/audit.js"
+import * as AdminBatches from "./admin/batches.js"
 import * as AdminGrants from "./admin/grants.js"
 import * as AdminKeys from "./admin/keys.js"
 import * as AdminMcpServers from "./admin/mcpServers.js"
@@ -373,6 +374,7 @@ const routesOf = Effect.fnUntraced(function*(
     ...(options.mcp === undefined ? [] : yield* McpRoute.routes(options.mcp)),
     ...yield* AdminPins.routes(options.mcpPins),
     ...yield* AdminMcpServers.routes(options.mcp, options.mcpPins),
+    ...yield* AdminBatches.routes(batching, teams),
     HttpRouter.route("GET", "/health", plain(Effect.succeed(json(200, `{"status":"ok"}`)))),
     HttpRouter.route("GET", "/metrics", plain(adminOnly(metrics.scrape))),
     HttpRouter.route("GET", "/dashboard", plain(Effect.succeed(Dashboard.pageResponse))),

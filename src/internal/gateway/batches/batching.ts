@@ -426,6 +426,12 @@ export const make = Effect.gen(function*() {
     return Effect.mapError(deployment.api.results(status, deployment.model, credentials), fromLlm)
   }
 
+  /**
+   * The ids of every batch made through this instance, of either kind and any caller (each caller's newest
+   * `listedBatches` of a kind): the one read of the batches made that the admin's list of them goes through.
+   */
+  const recorded: Effect.Effect<ReadonlyArray<string>> = Effect.sync(() => [...made.values()].flat())
+
   /** The ids of the batches of `kind` the caller made through this instance, the newest first. */
   function listed(kind: Ids.BatchKind, caller: Caller | undefined): ReadonlyArray<string> {
     return [...(made.get(`${kind}\n${ownerOf(caller)}`) ?? [])].reverse()
@@ -455,7 +461,7 @@ export const make = Effect.gen(function*() {
   )
   yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(sweepEvery)))
 
-  return { ownerOf, fromLlm, opened, submit, retrieve, cancel, results, listed } as const
+  return { ownerOf, fromLlm, opened, reopened, submit, retrieve, cancel, results, listed, recorded } as const
 })
 
 /** The gateway's batching, as `make` builds it. */

@@ -25,12 +25,13 @@ export interface OpenBatch {
 
 /**
  * What is recorded of a batch's settling: its settled lines' costs by custom id, the hold of its worst case (none for
- * a key without a budget), and whether it is settled.
+ * a key without a budget), and whether it is settled, and when (Clock millis).
  */
 export interface Settled {
   readonly lines: ReadonlyMap<string, number>
   readonly hold: Budget.Hold | undefined
   readonly closed: boolean
+  readonly settledAt: number | undefined
 }
 
 /** The settlements' store: each operation one atomic step. */
@@ -145,7 +146,12 @@ export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementSt
     settled: (batch) =>
       Effect.sync(() => {
         const kept = batches.get(batch)
-        return kept === undefined ? undefined : { lines: new Map(kept.lines), hold: kept.hold, closed: kept.closed }
+        return kept === undefined ? undefined : {
+          lines: new Map(kept.lines),
+          hold: kept.hold,
+          closed: kept.closed,
+          settledAt: kept.closed ? kept.settledAt : undefined
+        }
       }),
     forget: (before) =>
       Effect.sync(() => {
@@ -260,7 +266,8 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SettlementStore> =
             return {
               lines: new Map(lines.map((line) => [line.custom_id, Number(line.cost)])),
               hold: holdOf(row),
-              closed: row.settled_at !== null
+              closed: row.settled_at !== null,
+              settledAt: row.settled_at === null ? undefined : Number(row.settled_at)
             }
           })
         ),

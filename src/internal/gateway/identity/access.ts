@@ -41,6 +41,7 @@ export const rules: ReadonlyArray<Rule> = [
   rule("GET", "/llm/model-load/*", "observe"),
   rule("GET", "/admin/spend", "observe"),
   rule("GET", "/admin/requests", "observe"),
+  rule("GET", "/admin/batches", "observe"),
   rule("GET", "/admin/mcp/servers", "observe"),
   rule("GET", "/admin/mcp/pins", "observe"),
   rule("POST", "/admin/mcp/pins/:server/:tool/approve", "mcp.approve"),

@@ -2,7 +2,8 @@
  * The dashboard's page (`GET /dashboard`): plain HTML, CSS and script, no
  * build step. It carries no data: its script (`browser/live.js`) polls `dashboard/data` every
  * second and draws the tables from it (deployments, keys, budgets) with `textContent` (no markup is built
- * from data), its spend chart (`spend.ts`, `browser/spend.js`) polls the request log's spend, its MCP section
+ * from data), its spend chart (`spend.ts`, `browser/spend.js`) polls the request log's spend, its batches section
+ * (`browser/batches.js`) the batches made through the gateway (`GET /admin/batches`), its MCP section
  * (`browser/mcp.js`) the MCP servers, their tools' pin states and calls (`GET /admin/mcp/servers`), and its audit
  * section (`browser/audit.js`) the admin audit log, filtered by actor, action and time (`GET /admin/audit`). When
  * the data answers 401 or 403 it says where the admin key is (provider.json's, or `serve`'s admin token) and,
@@ -110,6 +111,16 @@ export const page = `<!doctype html>
     </table>
   </div>
   ${spendSection}
+  <section id="batches" data-testid="batches" hidden>
+    <h2>Batches <span class="muted">(made through the gateway, newest first; UTC)</span></h2>
+    <table>
+      <thead><tr>
+        <th class="text">Key</th><th class="text">Model</th><th class="text">Status</th><th>Lines</th><th>Answered</th>
+        <th>Failed</th><th class="text">Created</th><th class="text">Settled</th><th>Cost settled</th>
+      </tr></thead>
+      <tbody id="batch-rows" data-testid="batch-rows"></tbody>
+    </table>
+  </section>
   <section id="mcp" data-testid="mcp" hidden>
     <h2>MCP servers</h2>
     <table>
@@ -145,6 +156,7 @@ export const page = `<!doctype html>
 <script>${script("poll.js")}</script>
 <script>${script("live.js")}</script>
 <script>${script("spend.js")}</script>
+<script>${script("batches.js")}</script>
 <script>${script("mcp.js")}</script>
 <script>${script("audit.js")}</script>
 </body>

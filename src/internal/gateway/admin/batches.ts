@@ -1,0 +1,117 @@
+/**
+ * `GET /admin/batches?limit=` (an admin path, as every one; docs/batch.md): the batches made through the gateway's
+ * batch routes, the newest first (`limit` of them, 50 by default, at most 500), each as it stands: its provider's
+ * status and line counts (read from the provider, with the key it was made with), when it was made and when it was
+ * recorded settled, and the cost of its lines settled so far (`batches/settlement.ts`). Its key and team are shown
+ * to those who may read them, as the request log's rows are. The dashboard draws its batches section from it.
+ */
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as Option from "effect/Option"
+import type { BatchStatus } from "../../../ProviderClient.js"
+import { AdminCheck, type Principal } from "../access/adminCheck.js"
+import type { Batching } from "../batches/batching.js"
+import * as Ids from "../batches/ids.js"
+import { type Settled, SettlementStore } from "../batches/settlements.js"
+import * as Access from "../identity/access.js"
+import { errorResponse, json } from "../serving/answers.js"
+import { Configuration } from "../serving/configuration.js"
+import { Requests } from "../serving/requests.js"
+import { unixSeconds } from "./input.js"
+import { defaultLimit, integer, maxLimit, readAll } from "./spend.js"
+
+/** How many batches are read from their providers at once. */
+const readsAtOnce = 4
+
+/** The objects each kind of batch is, as its wire names it. */
+const objects: Readonly<Record<Ids.BatchKind, string>> = { batch: "batch", message: "message_batch" }
+
+/** A batch as the list shows it. */
+export interface Listed {
+  readonly id: string
+  readonly object: string
+  readonly key_id: string | null
+  readonly key_name: string | null
+  readonly team_id: string | null
+  readonly deployment: string
+  readonly model: string
+  /** Its provider's status now (`running`, `completed`, `expired`, `cancelled`, `refused`); null when unread. */
+  readonly status: BatchStatus["state"] | null
+  readonly request_counts: { readonly total: number; readonly succeeded: number; readonly failed: number } | null
+  /** Unix seconds. */
+  readonly created_at: number
+  /** Unix seconds when it was recorded settled; null while it is not. */
+  readonly settled_at: number | null
+  /** US dollars of its lines settled so far, at the batch price; null when its settlement is not recorded. */
+  readonly cost_settled: number | null
+}
+
+/** What a batch's settlement says of it in the list. */
+function settledOf(settled: Settled | undefined) {
+  if (settled === undefined) return { settled_at: null, cost_settled: null }
+  let cost = 0
+  for (const lineCost of settled.lines.values()) cost += lineCost
+  return { settled_at: settled.settledAt === undefined ? null : unixSeconds(settled.settledAt), cost_settled: cost }
+}
+
+/** The route over the batching of the configuration served; the teams of its keys, for what a principal sees. */
+export const routes = Effect.fnUntraced(function*(batching: Batching, teams: Access.Teams | undefined) {
+  const { options } = yield* Configuration
+  const { served } = yield* Requests
+  const { adminAs } = yield* AdminCheck
+  const settlements = yield* SettlementStore
+
+  // A batch `id` as `principal` may read it; none for one whose deployment or key this configuration does not serve.
+  const listedOf = Effect.fn("AdminBatches.listedOf")(function*(principal: Principal, id: string) {
+    const kind = Ids.batchKindOf(id)
+    if (kind === undefined) return undefined
+    const found = yield* Effect.option(batching.reopened(kind, id, undefined))
+    if (Option.isNone(found)) return undefined
+    const { credentials, deployment, ref } = found.value
+    // A provider or store not answering now leaves its figures empty, not the list.
+    const status = yield* Effect.option(deployment.api.retrieve(ref.batch, deployment.model, credentials))
+    const settled = yield* Effect.option(settlements.settled(id))
+    const caller = options.auth.callerOf(ref.caller)
+    const team = caller?.team === undefined ? undefined : teams?.byId(caller.team)
+    const keyShown = Access.sees(principal, "keys.read", team)
+    const listed: Listed = {
+      id,
+      object: objects[kind],
+      key_id: keyShown && ref.caller !== "" ? ref.caller : null,
+      key_name: keyShown ? caller?.name ?? null : null,
+      team_id: Access.sees(principal, "teams.read", team) ? caller?.team ?? null : null,
+      deployment: deployment.name,
+      model: deployment.model,
+      status: Option.isSome(status) ? status.value.state : null,
+      request_counts: Option.isSome(status)
+        ? { total: status.value.total, succeeded: status.value.succeeded, failed: status.value.failed }
+        : null,
+      created_at: unixSeconds(ref.createdAt),
+      ...settledOf(Option.getOrUndefined(settled))
+    }
+    return listed
+  })
+
+  const list = served(({ request }) =>
+    adminAs((principal) => {
+      const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
+        limit: integer("limit", get("limit"), 1, Number.MAX_SAFE_INTEGER)
+      }))
+      if ("refusal" in parsed) return Effect.succeed(errorResponse(parsed.refusal))
+      const limit = Math.min(parsed.values.limit ?? defaultLimit, maxLimit)
+      return Effect.map(batching.recorded, (ids) => [...ids].sort((a, b) => createdAt(b) - createdAt(a))).pipe(
+        Effect.flatMap((ids) =>
+          Effect.forEach(ids.slice(0, limit), (id) => listedOf(principal, id), { concurrency: readsAtOnce })
+        ),
+        Effect.map((rows) => json(200, JSON.stringify({ data: rows.filter((row) => row !== undefined) })))
+      )
+    })
+  )
+  return [HttpRouter.route("GET", "/admin/batches", list)]
+})
+
+/** When the batch `id` was made, as its id says (Clock millis; 0 for an id that does not read). */
+function createdAt(id: string): number {
+  const kind = Ids.batchKindOf(id)
+  return kind === undefined ? 0 : Ids.claimed(kind, id)?.ref.createdAt ?? 0
+}

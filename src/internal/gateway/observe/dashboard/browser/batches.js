@@ -1,0 +1,70 @@
+/*
+ * The dashboard's batches section, run by the page (`../page.ts`): the batches made through the gateway, the newest
+ * first, each with its key (to those who may read it), model, status, line counts, when it was made and settled, and
+ * the cost of its lines settled, from `GET /admin/batches` asked with the admin key the page keeps. Every value from
+ * the data is set with `textContent`. A gateway that made no batch hides the section. Plain browser JavaScript,
+ * typechecked against the DOM (`tsconfig.browser.json`) and linted.
+ */
+;(function() {
+  "use strict"
+  var section = document.getElementById("batches"), rows = document.getElementById("batch-rows")
+
+  // Unix seconds as the page shows times (UTC, to the second); a dash for none.
+  var time = function(seconds) {
+    return seconds === null ? "\u2013" : new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 19)
+  }
+  var money = function(value) {
+    return value === null ? "\u2013" : "$" + (value === 0 ? "0" : value < 0.01 ? value.toFixed(6) : value.toFixed(2))
+  }
+  var count = function(value) {
+    return value === null ? "\u2013" : String(value)
+  }
+  var stateClass = {
+    running: "half-open",
+    completed: "ready",
+    expired: "disabled",
+    cancelled: "disabled",
+    refused: "disabled"
+  }
+  // One cell: its text, its test id, its class, and the number it shows (for the tests), when it shows one.
+  var cell = function(text, testId, className, value) {
+    var td = document.createElement("td")
+    td.textContent = text
+    td.dataset.testid = testId
+    if (className) td.className = className
+    if (value !== null && value !== undefined) td.dataset.value = String(value)
+    return td
+  }
+
+  var draw = function(answer) {
+    var drawn = answer.data.map(function(batch) {
+      var counts = batch.request_counts
+      var tr = document.createElement("tr")
+      tr.dataset.testid = "batch"
+      tr.dataset.batch = batch.id
+      tr.appendChild(cell(batch.key_name === null ? "\u2013" : batch.key_name, "key", "text"))
+      tr.appendChild(cell(batch.model, "model", "text"))
+      var status = batch.status === null ? "unknown" : batch.status
+      tr.appendChild(cell(status, "status", "text " + (stateClass[status] || "")))
+      tr.appendChild(cell(count(counts && counts.total), "total", "", counts && counts.total))
+      tr.appendChild(cell(count(counts && counts.succeeded), "succeeded", "", counts && counts.succeeded))
+      tr.appendChild(cell(count(counts && counts.failed), "failed", "", counts && counts.failed))
+      tr.appendChild(cell(time(batch.created_at), "created", "text"))
+      tr.appendChild(cell(time(batch.settled_at), "settled", "text"))
+      tr.appendChild(cell(money(batch.cost_settled), "cost", "", batch.cost_settled))
+      return tr
+    })
+    rows.replaceChildren.apply(rows, drawn)
+    section.hidden = drawn.length === 0
+  }
+
+  pollAdmin("observe", section, function() {
+    return {
+      path: "admin/batches",
+      read: function(response) {
+        if (!response.ok) throw new Error("HTTP " + response.status)
+        return response.json().then(draw)
+      }
+    }
+  })
+})()
