@@ -26,6 +26,7 @@ import {
 } from "../utils/dashboardHarness.js"
 import { eventually } from "../utils/eventually.js"
 import { get } from "../utils/gatewayHarness.js"
+import * as OidcIssuer from "../utils/oidcIssuer.js"
 
 const providerKey = "sk-provider-dashboard-batches-01"
 const payerKey = "gw-batch-dash-payer-4c6e8a0b2d"
@@ -45,28 +46,48 @@ interface Listed {
   readonly cost_settled: number | null
 }
 
-/** A gateway on a SQLite file over the simulator: gpt-4o-mini's batches end at once, gpt-4o's run ten minutes. */
-const gatewayWithBatches = Effect.gen(function*() {
-  const dir = yield* Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "dashboard-batches-"))),
-    (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
-  )
-  const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8 })
-  const base = { base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }
-  const config = yield* ProviderConfig.fromJson({
-    openai: [
-      { model_name: "gpt-4o-mini", ...base },
-      { model_name: "gpt-4o", ...base, headers: { [Simulator.batchFaultHeader]: "slow=600000" } }
-    ]
+process.env["BATCHES_OIDC_CLIENT_SECRET"] = OidcIssuer.clientSecret
+
+/**
+ * A gateway on a SQLite file over the simulator: gpt-4o-mini's batches end at once, gpt-4o's run ten minutes; with
+ * `issuer`, people sign on through it, with its roles.
+ */
+const gatewayWith = (issuer?: OidcIssuer.Issuer) =>
+  Effect.gen(function*() {
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(join(tmpdir(), "dashboard-batches-"))),
+      (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
+    )
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8 })
+    const base = { base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }
+    const config = yield* ProviderConfig.fromJson({
+      openai: [
+        { model_name: "gpt-4o-mini", ...base },
+        { model_name: "gpt-4o", ...base, headers: { [Simulator.batchFaultHeader]: "slow=600000" } }
+      ],
+      ...(issuer === undefined ? {} : {
+        gateway: {
+          oidc: {
+            issuer: issuer.url,
+            client_id: OidcIssuer.clientId,
+            client_secret: "env:BATCHES_OIDC_CLIENT_SECRET",
+            audience: OidcIssuer.audience,
+            scopes: ["openid", "email", "groups"],
+            roles: OidcIssuer.roles
+          }
+        }
+      })
+    })
+    return yield* Gateway.make({
+      config: ProviderConfig.gatewayConfig(config),
+      port: 0,
+      database: { sqlite: join(dir, "gateway.db") },
+      keys: [{ name: "payer", key: Redacted.make(payerKey), budget: { limit: 1, period: "1 day" } }],
+      adminKeys: [{ name: "ops", key: Redacted.make(adminKey) }]
+    })
   })
-  return yield* Gateway.make({
-    config: ProviderConfig.gatewayConfig(config),
-    port: 0,
-    database: { sqlite: join(dir, "gateway.db") },
-    keys: [{ name: "payer", key: Redacted.make(payerKey), budget: { limit: 1, period: "1 day" } }],
-    adminKeys: [{ name: "ops", key: Redacted.make(adminKey) }]
-  })
-})
+
+const gatewayWithBatches = gatewayWith()
 
 const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
 
@@ -92,6 +113,7 @@ const made = (openai: OpenAI, model: string, count: number) =>
 const listed = (gateway: Gateway.Service, key: string) =>
   Effect.map(get(gateway, "/admin/batches", key), (answer) => ({
     status: answer.status,
+    text: answer.status === 200 ? "" : answer.text,
     data: answer.status === 200 ? (JSON.parse(answer.text) as { readonly data: ReadonlyArray<Listed> }).data : []
   }))
 
@@ -216,5 +238,31 @@ describe("Gateway batches as an admin reads them", () => {
         )
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     { timeout: 90_000 }
+  )
+
+  it.live(
+    "a viewer lists the batches without their keys; an operator, who may read keys, with them",
+    () =>
+      Effect.gen(function*() {
+        const issuer = yield* OidcIssuer.make
+        const gateway = yield* gatewayWith(issuer)
+        yield* issuer.register(`${gateway.url}/admin/callback`, `${gateway.url}/dashboard`)
+        const openai = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: payerKey, maxRetries: 0 })
+        const batch = yield* made(openai, "gpt-4o-mini", 2)
+        const asPerson = (person: string) => Effect.flatMap(issuer.token(person), (token) => listed(gateway, token))
+        const viewer = yield* asPerson("vera@example.com")
+        expect([viewer.status, viewer.text]).toEqual([200, ""])
+        expect(viewer.data.map((row) => [row.id, row.key_id, row.key_name, row.team_id])).toEqual([
+          [batch.id, null, null, null]
+        ])
+        expect(viewer.data[0]!.model).toBe("gpt-4o-mini")
+        const operator = yield* asPerson("otto@example.com")
+        expect(operator.data.map((row) => [row.id, row.key_id, row.key_name])).toEqual([
+          [batch.id, "config:payer", "payer"]
+        ])
+        // No role that observes: refused.
+        expect((yield* asPerson("nora@example.com")).status).toBe(403)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    { timeout: 60_000 }
   )
 })

@@ -142,6 +142,7 @@ function casesOf(route: string, f: Fixtures): ReadonlyArray<Case> | undefined {
     case "GET /metrics":
     case "GET /admin/spend":
     case "GET /admin/requests":
+    case "GET /admin/batches":
     case "GET /admin/mcp/servers":
     case "GET /admin/mcp/pins":
       return global("observe", route.slice(4))
