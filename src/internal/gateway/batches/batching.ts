@@ -6,9 +6,9 @@
  * caller's budget (and its team's) until it is settled, refused before anything is sent when it does not fit; its id
  * signed (`ids.ts`), so any instance answers for it; and settled once it ended (`settlement.ts`): by the retrieve that
  * sees it ended (in the background, for the configuration's life), or else by this instance's sweep of the batches
- * recorded open, whichever comes first: each line that ran written to the request log as its row, once, and the
- * batch's hold on the budget of the key that made it replaced by their cost, once. A route writes the wire; this
- * module is the rest, built once for both.
+ * recorded open, whichever comes first: each line that ran written to the request log as its row and counted in the
+ * metrics, once, and the batch's hold on the budget of the key that made it replaced by their cost, once. A route
+ * writes the wire; this module is the rest, built once for both.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

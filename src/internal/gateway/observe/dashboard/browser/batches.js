@@ -1,6 +1,6 @@
 /*
  * The dashboard's batches section, run by the page (`../page.ts`): the batches made through the gateway, the newest
- * first, each with its key (to those who may read it), model, status, line counts, when it was made and settled, and
+ * twenty, each with its key (to those who may read it), model, status, line counts, when it was made and settled, and
  * the cost of its lines settled, from `GET /admin/batches` asked with the admin key the page keeps. Every value from
  * the data is set with `textContent`. A gateway that made no batch hides the section. Plain browser JavaScript,
  * typechecked against the DOM (`tsconfig.browser.json`) and linted.
@@ -60,7 +60,8 @@
 
   pollAdmin("observe", section, function() {
     return {
-      path: "admin/batches",
+      // The newest twenty: each is read from its provider at every poll.
+      path: "admin/batches?limit=20",
       read: function(response) {
         if (!response.ok) throw new Error("HTTP " + response.status)
         return response.json().then(draw)
