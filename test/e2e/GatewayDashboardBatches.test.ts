@@ -170,7 +170,7 @@ describe("Gateway batches as an admin reads them", () => {
         const gateway = yield* gatewayWithBatches
         const openai = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: payerKey, maxRetries: 0 })
         // None made: an empty list, and the section hidden.
-        expect(yield* listed(gateway, adminKey)).toEqual({ status: 200, data: [] })
+        expect(yield* listed(gateway, adminKey)).toEqual({ status: 200, text: "", data: [] })
         const completed = yield* made(openai, "gpt-4o-mini", 3)
         const cancelled = yield* made(openai, "gpt-4o", 2)
         yield* promise(() => openai.batches.cancel(cancelled.id))
