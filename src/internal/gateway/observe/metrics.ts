@@ -1,6 +1,7 @@
 /**
  * The gateway's metrics, served as Prometheus text on `GET /metrics`: per request its `Tally`, per MCP tool call its
- * outcome and time, and the routers' status read into gauges at each scrape.
+ * outcome and time, per batch its making, its end and its result's lines as they are settled, and the routers' status
+ * read into gauges at each scrape.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
