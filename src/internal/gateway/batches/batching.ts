@@ -38,7 +38,7 @@ import * as Settlement from "./settlement.js"
 import { type OpenBatch, SettlementStore } from "./settlements.js"
 
 /** How many batches of one caller, per wire, a list holds, the newest first. */
-export const listedBatches = 100
+const listedBatches = 100
 
 /**
  * How often an instance looks at every batch recorded open (one retrieve of each at its provider): a batch nobody
@@ -136,6 +136,12 @@ export interface Read {
 /** A batch made: what its id carries, its id of `kind` signed, and its provider's status. */
 export interface Made extends Read {
   readonly id: string
+}
+
+/** A page of a list of batches: its batches, the newest first, and whether older ones follow. */
+export interface Page {
+  readonly batches: ReadonlyArray<Made>
+  readonly hasMore: boolean
 }
 
 /** The gateway's batching over the configuration served, built once for every batch route. */
@@ -411,10 +417,27 @@ export const make = Effect.gen(function*() {
     return Effect.mapError(deployment.api.results(status, deployment.model, credentials), fromLlm)
   }
 
-  /** The ids of the batches of `kind` the caller made through this instance, the newest first. */
-  function listed(kind: Ids.BatchKind, caller: Caller | undefined): ReadonlyArray<string> {
-    return [...(made.get(`${kind}\n${ownerOf(caller)}`) ?? [])].reverse()
-  }
+  /**
+   * A page of the batches of `kind` the caller made through this instance, the newest first, each as it stands at its
+   * provider: at most `limit` (a list's query parameter: 20 when absent or not a number, at most `listedBatches`), those
+   * after the batch `after` (from the newest when absent).
+   */
+  const page = Effect.fn("Batching.page")(function*(
+    kind: Ids.BatchKind,
+    caller: Caller | undefined,
+    after: string | null,
+    limit: string | null
+  ): Effect.fn.Return<Page, Errors.ErrorAnswer> {
+    const size = Math.min(listedBatches, Math.max(1, Number(limit ?? 20) || 20))
+    const ids = [...(made.get(`${kind}\n${ownerOf(caller)}`) ?? [])].reverse()
+    const start = after === null ? 0 : ids.indexOf(after) + 1
+    const batches = yield* Effect.forEach(
+      ids.slice(start, start + size),
+      (id) => Effect.map(retrieve(kind, id, caller), (read) => ({ ...read, id })),
+      { concurrency: 4 }
+    )
+    return { batches, hasMore: start + size < ids.length }
+  })
 
   // A batch recorded open, looked at: settled when it ended. One of a deployment this configuration does not serve
   // stays open for a configuration that does; one its provider does not answer now, for the next sweep.
@@ -440,7 +463,7 @@ export const make = Effect.gen(function*() {
   )
   yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(sweepEvery)))
 
-  return { ownerOf, fromLlm, opened, submit, retrieve, cancel, results, listed } as const
+  return { ownerOf, fromLlm, opened, submit, retrieve, cancel, results, page } as const
 })
 
 /** The gateway's batching, as `make` builds it. */

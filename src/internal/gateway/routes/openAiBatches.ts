@@ -28,16 +28,7 @@ import { completion } from "../../wire/openAiChat/codec.js"
 import * as OpenAiChat from "../../wire/openAiChat/dialect.js"
 import { errors as openAiErrors } from "../../wire/openAiChat/writer.js"
 import type { Caller } from "../access/caller.js"
-import {
-  type Batching,
-  distinctLines,
-  type Entry,
-  invalid,
-  linesOf,
-  listedBatches,
-  notFound,
-  type Read
-} from "../batches/batching.js"
+import { type Batching, distinctLines, type Entry, invalid, linesOf, notFound, type Read } from "../batches/batching.js"
 import * as Ids from "../batches/ids.js"
 import * as InputFiles from "../batches/inputFiles.js"
 import type * as Errors from "../errorAnswer.js"
@@ -233,26 +224,21 @@ export const routes = (batching: Batching) =>
       return Effect.map(batching.cancel("batch", id, caller), objectOf)
     }
 
-    // `GET /v1/batches`: the caller's batches made through this instance, the newest first, each as it stands now.
+    // `GET /v1/batches`: a page of the caller's batches, the newest first, each as it stands now.
     const list = served(({ request }) =>
       RequestContext.use((context) => {
-        const url = new URL(request.url, "http://gateway")
-        const limit = Math.min(listedBatches, Math.max(1, Number(url.searchParams.get("limit") ?? 20) || 20))
-        const after = url.searchParams.get("after")
-        const ids = batching.listed("batch", context.caller)
-        const start = after === null ? 0 : ids.indexOf(after) + 1
-        const page = ids.slice(start, start + limit)
-        return Effect.match(Effect.forEach(page, (id) => retrieve(id, context.caller), { concurrency: 4 }), {
+        const query = new URL(request.url, "http://gateway").searchParams
+        return Effect.match(batching.page("batch", context.caller, query.get("after"), query.get("limit")), {
           onFailure: (error) => failed(context, error),
-          onSuccess: (data) =>
+          onSuccess: ({ batches, hasMore }) =>
             json(
               200,
               JSON.stringify({
                 object: "list",
-                data,
-                first_id: page[0] ?? null,
-                last_id: page.at(-1) ?? null,
-                has_more: start + limit < ids.length
+                data: batches.map(objectOf),
+                first_id: batches[0]?.id ?? null,
+                last_id: batches.at(-1)?.id ?? null,
+                has_more: hasMore
               })
             )
         })
