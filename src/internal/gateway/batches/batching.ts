@@ -19,7 +19,7 @@ import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { LlmError } from "../../../LlmError.js"
 import * as Pricing from "../../../Pricing.js"
-import type { BatchLine, BatchStatus, Credentials } from "../../../ProviderClient.js"
+import type { BatchStatus, Credentials } from "../../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import type { Problem } from "../../schemaCheck.js"
 import { customIdPattern, ended } from "../../wire/batch.js"
@@ -468,18 +468,3 @@ export const make = Effect.gen(function*() {
 
 /** The gateway's batching, as `make` builds it. */
 export type Batching = Effect.Success<typeof make>
-
-/** The batch's lines in their result, each custom id once (its first: a result file repeating a line shows it once). */
-export function distinctLines(
-  lines: ReadonlyArray<BatchLine>
-): ReadonlyArray<BatchLine & { readonly customId: string }> {
-  const seen = new Set<string>()
-  const out: Array<BatchLine & { readonly customId: string }> = []
-  for (const line of lines) {
-    const customId = line.customId
-    if (customId === undefined || seen.has(customId)) continue
-    seen.add(customId)
-    out.push({ ...line, customId })
-  }
-  return out
-}
