@@ -373,43 +373,42 @@ export const make = Effect.gen(function*() {
   // Settlings a retrieve starts run for the configuration's life, not the request's: a batch's lines may be many.
   const lasting = yield* Effect.scope
 
+  /** The batch `found` asked of its provider: read (`retrieve`), or cancelled (`cancel`); as it stands then. */
+  function statusOf(found: Opened, step: "retrieve" | "cancel"): Effect.Effect<BatchStatus, LlmError> {
+    const { credentials, deployment, ref } = found
+    return deployment.api[step](ref.batch, deployment.model, credentials)
+  }
+
+  /** The caller's batch (or its result file) `id` of `kind`, opened and asked of its provider (`statusOf`). */
+  function asked(
+    kind: Ids.Kind,
+    id: string,
+    caller: Caller | undefined,
+    step: "retrieve" | "cancel"
+  ): Effect.Effect<Read, Errors.ErrorAnswer> {
+    return Effect.flatMap(
+      opened(kind, id, caller),
+      (found) =>
+        Effect.mapBoth(statusOf(found, step), { onFailure: fromLlm, onSuccess: (status) => ({ found, status }) })
+    )
+  }
+
   /** The caller's batch `id` of `kind` as it stands at its provider; settled in the background once it ended. */
   function retrieve(
     kind: Ids.BatchKind,
     id: string,
     caller: Caller | undefined
   ): Effect.Effect<Read, Errors.ErrorAnswer> {
-    return Effect.flatMap(
-      opened(kind, id, caller),
-      (found) =>
-        Effect.flatMap(
-          Effect.mapError(
-            found.deployment.api.retrieve(found.ref.batch, found.deployment.model, found.credentials),
-            fromLlm
-          ),
-          (status) =>
-            Effect.as(
-              ended(status.state) ? Effect.forkIn(settledHere(kind, id, found, status, caller), lasting) : Effect.void,
-              { found, status }
-            )
-        )
+    return Effect.tap(
+      asked(kind, id, caller, "retrieve"),
+      ({ found, status }) =>
+        ended(status.state) ? Effect.forkIn(settledHere(kind, id, found, status, caller), lasting) : Effect.void
     )
   }
 
   /** The caller's batch `id` of `kind` cancelled at its provider, as it stands then. */
-  function cancel(
-    kind: Ids.BatchKind,
-    id: string,
-    caller: Caller | undefined
-  ): Effect.Effect<Read, Errors.ErrorAnswer> {
-    return Effect.flatMap(
-      opened(kind, id, caller),
-      (found) =>
-        Effect.mapBoth(found.deployment.api.cancel(found.ref.batch, found.deployment.model, found.credentials), {
-          onFailure: fromLlm,
-          onSuccess: (status) => ({ found, status })
-        })
-    )
+  function cancel(kind: Ids.BatchKind, id: string, caller: Caller | undefined) {
+    return asked(kind, id, caller, "cancel")
   }
 
   /** The lines of an ended batch's result, as its provider gives them. */
@@ -446,10 +445,9 @@ export const make = Effect.gen(function*() {
     if (kind === undefined) return
     const found = yield* Effect.option(reopened(kind, batch.id, undefined))
     if (Option.isNone(found)) return
-    const { credentials, deployment, ref } = found.value
-    const status = yield* Effect.option(deployment.api.retrieve(ref.batch, deployment.model, credentials))
+    const status = yield* Effect.option(statusOf(found.value, "retrieve"))
     if (Option.isSome(status) && ended(status.value.state)) {
-      yield* settledHere(kind, batch.id, found.value, status.value, auth.callerOf(ref.caller))
+      yield* settledHere(kind, batch.id, found.value, status.value, auth.callerOf(found.value.ref.caller))
     }
   })
 
@@ -463,7 +461,7 @@ export const make = Effect.gen(function*() {
   )
   yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(sweepEvery)))
 
-  return { ownerOf, fromLlm, opened, submit, retrieve, cancel, results, page } as const
+  return { ownerOf, fromLlm, asked, submit, retrieve, cancel, results, page } as const
 })
 
 /** The gateway's batching, as `make` builds it. */

@@ -158,12 +158,7 @@ export const routes = (batching: Batching) =>
       }
       const kind = id.startsWith("file-gwe1.") ? "error" : "output"
       return Effect.gen(function*() {
-        const found = yield* batching.opened(kind, id, caller)
-        const { credentials, deployment, ref } = found
-        const status = yield* Effect.mapError(
-          deployment.api.retrieve(ref.batch, deployment.model, credentials),
-          fromLlm
-        )
+        const { found, status } = yield* batching.asked(kind, id, caller, "retrieve")
         if (!ended(status.state) || status.state === "refused") return yield* Effect.fail(notFound("file", id))
         const lines = yield* batching.results(found, status)
         return { file: `batch_${kind}.jsonl`, purpose: `batch_${kind}`, content: resultFile(kind, lines) }
