@@ -58,6 +58,7 @@ import * as AuditLog from "./audit/store.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import * as Batching from "./batches/batching.js"
 import * as Settlements from "./batches/settlements.js"
+import * as BatchStore from "./batches/store.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as Access from "./identity/access.js"
@@ -144,7 +145,7 @@ export interface Lasting {
 
 /**
  * The stores every configuration's routes read: the keys and teams made at run time, the MCP tools' pins, the MCP
- * sessions, the dashboard's sessions, the roles granted to people, the batches' settlements.
+ * sessions, the dashboard's sessions, the roles granted to people, the batches' settlements, files and records.
  */
 export type Stores =
   | KeyStore.KeyStore
@@ -153,6 +154,7 @@ export type Stores =
   | Sessions.SessionStore
   | Grants.GrantStore
   | Settlements.SettlementStore
+  | BatchStore.BatchStore
 
 /**
  * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life;
@@ -166,7 +168,8 @@ export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Sto
       McpSessions.layerMemory,
       Sessions.layerMemory,
       Grants.layerMemory,
-      Settlements.layerMemory
+      Settlements.layerMemory,
+      BatchStore.layerMemory
     )
     : Layer.mergeAll(
       KeyStore.layerSql(database),
@@ -174,7 +177,8 @@ export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Sto
       McpSessions.layerSql(database),
       Sessions.layerSql(database),
       Grants.layerSql(database),
-      Settlements.layerSql(database)
+      Settlements.layerSql(database),
+      BatchStore.layerSql(database)
     )
 }
 

@@ -36,9 +36,13 @@ import { ModelNames } from "../serving/modelNames.js"
 import * as Ids from "./ids.js"
 import * as Settlement from "./settlement.js"
 import { type OpenBatch, SettlementStore } from "./settlements.js"
+import { BatchStore, type FileTooLarge } from "./store.js"
 
-/** How many batches of one caller, per wire, a list holds, the newest first. */
+/** How many batches a page of a list holds at most. */
 const listedBatches = 100
+
+/** How long a provider has to run a batch (OpenAI's `completion_window`, `24h`), from its create. */
+export const completionWindow = Duration.days(1)
 
 /**
  * How often an instance looks at every batch recorded open (one retrieve of each at its provider): a batch nobody
@@ -68,6 +72,13 @@ export function invalid(message: string, param: string | null = null): Errors.Er
 
 export function notFound(what: "batch" | "file", id: string): Errors.ErrorAnswer {
   return Errors.answer(404, `No ${what} found with id '${id}'.`, "invalid_request_error", "id", "not_found")
+}
+
+/** The answer to a failed step of the batches' store: a file too large (413, naming the limit), or the store away. */
+export function storeAnswer(error: FileTooLarge | StoreUnavailableError): Errors.ErrorAnswer {
+  return error._tag === "FileTooLarge"
+    ? Errors.answer(413, error.message, "invalid_request_error", "file", "file_too_large")
+    : Errors.databaseUnavailable(error.reason)
 }
 
 /** A price at its batch tier, where it has one: the prices a batch's lines are billed at. */
@@ -149,12 +160,11 @@ export const make = Effect.gen(function*() {
   const { engine, now, options } = yield* Configuration
   const journal = yield* Journal
   const settlements = yield* SettlementStore
+  const store = yield* BatchStore
   const { notFoundAnswer } = yield* ModelNames
   const { auth } = options
   // This instance, as the lease on a batch's settling names its holder.
   const holder = `gateway-${randomUUID()}`
-  // The ids of the batches each caller made through this instance, per kind, the newest last, for the lists.
-  const made = new Map<string, Array<string>>()
 
   function ownerOf(caller: Caller | undefined): string {
     return caller?.id ?? ""
@@ -286,11 +296,12 @@ export const make = Effect.gen(function*() {
         )
       )
     )
-    const listed = `${kind}\n${ref.caller}`
-    const owned = made.get(listed) ?? []
-    owned.push(id)
-    if (owned.length > listedBatches) owned.shift()
-    made.set(listed, owned)
+    // Recorded for its maker's lists, on every instance; a batch whose record failed is answered all the same.
+    yield* store.record({ id, kind, owner: ref.caller, createdAt: ref.createdAt }, now()).pipe(
+      Effect.catch((error) =>
+        Effect.logError("a batch was not recorded for its lists").pipe(Effect.annotateLogs({ reason: error.reason }))
+      )
+    )
     return { id, found: { ref, deployment, credentials }, status }
   })
 
@@ -417,9 +428,9 @@ export const make = Effect.gen(function*() {
   }
 
   /**
-   * A page of the batches of `kind` the caller made through this instance, the newest first, each as it stands at its
-   * provider: at most `limit` (a list's query parameter: 20 when absent or not a number, at most `listedBatches`), those
-   * after the batch `after` (from the newest when absent).
+   * A page of the batches of `kind` the caller made (through any instance sharing this one's store), the newest first,
+   * each as it stands at its provider: at most `limit` (a list's query parameter: 20 when absent or not a number, at
+   * most `listedBatches`), those after the batch `after` (from the newest when absent).
    */
   const page = Effect.fn("Batching.page")(function*(
     kind: Ids.BatchKind,
@@ -428,14 +439,16 @@ export const make = Effect.gen(function*() {
     limit: string | null
   ): Effect.fn.Return<Page, Errors.ErrorAnswer> {
     const size = Math.min(listedBatches, Math.max(1, Number(limit ?? 20) || 20))
-    const ids = [...(made.get(`${kind}\n${ownerOf(caller)}`) ?? [])].reverse()
-    const start = after === null ? 0 : ids.indexOf(after) + 1
+    const { hasMore, ids } = yield* Effect.mapError(
+      store.listed(kind, ownerOf(caller), after ?? undefined, size, now()),
+      storeAnswer
+    )
     const batches = yield* Effect.forEach(
-      ids.slice(start, start + size),
+      ids,
       (id) => Effect.map(retrieve(kind, id, caller), (read) => ({ ...read, id })),
       { concurrency: 4 }
     )
-    return { batches, hasMore: start + size < ids.length }
+    return { batches, hasMore }
   })
 
   // A batch recorded open, looked at: settled when it ended. One of a deployment this configuration does not serve

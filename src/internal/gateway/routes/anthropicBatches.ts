@@ -12,6 +12,7 @@
  * cancelled as one: an ended batch counts them as its end names them (`expired`, `canceled`, else `errored`), a
  * running one as `errored`.
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
@@ -24,8 +25,7 @@ import * as Anthropic from "../../wire/anthropic/dialect.js"
 import { errors, message } from "../../wire/anthropic/writer.js"
 import { ended, toJsonLines } from "../../wire/batch.js"
 import type { Caller } from "../access/caller.js"
-import { type Batching, type Entry, invalid, linesOf, type Read } from "../batches/batching.js"
-import * as InputFiles from "../batches/inputFiles.js"
+import { type Batching, completionWindow, type Entry, invalid, linesOf, type Read } from "../batches/batching.js"
 import { distinctLines } from "../batches/settlement.js"
 import type * as Errors from "../errorAnswer.js"
 import type * as Request from "../request/context.js"
@@ -78,7 +78,7 @@ export const routes = (batching: Batching) =>
         ended: done,
         cancelling,
         createdAt: found.ref.createdAt,
-        expiresAt: found.ref.createdAt + InputFiles.ttlMillis,
+        expiresAt: found.ref.createdAt + Duration.toMillis(completionWindow),
         // The gateway learns of the end when it reads it; the batch object's `ended_at` says when it was read so.
         endedAt: done ? now() : undefined,
         processing: done ? 0 : unfinished,

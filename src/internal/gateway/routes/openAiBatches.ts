@@ -14,6 +14,7 @@
  * the batches recorded open, whichever comes first, each line that ran charged once to the budget of the key that made
  * it and written to the request log as its row.
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
@@ -28,10 +29,19 @@ import { completion } from "../../wire/openAiChat/codec.js"
 import * as OpenAiChat from "../../wire/openAiChat/dialect.js"
 import { errors as openAiErrors } from "../../wire/openAiChat/writer.js"
 import type { Caller } from "../access/caller.js"
-import { type Batching, type Entry, invalid, linesOf, notFound, type Read } from "../batches/batching.js"
+import {
+  type Batching,
+  completionWindow,
+  type Entry,
+  invalid,
+  linesOf,
+  notFound,
+  type Read,
+  storeAnswer
+} from "../batches/batching.js"
 import * as Ids from "../batches/ids.js"
-import * as InputFiles from "../batches/inputFiles.js"
 import { distinctLines } from "../batches/settlement.js"
+import { BatchStore, type InputFile } from "../batches/store.js"
 import type * as Errors from "../errorAnswer.js"
 import type * as Request from "../request/context.js"
 import { RequestContext } from "../request/context.js"
@@ -74,7 +84,7 @@ export const routes = (batching: Batching) =>
     const { now } = yield* Configuration
     const { served, withBody } = yield* Requests
     const { fromLlm, ownerOf } = batching
-    const inputFiles = InputFiles.memory()
+    const store = yield* BatchStore
     const seconds = () => Math.floor(now() / 1000)
 
     function failed(context: Request.Service, answer: Errors.ErrorAnswer) {
@@ -90,7 +100,7 @@ export const routes = (batching: Batching) =>
         inputFileId: ref.inputFile,
         state: status.state,
         createdAt: ref.createdAt,
-        expiresAt: ref.createdAt + InputFiles.ttlMillis,
+        expiresAt: ref.createdAt + Duration.toMillis(completionWindow),
         total: status.total,
         succeeded: status.succeeded,
         failed: status.failed,
@@ -115,7 +125,7 @@ export const routes = (batching: Batching) =>
               failed(context, invalid("The gateway takes files of purpose `batch` only.", "purpose"))
             )
           }
-          const file: InputFiles.InputFile = {
+          const file: InputFile = {
             id: `file-gwi-${randomUUID()}`,
             filename: read.filename,
             content: read.content,
@@ -123,10 +133,12 @@ export const routes = (batching: Batching) =>
             createdAt: now(),
             owner: ownerOf(context.caller)
           }
-          inputFiles.put(file)
-          return Effect.succeed(
-            json(200, JSON.stringify(Wire.fileObject(file.id, file.bytes, file.createdAt, file.filename, "batch")))
-          )
+          // Kept where every instance reads it: a batch of it may be made on another.
+          return Effect.match(store.putFile(file, now()), {
+            onFailure: (error) => failed(context, storeAnswer(error)),
+            onSuccess: () =>
+              json(200, JSON.stringify(Wire.fileObject(file.id, file.bytes, file.createdAt, file.filename, "batch")))
+          })
         })
       )
     }
@@ -150,14 +162,12 @@ export const routes = (batching: Batching) =>
       return toJsonLines(out)
     }
 
-    // The content of the file of `id`: an input file this instance keeps, or a batch's result file.
+    // The content of the file of `id`: an input file the caller uploaded, or one of its batches' result files.
     function contentOf(id: string, caller: Caller | undefined) {
-      const input = inputFiles.get(id, ownerOf(caller), now())
-      if (input !== undefined) {
-        return Effect.succeed({ file: input.filename, purpose: "batch", content: input.content })
-      }
       const kind = id.startsWith("file-gwe1.") ? "error" : "output"
       return Effect.gen(function*() {
+        const input = yield* Effect.mapError(store.file(id, ownerOf(caller), now()), storeAnswer)
+        if (input !== undefined) return { file: input.filename, purpose: "batch", content: input.content }
         const { found, status } = yield* batching.asked(kind, id, caller, "retrieve")
         if (!ended(status.state) || status.state === "refused") return yield* Effect.fail(notFound("file", id))
         const lines = yield* batching.results(found, status)
@@ -200,7 +210,7 @@ export const routes = (batching: Batching) =>
               invalid(`The completion window is ${Wire.completionWindow}.`, "completion_window")
             )
           }
-          const file = inputFiles.get(input_file_id, ownerOf(caller), now())
+          const file = yield* Effect.mapError(store.file(input_file_id, ownerOf(caller), now()), storeAnswer)
           if (file === undefined) return yield* Effect.fail(notFound("file", input_file_id))
           const lines = yield* Effect.fromResult(
             Result.mapError(linesOf(entriesOf(file.content, now)), (message) => invalid(message, "input_file_id"))
