@@ -1,4 +1,4 @@
-/** The database's tables of the gateway's batches: their settling (`settlements.ts`), files and records (`store.ts`). */
+/** The database's tables of the gateway's batches: their settling (`settlements.ts`), files, records (`store.ts`). */
 import { type Migrations, statements } from "../../sql/migrations.js"
 
 /** Its migrations, by `<id>_<name>` (`sql/migrations.ts`). */
