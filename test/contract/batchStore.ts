@@ -1,7 +1,7 @@
 /**
  * The contract every backend of the batches' files and records (`batches/store.ts`' `BatchStore`) keeps, run against
- * each (`test/gateway/batchStore.test.ts`: memory, SQLite and Postgres): a file read by its uploader only, for its
- * day; one larger than the bound refused, naming it; an owner's files past its count or bytes let go of the oldest
+ * each (`test/gateway/batchStore.test.ts`: memory, SQLite, Postgres and Redis): a file read by its uploader only, for
+ * its day; one larger than the bound refused, naming it; an owner's files past its count or bytes let go of the oldest
  * first, another owner's kept, and every owner's past the whole's count; a batch's record listed to its maker only,
  * for its kind, once however often recorded, the newest first, every page after a cursor the next ones (for any
  * records, instants shared among them), none after a cursor not its own; a record past its thirty days, or past its
@@ -15,8 +15,14 @@ import * as Batches from "../../src/internal/gateway/batches/store.js"
 import { effectProp } from "../utils/effectProp.js"
 import type { StoreBackend } from "../utils/sqlDatabases.js"
 
-/** The runs of the properties: fewer on Postgres, whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 20, Postgres: 10 } as const
+/** The runs of the properties: fewer on the backends whose steps are slower. */
+const runsOf = { memory: 100, SQLite: 20, Postgres: 10, Redis: 20 } as const
+
+/** A backend of the store: its name, and its service, each time the effect runs a new one. */
+export interface Backend {
+  readonly name: keyof typeof runsOf
+  readonly store: StoreBackend<Batches.Store>["store"]
+}
 
 const day = Duration.toMillis(Batches.bounds.fileTtl)
 const month = Duration.toMillis(Batches.bounds.batchTtl)
@@ -56,7 +62,7 @@ const records = fc.uniqueArray(
   { selector: (record) => record.id, maxLength: 30 }
 )
 
-export const batchStoreContract = (backend: StoreBackend<Batches.Store>) =>
+export const batchStoreContract = (backend: Backend) =>
   describe(`batches' files and records store contract: ${backend.name}`, () => {
     it.live(`${backend.name}: a file is read by its uploader only, for its day`, () =>
       Effect.gen(function*() {

@@ -1,13 +1,15 @@
 /**
- * The batches' files and records shared by every instance on one database (`batches/store.ts`), over loopback with the
- * official `openai` and `@anthropic-ai/sdk` clients: a file uploaded through one instance is read, and made a batch of,
- * through another; a batch made on one is listed and retrieved on the other; another key sees neither; a file larger
- * than the gateway keeps is refused (413) naming the limit. On SQLite and on Postgres.
+ * The batches' files and records shared by every instance on one database, or one Redis without a database
+ * (`batches/store.ts`, `batches/storeRedis.ts`), over loopback with the official `openai` and `@anthropic-ai/sdk`
+ * clients: a file uploaded through one instance is read, and made a batch of, through another; a batch made on one is
+ * listed and retrieved on the other; another key sees neither; a file larger than the gateway keeps is refused (413)
+ * naming the limit. On SQLite, on Postgres and on Redis.
  */
 import type Anthropic from "@anthropic-ai/sdk"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import { toFile } from "openai"
 import type * as Gateway from "../../src/Gateway.js"
 import * as Batches from "../../src/internal/gateway/batches/store.js"
@@ -27,16 +29,21 @@ import {
 } from "../utils/batchGateways.js"
 import { eventually } from "../utils/eventually.js"
 import { postgresServer } from "../utils/postgresServer.js"
+import { redisServer } from "../utils/redisServer.js"
 
 const ownerKey = "gw-batch-shared-owner-3c5e7a9b1d2f4a6c"
 const otherKey = "gw-batch-shared-other-8e0a2c4b6d1f3e5a"
 
-/** Two instances on `database` over the simulator, keys `owner` and `other`, bodies up to twice the file bound. */
-const twoInstances = (database: Gateway.Database) =>
+/**
+ * Two instances on `database` (or, without one, sharing the Redis at `redis`) over the simulator, keys `owner` and
+ * `other`, bodies up to twice the file bound; each answering its lists (its shared store connected).
+ */
+const twoInstances = (database: Gateway.Database | undefined, redis?: string) =>
   Effect.gen(function*() {
     const simulator = yield* batchSimulator()
-    return yield* instances(
+    const gateways = yield* instances(
       {
+        ...(redis === undefined ? {} : { store: { redis, on_unavailable: "fail-closed", command_timeout: 5 } }),
         openai: [{ model_name: "gpt-4o-mini", ...onSimulator(simulator) }],
         anthropic: [{ model_name: "claude-haiku-4-5", ...onSimulator(simulator, "anthropic") }]
       },
@@ -50,6 +57,12 @@ const twoInstances = (database: Gateway.Database) =>
       },
       2
     )
+    yield* Effect.forEach(gateways, (gateway) =>
+      Effect.retry(
+        Effect.tryPromise(() => openAiClient(gateway, ownerKey).batches.list()),
+        { schedule: Schedule.spaced("100 millis"), times: 50 }
+      ))
+    return gateways
   })
 
 /** What both instances share, checked through the official clients. */
@@ -109,7 +122,7 @@ const shared = ([first, second]: ReadonlyArray<Gateway.Service>) =>
     expect(large.message).toContain(`at most ${Batches.bounds.fileBytes} bytes`)
   })
 
-describe("Gateway batches' files and lists, shared by every instance on one database", () => {
+describe("Gateway batches' files and lists, shared by every instance on one database or one Redis", () => {
   it.live("two instances on one SQLite file", () =>
     Effect.gen(function*() {
       yield* shared(yield* twoInstances(yield* sqliteFile))
@@ -120,4 +133,10 @@ describe("Gateway batches' files and lists, shared by every instance on one data
       const server = yield* postgresServer
       yield* shared(yield* twoInstances({ postgres: Redacted.make(yield* server.database("batches_shared")) }))
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 120_000)
+
+  it.live("two instances without a database, sharing a Redis", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      yield* shared(yield* twoInstances(undefined, redis.url))
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
 })

@@ -59,6 +59,7 @@ import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import * as Batching from "./batches/batching.js"
 import * as Settlements from "./batches/settlements.js"
 import * as BatchStore from "./batches/store.js"
+import * as BatchStoreRedis from "./batches/storeRedis.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as Access from "./identity/access.js"
@@ -157,10 +158,14 @@ export type Stores =
   | BatchStore.BatchStore
 
 /**
- * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life;
- * with a database, failing when its keys cannot be read.
+ * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life
+ * (the batches' files and records in the shared `store`'s Redis, when it has one); with a database, failing when its
+ * keys cannot be read.
  */
-export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Stores, StoreUnavailableError> {
+export function storesLayer(
+  database: Sql.Database | undefined,
+  store: Store.Store | undefined
+): Layer.Layer<Stores, StoreUnavailableError> {
   return database === undefined
     ? Layer.mergeAll(
       KeyStore.layerMemory,
@@ -169,7 +174,7 @@ export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Sto
       Sessions.layerMemory,
       Grants.layerMemory,
       Settlements.layerMemory,
-      BatchStore.layerMemory
+      store === undefined ? BatchStore.layerMemory : BatchStoreRedis.layerRedis(store)
     )
     : Layer.mergeAll(
       KeyStore.layerSql(database),

@@ -5,9 +5,10 @@
  * batch is its owner's (the `Caller.id` of the key that uploaded or made it; empty without gateway keys): read and
  * listed for that owner only. A batch's id carries what answers for it (`ids.ts`); its record only lists it.
  *
- * The store is the service `BatchStore`, of two layers: the gateway's database (`layerSql`, tables
- * `batch_input_files` and `batch_records`), which every instance on it shares and a restart keeps, or memory
- * (`layerMemory`), for the process's life, on a gateway without one. Both keep one contract
+ * The store is the service `BatchStore`, of three layers: the gateway's database (`layerSql`, tables
+ * `batch_input_files` and `batch_records`), which every instance on it shares and a restart keeps; without one, the
+ * Redis the instances share (`storeRedis.ts`); or memory (`layerMemory`), for the process's life, on a gateway with
+ * neither. All keep one contract
  * (`test/contract/batchStore.ts`) and the same bounds (`bounds`), kept by one algorithm over each store's steps
  * (`keep`): a file is kept a day and a batch's record thirty days; past a count or a bytes bound, of the owner's or of
  * all, the oldest are let go of (the owner's, for the owner's bound), so one key's uploads never push out another's
@@ -168,7 +169,7 @@ function batchBounds(lister: Lister): ReadonlyArray<Bound<Lister>> {
 }
 
 /** `file` refused when it is larger than the gateway keeps. */
-function checked(file: InputFile): Effect.Effect<void, FileTooLarge> {
+export function checked(file: InputFile): Effect.Effect<void, FileTooLarge> {
   return file.bytes > bounds.fileBytes
     ? Effect.fail(new FileTooLarge({ bytes: file.bytes, limit: bounds.fileBytes }))
     : Effect.void
