@@ -8,11 +8,11 @@
  * The store is the service `BatchStore`, of three layers: the gateway's database (`layerSql`, tables
  * `batch_input_files` and `batch_records`), which every instance on it shares and a restart keeps; without one, the
  * Redis the instances share (`storeRedis.ts`); or memory (`layerMemory`), for the process's life, on a gateway with
- * neither. All keep one contract
- * (`test/contract/batchStore.ts`) and the same bounds (`bounds`), kept by one algorithm over each store's steps
- * (`keep`): a file is kept a day and a batch's record thirty days; past a count or a bytes bound, of the owner's or of
- * all, the oldest are let go of (the owner's, for the owner's bound), so one key's uploads never push out another's
- * below the whole's bound; a file larger than `bounds.fileBytes` is refused (`FileTooLarge`).
+ * neither. All keep one contract (`test/contract/batchStore.ts`) and the same bounds (`bounds`): a file is kept a day
+ * and a batch's record thirty days; past a count or a bytes bound, of the owner's or of all, the oldest are let go of
+ * (the owner's, for the owner's bound), so one key's uploads never push out another's below the whole's bound; a file
+ * larger than `bounds.fileBytes` is refused (`FileTooLarge`). The memory and SQL stores keep the bounds by one
+ * algorithm over their steps (`keep`); the Redis store, whose step is one script, by the same in Lua.
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
