@@ -210,7 +210,8 @@ export const layerRedis = (store: Store.Store): Layer.Layer<BatchStore> =>
             "created"
           ),
           ([kept, filename, content, bytes, created]) =>
-            kept !== ownerOf(owner) || filename == null || content == null || Number(created) < now - fileTtl
+            kept !== ownerOf(owner) || typeof filename !== "string" || typeof content !== "string" ||
+              Number(created) < now - fileTtl
               ? undefined
               : { id, owner, filename, content, bytes: Number(bytes), createdAt: Number(created) }
         ),
