@@ -4,22 +4,34 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import OpenAI, { toFile } from "openai"
-import * as Gateway from "../../src/Gateway.js"
+import type * as Gateway from "../../src/Gateway.js"
 import * as Pricing from "../../src/Pricing.js"
-import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import {
+  adminKey,
+  adminRead,
+  batchSimulator,
+  create,
+  inputFile,
+  instances,
+  lineRows,
+  onSimulator,
+  openAiClient as client,
+  promise,
+  providerBatchOf,
+  refusal as rejection,
+  type Row,
+  spentOf as spentBy,
+  sqliteFile,
+  upload
+} from "../utils/batchGateways.js"
 import { eventually } from "../utils/eventually.js"
-import { get } from "../utils/gatewayHarness.js"
 import { postgresServer } from "../utils/postgresServer.js"
 import { scrape, valueOf } from "../utils/prometheus.js"
 import { redisServer } from "../utils/redisServer.js"
 
-const providerKey = "sk-provider-batches-e2e-0001"
 const fullKey = "gw-batch-full-5c1e9a3b7d2f4a6c"
 const otherKey = "gw-batch-other-0e2c4a6b8d1f3e5a"
 const miniKey = "gw-batch-mini-7b3d5f1a9c2e4d6b"
@@ -34,9 +46,9 @@ class Fixture extends Context.Service<Fixture, {
 const fixture = Layer.effect(
   Fixture,
   Effect.gen(function*() {
-    const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8 })
-    const base = { base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }
-    const config = yield* ProviderConfig.fromJson({
+    const simulator = yield* batchSimulator()
+    const base = onSimulator(simulator)
+    const providers = {
       // OpenAI's provider: its client has OpenAI's Batch API, here the simulator's.
       openai: [
         { model_name: "gpt-4o-mini", ...base },
@@ -45,10 +57,8 @@ const fixture = Layer.effect(
       ],
       // An OpenAI-compatible server of another provider: no batch API.
       sim: [{ model_name: "gpt-4.1-mini", ...base }]
-    })
-    const options: Gateway.Options = {
-      config: ProviderConfig.gatewayConfig(config),
-      port: 0,
+    }
+    const [gateway, other] = yield* instances(providers, {
       keys: [
         { name: "full", key: Redacted.make(fullKey) },
         { name: "other", key: Redacted.make(otherKey) },
@@ -63,40 +73,10 @@ const fixture = Layer.effect(
           budget: { limit: 0.0001, period: "1 day" }
         }
       ]
-    }
-    return { gateway: yield* Gateway.make(options), other: yield* Gateway.make(options) }
+    }, 2)
+    return { gateway: gateway!, other: other! }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
-
-const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
-
-const rejection = (f: () => Promise<unknown>) =>
-  Effect.promise(() =>
-    f().then(
-      () => Promise.reject(new Error("expected the request to be refused")),
-      (error: unknown) => error as InstanceType<typeof OpenAI.APIError>
-    )
-  )
-
-const client = (gateway: Gateway.Service, apiKey: string) =>
-  new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey, maxRetries: 0 })
-
-const inputFile = (model: string, count: number, maxTokens = 100) =>
-  Array.from({ length: count }, (_, i) =>
-    JSON.stringify({
-      custom_id: `req-${i}`,
-      method: "POST",
-      url: "/v1/chat/completions",
-      body: { model, max_tokens: maxTokens, messages: [{ role: "user", content: `Hello ${i}` }] }
-    })).join("\n")
-
-const upload = (openai: OpenAI, content: string) =>
-  promise(async () =>
-    openai.files.create({ file: await toFile(Buffer.from(content), "batch.jsonl"), purpose: "batch" })
-  )
-
-const create = (openai: OpenAI, fileId: string) =>
-  openai.batches.create({ input_file_id: fileId, endpoint: "/v1/chat/completions", completion_window: "24h" })
 
 layer(fixture, { timeout: 60_000, excludeTestServices: true })(
   "Gateway batches, over loopback with the official openai client",
@@ -234,33 +214,28 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
   }
 )
 
-const adminKey = "gw-batch-admin-6d8f0a2c4e1b3d5f"
 const payerKey = "gw-batch-payer-3f5a7c9e1b2d4f6a"
 
 /** A model's price (the simulator's deployments of it are OpenAI's), whose batch tier is half of it. */
 const priceOf = (model: string) => Pricing.lookup(model)!
 
 /** A simulator that knows the models the batches below name. */
-const batchSimulator = Simulator.make({
-  apiKeys: [providerKey],
-  replyTokens: 8,
-  models: [...Simulator.defaultModels, "gpt-4.1", "gpt-4.1-mini"]
-})
+const settlingSimulator = batchSimulator({ models: [...Simulator.defaultModels, "gpt-4.1", "gpt-4.1-mini"] })
 
 /**
- * `count` gateways on `database` (none: each in its memory) over `simulator`, the key `payer` budgeted (`limit` a day)
- * and an admin key; with `redis`, sharing their budgets through it.
+ * `count` gateways on `database` (none: each in its memory) over `simulator`, the key `payer` budgeted (`limit` a day);
+ * with `redis`, sharing their budgets through it.
  */
-const instances = (
+const payerInstances = (
   simulator: Simulator.Simulator,
   database: Gateway.Database | undefined,
   count: number,
   limit = 1,
   redis?: string
-) =>
-  Effect.gen(function*() {
-    const base = { base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }
-    const config = yield* ProviderConfig.fromJson({
+) => {
+  const base = onSimulator(simulator)
+  return instances(
+    {
       ...(redis === undefined ? {} : { store: { redis, on_unavailable: "fail-closed", command_timeout: 5 } }),
       openai: [
         { model_name: "gpt-4o-mini", ...base },
@@ -271,50 +246,11 @@ const instances = (
         // Its result files leave line 1 out, write line 2 twice, and line 3 failed.
         { model_name: "gpt-4.1", ...base, headers: { [Simulator.batchFaultHeader]: "missing=1,repeat=2,fail=3" } }
       ]
-    })
-    const options: Gateway.Options = {
-      config: ProviderConfig.gatewayConfig(config),
-      port: 0,
-      database,
-      keys: [{ name: "payer", key: Redacted.make(payerKey), budget: { limit, period: "1 day" } }],
-      adminKeys: [{ name: "ops", key: Redacted.make(adminKey) }]
-    }
-    return yield* Effect.forEach(Array.from({ length: count }), () => Gateway.make(options))
-  })
-
-const temporary = Effect.acquireRelease(
-  Effect.sync(() => mkdtempSync(join(tmpdir(), "gateway-batches-"))),
-  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-)
-
-const sqliteFile = Effect.map(temporary, (dir): Gateway.Database => ({ sqlite: join(dir, "gateway.db") }))
-
-/** An admin path's JSON. */
-const adminRead = <A>(gateway: Gateway.Service, path: string) =>
-  Effect.map(get(gateway, path, adminKey), (answer) => {
-    if (answer.status !== 200) throw new Error(`${path}: ${answer.status} ${answer.text}`)
-    return JSON.parse(answer.text) as A
-  })
-
-interface Row {
-  readonly request_id: string
-  readonly key_name: string | null
-  readonly route: string
-  readonly model: string | null
-  readonly cost: number | null
-  readonly input_tokens: number | null
-  readonly output_tokens: number | null
-}
-
-/** The request log's rows of the lines of the provider's batch `providerBatch`, settled. */
-const lineRows = (gateway: Gateway.Service, providerBatch: string) =>
-  Effect.map(
-    adminRead<{ readonly data: ReadonlyArray<Row> }>(gateway, "/admin/requests?limit=500"),
-    (page) => page.data.filter((row) => row.request_id.startsWith(`${providerBatch}:`))
+    },
+    { database, keys: [{ name: "payer", key: Redacted.make(payerKey), budget: { limit, period: "1 day" } }] },
+    count
   )
-
-/** The provider's id of a batch, which its id carries. */
-const providerBatchOf = (id: string) => JSON.parse(Buffer.from(id.split(".")[1]!, "base64url").toString())[2] as string
+}
 
 /** What the provider bills the lines of an output file of `model` at the batch price, by custom id. */
 const billOf = (output: string, model = "gpt-4o-mini") =>
@@ -336,14 +272,7 @@ const billOf = (output: string, model = "gpt-4o-mini") =>
 const sum = (values: Iterable<number>) => [...values].reduce((total, value) => total + value, 0)
 
 /** The key `payer`'s budget spent, as the dashboard reads it. */
-const spentOf = (gateway: Gateway.Service) =>
-  Effect.map(
-    adminRead<{ readonly budgets: ReadonlyArray<{ readonly key: string; readonly spent: number }> }>(
-      gateway,
-      "/dashboard/data"
-    ),
-    (data) => data.budgets.find((budget) => budget.key === "payer")?.spent ?? 0
-  )
+const spentOf = (gateway: Gateway.Service) => spentBy(gateway, "payer")
 
 /**
  * A batch of `lines` lines of `model` made on `gateway` by `payer`, read until it ended on every one of `readers` at
@@ -427,8 +356,8 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
     "three instances on one SQLite file settle a completed batch at once: each line once, at the batch price",
     () =>
       Effect.gen(function*() {
-        const simulator = yield* batchSimulator
-        const gateways = yield* instances(simulator, yield* sqliteFile, 3)
+        const simulator = yield* settlingSimulator
+        const gateways = yield* payerInstances(simulator, yield* sqliteFile, 3)
         const { batch, output, providerBatch } = yield* settledBatch(gateways[0]!, gateways, "gpt-4o-mini", 6)
         const rows = yield* rowsSettled(gateways, batch, providerBatch, 6)
         expect(rows).toHaveLength(6)
@@ -455,8 +384,8 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
       Effect.gen(function*() {
         const server = yield* postgresServer
         const database: Gateway.Database = { postgres: Redacted.make(yield* server.database("batches")) }
-        const simulator = yield* batchSimulator
-        const gateways = yield* instances(simulator, database, 3)
+        const simulator = yield* settlingSimulator
+        const gateways = yield* payerInstances(simulator, database, 3)
         const { batch, output, providerBatch } = yield* settledBatch(gateways[0]!, gateways, "gpt-4o-mini", 6)
         const rows = yield* rowsSettled(gateways, batch, providerBatch, 6)
         expect(rows).toHaveLength(6)
@@ -469,8 +398,8 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
     "a result file with a line missing, one repeated and one failed charges the distinct answered lines once",
     () =>
       Effect.gen(function*() {
-        const simulator = yield* batchSimulator
-        const gateways = yield* instances(simulator, yield* sqliteFile, 2)
+        const simulator = yield* settlingSimulator
+        const gateways = yield* payerInstances(simulator, yield* sqliteFile, 2)
         const { batch, output, providerBatch } = yield* settledBatch(gateways[0]!, gateways, "gpt-4.1", 5)
         // Lines 0, 2 and 4: 1 is missing, 3 failed.
         expect([...billOf(output, "gpt-4.1").keys()].sort()).toEqual(["req-0", "req-2", "req-4"])
@@ -482,8 +411,8 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
 
   it.live("a cancelled batch, and an expired one, are charged the lines that ran", () =>
     Effect.gen(function*() {
-      const simulator = yield* batchSimulator
-      const gateways = yield* instances(simulator, yield* sqliteFile, 1)
+      const simulator = yield* settlingSimulator
+      const gateways = yield* payerInstances(simulator, yield* sqliteFile, 1)
       const openai = client(gateways[0]!, payerKey)
       const file = yield* upload(openai, inputFile("gpt-4o", 8))
       const running = yield* promise(() => create(openai, file.id))
@@ -518,8 +447,8 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
 
   it.live("a batch nobody retrieves is settled by the instances' sweep", () =>
     Effect.gen(function*() {
-      const simulator = yield* batchSimulator
-      const gateways = yield* instances(simulator, yield* sqliteFile, 2)
+      const simulator = yield* settlingSimulator
+      const gateways = yield* payerInstances(simulator, yield* sqliteFile, 2)
       const openai = client(gateways[0]!, payerKey)
       const file = yield* upload(openai, inputFile("gpt-4o-mini", 4))
       const batch = yield* promise(() => create(openai, file.id))
@@ -539,9 +468,9 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
     "metrics count a batch and each line of its result once, summed over two instances settling it and one restarted",
     () =>
       Effect.gen(function*() {
-        const simulator = yield* batchSimulator
+        const simulator = yield* settlingSimulator
         const database = yield* sqliteFile
-        const gateways = yield* instances(simulator, database, 2)
+        const gateways = yield* payerInstances(simulator, database, 2)
         /** A batch metric summed over `over`, for the openai deployment of `model`. */
         const counted = (over: ReadonlyArray<Gateway.Service>, name: string, model: string, labels = {}) =>
           Effect.map(
@@ -566,7 +495,7 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
           (ended) => ended > 0
         )
         // An instance started after on the same database reads both: settled, it counts nothing of them.
-        const restarted = yield* instances(simulator, database, 1)
+        const restarted = yield* payerInstances(simulator, database, 1)
         yield* Effect.forEach(
           [faulty.batch, expired.batch],
           (batch) => promise(() => client(restarted[0]!, payerKey).batches.retrieve(batch.id))
@@ -620,9 +549,9 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
     () =>
       Effect.gen(function*() {
         // Each create holds its reservation while the simulator takes a second and a half to answer it.
-        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8, latency: "1500 millis" })
+        const simulator = yield* batchSimulator({ latency: "1500 millis" })
         // Two lines of 100 max_tokens each at gpt-4o-mini's batch price ($0.0000618) fit $0.0001; two batches do not.
-        const gateways = yield* instances(simulator, yield* sqliteFile, 2, 0.0001)
+        const gateways = yield* payerInstances(simulator, yield* sqliteFile, 2, 0.0001)
         const files = yield* Effect.forEach(
           gateways,
           (gateway) => upload(client(gateway, payerKey), inputFile("gpt-4o-mini", 2))
@@ -641,9 +570,9 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
     "a batch's worst case is held until it is settled: a second batch fits beside the first's lines only then",
     () =>
       Effect.gen(function*() {
-        const simulator = yield* batchSimulator
+        const simulator = yield* settlingSimulator
         // Two lines of 100 max_tokens each at gpt-4o-mini's batch price ($0.0000618) fit $0.0001; two batches do not.
-        const gateways = yield* instances(simulator, yield* sqliteFile, 2, 0.0001)
+        const gateways = yield* payerInstances(simulator, yield* sqliteFile, 2, 0.0001)
         const openai = client(gateways[0]!, payerKey)
         const firstFile = yield* upload(openai, inputFile("gpt-4o-mini", 2))
         const first = yield* promise(() => create(openai, firstFile.id))
@@ -673,8 +602,8 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
     () =>
       Effect.gen(function*() {
         const redis = yield* redisServer
-        const simulator = yield* batchSimulator
-        const gateways = yield* instances(simulator, undefined, 2, 1, redis.url)
+        const simulator = yield* settlingSimulator
+        const gateways = yield* payerInstances(simulator, undefined, 2, 1, redis.url)
         // Each store connects in the background: the budgets read on both before the batch.
         yield* Effect.forEach(
           gateways,

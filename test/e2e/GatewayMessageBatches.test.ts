@@ -1,27 +1,35 @@
-import Anthropic from "@anthropic-ai/sdk"
+import type Anthropic from "@anthropic-ai/sdk"
 import { expect, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import OpenAI, { toFile } from "openai"
-import * as Gateway from "../../src/Gateway.js"
+import type * as Gateway from "../../src/Gateway.js"
 import * as Pricing from "../../src/Pricing.js"
-import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import {
+  anthropicClient as client,
+  batchSimulator,
+  create,
+  inputFile,
+  instances,
+  lineRows,
+  onSimulator,
+  openAiClient,
+  promise,
+  providerBatchOf,
+  refusal,
+  spentOf,
+  sqliteFile,
+  upload
+} from "../utils/batchGateways.js"
 import { eventually } from "../utils/eventually.js"
-import { get } from "../utils/gatewayHarness.js"
 
-const providerKey = "sk-provider-message-batches-0001"
 const fullKey = "gw-msgbatch-full-4b2d6f8a1c3e5a7b"
 const otherKey = "gw-msgbatch-other-9c1e3a5b7d2f4a6c"
 const payerKey = "gw-msgbatch-payer-1a3c5e7b9d2f4a6b"
 const brokeKey = "gw-msgbatch-broke-8d0f2a4c6e1b3d5f"
-const adminKey = "gw-msgbatch-admin-5e7a9c1b3d2f4a6c"
 
 /** An Anthropic model the simulator plays, priced with a batch tier. */
 const claude = "claude-haiku-4-5"
@@ -31,63 +39,34 @@ class Fixture extends Context.Service<Fixture, { readonly gateway: Gateway.Servi
 const fixture = Layer.effect(
   Fixture,
   Effect.gen(function*() {
-    const simulator = yield* Simulator.make({
-      apiKeys: [providerKey],
-      replyTokens: 8,
-      models: [...Simulator.defaultModels, claude, "claude-slow"]
-    })
-    const base = { api_keys: [providerKey], max_retries: 0 }
-    const config = yield* ProviderConfig.fromJson({
+    const simulator = yield* batchSimulator({ models: [...Simulator.defaultModels, claude, "claude-slow"] })
+    const anthropicBase = onSimulator(simulator, "anthropic")
+    const providers = {
       // The simulator playing Anthropic: its Message Batches API.
       anthropic: [
-        { model_name: claude, api: "anthropic", base_url: simulator.url, ...base },
+        { model_name: claude, ...anthropicBase },
         // Its batches run for ten minutes: one is still running when it is cancelled.
-        {
-          model_name: "claude-slow",
-          api: "anthropic",
-          base_url: simulator.url,
-          ...base,
-          headers: { [Simulator.batchFaultHeader]: "slow=600000" }
-        }
+        { model_name: "claude-slow", ...anthropicBase, headers: { [Simulator.batchFaultHeader]: "slow=600000" } }
       ],
       // The simulator playing OpenAI: its Batch API, for an Anthropic client's batch.
-      openai: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, ...base }]
-    })
-    // A database: the request log, whose rows of a batch's lines are read below.
-    const dir = yield* Effect.acquireRelease(
-      Effect.sync(() => mkdtempSync(join(tmpdir(), "gateway-message-batches-"))),
-      (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-    )
-    return {
-      gateway: yield* Gateway.make({
-        config: ProviderConfig.gatewayConfig(config),
-        port: 0,
-        database: { sqlite: join(dir, "gateway.db") },
-        keys: [
-          { name: "full", key: Redacted.make(fullKey) },
-          { name: "other", key: Redacted.make(otherKey) },
-          { name: "payer", key: Redacted.make(payerKey), models: [claude], budget: { limit: 1, period: "1 day" } },
-          // $0.001: two requests of 100,000 max_tokens do not fit at the batch price ($2.50 a million out).
-          { name: "broke", key: Redacted.make(brokeKey), models: [claude], budget: { limit: 0.001, period: "1 day" } }
-        ],
-        adminKeys: [{ name: "ops", key: Redacted.make(adminKey) }]
-      })
+      openai: [{ model_name: "gpt-4o-mini", ...onSimulator(simulator) }]
     }
+    // A database: the request log, whose rows of a batch's lines are read below.
+    const [gateway] = yield* instances(providers, {
+      database: yield* sqliteFile,
+      keys: [
+        { name: "full", key: Redacted.make(fullKey) },
+        { name: "other", key: Redacted.make(otherKey) },
+        { name: "payer", key: Redacted.make(payerKey), models: [claude], budget: { limit: 1, period: "1 day" } },
+        // $0.001: two requests of 100,000 max_tokens do not fit at the batch price ($2.50 a million out).
+        { name: "broke", key: Redacted.make(brokeKey), models: [claude], budget: { limit: 0.001, period: "1 day" } }
+      ]
+    })
+    return { gateway: gateway! }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
 
-const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
-
-const rejection = (f: () => Promise<unknown>) =>
-  Effect.promise(() =>
-    f().then(
-      () => Promise.reject(new Error("expected the request to be refused")),
-      (error: unknown) => error as InstanceType<typeof Anthropic.APIError>
-    )
-  )
-
-const client = (gateway: Gateway.Service, apiKey: string) =>
-  new Anthropic({ baseURL: gateway.url, apiKey, maxRetries: 0 })
+const rejection = (f: () => Promise<unknown>) => refusal<InstanceType<typeof Anthropic.APIError>>(f)
 
 const requests = (model: string, count: number, maxTokens = 100) =>
   Array.from({ length: count }, (_, i) => ({
@@ -110,30 +89,6 @@ const resultsOf = (anthropic: Anthropic, id: string) =>
     for await (const line of await anthropic.messages.batches.results(id)) out.push(line)
     return out
   })
-
-/** An admin path's JSON. */
-const adminRead = <A>(gateway: Gateway.Service, path: string) =>
-  Effect.map(get(gateway, path, adminKey), (answer) => {
-    if (answer.status !== 200) throw new Error(`${path}: ${answer.status} ${answer.text}`)
-    return JSON.parse(answer.text) as A
-  })
-
-interface Row {
-  readonly request_id: string
-  readonly key_name: string | null
-  readonly route: string
-  readonly cost: number | null
-}
-
-/** The key `payer`'s budget spent, as the dashboard reads it. */
-const spentOf = (gateway: Gateway.Service) =>
-  Effect.map(
-    adminRead<{ readonly budgets: ReadonlyArray<{ readonly key: string; readonly spent: number }> }>(
-      gateway,
-      "/dashboard/data"
-    ),
-    (data) => data.budgets.find((budget) => budget.key === "payer")?.spent ?? 0
-  )
 
 layer(fixture, { timeout: 60_000, excludeTestServices: true })(
   "Gateway message batches, over loopback with the official @anthropic-ai/sdk client",
@@ -166,21 +121,9 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
     it.effect("an OpenAI client's batch runs on an Anthropic deployment", () =>
       Effect.gen(function*() {
         const { gateway } = yield* Fixture
-        const openai = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: fullKey, maxRetries: 0 })
-        const content = [0, 1].map((i) =>
-          JSON.stringify({
-            custom_id: `req-${i}`,
-            method: "POST",
-            url: "/v1/chat/completions",
-            body: { model: claude, max_tokens: 100, messages: [{ role: "user", content: `Hello ${i}` }] }
-          })
-        ).join("\n")
-        const file = yield* promise(async () =>
-          openai.files.create({ file: await toFile(Buffer.from(content), "batch.jsonl"), purpose: "batch" })
-        )
-        const batch = yield* promise(() =>
-          openai.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" })
-        )
+        const openai = openAiClient(gateway, fullKey)
+        const file = yield* upload(openai, inputFile(claude, 2))
+        const batch = yield* promise(() => create(openai, file.id))
         const done = yield* eventually(
           "the batch completed",
           promise(() => openai.batches.retrieve(batch.id)),
@@ -216,22 +159,20 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         }))
         const total = [...bill.values()].reduce((sum, cost) => sum + cost, 0)
         expect(total).toBeGreaterThan(0)
-        yield* eventually("the lines charged", spentOf(gateway), (spent) => spent >= total * 0.999)
+        yield* eventually("the lines charged", spentOf(gateway, "payer"), (spent) => spent >= total * 0.999)
         // Read again: settled, nothing more is charged.
         yield* promise(() => anthropic.messages.batches.retrieve(batch.id))
         yield* Effect.sleep("300 millis")
-        expect(yield* spentOf(gateway)).toBeCloseTo(total, 12)
-        const rows = yield* adminRead<{ readonly data: ReadonlyArray<Row> }>(gateway, "/admin/requests?limit=500")
+        expect(yield* spentOf(gateway, "payer")).toBeCloseTo(total, 12)
         // Its lines' rows: `<provider's batch id>:<custom_id>`, the provider's id the one the batch's id carries.
-        const providerBatch = JSON.parse(Buffer.from(batch.id.split(".")[1]!, "base64url").toString())[2] as string
-        const lineRows = rows.data.filter((row) => row.request_id.startsWith(`${providerBatch}:`))
-        expect(lineRows.map((row) => row.key_name)).toEqual(["payer", "payer", "payer"])
-        expect(lineRows.map((row) => row.route)).toEqual([
+        const rows = yield* lineRows(gateway, providerBatchOf(batch.id))
+        expect(rows.map((row) => row.key_name)).toEqual(["payer", "payer", "payer"])
+        expect(rows.map((row) => row.route)).toEqual([
           "/v1/messages/batches",
           "/v1/messages/batches",
           "/v1/messages/batches"
         ])
-        for (const row of lineRows) expect(row.cost).toBeCloseTo(bill.get(row.request_id.split(":")[1]!)!, 15)
+        for (const row of rows) expect(row.cost).toBeCloseTo(bill.get(row.request_id.split(":")[1]!)!, 15)
       }))
 
     it.effect("batches.cancel cancels a running batch; its results are canceled lines", () =>

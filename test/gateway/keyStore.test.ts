@@ -9,6 +9,7 @@ import * as Layer from "effect/Layer"
 import type * as AdminKeys from "../../src/internal/gateway/admin/keys.js"
 import type * as App from "../../src/internal/gateway/app.js"
 import * as Settlements from "../../src/internal/gateway/batches/settlements.js"
+import * as BatchStore from "../../src/internal/gateway/batches/store.js"
 import * as Grants from "../../src/internal/gateway/identity/grants.js"
 import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
 import * as KeyStore from "../../src/internal/gateway/keys/store.js"
@@ -41,7 +42,8 @@ it("is required: the routes that read it, and the routes' stores, left without i
     McpPins.layerMemory,
     McpSessions.layerMemory,
     Sessions.layerMemory,
-    Settlements.layerMemory
+    Settlements.layerMemory,
+    BatchStore.layerMemory
   )
   expect([routes, check, stores, whole].filter(Boolean)).toHaveLength(2)
 })

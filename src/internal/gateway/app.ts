@@ -59,6 +59,8 @@ import * as AuditLog from "./audit/store.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import * as Batching from "./batches/batching.js"
 import * as Settlements from "./batches/settlements.js"
+import * as BatchStore from "./batches/store.js"
+import * as BatchStoreRedis from "./batches/storeRedis.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as Access from "./identity/access.js"
@@ -145,7 +147,7 @@ export interface Lasting {
 
 /**
  * The stores every configuration's routes read: the keys and teams made at run time, the MCP tools' pins, the MCP
- * sessions, the dashboard's sessions, the roles granted to people, the batches' settlements.
+ * sessions, the dashboard's sessions, the roles granted to people, the batches' settlements, files and records.
  */
 export type Stores =
   | KeyStore.KeyStore
@@ -154,12 +156,17 @@ export type Stores =
   | Sessions.SessionStore
   | Grants.GrantStore
   | Settlements.SettlementStore
+  | BatchStore.BatchStore
 
 /**
- * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life;
- * with a database, failing when its keys cannot be read.
+ * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life
+ * (the batches' files and records in the shared `store`'s Redis, when it has one); with a database, failing when its
+ * keys cannot be read.
  */
-export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Stores, StoreUnavailableError> {
+export function storesLayer(
+  database: Sql.Database | undefined,
+  store: Store.Store | undefined
+): Layer.Layer<Stores, StoreUnavailableError> {
   return database === undefined
     ? Layer.mergeAll(
       KeyStore.layerMemory,
@@ -167,7 +174,8 @@ export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Sto
       McpSessions.layerMemory,
       Sessions.layerMemory,
       Grants.layerMemory,
-      Settlements.layerMemory
+      Settlements.layerMemory,
+      store === undefined ? BatchStore.layerMemory : BatchStoreRedis.layerRedis(store)
     )
     : Layer.mergeAll(
       KeyStore.layerSql(database),
@@ -175,7 +183,8 @@ export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Sto
       McpSessions.layerSql(database),
       Sessions.layerSql(database),
       Grants.layerSql(database),
-      Settlements.layerSql(database)
+      Settlements.layerSql(database),
+      BatchStore.layerSql(database)
     )
 }
 

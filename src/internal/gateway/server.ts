@@ -401,8 +401,8 @@ export function make(
     const limiterStores = yield* Layer.build(
       store === undefined ? RateLimiter.layerStoreMemory : RateLimiter.layerStoreRedis(store)
     )
-    // The stores the routes read, for the gateway's life: in the database, else in memory (`App.storesLayer`).
-    const stores = yield* Layer.build(App.storesLayer(stored)).pipe(
+    // The stores the routes read, for the gateway's life: in the database, else in memory or Redis (`App.storesLayer`).
+    const stores = yield* Layer.build(App.storesLayer(stored, store)).pipe(
       Effect.mapError((error) =>
         new DatabaseError({ database: error.address, reason: `its keys could not be read (${error.reason})` })
       )

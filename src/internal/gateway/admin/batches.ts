@@ -67,9 +67,9 @@ export const routes = Effect.fnUntraced(function*(batching: Batching, teams: Acc
     if (kind === undefined) return undefined
     const found = yield* Effect.option(batching.reopened(kind, id, undefined))
     if (Option.isNone(found)) return undefined
-    const { credentials, deployment, ref } = found.value
+    const { deployment, ref } = found.value
     // A provider or store not answering now leaves its figures empty, not the list.
-    const status = yield* Effect.option(deployment.api.retrieve(ref.batch, deployment.model, credentials))
+    const status = yield* Effect.option(batching.statusOf(found.value, "retrieve"))
     const settled = yield* Effect.option(settlements.settled(id))
     const caller = options.auth.callerOf(ref.caller)
     const team = caller?.team === undefined ? undefined : teams?.byId(caller.team)
@@ -99,19 +99,12 @@ export const routes = Effect.fnUntraced(function*(batching: Batching, teams: Acc
       }))
       if ("refusal" in parsed) return Effect.succeed(errorResponse(parsed.refusal))
       const limit = Math.min(parsed.values.limit ?? defaultLimit, maxLimit)
-      return Effect.map(batching.recorded, (ids) => [...ids].sort((a, b) => createdAt(b) - createdAt(a))).pipe(
-        Effect.flatMap((ids) =>
-          Effect.forEach(ids.slice(0, limit), (id) => listedOf(principal, id), { concurrency: readsAtOnce })
-        ),
-        Effect.map((rows) => json(200, JSON.stringify({ data: rows.filter((row) => row !== undefined) })))
+      return batching.recorded(limit).pipe(
+        Effect.flatMap((ids) => Effect.forEach(ids, (id) => listedOf(principal, id), { concurrency: readsAtOnce })),
+        Effect.map((rows) => json(200, JSON.stringify({ data: rows.filter((row) => row !== undefined) }))),
+        Effect.catch((answer) => Effect.succeed(errorResponse(answer)))
       )
     })
   )
   return [HttpRouter.route("GET", "/admin/batches", list)]
 })
-
-/** When the batch `id` was made, as its id says (Clock millis; 0 for an id that does not read). */
-function createdAt(id: string): number {
-  const kind = Ids.batchKindOf(id)
-  return kind === undefined ? 0 : Ids.claimed(kind, id)?.ref.createdAt ?? 0
-}

@@ -36,9 +36,13 @@ import { ModelNames } from "../serving/modelNames.js"
 import * as Ids from "./ids.js"
 import * as Settlement from "./settlement.js"
 import { type OpenBatch, SettlementStore } from "./settlements.js"
+import { BatchStore, type FileTooLarge } from "./store.js"
 
-/** How many batches of one caller, per wire, a list holds, the newest first. */
-export const listedBatches = 100
+/** How many batches a page of a list holds at most. */
+const listedBatches = 100
+
+/** How long a provider has to run a batch (OpenAI's `completion_window`, `24h`), from its create. */
+export const completionWindow = Duration.days(1)
 
 /**
  * How often an instance looks at every batch recorded open (one retrieve of each at its provider): a batch nobody
@@ -68,6 +72,13 @@ export function invalid(message: string, param: string | null = null): Errors.Er
 
 export function notFound(what: "batch" | "file", id: string): Errors.ErrorAnswer {
   return Errors.answer(404, `No ${what} found with id '${id}'.`, "invalid_request_error", "id", "not_found")
+}
+
+/** The answer to a failed step of the batches' store: a file too large (413, naming the limit), or the store away. */
+export function storeAnswer(error: FileTooLarge | StoreUnavailableError): Errors.ErrorAnswer {
+  return error._tag === "FileTooLarge"
+    ? Errors.answer(413, error.message, "invalid_request_error", "file", "file_too_large")
+    : Errors.databaseUnavailable(error.reason)
 }
 
 /** A price at its batch tier, where it has one: the prices a batch's lines are billed at. */
@@ -138,17 +149,22 @@ export interface Made extends Read {
   readonly id: string
 }
 
+/** A page of a list of batches: its batches, the newest first, and whether older ones follow. */
+export interface Page {
+  readonly batches: ReadonlyArray<Made>
+  readonly hasMore: boolean
+}
+
 /** The gateway's batching over the configuration served, built once for every batch route. */
 export const make = Effect.gen(function*() {
   const { engine, metrics, now, options } = yield* Configuration
   const journal = yield* Journal
   const settlements = yield* SettlementStore
+  const store = yield* BatchStore
   const { notFoundAnswer } = yield* ModelNames
   const { auth } = options
   // This instance, as the lease on a batch's settling names its holder.
   const holder = `gateway-${randomUUID()}`
-  // The ids of the batches each caller made through this instance, per kind, the newest last, for the lists.
-  const made = new Map<string, Array<string>>()
 
   function ownerOf(caller: Caller | undefined): string {
     return caller?.id ?? ""
@@ -281,11 +297,12 @@ export const make = Effect.gen(function*() {
       )
     )
     metrics.batchCreated(deployment)
-    const listed = `${kind}\n${ref.caller}`
-    const owned = made.get(listed) ?? []
-    owned.push(id)
-    if (owned.length > listedBatches) owned.shift()
-    made.set(listed, owned)
+    // Recorded for its maker's lists, on every instance; a batch whose record failed is answered all the same.
+    yield* store.record({ id, kind, owner: ref.caller, createdAt: ref.createdAt }, now()).pipe(
+      Effect.catch((error) =>
+        Effect.logError("a batch was not recorded for its lists").pipe(Effect.annotateLogs({ reason: error.reason }))
+      )
+    )
     return { id, found: { ref, deployment, credentials }, status }
   })
 
@@ -315,7 +332,7 @@ export const make = Effect.gen(function*() {
    * counted as each is recorded), each custom id once.
    */
   function endedOf(deployment: BatchDeployment, status: BatchStatus, lines: ReadonlyArray<BatchLine>): void {
-    for (const { outcome } of distinctLines(lines)) {
+    for (const { outcome } of Settlement.distinctLines(lines)) {
       if (typeof outcome === "string") metrics.batchLine(deployment, outcome)
       else if (Result.isFailure(outcome)) metrics.batchLine(deployment, "failed")
     }
@@ -382,43 +399,42 @@ export const make = Effect.gen(function*() {
   // Settlings a retrieve starts run for the configuration's life, not the request's: a batch's lines may be many.
   const lasting = yield* Effect.scope
 
+  /** The batch `found` asked of its provider: read (`retrieve`), or cancelled (`cancel`); as it stands then. */
+  function statusOf(found: Opened, step: "retrieve" | "cancel"): Effect.Effect<BatchStatus, LlmError> {
+    const { credentials, deployment, ref } = found
+    return deployment.api[step](ref.batch, deployment.model, credentials)
+  }
+
+  /** The caller's batch (or its result file) `id` of `kind`, opened and asked of its provider (`statusOf`). */
+  function asked(
+    kind: Ids.Kind,
+    id: string,
+    caller: Caller | undefined,
+    step: "retrieve" | "cancel"
+  ): Effect.Effect<Read, Errors.ErrorAnswer> {
+    return Effect.flatMap(
+      opened(kind, id, caller),
+      (found) =>
+        Effect.mapBoth(statusOf(found, step), { onFailure: fromLlm, onSuccess: (status) => ({ found, status }) })
+    )
+  }
+
   /** The caller's batch `id` of `kind` as it stands at its provider; settled in the background once it ended. */
   function retrieve(
     kind: Ids.BatchKind,
     id: string,
     caller: Caller | undefined
   ): Effect.Effect<Read, Errors.ErrorAnswer> {
-    return Effect.flatMap(
-      opened(kind, id, caller),
-      (found) =>
-        Effect.flatMap(
-          Effect.mapError(
-            found.deployment.api.retrieve(found.ref.batch, found.deployment.model, found.credentials),
-            fromLlm
-          ),
-          (status) =>
-            Effect.as(
-              ended(status.state) ? Effect.forkIn(settledHere(kind, id, found, status, caller), lasting) : Effect.void,
-              { found, status }
-            )
-        )
+    return Effect.tap(
+      asked(kind, id, caller, "retrieve"),
+      ({ found, status }) =>
+        ended(status.state) ? Effect.forkIn(settledHere(kind, id, found, status, caller), lasting) : Effect.void
     )
   }
 
   /** The caller's batch `id` of `kind` cancelled at its provider, as it stands then. */
-  function cancel(
-    kind: Ids.BatchKind,
-    id: string,
-    caller: Caller | undefined
-  ): Effect.Effect<Read, Errors.ErrorAnswer> {
-    return Effect.flatMap(
-      opened(kind, id, caller),
-      (found) =>
-        Effect.mapBoth(found.deployment.api.cancel(found.ref.batch, found.deployment.model, found.credentials), {
-          onFailure: fromLlm,
-          onSuccess: (status) => ({ found, status })
-        })
-    )
+  function cancel(kind: Ids.BatchKind, id: string, caller: Caller | undefined) {
+    return asked(kind, id, caller, "cancel")
   }
 
   /** The lines of an ended batch's result, as its provider gives them. */
@@ -427,15 +443,35 @@ export const make = Effect.gen(function*() {
   }
 
   /**
-   * The ids of every batch made through this instance, of either kind and any caller (each caller's newest
-   * `listedBatches` of a kind): the one read of the batches made that the admin's list of them goes through.
+   * The ids of the newest `limit` batches made through any instance sharing this one's store, of either kind and any
+   * caller: the one read of the batches made that the admin's list of them goes through.
    */
-  const recorded: Effect.Effect<ReadonlyArray<string>> = Effect.sync(() => [...made.values()].flat())
+  const recorded = (limit: number): Effect.Effect<ReadonlyArray<string>, Errors.ErrorAnswer> =>
+    Effect.mapError(store.newest(limit, now()), storeAnswer)
 
-  /** The ids of the batches of `kind` the caller made through this instance, the newest first. */
-  function listed(kind: Ids.BatchKind, caller: Caller | undefined): ReadonlyArray<string> {
-    return [...(made.get(`${kind}\n${ownerOf(caller)}`) ?? [])].reverse()
-  }
+  /**
+   * A page of the batches of `kind` the caller made (through any instance sharing this one's store), the newest first,
+   * each as it stands at its provider: at most `limit` (a list's query parameter: 20 when absent or not a number, at
+   * most `listedBatches`), those after the batch `after` (from the newest when absent).
+   */
+  const page = Effect.fn("Batching.page")(function*(
+    kind: Ids.BatchKind,
+    caller: Caller | undefined,
+    after: string | null,
+    limit: string | null
+  ): Effect.fn.Return<Page, Errors.ErrorAnswer> {
+    const size = Math.min(listedBatches, Math.max(1, Number(limit ?? 20) || 20))
+    const { hasMore, ids } = yield* Effect.mapError(
+      store.listed(kind, ownerOf(caller), after ?? undefined, size, now()),
+      storeAnswer
+    )
+    const batches = yield* Effect.forEach(
+      ids,
+      (id) => Effect.map(retrieve(kind, id, caller), (read) => ({ ...read, id })),
+      { concurrency: 4 }
+    )
+    return { batches, hasMore }
+  })
 
   // A batch recorded open, looked at: settled when it ended. One of a deployment this configuration does not serve
   // stays open for a configuration that does; one its provider does not answer now, for the next sweep.
@@ -444,10 +480,9 @@ export const make = Effect.gen(function*() {
     if (kind === undefined) return
     const found = yield* Effect.option(reopened(kind, batch.id, undefined))
     if (Option.isNone(found)) return
-    const { credentials, deployment, ref } = found.value
-    const status = yield* Effect.option(deployment.api.retrieve(ref.batch, deployment.model, credentials))
+    const status = yield* Effect.option(statusOf(found.value, "retrieve"))
     if (Option.isSome(status) && ended(status.value.state)) {
-      yield* settledHere(kind, batch.id, found.value, status.value, auth.callerOf(ref.caller))
+      yield* settledHere(kind, batch.id, found.value, status.value, auth.callerOf(found.value.ref.caller))
     }
   })
 
@@ -461,23 +496,8 @@ export const make = Effect.gen(function*() {
   )
   yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(sweepEvery)))
 
-  return { ownerOf, fromLlm, opened, reopened, submit, retrieve, cancel, results, listed, recorded } as const
+  return { ownerOf, fromLlm, reopened, statusOf, asked, submit, retrieve, cancel, results, page, recorded } as const
 })
 
 /** The gateway's batching, as `make` builds it. */
 export type Batching = Effect.Success<typeof make>
-
-/** The batch's lines in their result, each custom id once (its first: a result file repeating a line shows it once). */
-export function distinctLines(
-  lines: ReadonlyArray<BatchLine>
-): ReadonlyArray<BatchLine & { readonly customId: string }> {
-  const seen = new Set<string>()
-  const out: Array<BatchLine & { readonly customId: string }> = []
-  for (const line of lines) {
-    const customId = line.customId
-    if (customId === undefined || seen.has(customId)) continue
-    seen.add(customId)
-    out.push({ ...line, customId })
-  }
-  return out
-}

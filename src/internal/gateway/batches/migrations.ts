@@ -1,4 +1,4 @@
-/** The database's tables of the settling of the gateway's batches (`settlements.ts`). */
+/** The database's tables of the gateway's batches: their settling (`settlements.ts`), files, records (`store.ts`). */
 import { type Migrations, statements } from "../../sql/migrations.js"
 
 /** Its migrations, by `<id>_<name>` (`sql/migrations.ts`). */
@@ -28,5 +28,27 @@ export const migrations = {
     "ALTER TABLE batch_settlements ADD COLUMN hold_estimate DOUBLE PRECISION",
     "ALTER TABLE batch_settlements ADD COLUMN hold_at BIGINT",
     "ALTER TABLE batch_settlements ADD COLUMN hold_until BIGINT"
+  ),
+  // The input files uploaded for batches and a record of each batch made, each its owner's, for every instance to
+  // read and list (docs/batch.md, "Shared by every instance").
+  "22_batch_files_and_records": statements(
+    `CREATE TABLE batch_input_files (
+      id TEXT PRIMARY KEY,
+      owner TEXT NOT NULL,
+      filename TEXT NOT NULL,
+      content TEXT NOT NULL,
+      bytes BIGINT NOT NULL,
+      created_at BIGINT NOT NULL
+    )`,
+    "CREATE INDEX batch_input_files_owner ON batch_input_files (owner, created_at)",
+    "CREATE INDEX batch_input_files_created ON batch_input_files (created_at)",
+    `CREATE TABLE batch_records (
+      id TEXT PRIMARY KEY,
+      kind TEXT NOT NULL,
+      owner TEXT NOT NULL,
+      created_at BIGINT NOT NULL
+    )`,
+    "CREATE INDEX batch_records_listed ON batch_records (kind, owner, created_at)",
+    "CREATE INDEX batch_records_created ON batch_records (created_at)"
   )
 } satisfies Migrations

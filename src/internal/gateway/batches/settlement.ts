@@ -38,18 +38,30 @@ export interface Billed {
 }
 
 /**
- * The lines of a result that are billed, each custom id once (its first line: a result file repeating a line does
- * not bill it twice): those answered, at `price`'s batch tier. A line that failed, expired or was cancelled is not
- * billed, nor is one the result left out.
+ * The lines of a batch's result, each custom id once: its first line (a result file repeating a line shows and bills
+ * it once); a line without a custom id is no request's.
  */
-export function billed(lines: ReadonlyArray<BatchLine>, price: Pricing.Price | undefined): ReadonlyArray<Billed> {
+export function distinctLines(
+  lines: ReadonlyArray<BatchLine>
+): ReadonlyArray<BatchLine & { readonly customId: string }> {
   const seen = new Set<string>()
-  const out: Array<Billed> = []
+  const out: Array<BatchLine & { readonly customId: string }> = []
   for (const line of lines) {
     const customId = line.customId
     if (customId === undefined || seen.has(customId)) continue
     seen.add(customId)
-    const outcome = line.outcome
+    out.push({ ...line, customId })
+  }
+  return out
+}
+
+/**
+ * The lines of a result that are billed, each custom id once (`distinctLines`): those answered, at `price`'s batch
+ * tier. A line that failed, expired or was cancelled is not billed, nor is one the result left out.
+ */
+export function billed(lines: ReadonlyArray<BatchLine>, price: Pricing.Price | undefined): ReadonlyArray<Billed> {
+  const out: Array<Billed> = []
+  for (const { customId, outcome } of distinctLines(lines)) {
     if (typeof outcome === "string" || Result.isFailure(outcome)) continue
     const reply = outcome.success
     const usage: Usage = { ...reply.usage, serviceTier: Pricing.batchTier }

@@ -12,6 +12,7 @@
  * cancelled as one: an ended batch counts them as its end names them (`expired`, `canceled`, else `errored`), a
  * running one as `errored`.
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
@@ -24,16 +25,8 @@ import * as Anthropic from "../../wire/anthropic/dialect.js"
 import { errors, message } from "../../wire/anthropic/writer.js"
 import { ended, toJsonLines } from "../../wire/batch.js"
 import type { Caller } from "../access/caller.js"
-import {
-  type Batching,
-  distinctLines,
-  type Entry,
-  invalid,
-  linesOf,
-  listedBatches,
-  type Read
-} from "../batches/batching.js"
-import * as InputFiles from "../batches/inputFiles.js"
+import { type Batching, completionWindow, type Entry, invalid, linesOf, type Read } from "../batches/batching.js"
+import { distinctLines } from "../batches/settlement.js"
 import type * as Errors from "../errorAnswer.js"
 import type * as Request from "../request/context.js"
 import { RequestContext } from "../request/context.js"
@@ -85,7 +78,7 @@ export const routes = (batching: Batching) =>
         ended: done,
         cancelling,
         createdAt: found.ref.createdAt,
-        expiresAt: found.ref.createdAt + InputFiles.ttlMillis,
+        expiresAt: found.ref.createdAt + Duration.toMillis(completionWindow),
         // The gateway learns of the end when it reads it; the batch object's `ended_at` says when it was read so.
         endedAt: done ? now() : undefined,
         processing: done ? 0 : unfinished,
@@ -172,35 +165,27 @@ export const routes = (batching: Batching) =>
           : Effect.map(batching.results(found, status), resultsFile))
     }
 
-    // `GET /v1/messages/batches`: the caller's batches made through this instance, the newest first, each as it
-    // stands now.
+    // `GET /v1/messages/batches`: a page of the caller's batches, the newest first, each as it stands now.
     const list = served(({ request }) =>
       RequestContext.use((context) => {
-        const url = new URL(request.url, "http://gateway")
-        const limit = Math.min(listedBatches, Math.max(1, Number(url.searchParams.get("limit") ?? 20) || 20))
-        const after = url.searchParams.get("after_id")
-        const ids = batching.listed("message", context.caller)
-        const start = after === null ? 0 : ids.indexOf(after) + 1
-        const page = ids.slice(start, start + limit)
+        const query = new URL(request.url, "http://gateway").searchParams
         const origin = originOf(request.headers)
-        return Effect.match(
-          Effect.forEach(page, (id) =>
-            retrieve(id, context.caller, origin), { concurrency: 4 }),
-          {
-            onFailure: (error) =>
-              failed(context, error),
-            onSuccess: (data) =>
-              json(
-                200,
-                JSON.stringify({
-                  data,
-                  first_id: page[0] ?? null,
-                  last_id: page.at(-1) ?? null,
-                  has_more: start + limit < ids.length
-                })
-              )
-          }
-        )
+        return Effect.match(batching.page("message", context.caller, query.get("after_id"), query.get("limit")), {
+          onFailure: (error) =>
+            failed(context, error),
+          onSuccess: ({ batches, hasMore }) =>
+            json(
+              200,
+              JSON.stringify({
+                data: batches.map((read) =>
+                  objectOf(read.id, read, origin)
+                ),
+                first_id: batches[0]?.id ?? null,
+                last_id: batches.at(-1)?.id ?? null,
+                has_more: hasMore
+              })
+            )
+        })
       })
     )
 

@@ -14,6 +14,7 @@
  * the batches recorded open, whichever comes first, each line that ran charged once to the budget of the key that made
  * it and written to the request log as its row.
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
@@ -30,16 +31,17 @@ import { errors as openAiErrors } from "../../wire/openAiChat/writer.js"
 import type { Caller } from "../access/caller.js"
 import {
   type Batching,
-  distinctLines,
+  completionWindow,
   type Entry,
   invalid,
   linesOf,
-  listedBatches,
   notFound,
-  type Read
+  type Read,
+  storeAnswer
 } from "../batches/batching.js"
 import * as Ids from "../batches/ids.js"
-import * as InputFiles from "../batches/inputFiles.js"
+import { distinctLines } from "../batches/settlement.js"
+import { BatchStore, type InputFile } from "../batches/store.js"
 import type * as Errors from "../errorAnswer.js"
 import type * as Request from "../request/context.js"
 import { RequestContext } from "../request/context.js"
@@ -82,7 +84,7 @@ export const routes = (batching: Batching) =>
     const { now } = yield* Configuration
     const { served, withBody } = yield* Requests
     const { fromLlm, ownerOf } = batching
-    const inputFiles = InputFiles.memory()
+    const store = yield* BatchStore
     const seconds = () => Math.floor(now() / 1000)
 
     function failed(context: Request.Service, answer: Errors.ErrorAnswer) {
@@ -98,7 +100,7 @@ export const routes = (batching: Batching) =>
         inputFileId: ref.inputFile,
         state: status.state,
         createdAt: ref.createdAt,
-        expiresAt: ref.createdAt + InputFiles.ttlMillis,
+        expiresAt: ref.createdAt + Duration.toMillis(completionWindow),
         total: status.total,
         succeeded: status.succeeded,
         failed: status.failed,
@@ -123,7 +125,7 @@ export const routes = (batching: Batching) =>
               failed(context, invalid("The gateway takes files of purpose `batch` only.", "purpose"))
             )
           }
-          const file: InputFiles.InputFile = {
+          const file: InputFile = {
             id: `file-gwi-${randomUUID()}`,
             filename: read.filename,
             content: read.content,
@@ -131,10 +133,12 @@ export const routes = (batching: Batching) =>
             createdAt: now(),
             owner: ownerOf(context.caller)
           }
-          inputFiles.put(file)
-          return Effect.succeed(
-            json(200, JSON.stringify(Wire.fileObject(file.id, file.bytes, file.createdAt, file.filename, "batch")))
-          )
+          // Kept where every instance reads it: a batch of it may be made on another.
+          return Effect.match(store.putFile(file, now()), {
+            onFailure: (error) => failed(context, storeAnswer(error)),
+            onSuccess: () =>
+              json(200, JSON.stringify(Wire.fileObject(file.id, file.bytes, file.createdAt, file.filename, "batch")))
+          })
         })
       )
     }
@@ -158,20 +162,13 @@ export const routes = (batching: Batching) =>
       return toJsonLines(out)
     }
 
-    // The content of the file of `id`: an input file this instance keeps, or a batch's result file.
+    // The content of the file of `id`: an input file the caller uploaded, or one of its batches' result files.
     function contentOf(id: string, caller: Caller | undefined) {
-      const input = inputFiles.get(id, ownerOf(caller), now())
-      if (input !== undefined) {
-        return Effect.succeed({ file: input.filename, purpose: "batch", content: input.content })
-      }
       const kind = id.startsWith("file-gwe1.") ? "error" : "output"
       return Effect.gen(function*() {
-        const found = yield* batching.opened(kind, id, caller)
-        const { credentials, deployment, ref } = found
-        const status = yield* Effect.mapError(
-          deployment.api.retrieve(ref.batch, deployment.model, credentials),
-          fromLlm
-        )
+        const input = yield* Effect.mapError(store.file(id, ownerOf(caller), now()), storeAnswer)
+        if (input !== undefined) return { file: input.filename, purpose: "batch", content: input.content }
+        const { found, status } = yield* batching.asked(kind, id, caller, "retrieve")
         if (!ended(status.state) || status.state === "refused") return yield* Effect.fail(notFound("file", id))
         const lines = yield* batching.results(found, status)
         return { file: `batch_${kind}.jsonl`, purpose: `batch_${kind}`, content: resultFile(kind, lines) }
@@ -213,7 +210,7 @@ export const routes = (batching: Batching) =>
               invalid(`The completion window is ${Wire.completionWindow}.`, "completion_window")
             )
           }
-          const file = inputFiles.get(input_file_id, ownerOf(caller), now())
+          const file = yield* Effect.mapError(store.file(input_file_id, ownerOf(caller), now()), storeAnswer)
           if (file === undefined) return yield* Effect.fail(notFound("file", input_file_id))
           const lines = yield* Effect.fromResult(
             Result.mapError(linesOf(entriesOf(file.content, now)), (message) => invalid(message, "input_file_id"))
@@ -233,26 +230,21 @@ export const routes = (batching: Batching) =>
       return Effect.map(batching.cancel("batch", id, caller), objectOf)
     }
 
-    // `GET /v1/batches`: the caller's batches made through this instance, the newest first, each as it stands now.
+    // `GET /v1/batches`: a page of the caller's batches, the newest first, each as it stands now.
     const list = served(({ request }) =>
       RequestContext.use((context) => {
-        const url = new URL(request.url, "http://gateway")
-        const limit = Math.min(listedBatches, Math.max(1, Number(url.searchParams.get("limit") ?? 20) || 20))
-        const after = url.searchParams.get("after")
-        const ids = batching.listed("batch", context.caller)
-        const start = after === null ? 0 : ids.indexOf(after) + 1
-        const page = ids.slice(start, start + limit)
-        return Effect.match(Effect.forEach(page, (id) => retrieve(id, context.caller), { concurrency: 4 }), {
+        const query = new URL(request.url, "http://gateway").searchParams
+        return Effect.match(batching.page("batch", context.caller, query.get("after"), query.get("limit")), {
           onFailure: (error) => failed(context, error),
-          onSuccess: (data) =>
+          onSuccess: ({ batches, hasMore }) =>
             json(
               200,
               JSON.stringify({
                 object: "list",
-                data,
-                first_id: page[0] ?? null,
-                last_id: page.at(-1) ?? null,
-                has_more: start + limit < ids.length
+                data: batches.map(objectOf),
+                first_id: batches[0]?.id ?? null,
+                last_id: batches.at(-1)?.id ?? null,
+                has_more: hasMore
               })
             )
         })

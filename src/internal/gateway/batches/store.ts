@@ -1,0 +1,413 @@
+/**
+ * What the gateway keeps of its batches for every instance to read (docs/batch.md, "Shared by every instance"): the
+ * input files clients upload to `/v1/files` for `/v1/batches` to read, and a record of each batch made (its id, its
+ * kind, the caller that made it, when) for the lists of `/v1/batches` and `/v1/messages/batches`. Each file and each
+ * batch is its owner's (the `Caller.id` of the key that uploaded or made it; empty without gateway keys): read and
+ * listed for that owner only. A batch's id carries what answers for it (`ids.ts`); its record only lists it.
+ *
+ * The store is the service `BatchStore`, of three layers: the gateway's database (`layerSql`, tables
+ * `batch_input_files` and `batch_records`), which every instance on it shares and a restart keeps; without one, the
+ * Redis the instances share (`storeRedis.ts`); or memory (`layerMemory`), for the process's life, on a gateway with
+ * neither. All keep one contract (`test/contract/batchStore.ts`) and the same bounds (`bounds`): a file is kept a day
+ * and a batch's record thirty days; past a count or a bytes bound, of the owner's or of all, the oldest are let go of
+ * (the owner's, for the owner's bound), so one key's uploads never push out another's below the whole's bound; a file
+ * larger than `bounds.fileBytes` is refused (`FileTooLarge`). The memory and SQL stores keep the bounds by one
+ * algorithm over their steps (`keep`); the Redis store, whose step is one script, by the same in Lua.
+ */
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type { SqlError } from "effect/sql/SqlError"
+import type { StoreUnavailableError } from "../../../Store.js"
+import * as Sql from "../../persistence/sql.js"
+import type { BatchKind } from "./ids.js"
+
+/** An uploaded input file. */
+export interface InputFile {
+  readonly id: string
+  readonly filename: string
+  readonly content: string
+  /** Its content's UTF-8 bytes. */
+  readonly bytes: number
+  readonly createdAt: number
+  /** The uploader's `Caller.id`; empty without gateway keys. */
+  readonly owner: string
+}
+
+/** A batch made, as its lists show it. */
+export interface BatchRecord {
+  /** Its id as its client holds it (`ids.ts`). */
+  readonly id: string
+  readonly kind: BatchKind
+  /** Its maker's `Caller.id`; empty without gateway keys. */
+  readonly owner: string
+  readonly createdAt: number
+}
+
+/** A page of an owner's batches of one kind: their ids, the newest first, and whether older ones follow. */
+export interface Listed {
+  readonly ids: ReadonlyArray<string>
+  readonly hasMore: boolean
+}
+
+/** How long, how many and how large the files and the batches' records are kept (docs/batch.md). */
+export const bounds = {
+  /** An input file is kept a day: a batch reads it when it is made, and not again. */
+  fileTtl: Duration.days(1),
+  /**
+   * The largest input file taken (the gateway's default `maxBodyBytes`); a larger one is refused (`FileTooLarge`).
+   * Its row is read whole, and a Postgres client reads a row of at most 16 MiB.
+   */
+  fileBytes: 8 * 1024 * 1024,
+  /** An owner's files: at most this many, of at most these bytes. */
+  ownerFiles: 100,
+  ownerFileBytes: 32 * 1024 * 1024,
+  /** Every owner's files: at most this many, of at most these bytes. */
+  files: 1_000,
+  fileBytesInAll: 128 * 1024 * 1024,
+  /** A batch's record is listed thirty days from its create. */
+  batchTtl: Duration.days(30),
+  /** An owner's batches of one kind listed: at most this many, the newest. */
+  ownerBatches: 1_000,
+  /** Every owner's batches' records: at most this many (each some hundreds of bytes: the count bounds their bytes). */
+  batches: 100_000
+} as const
+
+/** An input file larger than the gateway keeps (`bounds.fileBytes`): refused, nothing kept. */
+export class FileTooLarge extends Data.TaggedError("FileTooLarge")<{
+  readonly bytes: number
+  readonly limit: number
+}> {
+  override get message() {
+    return `The file is ${this.bytes} bytes; this gateway keeps input files of at most ${this.limit} bytes. ` +
+      "Split its lines into several files and batches."
+  }
+}
+
+/** The store of the batches' files and records: each operation one atomic step. */
+export interface Store {
+  /**
+   * `file` kept (unless it is larger than `bounds.fileBytes`), the files older than `bounds.fileTtl` at `now` let go
+   * of, and the oldest past a count or bytes bound (`keep`).
+   */
+  readonly putFile: (file: InputFile, now: number) => Effect.Effect<void, FileTooLarge | StoreUnavailableError>
+  /** The file of `id` when `owner` uploaded it and it is kept at `now`. */
+  readonly file: (id: string, owner: string, now: number) => Effect.Effect<InputFile | undefined, StoreUnavailableError>
+  /** `batch` recorded (once: a record kept already stays), the records past their bounds at `now` let go of. */
+  readonly record: (batch: BatchRecord, now: number) => Effect.Effect<void, StoreUnavailableError>
+  /**
+   * `owner`'s batches of `kind` kept at `now`, the newest first: at most `limit`, those older than the batch `after`
+   * (from the newest when `undefined`; none when `after` is none of `owner`'s batches of `kind` kept).
+   */
+  readonly listed: (
+    kind: BatchKind,
+    owner: string,
+    after: string | undefined,
+    limit: number,
+    now: number
+  ) => Effect.Effect<Listed, StoreUnavailableError>
+  /** The ids of the newest `limit` batches kept at `now`, of either kind and any owner: the admin's list. */
+  readonly newest: (limit: number, now: number) => Effect.Effect<ReadonlyArray<string>, StoreUnavailableError>
+}
+
+/** The batches' files and records. */
+export class BatchStore extends Context.Service<BatchStore, Store>()("effect-llm-router/gateway/batches/BatchStore") {}
+
+/**
+ * A bound of `keep`: of the entries of `scope` (an owner's; of all, when `undefined`), at most `count`, and at most
+ * `bytes` of them (unbounded when `undefined`).
+ */
+interface Bound<S> {
+  readonly scope: S | undefined
+  readonly count: number
+  readonly bytes: number | undefined
+}
+
+/** `keep`'s steps, as one store takes them within one step of its own (a transaction, or memory in one go). */
+interface Room<S, E> {
+  readonly held: (scope: S | undefined) => Effect.Effect<{ readonly count: number; readonly bytes: number }, E>
+  /** The id of the oldest entry of `scope` (of all, when `undefined`). */
+  readonly oldest: (scope: S | undefined) => Effect.Effect<string | undefined, E>
+  readonly remove: (id: string) => Effect.Effect<void, E>
+}
+
+/** The entries past each of `within`, in turn, let go of, the oldest first. Written once, over any store's `Room`. */
+function keep<S, E>(room: Room<S, E>, within: ReadonlyArray<Bound<S>>): Effect.Effect<void, E> {
+  return Effect.gen(function*() {
+    for (const bound of within) {
+      while (true) {
+        const held = yield* room.held(bound.scope)
+        if (held.count <= bound.count && (bound.bytes === undefined || held.bytes <= bound.bytes)) break
+        const oldest = yield* room.oldest(bound.scope)
+        if (oldest === undefined) break
+        yield* room.remove(oldest)
+      }
+    }
+  })
+}
+
+/** The bounds of `owner`'s files, then of every owner's. */
+function fileBounds(owner: string): ReadonlyArray<Bound<string>> {
+  return [
+    { scope: owner, count: bounds.ownerFiles, bytes: bounds.ownerFileBytes },
+    { scope: undefined, count: bounds.files, bytes: bounds.fileBytesInAll }
+  ]
+}
+
+/** A list's batches: of one kind, made by one owner. */
+interface Lister {
+  readonly kind: BatchKind
+  readonly owner: string
+}
+
+/** The bounds of the records of a list's batches, then of every owner's. */
+function batchBounds(lister: Lister): ReadonlyArray<Bound<Lister>> {
+  return [
+    { scope: lister, count: bounds.ownerBatches, bytes: undefined },
+    { scope: undefined, count: bounds.batches, bytes: undefined }
+  ]
+}
+
+/** `file` refused when it is larger than the gateway keeps. */
+export function checked(file: InputFile): Effect.Effect<void, FileTooLarge> {
+  return file.bytes > bounds.fileBytes
+    ? Effect.fail(new FileTooLarge({ bytes: file.bytes, limit: bounds.fileBytes }))
+    : Effect.void
+}
+
+/** Entries in memory by id, `scoped` telling those of a scope, `bytesOf` their size. */
+function memoryRoom<A extends { readonly createdAt: number }, S>(
+  entries: Map<string, A>,
+  scoped: (entry: A, scope: S) => boolean,
+  bytesOf: (entry: A) => number
+): Room<S, never> {
+  const of = (scope: S | undefined) =>
+    [...entries.entries()].filter(([, entry]) => scope === undefined || scoped(entry, scope))
+  return {
+    held: (scope) =>
+      Effect.sync(() => {
+        const held = of(scope)
+        return { count: held.length, bytes: held.reduce((sum, [, entry]) => sum + bytesOf(entry), 0) }
+      }),
+    oldest: (scope) =>
+      Effect.sync(() => of(scope).sort(([a, x], [b, y]) => x.createdAt - y.createdAt || (a < b ? -1 : 1))[0]?.[0]),
+    remove: (id) => Effect.sync(() => void entries.delete(id))
+  }
+}
+
+/** Entries older than `ttl` at `now` let go of. */
+function expire<A extends { readonly createdAt: number }>(
+  entries: Map<string, A>,
+  ttl: Duration.Duration,
+  now: number
+) {
+  const before = now - Duration.toMillis(ttl)
+  for (const [id, entry] of entries) if (entry.createdAt < before) entries.delete(id)
+}
+
+/** The files and records in this process's memory, for its life: a gateway without a database. */
+export const layerMemory: Layer.Layer<BatchStore> = Layer.sync(BatchStore, (): Store => {
+  const files = new Map<string, InputFile>()
+  const batches = new Map<string, BatchRecord>()
+  const fileRoom = memoryRoom(files, (file, owner: string) => file.owner === owner, (file) => file.bytes)
+  const batchRoom = memoryRoom(
+    batches,
+    (batch, { kind, owner }: Lister) => batch.kind === kind && batch.owner === owner,
+    () => 0
+  )
+  return {
+    putFile: (file, now) =>
+      Effect.andThen(
+        checked(file),
+        Effect.suspend(() => {
+          expire(files, bounds.fileTtl, now)
+          files.set(file.id, file)
+          return keep(fileRoom, fileBounds(file.owner))
+        })
+      ),
+    file: (id, owner, now) =>
+      Effect.sync(() => {
+        expire(files, bounds.fileTtl, now)
+        const file = files.get(id)
+        return file?.owner === owner ? file : undefined
+      }),
+    record: (batch, now) =>
+      Effect.suspend(() => {
+        expire(batches, bounds.batchTtl, now)
+        if (batches.has(batch.id)) return Effect.void
+        batches.set(batch.id, batch)
+        return keep(batchRoom, batchBounds(batch))
+      }),
+    listed: (kind, owner, after, limit, now) =>
+      Effect.sync(() => {
+        expire(batches, bounds.batchTtl, now)
+        const ids = [...batches.values()].filter((batch) => batch.kind === kind && batch.owner === owner)
+          .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1)).map((batch) => batch.id)
+        const start = after === undefined ? 0 : ids.indexOf(after) + 1
+        if (after !== undefined && start === 0) return { ids: [], hasMore: false }
+        return { ids: ids.slice(start, start + limit), hasMore: start + limit < ids.length }
+      }),
+    newest: (limit, now) =>
+      Effect.sync(() => {
+        expire(batches, bounds.batchTtl, now)
+        return [...batches.values()].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
+          .slice(0, limit).map((batch) => batch.id)
+      })
+  }
+})
+
+interface FileRow {
+  readonly id: string
+  readonly owner: string
+  readonly filename: string
+  readonly content: string
+  readonly bytes: number | string
+  readonly created_at: number | string
+}
+
+interface HeldRow {
+  readonly count: number | string
+  readonly bytes: number | string | null
+}
+
+interface IdRow {
+  readonly id: string
+  readonly created_at: number | string
+}
+
+/** The files and records in the gateway's database, which every instance on it shares. */
+export const layerSql = (database: Sql.Database): Layer.Layer<BatchStore> =>
+  Layer.sync(BatchStore, (): Store => {
+    const { bounds: sqlBounds, sql } = database
+    const held = (rows: ReadonlyArray<HeldRow>) => ({
+      count: Number(rows[0]?.count ?? 0),
+      bytes: Number(rows[0]?.bytes ?? 0)
+    })
+    const fileRoom: Room<string, SqlError> = {
+      held: (owner) =>
+        Effect.map(
+          owner === undefined
+            ? sql<HeldRow>`SELECT COUNT(*) AS count, SUM(bytes) AS bytes FROM batch_input_files`
+            : sql<HeldRow>`SELECT COUNT(*) AS count, SUM(bytes) AS bytes FROM batch_input_files WHERE owner = ${owner}`,
+          held
+        ),
+      oldest: (owner) =>
+        Effect.map(
+          owner === undefined
+            ? sql<IdRow>`SELECT id, created_at FROM batch_input_files ORDER BY created_at, id LIMIT 1`
+            : sql<IdRow>`SELECT id, created_at FROM batch_input_files WHERE owner = ${owner}
+                ORDER BY created_at, id LIMIT 1`,
+          (rows) => rows[0]?.id
+        ),
+      remove: (id) => Effect.asVoid(sql`DELETE FROM batch_input_files WHERE id = ${id}`)
+    }
+    const batchRoom: Room<Lister, SqlError> = {
+      held: (lister) =>
+        Effect.map(
+          lister === undefined
+            ? sql<HeldRow>`SELECT COUNT(*) AS count FROM batch_records`
+            : sql<HeldRow>`SELECT COUNT(*) AS count FROM batch_records
+                WHERE kind = ${lister.kind} AND owner = ${lister.owner}`,
+          held
+        ),
+      oldest: (lister) =>
+        Effect.map(
+          lister === undefined
+            ? sql<IdRow>`SELECT id, created_at FROM batch_records ORDER BY created_at, id LIMIT 1`
+            : sql<
+              IdRow
+            >`SELECT id, created_at FROM batch_records WHERE kind = ${lister.kind} AND owner = ${lister.owner}
+                ORDER BY created_at, id LIMIT 1`,
+          (rows) => rows[0]?.id
+        ),
+      remove: (id) => Effect.asVoid(sql`DELETE FROM batch_records WHERE id = ${id}`)
+    }
+    const filesBefore = (now: number) => now - Duration.toMillis(bounds.fileTtl)
+    const batchesBefore = (now: number) => now - Duration.toMillis(bounds.batchTtl)
+    return {
+      putFile: (file, now) =>
+        Effect.andThen(
+          checked(file),
+          Sql.transaction(
+            sql,
+            sqlBounds,
+            "keeping a batch's input file",
+            Effect.gen(function*() {
+              yield* sql`DELETE FROM batch_input_files WHERE created_at < ${filesBefore(now)}`
+              yield* sql`INSERT INTO batch_input_files (id, owner, filename, content, bytes, created_at)
+                VALUES (${file.id}, ${file.owner}, ${file.filename}, ${file.content}, ${file.bytes}, ${file.createdAt})`
+              yield* keep(fileRoom, fileBounds(file.owner))
+            })
+          )
+        ),
+      file: (id, owner, now) =>
+        Sql.step(
+          sqlBounds,
+          "reading a batch's input file",
+          Effect.map(
+            sql<FileRow>`SELECT id, owner, filename, content, bytes, created_at FROM batch_input_files
+              WHERE id = ${id} AND owner = ${owner} AND created_at >= ${filesBefore(now)}`,
+            (rows) => {
+              const row = rows[0]
+              return row === undefined ? undefined : {
+                id: row.id,
+                owner: row.owner,
+                filename: row.filename,
+                content: row.content,
+                bytes: Number(row.bytes),
+                createdAt: Number(row.created_at)
+              }
+            }
+          )
+        ),
+      record: (batch, now) =>
+        Sql.transaction(
+          sql,
+          sqlBounds,
+          "recording a batch",
+          Effect.gen(function*() {
+            yield* sql`DELETE FROM batch_records WHERE created_at < ${batchesBefore(now)}`
+            const inserted = yield* sql<IdRow>`INSERT INTO batch_records (id, kind, owner, created_at)
+              VALUES (${batch.id}, ${batch.kind}, ${batch.owner}, ${batch.createdAt})
+              ON CONFLICT (id) DO NOTHING RETURNING id, created_at`
+            if (inserted.length > 0) yield* keep(batchRoom, batchBounds(batch))
+          })
+        ),
+      listed: (kind, owner, after, limit, now) =>
+        Sql.transaction(
+          sql,
+          sqlBounds,
+          "listing batches",
+          Effect.gen(function*() {
+            const since = batchesBefore(now)
+            if (after === undefined) {
+              const rows = yield* sql<IdRow>`SELECT id, created_at FROM batch_records
+                WHERE kind = ${kind} AND owner = ${owner} AND created_at >= ${since}
+                ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`
+              return { ids: rows.slice(0, limit).map((row) => row.id), hasMore: rows.length > limit }
+            }
+            const [cursor] = yield* sql<IdRow>`SELECT id, created_at FROM batch_records
+              WHERE id = ${after} AND kind = ${kind} AND owner = ${owner} AND created_at >= ${since}`
+            if (cursor === undefined) return { ids: [], hasMore: false }
+            const at = Number(cursor.created_at)
+            const rows = yield* sql<IdRow>`SELECT id, created_at FROM batch_records
+              WHERE kind = ${kind} AND owner = ${owner} AND created_at >= ${since}
+              AND (created_at < ${at} OR (created_at = ${at} AND id < ${after}))
+              ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`
+            return { ids: rows.slice(0, limit).map((row) => row.id), hasMore: rows.length > limit }
+          })
+        ),
+      newest: (limit, now) =>
+        Sql.step(
+          sqlBounds,
+          "listing the newest batches",
+          Effect.map(
+            sql<IdRow>`SELECT id, created_at FROM batch_records WHERE created_at >= ${batchesBefore(now)}
+              ORDER BY created_at DESC, id DESC LIMIT ${limit}`,
+            (rows) => rows.map((row) => row.id)
+          )
+        )
+    }
+  })
