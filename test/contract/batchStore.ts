@@ -5,7 +5,7 @@
  * first, another owner's kept, and every owner's past the whole's count; a batch's record listed to its maker only,
  * for its kind, once however often recorded, the newest first, every page after a cursor the next ones (for any
  * records, instants shared among them), none after a cursor not its own; a record past its thirty days, or past its
- * maker's count, no longer listed.
+ * maker's count, no longer listed; the newest of every maker's, the admin's list, the newest first.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
@@ -221,6 +221,29 @@ export const batchStoreContract = (backend: Backend) =>
               }
             }
           }
+        }).pipe(Effect.orDie),
+      runsOf[backend.name]
+    )
+
+    effectProp(
+      `${backend.name}: for any records, the newest of every maker and kind are the admin's list: the newest first, ` +
+        "none older left out",
+      fc.tuple(records, fc.integer({ min: 1, max: 40 })),
+      ([made, limit]) =>
+        Effect.gen(function*() {
+          const store = yield* backend.store
+          for (const record of made) yield* store.record(record, 2_000)
+          const ids = yield* store.newest(limit, 2_000)
+          expect(ids).toHaveLength(Math.min(limit, made.length))
+          expect(new Set(ids).size).toBe(ids.length)
+          const at = new Map(made.map((record) => [record.id, record.createdAt]))
+          for (let i = 1; i < ids.length; i++) expect(at.get(ids[i - 1]!)!).toBeGreaterThanOrEqual(at.get(ids[i]!)!)
+          const oldestListed = Math.min(...ids.map((id) => at.get(id)!))
+          for (const record of made) {
+            if (!ids.includes(record.id)) expect(record.createdAt).toBeLessThanOrEqual(oldestListed)
+          }
+          // Past their thirty days, none.
+          expect(yield* store.newest(limit, 1_010 + month + 1)).toEqual([])
         }).pipe(Effect.orDie),
       runsOf[backend.name]
     )

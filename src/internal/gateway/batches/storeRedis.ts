@@ -227,7 +227,7 @@ export const layerRedis = (store: Store.Store): Layer.Layer<BatchStore> =>
       newest: (limit, now) =>
         connection.send<ReadonlyArray<string>>(
           "ZRANGE",
-          `${prefix}order`,
+          `${prefix}batches:order`,
           "+inf",
           String(now - batchTtl),
           "BYSCORE",
