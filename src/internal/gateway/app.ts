@@ -72,6 +72,7 @@ import * as Metrics from "./observe/metrics.js"
 import * as Journal from "./observe/record.js"
 import * as RefusalLines from "./observe/refusalLines.js"
 import * as RequestLog from "./observe/requestLog.js"
+import * as RequestLogStore from "./observe/requestLogStore.js"
 import { RequestContext } from "./request/context.js"
 import * as Outcome from "./request/outcome.js"
 import * as ResponsesStore from "./responses/store.js"
@@ -133,7 +134,8 @@ export interface Lasting {
   readonly responses: Context.Context<ResponsesStore.StoredResponses>
   /** The stores every configuration's routes read, built for the gateway's life (`storesLayer`). */
   readonly stores: Context.Context<Stores>
-  readonly requestLog: RequestLog.RequestLog | undefined
+  /** The request log's writer, over the request log's store of `stores`. */
+  readonly requestLog: RequestLog.RequestLog
   /** The admin audit log, in the database, or without one in this process's memory for its life. */
   readonly audit: AuditLog.AuditLog
   /** Its count of refusals of nobody known, one summary a window across every address. */
@@ -144,7 +146,7 @@ export interface Lasting {
 
 /**
  * The stores every configuration's routes read: the keys and teams made at run time, the MCP tools' pins, the MCP
- * sessions, the dashboard's sessions, the roles granted to people, the batches' settlements.
+ * sessions, the dashboard's sessions, the roles granted to people, the batches' settlements, the request log.
  */
 export type Stores =
   | KeyStore.KeyStore
@@ -153,6 +155,7 @@ export type Stores =
   | Sessions.SessionStore
   | Grants.GrantStore
   | Settlements.SettlementStore
+  | RequestLogStore.RequestLogStore
 
 /**
  * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life;
@@ -166,7 +169,8 @@ export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Sto
       McpSessions.layerMemory,
       Sessions.layerMemory,
       Grants.layerMemory,
-      Settlements.layerMemory
+      Settlements.layerMemory,
+      RequestLogStore.layerMemory
     )
     : Layer.mergeAll(
       KeyStore.layerSql(database),
@@ -174,13 +178,15 @@ export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Sto
       McpSessions.layerSql(database),
       Sessions.layerSql(database),
       Grants.layerSql(database),
-      Settlements.layerSql(database)
+      Settlements.layerSql(database),
+      RequestLogStore.layerSql(database)
     )
 }
 
 /**
  * The gateway's lasting parts over `status` (the generation's served now), the responses kept in `store` when it
- * has one, so that every instance continues every response, else in memory, and with a database its request log.
+ * has one, so that every instance continues every response, else in memory, and the request log's writer over its
+ * store in `stores`.
  */
 export const lasting = Effect.fnUntraced(function*(options: {
   readonly status: Effect.Effect<Router.Status>
@@ -225,15 +231,17 @@ export const lasting = Effect.fnUntraced(function*(options: {
     auditRefusals: yield* AuditRefusals.make(audit, {
       state: options.database === undefined ? undefined : AuditRefusals.sqlState(options.database)
     }),
-    requestLog: options.database === undefined ? undefined : yield* RequestLog.make({
-      database: options.database,
-      logPayloads: options.logPayloads,
-      retention: options.requestLogRetention,
-      maxRows: options.requestLogMaxRows,
-      maxBytes: options.requestLogMaxBytes,
-      secrets: options.secrets,
-      dropped: metrics.requestLogDropped
-    })
+    requestLog: yield* Effect.provideContext(
+      RequestLog.make({
+        logPayloads: options.logPayloads,
+        retention: options.requestLogRetention,
+        maxRows: options.requestLogMaxRows,
+        maxBytes: options.requestLogMaxBytes,
+        secrets: options.secrets,
+        dropped: metrics.requestLogDropped
+      }),
+      options.stores
+    )
   } satisfies Lasting
 })
 
@@ -390,16 +398,7 @@ const routesOf = Effect.fnUntraced(function*(
     ),
     HttpRouter.route("POST", "/admin/reload", reload),
     ...yield* AdminAudit.routes(lasting.audit),
-    HttpRouter.route(
-      "GET",
-      "/admin/spend",
-      served(({ request }) => adminAs((principal) => AdminSpend.spend(options.database, now, request, principal)))
-    ),
-    HttpRouter.route(
-      "GET",
-      "/admin/requests",
-      served(({ request }) => adminAs((principal) => AdminSpend.requests(options.database, request, principal, teams)))
-    ),
+    ...yield* AdminSpend.routes(teams),
     ...(options.managedKeys === undefined
       ? yield* AdminKeys.unmanaged
       : yield* AdminKeys.routes(options.managedKeys)),

@@ -147,7 +147,7 @@ export interface SpendQuery {
 /** One group's sums (within one bucket, when asked per bucket). */
 export interface SpendRow {
   readonly group: string | null
-  /** Grouped by key: the key's name in its newest row; by team: the team's name, `null` once it is deleted. */
+  /** Grouped by key: the key's name in its newest row (a team's name is the keys store's: `admin/spend.ts`). */
   readonly name?: string | null
   /**
    * Grouped by model or deployment: the MCP server of the tool calls the group sums (which have no model), apart from
@@ -192,18 +192,15 @@ export const spend = (
   // Whole milliseconds of a fixed list: written into the statement, so both databases divide integers.
   const size = query.bucket === undefined ? undefined : sql.literal(String(buckets[query.bucket]))
   const bucket = size === undefined ? sql.literal("0") : sql`(at / ${size}) * ${size}`
-  // A key's group is its id; its name is the one its newest row gives. A team's group is its id; its name is the
-  // team's now (none once the team is deleted).
-  const named = query.groupBy === "key" || query.groupBy === "team"
-  const name = query.groupBy === "key"
+  // A key's group is its id; its name is the one its newest row gives.
+  const named = query.groupBy === "key"
+  const name = named
     ? sql`(SELECT named.key_name FROM requests AS named WHERE named.key_id = requests.key_id
       ORDER BY named.at DESC LIMIT 1)`
-    : query.groupBy === "team"
-    ? sql`(SELECT teams.name FROM teams WHERE teams.id = requests.team_id)`
     : sql.literal("NULL")
   // By model or deployment, MCP tool calls (which have neither) are summed per server, apart from each other and
   // from the other calls without a model.
-  const byServer = !named
+  const byServer = query.groupBy === "model" || query.groupBy === "deployment"
   const mcp = byServer ? sql.literal("mcp_server") : sql.literal("NULL")
   const statement = sql<Sums>`SELECT ${column} AS grp, ${name} AS name, ${mcp} AS mcp, ${bucket} AS bucket_start,
       COUNT(*) AS calls, COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(input_tokens), 0) AS input_tokens,
