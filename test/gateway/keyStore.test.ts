@@ -14,6 +14,7 @@ import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
 import * as KeyStore from "../../src/internal/gateway/keys/store.js"
 import * as McpPins from "../../src/internal/gateway/mcp/pins.js"
 import * as McpSessions from "../../src/internal/gateway/mcp/sessions.js"
+import * as RequestLogStore from "../../src/internal/gateway/observe/requestLogStore.js"
 import type * as AdminChecks from "../../src/internal/gateway/serving/adminCheck.js"
 import { keyStoreContract } from "../contract/keyStore.js"
 import { storeBackends } from "../utils/sqlDatabases.js"
@@ -41,7 +42,8 @@ it("is required: the routes that read it, and the routes' stores, left without i
     McpPins.layerMemory,
     McpSessions.layerMemory,
     Sessions.layerMemory,
-    Settlements.layerMemory
+    Settlements.layerMemory,
+    RequestLogStore.layerMemory
   )
   expect([routes, check, stores, whole].filter(Boolean)).toHaveLength(2)
 })

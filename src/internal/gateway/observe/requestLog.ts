@@ -189,9 +189,7 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
             }))
           )
         ),
-        Effect.catchCause((cause) =>
-          Effect.sync(() => drop(unnamed.length, `the store refused them: ${why(cause)}`))
-        )
+        Effect.catchCause((cause) => Effect.sync(() => drop(unnamed.length, `the store refused them: ${why(cause)}`)))
       )
     const sweepDue = (now: number, nextSweep: number): boolean =>
       now >= nextSweep || writtenRows >= kept.rows * sweepShare || writtenBytes >= kept.bytes * sweepShare

@@ -48,7 +48,9 @@ export const layerSql = ({ bounds, sql }: Sql.Database): Layer.Layer<RequestLogS
   const writing: Sql.Bounds = { address: bounds.address, timeout: writeTimeout }
   return Layer.succeed(RequestLogStore, {
     write: (rows) =>
-      rows.length === 0 ? Effect.void : Effect.asVoid(Sql.step(writing, "writing the request log", Requests.insert(sql, rows))),
+      rows.length === 0
+        ? Effect.void
+        : Effect.asVoid(Sql.step(writing, "writing the request log", Requests.insert(sql, rows))),
     sweep: (before, kept) =>
       Sql.step(
         writing,
@@ -170,7 +172,6 @@ export const layerMemory: Layer.Layer<RequestLogStore> = Layer.sync(RequestLogSt
         rows = trimmed(rows.filter((row) => row.at >= before), bounds).reverse()
       }),
     spend: (query) => Effect.sync(() => spendOf(rows, query)),
-    list: (query) =>
-      Effect.sync(() => rows.filter((row) => matches(row, query)).sort(newerFirst).slice(0, query.limit))
+    list: (query) => Effect.sync(() => rows.filter((row) => matches(row, query)).sort(newerFirst).slice(0, query.limit))
   }
 })
