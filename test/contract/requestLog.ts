@@ -5,7 +5,8 @@
  * both bounds, counted from the newest (ties by id), and a second sweep deletes nothing; pages read by cursor under any
  * filters, concatenated, are the matching rows newest first; and spend summed per key, team, model or deployment over
  * any range, whole or per hour or day, is the rows' sums, each key named by its newest row, MCP tool calls per server,
- * in the order the admin path gives (costliest first, or oldest bucket first).
+ * in the order the admin path gives (costliest first, or oldest bucket first); and each MCP tool's calls, errors and
+ * cost are its rows'.
  */
 import { assert, describe } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -29,6 +30,7 @@ const row = fc.record({
   model: fc.constantFrom(null, "gpt-4o-mini", "claude-haiku"),
   deployment: fc.constantFrom(null, "sim/gpt-4o-mini", "sim/claude-haiku"),
   mcp: fc.constantFrom(null, "files", "search"),
+  tool: fc.constantFrom("read", "write"),
   status: fc.constantFrom(200, 404, 500),
   // Quarters of a dollar and whole tokens: sums exact in any order of addition.
   cost: fc.option(fc.integer({ min: 0, max: 40 }).map((quarters) => quarters / 4), { nil: null }),
@@ -57,7 +59,7 @@ const row = fc.record({
   error: drawn.status === 200 ? null : "ProviderUnavailableError",
   payload: drawn.payload === 0 ? null : "p".repeat(drawn.payload),
   mcp_server: drawn.mcp,
-  mcp_tool: drawn.mcp === null ? null : "read",
+  mcp_tool: drawn.mcp === null ? null : drawn.tool,
   arguments_digest: drawn.mcp === null ? null : "a".repeat(64)
 }))
 
@@ -216,6 +218,33 @@ export const requestLogContract = (backend: StoreBackend<RequestLogStore.Service
               )
             }
           }
+        }),
+      runsOf[backend.name]
+    )
+
+    effectProp(
+      `${backend.name}: each MCP tool's calls, errors and cost are its rows'`,
+      rows(30),
+      (written) =>
+        Effect.gen(function*() {
+          const log = yield* backend.store
+          yield* log.write(written)
+          const expected = new Map<string, Requests.ToolCalls>()
+          for (const one of written) {
+            if (one.mcp_server === null) continue
+            const id = `${one.mcp_server}/${one.mcp_tool}`
+            const counted = expected.get(id) ??
+              { server: one.mcp_server, tool: one.mcp_tool!, calls: 0, errors: 0, cost: 0 }
+            expected.set(id, {
+              ...counted,
+              calls: counted.calls + 1,
+              errors: counted.errors + (one.error === null ? 0 : 1),
+              cost: counted.cost + (one.cost ?? 0)
+            })
+          }
+          const byTool = (tools: ReadonlyArray<Requests.ToolCalls>) =>
+            [...tools].sort((a, b) => `${a.server}/${a.tool}` < `${b.server}/${b.tool}` ? -1 : 1)
+          assert.deepStrictEqual(byTool(yield* log.toolCalls), byTool([...expected.values()]))
         }),
       runsOf[backend.name]
     )

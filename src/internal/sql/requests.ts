@@ -1,8 +1,8 @@
 /**
  * The statements of the request log's table (`requests`, migrations `2_request_log`, `5_request_log_key_id`,
- * `8_mcp_calls`): rows written in batches, rows past the retention deleted (by age, and the oldest past a count of rows
- * or of bytes), spend
- * summed per group over a time range (and per hour or day, for a chart), and rows read newest first a page at a time,
+ * `8_mcp_calls`), its SQL store's (`gateway/observe/requestLogStore.ts`): rows written in batches, rows past the
+ * retention deleted (by age, and the oldest past a count of rows or of bytes), spend summed per group over a time
+ * range (and per hour or day, for a chart), each MCP tool's calls counted, and rows read newest first a page at a time,
  * the page after a row found by its `(at, id)` (keyset pagination, so a page stays right while rows are written). The
  * same statements serve SQLite and Postgres; Postgres gives sums and counts as strings, read here with `Number`.
  */
@@ -226,6 +226,34 @@ export const spend = (
       cache_savings: count(row.cache_savings)
     })))
 }
+
+/** One MCP tool's calls in the log. */
+export interface ToolCalls {
+  readonly server: string
+  /** The tool's own name on its server. */
+  readonly tool: string
+  readonly calls: number
+  /** Calls that ended in an error: an `isError` result, a server that failed the call, or a refusal. */
+  readonly errors: number
+  /** US dollars charged. */
+  readonly cost: number
+}
+
+/** Every MCP tool's calls, by server and tool. */
+export const toolCalls = (sql: SqlClient.SqlClient): Effect.Effect<ReadonlyArray<ToolCalls>, SqlError> =>
+  Effect.map(
+    sql<Readonly<Record<string, unknown>>>`SELECT mcp_server, mcp_tool, COUNT(*) AS calls,
+      SUM(CASE WHEN error IS NULL THEN 0 ELSE 1 END) AS errors, SUM(COALESCE(cost, 0)) AS cost
+      FROM requests WHERE mcp_server IS NOT NULL GROUP BY mcp_server, mcp_tool`,
+    (rows) =>
+      rows.map((row): ToolCalls => ({
+        server: String(row["mcp_server"]),
+        tool: String(row["mcp_tool"]),
+        calls: count(row["calls"]),
+        errors: count(row["errors"]),
+        cost: count(row["cost"])
+      }))
+  )
 
 /** A page of rows: the filters, how many, and the row the page follows (the last of the page before). */
 export interface ListQuery {

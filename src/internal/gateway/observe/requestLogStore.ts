@@ -7,7 +7,8 @@
  *
  * A step is one of the concept's: a batch of rows written; a sweep (the rows that came in before an instant deleted,
  * then the oldest past the bounds on rows and bytes, newest first by `(at, id)`, and the space they held given back);
- * spend summed per group over a time range; and a page of rows, newest first, after a row found by its `(at, id)`.
+ * spend summed per group over a time range; each MCP tool's calls counted; and a page of rows, newest first, after a
+ * row found by its `(at, id)`.
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -28,6 +29,8 @@ export interface Service {
   readonly sweep: (before: number, bounds: Requests.Bounds) => Effect.Effect<void, StoreUnavailableError>
   /** The sums per group (and bucket) of the rows in the range (`Requests.spend`). */
   readonly spend: (query: Requests.SpendQuery) => Effect.Effect<ReadonlyArray<Requests.SpendRow>, StoreUnavailableError>
+  /** Every MCP tool's calls, by server and tool. */
+  readonly toolCalls: Effect.Effect<ReadonlyArray<Requests.ToolCalls>, StoreUnavailableError>
   /** The rows that match, newest first (ties by id), after `query.after` when given. */
   readonly list: (query: Requests.ListQuery) => Effect.Effect<ReadonlyArray<Requests.Row>, StoreUnavailableError>
 }
@@ -61,6 +64,7 @@ export const layerSql = ({ bounds, sql }: Sql.Database): Layer.Layer<RequestLogS
         )
       ),
     spend: (query) => Sql.step(bounds, "reading the request log", Requests.spend(sql, query)),
+    toolCalls: Sql.step(bounds, "reading the MCP calls of the request log", Requests.toolCalls(sql)),
     list: (query) => Sql.step(bounds, "reading the request log", Requests.list(sql, query))
   })
 }
@@ -159,6 +163,24 @@ function spendOf(rows: ReadonlyArray<Requests.Row>, query: Requests.SpendQuery):
   }))
 }
 
+/** `Requests.toolCalls` over rows in memory. */
+function toolCallsOf(rows: ReadonlyArray<Requests.Row>): ReadonlyArray<Requests.ToolCalls> {
+  const tools = new Map<string, Requests.ToolCalls>()
+  for (const row of rows) {
+    if (row.mcp_server === null) continue
+    const tool = String(row.mcp_tool)
+    const id = JSON.stringify([row.mcp_server, tool])
+    const counted = tools.get(id) ?? { server: row.mcp_server, tool, calls: 0, errors: 0, cost: 0 }
+    tools.set(id, {
+      ...counted,
+      calls: counted.calls + 1,
+      errors: counted.errors + (row.error === null ? 0 : 1),
+      cost: counted.cost + (row.cost ?? 0)
+    })
+  }
+  return [...tools.values()]
+}
+
 /** The request log in this process's memory, for its life: a gateway without a database keeps it so. */
 export const layerMemory: Layer.Layer<RequestLogStore> = Layer.sync(RequestLogStore, () => {
   let rows: Array<Requests.Row> = []
@@ -172,6 +194,7 @@ export const layerMemory: Layer.Layer<RequestLogStore> = Layer.sync(RequestLogSt
         rows = trimmed(rows.filter((row) => row.at >= before), bounds).reverse()
       }),
     spend: (query) => Effect.sync(() => spendOf(rows, query)),
+    toolCalls: Effect.sync(() => toolCallsOf(rows)),
     list: (query) => Effect.sync(() => rows.filter((row) => matches(row, query)).sort(newerFirst).slice(0, query.limit))
   }
 })
