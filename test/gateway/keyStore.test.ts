@@ -11,6 +11,7 @@ import type * as App from "../../src/internal/gateway/app.js"
 import * as Settlements from "../../src/internal/gateway/batches/settlements.js"
 import * as Grants from "../../src/internal/gateway/identity/grants.js"
 import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
+import * as Ledger from "../../src/internal/gateway/keys/ledger.js"
 import * as KeyStore from "../../src/internal/gateway/keys/store.js"
 import * as McpPins from "../../src/internal/gateway/mcp/pins.js"
 import * as McpSessions from "../../src/internal/gateway/mcp/sessions.js"
@@ -24,7 +25,7 @@ for (const backend of storeBackends("keys", KeyStore.KeyStore, KeyStore)) keySto
 it("is required: the routes that read it, and the routes' stores, left without it do not compile (the typecheck)", () => {
   // The services the admin API of keys and the admin check are built with, less the keys' store.
   type Without<T> = Exclude<Effect.Services<T>, KeyStore.KeyStore>
-  type Routes = ReturnType<typeof AdminKeys.routes>
+  type Routes = typeof AdminKeys.routes
   // @ts-expect-error: the admin API of keys reads the `KeyStore`.
   const routes: Effect.Effect<Effect.Success<Routes>, unknown, Without<Routes>> = undefined as unknown as Routes
   // @ts-expect-error: so does the admin check, to scope a team's admins.
@@ -39,6 +40,7 @@ it("is required: the routes that read it, and the routes' stores, left without i
   const whole: Layer.Layer<App.Stores> = Layer.mergeAll(
     Grants.layerMemory,
     KeyStore.layerMemory,
+    Ledger.layerMemory,
     McpPins.layerMemory,
     McpSessions.layerMemory,
     Sessions.layerMemory,

@@ -64,6 +64,7 @@ import * as Access from "./identity/access.js"
 import * as Grants from "./identity/grants.js"
 import * as Sessions from "./identity/sessions.js"
 import * as Intake from "./intake.js"
+import * as Ledger from "./keys/ledger.js"
 import * as KeyStore from "./keys/store.js"
 import * as McpPins from "./mcp/pins.js"
 import * as McpSessions from "./mcp/sessions.js"
@@ -145,11 +146,13 @@ export interface Lasting {
 }
 
 /**
- * The stores every configuration's routes read: the keys and teams made at run time, the MCP tools' pins, the MCP
- * sessions, the dashboard's sessions, the roles granted to people, the batches' settlements, the request log.
+ * The stores every configuration's routes read: the keys and teams made at run time, the spend ledger, the MCP tools'
+ * pins, the MCP sessions, the dashboard's sessions, the roles granted to people, the batches' settlements, the request
+ * log.
  */
 export type Stores =
   | KeyStore.KeyStore
+  | Ledger.SpendLedger
   | McpPins.PinStore
   | McpSessions.SessionStore
   | Sessions.SessionStore
@@ -165,6 +168,7 @@ export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Sto
   return database === undefined
     ? Layer.mergeAll(
       KeyStore.layerMemory,
+      Ledger.layerMemory,
       McpPins.layerMemory,
       McpSessions.layerMemory,
       Sessions.layerMemory,
@@ -174,6 +178,7 @@ export function storesLayer(database: Sql.Database | undefined): Layer.Layer<Sto
     )
     : Layer.mergeAll(
       KeyStore.layerSql(database),
+      Ledger.layerSql(database),
       McpPins.layerSql(database),
       McpSessions.layerSql(database),
       Sessions.layerSql(database),
@@ -399,9 +404,7 @@ const routesOf = Effect.fnUntraced(function*(
     HttpRouter.route("POST", "/admin/reload", reload),
     ...yield* AdminAudit.routes(lasting.audit),
     ...yield* AdminSpend.routes(teams),
-    ...(options.managedKeys === undefined
-      ? yield* AdminKeys.unmanaged
-      : yield* AdminKeys.routes(options.managedKeys)),
+    ...(options.database === undefined ? yield* AdminKeys.unmanaged : yield* AdminKeys.routes),
     ...yield* AdminGrants.routes,
     ...yield* SignOn.routes,
     HttpRouter.route(
