@@ -1,7 +1,7 @@
 /**
  * The gateway's spend ledger: budgets over its `Budget.BudgetStore`, each limit counted under its scope (`key:<id>`,
- * `team:<id>`, `config:<name>`), so a key's budget and its team's, and a reload's budget of a key, read and charge the
- * same counters. Every limit of a ledger budget applies to every call. It is the service `SpendLedger`, a view over
+ * `team:<id>`, `config-key:<name>`), so a key's budget and its team's, and a reload's budget of a key, read and charge
+ * the same counters. Every limit of a ledger budget applies to every call. It is the service `SpendLedger`, a view over
  * whichever budget store is provided (`layer`): the gateway's database (`layerSql`, `budget/sql.ts`), which every
  * instance on it shares, or, without one, this process's memory (`layerMemory`), where provider.json keys' budgets are
  * then kept.
