@@ -2,8 +2,8 @@
  * The gateway's request log (`Gateway.Options.database`) over loopback, the calls made by the official `openai` and
  * `@anthropic-ai/sdk` clients: a row per call with its key, model, deployment, tokens, cost and error tag, and no
  * prompt or reply unless payloads are logged (then with every key masked); rows kept across a restart on a SQLite
- * file and written to a real Postgres; and a database gone while the gateway runs: calls still answered, the rows
- * dropped counted in `/metrics`.
+ * file and written to a real Postgres; without a database, kept in memory within its bounds and read by the admin
+ * paths; and a database gone while the gateway runs: calls still answered, the rows dropped counted in `/metrics`.
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { describe, expect, it } from "@effect/vitest"
