@@ -7,12 +7,14 @@
  * in its type.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as TestClock from "effect/testing/TestClock"
+import * as fc from "fast-check"
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -27,6 +29,7 @@ import * as Outcome from "../../src/internal/gateway/request/outcome.js"
 import * as Database from "../../src/internal/sql/database.js"
 import * as Requests from "../../src/internal/sql/requests.js"
 import { requestLogContract } from "../contract/requestLog.js"
+import { effectProp } from "../utils/effectProp.js"
 import { silentDatabase } from "../utils/silentDatabase.js"
 import { serviceOf, storeBackends } from "../utils/sqlDatabases.js"
 import { withWarnings } from "../utils/warnings.js"
@@ -209,6 +212,34 @@ describe.each(backends)("the request log's writer in %s", (_, backend) => {
       const byId = [...rows].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0).map((row) => row.request_id)
       expect(byId).toEqual(Array.from({ length: 300 }, (_, i) => `call-${i}`))
     }).pipe(Effect.scoped))
+
+  effectProp(
+    "calls at any instants, any retention and row bound: once the writer has swept, the store holds the newest calls " +
+      "since the retention's start, as many as the bound keeps",
+    fc.record({
+      gaps: fc.array(fc.integer({ min: 0, max: 3 * hour }), { minLength: 1, maxLength: 30 }),
+      retentionHours: fc.integer({ min: 1, max: 24 }),
+      maxRows: fc.integer({ min: 1, max: 10 })
+    }),
+    ({ gaps, maxRows, retentionHours }) =>
+      Effect.gen(function*() {
+        const store = yield* backend
+        const log = yield* open(store, { retention: Duration.hours(retentionHours), maxRows })
+        const called: Array<{ readonly id: string; readonly at: number }> = []
+        for (const [i, gap] of gaps.entries()) {
+          yield* TestClock.adjust(gap)
+          const at = yield* Clock.currentTimeMillis
+          yield* call(log, `call-${i}`, at)
+          called.push({ id: `call-${i}`, at })
+          yield* settle
+        }
+        yield* settle
+        const since = (yield* Clock.currentTimeMillis) - retentionHours * hour
+        const kept = called.filter((one) => one.at >= since).reverse().slice(0, maxRows)
+        expect(yield* ids(store)).toEqual(kept.map((one) => one.id))
+      }),
+    25
+  )
 
   it.effect("drops and counts the rows a full queue has no room for, without waiting", () =>
     Effect.gen(function*() {
