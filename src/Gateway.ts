@@ -99,7 +99,8 @@
  * With `logRequests`, each request is logged once (`Effect.logInfo`, annotated
  * with its id, key name, model, deployment, status, latency, tokens (cache reads and writes included) and cost),
  * never a key.
- * With a `database`, the same record of each call is also a row of its request log (time, key, team, model asked,
+ * The same record of each call is also a row of the request log, in the `database` when the gateway has one, else in
+ * its memory for its life, within the same bounds (time, key, team, model asked,
  * deployment that answered, status, tokens in, out and cached, cost, latency, time to first token, error tag; the
  * request's body and reply text only with `logPayloads`, every key in them masked), written in batches by a fiber
  * of its own so that a slow or unreachable database never delays or fails a call (a row it cannot take is dropped

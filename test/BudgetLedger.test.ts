@@ -6,8 +6,10 @@
  * retried while another connection holds the file's write lock.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Result from "effect/Result"
 import type * as SqlClient from "effect/sql/SqlClient"
@@ -17,21 +19,42 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
+import * as Budget from "../src/Budget.js"
+import * as BudgetSql from "../src/internal/budget/sql.js"
 import { migrations } from "../src/internal/databaseSchema.js"
+import type * as AdminKeys from "../src/internal/gateway/admin/keys.js"
+import type * as App from "../src/internal/gateway/app.js"
+import * as Settlements from "../src/internal/gateway/batches/settlements.js"
+import type * as TokenCallers from "../src/internal/gateway/identity/callers.js"
+import * as Grants from "../src/internal/gateway/identity/grants.js"
+import * as Sessions from "../src/internal/gateway/identity/sessions.js"
 import * as Ledger from "../src/internal/gateway/keys/ledger.js"
+import type * as RuntimeKeys from "../src/internal/gateway/keys/runtime.js"
+import * as KeyStore from "../src/internal/gateway/keys/store.js"
+import * as McpPins from "../src/internal/gateway/mcp/pins.js"
+import * as McpSessions from "../src/internal/gateway/mcp/sessions.js"
+import * as RequestLogStore from "../src/internal/gateway/observe/requestLogStore.js"
 import { contentionBackoffCap } from "../src/internal/persistence/sql.js"
 import * as Database from "../src/internal/sql/database.js"
 import * as Sqlite from "../src/internal/sql/sqlite.js"
 import { silentDatabase } from "./utils/silentDatabase.js"
+import { serviceOf } from "./utils/sqlDatabases.js"
 
 const dir = mkdtempSync(join(tmpdir(), "budget-ledger-"))
 const file = join(dir, "gateway.db")
 let run = 0
 
-const twoInstances = (options: Partial<Ledger.Options> = {}) =>
+/** The gateway's ledger on `sql`, as the gateway's layers build it over the SQL budget store. */
+const ledgerOn = (sql: SqlClient.SqlClient, options: Budget.SqlStoreOptions) =>
+  serviceOf(
+    Ledger.SpendLedger,
+    Ledger.layer.pipe(Layer.provide(Layer.effect(Budget.BudgetStore, BudgetSql.make(sql, options))))
+  )
+
+const twoInstances = (options: Budget.SqlStoreOptions = {}) =>
   Effect.gen(function*() {
-    const one = yield* Ledger.make(yield* Database.connect({ sqlite: file }, migrations), { address: file, ...options })
-    const other = yield* Ledger.make(yield* Database.connect({ sqlite: file }, migrations), {
+    const one = yield* ledgerOn(yield* Database.connect({ sqlite: file }, migrations), { address: file, ...options })
+    const other = yield* ledgerOn(yield* Database.connect({ sqlite: file }, migrations), {
       address: file,
       ...options
     })
@@ -115,7 +138,7 @@ describe("the SQL budget ledger", () => {
             : Reflect.get(target, property, receiver)
       })
       // One instance reads (its transactions counted); the other spends and holds a reservation.
-      const reader = yield* Ledger.make(counted, { address: file })
+      const reader = yield* ledgerOn(counted, { address: file })
       const [spender] = yield* twoInstances()
       const daily = { scope: "key:read-daily", limit: 5, period: "1 day" as const }
       const monthly = { scope: "team:read-monthly", limit: 5, period: "month" as const }
@@ -194,7 +217,7 @@ describe("the SQL budget ledger's steps", () => {
   it.effect("fail with StoreUnavailableError naming the step once the statement timeout passes unanswered", () =>
     Effect.gen(function*() {
       const silent = yield* silentDatabase
-      const ledger = yield* Ledger.make(silent.sql, { address: "the silent database", statementTimeout: "2 seconds" })
+      const ledger = yield* ledgerOn(silent.sql, { address: "the silent database", statementTimeout: "2 seconds" })
       const read = yield* Effect.forkChild(Effect.flip(ledger.spend("key:silent", "1 day")))
       const check = yield* Effect.forkChild(
         Effect.flip(ledger.budget([{ scope: "key:silent", limit: 1, period: "1 day" }]).check({ estimate: 0.5 }))
@@ -231,7 +254,7 @@ describe("the SQL budget ledger's steps", () => {
     Effect.gen(function*() {
       yield* Effect.orDie(Database.connect({ sqlite: file }, migrations))
       const { sql, statements } = yield* counted
-      const ledger = yield* Ledger.make(sql, { address: file, statementTimeout: "5 seconds" })
+      const ledger = yield* ledgerOn(sql, { address: file, statementTimeout: "5 seconds" })
       const limits = [{ scope: "key:contended", limit: 1, period: "1 day" as const }]
       const holder = new DatabaseSync(file)
       holder.exec("BEGIN IMMEDIATE")
@@ -257,7 +280,7 @@ describe("the SQL budget ledger's steps", () => {
     Effect.gen(function*() {
       yield* Effect.orDie(Database.connect({ sqlite: file }, migrations))
       const { sql, statements } = yield* counted
-      const ledger = yield* Ledger.make(sql, { address: file, statementTimeout: "2 seconds" })
+      const ledger = yield* ledgerOn(sql, { address: file, statementTimeout: "2 seconds" })
       const holder = new DatabaseSync(file)
       holder.exec("BEGIN IMMEDIATE")
       const check = yield* Effect.forkChild(
@@ -275,6 +298,65 @@ describe("the SQL budget ledger's steps", () => {
       assert.strictEqual(refused._tag, "NoCapacityError")
       assert.isTrue(refused._tag === "NoCapacityError" && refused.storeUnavailable)
     }).pipe(Effect.scoped))
+})
+
+describe("the gateway's spend ledger as a service", () => {
+  it.effect.each(
+    [["in memory", Effect.succeed(Ledger.layerMemory)], [
+      "on SQLite",
+      Effect.map(
+        Effect.orDie(Database.connect({ sqlite: ":memory:" }, migrations)),
+        (sql) => Ledger.layerSql({ sql, bounds: { address: "memory", timeout: Duration.seconds(5) } })
+      )
+    ]] as const
+  )(
+    "%s: a key's and its team's limits count in one store, each read by its scope",
+    ([, layer]) =>
+      Effect.gen(function*() {
+        const ledger = yield* serviceOf(Ledger.SpendLedger, yield* layer)
+        const limits = [
+          { scope: "key:a", limit: 5, period: "1 day" as const },
+          { scope: "team:t", limit: 1, period: "1 day" as const }
+        ]
+        const budget = ledger.budget(limits)
+        yield* budget.charge(yield* budget.check({ estimate: 0.5 }), 0.75)
+        // The team's limit is the nearer: a check past it is refused, whatever the key's own has left.
+        assert.strictEqual((yield* Effect.flip(budget.check({ estimate: 0.5 })))._tag, "BudgetExceededError")
+        assert.strictEqual((yield* ledger.spend("key:a", "1 day")).spent, 0.75)
+        assert.strictEqual((yield* ledger.spend("team:t", "1 day")).spent, 0.75)
+        // Another budget over the same team's scope reads the same counter.
+        const other = ledger.budget([{ scope: "team:t", limit: 1, period: "1 day" }])
+        assert.strictEqual((yield* Effect.flip(other.check({ estimate: 0.5 })))._tag, "BudgetExceededError")
+      }).pipe(Effect.scoped)
+  )
+
+  it(
+    "is required where it is read: the admin API of keys, the keys made at run time, callers by token, and the " +
+      "routes' stores do not compile without it (the typecheck)",
+    () => {
+      type Without<T> = Exclude<Effect.Services<T>, Ledger.SpendLedger>
+      type Routes = typeof AdminKeys.routes
+      // @ts-expect-error: the admin API of keys reads each key's and team's spend in the ledger.
+      const routes: Effect.Effect<Effect.Success<Routes>, unknown, Without<Routes>> = undefined as unknown as Routes
+      type Runtime = ReturnType<typeof RuntimeKeys.make>
+      // @ts-expect-error: the keys made at run time have their budgets in it.
+      const runtime: Effect.Effect<Effect.Success<Runtime>, unknown, Without<Runtime>> = undefined as unknown as Runtime
+      type Tokens = ReturnType<typeof TokenCallers.make>
+      // @ts-expect-error: so do the callers by token, a person's and their team's.
+      const tokens: Effect.Effect<Effect.Success<Tokens>, unknown, Without<Tokens>> = undefined as unknown as Tokens
+      // @ts-expect-error: the routes' stores without the ledger are not the routes' stores.
+      const stores: Layer.Layer<App.Stores> = Layer.mergeAll(
+        Grants.layerMemory,
+        KeyStore.layerMemory,
+        McpPins.layerMemory,
+        McpSessions.layerMemory,
+        Sessions.layerMemory,
+        Settlements.layerMemory,
+        RequestLogStore.layerMemory
+      )
+      assert.lengthOf([routes, runtime, tokens, stores].filter(Boolean), 1)
+    }
+  )
 })
 
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }))

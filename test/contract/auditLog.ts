@@ -17,7 +17,8 @@ import type * as AuditStore from "../../src/internal/gateway/audit/store.js"
 import { effectProp } from "../utils/effectProp.js"
 import type { StoreBackend } from "../utils/sqlDatabases.js"
 
-const sample: Chain.Entry = {
+/** An admin action as the log records it; its `at` set where it is appended. */
+export const sample: Chain.Entry = {
   at: 0,
   actor: "ops",
   action: "POST /admin/teams",
@@ -36,7 +37,7 @@ const runsOf = { memory: 100, SQLite: 50, Postgres: 10 } as const
 const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 
 /** `log`'s next row, appended `gap` after the last (TestClock), at the `Clock`'s time. */
-const appendAfter = (log: AuditStore.AuditLog, gap: Duration.Input) =>
+export const appendAfter = (log: AuditStore.AuditLog, gap: Duration.Input) =>
   Effect.gen(function*() {
     yield* TestClock.adjust(gap)
     const at = yield* now

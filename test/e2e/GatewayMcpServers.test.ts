@@ -1,7 +1,7 @@
 /**
  * `GET /admin/mcp/servers`, what the dashboard's MCP section draws: the servers served, their price, each tool's state
- * against its pin (a changed definition `held`) and, with a database, each tool's calls, errors and what they were
- * charged, from the request log; without a database the figures are `null`; an admin path (401, 403).
+ * against its pin (a changed definition `held`) and each tool's calls, errors and what they were charged, from the
+ * request log, in the database or, without one, in the gateway's memory; an admin path (401, 403).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -21,13 +21,12 @@ interface Tool {
   readonly name: string
   readonly qualified: string
   readonly state: string
-  readonly calls: number | null
-  readonly errors: number | null
-  readonly cost: number | null
+  readonly calls: number
+  readonly errors: number
+  readonly cost: number
 }
 
 interface Servers {
-  readonly request_log: boolean
   readonly servers: ReadonlyArray<{
     readonly name: string
     readonly path: string
@@ -107,7 +106,6 @@ describe("GET /admin/mcp/servers", () => {
           (seen) =>
             seen.servers.flatMap((server) => server.tools).reduce((sum, tool) => sum + (tool.calls ?? 0), 0) === 5
         )
-        expect(answer.request_log).toBe(true)
         expect(answer.servers.map((server) => [server.name, server.path, server.price_per_call])).toEqual([
           ["docs", "/mcp/docs", 0.01],
           ["files", "/mcp/files", null]
@@ -128,17 +126,30 @@ describe("GET /admin/mcp/servers", () => {
   )
 
   it.live(
-    "without a database: the servers and tools' states, no figures (no request log)",
+    "without a database: the same figures, from the request log the gateway keeps in memory",
     () =>
       Effect.gen(function*() {
         const files = yield* effectServer
         const simulator = yield* Simulator.make({ apiKeys: ["sk-mcp-servers-provider-0001"] })
-        const gateway = yield* gatewayOn(simulator, undefined, { mcp_servers: { files: { url: files.url } } })
-        const answer = yield* servers(gateway.url)
-        expect(answer.request_log).toBe(false)
+        const gateway = yield* gatewayOn(simulator, undefined, {
+          mcp_servers: { files: { url: files.url } },
+          gateway: {
+            keys: [{ name: "agent", key: agentKey, tools: ["*"], models: ["gpt-4o-mini"] }],
+            admin_keys: [{ name: "ops", key: adminKey }]
+          }
+        })
+        yield* callAll(gateway.url, [["files__read", { path: "a" }], ["files__read", { path: "b" }], [
+          "files__fail",
+          { path: "c" }
+        ]])
+        const answer = yield* eventually(
+          "the request log's MCP rows",
+          servers(gateway.url),
+          (seen) => seen.servers.flatMap((server) => server.tools).reduce((sum, tool) => sum + tool.calls, 0) === 3
+        )
         expect(rows(answer)).toEqual([
-          ["files__read", "served", null, null, null],
-          ["files__fail", "served", null, null, null]
+          ["files__read", "served", 2, 0, 0],
+          ["files__fail", "served", 1, 1, 0]
         ])
       }).pipe(Effect.scoped),
     { timeout: 60_000 }

@@ -2,8 +2,8 @@
  * The gateway's request log (`Gateway.Options.database`) over loopback, the calls made by the official `openai` and
  * `@anthropic-ai/sdk` clients: a row per call with its key, model, deployment, tokens, cost and error tag, and no
  * prompt or reply unless payloads are logged (then with every key masked); rows kept across a restart on a SQLite
- * file and written to a real Postgres; and a database gone while the gateway runs: calls still answered, the rows
- * dropped counted in `/metrics`.
+ * file and written to a real Postgres; without a database, kept in memory within its bounds and read by the admin
+ * paths; and a database gone while the gateway runs: calls still answered, the rows dropped counted in `/metrics`.
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { describe, expect, it } from "@effect/vitest"
@@ -12,8 +12,9 @@ import * as Redacted from "effect/Redacted"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import OpenAI from "openai"
-import type * as Gateway from "../../src/Gateway.js"
+import * as Gateway from "../../src/Gateway.js"
 import { maskKey } from "../../src/LlmError.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
 import { get } from "../utils/gatewayHarness.js"
@@ -23,9 +24,11 @@ import {
   adminKey,
   alphaKey,
   betaKey,
+  configJson,
   embeddingModel,
   gatewaySection,
   type LoggedRow,
+  type Page,
   providerKey,
   rows,
   serveOn,
@@ -207,6 +210,34 @@ describe("the request log", () => {
       expect(page.data).toHaveLength(4)
       expect(page.data.filter((row) => row.status === 200)).toHaveLength(3)
       expect(page.data.filter((row) => row.error === "ProviderUnavailableError")).toHaveLength(1)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+})
+
+describe("the request log without a database", () => {
+  it.live("is kept in memory for the gateway's life, within its bounds: the admin paths read the newest rows", () =>
+    Effect.gen(function*() {
+      const config = yield* ProviderConfig.fromJson(
+        configJson(yield* simulator, gatewaySection({ request_log_max_rows: 2 }))
+      )
+      const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+      yield* calls(gateway)
+      // Four calls, two kept: the newest, the embeddings' and the failure's.
+      const kept = yield* eventually(
+        "the request log trimmed to its two newest rows",
+        admin<Page>(gateway, "/admin/requests"),
+        (page) => page.data.length === 2 && page.data.some((row) => row.route === "/v1/embeddings")
+      )
+      expect(kept.data.map((row) => [row.route, row.model, row.key_name])).toEqual([
+        ["/v1/chat/completions", "sim-small", "alpha"],
+        ["/v1/embeddings", embeddingModel, "alpha"]
+      ])
+      expect(kept.data[0]).toMatchObject({ error: "ProviderUnavailableError", payload: null })
+      const spend = yield* admin<{ readonly groups: ReadonlyArray<{ group: string; calls: number; cost: number }> }>(
+        gateway,
+        "/admin/spend?group_by=model"
+      )
+      expect(spend.groups.map((group) => [group.group, group.calls])).toEqual([[embeddingModel, 1], ["sim-small", 1]])
+      expect(spend.groups[0]!.cost).toBeCloseTo(kept.data[1]!.cost!, 12)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 })
 

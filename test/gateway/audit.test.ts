@@ -31,7 +31,7 @@ import * as Retention from "../../src/internal/gateway/audit/retention.js"
 import * as AuditStore from "../../src/internal/gateway/audit/store.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
 import * as Database from "../../src/internal/sql/database.js"
-import { auditLogContract } from "../contract/auditLog.js"
+import { appendAfter, auditLogContract, sample } from "../contract/auditLog.js"
 import { effectProp } from "../utils/effectProp.js"
 import { serviceOf, storeBackends } from "../utils/sqlDatabases.js"
 
@@ -237,19 +237,6 @@ describe("the audit chain against its anchor", () => {
     }).pipe(Effect.scoped))
 })
 
-const sample: Chain.Entry = {
-  at: 0,
-  actor: "ops",
-  action: "POST /admin/teams",
-  object: null,
-  before: null,
-  after: null,
-  outcome: "ok",
-  status: 201,
-  code: null,
-  from: "127.0.0.1"
-}
-
 for (const backend of storeBackends("audit", AuditStore.AuditLogStore, AuditStore)) auditLogContract(backend)
 
 describe("the audit log's retention", () => {
@@ -273,10 +260,7 @@ describe("the audit log's retention", () => {
           AuditStore.AuditLogStore,
           AuditStore.layerSql({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
         )
-        for (const gap of gaps) {
-          yield* TestClock.adjust(Duration.millis(gap))
-          yield* log.append({ ...sample, at: yield* Effect.clockWith((clock) => clock.currentTimeMillis) })
-        }
+        for (const gap of gaps) yield* appendAfter(log, Duration.millis(gap))
         yield* Anchor.append(file, yield* log.head)
         yield* TestClock.adjust(Duration.millis(later))
         const deleted = yield* Retention.prune(log, { retention: Duration.days(retentionDays), anchor: file })

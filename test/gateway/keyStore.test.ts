@@ -12,9 +12,11 @@ import * as Settlements from "../../src/internal/gateway/batches/settlements.js"
 import * as BatchStore from "../../src/internal/gateway/batches/store.js"
 import * as Grants from "../../src/internal/gateway/identity/grants.js"
 import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
+import * as Ledger from "../../src/internal/gateway/keys/ledger.js"
 import * as KeyStore from "../../src/internal/gateway/keys/store.js"
 import * as McpPins from "../../src/internal/gateway/mcp/pins.js"
 import * as McpSessions from "../../src/internal/gateway/mcp/sessions.js"
+import * as RequestLogStore from "../../src/internal/gateway/observe/requestLogStore.js"
 import type * as AdminChecks from "../../src/internal/gateway/serving/adminCheck.js"
 import { keyStoreContract } from "../contract/keyStore.js"
 import { storeBackends } from "../utils/sqlDatabases.js"
@@ -24,7 +26,7 @@ for (const backend of storeBackends("keys", KeyStore.KeyStore, KeyStore)) keySto
 it("is required: the routes that read it, and the routes' stores, left without it do not compile (the typecheck)", () => {
   // The services the admin API of keys and the admin check are built with, less the keys' store.
   type Without<T> = Exclude<Effect.Services<T>, KeyStore.KeyStore>
-  type Routes = ReturnType<typeof AdminKeys.routes>
+  type Routes = typeof AdminKeys.routes
   // @ts-expect-error: the admin API of keys reads the `KeyStore`.
   const routes: Effect.Effect<Effect.Success<Routes>, unknown, Without<Routes>> = undefined as unknown as Routes
   // @ts-expect-error: so does the admin check, to scope a team's admins.
@@ -39,11 +41,13 @@ it("is required: the routes that read it, and the routes' stores, left without i
   const whole: Layer.Layer<App.Stores> = Layer.mergeAll(
     Grants.layerMemory,
     KeyStore.layerMemory,
+    Ledger.layerMemory,
     McpPins.layerMemory,
     McpSessions.layerMemory,
     Sessions.layerMemory,
     Settlements.layerMemory,
-    BatchStore.layerMemory
+    BatchStore.layerMemory,
+    RequestLogStore.layerMemory
   )
   expect([routes, check, stores, whole].filter(Boolean)).toHaveLength(2)
 })

@@ -67,6 +67,7 @@ import * as Access from "./identity/access.js"
 import * as Grants from "./identity/grants.js"
 import * as Sessions from "./identity/sessions.js"
 import * as Intake from "./intake.js"
+import * as Ledger from "./keys/ledger.js"
 import * as KeyStore from "./keys/store.js"
 import * as McpPins from "./mcp/pins.js"
 import * as McpSessions from "./mcp/sessions.js"
@@ -75,6 +76,7 @@ import * as Metrics from "./observe/metrics.js"
 import * as Journal from "./observe/record.js"
 import * as RefusalLines from "./observe/refusalLines.js"
 import * as RequestLog from "./observe/requestLog.js"
+import * as RequestLogStore from "./observe/requestLogStore.js"
 import { RequestContext } from "./request/context.js"
 import * as Outcome from "./request/outcome.js"
 import * as ResponsesStore from "./responses/store.js"
@@ -136,7 +138,8 @@ export interface Lasting {
   readonly responses: Context.Context<ResponsesStore.StoredResponses>
   /** The stores every configuration's routes read, built for the gateway's life (`storesLayer`). */
   readonly stores: Context.Context<Stores>
-  readonly requestLog: RequestLog.RequestLog | undefined
+  /** The request log's writer, over the request log's store of `stores`. */
+  readonly requestLog: RequestLog.RequestLog
   /** The admin audit log, in the database, or without one in this process's memory for its life. */
   readonly audit: AuditLog.AuditLog
   /** Its count of refusals of nobody known, one summary a window across every address. */
@@ -146,17 +149,20 @@ export interface Lasting {
 }
 
 /**
- * The stores every configuration's routes read: the keys and teams made at run time, the MCP tools' pins, the MCP
- * sessions, the dashboard's sessions, the roles granted to people, the batches' settlements, files and records.
+ * The stores every configuration's routes read: the keys and teams made at run time, the spend ledger, the MCP tools'
+ * pins, the MCP sessions, the dashboard's sessions, the roles granted to people, the batches' settlements, files and
+ * records, the request log.
  */
 export type Stores =
   | KeyStore.KeyStore
+  | Ledger.SpendLedger
   | McpPins.PinStore
   | McpSessions.SessionStore
   | Sessions.SessionStore
   | Grants.GrantStore
   | Settlements.SettlementStore
   | BatchStore.BatchStore
+  | RequestLogStore.RequestLogStore
 
 /**
  * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life
@@ -170,27 +176,32 @@ export function storesLayer(
   return database === undefined
     ? Layer.mergeAll(
       KeyStore.layerMemory,
+      Ledger.layerMemory,
       McpPins.layerMemory,
       McpSessions.layerMemory,
       Sessions.layerMemory,
       Grants.layerMemory,
       Settlements.layerMemory,
-      store === undefined ? BatchStore.layerMemory : BatchStoreRedis.layerRedis(store)
+      store === undefined ? BatchStore.layerMemory : BatchStoreRedis.layerRedis(store),
+      RequestLogStore.layerMemory
     )
     : Layer.mergeAll(
       KeyStore.layerSql(database),
+      Ledger.layerSql(database),
       McpPins.layerSql(database),
       McpSessions.layerSql(database),
       Sessions.layerSql(database),
       Grants.layerSql(database),
       Settlements.layerSql(database),
-      BatchStore.layerSql(database)
+      BatchStore.layerSql(database),
+      RequestLogStore.layerSql(database)
     )
 }
 
 /**
  * The gateway's lasting parts over `status` (the generation's served now), the responses kept in `store` when it
- * has one, so that every instance continues every response, else in memory, and with a database its request log.
+ * has one, so that every instance continues every response, else in memory, and the request log's writer over its
+ * store in `stores`.
  */
 export const lasting = Effect.fnUntraced(function*(options: {
   readonly status: Effect.Effect<Router.Status>
@@ -235,15 +246,17 @@ export const lasting = Effect.fnUntraced(function*(options: {
     auditRefusals: yield* AuditRefusals.make(audit, {
       state: options.database === undefined ? undefined : AuditRefusals.sqlState(options.database)
     }),
-    requestLog: options.database === undefined ? undefined : yield* RequestLog.make({
-      database: options.database,
-      logPayloads: options.logPayloads,
-      retention: options.requestLogRetention,
-      maxRows: options.requestLogMaxRows,
-      maxBytes: options.requestLogMaxBytes,
-      secrets: options.secrets,
-      dropped: metrics.requestLogDropped
-    })
+    requestLog: yield* Effect.provideContext(
+      RequestLog.make({
+        logPayloads: options.logPayloads,
+        retention: options.requestLogRetention,
+        maxRows: options.requestLogMaxRows,
+        maxBytes: options.requestLogMaxBytes,
+        secrets: options.secrets,
+        dropped: metrics.requestLogDropped
+      }),
+      options.stores
+    )
   } satisfies Lasting
 })
 
@@ -401,19 +414,8 @@ const routesOf = Effect.fnUntraced(function*(
     ),
     HttpRouter.route("POST", "/admin/reload", reload),
     ...yield* AdminAudit.routes(lasting.audit),
-    HttpRouter.route(
-      "GET",
-      "/admin/spend",
-      served(({ request }) => adminAs((principal) => AdminSpend.spend(options.database, now, request, principal)))
-    ),
-    HttpRouter.route(
-      "GET",
-      "/admin/requests",
-      served(({ request }) => adminAs((principal) => AdminSpend.requests(options.database, request, principal, teams)))
-    ),
-    ...(options.managedKeys === undefined
-      ? yield* AdminKeys.unmanaged
-      : yield* AdminKeys.routes(options.managedKeys)),
+    ...yield* AdminSpend.routes(teams),
+    ...(options.database === undefined ? yield* AdminKeys.unmanaged : yield* AdminKeys.routes),
     ...yield* AdminGrants.routes,
     ...yield* SignOn.routes,
     HttpRouter.route(

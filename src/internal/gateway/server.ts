@@ -104,17 +104,21 @@ function adminKeysOf(config: Config, options: Options) {
   ]
 }
 
-// The callers of the database's keys and teams (`keyStore`, in it), and the spend ledger, kept for the gateway's life.
+// The callers of the database's keys and teams (`keyStore`, in it), their budgets in the spend ledger of `stores`, kept
+// for the gateway's life.
 function manage(
-  { bounds, sql }: Sql.Database,
-  keyStore: KeyStore.Store,
+  database: Sql.Database,
+  stores: Context.Context<App.Stores>,
   limiterStores: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>,
   drain: Drain
 ) {
   return Effect.gen(function*() {
-    const ledger = yield* Ledger.make(sql, { address: bounds.address, statementTimeout: bounds.timeout })
-    const runtime = yield* RuntimeKeys.make(keyStore, ledger, limiterStores, (stale) => drain.revoked(stale))
-    return { ledger, runtime, database: { bounds, sql } }
+    const runtime = yield* RuntimeKeys.make(
+      Context.get(stores, KeyStore.KeyStore),
+      limiterStores,
+      (stale) => drain.revoked(stale)
+    ).pipe(Effect.provideContext(stores))
+    return { runtime, database }
   })
 }
 
@@ -335,38 +339,37 @@ interface Generation {
 }
 
 /**
- * Where provider.json keys' budgets are kept, from the configuration: in the database's ledger on Postgres, or with
- * a database and no store; with a store and a SQLite file (each instance its own), in the store, which every
- * instance shares, each instance's part recorded in its file, so it is rebuilt when the store loses it; with neither,
- * in one memory store. The ledger keeps its counters under `config-key:<name>`, a store under the name
- * `Budget.make` gives them (`KeyLimits.inStore`): each where earlier versions kept them, so an upgrade loses no spend.
+ * Where provider.json keys' budgets are kept, from the configuration: in the spend ledger (`ledger`: the database's,
+ * or without one this process's memory) unless the gateway has a store and no Postgres; with a store and a SQLite file
+ * (each instance its own), or no database, in the store, which every instance shares, each instance's part recorded in
+ * its file, if any, so it is rebuilt when the store loses it. The ledger keeps its counters under `config-key:<name>`,
+ * a store under the name `Budget.make` gives them (`KeyLimits.inStore`): each where earlier versions kept them, so an
+ * upgrade loses no spend.
  */
 function configKeyStores(
   limiters: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>,
   store: Store.Store | undefined,
-  database: DatabaseOption | undefined,
-  managed: Effect.Success<ReturnType<typeof manage>> | undefined
+  database: { readonly option: DatabaseOption; readonly stored: Sql.Database } | undefined,
+  ledger: Ledger.Ledger
 ): Effect.Effect<KeyLimits.Stores, DatabaseError, Scope.Scope> {
   return Effect.gen(function*() {
-    if (managed !== undefined && (store === undefined || "postgres" in database!)) {
+    if (store === undefined || (database !== undefined && "postgres" in database.option)) {
       return {
         limiters,
-        budgets: managed.ledger.store,
+        budgets: ledger.store,
         counter: configKeyScope,
         unavailable: () => Errors.databaseUnavailable("the budget ledger could not be read")
       }
     }
-    const record = managed === undefined ? undefined : yield* SpendRecord.make(managed.database).pipe(
+    const record = database === undefined ? undefined : yield* SpendRecord.make(database.stored).pipe(
       Effect.mapError((error) =>
         new DatabaseError({
-          database: managed.database.bounds.address,
+          database: database.stored.bounds.address,
           reason: `its spend record could not be read (${error.reason})`
         })
       )
     )
-    const budgets = yield* Layer.build(
-      store === undefined ? Budget.layerStoreMemory : Budget.layerStoreRedis(store, { record })
-    )
+    const budgets = yield* Layer.build(Budget.layerStoreRedis(store, { record }))
     return KeyLimits.inStore(limiters, Context.get(budgets, Budget.BudgetStore))
   })
 }
@@ -408,13 +411,15 @@ export function make(
       )
     )
     const keyStore = Context.get(stores, KeyStore.KeyStore)
-    const managedKeys = stored === undefined
-      ? undefined
-      : {
-        ...yield* manage(stored, keyStore, limiterStores, drain),
-        localOnly: Policy.localOnly(settingOf(options.config, options))
-      }
-    const keyLimits = yield* KeyLimits.make(yield* configKeyStores(limiterStores, store, database, managedKeys))
+    const managedKeys = stored === undefined ? undefined : yield* manage(stored, stores, limiterStores, drain)
+    const keyLimits = yield* KeyLimits.make(
+      yield* configKeyStores(
+        limiterStores,
+        store,
+        stored === undefined ? undefined : { option: database!, stored },
+        Context.get(stores, Ledger.SpendLedger)
+      )
+    )
     // A request not whole within its deadline is answered 408 by node:http and its connection closed, so a client
     // trickling its body cannot hold a connection (Node's own deadline is 300 s). Node looks for late requests every
     // `connectionsCheckingInterval`, a quarter of the deadline at most.
@@ -510,9 +515,8 @@ export function make(
             ? undefined
             : yield* TokenCallers.make(tokenCallers, yield* Oidc.load("tokenCallers"), lasting.now, {
               teams: keyStore.teams,
-              ledger: managedKeys.ledger,
               limiters: limiterStores
-            }, signOn)
+            }, signOn).pipe(Effect.provideContext(lasting.stores))
           const auth = yield* Auth.make(
             keysOf(config, options),
             adminKeysOf(config, options),
@@ -533,7 +537,7 @@ export function make(
             modelLoadDetails: options.modelLoadDetails ?? config.keys?.modelLoadDetails ?? false,
             hosts: Policy.isLoopback(host) ? Intake.loopbackHosts(bound) : undefined,
             database: stored,
-            managedKeys,
+            keysLocalOnly: Policy.localOnly(settingOf(options.config, options)),
             reload,
             mcp: Object.keys(config.mcpServers ?? {}).length === 0
               ? undefined

@@ -1,8 +1,8 @@
 /**
  * The statements of the request log's table (`requests`, migrations `2_request_log`, `5_request_log_key_id`,
- * `8_mcp_calls`): rows written in batches, rows past the retention deleted (by age, and the oldest past a count of rows
- * or of bytes), spend
- * summed per group over a time range (and per hour or day, for a chart), and rows read newest first a page at a time,
+ * `8_mcp_calls`), its SQL store's (`gateway/observe/requestLogStore.ts`): rows written in batches, rows past the
+ * retention deleted (by age, and the oldest past a count of rows or of bytes), spend summed per group over a time
+ * range (and per hour or day, for a chart), each MCP tool's calls counted, and rows read newest first a page at a time,
  * the page after a row found by its `(at, id)` (keyset pagination, so a page stays right while rows are written). The
  * same statements serve SQLite and Postgres; Postgres gives sums and counts as strings, read here with `Number`.
  */
@@ -147,7 +147,7 @@ export interface SpendQuery {
 /** One group's sums (within one bucket, when asked per bucket). */
 export interface SpendRow {
   readonly group: string | null
-  /** Grouped by key: the key's name in its newest row; by team: the team's name, `null` once it is deleted. */
+  /** Grouped by key: the key's name in its newest row (a team's name is the keys store's: `admin/spend.ts`). */
   readonly name?: string | null
   /**
    * Grouped by model or deployment: the MCP server of the tool calls the group sums (which have no model), apart from
@@ -192,18 +192,15 @@ export const spend = (
   // Whole milliseconds of a fixed list: written into the statement, so both databases divide integers.
   const size = query.bucket === undefined ? undefined : sql.literal(String(buckets[query.bucket]))
   const bucket = size === undefined ? sql.literal("0") : sql`(at / ${size}) * ${size}`
-  // A key's group is its id; its name is the one its newest row gives. A team's group is its id; its name is the
-  // team's now (none once the team is deleted).
-  const named = query.groupBy === "key" || query.groupBy === "team"
-  const name = query.groupBy === "key"
+  // A key's group is its id; its name is the one its newest row gives.
+  const named = query.groupBy === "key"
+  const name = named
     ? sql`(SELECT named.key_name FROM requests AS named WHERE named.key_id = requests.key_id
       ORDER BY named.at DESC LIMIT 1)`
-    : query.groupBy === "team"
-    ? sql`(SELECT teams.name FROM teams WHERE teams.id = requests.team_id)`
     : sql.literal("NULL")
   // By model or deployment, MCP tool calls (which have neither) are summed per server, apart from each other and
   // from the other calls without a model.
-  const byServer = !named
+  const byServer = query.groupBy === "model" || query.groupBy === "deployment"
   const mcp = byServer ? sql.literal("mcp_server") : sql.literal("NULL")
   const statement = sql<Sums>`SELECT ${column} AS grp, ${name} AS name, ${mcp} AS mcp, ${bucket} AS bucket_start,
       COUNT(*) AS calls, COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(input_tokens), 0) AS input_tokens,
@@ -229,6 +226,34 @@ export const spend = (
       cache_savings: count(row.cache_savings)
     })))
 }
+
+/** One MCP tool's calls in the log. */
+export interface ToolCalls {
+  readonly server: string
+  /** The tool's own name on its server. */
+  readonly tool: string
+  readonly calls: number
+  /** Calls that ended in an error: an `isError` result, a server that failed the call, or a refusal. */
+  readonly errors: number
+  /** US dollars charged. */
+  readonly cost: number
+}
+
+/** Every MCP tool's calls, by server and tool. */
+export const toolCalls = (sql: SqlClient.SqlClient): Effect.Effect<ReadonlyArray<ToolCalls>, SqlError> =>
+  Effect.map(
+    sql<Readonly<Record<string, unknown>>>`SELECT mcp_server, mcp_tool, COUNT(*) AS calls,
+      SUM(CASE WHEN error IS NULL THEN 0 ELSE 1 END) AS errors, SUM(COALESCE(cost, 0)) AS cost
+      FROM requests WHERE mcp_server IS NOT NULL GROUP BY mcp_server, mcp_tool`,
+    (rows) =>
+      rows.map((row): ToolCalls => ({
+        server: String(row["mcp_server"]),
+        tool: String(row["mcp_tool"]),
+        calls: count(row["calls"]),
+        errors: count(row["errors"]),
+        cost: count(row["cost"])
+      }))
+  )
 
 /** A page of rows: the filters, how many, and the row the page follows (the last of the page before). */
 export interface ListQuery {

@@ -25,6 +25,7 @@ import * as Caller from "../access/caller.js"
 import { madeId, type Params, type Subjects } from "../audit/record.js"
 import * as Errors from "../errorAnswer.js"
 import * as Access from "../identity/access.js"
+import { SpendLedger } from "../keys/ledger.js"
 import { keyScope, limitOf, teamScope } from "../keys/runtime.js"
 import {
   type BudgetLimit,
@@ -35,7 +36,7 @@ import {
   type TeamRecord
 } from "../keys/store.js"
 import { decodePath, errorResponse, json } from "../serving/answers.js"
-import { Configuration, type Managed } from "../serving/configuration.js"
+import { Configuration } from "../serving/configuration.js"
 import { Requests } from "../serving/requests.js"
 import { graceOf, Invalid, keyInput, parse, teamInput, unixSeconds } from "./input.js"
 
@@ -168,16 +169,16 @@ const operations: ReadonlyArray<readonly ["GET" | "POST" | "PATCH" | "DELETE", `
   ["DELETE", "/admin/teams/:id", "deleteTeam"]
 ]
 
-/** The admin routes of keys and teams over the configuration served, on the keys' store and `managed`. */
-export const routes = Effect.fnUntraced(function*(managed: Managed) {
+/** The admin routes of keys and teams over the configuration served, on the keys' store and the spend ledger. */
+export const routes = Effect.gen(function*() {
   const configuration = yield* Configuration
   const { engine, options } = configuration
   const { served } = yield* Requests
   const { adminAs } = yield* AdminCheck
-  const { ledger } = managed
+  const ledger = yield* SpendLedger
   const store = yield* KeyStore
   // What makes a key or a team first: refused where the other instances would not know it.
-  const shared = managed.localOnly ? Effect.fail(sharedDatabaseRequired) : Effect.void
+  const shared = options.keysLocalOnly ? Effect.fail(sharedDatabaseRequired) : Effect.void
   const auth = options.auth
   const configNames = () => new Set(auth.keys.map((key) => key.name))
 

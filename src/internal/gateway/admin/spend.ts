@@ -7,20 +7,25 @@
  * - `GET /admin/requests?key=&team=&model=&status=&limit=&cursor=`: the rows, newest first, `limit` a page (50 by
  *   default, at most 500), and `next_cursor` to ask for the page after (opaque: the last row's time and id).
  *
- * A parameter that does not read, or one these paths do not take, is 400 naming every such parameter; a gateway
- * without a database is 404 saying so; a database that fails the query is 503 (its reason in a warning log line).
+ * Both read the request log's store (`observe/requestLogStore.ts`): the gateway's database, or without one this
+ * process's memory, where it keeps the calls it served since it started, within the same bounds. A parameter that does
+ * not read, or one these paths do not take, is 400 naming every such parameter; a store that fails the query is 503
+ * (its reason in a warning log line).
  */
 import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
-import type { SqlError } from "effect/sql/SqlError"
-import * as Sql from "../../persistence/sql.js"
+import type { StoreUnavailableError } from "../../../Store.js"
 import * as Requests from "../../sql/requests.js"
-import type { Principal } from "../access/adminCheck.js"
+import { AdminCheck, type Principal } from "../access/adminCheck.js"
 import * as Roles from "../access/roles.js"
 import * as Errors from "../errorAnswer.js"
 import * as Access from "../identity/access.js"
+import { RequestLogStore, type Service as RequestLog } from "../observe/requestLogStore.js"
 import { errorResponse, json } from "../serving/answers.js"
+import { Configuration } from "../serving/configuration.js"
+import { Requests as Serving } from "../serving/requests.js"
 import { timeOf, unixSeconds } from "./input.js"
 
 /** A page of rows when `limit` is not given. */
@@ -114,29 +119,19 @@ export const readAll = <R extends Record<string, Read<unknown>>>(
   return { values: values as never }
 }
 
-const noDatabase = Errors.answer(
-  404,
-  "This gateway keeps no request log: it has no database (serve keeps one in its --data directory; give a library " +
-    "gateway `Gateway.Options.database`, or provider.json `store.sql`).",
-  "invalid_request_error",
-  null,
-  "request_log_unavailable"
-)
-
 const unavailable = Errors.answer(
   503,
-  "The request log's database could not be read; retry later.",
+  "The request log could not be read; retry later.",
   "server_error",
   null,
   "database_unavailable"
 )
 
 const answerOf = <A>(
-  database: Sql.Database,
-  query: Effect.Effect<A, SqlError>,
+  query: Effect.Effect<A, StoreUnavailableError>,
   render: (value: A) => unknown
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
-  Effect.matchEffect(Sql.step(database.bounds, "reading the request log", query), {
+  Effect.matchEffect(query, {
     onFailure: (error) =>
       Effect.as(
         Effect.logWarning("request log query failed").pipe(Effect.annotateLogs({ reason: error.reason })),
@@ -150,15 +145,16 @@ const buckets = Object.keys(Requests.buckets) as ReadonlyArray<Requests.Bucket>
 
 /**
  * `GET /admin/spend`'s answer to `request` for `principal` (the route's rule checked), `now` in Clock milliseconds:
- * by key or team only for those who may read the keys or teams.
+ * by key or team only for those who may read the keys or teams; a team's name is the one `teams` gives now (none once
+ * it is deleted).
  */
-export const spend = (
-  database: Sql.Database | undefined,
+function spend(
+  log: RequestLog,
   now: () => number,
+  teams: Access.Teams | undefined,
   request: HttpServerRequest.HttpServerRequest,
   principal: Principal
-): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
-  if (database === undefined) return Effect.succeed(errorResponse(noDatabase))
+): Effect.Effect<HttpServerResponse.HttpServerResponse> {
   const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
     group_by: oneOf("group_by", get("group_by"), groups),
     from: timeParameter("from", get("from")),
@@ -183,12 +179,16 @@ export const spend = (
       errorResponse(Access.permissionRequired(principal, `GET /admin/spend?group_by=${groupBy}`, needed))
     )
   }
-  return answerOf(database, Requests.spend(database.sql, { groupBy, from, to, bucket: read.bucket }), (rows) => ({
+  return answerOf(log.spend({ groupBy, from, to, bucket: read.bucket }), (rows) => ({
     group_by: groupBy,
     from: unixSeconds(from),
     to: unixSeconds(to),
     ...(read.bucket === undefined ? {} : { bucket: read.bucket }),
-    groups: rows.map((row) => row.bucket === undefined ? row : { ...row, bucket: unixSeconds(row.bucket) })
+    groups: rows.map((row) => ({
+      ...row,
+      ...(groupBy === "team" ? { name: row.group === null ? null : teams?.byId(row.group)?.name ?? null } : {}),
+      ...(row.bucket === undefined ? {} : { bucket: unixSeconds(row.bucket) })
+    }))
   }))
 }
 
@@ -211,13 +211,12 @@ function rowFor(principal: Principal, teams: Access.Teams | undefined, row: Requ
  * `GET /admin/requests`' answer to `request` for `principal` (the route's rule checked): the rows as they may read
  * them (`rowFor`), filtered by key or team only for those who may read the keys or teams.
  */
-export const requests = (
-  database: Sql.Database | undefined,
+function requests(
+  log: RequestLog,
+  teams: Access.Teams | undefined,
   request: HttpServerRequest.HttpServerRequest,
-  principal: Principal,
-  teams: Access.Teams | undefined
-): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
-  if (database === undefined) return Effect.succeed(errorResponse(noDatabase))
+  principal: Principal
+): Effect.Effect<HttpServerResponse.HttpServerResponse> {
   const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
     key: { value: get("key") ?? undefined },
     team: { value: get("team") ?? undefined },
@@ -238,8 +237,8 @@ export const requests = (
   }
   const limit = Math.min(query.limit ?? defaultLimit, maxLimit)
   // One row more than the page: whether there is a page after.
-  const page = Requests.list(database.sql, { ...query, after: query.cursor, limit: limit + 1 })
-  return answerOf(database, page, (rows) => ({
+  const page = log.list({ ...query, after: query.cursor, limit: limit + 1 })
+  return answerOf(page, (rows) => ({
     data: rows.slice(0, limit).map((row) => ({
       ...rowFor(principal, teams, row),
       at: unixSeconds(row.at),
@@ -248,3 +247,23 @@ export const requests = (
     next_cursor: rows.length > limit ? cursorOf(rows[limit - 1]!) : null
   }))
 }
+
+/** `GET /admin/spend` and `GET /admin/requests` over the request log's store, a team named as `teams` names it. */
+export const routes = Effect.fnUntraced(function*(teams: Access.Teams | undefined) {
+  const log = yield* RequestLogStore
+  const { now } = yield* Configuration
+  const { served } = yield* Serving
+  const { adminAs } = yield* AdminCheck
+  return [
+    HttpRouter.route(
+      "GET",
+      "/admin/spend",
+      served(({ request }) => adminAs((principal) => spend(log, now, teams, request, principal)))
+    ),
+    HttpRouter.route(
+      "GET",
+      "/admin/requests",
+      served(({ request }) => adminAs((principal) => requests(log, teams, request, principal)))
+    )
+  ]
+})

@@ -25,7 +25,7 @@ import type { TokenCallers } from "../access/authentication.js"
 import { type Caller, digest, personPrefix, type Served, unpricedOf } from "../access/caller.js"
 import * as Allow from "../access/tools.js"
 import * as Errors from "../errorAnswer.js"
-import type { Ledger } from "../keys/ledger.js"
+import { SpendLedger } from "../keys/ledger.js"
 import { limitOf, teamScope } from "../keys/runtime.js"
 import type { TeamRecord } from "../keys/store.js"
 import * as Oidc from "./oidc.js"
@@ -40,12 +40,11 @@ const defaultMaxTokens = 4096
 const heldLimiters = 10_000
 
 /**
- * What callers by token read: the teams made at run time, the ledger their budgets are in, and the stores of the
- * keys' limiters, where people's buckets are kept too.
+ * What callers by token read besides the spend ledger their budgets are in: the teams made at run time, and the stores
+ * of the keys' limiters, where people's buckets are kept too.
  */
 export interface Teams {
   readonly teams: () => ReadonlyArray<TeamRecord>
-  readonly ledger: Ledger
   readonly limiters: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>
 }
 
@@ -177,7 +176,8 @@ export const make = Effect.fnUntraced(function*(
   now: () => number,
   teams: Teams,
   signOn: SignOn
-): Effect.fn.Return<TokenCallers, never, Scope.Scope> {
+): Effect.fn.Return<TokenCallers, never, SpendLedger | Scope.Scope> {
+  const ledger = yield* SpendLedger
   // A person's limiter at a rate limit, by `[person, capacity, refillRate]` as JSON; checked positive at start.
   const limiters = yield* ScopedCache.make({
     lookup: (wanted: string) => {
@@ -248,7 +248,7 @@ export const make = Effect.fnUntraced(function*(
       guardrails: team.guardrails,
       limiter: yield* limiterOf(person.id, entry),
       // The person's spend counted under them (against their own limit, or none) and their team's.
-      budget: teams.ledger.budget([
+      budget: ledger.budget([
         limitOf(personScope(person.id), own),
         limitOf(teamScope(team.id), team.budget)
       ]),

@@ -54,7 +54,6 @@ import {
 import * as Allow from "../access/tools.js"
 import type { ModelEntry, Target } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
-import type { Ledger } from "./ledger.js"
 import type * as KeyLimits from "./limits.js"
 import type { RuntimeKeys } from "./runtime.js"
 
@@ -289,7 +288,7 @@ export const make = (
      */
     readonly keysRequired?: boolean | undefined
     /** With a database: where budgets are kept, provider.json keys' too, and the keys made at run time. */
-    readonly database?: { readonly ledger: Ledger; readonly runtime: RuntimeKeys } | undefined
+    readonly database?: { readonly runtime: RuntimeKeys } | undefined
     /** The callers of the configured issuers' tokens (`gateway.token_callers`). Default: none. */
     readonly tokens?: TokenCallers | undefined
   } = {}

@@ -1,18 +1,22 @@
 /**
- * The gateway's spend ledger: budgets over the SQL `Budget.BudgetStore` of its database (`budget/sql.ts`), each
- * limit counted under its scope (`key:<id>`, `team:<id>`, `config:<name>`), so a key's budget and its team's, and a
- * reload's budget of a key, read and charge the same counters. Every limit of a ledger budget applies to every call.
+ * The gateway's spend ledger: budgets over its `Budget.BudgetStore`, each limit counted under its scope (`key:<id>`,
+ * `team:<id>`, `config-key:<name>`), so a key's budget and its team's, and a reload's budget of a key, read and charge
+ * the same counters. Every limit of a ledger budget applies to every call. It is the service `SpendLedger`, a view over
+ * whichever budget store is provided (`layer`): the gateway's database (`layerSql`, `budget/sql.ts`), which every
+ * instance on it shares, or, without one, this process's memory (`layerMemory`), where provider.json keys' budgets are
+ * then kept.
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
-import type * as SqlClient from "effect/sql/SqlClient"
-import type * as Budget from "../../../Budget.js"
+import * as Layer from "effect/Layer"
+import * as Budget from "../../../Budget.js"
 import type { StoreUnavailableError } from "../../../Store.js"
-import * as Sql from "../../budget/sql.js"
+import * as BudgetSql from "../../budget/sql.js"
 import * as Stored from "../../budget/stored.js"
+import type * as Sql from "../../persistence/sql.js"
 
 export interface Ledger {
-  /** The SQL budget store the ledger's budgets count in. */
+  /** The budget store the ledger's budgets count in. */
   readonly store: Budget.BudgetStore["Service"]
   /** A budget over `limits`, each naming a scope of the ledger: all apply to every check. */
   readonly budget: (limits: ReadonlyArray<Budget.Limit>) => Budget.Service
@@ -20,14 +24,12 @@ export interface Ledger {
   readonly spend: (scope: string, period: Budget.Period) => Effect.Effect<Budget.CounterSpend, StoreUnavailableError>
 }
 
-/** `Budget.SqlStoreOptions`, the database named. */
-export interface Options extends Budget.SqlStoreOptions {
-  readonly address: string
-}
+/** The gateway's spend ledger. */
+export class SpendLedger extends Context.Service<SpendLedger, Ledger>()("effect-llm-router/gateway/keys/SpendLedger") {}
 
-/** The ledger in the database `sql`, already migrated, for the scope's life. */
-export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<Ledger, never, Scope.Scope> =>
-  Effect.map(Sql.make(sql, options), (store) => ({
+/** The ledger over `store`. */
+function over(store: Budget.BudgetStore["Service"]): Ledger {
+  return {
     store,
     budget: (limits) =>
       Stored.make(store, {
@@ -36,4 +38,25 @@ export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<
         applying: () => limits.map((_, index) => index)
       }),
     spend: (scope, period) => Effect.map(store.spend([{ name: scope, period }]), ([found]) => found!)
-  }))
+  }
+}
+
+/** The ledger over the `Budget.BudgetStore` provided. */
+export const layer: Layer.Layer<SpendLedger, never, Budget.BudgetStore> = Layer.effect(
+  SpendLedger,
+  Effect.map(Budget.BudgetStore, over)
+)
+
+/** The ledger in the gateway's database, already migrated, which every instance on it shares. */
+export const layerSql = ({ bounds, sql }: Sql.Database): Layer.Layer<SpendLedger> =>
+  layer.pipe(
+    Layer.provide(
+      Layer.effect(
+        Budget.BudgetStore,
+        BudgetSql.make(sql, { address: bounds.address, statementTimeout: bounds.timeout })
+      )
+    )
+  )
+
+/** The ledger in this process's memory, for its life: a gateway without a database keeps its budgets so. */
+export const layerMemory: Layer.Layer<SpendLedger> = layer.pipe(Layer.provide(Budget.layerStoreMemory))

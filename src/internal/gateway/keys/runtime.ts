@@ -21,7 +21,7 @@ import * as RateLimiter from "../../../RateLimiter.js"
 import { type Caller, configKeyPrefix, personPrefix, sameDigest } from "../access/caller.js"
 import * as Allow from "../access/tools.js"
 import * as Errors from "../errorAnswer.js"
-import type { Ledger } from "./ledger.js"
+import { SpendLedger } from "./ledger.js"
 import type { KeyRecord, Store as KeyStore, TeamRecord } from "./store.js"
 
 /** The reply tokens of a budgeted request without `maxTokens`, as provider.json's keys have by default. */
@@ -80,16 +80,16 @@ const expired = (at: number) =>
   )
 
 /**
- * The callers of `store`'s keys, rebuilt on its every change, for the scope's life; `revoked` is told the ids of the
- * keys each change took away.
+ * The callers of `store`'s keys, rebuilt on its every change, for the scope's life, their budgets in the spend ledger;
+ * `revoked` is told the ids of the keys each change took away.
  */
 export const make = (
   store: KeyStore,
-  ledger: Ledger,
   limiterStores: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>,
   revoked: (stale: (caller: Caller) => boolean) => Effect.Effect<void>
-): Effect.Effect<RuntimeKeys, never, Scope.Scope> =>
+): Effect.Effect<RuntimeKeys, never, SpendLedger | Scope.Scope> =>
   Effect.gen(function*() {
+    const ledger = yield* SpendLedger
     const outer = yield* Effect.scope
     const limiters = new Map<string, Limiter>()
     let entries: ReadonlyArray<Entry> = []

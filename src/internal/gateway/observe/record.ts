@@ -76,10 +76,10 @@ export interface Service {
 /** Where each request's record goes, for one configuration served. */
 export class Journal extends Context.Service<Journal, Service>()("effect-llm-router/gateway/observe/Journal") {}
 
-/** Where the records go: the live figures, the request log (with a database), and lines when `logRequests`. */
+/** Where the records go: the live figures, the request log, and lines when `logRequests`. */
 export interface Destinations {
   readonly stats: LiveStats
-  readonly requestLog: RequestLog | undefined
+  readonly requestLog: RequestLog
   readonly logRequests: boolean
 }
 
@@ -88,11 +88,11 @@ export function make({ logRequests, requestLog, stats }: Destinations): Service 
   function written<A>(context: Request.Service, now: number, answer: A): Effect.Effect<A> {
     const record = recordOf(context, now)
     stats.record(record.deployment, record.latency, record.firstToken, record.cost)
-    requestLog?.record(record)
+    requestLog.record(record)
     return logRequests ? Effect.as(line(record), answer) : Effect.succeed(answer)
   }
   return Journal.of({
-    logPayloads: requestLog?.logPayloads === true,
+    logPayloads: requestLog.logPayloads,
     written,
     refused: (context, now, suppressed) =>
       suppressed === undefined ? Effect.void : line(recordOf(context, now, suppressed)),

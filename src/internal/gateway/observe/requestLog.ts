@@ -1,15 +1,16 @@
 /**
- * The gateway's request log in its database: a row per call, made from the same record as the log line and the live
- * figures (`observe/record.ts`), when the request ends. A request's own fiber only puts its row on a bounded queue,
- * never waiting: one fiber writes the queue to the database in batches, so neither a slow database nor one that is gone
- * delays or fails a call. A batch is the rows that come within `linger` of its first (or until it is full): SQLite's
- * transaction costs far more than a row, so a busy gateway writes its rows a batch at a time rather than as each
- * call ends (figures in docs/performance.md). A row the queue has no room for, or whose batch the database refuses,
- * is dropped, counted (`llm_gateway_request_log_dropped_total`) and reported in a warning log line. The same fiber
- * deletes, hourly and whenever a tenth of either bound was written since, the rows older than the retention and then
- * the oldest rows past the bounds on their count and their bytes, and gives the space they held back to the file system
- * (`Requests.reclaim`), so the database, its file included, stays bounded whatever comes. On
- * shutdown the queue is closed and written out before the database closes, so a clean stop loses nothing.
+ * The gateway's request log: a row per call, made from the same record as the log line and the live figures
+ * (`observe/record.ts`), when the request ends, kept in its store (`requestLogStore.ts`: the gateway's database, or
+ * without one this process's memory). A request's own fiber only puts its row on a bounded queue, never waiting: one
+ * fiber writes the queue to the store in batches, so neither a slow database nor one that is gone delays or fails a
+ * call. A batch is the rows that come within `linger` of its first (or until it is full): SQLite's transaction costs
+ * far more than a row, so a busy gateway writes its rows a batch at a time rather than as each call ends (figures in
+ * docs/performance.md). A row the queue has no room for, or whose batch the store refuses, is dropped, counted
+ * (`llm_gateway_request_log_dropped_total`) and reported in a warning log line. The same fiber sweeps the store,
+ * hourly and whenever a tenth of either bound was written since: the rows older than the retention go, then the
+ * oldest rows past the bounds on their count and their bytes, and a database gives the space they held back to the
+ * file system, so the log, a database's file included, stays bounded whatever comes. On shutdown the queue is closed
+ * and written out before the store closes, so a clean stop loses nothing.
  *
  * A row holds no prompt and no reply, unless payloads are logged (`Gateway.Options.logPayloads`): then it holds the
  * request's body and the reply's text, with every key the gateway knows (its gateway and admin keys, the
@@ -35,6 +36,7 @@ import * as Requests from "../../sql/requests.js"
 import * as Auth from "../access/authentication.js"
 import * as Intake from "../intake.js"
 import type { RequestRecord } from "./record.js"
+import { RequestLogStore } from "./requestLogStore.js"
 
 /** How long rows are kept unless told otherwise. */
 export const defaultRetention = Duration.days(30)
@@ -53,12 +55,8 @@ export const linger = Duration.millis(100)
 const sweepInterval = Duration.hours(1)
 /** The share of the row or byte bound whose writing brings the next sweep forward, so the bounds are kept closely. */
 const sweepShare = 0.1
-/** How long one batch, or one sweep, may take to write before it is dropped (the bound of the log's steps). */
-const writeTimeout = Duration.seconds(10)
 
 export interface RequestLogOptions {
-  /** The gateway's database; the log's steps are bounded by `writeTimeout`, not the database's own bound. */
-  readonly database: Sql.Database
   /** Whether a row holds the request's body and the reply's text (keys masked). */
   readonly logPayloads: boolean
   /** How long rows are kept. Default `defaultRetention`. */
@@ -145,11 +143,10 @@ const rowOf = (record: RequestRecord, payload: string | null): Unnamed => ({
   arguments_digest: record.toolCall?.argumentsDigest ?? null
 })
 
-/** The request log on `options.sql`, its writer running for the scope and flushed when it closes. */
-export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, never, Scope.Scope> =>
+/** The request log over the `RequestLogStore` provided, its writer running for the scope and flushed when it closes. */
+export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, never, RequestLogStore | Scope.Scope> =>
   Effect.gen(function*() {
-    const { sql } = options.database
-    const bounds: Sql.Bounds = { address: options.database.bounds.address, timeout: writeTimeout }
+    const store = yield* RequestLogStore
     const retention = Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? defaultRetention))
     const kept: Requests.Bounds = {
       rows: options.maxRows ?? defaultMaxRows,
@@ -185,28 +182,19 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
     const write = (unnamed: ReadonlyArray<Unnamed>) =>
       named(unnamed).pipe(
         Effect.flatMap((rows) =>
-          Sql.step(bounds, "writing the request log", Requests.insert(sql, rows)).pipe(
+          store.write(rows).pipe(
             Effect.andThen(Effect.sync(() => {
               writtenRows += rows.length
               for (const row of rows) writtenBytes += Requests.bytesOf(row)
             }))
           )
         ),
-        Effect.catchCause((cause) =>
-          Effect.sync(() => drop(unnamed.length, `the database refused them: ${why(cause)}`))
-        )
+        Effect.catchCause((cause) => Effect.sync(() => drop(unnamed.length, `the store refused them: ${why(cause)}`)))
       )
     const sweepDue = (now: number, nextSweep: number): boolean =>
       now >= nextSweep || writtenRows >= kept.rows * sweepShare || writtenBytes >= kept.bytes * sweepShare
     const sweep = (now: number) =>
-      Sql.step(
-        bounds,
-        "applying the request log's retention",
-        Requests.deleteBefore(sql, now - retention).pipe(
-          Effect.andThen(Requests.trim(sql, kept)),
-          Effect.andThen(Requests.reclaim(sql))
-        )
-      ).pipe(
+      store.sweep(now - retention, kept).pipe(
         Effect.andThen(Effect.sync(() => {
           writtenRows = 0
           writtenBytes = 0
@@ -252,7 +240,7 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
         Effect.timeout(Sql.closeTimeout),
         Effect.catchCause(() =>
           Effect.flatMap(Queue.size(queue), (left) => {
-            drop(left, "the database did not take them before shutdown")
+            drop(left, "the store did not take them before shutdown")
             return report
           })
         ),

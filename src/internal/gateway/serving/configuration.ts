@@ -10,7 +10,6 @@ import type { Drain } from "../drain.js"
 import type { Engine } from "../engine.js"
 import type { Instance } from "../identity/instance.js"
 import type { Oidc } from "../identity/oidc.js"
-import type { Ledger } from "../keys/ledger.js"
 import type * as McpEndpoint from "../mcp/endpoint.js"
 import type * as McpPins from "../mcp/pins.js"
 import type * as McpSessions from "../mcp/sessions.js"
@@ -32,8 +31,11 @@ export interface AppOptions {
   readonly drain: Drain
   /** The gateway's database (keys, teams, spend, the request log), if it has one. */
   readonly database: Sql.Database | undefined
-  /** With a database, what the admin API of keys reads besides the keys' store (`KeyStore`, in context). */
-  readonly managedKeys: Managed | undefined
+  /**
+   * Whether keys and teams made here would be this instance's alone (`Policy.localOnly`: its limits shared through
+   * Redis, its database a SQLite file of its own): making them is then refused.
+   */
+  readonly keysLocalOnly: boolean
   /** `POST /admin/reload`: the configuration read again and served (`Gateway.Service.reload`); the names it serves. */
   readonly reload: Effect.Effect<ReadonlyArray<string>, { readonly message: string }>
   /** The MCP endpoints (`/mcp`, `/mcp/<server>`) of a configuration with MCP servers. */
@@ -46,16 +48,6 @@ export interface AppOptions {
   readonly oidc: Oidc | undefined
   /** What `GET /admin/instance` proves (`Gateway.Options.instanceSecret`), when `serve` gave a secret. */
   readonly instance: Instance | undefined
-}
-
-/** What the admin API of keys works on besides the keys' store: the spend ledger. */
-export interface Managed {
-  readonly ledger: Ledger
-  /**
-   * Whether keys and teams made here would be this instance's alone (`Policy.localOnly`: its limits shared through
-   * Redis, its database a SQLite file of its own): making them is then refused.
-   */
-  readonly localOnly: boolean
 }
 
 /** What a generation serves. */

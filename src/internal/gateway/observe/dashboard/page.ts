@@ -130,8 +130,6 @@ export const page = `<!doctype html>
       </tr></thead>
       <tbody id="mcp-tools" data-testid="mcp-tools"></tbody>
     </table>
-    <p id="mcp-no-log" class="muted" data-testid="mcp-no-log" hidden>This gateway keeps no request log (it has no
-      database), so its tools' calls are not counted here.</p>
   </section>
   <section id="audit" data-testid="audit" hidden>
     <h2>Audit log <span class="muted">(admin actions and refusals, newest first; UTC)</span></h2>

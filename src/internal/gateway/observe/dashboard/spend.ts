@@ -5,9 +5,9 @@
  * prompt cache, those written to it, and what caching saved, net of its writes' premiums). Its data is the request
  * log's, through `GET /admin/spend?bucket=...` (`admin/spend.ts`), asked with the admin key the page keeps; the main
  * script tells it (an `admin-key` event) when a key was entered. Every name from the data is set with `textContent`; no
- * markup is built from data. A gateway without a database answers 404, and the section says it keeps no request log.
- * A grouping that names keys or teams is offered only to those the route lets read it (`groupPermissions`): each
- * option carries the permission it needs, and the script hides it from a page whose roles do not grant it.
+ * markup is built from data. A grouping that names keys or teams is offered only to those the route lets read it
+ * (`groupPermissions`): each option carries the permission it needs, and the script hides it from a page whose roles
+ * do not grant it.
  */
 import type { GroupBy } from "../../../sql/requests.js"
 import { groupPermissions } from "../../access/roles.js"
@@ -54,5 +54,4 @@ export const spendSection = `
     <tbody id="spend-totals" data-testid="spend-totals"></tbody>
   </table>
 </section>
-<p id="spend-none" class="muted" data-testid="spend-none" hidden></p>
 `

@@ -2,20 +2,15 @@
  * The dashboard's MCP section, run by the page (`../page.ts`): the MCP servers the gateway serves, each tool with its
  * state against its pin (served, or held until an admin approves its new definition), its price, and its calls,
  * errors and spend from the request log, from `GET /admin/mcp/servers` asked with the admin key the page keeps.
- * Every name from the data is set with `textContent`. A gateway without MCP servers hides the section; one without a
- * database shows the tools without figures, and says why. Plain browser JavaScript, typechecked against the DOM
- * (`tsconfig.browser.json`) and linted.
+ * Every name from the data is set with `textContent`. A gateway without MCP servers hides the section. Plain browser
+ * JavaScript, typechecked against the DOM (`tsconfig.browser.json`) and linted.
  */
 ;(function() {
   "use strict"
   var section = document.getElementById("mcp"), tools = document.getElementById("mcp-tools")
-  var noLog = document.getElementById("mcp-no-log")
 
   var money = function(value) {
     return value === null ? "\u2013" : "$" + (value === 0 ? "0" : value < 0.01 ? value.toFixed(5) : value.toFixed(2))
-  }
-  var count = function(value) {
-    return value === null ? "\u2013" : String(value)
   }
   // One cell: its text, its test id, its class, and the number it shows (for the tests), when it shows one.
   var cell = function(text, testId, className, value) {
@@ -38,14 +33,13 @@
         tr.appendChild(cell(tool.name, "tool", "text"))
         tr.appendChild(cell(tool.state, "state", "text " + (tool.state === "served" ? "ready" : "disabled")))
         tr.appendChild(cell(money(server.price_per_call), "price", "", server.price_per_call))
-        tr.appendChild(cell(count(tool.calls), "calls", "", tool.calls))
-        tr.appendChild(cell(count(tool.errors), "errors", tool.errors ? "disabled" : "", tool.errors))
+        tr.appendChild(cell(String(tool.calls), "calls", "", tool.calls))
+        tr.appendChild(cell(String(tool.errors), "errors", tool.errors ? "disabled" : "", tool.errors))
         tr.appendChild(cell(money(tool.cost), "spend", "", tool.cost))
         rows.push(tr)
       })
     })
     tools.replaceChildren.apply(tools, rows)
-    noLog.hidden = answer.request_log
     section.hidden = answer.servers.length === 0
   }
 

@@ -3,17 +3,16 @@
  * calls or tokens), over the last day by hour or the last 30 days by day, drawn as SVG, with its legend and each
  * group's totals (its prompt tokens read from and written to the provider's cache, and what caching saved), from
  * `GET /admin/spend?bucket=...` asked with the admin key the page keeps. Every name from the data is set with
- * `textContent`. A gateway without a database answers 404, and the section says it keeps no request log. A grouping
- * whose option names a permission (by key, by team) is offered only when the page's roles grant it over the whole
- * gateway, as the route asks. Plain browser JavaScript, typechecked against the DOM (`tsconfig.browser.json`) and
- * linted.
+ * `textContent`. A grouping whose option names a permission (by key, by team) is offered only when the page's roles
+ * grant it over the whole gateway, as the route asks. Plain browser JavaScript, typechecked against the DOM
+ * (`tsconfig.browser.json`) and linted.
  */
 ;(function() {
   "use strict"
   var byId = function(id) {
     return document.getElementById(id)
   }
-  var section = byId("spend"), none = byId("spend-none"), chart = byId("spend-chart")
+  var section = byId("spend"), chart = byId("spend-chart")
   var legend = byId("spend-legend"), totals = byId("spend-totals")
   var select = function(id) {
     return /** @type {HTMLSelectElement} */ (byId(id))
@@ -192,13 +191,6 @@
     return {
       path: "admin/spend?group_by=" + group.value + "&bucket=" + range.value + "&from=" + first / 1000,
       read: function(response) {
-        if (response.status === 404) {
-          return response.json().then(function(body) {
-            section.hidden = true
-            none.hidden = false
-            none.textContent = body.error.message
-          })
-        }
         if (!response.ok) throw new Error("HTTP " + response.status)
         return response.json().then(function(answer) {
           draw(answer, first)

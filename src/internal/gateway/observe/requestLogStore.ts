@@ -1,0 +1,200 @@
+/**
+ * Where the request log's rows are kept: the service `RequestLogStore`, of two layers, the gateway's database
+ * (`layerSql`: the table `requests`, its statements in `sql/requests.ts`), which every instance on it shares, or this
+ * process's memory (`layerMemory`), for its life, as a gateway without a database keeps it. Both keep one contract
+ * (`test/contract/requestLog.ts`); the writer that queues, batches and sweeps (`requestLog.ts`) is written once over
+ * either.
+ *
+ * A step is one of the concept's: a batch of rows written; a sweep (the rows that came in before an instant deleted,
+ * then the oldest past the bounds on rows and bytes, newest first by `(at, id)`, and the space they held given back);
+ * spend summed per group over a time range; each MCP tool's calls counted; and a page of rows, newest first, after a
+ * row found by its `(at, id)`.
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type { StoreUnavailableError } from "../../../Store.js"
+import * as Sql from "../../persistence/sql.js"
+import * as Requests from "../../sql/requests.js"
+
+/** The request log's store. */
+export interface Service {
+  /** `rows` written, in one step. */
+  readonly write: (rows: ReadonlyArray<Requests.Row>) => Effect.Effect<void, StoreUnavailableError>
+  /**
+   * The rows of requests that came in before `before` (epoch milliseconds) deleted, then the oldest past `bounds`
+   * (`Requests.trim`), and the space they held given back.
+   */
+  readonly sweep: (before: number, bounds: Requests.Bounds) => Effect.Effect<void, StoreUnavailableError>
+  /** The sums per group (and bucket) of the rows in the range (`Requests.spend`). */
+  readonly spend: (query: Requests.SpendQuery) => Effect.Effect<ReadonlyArray<Requests.SpendRow>, StoreUnavailableError>
+  /** Every MCP tool's calls, by server and tool. */
+  readonly toolCalls: Effect.Effect<ReadonlyArray<Requests.ToolCalls>, StoreUnavailableError>
+  /** The rows that match, newest first (ties by id), after `query.after` when given. */
+  readonly list: (query: Requests.ListQuery) => Effect.Effect<ReadonlyArray<Requests.Row>, StoreUnavailableError>
+}
+
+/** The request log's store. */
+export class RequestLogStore
+  extends Context.Service<RequestLogStore, Service>()("effect-llm-router/gateway/observe/RequestLogStore")
+{}
+
+/**
+ * How long one batch, or one sweep, may take in the database before it counts as unavailable: longer than a read's
+ * bound, since a sweep of a large table takes its time, and nobody waits on either.
+ */
+export const writeTimeout = Duration.seconds(10)
+
+/** The request log in the gateway's database, which every instance on it shares. */
+export const layerSql = ({ bounds, sql }: Sql.Database): Layer.Layer<RequestLogStore> => {
+  const writing: Sql.Bounds = { address: bounds.address, timeout: writeTimeout }
+  return Layer.succeed(RequestLogStore, {
+    write: (rows) =>
+      rows.length === 0
+        ? Effect.void
+        : Effect.asVoid(Sql.step(writing, "writing the request log", Requests.insert(sql, rows))),
+    sweep: (before, kept) =>
+      Sql.step(
+        writing,
+        "applying the request log's retention",
+        Requests.deleteBefore(sql, before).pipe(
+          Effect.andThen(Requests.trim(sql, kept)),
+          Effect.andThen(Requests.reclaim(sql))
+        )
+      ),
+    spend: (query) => Sql.step(bounds, "reading the request log", Requests.spend(sql, query)),
+    toolCalls: Sql.step(bounds, "reading the MCP calls of the request log", Requests.toolCalls(sql)),
+    list: (query) => Sql.step(bounds, "reading the request log", Requests.list(sql, query))
+  })
+}
+
+/** Whether `a` is newer than `b` in the log's order: later `at`, then larger id. */
+function newerFirst(a: Requests.Row, b: Requests.Row): number {
+  return b.at - a.at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0)
+}
+
+/** Whether `row` is among those `query` asks for (its `limit` aside). */
+function matches(row: Requests.Row, query: Requests.ListQuery): boolean {
+  const after = query.after
+  return (query.key === undefined || row.key_id === query.key) &&
+    (query.team === undefined || row.team_id === query.team) &&
+    (query.model === undefined || row.model === query.model) &&
+    (query.status === undefined || row.status === query.status) &&
+    (after === undefined || row.at < after.at || (row.at === after.at && row.id < after.id))
+}
+
+/** The rows newest first that both bounds keep, counted from the newest. */
+function trimmed(rows: ReadonlyArray<Requests.Row>, bounds: Requests.Bounds): Array<Requests.Row> {
+  const kept: Array<Requests.Row> = []
+  let bytes = 0
+  for (const row of [...rows].sort(newerFirst)) {
+    bytes += Requests.bytesOf(row)
+    if (kept.length + 1 > bounds.rows || bytes > bounds.bytes) break
+    kept.push(row)
+  }
+  return kept
+}
+
+/** A group's sums as they add up. */
+interface Sums {
+  readonly group: string | null
+  readonly mcp_server: string | null
+  readonly bucket: number
+  calls: number
+  cost: number
+  input_tokens: number
+  output_tokens: number
+  cached_tokens: number
+  cache_write_tokens: number
+  cache_savings: number
+}
+
+/** `Requests.spend` over rows in memory: the same groups, names, sums and order. */
+function spendOf(rows: ReadonlyArray<Requests.Row>, query: Requests.SpendQuery): ReadonlyArray<Requests.SpendRow> {
+  const column = Requests.groupColumns[query.groupBy]
+  const size = query.bucket === undefined ? undefined : Requests.buckets[query.bucket]
+  const byServer = query.groupBy === "model" || query.groupBy === "deployment"
+  // A key's name is the one its newest row gives, whether in the range or not.
+  const keyNames = new Map<string, { readonly row: Requests.Row }>()
+  const groups = new Map<string, Sums>()
+  for (const row of rows) {
+    if (query.groupBy === "key" && row.key_id !== null) {
+      const named = keyNames.get(row.key_id)
+      if (named === undefined || row.at > named.row.at) keyNames.set(row.key_id, { row })
+    }
+    if (row.at < query.from || row.at >= query.to) continue
+    const group = row[column]
+    const server = byServer ? row.mcp_server : null
+    const bucket = size === undefined ? 0 : Math.floor(row.at / size) * size
+    const id = JSON.stringify([group, server, bucket])
+    const sums = groups.get(id) ?? {
+      group,
+      mcp_server: server,
+      bucket,
+      calls: 0,
+      cost: 0,
+      input_tokens: 0,
+      output_tokens: 0,
+      cached_tokens: 0,
+      cache_write_tokens: 0,
+      cache_savings: 0
+    }
+    sums.calls += 1
+    sums.cost += row.cost ?? 0
+    sums.input_tokens += row.input_tokens ?? 0
+    sums.output_tokens += row.output_tokens ?? 0
+    sums.cached_tokens += row.cached_tokens ?? 0
+    sums.cache_write_tokens += row.cache_write_tokens ?? 0
+    sums.cache_savings += row.cache_savings ?? 0
+    groups.set(id, sums)
+  }
+  const ordered = [...groups.values()].sort((a, b) =>
+    size === undefined ? b.cost - a.cost || b.calls - a.calls : a.bucket - b.bucket || b.cost - a.cost
+  )
+  return ordered.map(({ bucket, group, mcp_server, ...sums }): Requests.SpendRow => ({
+    group,
+    ...(query.groupBy === "key"
+      ? { name: group === null ? null : keyNames.get(group)?.row.key_name ?? null }
+      : {}),
+    ...(byServer ? { mcp_server } : {}),
+    ...(size === undefined ? {} : { bucket }),
+    ...sums
+  }))
+}
+
+/** `Requests.toolCalls` over rows in memory. */
+function toolCallsOf(rows: ReadonlyArray<Requests.Row>): ReadonlyArray<Requests.ToolCalls> {
+  const tools = new Map<string, Requests.ToolCalls>()
+  for (const row of rows) {
+    if (row.mcp_server === null) continue
+    const tool = String(row.mcp_tool)
+    const id = JSON.stringify([row.mcp_server, tool])
+    const counted = tools.get(id) ?? { server: row.mcp_server, tool, calls: 0, errors: 0, cost: 0 }
+    tools.set(id, {
+      ...counted,
+      calls: counted.calls + 1,
+      errors: counted.errors + (row.error === null ? 0 : 1),
+      cost: counted.cost + (row.cost ?? 0)
+    })
+  }
+  return [...tools.values()]
+}
+
+/** The request log in this process's memory, for its life: a gateway without a database keeps it so. */
+export const layerMemory: Layer.Layer<RequestLogStore> = Layer.sync(RequestLogStore, () => {
+  let rows: Array<Requests.Row> = []
+  return {
+    write: (written) =>
+      Effect.sync(() => {
+        rows.push(...written)
+      }),
+    sweep: (before, bounds) =>
+      Effect.sync(() => {
+        rows = trimmed(rows.filter((row) => row.at >= before), bounds).reverse()
+      }),
+    spend: (query) => Effect.sync(() => spendOf(rows, query)),
+    toolCalls: Effect.sync(() => toolCallsOf(rows)),
+    list: (query) => Effect.sync(() => rows.filter((row) => matches(row, query)).sort(newerFirst).slice(0, query.limit))
+  }
+})
