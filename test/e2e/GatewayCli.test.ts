@@ -20,7 +20,14 @@ import * as LogLines from "../../src/cli/logLines.js"
 import * as Serve from "../../src/cli/serve.js"
 import { serveUsage } from "../../src/cli/usage.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitFirstLine, captureIo, spawnCli, startCli, startInProcess } from "../utils/cliHarness.js"
+import {
+  awaitFirstLine,
+  awaitWhileRunning,
+  captureIo,
+  spawnCli,
+  startCli,
+  startInProcess
+} from "../utils/cliHarness.js"
 import { effectProp } from "../utils/effectProp.js"
 import { rejection } from "../utils/gatewayHarness.js"
 
@@ -94,6 +101,20 @@ describe("serve, in-process", () => {
       expect(fs.existsSync(path.join(data, "gateway.db"))).toBe(true)
       const reply = yield* Effect.promise(() => post(url, chatBody("gpt-4o-mini")).then((response) => response.json()))
       expect(reply).toMatchObject({ object: "chat.completion", model: "gpt-4o-mini" })
+      // The request's line reaches stderr at its window's write, whole, and holds no key.
+      const logged = yield* awaitWhileRunning(
+        running,
+        "the request's log line",
+        Effect.sync(running.stderr),
+        (stderr) => stderr.includes(`"message":"request"`)
+      )
+      const line = logged.split("\n").filter((text) => text.startsWith("{")).map((text) =>
+        JSON.parse(text) as { readonly message: string; readonly level: string; readonly annotations: object }
+      ).find((entry) => entry.message === "request")
+      expect(line).toMatchObject({
+        level: "INFO",
+        annotations: { method: "POST", path: "/v1/chat/completions", status: 200, model: "gpt-4o-mini" }
+      })
       expect(running.stderr()).not.toContain(key)
       // No gateway keys, yet /metrics takes the admin key: the token in the data directory.
       const token = fs.readFileSync(path.join(data, "admin-token"), "utf8").trim()
