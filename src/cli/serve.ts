@@ -6,8 +6,8 @@
  * period, and exits 0. On SIGHUP it reads its provider.json again and serves it
  * (`Gateway.Service.reload`, as `POST /admin/reload` does; one sent while it starts, once it serves). Its logs (a line
  * per request, with no key in it) are
- * JSON lines on stderr (Effect's `Logger.formatJson`), those of each `logWindow` written together, the last when it
- * stops.
+ * JSON lines on stderr (Effect's `Logger.formatJson`), those of each window written together, the last when it
+ * stops (`logLines.ts`).
  *
  * @since 0.2.0
  */
@@ -32,6 +32,7 @@ import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminToken from "./adminToken.js"
 import { builtInSimulator, secretsOf } from "./chatSource.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { jsonLines } from "./logLines.js"
 import {
   noArgumentFlags,
   numberFlag,
@@ -249,29 +250,6 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
     )
     return yield* Effect.never
   })
-
-/**
- * How long `serve`'s log lines gather before they are written, together: a request's line is formatted on its fiber
- * and written with the window's others in one write, which costs far less than a write a line.
- *
- * @since 0.3.0
- * @category Constants
- */
-export const logWindow = Duration.millis(100)
-
-/**
- * `serve`'s logger: each line JSON (`Logger.formatJson`), the lines of a `logWindow` (timed by Effect's `Clock`)
- * written to `io.stderr` at once, and the last of them when the scope closes, so a clean stop loses none.
- *
- * @since 0.3.0
- * @category Constructors
- */
-export function jsonLines(io: Pick<Io, "stderr">) {
-  return Logger.batched(Logger.formatJson, {
-    window: logWindow,
-    flush: (lines) => Effect.sync(() => io.stderr(`${lines.join("\n")}\n`))
-  })
-}
 
 /**
  * Runs `serve` with its arguments (those after the word `serve`): prints the

@@ -1,9 +1,13 @@
 import Anthropic from "@anthropic-ai/sdk"
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect, it, vi } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
+import type * as LogLevel from "effect/LogLevel"
+import * as Redacted from "effect/Redacted"
+import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
@@ -12,10 +16,18 @@ import * as os from "node:os"
 import * as path from "node:path"
 import OpenAI from "openai"
 import * as Keys from "../../src/cli/keys.js"
+import * as LogLines from "../../src/cli/logLines.js"
 import * as Serve from "../../src/cli/serve.js"
 import { serveUsage } from "../../src/cli/usage.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitFirstLine, captureIo, spawnCli, startCli, startInProcess } from "../utils/cliHarness.js"
+import {
+  awaitFirstLine,
+  awaitWhileRunning,
+  captureIo,
+  spawnCli,
+  startCli,
+  startInProcess
+} from "../utils/cliHarness.js"
 import { effectProp } from "../utils/effectProp.js"
 import { rejection } from "../utils/gatewayHarness.js"
 
@@ -89,6 +101,20 @@ describe("serve, in-process", () => {
       expect(fs.existsSync(path.join(data, "gateway.db"))).toBe(true)
       const reply = yield* Effect.promise(() => post(url, chatBody("gpt-4o-mini")).then((response) => response.json()))
       expect(reply).toMatchObject({ object: "chat.completion", model: "gpt-4o-mini" })
+      // The request's line reaches stderr at its window's write, whole, and holds no key.
+      const logged = yield* awaitWhileRunning(
+        running,
+        "the request's log line",
+        Effect.sync(running.stderr),
+        (stderr) => stderr.includes(`"message":"request"`)
+      )
+      const line = logged.split("\n").filter((text) => text.startsWith("{")).map((text) =>
+        JSON.parse(text) as { readonly message: string; readonly level: string; readonly annotations: object }
+      ).find((entry) => entry.message === "request")
+      expect(line).toMatchObject({
+        level: "INFO",
+        annotations: { method: "POST", path: "/v1/chat/completions", status: 200, model: "gpt-4o-mini" }
+      })
       expect(running.stderr()).not.toContain(key)
       // No gateway keys, yet /metrics takes the admin key: the token in the data directory.
       const token = fs.readFileSync(path.join(data, "admin-token"), "utf8").trim()
@@ -320,6 +346,106 @@ describe("serve, the binary spawned", () => {
 })
 
 describe("serve's log lines", () => {
+  const primitive = fc.oneof(
+    fc.string(),
+    fc.double(),
+    fc.integer(),
+    fc.boolean(),
+    fc.bigInt(),
+    fc.constant(null),
+    fc.constant(undefined)
+  )
+  const value = fc.oneof(
+    primitive,
+    fc.array(primitive),
+    fc.object(),
+    fc.string().map((secret) => Redacted.make(secret)),
+    fc.string().map((secret) => ({ apiKey: Redacted.make(secret) }))
+  )
+  const level = fc.constantFrom<LogLevel.Severity>("Trace", "Debug", "Info", "Warn", "Error", "Fatal")
+  const line = (part: fc.Arbitrary<unknown>) =>
+    fc.record({
+      message: fc.array(part, { minLength: 1, maxLength: 3 }),
+      annotations: fc.dictionary(fc.string(), part, { maxKeys: 6 }),
+      spans: fc.array(fc.string(), { maxLength: 2 }),
+      cause: fc.boolean(),
+      level
+    })
+  type Line = typeof line extends (part: fc.Arbitrary<unknown>) => fc.Arbitrary<infer A> ? A : never
+
+  /** Logs `entry` on the running fiber, under its annotations and spans, each span opened a millisecond apart. */
+  const logged = (entry: Line) =>
+    Effect.gen(function*() {
+      const parts = entry.cause ? [...entry.message, Cause.fail("broken")] : entry.message
+      let effect = Effect.logWithLevel(entry.level)(...parts).pipe(Effect.annotateLogs(entry.annotations))
+      for (const span of entry.spans) {
+        effect = Effect.withLogSpan(effect, span).pipe(Effect.andThen(TestClock.adjust("1 millis")))
+      }
+      yield* effect
+    })
+
+  /** Changes every plain object and array `entry` holds, as a caller may after logging it. */
+  const disturb = (entry: Line) => {
+    for (const part of [...entry.message, ...Object.values(entry.annotations)]) {
+      if (Array.isArray(part)) part.push("changed")
+      else if (typeof part === "object" && part !== null && Object.getPrototypeOf(part) === Object.prototype) {
+        ;(part as Record<string, unknown>).changed = true
+      }
+    }
+  }
+
+  effectProp(
+    "each line is Logger.formatJson's as it was logged, byte for byte: any message, annotations, spans, cause and level",
+    fc.array(line(value), { minLength: 1, maxLength: 4 }),
+    (entries) =>
+      Effect.gen(function*() {
+        const writes: Array<string> = []
+        const expected: Array<string> = []
+        const scope = yield* Scope.make()
+        const serves = yield* Scope.provide(LogLines.jsonLines({ stderr: (text) => void writes.push(text) }), scope)
+        const reference = Logger.map(Logger.formatJson, (text) => void expected.push(text))
+        // Each line under the annotations and spans of a block the fiber leaves before the write.
+        for (const entry of entries) {
+          yield* logged(entry).pipe(
+            Effect.annotateLogs({ window: "open" }),
+            Effect.provide(Logger.layer([serves, reference])),
+            Effect.provideService(References.MinimumLogLevel, "All")
+          )
+          disturb(entry)
+        }
+        expect(writes).toEqual([])
+        yield* TestClock.adjust(LogLines.logWindow)
+        expect(writes).toEqual([`${expected.join("\n")}\n`])
+        yield* Scope.close(scope, Exit.void)
+      }),
+    200
+  )
+
+  effectProp(
+    "a line of primitives with no cause (every request's) is formatted at its window's write, not on its fiber",
+    fc.array(line(primitive).map((entry) => ({ ...entry, cause: false })), { minLength: 1, maxLength: 4 }),
+    (entries) =>
+      Effect.gen(function*() {
+        const writes: Array<string> = []
+        const scope = yield* Scope.make()
+        const serves = yield* Scope.provide(LogLines.jsonLines({ stderr: (text) => void writes.push(text) }), scope)
+        const stringify = vi.spyOn(JSON, "stringify")
+        yield* Effect.addFinalizer(() => Effect.sync(() => stringify.mockRestore()))
+        for (const entry of entries) {
+          yield* logged(entry).pipe(
+            Effect.provide(Logger.layer([serves])),
+            Effect.provideService(References.MinimumLogLevel, "All")
+          )
+        }
+        expect(stringify).not.toHaveBeenCalled()
+        yield* TestClock.adjust(LogLines.logWindow)
+        expect(stringify).toHaveBeenCalledTimes(entries.length)
+        expect(writes.join("").split("\n").filter((text) => text !== "").map((text) => JSON.parse(text).level))
+          .toEqual(entries.map((entry) => entry.level.toUpperCase()))
+        yield* Scope.close(scope, Exit.void)
+      })
+  )
+
   // Each window a count of lines logged, the last window's cut short by the scope's close.
   effectProp(
     "a window's lines go out in one write when it passes, the rest when the scope closes: each once, in order, whole",
@@ -328,7 +454,7 @@ describe("serve's log lines", () => {
       Effect.gen(function*() {
         const writes: Array<string> = []
         const scope = yield* Scope.make()
-        const logger = yield* Scope.provide(Serve.jsonLines({ stderr: (text) => void writes.push(text) }), scope)
+        const logger = yield* Scope.provide(LogLines.jsonLines({ stderr: (text) => void writes.push(text) }), scope)
         const logged = (n: number) =>
           Effect.logInfo("request").pipe(Effect.annotateLogs({ n }), Effect.provide(Logger.layer([logger])))
         let n = 0
@@ -336,7 +462,7 @@ describe("serve's log lines", () => {
           for (let j = 0; j < count; j++) yield* logged(n++)
           const before = writes.length
           if (i < windows.length - 1) {
-            yield* TestClock.adjust(Serve.logWindow)
+            yield* TestClock.adjust(LogLines.logWindow)
             expect(writes.length - before).toBe(count === 0 ? 0 : 1)
           }
         }

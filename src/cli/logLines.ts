@@ -1,0 +1,121 @@
+/**
+ * `serve`'s logger: JSON lines (Effect's `Logger.formatJson`) on stderr, those of each `logWindow` written together
+ * and the last when its scope closes. A line is formatted at its window's write, off the fiber that logged it (a
+ * request's line off the request's), whenever nothing the formatter reads of it can change meanwhile: each part of
+ * its message and each annotation is a primitive, and it has no cause. The fiber's annotations and spans are held as
+ * they were when it logged: Effect makes a new record and list at each `Effect.annotateLogs` and
+ * `Effect.withLogSpan`, typed readonly, so later ones leave them as they are. A line holding an object (which its
+ * owner may change, and whose masking reads the logging fiber's context) or a cause is formatted as it is logged.
+ *
+ * @since 0.3.0
+ */
+import type * as Cause from "effect/Cause"
+import type * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import type * as LogLevel from "effect/LogLevel"
+import * as References from "effect/References"
+import type { Io } from "./io.js"
+
+/**
+ * How long `serve`'s log lines gather before they are written, together: one write a window costs far less than one
+ * a line.
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const logWindow = Duration.millis(100)
+
+/**
+ * `serve`'s logger: each line `Logger.formatJson`'s, the lines of a `logWindow` (timed by Effect's `Clock`) formatted
+ * and written to `io.stderr` at once, and the last of them when the scope closes, so a clean stop loses none.
+ *
+ * @since 0.3.0
+ * @category Constructors
+ */
+export function jsonLines(io: Pick<Io, "stderr">) {
+  return Logger.batched(heldLines, {
+    window: logWindow,
+    flush: (lines) => Effect.sync(() => io.stderr(`${lines.map(formatted).join("\n")}\n`))
+  })
+}
+
+/**
+ * What `Logger.formatJson` reads of a line whose parts cannot change: the logging fiber's id, annotations and spans
+ * as they were when it logged.
+ */
+interface HeldLine {
+  readonly message: unknown
+  readonly logLevel: LogLevel.LogLevel
+  readonly cause: Cause.Cause<unknown>
+  readonly date: Date
+  readonly fiberId: number
+  readonly annotations: Readonly<Record<string, unknown>>
+  readonly spans: ReadonlyArray<[label: string, timestamp: number]>
+}
+
+/** A line as its window holds it: already formatted, or held to be formatted at the write. */
+type WindowLine = string | HeldLine
+
+const heldLines = Logger.make(hold)
+
+/** Holds `options`' line for its window's write when nothing in it can change until then, else formats it now. */
+function hold(options: Logger.Options<unknown>): WindowLine {
+  const annotations = options.fiber.getRef(References.CurrentLogAnnotations)
+  if (options.cause.reasons.length > 0 || !primitives(options.message) || !primitiveValues(annotations)) {
+    return Logger.formatJson.log(options)
+  }
+  return {
+    message: options.message,
+    logLevel: options.logLevel,
+    cause: options.cause,
+    date: options.date,
+    fiberId: options.fiber.id,
+    annotations,
+    spans: options.fiber.getRef(References.CurrentLogSpans)
+  }
+}
+
+/** Whether a message (one value or the parts of one `Effect.log` call) holds primitives only. */
+function primitives(message: unknown): boolean {
+  if (!Array.isArray(message)) return primitive(message)
+  for (const part of message) if (!primitive(part)) return false
+  return true
+}
+
+function primitiveValues(record: Readonly<Record<string, unknown>>): boolean {
+  for (const key in record) if (!primitive(record[key])) return false
+  return true
+}
+
+function primitive(value: unknown): boolean {
+  return value === null || (typeof value !== "object" && typeof value !== "function")
+}
+
+/** The line, `Logger.formatJson`'s. */
+function formatted(line: WindowLine): string {
+  if (typeof line === "string") return line
+  const { cause, date, logLevel, message } = line
+  return Logger.formatJson.log({ message, logLevel, cause, date, fiber: asLogged(line) })
+}
+
+/**
+ * The logging fiber as `Logger.formatJson` reads it (its id, and through `getRef` its annotations and spans), as it
+ * was when it logged `line`; any other reference its default. The fiber itself is not held: it holds its request.
+ */
+function asLogged(line: HeldLine): Fiber.Fiber<unknown, unknown> {
+  const logged = {
+    id: line.fiberId,
+    getRef<X>(reference: Context.Reference<X>): X {
+      const value: unknown = reference.key === References.CurrentLogAnnotations.key
+        ? line.annotations
+        : reference.key === References.CurrentLogSpans.key
+        ? line.spans
+        : reference.defaultValue()
+      return value as X
+    }
+  }
+  return logged as unknown as Fiber.Fiber<unknown, unknown>
+}
