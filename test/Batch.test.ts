@@ -20,8 +20,10 @@ import type * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderClientTag from "../src/ProviderClient.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as AzureOpenAi from "../src/providers/AzureOpenAi.js"
+import * as Bedrock from "../src/providers/Bedrock.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
+import * as SimulatedBedrock from "../src/simulator/Bedrock.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 import { eventually } from "./utils/eventually.js"
@@ -41,6 +43,22 @@ interface Dialect {
     headers: Record<string, string>
   ) => Layer.Layer<ProviderClient.ProviderClient, OptionsError, HttpClient.HttpClient>
 }
+
+/** A Bedrock client whose batches go to the simulator's control plane and S3, signed with its test credentials. */
+const bedrockClient = (url: string, headers: Record<string, string>) =>
+  Bedrock.layer({
+    baseUrl: url,
+    region: "us-east-1",
+    headers,
+    ...limits,
+    batch: {
+      roleArn: "arn:aws:iam::123456789012:role/batch-inference",
+      inputUri: "s3://batch-input/requests/",
+      outputUri: "s3://batch-output/results",
+      endpoint: url,
+      s3Endpoint: `${url}/s3`
+    }
+  }).pipe(Layer.provide(Layer.succeed(Bedrock.Credentials, () => Promise.resolve(SimulatedBedrock.testCredentials))))
 
 const dialects: ReadonlyArray<Dialect> = [
   {
@@ -73,6 +91,12 @@ const dialects: ReadonlyArray<Dialect> = [
     model: "gemini-2.5-flash",
     refusedAs: "BatchError",
     client: (url, headers) => Gemini.layer({ baseUrl: url, headers, ...limits })
+  },
+  {
+    name: "Bedrock batch inference",
+    model: "anthropic.claude-haiku-4-5-20251001-v1:0",
+    refusedAs: "BatchError",
+    client: bedrockClient
   }
 ]
 
@@ -99,7 +123,10 @@ function withBatch<A, E>(
   work: Effect.Effect<A, E, Batch.Batch>
 ) {
   return Effect.scoped(Effect.gen(function*() {
-    const sim = yield* Simulator.make({ apiKeys: [key], models: [dialect.model] })
+    const sim = yield* Simulator.make({
+      apiKeys: [key, SimulatedBedrock.testCredentials.accessKeyId],
+      models: [dialect.model]
+    })
     const fiber = yield* Effect.forkChild(
       Effect.provide(work, layerOf(dialect.client(sim.url, headers), dialect.model))
     )

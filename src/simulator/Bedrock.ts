@@ -36,9 +36,8 @@ import type * as Http from "node:http"
 import { cachePrefixes } from "../internal/simulator/bedrock/cachePrefixes.js"
 import { renderError, renderInvokeStream, renderReply, renderStream } from "../internal/simulator/bedrock/render.js"
 import { decode } from "../internal/simulator/bedrock/request.js"
-import { authorizationOf, verify } from "../internal/simulator/bedrock/sigv4.js"
+import { authorizationOf, checked } from "../internal/simulator/bedrock/sigv4.js"
 import { bearerKey, invalid } from "../internal/simulator/requestChecks.js"
-import * as Aws from "../internal/wire/bedrock/aws.js"
 import { exceptionFrame, failureBody, malformed } from "../internal/wire/bedrock/writer.js"
 import { isJsonObject } from "../internal/wire/json.js"
 import * as Anthropic from "./Anthropic.js"
@@ -162,18 +161,4 @@ export const checkSignature = (
   url: string,
   body: string,
   secretOf: (accessKeyId: string) => string | undefined = testSecretOf
-): Effect.Effect<ApiError | undefined, string> => {
-  const authorization = authorizationOf(headers)
-  if (authorization === undefined) return Effect.succeed(undefined)
-  return Effect.flatMap(Aws.load, (aws) =>
-    Effect.tryPromise({
-      try: () =>
-        verify(
-          aws,
-          authorization,
-          { headers, url, body },
-          secretOf
-        ),
-      catch: (error) => `the signature could not be checked: ${String(error)}`
-    }))
-}
+): Effect.Effect<ApiError | undefined, string> => checked({ method: "POST", headers, url, body }, secretOf)

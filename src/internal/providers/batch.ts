@@ -151,20 +151,31 @@ function httpOf(
   return { json, text, upload, send, at }
 }
 
-/** A result line's outcome: its reply read, its error mapped as an HTTP failure's, or a line never run. */
-function lineOf(
-  parts: BatchParts,
-  raw: RawLine,
-  model: string,
-  credentials: Credentials,
-  requestOf: (customId: string | undefined, position: number) => ChatRequest,
-  nowMillis: number
-): BatchLine {
+/** What a batch's result lines are read with. */
+interface LineContext {
+  readonly parts: BatchParts
+  readonly batchId: string
+  readonly model: string
+  readonly credentials: Credentials
+  readonly requestOf: (customId: string | undefined, position: number) => ChatRequest
+  readonly nowMillis: number
+}
+
+/**
+ * A result line's outcome: its reply read, its error mapped as an HTTP failure's, or a line never run. A reply that
+ * carries no id of its own (Bedrock's Converse) is named by its batch and its line's id, so no two lines share one.
+ */
+function lineOf(context: LineContext, raw: RawLine): BatchLine {
+  const { batchId, credentials, model, parts } = context
   const outcome = raw.outcome
   if (outcome === "expired" || outcome === "cancelled") return { ...raw, outcome }
   if (outcome._tag === "Reply") {
-    const request = requestOf(raw.customId, raw.position)
-    return { ...raw, outcome: parts.reply(outcome.body, request, model, credentials.keyId) }
+    const request = context.requestOf(raw.customId, raw.position)
+    const reply = Result.map(
+      parts.reply(outcome.body, request, model, credentials.keyId),
+      (response) => response.id === "" ? { ...response, id: `${batchId}/${raw.customId ?? raw.position}` } : response
+    )
+    return { ...raw, outcome: reply }
   }
   const error = fromHttpFailure({
     provider: parts.provider,
@@ -172,7 +183,7 @@ function lineOf(
     status: outcome.status,
     headers: undefined,
     body: outcome.body,
-    nowMillis,
+    nowMillis: context.nowMillis,
     secrets: [credentials.key]
   })
   return { ...raw, outcome: Result.fail(error) }
@@ -223,8 +234,15 @@ export function apiOf(parts: BatchParts): BatchApi {
             function requestOf(customId: string | undefined, position: number) {
               return (customId === undefined ? requests[position]?.request : byId.get(customId)) ?? fallback
             }
-            const now = clock.currentTimeMillisUnsafe()
-            return Effect.succeed(raws.map((raw) => lineOf(parts, raw, model, credentials, requestOf, now)))
+            const context: LineContext = {
+              parts,
+              batchId: status.id,
+              model,
+              credentials,
+              requestOf,
+              nowMillis: clock.currentTimeMillisUnsafe()
+            }
+            return Effect.succeed(raws.map((raw) => lineOf(context, raw)))
           })
       )
   }
