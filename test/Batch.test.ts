@@ -348,6 +348,95 @@ describe("Batch interrupted", () => {
     })))
 })
 
+describe("Batch over Bedrock's batch inference, ended early", () => {
+  const dialect = dialects.find((d) => d.name === "Bedrock batch inference")!
+  const bearer = { authorization: `Bearer ${key}` }
+
+  function simulator() {
+    return Simulator.make({ apiKeys: [key, SimulatedBedrock.testCredentials.accessKeyId], models: [dialect.model] })
+  }
+
+  function jobOf(url: string, jobArn: string, stop: boolean) {
+    const path = `${url}/model-invocation-job/${encodeURIComponent(jobArn)}`
+    return Effect.promise(() =>
+      stop
+        ? fetch(`${path}/stop`, { method: "POST", headers: bearer, body: "{}" }).then((r) => r.text())
+        : fetch(path, { headers: bearer }).then((r) => r.json())
+    )
+  }
+
+  it.effect("reads a job that expired before it began, with no results file, as every line expired", () =>
+    Effect.gen(function*() {
+      // One record: the expired job runs none of it (Expired, not PartiallyCompleted), and writes no results.
+      const outcomes = yield* withBatch(dialect, { [Simulator.batchFaultHeader]: "expire" }, Batch.run(requests(1)))
+      expect(Result.isFailure(outcomes[0]!) && outcomes[0].failure).toMatchObject({
+        _tag: "BatchLineError",
+        reason: "expired",
+        index: 0
+      })
+    }))
+
+  it.effect("gives the lines a job stopped mid-way never ran BatchLineError of reason cancelled", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const sim = yield* simulator()
+      const events: Array<Batch.Event> = []
+      const fiber = yield* Effect.forkChild(
+        Batch.events(requests(4)).pipe(
+          Stream.runForEach((event) => Effect.sync(() => events.push(event))),
+          Effect.provide(layerOf(dialect.client(sim.url, { [Simulator.batchFaultHeader]: "slow=8000" }), dialect.model))
+        )
+      )
+      // Stopped by someone else once half its records have run (two of four, eight seconds for the four).
+      yield* eventually(
+        "half the job to run",
+        Effect.andThen(TestClock.adjust("1 second"), Effect.sync(() => events.at(-1))),
+        (event) => event?._tag === "Progress" && event.succeeded >= 2
+      )
+      const jobArn = (events[0] as Batch.Progress).batchId!
+      yield* jobOf(sim.url, jobArn, true)
+      yield* eventually(
+        "the batch to end",
+        Effect.andThen(TestClock.adjust("1 second"), Effect.sync(() => fiber.pollUnsafe())),
+        (exit) => exit !== undefined
+      )
+      const lines = events.filter((event): event is Batch.Line => event._tag === "Line")
+      const cancelled = lines.filter((line) => Result.isFailure(line.result))
+      expect(lines).toHaveLength(4)
+      expect(cancelled.length).toBeGreaterThan(0)
+      for (const line of cancelled) {
+        expect(Result.isFailure(line.result) && line.result.failure).toMatchObject({
+          _tag: "BatchLineError",
+          reason: "cancelled",
+          batchId: jobArn,
+          index: line.index
+        })
+      }
+      expect(events.filter((event) => event._tag === "Progress").at(-1)).toMatchObject({ state: "cancelled" })
+    })))
+
+  it.effect("stops the job when its consumer leaves, so Bedrock runs and bills no more of it", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const sim = yield* simulator()
+      let jobArn: string | undefined
+      const fiber = yield* Effect.forkChild(
+        Batch.events(requests(3)).pipe(
+          Stream.runForEach((event) => Effect.sync(() => event._tag === "Progress" && (jobArn = event.batchId))),
+          Effect.provide(
+            layerOf(dialect.client(sim.url, { [Simulator.batchFaultHeader]: "slow=600000" }), dialect.model)
+          )
+        )
+      )
+      yield* eventually(
+        "the job to be created",
+        Effect.andThen(TestClock.adjust("1 second"), Effect.sync(() => jobArn)),
+        (id) => id !== undefined
+      )
+      yield* Fiber.interrupt(fiber)
+      const job = yield* jobOf(sim.url, jobArn!, false)
+      expect(job).toMatchObject({ status: "Stopped", processedRecordCount: 0, totalRecordCount: 3 })
+    })))
+})
+
 describe("Batch's polls", () => {
   it.effect("tries a poll again after a failure that can pass, the batch's lines still read", () =>
     Effect.gen(function*() {

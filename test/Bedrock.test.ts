@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Stream from "effect/Stream"
+import * as fc from "fast-check"
 import { errorBody, errorType } from "../src/internal/wire/bedrock/writer.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderConfig from "../src/ProviderConfig.js"
@@ -173,6 +174,98 @@ describe("Bedrock requests", () => {
         const error = yield* Effect.flip(signedIn(setup(conversed, options).service))
         expectOptionsError(error, { module: "Bedrock", option })
       }
+    }))
+})
+
+describe("Bedrock batch inference", () => {
+  const batch: Bedrock.BatchOptions = {
+    roleArn: "arn:aws:iam::123456789012:role/batch-inference",
+    inputUri: "s3://batch-input/requests/",
+    outputUri: "s3://batch-output/results"
+  }
+
+  it.effect("a batch's file goes to its bucket's own S3 host and its job to the region's control plane, each signed", () =>
+    Effect.gen(function*() {
+      const arn = "arn:aws:bedrock:eu-west-3:123456789012:model-invocation-job/abcdef012345"
+      const { requests, service } = setup(
+        (request) => request.method === "PUT" ? new Response("", { status: 200 }) : jsonResponse({ jobArn: arn }),
+        { region: "eu-west-3", batch }
+      )
+      const client = yield* signedIn(service)
+      const status = yield* signedIn(client.batch!.submit([{ customId: "line-0", request: hello }], claude, none))
+      assert.deepStrictEqual(status, { id: arn, state: "running", total: 1, succeeded: 0, failed: 0 })
+      const [put, create] = requests
+      const file =
+        /^https:\/\/batch-input\.s3\.eu-west-3\.amazonaws\.com\/requests\/(effect-llm-router-[a-z0-9-]+\.jsonl)$/
+          .exec(put!.url)
+      assert.strictEqual(put!.method, "PUT")
+      assert.isNotNull(file)
+      assert.match(
+        put!.headers["authorization"]!,
+        /Credential=ASIAUNITTEST00000000\/\d{8}\/eu-west-3\/s3\/aws4_request/
+      )
+      assert.strictEqual(create!.url, "https://bedrock.eu-west-3.amazonaws.com/model-invocation-job")
+      assert.match(create!.headers["authorization"]!, /\/eu-west-3\/bedrock\/aws4_request/)
+      assert.deepInclude(create!.body, {
+        roleArn: batch.roleArn,
+        modelId: claude,
+        modelInvocationType: "Converse",
+        inputDataConfig: { s3InputDataConfig: { s3Uri: `s3://batch-input/requests/${file![1]}` } },
+        outputDataConfig: { s3OutputDataConfig: { s3Uri: "s3://batch-output/results" } }
+      })
+    }))
+
+  it.effect("without batch options the client has no batch API, and Batch runs its requests as calls", () =>
+    Effect.gen(function*() {
+      const client = yield* signedIn(setup(conversed).service)
+      assert.isUndefined(client.batch)
+    }))
+
+  // Each field of the group right, missing, or wrong.
+  const fields = {
+    roleArn: [batch.roleArn, "batch-inference"],
+    inputUri: [batch.inputUri, "https://batch-input.s3.amazonaws.com/requests/"],
+    outputUri: [batch.outputUri, "s3://B/"],
+    endpoint: ["https://bedrock.vpce.example.com", "bedrock.vpce"],
+    s3Endpoint: ["http://127.0.0.1:9000", "minio:9000"],
+    timeoutHours: [72, 12]
+  } as const
+  const required = new Set(["roleArn", "inputUri", "outputUri"])
+  const group = fc.record(
+    Object.fromEntries(
+      Object.keys(fields).map((name) => [name, fc.constantFrom("right", "missing", "wrong")])
+    ) as Record<keyof typeof fields, fc.Arbitrary<"right" | "missing" | "wrong">>
+  )
+
+  function checkGroup(fates: Record<keyof typeof fields, "right" | "missing" | "wrong">) {
+    return Effect.gen(function*() {
+      const options: Record<string, unknown> = {}
+      const bad: Array<string> = []
+      for (const [name, fate] of Object.entries(fates)) {
+        const [right, wrong] = fields[name as keyof typeof fields]
+        if (fate !== "missing") options[name] = fate === "right" ? right : wrong
+        if (fate === "wrong" || (fate === "missing" && required.has(name))) bad.push(`batch.${name}`)
+      }
+      const built = yield* Effect.result(signedIn(setup(conversed, { batch: options as never }).service))
+      if (bad.length === 0) {
+        assert.isTrue(built._tag === "Success" && built.success.batch !== undefined)
+        return
+      }
+      assert.strictEqual(built._tag, "Failure")
+      const error = built._tag === "Failure" ? built.failure : undefined
+      expectOptionsError(error, { module: "Bedrock" })
+      const named = [error!, ...(error!.others ?? [])].map((problem) => problem.option)
+      assert.deepStrictEqual(named.sort(), bad.sort())
+    })
+  }
+
+  it("names every field of the batch group missing or wrong in one OptionsError", () =>
+    fc.assert(fc.asyncProperty(group, (fates) => Effect.runPromise(checkGroup(fates)))))
+
+  it.effect("a batch group with a Bedrock API key is an OptionsError: S3 takes only SigV4", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(setup(conversed, { batch, auth: "api-key" }).service)
+      expectOptionsError(error, { module: "Bedrock", option: "batch" })
     }))
 })
 

@@ -30,7 +30,7 @@
  * @since 0.3.0
  */
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as Http from "node:http"
 import { cachePrefixes } from "../internal/simulator/bedrock/cachePrefixes.js"

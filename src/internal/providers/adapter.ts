@@ -450,7 +450,11 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
         provider,
         transport,
         transportAt: (endpoint) =>
-          ProviderHttp.make(client, { ...definition, baseUrl: endpoint.baseUrl, sign: endpoint.sign ?? definition.sign }),
+          ProviderHttp.make(client, {
+            ...definition,
+            baseUrl: endpoint.baseUrl,
+            sign: endpoint.sign ?? definition.sign
+          }),
         wire: definition.batch,
         reply: batchReply,
         prepared: batchBody

@@ -139,7 +139,11 @@ function httpOf(
     })
   const send: BatchHttp["send"] = (method, path, body, contentType) =>
     Effect.flatMap(call(path, null), (prepared) => {
-      const request = HttpClientRequest.bodyText(HttpClientRequest.setMethod(prepared.request, method), body, contentType)
+      const request = HttpClientRequest.bodyText(
+        HttpClientRequest.setMethod(prepared.request, method),
+        body,
+        contentType
+      )
       return transport.text({ ...prepared, request }, () => Effect.void)
     })
   function at(endpoint: string): BatchHttp {

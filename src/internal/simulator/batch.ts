@@ -521,7 +521,9 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
 
   function bedrockView(batch: Held, job: Job, now: number): BedrockBatch.JobView {
     const view = viewOf(batch, now)
-    const { failed, succeeded } = counts(view)
+    // Bedrock counts the records that ran: those never run are in no count but the total.
+    const succeeded = view.outcomes.filter((outcome) => typeof outcome === "object" && outcome._tag === "Reply").length
+    const failed = view.outcomes.filter((outcome) => typeof outcome === "object" && outcome._tag === "Failed").length
     const ended = view.state !== "running"
     if (ended && view.state !== "refused" && batch.files === undefined) writeResults(batch, job, view)
     return {
@@ -614,9 +616,7 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
       params: { modelId, stream: "false" }
     }))
     const region = /\/\d{8}\/([^/]+)\//.exec(input.headers.authorization ?? "")?.[1] ?? "us-east-1"
-    const jobArn = `arn:aws:bedrock:${region}:123456789012:model-invocation-job/sim${
-      String(nextId++).padStart(9, "0")
-    }`
+    const jobArn = `arn:aws:bedrock:${region}:123456789012:model-invocation-job/sim${String(nextId++).padStart(9, "0")}`
     hold("bedrock", jobArn, modelId, input, fault, answer(format, input, fault, lines), "", {
       jobName,
       roleArn,

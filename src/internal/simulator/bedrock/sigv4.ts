@@ -12,8 +12,6 @@ import type { ApiError } from "../../../simulator/WireFormat.js"
 import type { Aws } from "../../wire/bedrock/aws.js"
 import { load, service } from "../../wire/bedrock/aws.js"
 
-
-
 /** The parts of a SigV4 `authorization` header. */
 export interface Authorization {
   readonly accessKeyId: string
@@ -95,11 +93,15 @@ export async function verify(
     })
   }
   const token = request.headers["x-amz-security-token"]
-  const signed = await aws.signer({
-    accessKeyId: authorization.accessKeyId,
-    secretAccessKey: Redacted.make(secretAccessKey),
-    ...(typeof token === "string" ? { sessionToken: Redacted.make(token) } : {})
-  }, authorization.region, signedFor).sign({
+  const signed = await aws.signer(
+    {
+      accessKeyId: authorization.accessKeyId,
+      secretAccessKey: Redacted.make(secretAccessKey),
+      ...(typeof token === "string" ? { sessionToken: Redacted.make(token) } : {})
+    },
+    authorization.region,
+    signedFor
+  ).sign({
     method: request.method,
     protocol: "http:",
     hostname: colon < 0 ? host : host.slice(0, colon),

@@ -50,6 +50,10 @@ const failureOf = (body: JsonObject): unknown =>
 
 type Signer = NonNullable<ProviderHttp.Options["sign"]>
 
+/** Whether `value` is an http(s) URL (`minio:9000` parses as a URL of the scheme `minio:`). */
+const isHttpUrl = (value: unknown): boolean =>
+  typeof value === "string" && URL.canParse(value) && /^https?:$/.test(new URL(value).protocol)
+
 /**
  * The batch settings of `options.batch`, or the `OptionsError` naming each field missing or wrong; undefined without
  * one. A batch's files go to S3, which takes only SigV4 (`signS3`): not with a Bedrock API key.
@@ -85,7 +89,7 @@ function batchOf(
       batch.outputUri,
       "the S3 prefix Bedrock writes each batch's results under (s3://bucket/prefix/)"
     ),
-    batch.endpoint === undefined ? undefined : URL.canParse(batch.endpoint) ? undefined : Invalid.make(
+    batch.endpoint === undefined || isHttpUrl(batch.endpoint) ? undefined : Invalid.make(
       "Bedrock",
       "batch.endpoint",
       batch.endpoint,
@@ -97,7 +101,7 @@ function batchOf(
       batch.endpoint,
       "the control plane's URL, or a region to find it by"
     ),
-    batch.s3Endpoint === undefined || URL.canParse(batch.s3Endpoint) ? undefined : Invalid.make(
+    batch.s3Endpoint === undefined || isHttpUrl(batch.s3Endpoint) ? undefined : Invalid.make(
       "Bedrock",
       "batch.s3Endpoint",
       batch.s3Endpoint,
@@ -119,7 +123,9 @@ function batchOf(
     control: { baseUrl: batch.endpoint ?? controlEndpointOf(region!) },
     // Path-style at an endpoint given (a VPC endpoint, an S3-compatible store), else the bucket's virtual host.
     bucket: (name) => ({
-      baseUrl: s3Endpoint === undefined ? `https://${name}.s3.${region ?? "us-east-1"}.amazonaws.com` : `${s3Endpoint}/${name}`,
+      baseUrl: s3Endpoint === undefined
+        ? `https://${name}.s3.${region ?? "us-east-1"}.amazonaws.com`
+        : `${s3Endpoint}/${name}`,
       sign: signS3
     })
   })
