@@ -22,6 +22,11 @@
  *   naming the model identifier a `ModelNotFoundError`; credentials that cannot be had an `AuthError` of reason
  *   `credential_unavailable` naming the provider tried.
  *
+ * - Batches (`Batch`): with `batch`, each batch is a batch inference job (`CreateModelInvocationJob` on the control
+ *   plane, `https://bedrock.{region}.amazonaws.com`), its requests' Converse bodies written as one JSONL file under
+ *   `batch.inputUri` and its results read from under `batch.outputUri`, S3's requests signed (service `s3`) with the
+ *   same credentials; without it, `Batch` runs a Bedrock client's requests as calls.
+ *
  * Signing, the frames and the default chain use AWS's libraries, optional peer dependencies imported when a client is
  * built (`@smithy/signature-v4`, `@smithy/hash-node`, `@smithy/eventstream-codec`) or when credentials are first
  * asked of the default chain (`@aws-sdk/credential-providers`).

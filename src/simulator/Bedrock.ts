@@ -25,6 +25,12 @@
  *   (`ThrottlingException` 429, `ValidationException` 400 for an unknown model or a prompt past the window,
  *   `UnrecognizedClientException` 403); a `stream-error` fault is an `exception` frame, on both APIs.
  *
+ * - Batch inference (Amazon Bedrock API reference: `CreateModelInvocationJob`, `GetModelInvocationJob`,
+ *   `StopModelInvocationJob`): `POST /model-invocation-job` of `modelInvocationType` `Converse`, its input file read
+ *   from a minimal S3 under `/s3` (`PUT` and `GET /s3/{bucket}/{key}`, path-style, signed for `s3`), each record
+ *   answered as a Converse call, the job's results written there when it ends, with the batch faults of
+ *   `Simulator.batchFaultHeader`.
+ *
  * Signing and the frames use AWS's libraries, optional peer dependencies imported at the first Bedrock request.
  *
  * @since 0.3.0
