@@ -8,8 +8,8 @@ import * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderConfig from "../src/ProviderConfig.js"
 import * as Bedrock from "../src/providers/Bedrock.js"
 import { adapterHarness, hello } from "./utils/adapterHarness.js"
-import { jsonResponse } from "./utils/fakeHttpClient.js"
-import { expectOptionsError } from "./utils/optionsError.js"
+import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
+import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { attributeText, recordingTracer } from "./utils/recordingTracer.js"
 
 const claude = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -332,5 +332,40 @@ describe("provider.json's bedrock entries", () => {
         aws: [{ model_name: claude, api: "bedrock", region: "us-east-1", profile: "staging" }]
       })
       assert.strictEqual(config.providers.aws![claude]!.entry.profile, "staging")
+    }))
+
+  it.effect("batch: for the bedrock api with SigV4, each field missing named by its path; the adapter checks shapes", () =>
+    Effect.gen(function*() {
+      const group = {
+        role_arn: "arn:aws:iam::123456789012:role/batch-inference",
+        input_uri: "s3://batch-input/requests/",
+        output_uri: "s3://batch-output/results/"
+      }
+      const entry = { model_name: claude, api: "bedrock", region: "us-east-1" } as const
+      const missing = yield* Effect.flip(ProviderConfig.fromJson({
+        aws: [{ ...entry, batch: { input_uri: group.input_uri } }]
+      }))
+      assert.sameDeepMembers(missing.issues.map((issue) => issue.path), [
+        "aws[0].batch.role_arn",
+        "aws[0].batch.output_uri"
+      ])
+      for (const issue of missing.issues) assert.include(issue.message, "is missing")
+      const misplaced = yield* Effect.flip(ProviderConfig.fromJson({
+        b: [{ model_name: "gpt-4o", api_keys: ["sk-0123456789"], batch: group }],
+        c: [{ ...entry, api_keys: ["k-0123456"], batch: group }]
+      }))
+      assert.deepStrictEqual(misplaced.issues.map((issue) => issue.path), ["b[0].batch", "c[0].batch"])
+      const config = yield* ProviderConfig.fromJson({ aws: [{ ...entry, batch: group }] })
+      const built = config.providers.aws![claude]!.entry
+      const client = yield* signedIn(
+        Effect.provide(ProviderClient.ProviderClient, ProviderConfig.clientLayer("aws", built)).pipe(
+          Effect.provideService(HttpClient.HttpClient, fakeHttpClient(conversed).client)
+        )
+      )
+      assert.isDefined(client.batch)
+      const wrong = yield* buildError(
+        ProviderConfig.clientLayer("aws", { ...built, batch: { ...group, role_arn: "batch-inference" } })
+      )
+      expectOptionsError(wrong, { module: `Bedrock (aws/${claude})`, option: "batch.roleArn" })
     }))
 })
