@@ -120,12 +120,14 @@ function layerOf(
 function withBatch<A, E>(
   dialect: Dialect,
   headers: Record<string, string>,
-  work: Effect.Effect<A, E, Batch.Batch>
+  work: Effect.Effect<A, E, Batch.Batch>,
+  server: Simulator.Options["server"] = "node"
 ) {
   return Effect.scoped(Effect.gen(function*() {
     const sim = yield* Simulator.make({
       apiKeys: [key, SimulatedBedrock.testCredentials.accessKeyId],
-      models: [dialect.model]
+      models: [dialect.model],
+      server
     })
     const fiber = yield* Effect.forkChild(
       Effect.provide(work, layerOf(dialect.client(sim.url, headers), dialect.model))
@@ -374,6 +376,12 @@ describe("Batch over Bedrock's batch inference, ended early", () => {
         reason: "expired",
         index: 0
       })
+    }))
+
+  it.effect("runs over the simulator's platform server too, which reads an S3 PUT's body as the plain listener does", () =>
+    Effect.gen(function*() {
+      const outcomes = yield* withBatch(dialect, {}, Batch.run(requests(2)), "platform")
+      expect(failureTags(outcomes)).toEqual(["ok", "ok"])
     }))
 
   it.effect("gives the lines a job stopped mid-way never ran BatchLineError of reason cancelled", () =>
