@@ -1,11 +1,11 @@
 /**
  * Many requests as one provider batch, at its batch price: submitted where the provider has a batch API (OpenAI's
- * files and batches, Azure OpenAI's global batch, Anthropic's Message Batches, the Gemini API's batch mode;
- * `ProviderClient.batch`), polled on a
+ * files and batches, Azure OpenAI's global batch, Anthropic's Message Batches, the Gemini API's batch mode, Bedrock's
+ * batch inference where its options name the S3 prefixes and role; `ProviderClient.batch`), polled on a
  * `Schedule` until it ends, and each request's `ChatResponse` or typed error given back in order, its usage marked
- * with `Pricing.batchTier` and its cost at that tier's prices (half the standard ones for those three). Where the
- * provider has none (an OpenAI-compatible server, Ollama, Bedrock, Vertex AI), the requests run as `Llm`
- * calls a few at a time, with the same results at the standard price.
+ * with `Pricing.batchTier` and its cost at that tier's prices (half the standard ones for these providers). Where the
+ * provider has none (an OpenAI-compatible server, Ollama, Vertex AI, Bedrock without `batch`), the requests run as
+ * `Llm` calls a few at a time, with the same results at the standard price.
  *
  * A request's failure is a value among the results, never the batch's: the provider's error for that line (an
  * `LlmError`), or `BatchLineError` for a line the provider never answered (`missing` from its result file, or not run

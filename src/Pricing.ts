@@ -38,8 +38,7 @@
  *   budget reserves it there too. The Message Batches API bills every
  *   token, cache reads and writes included, at half these prices
  *   (https://platform.claude.com/docs/en/build-with-claude/batch-processing):
- *   every Claude model's `batchTier` (not the Bedrock ids': Bedrock's batch
- *   inference is not made by this library).
+ *   every Claude model's `batchTier`.
  * - Google: https://ai.google.dev/gemini-api/docs/pricing (Gemini 2.5
  *   Pro's tier for prompts over 200k tokens is its `longContext`: $2.50
  *   input, $0.25 cached, $15 output). `cachedInput` is the text "context
@@ -52,6 +51,8 @@
  *   (https://ai.google.dev/gemini-api/docs/batch-mode): every Gemini
  *   model's `batchTier` (Gemini 2.5 Pro's long prompts included, at half
  *   the standard tier's prices, not half the long tier's).
+ * - Amazon Bedrock: https://aws.amazon.com/bedrock/pricing/ (on-demand, us-east-1). Batch inference is half the
+ *   on-demand price: every Bedrock model id's `batchTier`.
  * - DeepSeek: https://api-docs.deepseek.com/quick_start/pricing
  *   (`cachedInput` is the cache-hit price; `deepseek-chat` and
  *   `deepseek-reasoner` are priced alike since DeepSeek-V3.2)
@@ -292,14 +293,18 @@ export type Price = typeof Price.Type
 
 /**
  * The service tier a batch's lines are priced at (`Usage.serviceTier` of each `ChatResponse` a `Batch` gives back):
- * the built-in prices of OpenAI's, Anthropic's and Google's models carry it, at their providers' batch discount.
+ * the built-in prices of OpenAI's, Anthropic's, Google's and Amazon Bedrock's models carry it, at their providers'
+ * batch discount.
  *
  * @since 0.3.0
  * @category Constants
  */
 export const batchTier = "batch"
 
-/** The share of its standard prices a batch is billed at by OpenAI, Anthropic and Google: half. */
+/**
+ * The share of its standard prices a batch is billed at by OpenAI, Anthropic, Google and Amazon Bedrock (batch
+ * inference at half the on-demand price, Amazon Bedrock pricing): half.
+ */
 const batchShare = 0.5
 
 const tokenPriceNames = [
@@ -444,19 +449,21 @@ export const builtIn: Readonly<Record<string, Price>> = {
   // DeepSeek
   "deepseek-chat": deepSeekV32,
   "deepseek-reasoner": deepSeekV32,
-  // Amazon Bedrock, by model id (on-demand, us-east-1)
-  "anthropic.claude-3-5-haiku-20241022-v1:0": claude(0.8, 0.08, 1, 1.6, 4),
-  "anthropic.claude-haiku-4-5-20251001-v1:0": claude(1, 0.1, 1.25, 2, 5),
-  "anthropic.claude-3-7-sonnet-20250219-v1:0": claudeSonnet37,
-  "anthropic.claude-sonnet-4-20250514-v1:0": claudeSonnet,
-  "anthropic.claude-sonnet-4-5-20250929-v1:0": claudeSonnet,
-  "anthropic.claude-opus-4-1-20250805-v1:0": claudeOpus4,
-  "meta.llama3-1-8b-instruct-v1:0": price(0.22, 0.22, 0.22),
-  "meta.llama3-1-70b-instruct-v1:0": price(0.72, 0.72, 0.72),
-  "meta.llama3-3-70b-instruct-v1:0": price(0.72, 0.72, 0.72),
-  "amazon.nova-micro-v1:0": price(0.035, 0.00875, 0.14),
-  "amazon.nova-lite-v1:0": price(0.06, 0.015, 0.24),
-  "amazon.nova-pro-v1:0": price(0.8, 0.2, 3.2)
+  // Amazon Bedrock, by model id (on-demand, us-east-1), each price with its batch tier
+  ...batchPriced({
+    "anthropic.claude-3-5-haiku-20241022-v1:0": claude(0.8, 0.08, 1, 1.6, 4),
+    "anthropic.claude-haiku-4-5-20251001-v1:0": claude(1, 0.1, 1.25, 2, 5),
+    "anthropic.claude-3-7-sonnet-20250219-v1:0": claudeSonnet37,
+    "anthropic.claude-sonnet-4-20250514-v1:0": claudeSonnet,
+    "anthropic.claude-sonnet-4-5-20250929-v1:0": claudeSonnet,
+    "anthropic.claude-opus-4-1-20250805-v1:0": claudeOpus4,
+    "meta.llama3-1-8b-instruct-v1:0": price(0.22, 0.22, 0.22),
+    "meta.llama3-1-70b-instruct-v1:0": price(0.72, 0.72, 0.72),
+    "meta.llama3-3-70b-instruct-v1:0": price(0.72, 0.72, 0.72),
+    "amazon.nova-micro-v1:0": price(0.035, 0.00875, 0.14),
+    "amazon.nova-lite-v1:0": price(0.06, 0.015, 0.24),
+    "amazon.nova-pro-v1:0": price(0.8, 0.2, 3.2)
+  })
 }
 
 const dateSuffix = /(?:[-@]\d{4}-\d{2}-\d{2}|[-@]\d{8}|-latest)$/

@@ -20,8 +20,10 @@ import type * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderClientTag from "../src/ProviderClient.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as AzureOpenAi from "../src/providers/AzureOpenAi.js"
+import * as Bedrock from "../src/providers/Bedrock.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
+import * as SimulatedBedrock from "../src/simulator/Bedrock.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 import { eventually } from "./utils/eventually.js"
@@ -41,6 +43,22 @@ interface Dialect {
     headers: Record<string, string>
   ) => Layer.Layer<ProviderClient.ProviderClient, OptionsError, HttpClient.HttpClient>
 }
+
+/** A Bedrock client whose batches go to the simulator's control plane and S3, signed with its test credentials. */
+const bedrockClient = (url: string, headers: Record<string, string>) =>
+  Bedrock.layer({
+    baseUrl: url,
+    region: "us-east-1",
+    headers,
+    ...limits,
+    batch: {
+      roleArn: "arn:aws:iam::123456789012:role/batch-inference",
+      inputUri: "s3://batch-input/requests/",
+      outputUri: "s3://batch-output/results",
+      endpoint: url,
+      s3Endpoint: `${url}/s3`
+    }
+  }).pipe(Layer.provide(Layer.succeed(Bedrock.Credentials, () => Promise.resolve(SimulatedBedrock.testCredentials))))
 
 const dialects: ReadonlyArray<Dialect> = [
   {
@@ -73,6 +91,12 @@ const dialects: ReadonlyArray<Dialect> = [
     model: "gemini-2.5-flash",
     refusedAs: "BatchError",
     client: (url, headers) => Gemini.layer({ baseUrl: url, headers, ...limits })
+  },
+  {
+    name: "Bedrock batch inference",
+    model: "anthropic.claude-haiku-4-5-20251001-v1:0",
+    refusedAs: "BatchError",
+    client: bedrockClient
   }
 ]
 
@@ -96,10 +120,15 @@ function layerOf(
 function withBatch<A, E>(
   dialect: Dialect,
   headers: Record<string, string>,
-  work: Effect.Effect<A, E, Batch.Batch>
+  work: Effect.Effect<A, E, Batch.Batch>,
+  server: Simulator.Options["server"] = "node"
 ) {
   return Effect.scoped(Effect.gen(function*() {
-    const sim = yield* Simulator.make({ apiKeys: [key], models: [dialect.model] })
+    const sim = yield* Simulator.make({
+      apiKeys: [key, SimulatedBedrock.testCredentials.accessKeyId],
+      models: [dialect.model],
+      server
+    })
     const fiber = yield* Effect.forkChild(
       Effect.provide(work, layerOf(dialect.client(sim.url, headers), dialect.model))
     )
@@ -318,6 +347,101 @@ describe("Batch interrupted", () => {
         fetch(`${sim.url}/v1/messages/batches/${batchId}`, { headers: { "x-api-key": key } }).then((r) => r.json())
       )
       expect(answer).toMatchObject({ processing_status: "ended", request_counts: { canceled: 3, succeeded: 0 } })
+    })))
+})
+
+describe("Batch over Bedrock's batch inference, ended early", () => {
+  const dialect = dialects.find((d) => d.name === "Bedrock batch inference")!
+  const bearer = { authorization: `Bearer ${key}` }
+
+  function simulator() {
+    return Simulator.make({ apiKeys: [key, SimulatedBedrock.testCredentials.accessKeyId], models: [dialect.model] })
+  }
+
+  function jobOf(url: string, jobArn: string, stop: boolean) {
+    const path = `${url}/model-invocation-job/${encodeURIComponent(jobArn)}`
+    return Effect.promise(() =>
+      stop
+        ? fetch(`${path}/stop`, { method: "POST", headers: bearer, body: "{}" }).then((r) => r.text())
+        : fetch(path, { headers: bearer }).then((r) => r.json())
+    )
+  }
+
+  it.effect("reads a job that expired before it began, with no results file, as every line expired", () =>
+    Effect.gen(function*() {
+      // One record: the expired job runs none of it (Expired, not PartiallyCompleted), and writes no results.
+      const outcomes = yield* withBatch(dialect, { [Simulator.batchFaultHeader]: "expire" }, Batch.run(requests(1)))
+      expect(Result.isFailure(outcomes[0]!) && outcomes[0].failure).toMatchObject({
+        _tag: "BatchLineError",
+        reason: "expired",
+        index: 0
+      })
+    }))
+
+  it.effect("runs over the simulator's platform server too, which reads an S3 PUT's body as the plain listener does", () =>
+    Effect.gen(function*() {
+      const outcomes = yield* withBatch(dialect, {}, Batch.run(requests(2)), "platform")
+      expect(failureTags(outcomes)).toEqual(["ok", "ok"])
+    }))
+
+  it.effect("gives the lines a job stopped mid-way never ran BatchLineError of reason cancelled", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const sim = yield* simulator()
+      const events: Array<Batch.Event> = []
+      const fiber = yield* Effect.forkChild(
+        Batch.events(requests(4)).pipe(
+          Stream.runForEach((event) => Effect.sync(() => events.push(event))),
+          Effect.provide(layerOf(dialect.client(sim.url, { [Simulator.batchFaultHeader]: "slow=8000" }), dialect.model))
+        )
+      )
+      // Stopped by someone else once half its records have run (two of four, eight seconds for the four).
+      yield* eventually(
+        "half the job to run",
+        Effect.andThen(TestClock.adjust("1 second"), Effect.sync(() => events.at(-1))),
+        (event) => event?._tag === "Progress" && event.succeeded >= 2
+      )
+      const jobArn = (events[0] as Batch.Progress).batchId!
+      yield* jobOf(sim.url, jobArn, true)
+      yield* eventually(
+        "the batch to end",
+        Effect.andThen(TestClock.adjust("1 second"), Effect.sync(() => fiber.pollUnsafe())),
+        (exit) => exit !== undefined
+      )
+      const lines = events.filter((event): event is Batch.Line => event._tag === "Line")
+      const cancelled = lines.filter((line) => Result.isFailure(line.result))
+      expect(lines).toHaveLength(4)
+      expect(cancelled.length).toBeGreaterThan(0)
+      for (const line of cancelled) {
+        expect(Result.isFailure(line.result) && line.result.failure).toMatchObject({
+          _tag: "BatchLineError",
+          reason: "cancelled",
+          batchId: jobArn,
+          index: line.index
+        })
+      }
+      expect(events.filter((event) => event._tag === "Progress").at(-1)).toMatchObject({ state: "cancelled" })
+    })))
+
+  it.effect("stops the job when its consumer leaves, so Bedrock runs and bills no more of it", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const sim = yield* simulator()
+      let jobArn: string | undefined
+      const fiber = yield* Effect.forkChild(
+        Batch.events(requests(3)).pipe(
+          Stream.runForEach((event) => Effect.sync(() => event._tag === "Progress" && (jobArn = event.batchId))),
+          Effect.provide(
+            layerOf(dialect.client(sim.url, { [Simulator.batchFaultHeader]: "slow=600000" }), dialect.model)
+          )
+        )
+      )
+      yield* eventually(
+        "the job to be created",
+        Effect.andThen(TestClock.adjust("1 second"), Effect.sync(() => jobArn)),
+        (id) => id !== undefined
+      )
+      yield* Fiber.interrupt(fiber)
+      const job = yield* jobOf(sim.url, jobArn!, false)
+      expect(job).toMatchObject({ status: "Stopped", processedRecordCount: 0, totalRecordCount: 3 })
     })))
 })
 

@@ -2,13 +2,14 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Stream from "effect/Stream"
+import * as fc from "fast-check"
 import { errorBody, errorType } from "../src/internal/wire/bedrock/writer.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderConfig from "../src/ProviderConfig.js"
 import * as Bedrock from "../src/providers/Bedrock.js"
 import { adapterHarness, hello } from "./utils/adapterHarness.js"
-import { jsonResponse } from "./utils/fakeHttpClient.js"
-import { expectOptionsError } from "./utils/optionsError.js"
+import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
+import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { attributeText, recordingTracer } from "./utils/recordingTracer.js"
 
 const claude = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -176,6 +177,98 @@ describe("Bedrock requests", () => {
     }))
 })
 
+describe("Bedrock batch inference", () => {
+  const batch: Bedrock.BatchOptions = {
+    roleArn: "arn:aws:iam::123456789012:role/batch-inference",
+    inputUri: "s3://batch-input/requests/",
+    outputUri: "s3://batch-output/results"
+  }
+
+  it.effect("a batch's file goes to its bucket's own S3 host and its job to the region's control plane, each signed", () =>
+    Effect.gen(function*() {
+      const arn = "arn:aws:bedrock:eu-west-3:123456789012:model-invocation-job/abcdef012345"
+      const { requests, service } = setup(
+        (request) => request.method === "PUT" ? new Response("", { status: 200 }) : jsonResponse({ jobArn: arn }),
+        { region: "eu-west-3", batch }
+      )
+      const client = yield* signedIn(service)
+      const status = yield* signedIn(client.batch!.submit([{ customId: "line-0", request: hello }], claude, none))
+      assert.deepStrictEqual(status, { id: arn, state: "running", total: 1, succeeded: 0, failed: 0 })
+      const [put, create] = requests
+      const file =
+        /^https:\/\/batch-input\.s3\.eu-west-3\.amazonaws\.com\/requests\/(effect-llm-router-[a-z0-9-]+\.jsonl)$/
+          .exec(put!.url)
+      assert.strictEqual(put!.method, "PUT")
+      assert.isNotNull(file)
+      assert.match(
+        put!.headers["authorization"]!,
+        /Credential=ASIAUNITTEST00000000\/\d{8}\/eu-west-3\/s3\/aws4_request/
+      )
+      assert.strictEqual(create!.url, "https://bedrock.eu-west-3.amazonaws.com/model-invocation-job")
+      assert.match(create!.headers["authorization"]!, /\/eu-west-3\/bedrock\/aws4_request/)
+      assert.deepInclude(create!.body, {
+        roleArn: batch.roleArn,
+        modelId: claude,
+        modelInvocationType: "Converse",
+        inputDataConfig: { s3InputDataConfig: { s3Uri: `s3://batch-input/requests/${file![1]}` } },
+        outputDataConfig: { s3OutputDataConfig: { s3Uri: "s3://batch-output/results" } }
+      })
+    }))
+
+  it.effect("without batch options the client has no batch API, and Batch runs its requests as calls", () =>
+    Effect.gen(function*() {
+      const client = yield* signedIn(setup(conversed).service)
+      assert.isUndefined(client.batch)
+    }))
+
+  // Each field of the group right, missing, or wrong.
+  const fields = {
+    roleArn: [batch.roleArn, "batch-inference"],
+    inputUri: [batch.inputUri, "https://batch-input.s3.amazonaws.com/requests/"],
+    outputUri: [batch.outputUri, "s3://B/"],
+    endpoint: ["https://bedrock.vpce.example.com", "bedrock.vpce"],
+    s3Endpoint: ["http://127.0.0.1:9000", "minio:9000"],
+    timeoutHours: [72, 12]
+  } as const
+  const required = new Set(["roleArn", "inputUri", "outputUri"])
+  const group = fc.record(
+    Object.fromEntries(
+      Object.keys(fields).map((name) => [name, fc.constantFrom("right", "missing", "wrong")])
+    ) as Record<keyof typeof fields, fc.Arbitrary<"right" | "missing" | "wrong">>
+  )
+
+  function checkGroup(fates: Record<keyof typeof fields, "right" | "missing" | "wrong">) {
+    return Effect.gen(function*() {
+      const options: Record<string, unknown> = {}
+      const bad: Array<string> = []
+      for (const [name, fate] of Object.entries(fates)) {
+        const [right, wrong] = fields[name as keyof typeof fields]
+        if (fate !== "missing") options[name] = fate === "right" ? right : wrong
+        if (fate === "wrong" || (fate === "missing" && required.has(name))) bad.push(`batch.${name}`)
+      }
+      const built = yield* Effect.result(signedIn(setup(conversed, { batch: options as never }).service))
+      if (bad.length === 0) {
+        assert.isTrue(built._tag === "Success" && built.success.batch !== undefined)
+        return
+      }
+      assert.strictEqual(built._tag, "Failure")
+      const error = built._tag === "Failure" ? built.failure : undefined
+      expectOptionsError(error, { module: "Bedrock" })
+      const named = [error!, ...(error!.others ?? [])].map((problem) => problem.option)
+      assert.deepStrictEqual(named.sort(), bad.sort())
+    })
+  }
+
+  it("names every field of the batch group missing or wrong in one OptionsError", () =>
+    fc.assert(fc.asyncProperty(group, (fates) => Effect.runPromise(checkGroup(fates)))))
+
+  it.effect("a batch group with a Bedrock API key is an OptionsError: S3 takes only SigV4", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(setup(conversed, { batch, auth: "api-key" }).service)
+      expectOptionsError(error, { module: "Bedrock", option: "batch" })
+    }))
+})
+
 describe("Bedrock's error answers, as the wire's writer writes them, read by the client", () => {
   // Each status with its type (the writer's for the status, or one the header names apart from it), and the error
   // the library maps it to.
@@ -239,5 +332,40 @@ describe("provider.json's bedrock entries", () => {
         aws: [{ model_name: claude, api: "bedrock", region: "us-east-1", profile: "staging" }]
       })
       assert.strictEqual(config.providers.aws![claude]!.entry.profile, "staging")
+    }))
+
+  it.effect("batch: for the bedrock api with SigV4, each field missing named by its path; the adapter checks shapes", () =>
+    Effect.gen(function*() {
+      const group = {
+        role_arn: "arn:aws:iam::123456789012:role/batch-inference",
+        input_uri: "s3://batch-input/requests/",
+        output_uri: "s3://batch-output/results/"
+      }
+      const entry = { model_name: claude, api: "bedrock", region: "us-east-1" } as const
+      const missing = yield* Effect.flip(ProviderConfig.fromJson({
+        aws: [{ ...entry, batch: { input_uri: group.input_uri } }]
+      }))
+      assert.sameDeepMembers(missing.issues.map((issue) => issue.path), [
+        "aws[0].batch.role_arn",
+        "aws[0].batch.output_uri"
+      ])
+      for (const issue of missing.issues) assert.include(issue.message, "is missing")
+      const misplaced = yield* Effect.flip(ProviderConfig.fromJson({
+        b: [{ model_name: "gpt-4o", api_keys: ["sk-0123456789"], batch: group }],
+        c: [{ ...entry, api_keys: ["k-0123456"], batch: group }]
+      }))
+      assert.deepStrictEqual(misplaced.issues.map((issue) => issue.path), ["b[0].batch", "c[0].batch"])
+      const config = yield* ProviderConfig.fromJson({ aws: [{ ...entry, batch: group }] })
+      const built = config.providers.aws![claude]!.entry
+      const client = yield* signedIn(
+        Effect.provide(ProviderClient.ProviderClient, ProviderConfig.clientLayer("aws", built)).pipe(
+          Effect.provideService(HttpClient.HttpClient, fakeHttpClient(conversed).client)
+        )
+      )
+      assert.isDefined(client.batch)
+      const wrong = yield* buildError(
+        ProviderConfig.clientLayer("aws", { ...built, batch: { ...group, role_arn: "batch-inference" } })
+      )
+      expectOptionsError(wrong, { module: `Bedrock (aws/${claude})`, option: "batch.roleArn" })
     }))
 })

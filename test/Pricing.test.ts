@@ -49,12 +49,12 @@ describe("Pricing.lookup", () => {
     })
   })
 
-  it("prices a batch's lines at half every token price of OpenAI's, Anthropic's and Google's models", () => {
-    const batched = /^(?:gpt-|o\d|claude-|gemini-)/
+  it("prices a batch's lines at half every token price of OpenAI's, Anthropic's, Google's and Bedrock's models", () => {
+    const batched = /^(?:gpt-|o\d|claude-|gemini-|anthropic\.|meta\.|amazon\.)/
     for (const [model, price] of Object.entries(Pricing.builtIn)) {
       const batch = price.serviceTiers?.[Pricing.batchTier]
       if (!batched.test(model)) {
-        // Bedrock's batch inference and DeepSeek's API are not batched by the library: no batch tier to bill.
+        // DeepSeek's API has no batch API: no batch tier to bill.
         expect(batch, model).toBeUndefined()
         continue
       }

@@ -22,6 +22,11 @@
  *   naming the model identifier a `ModelNotFoundError`; credentials that cannot be had an `AuthError` of reason
  *   `credential_unavailable` naming the provider tried.
  *
+ * - Batches (`Batch`): with `batch`, each batch is a batch inference job (`CreateModelInvocationJob` on the control
+ *   plane, `https://bedrock.{region}.amazonaws.com`), its requests' Converse bodies written as one JSONL file under
+ *   `batch.inputUri` and its results read from under `batch.outputUri`, S3's requests signed (service `s3`) with the
+ *   same credentials; without it, `Batch` runs a Bedrock client's requests as calls.
+ *
  * Signing, the frames and the default chain use AWS's libraries, optional peer dependencies imported when a client is
  * built (`@smithy/signature-v4`, `@smithy/hash-node`, `@smithy/eventstream-codec`) or when credentials are first
  * asked of the default chain (`@aws-sdk/credential-providers`).
@@ -71,6 +76,45 @@ export interface Options extends HttpOptions {
    * @since 0.3.0
    */
   readonly profile?: string | undefined
+  /**
+   * Where `Batch` runs this client's batches as Bedrock batch inference jobs, at Bedrock's batch price: the S3
+   * prefixes of their input and output files and the service role Bedrock reads and writes them with (docs/batch.md,
+   * "Bedrock"). Only with SigV4: the same credentials sign the control plane's and S3's requests. Default: none, and
+   * `Batch` runs the requests as calls.
+   *
+   * @since 0.3.0
+   */
+  readonly batch?: BatchOptions | undefined
+}
+
+/**
+ * Where a Bedrock client's batches go (Amazon Bedrock API reference, `CreateModelInvocationJob`): each batch's
+ * requests written as one JSONL file under `inputUri` (each line a `recordId` and its Converse body), a job made with
+ * `roleArn` that writes its results under `outputUri`, polled and stopped by its ARN, its results read back from S3.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface BatchOptions {
+  /**
+   * The ARN of the service role Bedrock runs the job as (`arn:aws:iam::123456789012:role/name`): it reads the input
+   * bucket and writes the output one (user guide, "Create a custom service role for batch inference").
+   */
+  readonly roleArn: string
+  /** The S3 prefix each batch's input file is written under, `s3://bucket/prefix/`. */
+  readonly inputUri: string
+  /** The S3 prefix Bedrock writes each batch's results under (a folder per job), `s3://bucket/prefix/`. */
+  readonly outputUri: string
+  /** The control plane's URL (a VPC endpoint, a proxy). Default: `https://bedrock.{region}.amazonaws.com`. */
+  readonly endpoint?: string | undefined
+  /**
+   * S3's URL, a bucket's objects addressed path-style under it (`{s3Endpoint}/{bucket}/{key}`: a VPC endpoint, an
+   * S3-compatible store, the simulator's `/s3`). Default: each bucket's own host,
+   * `https://{bucket}.s3.{region}.amazonaws.com`.
+   */
+  readonly s3Endpoint?: string | undefined
+  /** Hours a job may wait and run before it stops, its lines not run then expired (24 to 168). Default: Bedrock's. */
+  readonly timeoutHours?: number | undefined
 }
 
 /**
@@ -178,8 +222,10 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
       ? Effect.map(Credentials, (provider) => Aws.credentialSource(provider, nameOf(provider)))
       : Effect.succeed(Aws.credentialSource(Aws.profileCredentials(options.profile), Aws.profileName(options.profile)))
     const credentials = yield* source
-    const sign = Aws.sign(aws, credentials, options.region ?? "us-east-1")
-    return yield* Adapter.make((given: Options) => definition(given, aws, sign, credentials), options)
+    const region = options.region ?? "us-east-1"
+    const sign = Aws.sign(aws, credentials, region)
+    const signS3 = Aws.sign(aws, credentials, region, "s3")
+    return yield* Adapter.make((given: Options) => definition(given, aws, sign, credentials, signS3), options)
   })
 
 /**

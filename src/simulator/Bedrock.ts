@@ -25,20 +25,25 @@
  *   (`ThrottlingException` 429, `ValidationException` 400 for an unknown model or a prompt past the window,
  *   `UnrecognizedClientException` 403); a `stream-error` fault is an `exception` frame, on both APIs.
  *
+ * - Batch inference (Amazon Bedrock API reference: `CreateModelInvocationJob`, `GetModelInvocationJob`,
+ *   `StopModelInvocationJob`): `POST /model-invocation-job` of `modelInvocationType` `Converse`, its input file read
+ *   from a minimal S3 under `/s3` (`PUT` and `GET /s3/{bucket}/{key}`, path-style, signed for `s3`), each record
+ *   answered as a Converse call, the job's results written there when it ends, with the batch faults of
+ *   `Simulator.batchFaultHeader`.
+ *
  * Signing and the frames use AWS's libraries, optional peer dependencies imported at the first Bedrock request.
  *
  * @since 0.3.0
  */
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as Http from "node:http"
 import { cachePrefixes } from "../internal/simulator/bedrock/cachePrefixes.js"
 import { renderError, renderInvokeStream, renderReply, renderStream } from "../internal/simulator/bedrock/render.js"
 import { decode } from "../internal/simulator/bedrock/request.js"
-import { authorizationOf, verify } from "../internal/simulator/bedrock/sigv4.js"
+import { authorizationOf, checked } from "../internal/simulator/bedrock/sigv4.js"
 import { bearerKey, invalid } from "../internal/simulator/requestChecks.js"
-import * as Aws from "../internal/wire/bedrock/aws.js"
 import { exceptionFrame, failureBody, malformed } from "../internal/wire/bedrock/writer.js"
 import { isJsonObject } from "../internal/wire/json.js"
 import * as Anthropic from "./Anthropic.js"
@@ -162,18 +167,4 @@ export const checkSignature = (
   url: string,
   body: string,
   secretOf: (accessKeyId: string) => string | undefined = testSecretOf
-): Effect.Effect<ApiError | undefined, string> => {
-  const authorization = authorizationOf(headers)
-  if (authorization === undefined) return Effect.succeed(undefined)
-  return Effect.flatMap(Aws.load, (aws) =>
-    Effect.tryPromise({
-      try: () =>
-        verify(
-          aws,
-          authorization,
-          { headers, url, body },
-          secretOf
-        ),
-      catch: (error) => `the signature could not be checked: ${String(error)}`
-    }))
-}
+): Effect.Effect<ApiError | undefined, string> => checked({ method: "POST", headers, url, body }, secretOf)

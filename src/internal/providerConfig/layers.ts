@@ -31,6 +31,18 @@ import { model, priceOf } from "./lookup.js"
 
 const defaultOpenAiBaseUrl = "https://api.openai.com/v1"
 
+/** A Bedrock entry's `batch` group as `Bedrock.Options.batch`. */
+function batchOf(batch: NonNullable<ModelEntry["batch"]>): Bedrock.BatchOptions {
+  return {
+    roleArn: batch.role_arn,
+    inputUri: batch.input_uri,
+    outputUri: batch.output_uri,
+    endpoint: batch.endpoint,
+    s3Endpoint: batch.s3_endpoint,
+    timeoutHours: batch.timeout_hours
+  }
+}
+
 /**
  * The `ProviderClient` a model entry's `api` (and `preset`) selects; an adapter's refusal (its `OptionsError`, a
  * missing optional peer dependency's included) names the entry.
@@ -103,7 +115,8 @@ const adapterLayer = (
         ...common,
         region: entry.region,
         profile: entry.profile,
-        auth: entry.api_keys === undefined ? "sigv4" : "api-key"
+        auth: entry.api_keys === undefined ? "sigv4" : "api-key",
+        ...(entry.batch === undefined ? {} : { batch: batchOf(entry.batch) })
       })
   }
 }

@@ -127,6 +127,19 @@ export const ModelEntry = Schema.Struct({
    * (`Bedrock.Options.profile`). Default: AWS's default credential chain.
    */
   profile: optional(NonEmpty),
+  /**
+   * With `api: "bedrock"` and no `api_keys`: where the deployment's batches go as batch inference jobs
+   * (`Bedrock.Options.batch`), the service role and S3 prefixes required; the adapter checks their shapes. Default:
+   * none, its batches run as calls.
+   */
+  batch: optional(Schema.Struct({
+    role_arn: NonEmpty,
+    input_uri: NonEmpty,
+    output_uri: NonEmpty,
+    endpoint: optional(HttpUrl),
+    s3_endpoint: optional(HttpUrl),
+    timeout_hours: optional(PositiveInt)
+  })),
   organization: optional(NonEmpty),
   /** OpenAI's project (`OpenAI-Project`); with `api: "vertex"`, the Google Cloud project (`Vertex.Options.project`). */
   project: optional(NonEmpty),

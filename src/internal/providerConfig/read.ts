@@ -598,6 +598,14 @@ export const read = (
             message: "a profile signs with SigV4, Bedrock API keys need none; give one of profile and api_keys"
           })
         }
+        if (entry.batch !== undefined && api !== "bedrock") {
+          issues.push({ path: `${at}.batch`, message: `is for the bedrock api, not ${api}` })
+        } else if (entry.batch !== undefined && entry.api_keys !== undefined) {
+          issues.push({
+            path: `${at}.batch`,
+            message: "a batch's files go to S3, which takes SigV4, not Bedrock API keys; leave api_keys out"
+          })
+        }
         if (entry.store !== undefined && api !== "responses") {
           issues.push({ path: `${at}.store`, message: `is for the responses api, not ${api}` })
         }

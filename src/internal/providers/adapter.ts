@@ -449,6 +449,12 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
       batch: BatchApi.apiOf({
         provider,
         transport,
+        transportAt: (endpoint) =>
+          ProviderHttp.make(client, {
+            ...definition,
+            baseUrl: endpoint.baseUrl,
+            sign: endpoint.sign ?? definition.sign
+          }),
         wire: definition.batch,
         reply: batchReply,
         prepared: batchBody

@@ -1,8 +1,9 @@
 /**
  * A provider's batch API as a client makes it (`ProviderClient.batch`): the dialect's steps (`BatchWire`, in its wire
- * folder's `client.ts`) over the adapter's transport, each step one exchange with the key it is given, its failures
- * typed and masked as a call's are; each result line's reply read by the dialect's own reply reader, its error by the
- * one mapping of an HTTP failure.
+ * folder's `client.ts`) over the adapter's transport, or over the other endpoints the dialect names (Bedrock's control
+ * plane and S3 buckets), each step one exchange with the key it is given, its failures typed and masked as a call's
+ * are; each result line's reply read by the dialect's own reply reader, its error by the one mapping of an HTTP
+ * failure.
  */
 import * as Effect from "effect/Effect"
 import * as HttpBody from "effect/http/HttpBody"
@@ -17,6 +18,13 @@ import type * as ProviderHttp from "../transport/providerHttp.js"
 import type { RawLine } from "../wire/batch.js"
 import { ShapeError } from "../wire/codecError.js"
 import type { JsonObject } from "../wire/json.js"
+
+/** An endpoint of the provider's other than its calls' (Bedrock's control plane, an S3 bucket): its root and signature. */
+export interface BatchEndpoint {
+  readonly baseUrl: string
+  /** How a request to it is signed. Default: as the provider's calls are (`ProviderHttp.Options.sign`). */
+  readonly sign?: ProviderHttp.Options["sign"] | undefined
+}
 
 /** One batch step's HTTP, for a model and a key. */
 export interface BatchHttp {
@@ -38,10 +46,21 @@ export interface BatchHttp {
     body: string,
     reader: (body: JsonObject) => A
   ) => Effect.Effect<A, LlmError>
+  /** A `PUT` or `POST` of `body` to `path` (a file's upload, a step answered with no body). */
+  readonly send: (
+    method: "PUT" | "POST",
+    path: string,
+    body: string,
+    contentType: string
+  ) => Effect.Effect<void, LlmError>
+  /** The same steps at one of the wire's `endpoints`, by its name. */
+  readonly at: (endpoint: string) => BatchHttp
 }
 
 /** A dialect's batch steps over `BatchHttp`. */
 export interface BatchWire {
+  /** The endpoints its steps reach besides the provider's own, by name (`BatchHttp.at`). Default: none. */
+  readonly endpoints?: Readonly<Record<string, BatchEndpoint>> | undefined
   readonly submit: (
     http: BatchHttp,
     model: string,
@@ -60,6 +79,8 @@ export interface BatchWire {
 export interface BatchParts {
   readonly provider: string
   readonly transport: ProviderHttp.Transport
+  /** The transport of another endpoint: the provider's own options at its root, signed as it says. */
+  readonly transportAt: (endpoint: BatchEndpoint) => ProviderHttp.Transport
   readonly wire: BatchWire
   /** A reply's body as a `ChatResponse`, or the error it is (a blocked prompt's, a reply of the wrong shape). */
   readonly reply: (
@@ -76,8 +97,15 @@ export interface BatchParts {
   ) => Result.Result<unknown, LlmError>
 }
 
-function httpOf(parts: BatchParts, model: string, credentials: Credentials): BatchHttp {
-  const { transport } = parts
+/** The transports of a wire's endpoints, by name. */
+type Transports = Readonly<Record<string, ProviderHttp.Transport>>
+
+function httpOf(
+  transport: ProviderHttp.Transport,
+  transports: Transports,
+  model: string,
+  credentials: Credentials
+): BatchHttp {
   function call(path: string, body: unknown) {
     return Effect.fromResult(transport.prepare({ path, body, model, credentials }))
   }
@@ -109,23 +137,49 @@ function httpOf(parts: BatchParts, model: string, credentials: Credentials): Bat
       const sent = { ...prepared, request }
       return transport.json(sent, shaped(sent, reader))
     })
-  return { json, text, upload }
+  const send: BatchHttp["send"] = (method, path, body, contentType) =>
+    Effect.flatMap(call(path, null), (prepared) => {
+      const request = HttpClientRequest.bodyText(
+        HttpClientRequest.setMethod(prepared.request, method),
+        body,
+        contentType
+      )
+      return transport.text({ ...prepared, request }, () => Effect.void)
+    })
+  function at(endpoint: string): BatchHttp {
+    const other = transports[endpoint]
+    // The wire names its own endpoints: one it did not declare is a bug in it.
+    if (other === undefined) throw new Error(`the batch wire declares no endpoint ${endpoint}`)
+    return httpOf(other, transports, model, credentials)
+  }
+  return { json, text, upload, send, at }
 }
 
-/** A result line's outcome: its reply read, its error mapped as an HTTP failure's, or a line never run. */
-function lineOf(
-  parts: BatchParts,
-  raw: RawLine,
-  model: string,
-  credentials: Credentials,
-  requestOf: (customId: string | undefined, position: number) => ChatRequest,
-  nowMillis: number
-): BatchLine {
+/** What a batch's result lines are read with. */
+interface LineContext {
+  readonly parts: BatchParts
+  readonly batchId: string
+  readonly model: string
+  readonly credentials: Credentials
+  readonly requestOf: (customId: string | undefined, position: number) => ChatRequest
+  readonly nowMillis: number
+}
+
+/**
+ * A result line's outcome: its reply read, its error mapped as an HTTP failure's, or a line never run. A reply that
+ * carries no id of its own (Bedrock's Converse) is named by its batch and its line's id, so no two lines share one.
+ */
+function lineOf(context: LineContext, raw: RawLine): BatchLine {
+  const { batchId, credentials, model, parts } = context
   const outcome = raw.outcome
   if (outcome === "expired" || outcome === "cancelled") return { ...raw, outcome }
   if (outcome._tag === "Reply") {
-    const request = requestOf(raw.customId, raw.position)
-    return { ...raw, outcome: parts.reply(outcome.body, request, model, credentials.keyId) }
+    const request = context.requestOf(raw.customId, raw.position)
+    const reply = Result.map(
+      parts.reply(outcome.body, request, model, credentials.keyId),
+      (response) => response.id === "" ? { ...response, id: `${batchId}/${raw.customId ?? raw.position}` } : response
+    )
+    return { ...raw, outcome: reply }
   }
   const error = fromHttpFailure({
     provider: parts.provider,
@@ -133,7 +187,7 @@ function lineOf(
     status: outcome.status,
     headers: undefined,
     body: outcome.body,
-    nowMillis,
+    nowMillis: context.nowMillis,
     secrets: [credentials.key]
   })
   return { ...raw, outcome: Result.fail(error) }
@@ -147,6 +201,12 @@ export function apiOf(parts: BatchParts): BatchApi {
   // The requests a batch was submitted with, by custom id, for reading their lines' replies (a structured output's
   // forced tool); a batch made elsewhere is read without them. Bounded: the oldest are let go past `keptBatches`.
   const submitted = new Map<string, ReadonlyArray<{ readonly customId: string; readonly request: ChatRequest }>>()
+  const transports: Transports = Object.fromEntries(
+    Object.entries(parts.wire.endpoints ?? {}).map(([name, endpoint]) => [name, parts.transportAt(endpoint)])
+  )
+  function http(model: string, credentials: Credentials) {
+    return httpOf(parts.transport, transports, model, credentials)
+  }
   return {
     submit: (requests, model, credentials) =>
       Effect.suspend(() => {
@@ -157,7 +217,7 @@ export function apiOf(parts: BatchParts): BatchApi {
           lines.push({ customId, body: body.success })
         }
         return Effect.tap(
-          parts.wire.submit(httpOf(parts, model, credentials), model, lines),
+          parts.wire.submit(http(model, credentials), model, lines),
           (status) =>
             Effect.sync(() => {
               if (submitted.size >= keptBatches) submitted.delete(submitted.keys().next().value!)
@@ -165,11 +225,11 @@ export function apiOf(parts: BatchParts): BatchApi {
             })
         )
       }),
-    retrieve: (id, model, credentials) => parts.wire.retrieve(httpOf(parts, model, credentials), model, id),
-    cancel: (id, model, credentials) => parts.wire.cancel(httpOf(parts, model, credentials), model, id),
+    retrieve: (id, model, credentials) => parts.wire.retrieve(http(model, credentials), model, id),
+    cancel: (id, model, credentials) => parts.wire.cancel(http(model, credentials), model, id),
     results: (status, model, credentials) =>
       Effect.flatMap(
-        parts.wire.results(httpOf(parts, model, credentials), model, status),
+        parts.wire.results(http(model, credentials), model, status),
         (raws) =>
           Effect.clockWith((clock) => {
             const requests = submitted.get(status.id) ?? []
@@ -178,8 +238,15 @@ export function apiOf(parts: BatchParts): BatchApi {
             function requestOf(customId: string | undefined, position: number) {
               return (customId === undefined ? requests[position]?.request : byId.get(customId)) ?? fallback
             }
-            const now = clock.currentTimeMillisUnsafe()
-            return Effect.succeed(raws.map((raw) => lineOf(parts, raw, model, credentials, requestOf, now)))
+            const context: LineContext = {
+              parts,
+              batchId: status.id,
+              model,
+              credentials,
+              requestOf,
+              nowMillis: clock.currentTimeMillisUnsafe()
+            }
+            return Effect.succeed(raws.map((raw) => lineOf(context, raw)))
           })
       )
   }

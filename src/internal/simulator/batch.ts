@@ -1,6 +1,7 @@
 /**
- * The simulator's batch APIs (OpenAI's files and batches, Anthropic's Message Batches, the Gemini API's batch mode),
- * their state held in the simulator's process: each line answered at creation as a call of it would be (the engine's
+ * The simulator's batch APIs (OpenAI's files and batches, Anthropic's Message Batches, the Gemini API's batch mode,
+ * Amazon Bedrock's batch inference jobs with the S3 objects they read and write), their state held in the simulator's
+ * process: each line answered at creation as a call of it would be (the engine's
  * `generate`, through the same gate, faults and knobs), its lines run over the batch's time on the simulator's `Clock`
  * (so a test's `TestClock` moves it), and the batch's own faults, chosen per batch by `x-simulator-batch-fault` on the
  * request that creates it (or the options' `batchFault`): slow to finish, expired, lines failed, a result file with a
@@ -11,7 +12,8 @@ import type * as Http from "node:http"
 import type { BatchState } from "../../ProviderClient.js"
 import type { ApiError, WireFormat } from "../../simulator/WireFormat.js"
 import * as AnthropicBatch from "../wire/anthropic/batch.js"
-import { type RawOutcome, toJsonLines } from "../wire/batch.js"
+import { jsonLines, type RawOutcome, toJsonLines } from "../wire/batch.js"
+import * as BedrockBatch from "../wire/bedrock/batch.js"
 import * as GeminiBatch from "../wire/gemini/batch.js"
 import { isJsonObject, type JsonObject } from "../wire/json.js"
 import * as OpenAiBatch from "../wire/openAiChat/batch.js"
@@ -20,6 +22,9 @@ import type { RouteInput } from "./routes.js"
 
 /** The request header that chooses a batch's faults. */
 export const batchFaultHeader = "x-simulator-batch-fault" as const
+
+/** Where the simulator's S3 is: its objects addressed path-style under it, `/s3/{bucket}/{key}`. */
+export const s3Root = "/s3"
 
 /** How long a batch takes without a `slow` fault. */
 export const defaultBatchMs = 1_000
@@ -36,7 +41,7 @@ export interface BatchFault {
   readonly missing: ReadonlySet<number>
   /** The lines written twice in the result file. */
   readonly repeat: ReadonlySet<number>
-  /** The batch is refused: failed at once (OpenAI, Gemini), or its creation answered 400 (Anthropic). */
+  /** The batch is refused: failed at once (OpenAI, Gemini, Bedrock), or its creation answered 400 (Anthropic). */
   readonly refuse: boolean
 }
 
@@ -95,9 +100,18 @@ interface Entry {
   readonly outcome: RawOutcome
 }
 
+/** What a Bedrock job was made with: its name, role, files, and each record's input for its results line. */
+interface Job {
+  readonly jobName: string
+  readonly roleArn: string
+  readonly inputUri: string
+  readonly outputUri: string
+  readonly inputs: ReadonlyArray<unknown>
+}
+
 interface Held {
   readonly id: string
-  readonly dialect: "openai" | "anthropic" | "gemini"
+  readonly dialect: "openai" | "anthropic" | "gemini" | "bedrock"
   readonly model: string
   readonly inputFileId: string
   readonly createdAt: number
@@ -105,8 +119,10 @@ interface Held {
   readonly entries: ReadonlyArray<Entry>
   /** When it was cancelled, if it was. */
   cancelledAt: number | undefined
-  /** The output and error files' ids, once written (OpenAI). */
+  /** The output and error files' ids, once written (OpenAI; Bedrock's results object, its key). */
   files: { readonly output: string | undefined; readonly error: string | undefined } | undefined
+  /** Bedrock's job. */
+  readonly job: Job | undefined
 }
 
 /** Where a batch is at `now`: its state, how many lines have run, and each line's outcome as it stands. */
@@ -267,9 +283,11 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
     input: RouteInput,
     fault: BatchFault,
     entries: ReadonlyArray<Entry>,
-    inputFileId = ""
+    inputFileId = "",
+    job?: Job
   ): Held {
     const held: Held = {
+      job,
       id,
       dialect,
       model,
@@ -496,6 +514,167 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
     return json(out, GeminiBatch.operation(geminiView(held, input.now)))
   }
 
+  // --- Amazon Bedrock -----------------------------------------------------
+
+  /** The S3 objects jobs read and write, by `bucket/key`. */
+  const objects = new Map<string, string>()
+
+  function bedrockView(batch: Held, job: Job, now: number): BedrockBatch.JobView {
+    const view = viewOf(batch, now)
+    // Bedrock counts the records that ran: those never run are in no count but the total.
+    const succeeded = view.outcomes.filter((outcome) => typeof outcome === "object" && outcome._tag === "Reply").length
+    const failed = view.outcomes.filter((outcome) => typeof outcome === "object" && outcome._tag === "Failed").length
+    const ended = view.state !== "running"
+    if (ended && view.state !== "refused" && batch.files === undefined) writeResults(batch, job, view)
+    return {
+      jobArn: batch.id,
+      jobName: job.jobName,
+      modelId: batch.model,
+      roleArn: job.roleArn,
+      status: view.state === "running"
+        ? view.ran === 0 ? "Scheduled" : "InProgress"
+        : view.state === "completed"
+        ? "Completed"
+        : view.state === "cancelled"
+        ? "Stopped"
+        : view.state === "refused"
+        ? "Failed"
+        // Out of time: with some records run, partly completed; with none, expired.
+        : view.ran === 0
+        ? "Expired"
+        : "PartiallyCompleted",
+      message: view.state === "refused" ? refusal : undefined,
+      inputUri: job.inputUri,
+      outputUri: job.outputUri,
+      submittedAt: batch.createdAt,
+      endedAt: ended ? Math.min(now, batch.cancelledAt ?? Infinity, batch.createdAt + batch.fault.ms) : undefined,
+      total: batch.entries.length,
+      processed: succeeded + failed,
+      succeeded,
+      failed
+    }
+  }
+
+  /**
+   * The job's results object and its manifest, written once it has ended: the records that ran (those never run are
+   * not in it), less the missing ones, the repeated ones twice. An expired job that ran none writes nothing.
+   */
+  function writeResults(batch: Held, job: Job, view: View) {
+    const input = BedrockBatch.s3LocationOf(job.inputUri)!
+    const output = BedrockBatch.s3LocationOf(job.outputUri)!
+    const jobId = BedrockBatch.jobIdOf(batch.id)
+    const key = BedrockBatch.outputKeyOf(output.key, jobId, input.key)
+    batch.files = { output: key, error: undefined }
+    if (view.ran === 0 && view.state === "expired") return
+    const lines = written(batch, view).flatMap(({ index, outcome }) =>
+      typeof outcome === "string"
+        ? []
+        : [BedrockBatch.outputLine(batch.entries[index]!.customId, job.inputs[index], outcome)]
+    )
+    objects.set(`${output.bucket}/${key}`, toJsonLines(lines))
+    const manifestKey = BedrockBatch.keyUnder(BedrockBatch.keyUnder(output.key, jobId), "manifest.json.out")
+    objects.set(
+      `${output.bucket}/${manifestKey}`,
+      JSON.stringify(BedrockBatch.manifest(bedrockView(batch, job, batch.createdAt + batch.fault.ms)))
+    )
+  }
+
+  function createBedrock<X>(format: WireFormat<X>, input: RouteInput, out: Record<string, string>, fault: BatchFault) {
+    const body = parsed(input.body)
+    const create = isJsonObject(body) ? body : {}
+    const inputConfig = isJsonObject(create.inputDataConfig) ? create.inputDataConfig.s3InputDataConfig : undefined
+    const outputConfig = isJsonObject(create.outputDataConfig) ? create.outputDataConfig.s3OutputDataConfig : undefined
+    const inputUri = isJsonObject(inputConfig) ? inputConfig.s3Uri : undefined
+    const outputUri = isJsonObject(outputConfig) ? outputConfig.s3Uri : undefined
+    const { jobName, modelId, roleArn } = create
+    if (
+      typeof jobName !== "string" || typeof roleArn !== "string" || typeof modelId !== "string" ||
+      typeof inputUri !== "string" || typeof outputUri !== "string" ||
+      BedrockBatch.s3LocationOf(outputUri) === undefined
+    ) {
+      return invalid(
+        format,
+        "jobName, roleArn, modelId, inputDataConfig.s3InputDataConfig.s3Uri and " +
+          "outputDataConfig.s3OutputDataConfig.s3Uri are required, the URIs s3:// ones",
+        out
+      )
+    }
+    if (create.modelInvocationType !== "Converse") {
+      return invalid(format, "The simulator runs jobs of modelInvocationType Converse only.", out)
+    }
+    const location = BedrockBatch.s3LocationOf(inputUri)
+    const file = location === undefined ? undefined : objects.get(`${location.bucket}/${location.key}`)
+    if (file === undefined) return invalid(format, `No input file at ${inputUri}.`, out)
+    const records = jsonLines(file)
+    if (records.length === 0 || records.some((record) => !isJsonObject(record.modelInput))) {
+      return invalid(format, "Every record of the input file needs a modelInput object.", out)
+    }
+    // A record without an id is given one, as Bedrock does.
+    const lines = records.map((record, index) => ({
+      customId: typeof record.recordId === "string" ? record.recordId : `RECORD${String(index).padStart(5, "0")}`,
+      body: record.modelInput,
+      params: { modelId, stream: "false" }
+    }))
+    const region = /\/\d{8}\/([^/]+)\//.exec(input.headers.authorization ?? "")?.[1] ?? "us-east-1"
+    const jobArn = `arn:aws:bedrock:${region}:123456789012:model-invocation-job/sim${String(nextId++).padStart(9, "0")}`
+    hold("bedrock", jobArn, modelId, input, fault, answer(format, input, fault, lines), "", {
+      jobName,
+      roleArn,
+      inputUri,
+      outputUri,
+      inputs: lines.map((line) => line.body)
+    })
+    return json(out, { jobArn })
+  }
+
+  /** A job by its ARN or its id. */
+  function findJob(id: string | undefined): Held | undefined {
+    if (id === undefined) return undefined
+    const jobId = BedrockBatch.jobIdOf(id)
+    for (const held of batches.values()) {
+      if (held.dialect === "bedrock" && BedrockBatch.jobIdOf(held.id) === jobId) return held
+    }
+    return undefined
+  }
+
+  /** The `bucket/key` of an S3 request's path (`/s3/{bucket}/{key}`, path-style), each segment decoded. */
+  function objectOf(url: string): string {
+    const path = url.split("?", 1)[0]!.slice(s3Root.length + 1)
+    return path.split("/").map((segment) => {
+      try {
+        return decodeURIComponent(segment)
+      } catch {
+        return segment
+      }
+    }).join("/")
+  }
+
+  function empty(out: Record<string, string>): Plan {
+    return { _tag: "Body", status: 200, headers: out, body: "", delayMs: 0 }
+  }
+
+  const bedrock = {
+    create: <X>(format: WireFormat<X>, input: RouteInput) =>
+      creating(format, input, (out, fault) => createBedrock(format, input, out, fault)),
+    /** A job read, or stopped (answered with no body, as Bedrock answers). */
+    job: <X>(format: WireFormat<X>, input: RouteInput, stop: boolean) =>
+      gated(format, input, (out) => {
+        const batch = findJob(input.params.id)
+        if (batch?.job === undefined) return notFound(format, input, out)
+        if (!stop) return json(out, BedrockBatch.jobObject(bedrockView(batch, batch.job, input.now)))
+        if (viewOf(batch, input.now).state === "running") batch.cancelledAt = input.now
+        return empty(out)
+      }),
+    putObject: (input: RouteInput): Plan => {
+      objects.set(objectOf(input.url), input.body ?? "")
+      return empty({})
+    },
+    getObject: <X>(format: WireFormat<X>, input: RouteInput): Plan => {
+      const object = objects.get(objectOf(input.url))
+      return object === undefined ? notFound(format, input, {}) : text({}, object)
+    }
+  }
+
   // --- Routes -------------------------------------------------------------
 
   function baseOf(input: RouteInput): string {
@@ -545,6 +724,7 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
   }
 
   return {
+    bedrock,
     openAi: openAiRoutes({ format: formats.openai, endpoint: OpenAiBatch.endpoint }),
     azure: openAiRoutes({ format: formats.azure, endpoint: "/chat/completions" }),
     createAnthropic: (input: RouteInput) =>

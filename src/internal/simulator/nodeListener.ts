@@ -129,7 +129,7 @@ export const nodeListener = (
   }
 
   return (req: Http.IncomingMessage, res: Http.ServerResponse) => {
-    if (req.method !== "POST") return answer(req, res, "")
+    if (req.method !== "POST" && req.method !== "PUT") return answer(req, res, "")
     let text = ""
     let tooLarge = false
     req.setEncoding("utf8")

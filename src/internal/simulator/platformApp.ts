@@ -144,7 +144,7 @@ export const platformApp = (
             return Effect.die(new Error("Simulator: expected an HTTP/1 request"))
           }
           return Effect.flatMap(
-            route.method === "POST" ? readBody(req) : Effect.succeed(""),
+            route.method === "GET" ? Effect.succeed("") : readBody(req),
             (body) =>
               Effect.flatMap(HttpRouter.params, (params) => {
                 const plan = route.plan(engine, { headers: req.headers, body, now, params, url: request.url })

@@ -16,6 +16,7 @@ import * as Vertex from "../../simulator/Vertex.js"
 import type { EmbeddingFormat } from "../../simulator/WireFormat.js"
 import { countReply } from "../wire/anthropic/request.js"
 import { decodeCount } from "./anthropic/request.js"
+import { s3Root } from "./batch.js"
 import * as BedrockRoute from "./bedrock/route.js"
 import type { Engine } from "./engine.js"
 import * as ResponsesCompact from "./openAiResponses/compact.js"
@@ -30,7 +31,7 @@ export const chat = OpenAiChat.format
 /** What a route is given. */
 export interface RouteInput {
   readonly headers: Http.IncomingHttpHeaders
-  /** The body of a POST (`""` otherwise); `undefined` when it could not be read or is too large. */
+  /** The body of a POST or a PUT (`""` otherwise); `undefined` when it could not be read or is too large. */
   readonly body: string | undefined
   /** From `Clock`. */
   readonly now: number
@@ -41,8 +42,8 @@ export interface RouteInput {
 
 /** One endpoint: its method, its path and how the engine answers it. */
 export interface Route {
-  readonly method: "GET" | "POST"
-  /** As `HttpRouter` writes it: `/`-separated segments, `:name` capturing one. */
+  readonly method: "GET" | "POST" | "PUT"
+  /** As `HttpRouter` writes it: `/`-separated segments, `:name` capturing one, a last `*` the rest. */
   readonly path: HttpRouter.PathInput
   /** The plan, or the work that makes it (a signature checked with AWS's libraries). */
   readonly plan: (engine: Engine, input: RouteInput) => Plan | Effect.Effect<Plan>
@@ -148,6 +149,36 @@ export const routes: ReadonlyArray<Route> = [
   bedrockRoute("converse-stream", "converse", true),
   bedrockRoute("invoke", "invoke", false),
   bedrockRoute("invoke-with-response-stream", "invoke", true),
+  // Bedrock's batch inference jobs, and the S3 objects they read and write (path-style, under `/s3`).
+  {
+    method: "POST",
+    path: "/model-invocation-job",
+    plan: (engine, input) =>
+      BedrockRoute.batchPlan(engine, input, "POST", (format) => engine.batches.bedrock.create(format, input))
+  },
+  {
+    method: "GET",
+    path: "/model-invocation-job/:id",
+    plan: (engine, input) =>
+      BedrockRoute.batchPlan(engine, input, "GET", (format) => engine.batches.bedrock.job(format, input, false))
+  },
+  {
+    method: "POST",
+    path: "/model-invocation-job/:id/stop",
+    plan: (engine, input) =>
+      BedrockRoute.batchPlan(engine, input, "POST", (format) => engine.batches.bedrock.job(format, input, true))
+  },
+  {
+    method: "PUT",
+    path: `${s3Root}/:bucket/*`,
+    plan: (engine, input) => BedrockRoute.batchPlan(engine, input, "PUT", () => engine.batches.bedrock.putObject(input))
+  },
+  {
+    method: "GET",
+    path: `${s3Root}/:bucket/*`,
+    plan: (engine, input) =>
+      BedrockRoute.batchPlan(engine, input, "GET", (format) => engine.batches.bedrock.getObject(format, input))
+  },
   embeddingRoute("/api/embed", Ollama.embeddingFormat),
   {
     method: "POST",
@@ -251,10 +282,16 @@ export const matchRoute = (
 ): { readonly route: Route; readonly params: Record<string, string> } | undefined => {
   const parts = (url ?? "").split("?", 1)[0]!.split("/")
   next: for (const { route, segments } of compiledRoutes) {
-    if (route.method !== method || segments.length !== parts.length) continue
+    const rest = segments.at(-1) === "*"
+    if (route.method !== method) continue
+    if (rest ? parts.length < segments.length : segments.length !== parts.length) continue
     const params: Record<string, string> = {}
     for (let i = 0; i < segments.length; i++) {
       const segment = segments[i]!
+      if (segment === "*") {
+        params["*"] = parts.slice(i).join("/")
+        break
+      }
       if (segment.startsWith(":")) params[segment.slice(1)] = decodeSegment(parts[i]!)
       else if (segment !== parts[i]) continue next
     }

@@ -1,7 +1,8 @@
 /**
  * The simulator's Bedrock routes (`/model/{modelId}/converse` and `/converse-stream`; `/invoke` and
- * `/invoke-with-response-stream` for Anthropic's models): AWS's libraries loaded, the signature checked, then the
- * engine's answer in the API's wire format.
+ * `/invoke-with-response-stream` for Anthropic's models; the control plane's batch inference jobs and the S3 objects
+ * they read and write): AWS's libraries loaded, the signature checked, then the engine's answer in the API's wire
+ * format.
  */
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import * as Effect from "effect/Effect"
@@ -12,6 +13,7 @@ import type { Engine } from "../engine.js"
 import type { Plan } from "../plan.js"
 import type { RouteInput } from "../routes.js"
 import { renderError } from "./render.js"
+import { checked } from "./sigv4.js"
 
 // What answers a request when AWS's libraries could not be loaded.
 const errors = { apiKey: Bedrock.apiKey, renderError, requestIdHeader: "x-amzn-requestid" }
@@ -39,6 +41,32 @@ export const plan = (
         Bedrock.checkSignature(input.headers, input.url, input.body, engine.awsSecretOf),
         (refused) =>
           refused === undefined ? engine.generate(format, { ...input, params }) : engine.refuse(format, refused)
+      )
+    }),
+    Effect.catch((detail) =>
+      Effect.succeed(
+        engine.refuse(errors, { _tag: "InvalidRequest", status: 500, code: "InternalServerException", message: detail })
+      )
+    )
+  )
+
+/**
+ * The plan of a batch request (a job's, an S3 object's), made by `answer` in Converse's format once the request's
+ * signature (Bedrock's or S3's) is checked.
+ */
+export const batchPlan = (
+  engine: Engine,
+  input: RouteInput,
+  method: "GET" | "POST" | "PUT",
+  answer: (format: WireFormat<undefined>) => Plan
+): Effect.Effect<Plan> =>
+  Aws.load.pipe(
+    Effect.flatMap((aws) => {
+      const format = apis.converse(aws.codec)
+      const request = { method, headers: input.headers, url: input.url, body: input.body ?? "" }
+      return Effect.map(
+        checked(request, engine.awsSecretOf),
+        (refused) => refused === undefined ? answer(format) : engine.refuse(format, refused)
       )
     }),
     Effect.catch((detail) =>

@@ -1,14 +1,16 @@
 /**
  * The simulator's check of an AWS Signature Version 4 `authorization` header: the request as it came (method, host,
  * path as written, query, the headers it signed, body) signed again with `@smithy/signature-v4` for the credentials
- * the simulator knows, at the time and in the region and service the signature names; it verifies when both
- * signatures are the same. The request's age is not checked (a test's clock may be anywhere).
+ * the simulator knows, at the time and in the region and service the signature names (Bedrock's, or S3's for a
+ * batch's files); it verifies when both signatures are the same. The request's age is not checked (a test's clock may
+ * be anywhere).
  */
+import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Http from "node:http"
 import type { ApiError } from "../../../simulator/WireFormat.js"
 import type { Aws } from "../../wire/bedrock/aws.js"
-import { service } from "../../wire/bedrock/aws.js"
+import { load, service } from "../../wire/bedrock/aws.js"
 
 /** The parts of a SigV4 `authorization` header. */
 export interface Authorization {
@@ -59,6 +61,7 @@ export async function verify(
   aws: Aws,
   authorization: Authorization,
   request: {
+    readonly method: string
     readonly headers: Http.IncomingHttpHeaders
     readonly url: string
     readonly body: string
@@ -67,7 +70,8 @@ export async function verify(
 ): Promise<ApiError | undefined> {
   const secretAccessKey = secretOf(authorization.accessKeyId)
   if (secretAccessKey === undefined) return { _tag: "InvalidKey", maskedKey: undefined }
-  if (authorization.service !== service) {
+  const signedFor = authorization.service
+  if (signedFor !== service && signedFor !== "s3") {
     return denied(`Credential should be scoped to correct service: '${service}'.`)
   }
   const dateHeader = request.headers["x-amz-date"]
@@ -89,12 +93,16 @@ export async function verify(
     })
   }
   const token = request.headers["x-amz-security-token"]
-  const signed = await aws.signer({
-    accessKeyId: authorization.accessKeyId,
-    secretAccessKey: Redacted.make(secretAccessKey),
-    ...(typeof token === "string" ? { sessionToken: Redacted.make(token) } : {})
-  }, authorization.region).sign({
-    method: "POST",
+  const signed = await aws.signer(
+    {
+      accessKeyId: authorization.accessKeyId,
+      secretAccessKey: Redacted.make(secretAccessKey),
+      ...(typeof token === "string" ? { sessionToken: Redacted.make(token) } : {})
+    },
+    authorization.region,
+    signedFor
+  ).sign({
+    method: request.method,
     protocol: "http:",
     hostname: colon < 0 ? host : host.slice(0, colon),
     ...(colon < 0 ? {} : { port: Number(host.slice(colon + 1)) }),
@@ -107,4 +115,26 @@ export async function verify(
     "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access " +
       "Key and signing method. Consult the service documentation for details."
   )
+}
+
+/**
+ * The request's signature checked (when it has one) for the credentials `secretOf` knows: undefined when it verifies
+ * or is not SigV4, else the error Bedrock answers; a failure when AWS's libraries could not be loaded.
+ */
+export function checked(
+  request: {
+    readonly method: string
+    readonly headers: Http.IncomingHttpHeaders
+    readonly url: string
+    readonly body: string
+  },
+  secretOf: (accessKeyId: string) => string | undefined
+): Effect.Effect<ApiError | undefined, string> {
+  const authorization = authorizationOf(request.headers)
+  if (authorization === undefined) return Effect.succeed(undefined)
+  return Effect.flatMap(load, (aws) =>
+    Effect.tryPromise({
+      try: () => verify(aws, authorization, request, secretOf),
+      catch: (error) => `the signature could not be checked: ${String(error)}`
+    }))
 }

@@ -17,8 +17,14 @@ import type { AwsCredentials, CredentialProvider } from "../../../providers/Bedr
 import { refreshAtOf, renewing } from "../../providers/renewing.js"
 import { causeText } from "../../transport/providerHttp.js"
 
-/** The SigV4 service name of Bedrock's runtime (Amazon Bedrock API reference). */
+/** The SigV4 service name of Bedrock's runtime and control plane (Amazon Bedrock API reference). */
 export const service = "bedrock"
+
+/**
+ * The services a Bedrock client signs for: Bedrock's, and S3's for a batch's input and output files (Amazon S3 API
+ * reference, "Authenticating Requests (AWS Signature Version 4)": S3 signs a path as it is sent, not encoded again).
+ */
+export type Service = typeof service | "s3"
 
 /** Credentials as they are held between calls: the secret key and the session token `Redacted`. */
 export interface HeldCredentials {
@@ -30,7 +36,7 @@ export interface HeldCredentials {
 /** The loaded libraries. */
 export interface Aws {
   readonly codec: EventStreamCodec
-  readonly signer: (credentials: HeldCredentials, region: string) => SignatureV4
+  readonly signer: (credentials: HeldCredentials, region: string, service?: Service) => SignatureV4
 }
 
 const utf8Encoder = new TextEncoder()
@@ -48,9 +54,9 @@ function importAws(): Promise<Aws> {
     import("@smithy/hash-node")
   ]).then(([codec, signature, hash]) => ({
     codec: new codec.EventStreamCodec((bytes) => utf8Decoder.decode(bytes), (text) => utf8Encoder.encode(text)),
-    signer: (credentials, region) =>
+    signer: (credentials, region, signedFor = service) =>
       new signature.SignatureV4({
-        service,
+        service: signedFor,
         region,
         credentials: {
           accessKeyId: credentials.accessKeyId,
@@ -59,7 +65,7 @@ function importAws(): Promise<Aws> {
         },
         // As AWS's SDKs build their SHA-256 in Node.
         sha256: hash.Hash.bind(null, "sha256"),
-        uriEscapePath: true
+        uriEscapePath: signedFor !== "s3"
       })
   }))
 }
@@ -182,13 +188,15 @@ function bodyBytes(request: HttpClientRequest.HttpClientRequest): Uint8Array | s
 }
 
 /**
- * The request signed with SigV4 for `region` at `nowMillis`: its headers and body as they go out, the path as it is
- * written (the model id already URL-encoded; the signer encodes it again, as AWS's SDKs do).
+ * The request signed with SigV4 for `region` and `signedFor` at `nowMillis`: its headers and body as they go out, the
+ * path as it is written (for Bedrock, the model id already URL-encoded, which the signer encodes again, as AWS's SDKs
+ * do; for S3, as it is).
  */
 export const sign = (
   aws: Aws,
   credentials: Effect.Effect<HeldCredentials, string>,
-  region: string
+  region: string,
+  signedFor: Service = service
 ) =>
 (request: HttpClientRequest.HttpClientRequest, nowMillis: number): Effect.Effect<
   HttpClientRequest.HttpClientRequest,
@@ -202,7 +210,7 @@ export const sign = (
         url.searchParams.forEach((value, key) => {
           query[key] = value
         })
-        return aws.signer(held, region).sign({
+        return aws.signer(held, region, signedFor).sign({
           method: request.method,
           protocol: url.protocol,
           hostname: url.hostname,

@@ -1,7 +1,8 @@
 /**
  * Amazon Bedrock's table (Amazon Bedrock API reference: `Converse`, `ConverseStream`): the model's paths on the
- * region's runtime endpoint, a SigV4 signature (or a Bedrock API key as `Authorization: Bearer`), and the Converse
- * codec's bodies, replies and event-stream frames.
+ * region's runtime endpoint, a SigV4 signature (or a Bedrock API key as `Authorization: Bearer`), the Converse
+ * codec's bodies, replies and event-stream frames, and, where the options name its buckets and role, batch inference
+ * (`batch.ts`).
  */
 import type * as Effect from "effect/Effect"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
@@ -14,11 +15,18 @@ import type * as ProviderHttp from "../../transport/providerHttp.js"
 import type { JsonObject } from "../json.js"
 import { outputToolName } from "../outputTool.js"
 import type { Aws } from "./aws.js"
+import * as Batch from "./batch.js"
 import * as Codec from "./codec.js"
 import { EventStreamParser } from "./eventStream.js"
 
 /** The runtime endpoint of `region`. */
 export const endpointOf = (region: string): string => `https://bedrock-runtime.${region}.amazonaws.com`
+
+/** The control plane of `region`, where batch inference jobs are made. */
+export const controlEndpointOf = (region: string): string => `https://bedrock.${region}.amazonaws.com`
+
+// A service role's ARN (AWS IAM user guide, "IAM identifiers"), in any partition.
+const roleArnShape = /^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/
 
 /** The path of a model's `Converse` (or `ConverseStream`): the model id (an inference profile id, an ARN) encoded. */
 export const pathOf = (model: string, stream: boolean): string =>
@@ -40,15 +48,99 @@ const failureOf = (body: JsonObject): unknown =>
     ? body
     : undefined
 
+type Signer = NonNullable<ProviderHttp.Options["sign"]>
+
+/** Whether `value` is an http(s) URL (`minio:9000` parses as a URL of the scheme `minio:`). */
+const isHttpUrl = (value: unknown): boolean =>
+  typeof value === "string" && URL.canParse(value) && /^https?:$/.test(new URL(value).protocol)
+
+/**
+ * The batch settings of `options.batch`, or the `OptionsError` naming each field missing or wrong; undefined without
+ * one. A batch's files go to S3, which takes only SigV4 (`signS3`): not with a Bedrock API key.
+ */
+function batchOf(
+  options: Options,
+  signS3: Signer | undefined
+): Result.Result<Batch.Settings | undefined, OptionsError> {
+  const batch = options.batch
+  if (batch === undefined) return Result.succeed(undefined)
+  if (signS3 === undefined) {
+    return Result.fail(Invalid.make("Bedrock", "batch", "auth: \"api-key\"", "SigV4 (S3 takes no Bedrock API key)"))
+  }
+  const input = typeof batch.inputUri === "string" ? Batch.s3LocationOf(batch.inputUri) : undefined
+  const output = typeof batch.outputUri === "string" ? Batch.s3LocationOf(batch.outputUri) : undefined
+  const region = options.region
+  const problems = [
+    typeof batch.roleArn === "string" && roleArnShape.test(batch.roleArn) ? undefined : Invalid.make(
+      "Bedrock",
+      "batch.roleArn",
+      batch.roleArn,
+      "the ARN of the service role Bedrock reads and writes the buckets with (arn:aws:iam::123456789012:role/name)"
+    ),
+    input !== undefined ? undefined : Invalid.make(
+      "Bedrock",
+      "batch.inputUri",
+      batch.inputUri,
+      "the S3 prefix each batch's input file is written under (s3://bucket/prefix/)"
+    ),
+    output !== undefined ? undefined : Invalid.make(
+      "Bedrock",
+      "batch.outputUri",
+      batch.outputUri,
+      "the S3 prefix Bedrock writes each batch's results under (s3://bucket/prefix/)"
+    ),
+    batch.endpoint === undefined || isHttpUrl(batch.endpoint) ? undefined : Invalid.make(
+      "Bedrock",
+      "batch.endpoint",
+      batch.endpoint,
+      "an absolute URL such as https://bedrock.us-east-1.amazonaws.com"
+    ),
+    batch.endpoint !== undefined || region !== undefined ? undefined : Invalid.make(
+      "Bedrock",
+      "batch.endpoint",
+      batch.endpoint,
+      "the control plane's URL, or a region to find it by"
+    ),
+    batch.s3Endpoint === undefined || isHttpUrl(batch.s3Endpoint) ? undefined : Invalid.make(
+      "Bedrock",
+      "batch.s3Endpoint",
+      batch.s3Endpoint,
+      "an absolute URL such as https://s3.us-east-1.amazonaws.com"
+    ),
+    batch.timeoutHours === undefined ||
+      (Number.isInteger(batch.timeoutHours) && batch.timeoutHours >= 24 && batch.timeoutHours <= 168)
+      ? undefined
+      : Invalid.make("Bedrock", "batch.timeoutHours", batch.timeoutHours, "a whole number of hours, 24 to 168")
+  ]
+  const invalid = Invalid.all(problems)
+  if (invalid !== undefined) return Result.fail(invalid)
+  const s3Endpoint = batch.s3Endpoint?.replace(/\/+$/, "")
+  return Result.succeed({
+    roleArn: batch.roleArn,
+    input: input!,
+    output: output!,
+    timeoutHours: batch.timeoutHours,
+    control: { baseUrl: batch.endpoint ?? controlEndpointOf(region!) },
+    // Path-style at an endpoint given (a VPC endpoint, an S3-compatible store), else the bucket's virtual host.
+    bucket: (name) => ({
+      baseUrl: s3Endpoint === undefined
+        ? `https://${name}.s3.${region ?? "us-east-1"}.amazonaws.com`
+        : `${s3Endpoint}/${name}`,
+      sign: signS3
+    })
+  })
+}
+
 /**
  * Bedrock's table for `options`: `sign` signs each request (SigV4), else the key a call is given goes as a Bedrock
- * API key.
+ * API key; `signS3` signs a batch's S3 requests.
  */
 export const definition = (
   options: Options,
   aws: Aws,
   sign: ProviderHttp.Options["sign"],
-  credential?: Effect.Effect<unknown, string>
+  credential?: Effect.Effect<unknown, string>,
+  signS3?: Signer
 ): Result.Result<Adapter.Definition, OptionsError> => {
   const region = options.region
   if (region !== undefined && !regionShape.test(region)) {
@@ -68,6 +160,8 @@ export const definition = (
       "an absolute URL such as https://bedrock-runtime.us-east-1.amazonaws.com"
     ))
   }
+  const batch = batchOf(options, signS3)
+  if (Result.isFailure(batch)) return Result.fail(batch.failure)
   return Result.succeed({
     ...Adapter.limitsOf(options),
     provider: options.provider ?? "bedrock",
@@ -87,6 +181,7 @@ export const definition = (
     reply: (body, { request }) => Result.succeed(Codec.reply(body, outputToolName(request))),
     stream: (context) => new EventStreamParser(aws.codec, context),
     embeddings: "Bedrock's Converse API has no embeddings; use a provider that has an embeddings API",
-    prefill: options.model !== undefined && isClaude(options.model)
+    prefill: options.model !== undefined && isClaude(options.model),
+    batch: batch.success === undefined ? undefined : Batch.clientWire(batch.success)
   })
 }

@@ -1,0 +1,325 @@
+/**
+ * Amazon Bedrock's batch inference (Amazon Bedrock API reference: `CreateModelInvocationJob`,
+ * `GetModelInvocationJob`, `StopModelInvocationJob`; user guide, "Process multiple prompts with batch inference"):
+ * the requests written as one JSONL file to S3, each line a `recordId` and the Converse body as its `modelInput`
+ * (`modelInvocationType: "Converse"`), a job created on the control plane with the service role that reads and writes
+ * the buckets, polled and stopped by its ARN; its results a JSONL file S3 holds at
+ * `{output prefix}/{job id}/{input file}.out`, each line the `recordId` with its `modelOutput` (a Converse reply) or
+ * its `error`. Both ways: the client's bodies and readers, and what the simulator decodes and writes.
+ */
+import * as Effect from "effect/Effect"
+import * as Random from "effect/Random"
+import * as Schema from "effect/Schema"
+import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
+import type { BatchEndpoint, BatchHttp, BatchWire } from "../../providers/batch.js"
+import { jsonLines, type RawLine, type RawOutcome, toJsonLines } from "../batch.js"
+import { ShapeError } from "../codecError.js"
+import { isJsonObject, type JsonObject } from "../json.js"
+
+/** The path of the control plane's jobs. */
+export const jobsPath = "/model-invocation-job"
+
+/** An S3 object or prefix: its bucket and its key. */
+export interface S3Location {
+  readonly bucket: string
+  readonly key: string
+}
+
+// Bucket names: 3 to 63 lowercase letters, digits, dots and hyphens (Amazon S3 user guide, "Bucket naming rules").
+const s3Uri = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/
+
+/** An `s3://bucket/key` URI read, or undefined when it is not one. */
+export function s3LocationOf(uri: string): S3Location | undefined {
+  const match = s3Uri.exec(uri)
+  return match === null ? undefined : { bucket: match[1]!, key: match[2] ?? "" }
+}
+
+/** A location as its `s3://` URI. */
+export function s3UriOf(location: S3Location): string {
+  return `s3://${location.bucket}/${location.key}`
+}
+
+/** `prefix` and `name` joined by one `/` (a prefix may end with one, or be empty). */
+export function keyUnder(prefix: string, name: string): string {
+  return prefix === "" ? name : `${prefix.replace(/\/+$/, "")}/${name}`
+}
+
+/**
+ * A key as a path, each segment encoded as SigV4 encodes S3's (RFC 3986: everything but letters, digits and `-._~`),
+ * so the path S3 signs is the one sent.
+ */
+export function keyPath(key: string): string {
+  return `/${
+    key.split("/").map((segment) =>
+      encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    ).join("/")
+  }`
+}
+
+/** The job id of a job ARN (its last segment; an id is its own). */
+export function jobIdOf(jobArn: string): string {
+  return jobArn.slice(jobArn.lastIndexOf("/") + 1)
+}
+
+/** The key of the results of the job `jobId` of the input file at `inputKey`, under the output prefix. */
+export function outputKeyOf(outputPrefix: string, jobId: string, inputKey: string): string {
+  return keyUnder(keyUnder(outputPrefix, jobId), `${inputKey.slice(inputKey.lastIndexOf("/") + 1)}.out`)
+}
+
+/** An input line: the record's id and its Converse body. */
+export function inputLine(recordId: string, body: unknown): JsonObject {
+  return { recordId, modelInput: body as JsonObject }
+}
+
+/** The statuses of a job (API reference, `GetModelInvocationJob`). */
+export const JobStatus = Schema.Literals([
+  "Submitted",
+  "Validating",
+  "Scheduled",
+  "InProgress",
+  "Stopping",
+  "Stopped",
+  "Completed",
+  "PartiallyCompleted",
+  "Failed",
+  "Expired"
+])
+
+/** What a job's status is as a batch's: `PartiallyCompleted` ran out of time with lines not run, as `Expired` did. */
+export function stateOf(status: typeof JobStatus.Type): BatchState {
+  switch (status) {
+    case "Completed":
+      return "completed"
+    case "PartiallyCompleted":
+    case "Expired":
+      return "expired"
+    case "Stopped":
+      return "cancelled"
+    case "Failed":
+      return "refused"
+    default:
+      return "running"
+  }
+}
+
+const S3Uri = Schema.Struct({ s3Uri: Schema.String })
+
+/** The job, as far as a client reads it. */
+export const Job = Schema.Struct({
+  jobArn: Schema.String,
+  status: JobStatus,
+  message: Schema.optionalKey(Schema.String),
+  inputDataConfig: Schema.Struct({ s3InputDataConfig: S3Uri }),
+  outputDataConfig: Schema.Struct({ s3OutputDataConfig: S3Uri }),
+  totalRecordCount: Schema.optionalKey(Schema.Number),
+  successRecordCount: Schema.optionalKey(Schema.Number),
+  errorRecordCount: Schema.optionalKey(Schema.Number)
+})
+
+const decodeJob = Schema.decodeUnknownResult(Job)
+const decodeCreated = Schema.decodeUnknownResult(Schema.Struct({ jobArn: Schema.String }))
+
+/** The job read; throws `ShapeError` when it is not one. */
+function readJob(body: JsonObject): typeof Job.Type {
+  const read = decodeJob(body)
+  if (read._tag === "Failure") throw new ShapeError(`not a model invocation job: ${read.failure.message}`)
+  return read.success
+}
+
+/** The job's status as a batch's. */
+export function statusOf(body: JsonObject): BatchStatus {
+  const job = readJob(body)
+  const state = stateOf(job.status)
+  return {
+    id: job.jobArn,
+    state,
+    total: job.totalRecordCount ?? 0,
+    succeeded: job.successRecordCount ?? 0,
+    failed: job.errorRecordCount ?? 0,
+    ...(state === "refused" ? { detail: job.message ?? "the job failed" } : {})
+  }
+}
+
+function outcomeOf(line: JsonObject): RawOutcome {
+  if (isJsonObject(line.modelOutput)) return { _tag: "Reply", body: line.modelOutput }
+  const error = isJsonObject(line.error) ? line.error : {}
+  const code = Number(error.errorCode)
+  const message = typeof error.errorMessage === "string" ? error.errorMessage : "the record failed"
+  // A Converse error's body, so the one mapping of an HTTP failure reads it as a call's.
+  return { _tag: "Failed", status: Number.isInteger(code) ? code : undefined, body: { message } }
+}
+
+/** The lines of a results file. */
+export function readLines(text: string): ReadonlyArray<RawLine> {
+  return jsonLines(text).map((line, position) => ({
+    customId: typeof line.recordId === "string" ? line.recordId : undefined,
+    position,
+    outcome: outcomeOf(line)
+  }))
+}
+
+// ---------------------------------------------------------------------------
+// The simulator's side
+// ---------------------------------------------------------------------------
+
+/** What a simulated job is, for its object. */
+export interface JobView {
+  readonly jobArn: string
+  readonly jobName: string
+  readonly modelId: string
+  readonly roleArn: string
+  readonly status: typeof JobStatus.Type
+  readonly message: string | undefined
+  readonly inputUri: string
+  readonly outputUri: string
+  readonly submittedAt: number
+  readonly endedAt: number | undefined
+  readonly total: number
+  readonly processed: number
+  readonly succeeded: number
+  readonly failed: number
+}
+
+/** The job object of `view` (API reference, `GetModelInvocationJob`'s response). */
+export function jobObject(view: JobView): JsonObject {
+  const iso = (millis: number) => new Date(millis).toISOString()
+  return {
+    jobArn: view.jobArn,
+    jobName: view.jobName,
+    modelId: view.modelId,
+    roleArn: view.roleArn,
+    status: view.status,
+    ...(view.message === undefined ? {} : { message: view.message }),
+    submitTime: iso(view.submittedAt),
+    lastModifiedTime: iso(view.endedAt ?? view.submittedAt),
+    ...(view.endedAt === undefined ? {} : { endTime: iso(view.endedAt) }),
+    inputDataConfig: { s3InputDataConfig: { s3Uri: view.inputUri, s3InputFormat: "JSONL" } },
+    outputDataConfig: { s3OutputDataConfig: { s3Uri: view.outputUri } },
+    modelInvocationType: "Converse",
+    totalRecordCount: view.total,
+    processedRecordCount: view.processed,
+    successRecordCount: view.succeeded,
+    errorRecordCount: view.failed
+  }
+}
+
+/** A results line: the record's input with its reply, or with its error's code and message. */
+export function outputLine(recordId: string, modelInput: unknown, outcome: RawOutcome): JsonObject {
+  if (typeof outcome === "object" && outcome._tag === "Reply") {
+    return { recordId, modelInput: modelInput as JsonObject, modelOutput: outcome.body }
+  }
+  const status = typeof outcome === "object" ? outcome.status ?? 500 : 408
+  const body = typeof outcome === "object" && isJsonObject(outcome.body) ? outcome.body : {}
+  const errorMessage = typeof body.message === "string" ? body.message : `the record was not run (${String(outcome)})`
+  return { recordId, modelInput: modelInput as JsonObject, error: { errorCode: status, errorMessage } }
+}
+
+/** The summary S3 holds beside a job's results (`manifest.json.out`). */
+export function manifest(view: JobView): JsonObject {
+  return {
+    totalRecordCount: view.total,
+    processedRecordCount: view.processed,
+    successRecordCount: view.succeeded,
+    errorRecordCount: view.failed
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The client's steps
+// ---------------------------------------------------------------------------
+
+/** Where a deployment's batches go: its buckets, the role that reads and writes them, and the control plane. */
+export interface Settings {
+  readonly roleArn: string
+  readonly input: S3Location
+  readonly output: S3Location
+  /** Hours a job may wait and run before it stops (24 to 168). Default: Bedrock's. */
+  readonly timeoutHours: number | undefined
+  readonly control: BatchEndpoint
+  /** The endpoint of each bucket, by its name. */
+  readonly bucket: (name: string) => BatchEndpoint
+}
+
+/** A job name no other job of the account has: the time and a random part (letters, digits and `-`). */
+const jobName = Effect.clockWith((clock) =>
+  Effect.map(
+    Random.nextIntBetween(0, 2 ** 31),
+    (random) =>
+      `effect-llm-router-${clock.currentTimeMillisUnsafe().toString(36)}-${random.toString(36).padStart(6, "0")}`
+  )
+)
+
+function created(total: number) {
+  return (body: JsonObject): BatchStatus => {
+    const read = decodeCreated(body)
+    if (read._tag === "Failure") throw new ShapeError(`not a created job: ${read.failure.message}`)
+    return { id: read.success.jobArn, state: "running", total, succeeded: 0, failed: 0 }
+  }
+}
+
+function jobPath(id: string) {
+  return `${jobsPath}/${encodeURIComponent(id)}`
+}
+
+/** A job with its input file and its output prefix; throws `ShapeError` when they are not `s3://` URIs. */
+function readLocatedJob(body: JsonObject) {
+  const job = readJob(body)
+  const input = s3LocationOf(job.inputDataConfig.s3InputDataConfig.s3Uri)
+  const output = s3LocationOf(job.outputDataConfig.s3OutputDataConfig.s3Uri)
+  if (input === undefined || output === undefined) throw new ShapeError("the job's input or output is not an s3:// URI")
+  return { job, input, output }
+}
+
+/**
+ * The job's results, read from the deployment's output bucket; none when a job that did not complete wrote no file (an
+ * expired job that never began).
+ */
+function resultsOf(http: BatchHttp, located: ReturnType<typeof readLocatedJob>, state: BatchState) {
+  const { input, job, output } = located
+  const key = outputKeyOf(output.key, jobIdOf(job.jobArn), input.key)
+  const read = Effect.map(http.at("output").text(keyPath(key)), readLines)
+  return state === "completed"
+    ? read
+    : Effect.catchIf(read, (error) => "status" in error && error.status === 404, () => Effect.succeed([]))
+}
+
+/** Bedrock's batch steps for a deployment's `settings`. */
+export function clientWire(settings: Settings): BatchWire {
+  const control = (http: BatchHttp) => http.at("control")
+  function retrieve(http: BatchHttp, id: string) {
+    return control(http).json(jobPath(id), undefined, statusOf)
+  }
+  return {
+    endpoints: {
+      control: settings.control,
+      input: settings.bucket(settings.input.bucket),
+      output: settings.bucket(settings.output.bucket)
+    },
+    submit: (http, model, lines) =>
+      Effect.gen(function*() {
+        const name = yield* jobName
+        const inputKey = keyUnder(settings.input.key, `${name}.jsonl`)
+        const file = toJsonLines(lines.map(({ body, customId }) => inputLine(customId, body)))
+        yield* http.at("input").send("PUT", keyPath(inputKey), file, "application/jsonl")
+        return yield* control(http).json(jobsPath, {
+          jobName: name,
+          clientRequestToken: name,
+          roleArn: settings.roleArn,
+          modelId: model,
+          modelInvocationType: "Converse",
+          inputDataConfig: { s3InputDataConfig: { s3Uri: s3UriOf({ ...settings.input, key: inputKey }) } },
+          outputDataConfig: { s3OutputDataConfig: { s3Uri: s3UriOf(settings.output) } },
+          ...(settings.timeoutHours === undefined ? {} : { timeoutDurationInHours: settings.timeoutHours })
+        }, created(lines.length))
+      }),
+    retrieve: (http, _model, id) => retrieve(http, id),
+    // Stopping answers with no body: the job is read again for its state.
+    cancel: (http, _model, id) =>
+      Effect.andThen(control(http).send("POST", `${jobPath(id)}/stop`, "{}", "application/json"), retrieve(http, id)),
+    results: (http, _model, status) =>
+      Effect.flatMap(
+        control(http).json(jobPath(status.id), undefined, readLocatedJob),
+        (located) => resultsOf(http, located, status.state)
+      )
+  }
+}
