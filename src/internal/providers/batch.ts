@@ -19,7 +19,7 @@ import type { RawLine } from "../wire/batch.js"
 import { ShapeError } from "../wire/codecError.js"
 import type { JsonObject } from "../wire/json.js"
 
-/** An endpoint of the provider's other than its calls' (Bedrock's control plane, an S3 bucket): its root and signature. */
+/** An endpoint of the provider's besides its calls' (Bedrock's control plane, an S3 bucket): its root and signature. */
 export interface BatchEndpoint {
   readonly baseUrl: string
   /** How a request to it is signed. Default: as the provider's calls are (`ProviderHttp.Options.sign`). */

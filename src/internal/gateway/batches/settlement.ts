@@ -6,12 +6,12 @@
  * its own: two instances sharing a budget through Redis do not both charge it). One instance at a time holds the
  * batch's lease (`settlements.ts`), renewed before each line, so two instances do not settle one batch at once and a
  * holder that died leaves it to the next once its lease lapses; each line is recorded settled with its cost, once,
- * and written to the request log and counted in the metrics by the settling that recorded it. The budget is charged once, at the end: the batch's worst case, held on its key's
- * budget since it was made (`Budget.hold`, so a batch made beside it must fit beside it), is replaced by the sum of
- * its lines' recorded costs, a step the budget's store takes once per hold whichever instance asks and however
- * often. So a settling interrupted anywhere and
- * taken up again (by this instance or another) records no line twice and charges the budget once; the batch is
- * recorded settled after it, and is open no more, its end counted by the one settling that recorded it so.
+ * and written to the request log and counted in the metrics by the settling that recorded it. The budget is charged
+ * once, at the end: the batch's worst case, held on its key's budget since it was made (`Budget.hold`, so a batch
+ * made beside it must fit beside it), is replaced by the sum of its lines' recorded costs, a step the budget's store
+ * takes once per hold whichever instance asks and however often. So a settling interrupted anywhere and taken up
+ * again (by this instance or another) records no line twice and charges the budget once; the batch is recorded
+ * settled after it, and is open no more, its end counted by the one settling that recorded it so.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
