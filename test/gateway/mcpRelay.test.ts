@@ -10,6 +10,8 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import * as Relay from "../../src/internal/gateway/mcp/relay.js"
@@ -204,4 +206,62 @@ describe("MCP relay", () => {
         params: { progressToken: "mine", progress: Relay.maxProgress - 1 }
       })
     }))
+})
+
+describe("MCP relay over HTTP (tapHttp)", () => {
+  // An HTTP client whose one answer is `chunks`, server-sent events.
+  const serving = (chunks: ReadonlyArray<Uint8Array>) =>
+    HttpClient.make((request) =>
+      Effect.succeed(HttpClientResponse.fromWeb(
+        request,
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              for (const chunk of chunks) controller.enqueue(chunk)
+              controller.close()
+            }
+          }),
+          { headers: { "content-type": "text/event-stream", "x-upstream": "yes" }, status: 200 }
+        )
+      ))
+    )
+
+  it.effect(
+    "an SSE response is read as it came through every accessor and its notifications told, for any cut; its body " +
+      "stays the tap's own stream, not a web stream read back",
+    () =>
+      Effect.gen(function*() {
+        const events = fc.array(
+          fc.oneof(
+            fc.constantFrom(...Relay.listChangedMethods).map((method) => ({ jsonrpc: "2.0", method })),
+            fc.string().map((text) => ({ jsonrpc: "2.0", id: 1, result: { content: [{ type: "text", text }] } }))
+          ),
+          { maxLength: 6 }
+        )
+        const property = fc.asyncProperty(
+          events,
+          fc.array(fc.nat(), { maxLength: 8 }),
+          fc.constantFrom("stream", "text", "arrayBuffer") satisfies fc.Arbitrary<"stream" | "text" | "arrayBuffer">,
+          (messages, cuts, accessor) =>
+            Effect.runPromise(Effect.gen(function*() {
+              const told: Array<Relay.Unsolicited> = []
+              const relay = Relay.make((one) => void told.push(one))
+              const text = messages.map((message) => `data: ${JSON.stringify(message)}\n\n`).join("")
+              const http = Relay.tapHttp(serving(chunked(text, cuts)), relay, 1 << 20)
+              const response = yield* http.get("http://upstream.test/mcp")
+              expect(HttpClientResponse.toWeb(response)._tag).toBe("None")
+              expect([response.status, response.headers["x-upstream"]]).toEqual([200, "yes"])
+              const read = accessor === "stream"
+                ? Stream.mkString(Stream.decodeText(response.stream))
+                : accessor === "text"
+                ? response.text
+                : Effect.map(response.arrayBuffer, (bytes) => new TextDecoder().decode(bytes))
+              expect(yield* read).toBe(text)
+              const changes = messages.filter((message) => "method" in message).map((message) => message.method)
+              expect(told).toEqual(changes.map((method) => ({ _tag: "ListChanged", method })))
+            }))
+        )
+        yield* Effect.promise(() => fc.assert(property, { numRuns: 200 }))
+      })
+  )
 })

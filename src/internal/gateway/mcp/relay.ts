@@ -27,7 +27,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as HttpClient from "effect/http/HttpClient"
-import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -35,6 +34,7 @@ import { randomUUID } from "node:crypto"
 import * as Sse from "../../../Sse.js"
 import { isJsonObject } from "../../wire/json.js"
 import * as ServerRequests from "./serverRequests.js"
+import * as Tapped from "./tapped.js"
 
 /** The most progress notifications one call relays. */
 export const maxProgress = 1000
@@ -231,14 +231,7 @@ export function tapHttp(http: HttpClient.HttpClient, relay: Relay, maxBytes: num
           // Read ahead of `McpClient`, which stops reading while it waits to reply to a request of the server: the
           // server's cancel of that request comes behind it.
           const tapped = Stream.tap(response.stream, (chunk) => Effect.sync(() => read(chunk)))
-          return Effect.map(
-            Stream.toReadableStreamEffect(Stream.buffer(tapped, { capacity: readAhead })),
-            (body) =>
-              HttpClientResponse.fromWeb(
-                response.request,
-                new Response(body, { status: response.status, headers: Object.entries(response.headers) })
-              )
-          )
+          return Effect.succeed(Tapped.tapped(response, Stream.buffer(tapped, { capacity: readAhead })))
         }))
   )
 }
