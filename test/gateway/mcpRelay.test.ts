@@ -15,6 +15,7 @@ import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import * as Relay from "../../src/internal/gateway/mcp/relay.js"
+import * as Tapped from "../../src/internal/gateway/mcp/tapped.js"
 
 interface Spec {
   readonly clientToken: string | number | undefined
@@ -262,6 +263,46 @@ describe("MCP relay over HTTP (tapHttp)", () => {
             }))
         )
         yield* Effect.promise(() => fc.assert(property, { numRuns: 200 }))
+      })
+  )
+
+  it.effect(
+    "a call's response stream is read ahead of its reader only when its client can be asked the server's requests",
+    () =>
+      Effect.gen(function*() {
+        for (const asks of [false, true]) {
+          let pulled = 0
+          const source = Stream.range(1, 8).pipe(
+            Stream.rechunk(1),
+            Stream.tap(() => Effect.sync(() => void pulled++)),
+            Stream.map((n) =>
+              new TextEncoder().encode(`data: ${JSON.stringify({ jsonrpc: "2.0", method: `notifications/n${n}` })}\n\n`)
+            )
+          )
+          const http = HttpClient.make((request) =>
+            Effect.succeed(Tapped.tapped(
+              HttpClientResponse.fromWeb(
+                request,
+                new Response(null, { headers: { "content-type": "text/event-stream" } })
+              ),
+              source
+            ))
+          )
+          const relay = Relay.make(() => {})
+          yield* Relay.relaying(relay, {
+            progressToken: undefined,
+            logLevel: undefined,
+            ask: asks ? () => Effect.never : undefined,
+            deliver: () => Effect.void
+          }, () =>
+            Effect.scoped(Effect.gen(function*() {
+              const response = yield* Relay.tapHttp(http, relay, 1 << 20).get("http://upstream.test/mcp")
+              yield* Stream.runDrain(Stream.take(response.stream, 1))
+              yield* Effect.yieldNow
+            })))
+          if (asks) expect(pulled).toBe(8)
+          else expect(pulled).toBe(1)
+        }
       })
   )
 })

@@ -228,10 +228,12 @@ export function tapHttp(http: HttpClient.HttpClient, relay: Relay, maxBytes: num
               reading = false
             }
           }
-          // Read ahead of `McpClient`, which stops reading while it waits to reply to a request of the server: the
-          // server's cancel of that request comes behind it.
           const tapped = Stream.tap(response.stream, (chunk) => Effect.sync(() => read(chunk)))
-          return Effect.succeed(Tapped.tapped(response, Stream.buffer(tapped, { capacity: readAhead })))
+          // Read ahead of `McpClient`, which stops reading while it waits to reply to a request of the server its
+          // call's client is asked: the server's cancel of that request comes behind it. Without a client to ask,
+          // nothing is noted as asked (`noteAsked`) and no reply waits for one, so the stream is read as it is pulled.
+          const body = exchange?.listener.ask === undefined ? tapped : Stream.buffer(tapped, { capacity: readAhead })
+          return Effect.succeed(Tapped.tapped(response, body))
         }))
   )
 }
