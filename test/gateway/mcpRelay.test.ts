@@ -14,6 +14,7 @@ import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
+import { countOps } from "../../bench/effectOps.js"
 import * as Relay from "../../src/internal/gateway/mcp/relay.js"
 import * as Tapped from "../../src/internal/gateway/mcp/tapped.js"
 
@@ -207,6 +208,29 @@ describe("MCP relay", () => {
         params: { progressToken: "mine", progress: Relay.maxProgress - 1 }
       })
     }))
+})
+
+describe("MCP relay's deliverer", () => {
+  it("a call its server relays nothing runs in its own fiber's one turn: no deliverer starts", async () => {
+    const counted = countOps()
+    const relay = Relay.make(() => {})
+    const listener: Relay.Listener = {
+      progressToken: "mine",
+      logLevel: "debug",
+      ask: undefined,
+      deliver: () => Effect.void
+    }
+    const before = counted()
+    // The server's output holds only what is not this call's: another call's progress, a response.
+    const output = Stream.make(new TextEncoder().encode(
+      line({ jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: "other", progress: 1 } }) +
+        line({ jsonrpc: "2.0", id: 1, result: {} })
+    ))
+    await Effect.runPromise(
+      Relay.relaying(relay, listener, () => Stream.runDrain(Relay.tapLines(output, relay, 1 << 20)))
+    )
+    expect(counted().turns - before.turns).toBe(1)
+  })
 })
 
 describe("MCP relay over HTTP (tapHttp)", () => {

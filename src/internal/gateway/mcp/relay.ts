@@ -71,6 +71,10 @@ export interface Call {
   readonly token: string | undefined
   readonly listener: Listener
   readonly queue: Queue.Queue<Relayed, Cause.Done>
+  /** What its deliverer runs with: the call's own services. */
+  readonly context: Context.Context<never>
+  /** Its deliverer, started at its first notification to relay (most calls relay none). */
+  delivering: Fiber.Fiber<void> | undefined
   progress: number
   logs: number
   bytes: number
@@ -138,6 +142,9 @@ function offer(call: Call, relayed: Relayed) {
   else call.logs += 1
   call.bytes += bytes
   Queue.offerUnsafe(call.queue, relayed)
+  call.delivering ??= Effect.runForkWith(call.context)(
+    Stream.runForEach(Stream.fromQueue(call.queue), call.listener.deliver)
+  )
 }
 
 const isListChanged = (method: unknown): method is ListChangedMethod =>
@@ -288,8 +295,9 @@ export function listener(
 
 /**
  * `send` (a call's request to its server, given what to add to its `_meta`: the gateway's progress token, the client's
- * log level) with `relay` reading its notifications for `listener`, delivered by a fiber of the call as they come,
- * all of them before the call answers. An interrupted call delivers no more.
+ * log level) with `relay` reading its notifications for `listener`, delivered as they come by a fiber the call
+ * starts at its first (most calls are relayed none), all of them before the call answers. An interrupted call
+ * delivers no more.
  */
 export const relaying = <A, E, R>(
   relay: Relay,
@@ -302,12 +310,13 @@ export const relaying = <A, E, R>(
       token,
       listener,
       queue: yield* Queue.unbounded<Relayed, Cause.Done>(),
+      context: yield* Effect.context<never>(),
+      delivering: undefined,
       progress: 0,
       logs: 0,
       bytes: 0,
       dropped: 0
     }
-    const delivering = yield* Effect.forkChild(Stream.runForEach(Stream.fromQueue(call.queue), listener.deliver))
     relay.calls.add(call)
     if (token !== undefined) relay.byToken.set(token, call)
     const meta = {
@@ -321,11 +330,14 @@ export const relaying = <A, E, R>(
           relay.calls.delete(call)
           for (const [id, asked] of relay.requests.asked) if (asked.call === call) relay.requests.asked.delete(id)
           if (token !== undefined) relay.byToken.delete(token)
-          if (!Exit.hasInterrupts(exit)) {
-            yield* Queue.end(call.queue)
-            yield* Effect.timeoutOption(Fiber.join(delivering), drainTimeout)
+          const delivering = call.delivering
+          if (delivering !== undefined) {
+            if (!Exit.hasInterrupts(exit)) {
+              yield* Queue.end(call.queue)
+              yield* Effect.timeoutOption(Fiber.join(delivering), drainTimeout)
+            }
+            yield* Fiber.interrupt(delivering)
           }
-          yield* Fiber.interrupt(delivering)
           if (call.dropped > 0) {
             yield* Effect.logWarning(
               `Gateway: an MCP server sent more notifications during one call than are relayed (${maxProgress} ` +
