@@ -233,6 +233,30 @@ describe("MCP relay's deliverer", () => {
   })
 })
 
+describe("MCP relay after a call", () => {
+  it.live("a log read on a call's response stream after the call ended reaches no client", () =>
+    Effect.gen(function*() {
+      const relay = Relay.make(() => {})
+      const delivered: Array<Relay.Relayed> = []
+      const log = line({ jsonrpc: "2.0", method: "notifications/message", params: { level: "info", data: "late" } })
+      const http = HttpClient.make((request) =>
+        Effect.succeed(HttpClientResponse.fromWeb(
+          request,
+          new Response(`data: ${log}\n`, { headers: { "content-type": "text/event-stream" } })
+        ))
+      )
+      const response = yield* Relay.relaying(relay, {
+        progressToken: undefined,
+        logLevel: undefined,
+        ask: undefined,
+        deliver: (relayed) => Effect.sync(() => void delivered.push(relayed))
+      }, () => Relay.tapHttp(http, relay, 1 << 20).get("http://upstream.test/mcp"))
+      yield* Stream.runDrain(response.stream)
+      yield* Effect.sleep("10 millis")
+      expect(delivered).toEqual([])
+    }))
+})
+
 describe("MCP relay over HTTP (tapHttp)", () => {
   // An HTTP client whose one answer is `chunks`, server-sent events.
   const serving = (chunks: ReadonlyArray<Uint8Array>) =>

@@ -141,7 +141,8 @@ function offer(call: Call, relayed: Relayed) {
   if (relayed._tag === "Progress") call.progress += 1
   else call.logs += 1
   call.bytes += bytes
-  Queue.offerUnsafe(call.queue, relayed)
+  // A call that ended has ended its queue: what is read after it (by a read-ahead) starts no deliverer.
+  if (!Queue.offerUnsafe(call.queue, relayed)) return
   call.delivering ??= Effect.runForkWith(call.context)(
     Stream.runForEach(Stream.fromQueue(call.queue), call.listener.deliver)
   )
@@ -331,11 +332,9 @@ export const relaying = <A, E, R>(
           for (const [id, asked] of relay.requests.asked) if (asked.call === call) relay.requests.asked.delete(id)
           if (token !== undefined) relay.byToken.delete(token)
           const delivering = call.delivering
+          yield* Queue.end(call.queue)
           if (delivering !== undefined) {
-            if (!Exit.hasInterrupts(exit)) {
-              yield* Queue.end(call.queue)
-              yield* Effect.timeoutOption(Fiber.join(delivering), drainTimeout)
-            }
+            if (!Exit.hasInterrupts(exit)) yield* Effect.timeoutOption(Fiber.join(delivering), drainTimeout)
             yield* Fiber.interrupt(delivering)
           }
           if (call.dropped > 0) {
