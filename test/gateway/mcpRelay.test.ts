@@ -10,9 +10,13 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
+import { countOps } from "../../bench/effectOps.js"
 import * as Relay from "../../src/internal/gateway/mcp/relay.js"
+import * as Tapped from "../../src/internal/gateway/mcp/tapped.js"
 
 interface Spec {
   readonly clientToken: string | number | undefined
@@ -204,4 +208,149 @@ describe("MCP relay", () => {
         params: { progressToken: "mine", progress: Relay.maxProgress - 1 }
       })
     }))
+})
+
+describe("MCP relay's deliverer", () => {
+  it("a call its server relays nothing runs in its own fiber's one turn: no deliverer starts", async () => {
+    const counted = countOps()
+    const relay = Relay.make(() => {})
+    const listener: Relay.Listener = {
+      progressToken: "mine",
+      logLevel: "debug",
+      ask: undefined,
+      deliver: () => Effect.void
+    }
+    const before = counted()
+    // The server's output holds only what is not this call's: another call's progress, a response.
+    const output = Stream.make(new TextEncoder().encode(
+      line({ jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: "other", progress: 1 } }) +
+        line({ jsonrpc: "2.0", id: 1, result: {} })
+    ))
+    await Effect.runPromise(
+      Relay.relaying(relay, listener, () => Stream.runDrain(Relay.tapLines(output, relay, 1 << 20)))
+    )
+    expect(counted().turns - before.turns).toBe(1)
+  })
+})
+
+describe("MCP relay after a call", () => {
+  it.live("a log read on a call's response stream after the call ended reaches no client", () =>
+    Effect.gen(function*() {
+      const relay = Relay.make(() => {})
+      const delivered: Array<Relay.Relayed> = []
+      const log = line({ jsonrpc: "2.0", method: "notifications/message", params: { level: "info", data: "late" } })
+      const http = HttpClient.make((request) =>
+        Effect.succeed(HttpClientResponse.fromWeb(
+          request,
+          new Response(`data: ${log}\n`, { headers: { "content-type": "text/event-stream" } })
+        ))
+      )
+      const response = yield* Relay.relaying(relay, {
+        progressToken: undefined,
+        logLevel: undefined,
+        ask: undefined,
+        deliver: (relayed) => Effect.sync(() => void delivered.push(relayed))
+      }, () => Relay.tapHttp(http, relay, 1 << 20).get("http://upstream.test/mcp"))
+      yield* Stream.runDrain(response.stream)
+      yield* Effect.sleep("10 millis")
+      expect(delivered).toEqual([])
+    }))
+})
+
+describe("MCP relay over HTTP (tapHttp)", () => {
+  // An HTTP client whose one answer is `chunks`, server-sent events.
+  const serving = (chunks: ReadonlyArray<Uint8Array>) =>
+    HttpClient.make((request) =>
+      Effect.succeed(HttpClientResponse.fromWeb(
+        request,
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              for (const chunk of chunks) controller.enqueue(chunk)
+              controller.close()
+            }
+          }),
+          { headers: { "content-type": "text/event-stream", "x-upstream": "yes" }, status: 200 }
+        )
+      ))
+    )
+
+  it.effect(
+    "an SSE response is read as it came through every accessor and its notifications told, for any cut; its body " +
+      "stays the tap's own stream, not a web stream read back",
+    () =>
+      Effect.gen(function*() {
+        const events = fc.array(
+          fc.oneof(
+            fc.constantFrom(...Relay.listChangedMethods).map((method) => ({ jsonrpc: "2.0", method })),
+            fc.string().map((text) => ({ jsonrpc: "2.0", id: 1, result: { content: [{ type: "text", text }] } }))
+          ),
+          { maxLength: 6 }
+        )
+        const property = fc.asyncProperty(
+          events,
+          fc.array(fc.nat(), { maxLength: 8 }),
+          fc.constantFrom("stream", "text", "arrayBuffer") satisfies fc.Arbitrary<"stream" | "text" | "arrayBuffer">,
+          (messages, cuts, accessor) =>
+            Effect.runPromise(Effect.gen(function*() {
+              const told: Array<Relay.Unsolicited> = []
+              const relay = Relay.make((one) => void told.push(one))
+              const text = messages.map((message) => `data: ${JSON.stringify(message)}\n\n`).join("")
+              const http = Relay.tapHttp(serving(chunked(text, cuts)), relay, 1 << 20)
+              const response = yield* http.get("http://upstream.test/mcp")
+              expect(HttpClientResponse.toWeb(response)._tag).toBe("None")
+              expect([response.status, response.headers["x-upstream"]]).toEqual([200, "yes"])
+              const read = accessor === "stream"
+                ? Stream.mkString(Stream.decodeText(response.stream))
+                : accessor === "text"
+                ? response.text
+                : Effect.map(response.arrayBuffer, (bytes) => new TextDecoder().decode(bytes))
+              expect(yield* read).toBe(text)
+              const changes = messages.filter((message) => "method" in message).map((message) => message.method)
+              expect(told).toEqual(changes.map((method) => ({ _tag: "ListChanged", method })))
+            }))
+        )
+        yield* Effect.promise(() => fc.assert(property, { numRuns: 200 }))
+      })
+  )
+
+  it.effect(
+    "a call's response stream is read ahead of its reader only when its client can be asked the server's requests",
+    () =>
+      Effect.gen(function*() {
+        for (const asks of [false, true]) {
+          let pulled = 0
+          const source = Stream.range(1, 8).pipe(
+            Stream.rechunk(1),
+            Stream.tap(() => Effect.sync(() => void pulled++)),
+            Stream.map((n) =>
+              new TextEncoder().encode(`data: ${JSON.stringify({ jsonrpc: "2.0", method: `notifications/n${n}` })}\n\n`)
+            )
+          )
+          const http = HttpClient.make((request) =>
+            Effect.succeed(Tapped.tapped(
+              HttpClientResponse.fromWeb(
+                request,
+                new Response(null, { headers: { "content-type": "text/event-stream" } })
+              ),
+              source
+            ))
+          )
+          const relay = Relay.make(() => {})
+          yield* Relay.relaying(relay, {
+            progressToken: undefined,
+            logLevel: undefined,
+            ask: asks ? () => Effect.never : undefined,
+            deliver: () => Effect.void
+          }, () =>
+            Effect.scoped(Effect.gen(function*() {
+              const response = yield* Relay.tapHttp(http, relay, 1 << 20).get("http://upstream.test/mcp")
+              yield* Stream.runDrain(Stream.take(response.stream, 1))
+              yield* Effect.yieldNow
+            })))
+          if (asks) expect(pulled).toBe(8)
+          else expect(pulled).toBe(1)
+        }
+      })
+  )
 })

@@ -12,6 +12,7 @@ import { describe, expect, it } from "@effect/vitest"
 import type * as McpClient from "effect/ai/McpClient"
 import * as McpSchema from "effect/ai/McpSchema"
 import type * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -178,6 +179,8 @@ describe("the asking of a call's client", () => {
           deliver: () => Effect.void,
           ask: (method, params) => Effect.as(Effect.sleep(after), { asked: method, params })
         },
+        context: Context.empty(),
+        delivering: undefined,
         progress: 0,
         logs: 0,
         bytes: 0,

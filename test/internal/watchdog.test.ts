@@ -5,7 +5,7 @@
  * none is kept.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type * as Clock from "effect/Clock"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -130,5 +130,32 @@ describe("watchdog", () => {
     assert.strictEqual(pending, 1)
     second()
     assert.strictEqual(pending, 0)
+  })
+
+  it("work that ends in the caller's turn is its own answer, or the bound's when it had passed, and no sleep starts", () => {
+    const property = fc.property(
+      fc.integer({ min: 0, max: 2_000 }),
+      fc.integer({ min: 0, max: 2_000 }),
+      fc.oneof(fc.integer().map(Exit.succeed), fc.string().map(Exit.fail)),
+      (now, at, outcome) => {
+        let sleeps = 0
+        const clock: Clock.Clock = {
+          currentTimeMillisUnsafe: () => now,
+          currentTimeMillis: Effect.sync(() => now),
+          currentTimeNanosUnsafe: () => BigInt(now) * 1_000_000n,
+          currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
+          monotonicTimeNanosUnsafe: () => BigInt(now) * 1_000_000n,
+          monotonicTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
+          sleep: () => Effect.callback<void>(() => void (sleeps += 1))
+        }
+        const work: Effect.Effect<number, string> = outcome
+        const exit = Effect.runSyncExit(
+          Effect.provideService(bounded(work, until(at, "late"), (reason) => reason), Clock.Clock, clock)
+        )
+        assert.deepStrictEqual<Exit.Exit<number, string>>(exit, now >= at ? Exit.fail("late") : outcome)
+        assert.strictEqual(sleeps, 0)
+      }
+    )
+    fc.assert(property, { numRuns: 500 })
   })
 })

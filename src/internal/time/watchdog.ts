@@ -158,7 +158,10 @@ export function watchdogOf(fiber: Fiber.Fiber<unknown, unknown>): Watchdog {
  * `work` within `bound`, kept by the `Clock`'s watchdog: once it passes, the
  * work is interrupted and the result is `passed(reason)`. The work runs in a
  * fiber of its own (started at once, in the caller's turn), so that it can be
- * interrupted and the caller still fail with an error.
+ * interrupted and the caller still fail with an error. Work that ended in that
+ * turn (a SQLite statement) is its own answer unless the bound had passed
+ * already: nothing is kept for it, so the watchdog neither starts its sleep nor
+ * stops it.
  */
 export function bounded<A, E, P extends string>(
   work: Effect.Effect<A, E>,
@@ -171,6 +174,12 @@ export function bounded<A, E, P extends string>(
         let release = noop
         return Effect.onInterrupt(
           restore(Effect.callback<A, E>((resume) => {
+            const ended = worker.pollUnsafe()
+            const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+            if (ended !== undefined && typeof bound.check(now) === "number") {
+              resume(ended)
+              return
+            }
             release = watchdogOf(fiber).keep(
               bound,
               (reason) => resume(Effect.andThen(Fiber.interrupt(worker), Effect.fail(passed(reason))))

@@ -27,7 +27,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as HttpClient from "effect/http/HttpClient"
-import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -35,6 +34,7 @@ import { randomUUID } from "node:crypto"
 import * as Sse from "../../../Sse.js"
 import { isJsonObject } from "../../wire/json.js"
 import * as ServerRequests from "./serverRequests.js"
+import * as Tapped from "./tapped.js"
 
 /** The most progress notifications one call relays. */
 export const maxProgress = 1000
@@ -71,6 +71,10 @@ export interface Call {
   readonly token: string | undefined
   readonly listener: Listener
   readonly queue: Queue.Queue<Relayed, Cause.Done>
+  /** What its deliverer runs with: the call's own services. */
+  readonly context: Context.Context<never>
+  /** Its deliverer, started at its first notification to relay (most calls relay none). */
+  delivering: Fiber.Fiber<void> | undefined
   progress: number
   logs: number
   bytes: number
@@ -137,7 +141,11 @@ function offer(call: Call, relayed: Relayed) {
   if (relayed._tag === "Progress") call.progress += 1
   else call.logs += 1
   call.bytes += bytes
-  Queue.offerUnsafe(call.queue, relayed)
+  // A call that ended has ended its queue: what is read after it (by a read-ahead) starts no deliverer.
+  if (!Queue.offerUnsafe(call.queue, relayed)) return
+  call.delivering ??= Effect.runForkWith(call.context)(
+    Stream.runForEach(Stream.fromQueue(call.queue), call.listener.deliver)
+  )
 }
 
 const isListChanged = (method: unknown): method is ListChangedMethod =>
@@ -228,17 +236,12 @@ export function tapHttp(http: HttpClient.HttpClient, relay: Relay, maxBytes: num
               reading = false
             }
           }
-          // Read ahead of `McpClient`, which stops reading while it waits to reply to a request of the server: the
-          // server's cancel of that request comes behind it.
           const tapped = Stream.tap(response.stream, (chunk) => Effect.sync(() => read(chunk)))
-          return Effect.map(
-            Stream.toReadableStreamEffect(Stream.buffer(tapped, { capacity: readAhead })),
-            (body) =>
-              HttpClientResponse.fromWeb(
-                response.request,
-                new Response(body, { status: response.status, headers: Object.entries(response.headers) })
-              )
-          )
+          // Read ahead of `McpClient`, which stops reading while it waits to reply to a request of the server its
+          // call's client is asked: the server's cancel of that request comes behind it. Without a client to ask,
+          // nothing is noted as asked (`noteAsked`) and no reply waits for one, so the stream is read as it is pulled.
+          const body = exchange?.listener.ask === undefined ? tapped : Stream.buffer(tapped, { capacity: readAhead })
+          return Effect.succeed(Tapped.tapped(response, body))
         }))
   )
 }
@@ -293,8 +296,9 @@ export function listener(
 
 /**
  * `send` (a call's request to its server, given what to add to its `_meta`: the gateway's progress token, the client's
- * log level) with `relay` reading its notifications for `listener`, delivered by a fiber of the call as they come,
- * all of them before the call answers. An interrupted call delivers no more.
+ * log level) with `relay` reading its notifications for `listener`, delivered as they come by a fiber the call
+ * starts at its first (most calls are relayed none), all of them before the call answers. An interrupted call
+ * delivers no more.
  */
 export const relaying = <A, E, R>(
   relay: Relay,
@@ -307,12 +311,13 @@ export const relaying = <A, E, R>(
       token,
       listener,
       queue: yield* Queue.unbounded<Relayed, Cause.Done>(),
+      context: yield* Effect.context<never>(),
+      delivering: undefined,
       progress: 0,
       logs: 0,
       bytes: 0,
       dropped: 0
     }
-    const delivering = yield* Effect.forkChild(Stream.runForEach(Stream.fromQueue(call.queue), listener.deliver))
     relay.calls.add(call)
     if (token !== undefined) relay.byToken.set(token, call)
     const meta = {
@@ -326,11 +331,12 @@ export const relaying = <A, E, R>(
           relay.calls.delete(call)
           for (const [id, asked] of relay.requests.asked) if (asked.call === call) relay.requests.asked.delete(id)
           if (token !== undefined) relay.byToken.delete(token)
-          if (!Exit.hasInterrupts(exit)) {
-            yield* Queue.end(call.queue)
-            yield* Effect.timeoutOption(Fiber.join(delivering), drainTimeout)
+          const delivering = call.delivering
+          yield* Queue.end(call.queue)
+          if (delivering !== undefined) {
+            if (!Exit.hasInterrupts(exit)) yield* Effect.timeoutOption(Fiber.join(delivering), drainTimeout)
+            yield* Fiber.interrupt(delivering)
           }
-          yield* Fiber.interrupt(delivering)
           if (call.dropped > 0) {
             yield* Effect.logWarning(
               `Gateway: an MCP server sent more notifications during one call than are relayed (${maxProgress} ` +

@@ -54,6 +54,7 @@ import { randomUUID } from "node:crypto"
 import * as Sse from "../../../Sse.js"
 import { isJsonObject } from "../../wire/json.js"
 import type * as Listen from "./listen.js"
+import * as Tapped from "./tapped.js"
 
 /** The requests of a server relayed to its call's client. */
 export const relayedMethods = ["sampling/createMessage", "elicitation/create", "roots/list"] as const
@@ -600,14 +601,7 @@ export function refusing(standalone: Listen.Standalone, maxBytes: number): Liste
           return Effect.void
         }
       }
-      return Effect.map(
-        Stream.toReadableStreamEffect(Stream.tap(response.stream, read)),
-        (body) =>
-          HttpClientResponse.fromWeb(
-            response.request,
-            new Response(body, { status: response.status, headers: Object.entries(response.headers) })
-          )
-      )
+      return Effect.succeed(Tapped.tapped(response, Stream.tap(response.stream, read)))
     }))
   return { ...standalone, http }
 }
