@@ -1,7 +1,8 @@
 /**
  * Amazon Bedrock deployments (`api: "bedrock"` in provider.json) behind the gateway, reached by the official `openai`
  * client over loopback: one signed with SigV4 (the simulator's test credentials in place of AWS's default chain), one
- * with a Bedrock API key, both against the simulator speaking Bedrock's Converse API.
+ * with a Bedrock API key, both against the simulator speaking Bedrock's Converse API; the SigV4 one's batches made
+ * through the gateway's `/v1/batches` as Bedrock batch inference jobs over the simulator's S3.
  */
 import { expect, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -15,6 +16,8 @@ import * as Bedrock from "../../src/providers/Bedrock.js"
 import * as SimulatedBedrock from "../../src/simulator/Bedrock.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { upload } from "../utils/batchGateways.js"
+import { eventually } from "../utils/eventually.js"
 
 const apiKey = "bedrock-gateway-key-0123456789"
 const claude = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -34,7 +37,20 @@ const fixture = Layer.effect(
     })
     const config = yield* ProviderConfig.fromJson({
       aws: [
-        { model_name: claude, api: "bedrock", region: "us-east-1", base_url: simulator.url, max_retries: 0 },
+        {
+          model_name: claude,
+          api: "bedrock",
+          region: "us-east-1",
+          base_url: simulator.url,
+          max_retries: 0,
+          batch: {
+            role_arn: "arn:aws:iam::123456789012:role/batch-inference",
+            input_uri: "s3://batch-input/requests/",
+            output_uri: "s3://batch-output/results",
+            endpoint: simulator.url,
+            s3_endpoint: `${simulator.url}/s3`
+          }
+        },
         { model_name: nova, api: "bedrock", base_url: simulator.url, api_keys: [apiKey], max_retries: 0 }
       ]
     })
@@ -74,6 +90,39 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Bedrock deployme
       )
       expect(chunks.at(-1)!.usage?.prompt_tokens).toBeGreaterThan(0)
       expect(asked.count).toBe(1)
+    }))
+
+  it.effect("a batch through /v1/batches on a deployment with a batch group is a Bedrock batch inference job", () =>
+    Effect.gen(function*() {
+      const { client } = yield* Fixture
+      const lines = [0, 1, 2].map((i) =>
+        JSON.stringify({
+          custom_id: `line-${i}`,
+          method: "POST",
+          url: "/v1/chat/completions",
+          body: { model: claude, messages: [{ role: "user", content: `Hello ${i}` }], max_tokens: 40 }
+        })
+      )
+      const file = yield* upload(client, lines.join("\n"))
+      const made = yield* Effect.promise(() =>
+        client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" })
+      )
+      const done = yield* eventually(
+        "the batch completed",
+        Effect.promise(() => client.batches.retrieve(made.id)),
+        (batch) => batch.status === "completed",
+        { every: "100 millis" }
+      )
+      expect(done.request_counts).toMatchObject({ total: 3, completed: 3, failed: 0 })
+      const output = yield* Effect.promise(() =>
+        client.files.content(done.output_file_id!).then((reply) => reply.text())
+      )
+      const results = output.trim().split("\n").map((line) => JSON.parse(line))
+      expect(results.map((result) => result.custom_id).sort()).toEqual(["line-0", "line-1", "line-2"])
+      for (const result of results) {
+        expect(result.response.status_code).toBe(200)
+        expect(result.response.body.choices[0].message.content.length).toBeGreaterThan(0)
+      }
     }))
 
   it.effect("a deployment with a Bedrock API key, a tool call streamed", () =>
