@@ -59,7 +59,14 @@ export default tseslint.config(
   {
     files: ["src/internal/gateway/observe/dashboard/browser/*.js"],
     ignores: ["src/internal/gateway/observe/dashboard/browser/poll.js"],
-    languageOptions: { globals: { adminKeyStorage: "readonly", adminKeyHeaders: "readonly", pollAdmin: "readonly" } }
+    languageOptions: {
+      globals: {
+        adminKeyStorage: "readonly",
+        adminKeyHeaders: "readonly",
+        pollAdmin: "readonly",
+        tableCell: "readonly"
+      }
+    }
   },
   {
     files: ["src/internal/gateway/observe/dashboard/browser/poll.js"],

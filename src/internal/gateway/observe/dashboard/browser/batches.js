@@ -26,15 +26,6 @@
     cancelled: "disabled",
     refused: "disabled"
   }
-  // One cell: its text, its test id, its class, and the number it shows (for the tests), when it shows one.
-  var cell = function(text, testId, className, value) {
-    var td = document.createElement("td")
-    td.textContent = text
-    td.dataset.testid = testId
-    if (className) td.className = className
-    if (value !== null && value !== undefined) td.dataset.value = String(value)
-    return td
-  }
 
   var draw = function(answer) {
     var drawn = answer.data.map(function(batch) {
@@ -42,16 +33,16 @@
       var tr = document.createElement("tr")
       tr.dataset.testid = "batch"
       tr.dataset.batch = batch.id
-      tr.appendChild(cell(batch.key_name === null ? "\u2013" : batch.key_name, "key", "text"))
-      tr.appendChild(cell(batch.model, "model", "text"))
+      tr.appendChild(tableCell(batch.key_name === null ? "\u2013" : batch.key_name, "key", "text"))
+      tr.appendChild(tableCell(batch.model, "model", "text"))
       var status = batch.status === null ? "unknown" : batch.status
-      tr.appendChild(cell(status, "status", "text " + (stateClass[status] || "")))
-      tr.appendChild(cell(count(counts && counts.total), "total", "", counts && counts.total))
-      tr.appendChild(cell(count(counts && counts.succeeded), "succeeded", "", counts && counts.succeeded))
-      tr.appendChild(cell(count(counts && counts.failed), "failed", "", counts && counts.failed))
-      tr.appendChild(cell(time(batch.created_at), "created", "text"))
-      tr.appendChild(cell(time(batch.settled_at), "settled", "text"))
-      tr.appendChild(cell(money(batch.cost_settled), "cost", "", batch.cost_settled))
+      tr.appendChild(tableCell(status, "status", "text " + (stateClass[status] || "")))
+      tr.appendChild(tableCell(count(counts && counts.total), "total", "", counts && counts.total))
+      tr.appendChild(tableCell(count(counts && counts.succeeded), "succeeded", "", counts && counts.succeeded))
+      tr.appendChild(tableCell(count(counts && counts.failed), "failed", "", counts && counts.failed))
+      tr.appendChild(tableCell(time(batch.created_at), "created", "text"))
+      tr.appendChild(tableCell(time(batch.settled_at), "settled", "text"))
+      tr.appendChild(tableCell(money(batch.cost_settled), "cost", "", batch.cost_settled))
       return tr
     })
     rows.replaceChildren.apply(rows, drawn)

@@ -12,15 +12,6 @@
   var money = function(value) {
     return value === null ? "\u2013" : "$" + (value === 0 ? "0" : value < 0.01 ? value.toFixed(5) : value.toFixed(2))
   }
-  // One cell: its text, its test id, its class, and the number it shows (for the tests), when it shows one.
-  var cell = function(text, testId, className, value) {
-    var td = document.createElement("td")
-    td.textContent = text
-    td.dataset.testid = testId
-    if (className) td.className = className
-    if (value !== null && value !== undefined) td.dataset.value = String(value)
-    return td
-  }
 
   var draw = function(answer) {
     var rows = []
@@ -29,13 +20,13 @@
         var tr = document.createElement("tr")
         tr.dataset.testid = "mcp-tool"
         tr.dataset.tool = tool.qualified
-        tr.appendChild(cell(server.name, "server", "text"))
-        tr.appendChild(cell(tool.name, "tool", "text"))
-        tr.appendChild(cell(tool.state, "state", "text " + (tool.state === "served" ? "ready" : "disabled")))
-        tr.appendChild(cell(money(server.price_per_call), "price", "", server.price_per_call))
-        tr.appendChild(cell(String(tool.calls), "calls", "", tool.calls))
-        tr.appendChild(cell(String(tool.errors), "errors", tool.errors ? "disabled" : "", tool.errors))
-        tr.appendChild(cell(money(tool.cost), "spend", "", tool.cost))
+        tr.appendChild(tableCell(server.name, "server", "text"))
+        tr.appendChild(tableCell(tool.name, "tool", "text"))
+        tr.appendChild(tableCell(tool.state, "state", "text " + (tool.state === "served" ? "ready" : "disabled")))
+        tr.appendChild(tableCell(money(server.price_per_call), "price", "", server.price_per_call))
+        tr.appendChild(tableCell(String(tool.calls), "calls", "", tool.calls))
+        tr.appendChild(tableCell(String(tool.errors), "errors", tool.errors ? "disabled" : "", tool.errors))
+        tr.appendChild(tableCell(money(tool.cost), "spend", "", tool.cost))
         rows.push(tr)
       })
     })

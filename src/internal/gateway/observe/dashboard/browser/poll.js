@@ -4,8 +4,8 @@
  * asks nothing until the main script (`live.js`) says who the page acts for (the `admin-known` event, carrying the
  * permissions granted over the whole gateway, which its routes need), then asks its path every five seconds while
  * the permission it reads is granted; a refusal (a session ended, a key revoked) hides it and stops its poll until the
- * main script, asking again, says who is known. Plain browser JavaScript, typechecked against the DOM
- * (`tsconfig.browser.json`) and linted.
+ * main script, asking again, says who is known; and the cell of a section's table. Plain browser JavaScript,
+ * typechecked against the DOM (`tsconfig.browser.json`) and linted.
  */
 "use strict"
 
@@ -63,4 +63,22 @@ function pollAdmin(permission, section, request) {
     poll()
   })
   return poll
+}
+
+/**
+ * A table's cell: its text (set as text, never markup), its test id, its class, and the number it shows (for the
+ * tests), when it shows one.
+ * @param {string} text
+ * @param {string} testId
+ * @param {string} className
+ * @param {unknown} [value]
+ * @returns {HTMLTableCellElement}
+ */
+function tableCell(text, testId, className, value) {
+  var td = document.createElement("td")
+  td.textContent = text
+  td.dataset.testid = testId
+  if (className) td.className = className
+  if (value !== null && value !== undefined) td.dataset.value = String(value)
+  return td
 }
