@@ -17,30 +17,20 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redis from "effect/persistence/Redis"
 import type * as Store from "../../../Store.js"
+import * as OwnedIndex from "../../store/ownedIndex.js"
 import { BatchStore, bounds, checked, type Store as Service } from "./store.js"
 
-// A file dropped: its hash, and its place in the index. ARGV[1]: the prefix.
+// A file dropped: its hash, and its place in the index (`ownedIndex.ts`' steps). ARGV[1]: the prefix.
 const dropFile = `
 local prefix = ARGV[1]
 local order, sizes, totals = prefix .. "files:order", prefix .. "files:sizes", prefix .. "files:bytes"
-local function drop(id)
-  redis.call("DEL", prefix .. "file:" .. id)
-  redis.call("ZREM", order, id)
-  local record = redis.call("HGET", sizes, id)
-  if not record then return end
-  local space = string.find(record, " ", 1, true)
-  local bytes = tonumber(string.sub(record, 1, space - 1))
-  local owner = string.sub(record, space + 1)
-  redis.call("HDEL", sizes, id)
-  redis.call("ZREM", prefix .. "files:owner:" .. owner, id)
-  redis.call("HINCRBY", totals, "*", -bytes)
-  if redis.call("HINCRBY", totals, owner, -bytes) <= 0 then redis.call("HDEL", totals, owner) end
-end
+${OwnedIndex.steps}
+local function dropFile(id) drop(id, prefix .. "file:", prefix .. "files:owner:") end
 local function keep(zset, field, count, most)
   while redis.call("ZCARD", zset) > count or tonumber(redis.call("HGET", totals, field) or "0") > most do
     local oldest = redis.call("ZRANGE", zset, 0, 0)[1]
     if not oldest then return end
-    drop(oldest)
+    dropFile(oldest)
   end
 end
 `
@@ -79,7 +69,7 @@ const putScript = Redis.script(
     numberOfKeys: 0,
     lua: dropFile + `
 local id, owner, bytes, created = ARGV[2], ARGV[3], tonumber(ARGV[6]), tonumber(ARGV[7])
-for _, gone in ipairs(redis.call("ZRANGEBYSCORE", order, "-inf", "(" .. ARGV[8])) do drop(gone) end
+for _, gone in ipairs(redis.call("ZRANGEBYSCORE", order, "-inf", "(" .. ARGV[8])) do dropFile(gone) end
 local key = prefix .. "file:" .. id
 redis.call("HSET", key, "owner", owner, "filename", ARGV[4], "content", ARGV[5], "bytes", bytes, "created", created)
 redis.call("PEXPIRE", key, ARGV[9])

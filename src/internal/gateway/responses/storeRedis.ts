@@ -20,6 +20,7 @@ import * as Option from "effect/Option"
 import * as Redis from "effect/persistence/Redis"
 import * as Schema from "effect/Schema"
 import type * as Store from "../../../Store.js"
+import * as OwnedIndex from "../../store/ownedIndex.js"
 import {
   boundsOf,
   bytesOf,
@@ -52,28 +53,11 @@ interface Bounds {
   readonly maxBytes: number
 }
 
-// The index's steps: an entry forgotten (its bytes off the totals, out of the orders) and dropped (its hash deleted
-// too). KEYS[2]: the order of all, KEYS[3]: each one's bytes and owner ("<bytes> <owner>"), KEYS[4]: the bytes of all
-// ("*") and of each owner; an owner's order is `ownerPrefix .. owner`; an entry is `entryPrefix .. id`.
+// The index (`ownedIndex.ts`' steps). KEYS[2]: the order of all, KEYS[3]: each one's bytes and owner, KEYS[4]: the
+// bytes of all and of each owner; an owner's order is `ownerPrefix .. owner`; an entry is `entryPrefix .. id`.
 const index = `
 local order, sizes, totals = KEYS[2], KEYS[3], KEYS[4]
-local function forget(id, entryPrefix, ownerPrefix)
-  local record = redis.call("HGET", sizes, id)
-  if not record then return end
-  local space = string.find(record, " ", 1, true)
-  local bytes = tonumber(string.sub(record, 1, space - 1))
-  local owner = string.sub(record, space + 1)
-  redis.call("HDEL", sizes, id)
-  redis.call("ZREM", order, id)
-  redis.call("ZREM", ownerPrefix .. owner, id)
-  redis.call("HINCRBY", totals, "*", -bytes)
-  if redis.call("HINCRBY", totals, owner, -bytes) <= 0 then redis.call("HDEL", totals, owner) end
-end
-local function drop(id, entryPrefix, ownerPrefix)
-  redis.call("DEL", entryPrefix .. id)
-  forget(id, entryPrefix, ownerPrefix)
-end
-`
+${OwnedIndex.steps}`
 
 // KEYS: the entry, then the index (`index`). ARGV: the owner, the response's JSON, the conversation's JSON, the time to
 // live (ms), the session, the upstream's JSON (each empty for none), the chain's length, the entry's bytes, the

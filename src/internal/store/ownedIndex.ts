@@ -1,0 +1,28 @@
+/**
+ * The Lua steps of an index kept beside entries in Redis, each entry with an owner and a size in bytes, so that one
+ * script can bound them per owner and in all (the gateway's kept responses, the batches' input files): the entries in
+ * an order (a sorted set of all, `order`, and one of each owner's, `ownerPrefix .. owner`), each one's bytes and owner
+ * (`"<bytes> <owner>"` in the hash `sizes`), and the bytes of all (`"*"`) and of each owner (the hash `totals`). A
+ * script that runs them sets the locals `order`, `sizes` and `totals` to the index's keys first.
+ *
+ * `forget(id, ownerPrefix)` takes an entry out of the index (its bytes off the totals, out of the orders);
+ * `drop(id, entryPrefix, ownerPrefix)` deletes its key `entryPrefix .. id` too.
+ */
+export const steps = `
+local function forget(id, ownerPrefix)
+  local record = redis.call("HGET", sizes, id)
+  if not record then return end
+  local space = string.find(record, " ", 1, true)
+  local bytes = tonumber(string.sub(record, 1, space - 1))
+  local owner = string.sub(record, space + 1)
+  redis.call("HDEL", sizes, id)
+  redis.call("ZREM", order, id)
+  redis.call("ZREM", ownerPrefix .. owner, id)
+  redis.call("HINCRBY", totals, "*", -bytes)
+  if redis.call("HINCRBY", totals, owner, -bytes) <= 0 then redis.call("HDEL", totals, owner) end
+end
+local function drop(id, entryPrefix, ownerPrefix)
+  redis.call("DEL", entryPrefix .. id)
+  forget(id, ownerPrefix)
+end
+`
