@@ -53,6 +53,14 @@ function amzDate(text: string): Date | undefined {
     : new Date(Date.UTC(+match[1]!, +match[2]! - 1, +match[3]!, +match[4]!, +match[5]!, +match[6]!))
 }
 
+/** A request as the simulator read it, whose signature is checked. */
+interface SignedRequest {
+  readonly method: string
+  readonly headers: Http.IncomingHttpHeaders
+  readonly url: string
+  readonly body: string
+}
+
 /**
  * Whether a signed request verifies: undefined when it does, else the error Bedrock answers. `secretOf` gives the
  * secret key of an access key id the simulator knows.
@@ -60,12 +68,7 @@ function amzDate(text: string): Date | undefined {
 export async function verify(
   aws: Aws,
   authorization: Authorization,
-  request: {
-    readonly method: string
-    readonly headers: Http.IncomingHttpHeaders
-    readonly url: string
-    readonly body: string
-  },
+  request: SignedRequest,
   secretOf: (accessKeyId: string) => string | undefined
 ): Promise<ApiError | undefined> {
   const secretAccessKey = secretOf(authorization.accessKeyId)
@@ -122,12 +125,7 @@ export async function verify(
  * or is not SigV4, else the error Bedrock answers; a failure when AWS's libraries could not be loaded.
  */
 export function checked(
-  request: {
-    readonly method: string
-    readonly headers: Http.IncomingHttpHeaders
-    readonly url: string
-    readonly body: string
-  },
+  request: SignedRequest,
   secretOf: (accessKeyId: string) => string | undefined
 ): Effect.Effect<ApiError | undefined, string> {
   const authorization = authorizationOf(request.headers)
