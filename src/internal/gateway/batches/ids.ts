@@ -79,11 +79,13 @@ export function claimed(kind: Kind, id: string): Claimed | undefined {
     typeof deployment !== "string" || typeof keyId !== "string" || typeof batch !== "string" ||
     typeof caller !== "string" || typeof inputFile !== "string" || typeof createdAt !== "number"
   ) return undefined
-  const signatureSent = Buffer.from(sent, "base64url")
+  // Compared as sent, not decoded: base64url's decoding ignores the last character's spare bits, so two spellings
+  // decode to one signature, and an id changed in that character would pass as its maker's.
+  const signatureSent = Buffer.from(sent)
   return {
     ref: { deployment, keyId, batch, caller, inputFile, createdAt },
     signedBy: (secret) => {
-      const expected = signature(kind, payload, secret)
+      const expected = Buffer.from(signature(kind, payload, secret).toString("base64url"))
       return expected.length === signatureSent.length && timingSafeEqual(expected, signatureSent)
     }
   }
