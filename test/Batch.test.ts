@@ -23,6 +23,7 @@ import * as AzureOpenAi from "../src/providers/AzureOpenAi.js"
 import * as Bedrock from "../src/providers/Bedrock.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
+import * as Vertex from "../src/providers/Vertex.js"
 import * as SimulatedBedrock from "../src/simulator/Bedrock.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
@@ -59,6 +60,17 @@ const bedrockClient = (url: string, headers: Record<string, string>) =>
       s3Endpoint: `${url}/s3`
     }
   }).pipe(Layer.provide(Layer.succeed(Bedrock.Credentials, () => Promise.resolve(SimulatedBedrock.testCredentials))))
+
+/** A Vertex client whose batches go to the simulator's jobs and Cloud Storage, with a credential giving the key. */
+const vertexClient = (url: string, headers: Record<string, string>) =>
+  Vertex.layer({
+    project: "my-proj",
+    location: "us-central1",
+    baseUrl: url,
+    headers,
+    ...limits,
+    batch: { inputUri: "gs://batch-input/requests/", outputUri: "gs://batch-output/results", storageEndpoint: url }
+  }).pipe(Layer.provide(Layer.succeed(Vertex.Credential, { getAccessToken: () => Promise.resolve({ token: key }) })))
 
 const dialects: ReadonlyArray<Dialect> = [
   {
@@ -97,6 +109,12 @@ const dialects: ReadonlyArray<Dialect> = [
     model: "anthropic.claude-haiku-4-5-20251001-v1:0",
     refusedAs: "BatchError",
     client: bedrockClient
+  },
+  {
+    name: "Vertex AI batch prediction",
+    model: "gemini-2.5-flash",
+    refusedAs: "BatchError",
+    client: vertexClient
   }
 ]
 
