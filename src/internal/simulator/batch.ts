@@ -183,6 +183,18 @@ function counts(view: View) {
   return { succeeded, failed }
 }
 
+/** The lines that ran, answered or failed, as the clouds' jobs count them: those never run are in neither count. */
+function ranCounts(view: View) {
+  let succeeded = 0
+  let failed = 0
+  for (const outcome of view.outcomes) {
+    if (typeof outcome !== "object") continue
+    if (outcome._tag === "Reply") succeeded++
+    else failed++
+  }
+  return { succeeded, failed }
+}
+
 /** The lines a result file holds: each line's, less the missing ones, the repeated ones twice. */
 function written(batch: Held, view: View): ReadonlyArray<{ readonly index: number; readonly outcome: RawOutcome }> {
   const out: Array<{ readonly index: number; readonly outcome: RawOutcome }> = []
@@ -537,9 +549,7 @@ export function makeBatches<O, Z, A, G, V>(engine: EngineParts, formats: {
 
   function bedrockView(batch: Held, job: Job, now: number): BedrockBatch.JobView {
     const view = viewOf(batch, now)
-    // Bedrock counts the records that ran: those never run are in no count but the total.
-    const succeeded = view.outcomes.filter((outcome) => typeof outcome === "object" && outcome._tag === "Reply").length
-    const failed = view.outcomes.filter((outcome) => typeof outcome === "object" && outcome._tag === "Failed").length
+    const { failed, succeeded } = ranCounts(view)
     const ended = view.state !== "running"
     if (ended && view.state !== "refused" && batch.files === undefined) writeResults(batch, job, view)
     return {
@@ -691,10 +701,11 @@ export function makeBatches<O, Z, A, G, V>(engine: EngineParts, formats: {
 
   function vertexView(batch: Held, prediction: Prediction, now: number): VertexBatch.JobView {
     const view = viewOf(batch, now)
-    const { failed, succeeded } = counts(view)
+    const { failed, succeeded } = ranCounts(view)
     const ended = view.state !== "running"
-    // The lines that ran are written once it has ended, in the folder the job names (none when it was refused).
-    const outputDirectory = ended && view.state !== "refused"
+    // The lines that ran are written once it has ended, in the folder the job names: none when it was refused, or
+    // expired before it ran any.
+    const outputDirectory = ended && view.state !== "refused" && view.ran > 0
       ? VertexBatch.outputDirectoryOf(prediction.outputUriPrefix, batch.createdAt)
       : undefined
     if (outputDirectory !== undefined && batch.files === undefined) writePredictions(batch, prediction, view)
