@@ -170,8 +170,10 @@ describe("Vertex batch prediction", () => {
     Effect.gen(function*() {
       const { requests, service } = setup(answer, { batch })
       const client = yield* signedIn(service)
+      // A label of the request's own (a billing label, through providerOptions) is kept beside the line's.
+      const request = { ...hello, providerOptions: { labels: { team: "research" } } }
       const status = yield* client.batch!.submit(
-        [{ customId: "Line_7", request: hello }],
+        [{ customId: "Line_7", request }],
         "gemini-2.5-flash",
         credentials
       )
@@ -184,7 +186,10 @@ describe("Vertex batch prediction", () => {
       assert.strictEqual(upload!.method, "POST")
       assert.strictEqual(upload!.headers["authorization"], `Bearer ${TOKEN}`)
       // One line: the request's generateContent body, its custom id in its labels.
-      assert.deepStrictEqual((upload!.body.request as Record<string, unknown>).labels, VertexBatch.labelsOf("Line_7"))
+      assert.deepStrictEqual((upload!.body.request as Record<string, unknown>).labels, {
+        team: "research",
+        ...VertexBatch.labelsOf("Line_7")
+      })
       assert.deepInclude(upload!.body.request as Record<string, unknown>, {
         contents: [{ role: "user", parts: [{ text: "Hello" }] }]
       })

@@ -103,6 +103,13 @@ export function labelsOf(customId: string): Record<string, string> {
   return labels
 }
 
+/** A request's body with its line's custom id among its labels (those `providerOptions` gave it kept). */
+export function labelled(body: unknown, customId: string): JsonObject {
+  const request = isJsonObject(body) ? body : {}
+  const labels = isJsonObject(request.labels) ? request.labels : {}
+  return { ...request, labels: { ...labels, ...labelsOf(customId) } }
+}
+
 /** The custom id a request's labels carry, or undefined when they carry none. */
 export function customIdOf(request: unknown): string | undefined {
   const labels = isJsonObject(request) && isJsonObject(request.labels) ? request.labels : undefined
@@ -360,9 +367,7 @@ export function clientWire(settings: Settings): BatchWire {
         ? Effect.gen(function*() {
           const name = yield* jobName
           const input = { ...settings.input, name: keyUnder(settings.input.name, `${name}.jsonl`) }
-          const file = toJsonLines(lines.map(({ body, customId }) => ({
-            request: { ...(body as JsonObject), labels: labelsOf(customId) }
-          })))
+          const file = toJsonLines(lines.map(({ body, customId }) => ({ request: labelled(body, customId) })))
           yield* http.at("storage").send("POST", uploadPath(input), file, "application/jsonl")
           return yield* http.json(settings.jobs, {
             displayName: name,
