@@ -1,10 +1,11 @@
 /**
  * Many requests as one provider batch, at its batch price: submitted where the provider has a batch API (OpenAI's
  * files and batches, Azure OpenAI's global batch, Anthropic's Message Batches, the Gemini API's batch mode, Bedrock's
- * batch inference where its options name the S3 prefixes and role; `ProviderClient.batch`), polled on a
+ * batch inference where its options name the S3 prefixes and role, Vertex AI's batch prediction where its options
+ * name the Cloud Storage prefixes; `ProviderClient.batch`), polled on a
  * `Schedule` until it ends, and each request's `ChatResponse` or typed error given back in order, its usage marked
  * with `Pricing.batchTier` and its cost at that tier's prices (half the standard ones for these providers). Where the
- * provider has none (an OpenAI-compatible server, Ollama, Vertex AI, Bedrock without `batch`), the requests run as
+ * provider has none (an OpenAI-compatible server, Ollama, Vertex AI and Bedrock without `batch`), the requests run as
  * `Llm` calls a few at a time, with the same results at the standard price.
  *
  * A request's failure is a value among the results, never the batch's: the provider's error for that line (an

@@ -171,7 +171,7 @@ export interface BatchRequest {
 
 /**
  * A provider's batch API (OpenAI's files and batches, Anthropic's Message Batches, Gemini's batch mode, Bedrock's batch
- * inference), each step one or a few HTTP exchanges with one key, as `chat` is. Every request of one batch names the
+ * inference, Vertex AI's batch prediction), each step one or a few HTTP exchanges with one key, as `chat` is. Every request of one batch names the
  * same model (`model`: the client's default when they name none). `Batch` polls it; the gateway passes batches
  * through it.
  *
@@ -274,7 +274,7 @@ export interface Service {
   readonly credential?: Effect.Effect<void, AuthError> | undefined
   /**
    * The provider's batch API, at its batch price; absent where the API has none (an OpenAI-compatible server,
-   * Ollama, Vertex AI, a Bedrock client whose options name no S3 prefixes for its batch inference): `Batch` then runs
+   * Ollama, a Bedrock or Vertex client whose options name no bucket prefixes for its batch jobs): `Batch` then runs
    * the requests as calls.
    *
    * @since 0.3.0

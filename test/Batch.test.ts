@@ -11,6 +11,7 @@ import * as Batch from "../src/Batch.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import type { ChatResponse } from "../src/ChatResponse.js"
 import { reconcile } from "../src/internal/batch/reconcile.js"
+import { customIdPattern } from "../src/internal/wire/batch.js"
 import * as KeyPool from "../src/KeyPool.js"
 import * as LlmError from "../src/LlmError.js"
 import * as Message from "../src/Message.js"
@@ -23,6 +24,7 @@ import * as AzureOpenAi from "../src/providers/AzureOpenAi.js"
 import * as Bedrock from "../src/providers/Bedrock.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
+import * as Vertex from "../src/providers/Vertex.js"
 import * as SimulatedBedrock from "../src/simulator/Bedrock.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
@@ -59,6 +61,17 @@ const bedrockClient = (url: string, headers: Record<string, string>) =>
       s3Endpoint: `${url}/s3`
     }
   }).pipe(Layer.provide(Layer.succeed(Bedrock.Credentials, () => Promise.resolve(SimulatedBedrock.testCredentials))))
+
+/** A Vertex client whose batches go to the simulator's jobs and Cloud Storage, with a credential giving the key. */
+const vertexClient = (url: string, headers: Record<string, string>) =>
+  Vertex.layer({
+    project: "my-proj",
+    location: "us-central1",
+    baseUrl: url,
+    headers,
+    ...limits,
+    batch: { inputUri: "gs://batch-input/requests/", outputUri: "gs://batch-output/results", storageEndpoint: url }
+  }).pipe(Layer.provide(Layer.succeed(Vertex.Credential, { getAccessToken: () => Promise.resolve({ token: key }) })))
 
 const dialects: ReadonlyArray<Dialect> = [
   {
@@ -97,6 +110,12 @@ const dialects: ReadonlyArray<Dialect> = [
     model: "anthropic.claude-haiku-4-5-20251001-v1:0",
     refusedAs: "BatchError",
     client: bedrockClient
+  },
+  {
+    name: "Vertex AI batch prediction",
+    model: "gemini-2.5-flash",
+    refusedAs: "BatchError",
+    client: vertexClient
   }
 ]
 
@@ -350,26 +369,46 @@ describe("Batch interrupted", () => {
     })))
 })
 
-describe("Batch over Bedrock's batch inference, ended early", () => {
-  const dialect = dialects.find((d) => d.name === "Bedrock batch inference")!
-  const bearer = { authorization: `Bearer ${key}` }
+/** A cloud's batch job as its API shows it, read or stopped by its id (Bedrock's ARN, Vertex's name). */
+interface Cloud {
+  readonly dialect: Dialect
+  readonly job: (url: string, id: string) => Promise<unknown>
+  readonly stop: (url: string, id: string) => Promise<unknown>
+  /** What a job stopped before any line ran shows of itself. */
+  readonly stopped: Record<string, unknown>
+}
 
+const bearer = { authorization: `Bearer ${key}` }
+const bedrockJob = (url: string, jobArn: string) => `${url}/model-invocation-job/${encodeURIComponent(jobArn)}`
+
+const clouds: ReadonlyArray<Cloud> = [
+  {
+    dialect: dialects.find((d) => d.name === "Bedrock batch inference")!,
+    job: (url, id) => fetch(bedrockJob(url, id), { headers: bearer }).then((r) => r.json()),
+    stop: (url, id) =>
+      fetch(`${bedrockJob(url, id)}/stop`, { method: "POST", headers: bearer, body: "{}" }).then((r) => r.text()),
+    stopped: { status: "Stopped", processedRecordCount: 0, totalRecordCount: 3 }
+  },
+  {
+    dialect: dialects.find((d) => d.name === "Vertex AI batch prediction")!,
+    job: (url, id) => fetch(`${url}/v1/${id}`, { headers: bearer }).then((r) => r.json()),
+    stop: (url, id) =>
+      fetch(`${url}/v1/${id}:cancel`, { method: "POST", headers: bearer, body: "{}" }).then((r) => r.json()),
+    stopped: {
+      state: "JOB_STATE_CANCELLED",
+      completionStats: { successfulCount: "0", failedCount: "0", incompleteCount: "3" }
+    }
+  }
+]
+
+describe.each(clouds)("Batch over $dialect.name, ended early", ({ dialect, job, stop, stopped }) => {
   function simulator() {
     return Simulator.make({ apiKeys: [key, SimulatedBedrock.testCredentials.accessKeyId], models: [dialect.model] })
   }
 
-  function jobOf(url: string, jobArn: string, stop: boolean) {
-    const path = `${url}/model-invocation-job/${encodeURIComponent(jobArn)}`
-    return Effect.promise(() =>
-      stop
-        ? fetch(`${path}/stop`, { method: "POST", headers: bearer, body: "{}" }).then((r) => r.text())
-        : fetch(path, { headers: bearer }).then((r) => r.json())
-    )
-  }
-
   it.effect("reads a job that expired before it began, with no results file, as every line expired", () =>
     Effect.gen(function*() {
-      // One record: the expired job runs none of it (Expired, not PartiallyCompleted), and writes no results.
+      // One line: the expired job runs none of it, and writes no results.
       const outcomes = yield* withBatch(dialect, { [Simulator.batchFaultHeader]: "expire" }, Batch.run(requests(1)))
       expect(Result.isFailure(outcomes[0]!) && outcomes[0].failure).toMatchObject({
         _tag: "BatchLineError",
@@ -378,7 +417,7 @@ describe("Batch over Bedrock's batch inference, ended early", () => {
       })
     }))
 
-  it.effect("runs over the simulator's platform server too, which reads an S3 PUT's body as the plain listener does", () =>
+  it.effect("runs over the simulator's platform server too, which reads an upload's body as the plain listener does", () =>
     Effect.gen(function*() {
       const outcomes = yield* withBatch(dialect, {}, Batch.run(requests(2)), "platform")
       expect(failureTags(outcomes)).toEqual(["ok", "ok"])
@@ -394,14 +433,14 @@ describe("Batch over Bedrock's batch inference, ended early", () => {
           Effect.provide(layerOf(dialect.client(sim.url, { [Simulator.batchFaultHeader]: "slow=8000" }), dialect.model))
         )
       )
-      // Stopped by someone else once half its records have run (two of four, eight seconds for the four).
+      // Stopped by someone else once half its lines have run (two of four, eight seconds for the four).
       yield* eventually(
         "half the job to run",
         Effect.andThen(TestClock.adjust("1 second"), Effect.sync(() => events.at(-1))),
         (event) => event?._tag === "Progress" && event.succeeded >= 2
       )
-      const jobArn = (events[0] as Batch.Progress).batchId!
-      yield* jobOf(sim.url, jobArn, true)
+      const jobId = (events[0] as Batch.Progress).batchId!
+      yield* Effect.promise(() => stop(sim.url, jobId))
       yield* eventually(
         "the batch to end",
         Effect.andThen(TestClock.adjust("1 second"), Effect.sync(() => fiber.pollUnsafe())),
@@ -415,20 +454,20 @@ describe("Batch over Bedrock's batch inference, ended early", () => {
         expect(Result.isFailure(line.result) && line.result.failure).toMatchObject({
           _tag: "BatchLineError",
           reason: "cancelled",
-          batchId: jobArn,
+          batchId: jobId,
           index: line.index
         })
       }
       expect(events.filter((event) => event._tag === "Progress").at(-1)).toMatchObject({ state: "cancelled" })
     })))
 
-  it.effect("stops the job when its consumer leaves, so Bedrock runs and bills no more of it", () =>
+  it.effect("stops the job when its consumer leaves, so the cloud runs and bills no more of it", () =>
     Effect.scoped(Effect.gen(function*() {
       const sim = yield* simulator()
-      let jobArn: string | undefined
+      let jobId: string | undefined
       const fiber = yield* Effect.forkChild(
         Batch.events(requests(3)).pipe(
-          Stream.runForEach((event) => Effect.sync(() => event._tag === "Progress" && (jobArn = event.batchId))),
+          Stream.runForEach((event) => Effect.sync(() => event._tag === "Progress" && (jobId = event.batchId))),
           Effect.provide(
             layerOf(dialect.client(sim.url, { [Simulator.batchFaultHeader]: "slow=600000" }), dialect.model)
           )
@@ -436,13 +475,48 @@ describe("Batch over Bedrock's batch inference, ended early", () => {
       )
       yield* eventually(
         "the job to be created",
-        Effect.andThen(TestClock.adjust("1 second"), Effect.sync(() => jobArn)),
+        Effect.andThen(TestClock.adjust("1 second"), Effect.sync(() => jobId)),
         (id) => id !== undefined
       )
       yield* Fiber.interrupt(fiber)
-      const job = yield* jobOf(sim.url, jobArn!, false)
-      expect(job).toMatchObject({ status: "Stopped", processedRecordCount: 0, totalRecordCount: 3 })
+      expect(yield* Effect.promise(() => job(sim.url, jobId!))).toMatchObject(stopped)
     })))
+})
+
+describe("Batch over Vertex AI's batch prediction, its lines named by labels", () => {
+  const dialect = dialects.find((d) => d.name === "Vertex AI batch prediction")!
+
+  /** A job of a request under each custom id, run to its end: each custom id its results name, and its outcome. */
+  const linesOf = (customIds: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const { batch } = yield* ProviderClientTag.ProviderClient
+      const credentials = ProviderClientTag.credentials(key)
+      const questions = customIds.map((customId) => ({ customId, request: { messages: [Message.user("Hi")] } }))
+      const submitted = yield* batch!.submit(questions, dialect.model, credentials)
+      const ended = yield* eventually(
+        "the job to end",
+        Effect.andThen(TestClock.adjust("1 second"), batch!.retrieve(submitted.id, dialect.model, credentials)),
+        (status) => status.state !== "running"
+      )
+      const lines = yield* batch!.results(ended, dialect.model, credentials)
+      expect(lines.map((line) => line.customId).sort()).toEqual([...customIds].sort())
+      for (const line of lines) expect(typeof line.outcome !== "string" && Result.isSuccess(line.outcome)).toBe(true)
+    })
+  // Every custom id the batch APIs take (the gateway passes its clients' own), several to a batch, none twice.
+  const batches = fc.uniqueArray(fc.stringMatching(customIdPattern), { minLength: 1, maxLength: 5 })
+
+  it("gives each line back under the custom id it was submitted with, whatever its case, underscores or length", () =>
+    fc.assert(
+      fc.asyncProperty(batches, (customIds) =>
+        Effect.runPromise(
+          Effect.scoped(Effect.gen(function*() {
+            const sim = yield* Simulator.make({ apiKeys: [key], models: [dialect.model] })
+            const client = Layer.provide(dialect.client(sim.url, {}), UndiciHttpClient.layer())
+            return yield* Effect.provide(linesOf(customIds), client)
+          })).pipe(Effect.provide(TestClock.layer()))
+        )),
+      { numRuns: 25 }
+    ))
 })
 
 describe("Batch's polls", () => {

@@ -18,6 +18,10 @@
  * - Errors map as the Gemini and Anthropic adapters' do: 429 `RESOURCE_EXHAUSTED` is a `RateLimitError`, 401 and 403
  *   an `AuthError`, 404 a `ModelNotFoundError`.
  * - Embeddings (Vertex's `:predict`) are not served: `embed` fails with `InvalidRequestError`.
+ * - Batches (`Batch`): with `batch`, each batch of a Google model is a batch prediction job (`POST
+ *   {baseUrl}/v1/projects/{project}/locations/{location}/batchPredictionJobs`), its requests written as one JSONL file
+ *   under `batch.inputUri` and its results read from under `batch.outputUri` through Cloud Storage's JSON API, with
+ *   the same token; without it, `Batch` runs a Vertex client's requests as calls.
  *
  * @since 0.3.0
  */
@@ -58,6 +62,33 @@ export interface Options
   readonly provider?: string | undefined
   /** The model for requests that name none (`gemini-2.5-flash`, `claude-sonnet-4-5@20250929`). Default: none. */
   readonly model?: string | undefined
+  /**
+   * Where `Batch` runs this client's batches of Google's models as Vertex AI batch prediction jobs, at the batch price:
+   * the Cloud Storage prefixes of their input and output files (docs/batch.md, "Vertex AI"). Not with
+   * `publisher: "anthropic"`. Default: none, and `Batch` runs the requests as calls.
+   *
+   * @since 0.3.0
+   */
+  readonly batch?: BatchOptions | undefined
+}
+
+/**
+ * Where a Vertex client's batches go (Vertex AI REST reference, `batchPredictionJobs.create`): each batch's requests
+ * written as one JSONL file under `inputUri`, a job made on the client's location that writes its results in a folder
+ * of its own under `outputUri`, polled and cancelled by its name, its results read back from Cloud Storage. Cloud
+ * Storage's requests carry the same Google access token as the client's calls: the credential needs to read and write
+ * both buckets.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface BatchOptions {
+  /** The Cloud Storage prefix each batch's input file is written under, `gs://bucket/prefix/`. */
+  readonly inputUri: string
+  /** The Cloud Storage prefix Vertex AI writes each batch's results under (a folder per job), `gs://bucket/prefix/`. */
+  readonly outputUri: string
+  /** Cloud Storage's JSON API root (a private endpoint, the simulator). Default: `https://storage.googleapis.com`. */
+  readonly storageEndpoint?: string | undefined
 }
 
 /**

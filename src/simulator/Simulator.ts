@@ -599,7 +599,8 @@ export const chaosFaults: ReadonlyArray<string> = internalFault.chaosFaults
 
 /**
  * The request header that chooses the faults of the batch its request creates (OpenAI's `POST /v1/batches`,
- * Anthropic's `POST /v1/messages/batches`, Gemini's `:batchGenerateContent`, Bedrock's `POST /model-invocation-job`):
+ * Anthropic's `POST /v1/messages/batches`, Gemini's `:batchGenerateContent`, Bedrock's `POST /model-invocation-job`,
+ * Vertex AI's `POST .../batchPredictionJobs`):
  * items joined by `,`, each `slow=<ms>`
  * (the batch ends that long after it was created; default a second), `expire` (it expires at its end with half its
  * lines run), `refuse` (refused: failed at once, or its creation answered 400 by Anthropic), `fail=<i>+<j>` (those

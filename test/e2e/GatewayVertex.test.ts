@@ -2,7 +2,8 @@
  * Vertex AI deployments (`api: "vertex"` in provider.json) behind the gateway, reached by the official `openai` and
  * `@anthropic-ai/sdk` clients over loopback: a Gemini model on Vertex's Gemini paths and a Claude model on
  * `rawPredict`, both with a Google access token (a test credential in place of Application Default Credentials),
- * against the simulator speaking Vertex.
+ * against the simulator speaking Vertex; the Gemini one's batches made through the gateway's `/v1/batches` as Vertex
+ * AI batch prediction jobs over the simulator's Cloud Storage.
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { expect, layer } from "@effect/vitest"
@@ -15,6 +16,8 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Vertex from "../../src/providers/Vertex.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { upload } from "../utils/batchGateways.js"
+import { eventually } from "../utils/eventually.js"
 
 const token = "ya29.vertex-gateway-token-0123456789"
 const claude = "claude-sonnet-4-5@20250929"
@@ -48,7 +51,12 @@ const fixture = Layer.effect(
           project: "my-proj",
           location: "us-central1",
           base_url: simulator.url,
-          max_retries: 0
+          max_retries: 0,
+          batch: {
+            input_uri: "gs://batch-input/requests/",
+            output_uri: "gs://batch-output/results",
+            storage_endpoint: simulator.url
+          }
         },
         {
           model_name: claude,
@@ -116,6 +124,86 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Vertex AI deploy
         expect(final.usage.output_tokens).toBe(whole.usage.output_tokens)
       }
       expect(credential.asked).toBe(2)
+    }))
+
+  it.effect("a batch through /v1/batches on a deployment with a batch group is a Vertex AI batch prediction job", () =>
+    Effect.gen(function*() {
+      const { openai } = yield* Fixture
+      // The gateway passes its clients' own custom ids: upper case and underscores too, which labels do not take.
+      const customIds = ["Line_A", "line-b", "LINE_C_".repeat(9)]
+      const lines = customIds.map((custom_id, i) =>
+        JSON.stringify({
+          custom_id,
+          method: "POST",
+          url: "/v1/chat/completions",
+          body: { model: "gemini-2.5-flash", messages: [{ role: "user", content: `Hello ${i}` }], max_tokens: 40 }
+        })
+      )
+      const file = yield* upload(openai, lines.join("\n"))
+      const made = yield* Effect.promise(() =>
+        openai.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" })
+      )
+      const done = yield* eventually(
+        "the batch completed",
+        Effect.promise(() => openai.batches.retrieve(made.id)),
+        (batch) => batch.status === "completed",
+        { every: "100 millis" }
+      )
+      expect(done.request_counts).toMatchObject({ total: 3, completed: 3, failed: 0 })
+      const output = yield* Effect.promise(() =>
+        openai.files.content(done.output_file_id!).then((reply) => reply.text())
+      )
+      const results = output.trim().split("\n").map((line) => JSON.parse(line))
+      expect(results.map((result) => result.custom_id).sort()).toEqual([...customIds].sort())
+      for (const result of results) {
+        expect(result.response.status_code).toBe(200)
+        expect(result.response.body.choices[0].message.content.length).toBeGreaterThan(0)
+      }
+    }))
+
+  it.effect("without a batch group a Vertex deployment has no batch API: the gateway refuses its batches", () =>
+    Effect.gen(function*() {
+      const { openai } = yield* Fixture
+      const line = JSON.stringify({
+        custom_id: "line-0",
+        method: "POST",
+        url: "/v1/chat/completions",
+        body: { model: claude, messages: [{ role: "user", content: "Hello" }], max_tokens: 40 }
+      })
+      const file = yield* upload(openai, line)
+      const refused = yield* Effect.promise(() =>
+        openai.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" })
+          .then(() => undefined, (error: unknown) => error)
+      )
+      expect(refused).toBeInstanceOf(OpenAI.BadRequestError)
+      expect((refused as InstanceType<typeof OpenAI.BadRequestError>).message).toContain("has a batch API")
+    }))
+
+  it.effect("provider.json: a vertex entry's batch group takes the Cloud Storage prefixes, not Bedrock's fields", () =>
+    Effect.gen(function*() {
+      const entry = { model_name: "gemini-2.5-flash", api: "vertex", project: "my-proj", location: "us-central1" }
+      const error = yield* Effect.flip(ProviderConfig.fromJson({
+        a: [{ ...entry, batch: { input_uri: "gs://in/", role_arn: "arn:aws:iam::123456789012:role/r" } }],
+        b: [{
+          model_name: "gpt-4o",
+          api_keys: ["sk-0123456789"],
+          batch: { input_uri: "gs://in/", output_uri: "gs://o/" }
+        }],
+        c: [{
+          model_name: "m",
+          api: "bedrock",
+          region: "us-east-1",
+          batch: { input_uri: "s3://in/", storage_endpoint: "http://x" }
+        }]
+      }))
+      expect(error.issues).toEqual([
+        { path: "a[0].batch.output_uri", message: "is missing" },
+        { path: "a[0].batch.role_arn", message: "is for the bedrock api, not vertex" },
+        { path: "b[0].batch", message: "is for the bedrock and vertex apis, not chat-completions" },
+        { path: "c[0].batch.output_uri", message: "is missing" },
+        { path: "c[0].batch.role_arn", message: "is missing" },
+        { path: "c[0].batch.storage_endpoint", message: "is for the vertex api, not bedrock" }
+      ])
     }))
 
   it.effect("provider.json: a vertex entry needs project and location and takes no keys; location is vertex's", () =>

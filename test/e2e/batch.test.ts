@@ -11,10 +11,14 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as Batch from "../../src/cli/batch.js"
 import { defaultMaxLineBytes } from "../../src/cli/batchArgs.js"
 import { lines } from "../../src/cli/batchInput.js"
 import * as Progress from "../../src/cli/batchProgress.js"
+import * as Pricing from "../../src/Pricing.js"
+import * as Bedrock from "../../src/providers/Bedrock.js"
+import * as Vertex from "../../src/providers/Vertex.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import {
   awaitWhileRunning,
@@ -474,6 +478,104 @@ describe("batch through the provider's batch API", () => {
       expect(run.code).toBe(1)
       expect(run.stderr).toMatch(/^BatchError: openai \(gpt-4o-mini\) refused batch \S+: .*refuse asked/m)
       expect(fs.existsSync(out) ? fs.readFileSync(out, "utf8") : "").toBe("")
+    }))
+})
+
+/** A cloud entry of provider.json whose batches go to the simulator's jobs and buckets, and how its job is read. */
+interface CloudEntry {
+  readonly name: string
+  readonly provider: string
+  readonly model: string
+  readonly entry: (url: string) => Record<string, unknown>
+  /** The job a batch id names, as the simulator shows it, and what an ended one shows. */
+  readonly job: (url: string, id: string) => string
+  readonly completed: Record<string, unknown>
+}
+
+const claude = "anthropic.claude-3-5-haiku-20241022-v1:0"
+
+const cloudEntries: ReadonlyArray<CloudEntry> = [
+  {
+    name: "a Bedrock entry's batch inference jobs",
+    provider: "aws",
+    model: claude,
+    entry: (url) => ({
+      api: "bedrock",
+      region: "us-east-1",
+      batch: {
+        role_arn: "arn:aws:iam::123456789012:role/batch-inference",
+        input_uri: "s3://batch-input/requests/",
+        output_uri: "s3://batch-output/results",
+        endpoint: url,
+        s3_endpoint: `${url}/s3`
+      }
+    }),
+    job: (url, id) => `${url}/model-invocation-job/${encodeURIComponent(id)}`,
+    completed: { status: "Completed", successRecordCount: 3 }
+  },
+  {
+    name: "a Vertex entry's batch prediction jobs",
+    provider: "gcp",
+    model: "gemini-2.5-flash",
+    entry: (url) => ({
+      api: "vertex",
+      project: "my-proj",
+      location: "us-central1",
+      batch: { input_uri: "gs://batch-input/requests/", output_uri: "gs://batch-output/results", storage_endpoint: url }
+    }),
+    job: (url, id) => `${url}/v1/${id}`,
+    completed: { state: "JOB_STATE_SUCCEEDED", completionStats: { successfulCount: "3" } }
+  }
+]
+
+describe.each(cloudEntries)("batch through $name", (cloud) => {
+  it.live("the lines go as one job, its progress on stderr, each result in order at the batch price", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({
+        apiKeys: [KEY, Simulator.bedrockCredentials.accessKeyId],
+        models: [cloud.model],
+        replyTokens: 4
+      })
+      const dir = yield* tempDir
+      const config = path.join(dir, "provider.json")
+      const entry = { model_name: cloud.model, base_url: sim.url, max_retries: 0, ...cloud.entry(sim.url) }
+      fs.writeFileSync(config, JSON.stringify({ [cloud.provider]: [entry] }))
+      const { input, out } = yield* files([ask("a", "one"), ask("b", "two"), ask("c", "three")])
+      const run = yield* batch([
+        input,
+        "--out",
+        out,
+        "--config",
+        config,
+        "--provider",
+        cloud.provider,
+        "--model",
+        cloud.model,
+        ...quickPoll
+      ]).pipe(
+        Effect.provideService(Bedrock.Credentials, () => Promise.resolve(Simulator.bedrockCredentials)),
+        Effect.provideService(Vertex.Credential, { getAccessToken: () => Promise.resolve({ token: KEY }) })
+      )
+      expect(run.code).toBe(0)
+      expect(run.stderr).toContain("as provider batches at the batch price")
+      const batches = polls(run.stderr)
+      expect(batches.size).toBe(1)
+      const [id, states] = [...batches][0]!
+      expect(states[0]).toBe("running")
+      expect(states.at(-1)).toBe("completed")
+      // The id on stderr is the cloud's job, which ran the three lines.
+      const job = yield* Effect.promise(() =>
+        fetch(cloud.job(sim.url, id), { headers: { authorization: `Bearer ${KEY}` } }).then((r) => r.json())
+      )
+      expect(job).toMatchObject(cloud.completed)
+      const lines = results(out)
+      expect(lines.map((line) => line.id)).toEqual(["a", "b", "c"])
+      const price = Pricing.lookup(cloud.model)!
+      for (const line of lines) {
+        const { cost, usage } = line.response as ChatResponse
+        expect(usage.serviceTier).toBe("batch")
+        expect(cost).toBeCloseTo(Pricing.cost(price, { ...usage, serviceTier: undefined })! / 2, 12)
+      }
     }))
 })
 

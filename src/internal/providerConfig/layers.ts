@@ -34,9 +34,10 @@ const defaultOpenAiBaseUrl = "https://api.openai.com/v1"
 /** A Bedrock entry's `batch` group as `Bedrock.Options.batch`. */
 function batchOf(batch: NonNullable<ModelEntry["batch"]>): Bedrock.BatchOptions {
   return {
-    roleArn: batch.role_arn,
-    inputUri: batch.input_uri,
-    outputUri: batch.output_uri,
+    // The file's check requires them (`read.ts`); a config built without fails as the adapter's `OptionsError`.
+    roleArn: batch.role_arn ?? "",
+    inputUri: batch.input_uri ?? "",
+    outputUri: batch.output_uri ?? "",
     endpoint: batch.endpoint,
     s3Endpoint: batch.s3_endpoint,
     timeoutHours: batch.timeout_hours
@@ -108,7 +109,14 @@ const adapterLayer = (
         // The file's check requires both (`read.ts`); a config built without fails as the adapter's `OptionsError`.
         project: entry.project ?? "",
         location: entry.location ?? "",
-        publisher: entry.publisher
+        publisher: entry.publisher,
+        ...(entry.batch === undefined ? {} : {
+          batch: {
+            inputUri: entry.batch.input_uri ?? "",
+            outputUri: entry.batch.output_uri ?? "",
+            storageEndpoint: entry.batch.storage_endpoint
+          }
+        })
       })
     case "bedrock":
       return Bedrock.layer({

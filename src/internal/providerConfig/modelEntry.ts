@@ -128,17 +128,22 @@ export const ModelEntry = Schema.Struct({
    */
   profile: optional(NonEmpty),
   /**
-   * With `api: "bedrock"` and no `api_keys`: where the deployment's batches go as batch inference jobs
-   * (`Bedrock.Options.batch`), the service role and S3 prefixes required; the adapter checks their shapes. Default:
-   * none, its batches run as calls.
+   * Where the deployment's batches go as its cloud's batch jobs; the adapter checks the fields' shapes. Default: none,
+   * its batches run as calls.
+   * - With `api: "bedrock"` and no `api_keys`: batch inference jobs (`Bedrock.Options.batch`), `role_arn` and the S3
+   *   prefixes required, `endpoint`, `s3_endpoint` and `timeout_hours` optional.
+   * - With `api: "vertex"`: batch prediction jobs (`Vertex.Options.batch`), the Cloud Storage prefixes required,
+   *   `storage_endpoint` optional.
    */
   batch: optional(Schema.Struct({
-    role_arn: NonEmpty,
-    input_uri: NonEmpty,
-    output_uri: NonEmpty,
+    // Which fields are required depends on the api: checked with it (`read.ts`), every one missing named at once.
+    role_arn: optional(NonEmpty),
+    input_uri: optional(NonEmpty),
+    output_uri: optional(NonEmpty),
     endpoint: optional(HttpUrl),
     s3_endpoint: optional(HttpUrl),
-    timeout_hours: optional(PositiveInt)
+    timeout_hours: optional(PositiveInt),
+    storage_endpoint: optional(HttpUrl)
   })),
   organization: optional(NonEmpty),
   /** OpenAI's project (`OpenAI-Project`); with `api: "vertex"`, the Google Cloud project (`Vertex.Options.project`). */

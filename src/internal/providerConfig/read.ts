@@ -120,6 +120,41 @@ function readKeys(
   })
 }
 
+/** The fields of a batch group each cloud's batches take, beside the prefixes both take. */
+const batchFields = {
+  bedrock: ["role_arn", "endpoint", "s3_endpoint", "timeout_hours"],
+  vertex: ["storage_endpoint"]
+} as const
+
+/** What is wrong with an entry's batch group for its `api`: a cloud without batch jobs, a field of the other cloud's. */
+function batchIssues(
+  batch: NonNullable<ModelEntry["batch"]>,
+  api: string,
+  keyed: boolean,
+  at: string
+): ReadonlyArray<{ readonly path: string; readonly message: string }> {
+  if (api !== "bedrock" && api !== "vertex") {
+    return [{ path: `${at}.batch`, message: `is for the bedrock and vertex apis, not ${api}` }]
+  }
+  if (api === "bedrock" && keyed) {
+    return [{
+      path: `${at}.batch`,
+      message: "a batch's files go to S3, which takes SigV4, not Bedrock API keys; leave api_keys out"
+    }]
+  }
+  const other = api === "bedrock" ? "vertex" : "bedrock"
+  return [
+    ...(["input_uri", "output_uri", ...(api === "bedrock" ? ["role_arn"] as const : [])] as const).flatMap((field) =>
+      batch[field] === undefined ? [{ path: `${at}.batch.${field}`, message: "is missing" }] : []
+    ),
+    ...batchFields[other].flatMap((field) =>
+      batch[field] === undefined
+        ? []
+        : [{ path: `${at}.batch.${field}`, message: `is for the ${other} api, not ${api}` }]
+    )
+  ]
+}
+
 // Every leaf issue with its path; a missing field reads "is missing", as the messages of this module do.
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1({
   leafHook: (issue) => issue._tag === "MissingKey" ? "is missing" : SchemaIssue.defaultLeafHook(issue)
@@ -598,14 +633,7 @@ export const read = (
             message: "a profile signs with SigV4, Bedrock API keys need none; give one of profile and api_keys"
           })
         }
-        if (entry.batch !== undefined && api !== "bedrock") {
-          issues.push({ path: `${at}.batch`, message: `is for the bedrock api, not ${api}` })
-        } else if (entry.batch !== undefined && entry.api_keys !== undefined) {
-          issues.push({
-            path: `${at}.batch`,
-            message: "a batch's files go to S3, which takes SigV4, not Bedrock API keys; leave api_keys out"
-          })
-        }
+        if (entry.batch !== undefined) issues.push(...batchIssues(entry.batch, api, entry.api_keys !== undefined, at))
         if (entry.store !== undefined && api !== "responses") {
           issues.push({ path: `${at}.store`, message: `is for the responses api, not ${api}` })
         }

@@ -75,6 +75,19 @@ export interface BatchWire {
   ) => Effect.Effect<ReadonlyArray<RawLine>, LlmError>
 }
 
+/**
+ * A results file's lines, read from a bucket: none when a batch that did not complete wrote no file (a job that
+ * expired or was stopped before it began, answered 404); a completed batch's file is always there.
+ */
+export function resultsFile(
+  read: Effect.Effect<ReadonlyArray<RawLine>, LlmError>,
+  state: BatchStatus["state"]
+): Effect.Effect<ReadonlyArray<RawLine>, LlmError> {
+  return state === "completed"
+    ? read
+    : Effect.catchIf(read, (error) => "status" in error && error.status === 404, () => Effect.succeed([]))
+}
+
 /** What the adapter gives a batch API: its transport, its body writer and its reply reader. */
 export interface BatchParts {
   readonly provider: string

@@ -1,6 +1,7 @@
 /**
  * The simulator's batch APIs (OpenAI's files and batches, Anthropic's Message Batches, the Gemini API's batch mode,
- * Amazon Bedrock's batch inference jobs with the S3 objects they read and write), their state held in the simulator's
+ * Amazon Bedrock's batch inference jobs with the S3 objects they read and write, Vertex AI's batch prediction jobs with
+ * the Cloud Storage objects they read and write), their state held in the simulator's
  * process: each line answered at creation as a call of it would be (the engine's
  * `generate`, through the same gate, faults and knobs), its lines run over the batch's time on the simulator's `Clock`
  * (so a test's `TestClock` moves it), and the batch's own faults, chosen per batch by `x-simulator-batch-fault` on the
@@ -12,9 +13,11 @@ import type * as Http from "node:http"
 import type { BatchState } from "../../ProviderClient.js"
 import type { ApiError, WireFormat } from "../../simulator/WireFormat.js"
 import * as AnthropicBatch from "../wire/anthropic/batch.js"
-import { jsonLines, type RawOutcome, toJsonLines } from "../wire/batch.js"
+import { jsonLines, keyUnder, type RawOutcome, toJsonLines } from "../wire/batch.js"
 import * as BedrockBatch from "../wire/bedrock/batch.js"
 import * as GeminiBatch from "../wire/gemini/batch.js"
+import { errorJson } from "../wire/gemini/codec.js"
+import * as VertexBatch from "../wire/gemini/vertexBatch.js"
 import { isJsonObject, type JsonObject } from "../wire/json.js"
 import * as OpenAiBatch from "../wire/openAiChat/batch.js"
 import type { Plan } from "./plan.js"
@@ -109,9 +112,18 @@ interface Job {
   readonly inputs: ReadonlyArray<unknown>
 }
 
+/** What a Vertex AI batch prediction job was made with: its name, files, and each line's request for its results. */
+interface Prediction {
+  readonly displayName: string
+  readonly model: string
+  readonly inputUri: string
+  readonly outputUriPrefix: string
+  readonly requests: ReadonlyArray<unknown>
+}
+
 interface Held {
   readonly id: string
-  readonly dialect: "openai" | "anthropic" | "gemini" | "bedrock"
+  readonly dialect: "openai" | "anthropic" | "gemini" | "bedrock" | "vertex"
   readonly model: string
   readonly inputFileId: string
   readonly createdAt: number
@@ -123,6 +135,8 @@ interface Held {
   files: { readonly output: string | undefined; readonly error: string | undefined } | undefined
   /** Bedrock's job. */
   readonly job: Job | undefined
+  /** Vertex AI's job. */
+  readonly prediction: Prediction | undefined
 }
 
 /** Where a batch is at `now`: its state, how many lines have run, and each line's outcome as it stands. */
@@ -164,6 +178,18 @@ function counts(view: View) {
   for (const outcome of view.outcomes) {
     if (outcome === undefined) continue
     if (typeof outcome === "object" && outcome._tag === "Reply") succeeded++
+    else failed++
+  }
+  return { succeeded, failed }
+}
+
+/** The lines that ran, answered or failed, as the clouds' jobs count them: those never run are in neither count. */
+function ranCounts(view: View) {
+  let succeeded = 0
+  let failed = 0
+  for (const outcome of view.outcomes) {
+    if (typeof outcome !== "object") continue
+    if (outcome._tag === "Reply") succeeded++
     else failed++
   }
   return { succeeded, failed }
@@ -234,11 +260,12 @@ function outcomeOf(plan: Plan): RawOutcome {
 }
 
 /** The batch routes' store and answers for one engine. */
-export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
+export function makeBatches<O, Z, A, G, V>(engine: EngineParts, formats: {
   readonly openai: WireFormat<O>
   readonly azure: WireFormat<Z>
   readonly anthropic: WireFormat<A>
   readonly gemini: WireFormat<G>
+  readonly vertex: WireFormat<V>
 }) {
   const batches = new Map<string, Held>()
   const files = new Map<
@@ -284,10 +311,11 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
     fault: BatchFault,
     entries: ReadonlyArray<Entry>,
     inputFileId = "",
-    job?: Job
+    cloud: { readonly job?: Job; readonly prediction?: Prediction } = {}
   ): Held {
     const held: Held = {
-      job,
+      job: cloud.job,
+      prediction: cloud.prediction,
       id,
       dialect,
       model,
@@ -521,9 +549,7 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
 
   function bedrockView(batch: Held, job: Job, now: number): BedrockBatch.JobView {
     const view = viewOf(batch, now)
-    // Bedrock counts the records that ran: those never run are in no count but the total.
-    const succeeded = view.outcomes.filter((outcome) => typeof outcome === "object" && outcome._tag === "Reply").length
-    const failed = view.outcomes.filter((outcome) => typeof outcome === "object" && outcome._tag === "Failed").length
+    const { failed, succeeded } = ranCounts(view)
     const ended = view.state !== "running"
     if (ended && view.state !== "refused" && batch.files === undefined) writeResults(batch, job, view)
     return {
@@ -572,7 +598,7 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
         : [BedrockBatch.outputLine(batch.entries[index]!.customId, job.inputs[index], outcome)]
     )
     objects.set(`${output.bucket}/${key}`, toJsonLines(lines))
-    const manifestKey = BedrockBatch.keyUnder(BedrockBatch.keyUnder(output.key, jobId), "manifest.json.out")
+    const manifestKey = keyUnder(keyUnder(output.key, jobId), "manifest.json.out")
     objects.set(
       `${output.bucket}/${manifestKey}`,
       JSON.stringify(BedrockBatch.manifest(bedrockView(batch, job, batch.createdAt + batch.fault.ms)))
@@ -618,11 +644,7 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
     const region = /\/\d{8}\/([^/]+)\//.exec(input.headers.authorization ?? "")?.[1] ?? "us-east-1"
     const jobArn = `arn:aws:bedrock:${region}:123456789012:model-invocation-job/sim${String(nextId++).padStart(9, "0")}`
     hold("bedrock", jobArn, modelId, input, fault, answer(format, input, fault, lines), "", {
-      jobName,
-      roleArn,
-      inputUri,
-      outputUri,
-      inputs: lines.map((line) => line.body)
+      job: { jobName, roleArn, inputUri, outputUri, inputs: lines.map((line) => line.body) }
     })
     return json(out, { jobArn })
   }
@@ -675,6 +697,150 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
     }
   }
 
+  // --- Vertex AI ----------------------------------------------------------
+
+  function vertexView(batch: Held, prediction: Prediction, now: number): VertexBatch.JobView {
+    const view = viewOf(batch, now)
+    const { failed, succeeded } = ranCounts(view)
+    const ended = view.state !== "running"
+    // The lines that ran are written once it has ended, in the folder the job names: none when it was refused, or
+    // expired before it ran any.
+    const outputDirectory = ended && view.state !== "refused" && view.ran > 0
+      ? VertexBatch.outputDirectoryOf(prediction.outputUriPrefix, batch.createdAt)
+      : undefined
+    if (outputDirectory !== undefined && batch.files === undefined) writePredictions(batch, prediction, view)
+    const stopped = ended ? Math.min(now, batch.cancelledAt ?? Infinity, batch.createdAt + batch.fault.ms) : undefined
+    return {
+      name: batch.id,
+      displayName: prediction.displayName,
+      model: prediction.model,
+      state: view.state === "running"
+        ? view.ran === 0 ? "JOB_STATE_PENDING" : "JOB_STATE_RUNNING"
+        : view.state === "completed"
+        ? failed === 0 ? "JOB_STATE_SUCCEEDED" : "JOB_STATE_PARTIALLY_SUCCEEDED"
+        : view.state === "cancelled"
+        ? "JOB_STATE_CANCELLED"
+        : view.state === "refused"
+        ? "JOB_STATE_FAILED"
+        : "JOB_STATE_EXPIRED",
+      inputUri: prediction.inputUri,
+      outputUriPrefix: prediction.outputUriPrefix,
+      outputDirectory,
+      createdAt: batch.createdAt,
+      endedAt: stopped,
+      succeeded,
+      failed,
+      incomplete: batch.entries.length - succeeded - failed,
+      error: view.state === "refused" ? refusal : undefined
+    }
+  }
+
+  /** The job's `predictions.jsonl`: the lines that ran, less the missing ones, the repeated ones twice. */
+  function writePredictions(batch: Held, prediction: Prediction, view: View) {
+    const directory = VertexBatch.gcsLocationOf(
+      VertexBatch.outputDirectoryOf(prediction.outputUriPrefix, batch.createdAt)
+    )!
+    const key = keyUnder(directory.name, VertexBatch.predictionsFile)
+    batch.files = { output: key, error: undefined }
+    const processedAt = Math.min(batch.cancelledAt ?? Infinity, batch.createdAt + batch.fault.ms)
+    const lines = written(batch, view).flatMap(({ index, outcome }) =>
+      typeof outcome === "string" ? [] : [VertexBatch.outputLine(prediction.requests[index], outcome, processedAt)]
+    )
+    objects.set(`${directory.bucket}/${key}`, toJsonLines(lines))
+  }
+
+  function createVertex(input: RouteInput, out: Record<string, string>, fault: BatchFault): Plan {
+    const format = formats.vertex
+    const body = parsed(input.body)
+    const create = isJsonObject(body) ? body : {}
+    const inputConfig = isJsonObject(create.inputConfig) ? create.inputConfig : {}
+    const uris = isJsonObject(inputConfig.gcsSource) ? inputConfig.gcsSource.uris : undefined
+    const outputConfig = isJsonObject(create.outputConfig) ? create.outputConfig : {}
+    const destination = isJsonObject(outputConfig.gcsDestination)
+      ? outputConfig.gcsDestination.outputUriPrefix
+      : undefined
+    const { displayName, model } = create
+    const inputUri = Array.isArray(uris) && uris.length === 1 ? uris[0] : undefined
+    if (
+      typeof displayName !== "string" || typeof model !== "string" || typeof inputUri !== "string" ||
+      typeof destination !== "string" || VertexBatch.gcsLocationOf(destination) === undefined ||
+      inputConfig.instancesFormat !== "jsonl" || outputConfig.predictionsFormat !== "jsonl"
+    ) {
+      return invalid(
+        format,
+        "displayName, model, inputConfig (instancesFormat jsonl, one gcsSource.uris) and outputConfig " +
+          "(predictionsFormat jsonl, gcsDestination.outputUriPrefix) are required, the URIs gs:// ones",
+        out
+      )
+    }
+    const modelId = /^publishers\/google\/models\/([^/]+)$/.exec(model)?.[1]
+    if (modelId === undefined) {
+      return invalid(format, `The simulator runs jobs of Google's models only, not ${model}.`, out)
+    }
+    const location = VertexBatch.gcsLocationOf(inputUri)
+    const file = location === undefined ? undefined : objects.get(`${location.bucket}/${location.name}`)
+    if (file === undefined) return invalid(format, `No input file at ${inputUri}.`, out)
+    const records = jsonLines(file)
+    if (records.length === 0 || records.some((record) => !isJsonObject(record.request))) {
+      return invalid(format, "Every line of the input file needs a request object.", out)
+    }
+    const lines = records.map((record, index) => ({
+      customId: String(index),
+      body: record.request,
+      params: { model: modelId, method: "generateContent" }
+    }))
+    // A request's labels outside Vertex's rules fail its line, as its call would fail.
+    const entries = answer(format, input, fault, lines).map((entry, index): Entry => {
+      const problem = VertexBatch.labelsProblem(records[index]!.request)
+      return problem === undefined
+        ? entry
+        : { ...entry, outcome: { _tag: "Failed", status: 400, body: JSON.parse(errorJson(400, problem)) } }
+    })
+    const root = /^\/[^/]+\/(projects\/[^/]+\/locations\/[^/]+)\//.exec(input.url)?.[1] ?? "projects/-/locations/-"
+    const held = hold("vertex", `${root}/batchPredictionJobs/sim${nextId++}`, modelId, input, fault, entries, "", {
+      prediction: {
+        displayName,
+        model,
+        inputUri,
+        outputUriPrefix: destination,
+        requests: records.map((record) => record.request)
+      }
+    })
+    return json(out, VertexBatch.jobObject(vertexView(held, held.prediction!, input.now)))
+  }
+
+  /** The object a Cloud Storage request names: its bucket and its name (the upload's `name` query). */
+  function gcsObjectOf(input: RouteInput): string {
+    const name = input.params.object ?? new URL(input.url, "http://localhost").searchParams.get("name") ?? ""
+    return `${input.params.bucket ?? ""}/${name}`
+  }
+
+  const vertex = {
+    create: (input: RouteInput) => creating(formats.vertex, input, (out, fault) => createVertex(input, out, fault)),
+    /** A job read, or cancelled (answered with an empty object, as Vertex answers). */
+    job: (input: RouteInput, cancel: boolean) =>
+      gated(formats.vertex, input, (out) => {
+        const name = input.url.split("?", 1)[0]!.replace(/^\/[^/]+\//, "").replace(/:cancel$/, "")
+        const batch = find("vertex", name)
+        if (batch?.prediction === undefined) return notFound(formats.vertex, input, out)
+        if (!cancel) return json(out, VertexBatch.jobObject(vertexView(batch, batch.prediction, input.now)))
+        if (viewOf(batch, input.now).state === "running") batch.cancelledAt = input.now
+        return json(out, {})
+      }),
+    upload: (input: RouteInput) =>
+      gated(formats.vertex, input, (out) => {
+        const object = gcsObjectOf(input)
+        objects.set(object, input.body ?? "")
+        const slash = object.indexOf("/")
+        return json(out, { bucket: object.slice(0, slash), name: object.slice(slash + 1), kind: "storage#object" })
+      }),
+    media: (input: RouteInput) =>
+      gated(formats.vertex, input, (out) => {
+        const object = objects.get(gcsObjectOf(input))
+        return object === undefined ? notFound(formats.vertex, input, out) : text(out, object)
+      })
+  }
+
   // --- Routes -------------------------------------------------------------
 
   function baseOf(input: RouteInput): string {
@@ -725,6 +891,7 @@ export function makeBatches<O, Z, A, G>(engine: EngineParts, formats: {
 
   return {
     bedrock,
+    vertex,
     openAi: openAiRoutes({ format: formats.openai, endpoint: OpenAiBatch.endpoint }),
     azure: openAiRoutes({ format: formats.azure, endpoint: "/chat/completions" }),
     createAnthropic: (input: RouteInput) =>

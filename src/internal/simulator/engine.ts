@@ -11,6 +11,7 @@ import * as Gemini from "../../simulator/Gemini.js"
 import * as OpenAiChat from "../../simulator/OpenAiChat.js"
 import * as Reply from "../../simulator/Reply.js"
 import type { Fault } from "../../simulator/Simulator.js"
+import * as Vertex from "../../simulator/Vertex.js"
 import type {
   ApiError,
   Decoded,
@@ -537,7 +538,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
     openai: OpenAiChat.format,
     azure: AzureOpenAi.format,
     anthropic: Anthropic.format,
-    gemini: Gemini.format
+    gemini: Gemini.format,
+    vertex: Vertex.geminiFormat
   })
 
   return { generate, embed, countTokens, models, notFound, refuse, awsSecretOf, injected: chaos.injected, batches }

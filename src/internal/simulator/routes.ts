@@ -81,6 +81,9 @@ const bedrockRoute = (operation: string, api: keyof typeof BedrockRoute.apis, st
 const vertexModels = (publisher: string): HttpRouter.PathInput =>
   `/:version/projects/:project/locations/:location/publishers/${publisher}/models/:model`
 
+/** Vertex AI's batch prediction jobs of a project's location. */
+const vertexJobs = "/:version/projects/:project/locations/:location/batchPredictionJobs"
+
 /** The routes of OpenAI's files and batches under `root`, answered by `server`'s. */
 const openAiBatchRoutes = (
   root: `/${string}`,
@@ -252,6 +255,39 @@ export const routes: ReadonlyArray<Route> = [
         ? engine.countTokens(Vertex.geminiFormat, Gemini.decodeCount, Gemini.countReply, targeted)
         : engine.generate(Vertex.geminiFormat, targeted)
     }
+  },
+  // Vertex AI's batch prediction jobs, and the Cloud Storage objects they read and write (the JSON API's upload and
+  // media download).
+  {
+    method: "POST",
+    path: vertexJobs,
+    plan: (engine, input) =>
+      vertexVersions.has(input.params.version ?? "")
+        ? engine.batches.vertex.create(input)
+        : engine.notFound(Vertex.geminiFormat, "POST", input.url)
+  },
+  {
+    method: "GET",
+    path: `${vertexJobs}/:id`,
+    plan: (engine, input) => engine.batches.vertex.job(input, false)
+  },
+  {
+    method: "POST",
+    path: `${vertexJobs}/:id`,
+    plan: (engine, input) =>
+      (input.params.id ?? "").endsWith(":cancel")
+        ? engine.batches.vertex.job(input, true)
+        : engine.notFound(Vertex.geminiFormat, "POST", input.url)
+  },
+  {
+    method: "POST",
+    path: "/upload/storage/v1/b/:bucket/o",
+    plan: (engine, input) => engine.batches.vertex.upload(input)
+  },
+  {
+    method: "GET",
+    path: "/storage/v1/b/:bucket/o/:object",
+    plan: (engine, input) => engine.batches.vertex.media(input)
   },
   {
     method: "POST",

@@ -1,8 +1,11 @@
 /**
  * What every dialect's batch API shares, for the client and the simulator alike: a result line as a dialect's file
  * or inlined responses hold it (`RawLine`: a reply's body, an error's status and body, or a line never run), the
- * custom ids every API takes, and a JSONL text split into its objects.
+ * custom ids every API takes, a JSONL text split into its objects, and the names and object keys of the APIs that
+ * read their files from a bucket (Bedrock's S3, Vertex AI's Cloud Storage).
  */
+import * as Effect from "effect/Effect"
+import * as Random from "effect/Random"
 import type { BatchState } from "../../ProviderClient.js"
 import { isJsonObject, type JsonObject } from "./json.js"
 
@@ -54,3 +57,20 @@ export function toJsonLines(values: ReadonlyArray<unknown>): string {
 export function ended(state: BatchState): boolean {
   return state !== "running"
 }
+
+/** `prefix` and `name` joined by one `/` (a prefix may end with one, or be empty): an object's key in a bucket. */
+export function keyUnder(prefix: string, name: string): string {
+  return prefix === "" ? name : `${prefix.replace(/\/+$/, "")}/${name}`
+}
+
+/**
+ * A job name no other job of the account has (letters, digits and `-`, which every cloud's job and object names
+ * take): the time and a random part.
+ */
+export const jobName: Effect.Effect<string> = Effect.clockWith((clock) =>
+  Effect.map(
+    Random.nextIntBetween(0, 2 ** 31),
+    (random) =>
+      `effect-llm-router-${clock.currentTimeMillisUnsafe().toString(36)}-${random.toString(36).padStart(6, "0")}`
+  )
+)

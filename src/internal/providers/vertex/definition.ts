@@ -2,7 +2,8 @@
  * Vertex AI's table (Vertex AI's REST reference): a model's publisher picks the wire. Google's models (Gemini) take the
  * Gemini adapter's table on Vertex's paths (`:generateContent`, `:streamGenerateContent?alt=sse`); Anthropic's take the
  * Anthropic adapter's on `:rawPredict` and `:streamRawPredict`, the body's version `vertex-2023-10-16` and no `model`.
- * Both send a Google access token as `Authorization: Bearer`.
+ * Both send a Google access token as `Authorization: Bearer`. With a batch group, Google's models' batches are batch
+ * prediction jobs over Cloud Storage (`wire/gemini/vertexBatch.ts`).
  */
 import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
@@ -13,6 +14,7 @@ import * as Invalid from "../../optionsError.js"
 import { definition as anthropicDefinition } from "../../wire/anthropic/client.js"
 import { RequestError } from "../../wire/codecError.js"
 import { definition as geminiDefinition } from "../../wire/gemini/client.js"
+import * as VertexBatch from "../../wire/gemini/vertexBatch.js"
 import type * as Adapter from "../adapter.js"
 
 /** The `anthropic_version` of Anthropic's models on Vertex AI (Anthropic's "Claude on Vertex AI"). */
@@ -40,6 +42,59 @@ const countingOf = (options: Options, gemini: Adapter.TokenCounting): Adapter.To
   }
 })
 
+/** Cloud Storage's JSON API (Cloud Storage documentation, "JSON API"). */
+export const storageEndpoint = "https://storage.googleapis.com"
+
+/** Whether `value` is an http(s) URL. */
+const isHttpUrl = (value: unknown): boolean =>
+  typeof value === "string" && URL.canParse(value) && /^https?:$/.test(new URL(value).protocol)
+
+/**
+ * The batch settings of `options.batch` for the location's `jobs`, or the `OptionsError` naming each field missing or
+ * wrong; undefined without one.
+ */
+function batchOf(options: Options, jobs: string): Result.Result<VertexBatch.Settings | undefined, OptionsError> {
+  const batch = options.batch
+  if (batch === undefined) return Result.succeed(undefined)
+  const input = typeof batch.inputUri === "string" ? VertexBatch.gcsLocationOf(batch.inputUri) : undefined
+  const output = typeof batch.outputUri === "string" ? VertexBatch.gcsLocationOf(batch.outputUri) : undefined
+  const invalid = Invalid.all([
+    options.publisher !== "anthropic" ? undefined : Invalid.make(
+      "Vertex",
+      "batch",
+      "publisher: \"anthropic\"",
+      "Google's models (batch prediction jobs carry Gemini's requests; Claude's batches run as calls)"
+    ),
+    input !== undefined ? undefined : Invalid.make(
+      "Vertex",
+      "batch.inputUri",
+      batch.inputUri,
+      "the Cloud Storage prefix each batch's input file is written under (gs://bucket/prefix/)"
+    ),
+    output !== undefined ? undefined : Invalid.make(
+      "Vertex",
+      "batch.outputUri",
+      batch.outputUri,
+      "the Cloud Storage prefix Vertex AI writes each batch's results under (gs://bucket/prefix/)"
+    ),
+    batch.storageEndpoint === undefined || isHttpUrl(batch.storageEndpoint) ? undefined : Invalid.make(
+      "Vertex",
+      "batch.storageEndpoint",
+      batch.storageEndpoint,
+      `an absolute URL such as ${storageEndpoint}`
+    )
+  ])
+  if (invalid !== undefined) return Result.fail(invalid)
+  return Result.succeed({
+    provider: options.provider ?? "vertex",
+    jobs,
+    input: input!,
+    output: output!,
+    storage: { baseUrl: (batch.storageEndpoint ?? storageEndpoint).replace(/\/+$/, "") },
+    isGoogles: (model) => publisherOf(options, model) === "google"
+  })
+}
+
 /** Vertex's table for `options`, every request with `token`. */
 export const definition = (
   options: Options,
@@ -64,14 +119,16 @@ export const definition = (
       "an absolute URL such as https://us-central1-aiplatform.googleapis.com"
     ))
   }
-  const models = (publisher: string) =>
-    `/v1/projects/${options.project}/locations/${options.location}/publishers/${publisher}/models/`
+  const location = `/v1/projects/${options.project}/locations/${options.location}`
+  const models = (publisher: string) => `${location}/publishers/${publisher}/models/`
   const cloud = { adapter: "Vertex", provider: "vertex", baseUrl, token }
   return Result.gen(function*() {
+    const batch = yield* batchOf(options, `${location}/batchPredictionJobs`)
     const gemini = yield* geminiDefinition(options, {
       ...cloud,
       resource: (model) => `${models("google")}${encodeURIComponent(model)}`,
-      embeddings
+      embeddings,
+      batch: batch === undefined ? undefined : VertexBatch.clientWire(batch)
     })
     const anthropic = yield* anthropicDefinition(options, {
       ...cloud,

@@ -8,11 +8,10 @@
  * its `error`. Both ways: the client's bodies and readers, and what the simulator decodes and writes.
  */
 import * as Effect from "effect/Effect"
-import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
-import type { BatchEndpoint, BatchHttp, BatchWire } from "../../providers/batch.js"
-import { jsonLines, type RawLine, type RawOutcome, toJsonLines } from "../batch.js"
+import { type BatchEndpoint, type BatchHttp, type BatchWire, resultsFile } from "../../providers/batch.js"
+import { jobName, jsonLines, keyUnder, type RawLine, type RawOutcome, toJsonLines } from "../batch.js"
 import { ShapeError } from "../codecError.js"
 import { isJsonObject, type JsonObject } from "../json.js"
 
@@ -37,11 +36,6 @@ export function s3LocationOf(uri: string): S3Location | undefined {
 /** A location as its `s3://` URI. */
 export function s3UriOf(location: S3Location): string {
   return `s3://${location.bucket}/${location.key}`
-}
-
-/** `prefix` and `name` joined by one `/` (a prefix may end with one, or be empty). */
-export function keyUnder(prefix: string, name: string): string {
-  return prefix === "" ? name : `${prefix.replace(/\/+$/, "")}/${name}`
 }
 
 /**
@@ -240,15 +234,6 @@ export interface Settings {
   readonly bucket: (name: string) => BatchEndpoint
 }
 
-/** A job name no other job of the account has: the time and a random part (letters, digits and `-`). */
-const jobName = Effect.clockWith((clock) =>
-  Effect.map(
-    Random.nextIntBetween(0, 2 ** 31),
-    (random) =>
-      `effect-llm-router-${clock.currentTimeMillisUnsafe().toString(36)}-${random.toString(36).padStart(6, "0")}`
-  )
-)
-
 function created(total: number) {
   return (body: JsonObject): BatchStatus => {
     const read = decodeCreated(body)
@@ -277,10 +262,7 @@ function readLocatedJob(body: JsonObject) {
 function resultsOf(http: BatchHttp, located: ReturnType<typeof readLocatedJob>, state: BatchState) {
   const { input, job, output } = located
   const key = outputKeyOf(output.key, jobIdOf(job.jobArn), input.key)
-  const read = Effect.map(http.at("output").text(keyPath(key)), readLines)
-  return state === "completed"
-    ? read
-    : Effect.catchIf(read, (error) => "status" in error && error.status === 404, () => Effect.succeed([]))
+  return resultsFile(Effect.map(http.at("output").text(keyPath(key)), readLines), state)
 }
 
 /** Bedrock's batch steps for a deployment's `settings`. */

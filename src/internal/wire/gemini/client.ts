@@ -24,6 +24,7 @@ import type { OptionsError } from "../../../OptionsError.js"
 import type { Options } from "../../../providers/Gemini.js"
 import type * as Sse from "../../../Sse.js"
 import * as Adapter from "../../providers/adapter.js"
+import type { BatchWire } from "../../providers/batch.js"
 import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
 import { replyId, replyModel } from "../json.js"
 import { isJsonObject, type JsonObject } from "../json.js"
@@ -46,6 +47,8 @@ export interface Cloud {
   readonly token: Effect.Effect<Redacted.Redacted<string>, string>
   /** Why `embed` fails: the cloud's embeddings are another wire. */
   readonly embeddings: string
+  /** The cloud's batch API. Default: none, and `Batch` runs a batch's requests as calls. */
+  readonly batch?: BatchWire | undefined
 }
 
 // Vertex AI's `countTokens` takes these fields of a generation request, and no others (Vertex AI's REST reference).
@@ -90,9 +93,12 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
       read: Embeddings.readEmbeddings,
       isError: Wire.isErrorPayload
     },
-    // Vertex AI's batch prediction reads and writes Cloud Storage or BigQuery:
-    // a Vertex deployment runs a batch as calls.
-    ...(cloud === undefined ? { batch: Batch.clientWire(resource, `/${version}`) } : {}),
+    // A cloud's batches are its own API (Vertex AI's batch prediction jobs over Cloud Storage), where it has one.
+    ...(cloud === undefined
+      ? { batch: Batch.clientWire(resource, `/${version}`) }
+      : cloud.batch === undefined
+      ? {}
+      : { batch: cloud.batch }),
     countTokens: {
       path: (model) => `${resource(model)}:countTokens`,
       body: cloud === undefined
