@@ -385,6 +385,23 @@ export const batchSettlementsContract = (backend: Backend) =>
         expect(yield* store.settleLine("batch-old", "req-1", 0.5)).toBe(false)
       }).pipe(Effect.scoped))
 
+    it.live(`${backend.name}: every batch settled before an instant is forgotten, however many`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        // More than a Redis script lets go of at once, twice over.
+        const ids = Array.from({ length: 250 }, (_, i) => `batch-many-${i}`)
+        for (const [i, id] of ids.entries()) {
+          yield* store.open({ id, openedAt: 1_000 })
+          yield* store.settleLine(id, "req-0", 0.5)
+          yield* store.close(id, 2_000 + i, completed(1))
+        }
+        yield* store.forget(2_000 + 240)
+        const kept = yield* Effect.forEach(ids, (id) => store.settled(id))
+        expect(kept.map((found) => found?.settledAt)).toEqual(
+          ids.map((_, i) => i < 240 ? undefined : 2_000 + i)
+        )
+      }).pipe(Effect.scoped))
+
     it.live(`${backend.name}: a batch not recorded open in the store is left, nothing charged`, () =>
       Effect.gen(function*() {
         const store = yield* backend.store

@@ -1,8 +1,8 @@
 /**
  * The batches' settlements (`settlements.ts`' `SettlementStore`) in the gateway's shared store, for instances that
  * share a Redis without a database: any instance on it settles a batch made through any other, and takes up a settling
- * one of them left. Each step is one Lua script, so it is one atomic step as the SQL store's
- * statements are, and keeps what they keep, forgotten as they forget it (`forget`, by the sweep).
+ * one of them left. Each step is one Lua script, so it is one atomic step as the SQL store's statements are, and keeps
+ * what they keep, forgotten as they forget it (`forget`, by the sweep).
  *
  * Under `<prefix>:settlements:`: a batch's record is a hash (`batch:<id>`: when it was opened, its hold's fields, the
  * holder of its lease and until when, and once settled when and its last status), its lines settled a hash of their
@@ -208,11 +208,12 @@ export const layerRedis = (store: Store.Store): Layer.Layer<SettlementStore> =>
     const settled = connection.eval(settledScript)
     const forgotten = connection.eval(forgetScript)
     // Steps of `forgottenAtOnce` until one finds fewer: every batch settled before `before` forgotten.
-    const forget = (before: number): Effect.Effect<void, Store.StoreUnavailableError> =>
-      Effect.flatMap(
+    function forget(before: number): Effect.Effect<void, Store.StoreUnavailableError> {
+      return Effect.flatMap(
         forgotten(prefix, before, forgottenAtOnce),
         (count) => count < forgottenAtOnce ? Effect.void : forget(before)
       )
+    }
     return {
       open: (batch) => Effect.asVoid(open(prefix, batch.id, batch.openedAt, batch.hold)),
       opened: Effect.map(
