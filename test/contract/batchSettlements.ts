@@ -1,7 +1,8 @@
 /**
  * The contract every backend of the batches' settlements (`batches/settlements.ts`' `SettlementStore`) keeps, run
- * against each (`test/gateway/batchSettlements.test.ts`: memory, SQLite and Postgres), and the settling of a batch over
- * it (`batches/settlement.ts`): a batch recorded open once and listed until it is settled, the oldest first; one holder
+ * against each (`test/gateway/batchSettlements.test.ts`: memory, SQLite, Postgres and Redis), and the settling of a
+ * batch over it (`batches/settlement.ts`): a batch recorded open once and listed until it is settled, the oldest first,
+ * its last status kept by the close that settles it (any status, any counts); one holder
  * of a batch's lease at a time, taken again when it lapsed or was given up, none once the batch is settled; a line
  * recorded settled once; several instances settling one batch at once, or one taking up a settling another left
  * mid-way (interrupted, or dead with its lease), log each line once and charge the batch's hold on its key's budget
@@ -27,8 +28,30 @@ import type { BatchLine } from "../../src/ProviderClient.js"
 import { effectProp } from "../utils/effectProp.js"
 import type { StoreBackend } from "../utils/sqlDatabases.js"
 
-/** The runs of the properties: fewer on Postgres, whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 20, Postgres: 10 } as const
+/** The runs of the properties: fewer on the backends whose steps are slower. */
+const runsOf = { memory: 100, SQLite: 20, Postgres: 10, Redis: 20 } as const
+
+/** A backend of the store: its name, and its service, each time the effect runs a new one. */
+export interface Backend {
+  readonly name: keyof typeof runsOf
+  readonly store: StoreBackend<Settlements.Settlements>["store"]
+}
+
+/** The last status a settling below records: a batch completed, its lines' counts. */
+const completed = (total: number): Settlements.LastStatus => ({
+  state: "completed",
+  total,
+  succeeded: total,
+  failed: 0
+})
+
+/** Any last status a provider may end a batch with, and any counts. */
+const lastStatus = fc.record({
+  state: fc.constantFrom<Settlements.LastStatus["state"]>("completed", "expired", "cancelled", "refused", "running"),
+  total: fc.nat({ max: 100_000 }),
+  succeeded: fc.nat({ max: 100_000 }),
+  failed: fc.nat({ max: 100_000 })
+})
 
 /** gpt-4o-mini's price, whose batch tier is half of it. */
 const price = Pricing.lookup("gpt-4o-mini")!
@@ -112,12 +135,13 @@ const settling = (
   store: Settlements.Settlements,
   holder: string,
   { charged, ended, log }: Pick<Books, "log" | "charged"> & Partial<Pick<Books, "ended">>,
-  batch = "batch_gw1.test"
-): Settlement.Settling => ({ store, batch, holder, logged: log, ended: ended ?? Effect.void, charged })
+  batch = "batch_gw1.test",
+  last = completed(0)
+): Settlement.Settling => ({ store, batch, holder, last, logged: log, ended: ended ?? Effect.void, charged })
 
 const costOf = (lines: ReadonlyArray<Settlement.Billed>) => lines.reduce((sum, line) => sum + line.cost, 0)
 
-export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settlements>) =>
+export const batchSettlementsContract = (backend: Backend) =>
   describe(`batches' settlements store contract: ${backend.name}`, () => {
     it.live(`${backend.name}: a batch is recorded open once, listed the oldest first until it is settled`, () =>
       Effect.gen(function*() {
@@ -133,9 +157,9 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
           { id: "batch-c", openedAt: 3_000 }
         ])
         // Recorded settled once: a second close (another instance's, racing) is told it was settled already.
-        expect(yield* store.close("batch-a", 5_000)).toBe(true)
-        expect(yield* store.close("batch-a", 5_500)).toBe(false)
-        expect(yield* store.close("batch-none", 5_000)).toBe(false)
+        expect(yield* store.close("batch-a", 5_000, completed(3))).toBe(true)
+        expect(yield* store.close("batch-a", 5_500, completed(4))).toBe(false)
+        expect(yield* store.close("batch-none", 5_000, completed(3))).toBe(false)
         expect((yield* store.opened).map((batch) => batch.id)).toEqual(["batch-b", "batch-c"])
         // Closed is closed: opening it again does not reopen it.
         yield* store.open({ id: "batch-a", openedAt: 6_000 })
@@ -144,7 +168,8 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
           lines: new Map(),
           hold: undefined,
           closed: true,
-          settledAt: 5_000
+          settledAt: 5_000,
+          last: completed(3)
         })
         expect(yield* store.settled("batch-none")).toBeUndefined()
         // A batch's hold on its key's budget, kept with its record for any instance to settle.
@@ -154,9 +179,31 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
           lines: new Map(),
           hold,
           closed: false,
-          settledAt: undefined
+          settledAt: undefined,
+          last: undefined
         })
       }).pipe(Effect.scoped))
+
+    effectProp(
+      `${backend.name}: a batch's last status, any state and counts, is kept by the close that settles it, not another`,
+      fc.tuple(lastStatus, lastStatus, fc.integer({ min: 1, max: 2 ** 42 }), fc.integer({ min: 0, max: 2 ** 42 })),
+      ([last, later, settledAt, laterAt]) =>
+        Effect.gen(function*() {
+          const store = yield* backend.store
+          yield* store.open({ id: "batch-last", openedAt: 1_000 })
+          expect((yield* store.settled("batch-last"))?.last).toBeUndefined()
+          expect(yield* store.close("batch-last", settledAt, last)).toBe(true)
+          expect(yield* store.close("batch-last", laterAt, later)).toBe(false)
+          expect(yield* store.settled("batch-last")).toEqual({
+            lines: new Map(),
+            hold: undefined,
+            closed: true,
+            settledAt,
+            last
+          })
+        }).pipe(Effect.scoped, Effect.orDie),
+      runsOf[backend.name]
+    )
 
     it.live(`${backend.name}: one holder of a batch's lease at a time, taken again once lapsed or given up`, () =>
       Effect.gen(function*() {
@@ -175,7 +222,7 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
         expect(yield* store.lease("batch-x", "one", 4_500, 6_000)).toBe(false)
         yield* store.unlease("batch-x", "two")
         expect(yield* store.lease("batch-x", "one", 4_500, 6_000)).toBe(true)
-        yield* store.close("batch-x", 5_000)
+        yield* store.close("batch-x", 5_000, completed(1))
         expect(yield* store.lease("batch-x", "one", 5_000, 7_000)).toBe(false)
         expect(yield* store.lease("batch-x", "two", 9_000, 10_000)).toBe(false)
       }).pipe(Effect.scoped))
@@ -192,7 +239,8 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
           lines: new Map([["req-0", 0.5], ["req-1", 0.25]]),
           hold: undefined,
           closed: false,
-          settledAt: undefined
+          settledAt: undefined,
+          last: undefined
         })
       }).pipe(Effect.scoped))
 
@@ -320,20 +368,38 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
         for (const id of ["batch-old", "batch-new", "batch-open"]) yield* store.open({ id, openedAt: 1_000 })
         yield* store.settleLine("batch-old", "req-0", 0.5)
         yield* store.settleLine("batch-new", "req-0", 0.25)
-        yield* store.close("batch-old", 2_000)
-        yield* store.close("batch-new", 4_000)
+        yield* store.close("batch-old", 2_000, completed(1))
+        yield* store.close("batch-new", 4_000, completed(1))
         yield* store.forget(3_000)
         expect(yield* store.settled("batch-old")).toBeUndefined()
         expect(yield* store.settled("batch-new")).toEqual({
           lines: new Map([["req-0", 0.25]]),
           hold: undefined,
           closed: true,
-          settledAt: 4_000
+          settledAt: 4_000,
+          last: completed(1)
         })
         expect((yield* store.opened).map((batch) => batch.id)).toEqual(["batch-open"])
         // Forgotten is as never recorded: nothing is settled of it.
         expect(yield* store.lease("batch-old", "one", 5_000, 6_000)).toBe(false)
         expect(yield* store.settleLine("batch-old", "req-1", 0.5)).toBe(false)
+      }).pipe(Effect.scoped))
+
+    it.live(`${backend.name}: every batch settled before an instant is forgotten, however many`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        // More than a Redis script lets go of at once, twice over.
+        const ids = Array.from({ length: 250 }, (_, i) => `batch-many-${i}`)
+        for (const [i, id] of ids.entries()) {
+          yield* store.open({ id, openedAt: 1_000 })
+          yield* store.settleLine(id, "req-0", 0.5)
+          yield* store.close(id, 2_000 + i, completed(1))
+        }
+        yield* store.forget(2_000 + 240)
+        const kept = yield* Effect.forEach(ids, (id) => store.settled(id))
+        expect(kept.map((found) => found?.settledAt)).toEqual(
+          ids.map((_, i) => i < 240 ? undefined : 2_000 + i)
+        )
       }).pipe(Effect.scoped))
 
     it.live(`${backend.name}: a batch not recorded open in the store is left, nothing charged`, () =>
@@ -369,15 +435,17 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
     effectProp(
       `${backend.name}: a result with lines missing, repeated and failed charges each distinct answered line's batch ` +
         "price once, however often settled",
-      fc.tuple(result, fc.integer({ min: 1, max: 3 })),
-      ([{ file, lines }, times]) =>
+      fc.tuple(result, fc.integer({ min: 1, max: 3 }), lastStatus),
+      ([{ file, lines }, times, last]) =>
         Effect.gen(function*() {
           const store = yield* backend.store
           const kept = yield* books()
           const charged = kept.logged
           const billed = Settlement.billed(file, price)
           yield* store.open({ id: "batch_gw1.test", openedAt: 1_000, hold: kept.hold })
-          for (let i = 0; i < times; i++) yield* Settlement.settle(settling(store, `instance-${i}`, kept), billed)
+          for (let i = 0; i < times; i++) {
+            yield* Settlement.settle(settling(store, `instance-${i}`, kept, "batch_gw1.test", last), billed)
+          }
           const expected = lines.flatMap(({ kind, tokens, written }, index) =>
             kind === "answered" && written > 0 ? [{ customId: `req-${index}`, cost: batchCost(tokens) }] : []
           )
@@ -387,6 +455,7 @@ export const batchSettlementsContract = (backend: StoreBackend<Settlements.Settl
           for (const line of charged) expect(line.usage.serviceTier).toBe(Pricing.batchTier)
           const recorded = yield* store.settled("batch_gw1.test")
           expect(recorded?.closed).toBe(true)
+          expect(recorded?.last).toEqual(last)
           expect(kept.ends.count).toBe(1)
           expect([...recorded!.lines.keys()].sort()).toEqual(expected.map((line) => line.customId).sort())
           // The budget: the lines' cost spent, nothing held.

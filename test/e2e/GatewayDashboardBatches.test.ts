@@ -1,8 +1,8 @@
 /**
  * The batches made through the gateway as an admin reads them: `GET /admin/batches` after batches made, completed and
  * cancelled with the official `openai` client over the simulator, each with its status, counts, times and the cost
- * of its lines settled (the request log's rows of them); and the dashboard's batches section in a real headless
- * Chromium showing the same.
+ * of its lines settled (the request log's rows of them), a batch settled without its provider asked again; and the
+ * dashboard's batches section in a real headless Chromium showing the same.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -49,8 +49,8 @@ interface Listed {
 process.env["BATCHES_OIDC_CLIENT_SECRET"] = OidcIssuer.clientSecret
 
 /**
- * A gateway on a SQLite file over the simulator: gpt-4o-mini's batches end at once, gpt-4o's run ten minutes; with
- * `issuer`, people sign on through it, with its roles.
+ * A gateway on a SQLite file over the simulator (both given): gpt-4o-mini's batches end at once, gpt-4o's run ten
+ * minutes; with `issuer`, people sign on through it, with its roles.
  */
 const gatewayWith = (issuer?: OidcIssuer.Issuer) =>
   Effect.gen(function*() {
@@ -78,13 +78,14 @@ const gatewayWith = (issuer?: OidcIssuer.Issuer) =>
         }
       })
     })
-    return yield* Gateway.make({
+    const gateway = yield* Gateway.make({
       config: ProviderConfig.gatewayConfig(config),
       port: 0,
       database: { sqlite: join(dir, "gateway.db") },
       keys: [{ name: "payer", key: Redacted.make(payerKey), budget: { limit: 1, period: "1 day" } }],
       adminKeys: [{ name: "ops", key: Redacted.make(adminKey) }]
     })
+    return { gateway, simulator }
   })
 
 const gatewayWithBatches = gatewayWith()
@@ -167,7 +168,7 @@ describe("Gateway batches as an admin reads them", () => {
     "GET /admin/batches and the dashboard list the batches: status, counts, times and the cost settled",
     () =>
       Effect.gen(function*() {
-        const gateway = yield* gatewayWithBatches
+        const { gateway } = yield* gatewayWithBatches
         const openai = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: payerKey, maxRetries: 0 })
         // None made: an empty list, and the section hidden.
         expect(yield* listed(gateway, adminKey)).toEqual({ status: 200, text: "", data: [] })
@@ -241,11 +242,57 @@ describe("Gateway batches as an admin reads them", () => {
   )
 
   it.live(
+    "a batch settled is listed as it ended, its provider not asked again; a batch still open is asked of it",
+    () =>
+      Effect.gen(function*() {
+        const { gateway, simulator } = yield* gatewayWithBatches
+        const openai = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: payerKey, maxRetries: 0 })
+        const completed = yield* made(openai, "gpt-4o-mini", 3)
+        // Read until ended, which settles it (in the background): its status and counts as its provider gives them.
+        const ended = yield* eventually(
+          "the batch completed",
+          promise(() => openai.batches.retrieve(completed.id)),
+          (read) => read.status === "completed"
+        )
+        const settled = yield* eventually(
+          "the batch listed settled",
+          listed(gateway, adminKey),
+          (answer) => answer.data[0]?.settled_at !== null
+        )
+        // The figures its provider gave, as the list showed them when it asked the provider.
+        expect(settled.data).toHaveLength(1)
+        expect(settled.data[0]).toMatchObject({
+          id: completed.id,
+          status: ended.status,
+          request_counts: {
+            total: ended.request_counts!.total,
+            succeeded: ended.request_counts!.completed,
+            failed: ended.request_counts!.failed
+          }
+        })
+        // Listed again, as the dashboard polls it: the provider is asked nothing, the figures the same.
+        const asked = yield* simulator.requestCount
+        for (let poll = 0; poll < 3; poll++) expect(yield* listed(gateway, adminKey)).toEqual(settled)
+        expect(yield* simulator.requestCount).toBe(asked)
+        // A batch still running is read from its provider at each poll.
+        const running = yield* made(openai, "gpt-4o", 2)
+        const before = yield* simulator.requestCount
+        const both = yield* listed(gateway, adminKey)
+        expect(yield* simulator.requestCount).toBeGreaterThan(before)
+        expect(both.data.map((batch) => [batch.id, batch.status])).toEqual([
+          [running.id, "running"],
+          [completed.id, "completed"]
+        ])
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    { timeout: 60_000 }
+  )
+
+  it.live(
     "a viewer lists the batches without their keys; an operator, who may read keys, with them",
     () =>
       Effect.gen(function*() {
         const issuer = yield* OidcIssuer.make
-        const gateway = yield* gatewayWith(issuer)
+        const { gateway } = yield* gatewayWith(issuer)
         yield* issuer.register(`${gateway.url}/admin/callback`, `${gateway.url}/dashboard`)
         const openai = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: payerKey, maxRetries: 0 })
         const batch = yield* made(openai, "gpt-4o-mini", 2)

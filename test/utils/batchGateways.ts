@@ -1,16 +1,19 @@
 /**
- * What the tests of the gateway's batches over loopback share (test/e2e/GatewayBatches, GatewayMessageBatches): the
- * simulator playing the providers' batch APIs, instances of one gateway configuration over it, the official clients of
- * each wire, a SQLite database of the test's own, and the admin reads of the request log and of a key's budget spent.
+ * What the tests of the gateway's batches over loopback share (test/e2e/GatewayBatches, GatewayMessageBatches,
+ * GatewayBatchesRedis): the simulator playing the providers' batch APIs, instances of one gateway configuration over
+ * it, the official clients of each wire, a SQLite database of the test's own, the admin reads of the request log and
+ * of a key's budget spent, and the settlement tests' instances, budgeted for one payer, and the bill of a result.
  */
 import Anthropic from "@anthropic-ai/sdk"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import OpenAI, { toFile } from "openai"
 import * as Gateway from "../../src/Gateway.js"
+import * as Pricing from "../../src/Pricing.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { get } from "./gatewayHarness.js"
@@ -71,15 +74,29 @@ export const inputFile = (model: string, count: number, maxTokens = 100) =>
       body: { model, max_tokens: maxTokens, messages: [{ role: "user", content: `Hello ${i}` }] }
     })).join("\n")
 
-/** `content` uploaded as an input file of purpose `batch`. */
-export const upload = (openai: OpenAI, content: string) =>
-  promise(async () =>
-    openai.files.create({ file: await toFile(Buffer.from(content), "batch.jsonl"), purpose: "batch" })
-  )
-
 /** A batch of the input file `fileId`. */
 export const create = (openai: OpenAI, fileId: string) =>
   openai.batches.create({ input_file_id: fileId, endpoint: "/v1/chat/completions", completion_window: "24h" })
+
+/**
+ * A client's call, asked again while it is refused with 503 (an instance whose shared store is still connecting
+ * refuses before anything is sent), for up to five seconds; a defect when it fails otherwise.
+ */
+export const whileConnecting = <A>(f: () => Promise<A>) =>
+  Effect.tryPromise({ try: f, catch: (error) => error }).pipe(
+    Effect.retry({
+      while: (error) => error instanceof OpenAI.APIError && error.status === 503,
+      schedule: Schedule.spaced("100 millis"),
+      times: 50
+    }),
+    Effect.orDie
+  )
+
+/** `content` uploaded as an input file of purpose `batch` (asked again while the store connects). */
+export const upload = (openai: OpenAI, content: string) =>
+  whileConnecting(async () =>
+    openai.files.create({ file: await toFile(Buffer.from(content), "batch.jsonl"), purpose: "batch" })
+  )
 
 /** The API error a client's call is refused with; a defect when it is not refused. */
 export const refusal = <E = InstanceType<typeof OpenAI.APIError>>(f: () => Promise<unknown>) =>
@@ -137,3 +154,62 @@ export const spentOf = (gateway: Gateway.Service, key: string) =>
     ),
     (data) => data.budgets.find((budget) => budget.key === key)?.spent ?? 0
   )
+
+/** The gateway key of the settlement tests' payer, whose budget the batches are charged to. */
+export const payerKey = "gw-batch-payer-3f5a7c9e1b2d4f6a"
+
+/** A model's price (the simulator's deployments of it are OpenAI's), whose batch tier is half of it. */
+export const priceOf = (model: string) => Pricing.lookup(model)!
+
+/** A simulator that knows the models the settlement tests' batches name. */
+export const settlingSimulator = batchSimulator({ models: [...Simulator.defaultModels, "gpt-4.1", "gpt-4.1-mini"] })
+
+/**
+ * `count` gateways on `database` (none: each in its memory) over `simulator`, the key `payer` budgeted (`limit` a day);
+ * with `redis`, sharing their budgets through it.
+ */
+export const payerInstances = (
+  simulator: Simulator.Simulator,
+  database: Gateway.Database | undefined,
+  count: number,
+  limit = 1,
+  redis?: string
+) => {
+  const base = onSimulator(simulator)
+  return instances(
+    {
+      ...(redis === undefined ? {} : { store: { redis, on_unavailable: "fail-closed", command_timeout: 5 } }),
+      openai: [
+        { model_name: "gpt-4o-mini", ...base },
+        // Its batches take four seconds: one is cancelled while its lines run.
+        { model_name: "gpt-4o", ...base, headers: { [Simulator.batchFaultHeader]: "slow=4000" } },
+        // Its batches expire with half their lines run.
+        { model_name: "gpt-4.1-mini", ...base, headers: { [Simulator.batchFaultHeader]: "expire" } },
+        // Its result files leave line 1 out, write line 2 twice, and line 3 failed.
+        { model_name: "gpt-4.1", ...base, headers: { [Simulator.batchFaultHeader]: "missing=1,repeat=2,fail=3" } }
+      ]
+    },
+    { database, keys: [{ name: "payer", key: Redacted.make(payerKey), budget: { limit, period: "1 day" } }] },
+    count
+  )
+}
+
+/** What the provider bills the lines of an output file of `model` at the batch price, by custom id. */
+export const billOf = (output: string, model = "gpt-4o-mini") =>
+  new Map(
+    output.trim().split("\n").filter((line) => line !== "").map((line) => JSON.parse(line)).map((line) => {
+      const usage = line.response.body.usage
+      return [
+        line.custom_id as string,
+        Pricing.cost(priceOf(model), {
+          promptTokens: usage.prompt_tokens,
+          completionTokens: usage.completion_tokens,
+          cachedPromptTokens: 0,
+          serviceTier: Pricing.batchTier
+        })!
+      ]
+    })
+  )
+
+/** The sum of `values`. */
+export const sum = (values: Iterable<number>) => [...values].reduce((total, value) => total + value, 0)

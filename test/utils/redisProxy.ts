@@ -1,7 +1,8 @@
 /**
  * A TCP proxy in front of a redis-server (or any server on loopback: a Postgres) whose replies can be held back
  * (`pause`) and let through again (`resume`): a server that stops answering, or answers late, without closing its
- * connections.
+ * connections; or each delayed by `replyDelayMillis`, a server far away, so that a client's steps are slow enough to
+ * stop it between two of them.
  */
 import * as Effect from "effect/Effect"
 import { connect, createServer, type Socket } from "node:net"
@@ -15,7 +16,7 @@ export interface RedisProxy {
   readonly resume: () => void
 }
 
-export const pausableProxy = (port: number) =>
+export const pausableProxy = (port: number, replyDelayMillis = 0) =>
   Effect.acquireRelease(
     Effect.promise(() =>
       new Promise<RedisProxy & { readonly close: () => void }>((resolve) => {
@@ -26,7 +27,10 @@ export const pausableProxy = (port: number) =>
           const upstream = connect(port, "127.0.0.1")
           sockets.add(client).add(upstream)
           client.pipe(upstream)
-          upstream.on("data", (chunk) => paused ? held.push(() => client.write(chunk)) : client.write(chunk))
+          // Each reply after the same delay: timers of one delay run in the order they were set, so replies keep theirs.
+          const write = (chunk: Buffer) =>
+            replyDelayMillis === 0 ? client.write(chunk) : setTimeout(() => client.write(chunk), replyDelayMillis)
+          upstream.on("data", (chunk: Buffer) => paused ? held.push(() => write(chunk)) : write(chunk))
           const end = () => {
             client.destroy()
             upstream.destroy()

@@ -59,6 +59,7 @@ import * as AuditLog from "./audit/store.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import * as Batching from "./batches/batching.js"
 import * as Settlements from "./batches/settlements.js"
+import * as SettlementsRedis from "./batches/settlementsRedis.js"
 import * as BatchStore from "./batches/store.js"
 import * as BatchStoreRedis from "./batches/storeRedis.js"
 import type { Engine, Readiness } from "./engine.js"
@@ -166,8 +167,8 @@ export type Stores =
 
 /**
  * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life
- * (the batches' files and records in the shared `store`'s Redis, when it has one); with a database, failing when its
- * keys cannot be read.
+ * (the batches' settlements, files and records in the shared `store`'s Redis, when it has one); with a database,
+ * failing when its keys cannot be read.
  */
 export function storesLayer(
   database: Sql.Database | undefined,
@@ -181,7 +182,7 @@ export function storesLayer(
       McpSessions.layerMemory,
       Sessions.layerMemory,
       Grants.layerMemory,
-      Settlements.layerMemory,
+      store === undefined ? Settlements.layerMemory : SettlementsRedis.layerRedis(store),
       store === undefined ? BatchStore.layerMemory : BatchStoreRedis.layerRedis(store),
       RequestLogStore.layerMemory
     )

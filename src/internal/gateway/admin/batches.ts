@@ -1,18 +1,18 @@
 /**
  * `GET /admin/batches?limit=` (an admin path, as every one; docs/batch.md): the batches made through the gateway's
  * batch routes, the newest first (`limit` of them, 50 by default, at most 500), each as it stands: its provider's
- * status and line counts (read from the provider, with the key it was made with), when it was made and when it was
- * recorded settled, and the cost of its lines settled so far (`batches/settlement.ts`). Its key and team are shown
- * to those who may read them, as the request log's rows are. The dashboard draws its batches section from it.
+ * status and line counts (for a batch settled, its last, kept with its settlement; for one still open, read from the
+ * provider with the key it was made with), when it was made and when it was recorded settled, and the cost of its
+ * lines settled so far (`batches/settlement.ts`). Its key and team are shown to those who may read them, as the
+ * request log's rows are. The dashboard draws its batches section from it.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as Option from "effect/Option"
-import type { BatchStatus } from "../../../ProviderClient.js"
 import { AdminCheck, type Principal } from "../access/adminCheck.js"
 import type { Batching } from "../batches/batching.js"
 import * as Ids from "../batches/ids.js"
-import { type Settled, SettlementStore } from "../batches/settlements.js"
+import { type LastStatus, type Settled, SettlementStore } from "../batches/settlements.js"
 import * as Access from "../identity/access.js"
 import { errorResponse, json } from "../serving/answers.js"
 import { Configuration } from "../serving/configuration.js"
@@ -35,8 +35,11 @@ export interface Listed {
   readonly team_id: string | null
   readonly deployment: string
   readonly model: string
-  /** Its provider's status now (`running`, `completed`, `expired`, `cancelled`, `refused`); null when unread. */
-  readonly status: BatchStatus["state"] | null
+  /**
+   * Its provider's status (`running`, `completed`, `expired`, `cancelled`, `refused`): now, or for a batch settled the
+   * one it ended with; null when unread.
+   */
+  readonly status: LastStatus["state"] | null
   readonly request_counts: { readonly total: number; readonly succeeded: number; readonly failed: number } | null
   /** Unix seconds. */
   readonly created_at: number
@@ -69,8 +72,11 @@ export const routes = Effect.fnUntraced(function*(batching: Batching, teams: Acc
     if (Option.isNone(found)) return undefined
     const { deployment, ref } = found.value
     // A provider or store not answering now leaves its figures empty, not the list.
-    const status = yield* Effect.option(batching.statusOf(found.value, "retrieve"))
-    const settled = yield* Effect.option(settlements.settled(id))
+    const settled = Option.getOrUndefined(yield* Effect.option(settlements.settled(id)))
+    // A batch settled ended as its settling found it: its provider is asked no more.
+    const status: Option.Option<LastStatus> = settled?.last !== undefined
+      ? Option.some(settled.last)
+      : yield* Effect.option(batching.statusOf(found.value, "retrieve"))
     const caller = options.auth.callerOf(ref.caller)
     const team = caller?.team === undefined ? undefined : teams?.byId(caller.team)
     const keyShown = Access.sees(principal, "keys.read", team)
@@ -87,7 +93,7 @@ export const routes = Effect.fnUntraced(function*(batching: Batching, teams: Acc
         ? { total: status.value.total, succeeded: status.value.succeeded, failed: status.value.failed }
         : null,
       created_at: unixSeconds(ref.createdAt),
-      ...settledOf(Option.getOrUndefined(settled))
+      ...settledOf(settled)
     }
     return listed
   })

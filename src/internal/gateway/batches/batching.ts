@@ -341,8 +341,8 @@ export const make = Effect.gen(function*() {
 
   /**
    * The batch `id` settled, ended at its provider as `status`, when it is recorded open (in the database, or without
-   * one in this instance's memory: made here): its result's lines logged, each once, and charged to `caller` (its
-   * maker) in place of its hold, once (`settlement.ts`).
+   * one in the shared Redis, else in this instance's memory: made here): its result's lines logged, each once, and
+   * charged to `caller` (its maker) in place of its hold, once, and `status` kept as its last (`settlement.ts`).
    */
   const settled = Effect.fn("Batching.settled")(function*(
     kind: Ids.BatchKind,
@@ -361,6 +361,7 @@ export const make = Effect.gen(function*() {
         store: settlements,
         batch: id,
         holder,
+        last: status,
         logged: loggedOf(kind, found, caller),
         ended: Effect.sync(() => endedOf(deployment, status, lines)),
         charged: (hold, cost) => auth.settleBatch(caller, hold, cost)

@@ -50,5 +50,13 @@ export const migrations = {
     )`,
     "CREATE INDEX batch_records_listed ON batch_records (kind, owner, created_at)",
     "CREATE INDEX batch_records_created ON batch_records (created_at)"
+  ),
+  // A batch's last status at its provider (its end and its lines' counts), kept where its settling closes it, so the
+  // admin's list shows a settled batch without asking its provider again.
+  "23_batch_last_status": statements(
+    "ALTER TABLE batch_settlements ADD COLUMN last_state TEXT",
+    "ALTER TABLE batch_settlements ADD COLUMN last_total BIGINT",
+    "ALTER TABLE batch_settlements ADD COLUMN last_succeeded BIGINT",
+    "ALTER TABLE batch_settlements ADD COLUMN last_failed BIGINT"
   )
 } satisfies Migrations

@@ -2,10 +2,10 @@
  * The settling of a batch made through the gateway (docs/batch.md, "Settlement"), once it ended at its provider
  * (completed, cancelled, expired or failed): each line of its result that ran is billed at the batch price, once,
  * whichever instance settles it and however often. A batch is settled where it was recorded open when it was made:
- * by any instance on the database, or, without one, by the instance that made it only (each instance's memory is
- * its own: two instances sharing a budget through Redis do not both charge it). One instance at a time holds the
- * batch's lease (`settlements.ts`), renewed before each line, so two instances do not settle one batch at once and a
- * holder that died leaves it to the next once its lease lapses; each line is recorded settled with its cost, once,
+ * by any instance on the database, or, without one, on the Redis the instances share; with neither, by the instance
+ * that made it only (each instance's memory is its own). One instance at a time holds the batch's lease
+ * (`settlements.ts`), renewed before each line, so two instances do not settle one batch at once and a holder that
+ * died leaves it to the next once its lease lapses; each line is recorded settled with its cost, once,
  * and written to the request log and counted in the metrics by the settling that recorded it. The budget is charged
  * once, at the end: the batch's worst case, held on its key's budget since it was made (`Budget.hold`, so a batch
  * made beside it must fit beside it), is replaced by the sum of its lines' recorded costs, a step the budget's store
@@ -22,7 +22,7 @@ import type { Usage } from "../../../ChatResponse.js"
 import * as Pricing from "../../../Pricing.js"
 import type { BatchLine } from "../../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../../Store.js"
-import type { Settlements } from "./settlements.js"
+import type { LastStatus, Settlements } from "./settlements.js"
 
 /**
  * A line of a batch's result that is billed: its custom id, the provider and model that answered it, its usage at the
@@ -80,6 +80,8 @@ export interface Settling {
   readonly batch: string
   /** This instance, as the lease names its holder. */
   readonly holder: string
+  /** The batch's status at its provider as it ended, recorded with it by the settling that closes it. */
+  readonly last: LastStatus
   /** Writes one line's row in the request log and counts it in the metrics: run once per line, as it is recorded. */
   readonly logged: (line: Billed) => Effect.Effect<void>
   /** What is noted of the batch's end (its metrics): run once, by the settling that records it settled. */
@@ -96,15 +98,15 @@ export type Outcome = "settled" | "left"
 
 /**
  * The batch settled from its billed lines: under its lease, each line not yet settled recorded and logged; its hold
- * charged the cost of every line recorded (by this settling or an earlier one); then recorded settled, its end noted
- * (`ended`) by the one settling that records it. `"left"` when another instance holds its lease (or took it mid-way:
- * that one settles it), or the batch is settled already or not recorded open.
+ * charged the cost of every line recorded (by this settling or an earlier one); then recorded settled with its last
+ * status, its end noted (`ended`) by the one settling that records it. `"left"` when another instance holds its lease
+ * (or took it mid-way: that one settles it), or the batch is settled already or not recorded open.
  */
 export const settle = Effect.fn("BatchSettlement.settle")(function*(
   settling: Settling,
   lines: ReadonlyArray<Billed>
 ): Effect.fn.Return<Outcome, StoreUnavailableError> {
-  const { batch, charged, ended, holder, logged, store } = settling
+  const { batch, charged, ended, holder, last, logged, store } = settling
   const ttl = Duration.toMillis(leaseTtl)
   const leased = Effect.flatMap(Clock.currentTimeMillis, (now) => store.lease(batch, holder, now, now + ttl))
   return yield* Effect.acquireUseRelease(
@@ -132,7 +134,7 @@ export const settle = Effect.fn("BatchSettlement.settle")(function*(
         const closed = yield* Effect.uninterruptible(
           Effect.flatMap(
             Clock.currentTimeMillis,
-            (now) => Effect.tap(store.close(batch, now), (first) => first ? ended : Effect.void)
+            (now) => Effect.tap(store.close(batch, now, last), (first) => first ? ended : Effect.void)
           )
         )
         return closed ? "settled" as const : "left" as const

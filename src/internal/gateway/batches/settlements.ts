@@ -2,15 +2,18 @@
  * What the gateway keeps of the settling of its batches (docs/batch.md, "Settlement"): each batch recorded open when it
  * is made, the lease on its settling (one instance at a time settles a batch; a lease lapses when its holder stops
  * renewing it, so an instance that died mid-way leaves it to the next), the lines already settled by custom id with
- * their cost, and the batch recorded settled at the end. The algorithm over it is `settlement.ts`; this is its store,
- * the service `SettlementStore`, of two layers: the gateway's database (`layerSql`, tables `batch_settlements` and
- * `batch_settled_lines`), which every instance on it shares and a restart keeps, or memory (`layerMemory`), for the
- * process's life, on a gateway without one. Both keep one contract (`test/contract/batchSettlements.ts`).
+ * their cost, and the batch recorded settled at the end with its last status at its provider (which the admin's list
+ * shows then, asking the provider no more). The algorithm over it is `settlement.ts`; this is its store, the service
+ * `SettlementStore`, of three layers: the gateway's database (`layerSql`, tables `batch_settlements` and
+ * `batch_settled_lines`), which every instance on it shares and a restart keeps; without one, the Redis the instances
+ * share (`settlementsRedis.ts`); else memory (`layerMemory`), for the process's life. All keep one contract
+ * (`test/contract/batchSettlements.ts`).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Budget from "../../../Budget.js"
+import type { BatchStatus } from "../../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
 
@@ -23,15 +26,25 @@ export interface OpenBatch {
   readonly hold?: Budget.Hold | undefined
 }
 
+/** A batch's status at its provider as its settling found it ended: final, so it need not be asked again. */
+export type LastStatus = Pick<BatchStatus, "state" | "total" | "succeeded" | "failed">
+
+/** The fields of a `LastStatus` alone, as a store keeps them. */
+function lastOf({ failed, state, succeeded, total }: LastStatus): LastStatus {
+  return { state, total, succeeded, failed }
+}
+
 /**
  * What is recorded of a batch's settling: its settled lines' costs by custom id, the hold of its worst case (none for
- * a key without a budget), and whether it is settled, and when (Clock millis).
+ * a key without a budget), whether it is settled, and when (Clock millis), and its last status at its provider then
+ * (none while it is open, or when a version that kept none settled it).
  */
 export interface Settled {
   readonly lines: ReadonlyMap<string, number>
   readonly hold: Budget.Hold | undefined
   readonly closed: boolean
   readonly settledAt: number | undefined
+  readonly last: LastStatus | undefined
 }
 
 /** The settlements' store: each operation one atomic step. */
@@ -60,10 +73,10 @@ export interface Settlements {
     cost: number
   ) => Effect.Effect<boolean, StoreUnavailableError>
   /**
-   * `batch` recorded settled at `now` (its lease dropped): it is open no more. True when this recorded it, false when
-   * it was settled already (or never opened).
+   * `batch` recorded settled at `now` (its lease dropped), with its `last` status at its provider: it is open no more.
+   * True when this recorded it, false when it was settled already (or never opened).
    */
-  readonly close: (batch: string, now: number) => Effect.Effect<boolean, StoreUnavailableError>
+  readonly close: (batch: string, now: number, last: LastStatus) => Effect.Effect<boolean, StoreUnavailableError>
   /** What is recorded of `batch`, or `undefined` when it was never opened (or was forgotten). */
   readonly settled: (batch: string) => Effect.Effect<Settled | undefined, StoreUnavailableError>
   /**
@@ -86,6 +99,7 @@ interface Kept {
   closed: boolean
   /** When it was settled, in Clock millis. */
   settledAt: number
+  last: LastStatus | undefined
   readonly lines: Map<string, number>
 }
 
@@ -103,6 +117,7 @@ export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementSt
             until: 0,
             closed: false,
             settledAt: 0,
+            last: undefined,
             lines: new Map()
           })
         }
@@ -134,12 +149,13 @@ export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementSt
         kept.lines.set(customId, cost)
         return true
       }),
-    close: (batch, now) =>
+    close: (batch, now, last) =>
       Effect.sync(() => {
         const kept = batches.get(batch)
         if (kept === undefined || kept.closed) return false
         kept.closed = true
         kept.settledAt = now
+        kept.last = lastOf(last)
         kept.holder = undefined
         return true
       }),
@@ -150,7 +166,8 @@ export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementSt
           lines: new Map(kept.lines),
           hold: kept.hold,
           closed: kept.closed,
-          settledAt: kept.closed ? kept.settledAt : undefined
+          settledAt: kept.closed ? kept.settledAt : undefined,
+          last: kept.last
         }
       }),
     forget: (before) =>
@@ -169,6 +186,10 @@ interface BatchRow {
   readonly hold_until: number | string | null
   readonly holder: string | null
   readonly settled_at: number | string | null
+  readonly last_state: BatchStatus["state"] | null
+  readonly last_total: number | string | null
+  readonly last_succeeded: number | string | null
+  readonly last_failed: number | string | null
 }
 
 function holdOf(row: BatchRow): Budget.Hold | undefined {
@@ -177,6 +198,15 @@ function holdOf(row: BatchRow): Budget.Hold | undefined {
     estimate: Number(row.hold_estimate),
     at: Number(row.hold_at),
     until: Number(row.hold_until)
+  }
+}
+
+function lastStatusOf(row: BatchRow): LastStatus | undefined {
+  return row.last_state === null ? undefined : {
+    state: row.last_state,
+    total: Number(row.last_total),
+    succeeded: Number(row.last_succeeded),
+    failed: Number(row.last_failed)
   }
 }
 
@@ -243,13 +273,15 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SettlementStore> =
           })
         ),
       // One statement: of two instances closing at once, the row's lock lets one update it; the other finds it settled.
-      close: (batch, now) =>
+      close: (batch, now, last) =>
         Sql.step(
           bounds,
           "recording a batch settled",
           Effect.map(
             sql<{ readonly id: string }>`UPDATE batch_settlements SET settled_at = ${now}, holder = NULL,
-              lease_until = NULL WHERE id = ${batch} AND settled_at IS NULL RETURNING id`,
+              lease_until = NULL, last_state = ${last.state}, last_total = ${last.total},
+              last_succeeded = ${last.succeeded}, last_failed = ${last.failed}
+              WHERE id = ${batch} AND settled_at IS NULL RETURNING id`,
             (rows) => rows.length > 0
           )
         ),
@@ -260,14 +292,16 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SettlementStore> =
           "reading a batch's settlement",
           Effect.gen(function*() {
             const [row] = yield* sql<BatchRow>`SELECT id, opened_at, hold_id, hold_estimate, hold_at, hold_until,
-              holder, settled_at FROM batch_settlements WHERE id = ${batch}`
+              holder, settled_at, last_state, last_total, last_succeeded, last_failed FROM batch_settlements
+              WHERE id = ${batch}`
             if (row === undefined) return undefined
             const lines = yield* sql<LineRow>`SELECT custom_id, cost FROM batch_settled_lines WHERE batch = ${batch}`
             return {
               lines: new Map(lines.map((line) => [line.custom_id, Number(line.cost)])),
               hold: holdOf(row),
               closed: row.settled_at !== null,
-              settledAt: row.settled_at === null ? undefined : Number(row.settled_at)
+              settledAt: row.settled_at === null ? undefined : Number(row.settled_at),
+              last: lastStatusOf(row)
             }
           })
         ),
