@@ -372,7 +372,8 @@ describe("MCP relay's tapped response", () => {
           Effect.runPromise(Effect.gen(function*() {
             const bytes = new TextEncoder().encode(text)
             const request = HttpClientRequest.post("http://upstream.test/mcp")
-            const own = () => HttpClientResponse.fromWeb(request, new Response(bytes, { status: 201 }))
+            const own = () =>
+              HttpClientResponse.fromWeb(request, new Response(bytes, { status: 201 }))
             const pieces: Array<Uint8Array> = []
             let from = 0
             for (const cut of cuts) {
@@ -381,7 +382,8 @@ describe("MCP relay's tapped response", () => {
               from = to
             }
             pieces.push(bytes.slice(from))
-            const tapped = () => Tapped.tapped(own(), Stream.fromIterable(pieces))
+            const tapped = () =>
+              Tapped.tapped(own(), Stream.fromIterable(pieces))
             const outcome = <A>(read: Effect.Effect<A, HttpClientError.HttpClientError>) =>
               Effect.match(read, { onFailure: (error) => `${error.reason._tag}`, onSuccess: (value) => value })
             for (
@@ -399,9 +401,10 @@ describe("MCP relay's tapped response", () => {
             const response = tapped()
             expect(response.toJSON()).toEqual(own().toJSON())
             expect(response.pipe((self) => self.status)).toBe(201)
-          }))
+          })))
+        yield* Effect.promise(() =>
+          fc.assert(property, { numRuns: 300 })
         )
-        yield* Effect.promise(() => fc.assert(property, { numRuns: 300 }))
       })
   )
 })
