@@ -9,7 +9,7 @@
  * path (direct, and each relay's `/mcp`), each connected once, called in turn, the order rotated each round
  * (`MCP_TOOL_CALL_CALLS` rounds, default 2,000, after `MCP_TOOL_CALL_WARMUP`, 300): each relay's added p50 and p99
  * and its CPU a call over those rounds. Then 16 calls in flight (`MCP_TOOL_CALL_BURST` rounds of 16 a path, default
- * 100): each relay's calls a second over direct. `ours_vs_engine_cpu` is the engine's CPU a call over `serve`'s,
+ * 100): each relay's calls a second over direct, and its CPU a call then. `ours_vs_engine_cpu` is the engine's CPU a call over `serve`'s,
  * `ours_vs_engine_burst` `serve`'s calls a second at 16 in flight over the engine's (each higher better for ours).
  *
  * `MCP_TOOL_CALL_PROFILE=<dir>` starts each relay under `--cpu-prof`, its profile written to `<dir>/<side>` when it
@@ -56,6 +56,10 @@ export interface McpToolCallResult {
   readonly sdk_p99_added_ms: number
   readonly sdk_cpu_us: number
   readonly sdk_burst_ratio: number
+  /** Each relay's CPU a call with 16 in flight. */
+  readonly ours_burst_cpu_us: number
+  readonly engine_burst_cpu_us: number
+  readonly sdk_burst_cpu_us: number
   /** The engine's CPU a call over `serve`'s. */
   readonly ours_vs_engine_cpu: number
   /** `serve`'s calls a second at 16 in flight over the engine's. */
@@ -235,7 +239,12 @@ export async function measureMcpToolCall(
         }
         const burstRounds = count("MCP_TOOL_CALL_BURST", 100)
         const rates = {} as Record<PathName, number>
-        for (const path of paths) rates[path] = await burst(callers[path].call, burstRounds)
+        const burstCpu = {} as Record<(typeof relays)[number]["path"], number>
+        for (const path of paths) {
+          const before = path === "direct" ? 0 : await sides[path].cpu()
+          rates[path] = await burst(callers[path].call, burstRounds)
+          if (path !== "direct") burstCpu[path] = Math.round(((await sides[path].cpu()) - before) / (burstRounds * 16))
+        }
         const sorted = (path: PathName) => times[path].sort((a, b) => a - b)
         const d = sorted("direct")
         const added = (path: PathName, p: number) => round3(percentile(sorted(path), p) - percentile(d, p))
@@ -260,6 +269,9 @@ export async function measureMcpToolCall(
           sdk_p99_added_ms: added("sdk", 0.99),
           sdk_cpu_us: cpuOf("sdk"),
           sdk_burst_ratio: round2(rates.sdk / rates.direct),
+          ours_burst_cpu_us: burstCpu.serve,
+          engine_burst_cpu_us: burstCpu.engine,
+          sdk_burst_cpu_us: burstCpu.sdk,
           ours_vs_engine_cpu: round2(cpuOf("engine") / cpuOf("serve")),
           ours_vs_engine_burst: round2(rates.serve / rates.engine),
           ...(opsBefore === undefined || opsAfter === undefined ? {} : {
@@ -275,7 +287,8 @@ export async function measureMcpToolCall(
             `${result.p99_added_ms}, ${result.ours_cpu_us} µs; engine ${result.engine_p50_added_ms} / ` +
             `${result.engine_p99_added_ms}, ${result.engine_cpu_us} µs; SDK relay ${result.sdk_p50_added_ms} / ` +
             `${result.sdk_p99_added_ms}, ${result.sdk_cpu_us} µs; 16 in flight over direct: serve ` +
-            `${result.burst_ratio}, engine ${result.engine_burst_ratio}, SDK relay ${result.sdk_burst_ratio}`
+            `${result.burst_ratio} (${result.ours_burst_cpu_us} µs a call), engine ${result.engine_burst_ratio} ` +
+            `(${result.engine_burst_cpu_us} µs), SDK relay ${result.sdk_burst_ratio} (${result.sdk_burst_cpu_us} µs)`
         )
         if (opsBefore !== undefined && opsAfter !== undefined && opsAfter[0].breakdown.length > 0) {
           console.log(
