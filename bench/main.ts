@@ -63,8 +63,9 @@
  * upstream.
  *
  * `mcp-tools-call` (`cases/mcpToolCall.ts`; `npm run bench -- mcp-tools-call`): an MCP `tools/call` with the official
- * SDK's client, straight to an SDK upstream and through `serve`'s `/mcp`, interleaved; the p50 and p99 `serve` adds,
- * its CPU a call, and calls a second with 16 in flight against direct.
+ * SDK's client, straight to an SDK upstream and through three relays, interleaved: `serve`'s `/mcp`, the engine
+ * (`effect/ai`'s `McpServer` and `McpClient`, none of the gateway's layers) and the official SDK's own relay; the p50
+ * and p99 each adds, its CPU a call, and calls a second with 16 in flight against direct.
  *
  * `guardrail-stream-modes` (`cases/guardrail.ts`; `npm run bench -- guardrail` runs it alone): the first text's
  * time and the CPU a streamed request takes through `Guardrail.layer` in each stream mode against no guardrail,

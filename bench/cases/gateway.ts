@@ -131,14 +131,15 @@ export interface GatewayResult {
 
 /**
  * A side of the gateway bench: `ours` the gateway, `baseline` the `node:http` pass-through, and the others; `control`
- * is a second pass-through, the baseline again in a process of its own.
+ * is a second pass-through, the baseline again in a process of its own; `mcp-engine` and `mcp-sdk` the MCP case's
+ * relays (`gateway/sideProcess.ts`).
  */
-export type SideLabel = "ours" | "baseline" | "floor" | "decoder" | "engine" | "control"
+export type SideLabel = "ours" | "baseline" | "floor" | "decoder" | "engine" | "control" | "mcp-engine" | "mcp-sdk"
 
 export type { LoopDelay } from "../gateway/sideMonitor.js"
 
 /** What a side answers over its IPC channel, each with one message. */
-export type SideQuestion = "cpu" | "delay" | "trace-on" | "trace-off"
+export type SideQuestion = "cpu" | "delay" | "trace-on" | "trace-off" | "ops"
 
 /**
  * A side's process: its base URL, its CPU time so far (microseconds), its event loop's delay since the last ask, and
@@ -149,7 +150,10 @@ export interface Side {
   readonly url: string
   readonly cpu: () => Promise<number>
   readonly delay: () => Promise<LoopDelay>
-  /** Any question the side answers; `"trace-on"` and `"trace-off"` when it loads `gateway/criticalPath`. */
+  /**
+   * Any question the side answers; `"trace-on"` and `"trace-off"` when it loads `gateway/criticalPath`, `"ops"` when
+   * it loads `gateway/opsCounter`.
+   */
   readonly ask: (question: SideQuestion) => Promise<unknown>
   readonly stop: () => Promise<void>
 }
@@ -160,7 +164,9 @@ const sideNames = {
   floor: "floor",
   decoder: "decoder",
   engine: "engine",
-  control: "proxy"
+  control: "proxy",
+  "mcp-engine": "mcp-engine",
+  "mcp-sdk": "mcp-sdk"
 } as const
 
 /** The key the bench's clients send, which the gateway side is configured with (`BENCH_GATEWAY_KEY`). */
@@ -172,7 +178,7 @@ export interface ServeVariant {
   readonly config?: Readonly<Record<string, unknown>> | undefined
   /** The MCP tools the gateway key may use (its `tools`); none when absent. */
   readonly keyTools?: ReadonlyArray<string> | undefined
-  /** Node's arguments before the program's (`--cpu-prof`). */
+  /** Node's arguments before the program's (`--cpu-prof`), for any side. */
   readonly nodeArgs?: ReadonlyArray<string> | undefined
   /** Bench modules loaded after `gateway/servePreload` (`gateway/phaseRecorder`). */
   readonly imports?: ReadonlyArray<string> | undefined
@@ -238,7 +244,8 @@ export function tailOf(path: string): string {
 
 /**
  * The side `label` in a process of its own on core 1, in front of the simulator at `upstream`; `variant.imports` are
- * bench modules its Node loads first (`gateway/criticalPath`); the rest of `variant` applies to `serve` alone.
+ * bench modules its Node loads first (`gateway/criticalPath`) and `variant.nodeArgs` its Node's arguments; the rest
+ * of `variant` applies to `serve` alone.
  */
 export const startSide = async (
   label: SideLabel,
@@ -251,7 +258,12 @@ export const startSide = async (
   const logFd = serve === undefined ? undefined : Fs.openSync(serve.log, "w")
   const child = spawnNode({
     args: serve?.args ??
-      [...loaderArgs, ...importArgs(imports), ...nodeArgs("gateway/sideProcess").slice(loaderArgs.length)],
+      [
+        ...loaderArgs,
+        ...(variant.nodeArgs ?? []),
+        ...importArgs(imports),
+        ...nodeArgs("gateway/sideProcess").slice(loaderArgs.length)
+      ],
     core: 1,
     env: serve?.env ?? { ...process.env, BENCH_GATEWAY_SIDE: sideNames[label], BENCH_UPSTREAM: upstream },
     ipc: true,

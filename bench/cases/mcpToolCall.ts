@@ -1,13 +1,21 @@
 /**
- * `mcp-tools-call`: what `serve` adds to an MCP `tools/call`. An upstream, the official SDK's `Server` over its
- * Streamable HTTP transport (stateless, as `test/utils/mcpUpstreams.ts`' `sdkUpstream`), serves one tool, `say`, that
- * gives its text back; it runs in this process (core 0). `serve` (`gateway.ts`' `serveSide`, core 1) has it as its
- * MCP server `echo`. One official SDK `Client` calls the upstream direct, another calls `serve`'s `/mcp` (`echo__say`),
- * each connected once, interleaved call by call (`MCP_TOOL_CALL_CALLS` rounds, default 2,000, after
- * `MCP_TOOL_CALL_WARMUP`, 300): the added p50 and p99, and `serve`'s CPU a call over those rounds. Then 16 calls in
- * flight (`MCP_TOOL_CALL_BURST` rounds of 16 per side, default 100): calls a second through `serve` over direct.
+ * `mcp-tools-call`: what `serve` adds to an MCP `tools/call`, beside the least relay this library could be built on.
+ * An upstream, the official SDK's `Server` over its Streamable HTTP transport (stateless, as
+ * `test/utils/mcpUpstreams.ts`' `sdkUpstream`), serves one tool, `say`, that gives its text back; it runs in this
+ * process (core 0). Three relays in front of it, each a process of its own on core 1 (`gateway.ts`' `startSide`):
+ * `serve` (`serveSide`, the upstream its MCP server `echo`), the engine (`mcp-engine`: `effect/ai`'s `McpServer`
+ * taking the call and its `McpClient` forwarding it, none of the gateway's layers) and the official SDK's own relay
+ * (`mcp-sdk`: its `Server` and `Client`, no Effect), both in `gateway/sideProcess.ts`. One official SDK `Client` a
+ * path (direct, and each relay's `/mcp`), each connected once, called in turn, the order rotated each round
+ * (`MCP_TOOL_CALL_CALLS` rounds, default 2,000, after `MCP_TOOL_CALL_WARMUP`, 300): each relay's added p50 and p99
+ * and its CPU a call over those rounds. Then 16 calls in flight (`MCP_TOOL_CALL_BURST` rounds of 16 a path, default
+ * 100): each relay's calls a second over direct, and its CPU a call then. `ours_vs_engine_cpu` is the engine's CPU a call over `serve`'s,
+ * `ours_vs_engine_burst` `serve`'s calls a second at 16 in flight over the engine's (each higher better for ours).
  *
- * `MCP_TOOL_CALL_PROFILE=<dir>` starts `serve` under `--cpu-prof` with its profile written to `<dir>` when it stops.
+ * `MCP_TOOL_CALL_PROFILE=<dir>` starts each relay under `--cpu-prof`, its profile written to `<dir>/<side>` when it
+ * stops. `MCP_TOOL_CALL_OPS=1` loads `gateway/opsCounter.ts` into each relay: its Effect operations and turns a call
+ * over the timed rounds (`ours_ops`, `engine_ops`...); `MCP_TOOL_CALL_OPS=breakdown` prints, besides, the steps
+ * whose count a call differs most between `serve` and the engine (its CPU figures are then not the relays').
  *
  *   npm run bench -- mcp-tools-call
  */
@@ -18,8 +26,10 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
+import * as Path from "node:path"
+import type { OpsAnswer } from "../gateway/opsCounter.js"
 import { pinSelf } from "../nodeArgs.js"
-import { clientKey, startSide } from "./gateway.js"
+import { clientKey, type Side, type SideLabel, startSide } from "./gateway.js"
 
 export const mcpToolCallCaseName = "mcp-tools-call"
 
@@ -37,6 +47,28 @@ export interface McpToolCallResult {
   readonly ours_cpu_us: number
   /** Calls a second with 16 in flight, through `serve` over direct. */
   readonly burst_ratio: number
+  /** The same of the engine (`mcp-engine`) and of the official SDK's relay (`mcp-sdk`). */
+  readonly engine_p50_added_ms: number
+  readonly engine_p99_added_ms: number
+  readonly engine_cpu_us: number
+  readonly engine_burst_ratio: number
+  readonly sdk_p50_added_ms: number
+  readonly sdk_p99_added_ms: number
+  readonly sdk_cpu_us: number
+  readonly sdk_burst_ratio: number
+  /** Each relay's CPU a call with 16 in flight. */
+  readonly ours_burst_cpu_us: number
+  readonly engine_burst_cpu_us: number
+  readonly sdk_burst_cpu_us: number
+  /** The engine's CPU a call over `serve`'s. */
+  readonly ours_vs_engine_cpu: number
+  /** `serve`'s calls a second at 16 in flight over the engine's. */
+  readonly ours_vs_engine_burst: number
+  /** Effect operations and turns a call, when `MCP_TOOL_CALL_OPS` counts them. */
+  readonly ours_ops?: number | undefined
+  readonly ours_turns?: number | undefined
+  readonly engine_ops?: number | undefined
+  readonly engine_turns?: number | undefined
 }
 
 const count = (name: string, fallback: number) => {
@@ -103,43 +135,121 @@ async function burst(call: () => Promise<number>, rounds: number): Promise<numbe
   return rounds * 16 / (Number(process.hrtime.bigint() - start) / 1e9)
 }
 
-/** The case: one upstream, one `serve`, a client on each path. */
+const round2 = (n: number) => Math.round(n * 100) / 100
+
+/** The relays: `serve` and the two it is measured against. */
+const relays = [
+  { label: "ours", path: "serve", tool: "echo__say" },
+  { label: "mcp-engine", path: "engine", tool: "say" },
+  { label: "mcp-sdk", path: "sdk", tool: "say" }
+] as const satisfies ReadonlyArray<{ readonly label: SideLabel; readonly path: string; readonly tool: string }>
+
+type PathName = "direct" | (typeof relays)[number]["path"]
+
+/** The relays' processes, each started as `variant` says, `serve`'s with the upstream at `echo` as its server `echo`. */
+async function startRelays(simulator: string, echo: string): Promise<Record<(typeof relays)[number]["path"], Side>> {
+  const profile = process.env["MCP_TOOL_CALL_PROFILE"]
+  const counting = (process.env["MCP_TOOL_CALL_OPS"] ?? "") !== ""
+  const variant = (path: string) => ({
+    ...(profile === undefined || profile === ""
+      ? {}
+      : { nodeArgs: ["--cpu-prof", "--cpu-prof-dir", Path.join(profile, path)] }),
+    ...(counting ? { imports: ["gateway/opsCounter"] } : {})
+  })
+  const started: Array<Side> = []
+  try {
+    started.push(
+      await startSide("ours", simulator, {
+        config: { mcp_servers: { echo: { url: echo } } },
+        keyTools: ["echo__*"],
+        ...variant("serve")
+      })
+    )
+    started.push(await startSide("mcp-engine", echo, variant("engine")))
+    started.push(await startSide("mcp-sdk", echo, variant("sdk")))
+  } catch (error) {
+    await Promise.all(started.map((side) => side.stop()))
+    throw error
+  }
+  const [serve, engine, sdk] = started
+  return { serve: serve!, engine: engine!, sdk: sdk! }
+}
+
+const ask = (side: Side) => side.ask("ops") as Promise<OpsAnswer>
+
+/** The steps whose operations a call differ most between `serve` and the engine over `calls` calls. */
+function breakdownLines(
+  ours: readonly [OpsAnswer, OpsAnswer],
+  engine: readonly [OpsAnswer, OpsAnswer],
+  calls: number
+): Array<string> {
+  const perCall = ([before, after]: readonly [OpsAnswer, OpsAnswer]) => {
+    const earlier = new Map(before.breakdown)
+    return new Map(after.breakdown.map(([label, n]) => [label, (n - (earlier.get(label) ?? 0)) / calls] as const))
+  }
+  const o = perCall(ours)
+  const e = perCall(engine)
+  const labels = new Set([...o.keys(), ...e.keys()])
+  return [...labels]
+    .map((label) => ({ label, ours: o.get(label) ?? 0, engine: e.get(label) ?? 0 }))
+    .filter((step) => Math.abs(step.ours - step.engine) >= 0.5)
+    .sort((a, b) => Math.abs(b.ours - b.engine) - Math.abs(a.ours - a.engine))
+    .slice(0, 60)
+    .map((step) => `  ${round2(step.ours)} (engine ${round2(step.engine)})  ${step.label}`)
+}
+
+/** The case: one upstream, three relays, a client on each path. */
 export async function measureMcpToolCall(
   startSimulator: () => Promise<{ readonly url: string; readonly stop: () => Promise<void> }>
 ): Promise<ReadonlyArray<McpToolCallResult>> {
   const simulator = await startSimulator()
   pinSelf(0)
   const echo = await upstream()
-  const profile = process.env["MCP_TOOL_CALL_PROFILE"]
+  const counting = (process.env["MCP_TOOL_CALL_OPS"] ?? "") !== ""
   try {
-    const serve = await startSide("ours", simulator.url, {
-      config: { mcp_servers: { echo: { url: echo.url } } },
-      keyTools: ["echo__*"],
-      ...(profile === undefined || profile === "" ? {} : { nodeArgs: ["--cpu-prof", "--cpu-prof-dir", profile] })
-    })
+    const sides = await startRelays(simulator.url, echo.url)
     try {
-      const direct = await caller(echo.url, "say")
-      const ours = await caller(`${serve.url}/mcp`, "echo__say")
+      const callers = {
+        direct: await caller(echo.url, "say"),
+        serve: await caller(`${sides.serve.url}/mcp`, "echo__say"),
+        engine: await caller(`${sides.engine.url}/mcp`, "say"),
+        sdk: await caller(`${sides.sdk.url}/mcp`, "say")
+      }
+      const paths = Object.keys(callers) as Array<PathName>
       try {
-        for (let i = 0; i < count("MCP_TOOL_CALL_WARMUP", 300); i++) await Promise.all([direct.call(), ours.call()])
+        for (let i = 0; i < count("MCP_TOOL_CALL_WARMUP", 300); i++) {
+          await Promise.all(paths.map((path) => callers[path].call()))
+        }
         const rounds = count("MCP_TOOL_CALL_CALLS", 2_000)
-        const times = { direct: [] as Array<number>, ours: [] as Array<number> }
-        const cpuBefore = await serve.cpu()
+        const times: Record<PathName, Array<number>> = { direct: [], serve: [], engine: [], sdk: [] }
+        const cpu = (side: Side) => side.cpu()
+        const cpuBefore = await Promise.all(relays.map(({ path }) => cpu(sides[path])))
+        const opsBefore = counting ? await Promise.all([ask(sides.serve), ask(sides.engine)]) : undefined
         for (let i = 0; i < rounds; i++) {
-          if (i % 2 === 0) {
-            times.direct.push(await direct.call())
-            times.ours.push(await ours.call())
-          } else {
-            times.ours.push(await ours.call())
-            times.direct.push(await direct.call())
+          for (let j = 0; j < paths.length; j++) {
+            const path = paths[(i + j) % paths.length]!
+            times[path].push(await callers[path].call())
           }
         }
-        const cpu = (await serve.cpu()) - cpuBefore
+        const opsAfter = counting ? await Promise.all([ask(sides.serve), ask(sides.engine)]) : undefined
+        const cpuAfter = await Promise.all(relays.map(({ path }) => cpu(sides[path])))
+        const cpuOf = (path: (typeof relays)[number]["path"]) => {
+          const at = relays.findIndex((relay) => relay.path === path)
+          return Math.round((cpuAfter[at]! - cpuBefore[at]!) / rounds)
+        }
         const burstRounds = count("MCP_TOOL_CALL_BURST", 100)
-        const directRate = await burst(direct.call, burstRounds)
-        const oursRate = await burst(ours.call, burstRounds)
-        const d = times.direct.sort((a, b) => a - b)
-        const o = times.ours.sort((a, b) => a - b)
+        const rates = {} as Record<PathName, number>
+        const burstCpu = {} as Record<(typeof relays)[number]["path"], number>
+        for (const path of paths) {
+          const before = path === "direct" ? 0 : await sides[path].cpu()
+          rates[path] = await burst(callers[path].call, burstRounds)
+          if (path !== "direct") burstCpu[path] = Math.round(((await sides[path].cpu()) - before) / (burstRounds * 16))
+        }
+        const sorted = (path: PathName) => times[path].sort((a, b) => a - b)
+        const d = sorted("direct")
+        const added = (path: PathName, p: number) => round3(percentile(sorted(path), p) - percentile(d, p))
+        const o = sorted("serve")
+        const perCall = (n: number) => round2(n / rounds)
         const result: McpToolCallResult = {
           name: mcpToolCallCaseName,
           calls: rounds,
@@ -147,23 +257,51 @@ export async function measureMcpToolCall(
           direct_p99_ms: round3(percentile(d, 0.99)),
           ours_p50_ms: round3(percentile(o, 0.5)),
           ours_p99_ms: round3(percentile(o, 0.99)),
-          p50_added_ms: round3(percentile(o, 0.5) - percentile(d, 0.5)),
-          p99_added_ms: round3(percentile(o, 0.99) - percentile(d, 0.99)),
-          ours_cpu_us: Math.round(cpu / rounds),
-          burst_ratio: Math.round(oursRate / directRate * 100) / 100
+          p50_added_ms: added("serve", 0.5),
+          p99_added_ms: added("serve", 0.99),
+          ours_cpu_us: cpuOf("serve"),
+          burst_ratio: round2(rates.serve / rates.direct),
+          engine_p50_added_ms: added("engine", 0.5),
+          engine_p99_added_ms: added("engine", 0.99),
+          engine_cpu_us: cpuOf("engine"),
+          engine_burst_ratio: round2(rates.engine / rates.direct),
+          sdk_p50_added_ms: added("sdk", 0.5),
+          sdk_p99_added_ms: added("sdk", 0.99),
+          sdk_cpu_us: cpuOf("sdk"),
+          sdk_burst_ratio: round2(rates.sdk / rates.direct),
+          ours_burst_cpu_us: burstCpu.serve,
+          engine_burst_cpu_us: burstCpu.engine,
+          sdk_burst_cpu_us: burstCpu.sdk,
+          ours_vs_engine_cpu: round2(cpuOf("engine") / cpuOf("serve")),
+          ours_vs_engine_burst: round2(rates.serve / rates.engine),
+          ...(opsBefore === undefined || opsAfter === undefined ? {} : {
+            ours_ops: perCall(opsAfter[0].ops - opsBefore[0].ops),
+            ours_turns: perCall(opsAfter[0].turns - opsBefore[0].turns),
+            engine_ops: perCall(opsAfter[1].ops - opsBefore[1].ops),
+            engine_turns: perCall(opsAfter[1].turns - opsBefore[1].turns)
+          })
         }
         console.log(
-          `${mcpToolCallCaseName}: ${rounds} calls each; direct p50 ${result.direct_p50_ms} ms p99 ` +
-            `${result.direct_p99_ms} ms; through serve p50 ${result.ours_p50_ms} ms p99 ${result.ours_p99_ms} ms, ` +
-            `added p50 ${result.p50_added_ms} ms, p99 ${result.p99_added_ms} ms; serve's CPU ${result.ours_cpu_us} µs a ` +
-            `call; 16 in flight, through serve over direct ${result.burst_ratio}`
+          `${mcpToolCallCaseName}: ${rounds} calls a path; direct p50 ${result.direct_p50_ms} ms p99 ` +
+            `${result.direct_p99_ms} ms; added p50 / p99 ms and CPU a call: serve ${result.p50_added_ms} / ` +
+            `${result.p99_added_ms}, ${result.ours_cpu_us} µs; engine ${result.engine_p50_added_ms} / ` +
+            `${result.engine_p99_added_ms}, ${result.engine_cpu_us} µs; SDK relay ${result.sdk_p50_added_ms} / ` +
+            `${result.sdk_p99_added_ms}, ${result.sdk_cpu_us} µs; 16 in flight over direct: serve ` +
+            `${result.burst_ratio} (${result.ours_burst_cpu_us} µs a call), engine ${result.engine_burst_ratio} ` +
+            `(${result.engine_burst_cpu_us} µs), SDK relay ${result.sdk_burst_ratio} (${result.sdk_burst_cpu_us} µs)`
         )
+        if (opsBefore !== undefined && opsAfter !== undefined && opsAfter[0].breakdown.length > 0) {
+          console.log(
+            `${mcpToolCallCaseName}: operations a call, serve (engine), by step:\n` +
+              breakdownLines([opsBefore[0], opsAfter[0]], [opsBefore[1], opsAfter[1]], rounds).join("\n")
+          )
+        }
         return [result]
       } finally {
-        await Promise.all([direct.close(), ours.close()])
+        await Promise.all(paths.map((path) => callers[path].close()))
       }
     } finally {
-      await serve.stop()
+      await Promise.all(relays.map(({ path }) => sides[path].stop()))
     }
   } finally {
     await echo.stop()

@@ -25,6 +25,13 @@
  *   decoding), the model compared with the deployment's (404 otherwise); no
  *   router, gateway keys, logs, metrics or further checks: the least a
  *   gateway on this library's engine costs.
+ * - `mcp-engine` (the MCP case, `bench/cases/mcpToolCall.ts`; `BENCH_UPSTREAM` is then an MCP server's URL): the
+ *   least MCP relay on this library's parts, `effect/ai`'s `McpServer` at `/mcp` on the floor's server, each tool
+ *   of the upstream registered under its own name and its call forwarded by `effect/ai`'s `McpClient` (over
+ *   `UndiciHttpClient`, as `serve`'s) connected once: none of the gateway's layers (key, session store, span,
+ *   guardrails, request log, limits, relay of notifications).
+ * - `mcp-sdk`: the same relay on the official SDK alone (its `Server` and Streamable HTTP transport a session, its
+ *   `Client` forwarding): what an MCP proxy without Effect costs.
  *
  * Prints its base URL (without `/v1`) as the first line of stdout. Over the
  * IPC channel, a `"cpu"` message is answered with this process's CPU time
@@ -33,6 +40,15 @@
  * in milliseconds); it serves until the channel closes or a signal arrives.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import { Server } from "@modelcontextprotocol/sdk/server/index.js"
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
+import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js"
+import * as McpClient from "effect/ai/McpClient"
+import * as McpProtocol from "effect/ai/McpProtocol"
+import * as McpSchema from "effect/ai/McpSchema"
+import * as McpServer from "effect/ai/McpServer"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -176,17 +192,23 @@ const proxy = async (decode: boolean): Promise<{ readonly url: string; readonly 
   }
 }
 
-/** `chat` served on `POST /v1/chat/completions` by `effect/http`'s server, as the gateway serves (tracer off). */
-const serveChat = <E, R>(chat: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+/** `router` served by `effect/http`'s server, as the gateway serves (tracer off); its base URL. */
+const serveRouter = (router: HttpRouter.HttpRouter) =>
   Effect.gen(function*() {
-    const router = yield* HttpRouter.make
-    yield* router.addAll([HttpRouter.route("POST", "/v1/chat/completions", chat)])
     const server = Http.createServer()
     const httpServer = yield* NodeHttpServer.make(() => server, { host, port: 0 })
     yield* httpServer.serve(router.asHttpEffect()).pipe(
       Effect.provideService(HttpMiddleware.TracerDisabledWhen, () => true)
     )
     return `http://${host}:${(server.address() as AddressInfo).port}`
+  })
+
+/** `chat` served on `POST /v1/chat/completions` (`serveRouter`). */
+const serveChat = <E, R>(chat: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  Effect.gen(function*() {
+    const router = yield* HttpRouter.make
+    yield* router.addAll([HttpRouter.route("POST", "/v1/chat/completions", chat)])
+    return yield* serveRouter(router)
   })
 
 const floor = Effect.gen(function*() {
@@ -284,19 +306,96 @@ const engine = Effect.gen(function*() {
   return yield* serveChat(chat)
 })
 
+/** The revisions `serve`'s `/mcp` speaks. */
+const mcpProtocols = [
+  McpProtocol.v2025_11_25,
+  McpProtocol.v2025_06_18,
+  McpProtocol.v2025_03_26,
+  McpProtocol.v2026_07_28
+] as const
+
+const relayInfo = { name: "relay", version: "1.0.0" }
+
+/** The `mcp-engine` side: `McpServer` at `/mcp`, each upstream tool's call forwarded by one `McpClient`. */
+const mcpEngine = Effect.gen(function*() {
+  const client = yield* Layer.build(UndiciHttpClient.layer())
+  const transport = yield* Effect.provideContext(
+    McpClient.http({ url: upstream, protocol: McpProtocol.v2025_11_25 }),
+    client
+  )
+  const mcp = yield* Effect.provideService(McpClient.make(relayInfo), McpClient.Transport, transport)
+  const router = yield* HttpRouter.make
+  const server = Context.get(
+    yield* Layer.build(
+      McpServer.layerHttp({ ...relayInfo, path: "/mcp", protocols: mcpProtocols }).pipe(
+        Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router))
+      )
+    ),
+    McpServer.McpServer
+  )
+  for (const tool of yield* mcp.listTools()) {
+    yield* server.addTool({
+      tool,
+      annotations: Context.empty(),
+      handle: (payload: Readonly<Record<string, unknown>> | undefined) =>
+        Effect.mapError(
+          mcp.callTool({ tool, arguments: payload }),
+          (error) => new McpSchema.InternalError({ message: error.message })
+        )
+    })
+  }
+  return yield* serveRouter(router)
+})
+
+/** The `mcp-sdk` side: the official SDK's server, a transport a session, each call forwarded by one SDK client. */
+const mcpSdk = async (): Promise<{ readonly url: string; readonly close: () => Promise<void> }> => {
+  const client = new Client(relayInfo)
+  await client.connect(new StreamableHTTPClientTransport(new URL(upstream)))
+  const sessions = new Map<string, StreamableHTTPServerTransport>()
+  const server = Http.createServer((req, res) => {
+    const id = req.headers["mcp-session-id"]
+    const known = typeof id === "string" ? sessions.get(id) : undefined
+    if (known !== undefined) return void known.handleRequest(req, res)
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: randomUUID,
+      onsessioninitialized: (id) => void sessions.set(id, transport)
+    })
+    transport.onclose = () => void (transport.sessionId === undefined || sessions.delete(transport.sessionId))
+    const relay = new Server(relayInfo, { capabilities: { tools: {} } })
+    relay.setRequestHandler(ListToolsRequestSchema, () => client.listTools())
+    relay.setRequestHandler(CallToolRequestSchema, (call) => client.callTool(call.params) as Promise<never>)
+    void relay.connect(transport).then(() => transport.handleRequest(req, res))
+  })
+  const url = await listen(server)
+  return {
+    url,
+    close: async () => {
+      await Promise.all([...sessions.values()].map((transport) => transport.close()))
+      await client.close()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+}
+
 const main = async () => {
   const scope = Effect.runSync(Scope.make())
   let closeProxy = async () => {}
   let url: string
-  if (side === "proxy" || side === "decoder") {
-    const started = await proxy(side === "decoder")
+  if (side === "proxy" || side === "decoder" || side === "mcp-sdk") {
+    const started = side === "mcp-sdk" ? await mcpSdk() : await proxy(side === "decoder")
     url = started.url
     closeProxy = started.close
-  } else if (side === "floor" || side === "engine") {
-    const start: Effect.Effect<string, unknown, Scope.Scope> = side === "floor" ? floor : engine
+  } else if (side === "floor" || side === "engine" || side === "mcp-engine") {
+    const start: Effect.Effect<string, unknown, Scope.Scope> = side === "floor"
+      ? floor
+      : side === "engine"
+      ? engine
+      : mcpEngine
     url = await Effect.runPromise(Scope.provide(start, scope))
   } else {
-    throw new Error(`BENCH_GATEWAY_SIDE: unknown side "${side}" (proxy, floor, decoder, engine)`)
+    throw new Error(
+      `BENCH_GATEWAY_SIDE: unknown side "${side}" (proxy, floor, decoder, engine, mcp-engine, mcp-sdk)`
+    )
   }
   answerSideQuestions()
   const stop = () => {

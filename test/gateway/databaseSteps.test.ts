@@ -1,14 +1,21 @@
 /**
  * The gateway database's stores on a database that takes statements and never answers: the keys and teams made at
  * run time (`keys/store.ts`) and the spend record (`sql/spendRecord.ts`) fail when their step's bound passes on the
- * `Clock`, naming the step, as every SQL step does (`persistence/sql.ts`).
+ * `Clock`, naming the step, as every SQL step does (`persistence/sql.ts`); a step refused for contention is tried
+ * again at the contention schedule's waits.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Result from "effect/Result"
+import { DeadlockError, LockTimeoutError, SerializationError, SqlError, SqlSyntaxError } from "effect/sql/SqlError"
 import * as TestClock from "effect/testing/TestClock"
+import * as fc from "fast-check"
+import { countOps } from "../../bench/effectOps.js"
 import * as KeyStore from "../../src/internal/gateway/keys/store.js"
+import * as Sql from "../../src/internal/persistence/sql.js"
 import * as SpendRecord from "../../src/internal/sql/spendRecord.js"
 import { silentDatabase } from "../utils/silentDatabase.js"
 import { serviceOf } from "../utils/sqlDatabases.js"
@@ -51,4 +58,74 @@ describe("the gateway database's stores on a database that does not answer", () 
       expect(error._tag).toBe("SpendRecordError")
       expect(error.reason).toBe("the database's identity could not be read: no answer within 2s")
     }))
+})
+
+describe("a SQL step refused for contention", () => {
+  // A statement refused for contention (`refusals` times, each a deadlock, a serialisation failure or a lock), then
+  // answering or failing otherwise; the Clock's time of each attempt noted.
+  function statement(refusals: ReadonlyArray<Contention>, ends: "answers" | "fails", times: Array<number>) {
+    let attempt = 0
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      times.push(now)
+      const refused = refusals[attempt++]
+      if (refused !== undefined) return Effect.fail(new SqlError({ reason: new reasons[refused]({ cause: "busy" }) }))
+      return ends === "answers"
+        ? Effect.succeed("rows")
+        : Effect.fail(new SqlError({ reason: new SqlSyntaxError({ cause: "bad" }) }))
+    })
+  }
+
+  type Contention = "DeadlockError" | "SerializationError" | "LockTimeoutError"
+  const reasons = { DeadlockError, SerializationError, LockTimeoutError } as const
+
+  it.effect(
+    "is tried again at the contention schedule's waits from its start, for any refusals and either end, as a retry " +
+      "from its first attempt is; one answered at once builds no retry",
+    () =>
+      Effect.gen(function*() {
+        const bounds = { address: "a database", timeout: Duration.minutes(1) }
+        const property = fc.asyncProperty(
+          fc.array(fc.constantFrom<Contention>("DeadlockError", "SerializationError", "LockTimeoutError"), {
+            maxLength: 12
+          }),
+          fc.constantFrom<"answers" | "fails">("answers", "fails"),
+          (refusals, ends) =>
+            Effect.runPromise(
+              Effect.gen(function*() {
+                const stepped: Array<number> = []
+                const retried: Array<number> = []
+                const run = <A, E>(effect: Effect.Effect<A, E>) =>
+                  Effect.gen(function*() {
+                    const start = yield* Clock.currentTimeMillis
+                    const fiber = yield* Effect.forkChild(Effect.result(effect))
+                    yield* TestClock.adjust(Duration.minutes(1))
+                    const result = yield* Fiber.join(fiber)
+                    return { start, result: Result.isSuccess(result) ? result.success : "failed" }
+                  })
+                const step = yield* run(Sql.step(bounds, "reading", statement(refusals, ends, stepped)))
+                const retry = yield* run(
+                  Effect.retry(statement(refusals, ends, retried), {
+                    schedule: Sql.contentionWait,
+                    while: Sql.isContention
+                  })
+                )
+                expect(stepped.map((at) => at - step.start)).toEqual(retried.map((at) => at - retry.start))
+                expect(stepped).toHaveLength(refusals.length + 1)
+                expect(step.result).toEqual(retry.result)
+              }).pipe(Effect.provide(TestClock.layer()))
+            )
+        )
+        yield* Effect.promise(() => fc.assert(property, { numRuns: 100 }))
+        const counted = countOps()
+        const ops = (effect: Effect.Effect<unknown, unknown>) => {
+          const before = counted().ops
+          Effect.runSync(effect)
+          return counted().ops - before
+        }
+        const answered = Effect.succeed("rows")
+        expect(ops(Sql.step(bounds, "reading", answered))).toBeLessThan(
+          ops(Effect.retry(answered, { schedule: Sql.contentionWait, while: Sql.isContention }))
+        )
+      })
+  )
 })

@@ -11,6 +11,8 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientError from "effect/http/HttpClientError"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
@@ -351,6 +353,58 @@ describe("MCP relay over HTTP (tapHttp)", () => {
           if (asks) expect(pulled).toBe(8)
           else expect(pulled).toBe(1)
         }
+      })
+  )
+})
+
+describe("MCP relay's tapped response", () => {
+  it.effect(
+    "reads its body through every accessor as effect's own response reads the same bytes, for any body and any cut; " +
+      "it inspects and pipes as effect's does",
+    () =>
+      Effect.gen(function*() {
+        const body = fc.oneof(
+          fc.string({ unit: "grapheme" }),
+          fc.jsonValue().map((value) => JSON.stringify(value)),
+          fc.dictionary(fc.string(), fc.string()).map((fields) => new URLSearchParams(fields).toString())
+        )
+        const property = fc.asyncProperty(body, fc.array(fc.nat(), { maxLength: 6 }), (text, cuts) =>
+          Effect.runPromise(Effect.gen(function*() {
+            const bytes = new TextEncoder().encode(text)
+            const request = HttpClientRequest.post("http://upstream.test/mcp")
+            const own = () =>
+              HttpClientResponse.fromWeb(request, new Response(bytes, { status: 201 }))
+            const pieces: Array<Uint8Array> = []
+            let from = 0
+            for (const cut of cuts) {
+              const to = Math.min(bytes.length, from + cut)
+              pieces.push(bytes.slice(from, to))
+              from = to
+            }
+            pieces.push(bytes.slice(from))
+            const tapped = () =>
+              Tapped.tapped(own(), Stream.fromIterable(pieces))
+            const outcome = <A>(read: Effect.Effect<A, HttpClientError.HttpClientError>) =>
+              Effect.match(read, { onFailure: (error) => `${error.reason._tag}`, onSuccess: (value) => value })
+            for (
+              const read of [
+                (response: HttpClientResponse.HttpClientResponse) => outcome(response.text),
+                (response: HttpClientResponse.HttpClientResponse) => outcome(response.json),
+                (response: HttpClientResponse.HttpClientResponse) =>
+                  outcome(Effect.map(response.arrayBuffer, (buffer) => [...new Uint8Array(buffer)])),
+                (response: HttpClientResponse.HttpClientResponse) =>
+                  outcome(Effect.map(response.urlParamsBody, (params) => params.params))
+              ]
+            ) {
+              expect(yield* read(tapped())).toEqual(yield* read(own()))
+            }
+            const response = tapped()
+            expect(response.toJSON()).toEqual(own().toJSON())
+            expect(response.pipe((self) => self.status)).toBe(201)
+          })))
+        yield* Effect.promise(() =>
+          fc.assert(property, { numRuns: 300 })
+        )
       })
   )
 })

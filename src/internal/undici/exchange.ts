@@ -26,17 +26,12 @@ import type * as HttpBody from "effect/http/HttpBody"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientError from "effect/http/HttpClientError"
 import type * as HttpClientRequest from "effect/http/HttpClientRequest"
-import * as HttpClientResponse from "effect/http/HttpClientResponse"
-import * as IncomingMessage from "effect/http/HttpIncomingMessage"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Url from "effect/http/Url"
-import * as UrlParams from "effect/http/UrlParams"
-import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
-import * as Pipeable from "effect/Pipeable"
 import type * as Pull from "effect/Pull"
 import * as References from "effect/References"
 import * as Result from "effect/Result"
-import type * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import type * as Socket from "effect/socket/Socket"
 import * as Stream from "effect/Stream"
@@ -44,6 +39,7 @@ import * as Tracer from "effect/Tracer"
 import { Readable } from "node:stream"
 import type { Dispatcher } from "undici"
 import { concat } from "../transport/bytes.js"
+import { BodyResponse } from "../transport/clientResponse.js"
 
 /**
  * Bytes buffered ahead of a `stream` consumer before undici stops reading the
@@ -78,7 +74,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private start: Start | undefined
   private controller: Dispatcher.DispatchController | undefined = undefined
   private aborted = false
-  private response: UndiciResponse | undefined = undefined
   // Body state, read by `UndiciResponse`.
   chunks: Array<Uint8Array> = []
   buffered = 0
@@ -124,9 +119,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const start = this.start
     this.start = undefined
     if (start !== undefined) {
-      const response = new UndiciResponse(this.request, this.url, this, statusCode, headers, statusText ?? "")
-      this.response = response
-      start(Effect.succeed(response))
+      start(Effect.succeed(new UndiciResponse(this.request, this.url, this, statusCode, headers, statusText ?? "")))
     }
   }
 
@@ -193,12 +186,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
     return chunks
   }
-
-  bodyError(cause: unknown): HttpClientError.HttpClientError {
-    return new HttpClientError.HttpClientError({
-      reason: new HttpClientError.DecodeError({ request: this.request, response: this.response!, cause })
-    })
-  }
 }
 
 /** Sends `request` to `url` through `dispatcher`; interruption before the headers cancels it. */
@@ -221,17 +208,13 @@ interface BodyReader {
   readonly cancel: Effect.Effect<void>
 }
 
-const utf8 = new TextDecoder()
-
 /** The prototype of every `Headers` value (`Headers.fromRecordUnsafe` gives a record this one). */
 const headersPrototype: object = Object.getPrototypeOf(Headers.empty)
 
 /** A read of a body that has ended. */
 const ended = Cause.done()
 
-export class UndiciResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
-  readonly [IncomingMessage.TypeId]: typeof IncomingMessage.TypeId = IncomingMessage.TypeId
-  readonly [HttpClientResponse.TypeId]: typeof HttpClientResponse.TypeId = HttpClientResponse.TypeId
+export class UndiciResponse extends BodyResponse {
   private cachedHeaders: Headers.Headers | undefined = undefined
   private cachedBody: Uint8Array | undefined = undefined
   private consumed = false
@@ -275,12 +258,12 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
    * The whole body. Read once and kept, so `text` after `json` (or twice)
    * answers the same bytes; interruption while it arrives cancels the request.
    */
-  get arrayBufferBytes(): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {
+  get bytes(): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {
     return Effect.suspend(() => {
       const exchange = this.exchange
       if (this.cachedBody !== undefined) return Effect.succeed(this.cachedBody)
       if (this.consumed) {
-        return Effect.fail(exchange.bodyError("the body was already read as a stream, or by an interrupted read"))
+        return Effect.fail(this.decodeError("the body was already read as a stream, or by an interrupted read"))
       }
       this.consumed = true
       exchange.unbounded = true
@@ -290,7 +273,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
       }
       const finish = (): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> => {
         gather()
-        if (exchange.failure !== undefined) return Effect.fail(exchange.bodyError(exchange.failure))
+        if (exchange.failure !== undefined) return Effect.fail(this.decodeError(exchange.failure))
         return Effect.succeed(this.cachedBody = concat(parts))
       }
       if (exchange.ended || exchange.failure !== undefined) return finish()
@@ -308,42 +291,10 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
     })
   }
 
-  get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.HttpClientError> {
-    return Effect.map(
-      this.arrayBufferBytes,
-      (bytes) =>
-        bytes.buffer.byteLength === bytes.byteLength && bytes.byteOffset === 0
-          ? bytes.buffer as ArrayBuffer
-          // A `Buffer`'s own `slice` is a view of the same memory; this copies.
-          : Uint8Array.prototype.slice.call(bytes).buffer as ArrayBuffer
-    )
-  }
-
-  get text(): Effect.Effect<string, HttpClientError.HttpClientError> {
-    return Effect.map(this.arrayBufferBytes, (bytes) => utf8.decode(bytes))
-  }
-
-  get json(): Effect.Effect<Schema.Json, HttpClientError.HttpClientError> {
-    return Effect.flatMap(this.text, (text) => {
-      try {
-        return Effect.succeed(text === "" ? null : JSON.parse(text) as Schema.Json)
-      } catch (cause) {
-        return Effect.fail(this.exchange.bodyError(cause))
-      }
+  decodeError(cause: unknown): HttpClientError.HttpClientError {
+    return new HttpClientError.HttpClientError({
+      reason: new HttpClientError.DecodeError({ request: this.request, response: this, cause })
     })
-  }
-
-  get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, HttpClientError.HttpClientError> {
-    // A leading "?" is form data; URLSearchParams would drop it as a query prefix.
-    return Effect.map(this.text, (text) => UrlParams.fromInput(new URLSearchParams(text.replace(/^\?/, "%3F"))))
-  }
-
-  get formData(): Effect.Effect<FormData, HttpClientError.HttpClientError> {
-    return Effect.flatMap(this.arrayBufferBytes, (bytes) =>
-      Effect.tryPromise({
-        try: () => new Response(bytes, { headers: { "content-type": this.headers["content-type"] ?? "" } }).formData(),
-        catch: (cause) => this.exchange.bodyError(cause)
-      }))
   }
 
   /** Upgrades (WebSockets) are not this client's: it sends no `upgrade` request. */
@@ -375,6 +326,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
   /** The body read once, in the chunks it arrives in. */
   private reader(): BodyReader {
     const exchange = this.exchange
+    const decodeError = (cause: unknown) => this.decodeError(cause)
     const cached = this.cachedBody
     if (cached !== undefined) {
       let given = false
@@ -389,7 +341,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
     }
     if (this.consumed) {
       return {
-        read: Effect.fail(exchange.bodyError("the body was already read")),
+        read: Effect.fail(this.decodeError("the body was already read")),
         cancel: Effect.void
       }
     }
@@ -401,7 +353,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
         const chunks = exchange.take()
         if (Arr.isArrayNonEmpty(chunks)) return Effect.succeed(chunks)
       }
-      if (exchange.failure !== undefined) return Effect.fail(exchange.bodyError(exchange.failure))
+      if (exchange.failure !== undefined) return Effect.fail(decodeError(exchange.failure))
       if (exchange.ended) return ended
       return undefined
     }
@@ -419,19 +371,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
     })
     return { read, cancel: Effect.sync(() => exchange.abort()) }
   }
-
-  toJSON(): unknown {
-    return IncomingMessage.inspect(this, {
-      _id: "HttpClientResponse",
-      request: this.request.toJSON(),
-      status: this.status
-    })
-  }
-
-  declare readonly pipe: Pipeable.Pipeable["pipe"]
 }
-
-Object.assign(UndiciResponse.prototype, { pipe: Pipeable.Prototype.pipe })
 
 /** Where a request goes, as undici's dispatch options name it. */
 interface Target {

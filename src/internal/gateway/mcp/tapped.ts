@@ -10,23 +10,14 @@ import type * as Cookies from "effect/http/Cookies"
 import type * as Headers from "effect/http/Headers"
 import * as HttpClientError from "effect/http/HttpClientError"
 import type * as HttpClientRequest from "effect/http/HttpClientRequest"
-import * as HttpClientResponse from "effect/http/HttpClientResponse"
-import * as IncomingMessage from "effect/http/HttpIncomingMessage"
-import * as UrlParams from "effect/http/UrlParams"
-import * as Inspectable from "effect/Inspectable"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Option from "effect/Option"
-import * as Pipeable from "effect/Pipeable"
-import type * as Schema from "effect/Schema"
 import type * as Socket from "effect/socket/Socket"
 import * as Stream from "effect/Stream"
 import { concat } from "../../transport/bytes.js"
+import { BodyResponse } from "../../transport/clientResponse.js"
 
-const utf8 = new TextDecoder()
-
-class TappedResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
-  readonly [IncomingMessage.TypeId]: typeof IncomingMessage.TypeId = IncomingMessage.TypeId
-  readonly [HttpClientResponse.TypeId]: typeof HttpClientResponse.TypeId = HttpClientResponse.TypeId
-
+class TappedResponse extends BodyResponse {
   constructor(
     private readonly response: HttpClientResponse.HttpClientResponse,
     readonly stream: Stream.Stream<Uint8Array, HttpClientError.HttpClientError>
@@ -63,57 +54,16 @@ class TappedResponse extends Inspectable.Class implements HttpClientResponse.Htt
   }
 
   // The whole body, as the tap gave it on.
-  private get bytes(): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {
+  get bytes(): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {
     return Effect.map(Stream.runCollect(this.stream), concat)
   }
 
-  get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.HttpClientError> {
-    return Effect.map(this.bytes, (bytes) => Uint8Array.prototype.slice.call(bytes).buffer as ArrayBuffer)
-  }
-
-  get text(): Effect.Effect<string, HttpClientError.HttpClientError> {
-    return Effect.map(this.bytes, (bytes) => utf8.decode(bytes))
-  }
-
-  get json(): Effect.Effect<Schema.Json, HttpClientError.HttpClientError> {
-    return Effect.flatMap(this.text, (text) =>
-      Effect.try({
-        try: () => text === "" ? null : JSON.parse(text) as Schema.Json,
-        catch: (cause) => this.decodeError(cause)
-      }))
-  }
-
-  get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, HttpClientError.HttpClientError> {
-    // A leading "?" is form data; URLSearchParams would drop it as a query prefix.
-    return Effect.map(this.text, (text) => UrlParams.fromInput(new URLSearchParams(text.replace(/^\?/, "%3F"))))
-  }
-
-  get formData(): Effect.Effect<FormData, HttpClientError.HttpClientError> {
-    return Effect.flatMap(this.bytes, (bytes) =>
-      Effect.tryPromise({
-        try: () => new Response(bytes, { headers: { "content-type": this.headers["content-type"] ?? "" } }).formData(),
-        catch: (cause) => this.decodeError(cause)
-      }))
-  }
-
-  private decodeError(cause: unknown): HttpClientError.HttpClientError {
+  decodeError(cause: unknown): HttpClientError.HttpClientError {
     return new HttpClientError.HttpClientError({
       reason: new HttpClientError.DecodeError({ request: this.request, response: this, cause })
     })
   }
-
-  toJSON(): unknown {
-    return IncomingMessage.inspect(this, {
-      _id: "HttpClientResponse",
-      request: this.request.toJSON(),
-      status: this.status
-    })
-  }
-
-  declare readonly pipe: Pipeable.Pipeable["pipe"]
 }
-
-Object.assign(TappedResponse.prototype, { pipe: Pipeable.Prototype.pipe })
 
 /** `response` with `body` (what a tap of its own stream gives on) as its body. */
 export function tapped(

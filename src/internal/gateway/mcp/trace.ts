@@ -62,19 +62,17 @@ export interface Span {
   readonly outcome: (outcome: string) => void
 }
 
-/** `call` in a span of its own under the caller's trace (`request`'s `_meta`, else its HTTP headers). */
+/**
+ * `call` in a span of its own under the caller's trace (`request`'s `_meta`, else its HTTP headers), its parent span
+ * while it runs; `call` is handed the span itself, not left to look it up.
+ */
 export function traced<A, E, R>(
   traced: Traced,
   request: { readonly meta: Readonly<Record<string, unknown>> | undefined; readonly headers: Headers.Headers },
   call: (span: Span) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E, R> {
+): Effect.Effect<A, E, Exclude<R, Tracer.ParentSpan>> {
   const parent = callerSpan(request.meta, request.headers)
-  const spanned = Effect.withSpan(
-    Effect.flatMap(Effect.orDie(Effect.currentSpan), (span) =>
-      call({
-        meta: metaOf(span, request.meta, request.headers),
-        outcome: (outcome) => span.attribute("llm_router.mcp_outcome", outcome)
-      })),
+  return Effect.useSpan(
     `tools/call ${traced.name}`,
     {
       kind: "client",
@@ -85,8 +83,16 @@ export function traced<A, E, R>(
         "llm_router.mcp_server": traced.server,
         ...(traced.keyId === undefined ? {} : { "llm_router.key_id": traced.keyId })
       },
-      captureStackTrace: false
-    }
+      ...(Option.isSome(parent) ? { parent: parent.value } : {})
+    },
+    (span) =>
+      Effect.withParentSpan(
+        call({
+          meta: metaOf(span, request.meta, request.headers),
+          outcome: (outcome) => span.attribute("llm_router.mcp_outcome", outcome)
+        }),
+        span,
+        { captureStackTrace: false }
+      )
   )
-  return Option.isSome(parent) ? Effect.withParentSpan(spanned, parent.value) : spanned
 }
