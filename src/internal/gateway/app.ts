@@ -61,6 +61,7 @@ import * as Batching from "./batches/batching.js"
 import * as Settlements from "./batches/settlements.js"
 import * as BatchStore from "./batches/store.js"
 import * as BatchStoreRedis from "./batches/storeRedis.js"
+import * as BatchRuns from "./batches/runs.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as Access from "./identity/access.js"
@@ -151,7 +152,7 @@ export interface Lasting {
 /**
  * The stores every configuration's routes read: the keys and teams made at run time, the spend ledger, the MCP tools'
  * pins, the MCP sessions, the dashboard's sessions, the roles granted to people, the batches' settlements, files and
- * records, the request log.
+ * records, the batches run as calls, the request log.
  */
 export type Stores =
   | KeyStore.KeyStore
@@ -162,6 +163,7 @@ export type Stores =
   | Grants.GrantStore
   | Settlements.SettlementStore
   | BatchStore.BatchStore
+  | BatchRuns.RunStore
   | RequestLogStore.RequestLogStore
 
 /**
@@ -183,6 +185,7 @@ export function storesLayer(
       Grants.layerMemory,
       Settlements.layerMemory,
       store === undefined ? BatchStore.layerMemory : BatchStoreRedis.layerRedis(store),
+      BatchRuns.layerMemory,
       RequestLogStore.layerMemory
     )
     : Layer.mergeAll(
@@ -194,6 +197,7 @@ export function storesLayer(
       Grants.layerSql(database),
       Settlements.layerSql(database),
       BatchStore.layerSql(database),
+      BatchRuns.layerSql(database),
       RequestLogStore.layerSql(database)
     )
 }

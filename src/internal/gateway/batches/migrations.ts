@@ -1,4 +1,7 @@
-/** The database's tables of the gateway's batches: their settling (`settlements.ts`), files, records (`store.ts`). */
+/**
+ * The database's tables of the gateway's batches: their settling (`settlements.ts`), files, records (`store.ts`), and
+ * those it runs as calls (`runs.ts`).
+ */
 import { type Migrations, statements } from "../../sql/migrations.js"
 
 /** Its migrations, by `<id>_<name>` (`sql/migrations.ts`). */
@@ -50,5 +53,28 @@ export const migrations = {
     )`,
     "CREATE INDEX batch_records_listed ON batch_records (kind, owner, created_at)",
     "CREATE INDEX batch_records_created ON batch_records (created_at)"
+  ),
+  // The batches the gateway runs as calls, for a model with no batch API (docs/batch.md, "Batches run as calls"):
+  // each one's lines, the lease on its running, whether it was cancelled and when it ended, and each line's answer
+  // once, by custom id.
+  "23_batch_runs": statements(
+    `CREATE TABLE batch_runs (
+      id TEXT PRIMARY KEY,
+      model TEXT NOT NULL,
+      lines TEXT NOT NULL,
+      line_count BIGINT NOT NULL,
+      started_at BIGINT NOT NULL,
+      holder TEXT,
+      lease_until BIGINT,
+      cancelled_at BIGINT,
+      ended_at BIGINT
+    )`,
+    "CREATE INDEX batch_runs_started ON batch_runs (started_at)",
+    `CREATE TABLE batch_run_answers (
+      run TEXT NOT NULL,
+      custom_id TEXT NOT NULL,
+      answer TEXT NOT NULL,
+      PRIMARY KEY (run, custom_id)
+    )`
   )
 } satisfies Migrations
