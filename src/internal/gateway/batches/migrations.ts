@@ -55,14 +55,13 @@ export const migrations = {
     "CREATE INDEX batch_records_created ON batch_records (created_at)"
   ),
   // The batches the gateway runs as calls, for a model with no batch API (docs/batch.md, "Batches run as calls"):
-  // each one's lines, the lease on its running, whether it was cancelled and when it ended, and each line's answer
-  // once, by custom id.
+  // each one's lines, the lease on its running, whether it was cancelled and when it ended, and a row a line, by custom
+  // id, its answer once it has one.
   "23_batch_runs": statements(
     `CREATE TABLE batch_runs (
       id TEXT PRIMARY KEY,
       model TEXT NOT NULL,
       lines TEXT NOT NULL,
-      line_count BIGINT NOT NULL,
       started_at BIGINT NOT NULL,
       holder TEXT,
       lease_until BIGINT,
@@ -73,7 +72,7 @@ export const migrations = {
     `CREATE TABLE batch_run_answers (
       run TEXT NOT NULL,
       custom_id TEXT NOT NULL,
-      answer TEXT NOT NULL,
+      answer TEXT,
       PRIMARY KEY (run, custom_id)
     )`
   )

@@ -89,6 +89,8 @@ function forgottenBefore(now: number): number {
 
 interface Kept {
   readonly run: Run
+  /** Its lines' custom ids: the lines it answers. */
+  readonly customIds: ReadonlySet<string>
   readonly answers: Map<string, Answer>
   holder: string | undefined
   until: number
@@ -110,7 +112,15 @@ export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, (): Runs 
         const before = forgottenBefore(now)
         for (const [id, kept] of runs) if (kept.run.startedAt < before) runs.delete(id)
         if (!runs.has(run.id)) {
-          runs.set(run.id, { run, answers: new Map(), holder: undefined, until: 0, cancelled: false, ended: false })
+          runs.set(run.id, {
+            run,
+            customIds: new Set(run.lines.map((line) => line.customId)),
+            answers: new Map(),
+            holder: undefined,
+            until: 0,
+            cancelled: false,
+            ended: false
+          })
         }
       }),
     lease: (run, holder, now, until) =>
@@ -129,8 +139,7 @@ export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, (): Runs 
     answer: (run, customId, answer) =>
       Effect.sync(() => {
         const kept = runs.get(run)
-        if (kept === undefined || kept.answers.has(customId)) return false
-        if (!kept.run.lines.some((line) => line.customId === customId)) return false
+        if (kept === undefined || kept.answers.has(customId) || !kept.customIds.has(customId)) return false
         kept.answers.set(customId, answer)
         return true
       }),
@@ -170,10 +179,17 @@ const decodeLines = Schema.decodeUnknownSync(LinesJson)
 const encodeAnswer = Schema.encodeSync(AnswerJson)
 const decodeAnswer = Schema.decodeUnknownSync(AnswerJson)
 
+function answerJson(answer: Answer) {
+  return Result.isSuccess(answer) ? { reply: answer.success } : { error: answer.failure }
+}
+
 function answerOf(text: string): Answer {
   const decoded = decodeAnswer(text)
   return "reply" in decoded ? Result.succeed(decoded.reply) : Result.fail(decoded.error)
 }
+
+/** How many lines' rows one statement writes: within any database's count of a statement's parameters. */
+const linesAStatement = 500
 
 interface RunRow {
   readonly id: string
@@ -205,9 +221,18 @@ export const layerSql = (database: Sql.Database): Layer.Layer<RunStore> =>
             const before = forgottenBefore(now)
             yield* sql`DELETE FROM batch_run_answers WHERE run IN (SELECT id FROM batch_runs WHERE started_at < ${before})`
             yield* sql`DELETE FROM batch_runs WHERE started_at < ${before}`
-            yield* sql`INSERT INTO batch_runs (id, model, lines, line_count, started_at)
-              VALUES (${run.id}, ${run.model}, ${encodeLines(run.lines)}, ${run.lines.length}, ${run.startedAt})
-              ON CONFLICT (id) DO NOTHING`
+            const inserted = yield* sql<{ readonly id: string }>`INSERT INTO batch_runs (id, model, lines, started_at)
+              VALUES (${run.id}, ${run.model}, ${encodeLines(run.lines)}, ${run.startedAt})
+              ON CONFLICT (id) DO NOTHING RETURNING id`
+            if (inserted.length === 0) return
+            // A row a line, unanswered: what an answer fills in, so a run holds one answer for each of its lines only.
+            for (let at = 0; at < run.lines.length; at += linesAStatement) {
+              const rows = run.lines.slice(at, at + linesAStatement).map((line) => ({
+                run: run.id,
+                custom_id: line.customId
+              }))
+              yield* sql`INSERT INTO batch_run_answers ${sql.insert(rows as [(typeof rows)[0], ...typeof rows])}`
+            }
           })
         ),
       // One statement takes it: the row's lock (Postgres) or the database's write lock (SQLite) makes it one step.
@@ -231,20 +256,14 @@ export const layerSql = (database: Sql.Database): Layer.Layer<RunStore> =>
           "giving up a batch run's running",
           sql`UPDATE batch_runs SET holder = NULL, lease_until = NULL WHERE id = ${run} AND holder = ${holder}`
         ).pipe(Effect.asVoid),
-      // At most one answer a line: the key keeps each custom id once, the count keeps a run's answers within its
-      // lines (`calls.ts` answers only the run's own custom ids).
+      // One statement: a line's row filled in once, the first answer staying.
       answer: (run, customId, answer) =>
         Sql.step(
           sqlBounds,
           "recording a batch run's line answered",
           Effect.map(
-            sql<AnswerRow>`INSERT INTO batch_run_answers (run, custom_id, answer)
-              SELECT ${run}, ${customId}, ${encodeAnswer(Result.isSuccess(answer) ? { reply: answer.success } : {
-              error: answer.failure
-            })}
-              WHERE EXISTS (SELECT 1 FROM batch_runs WHERE id = ${run} AND line_count >
-                (SELECT COUNT(*) FROM batch_run_answers WHERE run = ${run}))
-              ON CONFLICT (run, custom_id) DO NOTHING RETURNING custom_id`,
+            sql<AnswerRow>`UPDATE batch_run_answers SET answer = ${encodeAnswer(answerJson(answer))}
+              WHERE run = ${run} AND custom_id = ${customId} AND answer IS NULL RETURNING custom_id`,
             (rows) => rows.length > 0
           )
         ),
@@ -270,7 +289,8 @@ export const layerSql = (database: Sql.Database): Layer.Layer<RunStore> =>
             const [row] = yield* sql<RunRow>`SELECT id, model, lines, started_at, cancelled_at, ended_at
               FROM batch_runs WHERE id = ${run}`
             if (row === undefined) return undefined
-            const answers = yield* sql<AnswerRow>`SELECT custom_id, answer FROM batch_run_answers WHERE run = ${run}`
+            const answers = yield* sql<AnswerRow>`SELECT custom_id, answer FROM batch_run_answers
+              WHERE run = ${run} AND answer IS NOT NULL`
             return {
               run: { id: row.id, model: row.model, lines: decodeLines(row.lines), startedAt: Number(row.started_at) },
               answers: new Map(answers.map((answer) => [answer.custom_id, answerOf(answer.answer)])),
