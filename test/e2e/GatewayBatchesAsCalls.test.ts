@@ -314,12 +314,13 @@ describe("Gateway batches run as calls, where no deployment of the model has a b
           const openai = openAiClient(first!, payerKey)
           const file = yield* upload(openai, inputFile(model, 12))
           const batch = yield* promise(() => create(openai, file.id))
-          yield* eventually(
+          const midway = yield* eventually(
             "some lines ran",
             promise(() => openai.batches.retrieve(batch.id)),
             (read) => (read.request_counts?.completed ?? 0) > 0,
             { every: "20 millis" }
           )
+          expect(midway.request_counts!.completed).toBeLessThan(12)
           // Stopped: the lines it started end, their answers kept; it runs no more.
           yield* Scope.close(running, Exit.void)
           const done = yield* endedOn(second!, batch.id)
