@@ -134,33 +134,37 @@ const expectCharged = (gateway: Gateway.Service, rows: ReadonlyArray<Row>, outpu
 const callsOf = (simulator: Simulator.Simulator) => Effect.map(simulator.stats, (stats) => stats.requests)
 
 describe("Gateway batches run as calls, where no deployment of the model has a batch API", () => {
-  it.live("the openai client's files, batch, retrieve and result files; each line called once, charged live", () =>
-    Effect.gen(function*() {
-      const simulator = yield* simulatorOf
-      const [gateway] = yield* callsInstances(simulator, { database: yield* sqliteFile })
-      const openai = openAiClient(gateway!, payerKey)
-      const file = yield* upload(openai, inputFile(model, 5))
-      const batch = yield* promise(() => create(openai, file.id))
-      expect(batch).toMatchObject({ object: "batch", input_file_id: file.id, status: "in_progress" })
-      expect(batch.request_counts?.total).toBe(5)
-      const done = yield* endedOn(gateway!, batch.id)
-      expect(done.status).toBe("completed")
-      expect(done.request_counts).toEqual({ total: 5, completed: 5, failed: 0 })
-      const output = yield* textOf(openai, done.output_file_id!)
-      const lines = linesOf(output)
-      expect(lines.map((line) => line.custom_id).sort()).toEqual(["req-0", "req-1", "req-2", "req-3", "req-4"])
-      for (const line of lines) {
-        expect(line.response.status_code).toBe(200)
-        expect(line.response.body.object).toBe("chat.completion")
-        expect(line.response.body.choices[0].message.content.length).toBeGreaterThan(0)
-      }
-      expect(yield* textOf(openai, done.error_file_id!)).toBe("")
-      expect(yield* callsOf(simulator)).toBe(5)
-      yield* expectCharged(gateway!, yield* rowsOf(gateway!, batch.id, 5), output)
-      // The lines are the batch's spend only: no call of the model was recorded beside them.
-      const page = yield* adminRead<{ readonly data: ReadonlyArray<Row> }>(gateway!, "/admin/requests?limit=500")
-      expect(page.data.filter((row) => row.route === "/v1/chat/completions")).toEqual([])
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
+  it.live(
+    "the openai client's files, batch, retrieve and result files; each line called once, charged live",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* simulatorOf
+        const [gateway] = yield* callsInstances(simulator, { database: yield* sqliteFile })
+        const openai = openAiClient(gateway!, payerKey)
+        const file = yield* upload(openai, inputFile(model, 5))
+        const batch = yield* promise(() => create(openai, file.id))
+        expect(batch).toMatchObject({ object: "batch", input_file_id: file.id, status: "in_progress" })
+        expect(batch.request_counts?.total).toBe(5)
+        const done = yield* endedOn(gateway!, batch.id)
+        expect(done.status).toBe("completed")
+        expect(done.request_counts).toEqual({ total: 5, completed: 5, failed: 0 })
+        const output = yield* textOf(openai, done.output_file_id!)
+        const lines = linesOf(output)
+        expect(lines.map((line) => line.custom_id).sort()).toEqual(["req-0", "req-1", "req-2", "req-3", "req-4"])
+        for (const line of lines) {
+          expect(line.response.status_code).toBe(200)
+          expect(line.response.body.object).toBe("chat.completion")
+          expect(line.response.body.choices[0].message.content.length).toBeGreaterThan(0)
+        }
+        expect(yield* textOf(openai, done.error_file_id!)).toBe("")
+        expect(yield* callsOf(simulator)).toBe(5)
+        yield* expectCharged(gateway!, yield* rowsOf(gateway!, batch.id, 5), output)
+        // The lines are the batch's spend only: no call of the model was recorded beside them.
+        const page = yield* adminRead<{ readonly data: ReadonlyArray<Row> }>(gateway!, "/admin/requests?limit=500")
+        expect(page.data.filter((row) => row.route === "/v1/chat/completions")).toEqual([])
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
 
   it.live("the @anthropic-ai/sdk client's messages.batches.create, retrieve and results", () =>
     Effect.gen(function*() {
@@ -192,108 +196,120 @@ describe("Gateway batches run as calls, where no deployment of the model has a b
       expect(yield* callsOf(simulator)).toBe(3)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
 
-  it.live("a budget refuses (429) a batch not fitting at the live price, before anything is sent", () =>
-    Effect.gen(function*() {
-      const simulator = yield* simulatorOf
-      // Two lines of "Hello <i>" with 100 max_tokens (at most some 12 prompt tokens each, at $0.40 and $1.60 a
-      // million) are at most $0.00034 at the live price, half of it at a batch price: $0.00025 holds one line only.
-      const [gateway] = yield* callsInstances(simulator, { brokeLimit: 0.00025 })
-      const openai = openAiClient(gateway!, brokeKey)
-      const two = yield* upload(openai, inputFile(model, 2))
-      const refused = yield* refusal<InstanceType<typeof OpenAI.APIError>>(() => create(openai, two.id))
-      expect(refused.status).toBe(429)
-      expect(yield* callsOf(simulator)).toBe(0)
-      const one = yield* upload(openai, inputFile(model, 1))
-      const made = yield* promise(() => create(openai, one.id))
-      const done = yield* eventually(
-        "the batch ended",
-        promise(() => openai.batches.retrieve(made.id)),
-        (read) => read.status === "completed"
-      )
-      expect(done.request_counts).toEqual({ total: 1, completed: 1, failed: 0 })
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
-
-  it.live("batches.cancel stops new lines: the ones running end, the rest are cancelled lines, charged what ran", () =>
-    Effect.gen(function*() {
-      const simulator = yield* simulatorOf
-      // Each call takes 600 ms: four run at a time, so a cancel after the first ended leaves lines not started.
-      const [gateway] = yield* callsInstances(simulator, { database: yield* sqliteFile, fault: "silent=600" })
-      const openai = openAiClient(gateway!, payerKey)
-      const file = yield* upload(openai, inputFile(model, 16))
-      const batch = yield* promise(() => create(openai, file.id))
-      yield* eventually(
-        "some lines ran",
-        promise(() => openai.batches.retrieve(batch.id)),
-        (read) => (read.request_counts?.completed ?? 0) > 0,
-        { every: "20 millis" }
-      )
-      // Answered at once, the lines running still running.
-      const cancelling = yield* promise(() => openai.batches.cancel(batch.id))
-      expect(["in_progress", "cancelled"]).toContain(cancelling.status)
-      const done = yield* endedOn(gateway!, batch.id)
-      expect(done.status).toBe("cancelled")
-      const output = yield* textOf(openai, done.output_file_id!)
-      const ran = billOf(output).size
-      expect(ran).toBeGreaterThan(0)
-      expect(ran).toBeLessThan(16)
-      expect(done.request_counts).toEqual({ total: 16, completed: ran, failed: 16 - ran })
-      const errors = linesOf(yield* textOf(openai, done.error_file_id!))
-      expect(errors).toHaveLength(16 - ran)
-      for (const line of errors) expect(line.error.code).toBe("batch_cancelled")
-      expect(yield* callsOf(simulator)).toBe(ran)
-      yield* expectCharged(gateway!, yield* rowsOf(gateway!, batch.id, ran), output)
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
-
-  it.live("lines failing at random are the error file's lines, each once; the others charged, each once", () =>
-    Effect.gen(function*() {
-      const simulator = yield* simulatorOf
-      const [gateway] = yield* callsInstances(simulator, { database: yield* sqliteFile })
-      const openai = openAiClient(gateway!, freeKey)
-      yield* Effect.promise(() =>
-        fc.assert(
-          fc.asyncProperty(fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }), async (failing) => {
-            // A line asking for more tokens than the model's context window fails; the others are answered.
-            const content = failing.map((fails, i) =>
-              JSON.stringify({
-                custom_id: `line-${i}`,
-                method: "POST",
-                url: "/v1/chat/completions",
-                body: {
-                  model,
-                  max_tokens: fails ? 1_000_000 : 50,
-                  messages: [{ role: "user", content: `Hello ${i}` }]
-                }
-              })
-            ).join("\n")
-            await Effect.runPromise(
-              Effect.gen(function*() {
-                const file = yield* upload(openai, content)
-                const batch = yield* promise(() => create(openai, file.id))
-                const done = yield* endedOn(gateway!, batch.id, freeKey)
-                const failed = failing.filter(Boolean).length
-                expect(done.status).toBe("completed")
-                expect(done.request_counts).toEqual({
-                  total: failing.length,
-                  completed: failing.length - failed,
-                  failed
-                })
-                const output = yield* textOf(openai, done.output_file_id!)
-                const errors = linesOf(yield* textOf(openai, done.error_file_id!))
-                const expected = (fails: boolean) =>
-                  failing.flatMap((each, i) => each === fails ? [`line-${i}`] : []).sort()
-                expect([...billOf(output).keys()].sort()).toEqual(expected(false))
-                expect(errors.map((line) => line.custom_id).sort()).toEqual(expected(true))
-                for (const line of errors) expect(line.response.status_code).toBe(400)
-                const rows = yield* rowsOf(gateway!, batch.id, failing.length - failed)
-                expect(rows).toHaveLength(failing.length - failed)
-                expect(sum(rows.map((row) => row.cost!))).toBeCloseTo(sum(billOf(output).values()), 12)
-              }).pipe(Effect.provide(UndiciHttpClient.layer()))
-            )
-          }),
-          { numRuns: 6 }
+  it.live(
+    "a budget refuses (429) a batch not fitting at the live price, before anything is sent",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* simulatorOf
+        // Two lines of "Hello <i>" with 100 max_tokens (at most some 12 prompt tokens each, at $0.40 and $1.60 a
+        // million) are at most $0.00034 at the live price, half of it at a batch price: $0.00025 holds one line only.
+        const [gateway] = yield* callsInstances(simulator, { brokeLimit: 0.00025 })
+        const openai = openAiClient(gateway!, brokeKey)
+        const two = yield* upload(openai, inputFile(model, 2))
+        const refused = yield* refusal<InstanceType<typeof OpenAI.APIError>>(() => create(openai, two.id))
+        expect(refused.status).toBe(429)
+        expect(yield* callsOf(simulator)).toBe(0)
+        const one = yield* upload(openai, inputFile(model, 1))
+        const made = yield* promise(() => create(openai, one.id))
+        const done = yield* eventually(
+          "the batch ended",
+          promise(() => openai.batches.retrieve(made.id)),
+          (read) => read.status === "completed"
         )
-      )
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 120_000)
+        expect(done.request_counts).toEqual({ total: 1, completed: 1, failed: 0 })
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "batches.cancel stops new lines: the ones running end, the rest are cancelled lines, charged what ran",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* simulatorOf
+        // Each call takes 600 ms: four run at a time, so a cancel after the first ended leaves lines not started.
+        const [gateway] = yield* callsInstances(simulator, { database: yield* sqliteFile, fault: "silent=600" })
+        const openai = openAiClient(gateway!, payerKey)
+        const file = yield* upload(openai, inputFile(model, 16))
+        const batch = yield* promise(() => create(openai, file.id))
+        yield* eventually(
+          "some lines ran",
+          promise(() => openai.batches.retrieve(batch.id)),
+          (read) => (read.request_counts?.completed ?? 0) > 0,
+          { every: "20 millis" }
+        )
+        // Answered at once, the lines running still running.
+        const cancelling = yield* promise(() => openai.batches.cancel(batch.id))
+        expect(["in_progress", "cancelled"]).toContain(cancelling.status)
+        const done = yield* endedOn(gateway!, batch.id)
+        expect(done.status).toBe("cancelled")
+        const output = yield* textOf(openai, done.output_file_id!)
+        const ran = billOf(output).size
+        expect(ran).toBeGreaterThan(0)
+        expect(ran).toBeLessThan(16)
+        expect(done.request_counts).toEqual({ total: 16, completed: ran, failed: 16 - ran })
+        const errors = linesOf(yield* textOf(openai, done.error_file_id!))
+        expect(errors).toHaveLength(16 - ran)
+        for (const line of errors) expect(line.error.code).toBe("batch_cancelled")
+        expect(yield* callsOf(simulator)).toBe(ran)
+        yield* expectCharged(gateway!, yield* rowsOf(gateway!, batch.id, ran), output)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "lines failing at random are the error file's lines, each once; the others charged, each once",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* simulatorOf
+        const [gateway] = yield* callsInstances(simulator, { database: yield* sqliteFile })
+        const openai = openAiClient(gateway!, freeKey)
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }), async (failing) => {
+              // A line asking for more tokens than the model's context window fails; the others are answered.
+              const content = failing.map((fails, i) =>
+                JSON.stringify({
+                  custom_id: `line-${i}`,
+                  method: "POST",
+                  url: "/v1/chat/completions",
+                  body: {
+                    model,
+                    max_tokens: fails ? 1_000_000 : 50,
+                    messages: [{ role: "user", content: `Hello ${i}` }]
+                  }
+                })
+              ).join("\n")
+              await Effect.runPromise(
+                Effect.gen(function*() {
+                  const file = yield* upload(openai, content)
+                  const batch = yield* promise(() => create(openai, file.id))
+                  const done = yield* endedOn(gateway!, batch.id, freeKey)
+                  const failed = failing.filter(Boolean).length
+                  expect(done.status).toBe("completed")
+                  expect(done.request_counts).toEqual({
+                    total: failing.length,
+                    completed: failing.length - failed,
+                    failed
+                  })
+                  const output = yield* textOf(openai, done.output_file_id!)
+                  const errors = linesOf(yield* textOf(openai, done.error_file_id!))
+                  const expected = (fails: boolean) =>
+                    failing.flatMap((each, i) => each === fails ? [`line-${i}`] : []).sort()
+                  expect([...billOf(output).keys()].sort()).toEqual(expected(false))
+                  expect(errors.map((line) => line.custom_id).sort()).toEqual(expected(true))
+                  for (const line of errors) expect(line.response.status_code).toBe(400)
+                  const rows = yield* rowsOf(gateway!, batch.id, failing.length - failed)
+                  expect(rows).toHaveLength(failing.length - failed)
+                  expect(sum(rows.map((row) => row.cost!))).toBeCloseTo(sum(billOf(output).values()), 12)
+                }).pipe(Effect.provide(UndiciHttpClient.layer()))
+              )
+            }),
+            { numRuns: 6 }
+          )
+        )
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    120_000
+  )
 
   for (const backend of ["SQLite", "Postgres"] as const) {
     it.live(

@@ -35,8 +35,8 @@ import * as Request from "../request/context.js"
 import * as Outcome from "../request/outcome.js"
 import { Configuration } from "../serving/configuration.js"
 import { ModelNames } from "../serving/modelNames.js"
-import * as Ids from "./ids.js"
 import * as Calls from "./calls.js"
+import * as Ids from "./ids.js"
 import * as Settlement from "./settlement.js"
 import { type OpenBatch, SettlementStore } from "./settlements.js"
 import { BatchStore, type FileTooLarge } from "./store.js"
@@ -191,7 +191,25 @@ export const make = Effect.gen(function*() {
   /** The deployment a batch's ref names: the gateway's own batch API for a batch run as calls, or a provider's. */
   function deploymentOf(ref: Ids.BatchRef): BatchDeployment | undefined {
     const model = Calls.modelOf(ref.batch)
-    return model === undefined ? engine.batchDeployment(ref.deployment) : asCalls(model, ref.deployment, engine.resolve(model))
+    return model === undefined
+      ? engine.batchDeployment(ref.deployment)
+      : asCalls(model, ref.deployment, engine.resolve(model))
+  }
+
+  /**
+   * Where a batch of `model` goes: the first deployment a call of it can reach (its own, then its fallbacks') whose
+   * API has a batch API; else the gateway's own, signed with the first key pool its calls reach.
+   */
+  function batchDeploymentFor(model: string, target: Target): BatchDeployment | undefined {
+    for (const name of target.deployments) {
+      const found = engine.batchDeployment(name)
+      if (found !== undefined) return found
+    }
+    for (const name of target.deployments) {
+      const found = asCalls(model, name, target)
+      if (found !== undefined) return found
+    }
+    return undefined
   }
 
   function ownerOf(caller: Caller | undefined): string {
@@ -274,11 +292,7 @@ export const make = Effect.gen(function*() {
     const holding = { id: `batch-hold-${randomUUID()}`, until: now() + Duration.toMillis(heldFor) }
     // A model the key may not call is refused here (403, `admitBatch`), before the deployments are looked at.
     if (!auth.allows(caller, model)) yield* auth.admitBatch(caller, model, 0, holding)
-    // The first a call of the model can reach (its own deployments, then its fallbacks') whose API has one; else the
-    // gateway's own, signed with the first key pool the model's calls reach.
-    const deployment = target.deployments.map((name) => engine.batchDeployment(name)).find((found) =>
-      found !== undefined
-    ) ?? target.deployments.map((name) => asCalls(model, name, target)).find((found) => found !== undefined)
+    const deployment = batchDeploymentFor(model, target)
     if (deployment === undefined) {
       return yield* Effect.fail(invalid(`No deployment of ${model} has a batch API or a key pool.`, param))
     }

@@ -25,8 +25,8 @@ import type { BatchApi, BatchLine, BatchRequest, BatchStatus } from "../../../Pr
 import type { StoreUnavailableError } from "../../../Store.js"
 import { callConcurrency } from "../../batch/run.js"
 import type { Target } from "../engine.js"
-import { leaseTtl } from "./settlement.js"
 import { type Lease, type Recorded, RunStore } from "./runs.js"
+import { leaseTtl } from "./settlement.js"
 
 /** The provider the batches run as calls name: the gateway, which runs them. */
 export const provider = "gateway"

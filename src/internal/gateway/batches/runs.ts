@@ -63,7 +63,12 @@ export interface Runs {
    * The running of `run` taken, or renewed, by `holder` until `until` (Clock millis) when it is free, its lease lapsed
    * by `now`, or it is `holder`'s; what the lease is then.
    */
-  readonly lease: (run: string, holder: string, now: number, until: number) => Effect.Effect<Lease, StoreUnavailableError>
+  readonly lease: (
+    run: string,
+    holder: string,
+    now: number,
+    until: number
+  ) => Effect.Effect<Lease, StoreUnavailableError>
   /** The lease of `holder` on `run` given up, when it holds it. */
   readonly unlease: (run: string, holder: string) => Effect.Effect<void, StoreUnavailableError>
   /**
@@ -219,7 +224,8 @@ export const layerSql = (database: Sql.Database): Layer.Layer<RunStore> =>
           "recording a batch run as calls",
           Effect.gen(function*() {
             const before = forgottenBefore(now)
-            yield* sql`DELETE FROM batch_run_answers WHERE run IN (SELECT id FROM batch_runs WHERE started_at < ${before})`
+            yield* sql`DELETE FROM batch_run_answers WHERE run IN
+              (SELECT id FROM batch_runs WHERE started_at < ${before})`
             yield* sql`DELETE FROM batch_runs WHERE started_at < ${before}`
             const inserted = yield* sql<{ readonly id: string }>`INSERT INTO batch_runs (id, model, lines, started_at)
               VALUES (${run.id}, ${run.model}, ${encodeLines(run.lines)}, ${run.startedAt})
