@@ -59,6 +59,7 @@ import * as AuditLog from "./audit/store.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import * as Batching from "./batches/batching.js"
 import * as BatchRuns from "./batches/runs.js"
+import * as BatchRunsRedis from "./batches/runsRedis.js"
 import * as Settlements from "./batches/settlements.js"
 import * as BatchStore from "./batches/store.js"
 import * as BatchStoreRedis from "./batches/storeRedis.js"
@@ -168,8 +169,8 @@ export type Stores =
 
 /**
  * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life
- * (the batches' files and records in the shared `store`'s Redis, when it has one); with a database, failing when its
- * keys cannot be read.
+ * (the batches' files and records, and those run as calls, in the shared `store`'s Redis, when it has one); with a
+ * database, failing when its keys cannot be read.
  */
 export function storesLayer(
   database: Sql.Database | undefined,
@@ -185,7 +186,7 @@ export function storesLayer(
       Grants.layerMemory,
       Settlements.layerMemory,
       store === undefined ? BatchStore.layerMemory : BatchStoreRedis.layerRedis(store),
-      BatchRuns.layerMemory,
+      store === undefined ? BatchRuns.layerMemory : BatchRunsRedis.layerRedis(store),
       RequestLogStore.layerMemory
     )
     : Layer.mergeAll(

@@ -4,11 +4,12 @@
  * lease on its running (one instance at a time runs a batch's lines; a lease lapses when its holder stops renewing
  * it, so an instance that died leaves the rest of the lines to the next), each line's answer (its reply or its typed
  * error) recorded once by custom id, and whether the run was cancelled and when it ended. The algorithm over it is
- * `calls.ts`; this is its store, the service `RunStore`, of two layers: the gateway's database (`layerSql`, tables
- * `batch_runs` and `batch_run_answers`), which every instance on it shares and a restart keeps, or memory
- * (`layerMemory`), for the process's life, on a gateway without one. Both keep one contract
- * (`test/contract/batchRuns.ts`) and the same bounds: a run holds at most one answer for each of its lines, and is
- * forgotten, its answers with it, when the record of its batch is (`store.ts`' `bounds.batchTtl` from its start).
+ * `calls.ts`; this is its store, the service `RunStore`, of three layers: the gateway's database (`layerSql`, tables
+ * `batch_runs` and `batch_run_answers`), which every instance on it shares and a restart keeps; without one, the Redis
+ * the instances share (`runsRedis.ts`); or memory (`layerMemory`), for the process's life, on a gateway with neither.
+ * All keep one contract (`test/contract/batchRuns.ts`) and the same bounds: a run holds at most one answer for each of
+ * its lines, and is forgotten, its answers with it, when the record of its batch is (`store.ts`' `bounds.batchTtl`
+ * from its start).
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -179,16 +180,20 @@ const LinesJson = Schema.fromJsonString(
 const AnswerJson = Schema.fromJsonString(
   Schema.toCodecJson(Schema.Union([Schema.Struct({ reply: ChatResponse }), Schema.Struct({ error: LlmError })]))
 )
-const encodeLines = Schema.encodeSync(LinesJson)
-const decodeLines = Schema.decodeUnknownSync(LinesJson)
-const encodeAnswer = Schema.encodeSync(AnswerJson)
+/** A run's lines as a shared store keeps them (the database's, or Redis'), and back. */
+export const encodeLines = Schema.encodeSync(LinesJson)
+export const decodeLines = Schema.decodeUnknownSync(LinesJson)
+/** A line's answer as a shared store keeps it. */
+export const encodeAnswer = Schema.encodeSync(AnswerJson)
 const decodeAnswer = Schema.decodeUnknownSync(AnswerJson)
 
-function answerJson(answer: Answer) {
+/** A line's answer as `encodeAnswer` takes it. */
+export function answerJson(answer: Answer): typeof AnswerJson.Type {
   return Result.isSuccess(answer) ? { reply: answer.success } : { error: answer.failure }
 }
 
-function answerOf(text: string): Answer {
+/** A line's answer from what `encodeAnswer` wrote. */
+export function answerOf(text: string): Answer {
   const decoded = decodeAnswer(text)
   return "reply" in decoded ? Result.succeed(decoded.reply) : Result.fail(decoded.error)
 }
