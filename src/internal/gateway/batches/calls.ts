@@ -160,14 +160,21 @@ export const make = Effect.fnUntraced(function*(options: Options) {
    * lease; a running that failed (the store away) is left to the next retrieve.
    */
   function runHere(run: string): Effect.Effect<void> {
-    if (running.has(run)) return Effect.void
-    running.add(run)
-    const runningHere = Effect.acquireUseRelease(
+    return Effect.suspend(() => {
+      if (running.has(run)) return Effect.void
+      running.add(run)
+      return runningHere(run)
+    })
+  }
+
+  /** `run`'s lines run under its lease when this instance takes it, forked for the batch API's life. */
+  function runningHere(run: string): Effect.Effect<void> {
+    const held = Effect.acquireUseRelease(
       Effect.orElseSucceed(leased(run), () => "lost" as const),
       (lease) => lease === "lost" ? Effect.void : Effect.scoped(Effect.andThen(renewing(run), work(run))),
       (lease) => lease === "lost" ? Effect.void : Effect.ignore(runs.unlease(run, holder))
     )
-    return runningHere.pipe(
+    return held.pipe(
       Effect.catch((error) =>
         Effect.logWarning("a batch's lines stopped running; a retrieve runs them again").pipe(
           Effect.annotateLogs({ reason: error.reason })
