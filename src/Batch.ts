@@ -201,7 +201,7 @@ export const make = (
     const settings: Run.Settings = {
       env,
       poll: scheduleOf(options?.poll),
-      concurrency: Math.max(1, options?.concurrency ?? 4)
+      concurrency: Math.max(1, options?.concurrency ?? Run.callConcurrency)
     }
     return Batch.of({
       run: (requests) => Run.run(settings, requests),

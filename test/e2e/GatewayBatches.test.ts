@@ -205,13 +205,11 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(batch.request_counts?.total).toBe(2)
       }))
 
-    it.effect("a model whose deployments have no batch API, and an upload of another purpose, are refused (400)", () =>
+    // A model whose deployments have no batch API is run as calls: test/e2e/GatewayBatchesAsCalls.
+    it.effect("an upload of another purpose is refused (400)", () =>
       Effect.gen(function*() {
         const { gateway } = yield* Fixture
         const openai = client(gateway, fullKey)
-        const file = yield* upload(openai, inputFile("gpt-4.1-mini", 1))
-        const refused = yield* rejection(() => create(openai, file.id))
-        expect(refused.status).toBe(400)
         const purpose = yield* rejection(async () =>
           openai.files.create({ file: await toFile(Buffer.from("{}"), "a.jsonl"), purpose: "fine-tune" })
         )

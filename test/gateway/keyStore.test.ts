@@ -8,6 +8,7 @@ import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as AdminKeys from "../../src/internal/gateway/admin/keys.js"
 import type * as App from "../../src/internal/gateway/app.js"
+import * as BatchRuns from "../../src/internal/gateway/batches/runs.js"
 import * as Settlements from "../../src/internal/gateway/batches/settlements.js"
 import * as BatchStore from "../../src/internal/gateway/batches/store.js"
 import * as Grants from "../../src/internal/gateway/identity/grants.js"
@@ -47,6 +48,7 @@ it("is required: the routes that read it, and the routes' stores, left without i
     Sessions.layerMemory,
     Settlements.layerMemory,
     BatchStore.layerMemory,
+    BatchRuns.layerMemory,
     RequestLogStore.layerMemory
   )
   expect([routes, check, stores, whole].filter(Boolean)).toHaveLength(2)

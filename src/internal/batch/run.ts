@@ -23,6 +23,9 @@ import { withCost } from "../llm/usage.js"
 import { customIdOf, ended } from "../wire/batch.js"
 import { reconcile } from "./reconcile.js"
 
+/** How many requests of a batch run at once as calls, where the client has no batch API, unless told otherwise. */
+export const callConcurrency = 4
+
 /** What a batch runs with: the `Llm` environment, how often it polls and how many calls run at once without an API. */
 export interface Settings {
   readonly env: Env

@@ -58,6 +58,8 @@ import * as AuditRefusals from "./audit/refusals.js"
 import * as AuditLog from "./audit/store.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import * as Batching from "./batches/batching.js"
+import * as BatchRuns from "./batches/runs.js"
+import * as BatchRunsRedis from "./batches/runsRedis.js"
 import * as Settlements from "./batches/settlements.js"
 import * as SettlementsRedis from "./batches/settlementsRedis.js"
 import * as BatchStore from "./batches/store.js"
@@ -152,7 +154,7 @@ export interface Lasting {
 /**
  * The stores every configuration's routes read: the keys and teams made at run time, the spend ledger, the MCP tools'
  * pins, the MCP sessions, the dashboard's sessions, the roles granted to people, the batches' settlements, files and
- * records, the request log.
+ * records, the batches run as calls, the request log.
  */
 export type Stores =
   | KeyStore.KeyStore
@@ -163,12 +165,13 @@ export type Stores =
   | Grants.GrantStore
   | Settlements.SettlementStore
   | BatchStore.BatchStore
+  | BatchRuns.RunStore
   | RequestLogStore.RequestLogStore
 
 /**
  * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life
- * (the batches' settlements, files and records in the shared `store`'s Redis, when it has one); with a database,
- * failing when its keys cannot be read.
+ * (the batches' settlements, files and records, and those run as calls, in the shared `store`'s Redis, when it has
+ * one); with a database, failing when its keys cannot be read.
  */
 export function storesLayer(
   database: Sql.Database | undefined,
@@ -184,6 +187,7 @@ export function storesLayer(
       Grants.layerMemory,
       store === undefined ? Settlements.layerMemory : SettlementsRedis.layerRedis(store),
       store === undefined ? BatchStore.layerMemory : BatchStoreRedis.layerRedis(store),
+      store === undefined ? BatchRuns.layerMemory : BatchRunsRedis.layerRedis(store),
       RequestLogStore.layerMemory
     )
     : Layer.mergeAll(
@@ -195,6 +199,7 @@ export function storesLayer(
       Grants.layerSql(database),
       Settlements.layerSql(database),
       BatchStore.layerSql(database),
+      BatchRuns.layerSql(database),
       RequestLogStore.layerSql(database)
     )
 }

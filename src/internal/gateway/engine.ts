@@ -19,6 +19,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import type * as Gateway from "../../Gateway.js"
@@ -105,6 +106,11 @@ export interface Engine {
   readonly gatewayGuardrails: ReadonlyArray<Guardrail>
   /** The deployment of `name` when its API has a batch API (`ProviderClient.batch`), with its key pool. */
   readonly batchDeployment: (name: string) => BatchDeployment | undefined
+  /**
+   * The key pool of the deployment of `name`, when its layer built one (a provider.json deployment's does): whose keys
+   * sign the ids of a batch the gateway runs as calls (`batches/calls.ts`).
+   */
+  readonly keyPool: (name: string) => KeyPool.Service | undefined
 }
 
 /** A deployment whose API has a batch API: what the gateway's `/v1/batches` passes a batch to. */
@@ -409,6 +415,7 @@ function buildEach(deployments: ReadonlyArray<Deployment>) {
   return Effect.gen(function*() {
     const built = new Map<string, Layer.Layer<Llm.Llm>>()
     const batching = new Map<string, BatchDeployment>()
+    const pools = new Map<string, KeyPool.Service>()
     const problems: Array<OptionsError> = []
     for (const deployment of deployments) {
       const layer = yield* Effect.result(Layer.build(deployment.llm))
@@ -416,12 +423,19 @@ function buildEach(deployments: ReadonlyArray<Deployment>) {
         built.set(deployment.name, Layer.succeedContext(layer.success))
         const batch = batchDeploymentOf(deployment, layer.success)
         if (batch !== undefined) batching.set(deployment.name, batch)
+        const pool = poolOf(layer.success)
+        if (pool !== undefined) pools.set(deployment.name, pool)
       } else if (layer.failure.module.endsWith(`(${deployment.name})`)) problems.push(layer.failure)
       // Its key pool's or limiter's: named under the deployment, as the adapter's are by theirs.
       else problems.push(OptionsErrors.under(`deployments.${deployment.name}.`, layer.failure))
     }
-    return { built, batching, problems }
+    return { built, batching, pools, problems }
   })
+}
+
+/** The key pool the context a deployment's layer built holds, when it holds one. */
+function poolOf(context: Context.Context<never>): KeyPool.Service | undefined {
+  return Option.getOrUndefined(Context.getOption(context as Context.Context<KeyPool.KeyPool>, KeyPool.KeyPool))
 }
 
 /**
@@ -430,14 +444,14 @@ function buildEach(deployments: ReadonlyArray<Deployment>) {
  */
 function batchDeploymentOf(deployment: Deployment, context: Context.Context<never>): BatchDeployment | undefined {
   const client = Context.getOption(context as Context.Context<ProviderClient>, ProviderClient)
-  const pool = Context.getOption(context as Context.Context<KeyPool.KeyPool>, KeyPool.KeyPool)
-  if (client._tag === "None" || pool._tag === "None" || client.value.batch === undefined) return undefined
+  const pool = poolOf(context)
+  if (client._tag === "None" || pool === undefined || client.value.batch === undefined) return undefined
   return {
     name: deployment.name,
     provider: client.value.provider,
     model: deployment.model,
     api: client.value.batch,
-    pool: pool.value,
+    pool,
     price: deployment.price ?? Pricing.lookup(deployment.model),
     leastMaxTokens: leastMaxTokens([deployment])
   }
@@ -469,7 +483,7 @@ export function make(
     // Every problem of the deployments, the guardrails and the routers (their lists, then their options), at once.
     const names = catalog(everything.deployments, config.routers)
     const guarding = yield* guardrailsOf(config, everything.deployments)
-    const { batching, built, problems: refused } = yield* buildEach(everything.deployments)
+    const { batching, built, pools, problems: refused } = yield* buildEach(everything.deployments)
     const problem = OptionsErrors.all([
       ...refused,
       ...guarding.problems,
@@ -559,7 +573,8 @@ export function make(
       hostedTools: config.keys?.hostedTools ?? "omit",
       guardrails: guarding.named,
       gatewayGuardrails: guarding.gateway,
-      batchDeployment: (name) => batching.get(name)
+      batchDeployment: (name) => batching.get(name),
+      keyPool: (name) => pools.get(name)
     }
   })
 }

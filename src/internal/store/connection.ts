@@ -205,8 +205,11 @@ export const make = Effect.fnUntraced(
     let down = false
     let starting = true
 
+    // The connections' scope, forked now: closed after whatever is built on this store after it (a gateway's
+    // configurations), whose finalizers may still write to Redis, though a connection is made later.
+    const connections = yield* Scope.fork(scope)
     const connect = Effect.flatMap(
-      Effect.zip(loadNodeRedis, Scope.fork(scope)),
+      Effect.zip(loadNodeRedis, Scope.fork(connections)),
       ([NodeRedisModule, child]) =>
         Effect.flatMap(
           Effect.onExit(

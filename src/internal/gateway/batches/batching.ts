@@ -2,9 +2,11 @@
  * The batches the gateway makes, whatever wire the client speaks (OpenAI's `/v1/batches`, Anthropic's
  * `/v1/messages/batches`): a batch's lines, decoded by the client's dialect, passed to the batch API of a deployment
  * of their model whose API has one (`Engine.batchDeployment`, `ProviderClient.batch`) with a key of that deployment's
- * pool, so a batch in one dialect runs on a deployment of another; its worst case at the batch price held on the
- * caller's budget (and its team's) until it is settled, refused before anything is sent when it does not fit; its id
- * signed (`ids.ts`), so any instance answers for it; and settled once it ended (`settlement.ts`): by the retrieve that
+ * pool, so a batch in one dialect runs on a deployment of another, or, where none has one, to the gateway's own
+ * (`calls.ts`), which runs its lines as calls of the model; its worst case at the batch price (at the live price, for
+ * a batch run as calls) held on the caller's budget (and its team's) until it is settled, refused before anything is
+ * sent when it does not fit; its id signed (`ids.ts`) with a key of the deployment's pool, so any instance answers for
+ * it; and settled once it ended (`settlement.ts`): by the retrieve that
  * sees it ended (in the background, for the configuration's life), or else by this instance's sweep of the batches
  * recorded open, whichever comes first: each line that ran written to the request log as its row and counted in the
  * metrics, once, and the batch's hold on the budget of the key that made it replaced by their cost, once. A route
@@ -25,7 +27,7 @@ import type { Problem } from "../../schemaCheck.js"
 import { customIdPattern, ended } from "../../wire/batch.js"
 import type { Decoded } from "../../wire/dialect.js"
 import type { Caller } from "../access/caller.js"
-import type { BatchDeployment } from "../engine.js"
+import type { BatchDeployment, Target } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
 import { unbounded, worstCase } from "../keys/auth.js"
 import { Journal } from "../observe/record.js"
@@ -33,6 +35,7 @@ import * as Request from "../request/context.js"
 import * as Outcome from "../request/outcome.js"
 import { Configuration } from "../serving/configuration.js"
 import { ModelNames } from "../serving/modelNames.js"
+import * as Calls from "./calls.js"
 import * as Ids from "./ids.js"
 import * as Settlement from "./settlement.js"
 import { type OpenBatch, SettlementStore } from "./settlements.js"
@@ -165,6 +168,49 @@ export const make = Effect.gen(function*() {
   const { auth } = options
   // This instance, as the lease on a batch's settling names its holder.
   const holder = `gateway-${randomUUID()}`
+  // The gateway's own batch API, for a model none of whose deployments has one: its runs last the configuration's life.
+  const calls = yield* Calls.make({ window: completionWindow, resolve: engine.resolve })
+
+  /**
+   * The batch API of `model` run as calls (`calls.ts`), its ids signed with a key of the deployment `signer`'s pool,
+   * its worst case at the live price of `target` (the model's), when it is still served; none without that pool.
+   */
+  function asCalls(model: string, signer: string, target: Target | undefined): BatchDeployment | undefined {
+    const pool = engine.keyPool(signer)
+    return pool === undefined ? undefined : {
+      name: signer,
+      provider: Calls.provider,
+      model,
+      api: calls,
+      pool,
+      price: target?.price,
+      leastMaxTokens: target?.leastMaxTokens ?? 0
+    }
+  }
+
+  /** The deployment a batch's ref names: the gateway's own batch API for a batch run as calls, or a provider's. */
+  function deploymentOf(ref: Ids.BatchRef): BatchDeployment | undefined {
+    const model = Calls.modelOf(ref.batch)
+    return model === undefined
+      ? engine.batchDeployment(ref.deployment)
+      : asCalls(model, ref.deployment, engine.resolve(model))
+  }
+
+  /**
+   * Where a batch of `model` goes: the first deployment a call of it can reach (its own, then its fallbacks') whose
+   * API has a batch API; else the gateway's own, signed with the first key pool its calls reach.
+   */
+  function batchDeploymentFor(model: string, target: Target): BatchDeployment | undefined {
+    for (const name of target.deployments) {
+      const found = engine.batchDeployment(name)
+      if (found !== undefined) return found
+    }
+    for (const name of target.deployments) {
+      const found = asCalls(model, name, target)
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
 
   function ownerOf(caller: Caller | undefined): string {
     return caller?.id ?? ""
@@ -205,7 +251,7 @@ export const make = Effect.gen(function*() {
   function reopened(kind: Ids.Kind, id: string, owner: string | undefined): Effect.Effect<Opened, Errors.ErrorAnswer> {
     const missing = notFound(kind === "output" || kind === "error" ? "file" : "batch", id)
     const claim = Ids.claimed(kind, id)
-    const deployment = claim === undefined ? undefined : engine.batchDeployment(claim.ref.deployment)
+    const deployment = claim === undefined ? undefined : deploymentOf(claim.ref)
     if (claim === undefined || deployment === undefined || (owner !== undefined && claim.ref.caller !== owner)) {
       return Effect.fail(missing)
     }
@@ -224,10 +270,11 @@ export const make = Effect.gen(function*() {
   }
 
   /**
-   * `lines` (of `model`) made a batch of `kind` at a deployment of theirs with a batch API: refused, before anything
-   * is sent, when the caller may not call the model or the batch's worst case at the batch price does not fit its
-   * budget beside what it has spent and holds (held until the batch is settled); recorded open, with its hold, for its
-   * settling. `param` is the body's field an answer names for the lines.
+   * `lines` (of `model`) made a batch of `kind` at a deployment of theirs with a batch API, or, where none has one,
+   * run by the gateway as calls of the model: refused, before anything is sent, when the caller may not call the
+   * model or the batch's worst case at the batch price (at the live price, run as calls) does not fit its budget beside
+   * what it has spent and holds (held until the batch is settled); recorded open, with its hold, for its settling.
+   * `param` is the body's field an answer names for the lines.
    */
   const submit = Effect.fn("Batching.submit")(function*(
     kind: Ids.BatchKind,
@@ -245,18 +292,18 @@ export const make = Effect.gen(function*() {
     const holding = { id: `batch-hold-${randomUUID()}`, until: now() + Duration.toMillis(heldFor) }
     // A model the key may not call is refused here (403, `admitBatch`), before the deployments are looked at.
     if (!auth.allows(caller, model)) yield* auth.admitBatch(caller, model, 0, holding)
-    // The first a call of the model can reach (its own deployments, then its fallbacks') whose API has one.
-    const deployment = target.deployments.map((name) => engine.batchDeployment(name)).find((found) =>
-      found !== undefined
-    )
+    const deployment = batchDeploymentFor(model, target)
     if (deployment === undefined) {
-      return yield* Effect.fail(invalid(`No deployment of ${model} has a batch API.`, param))
+      return yield* Effect.fail(invalid(`No deployment of ${model} has a batch API or a key pool.`, param))
     }
     const sent = lines.map(({ customId, request }) => ({
       customId,
       request: auth.bounded(caller, { ...request, model: deployment.model })
     }))
-    const priced = { price: batchPrice(deployment.price), leastMaxTokens: deployment.leastMaxTokens }
+    // Run as calls, a batch's lines are billed as calls: at the live price, the highest its calls can reach.
+    const priced = deployment.api === calls
+      ? target
+      : { price: batchPrice(deployment.price), leastMaxTokens: deployment.leastMaxTokens }
     let estimate = 0
     for (const { request } of sent) {
       const refused = caller?.budget === undefined ? undefined : unbounded(priced, request)
@@ -366,7 +413,7 @@ export const make = Effect.gen(function*() {
         ended: Effect.sync(() => endedOf(deployment, status, lines)),
         charged: (hold, cost) => auth.settleBatch(caller, hold, cost)
       },
-      Settlement.billed(lines, deployment.price)
+      Settlement.billed(lines, deployment.api === calls ? "live" : deployment.price)
     )
   })
 

@@ -1,4 +1,7 @@
-/** The database's tables of the gateway's batches: their settling (`settlements.ts`), files, records (`store.ts`). */
+/**
+ * The database's tables of the gateway's batches: their settling (`settlements.ts`), files, records (`store.ts`), and
+ * those it runs as calls (`runs.ts`).
+ */
 import { type Migrations, statements } from "../../sql/migrations.js"
 
 /** Its migrations, by `<id>_<name>` (`sql/migrations.ts`). */
@@ -58,5 +61,27 @@ export const migrations = {
     "ALTER TABLE batch_settlements ADD COLUMN last_total BIGINT",
     "ALTER TABLE batch_settlements ADD COLUMN last_succeeded BIGINT",
     "ALTER TABLE batch_settlements ADD COLUMN last_failed BIGINT"
+  ),
+  // The batches the gateway runs as calls, for a model with no batch API (docs/batch.md, "Batches run as calls"):
+  // each one's lines, the lease on its running, whether it was cancelled and when it ended, and a row a line, by custom
+  // id, its answer once it has one.
+  "24_batch_runs": statements(
+    `CREATE TABLE batch_runs (
+      id TEXT PRIMARY KEY,
+      model TEXT NOT NULL,
+      lines TEXT NOT NULL,
+      started_at BIGINT NOT NULL,
+      holder TEXT,
+      lease_until BIGINT,
+      cancelled_at BIGINT,
+      ended_at BIGINT
+    )`,
+    "CREATE INDEX batch_runs_started ON batch_runs (started_at)",
+    `CREATE TABLE batch_run_answers (
+      run TEXT NOT NULL,
+      custom_id TEXT NOT NULL,
+      answer TEXT,
+      PRIMARY KEY (run, custom_id)
+    )`
   )
 } satisfies Migrations

@@ -57,15 +57,21 @@ export function distinctLines(
 
 /**
  * The lines of a result that are billed, each custom id once (`distinctLines`): those answered, at `price`'s batch
- * tier. A line that failed, expired or was cancelled is not billed, nor is one the result left out.
+ * tier, or, for `"live"` (a batch the gateway ran as calls, `calls.ts`), as each call was billed: its reply's usage and
+ * cost, at the live price of the deployment that answered it. A line that failed, expired or was cancelled is not
+ * billed, nor is one the result left out.
  */
-export function billed(lines: ReadonlyArray<BatchLine>, price: Pricing.Price | undefined): ReadonlyArray<Billed> {
+export function billed(
+  lines: ReadonlyArray<BatchLine>,
+  price: Pricing.Price | undefined | "live"
+): ReadonlyArray<Billed> {
   const out: Array<Billed> = []
   for (const { customId, outcome } of distinctLines(lines)) {
     if (typeof outcome === "string" || Result.isFailure(outcome)) continue
     const reply = outcome.success
-    const usage: Usage = { ...reply.usage, serviceTier: Pricing.batchTier }
-    out.push({ customId, provider: reply.provider, model: reply.model, usage, cost: Pricing.cost(price, usage) ?? 0 })
+    const usage: Usage = price === "live" ? reply.usage : { ...reply.usage, serviceTier: Pricing.batchTier }
+    const cost = price === "live" ? reply.cost : Pricing.cost(price, usage)
+    out.push({ customId, provider: reply.provider, model: reply.model, usage, cost: cost ?? 0 })
   }
   return out
 }

@@ -102,9 +102,9 @@ const overBudget = (
 const modelWorstCase = "(its prompt with its media and max_tokens, and its hosted tools' calls, or its inputs to " +
   "embed, at its model's highest price): ask for fewer max_tokens or max_tool_calls (or embed fewer inputs), or"
 
-// Why a provider batch may cost what it reserves, and how to make it cost less.
-const batchWorstCase = "(every line's prompt and max_tokens at its model's batch price): ask for fewer max_tokens " +
-  "or send fewer lines, or"
+// Why a batch may cost what it reserves, and how to make it cost less.
+const batchWorstCase = "(every line's prompt and max_tokens at its model's batch price, or at its live price where " +
+  "the gateway runs the batch as calls): ask for fewer max_tokens or send fewer lines, or"
 
 const isChat = (request: Request): request is ChatRequest => "messages" in request
 

@@ -1,0 +1,231 @@
+/**
+ * The gateway's own batch API, for a model none of whose deployments has one (docs/batch.md, "Batches run as
+ * calls"): a `BatchApi` whose batch is a run (`runs.ts`) of its lines as calls of the model, through the model's
+ * router as any call of it goes (its keys, limits, retries and fallbacks), a few at a time (the library's
+ * `Batch` default); each line's reply or typed error recorded once as its answer, from which the result is read as a
+ * provider's is. So the batch routes and the settlement take it as they take a provider's batch: the settlement records
+ * each line's cost once, and a line is not also a call's spend (it does not go through the gateway's call path).
+ *
+ * Any instance answers for a run, and one runs its lines at a time: the one holding the lease on its running, which it
+ * renews while it runs them. A retrieve of a run not ended takes the lease when it is free or lapsed (its instance
+ * stopped, or died) and runs the lines not yet answered. A line started is run whole: an instance stopping lets the
+ * lines it started end and records their answers before it gives the lease up, so a line is answered once and not run
+ * again. A cancel stops new lines (the ones running end), as does the end of the batch's window: the lines not run
+ * are then its result's cancelled or expired lines.
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import { randomUUID } from "node:crypto"
+import { ModelNotFoundError, ProviderUnavailableError } from "../../../LlmError.js"
+import type { LlmError } from "../../../LlmError.js"
+import type { BatchApi, BatchLine, BatchRequest, BatchStatus } from "../../../ProviderClient.js"
+import type { StoreUnavailableError } from "../../../Store.js"
+import { callConcurrency } from "../../batch/run.js"
+import type { Target } from "../engine.js"
+import { type Lease, type Recorded, RunStore } from "./runs.js"
+import { leaseTtl } from "./settlement.js"
+
+/** The provider the batches run as calls name: the gateway, which runs them. */
+export const provider = "gateway"
+
+/** How a run's id starts, before its random part and its model. */
+const prefix = "gwrun:"
+
+/** A new run's id, naming its `model`: what a batch's id carries as its provider's, so any instance finds the model. */
+function runId(model: string): string {
+  return `${prefix}${randomUUID()}:${model}`
+}
+
+/** The model a run's id names; `undefined` for the id of a provider's batch. */
+export function modelOf(batch: string): string | undefined {
+  // The random part is a UUID: 36 characters, then the colon before the model.
+  return batch.startsWith(prefix) ? batch.slice(prefix.length + 37) : undefined
+}
+
+/** What runs the batches: the window in which their lines may start, and the target a model's calls go to. */
+export interface Options {
+  /** How long after its start a run's lines may start; past it the run ends, expired. */
+  readonly window: Duration.Duration
+  /** The target of a model's calls; `undefined` for a model the configuration does not have. */
+  readonly resolve: (model: string) => Target | undefined
+}
+
+/** A run's status as its provider's would be: running until it ended, then how. */
+function statusOf(recorded: Recorded): BatchStatus {
+  const total = recorded.run.lines.length
+  let succeeded = 0
+  let failed = 0
+  for (const answer of recorded.answers.values()) {
+    if (Result.isSuccess(answer)) succeeded++
+    else failed++
+  }
+  const state = !recorded.ended
+    ? "running"
+    : succeeded + failed === total
+    ? "completed"
+    : recorded.cancelled
+    ? "cancelled"
+    : "expired"
+  // As a provider counts them: a line a cancelled or expired batch never ran is a failed one.
+  return { id: recorded.run.id, state, total, succeeded, failed: state === "running" ? failed : total - succeeded }
+}
+
+/** A run's answers as its result's lines, in its order; a line not run is the batch's cancelled or expired line. */
+function linesOf(recorded: Recorded, status: BatchStatus): ReadonlyArray<BatchLine> {
+  const out: Array<BatchLine> = []
+  for (const [position, { customId }] of recorded.run.lines.entries()) {
+    const answer = recorded.answers.get(customId)
+    if (answer !== undefined) out.push({ customId, position, outcome: answer })
+    else if (status.state === "cancelled" || status.state === "expired") {
+      out.push({ customId, position, outcome: status.state })
+    }
+  }
+  return out
+}
+
+/** The gateway's batch API over the runs' store, its runs' fibers in the scope it is made in. */
+export const make = Effect.fnUntraced(function*(options: Options) {
+  const runs = yield* RunStore
+  const lasting = yield* Effect.scope
+  // This instance, as the lease on a run's running names its holder.
+  const holder = `gateway-${randomUUID()}`
+  const ttl = Duration.toMillis(leaseTtl)
+  // The runs this instance runs now: a retrieve meeting one leaves it to that running.
+  const running = new Set<string>()
+
+  function unavailable(model: string) {
+    return (error: StoreUnavailableError): LlmError =>
+      new ProviderUnavailableError({ provider, model, status: 503, detail: error.reason })
+  }
+
+  function leased(run: string): Effect.Effect<Lease, StoreUnavailableError> {
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => runs.lease(run, holder, now, now + ttl))
+  }
+
+  /**
+   * One line called as a call of its model and its answer recorded, uninterruptibly: an instance stopping lets the
+   * line end and keeps its answer, so it is not run again.
+   */
+  function answered(run: string, target: Target | undefined, model: string, line: BatchRequest) {
+    const called = target === undefined
+      ? Effect.fail(
+        new ModelNotFoundError({ provider, model, detail: "the gateway's configuration no longer has this model" })
+      )
+      : target.llm.chat(line.request)
+    return Effect.uninterruptible(
+      Effect.flatMap(Effect.result(called), (answer) => runs.answer(run, line.customId, answer))
+    )
+  }
+
+  /**
+   * The lines of `run` not yet answered, run under this instance's lease, a few at a time, each started only while
+   * the lease is held, the run not cancelled and its window open; then the run recorded ended, unless the lease was
+   * lost (its new holder runs the rest).
+   */
+  const work = Effect.fn("BatchCalls.work")(function*(run: string) {
+    const recorded = yield* runs.read(run)
+    if (recorded === undefined || recorded.ended) return
+    const { lines, model, startedAt } = recorded.run
+    const target = options.resolve(model)
+    const closesAt = startedAt + Duration.toMillis(options.window)
+    let stop: "lost" | "ended" | undefined
+    yield* Effect.forEach(
+      lines.filter((line) => !recorded.answers.has(line.customId)),
+      (line) =>
+        Effect.gen(function*() {
+          if (stop !== undefined) return
+          // Renewed before each line: a lease lost (this instance stalled past it) leaves the rest to its new holder.
+          const lease = yield* leased(run)
+          if (lease === "lost") stop = "lost"
+          else if (lease === "cancelled" || (yield* Clock.currentTimeMillis) >= closesAt) stop ??= "ended"
+          else yield* answered(run, target, model, line)
+        }),
+      { concurrency: callConcurrency, discard: true }
+    )
+    if (stop !== "lost") yield* Effect.flatMap(Clock.currentTimeMillis, (now) => runs.end(run, holder, now))
+  })
+
+  /** The lease renewed while a line runs longer than a renewal's period, for the scope. */
+  function renewing(run: string) {
+    return Effect.forkScoped(
+      Effect.repeat(Effect.ignore(leased(run)), Schedule.spaced(Duration.divideUnsafe(leaseTtl, 3)))
+    )
+  }
+
+  /**
+   * `run` run here, in the background for the batch API's life, when this instance runs it not already and takes its
+   * lease; a running that failed (the store away) is left to the next retrieve.
+   */
+  function runHere(run: string): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (running.has(run)) return Effect.void
+      running.add(run)
+      return runningHere(run)
+    })
+  }
+
+  /** `run`'s lines run under its lease when this instance takes it, forked for the batch API's life. */
+  function runningHere(run: string): Effect.Effect<void> {
+    const held = Effect.acquireUseRelease(
+      Effect.orElseSucceed(leased(run), () => "lost" as const),
+      (lease) => lease === "lost" ? Effect.void : Effect.scoped(Effect.andThen(renewing(run), work(run))),
+      (lease) => lease === "lost" ? Effect.void : Effect.ignore(runs.unlease(run, holder))
+    )
+    return held.pipe(
+      Effect.catch((error) =>
+        Effect.logWarning("a batch's lines stopped running; a retrieve runs them again").pipe(
+          Effect.annotateLogs({ reason: error.reason })
+        )
+      ),
+      Effect.ensuring(Effect.sync(() => running.delete(run))),
+      Effect.forkIn(lasting),
+      Effect.asVoid
+    )
+  }
+
+  /** What is recorded of `run`; a run not recorded (forgotten, or in another instance's memory) as not found. */
+  function recordedOf(run: string, model: string): Effect.Effect<Recorded, LlmError> {
+    return Effect.flatMap(Effect.mapError(runs.read(run), unavailable(model)), (recorded) =>
+      recorded === undefined
+        ? Effect.fail(
+          new ModelNotFoundError({
+            provider,
+            model,
+            status: 404,
+            detail: "no batch run as calls of this id is kept here (forgotten, or kept by another instance's memory)"
+          })
+        )
+        : Effect.succeed(recorded))
+  }
+
+  /** `run` as it stands; its running taken up here when it is not ended and nobody runs it. */
+  function retrieve(run: string, model: string): Effect.Effect<BatchStatus, LlmError> {
+    return Effect.flatMap(recordedOf(run, model), (recorded) => {
+      const status = statusOf(recorded)
+      return status.state === "running" ? Effect.as(runHere(run), status) : Effect.succeed(status)
+    })
+  }
+
+  const api: BatchApi = {
+    submit: (requests, model) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const run = { id: runId(model), model, lines: requests, startedAt: now }
+        yield* Effect.mapError(runs.start(run, now), unavailable(model))
+        yield* runHere(run.id)
+        return { id: run.id, state: "running", total: requests.length, succeeded: 0, failed: 0 } as const
+      }),
+    retrieve: (run, model) => retrieve(run, model),
+    cancel: (run, model) =>
+      Effect.andThen(
+        Effect.mapError(Effect.flatMap(Clock.currentTimeMillis, (now) => runs.cancel(run, now)), unavailable(model)),
+        retrieve(run, model)
+      ),
+    results: (status, model) =>
+      Effect.map(recordedOf(status.id, model), (recorded) => linesOf(recorded, statusOf(recorded)))
+  }
+  return api
+})

@@ -1,0 +1,185 @@
+/**
+ * The batches the gateway runs as calls (`runs.ts`' `RunStore`) in the gateway's shared store, for instances that
+ * share a Redis without a database: any instance on it answers a run's retrieve, cancel and result files, and takes up
+ * the running of one whose instance stopped. Each step that writes is one Lua script, so it is one atomic step as the
+ * SQL store's statements are, and keeps the same bounds: a run holds an answer for each of its lines at most, and is
+ * forgotten, its answers with it, once a run is started past `store.ts`' `bounds.batchTtl` from its start.
+ *
+ * Under `<prefix>:batches:`: a run is a hash (`run:<id>`: its model, its lines' JSON, its start, the lease's holder and
+ * end, when it was cancelled and when it ended), the set of its lines' custom ids (`run:<id>:ids`) and the hash of its
+ * answers by custom id (`run:<id>:answers`, each the JSON the SQL store keeps); the runs in the order of their starts
+ * (`runs:order`), whence the start of a run forgets those past their time.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redis from "effect/persistence/Redis"
+import type * as Store from "../../../Store.js"
+import {
+  answerJson,
+  answerOf,
+  decodeLines,
+  encodeAnswer,
+  encodeLines,
+  type Lease,
+  type Runs,
+  RunStore
+} from "./runs.js"
+import { bounds } from "./store.js"
+
+// ARGV: the prefix, the run's id, model, lines' JSON, start, its custom ids (one a line), the first start kept, and
+// how long Redis keeps it at most (ms: past its time, a run nobody starts after is let go of all the same).
+const startScript = Redis.script(
+  (prefix: string, id: string, model: string, lines: string, startedAt: number, ids: string, since: number) => [
+    prefix,
+    id,
+    model,
+    lines,
+    startedAt,
+    ids,
+    since,
+    Duration.toMillis(bounds.batchTtl)
+  ],
+  {
+    numberOfKeys: 0,
+    lua: `
+local prefix, id = ARGV[1], ARGV[2]
+local order = prefix .. "runs:order"
+for _, gone in ipairs(redis.call("ZRANGEBYSCORE", order, "-inf", "(" .. ARGV[7])) do
+  local key = prefix .. "run:" .. gone
+  redis.call("DEL", key, key .. ":ids", key .. ":answers")
+  redis.call("ZREM", order, gone)
+end
+local key = prefix .. "run:" .. id
+if redis.call("EXISTS", key) == 1 then return 0 end
+redis.call("HSET", key, "model", ARGV[3], "lines", ARGV[4], "started", ARGV[5])
+for customId in string.gmatch(ARGV[6], "[^\\n]+") do redis.call("SADD", key .. ":ids", customId) end
+redis.call("ZADD", order, ARGV[5], id)
+redis.call("PEXPIRE", key, ARGV[8])
+redis.call("PEXPIRE", key .. ":ids", ARGV[8])
+return 1
+`
+  }
+).withReturnType<number>()
+
+// ARGV: the run's key, the holder, now, until. Its reply: "held", "cancelled" or "lost", as `Runs.lease`.
+const leaseScript = Redis.script(
+  (key: string, holder: string, now: number, until: number) => [key, holder, now, until],
+  {
+    numberOfKeys: 0,
+    lua: `
+local key, holder = ARGV[1], ARGV[2]
+local kept = redis.call("HMGET", key, "started", "holder", "until", "cancelled", "ended")
+if not kept[1] or kept[5] then return "lost" end
+if kept[2] and kept[2] ~= holder and tonumber(kept[3]) > tonumber(ARGV[3]) then return "lost" end
+redis.call("HSET", key, "holder", holder, "until", ARGV[4])
+if kept[4] then return "cancelled" end
+return "held"
+`
+  }
+).withReturnType<string>()
+
+// ARGV: the run's key, the holder.
+const unleaseScript = Redis.script((key: string, holder: string) => [key, holder], {
+  numberOfKeys: 0,
+  lua: `
+if redis.call("HGET", ARGV[1], "holder") == ARGV[2] then redis.call("HDEL", ARGV[1], "holder", "until") end
+return 1
+`
+}).withReturnType<number>()
+
+// ARGV: the run's key, the custom id, the answer's JSON. 1 when it was the line's first.
+const answerScript = Redis.script((key: string, customId: string, answer: string) => [key, customId, answer], {
+  numberOfKeys: 0,
+  lua: `
+if redis.call("SISMEMBER", ARGV[1] .. ":ids", ARGV[2]) == 0 then return 0 end
+local first = redis.call("HSETNX", ARGV[1] .. ":answers", ARGV[2], ARGV[3])
+if first == 1 then redis.call("PEXPIRE", ARGV[1] .. ":answers", redis.call("PTTL", ARGV[1])) end
+return first
+`
+}).withReturnType<number>()
+
+// ARGV: the run's key, now.
+const cancelScript = Redis.script((key: string, now: number) => [key, now], {
+  numberOfKeys: 0,
+  lua: `
+if redis.call("EXISTS", ARGV[1]) == 1 then redis.call("HSETNX", ARGV[1], "cancelled", ARGV[2]) end
+return 1
+`
+}).withReturnType<number>()
+
+// ARGV: the run's key, the holder, now.
+const endScript = Redis.script((key: string, holder: string, now: number) => [key, holder, now], {
+  numberOfKeys: 0,
+  lua: `
+local kept = redis.call("HMGET", ARGV[1], "holder", "ended")
+if kept[1] ~= ARGV[2] or kept[2] then return 0 end
+redis.call("HSET", ARGV[1], "ended", ARGV[3])
+redis.call("HDEL", ARGV[1], "holder", "until")
+return 1
+`
+}).withReturnType<number>()
+
+// ARGV: the run's key. Its reply: the run's model, lines, start, cancelled and ended (false when unset), then its
+// answers as custom id and JSON, in turn; empty when it is not kept.
+const readScript = Redis.script((key: string) => [key], {
+  numberOfKeys: 0,
+  lua: `
+local kept = redis.call("HMGET", ARGV[1], "model", "lines", "started", "cancelled", "ended")
+if not kept[1] then return {} end
+local out = kept
+for _, field in ipairs(redis.call("HGETALL", ARGV[1] .. ":answers")) do table.insert(out, field) end
+return out
+`
+}).withReturnType<ReadonlyArray<string | null>>()
+
+/** The runs in `store`'s Redis, shared by every instance on it. */
+export const layerRedis = (store: Store.Store): Layer.Layer<RunStore> =>
+  Layer.sync(RunStore, (): Runs => {
+    const { connection } = store
+    const prefix = `${connection.prefix}:batches:`
+    const keyOf = (run: string) => `${prefix}run:${run}`
+    const start = connection.eval(startScript)
+    const lease = connection.eval(leaseScript)
+    const unlease = connection.eval(unleaseScript)
+    const answer = connection.eval(answerScript)
+    const cancel = connection.eval(cancelScript)
+    const end = connection.eval(endScript)
+    const read = connection.eval(readScript)
+    const batchTtl = Duration.toMillis(bounds.batchTtl)
+    return {
+      start: (run, now) =>
+        Effect.asVoid(
+          start(
+            prefix,
+            run.id,
+            run.model,
+            encodeLines(run.lines),
+            run.startedAt,
+            run.lines.map((line) => line.customId).join("\n"),
+            now - batchTtl
+          )
+        ),
+      lease: (run, holder, now, until) => Effect.map(lease(keyOf(run), holder, now, until), (held) => held as Lease),
+      unlease: (run, holder) => Effect.asVoid(unlease(keyOf(run), holder)),
+      answer: (run, customId, kept) =>
+        Effect.map(answer(keyOf(run), customId, encodeAnswer(answerJson(kept))), (first) => first === 1),
+      cancel: (run, now) => Effect.asVoid(cancel(keyOf(run), now)),
+      end: (run, holder, now) => Effect.asVoid(end(keyOf(run), holder, now)),
+      read: (run) =>
+        Effect.map(read(keyOf(run)), (reply) => {
+          const [model, lines, started, cancelled, ended, ...answers] = reply
+          if (typeof model !== "string" || typeof lines !== "string") return undefined
+          const byId = new Map<string, ReturnType<typeof answerOf>>()
+          for (let at = 0; at + 1 < answers.length; at += 2) {
+            byId.set(String(answers[at]), answerOf(String(answers[at + 1])))
+          }
+          return {
+            run: { id: run, model, lines: decodeLines(lines), startedAt: Number(started) },
+            answers: byId,
+            cancelled: typeof cancelled === "string",
+            ended: typeof ended === "string"
+          }
+        })
+    }
+  })

@@ -1,0 +1,177 @@
+/**
+ * The contract every backend of the batches the gateway runs as calls (`batches/runs.ts`' `RunStore`) keeps, run
+ * against each (`test/gateway/batchRuns.test.ts`: memory, SQLite, Postgres and Redis): a run recorded once, its lines read
+ * back as they were made (any text, any reply limit); its lease held by one holder at a time until it lapses, renewed
+ * by its holder, cancelled for its holder once the run is, lost to all once the run ended; each line answered once,
+ * its first answer kept (a reply or a typed error, read back as it was), never a line the run does not hold (for any
+ * sequence of answers); a run ended by its lease's holder only; forgotten with its batch's record.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as fc from "fast-check"
+import { ChatResponse, emptyUsage } from "../../src/ChatResponse.js"
+import type * as Runs from "../../src/internal/gateway/batches/runs.js"
+import { bounds } from "../../src/internal/gateway/batches/store.js"
+import { InvalidRequestError, RateLimitError } from "../../src/LlmError.js"
+import * as Message from "../../src/Message.js"
+import { effectProp } from "../utils/effectProp.js"
+import type { StoreBackend } from "../utils/sqlDatabases.js"
+
+/** The runs of the properties: fewer on the backends whose steps are slower. */
+const runsOf = { memory: 100, SQLite: 20, Postgres: 10, Redis: 20 } as const
+
+/** A backend of the store: its name, and its service, each time the effect runs a new one. */
+export interface Backend {
+  readonly name: keyof typeof runsOf
+  readonly store: StoreBackend<Runs.Runs>["store"]
+}
+
+const month = Duration.toMillis(bounds.batchTtl)
+
+/** A run of `count` lines (custom ids `line-<i>`), each of `text` and `maxTokens`. */
+const runOf = (id: string, count: number, startedAt = 1_000, text = "Hello", maxTokens = 100): Runs.Run => ({
+  id,
+  model: "gpt-4.1-mini",
+  startedAt,
+  lines: Array.from({ length: count }, (_, i) => ({
+    customId: `line-${i}`,
+    request: { model: "gpt-4.1-mini", maxTokens, messages: [Message.user(`${text} ${i}`)] }
+  }))
+})
+
+const replyOf = (text: string): ChatResponse =>
+  ChatResponse.make({
+    id: `chatcmpl-${text.length}`,
+    model: "gpt-4.1-mini",
+    provider: "sim",
+    text,
+    toolCalls: [],
+    finishReason: "stop",
+    usage: { ...emptyUsage, promptTokens: 12, completionTokens: 8 },
+    cost: 0.000017,
+    latency: Duration.millis(40),
+    keyId: "sk-…0001#b0b3"
+  })
+
+const failures = [
+  new RateLimitError({ provider: "sim", model: "gpt-4.1-mini", status: 429, retryAfter: Duration.seconds(2) }),
+  new InvalidRequestError({ provider: "sim", model: "gpt-4.1-mini", status: 400, detail: "max_tokens is too large" })
+]
+
+export const batchRunsContract = (backend: Backend) =>
+  describe(`batches run as calls' store contract: ${backend.name}`, () => {
+    it.live(`${backend.name}: a run is recorded once, its lines read back as they were made`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        expect(yield* store.read("gwrun:none")).toBeUndefined()
+        const run = runOf("gwrun:a", 3)
+        yield* store.start(run, 1_000)
+        yield* store.start(runOf("gwrun:a", 1, 2_000), 2_000)
+        const read = yield* store.read("gwrun:a")
+        expect(read).toEqual({ run, answers: new Map(), cancelled: false, ended: false })
+      }).pipe(Effect.scoped))
+
+    effectProp(
+      `${backend.name}: any line's text and reply limit read back as made`,
+      fc.record({ text: fc.string({ unit: "grapheme", maxLength: 40 }), maxTokens: fc.integer({ min: 1, max: 1e6 }) }),
+      ({ maxTokens, text }) =>
+        Effect.gen(function*() {
+          const store = yield* backend.store
+          const run = runOf("gwrun:text", 2, 1_000, text, maxTokens)
+          yield* store.start(run, 1_000)
+          expect((yield* store.read(run.id))?.run).toEqual(run)
+        }),
+      runsOf[backend.name]
+    )
+
+    it.live(`${backend.name}: the lease is one holder's until it lapses; cancelled, then lost once the run ended`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        yield* store.start(runOf("gwrun:l", 2), 1_000)
+        expect(yield* store.lease("gwrun:none", "a", 1_000, 2_000)).toBe("lost")
+        expect(yield* store.lease("gwrun:l", "a", 1_000, 2_000)).toBe("held")
+        expect(yield* store.lease("gwrun:l", "b", 1_999, 3_000)).toBe("lost")
+        // Renewed by its holder, then lapsed: the next takes it.
+        expect(yield* store.lease("gwrun:l", "a", 1_500, 2_500)).toBe("held")
+        expect(yield* store.lease("gwrun:l", "b", 2_400, 3_000)).toBe("lost")
+        expect(yield* store.lease("gwrun:l", "b", 2_500, 3_500)).toBe("held")
+        // Given up by another than its holder: still its holder's; by its holder: free.
+        yield* store.unlease("gwrun:l", "a")
+        expect(yield* store.lease("gwrun:l", "a", 2_600, 3_600)).toBe("lost")
+        yield* store.unlease("gwrun:l", "b")
+        expect(yield* store.lease("gwrun:l", "a", 2_600, 3_600)).toBe("held")
+        yield* store.cancel("gwrun:l", 2_700)
+        expect(yield* store.lease("gwrun:l", "a", 2_700, 3_700)).toBe("cancelled")
+        expect(yield* store.lease("gwrun:l", "b", 2_700, 3_700)).toBe("lost")
+        // Ended by another than its holder: not ended; by its holder: ended, the lease lost to all.
+        yield* store.end("gwrun:l", "b", 2_800)
+        expect((yield* store.read("gwrun:l"))?.ended).toBe(false)
+        yield* store.end("gwrun:l", "a", 2_800)
+        expect(yield* store.read("gwrun:l")).toMatchObject({ cancelled: true, ended: true })
+        expect(yield* store.lease("gwrun:l", "a", 2_900, 3_900)).toBe("lost")
+        expect(yield* store.lease("gwrun:l", "b", 9_000, 9_900)).toBe("lost")
+      }).pipe(Effect.scoped))
+
+    it.live(`${backend.name}: a line's first answer stays, a reply or a typed error read back as it was`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        yield* store.start(runOf("gwrun:x", 3), 1_000)
+        expect(yield* store.answer("gwrun:x", "line-0", Result.succeed(replyOf("hi")))).toBe(true)
+        expect(yield* store.answer("gwrun:x", "line-0", Result.fail(failures[0]!))).toBe(false)
+        expect(yield* store.answer("gwrun:x", "line-1", Result.fail(failures[0]!))).toBe(true)
+        expect(yield* store.answer("gwrun:x", "line-2", Result.fail(failures[1]!))).toBe(true)
+        // No line of the run, or no run.
+        expect(yield* store.answer("gwrun:x", "line-9", Result.succeed(replyOf("no")))).toBe(false)
+        expect(yield* store.answer("gwrun:none", "line-0", Result.succeed(replyOf("no")))).toBe(false)
+        const answers = (yield* store.read("gwrun:x"))!.answers
+        expect([...answers.keys()].sort()).toEqual(["line-0", "line-1", "line-2"])
+        expect(answers.get("line-0")).toEqual(Result.succeed(replyOf("hi")))
+        const limited = answers.get("line-1")!
+        expect(Result.isFailure(limited) && limited.failure).toBeInstanceOf(RateLimitError)
+        expect(limited).toEqual(Result.fail(failures[0]!))
+        const invalid = answers.get("line-2")!
+        expect(Result.isFailure(invalid) && invalid.failure).toBeInstanceOf(InvalidRequestError)
+        expect(invalid).toEqual(Result.fail(failures[1]!))
+      }).pipe(Effect.scoped))
+
+    effectProp(
+      `${backend.name}: any answers, in any order, keep each line's first and no line the run does not hold`,
+      fc.record({
+        count: fc.integer({ min: 1, max: 6 }),
+        answers: fc.array(fc.record({ line: fc.integer({ min: 0, max: 8 }), ok: fc.boolean() }), { maxLength: 20 })
+      }),
+      ({ answers, count }) =>
+        Effect.gen(function*() {
+          const store = yield* backend.store
+          yield* store.start(runOf("gwrun:p", count), 1_000)
+          const kept = new Map<string, Runs.Answer>()
+          for (const [index, { line, ok }] of answers.entries()) {
+            const customId = `line-${line}`
+            const answer: Runs.Answer = ok ? Result.succeed(replyOf(`r${index}`)) : Result.fail(failures[index % 2]!)
+            const first = line < count && !kept.has(customId)
+            if (first) kept.set(customId, answer)
+            expect(yield* store.answer("gwrun:p", customId, answer)).toBe(first)
+          }
+          expect((yield* store.read("gwrun:p"))!.answers).toEqual(kept)
+        }),
+      runsOf[backend.name]
+    )
+
+    it.live(`${backend.name}: a run is forgotten with its batch's record, its answers with it`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        yield* store.start(runOf("gwrun:old", 1), 1_000)
+        yield* store.answer("gwrun:old", "line-0", Result.succeed(replyOf("old")))
+        // On its last instant, then past it.
+        yield* store.start(runOf("gwrun:new", 1, 1_000 + month), 1_000 + month)
+        expect(yield* store.read("gwrun:old")).toBeDefined()
+        yield* store.start(runOf("gwrun:newer", 1, 1_001 + month), 1_001 + month)
+        expect(yield* store.read("gwrun:old")).toBeUndefined()
+        // Started again under its id, it holds no answer of the one forgotten.
+        yield* store.start(runOf("gwrun:old", 1, 1_001 + month), 1_001 + month)
+        expect((yield* store.read("gwrun:old"))?.answers.size).toBe(0)
+        expect(yield* store.read("gwrun:new")).toBeDefined()
+      }).pipe(Effect.scoped))
+  })

@@ -1,0 +1,67 @@
+/**
+ * The gateway's own batch API (`batches/calls.ts`) over the runs' memory store, on the `TestClock`: a batch whose
+ * window closed before its lines started ends expired, every line its expired line; a line whose model the
+ * configuration no longer has is that line's typed error, once. (Over loopback, with the official clients and the
+ * simulator: test/e2e/GatewayBatchesAsCalls.)
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
+import * as TestClock from "effect/testing/TestClock"
+import * as Calls from "../../src/internal/gateway/batches/calls.js"
+import * as Runs from "../../src/internal/gateway/batches/runs.js"
+import * as Message from "../../src/Message.js"
+import type { BatchApi, Credentials } from "../../src/ProviderClient.js"
+
+const credentials: Credentials = { key: Redacted.make("sk-test"), keyId: "sk-…test" }
+
+const requests = (count: number) =>
+  Array.from({ length: count }, (_, i) => ({
+    customId: `line-${i}`,
+    request: { model: "gone", maxTokens: 10, messages: [Message.user(`Hello ${i}`)] }
+  }))
+
+/** The status once the run ended, read every simulated second. */
+const endedOf = (api: BatchApi, id: string) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 100; i++) {
+      const status = yield* api.retrieve(id, "gone", credentials)
+      if (status.state !== "running") return status
+      yield* TestClock.adjust("1 second")
+    }
+    return yield* Effect.die(new Error("the run never ended"))
+  })
+
+describe("the gateway's batch API, lines run as calls", () => {
+  it.effect("a run whose window closed before its lines started ends expired, every line expired", () =>
+    Effect.gen(function*() {
+      const api = yield* Calls.make({ window: Duration.zero, resolve: () => undefined })
+      const submitted = yield* api.submit(requests(3), "gone", credentials)
+      expect(submitted).toMatchObject({ state: "running", total: 3, succeeded: 0, failed: 0 })
+      const status = yield* endedOf(api, submitted.id)
+      expect(status).toMatchObject({ state: "expired", total: 3, succeeded: 0, failed: 3 })
+      const lines = yield* api.results(status, "gone", credentials)
+      expect(lines.map((line) => [line.customId, line.position, line.outcome])).toEqual([
+        ["line-0", 0, "expired"],
+        ["line-1", 1, "expired"],
+        ["line-2", 2, "expired"]
+      ])
+    }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)))
+
+  it.effect("a line of a model no longer configured is its typed error, each line once", () =>
+    Effect.gen(function*() {
+      const api = yield* Calls.make({ window: Duration.days(1), resolve: () => undefined })
+      const submitted = yield* api.submit(requests(5), "gone", credentials)
+      const status = yield* endedOf(api, submitted.id)
+      expect(status).toMatchObject({ state: "completed", total: 5, succeeded: 0, failed: 5 })
+      const lines = yield* api.results(status, "gone", credentials)
+      expect(lines.map((line) => line.customId)).toEqual(["line-0", "line-1", "line-2", "line-3", "line-4"])
+      for (const { outcome } of lines) {
+        expect(typeof outcome !== "string" && Result.isFailure(outcome) && outcome.failure._tag).toBe(
+          "ModelNotFoundError"
+        )
+      }
+    }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)))
+})
