@@ -350,20 +350,16 @@ export const layerSql = (database: Sql.Database): Layer.Layer<BatchStore> =>
           sqlBounds,
           "listing batches",
           Effect.gen(function*() {
-            const since = batchesBefore(now)
-            if (after === undefined) {
-              const rows = yield* sql<IdRow>`SELECT id, created_at FROM batch_records
-                WHERE kind = ${kind} AND owner = ${owner} AND created_at >= ${since}
-                ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`
-              return { ids: rows.slice(0, limit).map((row) => row.id), hasMore: rows.length > limit }
-            }
-            const [cursor] = yield* sql<IdRow>`SELECT id, created_at FROM batch_records
-              WHERE id = ${after} AND kind = ${kind} AND owner = ${owner} AND created_at >= ${since}`
-            if (cursor === undefined) return { ids: [], hasMore: false }
-            const at = Number(cursor.created_at)
-            const rows = yield* sql<IdRow>`SELECT id, created_at FROM batch_records
-              WHERE kind = ${kind} AND owner = ${owner} AND created_at >= ${since}
-              AND (created_at < ${at} OR (created_at = ${at} AND id < ${after}))
+            const mine = sql`kind = ${kind} AND owner = ${owner} AND created_at >= ${batchesBefore(now)}`
+            const [cursor] = after === undefined
+              ? []
+              : yield* sql<IdRow>`SELECT id, created_at FROM batch_records WHERE id = ${after} AND ${mine}`
+            if (after !== undefined && cursor === undefined) return { ids: [], hasMore: false }
+            const older = cursor === undefined ? [] : [
+              sql`(created_at < ${Number(cursor.created_at)}
+                OR (created_at = ${Number(cursor.created_at)} AND id < ${cursor.id}))`
+            ]
+            const rows = yield* sql<IdRow>`SELECT id, created_at FROM batch_records WHERE ${sql.and([mine, ...older])}
               ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`
             return { ids: rows.slice(0, limit).map((row) => row.id), hasMore: rows.length > limit }
           })
