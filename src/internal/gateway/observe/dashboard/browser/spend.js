@@ -36,7 +36,7 @@
   }
   var label = function(value) {
     if (measure.value !== "cost") return String(Math.round(value))
-    return "$" + (value === 0 ? "0" : value < 0.01 ? value.toFixed(5) : value.toFixed(2))
+    return money(value, 5, 2)
   }
   // Dollars to the micro-dollar; a saving below zero (caching's writes cost more than its reads saved) with its sign.
   var dollars = function(value) {
