@@ -50,10 +50,7 @@
     return {
       // The newest twenty: each is read from its provider at every poll.
       path: "admin/batches?limit=20",
-      read: function(response) {
-        if (!response.ok) throw new Error("HTTP " + response.status)
-        return response.json().then(draw)
-      }
+      draw: draw
     }
   })
 })()

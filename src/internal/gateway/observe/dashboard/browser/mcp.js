@@ -33,10 +33,7 @@
   pollAdmin("observe", section, function() {
     return {
       path: "admin/mcp/servers",
-      read: function(response) {
-        if (!response.ok) throw new Error("HTTP " + response.status)
-        return response.json().then(draw)
-      }
+      draw: draw
     }
   })
 })()

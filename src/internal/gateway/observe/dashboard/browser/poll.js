@@ -24,12 +24,12 @@ function adminKeyHeaders() {
 }
 
 /**
- * Polls an admin section while `permission` is granted. `request` names the path to ask now and reads its answer
- * (any status but a refusal, which hides `section` here); a failed read waits for the next turn. Returns the poll,
- * to ask at once (a filter applied).
+ * Polls an admin section while `permission` is granted. `request` names the path to ask now and draws its answer's
+ * JSON (a refusal hides `section` here; any other failure, or an answer that does not read, waits for the next
+ * turn). Returns the poll, to ask at once (a filter applied).
  * @param {string} permission
  * @param {HTMLElement} section
- * @param {() => { path: string, read: (response: Response) => Promise<unknown> | undefined }} request
+ * @param {() => { path: string, draw: (answer: any) => void }} request
  * @returns {() => void}
  */
 function pollAdmin(permission, section, request) {
@@ -48,7 +48,8 @@ function pollAdmin(permission, section, request) {
           section.hidden = true
           return
         }
-        return asked.read(response)
+        if (!response.ok) throw new Error("HTTP " + response.status)
+        return response.json().then(asked.draw)
       })
       .catch(function() {
         return undefined

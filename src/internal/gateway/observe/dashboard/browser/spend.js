@@ -190,12 +190,9 @@
     var first = (Math.floor(Date.now() / span.millis) - span.slots + 1) * span.millis
     return {
       path: "admin/spend?group_by=" + group.value + "&bucket=" + range.value + "&from=" + first / 1000,
-      read: function(response) {
-        if (!response.ok) throw new Error("HTTP " + response.status)
-        return response.json().then(function(answer) {
-          draw(answer, first)
-          section.hidden = false
-        })
+      draw: function(answer) {
+        draw(answer, first)
+        section.hidden = false
       }
     }
   })
