@@ -64,6 +64,7 @@ export default tseslint.config(
         adminKeyStorage: "readonly",
         adminKeyHeaders: "readonly",
         pollAdmin: "readonly",
+        money: "readonly",
         tableCell: "readonly"
       }
     }

@@ -16,14 +16,7 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import {
-  adminKey,
-  type Cell,
-  type DomDocument,
-  openDashboard,
-  readUntil,
-  screenshot
-} from "../utils/dashboardHarness.js"
+import { adminKey, openDashboard, readUntil, screenshot, sectionShown, tableRows } from "../utils/dashboardHarness.js"
 import { eventually } from "../utils/eventually.js"
 import { get } from "../utils/gatewayHarness.js"
 import * as OidcIssuer from "../utils/oidcIssuer.js"
@@ -136,29 +129,10 @@ const sum = (values: ReadonlyArray<number>) => values.reduce((total, value) => t
 
 /** The batches section's rows, by batch id, each cell by its test id; and whether it is shown. */
 const readBatches = (page: Page) =>
-  Effect.promise(() =>
-    page.evaluate(() => {
-      const document = (globalThis as unknown as { readonly document: DomDocument }).document
-      const batches: Record<string, Record<string, { text: string; value: number | undefined }>> = {}
-      for (const row of Array.from(document.querySelectorAll("tr[data-testid=batch]"))) {
-        const cells: Record<string, { text: string; value: number | undefined }> = {}
-        for (const cell of Array.from(row.querySelectorAll("td[data-testid]"))) {
-          const value = cell.dataset["value"]
-          cells[cell.dataset["testid"]!] = {
-            text: cell.textContent ?? "",
-            value: value === undefined ? undefined : Number(value)
-          }
-        }
-        batches[row.dataset["batch"]!] = cells
-      }
-      const section = document.querySelector("[data-testid=batches]") as unknown as { readonly hidden: boolean }
-      return { shown: !section.hidden, order: Object.keys(batches), batches }
-    }) as Promise<{
-      readonly shown: boolean
-      readonly order: ReadonlyArray<string>
-      readonly batches: Readonly<Record<string, Readonly<Record<string, Cell>>>>
-    }>
-  )
+  Effect.gen(function*() {
+    const batches = yield* tableRows(page, "batch", "batch")
+    return { shown: yield* sectionShown(page, "batches"), order: Object.keys(batches), batches }
+  })
 
 /** Unix seconds as the page shows them. */
 const shownTime = (seconds: number) => new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 19)

@@ -22,7 +22,9 @@ import {
   openDashboard,
   readUntil,
   screenshot,
-  serve
+  sectionShown,
+  serve,
+  tableRows
 } from "../utils/dashboardHarness.js"
 import { changingServer, effectServer, type ListedTool } from "../utils/mcpUpstreams.js"
 
@@ -32,28 +34,11 @@ interface McpReading {
   readonly tools: Readonly<Record<string, Readonly<Record<string, Cell>>>>
 }
 
-const readMcp = (page: Page) =>
-  Effect.promise((): Promise<McpReading> =>
-    page.evaluate(() => {
-      const document = (globalThis as unknown as { readonly document: DomDocument }).document
-      const tools: Record<string, Record<string, { text: string; value: number | undefined }>> = {}
-      for (const row of Array.from(document.querySelectorAll("tr[data-testid=mcp-tool]"))) {
-        const cells: Record<string, { text: string; value: number | undefined }> = {}
-        for (const cell of Array.from(row.querySelectorAll("td[data-testid]"))) {
-          const value = cell.dataset["value"]
-          cells[cell.dataset["testid"]!] = {
-            text: cell.textContent ?? "",
-            value: value === undefined ? undefined : Number(value)
-          }
-        }
-        tools[row.dataset["tool"]!] = cells
-      }
-      const hidden = (id: string) =>
-        (document.querySelector(`[data-testid=${id}]`) as unknown as { readonly hidden: boolean } | null)?.hidden ??
-          true
-      return { shown: !hidden("mcp"), tools }
-    })
-  )
+const readMcp = (page: Page): Effect.Effect<McpReading> =>
+  Effect.gen(function*() {
+    const tools = yield* tableRows(page, "mcp-tool", "tool")
+    return { shown: yield* sectionShown(page, "mcp"), tools }
+  })
 
 // The app key's calls, as the official SDK's client makes them.
 const callAll = (url: string, calls: ReadonlyArray<readonly [string, Record<string, unknown>]>) =>

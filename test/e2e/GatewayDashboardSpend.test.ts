@@ -23,7 +23,8 @@ import {
   readUntil,
   screenshot,
   serve,
-  submitKey
+  submitKey,
+  tableRows
 } from "../utils/dashboardHarness.js"
 
 const budgetKey = "gw-dashboard-budget-6c8e0a2b4d"
@@ -41,38 +42,32 @@ interface SpendReading {
   readonly cache: Readonly<Record<string, Readonly<Record<"cached" | "written" | "saved", string>>>>
 }
 
-const readSpend = (page: Page) =>
-  Effect.promise((): Promise<SpendReading> =>
-    page.evaluate(() => {
-      const document = (globalThis as unknown as { readonly document: DomDocument }).document
-      const bars = Array.from(document.querySelectorAll("[data-testid=spend-bar]")).map((bar) => ({
-        group: bar.dataset["group"]!,
-        bucket: Number(bar.dataset["bucket"]),
-        value: Number(bar.dataset["value"])
-      }))
-      const legend = Array.from(document.querySelectorAll("[data-testid=spend-legend-item]")).map((item) =>
-        item.dataset["group"]!
-      )
-      const budgets: Record<string, Record<string, { text: string; value: number | undefined }>> = {}
-      for (const row of Array.from(document.querySelectorAll("tr[data-testid=budget]"))) {
-        const cells: Record<string, { text: string; value: number | undefined }> = {}
-        for (const cell of Array.from(row.querySelectorAll("td[data-testid]"))) {
-          const value = cell.dataset["value"]
-          cells[cell.dataset["testid"]!] = {
-            text: cell.textContent ?? "",
-            value: value === undefined ? undefined : Number(value)
-          }
-        }
-        budgets[row.dataset["key"]!] = cells
-      }
-      const cache: Record<string, Record<"cached" | "written" | "saved", string>> = {}
-      for (const row of Array.from(document.querySelectorAll("tr[data-testid=spend-total]"))) {
-        const cell = (testId: string) => row.querySelectorAll(`td[data-testid=${testId}]`)[0]?.textContent ?? ""
-        cache[row.dataset["group"]!] = { cached: cell("cached"), written: cell("written"), saved: cell("saved") }
-      }
-      return { bars, legend, budgets, cache }
-    })
-  )
+const readSpend = (page: Page): Effect.Effect<SpendReading> =>
+  Effect.gen(function*() {
+    const chart = yield* Effect.promise(() =>
+      page.evaluate(() => {
+        const document = (globalThis as unknown as { readonly document: DomDocument }).document
+        const bars = Array.from(document.querySelectorAll("[data-testid=spend-bar]")).map((bar) => ({
+          group: bar.dataset["group"]!,
+          bucket: Number(bar.dataset["bucket"]),
+          value: Number(bar.dataset["value"])
+        }))
+        const legend = Array.from(document.querySelectorAll("[data-testid=spend-legend-item]")).map((item) =>
+          item.dataset["group"]!
+        )
+        return { bars, legend }
+      })
+    )
+    const budgets = yield* tableRows(page, "budget", "key")
+    const totals = yield* tableRows(page, "spend-total", "group")
+    const text = (cells: Readonly<Record<string, Cell>>, testId: string) => cells[testId]?.text ?? ""
+    const cache = Object.fromEntries(
+      Object.entries(totals).map((
+        [group, cells]
+      ) => [group, { cached: text(cells, "cached"), written: text(cells, "written"), saved: text(cells, "saved") }])
+    )
+    return { ...chart, budgets, cache }
+  })
 
 const totalOf = (reading: SpendReading, group: string) =>
   reading.bars.filter((bar) => bar.group === group).reduce((sum, bar) => sum + bar.value, 0)

@@ -120,6 +120,39 @@ export interface DomDocument {
   readonly querySelector: (selector: string) => DomElement | null
 }
 
+/**
+ * The rows of the page's tables whose test id is `testId`, in their order, each by its `data-<key>` attribute, its
+ * cells by their test ids. Read in the browser by Playwright (`$$eval`), from this file's function.
+ */
+export const tableRows = (
+  page: Page,
+  testId: string,
+  key: string
+): Effect.Effect<Readonly<Record<string, Readonly<Record<string, Cell>>>>> =>
+  Effect.promise(() =>
+    page.$$eval(`tr[data-testid=${testId}]`, (rows: ReadonlyArray<DomElement>, key) => {
+      const read: Record<string, Record<string, Cell>> = {}
+      for (const row of rows) {
+        const cells: Record<string, Cell> = {}
+        for (const cell of Array.from(row.querySelectorAll("td[data-testid]"))) {
+          const value = cell.dataset["value"]
+          cells[cell.dataset["testid"]!] = {
+            text: cell.textContent ?? "",
+            value: value === undefined ? undefined : Number(value)
+          }
+        }
+        read[row.dataset[key]!] = cells
+      }
+      return read
+    }, key)
+  )
+
+/** Whether the page shows its section of test id `testId`. */
+export const sectionShown = (page: Page, testId: string): Effect.Effect<boolean> =>
+  Effect.promise(() =>
+    page.$eval(`[data-testid=${testId}]`, (section: { readonly hidden: boolean }) => !section.hidden)
+  )
+
 export const submitKey = (page: Page, key: string) =>
   Effect.promise(async () => {
     await page.getByTestId("admin-key-input").fill(key)

@@ -248,15 +248,11 @@ interface View {
   readonly places: ReadonlyArray<number>
 }
 
-/** Why an attempt found no key: `availableAt` on the clock that read `now` (the store's, or this process'). */
-interface Blocked {
-  readonly _tag: "Blocked"
-  readonly allDisabled: boolean
-  readonly availableAt: number | undefined
-  readonly releasable: boolean
-  readonly now: number
-  readonly wake?: Effect.Effect<void> | undefined
-}
+/**
+ * Why an attempt found no key, as the store says it (`KeyPool.LeaseBlocked`) without its states' token: `availableAt`
+ * on the clock that read `now` (the store's, or this process').
+ */
+type Blocked = Omit<KeyPool.LeaseBlocked, "stateVersion">
 
 /** What one attempt at a key found: a lease, or why none. */
 type Attempt = KeyPool.Lease | Blocked

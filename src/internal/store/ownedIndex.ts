@@ -6,7 +6,10 @@
  * script that runs them sets the locals `order`, `sizes` and `totals` to the index's keys first.
  *
  * `forget(id, ownerPrefix)` takes an entry out of the index (its bytes off the totals, out of the orders);
- * `drop(id, entryPrefix, ownerPrefix)` deletes its key `entryPrefix .. id` too.
+ * `drop(id, entryPrefix, ownerPrefix)` deletes its key `entryPrefix .. id` too; `keep(zset, field, count, most,
+ * entryPrefix, ownerPrefix)` drops the oldest of the order `zset` (all's, or an owner's) while it holds more than
+ * `count` entries or its total (`field` of the totals: `"*"` or the owner) more than `most` bytes, as `bounded.ts`' one
+ * algorithm does over the memory and SQL stores.
  */
 export const steps = `
 local function forget(id, ownerPrefix)
@@ -24,5 +27,12 @@ end
 local function drop(id, entryPrefix, ownerPrefix)
   redis.call("DEL", entryPrefix .. id)
   forget(id, ownerPrefix)
+end
+local function keep(zset, field, count, most, entryPrefix, ownerPrefix)
+  while redis.call("ZCARD", zset) > count or tonumber(redis.call("HGET", totals, field) or "0") > most do
+    local oldest = redis.call("ZRANGE", zset, 0, 0)[1]
+    if not oldest then return end
+    drop(oldest, entryPrefix, ownerPrefix)
+  end
 end
 `

@@ -11,8 +11,9 @@
  * neither. All keep one contract (`test/contract/batchStore.ts`) and the same bounds (`bounds`): a file is kept a day
  * and a batch's record thirty days; past a count or a bytes bound, of the owner's or of all, the oldest are let go of
  * (the owner's, for the owner's bound), so one key's uploads never push out another's below the whole's bound; a file
- * larger than `bounds.fileBytes` is refused (`FileTooLarge`). The memory and SQL stores keep the bounds by one
- * algorithm over their steps (`keep`); the Redis store, whose step is one script, by the same in Lua.
+ * larger than `bounds.fileBytes` is refused (`FileTooLarge`). The memory and SQL stores keep the bounds by the
+ * stores' one algorithm over their steps (`store/bounded.ts`); the Redis store, whose step is one script, by the same in
+ * Lua.
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -22,6 +23,7 @@ import * as Layer from "effect/Layer"
 import type { SqlError } from "effect/sql/SqlError"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
+import * as Bounded from "../../store/bounded.js"
 import type { BatchKind } from "./ids.js"
 
 /** An uploaded input file. */
@@ -90,7 +92,7 @@ export class FileTooLarge extends Data.TaggedError("FileTooLarge")<{
 export interface Store {
   /**
    * `file` kept (unless it is larger than `bounds.fileBytes`), the files older than `bounds.fileTtl` at `now` let go
-   * of, and the oldest past a count or bytes bound (`keep`).
+   * of, and the oldest past a count or bytes bound (`store/bounded.ts`).
    */
   readonly putFile: (file: InputFile, now: number) => Effect.Effect<void, FileTooLarge | StoreUnavailableError>
   /** The file of `id` when `owner` uploaded it and it is kept at `now`. */
@@ -115,41 +117,8 @@ export interface Store {
 /** The batches' files and records. */
 export class BatchStore extends Context.Service<BatchStore, Store>()("effect-llm-router/gateway/batches/BatchStore") {}
 
-/**
- * A bound of `keep`: of the entries of `scope` (an owner's; of all, when `undefined`), at most `count`, and at most
- * `bytes` of them (unbounded when `undefined`).
- */
-interface Bound<S> {
-  readonly scope: S | undefined
-  readonly count: number
-  readonly bytes: number | undefined
-}
-
-/** `keep`'s steps, as one store takes them within one step of its own (a transaction, or memory in one go). */
-interface Room<S, E> {
-  readonly held: (scope: S | undefined) => Effect.Effect<{ readonly count: number; readonly bytes: number }, E>
-  /** The id of the oldest entry of `scope` (of all, when `undefined`). */
-  readonly oldest: (scope: S | undefined) => Effect.Effect<string | undefined, E>
-  readonly remove: (id: string) => Effect.Effect<void, E>
-}
-
-/** The entries past each of `within`, in turn, let go of, the oldest first. Written once, over any store's `Room`. */
-function keep<S, E>(room: Room<S, E>, within: ReadonlyArray<Bound<S>>): Effect.Effect<void, E> {
-  return Effect.gen(function*() {
-    for (const bound of within) {
-      while (true) {
-        const held = yield* room.held(bound.scope)
-        if (held.count <= bound.count && (bound.bytes === undefined || held.bytes <= bound.bytes)) break
-        const oldest = yield* room.oldest(bound.scope)
-        if (oldest === undefined) break
-        yield* room.remove(oldest)
-      }
-    }
-  })
-}
-
 /** The bounds of `owner`'s files, then of every owner's. */
-function fileBounds(owner: string): ReadonlyArray<Bound<string>> {
+function fileBounds(owner: string): ReadonlyArray<Bounded.Bound<string>> {
   return [
     { scope: owner, count: bounds.ownerFiles, bytes: bounds.ownerFileBytes },
     { scope: undefined, count: bounds.files, bytes: bounds.fileBytesInAll }
@@ -163,10 +132,10 @@ interface Lister {
 }
 
 /** The bounds of the records of a list's batches, then of every owner's. */
-function batchBounds(lister: Lister): ReadonlyArray<Bound<Lister>> {
+function batchBounds(lister: Lister): ReadonlyArray<Bounded.Bound<Lister>> {
   return [
-    { scope: lister, count: bounds.ownerBatches, bytes: undefined },
-    { scope: undefined, count: bounds.batches, bytes: undefined }
+    { scope: lister, count: bounds.ownerBatches, bytes: Infinity },
+    { scope: undefined, count: bounds.batches, bytes: Infinity }
   ]
 }
 
@@ -182,7 +151,7 @@ function memoryRoom<A extends { readonly createdAt: number }, S>(
   entries: Map<string, A>,
   scoped: (entry: A, scope: S) => boolean,
   bytesOf: (entry: A) => number
-): Room<S, never> {
+): Bounded.Room<S, never> {
   const of = (scope: S | undefined) =>
     [...entries.entries()].filter(([, entry]) => scope === undefined || scoped(entry, scope))
   return {
@@ -224,7 +193,7 @@ export const layerMemory: Layer.Layer<BatchStore> = Layer.sync(BatchStore, (): S
         Effect.suspend(() => {
           expire(files, bounds.fileTtl, now)
           files.set(file.id, file)
-          return keep(fileRoom, fileBounds(file.owner))
+          return Bounded.keep(fileRoom, fileBounds(file.owner))
         })
       ),
     file: (id, owner, now) =>
@@ -238,7 +207,7 @@ export const layerMemory: Layer.Layer<BatchStore> = Layer.sync(BatchStore, (): S
         expire(batches, bounds.batchTtl, now)
         if (batches.has(batch.id)) return Effect.void
         batches.set(batch.id, batch)
-        return keep(batchRoom, batchBounds(batch))
+        return Bounded.keep(batchRoom, batchBounds(batch))
       }),
     listed: (kind, owner, after, limit, now) =>
       Effect.sync(() => {
@@ -285,7 +254,7 @@ export const layerSql = (database: Sql.Database): Layer.Layer<BatchStore> =>
       count: Number(rows[0]?.count ?? 0),
       bytes: Number(rows[0]?.bytes ?? 0)
     })
-    const fileRoom: Room<string, SqlError> = {
+    const fileRoom: Bounded.Room<string, SqlError> = {
       held: (owner) =>
         Effect.map(
           owner === undefined
@@ -303,7 +272,7 @@ export const layerSql = (database: Sql.Database): Layer.Layer<BatchStore> =>
         ),
       remove: (id) => Effect.asVoid(sql`DELETE FROM batch_input_files WHERE id = ${id}`)
     }
-    const batchRoom: Room<Lister, SqlError> = {
+    const batchRoom: Bounded.Room<Lister, SqlError> = {
       held: (lister) =>
         Effect.map(
           lister === undefined
@@ -338,7 +307,7 @@ export const layerSql = (database: Sql.Database): Layer.Layer<BatchStore> =>
               yield* sql`DELETE FROM batch_input_files WHERE created_at < ${filesBefore(now)}`
               yield* sql`INSERT INTO batch_input_files (id, owner, filename, content, bytes, created_at)
                 VALUES (${file.id}, ${file.owner}, ${file.filename}, ${file.content}, ${file.bytes}, ${file.createdAt})`
-              yield* keep(fileRoom, fileBounds(file.owner))
+              yield* Bounded.keep(fileRoom, fileBounds(file.owner))
             })
           )
         ),
@@ -372,7 +341,7 @@ export const layerSql = (database: Sql.Database): Layer.Layer<BatchStore> =>
             const inserted = yield* sql<IdRow>`INSERT INTO batch_records (id, kind, owner, created_at)
               VALUES (${batch.id}, ${batch.kind}, ${batch.owner}, ${batch.createdAt})
               ON CONFLICT (id) DO NOTHING RETURNING id, created_at`
-            if (inserted.length > 0) yield* keep(batchRoom, batchBounds(batch))
+            if (inserted.length > 0) yield* Bounded.keep(batchRoom, batchBounds(batch))
           })
         ),
       listed: (kind, owner, after, limit, now) =>
@@ -381,20 +350,16 @@ export const layerSql = (database: Sql.Database): Layer.Layer<BatchStore> =>
           sqlBounds,
           "listing batches",
           Effect.gen(function*() {
-            const since = batchesBefore(now)
-            if (after === undefined) {
-              const rows = yield* sql<IdRow>`SELECT id, created_at FROM batch_records
-                WHERE kind = ${kind} AND owner = ${owner} AND created_at >= ${since}
-                ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`
-              return { ids: rows.slice(0, limit).map((row) => row.id), hasMore: rows.length > limit }
-            }
-            const [cursor] = yield* sql<IdRow>`SELECT id, created_at FROM batch_records
-              WHERE id = ${after} AND kind = ${kind} AND owner = ${owner} AND created_at >= ${since}`
-            if (cursor === undefined) return { ids: [], hasMore: false }
-            const at = Number(cursor.created_at)
-            const rows = yield* sql<IdRow>`SELECT id, created_at FROM batch_records
-              WHERE kind = ${kind} AND owner = ${owner} AND created_at >= ${since}
-              AND (created_at < ${at} OR (created_at = ${at} AND id < ${after}))
+            const mine = sql`kind = ${kind} AND owner = ${owner} AND created_at >= ${batchesBefore(now)}`
+            const [cursor] = after === undefined
+              ? []
+              : yield* sql<IdRow>`SELECT id, created_at FROM batch_records WHERE id = ${after} AND ${mine}`
+            if (after !== undefined && cursor === undefined) return { ids: [], hasMore: false }
+            const older = cursor === undefined ? [] : [
+              sql`(created_at < ${Number(cursor.created_at)}
+                OR (created_at = ${Number(cursor.created_at)} AND id < ${cursor.id}))`
+            ]
+            const rows = yield* sql<IdRow>`SELECT id, created_at FROM batch_records WHERE ${sql.and([mine, ...older])}
               ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`
             return { ids: rows.slice(0, limit).map((row) => row.id), hasMore: rows.length > limit }
           })

@@ -25,14 +25,8 @@ const dropFile = `
 local prefix = ARGV[1]
 local order, sizes, totals = prefix .. "files:order", prefix .. "files:sizes", prefix .. "files:bytes"
 ${OwnedIndex.steps}
-local function dropFile(id) drop(id, prefix .. "file:", prefix .. "files:owner:") end
-local function keep(zset, field, count, most)
-  while redis.call("ZCARD", zset) > count or tonumber(redis.call("HGET", totals, field) or "0") > most do
-    local oldest = redis.call("ZRANGE", zset, 0, 0)[1]
-    if not oldest then return end
-    dropFile(oldest)
-  end
-end
+local files, owners = prefix .. "file:", prefix .. "files:owner:"
+local function dropFile(id) drop(id, files, owners) end
 `
 
 /** A file's fields, and what bounds it, as the put script takes them. */
@@ -74,12 +68,12 @@ local key = prefix .. "file:" .. id
 redis.call("HSET", key, "owner", owner, "filename", ARGV[4], "content", ARGV[5], "bytes", bytes, "created", created)
 redis.call("PEXPIRE", key, ARGV[9])
 redis.call("ZADD", order, created, id)
-redis.call("ZADD", prefix .. "files:owner:" .. owner, created, id)
+redis.call("ZADD", owners .. owner, created, id)
 redis.call("HSET", sizes, id, bytes .. " " .. owner)
 redis.call("HINCRBY", totals, "*", bytes)
 redis.call("HINCRBY", totals, owner, bytes)
-keep(prefix .. "files:owner:" .. owner, owner, tonumber(ARGV[10]), tonumber(ARGV[11]))
-keep(order, "*", tonumber(ARGV[12]), tonumber(ARGV[13]))
+keep(owners .. owner, owner, tonumber(ARGV[10]), tonumber(ARGV[11]), files, owners)
+keep(order, "*", tonumber(ARGV[12]), tonumber(ARGV[13]), files, owners)
 return 1
 `
   }

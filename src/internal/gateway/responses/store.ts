@@ -19,7 +19,7 @@
  * `get`, `remove`), and two layers of it, which the gateway provides as it is configured: in memory
  * (`layerStoreMemory`, read on the gateway's `Clock`), each response held as the bytes of its JSON, counted with what
  * holding them takes (`entryBytes`), so what it counts is what it holds, within `maxEntries` too, the least
- * recently used going first; or in the gateway's shared store (`layerStoreRedis`, `responses/storeRedis.ts`), where
+ * recently used going first (the stores' one bounding algorithm, `store/bounded.ts`); or in the gateway's shared store (`layerStoreRedis`, `responses/storeRedis.ts`), where
  * every instance on the same Redis sees the same responses and a restart of an instance loses none, the oldest put
  * going first. Both keep one contract
  * (`test/contract/responsesStore.ts`).
@@ -35,6 +35,7 @@ import { PreviousResponse } from "../../../ChatRequest.js"
 import type { ChatResponse } from "../../../ChatResponse.js"
 import { Message } from "../../../Message.js"
 import type { StoreUnavailableError } from "../../../Store.js"
+import * as Bounded from "../../store/bounded.js"
 import { storedOf } from "../../wire/openAiResponses/codec.js"
 
 /** A response as the deployment that answered it keeps it: its own id, its provider and the key that made it. */
@@ -203,6 +204,11 @@ export class StoredResponses extends Context.Service<StoredResponses, Service>()
 export const ttlMillis = (options: StoreOptions): number =>
   Duration.toMillis(Duration.fromInputUnsafe(options.ttl ?? Duration.hours(1)))
 
+/** An owner's responses, as a scope of the store's bounds. */
+interface Owner {
+  readonly owner: string | undefined
+}
+
 interface Entry {
   readonly owner: string | undefined
   readonly held: Uint8Array
@@ -226,31 +232,51 @@ const make = (now: () => number, options: StoreOptions = {}): Service => {
   const { maxBytes, maxResponseBytes } = bounds
   // In the order of their last use, the least recently used first: each `get` and `put` moves its entry last.
   const entries = new Map<string, Entry>()
-  // The bytes held in all, and by each owner.
+  // The bytes held in all, and the responses and bytes of each owner.
   let bytes = 0
-  const owned = new Map<string | undefined, number>()
+  const owned = new Map<string | undefined, Bounded.Held>()
 
   const count = (entry: Entry, sign: 1 | -1): void => {
     const size = sign * countedOf(entry)
     bytes += size
-    const left = (owned.get(entry.owner) ?? 0) + size
-    if (left > 0) owned.set(entry.owner, left)
+    const held = owned.get(entry.owner) ?? { count: 0, bytes: 0 }
+    if (held.count + sign > 0) owned.set(entry.owner, { count: held.count + sign, bytes: held.bytes + size })
     else owned.delete(entry.owner)
   }
   const drop = (id: string, entry: Entry): void => {
     entries.delete(id)
     count(entry, -1)
   }
-  // The least recently used go until the rest is within the bounds: `owner`'s own first, past its bound.
-  const evict = (owner: string | undefined): void => {
-    const bound = keyBound(bounds, owner)
-    for (const [id, entry] of entries) {
-      if ((owned.get(owner) ?? 0) <= bound) break
-      if (entry.owner === owner) drop(id, entry)
-    }
-    for (const [id, entry] of entries) {
-      if (bytes <= maxBytes && entries.size <= maxEntries) return
-      drop(id, entry)
+  // `owner`'s bound, then the whole store's.
+  const boundsFor = (owner: Owner): ReadonlyArray<Bounded.Bound<Owner>> => [
+    { scope: owner, count: Infinity, bytes: keyBound(bounds, owner.owner) },
+    { scope: undefined, count: maxEntries, bytes: maxBytes }
+  ]
+  // The entries as `Bounded.keep` takes them in one go, the oldest the least recently used. A scope's search for its
+  // oldest goes on from where its last stopped (the entries it passed are another owner's, or gone), so that letting
+  // go of many of one owner's reads the entries once.
+  const room = (): Bounded.Room<Owner, never> => {
+    const searches = new Map<Owner | undefined, Iterator<[string, Entry]>>()
+    return {
+      held: (scope) =>
+        Effect.sync(() =>
+          scope === undefined ? { count: entries.size, bytes } : owned.get(scope.owner) ?? { count: 0, bytes: 0 }
+        ),
+      oldest: (scope) =>
+        Effect.sync(() => {
+          const search = searches.get(scope) ?? entries.entries()
+          searches.set(scope, search)
+          for (let next = search.next(); !next.done; next = search.next()) {
+            const [id, entry] = next.value
+            if (scope === undefined || entry.owner === scope.owner) return id
+          }
+          return undefined
+        }),
+      remove: (id) =>
+        Effect.sync(() => {
+          const entry = entries.get(id)
+          if (entry !== undefined) drop(id, entry)
+        })
     }
   }
   const live = (id: string, owner: string | undefined): Entry | undefined => {
@@ -268,17 +294,16 @@ const make = (now: () => number, options: StoreOptions = {}): Service => {
   return {
     bounds,
     put: (id, owner, response) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         const at = now()
         const kept = entries.get(id)
-        if (kept !== undefined && kept.owner !== owner && kept.expires > at) return true
+        if (kept !== undefined && kept.owner !== owner && kept.expires > at) return Effect.succeed(true)
         if (kept !== undefined) drop(id, kept)
         const entry: Entry = { owner, held: heldOf(response), expires: at + ttl }
-        if (countedOf(entry) > maxResponseBytes) return false
+        if (countedOf(entry) > maxResponseBytes) return Effect.succeed(false)
         entries.set(id, entry)
         count(entry, 1)
-        evict(owner)
-        return true
+        return Effect.as(Bounded.keep(room(), boundsFor({ owner })), true)
       }),
     get: (id, owner) =>
       Effect.sync(() => {

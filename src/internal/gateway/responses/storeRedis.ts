@@ -93,17 +93,9 @@ end
 local kept = redis.call("HGET", KEYS[1], "owner")
 if kept and kept ~= owner then return 0 end
 drop(id, entryPrefix, ownerPrefix)
-local function held(field) return tonumber(redis.call("HGET", totals, field) or "0") end
-while held(owner) + bytes > maxKey do
-  local oldest = redis.call("ZRANGE", ownerPrefix .. owner, 0, 0)[1]
-  if not oldest then break end
-  drop(oldest, entryPrefix, ownerPrefix)
-end
-while held("*") + bytes > maxAll do
-  local oldest = redis.call("ZRANGE", order, 0, 0)[1]
-  if not oldest then break end
-  drop(oldest, entryPrefix, ownerPrefix)
-end
+-- Room for the response, by the owner's bound then the whole's.
+keep(ownerPrefix .. owner, owner, math.huge, maxKey - bytes, entryPrefix, ownerPrefix)
+keep(order, "*", math.huge, maxAll - bytes, entryPrefix, ownerPrefix)
 redis.call("HSET", KEYS[1], "owner", owner, "body", ARGV[2], "conversation", ARGV[3], "session", ARGV[5],
   "upstream", ARGV[6], "chain", ARGV[7])
 redis.call("PEXPIRE", KEYS[1], ttl)

@@ -11,7 +11,8 @@
  * (gone with the tab) and sends it as `Authorization: Bearer`. With sign-on (`gateway.oidc`) it offers a sign-in
  * link, shows who is signed in (`GET /admin/me`) with a sign-out button, and shows only what their roles grant (the
  * figures to a viewer, operator or admin; the reload button to those who may reload). The sections' scripts share
- * `browser/poll.js`, run first: the admin key's headers and an admin section's poll.
+ * `browser/poll.js`, run first: the admin key's headers, an admin section's poll, dollars as the page shows them and
+ * a table's cell.
  */
 import { readFileSync } from "node:fs"
 import { spendSection, spendStyle } from "./spend.js"

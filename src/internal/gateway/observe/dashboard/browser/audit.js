@@ -49,11 +49,6 @@
     section.hidden = false
   }
 
-  // The audit log's answer: its rows drawn.
-  var read = function(response) {
-    if (!response.ok) throw new Error("HTTP " + response.status)
-    return response.json().then(draw)
-  }
   var poll = pollAdmin("audit", section, function() {
     var query = "limit=100"
     var add = function(name, value) {
@@ -63,7 +58,7 @@
     add("action", action.value.trim())
     add("from", seconds(from))
     add("to", seconds(to))
-    return { path: "admin/audit?" + query, read: read }
+    return { path: "admin/audit?" + query, draw: draw }
   })
   form.addEventListener("submit", function(event) {
     event.preventDefault()

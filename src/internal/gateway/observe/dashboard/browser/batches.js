@@ -13,9 +13,6 @@
   var time = function(seconds) {
     return seconds === null ? "\u2013" : new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 19)
   }
-  var money = function(value) {
-    return value === null ? "\u2013" : "$" + (value === 0 ? "0" : value < 0.01 ? value.toFixed(6) : value.toFixed(2))
-  }
   var count = function(value) {
     return value === null ? "\u2013" : String(value)
   }
@@ -42,7 +39,7 @@
       tr.appendChild(tableCell(count(counts && counts.failed), "failed", "", counts && counts.failed))
       tr.appendChild(tableCell(time(batch.created_at), "created", "text"))
       tr.appendChild(tableCell(time(batch.settled_at), "settled", "text"))
-      tr.appendChild(tableCell(money(batch.cost_settled), "cost", "", batch.cost_settled))
+      tr.appendChild(tableCell(money(batch.cost_settled, 6, 2), "cost", "", batch.cost_settled))
       return tr
     })
     rows.replaceChildren.apply(rows, drawn)
@@ -53,10 +50,7 @@
     return {
       // The newest twenty: each is read from its provider at every poll.
       path: "admin/batches?limit=20",
-      read: function(response) {
-        if (!response.ok) throw new Error("HTTP " + response.status)
-        return response.json().then(draw)
-      }
+      draw: draw
     }
   })
 })()

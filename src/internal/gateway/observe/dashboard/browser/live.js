@@ -73,9 +73,6 @@
     if (value === null || value === undefined) return none
     return value < 1000 ? Math.round(value) + " ms" : (value / 1000).toFixed(2) + " s"
   }
-  var dollars = function(value) {
-    return "$" + (value === 0 ? "0" : value < 0.01 ? value.toFixed(6) : value.toFixed(4))
-  }
   var cell = function(testId, text, value, className) {
     var td = document.createElement("td")
     td.dataset.testid = testId
@@ -118,7 +115,7 @@
         cell("ttft-p95", millis(quantile(d.firstToken, "p95")), quantile(d.firstToken, "p95")),
         cell("first-token-limit", millis(learned(d, "firstTokenMillis")), learned(d, "firstTokenMillis")),
         cell("idle-limit", millis(learned(d, "idleMillis")), learned(d, "idleMillis")),
-        cell("cost", dollars(d.cost), d.cost),
+        cell("cost", money(d.cost, 6, 4), d.cost),
         cell("sessions", d.pinnedSessions === null ? none : String(d.pinnedSessions), d.pinnedSessions)
       ])
       tr.dataset.name = d.name
@@ -149,10 +146,10 @@
           cell("key", b.key, undefined, "text"),
           // A team by its name; by its id once it is deleted.
           cell("team", b.team === null ? none : b.teamName === null ? b.team : b.teamName, undefined, "text"),
-          cell("limit", dollars(b.limit) + " / " + b.period, b.limit),
-          cell("spent", dollars(b.spent), b.spent),
-          cell("reserved", dollars(b.reserved), b.reserved),
-          cell("left", dollars(b.left), b.left),
+          cell("limit", money(b.limit, 6, 4) + " / " + b.period, b.limit),
+          cell("spent", money(b.spent, 6, 4), b.spent),
+          cell("reserved", money(b.reserved, 6, 4), b.reserved),
+          cell("left", money(b.left, 6, 4), b.left),
           cell("renews", new Date(b.periodEnd).toISOString().slice(0, 16).replace("T", " "), b.periodEnd)
         ])
         br.dataset.key = b.key

@@ -9,10 +9,6 @@
   "use strict"
   var section = document.getElementById("mcp"), tools = document.getElementById("mcp-tools")
 
-  var money = function(value) {
-    return value === null ? "\u2013" : "$" + (value === 0 ? "0" : value < 0.01 ? value.toFixed(5) : value.toFixed(2))
-  }
-
   var draw = function(answer) {
     var rows = []
     answer.servers.forEach(function(server) {
@@ -23,10 +19,10 @@
         tr.appendChild(tableCell(server.name, "server", "text"))
         tr.appendChild(tableCell(tool.name, "tool", "text"))
         tr.appendChild(tableCell(tool.state, "state", "text " + (tool.state === "served" ? "ready" : "disabled")))
-        tr.appendChild(tableCell(money(server.price_per_call), "price", "", server.price_per_call))
+        tr.appendChild(tableCell(money(server.price_per_call, 5, 2), "price", "", server.price_per_call))
         tr.appendChild(tableCell(String(tool.calls), "calls", "", tool.calls))
         tr.appendChild(tableCell(String(tool.errors), "errors", tool.errors ? "disabled" : "", tool.errors))
-        tr.appendChild(tableCell(money(tool.cost), "spend", "", tool.cost))
+        tr.appendChild(tableCell(money(tool.cost, 5, 2), "spend", "", tool.cost))
         rows.push(tr)
       })
     })
@@ -37,10 +33,7 @@
   pollAdmin("observe", section, function() {
     return {
       path: "admin/mcp/servers",
-      read: function(response) {
-        if (!response.ok) throw new Error("HTTP " + response.status)
-        return response.json().then(draw)
-      }
+      draw: draw
     }
   })
 })()

@@ -4,7 +4,7 @@
  * asks nothing until the main script (`live.js`) says who the page acts for (the `admin-known` event, carrying the
  * permissions granted over the whole gateway, which its routes need), then asks its path every five seconds while
  * the permission it reads is granted; a refusal (a session ended, a key revoked) hides it and stops its poll until the
- * main script, asking again, says who is known; and the cell of a section's table. Plain browser JavaScript,
+ * main script, asking again, says who is known; dollars as the page shows them; and the cell of a section's table. Plain browser JavaScript,
  * typechecked against the DOM (`tsconfig.browser.json`) and linted.
  */
 "use strict"
@@ -24,12 +24,12 @@ function adminKeyHeaders() {
 }
 
 /**
- * Polls an admin section while `permission` is granted. `request` names the path to ask now and reads its answer
- * (any status but a refusal, which hides `section` here); a failed read waits for the next turn. Returns the poll,
- * to ask at once (a filter applied).
+ * Polls an admin section while `permission` is granted. `request` names the path to ask now and draws its answer's
+ * JSON (a refusal hides `section` here; any other failure, or an answer that does not read, waits for the next
+ * turn). Returns the poll, to ask at once (a filter applied).
  * @param {string} permission
  * @param {HTMLElement} section
- * @param {() => { path: string, read: (response: Response) => Promise<unknown> | undefined }} request
+ * @param {() => { path: string, draw: (answer: any) => void }} request
  * @returns {() => void}
  */
 function pollAdmin(permission, section, request) {
@@ -48,7 +48,8 @@ function pollAdmin(permission, section, request) {
           section.hidden = true
           return
         }
-        return asked.read(response)
+        if (!response.ok) throw new Error("HTTP " + response.status)
+        return response.json().then(asked.draw)
       })
       .catch(function() {
         return undefined
@@ -63,6 +64,19 @@ function pollAdmin(permission, section, request) {
     poll()
   })
   return poll
+}
+
+/**
+ * Dollars as the dashboard shows them: a dash for none, no decimals for nothing, below a cent to `smallPlaces` decimal
+ * places (a call's cost is often a fraction of a cent), else to `places`.
+ * @param {number | null} value
+ * @param {number} smallPlaces
+ * @param {number} places
+ * @returns {string}
+ */
+function money(value, smallPlaces, places) {
+  if (value === null) return "\u2013"
+  return "$" + (value === 0 ? "0" : value < 0.01 ? value.toFixed(smallPlaces) : value.toFixed(places))
 }
 
 /**

@@ -36,7 +36,7 @@
   }
   var label = function(value) {
     if (measure.value !== "cost") return String(Math.round(value))
-    return "$" + (value === 0 ? "0" : value < 0.01 ? value.toFixed(5) : value.toFixed(2))
+    return money(value, 5, 2)
   }
   // Dollars to the micro-dollar; a saving below zero (caching's writes cost more than its reads saved) with its sign.
   var dollars = function(value) {
@@ -190,12 +190,9 @@
     var first = (Math.floor(Date.now() / span.millis) - span.slots + 1) * span.millis
     return {
       path: "admin/spend?group_by=" + group.value + "&bucket=" + range.value + "&from=" + first / 1000,
-      read: function(response) {
-        if (!response.ok) throw new Error("HTTP " + response.status)
-        return response.json().then(function(answer) {
-          draw(answer, first)
-          section.hidden = false
-        })
+      draw: function(answer) {
+        draw(answer, first)
+        section.hidden = false
       }
     }
   })
