@@ -171,9 +171,9 @@ export interface BatchRequest {
 
 /**
  * A provider's batch API (OpenAI's files and batches, Anthropic's Message Batches, Gemini's batch mode, Bedrock's batch
- * inference, Vertex AI's batch prediction), each step one or a few HTTP exchanges with one key, as `chat` is. Every request of one batch names the
- * same model (`model`: the client's default when they name none). `Batch` polls it; the gateway passes batches
- * through it.
+ * inference, Vertex AI's batch prediction), each step one or a few HTTP exchanges with one key, as `chat` is. Every
+ * request of one batch names the same model (`model`: the client's default when they name none). `Batch` polls it;
+ * the gateway passes batches through it.
  *
  * @since 0.3.0
  * @category Models

@@ -126,7 +126,7 @@ const batchFields = {
   vertex: ["storage_endpoint"]
 } as const
 
-/** What is wrong with an entry's batch group for its `api`: a cloud without batch jobs, a field of the other cloud's. */
+/** What is wrong with an entry's batch group for its `api`: a cloud without batch jobs, the other cloud's field. */
 function batchIssues(
   batch: NonNullable<ModelEntry["batch"]>,
   api: string,

@@ -12,8 +12,8 @@
  * and a batch's record thirty days; past a count or a bytes bound, of the owner's or of all, the oldest are let go of
  * (the owner's, for the owner's bound), so one key's uploads never push out another's below the whole's bound; a file
  * larger than `bounds.fileBytes` is refused (`FileTooLarge`). The memory and SQL stores keep the bounds by the
- * stores' one algorithm over their steps (`store/bounded.ts`); the Redis store, whose step is one script, by the same in
- * Lua.
+ * stores' one algorithm over their steps (`store/bounded.ts`); the Redis store, whose step is one script, by the
+ * same in Lua.
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
