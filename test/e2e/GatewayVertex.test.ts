@@ -3,7 +3,8 @@
  * `@anthropic-ai/sdk` clients over loopback: a Gemini model on Vertex's Gemini paths and a Claude model on
  * `rawPredict`, both with a Google access token (a test credential in place of Application Default Credentials),
  * against the simulator speaking Vertex; the Gemini one's batches made through the gateway's `/v1/batches` as Vertex
- * AI batch prediction jobs over the simulator's Cloud Storage.
+ * AI batch prediction jobs over the simulator's Cloud Storage, the Claude one's (no batch group) run by the gateway as
+ * calls.
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { expect, layer } from "@effect/vitest"
@@ -161,7 +162,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Vertex AI deploy
       }
     }))
 
-  it.effect("without a batch group a Vertex deployment has no batch API: the gateway refuses its batches", () =>
+  it.effect("without a batch group a Vertex deployment has no batch API: the gateway runs its batches as calls", () =>
     Effect.gen(function*() {
       const { openai } = yield* Fixture
       const line = JSON.stringify({
@@ -171,12 +172,25 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Vertex AI deploy
         body: { model: claude, messages: [{ role: "user", content: "Hello" }], max_tokens: 40 }
       })
       const file = yield* upload(openai, line)
-      const refused = yield* Effect.promise(() =>
+      const made = yield* Effect.promise(() =>
         openai.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" })
-          .then(() => undefined, (error: unknown) => error)
       )
-      expect(refused).toBeInstanceOf(OpenAI.BadRequestError)
-      expect((refused as InstanceType<typeof OpenAI.BadRequestError>).message).toContain("has a batch API")
+      const done = yield* eventually(
+        "the batch completed",
+        Effect.promise(() => openai.batches.retrieve(made.id)),
+        (batch) => batch.status === "completed",
+        { every: "100 millis" }
+      )
+      expect(done.request_counts).toMatchObject({ total: 1, completed: 1, failed: 0 })
+      const output = yield* Effect.promise(() =>
+        openai.files.content(done.output_file_id!).then((reply) => reply.text())
+      )
+      const [result] = output.trim().split("\n").map((text) => JSON.parse(text))
+      expect(result.custom_id).toBe("line-0")
+      expect(result.response.status_code).toBe(200)
+      // A call's reply, not a batch prediction job's: the gateway ran the line through the model's router.
+      expect(result.response.body.model).toBe(claude)
+      expect(result.response.body.choices[0].message.content.length).toBeGreaterThan(0)
     }))
 
   it.effect("provider.json: a vertex entry's batch group takes the Cloud Storage prefixes, not Bedrock's fields", () =>
