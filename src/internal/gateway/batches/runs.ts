@@ -9,7 +9,7 @@
  * the instances share (`runsRedis.ts`); or memory (`layerMemory`), for the process's life, on a gateway with neither.
  * All keep one contract (`test/contract/batchRuns.ts`) and the same bounds: a run holds at most one answer for each of
  * its lines, and is forgotten, its answers with it, when the record of its batch is (`store.ts`' `bounds.batchTtl`
- * from its start); each takes and gives up the lease by the settlements' steps (`store/lease.ts`).
+ * from its start); each takes and gives up the lease by the settlements' own steps (`store/lease.ts`).
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
