@@ -24,9 +24,9 @@ export function take(lease: Leased, holder: string, now: number, until: number):
   return true
 }
 
-/** `lease` given up by `holder`, when it holds it. */
-export function giveUp(lease: Leased, holder: string): void {
-  if (lease.holder === holder) lease.holder = undefined
+/** `lease` given up by `holder`, when it holds it (none when its record is not kept). */
+export function giveUp(lease: Leased | undefined, holder: string): void {
+  if (lease !== undefined && lease.holder === holder) lease.holder = undefined
 }
 
 /** A taking of a record's lease: the record's id, its holder, now and until when (Clock millis). */

@@ -129,11 +129,7 @@ export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, (): Runs 
         if (kept === undefined || kept.ended || !Leases.take(kept, holder, now, until)) return "lost"
         return kept.cancelled ? "cancelled" : "held"
       }),
-    unlease: (run, holder) =>
-      Effect.sync(() => {
-        const kept = runs.get(run)
-        if (kept !== undefined) Leases.giveUp(kept, holder)
-      }),
+    unlease: (run, holder) => Effect.sync(() => Leases.giveUp(runs.get(run), holder)),
     answer: (run, customId, answer) =>
       Effect.sync(() => {
         const kept = runs.get(run)

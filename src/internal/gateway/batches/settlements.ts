@@ -132,11 +132,7 @@ export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementSt
         const kept = batches.get(batch)
         return kept !== undefined && !kept.closed && Leases.take(kept, holder, now, until)
       }),
-    unlease: (batch, holder) =>
-      Effect.sync(() => {
-        const kept = batches.get(batch)
-        if (kept !== undefined) Leases.giveUp(kept, holder)
-      }),
+    unlease: (batch, holder) => Effect.sync(() => Leases.giveUp(batches.get(batch), holder)),
     settleLine: (batch, customId, cost) =>
       Effect.sync(() => {
         const kept = batches.get(batch)
