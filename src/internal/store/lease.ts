@@ -16,7 +16,7 @@ export interface Leased {
   until: number
 }
 
-/** `lease` taken, or renewed, by `holder` until `until` when it is free, `holder`'s or lapsed by `now`: whether it was. */
+/** `lease` taken, or renewed, by `holder` until `until` when free, `holder`'s or lapsed by `now`: whether it was. */
 export function take(lease: Leased, holder: string, now: number, until: number): boolean {
   if (lease.holder !== undefined && lease.holder !== holder && lease.until > now) return false
   lease.holder = holder
