@@ -18,6 +18,7 @@ import { InvalidRequestError, RateLimitError } from "../../src/LlmError.js"
 import * as Message from "../../src/Message.js"
 import { effectProp } from "../utils/effectProp.js"
 import type { StoreBackend } from "../utils/sqlDatabases.js"
+import { leaseProperty, type Leasing } from "./lease.js"
 
 /** The runs of the properties: fewer on the backends whose steps are slower. */
 const runsOf = { memory: 100, SQLite: 20, Postgres: 10, Redis: 20 } as const
@@ -113,6 +114,21 @@ export const batchRunsContract = (backend: Backend) =>
         expect(yield* store.lease("gwrun:l", "a", 2_900, 3_900)).toBe("lost")
         expect(yield* store.lease("gwrun:l", "b", 9_000, 9_900)).toBe("lost")
       }).pipe(Effect.scoped))
+
+    leaseProperty(
+      `${backend.name}: a run's running`,
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        yield* store.start(runOf("gwrun:leased", 1), 1_000)
+        const leasing: Leasing = {
+          take: (holder, now, until) =>
+            Effect.map(store.lease("gwrun:leased", holder, now, until), (lease) => lease !== "lost"),
+          giveUp: (holder) => store.unlease("gwrun:leased", holder)
+        }
+        return leasing
+      }),
+      runsOf[backend.name]
+    )
 
     it.live(`${backend.name}: a line's first answer stays, a reply or a typed error read back as it was`, () =>
       Effect.gen(function*() {

@@ -27,6 +27,7 @@ import * as Pricing from "../../src/Pricing.js"
 import type { BatchLine } from "../../src/ProviderClient.js"
 import { effectProp } from "../utils/effectProp.js"
 import type { StoreBackend } from "../utils/sqlDatabases.js"
+import { leaseProperty, type Leasing } from "./lease.js"
 
 /** The runs of the properties: fewer on the backends whose steps are slower. */
 const runsOf = { memory: 100, SQLite: 20, Postgres: 10, Redis: 20 } as const
@@ -226,6 +227,20 @@ export const batchSettlementsContract = (backend: Backend) =>
         expect(yield* store.lease("batch-x", "one", 5_000, 7_000)).toBe(false)
         expect(yield* store.lease("batch-x", "two", 9_000, 10_000)).toBe(false)
       }).pipe(Effect.scoped))
+
+    leaseProperty(
+      `${backend.name}: a batch's settling`,
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        yield* store.open({ id: "batch-leased", openedAt: 1_000 })
+        const leasing: Leasing = {
+          take: (holder, now, until) => store.lease("batch-leased", holder, now, until),
+          giveUp: (holder) => store.unlease("batch-leased", holder)
+        }
+        return leasing
+      }),
+      runsOf[backend.name]
+    )
 
     it.live(`${backend.name}: a line is recorded settled once, and only of a batch recorded open`, () =>
       Effect.gen(function*() {

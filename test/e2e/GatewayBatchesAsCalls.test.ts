@@ -1,24 +1,24 @@
-import type Anthropic from "@anthropic-ai/sdk"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
-import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
-import OpenAI, { toFile } from "openai"
+import type OpenAI from "openai"
+import { toFile } from "openai"
 import type * as Gateway from "../../src/Gateway.js"
-import * as Pricing from "../../src/Pricing.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import {
   adminRead,
   anthropicClient,
   batchSimulator,
+  billOf,
   create,
   inputFile,
   instances,
   lineRows,
+  messageResults,
   onSimulator,
   openAiClient,
   promise,
@@ -27,7 +27,9 @@ import {
   type Row,
   spentOf,
   sqliteFile,
-  upload
+  sum,
+  upload,
+  whileConnecting
 } from "../utils/batchGateways.js"
 import { eventually } from "../utils/eventually.js"
 import { postgresServer } from "../utils/postgresServer.js"
@@ -39,7 +41,6 @@ const freeKey = "gw-calls-free-5a7c9e1b3d2f4a6c"
 
 /** An OpenAI-compatible model of a provider with no batch API: its batches run as calls. */
 const model = "gpt-4.1-mini"
-const price = Pricing.lookup(model)!
 
 /**
  * `count` instances on `database` (else on `redis`, else each in its memory) over `simulator`, whose one deployment of `model` is
@@ -86,24 +87,6 @@ const callsInstances = (
 /** A simulator that knows `model`. */
 const simulatorOf = batchSimulator({ models: [...Simulator.defaultModels, model] })
 
-/** What the provider bills the lines of an output file at the live price (no batch tier), by custom id. */
-const billOf = (output: string) =>
-  new Map(
-    output.trim().split("\n").filter((line) => line !== "").map((line) => JSON.parse(line)).map((line) => {
-      const usage = line.response.body.usage
-      return [
-        line.custom_id as string,
-        Pricing.cost(price, {
-          promptTokens: usage.prompt_tokens,
-          completionTokens: usage.completion_tokens,
-          cachedPromptTokens: 0
-        })!
-      ]
-    })
-  )
-
-const sum = (values: Iterable<number>) => [...values].reduce((total, value) => total + value, 0)
-
 const textOf = (openai: OpenAI, file: string) => promise(() => openai.files.content(file).then((reply) => reply.text()))
 
 const linesOf = (text: string) => text.trim().split("\n").filter((line) => line !== "").map((line) => JSON.parse(line))
@@ -128,7 +111,7 @@ const rowsOf = (gateway: Gateway.Service, id: string, count: number) =>
 /** Each answered line once in the request log, at the live price of its output line, and in the key's budget. */
 const expectCharged = (gateway: Gateway.Service, rows: ReadonlyArray<Row>, output: string) =>
   Effect.gen(function*() {
-    const bill = billOf(output)
+    const bill = billOf(output, model, "live")
     expect(rows.map((row) => row.request_id.split(":").at(-1)).sort()).toEqual([...bill.keys()].sort())
     for (const row of rows) {
       expect(row).toMatchObject({ key_name: "payer", route: "/v1/batches" })
@@ -136,17 +119,6 @@ const expectCharged = (gateway: Gateway.Service, rows: ReadonlyArray<Row>, outpu
     }
     expect(yield* spentOf(gateway, "payer")).toBeCloseTo(sum(bill.values()), 12)
   })
-
-/** `f`'s answer, asked again while an instance whose shared store is still connecting refuses it (503). */
-const whenConnected = <A>(f: () => Promise<A>) =>
-  Effect.tryPromise({ try: f, catch: (error) => error }).pipe(
-    Effect.retry({
-      while: (error) => error instanceof OpenAI.APIError && error.status === 503,
-      schedule: Schedule.spaced("100 millis"),
-      times: 50
-    }),
-    Effect.orDie
-  )
 
 /** The simulator's requests: each a line's call, as nothing else of a batch run as calls reaches it. */
 const callsOf = (simulator: Simulator.Simulator) => Effect.map(simulator.stats, (stats) => stats.requests)
@@ -201,11 +173,7 @@ describe("Gateway batches run as calls, where no deployment of the model has a b
         (read) => read.processing_status === "ended"
       )
       expect(done.request_counts).toEqual({ processing: 0, succeeded: 3, errored: 0, canceled: 0, expired: 0 })
-      const results = yield* promise(async () => {
-        const out: Array<Anthropic.Messages.Batches.MessageBatchIndividualResponse> = []
-        for await (const line of await anthropic.messages.batches.results(batch.id)) out.push(line)
-        return out
-      })
+      const results = yield* messageResults(anthropic, batch.id)
       expect(results.map((line) => line.custom_id).sort()).toEqual(["req-0", "req-1", "req-2"])
       for (const { result } of results) {
         expect(result.type).toBe("succeeded")
@@ -261,7 +229,7 @@ describe("Gateway batches run as calls, where no deployment of the model has a b
         const done = yield* endedOn(gateway!, batch.id)
         expect(done.status).toBe("cancelled")
         const output = yield* textOf(openai, done.output_file_id!)
-        const ran = billOf(output).size
+        const ran = billOf(output, model, "live").size
         expect(ran).toBeGreaterThan(0)
         expect(ran).toBeLessThan(16)
         expect(done.request_counts).toEqual({ total: 16, completed: ran, failed: 16 - ran })
@@ -313,12 +281,12 @@ describe("Gateway batches run as calls, where no deployment of the model has a b
                   const errors = linesOf(yield* textOf(openai, done.error_file_id!))
                   const expected = (fails: boolean) =>
                     failing.flatMap((each, i) => each === fails ? [`line-${i}`] : []).sort()
-                  expect([...billOf(output).keys()].sort()).toEqual(expected(false))
+                  expect([...billOf(output, model, "live").keys()].sort()).toEqual(expected(false))
                   expect(errors.map((line) => line.custom_id).sort()).toEqual(expected(true))
                   for (const line of errors) expect(line.response.status_code).toBe(400)
                   const rows = yield* rowsOf(gateway!, batch.id, failing.length - failed)
                   expect(rows).toHaveLength(failing.length - failed)
-                  expect(sum(rows.map((row) => row.cost!))).toBeCloseTo(sum(billOf(output).values()), 12)
+                  expect(sum(rows.map((row) => row.cost!))).toBeCloseTo(sum(billOf(output, model, "live").values()), 12)
                 }).pipe(Effect.provide(UndiciHttpClient.layer()))
               )
             }),
@@ -348,7 +316,7 @@ describe("Gateway batches run as calls, where no deployment of the model has a b
           )
           const [second] = yield* callsInstances(simulator, { ...shared, fault: "silent=400" })
           const openai = openAiClient(first!, payerKey)
-          const batch = yield* whenConnected(async () => {
+          const batch = yield* whileConnecting(async () => {
             const content = inputFile(model, 12)
             const file = await openai.files.create({
               file: await toFile(Buffer.from(content), "in.jsonl"),

@@ -15,6 +15,7 @@ import {
   inputFile,
   instances,
   lineRows,
+  messageResults,
   onSimulator,
   openAiClient,
   promise,
@@ -82,14 +83,6 @@ const ended = (anthropic: Anthropic, id: string) =>
     (read) => read.processing_status === "ended"
   )
 
-/** The results of an ended batch, in the order given. */
-const resultsOf = (anthropic: Anthropic, id: string) =>
-  promise(async () => {
-    const out: Array<Anthropic.Messages.Batches.MessageBatchIndividualResponse> = []
-    for await (const line of await anthropic.messages.batches.results(id)) out.push(line)
-    return out
-  })
-
 layer(fixture, { timeout: 60_000, excludeTestServices: true })(
   "Gateway message batches, over loopback with the official @anthropic-ai/sdk client",
   (it) => {
@@ -106,7 +99,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           expect(done.results_url).toBe(`${gateway.url}/v1/messages/batches/${batch.id}/results`)
           const listed = yield* promise(() => anthropic.messages.batches.list())
           expect(listed.data.map((each) => each.id)).toContain(batch.id)
-          const lines = yield* resultsOf(anthropic, batch.id)
+          const lines = yield* messageResults(anthropic, batch.id)
           expect(lines.map((line) => line.custom_id).sort()).toEqual(["req-0", "req-1", "req-2"])
           for (const { result } of lines) {
             expect(result.type).toBe("succeeded")
@@ -144,7 +137,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         const anthropic = client(gateway, payerKey)
         const batch = yield* promise(() => anthropic.messages.batches.create({ requests: requests(claude, 3) }))
         yield* ended(anthropic, batch.id)
-        const lines = yield* resultsOf(anthropic, batch.id)
+        const lines = yield* messageResults(anthropic, batch.id)
         const price = Pricing.lookup(claude)!
         const bill = new Map(lines.map(({ custom_id, result }) => {
           if (result.type !== "succeeded") throw new Error(`line ${result.type}`)
@@ -184,7 +177,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(["canceling", "ended"]).toContain(cancelling.processing_status)
         const done = yield* ended(anthropic, batch.id)
         expect(done.request_counts).toMatchObject({ processing: 0, succeeded: 0, canceled: 2 })
-        const lines = yield* resultsOf(anthropic, batch.id)
+        const lines = yield* messageResults(anthropic, batch.id)
         expect(lines.map(({ result }) => result.type)).toEqual(["canceled", "canceled"])
       }))
 

@@ -1,8 +1,9 @@
 /**
  * What the tests of the gateway's batches over loopback share (test/e2e/GatewayBatches, GatewayMessageBatches,
- * GatewayBatchesRedis): the simulator playing the providers' batch APIs, instances of one gateway configuration over
- * it, the official clients of each wire, a SQLite database of the test's own, the admin reads of the request log and
- * of a key's budget spent, and the settlement tests' instances, budgeted for one payer, and the bill of a result.
+ * GatewayBatchesRedis, GatewayBatchesAsCalls): the simulator playing the providers' batch APIs, instances of one
+ * gateway configuration over it, the official clients of each wire and a message batch's results read with one, a
+ * SQLite database of the test's own, the admin reads of the request log and of a key's budget spent, and the
+ * settlement tests' instances, budgeted for one payer, and the bill of a result at the batch or the live price.
  */
 import Anthropic from "@anthropic-ai/sdk"
 import * as Effect from "effect/Effect"
@@ -63,6 +64,14 @@ export const anthropicClient = (gateway: Gateway.Service, apiKey: string) =>
   new Anthropic({ baseURL: gateway.url, apiKey, maxRetries: 0 })
 
 export const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+/** The results of an ended message batch, read with the `@anthropic-ai/sdk` client, in the order given. */
+export const messageResults = (anthropic: Anthropic, id: string) =>
+  promise(async () => {
+    const out: Array<Anthropic.Messages.Batches.MessageBatchIndividualResponse> = []
+    for await (const line of await anthropic.messages.batches.results(id)) out.push(line)
+    return out
+  })
 
 /** An input file of `count` lines of `model` (custom ids `req-<i>`), each of `maxTokens`. */
 export const inputFile = (model: string, count: number, maxTokens = 100) =>
@@ -194,8 +203,11 @@ export const payerInstances = (
   )
 }
 
-/** What the provider bills the lines of an output file of `model` at the batch price, by custom id. */
-export const billOf = (output: string, model = "gpt-4o-mini") =>
+/**
+ * What the provider bills the lines of an output file of `model` at its batch price (`tier` `"live"`: its live price,
+ * as a batch run as calls is charged), by custom id.
+ */
+export const billOf = (output: string, model = "gpt-4o-mini", tier: "batch" | "live" = "batch") =>
   new Map(
     output.trim().split("\n").filter((line) => line !== "").map((line) => JSON.parse(line)).map((line) => {
       const usage = line.response.body.usage
@@ -205,7 +217,7 @@ export const billOf = (output: string, model = "gpt-4o-mini") =>
           promptTokens: usage.prompt_tokens,
           completionTokens: usage.completion_tokens,
           cachedPromptTokens: 0,
-          serviceTier: Pricing.batchTier
+          ...(tier === "batch" ? { serviceTier: Pricing.batchTier } : {})
         })!
       ]
     })

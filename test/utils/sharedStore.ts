@@ -3,16 +3,20 @@
  * connected: each instance gets its own store, so its own Redis connection,
  * as separate processes would.
  */
+import { afterAll, beforeAll } from "@effect/vitest"
 import { RateLimiter, Store } from "effect-llm-router"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import { eventually } from "./eventually.js"
 import { pausableProxy, type RedisProxy } from "./redisProxy.js"
 import { type RedisServer, redisServer } from "./redisServer.js"
 import type { Faults } from "./slowStore.js"
+import { serviceOf } from "./sqlDatabases.js"
 
 // Two seconds per command, as the scale-out tests' provider.json sets it: a command outlives its timer when this
 // process stalls (a loaded machine, a GC pause) with the reply already in the socket, since timers run before the
@@ -129,3 +133,31 @@ export const redisInstances = <O, S, R>(
       faults
     }
   })
+
+/**
+ * A gateway store's Redis backend for its contract: one redis-server for the test file that calls this (at its top
+ * level: started before its tests, stopped after them), and the service of `tag` that `layer` builds on a connected
+ * store under a prefix of its own (`<prefix>-<uuid>`), each time the effect runs a new one.
+ */
+export function redisBackend<I, S>(
+  prefix: string,
+  tag: Context.Key<I, S>,
+  layer: (store: Store.Store) => Layer.Layer<I>
+): { readonly name: "Redis"; readonly store: Effect.Effect<S, never, Scope.Scope> } {
+  const serverScope = Effect.runSync(Scope.make())
+  let url: string | undefined
+  beforeAll(() =>
+    Effect.runPromise(Effect.provideService(redisServer, Scope.Scope, serverScope)).then((server) => {
+      url = server.url
+    }), 60_000)
+  afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)))
+  return {
+    name: "Redis",
+    store: Effect.suspend(() =>
+      Effect.flatMap(
+        Effect.orDie(connected(url!, { prefix: `${prefix}-${randomUUID()}` })),
+        (store) => serviceOf(tag, layer(store))
+      )
+    )
+  }
+}

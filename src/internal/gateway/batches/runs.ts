@@ -9,7 +9,7 @@
  * the instances share (`runsRedis.ts`); or memory (`layerMemory`), for the process's life, on a gateway with neither.
  * All keep one contract (`test/contract/batchRuns.ts`) and the same bounds: a run holds at most one answer for each of
  * its lines, and is forgotten, its answers with it, when the record of its batch is (`store.ts`' `bounds.batchTtl`
- * from its start).
+ * from its start); each takes and gives up the lease by the settlements' own steps (`store/lease.ts`).
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -23,6 +23,7 @@ import { LlmError } from "../../../LlmError.js"
 import type { BatchRequest } from "../../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
+import * as Leases from "../../store/lease.js"
 import { bounds } from "./store.js"
 
 /** A batch run as calls, as it was made. */
@@ -93,20 +94,13 @@ function forgottenBefore(now: number): number {
   return now - Duration.toMillis(bounds.batchTtl)
 }
 
-interface Kept {
+interface Kept extends Leases.Leased {
   readonly run: Run
   /** Its lines' custom ids: the lines it answers. */
   readonly customIds: ReadonlySet<string>
   readonly answers: Map<string, Answer>
-  holder: string | undefined
-  until: number
   cancelled: boolean
   ended: boolean
-}
-
-function leaseOf(kept: Kept | undefined, holder: string, now: number): boolean {
-  return kept !== undefined && !kept.ended &&
-    (kept.holder === undefined || kept.holder === holder || kept.until <= now)
 }
 
 /** The runs in this process's memory, for its life: a gateway without a database. */
@@ -132,16 +126,10 @@ export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, (): Runs 
     lease: (run, holder, now, until) =>
       Effect.sync(() => {
         const kept = runs.get(run)
-        if (!leaseOf(kept, holder, now)) return "lost"
-        kept!.holder = holder
-        kept!.until = until
-        return kept!.cancelled ? "cancelled" : "held"
+        if (kept === undefined || kept.ended || !Leases.take(kept, holder, now, until)) return "lost"
+        return kept.cancelled ? "cancelled" : "held"
       }),
-    unlease: (run, holder) =>
-      Effect.sync(() => {
-        const kept = runs.get(run)
-        if (kept?.holder === holder) kept.holder = undefined
-      }),
+    unlease: (run, holder) => Effect.sync(() => Leases.giveUp(runs.get(run), holder)),
     answer: (run, customId, answer) =>
       Effect.sync(() => {
         const kept = runs.get(run)
@@ -206,8 +194,6 @@ interface RunRow {
   readonly model: string
   readonly lines: string
   readonly started_at: number | string
-  readonly holder: string | null
-  readonly lease_until: number | string | null
   readonly cancelled_at: number | string | null
   readonly ended_at: number | string | null
 }
@@ -221,6 +207,7 @@ interface AnswerRow {
 export const layerSql = (database: Sql.Database): Layer.Layer<RunStore> =>
   Layer.sync(RunStore, (): Runs => {
     const { bounds: sqlBounds, sql } = database
+    const lease = Leases.sqlLease(sql, { name: "batch_runs", closed: "ended_at" })
     return {
       start: (run, now) =>
         Sql.transaction(
@@ -246,27 +233,17 @@ export const layerSql = (database: Sql.Database): Layer.Layer<RunStore> =>
             }
           })
         ),
-      // One statement takes it: the row's lock (Postgres) or the database's write lock (SQLite) makes it one step.
       lease: (run, holder, now, until) =>
-        Sql.transaction(
-          sql,
-          sqlBounds,
-          "taking a batch run's running",
-          Effect.gen(function*() {
-            yield* sql`UPDATE batch_runs SET holder = ${holder}, lease_until = ${until}
-              WHERE id = ${run} AND ended_at IS NULL
-              AND (holder IS NULL OR holder = ${holder} OR lease_until <= ${now})`
-            const [row] = yield* sql<RunRow>`SELECT holder, cancelled_at, ended_at FROM batch_runs WHERE id = ${run}`
-            if (row === undefined || row.ended_at !== null || row.holder !== holder) return "lost" as const
-            return row.cancelled_at === null ? "held" as const : "cancelled" as const
-          })
-        ),
-      unlease: (run, holder) =>
         Sql.step(
           sqlBounds,
-          "giving up a batch run's running",
-          sql`UPDATE batch_runs SET holder = NULL, lease_until = NULL WHERE id = ${run} AND holder = ${holder}`
-        ).pipe(Effect.asVoid),
+          "taking a batch run's running",
+          Effect.map(
+            lease.take<Pick<RunRow, "cancelled_at">>({ id: run, holder, now, until }, "cancelled_at"),
+            ([row]): Lease => row === undefined ? "lost" : row.cancelled_at === null ? "held" : "cancelled"
+          )
+        ),
+      unlease: (run, holder) =>
+        Sql.step(sqlBounds, "giving up a batch run's running", lease.giveUp(run, holder)).pipe(Effect.asVoid),
       // One statement: a line's row filled in once, the first answer staying.
       answer: (run, customId, answer) =>
         Sql.step(
@@ -288,7 +265,7 @@ export const layerSql = (database: Sql.Database): Layer.Layer<RunStore> =>
         Sql.step(
           sqlBounds,
           "recording a batch run ended",
-          sql`UPDATE batch_runs SET ended_at = ${now}, holder = NULL, lease_until = NULL
+          sql`UPDATE batch_runs SET ended_at = ${now}, ${lease.freed}
             WHERE id = ${run} AND holder = ${holder} AND ended_at IS NULL`
         ).pipe(Effect.asVoid),
       read: (run) =>

@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redis from "effect/persistence/Redis"
 import type * as Store from "../../../Store.js"
+import * as Leases from "../../store/lease.js"
 import {
   answerJson,
   answerOf,
@@ -67,26 +68,16 @@ const leaseScript = Redis.script(
   (key: string, holder: string, now: number, until: number) => [key, holder, now, until],
   {
     numberOfKeys: 0,
-    lua: `
-local key, holder = ARGV[1], ARGV[2]
-local kept = redis.call("HMGET", key, "started", "holder", "until", "cancelled", "ended")
-if not kept[1] or kept[5] then return "lost" end
-if kept[2] and kept[2] ~= holder and tonumber(kept[3]) > tonumber(ARGV[3]) then return "lost" end
-redis.call("HSET", key, "holder", holder, "until", ARGV[4])
-if kept[4] then return "cancelled" end
+    lua: Leases.luaSteps + `
+local key = ARGV[1]
+local kept = redis.call("HMGET", key, "started", "cancelled", "ended")
+if not kept[1] or kept[3] then return "lost" end
+if not takeLease(key, ARGV[2], tonumber(ARGV[3]), ARGV[4]) then return "lost" end
+if kept[2] then return "cancelled" end
 return "held"
 `
   }
 ).withReturnType<string>()
-
-// ARGV: the run's key, the holder.
-const unleaseScript = Redis.script((key: string, holder: string) => [key, holder], {
-  numberOfKeys: 0,
-  lua: `
-if redis.call("HGET", ARGV[1], "holder") == ARGV[2] then redis.call("HDEL", ARGV[1], "holder", "until") end
-return 1
-`
-}).withReturnType<number>()
 
 // ARGV: the run's key, the custom id, the answer's JSON. 1 when it was the line's first.
 const answerScript = Redis.script((key: string, customId: string, answer: string) => [key, customId, answer], {
@@ -111,11 +102,11 @@ return 1
 // ARGV: the run's key, the holder, now.
 const endScript = Redis.script((key: string, holder: string, now: number) => [key, holder, now], {
   numberOfKeys: 0,
-  lua: `
+  lua: Leases.luaSteps + `
 local kept = redis.call("HMGET", ARGV[1], "holder", "ended")
 if kept[1] ~= ARGV[2] or kept[2] then return 0 end
 redis.call("HSET", ARGV[1], "ended", ARGV[3])
-redis.call("HDEL", ARGV[1], "holder", "until")
+freeLease(ARGV[1])
 return 1
 `
 }).withReturnType<number>()
@@ -141,7 +132,7 @@ export const layerRedis = (store: Store.Store): Layer.Layer<RunStore> =>
     const keyOf = (run: string) => `${prefix}run:${run}`
     const start = connection.eval(startScript)
     const lease = connection.eval(leaseScript)
-    const unlease = connection.eval(unleaseScript)
+    const unlease = connection.eval(Leases.giveUpScript)
     const answer = connection.eval(answerScript)
     const cancel = connection.eval(cancelScript)
     const end = connection.eval(endScript)

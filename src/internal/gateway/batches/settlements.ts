@@ -7,7 +7,7 @@
  * `SettlementStore`, of three layers: the gateway's database (`layerSql`, tables `batch_settlements` and
  * `batch_settled_lines`), which every instance on it shares and a restart keeps; without one, the Redis the instances
  * share (`settlementsRedis.ts`); else memory (`layerMemory`), for the process's life. All keep one contract
- * (`test/contract/batchSettlements.ts`).
+ * (`test/contract/batchSettlements.ts`), and take and give up the lease by one set of steps (`store/lease.ts`).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -16,6 +16,7 @@ import type * as Budget from "../../../Budget.js"
 import type { BatchStatus } from "../../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
+import * as Leases from "../../store/lease.js"
 
 /** A batch recorded open: its id as its client holds it (`ids.ts`), from which any instance opens it again. */
 export interface OpenBatch {
@@ -91,11 +92,9 @@ export class SettlementStore
   extends Context.Service<SettlementStore, Settlements>()("effect-llm-router/gateway/batches/SettlementStore")
 {}
 
-interface Kept {
+interface Kept extends Leases.Leased {
   readonly openedAt: number
   readonly hold: Budget.Hold | undefined
-  holder: string | undefined
-  until: number
   closed: boolean
   /** When it was settled, in Clock millis. */
   settledAt: number
@@ -131,17 +130,9 @@ export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementSt
     lease: (batch, holder, now, until) =>
       Effect.sync(() => {
         const kept = batches.get(batch)
-        if (kept === undefined || kept.closed) return false
-        if (kept.holder !== undefined && kept.holder !== holder && kept.until > now) return false
-        kept.holder = holder
-        kept.until = until
-        return true
+        return kept !== undefined && !kept.closed && Leases.take(kept, holder, now, until)
       }),
-    unlease: (batch, holder) =>
-      Effect.sync(() => {
-        const kept = batches.get(batch)
-        if (kept?.holder === holder) kept.holder = undefined
-      }),
+    unlease: (batch, holder) => Effect.sync(() => Leases.giveUp(batches.get(batch), holder)),
     settleLine: (batch, customId, cost) =>
       Effect.sync(() => {
         const kept = batches.get(batch)
@@ -184,7 +175,6 @@ interface BatchRow {
   readonly hold_estimate: number | string | null
   readonly hold_at: number | string | null
   readonly hold_until: number | string | null
-  readonly holder: string | null
   readonly settled_at: number | string | null
   readonly last_state: BatchStatus["state"] | null
   readonly last_total: number | string | null
@@ -219,6 +209,7 @@ interface LineRow {
 export const layerSql = (database: Sql.Database): Layer.Layer<SettlementStore> =>
   Layer.sync(SettlementStore, (): Settlements => {
     const { bounds, sql } = database
+    const lease = Leases.sqlLease(sql, { name: "batch_settlements", closed: "settled_at" })
     return {
       open: (batch) =>
         Sql.step(
@@ -238,28 +229,14 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SettlementStore> =
           (rows) => rows.map((row) => ({ id: row.id, openedAt: Number(row.opened_at) }))
         )
       ),
-      // One statement: the row's lock (Postgres) or the database's write lock (SQLite) makes it one step, and a
-      // competing instance's update sees the holder this one wrote.
       lease: (batch, holder, now, until) =>
-        Sql.transaction(
-          sql,
-          bounds,
-          "taking a batch's settling",
-          Effect.gen(function*() {
-            yield* sql`UPDATE batch_settlements SET holder = ${holder}, lease_until = ${until}
-              WHERE id = ${batch} AND settled_at IS NULL
-              AND (holder IS NULL OR holder = ${holder} OR lease_until <= ${now})`
-            const [row] = yield* sql<BatchRow>`SELECT id, opened_at, holder, settled_at FROM batch_settlements
-              WHERE id = ${batch}`
-            return row !== undefined && row.settled_at === null && row.holder === holder
-          })
-        ),
-      unlease: (batch, holder) =>
         Sql.step(
           bounds,
-          "giving up a batch's settling",
-          sql`UPDATE batch_settlements SET holder = NULL, lease_until = NULL WHERE id = ${batch} AND holder = ${holder}`
-        ).pipe(Effect.asVoid),
+          "taking a batch's settling",
+          Effect.map(lease.take({ id: batch, holder, now, until }, "id"), (rows) => rows.length > 0)
+        ),
+      unlease: (batch, holder) =>
+        Sql.step(bounds, "giving up a batch's settling", lease.giveUp(batch, holder)).pipe(Effect.asVoid),
       settleLine: (batch, customId, cost) =>
         Sql.transaction(
           sql,
@@ -278,8 +255,8 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SettlementStore> =
           bounds,
           "recording a batch settled",
           Effect.map(
-            sql<{ readonly id: string }>`UPDATE batch_settlements SET settled_at = ${now}, holder = NULL,
-              lease_until = NULL, last_state = ${last.state}, last_total = ${last.total},
+            sql<{ readonly id: string }>`UPDATE batch_settlements SET settled_at = ${now}, ${lease.freed},
+              last_state = ${last.state}, last_total = ${last.total},
               last_succeeded = ${last.succeeded}, last_failed = ${last.failed}
               WHERE id = ${batch} AND settled_at IS NULL RETURNING id`,
             (rows) => rows.length > 0
@@ -292,7 +269,7 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SettlementStore> =
           "reading a batch's settlement",
           Effect.gen(function*() {
             const [row] = yield* sql<BatchRow>`SELECT id, opened_at, hold_id, hold_estimate, hold_at, hold_until,
-              holder, settled_at, last_state, last_total, last_succeeded, last_failed FROM batch_settlements
+              settled_at, last_state, last_total, last_succeeded, last_failed FROM batch_settlements
               WHERE id = ${batch}`
             if (row === undefined) return undefined
             const lines = yield* sql<LineRow>`SELECT custom_id, cost FROM batch_settled_lines WHERE batch = ${batch}`

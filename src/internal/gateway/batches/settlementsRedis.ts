@@ -16,6 +16,7 @@ import * as Redis from "effect/persistence/Redis"
 import type * as Budget from "../../../Budget.js"
 import type { BatchState } from "../../../ProviderClient.js"
 import type * as Store from "../../../Store.js"
+import * as Leases from "../../store/lease.js"
 import { type LastStatus, type Settlements, SettlementStore } from "./settlements.js"
 
 // Every script's first lines: ARGV[1] the prefix, ARGV[2] the batch's id.
@@ -55,24 +56,10 @@ const leaseScript = Redis.script(
   (prefix: string, id: string, holder: string, now: number, until: number) => [prefix, id, holder, now, until],
   {
     numberOfKeys: 0,
-    lua: batchKeys + `
-local holder, now = ARGV[3], tonumber(ARGV[4])
-local kept = redis.call("HMGET", key, "opened", "settled", "holder", "until")
+    lua: batchKeys + Leases.luaSteps + `
+local kept = redis.call("HMGET", key, "opened", "settled")
 if not kept[1] or kept[2] then return 0 end
-if kept[3] and kept[3] ~= holder and tonumber(kept[4]) > now then return 0 end
-redis.call("HSET", key, "holder", holder, "until", ARGV[5])
-return 1
-`
-  }
-).withReturnType<number>()
-
-// ARGV: the prefix, the id, the holder.
-const unleaseScript = Redis.script(
-  (prefix: string, id: string, holder: string) => [prefix, id, holder],
-  {
-    numberOfKeys: 0,
-    lua: batchKeys + `
-if redis.call("HGET", key, "holder") == ARGV[3] then redis.call("HDEL", key, "holder", "until") end
+if not takeLease(key, ARGV[3], tonumber(ARGV[4]), ARGV[5]) then return 0 end
 return 1
 `
   }
@@ -103,11 +90,11 @@ const closeScript = Redis.script(
   ],
   {
     numberOfKeys: 0,
-    lua: batchKeys + `
+    lua: batchKeys + Leases.luaSteps + `
 if redis.call("EXISTS", key) == 0 or redis.call("HEXISTS", key, "settled") == 1 then return 0 end
 redis.call("HSET", key, "settled", ARGV[3], "state", ARGV[4], "total", ARGV[5], "succeeded", ARGV[6],
   "failed", ARGV[7])
-redis.call("HDEL", key, "holder", "until")
+freeLease(key)
 redis.call("ZREM", prefix .. "open", id)
 redis.call("ZADD", prefix .. "settled", ARGV[3], id)
 return 1
@@ -202,7 +189,7 @@ export const layerRedis = (store: Store.Store): Layer.Layer<SettlementStore> =>
     const open = connection.eval(openScript)
     const opened = connection.eval(openedScript)
     const lease = connection.eval(leaseScript)
-    const unlease = connection.eval(unleaseScript)
+    const unlease = connection.eval(Leases.giveUpScript)
     const settleLine = connection.eval(settleLineScript)
     const close = connection.eval(closeScript)
     const settled = connection.eval(settledScript)
@@ -222,7 +209,7 @@ export const layerRedis = (store: Store.Store): Layer.Layer<SettlementStore> =>
       ),
       lease: (batch, holder, now, until) =>
         Effect.map(lease(prefix, batch, holder, now, until), (held) => Number(held) === 1),
-      unlease: (batch, holder) => Effect.asVoid(unlease(prefix, batch, holder)),
+      unlease: (batch, holder) => Effect.asVoid(unlease(`${prefix}batch:${batch}`, holder)),
       settleLine: (batch, customId, cost) =>
         Effect.map(settleLine(prefix, batch, customId, cost), (first) => Number(first) === 1),
       close: (batch, now, last) => Effect.map(close(prefix, batch, now, last), (first) => Number(first) === 1),

@@ -1,0 +1,99 @@
+/**
+ * A lease on one record of a store, written once for each backend: one holder at a time until an instant (Clock
+ * millis), taken when it is free, when it is the taker's own (a renewal) or when it lapsed by now, and given up by its
+ * holder only. A store keeps the lease inside its record (a batch's settling, a run's running: `gateway/batches/`), so
+ * that its own step takes it only while the record is open and reads what else it needs in the same step; these are
+ * the lease's parts of those steps: over memory (`take`, `giveUp`), a SQL table (`sqlLease`: its `holder` and
+ * `lease_until` columns) and a Redis hash (`luaSteps`: its `holder` and `until` fields, and `giveUpScript`).
+ */
+import * as Redis from "effect/persistence/Redis"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type * as Statement from "effect/sql/Statement"
+
+/** A record's lease as a memory store keeps it: its holder (none when free) and until when. */
+export interface Leased {
+  holder: string | undefined
+  until: number
+}
+
+/** `lease` taken, or renewed, by `holder` until `until` when free, `holder`'s or lapsed by `now`: whether it was. */
+export function take(lease: Leased, holder: string, now: number, until: number): boolean {
+  if (lease.holder !== undefined && lease.holder !== holder && lease.until > now) return false
+  lease.holder = holder
+  lease.until = until
+  return true
+}
+
+/** `lease` given up by `holder`, when it holds it (none when its record is not kept). */
+export function giveUp(lease: Leased | undefined, holder: string): void {
+  if (lease !== undefined && lease.holder === holder) lease.holder = undefined
+}
+
+/** A taking of a record's lease: the record's id, its holder, now and until when (Clock millis). */
+export interface Taking {
+  readonly id: string
+  readonly holder: string
+  readonly now: number
+  readonly until: number
+}
+
+/** A table whose records carry a lease: its name, and the column set once a record is closed (leased no more). */
+export interface Table {
+  readonly name: string
+  readonly closed: string
+}
+
+/** The lease's statements over a table's records, keyed by `id`. */
+export interface SqlLease {
+  /**
+   * The lease of the open record taken, or renewed, in one statement (the row's lock, or SQLite's write lock, makes it
+   * one step): the record's column `returned` when it was, no row when it was not.
+   */
+  readonly take: <A extends object>(taking: Taking, returned: string) => Statement.Statement<A>
+  readonly giveUp: (id: string, holder: string) => Statement.Statement<object>
+  /** What a statement that closes a record sets of its lease: none. */
+  readonly freed: Statement.Fragment
+}
+
+/** The lease's statements over `table`. */
+export function sqlLease(sql: SqlClient.SqlClient, table: Table): SqlLease {
+  const name = sql(table.name)
+  const closed = sql(table.closed)
+  return {
+    take: ({ holder, id, now, until }, returned) =>
+      sql`UPDATE ${name} SET holder = ${holder}, lease_until = ${until}
+        WHERE id = ${id} AND ${closed} IS NULL AND (holder IS NULL OR holder = ${holder} OR lease_until <= ${now})
+        RETURNING ${sql(returned)}`,
+    giveUp: (id, holder) =>
+      sql`UPDATE ${name} SET holder = NULL, lease_until = NULL WHERE id = ${id} AND holder = ${holder}`,
+    freed: sql.literal("holder = NULL, lease_until = NULL")
+  }
+}
+
+/**
+ * The lease's Lua steps over a record's hash `key`: `takeLease(key, holder, now, expiry)` (true when `holder` holds it
+ * now; `now` a number), `giveUpLease(key, holder)` and `freeLease(key)`, which a script closing the record runs.
+ */
+export const luaSteps = `
+local function takeLease(key, holder, now, expiry)
+  local lease = redis.call("HMGET", key, "holder", "until")
+  if lease[1] and lease[1] ~= holder and tonumber(lease[2]) > now then return false end
+  redis.call("HSET", key, "holder", holder, "until", expiry)
+  return true
+end
+local function giveUpLease(key, holder)
+  if redis.call("HGET", key, "holder") == holder then redis.call("HDEL", key, "holder", "until") end
+end
+local function freeLease(key)
+  redis.call("HDEL", key, "holder", "until")
+end
+`
+
+/** The lease on the record's hash `key` given up by `holder`, when it holds it. */
+export const giveUpScript = Redis.script((key: string, holder: string) => [key, holder], {
+  numberOfKeys: 0,
+  lua: luaSteps + `
+giveUpLease(ARGV[1], ARGV[2])
+return 1
+`
+}).withReturnType<number>()
