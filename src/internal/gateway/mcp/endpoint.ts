@@ -248,9 +248,14 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
     if (asked._tag === "Own") return yield* failedCall(new McpSchema.InternalError({ message: "Unknown tool" }))
     const { context: request, metrics, reserve } = asked.governance
     const { outcome } = request
-    const context = yield* McpSchema.McpRequestContext
-    const http = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
-    const start = yield* Clock.currentTimeMillis
+    // What the call reads of the request's services, read in one step.
+    const services = yield* Effect.context<McpSchema.McpRequestContext>()
+    const context = Context.get(services, McpSchema.McpRequestContext)
+    const http = Context.getOption(services, HttpServerRequest.HttpServerRequest)
+    const client = Context.getOption(services, McpSchema.McpServerClient)
+    const outbound = Context.getOption(services, ServerRequests.Outbound)
+    const clock = Context.get(services, Clock.Clock)
+    const start = clock.currentTimeMillisUnsafe()
     // A request's record names one tool call: the first of a JSON-RPC batch (protocol 2025-03-26) that holds several.
     if (request.toolCall.get() === undefined) {
       request.toolCall.set({ server: upstream.name, tool: served.tool.name, argumentsDigest: argumentsDigest(payload) })
@@ -278,8 +283,6 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         let sent = false
         // Cancelled before it was sent (waiting for its server's limits), it cost nothing; once sent, its server may
         // have run it: the reservation is charged, as a model call interrupted in flight is.
-        const client = yield* Effect.serviceOption(McpSchema.McpServerClient)
-        const outbound = yield* Effect.serviceOption(ServerRequests.Outbound)
         // What the server asked of a 2026-07-28 client that did not declare it, once it did: only a client of that
         // revision is told so (`ServerRequests.asker`), so only its call waits for it beside its answer.
         const undeclared = context.protocolVersion === ServerRequests.roundTrips
@@ -328,14 +331,13 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         return yield* Effect.mapError(ToolGuardrails.checkResult(chain.success, answered.success), block)
       })).pipe(
         Effect.onExit((exit) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Effect.sync(() => {
-              const ended = outcomeOf(exit, stopped)
-              const tag = endedTags[ended]
-              if (tag !== undefined) Outcome.erred(outcome, tag)
-              span.outcome(ended)
-              metrics.toolCall(upstream.name, served.tool.name, ended, (now - start) / 1000)
-            }))
+          Effect.sync(() => {
+            const ended = outcomeOf(exit, stopped)
+            const tag = endedTags[ended]
+            if (tag !== undefined) Outcome.erred(outcome, tag)
+            span.outcome(ended)
+            metrics.toolCall(upstream.name, served.tool.name, ended, (clock.currentTimeMillisUnsafe() - start) / 1000)
+          })
         )
       )
     return yield* Trace.traced(
