@@ -16,8 +16,7 @@ import * as Bedrock from "../../src/providers/Bedrock.js"
 import * as SimulatedBedrock from "../../src/simulator/Bedrock.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { upload } from "../utils/batchGateways.js"
-import { eventually } from "../utils/eventually.js"
+import { completedBatch } from "../utils/batchGateways.js"
 
 const apiKey = "bedrock-gateway-key-0123456789"
 const claude = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -103,21 +102,8 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Bedrock deployme
           body: { model: claude, messages: [{ role: "user", content: `Hello ${i}` }], max_tokens: 40 }
         })
       )
-      const file = yield* upload(client, lines.join("\n"))
-      const made = yield* Effect.promise(() =>
-        client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" })
-      )
-      const done = yield* eventually(
-        "the batch completed",
-        Effect.promise(() => client.batches.retrieve(made.id)),
-        (batch) => batch.status === "completed",
-        { every: "100 millis" }
-      )
+      const { done, results } = yield* completedBatch(client, lines.join("\n"))
       expect(done.request_counts).toMatchObject({ total: 3, completed: 3, failed: 0 })
-      const output = yield* Effect.promise(() =>
-        client.files.content(done.output_file_id!).then((reply) => reply.text())
-      )
-      const results = output.trim().split("\n").map((line) => JSON.parse(line))
       expect(results.map((result) => result.custom_id).sort()).toEqual(["line-0", "line-1", "line-2"])
       for (const result of results) {
         expect(result.response.status_code).toBe(200)

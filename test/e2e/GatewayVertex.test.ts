@@ -17,8 +17,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Vertex from "../../src/providers/Vertex.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { upload } from "../utils/batchGateways.js"
-import { eventually } from "../utils/eventually.js"
+import { completedBatch } from "../utils/batchGateways.js"
 
 const token = "ya29.vertex-gateway-token-0123456789"
 const claude = "claude-sonnet-4-5@20250929"
@@ -84,6 +83,15 @@ const fixture = Layer.effect(
 
 const messages = [{ role: "user" as const, content: "Hello" }]
 
+/** A chat completion line of `model` for a batch's input file. */
+const batchLine = (custom_id: string, model: string, content: string) =>
+  JSON.stringify({
+    custom_id,
+    method: "POST",
+    url: "/v1/chat/completions",
+    body: { model, messages: [{ role: "user", content }], max_tokens: 40 }
+  })
+
 layer(fixture, { timeout: 60_000, excludeTestServices: true })("Vertex AI deployments behind the gateway", (it) => {
   it.effect("the openai client reaches both publishers, whole and streamed", () =>
     Effect.gen(function*() {
@@ -132,29 +140,11 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Vertex AI deploy
       const { openai } = yield* Fixture
       // The gateway passes its clients' own custom ids: upper case and underscores too, which labels do not take.
       const customIds = ["Line_A", "line-b", "LINE_C_".repeat(9)]
-      const lines = customIds.map((custom_id, i) =>
-        JSON.stringify({
-          custom_id,
-          method: "POST",
-          url: "/v1/chat/completions",
-          body: { model: "gemini-2.5-flash", messages: [{ role: "user", content: `Hello ${i}` }], max_tokens: 40 }
-        })
-      )
-      const file = yield* upload(openai, lines.join("\n"))
-      const made = yield* Effect.promise(() =>
-        openai.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" })
-      )
-      const done = yield* eventually(
-        "the batch completed",
-        Effect.promise(() => openai.batches.retrieve(made.id)),
-        (batch) => batch.status === "completed",
-        { every: "100 millis" }
+      const { done, results } = yield* completedBatch(
+        openai,
+        customIds.map((custom_id, i) => batchLine(custom_id, "gemini-2.5-flash", `Hello ${i}`)).join("\n")
       )
       expect(done.request_counts).toMatchObject({ total: 3, completed: 3, failed: 0 })
-      const output = yield* Effect.promise(() =>
-        openai.files.content(done.output_file_id!).then((reply) => reply.text())
-      )
-      const results = output.trim().split("\n").map((line) => JSON.parse(line))
       expect(results.map((result) => result.custom_id).sort()).toEqual([...customIds].sort())
       for (const result of results) {
         expect(result.response.status_code).toBe(200)
@@ -165,27 +155,8 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Vertex AI deploy
   it.effect("without a batch group a Vertex deployment has no batch API: the gateway runs its batches as calls", () =>
     Effect.gen(function*() {
       const { openai } = yield* Fixture
-      const line = JSON.stringify({
-        custom_id: "line-0",
-        method: "POST",
-        url: "/v1/chat/completions",
-        body: { model: claude, messages: [{ role: "user", content: "Hello" }], max_tokens: 40 }
-      })
-      const file = yield* upload(openai, line)
-      const made = yield* Effect.promise(() =>
-        openai.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" })
-      )
-      const done = yield* eventually(
-        "the batch completed",
-        Effect.promise(() => openai.batches.retrieve(made.id)),
-        (batch) => batch.status === "completed",
-        { every: "100 millis" }
-      )
+      const { done, results: [result] } = yield* completedBatch(openai, batchLine("line-0", claude, "Hello"))
       expect(done.request_counts).toMatchObject({ total: 1, completed: 1, failed: 0 })
-      const output = yield* Effect.promise(() =>
-        openai.files.content(done.output_file_id!).then((reply) => reply.text())
-      )
-      const [result] = output.trim().split("\n").map((text) => JSON.parse(text))
       expect(result.custom_id).toBe("line-0")
       expect(result.response.status_code).toBe(200)
       // A call's reply, not a batch prediction job's: the gateway ran the line through the model's router.

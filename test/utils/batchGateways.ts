@@ -17,6 +17,7 @@ import * as Gateway from "../../src/Gateway.js"
 import * as Pricing from "../../src/Pricing.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import { eventually } from "./eventually.js"
 import { get } from "./gatewayHarness.js"
 
 /** The provider key the simulator takes and every deployment below sends. */
@@ -86,6 +87,21 @@ export const inputFile = (model: string, count: number, maxTokens = 100) =>
 /** A batch of the input file `fileId`. */
 export const create = (openai: OpenAI, fileId: string) =>
   openai.batches.create({ input_file_id: fileId, endpoint: "/v1/chat/completions", completion_window: "24h" })
+
+/** `content` made a batch through the gateway, read until it completed: the batch and its output file's lines. */
+export const completedBatch = (openai: OpenAI, content: string) =>
+  Effect.gen(function*() {
+    const file = yield* upload(openai, content)
+    const made = yield* promise(() => create(openai, file.id))
+    const done = yield* eventually(
+      "the batch completed",
+      promise(() => openai.batches.retrieve(made.id)),
+      (batch) => batch.status === "completed",
+      { every: "100 millis" }
+    )
+    const output = yield* promise(() => openai.files.content(done.output_file_id!).then((reply) => reply.text()))
+    return { done, results: output.trim().split("\n").map((line) => JSON.parse(line)) }
+  })
 
 /**
  * A client's call, asked again while it is refused with 503 (an instance whose shared store is still connecting
