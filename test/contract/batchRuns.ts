@@ -1,10 +1,11 @@
 /**
  * The contract every backend of the batches the gateway runs as calls (`batches/runs.ts`' `RunStore`) keeps, run
- * against each (`test/gateway/batchRuns.test.ts`: memory, SQLite, Postgres and Redis): a run recorded once, its lines read
- * back as they were made (any text, any reply limit); its lease held by one holder at a time until it lapses, renewed
- * by its holder, cancelled for its holder once the run is, lost to all once the run ended; each line answered once,
- * its first answer kept (a reply or a typed error, read back as it was), never a line the run does not hold (for any
- * sequence of answers); a run ended by its lease's holder only; forgotten with its batch's record.
+ * against each (`test/gateway/batchRuns.test.ts`: memory, SQLite, Postgres and Redis): a run recorded once, its lines
+ * read back as they were made (any text, any reply limit); its lease held by one holder at a time until it lapses,
+ * renewed by its holder, cancelled for its holder once the run is, lost to all once the run ended; each line answered
+ * once, its first answer kept (a reply or a typed error, read back as it was), never a line the run does not hold (for
+ * any sequence of answers); its progress what its full read counts (for any answers, cancelled or ended); a run ended
+ * by its lease's holder only; forgotten with its batch's record.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
@@ -12,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import { ChatResponse, emptyUsage } from "../../src/ChatResponse.js"
-import type * as Runs from "../../src/internal/gateway/batches/runs.js"
+import * as Runs from "../../src/internal/gateway/batches/runs.js"
 import { bounds } from "../../src/internal/gateway/batches/store.js"
 import { InvalidRequestError, RateLimitError } from "../../src/LlmError.js"
 import * as Message from "../../src/Message.js"
@@ -175,6 +176,37 @@ export const batchRunsContract = (backend: Backend) =>
       runsOf[backend.name]
     )
 
+    effectProp(
+      `${backend.name}: a run's progress counts what its full read holds, for any answers, cancelled or ended`,
+      fc.record({
+        count: fc.integer({ min: 1, max: 6 }),
+        answers: fc.array(fc.record({ line: fc.integer({ min: 0, max: 8 }), ok: fc.boolean() }), { maxLength: 20 }),
+        cancelled: fc.boolean(),
+        ended: fc.boolean()
+      }),
+      ({ answers, cancelled, count, ended }) =>
+        Effect.gen(function*() {
+          const store = yield* backend.store
+          expect(yield* store.progress("gwrun:none")).toBeUndefined()
+          yield* store.start(runOf("gwrun:c", count), 1_000)
+          const outcomes = new Map<string, boolean>()
+          for (const [index, { line, ok }] of answers.entries()) {
+            const answer: Runs.Answer = ok ? Result.succeed(replyOf(`r${index}`)) : Result.fail(failures[index % 2]!)
+            if (yield* store.answer("gwrun:c", `line-${line}`, answer)) outcomes.set(`line-${line}`, ok)
+          }
+          if (cancelled) yield* store.cancel("gwrun:c", 2_000)
+          if (ended) {
+            yield* store.lease("gwrun:c", "a", 2_000, 3_000)
+            yield* store.end("gwrun:c", "a", 2_100)
+          }
+          const succeeded = [...outcomes.values()].filter((ok) => ok).length
+          const progress = yield* store.progress("gwrun:c")
+          expect(progress).toEqual({ total: count, succeeded, failed: outcomes.size - succeeded, cancelled, ended })
+          expect(progress).toEqual(Runs.progressOf((yield* store.read("gwrun:c"))!))
+        }),
+      runsOf[backend.name]
+    )
+
     it.live(`${backend.name}: a run is forgotten with its batch's record, its answers with it`, () =>
       Effect.gen(function*() {
         const store = yield* backend.store
@@ -185,9 +217,11 @@ export const batchRunsContract = (backend: Backend) =>
         expect(yield* store.read("gwrun:old")).toBeDefined()
         yield* store.start(runOf("gwrun:newer", 1, 1_001 + month), 1_001 + month)
         expect(yield* store.read("gwrun:old")).toBeUndefined()
+        expect(yield* store.progress("gwrun:old")).toBeUndefined()
         // Started again under its id, it holds no answer of the one forgotten.
         yield* store.start(runOf("gwrun:old", 1, 1_001 + month), 1_001 + month)
         expect((yield* store.read("gwrun:old"))?.answers.size).toBe(0)
+        expect(yield* store.progress("gwrun:old")).toMatchObject({ total: 1, succeeded: 0, failed: 0 })
         expect(yield* store.read("gwrun:new")).toBeDefined()
       }).pipe(Effect.scoped))
   })

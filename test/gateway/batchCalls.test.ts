@@ -1,19 +1,23 @@
 /**
  * The gateway's own batch API (`batches/calls.ts`) over the runs' memory store, on the `TestClock`: a batch whose
  * window closed before its lines started ends expired, every line its expired line; a line whose model the
- * configuration no longer has is that line's typed error, once. (Over loopback, with the official clients and the
+ * configuration no longer has is that line's typed error, once; a retrieve reads the run's progress, its answers read
+ * only for its result's lines. (Over loopback, with the official clients and the
  * simulator: test/e2e/GatewayBatchesAsCalls.)
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as TestClock from "effect/testing/TestClock"
+import * as fc from "fast-check"
 import * as Calls from "../../src/internal/gateway/batches/calls.js"
 import * as Runs from "../../src/internal/gateway/batches/runs.js"
 import * as Message from "../../src/Message.js"
 import type { BatchApi, Credentials } from "../../src/ProviderClient.js"
+import { effectProp } from "../utils/effectProp.js"
 
 const credentials: Credentials = { key: Redacted.make("sk-test"), keyId: "sk-…test" }
 
@@ -34,6 +38,23 @@ const endedOf = (api: BatchApi, id: string) =>
     return yield* Effect.die(new Error("the run never ended"))
   })
 
+/** The runs' memory store, each of its whole reads (lines and answers) counted in `reads`. */
+const countingReads = (reads: { count: number }) =>
+  Layer.effect(
+    Runs.RunStore,
+    Effect.gen(function*() {
+      const store = yield* Runs.RunStore
+      return {
+        ...store,
+        read: (run: string) =>
+          Effect.suspend(() => {
+            reads.count++
+            return store.read(run)
+          })
+      }
+    })
+  ).pipe(Layer.provide(Runs.layerMemory))
+
 describe("the gateway's batch API, lines run as calls", () => {
   it.effect("a run whose window closed before its lines started ends expired, every line expired", () =>
     Effect.gen(function*() {
@@ -49,6 +70,27 @@ describe("the gateway's batch API, lines run as calls", () => {
         ["line-2", 2, "expired"]
       ])
     }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)))
+
+  effectProp(
+    "a retrieve reads a run's progress, not its answers: only its result's lines read them",
+    fc.record({ count: fc.integer({ min: 1, max: 30 }), polls: fc.integer({ min: 1, max: 5 }) }),
+    ({ count, polls }) => {
+      const reads = { count: 0 }
+      return Effect.gen(function*() {
+        const api = yield* Calls.make({ window: Duration.days(1), resolve: () => undefined })
+        const submitted = yield* api.submit(requests(count), "gone", credentials)
+        const status = yield* endedOf(api, submitted.id)
+        const before = reads.count
+        for (let poll = 0; poll < polls; poll++) {
+          expect(yield* api.retrieve(submitted.id, "gone", credentials)).toEqual(status)
+        }
+        expect(reads.count).toBe(before)
+        expect(yield* api.results(status, "gone", credentials)).toHaveLength(count)
+        expect(reads.count).toBe(before + 1)
+      }).pipe(Effect.provide(countingReads(reads)))
+    },
+    20
+  )
 
   it.effect("a line of a model no longer configured is its typed error, each line once", () =>
     Effect.gen(function*() {

@@ -1,14 +1,94 @@
 /**
  * The batches the gateway runs as calls against their store's contract (`contract/batchRuns.ts`) on each backend the
  * gateway has: memory (`layerMemory`), SQLite and Postgres (`layerSql`), and Redis (`runsRedis.ts`' `layerRedis`, each
- * test under a prefix of its own on one redis-server the file shares).
+ * test under a prefix of its own on one redis-server the file shares); and a database whose runs were answered before
+ * their outcomes were kept beside their answers counts them as its full read does, once migrated.
  */
+import { expect } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as fc from "fast-check"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { ChatResponse, emptyUsage } from "../../src/ChatResponse.js"
+import { migrations } from "../../src/internal/databaseSchema.js"
 import * as Runs from "../../src/internal/gateway/batches/runs.js"
 import * as RunsRedis from "../../src/internal/gateway/batches/runsRedis.js"
+import * as Sql from "../../src/internal/persistence/sql.js"
+import * as Database from "../../src/internal/sql/database.js"
+import { RateLimitError } from "../../src/LlmError.js"
+import * as Message from "../../src/Message.js"
 import { batchRunsContract } from "../contract/batchRuns.js"
+import { effectProp } from "../utils/effectProp.js"
 import { redisBackend } from "../utils/sharedStore.js"
-import { storeBackends } from "../utils/sqlDatabases.js"
+import { serviceOf, storeBackends } from "../utils/sqlDatabases.js"
 
 for (const backend of storeBackends("batch_runs", Runs.RunStore, Runs)) batchRunsContract(backend)
 
 batchRunsContract(redisBackend("runs", Runs.RunStore, RunsRedis.layerRedis))
+
+/** The migrations before the one that keeps an answer's outcome beside it. */
+const beforeOutcomes = Object.fromEntries(Object.entries(migrations).filter(([name]) => Number.parseInt(name) < 25))
+
+const reply = ChatResponse.make({
+  id: "chatcmpl-1",
+  model: "gpt-4.1-mini",
+  provider: "sim",
+  text: "hi",
+  toolCalls: [],
+  finishReason: "stop",
+  usage: { ...emptyUsage, promptTokens: 12, completionTokens: 8 },
+  cost: 0.000017,
+  latency: Duration.millis(40),
+  keyId: "sk-…0001#b0b3"
+})
+
+const failure = new RateLimitError({ provider: "sim", model: "gpt-4.1-mini", status: 429 })
+
+effectProp(
+  "SQLite: lines answered before outcomes were kept are counted by their answers once migrated",
+  fc.array(fc.constantFrom("reply", "error", "none"), { minLength: 1, maxLength: 8 }),
+  (outcomes) =>
+    Effect.gen(function*() {
+      const directory = yield* Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "batch-runs-outcomes-"))),
+        (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
+      )
+      const file = { sqlite: join(directory, "gateway.db") }
+      yield* Effect.scoped(
+        Effect.gen(function*() {
+          const sql = yield* Effect.orDie(Database.connect(file, beforeOutcomes))
+          const lines = outcomes.map((_, index) => ({
+            customId: `line-${index}`,
+            request: { model: "gpt-4.1-mini", maxTokens: 10, messages: [Message.user(`Hello ${index}`)] }
+          }))
+          yield* sql`INSERT INTO batch_runs (id, model, lines, started_at)
+          VALUES ('gwrun:o', 'gpt-4.1-mini', ${Runs.encodeLines(lines)}, 1000)`
+          for (const [index, outcome] of outcomes.entries()) {
+            const answer = outcome === "none"
+              ? null
+              : Runs.encodeAnswer(Runs.answerJson(outcome === "reply" ? Result.succeed(reply) : Result.fail(failure)))
+            yield* sql`INSERT INTO batch_run_answers (run, custom_id, answer)
+              VALUES ('gwrun:o', ${`line-${index}`}, ${answer})`
+          }
+        }).pipe(Effect.orDie)
+      )
+      const sql = yield* Effect.orDie(Database.connect(file, migrations))
+      const store = yield* serviceOf(
+        Runs.RunStore,
+        Runs.layerSql({ sql, bounds: { address: "test.db", timeout: Sql.defaultTimeout } })
+      )
+      const progress = yield* store.progress("gwrun:o")
+      expect(progress).toEqual({
+        total: outcomes.length,
+        succeeded: outcomes.filter((outcome) => outcome === "reply").length,
+        failed: outcomes.filter((outcome) => outcome === "error").length,
+        cancelled: false,
+        ended: false
+      })
+      expect(progress).toEqual(Runs.progressOf((yield* store.read("gwrun:o"))!))
+    }).pipe(Effect.orDie),
+  10
+)

@@ -16,7 +16,6 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { randomUUID } from "node:crypto"
 import { ModelNotFoundError, ProviderUnavailableError } from "../../../LlmError.js"
@@ -25,7 +24,7 @@ import type { BatchApi, BatchLine, BatchRequest, BatchStatus } from "../../../Pr
 import type { StoreUnavailableError } from "../../../Store.js"
 import { callConcurrency } from "../../batch/run.js"
 import type { Target } from "../engine.js"
-import { type Lease, type Recorded, RunStore } from "./runs.js"
+import { type Lease, type Progress, progressOf, type Recorded, RunStore } from "./runs.js"
 import { leaseTtl } from "./settlement.js"
 
 /** The provider the batches run as calls name: the gateway, which runs them. */
@@ -54,23 +53,17 @@ export interface Options {
 }
 
 /** A run's status as its provider's would be: running until it ended, then how. */
-function statusOf(recorded: Recorded): BatchStatus {
-  const total = recorded.run.lines.length
-  let succeeded = 0
-  let failed = 0
-  for (const answer of recorded.answers.values()) {
-    if (Result.isSuccess(answer)) succeeded++
-    else failed++
-  }
-  const state = !recorded.ended
+function statusOf(run: string, progress: Progress): BatchStatus {
+  const { failed, succeeded, total } = progress
+  const state = !progress.ended
     ? "running"
     : succeeded + failed === total
     ? "completed"
-    : recorded.cancelled
+    : progress.cancelled
     ? "cancelled"
     : "expired"
   // As a provider counts them: a line a cancelled or expired batch never ran is a failed one.
-  return { id: recorded.run.id, state, total, succeeded, failed: state === "running" ? failed : total - succeeded }
+  return { id: run, state, total, succeeded, failed: state === "running" ? failed : total - succeeded }
 }
 
 /** A run's answers as its result's lines, in its order; a line not run is the batch's cancelled or expired line. */
@@ -186,10 +179,10 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     )
   }
 
-  /** What is recorded of `run`; a run not recorded (forgotten, or in another instance's memory) as not found. */
-  function recordedOf(run: string, model: string): Effect.Effect<Recorded, LlmError> {
-    return Effect.flatMap(Effect.mapError(runs.read(run), unavailable(model)), (recorded) =>
-      recorded === undefined
+  /** What `read` answers of a run; a run not recorded (forgotten, or in another instance's memory) as not found. */
+  function found<A>(model: string, read: Effect.Effect<A | undefined, StoreUnavailableError>) {
+    return Effect.flatMap(Effect.mapError(read, unavailable(model)), (kept) =>
+      kept === undefined
         ? Effect.fail(
           new ModelNotFoundError({
             provider,
@@ -198,13 +191,16 @@ export const make = Effect.fnUntraced(function*(options: Options) {
             detail: "no batch run as calls of this id is kept here (forgotten, or kept by another instance's memory)"
           })
         )
-        : Effect.succeed(recorded))
+        : Effect.succeed(kept))
   }
 
-  /** `run` as it stands; its running taken up here when it is not ended and nobody runs it. */
+  /**
+   * `run` as it stands, from its progress alone (a client polls it); its running taken up here when it is not ended
+   * and nobody runs it.
+   */
   function retrieve(run: string, model: string): Effect.Effect<BatchStatus, LlmError> {
-    return Effect.flatMap(recordedOf(run, model), (recorded) => {
-      const status = statusOf(recorded)
+    return Effect.flatMap(found(model, runs.progress(run)), (progress) => {
+      const status = statusOf(run, progress)
       return status.state === "running" ? Effect.as(runHere(run), status) : Effect.succeed(status)
     })
   }
@@ -225,7 +221,10 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         retrieve(run, model)
       ),
     results: (status, model) =>
-      Effect.map(recordedOf(status.id, model), (recorded) => linesOf(recorded, statusOf(recorded)))
+      Effect.map(
+        found(model, runs.read(status.id)),
+        (recorded: Recorded) => linesOf(recorded, statusOf(status.id, progressOf(recorded)))
+      )
   }
   return api
 })

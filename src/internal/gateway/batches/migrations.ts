@@ -83,5 +83,12 @@ export const migrations = {
       answer TEXT,
       PRIMARY KEY (run, custom_id)
     )`
+  ),
+  // Whether a line's answer is a reply or an error, beside it, so a run's counts are read without its answers; the
+  // answers kept before are told apart by the JSON they were written as (`runs.ts`' `encodeAnswer`).
+  "25_batch_run_outcomes": statements(
+    "ALTER TABLE batch_run_answers ADD COLUMN outcome TEXT",
+    `UPDATE batch_run_answers SET outcome = CASE WHEN answer LIKE '{"reply"%' THEN 'reply' ELSE 'error' END
+      WHERE answer IS NOT NULL`
   )
 } satisfies Migrations

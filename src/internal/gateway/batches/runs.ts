@@ -51,6 +51,31 @@ export interface Recorded {
   readonly ended: boolean
 }
 
+/** A run's state and its answers' counts, without its lines or answers: what its status is made of. */
+export interface Progress {
+  /** Its lines. */
+  readonly total: number
+  /** Its lines answered with a reply. */
+  readonly succeeded: number
+  /** Its lines answered with a typed error. */
+  readonly failed: number
+  readonly cancelled: boolean
+  readonly ended: boolean
+}
+
+/** The progress of what is recorded of a run. */
+export function progressOf(recorded: Recorded): Progress {
+  let succeeded = 0
+  for (const answer of recorded.answers.values()) if (Result.isSuccess(answer)) succeeded++
+  return {
+    total: recorded.run.lines.length,
+    succeeded,
+    failed: recorded.answers.size - succeeded,
+    cancelled: recorded.cancelled,
+    ended: recorded.ended
+  }
+}
+
 /**
  * What a holder's lease on a run's running is now: `"held"`, its lines to be run; `"cancelled"`, held, but no line is
  * to start; `"lost"`, another holds it, or the run ended or is not recorded.
@@ -84,6 +109,11 @@ export interface Runs {
   readonly end: (run: string, holder: string, now: number) => Effect.Effect<void, StoreUnavailableError>
   /** What is recorded of `run`, or `undefined` when it was never started (or was forgotten). */
   readonly read: (run: string) => Effect.Effect<Recorded | undefined, StoreUnavailableError>
+  /**
+   * The progress of `run`, or `undefined` when it was never started (or was forgotten): what `read` would count,
+   * without reading its lines or its answers (a client polling a large batch asks it at each poll).
+   */
+  readonly progress: (run: string) => Effect.Effect<Progress | undefined, StoreUnavailableError>
 }
 
 /** The runs' store. */
@@ -155,6 +185,11 @@ export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, (): Runs 
         return kept === undefined
           ? undefined
           : { run: kept.run, answers: new Map(kept.answers), cancelled: kept.cancelled, ended: kept.ended }
+      }),
+    progress: (run) =>
+      Effect.sync(() => {
+        const kept = runs.get(run)
+        return kept === undefined ? undefined : progressOf(kept)
       })
   }
 })
@@ -180,6 +215,11 @@ export function answerJson(answer: Answer): typeof AnswerJson.Type {
   return Result.isSuccess(answer) ? { reply: answer.success } : { error: answer.failure }
 }
 
+/** Whether a line's answer is a reply or an error, as a shared store keeps it beside the answer to count it. */
+export function outcomeOf(answer: Answer): "reply" | "error" {
+  return Result.isSuccess(answer) ? "reply" : "error"
+}
+
 /** A line's answer from what `encodeAnswer` wrote. */
 export function answerOf(text: string): Answer {
   const decoded = decodeAnswer(text)
@@ -196,6 +236,13 @@ interface RunRow {
   readonly started_at: number | string
   readonly cancelled_at: number | string | null
   readonly ended_at: number | string | null
+}
+
+interface ProgressRow extends Pick<RunRow, "cancelled_at" | "ended_at"> {
+  // Counts: numbers on SQLite, strings on Postgres.
+  readonly total: number | string
+  readonly succeeded: number | string
+  readonly failed: number | string
 }
 
 interface AnswerRow {
@@ -250,7 +297,8 @@ export const layerSql = (database: Sql.Database): Layer.Layer<RunStore> =>
           sqlBounds,
           "recording a batch run's line answered",
           Effect.map(
-            sql<AnswerRow>`UPDATE batch_run_answers SET answer = ${encodeAnswer(answerJson(answer))}
+            sql<AnswerRow>`UPDATE batch_run_answers
+              SET answer = ${encodeAnswer(answerJson(answer))}, outcome = ${outcomeOf(answer)}
               WHERE run = ${run} AND custom_id = ${customId} AND answer IS NULL RETURNING custom_id`,
             (rows) => rows.length > 0
           )
@@ -286,6 +334,27 @@ export const layerSql = (database: Sql.Database): Layer.Layer<RunStore> =>
               ended: row.ended_at !== null
             }
           })
+        ),
+      // One statement: the run's row and its lines' outcomes counted, no answer read.
+      progress: (run) =>
+        Sql.step(
+          sqlBounds,
+          "reading a batch run's progress",
+          Effect.map(
+            sql<ProgressRow>`SELECT cancelled_at, ended_at,
+              (SELECT COUNT(*) FROM batch_run_answers WHERE run = ${run}) AS total,
+              (SELECT COUNT(*) FROM batch_run_answers WHERE run = ${run} AND outcome = 'reply') AS succeeded,
+              (SELECT COUNT(*) FROM batch_run_answers WHERE run = ${run} AND outcome = 'error') AS failed
+              FROM batch_runs WHERE id = ${run}`,
+            ([row]): Progress | undefined =>
+              row === undefined ? undefined : {
+                total: Number(row.total),
+                succeeded: Number(row.succeeded),
+                failed: Number(row.failed),
+                cancelled: row.cancelled_at !== null,
+                ended: row.ended_at !== null
+              }
+          )
         )
     }
   })

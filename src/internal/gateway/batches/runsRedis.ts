@@ -6,9 +6,10 @@
  * forgotten, its answers with it, once a run is started past `store.ts`' `bounds.batchTtl` from its start.
  *
  * Under `<prefix>:batches:`: a run is a hash (`run:<id>`: its model, its lines' JSON, its start, the lease's holder and
- * end, when it was cancelled and when it ended), the set of its lines' custom ids (`run:<id>:ids`) and the hash of its
- * answers by custom id (`run:<id>:answers`, each the JSON the SQL store keeps); the runs in the order of their starts
- * (`runs:order`), whence the start of a run forgets those past their time.
+ * end, when it was cancelled and when it ended, and how many of its lines were answered with a reply and with an
+ * error, so its progress is read without its answers), the set of its lines' custom ids (`run:<id>:ids`) and the hash
+ * of its answers by custom id (`run:<id>:answers`, each the JSON the SQL store keeps); the runs in the order of their
+ * starts (`runs:order`), whence the start of a run forgets those past their time.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -23,6 +24,7 @@ import {
   encodeAnswer,
   encodeLines,
   type Lease,
+  outcomeOf,
   type Runs,
   RunStore
 } from "./runs.js"
@@ -79,16 +81,22 @@ return "held"
   }
 ).withReturnType<string>()
 
-// ARGV: the run's key, the custom id, the answer's JSON. 1 when it was the line's first.
-const answerScript = Redis.script((key: string, customId: string, answer: string) => [key, customId, answer], {
-  numberOfKeys: 0,
-  lua: `
+// ARGV: the run's key, the custom id, the answer's JSON, its outcome ("reply" or "error"). 1 when it was the line's
+// first, then counted on the run by its outcome.
+const answerScript = Redis.script(
+  (key: string, customId: string, answer: string, outcome: "reply" | "error") => [key, customId, answer, outcome],
+  {
+    numberOfKeys: 0,
+    lua: `
 if redis.call("SISMEMBER", ARGV[1] .. ":ids", ARGV[2]) == 0 then return 0 end
 local first = redis.call("HSETNX", ARGV[1] .. ":answers", ARGV[2], ARGV[3])
-if first == 1 then redis.call("PEXPIRE", ARGV[1] .. ":answers", redis.call("PTTL", ARGV[1])) end
-return first
+if first == 0 then return 0 end
+redis.call("PEXPIRE", ARGV[1] .. ":answers", redis.call("PTTL", ARGV[1]))
+redis.call("HINCRBY", ARGV[1], ARGV[4] == "reply" and "succeeded" or "failed", 1)
+return 1
 `
-}).withReturnType<number>()
+  }
+).withReturnType<number>()
 
 // ARGV: the run's key, now.
 const cancelScript = Redis.script((key: string, now: number) => [key, now], {
@@ -124,6 +132,18 @@ return out
 `
 }).withReturnType<ReadonlyArray<string | null>>()
 
+// ARGV: the run's key. Its reply: the run's lines, whether it was cancelled and ended (1 or 0), its lines succeeded and
+// failed; empty when it is not kept.
+const progressScript = Redis.script((key: string) => [key], {
+  numberOfKeys: 0,
+  lua: `
+local kept = redis.call("HMGET", ARGV[1], "started", "cancelled", "ended", "succeeded", "failed")
+if not kept[1] then return {} end
+local total = redis.call("SCARD", ARGV[1] .. ":ids")
+return {total, kept[2] and 1 or 0, kept[3] and 1 or 0, tonumber(kept[4] or 0), tonumber(kept[5] or 0)}
+`
+}).withReturnType<ReadonlyArray<number>>()
+
 /** The runs in `store`'s Redis, shared by every instance on it. */
 export const layerRedis = (store: Store.Store): Layer.Layer<RunStore> =>
   Layer.sync(RunStore, (): Runs => {
@@ -137,6 +157,7 @@ export const layerRedis = (store: Store.Store): Layer.Layer<RunStore> =>
     const cancel = connection.eval(cancelScript)
     const end = connection.eval(endScript)
     const read = connection.eval(readScript)
+    const progress = connection.eval(progressScript)
     const batchTtl = Duration.toMillis(bounds.batchTtl)
     return {
       start: (run, now) =>
@@ -154,7 +175,10 @@ export const layerRedis = (store: Store.Store): Layer.Layer<RunStore> =>
       lease: (run, holder, now, until) => Effect.map(lease(keyOf(run), holder, now, until), (held) => held as Lease),
       unlease: (run, holder) => Effect.asVoid(unlease(keyOf(run), holder)),
       answer: (run, customId, kept) =>
-        Effect.map(answer(keyOf(run), customId, encodeAnswer(answerJson(kept))), (first) => first === 1),
+        Effect.map(
+          answer(keyOf(run), customId, encodeAnswer(answerJson(kept)), outcomeOf(kept)),
+          (first) => first === 1
+        ),
       cancel: (run, now) => Effect.asVoid(cancel(keyOf(run), now)),
       end: (run, holder, now) => Effect.asVoid(end(keyOf(run), holder, now)),
       read: (run) =>
@@ -171,6 +195,11 @@ export const layerRedis = (store: Store.Store): Layer.Layer<RunStore> =>
             cancelled: typeof cancelled === "string",
             ended: typeof ended === "string"
           }
-        })
+        }),
+      progress: (run) =>
+        Effect.map(progress(keyOf(run)), ([total, cancelled, ended, succeeded, failed]) =>
+          total === undefined
+            ? undefined
+            : { total, succeeded: succeeded!, failed: failed!, cancelled: cancelled === 1, ended: ended === 1 })
     }
   })
