@@ -43,7 +43,8 @@ const runOf = (id: string, count: number, startedAt = 1_000, text = "Hello", max
   }))
 })
 
-const replyOf = (text: string): ChatResponse =>
+/** A reply of `text`, as a line's answer. */
+export const replyOf = (text: string): ChatResponse =>
   ChatResponse.make({
     id: `chatcmpl-${text.length}`,
     model: "gpt-4.1-mini",
@@ -57,7 +58,8 @@ const replyOf = (text: string): ChatResponse =>
     keyId: "sk-…0001#b0b3"
   })
 
-const failures = [
+/** Typed errors, as lines' answers. */
+export const failures = [
   new RateLimitError({ provider: "sim", model: "gpt-4.1-mini", status: 429, retryAfter: Duration.seconds(2) }),
   new InvalidRequestError({ provider: "sim", model: "gpt-4.1-mini", status: 400, detail: "max_tokens is too large" })
 ]

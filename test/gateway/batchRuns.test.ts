@@ -5,22 +5,19 @@
  * their outcomes were kept beside their answers counts them as its full read does, once migrated.
  */
 import { expect } from "@effect/vitest"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { ChatResponse, emptyUsage } from "../../src/ChatResponse.js"
 import { migrations } from "../../src/internal/databaseSchema.js"
 import * as Runs from "../../src/internal/gateway/batches/runs.js"
 import * as RunsRedis from "../../src/internal/gateway/batches/runsRedis.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
 import * as Database from "../../src/internal/sql/database.js"
-import { RateLimitError } from "../../src/LlmError.js"
 import * as Message from "../../src/Message.js"
-import { batchRunsContract } from "../contract/batchRuns.js"
+import { batchRunsContract, failures, replyOf } from "../contract/batchRuns.js"
 import { effectProp } from "../utils/effectProp.js"
 import { redisBackend } from "../utils/sharedStore.js"
 import { serviceOf, storeBackends } from "../utils/sqlDatabases.js"
@@ -31,21 +28,6 @@ batchRunsContract(redisBackend("runs", Runs.RunStore, RunsRedis.layerRedis))
 
 /** The migrations before the one that keeps an answer's outcome beside it. */
 const beforeOutcomes = Object.fromEntries(Object.entries(migrations).filter(([name]) => Number.parseInt(name) < 25))
-
-const reply = ChatResponse.make({
-  id: "chatcmpl-1",
-  model: "gpt-4.1-mini",
-  provider: "sim",
-  text: "hi",
-  toolCalls: [],
-  finishReason: "stop",
-  usage: { ...emptyUsage, promptTokens: 12, completionTokens: 8 },
-  cost: 0.000017,
-  latency: Duration.millis(40),
-  keyId: "sk-…0001#b0b3"
-})
-
-const failure = new RateLimitError({ provider: "sim", model: "gpt-4.1-mini", status: 429 })
 
 effectProp(
   "SQLite: lines answered before outcomes were kept are counted by their answers once migrated",
@@ -69,7 +51,9 @@ effectProp(
           for (const [index, outcome] of outcomes.entries()) {
             const answer = outcome === "none"
               ? null
-              : Runs.encodeAnswer(Runs.answerJson(outcome === "reply" ? Result.succeed(reply) : Result.fail(failure)))
+              : Runs.encodeAnswer(
+                Runs.answerJson(outcome === "reply" ? Result.succeed(replyOf("hi")) : Result.fail(failures[0]!))
+              )
             yield* sql`INSERT INTO batch_run_answers (run, custom_id, answer)
               VALUES ('gwrun:o', ${`line-${index}`}, ${answer})`
           }
