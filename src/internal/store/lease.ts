@@ -6,9 +6,9 @@
  * the lease's parts of those steps: over memory (`take`, `giveUp`), a SQL table (`sqlLease`: its `holder` and
  * `lease_until` columns) and a Redis hash (`luaSteps`: its `holder` and `until` fields, and `giveUpScript`).
  */
-import * as Redis from "effect/persistence/Redis"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Statement from "effect/sql/Statement"
+import { overArgv } from "./script.js"
 
 /** A record's lease as a memory store keeps it: its holder (none when free) and until when. */
 export interface Leased {
@@ -90,10 +90,9 @@ end
 `
 
 /** The lease on the record's hash `key` given up by `holder`, when it holds it. */
-export const giveUpScript = Redis.script((key: string, holder: string) => [key, holder], {
-  numberOfKeys: 0,
-  lua: luaSteps + `
+export const giveUpScript = overArgv<[key: string, holder: string], number>(
+  luaSteps + `
 giveUpLease(ARGV[1], ARGV[2])
 return 1
 `
-}).withReturnType<number>()
+)

@@ -1,8 +1,10 @@
 /**
  * How the store's Lua scripts are declared and their arguments built: the
- * `Redis.script` parameter list is each script's one layout of its arguments,
- * and what a caller sends is built from it, at once (`argsOf`) or once per
- * caller with the one value that varies per call left open (`template`).
+ * `Redis.script` parameter list is each script's one layout of its arguments
+ * (`overKeys` for a list of keys that varies per call, `overArgv` for no keys
+ * and its arguments as they are given), and what a caller sends is built from
+ * it, at once (`argsOf`) or once per caller with the one value that varies per
+ * call left open (`template`).
  */
 import * as Redis from "effect/persistence/Redis"
 
@@ -26,6 +28,13 @@ export const overKeys = <Rest extends ReadonlyArray<unknown>>(
     numberOfKeys: (keys: ReadonlyArray<string>, ..._rest: Rest) => keys.length,
     lua: readNow + lua
   })
+
+/**
+ * A script of no keys, whose arguments are its parameters in their order (it makes its keys from them): `Params`
+ * names them, `Result` types its reply.
+ */
+export const overArgv = <Params extends ReadonlyArray<string | number>, Result>(lua: string) =>
+  Redis.script((...params: Params) => params, { numberOfKeys: 0, lua }).withReturnType<Result>()
 
 /** A script's arguments as sent: the number of keys, then the keys and the other arguments, as strings. */
 export const argsOf = <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(

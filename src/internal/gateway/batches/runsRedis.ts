@@ -17,6 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Redis from "effect/persistence/Redis"
 import type * as Store from "../../../Store.js"
 import * as Leases from "../../store/lease.js"
+import { overArgv } from "../../store/script.js"
 import {
   answerJson,
   answerOf,
@@ -66,11 +67,8 @@ return 1
 ).withReturnType<number>()
 
 // ARGV: the run's key, the holder, now, until. Its reply: "held", "cancelled" or "lost", as `Runs.lease`.
-const leaseScript = Redis.script(
-  (key: string, holder: string, now: number, until: number) => [key, holder, now, until],
-  {
-    numberOfKeys: 0,
-    lua: Leases.luaSteps + `
+const leaseScript = overArgv<[key: string, holder: string, now: number, until: number], string>(
+  Leases.luaSteps + `
 local key = ARGV[1]
 local kept = redis.call("HMGET", key, "started", "cancelled", "ended")
 if not kept[1] or kept[3] then return "lost" end
@@ -78,71 +76,54 @@ if not takeLease(key, ARGV[2], tonumber(ARGV[3]), ARGV[4]) then return "lost" en
 if kept[2] then return "cancelled" end
 return "held"
 `
-  }
-).withReturnType<string>()
+)
 
 // ARGV: the run's key, the custom id, the answer's JSON, its outcome ("reply" or "error"). 1 when it was the line's
 // first, then counted on the run by its outcome.
-const answerScript = Redis.script(
-  (key: string, customId: string, answer: string, outcome: "reply" | "error") => [key, customId, answer, outcome],
-  {
-    numberOfKeys: 0,
-    lua: `
+const answerScript = overArgv<[key: string, customId: string, answer: string, outcome: "reply" | "error"], number>(`
 if redis.call("SISMEMBER", ARGV[1] .. ":ids", ARGV[2]) == 0 then return 0 end
 local first = redis.call("HSETNX", ARGV[1] .. ":answers", ARGV[2], ARGV[3])
 if first == 0 then return 0 end
 redis.call("PEXPIRE", ARGV[1] .. ":answers", redis.call("PTTL", ARGV[1]))
 redis.call("HINCRBY", ARGV[1], ARGV[4] == "reply" and "succeeded" or "failed", 1)
 return 1
-`
-  }
-).withReturnType<number>()
+`)
 
 // ARGV: the run's key, now.
-const cancelScript = Redis.script((key: string, now: number) => [key, now], {
-  numberOfKeys: 0,
-  lua: `
+const cancelScript = overArgv<[key: string, now: number], number>(`
 if redis.call("EXISTS", ARGV[1]) == 1 then redis.call("HSETNX", ARGV[1], "cancelled", ARGV[2]) end
 return 1
-`
-}).withReturnType<number>()
+`)
 
 // ARGV: the run's key, the holder, now.
-const endScript = Redis.script((key: string, holder: string, now: number) => [key, holder, now], {
-  numberOfKeys: 0,
-  lua: Leases.luaSteps + `
+const endScript = overArgv<[key: string, holder: string, now: number], number>(
+  Leases.luaSteps + `
 local kept = redis.call("HMGET", ARGV[1], "holder", "ended")
 if kept[1] ~= ARGV[2] or kept[2] then return 0 end
 redis.call("HSET", ARGV[1], "ended", ARGV[3])
 freeLease(ARGV[1])
 return 1
 `
-}).withReturnType<number>()
+)
 
 // ARGV: the run's key. Its reply: the run's model, lines, start, cancelled and ended (false when unset), then its
 // answers as custom id and JSON, in turn; empty when it is not kept.
-const readScript = Redis.script((key: string) => [key], {
-  numberOfKeys: 0,
-  lua: `
+const readScript = overArgv<[key: string], ReadonlyArray<string | null>>(`
 local kept = redis.call("HMGET", ARGV[1], "model", "lines", "started", "cancelled", "ended")
 if not kept[1] then return {} end
 local out = kept
 for _, field in ipairs(redis.call("HGETALL", ARGV[1] .. ":answers")) do table.insert(out, field) end
 return out
-`
-}).withReturnType<ReadonlyArray<string | null>>()
+`)
 
 // ARGV: the run's key. Its reply: the run's lines, whether it was cancelled and ended (1 or 0), its lines succeeded and
 // failed; empty when it is not kept.
-const progressScript = Redis.script((key: string) => [key], {
-  numberOfKeys: 0,
-  lua: `
+const progressScript = overArgv<[key: string], ReadonlyArray<number>>(`
 local kept = redis.call("HMGET", ARGV[1], "started", "cancelled", "ended", "succeeded", "failed")
 if not kept[1] then return {} end
 local total = redis.call("SCARD", ARGV[1] .. ":ids")
 return {total, kept[2] and 1 or 0, kept[3] and 1 or 0, tonumber(kept[4] or 0), tonumber(kept[5] or 0)}
-`
-}).withReturnType<ReadonlyArray<number>>()
+`)
 
 /** The runs in `store`'s Redis, shared by every instance on it. */
 export const layerRedis = (store: Store.Store): Layer.Layer<RunStore> =>

@@ -17,6 +17,7 @@ import type * as Budget from "../../../Budget.js"
 import type { BatchState } from "../../../ProviderClient.js"
 import type * as Store from "../../../Store.js"
 import * as Leases from "../../store/lease.js"
+import { overArgv } from "../../store/script.js"
 import { type LastStatus, type Settlements, SettlementStore } from "./settlements.js"
 
 // Every script's first lines: ARGV[1] the prefix, ARGV[2] the batch's id.
@@ -52,30 +53,22 @@ return 1
 ).withReturnType<number>()
 
 // ARGV: the prefix, the id, the holder, now, until. 1 when the holder holds the lease now.
-const leaseScript = Redis.script(
-  (prefix: string, id: string, holder: string, now: number, until: number) => [prefix, id, holder, now, until],
-  {
-    numberOfKeys: 0,
-    lua: batchKeys + Leases.luaSteps + `
+const leaseScript = overArgv<[prefix: string, id: string, holder: string, now: number, until: number], number>(
+  batchKeys + Leases.luaSteps + `
 local kept = redis.call("HMGET", key, "opened", "settled")
 if not kept[1] or kept[2] then return 0 end
 if not takeLease(key, ARGV[3], tonumber(ARGV[4]), ARGV[5]) then return 0 end
 return 1
 `
-  }
-).withReturnType<number>()
+)
 
 // ARGV: the prefix, the id, the line's custom id, its cost. 1 when it was not recorded yet.
-const settleLineScript = Redis.script(
-  (prefix: string, id: string, customId: string, cost: number) => [prefix, id, customId, cost],
-  {
-    numberOfKeys: 0,
-    lua: batchKeys + `
+const settleLineScript = overArgv<[prefix: string, id: string, customId: string, cost: number], number>(
+  batchKeys + `
 if redis.call("EXISTS", key) == 0 then return 0 end
 return redis.call("HSETNX", lines, ARGV[3], ARGV[4])
 `
-  }
-).withReturnType<number>()
+)
 
 // ARGV: the prefix, the id, now, then the last status: its state, total, succeeded and failed. 1 when this closed it.
 const closeScript = Redis.script(
@@ -104,37 +97,25 @@ return 1
 
 // ARGV: the prefix, the id. Its reply: nothing for a batch not recorded, else the record's fields and values, then
 // its lines' custom ids and costs, each a flat list.
-const settledScript = Redis.script(
-  (prefix: string, id: string) => [prefix, id],
-  {
-    numberOfKeys: 0,
-    lua: batchKeys + `
+const settledScript = overArgv<[prefix: string, id: string], ReadonlyArray<ReadonlyArray<string>>>(
+  batchKeys + `
 local record = redis.call("HGETALL", key)
 if #record == 0 then return {} end
 return { record, redis.call("HGETALL", lines) }
 `
-  }
-).withReturnType<ReadonlyArray<ReadonlyArray<string>>>()
+)
 
 // ARGV: the prefix. The batches open, the oldest first (equal instants in the order of their ids, as the SQL store's
 // `ORDER BY opened_at, id`): each id, then its instant.
-const openedScript = Redis.script(
-  (prefix: string) => [prefix],
-  {
-    numberOfKeys: 0,
-    lua: `return redis.call("ZRANGE", ARGV[1] .. "open", 0, -1, "WITHSCORES")`
-  }
-).withReturnType<ReadonlyArray<string>>()
+const openedScript = overArgv<[prefix: string], ReadonlyArray<string>>(
+  `return redis.call("ZRANGE", ARGV[1] .. "open", 0, -1, "WITHSCORES")`
+)
 
 /** How many batches one step of `forget` lets go of, so that no script holds Redis long. */
 const forgottenAtOnce = 100
 
 // ARGV: the prefix, the first instant kept, how many at most. How many it forgot.
-const forgetScript = Redis.script(
-  (prefix: string, before: number, most: number) => [prefix, before, most],
-  {
-    numberOfKeys: 0,
-    lua: `
+const forgetScript = overArgv<[prefix: string, before: number, most: number], number>(`
 local prefix = ARGV[1]
 local settled = prefix .. "settled"
 local gone = redis.call("ZRANGEBYSCORE", settled, "-inf", "(" .. ARGV[2], "LIMIT", 0, tonumber(ARGV[3]))
@@ -143,9 +124,7 @@ for _, id in ipairs(gone) do
   redis.call("ZREM", settled, id)
 end
 return #gone
-`
-  }
-).withReturnType<number>()
+`)
 
 /** A flat list of fields and values as a map. */
 function pairsOf(flat: ReadonlyArray<string>): Map<string, string> {
