@@ -37,12 +37,19 @@
  * side's added latency is its p50 (p99) minus the simulator's, each the
  * median of the rounds, from every
  * response's own time (autocannon's histogram keeps whole milliseconds).
+ *
+ * `GATEWAY_ALLOC=1` loads `gateway/allocCounter.ts` into each side: the bytes a request allocates in each side's
+ * process over its throughput rounds (`allocated_bytes`, the median of the rounds), and the largest sources of the
+ * last round, a request's bytes by function, printed. The profiler slows the sides: CPU figures are then not theirs.
+ * `GATEWAY_CPU_PROF=<dir>` runs each side under Node's `--cpu-prof`, its profile written in `<dir>/<side>` when the
+ * side stops.
  */
 import autocannon from "autocannon"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
+import type { AllocAnswer } from "../gateway/allocCounter.js"
 import { providerJson } from "../gateway/deployment.js"
 import type { LoopDelay } from "../gateway/sideMonitor.js"
 import { firstLine, loaderArgs, nodeArgs, pinSelf, spawnNode, stopChild } from "../nodeArgs.js"
@@ -127,6 +134,8 @@ export interface GatewayResult {
   readonly floor_p99_added_ms: number
   readonly engine_p50_added_ms: number
   readonly engine_p99_added_ms: number
+  /** Bytes a request allocates in each side's process (freed ones too), when `GATEWAY_ALLOC` counts them. */
+  readonly allocated_bytes?: Readonly<Record<string, number>>
 }
 
 /**
@@ -139,7 +148,7 @@ export type SideLabel = "ours" | "baseline" | "floor" | "decoder" | "engine" | "
 export type { LoopDelay } from "../gateway/sideMonitor.js"
 
 /** What a side answers over its IPC channel, each with one message. */
-export type SideQuestion = "cpu" | "delay" | "trace-on" | "trace-off" | "ops"
+export type SideQuestion = "cpu" | "delay" | "trace-on" | "trace-off" | "ops" | "alloc-on" | "alloc-off"
 
 /**
  * A side's process: its base URL, its CPU time so far (microseconds), its event loop's delay since the last ask, and
@@ -152,7 +161,7 @@ export interface Side {
   readonly delay: () => Promise<LoopDelay>
   /**
    * Any question the side answers; `"trace-on"` and `"trace-off"` when it loads `gateway/criticalPath`, `"ops"` when
-   * it loads `gateway/opsCounter`.
+   * it loads `gateway/opsCounter`, `"alloc-on"` and `"alloc-off"` when it loads `gateway/allocCounter`.
    */
   readonly ask: (question: SideQuestion) => Promise<unknown>
   readonly stop: () => Promise<void>
@@ -350,6 +359,7 @@ interface Rounds {
   readonly cpuMicros: Array<number>
   readonly p50: Array<number>
   readonly p99: Array<number>
+  readonly allocated: Array<number>
 }
 
 /** A side's figures over its rounds, each the median (`../stats.ts`). */
@@ -358,6 +368,20 @@ interface Medians {
   readonly cpuMicros: number
   readonly p50: number
   readonly p99: number
+}
+
+/** Whether the sides count the bytes they allocate (`GATEWAY_ALLOC`). */
+const counting = (process.env["GATEWAY_ALLOC"] ?? "") !== ""
+
+/** Each side's bytes a request, the median of its rounds. */
+function allocatedBytes(sides: ReadonlyArray<Side>, seen: ReadonlyMap<string, Rounds>): Record<string, number> {
+  return Object.fromEntries(sides.map((side) => [side.label, Math.round(median(seen.get(side.label)!.allocated))]))
+}
+
+/** A side's largest sources of allocation in a round, in bytes a request. */
+function printSources(name: string, label: SideLabel, allocated: AllocAnswer, requests: number): void {
+  const sources = allocated.sources.map(([source, bytes]) => `  ${(bytes / requests).toFixed(0).padStart(6)} ${source}`)
+  console.log(`${name} ${label}: bytes a request by source\n${sources.join("\n")}`)
 }
 
 const measureCase = async (
@@ -369,12 +393,13 @@ const measureCase = async (
 ) => {
   const seen = new Map<string, Rounds>()
   for (const label of ["simulator", ...sides.map((side) => side.label)]) {
-    seen.set(label, { rps: [], cpuMicros: [], p50: [], p99: [] })
+    seen.set(label, { rps: [], cpuMicros: [], p50: [], p99: [], allocated: [] })
   }
   for (const side of sides) await load(side.url, stream, settings.warmupSeconds, settings.concurrency)
   for (let i = 0; i < settings.rounds; i++) {
     const line: Array<string> = []
     for (const side of sides) {
+      if (counting) await side.ask("alloc-on")
       const before = await side.cpu()
       const run = await load(side.url, stream, settings.seconds, settings.concurrency)
       const cpuMicros = (await side.cpu() - before) / run.ok
@@ -382,6 +407,12 @@ const measureCase = async (
       seen.get(side.label)!.rps.push(rps)
       seen.get(side.label)!.cpuMicros.push(cpuMicros)
       line.push(`${side.label} ${rps.toFixed(0)} rps (${cpuMicros.toFixed(1)} us CPU a request)`)
+      if (counting) {
+        const allocated = await side.ask("alloc-off") as AllocAnswer
+        seen.get(side.label)!.allocated.push(allocated.bytes / run.ok)
+        line.push(`${side.label} ${(allocated.bytes / run.ok).toFixed(0)} bytes a request`)
+        if (i === settings.rounds - 1) printSources(name, side.label, allocated, run.ok)
+      }
     }
     console.log(`${name} round ${i + 1}: ${line.join(", ")}`)
   }
@@ -446,9 +477,19 @@ const measureCase = async (
     floor_p50_added_ms: round3(floor.p50 - alone.p50),
     floor_p99_added_ms: round3(floor.p99 - alone.p99),
     engine_p50_added_ms: round3(engine.p50 - alone.p50),
-    engine_p99_added_ms: round3(engine.p99 - alone.p99)
+    engine_p99_added_ms: round3(engine.p99 - alone.p99),
+    ...(counting ? { allocated_bytes: allocatedBytes(sides, seen) } : {})
   }
   return result
+}
+
+/** What each side runs with: `gateway/allocCounter` loaded when `GATEWAY_ALLOC` is set, `--cpu-prof` when asked. */
+function sideVariant(label: SideLabel): ServeVariant {
+  const profiles = process.env["GATEWAY_CPU_PROF"] ?? ""
+  return {
+    ...(counting ? { imports: ["gateway/allocCounter"] } : {}),
+    ...(profiles === "" ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${Path.join(profiles, label)}`] })
+  }
 }
 
 /** Runs the gateway case `settings.name`, its sides in processes of their own. */
@@ -460,7 +501,7 @@ export const measureGateway = async (settings: GatewaySettings): Promise<Gateway
   pinSelf(0)
   try {
     for (const label of ["ours", "baseline", "floor", "decoder", "engine"] as const) {
-      sides.push(await startSide(label, simulator.url))
+      sides.push(await startSide(label, simulator.url, sideVariant(label)))
     }
     return await measureCase(settings, settings.name, settings.name === "gateway-stream", simulator.url, sides)
   } finally {
