@@ -161,7 +161,7 @@ interface PathResult {
 
 // `HOT_PATH_BREAKDOWN=1`: each call's operations by label too, and a token's printed (the counts stay the same).
 const breakdown = process.env.HOT_PATH_BREAKDOWN === "1" ? new Map<string, number>() : undefined
-const countedOps = countOps(breakdown)
+const countedOps = countOps({ steps: breakdown })
 
 const stepsSince = (before: ReadonlyMap<string, number>): ReadonlyMap<string, number> => {
   const steps = new Map<string, number>()

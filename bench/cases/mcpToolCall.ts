@@ -14,8 +14,10 @@
  *
  * `MCP_TOOL_CALL_PROFILE=<dir>` starts each relay under `--cpu-prof`, its profile written to `<dir>/<side>` when it
  * stops. `MCP_TOOL_CALL_OPS=1` loads `gateway/opsCounter.ts` into each relay: its Effect operations and turns a call
- * over the timed rounds (`ours_ops`, `engine_ops`...); `MCP_TOOL_CALL_OPS=breakdown` prints, besides, the steps
- * whose count a call differs most between `serve` and the engine (its CPU figures are then not the relays').
+ * over the timed rounds (`ours_ops`, `engine_ops`...); `MCP_TOOL_CALL_OPS=breakdown BENCH_OPS_BREAKDOWN=1` prints,
+ * besides, the steps whose count a call differs most between `serve` and the engine, and each relay's operations a
+ * call by site, the line of this repository's TypeScript that built them (`effectOps.ts`; the relays run with
+ * `--enable-source-maps`), with the steps of each (its CPU figures are then not the relays').
  *
  *   npm run bench -- mcp-tools-call
  */
@@ -150,10 +152,13 @@ type PathName = "direct" | (typeof relays)[number]["path"]
 async function startRelays(simulator: string, echo: string): Promise<Record<(typeof relays)[number]["path"], Side>> {
   const profile = process.env["MCP_TOOL_CALL_PROFILE"]
   const counting = (process.env["MCP_TOOL_CALL_OPS"] ?? "") !== ""
+  // Sites are lines of the TypeScript source when Node reads the bench build's source maps.
+  const sourceMaps = process.env["MCP_TOOL_CALL_OPS"] === "breakdown" ? ["--enable-source-maps"] : []
   const variant = (path: string) => ({
-    ...(profile === undefined || profile === ""
-      ? {}
-      : { nodeArgs: ["--cpu-prof", "--cpu-prof-dir", Path.join(profile, path)] }),
+    nodeArgs: [
+      ...sourceMaps,
+      ...(profile === undefined || profile === "" ? [] : ["--cpu-prof", "--cpu-prof-dir", Path.join(profile, path)])
+    ],
     ...(counting ? { imports: ["gateway/opsCounter"] } : {})
   })
   const started: Array<Side> = []
@@ -177,18 +182,46 @@ async function startRelays(simulator: string, echo: string): Promise<Record<(typ
 
 const ask = (side: Side) => side.ask("ops") as Promise<OpsAnswer>
 
+/** Each key's count a call over `calls` calls, from the counts `before` and `after` them. */
+function perCall(
+  before: ReadonlyArray<readonly [string, number]>,
+  after: ReadonlyArray<readonly [string, number]>,
+  calls: number
+): Map<string, number> {
+  const earlier = new Map(before)
+  return new Map(after.map(([key, n]) => [key, (n - (earlier.get(key) ?? 0)) / calls] as const))
+}
+
+/**
+ * The sites (the nearest line of this repository's code that built an operation) of the most operations a call,
+ * each with its labels of the most.
+ */
+function siteLines(side: readonly [OpsAnswer, OpsAnswer], calls: number): Array<string> {
+  const bySite = new Map<string, { total: number; labels: Array<readonly [string, number]> }>()
+  for (const [key, n] of perCall(side[0].sites, side[1].sites, calls)) {
+    if (n === 0) continue
+    const [site = "", label = ""] = key.split("\t")
+    const entry = bySite.get(site) ?? { total: 0, labels: [] }
+    entry.total += n
+    entry.labels.push([label, n])
+    bySite.set(site, entry)
+  }
+  return [...bySite].filter(([, entry]) => entry.total >= 0.5).sort((a, b) => b[1].total - a[1].total).slice(0, 40)
+    .map(([site, entry]) => {
+      const labels = entry.labels.sort((a, b) => b[1] - a[1]).slice(0, 4)
+        .map(([label, n]) => `${round2(n)} ${label.slice(0, 70)}`)
+      return `  ${round2(entry.total)}  ${site}\n      ${labels.join("\n      ")}`
+    })
+}
+
 /** The steps whose operations a call differ most between `serve` and the engine over `calls` calls. */
 function breakdownLines(
   ours: readonly [OpsAnswer, OpsAnswer],
   engine: readonly [OpsAnswer, OpsAnswer],
   calls: number
 ): Array<string> {
-  const perCall = ([before, after]: readonly [OpsAnswer, OpsAnswer]) => {
-    const earlier = new Map(before.breakdown)
-    return new Map(after.breakdown.map(([label, n]) => [label, (n - (earlier.get(label) ?? 0)) / calls] as const))
-  }
-  const o = perCall(ours)
-  const e = perCall(engine)
+  const o = perCall(ours[0].breakdown, ours[1].breakdown, calls)
+  const e = perCall(engine[0].breakdown, engine[1].breakdown, calls)
   const labels = new Set([...o.keys(), ...e.keys()])
   return [...labels]
     .map((label) => ({ label, ours: o.get(label) ?? 0, engine: e.get(label) ?? 0 }))
@@ -294,6 +327,12 @@ export async function measureMcpToolCall(
           console.log(
             `${mcpToolCallCaseName}: operations a call, serve (engine), by step:\n` +
               breakdownLines([opsBefore[0], opsAfter[0]], [opsBefore[1], opsAfter[1]], rounds).join("\n")
+          )
+          console.log(
+            `${mcpToolCallCaseName}: operations a call by site, serve:\n` +
+              siteLines([opsBefore[0], opsAfter[0]], rounds).join("\n") +
+              `\n${mcpToolCallCaseName}: operations a call by site, engine:\n` +
+              siteLines([opsBefore[1], opsAfter[1]], rounds).join("\n")
           )
         }
         return [result]
