@@ -702,13 +702,15 @@ export const make = Effect.fnUntraced(function*(
     ),
     // Every answer with the servers' credentials masked in it (`credentials.ts`): an upstream's text reaches no caller
     // otherwise.
+    // The HTTP request and the MCP request it carries are read in one step.
     http: Effect.map(
-      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      Effect.flatMap(Effect.context<HttpServerRequest.HttpServerRequest | McpRequest.Request>(), (services) => {
+        const request = Context.get(services, HttpServerRequest.HttpServerRequest)
         const path = new URL(request.url, "http://gateway").pathname
         const served = path === "/mcp" || (path.startsWith("/mcp/") && offered.has(path.slice("/mcp/".length)))
         if (!served) return ServerRequests.served(relayed, request, http)
         return Effect.gen(function*() {
-          const served = yield* McpRequest.Request
+          const served = Context.get(services, McpRequest.Request)
           const rule = McpRequest.ruleOf(served)
           // A session's recorded subscriptions taken here before it is answered (`subscriptions.ts`).
           const { session } = served
@@ -717,7 +719,7 @@ export const make = Effect.fnUntraced(function*(
             ? []
             : yield* subscriptions.take(session.id, path, rule, session.recorded)
           if (!Standalone.opensStream(request) || session === undefined) {
-            if (session !== undefined) yield* subscriptions.tell(session.id, taken)
+            if (session !== undefined && taken.length > 0) yield* subscriptions.tell(session.id, taken)
             return yield* ServerRequests.served(relayed, request, subscribing(http, request, path, rule, session))
           }
           return changes.open(path, rule, request.headers["last-event-id"], request.headers["mcp-protocol-version"], {
