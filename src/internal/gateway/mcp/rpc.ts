@@ -10,6 +10,7 @@ import * as McpClientError from "effect/ai/McpClientError"
 import * as McpSchema from "effect/ai/McpSchema"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 
 let nextId = 1
@@ -31,9 +32,12 @@ export const request = Effect.fnUntraced(function*<S extends Schema.Top & { read
     const { code, data, message } = response.error
     return yield* protocolError(message, { code, data })
   }
-  return yield* Schema.decodeUnknownEffect(schema)(response.result).pipe(
-    Effect.mapError((cause) => protocolError(`The result of ${method} does not decode: ${cause.message}`))
-  )
+  // Decoded in the step that reads it: the result's schemas are synchronous.
+  const decoded = Schema.decodeUnknownResult(schema)(response.result)
+  if (Result.isFailure(decoded)) {
+    return yield* protocolError(`The result of ${method} does not decode: ${decoded.failure.message}`)
+  }
+  return decoded.success
 })
 
 /** Whether `error` is a server's answer that it has no such method (`-32601`). */
