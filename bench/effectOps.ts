@@ -132,7 +132,7 @@ function callSites(): ReadonlyArray<NodeJS.CallSite> {
 
 // A package's frame that says no more than that an Effect was built: Effect's core and the bench's loader.
 const plumbing =
-  /\/node_modules\/(effect\/(src|dist)\/(internal\/|Effect\.|Function\.|Layer\.|Stream\.|Channel\.)|tsx\/)/
+  /\/node_modules\/(effect\/(src|dist)\/(internal\/|Effect\.|Function\.|Pipeable\.|Layer\.|Stream\.|Channel\.)|tsx\/)/
 
 // A library site (a package's frame) rather than this repository's.
 const isLibrary = (site: string) => site.startsWith("node_modules/")
@@ -186,20 +186,36 @@ function siteTracker() {
       }
     })
   }
+  // The site of a shared frame (as the one `interruptible` pushes, a constant) by its fiber and place on the stack:
+  // the site of the operation that pushed it.
+  const pushed = new WeakMap<RunLoop, Map<number, string>>()
+  function frameSite(fiber: RunLoop, at: number): string | undefined {
+    const frame = fiber._stack[at]
+    return frame === undefined ? undefined : built.get(frame) ?? pushed.get(fiber)?.get(at)
+  }
   // An exit's site is its continuation's; any operation built before counting took its continuation's.
   function siteOf(primitive: Primitive, fiber: RunLoop): string {
-    const top = fiber._stack[fiber._stack.length - 1]
-    return built.get(continuationOf(primitive, fiber) ?? primitive) ?? (top === undefined ? undefined : built.get(top))
-      ?? built.get(primitive) ?? "(no site)"
+    const top = fiber._stack.length - 1
+    const exit = continuationOf(primitive, fiber) !== undefined
+    return (exit ? frameSite(fiber, top) : built.get(primitive)) ?? frameSite(fiber, top) ?? built.get(primitive) ??
+      "(no site)"
   }
-  // Evaluates `primitive`, the operations it builds taking its site when their stack shows none.
-  function evaluate(primitive: Primitive, fiber: RunLoop): unknown {
+  // Evaluates `primitive` (at `site`), the operations it builds taking its site when their stack shows none, and the
+  // shared frames it pushes too.
+  function evaluate(primitive: Primitive, fiber: RunLoop, site: string): unknown {
     const outer = running
+    const depth = fiber._stack.length
     running = primitive
     try {
       return primitive["~effect/Effect/evaluate"](fiber)
     } finally {
       running = outer
+      for (let at = depth; at < fiber._stack.length; at++) {
+        if (built.has(fiber._stack[at]!)) continue
+        let sites = pushed.get(fiber)
+        if (sites === undefined) pushed.set(fiber, sites = new Map())
+        sites.set(at, site)
+      }
     }
   }
   return { track, siteOf, evaluate }
@@ -226,8 +242,9 @@ export function countOps(breakdown?: Breakdown): () => OpsCount {
     if (breakdown?.steps !== undefined) add(breakdown.steps, label)
     if (sites === undefined) return primitive["~effect/Effect/evaluate"](fiber)
     sites.track(primitive)
-    add(breakdown!.sites!, `${sites.siteOf(primitive, fiber)}\t${label}`)
-    return sites.evaluate(primitive, fiber)
+    const site = sites.siteOf(primitive, fiber)
+    add(breakdown!.sites!, `${site}\t${label}`)
+    return sites.evaluate(primitive, fiber, site)
   }
   if (breakdown !== undefined) {
     // A fiber's cache, where the run loop reads the tracer hook, is replaced when its context is.
