@@ -243,13 +243,13 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
       )
     )
   return Effect.fnUntraced(function*(payload: Readonly<Record<string, unknown>> | undefined) {
-    const asked = yield* McpRequest.current
+    // What the call reads of the request's services, read in one step.
+    const services = yield* Effect.context<McpSchema.McpRequestContext>()
+    const asked = yield* McpRequest.currentIn(services)
     // The gateway's own request sees no tool (`McpRequest.own`): a call in it is refused, as an unknown tool is.
     if (asked._tag === "Own") return yield* failedCall(new McpSchema.InternalError({ message: "Unknown tool" }))
     const { context: request, metrics, reserve } = asked.governance
     const { outcome } = request
-    // What the call reads of the request's services, read in one step.
-    const services = yield* Effect.context<McpSchema.McpRequestContext>()
     const context = Context.get(services, McpSchema.McpRequestContext)
     const http = Context.getOption(services, HttpServerRequest.HttpServerRequest)
     const client = Context.getOption(services, McpSchema.McpServerClient)

@@ -81,10 +81,12 @@ export function ruleOf(served: Served): Allow.Rule {
  * The request a handler of the endpoints runs in. `McpServer` runs every handler inside the request `Endpoints.http`
  * answers, which requires it: one run without it is a defect of the gateway, not a request to answer.
  */
-export const current: Effect.Effect<Served> = Effect.flatMap(
-  Effect.serviceOption(Request),
-  (served) =>
-    served._tag === "Some"
-      ? Effect.succeed(served.value)
-      : Effect.die("an MCP handler run outside the request the endpoints serve")
-)
+export const current: Effect.Effect<Served> = Effect.flatMap(Effect.context<never>(), currentIn)
+
+/** The request in `services`, as `current` reads it: for a handler that reads other services there in the same step. */
+export function currentIn(services: Context.Context<never>): Effect.Effect<Served> {
+  const served = Context.getOption(services, Request)
+  return served._tag === "Some"
+    ? Effect.succeed(served.value)
+    : Effect.die("an MCP handler run outside the request the endpoints serve")
+}
