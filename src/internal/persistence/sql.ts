@@ -6,7 +6,6 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
@@ -87,13 +86,15 @@ function retriedOnContention<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A
 
 // The work in a fiber of its own, whose interruption is not waited for: a transaction interrupted at the bound rolls
 // back on its connection, and a database that does not answer would otherwise hold the step in that rollback too.
+// The worker starts in the caller's turn, with its services, and is awaited by a callback whose interruption only
+// signals it: nothing to mask, fork or join, so a statement that answers in that turn (SQLite's) costs one step more.
 function unawaited<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
-  return Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(
-      Effect.forkDetach(restore(effect), { startImmediately: true }),
-      (worker) =>
-        Effect.onInterrupt(restore(Fiber.join(worker)), () => Effect.asVoid(Effect.forkDetach(Fiber.interrupt(worker))))
-    )
+  return Effect.withFiber((fiber) =>
+    Effect.callback<A, E>((resume) => {
+      const worker = Effect.runForkWith(fiber.context)(effect)
+      worker.addObserver(resume)
+      return Effect.sync(() => worker.interruptUnsafe())
+    })
   )
 }
 
