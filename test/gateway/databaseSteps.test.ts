@@ -2,12 +2,14 @@
  * The gateway database's stores on a database that takes statements and never answers: the keys and teams made at
  * run time (`keys/store.ts`) and the spend record (`sql/spendRecord.ts`) fail when their step's bound passes on the
  * `Clock`, naming the step, as every SQL step does (`persistence/sql.ts`); a step refused for contention is tried
- * again at the contention schedule's waits.
+ * again at the contention schedule's waits; a step interrupted, by its caller or at its bound, interrupts its
+ * statement and does not wait for that interruption (a rollback on a database that does not answer) to end.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import { DeadlockError, LockTimeoutError, SerializationError, SqlError, SqlSyntaxError } from "effect/sql/SqlError"
@@ -126,6 +128,58 @@ describe("a SQL step refused for contention", () => {
         expect(ops(Sql.step(bounds, "reading", answered))).toBeLessThan(
           ops(Effect.retry(answered, { schedule: Sql.contentionWait, while: Sql.isContention }))
         )
+      })
+  )
+})
+
+describe("a SQL step interrupted", () => {
+  // A statement that never answers and whose interruption takes `cleanup` (a rollback on a database that does not
+  // answer: forever); whether it was interrupted noted.
+  function hanging(cleanup: "none" | "forever") {
+    const state = { interrupted: false }
+    const statement = Effect.onInterrupt(
+      Effect.never,
+      () =>
+        Effect.andThen(
+          Effect.sync(() => void (state.interrupted = true)),
+          cleanup === "forever" ? Effect.never : Effect.void
+        )
+    )
+    return { state, statement }
+  }
+
+  it.effect(
+    "by its caller or at its bound, at any instant, interrupts its statement and does not wait for the statement's " +
+      "interruption to end",
+    () =>
+      Effect.gen(function*() {
+        const bounds = { address: "a database", timeout: Duration.seconds(5) }
+        const property = fc.asyncProperty(
+          fc.constantFrom<"none" | "forever">("none", "forever"),
+          fc.integer({ min: 0, max: 6_000 }),
+          (cleanup, after) =>
+            Effect.runPromise(
+              Effect.gen(function*() {
+                const { state, statement } = hanging(cleanup)
+                const step = yield* Effect.forkChild(Effect.result(Sql.step(bounds, "writing", statement)))
+                yield* TestClock.adjust(Duration.millis(after))
+                // Past the bound the step has failed on its own; before it, its caller stops it.
+                yield* Fiber.interrupt(step)
+                const exit = yield* Fiber.await(step)
+                expect(state.interrupted).toBe(true)
+                if (after >= 5_000) {
+                  expect(exit).toMatchObject({ _tag: "Success" })
+                  const result = Exit.isSuccess(exit) ? exit.value : undefined
+                  expect(result !== undefined && Result.isFailure(result) && result.failure._tag).toBe(
+                    "StoreUnavailableError"
+                  )
+                } else {
+                  expect(Exit.hasInterrupts(exit)).toBe(true)
+                }
+              }).pipe(Effect.provide(TestClock.layer()))
+            )
+        )
+        yield* Effect.promise(() => fc.assert(property, { numRuns: 60 }))
       })
   )
 })
