@@ -682,21 +682,24 @@ export const connect = Effect.fnUntraced(function*(
           (error) => error._tag === "McpClientError" && sessionExpired(error),
           () => Effect.flatMap(reopen(connection), send)
         ),
-        Effect.tapError((error) => unreachable(connection, error)),
+        // Noted as the connection's loss where it is one, then answered as the call's error.
         Effect.catch((error) =>
-          error._tag === "McpUpstreamError" ? Effect.fail(error) : Effect.flatMap(
-            // A stdio connection lost under the call: its process stopped, and why is known within a moment.
-            "command" in server && (error.reason._tag === "TransportError" || error.reason._tag === "ClosedError")
-              ? Effect.timeoutOption(Deferred.await(connection.ended), "1 second")
-              : Effect.succeedNone,
-            (ended) =>
-              Effect.fail(
-                new UpstreamError({
-                  message: ended._tag === "Some"
-                    ? `it stopped during the call (it ${ended.value}); the gateway is starting it again`
-                    : detail(spec, error)
-                })
-              )
+          Effect.andThen(
+            unreachable(connection, error),
+            error._tag === "McpUpstreamError" ? Effect.fail(error) : Effect.flatMap(
+              // A stdio connection lost under the call: its process stopped, and why is known within a moment.
+              "command" in server && (error.reason._tag === "TransportError" || error.reason._tag === "ClosedError")
+                ? Effect.timeoutOption(Deferred.await(connection.ended), "1 second")
+                : Effect.succeedNone,
+              (ended) =>
+                Effect.fail(
+                  new UpstreamError({
+                    message: ended._tag === "Some"
+                      ? `it stopped during the call (it ${ended.value}); the gateway is starting it again`
+                      : detail(spec, error)
+                  })
+                )
+            )
           )
         )
       ))
