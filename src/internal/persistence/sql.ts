@@ -84,20 +84,6 @@ function retriedOnContention<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A
   })
 }
 
-// The work in a fiber of its own, whose interruption is not waited for: a transaction interrupted at the bound rolls
-// back on its connection, and a database that does not answer would otherwise hold the step in that rollback too.
-// The worker starts in the caller's turn, with its services, and is awaited by a callback whose interruption only
-// signals it: nothing to mask, fork or join, so a statement that answers in that turn (SQLite's) costs one step more.
-function unawaited<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
-  return Effect.withFiber((fiber) =>
-    Effect.callback<A, E>((resume) => {
-      const worker = Effect.runForkWith(fiber.context)(effect)
-      worker.addObserver(resume)
-      return Effect.sync(() => worker.interruptUnsafe())
-    })
-  )
-}
-
 /**
  * `effect` (a statement, or a transaction: `transaction`) retried on contention until `bounds.timeout`, its
  * `SqlError`s as `StoreUnavailableError` (`what` names the step in the reason); a failure the caller made of a
@@ -110,11 +96,14 @@ export function step<A, E>(
 ): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailableError> {
   return timeoutFail(
     Effect.mapError(
-      unawaited(retriedOnContention(effect)),
+      retriedOnContention(effect),
       (error) => isSqlError(error) ? unavailable(bounds.address, what, error.message) : error as Exclude<E, SqlError>
     ),
     bounds.timeout,
-    () => unavailable(bounds.address, what, `no answer within ${Duration.format(bounds.timeout)}`)
+    () => unavailable(bounds.address, what, `no answer within ${Duration.format(bounds.timeout)}`),
+    // A transaction interrupted at the bound rolls back on its connection; a database that does not answer would
+    // otherwise hold the step in that rollback too.
+    { awaitInterruption: false }
   )
 }
 

@@ -30,6 +30,9 @@ export function until<P extends string>(at: number, passed: P): Bound<P> {
   }
 }
 
+// A bound that never passes: the work is still its own fiber, for an interruption not awaited.
+const never: Bound<"timeout"> = { check: () => Infinity }
+
 function noop() {}
 
 // The id of an entry no longer kept.
@@ -161,13 +164,17 @@ export function watchdogOf(fiber: Fiber.Fiber<unknown, unknown>): Watchdog {
  * interrupted and the caller still fail with an error. Work that ended in that
  * turn (a SQLite statement) is its own answer unless the bound had passed
  * already: nothing is kept for it, so the watchdog neither starts its sleep nor
- * stops it.
+ * stops it. With `awaitInterruption: false` the work's interruption, at the
+ * bound or by the caller, is signalled and not waited for (a SQL transaction's
+ * rollback on a database that does not answer must not hold the caller).
  */
 export function bounded<A, E, P extends string>(
   work: Effect.Effect<A, E>,
   bound: Bound<P>,
-  passed: (reason: P) => E
+  passed: (reason: P) => E,
+  options?: { readonly awaitInterruption?: boolean }
 ): Effect.Effect<A, E> {
+  const awaited = options?.awaitInterruption !== false
   return Effect.withFiber((fiber) =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(Effect.forkDetach(restore(work), { startImmediately: true }), (worker) => {
@@ -182,33 +189,52 @@ export function bounded<A, E, P extends string>(
             }
             release = watchdogOf(fiber).keep(
               bound,
-              (reason) => resume(Effect.andThen(Fiber.interrupt(worker), Effect.fail(passed(reason))))
+              (reason) => {
+                if (awaited) return resume(Effect.andThen(Fiber.interrupt(worker), Effect.fail(passed(reason))))
+                // Answered first: the worker's interruption may end at once, and its observer would answer with it.
+                resume(Effect.fail(passed(reason)))
+                worker.interruptUnsafe()
+              }
             )
             worker.addObserver((exit) => {
               release()
               resume(exit)
             })
           })),
-          () => Effect.andThen(Effect.sync(() => release()), Fiber.interrupt(worker))
+          () =>
+            awaited
+              ? Effect.andThen(Effect.sync(() => release()), Fiber.interrupt(worker))
+              : Effect.sync(() => {
+                release()
+                worker.interruptUnsafe()
+              })
         )
       })
     )
   )
 }
 
-/** `self`, or `onTimeout()` once `duration` has passed (the work is interrupted first); no bound when infinite. */
+/**
+ * `self`, or `onTimeout()` once `duration` has passed (the work is interrupted first, its end awaited unless
+ * `awaitInterruption` is false: `bounded`); no bound when infinite (the work still in a fiber of its own when its
+ * interruption is not awaited).
+ */
 export function timeoutFail<A, E, E2>(
   self: Effect.Effect<A, E>,
   duration: Duration.Duration,
-  onTimeout: () => E2
+  onTimeout: () => E2,
+  options?: { readonly awaitInterruption?: boolean }
 ): Effect.Effect<A, E | E2> {
   return Duration.isFinite(duration)
     ? Effect.clockWith((clock) =>
       bounded<A, E | E2, "timeout">(
         self,
         until(clock.currentTimeMillisUnsafe() + Duration.toMillis(duration), "timeout"),
-        onTimeout
+        onTimeout,
+        options
       )
     )
+    : options?.awaitInterruption === false
+    ? bounded<A, E | E2, "timeout">(self, never, onTimeout, options)
     : self
 }
