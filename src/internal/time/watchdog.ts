@@ -168,12 +168,12 @@ export function watchdogOf(fiber: Fiber.Fiber<unknown, unknown>): Watchdog {
  * bound or by the caller, is signalled and not waited for (a SQL transaction's
  * rollback on a database that does not answer must not hold the caller).
  */
-export function bounded<A, E, P extends string>(
-  work: Effect.Effect<A, E>,
+export function bounded<A, E, P extends string, R = never>(
+  work: Effect.Effect<A, E, R>,
   bound: Bound<P>,
   passed: (reason: P) => E,
   options?: { readonly awaitInterruption?: boolean }
-): Effect.Effect<A, E> {
+): Effect.Effect<A, E, R> {
   const awaited = options?.awaitInterruption !== false
   return Effect.withFiber((fiber) =>
     Effect.uninterruptibleMask((restore) =>
@@ -219,15 +219,15 @@ export function bounded<A, E, P extends string>(
  * `awaitInterruption` is false: `bounded`); no bound when infinite (the work still in a fiber of its own when its
  * interruption is not awaited).
  */
-export function timeoutFail<A, E, E2>(
-  self: Effect.Effect<A, E>,
+export function timeoutFail<A, E, E2, R = never>(
+  self: Effect.Effect<A, E, R>,
   duration: Duration.Duration,
   onTimeout: () => E2,
   options?: { readonly awaitInterruption?: boolean }
-): Effect.Effect<A, E | E2> {
+): Effect.Effect<A, E | E2, R> {
   return Duration.isFinite(duration)
     ? Effect.clockWith((clock) =>
-      bounded<A, E | E2, "timeout">(
+      bounded<A, E | E2, "timeout", R>(
         self,
         until(clock.currentTimeMillisUnsafe() + Duration.toMillis(duration), "timeout"),
         onTimeout,
@@ -235,6 +235,6 @@ export function timeoutFail<A, E, E2>(
       )
     )
     : options?.awaitInterruption === false
-    ? bounded<A, E | E2, "timeout">(self, never, onTimeout, options)
+    ? bounded<A, E | E2, "timeout", R>(self, never, onTimeout, options)
     : self
 }

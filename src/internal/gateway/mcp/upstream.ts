@@ -50,6 +50,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type * as Gateway from "../../../Gateway.js"
 import type { Renewable } from "../../providers/renewing.js"
+import { timeoutFail } from "../../time/watchdog.js"
 import { isJsonObject } from "../../wire/json.js"
 import * as Allow from "../access/tools.js"
 import type * as Credentials from "./credentials.js"
@@ -431,18 +432,18 @@ const open = Effect.fnUntraced(function*(spec: Spec, parent: Scope.Scope) {
   return { ...opened, scope, ended } satisfies Connection
 })
 
-// `request` (of `operation`) to the server of `spec` bounded by its `callTimeout`, failing as `McpClient` fails a
-// request past its deadline.
+// `request` (of `operation`) to the server of `spec` bounded by its `callTimeout` (kept by the Clock's watchdog, as
+// every call's deadline is), failing as `McpClient` fails a request past its deadline.
 function timed<A, R>(
   spec: Spec,
   operation: string,
   request: Effect.Effect<A, McpClientError.McpClientError, R>
 ): Effect.Effect<A, McpClientError.McpClientError, R> {
-  return Effect.timeoutOrElse(request, {
-    duration: spec.callTimeout,
-    orElse: () =>
-      Effect.fail(new McpClientError.McpClientError({ reason: new McpClientError.TimeoutError({ operation }) }))
-  })
+  return timeoutFail(
+    request,
+    spec.callTimeout,
+    () => new McpClientError.McpClientError({ reason: new McpClientError.TimeoutError({ operation }) })
+  )
 }
 
 // What a client's failure says of the call, its bounds named.
