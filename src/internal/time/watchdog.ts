@@ -9,6 +9,7 @@
  * `TestClock.adjust` (a `TestClock` is a watchdog of its own).
  */
 import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -176,41 +177,36 @@ export function bounded<A, E, P extends string, R = never>(
 ): Effect.Effect<A, E, R> {
   const awaited = options?.awaitInterruption !== false
   return Effect.withFiber((fiber) =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Effect.forkDetach(restore(work), { startImmediately: true }), (worker) => {
-        let release = noop
-        return Effect.onInterrupt(
-          restore(Effect.callback<A, E>((resume) => {
-            const ended = worker.pollUnsafe()
-            const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-            if (ended !== undefined && typeof bound.check(now) === "number") {
-              resume(ended)
-              return
-            }
-            release = watchdogOf(fiber).keep(
-              bound,
-              (reason) => {
-                if (awaited) return resume(Effect.andThen(Fiber.interrupt(worker), Effect.fail(passed(reason))))
-                // Answered first: the worker's interruption may end at once, and its observer would answer with it.
-                resume(Effect.fail(passed(reason)))
-                worker.interruptUnsafe()
-              }
-            )
-            worker.addObserver((exit) => {
-              release()
-              resume(exit)
-            })
-          })),
-          () =>
-            awaited
-              ? Effect.andThen(Effect.sync(() => release()), Fiber.interrupt(worker))
-              : Effect.sync(() => {
-                release()
-                worker.interruptUnsafe()
-              })
-        )
+    // The worker starts, and is kept, within the callback's registration: no interruption comes between, so nothing
+    // is masked; the callback's interruption runs what it returns.
+    Effect.callback<A, E>((resume) => {
+      const worker = Effect.runForkWith(fiber.context as Context.Context<R>)(work)
+      const ended = worker.pollUnsafe()
+      const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+      if (ended !== undefined && typeof bound.check(now) === "number") {
+        resume(ended)
+        return
+      }
+      const release = watchdogOf(fiber).keep(
+        bound,
+        (reason) => {
+          if (awaited) return resume(Effect.andThen(Fiber.interrupt(worker), Effect.fail(passed(reason))))
+          // Answered first: the worker's interruption may end at once, and its observer would answer with it.
+          resume(Effect.fail(passed(reason)))
+          worker.interruptUnsafe()
+        }
+      )
+      worker.addObserver((exit) => {
+        release()
+        resume(exit)
       })
-    )
+      return awaited
+        ? Effect.andThen(Effect.sync(release), Fiber.interrupt(worker))
+        : Effect.sync(() => {
+          release()
+          worker.interruptUnsafe()
+        })
+    })
   )
 }
 
