@@ -26,6 +26,7 @@ import { ProviderUnavailableError } from "../../src/LlmError.js"
 import * as Pricing from "../../src/Pricing.js"
 import type { BatchLine } from "../../src/ProviderClient.js"
 import { effectProp } from "../utils/effectProp.js"
+import { eventually } from "../utils/eventually.js"
 import type { StoreBackend } from "../utils/sqlDatabases.js"
 import { leaseProperty, type Leasing } from "./lease.js"
 
@@ -278,14 +279,13 @@ export const batchSettlementsContract = (backend: Backend) =>
         const kept = yield* books()
         yield* store.open({ id: "batch_gw1.test", openedAt: 1_000, hold: kept.hold })
         const charged = kept.logged
-        // Each instance tries until the batch is settled, as retrieves and sweeps do.
+        // Each instance tries until the batch is settled, as retrieves and sweeps do, every 10 ms: the one holding the
+        // lease settles it, the others leave it to that one until they read it settled.
         const instance = (holder: string) =>
-          Effect.repeat(Settlement.settle(settling(store, holder, kept), lines), {
-            until: (outcome) => outcome === "settled",
-            times: 200
-          }).pipe(
-            Effect.andThen(Effect.flatMap(store.settled("batch_gw1.test"), (found) =>
-              found?.closed === true ? Effect.void : Effect.die("not settled")))
+          eventually(
+            `the batch settled, as ${holder} reads it`,
+            Effect.andThen(Settlement.settle(settling(store, holder, kept), lines), store.settled("batch_gw1.test")),
+            (found) => found?.closed === true
           )
         yield* Effect.forEach(["a", "b", "c"], instance, { concurrency: "unbounded", discard: true })
         expect(charged.map((line) => line.customId).sort()).toEqual(lines.map((line) => line.customId).sort())
