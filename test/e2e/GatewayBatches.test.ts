@@ -550,7 +550,7 @@ describe("Gateway batches' settlement, over loopback with the official openai cl
         )
         const { output } = yield* settledBatch(gateways[0]!, gateways, "gpt-4o-mini", 4)
         const bill = sum(billOf(output).values())
-        yield* eventually("the lines charged", spentOf(gateways[1]!), (spent) => spent > 0)
+        yield* eventually("the lines charged", spentOf(gateways[1]!), (spent) => spent !== undefined && spent > 0)
         // Read again on both, and a sweep's time on: one of them settled it, once.
         yield* Effect.forEach(gateways, (gateway) => spentOf(gateway))
         yield* Effect.sleep("300 millis")

@@ -152,7 +152,11 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         }))
         const total = [...bill.values()].reduce((sum, cost) => sum + cost, 0)
         expect(total).toBeGreaterThan(0)
-        yield* eventually("the lines charged", spentOf(gateway, "payer"), (spent) => spent >= total * 0.999)
+        yield* eventually(
+          "the lines charged",
+          spentOf(gateway, "payer"),
+          (spent) => spent !== undefined && spent >= total * 0.999
+        )
         // Read again: settled, nothing more is charged.
         yield* promise(() => anthropic.messages.batches.retrieve(batch.id))
         yield* Effect.sleep("300 millis")

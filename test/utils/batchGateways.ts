@@ -170,14 +170,17 @@ export const lineRows = (gateway: Gateway.Service, providerBatch: string) =>
 export const providerBatchOf = (id: string) =>
   JSON.parse(Buffer.from(id.split(".")[1]!, "base64url").toString())[2] as string
 
-/** The budget of the gateway key named `key` spent, as the dashboard reads it. */
+/**
+ * The budget of the gateway key named `key` spent, as the dashboard reads it; `undefined` while its store cannot read
+ * it (the dashboard leaves such a budget out), as before an instance's Redis connected.
+ */
 export const spentOf = (gateway: Gateway.Service, key: string) =>
   Effect.map(
     adminRead<{ readonly budgets: ReadonlyArray<{ readonly key: string; readonly spent: number }> }>(
       gateway,
       "/dashboard/data"
     ),
-    (data) => data.budgets.find((budget) => budget.key === key)?.spent ?? 0
+    (data) => data.budgets.find((budget) => budget.key === key)?.spent
   )
 
 /** The gateway key of the settlement tests' payer, whose budget the batches are charged to. */
