@@ -8,7 +8,7 @@ import { replyChunks } from "../../src/internal/simulator/chunks.js"
 import { FramedText } from "../../src/internal/wire/eventSink.js"
 import * as Codec from "../../src/internal/wire/gemini/codec.js"
 import * as Render from "../../src/internal/wire/gemini/writer.js"
-import { replies, token } from "../utils/simulatorReplies.js"
+import { cutAt, replies, token } from "../utils/simulatorReplies.js"
 
 const usage: Usage = {
   promptTokens: 12,
@@ -145,44 +145,47 @@ describe("the Gemini writer's two framings", () => {
     text.split("\r\n\r\n").filter((event) => event !== "").map((event) => JSON.parse(event.slice("data: ".length)))
   const answer = Errors.answer(503, "The model is overloaded.", "server_error", null, null)
 
-  it("without ?alt=sse, one JSON array of the SSE stream's objects, each write whole objects; an error ends both", () => {
-    fc.assert(fc.property(reply, meta, fc.boolean(), fc.option(fc.nat()), (reply, meta, wholeCalls, failAt) => {
-      const { events, tail } = replyChunks(reply, meta)
-      const batches = [...events, tail]
-      // A failure after `failAt` batches, in place of the rest.
-      const written = failAt === null ? batches : batches.slice(0, failAt % batches.length)
-      const options = { wholeCalls, runningUsage: wholeCalls }
-      const sseOut = new FramedText(Render.textFraming("sse"))
-      const arrayOut = new FramedText(Render.textFraming("array"))
-      const sse = Render.streamWriter(meta.id, meta.model, sseOut, options)
-      const array = Render.streamWriter(meta.id, meta.model, arrayOut, options)
-      // What a sink holds, taken.
-      const take = (out: FramedText): string => {
-        const text = out.string()
-        out.clear()
-        return text
-      }
-      let sseText = ""
-      let arrayText = ""
-      for (const batch of written) {
-        sse.write(batch)
-        sseText += take(sseOut)
-        array.write(batch)
-        arrayText += take(arrayOut)
-        // What has come so far is whole objects: the array, closed there, parses.
-        if (written.length < batches.length || batch !== tail) {
-          expect(JSON.parse(arrayText + (arrayText === "" ? "[" : "") + "\n]")).toEqual(sseObjects(sseText))
+  it("without ?alt=sse, the SSE events as one JSON array at any batching, each write whole; an error ends both", () => {
+    const cuts = fc.array(fc.nat(), { maxLength: 12 })
+    fc.assert(
+      fc.property(reply, meta, fc.boolean(), fc.option(fc.nat()), cuts, (reply, meta, wholeCalls, failAt, points) => {
+        const { events, tail } = replyChunks(reply, meta)
+        const batches = cutAt([...events, tail], points)
+        // A failure after `failAt` batches, in place of the rest.
+        const written = failAt === null ? batches : batches.slice(0, failAt % batches.length)
+        const options = { wholeCalls, runningUsage: wholeCalls }
+        const sseOut = new FramedText(Render.textFraming("sse"))
+        const arrayOut = new FramedText(Render.textFraming("array"))
+        const sse = Render.streamWriter(meta.id, meta.model, sseOut, options)
+        const array = Render.streamWriter(meta.id, meta.model, arrayOut, options)
+        // What a sink holds, taken.
+        const take = (out: FramedText): string => {
+          const text = out.string()
+          out.clear()
+          return text
         }
-      }
-      if (failAt !== null) {
-        sse.error(Render.errors.body(answer))
-        sseText += take(sseOut)
-        array.error(Render.errors.body(answer))
-        arrayText += take(arrayOut)
-      }
-      expect(arrayText.startsWith("[")).toBe(true)
-      expect(arrayText.endsWith("\n]")).toBe(true)
-      expect(JSON.parse(arrayText)).toEqual(sseObjects(sseText))
-    }))
+        let sseText = ""
+        let arrayText = ""
+        for (const [index, batch] of written.entries()) {
+          sse.write(batch)
+          sseText += take(sseOut)
+          array.write(batch)
+          arrayText += take(arrayOut)
+          // What has come so far is whole objects: the array, closed there, parses.
+          if (written.length < batches.length || index < batches.length - 1) {
+            expect(JSON.parse(arrayText + (arrayText === "" ? "[" : "") + "\n]")).toEqual(sseObjects(sseText))
+          }
+        }
+        if (failAt !== null) {
+          sse.error(Render.errors.body(answer))
+          sseText += take(sseOut)
+          array.error(Render.errors.body(answer))
+          arrayText += take(arrayOut)
+        }
+        expect(arrayText.startsWith("[")).toBe(true)
+        expect(arrayText.endsWith("\n]")).toBe(true)
+        expect(JSON.parse(arrayText)).toEqual(sseObjects(sseText))
+      })
+    )
   })
 })

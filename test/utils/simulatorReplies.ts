@@ -51,6 +51,25 @@ export function replies(callId: RegExp, cut: fc.Arbitrary<Array<string>> = fragm
   })
 }
 
+/**
+ * The chunks of `batches` cut again at `points` (each modulo their count plus one), as a server's reads of the stream
+ * may cut it: every cut into batches, none empty.
+ */
+export function cutAt(
+  batches: ReadonlyArray<ReadonlyArray<ChatChunk>>,
+  points: ReadonlyArray<number>
+): Array<ReadonlyArray<ChatChunk>> {
+  const chunks = batches.flat()
+  const cuts = [...points.map((point) => point % (chunks.length + 1)), chunks.length].sort((a, b) => a - b)
+  const out: Array<ReadonlyArray<ChatChunk>> = []
+  let from = 0
+  for (const cut of cuts) {
+    if (cut > from) out.push(chunks.slice(from, cut))
+    from = Math.max(from, cut)
+  }
+  return out
+}
+
 /** What a client's parser read of a reply's stream: its text, reasoning, each call's arguments and finish reason. */
 export function readBack(chunks: ReadonlyArray<ChatChunk>) {
   const of = (tag: "TextDelta" | "ReasoningDelta") =>
