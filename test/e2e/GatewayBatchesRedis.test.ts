@@ -122,9 +122,13 @@ describe("Gateway batches settled by instances sharing one Redis without a datab
         expect(atKill.cost_settled!).toBeGreaterThan(0)
         expect(atKill.cost_settled!).toBeLessThan(sum(bill.values()))
 
-        // One of the others restarted; then both read it until it is settled (once the dead lease lapsed).
+        // One of the others restarted, its Redis answering only a while after it started (its store is read before any
+        // batch is); then both read it until it is settled (once the dead lease lapsed).
         yield* restarted.stop
-        const again = yield* instanceOn(simulator, redis.url)
+        const late = yield* pausableProxy(redis.port)
+        late.pause()
+        yield* Effect.forkScoped(Effect.delay(Effect.sync(late.resume), "300 millis"))
+        const again = yield* instanceOn(simulator, late.url)
         const survivors = [other.gateway, again.gateway]
         const settled = yield* eventually(
           "the batch settled by the instances left",
