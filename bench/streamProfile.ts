@@ -30,6 +30,7 @@ import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
 import { serveSide, tailOf } from "./cases/gateway.js"
 import { reply, round, roundOf, warmupsOf } from "./cases/streamCapacity.js"
+import { moduleOf } from "./cpuProfile.js"
 import type { Phases, Spread } from "./gateway/phaseRecorder.js"
 import { firstLine, loaderArgs, nodeArgs, pinSelf, spawnNode, stopChild } from "./nodeArgs.js"
 import { startSimulator } from "./simulatorChild.js"
@@ -140,16 +141,6 @@ function mediansOf(bursts: ReadonlyArray<Burst>, pick: (phases: Phases) => Reado
 interface ProfileNode {
   readonly id: number
   readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
-}
-
-/** Where a function's code is: a package, a file of this library, or Node's own. */
-function moduleOf(url: string): string {
-  if (url === "") return "(V8: GC, idle, native)"
-  if (url.startsWith("node:")) return "node:" + url.slice(5).split("/")[0]
-  const packaged = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)
-  if (packaged !== null) return packaged[1]!
-  const local = /\/(src|bench)\/(.*)$/.exec(url)
-  return local === null ? url : `${local[1]}/${local[2]!.replace(/\.js$/, ".ts")}`
 }
 
 /**
