@@ -3,13 +3,16 @@
  * for its MCP servers masked in every string of an answer, a JSON body or a stream of server-sent events however its
  * chunks are cut; as it is and as JSON writes it in a string (nested up to three deep), in values and names; a piece
  * of a secret an upstream's cut left (its start or its end); the JSON left valid; an access token masked once it is
- * given; a token endpoint's address masked whole, its start shared with other addresses left alone.
+ * given; a token endpoint's address masked whole, its start shared with other addresses left alone. Servers that hold
+ * no credential have their answers passed as they are, neither read nor written again.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import * as fc from "fast-check"
+import type * as Gateway from "../../src/Gateway.js"
 import * as Credentials from "../../src/internal/gateway/mcp/credentials.js"
 import { maskKey } from "../../src/LlmError.js"
 
@@ -112,4 +115,43 @@ describe("the MCP endpoints' mask of credentials", () => {
       expect(Redacted.value(yield* token.current)).toBe(tokens[1])
       for (const value of tokens) expect(credentials.mask(`Bearer ${value}`)).toBe(`Bearer ${maskKey(value)}`)
     }))
+
+  // Servers that hold nothing to mask: HTTP servers whose URL names no user, password or query and whose headers'
+  // values (after a scheme) are too short to tell, stdio servers whose `env` values are too short too.
+  const short = fc.string({ maxLength: 3 }).filter((value) => !/\s/.test(value))
+  const nothingHeld = fc.dictionary(
+    fc.string({ minLength: 1, maxLength: 8 }),
+    fc.oneof(
+      fc.record({
+        url: fc.constantFrom("https://tools.example.com/mcp", "http://127.0.0.1:8080/", "https://mcp.example.org/a#b"),
+        headers: fc.dictionary(fc.constantFrom("authorization", "x-api-key"), short.map(Redacted.make))
+      }),
+      fc.record({
+        command: fc.constant("node"),
+        env: fc.dictionary(fc.string({ maxLength: 8 }), short.map(Redacted.make))
+      })
+    )
+  ) as fc.Arbitrary<Record<string, Gateway.McpServer>>
+  // Any text an answer may carry, a cut ("…"), JSON written with spaces and events among it.
+  const answerText = fc.array(
+    fc.oneof(fc.string(), fc.constantFrom("…", "data: {\"text\": \"…\"}\n\n", "{ \"id\" : 1 }\n", "\n\n"))
+  ).map((parts) => parts.join(""))
+
+  // fast-check's arbitraries, run by fast-check itself (`it.effect.prop` takes Effect's own `Arbitrary`).
+  it("servers that hold no credential: every answer, JSON or a stream, passed as it is, its bytes untouched", () =>
+    fc.assert(
+      fc.asyncProperty(
+        nothingHeld,
+        answerText,
+        fc.boolean(),
+        (held, text, stream) =>
+          Effect.runPromise(Effect.gen(function*() {
+            const credentials = Credentials.make(held)
+            const response = stream ? streamed(text, [Math.floor(text.length / 2)]) : HttpServerResponse.text(text)
+            const out = credentials.masked(response)
+            expect(out).toBe(response)
+            expect(yield* bodyText(out)).toBe(text)
+          }))
+      )
+    ))
 })

@@ -30,7 +30,10 @@ export interface Credentials {
   readonly mask: (text: string) => string
   /** `value` (JSON) with every credential in its strings (an object's names too) masked; itself when none held one. */
   readonly maskValue: (value: unknown) => unknown
-  /** `response` (JSON, or a stream of server-sent events) with every credential in its strings masked. */
+  /**
+   * `response` (JSON, or a stream of server-sent events) with every credential in its strings masked; itself, its body
+   * untouched, when none is held.
+   */
   readonly masked: (response: HttpServerResponse.HttpServerResponse) => HttpServerResponse.HttpServerResponse
   /**
    * The length of the longest credential as a text may hold it: a text cut short keeps that much past its cut until
@@ -165,6 +168,9 @@ export function make(servers: Readonly<Record<string, Gateway.McpServer>>): Cred
     maskValue,
     longest: () => Math.max(0, ...[...texts, ...secrets].map((secret) => Redacted.value(secret).length)),
     masked: (response) => {
+      // Nothing held, nothing to mask: an answer passes as it is, its body neither decoded nor re-encoded. Only a
+      // server with OAuth has tokens noted later, and its token endpoint is held from the start.
+      if (seen.length === 0) return response
       const { body } = response
       if (body._tag === "Uint8Array") {
         const text = new TextDecoder().decode(body.body)
