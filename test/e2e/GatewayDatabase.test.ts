@@ -4,18 +4,19 @@
  * newer version, or one that cannot be reached, refuses the start with a `DatabaseError` that names it without its
  * password, promptly.
  */
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
 import * as Migrator from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
+import * as fc from "fast-check"
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
-import { DatabaseSync } from "node:sqlite"
+import { DatabaseSync, StatementSync } from "node:sqlite"
 import { pathToFileURL } from "node:url"
 import * as Gateway from "../../src/Gateway.js"
 import * as BudgetMigrations from "../../src/internal/budget/migrations.js"
@@ -191,6 +192,44 @@ describe("the gateway's SQLite database", () => {
       assert.deepStrictEqual(yield* modes, { synchronous: 1, journal: "wal" })
       assert.deepStrictEqual(yield* modes, { synchronous: 1, journal: "wal" })
     }))
+
+  // fast-check's arbitraries, run by fast-check itself (`it.effect.prop` takes Effect's own `Arbitrary`).
+  it("a statement run again and again: its rows each time (none when it declares no columns), its columns once", () =>
+    fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom("select", "insert", "pragma", "returning"), { minLength: 1, maxLength: 12 }),
+        (kinds) =>
+          Effect.runPromise(
+            Effect.scoped(Effect.gen(function*() {
+              const sql = yield* Sqlite.make(join(yield* temporary, "gateway.db"))
+              yield* sql`CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)`
+              const columns = vi.spyOn(StatementSync.prototype, "columns")
+              yield* Effect.addFinalizer(() => Effect.sync(() => columns.mockRestore()))
+              let count = 0
+              for (const kind of kinds) {
+                if (kind === "insert") {
+                  count++
+                  assert.deepStrictEqual(yield* sql`INSERT INTO notes (text) VALUES (${`note ${count}`})`, [])
+                } else if (kind === "returning") {
+                  count++
+                  const rows = yield* sql<
+                    { readonly id: number }
+                  >`INSERT INTO notes (text) VALUES (${"r"}) RETURNING id`
+                  assert.deepStrictEqual(rows.map((row) => row.id), [count])
+                } else if (kind === "pragma") {
+                  assert.deepStrictEqual(yield* sql`PRAGMA incremental_vacuum`, [])
+                } else {
+                  const [row] = yield* sql<{ readonly n: number }>`SELECT count(*) AS n FROM notes`
+                  assert.strictEqual(row!.n, count)
+                }
+              }
+              // Each statement's columns read when it is prepared, not again at its steps.
+              assert.isAtMost(columns.mock.calls.length, new Set(kinds).size)
+            })).pipe(Effect.provide(Reactivity.layer))
+          )
+      ),
+      { numRuns: 30 }
+    ))
 
   it.live("at an earlier schema version is brought up to date, its rows kept", () =>
     Effect.gen(function*() {

@@ -78,13 +78,19 @@ export const make = (
       })),
       (opened) => Effect.sync(() => opened.close())
     )
-    const prepared = new Map<string, NodeSqlite.StatementSync>()
+    // Each statement prepared once, with whether it declares columns: a statement's kind decides that, so it is read
+    // once, not at every step (`columns()` describes every column anew).
+    const prepared = new Map<string, Prepared>()
+    const preparedOf = (statement: NodeSqlite.StatementSync): Prepared => ({
+      statement,
+      returns: statement.columns().length > 0
+    })
     const prepare = (sql: string) =>
       Effect.try({
         try: () => {
           let statement = prepared.get(sql)
           if (statement === undefined) {
-            statement = db.prepare(sql)
+            statement = preparedOf(db.prepare(sql))
             prepared.set(sql, statement)
           }
           return statement
@@ -92,7 +98,7 @@ export const make = (
         catch: (cause) => failure(cause, "Failed to prepare statement", "prepare")
       })
     // Rows as records, or (`arrays`) as arrays of values.
-    const run = <Row>(statement: NodeSqlite.StatementSync, params: ReadonlyArray<unknown>, arrays: boolean) =>
+    const run = <Row>({ returns, statement }: Prepared, params: ReadonlyArray<unknown>, arrays: boolean) =>
       Effect.try({
         try: (): ReadonlyArray<Row> => {
           statement.setReturnArrays(arrays)
@@ -100,7 +106,7 @@ export const make = (
           // Stepped to its end whatever it is: a statement declaring no columns may still step more than once
           // (`PRAGMA incremental_vacuum` frees a page a step).
           const rows = statement.all(...values) as unknown as ReadonlyArray<Row>
-          return statement.columns().length > 0 ? rows : []
+          return returns ? rows : []
         },
         catch: (cause) => failure(cause, "Failed to execute statement", "execute")
       })
@@ -114,9 +120,9 @@ export const make = (
       executeValues: (sql, params) =>
         Effect.flatMap(prepare(sql), (statement) => run<ReadonlyArray<unknown>>(statement, params, true)),
       executeValuesUnprepared: (sql, params) =>
-        Effect.suspend(() => run<ReadonlyArray<unknown>>(db.prepare(sql), params, true)),
+        Effect.suspend(() => run<ReadonlyArray<unknown>>(preparedOf(db.prepare(sql)), params, true)),
       executeUnprepared: (sql, params, transformRows) => {
-        const rows = Effect.suspend(() => run<object>(db.prepare(sql), params, false))
+        const rows = Effect.suspend(() => run<object>(preparedOf(db.prepare(sql)), params, false))
         return transformRows === undefined ? rows : Effect.map(rows, transformRows)
       },
       executeStream: (sql, params, transformRows) =>
@@ -134,6 +140,13 @@ export const make = (
       spanAttributes: [["db.system.name", "sqlite"]]
     })
   })
+
+// A statement prepared, and whether it declares columns (its rows are those it gives; a statement that declares
+// none gives none).
+interface Prepared {
+  readonly statement: NodeSqlite.StatementSync
+  readonly returns: boolean
+}
 
 const failure = (cause: unknown, message: string, operation: string) => {
   // `node:sqlite` gives SQLite's extended result code as `errcode` (its `code` is Node's own `ERR_SQLITE_ERROR`);
