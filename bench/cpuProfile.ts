@@ -5,10 +5,11 @@
  *
  * prints, for each profile, its busy samples (module loading left out: each relay loads once, before it is timed) as
  * µs a call (each share of the busy samples times the CPU a call the bench measured beside it), by self time of each
- * module (a package, `effect`'s by file, a file of this library, Node's own by module) and of each function, and by
- * total time of each of this library's functions (a sample counted once for each of ours on its stack) and of each
- * module's code called from ours, each beside the other profile's figure and sorted by the difference. Lines of this
- * library are those of its TypeScript, read from the bench build's source maps.
+ * group of modules (this library, Effect's runtime, its `Schema`, Node's HTTP...), of each module (a package,
+ * `effect`'s by file, a file of this library, Node's own by module) and of each function, and by total time of each
+ * of this library's functions (a sample counted once for each of ours on its stack) and of each module's code called
+ * from ours, each beside the other profile's figure and sorted by the difference. Lines of this library are those of
+ * its TypeScript, read from the bench build's source maps.
  */
 import * as Fs from "node:fs"
 import { SourceMap } from "node:module"
@@ -58,6 +59,22 @@ function lineOf(url: string, line: number, column: number): number {
 
 const ours = (url: string) => /\/\.bench-build\/src\//.test(url)
 
+// The groups a module's self time is summed in: this library, Effect's runtime, its `Schema`, its `ai`, `http` and
+// `sql` modules, Node's HTTP and streams, undici, the rest of Node, V8 (its collector, compiler and idle).
+const groups: ReadonlyArray<readonly [string, RegExp]> = [
+  ["ours (src/)", /^src\//],
+  ["effect: Schema", /^effect\/(Schema|SchemaAST|SchemaParser|internal\/schema\/)/],
+  ["effect: ai (McpServer, McpClient, McpSchema, rpc)", /^effect\/(ai|rpc)\//],
+  ["effect: http, platform-node", /^(effect\/http|@effect\/platform-node)/],
+  ["effect: sql", /^effect\/sql\//],
+  ["effect: runtime and the rest", /^effect\//],
+  ["Node: HTTP, net, streams, events", /^node:(_http|http|net|stream|streams|events|process|timers)/],
+  ["undici", /^undici/],
+  ["Node: the rest", /^node:/],
+  ["V8: GC, compiler, native", /^\(V8/]
+]
+const groupOfModule = (module: string): string => groups.find(([, test]) => test.test(module))?.[0] ?? "other"
+
 /** A profile's busy samples by self and total time, each a share of the busy samples. */
 export function split(file: string) {
   const profile = JSON.parse(Fs.readFileSync(file, "utf8")) as {
@@ -94,9 +111,15 @@ export function split(file: string) {
       add(underOurs, groupOf(leaf.callFrame.url))
     }
   }
+  const selfGroup = new Map<string, number>()
+  for (const [module, n] of selfModule) {
+    const group = groupOfModule(module)
+    selfGroup.set(group, (selfGroup.get(group) ?? 0) + n)
+  }
   const shares = (from: Map<string, number>) => new Map([...from].map(([key, n]) => [key, n / busy] as const))
   return {
     busy,
+    selfGroup: shares(selfGroup),
     selfModule: shares(selfModule),
     selfFunction: shares(selfFunction),
     totalOurs: shares(totalOurs),
@@ -136,6 +159,7 @@ function main() {
   const perB = Number(engineUs)
   const count = Number(process.env["PROFILE_SPLIT_ROWS"] || 30)
   console.log(`busy samples: ours ${a.busy}, engine ${b.busy}`)
+  print("self time by group", compare(a.selfGroup, perA, b.selfGroup, perB), count)
   print("self time by module", compare(a.selfModule, perA, b.selfModule, perB), count)
   print("self time by function", compare(a.selfFunction, perA, b.selfFunction, perB), count)
   print("total time of our functions", compare(a.totalOurs, perA, b.totalOurs, perB), count)
