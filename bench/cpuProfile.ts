@@ -1,10 +1,13 @@
 /**
  * Reading Node's `--cpu-prof` profiles (`.cpuprofile`): where a sample's code is, and two of them split side by side.
  *
- *   npm run profile-split -- <ours.cpuprofile> <ours µs a call> <engine.cpuprofile> <engine µs a call>
+ *   npm run profile-split -- <ours.cpuprofile> <ours µs a call> <engine.cpuprofile> <engine µs a call> [window.json]
  *
- * prints, for each profile, its busy samples (module loading left out: each relay loads once, before it is timed) as
- * µs a call (each share of the busy samples times the CPU a call the bench measured beside it), by self time of each
+ * prints, for each profile, its busy samples as µs a call (each share of the busy samples times the CPU a call the
+ * bench measured beside it). `window.json` (`{ "from": µs, "to": µs }`, the monotonic clock of `process.hrtime` that
+ * the profiles' timestamps are on, as `mcp-tools-call` writes it) keeps only the samples of the calls the bench timed:
+ * without it, a relay's start and its warm-up, where V8 has not yet compiled the code the calls run, are counted too,
+ * and weigh most where the most code is yet to compile. Module loading is left out either way. By self time of each
  * group of modules (this library, Effect's runtime, its `Schema`, Node's HTTP...), of each module (a package,
  * `effect`'s by file, a file of this library, Node's own by module) and of each function, and by total time of each
  * of this library's functions (a sample counted once for each of ours on its stack) and of each module's code called
@@ -24,6 +27,12 @@ interface ProfileNode {
     readonly columnNumber: number
   }
   readonly children?: ReadonlyArray<number>
+}
+
+/** The span of the calls a bench timed, in µs of the monotonic clock the profiles' timestamps are on. */
+export interface Window {
+  readonly from: number
+  readonly to: number
 }
 
 /** Where a function's code is: a package, a file of this library, or Node's own. */
@@ -75,11 +84,13 @@ const groups: ReadonlyArray<readonly [string, RegExp]> = [
 ]
 const groupOfModule = (module: string): string => groups.find(([, test]) => test.test(module))?.[0] ?? "other"
 
-/** A profile's busy samples by self and total time, each a share of the busy samples. */
-export function split(file: string) {
+/** A profile's busy samples (within `window`, when given) by self and total time, each a share of the busy samples. */
+export function split(file: string, window?: Window) {
   const profile = JSON.parse(Fs.readFileSync(file, "utf8")) as {
     readonly nodes: ReadonlyArray<ProfileNode>
     readonly samples: ReadonlyArray<number>
+    readonly startTime: number
+    readonly timeDeltas: ReadonlyArray<number>
   }
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]))
   const parents = new Map<number, number>()
@@ -94,7 +105,10 @@ export function split(file: string) {
   const underOurs = new Map<string, number>()
   const add = (into: Map<string, number>, key: string) => into.set(key, (into.get(key) ?? 0) + 1)
   let busy = 0
-  for (const id of profile.samples) {
+  let time = profile.startTime
+  for (const [at, id] of profile.samples.entries()) {
+    time += profile.timeDeltas[at]!
+    if (window !== undefined && (time < window.from || time >= window.to)) continue
     const leaf = nodes.get(id)!
     if (leaf.callFrame.functionName === "(idle)") continue
     const stack: Array<ProfileNode> = []
@@ -148,17 +162,21 @@ function print(title: string, rows: ReturnType<typeof compare>, count: number) {
 }
 
 function main() {
-  const [oursFile, oursUs, engineFile, engineUs] = process.argv.slice(2)
+  const [oursFile, oursUs, engineFile, engineUs, windowFile] = process.argv.slice(2)
   if (engineUs === undefined) {
-    console.error("usage: profile-split <ours.cpuprofile> <ours µs a call> <engine.cpuprofile> <engine µs a call>")
+    console.error(
+      "usage: profile-split <ours.cpuprofile> <ours µs a call> <engine.cpuprofile> <engine µs a call> [window.json]"
+    )
     process.exit(2)
   }
-  const a: Split = split(oursFile!)
-  const b: Split = split(engineFile!)
+  const window = windowFile === undefined ? undefined : JSON.parse(Fs.readFileSync(windowFile, "utf8")) as Window
+  const a: Split = split(oursFile!, window)
+  const b: Split = split(engineFile!, window)
   const perA = Number(oursUs)
   const perB = Number(engineUs)
   const count = Number(process.env["PROFILE_SPLIT_ROWS"] || 30)
-  console.log(`busy samples: ours ${a.busy}, engine ${b.busy}`)
+  const within = window === undefined ? "the whole run" : `the timed calls (${window.from}-${window.to} µs)`
+  console.log(`busy samples of ${within}: ours ${a.busy}, engine ${b.busy}`)
   print("self time by group", compare(a.selfGroup, perA, b.selfGroup, perB), count)
   print("self time by module", compare(a.selfModule, perA, b.selfModule, perB), count)
   print("self time by function", compare(a.selfFunction, perA, b.selfFunction, perB), count)

@@ -13,11 +13,13 @@
  * `ours_vs_engine_burst` `serve`'s calls a second at 16 in flight over the engine's (each higher better for ours).
  *
  * `MCP_TOOL_CALL_PROFILE=<dir>` starts each relay under `--cpu-prof`, its profile written to `<dir>/<side>` when it
- * stops. `MCP_TOOL_CALL_OPS=1` loads `gateway/opsCounter.ts` into each relay: its Effect operations and turns a call
- * over the timed rounds (`ours_ops`, `engine_ops`...); `MCP_TOOL_CALL_OPS=breakdown BENCH_OPS_BREAKDOWN=1` prints,
- * besides, the steps whose count a call differs most between `serve` and the engine, and each relay's operations a
- * call by site, the line of this repository's TypeScript that built them (`effectOps.ts`; the relays run with
- * `--enable-source-maps`), with the steps of each (its CPU figures are then not the relays').
+ * stops, and writes `<dir>/window.json`, the span of the timed rounds on the profiles' clock, which
+ * `npm run profile-split` keeps to (`bench/cpuProfile.ts`). `MCP_TOOL_CALL_OPS=1` loads `gateway/opsCounter.ts` into
+ * each relay: its Effect operations and turns a call over the timed rounds (`ours_ops`, `engine_ops`...);
+ * `MCP_TOOL_CALL_OPS=breakdown BENCH_OPS_BREAKDOWN=1` prints, besides, the steps whose count a call differs most
+ * between `serve` and the engine, and each relay's operations a call by site, the line of this repository's
+ * TypeScript that built them (`effectOps.ts`; the relays run with `--enable-source-maps`), with the steps of each (its
+ * CPU figures are then not the relays').
  *
  *   npm run bench -- mcp-tools-call
  */
@@ -26,9 +28,11 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js"
+import * as Fs from "node:fs"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Path from "node:path"
+import type { Window } from "../cpuProfile.js"
 import type { OpsAnswer } from "../gateway/opsCounter.js"
 import { pinSelf } from "../nodeArgs.js"
 import { clientKey, type Side, type SideLabel, startSide } from "./gateway.js"
@@ -138,6 +142,17 @@ async function burst(call: () => Promise<number>, rounds: number): Promise<numbe
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100
+
+// µs of the monotonic clock, the one a `.cpuprofile`'s timestamps are on.
+const now = () => Number(process.hrtime.bigint() / 1000n)
+
+/** The span of the timed rounds, written beside the relays' profiles when they are profiled. */
+function writeWindow(window: Window) {
+  const profile = process.env["MCP_TOOL_CALL_PROFILE"]
+  if (profile === undefined || profile === "") return
+  Fs.mkdirSync(profile, { recursive: true })
+  Fs.writeFileSync(Path.join(profile, "window.json"), JSON.stringify(window))
+}
 
 /** The relays: `serve` and the two it is measured against. */
 const relays = [
@@ -258,12 +273,14 @@ export async function measureMcpToolCall(
         const cpu = (side: Side) => side.cpu()
         const cpuBefore = await Promise.all(relays.map(({ path }) => cpu(sides[path])))
         const opsBefore = counting ? await Promise.all([ask(sides.serve), ask(sides.engine)]) : undefined
+        const from = now()
         for (let i = 0; i < rounds; i++) {
           for (let j = 0; j < paths.length; j++) {
             const path = paths[(i + j) % paths.length]!
             times[path].push(await callers[path].call())
           }
         }
+        writeWindow({ from, to: now() })
         const opsAfter = counting ? await Promise.all([ask(sides.serve), ask(sides.engine)]) : undefined
         const cpuAfter = await Promise.all(relays.map(({ path }) => cpu(sides[path])))
         const cpuOf = (path: (typeof relays)[number]["path"]) => {
