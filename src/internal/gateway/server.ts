@@ -93,6 +93,21 @@ const defaultGracePeriod = Duration.seconds(20)
 export const defaultRequestBodyTimeoutSeconds = 30
 const headersTimeoutMillis = 10_000
 
+/**
+ * The `node:http` server's deadlines for a request to be whole in `requestTimeout` ms: one not whole by then is
+ * answered 408 by node:http and its connection closed, so a client trickling its body cannot hold a connection
+ * (Node's own deadline is 300 s). Node looks for late requests every `connectionsCheckingInterval`, a quarter of the
+ * deadline at most, in one pass over the open connections; a request costs the same CPU as under Node's own deadlines
+ * or none (`bench/httpServerOptions.ts`).
+ */
+export function deadlines(requestTimeout: number): Http.ServerOptions {
+  return {
+    requestTimeout,
+    headersTimeout: Math.min(headersTimeoutMillis, requestTimeout),
+    connectionsCheckingInterval: Math.min(1000, requestTimeout / 4)
+  }
+}
+
 // The gateway keys of a configuration and of the options, and the admin keys.
 function keysOf(config: Config, options: Options) {
   return [...(config.keys?.keys ?? []), ...(options.keys ?? [])]
@@ -420,15 +435,9 @@ export function make(
         Context.get(stores, Ledger.SpendLedger)
       )
     )
-    // A request not whole within its deadline is answered 408 by node:http and its connection closed, so a client
-    // trickling its body cannot hold a connection (Node's own deadline is 300 s). Node looks for late requests every
-    // `connectionsCheckingInterval`, a quarter of the deadline at most.
-    const requestTimeout = (options.config.keys?.requestBodyTimeoutSeconds ?? defaultRequestBodyTimeoutSeconds) * 1000
-    const server = Http.createServer({
-      requestTimeout,
-      headersTimeout: Math.min(headersTimeoutMillis, requestTimeout),
-      connectionsCheckingInterval: Math.min(1000, requestTimeout / 4)
-    })
+    const server = Http.createServer(
+      deadlines((options.config.keys?.requestBodyTimeoutSeconds ?? defaultRequestBodyTimeoutSeconds) * 1000)
+    )
     // The drain is ours (below), so that streams are cut with an error event before the server interrupts them.
     const httpServer = yield* NodeHttpServer.make(() => server, { host, port, disablePreemptiveShutdown: true }).pipe(
       Effect.mapError((error) => {
