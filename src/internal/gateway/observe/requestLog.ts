@@ -20,7 +20,6 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as SecureRandom from "effect/crypto/SecureRandom"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -32,6 +31,7 @@ import type * as Scope from "effect/Scope"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { scrub } from "../../llmError/errorInfo.js"
 import * as Sql from "../../persistence/sql.js"
+import * as UuidV7 from "../../persistence/uuidV7.js"
 import * as Requests from "../../sql/requests.js"
 import * as Auth from "../access/authentication.js"
 import * as Intake from "../intake.js"
@@ -71,6 +71,8 @@ export interface RequestLogOptions {
   readonly dropped: (count: number) => void
   /** Rows waiting to be written at most; more are dropped. Default 10,000. */
   readonly capacity?: number | undefined
+  /** Where the rows' ids draw their random bytes. Default: the system's, drawn `poolSize` at a time. */
+  readonly randomBytes?: ((size: number) => Uint8Array) | undefined
 }
 
 /** Where each request's row goes when it ends. */
@@ -94,9 +96,6 @@ const why = (cause: Cause.Cause<StoreUnavailableError>): string => {
     : String(error)
 }
 
-// A row as its request leaves it; the log's writer gives it its id.
-type Unnamed = Omit<Requests.Row, "id">
-
 // How many random bytes are drawn from the system at a time for the rows' ids.
 const poolSize = 4096
 
@@ -113,11 +112,12 @@ const pooledRandomBytes = (): (size: number) => Uint8Array => {
       used = 0
     }
     used += size
-    return pool.slice(used - size, used)
+    return pool.subarray(used - size, used)
   }
 }
 
-const rowOf = (record: RequestRecord, payload: string | null): Unnamed => ({
+const rowOf = (id: string, record: RequestRecord, payload: string | null): Requests.Row => ({
+  id,
   request_id: record.id,
   at: record.start,
   key_id: record.caller?.id ?? null,
@@ -155,13 +155,13 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
     // What was written since the last sweep: a share of either bound brings the next one forward.
     let writtenRows = 0
     let writtenBytes = 0
-    // A row's id is a UUIDv7 (RFC 9562) given as the writer takes the rows in the order they came: each sorts after
-    // the one before, so its entry in the table's primary key index goes at the index's end, where a random id lands
-    // on any of its pages, which costs more the larger the table grows (figures in docs/performance.md).
-    const random = SecureRandom.make(pooledRandomBytes())
-    const named = (rows: ReadonlyArray<Unnamed>) =>
-      Effect.forEach(rows, (row) => Effect.map(random.uuidV7(), (id): Requests.Row => ({ id, ...row })))
-    const queue = yield* Queue.make<Unnamed, Cause.Done>({
+    // A row's id is a UUIDv7 (RFC 9562) of the `Clock`'s millisecond when its request ends, made as the row is queued,
+    // so in the order the rows are written: each sorts after the one before, so its entry in the table's primary key
+    // index goes at the index's end, where a random id lands on any of its pages, which costs more the larger the table
+    // grows (figures in docs/performance.md).
+    const clock = yield* Clock.Clock
+    const idOf = UuidV7.monotonic(options.randomBytes ?? pooledRandomBytes())
+    const queue = yield* Queue.make<Requests.Row, Cause.Done>({
       capacity: options.capacity ?? defaultCapacity,
       strategy: "dropping"
     })
@@ -179,17 +179,13 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       unreported = 0
       return Effect.logWarning("request log rows dropped").pipe(Effect.annotateLogs({ dropped: count, reason }))
     })
-    const write = (unnamed: ReadonlyArray<Unnamed>) =>
-      named(unnamed).pipe(
-        Effect.flatMap((rows) =>
-          store.write(rows).pipe(
-            Effect.andThen(Effect.sync(() => {
-              writtenRows += rows.length
-              for (const row of rows) writtenBytes += Requests.bytesOf(row)
-            }))
-          )
-        ),
-        Effect.catchCause((cause) => Effect.sync(() => drop(unnamed.length, `the store refused them: ${why(cause)}`)))
+    const write = (rows: ReadonlyArray<Requests.Row>) =>
+      store.write(rows).pipe(
+        Effect.andThen(Effect.sync(() => {
+          writtenRows += rows.length
+          for (const row of rows) writtenBytes += Requests.bytesOf(row)
+        })),
+        Effect.catchCause((cause) => Effect.sync(() => drop(rows.length, `the store refused them: ${why(cause)}`)))
       )
     const sweepDue = (now: number, nextSweep: number): boolean =>
       now >= nextSweep || writtenRows >= kept.rows * sweepShare || writtenBytes >= kept.bytes * sweepShare
@@ -214,7 +210,7 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
           onNone: () => Queue.sizeUnsafe(queue) > 0 ? Queue.takeBetween(queue, 1, room) : Effect.succeed([]),
           onSome: Effect.succeed
         })),
-        Effect.orElseSucceed((): ReadonlyArray<Unnamed> => [])
+        Effect.orElseSucceed((): ReadonlyArray<Requests.Row> => [])
       )
     // Batches as they come, and a sweep each interval (the first at start); ends once the queue is closed and empty.
     const writer = Effect.gen(function*() {
@@ -260,7 +256,8 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       logPayloads: options.logPayloads,
       record: (record) => {
         if (!isCall(record.path)) return
-        if (!Queue.offerUnsafe(queue, rowOf(record, payloadOf(record)))) drop(1, "the queue was full")
+        const row = rowOf(idOf(clock.currentTimeMillisUnsafe()), record, payloadOf(record))
+        if (!Queue.offerUnsafe(queue, row)) drop(1, "the queue was full")
       }
     }
   })
