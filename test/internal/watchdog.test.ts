@@ -13,6 +13,7 @@ import * as Fiber from "effect/Fiber"
 import * as Scheduler from "effect/Scheduler"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
+import { countOps } from "../../bench/effectOps.js"
 import { type Bound, bounded, timeoutFail, until, Watchdog, watchdogOf } from "../../src/internal/time/watchdog.js"
 
 const late = (millis: number) => Effect.as(Effect.sleep(Duration.millis(millis)), "done" as const)
@@ -157,5 +158,45 @@ describe("watchdog", () => {
       }
     )
     fc.assert(property, { numRuns: 500 })
+  })
+
+  it("a call's timeout is the one bound's mechanism: its operations over the work's are a bound's, whatever the work", () => {
+    const counted = countOps()
+    return fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          waits: fc.boolean(),
+          fails: fc.boolean(),
+          steps: fc.integer({ min: 0, max: 5 })
+        }),
+        async ({ fails, steps, waits }) => {
+          const work = (): Effect.Effect<number, string> => {
+            const end: Effect.Effect<number, string> = fails ? Effect.fail("failed") : Effect.succeed(0)
+            let made: Effect.Effect<number, string> = waits
+              ? Effect.flatMap(
+                Effect.callback<void>((resume) => void setImmediate(() => resume(Effect.void))),
+                () => end
+              )
+              : end
+            for (let i = 0; i < steps; i++) made = Effect.map(made, (n) => n + 1)
+            return made
+          }
+          const cost = async (effect: Effect.Effect<unknown, unknown>) => {
+            const before = counted()
+            await Effect.runPromise(Effect.exit(effect))
+            const after = counted()
+            return { ops: after.ops - before.ops, turns: after.turns - before.turns }
+          }
+          const alone = await cost(work())
+          const timed = await cost(timeoutFail(work(), Duration.hours(1), () => "timeout"))
+          const kept = await cost(bounded(work(), until(2 ** 52, "timeout"), () => "timeout"))
+          assert.deepStrictEqual(
+            { ops: timed.ops - alone.ops, turns: timed.turns - alone.turns },
+            { ops: kept.ops - alone.ops, turns: kept.turns - alone.turns }
+          )
+        }
+      ),
+      { numRuns: 50 }
+    )
   })
 })

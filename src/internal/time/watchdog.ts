@@ -24,11 +24,17 @@ export interface Bound<P extends string> {
   readonly check: (now: number) => P | number
 }
 
+// A bound passed at an instant: its check a method, not a closure made for each bound.
+class Until<P extends string> implements Bound<P> {
+  constructor(readonly at: number, readonly passed: P) {}
+  check(now: number): P | number {
+    return now >= this.at ? this.passed : this.at
+  }
+}
+
 /** A bound passed when `at` is. */
 export function until<P extends string>(at: number, passed: P): Bound<P> {
-  return {
-    check: (now) => now >= at ? passed : at
-  }
+  return new Until(at, passed)
 }
 
 // A bound that never passes: the work is still its own fiber, for an interruption not awaited.
@@ -40,10 +46,18 @@ function noop() {}
 const forgotten = -1
 
 /** A kept bound: when to look at it, and what to do when it passed. */
-interface Entry {
+interface Entry<P extends string = string> {
   id: number
   at: number
-  readonly look: (now: number) => number | undefined
+  readonly bound: Bound<P>
+  passed(reason: P): void
+}
+
+// The entry of a bound kept by `Watchdog.keep`, which runs `passed` when it passes.
+class Kept<P extends string> implements Entry<P> {
+  id = forgotten
+  at = Infinity
+  constructor(readonly bound: Bound<P>, readonly passed: (reason: P) => void) {}
 }
 
 export class Watchdog {
@@ -61,29 +75,28 @@ export class Watchdog {
    * function is called; `passed` runs at once if it has already passed.
    */
   keep<P extends string>(bound: Bound<P>, passed: (reason: P) => void): () => void {
-    const now = this.clock.currentTimeMillisUnsafe()
-    const first = bound.check(now)
-    if (typeof first !== "number") {
-      passed(first)
-      return noop
-    }
-    if (first === Infinity) return noop
-    const entry: Entry = {
-      id: this.freeIds.pop() ?? this.nextId++,
-      at: first,
-      look: (at) => {
-        const due = bound.check(at)
-        if (typeof due === "number") return due
-        passed(due)
-        return undefined
-      }
-    }
-    this.heap.push(entry)
-    if (first < this.wake) this.sleepUntil(first, now)
-    return () => this.drop(entry)
+    const entry = this.hold(new Kept(bound, passed))
+    return entry === undefined ? noop : () => this.drop(entry)
   }
 
-  private drop(entry: Entry): void {
+  /** Keeps `entry` (`keep`): the entry kept, else none when its bound passed already or never does. */
+  hold<E extends Entry>(entry: E): E | undefined {
+    const now = this.clock.currentTimeMillisUnsafe()
+    const first = entry.bound.check(now)
+    if (typeof first !== "number") {
+      entry.passed(first)
+      return undefined
+    }
+    if (first === Infinity) return undefined
+    entry.id = this.freeIds.pop() ?? this.nextId++
+    entry.at = first
+    this.heap.push(entry)
+    if (first < this.wake) this.sleepUntil(first, now)
+    return entry
+  }
+
+  /** Stops keeping `entry` (`hold`), if it still is. */
+  drop(entry: Entry): void {
     if (!this.forget(entry)) return
     // With nothing left, no timer stays pending (the fiber that looks ends on its own).
     if (this.heap.size === 0 && !this.looking) this.stop()
@@ -122,12 +135,13 @@ export class Watchdog {
     this.looking = true
     let entry = this.heap.peek()
     while (entry !== undefined && entry.at <= now) {
-      const next = entry.look(now)
-      if (next === undefined) {
-        this.forget(entry)
-      } else {
+      const next = entry.bound.check(now)
+      if (typeof next === "number") {
         entry.at = Math.max(next, now + 1)
         this.heap.update(entry)
+      } else {
+        this.forget(entry)
+        entry.passed(next)
       }
       entry = this.heap.peek()
     }
@@ -158,6 +172,67 @@ export function watchdogOf(fiber: Fiber.Fiber<unknown, unknown>): Watchdog {
   return watchdog
 }
 
+// `work` run in a worker fiber of its own, within a bound kept by the watchdog (`bounded`): one record a bound, the
+// entry the watchdog keeps, whose methods answer the caller, in place of a closure a step.
+class Watched<A, E, P extends string> implements Entry<P> {
+  id = forgotten
+  at = Infinity
+  constructor(
+    readonly bound: Bound<P>,
+    private readonly watchdog: Watchdog,
+    private readonly worker: Fiber.Fiber<A, E>,
+    private readonly resume: (effect: Effect.Effect<A, E>) => void,
+    private readonly failure: (reason: P) => E,
+    private readonly awaited: boolean
+  ) {}
+
+  passed(reason: P): void {
+    if (this.awaited) {
+      return this.resume(Effect.andThen(Fiber.interrupt(this.worker), Effect.fail(this.failure(reason))))
+    }
+    // Answered first: the worker's interruption may end at once, and its observer would answer with it.
+    this.resume(Effect.fail(this.failure(reason)))
+    this.worker.interruptUnsafe()
+  }
+
+  // The caller's interruption: the bound is no longer kept, and the worker is interrupted, its end awaited or not.
+  interrupted(): Effect.Effect<void> {
+    this.watchdog.drop(this)
+    if (this.awaited) return Fiber.interrupt(this.worker)
+    this.worker.interruptUnsafe()
+    return Effect.void
+  }
+}
+
+// `bounded` in `fiber`, the caller's.
+function watched<A, E, P extends string, R>(
+  fiber: Fiber.Fiber<unknown, unknown>,
+  work: Effect.Effect<A, E, R>,
+  bound: Bound<P>,
+  failure: (reason: P) => E,
+  awaited: boolean
+): Effect.Effect<A, E, R> {
+  // The worker starts, and is kept, within the callback's registration: no interruption comes between, so nothing is
+  // masked; the callback's interruption runs what it returns.
+  return Effect.callback<A, E>((resume) => {
+    const worker = Effect.runForkWith(fiber.context as Context.Context<R>)(work)
+    const ended = worker.pollUnsafe()
+    const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+    if (ended !== undefined && typeof bound.check(now) === "number") {
+      resume(ended)
+      return
+    }
+    const watchdog = watchdogOf(fiber)
+    const entry = new Watched(bound, watchdog, worker, resume, failure, awaited)
+    watchdog.hold(entry)
+    worker.addObserver((exit) => {
+      watchdog.drop(entry)
+      resume(exit)
+    })
+    return Effect.suspend(() => entry.interrupted())
+  })
+}
+
 /**
  * `work` within `bound`, kept by the `Clock`'s watchdog: once it passes, the
  * work is interrupted and the result is `passed(reason)`. The work runs in a
@@ -176,38 +251,7 @@ export function bounded<A, E, P extends string, R = never>(
   options?: { readonly awaitInterruption?: boolean }
 ): Effect.Effect<A, E, R> {
   const awaited = options?.awaitInterruption !== false
-  return Effect.withFiber((fiber) =>
-    // The worker starts, and is kept, within the callback's registration: no interruption comes between, so nothing
-    // is masked; the callback's interruption runs what it returns.
-    Effect.callback<A, E>((resume) => {
-      const worker = Effect.runForkWith(fiber.context as Context.Context<R>)(work)
-      const ended = worker.pollUnsafe()
-      const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-      if (ended !== undefined && typeof bound.check(now) === "number") {
-        resume(ended)
-        return
-      }
-      const release = watchdogOf(fiber).keep(
-        bound,
-        (reason) => {
-          if (awaited) return resume(Effect.andThen(Fiber.interrupt(worker), Effect.fail(passed(reason))))
-          // Answered first: the worker's interruption may end at once, and its observer would answer with it.
-          resume(Effect.fail(passed(reason)))
-          worker.interruptUnsafe()
-        }
-      )
-      worker.addObserver((exit) => {
-        release()
-        resume(exit)
-      })
-      return awaited
-        ? Effect.andThen(Effect.sync(release), Fiber.interrupt(worker))
-        : Effect.sync(() => {
-          release()
-          worker.interruptUnsafe()
-        })
-    })
-  )
+  return Effect.withFiber((fiber) => watched(fiber, work, bound, passed, awaited))
 }
 
 /**
@@ -221,16 +265,15 @@ export function timeoutFail<A, E, E2, R = never>(
   onTimeout: () => E2,
   options?: { readonly awaitInterruption?: boolean }
 ): Effect.Effect<A, E | E2, R> {
-  return Duration.isFinite(duration)
-    ? Effect.clockWith((clock) =>
-      bounded<A, E | E2, "timeout", R>(
-        self,
-        until(clock.currentTimeMillisUnsafe() + Duration.toMillis(duration), "timeout"),
-        onTimeout,
-        options
-      )
-    )
-    : options?.awaitInterruption === false
-    ? bounded<A, E | E2, "timeout", R>(self, never, onTimeout, options)
-    : self
+  if (!Duration.isFinite(duration)) {
+    return options?.awaitInterruption === false
+      ? bounded<A, E | E2, "timeout", R>(self, never, onTimeout, options)
+      : self
+  }
+  const millis = Duration.toMillis(duration)
+  const awaited = options?.awaitInterruption !== false
+  return Effect.withFiber((fiber) => {
+    const at = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe() + millis
+    return watched<A, E | E2, "timeout", R>(fiber, self, until(at, "timeout"), onTimeout, awaited)
+  })
 }
