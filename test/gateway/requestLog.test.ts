@@ -73,7 +73,6 @@ const open = (
     readonly capacity?: number
     readonly maxRows?: number
     readonly dropped?: (count: number) => void
-    readonly randomBytes?: (size: number) => Uint8Array
   } = {}
 ) =>
   RequestLog.make({
@@ -82,8 +81,7 @@ const open = (
     capacity: options.capacity,
     maxRows: options.maxRows,
     secrets: () => [],
-    dropped: options.dropped ?? (() => undefined),
-    randomBytes: options.randomBytes
+    dropped: options.dropped ?? (() => undefined)
   }).pipe(Effect.provideService(RequestLogStore.RequestLogStore, store))
 
 /** A call that came in at `start` and ended 5 ms later, its record written to `log`. */
@@ -214,42 +212,6 @@ describe.each(backends)("the request log's writer in %s", (_, backend) => {
       const byId = [...rows].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0).map((row) => row.request_id)
       expect(byId).toEqual(Array.from({ length: 300 }, (_, i) => `call-${i}`))
     }).pipe(Effect.scoped))
-
-  effectProp(
-    "calls ending at any instants, their ids from any random bytes: each row's id is a UUIDv7 of the Clock's " +
-      "millisecond when its call ended, sorting after the ids of the calls ended before it",
-    fc.record({
-      gaps: fc.array(fc.integer({ min: 0, max: 3 * hour }), { minLength: 1, maxLength: 30 }),
-      random: fc.uint8Array({ minLength: 16, maxLength: 16 })
-    }),
-    ({ gaps, random }) =>
-      Effect.gen(function*() {
-        const store = yield* backend
-        const scope = yield* Scope.make()
-        const log = yield* Effect.provideService(
-          open(store, { randomBytes: () => Uint8Array.from(random) }),
-          Scope.Scope,
-          scope
-        )
-        const ended = new Map<string, number>()
-        for (const [i, gap] of gaps.entries()) {
-          yield* TestClock.adjust(gap)
-          const at = yield* Clock.currentTimeMillis
-          ended.set(`call-${i}`, at)
-          yield* call(log, `call-${i}`, at)
-        }
-        yield* Scope.close(scope, Exit.void)
-        const rows = yield* Effect.orDie(store.list({ limit: 1000 }))
-        expect(rows).toHaveLength(gaps.length)
-        for (const row of rows) {
-          expect(row.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
-          expect(Number.parseInt(row.id.replaceAll("-", "").slice(0, 12), 16)).toBe(ended.get(row.request_id))
-        }
-        const byId = [...rows].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0).map((row) => row.request_id)
-        expect(byId).toEqual(gaps.map((_, i) => `call-${i}`))
-      }),
-    25
-  )
 
   effectProp(
     "calls at any instants, any retention and row bound: once the writer has swept, the store holds the newest calls " +

@@ -20,6 +20,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as SecureRandom from "effect/crypto/SecureRandom"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -31,7 +32,6 @@ import type * as Scope from "effect/Scope"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { scrub } from "../../llmError/errorInfo.js"
 import * as Sql from "../../persistence/sql.js"
-import * as UuidV7 from "../../persistence/uuidV7.js"
 import * as Requests from "../../sql/requests.js"
 import * as Auth from "../access/authentication.js"
 import * as Intake from "../intake.js"
@@ -71,8 +71,6 @@ export interface RequestLogOptions {
   readonly dropped: (count: number) => void
   /** Rows waiting to be written at most; more are dropped. Default 10,000. */
   readonly capacity?: number | undefined
-  /** Where the rows' ids draw their random bytes. Default: the system's, drawn `poolSize` at a time. */
-  readonly randomBytes?: ((size: number) => Uint8Array) | undefined
 }
 
 /** Where each request's row goes when it ends. */
@@ -94,26 +92,6 @@ const why = (cause: Cause.Cause<StoreUnavailableError>): string => {
     : error instanceof Error
     ? error.message
     : String(error)
-}
-
-// How many random bytes are drawn from the system at a time for the rows' ids.
-const poolSize = 4096
-
-// Fresh random bytes cut from a pool refilled `poolSize` at a time: one `getRandomValues` costs about the same whatever
-// its size (a call into the system), so a draw of 16 for each id would cost more than the row's insert (figures in
-// docs/performance.md).
-const pooledRandomBytes = (): (size: number) => Uint8Array => {
-  const pool = new Uint8Array(poolSize)
-  let used = poolSize
-  return (size) => {
-    if (size > poolSize) return globalThis.crypto.getRandomValues(new Uint8Array(size))
-    if (used + size > poolSize) {
-      globalThis.crypto.getRandomValues(pool)
-      used = 0
-    }
-    used += size
-    return pool.subarray(used - size, used)
-  }
 }
 
 const rowOf = (id: string, record: RequestRecord, payload: string | null): Requests.Row => ({
@@ -155,12 +133,6 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
     // What was written since the last sweep: a share of either bound brings the next one forward.
     let writtenRows = 0
     let writtenBytes = 0
-    // A row's id is a UUIDv7 (RFC 9562) of the `Clock`'s millisecond when its request ends, made as the row is queued,
-    // so in the order the rows are written: each sorts after the one before, so its entry in the table's primary key
-    // index goes at the index's end, where a random id lands on any of its pages, which costs more the larger the table
-    // grows (figures in docs/performance.md).
-    const clock = yield* Clock.Clock
-    const idOf = UuidV7.monotonic(options.randomBytes ?? pooledRandomBytes())
     const queue = yield* Queue.make<Requests.Row, Cause.Done>({
       capacity: options.capacity ?? defaultCapacity,
       strategy: "dropping"
@@ -256,7 +228,11 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       logPayloads: options.logPayloads,
       record: (record) => {
         if (!isCall(record.path)) return
-        const row = rowOf(idOf(clock.currentTimeMillisUnsafe()), record, payloadOf(record))
+        // Its id a UUIDv7 (RFC 9562) made with it, in one synchronous call, as it is queued: each sorts after the one
+        // before, so the rows' entries in the table's primary key index go at its end, where a random id lands on any of
+        // its pages, which costs more the larger the table grows (figures in docs/performance.md). Its time is the
+        // system's, which nothing reads: the row's own times are the `Clock`'s.
+        const row = rowOf(SecureRandom.uuidV7Unsafe(), record, payloadOf(record))
         if (!Queue.offerUnsafe(queue, row)) drop(1, "the queue was full")
       }
     }
