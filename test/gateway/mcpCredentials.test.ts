@@ -101,6 +101,28 @@ describe("the MCP endpoints' mask of credentials", () => {
     }
   })
 
+  it("a credential that holds a start or an end of another, anywhere in it: each masked as itself, whole", () =>
+    fc.assert(
+      fc.property(
+        fc.string({ unit: fc.constantFrom(..."abcdefghijkXYZ0123456789"), minLength: 8, maxLength: 24 }),
+        fc.string({ unit: fc.constantFrom(..."lmnopqrstuvw"), minLength: 0, maxLength: 6 }),
+        fc.string({ unit: fc.constantFrom(..."lmnopqrstuvw"), minLength: 0, maxLength: 6 }),
+        fc.integer({ min: 8, max: 24 }),
+        fc.boolean(),
+        (first, before, after, length, end) => {
+          const piece = end ? first.slice(-Math.min(length, first.length)) : first.slice(0, length)
+          const second = `${before}${piece}${after}`
+          fc.pre(second !== first && second.length >= 4 && !first.includes(second))
+          const credentials = Credentials.make({
+            one: { url: "https://one.example.com/mcp", headers: { "x-api-key": Redacted.make(first) } },
+            two: { command: "node", env: { TOKEN: Redacted.make(second) } }
+          })
+          const out = credentials.mask(`sent ${second} and ${first}.`)
+          expect(out).toBe(`sent ${maskKey(second)} and ${maskKey(first)}.`)
+        }
+      )
+    ))
+
   it.effect("an access token is masked from the moment it is given, in answers and in the texts logged", () =>
     Effect.gen(function*() {
       const credentials = Credentials.make(servers)

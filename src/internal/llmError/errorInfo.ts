@@ -127,7 +127,8 @@ const maskRuns = (text: string, value: string, least: number): string => {
 /**
  * The text with every secret in it masked, whole or cut short at the text's end; with `pieces`, also every piece of
  * at least that many characters that begins or ends a secret, wherever the text cut it (an echo cut short by whoever
- * wrote it, not by us).
+ * wrote it, not by us). Every secret is masked whole before any is masked cut or in pieces: a piece of one may be
+ * held in another, which is then masked as itself.
  */
 export const scrub = (
   text: string,
@@ -135,13 +136,15 @@ export const scrub = (
   pieces?: number
 ): string => {
   if (secrets === undefined) return text
+  const values = secrets.map(Redacted.value).filter((value) => value.length >= 4)
   let out = text
-  for (const secret of secrets) {
-    const value = Redacted.value(secret)
-    if (value.length < 4) continue
+  for (const value of values) {
     if (out.includes(value)) out = out.split(value).join(maskKey(value))
-    out = maskCut(out, value)
-    if (pieces !== undefined && value.length > pieces) out = maskRuns(out, value, pieces)
+  }
+  for (const value of values) out = maskCut(out, value)
+  if (pieces === undefined) return out
+  for (const value of values) {
+    if (value.length > pieces) out = maskRuns(out, value, pieces)
   }
   return out
 }
