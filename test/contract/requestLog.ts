@@ -192,6 +192,21 @@ export const requestLogContract = (backend: StoreBackend<RequestLogStore.Service
     )
 
     effectProp(
+      `${backend.name}: a key's name is its newest row's, rows of one millisecond told apart by their ids`,
+      fc.record({ written: rows(12), at: fc.integer({ min: 0, max: 72 * hour }) }),
+      ({ at, written }) =>
+        Effect.gen(function*() {
+          const log = yield* backend.store
+          // Every row of one key, in one millisecond: only the ids order them.
+          const keyed = written.map((one) => ({ ...one, at, key_id: "k1", key_name: one.key_name ?? "gamma" }))
+          yield* log.write(keyed)
+          const found = yield* log.spend({ groupBy: "key", from: 0, to: 73 * hour, bucket: undefined })
+          assert.deepStrictEqual(found.map((one) => one.name), keyed.length === 0 ? [] : [keyed.at(-1)!.key_name])
+        }),
+      runsOf[backend.name]
+    )
+
+    effectProp(
       `${backend.name}: spend per key, team, model or deployment over any range, whole or per hour or day, is the ` +
         "rows' sums, in the admin path's order",
       fc.record({

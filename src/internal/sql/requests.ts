@@ -196,7 +196,7 @@ export const spend = (
   const named = query.groupBy === "key"
   const name = named
     ? sql`(SELECT named.key_name FROM requests AS named WHERE named.key_id = requests.key_id
-      ORDER BY named.at DESC LIMIT 1)`
+      ORDER BY named.at DESC, named.id DESC LIMIT 1)`
     : sql.literal("NULL")
   // By model or deployment, MCP tool calls (which have neither) are summed per server, apart from each other and
   // from the other calls without a model.
