@@ -228,10 +228,10 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       logPayloads: options.logPayloads,
       record: (record) => {
         if (!isCall(record.path)) return
-        // Its id a UUIDv7 (RFC 9562) made with it, in one synchronous call, as it is queued: each sorts after the one
-        // before, so the rows' entries in the table's primary key index go at its end, where a random id lands on any of
-        // its pages, which costs more the larger the table grows (figures in docs/performance.md). Its time is the
-        // system's, which nothing reads: the row's own times are the `Clock`'s.
+        // Its id a UUIDv7 (RFC 9562) made with it, in one synchronous call, as it is queued.
+        // Each sorts after the one before, so the rows' entries in the table's primary key index go at its end;
+        // a random id lands on any of its pages, which costs more the larger the table grows (docs/performance.md).
+        // The id's time is the system's, which nothing reads: the row's own times are the `Clock`'s.
         const row = rowOf(SecureRandom.uuidV7Unsafe(), record, payloadOf(record))
         if (!Queue.offerUnsafe(queue, row)) drop(1, "the queue was full")
       }

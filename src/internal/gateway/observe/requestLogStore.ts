@@ -115,16 +115,13 @@ function spendOf(rows: ReadonlyArray<Requests.Row>, query: Requests.SpendQuery):
   const column = Requests.groupColumns[query.groupBy]
   const size = query.bucket === undefined ? undefined : Requests.buckets[query.bucket]
   const byServer = query.groupBy === "model" || query.groupBy === "deployment"
-  // A key's name is the one its newest row gives (the list's order: the latest `at`, then the greatest id), whether in
-  // the range or not.
+  // A key's name is the one its newest row gives, in the list's order (`newerFirst`), whether in the range or not.
   const keyNames = new Map<string, { readonly row: Requests.Row }>()
   const groups = new Map<string, Sums>()
   for (const row of rows) {
     if (query.groupBy === "key" && row.key_id !== null) {
       const named = keyNames.get(row.key_id)
-      if (named === undefined || row.at > named.row.at || (row.at === named.row.at && row.id > named.row.id)) {
-        keyNames.set(row.key_id, { row })
-      }
+      if (named === undefined || newerFirst(row, named.row) < 0) keyNames.set(row.key_id, { row })
     }
     if (row.at < query.from || row.at >= query.to) continue
     const group = row[column]
