@@ -342,8 +342,8 @@ export interface Keys {
   /**
    * How long the audit log keeps its rows (provider.json's `gateway.audit.retention`; docs/identity.md, "Retention"):
    * once an hour, the rows older than it are deleted, the chain then verified from the last row deleted (its base),
-   * which is first written to the anchor when there is one, so `audit verify --anchor` still checks where the chain
-   * starts. Needs a database. Default 365 days.
+   * which is first written to the anchor when there is one, marked a base, so `audit verify --anchor` finds a chain
+   * that starts anywhere else. Needs a database. Default 365 days.
    *
    * @since 0.3.0
    */
@@ -393,8 +393,9 @@ export interface TokenCallers extends Pick<Key, "rateLimit" | "budget"> {
 
 /**
  * Where and how often the gateway writes its audit log's head (`Keys.auditAnchor`): one JSON line
- * (`{"at":"<ISO time>","seq":12,"digest":"<hex>"}`) appended to `file` at start, every `every` while the head moves,
- * and at shutdown, each also logged as an `audit_head` line.
+ * (`{"at":"<ISO time>","kind":"head","seq":12,"digest":"<hex>"}`) appended to `file` at start, every `every` while the
+ * head moves, and at shutdown, each also logged as an `audit_head` line; and each base retention cuts the chain at
+ * (`"kind":"base"`, with its row's time and the retention), the only point the chain may start after.
  *
  * @since 0.3.0
  * @category Models
