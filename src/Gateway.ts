@@ -389,6 +389,12 @@ export interface TokenCallers extends Pick<Key, "rateLimit" | "budget"> {
   readonly teams: Readonly<Record<string, string>>
   /** The router, deployment, model or group names these callers may use. Default: every name. */
   readonly models?: ReadonlyArray<string> | undefined
+  /**
+   * The longest a caller's token may live, as `Oidc.maxTokenLifetime`. Default 24 hours.
+   *
+   * @since 0.3.0
+   */
+  readonly maxTokenLifetime?: Duration.Input | undefined
 }
 
 /**
@@ -440,6 +446,13 @@ export interface Oidc {
   readonly roles?: Readonly<Record<string, ReadonlyArray<string>>> | undefined
   /** How long a dashboard session lasts before signing in again. Default 8 hours. */
   readonly sessionTtl?: Duration.Input | undefined
+  /**
+   * The longest an access token may live: one whose `exp` is further than this from its `iat` is refused (401), and so
+   * is one issued longer ago, or issued more than 30 seconds ahead of the gateway's clock. Default 24 hours.
+   *
+   * @since 0.3.0
+   */
+  readonly maxTokenLifetime?: Duration.Input | undefined
   /**
    * The URL the issuer sends a browser back to (`/admin/callback` as the issuer's clients reach the gateway). Default:
    * the `/admin/callback` of the host and scheme the sign-in came to (`x-forwarded-proto` read for the scheme).
