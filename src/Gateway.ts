@@ -342,8 +342,8 @@ export interface Keys {
   /**
    * How long the audit log keeps its rows (provider.json's `gateway.audit.retention`; docs/identity.md, "Retention"):
    * once an hour, the rows older than it are deleted, the chain then verified from the last row deleted (its base),
-   * which is first written to the anchor when there is one, so `audit verify --anchor` still checks where the chain
-   * starts. Needs a database. Default 365 days.
+   * which is first written to the anchor when there is one, marked a base, so `audit verify --anchor` finds a chain
+   * that starts anywhere else. Needs a database. Default 365 days.
    *
    * @since 0.3.0
    */
@@ -389,12 +389,19 @@ export interface TokenCallers extends Pick<Key, "rateLimit" | "budget"> {
   readonly teams: Readonly<Record<string, string>>
   /** The router, deployment, model or group names these callers may use. Default: every name. */
   readonly models?: ReadonlyArray<string> | undefined
+  /**
+   * The longest a caller's token may live, as `Oidc.maxTokenLifetime`. Default 24 hours.
+   *
+   * @since 0.3.0
+   */
+  readonly maxTokenLifetime?: Duration.Input | undefined
 }
 
 /**
  * Where and how often the gateway writes its audit log's head (`Keys.auditAnchor`): one JSON line
- * (`{"at":"<ISO time>","seq":12,"digest":"<hex>"}`) appended to `file` at start, every `every` while the head moves,
- * and at shutdown, each also logged as an `audit_head` line.
+ * (`{"at":"<ISO time>","kind":"head","seq":12,"digest":"<hex>"}`) appended to `file` at start, every `every` while the
+ * head moves, and at shutdown, each also logged as an `audit_head` line; and each base retention cuts the chain at
+ * (`"kind":"base"`, with its row's time and the retention), the only point the chain may start after.
  *
  * @since 0.3.0
  * @category Models
@@ -439,6 +446,13 @@ export interface Oidc {
   readonly roles?: Readonly<Record<string, ReadonlyArray<string>>> | undefined
   /** How long a dashboard session lasts before signing in again. Default 8 hours. */
   readonly sessionTtl?: Duration.Input | undefined
+  /**
+   * The longest an access token may live: one whose `exp` is further than this from its `iat` is refused (401), and so
+   * is one issued longer ago, or issued more than 30 seconds ahead of the gateway's clock. Default 24 hours.
+   *
+   * @since 0.3.0
+   */
+  readonly maxTokenLifetime?: Duration.Input | undefined
   /**
    * The URL the issuer sends a browser back to (`/admin/callback` as the issuer's clients reach the gateway). Default:
    * the `/admin/callback` of the host and scheme the sign-in came to (`x-forwarded-proto` read for the scheme).

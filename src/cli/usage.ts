@@ -361,9 +361,10 @@ chain of digests: it prints the first row edited, deleted or moved and exits
 
   --config FILE            the provider.json serve runs with
   --data DIR               serve's data directory (default: serve's)
-  --anchor FILE            the heads serve wrote outside the database
-                           (gateway.audit.anchor): the chain must hold each,
-                           or it was rewritten or cut short
+  --anchor FILE            the heads and bases serve wrote outside the
+                           database (gateway.audit.anchor): the chain must
+                           hold each, or it was rewritten or cut short, and
+                           start after a base, or its start was deleted
   -h, --help               this help
 
 Exit codes: 0 done (verify: the chain is intact), 1 the gateway or the

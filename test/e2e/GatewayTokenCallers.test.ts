@@ -229,6 +229,13 @@ describe("callers by token", () => {
       const expired = yield* refusal(yield* issuer.token("remy@example.com", { iat: now - 7200, exp: now - 3600 }))
       expect(expired).toMatchObject({ ok: false, status: 401, code: "invalid_token" })
       if (!expired.ok) expect(expired.message).toContain("expired")
+      // Issued a day ahead of the clock, or living ten years: refused.
+      const ahead = yield* refusal(yield* issuer.token("remy@example.com", { iat: now + 86_400, exp: now + 86_700 }))
+      expect(ahead).toMatchObject({ ok: false, status: 401, code: "invalid_token" })
+      if (!ahead.ok) expect(ahead.message).toContain("issued in the future")
+      const decade = yield* refusal(yield* issuer.token("remy@example.com", { iat: now, exp: now + 3_650 * 86_400 }))
+      expect(decade).toMatchObject({ ok: false, status: 401, code: "invalid_token" })
+      if (!decade.ok) expect(decade.message).toContain("longer than the 1d the gateway takes")
       const audience = yield* refusal(yield* issuer.token("remy@example.com", { aud: "urn:another-api" }))
       expect(audience).toMatchObject({ ok: false, status: 401, code: "invalid_token" })
       if (!audience.ok) expect(audience.message).toContain("audience")
@@ -270,6 +277,21 @@ describe("callers by token", () => {
       })
       expect(anthropic.status).toBe(401)
       expect(anthropic.body).toMatchObject({ type: "error", error: { type: "authentication_error" } })
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("an entry's max_token_lifetime bounds its tokens' lifetime: two hours taken by default, not past one", () =>
+    Effect.gen(function*() {
+      const twoHours = (issuer: OidcIssuer.Issuer) => {
+        const now = Math.floor(Date.now() / 1000)
+        return issuer.token("remy@example.com", { iat: now, exp: now + 7_200 })
+      }
+      const byDefault = yield* serve
+      const taken = yield* chat(byDefault.gateway, yield* twoHours(byDefault.issuer), "gpt-4o-mini", 16)
+      assert.isTrue(taken.ok, JSON.stringify(taken))
+      const { gateway, issuer } = yield* serveWith({ max_token_lifetime: "1 hour" })
+      const refused = yield* chat(gateway, yield* twoHours(issuer), "gpt-4o-mini", 16)
+      expect(refused).toMatchObject({ ok: false, status: 401, code: "invalid_token" })
+      if (!refused.ok) expect(refused.message).toContain("it lives 2h (`exp` less `iat`), longer than the 1h")
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
   it.live(

@@ -89,6 +89,8 @@ const OidcEntry = Schema.Struct({
   roles: optional(RoleMapping),
   /** How long a dashboard session lasts: seconds or a duration. */
   session_ttl: optional(DurationEntry),
+  /** The longest an access token may live (its `exp` less its `iat`): seconds or a duration. */
+  max_token_lifetime: optional(DurationEntry),
   /** The gateway's `/admin/callback` as the issuer's clients reach it. */
   redirect_url: optional(HttpUrl),
   /** The command line's public client at the issuer (the device grant), published by `GET /admin/oidc`. */
@@ -110,7 +112,9 @@ const TokenCallersEntry = Schema.Struct({
   rate_limit_capacity: optional(Positive),
   rate_limit_refill_rate: optional(Positive),
   /** Each person's own budget, as a key's. */
-  budget: optional(KeyBudget)
+  budget: optional(KeyBudget),
+  /** The longest a caller's token may live (its `exp` less its `iat`): seconds or a duration. */
+  max_token_lifetime: optional(DurationEntry)
 })
 
 /**
@@ -233,6 +237,7 @@ const oidcOf = (
       ...(entry.groups_claim === undefined ? {} : { groupsClaim: entry.groups_claim }),
       ...(entry.roles === undefined ? {} : { roles: entry.roles }),
       ...(entry.session_ttl === undefined ? {} : { sessionTtl: toDuration(entry.session_ttl)! }),
+      ...(entry.max_token_lifetime === undefined ? {} : { maxTokenLifetime: toDuration(entry.max_token_lifetime)! }),
       ...(entry.redirect_url === undefined ? {} : { redirectUrl: entry.redirect_url }),
       ...(entry.cli_client_id === undefined ? {} : { cliClientId: entry.cli_client_id })
     } satisfies Gateway.Oidc
@@ -283,6 +288,7 @@ const tokenCallersOf = (entry: typeof TokenCallersEntry.Type): Gateway.TokenCall
   ...(entry.user_claim === undefined ? {} : { userClaim: entry.user_claim }),
   ...(entry.team_claim === undefined ? {} : { teamClaim: entry.team_claim }),
   ...(entry.models === undefined ? {} : { models: entry.models }),
+  ...(entry.max_token_lifetime === undefined ? {} : { maxTokenLifetime: toDuration(entry.max_token_lifetime)! }),
   ...limitsOf(entry)
 })
 
