@@ -17,14 +17,17 @@ import type * as Gateway from "../../src/Gateway.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import {
+  adminRead,
   anthropicClient,
   batchSimulator,
   create,
   instances,
+  lineRows,
   messageResults,
   onSimulator,
   openAiClient,
   promise,
+  providerBatchOf,
   refusal,
   sqliteFile,
   upload
@@ -280,6 +283,46 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             }
           }))
       })
+    }
+
+    // A key's budget as the dashboard reads it.
+    const budgetOf = (gateway: Gateway.Service) =>
+      Effect.map(
+        adminRead<{ readonly budgets: ReadonlyArray<{ key: string; spent: number; reserved: number }> }>(
+          gateway,
+          "/dashboard/data"
+        ),
+        (data) => data.budgets.find((budget) => budget.key === "payer")!
+      )
+
+    for (const model of ["gpt-4o-mini", "gpt-4.1-mini"]) {
+      it.effect(`a bounded line of ${model} reported past its bound is charged no more than its reservation`, () =>
+        Effect.gen(function*() {
+          const { gateway } = yield* Fixture
+          const openai = openAiClient(gateway, payerKey)
+          const before = yield* budgetOf(gateway)
+          const file = yield* upload(openai, inputOf(model, ["Hello"]))
+          const batch = yield* promise(() => create(openai, file.id))
+          // Held from its create until it is settled: its one line's worst case, its prompt and 50 max_tokens.
+          const reserved = (yield* budgetOf(gateway)).reserved - before.reserved
+          expect(reserved).toBeGreaterThan(0)
+          const settled = yield* eventually(
+            "the batch settled",
+            Effect.andThen(promise(() => openai.batches.retrieve(batch.id)), budgetOf(gateway)),
+            (budget) => budget.spent > before.spent,
+            { every: "50 millis" }
+          )
+          expect(settled.spent - before.spent).toBeCloseTo(reserved, 12)
+          expect(settled.reserved).toBeCloseTo(before.reserved, 12)
+          // Its row in the request log is what the provider reported: a million output tokens, past the hold.
+          const [row] = yield* eventually(
+            "the line's row",
+            lineRows(gateway, providerBatchOf(batch.id)),
+            (rows) => rows.length === 1
+          )
+          expect(row!.output_tokens).toBe(1_000_000)
+          expect(row!.cost!).toBeGreaterThan(reserved)
+        }))
     }
   }
 )
