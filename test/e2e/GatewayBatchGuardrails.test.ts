@@ -26,7 +26,6 @@ import {
   messageResults,
   onSimulator,
   openAiClient,
-  promise,
   providerBatchOf,
   refusal,
   sqliteFile,
@@ -132,14 +131,14 @@ const filesOf = (openai: OpenAI, id: string) =>
   Effect.gen(function*() {
     const done = yield* eventually(
       "the batch completed",
-      promise(() => openai.batches.retrieve(id)),
+      Effect.promise(() => openai.batches.retrieve(id)),
       (read) => read.status === "completed",
       { every: "50 millis" }
     )
     const text = (file: string | null | undefined) =>
       file === null || file === undefined
         ? Effect.succeed("")
-        : promise(() => openai.files.content(file).then((reply) => reply.text()))
+        : Effect.promise(() => openai.files.content(file).then((reply) => reply.text()))
     return { output: yield* text(done.output_file_id), errors: yield* text(done.error_file_id) }
   })
 
@@ -148,7 +147,7 @@ const resultsOf = (anthropic: Anthropic, id: string) =>
   Effect.andThen(
     eventually(
       "the batch ended",
-      promise(() => anthropic.messages.batches.retrieve(id)),
+      Effect.promise(() => anthropic.messages.batches.retrieve(id)),
       (read) => read.processing_status === "ended",
       { every: "50 millis" }
     ),
@@ -167,7 +166,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           Effect.gen(function*() {
             const { gateway, upstream } = yield* Fixture
             const openai = openAiClient(gateway, guardedKey)
-            const listed = (yield* promise(() => openai.batches.list())).data.length
+            const listed = (yield* Effect.promise(() => openai.batches.list())).data.length
             const file = yield* upload(openai, inputOf(personalModel, ["Hello", `Use ${secret} please`]))
             const refused = yield* refusal(() => create(openai, file.id))
             expect(refused.status).toBe(400)
@@ -176,7 +175,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             expect(refused.message).toContain(`Guardrail "no-secrets" blocked the request`)
             expect(refused.message).not.toContain(secret)
             expect(upstream.filter((body) => body.includes(secret))).toEqual([])
-            expect((yield* promise(() => openai.batches.list())).data.length).toBe(listed)
+            expect((yield* Effect.promise(() => openai.batches.list())).data.length).toBe(listed)
           }))
 
         it.effect("a reply holding a secret is never served: each line is its error in the error file", () =>
@@ -184,7 +183,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             const { gateway } = yield* Fixture
             const openai = openAiClient(gateway, guardedKey)
             const file = yield* upload(openai, inputOf(leakyModel, ["Hello", "Hi"]))
-            const batch = yield* promise(() => create(openai, file.id))
+            const batch = yield* Effect.promise(() => create(openai, file.id))
             const { errors, output } = yield* filesOf(openai, batch.id)
             expect(output).toBe("")
             expect(errors).not.toContain(secret)
@@ -203,7 +202,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             const openai = openAiClient(gateway, guardedKey)
             const asked = `Mail me at ${email}, from ${path}`
             const file = yield* upload(openai, inputOf(personalModel, [asked]))
-            const batch = yield* promise(() => create(openai, file.id))
+            const batch = yield* Effect.promise(() => create(openai, file.id))
             const { errors, output } = yield* filesOf(openai, batch.id)
             expect(errors).toBe("")
             const [line] = linesOf(output)
@@ -225,7 +224,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           Effect.gen(function*() {
             const { gateway, upstream } = yield* Fixture
             const anthropic = anthropicClient(gateway, guardedKey)
-            const listed = (yield* promise(() => anthropic.messages.batches.list())).data.length
+            const listed = (yield* Effect.promise(() => anthropic.messages.batches.list())).data.length
             const refused = yield* refusal<InstanceType<typeof Anthropic.APIError>>(() =>
               anthropic.messages.batches.create({ requests: requestsOf(personalModel, ["Hello", `Use ${secret}`]) })
             )
@@ -236,14 +235,14 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             expect(message).toContain(`Guardrail "no-secrets" blocked the request`)
             expect(message).not.toContain(secret)
             expect(upstream.filter((body) => body.includes(secret))).toEqual([])
-            expect((yield* promise(() => anthropic.messages.batches.list())).data.length).toBe(listed)
+            expect((yield* Effect.promise(() => anthropic.messages.batches.list())).data.length).toBe(listed)
           }))
 
         it.effect("a reply holding a secret is never served: each line is errored in the results", () =>
           Effect.gen(function*() {
             const { gateway } = yield* Fixture
             const anthropic = anthropicClient(gateway, guardedKey)
-            const batch = yield* promise(() =>
+            const batch = yield* Effect.promise(() =>
               anthropic.messages.batches.create({ requests: requestsOf(leakyModel, ["Hello", "Hi"]) })
             )
             const results = yield* resultsOf(anthropic, batch.id)
@@ -265,7 +264,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             const { gateway, upstream } = yield* Fixture
             const anthropic = anthropicClient(gateway, guardedKey)
             const asked = `Mail me at ${email}, from ${path} messages`
-            const batch = yield* promise(() =>
+            const batch = yield* Effect.promise(() =>
               anthropic.messages.batches.create({ requests: requestsOf(personalModel, [asked]) })
             )
             const [line] = yield* resultsOf(anthropic, batch.id)
@@ -302,13 +301,13 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           const openai = openAiClient(gateway, payerKey)
           const before = yield* budgetOf(gateway)
           const file = yield* upload(openai, inputOf(model, ["Hello"]))
-          const batch = yield* promise(() => create(openai, file.id))
+          const batch = yield* Effect.promise(() => create(openai, file.id))
           // Held from its create until it is settled: its one line's worst case, its prompt and 50 max_tokens.
           const reserved = (yield* budgetOf(gateway)).reserved - before.reserved
           expect(reserved).toBeGreaterThan(0)
           const settled = yield* eventually(
             "the batch settled",
-            Effect.andThen(promise(() => openai.batches.retrieve(batch.id)), budgetOf(gateway)),
+            Effect.andThen(Effect.promise(() => openai.batches.retrieve(batch.id)), budgetOf(gateway)),
             (budget) => budget.spent > before.spent,
             { every: "50 millis" }
           )
