@@ -6,7 +6,9 @@
  * (`calls.ts`), which runs its lines as calls of the model; its worst case at the batch price (at the live price, for
  * a batch run as calls) held on the caller's budget (and its team's) until it is settled, refused before anything is
  * sent when it does not fit; its id signed (`ids.ts`) with a key of the deployment's pool, so any instance answers for
- * it; and settled once it ended (`settlement.ts`): by the retrieve that
+ * it; its requests and its results through the guardrails a call of its model runs (docs/guardrails.md): a request
+ * a guardrail blocks refuses the batch, naming its custom id, and a result's reply it blocks is served as that line's
+ * error; and settled once it ended (`settlement.ts`): by the retrieve that
  * sees it ended (in the background, for the configuration's life), or else by this instance's sweep of the batches
  * recorded open, whichever comes first: each line that ran written to the request log as its row and counted in the
  * metrics, once, and the batch's hold on the budget of the key that made it replaced by their cost, once. A route
@@ -19,19 +21,24 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
+import type { ChatResponse } from "../../../ChatResponse.js"
+import type { Guardrail } from "../../../Guardrail.js"
 import type { LlmError } from "../../../LlmError.js"
 import * as Pricing from "../../../Pricing.js"
 import type { BatchLine, BatchStatus, Credentials } from "../../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { checkReply, checkRequest } from "../../guardrail/guarded.js"
 import type { Problem } from "../../schemaCheck.js"
 import { customIdPattern, ended } from "../../wire/batch.js"
 import type { Decoded } from "../../wire/dialect.js"
 import type { Caller } from "../access/caller.js"
 import type { BatchDeployment, Target } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
+import * as Guardrails from "../guardrails.js"
 import { unbounded, worstCase } from "../keys/auth.js"
 import { Journal } from "../observe/record.js"
 import * as Request from "../request/context.js"
+import { RequestContext } from "../request/context.js"
 import * as Outcome from "../request/outcome.js"
 import { Configuration } from "../serving/configuration.js"
 import { ModelNames } from "../serving/modelNames.js"
@@ -99,10 +106,16 @@ export interface Entry {
   readonly decoded: Result.Result<Decoded, Problem>
 }
 
+/** One request of a batch: its custom id and its request. */
+export interface Line {
+  readonly customId: string
+  readonly request: ChatRequest
+}
+
 /** A batch's lines decoded: the one model they name, each request with its custom id. */
 export interface Lines {
   readonly model: string
-  readonly lines: ReadonlyArray<{ readonly customId: string; readonly request: ChatRequest }>
+  readonly lines: ReadonlyArray<Line>
 }
 
 /**
@@ -110,7 +123,7 @@ export interface Lines {
  * and `-` (at most 64); no stream; one model; at least one. A failure is what is wrong, in words.
  */
 export function linesOf(entries: Iterable<Result.Result<Entry, string>>): Result.Result<Lines, string> {
-  const lines: Array<{ readonly customId: string; readonly request: ChatRequest }> = []
+  const lines: Array<Line> = []
   const seen = new Set<string>()
   let model: string | undefined
   for (const entry of entries) {
@@ -133,6 +146,42 @@ export function linesOf(entries: Iterable<Result.Result<Entry, string>>): Result
   }
   return model === undefined ? Result.fail("The batch holds no request.") : Result.succeed({ model, lines })
 }
+
+/**
+ * A request of a batch through the request guardrails of `chain`, as a call's request is (`checkRequest`): its texts
+ * masked, or the first block, refusing the batch with the line's custom id named (`param`, the body's field of the
+ * lines). Asked of each line as it is decoded, before anything of the batch is sent or held.
+ */
+export function guardedLine(
+  chain: ReadonlyArray<Guardrail>,
+  line: Line,
+  param: string | null
+): Effect.Effect<Line, Errors.ErrorAnswer, RequestContext> {
+  if (chain.length === 0) return Effect.succeed(line)
+  // As a call's: the log's payload keeps none of a body a guardrail blocked or masked.
+  return RequestContext.use((context) =>
+    Effect.mapBoth(checkRequest(chain, line.request), {
+      onFailure: (error) => {
+        Outcome.requestWithheld(context.payload)
+        const blocked = Errors.guardrailBlocked(error)
+        return { ...blocked, message: `The request of custom_id ${line.customId}: ${blocked.message}`, param }
+      },
+      onSuccess: (request) => {
+        if (JSON.stringify(request) !== JSON.stringify(line.request)) Outcome.requestWithheld(context.payload)
+        return { customId: line.customId, request }
+      }
+    })
+  )
+}
+
+/** A line of a batch's result as its client is served it: its reply, its error's answer, or that it never ran. */
+export interface Served {
+  readonly customId: string
+  readonly outcome: Result.Result<ChatResponse, Errors.ErrorAnswer> | "expired" | "cancelled"
+}
+
+/** How many lines' replies are checked at once: a webhook guardrail is asked once a line. */
+const checkedAtOnce = 8
 
 /** A batch the caller may read: what its id carries, its deployment, and its key's credentials. */
 export interface Opened {
@@ -272,9 +321,10 @@ export const make = Effect.gen(function*() {
   /**
    * `lines` (of `model`) made a batch of `kind` at a deployment of theirs with a batch API, or, where none has one,
    * run by the gateway as calls of the model: refused, before anything is sent, when the caller may not call the
-   * model or the batch's worst case at the batch price (at the live price, run as calls) does not fit its budget beside
-   * what it has spent and holds (held until the batch is settled); recorded open, with its hold, for its settling.
-   * `param` is the body's field an answer names for the lines.
+   * model, a guardrail of its calls blocks one of its requests (`guardedLine`: a request masked is sent masked), or
+   * the batch's worst case at the batch price (at the live price, run as calls) does not fit its budget beside what it
+   * has spent and holds (held until the batch is settled); recorded open, with its hold, for its settling. `param` is
+   * the body's field an answer names for the lines.
    */
   const submit = Effect.fn("Batching.submit")(function*(
     kind: Ids.BatchKind,
@@ -282,7 +332,7 @@ export const make = Effect.gen(function*() {
     { lines, model }: Lines,
     inputFile: string,
     param: string | null
-  ): Effect.fn.Return<Made, Errors.ErrorAnswer> {
+  ): Effect.fn.Return<Made, Errors.ErrorAnswer, RequestContext> {
     const target = engine.resolve(model)
     if (target === undefined) {
       // As a call naming nothing: after it took from the key's rate limit, trying names costs what calling does.
@@ -296,10 +346,14 @@ export const make = Effect.gen(function*() {
     if (deployment === undefined) {
       return yield* Effect.fail(invalid(`No deployment of ${model} has a batch API or a key pool.`, param))
     }
-    const sent = lines.map(({ customId, request }) => ({
-      customId,
-      request: auth.bounded(caller, { ...request, model: deployment.model })
-    }))
+    // The chain a call of the model runs for the caller; a key naming a guardrail a reload removed is refused.
+    const chain = Guardrails.chainOf(engine.guardrails, target.guardrails, caller?.guardrails)
+    if (Result.isFailure(chain)) return yield* Effect.fail(Errors.guardrailUnavailable(chain.failure))
+    const sent: Array<Line> = []
+    for (const line of lines) {
+      const { customId, request } = yield* guardedLine(chain.success, line, param)
+      sent.push({ customId, request: auth.bounded(caller, { ...request, model: deployment.model }) })
+    }
     // Run as calls, a batch's lines are billed as calls: at the live price, the highest its calls can reach.
     const priced = deployment.api === calls
       ? target
@@ -331,7 +385,8 @@ export const make = Effect.gen(function*() {
       batch: status.id,
       caller: ownerOf(caller),
       inputFile,
-      createdAt: now()
+      createdAt: now(),
+      model
     }
     const id = Ids.sealed(kind, ref, credentials.key)
     // Recorded open with its hold: what is settled (a batch not recorded, its store away, is not: its hold lapses
@@ -485,10 +540,51 @@ export const make = Effect.gen(function*() {
     return asked(kind, id, caller, "cancel")
   }
 
-  /** The lines of an ended batch's result, as its provider gives them. */
-  function results({ credentials, deployment }: Opened, status: BatchStatus) {
-    return Effect.mapError(deployment.api.results(status, deployment.model, credentials), fromLlm)
+  /**
+   * The reply guardrails of the batch `ref` names, for `caller`: the chain a call of its model runs now (of its
+   * deployment's name, when the configuration no longer has the model), or the answer refusing its results without
+   * it (a key naming a guardrail a reload removed).
+   */
+  function replyChain(
+    ref: Ids.BatchRef,
+    caller: Caller | undefined
+  ): Result.Result<ReadonlyArray<Guardrail>, Errors.ErrorAnswer> {
+    const target = engine.resolve(ref.model) ?? engine.resolve(ref.deployment)
+    const own = target?.guardrails ?? engine.gatewayGuardrails
+    return Result.mapError(Guardrails.chainOf(engine.guardrails, own, caller?.guardrails), Errors.guardrailUnavailable)
   }
+
+  /**
+   * A line of a result as it is served: its error's answer, or its reply through the reply guardrails of `chain` as
+   * a call's whole reply is (`checkReply`), masked, or blocked and served as its line's error.
+   */
+  function servedLine(chain: ReadonlyArray<Guardrail>, model: string) {
+    return ({ customId, outcome }: BatchLine & { readonly customId: string }): Effect.Effect<Served> => {
+      if (typeof outcome === "string") return Effect.succeed({ customId, outcome })
+      if (Result.isFailure(outcome)) return Effect.succeed({ customId, outcome: Result.fail(fromLlm(outcome.failure)) })
+      return Effect.match(checkReply(chain, outcome.success, model), {
+        onFailure: (error) => ({ customId, outcome: Result.fail(Errors.guardrailBlocked(error)) }),
+        onSuccess: (reply) => ({ customId, outcome: Result.succeed(reply) })
+      })
+    }
+  }
+
+  /**
+   * The lines of an ended batch's result as `caller` is served them, each custom id once (its first:
+   * `distinctLines`), each reply through the reply guardrails a call of the batch's model runs (`servedLine`).
+   */
+  const results = Effect.fn("Batching.results")(function*(
+    found: Opened,
+    status: BatchStatus,
+    caller: Caller | undefined
+  ): Effect.fn.Return<ReadonlyArray<Served>, Errors.ErrorAnswer> {
+    const chain = yield* Effect.fromResult(replyChain(found.ref, caller))
+    const { credentials, deployment, ref } = found
+    const lines = yield* Effect.mapError(deployment.api.results(status, deployment.model, credentials), fromLlm)
+    return yield* Effect.forEach(Settlement.distinctLines(lines), servedLine(chain, ref.model), {
+      concurrency: checkedAtOnce
+    })
+  })
 
   /**
    * The ids of the newest `limit` batches made through any instance sharing this one's store, of either kind and any

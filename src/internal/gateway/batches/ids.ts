@@ -1,10 +1,10 @@
 /**
  * The ids a client of `/v1/batches` or `/v1/messages/batches` holds: a batch's (of either wire: an id of one is no id
- * of the other), and its output and error files', each carrying what any
- * instance needs to answer for it (the deployment, the key of its pool the batch was made with, the provider's id of
- * the batch, the caller that made it and when) and signed with HMAC-SHA256 under that provider key's secret, which
- * every instance serving the deployment holds and no client sees: a client cannot make an id naming another's batch,
- * nor change what its own names. An id is answered for the caller it names only.
+ * of the other), and its output and error files', each carrying what any instance needs to answer for it (the
+ * deployment, the key of its pool the batch was made with, the provider's id of the batch, the caller that made it and
+ * when, and the model it named, whose guardrails its results pass) and signed with HMAC-SHA256 under that provider
+ * key's secret, which every instance serving the deployment holds and no client sees: a client cannot make an id
+ * naming another's batch, nor change what its own names. An id is answered for the caller it names only.
  */
 import * as Redacted from "effect/Redacted"
 import { createHmac, timingSafeEqual } from "node:crypto"
@@ -23,6 +23,11 @@ export interface BatchRef {
   readonly inputFile: string
   /** When it was made, in Clock millis. */
   readonly createdAt: number
+  /**
+   * The model the batch named (the gateway's name), whose guardrails its results pass; for an id made before ids
+   * carried it, its deployment's name, which names a model too.
+   */
+  readonly model: string
 }
 
 /** Which batch an id names: one of OpenAI's `/v1/batches`, or of Anthropic's `/v1/messages/batches`. */
@@ -49,7 +54,7 @@ function signature(kind: Kind, payload: string, secret: Redacted.Redacted<string
 
 /** The id of `kind` for `ref`, signed under `secret` (the secret of the key `ref.keyId` names). */
 export function sealed(kind: Kind, ref: BatchRef, secret: Redacted.Redacted<string>): string {
-  const fields = [ref.deployment, ref.keyId, ref.batch, ref.caller, ref.inputFile, ref.createdAt]
+  const fields = [ref.deployment, ref.keyId, ref.batch, ref.caller, ref.inputFile, ref.createdAt, ref.model]
   const payload = Buffer.from(JSON.stringify(fields)).toString("base64url")
   return `${prefixes[kind]}${payload}.${signature(kind, payload, secret).toString("base64url")}`
 }
@@ -73,17 +78,19 @@ export function claimed(kind: Kind, id: string): Claimed | undefined {
   } catch {
     return undefined
   }
-  if (!Array.isArray(fields) || fields.length !== 6) return undefined
-  const [deployment, keyId, batch, caller, inputFile, createdAt] = fields as Array<unknown>
+  // Six fields: an id made before ids carried the model.
+  if (!Array.isArray(fields) || (fields.length !== 6 && fields.length !== 7)) return undefined
+  const [deployment, keyId, batch, caller, inputFile, createdAt, model = deployment] = fields as Array<unknown>
   if (
     typeof deployment !== "string" || typeof keyId !== "string" || typeof batch !== "string" ||
-    typeof caller !== "string" || typeof inputFile !== "string" || typeof createdAt !== "number"
+    typeof caller !== "string" || typeof inputFile !== "string" || typeof createdAt !== "number" ||
+    typeof model !== "string"
   ) return undefined
   // Compared as sent, not decoded: base64url's decoding ignores the last character's spare bits, so two spellings
   // decode to one signature, and an id changed in that character would pass as its maker's.
   const signatureSent = Buffer.from(sent)
   return {
-    ref: { deployment, keyId, batch, caller, inputFile, createdAt },
+    ref: { deployment, keyId, batch, caller, inputFile, createdAt, model },
     signedBy: (secret) => {
       const expected = Buffer.from(signature(kind, payload, secret).toString("base64url"))
       return expected.length === signatureSent.length && timingSafeEqual(expected, signatureSent)

@@ -19,14 +19,20 @@ import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import type { BatchLine } from "../../../ProviderClient.js"
 import * as Wire from "../../wire/anthropic/batch.js"
 import * as Anthropic from "../../wire/anthropic/dialect.js"
 import { errors, message } from "../../wire/anthropic/writer.js"
 import { ended, toJsonLines } from "../../wire/batch.js"
 import type { Caller } from "../access/caller.js"
-import { type Batching, completionWindow, type Entry, invalid, linesOf, type Read } from "../batches/batching.js"
-import { distinctLines } from "../batches/settlement.js"
+import {
+  type Batching,
+  completionWindow,
+  type Entry,
+  invalid,
+  linesOf,
+  type Read,
+  type Served
+} from "../batches/batching.js"
 import type * as Errors from "../errorAnswer.js"
 import type * as Request from "../request/context.js"
 import { RequestContext } from "../request/context.js"
@@ -59,7 +65,6 @@ export const routes = (batching: Batching) =>
   Effect.gen(function*() {
     const { now } = yield* Configuration
     const { served, withBody } = yield* Requests
-    const { fromLlm } = batching
 
     function failed(context: Request.Service, answer: Errors.ErrorAnswer) {
       Outcome.failed(context.outcome, answer.code ?? undefined, answer)
@@ -90,10 +95,10 @@ export const routes = (batching: Batching) =>
       })
     }
 
-    // The results' JSONL: the provider's lines, each custom id once (its first), in Anthropic's shape.
-    function resultsFile(lines: ReadonlyArray<BatchLine>): string {
+    // The results' JSONL: the lines as served (a reply a guardrail blocked is its line's error), in Anthropic's shape.
+    function resultsFile(lines: ReadonlyArray<Served>): string {
       const out: Array<unknown> = []
-      for (const { customId, outcome } of distinctLines(lines)) {
+      for (const { customId, outcome } of lines) {
         if (outcome === "expired" || outcome === "cancelled") {
           out.push(Wire.resultLine(customId, outcome))
         } else if (Result.isSuccess(outcome)) {
@@ -101,7 +106,7 @@ export const routes = (batching: Batching) =>
           const body = JSON.parse(message(reply, reply.id.startsWith("msg_") ? reply.id : `msg_batch_${customId}`))
           out.push(Wire.resultLine(customId, { _tag: "Reply", body }))
         } else {
-          const answer = fromLlm(outcome.failure)
+          const answer = outcome.failure
           out.push(
             Wire.resultLine(customId, { _tag: "Failed", status: answer.status, body: JSON.parse(errors.body(answer)) })
           )
@@ -162,7 +167,7 @@ export const routes = (batching: Batching) =>
       return Effect.flatMap(batching.retrieve("message", id, caller), ({ found, status }) =>
         !ended(status.state) || status.state === "refused"
           ? Effect.fail(invalid(`Batch '${id}' has not ended: its results are not ready.`, "id"))
-          : Effect.map(batching.results(found, status), resultsFile))
+          : Effect.map(batching.results(found, status, caller), resultsFile))
     }
 
     // `GET /v1/messages/batches`: a page of the caller's batches, the newest first, each as it stands now.

@@ -22,7 +22,7 @@ import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
-import type { BatchLine, BatchStatus, Credentials } from "../../../ProviderClient.js"
+import type { BatchStatus, Credentials } from "../../../ProviderClient.js"
 import { ended, toJsonLines } from "../../wire/batch.js"
 import * as Wire from "../../wire/openAiChat/batch.js"
 import { completion } from "../../wire/openAiChat/codec.js"
@@ -37,10 +37,10 @@ import {
   linesOf,
   notFound,
   type Read,
+  type Served,
   storeAnswer
 } from "../batches/batching.js"
 import * as Ids from "../batches/ids.js"
-import { distinctLines } from "../batches/settlement.js"
 import { BatchStore, type InputFile } from "../batches/store.js"
 import type * as Errors from "../errorAnswer.js"
 import type * as Request from "../request/context.js"
@@ -83,7 +83,7 @@ export const routes = (batching: Batching) =>
   Effect.gen(function*() {
     const { now } = yield* Configuration
     const { served, withBody } = yield* Requests
-    const { fromLlm, ownerOf } = batching
+    const { ownerOf } = batching
     const store = yield* BatchStore
     const seconds = () => Math.floor(now() / 1000)
 
@@ -143,10 +143,11 @@ export const routes = (batching: Batching) =>
       )
     }
 
-    // A result file's JSONL: the provider's lines, each custom id once (its first), in OpenAI's output or error shape.
-    function resultFile(kind: "output" | "error", lines: ReadonlyArray<BatchLine>): string {
+    // A result file's JSONL: the lines as served (a reply a guardrail blocked is its line's error), in OpenAI's output
+    // or error shape.
+    function resultFile(kind: "output" | "error", lines: ReadonlyArray<Served>): string {
       const out: Array<unknown> = []
-      for (const { customId, outcome } of distinctLines(lines)) {
+      for (const { customId, outcome } of lines) {
         const id = `batch_req_${out.length}`
         if (outcome === "expired" || outcome === "cancelled") {
           if (kind === "error") out.push(Wire.unfinishedLine(id, customId, outcome))
@@ -155,7 +156,7 @@ export const routes = (batching: Batching) =>
           const body = JSON.parse(completion(reply, reply.id === "" ? `chatcmpl-${id}` : reply.id, seconds()))
           if (kind === "output") out.push(Wire.outputLine(id, customId, 200, body, id))
         } else if (kind === "error") {
-          const answer = fromLlm(outcome.failure)
+          const answer = outcome.failure
           out.push(Wire.outputLine(id, customId, answer.status, JSON.parse(openAiErrors.body(answer)), id))
         }
       }
@@ -170,7 +171,7 @@ export const routes = (batching: Batching) =>
         if (input !== undefined) return { file: input.filename, purpose: "batch", content: input.content }
         const { found, status } = yield* batching.asked(kind, id, caller, "retrieve")
         if (!ended(status.state) || status.state === "refused") return yield* Effect.fail(notFound("file", id))
-        const lines = yield* batching.results(found, status)
+        const lines = yield* batching.results(found, status, caller)
         return { file: `batch_${kind}.jsonl`, purpose: `batch_${kind}`, content: resultFile(kind, lines) }
       })
     }
