@@ -24,7 +24,9 @@ const tools = [
   { package: "buildah", present: () => onPath("buildah") },
   { package: "podman", present: () => onPath("podman") },
   { package: "runc", present: () => onPath("runc") },
-  { package: "slirp4netns", present: () => onPath("slirp4netns") }
+  { package: "slirp4netns", present: () => onPath("slirp4netns") },
+  // `npm run image` strips the Node binary's symbol tables.
+  { package: "binutils", present: () => onPath("strip") }
 ]
 
 function executable(file) {

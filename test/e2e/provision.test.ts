@@ -19,8 +19,16 @@ const hasPostgres = fs.existsSync("/usr/lib/postgresql") &&
   fs.readdirSync("/usr/lib/postgresql").some((version) => fs.existsSync(`/usr/lib/postgresql/${version}/bin/postgres`))
 /** What is installed here at absolute paths, and so not faked on the `PATH`, when it is missing. */
 const absent = [...(hasPostgres ? [] : ["postgresql"]), ...(hasChromium ? [] : ["chromium"])]
-/** What is found on the `PATH` after those, each faked when a test fakes everything there. */
-const onPath = ["unzip", "buildah", "podman", "runc", "slirp4netns"]
+/** What is found on the `PATH` after those, by package and program, each faked when a test fakes everything there. */
+const onPathPrograms = {
+  unzip: "unzip",
+  buildah: "buildah",
+  podman: "podman",
+  runc: "runc",
+  slirp4netns: "slirp4netns",
+  binutils: "strip"
+}
+const onPath = Object.keys(onPathPrograms)
 
 /** A directory of fake programs, each a shell script, and the file the fake apt-get records its calls in. */
 const fakes = (programs: Record<string, string>) =>
@@ -79,7 +87,7 @@ describe("provisioning the tools the tests drive", () => {
         sudo,
         tmux: "exit 0",
         "redis-server": "exit 0",
-        ...Object.fromEntries(onPath.map((program) => [program, "exit 0"]))
+        ...Object.fromEntries(Object.values(onPathPrograms).map((program) => [program, "exit 0"]))
       })
       const run = yield* provision(fake)
       expect(run).toEqual({ code: 0, signal: null, stdout: "", stderr: "" })
