@@ -24,7 +24,8 @@ const tools = [
   { package: "buildah", present: () => onPath("buildah") },
   { package: "podman", present: () => onPath("podman") },
   { package: "runc", present: () => onPath("runc") },
-  { package: "slirp4netns", present: () => onPath("slirp4netns") },
+  // The pause program of the pods `podman kube play` makes.
+  { package: "catatonit", present: () => onPath("catatonit") },
   // `npm run image` strips the Node binary's symbol tables.
   { package: "binutils", present: () => onPath("strip") }
 ]

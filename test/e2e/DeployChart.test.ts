@@ -208,9 +208,17 @@ describe("the Helm chart", () => {
     Effect.gen(function*() {
       const binary = yield* helm.pipe(orSkip(ctx))
       const home = yield* helmHome
-      const installed = yield* installDryRun(binary, home, {})
+      const bare = yield* installDryRun(binary, home, {})
+      expect(bare.code).toBe(0)
+      expect(bare.stdout.slice(bare.stdout.indexOf("NOTES:"))).toContain(
+        "WARNING: `config` names no model, and the gateway does not start without one"
+      )
+      const installed = yield* installDryRun(binary, home, {
+        config: { openai: [{ model_name: "gpt-4o-mini", api_keys: ["env:OPENAI_API_KEY"] }] }
+      })
       expect(installed.code).toBe(0)
       const notes = installed.stdout.slice(installed.stdout.indexOf("NOTES:"))
+      expect(notes).not.toContain("WARNING")
       expect(notes).toContain("kubectl --namespace team port-forward service/gw-effect-llm-router 4000:80")
       expect(notes).toContain("http://gw-effect-llm-router.team.svc:80/v1")
       expect(notes).toContain("http://127.0.0.1:4000/dashboard")

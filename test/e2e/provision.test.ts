@@ -1,6 +1,6 @@
 /**
  * `npm test`'s first step, `scripts/provision-test-tools.mjs`: it installs the programs some tests drive (tmux,
- * redis-server, Debian's postgresql and chromium, unzip, and buildah, podman, runc and slirp4netns for the image) through
+ * redis-server, Debian's postgresql and chromium, unzip, and buildah, podman, runc, catatonit and binutils for the image) through
  * apt-get when they are missing, and does nothing when they are there.
  * Here it runs with a `PATH` of fakes (an apt-get that records its calls, a sudo that runs what it is given), so
  * the test sees what it would install without installing anything.
@@ -25,7 +25,7 @@ const onPathPrograms = {
   buildah: "buildah",
   podman: "podman",
   runc: "runc",
-  slirp4netns: "slirp4netns",
+  catatonit: "catatonit",
   binutils: "strip"
 }
 const onPath = Object.keys(onPathPrograms)

@@ -14,7 +14,7 @@ import * as path from "node:path"
 import { envWithoutKeys, type Spawned, spawnProcess } from "./cliHarness.js"
 
 /** The programs the image's tests run. */
-const programs = ["buildah", "podman", "runc", "strip"] as const
+const programs = ["buildah", "podman", "runc", "catatonit", "strip"] as const
 
 /** A program the image's tests run is not installed: the test is skipped, saying which. */
 export class ContainerToolsMissing extends Data.TaggedError("ContainerToolsMissing")<{
