@@ -26,6 +26,8 @@ export interface PinnedCli {
   readonly program: string
   /** Whether its optional dependencies are installed too. */
   readonly optional: boolean
+  /** Whether its peer dependencies are left out (npm's `--legacy-peer-deps`): those it needs only as a library. */
+  readonly withoutPeers?: boolean
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
@@ -72,6 +74,7 @@ export const pinnedCli = (cli: PinnedCli): Effect.Effect<string, RegistryUnreach
         "--no-fund",
         "--ignore-scripts",
         ...(cli.optional ? [] : ["--omit=optional"]),
+        ...(cli.withoutPeers === true ? ["--legacy-peer-deps"] : []),
         `${cli.name}@${cli.version}`
       ], { encoding: "utf8", timeout: 300_000 })
       if (installed.status !== 0 || !fs.existsSync(program(scratch))) {
