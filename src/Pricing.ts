@@ -746,13 +746,14 @@ const servedAt: Readonly<Record<string, ReadonlyArray<string>>> = {
 /**
  * The tiers a call of `request` with a prompt of at most `prompt` tokens can be billed at: `price`'s own; its
  * long-context tier when the prompt may pass its `above`; each service tier the tier the request asks for
- * (`providerOptions.service_tier`, which wins in the body, else `serviceTier`) may be served at (`servedAt`, else the
- * tier itself) where `price` prices it.
+ * (`providerOptions.service_tier`, which wins in the body, else `serviceTier`, else `auto`) may be served at
+ * (`servedAt`, else the tier itself) where `price` prices it.
  */
 function tiersOf(price: Price, request: ChatRequest.Input, prompt: number): ReadonlyArray<TokenPrices> {
   const tiers: Array<TokenPrices> = [price]
   if (price.longContext !== undefined && prompt > price.longContext.above) tiers.push(price.longContext)
-  const asked = request.providerOptions?.["service_tier"] ?? request.serviceTier
+  // A request naming no tier is served as `auto` (the default of OpenAI's and Anthropic's `service_tier`).
+  const asked = request.providerOptions?.["service_tier"] ?? request.serviceTier ?? "auto"
   const priced = price.serviceTiers
   if (typeof asked !== "string" || priced === undefined) return tiers
   for (const name of Object.hasOwn(servedAt, asked) ? servedAt[asked]! : [asked]) {
@@ -785,8 +786,9 @@ export interface EstimateOptions {
  * may be longer than the tier's `above`, and each service tier the tier the
  * request asks for (`serviceTier`, or `providerOptions.service_tier`) may be
  * served at when the price has it: the tier itself, priority for `fast`, and
- * priority for `auto` (the provider's choice, which may be priority) and for
- * `scale` (sent to Anthropic as `auto`).
+ * priority for `auto` (the provider's choice, which may be priority), for a
+ * request naming none (served as `auto`) and for `scale` (sent to Anthropic
+ * as `auto`).
  * Each media part counts by what it is, whatever field it came
  * in: an image as `imageTokens` of the price (default `defaultImageTokens`),
  * audio and video by their seconds, a PDF by its pages (docs/cost.md,

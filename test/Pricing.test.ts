@@ -523,7 +523,9 @@ describe("tiers: long context, service tiers, audio", () => {
   it("a reservation is at the service tier the request asks for where the price has it", () => {
     const gpt5 = Pricing.lookup("gpt-5")!
     const request = { messages: [Message.user("a".repeat(400))], maxTokens: 50 }
-    closeTo(Pricing.estimate(gpt5, request), (407 * 1.25 + 50 * 10) / 1e6)
+    // Naming no tier is asking for `auto`, the provider's default, which may be priority.
+    closeTo(Pricing.estimate(gpt5, request), (407 * 2.5 + 50 * 20) / 1e6)
+    closeTo(Pricing.estimate(gpt5, { ...request, serviceTier: "default" }), (407 * 1.25 + 50 * 10) / 1e6)
     closeTo(
       Pricing.estimate(gpt5, { ...request, providerOptions: { service_tier: "priority" } }),
       (407 * 2.5 + 50 * 20) / 1e6
@@ -560,10 +562,11 @@ describe("tiers: long context, service tiers, audio", () => {
   })
 
   // The tiers a reply may report for the tier a request asks for (OpenAI's `service_tier` reference, Anthropic's
-  // "Service tiers" page: `auto` is served at priority where there is priority capacity or an OpenAI project's default
-  // is priority; `scale` is sent to Anthropic as `auto`; any tier may fall back to the standard one).
+  // "Service tiers" page: `auto`, also what a request naming none is served as, is served at priority where there is
+  // priority capacity or an OpenAI project's default is priority; `scale` is sent to Anthropic as `auto`; any tier may
+  // fall back to the standard one).
   const servedAt: Readonly<Record<string, ReadonlyArray<string | undefined>>> = {
-    none: [undefined, "default"],
+    none: [undefined, "default", "priority"],
     auto: ["default", "standard", "priority"],
     priority: ["priority", "default"],
     fast: ["priority", "fast", "default"],

@@ -257,6 +257,12 @@ export interface Usage {
   readonly cacheWrite1hTokens: number
   /** Inside `completionTokens`. */
   readonly reasoningTokens: number
+  /**
+   * The service tier the reply was served at, where it is not the standard one (`Options.defaultServiceTier`).
+   *
+   * @since 0.3.0
+   */
+  readonly serviceTier?: string | undefined
 }
 
 /**

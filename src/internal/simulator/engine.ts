@@ -125,6 +125,19 @@ const requestIdHeaders = (format: Gate, id: number): Record<string, string> => (
 })
 
 /**
+ * `reply` as served at `tier` when `body` names no service tier (`service_tier`, OpenAI's and Anthropic's field) or
+ * leaves it to the provider (`auto`), as a project whose default tier is `tier` is served; else as it was.
+ */
+function servedAt(reply: Reply.Reply, body: unknown, tier: string | undefined): Reply.Reply {
+  if (tier === undefined) return reply
+  const asked = typeof body === "object" && body !== null
+    ? (body as { service_tier?: unknown }).service_tier
+    : undefined
+  if (asked !== undefined && asked !== null && asked !== "auto") return reply
+  return { ...reply, usage: { ...reply.usage, serviceTier: tier } }
+}
+
+/**
  * The engine of one simulator: its request ids, its parsed faults, its
  * rate-limit buckets, its prompt cache and its `down` windows (`startedAt`: the simulator's start, on its `Clock`).
  */
@@ -395,7 +408,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
     if (Result.isFailure(played)) return errorPlan(format, played.failure, out)
     const scripted = played.success
     if (scripted._tag === "Failed") return failedPlan(format, scripted.fault, out)
-    const { fault, reply } = scripted
+    const { fault } = scripted
+    const reply = servedAt(scripted.reply, body, config.defaultServiceTier)
     const meta: ReplyMeta = {
       id: `${format.idPrefix}sim${id}`,
       created: Math.floor(now / 1000),

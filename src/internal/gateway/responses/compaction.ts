@@ -2,10 +2,11 @@
  * `POST /v1/responses/compact` (OpenAI's "Compact a response", as Codex calls it) over any deployment. A model whose
  * deployments all speak the Responses API (or a model's Responses deployments, for a body only they take) is sent the
  * body's conversation to its own `/responses/compact`, and its compacted output is answered as it came: its
- * `compaction` item is the provider's, which the next turn gives back to it. Any other model compacts with a call of
- * its own: the conversation, then `prompt`, asking for a summary another model can take over from (no tool may be
- * called); the summary comes back in the `compaction` item's `encrypted_content`, sealed in the gateway's envelope
- * (`wire/carried.ts`), which a later turn on any deployment reads back as a message (`wire/openAiResponses/codec.ts`).
+ * `compaction` item is the provider's, which the next turn gives back to it. Any other model, and any model for a
+ * caller with a spend limit (`passesThrough`), compacts with a call of its own: the conversation, then `prompt`, asking
+ * for a summary another model can take over from (no tool may be called); the summary comes back in the `compaction`
+ * item's `encrypted_content`, sealed in the gateway's envelope (`wire/carried.ts`), which a later turn on any
+ * deployment reads back as a message (`wire/openAiResponses/codec.ts`).
  * Either way the answer is a `response.compaction` object: the input's user messages, then the compaction item.
  */
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
@@ -21,6 +22,7 @@ import {
   compactOption,
   userItems
 } from "../../wire/openAiResponses/compaction.js"
+import type { Caller } from "../access/caller.js"
 import * as Errors from "../errorAnswer.js"
 
 /**
@@ -60,6 +62,16 @@ export function byModel(request: ChatRequest): ChatRequest {
   return rest.tools !== undefined && rest.tools.length > 0
     ? { ...rest, messages, toolChoice: "none" }
     : { ...rest, messages }
+}
+
+/**
+ * Whether a compaction goes to its deployment's own `/responses/compact`: for a model that speaks the Responses API,
+ * unless the caller has a spend limit. That endpoint takes no output bound (OpenAI's reference lists no
+ * `max_output_tokens` among its fields), so its compaction could bill more than any reservation; a budgeted caller's
+ * is made by the model instead (`byModel`), its `max_output_tokens` sent and reserved (docs/cost.md).
+ */
+export function passesThrough(speaksResponses: boolean, caller: Pick<Caller, "defaultMaxTokens"> | undefined): boolean {
+  return speaksResponses && caller?.defaultMaxTokens === undefined
 }
 
 /** `request` sent to a Responses deployment's own `/responses/compact` (`wire/openAiResponses/compaction.ts`). */

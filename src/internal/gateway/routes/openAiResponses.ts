@@ -92,8 +92,9 @@ export const routes = Effect.gen(function*() {
   }
 
   // A `/v1/responses/compact` body's compacted response, once its model is admitted: its deployment's own compaction
-  // for a model that speaks the Responses API (or its Responses deployments, for a body only they take), else one
-  // made by the model (`responses/compaction.ts`). Governed, priced and logged as any call.
+  // for a model that speaks the Responses API (or its Responses deployments, for a body only they take) and a caller
+  // with no spend limit, else one made by the model (`responses/compaction.ts`). Governed, priced and logged as any
+  // call.
   function compact(withBody: WithBody) {
     return placed(Responses.decodeCompact(withBody.text), (decoded, sent, context) => {
       const { body } = decoded
@@ -101,8 +102,8 @@ export const routes = Effect.gen(function*() {
         if (conversation.messages.length === 0) return Effect.succeed(problemResponse(Compaction.nothingToCompact))
         const made = Responses.request(body, conversation.messages, sent.tools)
         if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
-        const own = (sent.target ?? serving.engine.resolve(body.model))?.speaksResponses === true
-        const request = own
+        const speaksResponses = (sent.target ?? serving.engine.resolve(body.model))?.speaksResponses === true
+        const request = Compaction.passesThrough(speaksResponses, context.caller)
           ? Compaction.passedThrough(kept.continuing(made.success, conversation))
           : Compaction.byModel(made.success)
         const hex = randomUUID().replaceAll("-", "")
