@@ -11,6 +11,7 @@ import type { BatchWire } from "../../providers/batch.js"
 import { jsonLines, type RawLine, type RawOutcome } from "../batch.js"
 import { ShapeError } from "../codecError.js"
 import { isJsonObject, type JsonObject } from "../json.js"
+import { statusOfError } from "./errors.js"
 
 /** The path of the batches. */
 export const batchesPath = "/v1/messages/batches"
@@ -81,8 +82,9 @@ function outcomeOf(result: unknown): RawOutcome {
     case "expired":
       return "expired"
     default:
-      // `errored`: the error body a call would have been answered with, `{ type: "error", error: {...} }`.
-      return { _tag: "Failed", status: undefined, body: result.error }
+      // `errored`: the error body a call would have been answered with, `{ type: "error", error: {...} }`, without
+      // its status, which its type names.
+      return { _tag: "Failed", status: statusOfError(result.error), body: result.error }
   }
 }
 
