@@ -14,7 +14,7 @@ const base64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 const kind = fc.constantFrom(...kinds)
 const ref = fc.record({
   deployment: fc.string(),
-  keyId: fc.string(),
+  keyTag: fc.string(),
   batch: fc.string(),
   caller: fc.string(),
   inputFile: fc.string(),

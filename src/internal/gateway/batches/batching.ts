@@ -35,6 +35,7 @@ import * as Request from "../request/context.js"
 import * as Outcome from "../request/outcome.js"
 import { Configuration } from "../serving/configuration.js"
 import { ModelNames } from "../serving/modelNames.js"
+import * as BatchKeys from "./batchKeys.js"
 import * as Calls from "./calls.js"
 import * as Ids from "./ids.js"
 import * as Settlement from "./settlement.js"
@@ -220,14 +221,14 @@ export const make = Effect.gen(function*() {
     return Errors.fromLlmError(error, now(), (path) => path)
   }
 
+  // The provider keys batches are made and read with, each named in a batch's id by its tag.
+  const keys = BatchKeys.make()
+
   /**
-   * A key of `deployment`'s pool for a batch's step, given back at once (a batch holds no slot of it): the
-   * least-loaded, or the one `keyId` names, `missing` when the pool has none of that id.
+   * The key of `deployment`'s pool a batch's id names by `tag`: `missing` when the pool has none of that tag, 503 when
+   * one the pool cannot lend now (cooling, disabled, at its cap) may be it: the batch is there, later.
    */
-  function credentialsOf(deployment: BatchDeployment, keyId?: string, missing?: Errors.ErrorAnswer) {
-    const { pool } = deployment
-    const taken = keyId === undefined ? Effect.mapError(pool.take(), fromLlm) : pool.tryTakeKey(keyId)
-    // The key is the pool's but cannot be used now (cooling, disabled, at its cap): the batch is there, later.
+  function credentialsOf(deployment: BatchDeployment, tag: string, missing: Errors.ErrorAnswer) {
     const busy = Errors.answer(
       503,
       "The provider key this batch was made with cannot be used now; retry later.",
@@ -236,15 +237,7 @@ export const make = Effect.gen(function*() {
       "batch_key_unavailable",
       1
     )
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(taken), (lease) =>
-        lease !== undefined
-          ? Effect.as(pool.release(lease), lease.credentials)
-          : Effect.flatMap(
-            pool.status,
-            (keys) => Effect.fail(keys.some((key) => key.keyId === keyId) || missing === undefined ? busy : missing)
-          ))
-    )
+    return Effect.mapError(keys.tagged(deployment.pool, tag), (why) => why === "busy" ? busy : missing)
   }
 
   /** What an id of `kind` names, when `owner` (a caller's id; any, when `undefined`) made it. */
@@ -256,7 +249,7 @@ export const make = Effect.gen(function*() {
       return Effect.fail(missing)
     }
     return Effect.flatMap(
-      credentialsOf(deployment, claim.ref.keyId, missing),
+      credentialsOf(deployment, claim.ref.keyTag, missing),
       (credentials) =>
         claim.signedBy(credentials.key)
           ? Effect.succeed({ ref: claim.ref, deployment, credentials })
@@ -316,7 +309,7 @@ export const make = Effect.gen(function*() {
     // A batch the provider refused ran nothing: its hold is let go. One interrupted while it was sent may be the
     // provider's: its hold lapses at its end (`Budget.Hold`).
     const { credentials, status } = yield* Effect.flatMap(
-      credentialsOf(deployment),
+      Effect.mapError(keys.leastLoaded(deployment.pool), fromLlm),
       (credentials) =>
         Effect.mapBoth(deployment.api.submit(sent, deployment.model, credentials), {
           onFailure: fromLlm,
@@ -327,7 +320,7 @@ export const make = Effect.gen(function*() {
     )
     const ref: Ids.BatchRef = {
       deployment: deployment.name,
-      keyId: credentials.keyId,
+      keyTag: Ids.keyTag(credentials.key),
       batch: status.id,
       caller: ownerOf(caller),
       inputFile,
