@@ -16,13 +16,14 @@ import { statusOfError } from "./errors.js"
 /** The path of the batches. */
 export const batchesPath = "/v1/messages/batches"
 
-/** The body of `POST /v1/messages/batches`. */
-export const CreateBody = Schema.Struct({
-  requests: Schema.Array(Schema.Struct({
-    custom_id: Schema.String,
-    params: Schema.Record(Schema.String, Schema.Unknown)
-  }))
+/** One request of `POST /v1/messages/batches`: a Messages body as `params`, under its custom id. */
+export const BatchRequest = Schema.Struct({
+  custom_id: Schema.String,
+  params: Schema.Record(Schema.String, Schema.Unknown)
 })
+
+/** The body of `POST /v1/messages/batches`. */
+export const CreateBody = Schema.Struct({ requests: Schema.Array(BatchRequest) })
 
 const Counts = Schema.Struct({
   processing: Schema.Number,
