@@ -298,6 +298,22 @@ describe("Gateway batches run as calls, where no deployment of the model has a b
   )
 
   it.live(
+    "in each instance's memory, another instance's retrieve is 404 saying where such batches are kept",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* simulatorOf
+        const [first, second] = yield* callsInstances(simulator, { count: 2 })
+        const here = openAiClient(first!, payerKey)
+        const file = yield* upload(here, inputFile(model, 2))
+        const batch = yield* promise(() => create(here, file.id))
+        const elsewhere = yield* refusal(() => openAiClient(second!, payerKey).batches.retrieve(batch.id))
+        expect(elsewhere).toMatchObject({ status: 404, code: "not_found" })
+        expect(elsewhere.message).toContain("memory of the instance that made it")
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
     "on Redis with a SQLite file of each instance's own, a batch is answered by every instance: file, run, lists",
     () =>
       Effect.gen(function*() {
