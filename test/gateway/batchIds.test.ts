@@ -16,7 +16,7 @@ const base64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 const kind = fc.constantFrom(...kinds)
 const ref = fc.record({
   deployment: fc.string(),
-  keyId: fc.string(),
+  keyTag: fc.string(),
   batch: fc.string(),
   caller: fc.string(),
   inputFile: fc.string(),
@@ -62,7 +62,7 @@ describe("batch ids", () => {
 
   it("an id of six fields, made before ids carried the model, reads with its deployment as its model", () => {
     fc.assert(fc.property(kind, ref, secret, (of, { model: _, ...older }, signer) => {
-      const fields = [older.deployment, older.keyId, older.batch, older.caller, older.inputFile, older.createdAt]
+      const fields = [older.deployment, older.keyTag, older.batch, older.caller, older.inputFile, older.createdAt]
       const payload = Buffer.from(JSON.stringify(fields)).toString("base64url")
       const signature = createHmac("sha256", Redacted.value(signer))
         .update(`effect-llm-router batch\n${of}\n${payload}`)

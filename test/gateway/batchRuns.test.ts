@@ -46,8 +46,9 @@ effectProp(
             customId: `line-${index}`,
             request: { model: "gpt-4.1-mini", maxTokens: 10, messages: [Message.user(`Hello ${index}`)] }
           }))
+          const encoded = yield* Runs.encodeLines(lines)
           yield* sql`INSERT INTO batch_runs (id, model, lines, started_at)
-          VALUES ('gwrun:o', 'gpt-4.1-mini', ${Runs.encodeLines(lines)}, 1000)`
+          VALUES ('gwrun:o', 'gpt-4.1-mini', ${encoded}, 1000)`
           for (const [index, outcome] of outcomes.entries()) {
             const answer = outcome === "none"
               ? null

@@ -169,14 +169,19 @@ export type Stores =
   | RequestLogStore.RequestLogStore
 
 /**
- * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life
- * (the batches' settlements, files and records, and those run as calls, in the shared `store`'s Redis, when it has
- * one); with a database, failing when its keys cannot be read.
+ * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life;
+ * with a database, failing when its keys cannot be read. The batches' settlements, files and records, and those run
+ * as calls, are kept where every instance that answers a batch's id reads them (`batchStores`).
  */
 export function storesLayer(
   database: Sql.Database | undefined,
-  store: Store.Store | undefined
+  store: Store.Store | undefined,
+  options: {
+    /** Whether the database is a SQLite file, each instance's own. */
+    readonly sqlite: boolean
+  }
 ): Layer.Layer<Stores, StoreUnavailableError> {
+  const batches = batchStores(database, store, options)
   return database === undefined
     ? Layer.mergeAll(
       KeyStore.layerMemory,
@@ -185,9 +190,7 @@ export function storesLayer(
       McpSessions.layerMemory,
       Sessions.layerMemory,
       Grants.layerMemory,
-      store === undefined ? Settlements.layerMemory : SettlementsRedis.layerRedis(store),
-      store === undefined ? BatchStore.layerMemory : BatchStoreRedis.layerRedis(store),
-      store === undefined ? BatchRuns.layerMemory : BatchRunsRedis.layerRedis(store),
+      batches,
       RequestLogStore.layerMemory
     )
     : Layer.mergeAll(
@@ -197,11 +200,31 @@ export function storesLayer(
       McpSessions.layerSql(database),
       Sessions.layerSql(database),
       Grants.layerSql(database),
-      Settlements.layerSql(database),
-      BatchStore.layerSql(database),
-      BatchRuns.layerSql(database),
+      batches,
       RequestLogStore.layerSql(database)
     )
+}
+
+/**
+ * The batches' settlements, files and records, and those run as calls: in the shared `store`'s Redis when there is one
+ * and no database every instance shares (none, or a SQLite file of each instance's own), as a batch's id is answered
+ * by any instance serving its deployment; else in the database; else in memory.
+ */
+function batchStores(
+  database: Sql.Database | undefined,
+  store: Store.Store | undefined,
+  options: { readonly sqlite: boolean }
+): Layer.Layer<Settlements.SettlementStore | BatchStore.BatchStore | BatchRuns.RunStore> {
+  if (store !== undefined && (database === undefined || options.sqlite)) {
+    return Layer.mergeAll(
+      SettlementsRedis.layerRedis(store),
+      BatchStoreRedis.layerRedis(store),
+      BatchRunsRedis.layerRedis(store)
+    )
+  }
+  return database === undefined
+    ? Layer.mergeAll(Settlements.layerMemory, BatchStore.layerMemory, BatchRuns.layerMemory)
+    : Layer.mergeAll(Settlements.layerSql(database), BatchStore.layerSql(database), BatchRuns.layerSql(database))
 }
 
 /**

@@ -420,7 +420,9 @@ export function make(
       store === undefined ? RateLimiter.layerStoreMemory : RateLimiter.layerStoreRedis(store)
     )
     // The stores the routes read, for the gateway's life: in the database, else in memory or Redis (`App.storesLayer`).
-    const stores = yield* Layer.build(App.storesLayer(stored, store)).pipe(
+    const stores = yield* Layer.build(
+      App.storesLayer(stored, store, { sqlite: database !== undefined && "sqlite" in database })
+    ).pipe(
       Effect.mapError((error) =>
         new DatabaseError({ database: error.address, reason: `its keys could not be read (${error.reason})` })
       )

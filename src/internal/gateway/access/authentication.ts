@@ -11,6 +11,7 @@ import type * as Budget from "../../../Budget.js"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Input as EmbeddingRequest } from "../../../Embedding.js"
 import type { KeyInfo } from "../../../Gateway.js"
+import type * as RateLimiter from "../../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import type { Target } from "../engine.js"
 import type * as Errors from "../errorAnswer.js"
@@ -76,8 +77,21 @@ export interface Auth {
   readonly allows: (caller: Caller | undefined, model: string) => boolean
   /** The request as it is sent for `caller`: a budgeted key's chat without `maxTokens` gets its `defaultMaxTokens`. */
   readonly bounded: <Q extends Request | undefined>(caller: Caller | undefined, request: Q) => Q
-  /** Takes one request from `caller`'s rate limit (none without a caller or a limit), or the 429 to give. */
-  readonly limit: (caller: Caller | undefined) => Effect.Effect<void, Errors.ErrorAnswer>
+  /**
+   * Takes `requests` (default one) from `caller`'s rate limit (none without a caller or a limit), or the 429 to give
+   * (400 for more than its capacity: a batch's lines, which it could never take).
+   */
+  readonly limit: (caller: Caller | undefined, requests?: number) => Effect.Effect<void, Errors.ErrorAnswer>
+  /**
+   * One request of the rate limit of the caller of the id `owner` (`Caller.id`; none for a caller gone or without a
+   * limit), waited for: a line of a batch the gateway runs as calls, paced by its maker's rate limit.
+   */
+  readonly turn: (
+    owner: string
+  ) => Effect.Effect<
+    void,
+    StoreUnavailableError | RateLimiter.RateLimiterCostError | RateLimiter.RateLimiterExceededError
+  >
   /**
    * Checks the caller's rate limit, models and budget for a call of `model` to `target` (`request`: a chat's,
    * bounded, or embeddings'): its worst case is reserved until the request's scope closes. What settles its cost.
@@ -89,7 +103,7 @@ export interface Auth {
     request: Request | undefined
   ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
   /**
-   * Checks the caller's rate limit, models and budget for a provider batch of `model` whose lines can cost `estimate`
+   * Checks the caller's models and budget for a batch of `model` whose lines can cost `estimate`
    * US dollars at most: held on its budget (and its team's) as `hold` names it, whichever instance later settles it,
    * until it is settled (`settleBatch`) or lapses at `hold.until` (`Budget.Hold`); refused (429) before the batch is
    * sent when it does not fit. The hold, or none for a caller without a budget.

@@ -346,11 +346,21 @@ export const make = (
     const allows = (caller: Caller | undefined, model: string) =>
       caller?.models === undefined || caller.models.has(model)
 
-    const limited = (caller: Caller, limiter: RateLimiter.Service) =>
-      Effect.scoped(limiter.consume({ onExceeded: "fail" })).pipe(
+    const limited = (caller: Caller, limiter: RateLimiter.Service, requests = 1) =>
+      Effect.scoped(limiter.consume({ cost: requests, onExceeded: "fail" })).pipe(
         Effect.mapError((error) =>
           error._tag === "StoreUnavailableError"
             ? Errors.storeUnavailable(error.message)
+            : error._tag === "RateLimiterCostError"
+            ? Errors.answer(
+              400,
+              `${requests} requests are more than this gateway key's rate limit holds (${error.capacity}, its ` +
+                `rate_limit_capacity): a batch's lines are requests of it, so split them into batches of at most ` +
+                `${Math.floor(error.capacity)} lines.`,
+              "invalid_request_error",
+              null,
+              "rate_limit_capacity_exceeded"
+            )
             : Errors.answer(
               429,
               `${
@@ -426,7 +436,7 @@ export const make = (
       if (caller === undefined) return Effect.succeed(undefined)
       const allowed = allows(caller, model) ? Effect.void : Effect.fail(forbidden(model))
       const budget = caller.budget
-      const held = budget === undefined ? Effect.as(allowed, undefined) : Effect.andThen(
+      return budget === undefined ? Effect.as(allowed, undefined) : Effect.andThen(
         allowed,
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Effect.mapError(
@@ -434,7 +444,6 @@ export const make = (
             (error) => overBudget(error, now, unavailableFor(caller), batchWorstCase)
           ))
       )
-      return caller.limiter === undefined ? held : Effect.andThen(limited(caller, caller.limiter), held)
     }
 
     // A caller gone (its key revoked) has no budget to settle: its hold lapses at its end (`Budget.Hold`).
@@ -461,8 +470,15 @@ export const make = (
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller, caller.limiter), budgeted)
     }
 
-    const limit = (caller: Caller | undefined): Effect.Effect<void, Errors.ErrorAnswer> =>
-      caller?.limiter === undefined ? Effect.void : limited(caller, caller.limiter)
+    const limit = (caller: Caller | undefined, requests = 1): Effect.Effect<void, Errors.ErrorAnswer> =>
+      caller?.limiter === undefined || requests === 0 ? Effect.void : limited(caller, caller.limiter, requests)
+
+    const turn = (owner: string) => {
+      const limiter = callerOf(owner)?.limiter
+      return limiter === undefined
+        ? Effect.void
+        : Effect.asVoid(Effect.scoped(limiter.consume({ onExceeded: "delay" })))
+    }
 
     // The configuration's budgeted keys and those made at run time now, each with its own limit (a budget the
     // database cannot read now has none to show).
@@ -498,6 +514,7 @@ export const make = (
       allows,
       bounded,
       limit,
+      turn,
       admit,
       admitBatch,
       settleBatch,

@@ -24,15 +24,8 @@ import * as Anthropic from "../../wire/anthropic/dialect.js"
 import { errors, message } from "../../wire/anthropic/writer.js"
 import { ended, toJsonLines } from "../../wire/batch.js"
 import type { Caller } from "../access/caller.js"
-import {
-  type Batching,
-  completionWindow,
-  type Entry,
-  invalid,
-  linesOf,
-  type Read,
-  type Served
-} from "../batches/batching.js"
+import { type Batching, completionWindow, invalid, type Read, type Served } from "../batches/batching.js"
+import { type Entry, linesOf } from "../batches/intake.js"
 import type * as Errors from "../errorAnswer.js"
 import type * as Request from "../request/context.js"
 import { RequestContext } from "../request/context.js"
@@ -41,16 +34,23 @@ import { decodePath, errorResponse, json } from "../serving/answers.js"
 import { Configuration } from "../serving/configuration.js"
 import { Requests, type WithBody } from "../serving/requests.js"
 
-const decodeCreate = Schema.decodeUnknownResult(Schema.fromJsonString(Wire.CreateBody))
+// The body's requests read one by one, as the batch's lines are (`intake.ts`), not whole.
+const decodeCreate = Schema.decodeUnknownResult(
+  Schema.fromJsonString(Schema.Struct({ requests: Schema.Array(Schema.Unknown) }))
+)
+const decodeRequest = Schema.decodeUnknownResult(Wire.BatchRequest)
 
 /** The body's requests as the batch's entries: each `params` decoded as a `/v1/messages` body. */
-function* entriesOf(requests: typeof Wire.CreateBody.Type["requests"]): Generator<Result.Result<Entry, string>> {
-  for (const [index, { custom_id, params }] of requests.entries()) {
-    yield Result.succeed({
-      where: `requests[${index}]`,
-      customId: custom_id,
-      decoded: Anthropic.decode(JSON.stringify(params))
-    })
+function* entriesOf(requests: ReadonlyArray<unknown>): Generator<Result.Result<Entry, string>> {
+  for (const [index, request] of requests.entries()) {
+    const where = `requests[${index}]`
+    const read = decodeRequest(request)
+    if (Result.isFailure(read)) {
+      yield Result.fail(`${where}: ${read.failure.message}`)
+      return
+    }
+    const { custom_id, params } = read.success
+    yield Result.succeed({ where, customId: custom_id, decoded: Anthropic.decode(JSON.stringify(params)) })
   }
 }
 
@@ -138,10 +138,13 @@ export const routes = (batching: Batching) =>
     function create({ text }: WithBody) {
       return RequestContext.use((context) =>
         Effect.gen(function*() {
+          // A request of the key's rate limit, as every call's, taken before its requests are read.
+          yield* batching.admitted(context.caller)
           const body = decodeCreate(text)
           if (Result.isFailure(body)) return yield* Effect.fail(invalid(body.failure.message, "requests"))
-          const lines = yield* Effect.fromResult(
-            Result.mapError(linesOf(entriesOf(body.success.requests)), (problem) => invalid(problem, "requests"))
+          const lines = yield* Effect.mapError(
+            linesOf(entriesOf(body.success.requests)),
+            (problem) => invalid(problem, "requests")
           )
           context.model.set(lines.model)
           const made = yield* batching.submit("message", context.caller, lines, "", "requests")

@@ -32,15 +32,14 @@ import type { Caller } from "../access/caller.js"
 import {
   type Batching,
   completionWindow,
-  type Entry,
   invalid,
-  linesOf,
   notFound,
   type Read,
   type Served,
   storeAnswer
 } from "../batches/batching.js"
 import * as Ids from "../batches/ids.js"
+import { type Entry, linesOf } from "../batches/intake.js"
 import { BatchStore, type InputFile } from "../batches/store.js"
 import type * as Errors from "../errorAnswer.js"
 import type * as Request from "../request/context.js"
@@ -200,6 +199,8 @@ export const routes = (batching: Batching) =>
       return RequestContext.use((context) => {
         const caller = context.caller
         return Effect.gen(function*() {
+          // A request of the key's rate limit, as every call's, taken before its file is read.
+          yield* batching.admitted(caller)
           const body = decodeCreate(text)
           if (Result.isFailure(body)) return yield* Effect.fail(invalid(body.failure.message))
           const { completion_window, endpoint, input_file_id } = body.success
@@ -213,8 +214,9 @@ export const routes = (batching: Batching) =>
           }
           const file = yield* Effect.mapError(store.file(input_file_id, ownerOf(caller), now()), storeAnswer)
           if (file === undefined) return yield* Effect.fail(notFound("file", input_file_id))
-          const lines = yield* Effect.fromResult(
-            Result.mapError(linesOf(entriesOf(file.content, now)), (message) => invalid(message, "input_file_id"))
+          const lines = yield* Effect.mapError(
+            linesOf(entriesOf(file.content, now)),
+            (message) => invalid(message, "input_file_id")
           )
           context.model.set(lines.model)
           const made = yield* batching.submit("batch", caller, lines, input_file_id, "input_file_id")
