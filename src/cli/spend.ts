@@ -8,10 +8,10 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminApi from "./adminApi.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import { spendUsage, UsageError } from "./usage.js"
@@ -183,10 +183,10 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
       io.stdout(spendUsage)
       return ExitCode.ok
     }
-    const key = yield* AdminApi.adminKey(io, args.url, args.data)
+    const { http, key } = yield* AdminApi.adminAccess(io, args.url, args.data)
     if (key !== undefined) secrets.push(key)
-    const { answer, text } = yield* fetchSpend(args, key).pipe(Effect.provide(UndiciHttpClient.layer()))
+    const { answer, text } = yield* fetchSpend(args, key).pipe(Effect.provideService(HttpClient.HttpClient, http))
     io.stdout(args.json ? `${text}\n` : table(answer))
     return ExitCode.ok
-  }).pipe(exitCodeOf(io, "spend", () => secrets))
+  }).pipe(Effect.scoped, exitCodeOf(io, "spend", () => secrets))
 }

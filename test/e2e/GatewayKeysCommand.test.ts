@@ -18,6 +18,7 @@ import * as Keys from "../../src/cli/keys.js"
 import * as Serve from "../../src/cli/serve.js"
 import * as Spend from "../../src/cli/spend.js"
 import * as Teams from "../../src/cli/teams.js"
+import { proofOf } from "../../src/internal/gateway/identity/instance.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import {
   adminCommand,
@@ -35,6 +36,7 @@ import { awaitFirstLine, envWithoutKeys, spawnCli, startInProcess } from "../uti
 import { eventually } from "../utils/eventually.js"
 import { freePort } from "../utils/freePort.js"
 import * as Loopback from "../utils/loopbackServer.js"
+import * as Relay from "../utils/tcpRelay.js"
 
 const keys = adminCommand(Keys.run)
 const spend = adminCommand(Spend.run)
@@ -42,6 +44,8 @@ const teams = adminCommand(Teams.run)
 const audit = adminCommand(Audit.run)
 
 const directory = temporaryDirectory("keys-command-")
+
+const ipv6Loopback = await Relay.ipv6Loopback()
 
 const gateway = gatewayOnSqlite("keys-command-")
 
@@ -324,6 +328,92 @@ describe("effect-llm-router keys", () => {
         // The real gateway proves it, and is sent the token.
         const listed = yield* keys(["list", "--url", real, "--data", data], {})
         assert.strictEqual(listed.code, 0, listed.stderr)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live.skipIf(!ipv6Loopback)(
+    "serve's token never reaches a relay: serve on 0.0.0.0:PORT, another process on [::1]:PORT passing each " +
+      "connection's bytes to it, and the command given [::1]:PORT refuses, since the proof is of the relay's own " +
+      "connection",
+    () =>
+      Effect.gen(function*() {
+        const data = yield* directory
+        const port = yield* Effect.promise(freePort)
+        const running = yield* startInProcess((io) =>
+          Serve.run(["--host", "0.0.0.0", "--port", String(port), "--data", data], io)
+        )
+        yield* awaitFirstLine(running, "serve's URL")
+        const token = Redacted.value((yield* AdminToken.read(data).pipe(Effect.provide(NodeFileSystem.layer)))!)
+        const relay = yield* Relay.on({ host: "::1", port }, { host: "127.0.0.1", port })
+        const url = `http://[::1]:${port}`
+        for (
+          const run of [
+            keys(["list", "--url", url, "--data", data], {}),
+            teams(["list", "--url", url, "--data", data], {}),
+            spend(["--url", url, "--data", data], {}),
+            audit(["--url", url, "--data", data], {})
+          ]
+        ) {
+          const out = yield* run
+          assert.strictEqual(out.code, 1, out.stderr)
+          assert.include(out.stderr, "did not prove it is the serve whose admin token this is")
+          assert.include(out.stderr, "so the token was not sent")
+        }
+        // The challenges went through the relay to the gateway and back; the token never did.
+        assert.include(relay.received(), "GET /admin/instance?challenge=")
+        assert.notInclude(relay.received(), token)
+        // Asked at the address serve listens on, the same command is sent the token.
+        const listed = yield* keys(["list", "--url", `http://127.0.0.1:${port}`, "--data", data], {})
+        assert.strictEqual(listed.code, 0, listed.stderr)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live.skipIf(!ipv6Loopback)(
+    "serve on :: (both families) proves itself to a command at 127.0.0.1, its IPv4 callers named as IPv6 there",
+    () =>
+      Effect.gen(function*() {
+        const data = yield* directory
+        const port = yield* Effect.promise(freePort)
+        const running = yield* startInProcess((io) =>
+          Serve.run(["--host", "::", "--port", String(port), "--data", data], io)
+        )
+        yield* awaitFirstLine(running, "serve's URL")
+        for (const url of [`http://127.0.0.1:${port}`, `http://[::1]:${port}`]) {
+          const listed = yield* keys(["list", "--url", url, "--data", data], {})
+          assert.strictEqual(listed.code, 0, `${url}: ${listed.stderr}`)
+        }
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "serve's token goes only on the connection the proof came on: a gateway that closes it after its proof is sent " +
+      "no token on another, and the command says to run it again",
+    () =>
+      Effect.gen(function*() {
+        const data = yield* directory
+        const token = yield* AdminToken.ensure(data).pipe(Effect.provide(NodeFileSystem.layer))
+        const credentials: Array<string> = []
+        // A process holding the token: its proofs are good, and it hangs up after each.
+        const server = yield* Loopback.serve((request, response) => {
+          const credential = request.headers.authorization
+          if (credential !== undefined) credentials.push(credential)
+          const challenge = new URL(request.url ?? "/", "http://gateway").searchParams.get("challenge") ?? ""
+          const socket = request.socket
+          const proof = proofOf(token, challenge, {
+            gateway: { address: socket.localAddress!, port: socket.localPort! },
+            caller: { address: socket.remoteAddress!, port: socket.remotePort! }
+          })
+          response.writeHead(200, { "content-type": "application/json", connection: "close" })
+          response.end(JSON.stringify({ proof }))
+        })
+        const out = yield* keys(["list", "--url", server.url, "--data", data], {})
+        assert.strictEqual(out.code, 1, out.stderr)
+        assert.include(out.stderr, "the connection on which the gateway proved it is the serve holding the admin token")
+        assert.include(out.stderr, "run the command again")
+        assert.deepStrictEqual(credentials, [])
       }).pipe(Effect.scoped),
     60_000
   )
