@@ -239,6 +239,26 @@ describe("the packed package", () => {
   )
 
   it.live(
+    "npx effect-llm-router in a clone runs the clone's dist/ as it is: npx links the clone into its cache and runs " +
+      "its `prepare`, output hidden, which builds nothing there",
+    () =>
+      Effect.gen(function*() {
+        // `npm pack` built the clone's dist/ (beforeAll); a build would delete this.
+        const marker = path.join(tree(), "dist", "built-before-npx")
+        fs.writeFileSync(marker, "")
+        const npx = yield* spawnProcess("npx", ["--offline", "--yes", manifest.name, "--version"], {
+          cwd: tree(),
+          // A cache of its own: npx keeps the link it makes there.
+          env: { ...cleanEnv(), npm_config_cache: path.join(scratch, "npx-cache") },
+          timeoutMs: 240_000
+        })
+        expect({ code: npx.code, stdout: npx.stdout }).toEqual({ code: 0, stdout: `${manifest.version}\n` })
+        expect(fs.existsSync(marker)).toBe(true)
+      }),
+    300_000
+  )
+
+  it.live(
     "installs without the optional @effect/sql-pg; a gateway on Postgres then refuses to start, naming the package",
     () =>
       Effect.gen(function*() {
