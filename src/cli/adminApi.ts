@@ -173,8 +173,9 @@ const pinnedClient = (url: string): Effect.Effect<Pinned, never, Scope.Scope> =>
       )
     }
     connect(options, (...result) => {
-      const socket = result[1]
-      if (socket !== null) {
+      // A connection refused is `callback(error)` alone.
+      const socket = result[0] === null ? result[1] : undefined
+      if (socket !== undefined) {
         opened = socket.localAddress === undefined || socket.localPort === undefined ||
             socket.remoteAddress === undefined || socket.remotePort === undefined
           ? "closed"
@@ -222,7 +223,8 @@ export const provenClient = Effect.fnUntraced(function*(url: string, token: Reda
     "its instance proof"
   ).pipe(
     Effect.provideService(HttpClient.HttpClient, pinned.http),
-    Effect.mapError((error) => refused(error.status === undefined ? error.detail : `it answered ${error.status}`))
+    // Unreached, it is sent nothing either way: said as for any request.
+    Effect.mapError((error) => error.status === undefined ? error : refused(`it answered ${error.status}`))
   )
   const connection = pinned.connection()
   if (connection === undefined) return yield* refused("its connection closed")

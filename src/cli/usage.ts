@@ -185,14 +185,18 @@ The first line on stdout is its URL.
  */
 export const serveUsage = `Usage: ${programName} serve [options]
 
-Runs the gateway: an OpenAI-compatible API (URL/v1/chat/completions,
-/v1/embeddings, /v1/models, /v1/messages; /health, /ready, /metrics in
-Prometheus text and a live /dashboard) over the models and routers of a
-provider.json, until Ctrl-C or SIGTERM, which stop accepting and let calls
-in flight finish within the grace period. SIGHUP (or POST /admin/reload)
-reads the provider.json again and serves it, calls in flight finishing as
-they began; a file that does not load is refused and the running one stays.
-The first line on stdout is its URL.
+Runs the gateway over the models and routers of a provider.json: OpenAI's
+API (URL/v1/chat/completions, /v1/responses, /v1/embeddings, /v1/models,
+/v1/batches), Anthropic's (/v1/messages), Gemini's
+(/v1beta/models/MODEL:generateContent) and MCP (/mcp: the tools of the
+provider.json's MCP servers); /health, /ready, /metrics in Prometheus text
+and a live /dashboard. It serves until Ctrl-C or SIGTERM, which stop
+accepting and let calls in flight finish within the grace period. SIGHUP (or
+POST /admin/reload) reads the provider.json again and serves it, calls in
+flight finishing as they began; a file that does not load is refused and the
+running one stays. Its process id is in serve.pid of its data directory while
+it runs: signal that one (under npx, the process a shell started is npm's,
+which passes on neither signal). The first line on stdout is its URL.
 With no --config, it serves a built-in simulator and says so. Each request is
 logged as a JSON line on stderr.
 /metrics, the dashboard's data and the admin API (/admin/...) always take an
