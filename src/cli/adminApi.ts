@@ -491,6 +491,38 @@ export const budgetFlags = (
     return limit === undefined ? undefined : { limit, period: values.period ?? "month" }
   })
 
+/**
+ * A field of an `update` (`keys update`, `teams update`) from a flag (`--tools`, read as `value`) and the flag that
+ * clears it (`--no-tools`, `cleared`): the new value, `null` to clear it, or `undefined` to leave it as it is; both
+ * given is the `UsageError` saying they do not go together.
+ */
+export const clearable = <A>(
+  flag: string,
+  value: A | undefined,
+  clearing: string,
+  cleared: boolean | undefined
+): Result.Result<A | null | undefined, UsageError> =>
+  cleared === true
+    ? value === undefined
+      ? Result.succeed(null)
+      : Result.fail(new UsageError({ reason: `--${clearing} does not go with --${flag}` }))
+    : Result.succeed(value)
+
+/**
+ * The body of an `update` from its fields (`clearable`'s, by the admin API's names), those left as they are omitted;
+ * none to change is the `UsageError` naming the flags `command` takes.
+ */
+export const updateBody = (
+  command: string,
+  fields: Record<string, unknown>,
+  flags: string
+): Result.Result<Record<string, unknown>, UsageError> => {
+  const body = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined))
+  return Object.keys(body).length === 0
+    ? Result.fail(new UsageError({ reason: `${command} needs ${flags}` }))
+    : Result.succeed(body)
+}
+
 /** Fails with the `UsageError` naming the first flag among `flags` that `values` gives but `allowed` does not list. */
 export const strayFlag = (
   command: string,

@@ -265,6 +265,14 @@ Actions:
     --expires-at SECS   when it stops working, in Unix seconds
   list                  the keys: made here and provider.json's (read-only),
                         never the keys themselves
+  update ID             change a key made here
+    --name NAME         a new name
+    --team ID           move it into a team; --no-team: out of its team
+    --models A,B        new model names; --all-models: every one
+    --tools A,B         new MCP tools; --no-tools: none
+    --budget DOLLARS    a new budget (with --period, default month);
+                        --no-budget: none
+    --expires-at SECS   a new expiry; --no-expiry: none
   revoke ID             refuse the key from now on (every instance within
                         about a second)
   rotate ID             a new key for ID, printed once, alone on stdout
@@ -445,7 +453,7 @@ Commands:
   batch FILE           run a JSONL file of requests, resumably (--out RESULTS)
   serve                run the gateway until Ctrl-C
   simulate             run the local simulator until Ctrl-C
-  keys ACTION          make, list, revoke or rotate a running gateway's keys
+  keys ACTION          make, list, update, revoke or rotate a running gateway's keys
   teams ACTION         make, list, show, update or delete a running gateway's teams
   spend                a running gateway's spend by key, team, model or deployment
   audit [verify]       a running gateway's admin audit log, or verify its chain

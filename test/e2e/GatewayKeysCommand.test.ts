@@ -99,6 +99,90 @@ describe("effect-llm-router keys", () => {
     }), 60_000)
 
   it.live(
+    "updates a key as teams update does a team: each field changed or cleared, and the key obeys it",
+    () =>
+      Effect.gen(function*() {
+        const served = yield* gateway
+        const url = ["--url", served.url]
+        const team = (yield* teams(["create", "research", ...url])).stdout.trim()
+        const key = (yield* keys(["create", "bot", "--models", "house", "--tools", "calc__add", ...url])).stdout.trim()
+        const rowOf = (listed: string) => listed.split("\n").find((line) => line.split("\t")[1] === "bot-2")!
+        const id = (yield* keys(["list", ...url])).stdout.split("\n").find((line) => line.includes("\tbot\t"))!
+          .split("\t")[0]!
+        // Limited to another model, the key is refused gpt-4o-mini.
+        assert.strictEqual((yield* chat(served, key)).status, 403)
+
+        const updated = yield* keys([
+          "update",
+          id,
+          "--name",
+          "bot-2",
+          "--team",
+          team,
+          "--models",
+          "gpt-4o-mini",
+          "--no-tools",
+          "--budget",
+          "5",
+          "--period",
+          "1 day",
+          ...url
+        ])
+        assert.strictEqual(updated.code, 0, updated.stderr)
+        assert.strictEqual(updated.stdout, "")
+        assert.include(updated.stderr, `updated the key bot-2 (id ${id})`)
+        const row = rowOf((yield* keys(["list", ...url])).stdout)
+        assert.deepStrictEqual(row.split("\t").slice(3), [team, "gpt-4o-mini", "$5/1d", "none"])
+        assert.strictEqual((yield* chat(served, key)).status, 200)
+
+        const later = Math.floor(Date.now() / 1000) + 86_400
+        const again = yield* keys([
+          "update",
+          id,
+          "--no-team",
+          "--all-models",
+          "--tools",
+          "calc__*",
+          "--no-budget",
+          "--expires-at",
+          String(later),
+          "--json",
+          ...url
+        ])
+        assert.strictEqual(again.code, 0, again.stderr)
+        const shown = JSON.parse(again.stdout) as Record<string, unknown>
+        assert.deepStrictEqual(
+          [shown.team ?? null, shown.models ?? null, shown.tools, shown.budget ?? null],
+          [null, null, ["calc__*"], null]
+        )
+        assert.strictEqual(shown.expires_at, later)
+        const cleared = yield* keys(["update", id, "--no-expiry", "--json", ...url])
+        assert.isNull((JSON.parse(cleared.stdout) as Record<string, unknown>).expires_at ?? null)
+
+        const readOnly = yield* keys(["update", "config:fixed", "--name", "x", ...url])
+        assert.strictEqual(readOnly.code, 1)
+        assert.match(readOnly.stderr, /^GatewayRequestError: The gateway at \S+ answered 403/)
+        const cases = [
+          [["update"], "keys update needs the key's ID (keys list)"],
+          [["update", id], "keys update needs --name, --team, --no-team, --models, --all-models"],
+          [["update", id, "--team", team, "--no-team"], "--no-team does not go with --team"],
+          [["update", id, "--models", "a", "--all-models"], "--all-models does not go with --models"],
+          [["update", id, "--tools", "a", "--no-tools"], "--no-tools does not go with --tools"],
+          [["update", id, "--budget", "2", "--no-budget"], "--no-budget does not go with --budget"],
+          [["update", id, "--expires-at", String(later), "--no-expiry"], "--no-expiry does not go with --expires-at"],
+          [["update", id, "--grace", "5"], "keys update does not take --grace"],
+          [["create", "k", "--no-team"], "keys create does not take --no-team"]
+        ] as const
+        for (const [args, reason] of cases) {
+          const refused = yield* keys([...args, ...url])
+          assert.deepStrictEqual([args, refused.code], [args, 2])
+          assert.include(refused.stderr, reason)
+        }
+      }),
+    60_000
+  )
+
+  it.live(
     "prints names as text: a name's terminal escape codes and tabs are shown escaped, in list and spend",
     () =>
       Effect.gen(function*() {
@@ -203,14 +287,14 @@ describe("effect-llm-router keys", () => {
       const help = yield* spawnCli(["help", "keys"], { env })
       assert.include(help.stdout, "EFFECT_LLM_ROUTER_ADMIN_KEY")
       const usage = yield* spawnCli(["--help"], { env })
-      assert.include(usage.stdout, "keys ACTION          make, list, revoke or rotate")
+      assert.include(usage.stdout, "keys ACTION          make, list, update, revoke or rotate")
     }), 60_000)
 
   it.live("exits 2 on bad flags or without an admin key, 1 when no gateway answers", () =>
     Effect.gen(function*() {
       const cases = [
-        [[], "keys needs an action: create, list, revoke or rotate"],
-        [["renew", "x"], `unknown keys action "renew" (create, list, revoke or rotate)`],
+        [[], "keys needs an action: create, list, update, revoke or rotate"],
+        [["renew", "x"], `unknown keys action "renew" (create, list, update, revoke or rotate)`],
         [["create"], "keys create needs the key's NAME"],
         [["list", "extra"], `keys list takes no argument, got "extra"`],
         [["list", "--grace", "5"], "keys list does not take --grace"],
