@@ -322,8 +322,10 @@ ${adminOptions}`
 export const spendUsage = `Usage: ${programName} spend [options]
 
 Prints a running gateway's spend from its request log (GET /admin/spend):
-calls, cost and tokens per group over a time range, the costliest first,
-and their total. The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY,
+calls (of models and MCP tools), cost and tokens per group over a time
+range, the costliest first, and their total; then, apart, how many other
+requests there were (MCP protocol messages, file uploads, batch reads).
+The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY,
 else a login's access token for the gateway (login), else, for a gateway on
 this machine, the token serve keeps in its data directory.
 
