@@ -47,6 +47,18 @@ const directory = temporaryDirectory("keys-command-")
 
 const ipv6Loopback = await Relay.ipv6Loopback()
 
+/** `serve` in-process on `host` at a port free now, its data directory of its own: the directory and the port. */
+const serveAt = (host: string) =>
+  Effect.gen(function*() {
+    const data = yield* directory
+    const port = yield* Effect.promise(freePort)
+    const running = yield* startInProcess((io) =>
+      Serve.run(["--host", host, "--port", String(port), "--data", data], io)
+    )
+    yield* awaitFirstLine(running, "serve's URL")
+    return { data, port }
+  })
+
 const gateway = gatewayOnSqlite("keys-command-")
 
 describe("effect-llm-router keys", () => {
@@ -422,12 +434,7 @@ describe("effect-llm-router keys", () => {
       "connection",
     () =>
       Effect.gen(function*() {
-        const data = yield* directory
-        const port = yield* Effect.promise(freePort)
-        const running = yield* startInProcess((io) =>
-          Serve.run(["--host", "0.0.0.0", "--port", String(port), "--data", data], io)
-        )
-        yield* awaitFirstLine(running, "serve's URL")
+        const { data, port } = yield* serveAt("0.0.0.0")
         const token = Redacted.value((yield* AdminToken.read(data).pipe(Effect.provide(NodeFileSystem.layer)))!)
         const relay = yield* Relay.on({ host: "::1", port }, { host: "127.0.0.1", port })
         const url = `http://[::1]:${port}`
@@ -458,12 +465,7 @@ describe("effect-llm-router keys", () => {
     "serve on :: (both families) proves itself to a command at 127.0.0.1, its IPv4 callers named as IPv6 there",
     () =>
       Effect.gen(function*() {
-        const data = yield* directory
-        const port = yield* Effect.promise(freePort)
-        const running = yield* startInProcess((io) =>
-          Serve.run(["--host", "::", "--port", String(port), "--data", data], io)
-        )
-        yield* awaitFirstLine(running, "serve's URL")
+        const { data, port } = yield* serveAt("::")
         for (const url of [`http://127.0.0.1:${port}`, `http://[::1]:${port}`]) {
           const listed = yield* keys(["list", "--url", url, "--data", data], {})
           assert.strictEqual(listed.code, 0, `${url}: ${listed.stderr}`)

@@ -66,6 +66,13 @@ const reloadRequest = (url: string, key: string | undefined, contentType = "appl
     return { status: response.status, text: await response.text() }
   })
 
+/** Two simulators, each with its own key, and a provider.json over the first: what a reload moves from and to. */
+const reloading = Effect.gen(function*() {
+  const before = yield* Simulator.make({ apiKeys: [oldKey] })
+  const after = yield* Simulator.make({ apiKeys: [newKey] })
+  return { before, after, ...yield* providerFile({ sim: [entry(before, oldKey)] }) }
+})
+
 const requestsOf = (simulator: Simulator.Simulator) => Effect.map(simulator.stats, (stats) => stats.requests)
 
 /** Once the run's stderr holds `count` reload log lines (`text`, a line the gateway logs for each reload). */
@@ -83,9 +90,7 @@ describe("serve reloads its provider.json", () => {
       "answers the next calls",
     () =>
       Effect.gen(function*() {
-        const before = yield* Simulator.make({ apiKeys: [oldKey] })
-        const after = yield* Simulator.make({ apiKeys: [newKey] })
-        const { dir, file, write } = yield* providerFile({ sim: [entry(before, oldKey)] })
+        const { after, before, dir, file, write } = yield* reloading
         const running = yield* startCli(["serve", "--config", file, "--port", "0", "--data", path.join(dir, "data")])
         const openai = client(yield* awaitFirstLine(running, "serve's URL"))
         expect(yield* modelIds(openai)).toEqual(["gpt-4o-mini", "sim/gpt-4o-mini"])
@@ -121,9 +126,7 @@ describe("serve reloads its provider.json", () => {
       "SIGHUP to it reloads, SIGTERM to it stops it, npx with it, and the file is gone",
     () =>
       Effect.gen(function*() {
-        const before = yield* Simulator.make({ apiKeys: [oldKey] })
-        const after = yield* Simulator.make({ apiKeys: [newKey] })
-        const { dir, file, write } = yield* providerFile({ sim: [entry(before, oldKey)] })
+        const { after, dir, file, write } = yield* reloading
         const data = path.join(dir, "data")
         const running = yield* startNpx(
           ["serve", "--config", file, "--port", "0", "--data", data],
