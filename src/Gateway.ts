@@ -777,10 +777,10 @@ export interface Options {
   readonly adminKeys?: ReadonlyArray<AdminKey>
   /**
    * A secret the gateway proves it holds, without showing it, at `GET /admin/instance?challenge=...` (the HMAC-SHA256
-   * of the challenge and the address it listens on), so that a program on this machine can tell it from another
-   * process on the address before sending it a credential. `serve` gives its data directory's admin token, which
-   * `keys`, `teams`, `spend` and `audit` check so before sending it. Give a secret of 256 random bits; none: the route
-   * answers 404.
+   * of the challenge and the TCP connection the request came on, both its ends), so that a program on this machine
+   * can tell it, on the connection it made, from another process on the address or between, before sending a
+   * credential on that connection. `serve` gives its data directory's admin token, which `keys`, `teams`, `spend` and
+   * `audit` check so before sending it. Give a secret of 256 random bits; none: the route answers 404.
    *
    * @since 0.3.0
    */

@@ -19,6 +19,7 @@ import * as Clock from "effect/Clock"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -33,7 +34,6 @@ import * as AuditStore from "../internal/gateway/audit/store.js"
 import * as Database from "../internal/sql/database.js"
 import { describe } from "../internal/sql/location.js"
 import * as ProviderConfig from "../ProviderConfig.js"
-import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminApi from "./adminApi.js"
 import * as AdminToken from "./adminToken.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
@@ -164,7 +164,7 @@ const list = (args: ListArgs, key: Redacted.Redacted<string> | undefined, io: Io
     const { answer } = yield* AdminApi.requestJson(request(args.query), Page, "audit log page")
     io.stdout(table(answer.data))
     if (answer.next_cursor !== null) io.stdout("(more rows: narrow --from/--to, raise --limit, or use --jsonl)\n")
-  }).pipe(Effect.provide(UndiciHttpClient.layer()))
+  })
 
 /** The database `serve` would use: provider.json's, else the data directory's SQLite file. */
 const databaseOf = (args: VerifyArgs) =>
@@ -258,11 +258,12 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
       return ExitCode.ok
     }
     if (args._tag === "verify") return yield* verify(args, io, secrets)
-    const key = yield* AdminApi.adminKey(io, args.url, args.data)
+    const { http, key } = yield* AdminApi.adminAccess(io, args.url, args.data)
     if (key !== undefined) secrets.push(key)
-    yield* list(args, key, io)
+    yield* list(args, key, io).pipe(Effect.provideService(HttpClient.HttpClient, http))
     return ExitCode.ok
   }).pipe(
+    Effect.scoped,
     Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
     exitCodeOf(io, "audit", () => secrets)
   )

@@ -33,6 +33,7 @@ import * as AdminToken from "./adminToken.js"
 import { builtInSimulator, secretsOf } from "./chatSource.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import { jsonLines } from "./logLines.js"
+import * as PidFile from "./pidFile.js"
 import {
   noArgumentFlags,
   numberFlag,
@@ -182,6 +183,8 @@ const load = (path: string, args: Args, started: Gateway.Config | undefined) =>
 const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
   Effect.gen(function*() {
     const hangup = yield* hangups
+    // Written before the gateway starts and removed once it has stopped: a signal sent to it meanwhile is the gateway's.
+    const pidFile = yield* PidFile.hold(args.data).pipe(Effect.provide(NodeFileSystem.layer))
     const file = args.config
     const { config, notice } = file === undefined
       ? yield* simulated
@@ -246,7 +249,7 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
           : ` No working credential (their calls answered 503 credential_unavailable until it gives a token): ${
             uncredentialed.map(([name, detail]) => `${name} (${detail})`).join("; ")
           }.`) +
-        " Ctrl-C to stop.\n"
+        ` Ctrl-C to stop; its process id is in ${pidFile} (SIGHUP reloads the provider.json, SIGTERM stops).\n`
     )
     return yield* Effect.never
   })

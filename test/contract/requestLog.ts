@@ -4,9 +4,9 @@
  * any retention and any bounds on rows and bytes, leave exactly the newest rows since the retention's start that fit
  * both bounds, counted from the newest (ties by id), and a second sweep deletes nothing; pages read by cursor under any
  * filters, concatenated, are the matching rows newest first; and spend summed per key, team, model or deployment over
- * any range, whole or per hour or day, is the rows' sums, each key named by its newest row, MCP tool calls per server,
- * in the order the admin path gives (costliest first, or oldest bucket first); and each MCP tool's calls, errors and
- * cost are its rows'.
+ * any range, whole or per hour or day, is the rows' sums (calls apart from other requests), each key named by its
+ * newest row, MCP tool calls per server, in the order the admin path gives (costliest first, or oldest bucket first);
+ * and each MCP tool's calls, errors and cost are its rows'.
  */
 import { assert, describe } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -109,7 +109,9 @@ function sums(written: ReadonlyArray<Requests.Row>, query: Requests.SpendQuery) 
       ...(query.groupBy === "key" ? { name: newest?.key_name ?? null } : {}),
       ...(byServer ? { mcp_server: first.mcp_server } : {}),
       ...(size === undefined ? {} : { bucket: Math.floor(first.at / size) * size }),
-      calls: members.length,
+      // A call names a model or an MCP tool; the other requests (a file, a batch read, a session message) neither.
+      calls: members.filter((member) => member.model !== null || member.mcp_server !== null).length,
+      other_requests: members.filter((member) => member.model === null && member.mcp_server === null).length,
       cost: total(members, "cost"),
       input_tokens: total(members, "input_tokens"),
       output_tokens: total(members, "output_tokens"),

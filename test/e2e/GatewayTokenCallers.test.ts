@@ -150,10 +150,11 @@ describe("callers by token", () => {
       expect(research).toMatchObject({ name: "research" })
       expect(Number(research!["cost"])).toBeGreaterThan(0)
       const person = byKey.find((group) => group["group"] === `person:${issuer.url}#remy@example.com`)
-      // Its two chats that reached the model (four reply tokens each), its model list and its two refusals.
+      // Its two chats that reached the model (four reply tokens each) and its two refusals are calls; its model list
+      // is a request apart.
       expect(person).toMatchObject({ name: "remy@example.com" })
-      expect(person).toMatchObject({ calls: 5, output_tokens: 8 })
-      expect(research).toMatchObject({ calls: 5, output_tokens: 8 })
+      expect(person).toMatchObject({ calls: 4, other_requests: 1, output_tokens: 8 })
+      expect(research).toMatchObject({ calls: 4, other_requests: 1, output_tokens: 8 })
       expect(Number(person!["cost"])).toBeCloseTo(Number(research!["cost"]), 12)
       // What the team spent is in its ledger too (the admin API's view of the team).
       const shown = yield* call(gateway, "GET", `/admin/teams/${team}`, admin)

@@ -556,9 +556,7 @@ export function make(
             mcpPins,
             mcpSessionBounds,
             oidc,
-            instance: options.instanceSecret === undefined
-              ? undefined
-              : { secret: options.instanceSecret, listening: `${host}:${bound}` }
+            instance: options.instanceSecret === undefined ? undefined : { secret: options.instanceSecret }
           }, lasting)
           const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]
           const clientSecret = oidcOptions?.clientSecret

@@ -301,7 +301,9 @@ export interface KeyIndexes {
 /**
  * The section's keys read, or every issue: a missing variable, a name or a key listed twice, half a rate
  * limit; and the paths of keys written in the file rather than as `env:NAME`, to warn about. `indexes`: where its keys
- * are in the file (default: where they are in `entry`).
+ * are in the file (default: where they are in `entry`). A key whose variable is unset stands as written (`env:NAME`,
+ * its path in `unset`), so that the rest of it (its models, budget, tools) is checked with the others; the unset
+ * variable is an issue, so such a section is never served.
  */
 export const resolve = (
   entry: GatewayEntry,
@@ -311,12 +313,15 @@ export const resolve = (
   readonly keys: Gateway.Keys
   readonly issues: ReadonlyArray<typeof Issue.Type>
   readonly literals: ReadonlyArray<string>
+  /** The paths of the keys whose variable is unset (`gateway.keys[2].key`). */
+  readonly unset: ReadonlyArray<string>
   /** Where each key of `keys.keys` and `keys.adminKeys` is in the file (`gateway.keys[2]`). */
   readonly paths: { readonly keys: ReadonlyArray<string>; readonly adminKeys: ReadonlyArray<string> }
 }> =>
   Effect.gen(function*() {
     const issues: Array<typeof Issue.Type> = []
     const literals: Array<string> = []
+    const unset: Array<string> = []
     const readAll = <E extends { readonly name: string; readonly key: string }>(
       entries: ReadonlyArray<E>,
       at: "keys" | "admin_keys"
@@ -330,8 +335,11 @@ export const resolve = (
           names.add(item.name)
           if (!item.key.startsWith("env:")) literals.push(`${path}.key`)
           const key = yield* Effect.result(read(item.key, `${path}.key`))
-          if (key._tag === "Failure") issues.push(...key.failure)
-          else out.push({ entry: item, key: key.success, path })
+          if (key._tag === "Failure") {
+            issues.push(...key.failure)
+            unset.push(`${path}.key`)
+          }
+          out.push({ entry: item, key: key._tag === "Failure" ? Redacted.make(item.key) : key.success, path })
         }
         return out
       })
@@ -374,6 +382,7 @@ export const resolve = (
     return {
       issues,
       literals,
+      unset,
       paths: { keys: keys.map(({ path }) => path), adminKeys: admins.map(({ path }) => path) },
       keys: {
         keys: keys.map(({ entry: item, key }): Gateway.Key => ({

@@ -102,6 +102,7 @@ interface Sums {
   readonly mcp_server: string | null
   readonly bucket: number
   calls: number
+  other_requests: number
   cost: number
   input_tokens: number
   output_tokens: number
@@ -133,6 +134,7 @@ function spendOf(rows: ReadonlyArray<Requests.Row>, query: Requests.SpendQuery):
       mcp_server: server,
       bucket,
       calls: 0,
+      other_requests: 0,
       cost: 0,
       input_tokens: 0,
       output_tokens: 0,
@@ -140,7 +142,8 @@ function spendOf(rows: ReadonlyArray<Requests.Row>, query: Requests.SpendQuery):
       cache_write_tokens: 0,
       cache_savings: 0
     }
-    sums.calls += 1
+    if (Requests.isCall(row)) sums.calls += 1
+    else sums.other_requests += 1
     sums.cost += row.cost ?? 0
     sums.input_tokens += row.input_tokens ?? 0
     sums.output_tokens += row.output_tokens ?? 0
