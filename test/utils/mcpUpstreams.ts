@@ -541,11 +541,33 @@ export const unrulyServer = {
   args: ["--import", "tsx", fileURLToPath(new URL("../fixtures/mcp/unrulyServer.ts", import.meta.url))]
 }
 
+/** A request an upstream was sent: its `MCP-Protocol-Version`, and the JSON-RPC method its body named (none: a GET). */
+export interface Received {
+  readonly version: string | undefined
+  readonly method: string | undefined
+}
+
+// The JSON-RPC method `request`'s body names, if any (its body read once and kept for the app that answers it).
+const methodOf = (request: HttpServerRequest.HttpServerRequest) =>
+  request.method !== "POST" ? Effect.succeed(undefined) : Effect.map(
+    Effect.orElseSucceed(request.text, () => ""),
+    (text) => {
+      try {
+        const body: unknown = JSON.parse(text)
+        return typeof body === "object" && body !== null && "method" in body && typeof body.method === "string"
+          ? body.method
+          : undefined
+      } catch {
+        return undefined
+      }
+    }
+  )
+
 /**
- * An Effect upstream over HTTP in the revisions `protocols`, with one tool, `whoami`; its URL (`/mcp` on it), the
- * `MCP-Protocol-Version` of every request it was sent, and how many it was sent without a session (a 2025-11-25
- * client's `initialize`). `forget` replaces its `McpServer` by a new one, as a restarted server is: the sessions it
- * gave are unknown (404) from then on.
+ * An Effect upstream over HTTP in the revisions `protocols`, with one tool, `whoami`; its URL (`/mcp` on it), every
+ * request it was sent (`received`: its `MCP-Protocol-Version` and method), and how many it was sent without a session
+ * (a 2025-11-25 client's `initialize`). `forget` replaces its `McpServer` by a new one, as a restarted server is: the
+ * sessions it gave are unknown (404) from then on.
  */
 export const revisionServer = (
   protocols: readonly [
@@ -567,20 +589,22 @@ export const revisionServer = (
       })
       return router.asHttpEffect()
     })
-    const state = { app: yield* build, sessionless: 0, versions: [] as Array<string | undefined> }
-    const url = yield* onLoopback(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      state.versions.push(request.headers["mcp-protocol-version"])
-      if (request.method === "POST" && request.headers["mcp-session-id"] === undefined) state.sessionless += 1
-      return state.app
-    }))
+    const state = { app: yield* build, sessionless: 0, received: [] as Array<Received> }
+    const url = yield* onLoopback(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      Effect.flatMap(methodOf(request), (method) => {
+        state.received.push({ version: request.headers["mcp-protocol-version"], method })
+        if (request.method === "POST" && request.headers["mcp-session-id"] === undefined) state.sessionless += 1
+        return state.app
+      })))
     const scope = yield* Effect.scope
     return {
       url,
-      versions: state.versions,
+      received: state.received as ReadonlyArray<Received>,
       get sessionless() {
         return state.sessionless
       },
-      forget: Effect.map(Scope.provide(build, scope), (app) => void (state.app = app))
+      forget: Effect.map(Scope.provide(build, scope), (app) =>
+        void (state.app = app))
     }
   })
 
