@@ -727,22 +727,11 @@ export const subscribableServer = (name: string, subscribe: boolean, options: Su
     return { url, subscribes, unsubscribes, update, forget } satisfies Subscribable
   })
 
-/**
- * A loopback proxy in front of the MCP server over HTTP at `target` (its `/mcp` URL) that holds each request `millis`
- * before it passes it on, or with `"never"` holds it for good: a server slow, or silent, to initialize and to list.
- * Its `/mcp` URL, for the scope's life.
- */
-export const heldUpstream = (target: string, millis: number | "never") =>
+// A loopback server answering with `handler` for the scope's life: its `/mcp` URL.
+const loopbackServer = (handler: Http.RequestListener) =>
   Effect.acquireRelease(
     Effect.promise(() => {
-      const goal = new URL(target)
-      const http = Http.createServer((request, response) => {
-        const chunks: Array<Buffer> = []
-        request.on("data", (chunk: Buffer) => chunks.push(chunk))
-        request.on("end", () => {
-          if (millis !== "never") setTimeout(() => forward(goal, request, response).end(Buffer.concat(chunks)), millis)
-        })
-      })
+      const http = Http.createServer(handler)
       return new Promise<Http.Server>((resolve) => http.listen(0, "127.0.0.1", () => resolve(http)))
     }),
     (http) =>
@@ -753,3 +742,34 @@ export const heldUpstream = (target: string, millis: number | "never") =>
         })
       )
   ).pipe(Effect.map((http) => `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`))
+
+/**
+ * A loopback proxy in front of the MCP server over HTTP at `target` (its `/mcp` URL) that holds each request `millis`
+ * before it passes it on, or with `"never"` holds it for good: a server slow, or silent, to initialize and to list.
+ * Its `/mcp` URL, for the scope's life.
+ */
+export const heldUpstream = (target: string, millis: number | "never") => {
+  const goal = new URL(target)
+  return loopbackServer((request, response) => {
+    const chunks: Array<Buffer> = []
+    request.on("data", (chunk: Buffer) => chunks.push(chunk))
+    request.on("end", () => {
+      if (millis !== "never") setTimeout(() => forward(goal, request, response).end(Buffer.concat(chunks)), millis)
+    })
+  })
+}
+
+/**
+ * A loopback proxy in front of the MCP server over HTTP at `target` (its `/mcp` URL) that answers 405 to every
+ * resumption of a stream (a `GET` with `Last-Event-ID`) and passes the rest on: a server that ends a call's stream
+ * before its answer and then will not resume it. Its `/mcp` URL, for the scope's life.
+ */
+export const refusingResumption = (target: string) => {
+  const goal = new URL(target)
+  return loopbackServer((request, response) => {
+    if (request.method === "GET" && request.headers["last-event-id"] !== undefined) {
+      return void response.writeHead(405).end()
+    }
+    request.pipe(forward(goal, request, response))
+  })
+}

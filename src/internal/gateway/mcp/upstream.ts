@@ -12,7 +12,8 @@
  * restarted with backoff, its calls meanwhile failing at once; its standard error goes to the log (`stderr.ts`). An
  * HTTP server that forgot the gateway's session (404) is initialized again and the call sent once more, as it is with
  * a fresh token after a 401 when the server has client credentials (`oauth.ts`); one that a request no longer reaches
- * (it went down) is opened again by the supervisor with backoff, and listed again when it answers. Every server is
+ * (it went down) is opened again by the supervisor with backoff, and listed again when it answers; a call's stream it
+ * ends before the answer is resumed (`resume.ts`), which is no sign of it going down. Every server is
  * pinged on its entry's `pingInterval` while up (`supervise.ts`), so one that goes down while nobody calls it is found;
  * one that says its lists changed (`relay.ts` reads it, an HTTP server's standalone stream opened for it: `listen.ts`)
  * is listed again on its connection; one that says a resource changed has it told (`updates`, for the sessions
@@ -57,6 +58,7 @@ import type * as Credentials from "./credentials.js"
 import * as Listen from "./listen.js"
 import { clientCredentials } from "./oauth.js"
 import * as Relay from "./relay.js"
+import * as Resume from "./resume.js"
 import * as Rpc from "./rpc.js"
 import * as ServerRequests from "./serverRequests.js"
 import * as Stderr from "./stderr.js"
@@ -337,17 +339,20 @@ const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferr
     const headers: Record<string, string> = {}
     for (const [name, value] of Object.entries(server.headers ?? {})) headers[name] = Redacted.value(value)
     const session: Listen.Session = { id: undefined }
-    const tapped = Relay.tapHttp(authorized(yield* HttpClient.HttpClient, spec.token), spec.relay, spec.maxReplyBytes)
-    const http = ServerRequests.answering(Listen.remembering(tapped, session), spec.relay.requests)
+    const http = authorized(yield* HttpClient.HttpClient, spec.token)
+    // A call's stream its server ends before the answer is resumed (2025-11-25; the stateless revision has none).
+    const resumed = protocol === McpProtocol.v2025_11_25 ? Resume.resuming(http, spec.maxReplyBytes) : http
+    const tapped = Relay.tapHttp(resumed, spec.relay, spec.maxReplyBytes)
+    const answering = ServerRequests.answering(Listen.remembering(tapped, session), spec.relay.requests)
     const connected = yield* McpClient.http({
       url: server.url,
       protocol,
       headers,
       maxMessageBytes: spec.maxReplyBytes
-    }).pipe(Effect.provideService(HttpClient.HttpClient, http))
+    }).pipe(Effect.provideService(HttpClient.HttpClient, answering))
     const standalone = protocol === McpProtocol.v2025_11_25
       ? Listen.listen(ServerRequests.refusing({
-        http,
+        http: answering,
         url: server.url,
         headers: { ...headers, "mcp-protocol-version": protocol.protocolVersion },
         session
@@ -458,7 +463,7 @@ function detail(spec: Spec, error: McpClientError.McpClientError): string {
   if ("command" in spec.server && reason._tag === "ProtocolError" && reason.code === undefined) {
     return `its output is not MCP (${reason.message}); it is started again`
   }
-  return reason.message
+  return (reason._tag === "TransportError" ? Resume.refusal(reason.cause) : undefined) ?? reason.message
 }
 
 // The 401 of a server whose token the gateway renews: answered by asking for a fresh token and sending again.
@@ -651,9 +656,11 @@ export const connect = Effect.fnUntraced(function*(
   })
 
   // A request on `connection` to an HTTP server that did not reach it (refused, reset: it went down) ends the
-  // connection, so the supervisor opens a new one with backoff, and lists the server again, once it answers.
+  // connection, so the supervisor opens a new one with backoff, and lists the server again, once it answers. One whose
+  // stream's resumption the server answered (`resume.ts`) found it up.
   const unreachable = (connection: Connection, error: McpClientError.McpClientError | UpstreamError) =>
-    "url" in server && error._tag === "McpClientError" && error.reason._tag === "TransportError"
+    "url" in server && error._tag === "McpClientError" && error.reason._tag === "TransportError" &&
+      Resume.refusal(error.reason.cause) === undefined
       ? Deferred.succeed(connection.ended, `it did not answer (${error.reason.message})`)
       : Effect.void
 
