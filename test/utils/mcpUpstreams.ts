@@ -295,6 +295,40 @@ export const echoServer = Effect.gen(function*() {
   return { url, received }
 })
 
+/** The input request of `roundTripServer`'s `sample` tool: its client's model asked what two and two make. */
+export const sampleRequest = {
+  method: "sampling/createMessage",
+  params: { messages: [{ role: "user", content: { type: "text", text: "2+2?" } }], maxTokens: 10 }
+} as const
+
+/**
+ * A 2026-07-28 Effect upstream with one tool, `sample`, that needs its client's model: called without the answer, it
+ * answers with a multi round-trip result (the input request `answer`, `sampleRequest`, and its state `round-1`), or
+ * with -32021 when its client did not declare sampling (`McpServer` checks that); called again with the answer and the
+ * state, it says what the model said and the state it was given. Its URL, and the `_meta` of each call (`seen.metas`).
+ */
+export const roundTripServer = effectUpstream("round-trips", (server, seen) =>
+  server.addTool({
+    tool: new McpSchema.Tool({
+      name: "sample",
+      description: "Asks its client's model.",
+      inputSchema: { type: "object" }
+    }),
+    annotations: Context.empty(),
+    handle: () =>
+      Effect.gen(function*() {
+        yield* recordMeta(seen)
+        const context = yield* McpSchema.McpRequestContext
+        const answer: unknown = context.inputResponses?.["answer"]
+        if (answer === undefined) {
+          return new McpSchema.InputRequired({ inputRequests: { answer: sampleRequest }, requestState: "round-1" })
+        }
+        const content = typeof answer === "object" && answer !== null && "content" in answer ? answer.content : {}
+        const said = typeof content === "object" && content !== null && "text" in content ? content.text : undefined
+        return text(`the model said ${String(said)} (state ${context.requestState})`)
+      })
+  }), [McpProtocol.v2026_07_28])
+
 /**
  * The official SDK's server on loopback, `setup` giving it its handlers: stateless (a `Server` and a transport made
  * for each request) or, `session`, one of each per session (so a request it makes of its client can be answered), on

@@ -3,7 +3,8 @@
  * (its credentials, never a caller's), or a program the gateway starts and speaks to over its standard input and
  * output (`effect/ai/McpClient`'s transports), in the revision its entry's `protocol` names (2025-11-25 by default).
  * Every server is spoken to declaring the capabilities of a client the gateway relays to the client of a call
- * (sampling, elicitation, roots: `serverRequests.ts`). Its tools (those its entry's
+ * (sampling, elicitation, roots: `serverRequests.ts`): a 2025-11-25 server's session all three, a 2026-07-28 server
+ * (which declares them per request) in each call those its client declared. Its tools (those its entry's
  * `tools` takes), resources, resource templates and prompts are listed each time its connection opens (its `listing`).
  *
  * A call is bounded: its reply by `maxReplyBytes` (the transport's message limit), its time by `callTimeout` (past
@@ -64,8 +65,14 @@ import * as ServerRequests from "./serverRequests.js"
 import * as Stderr from "./stderr.js"
 import * as Supervise from "./supervise.js"
 
-/** Why a call, or a connection, failed: a detail that names what failed (a bound, the process's exit), no secret. */
-export class UpstreamError extends Data.TaggedError("McpUpstreamError")<{ readonly message: string }> {}
+/**
+ * Why a call, or a connection, failed: a detail that names what failed (a bound, the process's exit), no secret; and
+ * the server's own JSON-RPC error when it answered with one (`answered`).
+ */
+export class UpstreamError extends Data.TaggedError("McpUpstreamError")<{
+  readonly message: string
+  readonly answered?: McpSchema.McpErrorBase | undefined
+}> {}
 
 /** What a server offers, as listed on a connection: the tools the gateway takes, resources, templates, prompts. */
 export interface Listing {
@@ -90,15 +97,17 @@ export interface Upstream {
   readonly listings: Stream.Stream<Listing>
   /**
    * Calls `tool` with `payload`, `meta` its `_meta` (the caller's trace: `trace.ts`), on the connection's transport
-   * (`rpc.ts`), the server's progress and logs for it relayed to `listener` (`relay.ts`): the server's result as it
-   * gave it, or why not.
+   * (`rpc.ts`), the server's progress and logs for it relayed to `listener` (`relay.ts`), a 2026-07-28 server told
+   * what `listener`'s client declared, and sent on what `continuation` carries from its multi round-trip result: the
+   * server's result as it gave it (a multi round-trip result, `InputRequired`, from a 2026-07-28 server), or why not.
    */
   readonly call: (
     tool: McpSchema.Tool,
     payload: Readonly<Record<string, unknown>> | undefined,
     meta: Readonly<Record<string, string>>,
-    listener: Relay.Listener
-  ) => Effect.Effect<McpSchema.CallToolResult, UpstreamError>
+    listener: Relay.Listener,
+    continuation?: ServerRequests.Continuation
+  ) => Effect.Effect<McpSchema.CallToolResult | McpSchema.InputRequired, UpstreamError>
   /**
    * Sends `method` with `params` on the current connection's transport (`rpc.ts`), with what the 2026-07-28 revision
    * asks in `_meta`: its result decoded with `schema`, or why not (the server's own error as `McpClient` gives it).
@@ -463,7 +472,26 @@ function detail(spec: Spec, error: McpClientError.McpClientError): string {
   if ("command" in spec.server && reason._tag === "ProtocolError" && reason.code === undefined) {
     return `its output is not MCP (${reason.message}); it is started again`
   }
+  if (
+    (reason._tag === "ProtocolError" || reason._tag === "HttpError") &&
+    reason.code === ServerRequests.missingCapabilityCode
+  ) {
+    const data = reason.data
+    const required = isJsonObject(data) ? JSON.stringify(data["requiredCapabilities"] ?? {}) : "{}"
+    return `it needs client capabilities the calling client did not declare (${required})`
+  }
   return (reason._tag === "TransportError" ? Resume.refusal(reason.cause) : undefined) ?? reason.message
+}
+
+// The JSON-RPC error the server answered with, if `error` is one.
+function answeredOf(error: McpClientError.McpClientError): McpSchema.McpErrorBase | undefined {
+  const { reason } = error
+  if ((reason._tag !== "ProtocolError" && reason._tag !== "HttpError") || reason.code === undefined) return undefined
+  return new McpSchema.McpErrorBase({
+    code: reason.code,
+    message: reason.description ?? reason.message,
+    ...(reason.data === undefined ? {} : { data: reason.data })
+  })
 }
 
 // The 401 of a server whose token the gateway renews: answered by asking for a fresh token and sending again.
@@ -664,16 +692,21 @@ export const connect = Effect.fnUntraced(function*(
       ? Deferred.succeed(connection.ended, `it did not answer (${error.reason.message})`)
       : Effect.void
 
-  // The call of `tool` on the current connection, sent again on a new one when an HTTP server forgot its session.
+  // The call of `tool` on the current connection, sent again on a new one when an HTTP server forgot its session. A
+  // stateless server is told what the calling client declared (`declared`) in place of the gateway's own nothing.
   const callOn = (
     tool: McpSchema.Tool,
     payload: Readonly<Record<string, unknown>> | undefined,
-    meta: Readonly<Record<string, string>>
+    meta: Readonly<Record<string, string>>,
+    declared: Readonly<Record<string, unknown>>,
+    continuation: ServerRequests.Continuation
   ) => {
+    const stateless = server.protocol === "2026-07-28"
     const params = {
       name: tool.name,
       ...(payload === undefined ? {} : { arguments: payload }),
-      _meta: { ...revision, ...meta }
+      ...continuation,
+      _meta: { ...revision, ...(stateless ? { [Rpc.capabilitiesMeta]: declared } : {}), ...meta }
     }
     const send = (connection: Connection) =>
       withFreshToken(
@@ -681,7 +714,7 @@ export const connect = Effect.fnUntraced(function*(
         timed(
           spec,
           "tools/call",
-          Rpc.request(connection.transport, "tools/call", params, McpSchema.CallToolResult, tool)
+          Effect.flatMap(Rpc.request(connection.transport, "tools/call", params, Rpc.CallResult, tool), Rpc.callOutcome)
         )
       )
     return Effect.flatMap(current, (connection) =>
@@ -704,7 +737,8 @@ export const connect = Effect.fnUntraced(function*(
                   new UpstreamError({
                     message: ended._tag === "Some"
                       ? `it stopped during the call (it ${ended.value}); the gateway is starting it again`
-                      : detail(spec, error)
+                      : detail(spec, error),
+                    answered: answeredOf(error)
                   })
                 )
             )
@@ -716,8 +750,14 @@ export const connect = Effect.fnUntraced(function*(
     tool: McpSchema.Tool,
     payload: Readonly<Record<string, unknown>> | undefined,
     meta: Readonly<Record<string, string>>,
-    listener: Relay.Listener
-  ) => Relay.relaying(spec.relay, listener, (relayed) => callOn(tool, payload, { ...meta, ...relayed }))
+    listener: Relay.Listener,
+    continuation: ServerRequests.Continuation = {}
+  ) =>
+    Relay.relaying(
+      spec.relay,
+      listener,
+      (relayed) => callOn(tool, payload, { ...meta, ...relayed }, listener.declared, continuation)
+    )
   const request = <S extends Schema.Top & { readonly DecodingServices: never }>(
     method: string,
     params: Readonly<Record<string, unknown>>,
