@@ -486,9 +486,10 @@ export interface SqlStoreOptions {
 }
 
 /**
- * A `BudgetStore` in a SQL database (`effect/sql`'s `SqlClient`: SQLite, or Postgres for several instances), in the
- * tables of the gateway's schema, which the layer brings up to date: a restart of an instance, or of the database,
- * gives nothing back. Each step is one transaction, bounded by `statementTimeout` and retried on contention. A
+ * A `BudgetStore` in a SQL database (`effect/sql`'s `SqlClient`: SQLite, or Postgres for several instances), in two
+ * tables of its own, `spend` and `reservations`, which the layer makes or brings up to date (and no other table,
+ * recording its migrations in `effect_llm_router_budget_migrations`; a database the gateway made has them already):
+ * a restart of an instance, or of the database, gives nothing back. Each step is one transaction, bounded by `statementTimeout` and retried on contention. A
  * reservation is renewed while its call runs; one whose instance died lapses after `leaseTtl` into its estimate
  * (the call may have been billed). A settle the database does not take is retried in the background for as long as
  * the layer lives.

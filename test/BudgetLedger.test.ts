@@ -21,7 +21,7 @@ import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Budget from "../src/Budget.js"
 import * as BudgetSql from "../src/internal/budget/sql.js"
-import { migrations } from "../src/internal/databaseSchema.js"
+import { schemas } from "../src/internal/databaseSchema.js"
 import type * as AdminKeys from "../src/internal/gateway/admin/keys.js"
 import type * as App from "../src/internal/gateway/app.js"
 import * as Settlements from "../src/internal/gateway/batches/settlements.js"
@@ -53,8 +53,8 @@ const ledgerOn = (sql: SqlClient.SqlClient, options: Budget.SqlStoreOptions) =>
 
 const twoInstances = (options: Budget.SqlStoreOptions = {}) =>
   Effect.gen(function*() {
-    const one = yield* ledgerOn(yield* Database.connect({ sqlite: file }, migrations), { address: file, ...options })
-    const other = yield* ledgerOn(yield* Database.connect({ sqlite: file }, migrations), {
+    const one = yield* ledgerOn(yield* Database.connect({ sqlite: file }, schemas), { address: file, ...options })
+    const other = yield* ledgerOn(yield* Database.connect({ sqlite: file }, schemas), {
       address: file,
       ...options
     })
@@ -127,7 +127,7 @@ describe("the SQL budget ledger", () => {
       // 00:30 UTC: the hour's window and the day's start at the same instant, and are still two windows.
       yield* TestClock.setTime(Date.UTC(2026, 4, 12, 0, 30))
       let transactions = 0
-      const client = yield* Database.connect({ sqlite: file }, migrations)
+      const client = yield* Database.connect({ sqlite: file }, schemas)
       const counted = new Proxy(client, {
         get: (target, property, receiver) =>
           property === "withTransaction"
@@ -252,7 +252,7 @@ describe("the SQL budget ledger's steps", () => {
 
   it.effect("retry a check refused while another connection holds the write lock, and reserve once it is let go", () =>
     Effect.gen(function*() {
-      yield* Effect.orDie(Database.connect({ sqlite: file }, migrations))
+      yield* Effect.orDie(Database.connect({ sqlite: file }, schemas))
       const { sql, statements } = yield* counted
       const ledger = yield* ledgerOn(sql, { address: file, statementTimeout: "5 seconds" })
       const limits = [{ scope: "key:contended", limit: 1, period: "1 day" as const }]
@@ -278,7 +278,7 @@ describe("the SQL budget ledger's steps", () => {
 
   it.effect("give a check up as unavailable at the statement timeout when the write lock stays held", () =>
     Effect.gen(function*() {
-      yield* Effect.orDie(Database.connect({ sqlite: file }, migrations))
+      yield* Effect.orDie(Database.connect({ sqlite: file }, schemas))
       const { sql, statements } = yield* counted
       const ledger = yield* ledgerOn(sql, { address: file, statementTimeout: "2 seconds" })
       const holder = new DatabaseSync(file)
@@ -305,7 +305,7 @@ describe("the gateway's spend ledger as a service", () => {
     [["in memory", Effect.succeed(Ledger.layerMemory)], [
       "on SQLite",
       Effect.map(
-        Effect.orDie(Database.connect({ sqlite: ":memory:" }, migrations)),
+        Effect.orDie(Database.connect({ sqlite: ":memory:" }, schemas)),
         (sql) => Ledger.layerSql({ sql, bounds: { address: "memory", timeout: Duration.seconds(5) } })
       )
     ]] as const

@@ -23,7 +23,7 @@ import * as fc from "fast-check"
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { migrations } from "../../src/internal/databaseSchema.js"
+import { schemas } from "../../src/internal/databaseSchema.js"
 import * as Anchor from "../../src/internal/gateway/audit/anchor.js"
 import * as Chain from "../../src/internal/gateway/audit/chain.js"
 import * as Record from "../../src/internal/gateway/audit/record.js"
@@ -337,7 +337,7 @@ describe("the audit log's retention", () => {
           (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
         )
         const file = join(dir, "anchor.jsonl")
-        const sql = yield* Database.connect({ sqlite: ":memory:" }, migrations)
+        const sql = yield* Database.connect({ sqlite: ":memory:" }, schemas)
         const log = yield* serviceOf(
           AuditStore.AuditLogStore,
           AuditStore.layerSql({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
@@ -443,7 +443,7 @@ const summaries = (rows: ReadonlyArray<Chain.Entry>) =>
 
 /** A count in a fresh SQLite database of its own, as a gateway with a database has it. */
 const sqliteState = Effect.map(
-  Effect.orDie(Database.connect({ sqlite: ":memory:" }, migrations)),
+  Effect.orDie(Database.connect({ sqlite: ":memory:" }, schemas)),
   (sql) => Refusals.sqlState({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
 )
 
@@ -490,7 +490,7 @@ describe("the refusals of nobody known", () => {
         (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
       )
       const stateOn = Effect.map(
-        Effect.orDie(Database.connect({ sqlite: join(dir, "gateway.db") }, migrations)),
+        Effect.orDie(Database.connect({ sqlite: join(dir, "gateway.db") }, schemas)),
         (sql) => Refusals.sqlState({ sql, bounds: { address: "gateway.db", timeout: Sql.defaultTimeout } })
       )
       const { log, rows } = memoryLog()

@@ -18,7 +18,7 @@ import * as fc from "fast-check"
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { migrations } from "../../src/internal/databaseSchema.js"
+import { schemas } from "../../src/internal/databaseSchema.js"
 import type * as AdminSpend from "../../src/internal/gateway/admin/spend.js"
 import { makeLiveStats } from "../../src/internal/gateway/observe/liveStats.js"
 import * as Journal from "../../src/internal/gateway/observe/record.js"
@@ -42,7 +42,7 @@ const directory = Effect.acquireRelease(
 )
 
 const database = Effect.gen(function*() {
-  return yield* Effect.orDie(Database.connect({ sqlite: join(yield* directory, "gateway.db") }, migrations))
+  return yield* Effect.orDie(Database.connect({ sqlite: join(yield* directory, "gateway.db") }, schemas))
 })
 
 /** The bytes the SQLite file `file` takes on disk, its write-ahead log included. */
@@ -263,7 +263,7 @@ describe("the request log on a SQLite file", () => {
   it.effect("the writer's sweep gives the space of the rows it trims back: the file shrinks with them", () =>
     Effect.gen(function*() {
       const file = join(yield* directory, "gateway.db")
-      const sql = yield* Effect.orDie(Database.connect({ sqlite: file }, migrations))
+      const sql = yield* Effect.orDie(Database.connect({ sqlite: file }, schemas))
       // 2,000 rows of 2 KB each, in batches as the writer writes them.
       for (let batch = 0; batch < 20; batch++) {
         const rows = Array.from({ length: 100 }, (_, i) => rowOf(batch * 100 + i, batch * 100 + i, 2_000))
@@ -287,7 +287,7 @@ describe("the request log on a SQLite file", () => {
       old.exec("CREATE TABLE kept (x TEXT); INSERT INTO kept VALUES ('there')")
       expect(old.prepare("PRAGMA auto_vacuum").get()).toEqual({ auto_vacuum: 0 })
       old.close()
-      const sql = yield* Effect.orDie(Database.connect({ sqlite: file }, migrations))
+      const sql = yield* Effect.orDie(Database.connect({ sqlite: file }, schemas))
       expect(yield* Effect.orDie(sql`PRAGMA auto_vacuum`)).toEqual([{ auto_vacuum: 2 }])
       expect(yield* Effect.orDie(sql`SELECT x FROM kept`)).toEqual([{ x: "there" }])
     }).pipe(Effect.scoped))

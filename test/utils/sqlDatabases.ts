@@ -16,7 +16,7 @@ import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { migrations } from "../../src/internal/databaseSchema.js"
+import { schemas } from "../../src/internal/databaseSchema.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
 import * as Database from "../../src/internal/sql/database.js"
 import { type PostgresServer, postgresServer } from "./postgresServer.js"
@@ -28,7 +28,7 @@ export const sqliteDatabase = (prefix: string): Effect.Effect<Sql.Database, neve
       Effect.sync(() => mkdtempSync(join(tmpdir(), `${prefix}-`))),
       (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
     )
-    const sql = yield* Effect.orDie(Database.connect({ sqlite: join(directory, "gateway.db") }, migrations))
+    const sql = yield* Effect.orDie(Database.connect({ sqlite: join(directory, "gateway.db") }, schemas))
     return { sql, bounds: { address: "test.db", timeout: Sql.defaultTimeout } }
   })
 
@@ -47,7 +47,7 @@ export function postgresFor(prefix: string): Effect.Effect<Sql.Database, never, 
   return Effect.gen(function*() {
     const name = `${prefix}_${randomUUID().replaceAll("-", "")}`
     const url = yield* postgres!.database(name)
-    const sql = yield* Effect.orDie(Database.connect({ postgres: Redacted.make(url) }, migrations))
+    const sql = yield* Effect.orDie(Database.connect({ postgres: Redacted.make(url) }, schemas))
     return { sql, bounds: { address: name, timeout: Sql.defaultTimeout } }
   })
 }

@@ -1,7 +1,7 @@
 /**
- * The SQL backend of `Budget.BudgetStore`, in the tables of the gateway's schema (`../databaseSchema.ts`): the
- * gateway's ledger (the keys and teams made at run time, provider.json keys' budgets when the gateway has a database)
- * and `Budget.layerStoreSql`, so a restart of an instance, or of its database, gives nothing back. Two tables: `spend`,
+ * The SQL backend of `Budget.BudgetStore`, in the tables of the budget's own schema (`migrations.ts`): the gateway's
+ * ledger (the keys and teams made at run time, provider.json keys' budgets when the gateway has a database) and
+ * `Budget.layerStoreSql`, so a restart of an instance, or of its database, gives nothing back. Two tables: `spend`,
  * a window's spend per counter (its `scope` column), keyed by the window's period and start (an hour's and a day's
  * window of one counter may start at the same instant), and `reservations`, the estimates of calls in flight, one row
  * per reservation and counter.
@@ -45,11 +45,11 @@ import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Budget from "../../Budget.js"
 import type { StoreUnavailableError } from "../../Store.js"
-import { migrations } from "../databaseSchema.js"
 import * as Renewal from "../persistence/leases.js"
 import { type Bounds, closeTimeout, defaultTimeout, step, transaction } from "../persistence/sql.js"
 import { unavailable } from "../persistence/unavailable.js"
 import { migrate } from "../sql/migrations.js"
+import { schema } from "./migrations.js"
 import { refuses, type Window, windowAt } from "./window.js"
 
 /** A read of a counter's spend in its window that holds now. */
@@ -66,8 +66,8 @@ const numberOf = (row: Row | undefined, column: string): number => Number(row?.[
 const byName = <A extends Budget.Counter>(a: A, b: A) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0
 
 /**
- * A `BudgetStore` over `sql`, whose schema is the gateway's (`../databaseSchema.ts`), its leases renewed and its
- * pending settles retried for the scope's life.
+ * A `BudgetStore` over `sql`, whose budget schema is up to date (`migrations.ts`), its leases renewed and its pending
+ * settles retried for the scope's life.
  */
 export const make = (
   sql: SqlClient.SqlClient,
@@ -252,14 +252,14 @@ export const make = (
     return { reserve, settle, release: (reservation) => settle(reservation, 0), spend }
   })
 
-/** `make` over a database it first brings up to the gateway's schema. */
+/** `make` over a database it first brings up to the budget's own schema, and no other. */
 export const budgetStore = (
   sql: SqlClient.SqlClient,
   options?: Budget.SqlStoreOptions
 ): Effect.Effect<Budget.BudgetStore["Service"], StoreUnavailableError, Scope.Scope> =>
   Effect.andThen(
     Effect.mapError(
-      migrate(sql, migrations),
+      migrate(sql, schema),
       (error) =>
         unavailable(
           options?.address ?? "the SQL database",

@@ -53,7 +53,7 @@ import {
 import type { OptionsError } from "../../OptionsError.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as Store from "../../Store.js"
-import { migrations } from "../databaseSchema.js"
+import { schemas } from "../databaseSchema.js"
 import { messageOf } from "../errorText.js"
 import { inScope } from "../held.js"
 import * as OptionsErrors from "../optionsError.js"
@@ -402,7 +402,7 @@ export function make(
     const problem = check(options)
     if (problem !== undefined) return yield* problem
     const database = options.database ?? options.config.database
-    const sql = database === undefined ? undefined : yield* Database.connect(database, migrations)
+    const sql = database === undefined ? undefined : yield* Database.connect(database, schemas)
     // The database as one SQL store: every step of its keys, spend and request log bounded and named alike.
     const stored: Sql.Database | undefined = sql === undefined
       ? undefined

@@ -402,12 +402,15 @@ export class Routing<A> implements Call, Onward {
     return this.core.settings.retryOn.has(error._tag) ? this.next() : this.fallBack(state, error)
   }
 
-  // The first unused fallback for `tag`: of the failed deployment, then of the address.
+  // The first unused fallback for `tag`: of the failed deployment, then of the address. No capacity (breakers open,
+  // keys cooling, rate-limit holds) takes any: it says the address cannot answer now, not what the request asks.
   findFallback(deployment: string | undefined, tag: ErrorTag): Fallback | undefined {
     const from = this.from
     for (const name of deployment === undefined || deployment === from ? [from] : [deployment, from]) {
       for (const fallback of this.core.settings.fallbacks[name] ?? []) {
-        if (!this.usedFallbacks.includes(fallback) && fallback.on.includes(tag)) return fallback
+        if (!this.usedFallbacks.includes(fallback) && (tag === "NoCapacityError" || fallback.on.includes(tag))) {
+          return fallback
+        }
       }
     }
     return undefined
@@ -443,6 +446,7 @@ export class Routing<A> implements Call, Onward {
       deadline: this.deadlineAt,
       oneAttempt: outer.oneAttempt,
       onward: this,
+      retryWait: this.core.settings.retryWaitMillis,
       inAttemptSpan: outer.inAttemptSpan,
       limits: outer.limits,
       key: undefined,
