@@ -45,11 +45,7 @@ export function renderStream(
   out: EventList = new FramedEvents(sse)
 ): RenderedStream {
   const usage = usageOf(reply.usage)
-  const writer = streamWriter(
-    { id: meta.id, model: meta.model, estimatedInput: () => usage.promptTokens },
-    out,
-    simulated
-  )
+  const writer = streamWriter({ id: meta.id, model: meta.model }, out, simulated)
   const chunks = replyChunks(
     { ...reply, toolCalls: reply.toolCalls.map((call) => ({ ...call, id: toolId(call.id) })) },
     meta,
