@@ -175,6 +175,56 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         ])
       }))
 
+    it.effect(
+      "Claude Code's tool search (deferred tools, a ToolSearch result's tool_reference blocks) reaches an Anthropic " +
+        "deployment as sent, with its beta header, and a chat deployment as the loaded tools and a line naming them",
+      () =>
+        Effect.gen(function*() {
+          const { client } = yield* Fixture
+          const schema = { type: "object", properties: {} }
+          // As Claude Code 2.1.332 sends it: its placeholder and the tool the search loaded both deferred.
+          const tools = [
+            { name: "ToolSearch", description: "Fetches deferred tools.", input_schema: schema },
+            { name: "Read", description: "Reads a file.", input_schema: schema, cache_control: { type: "ephemeral" } },
+            { name: "TaskList", description: "Lists tasks.", input_schema: schema, defer_loading: true },
+            { name: "DeferredToolPlaceholder", description: "Never call.", input_schema: schema, defer_loading: true }
+          ]
+          const messages = [
+            { role: "user", content: "List the tasks." },
+            {
+              role: "assistant",
+              content: [{ type: "tool_use", id: "toolu_01", name: "ToolSearch", input: { query: "select:TaskList" } }]
+            },
+            {
+              role: "user",
+              content: [
+                {
+                  type: "tool_result",
+                  tool_use_id: "toolu_01",
+                  content: [{ type: "tool_reference", tool_name: "TaskList" }]
+                },
+                { type: "text", text: "Tool loaded." }
+              ]
+            }
+          ]
+          const params = { max_tokens: 256, tools, messages } as unknown as Omit<Params, "model">
+          const before = recorded.bodies.length
+          expect((yield* reply(client, { ...params, model: "claude/claude-sim" }, true)).stop_reason).toBe("tool_use")
+          const [claude] = sentTo("/v1/messages", before)
+          expect(claude!["tools"]).toEqual(tools)
+          expect((claude!["messages"] as ReadonlyArray<Body>)[2]).toEqual(messages[2])
+          const chatBefore = recorded.bodies.length
+          expect((yield* reply(client, { ...params, model: "chat/gpt-4o-mini" }, false)).stop_reason).toBe("tool_use")
+          const [chat] = sentTo("/v1/chat/completions", chatBefore)
+          expect((chat!["tools"] as ReadonlyArray<{ function: { name: string } }>).map((tool) => tool.function.name))
+            .toEqual(["ToolSearch", "Read", "TaskList"])
+          expect((chat!["messages"] as ReadonlyArray<Body>).slice(2)).toEqual([
+            { role: "tool", tool_call_id: "toolu_01", content: "Loaded tools: TaskList" },
+            { role: "user", content: [{ type: "text", text: "Tool loaded." }] }
+          ])
+        })
+    )
+
     it.effect("Claude Code's fields and beta headers are taken: effort and user carried, the rest left out", () =>
       Effect.gen(function*() {
         const { client } = yield* Fixture

@@ -12,6 +12,7 @@
  * API words it (as pydantic does: `max_tokens: Field required`), naming the field.
  */
 import * as Result from "effect/Result"
+import type * as Http from "node:http"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/Anthropic.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
@@ -26,6 +27,7 @@ import {
   minThinkingTopP,
   takesBothSamplings,
   takesMidConversationSystem,
+  toolSearchBeta,
   toRequest
 } from "../../wire/anthropic/request.js"
 import { longerAfterShorter } from "../../wire/cacheLifetime.js"
@@ -379,6 +381,70 @@ function turnError(wire: AnyBody, reasoning: boolean): ApiError | undefined {
   return pending.length > 0 ? unanswered(messages.length - 1, pending, "") : undefined
 }
 
+/** The `anthropic-beta` values of a request's headers. */
+export function betasOf(headers: Http.IncomingHttpHeaders | undefined): ReadonlyArray<string> {
+  const header = headers?.["anthropic-beta"]
+  const values = Array.isArray(header) ? header.join(",") : header ?? ""
+  return values.split(",").map((value) => value.trim()).filter((value) => value !== "")
+}
+
+// Each tool_reference block of a turn's tool results: its path and the tool it names.
+function referencesIn(wire: AnyBody): ReadonlyArray<readonly [string, string]> {
+  const found: Array<readonly [string, string]> = []
+  wire.messages.forEach((message, i) => {
+    if (typeof message.content === "string") return
+    message.content.forEach((block, j) => {
+      if (block.type !== "tool_result" || !Array.isArray(block.content)) return
+      block.content.forEach((part, k) => {
+        if (part.type === "tool_reference") found.push([`messages.${i}.content.${j}.content.${k}`, part.tool_name])
+      })
+    })
+  })
+  return found
+}
+
+/**
+ * What the API refuses of tool search (Anthropic's tool search guide): `defer_loading` or a `tool_reference` block
+ * without its beta header, every tool deferred, a deferred tool with a `cache_control` (the cached prefix holds no
+ * deferred tool), and a reference to a tool that is not a deferred one of the request.
+ */
+function toolSearchError(wire: AnyBody, betas: ReadonlyArray<string>): ApiError | undefined {
+  const tools = wire.tools ?? []
+  const references = referencesIn(wire)
+  const deferring = tools.findIndex((tool) => tool.defer_loading !== undefined && tool.defer_loading !== null)
+  if (!betas.includes(toolSearchBeta)) {
+    if (deferring !== -1) {
+      return invalid(`tools.${deferring}.defer_loading: Extra inputs are not permitted`, `tools.${deferring}`)
+    }
+    if (references.length > 0) {
+      const [at] = references[0]!
+      return tagError(at, { type: "tool_reference" }, ["text", "image", "document", "search_result"])
+    }
+    return undefined
+  }
+  const deferred = tools.filter((tool) => tool.defer_loading === true)
+  if (deferred.length > 0 && deferred.length === tools.length) {
+    return invalid("tools: at least one tool must not have defer_loading set to true", "tools")
+  }
+  const cached = tools.findIndex((tool) =>
+    tool.defer_loading === true && tool.cache_control !== undefined && tool.cache_control !== null
+  )
+  if (cached !== -1) {
+    return invalid(
+      `tools.${cached}: a tool with defer_loading cannot have cache_control`,
+      `tools.${cached}.cache_control`
+    )
+  }
+  const unknown = references.find(([, name]) => !deferred.some((tool) => tool.name === name))
+  if (unknown !== undefined) {
+    return invalid(
+      `${unknown[0]}.tool_name: Tool reference '${unknown[1]}' does not name a tool with defer_loading in tools`,
+      `${unknown[0]}.tool_name`
+    )
+  }
+  return undefined
+}
+
 /** A checked body (its fields and turns held to the API's rules) as the prompt it asks about. */
 function promptOf(wire: AnyBody, request: ChatRequest): Result.Result<Decoded<Extra>, ApiError> {
   const reasoning = request.reasoningEffort !== undefined && request.reasoningEffort !== "none"
@@ -397,12 +463,13 @@ function promptOf(wire: AnyBody, request: ChatRequest): Result.Result<Decoded<Ex
 // A body checked by `check`, then as the engine's request and the prompt; or the API's error.
 function decodeWith(
   body: unknown,
-  check: (body: unknown) => Result.Result<AnyBody, Refused>
+  check: (body: unknown) => Result.Result<AnyBody, Refused>,
+  headers: Http.IncomingHttpHeaders | undefined
 ): Result.Result<Decoded<Extra>, ApiError> {
   const checked = check(body)
   if (Result.isFailure(checked)) return Result.fail(refusalError(body, checked.failure))
   const wire = checked.success
-  const broken = fieldError(wire)
+  const broken = fieldError(wire) ?? toolSearchError(wire, betasOf(headers))
   if (broken !== undefined) return Result.fail(broken)
   const request = toRequest(wire)
   // The mapping refuses a block in a turn of the wrong role.
@@ -410,14 +477,22 @@ function decodeWith(
   return promptOf(wire, request.success)
 }
 
-export function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
-  return decodeWith(body, checkMessages)
+export function decode(
+  body: unknown,
+  _params?: unknown,
+  headers?: Http.IncomingHttpHeaders
+): Result.Result<Decoded<Extra>, ApiError> {
+  return decodeWith(body, checkMessages, headers)
 }
 
 /**
  * A `count_tokens` body (Anthropic's token counting reference): a Messages body's prompt, checked as one; the fields
  * that shape a reply are not read.
  */
-export function decodeCount(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
-  return decodeWith(body, checkCount)
+export function decodeCount(
+  body: unknown,
+  _params?: unknown,
+  headers?: Http.IncomingHttpHeaders
+): Result.Result<Decoded<Extra>, ApiError> {
+  return decodeWith(body, checkCount, headers)
 }

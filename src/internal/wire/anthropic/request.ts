@@ -39,7 +39,8 @@ import type {
   ImagePart,
   Message,
   ToolCall,
-  ToolDefinition
+  ToolDefinition,
+  ToolMessage
 } from "../../../Message.js"
 import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } from "../../schemaCheck.js"
 import type * as Media from "../../tokens/media.js"
@@ -89,10 +90,15 @@ const DocumentBlock = Schema.Struct({
   cache_control: optionalCache
 })
 
+// A deferred tool a tool result loads (Anthropic's tool search guide: a custom tool search's result).
+const ToolReferenceBlock = Schema.Struct({ type: Schema.Literal("tool_reference"), tool_name: Schema.String })
+
 // What a tool_result's content takes besides a string (the Messages API's tool_result reference).
-const ResultBlock = Schema.Union([TextBlock, ImageBlock, DocumentBlock]).annotate({
-  expected: "a text, image or document block"
+const ResultBlock = Schema.Union([TextBlock, ImageBlock, DocumentBlock, ToolReferenceBlock]).annotate({
+  expected: "a text, image, document or tool_reference block"
 })
+
+type ResultBlock = typeof ResultBlock.Type
 
 const Block = Schema.Union([
   TextBlock,
@@ -129,7 +135,8 @@ const WireTool = Schema.Struct({
   description: maybe(Schema.String),
   input_schema: JsonObjectSchema,
   strict: maybe(Schema.Boolean),
-  cache_control: optionalCache
+  cache_control: optionalCache,
+  defer_loading: maybe(Schema.Boolean)
 })
 
 const WireToolChoice = Schema.Union([
@@ -258,7 +265,7 @@ const pdf = (block: DocumentBlock): ContentPart => {
 }
 
 // A text, image or document block as its part, with its breakpoint.
-const partOf = (block: typeof ResultBlock.Type): ContentPart => {
+const partOf = (block: Exclude<ResultBlock, typeof ToolReferenceBlock.Type>): ContentPart => {
   switch (block.type) {
     case "text":
       return withCache({ type: "text", text: block.text }, block.cache_control)
@@ -269,20 +276,28 @@ const partOf = (block: typeof ResultBlock.Type): ContentPart => {
   }
 }
 
-// A tool result's content: a string as it is, blocks as parts (a PDF or image a tool returned kept, not flattened).
-const resultContent = (
-  content: string | ReadonlyArray<typeof ResultBlock.Type> | null | undefined
-): string | Array<ContentPart> =>
-  content === null || content === undefined ? "" : typeof content === "string" ? content : content.map(partOf)
+type ResultContent = string | ReadonlyArray<ResultBlock> | null | undefined
 
-// A tool result's blocks' paths, in order, for its `Origin`.
-const resultParts = (
-  content: string | ReadonlyArray<typeof ResultBlock.Type> | null | undefined,
-  at: string
-): ReadonlyArray<string> =>
+// A tool result's content: a string as it is, blocks as parts (a PDF or image a tool returned kept, not flattened),
+// but its tool references, which are the message's own.
+const resultContent = (content: ResultContent): string | Array<ContentPart> =>
+  content === null || content === undefined
+    ? ""
+    : typeof content === "string"
+    ? content
+    : content.flatMap((block) => block.type === "tool_reference" ? [] : [partOf(block)])
+
+// The tools a tool result's content loads (its `tool_reference` blocks), by name.
+const referencesOf = (content: ResultContent): ReadonlyArray<string> =>
   content === null || content === undefined || typeof content === "string"
     ? []
-    : content.map((_, k) => `${at}.content.${k}`)
+    : content.flatMap((block) => block.type === "tool_reference" ? [block.tool_name] : [])
+
+// A tool result's parts' paths, in order, for its `Origin`.
+const resultParts = (content: ResultContent, at: string): ReadonlyArray<string> =>
+  content === null || content === undefined || typeof content === "string"
+    ? []
+    : content.flatMap((block, k) => block.type === "tool_reference" ? [] : [`${at}.content.${k}`])
 
 // A user turn: its tool results as tool messages, then the rest as one user message; each one's `Origin` too.
 const userTurn = (
@@ -303,14 +318,21 @@ const userTurn = (
         parts.push(partOf(block))
         placed.push(`${at}.content.${j}`)
         break
-      case "tool_result":
+      case "tool_result": {
+        const references = referencesOf(block.content)
         into.push(withCache(
-          { role: "tool", toolCallId: block.tool_use_id, content: resultContent(block.content) },
+          {
+            role: "tool",
+            toolCallId: block.tool_use_id,
+            content: resultContent(block.content),
+            ...(references.length > 0 ? { toolReferences: references } : {})
+          },
           block.cache_control
         ))
         results++
         origins?.push({ at: `${at}.content.${j}`, parts: resultParts(block.content, `${at}.content.${j}`) })
         break
+      }
       default:
         return problem(`${at}.content.${j}.type`, `${block.type} blocks are only allowed in assistant messages`)
     }
@@ -401,6 +423,7 @@ const toolOf = (wire: typeof WireTool.Type): ToolDefinition => {
   }
   set(out, "description", wire.description)
   set(out, "strict", wire.strict)
+  set(out, "deferLoading", wire.defer_loading)
   return withCache(out, wire.cache_control)
 }
 
@@ -622,6 +645,15 @@ const contentBlocks = (parts: ReadonlyArray<ContentPart>, i: number): Array<Json
 const userContent = (content: string | ReadonlyArray<ContentPart>, i: number): string | Array<JsonObject> =>
   typeof content === "string" ? (isBlank(content) ? [] : content) : contentBlocks(content, i)
 
+/** A tool result's content (the message at `i`), then a `tool_reference` block of each tool it loads. */
+const resultBlocks = (message: ToolMessage, i: number): string | Array<JsonObject> => {
+  const content = userContent(message.content, i)
+  const references = message.toolReferences ?? []
+  if (references.length === 0) return content
+  const blocks = typeof content === "string" ? [{ type: "text", text: content }] : content
+  return [...blocks, ...references.map((name) => ({ type: "tool_reference", tool_name: name }))]
+}
+
 /** An assistant message's content; nothing (`""` or `[]`) where it has no thinking, no call and a blank text. */
 const assistantContent = (message: AssistantMessage, at: number): string | Array<JsonObject> => {
   const thinking = thinkingBlocksOf(message.providerMetadata)
@@ -727,7 +759,7 @@ const messagesOf = (
         break
       }
       case "tool": {
-        const content = userContent(message.content, i)
+        const content = resultBlocks(message, i)
         const block = cached(
           { type: "tool_result", tool_use_id: message.toolCallId, ...(content.length === 0 ? {} : { content }) },
           message.cache
@@ -743,12 +775,17 @@ const messagesOf = (
   return { system, turns: inPlace ? placed(system, turns) : turns }
 }
 
+/**
+ * A tool's definition; a deferred one (`defer_loading`) without a breakpoint, as the prompt's cached prefix holds no
+ * deferred tool (Anthropic's tool search guide).
+ */
 const encodeTool = (tool: ToolDefinition): JsonObject => {
   const out: JsonObject = { name: tool.name }
   if (tool.description !== undefined) out["description"] = tool.description
   out["input_schema"] = tool.parameters
   if (tool.strict !== undefined) out["strict"] = tool.strict
-  if (tool.cache !== undefined) out["cache_control"] = cacheControl(tool.cache)
+  if (tool.deferLoading === true) out["defer_loading"] = true
+  else if (tool.cache !== undefined) out["cache_control"] = cacheControl(tool.cache)
   return out
 }
 
@@ -773,6 +810,16 @@ function toolChoiceOf(request: ChatRequest): JsonObject | undefined {
 function forcesTool(request: ChatRequest): boolean {
   const choice = request.toolChoice
   return (request.tools?.length ?? 0) > 0 && choice !== undefined && choice !== "auto" && choice !== "none"
+}
+
+/** The `anthropic-beta` value of tool search (`defer_loading`, `tool_reference`; Anthropic's tool search guide). */
+export const toolSearchBeta = "advanced-tool-use-2025-11-20"
+
+/** The `anthropic-beta` values `request`'s fields need: tool search's where a tool is deferred or a result loads one. */
+export function requestBetas(request: ChatRequest): ReadonlyArray<string> {
+  const searches = request.tools?.some((tool) => tool.deferLoading === true) === true ||
+    request.messages.some((message) => message.role === "tool" && (message.toolReferences?.length ?? 0) > 0)
+  return searches ? [toolSearchBeta] : []
 }
 
 /** What the request body needs besides the request. */
