@@ -140,10 +140,12 @@ export interface Definition extends ProviderHttp.Options {
    */
   readonly toolSearch?: boolean | undefined
   /**
-   * Headers of one call of `request` beside the definition's own (Anthropic's `anthropic-beta` values its fields
-   * need), set over them. Default: none.
+   * Headers of one call of `request` to `model` beside the definition's own (Anthropic's `anthropic-beta` values its
+   * body needs), set over them. Default: none.
    */
-  readonly requestHeaders?: ((request: ChatRequest) => Readonly<Record<string, string>> | undefined) | undefined
+  readonly requestHeaders?:
+    | ((request: ChatRequest, model: string) => Readonly<Record<string, string>> | undefined)
+    | undefined
   /** The dialect's batch API; without one, `ProviderClient.batch` is absent. */
   readonly batch?: BatchApi.BatchWire | undefined
 }
@@ -255,7 +257,7 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     const written = sent(request)
     const body = encoded(model, () => bodyOf(model, written))
     if (Result.isFailure(body)) return Result.fail(body.failure)
-    const headers = definition.requestHeaders?.(written)
+    const headers = definition.requestHeaders?.(written, model)
     return transport.prepare({
       path: path(model),
       body: body.success,

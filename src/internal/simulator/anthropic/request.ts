@@ -19,6 +19,7 @@ import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import type { Refused } from "../../schemaCheck.js"
 import {
   type AnyBody,
+  bindsThinking,
   breakpointBlocks,
   checkCount,
   checkMessages,
@@ -36,6 +37,7 @@ import { isJsonObject, type JsonObject } from "../../wire/json.js"
 import { requestPrompt } from "../decoded.js"
 import { bareTypeName, invalid, valueAt } from "../requestChecks.js"
 import { signatureOf } from "./render.js"
+import { dropsMismatched, prefixDigest, prefixMismatch } from "./thinkingBinding.js"
 
 type WireMessage = AnyBody["messages"][number]
 
@@ -272,17 +274,48 @@ function systemError(wire: AnyBody, i: number): ApiError | undefined {
   return undefined
 }
 
+/**
+ * How a request's thinking blocks are checked against their prefix (`thinkingBinding.ts`): the digest of the prompt
+ * before each message where the model binds them, and whether a block of another prefix is dropped, not refused.
+ */
+interface Binding {
+  readonly before: ((message: number) => string) | undefined
+  readonly drops: boolean
+}
+
+/** What is wrong with a thinking block's signature: none, made for another text, or (bound) after another prefix. */
+function signatureError(
+  block: { readonly thinking: string; readonly signature: string },
+  path: string,
+  bound: string | undefined,
+  drops: boolean
+): ApiError | undefined {
+  const signed = signatureOf(block.thinking)
+  // A bound signature is the text's and its prefix's; one of a model that binds none is accepted by those that do.
+  if (block.signature === signed && bound === undefined) return undefined
+  if (!block.signature.startsWith(signed)) {
+    return invalid(`${path}: Invalid \`signature\` in \`thinking\` block`, `${path}.signature`)
+  }
+  if (bound === undefined || block.signature === `${signed}.${bound}` || drops) return undefined
+  return prefixMismatch(path)
+}
+
 /** A thinking block sent back without the signature the simulator gave it, or a tool turn not opened by thinking. */
-function thinkingError(message: WireMessage, path: string, final: boolean, reasoning: boolean): ApiError | undefined {
+function thinkingError(
+  message: WireMessage,
+  at: number,
+  final: boolean,
+  reasoning: boolean,
+  binding: Binding
+): ApiError | undefined {
   if (typeof message.content === "string") return undefined
+  const path = `messages.${at}`
+  const bound = binding.before?.(at)
   for (let j = 0; j < message.content.length; j++) {
     const block = message.content[j]!
-    if (block.type === "thinking" && block.signature !== signatureOf(block.thinking)) {
-      return invalid(
-        `${path}.content.${j}: Invalid \`signature\` in \`thinking\` block`,
-        `${path}.content.${j}.signature`
-      )
-    }
+    if (block.type !== "thinking") continue
+    const broken = signatureError(block, `${path}.content.${j}`, bound, binding.drops)
+    if (broken !== undefined) return broken
   }
   // The API checks only the assistant turn of the tool loop in progress.
   const first = message.content[0]?.type
@@ -348,12 +381,11 @@ function blockTexts(block: Exclude<WireMessage["content"], string>[number]): Rea
 }
 
 /** What the API refuses in the turns: their roles and places, their thinking, and a `tool_use` left unanswered. */
-function turnError(wire: AnyBody, reasoning: boolean): ApiError | undefined {
+function turnError(wire: AnyBody, reasoning: boolean, binding: Binding): ApiError | undefined {
   const messages = wire.messages
   let pending: ReadonlyArray<string> = []
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i]!
-    const path = `messages.${i}`
     if (message.role === "system") {
       const broken = systemError(wire, i)
       if (broken !== undefined) return broken
@@ -373,7 +405,7 @@ function turnError(wire: AnyBody, reasoning: boolean): ApiError | undefined {
       }
     }
     if (message.role === "assistant") {
-      const broken = thinkingError(message, path, i >= messages.length - 2, reasoning)
+      const broken = thinkingError(message, i, i >= messages.length - 2, reasoning, binding)
       if (broken !== undefined) return broken
     }
     pending = idsOf(message, "tool_use")
@@ -445,15 +477,20 @@ function toolSearchError(wire: AnyBody, betas: ReadonlyArray<string>): ApiError 
   return undefined
 }
 
-/** A checked body (its fields and turns held to the API's rules) as the prompt it asks about. */
-function promptOf(wire: AnyBody, request: ChatRequest): Result.Result<Decoded<Extra>, ApiError> {
+/**
+ * A checked body (its fields and turns held to the API's rules) as the prompt it asks about; a model that binds its
+ * thinking signs the reply's after the whole prompt.
+ */
+function promptOf(wire: AnyBody, request: ChatRequest, drops: boolean): Result.Result<Decoded<Extra>, ApiError> {
   const reasoning = request.reasoningEffort !== undefined && request.reasoningEffort !== "none"
-  const broken = turnError(wire, reasoning)
+  const binds = bindsThinking(wire.model)
+  const before = binds ? (message: number) => prefixDigest(wire, message) : undefined
+  const broken = turnError(wire, reasoning, { before, drops })
   if (broken !== undefined) return Result.fail(broken)
   return requestPrompt(request, {
     model: wire.model,
     stream: wire.stream === true,
-    extra: undefined,
+    extra: binds ? { binding: prefixDigest(wire, wire.messages.length) } : undefined,
     parallelToolCalls: wire.tool_choice?.disable_parallel_tool_use !== true,
     reasoning,
     unknownTool: (name) => invalid(`tool_choice: tool '${name}' is not in tools`, "tool_choice.name")
@@ -469,12 +506,15 @@ function decodeWith(
   const checked = check(body)
   if (Result.isFailure(checked)) return Result.fail(refusalError(body, checked.failure))
   const wire = checked.success
-  const broken = fieldError(wire) ?? toolSearchError(wire, betasOf(headers))
+  const betas = betasOf(headers)
+  const broken = fieldError(wire) ?? toolSearchError(wire, betas)
   if (broken !== undefined) return Result.fail(broken)
+  const drops = dropsMismatched(body, betas)
+  if (typeof drops !== "boolean") return Result.fail(drops)
   const request = toRequest(wire)
   // The mapping refuses a block in a turn of the wrong role.
   if (Result.isFailure(request)) return Result.fail(invalid(request.failure.message, request.failure.param))
-  return promptOf(wire, request.success)
+  return promptOf(wire, request.success, drops)
 }
 
 export function decode(

@@ -52,8 +52,9 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
   const configured = [...options.beta ?? [], ...(typeof header === "string" ? header.split(",") : [])]
     .map((value) => value.trim()).filter((value) => value !== "")
   // The deployment's own betas and those the request's fields need, once each.
-  const requestHeaders = (request: ChatRequest) => {
-    const needed = Wire.requestBetas(request).filter((value) => !configured.includes(value))
+  const requestHeaders = (request: ChatRequest, model: string) => {
+    const needed = Wire.requestBetas(request, { model, systemInPlace: systemInPlace(model) })
+      .filter((value) => !configured.includes(value))
     return needed.length === 0 ? undefined : { "anthropic-beta": [...configured, ...needed].join(",") }
   }
   const common = {

@@ -707,14 +707,23 @@ const systemContent = (texts: ReadonlyArray<SystemText>): string | Array<JsonObj
  * A system turn where the API's placement rules allow one (right after a user turn, and last or before an
  * assistant turn; consecutive ones are merged already); the others' texts join the top-level `system`.
  */
-const placed = (system: Array<SystemText>, turns: ReadonlyArray<Turn>): Array<Turn> =>
-  turns.filter((turn, k) => {
+const placed = (system: Array<SystemText>, turns: ReadonlyArray<Turn>): { turns: Array<Turn>; hoisted: boolean } => {
+  let hoisted = false
+  const kept = turns.filter((turn, k) => {
     if (turn.role !== "system") return true
     const next = turns[k + 1]
     if (turns[k - 1]?.role === "user" && (next === undefined || next.role === "assistant")) return true
     system.push(...turn.texts)
+    hoisted ||= turns.slice(0, k).some(thinks)
     return false
   })
+  return { turns: kept, hoisted }
+}
+
+// Whether a turn sends thinking back (signed, so bound to its prefix where the model binds it).
+const thinks = (turn: Turn): boolean =>
+  turn.role === "assistant" && Array.isArray(turn.content) &&
+  turn.content.some((block) => block["type"] === "thinking" || block["type"] === "redacted_thinking")
 
 /**
  * Messages with the system prompt hoisted out: the leading system messages form the top-level `system`, as do
@@ -727,9 +736,15 @@ const placed = (system: Array<SystemText>, turns: ReadonlyArray<Turn>): Array<Tu
 const messagesOf = (
   messages: ReadonlyArray<Message>,
   inPlace: boolean
-): { system: Array<SystemText>; turns: Array<Turn> } => {
+): {
+  system: Array<SystemText>
+  turns: Array<Turn>
+  /** Whether a system text after a turn with thinking joined the top-level `system`: that thinking's prefix changed. */
+  hoisted: boolean
+} => {
   const system: Array<SystemText> = []
   const turns: Array<Turn> = []
+  let hoisted = false
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i]!
     const last = turns[turns.length - 1]
@@ -737,8 +752,10 @@ const messagesOf = (
       case "system": {
         if (isBlank(message.content)) break
         const text = { text: message.content, cache: message.cache }
-        if (!inPlace || last === undefined) system.push(text)
-        else if (last.role === "system") last.texts.push(text)
+        if (!inPlace || last === undefined) {
+          system.push(text)
+          hoisted ||= turns.some(thinks)
+        } else if (last.role === "system") last.texts.push(text)
         else turns.push({ role: "system", texts: [text], results: false })
         break
       }
@@ -772,7 +789,9 @@ const messagesOf = (
       }
     }
   }
-  return { system, turns: inPlace ? placed(system, turns) : turns }
+  if (!inPlace) return { system, turns, hoisted }
+  const kept = placed(system, turns)
+  return { system, turns: kept.turns, hoisted: hoisted || kept.hoisted }
 }
 
 /**
@@ -812,14 +831,35 @@ function forcesTool(request: ChatRequest): boolean {
   return (request.tools?.length ?? 0) > 0 && choice !== undefined && choice !== "auto" && choice !== "none"
 }
 
+/**
+ * Whether `model`'s thinking blocks are bound to the conversation's prefix (system, tools but the deferred ones,
+ * earlier messages): Claude 5.1 and the models after it refuse a block whose prefix changed, unless the request asks
+ * for such blocks dropped (`thinking.block_binding.prefix_mismatch_behavior: "drop_block"`, with `bindingBeta`).
+ */
+export const bindsThinking = (model: string): boolean => {
+  const version = /^claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?![0-9])/.exec(model)
+  if (version === null) return false
+  const major = Number(version[1])
+  return major > 5 || (major === 5 && Number(version[2] ?? 0) >= 1)
+}
+
+/** The `anthropic-beta` value of `thinking.block_binding` (Anthropic's extended thinking reference). */
+export const bindingBeta = "thinking-binding-controls-2026-08-01"
+
 /** The `anthropic-beta` value of tool search (`defer_loading`, `tool_reference`; Anthropic's tool search guide). */
 export const toolSearchBeta = "advanced-tool-use-2025-11-20"
 
-/** The `anthropic-beta` values `request`'s fields need: tool search's where a tool is deferred or a result loads one. */
-export function requestBetas(request: ChatRequest): ReadonlyArray<string> {
+/**
+ * The `anthropic-beta` values the body of `request` needs: tool search's where a tool is deferred or a result loads
+ * one, and the thinking binding's where the body asks for mismatched thinking dropped.
+ */
+export function requestBetas(
+  request: ChatRequest,
+  options: Pick<BodyOptions, "model" | "systemInPlace">
+): ReadonlyArray<string> {
   const searches = request.tools?.some((tool) => tool.deferLoading === true) === true ||
     request.messages.some((message) => message.role === "tool" && (message.toolReferences?.length ?? 0) > 0)
-  return searches ? [toolSearchBeta] : []
+  return [...(searches ? [toolSearchBeta] : []), ...(dropsMismatchedThinking(request, options) ? [bindingBeta] : [])]
 }
 
 /** What the request body needs besides the request. */
@@ -848,6 +888,27 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
     return calls === 0 || signed
   }
   return true
+}
+
+/** The thinking budget of `request` as `requestBody` sends it, or none where thinking stays off (below). */
+function thinkingBudget(request: ChatRequest): number | undefined {
+  const effort = request.reasoningEffort
+  // The least budget must stay below `max_tokens`: a smaller limit leaves no room to think.
+  const roomy = request.maxTokens === undefined || request.maxTokens > minThinkingBudget
+  return effort === undefined || effort === "none" || !roomy || !thinkingAllowed(request.messages) ||
+      forcesTool(request)
+    ? undefined
+    : thinkingBudgets[effort]
+}
+
+/**
+ * Whether `requestBody` asks for thinking blocks of another prefix dropped: a model that binds its thinking
+ * (`bindsThinking`), thinking on, and a system message after a turn with thinking joined to the top-level `system`,
+ * which changes that thinking's prefix (the API would refuse it).
+ */
+function dropsMismatchedThinking(request: ChatRequest, options: Pick<BodyOptions, "model" | "systemInPlace">): boolean {
+  return bindsThinking(options.model) && thinkingBudget(request) !== undefined &&
+    messagesOf(request.messages, options.systemInPlace).hoisted
 }
 
 /**
@@ -892,14 +953,8 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
  *   (`wire/cacheLifetime.ts`).
  */
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObject => {
-  const { system, turns } = messagesOf(request.messages, options.systemInPlace)
-  const effort = request.reasoningEffort
-  // The least budget must stay below `max_tokens`: a smaller limit leaves no room to think.
-  const roomy = request.maxTokens === undefined || request.maxTokens > minThinkingBudget
-  const budget = effort === undefined || effort === "none" || !roomy || !thinkingAllowed(request.messages) ||
-      forcesTool(request)
-    ? undefined
-    : thinkingBudgets[effort]
+  const { hoisted, system, turns } = messagesOf(request.messages, options.systemInPlace)
+  const budget = thinkingBudget(request)
   const body: JsonObject = {
     model: options.model,
     max_tokens: request.maxTokens ?? (budget === undefined ? options.maxTokens : budget + options.maxTokens)
@@ -914,7 +969,9 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObj
     const cap = request.maxTokens === undefined
       ? budget
       : Math.max(minThinkingBudget, Math.min(budget, request.maxTokens - 1))
-    body["thinking"] = { type: "enabled", budget_tokens: cap }
+    body["thinking"] = hoisted && bindsThinking(options.model)
+      ? { type: "enabled", budget_tokens: cap, block_binding: { prefix_mismatch_behavior: "drop_block" } }
+      : { type: "enabled", budget_tokens: cap }
   }
   samplingInto(body, request, budget !== undefined)
   if (request.stop !== undefined && request.stop.length > 0) body["stop_sequences"] = request.stop
