@@ -517,22 +517,19 @@ function decodeWith(
   return promptOf(wire, request.success, drops)
 }
 
-export function decode(
+/** The decoder of the bodies `check` checks, given the request's headers (the betas it reads). */
+const decoderOf = (check: (body: unknown) => Result.Result<AnyBody, Refused>) =>
+(
   body: unknown,
   _params?: unknown,
   headers?: Http.IncomingHttpHeaders
-): Result.Result<Decoded<Extra>, ApiError> {
-  return decodeWith(body, checkMessages, headers)
-}
+): Result.Result<Decoded<Extra>, ApiError> => decodeWith(body, check, headers)
+
+/** A Messages body. */
+export const decode = decoderOf(checkMessages)
 
 /**
  * A `count_tokens` body (Anthropic's token counting reference): a Messages body's prompt, checked as one; the fields
  * that shape a reply are not read.
  */
-export function decodeCount(
-  body: unknown,
-  _params?: unknown,
-  headers?: Http.IncomingHttpHeaders
-): Result.Result<Decoded<Extra>, ApiError> {
-  return decodeWith(body, checkCount, headers)
-}
+export const decodeCount = decoderOf(checkCount)
