@@ -140,8 +140,20 @@ export class ToolDefinition extends Schema.Opaque<ToolDefinition>()(Schema.Struc
   parameters: JsonSchemaObject,
   /** Ask the provider to enforce the schema exactly (OpenAI `strict`). Default: off. */
   strict: Schema.optional(Schema.Boolean),
-  /** A prompt-cache breakpoint after this tool's definition (tools come first in the prompt). Default: none. */
-  cache: Schema.optional(CacheBreakpoint)
+  /**
+   * A prompt-cache breakpoint after this tool's definition (tools come first in the prompt); never sent on a
+   * deferred tool (`deferLoading`), which is not part of the prompt's prefix. Default: none.
+   */
+  cache: Schema.optional(CacheBreakpoint),
+  /**
+   * Tool search: the definition is loaded only where a tool result names it (`ToolMessage.toolReferences`), as
+   * Anthropic's `defer_loading` does, which an Anthropic deployment is sent. A deployment whose API has no tool
+   * search is sent the deferred tools a result of the conversation names as plain tools, and not the others.
+   * Default: off.
+   *
+   * @since 0.3.0
+   */
+  deferLoading: Schema.optional(Schema.Boolean)
 })) {
   /**
    * A tool whose parameters are described by an Effect Schema. Throws a
@@ -352,6 +364,14 @@ export class ToolMessage extends Schema.Opaque<ToolMessage>()(Schema.Struct({
   content: Schema.Union([Schema.String, Schema.Array(ContentPart)]).annotate({
     expected: "a string or an array of parts"
   }),
+  /**
+   * Tool search: the deferred tools (`ToolDefinition.deferLoading`) this result loads, by name, after its content
+   * (Anthropic's `tool_reference` blocks). A deployment whose API has no tool search is sent them as a line of the
+   * result's text naming them, and their definitions as plain tools. Default: none.
+   *
+   * @since 0.3.0
+   */
+  toolReferences: Schema.optional(Schema.Array(Schema.String)),
   /** A prompt-cache breakpoint after this result. Default: none. */
   cache: Schema.optional(CacheBreakpoint)
 })) {}

@@ -58,12 +58,13 @@ import { malformed } from "../internal/wire/anthropic/writer.js"
 import type { WireFormat } from "./WireFormat.js"
 
 /**
- * What rendering needs beyond the reply: nothing.
+ * What rendering needs beyond the reply: for a model that binds its thinking to the conversation's prefix (Claude 5.1
+ * and later), the digest of the prompt its reply's thinking is signed after (since 0.3.0); else nothing.
  *
  * @since 0.1.0
  * @category Models
  */
-export type Extra = undefined
+export type Extra = { readonly binding: string } | undefined
 
 /**
  * The Anthropic Messages wire format.
@@ -81,7 +82,7 @@ export const format: WireFormat<Extra> = {
   cachePrefixes,
   renderError,
   renderReply,
-  renderStream: (reply, meta) => renderStream(reply, meta),
+  renderStream: (reply, meta, extra) => renderStream(reply, meta, extra),
   renderStreamError: streamErrorEvent,
   renderBodyError: streamErrorJson,
   malformedEvent: malformed,

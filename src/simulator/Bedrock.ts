@@ -147,7 +147,7 @@ export const invokeFormat = (codec: EventStreamCodec): WireFormat<Anthropic.Extr
     return Result.isFailure(read) ? [] : Anthropic.format.cachePrefixes?.(read.success.messages, params) ?? []
   },
   renderReply: Anthropic.format.renderReply,
-  renderStream: (reply, meta) => renderInvokeStream(codec, reply, meta),
+  renderStream: (reply, meta, extra) => renderInvokeStream(codec, reply, meta, extra),
   idPrefix: "msg_bdrk_"
 })
 

@@ -149,10 +149,12 @@ export interface WireFormat<Extra> {
   /**
    * `params` are what the route took from the URL, for formats that put
    * request fields there (Gemini's model and method); absent for the others.
+   * `headers` are the request's, for the formats whose rules read some (Anthropic's `anthropic-beta`, since 0.3.0).
    */
   readonly decode: (
     body: unknown,
-    params?: Readonly<Record<string, string | undefined>>
+    params?: Readonly<Record<string, string | undefined>>,
+    headers?: Http.IncomingHttpHeaders
   ) => Result.Result<Decoded<Extra>, ApiError>
   /** An error's status and body, and the headers its wire names it by (Bedrock's `x-amzn-errortype`), if any. */
   readonly renderError: (error: ApiError) => {

@@ -42,7 +42,7 @@ const fixture = Layer.effect(
     const simulator = yield* Simulator.make({
       apiKeys: [key],
       replyTokens: 8,
-      models: [...Simulator.defaultModels, "claude-sim", "claude-opus-4-8"]
+      models: [...Simulator.defaultModels, "claude-sim", "claude-opus-4-8", "claude-sonnet-5-1"]
     })
     recorded = yield* recorder(simulator.url)
     const config = yield* ProviderConfig.fromJson({
@@ -51,6 +51,8 @@ const fixture = Layer.effect(
       claude: claude(recorded.baseUrl),
       // A model that takes a system message among the messages.
       opus: claude(recorded.baseUrl, undefined, "claude-opus-4-8"),
+      // A model whose thinking is bound to the conversation's prefix.
+      bound: claude(recorded.baseUrl, undefined, "claude-sonnet-5-1"),
       // An Anthropic deployment whose provider reports cache reads and writes.
       cached: claude(simulator.url, { "x-simulator-cached-tokens": "40", "x-simulator-cache-write-tokens": "25" }),
       down: claude(simulator.url, { "x-simulator-fault": "status=503;retry-after=none" })
@@ -174,6 +176,101 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           { type: "text", text: "From now on, answer in French." }
         ])
       }))
+
+    it.effect(
+      "Claude Code's tool search (deferred tools, a ToolSearch result's tool_reference blocks) reaches an Anthropic " +
+        "deployment as sent, with its beta header, and a chat deployment as the loaded tools and a line naming them",
+      () =>
+        Effect.gen(function*() {
+          const { client } = yield* Fixture
+          const schema = { type: "object", properties: {} }
+          // As Claude Code 2.1.332 sends it: its placeholder and the tool the search loaded both deferred.
+          const tools = [
+            { name: "ToolSearch", description: "Fetches deferred tools.", input_schema: schema },
+            { name: "Read", description: "Reads a file.", input_schema: schema, cache_control: { type: "ephemeral" } },
+            { name: "TaskList", description: "Lists tasks.", input_schema: schema, defer_loading: true },
+            { name: "DeferredToolPlaceholder", description: "Never call.", input_schema: schema, defer_loading: true }
+          ]
+          const messages = [
+            { role: "user", content: "List the tasks." },
+            {
+              role: "assistant",
+              content: [{ type: "tool_use", id: "toolu_01", name: "ToolSearch", input: { query: "select:TaskList" } }]
+            },
+            {
+              role: "user",
+              content: [
+                {
+                  type: "tool_result",
+                  tool_use_id: "toolu_01",
+                  content: [{ type: "tool_reference", tool_name: "TaskList" }]
+                },
+                { type: "text", text: "Tool loaded." }
+              ]
+            }
+          ]
+          const params = { max_tokens: 256, tools, messages } as unknown as Omit<Params, "model">
+          const before = recorded.bodies.length
+          expect((yield* reply(client, { ...params, model: "claude/claude-sim" }, true)).stop_reason).toBe("tool_use")
+          const [claude] = sentTo("/v1/messages", before)
+          expect(claude!["tools"]).toEqual(tools)
+          expect((claude!["messages"] as ReadonlyArray<Body>)[2]).toEqual(messages[2])
+          const chatBefore = recorded.bodies.length
+          expect((yield* reply(client, { ...params, model: "chat/gpt-4o-mini" }, false)).stop_reason).toBe("tool_use")
+          const [chat] = sentTo("/v1/chat/completions", chatBefore)
+          expect((chat!["tools"] as ReadonlyArray<{ function: { name: string } }>).map((tool) => tool.function.name))
+            .toEqual(["ToolSearch", "Read", "TaskList"])
+          expect((chat!["messages"] as ReadonlyArray<Body>).slice(2)).toEqual([
+            { role: "tool", tool_call_id: "toolu_01", content: "Loaded tools: TaskList" },
+            { role: "user", content: [{ type: "text", text: "Tool loaded." }] }
+          ])
+        })
+    )
+
+    it.effect(
+      "thinking bound to the prefix (Claude 5.1): a tool loop sends it back as it came; a system message the " +
+        "gateway joins to the top-level system changes its prefix, and the call asks for it dropped, not refused",
+      () =>
+        Effect.gen(function*() {
+          const { client } = yield* Fixture
+          const tools = [{ name: "lookup", description: "Looks it up.", input_schema: { type: "object" as const } }]
+          const base = {
+            model: "bound/claude-sonnet-5-1",
+            max_tokens: 4096,
+            thinking: { type: "enabled", budget_tokens: 2048 },
+            tools
+          } as const
+          const first = yield* promise(() =>
+            client.messages.create({ ...base, messages: [{ role: "user", content: "Look it up." }] })
+          )
+          expect(first.content.map((block) => block.type)).toEqual(["thinking", "tool_use"])
+          const call = first.content[1] as Anthropic.ToolUseBlock
+          const history: Array<Anthropic.MessageParam> = [
+            { role: "user", content: "Look it up." },
+            { role: "assistant", content: first.content as Array<Anthropic.ContentBlockParam> },
+            { role: "user", content: [{ type: "tool_result", tool_use_id: call.id, content: "found" }] }
+          ]
+          const thinkingSent = (before: number) => sentTo("/v1/messages", before)[0]!["thinking"]
+          // The prefix as it was: the thinking goes back unchanged, and nothing is asked of the binding.
+          let before = recorded.bodies.length
+          expect((yield* promise(() => client.messages.create({ ...base, messages: history }))).stop_reason)
+            .toBe("end_turn")
+          expect(thinkingSent(before)).toEqual({ type: "enabled", budget_tokens: 2048 })
+          // A system message after the turn: joined to the top-level system, it changes the thinking's prefix.
+          before = recorded.bodies.length
+          const changed = [...history, { role: "system", content: "Answer in French." }] as Array<
+            Anthropic.MessageParam
+          >
+          expect((yield* promise(() => client.messages.create({ ...base, messages: changed }))).stop_reason)
+            .toBe("end_turn")
+          expect(sentTo("/v1/messages", before)[0]!["system"]).toBe("Answer in French.")
+          expect(thinkingSent(before)).toEqual({
+            type: "enabled",
+            budget_tokens: 2048,
+            block_binding: { prefix_mismatch_behavior: "drop_block" }
+          })
+        })
+    )
 
     it.effect("Claude Code's fields and beta headers are taken: effort and user carried, the rest left out", () =>
       Effect.gen(function*() {

@@ -172,6 +172,9 @@ async function ask(
 // 2000 characters: 500 prompt tokens as the simulator counts them.
 const rules = "Review Go code with care, line by line. ".repeat(50)
 
+// 4400 characters: 1100 tokens, past Gemini's implicit caching's minimum.
+const gemini = `${rules}${"g".repeat(2400)}`
+
 layer(fixture, { timeout: 60_000, excludeTestServices: true })(
   "Gateway prompt caching, with the official clients",
   (it) => {
@@ -352,6 +355,47 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             ),
             12
           )
+        })
+    )
+
+    it.effect(
+      "a messages stream whose prompt a Bedrock or Gemini deployment reads whole from its cache: message_start " +
+        "carries no estimate as its input count, and the counts Claude Code keeps (message_delta's where above 0, " +
+        "else message_start's) add up to the prompt the simulator counted",
+      () =>
+        Effect.gen(function*() {
+          const { anthropic } = yield* Fixture
+          for (const [model, system] of [[`aws/${bedrockClaude}`, rules], ["google/gemini-2.5-flash", gemini]]) {
+            const ask = () =>
+              promise(async () => {
+                const events: Array<Anthropic.RawMessageStreamEvent> = []
+                // The events as sent (the SDK's `stream` helper accumulates into message_start's message).
+                const stream = await anthropic.messages.create({
+                  model: model!,
+                  max_tokens: 64,
+                  stream: true,
+                  system: [{ type: "text", text: system!, cache_control: { type: "ephemeral" } }],
+                  messages: [{ role: "user", content: "Is this loop safe?" }]
+                })
+                for await (const event of stream) events.push(event)
+                return events
+              })
+            // The first call writes the prefix (Bedrock) or makes it (Gemini's implicit cache); the second reads it.
+            yield* ask()
+            const events = yield* ask()
+            const start = events.find((event) => event.type === "message_start")!.message.usage
+            const delta = events.find((event) => event.type === "message_delta")!.usage
+            expect(start.input_tokens, model).toBe(0)
+            // Claude Code's reading of a stream's usage: message_delta's counts where above 0, else message_start's.
+            const kept = (field: "input_tokens" | "cache_read_input_tokens" | "cache_creation_input_tokens") =>
+              (delta[field] ?? 0) > 0 ? delta[field]! : start[field] ?? 0
+            const prompt = kept("input_tokens") + kept("cache_read_input_tokens") + kept("cache_creation_input_tokens")
+            // Bedrock reads the system's 500 tokens from the cache (its breakpoint) and not the question's 5; Gemini reads
+            // the whole repeated prompt (implicit caching), 1105, and leaves no input token uncached.
+            expect([prompt, kept("cache_read_input_tokens")], model).toEqual(
+              model!.startsWith("aws/") ? [505, 500] : [1105, 1105]
+            )
+          }
         })
     )
 

@@ -519,7 +519,7 @@ const replyChunks: fc.Arbitrary<ReadonlyArray<ChatChunk>> = fc.record({
 describe("internal/wire/anthropic: the stream", () => {
   it("events the gateway writes read back as the chunks they were written from", () => {
     fc.assert(fc.property(replyChunks, (chunks) => {
-      const written = streamEncoder("msg_1", "claude-test", () => 7).batch(chunks).bytes
+      const written = streamEncoder("msg_1", "claude-test").batch(chunks).bytes
       const out: Array<ChatChunk> = []
       const read = parser()
       expect(read.push([written], out)).toBeUndefined()

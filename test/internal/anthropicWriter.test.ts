@@ -26,7 +26,7 @@ const events = (text: string): Array<{ readonly event: string; readonly data: Re
 
 describe("the gateway's Anthropic stream encoder", () => {
   it("opens a block per kind, in order, and ends with the stop reason and usage", () => {
-    const encoder = streamEncoder("msg_1", "m", () => 7)
+    const encoder = streamEncoder("msg_1", "m")
     const encoded = encoder.batch([
       { _tag: "ReasoningDelta", text: "think" },
       { _tag: "TextDelta", text: "Hi" },
@@ -76,18 +76,20 @@ describe("the gateway's Anthropic stream encoder", () => {
     })
   })
 
-  it("message_start reports the prompt's tokens: the provider's when its first batch has them, else estimated", () => {
+  it("message_start reports the prompt's tokens: the provider's when its first batch has them, else none", () => {
     const startUsage = (chunks: Parameters<ReturnType<typeof streamEncoder>["batch"]>[0]) =>
-      events(text(streamEncoder("msg_4", "m", () => 7).batch(chunks).bytes))[0]!.data["message"]
-    expect(startUsage([{ _tag: "TextDelta", text: "Hi" }]))
-      .toMatchObject({ usage: { input_tokens: 7, output_tokens: 0 } })
+      events(text(streamEncoder("msg_4", "m").batch(chunks).bytes))[0]!.data["message"]
+    // No estimate: clients keep message_start's count where message_delta's is 0 (a prompt read whole from the cache).
+    expect(startUsage([{ _tag: "TextDelta", text: "Hi" }])).toMatchObject({
+      usage: { input_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 }
+    })
     expect(startUsage([{ _tag: "Usage", usage }, { _tag: "TextDelta", text: "Hi" }])).toMatchObject({
       usage: { input_tokens: 7, cache_creation_input_tokens: 10, cache_read_input_tokens: 3, output_tokens: 0 }
     })
   })
 
   it("a restart before any block went out is invisible; after one, the stream ends with the error event", () => {
-    const quiet = streamEncoder("msg_2", "m", () => 7)
+    const quiet = streamEncoder("msg_2", "m")
     const first = quiet.batch([{ _tag: "Usage", usage }, restart])
     expect(first.restarted).toBeUndefined()
     const rest = quiet.batch([{ _tag: "TextDelta", text: "Hello" }, finish("stop")])
@@ -95,7 +97,7 @@ describe("the gateway's Anthropic stream encoder", () => {
     expect(all.filter((event) => event.event === "message_start")).toHaveLength(1)
     expect(all.at(-2)!.data["usage"]).toMatchObject({ input_tokens: 0, output_tokens: 0 })
 
-    const loud = streamEncoder("msg_3", "m", () => 7)
+    const loud = streamEncoder("msg_3", "m")
     const broken = loud.batch([{ _tag: "TextDelta", text: "Hel" }, restart, { _tag: "TextDelta", text: "Hello" }])
     expect(broken.restarted).toEqual(restart)
     expect(events(text(broken.bytes)).filter((event) => event.event === "content_block_delta")).toHaveLength(1)

@@ -105,7 +105,7 @@ const parser = () =>
 describe("the simulator's Anthropic Messages stream, written by the one writer", () => {
   it("each event is the one the simulator's own grammar wrote, byte for byte, each its own write", () => {
     fc.assert(fc.property(reply, meta, (reply, meta) => {
-      const rendered = renderStream(reply, meta)
+      const rendered = renderStream(reply, meta, undefined)
       const expected = written(reply, meta)
       expect(rendered.events).toEqual(expected.events)
       expect(rendered.tail).toBe(expected.tail)
@@ -114,7 +114,7 @@ describe("the simulator's Anthropic Messages stream, written by the one writer",
 
   it("the client's parser reads back the reply's text, reasoning, tool calls, usage and finish", () => {
     fc.assert(fc.property(reply, meta, (reply, meta) => {
-      const rendered = renderStream(reply, meta)
+      const rendered = renderStream(reply, meta, undefined)
       const chunks: Array<ChatChunk> = []
       const failed = parser().push([new TextEncoder().encode(rendered.events.join("") + rendered.tail)], chunks)
       expect(failed).toBeUndefined()

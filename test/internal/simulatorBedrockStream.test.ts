@@ -76,8 +76,8 @@ describe("the simulator's Bedrock streams, written by the one writers", () => {
 
   it("InvokeModel: each Messages event of Anthropic's writer is one chunk frame, its bytes the event's data", () => {
     fc.assert(fc.property(reply, meta, (reply, meta) => {
-      const messages = renderMessages(reply, meta)
-      const framed = renderInvokeStream(codec, reply, meta)
+      const messages = renderMessages(reply, meta, undefined)
+      const framed = renderInvokeStream(codec, reply, meta, undefined)
       const frames = decoded([...framed.events, framed.tail])
       const data = [...messages.events, messages.tail].map((text) =>
         Sse.makeDecoder().push(new TextEncoder().encode(text)).map((event) => event.data)

@@ -131,7 +131,7 @@ const responsesExtra = { store: false, encryptedReasoning: false, summary: true,
 describe("the simulator's whole replies, written by each dialect's one writer", () => {
   it("Anthropic: the writer's message of the reply, byte for byte the simulator's own grammar", () => {
     fc.assert(fc.property(reply, meta, (reply, meta) => {
-      const rendered = anthropicReply(reply, meta)
+      const rendered = anthropicReply(reply, meta, undefined)
       expect(rendered).toBe(ownGrammar(reply, meta))
       expect(rendered).toBe(message(whole(reply, meta, toolId), meta.id, { signature: signatureOf, noEmptyText: true }))
       const read = readAnthropic(JSON.parse(rendered))
@@ -157,7 +157,7 @@ describe("the simulator's whole replies, written by each dialect's one writer", 
       }
     }
     const meta = { id: "msg_sim1", created: 0, model: "claude-sim" }
-    const simulated = JSON.parse(anthropicReply(empty, meta))
+    const simulated = JSON.parse(anthropicReply(empty, meta, undefined))
     const gateway = JSON.parse(message(whole(empty, meta), meta.id))
     expect(simulated.content).toEqual([{ type: "thinking", thinking: "hm", signature: signatureOf("hm") }])
     expect(gateway.content).toEqual([{ type: "thinking", thinking: "hm", signature: "" }, { type: "text", text: "" }])

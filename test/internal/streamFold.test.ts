@@ -133,7 +133,7 @@ describe("internal/wire/streamFold", () => {
   it("each dialect's encoder ends at the fold's Restart; its bytes do not depend on later batches", () => {
     const encoders: ReadonlyArray<readonly [string, () => StreamEncoder, boolean]> = [
       ["openAiChat", () => OpenAiChat.streamEncoder("chatcmpl-1", "m", 1, true), true],
-      ["anthropic", () => Anthropic.streamEncoder("msg_1", "m", () => 7), true],
+      ["anthropic", () => Anthropic.streamEncoder("msg_1", "m"), true],
       [
         "openAiResponses",
         () =>

@@ -138,7 +138,7 @@ describe("wire writers: a reply's refusal, whole and streamed", () => {
       // The stream's blocks as a client assembles them: each start's block, its deltas joined.
       const blocks: Array<Block> = []
       let stop: string | undefined
-      for (const event of dataOf<MessagesData>(streamText(Anthropic.streamEncoder("msg_1", "m", () => 3), response))) {
+      for (const event of dataOf<MessagesData>(streamText(Anthropic.streamEncoder("msg_1", "m"), response))) {
         if (event.type === "content_block_start") blocks[event.index] = { ...event.content_block }
         const block = blocks[event.index]
         if (event.type === "content_block_delta" && block !== undefined) {

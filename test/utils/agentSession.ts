@@ -75,6 +75,11 @@ export interface SessionOptions {
   readonly checksSummary?: boolean
   /** Whether the agent asks the model for the session's title at its first prompt, without tools (opencode). */
   readonly namesSession?: boolean
+  /**
+   * A deferred tool the model loads first, by the agent's tool search (`search`, whose result loads it), then calls
+   * (`call`), before its first read: two turns more (Claude Code's `ToolSearch`). Default: none.
+   */
+  readonly loadsTool?: { readonly search: Simulator.ScenarioToolCall; readonly call: Simulator.ScenarioToolCall }
 }
 
 /**
@@ -85,7 +90,14 @@ export interface SessionOptions {
 export const sessionScenario = (options: SessionOptions): Simulator.Scenario => {
   const { tools } = options
   const first: ReadonlyArray<Simulator.ScenarioTurn> = [
-    { when: { contains: "Fix the greeting" }, toolCalls: [tools.read("hello.txt")] },
+    // The tool search's turns answer the prompt; their last result is the tool's, which the read goes on from.
+    ...(options.loadsTool === undefined
+      ? [{ when: { contains: "Fix the greeting" }, toolCalls: [tools.read("hello.txt")] }]
+      : [
+        { when: { contains: "Fix the greeting" }, toolCalls: [options.loadsTool.search] },
+        { toolCalls: [options.loadsTool.call] },
+        { toolCalls: [tools.read("hello.txt")] }
+      ]),
     // The title request holds the prompt but offers no tool: the turn before is not its, this one is.
     ...(options.namesSession === true ? [{ when: { turn: 0 }, text: "Fix the greeting" }] : []),
     { when: { contains: "helo" }, toolCalls: [tools.edit("hello.txt", "helo", "hello")] },
@@ -162,14 +174,14 @@ export const modelTurns = (scenario: Simulator.Scenario) => scenario.turns.filte
 const reportsCacheWrites: ReadonlySet<Backend> = new Set(["anthropic", "bedrock"])
 
 /**
- * What the simulator billed for `scenario` played once through, at `model`'s price: each turn's usage as `backend`'s
- * wire reports it, priced by the price table the gateway prices with, in US dollars.
+ * What the simulator billed for `scenario` played once through, at `price`: each turn's usage as `backend`'s wire
+ * reports it, priced as the gateway prices, in US dollars.
  */
-export const simulatorBill = (scenario: Simulator.Scenario, model: string, backend: Backend) =>
+export const simulatorBill = (scenario: Simulator.Scenario, price: Pricing.Price, backend: Backend) =>
   modelTurns(scenario).reduce((sum, turn) => {
     const usage = turn.usage ?? {}
     const written = reportsCacheWrites.has(backend) ? usage.cacheWrite ?? 0 : 0
-    return sum + Pricing.cost(Pricing.lookup(model), {
+    return sum + Pricing.cost(price, {
       promptTokens: usage.input ?? 0,
       completionTokens: usage.output ?? 0,
       cachedPromptTokens: usage.cacheRead ?? 0,
@@ -186,6 +198,16 @@ export interface AgentSessionSetup {
   readonly backend: Backend
   /** The session's scenario, given the workspace's path (for agents whose tools take absolute paths). */
   readonly scenario: (work: string) => Simulator.Scenario
+  /**
+   * The model's price, given the deployment as its `pricing` (a model the gateway's price table does not know).
+   * Default: the table's.
+   */
+  readonly price?: {
+    readonly input: number
+    readonly cachedInput: number
+    readonly cacheWrite: number
+    readonly output: number
+  }
 }
 
 const adminKey = "gw-agent-session-admin-0001"
@@ -214,8 +236,24 @@ export const agentSession = (setup: AgentSessionSetup) =>
     const base = setup.backend === "chat-completions" || setup.backend === "responses"
       ? `${simulator.url}/v1`
       : simulator.url
+    const price = setup.price
+    const pricing = price === undefined ? {} : {
+      pricing: {
+        input_per_mtok: price.input,
+        cached_input_per_mtok: price.cachedInput,
+        cache_write_per_mtok: price.cacheWrite,
+        output_per_mtok: price.output
+      }
+    }
     const file = yield* providerFile({
-      sim: [{ model_name: setup.model, api: setup.backend, base_url: base, api_keys: [providerKey], max_retries: 0 }],
+      sim: [{
+        model_name: setup.model,
+        api: setup.backend,
+        base_url: base,
+        api_keys: [providerKey],
+        max_retries: 0,
+        ...pricing
+      }],
       gateway: { keys: [{ name: "agent", key: agentKey }], admin_keys: [{ name: "ops", key: adminKey }] }
     })
     const data = path.join(dir, "data")
@@ -253,6 +291,7 @@ export const agentSession = (setup: AgentSessionSetup) =>
       )
     return {
       model: setup.model,
+      price: price ?? Pricing.lookup(setup.model)!,
       backend: setup.backend,
       dir,
       scenario,
@@ -303,8 +342,8 @@ export const playSession = (session: AgentSession, runs: AgentRuns) =>
     yield* session.restart
     yield* task(runs.resumed, endings.resumed, sessionResult)
     const turns = modelTurns(session.scenario).length
-    expect(yield* session.requests).toBe(turns)
+    expect(yield* session.requests, session.log()).toBe(turns)
     const spend = yield* session.spend(turns)
     expect(spend.calls).toBe(turns)
-    expect(spend.cost, session.log()).toBeCloseTo(simulatorBill(session.scenario, session.model, session.backend), 6)
+    expect(spend.cost, session.log()).toBeCloseTo(simulatorBill(session.scenario, session.price, session.backend), 6)
   })

@@ -32,6 +32,7 @@ import { type ChunkSource, streamFromSource } from "../transport/chunkSource.js"
 import * as ProviderHttp from "../transport/providerHttp.js"
 import { RequestError, ShapeError } from "../wire/codecError.js"
 import type { JsonObject } from "../wire/json.js"
+import { withoutToolSearch } from "../wire/toolSearch.js"
 import * as BatchApi from "./batch.js"
 import * as Batches from "./embeddingBatches.js"
 
@@ -132,6 +133,19 @@ export interface Definition extends ProviderHttp.Options {
   readonly credential?: Effect.Effect<unknown, string> | undefined
   /** `ProviderClient.prefill`. Default false. */
   readonly prefill?: boolean | undefined
+  /**
+   * Whether the API loads deferred tools itself (Anthropic's tool search: `defer_loading`, `tool_reference`); else
+   * every call, count and batch line is written from the request as it reads without tool search
+   * (`wire/toolSearch.ts`). Default false.
+   */
+  readonly toolSearch?: boolean | undefined
+  /**
+   * Headers of one call of `request` to `model` beside the definition's own (Anthropic's `anthropic-beta` values its
+   * body needs), set over them. Default: none.
+   */
+  readonly requestHeaders?:
+    | ((request: ChatRequest, model: string) => Readonly<Record<string, string>> | undefined)
+    | undefined
   /** The dialect's batch API; without one, `ProviderClient.batch` is absent. */
   readonly batch?: BatchApi.BatchWire | undefined
 }
@@ -228,23 +242,29 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     }
   }
 
-  // The call of `request` to `path` with `bodyOf`'s body, or why it cannot be made.
+  // The request as the API reads it: without tool search where it has none.
+  const sent = definition.toolSearch === true ? (request: ChatRequest) => request : withoutToolSearch
+
+  // The call of `request` to `path` with `bodyOf`'s body of the request as sent, or why it cannot be made.
   function prepareWith(
     request: ChatRequest,
     credentials: Credentials,
     path: (model: string) => string,
-    bodyOf: (model: string) => unknown
+    bodyOf: (model: string, sent: ChatRequest) => unknown
   ): Result.Result<ProviderHttp.Call, LlmError> {
     const model = request.model ?? definition.model
     if (model === undefined || model === "") return Result.fail(noModel(provider))
-    const body = encoded(model, () => bodyOf(model))
+    const written = sent(request)
+    const body = encoded(model, () => bodyOf(model, written))
     if (Result.isFailure(body)) return Result.fail(body.failure)
+    const headers = definition.requestHeaders?.(written, model)
     return transport.prepare({
       path: path(model),
       body: body.success,
       model,
       credentials,
-      timeout: request.timeout
+      timeout: request.timeout,
+      ...(headers === undefined ? {} : { headers })
     })
   }
 
@@ -257,7 +277,7 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
       request,
       credentials,
       (model) => definition.path(model, stream, request),
-      (model) => definition.body(request, model, stream, credentials.keyId)
+      (model, written) => definition.body(written, model, stream, credentials.keyId)
     )
   }
 
@@ -322,7 +342,7 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
 
   // A batch line's body, or why the request cannot be one.
   function batchBody(request: ChatRequest, model: string, keyId: string): Result.Result<unknown, LlmError> {
-    return encoded(model, () => definition.body(request, model, false, keyId))
+    return encoded(model, () => definition.body(sent(request), model, false, keyId))
   }
 
   function chat(request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> {
@@ -391,8 +411,11 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
   function countWith(counting: TokenCounting) {
     return (request: ChatRequest, credentials: Credentials) =>
       Effect.suspend((): Effect.Effect<number, LlmError> => {
-        const prepared = prepareWith(request, credentials, counting.path, (model) => counting.body(request, model))
-        if (Result.isFailure(prepared)) return Effect.fail(prepared.failure)
+        const prepared = prepareWith(request, credentials, counting.path, (model, written) =>
+          counting.body(written, model))
+        if (Result.isFailure(prepared)) {
+          return Effect.fail(prepared.failure)
+        }
         const call = prepared.success
         return transport.json(call, ({ body, response, text }) => {
           const failure = definition.failureOf(body)
@@ -404,7 +427,9 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
           try {
             return Effect.succeed(counting.count(body))
           } catch (error) {
-            if (!(error instanceof ShapeError)) throw error
+            if (!(error instanceof ShapeError)) {
+              throw error
+            }
             const detail = `the response has the wrong shape: ${error.reason}`
             return Effect.fail(transport.decodeError(call, detail, text, requestIdOf(response)))
           }

@@ -292,7 +292,11 @@ export const makeEngine = (config: Config, startedAt: number) => {
    */
   const open = <T>(
     format: Gate,
-    decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => Result.Result<T, ApiError>,
+    decode: (
+      body: unknown,
+      params?: Readonly<Record<string, string | undefined>>,
+      headers?: Http.IncomingHttpHeaders
+    ) => Result.Result<T, ApiError>,
     modelOf: (decoded: T) => string,
     input: RouteInput
   ):
@@ -337,7 +341,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
         }). The API expects a JSON payload.`
       }, out)
     }
-    const read = decode(body, input.params)
+    const read = decode(body, input.params, input.headers)
     if (Result.isFailure(read)) return errorPlan(format, read.failure, out)
     const decoded = read.success
     const model = modelOf(decoded)
@@ -488,7 +492,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
     format: WireFormat<X>,
     decode: (
       body: unknown,
-      params?: Readonly<Record<string, string | undefined>>
+      params?: Readonly<Record<string, string | undefined>>,
+      headers?: Http.IncomingHttpHeaders
     ) => Result.Result<Decoded<X>, ApiError>,
     render: (promptTokens: number) => string,
     input: RouteInput

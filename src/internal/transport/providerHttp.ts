@@ -522,7 +522,13 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
       model: args.model,
       credentials: args.credentials,
       timeout: args.timeout ?? timeout,
-      request: HttpClientRequest.bodyText(headOf(args.path, args.credentials), body, "application/json")
+      request: HttpClientRequest.bodyText(
+        args.headers === undefined
+          ? headOf(args.path, args.credentials)
+          : HttpClientRequest.setHeaders(headOf(args.path, args.credentials), args.headers),
+        body,
+        "application/json"
+      )
     })
   }
 

@@ -120,6 +120,8 @@ export interface Transport {
     readonly credentials: Credentials
     /** The request's own timeout, overriding the default. */
     readonly timeout?: Duration.Duration | undefined
+    /** Headers of this call, set over the provider's own. Default: none. */
+    readonly headers?: Readonly<Record<string, string>> | undefined
   }) => Result.Result<Call, InvalidRequestError>
   /**
    * Sends the call, reads its whole reply as a JSON object and goes on with `read`, all within the

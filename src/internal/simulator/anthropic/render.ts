@@ -6,6 +6,7 @@
  * `input_json_delta` a tool's input opens with, `message_start`'s output of 1, no block for an empty reply, and its
  * tool use ids (`toolu_` and the call's). Each event is its own write.
  */
+import type { Extra } from "../../../simulator/Anthropic.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import { message, streamWriter } from "../../wire/anthropic/writer.js"
@@ -24,14 +25,12 @@ export const signatureOf = (text: string): string => {
 }
 const toolId = (id: string): string => `toolu_${id.startsWith("call_") ? id.slice(5) : id}`
 
-/** What only the simulator writes of a whole `message` (the writer's options). */
-const simulatedMessage = { signature: signatureOf, noEmptyText: true } as const
+/** The signature of a reply's thinking: its text's, and where the model binds it, the prompt's it was made after. */
+const signer = (extra: Extra) => (text: string): string =>
+  extra === undefined ? signatureOf(text) : `${signatureOf(text)}.${extra.binding}`
 
-export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string =>
-  message(responseOf(reply, meta, toolId), meta.id, simulatedMessage)
-
-/** What only the simulator writes of a Messages stream (the writer's options). */
-const simulated = { ping: true, startOutput: 1, signature: signatureOf, openInput: true } as const
+export const renderReply = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): string =>
+  message(responseOf(reply, meta, toolId), meta.id, { signature: signer(extra), noEmptyText: true })
 
 /**
  * The Messages stream of `reply`, its events kept by `out` (default: each SSE event its own write; Bedrock's
@@ -42,14 +41,13 @@ const simulated = { ping: true, startOutput: 1, signature: signatureOf, openInpu
 export function renderStream(
   reply: Reply.Reply,
   meta: ReplyMeta,
+  extra: Extra,
   out: EventList = new FramedEvents(sse)
 ): RenderedStream {
   const usage = usageOf(reply.usage)
-  const writer = streamWriter(
-    { id: meta.id, model: meta.model, estimatedInput: () => usage.promptTokens },
-    out,
-    simulated
-  )
+  // What only the simulator writes of a Messages stream (the writer's options).
+  const simulated = { ping: true, startOutput: 1, signature: signer(extra), openInput: true } as const
+  const writer = streamWriter({ id: meta.id, model: meta.model }, out, simulated)
   const chunks = replyChunks(
     { ...reply, toolCalls: reply.toolCalls.map((call) => ({ ...call, id: toolId(call.id) })) },
     meta,

@@ -12,12 +12,14 @@
  * API words it (as pydantic does: `max_tokens: Field required`), naming the field.
  */
 import * as Result from "effect/Result"
+import type * as Http from "node:http"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/Anthropic.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import type { Refused } from "../../schemaCheck.js"
 import {
   type AnyBody,
+  bindsThinking,
   breakpointBlocks,
   checkCount,
   checkMessages,
@@ -26,6 +28,7 @@ import {
   minThinkingTopP,
   takesBothSamplings,
   takesMidConversationSystem,
+  toolSearchBeta,
   toRequest
 } from "../../wire/anthropic/request.js"
 import { longerAfterShorter } from "../../wire/cacheLifetime.js"
@@ -34,6 +37,7 @@ import { isJsonObject, type JsonObject } from "../../wire/json.js"
 import { requestPrompt } from "../decoded.js"
 import { bareTypeName, invalid, valueAt } from "../requestChecks.js"
 import { signatureOf } from "./render.js"
+import { dropsMismatched, prefixDigest, prefixMismatch } from "./thinkingBinding.js"
 
 type WireMessage = AnyBody["messages"][number]
 
@@ -270,17 +274,48 @@ function systemError(wire: AnyBody, i: number): ApiError | undefined {
   return undefined
 }
 
+/**
+ * How a request's thinking blocks are checked against their prefix (`thinkingBinding.ts`): the digest of the prompt
+ * before each message where the model binds them, and whether a block of another prefix is dropped, not refused.
+ */
+interface Binding {
+  readonly before: ((message: number) => string) | undefined
+  readonly drops: boolean
+}
+
+/** What is wrong with a thinking block's signature: none, made for another text, or (bound) after another prefix. */
+function signatureError(
+  block: { readonly thinking: string; readonly signature: string },
+  path: string,
+  bound: string | undefined,
+  drops: boolean
+): ApiError | undefined {
+  const signed = signatureOf(block.thinking)
+  // A bound signature is the text's and its prefix's; one of a model that binds none is accepted by those that do.
+  if (block.signature === signed && bound === undefined) return undefined
+  if (!block.signature.startsWith(signed)) {
+    return invalid(`${path}: Invalid \`signature\` in \`thinking\` block`, `${path}.signature`)
+  }
+  if (bound === undefined || block.signature === `${signed}.${bound}` || drops) return undefined
+  return prefixMismatch(path)
+}
+
 /** A thinking block sent back without the signature the simulator gave it, or a tool turn not opened by thinking. */
-function thinkingError(message: WireMessage, path: string, final: boolean, reasoning: boolean): ApiError | undefined {
+function thinkingError(
+  message: WireMessage,
+  at: number,
+  final: boolean,
+  reasoning: boolean,
+  binding: Binding
+): ApiError | undefined {
   if (typeof message.content === "string") return undefined
+  const path = `messages.${at}`
+  const bound = binding.before?.(at)
   for (let j = 0; j < message.content.length; j++) {
     const block = message.content[j]!
-    if (block.type === "thinking" && block.signature !== signatureOf(block.thinking)) {
-      return invalid(
-        `${path}.content.${j}: Invalid \`signature\` in \`thinking\` block`,
-        `${path}.content.${j}.signature`
-      )
-    }
+    if (block.type !== "thinking") continue
+    const broken = signatureError(block, `${path}.content.${j}`, bound, binding.drops)
+    if (broken !== undefined) return broken
   }
   // The API checks only the assistant turn of the tool loop in progress.
   const first = message.content[0]?.type
@@ -346,12 +381,11 @@ function blockTexts(block: Exclude<WireMessage["content"], string>[number]): Rea
 }
 
 /** What the API refuses in the turns: their roles and places, their thinking, and a `tool_use` left unanswered. */
-function turnError(wire: AnyBody, reasoning: boolean): ApiError | undefined {
+function turnError(wire: AnyBody, reasoning: boolean, binding: Binding): ApiError | undefined {
   const messages = wire.messages
   let pending: ReadonlyArray<string> = []
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i]!
-    const path = `messages.${i}`
     if (message.role === "system") {
       const broken = systemError(wire, i)
       if (broken !== undefined) return broken
@@ -371,7 +405,7 @@ function turnError(wire: AnyBody, reasoning: boolean): ApiError | undefined {
       }
     }
     if (message.role === "assistant") {
-      const broken = thinkingError(message, path, i >= messages.length - 2, reasoning)
+      const broken = thinkingError(message, i, i >= messages.length - 2, reasoning, binding)
       if (broken !== undefined) return broken
     }
     pending = idsOf(message, "tool_use")
@@ -379,15 +413,84 @@ function turnError(wire: AnyBody, reasoning: boolean): ApiError | undefined {
   return pending.length > 0 ? unanswered(messages.length - 1, pending, "") : undefined
 }
 
-/** A checked body (its fields and turns held to the API's rules) as the prompt it asks about. */
-function promptOf(wire: AnyBody, request: ChatRequest): Result.Result<Decoded<Extra>, ApiError> {
+/** The `anthropic-beta` values of a request's headers. */
+export function betasOf(headers: Http.IncomingHttpHeaders | undefined): ReadonlyArray<string> {
+  const header = headers?.["anthropic-beta"]
+  const values = Array.isArray(header) ? header.join(",") : header ?? ""
+  return values.split(",").map((value) => value.trim()).filter((value) => value !== "")
+}
+
+// Each tool_reference block of a turn's tool results: its path and the tool it names.
+function referencesIn(wire: AnyBody): ReadonlyArray<readonly [string, string]> {
+  const found: Array<readonly [string, string]> = []
+  wire.messages.forEach((message, i) => {
+    if (typeof message.content === "string") return
+    message.content.forEach((block, j) => {
+      if (block.type !== "tool_result" || !Array.isArray(block.content)) return
+      block.content.forEach((part, k) => {
+        if (part.type === "tool_reference") found.push([`messages.${i}.content.${j}.content.${k}`, part.tool_name])
+      })
+    })
+  })
+  return found
+}
+
+/**
+ * What the API refuses of tool search (Anthropic's tool search guide): `defer_loading` or a `tool_reference` block
+ * without its beta header, every tool deferred, a deferred tool with a `cache_control` (the cached prefix holds no
+ * deferred tool), and a reference to a tool that is not a deferred one of the request.
+ */
+function toolSearchError(wire: AnyBody, betas: ReadonlyArray<string>): ApiError | undefined {
+  const tools = wire.tools ?? []
+  const references = referencesIn(wire)
+  const deferring = tools.findIndex((tool) => tool.defer_loading !== undefined && tool.defer_loading !== null)
+  if (!betas.includes(toolSearchBeta)) {
+    if (deferring !== -1) {
+      return invalid(`tools.${deferring}.defer_loading: Extra inputs are not permitted`, `tools.${deferring}`)
+    }
+    if (references.length > 0) {
+      const [at] = references[0]!
+      return tagError(at, { type: "tool_reference" }, ["text", "image", "document", "search_result"])
+    }
+    return undefined
+  }
+  const deferred = tools.filter((tool) => tool.defer_loading === true)
+  if (deferred.length > 0 && deferred.length === tools.length) {
+    return invalid("tools: at least one tool must not have defer_loading set to true", "tools")
+  }
+  const cached = tools.findIndex((tool) =>
+    tool.defer_loading === true && tool.cache_control !== undefined && tool.cache_control !== null
+  )
+  if (cached !== -1) {
+    return invalid(
+      `tools.${cached}: a tool with defer_loading cannot have cache_control`,
+      `tools.${cached}.cache_control`
+    )
+  }
+  const unknown = references.find(([, name]) => !deferred.some((tool) => tool.name === name))
+  if (unknown !== undefined) {
+    return invalid(
+      `${unknown[0]}.tool_name: Tool reference '${unknown[1]}' does not name a tool with defer_loading in tools`,
+      `${unknown[0]}.tool_name`
+    )
+  }
+  return undefined
+}
+
+/**
+ * A checked body (its fields and turns held to the API's rules) as the prompt it asks about; a model that binds its
+ * thinking signs the reply's after the whole prompt.
+ */
+function promptOf(wire: AnyBody, request: ChatRequest, drops: boolean): Result.Result<Decoded<Extra>, ApiError> {
   const reasoning = request.reasoningEffort !== undefined && request.reasoningEffort !== "none"
-  const broken = turnError(wire, reasoning)
+  const binds = bindsThinking(wire.model)
+  const before = binds ? (message: number) => prefixDigest(wire, message) : undefined
+  const broken = turnError(wire, reasoning, { before, drops })
   if (broken !== undefined) return Result.fail(broken)
   return requestPrompt(request, {
     model: wire.model,
     stream: wire.stream === true,
-    extra: undefined,
+    extra: binds ? { binding: prefixDigest(wire, wire.messages.length) } : undefined,
     parallelToolCalls: wire.tool_choice?.disable_parallel_tool_use !== true,
     reasoning,
     unknownTool: (name) => invalid(`tool_choice: tool '${name}' is not in tools`, "tool_choice.name")
@@ -397,27 +500,36 @@ function promptOf(wire: AnyBody, request: ChatRequest): Result.Result<Decoded<Ex
 // A body checked by `check`, then as the engine's request and the prompt; or the API's error.
 function decodeWith(
   body: unknown,
-  check: (body: unknown) => Result.Result<AnyBody, Refused>
+  check: (body: unknown) => Result.Result<AnyBody, Refused>,
+  headers: Http.IncomingHttpHeaders | undefined
 ): Result.Result<Decoded<Extra>, ApiError> {
   const checked = check(body)
   if (Result.isFailure(checked)) return Result.fail(refusalError(body, checked.failure))
   const wire = checked.success
-  const broken = fieldError(wire)
+  const betas = betasOf(headers)
+  const broken = fieldError(wire) ?? toolSearchError(wire, betas)
   if (broken !== undefined) return Result.fail(broken)
+  const drops = dropsMismatched(body, betas)
+  if (typeof drops !== "boolean") return Result.fail(drops)
   const request = toRequest(wire)
   // The mapping refuses a block in a turn of the wrong role.
   if (Result.isFailure(request)) return Result.fail(invalid(request.failure.message, request.failure.param))
-  return promptOf(wire, request.success)
+  return promptOf(wire, request.success, drops)
 }
 
-export function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
-  return decodeWith(body, checkMessages)
-}
+/** The decoder of the bodies `check` checks, given the request's headers (the betas it reads). */
+const decoderOf = (check: (body: unknown) => Result.Result<AnyBody, Refused>) =>
+(
+  body: unknown,
+  _params?: unknown,
+  headers?: Http.IncomingHttpHeaders
+): Result.Result<Decoded<Extra>, ApiError> => decodeWith(body, check, headers)
+
+/** A Messages body. */
+export const decode = decoderOf(checkMessages)
 
 /**
  * A `count_tokens` body (Anthropic's token counting reference): a Messages body's prompt, checked as one; the fields
  * that shape a reply are not read.
  */
-export function decodeCount(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
-  return decodeWith(body, checkCount)
-}
+export const decodeCount = decoderOf(checkCount)

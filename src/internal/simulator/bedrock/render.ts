@@ -6,6 +6,7 @@
  * `errorBody` (a `{"message"}` body, the type in the `x-amzn-errortype` header).
  */
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
+import type { Extra } from "../../../simulator/Anthropic.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import * as Codec from "../../wire/bedrock/codec.js"
@@ -27,8 +28,13 @@ const latencyMs = 1
  * The `InvokeModelWithResponseStream` stream of a reply (Amazon Bedrock API reference, `ResponseStream`): its
  * Messages stream as Anthropic's writer writes it, each event a `chunk` frame whose `bytes` are its data.
  */
-export function renderInvokeStream(codec: EventStreamCodec, reply: Reply.Reply, meta: ReplyMeta): RenderedStream {
-  return renderMessages(reply, meta, chunkFrames(codec))
+export function renderInvokeStream(
+  codec: EventStreamCodec,
+  reply: Reply.Reply,
+  meta: ReplyMeta,
+  extra: Extra
+): RenderedStream {
+  return renderMessages(reply, meta, extra, chunkFrames(codec))
 }
 
 /** The `Converse` body of a reply, written by the codec from the reply as a `ChatResponse`. */

@@ -4,7 +4,6 @@
  * they read and write): AWS's libraries loaded, the signature checked, then the engine's answer in the API's wire
  * format.
  */
-import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import * as Effect from "effect/Effect"
 import * as Bedrock from "../../../simulator/Bedrock.js"
 import type { WireFormat } from "../../../simulator/WireFormat.js"
@@ -22,7 +21,23 @@ const errors = { apiKey: Bedrock.apiKey, renderError, requestIdHeader: "x-amzn-r
 export const apis = {
   converse: Bedrock.format,
   invoke: Bedrock.invokeFormat
-} as const satisfies Record<string, (codec: EventStreamCodec) => WireFormat<undefined>>
+} as const
+
+/** The plan of a request to `format`'s API, once its signature is checked. */
+function planOf<X>(
+  engine: Engine,
+  input: RouteInput,
+  format: WireFormat<X>,
+  stream: boolean
+): Effect.Effect<Plan, string> {
+  const params = { ...input.params, stream: String(stream) }
+  // A body that could not be read is the engine's to answer.
+  if (input.body === undefined) return Effect.succeed(engine.generate(format, { ...input, params }))
+  return Effect.map(
+    Bedrock.checkSignature(input.headers, input.url, input.body, engine.awsSecretOf),
+    (refused) => refused === undefined ? engine.generate(format, { ...input, params }) : engine.refuse(format, refused)
+  )
+}
 
 /** The plan of a request to `api` (`stream`: its streaming operation). */
 export const plan = (
@@ -32,17 +47,11 @@ export const plan = (
   stream: boolean
 ): Effect.Effect<Plan> =>
   Aws.load.pipe(
-    Effect.flatMap((aws) => {
-      const format = apis[api](aws.codec)
-      const params = { ...input.params, stream: String(stream) }
-      // A body that could not be read is the engine's to answer.
-      if (input.body === undefined) return Effect.succeed(engine.generate(format, { ...input, params }))
-      return Effect.map(
-        Bedrock.checkSignature(input.headers, input.url, input.body, engine.awsSecretOf),
-        (refused) =>
-          refused === undefined ? engine.generate(format, { ...input, params }) : engine.refuse(format, refused)
-      )
-    }),
+    Effect.flatMap((aws) =>
+      api === "converse"
+        ? planOf(engine, input, apis.converse(aws.codec), stream)
+        : planOf(engine, input, apis.invoke(aws.codec), stream)
+    ),
     Effect.catch((detail) =>
       Effect.succeed(
         engine.refuse(errors, { _tag: "InvalidRequest", status: 500, code: "InternalServerException", message: detail })

@@ -7,6 +7,7 @@ import type * as Effect from "effect/Effect"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
+import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { OptionsError } from "../../../OptionsError.js"
 import { apiVersion, defaultMaxTokens, type Options } from "../../../providers/Anthropic.js"
 import * as Adapter from "../../providers/adapter.js"
@@ -47,6 +48,15 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
   if (invalid !== undefined) return Result.fail(invalid)
   const systemInPlace = (model: string) => options.midConversationSystem ?? Wire.takesMidConversationSystem(model)
   const beta = options.beta !== undefined && options.beta.length > 0 ? { "anthropic-beta": options.beta.join(",") } : {}
+  const header = options.headers?.["anthropic-beta"]
+  const configured = [...options.beta ?? [], ...(typeof header === "string" ? header.split(",") : [])]
+    .map((value) => value.trim()).filter((value) => value !== "")
+  // The deployment's own betas and those the request's fields need, once each.
+  const requestHeaders = (request: ChatRequest, model: string) => {
+    const needed = Wire.requestBetas(request, { model, systemInPlace: systemInPlace(model) })
+      .filter((value) => !configured.includes(value))
+    return needed.length === 0 ? undefined : { "anthropic-beta": [...configured, ...needed].join(",") }
+  }
   const common = {
     model: options.model,
     requestId: requestIdOf,
@@ -59,7 +69,9 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
     // Anthropic has no embeddings API (it points to Voyage AI).
     embeddings: "Anthropic has no embeddings API; embed with an OpenAI-compatible, Gemini or Ollama client",
     // Anthropic's Messages API continues a last assistant message (its "prefill").
-    prefill: true
+    prefill: true,
+    toolSearch: true,
+    requestHeaders
   }
   if (cloud !== undefined) {
     return Result.succeed({

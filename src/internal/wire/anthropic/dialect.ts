@@ -8,7 +8,6 @@
 import * as Result from "effect/Result"
 import { randomUUID } from "node:crypto"
 import type { Problem } from "../../schemaCheck.js"
-import { estimatedPromptTokens } from "../../tokens/promptSize.js"
 import type { Decoded, Dialect } from "../dialect.js"
 import { restoredRequest } from "./carrier.js"
 import { anthropicPath, type AnyBody, messages } from "./request.js"
@@ -36,7 +35,7 @@ export function decode(text: string): Result.Result<Decoded, Problem> {
     model: decoded.model,
     request: restoredRequest(decoded.request),
     stream: decoded.stream,
-    newEncoder: (request) => streamEncoder(id, decoded.model, () => estimatedPromptTokens(request)),
+    newEncoder: () => streamEncoder(id, decoded.model),
     render: (response) => message(response, id),
     path: placed(decoded.body)
   })

@@ -39,7 +39,8 @@ import type {
   ImagePart,
   Message,
   ToolCall,
-  ToolDefinition
+  ToolDefinition,
+  ToolMessage
 } from "../../../Message.js"
 import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } from "../../schemaCheck.js"
 import type * as Media from "../../tokens/media.js"
@@ -89,10 +90,15 @@ const DocumentBlock = Schema.Struct({
   cache_control: optionalCache
 })
 
+// A deferred tool a tool result loads (Anthropic's tool search guide: a custom tool search's result).
+const ToolReferenceBlock = Schema.Struct({ type: Schema.Literal("tool_reference"), tool_name: Schema.String })
+
 // What a tool_result's content takes besides a string (the Messages API's tool_result reference).
-const ResultBlock = Schema.Union([TextBlock, ImageBlock, DocumentBlock]).annotate({
-  expected: "a text, image or document block"
+const ResultBlock = Schema.Union([TextBlock, ImageBlock, DocumentBlock, ToolReferenceBlock]).annotate({
+  expected: "a text, image, document or tool_reference block"
 })
+
+type ResultBlock = typeof ResultBlock.Type
 
 const Block = Schema.Union([
   TextBlock,
@@ -129,7 +135,8 @@ const WireTool = Schema.Struct({
   description: maybe(Schema.String),
   input_schema: JsonObjectSchema,
   strict: maybe(Schema.Boolean),
-  cache_control: optionalCache
+  cache_control: optionalCache,
+  defer_loading: maybe(Schema.Boolean)
 })
 
 const WireToolChoice = Schema.Union([
@@ -258,7 +265,7 @@ const pdf = (block: DocumentBlock): ContentPart => {
 }
 
 // A text, image or document block as its part, with its breakpoint.
-const partOf = (block: typeof ResultBlock.Type): ContentPart => {
+const partOf = (block: Exclude<ResultBlock, typeof ToolReferenceBlock.Type>): ContentPart => {
   switch (block.type) {
     case "text":
       return withCache({ type: "text", text: block.text }, block.cache_control)
@@ -269,20 +276,28 @@ const partOf = (block: typeof ResultBlock.Type): ContentPart => {
   }
 }
 
-// A tool result's content: a string as it is, blocks as parts (a PDF or image a tool returned kept, not flattened).
-const resultContent = (
-  content: string | ReadonlyArray<typeof ResultBlock.Type> | null | undefined
-): string | Array<ContentPart> =>
-  content === null || content === undefined ? "" : typeof content === "string" ? content : content.map(partOf)
+type ResultContent = string | ReadonlyArray<ResultBlock> | null | undefined
 
-// A tool result's blocks' paths, in order, for its `Origin`.
-const resultParts = (
-  content: string | ReadonlyArray<typeof ResultBlock.Type> | null | undefined,
-  at: string
-): ReadonlyArray<string> =>
+// A tool result's content: a string as it is, blocks as parts (a PDF or image a tool returned kept, not flattened),
+// but its tool references, which are the message's own.
+const resultContent = (content: ResultContent): string | Array<ContentPart> =>
+  content === null || content === undefined
+    ? ""
+    : typeof content === "string"
+    ? content
+    : content.flatMap((block) => block.type === "tool_reference" ? [] : [partOf(block)])
+
+// The tools a tool result's content loads (its `tool_reference` blocks), by name.
+const referencesOf = (content: ResultContent): ReadonlyArray<string> =>
   content === null || content === undefined || typeof content === "string"
     ? []
-    : content.map((_, k) => `${at}.content.${k}`)
+    : content.flatMap((block) => block.type === "tool_reference" ? [block.tool_name] : [])
+
+// A tool result's parts' paths, in order, for its `Origin`.
+const resultParts = (content: ResultContent, at: string): ReadonlyArray<string> =>
+  content === null || content === undefined || typeof content === "string"
+    ? []
+    : content.flatMap((block, k) => block.type === "tool_reference" ? [] : [`${at}.content.${k}`])
 
 // A user turn: its tool results as tool messages, then the rest as one user message; each one's `Origin` too.
 const userTurn = (
@@ -303,14 +318,21 @@ const userTurn = (
         parts.push(partOf(block))
         placed.push(`${at}.content.${j}`)
         break
-      case "tool_result":
+      case "tool_result": {
+        const references = referencesOf(block.content)
         into.push(withCache(
-          { role: "tool", toolCallId: block.tool_use_id, content: resultContent(block.content) },
+          {
+            role: "tool",
+            toolCallId: block.tool_use_id,
+            content: resultContent(block.content),
+            ...(references.length > 0 ? { toolReferences: references } : {})
+          },
           block.cache_control
         ))
         results++
         origins?.push({ at: `${at}.content.${j}`, parts: resultParts(block.content, `${at}.content.${j}`) })
         break
+      }
       default:
         return problem(`${at}.content.${j}.type`, `${block.type} blocks are only allowed in assistant messages`)
     }
@@ -401,6 +423,7 @@ const toolOf = (wire: typeof WireTool.Type): ToolDefinition => {
   }
   set(out, "description", wire.description)
   set(out, "strict", wire.strict)
+  set(out, "deferLoading", wire.defer_loading)
   return withCache(out, wire.cache_control)
 }
 
@@ -622,6 +645,15 @@ const contentBlocks = (parts: ReadonlyArray<ContentPart>, i: number): Array<Json
 const userContent = (content: string | ReadonlyArray<ContentPart>, i: number): string | Array<JsonObject> =>
   typeof content === "string" ? (isBlank(content) ? [] : content) : contentBlocks(content, i)
 
+/** A tool result's content (the message at `i`), then a `tool_reference` block of each tool it loads. */
+const resultBlocks = (message: ToolMessage, i: number): string | Array<JsonObject> => {
+  const content = userContent(message.content, i)
+  const references = message.toolReferences ?? []
+  if (references.length === 0) return content
+  const blocks = typeof content === "string" ? [{ type: "text", text: content }] : content
+  return [...blocks, ...references.map((name) => ({ type: "tool_reference", tool_name: name }))]
+}
+
 /** An assistant message's content; nothing (`""` or `[]`) where it has no thinking, no call and a blank text. */
 const assistantContent = (message: AssistantMessage, at: number): string | Array<JsonObject> => {
   const thinking = thinkingBlocksOf(message.providerMetadata)
@@ -675,14 +707,23 @@ const systemContent = (texts: ReadonlyArray<SystemText>): string | Array<JsonObj
  * A system turn where the API's placement rules allow one (right after a user turn, and last or before an
  * assistant turn; consecutive ones are merged already); the others' texts join the top-level `system`.
  */
-const placed = (system: Array<SystemText>, turns: ReadonlyArray<Turn>): Array<Turn> =>
-  turns.filter((turn, k) => {
+const placed = (system: Array<SystemText>, turns: ReadonlyArray<Turn>): { turns: Array<Turn>; hoisted: boolean } => {
+  let hoisted = false
+  const kept = turns.filter((turn, k) => {
     if (turn.role !== "system") return true
     const next = turns[k + 1]
     if (turns[k - 1]?.role === "user" && (next === undefined || next.role === "assistant")) return true
     system.push(...turn.texts)
+    hoisted ||= turns.slice(0, k).some(thinks)
     return false
   })
+  return { turns: kept, hoisted }
+}
+
+// Whether a turn sends thinking back (signed, so bound to its prefix where the model binds it).
+const thinks = (turn: Turn): boolean =>
+  turn.role === "assistant" && Array.isArray(turn.content) &&
+  turn.content.some((block) => block["type"] === "thinking" || block["type"] === "redacted_thinking")
 
 /**
  * Messages with the system prompt hoisted out: the leading system messages form the top-level `system`, as do
@@ -695,9 +736,15 @@ const placed = (system: Array<SystemText>, turns: ReadonlyArray<Turn>): Array<Tu
 const messagesOf = (
   messages: ReadonlyArray<Message>,
   inPlace: boolean
-): { system: Array<SystemText>; turns: Array<Turn> } => {
+): {
+  system: Array<SystemText>
+  turns: Array<Turn>
+  /** Whether a system text after a turn with thinking joined the top-level `system`: that thinking's prefix changed. */
+  hoisted: boolean
+} => {
   const system: Array<SystemText> = []
   const turns: Array<Turn> = []
+  let hoisted = false
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i]!
     const last = turns[turns.length - 1]
@@ -705,8 +752,10 @@ const messagesOf = (
       case "system": {
         if (isBlank(message.content)) break
         const text = { text: message.content, cache: message.cache }
-        if (!inPlace || last === undefined) system.push(text)
-        else if (last.role === "system") last.texts.push(text)
+        if (!inPlace || last === undefined) {
+          system.push(text)
+          hoisted ||= turns.some(thinks)
+        } else if (last.role === "system") last.texts.push(text)
         else turns.push({ role: "system", texts: [text], results: false })
         break
       }
@@ -727,7 +776,7 @@ const messagesOf = (
         break
       }
       case "tool": {
-        const content = userContent(message.content, i)
+        const content = resultBlocks(message, i)
         const block = cached(
           { type: "tool_result", tool_use_id: message.toolCallId, ...(content.length === 0 ? {} : { content }) },
           message.cache
@@ -740,15 +789,22 @@ const messagesOf = (
       }
     }
   }
-  return { system, turns: inPlace ? placed(system, turns) : turns }
+  if (!inPlace) return { system, turns, hoisted }
+  const kept = placed(system, turns)
+  return { system, turns: kept.turns, hoisted: hoisted || kept.hoisted }
 }
 
+/**
+ * A tool's definition; a deferred one (`defer_loading`) without a breakpoint, as the prompt's cached prefix holds no
+ * deferred tool (Anthropic's tool search guide).
+ */
 const encodeTool = (tool: ToolDefinition): JsonObject => {
   const out: JsonObject = { name: tool.name }
   if (tool.description !== undefined) out["description"] = tool.description
   out["input_schema"] = tool.parameters
   if (tool.strict !== undefined) out["strict"] = tool.strict
-  if (tool.cache !== undefined) out["cache_control"] = cacheControl(tool.cache)
+  if (tool.deferLoading === true) out["defer_loading"] = true
+  else if (tool.cache !== undefined) out["cache_control"] = cacheControl(tool.cache)
   return out
 }
 
@@ -773,6 +829,37 @@ function toolChoiceOf(request: ChatRequest): JsonObject | undefined {
 function forcesTool(request: ChatRequest): boolean {
   const choice = request.toolChoice
   return (request.tools?.length ?? 0) > 0 && choice !== undefined && choice !== "auto" && choice !== "none"
+}
+
+/**
+ * Whether `model`'s thinking blocks are bound to the conversation's prefix (system, tools but the deferred ones,
+ * earlier messages): Claude 5.1 and the models after it refuse a block whose prefix changed, unless the request asks
+ * for such blocks dropped (`thinking.block_binding.prefix_mismatch_behavior: "drop_block"`, with `bindingBeta`).
+ */
+export const bindsThinking = (model: string): boolean => {
+  const version = /^claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?![0-9])/.exec(model)
+  if (version === null) return false
+  const major = Number(version[1])
+  return major > 5 || (major === 5 && Number(version[2] ?? 0) >= 1)
+}
+
+/** The `anthropic-beta` value of `thinking.block_binding` (Anthropic's extended thinking reference). */
+export const bindingBeta = "thinking-binding-controls-2026-08-01"
+
+/** The `anthropic-beta` value of tool search (`defer_loading`, `tool_reference`; Anthropic's tool search guide). */
+export const toolSearchBeta = "advanced-tool-use-2025-11-20"
+
+/**
+ * The `anthropic-beta` values the body of `request` needs: tool search's where a tool is deferred or a result loads
+ * one, and the thinking binding's where the body asks for mismatched thinking dropped.
+ */
+export function requestBetas(
+  request: ChatRequest,
+  options: Pick<BodyOptions, "model" | "systemInPlace">
+): ReadonlyArray<string> {
+  const searches = request.tools?.some((tool) => tool.deferLoading === true) === true ||
+    request.messages.some((message) => message.role === "tool" && (message.toolReferences?.length ?? 0) > 0)
+  return [...(searches ? [toolSearchBeta] : []), ...(dropsMismatchedThinking(request, options) ? [bindingBeta] : [])]
 }
 
 /** What the request body needs besides the request. */
@@ -801,6 +888,27 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
     return calls === 0 || signed
   }
   return true
+}
+
+/** The thinking budget of `request` as `requestBody` sends it, or none where thinking stays off (below). */
+function thinkingBudget(request: ChatRequest): number | undefined {
+  const effort = request.reasoningEffort
+  // The least budget must stay below `max_tokens`: a smaller limit leaves no room to think.
+  const roomy = request.maxTokens === undefined || request.maxTokens > minThinkingBudget
+  return effort === undefined || effort === "none" || !roomy || !thinkingAllowed(request.messages) ||
+      forcesTool(request)
+    ? undefined
+    : thinkingBudgets[effort]
+}
+
+/**
+ * Whether `requestBody` asks for thinking blocks of another prefix dropped: a model that binds its thinking
+ * (`bindsThinking`), thinking on, and a system message after a turn with thinking joined to the top-level `system`,
+ * which changes that thinking's prefix (the API would refuse it).
+ */
+function dropsMismatchedThinking(request: ChatRequest, options: Pick<BodyOptions, "model" | "systemInPlace">): boolean {
+  return bindsThinking(options.model) && thinkingBudget(request) !== undefined &&
+    messagesOf(request.messages, options.systemInPlace).hoisted
 }
 
 /**
@@ -845,14 +953,8 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
  *   (`wire/cacheLifetime.ts`).
  */
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObject => {
-  const { system, turns } = messagesOf(request.messages, options.systemInPlace)
-  const effort = request.reasoningEffort
-  // The least budget must stay below `max_tokens`: a smaller limit leaves no room to think.
-  const roomy = request.maxTokens === undefined || request.maxTokens > minThinkingBudget
-  const budget = effort === undefined || effort === "none" || !roomy || !thinkingAllowed(request.messages) ||
-      forcesTool(request)
-    ? undefined
-    : thinkingBudgets[effort]
+  const { hoisted, system, turns } = messagesOf(request.messages, options.systemInPlace)
+  const budget = thinkingBudget(request)
   const body: JsonObject = {
     model: options.model,
     max_tokens: request.maxTokens ?? (budget === undefined ? options.maxTokens : budget + options.maxTokens)
@@ -867,7 +969,9 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObj
     const cap = request.maxTokens === undefined
       ? budget
       : Math.max(minThinkingBudget, Math.min(budget, request.maxTokens - 1))
-    body["thinking"] = { type: "enabled", budget_tokens: cap }
+    body["thinking"] = hoisted && bindsThinking(options.model)
+      ? { type: "enabled", budget_tokens: cap, block_binding: { prefix_mismatch_behavior: "drop_block" } }
+      : { type: "enabled", budget_tokens: cap }
   }
   samplingInto(body, request, budget !== undefined)
   if (request.stop !== undefined && request.stop.length > 0) body["stop_sequences"] = request.stop

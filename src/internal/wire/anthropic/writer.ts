@@ -22,7 +22,9 @@
  * this module decides which blocks a reply has.
  *
  * Ids are Anthropic's shapes: the gateway's `msg_…` for a message, a tool use's `toolu_…` (`carrier.ts`'s
- * `toolUseId`). `message_start` reports the prompt's tokens, estimated when the provider has not said yet.
+ * `toolUseId`). `message_start` reports the prompt's tokens where the provider's first batch has them, else 0: a
+ * provider that counts only at the end (Bedrock's `metadata`) is reported by `message_delta`, which carries every
+ * count, and clients keep its counts above 0 over `message_start`'s (an estimate there would stay as if the provider's).
  *
  * As every writer does (`wire/streamFold.ts`), a stream's writer keeps what it has forwarded: a `Restart` before any
  * block went out is invisible (the blocks of the new attempt follow), after one it ends the stream with an error event;
@@ -143,12 +145,10 @@ export function errorEvent(answer: ErrorAnswer): string {
   return event("error", errors.body(answer))
 }
 
-/** What names a stream: its message id, the model asked for, and the prompt's tokens when the provider says none. */
+/** What names a stream: its message id and the model asked for. */
 export interface StreamMeta {
   readonly id: string
   readonly model: string
-  /** The prompt's tokens `message_start` reports when the first batch carries no usage (an estimate). */
-  readonly estimatedInput: () => number
 }
 
 /** What only the simulator writes, as Anthropic's API streams it; the gateway writes none of it. */
@@ -174,7 +174,7 @@ export interface StreamWriter {
 
 /**
  * A writer for the stream `meta` names, into `out`. `message_start` reports the prompt's tokens: the provider's when
- * the first batch has them, else `meta.estimatedInput()`.
+ * the first batch has them, else none (0), which `message_delta` reports.
  */
 export function streamWriter(meta: StreamMeta, out: EventSink, options: SimulatorOptions = {}): StreamWriter {
   // The block open now (-1: none), what it is, and the number of blocks opened.
@@ -223,9 +223,7 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
   function opening(chunks: ReadonlyArray<ChatChunk>): void {
     let reported: Usage | undefined
     for (const chunk of chunks) if (chunk._tag === "Usage") reported = chunk.usage
-    const prompt = reported === undefined
-      ? { ...wireUsage(emptyUsage), input: meta.estimatedInput() }
-      : { ...wireUsage(reported), output: options.startOutput ?? 0, thinking: 0 }
+    const prompt = { ...wireUsage(reported ?? emptyUsage), output: options.startOutput ?? 0, thinking: 0 }
     whole("message_start", messageStart(asciiJson(meta.id), asciiJson(answeringModel(chunks, meta.model)), prompt))
     if (options.ping === true) whole("ping", ping)
   }
@@ -288,13 +286,10 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
   return { write }
 }
 
-/**
- * The gateway's encoder for the stream `id` of `model`, each batch one write; `estimatedInput` the prompt's tokens
- * `message_start` reports when the provider's first batch has none.
- */
-export function streamEncoder(id: string, model: string, estimatedInput: () => number): StreamEncoder {
+/** The gateway's encoder for the stream `id` of `model`, each batch one write. */
+export function streamEncoder(id: string, model: string): StreamEncoder {
   const out = new FramedText(sse)
-  const writer = streamWriter({ id, model, estimatedInput }, out)
+  const writer = streamWriter({ id, model }, out)
   function batch(chunks: ReadonlyArray<ChatChunk>): Encoded {
     const restarted = writer.write(chunks)
     return { bytes: out.flush(), restarted }
