@@ -1,9 +1,10 @@
 /**
  * What the agents' long-session tests share: one scripted session (a scenario of more than twenty turns, written once
  * from a template and filled with each agent's tool names), and `serve` (in-process, its data in a scratch directory)
- * over the simulator playing it behind one deployment of the backend's API, which can be restarted on its port as the
- * agent's session goes on; the gateway's recorded spend (`/admin/spend`), and what the simulator billed: the
- * scenario's usage as the backend's wire reports it, priced by the gateway's own price table; and the session played
+ * over the simulator playing it behind one deployment of the backend's API (priced in provider.json, and the agent's
+ * key budgeted, where a test says), which can be restarted on its port as the agent's session goes on; the gateway's
+ * recorded spend (`/admin/spend`), and what the simulator billed: the scenario's usage as the backend's wire reports
+ * it, priced as the gateway prices it; and the session played
  * by an agent and checked (`playSession`), each test saying only how its agent is set up and run.
  *
  * The session: the agent is asked to fix `hello.txt` (read it, edit it, run commands that show it); then, resumed
@@ -162,14 +163,14 @@ export const modelTurns = (scenario: Simulator.Scenario) => scenario.turns.filte
 const reportsCacheWrites: ReadonlySet<Backend> = new Set(["anthropic", "bedrock"])
 
 /**
- * What the simulator billed for `scenario` played once through, at `model`'s price: each turn's usage as `backend`'s
- * wire reports it, priced by the price table the gateway prices with, in US dollars.
+ * What the simulator billed for `turns` played once each, at `price` (the one the gateway prices with: provider.json's,
+ * else its built-in table's): each turn's usage as `backend`'s wire reports it, in US dollars.
  */
-export const simulatorBill = (scenario: Simulator.Scenario, model: string, backend: Backend) =>
-  modelTurns(scenario).reduce((sum, turn) => {
+export const simulatorBill = (turns: ReadonlyArray<Simulator.ScenarioTurn>, price: Pricing.Price, backend: Backend) =>
+  turns.reduce((sum, turn) => {
     const usage = turn.usage ?? {}
     const written = reportsCacheWrites.has(backend) ? usage.cacheWrite ?? 0 : 0
-    return sum + Pricing.cost(Pricing.lookup(model), {
+    return sum + Pricing.cost(price, {
       promptTokens: usage.input ?? 0,
       completionTokens: usage.output ?? 0,
       cachedPromptTokens: usage.cacheRead ?? 0,
@@ -186,6 +187,10 @@ export interface AgentSessionSetup {
   readonly backend: Backend
   /** The session's scenario, given the workspace's path (for agents whose tools take absolute paths). */
   readonly scenario: (work: string) => Simulator.Scenario
+  /** The deployment's provider.json `pricing`. Default: none, the built-in table's price of `model`. */
+  readonly pricing?: Pricing.PerMtok | undefined
+  /** The agent key's provider.json `budget`. Default: none. */
+  readonly budget?: { readonly limit: number; readonly period: string } | undefined
 }
 
 const adminKey = "gw-agent-session-admin-0001"
@@ -197,7 +202,8 @@ export const agentKey = "gw-agent-session-agent-0001"
  * The scratch directory (`home`, and `work` holding `hello.txt`), the simulator playing the scenario (returned), and `serve`
  * over it with one deployment of the backend's API: its URL (kept across restarts), `restart` (`serve` stopped and
  * started again on its port, over the same data directory), `spend` (the gateway's recorded spend and calls, once it
- * has logged `calls` of them) and `requests` (the simulator's count).
+ * has logged `calls` of them), `requests` (the simulator's count) and `inFlight` (the requests it has not answered
+ * whole).
  */
 export const agentSession = (setup: AgentSessionSetup) =>
   Effect.gen(function*() {
@@ -215,8 +221,18 @@ export const agentSession = (setup: AgentSessionSetup) =>
       ? `${simulator.url}/v1`
       : simulator.url
     const file = yield* providerFile({
-      sim: [{ model_name: setup.model, api: setup.backend, base_url: base, api_keys: [providerKey], max_retries: 0 }],
-      gateway: { keys: [{ name: "agent", key: agentKey }], admin_keys: [{ name: "ops", key: adminKey }] }
+      sim: [{
+        model_name: setup.model,
+        api: setup.backend,
+        base_url: base,
+        api_keys: [providerKey],
+        max_retries: 0,
+        ...(setup.pricing === undefined ? {} : { pricing: setup.pricing })
+      }],
+      gateway: {
+        keys: [{ name: "agent", key: agentKey, ...(setup.budget === undefined ? {} : { budget: setup.budget }) }],
+        admin_keys: [{ name: "ops", key: adminKey }]
+      }
     })
     const data = path.join(dir, "data")
     const start = (port: number) =>
@@ -253,6 +269,7 @@ export const agentSession = (setup: AgentSessionSetup) =>
       )
     return {
       model: setup.model,
+      price: setup.pricing === undefined ? Pricing.lookup(setup.model)! : Pricing.fromPerMtok(setup.pricing),
       backend: setup.backend,
       dir,
       scenario,
@@ -262,7 +279,8 @@ export const agentSession = (setup: AgentSessionSetup) =>
       restart,
       spend,
       log: () => current.serving.stderr(),
-      requests: simulator.requestCount
+      requests: simulator.requestCount,
+      inFlight: Effect.map(simulator.stats, (stats) => stats.inFlight)
     }
   })
 
@@ -306,5 +324,8 @@ export const playSession = (session: AgentSession, runs: AgentRuns) =>
     expect(yield* session.requests).toBe(turns)
     const spend = yield* session.spend(turns)
     expect(spend.calls).toBe(turns)
-    expect(spend.cost, session.log()).toBeCloseTo(simulatorBill(session.scenario, session.model, session.backend), 6)
+    expect(spend.cost, session.log()).toBeCloseTo(
+      simulatorBill(modelTurns(session.scenario), session.price, session.backend),
+      6
+    )
   })
