@@ -1,7 +1,7 @@
 /**
  * The budgets' tables past the ledger's first (`keys/migrations.ts`' `1_keys_and_spend`): the database's identity and
- * the spend it recorded of the budgets a store counts (`sql/spendRecord.ts`), and a window's spend keyed by its period
- * too (`sql.ts`).
+ * the spend it recorded of the budgets a store counts (`sql/spendRecord.ts`), a window's spend keyed by its period
+ * too, and what a reservation is charged when it lapses (`sql.ts`).
  */
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
@@ -77,5 +77,11 @@ export const migrations = {
       }
       yield* sql.unsafe("DROP TABLE spend")
       yield* sql.unsafe("ALTER TABLE spend_by_period RENAME TO spend")
-    }))
+    })),
+  // What a reservation is charged if it lapses unsettled: a hold (`Budget.hold`) its estimate, a call's nothing (its
+  // instance died; what it cost is not known). Reservations open at the upgrade keep their estimate.
+  "26_reservation_lapse": statements(
+    "ALTER TABLE reservations ADD COLUMN lapse DOUBLE PRECISION NOT NULL DEFAULT 0",
+    "UPDATE reservations SET lapse = estimate"
+  )
 } satisfies Migrations
