@@ -771,12 +771,22 @@ function tiersOf(price: Price, request: ChatRequest.Input, prompt: number): Read
 export interface EstimateOptions {
   /** Reply tokens to charge when the request sets no `maxTokens`. Default: 0. */
   readonly defaultMaxTokens?: number | undefined
+  /**
+   * The prompt's tokens as its provider counts them (`Llm.countTokens` where the count is not `estimated`), with
+   * whatever margin the caller keeps: taken instead of the bound from its bytes, media and tool prompt, which a
+   * provider's count already holds. A part whose size cannot be known still makes the prompt the context window.
+   * Default: the bound from the request.
+   *
+   * @since 0.3.0
+   */
+  readonly promptTokens?: number | undefined
 }
 
 /**
  * The most a request can cost before it is sent, for budgets: its prompt
  * tokens counted at most (one per UTF-8 byte of its text, as a token of a
- * byte-level tokenizer is at least one byte, and each message's markers), all
+ * byte-level tokenizer is at least one byte, and each message's markers; or
+ * `options.promptTokens`, its provider's count), all
  * at the highest price a prompt token of it can be billed at (the input price,
  * a cache read's if higher, an audio token's (read from the cache or not)
  * when it has a part that may be audio, and a cache write's when the request has a cache breakpoint of that
@@ -816,8 +826,8 @@ export function estimate(price: Price, request: ChatRequest.Input, options?: Est
   const media = mostMediaTokens(request, mediaRates(price))
   if (media.unsized !== undefined && price.contextWindow === undefined) return Infinity
   const reply = request.maxTokens ?? options?.defaultMaxTokens ?? 0
-  const counted = mostPromptTokens(request) + media.tokens +
-    (request.tools !== undefined && request.tools.length > 0 ? toolPromptTokens : 0)
+  const counted = options?.promptTokens ?? mostPromptTokens(request) + media.tokens +
+      (request.tools !== undefined && request.tools.length > 0 ? toolPromptTokens : 0)
   // A provider refuses a prompt past its context window rather than bill it.
   const prompt = media.unsized === undefined ? counted : Math.max(counted, price.contextWindow!)
   let most = 0

@@ -2,8 +2,9 @@
  * The budget's own schema: the tables its SQL store uses (`sql.ts`), and no other, recorded in a table of its own so
  * that `Budget.layerStoreSql` migrates only them in a library user's database. A window's spend per counter (its
  * `scope`), keyed by the window's period and start, and the reservations of calls in flight, each lapsing at its
- * `expires_at` unless its call renews it. The gateway's database had them first, from its own migrations
- * (`gateway/keys/migrations.ts`), and runs this schema after them: a table that is there already is left as it is.
+ * `expires_at` unless its call renews it, into what it is charged then (`lapse`). The gateway's database had the
+ * first two tables first, from its own migrations (`gateway/keys/migrations.ts`), and runs this schema after them: a
+ * table that is there already is left as it is.
  */
 import { type Schema, statements } from "../sql/migrations.js"
 
@@ -27,6 +28,12 @@ export const schema: Schema = {
         PRIMARY KEY (id, scope)
       )`,
       "CREATE INDEX IF NOT EXISTS reservations_by_scope ON reservations (scope, expires_at)"
+    ),
+    // What a reservation is charged if it lapses unsettled: a hold (`Budget.hold`) its estimate, a call's nothing (its
+    // instance died; what it cost is not known). Reservations open at the upgrade keep their estimate.
+    "2_reservation_lapse": statements(
+      "ALTER TABLE reservations ADD COLUMN lapse DOUBLE PRECISION NOT NULL DEFAULT 0",
+      "UPDATE reservations SET lapse = estimate"
     )
   }
 }

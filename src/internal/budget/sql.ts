@@ -19,10 +19,12 @@
  *
  * ## Reservations of a vanished instance
  *
- * Each reservation is a lease, renewed by its instance while its call runs; one whose instance died lapses after the
- * lease and is charged its estimate (the worst case the call could have cost) by the next reservation in its counter,
- * since the call may have been billed: a budget is never passed, at the price of counting a dead call at its worst
- * case. A hold (`Budget.hold`) is no lease: it expires at its own `until`, unrenewed, so any instance settles it.
+ * Each reservation of a call is a lease, renewed by its instance while its call runs; one whose instance died lapses
+ * after the lease and is charged nothing (its `lapse`), as the Redis store drops it: what the call cost is not known,
+ * and its worst case (45 to 280 times an agent's real call) would be counted as spent. The budget then shows less than
+ * its provider's bill by what the dead call cost, as the request log does, which never saw it end. A hold
+ * (`Budget.hold`) is no lease: it expires at its own `until`, unrenewed, so any instance settles it, and one never
+ * settled lapses into its estimate (a batch whose settle never came was run and billed).
  *
  * ## The database away
  *
@@ -30,8 +32,8 @@
  * with `StoreUnavailableError` (a budget's check then with `NoCapacityError`, which the gateway answers with 503). A
  * settle is retried in the background until the database takes it, and at close for a while longer (`closeTimeout`); it
  * is idempotent (it adds the cost only with the reservation it deletes), so a retry of a settle whose commit was
- * acknowledged late counts once, and a settle that never lands leaves the reservation to lapse into its estimate: the
- * spend is never lost.
+ * acknowledged late counts once; a settle that never lands leaves the reservation to lapse, as a dead instance's
+ * does.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -109,8 +111,8 @@ export const make = (
         ${window.start}, 0) ON CONFLICT (scope, period, window_start) DO NOTHING`
       const [row] = yield* lockRow(name, window)
       const lapsed = yield* sql<Row>`DELETE FROM reservations WHERE scope = ${name} AND expires_at <= ${now}
-        RETURNING estimate`
-      const charged = lapsed.reduce((sum, reservation) => sum + numberOf(reservation, "estimate"), 0)
+        RETURNING lapse`
+      const charged = lapsed.reduce((sum, reservation) => sum + numberOf(reservation, "lapse"), 0)
       if (charged > 0) {
         yield* sql`UPDATE spend SET spent = spent + ${charged}
           WHERE scope = ${name} AND period = ${window.period} AND window_start = ${window.start}`
@@ -135,11 +137,13 @@ export const make = (
               return { _tag: "Refused", index: counter.index, committed, periodEnd: window.end } as const
             }
           }
-          // A hold lasts until its own instant, unrenewed; a call's reservation is a lease this instance renews.
+          // A hold lasts until its own instant, unrenewed, and lapses into its estimate; a call's reservation is a
+          // lease this instance renews, and lapses into nothing.
           const expires = reservation.until ?? at + ttl
+          const lapse = reservation.until === undefined ? 0 : estimate
           for (const counter of ordered) {
-            yield* sql`INSERT INTO reservations (id, scope, estimate, expires_at)
-              VALUES (${id}, ${counter.name}, ${estimate}, ${expires})`
+            yield* sql`INSERT INTO reservations (id, scope, estimate, lapse, expires_at)
+              VALUES (${id}, ${counter.name}, ${estimate}, ${lapse}, ${expires})`
           }
           return { _tag: "Reserved" } as const
         })
@@ -181,7 +185,7 @@ export const make = (
           Effect.flatMap(FiberSet.size(pending), (left) =>
             Effect.logError(
               `The database did not take ${left} budget charge(s) before shutdown; their reservations lapse ` +
-                "into their estimates."
+                "uncharged (a hold into its estimate)."
             ))
         )
       )
@@ -216,7 +220,7 @@ export const make = (
               WHERE ${sql.in("scope", names)} AND window_start >= ${earliest}`,
             sql<Row>`SELECT scope,
               COALESCE(SUM(CASE WHEN expires_at > ${now} THEN estimate ELSE 0 END), 0) AS live,
-              COALESCE(SUM(CASE WHEN expires_at <= ${now} THEN estimate ELSE 0 END), 0) AS lapsed
+              COALESCE(SUM(CASE WHEN expires_at <= ${now} THEN lapse ELSE 0 END), 0) AS lapsed
               FROM reservations WHERE ${sql.in("scope", names)} GROUP BY scope`
           ])
         )

@@ -52,6 +52,11 @@ export interface Target {
    * `maxTokens` raised to it, the most output the call can then bill.
    */
   readonly leastMaxTokens: number
+  /**
+   * Whether every deployment its calls can reach serves one model over one API, so that its provider's count of a
+   * prompt (`Llm.countTokens`, when not `estimated`) is the count each of them bills.
+   */
+  readonly sharedCount: boolean
   /** Whether every deployment its calls can reach (its address's and its fallbacks') speaks the Responses API. */
   readonly speaksResponses: boolean
   /**
@@ -284,18 +289,21 @@ export function leastMaxTokens(deployments: ReadonlyArray<Pick<Deployment, "api"
 }
 
 /**
- * What a target's reach says of it: its worst price, the least reply limit it sends, whether it speaks the Responses
- * API throughout, its deployments' names, and its guardrails: `common` (the gateway's and its router's) and those of
- * every deployment it reaches (`guarded`, by name).
+ * What a target's reach says of it: its worst price, the least reply limit it sends, whether one count of a prompt
+ * holds for all of it, whether it speaks the Responses API throughout, its deployments' names, and its guardrails:
+ * `common` (the gateway's and its router's) and those of every deployment it reaches (`guarded`, by name).
  */
 function reachOf(
   deployments: ReadonlyArray<Deployment>,
   common: ReadonlyArray<Guardrail>,
   guarded: ReadonlyMap<string, ReadonlyArray<Guardrail>>
-): Pick<Target, "price" | "leastMaxTokens" | "speaksResponses" | "deployments" | "guardrails"> {
+): Pick<Target, "price" | "leastMaxTokens" | "sharedCount" | "speaksResponses" | "deployments" | "guardrails"> {
+  const [first] = deployments
   return {
     price: worstPrice(deployments),
     leastMaxTokens: leastMaxTokens(deployments),
+    sharedCount: first?.api !== undefined &&
+      deployments.every((deployment) => deployment.model === first.model && deployment.api === first.api),
     deployments: deployments.map((deployment) => deployment.name),
     speaksResponses: deployments.length > 0 && deployments.every((deployment) => deployment.api === "responses"),
     guardrails: Guardrails.union(common, ...deployments.map((deployment) => guarded.get(deployment.name) ?? []))

@@ -45,6 +45,20 @@ export const isAdminPath = (path: string): boolean =>
 /** Charges an admitted call's cost to its key's budget (`undefined`: its reservation). */
 export type Settle = (cost: number | undefined) => Effect.Effect<void>
 
+/** A chat's reply bound lowered to what its budget had left: the bound it asked for, the one sent, the dollars left. */
+export interface Lowered {
+  readonly asked: number
+  readonly sent: number
+  readonly left: number
+}
+
+/** A call admitted: what settles its cost, the request as it is sent, and its reply bound lowered, if it was. */
+export interface Admitted<Q extends Request | undefined> {
+  readonly settle: Settle
+  readonly request: Q
+  readonly lowered: Lowered | undefined
+}
+
 /** A gateway key's budget as it stands: the key's name (and team), and its limit's state. */
 export interface KeyBudget {
   readonly key: string
@@ -94,14 +108,16 @@ export interface Auth {
   >
   /**
    * Checks the caller's rate limit, models and budget for a call of `model` to `target` (`request`: a chat's,
-   * bounded, or embeddings'): its worst case is reserved until the request's scope closes. What settles its cost.
+   * bounded, or embeddings'): its worst case is reserved until the request's scope closes, a chat's reply bound
+   * lowered to what the budget has left when its own does not fit (`keys/fit.ts`). What settles its cost, and the
+   * request as it is sent.
    */
-  readonly admit: (
+  readonly admit: <Q extends Request | undefined>(
     caller: Caller | undefined,
     model: string,
-    target: Pick<Target, "price" | "leastMaxTokens">,
-    request: Request | undefined
-  ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
+    target: Pick<Target, "price" | "leastMaxTokens" | "sharedCount" | "llm" | "address">,
+    request: Q
+  ) => Effect.Effect<Admitted<Q>, Errors.ErrorAnswer, Scope.Scope>
   /**
    * Checks the caller's models and budget for a batch of `model` whose lines can cost `estimate`
    * US dollars at most: held on its budget (and its team's) as `hold` names it, whichever instance later settles it,

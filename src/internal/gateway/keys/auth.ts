@@ -22,6 +22,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import type * as Budget from "../../../Budget.js"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
@@ -33,6 +34,7 @@ import type * as RateLimiter from "../../../RateLimiter.js"
 import * as OptionsErrors from "../../optionsError.js"
 import { mostEmbeddingTokens } from "../../tokens/promptSize.js"
 import {
+  type Admitted,
   type Auth,
   isJwtShaped,
   type KeptBudget,
@@ -54,11 +56,15 @@ import {
 import * as Allow from "../access/tools.js"
 import type { ModelEntry, Target } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
+import * as Fit from "./fit.js"
 import type * as KeyLimits from "./limits.js"
 import type { RuntimeKeys } from "./runtime.js"
 
 /** The reply tokens of a budgeted request without `maxTokens`, unless the key's budget says otherwise. */
 const defaultMaxTokens = 4096
+
+/** How many times a chat's reply bound is fitted again when other calls took what was left meanwhile. */
+const fitRounds = 4
 
 const settled: Settle = () => Effect.void
 const admittedFree: Effect.Effect<Settle> = Effect.succeed(settled)
@@ -68,15 +74,23 @@ const dollars = (amount: number): string => `$${Number(amount.toPrecision(6))}`
 /** The answer to a call whose budget is in the database's ledger while the database is away. */
 const ledgerUnavailable = (): Errors.ErrorAnswer => Errors.databaseUnavailable("the budget ledger could not be read")
 
+/** The least a refused chat could cost: its prompt with the least reply its API takes. */
+interface Smallest {
+  readonly cost: number
+  readonly reply: number
+}
+
 /**
  * A budget's refusal: 429 `insufficient_quota` until its period ends, or 503 when its store is away (`unavailable`,
- * the answer of the store it is in, given what the budget said).
+ * the answer of the store it is in, given what the budget said). A chat refused at its least reply (`smallest`) says
+ * what that would cost.
  */
 const overBudget = (
   error: BudgetExceededError | NoCapacityError,
   now: number,
   unavailable: (message: string) => Errors.ErrorAnswer,
-  why: string
+  why: string,
+  smallest?: Smallest
 ): Errors.ErrorAnswer => {
   if (error._tag === "NoCapacityError") return unavailable(error.message)
   const spent = error.spent >= error.limit
@@ -85,12 +99,17 @@ const overBudget = (
     : error.scope.startsWith(personPrefix)
     ? "This person's own budget"
     : "This gateway key's budget"
+  const left = `${whose} has ${dollars(error.limit - error.spent)} of ${dollars(error.limit)} left`
   return Errors.answer(
     429,
     spent
       ? `${whose} is spent (${dollars(error.spent)} of ${dollars(error.limit)}); it renews when its period ends.`
-      : `${whose} has ${dollars(error.limit - error.spent)} of ${dollars(error.limit)} left, and this call may ` +
-        `cost up to ${dollars(error.estimate ?? 0)} ${why} retry when calls in flight end or the period renews.`,
+      : smallest !== undefined
+      ? `${left}, and the smallest call of this request may cost up to ${dollars(smallest.cost)} (its prompt at its ` +
+        `model's highest price, and a reply of ${smallest.reply} token${smallest.reply === 1 ? "" : "s"}): send a ` +
+        "shorter prompt, or retry when calls in flight end or the period renews."
+      : `${left}, and this call may cost up to ${dollars(error.estimate ?? 0)} ${why} retry when calls in flight ` +
+        "end or the period renews.",
     "insufficient_quota",
     null,
     "insufficient_quota",
@@ -115,13 +134,7 @@ const isChat = (request: Request): request is ChatRequest => "messages" in reque
  */
 export const worstCase = (target: Pick<Target, "price" | "leastMaxTokens">, request: Request | undefined): number => {
   if (request === undefined || target.price === undefined) return 0
-  if (isChat(request)) {
-    const limit = request.maxTokens
-    const sent = limit === undefined || limit >= target.leastMaxTokens
-      ? request
-      : { ...request, maxTokens: target.leastMaxTokens }
-    return Pricing.estimate(target.price, sent)
-  }
+  if (isChat(request)) return Fit.worstCaseAt(target, request, request.maxTokens, undefined)
   const inputs = { promptTokens: mostEmbeddingTokens(request), completionTokens: 0, cachedPromptTokens: 0 }
   return Pricing.cost(target.price, inputs)!
 }
@@ -376,8 +389,22 @@ export const make = (
         )
       )
 
-    // The worst case reserved for the request's scope: charged the real cost by `Settle`, else when the scope
+    // What `reserved` reserved, held for the request's scope: charged the real cost by `Settle`, else when the scope
     // closes nothing (an error before any output; a stream's end settles first) or, interrupted, the reservation.
+    const held = <A extends { readonly reservation: Budget.Reservation }>(
+      budget: Budget.Service,
+      reserved: Effect.Effect<A, Errors.ErrorAnswer>
+    ) =>
+      Effect.acquireRelease(
+        reserved,
+        ({ reservation }, exit) =>
+          budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
+      ).pipe(Effect.map((admitted) => ({
+        ...admitted,
+        settle: ((cost) => budget.charge(admitted.reservation, cost)) satisfies Settle
+      })))
+
+    // `estimate` reserved for the request's scope, or the refusal.
     const spend = (
       budget: Budget.Service,
       model: string,
@@ -385,15 +412,63 @@ export const make = (
       unavailable: (message: string) => Errors.ErrorAnswer,
       why: string
     ) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.acquireRelease(
-          Effect.mapError(
-            budget.check({ estimate, provider: "gateway", model }),
-            (error) => overBudget(error, now, unavailable, why)
-          ),
-          (reservation, exit) =>
-            budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
-        ).pipe(Effect.map((reservation): Settle => (cost) => budget.charge(reservation, cost))))
+      Effect.map(
+        held(
+          budget,
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.mapError(
+              Effect.map(budget.check({ estimate, provider: "gateway", model }), (reservation) => ({ reservation })),
+              (error) => overBudget(error, now, unavailable, why)
+            ))
+        ),
+        ({ settle }) => settle
+      )
+
+    // A chat's worst case reserved for the request's scope, fitted to what the budget has left (`fit.ts`): as asked
+    // when it fits; else its prompt counted by its provider and its reply bound lowered, a few times over as other
+    // calls take from the budget meanwhile; refused when the least reply does not fit.
+    const spendFitted = (
+      budget: Budget.Service,
+      model: string,
+      target: Fit.Fitting,
+      request: ChatRequest,
+      unavailable: (message: string) => Errors.ErrorAnswer
+    ) =>
+      held(
+        budget,
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const check = (estimate: number) => Effect.result(budget.check({ estimate, provider: "gateway", model }))
+          const asked = yield* check(worstCase(target, request))
+          if (Result.isSuccess(asked)) return { reservation: asked.success, request, lowered: undefined }
+          let refusal = asked.failure
+          const maxTokens = request.maxTokens
+          if (refusal._tag === "NoCapacityError" || maxTokens === undefined || refusal.spent >= refusal.limit) {
+            return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase))
+          }
+          const promptTokens = yield* Fit.countedPrompt(target, request)
+          for (let round = 0; round < fitRounds; round++) {
+            const left = refusal.limit - refusal.spent
+            const sent = Fit.replyFitting(target, request, maxTokens, promptTokens, left)
+            if (sent === undefined) {
+              const reply = target.leastMaxTokens
+              const cost = Fit.worstCaseAt(target, request, reply, promptTokens)
+              return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase, { cost, reply }))
+            }
+            const fitted = yield* check(Fit.worstCaseAt(target, request, sent, promptTokens))
+            if (Result.isSuccess(fitted)) {
+              return {
+                reservation: fitted.success,
+                request: sent === maxTokens ? request : { ...request, maxTokens: sent },
+                lowered: sent === maxTokens ? undefined : { asked: maxTokens, sent, left }
+              }
+            }
+            refusal = fitted.failure
+            if (refusal._tag === "NoCapacityError" || refusal.spent >= refusal.limit) break
+          }
+          return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase))
+        })
+      )
 
     // The answer when the caller's budget's store is away: a provider.json key's store is the one the gateway chose
     // for them (`KeyLimits.Stores`); a key made at run time's is the database's ledger.
@@ -405,24 +480,34 @@ export const make = (
         ? request
         : { ...request, maxTokens: caller.defaultMaxTokens }
 
-    const admit = (
+    const admit = <Q extends Request | undefined>(
       caller: Caller | undefined,
       model: string,
-      target: Pick<Target, "price" | "leastMaxTokens">,
-      request: Request | undefined
-    ): Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope> => {
-      if (caller === undefined) return admittedFree
+      target: Fit.Fitting,
+      request: Q
+    ): Effect.Effect<Admitted<Q>, Errors.ErrorAnswer, Scope.Scope> => {
+      const free: Admitted<Q> = { settle: settled, request, lowered: undefined }
+      if (caller === undefined) return Effect.succeed(free)
       const refused = caller.budget === undefined ? undefined : unbounded(target, request)
       const allowed = !allows(caller, model)
         ? Effect.fail(forbidden(model))
         : refused !== undefined
         ? Effect.fail(refused)
-        : admittedFree
-      const budgeted = caller.budget === undefined
-        ? allowed
+        : Effect.void
+      const budget = caller.budget
+      const budgeted: Effect.Effect<Admitted<Q>, Errors.ErrorAnswer, Scope.Scope> = budget === undefined
+        ? Effect.as(allowed, free)
         : Effect.andThen(
           allowed,
-          spend(caller.budget, model, worstCase(target, request), unavailableFor(caller), modelWorstCase)
+          request !== undefined && isChat(request)
+            ? Effect.map(
+              spendFitted(budget, model, target, request, unavailableFor(caller)),
+              (fitted) => ({ settle: fitted.settle, request: fitted.request as Q, lowered: fitted.lowered })
+            )
+            : Effect.map(
+              spend(budget, model, worstCase(target, request), unavailableFor(caller), modelWorstCase),
+              (settle) => ({ ...free, settle })
+            )
         )
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller, caller.limiter), budgeted)
     }
