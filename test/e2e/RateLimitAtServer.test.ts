@@ -71,7 +71,7 @@ describe("the rate limit at the server's side, over loopback", () => {
             const startedAt = Date.now()
             yield* Effect.all(Array.from({ length: burst }, () => call), { concurrency: "unbounded" })
             return { arrivals: (yield* simulator.arrivals).slice(before), startedAt }
-          }), stallCap)
+          }), stallCap, 8)
         expect(arrivals).toHaveLength(burst)
         // The whole burst, with no slack: every grant came after `startedAt` (the bucket full then, at most) and
         // before its arrival (stamped on the same clock), however slow the machine.
