@@ -4,7 +4,8 @@
  * encrypts, the other refuses 400 `invalid_encrypted_content`, as OpenAI does), each behind a recorder of the bodies it
  * gets, under a router that would move a conversation (`lowest-latency`, which tries a deployment it has not measured
  * first), served by two gateway instances sharing Redis. A conversation replaying its encrypted items (`store: false`,
- * `include: ["reasoning.encrypted_content"]`) stays on the deployment that made them, whichever instance serves it;
+ * `include: ["reasoning.encrypted_content"]`, whole and streamed; a compaction item of the deployment's own) stays on
+ * the deployment that made them, whichever instance serves it;
  * when that deployment is down the other answers without them; items no deployment of the gateway made are dropped
  * after the provider refuses them, and the call answered.
  */
@@ -106,20 +107,37 @@ describe("Gateway: encrypted reasoning across deployments and instances, with th
         const { instance, recorded, stop } = yield* setting
         const instances = [yield* instance, yield* instance]
         let input: Array<OpenAI.Responses.ResponseInputItem> = [{ role: "user", content: "Plan the refactoring." }]
-        // Four turns, the instances taking turns: each replays every item the turns before it got back.
+        // Four turns, the instances taking turns, whole and streamed (the items read from the completed response):
+        // each replays every item the turns before it got back.
         for (let turn = 0; turn < 4; turn++) {
-          const response = yield* create(instances[turn % 2]!, { ...asked, input })
-          const reasoning = response.output.find((item) => item.type === "reasoning")
+          const client = instances[turn % 2]!
+          const params = { ...asked, input }
+          const response = turn < 2
+            ? yield* create(client, params)
+            : yield* promise(() => client.responses.stream(params).finalResponse())
+          const reasoning = response.output.find((item) => item.type === "reasoning") as
+            | OpenAI.Responses.ResponseReasoningItem
+            | undefined
           expect(reasoning?.encrypted_content, `turn ${turn}`).toEqual(expect.any(String))
           input = [...input, ...replayed(response.output), { role: "user", content: `And step ${turn}?` }]
         }
-        // Every turn went to one deployment, and it got back, as it made it, each item it made.
+        // Compacted (passed to the deployment's own compaction), then a turn on its compacted output.
+        const compacted = yield* promise(() => instances[1]!.responses.compact({ model: "main", input }))
+        const compaction = compacted.output.at(-1) as unknown as OpenAI.Responses.ResponseCompactionItem
+        expect(compaction.encrypted_content).toMatch(/^eo1\./)
+        yield* create(instances[0]!, {
+          ...asked,
+          input: [...replayed(compacted.output), { role: "user", content: "Go on from there." }]
+        })
+        // Every call went to one deployment, and it got back, as it made it, each item it made: the turns' reasoning
+        // (one, two, then three items), the four the compaction was sent, and the compaction item.
         const [first, second] = counts(recorded)
-        expect([first, second].sort()).toEqual([0, 4])
-        const made = first === 4 ? 0 : 1
+        expect([first, second].sort()).toEqual([0, 6])
+        const made = first === 6 ? 0 : 1
         const sent = sentContent(recorded)[made]!
-        expect(sent).toHaveLength(1 + 2 + 3)
+        expect(sent).toHaveLength(1 + 2 + 3 + 4 + 1)
         for (const content of sent) expect(content).toMatch(/^gAAAAB/)
+        expect(sent.at(-1)).toBe(compaction.encrypted_content.slice(compaction.encrypted_content.indexOf(".", 4) + 1))
 
         // That deployment goes down: the other answers, the items it cannot read left out.
         const other = 1 - made
