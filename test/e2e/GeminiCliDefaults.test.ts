@@ -13,7 +13,7 @@ import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
 import { awaitFirstLine, envWithoutKeys, spawnProcess, startInProcess } from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
-import { geminiCli, orSkip } from "../utils/pinnedCli.js"
+import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 
 // The model Gemini CLI compresses with when its own is not one of Google's (its `chat-compression-default`, resolved
 // for a Gemini API key).
@@ -28,18 +28,8 @@ describe("Gemini CLI against serve's default configuration", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gemini-cli-defaults-"))
         yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
         const [home, work] = [path.join(dir, "home"), path.join(dir, "work")]
-        fs.mkdirSync(path.join(home, ".gemini"), { recursive: true })
         fs.mkdirSync(work)
-        fs.writeFileSync(
-          path.join(home, ".gemini", "settings.json"),
-          JSON.stringify({
-            security: { auth: { selectedType: "gemini-api-key" } },
-            general: { enableAutoUpdate: false, enableAutoUpdateNotification: false },
-            privacy: { usageStatisticsEnabled: false },
-            telemetry: { enabled: false },
-            model: { name: "gpt-4o-mini", compressionThreshold: 0.0001 }
-          })
-        )
+        writeGeminiSettings(home, { name: "gpt-4o-mini", compressionThreshold: 0.0001 })
         const serving = yield* startInProcess((io) => Serve.run(["--port", "0", "--data", path.join(dir, "data")], io))
         const url = yield* awaitFirstLine(serving, "serve's first line (its URL)")
         const run = (args: ReadonlyArray<string>) =>
