@@ -266,6 +266,15 @@ export interface Options {
    * @since 0.3.0
    */
   readonly defaultServiceTier?: string
+  /**
+   * The organisation the simulator stands for on the Responses API: the secret its encrypted content (a reasoning
+   * item's `encrypted_content`, a compaction item's) is sealed with. Such content is read back only by a simulator of
+   * the same organisation; any other refuses it 400 `invalid_encrypted_content`, as OpenAI refuses content another
+   * organisation made. Default: one of its own, made when it starts.
+   *
+   * @since 0.3.0
+   */
+  readonly organization?: string
   /** A fault (see the module docs) for requests that carry no `x-simulator-fault`. Default none. */
   readonly fault?: string
   /**

@@ -194,10 +194,11 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("POST /v1/respons
       expect(body["stream"]).toBeUndefined()
       expect(body["store"]).toBeUndefined()
       expect(JSON.stringify(body["input"])).toContain("Rename foo to bar in main.ts")
-      // The deployment's answer as it gave it: the user message, then its own (opaque) compaction item.
+      // The deployment's answer as it gave it: the user message, then its own (opaque) compaction item, its content
+      // marked with where it was made.
       expect(compacted.output.map((item) => item.type)).toEqual(["message", "compaction"])
       const item = compacted.output[1] as unknown as OpenAI.Responses.ResponseCompactionItem
-      expect(item.encrypted_content.startsWith("gw1.")).toBe(false)
+      expect(item.encrypted_content).toMatch(/^eo1\.[\w-]+\.gAAAAB/)
       expect(compacted.usage.input_tokens).toBeGreaterThan(0)
 
       const next = recorded.bodies.length
@@ -210,9 +211,10 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("POST /v1/respons
       expect(answer.status).toBe("completed")
       const turn = since(recorded, next)[0]!
       expect(turn.path).toBe("/v1/responses")
+      // Given back to the deployment that made it, as it made it.
       expect(turn.body["input"]).toContainEqual(expect.objectContaining({
         type: "compaction",
-        encrypted_content: item.encrypted_content
+        encrypted_content: item.encrypted_content.slice(item.encrypted_content.indexOf(".", "eo1.".length) + 1)
       }))
     }))
 

@@ -232,17 +232,23 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         }
       }))
 
-    it.effect("a reasoning item's encrypted_content goes to a Responses deployment unchanged, and to no other", () =>
+    it.effect("a reasoning item's encrypted_content goes back to the deployment that made it as made, to no other", () =>
       Effect.gen(function*() {
         const { client, recorded } = yield* Fixture
+        const made = yield* create(client, {
+          model: "recorded-responses/gpt-4o-mini",
+          input: "Weather in Paris?",
+          reasoning: { effort: "low" },
+          include: ["reasoning.encrypted_content"],
+          store: false
+        })
+        const reasoning = made.output.find((item) => item.type === "reasoning")!
+        // What the deployment made, as the client gets it: marked with where it was made.
+        const marked = reasoning.encrypted_content!
+        expect(marked).toMatch(/^eo1\.[\w-]+\.gAAAAB/)
         const input: OpenAI.Responses.ResponseInput = [
           { role: "user", content: "Weather in Paris?" },
-          {
-            type: "reasoning",
-            id: "rs_earlier",
-            summary: [{ type: "summary_text", text: "Look it up." }],
-            encrypted_content: "opaque-reasoning-1"
-          },
+          { ...reasoning, summary: [{ type: "summary_text" as const, text: "Look it up." }] },
           { type: "function_call", call_id: "call_1", name: "get_weather", arguments: `{"city":"Paris"}` },
           { type: "function_call_output", call_id: "call_1", output: "sunny" }
         ]
@@ -251,16 +257,18 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             const before = recorded.bodies.length
             const response = yield* create(client, { model, input, tools })
             expect(response.output_text).toMatch(/^The tool returned sunny/)
-            return recorded.bodies.slice(before).at(-1)!
+            const bodies = recorded.bodies.slice(before)
+            expect(bodies).toHaveLength(1)
+            return bodies[0]!
           })
         const responses = yield* sent("recorded-responses/gpt-4o-mini")
         expect(responses["input"]).toContainEqual({
           type: "reasoning",
           summary: [{ type: "summary_text", text: "Look it up." }],
-          encrypted_content: "opaque-reasoning-1"
+          encrypted_content: marked.slice(marked.indexOf(".", "eo1.".length) + 1)
         })
         const chat = yield* sent("recorded-chat/gpt-4o-mini")
-        expect(JSON.stringify(chat)).not.toContain("opaque-reasoning-1")
+        expect(JSON.stringify(chat)).not.toContain("gAAAAB")
         const messages = chat["messages"] as ReadonlyArray<Record<string, unknown>>
         expect(messages.map((message) => message["role"])).toEqual(["user", "assistant", "tool"])
       }))

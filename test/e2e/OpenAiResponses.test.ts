@@ -5,6 +5,7 @@ import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
+import { organization } from "../../src/internal/simulator/openAiResponses/organization.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
@@ -273,7 +274,7 @@ describe("Simulator (Responses over loopback)", () => {
 
   it.effect("refuses Chat Completions shapes and broken reasoning replays with 400", () =>
     Effect.gen(function*() {
-      const sim = yield* Simulator.make()
+      const sim = yield* Simulator.make({ organization: "replays" })
       const error = (answer: Answer) => {
         expect(answer.status).toBe(400)
         return json(answer).error
@@ -299,7 +300,8 @@ describe("Simulator (Responses over loopback)", () => {
 
       const call = { type: "function_call", id: "fc_1", call_id: "call_1", name: "get_weather", arguments: "{}" }
       const output = { type: "function_call_output", call_id: "call_1", output: "21" }
-      const reasoning = { type: "reasoning", id: "rs_1", summary: [], encrypted_content: "gAAAABxyz" }
+      const sealed = organization("replays").seal("its reasoning")
+      const reasoning = { type: "reasoning", id: "rs_1", summary: [], encrypted_content: sealed }
       const replay = (input: Array<unknown>) => ({
         ...request,
         reasoning: { effort: "low" },
@@ -354,6 +356,40 @@ describe("Simulator (Responses over loopback)", () => {
       expect([noModel.status, json(noModel).error.param]).toEqual([400, "model"])
       const empty = yield* compact({ model: "gpt-4o-mini" })
       expect([empty.status, json(empty).error.param]).toEqual([400, "input"])
+    }))
+
+  it.effect("encrypted content is read back only by the simulator (organisation) that made it, as OpenAI's is", () =>
+    Effect.gen(function*() {
+      const [made, elsewhere, sameOrganization] = yield* Effect.all([
+        Simulator.make({ organization: "acme" }),
+        Simulator.make(),
+        Simulator.make({ organization: "acme" })
+      ])
+      const asked = { ...request, reasoning: { effort: "low" }, include: ["reasoning.encrypted_content"], store: false }
+      const first = json(yield* post(made, asked))
+      const reasoning = first.output[0]
+      expect(reasoning).toMatchObject({ type: "reasoning", encrypted_content: expect.stringMatching(/^gAAAAB/) })
+      const compaction = json(
+        yield* postJson(`${made.url}/v1/responses/compact`, { model: "gpt-4o-mini", input: [user("Hi")] }, {
+          authorization: "Bearer sk-test-0001"
+        })
+      ).output.at(-1)
+      const replays = [
+        { ...asked, input: [user("Hi"), reasoning, ...first.output.slice(1), user("And?")] },
+        { ...asked, input: [compaction, user("And?")] }
+      ]
+      for (const replay of replays) {
+        expect((yield* post(made, replay)).status).toBe(200)
+        expect((yield* post(sameOrganization, replay)).status).toBe(200)
+        const refused = yield* post(elsewhere, replay)
+        expect(refused.status).toBe(400)
+        expect(json(refused).error).toMatchObject({
+          type: "invalid_request_error",
+          param: null,
+          code: "invalid_encrypted_content",
+          message: expect.stringMatching(/^The encrypted content .+ could not be verified\./)
+        })
+      }
     }))
 
   it.effect("answers errors in OpenAI's error body", () =>

@@ -108,6 +108,25 @@ export const geminiCli = pinnedCli({
   optional: false
 })
 
+/**
+ * Gemini CLI's settings in `home` (`~/.gemini/settings.json`) as the tests run it: a Gemini API key, no update checks,
+ * usage statistics or telemetry; `model` (its `name`, its `compressionThreshold`...) and `extra` settings beside.
+ */
+export const writeGeminiSettings = (home: string, model: object, extra: object = {}): void => {
+  fs.mkdirSync(path.join(home, ".gemini"), { recursive: true })
+  fs.writeFileSync(
+    path.join(home, ".gemini", "settings.json"),
+    JSON.stringify({
+      security: { auth: { selectedType: "gemini-api-key" } },
+      general: { enableAutoUpdate: false, enableAutoUpdateNotification: false },
+      privacy: { usageStatisticsEnabled: false },
+      telemetry: { enabled: false },
+      model,
+      ...extra
+    })
+  )
+}
+
 /** Claude Code at the version the tests pin. */
 export const claudeCode = pinnedCli({
   name: "@anthropic-ai/claude-code",

@@ -16,7 +16,8 @@
  * the body names, each route's decoder putting it in the request's `session` (a Responses `previous_response_id`'s
  * session, `prompt_cache_key`, Anthropic's `metadata.user_id`), the client's `x-session-id` header, and a hash of the
  * prompt's shared prefix (its system messages and first user message) when it is long enough for a provider to cache
- * it. A call with none of these has no session and is routed as any other. A session is its key's: the router sees it
+ * it (however short, for a conversation carrying state only its deployment reads: `conversationSession`). A call with
+ * none of these has no session and is routed as any other. A session is its key's: the router sees it
  * prefixed with the key's id.
  */
 
@@ -195,8 +196,11 @@ export const header = "x-session-id"
  */
 export const minPrefixChars = 4096
 
-/** The hash of the request's system messages (those before its first user message) and first user message. */
-function prefixSession(request: ChatRequest): string | undefined {
+/**
+ * The hash of the request's system messages (those before its first user message) and first user message, when they
+ * hold `least` characters at least.
+ */
+function prefixSession(request: ChatRequest, least: number): string | undefined {
   // Measured before hashing: most prompts are shorter than the bound, and a hash made for them would be thrown away.
   const parts: Array<readonly [role: string, text: string]> = []
   let length = 0
@@ -207,7 +211,7 @@ function prefixSession(request: ChatRequest): string | undefined {
     length += text.length
     if (message.role === "user") break
   }
-  if (length < minPrefixChars) return undefined
+  if (length < least) return undefined
   const hash = createHash("sha256")
   for (const [role, text] of parts) hash.update(role).update("\u0000").update(text).update("\u0000")
   return `prefix:${hash.digest("base64url")}`
@@ -215,7 +219,16 @@ function prefixSession(request: ChatRequest): string | undefined {
 
 /** The request's session as its client names it: the body's, else the client's header, else its long prefix's hash. */
 export function named(request: ChatRequest, headerValue: string | undefined): string | undefined {
-  return request.session ?? (headerValue !== undefined && headerValue !== "" ? headerValue : prefixSession(request))
+  return request.session ??
+    (headerValue !== undefined && headerValue !== "" ? headerValue : prefixSession(request, minPrefixChars))
+}
+
+/**
+ * The session of a conversation however short its prefix: its hash (`prefixSession`), the same for each of its turns.
+ * For a conversation whose state only the deployment that made it reads back, short or not.
+ */
+export function conversationSession(request: ChatRequest): string | undefined {
+  return prefixSession(request, 0)
 }
 
 /**

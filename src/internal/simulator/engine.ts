@@ -31,6 +31,9 @@ import {
   makeChaos,
   type ReplyFault
 } from "./fault.js"
+import { compactFormatOf } from "./openAiResponses/compact.js"
+import { formatOf } from "./openAiResponses/format.js"
+import * as Organization from "./openAiResponses/organization.js"
 import { type Plan, streamPlan } from "./plan.js"
 import { PromptCache } from "./promptCache.js"
 import { makeRateLimit } from "./rateLimit.js"
@@ -139,7 +142,8 @@ function servedAt(reply: Reply.Reply, body: unknown, tier: string | undefined): 
 
 /**
  * The engine of one simulator: its request ids, its parsed faults, its
- * rate-limit buckets, its prompt cache and its `down` windows (`startedAt`: the simulator's start, on its `Clock`).
+ * rate-limit buckets, its prompt cache, its `down` windows (`startedAt`: the simulator's start, on its `Clock`) and
+ * the Responses formats of its organisation.
  */
 export const makeEngine = (config: Config, startedAt: number) => {
   const decodeFaultCached = makeCachedParser()
@@ -561,7 +565,24 @@ export const makeEngine = (config: Config, startedAt: number) => {
     vertex: Vertex.geminiFormat
   })
 
-  return { generate, embed, countTokens, models, notFound, refuse, awsSecretOf, injected: chaos.injected, batches }
+  // The organisation this simulator stands for on the Responses API: what it encrypts, no other simulator reads.
+  const organization = config.organization === undefined
+    ? Organization.freshOrganization()
+    : Organization.organization(config.organization)
+  const responses = { format: formatOf(organization), compact: compactFormatOf(organization) }
+
+  return {
+    generate,
+    embed,
+    countTokens,
+    models,
+    notFound,
+    refuse,
+    awsSecretOf,
+    injected: chaos.injected,
+    batches,
+    responses
+  }
 }
 
 export type Engine = ReturnType<typeof makeEngine>

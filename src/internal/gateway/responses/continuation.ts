@@ -12,7 +12,13 @@ import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Message } from "../../../Message.js"
 import type { StoreUnavailableError } from "../../../Store.js"
-import { type Body, type CountBody, inputMessages, outputMessages } from "../../wire/openAiResponses/codec.js"
+import {
+  type Body,
+  type CountBody,
+  holdsEncrypted,
+  inputMessages,
+  outputMessages
+} from "../../wire/openAiResponses/codec.js"
 import type * as Responses from "../../wire/openAiResponses/dialect.js"
 import * as Errors from "../errorAnswer.js"
 import * as Session from "../intake.js"
@@ -153,10 +159,12 @@ export const make = Effect.fnUntraced(function*() {
 
   /**
    * The session of a request (`intake.ts`): its previous response's, else its `prompt_cache_key`, the client's
-   * header or its long prefix, else the response's own id, which the conversation's later turns continue.
+   * header or its long prefix; for a body that asks for encrypted content or replays some, its prefix however short,
+   * so its turns go to the deployment whose content they carry (the only one that reads it back); else the response's
+   * own id, which the conversation's later turns continue.
    */
   function sessionOf(
-    body: Pick<Body, "prompt_cache_key">,
+    body: Pick<CountBody, "prompt_cache_key" | "include" | "input">,
     sessionHeader: string | undefined,
     request: ChatRequest,
     previous: ResponsesStore.StoredResponse | undefined,
@@ -164,7 +172,7 @@ export const make = Effect.fnUntraced(function*() {
   ): string {
     const named = previous?.session ?? body.prompt_cache_key ?? undefined
     return Session.named(named === undefined ? request : { ...request, session: named }, sessionHeader) ??
-      response
+      (holdsEncrypted(body) ? Session.conversationSession(request) : undefined) ?? response
   }
 
   /**

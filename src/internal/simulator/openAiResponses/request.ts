@@ -3,8 +3,8 @@
  * schema checks the body, its mapping makes the library's request), then held to the rules OpenAI's server adds past
  * the wire's shape (no Chat Completions field, one input item at least, `stream_options` only with `stream`, a
  * `max_output_tokens` of 16 at least, a reasoning item found by id only when responses are stored, a `function_call`
- * replayed with its reasoning item, a `tool_choice` among the `tools`, a `service_tier` among its tiers), and reduced
- * to a `Reply.Prompt`. What is wrong is worded as OpenAI words it, naming the offending field.
+ * replayed with its reasoning item, encrypted content made by the simulator's organisation (`organization.ts`), a
+ * `tool_choice` among the `tools`, a `service_tier` among its tiers), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI words it, naming the offending field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
@@ -27,6 +27,7 @@ import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, refusedField } from "../openAiErrors.js"
 import { fixedSamplingError, outputFormatError, serviceTierError } from "../openAiRequest.js"
 import { invalid, typeName, valueAt } from "../requestChecks.js"
+import type { Organization } from "./organization.js"
 
 /** Chat Completions fields the Responses API does not know. */
 const chatOnly = [
@@ -296,7 +297,11 @@ function promptOf(wire: Body, request: ChatRequest): Result.Result<Decoded<Extra
   }))
 }
 
-export function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
+/**
+ * The body as the engine's request, or what OpenAI's server would refuse in it; encrypted content is checked against
+ * `organization`, the one the simulator stands for.
+ */
+export function decode(body: unknown, organization: Organization): Result.Result<Decoded<Extra>, ApiError> {
   const unknown = isJsonObject(body) ? unknownFieldError(body) : undefined
   if (unknown !== undefined) return Result.fail(unknown)
   const checked = checkBody(body)
@@ -309,7 +314,8 @@ export function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
     return Result.fail(maxOutputTokensError(maxTokens))
   }
   const reasoning = wire.reasoning !== undefined && wire.reasoning !== null && wire.reasoning.effort !== "none"
-  const broken = inputError(wire, reasoning, wire.store !== false) ?? serviceTierError(wire.service_tier) ??
+  const broken = inputError(wire, reasoning, wire.store !== false) ?? organization.refusal(wire.input) ??
+    serviceTierError(wire.service_tier) ??
     fixedSamplingError(wire.model, wire.reasoning?.effort, wire)
   if (broken !== undefined) return Result.fail(broken)
   const request = requestOf(wire)

@@ -368,6 +368,17 @@ export function summaryOf(wire: WireItem): string | undefined {
   return opened((wire as JsonObject)["encrypted_content"] as string | undefined)?.summary
 }
 
+/**
+ * Whether a body asks for encrypted content (`include: ["reasoning.encrypted_content"]`) or replays some (an input item
+ * with its `encrypted_content`), which only the organisation that made it reads back.
+ */
+export function holdsEncrypted(body: Pick<CountBody, "include" | "input">): boolean {
+  if (body.include?.includes("reasoning.encrypted_content") === true) return true
+  const input = body.input
+  return Array.isArray(input) &&
+    input.some((item) => typeof (item as JsonObject)["encrypted_content"] === "string")
+}
+
 /** The user message a compacted conversation's summary stands as, in place of the conversation. */
 export function summaryMessage(summary: string): Message {
   return { role: "user", content: `${summaryPreamble}\n\n${summary}` }
