@@ -29,6 +29,12 @@
  *   system or developer message, or a `function_call_output`);
  * - a replayed `reasoning` item carries its `encrypted_content`, or an `id`
  *   that can only be found with `store` (the simulator accepts the id then);
+ * - an input ending with `compaction_trigger` asks for a compaction: the
+ *   reply calls no tool, and is one `compaction` item whose `encrypted_content`
+ *   is opaque (the summary, encoded); a later input giving that item back is
+ *   read as the summary, and a `compaction` item the simulator did not make
+ *   (whose content it cannot read) is refused (400), as OpenAI refuses one it
+ *   cannot decrypt;
  * - a response made with `store` (the default) is kept, and a request naming
  *   it as `previous_response_id` is answered as if its prompt and reply came
  *   before the request's input; an id not kept (unknown, made with
@@ -85,6 +91,13 @@ export interface Extra {
    * @since 0.3.0
    */
   readonly hostedCalls?: ReadonlyArray<string> | undefined
+  /**
+   * The input ended with `compaction_trigger`: the reply is a response whose one output item is a `compaction` item
+   * holding the summary, opaque, which a later request's input gives back. Default: no.
+   *
+   * @since 0.3.0
+   */
+  readonly compaction?: boolean | undefined
 }
 
 /**

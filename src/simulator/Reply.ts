@@ -119,6 +119,13 @@ export interface Prompt {
    * @since 0.3.0
    */
   readonly texts?: ReadonlyArray<string> | undefined
+  /**
+   * Whether the request asks for a compaction by its API's own means (a Responses input ending with
+   * `compaction_trigger`): the reply is the conversation's summary, and calls no tool. Default: no.
+   *
+   * @since 0.3.0
+   */
+  readonly compaction?: boolean | undefined
   /** The content of the last message when it is a tool result. */
   readonly toolResult?: string | undefined
   readonly tools: ReadonlyArray<Tool>

@@ -356,6 +356,35 @@ describe("Simulator (Responses over loopback)", () => {
       expect([empty.status, json(empty).error.param]).toEqual([400, "input"])
     }))
 
+  it.effect("compaction_trigger: one opaque compaction item and no tool call, read back next turn; a foreign one 400", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make()
+      const tools = [{ type: "function", name: "lookup", parameters: { type: "object", properties: {} } }]
+      const history = [
+        { role: "user", content: "Tell me about Effect." },
+        { type: "message", role: "assistant", content: [{ type: "output_text", text: "A library.", annotations: [] }] }
+      ]
+      const trigger = { model: "gpt-4o-mini", input: [...history, { type: "compaction_trigger" }], tools }
+      const whole = json(yield* post(sim, trigger))
+      expect(whole.output).toEqual([
+        { id: expect.stringMatching(/^cmp_/), type: "compaction", encrypted_content: expect.stringMatching(/^gAAAAB/) }
+      ])
+      const streamed = assemble((yield* post(sim, { ...trigger, stream: true })).text)
+      expect(streamed.terminal).toBe("response.completed")
+      expect(streamed.calls).toEqual([])
+      expect(streamed.response.output.map((item: { type: string }) => item.type)).toEqual(["compaction"])
+      // Its item given back is read as the summary: the next turn is answered.
+      const next = yield* post(sim, {
+        model: "gpt-4o-mini",
+        input: [whole.output[0], { role: "user", content: "Go." }]
+      })
+      expect(next.status).toBe(200)
+      // One it did not make (another API's, or a gateway's envelope) cannot be read: 400 naming it.
+      const foreign = { type: "compaction", encrypted_content: "gw1.e30" }
+      const refused = yield* post(sim, { model: "gpt-4o-mini", input: [foreign, { role: "user", content: "Go." }] })
+      expect([refused.status, json(refused).error.param]).toEqual([400, "input[0].encrypted_content"])
+    }))
+
   it.effect("answers errors in OpenAI's error body", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ apiKeys: ["sk-test-0001"], contextWindow: 50 })

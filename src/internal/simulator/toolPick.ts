@@ -31,11 +31,13 @@ function toldNoTools(prompt: Prompt): boolean {
 }
 
 /**
- * Whether the request rules a tool call out: no tools, tool choice `none`, or an instruction not to call tools under a
- * choice that does not force one (see `toldNoTools`).
+ * Whether the request rules a tool call out: no tools, tool choice `none`, a compaction asked for by the API's own
+ * means (`Prompt.compaction`), or an instruction not to call tools under a choice that does not force one (see
+ * `toldNoTools`).
  */
 export function callsRuledOut(prompt: Prompt): boolean {
-  return prompt.tools.length === 0 || prompt.toolChoice._tag === "None" || (!forces(prompt) && toldNoTools(prompt))
+  return prompt.tools.length === 0 || prompt.toolChoice._tag === "None" || prompt.compaction === true ||
+    (!forces(prompt) && toldNoTools(prompt))
 }
 
 /**

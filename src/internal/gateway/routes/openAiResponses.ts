@@ -67,24 +67,36 @@ export const routes = Effect.gen(function*() {
     })
   }
 
-  // A `/v1/responses` body's answer: refused, or streamed or whole once its model is admitted.
+  // A `/v1/responses` body's answer: refused, or streamed or whole once its model is admitted. A body asking for a
+  // compaction its model does not make itself (`Compaction.triggeredHere`) is compacted by the model, its trigger out.
   function create(withBody: WithBody) {
-    return placed(Responses.decode(withBody.text), (decoded, sent, context) => {
+    const checked = Responses.decode(withBody.text)
+    const compacting = Result.isSuccess(checked) && Compaction.triggeredHere(serving.engine, checked.success.body)
+    const decodedBody = compacting ? Result.map(checked, Compaction.untriggered) : checked
+    return placed(decodedBody, (decoded, sent, context) => {
       const { body } = decoded
       return Effect.flatMap(kept.conversationOf(body, context), (conversation) => {
         const past = kept.refusal(body, conversation, context)
         if (past !== undefined) return Effect.succeed(errorResponse(past))
         const made = Responses.request(body, conversation.messages, sent.tools)
         if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
-        const request = kept.continuing(made.success, conversation)
+        const continued = kept.continuing(made.success, conversation)
+        const request = compacting ? Compaction.byModel(continued) : continued
         const ids = idsOf(randomUUID(), seconds())
         const session = kept.sessionOf(body, withBody.sessionHeader, request, conversation.previous, ids.response)
+        const keep = kept.keeper(body, context, conversation, session, ids.response)
+        const answer = compacting
+          ? {
+            stream: false,
+            ...Responses.compactionAnswer(decoded, ids, seconds, keep, Compaction.seal),
+            refusal: Compaction.refusal
+          }
+          : { stream: body.stream === true, ...Responses.answer(decoded, ids, seconds, keep) }
         return ChatAnswer.answered(serving, withBody, {
           model: body.model,
           request: { ...request, session },
-          stream: body.stream === true,
           failures,
-          ...Responses.answer(decoded, ids, seconds, kept.keeper(body, context, conversation, session, ids.response)),
+          ...answer,
           target: sent.target
         })
       }).pipe(Effect.catch(refused))

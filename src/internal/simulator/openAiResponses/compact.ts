@@ -17,16 +17,12 @@ import { compacted, compactionItem, userItems } from "../../wire/openAiResponses
 import { responseOf } from "../chunks.js"
 import { requestPrompt } from "../decoded.js"
 import { invalid } from "../requestChecks.js"
+import { encrypted } from "./compactionContent.js"
 import { refusalError } from "./request.js"
 
 /** What a compaction's answer needs beside the reply: the user messages of the input, kept as they came. */
 export interface Extra extends OpenAiResponses.Extra {
   readonly users: ReadonlyArray<JsonObject>
-}
-
-/** Opaque, deterministic stand-in for OpenAI's encrypted compaction. */
-function encrypted(summary: string): string {
-  return `gAAAAB${Buffer.from(`simulated compaction ${summary}`).toString("base64")}`
 }
 
 // The conversation a compact body names, as the engine's request; no tools, since a compaction calls none.

@@ -26,6 +26,7 @@ import {
 } from "../../wire/openAiResponses/writer.js"
 import { replyChunks, responseOf, writeChunks } from "../chunks.js"
 import { renderError as chatError, written } from "../openAiChat/errors.js"
+import { encrypted } from "./compactionContent.js"
 
 // The response id without its prefix, which names its items (`resp_sim7` -> `msg_sim7`).
 function suffixOf(meta: ReplyMeta): string {
@@ -44,7 +45,7 @@ function idsOf(meta: ReplyMeta): Ids {
 }
 
 /** Opaque, deterministic stand-in for OpenAI's encrypted reasoning. */
-function encrypted(id: string, tokens: number): string {
+function encryptedReasoning(id: string, tokens: number): string {
   return `gAAAAB${Buffer.from(`simulated reasoning ${id} ${tokens}`).toString("base64")}`
 }
 
@@ -70,14 +71,16 @@ export function renderReply(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): 
   const reasoning: Array<JsonObject> = reply.reasoning.length === 0 ? [] : [{
     type: "reasoning",
     summary: extra.summary ? [summaryText(reply.reasoning.join(""))] : [],
-    ...(extra.encryptedReasoning ? { encrypted_content: encrypted(ids.item("rs", 0), reply.reasoning.length) } : {})
+    ...(extra.encryptedReasoning
+      ? { encrypted_content: encryptedReasoning(ids.item("rs", 0), reply.reasoning.length) }
+      : {})
   }]
   const whole = {
     ...responseOf(reply, meta),
     ...(meta.usage === "none" ? { usage: undefined } : {}),
     providerMetadata: metadataOf(reasoning, hostedItems(meta, extra))
   }
-  return response(whole, ids, none, echoed(extra), meta.created).body
+  return response(whole, ids, none, echoed(extra), meta.created, extra.compaction === true ? encrypted : undefined).body
 }
 
 // The reply's last chunks as its wire has them: no usage under `usage=none`, its hosted calls' items on the finish.
@@ -102,7 +105,8 @@ export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra):
     model: meta.model,
     now: () => meta.created,
     summary: extra.summary,
-    seal: extra.encryptedReasoning ? (id) => encrypted(id, reply.reasoning.length) : undefined
+    seal: extra.encryptedReasoning ? (id) => encryptedReasoning(id, reply.reasoning.length) : undefined,
+    compaction: extra.compaction === true ? encrypted : undefined
   }, out)
   const chunks = replyChunks(reply, meta)
   // No opening write: the first chunk's opens the stream (`response.created`, `response.in_progress`); the tail is
