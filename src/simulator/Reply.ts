@@ -191,9 +191,12 @@ export interface Knobs {
   readonly cacheWrite1hTokens?: number | undefined
   /**
    * How the model treats the schemas and tools it is given: `conforming` (the
-   * default) follows them; `nonconforming` writes JSON that violates them;
-   * `text` ignores them, and the tools, and answers plain words; `loop` calls
-   * a tool after a tool result too, so an agent's loop never ends on its own.
+   * default) follows them, calling a tool when the conversation asks for one
+   * (the tool choice forces a call, or the user's text names an offered tool)
+   * and answering in text otherwise; `nonconforming` writes JSON that violates
+   * them; `text` ignores them, and the tools, and answers plain words; `loop`
+   * calls a tool on every turn, after a tool result too, so an agent's loop
+   * never ends on its own.
    */
   readonly output?: OutputMode | undefined
   /** How a continuation turn (`Prompt.continued`) is answered; default: as any request. */

@@ -1,7 +1,8 @@
 /**
- * Which tools a simulated reply calls: whether this turn calls any (after the user's turn; after a tool result only
- * when the tool choice forces it or the model loops; never where the request rules a call out), and which (the named
- * one, the one the user's text names, or the offered ones in turn).
+ * Which tools a simulated reply calls: whether this turn calls any (when the conversation asks for one: the tool
+ * choice forces a call, or the user's turn names a tool; every turn when the model loops; never where the request
+ * rules a call out), and which (the named one, the one the user's text names, or the offered ones in turn). Otherwise
+ * the model answers in text, so an agent's task ends.
  */
 import type { OutputMode, Prompt, Tool } from "../../simulator/Reply.js"
 
@@ -10,11 +11,13 @@ function forces(prompt: Prompt): boolean {
 }
 
 /**
- * Whether the model calls a tool now: after the user's turn; after a tool result only when the tool choice forces a
- * call (as the APIs do) or the model loops.
+ * Whether the model calls a tool now: when the tool choice forces a call (as the APIs do) or the model loops, after
+ * the user's turn or a tool result; after the user's turn too when its text names an offered tool (`use the Bash
+ * tool`). A prompt that names none is answered in text: an agent offers its tools on every request.
  */
 const callsTools = (prompt: Prompt, output: OutputMode): boolean =>
-  prompt.lastRole === "user" || (prompt.lastRole === "tool" && (output === "loop" || forces(prompt)))
+  ((prompt.lastRole === "user" || prompt.lastRole === "tool") && (output === "loop" || forces(prompt))) ||
+  (prompt.lastRole === "user" && namedInText(prompt.tools, prompt.lastUserText) !== undefined)
 
 /**
  * An instruction not to call tools, as agents word it before asking for a summary (Claude Code's `/compact`: "Do NOT
