@@ -465,11 +465,11 @@ export function whole(serving: Answering, call: WholeCall) {
 
 // Ends the Node response of `request` at once, `last` its last write: a stream cut at shutdown whose body's writer
 // waits on the upstream (`answer`) ends so, with its error event, rather than by the request's interruption,
-// which drops the connection.
+// which drops the connection. A WebSocket's request has no Node response: its socket's close ends it.
 function endNowOf(request: HttpServerRequest.HttpServerRequest) {
   return (last: Uint8Array | undefined): void => {
-    const response = NodeHttpServerRequest.toServerResponse(request) as Http.ServerResponse
-    if (response.writableEnded || response.destroyed) return
+    const response = NodeHttpServerRequest.toServerResponse(request) as Http.ServerResponse | undefined
+    if (response === undefined || response.writableEnded || response.destroyed) return
     if (last === undefined) response.end()
     else response.end(last)
   }

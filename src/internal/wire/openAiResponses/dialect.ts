@@ -28,7 +28,17 @@ import {
   toRequest
 } from "./codec.js"
 import type { Names, Placed } from "./namespace.js"
-import { errors, type Finished, type Ids, outputItems, response, type Seal, streamed, streamEncoder } from "./writer.js"
+import {
+  errors,
+  type Finished,
+  type Ids,
+  outputItems,
+  response,
+  type Seal,
+  streamed,
+  streamEncoder,
+  warmedUp
+} from "./writer.js"
 
 export { errors }
 
@@ -100,6 +110,14 @@ export function answer(
     render: (reply) => response(reply, ids, names, echo, now()).body,
     beforeAnswer: (reply, rendered) => keep({ body: rendered, output: outputItems(reply, ids, names) }, reply)
   }
+}
+
+/**
+ * A warm-up's answer (the WebSocket mode's `generate: false`) to `body` as the response `ids`, dated by `now` (seconds):
+ * the stream's events of a response completed with no output, and that response.
+ */
+export function warmUp({ body }: Pick<Checked<Body>, "body">, ids: Ids, now: () => number) {
+  return warmedUp({ ids, echo: echoOf(body) }, body.model, now())
 }
 
 /**

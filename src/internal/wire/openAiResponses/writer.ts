@@ -43,7 +43,7 @@
  */
 import type * as Effect from "effect/Effect"
 import { type ChatChunk, type Finish, fromResponse, type Restart, type ToolCallDelta } from "../../../ChatChunk.js"
-import type { ChatResponse, Usage } from "../../../ChatResponse.js"
+import { type ChatResponse, emptyUsage, type Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import { envelopeOf } from "../carried.js"
 import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
@@ -605,6 +605,35 @@ export function streamWriter(
   }
 
   return { write, error }
+}
+
+/**
+ * A warm-up's answer (the WebSocket mode's `generate: false`: no model is called): `response.created`, then
+ * `response.completed` with no output and no usage, as `text/event-stream`'s text; and the completed response.
+ */
+export function warmedUp(
+  response: Response,
+  model: string,
+  now: number
+): { readonly events: string; readonly finished: Finished } {
+  const completed = responseObject({
+    id: response.ids.response,
+    createdAt: response.ids.createdAt,
+    echo: response.echo,
+    status: "completed",
+    model,
+    output: [],
+    usage: emptyUsage,
+    completedAt: now
+  })
+  const events = eventText(
+    sse,
+    "response.created",
+    eventData("response.created", 0, {
+      response: snapshot(response, model, [])
+    })
+  ) + eventText(sse, "response.completed", eventData("response.completed", 1, { response: completed }))
+  return { events, finished: finished(completed) }
 }
 
 /** A whole reply as the events of the stream `options` names, written at once (`text/event-stream`'s text). */
