@@ -11,6 +11,7 @@ import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { awaitFirstLine, envWithoutKeys, spawnProcess, startCli } from "../utils/cliHarness.js"
+import { providerLines } from "../utils/codexConfig.js"
 import { eventually } from "../utils/eventually.js"
 
 const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
@@ -30,16 +31,7 @@ describe("Codex CLI against serve", () => {
         const url = yield* awaitFirstLine(running, "serve's first line (its URL)")
         fs.writeFileSync(
           path.join(home, "config.toml"),
-          [
-            `model = "gpt-4o-mini"`,
-            `model_provider = "gateway"`,
-            ``,
-            `[model_providers.gateway]`,
-            `name = "gateway"`,
-            `base_url = "${url}/v1"`,
-            `wire_api = "responses"`,
-            ``
-          ].join("\n")
+          [`model = "gpt-4o-mini"`, ...providerLines({ baseUrl: `${url}/v1` }), ``].join("\n")
         )
         const codex = yield* spawnProcess(process.execPath, [
           codexBin,

@@ -25,6 +25,7 @@ import {
   sessionScenario
 } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { providerLines } from "../utils/codexConfig.js"
 import { eventually } from "../utils/eventually.js"
 
 const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
@@ -60,16 +61,7 @@ const builtIn: Pointing = {
 
 const ownProvider: Pointing = {
   name: "a provider of its own with supports_websockets",
-  config: (url) => [
-    `model_provider = "gateway"`,
-    ``,
-    `[model_providers.gateway]`,
-    `name = "gateway"`,
-    `base_url = "${url}/v1"`,
-    `wire_api = "responses"`,
-    `env_key = "GATEWAY_KEY"`,
-    `supports_websockets = true`
-  ],
+  config: (url) => providerLines({ baseUrl: `${url}/v1`, envKey: "GATEWAY_KEY", websockets: true }),
   login: false
 }
 
