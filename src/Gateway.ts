@@ -253,9 +253,9 @@ export interface Keys {
    */
   readonly responsesMaxChain?: number | undefined
   /**
-   * How many WebSockets on `/v1/responses` (the Responses API's WebSocket mode, as Codex opens it) one gateway key holds
-   * open at once on an instance (`responses_sockets_max_key`; without keys, all of them): one more is refused (429
-   * `too_many_websockets`) before its handshake. Default 16.
+   * How many WebSockets on `/v1/responses` (the Responses API's WebSocket mode, as Codex opens it) one gateway key
+   * holds open at once on an instance (`responses_sockets_max_key`; without keys, all of them): one more is refused
+   * (429 `too_many_websockets`) before its handshake. Default 16.
    *
    * @since 0.3.0
    */

@@ -221,7 +221,7 @@ describe("simulator structured output", () => {
     }
   })
 
-  it("without a scenario: text unless the conversation asks for a tool (a forcing choice, a tool named), or loop", () => {
+  it("without a scenario: text unless asked for a tool (a forcing choice, a tool named), or looping", () => {
     const tools: ReadonlyArray<Reply.Tool> = [
       { name: "exec_command", parameters: { type: "object" } },
       { name: "Read", parameters: { type: "object" } }

@@ -7,9 +7,9 @@
  * `compaction` item), whose item a next turn on any deployment reads back as the summary; Codex's own compaction body
  * is compacted on each. A `/v1/responses` call whose input ends with `compaction_trigger` (Codex's compaction through
  * its built-in provider) compacts alike on every backend, Bedrock's too, streamed or whole: answered with one
- * `compaction` item, the Responses deployment's own (the trigger passed to it) or the gateway's. The call is billed, logged and counted in the metrics as any, its summary goes through the
- * model's guardrails, a reply without a summary is 502, a budget it does not fit refuses it, and an unknown model is
- * 404.
+ * `compaction` item, the Responses deployment's own (the trigger passed to it) or the gateway's. The call is billed,
+ * logged and counted in the metrics as any, its summary goes through the model's guardrails, a reply without a summary
+ * is 502, a budget it does not fit refuses it, and an unknown model is 404.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
 import * as Context from "effect/Context"

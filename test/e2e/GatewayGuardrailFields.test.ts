@@ -106,7 +106,7 @@ const outcome = (run: (seen: { names: Array<string>; refusal: string }) => Promi
     }
   })
 
-/** A call in `dialect` asking for the tool `tool` (whole, or `streamed`) of `model`: the tool choice requires a call. */
+/** A call in `dialect` asking for the tool `tool` (whole, or `streamed`) of `model`: its tool choice requires one. */
 function callWithTool(gateway: Gateway.Service, dialect: typeof dialects[number], model: string, tool: string) {
   const { anthropic, google, openai } = gatewayClients(gateway.url, key)
   const parameters = { type: "object" as const, properties: { q: { type: "string" } } }

@@ -1,7 +1,8 @@
 /**
  * The Responses API's WebSocket mode on `GET /v1/responses` (as Codex speaks it), with a WebSocket client over
- * loopback against the gateway over the simulator (each deployment behind a recorder of the bodies it gets): a warm-up
- * (`generate: false`) calls no model and holds its input, which the next frame continues by `previous_response_id`; each
+ * loopback against the gateway over the simulator (each deployment behind a recorder of the bodies it gets): a
+ * warm-up (`generate: false`) calls no model and holds its input, which the next frame continues by
+ * `previous_response_id`; each
  * `response.create` frame is answered with the HTTP stream's events, one text frame each, as a request of its own (a
  * row of the request log, counted in the metrics; the socket and the warm-up are none), continuing the socket's last
  * response with `store: false` as the gateway's kept ones; a refusal before the stream is the API's `error` event and
@@ -189,7 +190,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway: the Res
       expect(completed(yield* socket.response).status).toBe("completed")
     }).pipe(Effect.scoped))
 
-  it.effect("the handshake is refused as a request is: no key, another origin's page, no upgrade; 2 a key at once", () =>
+  it.effect("the handshake refused as a request is (key, origin, no upgrade), and past 2 sockets a key", () =>
     Effect.gen(function*() {
       const { gateway, socketUrl } = yield* Fixture
       expect((yield* openSocket(socketUrl, {})).refused?.status).toBe(401)

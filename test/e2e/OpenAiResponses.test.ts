@@ -356,7 +356,7 @@ describe("Simulator (Responses over loopback)", () => {
       expect([empty.status, json(empty).error.param]).toEqual([400, "input"])
     }))
 
-  it.effect("compaction_trigger: one opaque compaction item and no tool call, read back next turn; a foreign one 400", () =>
+  it.effect("compaction_trigger: one opaque compaction item, no call, read back next turn; a foreign one 400", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make()
       const tools = [{ type: "function", name: "lookup", parameters: { type: "object", properties: {} } }]

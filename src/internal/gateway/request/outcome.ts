@@ -104,7 +104,10 @@ export function upgraded(outcome: Outcome): void {
   noted.socket = true
 }
 
-/** A request whose client went away before its answer: 499 (nginx's "client closed request"); a socket's client ends it. */
+/**
+ * A request whose client went away before its answer: 499 (nginx's "client closed request"); a socket's client leaving
+ * ends it, no more.
+ */
 export function gone(outcome: Outcome): void {
   if (outcome.socket) return
   const noted: Noted<Outcome> = outcome

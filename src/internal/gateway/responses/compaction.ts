@@ -85,7 +85,7 @@ export function untriggered<C extends { readonly body: CountBody }>(checked: C):
   return { ...checked, body: withoutTrigger(checked.body) }
 }
 
-/** How a summary the model wrote is sealed in a compaction item: the gateway's envelope, read back on any deployment. */
+/** How a summary the model wrote is sealed in a compaction item: the gateway's envelope, read on any deployment. */
 export const seal: Seal = summaryEnvelope
 
 /** `request` sent to a Responses deployment's own `/responses/compact` (`wire/openAiResponses/compaction.ts`). */

@@ -7,9 +7,9 @@
  * body says not to) before it is answered, so the client may name it at once, to any instance. An unknown, expired or
  * another key's response id is 404, and a shared store that cannot be read 503.
  *
- * A request a WebSocket carries (`responses/socket.ts`) continues the socket's own last response too (`Held`), kept or
- * not (`store: false`, as Codex sends), as the Responses API's WebSocket mode keeps it on the connection; a socket holds
- * only that one, within the bytes one kept response may take.
+ * A request a WebSocket carries (`responses/socket.ts`) continues the socket's own last response too (`Held`), kept
+ * or not (`store: false`, as Codex sends), as the Responses API's WebSocket mode keeps it on the connection; a socket
+ * holds only that one, within the bytes one kept response may take.
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"

@@ -14,6 +14,7 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import { promptTokens } from "../../llm/usage.js"
 import type { Problem } from "../../schemaCheck.js"
@@ -95,74 +96,17 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
         const session = kept.sessionOf(body, withBody.sessionHeader, request, conversation.previous, ids.response)
         const keep = kept.keeper(body, context, conversation, session, ids.response, held)
         const answer = compacting
-          ? {
-            stream: false,
-            ...Responses.compactionAnswer(decoded, ids, seconds, keep, Compaction.seal),
-            refusal: Compaction.refusal
-          }
-          : { stream: body.stream === true, ...Responses.answer(decoded, ids, seconds, keep) }
+          ? { ...Responses.compactionAnswer(decoded, ids, seconds, keep, Compaction.seal), refusal: Compaction.refusal }
+          : Responses.answer(decoded, ids, seconds, keep)
+        const call = { model: body.model, request: { ...request, session }, failures, target: sent.target }
         return ChatAnswer.answered(serving, withBody, {
-          model: body.model,
-          request: { ...request, session },
-          failures,
+          ...call,
           ...answer,
-          target: sent.target
+          stream: !compacting && body.stream === true
         })
       }).pipe(Effect.catch(refused))
     })
   }
-
-  // A socket's warm-up (`generate: false`): its body checked and its conversation held under a response id the next
-  // frame continues (and kept as any response, unless `store: false`), answered at once with that response, completed
-  // with no output. No model is called: it is no request of the log.
-  function warmUp(text: string, held: Continuation.Held, context: Request.Service, sessionHeader: string | undefined) {
-    const checked = Responses.decode(text)
-    if (Result.isFailure(checked)) return Effect.succeed(problemResponse(checked.failure))
-    const decoded = checked.success
-    const { body } = decoded
-    return Effect.flatMap(kept.conversationOf(body, context, held), (conversation) => {
-      const made = Responses.request(body, conversation.messages, decoded.tools)
-      if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
-      const ids = idsOf(randomUUID(), seconds())
-      const session = kept.sessionOf(body, sessionHeader, made.success, conversation.previous, ids.response)
-      const { events, finished } = Responses.warmUp(decoded, ids, seconds)
-      return Effect.as(
-        kept.keeper(body, context, conversation, session, ids.response, held)(finished, undefined),
-        HttpServerResponse.text(events, { contentType: "text/event-stream" })
-      )
-    }).pipe(Effect.catch(refused))
-  }
-
-  // `GET /v1/responses` asking for a WebSocket: refused as any request before its handshake (its key, its origin), and
-  // past its key's bound; then each frame answered in turn (`Socket.serve`): a `response.create` as a `POST
-  // /v1/responses` of its own, through `create` (the same key check, budgets, guardrails, routing, log and metrics),
-  // continuing the socket's last response; a warm-up by `warmUp`.
-  const socket = served(({ request }) =>
-    RequestContext.use((context) => {
-      if (!Intake.isWebSocket(request.headers)) return Effect.succeed(refusal(context, Socket.upgradeRequired))
-      const owner = context.caller?.id ?? ""
-      if (!sockets.open(owner)) return Effect.succeed(refusal(context, Socket.tooMany(sockets.bounds.maxPerKey)))
-      const held = Continuation.held()
-      const sessionHeader = request.headers[Intake.header]
-      const frame = (text: string | Uint8Array) => {
-        const asked = Socket.read(text)
-        if (Result.isFailure(asked)) return Effect.succeed(errorResponse(asked.failure))
-        if (asked.success.warmUp) return warmUp(asked.success.body, held, context, sessionHeader)
-        return Effect.provideService(
-          withBody("/v1/responses", (body) => create(body, held)),
-          HttpServerRequest.HttpServerRequest,
-          Socket.requestOf(request, asked.success.body)
-        )
-      }
-      return Effect.matchEffect(request.upgrade, {
-        onFailure: () => Effect.succeed(refusal(context, Socket.upgradeRequired)),
-        onSuccess: (opened) => {
-          Outcome.upgraded(context.outcome)
-          return Effect.as(Socket.serve(opened, sockets.bounds.idle, frame), HttpServerResponse.empty({ status: 101 }))
-        }
-      }).pipe(Effect.ensuring(Effect.sync(() => sockets.closed(owner))))
-    })
-  )
 
   // A `/v1/responses/compact` body's compacted response, once its model is admitted: its deployment's own compaction
   // for a model that speaks the Responses API (or its Responses deployments, for a body only they take), else one
@@ -239,10 +183,89 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
 
   return {
     create: withBody("/v1/responses", (body) => create(body)),
-    socket,
+    socket: socketRoute({ served, withBody, create, kept, sockets, seconds }),
     inputTokens: withBody("/v1/responses/input_tokens", inputTokens),
     compact: withBody("/v1/responses/compact", compact),
     retrieve: byId(kept.retrieve),
     remove: byId(kept.remove)
   }
 })
+
+/** What the WebSocket route is built over: the route's serving, its `create`, the kept responses, the sockets. */
+interface SocketRoute {
+  readonly served: Requests["Service"]["served"]
+  readonly withBody: Requests["Service"]["withBody"]
+  readonly create: (
+    withBody: WithBody,
+    held?: Continuation.Held
+  ) => Effect.Effect<
+    HttpServerResponse.HttpServerResponse,
+    never,
+    Scope.Scope | HttpServerRequest.HttpServerRequest | RequestContext
+  >
+  readonly kept: Effect.Success<ReturnType<typeof Continuation.make>>
+  readonly sockets: Socket.Sockets
+  /** The time in seconds, from the gateway's clock. */
+  readonly seconds: () => number
+}
+
+// A socket's warm-up (`generate: false`): its body checked and its conversation held under a response id the next
+// frame continues (and kept as any response, unless `store: false`), answered at once with that response, completed
+// with no output. No model is called: it is no request of the log.
+function warmUp(
+  { kept, seconds }: Pick<SocketRoute, "kept" | "seconds">,
+  text: string,
+  held: Continuation.Held,
+  context: Request.Service,
+  sessionHeader: string | undefined
+) {
+  const checked = Responses.decode(text)
+  if (Result.isFailure(checked)) return Effect.succeed(problemResponse(checked.failure))
+  const decoded = checked.success
+  const { body } = decoded
+  return Effect.flatMap(kept.conversationOf(body, context, held), (conversation) => {
+    const made = Responses.request(body, conversation.messages, decoded.tools)
+    if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
+    const ids = idsOf(randomUUID(), seconds())
+    const session = kept.sessionOf(body, sessionHeader, made.success, conversation.previous, ids.response)
+    const { events, finished } = Responses.warmUp(decoded, ids, seconds)
+    return Effect.as(
+      kept.keeper(body, context, conversation, session, ids.response, held)(finished, undefined),
+      HttpServerResponse.text(events, { contentType: "text/event-stream" })
+    )
+  }).pipe(Effect.catch(refused))
+}
+
+// `GET /v1/responses` asking for a WebSocket: refused as any request before its handshake (its key, its origin), and
+// past its key's bound; then each frame answered in turn (`Socket.serve`): a `response.create` as a `POST
+// /v1/responses` of its own, through `create` (the same key check, budgets, guardrails, routing, log and metrics),
+// continuing the socket's last response; a warm-up by `warmUp`.
+function socketRoute(route: SocketRoute) {
+  const { create, served, sockets, withBody } = route
+  return served(({ request }) =>
+    RequestContext.use((context) => {
+      if (!Intake.isWebSocket(request.headers)) return Effect.succeed(refusal(context, Socket.upgradeRequired))
+      const owner = context.caller?.id ?? ""
+      if (!sockets.open(owner)) return Effect.succeed(refusal(context, Socket.tooMany(sockets.bounds.maxPerKey)))
+      const held = Continuation.held()
+      const sessionHeader = request.headers[Intake.header]
+      const frame = (text: string | Uint8Array) => {
+        const asked = Socket.read(text)
+        if (Result.isFailure(asked)) return Effect.succeed(errorResponse(asked.failure))
+        if (asked.success.warmUp) return warmUp(route, asked.success.body, held, context, sessionHeader)
+        return Effect.provideService(
+          withBody("/v1/responses", (body) => create(body, held)),
+          HttpServerRequest.HttpServerRequest,
+          Socket.requestOf(request, asked.success.body)
+        )
+      }
+      return Effect.matchEffect(request.upgrade, {
+        onFailure: () => Effect.succeed(refusal(context, Socket.upgradeRequired)),
+        onSuccess: (opened) => {
+          Outcome.upgraded(context.outcome)
+          return Effect.as(Socket.serve(opened, sockets.bounds.idle, frame), HttpServerResponse.empty({ status: 101 }))
+        }
+      }).pipe(Effect.ensuring(Effect.sync(() => sockets.closed(owner))))
+    })
+  )
+}

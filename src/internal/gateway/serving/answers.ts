@@ -28,7 +28,7 @@ export function problemResponse(problem: Problem, errors: ErrorWriter = Dialects
   return errorResponse(Errors.invalidRequest(problem.message, problem.param), errors)
 }
 
-/** The answer to a body (or a WebSocket's frame) larger than the gateway takes (`limit` bytes): 413, naming the setting. */
+/** The answer to a body (or a WebSocket's frame) past the gateway's limit (`limit` bytes): 413, naming the setting. */
 export function tooLarge(limit: number) {
   return Errors.answer(
     413,

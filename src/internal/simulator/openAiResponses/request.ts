@@ -5,7 +5,8 @@
  * `max_output_tokens` of 16 at least, a reasoning item found by id only when responses are stored, a `function_call`
  * replayed with its reasoning item, a `tool_choice` among the `tools`, a `service_tier` among its tiers, a `compaction`
  * item only of its own making), and reduced to a `Reply.Prompt`: a compaction when the input ends with
- * `compaction_trigger`, the summary of a compaction item given back read in its place. What is wrong is worded as OpenAI words it, naming the offending field.
+ * `compaction_trigger`, the summary of a compaction item given back read in its place. What is wrong is worded as
+ * OpenAI words it, naming the offending field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"

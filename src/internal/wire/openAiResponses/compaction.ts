@@ -13,7 +13,8 @@
  *
  * A `/responses` call compacts too when its input ends with a `compaction_trigger` item (`isTriggered`; Codex's
  * `responses_compaction_v2`, through its built-in provider): its answer is a response whose one output item is the
- * `compaction` item, streamed or whole, which the client puts in place of its history as it does `/responses/compact`'s.
+ * `compaction` item, streamed or whole, which the client puts in place of its history as it does
+ * `/responses/compact`'s.
  */
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { ProviderMetadata } from "../../../Message.js"

@@ -113,8 +113,8 @@ export function answer(
 }
 
 /**
- * A warm-up's answer (the WebSocket mode's `generate: false`) to `body` as the response `ids`, dated by `now` (seconds):
- * the stream's events of a response completed with no output, and that response.
+ * A warm-up's answer (the WebSocket mode's `generate: false`) to `body` as the response `ids`, dated by `now`
+ * (seconds): the stream's events of a response completed with no output, and that response.
  */
 export function warmUp({ body }: Pick<Checked<Body>, "body">, ids: Ids, now: () => number) {
   return warmedUp({ ids, echo: echoOf(body) }, body.model, now())

@@ -26,9 +26,9 @@
  * it gave it, announced and closed at once: the provider's own progress events for them are not relayed) and by the
  * reasoning item that carries the provider's state for the next turn when there is any (`wire/carried.ts`). A reply
  * of no text and no call has an empty message, as its whole reply does; a compaction's answer (`compaction.ts`'
- * `isTriggered`) has one `compaction` item in its place, a Responses deployment's or the writer's own (`Seal`). `response.completed` (or
- * `response.incomplete`) ends it with the whole response; a failure after the stream began ends it with
- * `response.failed`, carrying the error.
+ * `isTriggered`) has one `compaction` item in its place, a Responses deployment's or the writer's own (`Seal`).
+ * `response.completed` (or `response.incomplete`) ends it with the whole response; a failure after the stream began
+ * ends it with `response.failed`, carrying the error.
  *
  * As every writer does (`wire/streamFold.ts`), a stream's writer keeps what it has forwarded: a `Restart` before any
  * item went out is invisible, after one it ends the stream with `response.failed`; a `Continue` is the stream going
