@@ -209,7 +209,7 @@ describe("Simulator (Responses over loopback)", () => {
   it.effect("flat function tools: parallel calls, arguments interleaved across events", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make()
-      const body = { ...request, tools: [weatherTool, timeTool] }
+      const body = { ...request, tools: [weatherTool, timeTool], tool_choice: "required" }
       const headers = { "x-simulator-tool-calls": "2" }
       const whole = json(yield* post(sim, body, headers))
       const calls = whole.output.filter((item: Json) => item.type === "function_call")
@@ -493,7 +493,7 @@ describe("OpenAiResponses over the simulator", () => {
     withSimulator({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client({ headers: { "x-simulator-tool-calls": "3" } })
-        const request: ChatRequest.Input = { ...hello, tools }
+        const request: ChatRequest.Input = { ...hello, tools, toolChoice: "required" }
         const whole = yield* chat.chat(request, credentials)
         assert.strictEqual(whole.finishReason, "tool_calls")
         assert.deepStrictEqual(whole.toolCalls.map((c) => c.name), ["get_weather", "get_time", "get_weather"])
@@ -686,7 +686,11 @@ describe("Llm over OpenAiResponses", () => {
       )
       yield* AdapterE2e.aRejectedKeyIsRotatedAway(llm, pool, "openai")
 
-      const request: ChatRequest.Input = { messages: [Message.user("Weather?")], tools, reasoningEffort: "low" }
+      const request: ChatRequest.Input = {
+        messages: [Message.user("Weather? Use get_weather.")],
+        tools,
+        reasoningEffort: "low"
+      }
       const first = yield* ChatChunk.collect(llm.chatStream(request))
       assert.strictEqual(first.finishReason, "tool_calls")
       assert.isDefined(first.providerMetadata?.["openaiResponses"])
