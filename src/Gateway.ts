@@ -253,6 +253,22 @@ export interface Keys {
    */
   readonly responsesMaxChain?: number | undefined
   /**
+   * How many WebSockets on `/v1/responses` (the Responses API's WebSocket mode, as Codex opens it) one gateway key
+   * holds open at once on an instance (`responses_sockets_max_key`; without keys, all of them): one more is refused
+   * (429 `too_many_websockets`) before its handshake. Default 16.
+   *
+   * @since 0.3.0
+   */
+  readonly responsesSocketsMaxKey?: number | undefined
+  /**
+   * How long a WebSocket on `/v1/responses` may wait for its next frame (`responses_socket_idle`: seconds or a
+   * duration) before the gateway closes it (1000, naming the setting); a client opens another when it needs one.
+   * Default: ten minutes.
+   *
+   * @since 0.3.0
+   */
+  readonly responsesSocketIdle?: Duration.Input | undefined
+  /**
    * How many MCP sessions the gateway keeps at most (`mcp_sessions_max`), in its database or its memory: a new one
    * past it takes the place of the least recently used idle one (no request for a minute), else is refused (429).
    * Default 5,000.

@@ -34,6 +34,10 @@
  *   its own, and content another made (or nobody) is refused 400
  *   `invalid_encrypted_content`, as OpenAI refuses content made by another
  *   organisation;
+ * - an input ending with `compaction_trigger` asks for a compaction: the
+ *   reply calls no tool, and is one `compaction` item whose `encrypted_content`
+ *   is the summary, sealed; a later input giving that item back is read as the
+ *   summary;
  * - a response made with `store` (the default) is kept, and a request naming
  *   it as `previous_response_id` is answered as if its prompt and reply came
  *   before the request's input; an id not kept (unknown, made with
@@ -81,6 +85,13 @@ export interface Extra {
    * @since 0.3.0
    */
   readonly hostedCalls?: ReadonlyArray<string> | undefined
+  /**
+   * The input ended with `compaction_trigger`: the reply is a response whose one output item is a `compaction` item
+   * holding the summary, opaque, which a later request's input gives back. Default: no.
+   *
+   * @since 0.3.0
+   */
+  readonly compaction?: boolean | undefined
 }
 
 /**

@@ -103,7 +103,10 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
       Effect.gen(function*() {
         const { client } = yield* Fixture
         for (const model of deployments) {
-          const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Weather in Paris?" }]
+          const input: OpenAI.Responses.ResponseInput = [{
+            role: "user",
+            content: "Weather in Paris? Use get_weather."
+          }]
           const first = yield* create(client, { model, input, tools })
           const call = first.output.find((item) => item.type === "function_call")
           expect(call?.type).toBe("function_call")
@@ -153,7 +156,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
       Effect.gen(function*() {
         const { client } = yield* Fixture
         for (const model of deployments) {
-          const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Weather in Oslo?" }]
+          const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Weather in Oslo? Use get_weather." }]
           const seen = yield* events(client, { model, input, tools })
           const deltas = seen.flatMap((event) =>
             event.type === "response.function_call_arguments.delta" ? [event.delta] : []
@@ -182,7 +185,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
     it.effect("reasoning: summaries out, and encrypted_content back to a Responses deployment", () =>
       Effect.gen(function*() {
         const { client } = yield* Fixture
-        const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Think, then call" }]
+        const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Think, then call get_weather" }]
         const first = yield* create(client, { model: "resp/gpt-4o-mini", input, tools, reasoning: { effort: "low" } })
         const reasoning = first.output[0]
         expect(reasoning?.type).toBe("reasoning")
@@ -208,7 +211,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
     it.effect("thinking over an Anthropic deployment: its summary out, its signed blocks back, whole or streamed", () =>
       Effect.gen(function*() {
         const { client } = yield* Fixture
-        const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Think, then call" }]
+        const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Think, then call get_weather" }]
         const params = { model: "claude/claude-sim", input, tools, reasoning: { effort: "low" as const } }
         const whole = yield* create(client, params)
         const seen = yield* events(client, params)

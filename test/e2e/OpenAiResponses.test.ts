@@ -210,7 +210,7 @@ describe("Simulator (Responses over loopback)", () => {
   it.effect("flat function tools: parallel calls, arguments interleaved across events", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make()
-      const body = { ...request, tools: [weatherTool, timeTool] }
+      const body = { ...request, tools: [weatherTool, timeTool], tool_choice: "required" }
       const headers = { "x-simulator-tool-calls": "2" }
       const whole = json(yield* post(sim, body, headers))
       const calls = whole.output.filter((item: Json) => item.type === "function_call")
@@ -392,6 +392,35 @@ describe("Simulator (Responses over loopback)", () => {
       }
     }))
 
+  it.effect("compaction_trigger: one opaque compaction item, no call, read back next turn; a foreign one 400", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make()
+      const tools = [{ type: "function", name: "lookup", parameters: { type: "object", properties: {} } }]
+      const history = [
+        { role: "user", content: "Tell me about Effect." },
+        { type: "message", role: "assistant", content: [{ type: "output_text", text: "A library.", annotations: [] }] }
+      ]
+      const trigger = { model: "gpt-4o-mini", input: [...history, { type: "compaction_trigger" }], tools }
+      const whole = json(yield* post(sim, trigger))
+      expect(whole.output).toEqual([
+        { id: expect.stringMatching(/^cmp_/), type: "compaction", encrypted_content: expect.stringMatching(/^gAAAAB/) }
+      ])
+      const streamed = assemble((yield* post(sim, { ...trigger, stream: true })).text)
+      expect(streamed.terminal).toBe("response.completed")
+      expect(streamed.calls).toEqual([])
+      expect(streamed.response.output.map((item: { type: string }) => item.type)).toEqual(["compaction"])
+      // Its item given back is read as the summary: the next turn is answered.
+      const next = yield* post(sim, {
+        model: "gpt-4o-mini",
+        input: [whole.output[0], { role: "user", content: "Go." }]
+      })
+      expect(next.status).toBe(200)
+      // One it did not make (another API's, or a gateway's envelope) cannot be read: 400 naming it.
+      const foreign = { type: "compaction", encrypted_content: "gw1.e30" }
+      const refused = yield* post(sim, { model: "gpt-4o-mini", input: [foreign, { role: "user", content: "Go." }] })
+      expect([refused.status, json(refused).error.code]).toEqual([400, "invalid_encrypted_content"])
+    }))
+
   it.effect("answers errors in OpenAI's error body", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ apiKeys: ["sk-test-0001"], contextWindow: 50 })
@@ -500,7 +529,7 @@ describe("OpenAiResponses over the simulator", () => {
     withSimulator({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client({ headers: { "x-simulator-tool-calls": "3" } })
-        const request: ChatRequest.Input = { ...hello, tools }
+        const request: ChatRequest.Input = { ...hello, tools, toolChoice: "required" }
         const whole = yield* chat.chat(request, credentials)
         assert.strictEqual(whole.finishReason, "tool_calls")
         assert.deepStrictEqual(whole.toolCalls.map((c) => c.name), ["get_weather", "get_time", "get_weather"])
@@ -693,7 +722,11 @@ describe("Llm over OpenAiResponses", () => {
       )
       yield* AdapterE2e.aRejectedKeyIsRotatedAway(llm, pool, "openai")
 
-      const request: ChatRequest.Input = { messages: [Message.user("Weather?")], tools, reasoningEffort: "low" }
+      const request: ChatRequest.Input = {
+        messages: [Message.user("Weather? Use get_weather.")],
+        tools,
+        reasoningEffort: "low"
+      }
       const first = yield* ChatChunk.collect(llm.chatStream(request))
       assert.strictEqual(first.finishReason, "tool_calls")
       assert.isDefined(first.providerMetadata?.["openaiResponses"])

@@ -6,10 +6,11 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, type ChildProcessByStdio, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as Http from "node:http"
 import * as path from "node:path"
+import type { Readable, Writable } from "node:stream"
 import type { Io } from "../../src/cli/io.js"
 import { eventually } from "./eventually.js"
 
@@ -76,6 +77,8 @@ export interface SpawnOptions {
    * for a command that runs the one a test is about as its child (npx).
    */
   readonly group?: boolean
+  /** Written to its standard input, which is then closed; none: no standard input. */
+  readonly stdin?: string
 }
 
 /**
@@ -91,9 +94,10 @@ export const spawnProcess = (
     const child = spawn(command, args, {
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       env: options.env ?? envWithoutKeys(),
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
       detached: options.group === true
-    })
+    }) as ChildProcessByStdio<Writable | null, Readable, Readable>
+    child.stdin?.end(options.stdin)
     const kill = () => {
       if (options.group !== true || child.pid === undefined) return child.kill("SIGKILL")
       try {

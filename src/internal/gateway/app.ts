@@ -82,6 +82,7 @@ import * as RequestLog from "./observe/requestLog.js"
 import * as RequestLogStore from "./observe/requestLogStore.js"
 import { RequestContext } from "./request/context.js"
 import * as Outcome from "./request/outcome.js"
+import * as Socket from "./responses/socket.js"
 import * as ResponsesStore from "./responses/store.js"
 import * as ResponsesStoreRedis from "./responses/storeRedis.js"
 import * as AnthropicRoute from "./routes/anthropic.js"
@@ -139,6 +140,8 @@ export interface Lasting {
   readonly metrics: Metrics.Metrics
   /** The kept responses' store, built from the layer the gateway is configured with. */
   readonly responses: Context.Context<ResponsesStore.StoredResponses>
+  /** The Responses WebSockets open, by key (`responses/socket.ts`): a reload keeps them open and counted. */
+  readonly sockets: Socket.Sockets
   /** The stores every configuration's routes read, built for the gateway's life (`storesLayer`). */
   readonly stores: Context.Context<Stores>
   /** The request log's writer, over the request log's store of `stores`. */
@@ -237,6 +240,8 @@ export const lasting = Effect.fnUntraced(function*(options: {
   readonly store: Store.Store | undefined
   /** How long and how much of the responses are kept (`Gateway.Keys`' bounds); the defaults when unset. */
   readonly responses: ResponsesStore.StoreOptions
+  /** The bounds of the Responses WebSockets (`Gateway.Keys`' bounds); the defaults when unset. */
+  readonly sockets: Socket.BoundsOptions
   readonly database: Sql.Database | undefined
   /** The stores the routes read (`storesLayer`), built for the gateway's life. */
   readonly stores: Context.Context<Stores>
@@ -268,6 +273,7 @@ export const lasting = Effect.fnUntraced(function*(options: {
     now,
     metrics,
     responses,
+    sockets: Socket.sockets(options.sockets),
     stores: options.stores,
     refusalLines: yield* RefusalLines.refusalLines,
     audit,
@@ -335,7 +341,7 @@ const routesOf = Effect.fnUntraced(function*(
   const batching = yield* Batching.make
   const batches = yield* OpenAiBatches.routes(batching)
   const messageBatches = yield* AnthropicBatches.routes(batching)
-  const responses = yield* Effect.provide(ResponsesRoute.routes, lasting.responses)
+  const responses = yield* Effect.provide(ResponsesRoute.routes(lasting.sockets), lasting.responses)
   const gemini = yield* GeminiRoutes.route
   const anthropic = yield* AnthropicRoute.routes
 
@@ -399,6 +405,7 @@ const routesOf = Effect.fnUntraced(function*(
   const routes = [
     HttpRouter.route("POST", "/v1/chat/completions", openAi.chatCompletions),
     HttpRouter.route("POST", "/v1/responses", responses.create),
+    HttpRouter.route("GET", "/v1/responses", responses.socket),
     HttpRouter.route("POST", "/v1/responses/input_tokens", responses.inputTokens),
     HttpRouter.route("POST", "/v1/responses/compact", responses.compact),
     HttpRouter.route("GET", "/v1/responses/:id", responses.retrieve),

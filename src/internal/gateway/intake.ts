@@ -142,6 +142,11 @@ export function sameOrigin(origin: string, host: string | undefined): boolean {
   return named === `${url.hostname}:${port}` || (url.port === "" && named === url.hostname)
 }
 
+/** Whether a request asks for a WebSocket (`Upgrade: websocket`, RFC 6455). */
+export function isWebSocket(headers: Readonly<Record<string, string | undefined>>): boolean {
+  return headers["upgrade"]?.toLowerCase() === "websocket"
+}
+
 /** Whether a request carries a body: a `content-type`, a length above 0 or a chunked body declare one. */
 function declaresBody(headers: Readonly<Record<string, string | undefined>>): boolean {
   return headers["content-type"] !== undefined || headers["transfer-encoding"] !== undefined ||
@@ -158,7 +163,8 @@ export type Refusal = "host_not_allowed" | "cross_origin_request" | "unsupported
  * origin (its `Origin`, and its `Sec-Fetch-Site` where a browser sends it), and a body it carries is JSON, which a
  * page of another origin cannot send without the preflight the gateway never grants; on a path that takes an upload
  * (`upload`: `/v1/files`), a multipart form too, which the origin check alone guards (a browser sends `Origin` with
- * every form it posts).
+ * every form it posts). A WebSocket's handshake is a GET, but a page may open one anywhere and what it carries changes
+ * things (no CORS guards it): its origin is checked as a POST's.
  */
 export function guard(
   method: string,
@@ -167,7 +173,7 @@ export function guard(
   upload: boolean
 ): Refusal | undefined {
   if (hosts !== undefined && !ownHost(hosts, headers["host"])) return "host_not_allowed"
-  if (safeMethods.has(method)) return undefined
+  if (safeMethods.has(method) && !isWebSocket(headers)) return undefined
   const origin = headers["origin"]
   const site = headers["sec-fetch-site"]
   if (

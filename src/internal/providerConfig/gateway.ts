@@ -153,6 +153,10 @@ export const GatewayEntry = Schema.Struct({
   responses_max_response_bytes: optional(PositiveInt),
   /** Responses one chain of `previous_response_id`s holds at most. */
   responses_max_chain: optional(PositiveInt),
+  /** WebSockets on `/v1/responses` one gateway key holds open at once (one more is refused before its handshake). */
+  responses_sockets_max_key: optional(PositiveInt),
+  /** How long a WebSocket on `/v1/responses` waits for its next frame before it is closed: seconds or a duration. */
+  responses_socket_idle: optional(DurationEntry),
   /** MCP sessions kept at most, of all keys and of one (the idlest make room, else a new one is refused). */
   mcp_sessions_max: optional(PositiveInt),
   mcp_sessions_max_key: optional(PositiveInt),
@@ -198,6 +202,7 @@ const bounds = (entry: GatewayEntry): Partial<Gateway.Keys> => ({
     ? { responsesMaxResponseBytes: entry.responses_max_response_bytes }
     : {}),
   ...(entry.responses_max_chain !== undefined ? { responsesMaxChain: entry.responses_max_chain } : {}),
+  ...(entry.responses_sockets_max_key !== undefined ? { responsesSocketsMaxKey: entry.responses_sockets_max_key } : {}),
   ...(entry.mcp_sessions_max !== undefined ? { mcpSessionsMax: entry.mcp_sessions_max } : {}),
   ...(entry.mcp_sessions_max_key !== undefined ? { mcpSessionsMaxKey: entry.mcp_sessions_max_key } : {}),
   ...(entry.mcp_sessions_max_bytes !== undefined ? { mcpSessionsMaxBytes: entry.mcp_sessions_max_bytes } : {}),
@@ -400,6 +405,9 @@ export const resolve = (
           ? { requestLogRetention: Duration.days(entry.request_log_retention) }
           : {}),
         ...(entry.responses_ttl !== undefined ? { responsesTtl: toDuration(entry.responses_ttl)! } : {}),
+        ...(entry.responses_socket_idle !== undefined
+          ? { responsesSocketIdle: toDuration(entry.responses_socket_idle)! }
+          : {}),
         ...bounds(entry),
         ...(entry.hosted_tools !== undefined ? { hostedTools: entry.hosted_tools } : {}),
         ...(entry.allow_keyless === true ? { allowKeyless: true } : {}),

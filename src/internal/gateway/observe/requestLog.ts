@@ -15,8 +15,9 @@
  * A row holds no prompt and no reply, unless payloads are logged (`Gateway.Options.logPayloads`): then it holds the
  * request's body and the reply's text, with every key the gateway knows (its gateway and admin keys, the
  * deployments' provider keys, and the key the request came with) masked as the gateway masks keys elsewhere.
- * The paths that are not calls (health, readiness, metrics, the dashboard and the admin paths) get no row, nor do the
- * requests refused before they are authenticated (`serving/requests.ts` counts them instead).
+ * The paths that are not calls (health, readiness, metrics, the dashboard and the admin paths) get no row, nor does a
+ * WebSocket's handshake (its requests get theirs), nor do the requests refused before they are authenticated
+ * (`serving/requests.ts` counts them instead).
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -81,8 +82,11 @@ export interface RequestLog {
   readonly record: (record: RequestRecord) => void
 }
 
-/** Whether a request to `path` is a call, which gets a row (not a health check, a scrape or an admin path). */
-const isCall = (path: string): boolean => !Auth.open.has(path)
+/**
+ * Whether a request is a call, which gets a row: not a health check, a scrape or an admin path, nor a WebSocket's
+ * handshake (each request the socket carries is a call of its own).
+ */
+const isCall = (record: RequestRecord): boolean => !Auth.open.has(record.path) && !record.socket
 
 // A failure in a line: the store's reason, or a defect's message (its stack would swamp the log).
 const why = (cause: Cause.Cause<StoreUnavailableError>): string => {
@@ -227,7 +231,7 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
     return {
       logPayloads: options.logPayloads,
       record: (record) => {
-        if (!isCall(record.path)) return
+        if (!isCall(record)) return
         // Its id a UUIDv7 (RFC 9562) made with it, in one synchronous call, as it is queued.
         // Each sorts after the one before, so the rows' entries in the table's primary key index go at its end;
         // a random id lands on any of its pages, which costs more the larger the table grows (docs/performance.md).

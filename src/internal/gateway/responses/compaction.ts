@@ -8,21 +8,31 @@
  * item's `encrypted_content`, sealed in the gateway's envelope (`wire/carried.ts`), which a later turn on any
  * deployment reads back as a message (`wire/openAiResponses/codec.ts`).
  * Either way the answer is a `response.compaction` object: the input's user messages, then the compaction item.
+ *
+ * A `POST /v1/responses` whose input ends with `compaction_trigger` (Codex's compaction through its built-in provider)
+ * compacts alike: a model whose deployments all speak the Responses API is passed the body as it came, and answers
+ * with its own `compaction` item; any other is asked for the summary as above (`triggeredHere`, `byModel`), and the
+ * answer is a response whose one output item is the `compaction` item sealing it (`seal`), streamed when the body
+ * asked for a stream.
  */
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { ChatResponse } from "../../../ChatResponse.js"
 import type { Message } from "../../../Message.js"
 import { Problem } from "../../schemaCheck.js"
 import { summaryEnvelope } from "../../wire/carried.js"
-import type { CompactBody } from "../../wire/openAiResponses/codec.js"
+import type { CompactBody, CountBody } from "../../wire/openAiResponses/codec.js"
 import {
   compacted,
   compactedItems,
   compactionItem,
   compactOption,
-  userItems
+  isTriggered,
+  userItems,
+  withoutTrigger
 } from "../../wire/openAiResponses/compaction.js"
+import type { Seal } from "../../wire/openAiResponses/writer.js"
 import type { Caller } from "../access/caller.js"
+import type { Engine } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
 
 /**
@@ -73,6 +83,22 @@ export function byModel(request: ChatRequest): ChatRequest {
 export function passesThrough(speaksResponses: boolean, caller: Pick<Caller, "defaultMaxTokens"> | undefined): boolean {
   return speaksResponses && caller?.defaultMaxTokens === undefined
 }
+
+/**
+ * Whether a `/v1/responses` body asks for a compaction the gateway makes by the model: its input ends with
+ * `compaction_trigger`, and its model's deployments do not all speak the Responses API (those run it themselves).
+ */
+export function triggeredHere(engine: Pick<Engine, "resolve">, body: CountBody & { readonly model: string }): boolean {
+  return isTriggered(body) && engine.resolve(body.model)?.speaksResponses !== true
+}
+
+/** A checked body (`triggeredHere`) without its trigger: the conversation the model is asked to compact. */
+export function untriggered<C extends { readonly body: CountBody }>(checked: C): C {
+  return { ...checked, body: withoutTrigger(checked.body) }
+}
+
+/** How a summary the model wrote is sealed in a compaction item: the gateway's envelope, read on any deployment. */
+export const seal: Seal = summaryEnvelope
 
 /** `request` sent to a Responses deployment's own `/responses/compact` (`wire/openAiResponses/compaction.ts`). */
 export function passedThrough(request: ChatRequest): ChatRequest {

@@ -18,6 +18,7 @@ import { compacted, compactionItem, userItems } from "../../wire/openAiResponses
 import { responseOf } from "../chunks.js"
 import { requestPrompt } from "../decoded.js"
 import { invalid } from "../requestChecks.js"
+import { sealedSummary } from "./compactionContent.js"
 import { formatOf } from "./format.js"
 import type { Organization } from "./organization.js"
 import { refusalError } from "./request.js"
@@ -76,7 +77,7 @@ function renderReply(seal: Organization["seal"], reply: Reply.Reply, meta: Reply
   return compacted({
     id: meta.id,
     createdAt: meta.created,
-    output: [...extra.users, compactionItem(`cmp_${suffix}`, seal(`simulated compaction ${whole.text}`))],
+    output: [...extra.users, compactionItem(`cmp_${suffix}`, sealedSummary(seal, whole.text))],
     usage: whole.usage
   })
 }

@@ -15,6 +15,8 @@ import { invalid } from "../requestChecks.js"
 export interface Organization {
   /** `text` as the organisation's encrypted content: opaque, in the `gAAAAB` form OpenAI's takes. */
   readonly seal: (text: string) => string
+  /** The text the organisation sealed in `encrypted`; undefined when it did not make it. */
+  readonly open: (encrypted: unknown) => string | undefined
   /** The refusal of the first input item whose encrypted content the organisation did not make; none when all are its. */
   readonly refusal: (input: unknown) => ApiError | undefined
 }
@@ -31,26 +33,26 @@ export function organization(secret: string | Uint8Array): Organization {
   function seal(text: string): string {
     return prefix + Buffer.from(`${text}${separator}${mac(text)}`).toString("base64")
   }
-  function opens(encrypted: string): boolean {
-    if (!encrypted.startsWith(prefix)) return false
+  function open(encrypted: unknown): string | undefined {
+    if (typeof encrypted !== "string" || !encrypted.startsWith(prefix)) return undefined
     const plain = Buffer.from(encrypted.slice(prefix.length), "base64").toString("utf8")
     const at = plain.lastIndexOf(separator)
-    if (at < 0) return false
+    if (at < 0) return undefined
     const given = Buffer.from(plain.slice(at + 1))
     const expected = Buffer.from(mac(plain.slice(0, at)))
-    return given.length === expected.length && timingSafeEqual(given, expected)
+    return given.length === expected.length && timingSafeEqual(given, expected) ? plain.slice(0, at) : undefined
   }
   function refusal(input: unknown): ApiError | undefined {
     if (!Array.isArray(input)) return undefined
     for (const item of input) {
       if (!isJsonObject(item)) continue
       const encrypted = item["encrypted_content"]
-      if (typeof encrypted !== "string" || opens(encrypted)) continue
+      if (typeof encrypted !== "string" || open(encrypted) !== undefined) continue
       return unverified(encrypted, item["type"] === "reasoning" ? undefined : item["id"])
     }
     return undefined
   }
-  return { seal, refusal }
+  return { seal, open, refusal }
 }
 
 /** An organisation of its own: what each simulator started stands for. */

@@ -26,6 +26,7 @@ import {
 } from "../../wire/openAiResponses/writer.js"
 import { replyChunks, responseOf, writeChunks } from "../chunks.js"
 import { renderError as chatError, written } from "../openAiChat/errors.js"
+import { sealedSummary } from "./compactionContent.js"
 import type { Organization } from "./organization.js"
 
 // The response id without its prefix, which names its items (`resp_sim7` -> `msg_sim7`).
@@ -81,7 +82,14 @@ export function renderReply(seal: Organization["seal"], reply: Reply.Reply, meta
     ...(meta.usage === "none" ? { usage: undefined } : {}),
     providerMetadata: metadataOf(reasoning, hostedItems(meta, extra))
   }
-  return response(whole, ids, none, echoed(extra), meta.created).body
+  return response(
+    whole,
+    ids,
+    none,
+    echoed(extra),
+    meta.created,
+    extra.compaction === true ? (summary) => sealedSummary(seal, summary) : undefined
+  ).body
 }
 
 // The reply's last chunks as its wire has them: no usage under `usage=none`, its hosted calls' items on the finish.
@@ -112,7 +120,8 @@ export function renderStream(
     model: meta.model,
     now: () => meta.created,
     summary: extra.summary,
-    seal: extra.encryptedReasoning ? (id) => encrypted(seal, id, reply.reasoning.length) : undefined
+    seal: extra.encryptedReasoning ? (id) => encrypted(seal, id, reply.reasoning.length) : undefined,
+    compaction: extra.compaction === true ? (summary) => sealedSummary(seal, summary) : undefined
   }, out)
   const chunks = replyChunks(reply, meta)
   // No opening write: the first chunk's opens the stream (`response.created`, `response.in_progress`); the tail is

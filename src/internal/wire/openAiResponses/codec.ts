@@ -349,6 +349,21 @@ function assistantOf(turn: Turn): Mutable<AssistantMessage> {
   return message
 }
 
+// The assistant message an item of another type joins: the adapter sends a message's other items before its text and
+// calls, so an item after those opens a message of its own (a `compaction_trigger` after the assistant's answer stays
+// last).
+function otherItemsOf(turn: Turn): Mutable<AssistantMessage> {
+  const last = turn.messages[turn.messages.length - 1]
+  if (
+    turn.reasoning.length > 0 || last?.role !== "assistant" || (last.content === "" && last.toolCalls === undefined)
+  ) {
+    return assistantOf(turn)
+  }
+  const message: Mutable<AssistantMessage> = { role: "assistant", content: "" }
+  turn.messages.push(message)
+  return message
+}
+
 /** An input item of a type this library models (not `isOtherItem`). */
 export type KnownItem =
   | typeof MessageItem.Type
@@ -403,7 +418,7 @@ function item(wire: WireItem, at: string, turn: Turn): Problem | undefined {
   }
   if (isOtherItem(wire)) {
     // Kept on the assistant's turn as the library's Responses adapter sends such items back, in order.
-    const message = assistantOf(turn)
+    const message = otherItemsOf(turn)
     message.providerMetadata = withOutputItem(message.providerMetadata, wire)
     return undefined
   }
