@@ -11,6 +11,7 @@ import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import * as OpenAiResponses from "../../../simulator/OpenAiResponses.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded, ReplyMeta, WireFormat } from "../../../simulator/WireFormat.js"
+import * as Images from "../../tokens/images.js"
 import type { JsonObject } from "../../wire/json.js"
 import { checkCompactBody, type CompactBody, inputMessages } from "../../wire/openAiResponses/codec.js"
 import { compacted, compactionItem, userItems } from "../../wire/openAiResponses/compaction.js"
@@ -64,7 +65,8 @@ function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
     },
     parallelToolCalls: false,
     reasoning: false,
-    unknownTool: () => invalid("A compaction takes no tool choice.", "tool_choice")
+    unknownTool: () => invalid("A compaction takes no tool choice.", "tool_choice"),
+    images: Images.openAi
   })
   return Result.map(decoded, (decoded) => ({ ...decoded, ...(previous !== undefined ? { continues: previous } : {}) }))
 }
