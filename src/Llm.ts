@@ -16,8 +16,9 @@
  * and joins the vectors in input order with the usage summed.
  *
  * `countTokens` asks the provider for a prompt's token count where it has an
- * endpoint for it (Anthropic, Gemini), through the same attempt (permit, key,
- * outcome, retry, deadline), and otherwise counts locally (an estimate, marked so).
+ * endpoint for it (Anthropic, Gemini, Bedrock, Responses), through the same attempt (permit, key,
+ * outcome, retry, deadline), and otherwise counts locally (an estimate, marked so: texts, reasoning, tools and media,
+ * an image by its dimensions).
  *
  * Under a tracer the application installed, each `chat`, `chatStream` and
  * `embed` is a span after OpenTelemetry's GenAI conventions (`chat {model}`,
@@ -295,7 +296,7 @@ export const embed = (request: EmbeddingRequest): Effect.Effect<EmbeddingRespons
 
 /**
  * The prompt tokens of a request to the `Llm` in context: the provider's count where it has an endpoint for it
- * (Anthropic, Gemini), else a local estimate (`TokenCount.estimated`).
+ * (Anthropic, Gemini, Bedrock, Responses), else a local estimate (`TokenCount.estimated`).
  *
  * @example
  * ```ts

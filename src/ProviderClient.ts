@@ -256,7 +256,8 @@ export interface Service {
   readonly prefill?: boolean | undefined
   /**
    * The prompt tokens of `request` as the provider counts them, without generating anything (Anthropic's
-   * `POST /v1/messages/count_tokens`, Gemini's `:countTokens`). Absent for a provider with no counting endpoint:
+   * `POST /v1/messages/count_tokens`, Gemini's `:countTokens`, Bedrock's `CountTokens`, the Responses API's
+   * `POST /v1/responses/input_tokens`). Absent for a provider with no counting endpoint:
    * `Llm.countTokens` then counts locally.
    */
   readonly countTokens?:

@@ -6,7 +6,8 @@
  * models that take a tool choice (Anthropic Claude, Mistral Large...); it cannot be combined with `tools`.
  *
  * - `POST {baseUrl}/model/{modelId}/converse` and `/converse-stream`, the model id URL-encoded; `baseUrl` defaults to
- *   the region's runtime endpoint, `https://bedrock-runtime.{region}.amazonaws.com`.
+ *   the region's runtime endpoint, `https://bedrock-runtime.{region}.amazonaws.com`. `countTokens` asks
+ *   `/model/{modelId}/count-tokens` (`CountTokens`) with the Converse body's messages, system and tools.
  * - Auth (`auth`): by default every request is signed with AWS Signature Version 4 (service `bedrock`) with the
  *   credentials of a shared config `profile` when one is given (`fromIni`), else of the `Credentials` provider in
  *   context (by default AWS's default chain, `fromNodeProviderChain`), held (the secret key and session token

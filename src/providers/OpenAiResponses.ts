@@ -16,6 +16,9 @@
  *   summary is the only reasoning text OpenAI returns, so it is always asked
  *   for, and arrives as `ChatResponse.reasoning` (`ReasoningDelta`s in a stream).
  *
+ * `countTokens` asks `POST {baseUrl}/responses/input_tokens` with the whole conversation, its instructions, tools,
+ * tool choice, text format and reasoning.
+ *
  * No server-side state by default: `store` defaults to `false` and every call
  * sends the whole history, as the rest of this library does. With `store`, a
  * request that continues a reply this API keeps (`ChatRequest.previousResponse`,

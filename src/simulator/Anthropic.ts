@@ -19,11 +19,12 @@
  *   with thinking on, an assistant turn with `tool_use` must start with its
  *   thinking block, as the API requires.
  * - Prompt tokens: `Reply.countTokens` over the system prompt, text blocks,
- *   `tool_use` inputs (as JSON) and `tool_result` contents, plus 85 per image
- *   block (the codec reads text, image, tool use and result, and thinking
- *   blocks; a document block is refused). `POST /v1/messages/count_tokens`
- *   answers them as `{"input_tokens": N}` for a body checked as a Messages
- *   body's prompt.
+ *   `tool_use` inputs (as JSON), `tool_result` contents, thinking (its text, a
+ *   redacted block's data) and the tool definitions (name, description,
+ *   schema; not a deferred one), plus each image block by Anthropic's rule
+ *   (its width times height over 750, scaled to at most 1,600; 1,600 by URL)
+ *   and a PDF 258 a page. `POST /v1/messages/count_tokens` answers them as
+ *   `{"input_tokens": N}` for a body checked as a Messages body's prompt.
  * - Replies: a `thinking` block (when asked for, with a deterministic
  *   signature), a `text` block, or `tool_use` blocks (`toolu_…` ids). Usage
  *   reports `input_tokens` without the cached tokens, which are in

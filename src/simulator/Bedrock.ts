@@ -1,11 +1,12 @@
 /**
- * The simulator's Amazon Bedrock wire format (Amazon Bedrock API reference: `Converse`, `ConverseStream`), so the
- * library's `Bedrock` client and AWS's own SDK (`@aws-sdk/client-bedrock-runtime`, its endpoint set to the simulator)
- * can be tested with no AWS account.
+ * The simulator's Amazon Bedrock wire format (Amazon Bedrock API reference: `Converse`, `ConverseStream`,
+ * `CountTokens`), so the library's `Bedrock` client and AWS's own SDK (`@aws-sdk/client-bedrock-runtime`, its endpoint
+ * set to the simulator) can be tested with no AWS account.
  *
  * - Paths: `POST /model/{modelId}/converse` (JSON) and `/model/{modelId}/converse-stream`
- *   (`application/vnd.amazon.eventstream` frames, one per token, written with `@smithy/eventstream-codec`). Models
- *   are the simulator's `models`, by model id.
+ *   (`application/vnd.amazon.eventstream` frames, one per token, written with `@smithy/eventstream-codec`), and
+ *   `/model/{modelId}/count-tokens` (`CountTokens` of a Converse body in `input.converse`: the prompt tokens Converse
+ *   bills, as `{"inputTokens": N}`). Models are the simulator's `models`, by model id.
  * - Auth: a SigV4 `authorization` header is verified (the request signed again with `@smithy/signature-v4`) for the
  *   simulator's `bedrockCredentials` option (default: `testCredentials`); a signature by any other access key is
  *   refused (`UnrecognizedClientException`), one that does not match is `InvalidSignatureException`. A Bedrock API

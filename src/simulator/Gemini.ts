@@ -37,9 +37,11 @@
  *   seen in the last five minutes reports it in `cachedContentTokenCount`
  *   (`Simulator`'s module doc, "Prompt cache").
  *
- * Prompt tokens are counted over the text of `systemInstruction` and every
- * part (text, function call names and arguments, function responses), plus 85
- * per inline or file part (`Reply.countTokens`). Tool declarations are not counted.
+ * Prompt tokens are counted over the text of `systemInstruction`, every part
+ * (text but not thoughts, function call names and arguments, function
+ * responses) and the function declarations (name, description, schema)
+ * (`Reply.countTokens`), plus each image by Gemini's rule (258 up to 384 x 384
+ * pixels, else 258 a 768-pixel tile; 258 by URL) and other media by length.
  *
  * Its replies and streams are written with the Gemini dialect's codec and one writer (`internal/wire/gemini/`), the
  * gateway's too; its request checks, errors and embeddings are in `internal/simulator/gemini/`.

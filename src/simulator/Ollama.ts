@@ -18,17 +18,18 @@
  * and tool-call tokens. Durations are nanoseconds derived from the counts.
  * Sampling comes from `options`: `num_predict` caps the reply; `think` (true or
  * a level) asks for reasoning. Prompt tokens are counted as for Chat
- * Completions: message text and tool-call names and arguments, plus 85 per
- * image in `images`.
+ * Completions: message text, reasoning, tool-call names and arguments and the
+ * tool definitions, plus each image in `images` by OpenAI's rule.
  *
  * @since 0.1.0
  */
 import * as Result from "effect/Result"
 import type { Refused } from "../internal/schemaCheck.js"
 import { replyChunks, responseOf, writeChunks } from "../internal/simulator/chunks.js"
-import { Transcript } from "../internal/simulator/decoded.js"
+import { toolChars, Transcript } from "../internal/simulator/decoded.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { bareTypeName, bearerKey, invalid, valueAt } from "../internal/simulator/requestChecks.js"
+import * as Images from "../internal/tokens/images.js"
 import { FramedEvents } from "../internal/wire/eventSink.js"
 import { isJsonObject } from "../internal/wire/json.js"
 import {
@@ -170,8 +171,9 @@ function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
   const converted = toRequest(wire)
   if (Result.isFailure(converted)) return Result.fail(invalid(converted.failure.message, converted.failure.param))
   const request = converted.success
-  const transcript = new Transcript()
+  const transcript = new Transcript(Images.openAi)
   transcript.addMessages(request.messages)
+  transcript.chars += toolChars(request.tools)
   const format = request.responseFormat
   return Result.succeed(transcript.decoded(
     {

@@ -12,9 +12,11 @@
  * the dialect's one writer, the gateway's.
  * The implementation is in `internal/simulator/openAiChat/`.
  *
- * Prompt tokens are counted over message text: string contents, text parts,
- * and assistant tool-call names and arguments (`Reply.countTokens`), plus 85
- * per image part. Tool definitions are not counted.
+ * Prompt tokens are counted over message text (string contents, text parts),
+ * assistant reasoning and tool-call names and arguments, and the tool
+ * definitions (name, description, schema) (`Reply.countTokens`), plus each
+ * image part by OpenAI's rule (`low` detail 85, else 85 and 170 a 512-pixel
+ * tile of the image fitted as OpenAI fits it; 765 by URL).
  *
  * @since 0.1.0
  */

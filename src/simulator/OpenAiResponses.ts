@@ -12,10 +12,13 @@
  * that mixes the two formats fails loudly here.
  *
  * Prompt tokens are counted over `instructions`, message text, replayed
- * function-call names and arguments, and `function_call_output` text
- * (`Reply.countTokens`), plus 85 per image part (a file part is refused, as
- * the codec reads none). Tool definitions, replayed reasoning items and items
- * of other types (a hosted tool's call) are not counted.
+ * function-call names and arguments, `function_call_output` text, replayed
+ * reasoning (its summary, its `encrypted_content`) and the function tools'
+ * definitions (`Reply.countTokens`), plus each image part by OpenAI's rule (as
+ * Chat Completions'; a file part is refused, as the codec reads none). Items of
+ * other types (a hosted tool's call) and hosted tools are not counted.
+ * `POST /v1/responses/input_tokens` answers them as
+ * `{"object": "response.input_tokens", "input_tokens": N}`.
  *
  * Reasoning (`reasoning.effort` other than `none`) adds a reasoning output item
  * first, whose summary (the reply's reasoning tokens, as one `summary_text`

@@ -9,8 +9,10 @@
  *
  * Rules:
  * - Prompt tokens: `ceil(C / 4)` where `C` is the number of UTF-16 code units of
- *   the prompt text (see {@link countTokens}), plus each media part's tokens in
- *   any message or tool result: 85 an image, a PDF 258 a page, audio 32 and
+ *   the prompt text (see {@link countTokens}: messages, reasoning sent back, tool
+ *   calls and tool definitions), plus each media part's tokens in any message or
+ *   tool result: an image by its API's rule (its dimensions, as OpenAI's,
+ *   Anthropic's or Gemini's guide counts them), a PDF 258 a page, audio 32 and
  *   video 263 a second (`Pricing`'s defaults), at least 1.
  * - Reply tokens: each token is one word from a fixed lorem-ipsum vocabulary,
  *   chosen by a PRNG seeded with a hash of the model and the last user message.
@@ -383,7 +385,8 @@ const capitalised = vocabulary.map((word) => word.charAt(0).toUpperCase() + word
 export const countTokens = (chars: number): number => Math.ceil(chars / 4)
 
 /**
- * Tokens an image part adds to a prompt (OpenAI's low-detail price).
+ * Tokens an image part adds to a prompt at OpenAI's low detail (`detail: "low"`); at any other detail, and on the
+ * other APIs, an image counts by its dimensions.
  *
  * @since 0.1.0
  * @category Tokens

@@ -17,6 +17,7 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { sentBack } from "../utils/anthropicBlocks.js"
 
 const key = "sk-gateway-tool-loop-01"
 const gatewayKey = "sk-gw-tool-loop-key-0001"
@@ -73,21 +74,6 @@ interface Loop {
     streamed: boolean
   ) => Promise<{ readonly call: unknown; readonly answer: string }>
 }
-
-// A reply's blocks as a client sends them back: the fields it got, as parameters.
-const sentBack = (content: ReadonlyArray<Anthropic.ContentBlock>): Array<Anthropic.ContentBlockParam> =>
-  content.flatMap((block): Array<Anthropic.ContentBlockParam> => {
-    switch (block.type) {
-      case "text":
-        return [{ type: "text", text: block.text }]
-      case "thinking":
-        return [{ type: "thinking", thinking: block.thinking, signature: block.signature }]
-      case "tool_use":
-        return [{ type: "tool_use", id: block.id, name: block.name, input: block.input }]
-      default:
-        return []
-    }
-  })
 
 const messagesRequest = (model: string, messages: Array<Anthropic.MessageParam>) => ({
   model,

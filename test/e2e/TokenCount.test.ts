@@ -1,7 +1,7 @@
 /**
  * `Llm.countTokens` over the router of a provider.json, for every adapter against the simulator: the provider's
- * count where it has an endpoint for it (Anthropic's `count_tokens`, Gemini's `countTokens`), else a local estimate,
- * marked so.
+ * count where it has an endpoint for it (Anthropic's `count_tokens`, Gemini's `countTokens`, the Responses API's
+ * `input_tokens`), else a local estimate, marked so.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
@@ -41,7 +41,7 @@ const prompt = {
 }
 
 // The APIs with a counting endpoint.
-const counts = (api: Api): boolean => api === "anthropic" || api === "gemini"
+const counts = (api: Api): boolean => api === "anthropic" || api === "gemini" || api === "responses"
 
 describe("Llm.countTokens", () => {
   for (const api of apis) {

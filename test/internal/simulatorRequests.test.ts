@@ -920,10 +920,11 @@ describe("the simulator's request errors", () => {
       stream_options: { include_usage: true }
     }))
     expect(decoded).toMatchObject({
-      // 14 characters (the tool call's name and arguments too), 4 tokens, and an image's 85.
-      prompt: { model: "m", promptTokens: 89, lastUserText: "a", lastRole: "tool", toolResult: "r" },
+      // 14 characters (the tool call's name and arguments too) and the tool's 34 (its name, and the parameters the
+      // codec gives it, `{"type":"object","properties":{}}`), 12 tokens; an image by URL, OpenAI's 765.
+      prompt: { model: "m", promptTokens: 777, lastUserText: "a", lastRole: "tool", toolResult: "r" },
       stream: true,
-      requestedTokens: 96,
+      requestedTokens: 784,
       extra: { includeUsage: true }
     })
   })
@@ -984,11 +985,12 @@ describe("the simulator's request errors", () => {
       stream: true,
       previous_response_id: "resp_1"
     })
-    // 9 + 8 + 2 + 11 + 2 + 2 characters (the call's name and arguments too): 9 tokens.
+    // 9 + 8 + 2 + 11 + 2 + 2 characters (the call's name and arguments too) and the function tool's 11 + 17 (its name
+    // and parameters; a hosted tool has no definition in the prompt): 16 tokens.
     expect(read(decodeResponses(loop))).toMatchObject({
       prompt: {
         model: "m",
-        promptTokens: 9,
+        promptTokens: 16,
         lastUserText: "Weather?",
         lastRole: "tool",
         toolResult: "21",
@@ -997,7 +999,7 @@ describe("the simulator's request errors", () => {
         maxTokens: 20
       },
       stream: true,
-      requestedTokens: 29,
+      requestedTokens: 36,
       extra: { store: true, encryptedReasoning: false, summary: false, previous: "resp_1" },
       keeps: true,
       continues: "resp_1"
@@ -1083,10 +1085,11 @@ describe("the simulator's request errors", () => {
       thinking: { type: "enabled", budget_tokens: 1024 },
       stream: true
     }
-    // 9 + 1 + 1 + 2 + 1 characters (the call's name and input too), 4 tokens, and an image's 85.
+    // 9 + 1 + 1 + 2 + 1 characters (the call's name and input too), the thinking's 1 and the tool's 1 + 17: 9 tokens;
+    // an image by URL, Anthropic's most, 1,600.
     const prompt = {
       model: "m",
-      promptTokens: 89,
+      promptTokens: 1609,
       lastUserText: "a",
       lastRole: "tool",
       toolResult: "r",
@@ -1094,9 +1097,9 @@ describe("the simulator's request errors", () => {
       parallelToolCalls: false,
       reasoning: true
     }
-    expect(read(decodeMessages(body))).toMatchObject({ prompt, stream: true, requestedTokens: 89 + 2048 })
+    expect(read(decodeMessages(body))).toMatchObject({ prompt, stream: true, requestedTokens: 1609 + 2048 })
     const { max_tokens: _, stream: __, ...counted } = body
-    expect(read(decodeCount(counted))).toMatchObject({ prompt, stream: false, requestedTokens: 89 })
+    expect(read(decodeCount(counted))).toMatchObject({ prompt, stream: false, requestedTokens: 1609 })
   })
 
   it("Gemini: a function calling config, of any mode, without function declarations is refused", () => {
@@ -1416,11 +1419,12 @@ describe("the simulator's request errors", () => {
       format: "json"
     }, {}))
     expect(decoded).toMatchObject({
-      // 9 + 1 + 1 + 7 + 1 characters (the call's name and arguments too), 5 tokens, and an image's 85 (a PNG by its
-      // signature; bytes of no image type would count as a document's, a token a byte).
-      prompt: { model: "m", promptTokens: 90, lastUserText: "a", lastRole: "tool", toolResult: "r", reasoning: true },
+      // 9 + 1 + 1 + 7 + 1 characters (the call's name and arguments too) and the tool's 1 + 17, 10 tokens; an image
+      // of no dimensions one can read (a PNG's signature alone) at OpenAI's 765 (bytes of no image type would count as
+      // a document's, a token a byte).
+      prompt: { model: "m", promptTokens: 775, lastUserText: "a", lastRole: "tool", toolResult: "r", reasoning: true },
       stream: true,
-      requestedTokens: 97
+      requestedTokens: 782
     })
   })
 

@@ -1,6 +1,6 @@
 /**
  * Media files built in memory for the tests of what a part is and how long: a PCM WAV, an MP4's opening boxes with its
- * movie header, a PDF with page objects in the open and in a compressed object stream.
+ * movie header, a PDF with page objects in the open and in a compressed object stream, a PNG's header.
  */
 import { deflateSync } from "node:zlib"
 
@@ -53,6 +53,18 @@ export function pdf(pages: number, hidden = 0): Buffer {
     packed,
     Buffer.from("\nendstream\nendobj\n%%EOF\n", "latin1")
   ])
+}
+
+/** A PNG's signature and header chunk (`IHDR`): what an image's dimensions, `width` x `height`, are read from. */
+export function png(width: number, height: number): Buffer {
+  const bytes = Buffer.alloc(33)
+  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(bytes, 0)
+  bytes.writeUInt32BE(13, 8)
+  bytes.write("IHDR", 12, "latin1")
+  bytes.writeUInt32BE(width, 16)
+  bytes.writeUInt32BE(height, 20)
+  bytes.set([8, 6, 0, 0, 0], 24)
+  return bytes
 }
 
 /** `bytes` as a base64 `data:` URL of `type`. */

@@ -1,7 +1,9 @@
 /**
  * `Llm.countTokens`: the provider's count, attempted as a chat call is
  * (permit, key, outcome, retry, deadline) but taking no model tokens from a
- * budget, where the provider has a counting endpoint; else the local estimate.
+ * budget, where the provider has a counting endpoint; else the local estimate: a quarter of the prompt's characters
+ * (`tokens/promptSize.ts`: texts, reasoning, tool calls and definitions) with each message's markers, and its media
+ * (`usage.ts`' `mediaTokens`).
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -14,6 +16,7 @@ import * as Telemetry from "../telemetry.js"
 import { estimatedPromptTokens } from "../tokens/promptSize.js"
 import { attemptCall, dueOf, retrying } from "./attempt.js"
 import { type Env, invalidChat, withModel } from "./service.js"
+import { mediaTokens } from "./usage.js"
 
 // Counting generates nothing: no model tokens are taken from a tokens-per-minute budget.
 const noModelTokens = () => 0
@@ -23,7 +26,9 @@ export const countTokens = (env: Env, input: ChatRequest): Effect.Effect<TokenCo
   if (invalid !== undefined) return Effect.fail(invalid)
   const request = withModel(env, input)
   const count = env.client.countTokens
-  if (count === undefined) return Effect.succeed({ inputTokens: estimatedPromptTokens(request), estimated: true })
+  if (count === undefined) {
+    return Effect.succeed({ inputTokens: estimatedPromptTokens(request) + mediaTokens(request), estimated: true })
+  }
   // A count reports no usage: the attempt has nothing to settle.
   const counted = (bound: ChatRequest, credentials: Credentials) =>
     Effect.map(count(bound, credentials), (inputTokens) => ({ inputTokens, usage: undefined }))

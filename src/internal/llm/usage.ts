@@ -5,7 +5,7 @@
  *
  * The local estimate counts tokens with `gpt-tokenizer` (o200k_base) through a bounded tally (`tokens/tally.ts`):
  * exact for ordinary text up to 16 Ki characters, sampled past that, linear in any case. The tokenizer's tables are
- * large, so they are loaded on first use only.
+ * large, so they are loaded on first use only. Media parts count as `mediaTokens` counts them.
  */
 import * as Effect from "effect/Effect"
 import type * as ChatChunk from "../../ChatChunk.js"
@@ -14,8 +14,11 @@ import type { ChatResponse, Usage } from "../../ChatResponse.js"
 import type { EmbeddingResponse, EmbeddingUsage } from "../../Embedding.js"
 import { textOf } from "../../Message.js"
 import * as Pricing from "../../Pricing.js"
-import { perMessageOverhead, replyPriming } from "../tokens/promptSize.js"
+import * as Images from "../tokens/images.js"
+import * as Media from "../tokens/media.js"
+import { perMessageOverhead, replyPriming, toolTexts } from "../tokens/promptSize.js"
 import * as Tally from "../tokens/tally.js"
+import { opaqueReasoning } from "../wire/signedReasoning.js"
 import type { Env } from "./service.js"
 
 // Text that looks like a special token (`<|endoftext|>`) is a user's text, and is
@@ -34,25 +37,44 @@ export const tokenizer: Effect.Effect<Tally.Tokenizer> = Effect.suspend(() =>
     )
 )
 
-/** The prompt tokens of a request: every message's text, tool calls and tool schemas. */
+// The rates the local estimate counts media other than images at: the budgets' defaults (the Gemini API's figures),
+// a part by URL as the kind of its field.
+const localRates: Media.Rates = {
+  imageTokens: Pricing.defaultImageTokens,
+  audioTokensPerSecond: Pricing.defaultAudioTokensPerSecond,
+  videoTokensPerSecond: Pricing.defaultVideoTokensPerSecond,
+  pdfPageTokens: Pricing.defaultPdfPageTokens,
+  urls: "typed"
+}
+
+/**
+ * The prompt tokens of a request's media parts, counted locally: an image by OpenAI's rule (`tokens/images.ts`: its
+ * dimensions where its header tells them, else 765), the APIs with no counting endpoint being OpenAI's Chat Completions
+ * and its compatibles; a PDF 258 a page, audio 32 and video 263 a second, a text document a token a byte.
+ */
+export function mediaTokens(request: ChatRequest): number {
+  let tokens = 0
+  for (const { part } of Media.mediaParts(request)) tokens += Media.partTokens(part, Images.openAi, localRates)
+  return tokens
+}
+
+/** The prompt tokens of a request: every message's text, reasoning, tool calls, media, and the tool schemas. */
 export function promptTokens(request: ChatRequest): Effect.Effect<number> {
   return Effect.map(tokenizer, (count) => {
     const tally = Tally.make(count)
     for (const message of request.messages) {
       tally.count(textOf(message.content))
       if (message.role === "assistant") {
+        tally.count(message.reasoning ?? "")
+        for (const payload of opaqueReasoning(message.providerMetadata)) tally.count(payload)
         for (const call of message.toolCalls ?? []) {
           tally.count(call.name)
           tally.count(call.arguments)
         }
       }
     }
-    for (const tool of request.tools ?? []) {
-      tally.count(tool.name)
-      tally.count(tool.description ?? "")
-      tally.count(JSON.stringify(tool.parameters))
-    }
-    return replyPriming + perMessageOverhead * request.messages.length + tally.total()
+    for (const text of toolTexts(request.tools)) tally.count(text)
+    return replyPriming + perMessageOverhead * request.messages.length + tally.total() + mediaTokens(request)
   })
 }
 

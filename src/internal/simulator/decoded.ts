@@ -10,19 +10,22 @@ import type { ImagePart, Message, ToolDefinition } from "../../Message.js"
 import * as Pricing from "../../Pricing.js"
 import * as Reply from "../../simulator/Reply.js"
 import type { Decoded } from "../../simulator/WireFormat.js"
+import type * as Images from "../tokens/images.js"
 import * as Media from "../tokens/media.js"
+import { toolTexts } from "../tokens/promptSize.js"
+import { opaqueReasoning } from "../wire/signedReasoning.js"
 import type { InvalidRequest } from "./requestChecks.js"
 
 /** What a wire format read from a request: the prompt, and the prompt's size before counting. */
 export interface ReadPrompt extends Omit<Reply.Prompt, "promptTokens"> {
   /** Characters of prompt text, counted with `Reply.countTokens`. */
   readonly chars: number
-  /** Tokens of image, audio and file parts, each counted by `mediaTokens`. */
+  /** Tokens of image, audio and file parts, each counted by `mediaTokens` with the API's image rule. */
   readonly media: number
 }
 
-// The rates the simulator bills media at: an image `Reply.imageTokens`, the rest the budgets' defaults; a part by URL
-// is never fetched, so none has a size.
+// The rates the simulator bills media other than images at, the budgets' defaults; a part by URL is never fetched, so
+// none has a size.
 const simulatedRates: Media.Rates = {
   imageTokens: Reply.imageTokens,
   audioTokensPerSecond: Pricing.defaultAudioTokensPerSecond,
@@ -32,12 +35,20 @@ const simulatedRates: Media.Rates = {
 }
 
 /**
- * The prompt tokens of one media part, in whatever message or tool result it comes: what it is and how long, as
- * `tokens/media.ts` reads it (a PDF its pages, audio and video their seconds, a text document a token a byte); a part
- * by URL, whose bytes the simulator never fetches, `Reply.imageTokens`.
+ * The prompt tokens of one media part, in whatever message or tool result it comes: an image by `images`, its API's
+ * rule (`tokens/images.ts`: by its dimensions, else the rule's fixed figure); any other medium by what it is and how
+ * long, as `tokens/media.ts` reads it (a PDF its pages, audio and video their seconds, a text document a token a
+ * byte); a part by URL, whose bytes the simulator never fetches, the rule's fixed figure.
  */
-export function mediaTokens(part: Pick<ImagePart, "url" | "mediaType">): number {
-  return Media.mostPartTokens(Media.classify(part), simulatedRates) ?? Reply.imageTokens
+export function mediaTokens(part: Pick<ImagePart, "url" | "mediaType" | "detail">, images: Images.Rule): number {
+  return Media.partTokens(part, images, simulatedRates)
+}
+
+/** The characters of the prompt's tool definitions (`tokens/promptSize.ts`' texts of each). */
+export function toolChars(tools: ReadonlyArray<ToolDefinition> | undefined): number {
+  let chars = 0
+  for (const text of toolTexts(tools)) chars += text.length
+  return chars
 }
 
 /** A decoded request: prompt tokens counted (at least 1), and requested tokens as the prompt's plus `maxTokens`. */
@@ -100,6 +111,9 @@ export class Transcript {
   answered = ""
   continued: Reply.Prompt["continued"] = undefined
 
+  /** `images`: the API's rule for an image's tokens. */
+  constructor(readonly images: Images.Rule) {}
+
   /**
    * A message of `role` with `text` and `media` tokens of non-text parts. A system or developer message is an
    * instruction, not a turn: the last message is still the one before it (a user's request followed by a note is
@@ -129,7 +143,8 @@ export class Transcript {
 
   /**
    * The messages of a request a codec read, every role alike: text parts are text, media parts their `mediaTokens`,
-   * and an assistant's tool calls count by their names and arguments.
+   * and an assistant's reasoning (its text, or the opaque payloads it travels in) and tool calls (their names and
+   * arguments) count as their characters.
    */
   addMessages(messages: ReadonlyArray<Message>): void {
     for (const message of messages) {
@@ -139,15 +154,16 @@ export class Transcript {
         let media = 0
         for (const part of content) {
           if (part.type === "text") text += part.text
-          else media += mediaTokens(part)
+          else media += mediaTokens(part, this.images)
         }
         this.add(message.role, text, media)
         continue
       }
       this.add(message.role, content, 0)
-      if (message.role === "assistant" && message.toolCalls !== undefined) {
-        for (const call of message.toolCalls) this.chars += call.name.length + call.arguments.length
-      }
+      if (message.role !== "assistant") continue
+      this.chars += message.reasoning?.length ?? 0
+      for (const payload of opaqueReasoning(message.providerMetadata)) this.chars += payload.length
+      for (const call of message.toolCalls ?? []) this.chars += call.name.length + call.arguments.length
     }
   }
 
@@ -184,11 +200,13 @@ export interface RequestRead<Extra> {
   readonly prefillFlags?: ReadonlyArray<Reply.PrefillFlag> | undefined
   /** The API's error for a tool choice that names none of the tools. */
   readonly unknownTool: (name: string) => InvalidRequest
+  /** The API's rule for an image's tokens. */
+  readonly images: Images.Rule
 }
 
 /**
- * A request a codec read as the prompt it asks about: its messages tallied, its tools and tool choice as the
- * generator takes them, its limit and its output format; or the API's error for a choice of a tool not offered.
+ * A request a codec read as the prompt it asks about: its messages and tool definitions tallied, its tools and tool
+ * choice as the generator takes them, its limit and its output format; or the API's error for a choice of a tool not offered.
  */
 export function requestPrompt<Extra>(
   request: ChatRequest,
@@ -199,8 +217,9 @@ export function requestPrompt<Extra>(
   if (Result.isFailure(chosen)) return Result.fail(chosen.failure)
   const toolChoice = chosen.success
   const format = request.responseFormat
-  const transcript = new Transcript()
+  const transcript = new Transcript(read.images)
   transcript.addMessages(request.messages)
+  transcript.chars += toolChars(request.tools)
   return Result.succeed(transcript.decoded(
     {
       model: read.model,

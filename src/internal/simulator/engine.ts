@@ -489,7 +489,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
   }
 
   /**
-   * A prompt's token count (Anthropic's `count_tokens`, Gemini's `countTokens`): the same gate, faults and model
+   * A prompt's token count (Anthropic's `count_tokens`, Gemini's `countTokens`, Bedrock's `CountTokens`, the
+   * Responses API's `input_tokens`): the same gate, faults and model
    * check as a generation, and the prompt tokens a reply would report, as `render` writes them.
    */
   const countTokens = <X>(

@@ -5,6 +5,7 @@
  * for five minutes, apart per model and key. Sizes are counted as the request decoders count the prompt.
  */
 import type { CachePrefix } from "../../simulator/WireFormat.js"
+import * as Images from "../tokens/images.js"
 import { isJsonObject } from "../wire/json.js"
 import { mediaTokens } from "./decoded.js"
 import { PrefixBuilder } from "./promptCache.js"
@@ -12,6 +13,12 @@ import { PrefixBuilder } from "./promptCache.js"
 // An image part's URL as the decoders read it: Chat's `image_url.url`, Responses' `image_url`.
 const imageUrl = (part: Readonly<Record<string, unknown>>): string =>
   typeof part.image_url === "string" ? part.image_url : isJsonObject(part.image_url) ? String(part.image_url.url) : ""
+
+// An image part's detail as the decoders read it: Chat's `image_url.detail`, Responses' `detail`.
+const detailOf = (part: Readonly<Record<string, unknown>>): { detail?: "auto" | "low" | "high" } => {
+  const detail = isJsonObject(part.image_url) ? part.image_url.detail : part.detail
+  return detail === "auto" || detail === "low" || detail === "high" ? { detail } : {}
+}
 
 // A content (a string, or parts) as characters of text and media tokens: the text and image parts of either API.
 const contentSize = (content: unknown): readonly [chars: number, media: number] => {
@@ -22,7 +29,7 @@ const contentSize = (content: unknown): readonly [chars: number, media: number] 
   for (const part of content as ReadonlyArray<unknown>) {
     if (!isJsonObject(part)) continue
     if (typeof part.text === "string") chars += part.text.length
-    else media += mediaTokens({ url: imageUrl(part) })
+    else media += mediaTokens({ url: imageUrl(part), ...detailOf(part) }, Images.openAi)
   }
   return [chars, media]
 }

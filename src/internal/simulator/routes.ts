@@ -14,6 +14,7 @@ import * as OpenAiChat from "../../simulator/OpenAiChat.js"
 import * as Vertex from "../../simulator/Vertex.js"
 import type { EmbeddingFormat } from "../../simulator/WireFormat.js"
 import { countReply } from "../wire/anthropic/request.js"
+import * as ResponsesCodec from "../wire/openAiResponses/codec.js"
 import { decodeCount } from "./anthropic/request.js"
 import { s3Root } from "./batch.js"
 import * as BedrockRoute from "./bedrock/route.js"
@@ -114,6 +115,12 @@ export const routes: ReadonlyArray<Route> = [
   },
   {
     method: "POST",
+    path: "/v1/responses/input_tokens",
+    plan: (engine, input) =>
+      engine.countTokens(OpenAiResponses.format, OpenAiResponses.format.decode, ResponsesCodec.countReply, input)
+  },
+  {
+    method: "POST",
     path: "/v1/responses/compact",
     plan: (engine, input) => engine.generate(engine.responses.compact, input)
   },
@@ -150,6 +157,11 @@ export const routes: ReadonlyArray<Route> = [
   bedrockRoute("converse-stream", "converse", true),
   bedrockRoute("invoke", "invoke", false),
   bedrockRoute("invoke-with-response-stream", "invoke", true),
+  {
+    method: "POST",
+    path: "/model/:modelId/count-tokens",
+    plan: (engine, input) => BedrockRoute.countPlan(engine, input)
+  },
   // Bedrock's batch inference jobs, and the S3 objects they read and write (path-style, under `/s3`).
   {
     method: "POST",

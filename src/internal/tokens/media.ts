@@ -16,6 +16,7 @@
 import { inflateSync } from "node:zlib"
 import type * as ChatRequest from "../../ChatRequest.js"
 import type { ImagePart } from "../../Message.js"
+import * as Images from "./images.js"
 
 /** What a part is: an image, audio, a video, a PDF, another document (text), or by URL of no type one can tell. */
 export type Kind = "image" | "audio" | "video" | "pdf" | "document" | "unknown"
@@ -33,6 +34,8 @@ export interface Media {
   readonly pages?: number | undefined
   /** The size of an inline part's bytes. */
   readonly bytes?: number | undefined
+  /** An inline image's dimensions, when its header tells them. */
+  readonly size?: Images.Size | undefined
 }
 
 /**
@@ -268,6 +271,8 @@ function measure(part: Pick<ImagePart, "url" | "mediaType">): Media {
     }
     case "pdf":
       return { kind, mediaType, inline: true, bytes: bytes.length, pages: pdfPages(bytes) ?? mostPdfPages }
+    case "image":
+      return { kind, mediaType, inline: true, bytes: bytes.length, size: Images.imageSize(bytes) }
     default:
       return { kind, mediaType, inline: true, bytes: bytes.length }
   }
@@ -344,6 +349,20 @@ export function mostPartTokens(media: Media, rates: Rates): number | undefined {
     case "unknown":
       return media.bytes ?? 0
   }
+}
+
+/**
+ * The prompt tokens one part costs where an API counts images by `images` (its rule, `images.ts`) and any other medium
+ * as `mostPartTokens` at `rates`; a part whose size cannot be known before the call, `images`' fixed figure.
+ */
+export function partTokens(
+  part: Pick<ImagePart, "url" | "mediaType" | "detail">,
+  images: Images.Rule,
+  rates: Rates
+): number {
+  const media = classify(part)
+  if (media.kind === "image") return images(media.size, part.detail)
+  return mostPartTokens(media, rates) ?? images(undefined, part.detail)
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The size of what a chat request sends as its prompt, before any call (and,
  * for budgets, of an embedding request's inputs): every
- * message's text (and an assistant's reasoning and tool calls, a tool result's
+ * message's text (and an assistant's reasoning, shown or opaque, and tool calls, a tool result's
  * name), the tool definitions and a JSON schema response format, each measured
  * by a function of the caller's. Two measures are built on it: a cheap
  * estimate for rate limits (about four characters a token), and a bound for
@@ -11,7 +11,20 @@
  */
 import type * as ChatRequest from "../../ChatRequest.js"
 import type * as Embedding from "../../Embedding.js"
-import { textOf } from "../../Message.js"
+import { textOf, type ToolDefinition } from "../../Message.js"
+import { opaqueReasoning } from "../wire/signedReasoning.js"
+
+/**
+ * The texts of the tool definitions a prompt holds: each one's name, description and parameters' JSON Schema; a
+ * deferred tool's (tool search) only once a result loads it, so none.
+ */
+export function toolTexts(tools: ReadonlyArray<ToolDefinition> | undefined): ReadonlyArray<string> {
+  const texts: Array<string> = []
+  for (const tool of tools ?? []) {
+    if (tool.deferLoading !== true) texts.push(tool.name, tool.description ?? "", JSON.stringify(tool.parameters))
+  }
+  return texts
+}
 
 /** The summed `size` of every text `request` sends in its prompt. */
 const promptSize = (request: ChatRequest.Input, size: (text: string) => number): number => {
@@ -26,6 +39,7 @@ const promptSize = (request: ChatRequest.Input, size: (text: string) => number):
         break
       case "assistant":
         total += size(message.content) + size(message.reasoning ?? "")
+        for (const payload of opaqueReasoning(message.providerMetadata)) total += size(payload)
         for (const call of message.toolCalls ?? []) total += size(call.name) + size(call.arguments)
         break
       case "tool":

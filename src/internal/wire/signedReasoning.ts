@@ -6,9 +6,10 @@
  * the thought text, which the Gemini API never takes back (the Gemini API docs, thought signatures): it does not sign
  * it.
  */
-import type { AssistantMessage } from "../../Message.js"
+import type { AssistantMessage, ProviderMetadata } from "../../Message.js"
 import { thinkingBlocksOf } from "./anthropic/reply.js"
 import { signatureOf } from "./bedrock/codec.js"
+import { isJsonObject } from "./json.js"
 import { reasoningItemsOf } from "./openAiResponses/codec.js"
 
 /** Whether `message`'s reasoning is held, signed or copied, in its provider metadata (above). */
@@ -18,4 +19,20 @@ export function signedReasoning(message: AssistantMessage): boolean {
   return thinkingBlocksOf(metadata).some((block) => block["type"] === "thinking") ||
     signatureOf(metadata) !== undefined ||
     reasoningItemsOf(metadata).length > 0
+}
+
+/**
+ * The payloads an earlier turn's reasoning travels in without its text (Anthropic's `redacted_thinking` data, a
+ * Responses reasoning item's `encrypted_content`): the prompt holds that reasoning, which no text of the turn shows.
+ */
+export function opaqueReasoning(metadata: ProviderMetadata | undefined): ReadonlyArray<string> {
+  if (metadata === undefined) return []
+  const payloads: Array<string> = []
+  for (const block of thinkingBlocksOf(metadata)) {
+    if (block["type"] === "redacted_thinking" && typeof block["data"] === "string") payloads.push(block["data"])
+  }
+  for (const item of reasoningItemsOf(metadata)) {
+    if (isJsonObject(item) && typeof item["encrypted_content"] === "string") payloads.push(item["encrypted_content"])
+  }
+  return payloads
 }

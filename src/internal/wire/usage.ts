@@ -1,11 +1,24 @@
 /**
  * The domain's `Usage` from the counts a provider reported, for every codec's
  * usage reader (each reads its own field names into these counts, each count
- * as `tokenCount` reads it), and the reader of OpenAI's usage object, which its
- * two APIs spell differently.
+ * as `tokenCount` reads it), the reader of OpenAI's usage object, which its
+ * two APIs spell differently, and the count of a counting endpoint's reply.
  */
 import type { Usage } from "../../ChatResponse.js"
-import { isJsonObject } from "./json.js"
+import { ShapeError } from "./codecError.js"
+import { isJsonObject, type JsonObject } from "./json.js"
+
+/**
+ * The count a counting endpoint's reply holds at `field` (Anthropic's and the Responses API's `input_tokens`,
+ * Gemini's `totalTokens`, Bedrock's `inputTokens`); throws `ShapeError` when it is not a count.
+ */
+export function countAt(body: JsonObject, field: string): number {
+  const count = body[field]
+  if (typeof count !== "number" || !Number.isInteger(count) || count < 0) {
+    throw new ShapeError(`${field} is not a count`)
+  }
+  return count
+}
 
 /**
  * A token count as a provider's body carries it: a positive finite number,

@@ -18,7 +18,7 @@ import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import { promptTokens } from "../../llm/usage.js"
 import type { Problem } from "../../schemaCheck.js"
-import type { CountBody } from "../../wire/openAiResponses/codec.js"
+import { type CountBody, countReply } from "../../wire/openAiResponses/codec.js"
 import * as Responses from "../../wire/openAiResponses/dialect.js"
 import { idsOf } from "../../wire/openAiResponses/writer.js"
 import * as ChatAnswer from "../chatAnswer.js"
@@ -162,7 +162,7 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
       if (Result.isFailure(request)) return Effect.succeed(problemResponse(request.failure))
       return Effect.map(
         promptTokens(request.success),
-        (tokens) => json(200, JSON.stringify({ object: "response.input_tokens", input_tokens: tokens }))
+        (tokens) => json(200, countReply(tokens))
       )
     }).pipe(Effect.catch(refused))
   }

@@ -1,9 +1,11 @@
 /**
  * The prefixes of a Messages request that Anthropic's prompt cache holds (its prompt caching reference): the prompt
  * in cache order (tools, system, messages) up to each block with a `cache_control`, for its `ttl` (`5m` unless
- * `1h`). Sizes are counted as the request decoder counts the prompt, so tool definitions add none.
+ * `1h`). Sizes are counted as the request decoder counts the prompt: a tool definition by its name, description and
+ * schema, a thinking block by its text (a redacted one by its data), an image by Anthropic's rule.
  */
 import type { CachePrefix } from "../../../simulator/WireFormat.js"
+import * as Images from "../../tokens/images.js"
 import { isJsonObject } from "../../wire/json.js"
 import { mediaTokens } from "../decoded.js"
 import { PrefixBuilder } from "../promptCache.js"
@@ -26,8 +28,8 @@ const blockTokens = (block: Readonly<Record<string, unknown>>): number => {
   const source = isJsonObject(block.source) ? block.source : {}
   const pdf = block.type === "document" ? { mediaType: "application/pdf" } : {}
   return source.type === "url"
-    ? mediaTokens({ url: String(source.url), ...pdf })
-    : mediaTokens({ url: `data:${String(source.media_type)};base64,${String(source.data)}` })
+    ? mediaTokens({ url: String(source.url), ...pdf }, Images.anthropic)
+    : mediaTokens({ url: `data:${String(source.media_type)};base64,${String(source.data)}` }, Images.anthropic)
 }
 
 // A tool result's characters and media tokens: its text blocks, and its image and document blocks.
@@ -44,6 +46,14 @@ const resultSize = (content: unknown): readonly [chars: number, media: number] =
   return [chars, media]
 }
 
+const length = (value: unknown): number => typeof value === "string" ? value.length : 0
+
+// A tool definition's characters, as the request decoder counts them: a deferred one's none.
+const toolSize = (tool: Readonly<Record<string, unknown>>): number =>
+  tool.defer_loading === true
+    ? 0
+    : length(tool.name) + length(tool.description) + JSON.stringify(tool.input_schema ?? {}).length
+
 // A block's characters and media tokens, as the request decoder counts them.
 const sizeOf = (block: Readonly<Record<string, unknown>>): readonly [chars: number, media: number] => {
   switch (block.type) {
@@ -56,6 +66,10 @@ const sizeOf = (block: Readonly<Record<string, unknown>>): readonly [chars: numb
       return [String(block.name).length + JSON.stringify(block.input ?? {}).length, 0]
     case "tool_result":
       return resultSize(block.content)
+    case "thinking":
+      return [length(block.thinking), 0]
+    case "redacted_thinking":
+      return [length(block.data), 0]
     default:
       return [0, 0]
   }
@@ -86,7 +100,7 @@ export const cachePrefixes = (body: unknown): ReadonlyArray<CachePrefix> => {
   if (Array.isArray(body.tools)) {
     for (const tool of body.tools as ReadonlyArray<unknown>) {
       if (!isJsonObject(tool)) continue
-      prefixes.add({ role: "tool", block: tool }, 0, 0)
+      prefixes.add({ role: "tool", block: tool }, toolSize(tool), 0)
       markBreakpoint(prefixes, tool)
     }
   }

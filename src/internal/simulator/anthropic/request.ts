@@ -17,6 +17,7 @@ import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/Anthropic.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import type { Refused } from "../../schemaCheck.js"
+import * as Images from "../../tokens/images.js"
 import {
   type AnyBody,
   bindsThinking,
@@ -493,7 +494,8 @@ function promptOf(wire: AnyBody, request: ChatRequest, drops: boolean): Result.R
     extra: binds ? { binding: prefixDigest(wire, wire.messages.length) } : undefined,
     parallelToolCalls: wire.tool_choice?.disable_parallel_tool_use !== true,
     reasoning,
-    unknownTool: (name) => invalid(`tool_choice: tool '${name}' is not in tools`, "tool_choice.name")
+    unknownTool: (name) => invalid(`tool_choice: tool '${name}' is not in tools`, "tool_choice.name"),
+    images: Images.anthropic
   })
 }
 

@@ -2,10 +2,12 @@
  * The prefixes of a `Converse` request that Bedrock's prompt cache holds (Amazon Bedrock user guide, "Prompt
  * caching"): the prompt in cache order (tools, system, messages) up to each `cachePoint` block, for its `ttl` (`5m`
  * unless `1h`), apart per model.
- * Sizes are counted as the request decoder counts the prompt, so tool definitions and reasoning add none.
+ * Sizes are counted as the request decoder counts the prompt: a tool definition by its name, description and schema,
+ * reasoning by its text, an image by Anthropic's rule.
  */
 import * as Result from "effect/Result"
 import type { CachePrefix } from "../../../simulator/WireFormat.js"
+import * as Images from "../../tokens/images.js"
 import * as Codec from "../../wire/bedrock/codec.js"
 import { mediaTokens } from "../decoded.js"
 import { PrefixBuilder } from "../promptCache.js"
@@ -21,7 +23,7 @@ const identity = ({ block, role }: Piece): string => `${role}:${JSON.stringify(b
 // An image or document block's tokens, as the request decoder counts the part the codec reads it as.
 function blockTokens(block: typeof Codec.ToolResultContent.Type): number {
   const part = Codec.mediaPart(block)
-  return part === undefined ? 0 : mediaTokens(part)
+  return part === undefined ? 0 : mediaTokens(part, Images.anthropic)
 }
 
 // A content block's characters and media tokens, as the request decoder counts them.
@@ -35,7 +37,14 @@ function sizeOf(block: typeof Codec.ContentBlock.Type): readonly [chars: number,
     const content = block.toolResult.content
     return [Codec.resultText(content).length, content.reduce((tokens, part) => tokens + blockTokens(part), 0)]
   }
-  return [0, 0]
+  return [block.reasoningContent?.reasoningText?.text.length ?? 0, 0]
+}
+
+// A tool definition's characters, as the request decoder counts them.
+function toolSize(tool: NonNullable<Codec.Body["toolConfig"]>["tools"][number]): number {
+  const spec = tool.toolSpec
+  if (spec === undefined || spec === null) return 0
+  return spec.name.length + (spec.description?.length ?? 0) + JSON.stringify(spec.inputSchema.json).length
 }
 
 type Point = typeof Codec.ContentBlock.Type["cachePoint"]
@@ -57,7 +66,7 @@ export function cachePrefixes(
   const body = checked.success
   const prefixes = new PrefixBuilder<Piece>(params?.modelId ?? "", identity)
   for (const tool of body.toolConfig?.tools ?? []) {
-    if (!marked(prefixes, tool.cachePoint)) prefixes.add({ role: "tool", block: tool }, 0, 0)
+    if (!marked(prefixes, tool.cachePoint)) prefixes.add({ role: "tool", block: tool }, toolSize(tool), 0)
   }
   for (const block of body.system ?? []) {
     if (!marked(prefixes, block.cachePoint)) prefixes.add({ role: "system", block }, block.text?.length ?? 0, 0)

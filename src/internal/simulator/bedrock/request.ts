@@ -11,11 +11,12 @@ import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { bracketed } from "../../schemaCheck.js"
+import * as Images from "../../tokens/images.js"
 import * as Codec from "../../wire/bedrock/codec.js"
 import { longerAfterShorter } from "../../wire/cacheLifetime.js"
 import { isBlank } from "../../wire/emptyText.js"
-import type { JsonObject } from "../../wire/json.js"
-import { Transcript } from "../decoded.js"
+import { isJsonObject, type JsonObject } from "../../wire/json.js"
+import { toolChars, Transcript } from "../decoded.js"
 import { invalid } from "../requestChecks.js"
 
 const toolChoiceOf = (choice: ToolChoice | undefined): Reply.ToolChoice =>
@@ -87,8 +88,10 @@ function lifetimeError(body: unknown): ApiError | undefined {
 
 /** The prompt of a request the codec read. */
 function promptOf(request: ChatRequest, model: string, stream: boolean): Decoded<undefined> {
-  const transcript = new Transcript()
+  // The models Converse is simulated for are Claude's: Anthropic's rule for an image.
+  const transcript = new Transcript(Images.anthropic)
   transcript.addMessages(request.messages)
+  transcript.chars += toolChars(request.tools)
   return transcript.decoded(
     {
       model,
@@ -173,4 +176,24 @@ export const decode = (
   const request = Codec.toRequest(checked, model)
   if (Result.isFailure(request)) return Result.fail(invalid(request.failure.message, request.failure.param))
   return Result.succeed(promptOf(request.success, model, params?.stream === "true"))
+}
+
+/**
+ * A `CountTokens` body (`POST /model/{modelId}/count-tokens`) as the Converse body its `input.converse` holds
+ * (`messages`, `system`, `toolConfig`, `additionalModelRequestFields`); the simulator counts no `invokeModel` input.
+ */
+export const decodeCount = (
+  body: unknown,
+  params?: Readonly<Record<string, string | undefined>>
+): Result.Result<Decoded<undefined>, ApiError> => {
+  const input = isJsonObject(body) ? body["input"] : undefined
+  const converse = isJsonObject(input) ? input["converse"] : undefined
+  if (!isJsonObject(converse)) {
+    return Result.fail(invalid(
+      "1 validation error detected: Value at 'input.converse' failed to satisfy constraint: Member must not be null",
+      "input.converse"
+    ))
+  }
+  const { additionalModelRequestFields: _, ...counted } = converse
+  return decode(counted, params)
 }

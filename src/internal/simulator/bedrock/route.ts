@@ -1,5 +1,5 @@
 /**
- * The simulator's Bedrock routes (`/model/{modelId}/converse` and `/converse-stream`; `/invoke` and
+ * The simulator's Bedrock routes (`/model/{modelId}/converse` and `/converse-stream`; `/count-tokens`; `/invoke` and
  * `/invoke-with-response-stream` for Anthropic's models; the control plane's batch inference jobs and the S3 objects
  * they read and write): AWS's libraries loaded, the signature checked, then the engine's answer in the API's wire
  * format.
@@ -8,10 +8,12 @@ import * as Effect from "effect/Effect"
 import * as Bedrock from "../../../simulator/Bedrock.js"
 import type { WireFormat } from "../../../simulator/WireFormat.js"
 import * as Aws from "../../wire/bedrock/aws.js"
+import { countReply } from "../../wire/bedrock/codec.js"
 import type { Engine } from "../engine.js"
 import type { Plan } from "../plan.js"
 import type { RouteInput } from "../routes.js"
 import { renderError } from "./render.js"
+import { decodeCount } from "./request.js"
 import { checked } from "./sigv4.js"
 
 // What answers a request when AWS's libraries could not be loaded.
@@ -52,6 +54,25 @@ export const plan = (
         ? planOf(engine, input, apis.converse(aws.codec), stream)
         : planOf(engine, input, apis.invoke(aws.codec), stream)
     ),
+    Effect.catch((detail) =>
+      Effect.succeed(
+        engine.refuse(errors, { _tag: "InvalidRequest", status: 500, code: "InternalServerException", message: detail })
+      )
+    )
+  )
+
+/** The plan of a `CountTokens` request, once its signature is checked: the prompt tokens Converse would report. */
+export const countPlan = (engine: Engine, input: RouteInput): Effect.Effect<Plan> =>
+  Aws.load.pipe(
+    Effect.flatMap((aws) => {
+      const format = apis.converse(aws.codec)
+      const count = () => engine.countTokens(format, decodeCount, countReply, input)
+      if (input.body === undefined) return Effect.succeed(count())
+      return Effect.map(
+        Bedrock.checkSignature(input.headers, input.url, input.body, engine.awsSecretOf),
+        (refused) => refused === undefined ? count() : engine.refuse(format, refused)
+      )
+    }),
     Effect.catch((detail) =>
       Effect.succeed(
         engine.refuse(errors, { _tag: "InvalidRequest", status: 500, code: "InternalServerException", message: detail })

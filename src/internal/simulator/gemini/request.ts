@@ -10,6 +10,7 @@ import type { Extra } from "../../../simulator/Gemini.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { bracketed, type Refused } from "../../schemaCheck.js"
+import * as Images from "../../tokens/images.js"
 import * as Codec from "../../wire/gemini/codec.js"
 import { schemaKeywords } from "../../wire/gemini/schema.js"
 import { isJsonObject } from "../../wire/json.js"
@@ -51,9 +52,16 @@ const signatureMissing = (name: string, position: number): ApiError =>
 type Body = typeof Codec.GenerateContentRequest.Type
 type Part = typeof Codec.Part.Type
 
+/** The function declarations as the generator offers them, and their characters: names, descriptions and schemas. */
+interface Declared {
+  readonly tools: ReadonlyArray<Reply.Tool>
+  readonly chars: number
+}
+
 // Google's own tools (googleSearch, codeExecution, urlContext...) are accepted and ignored.
-function decodeTools(tools: Body["tools"]): Result.Result<ReadonlyArray<Reply.Tool>, ApiError> {
+function decodeTools(tools: Body["tools"]): Result.Result<Declared, ApiError> {
   const out: Array<Reply.Tool> = []
+  let chars = 0
   for (let i = 0; i < (tools ?? []).length; i++) {
     const functions = tools![i]!["functionDeclarations"]
     if (functions === undefined) continue
@@ -66,10 +74,13 @@ function decodeTools(tools: Body["tools"]): Result.Result<ReadonlyArray<Reply.To
       if (declaration.name === "") {
         return Result.fail(invalid(`* GenerateContentRequest.${path}.name: Name cannot be empty.`, `${path}.name`))
       }
-      out.push({ name: declaration.name, parameters: declaration.parameters ?? declaration.parametersJsonSchema })
+      const parameters = declaration.parameters ?? declaration.parametersJsonSchema
+      out.push({ name: declaration.name, parameters })
+      chars += declaration.name.length + (declaration.description?.length ?? 0) +
+        JSON.stringify(parameters ?? {}).length
     }
   }
-  return Result.succeed(out)
+  return Result.succeed({ tools: out, chars })
 }
 
 function decodeToolChoice(
@@ -134,7 +145,7 @@ function mediaPart(part: Pick<Part, "inlineData" | "fileData">): { url: string; 
 export function partSize(part: Part): { readonly chars: number; readonly media: number } {
   if (typeof part.text === "string") return { chars: part.thought === true ? 0 : part.text.length, media: 0 }
   const medium = mediaPart(part)
-  if (medium !== undefined) return { chars: 0, media: mediaTokens(medium) }
+  if (medium !== undefined) return { chars: 0, media: mediaTokens(medium, Images.gemini) }
   const call = part.functionCall
   if (call !== null && call !== undefined) {
     return { chars: call.name.length + JSON.stringify(call.args ?? {}).length, media: 0 }
@@ -144,7 +155,7 @@ export function partSize(part: Part): { readonly chars: number; readonly media: 
     let media = 0
     for (const inner of response.parts ?? []) {
       const responseMedium = mediaPart(inner)
-      if (responseMedium !== undefined) media += mediaTokens(responseMedium)
+      if (responseMedium !== undefined) media += mediaTokens(responseMedium, Images.gemini)
     }
     return { chars: response.name.length + responseText(response.response).length, media }
   }
@@ -373,7 +384,8 @@ export function decode(
 
   const declared = decodeTools(body.tools)
   if (Result.isFailure(declared)) return Result.fail(declared.failure)
-  const tools = declared.success
+  const tools = declared.success.tools
+  chars += declared.success.chars
   const chosen = decodeToolChoice(body.toolConfig, tools)
   if (Result.isFailure(chosen)) return Result.fail(chosen.failure)
   const toolChoice = chosen.success

@@ -13,6 +13,7 @@ import type { Extra } from "../../../simulator/OpenAiChat.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { bracketed, type Refused } from "../../schemaCheck.js"
+import * as Images from "../../tokens/images.js"
 import { isJsonObject } from "../../wire/json.js"
 import { checkCreateRequest, type CreateRequest, maxStop, toRequest } from "../../wire/openAiChat/codec.js"
 import { requestPrompt } from "../decoded.js"
@@ -196,7 +197,8 @@ function promptOf(wire: Wire, request: ChatRequest): Result.Result<Decoded<Extra
     parallelToolCalls: wire.parallel_tool_calls !== false,
     reasoning: request.reasoningEffort !== undefined && request.reasoningEffort !== "none",
     prefillFlags: prefillFlagsOf(wire),
-    unknownTool: unknownToolError
+    unknownTool: unknownToolError,
+    images: Images.openAi
   })
 }
 

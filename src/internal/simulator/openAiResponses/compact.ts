@@ -12,6 +12,7 @@ import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type * as OpenAiResponses from "../../../simulator/OpenAiResponses.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded, ReplyMeta, WireFormat } from "../../../simulator/WireFormat.js"
+import * as Images from "../../tokens/images.js"
 import type { JsonObject } from "../../wire/json.js"
 import { checkCompactBody, type CompactBody, inputMessages } from "../../wire/openAiResponses/codec.js"
 import { compacted, compactionItem, userItems } from "../../wire/openAiResponses/compaction.js"
@@ -65,7 +66,8 @@ function decode(body: unknown, organization: Organization): Result.Result<Decode
     },
     parallelToolCalls: false,
     reasoning: false,
-    unknownTool: () => invalid("A compaction takes no tool choice.", "tool_choice")
+    unknownTool: () => invalid("A compaction takes no tool choice.", "tool_choice"),
+    images: Images.openAi
   })
   return Result.map(decoded, (decoded) => ({ ...decoded, ...(previous !== undefined ? { continues: previous } : {}) }))
 }

@@ -13,6 +13,7 @@ import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/OpenAiResponses.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { bracketed, type Problem, type Refused } from "../../schemaCheck.js"
+import * as Images from "../../tokens/images.js"
 import { isJsonObject } from "../../wire/json.js"
 import {
   type Body,
@@ -326,7 +327,8 @@ function promptOf(wire: Body, request: ChatRequest, compaction: boolean): Result
     },
     parallelToolCalls: wire.parallel_tool_calls !== false,
     reasoning: wire.reasoning !== undefined && wire.reasoning !== null && effort !== "none",
-    unknownTool: () => invalid("Tool choice 'function' not found in 'tools' parameter.", "tool_choice")
+    unknownTool: () => invalid("Tool choice 'function' not found in 'tools' parameter.", "tool_choice"),
+    images: Images.openAi
   })
   return Result.map(decoded, (decoded) => ({
     ...decoded,

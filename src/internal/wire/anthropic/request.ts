@@ -46,7 +46,6 @@ import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } fro
 import type * as Media from "../../tokens/media.js"
 import { shortenAfterShorter } from "../cacheLifetime.js"
 import { RequestError } from "../codecError.js"
-import { ShapeError } from "../codecError.js"
 import { requireMediaKind } from "../contentKinds.js"
 import type { Origin } from "../dialect.js"
 import { isBlank } from "../emptyText.js"
@@ -54,6 +53,7 @@ import { JsonObjectSchema, requestArguments } from "../json.js"
 import { isJsonObject, type JsonObject } from "../json.js"
 import { outputTool } from "../outputTool.js"
 import * as ServiceTier from "../serviceTier.js"
+import { countAt } from "../usage.js"
 import { metadataOf, thinkingBlocksOf } from "./reply.js"
 
 // ---------------------------------------------------------------------------
@@ -1088,10 +1088,4 @@ export function countReply(tokens: number): string {
 }
 
 /** The `input_tokens` of a `count_tokens` reply; throws `ShapeError` when it has none. */
-export const countOf = (body: JsonObject): number => {
-  const count = body["input_tokens"]
-  if (typeof count !== "number" || !Number.isInteger(count) || count < 0) {
-    throw new ShapeError("input_tokens is not a count")
-  }
-  return count
-}
+export const countOf = (body: JsonObject): number => countAt(body, "input_tokens")

@@ -1,8 +1,8 @@
 /**
- * Amazon Bedrock's table (Amazon Bedrock API reference: `Converse`, `ConverseStream`): the model's paths on the
- * region's runtime endpoint, a SigV4 signature (or a Bedrock API key as `Authorization: Bearer`), the Converse
- * codec's bodies, replies and event-stream frames, and, where the options name its buckets and role, batch inference
- * (`batch.ts`).
+ * Amazon Bedrock's table (Amazon Bedrock API reference: `Converse`, `ConverseStream`, `CountTokens`): the model's
+ * paths on the region's runtime endpoint, a SigV4 signature (or a Bedrock API key as `Authorization: Bearer`), the
+ * Converse codec's bodies, replies and event-stream frames, and, where the options name its buckets and role, batch
+ * inference (`batch.ts`).
  */
 import type * as Effect from "effect/Effect"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
@@ -181,6 +181,11 @@ export const definition = (
     reply: (body, { request }) => Result.succeed(Codec.reply(body, outputToolName(request))),
     stream: (context) => new EventStreamParser(aws.codec, context),
     embeddings: "Bedrock's Converse API has no embeddings; use a provider that has an embeddings API",
+    countTokens: {
+      path: (model) => `/model/${encodeURIComponent(model)}/count-tokens`,
+      body: (request) => Codec.countBody(request),
+      count: Codec.countOf
+    },
     prefill: options.model !== undefined && isClaude(options.model),
     batch: batch.success === undefined ? undefined : Batch.clientWire(batch.success)
   })

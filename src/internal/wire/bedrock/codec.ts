@@ -69,7 +69,7 @@ import { mergeOptions } from "../gemini/codec.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, requestArguments } from "../json.js"
 import { outputFinishReason, outputTool } from "../outputTool.js"
 import * as ServiceTier from "../serviceTier.js"
-import { reportedUsage, tokenCount } from "../usage.js"
+import { countAt, reportedUsage, tokenCount } from "../usage.js"
 
 // ---------------------------------------------------------------------------
 // What the two directions share
@@ -781,6 +781,23 @@ export function requestBody(request: ChatRequest): JsonObject {
   if (request.providerOptions !== undefined) mergeOptions(body, request.providerOptions)
   return body
 }
+
+/** The fields of a Converse body `CountTokens` counts (its `ConverseTokensRequest`, Amazon Bedrock API reference). */
+const countedFields = ["messages", "system", "toolConfig", "additionalModelRequestFields"] as const
+
+/** A `CountTokens` body (`POST /model/{modelId}/count-tokens`) for the Converse body of `request`. */
+export function countBody(request: ChatRequest): JsonObject {
+  const whole = requestBody(request)
+  const converse: JsonObject = {}
+  for (const field of countedFields) if (whole[field] !== undefined) converse[field] = whole[field]
+  return { input: { converse } }
+}
+
+/** A `CountTokens` reply: the prompt's `tokens`. */
+export const countReply = (tokens: number): string => JSON.stringify({ inputTokens: tokens })
+
+/** The count of a `CountTokens` reply (`{inputTokens}`); throws `ShapeError` when it has none. */
+export const countOf = (body: JsonObject): number => countAt(body, "inputTokens")
 
 /**
  * The most `cachePoint` blocks a Converse request is sent: Bedrock's prompt caching guide allows four checkpoints

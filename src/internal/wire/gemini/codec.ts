@@ -66,7 +66,7 @@ import {
   replyModel,
   requestArguments
 } from "../json.js"
-import { reportedUsage, tokenCount, withReported } from "../usage.js"
+import { countAt, reportedUsage, tokenCount, withReported } from "../usage.js"
 import { geminiSchema, jsonSchemaOf } from "./schema.js"
 
 export { Problem }
@@ -1045,11 +1045,7 @@ export function usageMetadata(usage: UsageCounts): typeof UsageMetadata.Type {
 
 /** The count of a `countTokens` reply (`{totalTokens}`); throws `ShapeError` when it has none. */
 export function totalTokensOf(body: JsonObject): number {
-  const total = body["totalTokens"]
-  if (typeof total !== "number" || !Number.isInteger(total) || total < 0) {
-    throw new ShapeError("totalTokens is not a count")
-  }
-  return total
+  return countAt(body, "totalTokens")
 }
 
 /** Whether a parsed body or event is `{"error": {...}}`. */

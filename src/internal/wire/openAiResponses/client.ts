@@ -323,6 +323,11 @@ export function definition(options: Options): Result.Result<Adapter.Definition, 
     },
     failureOf: Wire.failureOf,
     failureHeaders: "response",
+    countTokens: {
+      path: () => "/responses/input_tokens",
+      body: (request, model) => Wire.countBody(request, model),
+      count: Wire.countOf
+    },
     reply: (body, { request }) =>
       Result.succeed(Compaction.isCompaction(request) ? Compaction.compactedReply(body) : Wire.reply(body, store)),
     stream: (context) => new ResponsesStreamParser({ ...context, store, maxEventSize })

@@ -46,7 +46,7 @@ import { ShapeError } from "../codecError.js"
 import { requireImage } from "../contentKinds.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, replyId, replyModel } from "../json.js"
 import { fixedSampling, functionTool } from "../openAiChat/codec.js"
-import { openAiUsage, openAiUsageFields } from "../usage.js"
+import { countAt, openAiUsage, openAiUsageFields } from "../usage.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
 
 export { Problem }
@@ -843,6 +843,33 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonObj
   ) body["max_tool_calls"] = Pricing.defaultMaxToolCalls
   return body
 }
+
+/** The fields of a Responses body `POST /v1/responses/input_tokens` counts (OpenAI's "Get input token counts"). */
+const countedFields = [
+  "model",
+  "instructions",
+  "input",
+  "tools",
+  "tool_choice",
+  "parallel_tool_calls",
+  "text",
+  "reasoning"
+] as const
+
+/** A `POST /v1/responses/input_tokens` body for `request`: its whole conversation, with no kept response. */
+export function countBody(request: ChatRequest, model: string): JsonObject {
+  const whole = requestBody(request, { model, stream: false, store: false })
+  const body: JsonObject = {}
+  for (const field of countedFields) if (whole[field] !== undefined) body[field] = whole[field]
+  return body
+}
+
+/** A `POST /v1/responses/input_tokens` reply: the input's `tokens`. */
+export const countReply = (tokens: number): string =>
+  JSON.stringify({ object: "response.input_tokens", input_tokens: tokens })
+
+/** The count of an `input_tokens` reply; throws `ShapeError` when it has none. */
+export const countOf = (body: JsonObject): number => countAt(body, "input_tokens")
 
 // ---------------------------------------------------------------------------
 // The response object: its schema and its writers
