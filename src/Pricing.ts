@@ -173,8 +173,9 @@ export type LongContext = typeof LongContext.Type
  * billed for, its context window of input: a part whose size cannot be known
  * before the call (any part by URL when URLs are fetched, audio, video and
  * files of no stated type by URL when they are typed; docs/cost.md, "Media")
- * makes `estimate` count the prompt as that many tokens (default: none, and
- * such a part has no bound: `estimate` is `Infinity`).
+ * makes `estimate` count the prompt as that many tokens, and each hosted
+ * tool call that many more for its results (default: none, and such a part
+ * or tool has no bound: `estimate` is `Infinity`).
  * `hostedToolCalls` prices a call of each tool the provider runs itself (a
  * Responses request's `web_search`...), in US dollars a call (default:
  * `defaultHostedToolCalls`, each type it does not name).
@@ -578,20 +579,50 @@ export function hostedCallPrice(price: Price, type: string): number {
   return Object.hasOwn(defaultHostedToolCalls, type) ? defaultHostedToolCalls[type]! : 0
 }
 
-/**
- * The most a request's hosted tools (`providerOptions.tools`, as a Responses deployment is sent them) can cost: its
- * `max_tool_calls` (default `defaultMaxToolCalls`) calls at its dearest hosted tool's price.
- */
-function mostHostedCost(price: Price, request: ChatRequest.Input): number {
+/** Whether the provider runs a tool of `type` itself: one `price` or `defaultHostedToolCalls` prices a call of. */
+function isHosted(price: Price, type: string): boolean {
+  return (price.hostedToolCalls !== undefined && Object.hasOwn(price.hostedToolCalls, type)) ||
+    Object.hasOwn(defaultHostedToolCalls, type)
+}
+
+/** A hosted tool of a request: where it is (`providerOptions.tools[0]`) and its type. */
+interface HostedTool {
+  readonly at: string
+  readonly type: string
+}
+
+/** The hosted tools of a request (`providerOptions.tools`, as a Responses deployment is sent them), where they are. */
+function hostedTools(price: Price, request: ChatRequest.Input): ReadonlyArray<HostedTool> {
   const tools = request.providerOptions?.["tools"]
-  if (!Array.isArray(tools)) return 0
-  let dearest = 0
-  for (const tool of tools) {
+  if (!Array.isArray(tools)) return []
+  const hosted: Array<HostedTool> = []
+  tools.forEach((tool: unknown, i) => {
     const type: unknown = typeof tool === "object" && tool !== null ? (tool as { type?: unknown }).type : undefined
-    if (typeof type === "string") dearest = Math.max(dearest, hostedCallPrice(price, type))
-  }
+    if (typeof type === "string" && isHosted(price, type)) hosted.push({ at: `providerOptions.tools[${i}]`, type })
+  })
+  return hosted
+}
+
+/** The calls of hosted tools a request can make: its `max_tool_calls`, else `defaultMaxToolCalls`. */
+function mostToolCalls(request: ChatRequest.Input): number {
   const bound = request.providerOptions?.["max_tool_calls"]
-  return dearest * (typeof bound === "number" && Number.isInteger(bound) && bound > 0 ? bound : defaultMaxToolCalls)
+  return typeof bound === "number" && Number.isInteger(bound) && bound > 0 ? bound : defaultMaxToolCalls
+}
+
+/** The most a request's hosted tools' calls can cost: `mostToolCalls` at its dearest hosted tool's price. */
+function mostHostedCost(price: Price, request: ChatRequest.Input): number {
+  let dearest = 0
+  for (const { type } of hostedTools(price, request)) dearest = Math.max(dearest, hostedCallPrice(price, type))
+  return dearest * mostToolCalls(request)
+}
+
+/**
+ * The most prompt tokens a request's hosted tools' results can add: each call's results are read by a further model
+ * turn, billed as input, of at most the model's context window; none without hosted tools.
+ */
+function mostHostedResultTokens(price: Price, request: ChatRequest.Input): number {
+  if (hostedTools(price, request).length === 0) return 0
+  return price.contextWindow === undefined ? Infinity : mostToolCalls(request) * price.contextWindow
 }
 
 /**
@@ -700,7 +731,9 @@ export interface EstimateOptions {
  * `toolPromptTokens` more, for the prompt a provider adds of its own for tool
  * use; one with hosted tools (`providerOptions.tools`, a Responses request's
  * `web_search`...) its `max_tool_calls` (default `defaultMaxToolCalls`) calls
- * at the dearest one's `hostedCallPrice`.
+ * at the dearest one's `hostedCallPrice`, and as many context windows of
+ * prompt more for the model turns that read their results (without a
+ * `contextWindow`, `Infinity`: `unboundedTool` names the tool).
  *
  * @example
  * ```ts
@@ -715,10 +748,12 @@ export interface EstimateOptions {
  */
 export function estimate(price: Price, request: ChatRequest.Input, options?: EstimateOptions): number {
   const media = mostMediaTokens(request, mediaRates(price))
-  if (media.unsized !== undefined && price.contextWindow === undefined) return Infinity
+  const results = mostHostedResultTokens(price, request)
+  if ((media.unsized !== undefined && price.contextWindow === undefined) || results === Infinity) return Infinity
   const reply = request.maxTokens ?? options?.defaultMaxTokens ?? 0
-  const counted = options?.promptTokens ?? mostPromptTokens(request) + media.tokens +
-      (request.tools !== undefined && request.tools.length > 0 ? toolPromptTokens : 0)
+  // A provider's count of the prompt (`promptTokens`) cannot hold the hosted tools' results: they come in the call.
+  const counted = results + (options?.promptTokens ?? mostPromptTokens(request) + media.tokens +
+      (request.tools !== undefined && request.tools.length > 0 ? toolPromptTokens : 0))
   // A provider refuses a prompt past its context window rather than bill it.
   const prompt = media.unsized === undefined ? counted : Math.max(counted, price.contextWindow!)
   let most = 0
@@ -764,6 +799,36 @@ export function unboundedPart(
   request: ChatRequest.Input
 ): { readonly at: string; readonly what: string } | undefined {
   return price.contextWindow === undefined ? mostMediaTokens(request, mediaRates(price)).unsized : undefined
+}
+
+/**
+ * The first hosted tool of `request` (`providerOptions.tools`, a Responses request's `web_search`...) whose results
+ * `estimate` cannot bound at `price`: the provider bills them as the prompt of the model turns that read them, at
+ * most the model's context window each, so a price with no `contextWindow` leaves them no bound. `undefined` when the
+ * price has a window or the request no hosted tool.
+ *
+ * @example
+ * ```ts
+ * import { Message, Pricing } from "effect-llm-router"
+ *
+ * const price = Pricing.fromPerMtok({ input_per_mtok: 2.5, output_per_mtok: 10 })
+ * const request = {
+ *   messages: [Message.user("What happened today?")],
+ *   providerOptions: { tools: [{ type: "web_search" }] }
+ * }
+ * Pricing.unboundedTool(price, request) // { at: "providerOptions.tools[0]", type: "web_search" }
+ * // Ten searches' results reserved: 1,280,000 prompt tokens.
+ * Pricing.unboundedTool({ ...price, contextWindow: 128_000 }, request) // undefined
+ * ```
+ *
+ * @since 0.3.0
+ * @category Destructors
+ */
+export function unboundedTool(
+  price: Price,
+  request: ChatRequest.Input
+): { readonly at: string; readonly type: string } | undefined {
+  return price.contextWindow === undefined ? hostedTools(price, request)[0] : undefined
 }
 
 /**

@@ -211,6 +211,11 @@ describe("a budgeted call's worst case", () => {
     const fetching = Engine.worstPrice([{ price: { input: 1, output: 2, contextWindow: 900 } }, { price: typed }])
     expect([fetching?.contextWindow, fetching?.mediaUrls]).toStrictEqual([900, "fetched"])
     expect(Engine.worstPrice([{ price: typed }])?.contextWindow).toBeUndefined()
+    // Deployments that all speak the Responses API run hosted tools, whose results each one's own window bounds: one
+    // of none leaves them none; beside a deployment of another API (where hosted tools never go), the largest.
+    const windowed = { price: { ...typed, contextWindow: 600 }, api: "responses" }
+    expect(Engine.worstPrice([windowed, { price: typed, api: "responses" }])?.contextWindow).toBeUndefined()
+    expect(Engine.worstPrice([windowed, { price: typed, api: "anthropic" }])?.contextWindow).toBe(600)
     // An image costs the most any of them counts it at; one that does not say, the default.
     expect(
       Engine.worstPrice([{ price: { input: 1, output: 2, imageTokens: 1_600 } }, {

@@ -117,7 +117,7 @@ export const routes: ReadonlyArray<Route> = [
     method: "POST",
     path: "/v1/responses/input_tokens",
     plan: (engine, input) =>
-      engine.countTokens(OpenAiResponses.format, OpenAiResponses.format.decode, ResponsesCodec.countReply, input)
+      engine.countTokens(engine.responses.format, engine.responses.format.decode, ResponsesCodec.countReply, input)
   },
   {
     method: "POST",

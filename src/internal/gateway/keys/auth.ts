@@ -10,9 +10,10 @@
  * ledger), named by the key, so a reload's limits of a key are the same bucket and counter; with a database, keys made
  * at run time (`keys/runtime.ts`, their budgets in its ledger, `budget/sql.ts`) are found beside the configuration's. A
  * budgeted call reserves its worst case (`Pricing.estimate` of its prompt, its media by what they are, its hosted
- * tools' calls and `maxTokens`, the key's default set on a request without one, at the highest price its model can
- * reach; a medium of no bound refused, `unbounded`) for as long as the request's scope is open, and is charged its real
- * cost: on an error before any output nothing, when interrupted the reservation. Embeddings reserve their inputs
+ * tools' calls with their results and `maxTokens`, the key's default set on a request without one, at the highest
+ * price its model can reach; a medium or hosted tool of no bound refused, `unbounded`) for as long as the request's
+ * scope is open, and is charged its real cost, at most the reservation: on an error before any output nothing, when
+ * interrupted the reservation. Embeddings reserve their inputs
  * counted at most (a token per UTF-8 byte) at the input price, and are charged the reported usage's cost. Admin keys
  * are kept the same way, for the admin endpoints.
  */
@@ -118,14 +119,36 @@ const overBudget = (
 }
 
 // Why a model call may cost what it reserves, and how to make it cost less.
-const modelWorstCase = "(its prompt with its media and max_tokens, and its hosted tools' calls, or its inputs to " +
-  "embed, at its model's highest price): ask for fewer max_tokens or max_tool_calls (or embed fewer inputs), or"
+const modelWorstCase = "(its prompt with its media and max_tokens, and its hosted tools' calls with a context window " +
+  "of results each, or its inputs to embed, at its model's highest price): ask for fewer max_tokens or " +
+  "max_tool_calls (or embed fewer inputs), or"
 
 // Why a batch may cost what it reserves, and how to make it cost less.
 const batchWorstCase = "(every line's prompt and max_tokens at its model's batch price, or at its live price where " +
   "the gateway runs the batch as calls): ask for fewer max_tokens or send fewer lines, or"
 
 const isChat = (request: Request): request is ChatRequest => "messages" in request
+
+/**
+ * Charges a call's `cost` for its `reservation`, its worst case: a call reported past it (a provider billing past a
+ * bound it was sent) is charged the reservation, so a budget never passes the limit it fitted; the request log keeps
+ * the provider's figure (docs/cost.md).
+ */
+const charged = (
+  budget: Budget.Service,
+  model: string,
+  reservation: Budget.Reservation,
+  cost: number | undefined
+): Effect.Effect<void> => {
+  const reserved = reservation.estimate
+  if (cost === undefined || cost <= reserved) return budget.charge(reservation, cost)
+  return Effect.andThen(
+    Effect.logWarning("a call was reported past its reservation: its budget is charged the reservation").pipe(
+      Effect.annotateLogs({ model, cost, reserved })
+    ),
+    budget.charge(reservation, reserved)
+  )
+}
 
 /**
  * A call's worst case through `target`, at its highest price: a chat's prompt estimate and `maxTokens` (raised to the
@@ -140,14 +163,24 @@ export const worstCase = (target: Pick<Target, "price" | "leastMaxTokens">, requ
 }
 
 /**
- * The refusal of a budgeted chat whose worst case has no bound through `target`: a part by URL whose size cannot be
- * known before the call, to a model of no context window (`Pricing.unboundedPart`); `undefined` when it has one.
+ * The refusal of a budgeted chat whose worst case has no bound through `target`, to a model of no context window: a
+ * part by URL whose size cannot be known before the call (`Pricing.unboundedPart`), or a hosted tool whose results the
+ * provider bills as input (`Pricing.unboundedTool`); `undefined` when it has one.
  */
 export const unbounded = (
   target: Pick<Target, "price">,
   request: Request | undefined
 ): Errors.ErrorAnswer | undefined => {
   if (request === undefined || target.price === undefined || !isChat(request)) return undefined
+  const tool = Pricing.unboundedTool(target.price, request)
+  if (tool !== undefined) {
+    return Errors.invalidRequest(
+      `The hosted tool '${tool.type}' adds its results to the prompt, which its provider bills as input, and this ` +
+        `model gives no context window to reserve them at, so this gateway key's budget cannot take the call. ` +
+        `Give each deployment of the model its \`context_window\` in provider.json, or call without hosted tools.`,
+      "tools"
+    )
+  }
   const part = Pricing.unboundedPart(target.price, request)
   return part === undefined ? undefined : Errors.invalidRequest(
     `${part.at} is ${part.what}: its size cannot be known before the call (its provider bills what the URL holds, ` +
@@ -389,10 +422,12 @@ export const make = (
         )
       )
 
-    // What `reserved` reserved, held for the request's scope: charged the real cost by `Settle`, else when the scope
-    // closes nothing (an error before any output; a stream's end settles first) or, interrupted, the reservation.
+    // What `reserved` reserved, held for the request's scope: charged the real cost by `Settle` (at most the
+    // reservation, `charged`), else when the scope closes nothing (an error before any output; a stream's end settles
+    // first) or, interrupted, the reservation.
     const held = <A extends { readonly reservation: Budget.Reservation }>(
       budget: Budget.Service,
+      model: string,
       reserved: Effect.Effect<A, Errors.ErrorAnswer>
     ) =>
       Effect.acquireRelease(
@@ -401,7 +436,7 @@ export const make = (
           budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
       ).pipe(Effect.map((admitted) => ({
         ...admitted,
-        settle: ((cost) => budget.charge(admitted.reservation, cost)) satisfies Settle
+        settle: ((cost) => charged(budget, model, admitted.reservation, cost)) satisfies Settle
       })))
 
     // `estimate` reserved for the request's scope, or the refusal.
@@ -415,6 +450,7 @@ export const make = (
       Effect.map(
         held(
           budget,
+          model,
           Effect.flatMap(Clock.currentTimeMillis, (now) =>
             Effect.mapError(
               Effect.map(budget.check({ estimate, provider: "gateway", model }), (reservation) => ({ reservation })),
@@ -436,6 +472,7 @@ export const make = (
     ) =>
       held(
         budget,
+        model,
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
           const check = (estimate: number) => Effect.result(budget.check({ estimate, provider: "gateway", model }))
