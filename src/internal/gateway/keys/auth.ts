@@ -483,6 +483,13 @@ export const make = (
           if (refusal._tag === "NoCapacityError" || maxTokens === undefined || refusal.spent >= refusal.limit) {
             return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase))
           }
+          // No count makes a prompt smaller than none: when the least reply does not fit over an empty prompt, the
+          // provider is not asked for one.
+          if (Fit.replyFitting(target, request, maxTokens, 0, refusal.limit - refusal.spent) === undefined) {
+            const reply = target.leastMaxTokens
+            const cost = Fit.worstCaseAt(target, request, reply, undefined)
+            return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase, { cost, reply }))
+          }
           const promptTokens = yield* Fit.countedPrompt(target, request)
           for (let round = 0; round < fitRounds; round++) {
             const left = refusal.limit - refusal.spent

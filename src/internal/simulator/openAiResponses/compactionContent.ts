@@ -11,8 +11,9 @@ export function sealedSummary(seal: Organization["seal"], summary: string): stri
   return seal(`${summaryPrefix}${summary}`)
 }
 
-/** The summary of a compaction `organization` made (`sealedSummary`); undefined for any other content. */
+/** The summary of a compaction `organization` sealed (`sealedSummary`, else the text it sealed); undefined for content
+ * it did not make. */
 export function summaryOf(organization: Organization, content: unknown): string | undefined {
   const text = organization.open(content)
-  return text?.startsWith(summaryPrefix) ? text.slice(summaryPrefix.length) : undefined
+  return text?.startsWith(summaryPrefix) ? text.slice(summaryPrefix.length) : text
 }

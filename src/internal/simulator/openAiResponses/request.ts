@@ -266,14 +266,9 @@ function hostedCallsOf(wire: Body): ReadonlyArray<string> {
   return Array.from({ length: calls }, (_, i) => hosted[i % hosted.length]!)
 }
 
-// A compaction item whose content the organisation sealed but holds no summary, or that has no content at all.
-function unreadCompaction(i: number): ApiError {
-  return invalid(
-    `The encrypted content of the compaction item at 'input[${i}]' could not be verified: give back the item as this ` +
-      "API made it.",
-    `input[${i}].encrypted_content`,
-    "invalid_encrypted_content"
-  )
+// A compaction item given back without its encrypted content.
+function contentless(i: number): ApiError {
+  return invalid(`Missing required parameter: 'input[${i}].encrypted_content'.`, `input[${i}].encrypted_content`)
 }
 
 /**
@@ -290,7 +285,7 @@ function compactionsRead(wire: Body, organization: Organization): Result.Result<
       continue
     }
     const summary = summaryOf(organization, (item as Readonly<Record<string, unknown>>)["encrypted_content"])
-    if (summary === undefined) return Result.fail(organization.refusal([item]) ?? unreadCompaction(i))
+    if (summary === undefined) return Result.fail(organization.refusal([item]) ?? contentless(i))
     input.push({ type: "message", role: "user", content: summary })
   }
   return Result.succeed({ ...wire, input })

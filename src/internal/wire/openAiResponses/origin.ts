@@ -139,8 +139,8 @@ function markedChunks(chunks: NonEmptyReadonlyArray<ChatChunk>, origin: string):
 
 /**
  * `client` with its encrypted content bound to where it was made (above): each reply's marked with the call's origin;
- * each request sent with what that origin made and without what another did; a request the provider refuses as
- * `invalid_encrypted_content` made once more without any.
+ * each request (and count) sent with what that origin made and without what another did; a request the provider
+ * refuses as `invalid_encrypted_content` made once more without any.
  */
 export function boundToOrigin(client: Service, options: Options): Service {
   const provider = options.provider ?? "openai"
@@ -167,6 +167,14 @@ export function boundToOrigin(client: Service, options: Options): Service {
         (first, again) => Stream.catchIf(first, isUnverified, again)
       )
       return Stream.mapArray(streamed, (chunks) => markedChunks(chunks, origin))
+    },
+    countTokens: client.countTokens === undefined ? undefined : (request, credentials) => {
+      const count = client.countTokens!
+      return sending(
+        forOrigin(request, originFor(credentials)),
+        (sent) => count(sent, credentials),
+        (first, again) => Effect.catchIf(first, isUnverified, again)
+      )
     }
   }
 }
