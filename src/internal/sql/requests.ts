@@ -1,11 +1,12 @@
 /**
  * The statements of the request log's table (`requests`, migrations `2_request_log`, `5_request_log_key_id`,
- * `8_mcp_calls`), its SQL store's (`gateway/observe/requestLogStore.ts`): rows written in batches, rows past the
- * retention deleted (by age, and the oldest past a count of rows or of bytes), spend summed per group over a time
- * range (and per hour or day, for a chart; calls apart from the other requests), each MCP tool's calls counted, and
- * rows read newest first a page at a time, the page after a row found by its `(at, id)` (keyset pagination, so a page
- * stays right while rows are written). The same statements serve SQLite and Postgres; Postgres gives sums and counts
- * as strings, read here with `Number`.
+ * `8_mcp_calls`, `18_cache_savings`), its SQL store's (`gateway/observe/requestLogStore.ts`): rows written in batches,
+ * rows past the retention deleted on SQLite (by age, and the oldest past a count of rows or of bytes; Postgres drops
+ * whole days instead, `requestPartitions.ts`), spend summed per group over a time range (and per hour or day, for a
+ * chart; calls apart from the other requests), each MCP tool's calls counted, and rows read newest first a page at a
+ * time, the page after a row found by its `(at, id)` (keyset pagination, so a page stays right while rows are
+ * written). The same statements serve SQLite and Postgres; Postgres gives sums and counts as strings, read here with
+ * `Number`.
  */
 import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
@@ -109,12 +110,22 @@ export interface Bounds {
   readonly bytes: number
 }
 
+/** What a sweep of the log is asked: at `now`, the rows that came in before `before` go, then the oldest past `bounds`. */
+export interface Sweep {
+  readonly now: number
+  readonly before: number
+  readonly bounds: Bounds
+}
+
+/** A row's size as `bytesOf` counts it, as a SQL expression over the table's columns. */
+export const sizeExpression = `(${rowOverhead}${
+  textColumns.map((column) => ` + COALESCE(LENGTH(${column}), 0)`).join("")
+})`
+
 /** Deletes the oldest rows until at most `bounds.rows` are left, their bytes (`bytesOf`) at most `bounds.bytes`. */
 export const trim = (sql: SqlClient.SqlClient, bounds: Bounds): Effect.Effect<void, SqlError> =>
   Effect.gen(function*() {
-    const size = sql.literal(
-      `(${rowOverhead}${textColumns.map((column) => ` + COALESCE(LENGTH(${column}), 0)`).join("")})`
-    )
+    const size = sql.literal(sizeExpression)
     // The newest row past either bound, counting from the newest: it and every older row go.
     const [cut] = yield* sql<{ readonly at: unknown; readonly id: unknown }>`SELECT at, id FROM (
         SELECT at, id, ROW_NUMBER() OVER (ORDER BY at DESC, id DESC) AS n,

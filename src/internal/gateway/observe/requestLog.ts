@@ -7,10 +7,11 @@
  * far more than a row, so a busy gateway writes its rows a batch at a time rather than as each call ends (figures in
  * docs/performance.md). A row the queue has no room for, or whose batch the store refuses, is dropped, counted
  * (`llm_gateway_request_log_dropped_total`) and reported in a warning log line. The same fiber sweeps the store,
- * hourly and whenever a tenth of either bound was written since: the rows older than the retention go, then the
- * oldest rows past the bounds on their count and their bytes, and a database gives the space they held back to the
- * file system, so the log, a database's file included, stays bounded whatever comes. On shutdown the queue is closed
- * and written out before the store closes, so a clean stop loses nothing.
+ * at start, hourly and whenever a tenth of either bound was written since: the rows older than the retention go, then
+ * the oldest rows past the bounds on their count and their bytes (on Postgres, whole days: `requestLogStore.ts`), and a
+ * database gives the space they held back to the file system, so the log, a database's file included, stays bounded
+ * whatever comes. On shutdown the queue is closed and written out before the store closes, so a clean stop loses
+ * nothing.
  *
  * A row holds no prompt and no reply, unless payloads are logged (`Gateway.Options.logPayloads`): then it holds the
  * request's body and the reply's text, with every key the gateway knows (its gateway and admin keys, the
@@ -166,7 +167,7 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
     const sweepDue = (now: number, nextSweep: number): boolean =>
       now >= nextSweep || writtenRows >= kept.rows * sweepShare || writtenBytes >= kept.bytes * sweepShare
     const sweep = (now: number) =>
-      store.sweep(now - retention, kept).pipe(
+      store.sweep({ now, before: now - retention, bounds: kept }).pipe(
         Effect.andThen(Effect.sync(() => {
           writtenRows = 0
           writtenBytes = 0
