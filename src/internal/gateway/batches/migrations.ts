@@ -104,7 +104,7 @@ export const migrations = {
     "CREATE INDEX batch_runs_owner ON batch_runs (owner, started_at)"
   ),
   // The secret the batches' ids are signed under (`idSecret.ts`): one row, made by the first instance that needs it.
-  "27_batch_id_secret": statements(
+  "28_batch_id_secret": statements(
     `CREATE TABLE batch_id_secret (
       id INTEGER PRIMARY KEY CHECK (id = 1),
       secret TEXT NOT NULL
