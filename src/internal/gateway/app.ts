@@ -17,6 +17,7 @@ import type { StoreUnavailableError } from "../../Store.js"
 import type * as Sql from "../persistence/sql.js"
 import * as AuditRefusals from "./audit/refusals.js"
 import * as AuditLog from "./audit/store.js"
+import * as IdSecret from "./batches/idSecret.js"
 import * as BatchRuns from "./batches/runs.js"
 import * as BatchRunsRedis from "./batches/runsRedis.js"
 import * as Settlements from "./batches/settlements.js"
@@ -79,7 +80,7 @@ export interface Lasting {
 /**
  * The stores every configuration's routes read: the keys and teams made at run time, the spend ledger, the MCP tools'
  * pins, the MCP sessions, the dashboard's sessions, the roles granted to people, the batches' settlements, files and
- * records, the batches run as calls, the request log.
+ * records, the batches run as calls, the batches' ids' secret, the request log.
  */
 export type Stores =
   | KeyStore.KeyStore
@@ -91,12 +92,13 @@ export type Stores =
   | Settlements.SettlementStore
   | BatchStore.BatchStore
   | BatchRuns.RunStore
+  | IdSecret.IdSecretStore
   | RequestLogStore.RequestLogStore
 
 /**
  * The stores the routes read, in the gateway's database, which its instances share, else in its memory for its life;
- * with a database, failing when its keys cannot be read. The batches' settlements, files and records, and those run
- * as calls, are kept where every instance that answers a batch's id reads them (`batchStores`).
+ * with a database, failing when its keys cannot be read. The batches' settlements, files and records, those run as
+ * calls, and their ids' secret, are kept where every instance that answers a batch's id reads them (`batchStores`).
  */
 export function storesLayer(
   database: Sql.Database | undefined,
@@ -131,25 +133,31 @@ export function storesLayer(
 }
 
 /**
- * The batches' settlements, files and records, and those run as calls: in the shared `store`'s Redis when there is one
- * and no database every instance shares (none, or a SQLite file of each instance's own), as a batch's id is answered
- * by any instance serving its deployment; else in the database; else in memory.
+ * The batches' settlements, files and records, those run as calls, and their ids' secret: in the shared `store`'s
+ * Redis when there is one and no database every instance shares (none, or a SQLite file of each instance's own), as a
+ * batch's id is answered by any instance serving its deployment; else in the database; else in memory.
  */
 function batchStores(
   database: Sql.Database | undefined,
   store: Store.Store | undefined,
   options: { readonly sqlite: boolean }
-): Layer.Layer<Settlements.SettlementStore | BatchStore.BatchStore | BatchRuns.RunStore> {
+): Layer.Layer<Settlements.SettlementStore | BatchStore.BatchStore | BatchRuns.RunStore | IdSecret.IdSecretStore> {
   if (store !== undefined && (database === undefined || options.sqlite)) {
     return Layer.mergeAll(
       SettlementsRedis.layerRedis(store),
       BatchStoreRedis.layerRedis(store),
-      BatchRunsRedis.layerRedis(store)
+      BatchRunsRedis.layerRedis(store),
+      IdSecret.layerRedis(store)
     )
   }
   return database === undefined
-    ? Layer.mergeAll(Settlements.layerMemory, BatchStore.layerMemory, BatchRuns.layerMemory)
-    : Layer.mergeAll(Settlements.layerSql(database), BatchStore.layerSql(database), BatchRuns.layerSql(database))
+    ? Layer.mergeAll(Settlements.layerMemory, BatchStore.layerMemory, BatchRuns.layerMemory, IdSecret.layerMemory)
+    : Layer.mergeAll(
+      Settlements.layerSql(database),
+      BatchStore.layerSql(database),
+      BatchRuns.layerSql(database),
+      IdSecret.layerSql(database)
+    )
 }
 
 /**

@@ -580,7 +580,8 @@ export function make(
             mcpPins,
             mcpSessionBounds,
             oidc,
-            instance: options.instanceSecret === undefined ? undefined : { secret: options.instanceSecret }
+            instance: options.instanceSecret === undefined ? undefined : { secret: options.instanceSecret },
+            providerKeys: config.providerKeys ?? []
           }, lasting)
           const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]
           const clientSecret = oidcOptions?.clientSecret

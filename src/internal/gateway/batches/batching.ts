@@ -5,8 +5,9 @@
  * pool, so a batch in one dialect runs on a deployment of another, or, where none has one, to the gateway's own
  * (`calls.ts`), which runs its lines as calls of the model; its worst case at the batch price (at the live price, for
  * a batch run as calls) held on the caller's budget (and its team's) until it is settled, refused before anything is
- * sent when it does not fit; its id signed (`ids.ts`) with a key of the deployment's pool, so any instance answers for
- * it; its requests and its results through the guardrails a call of its model runs (docs/guardrails.md): a request
+ * sent when it does not fit; its id signed (`ids.ts`) with the key of the deployment's pool it was made with, or, for a
+ * key that is no secret (a keyless deployment's, a cloud identity's), with the gateway's own secret (`idSecret.ts`),
+ * so any instance answers for it and no client makes one; its requests and its results through the guardrails a call of its model runs (docs/guardrails.md): a request
  * a guardrail blocks refuses the batch, naming its custom id, and a result's reply it blocks is served as that line's
  * error; and settled once it ended (`settlement.ts`): by the retrieve that
  * sees it ended (in the background, for the configuration's life), or else by this instance's sweep of the batches
@@ -17,6 +18,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { randomUUID } from "node:crypto"
@@ -42,6 +44,7 @@ import { ModelNames } from "../serving/modelNames.js"
 import * as BatchKeys from "./batchKeys.js"
 import * as Calls from "./calls.js"
 import * as Ids from "./ids.js"
+import * as IdSecret from "./idSecret.js"
 import { inSlices, type Line, type Lines } from "./intake.js"
 import type { RunsFull } from "./runs.js"
 import * as Settlement from "./settlement.js"
@@ -140,11 +143,15 @@ export interface Served {
 /** How many lines' replies are checked at once: a webhook guardrail is asked once a line. */
 const checkedAtOnce = 8
 
-/** A batch the caller may read: what its id carries, its deployment, and its key's credentials. */
+/**
+ * A batch the caller may read: what its id carries, its deployment, its key's credentials, and the secret its id was
+ * signed under (`signerFor`), which signs the ids its answers give (its own, its result files').
+ */
 export interface Opened {
   readonly ref: Ids.BatchRef
   readonly deployment: BatchDeployment
   readonly credentials: Credentials
+  readonly signer: Redacted.Redacted<string>
 }
 
 /** A batch as it stands at its provider. */
@@ -170,6 +177,7 @@ export const make = Effect.gen(function*() {
   const journal = yield* Journal
   const settlements = yield* SettlementStore
   const store = yield* BatchStore
+  const idSecret = Effect.mapError(IdSecret.remembered(yield* IdSecret.IdSecretStore), storeAnswer)
   const { notFoundAnswer } = yield* ModelNames
   const { auth } = options
   // This instance, as the lease on a batch's settling names its holder.
@@ -256,6 +264,16 @@ export const make = Effect.gen(function*() {
     return Effect.mapError(keys.tagged(deployment.pool, tag), (why) => why === "busy" ? busy : missing)
   }
 
+  /**
+   * The secret the ids of a batch made with `key` are signed under: the key, when it is a secret (one of the
+   * configuration's provider keys, which every instance serving its deployment holds); else, for the stand-in of a
+   * keyless deployment or a cloud identity, which any client could sign with, the gateway's own.
+   */
+  function signerFor(key: Redacted.Redacted<string>): Effect.Effect<Redacted.Redacted<string>, Errors.ErrorAnswer> {
+    const secret = options.providerKeys.some((known) => Redacted.value(known) === Redacted.value(key))
+    return secret ? Effect.succeed(key) : idSecret
+  }
+
   /** What an id of `kind` names, when `owner` (a caller's id; any, when `undefined`) made it. */
   function reopened(kind: Ids.Kind, id: string, owner: string | undefined): Effect.Effect<Opened, Errors.ErrorAnswer> {
     const missing = notFound(kind === "output" || kind === "error" ? "file" : "batch", id)
@@ -267,9 +285,10 @@ export const make = Effect.gen(function*() {
     return Effect.flatMap(
       credentialsOf(deployment, claim.ref.keyTag, missing),
       (credentials) =>
-        claim.signedBy(credentials.key)
-          ? Effect.succeed({ ref: claim.ref, deployment, credentials })
-          : Effect.fail(missing)
+        Effect.flatMap(signerFor(credentials.key), (signer) =>
+          claim.signedBy(signer)
+            ? Effect.succeed({ ref: claim.ref, deployment, credentials, signer })
+            : Effect.fail(missing))
     )
   }
 
@@ -330,18 +349,20 @@ export const make = Effect.gen(function*() {
     const hold = yield* auth.admitBatch(caller, model, estimate, holding)
     // A batch the provider refused ran nothing: its hold is let go. One interrupted while it was sent may be the
     // provider's: its hold lapses at its end (`Budget.Hold`).
-    const { credentials, status } = yield* Effect.flatMap(
+    // Its ids' signer known before anything is sent: a batch made is answered for by its id alone.
+    const { credentials, signer, status } = yield* Effect.flatMap(
       Effect.mapError(keys.leastLoaded(deployment.pool), fromLlm),
       (credentials) =>
-        Effect.mapBoth(
-          asCallsHere
-            ? calls.start(owner, sent, deployment.model)
-            : deployment.api.submit(sent, deployment.model, credentials),
-          {
-            onFailure: (error) => error._tag === "RunsFull" ? runsFullAnswer(error) : fromLlm(error),
-            onSuccess: (status) => ({ credentials, status })
-          }
-        )
+        Effect.flatMap(signerFor(credentials.key), (signer) =>
+          Effect.mapBoth(
+            asCallsHere
+              ? calls.start(owner, sent, deployment.model)
+              : deployment.api.submit(sent, deployment.model, credentials),
+            {
+              onFailure: (error) => error._tag === "RunsFull" ? runsFullAnswer(error) : fromLlm(error),
+              onSuccess: (status) => ({ credentials, signer, status })
+            }
+          ))
     ).pipe(
       Effect.tapError(() => hold === undefined ? Effect.void : Effect.ignore(auth.settleBatch(caller, hold, 0)))
     )
@@ -354,7 +375,7 @@ export const make = Effect.gen(function*() {
       createdAt: now(),
       model
     }
-    const id = Ids.sealed(kind, ref, credentials.key)
+    const id = Ids.sealed(kind, ref, signer)
     // Recorded open with its hold: what is settled (a batch not recorded, its store away, is not: its hold lapses
     // at its end).
     yield* settlements.open({ id, openedAt: ref.createdAt, hold }).pipe(
@@ -371,7 +392,7 @@ export const make = Effect.gen(function*() {
         Effect.logError("a batch was not recorded for its lists").pipe(Effect.annotateLogs({ reason: error.reason }))
       )
     )
-    return { id, found: { ref, deployment, credentials }, status }
+    return { id, found: { ref, deployment, credentials, signer }, status }
   })
 
   /** A settled line's row in the request log, in the name of the key that made the batch, and its metrics. */

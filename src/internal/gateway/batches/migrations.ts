@@ -1,6 +1,6 @@
 /**
- * The database's tables of the gateway's batches: their settling (`settlements.ts`), files, records (`store.ts`), and
- * those it runs as calls (`runs.ts`).
+ * The database's tables of the gateway's batches: their settling (`settlements.ts`), files, records (`store.ts`),
+ * those it runs as calls (`runs.ts`), and their ids' secret (`idSecret.ts`).
  */
 import { type Migrations, statements } from "../../sql/migrations.js"
 
@@ -102,5 +102,12 @@ export const migrations = {
     "UPDATE batch_runs SET bytes = LENGTH(lines)",
     "UPDATE batch_runs SET total = (SELECT COUNT(*) FROM batch_run_answers WHERE run = batch_runs.id)",
     "CREATE INDEX batch_runs_owner ON batch_runs (owner, started_at)"
+  ),
+  // The secret the batches' ids are signed under (`idSecret.ts`): one row, made by the first instance that needs it.
+  "28_batch_id_secret": statements(
+    `CREATE TABLE batch_id_secret (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      secret TEXT NOT NULL
+    )`
   )
 } satisfies Migrations

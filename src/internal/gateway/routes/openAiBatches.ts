@@ -19,10 +19,11 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
-import type { BatchStatus, Credentials } from "../../../ProviderClient.js"
+import type { BatchStatus } from "../../../ProviderClient.js"
 import { ended, toJsonLines } from "../../wire/batch.js"
 import * as Wire from "../../wire/openAiChat/batch.js"
 import { completion } from "../../wire/openAiChat/codec.js"
@@ -91,8 +92,8 @@ export const routes = (batching: Batching) =>
       return errorResponse(answer, openAiErrors)
     }
 
-    /** The batch object the client is given for `status`. */
-    function batchObject(ref: Ids.BatchRef, status: BatchStatus, secret: Credentials["key"]) {
+    /** The batch object the client is given for `status`, its ids signed under `secret` (`Opened.signer`). */
+    function batchObject(ref: Ids.BatchRef, status: BatchStatus, secret: Redacted.Redacted<string>) {
       const results = ended(status.state) && status.state !== "refused"
       return Wire.batchObject({
         id: Ids.sealed("batch", ref, secret),
@@ -110,7 +111,7 @@ export const routes = (batching: Batching) =>
     }
 
     function objectOf({ found, status }: Read) {
-      return batchObject(found.ref, status, found.credentials.key)
+      return batchObject(found.ref, status, found.signer)
     }
 
     // `POST /v1/files`: an input file kept for a batch.
