@@ -71,7 +71,36 @@ const identities = (file: string) => {
 }
 
 /** Every migration's id, in order: a new migration adds its number here. */
-const migrationIds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28]
+const migrationIds = [
+  1,
+  2,
+  3,
+  4,
+  5,
+  6,
+  7,
+  8,
+  9,
+  10,
+  11,
+  12,
+  13,
+  14,
+  15,
+  16,
+  17,
+  18,
+  19,
+  20,
+  21,
+  22,
+  23,
+  24,
+  25,
+  26,
+  27,
+  28
+]
 
 /** The teams' names and the ids of the migrations applied, as the gateway left the file. */
 const teamsAndVersions = (file: string) => {
