@@ -2146,6 +2146,19 @@ describe("Router fallbacks", () => {
       expect(reply.text).toBe("backup")
     }).pipe(Effect.provide(withBackup(log, primary, ["ProviderUnavailableError"])), seeded)
   })
+
+  it.effect("with nowhere to fall back, a held-back address fails naming each deployment's reason, not its keys", () => {
+    const log = makeLog()
+    const only = deployment(log, "only", { answer: () => unavailable("only") })
+    return Effect.gen(function*() {
+      for (let i = 0; i < 3; i++) yield* Effect.flip(Llm.chat(ask("only")))
+      const error = yield* Effect.flip(Llm.chat(ask("only")))
+      expect(error._tag).toBe("NoCapacityError")
+      expect(error.message).toContain("has no usable deployment")
+      expect(error.message).toContain("only: its breaker is open after failures")
+      expect(error.message).not.toContain("usable key")
+    }).pipe(Effect.provide(routerLayerInMemory({ deployments: [only] })), seeded)
+  })
 })
 
 describe("Router's stores", () => {
