@@ -33,13 +33,23 @@ process.env["MCP_BOUNDS_NONE_KEY"] = noneKey
 process.env["MCP_BOUNDS_CY_KEY"] = cyKey
 
 // A client of `key` at `url`, connected (closed with the scope, before the gateway: its standalone stream ends on the
-// clock, which a test's does not move); or why its `connect` failed.
+// clock, which a test's does not move); or why its `connect` failed. Its standalone stream, once ended at a clock's
+// step, is not opened again: the SDK would open it a real second later, noting its session used at whatever time the
+// test's clock shows by then, and which sessions are idle would depend on how fast the test runs.
+const noReopening = {
+  maxRetries: 0,
+  initialReconnectionDelay: 1000,
+  maxReconnectionDelay: 1000,
+  reconnectionDelayGrowFactor: 1
+}
+
 const connect = (url: string, key: string) =>
   Effect.acquireRelease(
     Effect.promise(async () => {
       const client = new Client({ name: "bounds-e2e", version: "1.0.0" })
       const transport = new StreamableHTTPClientTransport(new URL(url), {
-        requestInit: { headers: { authorization: `Bearer ${key}` } }
+        requestInit: { headers: { authorization: `Bearer ${key}` } },
+        reconnectionOptions: noReopening
       })
       return client.connect(transport).then(() => client, (error: Error) => error.message)
     }),
