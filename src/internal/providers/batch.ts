@@ -13,6 +13,7 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
 import type { BatchApi, BatchLine, BatchStatus, Credentials } from "../../ProviderClient.js"
+import { inSlices } from "../inSlices.js"
 import { fromHttpFailure } from "../llmError/fromHttpFailure.js"
 import type * as ProviderHttp from "../transport/providerHttp.js"
 import type { RawLine } from "../wire/batch.js"
@@ -222,22 +223,19 @@ export function apiOf(parts: BatchParts): BatchApi {
   }
   return {
     submit: (requests, model, credentials) =>
-      Effect.suspend(() => {
-        const lines: Array<{ readonly customId: string; readonly body: unknown }> = []
-        for (const { customId, request } of requests) {
-          const body = parts.prepared(request, model, credentials.keyId)
-          if (Result.isFailure(body)) return Effect.fail(body.failure)
-          lines.push({ customId, body: body.success })
-        }
-        return Effect.tap(
-          parts.wire.submit(http(model, credentials), model, lines),
-          (status) =>
+      // Each line prepared for the provider in slices: a batch holds up to tens of thousands.
+      inSlices(requests, ({ customId, request }) =>
+        Result.map(parts.prepared(request, model, credentials.keyId), (body) => ({ customId, body }))).pipe(
+          Effect.flatMap((lines) =>
+            parts.wire.submit(http(model, credentials), model, lines)
+          ),
+          Effect.tap((status) =>
             Effect.sync(() => {
               if (submitted.size >= keptBatches) submitted.delete(submitted.keys().next().value!)
               submitted.set(status.id, requests)
             })
-        )
-      }),
+          )
+        ),
     retrieve: (id, model, credentials) => parts.wire.retrieve(http(model, credentials), model, id),
     cancel: (id, model, credentials) => parts.wire.cancel(http(model, credentials), model, id),
     results: (status, model, credentials) =>

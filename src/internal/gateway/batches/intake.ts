@@ -8,41 +8,10 @@
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
+import { inSlices } from "../../inSlices.js"
 import type { Problem } from "../../schemaCheck.js"
 import { customIdPattern } from "../../wire/batch.js"
 import type { Decoded } from "../../wire/dialect.js"
-
-/** How many lines are taken between two turns of the event loop: some milliseconds of decoding. */
-export const sliceLines = 200
-
-/**
- * `step` applied to each of `items` in turn, a turn of the event loop given between every `sliceLines`; the first
- * failure stops it.
- */
-export function inSlices<A, B, E>(
-  items: Iterable<A>,
-  step: (item: A) => Result.Result<B, E>
-): Effect.Effect<Array<B>, E> {
-  return Effect.suspend(() => {
-    const iterator = items[Symbol.iterator]()
-    const out: Array<B> = []
-    const slice: Effect.Effect<boolean, E> = Effect.suspend(() => {
-      for (let taken = 0; taken < sliceLines; taken++) {
-        const next = iterator.next()
-        if (next.done === true) return Effect.succeed(true)
-        const result = step(next.value)
-        if (Result.isFailure(result)) return Effect.fail(result.failure)
-        out.push(result.success)
-      }
-      return Effect.succeed(false)
-    })
-    const rest: Effect.Effect<Array<B>, E> = Effect.flatMap(
-      slice,
-      (done) => done ? Effect.succeed(out) : Effect.andThen(Effect.yieldNow, rest)
-    )
-    return rest
-  })
-}
 
 /** One request of a batch as its wire holds it: where it is (for messages), its custom id, its body decoded. */
 export interface Entry {

@@ -28,10 +28,10 @@ import { ChatResponse } from "../../../ChatResponse.js"
 import { LlmError } from "../../../LlmError.js"
 import type { BatchRequest } from "../../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { inSlices } from "../../inSlices.js"
 import * as Sql from "../../persistence/sql.js"
 import * as Bounded from "../../store/bounded.js"
 import * as Leases from "../../store/lease.js"
-import { inSlices } from "./intake.js"
 import { bounds } from "./store.js"
 
 /** A batch run as calls, as it was made. */
@@ -316,7 +316,7 @@ const decodeAnswer = Schema.decodeUnknownSync(AnswerJson)
 
 /**
  * A run's lines as JSON, as the stores keep them and count their bytes: each line encoded in turn, a turn of the event
- * loop given between slices (`intake.ts`), as a batch's lines are read.
+ * loop given between slices (`inSlices`), as a batch's lines are read.
  */
 export function encodeLines(lines: ReadonlyArray<BatchRequest>): Effect.Effect<string> {
   return Effect.map(
