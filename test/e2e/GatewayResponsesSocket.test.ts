@@ -7,12 +7,15 @@
  * row of the request log, counted in the metrics; the socket and the warm-up are none), continuing the socket's last
  * response with `store: false` as the gateway's kept ones; a refusal before the stream is the API's `error` event and
  * the socket goes on; the handshake is refused as a request is (no key, a page of another origin, no upgrade); and the
- * bounds, each named: a frame past the body limit, the sockets a key holds at once, the time a socket waits idle.
+ * bounds, each named: a frame past the body limit, the sockets a key holds at once, the time a socket waits idle; and
+ * on shutdown a socket waiting for its next frame is closed at once (1001).
  */
 import { expect, it, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import OpenAI from "openai"
 import * as Gateway from "../../src/Gateway.js"
@@ -255,6 +258,29 @@ it.effect(
         (state) => state !== undefined
       )
       expect(closed).toEqual({ code: 1000, reason: expect.stringContaining("gateway.responses_socket_idle") })
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+  60_000
+)
+
+it.effect(
+  "on shutdown a socket waiting for a frame is closed at once (1001), not after the grace period",
+  () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+      const config = yield* configOf(`${simulator.url}/v1`)
+      const served = yield* Scope.make()
+      const gateway = yield* Gateway.make({
+        config: ProviderConfig.gatewayConfig(config),
+        port: 0,
+        gracePeriod: "1 hour"
+      })
+        .pipe(Scope.provide(served))
+      const socket = yield* openSocket(`${gateway.url.replace(/^http/, "ws")}/v1/responses`, bearer(key))
+      yield* socket.send({ type: "response.create", model, input: "Hi" })
+      expect(completed(yield* socket.response).status).toBe("completed")
+      // Shut down on a clock that does not move: waiting out its grace period for the socket, it would never end.
+      yield* Scope.close(served, Exit.void)
+      expect(yield* socket.closed).toEqual({ code: 1001, reason: expect.stringContaining("shutting down") })
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
   60_000
 )

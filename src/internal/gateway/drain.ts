@@ -1,6 +1,6 @@
 /**
- * The streams in flight and the gateway's drain: on shutdown the server stops accepting, calls in flight have the
- * grace period to finish, then each stream still open is cut with its route's error event; a key revoked (or replaced
+ * The streams in flight and the gateway's drain: on shutdown the server stops accepting, WebSockets waiting for a
+ * frame are closed, calls in flight have the grace period to finish, then each stream still open is cut with its route's error event; a key revoked (or replaced
  * by a rotation whose grace period ended) has its streams cut the same way.
  */
 import * as Deferred from "effect/Deferred"
@@ -20,6 +20,18 @@ export type CutReason = "shutdown" | "revoked"
 /** The streams in flight, each by its request's context, with what cuts it. */
 export class Drain {
   private readonly streams = new Map<Request.Service, (reason: CutReason) => Effect.Effect<void>>()
+  private readonly stopped = Deferred.makeUnsafe<void>()
+
+  /**
+   * Done once the gateway begins to shut down: what holds a connection open between requests (a WebSocket waiting for
+   * its next frame) closes it then, rather than keep the shutdown waiting out its grace period.
+   */
+  readonly stopping: Effect.Effect<void> = Deferred.await(this.stopped)
+
+  /** The gateway begins to shut down. */
+  stop(): void {
+    Deferred.doneUnsafe(this.stopped, Exit.void)
+  }
 
   /** A stream's answer has begun; `cut` ends it with the error event of its reason. */
   opened(context: Request.Service, cut: (reason: CutReason) => Effect.Effect<void>): void {
@@ -52,11 +64,12 @@ export class Drain {
 }
 
 /**
- * `server` closed: it stops accepting at once; its connections have `gracePeriod` to end, then the streams of
- * `drain` are cut, and have a moment to end before this returns (the server then interrupts what is left).
+ * `server` closed: it stops accepting at once, and what waits on `drain.stopping` closes; its connections have
+ * `gracePeriod` to end, then the streams of `drain` are cut, and have a moment to end before this returns (the server then interrupts what is left).
  */
 export function shutdown(server: Http.Server, drain: Drain, gracePeriod: Duration.Input): Effect.Effect<void> {
   return Effect.suspend(() => {
+    drain.stop()
     const closed = Deferred.makeUnsafe<boolean>()
     if (server.listening) server.close(() => Deferred.doneUnsafe(closed, Exit.succeed(true)))
     else Deferred.doneUnsafe(closed, Exit.succeed(true))

@@ -456,12 +456,16 @@ export function make(
     // The drain is ours (below), so that streams are cut with an error event before the server interrupts them. A
     // WebSocket's frame is a request's body: one a little past the body limit is refused as a body is (413, naming the
     // limit, in the API's `error` event); one far past it is cut by the socket itself (1009) before it is held whole.
+    // In a scope of its own, closed after the drain (below): the server adds what it makes at a request (its WebSocket
+    // server, at the first upgrade) to its scope, whose close waits for every socket the drain closes.
+    const serverScope = yield* Scope.fork(yield* Effect.scope)
     const httpServer = yield* NodeHttpServer.make(() => server, {
       host,
       port,
       disablePreemptiveShutdown: true,
       websocket: { maxPayload: maxBodyBytes + frameSlack }
     }).pipe(
+      Scope.provide(serverScope),
       Effect.mapError((error) => {
         const cause = error.cause
         return startError(`${host}:${port}: ${messageOf(cause)}`, cause)

@@ -210,21 +210,29 @@ function idleReason(idle: Duration.Duration): string {
   return `idle ${Math.round(Duration.toSeconds(idle))} s with no frame (gateway.responses_socket_idle)`
 }
 
+// Why a socket was closed when the gateway began to shut down: "going away" (RFC 6455, 7.4.1).
+const goingAway = new Socket.CloseEvent(1001, "the gateway is shutting down: open a new socket and send it again")
+
 /**
- * Serves `socket` until its client closes it, or it has waited `idle` for a frame (then closed, 1000, naming the
- * setting): each frame answered in turn by `answer`, in a scope of its own (the request's, closed once its events are
- * sent), each event's data a text frame.
+ * Serves `socket` until its client closes it, it has waited `idle` for a frame (then closed, 1000, naming the
+ * setting), or `stopping` is done while it waits for one (the gateway shutting down: closed, 1001): each frame
+ * answered in turn by `answer`, in a scope of its own (the request's, closed once its events are sent), each event's
+ * data a text frame.
  */
 export function serve<R>(
   socket: Socket.Socket,
   idle: Duration.Duration,
+  stopping: Effect.Effect<void>,
   answer: (frame: string | Uint8Array) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
 ) {
   return Effect.gen(function*() {
     const writer = yield* socket.writer
     const { pull } = yield* socket.reader
     while (true) {
-      const frames = yield* Effect.timeoutOption(pull, idle)
+      // Stopping first: once the gateway shuts down, a frame already sent is not taken.
+      const next = yield* Effect.raceFirst(Effect.as(stopping, "stopping" as const), Effect.timeoutOption(pull, idle))
+      if (next === "stopping") return yield* writer.write(goingAway)
+      const frames = next
       if (Option.isNone(frames)) return yield* writer.write(new Socket.CloseEvent(1000, idleReason(idle)))
       for (const frame of frames.value) {
         yield* Effect.scoped(

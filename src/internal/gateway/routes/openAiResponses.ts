@@ -22,6 +22,7 @@ import { type CountBody, countReply } from "../../wire/openAiResponses/codec.js"
 import * as Responses from "../../wire/openAiResponses/dialect.js"
 import { idsOf } from "../../wire/openAiResponses/writer.js"
 import * as ChatAnswer from "../chatAnswer.js"
+import type { Drain } from "../drain.js"
 import * as Errors from "../errorAnswer.js"
 import * as Intake from "../intake.js"
 import { RequestContext } from "../request/context.js"
@@ -184,7 +185,7 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
 
   return {
     create: withBody("/v1/responses", (body) => create(body)),
-    socket: socketRoute({ served, withBody, create, kept, sockets, seconds }),
+    socket: socketRoute({ served, withBody, create, kept, sockets, seconds, drain: serving.options.drain }),
     inputTokens: withBody("/v1/responses/input_tokens", inputTokens),
     compact: withBody("/v1/responses/compact", compact),
     retrieve: byId(kept.retrieve),
@@ -206,6 +207,8 @@ interface SocketRoute {
   >
   readonly kept: Effect.Success<ReturnType<typeof Continuation.make>>
   readonly sockets: Socket.Sockets
+  /** The gateway's drain: its sockets close as it begins to shut down. */
+  readonly drain: Drain
   /** The time in seconds, from the gateway's clock. */
   readonly seconds: () => number
 }
@@ -242,7 +245,7 @@ function warmUp(
 // /v1/responses` of its own, through `create` (the same key check, budgets, guardrails, routing, log and metrics),
 // continuing the socket's last response; a warm-up by `warmUp`.
 function socketRoute(route: SocketRoute) {
-  const { create, served, sockets, withBody } = route
+  const { create, drain, served, sockets, withBody } = route
   return served(({ request }) =>
     RequestContext.use((context) => {
       if (!Intake.isWebSocket(request.headers)) return Effect.succeed(refusal(context, Socket.upgradeRequired))
@@ -264,7 +267,10 @@ function socketRoute(route: SocketRoute) {
         onFailure: () => Effect.succeed(refusal(context, Socket.upgradeRequired)),
         onSuccess: (opened) => {
           Outcome.upgraded(context.outcome)
-          return Effect.as(Socket.serve(opened, sockets.bounds.idle, frame), HttpServerResponse.empty({ status: 101 }))
+          return Effect.as(
+            Socket.serve(opened, sockets.bounds.idle, drain.stopping, frame),
+            HttpServerResponse.empty({ status: 101 })
+          )
         }
       }).pipe(Effect.ensuring(Effect.sync(() => sockets.closed(owner))))
     })
