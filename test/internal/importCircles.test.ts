@@ -5,8 +5,8 @@
  *
  * The gateway is built in floors (docs/architecture.md, "The gateway's floors"): its rooms are its folders (a folder
  * inside one counted as part of it) and the files at its root, each its own room; no circle of imports joins two rooms,
- * so no file imports a room that imports its own, however far round; and `access/`, the ground floor every route
- * reads, imports no other folder of the gateway.
+ * so no file imports a room that imports its own, however far round; `access/`, the ground floor every route
+ * reads, imports no other folder of the gateway; and no concept's folder reaches `serving/`, which only the routes read.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Fs from "node:fs"
@@ -154,4 +154,26 @@ describe("the gateway's floors", () => {
     expect(reached.size).toBeGreaterThan(0)
     expect([...reached].filter((room) => room.endsWith("/"))).toEqual([])
   })
+
+  it("no concept's folder reaches serving/: only the routes (routes/, admin/, balancedCall/) read it", () => {
+    const rooms = gatewayRooms()
+    const routes = new Set(["routes/", "admin/", "balancedCall/", "serving/"])
+    const concepts = [...rooms.keys()].filter((room) => room.endsWith("/") && !routes.has(room))
+    expect(concepts.length).toBeGreaterThan(8)
+    const reaching = concepts.filter((concept) => reaches(rooms, concept, "serving/"))
+    expect(reaching).toEqual([])
+  })
 })
+
+/** Whether `from` imports `to`, however far round. */
+function reaches(rooms: ReadonlyMap<string, ReadonlyArray<string>>, from: string, to: string): boolean {
+  const reached = new Set<string>()
+  const visit = (room: string): boolean =>
+    (rooms.get(room) ?? []).some((next) => {
+      if (next === to) return true
+      if (reached.has(next)) return false
+      reached.add(next)
+      return visit(next)
+    })
+  return visit(from)
+}

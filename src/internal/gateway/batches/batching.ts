@@ -31,17 +31,17 @@ import type { StoreUnavailableError } from "../../../Store.js"
 import { checkReply, checkRequest } from "../../guardrail/guarded.js"
 import { inSlices } from "../../inSlices.js"
 import { ended } from "../../wire/batch.js"
+import type * as Authentication from "../access/authentication.js"
 import type { Caller } from "../access/caller.js"
-import type { BatchDeployment, Target } from "../engine.js"
+import type { BatchDeployment, Engine, Target } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
 import * as Guardrails from "../guardrails.js"
 import { unbounded, worstCase } from "../keys/auth.js"
+import type { Metrics } from "../observe/metrics.js"
 import { Journal } from "../observe/record.js"
 import * as Request from "../request/context.js"
 import { RequestContext } from "../request/context.js"
 import * as Outcome from "../request/outcome.js"
-import { Configuration } from "../serving/configuration.js"
-import { ModelNames } from "../serving/modelNames.js"
 import * as BatchKeys from "./batchKeys.js"
 import * as Calls from "./calls.js"
 import * as Ids from "./ids.js"
@@ -172,15 +172,26 @@ export interface Page {
   readonly hasMore: boolean
 }
 
-/** The gateway's batching over the configuration served, built once for every batch route. */
-export const make = Effect.gen(function*() {
-  const { engine, metrics, now, options } = yield* Configuration
+/**
+ * What batching is built over, from the configuration served: its engine, metrics, clock and keys, the provider keys
+ * ids were once signed under, and its answer to a model a caller may not name.
+ */
+export interface Configured {
+  readonly engine: Engine
+  readonly metrics: Metrics
+  readonly now: () => number
+  readonly auth: Authentication.Auth
+  readonly providerKeys: ReadonlyArray<Redacted.Redacted<string>>
+  readonly notFoundAnswer: (model: string, caller?: Caller) => Errors.ErrorAnswer
+}
+
+/** The gateway's batching over the configuration `served`, built once for every batch route. */
+export const make = Effect.fnUntraced(function*(configured: Configured) {
+  const { auth, engine, metrics, notFoundAnswer, now, providerKeys } = configured
   const journal = yield* Journal
   const settlements = yield* SettlementStore
   const store = yield* BatchStore
   const idSecret = Effect.mapError(IdSecret.remembered(yield* IdSecret.IdSecretStore), storeAnswer)
-  const { notFoundAnswer } = yield* ModelNames
-  const { auth } = options
   // This instance, as the lease on a batch's settling names its holder.
   const holder = `gateway-${randomUUID()}`
   // The gateway's own batch API, for a model none of whose deployments has one: its runs last the configuration's life.
@@ -271,7 +282,7 @@ export const make = Effect.gen(function*() {
    * keyless deployment or a cloud identity, which any client could sign with, the gateway's own.
    */
   function signerFor(key: Redacted.Redacted<string>): Effect.Effect<Redacted.Redacted<string>, Errors.ErrorAnswer> {
-    const secret = options.providerKeys.some((known) => Redacted.value(known) === Redacted.value(key))
+    const secret = providerKeys.some((known) => Redacted.value(known) === Redacted.value(key))
     return secret ? Effect.succeed(key) : idSecret
   }
 
@@ -666,4 +677,4 @@ export const make = Effect.gen(function*() {
 })
 
 /** The gateway's batching, as `make` builds it. */
-export type Batching = Effect.Success<typeof make>
+export type Batching = Effect.Success<ReturnType<typeof make>>

@@ -54,6 +54,7 @@ import type * as Socket from "../responses/socket.js"
 import type * as ResponsesStore from "../responses/store.js"
 import { errorResponse, json, refusal } from "../serving/answers.js"
 import * as Configuration from "../serving/configuration.js"
+import { ModelNames } from "../serving/modelNames.js"
 import * as Requests from "../serving/requests.js"
 import * as AnthropicRoute from "./anthropic.js"
 import * as AnthropicBatches from "./anthropicBatches.js"
@@ -87,7 +88,10 @@ type Matched = { readonly method: string; readonly path: HttpRouter.PathInput }
 /** The gateway's routes over the configuration served (`Configuration`), and its answer to paths it does not serve. */
 export const make = Effect.fnUntraced(function*(table: TableOptions) {
   // One batching for both wires' batch routes: one sweep settles the batches of either.
-  const batching = yield* Batching.make
+  const { engine, metrics, now, options } = yield* Configuration.Configuration
+  const { notFoundAnswer } = yield* ModelNames
+  const { auth, providerKeys } = options
+  const batching = yield* Batching.make({ engine, metrics, now, auth, providerKeys, notFoundAnswer })
   const routes = [
     ...yield* wireRoutes(table.responses, table.sockets, batching),
     ...yield* BalancedCallRoutes.routes,
