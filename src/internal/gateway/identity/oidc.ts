@@ -334,6 +334,22 @@ function personOf(
   })
 }
 
+// One token revoked; a refusal (an issuer that revokes no JWT access token answers `unsupported_token_type`) logged.
+function revokeOne(
+  client: Libraries["client"],
+  config: OpenIdClient.Configuration,
+  token: Redacted.Redacted<string>,
+  hint: string
+) {
+  return Effect.tryPromise(() => client.tokenRevocation(config, Redacted.value(token), { token_type_hint: hint })).pipe(
+    Effect.catch((error) =>
+      Effect.logInfo("Gateway: the identity provider did not revoke a signed-out session's token").pipe(
+        Effect.annotateLogs({ token_type: hint, reason: messageOf(error.cause) })
+      )
+    )
+  )
+}
+
 /**
  * The identity provider of `settings`, over the loaded `libraries`, reading time from `now`; a token of a dashboard
  * session signed out (`signedOut`) refused.
@@ -464,23 +480,13 @@ export function make(settings: Settings, libraries: Libraries, now: () => number
         }).href
     )
 
-  // One token revoked; a refusal (an issuer that revokes no JWT access token answers `unsupported_token_type`) logged.
-  const revokeOne = (config: OpenIdClient.Configuration, token: Redacted.Redacted<string>, hint: string) =>
-    Effect.tryPromise(() => client.tokenRevocation(config, Redacted.value(token), { token_type_hint: hint })).pipe(
-      Effect.catch((error) =>
-        Effect.logInfo("Gateway: the identity provider did not revoke a signed-out session's token").pipe(
-          Effect.annotateLogs({ token_type: hint, reason: messageOf(error.cause) })
-        )
-      )
-    )
-
   const revoke: Oidc["revoke"] = (tokens) =>
     Effect.matchEffect(discover, {
       onFailure: () => Effect.void,
       onSuccess: ({ config }) =>
         config.serverMetadata().revocation_endpoint === undefined ? Effect.void : Effect.andThen(
-          tokens.refresh === undefined ? Effect.void : revokeOne(config, tokens.refresh, "refresh_token"),
-          tokens.access === undefined ? Effect.void : revokeOne(config, tokens.access, "access_token")
+          tokens.refresh === undefined ? Effect.void : revokeOne(client, config, tokens.refresh, "refresh_token"),
+          tokens.access === undefined ? Effect.void : revokeOne(client, config, tokens.access, "access_token")
         )
     })
 

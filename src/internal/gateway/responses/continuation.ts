@@ -113,6 +113,35 @@ export function held(): Held {
   return { last: undefined }
 }
 
+/**
+ * `request` continuing `previous`, kept upstream by its deployment: with that deployment's id of it, and how many
+ * of the request's first messages it holds (`instructions`, which it does not keep, and its conversation).
+ */
+export function continuing(request: ChatRequest, { messages, previous }: Conversation): ChatRequest {
+  const upstream = previous?.upstream
+  if (previous === undefined || upstream === undefined) return request
+  const input = messages.length - previous.conversation.length
+  return { ...request, previousResponse: { ...upstream, messages: request.messages.length - input } }
+}
+
+/**
+ * The session of a request (`intake.ts`): its previous response's, else its `prompt_cache_key`, the client's
+ * header or its long prefix; for a body that asks for encrypted content or replays some, its prefix however short,
+ * so its turns go to the deployment whose content they carry (the only one that reads it back); else the response's
+ * own id, which the conversation's later turns continue.
+ */
+export function sessionOf(
+  body: Pick<CountBody, "prompt_cache_key" | "include" | "input">,
+  sessionHeader: string | undefined,
+  request: ChatRequest,
+  previous: ResponsesStore.StoredResponse | undefined,
+  response: string
+): string {
+  const named = previous?.session ?? body.prompt_cache_key ?? undefined
+  return Session.named(named === undefined ? request : { ...request, session: named }, sessionHeader) ??
+    (holdsEncrypted(body) ? Session.conversationSession(request) : undefined) ?? response
+}
+
 /** The kept responses' steps over the `StoredResponses` in context. */
 export const make = Effect.fnUntraced(function*() {
   const store = yield* ResponsesStore.StoredResponses
@@ -176,35 +205,6 @@ export const make = Effect.fnUntraced(function*() {
     const past = pastBounds(body.previous_response_id!, previous, messages, bounds)
     if (past !== undefined) Outcome.failed(context.outcome, past.code ?? undefined, past)
     return past
-  }
-
-  /**
-   * `request` continuing `previous`, kept upstream by its deployment: with that deployment's id of it, and how many
-   * of the request's first messages it holds (`instructions`, which it does not keep, and its conversation).
-   */
-  function continuing(request: ChatRequest, { messages, previous }: Conversation): ChatRequest {
-    const upstream = previous?.upstream
-    if (previous === undefined || upstream === undefined) return request
-    const input = messages.length - previous.conversation.length
-    return { ...request, previousResponse: { ...upstream, messages: request.messages.length - input } }
-  }
-
-  /**
-   * The session of a request (`intake.ts`): its previous response's, else its `prompt_cache_key`, the client's
-   * header or its long prefix; for a body that asks for encrypted content or replays some, its prefix however short,
-   * so its turns go to the deployment whose content they carry (the only one that reads it back); else the response's
-   * own id, which the conversation's later turns continue.
-   */
-  function sessionOf(
-    body: Pick<CountBody, "prompt_cache_key" | "include" | "input">,
-    sessionHeader: string | undefined,
-    request: ChatRequest,
-    previous: ResponsesStore.StoredResponse | undefined,
-    response: string
-  ): string {
-    const named = previous?.session ?? body.prompt_cache_key ?? undefined
-    return Session.named(named === undefined ? request : { ...request, session: named }, sessionHeader) ??
-      (holdsEncrypted(body) ? Session.conversationSession(request) : undefined) ?? response
   }
 
   /**
