@@ -186,6 +186,59 @@ const isNoScript = (cause: unknown) => cause instanceof Error && cause.message.s
 // shares nothing, the command line's `chat` among them, does not pay for loading it.
 const loadNodeRedis = Effect.promise(() => import("@effect/platform-node/NodeRedis"))
 
+/**
+ * How a connection runs scripts: those Redis has run for it by SHA1 (`EVALSHA`), the others whole (`EVAL`, which loads
+ * them), so a posted script is never sent again behind later commands. A reconnection forgets them (`forget`: Redis
+ * may have restarted empty); a NOSCRIPT (a `SCRIPT FLUSH`) sends the script again whole.
+ */
+function scriptRunner(): { readonly run: RunScript; readonly forget: () => void } {
+  const loaded = new Set<string>()
+  // By EVAL, which loads the script.
+  const whole: RunScript = (connected, script, sha, args, onReply, onFailure) => {
+    connected.sendCommand(headed("EVAL", script.lua, args)).then((reply) => {
+      loaded.add(sha)
+      onReply(reply)
+    }, onFailure)
+  }
+  const run: RunScript = (connected, script, sha, args, onReply, onFailure) => {
+    if (!loaded.has(sha)) return whole(connected, script, sha, args, onReply, onFailure)
+    connected.sendCommand(headed("EVALSHA", sha, args)).then(onReply, (cause: unknown) => {
+      if (!isNoScript(cause)) return onFailure(cause)
+      loaded.delete(sha)
+      whole(connected, script, sha, args, onReply, onFailure)
+    })
+  }
+  return { run, forget: () => loaded.clear() }
+}
+
+/** One attempt to connect to `url`, the client's connection in a scope of its own within `connections`. */
+function connectIn(connections: Scope.Scope, url: string, commandTimeout: number) {
+  return Effect.flatMap(
+    Effect.zip(loadNodeRedis, Scope.fork(connections)),
+    ([NodeRedisModule, child]) =>
+      Effect.map(
+        Effect.onExit(
+          Layer.buildWithScope(
+            NodeRedisModule.layer({
+              url,
+              ...commandSettings,
+              socket: {
+                connectTimeout: Math.max(commandTimeout, 1000),
+                reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1000)
+              }
+            }),
+            child
+          ),
+          (exit) => Exit.isFailure(exit) ? Scope.close(child, exit) : Effect.void
+        ).pipe(
+          // node-redis warns at every reconnect attempt; the store logs an outage once, in `run`.
+          Effect.provideService(References.MinimumLogLevel, "Error")
+        ),
+        (context): Client => Context.get(context, NodeRedisModule.NodeRedis).client
+      )
+  )
+}
+
 /** Connects in a fiber of the current scope; the store is usable at once. */
 export const make = Effect.fnUntraced(
   function*(options: Store.Options): Effect.fn.Return<Store.Store, never, Scope.Scope> {
@@ -196,11 +249,7 @@ export const make = Effect.fnUntraced(
     const commandTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout ?? "500 millis"))
     const scope = yield* Effect.scope
     let client: Client | undefined
-    // The scripts this connection has seen Redis run: sent by SHA1 (`EVALSHA`), the others whole
-    // (`EVAL`, which loads them), so a posted script is never sent again behind later commands.
-    // A reconnection forgets them (Redis may have restarted empty); a NOSCRIPT (a `SCRIPT FLUSH`)
-    // sends the script again whole.
-    const loaded = new Set<string>()
+    const { forget, run: runScript } = scriptRunner()
     // The outage is logged once, and its end; the first connection gets a grace period before it counts as one.
     let down = false
     let starting = true
@@ -208,34 +257,10 @@ export const make = Effect.fnUntraced(
     // The connections' scope, forked now: closed after whatever is built on this store after it (a gateway's
     // configurations), whose finalizers may still write to Redis, though a connection is made later.
     const connections = yield* Scope.fork(scope)
-    const connect = Effect.flatMap(
-      Effect.zip(loadNodeRedis, Scope.fork(connections)),
-      ([NodeRedisModule, child]) =>
-        Effect.flatMap(
-          Effect.onExit(
-            Layer.buildWithScope(
-              NodeRedisModule.layer({
-                url,
-                ...commandSettings,
-                socket: {
-                  connectTimeout: Math.max(commandTimeout, 1000),
-                  reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1000)
-                }
-              }),
-              child
-            ),
-            (exit) => Exit.isFailure(exit) ? Scope.close(child, exit) : Effect.void
-          ).pipe(
-            // node-redis warns at every reconnect attempt; the store logs an outage once, in `run`.
-            Effect.provideService(References.MinimumLogLevel, "Error")
-          ),
-          (context) =>
-            Effect.sync(() => {
-              client = Context.get(context, NodeRedisModule.NodeRedis).client
-              client.on("ready", () => loaded.clear())
-            })
-        )
-    )
+    const connect = Effect.map(connectIn(connections, url, commandTimeout), (connected) => {
+      client = connected
+      client.on("ready", forget)
+    })
     yield* Effect.forkIn(Effect.retry(connect, Schedule.spaced("1 second")), scope)
     yield* Effect.forkIn(
       Effect.andThen(
@@ -303,23 +328,6 @@ export const make = Effect.fnUntraced(
       ) as Effect.Effect<A, StoreUnavailableError>
 
     const request = <A>(send: Send) => Effect.suspend(() => wait<A>(begin(send)))
-
-    // By EVAL, which loads the script.
-    const whole: RunScript = (connected, script, sha, args, onReply, onFailure) => {
-      connected.sendCommand(headed("EVAL", script.lua, args)).then((reply) => {
-        loaded.add(sha)
-        onReply(reply)
-      }, onFailure)
-    }
-
-    const runScript: RunScript = (connected, script, sha, args, onReply, onFailure) => {
-      if (!loaded.has(sha)) return whole(connected, script, sha, args, onReply, onFailure)
-      connected.sendCommand(headed("EVALSHA", sha, args)).then(onReply, (cause: unknown) => {
-        if (!isNoScript(cause)) return onFailure(cause)
-        loaded.delete(sha)
-        whole(connected, script, sha, args, onReply, onFailure)
-      })
-    }
 
     const ignore = () => {}
 
