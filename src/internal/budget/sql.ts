@@ -67,6 +67,80 @@ const numberOf = (row: Row | undefined, column: string): number => Number(row?.[
 
 const byName = <A extends Budget.Counter>(a: A, b: A) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0
 
+// The counter's window row, locked where the dialect locks a row.
+const lockRow = (sql: SqlClient.SqlClient, name: string, window: Window) =>
+  sql.onDialectOrElse({
+    pg: () =>
+      sql<Row>`SELECT spent FROM spend
+        WHERE scope = ${name} AND period = ${window.period} AND window_start = ${window.start} FOR UPDATE`,
+    orElse: () =>
+      sql<Row>`SELECT spent FROM spend
+        WHERE scope = ${name} AND period = ${window.period} AND window_start = ${window.start}`
+  })
+
+/** The counter's window row, made when missing and locked, with its lapsed reservations charged to it. */
+const lockedSpend = Effect.fnUntraced(function*(sql: SqlClient.SqlClient, name: string, window: Window, now: number) {
+  yield* sql`INSERT INTO spend (scope, period, window_start, spent) VALUES (${name}, ${window.period},
+    ${window.start}, 0) ON CONFLICT (scope, period, window_start) DO NOTHING`
+  const [row] = yield* lockRow(sql, name, window)
+  const lapsed = yield* sql<Row>`DELETE FROM reservations WHERE scope = ${name} AND expires_at <= ${now}
+    RETURNING lapse`
+  const charged = lapsed.reduce((sum, reservation) => sum + numberOf(reservation, "lapse"), 0)
+  if (charged > 0) {
+    yield* sql`UPDATE spend SET spent = spent + ${charged}
+      WHERE scope = ${name} AND period = ${window.period} AND window_start = ${window.start}`
+  }
+  const [reserved] = yield* sql<Row>`SELECT COALESCE(SUM(estimate), 0) AS reserved FROM reservations
+    WHERE scope = ${name}`
+  return numberOf(row, "spent") + charged + numberOf(reserved, "reserved")
+})
+
+// The reads asked together (the dashboard's, a key's and its team's) are one transaction: two statements over
+// all their counters, each answer then picked out by its counter and window.
+function spendReads(sql: SqlClient.SqlClient, bounds: Bounds) {
+  return RequestResolver.make<SpendRead>((entries) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const windows = entries.map((entry) => windowAt(entry.request.counter.period, now))
+      const names = [...new Set(entries.map((entry) => entry.request.counter.name))]
+      const earliest = Math.min(...windows.map((window) => window.start))
+      const read = transaction(
+        sql,
+        bounds,
+        "a spend read",
+        Effect.all([
+          sql<Row>`SELECT scope, period, window_start, spent FROM spend
+            WHERE ${sql.in("scope", names)} AND window_start >= ${earliest}`,
+          sql<Row>`SELECT scope,
+            COALESCE(SUM(CASE WHEN expires_at > ${now} THEN estimate ELSE 0 END), 0) AS live,
+            COALESCE(SUM(CASE WHEN expires_at <= ${now} THEN lapse ELSE 0 END), 0) AS lapsed
+            FROM reservations WHERE ${sql.in("scope", names)} GROUP BY scope`
+        ])
+      )
+      return Effect.match(read, {
+        onFailure: (error) => entries.forEach((entry) => entry.completeUnsafe(Exit.fail(error))),
+        onSuccess: ([spent, reserved]) => {
+          const windowRows = new Map(
+            spent.map((row) => [`${row["scope"]}@${row["period"]}@${numberOf(row, "window_start")}`, row])
+          )
+          const heldRows = new Map(reserved.map((row) => [String(row["scope"]), row]))
+          entries.forEach((entry, i) => {
+            const { name } = entry.request.counter
+            const window = windows[i]!
+            const row = windowRows.get(`${name}@${window.period}@${window.start}`)
+            const reservations = heldRows.get(name)
+            entry.completeUnsafe(Exit.succeed({
+              spent: numberOf(row, "spent") + numberOf(reservations, "lapsed"),
+              reserved: numberOf(reservations, "live"),
+              periodStart: window.start,
+              periodEnd: window.end
+            }))
+          })
+        }
+      })
+    })
+  )
+}
+
 /**
  * A `BudgetStore` over `sql`, whose budget schema is up to date (`migrations.ts`), its leases renewed and its pending
  * settles retried for the scope's life.
@@ -95,33 +169,6 @@ export const make = (
           ))
     })
 
-    const lockRow = (name: string, window: Window) =>
-      sql.onDialectOrElse({
-        pg: () =>
-          sql<Row>`SELECT spent FROM spend
-            WHERE scope = ${name} AND period = ${window.period} AND window_start = ${window.start} FOR UPDATE`,
-        orElse: () =>
-          sql<Row>`SELECT spent FROM spend
-            WHERE scope = ${name} AND period = ${window.period} AND window_start = ${window.start}`
-      })
-
-    /** The counter's window row, made when missing and locked, with its lapsed reservations charged to it. */
-    const lockedSpend = Effect.fnUntraced(function*(name: string, window: Window, now: number) {
-      yield* sql`INSERT INTO spend (scope, period, window_start, spent) VALUES (${name}, ${window.period},
-        ${window.start}, 0) ON CONFLICT (scope, period, window_start) DO NOTHING`
-      const [row] = yield* lockRow(name, window)
-      const lapsed = yield* sql<Row>`DELETE FROM reservations WHERE scope = ${name} AND expires_at <= ${now}
-        RETURNING lapse`
-      const charged = lapsed.reduce((sum, reservation) => sum + numberOf(reservation, "lapse"), 0)
-      if (charged > 0) {
-        yield* sql`UPDATE spend SET spent = spent + ${charged}
-          WHERE scope = ${name} AND period = ${window.period} AND window_start = ${window.start}`
-      }
-      const [reserved] = yield* sql<Row>`SELECT COALESCE(SUM(estimate), 0) AS reserved FROM reservations
-        WHERE scope = ${name}`
-      return numberOf(row, "spent") + charged + numberOf(reserved, "reserved")
-    })
-
     const reserve = (reservation: Budget.Held): Effect.Effect<Budget.Reserved, StoreUnavailableError> => {
       const { at, counters, estimate, id } = reservation
       const ordered = counters.map((counter, index) => ({ ...counter, index })).sort(byName)
@@ -132,7 +179,7 @@ export const make = (
         Effect.gen(function*() {
           for (const counter of ordered) {
             const window = windowAt(counter.period, at)
-            const committed = yield* lockedSpend(counter.name, window, at)
+            const committed = yield* lockedSpend(sql, counter.name, window, at)
             if (refuses(committed, estimate, counter.limit)) {
               return { _tag: "Refused", index: counter.index, committed, periodEnd: window.end } as const
             }
@@ -204,49 +251,7 @@ export const make = (
       })
     }
 
-    // The reads asked together (the dashboard's, a key's and its team's) are one transaction: two statements over
-    // all their counters, each answer then picked out by its counter and window.
-    const reads = RequestResolver.make<SpendRead>((entries) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const windows = entries.map((entry) => windowAt(entry.request.counter.period, now))
-        const names = [...new Set(entries.map((entry) => entry.request.counter.name))]
-        const earliest = Math.min(...windows.map((window) => window.start))
-        const read = transaction(
-          sql,
-          bounds,
-          "a spend read",
-          Effect.all([
-            sql<Row>`SELECT scope, period, window_start, spent FROM spend
-              WHERE ${sql.in("scope", names)} AND window_start >= ${earliest}`,
-            sql<Row>`SELECT scope,
-              COALESCE(SUM(CASE WHEN expires_at > ${now} THEN estimate ELSE 0 END), 0) AS live,
-              COALESCE(SUM(CASE WHEN expires_at <= ${now} THEN lapse ELSE 0 END), 0) AS lapsed
-              FROM reservations WHERE ${sql.in("scope", names)} GROUP BY scope`
-          ])
-        )
-        return Effect.match(read, {
-          onFailure: (error) => entries.forEach((entry) => entry.completeUnsafe(Exit.fail(error))),
-          onSuccess: ([spent, reserved]) => {
-            const windowRows = new Map(
-              spent.map((row) => [`${row["scope"]}@${row["period"]}@${numberOf(row, "window_start")}`, row])
-            )
-            const heldRows = new Map(reserved.map((row) => [String(row["scope"]), row]))
-            entries.forEach((entry, i) => {
-              const { name } = entry.request.counter
-              const window = windows[i]!
-              const row = windowRows.get(`${name}@${window.period}@${window.start}`)
-              const reservations = heldRows.get(name)
-              entry.completeUnsafe(Exit.succeed({
-                spent: numberOf(row, "spent") + numberOf(reservations, "lapsed"),
-                reserved: numberOf(reservations, "live"),
-                periodStart: window.start,
-                periodEnd: window.end
-              }))
-            })
-          }
-        })
-      })
-    )
+    const reads = spendReads(sql, bounds)
 
     const spend = (counters: ReadonlyArray<Budget.Counter>) =>
       Effect.forEach(counters, (counter) => Effect.request(new SpendRead({ counter }), reads), {
