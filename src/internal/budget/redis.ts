@@ -207,21 +207,59 @@ interface Stored {
   readonly known: Known
 }
 
+/** The names of a budget's counters, of this instance's part of them and of their windows' keys in `connection`. */
+function namesIn(connection: Store.Store["connection"], record: Budget.SpendRecord | undefined) {
+  // A counter's name in the store, and in the record, with its period's: a window is named by its period and its start
+  // together (`Window.period`), as the memory and SQL stores name it.
+  const counterOf = (counter: Budget.Counter) => `${connection.prefix}:${counter.name}@${periodKey(counter.period)}`
+  const part = record === undefined ? "" : `spent:${record.id}`
+  // A window's keys outlive it by the longest a reservation in it can last: a lease, or a hold until it lapses.
+  const keysAt = (counter: Budget.Counter, now: number, until = 0): WindowKeys => {
+    const window = windowAt(counter.period, now)
+    const hash = `${counterOf(counter)}:${window.start}`
+    const expireAt = Math.max(window.end + 2 * connection.leaseTtlMillis, until) + 60_000
+    return { hash, held: `${hash}:held`, window, expireAt }
+  }
+  return { counterOf, part, keysAt }
+}
+
+/** What each counter's window had committed when this instance last read it, kept as its own steps change it. */
+function lastReads(counterOf: (counter: Budget.Counter) => string) {
+  const lastRead = new Map<string, { readonly window: number; committed: number }>()
+  const read = (counter: Budget.Counter, window: Window, committed: number) => {
+    lastRead.set(counterOf(counter), { window: window.start, committed })
+  }
+  const known: Known = (counter, at) => {
+    const window = windowAt(counter.period, at).start
+    const last = lastRead.get(counterOf(counter))
+    if (last === undefined || last.window > window) return undefined
+    // A window after the one last read starts from nothing, as the store's would.
+    return last.window === window ? last.committed : 0
+  }
+  // What is known of a counter after a settle: its reservation gone from the window it was taken in, its cost added to
+  // the window the call ends in.
+  const settled = (
+    held: Budget.Held,
+    reserved: ReadonlyArray<WindowKeys>,
+    ending: ReadonlyArray<WindowKeys>,
+    cost: number
+  ) => {
+    held.counters.forEach((counter, i) => {
+      const last = lastRead.get(counterOf(counter))
+      if (last === undefined) return
+      if (last.window === reserved[i]!.window.start) last.committed = Math.max(0, last.committed - held.estimate)
+      if (last.window === ending[i]!.window.start) last.committed += cost
+    })
+  }
+  return { read, known, settled }
+}
+
 const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Effect.Effect<Stored> =>
   Effect.gen(function*() {
     const { connection } = store
     const ttl = connection.leaseTtlMillis
     const renewer = yield* Renewal.renewer(connection)
-    // A counter's name in the store, and in the record, with its period's: a window is named by its period and its
-    // start together (`Window.period`), as the memory and SQL stores name it.
-    const counterOf = (counter: Budget.Counter) => `${connection.prefix}:${counter.name}@${periodKey(counter.period)}`
-    const part = record === undefined ? "" : `spent:${record.id}`
-    // A window's keys outlive it by the longest a reservation in it can last: a lease, or a hold until it lapses.
-    const keysAt = (counter: Budget.Counter, now: number, until = 0): WindowKeys => {
-      const window = windowAt(counter.period, now)
-      const hash = `${counterOf(counter)}:${window.start}`
-      return { hash, held: `${hash}:held`, window, expireAt: Math.max(window.end + 2 * ttl, until) + 60_000 }
-    }
+    const { counterOf, keysAt, part } = namesIn(connection, record)
 
     // The record's part of each window written back from what it recorded.
     const rebuild = (
@@ -245,18 +283,7 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
           ))
       )
 
-    // What each counter's window had committed when this instance last read it, kept as its own steps change it.
-    const lastRead = new Map<string, { readonly window: number; committed: number }>()
-    const read = (counter: Budget.Counter, window: Window, committed: number) => {
-      lastRead.set(counterOf(counter), { window: window.start, committed })
-    }
-    const known: Known = (counter, at) => {
-      const window = windowAt(counter.period, at).start
-      const last = lastRead.get(counterOf(counter))
-      if (last === undefined || last.window > window) return undefined
-      // A window after the one last read starts from nothing, as the store's would.
-      return last.window === window ? last.committed : 0
-    }
+    const { known, read, settled } = lastReads(counterOf)
 
     const reserve = (held: Budget.Held): Effect.Effect<Budget.Reserved, Store.StoreUnavailableError> => {
       const windows = held.counters.map((counter) => keysAt(counter, held.at, held.until))
@@ -305,22 +332,6 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
               )
             )
           ))
-
-    // What is known of a counter after a settle: its reservation gone from the window it was taken in, its cost added
-    // to the window the call ends in.
-    const settled = (
-      held: Budget.Held,
-      reserved: ReadonlyArray<WindowKeys>,
-      ending: ReadonlyArray<WindowKeys>,
-      cost: number
-    ) => {
-      held.counters.forEach((counter, i) => {
-        const last = lastRead.get(counterOf(counter))
-        if (last === undefined) return
-        if (last.window === reserved[i]!.window.start) last.committed = Math.max(0, last.committed - held.estimate)
-        if (last.window === ending[i]!.window.start) last.committed += cost
-      })
-    }
 
     const endingNow = (held: Budget.Held) =>
       Effect.map(Clock.currentTimeMillis, (now) => held.counters.map((counter) => keysAt(counter, now)))
