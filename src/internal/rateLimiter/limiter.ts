@@ -248,6 +248,86 @@ interface Permit {
   readonly level: number
 }
 
+/**
+ * A reservation of `budget` settled with the tokens the call used: what it did not use given back, what it used past
+ * its estimate charged, once.
+ */
+function reconcile(budget: Tokens | undefined, reservation: Reservation, actualTokens: number): Effect.Effect<void> {
+  return Effect.suspend(() => {
+    if (budget === undefined || reservation.settled) return Effect.void
+    reservation.settled = true
+    if (!Number.isFinite(actualTokens) || actualTokens < 0) return Effect.void
+    const unused = reservation.estimate - actualTokens
+    // Debt rather than a clamp: the provider counts every token it served, so forgetting the excess would let the next
+    // minute overshoot its limit. A settlement lost to an outage errs on the safe side: the estimate stays spent.
+    const settle = unused > 0 ? budget.bucket.give(unused) : unused < 0 ? budget.bucket.charge(-unused) : undefined
+    return settle === undefined
+      ? Effect.void
+      : Effect.andThen(Effect.ignore(settle), Effect.sync(() => budget.line.wakeHead()))
+  })
+}
+
+/**
+ * The limiter's status now; without the store (fail-closed), an empty bucket. Waiters are this limiter's; the store
+ * knows only how far below zero other instances' reservations took the level.
+ */
+function statusNow(
+  options: RateLimiter.Options,
+  requests: Tokens,
+  budget: Tokens | undefined,
+  inFlight: number
+): Effect.Effect<RateLimiter.Status> {
+  return Effect.catchTag(
+    Effect.gen(function*() {
+      const main = yield* requests.bucket.peek
+      const spent = budget === undefined ? undefined : yield* budget.bucket.peek
+      return statusOf(
+        options,
+        { available: main.level + requests.line.reserved, waiting: requests.line.waiters.length },
+        inFlight,
+        budget === undefined || spent === undefined
+          ? undefined
+          : { available: spent.level + budget.line.reserved, waiting: budget.line.waiters.length }
+      )
+    }),
+    "StoreUnavailableError",
+    () =>
+      Effect.succeed(statusOf(options, { available: 0, waiting: requests.line.waiters.length }, inFlight, undefined))
+  )
+}
+
+// A bucket back to full, and the first in its line woken.
+function resetOf(tokens: Tokens) {
+  return Effect.andThen(Effect.ignore(tokens.bucket.reset), Effect.sync(() => tokens.line.wakeHead()))
+}
+
+/**
+ * A limiter's buckets (its requests', and its tokens' with `tokensPerMinute`) and its slots (with `maxConcurrency`) in
+ * `stores` under `key`, each with the line of calls waiting for it, closed with the scope.
+ */
+const linesOf = Effect.fnUntraced(function*(options: RateLimiter.Options, key: string, stores: Stores) {
+  const { capacity, maxConcurrency, refillRate, tokensPerMinute } = options
+  const requests = yield* tokensOf(stores.buckets, { key: `${key}:requests`, capacity, refillRate })
+  const budget = tokensPerMinute === undefined
+    ? undefined
+    : yield* tokensOf(stores.buckets, {
+      key: `${key}:tokens`,
+      capacity: tokensPerMinute,
+      refillRate: tokensPerMinute / 60
+    })
+  const slots: Slots | undefined = maxConcurrency === undefined
+    ? undefined
+    : { slots: yield* stores.slots.slots({ key, limit: maxConcurrency }), line: new Line() }
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      requests.line.close()
+      budget?.line.close()
+      slots?.line.close()
+    })
+  )
+  return { requests, budget, slots }
+})
+
 /** A limiter over options `RateLimiter.make` has checked, keeping its state in `stores` under `key`. */
 export const make = Effect.fnUntraced(
   function*(options: RateLimiter.Options, key: string, stores: Stores): Effect.fn.Return<
@@ -257,26 +337,8 @@ export const make = Effect.fnUntraced(
   > {
     const { capacity, maxConcurrency, refillRate, tokensPerMinute } = options
     const clock = yield* Clock.Clock
-    const requests = yield* tokensOf(stores.buckets, { key: `${key}:requests`, capacity, refillRate })
-    const budget = tokensPerMinute === undefined
-      ? undefined
-      : yield* tokensOf(stores.buckets, {
-        key: `${key}:tokens`,
-        capacity: tokensPerMinute,
-        refillRate: tokensPerMinute / 60
-      })
-    const slots: Slots | undefined = maxConcurrency === undefined
-      ? undefined
-      : { slots: yield* stores.slots.slots({ key, limit: maxConcurrency }), line: new Line() }
+    const { budget, requests, slots } = yield* linesOf(options, key, stores)
     let inFlight = 0
-
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        requests.line.close()
-        budget?.line.close()
-        slots?.line.close()
-      })
-    )
 
     // A slot given back wakes the next in line for one.
     function freed(slot: Effect.Effect<void>) {
@@ -303,22 +365,6 @@ export const make = Effect.fnUntraced(
           ))
     }
 
-    function reconcile(reservation: Reservation, actualTokens: number): Effect.Effect<void> {
-      return Effect.suspend(() => {
-        if (budget === undefined || reservation.settled) return Effect.void
-        reservation.settled = true
-        if (!Number.isFinite(actualTokens) || actualTokens < 0) return Effect.void
-        const unused = reservation.estimate - actualTokens
-        // Debt rather than a clamp: the provider counts every token it served, so forgetting the excess would let the
-        // next minute overshoot its limit. A settlement lost to an outage errs on the safe side: the estimate stays
-        // spent.
-        const settle = unused > 0 ? budget.bucket.give(unused) : unused < 0 ? budget.bucket.charge(-unused) : undefined
-        return settle === undefined
-          ? Effect.void
-          : Effect.andThen(Effect.ignore(settle), Effect.sync(() => budget.line.wakeHead()))
-      })
-    }
-
     function resultOf(
       start: number,
       reservation: Reservation | undefined,
@@ -330,7 +376,9 @@ export const make = Effect.fnUntraced(
         limit: capacity,
         remaining: level,
         resetAfter: Duration.millis(Math.max(0, capacity - level + requests.line.queued) / refillRate * 1000),
-        reconcile: reservation === undefined ? settledAlready : (actualTokens) => reconcile(reservation, actualTokens)
+        reconcile: reservation === undefined
+          ? settledAlready
+          : (actualTokens) => reconcile(budget, reservation, actualTokens)
       }
     }
 
@@ -416,35 +464,13 @@ export const make = Effect.fnUntraced(
           // Interrupted or failed while it waits for the permit: the call never started, so its estimate goes back.
           : Effect.andThen(
             takeTokens(budget, tokens),
-            Effect.onError(takePermit(cost), () => reconcile(reservation, 0))
+            Effect.onError(takePermit(cost), () => reconcile(budget, reservation, 0))
           )
         return Effect.flatMap(permit, (permit) => held(permit, start, reservation))
       }))
     }
 
-    // Without the store (fail-closed), an empty bucket. Waiters are this limiter's; the store knows only how far below
-    // zero other instances' reservations took the level.
-    const status: Effect.Effect<RateLimiter.Status> = Effect.catchTag(
-      Effect.gen(function*() {
-        const main = yield* requests.bucket.peek
-        const spent = budget === undefined ? undefined : yield* budget.bucket.peek
-        return statusOf(
-          options,
-          { available: main.level + requests.line.reserved, waiting: requests.line.waiters.length },
-          inFlight,
-          budget === undefined || spent === undefined
-            ? undefined
-            : { available: spent.level + budget.line.reserved, waiting: budget.line.waiters.length }
-        )
-      }),
-      "StoreUnavailableError",
-      () =>
-        Effect.succeed(statusOf(options, { available: 0, waiting: requests.line.waiters.length }, inFlight, undefined))
-    )
-
-    function resetOf(tokens: Tokens) {
-      return Effect.andThen(Effect.ignore(tokens.bucket.reset), Effect.sync(() => tokens.line.wakeHead()))
-    }
+    const status = Effect.suspend(() => statusNow(options, requests, budget, inFlight))
     const reset = Effect.andThen(resetOf(requests), budget === undefined ? Effect.void : resetOf(budget))
 
     return { consume, status, reset }
