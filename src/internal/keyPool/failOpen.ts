@@ -78,6 +78,34 @@ interface Local {
   readonly loads: Map<KeyPool.LoadsOptions, KeyPool.Loads>
 }
 
+// A verdict's answer from the shared store, kept in `knowledge`: the cooldown it gave, the disable it made.
+const told =
+  (knowledge: Knowledge, key: string, id: string | undefined, verdict: KeyPool.LeaseVerdict | undefined) =>
+  (answer: readonly [number, number]) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      if (id === undefined) return answer
+      if (verdict !== undefined && verdict !== "success" && "disabled" in verdict) {
+        knowledge.disabled(key, id, verdict.disabled)
+      }
+      knowledge.cooled(key, id, answer[0], answer[1], now)
+      return answer
+    })
+
+// The keys' states read from the shared store, kept in `knowledge`.
+const readAll = (
+  knowledge: Knowledge,
+  key: string,
+  ids: ReadonlyArray<string>,
+  states: ReadonlyArray<{ readonly coolingUntil: number; readonly disabled: string | undefined }>,
+  storeNow: number
+) =>
+  Effect.map(Clock.currentTimeMillis, (now) => {
+    states.forEach((state, index) => {
+      const id = ids[index]
+      if (id !== undefined) knowledge.read(key, id, state, storeNow, now)
+    })
+  })
+
 /**
  * `shared`, falling back on an outage's `local()` store with `1 / instances` of each key's cap while it is
  * unavailable.
@@ -137,32 +165,6 @@ export const failOpen = (
     })
   }
 
-  // A verdict's answer from the shared store: the cooldown it gave, the disable it made.
-  const told =
-    (key: string, id: string | undefined, verdict: KeyPool.LeaseVerdict | undefined) =>
-    (answer: readonly [number, number]) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        if (id === undefined) return answer
-        if (verdict !== undefined && verdict !== "success" && "disabled" in verdict) {
-          knowledge.disabled(key, id, verdict.disabled)
-        }
-        knowledge.cooled(key, id, answer[0], answer[1], now)
-        return answer
-      })
-
-  const readAll = (
-    key: string,
-    ids: ReadonlyArray<string>,
-    states: ReadonlyArray<{ readonly coolingUntil: number; readonly disabled: string | undefined }>,
-    storeNow: number
-  ) =>
-    Effect.map(Clock.currentTimeMillis, (now) => {
-      states.forEach((state, index) => {
-        const id = ids[index]
-        if (id !== undefined) knowledge.read(key, id, state, storeNow, now)
-      })
-    })
-
   function leasesOf(options: KeyPool.LeasesOptions, sharedLeases: KeyPool.Leases): KeyPool.Leases {
     const { key } = options
     const ids = options.candidates.map((candidate) => candidate.id)
@@ -179,7 +181,10 @@ export const failOpen = (
           return picked
         })
       )
-    const readStatus = Effect.tap(sharedLeases.status, (status) => readAll(key, ids, status.keys, status.now))
+    const readStatus = Effect.tap(
+      sharedLeases.status,
+      (status) => readAll(knowledge, key, ids, status.keys, status.now)
+    )
     // The keys' states' version last read here. A pick that answers another reads the states (a cooldown or a disable
     // another instance set), so an outage begins from them without waiting for a status read of the pool's own.
     let version: string | undefined
@@ -206,7 +211,7 @@ export const failOpen = (
           return heldBy.release(index, lease, verdict)
         }
         return outages.orLocal(
-          Effect.flatMap(sharedLeases.release(index, lease, verdict), told(key, ids[index], verdict)),
+          Effect.flatMap(sharedLeases.release(index, lease, verdict), told(knowledge, key, ids[index], verdict)),
           onLocal((leases) => leases.release(index, "", verdict))
         )
       },
@@ -223,13 +228,13 @@ export const failOpen = (
         outages.orLocal(
           Effect.tap(
             sharedLoads.publish(counts),
-            (view) => view.keys === undefined ? Effect.void : readAll(key, ids, view.keys, view.now)
+            (view) => view.keys === undefined ? Effect.void : readAll(knowledge, key, ids, view.keys, view.now)
           ),
           onLocal((loads) => loads.publish(counts))
         ),
       tell: (index, verdict) =>
         outages.orLocal(
-          Effect.flatMap(sharedLoads.tell(index, verdict), told(key, ids[index], verdict)),
+          Effect.flatMap(sharedLoads.tell(index, verdict), told(knowledge, key, ids[index], verdict)),
           onLocal((loads) => loads.tell(index, verdict))
         ),
       post: sharedLoads.post,
