@@ -603,6 +603,42 @@ interface Offered {
 }
 
 /**
+ * Whether the definition `seen` (`definition`) of one of `upstreams` passes its request's guardrails
+ * (`ToolGuardrails.checkDefinition`): one that does not is withheld, as what a caller may not see is, logged once per
+ * definition, guardrail and reason (every caller lists it again) by its digest, as its name may be what was found. A
+ * chain that cannot run (a caller's guardrail no longer configured) withholds every definition.
+ */
+function admission(upstreams: ReadonlyArray<Governable>) {
+  const withheld = new Set<string>()
+  return (seen: Pins.Seen, definition: Pins.Definition) => {
+    const server = upstreams.find((one) => one.upstream.name === seen.server)
+    if (server === undefined) return Effect.succeed(false)
+    const warn = (error: GuardrailError) => {
+      const said = `${seen.digest}\u0000${error.guardrail}\u0000${error.reason}`
+      if (withheld.has(said)) return Effect.void
+      // Bounded, so a server that keeps listing new definitions cannot grow it without end: past it, each is logged
+      // again.
+      if (withheld.size >= maxWithheldLogged) withheld.clear()
+      withheld.add(said)
+      return Effect.logWarning(
+        `Gateway: the MCP server ${seen.server}'s ${definition.kind} of definition ${seen.digest} is withheld from ` +
+          `lists: guardrail "${error.guardrail}", ${error.reason}`
+      )
+    }
+    return Effect.flatMap(
+      chainHere(server),
+      (chain) =>
+        chain._tag === "Failure"
+          ? Effect.succeed(false)
+          : ToolGuardrails.checkDefinition(chain.success, definition.value, listPaths[definition.kind]).pipe(
+            Effect.as(true),
+            Effect.catch((error) => Effect.as(warn(error), false))
+          )
+    )
+  }
+}
+
+/**
  * The endpoints of `servers`, each supervised (`Upstreams.connect`, concurrently) for as long as the scope is open: a
  * server that answers within `Upstreams.connectTimeout` is served at once, one that does not from when it does. Every
  * listing is seen by `pins` (pinned, or held back where it changed). A server's limiter lives in `limiters`, the
@@ -642,37 +678,7 @@ export const make = Effect.fnUntraced(function*(
       ? pins.trusted(seen)
       : Effect.succeed(false)
 
-  // Whether the definition `seen` (`definition`) passes its request's guardrails (`ToolGuardrails.checkDefinition`):
-  // one that does not is withheld, as what a caller may not see is, logged once per definition, guardrail and reason
-  // (every caller lists it again) by its digest, as its name may be what was found. A chain that cannot run (a
-  // caller's guardrail no longer configured) withholds every definition.
-  const withheld = new Set<string>()
-  const admitted = (seen: Pins.Seen, definition: Pins.Definition) => {
-    const server = upstreams.find((one) => one.upstream.name === seen.server)
-    if (server === undefined) return Effect.succeed(false)
-    const warn = (error: GuardrailError) => {
-      const said = `${seen.digest}\u0000${error.guardrail}\u0000${error.reason}`
-      if (withheld.has(said)) return Effect.void
-      // Bounded, so a server that keeps listing new definitions cannot grow it without end: past it, each is logged
-      // again.
-      if (withheld.size >= maxWithheldLogged) withheld.clear()
-      withheld.add(said)
-      return Effect.logWarning(
-        `Gateway: the MCP server ${seen.server}'s ${definition.kind} of definition ${seen.digest} is withheld from ` +
-          `lists: guardrail "${error.guardrail}", ${error.reason}`
-      )
-    }
-    return Effect.flatMap(
-      chainHere(server),
-      (chain) =>
-        chain._tag === "Failure"
-          ? Effect.succeed(false)
-          : ToolGuardrails.checkDefinition(chain.success, definition.value, listPaths[definition.kind]).pipe(
-            Effect.as(true),
-            Effect.catch((error) => Effect.as(warn(error), false))
-          )
-    )
-  }
+  const admitted = admission(upstreams)
 
   // The gate of an endpoint naming as `naming` says: a read of a URI that does not name the registration's server
   // (`Resources.namesServer`) is of no resource, as a subscription to it is (`locate`). A definition is listed only
