@@ -169,8 +169,8 @@ const operations: ReadonlyArray<readonly ["GET" | "POST" | "PATCH" | "DELETE", `
   ["DELETE", "/admin/teams/:id", "deleteTeam"]
 ]
 
-/** The admin routes of keys and teams over the configuration served, on the keys' store and the spend ledger. */
-export const routes = Effect.gen(function*() {
+// What every key and team route works with: who may ask, the request's body checked, the store's rows and the spend.
+const adminContext = Effect.gen(function*() {
   const configuration = yield* Configuration
   const { engine, options } = configuration
   const { served } = yield* Requests
@@ -288,6 +288,37 @@ export const routes = Effect.gen(function*() {
       period_start: seconds(found.periodStart),
       period_end: seconds(found.periodEnd)
     }))
+
+  const membersOf = (id: string) => store.keys().filter((key) => key.teamId === id && key.revokedAt === undefined)
+
+  return {
+    configuration,
+    auth,
+    store,
+    admin,
+    sees,
+    shared,
+    configNames,
+    bodyOf,
+    checked,
+    saved,
+    reload,
+    liveKey,
+    teamOf,
+    knownGuardrails,
+    vet,
+    spendOf,
+    membersOf
+  }
+})
+
+type AdminContext = Effect.Success<typeof adminContext>
+
+// The routes of the keys the store holds (and, read only, of the configuration's keys).
+function keyHandlers(context: AdminContext) {
+  const { admin, auth, bodyOf, checked, configNames, configuration, knownGuardrails, liveKey, reload, saved, sees } =
+    context
+  const { shared, spendOf, store, vet } = context
 
   const createKey = admin((_, text) =>
     Effect.gen(function*() {
@@ -425,6 +456,14 @@ export const routes = Effect.gen(function*() {
     })
   )
 
+  return { createKey, listKeys, getKey, updateKey, revokeKey, rotateKey }
+}
+
+// The routes of the teams the store holds.
+function teamHandlers(context: AdminContext) {
+  const { admin, bodyOf, checked, configuration, knownGuardrails, membersOf, reload, saved, sees, shared } = context
+  const { spendOf, store, teamOf, vet } = context
+
   const createTeam = admin((_, text) =>
     Effect.gen(function*() {
       yield* shared
@@ -456,8 +495,6 @@ export const routes = Effect.gen(function*() {
       })
     ))
   )
-
-  const membersOf = (id: string) => store.keys().filter((key) => key.teamId === id && key.revokedAt === undefined)
 
   const getTeam = admin((id) =>
     Effect.gen(function*() {
@@ -509,18 +546,15 @@ export const routes = Effect.gen(function*() {
     })
   )
 
-  const handlers: Record<Operation, ReturnType<typeof admin>> = {
-    createKey,
-    listKeys,
-    getKey,
-    updateKey,
-    revokeKey,
-    rotateKey,
-    createTeam,
-    listTeams,
-    getTeam,
-    updateTeam,
-    deleteTeam
+  return { createTeam, listTeams, getTeam, updateTeam, deleteTeam }
+}
+
+/** The admin routes of keys and teams over the configuration served, on the keys' store and the spend ledger. */
+export const routes = Effect.gen(function*() {
+  const context = yield* adminContext
+  const handlers: Record<Operation, ReturnType<AdminContext["admin"]>> = {
+    ...keyHandlers(context),
+    ...teamHandlers(context)
   }
   return operations.map(([method, path, operation]) => HttpRouter.route(method, path, handlers[operation]))
 })
