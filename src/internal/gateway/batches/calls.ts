@@ -17,6 +17,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import { ModelNotFoundError, ProviderUnavailableError, RateLimitError } from "../../../LlmError.js"
 import type { LlmError } from "../../../LlmError.js"
@@ -25,7 +26,16 @@ import type { RateLimiterCostError, RateLimiterExceededError } from "../../../Ra
 import type { StoreUnavailableError } from "../../../Store.js"
 import { callConcurrency } from "../../batch/run.js"
 import type { Target } from "../engine.js"
-import { encodeLines, type Lease, type Progress, progressOf, type Recorded, type RunsFull, RunStore } from "./runs.js"
+import {
+  encodeLines,
+  type Lease,
+  type Progress,
+  progressOf,
+  type Recorded,
+  type Runs,
+  type RunsFull,
+  RunStore
+} from "./runs.js"
 import { leaseTtl } from "./settlement.js"
 
 /** The provider the batches run as calls name: the gateway, which runs them. */
@@ -99,20 +109,16 @@ function linesOf(recorded: Recorded, status: BatchStatus): ReadonlyArray<BatchLi
   return out
 }
 
-/** The gateway's batch API over the runs' store, its runs' fibers in the scope it is made in. */
-export const make = Effect.fnUntraced(function*(options: Options) {
-  const runs = yield* RunStore
-  const lasting = yield* Effect.scope
+/**
+ * What runs a run's lines here: `runHere` forks a run's running, under its lease, for the life of `lasting` (the batch
+ * API's scope); the runs this instance runs now are its own.
+ */
+function runner(runs: Runs, options: Options, lasting: Scope.Scope) {
   // This instance, as the lease on a run's running names its holder.
   const holder = `gateway-${randomUUID()}`
   const ttl = Duration.toMillis(leaseTtl)
   // The runs this instance runs now: a retrieve meeting one leaves it to that running.
   const running = new Set<string>()
-
-  function unavailable(model: string) {
-    return (error: StoreUnavailableError): LlmError =>
-      new ProviderUnavailableError({ provider, model, status: 503, detail: error.reason })
-  }
 
   function leased(run: string): Effect.Effect<Lease, StoreUnavailableError> {
     return Effect.flatMap(Clock.currentTimeMillis, (now) => runs.lease(run, holder, now, now + ttl))
@@ -200,6 +206,19 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       Effect.forkIn(lasting),
       Effect.asVoid
     )
+  }
+
+  return runHere
+}
+
+/** The gateway's batch API over the runs' store, its runs' fibers in the scope it is made in. */
+export const make = Effect.fnUntraced(function*(options: Options) {
+  const runs = yield* RunStore
+  const runHere = runner(runs, options, yield* Effect.scope)
+
+  function unavailable(model: string) {
+    return (error: StoreUnavailableError): LlmError =>
+      new ProviderUnavailableError({ provider, model, status: 503, detail: error.reason })
   }
 
   /** What `read` answers of a run; a run not recorded (forgotten, or in another instance's memory) as `unkept`. */

@@ -78,6 +78,64 @@ function* entriesOf(content: string, now: () => number): Generator<Result.Result
   }
 }
 
+/** The error answer of `context`'s request, its outcome recorded failed. */
+function failed(context: Request.Service, answer: Errors.ErrorAnswer) {
+  Outcome.failed(context.outcome, answer.code ?? undefined, answer)
+  return errorResponse(answer, openAiErrors)
+}
+
+/** The batch object the client is given for `status`, its ids signed under `secret` (`Opened.signer`). */
+function batchObject(ref: Ids.BatchRef, status: BatchStatus, secret: Redacted.Redacted<string>) {
+  const results = ended(status.state) && status.state !== "refused"
+  return Wire.batchObject({
+    id: Ids.sealed("batch", ref, secret),
+    inputFileId: ref.inputFile,
+    state: status.state,
+    createdAt: ref.createdAt,
+    expiresAt: ref.createdAt + Duration.toMillis(completionWindow),
+    total: status.total,
+    succeeded: status.succeeded,
+    failed: status.failed,
+    outputFileId: results ? Ids.sealed("output", ref, secret) : undefined,
+    errorFileId: results ? Ids.sealed("error", ref, secret) : undefined,
+    refusal: status.detail
+  })
+}
+
+// A result file's JSONL: the lines as served (a reply a guardrail blocked is its line's error), in OpenAI's output
+// or error shape.
+function resultFile(kind: "output" | "error", lines: ReadonlyArray<Served>, seconds: number): string {
+  const out: Array<unknown> = []
+  for (const { customId, outcome } of lines) {
+    const id = `batch_req_${out.length}`
+    if (outcome === "expired" || outcome === "cancelled") {
+      if (kind === "error") out.push(Wire.unfinishedLine(id, customId, outcome))
+    } else if (Result.isSuccess(outcome)) {
+      const reply = outcome.success
+      const body = JSON.parse(completion(reply, reply.id === "" ? `chatcmpl-${id}` : reply.id, seconds))
+      if (kind === "output") out.push(Wire.outputLine(id, customId, 200, body, id))
+    } else if (kind === "error") {
+      const answer = outcome.failure
+      out.push(Wire.outputLine(id, customId, answer.status, JSON.parse(openAiErrors.body(answer)), id))
+    }
+  }
+  return toJsonLines(out)
+}
+
+/** The input file `POST /v1/batches` names, when its body asks for a batch the gateway runs. */
+function requestedFile(text: string): Effect.Effect<string, Errors.ErrorAnswer> {
+  const body = decodeCreate(text)
+  if (Result.isFailure(body)) return Effect.fail(invalid(body.failure.message))
+  const { completion_window, endpoint, input_file_id } = body.success
+  if (endpoint !== Wire.endpoint) {
+    return Effect.fail(invalid(`The gateway runs batches of ${Wire.endpoint} only.`, "endpoint"))
+  }
+  if (completion_window !== Wire.completionWindow) {
+    return Effect.fail(invalid(`The completion window is ${Wire.completionWindow}.`, "completion_window"))
+  }
+  return Effect.succeed(input_file_id)
+}
+
 /** The routes of OpenAI's Batch API over the configuration served, its batches made by `batching`. */
 export const routes = (batching: Batching) =>
   Effect.gen(function*() {
@@ -86,29 +144,6 @@ export const routes = (batching: Batching) =>
     const { ownerOf } = batching
     const store = yield* BatchStore
     const seconds = () => Math.floor(now() / 1000)
-
-    function failed(context: Request.Service, answer: Errors.ErrorAnswer) {
-      Outcome.failed(context.outcome, answer.code ?? undefined, answer)
-      return errorResponse(answer, openAiErrors)
-    }
-
-    /** The batch object the client is given for `status`, its ids signed under `secret` (`Opened.signer`). */
-    function batchObject(ref: Ids.BatchRef, status: BatchStatus, secret: Redacted.Redacted<string>) {
-      const results = ended(status.state) && status.state !== "refused"
-      return Wire.batchObject({
-        id: Ids.sealed("batch", ref, secret),
-        inputFileId: ref.inputFile,
-        state: status.state,
-        createdAt: ref.createdAt,
-        expiresAt: ref.createdAt + Duration.toMillis(completionWindow),
-        total: status.total,
-        succeeded: status.succeeded,
-        failed: status.failed,
-        outputFileId: results ? Ids.sealed("output", ref, secret) : undefined,
-        errorFileId: results ? Ids.sealed("error", ref, secret) : undefined,
-        refusal: status.detail
-      })
-    }
 
     function objectOf({ found, status }: Read) {
       return batchObject(found.ref, status, found.signer)
@@ -143,26 +178,6 @@ export const routes = (batching: Batching) =>
       )
     }
 
-    // A result file's JSONL: the lines as served (a reply a guardrail blocked is its line's error), in OpenAI's output
-    // or error shape.
-    function resultFile(kind: "output" | "error", lines: ReadonlyArray<Served>): string {
-      const out: Array<unknown> = []
-      for (const { customId, outcome } of lines) {
-        const id = `batch_req_${out.length}`
-        if (outcome === "expired" || outcome === "cancelled") {
-          if (kind === "error") out.push(Wire.unfinishedLine(id, customId, outcome))
-        } else if (Result.isSuccess(outcome)) {
-          const reply = outcome.success
-          const body = JSON.parse(completion(reply, reply.id === "" ? `chatcmpl-${id}` : reply.id, seconds()))
-          if (kind === "output") out.push(Wire.outputLine(id, customId, 200, body, id))
-        } else if (kind === "error") {
-          const answer = outcome.failure
-          out.push(Wire.outputLine(id, customId, answer.status, JSON.parse(openAiErrors.body(answer)), id))
-        }
-      }
-      return toJsonLines(out)
-    }
-
     // The content of the file of `id`: an input file the caller uploaded, or one of its batches' result files.
     function contentOf(id: string, caller: Caller | undefined) {
       const kind = id.startsWith("file-gwe1.") ? "error" : "output"
@@ -172,7 +187,7 @@ export const routes = (batching: Batching) =>
         const { found, status } = yield* batching.asked(kind, id, caller, "retrieve")
         if (!ended(status.state) || status.state === "refused") return yield* Effect.fail(notFound("file", id))
         const lines = yield* batching.results(found, status, caller)
-        return { file: `batch_${kind}.jsonl`, purpose: `batch_${kind}`, content: resultFile(kind, lines) }
+        return { file: `batch_${kind}.jsonl`, purpose: `batch_${kind}`, content: resultFile(kind, lines, seconds()) }
       })
     }
 
@@ -202,17 +217,7 @@ export const routes = (batching: Batching) =>
         return Effect.gen(function*() {
           // A request of the key's rate limit, as every call's, taken before its file is read.
           yield* batching.admitted(caller)
-          const body = decodeCreate(text)
-          if (Result.isFailure(body)) return yield* Effect.fail(invalid(body.failure.message))
-          const { completion_window, endpoint, input_file_id } = body.success
-          if (endpoint !== Wire.endpoint) {
-            return yield* Effect.fail(invalid(`The gateway runs batches of ${Wire.endpoint} only.`, "endpoint"))
-          }
-          if (completion_window !== Wire.completionWindow) {
-            return yield* Effect.fail(
-              invalid(`The completion window is ${Wire.completionWindow}.`, "completion_window")
-            )
-          }
+          const input_file_id = yield* requestedFile(text)
           const file = yield* Effect.mapError(store.file(input_file_id, ownerOf(caller), now()), storeAnswer)
           if (file === undefined) return yield* Effect.fail(notFound("file", input_file_id))
           const lines = yield* Effect.mapError(
