@@ -7,6 +7,11 @@
  * it, each call's on the call of its `call_id`. A Responses deployment's own reasoning items carry themselves
  * (`wire/openAiResponses/codec.ts`).
  *
+ * A Chat Completions client sends back nothing of a reply but its text and its calls: there, what a call needs back
+ * (Gemini's thought signature) rides in the call's id, the provider's id and the call's metadata sealed in the same
+ * envelope (`idCarrying`), which every client returns as it came on the call and in its tool result's
+ * `tool_call_id`; the id read back (`carriedBy`) is the provider's again.
+ *
  * The same envelope carries a conversation's summary in the `encrypted_content` of a `compaction` item the gateway's
  * `/v1/responses/compact` made with the routed model (`gateway/responses/compaction.ts`): a later turn sending it back
  * is given the summary as a message, on any deployment.
@@ -44,6 +49,24 @@ export const envelopeOf = (
 
 /** The envelope of a compacted conversation's `summary`. */
 export const summaryEnvelope = (summary: string): string => sealed({ summary })
+
+/** The id a client gets for a call of `id` whose provider needs `metadata` back on it; `id` itself without any. */
+export const idCarrying = (id: string, metadata: ProviderMetadata | undefined): string =>
+  metadata === undefined ? id : mark + Buffer.from(JSON.stringify({ id, metadata })).toString("base64url")
+
+/** A call id a client sent back: the provider's id, and the metadata it carried when it is one of `idCarrying`'s. */
+export const carriedBy = (sent: string): { readonly id: string; readonly metadata?: ProviderMetadata } => {
+  if (!sent.startsWith(mark)) return { id: sent }
+  try {
+    const value: unknown = JSON.parse(Buffer.from(sent.slice(mark.length), "base64url").toString("utf8"))
+    if (isJsonObject(value) && typeof value["id"] === "string" && isJsonObject(value["metadata"])) {
+      return { id: value["id"], metadata: value["metadata"] }
+    }
+  } catch {
+    // Not an envelope of ours after all: the id is the client's own.
+  }
+  return { id: sent }
+}
 
 /** The carried state of an `encrypted_content` of the gateway's; undefined for any other (a provider's own). */
 export const opened = (encrypted: string | null | undefined): Carried | undefined => {
