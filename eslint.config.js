@@ -3,7 +3,17 @@ import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "coverage/**", ".bench-build/**", ".readme-blocks/**", ".test-tools/**"] },
+  {
+    ignores: [
+      "dist/**",
+      "node_modules/**",
+      "coverage/**",
+      ".bench-build/**",
+      ".readme-blocks/**",
+      ".test-tools/**",
+      "build/**"
+    ]
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -22,7 +22,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Gateway from "../src/Gateway.js"
-import { migrations } from "../src/internal/databaseSchema.js"
+import { schemas } from "../src/internal/databaseSchema.js"
 import * as Sessions from "../src/internal/gateway/mcp/sessions.js"
 import * as Sql from "../src/internal/persistence/sql.js"
 import * as Database from "../src/internal/sql/database.js"
@@ -110,7 +110,7 @@ const reading = Effect.fnUntraced(function*(store: Sessions.Store, reads: number
 // The session store of `backend`, on a database of its own.
 const storeOf = Effect.fnUntraced(function*(backend: Backend) {
   if (backend.database === undefined) return yield* Effect.provide(Sessions.SessionStore, Sessions.layerMemory)
-  const sql = yield* Effect.orDie(Database.connect(backend.database, migrations))
+  const sql = yield* Effect.orDie(Database.connect(backend.database, schemas))
   const database = { sql, bounds: { address: backend.name, timeout: Sql.defaultTimeout } }
   return yield* Effect.provide(Sessions.SessionStore, Sessions.layerSql(database))
 })

@@ -2,7 +2,7 @@
 /* global process, console, URL */
 // Runs the compiled command line in dist/. npm builds dist/ (`npm run build`) on
 // `npm install` or `npm ci` in a checkout and before `npm pack` or `npm publish`,
-// through the `prepare` script; the published package ships it.
+// through the `prepare` script (not under npx: scripts/prepare.mjs); the package ships it.
 import { existsSync } from "node:fs"
 
 const main = new URL("../dist/cli/main.js", import.meta.url)

@@ -63,7 +63,7 @@ const Recipe = Schema.Struct({
 /** A tool loop with effect/ai's `Chat`: the model calls tools until it answers in text. */
 const agent = Effect.gen(function*() {
   const toolkit = yield* Tools
-  const chat = yield* Chat.fromPrompt([{ role: "user", content: "What are the weather and the time in Lisbon?" }])
+  const chat = yield* Chat.fromPrompt([{ role: "user", content: "What is the weather in Lisbon? Use GetWeather." }])
   for (let turn = 0; turn < 5; turn++) {
     const response = yield* chat.generateText({ prompt: [], toolkit })
     for (const call of response.toolCalls) yield* Console.log(`tool call: ${call.name}(${JSON.stringify(call.params)})`)

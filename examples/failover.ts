@@ -77,8 +77,12 @@ const router = (primaryFault: string) =>
       "NoCapacityError",
       "StreamTruncatedError"
     ],
-    // Other errors go where a fallback lists their tag (default: none, the call fails).
+    // Other errors go where a fallback lists their tag, and so does a call finding no deployment of the address usable
+    // (breakers open, keys cooling), whatever the tags (default: none, the call fails).
     fallbacks: { primary: [{ to: "fallback", on: ["ModelNotFoundError", "ContentFilterError"] }] },
+    // A deployment's own retries wait this in all at most while another deployment or a fallback could answer; a
+    // longer wait is left to the router, which moves on (the default).
+    maxRetryWait: "1 second",
     // One failure opens the primary's breaker (default 3 in 1 minute); after `period` (default 30 s) one call probes
     // it with a single attempt, whatever its retry policy.
     cooldown: { failures: 1, window: "1 minute", period: "1 second" },

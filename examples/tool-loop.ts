@@ -33,7 +33,7 @@ const runTool = (call: Message.ToolCall) =>
 
 /** Ask, run every tool call the model makes, send the results back, until it answers in text. */
 const toolLoop = Effect.gen(function*() {
-  const messages: Array<Message.Message> = [Message.user("What is the weather in Paris?")]
+  const messages: Array<Message.Message> = [Message.user("What is the weather in Paris? Use get_weather.")]
   const calls: Array<string> = []
   for (let turn = 0; turn < 5; turn++) {
     const reply = yield* Llm.chat({ messages, tools: [getWeather] })

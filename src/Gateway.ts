@@ -253,6 +253,22 @@ export interface Keys {
    */
   readonly responsesMaxChain?: number | undefined
   /**
+   * How many WebSockets on `/v1/responses` (the Responses API's WebSocket mode, as Codex opens it) one gateway key
+   * holds open at once on an instance (`responses_sockets_max_key`; without keys, all of them): one more is refused
+   * (429 `too_many_websockets`) before its handshake. Default 16.
+   *
+   * @since 0.3.0
+   */
+  readonly responsesSocketsMaxKey?: number | undefined
+  /**
+   * How long a WebSocket on `/v1/responses` may wait for its next frame (`responses_socket_idle`: seconds or a
+   * duration) before the gateway closes it (1000, naming the setting); a client opens another when it needs one.
+   * Default: ten minutes.
+   *
+   * @since 0.3.0
+   */
+  readonly responsesSocketIdle?: Duration.Input | undefined
+  /**
    * How many MCP sessions the gateway keeps at most (`mcp_sessions_max`), in its database or its memory: a new one
    * past it takes the place of the least recently used idle one (no request for a minute), else is refused (429).
    * Default 5,000.
@@ -342,8 +358,8 @@ export interface Keys {
   /**
    * How long the audit log keeps its rows (provider.json's `gateway.audit.retention`; docs/identity.md, "Retention"):
    * once an hour, the rows older than it are deleted, the chain then verified from the last row deleted (its base),
-   * which is first written to the anchor when there is one, so `audit verify --anchor` still checks where the chain
-   * starts. Needs a database. Default 365 days.
+   * which is first written to the anchor when there is one, marked a base, so `audit verify --anchor` finds a chain
+   * that starts anywhere else. Needs a database. Default 365 days.
    *
    * @since 0.3.0
    */
@@ -389,12 +405,19 @@ export interface TokenCallers extends Pick<Key, "rateLimit" | "budget"> {
   readonly teams: Readonly<Record<string, string>>
   /** The router, deployment, model or group names these callers may use. Default: every name. */
   readonly models?: ReadonlyArray<string> | undefined
+  /**
+   * The longest a caller's token may live, as `Oidc.maxTokenLifetime`. Default 24 hours.
+   *
+   * @since 0.3.0
+   */
+  readonly maxTokenLifetime?: Duration.Input | undefined
 }
 
 /**
  * Where and how often the gateway writes its audit log's head (`Keys.auditAnchor`): one JSON line
- * (`{"at":"<ISO time>","seq":12,"digest":"<hex>"}`) appended to `file` at start, every `every` while the head moves,
- * and at shutdown, each also logged as an `audit_head` line.
+ * (`{"at":"<ISO time>","kind":"head","seq":12,"digest":"<hex>"}`) appended to `file` at start, every `every` while the
+ * head moves, and at shutdown, each also logged as an `audit_head` line; and each base retention cuts the chain at
+ * (`"kind":"base"`, with its row's time and the retention), the only point the chain may start after.
  *
  * @since 0.3.0
  * @category Models
@@ -439,6 +462,13 @@ export interface Oidc {
   readonly roles?: Readonly<Record<string, ReadonlyArray<string>>> | undefined
   /** How long a dashboard session lasts before signing in again. Default 8 hours. */
   readonly sessionTtl?: Duration.Input | undefined
+  /**
+   * The longest an access token may live: one whose `exp` is further than this from its `iat` is refused (401), and so
+   * is one issued longer ago, or issued more than 30 seconds ahead of the gateway's clock. Default 24 hours.
+   *
+   * @since 0.3.0
+   */
+  readonly maxTokenLifetime?: Duration.Input | undefined
   /**
    * The URL the issuer sends a browser back to (`/admin/callback` as the issuer's clients reach the gateway). Default:
    * the `/admin/callback` of the host and scheme the sign-in came to (`x-forwarded-proto` read for the scheme).
@@ -763,10 +793,10 @@ export interface Options {
   readonly adminKeys?: ReadonlyArray<AdminKey>
   /**
    * A secret the gateway proves it holds, without showing it, at `GET /admin/instance?challenge=...` (the HMAC-SHA256
-   * of the challenge and the address it listens on), so that a program on this machine can tell it from another
-   * process on the address before sending it a credential. `serve` gives its data directory's admin token, which
-   * `keys`, `teams`, `spend` and `audit` check so before sending it. Give a secret of 256 random bits; none: the route
-   * answers 404.
+   * of the challenge and the TCP connection the request came on, both its ends), so that a program on this machine
+   * can tell it, on the connection it made, from another process on the address or between, before sending a
+   * credential on that connection. `serve` gives its data directory's admin token, which `keys`, `teams`, `spend` and
+   * `audit` check so before sending it. Give a secret of 256 random bits; none: the route answers 404.
    *
    * @since 0.3.0
    */

@@ -20,8 +20,9 @@
  * break, naming it: the reasoning of an earlier turn its provider signed, `messages[1].reasoning`, a tool's name, a
  * URL, a JSON key), every text of a whole reply the model wrote before it is returned, and a stream runs through the
  * chain's strictest mode (its reasoning through a window of its own; its tool calls and refusal checked at its end).
- * Each text is read normalised (invisible characters removed, NFKC, look-alike letters folded), its findings mapped
- * back to the text as written. docs/guardrails.md has what is read and each mode's guarantee.
+ * Each text is read normalised (as a right-to-left override shows it, invisible characters removed, NFKD, marks on
+ * letters that read as ASCII dropped, look-alike letters and regional indicators folded), its findings mapped back to
+ * the text as written. docs/guardrails.md has what is read and each mode's guarantee.
  *
  * @example
  * ```ts

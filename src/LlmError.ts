@@ -309,11 +309,14 @@ export class OutputDecodeError extends Schema.TaggedError<OutputDecodeError>()("
 }
 
 /**
- * Every key is disabled or cooling down. `availableAt` (epoch milliseconds) is
- * when the first one frees, when any will. `model` is empty when the failure
- * came from a key pool that serves several models. `storeUnavailable`: the
- * limits are shared through a `Store` whose Redis is unreachable and which
- * fails closed (a gateway answers 503).
+ * Every key is disabled or cooling down, or (`exhausted: "deployments"`, from
+ * a `Router`) every deployment of the address is held back: its breaker open,
+ * its rate limit holding it, too small, or tried already, each named in
+ * `detail`. `availableAt` (epoch milliseconds) is when the first one frees,
+ * when any will. `model` is empty when the failure came from a key pool that
+ * serves several models. `storeUnavailable`: the limits are shared through a
+ * `Store` whose Redis is unreachable and which fails closed (a gateway
+ * answers 503).
  *
  * @since 0.1.0
  * @category Errors
@@ -321,7 +324,13 @@ export class OutputDecodeError extends Schema.TaggedError<OutputDecodeError>()("
 export class NoCapacityError extends Schema.TaggedError<NoCapacityError>()("NoCapacityError", {
   ...common,
   availableAt: Schema.optional(Schema.Number),
-  storeUnavailable: Schema.optional(Schema.Boolean)
+  storeUnavailable: Schema.optional(Schema.Boolean),
+  /**
+   * What ran out: a key pool's keys (the default), or a router's deployments.
+   *
+   * @since 0.3.0
+   */
+  exhausted: Schema.optional(Schema.Literals(["keys", "deployments"]))
 }) {
   override get message() {
     if (this.storeUnavailable === true) {
@@ -331,6 +340,12 @@ export class NoCapacityError extends Schema.TaggedError<NoCapacityError>()("NoCa
         "The shared store (Redis) that holds its limits is unreachable, and it fails closed: retry shortly, or " +
           "configure fail-open."
       )
+    }
+    if (this.exhausted === "deployments") {
+      const when = this.availableAt === undefined
+        ? "No deployment frees at a known time: retry later, or add a fallback."
+        : `The first deployment frees at ${new Date(this.availableAt).toISOString()}.`
+      return describe(this, "has no usable deployment", when)
     }
     const when = this.availableAt === undefined
       ? "No key frees at a known time: every key is disabled, or busy at its concurrency cap."

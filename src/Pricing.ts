@@ -84,6 +84,7 @@
 import * as Schema from "effect/Schema"
 import type * as ChatRequest from "./ChatRequest.js"
 import type { Usage } from "./ChatResponse.js"
+import * as BuiltIn from "./internal/pricing/table.js"
 import { mostMediaTokens, type Rates } from "./internal/tokens/media.js"
 import { mostPromptTokens } from "./internal/tokens/promptSize.js"
 import type { CacheBreakpoint } from "./Message.js"
@@ -172,8 +173,9 @@ export type LongContext = typeof LongContext.Type
  * billed for, its context window of input: a part whose size cannot be known
  * before the call (any part by URL when URLs are fetched, audio, video and
  * files of no stated type by URL when they are typed; docs/cost.md, "Media")
- * makes `estimate` count the prompt as that many tokens (default: none, and
- * such a part has no bound: `estimate` is `Infinity`).
+ * makes `estimate` count the prompt as that many tokens, and each hosted
+ * tool call that many more for its results (default: none, and such a part
+ * or tool has no bound: `estimate` is `Infinity`).
  * `hostedToolCalls` prices a call of each tool the provider runs itself (a
  * Responses request's `web_search`...), in US dollars a call (default:
  * `defaultHostedToolCalls`, each type it does not name).
@@ -333,66 +335,6 @@ function batchPriced(table: Readonly<Record<string, Price>>): Record<string, Pri
 }
 
 /**
- * A price of a provider that caches on its own (reads at `cachedInput`, no write premium) and reads a media part by
- * URL only as an image (OpenAI's `image_url`, Bedrock's and DeepSeek's APIs, which take none by URL).
- */
-function price(input: number, cachedInput: number, output: number): Price {
-  return { input, cachedInput, output, mediaUrls: "typed" }
-}
-
-/**
- * An OpenAI price with its Priority processing tier, which a request asks for with `service_tier: "priority"` (or
- * `"fast"`, its other name) and a reply reports in its `service_tier`.
- */
-function withPriority(standard: Price, input: number, cachedInput: number, output: number): Price {
-  const priority: TokenPrices = { input, cachedInput, output }
-  return { ...standard, serviceTiers: { priority, fast: priority } }
-}
-
-/**
- * The input tokens a Gemini 2.5 model takes (its model page in the Gemini API docs: an input token limit of
- * 1,048,576), the most a call of it is billed for.
- */
-const geminiContextWindow = 1_048_576
-
-/** A Gemini price: it caches on its own and fetches a part by URL as whatever the URL holds (a `fileData`). */
-function gemini(input: number, cachedInput: number, output: number): Price {
-  return { input, cachedInput, output, mediaUrls: "fetched", contextWindow: geminiContextWindow }
-}
-
-/**
- * The prompt tokens a page of a PDF can cost on Claude: Anthropic's PDF support guide bills each page as its text
- * (1,500 to 3,000 tokens a page) and as an image of it (at most 4,784 tokens on its newest models).
- */
-const claudePdfPageTokens = 3_000 + 4_784
-
-/**
- * An Anthropic price: reads at a tenth of `input`, writes at 1.25 times it for five minutes and twice for an hour; a
- * PDF's page at `claudePdfPageTokens`; a part by URL read only as the image or PDF its block says.
- */
-function claude(input: number, read: number, write: number, writeHour: number, output: number): Price {
-  return {
-    input,
-    cachedInput: read,
-    cacheWrite: write,
-    cacheWrite1h: writeHour,
-    output,
-    pdfPageTokens: claudePdfPageTokens,
-    mediaUrls: "typed"
-  }
-}
-
-const claudeOpus4 = claude(15, 1.5, 18.75, 30, 75)
-// Claude Sonnet 4 and 4.5 bill a prompt of more than 200,000 tokens (their 1M-token context window) at twice the
-// input price and 1.5 times the output price, the cache's multipliers applying to the doubled input price.
-const claudeSonnet: Price = {
-  ...claude(3, 0.3, 3.75, 6, 15),
-  longContext: { above: 200_000, input: 6, cachedInput: 0.6, cacheWrite: 7.5, cacheWrite1h: 12, output: 22.5 }
-}
-const claudeSonnet37 = claude(3, 0.3, 3.75, 6, 15)
-const deepSeekV32 = price(0.28, 0.028, 0.42)
-
-/**
  * The built-in prices (see the module doc for where they come from), keyed by
  * the names `lookup` resolves to.
  *
@@ -412,58 +354,8 @@ const deepSeekV32 = price(0.28, 0.028, 0.42)
  * @category Models
  */
 export const builtIn: Readonly<Record<string, Price>> = {
-  // OpenAI, Anthropic and Google, each price with its batch tier
-  ...batchPriced({
-    // OpenAI
-    "gpt-4o": withPriority(price(2.5, 1.25, 10), 4.25, 2.125, 17),
-    "gpt-4o-mini": price(0.15, 0.075, 0.6),
-    "gpt-4.1": withPriority(price(2, 0.5, 8), 3.5, 0.875, 14),
-    "gpt-4.1-mini": withPriority(price(0.4, 0.1, 1.6), 0.7, 0.175, 2.8),
-    "gpt-4.1-nano": withPriority(price(0.1, 0.025, 0.4), 0.2, 0.05, 0.8),
-    "gpt-5": withPriority(price(1.25, 0.125, 10), 2.5, 0.25, 20),
-    "gpt-5-mini": withPriority(price(0.25, 0.025, 2), 0.45, 0.045, 3.6),
-    "gpt-5-nano": price(0.05, 0.005, 0.4),
-    "o3": price(2, 0.5, 8),
-    "o3-mini": price(1.1, 0.55, 4.4),
-    "o4-mini": price(1.1, 0.275, 4.4),
-    // Anthropic
-    "claude-opus-4-5": claude(5, 0.5, 6.25, 10, 25),
-    "claude-opus-4-1": claudeOpus4,
-    "claude-opus-4": claudeOpus4,
-    "claude-opus-4-0": claudeOpus4,
-    "claude-sonnet-4-5": claudeSonnet,
-    "claude-sonnet-4": claudeSonnet,
-    "claude-sonnet-4-0": claudeSonnet,
-    "claude-3-7-sonnet": claudeSonnet37,
-    "claude-haiku-4-5": claude(1, 0.1, 1.25, 2, 5),
-    "claude-3-5-haiku": claude(0.8, 0.08, 1, 1.6, 4),
-    // Google
-    "gemini-2.5-pro": {
-      ...gemini(1.25, 0.125, 10),
-      longContext: { above: 200_000, input: 2.5, cachedInput: 0.25, output: 15 }
-    },
-    // Audio in the prompt costs more than text, images and video on Gemini 2.5 Flash.
-    "gemini-2.5-flash": { ...gemini(0.3, 0.03, 2.5), audioInput: 1 },
-    "gemini-2.5-flash-lite": gemini(0.1, 0.01, 0.4)
-  }),
-  // DeepSeek
-  "deepseek-chat": deepSeekV32,
-  "deepseek-reasoner": deepSeekV32,
-  // Amazon Bedrock, by model id (on-demand, us-east-1), each price with its batch tier
-  ...batchPriced({
-    "anthropic.claude-3-5-haiku-20241022-v1:0": claude(0.8, 0.08, 1, 1.6, 4),
-    "anthropic.claude-haiku-4-5-20251001-v1:0": claude(1, 0.1, 1.25, 2, 5),
-    "anthropic.claude-3-7-sonnet-20250219-v1:0": claudeSonnet37,
-    "anthropic.claude-sonnet-4-20250514-v1:0": claudeSonnet,
-    "anthropic.claude-sonnet-4-5-20250929-v1:0": claudeSonnet,
-    "anthropic.claude-opus-4-1-20250805-v1:0": claudeOpus4,
-    "meta.llama3-1-8b-instruct-v1:0": price(0.22, 0.22, 0.22),
-    "meta.llama3-1-70b-instruct-v1:0": price(0.72, 0.72, 0.72),
-    "meta.llama3-3-70b-instruct-v1:0": price(0.72, 0.72, 0.72),
-    "amazon.nova-micro-v1:0": price(0.035, 0.00875, 0.14),
-    "amazon.nova-lite-v1:0": price(0.06, 0.015, 0.24),
-    "amazon.nova-pro-v1:0": price(0.8, 0.2, 3.2)
-  })
+  ...batchPriced(BuiltIn.batchable),
+  ...BuiltIn.unbatchable
 }
 
 const dateSuffix = /(?:[-@]\d{4}-\d{2}-\d{2}|[-@]\d{8}|-latest)$/
@@ -687,20 +579,50 @@ export function hostedCallPrice(price: Price, type: string): number {
   return Object.hasOwn(defaultHostedToolCalls, type) ? defaultHostedToolCalls[type]! : 0
 }
 
-/**
- * The most a request's hosted tools (`providerOptions.tools`, as a Responses deployment is sent them) can cost: its
- * `max_tool_calls` (default `defaultMaxToolCalls`) calls at its dearest hosted tool's price.
- */
-function mostHostedCost(price: Price, request: ChatRequest.Input): number {
+/** Whether the provider runs a tool of `type` itself: one `price` or `defaultHostedToolCalls` prices a call of. */
+function isHosted(price: Price, type: string): boolean {
+  return (price.hostedToolCalls !== undefined && Object.hasOwn(price.hostedToolCalls, type)) ||
+    Object.hasOwn(defaultHostedToolCalls, type)
+}
+
+/** A hosted tool of a request: where it is (`providerOptions.tools[0]`) and its type. */
+interface HostedTool {
+  readonly at: string
+  readonly type: string
+}
+
+/** The hosted tools of a request (`providerOptions.tools`, as a Responses deployment is sent them), where they are. */
+function hostedTools(price: Price, request: ChatRequest.Input): ReadonlyArray<HostedTool> {
   const tools = request.providerOptions?.["tools"]
-  if (!Array.isArray(tools)) return 0
-  let dearest = 0
-  for (const tool of tools) {
+  if (!Array.isArray(tools)) return []
+  const hosted: Array<HostedTool> = []
+  tools.forEach((tool: unknown, i) => {
     const type: unknown = typeof tool === "object" && tool !== null ? (tool as { type?: unknown }).type : undefined
-    if (typeof type === "string") dearest = Math.max(dearest, hostedCallPrice(price, type))
-  }
+    if (typeof type === "string" && isHosted(price, type)) hosted.push({ at: `providerOptions.tools[${i}]`, type })
+  })
+  return hosted
+}
+
+/** The calls of hosted tools a request can make: its `max_tool_calls`, else `defaultMaxToolCalls`. */
+function mostToolCalls(request: ChatRequest.Input): number {
   const bound = request.providerOptions?.["max_tool_calls"]
-  return dearest * (typeof bound === "number" && Number.isInteger(bound) && bound > 0 ? bound : defaultMaxToolCalls)
+  return typeof bound === "number" && Number.isInteger(bound) && bound > 0 ? bound : defaultMaxToolCalls
+}
+
+/** The most a request's hosted tools' calls can cost: `mostToolCalls` at its dearest hosted tool's price. */
+function mostHostedCost(price: Price, request: ChatRequest.Input): number {
+  let dearest = 0
+  for (const { type } of hostedTools(price, request)) dearest = Math.max(dearest, hostedCallPrice(price, type))
+  return dearest * mostToolCalls(request)
+}
+
+/**
+ * The most prompt tokens a request's hosted tools' results can add: each call's results are read by a further model
+ * turn, billed as input, of at most the model's context window; none without hosted tools.
+ */
+function mostHostedResultTokens(price: Price, request: ChatRequest.Input): number {
+  if (hostedTools(price, request).length === 0) return 0
+  return price.contextWindow === undefined ? Infinity : mostToolCalls(request) * price.contextWindow
 }
 
 /**
@@ -746,13 +668,14 @@ const servedAt: Readonly<Record<string, ReadonlyArray<string>>> = {
 /**
  * The tiers a call of `request` with a prompt of at most `prompt` tokens can be billed at: `price`'s own; its
  * long-context tier when the prompt may pass its `above`; each service tier the tier the request asks for
- * (`providerOptions.service_tier`, which wins in the body, else `serviceTier`) may be served at (`servedAt`, else the
- * tier itself) where `price` prices it.
+ * (`providerOptions.service_tier`, which wins in the body, else `serviceTier`, else `auto`) may be served at
+ * (`servedAt`, else the tier itself) where `price` prices it.
  */
 function tiersOf(price: Price, request: ChatRequest.Input, prompt: number): ReadonlyArray<TokenPrices> {
   const tiers: Array<TokenPrices> = [price]
   if (price.longContext !== undefined && prompt > price.longContext.above) tiers.push(price.longContext)
-  const asked = request.providerOptions?.["service_tier"] ?? request.serviceTier
+  // A request naming no tier is served as `auto` (the default of OpenAI's and Anthropic's `service_tier`).
+  const asked = request.providerOptions?.["service_tier"] ?? request.serviceTier ?? "auto"
   const priced = price.serviceTiers
   if (typeof asked !== "string" || priced === undefined) return tiers
   for (const name of Object.hasOwn(servedAt, asked) ? servedAt[asked]! : [asked]) {
@@ -770,12 +693,22 @@ function tiersOf(price: Price, request: ChatRequest.Input, prompt: number): Read
 export interface EstimateOptions {
   /** Reply tokens to charge when the request sets no `maxTokens`. Default: 0. */
   readonly defaultMaxTokens?: number | undefined
+  /**
+   * The prompt's tokens as its provider counts them (`Llm.countTokens` where the count is not `estimated`), with
+   * whatever margin the caller keeps: taken instead of the bound from its bytes, media and tool prompt, which a
+   * provider's count already holds. A part whose size cannot be known still makes the prompt the context window.
+   * Default: the bound from the request.
+   *
+   * @since 0.3.0
+   */
+  readonly promptTokens?: number | undefined
 }
 
 /**
  * The most a request can cost before it is sent, for budgets: its prompt
  * tokens counted at most (one per UTF-8 byte of its text, as a token of a
- * byte-level tokenizer is at least one byte, and each message's markers), all
+ * byte-level tokenizer is at least one byte, and each message's markers; or
+ * `options.promptTokens`, its provider's count), all
  * at the highest price a prompt token of it can be billed at (the input price,
  * a cache read's if higher, an audio token's (read from the cache or not)
  * when it has a part that may be audio, and a cache write's when the request has a cache breakpoint of that
@@ -785,8 +718,9 @@ export interface EstimateOptions {
  * may be longer than the tier's `above`, and each service tier the tier the
  * request asks for (`serviceTier`, or `providerOptions.service_tier`) may be
  * served at when the price has it: the tier itself, priority for `fast`, and
- * priority for `auto` (the provider's choice, which may be priority) and for
- * `scale` (sent to Anthropic as `auto`).
+ * priority for `auto` (the provider's choice, which may be priority), for a
+ * request naming none (served as `auto`) and for `scale` (sent to Anthropic
+ * as `auto`).
  * Each media part counts by what it is, whatever field it came
  * in: an image as `imageTokens` of the price (default `defaultImageTokens`),
  * audio and video by their seconds, a PDF by its pages (docs/cost.md,
@@ -797,7 +731,9 @@ export interface EstimateOptions {
  * `toolPromptTokens` more, for the prompt a provider adds of its own for tool
  * use; one with hosted tools (`providerOptions.tools`, a Responses request's
  * `web_search`...) its `max_tool_calls` (default `defaultMaxToolCalls`) calls
- * at the dearest one's `hostedCallPrice`.
+ * at the dearest one's `hostedCallPrice`, and as many context windows of
+ * prompt more for the model turns that read their results (without a
+ * `contextWindow`, `Infinity`: `unboundedTool` names the tool).
  *
  * @example
  * ```ts
@@ -812,10 +748,12 @@ export interface EstimateOptions {
  */
 export function estimate(price: Price, request: ChatRequest.Input, options?: EstimateOptions): number {
   const media = mostMediaTokens(request, mediaRates(price))
-  if (media.unsized !== undefined && price.contextWindow === undefined) return Infinity
+  const results = mostHostedResultTokens(price, request)
+  if ((media.unsized !== undefined && price.contextWindow === undefined) || results === Infinity) return Infinity
   const reply = request.maxTokens ?? options?.defaultMaxTokens ?? 0
-  const counted = mostPromptTokens(request) + media.tokens +
-    (request.tools !== undefined && request.tools.length > 0 ? toolPromptTokens : 0)
+  // A provider's count of the prompt (`promptTokens`) cannot hold the hosted tools' results: they come in the call.
+  const counted = results + (options?.promptTokens ?? mostPromptTokens(request) + media.tokens +
+      (request.tools !== undefined && request.tools.length > 0 ? toolPromptTokens : 0))
   // A provider refuses a prompt past its context window rather than bill it.
   const prompt = media.unsized === undefined ? counted : Math.max(counted, price.contextWindow!)
   let most = 0
@@ -861,6 +799,36 @@ export function unboundedPart(
   request: ChatRequest.Input
 ): { readonly at: string; readonly what: string } | undefined {
   return price.contextWindow === undefined ? mostMediaTokens(request, mediaRates(price)).unsized : undefined
+}
+
+/**
+ * The first hosted tool of `request` (`providerOptions.tools`, a Responses request's `web_search`...) whose results
+ * `estimate` cannot bound at `price`: the provider bills them as the prompt of the model turns that read them, at
+ * most the model's context window each, so a price with no `contextWindow` leaves them no bound. `undefined` when the
+ * price has a window or the request no hosted tool.
+ *
+ * @example
+ * ```ts
+ * import { Message, Pricing } from "effect-llm-router"
+ *
+ * const price = Pricing.fromPerMtok({ input_per_mtok: 2.5, output_per_mtok: 10 })
+ * const request = {
+ *   messages: [Message.user("What happened today?")],
+ *   providerOptions: { tools: [{ type: "web_search" }] }
+ * }
+ * Pricing.unboundedTool(price, request) // { at: "providerOptions.tools[0]", type: "web_search" }
+ * // Ten searches' results reserved: 1,280,000 prompt tokens.
+ * Pricing.unboundedTool({ ...price, contextWindow: 128_000 }, request) // undefined
+ * ```
+ *
+ * @since 0.3.0
+ * @category Destructors
+ */
+export function unboundedTool(
+  price: Price,
+  request: ChatRequest.Input
+): { readonly at: string; readonly type: string } | undefined {
+  return price.contextWindow === undefined ? hostedTools(price, request)[0] : undefined
 }
 
 /**

@@ -21,13 +21,14 @@
  * A request's `model` names a deployment, a group (`groups`) or a model; the strategy (`weighted`, `least-busy`,
  * `lowest-latency`, `lowest-cost`, `priority`, drawing from Effect's `Random`) picks one of the addressed deployments
  * usable now. A failure with a tag in `retryOn` tries another one; otherwise the first `fallbacks` entry whose `on`
- * lists the tag is followed, and the final error lists every attempt. A stream opens with a `ChatChunk.Start` chunk
+ * lists the tag is followed (any entry, when no deployment of the address is usable), and the final error lists
+ * every attempt. A stream opens with a `ChatChunk.Start` chunk
  * naming the deployment and model that answer; one that breaks after its first chunk
  * restarts behind a `ChatChunk.Restart` chunk, or continues behind a `ChatChunk.Continue` one (`midStream`); `hedge`
  * gives a slow attempt a second one. A failing deployment cools down (`cooldown`), then one call probes it with a
  * single attempt. With `affinity`, the calls of one `session` go to the deployment and key that answered its last
  * call while they can take it, so the provider's prompt cache stays warm. One `deadline` bounds a call with every
- * deployment's own retries. Breakers, learned limits and pins are kept in the stores a router requires:
+ * deployment's own retries, which wait at most `maxRetryWait` while the call could go elsewhere. Breakers, learned limits and pins are kept in the stores a router requires:
  * `layerStoreMemory`, this process's alone, or `layerStoreRedis`, shared by the instances on one Redis; routers naming
  * one `key` of one store are one group, in memory as in Redis. `budget` and `ledger` check and
  * record spend per deployment. `status` reports LLM-API-BalancedCall's load and capacity fields in camelCase, with keys
@@ -110,7 +111,8 @@ export interface Deployment<E = never, R = never> {
 }
 
 /**
- * Where a call goes when its address fails with one of `on`: a deployment, group or model name.
+ * Where a call goes when its address fails with one of `on`, or has no deployment usable now (`NoCapacityError`:
+ * breakers open, keys cooling, rate-limit holds) whatever `on` lists: a deployment, group or model name.
  *
  * @since 0.1.0
  * @category Models
@@ -279,6 +281,16 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * Default: 5 seconds, as an `Llm`'s.
    */
   readonly maxRateLimitWait?: Duration.Input
+  /**
+   * How long in all a deployment's own retries (its `Llm`'s retry policy: backoff, a 5xx's `retryAfter`) may wait
+   * while the router has somewhere else to go for the failure (another deployment of the address, or a fallback):
+   * a retry that would wait longer is left to the router, which moves on at once. A deployment with nowhere else to
+   * go retries by its policy. Default: 1 second, the default policy's first retry (about half a second) and no more,
+   * so a failing deployment's fallback answers within about a second.
+   *
+   * @since 0.3.0
+   */
+  readonly maxRetryWait?: Duration.Input
   /**
    * Where the router keeps its breakers, learned limits and sessions' pins in the stores it requires (`BreakerStore`,
    * `LearnedLimitStore`, `AffinityStore`): routers naming the same key of one store share the breakers and learned

@@ -140,12 +140,13 @@ function withBatch<A, E>(
   dialect: Dialect,
   headers: Record<string, string>,
   work: Effect.Effect<A, E, Batch.Batch>,
-  server: Simulator.Options["server"] = "node"
+  server: Simulator.Options["server"] = "node",
+  known: ReadonlyArray<string> = [dialect.model]
 ) {
   return Effect.scoped(Effect.gen(function*() {
     const sim = yield* Simulator.make({
       apiKeys: [key, SimulatedBedrock.testCredentials.accessKeyId],
-      models: [dialect.model],
+      models: known,
       server
     })
     const fiber = yield* Effect.forkChild(
@@ -213,6 +214,13 @@ describe.each(dialects)("Batch over the simulator's $name", (dialect) => {
         index: 2,
         model: dialect.model
       })
+    }))
+
+  it.effect("types a line of a model the provider does not know ModelNotFoundError, as a call of it is", () =>
+    Effect.gen(function*() {
+      const outcomes = yield* withBatch(dialect, {}, Batch.run(requests(2)), "node", ["some-other-model"])
+      expect(failureTags(outcomes)).toEqual(["ModelNotFoundError", "ModelNotFoundError"])
+      expect(Result.isFailure(outcomes[0]!) && outcomes[0].failure).toMatchObject({ model: dialect.model })
     }))
 
   it.effect("gives the lines an expired batch never ran BatchLineError of reason expired", () =>

@@ -3,7 +3,7 @@
  * (`layerStoreMemory`); Redis (`layerStoreRedis`, two instances each with its own connection and its own record of what
  * it charged, fail-closed, and fail-open for its outage case); SQL (`layerStoreSql`) on a SQLite file (another
  * connection locking it for its fault case) and on a real Postgres server (through a proxy that can hold its replies
- * back), two clients on one database as two gateway instances.
+ * back), two clients on one database as two instances of a library user's, each layer making the budget's tables.
  */
 import { Budget, type Gateway, type Store } from "effect-llm-router"
 import type * as Context from "effect/Context"
@@ -17,7 +17,6 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
-import { migrations } from "../src/internal/databaseSchema.js"
 import * as Database from "../src/internal/sql/database.js"
 import { budgetContract, type ContractLimit } from "./contract/budget.js"
 import { postgresServer } from "./utils/postgresServer.js"
@@ -107,9 +106,9 @@ budgetContract({
   })
 })
 
-/** A SQL store on its own client of `database`, as a gateway instance has. */
+/** A SQL store on its own client of `database`, as an instance of a library user's has: the layer makes its tables. */
 const sqlStoreOn = (database: Gateway.Database) =>
-  Effect.flatMap(Effect.orDie(Database.connect(database, migrations)), (sql) =>
+  Effect.flatMap(Effect.orDie(Database.open(database)), (sql) =>
     Effect.orDie(
       Layer.build(
         Budget.layerStoreSql({ address: "the contract's database" }).pipe(

@@ -122,7 +122,7 @@ const fullRequest = {
     { role: "user", content: "Hello there." },
     { role: "user", content: [{ type: "text", text: "Look:", cache: { ttl: "1h" } }, part] },
     { role: "assistant", content: "Calling.", toolCalls: [call], reasoning: "Thinking.", providerMetadata: metadata },
-    { role: "tool", toolCallId: "call_1", name: "lookup", content: "Found it." },
+    { role: "tool", toolCallId: "call_1", name: "lookup", content: "Found it.", toolReferences: ["lookup"] },
     { role: "tool", toolCallId: "call_1", name: "lookup", content: [{ type: "text", text: "Found." }, part] }
   ],
   model: "gpt-4o",

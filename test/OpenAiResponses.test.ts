@@ -8,11 +8,13 @@ import * as Fiber from "effect/Fiber"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientError from "effect/http/HttpClientError"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
+import * as Origin from "../src/internal/wire/openAiResponses/origin.js"
 import type * as LlmError from "../src/LlmError.js"
 import * as Message from "../src/Message.js"
 import * as ProviderClient from "../src/ProviderClient.js"
@@ -26,6 +28,10 @@ import { skippedCounts, withWarnings } from "./utils/warnings.js"
 const KEY = "sk-test-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
 type Json = Record<string, unknown>
+
+// Encrypted content as the client gives it back: marked with where it was made, by this key at the test's API root.
+const madeHere = (content: string) =>
+  Origin.marked(Origin.originOf("openai", "https://api.test/v1/", Redacted.make(KEY)), content)
 
 const harness = adapterHarness({
   make: OpenAiResponses.make,
@@ -315,7 +321,7 @@ describe("OpenAiResponses request mapping", () => {
           reasoningItems: [{
             type: "reasoning",
             summary: [{ type: "summary_text", text: "Thinking." }],
-            encrypted_content: "gAAAABenc"
+            encrypted_content: madeHere("gAAAABenc")
           }]
         }
       })
@@ -403,7 +409,7 @@ describe("OpenAiResponses reasoning items with store", () => {
               type: "reasoning",
               id: "rs_2",
               summary: [{ type: "summary_text", text: "Hm." }],
-              encrypted_content: "gAAAABenc"
+              encrypted_content: madeHere("gAAAABenc")
             }
           ],
           // The API keeps the response: a later request may continue it by id.
@@ -965,6 +971,77 @@ describe("OpenAiResponses options", () => {
     }))
 })
 
+describe("OpenAiResponses encrypted content, bound to where it was made", () => {
+  const refused = () =>
+    jsonResponse({
+      error: {
+        message: "The encrypted content gAAA...enc1 could not be verified.",
+        type: "invalid_request_error",
+        param: null,
+        code: "invalid_encrypted_content"
+      }
+    }, { status: 400 })
+  // The reasoning items of each request's input, as sent.
+  const sentReasoning = (requests: ReadonlyArray<{ readonly body: unknown }>) =>
+    requests.map((request) =>
+      ((request.body as Json)["input"] as ReadonlyArray<Json>).filter((item) => item["type"] === "reasoning")
+    )
+
+  it.effect("given back as made with the key that made it, left out with another key", () =>
+    Effect.gen(function*() {
+      let turn = 0
+      const { requests, service } = setup(() =>
+        jsonResponse(
+          turn++ === 0 ? response([reasoningItem("rs_1", [], "gAAAABenc1"), message("ok")]) : response([message("ok")])
+        )
+      )
+      const client = yield* service
+      const request: ChatRequest.Input = { ...hello, reasoningEffort: "low" }
+      const first = yield* client.chat(request, credentials)
+      const next = { ...request, messages: [...hello.messages, Message.fromResponse(first), Message.user("And?")] }
+      yield* client.chat(next, credentials)
+      yield* client.chat(next, ProviderClient.credentials("sk-another-key-0123456789"))
+      expect(sentReasoning(requests.slice(1))).toEqual([
+        [{ type: "reasoning", summary: [], encrypted_content: "gAAAABenc1" }],
+        []
+      ])
+    }))
+
+  it.effect("content with no mark that the API refuses is dropped, and the call made once more", () =>
+    Effect.gen(function*() {
+      const foreign = { type: "reasoning", summary: [], encrypted_content: "gAAAABelsewhere" }
+      const withForeign: ChatRequest.Input = {
+        reasoningEffort: "low",
+        messages: [
+          Message.user("Hello"),
+          { role: "assistant", content: "ok", providerMetadata: { openaiResponses: { reasoningItems: [foreign] } } },
+          Message.user("And?")
+        ]
+      }
+      let calls = 0
+      const whole = chatWith(() => calls++ === 0 ? refused() : jsonResponse(response([message("Sunny.")])), withForeign)
+      expect((yield* whole.run).text).toBe("Sunny.")
+      expect(sentReasoning(whole.requests)).toEqual([[foreign], []])
+      let streams = 0
+      const streamed = harness.streamWith(
+        () =>
+          streams++ === 0
+            ? refused()
+            : streamResponse([ev("response.completed", { response: response([message("Sunny.")]) })]),
+        withForeign
+      )
+      expect((yield* ChatChunk.collect(streamed.stream)).text).toBe("Sunny.")
+      expect(sentReasoning(streamed.requests)).toEqual([[foreign], []])
+      // Refused again without it: the refusal is the call's.
+      const always = chatWith(refused, withForeign)
+      expect(yield* Effect.flip(always.run)).toMatchObject({
+        _tag: "InvalidRequestError",
+        code: "invalid_encrypted_content"
+      })
+      expect(always.requests).toHaveLength(2)
+    }))
+})
+
 describe("OpenAiResponses compaction", () => {
   it.effect("providerOptions.responses_compact sends /responses/compact, and the reply keeps the compacted items", () =>
     Effect.gen(function*() {
@@ -1000,6 +1077,8 @@ describe("OpenAiResponses compaction", () => {
       assert.strictEqual(reply.text, "")
       assert.strictEqual(reply.id, "resp_c")
       expect(reply.usage).toMatchObject({ promptTokens: 40, completionTokens: 12, cachedPromptTokens: 8 })
-      expect(reply.providerMetadata).toEqual({ openaiResponses: { compacted: [user, compaction] } })
+      expect(reply.providerMetadata).toEqual({
+        openaiResponses: { compacted: [user, { ...compaction, encrypted_content: madeHere("gAAAAB-opaque") }] }
+      })
     }))
 })

@@ -453,7 +453,9 @@ describe("Pricing.fromPerMtok", () => {
 })
 
 describe("hosted tools' calls", () => {
-  const price = Pricing.fromPerMtok({ input_per_mtok: 1, output_per_mtok: 1 })
+  // A dollar a million tokens, and a window of a thousand: a call's results reserved at $0.001.
+  const window = 1_000
+  const price = { ...Pricing.fromPerMtok({ input_per_mtok: 1, output_per_mtok: 1 }), contextWindow: window }
   const request = (tools: ReadonlyArray<unknown>, maxToolCalls?: number) => ({
     messages: [Message.user("Find it")],
     providerOptions: { tools, ...(maxToolCalls === undefined ? {} : { max_tool_calls: maxToolCalls }) }
@@ -470,26 +472,45 @@ describe("hosted tools' calls", () => {
   })
 
   it("are reserved as max_tool_calls calls (default defaultMaxToolCalls) at the dearest hosted tool's price", () => {
-    closeTo(Pricing.estimate(price, request([{ type: "web_search" }], 500)) - bare, 5)
+    // Each call with a window of results: the prompt of the model turn that reads them.
+    const results = window / 1e6
+    closeTo(Pricing.estimate(price, request([{ type: "web_search" }], 500)) - bare, 500 * (0.01 + results))
     closeTo(
       Pricing.estimate(price, request([{ type: "file_search" }, { type: "image_generation" }])) - bare,
-      Pricing.defaultMaxToolCalls * 0.25
+      Pricing.defaultMaxToolCalls * (0.25 + results)
     )
     closeTo(Pricing.estimate(price, request([{ type: "function", name: "f" }, { type: "custom" }])) - bare, 0)
   })
 
-  it("no reply's calls cost more than the reservation, for any calls within the bound", () => {
+  it("leave their results no bound on a price of no context window: the estimate is Infinity, the tool named", () => {
+    const { contextWindow: _window, ...windowless } = price
+    const searching = request([{ type: "function", name: "f" }, { type: "web_search" }], 1)
+    expect(Pricing.estimate(windowless, searching)).toBe(Infinity)
+    expect(Pricing.unboundedTool(windowless, searching)).toStrictEqual({
+      at: "providerOptions.tools[1]",
+      type: "web_search"
+    })
+    expect(Pricing.unboundedTool(price, searching)).toBeUndefined()
+    // A client's own tools add nothing the provider bills.
+    const own = request([{ type: "function", name: "f" }, { type: "custom" }])
+    expect(Pricing.unboundedTool(windowless, own)).toBeUndefined()
+    expect(Pricing.estimate(windowless, own)).toBe(bare)
+  })
+
+  it("no reply's calls and results cost more than the reservation, for any calls within the bound", () => {
     const types = Object.keys(Pricing.defaultHostedToolCalls)
     fc.assert(fc.property(
       fc.subarray(types, { minLength: 1 }),
       fc.integer({ min: 1, max: 50 }),
-      fc.array(fc.nat(), { maxLength: 50 }),
-      (tools, bound, picks) => {
+      fc.array(fc.record({ pick: fc.nat(), read: fc.integer({ min: 0, max: window }) }), { maxLength: 50 }),
+      (tools, bound, calls) => {
         const made: Record<string, number> = {}
-        for (const pick of picks.slice(0, bound)) {
-          made[tools[pick % tools.length]!] = (made[tools[pick % tools.length]!] ?? 0) + 1
+        let read = 0
+        for (const call of calls.slice(0, bound)) {
+          made[tools[call.pick % tools.length]!] = (made[tools[call.pick % tools.length]!] ?? 0) + 1
+          read += call.read
         }
-        const charged = Pricing.cost(price, { ...usage(0, 0), hostedToolCalls: made })!
+        const charged = Pricing.cost(price, { ...usage(read, 0), hostedToolCalls: made })!
         const most = Pricing.estimate(price, request(tools.map((type) => ({ type })), bound)) - bare
         expect(charged).toBeLessThanOrEqual(most + 1e-12)
       }
@@ -523,7 +544,9 @@ describe("tiers: long context, service tiers, audio", () => {
   it("a reservation is at the service tier the request asks for where the price has it", () => {
     const gpt5 = Pricing.lookup("gpt-5")!
     const request = { messages: [Message.user("a".repeat(400))], maxTokens: 50 }
-    closeTo(Pricing.estimate(gpt5, request), (407 * 1.25 + 50 * 10) / 1e6)
+    // Naming no tier is asking for `auto`, the provider's default, which may be priority.
+    closeTo(Pricing.estimate(gpt5, request), (407 * 2.5 + 50 * 20) / 1e6)
+    closeTo(Pricing.estimate(gpt5, { ...request, serviceTier: "default" }), (407 * 1.25 + 50 * 10) / 1e6)
     closeTo(
       Pricing.estimate(gpt5, { ...request, providerOptions: { service_tier: "priority" } }),
       (407 * 2.5 + 50 * 20) / 1e6
@@ -560,10 +583,11 @@ describe("tiers: long context, service tiers, audio", () => {
   })
 
   // The tiers a reply may report for the tier a request asks for (OpenAI's `service_tier` reference, Anthropic's
-  // "Service tiers" page: `auto` is served at priority where there is priority capacity or an OpenAI project's default
-  // is priority; `scale` is sent to Anthropic as `auto`; any tier may fall back to the standard one).
+  // "Service tiers" page: `auto`, also what a request naming none is served as, is served at priority where there is
+  // priority capacity or an OpenAI project's default is priority; `scale` is sent to Anthropic as `auto`; any tier may
+  // fall back to the standard one).
   const servedAt: Readonly<Record<string, ReadonlyArray<string | undefined>>> = {
-    none: [undefined, "default"],
+    none: [undefined, "default", "priority"],
     auto: ["default", "standard", "priority"],
     priority: ["priority", "default"],
     fast: ["priority", "fast", "default"],

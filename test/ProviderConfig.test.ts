@@ -593,6 +593,7 @@ describe("ProviderConfig.fromJson", () => {
             },
             retry_on: ["RateLimitError"],
             deadline: 30,
+            max_retry_wait: "250 millis",
             cooldown: { failures: 2, window: "1 minute", period: 10, on: ["TimeoutError"] },
             hedge: { after: "2 seconds" },
             mid_stream: "fail",
@@ -614,6 +615,7 @@ describe("ProviderConfig.fromJson", () => {
       })
       expect(main.options.retryOn).toEqual(["RateLimitError"])
       expect(Duration.toMillis(main.options.deadline!)).toBe(30_000)
+      expect(Duration.toMillis(Duration.fromInputUnsafe(main.options.maxRetryWait!))).toBe(250)
       expect(main.options.cooldown?.failures).toBe(2)
       expect(Duration.toMillis(main.options.cooldown!.window!)).toBe(60_000)
       expect(Duration.toMillis(main.options.cooldown!.period!)).toBe(10_000)
@@ -678,6 +680,7 @@ describe("ProviderConfig.fromJson", () => {
               },
               retry_on: ["TimeoutError", "Nope"],
               deadline: -1,
+              max_retry_wait: "a while",
               cooldown: { window: "soon", failures: 0 },
               hedge: { after: "2 fortnights" },
               mid_stream: "resume",
@@ -699,6 +702,7 @@ describe("ProviderConfig.fromJson", () => {
         "router.bad.fallbacks.ghost[0].on": "expected at least one error tag",
         "router.bad.retry_on[1]": expect.stringContaining("ProviderUnavailableError"),
         "router.bad.deadline": duration,
+        "router.bad.max_retry_wait": duration,
         "router.bad.cooldown.window": duration,
         "router.bad.cooldown.failures": "expected a positive whole number",
         "router.bad.hedge.after": duration,
@@ -707,7 +711,7 @@ describe("ProviderConfig.fromJson", () => {
         "router.empty.deployments": "expected at least one deployment",
         "router.none.deployments": "is missing"
       })
-      expect(error.message).toContain("provider.json has 12 problems:")
+      expect(error.message).toContain("provider.json has 13 problems:")
 
       // Names are checked once the entries decode: unknown, ambiguous and repeated deployments, and addresses.
       const names = yield* Effect.flip(

@@ -16,7 +16,7 @@ import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { migrations } from "../src/internal/databaseSchema.js"
+import { schemas } from "../src/internal/databaseSchema.js"
 import { defaultTimeout } from "../src/internal/persistence/sql.js"
 import * as Memory from "../src/internal/rateLimiter/memory.js"
 import * as Sql from "../src/internal/rateLimiter/sql.js"
@@ -105,7 +105,7 @@ bucketStoreContract({
  */
 const sqlStoresOn = (database: Gateway.Database) =>
   Effect.map(
-    Effect.orDie(Database.connect(database, migrations)),
+    Effect.orDie(Database.connect(database, schemas)),
     (sql) =>
       Context.make(
         RateLimiter.BucketStore,

@@ -17,6 +17,7 @@ import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
+import * as Simulator from "../src/simulator/Simulator.js"
 import { typeErrors, type VirtualModule } from "./utils/typecheckModules.js"
 
 const root = path.resolve(import.meta.dirname, "..")
@@ -157,6 +158,14 @@ describe("README and docs/", () => {
     },
     180_000
   )
+
+  it("docs/simulator.md names the simulator's default models, and docs/batch.md's program asks for one of them", () => {
+    const named = /by default `Simulator\.defaultModels`: ([^;]+);/.exec(read("docs/simulator.md").replace(/\s+/g, " "))
+    expect(named?.[1]?.match(/`[^`]+`/g)?.map((model) => model.slice(1, -1))).toEqual([...Simulator.defaultModels])
+    const batch = blocks.find((block) => block.file === "docs/batch.md" && isWhole(block))!
+    const model = /model: "([^"]+)"/.exec(batch.code.join("\n"))?.[1]
+    expect(Simulator.defaultModels).toContain(model)
+  })
 
   it("the install line names the versions this repository resolves and tests together", () => {
     const manifest = JSON.parse(read("package.json")) as {

@@ -103,6 +103,23 @@ const decorating = (wrap: (inner: Llm.Service) => Partial<Llm.Service>) =>
 const unavailable = (name: string) =>
   new LlmError.ProviderUnavailableError({ provider: name, model: `${name}-model`, status: 503 })
 
+/** An `Llm` with the default options (its retry policy the default one) over `pool` and a provider whose `chat` is `chat`. */
+const over = (id: string, pool: KeyPool.Service, chat: () => Effect.Effect<ChatResponse, LlmError.LlmError>) =>
+  Llm.layer().pipe(Layer.provide(Layer.mergeAll(
+    Layer.succeed(
+      ProviderClient.ProviderClient,
+      ProviderClient.ProviderClient.of({
+        provider: id,
+        chat,
+        chatStream: () => Stream.never,
+        embed: () => Effect.die("not embedded"),
+        maxEmbeddingInputs: 1
+      })
+    ),
+    Layer.succeed(KeyPool.KeyPool, pool),
+    RateLimiter.unlimited
+  )))
+
 const run = <A, E>(
   options: Router.Options<Router.Deployment<OptionsError, never>>,
   body: Effect.Effect<A, E, Llm.Llm | Router.Router>
@@ -1809,7 +1826,8 @@ describe("Router", () => {
         [{ midStream: "resume" as "fail" }, "midStream", "\"resume\""],
         [{ hedge: { after: -1 } }, "hedge.after", "-1"],
         [{ maxHold: "forever" as Duration.Input }, "maxHold", "\"forever\""],
-        [{ maxRateLimitWait: -1 }, "maxRateLimitWait", "-1"]
+        [{ maxRateLimitWait: -1 }, "maxRateLimitWait", "-1"],
+        [{ maxRetryWait: -1 }, "maxRetryWait", "-1"]
       ]
       for (const [options, option, value] of checks) {
         const error = yield* Effect.flip(run({ deployments: [deployment(log, "a")], ...options }, Effect.void))
@@ -1850,23 +1868,6 @@ describe("Router rate limits", () => {
       }
       return pool
     })
-
-  /** An `Llm` with the default options over `pool` and a provider whose `chat` is `chat`. */
-  const over = (id: string, pool: KeyPool.Service, chat: () => Effect.Effect<ChatResponse, LlmError.LlmError>) =>
-    Llm.layer().pipe(Layer.provide(Layer.mergeAll(
-      Layer.succeed(
-        ProviderClient.ProviderClient,
-        ProviderClient.ProviderClient.of({
-          provider: id,
-          chat,
-          chatStream: () => Stream.never,
-          embed: () => Effect.die("not embedded"),
-          maxEmbeddingInputs: 1
-        })
-      ),
-      Layer.succeed(KeyPool.KeyPool, pool),
-      RateLimiter.unlimited
-    )))
 
   it.effect(
     "a primary whose only key cools for 3 s is left at once for the fallback and held back until then; " +
@@ -1996,6 +1997,168 @@ describe("Router rate limits", () => {
       expect(yield* Clock.currentTimeMillis).toBe(0)
       expect(fake.requests.map((request) => request.url.startsWith(primaryUrl))).toEqual([true, false])
     }))
+})
+
+describe("Router fallbacks", () => {
+  /** A router over `primary` and a healthy `backup` it falls back to on `on`; `backup`'s calls in `log`. */
+  const withBackup = (
+    log: Log,
+    primary: Router.Deployment<OptionsError, never>,
+    on: ReadonlyArray<Router.ErrorTag>
+  ) =>
+    routerLayerInMemory({
+      deployments: [primary, deployment(log, "backup")],
+      fallbacks: { primary: [{ to: "backup", on }] }
+    })
+
+  /** A pool of one key. */
+  const poolOf = (id: string) => poolInMemory({ providerId: id, keys: [`sk-test-key-${id}-000001`] })
+
+  /** The reply of `chat`, which must be in within a second of test time; it fails the test otherwise. */
+  const withinASecond = <E>(chat: Effect.Effect<ChatResponse, E>) =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(Effect.zip(chat, Clock.currentTimeMillis))
+      yield* TestClock.adjust("1 second")
+      const done = fiber.pollUnsafe()
+      if (done === undefined) yield* Fiber.interrupt(fiber)
+      expect(done).toBeDefined()
+      const [reply, at] = yield* Fiber.join(fiber)
+      expect(at).toBeLessThanOrEqual(1_000)
+      return reply
+    })
+
+  /** A provider that answers 503 every time, counting its calls. */
+  const failing = () => {
+    let calls = 0
+    return {
+      calls: () => calls,
+      chat: () =>
+        Effect.suspend(() => {
+          calls++
+          return Effect.fail(unavailable("primary"))
+        })
+    }
+  }
+
+  // The primary retries while its waits stay within maxRetryWait (1 s), then the router moves on.
+  it.effect("a failing primary's fallback answers within a second; alone, the primary retries by its policy", () =>
+    Effect.gen(function*() {
+      const log = makeLog()
+      const provider = failing()
+      const primary = { name: "primary", model: "m", llm: over("primary", yield* poolOf("primary"), provider.chat) }
+      const reply = yield* withinASecond(
+        Llm.chat(ask("primary")).pipe(Effect.provide(withBackup(log, primary, ["ProviderUnavailableError"])))
+      )
+      expect(reply.text).toBe("backup")
+      // The default policy's first retry waits 0.4 to 0.6 s, its second 0.8 to 1.2 s more: one retry fits.
+      expect(provider.calls()).toBe(2)
+
+      // With nowhere else to go, the 503s are retried as a single Llm retries them: three times, over 2.8 s at least.
+      const alone = failing()
+      const only = routerLayerInMemory({
+        deployments: [{ name: "primary", model: "m", llm: over("alone", yield* poolOf("alone"), alone.chat) }]
+      })
+      const lone = yield* Effect.forkChild(Effect.flip(Llm.chat(ask("primary"))).pipe(Effect.provide(only)))
+      yield* TestClock.adjust("2799 millis")
+      expect(lone.pollUnsafe()).toBeUndefined()
+      yield* TestClock.adjust("2 seconds")
+      expect((yield* Fiber.join(lone))._tag).toBe("ProviderUnavailableError")
+      expect(alone.calls()).toBe(4)
+    }).pipe(seeded))
+
+  it.effect("maxRetryWait 0 leaves a failing primary at once; a longer one lets its whole retry policy run first", () =>
+    Effect.gen(function*() {
+      const log = makeLog()
+      const chatWith = (maxRetryWait: Duration.Input) =>
+        Effect.gen(function*() {
+          const provider = failing()
+          const primary = { name: "primary", model: "m", llm: over("primary", yield* poolOf("primary"), provider.chat) }
+          const layer = routerLayerInMemory({
+            deployments: [primary, deployment(log, "backup")],
+            fallbacks: { primary: [{ to: "backup", on: ["ProviderUnavailableError"] }] },
+            maxRetryWait
+          })
+          const start = yield* Clock.currentTimeMillis
+          const fiber = yield* Effect.forkChild(
+            Effect.zip(Llm.chat(ask("primary")), Clock.currentTimeMillis).pipe(Effect.provide(layer))
+          )
+          yield* TestClock.adjust("10 seconds")
+          const [reply, at] = yield* Fiber.join(fiber)
+          expect(reply.text).toBe("backup")
+          return { calls: provider.calls(), after: at - start }
+        })
+      expect(yield* chatWith(0)).toEqual({ calls: 1, after: 0 })
+      // The default policy's three retries wait 2.8 to 4.2 s in all.
+      const patient = yield* chatWith("10 seconds")
+      expect(patient.calls).toBe(4)
+      expect(patient.after).toBeGreaterThanOrEqual(2_800)
+    }).pipe(seeded))
+
+  it.effect(
+    "provider.json's routers (the gateway's) alike: a 503ing primary's fallback answers within a second",
+    () =>
+      Effect.gen(function*() {
+        const primaryUrl = "http://primary.test/v1"
+        const fake = fakeHttpClient((request) =>
+          request.url.startsWith(primaryUrl)
+            ? jsonResponse({ error: { message: "overloaded", type: "server_error" } }, { status: 503 })
+            : jsonResponse(completion({ content: "from the backup" }, { usage: usage(3, 4) }))
+        )
+        const config = yield* ProviderConfig.fromJson({
+          primary: [{ model_name: "m", base_url: primaryUrl, api_keys: ["sk-test-primary-000000001"] }],
+          backup: [{ model_name: "b", base_url: "http://backup.test/v1", api_keys: ["sk-test-backup-000000001"] }],
+          router: {
+            main: {
+              deployments: ["primary/m", "backup/b"],
+              fallbacks: { "primary/m": [{ to: "backup/b", on: ["ProviderUnavailableError"] }] },
+              model: "primary/m"
+            }
+          }
+        })
+        const router = routerLayerInMemory(yield* ProviderConfig.namedRouterOptions(config, "main"))
+        const reply = yield* withinASecond(
+          Llm.chat(ask()).pipe(Effect.provide(router), Effect.provideService(HttpClient.HttpClient, fake.client))
+        )
+        expect(reply.text).toBe("from the backup")
+        expect(fake.requests.map((request) => request.url.startsWith(primaryUrl))).toEqual([true, true, false])
+      }).pipe(seeded)
+  )
+
+  it.effect("an open breaker, or keys all cooling, falls back whatever the fallback's `on` lists", () => {
+    const log = makeLog()
+    const primary = deployment(log, "primary", { answer: () => unavailable("primary") })
+    return Effect.gen(function*() {
+      // Three 503s fall back by `on`, and open the primary's breaker.
+      for (let i = 0; i < 3; i++) expect((yield* Llm.chat(ask("primary"))).text).toBe("backup")
+      expect((yield* Router.status).details["primary"]!.cooldown.state).toBe("open")
+      // The primary skipped: no deployment of its address is usable, and the call falls back all the same.
+      expect((yield* Llm.chat(ask("primary"))).text).toBe("backup")
+      expect(log.count("primary")).toBe(3)
+      expect(log.count("backup")).toBe(4)
+
+      // A primary whose keys all cool (its Llm leaves them at once for the router) falls back too.
+      const cooling = deployment(log, "primary", {
+        answer: () => new LlmError.NoCapacityError({ provider: "primary", model: "m", availableAt: 30_000 })
+      })
+      const reply = yield* Llm.chat(ask("primary")).pipe(
+        Effect.provide(withBackup(log, cooling, ["ContextLengthError"]))
+      )
+      expect(reply.text).toBe("backup")
+    }).pipe(Effect.provide(withBackup(log, primary, ["ProviderUnavailableError"])), seeded)
+  })
+
+  it.effect("with nowhere to fall back, a held-back address fails naming each deployment's reason, not its keys", () => {
+    const log = makeLog()
+    const only = deployment(log, "only", { answer: () => unavailable("only") })
+    return Effect.gen(function*() {
+      for (let i = 0; i < 3; i++) yield* Effect.flip(Llm.chat(ask("only")))
+      const error = yield* Effect.flip(Llm.chat(ask("only")))
+      expect(error._tag).toBe("NoCapacityError")
+      expect(error.message).toContain("has no usable deployment")
+      expect(error.message).toContain("only: its breaker is open after failures")
+      expect(error.message).not.toContain("usable key")
+    }).pipe(Effect.provide(routerLayerInMemory({ deployments: [only] })), seeded)
+  })
 })
 
 describe("Router's stores", () => {

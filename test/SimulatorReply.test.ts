@@ -214,11 +214,46 @@ describe("simulator structured output", () => {
         expect(calls({ lastUserText: text, toolChoice }), text).toBe(1)
       }
     }
-    // Mentions of tools are no instruction: the model calls one.
-    const untold = ["Use the Bash tool.", "The tools you may call are listed.", "Do not stop: call the tools."]
+    // Mentions of tools are no instruction: the model calls the one named.
+    const untold = ["Use the Bash tool.", "The tools you may call are listed: Bash.", "Do not stop: call Bash."]
     for (const text of untold) {
       expect(calls({ lastUserText: text, instructions: text }), text).toBe(1)
     }
+  })
+
+  it("without a scenario: text unless asked for a tool (a forcing choice, a tool named), or looping", () => {
+    const tools: ReadonlyArray<Reply.Tool> = [
+      { name: "exec_command", parameters: { type: "object" } },
+      { name: "Read", parameters: { type: "object" } }
+    ]
+    const prompt: Reply.Prompt = {
+      model: "m",
+      promptTokens: 3,
+      lastUserText: "say hi",
+      lastRole: "user",
+      tools,
+      toolChoice: { _tag: "Auto" },
+      parallelToolCalls: false,
+      reasoning: false
+    }
+    const knobs: Reply.Knobs = { replyTokens: 5, reasoningTokens: 0, toolCalls: 1, cachedTokens: 0 }
+    const called = (asked: Partial<Reply.Prompt>, output?: Reply.OutputMode) =>
+      replyOf({ ...prompt, ...asked }, output === undefined ? knobs : { ...knobs, output }).toolCalls.map((call) =>
+        call.name
+      )
+    // An agent offers its tools on every request: a prompt that asks for none is answered in text, and so is the
+    // request after a compaction's summary, so a session ends.
+    expect(called({})).toEqual([])
+    expect(replyOf(prompt, knobs).content.length).toBeGreaterThan(0)
+    expect(called({ lastUserText: "Summary so far: the file was fixed. Go on." })).toEqual([])
+    // Asked for: the user's text names an offered tool, or the tool choice forces a call.
+    expect(called({ lastUserText: "Read the file with Read." })).toEqual(["Read"])
+    expect(called({ toolChoice: { _tag: "Required" } })).toEqual(["exec_command"])
+    expect(called({ toolChoice: { _tag: "Named", name: "Read" } })).toEqual(["Read"])
+    // After a tool result: text, unless forced; a looping model calls on every turn.
+    expect(called({ lastRole: "tool", toolResult: "ok" })).toEqual([])
+    expect(called({}, "loop")).toEqual(["exec_command"])
+    expect(called({ lastRole: "tool", toolResult: "ok" }, "loop")).toEqual(["exec_command"])
   })
 
   it("the output fault parses, and names what is wrong", () => {

@@ -48,6 +48,12 @@ export interface Options {
   readonly hangAfter?: Duration.Input
   /** Milliseconds between memory samples. Default 100. */
   readonly sampleEvery?: number
+  /**
+   * Each deployment's limit on the wait for headers, for a stream's first token and between its chunks: what ends the
+   * injected silences and stalls. A healthy reply must come well within it, and its wait grows with `concurrency`
+   * over the CPU the process gets. Default 300 milliseconds.
+   */
+  readonly phaseLimit?: Duration.Input
 }
 
 export interface MemorySample {
@@ -109,9 +115,10 @@ const prompts = 32
 const promptOf = (i: number) => `Chaos question ${i % prompts}?`
 
 /**
- * One deployment: an `Llm` over a key pool of three keys and a limiter, on a simulator of its own, with short timeouts.
+ * One deployment: an `Llm` over a key pool of three keys and a limiter, on a simulator of its own, with short phase
+ * limits.
  */
-const deployment = (simulator: Simulator.Simulator, n: number) =>
+const deployment = (simulator: Simulator.Simulator, n: number, phaseLimit: Duration.Input) =>
   Llm.layer({ model: "gpt-4o-mini" }).pipe(
     Layer.provideMerge(Layer.mergeAll(
       KeyPool.layer({ providerId: `chaos-${n}`, keys: keys(n) }).pipe(
@@ -125,9 +132,9 @@ const deployment = (simulator: Simulator.Simulator, n: number) =>
       baseUrl: `${simulator.url}/v1`,
       model: "gpt-4o-mini",
       timeout: "5 seconds",
-      headersTimeout: "300 millis",
-      firstTokenTimeout: "300 millis",
-      idleTimeout: "300 millis"
+      headersTimeout: phaseLimit,
+      firstTokenTimeout: phaseLimit,
+      idleTimeout: phaseLimit
     }))
   )
 
@@ -144,11 +151,12 @@ const mean = (values: ReadonlyArray<number>) =>
 export const run = (options: Options): Effect.Effect<Report, unknown> =>
   Effect.scoped(Effect.gen(function*() {
     const hangAfter = Duration.fromInputUnsafe(options.hangAfter ?? "30 seconds")
+    const phaseLimit = options.phaseLimit ?? "300 millis"
     const http = UndiciHttpClient.layer()
 
     // The whole text of each prompt's reply, from a simulator without faults.
     const clean = yield* Simulator.make()
-    const reference = yield* Layer.build(deployment(clean, 0).pipe(Layer.provide(http)))
+    const reference = yield* Layer.build(deployment(clean, 0, phaseLimit).pipe(Layer.provide(http)))
     const expected = yield* Effect.forEach(
       Array.from({ length: prompts }, (_, i) => promptOf(i)),
       (prompt) =>
@@ -165,7 +173,7 @@ export const run = (options: Options): Effect.Effect<Report, unknown> =>
         deployments: simulators.map((simulator, i) => ({
           name: `sim-${i + 1}`,
           model: "gpt-4o-mini",
-          llm: deployment(simulator, i + 1)
+          llm: deployment(simulator, i + 1, phaseLimit)
         })),
         strategy: "least-busy",
         // A breaker that opens on a burst of failures and probes again soon, so a

@@ -8,13 +8,17 @@
  */
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientError from "effect/http/HttpClientError"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import { randomBytes, timingSafeEqual } from "node:crypto"
+import { buildConnector, Client } from "undici"
 import { defaultPort } from "../Gateway.js"
-import { proofOf } from "../internal/gateway/identity/instance.js"
+import { messageOf } from "../internal/errorText.js"
+import { type Connection, endpointText, proofOf } from "../internal/gateway/identity/instance.js"
 import type { OptionsError } from "../OptionsError.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminToken from "./adminToken.js"
@@ -146,78 +150,129 @@ export const gatewayCommandFlags = <const O extends Parameters<typeof noArgument
 // The names of this machine's loopback, as a URL's `hostname` gives them.
 const loopbackNames: ReadonlySet<string> = new Set(["127.0.0.1", "localhost", "[::1]"])
 
-// Hosts a gateway listening on any address, which no other process can share its port on.
-const wildcardHosts: ReadonlySet<string> = new Set(["0.0.0.0", "::", "[::]"])
+/** A client of one gateway that never opens a second connection, and the connection it opened, once it has. */
+interface Pinned {
+  readonly http: HttpClient.HttpClient
+  readonly connection: () => Connection | undefined
+}
 
-/**
- * Whether the address a gateway says it listens on (`host:port`) is the one `url` names: the same port, and the same
- * host or one of every address.
- */
-export const listensAt = (listening: string, url: string): boolean => {
-  const at = listening.lastIndexOf(":")
-  const host = listening.slice(0, at)
-  const asked = new URL(url)
-  const port = asked.port === "" ? (asked.protocol === "https:" ? "443" : "80") : asked.port
-  return listening.slice(at + 1) === port &&
-    (wildcardHosts.has(host) || host === asked.hostname || `[${host}]` === asked.hostname)
+// An undici client of `url`'s origin whose one connection is the first it opens: once that one closes, each request
+// fails, saying so, rather than go out on a connection no proof covers.
+const pinnedClient = (url: string): Effect.Effect<Pinned, never, Scope.Scope> => {
+  let opened: Connection | "closed" | undefined
+  const connect = buildConnector({})
+  const pinned: buildConnector.connector = (options, callback) => {
+    if (opened !== undefined) {
+      opened = "closed"
+      return callback(
+        new Error(
+          "the connection on which the gateway proved it is the serve holding the admin token closed, and the token " +
+            "goes on no other: run the command again"
+        ),
+        null
+      )
+    }
+    connect(options, (...result) => {
+      // A connection refused is `callback(error)` alone.
+      const socket = result[0] === null ? result[1] : undefined
+      if (socket !== undefined) {
+        opened = socket.localAddress === undefined || socket.localPort === undefined ||
+            socket.remoteAddress === undefined || socket.remotePort === undefined
+          ? "closed"
+          : {
+            gateway: { address: socket.remoteAddress, port: socket.remotePort },
+            caller: { address: socket.localAddress, port: socket.localPort }
+          }
+      }
+      callback(...result)
+    })
+  }
+  return Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => new Client(new URL(url).origin, { connect: pinned })),
+      (client) => Effect.promise(() => client.destroy())
+    ),
+    (client) => ({
+      http: UndiciHttpClient.fromDispatcher(client),
+      connection: () => typeof opened === "object" ? opened : undefined
+    })
+  )
 }
 
 /**
- * The gateway at `url` checked to be the `serve` holding `token` before it is sent the token: a fresh challenge to
- * `GET /admin/instance`, whose proof (the HMAC of the challenge and the address it listens on, under the token) only
- * that gateway can give, for the address asked (docs/cli.md, "Which gateway gets the token"); else the
- * `GatewayRequestError` saying the token was not sent.
+ * A client of the gateway at `url` for sending it `token`, once that gateway proved it is the `serve` holding the
+ * token, on the very connection the client keeps: a fresh challenge to `GET /admin/instance`, whose proof (the HMAC
+ * of the challenge and both ends of the TCP connection as the gateway's socket names them, under the token) only that
+ * gateway can give, and only for a connection made to it, not to a process relaying to it (docs/cli.md, "Which
+ * gateway gets the token"). The client opens no other connection, so the token goes only where the proof came from;
+ * else the `GatewayRequestError` saying the token was not sent.
  */
-export const checkInstance = Effect.fnUntraced(function*(url: string, token: Redacted.Redacted<string>) {
+export const provenClient = Effect.fnUntraced(function*(url: string, token: Redacted.Redacted<string>) {
   const challenge = randomBytes(32).toString("base64url")
   const refused = (why: string) =>
     new GatewayRequestError({
       url,
       detail: `it did not prove it is the serve whose admin token this is (${why}), so the token was not sent: ` +
-        "another process may hold the address; start serve there, or give its --data with --data"
+        "another process may hold the address or relay to serve; give the address serve listens on with --url, " +
+        "or serve's --data with --data"
     })
+  const pinned = yield* pinnedClient(url)
   const { answer } = yield* requestJson(
     { url, key: undefined, method: "GET", path: `/admin/instance?challenge=${challenge}` },
-    Schema.Struct({ listening: Schema.String, proof: Schema.String }),
+    Schema.Struct({ proof: Schema.String }),
     "its instance proof"
   ).pipe(
-    Effect.mapError((error) => refused(error.status === undefined ? error.detail : `it answered ${error.status}`))
+    Effect.provideService(HttpClient.HttpClient, pinned.http),
+    // Unreached, it is sent nothing either way: said as for any request.
+    Effect.mapError((error) => error.status === undefined ? error : refused(`it answered ${error.status}`))
   )
-  const expected = Buffer.from(proofOf(token, challenge, answer.listening), "hex")
+  const connection = pinned.connection()
+  if (connection === undefined) return yield* refused("its connection closed")
+  const expected = Buffer.from(proofOf(token, challenge, connection), "hex")
   const given = Buffer.from(answer.proof, "hex")
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return yield* refused("its proof is not of this token")
+    return yield* refused(
+      `its proof is not of this token on the connection made to ${endpointText(connection.gateway)}`
+    )
   }
-  if (!listensAt(answer.listening, url)) {
-    return yield* refused(`it listens at ${printable(answer.listening)}, not at the address asked`)
-  }
+  return pinned.http
 })
 
+/** What a command sends to a gateway: the credential (none: it has none to send), and the client it goes by. */
+export interface Access {
+  readonly key: Redacted.Redacted<string> | undefined
+  /** For serve's token, the one connection on which the gateway proved it holds it (`provenClient`). */
+  readonly http: HttpClient.HttpClient
+}
+
 /**
- * The credential to send to the gateway at `url`, the one place it is decided: the environment's admin key, else the
- * access token of the login `login` stored for that gateway (refreshed when it has expired: `LoginStore`), else, for
- * a gateway on this machine's loopback, the token `serve` keeps in the data directory `data` (`AdminToken`), if it is
- * there, once that gateway proved it is the `serve` holding it (`checkInstance`). The token is never sent elsewhere: a
- * gateway on another machine has its own.
+ * The credential to send to the gateway at `url`, the one place it is decided, and the client to send it by: the
+ * environment's admin key, else the access token of the login `login` stored for that gateway (refreshed when it has
+ * expired: `LoginStore`), else, for a gateway on this machine's loopback, the token `serve` keeps in the data
+ * directory `data` (`AdminToken`), if it is there, over the connection on which that gateway proved it is the `serve`
+ * holding it (`provenClient`). The token is never sent elsewhere: a gateway on another machine has its own.
  */
-export const adminKey = (
+export const adminAccess = (
   io: Io,
   url: string,
   data: string | undefined
 ): Effect.Effect<
-  Redacted.Redacted<string> | undefined,
-  AdminToken.AdminTokenError | LoginStore.LoginError | GatewayRequestError | OptionsError
+  Access,
+  AdminToken.AdminTokenError | LoginStore.LoginError | GatewayRequestError | OptionsError,
+  Scope.Scope
 > => {
+  const anywhere = (key: Redacted.Redacted<string> | undefined) =>
+    Effect.map(UndiciHttpClient.make(), (http): Access => ({ key, http }))
   const variable = io.env[adminKeyVariable]
-  if (variable !== undefined && variable !== "") return Effect.succeed(Redacted.make(variable))
+  if (variable !== undefined && variable !== "") return anywhere(Redacted.make(variable))
   const directory = AdminToken.dataDirectory(data, io.env)
   return Effect.flatMap(LoginStore.accessToken(directory, url), (token) => {
-    if (token !== undefined) return Effect.succeed(token)
-    if (!loopbackNames.has(new URL(url).hostname)) return Effect.succeed(undefined)
-    return Effect.tap(
+    if (token !== undefined) return anywhere(token)
+    if (!loopbackNames.has(new URL(url).hostname)) return anywhere(undefined)
+    return Effect.flatMap(
       AdminToken.read(directory),
-      (kept) =>
-        kept === undefined ? Effect.void : checkInstance(url, kept).pipe(Effect.provide(UndiciHttpClient.layer()))
+      (kept): Effect.Effect<Access, GatewayRequestError | OptionsError, Scope.Scope> =>
+        kept === undefined ? anywhere(undefined) : Effect.map(provenClient(url, kept), (http) => ({ key: kept, http }))
     )
   })
 }
@@ -259,6 +314,15 @@ export interface Request {
   readonly body?: unknown
 }
 
+// Why a request got no answer: a connection refused or closed says so in its cause, which the transport error's own
+// message leaves out (it names only the request).
+function transportDetail(error: HttpClientError.HttpClientError): string {
+  const cause = error.reason._tag === "TransportError" && error.reason.cause !== undefined
+    ? messageOf(error.reason.cause)
+    : ""
+  return cause === "" ? error.message : cause
+}
+
 // `method path` on the gateway, its status and text, when it answered with a success (2xx).
 const exchange = (options: Request): Effect.Effect<
   { readonly status: number; readonly text: string },
@@ -272,8 +336,10 @@ const exchange = (options: Request): Effect.Effect<
     if (options.body !== undefined) outgoing = HttpClientRequest.bodyJsonUnsafe(outgoing, options.body)
     const failed = (status: number | undefined, detail: string) =>
       new GatewayRequestError({ url: options.url, ...(status === undefined ? {} : { status }), detail })
-    const response = yield* Effect.mapError(client.execute(outgoing), (error) => failed(undefined, error.message))
-    const text = yield* Effect.mapError(response.text, (error) => failed(response.status, error.message))
+    const response = yield* Effect.mapError(client.execute(outgoing), (error) =>
+      failed(undefined, transportDetail(error)))
+    const text = yield* Effect.mapError(response.text, (error) =>
+      failed(response.status, error.message))
     if (response.status < 200 || response.status >= 300) return yield* failed(response.status, detailOf(text))
     return { status: response.status, text }
   })
@@ -425,6 +491,38 @@ export const budgetFlags = (
     return limit === undefined ? undefined : { limit, period: values.period ?? "month" }
   })
 
+/**
+ * A field of an `update` (`keys update`, `teams update`) from a flag (`--tools`, read as `value`) and the flag that
+ * clears it (`--no-tools`, `cleared`): the new value, `null` to clear it, or `undefined` to leave it as it is; both
+ * given is the `UsageError` saying they do not go together.
+ */
+export const clearable = <A>(
+  flag: string,
+  value: A | undefined,
+  clearing: string,
+  cleared: boolean | undefined
+): Result.Result<A | null | undefined, UsageError> =>
+  cleared === true
+    ? value === undefined
+      ? Result.succeed(null)
+      : Result.fail(new UsageError({ reason: `--${clearing} does not go with --${flag}` }))
+    : Result.succeed(value)
+
+/**
+ * The body of an `update` from its fields (`clearable`'s, by the admin API's names), those left as they are omitted;
+ * none to change is the `UsageError` naming the flags `command` takes.
+ */
+export const updateBody = (
+  command: string,
+  fields: Record<string, unknown>,
+  flags: string
+): Result.Result<Record<string, unknown>, UsageError> => {
+  const body = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined))
+  return Object.keys(body).length === 0
+    ? Result.fail(new UsageError({ reason: `${command} needs ${flags}` }))
+    : Result.succeed(body)
+}
+
 /** Fails with the `UsageError` naming the first flag among `flags` that `values` gives but `allowed` does not list. */
 export const strayFlag = (
   command: string,
@@ -481,10 +579,10 @@ export const runCommand = <P extends { readonly url: string; readonly data: stri
       io.stdout(usageText)
       return ExitCode.ok
     }
-    const key = yield* adminKey(io, args.url, args.data)
+    const { http, key } = yield* adminAccess(io, args.url, args.data)
     if (key === undefined) return yield* new UsageError({ reason: noAdminKey(command, args.data, io) })
     secrets.push(key)
-    yield* perform(args, key, io).pipe(Effect.provide(UndiciHttpClient.layer()))
+    yield* perform(args, key, io).pipe(Effect.provideService(HttpClient.HttpClient, http))
     return ExitCode.ok
-  }).pipe(exitCodeOf(io, command, () => secrets))
+  }).pipe(Effect.scoped, exitCodeOf(io, command, () => secrets))
 }

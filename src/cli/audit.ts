@@ -8,8 +8,9 @@
  *   file, as `serve` finds it), not the gateway's answer: a row edited, deleted or moved in the database is found
  *   even if the gateway that serves it would say otherwise. It walks the whole chain and prints the first broken row,
  *   exiting 1, or the rows read and the head's digest (write it down: a chain rewritten whole from an earlier row on
- *   ends on another digest). With `--anchor <file>` (the heads the gateway wrote outside the database,
- *   `gateway.audit.anchor`), it also fails when the chain does not hold each of them: rewritten, or cut short.
+ *   ends on another digest). With `--anchor <file>` (the heads and retention bases the gateway wrote outside the
+ *   database, `gateway.audit.anchor`), it also fails when the chain does not hold each of them (rewritten, or cut
+ *   short), or starts after anything but a base retention cut it at (its start deleted).
  *
  * @since 0.3.0
  */
@@ -18,6 +19,7 @@ import * as Clock from "effect/Clock"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -32,7 +34,6 @@ import * as AuditStore from "../internal/gateway/audit/store.js"
 import * as Database from "../internal/sql/database.js"
 import { describe } from "../internal/sql/location.js"
 import * as ProviderConfig from "../ProviderConfig.js"
-import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminApi from "./adminApi.js"
 import * as AdminToken from "./adminToken.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
@@ -64,7 +65,7 @@ interface VerifyArgs {
   readonly _tag: "verify"
   readonly data: string
   readonly config: string | undefined
-  /** The anchor file whose heads the chain must hold (`gateway.audit.anchor`). */
+  /** The anchor file whose points the chain must hold (`gateway.audit.anchor`). */
   readonly anchor: string | undefined
 }
 
@@ -163,7 +164,7 @@ const list = (args: ListArgs, key: Redacted.Redacted<string> | undefined, io: Io
     const { answer } = yield* AdminApi.requestJson(request(args.query), Page, "audit log page")
     io.stdout(table(answer.data))
     if (answer.next_cursor !== null) io.stdout("(more rows: narrow --from/--to, raise --limit, or use --jsonl)\n")
-  }).pipe(Effect.provide(UndiciHttpClient.layer()))
+  })
 
 /** The database `serve` would use: provider.json's, else the data directory's SQLite file. */
 const databaseOf = (args: VerifyArgs) =>
@@ -174,8 +175,8 @@ const databaseOf = (args: VerifyArgs) =>
       (config): Gateway.Database => config.database ?? { sqlite: Path.join(args.data, "gateway.db") }
     )
 
-// The heads the anchor file of `args` holds (none without one), or a usage error naming what is wrong with it.
-function anchorsOf(args: VerifyArgs): Result.Result<ReadonlyArray<Chain.Head>, UsageError> {
+// The points the anchor file of `args` holds (none without one), or a usage error naming what is wrong with it.
+function anchorsOf(args: VerifyArgs): Result.Result<ReadonlyArray<Chain.Anchored>, UsageError> {
   if (args.anchor === undefined) return Result.succeed([])
   let text: string
   try {
@@ -221,11 +222,13 @@ const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<strin
       io.stdout(`The audit log of ${where} is broken at row ${found.broken.seq}: ${found.broken.reason}.\n`)
       return ExitCode.failed
     }
+    const bases = anchors.filter((point) => point.kind === "base").length
     const anchored = anchors.length === 0
       ? ""
-      : ` It holds the ${anchors.length} head(s) of ${args.anchor}, the latest row ${
-        Math.max(...anchors.map((head) => head.seq))
-      }.`
+      : ` It holds the ${anchors.length - bases} head(s)${
+        bases === 0 ? "" : ` and ${bases} base(s)`
+      } of ${args.anchor}, ` +
+        `the latest row ${Math.max(...anchors.map((point) => point.seq))}.`
     const pruned = found.base.seq === 0
       ? ""
       : ` It starts after row ${found.base.seq}: the rows up to it were deleted by retention.`
@@ -255,11 +258,12 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
       return ExitCode.ok
     }
     if (args._tag === "verify") return yield* verify(args, io, secrets)
-    const key = yield* AdminApi.adminKey(io, args.url, args.data)
+    const { http, key } = yield* AdminApi.adminAccess(io, args.url, args.data)
     if (key !== undefined) secrets.push(key)
-    yield* list(args, key, io)
+    yield* list(args, key, io).pipe(Effect.provideService(HttpClient.HttpClient, http))
     return ExitCode.ok
   }).pipe(
+    Effect.scoped,
     Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
     exitCodeOf(io, "audit", () => secrets)
   )

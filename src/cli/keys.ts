@@ -1,5 +1,5 @@
 /**
- * `effect-llm-router keys create|list|revoke|rotate`: the gateway's admin API of keys made at run time, against a
+ * `effect-llm-router keys create|list|update|revoke|rotate`: the gateway's admin API of keys made at run time, against a
  * running gateway (`--url`), with the admin key from the environment (`EFFECT_LLM_ROUTER_ADMIN_KEY`) or, for a gateway
  * on this machine, the token `serve` keeps in its data directory (`--data`). A key made or
  * rotated is printed once, alone on stdout's first line, so a script can take it; the rest goes to stderr. A gateway
@@ -17,32 +17,66 @@ import { keysUsage, listFlag, numberFlag, type UsageError } from "./usage.js"
 
 const flags = {
   ...AdminApi.commonFlags,
+  name: { type: "string" },
   team: { type: "string" },
+  "no-team": { type: "boolean" },
   models: { type: "string" },
+  "all-models": { type: "boolean" },
   tools: { type: "string" },
+  "no-tools": { type: "boolean" },
   budget: { type: "string" },
   period: { type: "string" },
+  "no-budget": { type: "boolean" },
   "expires-at": { type: "string" },
+  "no-expiry": { type: "boolean" },
   grace: { type: "string" }
 } as const
+
+const keyFlags = Object.keys(flags).filter((flag) => !(flag in AdminApi.commonFlags))
 
 type Action =
   | { readonly verb: "create"; readonly body: Record<string, unknown> }
   | { readonly verb: "list" }
+  | { readonly verb: "update"; readonly id: string; readonly body: Record<string, unknown> }
   | { readonly verb: "revoke"; readonly id: string }
   | { readonly verb: "rotate"; readonly id: string; readonly graceSeconds: number | undefined }
 
 type Parsed = AdminApi.Parsed<Action>
 
-const verbs = "create, list, revoke or rotate"
+const verbs = "create, list, update, revoke or rotate"
 
 const onlyFor = (values: Record<string, unknown>, verb: string, allowed: ReadonlyArray<string>) =>
-  AdminApi.strayFlag(
-    `keys ${verb}`,
-    values,
-    ["team", "models", "tools", "budget", "period", "expires-at", "grace"],
-    allowed
-  )
+  AdminApi.strayFlag(`keys ${verb}`, values, keyFlags, allowed)
+
+const expiresAtFlag = (text: string | undefined) =>
+  numberFlag("expires-at", text, { integer: true, expected: "Unix seconds" })
+
+// The body of `update`: each field given a new value or cleared (`--no-team`, `--all-models`...); at least one.
+function updateBody(values: ActionFlags["values"]): Result.Result<Record<string, unknown>, UsageError> {
+  return Result.gen(function*() {
+    const budget = yield* AdminApi.budgetFlags(values)
+    return yield* AdminApi.updateBody(
+      "keys update",
+      {
+        name: values.name,
+        team: yield* AdminApi.clearable("team", values.team, "no-team", values["no-team"]),
+        models: yield* AdminApi.clearable("models", listFlag(values.models), "all-models", values["all-models"]),
+        tools: yield* AdminApi.clearable("tools", listFlag(values.tools), "no-tools", values["no-tools"]),
+        budget: yield* AdminApi.clearable("budget", budget, "no-budget", values["no-budget"]),
+        expires_at: yield* AdminApi.clearable(
+          "expires-at",
+          yield* expiresAtFlag(values["expires-at"]),
+          "no-expiry",
+          values["no-expiry"]
+        )
+      },
+      "--name, --team, --no-team, --models, --all-models, --tools, --no-tools, --budget, --no-budget, " +
+        "--expires-at or --no-expiry"
+    )
+  })
+}
+
+type ActionFlags = AdminApi.ActionFlags<typeof flags>
 
 const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", UsageError> =>
   AdminApi.parseActions(argv, flags, ({ argument, values, verb }) =>
@@ -52,10 +86,7 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
           const name = yield* AdminApi.argumentOf(`keys ${verb}`, argument, "the key's NAME")
           yield* onlyFor(values, verb, ["team", "models", "tools", "budget", "period", "expires-at"])
           const budget = yield* AdminApi.budgetFlags(values)
-          const expiresAt = yield* numberFlag("expires-at", values["expires-at"], {
-            integer: true,
-            expected: "Unix seconds"
-          })
+          const expiresAt = yield* expiresAtFlag(values["expires-at"])
           const models = listFlag(values.models)
           const tools = listFlag(values.tools)
           return {
@@ -74,6 +105,11 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
           yield* AdminApi.noArgument(`keys ${verb}`, argument)
           yield* onlyFor(values, verb, [])
           return { verb }
+        }
+        case "update": {
+          const id = yield* AdminApi.argumentOf(`keys ${verb}`, argument, "the key's ID (keys list)")
+          yield* onlyFor(values, verb, keyFlags.filter((flag) => flag !== "grace"))
+          return { verb, id, body: yield* updateBody(values) }
         }
         case "revoke":
         case "rotate": {
@@ -168,6 +204,22 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
           },
           io
         )
+      case "update": {
+        const { answer: updated, whole } = yield* AdminApi.requestJson(
+          {
+            url: parsed.url,
+            key,
+            method: "PATCH",
+            path: `/admin/keys/${encodeURIComponent(action.id)}`,
+            body: action.body
+          },
+          KeyView,
+          "key updated"
+        )
+        if (parsed.json) io.stdout(`${JSON.stringify(whole)}\n`)
+        io.stderr(AdminApi.printable(`updated the key ${updated.name} (id ${action.id}).`) + "\n")
+        return
+      }
       case "revoke": {
         yield* AdminApi.remove(
           { url: parsed.url, key, path: `/admin/keys/${encodeURIComponent(action.id)}` },

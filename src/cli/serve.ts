@@ -33,6 +33,7 @@ import * as AdminToken from "./adminToken.js"
 import { builtInSimulator, secretsOf } from "./chatSource.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import { jsonLines } from "./logLines.js"
+import * as PidFile from "./pidFile.js"
 import {
   noArgumentFlags,
   numberFlag,
@@ -94,11 +95,26 @@ function printUsage(io: Io): number {
 
 /**
  * What the gateway serves with no config, beyond the simulator's chat models (the names the requests of the README and
- * docs/gateway.md use): an embedding model, under the name OpenAI's embeddings API reference gives one, and a router
- * over the chat models.
+ * docs/gateway.md use): an embedding model, under the name OpenAI's embeddings API reference gives one, a router over
+ * the chat models, and the models agents call on their own (`agentModels`).
  */
 const simulatedEmbeddingModel = "text-embedding-3-small"
 const simulatedRouter = "main"
+
+/**
+ * The models coding agents call on their own, beside the one they are told to use (docs/agents.md): Gemini CLI's
+ * compression and loop detection, its edit fixer and web tools, its classifier and summaries, by the names it resolves
+ * them to with a Gemini API key. With no config they are groups of the first chat model, so an agent told to use one of
+ * the simulator's models works through; a provider.json maps them the same way.
+ */
+const agentModels = [
+  "gemini-3.1-pro-preview-customtools",
+  "gemini-3.1-pro-preview",
+  "gemini-3-pro-preview",
+  "gemini-3-flash-preview",
+  "gemini-3.5-flash-lite",
+  "gemini-3.1-flash-lite"
+]
 
 /**
  * A configuration over the built-in simulator, started here (one deployment per
@@ -111,14 +127,17 @@ const simulated = Effect.gen(function*() {
   const chatModels = Simulator.defaultModels
   const simulator = yield* Simulator.make({ ...builtInSimulator, models: [...chatModels, simulatedEmbeddingModel] })
   const notice = `${programName}: no provider configured; serving the built-in simulator at ${simulator.url} ` +
-    `(its models: ${chatModels.join(", ")}, the router ${simulatedRouter} over them, and ` +
-    `${simulatedEmbeddingModel} for embeddings; pass --config FILE for real providers)\n`
+    `(its models: ${chatModels.join(", ")}, the router ${simulatedRouter} over them, ` +
+    `${simulatedEmbeddingModel} for embeddings, and the models coding agents call on their own as groups of ` +
+    `${chatModels[0]}; ` +
+    `pass --config FILE for real providers)\n`
   const config = yield* ProviderConfig.fromJson(
     {
       simulator: [...chatModels, simulatedEmbeddingModel].map((model) => ({
         model_name: model,
         base_url: `${simulator.url}/v1`,
-        api_keys: ["sk-simulator"]
+        api_keys: ["sk-simulator"],
+        ...(model === chatModels[0] ? { groups: agentModels } : {})
       })),
       router: { [simulatedRouter]: { deployments: chatModels.map((model) => `simulator/${model}`) } }
     },
@@ -182,6 +201,8 @@ const load = (path: string, args: Args, started: Gateway.Config | undefined) =>
 const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
   Effect.gen(function*() {
     const hangup = yield* hangups
+    // Written before the gateway starts and removed once it has stopped: a signal sent to it meanwhile is the gateway's.
+    const pidFile = yield* PidFile.hold(args.data).pipe(Effect.provide(NodeFileSystem.layer))
     const file = args.config
     const { config, notice } = file === undefined
       ? yield* simulated
@@ -246,7 +267,7 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
           : ` No working credential (their calls answered 503 credential_unavailable until it gives a token): ${
             uncredentialed.map(([name, detail]) => `${name} (${detail})`).join("; ")
           }.`) +
-        " Ctrl-C to stop.\n"
+        ` Ctrl-C to stop; its process id is in ${pidFile} (SIGHUP reloads the provider.json, SIGTERM stops).\n`
     )
     return yield* Effect.never
   })

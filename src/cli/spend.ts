@@ -8,10 +8,10 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminApi from "./adminApi.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import { spendUsage, UsageError } from "./usage.js"
@@ -61,7 +61,10 @@ const Group = Schema.Struct({
   name: Schema.optional(Schema.NullOr(Schema.String)),
   /** Grouped by model or deployment: the MCP server of the tool calls of a group without one. */
   mcp_server: Schema.optional(Schema.NullOr(Schema.String)),
+  /** Model calls and MCP tool calls. */
   calls: Schema.Number,
+  /** The group's requests that are not calls (MCP protocol messages, file uploads, batch reads). */
+  other_requests: Schema.optional(Schema.Number),
   cost: Schema.Number,
   input_tokens: Schema.Number,
   output_tokens: Schema.Number,
@@ -80,11 +83,28 @@ const Answer = Schema.Struct({
 })
 type Answer = typeof Answer.Type
 
+type Group = typeof Group.Type
+
+// A group of requests that are not calls alone: nothing to show in the table's columns.
+const onlyOtherRequests = (group: Group): boolean =>
+  group.calls === 0 && group.cost === 0 && group.input_tokens === 0 && group.output_tokens === 0 &&
+  group.cached_tokens === 0 && group.cache_write_tokens === 0 && group.cache_savings === 0
+
+// The requests that are not calls, apart from the table: their count, if there are any.
+const otherRequestsLine = (groups: ReadonlyArray<Group>): string => {
+  const others = groups.reduce((sum, group) => sum + (group.other_requests ?? 0), 0)
+  return others === 0
+    ? ""
+    : `Not counted as calls: ${others} other request(s) (MCP protocol messages, file uploads and reads, batch ` +
+      "reads, requests refused before their model was read).\n"
+}
+
 /**
- * The answer as a table: a row per group, the costliest first, and their total. By key or team, a row is named by
- * its name and its id (two keys may have had one name; a deleted team has none). `CACHED` are the prompt tokens read
- * from the provider's prompt cache, `WRITTEN` those written to it, `SAVED` what caching saved (negative where writes
- * at a premium cost more than the reads saved).
+ * The answer as a table: a row per group with calls, the costliest first, and their total; then the other requests'
+ * count. By key or team, a row is named by its name and its id (two keys may have had one name; a deleted team has
+ * none). `CALLS` are model and MCP tool calls. `CACHED` are the prompt tokens read from the provider's prompt cache,
+ * `WRITTEN` those written to it, `SAVED` what caching saved (negative where writes at a premium cost more than the
+ * reads saved). A range from the log's start reads "all time".
  */
 const table = (answer: Answer): string => {
   const named = answer.group_by === "key" || answer.group_by === "team"
@@ -120,7 +140,7 @@ const table = (answer: Answer): string => {
   }
   const rows = [
     header,
-    ...answer.groups.map((group) => [
+    ...answer.groups.filter((group) => !onlyOtherRequests(group)).map((group) => [
       ...(named
         ? [text(group.name), text(group.group)]
         : [
@@ -153,8 +173,9 @@ const table = (answer: Answer): string => {
     row.map((cell, column) =>
       column === 0 || (named && column === 1) ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)
     ).join("  ").trimEnd()
-  const range = `${new Date(answer.from * 1000).toISOString()} to ${new Date(answer.to * 1000).toISOString()}`
-  return `Spend by ${answer.group_by}, ${range}\n${rows.map(line).join("\n")}\n`
+  const to = new Date(answer.to * 1000).toISOString()
+  const range = answer.from === 0 ? `all time to ${to}` : `${new Date(answer.from * 1000).toISOString()} to ${to}`
+  return `Spend by ${answer.group_by}, ${range}\n${rows.map(line).join("\n")}\n${otherRequestsLine(answer.groups)}`
 }
 
 const fetchSpend = (args: Args, key: Redacted.Redacted<string> | undefined) => {
@@ -183,10 +204,10 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
       io.stdout(spendUsage)
       return ExitCode.ok
     }
-    const key = yield* AdminApi.adminKey(io, args.url, args.data)
+    const { http, key } = yield* AdminApi.adminAccess(io, args.url, args.data)
     if (key !== undefined) secrets.push(key)
-    const { answer, text } = yield* fetchSpend(args, key).pipe(Effect.provide(UndiciHttpClient.layer()))
+    const { answer, text } = yield* fetchSpend(args, key).pipe(Effect.provideService(HttpClient.HttpClient, http))
     io.stdout(args.json ? `${text}\n` : table(answer))
     return ExitCode.ok
-  }).pipe(exitCodeOf(io, "spend", () => secrets))
+  }).pipe(Effect.scoped, exitCodeOf(io, "spend", () => secrets))
 }

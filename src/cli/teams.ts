@@ -13,7 +13,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as AdminApi from "./adminApi.js"
 import type { Io } from "./io.js"
-import { listFlag, teamsUsage, UsageError } from "./usage.js"
+import { listFlag, teamsUsage, type UsageError } from "./usage.js"
 
 const flags = {
   ...AdminApi.commonFlags,
@@ -53,34 +53,21 @@ interface TeamValues {
   readonly "no-tools"?: boolean | undefined
 }
 
-// A team's MCP tools as `update` sends them: a new list, none (`--no-tools`: `null`), or unchanged (`undefined`).
-function toolsBody(values: TeamValues): Result.Result<ReadonlyArray<string> | null | undefined, UsageError> {
-  const cleared = values["no-tools"] === true
-  if (cleared && values.tools !== undefined) {
-    return Result.fail(new UsageError({ reason: "--no-tools does not go with --tools" }))
-  }
-  return Result.succeed(cleared ? null : listFlag(values.tools))
-}
-
 // The body of `update`: a new name, a new budget or none (`--no-budget`), new tools or none; at least one of them.
 function updateBody(values: TeamValues): Result.Result<Record<string, unknown>, UsageError> {
   return Result.gen(function*() {
-    const budget = yield* AdminApi.budgetFlags(values)
-    const cleared = values["no-budget"] === true
-    if (cleared && budget !== undefined) {
-      return yield* Result.fail(new UsageError({ reason: "--no-budget does not go with --budget" }))
-    }
-    const tools = yield* toolsBody(values)
-    if (values.name === undefined && budget === undefined && !cleared && tools === undefined) {
-      return yield* Result.fail(
-        new UsageError({ reason: "teams update needs --name, --budget, --no-budget, --tools or --no-tools" })
-      )
-    }
-    return {
-      ...(values.name === undefined ? {} : { name: values.name }),
-      ...(cleared ? { budget: null } : budget === undefined ? {} : { budget }),
-      ...(tools === undefined ? {} : { tools })
-    }
+    const budget = yield* AdminApi.clearable(
+      "budget",
+      yield* AdminApi.budgetFlags(values),
+      "no-budget",
+      values["no-budget"]
+    )
+    const tools = yield* AdminApi.clearable("tools", listFlag(values.tools), "no-tools", values["no-tools"])
+    return yield* AdminApi.updateBody(
+      "teams update",
+      { name: values.name, budget, tools },
+      "--name, --budget, --no-budget, --tools or --no-tools"
+    )
   })
 }
 

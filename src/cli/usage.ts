@@ -185,14 +185,18 @@ The first line on stdout is its URL.
  */
 export const serveUsage = `Usage: ${programName} serve [options]
 
-Runs the gateway: an OpenAI-compatible API (URL/v1/chat/completions,
-/v1/embeddings, /v1/models, /v1/messages; /health, /ready, /metrics in
-Prometheus text and a live /dashboard) over the models and routers of a
-provider.json, until Ctrl-C or SIGTERM, which stop accepting and let calls
-in flight finish within the grace period. SIGHUP (or POST /admin/reload)
-reads the provider.json again and serves it, calls in flight finishing as
-they began; a file that does not load is refused and the running one stays.
-The first line on stdout is its URL.
+Runs the gateway over the models and routers of a provider.json: OpenAI's
+API (URL/v1/chat/completions, /v1/responses, /v1/embeddings, /v1/models,
+/v1/batches), Anthropic's (/v1/messages), Gemini's
+(/v1beta/models/MODEL:generateContent) and MCP (/mcp: the tools of the
+provider.json's MCP servers); /health, /ready, /metrics in Prometheus text
+and a live /dashboard. It serves until Ctrl-C or SIGTERM, which stop
+accepting and let calls in flight finish within the grace period. SIGHUP (or
+POST /admin/reload) reads the provider.json again and serves it, calls in
+flight finishing as they began; a file that does not load is refused and the
+running one stays. Its process id is in serve.pid of its data directory while
+it runs: signal that one (under npx, the process a shell started is npm's,
+which passes on neither signal). The first line on stdout is its URL.
 With no --config, it serves a built-in simulator and says so. Each request is
 logged as a JSON line on stderr.
 /metrics, the dashboard's data and the admin API (/admin/...) always take an
@@ -261,6 +265,14 @@ Actions:
     --expires-at SECS   when it stops working, in Unix seconds
   list                  the keys: made here and provider.json's (read-only),
                         never the keys themselves
+  update ID             change a key made here
+    --name NAME         a new name
+    --team ID           move it into a team; --no-team: out of its team
+    --models A,B        new model names; --all-models: every one
+    --tools A,B         new MCP tools; --no-tools: none
+    --budget DOLLARS    a new budget (with --period, default month);
+                        --no-budget: none
+    --expires-at SECS   a new expiry; --no-expiry: none
   revoke ID             refuse the key from now on (every instance within
                         about a second)
   rotate ID             a new key for ID, printed once, alone on stdout
@@ -310,8 +322,10 @@ ${adminOptions}`
 export const spendUsage = `Usage: ${programName} spend [options]
 
 Prints a running gateway's spend from its request log (GET /admin/spend):
-calls, cost and tokens per group over a time range, the costliest first,
-and their total. The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY,
+calls (of models and MCP tools), cost and tokens per group over a time
+range, the costliest first, and their total; then, apart, how many other
+requests there were (MCP protocol messages, file uploads, batch reads).
+The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY,
 else a login's access token for the gateway (login), else, for a gateway on
 this machine, the token serve keeps in its data directory.
 
@@ -361,9 +375,10 @@ chain of digests: it prints the first row edited, deleted or moved and exits
 
   --config FILE            the provider.json serve runs with
   --data DIR               serve's data directory (default: serve's)
-  --anchor FILE            the heads serve wrote outside the database
-                           (gateway.audit.anchor): the chain must hold each,
-                           or it was rewritten or cut short
+  --anchor FILE            the heads and bases serve wrote outside the
+                           database (gateway.audit.anchor): the chain must
+                           hold each, or it was rewritten or cut short, and
+                           start after a base, or its start was deleted
   -h, --help               this help
 
 Exit codes: 0 done (verify: the chain is intact), 1 the gateway or the
@@ -441,7 +456,7 @@ Commands:
   batch FILE           run a JSONL file of requests, resumably (--out RESULTS)
   serve                run the gateway until Ctrl-C
   simulate             run the local simulator until Ctrl-C
-  keys ACTION          make, list, revoke or rotate a running gateway's keys
+  keys ACTION          make, list, update, revoke or rotate a running gateway's keys
   teams ACTION         make, list, show, update or delete a running gateway's teams
   spend                a running gateway's spend by key, team, model or deployment
   audit [verify]       a running gateway's admin audit log, or verify its chain

@@ -1,7 +1,9 @@
 /**
- * The gateway database's schema: every concept's migrations, each declared beside its concept, collected by
- * `sql/migrations.ts` in the order of their ids. A concept's new migration is a new entry of its own `migrations.ts`,
- * with the next id; a concept's first one adds its file to this list.
+ * The gateway database's schemas: its own, every gateway concept's migrations, each declared beside its concept,
+ * collected by `sql/migrations.ts` in the order of their ids and recorded where the gateway always recorded them
+ * (`effect/sql`'s `Migrator` table); then the budget's own (`budget/migrations.ts`), which a library layer runs alone.
+ * A concept's new migration is a new entry of its own `migrations.ts`, with the next id of its schema; a gateway
+ * concept's first one adds its file to this list.
  */
 import * as Budget from "./budget/migrations.js"
 import * as Audit from "./gateway/audit/migrations.js"
@@ -11,16 +13,21 @@ import * as Keys from "./gateway/keys/migrations.js"
 import * as Mcp from "./gateway/mcp/migrations.js"
 import * as RequestLog from "./gateway/observe/migrations.js"
 import * as RateLimiter from "./rateLimiter/migrations.js"
-import { collect } from "./sql/migrations.js"
+import { collect, type Schema } from "./sql/migrations.js"
 
-/** Every migration of the gateway's database, by `<id>_<name>`. */
+/** Every migration of the gateway's own schema, by `<id>_<name>`. */
 export const migrations = collect(
   Keys.migrations,
   RequestLog.migrations,
-  Budget.migrations,
   Mcp.migrations,
   Audit.migrations,
   Identity.migrations,
   RateLimiter.migrations,
   Batches.migrations
 )
+
+/** The gateway's own schema, recorded in the table its databases always had. */
+export const gateway: Schema = { table: "effect_sql_migrations", migrations }
+
+/** Every schema of the gateway's database, in the order it brings them up to date. */
+export const schemas: ReadonlyArray<Schema> = [gateway, Budget.schema]

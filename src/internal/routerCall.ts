@@ -12,7 +12,10 @@
  *   the breaker for another period).
  * - `onward`: whether the router has somewhere else to go; a call reads it
  *   only before it would wait on the same deployment (a phase timeout it would
- *   retry, keys all cooling), and leaves that wait to the router when it has.
+ *   retry, keys all cooling, a retry's backoff past `retryWait`), and leaves
+ *   that wait to the router when it has.
+ * - `retryWait`: how long in all the call's retries may wait on the deployment
+ *   while the router has somewhere else to go (`Router.Options.maxRetryWait`).
  * - `inAttemptSpan`: the call runs under a router's attempt span, which stands
  *   for the call span the `Llm` would make.
  * - `limits`: a stream's phase limits the router learned for the deployment
@@ -52,6 +55,8 @@ export interface RouterCall {
   readonly oneAttempt: boolean
   /** The router that could take the call elsewhere; `undefined` outside a router. */
   readonly onward: Onward | undefined
+  /** Milliseconds the call's retries may wait in all while `onward` could take it elsewhere; `Infinity`: no bound. */
+  readonly retryWait: number
   /** Whether the call runs under a router's attempt span (then it makes no call span of its own). */
   readonly inAttemptSpan: boolean
   /** A stream's learned phase limits for the deployment it is sent to; `undefined`: the adapter's own only. */
@@ -67,6 +72,7 @@ export const outside: RouterCall = {
   deadline: Infinity,
   oneAttempt: false,
   onward: undefined,
+  retryWait: Infinity,
   inAttemptSpan: false,
   limits: undefined,
   key: undefined,

@@ -40,6 +40,13 @@
  * came in `providerMetadata.openaiResponses.outputItems` and go back the same
  * way, after the reasoning items and before the text.
  *
+ * Encrypted content (a reasoning item's, a compaction item's) is valid only at the organisation that made it; OpenAI
+ * refuses it anywhere else (400 `invalid_encrypted_content`). The client marks each reply's with where it was made (a
+ * digest of the provider, the base URL and the call's key), gives a later call made there the content as it came, and
+ * leaves out what was made elsewhere (another deployment, or another key); content with no mark goes as it is, and
+ * should the API refuse it, the call is made again at once without any encrypted content. A conversation that moves to
+ * another deployment goes on without the reasoning those items held, instead of failing.
+ *
  * A request whose `providerOptions` has `responses_compact: true` compacts the conversation instead of answering it
  * (OpenAI's "Compact a response", `POST {baseUrl}/responses/compact`, never streamed): the body has the fields that
  * endpoint takes (the input, instructions, tools, reasoning, `prompt_cache_key`...; not `store`, `stream` or the
@@ -66,6 +73,7 @@ import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as Adapter from "../internal/providers/adapter.js"
 import { definition, wholeWhenForgotten } from "../internal/wire/openAiResponses/client.js"
+import { boundToOrigin } from "../internal/wire/openAiResponses/origin.js"
 import type { OptionsError } from "../OptionsError.js"
 import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 import type * as OpenAiChat from "./OpenAiChat.js"
@@ -117,7 +125,7 @@ export interface Options
  * @category Constructors
  */
 export const make = (options: Options): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
-  Effect.map(Adapter.make(definition, options), (client) => wholeWhenForgotten(client, options))
+  Effect.map(Adapter.make(definition, options), (client) => boundToOrigin(wholeWhenForgotten(client, options), options))
 
 /**
  * The client as a layer.

@@ -32,6 +32,15 @@
  *   system or developer message, or a `function_call_output`);
  * - a replayed `reasoning` item carries its `encrypted_content`, or an `id`
  *   that can only be found with `store` (the simulator accepts the id then);
+ * - encrypted content (a reasoning item's, a compaction item's) is read back
+ *   only by the organisation that made it: each simulator stands for one of
+ *   its own, and content another made (or nobody) is refused 400
+ *   `invalid_encrypted_content`, as OpenAI refuses content made by another
+ *   organisation;
+ * - an input ending with `compaction_trigger` asks for a compaction: the
+ *   reply calls no tool, and is one `compaction` item whose `encrypted_content`
+ *   is the summary, sealed; a later input giving that item back is read as the
+ *   summary;
  * - a response made with `store` (the default) is kept, and a request naming
  *   it as `previous_response_id` is answered as if its prompt and reply came
  *   before the request's input; an id not kept (unknown, made with
@@ -51,17 +60,8 @@
  *
  * @since 0.1.0
  */
-import { responsesCachePrefixes } from "../internal/simulator/openAiCachePrefixes.js"
-import {
-  failedResponse,
-  renderError,
-  renderReply,
-  renderStream,
-  renderStreamError
-} from "../internal/simulator/openAiResponses/render.js"
-import { decode } from "../internal/simulator/openAiResponses/request.js"
-import { malformed } from "../internal/wire/openAiResponses/writer.js"
-import * as OpenAiChat from "./OpenAiChat.js"
+import { formatOf } from "../internal/simulator/openAiResponses/format.js"
+import { organization } from "../internal/simulator/openAiResponses/organization.js"
 import type { WireFormat } from "./WireFormat.js"
 
 /**
@@ -88,24 +88,20 @@ export interface Extra {
    * @since 0.3.0
    */
   readonly hostedCalls?: ReadonlyArray<string> | undefined
+  /**
+   * The input ended with `compaction_trigger`: the reply is a response whose one output item is a `compaction` item
+   * holding the summary, opaque, which a later request's input gives back. Default: no.
+   *
+   * @since 0.3.0
+   */
+  readonly compaction?: boolean | undefined
 }
 
 /**
- * The Responses wire format.
+ * The Responses wire format, of an organisation named `simulator`: each running simulator serves the format of an
+ * organisation of its own, so what one encrypts another refuses (see the module docs).
  *
  * @since 0.1.0
  * @category Wire Formats
  */
-export const format: WireFormat<Extra> = {
-  apiKey: OpenAiChat.format.apiKey,
-  decode,
-  cachePrefixes: responsesCachePrefixes,
-  renderError,
-  renderReply,
-  renderStream,
-  renderStreamError,
-  renderBodyError: (_shape, meta) => failedResponse(meta),
-  malformedEvent: malformed,
-  streamContentType: "text/event-stream; charset=utf-8",
-  idPrefix: "resp_"
-}
+export const format: WireFormat<Extra> = formatOf(organization("simulator"))

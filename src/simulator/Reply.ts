@@ -121,6 +121,13 @@ export interface Prompt {
    * @since 0.3.0
    */
   readonly texts?: ReadonlyArray<string> | undefined
+  /**
+   * Whether the request asks for a compaction by its API's own means (a Responses input ending with
+   * `compaction_trigger`): the reply is the conversation's summary, and calls no tool. Default: no.
+   *
+   * @since 0.3.0
+   */
+  readonly compaction?: boolean | undefined
   /** The content of the last message when it is a tool result. */
   readonly toolResult?: string | undefined
   readonly tools: ReadonlyArray<Tool>
@@ -186,9 +193,12 @@ export interface Knobs {
   readonly cacheWrite1hTokens?: number | undefined
   /**
    * How the model treats the schemas and tools it is given: `conforming` (the
-   * default) follows them; `nonconforming` writes JSON that violates them;
-   * `text` ignores them, and the tools, and answers plain words; `loop` calls
-   * a tool after a tool result too, so an agent's loop never ends on its own.
+   * default) follows them, calling a tool when the conversation asks for one
+   * (the tool choice forces a call, or the user's text names an offered tool)
+   * and answering in text otherwise; `nonconforming` writes JSON that violates
+   * them; `text` ignores them, and the tools, and answers plain words; `loop`
+   * calls a tool on every turn, after a tool result too, so an agent's loop
+   * never ends on its own.
    */
   readonly output?: OutputMode | undefined
   /** How a continuation turn (`Prompt.continued`) is answered; default: as any request. */
@@ -259,6 +269,12 @@ export interface Usage {
   readonly cacheWrite1hTokens: number
   /** Inside `completionTokens`. */
   readonly reasoningTokens: number
+  /**
+   * The service tier the reply was served at, where it is not the standard one (`Options.defaultServiceTier`).
+   *
+   * @since 0.3.0
+   */
+  readonly serviceTier?: string | undefined
 }
 
 /**

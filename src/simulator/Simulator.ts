@@ -258,6 +258,23 @@ export interface Options {
   readonly contextWindows?: Readonly<Record<string, number>>
   /** Requests per minute per key (a token bucket refilled continuously); over it, 429. Default unlimited. */
   readonly requestsPerMinute?: number
+  /**
+   * The service tier a generation request that names none (no `service_tier`, or `auto`) is served at, which its reply
+   * reports (OpenAI's `service_tier`, Anthropic's `usage.service_tier`): as a project whose default tier is Priority
+   * processing (`"priority"`). Default none: such a reply reports no tier, the standard one.
+   *
+   * @since 0.3.0
+   */
+  readonly defaultServiceTier?: string
+  /**
+   * The organisation the simulator stands for on the Responses API: the secret its encrypted content (a reasoning
+   * item's `encrypted_content`, a compaction item's) is sealed with. Such content is read back only by a simulator of
+   * the same organisation; any other refuses it 400 `invalid_encrypted_content`, as OpenAI refuses content another
+   * organisation made. Default: one of its own, made when it starts.
+   *
+   * @since 0.3.0
+   */
+  readonly organization?: string
   /** A fault (see the module docs) for requests that carry no `x-simulator-fault`. Default none. */
   readonly fault?: string
   /**

@@ -5,7 +5,9 @@
  * renewed by its holder, cancelled for its holder once the run is, lost to all once the run ended; each line answered
  * once, its first answer kept (a reply or a typed error, read back as it was), never a line the run does not hold (for
  * any sequence of answers); its progress what its full read counts (for any answers, cancelled or ended); a run ended
- * by its lease's holder only; forgotten with its batch's record.
+ * by its lease's holder only, its requests and its lines not answered then let go of; a maker's runs past its count or
+ * bytes bound letting go of the oldest ended, a new run refused (naming the bound) while those running hold it;
+ * forgotten with its batch's record.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
@@ -32,15 +34,37 @@ export interface Backend {
 
 const month = Duration.toMillis(bounds.batchTtl)
 
-/** A run of `count` lines (custom ids `line-<i>`), each of `text` and `maxTokens`. */
-const runOf = (id: string, count: number, startedAt = 1_000, text = "Hello", maxTokens = 100): Runs.Run => ({
+/** A run of `count` lines (custom ids `line-<i>`), each of `text` and `maxTokens`, made by `owner`. */
+const runOf = (
+  id: string,
+  count: number,
+  startedAt = 1_000,
+  text = "Hello",
+  maxTokens = 100,
+  owner = "key-a"
+): Runs.Run & Pick<Runs.Started, "lines"> => ({
   id,
   model: "gpt-4.1-mini",
+  owner,
   startedAt,
   lines: Array.from({ length: count }, (_, i) => ({
     customId: `line-${i}`,
     request: { model: "gpt-4.1-mini", maxTokens, messages: [Message.user(`${text} ${i}`)] }
   }))
+})
+
+/** `run` started in `store` at `now`, its lines encoded as the gateway encodes them. */
+const started = (store: Runs.Runs, run: Runs.Run & Pick<Runs.Started, "lines">, now: number) =>
+  Effect.flatMap(Runs.encodeLines(run.lines), (encoded) => store.start({ ...run, encoded }, now))
+
+/** What a run's full read holds while it runs, before any answer. */
+const fresh = ({ lines, ...run }: Runs.Run & Pick<Runs.Started, "lines">): Runs.Recorded => ({
+  run,
+  customIds: lines.map((line) => line.customId),
+  lines,
+  answers: new Map(),
+  cancelled: false,
+  ended: false
 })
 
 /** A reply of `text`, as a line's answer. */
@@ -71,10 +95,10 @@ export const batchRunsContract = (backend: Backend) =>
         const store = yield* backend.store
         expect(yield* store.read("gwrun:none")).toBeUndefined()
         const run = runOf("gwrun:a", 3)
-        yield* store.start(run, 1_000)
-        yield* store.start(runOf("gwrun:a", 1, 2_000), 2_000)
+        yield* started(store, run, 1_000)
+        yield* started(store, runOf("gwrun:a", 1, 2_000), 2_000)
         const read = yield* store.read("gwrun:a")
-        expect(read).toEqual({ run, answers: new Map(), cancelled: false, ended: false })
+        expect(read).toEqual(fresh(run))
       }).pipe(Effect.scoped))
 
     effectProp(
@@ -84,8 +108,8 @@ export const batchRunsContract = (backend: Backend) =>
         Effect.gen(function*() {
           const store = yield* backend.store
           const run = runOf("gwrun:text", 2, 1_000, text, maxTokens)
-          yield* store.start(run, 1_000)
-          expect((yield* store.read(run.id))?.run).toEqual(run)
+          yield* started(store, run, 1_000)
+          expect(yield* store.read(run.id)).toEqual(fresh(run))
         }),
       runsOf[backend.name]
     )
@@ -93,7 +117,7 @@ export const batchRunsContract = (backend: Backend) =>
     it.live(`${backend.name}: the lease is one holder's until it lapses; cancelled, then lost once the run ended`, () =>
       Effect.gen(function*() {
         const store = yield* backend.store
-        yield* store.start(runOf("gwrun:l", 2), 1_000)
+        yield* started(store, runOf("gwrun:l", 2), 1_000)
         expect(yield* store.lease("gwrun:none", "a", 1_000, 2_000)).toBe("lost")
         expect(yield* store.lease("gwrun:l", "a", 1_000, 2_000)).toBe("held")
         expect(yield* store.lease("gwrun:l", "b", 1_999, 3_000)).toBe("lost")
@@ -122,7 +146,7 @@ export const batchRunsContract = (backend: Backend) =>
       `${backend.name}: a run's running`,
       Effect.gen(function*() {
         const store = yield* backend.store
-        yield* store.start(runOf("gwrun:leased", 1), 1_000)
+        yield* started(store, runOf("gwrun:leased", 1), 1_000)
         const leasing: Leasing = {
           take: (holder, now, until) =>
             Effect.map(store.lease("gwrun:leased", holder, now, until), (lease) => lease !== "lost"),
@@ -136,7 +160,7 @@ export const batchRunsContract = (backend: Backend) =>
     it.live(`${backend.name}: a line's first answer stays, a reply or a typed error read back as it was`, () =>
       Effect.gen(function*() {
         const store = yield* backend.store
-        yield* store.start(runOf("gwrun:x", 3), 1_000)
+        yield* started(store, runOf("gwrun:x", 3), 1_000)
         expect(yield* store.answer("gwrun:x", "line-0", Result.succeed(replyOf("hi")))).toBe(true)
         expect(yield* store.answer("gwrun:x", "line-0", Result.fail(failures[0]!))).toBe(false)
         expect(yield* store.answer("gwrun:x", "line-1", Result.fail(failures[0]!))).toBe(true)
@@ -164,7 +188,7 @@ export const batchRunsContract = (backend: Backend) =>
       ({ answers, count }) =>
         Effect.gen(function*() {
           const store = yield* backend.store
-          yield* store.start(runOf("gwrun:p", count), 1_000)
+          yield* started(store, runOf("gwrun:p", count), 1_000)
           const kept = new Map<string, Runs.Answer>()
           for (const [index, { line, ok }] of answers.entries()) {
             const customId = `line-${line}`
@@ -190,7 +214,7 @@ export const batchRunsContract = (backend: Backend) =>
         Effect.gen(function*() {
           const store = yield* backend.store
           expect(yield* store.progress("gwrun:none")).toBeUndefined()
-          yield* store.start(runOf("gwrun:c", count), 1_000)
+          yield* started(store, runOf("gwrun:c", count), 1_000)
           const outcomes = new Map<string, boolean>()
           for (const [index, { line, ok }] of answers.entries()) {
             const answer: Runs.Answer = ok ? Result.succeed(replyOf(`r${index}`)) : Result.fail(failures[index % 2]!)
@@ -209,19 +233,88 @@ export const batchRunsContract = (backend: Backend) =>
       runsOf[backend.name]
     )
 
+    it.live(`${backend.name}: an ended run lets go of its requests and its lines not answered, its answers kept`, () =>
+      Effect.gen(function*() {
+        const store = yield* backend.store
+        const run = runOf("gwrun:e", 3)
+        yield* started(store, run, 1_000)
+        yield* store.answer("gwrun:e", "line-1", Result.succeed(replyOf("one")))
+        yield* store.lease("gwrun:e", "a", 1_000, 2_000)
+        yield* store.end("gwrun:e", "a", 1_100)
+        expect(yield* store.read("gwrun:e")).toEqual({
+          ...fresh(run),
+          lines: [],
+          answers: new Map([["line-1", Result.succeed(replyOf("one"))]]),
+          ended: true
+        })
+        expect(yield* store.progress("gwrun:e")).toEqual({
+          total: 3,
+          succeeded: 1,
+          failed: 0,
+          cancelled: false,
+          ended: true
+        })
+        // Its lines not answered take no answer now.
+        expect(yield* store.answer("gwrun:e", "line-0", Result.succeed(replyOf("late")))).toBe(false)
+      }).pipe(Effect.scoped))
+
+    it.live(
+      `${backend.name}: a maker's runs past its count let go of its oldest ended; refused while its running hold it`,
+      () =>
+        Effect.gen(function*() {
+          const store = yield* backend.store
+          const count = bounds.ownerRuns
+          yield* started(store, runOf("gwrun:b-0", 1, 500, "Hello", 100, "key-b"), 500)
+          for (let i = 0; i < count; i++) yield* started(store, runOf(`gwrun:a-${i}`, 1, 1_000 + i), 1_000 + i)
+          const now = 1_000 + count
+          const refused = yield* Effect.flip(started(store, runOf("gwrun:a-new", 1, now), now))
+          expect(refused).toMatchObject({ _tag: "RunsFull", bound: "ownerRuns", limit: count })
+          expect(refused.message).toContain("ownerRuns")
+          expect(yield* store.read("gwrun:a-new")).toBeUndefined()
+          // One ended: the oldest ended is let go of for the new one; the other maker's is not.
+          yield* store.lease("gwrun:a-5", "a", now, now + 1_000)
+          yield* store.end("gwrun:a-5", "a", now)
+          yield* started(store, runOf("gwrun:a-new", 1, now), now)
+          expect(yield* store.read("gwrun:a-5")).toBeUndefined()
+          expect(yield* store.read("gwrun:a-0")).toBeDefined()
+          expect(yield* store.read("gwrun:a-new")).toBeDefined()
+          expect(yield* store.read("gwrun:b-0")).toBeDefined()
+        }).pipe(Effect.scoped),
+      120_000
+    )
+
+    it.live(
+      `${backend.name}: a maker's runs past its bytes refused while running; an ended one's requests let go of`,
+      () =>
+        Effect.gen(function*() {
+          const store = yield* backend.store
+          // Four runs of a line of a quarter of the bound less a little, each somewhat less than a quarter of the bytes.
+          const text = "y".repeat(Math.floor(bounds.ownerRunBytes / 4) - 4096)
+          for (let i = 0; i < 4; i++) yield* started(store, runOf(`gwrun:big-${i}`, 1, 1_000 + i, text), 1_000 + i)
+          const refused = yield* Effect.flip(started(store, runOf("gwrun:big-new", 1, 2_000, text), 2_000))
+          expect(refused).toMatchObject({ _tag: "RunsFull", bound: "ownerRunBytes", limit: bounds.ownerRunBytes })
+          yield* store.lease("gwrun:big-0", "a", 2_000, 3_000)
+          yield* store.end("gwrun:big-0", "a", 2_000)
+          // Its requests let go of, it holds its custom ids only: the new one fits beside it.
+          yield* started(store, runOf("gwrun:big-new", 1, 2_000, text), 2_000)
+          expect(yield* store.read("gwrun:big-0")).toMatchObject({ customIds: ["line-0"], lines: [], ended: true })
+        }).pipe(Effect.scoped),
+      120_000
+    )
+
     it.live(`${backend.name}: a run is forgotten with its batch's record, its answers with it`, () =>
       Effect.gen(function*() {
         const store = yield* backend.store
-        yield* store.start(runOf("gwrun:old", 1), 1_000)
+        yield* started(store, runOf("gwrun:old", 1), 1_000)
         yield* store.answer("gwrun:old", "line-0", Result.succeed(replyOf("old")))
         // On its last instant, then past it.
-        yield* store.start(runOf("gwrun:new", 1, 1_000 + month), 1_000 + month)
+        yield* started(store, runOf("gwrun:new", 1, 1_000 + month), 1_000 + month)
         expect(yield* store.read("gwrun:old")).toBeDefined()
-        yield* store.start(runOf("gwrun:newer", 1, 1_001 + month), 1_001 + month)
+        yield* started(store, runOf("gwrun:newer", 1, 1_001 + month), 1_001 + month)
         expect(yield* store.read("gwrun:old")).toBeUndefined()
         expect(yield* store.progress("gwrun:old")).toBeUndefined()
         // Started again under its id, it holds no answer of the one forgotten.
-        yield* store.start(runOf("gwrun:old", 1, 1_001 + month), 1_001 + month)
+        yield* started(store, runOf("gwrun:old", 1, 1_001 + month), 1_001 + month)
         expect((yield* store.read("gwrun:old"))?.answers.size).toBe(0)
         expect(yield* store.progress("gwrun:old")).toMatchObject({ total: 1, succeeded: 0, failed: 0 })
         expect(yield* store.read("gwrun:new")).toBeDefined()

@@ -116,7 +116,7 @@ export const mcpSessionsContract = (backend: StoreBackend<Sessions.Store>) =>
         for (const id of ["a1", "a3", "a4", "b1"]) expect((yield* store.read(id))?.id).toBe(id)
       }).pipe(Effect.scoped))
 
-    it.live(`${label}: past all sessions' count, anyone's idlest makes room; none idle, refused`, () =>
+    it.live(`${label}: past all sessions' count, each key past its share, the idlest of all makes room; none idle, refused`, () =>
       Effect.gen(function*() {
         const store = yield* makeStore
         const bounds = { ...roomy, maxSessions: 3 }
@@ -136,6 +136,46 @@ export const mcpSessionsContract = (backend: StoreBackend<Sessions.Store>) =>
           undefined
         ])
       }).pipe(Effect.scoped))
+
+    it.live(
+      `${label}: past all sessions' count, a key's own idle session makes room first, then one of a key past its ` +
+        "share (the bound split evenly among the keys holding sessions), anyone's last",
+      () =>
+        Effect.gen(function*() {
+          const store = yield* makeStore
+          const bounds = { ...roomy, maxSessions: 6 }
+          const started: ReadonlyArray<readonly [string, number, string]> = [
+            ["b1", 0, "key_b"],
+            ["c1", 500, "key_c"],
+            ["a1", 1_000, "key_a"],
+            ["a2", 2_000, "key_a"],
+            ["a3", 3_000, "key_a"],
+            ["d1", 4_000, "key_d"]
+          ]
+          for (const [id, at, caller] of started) yield* store.save(session(id, at, caller), 0, bounds)
+          // Every one idle, b1 the idlest of all: key_a's new session takes the place of key_a's own idlest.
+          expect(yield* store.save(session("a4", 100_000, "key_a"), 0, bounds)).toEqual({ _tag: "Kept", letGo: ["a1"] })
+          // A key with none of its own: five keys share six, one each; key_a holds three, past its share.
+          expect(yield* store.save(session("e1", 100_001, "key_e"), 0, bounds)).toEqual({ _tag: "Kept", letGo: ["a2"] })
+          // Every session of the key past its share in use: the idlest of anyone's, the last resort.
+          yield* store.touch("a3", 100_000)
+          expect(yield* store.save(session("f1", 100_002, "key_f"), 0, bounds)).toEqual({ _tag: "Kept", letGo: ["b1"] })
+          for (const id of ["c1", "d1"]) yield* store.touch(id, 100_000)
+          expect(yield* store.save(session("g1", 100_003, "key_g"), 0, bounds)).toEqual({
+            _tag: "Refused",
+            full: "all"
+          })
+          const ids = ["a1", "a2", "a3", "a4", "b1", "c1", "d1", "e1", "f1", "g1"]
+          expect((yield* Effect.forEach(ids, store.read)).flatMap((one) => one === undefined ? [] : [one.id])).toEqual([
+            "a3",
+            "a4",
+            "c1",
+            "d1",
+            "e1",
+            "f1"
+          ])
+        }).pipe(Effect.scoped)
+    )
 
     it.live(`${label}: bytes bound a key's sessions and all; a record past a key's bytes is refused alone`, () =>
       Effect.gen(function*() {

@@ -2,11 +2,12 @@
  * The contract every backend of the request log (`observe/requestLogStore.ts`' `RequestLogStore`) keeps, run against
  * each (`test/gateway/requestLog.test.ts`: memory, SQLite and Postgres): rows at any instants, of any sizes, swept with
  * any retention and any bounds on rows and bytes, leave exactly the newest rows since the retention's start that fit
- * both bounds, counted from the newest (ties by id), and a second sweep deletes nothing; pages read by cursor under any
- * filters, concatenated, are the matching rows newest first; and spend summed per key, team, model or deployment over
- * any range, whole or per hour or day, is the rows' sums, each key named by its newest row, MCP tool calls per server,
- * in the order the admin path gives (costliest first, or oldest bucket first); and each MCP tool's calls, errors and
- * cost are its rows'.
+ * both bounds, counted from the newest (ties by id), to the backend's grain (`grainOf`: Postgres keeps the day the
+ * retention starts in, and the day in which a bound is passed, whole), and a second sweep removes nothing; pages read
+ * by cursor under any filters, concatenated, are the matching rows newest first; and spend summed per key, team, model
+ * or deployment over any range, whole or per hour or day, is the rows' sums (calls apart from other requests), each
+ * key named by its newest row, MCP tool calls per server, in the order the admin path gives (costliest first, or
+ * oldest bucket first); and each MCP tool's calls, errors and cost are its rows'.
  */
 import { assert, describe } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -20,6 +21,12 @@ import type { StoreBackend } from "../utils/sqlDatabases.js"
 const runsOf = { memory: 100, SQLite: 50, Postgres: 15 } as const
 
 const hour = 3_600_000
+
+/**
+ * What a backend's sweep removes at once, in milliseconds of `at` (`requestLogStore.ts`): none, row by row, in memory
+ * and on SQLite; on Postgres, a UTC day's partition.
+ */
+const grainOf = { memory: undefined, SQLite: undefined, Postgres: 24 * hour } as const
 
 /** A row of the log, its fields drawn from small sets so that groups, filters and ties happen. */
 const row = fc.record({
@@ -75,16 +82,26 @@ const newestFirst = (a: Requests.Row, b: Requests.Row) => b.at - a.at || (a.id <
 /** Every row the store holds, newest first. */
 const everything = (log: RequestLogStore.Service) => log.list({ limit: 100_000 })
 
-/** The rows a sweep keeps: since `before`, the newest that fit both bounds, counted from the newest. */
-function swept(written: ReadonlyArray<Requests.Row>, before: number, bounds: Requests.Bounds) {
-  const kept: Array<Requests.Row> = []
+/**
+ * The rows a sweep keeps: since `before`, the newest that fit both bounds, counted from the newest; with a `grain`,
+ * every row of the grains (`Math.floor(at / grain)`) from `before`'s on, then of the grains from the one where the
+ * first row past a bound falls on.
+ */
+function swept(
+  written: ReadonlyArray<Requests.Row>,
+  before: number,
+  bounds: Requests.Bounds,
+  grain: number | undefined
+) {
+  const of = (at: number) => grain === undefined ? at : Math.floor(at / grain)
+  const since = written.filter((candidate) => of(candidate.at) >= of(before)).sort(newestFirst)
   let bytes = 0
-  for (const one of written.filter((candidate) => candidate.at >= before).sort(newestFirst)) {
+  const cut = since.findIndex((one, index) => {
     bytes += Requests.bytesOf(one)
-    if (kept.length + 1 > bounds.rows || bytes > bounds.bytes) break
-    kept.push(one)
-  }
-  return kept
+    return index + 1 > bounds.rows || bytes > bounds.bytes
+  })
+  if (cut === -1) return since
+  return grain === undefined ? since.slice(0, cut) : since.filter((one) => of(one.at) >= of(since[cut]!.at))
 }
 
 /** The sums `Requests.spend` gives of `written`, in no particular order. */
@@ -109,7 +126,9 @@ function sums(written: ReadonlyArray<Requests.Row>, query: Requests.SpendQuery) 
       ...(query.groupBy === "key" ? { name: newest?.key_name ?? null } : {}),
       ...(byServer ? { mcp_server: first.mcp_server } : {}),
       ...(size === undefined ? {} : { bucket: Math.floor(first.at / size) * size }),
-      calls: members.length,
+      // A call names a model or an MCP tool; the other requests (a file, a batch read, a session message) neither.
+      calls: members.filter((member) => member.model !== null || member.mcp_server !== null).length,
+      other_requests: members.filter((member) => member.model === null && member.mcp_server === null).length,
       cost: total(members, "cost"),
       input_tokens: total(members, "input_tokens"),
       output_tokens: total(members, "output_tokens"),
@@ -134,24 +153,25 @@ export const requestLogContract = (backend: StoreBackend<RequestLogStore.Service
   describe(`the request log's store contract: ${backend.name}`, () => {
     effectProp(
       `${backend.name}: rows at any instants and sizes, swept with any retention and bounds, leave the newest since ` +
-        "the retention's start that fit both bounds; a second sweep deletes nothing",
+        "the retention's start that fit both bounds, to the backend's grain; a second sweep removes nothing",
       fc.record({
         written: rows(40),
         before: fc.integer({ min: 0, max: 80 * hour }),
+        now: fc.integer({ min: 0, max: 100 * hour }),
         maxRows: fc.integer({ min: 1, max: 45 }),
         maxBytes: fc.integer({ min: 100, max: 20_000 })
       }),
-      ({ before, maxBytes, maxRows, written }) =>
+      ({ before, maxBytes, maxRows, now, written }) =>
         Effect.gen(function*() {
           const log = yield* backend.store
           // Written in batches, as the writer writes them.
           for (let from = 0; from < written.length; from += 7) yield* log.write(written.slice(from, from + 7))
           assert.deepStrictEqual(yield* everything(log), [...written].sort(newestFirst))
           const bounds = { rows: maxRows, bytes: maxBytes }
-          yield* log.sweep(before, bounds)
-          const kept = swept(written, before, bounds)
+          yield* log.sweep({ now, before, bounds })
+          const kept = swept(written, before, bounds, grainOf[backend.name])
           assert.deepStrictEqual(yield* everything(log), kept)
-          yield* log.sweep(before, bounds)
+          yield* log.sweep({ now, before, bounds })
           assert.deepStrictEqual(yield* everything(log), kept)
         }),
       runsOf[backend.name]

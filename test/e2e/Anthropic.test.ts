@@ -136,7 +136,9 @@ describe("the simulator speaks Anthropic Messages", () => {
     withSim({ reasoningTokens: 4 }, (sim) =>
       Effect.gen(function*() {
         const thinking = { type: "enabled", budget_tokens: 1024 }
-        const request = { ...hello, max_tokens: 2048, thinking, tools: [weather] }
+        // A call asked for by name: thinking rules a forcing tool choice out.
+        const messages = [{ role: "user", content: "What is the weather? Use get_weather." }]
+        const request = { ...hello, messages, max_tokens: 2048, thinking, tools: [weather] }
         const first = JSON.parse((yield* post(sim, request)).text)
         assert.strictEqual(first.content[0].type, "thinking")
         assert.isString(first.content[0].signature)
@@ -147,7 +149,7 @@ describe("the simulator speaks Anthropic Messages", () => {
           content: [{ type: "tool_result", tool_use_id: first.content[1].id, content: "sunny" }]
         }
         const next = (assistant: ReadonlyArray<unknown>) =>
-          post(sim, { ...request, messages: [...hello.messages, { role: "assistant", content: assistant }, result] })
+          post(sim, { ...request, messages: [...messages, { role: "assistant", content: assistant }, result] })
         const good = yield* next(first.content)
         assert.strictEqual(good.status, 200)
         assert.include(JSON.parse(good.text).content.at(-1).text, "The tool returned sunny")
@@ -240,6 +242,11 @@ const ask: ChatRequest.Input = {
 
 const tools = AdapterE2e.weatherAndTimeTools
 
+// A request that asks for a tool by name (the simulated model calls one only when asked).
+const askForWeather: ChatRequest.Input = {
+  messages: [Message.system("Be brief."), Message.user("What is the weather in Paris? Use get_weather.")]
+}
+
 const withClient = AdapterE2e.adapterHarness<Anthropic.Options>(
   (simulator, options) => Anthropic.make({ baseUrl: simulator.url, model: MODEL, ...options }),
   { models: [MODEL] }
@@ -303,9 +310,10 @@ describe("Anthropic over the simulator", () => {
     withClient({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client({ headers: { "x-simulator-tool-calls": "3" } })
-        const request: ChatRequest.Input = { ...ask, tools, reasoningEffort: "minimal" }
+        // The calls asked for by name: thinking rules a forcing tool choice out.
+        const request: ChatRequest.Input = { ...askForWeather, tools, reasoningEffort: "minimal" }
         const whole = yield* chat.chat(request, credentials)
-        assert.deepStrictEqual(whole.toolCalls.map((c) => c.name), ["get_weather", "get_time", "get_weather"])
+        assert.deepStrictEqual(whole.toolCalls.map((c) => c.name), ["get_weather", "get_weather", "get_weather"])
         const chunks = yield* Stream.runCollect(chat.chatStream(request, credentials))
         const deltas = chunks.filter((c) => c._tag === "ToolCallDelta")
         // The thinking block is content block 0, so wire indexes start at 1; tool calls start at 0.
@@ -319,7 +327,7 @@ describe("Anthropic over the simulator", () => {
     withClient({ reasoningTokens: 3 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
-        const request: ChatRequest.Input = { ...ask, tools, reasoningEffort: "low" }
+        const request: ChatRequest.Input = { ...askForWeather, tools, reasoningEffort: "low" }
         for (const streamed of [false, true]) {
           const first = streamed
             ? yield* ChatChunk.collect(chat.chatStream(request, credentials))

@@ -8,12 +8,17 @@
  * simulator's bill, and the prompt each reply's usage tells Claude Code (what its auto-compaction reads, as its
  * transcript keeps it) the prompt the simulator counted. And with its tool search on and a model that binds its
  * thinking to the conversation's prefix (Claude 5.1), over an Anthropic deployment: a deferred tool loaded by
- * `ToolSearch` and called, the signed thinking of every turn sent back as it came.
+ * `ToolSearch` and called, the signed thinking of every turn sent back as it came. And on a key of $1 a day with the
+ * model priced in provider.json: a task a call (each reserving Claude Code's 32,000 `max_tokens` and thinking, lowered
+ * to what is left), `serve` restarted while the first is in flight, served until what is left cannot pay the smallest
+ * call, then refused in the gateway's words; recorded spend the simulator's bill, never past the dollar.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import type * as Simulator from "../../src/simulator/Simulator.js"
 import {
   agentKey,
   type AgentSession,
@@ -23,16 +28,18 @@ import {
   modelTurns,
   playSession,
   prompts,
-  sessionScenario
+  sessionScenario,
+  simulatorBill
 } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { eventually } from "../utils/eventually.js"
 import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 
 const model = "claude-sonnet-4-5"
 
 // A Claude model that binds its thinking to the conversation's prefix, which the gateway's price table does not know.
 const boundModel = "claude-sonnet-5-1"
-const boundPrice = { input: 3, cachedInput: 0.3, cacheWrite: 3.75, output: 15 }
+const boundPricing = { input_per_mtok: 3, cached_input_per_mtok: 0.3, cache_write_per_mtok: 3.75, output_per_mtok: 15 }
 
 // Claude Code's Read and Edit take absolute paths; with tool search, its `ToolSearch` loads the deferred `TaskList`.
 const scenario = (toolSearch: boolean) => (work: string) =>
@@ -89,35 +96,17 @@ const toldPrompts = (home: string): ReadonlyArray<number> => {
 /** The session played by Claude Code (`toolSearch`: its tool search kept on), and the prompts it was told checked. */
 const played = (session: AgentSession, claude: string, toolSearch: boolean) =>
   Effect.gen(function*() {
-    const run = (args: ReadonlyArray<string>) =>
-      spawnProcess(process.execPath, [
-        claude,
-        "-p",
-        ...args,
-        "--model",
-        session.model,
-        "--allowedTools",
-        toolSearch ? "Read,Edit,Bash,TaskList" : "Read,Edit,Bash"
-      ], {
-        cwd: session.work,
-        env: {
-          ...envWithoutKeys(),
-          HOME: session.home,
-          TMPDIR: session.dir,
-          ANTHROPIC_API_KEY: agentKey,
-          ANTHROPIC_BASE_URL: session.url,
-          ANTHROPIC_SMALL_FAST_MODEL: session.model,
-          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-          DISABLE_AUTOUPDATER: "1",
-          // Its default: tool search on (its `DeferredToolPlaceholder` deferred), but behind a base URL not
-          // Anthropic's, off for a conversation that ran without `ToolSearch` (a resumed one) unless told to keep it.
-          ...(toolSearch ? { ENABLE_TOOL_SEARCH: "true" } : {}),
-          // Compaction at half of a window of 100,000 tokens (the least it takes): the scripted usage passes it once.
-          CLAUDE_CODE_AUTO_COMPACT_WINDOW: "100000",
-          CLAUDE_AUTOCOMPACT_PCT_OVERRIDE: "50"
-        },
-        timeoutMs: 240_000
-      })
+    const run = claudeRun(claude, session, {
+      tools: toolSearch ? "Read,Edit,Bash,TaskList" : "Read,Edit,Bash",
+      env: {
+        // Its default: tool search on (its `DeferredToolPlaceholder` deferred), but behind a base URL not
+        // Anthropic's, off for a conversation that ran without `ToolSearch` (a resumed one) unless told to keep it.
+        ...(toolSearch ? { ENABLE_TOOL_SEARCH: "true" } : {}),
+        // Compaction at half of a window of 100,000 tokens (the least it takes): the scripted usage passes it once.
+        CLAUDE_CODE_AUTO_COMPACT_WINDOW: "100000",
+        CLAUDE_AUTOCOMPACT_PCT_OVERRIDE: "50"
+      }
+    })
     yield* playSession(session, {
       agent: "claude",
       run,
@@ -130,6 +119,110 @@ const played = (session: AgentSession, claude: string, toolSearch: boolean) =>
     expect(told.length).toBeGreaterThan(15)
     expect(told.filter((prompt) => !counted.has(prompt)), session.backend).toEqual([])
   })
+
+// Four times Claude Sonnet's prices, given in provider.json: a call that writes its 9,000 prompt tokens to the cache
+// costs $0.135, so a dollar lasts seven of them.
+const pricing = {
+  input_per_mtok: 12,
+  cached_input_per_mtok: 1.2,
+  cache_write_per_mtok: 15,
+  output_per_mtok: 60
+}
+
+// The budgeted session's tasks, each one call: the model answers at once, its prompt written to the cache (no more
+// tokens than the simulator counts in Claude Code's request, which the gateway reserves a tenth over). The first waits
+// two seconds before its first token, for a restart of `serve` while it is in flight.
+const tasks = 12
+const budgetedScenario = (): Simulator.Scenario => ({
+  strict: true,
+  turns: Array.from({ length: tasks }, (_, n) => ({
+    when: { turn: 0, contains: `Task ${n + 1}:` },
+    text: `Done ${n + 1}.`,
+    usage: { input: 9_000, output: 8, cacheRead: 0, cacheWrite: 9_000 },
+    ...(n === 0 ? { delay: 2_000 } : {})
+  }))
+})
+
+/** Claude Code headless in the session's workspace against `serve`, with `args`: `tools` allowed, `env` added. */
+const claudeRun = (
+  claude: string,
+  session: AgentSession,
+  { env = {}, tools = "Read,Edit,Bash" }: { readonly tools?: string; readonly env?: Record<string, string> } = {}
+) =>
+(args: ReadonlyArray<string>) =>
+  spawnProcess(process.execPath, [claude, "-p", ...args, "--model", session.model, "--allowedTools", tools], {
+    cwd: session.work,
+    env: {
+      ...envWithoutKeys(),
+      HOME: session.home,
+      TMPDIR: session.dir,
+      ANTHROPIC_API_KEY: agentKey,
+      ANTHROPIC_BASE_URL: session.url,
+      ANTHROPIC_SMALL_FAST_MODEL: session.model,
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+      DISABLE_AUTOUPDATER: "1",
+      ...env
+    },
+    timeoutMs: 240_000
+  })
+
+describe("Claude Code on a budgeted key", () => {
+  it.live(
+    "a key of $1 a day serves claude -p (32,000 max_tokens with thinking, its reply bound lowered to fit) until what " +
+      "is left cannot pay its smallest call, a restart of serve while a call is in flight included: recorded spend " +
+      "is the simulator's bill, never past the budget, and the refusal says what is left",
+    (ctx) =>
+      Effect.gen(function*() {
+        const claude = yield* claudeCode.pipe(orSkip(ctx))
+        const session = yield* agentSession({
+          label: "claude-code-budget",
+          model,
+          backend: "anthropic",
+          scenario: budgetedScenario,
+          pricing,
+          budget: { limit: 1, period: "1 day" }
+        })
+        const run = claudeRun(claude, session)
+        // The first task: serve restarted while its call waits on its first token (after its prompt's count: a dollar
+        // never holds Claude Code's worst case at a token a byte); the drain lets it finish.
+        const before = yield* session.requests
+        const first = yield* Effect.forkChild(run(["Task 1: say done"]))
+        yield* eventually(
+          "the first task's call in flight",
+          Effect.all([session.requests, session.inFlight]),
+          ([requests, inFlight]) => requests >= before + 2 && inFlight > 0,
+          { every: "20 millis", within: "60 seconds" }
+        )
+        yield* session.restart
+        const played: Array<Simulator.ScenarioTurn> = []
+        let ran = yield* Fiber.join(first)
+        let task = 1
+        while (ran.code === 0) {
+          expect(ran.stdout.trim(), ran.stderr).toBe(`Done ${task}.`)
+          played.push(session.scenario.turns[task - 1]!)
+          task++
+          expect(task, "the budget was never refused").toBeLessThanOrEqual(tasks)
+          ran = yield* run([`Task ${task}: say done`])
+        }
+        // Refused cleanly: the gateway's answer, saying what is left and what the smallest call would cost.
+        const refusal = new RegExp(
+          String.raw`budget has \$([\d.]+) of \$1 left, and the smallest call of this request may cost up to \$([\d.]+)`
+        ).exec(ran.stdout + ran.stderr)
+        expect(refusal, `claude's stdout:\n${ran.stdout}\nstderr:\n${ran.stderr}\nserve:\n${session.log()}`)
+          .not.toBeNull()
+        const [left, smallest] = [Number(refusal![1]), Number(refusal![2])]
+        expect(left).toBeLessThan(smallest)
+        const bill = simulatorBill(played, session.price, "anthropic")
+        const spend = yield* session.spend(played.length)
+        expect(spend.cost, session.log()).toBeCloseTo(bill, 9)
+        expect(spend.cost).toBeLessThanOrEqual(1)
+        expect(left).toBeCloseTo(1 - bill, 5)
+        // Served until what was left could not pay the smallest call: before the last call, it could.
+        expect(left + bill / played.length).toBeGreaterThanOrEqual(smallest)
+      }).pipe(Effect.scoped),
+    300_000
+  )
+})
 
 describe.concurrent("Claude Code's long session through serve", () => {
   for (const backend of backends) {
@@ -159,7 +252,7 @@ describe.concurrent("Claude Code's long session through serve", () => {
         const session = yield* agentSession({
           label: "claude-code-tool-search",
           model: boundModel,
-          price: boundPrice,
+          pricing: boundPricing,
           backend: anthropic,
           scenario: scenario(true)
         })

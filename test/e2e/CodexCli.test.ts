@@ -1,8 +1,8 @@
 /**
  * Codex CLI itself (the `@openai/codex` devDependency, run headless: `codex exec`), default settings, against `serve`
  * with no configuration (the built-in simulator), through a model provider whose `wire_api` is `"responses"`: its
- * default request (function tools, the `multi_agent_v1` namespace, `web_search`) is answered, the simulated model's
- * tool call is run by Codex and its output sent back, and Codex exits 0.
+ * default request (function tools, the `multi_agent_v1` namespace, `web_search`) is answered; asked for its shell tool
+ * by name, the simulated model calls it, Codex runs it and sends its output back, and Codex exits 0.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -11,13 +11,14 @@ import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { awaitFirstLine, envWithoutKeys, spawnProcess, startCli } from "../utils/cliHarness.js"
+import { providerLines } from "../utils/codexConfig.js"
 import { eventually } from "../utils/eventually.js"
 
 const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
 
 describe("Codex CLI against serve", () => {
   it.live(
-    `codex exec "say hi" with default settings exits 0 against serve with no config`,
+    `codex exec with default settings exits 0 against serve with no config, its shell tool called and answered`,
     () =>
       Effect.gen(function*() {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-"))
@@ -30,26 +31,22 @@ describe("Codex CLI against serve", () => {
         const url = yield* awaitFirstLine(running, "serve's first line (its URL)")
         fs.writeFileSync(
           path.join(home, "config.toml"),
-          [
-            `model = "gpt-4o-mini"`,
-            `model_provider = "gateway"`,
-            ``,
-            `[model_providers.gateway]`,
-            `name = "gateway"`,
-            `base_url = "${url}/v1"`,
-            `wire_api = "responses"`,
-            ``
-          ].join("\n")
+          [`model = "gpt-4o-mini"`, ...providerLines({ baseUrl: `${url}/v1` }), ``].join("\n")
         )
-        const codex = yield* spawnProcess(process.execPath, [codexBin, "exec", "--skip-git-repo-check", "say hi"], {
+        const codex = yield* spawnProcess(process.execPath, [
+          codexBin,
+          "exec",
+          "--skip-git-repo-check",
+          "say hi with exec_command"
+        ], {
           cwd: work,
           env: { ...envWithoutKeys(), CODEX_HOME: home },
           timeoutMs: 150_000
         })
         expect(codex.code, `codex exec's stderr:\n${codex.stderr}`).toBe(0)
         // Each of its requests answered 200 by the gateway, web_search left out (the simulator is no Responses API):
-        // two turns at least, as the simulated model calls one of Codex's tools, then answers its output. A stream's
-        // line is written when it has ended, which may be just after Codex has.
+        // two turns at least, as the simulated model calls the tool the prompt names, then answers its output. A
+        // stream's line is written when it has ended, which may be just after Codex has.
         const requests = yield* eventually(
           "serve's log lines of Codex's requests",
           Effect.sync(() =>

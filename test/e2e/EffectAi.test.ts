@@ -71,6 +71,18 @@ const LocalTime = Tool.make("LocalTime", {
 const Tools = Toolkit.make(Forecast, LocalTime)
 
 /**
+ * How a request asks the simulated model for the toolkit's tools (it calls one only when asked): the `required` tool
+ * choice, which makes it call the tools in turn; Ollama's API has none, so its prompt names `Forecast`, which both of
+ * its calls use. The names of the calls that follow, and the results they get.
+ */
+const askedFor = (api: Api) =>
+  api === "ollama"
+    ? { choice: {}, named: " Use Forecast.", calls: ["Forecast", "Forecast"] }
+    : { choice: { toolChoice: "required" as const }, named: "", calls: ["Forecast", "LocalTime"] }
+
+const resultOf = (name: string) => name === "Forecast" ? [expect.stringMatching(/^sunny in /)] : { hour: 9, minute: 30 }
+
+/**
  * The models over `api` of a simulator that makes two tool calls a reply,
  * and the toolkit's handlers, which record each call in `calls`.
  */
@@ -115,11 +127,15 @@ describe("effect/ai over the router", () => {
             Effect.gen(function*() {
               const chat = yield* Chat.fromPrompt([
                 { role: "system", content: "Use the tools." },
-                { role: "user", content: "What is the weather and the time in Paris?" }
+                { role: "user", content: `What is the weather and the time in Paris?${askedFor(api).named}` }
               ])
               const turns: Array<LanguageModel.GenerateTextResponse<typeof Tools.tools, "opaque">> = []
               for (let turn = 0; turn < 4; turn++) {
-                const response = yield* chat.generateText({ prompt: [], toolkit })
+                const response = yield* chat.generateText({
+                  prompt: [],
+                  toolkit,
+                  ...(turn === 0 ? askedFor(api).choice : {})
+                })
                 turns.push(response)
                 if (response.toolCalls.length === 0) break
               }
@@ -127,16 +143,11 @@ describe("effect/ai over the router", () => {
             }))
           const [first, second] = answer.turns
           expect(answer.turns).toHaveLength(2)
-          expect(first!.toolCalls.map((call) => call.name)).toEqual(["Forecast", "LocalTime"])
+          const asked = askedFor(api).calls
+          expect(first!.toolCalls.map((call) => call.name)).toEqual(asked)
           expect(first!.finishReason).toBe("tool-calls")
-          expect(first!.toolResults.map((result) => result.result)).toEqual([
-            [expect.stringMatching(/^sunny in /)],
-            { hour: 9, minute: 30 }
-          ])
-          expect(calls).toEqual([
-            expect.stringMatching(/^Forecast\(/),
-            expect.stringMatching(/^LocalTime\(/)
-          ])
+          expect(first!.toolResults.map((result) => result.result)).toEqual(asked.map(resultOf))
+          expect(calls).toEqual(asked.map((name) => expect.stringMatching(new RegExp(`^${name}\\(`))))
           expect(second!.text).toMatch(/^The tool returned /)
           expect(second!.finishReason).toBe("stop")
           expect(second!.toolCalls).toEqual([])
@@ -178,11 +189,14 @@ describe("effect/ai over the router", () => {
       it.live("streamText with the toolkit streams both tool calls and their results", () =>
         Effect.gen(function*() {
           const { result: parts, calls } = yield* withToolkit(api, (toolkit) =>
-            LanguageModel.streamText({ prompt: "Weather and time in Oslo?", toolkit }).pipe(Stream.runCollect))
-          const toolCalls = parts.filter((part) =>
-            part.type === "tool-call"
-          )
-          expect(toolCalls.map((part) => part.name)).toEqual(["Forecast", "LocalTime"])
+            LanguageModel.streamText({
+              prompt: `Weather and time in Oslo?${askedFor(api).named}`,
+              toolkit,
+              ...askedFor(api).choice
+            }).pipe(Stream.runCollect))
+          const toolCalls = parts.filter((part) => part.type === "tool-call")
+          const asked = askedFor(api).calls
+          expect(toolCalls.map((part) => part.name)).toEqual(asked)
           for (const call of toolCalls) expect(call.params).toMatchObject({ city: expect.any(String) })
           // The arguments came in pieces that add up to the call's parameters.
           for (const call of toolCalls) {
@@ -190,10 +204,7 @@ describe("effect/ai over the router", () => {
             expect(JSON.parse(pieces.map((part) => part.type === "tool-params-delta" ? part.delta : "").join("")))
               .toEqual(call.params)
           }
-          expect(parts.filter((part) => part.type === "tool-result").map((part) => part.name)).toEqual([
-            "Forecast",
-            "LocalTime"
-          ])
+          expect(parts.filter((part) => part.type === "tool-result").map((part) => part.name)).toEqual(asked)
           expect(parts.find((part) => part.type === "finish")?.reason).toBe("tool-calls")
           expect(calls).toHaveLength(2)
         }))

@@ -211,12 +211,12 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           ]
           const params = { max_tokens: 256, tools, messages } as unknown as Omit<Params, "model">
           const before = recorded.bodies.length
-          expect((yield* reply(client, { ...params, model: "claude/claude-sim" }, true)).stop_reason).toBe("tool_use")
+          expect((yield* reply(client, { ...params, model: "claude/claude-sim" }, true)).stop_reason).toBe("end_turn")
           const [claude] = sentTo("/v1/messages", before)
           expect(claude!["tools"]).toEqual(tools)
           expect((claude!["messages"] as ReadonlyArray<Body>)[2]).toEqual(messages[2])
           const chatBefore = recorded.bodies.length
-          expect((yield* reply(client, { ...params, model: "chat/gpt-4o-mini" }, false)).stop_reason).toBe("tool_use")
+          expect((yield* reply(client, { ...params, model: "chat/gpt-4o-mini" }, false)).stop_reason).toBe("end_turn")
           const [chat] = sentTo("/v1/chat/completions", chatBefore)
           expect((chat!["tools"] as ReadonlyArray<{ function: { name: string } }>).map((tool) => tool.function.name))
             .toEqual(["ToolSearch", "Read", "TaskList"])
@@ -241,12 +241,12 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             tools
           } as const
           const first = yield* promise(() =>
-            client.messages.create({ ...base, messages: [{ role: "user", content: "Look it up." }] })
+            client.messages.create({ ...base, messages: [{ role: "user", content: "Look it up with lookup." }] })
           )
           expect(first.content.map((block) => block.type)).toEqual(["thinking", "tool_use"])
           const call = first.content[1] as Anthropic.ToolUseBlock
           const history: Array<Anthropic.MessageParam> = [
-            { role: "user", content: "Look it up." },
+            { role: "user", content: "Look it up with lookup." },
             { role: "assistant", content: first.content as Array<Anthropic.ContentBlockParam> },
             { role: "user", content: [{ type: "tool_result", tool_use_id: call.id, content: "found" }] }
           ]

@@ -13,7 +13,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { hash } from "node:crypto"
-import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
@@ -157,6 +157,24 @@ const setupWith = (issuer: OidcIssuer.Issuer | undefined) =>
 const setup = setupWith(undefined)
 
 const audit = adminCommand(Audit.run)
+
+/**
+ * A directory for a gateway's SQLite file and its audit anchor, a simulator, and the configuration of a gateway that
+ * anchors its head there (written at start and shutdown only), with its audit `retention` when given.
+ */
+const anchoring = (prefix: string) =>
+  Effect.gen(function*() {
+    const directory = yield* temporaryDirectory(prefix)
+    const anchor = join(directory, "audit-anchor.jsonl")
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+    const audited = (retention?: string) => ({
+      gateway: {
+        ...configJson(simulator).gateway,
+        audit: { anchor, anchor_every: "1 hour", ...(retention === undefined ? {} : { retention }) }
+      }
+    })
+    return { directory, file: join(directory, "gateway.db"), anchor, simulator, audited }
+  })
 
 /** What the table's steps share: the ids and keys made along the way. */
 interface Made {
@@ -613,15 +631,10 @@ describe("the admin audit log", () => {
     "against the head the gateway anchored outside it, verify finds the chain rewritten whole or cut short",
     () =>
       Effect.gen(function*() {
-        const directory = yield* temporaryDirectory("audit-anchor-")
-        const file = join(directory, "gateway.db")
-        const anchor = join(directory, "audit-anchor.jsonl")
-        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+        const { anchor, audited, directory, file, simulator } = yield* anchoring("audit-anchor-")
         // A gateway that anchors its head, shut down once its actions are done: the last head written at shutdown.
         yield* Effect.scoped(Effect.gen(function*() {
-          const gateway = yield* gatewayOn(simulator, { sqlite: file }, {
-            gateway: { ...configJson(simulator).gateway, audit: { anchor, anchor_every: "1 hour" } }
-          })
+          const gateway = yield* gatewayOn(simulator, { sqlite: file }, audited())
           for (const name of ["a", "b", "c", "d", "e"]) yield* call(gateway.url, "POST", "/admin/teams", { name })
         }))
         const lines = readFileSync(anchor, "utf8").trim().split("\n").map((line) => JSON.parse(line))
@@ -674,6 +687,56 @@ describe("the admin audit log", () => {
         assert.strictEqual(noFile._tag, "ProviderConfigError")
         assert.include(noFile.message, "gateway.audit.anchor")
         assert.include(noFile.message, "gateway.audit.anchor_every")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "against the anchor, only a retention base starts the chain: one cut at an anchored head, or emptied, is found",
+    () =>
+      Effect.gen(function*() {
+        const { anchor, audited, directory, file, simulator } = yield* anchoring("audit-base-")
+        // Two runs of a gateway: its head anchored at each start and shutdown, row 3 among them.
+        for (const names of [["a", "b", "c"], ["d", "e"]]) {
+          yield* Effect.scoped(Effect.gen(function*() {
+            const gateway = yield* gatewayOn(simulator, { sqlite: file }, audited())
+            for (const name of names) yield* call(gateway.url, "POST", "/admin/teams", { name })
+          }))
+        }
+        const heads = readFileSync(anchor, "utf8").trim().split("\n").map((line) => JSON.parse(line))
+        assert.deepStrictEqual(heads.map((line) => line.seq), [0, 3, 3, 5])
+        const verifyIn = (dir: string) => audit(["verify", "--data", dir, "--anchor", anchor], {})
+        assert.strictEqual((yield* verifyIn(directory)).code, 0)
+        // Copies of the file, as someone who can write the database would leave it.
+        const attacked = (name: string, ...statements: ReadonlyArray<string>) =>
+          Effect.gen(function*() {
+            const copy = yield* temporaryDirectory(`audit-${name}-`)
+            copyFileSync(file, join(copy, "gateway.db"))
+            tamper(join(copy, "gateway.db"), ...statements)
+            return yield* verifyIn(copy)
+          })
+        const baseAt = (head: { readonly seq: number; readonly digest: string }) =>
+          `UPDATE admin_audit_head SET base_seq = ${head.seq}, base_digest = '${head.digest}' WHERE id = 1`
+
+        // The start deleted up to row 3, an anchored head, and the base set there: a head is no base.
+        const cut = yield* attacked("cut", "DELETE FROM admin_audit WHERE seq <= 3", baseAt(heads[1]))
+        assert.strictEqual(cut.code, 1, cut.stdout)
+        assert.include(cut.stdout, "is broken at row 3: the chain starts after row 3")
+        assert.include(cut.stdout, "holds row 3 only as a head the chain passed through, not as a retention base")
+        // Every row deleted, the base set at the head: emptied.
+        const emptied = yield* attacked("emptied", "DELETE FROM admin_audit", baseAt(heads[3]))
+        assert.strictEqual(emptied.code, 1, emptied.stdout)
+        assert.include(emptied.stdout, "is broken at row 5: the chain starts after row 5")
+
+        // A real prune, by a gateway whose retention every row is past: intact, starting after its base.
+        yield* Effect.scoped(gatewayOn(simulator, { sqlite: file }, audited("1 millis")))
+        const bases = readFileSync(anchor, "utf8").trim().split("\n").map((line) => JSON.parse(line))
+          .filter((line) => line.kind === "base")
+        assert.deepStrictEqual(bases.map((line) => [line.seq, line.digest]), [[5, heads[3].digest]])
+        const pruned = yield* verifyIn(directory)
+        assert.strictEqual(pruned.code, 0, pruned.stdout)
+        assert.include(pruned.stdout, "is intact: 0 row(s); its head is row 5")
+        assert.include(pruned.stdout, "It starts after row 5")
       }).pipe(Effect.scoped),
     60_000
   )

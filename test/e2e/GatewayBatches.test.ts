@@ -5,6 +5,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { toFile } from "openai"
 import type * as Gateway from "../../src/Gateway.js"
+import * as LlmError from "../../src/LlmError.js"
 import * as Pricing from "../../src/Pricing.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
@@ -24,6 +25,7 @@ import {
   priceOf,
   promise,
   providerBatchOf,
+  providerKey,
   refusal as rejection,
   type Row,
   settlingSimulator,
@@ -130,6 +132,13 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           (read) => read.status === "completed"
         )
         expect(done.id).toBe(batch.id)
+        // Its ids name the provider key by a digest of it only: nothing of its masked id reaches the client.
+        const [masked, digest] = LlmError.maskKey(providerKey).split("#")
+        for (const id of [batch.id, done.output_file_id!, done.error_file_id!]) {
+          const fields = Buffer.from(id.split(".")[1]!, "base64url").toString()
+          expect(fields).not.toContain(masked)
+          expect(fields).not.toContain(`#${digest}`)
+        }
         const text = yield* promise(() => elsewhere.files.content(done.output_file_id!).then((reply) => reply.text()))
         expect(text.trim().split("\n").map((line) => JSON.parse(line).custom_id).sort()).toEqual(["req-0", "req-1"])
         const object = yield* promise(() => elsewhere.files.retrieve(done.output_file_id!))

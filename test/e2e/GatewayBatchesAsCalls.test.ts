@@ -187,9 +187,9 @@ describe("Gateway batches run as calls, where no deployment of the model has a b
     () =>
       Effect.gen(function*() {
         const simulator = yield* simulatorOf
-        // Two lines of "Hello <i>" with 100 max_tokens (at most some 12 prompt tokens each, at $0.40 and $1.60 a
-        // million) are at most $0.00034 at the live price, half of it at a batch price: $0.00025 holds one line only.
-        const [gateway] = yield* callsInstances(simulator, { brokeLimit: 0.00025 })
+        // A line of "Hello <i>" with 100 max_tokens is reserved at most $0.00029 at the live price (its dearest tier,
+        // priority, as no tier is named; half of it at a batch price): $0.0004 holds one line only.
+        const [gateway] = yield* callsInstances(simulator, { brokeLimit: 0.0004 })
         const openai = openAiClient(gateway!, brokeKey)
         const two = yield* upload(openai, inputFile(model, 2))
         const refused = yield* refusal<InstanceType<typeof OpenAI.APIError>>(() => create(openai, two.id))
@@ -295,6 +295,45 @@ describe("Gateway batches run as calls, where no deployment of the model has a b
         )
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     120_000
+  )
+
+  it.live(
+    "in each instance's memory, another instance's retrieve is 404 saying where such batches are kept",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* simulatorOf
+        const [first, second] = yield* callsInstances(simulator, { count: 2 })
+        const here = openAiClient(first!, payerKey)
+        const file = yield* upload(here, inputFile(model, 2))
+        const batch = yield* promise(() => create(here, file.id))
+        const elsewhere = yield* refusal(() => openAiClient(second!, payerKey).batches.retrieve(batch.id))
+        expect(elsewhere).toMatchObject({ status: 404, code: "not_found" })
+        expect(elsewhere.message).toContain("memory of the instance that made it")
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "on Redis with a SQLite file of each instance's own, a batch is answered by every instance: file, run, lists",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* simulatorOf
+        const redis = (yield* redisServer).url
+        const [first] = yield* callsInstances(simulator, { redis, database: yield* sqliteFile })
+        const [second] = yield* callsInstances(simulator, { redis, database: yield* sqliteFile })
+        const here = openAiClient(first!, payerKey)
+        const there = openAiClient(second!, payerKey)
+        // Uploaded through one, made a batch of through the other.
+        const file = yield* upload(here, inputFile(model, 3))
+        const batch = yield* whileConnecting(() => create(there, file.id))
+        const done = yield* endedOn(first!, batch.id)
+        expect(done).toMatchObject({ status: "completed", request_counts: { total: 3, completed: 3, failed: 0 } })
+        const output = yield* textOf(there, done.output_file_id!)
+        expect(linesOf(output).map((line) => line.custom_id).sort()).toEqual(["req-0", "req-1", "req-2"])
+        const listed = yield* promise(() => here.batches.list())
+        expect(listed.data.map((each) => each.id)).toContain(batch.id)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
   )
 
   for (const backend of ["SQLite", "Postgres", "Redis"] as const) {

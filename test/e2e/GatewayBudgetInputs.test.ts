@@ -4,7 +4,8 @@
  * with tools the provider's own tool prompt too; a request of 400 images on a $0.01 budget is refused before the
  * provider is called, one image fits; an input the gateway cannot bound (audio, a file) is refused as it cannot be
  * read. A request asking for a service tier the model prices (`service_tier`, in any dialect that has one) is reserved
- * at that tier's prices, and one asking for `auto` at priority's, which the provider may serve it at. A reply limit
+ * at that tier's prices, and one asking for `auto` or naming none at priority's, which the provider may serve it at
+ * (unset, `service_tier` is `auto`). A reply limit
  * below the least a Responses deployment sends (16) is reserved at 16.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -140,8 +141,9 @@ describe("a budgeted key's reservation bounds every billable input", () => {
             }).then(async (response) => ({ status: response.status, text: await response.text() }))
           )
         // `auto` leaves the tier to the provider, which may serve it at priority (Anthropic's Priority Tier capacity,
-        // an OpenAI project's default tier): reserved at priority too.
-        for (const tier of ["priority", "fast", "auto"]) {
+        // an OpenAI project's default tier): reserved at priority too, and so is a request naming none, served as
+        // `auto`.
+        for (const tier of [undefined, "priority", "fast", "auto"]) {
           for (const request of requests(tier)) {
             const before = (yield* simulator.stats).requests
             const answer = yield* send(request)
@@ -149,7 +151,7 @@ describe("a budgeted key's reservation bounds every billable input", () => {
             assert.strictEqual((yield* simulator.stats).requests, before)
           }
         }
-        for (const tier of [undefined, "default", "flex", "standard_only"]) {
+        for (const tier of ["default", "flex", "standard_only"]) {
           for (const request of requests(tier)) {
             const answer = yield* send(request)
             assert.strictEqual(answer.status, 200, `${request.path} at ${tier}: ${answer.text}`)

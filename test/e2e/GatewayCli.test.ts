@@ -48,6 +48,11 @@ describe("serve, in-process", () => {
       const out = result(yield* Serve.run(["--help"], io))
       expect(out).toEqual({ code: 0, stdout: serveUsage, stderr: "" })
       expect(serveUsage).toContain("--grace-period SECONDS")
+      // Every API it speaks, and which process to signal.
+      const usage = serveUsage.replace(/\s+/g, " ")
+      for (const served of ["OpenAI's API", "Anthropic's (/v1/messages)", "Gemini's", "MCP (/mcp", "serve.pid"]) {
+        expect(usage).toContain(served)
+      }
       // Where the admin key comes from, as the gateway below enforces it (no gateway keys, /metrics still closed).
       expect(serveUsage.replace(/\s+/g, " ")).toContain(
         "/metrics, the dashboard's data and the admin API (/admin/...) always take an admin key, whatever the " +

@@ -79,8 +79,16 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway: Codex C
         const { completed, omitted, types } = yield* streamed(client, { ...codexRequest, model: `${name}/gpt-4o-mini` })
         expect(types[types.length - 1]).toBe("response.completed")
         expect(omitted).toBe(viaOtherApis.includes(name) ? "web_search" : null)
-        // The simulator calls an offered tool after the user's turn: one of Codex's own, by the name Codex gave it.
-        const calls = completed!.output.filter((item) => item.type === "function_call")
+        // "say hi" asks for no tool: the simulated model answers in text, though Codex offers its tools.
+        expect(completed!.output.filter((item) => item.type === "function_call")).toEqual([])
+        expect(completed!.output.some((item) => item.type === "message")).toBe(true)
+        // Asked to call one (`tool_choice: "required"`), it calls one of Codex's own, by the name Codex gave it.
+        const required = yield* streamed(client, {
+          ...codexRequest,
+          model: `${name}/gpt-4o-mini`,
+          tool_choice: "required"
+        })
+        const calls = required.completed!.output.filter((item) => item.type === "function_call")
         expect(calls.length).toBeGreaterThan(0)
         for (const call of calls) {
           expect(codexFunctions.has(call.name) || (call as { namespace?: string }).namespace === "multi_agent_v1")

@@ -5,9 +5,11 @@
  * Completions, an Anthropic and a Gemini deployment compact with a call of the model (the conversation, then the
  * compaction prompt, no tool callable), answered as Codex reads a compaction (the input's user messages, then one
  * `compaction` item), whose item a next turn on any deployment reads back as the summary; Codex's own compaction body
- * is compacted on each. The call is billed, logged and counted in the metrics as any, its summary goes through the
- * model's guardrails, a reply without a summary is 502, a budget it does not fit refuses it, and an unknown model is
- * 404.
+ * is compacted on each. A `/v1/responses` call whose input ends with `compaction_trigger` (Codex's compaction through
+ * its built-in provider) compacts alike on every backend, Bedrock's too, streamed or whole: answered with one
+ * `compaction` item, the Responses deployment's own (the trigger passed to it) or the gateway's. The call is billed,
+ * logged and counted in the metrics as any, its summary goes through the model's guardrails, a reply without a summary
+ * is 502, a budget it does not fit refuses it, and an unknown model is 404.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -16,6 +18,7 @@ import * as Layer from "effect/Layer"
 import { readFileSync } from "node:fs"
 import OpenAI from "openai"
 import * as Gateway from "../../src/Gateway.js"
+import * as Origin from "../../src/internal/wire/openAiResponses/origin.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
@@ -58,6 +61,7 @@ const fixture = Layer.effect(
       chat: deployment("chat-completions", recorded.baseUrl),
       claude: deployment("anthropic", origin),
       google: deployment("gemini", origin),
+      aws: deployment("bedrock", origin),
       resp: deployment("responses", recorded.baseUrl)
     })
     const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
@@ -129,6 +133,114 @@ const viaModel = [
   { name: "google", path: "/v1beta/models/gpt-4o-mini:generateContent" }
 ]
 
+// Codex's compaction through its built-in provider: its history, then the trigger, streamed.
+const triggered = (model: string, stream: boolean) =>
+  ({
+    model,
+    input: [...history, { type: "compaction_trigger" }],
+    instructions: "You are Codex, a coding agent.",
+    tools: [shell],
+    tool_choice: "auto",
+    stream,
+    store: false
+  }) as unknown as OpenAI.Responses.ResponseCreateParamsNonStreaming
+
+/** The events of a streamed `responses.create` of `params`. */
+const streamedEvents = (client: OpenAI, params: OpenAI.Responses.ResponseCreateParamsNonStreaming) =>
+  promise(async () => {
+    const stream = await client.responses.create({ ...params, stream: true })
+    const out: Array<OpenAI.Responses.ResponseStreamEvent> = []
+    for await (const event of stream) out.push(event)
+    return out
+  })
+
+// The backends the gateway compacts on by the model, with the path each is called on.
+const triggeredViaModel = [...viaModel, { name: "aws", path: "/model/gpt-4o-mini/converse" }]
+
+layer(fixture, { timeout: 60_000, excludeTestServices: true })("compaction_trigger on POST /v1/responses", (it) => {
+  for (const { name, path } of triggeredViaModel) {
+    it.effect(`${name}: compacted by the model, streamed as one compaction item, its summary read back next turn`, () =>
+      Effect.gen(function*() {
+        const { client, recorded } = yield* Fixture
+        const model = `${name}/gpt-4o-mini`
+        const before = recorded.bodies.length
+        const events = yield* streamedEvents(client, triggered(model, true))
+        const done = events.flatMap((event) => event.type === "response.output_item.done" ? [event.item] : [])
+        // Exactly one output item, the compaction, as Codex requires of a compaction's stream.
+        expect(done.map((item) => item.type)).toEqual(["compaction"])
+        const completed = events[events.length - 1]!
+        expect(completed.type).toBe("response.completed")
+        if (completed.type !== "response.completed") return
+        expect(completed.response.output.map((item) => item.type)).toEqual(["compaction"])
+        expect(completed.response.usage!.output_tokens).toBeGreaterThan(0)
+        const item = done[0] as unknown as OpenAI.Responses.ResponseCompactionItem
+        const summary = summaryIn(item.encrypted_content)
+        expect(summary.length).toBeGreaterThan(0)
+
+        // One call of the model, whole: the conversation and the compaction prompt, no tool callable, no trigger.
+        const sent = since(recorded, before)
+        expect(sent.map((one) => one.path)).toEqual([path])
+        const text = JSON.stringify(sent[0]!.body)
+        expect(text).toContain("Rename foo to bar in main.ts")
+        expect(text).toContain("Compact the conversation above")
+        expect(text).not.toContain("compaction_trigger")
+
+        // The next turn: the user's messages and the compaction item in place of the history.
+        const next = recorded.bodies.length
+        const answer = yield* promise(() =>
+          client.responses.create({
+            model,
+            input: [history[1]!, ...replayed([done[0]!]), { role: "user", content: "Now add a test." }]
+          })
+        )
+        expect(answer.status).toBe("completed")
+        const turn = JSON.stringify(since(recorded, next)[0]!.body)
+        expect(turn).toContain(JSON.stringify(summary).slice(1, -1))
+        expect(turn).not.toContain("gw1.")
+      }))
+  }
+
+  it.effect("chat: a whole compaction is the response object with its one compaction item", () =>
+    Effect.gen(function*() {
+      const { client } = yield* Fixture
+      const answer = yield* promise(() => client.responses.create(triggered("chat/gpt-4o-mini", false)))
+      expect(answer.status).toBe("completed")
+      expect(answer.output.map((item) => item.type)).toEqual(["compaction"])
+      const item = answer.output[0] as unknown as OpenAI.Responses.ResponseCompactionItem
+      expect(summaryIn(item.encrypted_content).length).toBeGreaterThan(0)
+    }))
+
+  it.effect("resp: the trigger passed to the deployment, its own compaction item given back to it next turn", () =>
+    Effect.gen(function*() {
+      const { client, recorded } = yield* Fixture
+      const before = recorded.bodies.length
+      const events = yield* streamedEvents(client, triggered("resp/gpt-4o-mini", true))
+      const sent = since(recorded, before)
+      expect(sent.map((one) => one.path)).toEqual(["/v1/responses"])
+      const input = sent[0]!.body["input"] as ReadonlyArray<{ readonly type?: string }>
+      expect(input[input.length - 1]).toEqual({ type: "compaction_trigger" })
+      const done = events.flatMap((event) => event.type === "response.output_item.done" ? [event.item] : [])
+      expect(done.map((item) => item.type)).toEqual(["compaction"])
+      const item = done[0] as unknown as OpenAI.Responses.ResponseCompactionItem
+      // The deployment's own compaction, opaque: not the gateway's envelope.
+      expect(item.encrypted_content.startsWith("gw1.")).toBe(false)
+
+      const next = recorded.bodies.length
+      const answer = yield* promise(() =>
+        client.responses.create({
+          model: "resp/gpt-4o-mini",
+          input: [history[1]!, ...replayed([done[0]!]), { role: "user", content: "Now add a test." }]
+        })
+      )
+      expect(answer.status).toBe("completed")
+      // Given back as the deployment made it: the origin the client's copy is marked with taken off.
+      expect(since(recorded, next)[0]!.body["input"]).toContainEqual(expect.objectContaining({
+        type: "compaction",
+        encrypted_content: Origin.opened(item.encrypted_content)!.content
+      }))
+    }))
+})
+
 layer(fixture, { timeout: 60_000, excludeTestServices: true })("POST /v1/responses/compact", (it) => {
   for (const { name, path } of viaModel) {
     it.effect(`${name}: compacted by the model, answered as Codex reads it, its summary read back next turn`, () =>
@@ -194,10 +306,11 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("POST /v1/respons
       expect(body["stream"]).toBeUndefined()
       expect(body["store"]).toBeUndefined()
       expect(JSON.stringify(body["input"])).toContain("Rename foo to bar in main.ts")
-      // The deployment's answer as it gave it: the user message, then its own (opaque) compaction item.
+      // The deployment's answer as it gave it: the user message, then its own (opaque) compaction item, its content
+      // marked with where it was made.
       expect(compacted.output.map((item) => item.type)).toEqual(["message", "compaction"])
       const item = compacted.output[1] as unknown as OpenAI.Responses.ResponseCompactionItem
-      expect(item.encrypted_content.startsWith("gw1.")).toBe(false)
+      expect(item.encrypted_content).toMatch(/^eo1\.[\w-]+\.gAAAAB/)
       expect(compacted.usage.input_tokens).toBeGreaterThan(0)
 
       const next = recorded.bodies.length
@@ -210,9 +323,10 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("POST /v1/respons
       expect(answer.status).toBe("completed")
       const turn = since(recorded, next)[0]!
       expect(turn.path).toBe("/v1/responses")
+      // Given back to the deployment that made it, as it made it.
       expect(turn.body["input"]).toContainEqual(expect.objectContaining({
         type: "compaction",
-        encrypted_content: item.encrypted_content
+        encrypted_content: item.encrypted_content.slice(item.encrypted_content.indexOf(".", "eo1.".length) + 1)
       }))
     }))
 

@@ -19,7 +19,6 @@ import { join, resolve } from "node:path"
 import { DatabaseSync, StatementSync } from "node:sqlite"
 import { pathToFileURL } from "node:url"
 import * as Gateway from "../../src/Gateway.js"
-import * as BudgetMigrations from "../../src/internal/budget/migrations.js"
 import * as KeysMigrations from "../../src/internal/gateway/keys/migrations.js"
 import * as RequestLogMigrations from "../../src/internal/gateway/observe/migrations.js"
 import * as Sqlite from "../../src/internal/sql/sqlite.js"
@@ -72,7 +71,36 @@ const identities = (file: string) => {
 }
 
 /** Every migration's id, in order: a new migration adds its number here. */
-const migrationIds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25]
+const migrationIds = [
+  1,
+  2,
+  3,
+  4,
+  5,
+  6,
+  7,
+  8,
+  9,
+  10,
+  11,
+  12,
+  13,
+  14,
+  15,
+  16,
+  17,
+  18,
+  19,
+  20,
+  21,
+  22,
+  23,
+  24,
+  25,
+  26,
+  27,
+  28
+]
 
 /** The teams' names and the ids of the migrations applied, as the gateway left the file. */
 const teamsAndVersions = (file: string) => {
@@ -107,7 +135,7 @@ const beforeSpendByPeriod = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const { "1_keys_and_spend": one } = KeysMigrations.migrations
   const { "2_request_log": two } = RequestLogMigrations.migrations
-  const { "3_spend_record": three } = BudgetMigrations.migrations
+  const { "3_spend_record": three } = KeysMigrations.migrations
   yield* Migrator.make({})({
     loader: Migrator.fromRecord({ "1_keys_and_spend": one, "2_request_log": two, "3_spend_record": three })
   })
@@ -274,8 +302,8 @@ describe("the gateway's SQLite database", () => {
       const file = join(dir, "gateway.db")
       const script = `import * as Effect from "effect/Effect"
         import * as Database from ${JSON.stringify(pathToFileURL(resolve("dist/internal/sql/database.js")).href)}
-        import { migrations } from ${JSON.stringify(pathToFileURL(resolve("dist/internal/databaseSchema.js")).href)}
-        Effect.runPromise(Effect.scoped(Database.connect({ sqlite: ${JSON.stringify(file)} }, migrations)))
+        import { schemas } from ${JSON.stringify(pathToFileURL(resolve("dist/internal/databaseSchema.js")).href)}
+        Effect.runPromise(Effect.scoped(Database.connect({ sqlite: ${JSON.stringify(file)} }, schemas)))
           .then(() => process.exit(0), (error) => { console.error(String(error)); process.exit(1) })`
       const starts = Array.from({ length: 16 }, () =>
         new Promise<{ readonly code: number | null; readonly stderr: string }>((done) => {

@@ -6,6 +6,7 @@
  * refusal, so what is blocked is that field.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { FunctionCallingConfigMode } from "@google/genai"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Gateway from "../../src/Gateway.js"
@@ -105,7 +106,7 @@ const outcome = (run: (seen: { names: Array<string>; refusal: string }) => Promi
     }
   })
 
-/** A call in `dialect` offering the tool `tool` (whole, or `streamed`) to `model`. */
+/** A call in `dialect` asking for the tool `tool` (whole, or `streamed`) of `model`: its tool choice requires one. */
 function callWithTool(gateway: Gateway.Service, dialect: typeof dialects[number], model: string, tool: string) {
   const { anthropic, google, openai } = gatewayClients(gateway.url, key)
   const parameters = { type: "object" as const, properties: { q: { type: "string" } } }
@@ -116,13 +117,19 @@ function callWithTool(gateway: Gateway.Service, dialect: typeof dialects[number]
           const tools = [{ type: "function" as const, function: { name: tool, parameters } }]
           const messages = [{ role: "user" as const, content: "Look it up." }]
           if (!streamed) {
-            const reply = await openai.chat.completions.create({ model, messages, tools })
+            const reply = await openai.chat.completions.create({ model, messages, tools, tool_choice: "required" })
             for (const call of reply.choices[0]?.message.tool_calls ?? []) {
               if (call.type === "function") seen.names.push(call.function.name)
             }
             return
           }
-          const stream = await openai.chat.completions.create({ model, messages, tools, stream: true })
+          const stream = await openai.chat.completions.create({
+            model,
+            messages,
+            tools,
+            tool_choice: "required",
+            stream: true
+          })
           for await (const chunk of stream) {
             for (const call of chunk.choices[0]?.delta.tool_calls ?? []) {
               if (call.function?.name !== undefined) seen.names.push(call.function.name)
@@ -133,11 +140,17 @@ function callWithTool(gateway: Gateway.Service, dialect: typeof dialects[number]
         case "responses": {
           const tools = [{ type: "function" as const, name: tool, parameters, strict: false }]
           if (!streamed) {
-            const reply = await openai.responses.create({ model, input: "Look it up.", tools })
+            const reply = await openai.responses.create({ model, input: "Look it up.", tools, tool_choice: "required" })
             for (const item of reply.output) if (item.type === "function_call") seen.names.push(item.name)
             return
           }
-          const stream = await openai.responses.create({ model, input: "Look it up.", tools, stream: true })
+          const stream = await openai.responses.create({
+            model,
+            input: "Look it up.",
+            tools,
+            tool_choice: "required",
+            stream: true
+          })
           for await (const event of stream) {
             if (event.type === "response.output_item.added" && event.item.type === "function_call") {
               seen.names.push(event.item.name)
@@ -151,7 +164,8 @@ function callWithTool(gateway: Gateway.Service, dialect: typeof dialects[number]
             model,
             max_tokens: 256,
             messages: [{ role: "user" as const, content: "Look it up." }],
-            tools: [{ name: tool, input_schema: parameters }]
+            tools: [{ name: tool, input_schema: parameters }],
+            tool_choice: { type: "any" as const }
           }
           if (!streamed) {
             const reply = await anthropic.messages.create(request)
@@ -169,7 +183,10 @@ function callWithTool(gateway: Gateway.Service, dialect: typeof dialects[number]
           const request = {
             model,
             contents: "Look it up.",
-            config: { tools: [{ functionDeclarations: [{ name: tool, parametersJsonSchema: parameters }] }] }
+            config: {
+              tools: [{ functionDeclarations: [{ name: tool, parametersJsonSchema: parameters }] }],
+              toolConfig: { functionCallingConfig: { mode: FunctionCallingConfigMode.ANY } }
+            }
           }
           if (!streamed) {
             const reply = await google.models.generateContent(request)

@@ -336,7 +336,8 @@ describe("the admin side's roles", () => {
   )
 
   it.live(
-    "tokens expired, for another audience, from another issuer, unsigned or re-signed are refused",
+    "tokens expired, issued ahead of the clock or longer ago than the longest lifetime, living longer, without " +
+      "`iat`, for another audience, from another issuer, unsigned or re-signed are refused",
     () =>
       Effect.gen(function*() {
         const { gateway, issuer } = yield* serve
@@ -360,6 +361,22 @@ describe("the admin side's roles", () => {
         ].join(".")
         const cases: ReadonlyArray<readonly [string, string, RegExp]> = [
           ["expired", yield* issuer.token(person, { iat: now - 600, exp: now - 300 }), /expired/],
+          [
+            "issued a day ahead",
+            yield* issuer.token(person, { iat: now + 86_400, exp: now + 86_700 }),
+            /issued in the future \(its `iat` is more than 30 seconds ahead/
+          ],
+          [
+            "living ten years",
+            yield* issuer.token(person, { iat: now, exp: now + 3_650 * 86_400 }),
+            /it lives 3650d \(`exp` less `iat`\), longer than the 1d the gateway takes \(max_token_lifetime\)/
+          ],
+          [
+            "issued two days ago, not yet expired",
+            yield* issuer.token(person, { iat: now - 2 * 86_400, exp: now + 300 }),
+            /issued more than 1d ago/
+          ],
+          ["without iat", yield* issuer.token(person, { iat: undefined }), /no `iat` claim/],
           ["another audience", yield* issuer.token(person, { aud: "another-service" }), /audience/],
           ["another issuer", yield* issuer.token(person, { iss: "https://login.example.net" }), /issuer/],
           ["unsigned", unsigned, /algorithm/],

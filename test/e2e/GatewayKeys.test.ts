@@ -210,23 +210,32 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
       }))
 
     it.effect(
-      "a budget admits a call only when its worst case fits what is left: else 429 insufficient_quota, " +
-        "before anything is sent",
+      "a budget admits a call whose worst case fits what is left, its reply bound lowered to fit (and said so); a " +
+        "call whose least reply does not fit is refused, 429 insufficient_quota, before anything is sent",
       () =>
         Effect.gen(function*() {
           const { gateway } = yield* Fixture
           const broke = client(gateway, brokeKey)
-          yield* promise(() => broke.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 100 }))
-          // Without max_tokens it would be sent with 4,096, whose cost the budget cannot cover.
-          const error = yield* rejection(() => broke.chat.completions.create(ask("gpt-4o-mini")))
+          const fits = yield* promise(() =>
+            broke.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 100 }).withResponse()
+          )
+          expect(fits.response.headers.get("x-llm-max-tokens-lowered")).toBeNull()
+          // Without max_tokens it would be sent with 4,096, whose cost ($0.0024594) the budget cannot cover: it is
+          // sent with what the rest pays for.
+          const lowered = yield* promise(() => broke.chat.completions.create(ask("gpt-4o-mini")).withResponse())
+          const header = lowered.response.headers.get("x-llm-max-tokens-lowered")
+          expect(header).toMatch(/^\d+; asked=4096; budget_left=0\.0000\d+$/)
+          expect(Number(header!.split(";")[0])).toBeLessThan(4096)
+          expect(Number(header!.split(";")[0])).toBeGreaterThan(100)
+          // 1,000 bytes of prompt are $0.00015 at most: not even a reply of a token fits.
+          const long = { model: "gpt-4o-mini", messages: [{ role: "user" as const, content: "x".repeat(1_000) }] }
+          const error = yield* rejection(() => broke.chat.completions.create(long))
           expect(error).toBeInstanceOf(OpenAI.RateLimitError)
           expect(error.status).toBe(429)
           expect(error.code).toBe("insufficient_quota")
-          expect(error.message).toContain("may cost up to $0.0024594")
+          expect(error.message).toContain("the smallest call of this request may cost up to $0.000151")
           expect(Number(error.headers?.get("retry-after"))).toBeGreaterThan(0)
-          const streamed = yield* rejection(() =>
-            broke.chat.completions.create({ ...ask("gpt-4o-mini"), stream: true })
-          )
+          const streamed = yield* rejection(() => broke.chat.completions.create({ ...long, stream: true }))
           expect(streamed.code).toBe("insufficient_quota")
           yield* promise(() => broke.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 100 }))
         })
@@ -262,13 +271,15 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             (line) => line !== undefined
           )
           // Its real cost ($0.0000021: 2 prompt and 3 reply tokens) is charged, so a call of $0.0000987 (163
-          // max_tokens)
-          // no longer fits the $0.0001; with nothing charged it would.
-          const error = yield* rejection(() =>
-            streamer.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 163 })
+          // max_tokens) no longer fits the $0.0001 and is sent with fewer; with nothing charged it would fit.
+          const lowered = yield* promise(() =>
+            streamer.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 163 }).withResponse()
           )
-          expect(error.code).toBe("insufficient_quota")
-          yield* promise(() => streamer.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 150 }))
+          expect(lowered.response.headers.get("x-llm-max-tokens-lowered")).toMatch(/^1[56]\d; asked=163; /)
+          const asked = yield* promise(() =>
+            streamer.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 150 }).withResponse()
+          )
+          expect(asked.response.headers.get("x-llm-max-tokens-lowered")).toBeNull()
         })
     )
 

@@ -18,6 +18,7 @@ import * as Keys from "../../src/cli/keys.js"
 import * as Serve from "../../src/cli/serve.js"
 import * as Spend from "../../src/cli/spend.js"
 import * as Teams from "../../src/cli/teams.js"
+import { proofOf } from "../../src/internal/gateway/identity/instance.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import {
   adminCommand,
@@ -35,6 +36,7 @@ import { awaitFirstLine, envWithoutKeys, spawnCli, startInProcess } from "../uti
 import { eventually } from "../utils/eventually.js"
 import { freePort } from "../utils/freePort.js"
 import * as Loopback from "../utils/loopbackServer.js"
+import * as Relay from "../utils/tcpRelay.js"
 
 const keys = adminCommand(Keys.run)
 const spend = adminCommand(Spend.run)
@@ -42,6 +44,20 @@ const teams = adminCommand(Teams.run)
 const audit = adminCommand(Audit.run)
 
 const directory = temporaryDirectory("keys-command-")
+
+const ipv6Loopback = await Relay.ipv6Loopback()
+
+/** `serve` in-process on `host` at a port free now, its data directory of its own: the directory and the port. */
+const serveAt = (host: string) =>
+  Effect.gen(function*() {
+    const data = yield* directory
+    const port = yield* Effect.promise(freePort)
+    const running = yield* startInProcess((io) =>
+      Serve.run(["--host", host, "--port", String(port), "--data", data], io)
+    )
+    yield* awaitFirstLine(running, "serve's URL")
+    return { data, port }
+  })
 
 const gateway = gatewayOnSqlite("keys-command-")
 
@@ -93,6 +109,90 @@ describe("effect-llm-router keys", () => {
       const readOnly = yield* keys(["revoke", "config:fixed", ...url])
       assert.match(readOnly.stderr, /^GatewayRequestError: The gateway at \S+ answered 403: .*provider\.json/)
     }), 60_000)
+
+  it.live(
+    "updates a key as teams update does a team: each field changed or cleared, and the key obeys it",
+    () =>
+      Effect.gen(function*() {
+        const served = yield* gateway
+        const url = ["--url", served.url]
+        const team = (yield* teams(["create", "research", ...url])).stdout.trim()
+        const key = (yield* keys(["create", "bot", "--models", "house", "--tools", "calc__add", ...url])).stdout.trim()
+        const rowOf = (listed: string) => listed.split("\n").find((line) => line.split("\t")[1] === "bot-2")!
+        const id = (yield* keys(["list", ...url])).stdout.split("\n").find((line) => line.includes("\tbot\t"))!
+          .split("\t")[0]!
+        // Limited to another model, the key is refused gpt-4o-mini.
+        assert.strictEqual((yield* chat(served, key)).status, 403)
+
+        const updated = yield* keys([
+          "update",
+          id,
+          "--name",
+          "bot-2",
+          "--team",
+          team,
+          "--models",
+          "gpt-4o-mini",
+          "--no-tools",
+          "--budget",
+          "5",
+          "--period",
+          "1 day",
+          ...url
+        ])
+        assert.strictEqual(updated.code, 0, updated.stderr)
+        assert.strictEqual(updated.stdout, "")
+        assert.include(updated.stderr, `updated the key bot-2 (id ${id})`)
+        const row = rowOf((yield* keys(["list", ...url])).stdout)
+        assert.deepStrictEqual(row.split("\t").slice(3), [team, "gpt-4o-mini", "$5/1d", "none"])
+        assert.strictEqual((yield* chat(served, key)).status, 200)
+
+        const later = Math.floor(Date.now() / 1000) + 86_400
+        const again = yield* keys([
+          "update",
+          id,
+          "--no-team",
+          "--all-models",
+          "--tools",
+          "calc__*",
+          "--no-budget",
+          "--expires-at",
+          String(later),
+          "--json",
+          ...url
+        ])
+        assert.strictEqual(again.code, 0, again.stderr)
+        const shown = JSON.parse(again.stdout) as Record<string, unknown>
+        assert.deepStrictEqual(
+          [shown.team ?? null, shown.models ?? null, shown.tools, shown.budget ?? null],
+          [null, null, ["calc__*"], null]
+        )
+        assert.strictEqual(shown.expires_at, later)
+        const cleared = yield* keys(["update", id, "--no-expiry", "--json", ...url])
+        assert.isNull((JSON.parse(cleared.stdout) as Record<string, unknown>).expires_at ?? null)
+
+        const readOnly = yield* keys(["update", "config:fixed", "--name", "x", ...url])
+        assert.strictEqual(readOnly.code, 1)
+        assert.match(readOnly.stderr, /^GatewayRequestError: The gateway at \S+ answered 403/)
+        const cases = [
+          [["update"], "keys update needs the key's ID (keys list)"],
+          [["update", id], "keys update needs --name, --team, --no-team, --models, --all-models"],
+          [["update", id, "--team", team, "--no-team"], "--no-team does not go with --team"],
+          [["update", id, "--models", "a", "--all-models"], "--all-models does not go with --models"],
+          [["update", id, "--tools", "a", "--no-tools"], "--no-tools does not go with --tools"],
+          [["update", id, "--budget", "2", "--no-budget"], "--no-budget does not go with --budget"],
+          [["update", id, "--expires-at", String(later), "--no-expiry"], "--no-expiry does not go with --expires-at"],
+          [["update", id, "--grace", "5"], "keys update does not take --grace"],
+          [["create", "k", "--no-team"], "keys create does not take --no-team"]
+        ] as const
+        for (const [args, reason] of cases) {
+          const refused = yield* keys([...args, ...url])
+          assert.deepStrictEqual([args, refused.code], [args, 2])
+          assert.include(refused.stderr, reason)
+        }
+      }),
+    60_000
+  )
 
   it.live(
     "prints names as text: a name's terminal escape codes and tabs are shown escaped, in list and spend",
@@ -199,14 +299,14 @@ describe("effect-llm-router keys", () => {
       const help = yield* spawnCli(["help", "keys"], { env })
       assert.include(help.stdout, "EFFECT_LLM_ROUTER_ADMIN_KEY")
       const usage = yield* spawnCli(["--help"], { env })
-      assert.include(usage.stdout, "keys ACTION          make, list, revoke or rotate")
+      assert.include(usage.stdout, "keys ACTION          make, list, update, revoke or rotate")
     }), 60_000)
 
   it.live("exits 2 on bad flags or without an admin key, 1 when no gateway answers", () =>
     Effect.gen(function*() {
       const cases = [
-        [[], "keys needs an action: create, list, revoke or rotate"],
-        [["renew", "x"], `unknown keys action "renew" (create, list, revoke or rotate)`],
+        [[], "keys needs an action: create, list, update, revoke or rotate"],
+        [["renew", "x"], `unknown keys action "renew" (create, list, update, revoke or rotate)`],
         [["create"], "keys create needs the key's NAME"],
         [["list", "extra"], `keys list takes no argument, got "extra"`],
         [["list", "--grace", "5"], "keys list does not take --grace"],
@@ -324,6 +424,82 @@ describe("effect-llm-router keys", () => {
         // The real gateway proves it, and is sent the token.
         const listed = yield* keys(["list", "--url", real, "--data", data], {})
         assert.strictEqual(listed.code, 0, listed.stderr)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live.skipIf(!ipv6Loopback)(
+    "serve's token never reaches a relay: serve on 0.0.0.0:PORT, another process on [::1]:PORT passing each " +
+      "connection's bytes to it, and the command given [::1]:PORT refuses, since the proof is of the relay's own " +
+      "connection",
+    () =>
+      Effect.gen(function*() {
+        const { data, port } = yield* serveAt("0.0.0.0")
+        const token = Redacted.value((yield* AdminToken.read(data).pipe(Effect.provide(NodeFileSystem.layer)))!)
+        const relay = yield* Relay.on({ host: "::1", port }, { host: "127.0.0.1", port })
+        const url = `http://[::1]:${port}`
+        for (
+          const run of [
+            keys(["list", "--url", url, "--data", data], {}),
+            teams(["list", "--url", url, "--data", data], {}),
+            spend(["--url", url, "--data", data], {}),
+            audit(["--url", url, "--data", data], {})
+          ]
+        ) {
+          const out = yield* run
+          assert.strictEqual(out.code, 1, out.stderr)
+          assert.include(out.stderr, "did not prove it is the serve whose admin token this is")
+          assert.include(out.stderr, "so the token was not sent")
+        }
+        // The challenges went through the relay to the gateway and back; the token never did.
+        assert.include(relay.received(), "GET /admin/instance?challenge=")
+        assert.notInclude(relay.received(), token)
+        // Asked at the address serve listens on, the same command is sent the token.
+        const listed = yield* keys(["list", "--url", `http://127.0.0.1:${port}`, "--data", data], {})
+        assert.strictEqual(listed.code, 0, listed.stderr)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live.skipIf(!ipv6Loopback)(
+    "serve on :: (both families) proves itself to a command at 127.0.0.1, its IPv4 callers named as IPv6 there",
+    () =>
+      Effect.gen(function*() {
+        const { data, port } = yield* serveAt("::")
+        for (const url of [`http://127.0.0.1:${port}`, `http://[::1]:${port}`]) {
+          const listed = yield* keys(["list", "--url", url, "--data", data], {})
+          assert.strictEqual(listed.code, 0, `${url}: ${listed.stderr}`)
+        }
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "serve's token goes only on the connection the proof came on: a gateway that closes it after its proof is sent " +
+      "no token on another, and the command says to run it again",
+    () =>
+      Effect.gen(function*() {
+        const data = yield* directory
+        const token = yield* AdminToken.ensure(data).pipe(Effect.provide(NodeFileSystem.layer))
+        const credentials: Array<string> = []
+        // A process holding the token: its proofs are good, and it hangs up after each.
+        const server = yield* Loopback.serve((request, response) => {
+          const credential = request.headers.authorization
+          if (credential !== undefined) credentials.push(credential)
+          const challenge = new URL(request.url ?? "/", "http://gateway").searchParams.get("challenge") ?? ""
+          const socket = request.socket
+          const proof = proofOf(token, challenge, {
+            gateway: { address: socket.localAddress!, port: socket.localPort! },
+            caller: { address: socket.remoteAddress!, port: socket.remotePort! }
+          })
+          response.writeHead(200, { "content-type": "application/json", connection: "close" })
+          response.end(JSON.stringify({ proof }))
+        })
+        const out = yield* keys(["list", "--url", server.url, "--data", data], {})
+        assert.strictEqual(out.code, 1, out.stderr)
+        assert.include(out.stderr, "the connection on which the gateway proved it is the serve holding the admin token")
+        assert.include(out.stderr, "run the command again")
+        assert.deepStrictEqual(credentials, [])
       }).pipe(Effect.scoped),
     60_000
   )

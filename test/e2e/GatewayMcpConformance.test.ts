@@ -7,7 +7,10 @@
  * its clients whatever its upstream speaks) is held to every scenario of a revision its upstream does not speak.
  * Every scenario that passes directly must pass through each of the gateway's paths, but for those docs/mcp.md lists
  * (its "Conformance" table) with revision, where and why; a listed one that passes there fails this test, so the list
- * is kept true. Each run (a revision at a target) is one child process of the suite (on the project's Node 24: the
+ * is kept true. A pass of `server-sse-polling` counts only when a stream was ended and resumed: the fixture ends the
+ * call's stream, as the suite's reference server does; directly the suite's client must have resumed it, and through
+ * the gateway (which answers the suite in JSON, so the suite reads no answer) the gateway must have answered the call
+ * from its upstream (its metrics) and, over HTTP, resumed the fixture's stream itself. Each run (a revision at a target) is one child process of the suite (on the project's Node 24: the
  * suite needs Node 22 or later), the runs at once; some checks give a server half a second, so a scenario that fails
  * where it should pass is run once more by itself before it counts.
  */
@@ -19,15 +22,18 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
+import * as Upstreams from "../../src/internal/gateway/mcp/upstream.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { awaitFirstLine, startInProcess } from "../utils/cliHarness.js"
 import { conformanceStdioServer, conformanceUpstream } from "../utils/conformanceServer.js"
+import { scrape, valueOf } from "../utils/prometheus.js"
 import { providerFile } from "../utils/serveCluster.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 const node = path.join(root, "node_modules/node/bin/node")
 const conformance = path.join(root, "node_modules/@modelcontextprotocol/conformance/dist/index.js")
 const providerKey = "sk-provider-mcp-conformance-0001"
+const adminKey = "gw-mcp-conformance-admin-7d2f4a"
 
 /** The suite's revisions (its `--spec-version`), each run at its own wire. */
 const revisions = ["2025-11-25", "2026-07-28"] as const
@@ -44,6 +50,7 @@ const spokenDirectly = (revision: Revision) => (SUPPORTED_PROTOCOL_VERSIONS as R
 interface Check {
   readonly id: string
   readonly status: string
+  readonly description?: string
   readonly errorMessage?: string
 }
 
@@ -124,12 +131,52 @@ const suiteAgainst = (url: string, revision: Revision, into: string, scenario?: 
     }
   )
 
-// A scenario's outcome: "passed", or what failed.
-function outcomeOf(checks: ReadonlyArray<Check> | undefined): string {
+/** The scenario whose pass can be vacuous: its checks pass whether or not a stream was ended and resumed. */
+const polling = "server-sse-polling"
+
+/** What the gateway did for `polling`'s call at a path: whether it answered it, and resumed the fixture's stream. */
+interface PollingSeen {
+  /** The gateway counted a call of the path's server's `test_reconnection` answered `ok` (none at `/mcp`). */
+  readonly answered: boolean
+  /** The fixture saw the gateway's own connection resume a stream it ended (over HTTP). */
+  readonly resumed: boolean
+}
+
+/**
+ * Why a pass of `polling` at `target` exercised nothing, if it did not. Directly, the fixture ends the call's stream
+ * and the suite's client must have resumed it (its `server-sse-disconnect-resume` a success, not the note that the
+ * answer came on the first stream). Through the gateway, which answers the suite's client in JSON (so the suite stops
+ * there, its answer unread), the gateway must have answered the call from its upstream's result, and over HTTP resumed
+ * the stream the fixture ended; at `/mcp`, which serves no `test_reconnection` (only `<server>__test_reconnection`),
+ * nothing is called.
+ */
+function pollingVacuity(target: Target, checks: ReadonlyArray<Check>, seen: PollingSeen): string | undefined {
+  if (target === "direct") {
+    return checks.some((check) => check.id === "server-sse-disconnect-resume" && check.status === "SUCCESS")
+      ? undefined
+      : "vacuous: the suite's client resumed no stream"
+  }
+  if (!seen.answered) return "vacuous: the gateway answered no call of the upstream's test_reconnection there"
+  return target === "/mcp/<server> (HTTP)" && !seen.resumed
+    ? "vacuous: the gateway resumed no stream of the fixture"
+    : undefined
+}
+
+// A scenario's outcome at `target` (`name`'s checks): "passed", or what failed (a vacuous pass of `polling` among it).
+function outcomeOf(
+  target: Target,
+  name: string,
+  checks: ReadonlyArray<Check> | undefined,
+  seen: PollingSeen
+): string {
   if (checks === undefined) return "did not finish"
   const failed = checks.filter((check) => check.status === "FAILURE")
-  return failed.length === 0 ? "passed" : failed.map((check) => `${check.id}: ${check.errorMessage}`).join("; ")
+  if (failed.length > 0) return failed.map((check) => `${check.id}: ${check.errorMessage}`).join("; ")
+  return (name === polling ? pollingVacuity(target, checks, seen) : undefined) ?? "passed"
 }
+
+// The gateway's metrics at `url`.
+const metricsAt = (url: string) => Effect.map(scrape(url, adminKey), ({ samples }) => samples)
 
 it.live(
   "the MCP conformance suite, at 2025-11-25 and 2026-07-28, passes through serve's /mcp/<server> (HTTP and stdio " +
@@ -145,7 +192,9 @@ it.live(
         mcp_servers: {
           http: { url: upstream.url },
           ...Object.fromEntries(revisions.map((revision) => [`stdio-${revision}`, conformanceStdioServer]))
-        }
+        },
+        // For the metrics (an admin endpoint); the MCP paths stay keyless.
+        gateway: { admin_keys: [{ name: "ops", key: adminKey }] }
       })
       const into = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-conformance-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(into, { recursive: true, force: true })))
@@ -183,6 +232,20 @@ it.live(
       const resultOf = (revision: Revision, target: Target) =>
         results.find((run) => run.revision === revision && run.target === target)?.result
       const listed = documentedFailures(scenariosAt)
+      // What the gateway did for `polling`'s call at each path, as its metrics and the fixture tell it after the runs
+      // (read again after those run once more). The scenario runs at 2025-11-25 only, so each path's server is one.
+      let samples = yield* metricsAt(url)
+      const serverAt = { "/mcp/<server> (HTTP)": "http", "/mcp/<server> (stdio)": "stdio-2025-11-25" } as const
+      const seenAt = (target: Target): PollingSeen => {
+        const server = target === "direct" || target === "/mcp" ? undefined : serverAt[target]
+        const labels = { server: server ?? "", tool: "test_reconnection", outcome: "ok" }
+        return {
+          answered: server !== undefined && valueOf(samples, "llm_gateway_mcp_calls_total", labels) > 0,
+          resumed: upstream.resumedBy.includes(Upstreams.implementation.name)
+        }
+      }
+      const outcome = (target: Target, name: string, checks: ReadonlyArray<Check> | undefined) =>
+        outcomeOf(target, name, checks, seenAt(target))
       // What each revision holds the gateway to: what passes directly where the upstream speaks it (which is the
       // whole suite: the fixture is kept whole), every scenario where it does not.
       const held = new Map(revisions.map((revision) => {
@@ -191,10 +254,10 @@ it.live(
         const direct = resultOf(revision, "direct")
         if (direct === undefined) return [revision, names] as const
         expect(
-          Object.fromEntries(names.map((name) => [name, outcomeOf(direct.get(name))])),
+          Object.fromEntries(names.map((name) => [name, outcome("direct", name, direct.get(name))])),
           `the fixture passes the suite directly at ${revision}`
         ).toEqual(Object.fromEntries(names.map((name) => [name, "passed"])))
-        return [revision, names.filter((name) => outcomeOf(direct.get(name)) === "passed")] as const
+        return [revision, names.filter((name) => outcome("direct", name, direct.get(name)) === "passed")] as const
       }))
       // A scenario failing where it should pass, run once more by itself: a run's one after the other (as they ran),
       // the runs at once.
@@ -203,7 +266,8 @@ it.live(
         (run, n) =>
           Effect.forEach(
             held.get(run.revision)!.filter((name) =>
-              !listed.get(run.revision)!.get(run.target)!.has(name) && outcomeOf(run.result.get(name)) !== "passed"
+              !listed.get(run.revision)!.get(run.target)!.has(name) &&
+              outcome(run.target, name, run.result.get(name)) !== "passed"
             ),
             (name) =>
               Effect.map(
@@ -213,6 +277,7 @@ it.live(
           ),
         { concurrency: "unbounded" }
       )).flat()
+      samples = yield* metricsAt(url)
       const checksOf = (revision: Revision, target: Target, name: string) => {
         const retried = again.find((retry) =>
           retry.revision === revision && retry.target === target && retry.name === name
@@ -228,7 +293,7 @@ it.live(
             Object.fromEntries(held.get(revision)!.map((name) => [name, cell(revision, target, name)]))
           ]))
         ]))
-      const outcomes = table((revision, target, name) => outcomeOf(checksOf(revision, target, name)))
+      const outcomes = table((revision, target, name) => outcome(target, name, checksOf(revision, target, name)))
       const seen = table((revision, target, name) =>
         outcomes[revision]![target]![name] === "passed" ? "passed" : "fails"
       )

@@ -3,8 +3,9 @@
  * `TestClock`: a key allowed no tool opens none (403); a key past `mcp_sessions_max_key` is refused (429, naming the
  * bound) while each of its sessions was used within the minute, and once one has been idle a minute it makes room
  * (the least recently used: a session a request named since is kept), the one let go of answered 404; past
- * `mcp_sessions_max` anyone's idlest makes room, the same way; and a client's `initialize` is recorded as the session
- * needs it, so 60 of them padded with megabytes leave the database small.
+ * `mcp_sessions_max` a key's own idlest makes room first, then the idlest of a key past its share, though another's
+ * is idler; and a client's `initialize` is recorded as the session needs it, so 60 of them padded with megabytes leave
+ * the database small.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -25,18 +26,30 @@ const providerKey = "sk-provider-mcp-bounds-0001"
 const adaKey = "gw-mcp-bounds-ada-3c5e7a9b1d"
 const bobKey = "gw-mcp-bounds-bob-8d0f2b4c6e"
 const noneKey = "gw-mcp-bounds-none-5a7c9e1b3d"
+const cyKey = "gw-mcp-bounds-cy-6f8a0c2e4b"
 process.env["MCP_BOUNDS_ADA_KEY"] = adaKey
 process.env["MCP_BOUNDS_BOB_KEY"] = bobKey
 process.env["MCP_BOUNDS_NONE_KEY"] = noneKey
+process.env["MCP_BOUNDS_CY_KEY"] = cyKey
 
 // A client of `key` at `url`, connected (closed with the scope, before the gateway: its standalone stream ends on the
-// clock, which a test's does not move); or why its `connect` failed.
+// clock, which a test's does not move); or why its `connect` failed. Its standalone stream, once ended at a clock's
+// step, is not opened again: the SDK would open it a real second later, noting its session used at whatever time the
+// test's clock shows by then, and which sessions are idle would depend on how fast the test runs.
+const noReopening = {
+  maxRetries: 0,
+  initialReconnectionDelay: 1000,
+  maxReconnectionDelay: 1000,
+  reconnectionDelayGrowFactor: 1
+}
+
 const connect = (url: string, key: string) =>
   Effect.acquireRelease(
     Effect.promise(async () => {
       const client = new Client({ name: "bounds-e2e", version: "1.0.0" })
       const transport = new StreamableHTTPClientTransport(new URL(url), {
-        requestInit: { headers: { authorization: `Bearer ${key}` } }
+        requestInit: { headers: { authorization: `Bearer ${key}` } },
+        reconnectionOptions: noReopening
       })
       return client.connect(transport).then(() => client, (error: Error) => error.message)
     }),
@@ -74,7 +87,8 @@ const configOf = (files: string, sim: string) =>
       keys: [
         { name: "ada", key: "env:MCP_BOUNDS_ADA_KEY", tools: ["files__*"] },
         { name: "bob", key: "env:MCP_BOUNDS_BOB_KEY", tools: ["files__*"] },
-        { name: "none", key: "env:MCP_BOUNDS_NONE_KEY" }
+        { name: "none", key: "env:MCP_BOUNDS_NONE_KEY" },
+        { name: "cy", key: "env:MCP_BOUNDS_CY_KEY", tools: ["files__*"] }
       ]
     }
   })
@@ -117,12 +131,25 @@ describe("MCP sessions bounded", () => {
         expect(yield* lists(bob1)).toBe(true)
         expect(yield* connect(url, bobKey)).toMatch(/This gateway holds its most MCP sessions \(3,/)
 
-        // A minute on, every session is idle: bob's second takes the place of the least recently used of all, ada1's.
+        // A minute on, every session is idle: bob's second takes the place of his own, not of ada1, the idlest of all.
         yield* TestClock.adjust("61 seconds")
         const bob2 = yield* connect(url, bobKey)
         expect(yield* lists(bob2)).toBe(true)
+        expect(yield* pinged(url, bobKey, bob1)).toBe(404)
+        expect([yield* lists(ada1), yield* lists(ada3)]).toEqual([true, true])
+
+        // Ada's two are used after bob2 (16 s on, then 2 s: each request notes its session used at most every 15 s),
+        // and a minute on all three are idle, bob2 the idlest. Cy, a third key with none of its own, takes the place
+        // of ada1: three keys share three sessions, and ada holds two, past her share.
+        yield* TestClock.adjust("16 seconds")
+        expect(yield* lists(ada1)).toBe(true)
+        yield* TestClock.adjust("2 seconds")
+        expect(yield* lists(ada3)).toBe(true)
+        yield* TestClock.adjust("61 seconds")
+        const cy1 = yield* connect(url, cyKey)
+        expect(yield* lists(cy1)).toBe(true)
         expect(yield* pinged(url, adaKey, ada1)).toBe(404)
-        expect([yield* lists(ada3), yield* lists(bob1)]).toEqual([true, true])
+        expect([yield* lists(ada3), yield* lists(bob2)]).toEqual([true, true])
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )

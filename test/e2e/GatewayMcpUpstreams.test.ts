@@ -22,12 +22,21 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Gateway from "../../src/Gateway.js"
 import * as Stderr from "../../src/internal/gateway/mcp/stderr.js"
+import * as Upstreams from "../../src/internal/gateway/mcp/upstream.js"
 import { maskKey } from "../../src/LlmError.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { conformanceUpstream } from "../utils/conformanceServer.js"
 import { eventually } from "../utils/eventually.js"
-import { calcServer, oauthServers, revisionServer, unrulyServer } from "../utils/mcpUpstreams.js"
+import {
+  calcServer,
+  oauthServers,
+  type Received,
+  refusingResumption,
+  revisionServer,
+  unrulyServer
+} from "../utils/mcpUpstreams.js"
 
 const providerKey = "sk-provider-mcp-upstreams-0001"
 const secret = "unruly-secret-9f3b7d"
@@ -254,14 +263,55 @@ it.live(
         // The default, 2025-11-25, which this server does not speak: left out.
         mismatched: { url: modern.url }
       })
+      // Each is listed once reached: on a loaded machine, maybe after the gateway's start gave up waiting for it.
+      yield* eventually("both servers listed", listed(gateway.url), (names) => names.length === 2)
       expect(yield* listed(gateway.url)).toEqual(["legacy__whoami", "modern__whoami"])
-      const versionsBefore = modern.versions.length
+      // The calls of each server's tool, by the revision each was sent in (the mismatched entry's attempts at the
+      // modern server's URL, on the supervisor's backoff, are initializations, and come whenever they come).
+      const calls = (server: { readonly received: ReadonlyArray<Received> }) =>
+        server.received.filter((one) => one.method === "tools/call").map((one) => one.version)
       expect(yield* call(gateway.url, "modern__whoami")).toMatchObject({ text: "revision", isError: false })
-      expect(modern.versions.slice(versionsBefore)).toEqual(["2026-07-28"])
+      expect(calls(modern)).toEqual(["2026-07-28"])
       expect(modern.sessionless).toBeGreaterThan(0)
       expect(yield* call(gateway.url, "legacy__whoami")).toMatchObject({ text: "revision", isError: false })
-      expect(new Set(legacy.versions.filter((version) => version !== undefined))).toEqual(new Set(["2025-11-25"]))
+      expect(calls(legacy)).toEqual(["2025-11-25"])
+      expect(new Set(legacy.received.map((one) => one.version).filter((version) => version !== undefined)))
+        .toEqual(new Set(["2025-11-25"]))
     })),
+  { timeout: 60_000 }
+)
+
+it.live(
+  "an HTTP server that ends a call's stream before its answer (SSE polling) has it resumed: the call gets its answer " +
+    "and the server stays up; one that refuses the resumption fails the call naming that, and stays up too",
+  () => {
+    const log = logging()
+    return live(Effect.gen(function*() {
+      const upstream = yield* conformanceUpstream
+      const refusing = yield* refusingResumption(upstream.url)
+      const { gateway } = yield* gatewayOf({ polling: { url: upstream.url }, refusing: { url: refusing } })
+      yield* eventually(
+        "both servers listed",
+        listed(gateway.url),
+        (names) => names.includes("polling__test_reconnection") && names.includes("refusing__test_reconnection")
+      )
+      expect(yield* call(gateway.url, "polling__test_reconnection")).toMatchObject({
+        text: "Reconnection test completed successfully",
+        isError: false
+      })
+      // The gateway's connection resumed the call's stream (the suite's client never called the fixture here).
+      expect(upstream.resumedBy).toEqual([Upstreams.implementation.name])
+      const refused = yield* call(gateway.url, "refusing__test_reconnection")
+      expect(refused).toMatchObject({
+        text: "The MCP server `refusing` failed this request: it ended the call's stream before its answer, then " +
+          "answered 405 to the stream's resumption",
+        isError: true
+      })
+      expect(yield* call(gateway.url, "refusing__test_simple_text")).toMatchObject({ isError: false })
+      expect(yield* call(gateway.url, "polling__test_simple_text")).toMatchObject({ isError: false })
+      expect(log.lines.filter((line) => line.includes("is down"))).toEqual([])
+    })).pipe(Effect.provide(log.layer))
+  },
   { timeout: 60_000 }
 )
 

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as fc from "fast-check"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -18,7 +19,8 @@ import {
   captureIo,
   type Running,
   startCli,
-  startInProcess
+  startInProcess,
+  startNpx
 } from "../utils/cliHarness.js"
 import { pathsNamed, problems, someProblems, withProblems } from "../utils/configProblems.js"
 
@@ -64,6 +66,13 @@ const reloadRequest = (url: string, key: string | undefined, contentType = "appl
     return { status: response.status, text: await response.text() }
   })
 
+/** Two simulators, each with its own key, and a provider.json over the first: what a reload moves from and to. */
+const reloading = Effect.gen(function*() {
+  const before = yield* Simulator.make({ apiKeys: [oldKey] })
+  const after = yield* Simulator.make({ apiKeys: [newKey] })
+  return { before, after, ...yield* providerFile({ sim: [entry(before, oldKey)] }) }
+})
+
 const requestsOf = (simulator: Simulator.Simulator) => Effect.map(simulator.stats, (stats) => stats.requests)
 
 /** Once the run's stderr holds `count` reload log lines (`text`, a line the gateway logs for each reload). */
@@ -81,9 +90,7 @@ describe("serve reloads its provider.json", () => {
       "answers the next calls",
     () =>
       Effect.gen(function*() {
-        const before = yield* Simulator.make({ apiKeys: [oldKey] })
-        const after = yield* Simulator.make({ apiKeys: [newKey] })
-        const { dir, file, write } = yield* providerFile({ sim: [entry(before, oldKey)] })
+        const { after, before, dir, file, write } = yield* reloading
         const running = yield* startCli(["serve", "--config", file, "--port", "0", "--data", path.join(dir, "data")])
         const openai = client(yield* awaitFirstLine(running, "serve's URL"))
         expect(yield* modelIds(openai)).toEqual(["gpt-4o-mini", "sim/gpt-4o-mini"])
@@ -112,6 +119,41 @@ describe("serve reloads its provider.json", () => {
         expect((yield* ask(openai, "gpt-4o")).object).toBe("chat.completion")
       }).pipe(Effect.scoped),
     60_000
+  )
+
+  it.live(
+    "under npx (npm and a shell between the caller and the gateway): the process serve.pid names is the gateway; " +
+      "SIGHUP to it reloads, SIGTERM to it stops it, npx with it, and the file is gone",
+    () =>
+      Effect.gen(function*() {
+        const { after, dir, file, write } = yield* reloading
+        const data = path.join(dir, "data")
+        const running = yield* startNpx(
+          ["serve", "--config", file, "--port", "0", "--data", data],
+          path.join(dir, "npm-cache"),
+          { timeoutMs: 240_000 }
+        )
+        const openai = client(yield* awaitFirstLine(running, "serve's URL"))
+        const pidFile = path.join(data, "serve.pid")
+        yield* awaitWhileRunning(running, "serve's start line", Effect.sync(running.stderr), (text) =>
+          text.includes("Ctrl-C to stop"))
+        expect(running.stderr()).toContain(`its process id is in ${pidFile}`)
+        const pid = Number(fs.readFileSync(pidFile, "utf8"))
+        // What `$!` would be after `npx effect-llm-router serve &` is npm's process, not the gateway's.
+        expect(pid).not.toBe(running.child()!.pid)
+
+        write({ sim: [entry(after, newKey, "gpt-4o")] })
+        process.kill(pid, "SIGHUP")
+        yield* logged(running, "configuration reloaded", 1)
+        expect(yield* modelIds(openai)).toEqual(["gpt-4o", "sim/gpt-4o"])
+        expect(running.exited.pollUnsafe()).toBeUndefined()
+
+        process.kill(pid, "SIGTERM")
+        const exited = yield* Fiber.join(running.exited)
+        expect(exited.code).toBe(0)
+        expect(fs.existsSync(pidFile)).toBe(false)
+      }).pipe(Effect.scoped),
+    300_000
   )
 
   it.live(

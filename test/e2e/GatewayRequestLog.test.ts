@@ -221,21 +221,27 @@ describe("the request log without a database", () => {
       )
       const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
       yield* calls(gateway)
-      // Four calls, two kept: the newest, the embeddings' and the failure's.
-      const kept = yield* eventually(
-        "the request log trimmed to its two newest rows",
-        admin<Page>(gateway, "/admin/requests"),
-        (page) => page.data.length === 2 && page.data.some((row) => row.route === "/v1/embeddings")
+      // Four calls, two kept: the newest, the embeddings' and the failure's. A row is written after its answer, by
+      // the log's own fiber: the page and the spend are read until both hold the failure's row (the last written) and
+      // two rows' worth, none written late between the two reads.
+      const { kept, spend } = yield* eventually(
+        "the request log trimmed to its two newest rows, the failure's among them, and its spend of those",
+        Effect.all({
+          kept: admin<Page>(gateway, "/admin/requests"),
+          spend: admin<{ readonly groups: ReadonlyArray<{ group: string; calls: number; cost: number }> }>(
+            gateway,
+            "/admin/spend?group_by=model"
+          )
+        }),
+        ({ kept, spend }) =>
+          kept.data.length === 2 && kept.data.some((row) => row.error === "ProviderUnavailableError") &&
+          spend.groups.length === 2 && spend.groups.some((group) => group.group === "sim-small")
       )
       expect(kept.data.map((row) => [row.route, row.model, row.key_name])).toEqual([
         ["/v1/chat/completions", "sim-small", "alpha"],
         ["/v1/embeddings", embeddingModel, "alpha"]
       ])
       expect(kept.data[0]).toMatchObject({ error: "ProviderUnavailableError", payload: null })
-      const spend = yield* admin<{ readonly groups: ReadonlyArray<{ group: string; calls: number; cost: number }> }>(
-        gateway,
-        "/admin/spend?group_by=model"
-      )
       expect(spend.groups.map((group) => [group.group, group.calls])).toEqual([[embeddingModel, 1], ["sim-small", 1]])
       expect(spend.groups[0]!.cost).toBeCloseTo(kept.data[1]!.cost!, 12)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))

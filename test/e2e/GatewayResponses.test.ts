@@ -103,7 +103,10 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
       Effect.gen(function*() {
         const { client } = yield* Fixture
         for (const model of deployments) {
-          const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Weather in Paris?" }]
+          const input: OpenAI.Responses.ResponseInput = [{
+            role: "user",
+            content: "Weather in Paris? Use get_weather."
+          }]
           const first = yield* create(client, { model, input, tools })
           const call = first.output.find((item) => item.type === "function_call")
           expect(call?.type).toBe("function_call")
@@ -153,7 +156,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
       Effect.gen(function*() {
         const { client } = yield* Fixture
         for (const model of deployments) {
-          const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Weather in Oslo?" }]
+          const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Weather in Oslo? Use get_weather." }]
           const seen = yield* events(client, { model, input, tools })
           const deltas = seen.flatMap((event) =>
             event.type === "response.function_call_arguments.delta" ? [event.delta] : []
@@ -182,7 +185,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
     it.effect("reasoning: summaries out, and encrypted_content back to a Responses deployment", () =>
       Effect.gen(function*() {
         const { client } = yield* Fixture
-        const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Think, then call" }]
+        const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Think, then call get_weather" }]
         const first = yield* create(client, { model: "resp/gpt-4o-mini", input, tools, reasoning: { effort: "low" } })
         const reasoning = first.output[0]
         expect(reasoning?.type).toBe("reasoning")
@@ -208,7 +211,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
     it.effect("thinking over an Anthropic deployment: its summary out, its signed blocks back, whole or streamed", () =>
       Effect.gen(function*() {
         const { client } = yield* Fixture
-        const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Think, then call" }]
+        const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Think, then call get_weather" }]
         const params = { model: "claude/claude-sim", input, tools, reasoning: { effort: "low" as const } }
         const whole = yield* create(client, params)
         const seen = yield* events(client, params)
@@ -232,17 +235,23 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         }
       }))
 
-    it.effect("a reasoning item's encrypted_content goes to a Responses deployment unchanged, and to no other", () =>
+    it.effect("a reasoning item's encrypted_content goes back to the deployment that made it as made, to no other", () =>
       Effect.gen(function*() {
         const { client, recorded } = yield* Fixture
+        const made = yield* create(client, {
+          model: "recorded-responses/gpt-4o-mini",
+          input: "Weather in Paris?",
+          reasoning: { effort: "low" },
+          include: ["reasoning.encrypted_content"],
+          store: false
+        })
+        const reasoning = made.output.find((item) => item.type === "reasoning")!
+        // What the deployment made, as the client gets it: marked with where it was made.
+        const marked = reasoning.encrypted_content!
+        expect(marked).toMatch(/^eo1\.[\w-]+\.gAAAAB/)
         const input: OpenAI.Responses.ResponseInput = [
           { role: "user", content: "Weather in Paris?" },
-          {
-            type: "reasoning",
-            id: "rs_earlier",
-            summary: [{ type: "summary_text", text: "Look it up." }],
-            encrypted_content: "opaque-reasoning-1"
-          },
+          { ...reasoning, summary: [{ type: "summary_text" as const, text: "Look it up." }] },
           { type: "function_call", call_id: "call_1", name: "get_weather", arguments: `{"city":"Paris"}` },
           { type: "function_call_output", call_id: "call_1", output: "sunny" }
         ]
@@ -251,16 +260,18 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             const before = recorded.bodies.length
             const response = yield* create(client, { model, input, tools })
             expect(response.output_text).toMatch(/^The tool returned sunny/)
-            return recorded.bodies.slice(before).at(-1)!
+            const bodies = recorded.bodies.slice(before)
+            expect(bodies).toHaveLength(1)
+            return bodies[0]!
           })
         const responses = yield* sent("recorded-responses/gpt-4o-mini")
         expect(responses["input"]).toContainEqual({
           type: "reasoning",
           summary: [{ type: "summary_text", text: "Look it up." }],
-          encrypted_content: "opaque-reasoning-1"
+          encrypted_content: marked.slice(marked.indexOf(".", "eo1.".length) + 1)
         })
         const chat = yield* sent("recorded-chat/gpt-4o-mini")
-        expect(JSON.stringify(chat)).not.toContain("opaque-reasoning-1")
+        expect(JSON.stringify(chat)).not.toContain("gAAAAB")
         const messages = chat["messages"] as ReadonlyArray<Record<string, unknown>>
         expect(messages.map((message) => message["role"])).toEqual(["user", "assistant", "tool"])
       }))

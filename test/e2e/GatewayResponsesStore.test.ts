@@ -46,7 +46,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
       Effect.gen(function*() {
         const { client } = yield* Fixture
         for (const first of ["sim/gpt-4o-mini", "gemini/gpt-4o-mini"]) {
-          const seen = yield* events(client, { model: first, input: "Weather in Rome?", tools })
+          const seen = yield* events(client, { model: first, input: "Weather in Rome? Use get_weather.", tools })
           const last = seen[seen.length - 1]!
           if (last.type !== "response.completed") return expect(last.type).toBe("response.completed")
           const call = last.response.output.find((item) => item.type === "function_call")

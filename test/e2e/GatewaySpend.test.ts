@@ -9,7 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
-import OpenAI from "openai"
+import OpenAI, { toFile } from "openai"
 import * as Spend from "../../src/cli/spend.js"
 import * as Gateway from "../../src/Gateway.js"
 import * as Pricing from "../../src/Pricing.js"
@@ -40,6 +40,7 @@ interface SpendGroup {
   readonly name?: string | null
   readonly bucket?: number
   readonly calls: number
+  readonly other_requests: number
   readonly cost: number
   readonly input_tokens: number
   readonly output_tokens: number
@@ -347,7 +348,17 @@ describe("effect-llm-router spend", () => {
     Effect.gen(function*() {
       const { gateway } = yield* served
       yield* load(gateway)
-      yield* rows(gateway, 7)
+      // Two requests that are not calls: a batch's input file uploaded, then read.
+      yield* Effect.promise(async () => {
+        const openai = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: alphaKey, maxRetries: 0 })
+        const line = { custom_id: "1", method: "POST", url: "/v1/chat/completions", body: { model: "gpt-4o-mini" } }
+        const file = await openai.files.create({
+          file: await toFile(Buffer.from(`${JSON.stringify(line)}\n`), "input.jsonl"),
+          purpose: "batch"
+        })
+        await openai.files.retrieve(file.id)
+      })
+      yield* rows(gateway, 9)
       const env = { EFFECT_LLM_ROUTER_ADMIN_KEY: adminKey }
       const run = (argv: ReadonlyArray<string>, withEnv: Record<string, string> = env) =>
         Effect.gen(function*() {
@@ -363,12 +374,21 @@ describe("effect-llm-router spend", () => {
       expect(lines[2]).toMatch(/^alpha\s+config:alpha\s+5\s+\$0\.\d{6}\s+\d+\s+\d+\s+0\s+0\s+\$0\.000000$/)
       expect(lines[3]).toMatch(/^beta\s+config:beta\s+2\s+/)
       expect(lines[4]).toMatch(/^TOTAL\s+7\s+/)
+      expect(lines[5]).toMatch(/^Not counted as calls: 2 other request\(s\) \(MCP protocol messages, file uploads/)
+      expect(lines).toHaveLength(6)
+
+      // Without --from, all the log holds; the group of no model, which has no call, is not a row.
+      const byModel = yield* run(["--url", gateway.url])
+      expect(byModel.stdout).toMatch(/^Spend by model, all time to \d{4}-/)
+      expect(byModel.stdout).not.toContain("(none)")
+      expect(byModel.stdout).toMatch(/\nTOTAL\s+7\s+\$.*\nNot counted as calls: 2 other request\(s\)/)
 
       const json = yield* run(["--url", `${gateway.url}/`, "--json"])
       expect(json.code).toBe(0)
       const answer = JSON.parse(json.stdout) as SpendAnswer
       expect(answer.group_by).toBe("model")
       expect(answer.groups.find((group) => group.group === "gpt-4o-mini")!.calls).toBe(5)
+      expect(answer.groups.find((group) => group.group === null)).toMatchObject({ calls: 0, other_requests: 2 })
       // Nothing between two days and a day ago.
       expect((yield* run(["--url", gateway.url, "--from", "2d", "--to", "1d"])).stdout)
         .toMatch(/\nTOTAL\s+0\s+\$0\.000000/)

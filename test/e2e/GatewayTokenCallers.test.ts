@@ -67,7 +67,7 @@ const serveWith = (
       port: 0,
       database: { sqlite: Path.join(directory, "gateway.db") }
     })
-    // The team's budget: a call without max_tokens reserves 4,096 reply tokens ($0.008), more than it has.
+    // The team's budget: a call without max_tokens would reserve 4,096 reply tokens ($0.008), more than it has.
     const team = yield* call(gateway, "POST", "/admin/teams", admin, {
       name: "research",
       ...(teamBudget === undefined ? {} : { budget: teamBudget })
@@ -126,10 +126,23 @@ describe("callers by token", () => {
       expect(other).toMatchObject({ ok: false, status: 403, code: "model_not_allowed" })
       const listed = yield* Effect.promise(() => client(gateway, token).models.list())
       expect(listed.data.map((model) => model.id)).toEqual(["gpt-4o-mini"])
-      // The team's budget: a call whose worst case passes what is left is refused.
-      const costly = yield* chat(gateway, token, "gpt-4o-mini")
-      expect(costly).toMatchObject({ ok: false, status: 429, code: "insufficient_quota" })
-      if (!costly.ok) expect(costly.message).toContain("team's budget")
+      // The team's budget: a call whose worst case passes what is left is sent with the reply bound the rest pays
+      // for; one whose prompt alone passes it ($0.006 at most) is refused.
+      const lowered = yield* Effect.promise(() =>
+        client(gateway, token).chat.completions.create({
+          model: "gpt-4o-mini",
+          messages: [{ role: "user", content: "Hello, team" }]
+        }).withResponse()
+      )
+      expect(lowered.response.headers.get("x-llm-max-tokens-lowered")).toMatch(/^\d+; asked=4096; /)
+      const costly = yield* Effect.promise(() =>
+        client(gateway, token).chat.completions.create({
+          model: "gpt-4o-mini",
+          messages: [{ role: "user", content: "x".repeat(6_000) }]
+        }).then(() => undefined, (error: InstanceType<typeof OpenAI.APIError>) => error)
+      )
+      expect(costly).toMatchObject({ status: 429, code: "insufficient_quota" })
+      expect(costly?.message).toContain("team's budget")
       // A gateway key works beside the tokens.
       expect((yield* chat(gateway, gatewayKey, "gpt-4o", 16)).ok).toBe(true)
 
@@ -150,10 +163,11 @@ describe("callers by token", () => {
       expect(research).toMatchObject({ name: "research" })
       expect(Number(research!["cost"])).toBeGreaterThan(0)
       const person = byKey.find((group) => group["group"] === `person:${issuer.url}#remy@example.com`)
-      // Its two chats that reached the model (four reply tokens each), its model list and its two refusals.
+      // Its three chats that reached the model (four reply tokens each) and its two refusals are calls; its model
+      // list is a request apart.
       expect(person).toMatchObject({ name: "remy@example.com" })
-      expect(person).toMatchObject({ calls: 5, output_tokens: 8 })
-      expect(research).toMatchObject({ calls: 5, output_tokens: 8 })
+      expect(person).toMatchObject({ calls: 5, other_requests: 1, output_tokens: 12 })
+      expect(research).toMatchObject({ calls: 5, other_requests: 1, output_tokens: 12 })
       expect(Number(person!["cost"])).toBeCloseTo(Number(research!["cost"]), 12)
       // What the team spent is in its ledger too (the admin API's view of the team).
       const shown = yield* call(gateway, "GET", `/admin/teams/${team}`, admin)
@@ -209,7 +223,7 @@ describe("callers by token", () => {
       expect(refused?.ok === false ? refused.message : "").toMatch(
         /^429 This person's own budget has \$[\d.e-]+ of \$0\.0001 left/
       )
-      // A call without max_tokens is sent with the default 4,096 reply tokens: past what is left, refused at once.
+      // A call without max_tokens (the default 4,096 reply tokens) fits no better: refused at once.
       expect(yield* chat(gateway, remy, "gpt-4o-mini")).toMatchObject({ ok: false, code: "insufficient_quota" })
       // Rhea, of the same team, has her own budget; the team's is far from spent.
       const rhea = yield* issuer.token("rhea@example.com", { groups: ["research"] })
@@ -229,6 +243,13 @@ describe("callers by token", () => {
       const expired = yield* refusal(yield* issuer.token("remy@example.com", { iat: now - 7200, exp: now - 3600 }))
       expect(expired).toMatchObject({ ok: false, status: 401, code: "invalid_token" })
       if (!expired.ok) expect(expired.message).toContain("expired")
+      // Issued a day ahead of the clock, or living ten years: refused.
+      const ahead = yield* refusal(yield* issuer.token("remy@example.com", { iat: now + 86_400, exp: now + 86_700 }))
+      expect(ahead).toMatchObject({ ok: false, status: 401, code: "invalid_token" })
+      if (!ahead.ok) expect(ahead.message).toContain("issued in the future")
+      const decade = yield* refusal(yield* issuer.token("remy@example.com", { iat: now, exp: now + 3_650 * 86_400 }))
+      expect(decade).toMatchObject({ ok: false, status: 401, code: "invalid_token" })
+      if (!decade.ok) expect(decade.message).toContain("longer than the 1d the gateway takes")
       const audience = yield* refusal(yield* issuer.token("remy@example.com", { aud: "urn:another-api" }))
       expect(audience).toMatchObject({ ok: false, status: 401, code: "invalid_token" })
       if (!audience.ok) expect(audience.message).toContain("audience")
@@ -270,6 +291,21 @@ describe("callers by token", () => {
       })
       expect(anthropic.status).toBe(401)
       expect(anthropic.body).toMatchObject({ type: "error", error: { type: "authentication_error" } })
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("an entry's max_token_lifetime bounds its tokens' lifetime: two hours taken by default, not past one", () =>
+    Effect.gen(function*() {
+      const twoHours = (issuer: OidcIssuer.Issuer) => {
+        const now = Math.floor(Date.now() / 1000)
+        return issuer.token("remy@example.com", { iat: now, exp: now + 7_200 })
+      }
+      const byDefault = yield* serve
+      const taken = yield* chat(byDefault.gateway, yield* twoHours(byDefault.issuer), "gpt-4o-mini", 16)
+      assert.isTrue(taken.ok, JSON.stringify(taken))
+      const { gateway, issuer } = yield* serveWith({ max_token_lifetime: "1 hour" })
+      const refused = yield* chat(gateway, yield* twoHours(issuer), "gpt-4o-mini", 16)
+      expect(refused).toMatchObject({ ok: false, status: 401, code: "invalid_token" })
+      if (!refused.ok) expect(refused.message).toContain("it lives 2h (`exp` less `iat`), longer than the 1h")
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
   it.live(

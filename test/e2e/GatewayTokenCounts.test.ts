@@ -92,7 +92,10 @@ const system = "You review pull requests: read the files you need, then say what
 const question = (withPdf: boolean): Anthropic.MessageParam => ({
   role: "user",
   content: [
-    { type: "text", text: "What does this screenshot of the diff change, and is the design note right about it?" },
+    {
+      type: "text",
+      text: "What does this screenshot of the diff change, and is the design note right about it? Use read_file."
+    },
     { type: "image", source: { type: "base64", media_type: "image/png", data: png(1600, 900).toString("base64") } },
     ...(withPdf
       ? [{

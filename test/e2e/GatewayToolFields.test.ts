@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as fc from "fast-check"
 import * as Gateway from "../../src/Gateway.js"
+import { organization } from "../../src/internal/simulator/openAiResponses/organization.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
@@ -43,7 +44,8 @@ const fixture = Layer.effect(
     const simulator = yield* Simulator.make({
       replyTokens: 4,
       reasoningTokens: 2,
-      models: [...Simulator.defaultModels, model, reasoner]
+      models: [...Simulator.defaultModels, model, reasoner],
+      organization: simulatorOrganization
     })
     const proxy = yield* recordingProxy(simulator.url, "/")
     const deployment = (api: string, baseUrl: string) =>
@@ -153,7 +155,9 @@ const plain: Fields = {
 
 const cacheKey = "zq-cache-key"
 const environment = "<environment_context>cwd: /repo</environment_context>"
-const opaqueReasoning = "zq-opaque-reasoning"
+// A reasoning item's encrypted content as the simulator's organisation made it: the only kind OpenAI takes back.
+const simulatorOrganization = "tool-fields"
+const opaqueReasoning = organization(simulatorOrganization).seal("zq-opaque-reasoning")
 
 /** The fields of a dialect: its tiers, temperatures and limits, each of `has` generated, the others left out. */
 const fieldsOf = (

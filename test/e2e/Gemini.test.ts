@@ -475,7 +475,8 @@ describe("Gemini over the simulator", () => {
     withGemini({}, ({ client }) =>
       Effect.gen(function*() {
         const gemini = yield* client({ headers: { "x-simulator-tool-calls": "2" } })
-        const first = yield* gemini.chat({ ...hello, tools }, credentials)
+        // The calls asked for (the simulated model calls a tool only when asked).
+        const first = yield* gemini.chat({ ...hello, tools, toolChoice: "required" }, credentials)
         const results = first.toolCalls.map((call, i) => Message.toolResult(call, { temperature: 21 + i }))
         const second = yield* gemini.chat({
           messages: [...hello.messages, Message.fromResponse(first), ...results],

@@ -10,11 +10,9 @@
  */
 import { expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as fs from "node:fs"
-import * as path from "node:path"
 import { agentAgainstServe, mcpCallsLogged } from "../utils/agentAgainstServe.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
-import { geminiCli, orSkip } from "../utils/pinnedCli.js"
+import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 
 const agentKey = "gw-gemini-cli-mcp-agent-0001"
 const model = "gemini-2.5-flash"
@@ -45,20 +43,9 @@ it.live(
         agentKey,
         modelRoutes: "/v1beta/models/"
       })
-      fs.mkdirSync(path.join(home, ".gemini"))
-      fs.writeFileSync(
-        path.join(home, ".gemini", "settings.json"),
-        JSON.stringify({
-          security: { auth: { selectedType: "gemini-api-key" } },
-          general: { enableAutoUpdate: false, enableAutoUpdateNotification: false },
-          privacy: { usageStatisticsEnabled: false },
-          telemetry: { enabled: false },
-          model: { name: model },
-          mcpServers: {
-            gw: { httpUrl: `${url}/mcp`, headers: { authorization: "Bearer $GATEWAY_KEY" }, trust: true }
-          }
-        })
-      )
+      writeGeminiSettings(home, { name: model }, {
+        mcpServers: { gw: { httpUrl: `${url}/mcp`, headers: { authorization: "Bearer $GATEWAY_KEY" }, trust: true } }
+      })
       const run = yield* spawnProcess(
         process.execPath,
         [gemini, "--skip-trust", "-p", "Read the file with the mcp_gw_files__read tool."],

@@ -9,11 +9,10 @@
  */
 import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { agentKey, agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
-import { geminiCli, orSkip } from "../utils/pinnedCli.js"
+import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 
 const model = "gemini-2.5-flash"
 
@@ -45,17 +44,7 @@ describe.concurrent("Gemini CLI's long session through serve", () => {
         Effect.gen(function*() {
           const gemini = yield* geminiCli.pipe(orSkip(ctx))
           const session = yield* agentSession({ label: "gemini-cli-session", model, backend, scenario })
-          fs.mkdirSync(path.join(session.home, ".gemini"))
-          fs.writeFileSync(
-            path.join(session.home, ".gemini", "settings.json"),
-            JSON.stringify({
-              security: { auth: { selectedType: "gemini-api-key" } },
-              general: { enableAutoUpdate: false, enableAutoUpdateNotification: false },
-              privacy: { usageStatisticsEnabled: false },
-              telemetry: { enabled: false },
-              model: { name: model, compressionThreshold }
-            })
-          )
+          writeGeminiSettings(session.home, { name: model, compressionThreshold })
           const run = (args: ReadonlyArray<string>) =>
             spawnProcess(process.execPath, [gemini, "--skip-trust", "--approval-mode", "yolo", ...args], {
               cwd: session.work,

@@ -168,7 +168,9 @@ describe("Simulator (Ollama /api/chat)", () => {
     Effect.gen(function*() {
       const sim = yield* start()
       const body = { ...request, messages: [user("Weather and time?")], tools: [weatherTool, timeTool] }
-      const whole = json(yield* post(sim, { ...body, stream: false }, { "x-simulator-tool-calls": "3" }))
+      // Ollama's API has no tool choice: a model that calls tools on every turn (`output=loop`) calls them in turn.
+      const calling = { "x-simulator-tool-calls": "3", [Simulator.faultHeader]: "output=loop" }
+      const whole = json(yield* post(sim, { ...body, stream: false }, calling))
       expect(whole.done_reason).toBe("stop")
       expect(whole.message.content).toBe("")
       expect(whole.message.tool_calls.map((call: ToolCallJson) => call.function.name)).toEqual([
@@ -180,7 +182,7 @@ describe("Simulator (Ollama /api/chat)", () => {
       expect(whole.message.tool_calls[0].function.arguments).toEqual({ city: "sim" })
       expect(whole.message.tool_calls[0].id).toMatch(/^call_/)
 
-      const answer = yield* post(sim, body, { "x-simulator-tool-calls": "3" })
+      const answer = yield* post(sim, body, calling)
       const withCalls = lines(answer.text).filter((line) => line.message.tool_calls !== undefined)
       expect(withCalls).toHaveLength(1)
       const streamed = assemble(answer.text)
@@ -346,7 +348,10 @@ describe("Ollama over the simulator", () => {
   it.live("parallel tool calls, streamed and whole, then a tool result round trip", () =>
     withOllama({}, ({ client }) =>
       Effect.gen(function*() {
-        const chat = yield* client({ headers: { "x-simulator-tool-calls": "3" } })
+        // Ollama's API has no tool choice: a model that calls tools on every turn (`output=loop`) calls them in turn.
+        const chat = yield* client({
+          headers: { "x-simulator-tool-calls": "3", [Simulator.faultHeader]: "output=loop" }
+        })
         const request: ChatRequest.Input = { ...hello, tools }
         const whole = yield* chat.chat(request, credentials)
         expect(whole.finishReason).toBe("tool_calls")
@@ -359,7 +364,7 @@ describe("Ollama over the simulator", () => {
         expect(comparable(streamed)).toEqual(comparable(whole))
 
         const call = whole.toolCalls[0]!
-        const second = yield* chat.chat({
+        const second = yield* (yield* client()).chat({
           messages: [...hello.messages, Message.fromResponse(whole), Message.toolResult(call, { temperature: 21 })],
           tools
         }, credentials)
@@ -491,10 +496,12 @@ describe("Llm over Ollama", () => {
       expect(streamed.text).toBe(whole.text)
       expect(streamed.usage).toEqual(whole.usage)
 
-      const first = yield* llm.chat({ ...hello, tools })
+      // The call asked for by name (Ollama's API has no tool choice).
+      const asked = [Message.user("What is the weather in Paris? Use get_weather.")]
+      const first = yield* llm.chat({ messages: asked, tools })
       expect(first.finishReason).toBe("tool_calls")
       const second = yield* llm.chat({
-        messages: [...hello.messages, Message.fromResponse(first), Message.toolResult(first.toolCalls[0]!, "sunny")],
+        messages: [...asked, Message.fromResponse(first), Message.toolResult(first.toolCalls[0]!, "sunny")],
         tools
       })
       expect(second.text).toContain("The tool returned sunny")

@@ -69,7 +69,7 @@ describe("OpenAiChat over the simulator", () => {
     withSimulator({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client({ headers: { "x-simulator-tool-calls": "3" } })
-        const request: ChatRequest.Input = { ...hello, tools }
+        const request: ChatRequest.Input = { ...hello, tools, toolChoice: "required" }
         const whole = yield* chat.chat(request, credentials)
         assert.strictEqual(whole.toolCalls.length, 3)
         assert.deepStrictEqual(whole.toolCalls.map((c) => c.name), ["get_weather", "get_time", "get_weather"])

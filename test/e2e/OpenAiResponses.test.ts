@@ -5,6 +5,7 @@ import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
+import { organization } from "../../src/internal/simulator/openAiResponses/organization.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
@@ -209,7 +210,7 @@ describe("Simulator (Responses over loopback)", () => {
   it.effect("flat function tools: parallel calls, arguments interleaved across events", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make()
-      const body = { ...request, tools: [weatherTool, timeTool] }
+      const body = { ...request, tools: [weatherTool, timeTool], tool_choice: "required" }
       const headers = { "x-simulator-tool-calls": "2" }
       const whole = json(yield* post(sim, body, headers))
       const calls = whole.output.filter((item: Json) => item.type === "function_call")
@@ -273,7 +274,7 @@ describe("Simulator (Responses over loopback)", () => {
 
   it.effect("refuses Chat Completions shapes and broken reasoning replays with 400", () =>
     Effect.gen(function*() {
-      const sim = yield* Simulator.make()
+      const sim = yield* Simulator.make({ organization: "replays" })
       const error = (answer: Answer) => {
         expect(answer.status).toBe(400)
         return json(answer).error
@@ -299,7 +300,8 @@ describe("Simulator (Responses over loopback)", () => {
 
       const call = { type: "function_call", id: "fc_1", call_id: "call_1", name: "get_weather", arguments: "{}" }
       const output = { type: "function_call_output", call_id: "call_1", output: "21" }
-      const reasoning = { type: "reasoning", id: "rs_1", summary: [], encrypted_content: "gAAAABxyz" }
+      const sealed = organization("replays").seal("its reasoning")
+      const reasoning = { type: "reasoning", id: "rs_1", summary: [], encrypted_content: sealed }
       const replay = (input: Array<unknown>) => ({
         ...request,
         reasoning: { effort: "low" },
@@ -354,6 +356,69 @@ describe("Simulator (Responses over loopback)", () => {
       expect([noModel.status, json(noModel).error.param]).toEqual([400, "model"])
       const empty = yield* compact({ model: "gpt-4o-mini" })
       expect([empty.status, json(empty).error.param]).toEqual([400, "input"])
+    }))
+
+  it.effect("encrypted content is read back only by the simulator (organisation) that made it, as OpenAI's is", () =>
+    Effect.gen(function*() {
+      const [made, elsewhere, sameOrganization] = yield* Effect.all([
+        Simulator.make({ organization: "acme" }),
+        Simulator.make(),
+        Simulator.make({ organization: "acme" })
+      ])
+      const asked = { ...request, reasoning: { effort: "low" }, include: ["reasoning.encrypted_content"], store: false }
+      const first = json(yield* post(made, asked))
+      const reasoning = first.output[0]
+      expect(reasoning).toMatchObject({ type: "reasoning", encrypted_content: expect.stringMatching(/^gAAAAB/) })
+      const compaction = json(
+        yield* postJson(`${made.url}/v1/responses/compact`, { model: "gpt-4o-mini", input: [user("Hi")] }, {
+          authorization: "Bearer sk-test-0001"
+        })
+      ).output.at(-1)
+      const replays = [
+        { ...asked, input: [user("Hi"), reasoning, ...first.output.slice(1), user("And?")] },
+        { ...asked, input: [compaction, user("And?")] }
+      ]
+      for (const replay of replays) {
+        expect((yield* post(made, replay)).status).toBe(200)
+        expect((yield* post(sameOrganization, replay)).status).toBe(200)
+        const refused = yield* post(elsewhere, replay)
+        expect(refused.status).toBe(400)
+        expect(json(refused).error).toMatchObject({
+          type: "invalid_request_error",
+          param: null,
+          code: "invalid_encrypted_content",
+          message: expect.stringMatching(/^The encrypted content .+ could not be verified\./)
+        })
+      }
+    }))
+
+  it.effect("compaction_trigger: one opaque compaction item, no call, read back next turn; a foreign one 400", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make()
+      const tools = [{ type: "function", name: "lookup", parameters: { type: "object", properties: {} } }]
+      const history = [
+        { role: "user", content: "Tell me about Effect." },
+        { type: "message", role: "assistant", content: [{ type: "output_text", text: "A library.", annotations: [] }] }
+      ]
+      const trigger = { model: "gpt-4o-mini", input: [...history, { type: "compaction_trigger" }], tools }
+      const whole = json(yield* post(sim, trigger))
+      expect(whole.output).toEqual([
+        { id: expect.stringMatching(/^cmp_/), type: "compaction", encrypted_content: expect.stringMatching(/^gAAAAB/) }
+      ])
+      const streamed = assemble((yield* post(sim, { ...trigger, stream: true })).text)
+      expect(streamed.terminal).toBe("response.completed")
+      expect(streamed.calls).toEqual([])
+      expect(streamed.response.output.map((item: { type: string }) => item.type)).toEqual(["compaction"])
+      // Its item given back is read as the summary: the next turn is answered.
+      const next = yield* post(sim, {
+        model: "gpt-4o-mini",
+        input: [whole.output[0], { role: "user", content: "Go." }]
+      })
+      expect(next.status).toBe(200)
+      // One it did not make (another API's, or a gateway's envelope) cannot be read: 400 naming it.
+      const foreign = { type: "compaction", encrypted_content: "gw1.e30" }
+      const refused = yield* post(sim, { model: "gpt-4o-mini", input: [foreign, { role: "user", content: "Go." }] })
+      expect([refused.status, json(refused).error.code]).toEqual([400, "invalid_encrypted_content"])
     }))
 
   it.effect("answers errors in OpenAI's error body", () =>
@@ -464,7 +529,7 @@ describe("OpenAiResponses over the simulator", () => {
     withSimulator({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client({ headers: { "x-simulator-tool-calls": "3" } })
-        const request: ChatRequest.Input = { ...hello, tools }
+        const request: ChatRequest.Input = { ...hello, tools, toolChoice: "required" }
         const whole = yield* chat.chat(request, credentials)
         assert.strictEqual(whole.finishReason, "tool_calls")
         assert.deepStrictEqual(whole.toolCalls.map((c) => c.name), ["get_weather", "get_time", "get_weather"])
@@ -657,7 +722,11 @@ describe("Llm over OpenAiResponses", () => {
       )
       yield* AdapterE2e.aRejectedKeyIsRotatedAway(llm, pool, "openai")
 
-      const request: ChatRequest.Input = { messages: [Message.user("Weather?")], tools, reasoningEffort: "low" }
+      const request: ChatRequest.Input = {
+        messages: [Message.user("Weather? Use get_weather.")],
+        tools,
+        reasoningEffort: "low"
+      }
       const first = yield* ChatChunk.collect(llm.chatStream(request))
       assert.strictEqual(first.finishReason, "tool_calls")
       assert.isDefined(first.providerMetadata?.["openaiResponses"])

@@ -63,15 +63,19 @@ describe("the rate limit at the server's side, over loopback", () => {
         yield* Effect.all(Array.from({ length: capacity }, () => call), { concurrency: "unbounded" })
         expect((yield* simulator.stats).openConnections).toBe(capacity)
         yield* Effect.sleep(`${(capacity / refillRate) * 1000 + 200} millis`)
-        const [{ arrivals, startedAt }, stall] = yield* undisturbed((take) =>
-          Effect.gen(function*() {
-            // A burst taken again waits for the bucket to fill again first.
-            if (take > 0) yield* Effect.sleep(`${(capacity / refillRate) * 1000 + 200} millis`)
-            const before = (yield* simulator.arrivals).length
-            const startedAt = Date.now()
-            yield* Effect.all(Array.from({ length: burst }, () => call), { concurrency: "unbounded" })
-            return { arrivals: (yield* simulator.arrivals).slice(before), startedAt }
-          }), stallCap)
+        const [{ arrivals, startedAt }, stall] = yield* undisturbed(
+          (take) =>
+            Effect.gen(function*() {
+              // A burst taken again waits for the bucket to fill again first.
+              if (take > 0) yield* Effect.sleep(`${(capacity / refillRate) * 1000 + 200} millis`)
+              const before = (yield* simulator.arrivals).length
+              const startedAt = Date.now()
+              yield* Effect.all(Array.from({ length: burst }, () => call), { concurrency: "unbounded" })
+              return { arrivals: (yield* simulator.arrivals).slice(before), startedAt }
+            }),
+          stallCap,
+          8
+        )
         expect(arrivals).toHaveLength(burst)
         // The whole burst, with no slack: every grant came after `startedAt` (the bucket full then, at most) and
         // before its arrival (stamped on the same clock), however slow the machine.

@@ -38,7 +38,13 @@ const adapters: ReadonlyArray<
   ["OpenAiResponses", (url, headers) => OpenAiResponses.layer({ baseUrl: `${url}/v1`, model: MODEL, headers }), true],
   ["Anthropic", (url, headers) => Anthropic.layer({ baseUrl: url, model: MODEL, headers }), false],
   ["Gemini", (url, headers) => Gemini.layer({ baseUrl: url, model: MODEL, headers }), true],
-  ["Ollama", (url, headers) => Ollama.layer({ baseUrl: url, model: MODEL, headers }), true]
+  // Ollama's API has no tool choice: its model calls the tools offered on every turn (`output=loop`).
+  [
+    "Ollama",
+    (url, headers) =>
+      Ollama.layer({ baseUrl: url, model: MODEL, headers: { ...headers, [Simulator.faultHeader]: "output=loop" } }),
+    true
+  ]
 ]
 
 const headers = { "x-simulator-tool-calls": "2", "x-simulator-cached-tokens": "3" }

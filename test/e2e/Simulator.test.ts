@@ -379,7 +379,8 @@ for (const server of ["node", "platform"] as const) {
     it.effect("calls the first tool with its required arguments from its schema, whole or in fragments", () =>
       Effect.gen(function*() {
         const sim = yield* start()
-        const body = { ...request, tools: [weatherTool, timeTool] }
+        // A call is asked for: without it the model answers in text.
+        const body = { ...request, tools: [weatherTool, timeTool], tool_choice: "required" }
         const whole = json(yield* post(sim, body))
         const [choice] = whole.choices
         expect(choice.finish_reason).toBe("tool_calls")
@@ -431,7 +432,7 @@ for (const server of ["node", "platform"] as const) {
     it.effect("makes parallel tool calls on request, their fragments interleaved", () =>
       Effect.gen(function*() {
         const sim = yield* start()
-        const body = { ...request, tools: [weatherTool, timeTool] }
+        const body = { ...request, tools: [weatherTool, timeTool], tool_choice: "required" }
         const headers = { "x-simulator-tool-calls": "2" }
         const whole = json(yield* post(sim, body, headers)).choices[0].message.tool_calls
         expect(whole.map((c: ToolCallJson) => c.function.name)).toEqual(["get_weather", "get_time"])

@@ -2,7 +2,8 @@
  * The simulator as a coding agent's partner, in every wire format it speaks, each through its official client over
  * loopback (`openai` for Chat Completions and Responses, `@anthropic-ai/sdk`, `@google/genai`; Ollama, which has
  * none here, by `fetch`): JSON mode answers JSON, a tool call fills the tool's required arguments only, typed by its
- * schema, the user's text may name the tool, a tool result is answered in text, and `output=loop` calls again.
+ * schema, the user's text names the tool (a request that names none is answered in text), a tool result is answered
+ * in text, and `output=loop` calls again.
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { expect, layer } from "@effect/vitest"
@@ -311,8 +312,15 @@ layer(fixture)("The simulator as an agent's partner", (it) => {
 
     it.effect(`${wire.name}: a tool call fills the required arguments, typed, and leaves the optional ones out`, () =>
       Effect.gen(function*() {
-        const answer = yield* asked(wire, { userText: "Plan a trip to Lyon.", tools: true })
+        const answer = yield* asked(wire, { userText: "Plan a trip to Lyon with plan_trip.", tools: true })
         expect(answer.calls).toEqual([{ name: "plan_trip", arguments: tripArguments }])
+      }))
+
+    it.effect(`${wire.name}: a request that names no tool is answered in text, though tools are offered`, () =>
+      Effect.gen(function*() {
+        const answer = yield* asked(wire, { userText: "Plan a trip to Lyon.", tools: true })
+        expect(answer.calls).toEqual([])
+        expect(answer.text.length).toBeGreaterThan(0)
       }))
 
     it.effect(`${wire.name}: the tool the user's text names last is the one called`, () =>
@@ -339,7 +347,7 @@ layer(fixture)("The simulator as an agent's partner", (it) => {
   for (const wire of [openAiChat, openAiResponses, ollama]) {
     it.effect(`${wire.name}: a system note after the user's request is an instruction, not the turn's end`, () =>
       Effect.gen(function*() {
-        const answer = yield* asked(wire, { userText: "Plan a trip.", tools: true, note: "Be brief." })
+        const answer = yield* asked(wire, { userText: "Plan a trip with plan_trip.", tools: true, note: "Be brief." })
         expect(answer.calls).toEqual([{ name: "plan_trip", arguments: tripArguments }])
         const after = yield* asked(wire, { userText: "Plan a trip.", tools: true, toolOutput: "done", note: "Brief." })
         expect(after.text).toMatch(/^The tool returned done/)

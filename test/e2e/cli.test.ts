@@ -958,6 +958,13 @@ describe("printStream", () => {
 describe("usage errors and help, every command (the binary spawned)", () => {
   const commands = ["audit", "batch", "chat", "keys", "login", "logout", "serve", "simulate", "spend", "teams"]
 
+  /**
+   * The binary run with each of `argvs`, a few at once, its results in their order: a command's usage error loads the
+   * command's whole module, slow on a loaded machine, and one spawn after another outlasted the test's timeout there.
+   */
+  const spawnedAll = (argvs: ReadonlyArray<ReadonlyArray<string>>) =>
+    Effect.forEach(argvs, (argv) => spawnCli(argv, { env: envWithoutKeys() }), { concurrency: 4 })
+
   it.live(
     "a flag the parser refuses is named in the command's words, quotes balanced, then where the usage is, exit 2",
     () =>
@@ -977,8 +984,9 @@ describe("usage errors and help, every command (the binary spawned)", () => {
           // Every command refuses a flag it does not have the same way.
           ...commands.map((command) => [[command, "--bogus"], `unknown option "--bogus" ${dash}`] as const)
         ]
-        for (const [argv, reason] of cases) {
-          const out = yield* spawnCli(argv, { env: envWithoutKeys() })
+        const outs = yield* spawnedAll(cases.map(([argv]) => argv))
+        for (const [i, [argv, reason]] of cases.entries()) {
+          const out = outs[i]!
           expect({ argv, code: out.code, stdout: out.stdout, stderr: out.stderr }).toEqual({
             argv,
             code: 2,
@@ -1010,19 +1018,23 @@ describe("usage errors and help, every command (the binary spawned)", () => {
 
   it.live("--help is a screen: every command in a line; COMMAND --help and help COMMAND give the command's usage", () =>
     Effect.gen(function*() {
-      const env = { env: envWithoutKeys() }
-      const top = yield* spawnCli(["--help"], env)
-      expect(top.code).toBe(0)
-      expect(top.stdout.split("\n").length).toBeLessThanOrEqual(24)
-      for (const command of commands) expect(top.stdout).toMatch(new RegExp(`\\b${command}\\b`))
-      expect(top.stdout).toContain("effect-llm-router COMMAND --help")
-      expect((yield* spawnCli(["help"], env)).stdout).toBe(top.stdout)
-      expect((yield* spawnCli(["-h"], env)).stdout).toBe(top.stdout)
-      for (const command of commands) {
-        const asked = yield* spawnCli([command, "--help"], env)
+      const [top, help, h, ...each] = yield* spawnedAll([
+        ["--help"],
+        ["help"],
+        ["-h"],
+        ...commands.flatMap((command) => [[command, "--help"], ["help", command]])
+      ])
+      expect(top!.code).toBe(0)
+      expect(top!.stdout.split("\n").length).toBeLessThanOrEqual(24)
+      for (const command of commands) expect(top!.stdout).toMatch(new RegExp(`\\b${command}\\b`))
+      expect(top!.stdout).toContain("effect-llm-router COMMAND --help")
+      expect(help!.stdout).toBe(top!.stdout)
+      expect(h!.stdout).toBe(top!.stdout)
+      for (const [i, command] of commands.entries()) {
+        const asked = each[2 * i]!
         expect({ command, code: asked.code }).toEqual({ command, code: 0 })
         expect(asked.stdout).toMatch(new RegExp(`^Usage: effect-llm-router ${command}\\b`))
-        expect((yield* spawnCli(["help", command], env)).stdout).toBe(asked.stdout)
+        expect(each[2 * i + 1]!.stdout).toBe(asked.stdout)
       }
     }))
 })

@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { envWithoutKeys, type Spawned, spawnProcess } from "../utils/cliHarness.js"
+import { envWithoutNpm, type Spawned, spawnProcess } from "../utils/cliHarness.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 const manifest = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as {
@@ -27,29 +27,19 @@ const tree = () => path.join(scratch, "tree")
 const app = () => path.join(scratch, "app")
 const installed = () => path.join(app(), "node_modules", manifest.name)
 
-/**
- * The environment without a provider key and without what npm passes to the
- * scripts it runs (`npm_config_local_prefix` and the like would point a nested
- * npm back at this repository) or a `NODE_PATH` that could resolve from it.
- */
-const cleanEnv = (): Record<string, string> =>
-  Object.fromEntries(
-    Object.entries(envWithoutKeys()).filter(([name]) => !name.toLowerCase().startsWith("npm_") && name !== "NODE_PATH")
-  )
-
 const succeeded = (what: string, run: Spawned): Spawned => {
   if (run.code !== 0) throw new Error(`${what} exited ${run.code ?? run.signal}:\n${run.stderr}`)
   return run
 }
 
 const npm = (args: ReadonlyArray<string>, cwd: string) =>
-  spawnProcess("npm", args, { cwd, env: cleanEnv(), timeoutMs: 240_000 }).pipe(
+  spawnProcess("npm", args, { cwd, env: envWithoutNpm(), timeoutMs: 240_000 }).pipe(
     Effect.map((run) => succeeded(`npm ${args.join(" ")} in ${cwd}`, run))
   )
 
 /** Node (the project's, as vitest runs on it) in the scratch project. */
 const nodeInApp = (args: ReadonlyArray<string>) =>
-  spawnProcess(process.execPath, args, { cwd: app(), env: cleanEnv(), timeoutMs: 60_000 })
+  spawnProcess(process.execPath, args, { cwd: app(), env: envWithoutNpm(), timeoutMs: 60_000 })
 
 /**
  * A Node older than the package supports, from the `PATH` (our machines' own is Node 20, behind the Node the
@@ -239,6 +229,26 @@ describe("the packed package", () => {
   )
 
   it.live(
+    "npx effect-llm-router in a clone runs the clone's dist/ as it is: npx links the clone into its cache and runs " +
+      "its `prepare`, output hidden, which builds nothing there",
+    () =>
+      Effect.gen(function*() {
+        // `npm pack` built the clone's dist/ (beforeAll); a build would delete this.
+        const marker = path.join(tree(), "dist", "built-before-npx")
+        fs.writeFileSync(marker, "")
+        const npx = yield* spawnProcess("npx", ["--offline", "--yes", manifest.name, "--version"], {
+          cwd: tree(),
+          // A cache of its own: npx keeps the link it makes there.
+          env: { ...envWithoutNpm(), npm_config_cache: path.join(scratch, "npx-cache") },
+          timeoutMs: 240_000
+        })
+        expect({ code: npx.code, stdout: npx.stdout }).toEqual({ code: 0, stdout: `${manifest.version}\n` })
+        expect(fs.existsSync(marker)).toBe(true)
+      }),
+    300_000
+  )
+
+  it.live(
     "installs without the optional @effect/sql-pg; a gateway on Postgres then refuses to start, naming the package",
     () =>
       Effect.gen(function*() {
@@ -280,13 +290,13 @@ describe("the packed package", () => {
               `.then(() => console.log("imported"), (error) => console.log(error.message))`
             const run = yield* spawnProcess(file, ["--input-type=module", "-e", program], {
               cwd: app(),
-              env: cleanEnv()
+              env: envWithoutNpm()
             })
             expect({ entry, code: run.code, stdout: run.stdout, stderr: run.stderr })
               .toEqual({ entry, code: 0, stdout: `${refusal}\n`, stderr: "" })
           }
           const bin = path.join(installed(), "bin", "effect-llm-router.js")
-          const command = yield* spawnProcess(file, [bin, "--version"], { cwd: app(), env: cleanEnv() })
+          const command = yield* spawnProcess(file, [bin, "--version"], { cwd: app(), env: envWithoutNpm() })
           expect(command).toEqual({ code: 1, signal: null, stdout: "", stderr: `${refusal}\n` })
         })
     )

@@ -1,6 +1,7 @@
 /**
  * `npm test`'s first step, `scripts/provision-test-tools.mjs`: it installs the programs some tests drive (tmux,
- * redis-server, Debian's postgresql and chromium) through apt-get when they are missing, and does nothing when they are there.
+ * redis-server, Debian's postgresql and chromium, unzip, and buildah, podman, runc, catatonit and binutils for the image) through
+ * apt-get when they are missing, and does nothing when they are there.
  * Here it runs with a `PATH` of fakes (an apt-get that records its calls, a sudo that runs what it is given), so
  * the test sees what it would install without installing anything.
  */
@@ -18,6 +19,16 @@ const hasPostgres = fs.existsSync("/usr/lib/postgresql") &&
   fs.readdirSync("/usr/lib/postgresql").some((version) => fs.existsSync(`/usr/lib/postgresql/${version}/bin/postgres`))
 /** What is installed here at absolute paths, and so not faked on the `PATH`, when it is missing. */
 const absent = [...(hasPostgres ? [] : ["postgresql"]), ...(hasChromium ? [] : ["chromium"])]
+/** What is found on the `PATH` after those, by package and program, each faked when a test fakes everything there. */
+const onPathPrograms = {
+  unzip: "unzip",
+  buildah: "buildah",
+  podman: "podman",
+  runc: "runc",
+  catatonit: "catatonit",
+  binutils: "strip"
+}
+const onPath = Object.keys(onPathPrograms)
 
 /** A directory of fake programs, each a shell script, and the file the fake apt-get records its calls in. */
 const fakes = (programs: Record<string, string>) =>
@@ -60,7 +71,7 @@ describe("provisioning the tools the tests drive", () => {
     Effect.gen(function*() {
       const fake = yield* fakes({ "apt-get": aptGet(0), sudo })
       const run = yield* provision(fake)
-      const missing = ["tmux", "redis-server", ...absent].join(" ")
+      const missing = ["tmux", "redis-server", ...absent, ...onPath].join(" ")
       expect(run).toMatchObject({ code: 0, stdout: "" })
       expect(run.stderr).toMatch(new RegExp(`^npm test: installing ${missing} from Debian's packages \\(`))
       expect(calls(fake.log)).toEqual([
@@ -71,7 +82,13 @@ describe("provisioning the tools the tests drive", () => {
 
   it.live.skipIf(absent.length > 0)("does nothing, quickly, when everything is there", () =>
     Effect.gen(function*() {
-      const fake = yield* fakes({ "apt-get": aptGet(0), sudo, tmux: "exit 0", "redis-server": "exit 0" })
+      const fake = yield* fakes({
+        "apt-get": aptGet(0),
+        sudo,
+        tmux: "exit 0",
+        "redis-server": "exit 0",
+        ...Object.fromEntries(Object.values(onPathPrograms).map((program) => [program, "exit 0"]))
+      })
       const run = yield* provision(fake)
       expect(run).toEqual({ code: 0, signal: null, stdout: "", stderr: "" })
       expect(calls(fake.log)).toEqual([])
@@ -81,7 +98,7 @@ describe("provisioning the tools the tests drive", () => {
     Effect.gen(function*() {
       const fake = yield* fakes({ "apt-get": aptGet(100), sudo, tmux: "exit 0" })
       const run = yield* provision(fake)
-      const missing = ["redis-server", ...absent].join(" ")
+      const missing = ["redis-server", ...absent, ...onPath].join(" ")
       expect(run.code).toBe(0)
       expect(run.stderr.trim().split("\n").at(-1)).toMatch(
         new RegExp(
@@ -96,7 +113,7 @@ describe("provisioning the tools the tests drive", () => {
     Effect.gen(function*() {
       const fake = yield* fakes({ tmux: "exit 0" })
       const run = yield* provision(fake)
-      const missing = ["redis-server", ...absent].join(" ")
+      const missing = ["redis-server", ...absent, ...onPath].join(" ")
       expect({ code: run.code, stderr: run.stderr }).toEqual({
         code: 0,
         stderr: `npm test: cannot install ${missing} ` +

@@ -9,6 +9,7 @@
  * interval and at shutdown.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -22,7 +23,7 @@ import * as fc from "fast-check"
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { migrations } from "../../src/internal/databaseSchema.js"
+import { schemas } from "../../src/internal/databaseSchema.js"
 import * as Anchor from "../../src/internal/gateway/audit/anchor.js"
 import * as Chain from "../../src/internal/gateway/audit/chain.js"
 import * as Record from "../../src/internal/gateway/audit/record.js"
@@ -59,8 +60,13 @@ const chainOf = (entries: ReadonlyArray<Chain.Entry>) => {
   return { rows, head }
 }
 
-const walked = (rows: ReadonlyArray<Chain.Row>, head: Chain.Head, anchors: ReadonlyArray<Chain.Head> = []) => {
-  const walk = Chain.walk(anchors)
+const walked = (
+  rows: ReadonlyArray<Chain.Row>,
+  head: Chain.Head,
+  anchors: ReadonlyArray<Chain.Anchored> = [],
+  base: Chain.Head = Chain.emptyHead
+) => {
+  const walk = Chain.walk(anchors, base)
   walk.feed(rows)
   return walk.end(head)
 }
@@ -117,9 +123,9 @@ describe("the audit chain", () => {
     ))
 })
 
-// Each row's head: the chain as it stood once that row was appended.
-const headsOf = (rows: ReadonlyArray<Chain.Row>): ReadonlyArray<Chain.Head> =>
-  rows.map((row) => ({ seq: row.seq, digest: row.digest }))
+// Each row's head, anchored as it was appended: the chain as it stood then.
+const headsOf = (rows: ReadonlyArray<Chain.Row>): ReadonlyArray<Chain.AnchoredHead> =>
+  rows.map((row) => ({ kind: "head", seq: row.seq, digest: row.digest, at: row.at }))
 
 describe("the audit chain against its anchor", () => {
   it("holds every head it had; rewritten from any row on, digests made anew, it passes alone and fails any later head", () =>
@@ -173,26 +179,102 @@ describe("the audit chain against its anchor", () => {
       })
     ))
 
-  it("reads the lines it writes; names the first line that is not a head", () => {
+  it("starts only after a base retention cut it at: a start cut at any anchored head, or every row deleted, is found", () =>
     fc.assert(
-      fc.property(fc.array(entry, { minLength: 1, maxLength: 10 }), fc.nat({ max: 2 ** 42 }), (entries, at) => {
-        const heads = headsOf(chainOf(entries).rows)
-        assert.deepStrictEqual(
-          Anchor.parse(heads.map((head) => Anchor.lineOf(head, at)).join("")),
-          Result.succeed(heads)
-        )
+      fc.property(
+        fc.array(entry, { minLength: 1, maxLength: 20 }),
+        fc.nat(),
+        fc.nat({ max: 2 ** 40 }),
+        fc.nat(),
+        (entries, cutAt, retention, short) => {
+          const { head, rows } = chainOf(entries)
+          const heads = headsOf(rows)
+          // Rows 1 to k deleted (every row when k is the last) and the base set at row k, the head kept.
+          const k = 1 + (cutAt % rows.length)
+          const base = { seq: k, digest: rows[k - 1]!.digest }
+          const left = rows.slice(k)
+          assert.deepStrictEqual(walked(left, head, [], base), { broken: undefined, rows: left.length })
+          // Against every head anchored: row k is one the chain passed through, no base.
+          const cut = walked(left, head, heads, base).broken
+          assert.strictEqual(cut?.seq, k)
+          assert.include(cut?.reason, `the anchor holds row ${k} only as a head the chain passed through`)
+          // The same cut made by retention: its base anchored, its row past the retention when it was cut.
+          const rowAt = rows[k - 1]!.at
+          const pruned: Chain.AnchoredBase = { kind: "base", ...base, at: rowAt + retention + 1, rowAt, retention }
+          assert.deepStrictEqual(walked(left, head, [...heads, pruned], base), { broken: undefined, rows: left.length })
+          // A base whose row was within the retention when it was cut is none retention makes.
+          const within = { ...pruned, at: rowAt + retention - (short % (retention + 1)) }
+          const young = walked(left, head, [...heads, within], base).broken
+          assert.strictEqual(young?.seq, k)
+          assert.include(young?.reason, "within its retention")
+          // A base of another digest is no base of this chain.
+          const other = { ...pruned, digest: "f".repeat(64) }
+          assert.include(walked(left, head, [other], base).broken?.reason, "holds no retention base there")
+        }
+      )
+    ))
+
+  it("reads the lines it writes; reads a line without a kind as a head; names the first line that is no point", () => {
+    const point: fc.Arbitrary<Chain.Anchored> = fc.oneof(
+      fc.record({
+        kind: fc.constant("head" as const),
+        seq: fc.nat(),
+        digest: fc.stringMatching(/^[0-9a-f]{64}$/),
+        at: fc.nat({ max: 2 ** 42 })
+      }),
+      fc.record({
+        kind: fc.constant("base" as const),
+        seq: fc.nat(),
+        digest: fc.stringMatching(/^[0-9a-f]{64}$/),
+        at: fc.nat({ max: 2 ** 42 }),
+        rowAt: fc.nat({ max: 2 ** 42 }),
+        retention: fc.nat()
       })
     )
-    const line = Anchor.lineOf({ seq: 3, digest: "a".repeat(64) }, 0)
-    assert.strictEqual(line, `{"at":"1970-01-01T00:00:00.000Z","seq":3,"digest":"${"a".repeat(64)}"}\n`)
-    assert.deepStrictEqual(Anchor.parse(`${line}not json\n`), Result.fail("line 2 is not JSON"))
+    fc.assert(
+      fc.property(fc.array(point, { minLength: 1, maxLength: 10 }), (points) => {
+        assert.deepStrictEqual(Anchor.parse(points.map(Anchor.lineOf).join("")), Result.succeed(points))
+      })
+    )
+    const digest = "a".repeat(64)
+    const line = Anchor.lineOf({ kind: "head", seq: 3, digest, at: 0 })
+    assert.strictEqual(line, `{"at":"1970-01-01T00:00:00.000Z","kind":"head","seq":3,"digest":"${digest}"}\n`)
+    assert.strictEqual(
+      Anchor.lineOf({ kind: "base", seq: 3, digest, at: 86_400_000, rowAt: 1, retention: 3_600_000 }),
+      `{"at":"1970-01-02T00:00:00.000Z","kind":"base","seq":3,"digest":"${digest}",` +
+        `"row_at":"1970-01-01T00:00:00.001Z","retention_ms":3600000}\n`
+    )
+    // A line written before points had kinds: a head.
     assert.deepStrictEqual(
-      Anchor.parse(`${line}{"seq":-1,"digest":"${"a".repeat(64)}"}`),
+      Anchor.parse(`{"at":"1970-01-01T00:00:01.000Z","seq":3,"digest":"${digest}"}`),
+      Result.succeed([{ kind: "head", seq: 3, digest, at: 1000 }])
+    )
+    assert.deepStrictEqual(Anchor.parse(`${line}not json\n`), Result.fail("line 2 is not JSON"))
+    assert.deepStrictEqual(Anchor.parse(`${line}[]`), Result.fail("line 2 has no \"seq\" (a whole number, 0 or more)"))
+    assert.deepStrictEqual(
+      Anchor.parse(`${line}{"seq":-1,"digest":"${digest}"}`),
       Result.fail("line 2 has no \"seq\" (a whole number, 0 or more)")
     )
     assert.deepStrictEqual(
       Anchor.parse(`{"seq":1,"digest":"ABC"}`),
       Result.fail("line 1 has no \"digest\" (64 hex digits)")
+    )
+    assert.deepStrictEqual(
+      Anchor.parse(`{"seq":1,"digest":"${digest}","at":"yesterday"}`),
+      Result.fail("line 1 has no \"at\" (an ISO time)")
+    )
+    const at = "1970-01-01T00:00:00.000Z"
+    assert.deepStrictEqual(
+      Anchor.parse(`{"at":"${at}","kind":"tail","seq":1,"digest":"${digest}"}`),
+      Result.fail("line 1 has a \"kind\" that is neither \"head\" nor \"base\"")
+    )
+    assert.deepStrictEqual(
+      Anchor.parse(`{"at":"${at}","kind":"base","seq":1,"digest":"${digest}","retention_ms":1}`),
+      Result.fail("line 1 is a base with no \"row_at\" (an ISO time)")
+    )
+    assert.deepStrictEqual(
+      Anchor.parse(`{"at":"${at}","kind":"base","seq":1,"digest":"${digest}","row_at":"${at}"}`),
+      Result.fail("line 1 is a base with no \"retention_ms\" (a whole number, 0 or more)")
     )
     assert.deepStrictEqual(Anchor.parse("\n"), Result.fail("it holds no head"))
   })
@@ -207,8 +289,8 @@ describe("the audit chain against its anchor", () => {
       const append = Effect.map(log.append(sample), (row) => digests.set(row.seq, row.digest))
       const read = () => Anchor.parse(readFileSync(file, "utf8"))
       const seqs = () => {
-        const heads = read()
-        return Result.isFailure(heads) ? heads.failure : heads.success.map((head) => head.seq)
+        const points = read()
+        return Result.isFailure(points) ? points.failure : points.success.map((point) => point.seq)
       }
       yield* Effect.scoped(Effect.gen(function*() {
         yield* Anchor.write(log, { file, every: Duration.minutes(1) })
@@ -230,8 +312,8 @@ describe("the audit chain against its anchor", () => {
       // At shutdown, the head it had.
       assert.deepStrictEqual(seqs(), [0, 2, 3, 4])
       assert.deepStrictEqual(
-        read(),
-        Result.succeed([0, 2, 3, 4].map((seq) => ({ seq, digest: digests.get(seq)! })))
+        Result.getOrThrow(read()).map(({ digest, kind, seq }) => ({ kind, seq, digest })),
+        [0, 2, 3, 4].map((seq) => ({ kind: "head", seq, digest: digests.get(seq)! }))
       )
       assert.strictEqual(statSync(file).mode & 0o777, 0o600)
     }).pipe(Effect.scoped))
@@ -241,8 +323,8 @@ for (const backend of storeBackends("audit", AuditStore.AuditLogStore, AuditStor
 
 describe("the audit log's retention", () => {
   effectProp(
-    "rows at any instants, any retention, with an anchor: the chain verifies from its base against it, and a base " +
-      "the anchor does not hold is found",
+    "rows at any instants, any retention, with an anchor: the chain verifies from the base retention cut it at, and " +
+      "one that starts anywhere else is found: rows deleted from its start, up to an anchored head, or all of them",
     fc.record({
       gaps: fc.array(fc.integer({ min: 0, max: 3 * 86_400_000 }), { minLength: 1, maxLength: 25 }),
       retentionDays: fc.integer({ min: 1, max: 20 }),
@@ -255,13 +337,14 @@ describe("the audit log's retention", () => {
           (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
         )
         const file = join(dir, "anchor.jsonl")
-        const sql = yield* Database.connect({ sqlite: ":memory:" }, migrations)
+        const sql = yield* Database.connect({ sqlite: ":memory:" }, schemas)
         const log = yield* serviceOf(
           AuditStore.AuditLogStore,
           AuditStore.layerSql({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
         )
         for (const gap of gaps) yield* appendAfter(log, Duration.millis(gap))
-        yield* Anchor.append(file, yield* log.head)
+        const head = yield* log.head
+        yield* Anchor.append(file, { kind: "head", ...head, at: yield* Clock.currentTimeMillis })
         yield* TestClock.adjust(Duration.millis(later))
         const deleted = yield* Retention.prune(log, { retention: Duration.days(retentionDays), anchor: file })
         const anchors = Result.getOrThrow(Anchor.parse(readFileSync(file, "utf8")))
@@ -271,17 +354,25 @@ describe("the audit log's retention", () => {
           gaps.length - deleted,
           deleted
         ])
+        const baseAt = (at: Chain.Head) =>
+          sql.unsafe(`UPDATE admin_audit_head SET base_seq = ${at.seq}, base_digest = '${at.digest}' WHERE id = 1`)
         const kept = yield* log.page({ limit: 100 })
         if (kept.length > 1) {
-          // Someone deletes more rows from the start and writes the base to agree: the anchor holds no such head.
+          // Someone deletes more rows from the start and writes the base to agree: the anchor holds no base there.
           const next = kept.at(-1)!
           yield* sql.unsafe(`DELETE FROM admin_audit WHERE seq <= ${next.seq}`)
-          yield* sql.unsafe(
-            `UPDATE admin_audit_head SET base_seq = ${next.seq}, base_digest = '${next.digest}' WHERE id = 1`
-          )
+          yield* baseAt(next)
           const broken = (yield* log.verify(anchors)).broken
           assert.strictEqual(broken?.seq, next.seq)
-          assert.include(broken?.reason, "the anchor holds no such head")
+          assert.include(broken?.reason, "the anchor holds no retention base there")
+        }
+        if (kept.length > 0) {
+          // Or empties the log, its base set at the anchored head: a head, no base.
+          yield* sql.unsafe("DELETE FROM admin_audit")
+          yield* baseAt(head)
+          const broken = (yield* log.verify(anchors)).broken
+          assert.strictEqual(broken?.seq, head.seq)
+          assert.include(broken?.reason, `holds row ${head.seq} only as a head the chain passed through`)
         }
       })
   )
@@ -352,7 +443,7 @@ const summaries = (rows: ReadonlyArray<Chain.Entry>) =>
 
 /** A count in a fresh SQLite database of its own, as a gateway with a database has it. */
 const sqliteState = Effect.map(
-  Effect.orDie(Database.connect({ sqlite: ":memory:" }, migrations)),
+  Effect.orDie(Database.connect({ sqlite: ":memory:" }, schemas)),
   (sql) => Refusals.sqlState({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
 )
 
@@ -399,7 +490,7 @@ describe("the refusals of nobody known", () => {
         (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
       )
       const stateOn = Effect.map(
-        Effect.orDie(Database.connect({ sqlite: join(dir, "gateway.db") }, migrations)),
+        Effect.orDie(Database.connect({ sqlite: join(dir, "gateway.db") }, schemas)),
         (sql) => Refusals.sqlState({ sql, bounds: { address: "gateway.db", timeout: Sql.defaultTimeout } })
       )
       const { log, rows } = memoryLog()

@@ -3,6 +3,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import { createHash } from "node:crypto"
 import type * as Authentication from "../../src/internal/gateway/access/authentication.js"
@@ -10,6 +12,8 @@ import * as Caller from "../../src/internal/gateway/access/caller.js"
 import * as Engine from "../../src/internal/gateway/engine.js"
 import * as Auth from "../../src/internal/gateway/keys/auth.js"
 import * as ResponsesCodec from "../../src/internal/wire/openAiResponses/codec.js"
+import * as Llm from "../../src/Llm.js"
+import { ProviderUnavailableError } from "../../src/LlmError.js"
 import * as Message from "../../src/Message.js"
 import * as Pricing from "../../src/Pricing.js"
 import * as Reply from "../../src/simulator/Reply.js"
@@ -207,6 +211,11 @@ describe("a budgeted call's worst case", () => {
     const fetching = Engine.worstPrice([{ price: { input: 1, output: 2, contextWindow: 900 } }, { price: typed }])
     expect([fetching?.contextWindow, fetching?.mediaUrls]).toStrictEqual([900, "fetched"])
     expect(Engine.worstPrice([{ price: typed }])?.contextWindow).toBeUndefined()
+    // Deployments that all speak the Responses API run hosted tools, whose results each one's own window bounds: one
+    // of none leaves them none; beside a deployment of another API (where hosted tools never go), the largest.
+    const windowed = { price: { ...typed, contextWindow: 600 }, api: "responses" }
+    expect(Engine.worstPrice([windowed, { price: typed, api: "responses" }])?.contextWindow).toBeUndefined()
+    expect(Engine.worstPrice([windowed, { price: typed, api: "anthropic" }])?.contextWindow).toBe(600)
     // An image costs the most any of them counts it at; one that does not say, the default.
     expect(
       Engine.worstPrice([{ price: { input: 1, output: 2, imageTokens: 1_600 } }, {
@@ -236,39 +245,65 @@ describe("a budgeted call's worst case", () => {
   })
 })
 
+/**
+ * A target of one deployment at `price` whose provider counts a prompt as `count` says (none: its count fails); its
+ * calls are never made.
+ */
+const targetOf = (
+  price: Pricing.Price,
+  count?: Llm.TokenCount,
+  leastMaxTokens = 1
+): Parameters<Authentication.Auth["admit"]>[2] => ({
+  price,
+  leastMaxTokens,
+  sharedCount: true,
+  address: "m",
+  llm: Llm.Llm.of({
+    chat: () => Effect.die("not called"),
+    chatStream: () => Stream.die("not called"),
+    embed: () => Effect.die("not called"),
+    countTokens: () =>
+      count === undefined
+        ? Effect.fail(new ProviderUnavailableError({ provider: "test", model: "m", status: 503 }))
+        : Effect.succeed(count)
+  })
+})
+
 describe("a budgeted key's admission", () => {
   const price = { input: 1, output: 2 }
   const request = { messages: [Message.user("Hello")], maxTokens: 100 }
   const reserved = Pricing.estimate(price, request)
-  const admitting = Effect.gen(function*() {
-    const auth = yield* Auth.make(
-      [{
-        name: "k",
-        key: Redacted.make("gw-key-budgeted"),
-        budget: { limit: 1, period: "1 day", defaultMaxTokens: 50 }
-      }],
-      [],
-      {
-        resolve: (model) => model === "m" ? { price } : undefined,
-        models: [{ id: "m", ownedBy: "test" }]
-      },
-      yield* memoryKeyLimits,
-      new Map()
-    )
-    const caller = yield* auth.authenticate({ authorization: "Bearer gw-key-budgeted" })
-    // One admission in a scope of its own, closed with `exit` after `use`.
-    const admitOnce = (use: (settle: Authentication.Settle) => Effect.Effect<void>, exit: Exit.Exit<unknown>) =>
-      Effect.gen(function*() {
-        const scope = yield* Scope.make()
-        const settle = yield* Scope.provide(auth.admit(caller, "m", { price, leastMaxTokens: 1 }, request), scope)
-        const [open] = yield* caller.budget!.status
-        expect(open!.reserved).toBeCloseTo(reserved, 12)
-        yield* use(settle)
-        yield* Scope.close(scope, exit)
-        return (yield* caller.budget!.status)[0]!
-      })
-    return { auth, caller, admitOnce }
-  })
+  const budgetedAuth = (limit: number) =>
+    Effect.gen(function*() {
+      const auth = yield* Auth.make(
+        [{
+          name: "k",
+          key: Redacted.make("gw-key-budgeted"),
+          budget: { limit, period: "1 day", defaultMaxTokens: 50 }
+        }],
+        [],
+        {
+          resolve: (model) => model === "m" ? { price } : undefined,
+          models: [{ id: "m", ownedBy: "test" }]
+        },
+        yield* memoryKeyLimits,
+        new Map()
+      )
+      const caller = yield* auth.authenticate({ authorization: "Bearer gw-key-budgeted" })
+      // One admission in a scope of its own, closed with `exit` after `use`.
+      const admitOnce = (use: (settle: Authentication.Settle) => Effect.Effect<void>, exit: Exit.Exit<unknown>) =>
+        Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          const { settle } = yield* Scope.provide(auth.admit(caller, "m", targetOf(price), request), scope)
+          const [open] = yield* caller.budget!.status
+          expect(open!.reserved).toBeCloseTo(reserved, 12)
+          yield* use(settle)
+          yield* Scope.close(scope, exit)
+          return (yield* caller.budget!.status)[0]!
+        })
+      return { auth, caller, admitOnce }
+    })
+  const admitting = budgetedAuth(1)
 
   it.effect(
     "holds the worst case while the request's scope is open; charged the real cost, or nothing after an " +
@@ -285,6 +320,96 @@ describe("a budgeted key's admission", () => {
         const gone = yield* admitOnce(() => Effect.void, Exit.interrupt(1))
         expect(gone.spent).toBeCloseTo(0.0001 + reserved, 12)
         expect(gone.reserved).toBeCloseTo(0, 12)
+      }).pipe(Effect.scoped)
+  )
+
+  // One chat admitted after `spent` of the $0.05 budget went to an earlier call: what it was sent as and reserved, or
+  // the refusal.
+  const fitOnce = (spent: number, asked: number, text: string, target: ReturnType<typeof targetOf>) =>
+    Effect.gen(function*() {
+      const { auth, caller } = yield* budgetedAuth(0.05)
+      yield* caller.budget!.charge(yield* caller.budget!.check({ estimate: spent }), spent)
+      const chat = { messages: [Message.user(text)], maxTokens: asked }
+      const scope = yield* Scope.make()
+      const admitted = yield* Effect.result(Scope.provide(auth.admit(caller, "m", target, chat), scope))
+      const [status] = yield* caller.budget!.status
+      yield* Scope.close(scope, Exit.void)
+      return { admitted, reserved: status!.reserved, chat }
+    })
+
+  const dollars = (amount: number) => `$${Number(amount.toPrecision(6))}`
+
+  it(
+    "a chat whose worst case passes what its budget has left is sent with the most reply tokens that fit, reserved " +
+      "at their worst case, and says so; refused, naming what is left and what its least reply costs, only when that " +
+      "does not fit",
+    () =>
+      fc.assert(
+        fc.asyncProperty(
+          fc.double({ min: 0, max: 0.05, noNaN: true, maxExcluded: true }),
+          fc.integer({ min: 1, max: 100_000 }),
+          fc.string({ maxLength: 3000 }),
+          fc.constantFrom(1, 16),
+          (spent, asked, text, least) =>
+            Effect.runPromise(
+              Effect.scoped(Effect.gen(function*() {
+                const target = targetOf(price, undefined, least)
+                const { admitted, chat, reserved } = yield* fitOnce(spent, asked, text, target)
+                const left = 0.05 - spent
+                const worst = (maxTokens: number) => Auth.worstCase(target, { ...chat, maxTokens })
+                if (admitted._tag === "Failure") {
+                  expect(admitted.failure.status).toBe(429)
+                  expect(worst(least)).toBeGreaterThan(left - 1e-12)
+                  expect(admitted.failure.message).toContain(`${dollars(left)} of $0.05 left`)
+                  expect(admitted.failure.message).toContain(
+                    `the smallest call of this request may cost up to ${dollars(worst(least))}`
+                  )
+                  return
+                }
+                const { lowered, request: sent } = admitted.success
+                const bound = sent.maxTokens
+                expect(bound).toBeLessThanOrEqual(asked)
+                expect(reserved).toBeCloseTo(worst(bound), 12)
+                expect(worst(bound)).toBeLessThanOrEqual(left + 1e-9)
+                if (bound === asked) expect(lowered).toBeUndefined()
+                else {
+                  expect(worst(bound + 1)).toBeGreaterThan(left)
+                  expect(lowered).toEqual({ asked, sent: bound, left })
+                  expect(sent).toEqual({ ...chat, maxTokens: bound })
+                }
+              })).pipe(Effect.provide(TestClock.layer()))
+            )
+        ),
+        { numRuns: 150 }
+      )
+  )
+
+  it.effect(
+    "where the byte bound does not fit, the prompt is reserved at its provider's count and a tenth more; a local " +
+      "count, a count that fails, or a target whose deployments may count apart keep the byte bound",
+    () =>
+      Effect.gen(function*() {
+        const text = "a".repeat(40_000)
+        const counted = Pricing.estimate(price, { messages: [Message.user(text)], maxTokens: 100 }, {
+          promptTokens: 110
+        })
+        const byProvider = yield* fitOnce(0.01, 100, text, targetOf(price, { inputTokens: 100, estimated: false }))
+        expect(byProvider.admitted._tag).toBe("Success")
+        expect(byProvider.reserved).toBeCloseTo(counted, 12)
+        // At a token a byte the prompt alone is $0.04: only a lowered reply fits what is left.
+        const bytes = Auth.worstCase(targetOf(price), { messages: [Message.user(text)], maxTokens: 100 })
+        for (
+          const target of [
+            targetOf(price, { inputTokens: 100, estimated: true }),
+            targetOf(price),
+            { ...targetOf(price, { inputTokens: 100, estimated: false }), sharedCount: false }
+          ]
+        ) {
+          const kept = yield* fitOnce(0.01, 100, text, target)
+          expect(kept.admitted._tag).toBe("Failure")
+          const fitted = yield* fitOnce(0, 100, text, target)
+          expect(fitted.reserved).toBeCloseTo(bytes, 12)
+        }
       }).pipe(Effect.scoped)
   )
 

@@ -6,6 +6,7 @@
  * simulator: test/e2e/GatewayBatchesAsCalls.)
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -55,10 +56,42 @@ const countingReads = (reads: { count: number }) =>
     })
   ).pipe(Layer.provide(Runs.layerMemory))
 
+/** The batch API of the maker `owner`'s runs, of `window`, each line's turn of its rate limit taken by `turn`. */
+const apiOf = (
+  window: Duration.Duration,
+  turn: Calls.Options["turn"] = () => Effect.void,
+  owner = "config:k"
+) => Effect.map(Calls.make({ window, resolve: () => undefined, turn }), (calls) => calls.api(owner))
+
 describe("the gateway's batch API, lines run as calls", () => {
+  effectProp(
+    "each line takes one turn of its maker's rate limit before its call, whatever the batch's size",
+    fc.integer({ min: 1, max: 40 }),
+    (count) =>
+      Effect.gen(function*() {
+        const turns: Array<string> = []
+        const api = yield* apiOf(Duration.days(1), (owner) => Effect.sync(() => void turns.push(owner)))
+        const submitted = yield* api.submit(requests(count), "gone", credentials)
+        yield* endedOf(api, submitted.id)
+        expect(turns).toEqual(Array.from({ length: count }, () => "config:k"))
+      }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)),
+    20
+  )
+
+  it.effect("a line waits for its turn: none is called while its maker's rate limit holds none", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const api = yield* apiOf(Duration.days(1), () => Deferred.await(gate))
+      const submitted = yield* api.submit(requests(3), "gone", credentials)
+      for (let i = 0; i < 5; i++) yield* TestClock.adjust("1 second")
+      expect(yield* api.retrieve(submitted.id, "gone", credentials)).toMatchObject({ state: "running", failed: 0 })
+      yield* Deferred.succeed(gate, undefined)
+      expect(yield* endedOf(api, submitted.id)).toMatchObject({ state: "completed", failed: 3 })
+    }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)))
+
   it.effect("a run whose window closed before its lines started ends expired, every line expired", () =>
     Effect.gen(function*() {
-      const api = yield* Calls.make({ window: Duration.zero, resolve: () => undefined })
+      const api = yield* apiOf(Duration.zero)
       const submitted = yield* api.submit(requests(3), "gone", credentials)
       expect(submitted).toMatchObject({ state: "running", total: 3, succeeded: 0, failed: 0 })
       const status = yield* endedOf(api, submitted.id)
@@ -77,7 +110,7 @@ describe("the gateway's batch API, lines run as calls", () => {
     ({ count, polls }) => {
       const reads = { count: 0 }
       return Effect.gen(function*() {
-        const api = yield* Calls.make({ window: Duration.days(1), resolve: () => undefined })
+        const api = yield* apiOf(Duration.days(1))
         const submitted = yield* api.submit(requests(count), "gone", credentials)
         const status = yield* endedOf(api, submitted.id)
         const before = reads.count
@@ -94,7 +127,7 @@ describe("the gateway's batch API, lines run as calls", () => {
 
   it.effect("a line of a model no longer configured is its typed error, each line once", () =>
     Effect.gen(function*() {
-      const api = yield* Calls.make({ window: Duration.days(1), resolve: () => undefined })
+      const api = yield* apiOf(Duration.days(1))
       const submitted = yield* api.submit(requests(5), "gone", credentials)
       const status = yield* endedOf(api, submitted.id)
       expect(status).toMatchObject({ state: "completed", total: 5, succeeded: 0, failed: 5 })

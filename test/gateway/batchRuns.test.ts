@@ -11,7 +11,7 @@ import * as fc from "fast-check"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { migrations } from "../../src/internal/databaseSchema.js"
+import { gateway, schemas } from "../../src/internal/databaseSchema.js"
 import * as Runs from "../../src/internal/gateway/batches/runs.js"
 import * as RunsRedis from "../../src/internal/gateway/batches/runsRedis.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
@@ -27,7 +27,9 @@ for (const backend of storeBackends("batch_runs", Runs.RunStore, Runs)) batchRun
 batchRunsContract(redisBackend("runs", Runs.RunStore, RunsRedis.layerRedis))
 
 /** The migrations before the one that keeps an answer's outcome beside it. */
-const beforeOutcomes = Object.fromEntries(Object.entries(migrations).filter(([name]) => Number.parseInt(name) < 25))
+const beforeOutcomes = Object.fromEntries(
+  Object.entries(gateway.migrations).filter(([name]) => Number.parseInt(name) < 25)
+)
 
 effectProp(
   "SQLite: lines answered before outcomes were kept are counted by their answers once migrated",
@@ -41,13 +43,14 @@ effectProp(
       const file = { sqlite: join(directory, "gateway.db") }
       yield* Effect.scoped(
         Effect.gen(function*() {
-          const sql = yield* Effect.orDie(Database.connect(file, beforeOutcomes))
+          const sql = yield* Effect.orDie(Database.connect(file, [{ ...gateway, migrations: beforeOutcomes }]))
           const lines = outcomes.map((_, index) => ({
             customId: `line-${index}`,
             request: { model: "gpt-4.1-mini", maxTokens: 10, messages: [Message.user(`Hello ${index}`)] }
           }))
+          const encoded = yield* Runs.encodeLines(lines)
           yield* sql`INSERT INTO batch_runs (id, model, lines, started_at)
-          VALUES ('gwrun:o', 'gpt-4.1-mini', ${Runs.encodeLines(lines)}, 1000)`
+          VALUES ('gwrun:o', 'gpt-4.1-mini', ${encoded}, 1000)`
           for (const [index, outcome] of outcomes.entries()) {
             const answer = outcome === "none"
               ? null
@@ -59,7 +62,7 @@ effectProp(
           }
         }).pipe(Effect.orDie)
       )
-      const sql = yield* Effect.orDie(Database.connect(file, migrations))
+      const sql = yield* Effect.orDie(Database.connect(file, schemas))
       const store = yield* serviceOf(
         Runs.RunStore,
         Runs.layerSql({ sql, bounds: { address: "test.db", timeout: Sql.defaultTimeout } })

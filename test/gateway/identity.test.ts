@@ -133,7 +133,7 @@ const withEnv = (env: Record<string, string>) =>
   Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
 
 describe("provider.json's gateway.oidc", () => {
-  it.effect("decodes the issuer, the client (its secret Redacted), the claims, the roles and the session's life", () =>
+  it.effect("decodes the issuer, the client (its secret Redacted), the claims, the roles, the session's and tokens' lives", () =>
     Effect.gen(function*() {
       const config = yield* ProviderConfig.fromJson({
         ...models,
@@ -148,6 +148,7 @@ describe("provider.json's gateway.oidc", () => {
             groups_claim: "roles",
             roles: { admin: ["llm-admins"], "team_admin:research": ["research-leads"] },
             session_ttl: "2 hours",
+            max_token_lifetime: "12 hours",
             cli_client_id: "llm-cli"
           }
         }
@@ -166,6 +167,11 @@ describe("provider.json's gateway.oidc", () => {
         cliClientId: "llm-cli"
       })
       expect(Duration.toMillis(Duration.fromInputUnsafe(oidc.sessionTtl!))).toBe(7_200_000)
+      expect(Duration.toMillis(Duration.fromInputUnsafe(oidc.maxTokenLifetime!))).toBe(43_200_000)
+      // Without it, a day: past the hour most issuers give.
+      expect(Duration.toMillis(Oidc.settingsOf({ issuer: oidc.issuer, clientId: "c" }).maxTokenLifetime)).toBe(
+        86_400_000
+      )
     }).pipe(withEnv({ OIDC_CLIENT_SECRET: "oidc-secret-0001" })))
 
   it.effect("names every bad field: the issuer, a role that is none, a missing secret", () =>
@@ -177,6 +183,7 @@ describe("provider.json's gateway.oidc", () => {
             issuer: "login.example.com",
             client_id: "",
             roles: { root: ["x"], "team_admin:": ["y"] },
+            max_token_lifetime: "forever",
             cli_client_id: ""
           }
         }
@@ -186,6 +193,7 @@ describe("provider.json's gateway.oidc", () => {
         "gateway.oidc.client_id",
         "gateway.oidc.roles.root",
         "gateway.oidc.roles.team_admin:",
+        "gateway.oidc.max_token_lifetime",
         "gateway.oidc.cli_client_id"
       ])
       expect(shapes.issues[2]!.message).toContain("team_admin:<team>")
@@ -200,10 +208,11 @@ describe("provider.json's gateway.oidc", () => {
     const named = (options: Parameters<typeof Oidc.problems>[0]) =>
       Oidc.problems(options).flatMap((problem) => problem === undefined ? [] : [[problem.option, problem.expected]])
     expect(named({ issuer: "https://login.example.com", clientId: "c", cliClientId: "cli" })).toEqual([])
-    expect(named({ issuer: "http://login.example.com", clientId: "", cliClientId: "" })).toEqual([
+    expect(named({ issuer: "http://login.example.com", clientId: "", cliClientId: "", maxTokenLifetime: 0 })).toEqual([
       ["oidc.issuer", "an https:// URL (http:// only on this machine's loopback)"],
       ["oidc.clientId", "a non-empty client id"],
-      ["oidc.cliClientId", "a non-empty client id"]
+      ["oidc.cliClientId", "a non-empty client id"],
+      ["oidc.maxTokenLifetime", "a positive, finite duration"]
     ])
   })
 })

@@ -8,6 +8,7 @@ import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as AdminKeys from "../../src/internal/gateway/admin/keys.js"
 import type * as App from "../../src/internal/gateway/app.js"
+import * as IdSecret from "../../src/internal/gateway/batches/idSecret.js"
 import * as BatchRuns from "../../src/internal/gateway/batches/runs.js"
 import * as Settlements from "../../src/internal/gateway/batches/settlements.js"
 import * as BatchStore from "../../src/internal/gateway/batches/store.js"
@@ -49,6 +50,7 @@ it("is required: the routes that read it, and the routes' stores, left without i
     Settlements.layerMemory,
     BatchStore.layerMemory,
     BatchRuns.layerMemory,
+    IdSecret.layerMemory,
     RequestLogStore.layerMemory
   )
   expect([routes, check, stores, whole].filter(Boolean)).toHaveLength(2)

@@ -1,13 +1,14 @@
 /**
  * An MCP tool call's arguments and result through its guardrails (`mcp/guardrails.ts`), over any JSON: a mask keeps
- * the value's shape (every field, every array's length, every string not found untouched) and leaves nothing found; a
- * block fails naming the guardrail and where; only text content is checked; a chain with nothing to run there passes
- * the value as it is. Any other MCP message (a definition, a prompt, a resource's contents, a server's request, a
+ * the value's shape (every field, every array's length, every string not found untouched) and leaves nothing found (a
+ * key it would change refuses the value, as a masked key would break it); a block fails naming the guardrail and
+ * where; only text content is checked; a chain with nothing to run there passes the value as it is. Any other MCP message (a definition, a prompt, a resource's contents, a server's request, a
  * notification) the same: a forbidden word in any one of its texts, a key or a value, plain or disguised, is found.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as McpSchema from "effect/ai/McpSchema"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import * as Guardrail from "../../src/Guardrail.js"
 import {
@@ -58,19 +59,40 @@ function planted(value: unknown): readonly [unknown, unknown] {
   return [value, value]
 }
 
+// Every key of `value`, at any depth.
+function keysOf(value: unknown): ReadonlyArray<string> {
+  if (Array.isArray(value)) return value.flatMap(keysOf)
+  if (value === null || typeof value !== "object") return []
+  return Object.entries(value).flatMap(([name, field]) => [name, ...keysOf(field)])
+}
+
 describe("an MCP tool call's guardrails", () => {
-  it.effect("a mask of the arguments keeps any JSON's shape and masks each string in place", () =>
+  it.effect("a mask of the arguments keeps any JSON's shape and masks each string in place; a key it finds refuses", () =>
     Effect.promise(() =>
-      fc.assert(fc.asyncProperty(fc.dictionary(fc.string(), clean, { maxKeys: 5 }), async (payload) => {
-        const [given, masked] = planted(payload)
-        const checked = await Effect.runPromise(
-          checkArguments([maskArguments], given as Record<string, unknown>)
-        )
-        expect(checked).toEqual(masked)
-        expect(await Effect.runPromise(checkArguments([maskArguments], payload))).toEqual(payload)
-        // A chain that runs on results only leaves the arguments as they were.
-        expect(await Effect.runPromise(checkArguments([maskResults], given as Record<string, unknown>))).toBe(given)
-      }))
+      fc.assert(
+        fc.asyncProperty(fc.dictionary(fc.string(), clean, { maxKeys: 5 }), async (payload) => {
+          const [given, masked] = planted(payload)
+          // A key a mask would change (fast-check's strings can spell an email address) refuses the arguments: a key
+          // masked would break the JSON's shape.
+          const keyFound = keysOf(payload).some((key) =>
+            Effect.runSync(Guardrail.checkText([maskArguments], key, { where: "toolArguments" })) !== key
+          )
+          const check = (value: unknown) =>
+            Effect.runPromise(Effect.result(checkArguments([maskArguments], value as Record<string, unknown>)))
+          for (const [value, expected] of [[given, masked], [payload, payload]] as const) {
+            const checked = await check(value)
+            if (keyFound) {
+              expect(Result.isFailure(checked) && checked.failure.message).toMatch(/in a key of arguments/)
+            } else {
+              expect(checked).toEqual(Result.succeed(expected))
+            }
+          }
+          // A chain that runs on results only leaves the arguments as they were.
+          expect(await Effect.runPromise(checkArguments([maskResults], given as Record<string, unknown>))).toBe(given)
+        }),
+        // A key spelling an email address, as a run once drew; and one deeper down.
+        { examples: [[{ "0@0.AA": null }], [{ to: { [`to ${email}`]: "plain" } }]] }
+      )
     ))
 
   it.effect("a card number in the arguments, as a string or a number, is a block naming the guardrail", () =>

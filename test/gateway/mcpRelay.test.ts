@@ -108,6 +108,7 @@ describe("MCP relay", () => {
                 Effect.forkChild(Relay.relaying(relay, {
                   progressToken: one.clientToken,
                   logLevel: undefined,
+                  declared: {},
                   ask: undefined,
                   deliver: (relayed) => Effect.sync(() => void got[i]!.push(relayed))
                 }, (meta) =>
@@ -190,6 +191,7 @@ describe("MCP relay", () => {
       yield* Relay.relaying(relay, {
         progressToken: "mine",
         logLevel: undefined,
+        declared: {},
         ask: undefined,
         deliver: (relayed) => Effect.sync(() => void got.push(relayed))
       }, (meta) => {
@@ -219,6 +221,7 @@ describe("MCP relay's deliverer", () => {
     const listener: Relay.Listener = {
       progressToken: "mine",
       logLevel: "debug",
+      declared: {},
       ask: undefined,
       deliver: () => Effect.void
     }
@@ -250,6 +253,7 @@ describe("MCP relay after a call", () => {
       const response = yield* Relay.relaying(relay, {
         progressToken: undefined,
         logLevel: undefined,
+        declared: {},
         ask: undefined,
         deliver: (relayed) => Effect.sync(() => void delivered.push(relayed))
       }, () => Relay.tapHttp(http, relay, 1 << 20).get("http://upstream.test/mcp"))
@@ -342,6 +346,7 @@ describe("MCP relay over HTTP (tapHttp)", () => {
           yield* Relay.relaying(relay, {
             progressToken: undefined,
             logLevel: undefined,
+            declared: {},
             ask: asks ? () => Effect.never : undefined,
             deliver: () => Effect.void
           }, () =>

@@ -7,6 +7,9 @@
  * `McpClient`'s refusal, the lines after it not held behind it. The requests relayed on a POST's response stream: the id
  * each is sent under noted, so a client's cancel (of that id, in its session) fails exactly its request, for any
  * interleaving of requests and cancels (a property); a client's progress goes to the server under the server's token.
+ * A 2026-07-28 server's call carried to its end for a client the gateway asks: for any number of multi round-trip
+ * results, each input request asked and the call sent on with the answers and the state (a property); one the client
+ * cannot answer fails it, as do more than `maxRounds`; the server is told what the client declared of the three.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type * as McpClient from "effect/ai/McpClient"
@@ -176,6 +179,7 @@ describe("the asking of a call's client", () => {
         listener: {
           progressToken: undefined,
           logLevel: undefined,
+          declared: {},
           deliver: () => Effect.void,
           ask: (method, params) => Effect.as(Effect.sleep(after), { asked: method, params })
         },
@@ -412,4 +416,66 @@ describe("the requests relayed on a POST's response stream", () => {
       yield* Fiber.interrupt(fiber)
       expect(relayed.byToken.size).toBe(0)
     }))
+})
+
+describe("a 2026-07-28 server's call carried to its end for a client the gateway asks", () => {
+  const sampling = { method: "sampling/createMessage" as const, params: { messages: [], maxTokens: 1 } }
+  const done = new McpSchema.CallToolResult({ content: [{ type: "text", text: "done" }] })
+
+  it.effect("for any number of rounds, each input request is asked, and the call sent on with the answers and state", () =>
+    Effect.promise(() =>
+      fc.assert(
+        fc.asyncProperty(fc.nat({ max: ServerRequests.maxRounds - 1 }), fc.nat({ max: 3 }), (rounds, width) =>
+          Effect.runPromise(Effect.gen(function*() {
+            const sent: Array<ServerRequests.Continuation> = []
+            const asked: Array<unknown> = []
+            const ask: ServerRequests.Ask = (method, params) =>
+              Effect.sync(() => {
+                asked.push(params)
+                return { answered: method, round: asked.length }
+              })
+            const keys = Array.from({ length: width }, (_, n) =>
+              `k${n}`)
+            const result = yield* ServerRequests.carried((continuation) =>
+              Effect.sync(() => {
+                sent.push(continuation)
+                const round = sent.length
+                return round > rounds ? done : new McpSchema.InputRequired({
+                  inputRequests: Object.fromEntries(keys.map((key) => [key, sampling])),
+                  requestState: `state-${round}`
+                })
+              }), ask)
+            expect(result).toBe(done)
+            expect(asked.length).toBe(rounds * width)
+            expect(sent[0]).toEqual({})
+            sent.slice(1).forEach((continuation, n) => {
+              expect(continuation.requestState).toBe(`state-${n + 1}`)
+              expect(Object.keys(continuation.inputResponses ?? {})).toEqual(keys)
+            })
+          })))
+      )
+    ))
+
+  it.effect("a request the client cannot answer fails the call naming it; past maxRounds, the call fails", () =>
+    Effect.gen(function*() {
+      const asking = new McpSchema.InputRequired({ inputRequests: { a: sampling } })
+      const unanswered = yield* Effect.flip(ServerRequests.carried(() => Effect.succeed(asking), undefined))
+      expect(unanswered).toEqual({
+        code: -32601,
+        message: "sampling/createMessage of its client: Unsupported MCP method: sampling/createMessage"
+      })
+      let calls = 0
+      const endless = yield* Effect.flip(ServerRequests.carried(
+        () => Effect.sync(() => (calls += 1, asking)),
+        () => Effect.succeed({})
+      ))
+      expect(calls).toBe(ServerRequests.maxRounds)
+      expect(endless.message).toContain(`more than ${ServerRequests.maxRounds} times`)
+    }))
+
+  it("what a client declared of the three is what a 2026-07-28 server is told", () => {
+    expect(ServerRequests.declaredOf({ sampling: { tools: {} }, roots: { listChanged: true }, experimental: {} }))
+      .toEqual({ sampling: { tools: {} }, roots: { listChanged: true } })
+    expect(ServerRequests.declaredOf({})).toEqual({})
+  })
 })

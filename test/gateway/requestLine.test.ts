@@ -65,6 +65,7 @@ describe("a request's log line", () => {
           failedDeployment: given.failedDeployment,
           midStream: given.midStream,
           streaming: given.firstToken !== undefined,
+          socket: false,
           omittedTools: given.omittedTools,
           toolCall: given.toolCall,
           payload: undefined

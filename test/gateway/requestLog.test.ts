@@ -11,14 +11,16 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
+import { randomUUID } from "node:crypto"
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { migrations } from "../../src/internal/databaseSchema.js"
+import { gateway, schemas } from "../../src/internal/databaseSchema.js"
 import type * as AdminSpend from "../../src/internal/gateway/admin/spend.js"
 import { makeLiveStats } from "../../src/internal/gateway/observe/liveStats.js"
 import * as Journal from "../../src/internal/gateway/observe/record.js"
@@ -27,11 +29,14 @@ import * as RequestLogStore from "../../src/internal/gateway/observe/requestLogS
 import * as Request from "../../src/internal/gateway/request/context.js"
 import * as Outcome from "../../src/internal/gateway/request/outcome.js"
 import * as Database from "../../src/internal/sql/database.js"
+import type { Schema } from "../../src/internal/sql/migrations.js"
+import * as RequestPartitions from "../../src/internal/sql/requestPartitions.js"
 import * as Requests from "../../src/internal/sql/requests.js"
 import { requestLogContract } from "../contract/requestLog.js"
 import { effectProp } from "../utils/effectProp.js"
+import { eventually } from "../utils/eventually.js"
 import { silentDatabase } from "../utils/silentDatabase.js"
-import { serviceOf, storeBackends } from "../utils/sqlDatabases.js"
+import { postgresFor, postgresServerFor, serviceOf, storeBackends } from "../utils/sqlDatabases.js"
 import { withWarnings } from "../utils/warnings.js"
 
 const hour = 3_600_000
@@ -42,7 +47,7 @@ const directory = Effect.acquireRelease(
 )
 
 const database = Effect.gen(function*() {
-  return yield* Effect.orDie(Database.connect({ sqlite: join(yield* directory, "gateway.db") }, migrations))
+  return yield* Effect.orDie(Database.connect({ sqlite: join(yield* directory, "gateway.db") }, schemas))
 })
 
 /** The bytes the SQLite file `file` takes on disk, its write-ahead log included. */
@@ -263,7 +268,7 @@ describe("the request log on a SQLite file", () => {
   it.effect("the writer's sweep gives the space of the rows it trims back: the file shrinks with them", () =>
     Effect.gen(function*() {
       const file = join(yield* directory, "gateway.db")
-      const sql = yield* Effect.orDie(Database.connect({ sqlite: file }, migrations))
+      const sql = yield* Effect.orDie(Database.connect({ sqlite: file }, schemas))
       // 2,000 rows of 2 KB each, in batches as the writer writes them.
       for (let batch = 0; batch < 20; batch++) {
         const rows = Array.from({ length: 100 }, (_, i) => rowOf(batch * 100 + i, batch * 100 + i, 2_000))
@@ -287,7 +292,7 @@ describe("the request log on a SQLite file", () => {
       old.exec("CREATE TABLE kept (x TEXT); INSERT INTO kept VALUES ('there')")
       expect(old.prepare("PRAGMA auto_vacuum").get()).toEqual({ auto_vacuum: 0 })
       old.close()
-      const sql = yield* Effect.orDie(Database.connect({ sqlite: file }, migrations))
+      const sql = yield* Effect.orDie(Database.connect({ sqlite: file }, schemas))
       expect(yield* Effect.orDie(sql`PRAGMA auto_vacuum`)).toEqual([{ auto_vacuum: 2 }])
       expect(yield* Effect.orDie(sql`SELECT x FROM kept`)).toEqual([{ x: "there" }])
     }).pipe(Effect.scoped))
@@ -320,6 +325,218 @@ describe("the request log on a SQLite file", () => {
         ["request log rows dropped", "the store refused them: writing the request log: no answer within 10s"]
       ])
     }).pipe(Effect.scoped))
+})
+
+const day = RequestPartitions.dayMillis
+const postgresServer = postgresServerFor()
+/** 2026-01-15, a Thursday, at midnight UTC: what the Postgres tests' days count from, whatever today is. */
+const thursday = Date.UTC(2026, 0, 15)
+
+/** A new database on the file's Postgres server, its URL. */
+const postgresUrl = Effect.gen(function*() {
+  return yield* (yield* postgresServer).database(`request_log_days_${randomUUID().replaceAll("-", "")}`)
+})
+
+/** The database at `url`, opened for the scope, its schema brought up to `schema`. */
+const connected = (url: string, schema: ReadonlyArray<Schema> = schemas) =>
+  Effect.orDie(Database.connect({ postgres: Redacted.make(url) }, schema))
+
+/** The schema before the log was partitioned: every migration before `27_request_log_partitions`. */
+const unpartitioned: ReadonlyArray<Schema> = [{
+  ...gateway,
+  migrations: Object.fromEntries(
+    Object.entries(gateway.migrations).filter(([name]) => Number(name.split("_")[0]) < 27)
+  )
+}]
+
+/** The request log's store on the Postgres database `sql`. */
+const onPostgres = (sql: SqlClient.SqlClient) =>
+  serviceOf(
+    RequestLogStore.RequestLogStore,
+    RequestLogStore.layerSql({ sql, bounds: { address: "the test's database", timeout: Duration.seconds(10) } })
+  )
+
+/** The log's partitions, by name. */
+const partitions = (sql: SqlClient.SqlClient) =>
+  Effect.map(
+    Effect.orDie(sql<{ readonly name: string }>`SELECT c.relname AS name FROM pg_inherits AS i
+      JOIN pg_class AS c ON c.oid = i.inhrelid WHERE i.inhparent = 'requests'::regclass ORDER BY c.relname`),
+    (rows) => rows.map((row) => row.name)
+  )
+
+/** Each day's row of `request_log_days`: its start, rows and bytes. */
+const dayCounts = (sql: SqlClient.SqlClient) =>
+  Effect.map(
+    Effect.orDie(sql<Record<string, unknown>>`SELECT day, row_count, byte_count FROM request_log_days ORDER BY day`),
+    (rows) => rows.map((row) => [Number(row.day), Number(row.row_count), Number(row.byte_count)])
+  )
+
+/** What `rows` count per day, as `dayCounts` gives them. */
+const countsOf = (rows: ReadonlyArray<Requests.Row>) => {
+  const days = new Map<number, [number, number, number]>()
+  for (const row of rows) {
+    const start = RequestPartitions.dayOf(row.at)
+    const [, count, bytes] = days.get(start) ?? [start, 0, 0]
+    days.set(start, [start, count + 1, bytes + Requests.bytesOf(row)])
+  }
+  return [...days.values()].sort((a, b) => a[0] - b[0])
+}
+
+/** `perDay` rows on each of `days` days from `first`, spread over the day, some with payloads. */
+const daysOfRows = (first: number, days: number, perDay: number) =>
+  Array.from(
+    { length: days * perDay },
+    (_, i) =>
+      rowOf(i, first + Math.floor(i / perDay) * day + (i % perDay) * Math.floor(day / perDay), i % 3 === 0 ? 100 : 0)
+  )
+
+describe("the request log on Postgres, partitioned by day", () => {
+  it.live("its writer makes today's and tomorrow's partitions at start; calls either side of midnight land in them", () =>
+    Effect.gen(function*() {
+      const { sql } = yield* postgresFor("request_log_ahead")
+      const today = RequestPartitions.dayOf(yield* Clock.currentTimeMillis)
+      const ahead = [RequestPartitions.partitionOf(today), RequestPartitions.partitionOf(today + day)]
+      const store = yield* onPostgres(sql)
+      const log = yield* open(store)
+      yield* eventually(
+        "today's and tomorrow's partitions made",
+        partitions(sql),
+        (names) => ahead.every((name) => names.includes(name))
+      )
+      yield* call(log, "before-midnight", thursday + day - 1)
+      yield* call(log, "at-midnight", thursday + day)
+      const landed = yield* eventually(
+        "both calls written",
+        Effect.orDie(sql<{ readonly request_id: string; readonly partition: string }>`
+          SELECT request_id, tableoid::regclass::text AS partition FROM requests ORDER BY at`),
+        (rows) => rows.length === 2
+      )
+      expect(landed.map((row) => [row.request_id, row.partition])).toEqual([
+        ["before-midnight", "requests_20260115"],
+        ["at-midnight", "requests_20260116"]
+      ])
+      expect(yield* partitions(sql)).toEqual([...new Set(["requests_20260115", "requests_20260116", ...ahead])].sort())
+    }).pipe(Effect.scoped))
+
+  it.effect("a write on a day without a partition makes it, and several instances writing it at once make it once", () =>
+    Effect.gen(function*() {
+      const database = yield* postgresFor("request_log_made")
+      const stores = yield* Effect.forEach([1, 2, 3, 4], () => onPostgres(database.sql))
+      const written = daysOfRows(thursday, 2, 40)
+      yield* Effect.forEach(
+        stores,
+        (store, i) => Effect.orDie(store.write(written.filter((_, index) => index % stores.length === i))),
+        { concurrency: "unbounded" }
+      )
+      expect(yield* partitions(database.sql)).toEqual(["requests_20260115", "requests_20260116"])
+      expect(yield* Effect.orDie(stores[0]!.list({ limit: 1000 }))).toHaveLength(written.length)
+      expect(yield* dayCounts(database.sql)).toEqual(countsOf(written))
+    }).pipe(Effect.scoped))
+
+  it.effect("retention and the bounds drop whole days' partitions, never deleting a row", () =>
+    Effect.gen(function*() {
+      const { sql } = yield* postgresFor("request_log_drop")
+      // Every row deleted from the log, counted.
+      yield* Effect.orDie(Effect.forEach([
+        "CREATE TABLE deleted_rows (request_id TEXT NOT NULL)",
+        `CREATE FUNCTION count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN INSERT INTO deleted_rows VALUES (OLD.request_id); RETURN OLD; END $$`,
+        "CREATE TRIGGER counted AFTER DELETE ON requests FOR EACH ROW EXECUTE FUNCTION count_deleted()"
+      ], (statement) => sql.unsafe(statement)))
+      const store = yield* onPostgres(sql)
+      // Ten rows a day from Monday to Friday (the 12th to the 16th).
+      const written = daysOfRows(thursday - 3 * day, 5, 10)
+      yield* Effect.orDie(store.write(written))
+      // Retention from Wednesday 06:00: Monday and Tuesday go, Wednesday is kept whole. Fifteen rows at most: counted
+      // from the newest, Friday's ten, then Thursday's pass the bound, so Wednesday goes too and Thursday stays whole.
+      const bounds = { rows: 15, bytes: 1_000_000 }
+      yield* Effect.orDie(store.sweep({ now: thursday + 12 * hour, before: thursday - day + 6 * hour, bounds }))
+      const kept = written.filter((row) => row.at >= thursday)
+      expect(yield* ids(store)).toEqual([...kept].reverse().map((row) => row.request_id))
+      expect(yield* partitions(sql)).toEqual(["requests_20260115", "requests_20260116"])
+      expect(yield* dayCounts(sql)).toEqual(countsOf(kept))
+      expect(yield* Effect.orDie(sql`SELECT * FROM deleted_rows`)).toEqual([])
+    }).pipe(Effect.scoped))
+
+  it.effect("a database whose log is not yet partitioned is partitioned at start, its rows kept", () =>
+    Effect.gen(function*() {
+      const url = yield* postgresUrl
+      const written = [...daysOfRows(thursday - 2 * day, 3, 30), rowOf(90, thursday + day - 1, 40)]
+      const before = yield* Effect.scoped(Effect.gen(function*() {
+        const sql = yield* connected(url, unpartitioned)
+        yield* Effect.orDie(Requests.insert(sql, written))
+        return yield* Effect.orDie(Requests.list(sql, { limit: 1000 }))
+      }))
+      expect(before).toHaveLength(written.length)
+      const sql = yield* connected(url)
+      expect(yield* Effect.orDie(Requests.list(sql, { limit: 1000 }))).toEqual(before)
+      expect(yield* partitions(sql)).toEqual(["requests_20260113", "requests_20260114", "requests_20260115"])
+      expect(yield* dayCounts(sql)).toEqual(countsOf(written))
+      const keys = yield* Effect.orDie(sql<{ readonly key: string }>`
+        SELECT pg_get_constraintdef(oid) AS key FROM pg_constraint
+        WHERE conrelid = 'requests'::regclass AND contype = 'p'`)
+      expect(keys.map((row) => row.key)).toEqual(["PRIMARY KEY (at, id)"])
+      // Its oldest day goes as any other.
+      const store = yield* onPostgres(sql)
+      yield* Effect.orDie(store.sweep({ now: thursday, before: thursday - day, bounds: { rows: 1000, bytes: 1e9 } }))
+      expect(yield* partitions(sql)).toEqual(["requests_20260114", "requests_20260115", "requests_20260116"])
+    }).pipe(Effect.scoped))
+
+  it.effect("several gateways starting together on such a database partition it once, every row once", () =>
+    Effect.gen(function*() {
+      const url = yield* postgresUrl
+      const written = daysOfRows(thursday - day, 2, 50)
+      yield* Effect.scoped(
+        Effect.flatMap(connected(url, unpartitioned), (sql) => Effect.orDie(Requests.insert(sql, written)))
+      )
+      const gateways = yield* Effect.forEach([1, 2, 3, 4], () => connected(url), { concurrency: "unbounded" })
+      for (const sql of gateways) {
+        expect(yield* Effect.orDie(Requests.list(sql, { limit: 1000 }))).toHaveLength(written.length)
+      }
+      const ran = yield* Effect.orDie(
+        gateways[0]!<{ readonly n: unknown }>`SELECT COUNT(*) AS n FROM effect_sql_migrations WHERE migration_id = 27`
+      )
+      expect(Number(ran[0]!.n)).toBe(1)
+      expect(yield* partitions(gateways[0]!)).toEqual(["requests_20260114", "requests_20260115"])
+      expect(yield* dayCounts(gateways[0]!)).toEqual(countsOf(written))
+    }).pipe(Effect.scoped))
+})
+
+describe("the days a Postgres sweep drops", () => {
+  const daysDrawn = fc.uniqueArray(fc.integer({ min: 0, max: 60 }), { maxLength: 20 }).chain((starts) =>
+    fc.tuple(
+      ...starts.sort((a, b) => b - a).map((start) =>
+        fc.record({
+          day: fc.constant(start * day),
+          rows: fc.integer({ min: 0, max: 50 }),
+          bytes: fc.integer({ min: 0, max: 10_000 })
+        })
+      )
+    )
+  )
+
+  it("are those wholly before the retention's start, then those older than the day a bound is passed on, no others", () => {
+    fc.assert(fc.property(
+      daysDrawn,
+      fc.integer({ min: 0, max: 62 * day }),
+      fc.record({ rows: fc.integer({ min: 0, max: 400 }), bytes: fc.integer({ min: 0, max: 100_000 }) }),
+      (days, before, bounds) => {
+        const gone = new Set(RequestPartitions.doomed(days, before, bounds))
+        const since = days.filter((one) => one.day + day > before)
+        for (const one of days) if (one.day + day <= before) expect(gone.has(one.day)).toBe(true)
+        // Of the days since, the newest are kept: all those within the bounds, and the first past them.
+        const kept = since.filter((one) => !gone.has(one.day))
+        expect(kept).toEqual(since.slice(0, kept.length))
+        const sum = (list: ReadonlyArray<RequestPartitions.Day>, field: "rows" | "bytes") =>
+          list.reduce((total, one) => total + one[field], 0)
+        const within = kept.slice(0, -1)
+        expect(sum(within, "rows") <= bounds.rows && sum(within, "bytes") <= bounds.bytes).toBe(true)
+        if (kept.length < since.length) {
+          expect(sum(kept, "rows") > bounds.rows || sum(kept, "bytes") > bounds.bytes).toBe(true)
+        }
+      }
+    ))
+  })
 })
 
 it("the writer and the admin paths of the request log need its store in their type", () => {

@@ -13,6 +13,7 @@ import { emptyUsage } from "../../src/ChatResponse.js"
 import { Problem } from "../../src/internal/schemaCheck.js"
 import { signatureOf } from "../../src/internal/simulator/anthropic/render.js"
 import { decode as decodeSimulated } from "../../src/internal/simulator/anthropic/request.js"
+import { readLines as readBatchLines } from "../../src/internal/wire/anthropic/batch.js"
 import { errorJson, errorType, isErrorPayload } from "../../src/internal/wire/anthropic/errors.js"
 import { Message, metadataOf, reply } from "../../src/internal/wire/anthropic/reply.js"
 import {
@@ -25,6 +26,7 @@ import {
 import { AnthropicStreamParser, StreamEvent } from "../../src/internal/wire/anthropic/stream.js"
 import { message, streamEncoder } from "../../src/internal/wire/anthropic/writer.js"
 import { ShapeError } from "../../src/internal/wire/codecError.js"
+import { fromHttpFailure } from "../../src/LlmError.js"
 import type { LlmError } from "../../src/LlmError.js"
 import * as Domain from "../../src/Message.js"
 import { breakpointsIn, lifetimesIn, lifetimesInOrder, sentLifetimes } from "../utils/breakpoints.js"
@@ -608,6 +610,32 @@ describe("internal/wire/anthropic: the error body", () => {
       "timeout_error",
       "overloaded_error"
     ])
+  })
+  it("types a batch's errored result as a call answered its body is typed, by the status its type names", () => {
+    const documented = [400, 401, 402, 403, 404, 413, 429, 500, 504, 529]
+    fc.assert(fc.property(fc.constantFrom(...documented), word, (status, text) => {
+      const body = errorJson(errorType(status), text)
+      const [line] = readBatchLines(
+        JSON.stringify({ custom_id: "a", result: { type: "errored", error: JSON.parse(body) } })
+      )
+      expect(line!.outcome).toMatchObject({ _tag: "Failed", status })
+      const outcome = line!.outcome as { readonly status: number | undefined; readonly body: unknown }
+      const read = fromHttpFailure({
+        provider: "anthropic",
+        model: "m",
+        status: outcome.status,
+        body: outcome.body,
+        nowMillis: 0
+      })
+      const called = fromHttpFailure({
+        provider: "anthropic",
+        model: "m",
+        status,
+        body: JSON.parse(body),
+        nowMillis: 0
+      })
+      expect(read).toEqual(called)
+    }))
   })
 })
 

@@ -5,17 +5,23 @@
  * and `collect` over every way of cutting the schema into concepts' parts.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import type * as SqlClient from "effect/sql/SqlClient"
+import * as SqlClient from "effect/sql/SqlClient"
+import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
+import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as Budget from "../../src/Budget.js"
 import type * as Gateway from "../../src/Gateway.js"
-import { migrations } from "../../src/internal/databaseSchema.js"
+import { migrations, schemas } from "../../src/internal/databaseSchema.js"
 import * as Database from "../../src/internal/sql/database.js"
 import { collect, type Migrations } from "../../src/internal/sql/migrations.js"
 import * as Before from "../fixtures/sql/migrationsBefore.js"
@@ -80,7 +86,7 @@ const acceptedUnchanged = (
     }))
     assert.deepStrictEqual(before.map((ran) => ran.name), beforeNames.map((name) => name.replace(/^\d+_/, "")))
     const [after, oldShape, oldHead] = yield* Effect.scoped(Effect.gen(function*() {
-      const sql = yield* Effect.orDie(Database.connect(old, migrations))
+      const sql = yield* Effect.orDie(Database.connect(old, schemas))
       return yield* Effect.orDie(Effect.all([ranOn(sql), shapeOf(sql, engine), headOf(sql)]))
     }))
     assert.deepStrictEqual(after.slice(0, before.length), before)
@@ -89,7 +95,7 @@ const acceptedUnchanged = (
       Object.keys(migrations).slice(before.length)
     )
     const [newShape, newHead] = yield* Effect.scoped(Effect.gen(function*() {
-      const sql = yield* Effect.orDie(Database.connect(yield* fresh(), migrations))
+      const sql = yield* Effect.orDie(Database.connect(yield* fresh(), schemas))
       return yield* Effect.orDie(Effect.all([shapeOf(sql, engine), headOf(sql)]))
     }))
     assert.isAbove(newShape.length, 20)
@@ -161,4 +167,102 @@ describe("collect", () => {
       assert.throws(() => collect(...without), /No migration has the id/)
     }))
   })
+})
+
+/** A database's tables, as its engine lists them, in code unit order. */
+const tablesOf = (sql: SqlClient.SqlClient) =>
+  Effect.map(
+    sql.onDialectOrElse({
+      pg: () =>
+        sql<{ readonly name: string }>`SELECT table_name AS name FROM information_schema.tables
+          WHERE table_schema = current_schema()`,
+      orElse: () =>
+        sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
+    }),
+    (rows) => rows.map((row) => row.name).sort()
+  )
+
+// A day's window from 0 starts a month too: the gateway's reshape of an older ledger would have keyed it by the month.
+const team: Budget.Counter = { name: "team", period: "1 day" }
+
+/**
+ * On `sql`, through `Budget.layerStoreSql` (a library user's): a call's reservation of $1 settled at $0.25, and the
+ * team's spend after it, all at one instant (a `TestClock` left at 0), so no window ends between them.
+ */
+const spendThroughTheLibrary = (sql: SqlClient.SqlClient) =>
+  Effect.scoped(Effect.gen(function*() {
+    const context = yield* Layer.build(
+      Budget.layerStoreSql({ address: "a library user's database" }).pipe(
+        Layer.provide(Layer.succeed(SqlClient.SqlClient, sql))
+      )
+    )
+    const store = Context.get(context, Budget.BudgetStore)
+    const held: Budget.Held = { id: randomUUID(), counters: [{ ...team, limit: 5 }], estimate: 1, at: 0 }
+    assert.strictEqual((yield* store.reserve(held))._tag, "Reserved")
+    yield* store.settle(held, 0.25)
+    const [spend] = yield* store.spend([team])
+    return spend!.spent
+  })).pipe(Effect.provideServiceEffect(Clock.Clock, TestClock.make()))
+
+const budgetTables = ["effect_llm_router_budget_migrations", "reservations", "spend"]
+
+/**
+ * On `fresh()`'s databases: `Budget.layerStoreSql` makes only the budget's tables in a library user's new one, which
+ * the gateway migrates whole later, the spend kept; and it opens one the versions before migrated whole (as the layer
+ * did until it migrated only its own), adding only the record of its own schema.
+ */
+const budgetAlone = (fresh: () => Effect.Effect<Gateway.Database, never, Scope.Scope>) =>
+  Effect.gen(function*() {
+    const library = yield* fresh()
+    const spent = yield* Effect.scoped(Effect.gen(function*() {
+      const sql = yield* Effect.orDie(Database.open(library))
+      const spent = yield* Effect.orDie(spendThroughTheLibrary(sql))
+      assert.deepStrictEqual(yield* Effect.orDie(tablesOf(sql)), budgetTables)
+      return spent
+    }))
+    assert.strictEqual(spent, 0.25)
+    const [gatewayTables, ran] = yield* Effect.scoped(Effect.gen(function*() {
+      const sql = yield* Effect.orDie(Database.connect(library, schemas))
+      return yield* Effect.orDie(Effect.all([tablesOf(sql), ranOn(sql)]))
+    }))
+    assert.deepStrictEqual(ran.map((migration) => `${migration.id}_${migration.name}`), Object.keys(migrations))
+    const wholeTables = yield* Effect.scoped(Effect.gen(function*() {
+      const sql = yield* Effect.orDie(Database.connect(yield* fresh(), schemas))
+      return yield* Effect.orDie(tablesOf(sql))
+    }))
+    assert.deepStrictEqual(gatewayTables, wholeTables)
+    assert.includeMembers(wholeTables, budgetTables)
+    // The library's spend is there for the gateway's ledger, and the library's layer opens the database again.
+    assert.strictEqual(
+      yield* Effect.scoped(
+        Effect.flatMap(Effect.orDie(Database.open(library)), (sql) => Effect.orDie(spendThroughTheLibrary(sql)))
+      ),
+      0.5
+    )
+
+    const older = yield* fresh()
+    const opened = yield* Effect.scoped(Effect.gen(function*() {
+      const sql = yield* Effect.orDie(Database.open(older))
+      yield* Effect.orDie(Before.migrate(sql))
+      const before = yield* Effect.orDie(tablesOf(sql))
+      const spent = yield* Effect.orDie(spendThroughTheLibrary(sql))
+      return { before, spent, after: yield* Effect.orDie(tablesOf(sql)), ran: yield* Effect.orDie(ranOn(sql)) }
+    }))
+    assert.strictEqual(opened.spent, 0.25)
+    assert.deepStrictEqual(opened.after, [...opened.before, "effect_llm_router_budget_migrations"].sort())
+    assert.deepStrictEqual(
+      opened.ran.map((migration) => migration.name),
+      beforeNames.map((name) => name.replace(/^\d+_/, ""))
+    )
+  })
+
+describe("the budget's own schema (Budget.layerStoreSql)", () => {
+  it.live("SQLite: a library user's database holds only the budget's tables; the gateway migrates it whole later", () =>
+    Effect.scoped(budgetAlone(() => sqliteFile)))
+
+  it.live(
+    "Postgres: a library user's database holds only the budget's tables; the gateway migrates it whole later",
+    () => Effect.scoped(budgetAlone(() => postgresDatabase)),
+    60_000
+  )
 })

@@ -11,8 +11,6 @@ import * as ChatChunk from "../../src/ChatChunk.js"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason } from "../../src/ChatResponse.js"
 import * as Hosted from "../../src/internal/gateway/responses/hosted.js"
-import { renderReply, renderStream } from "../../src/internal/simulator/openAiResponses/render.js"
-import { decode as decodeSimulated } from "../../src/internal/simulator/openAiResponses/request.js"
 import { summaryEnvelope } from "../../src/internal/wire/carried.js"
 import type { JsonObject } from "../../src/internal/wire/json.js"
 import * as Codec from "../../src/internal/wire/openAiResponses/codec.js"
@@ -24,6 +22,7 @@ import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../src/M
 import * as Pricing from "../../src/Pricing.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
+import { format } from "../../src/simulator/OpenAiResponses.js"
 import type * as Reply from "../../src/simulator/Reply.js"
 import { adapterHarness } from "../utils/adapterHarness.js"
 import { effectProp } from "../utils/effectProp.js"
@@ -143,7 +142,7 @@ describe("internal/wire/openAiResponses: the simulator reads what the client wri
 
   it("a body the client writes is one the simulator's request check takes, with its model, tools and limit", () => {
     fc.assert(fc.property(sent, fc.boolean(), fc.boolean(), (original, stream, store) => {
-      const decoded = read(decodeSimulated(Codec.requestBody(original, { model: "gpt-test", stream, store })))
+      const decoded = read(format.decode(Codec.requestBody(original, { model: "gpt-test", stream, store })))
       expect(decoded.stream).toBe(stream)
       expect(decoded.keeps).toBe(store)
       expect(decoded.prompt.model).toBe("gpt-test")
@@ -215,7 +214,7 @@ describe("internal/wire/openAiResponses: the response object both ways", () => {
 
   it("the simulator's response object fits its schema and reads back as the reply it rendered", () => {
     fc.assert(fc.property(simulated, (reply) => {
-      const body: unknown = JSON.parse(renderReply(reply, meta, extra))
+      const body: unknown = JSON.parse(format.renderReply(reply, meta, extra))
       expect(isResponseObject(body)).toBe(true)
       expect(Codec.reply(body as JsonObject, false)).toMatchObject({
         id: meta.id,
@@ -389,7 +388,7 @@ describe("internal/wire/openAiResponses: the stream both ways", () => {
     simulated,
     (reply) =>
       Effect.gen(function*() {
-        const rendered = renderStream(reply, meta, extra)
+        const rendered = format.renderStream(reply, meta, extra)
         const text = [...rendered.events, rendered.tail].join("")
         for (const event of eventsOf(text)) expect(isStreamEvent(event)).toBe(true)
         // Every event is the codec's: read back and written again by its writer, it is the same bytes.
@@ -608,7 +607,7 @@ describe("internal/wire/openAiResponses: hosted calls with or without usage", ()
       fc.boolean(),
       (reply, hostedCalls, withoutUsage) => {
         const at = withoutUsage ? { ...meta, usage: "none" as const } : meta
-        const body = JSON.parse(renderReply(reply, at, { ...extra, hostedCalls })) as JsonObject
+        const body = JSON.parse(format.renderReply(reply, at, { ...extra, hostedCalls })) as JsonObject
         expect(body["usage"] === null).toBe(withoutUsage)
         const counted: Record<string, number> = {}
         for (const tool of hostedCalls) counted[tool] = (counted[tool] ?? 0) + 1

@@ -11,10 +11,13 @@ import { decode as decodeConverse } from "../../src/internal/simulator/bedrock/r
 import { decode as decodeGemini } from "../../src/internal/simulator/gemini/request.js"
 import { decodeEmbedding } from "../../src/internal/simulator/openAiChat/embedding.js"
 import { decode as decodeChat } from "../../src/internal/simulator/openAiChat/request.js"
-import { decode as decodeResponses } from "../../src/internal/simulator/openAiResponses/request.js"
+import { organization } from "../../src/internal/simulator/openAiResponses/organization.js"
 import * as Ollama from "../../src/simulator/Ollama.js"
+import * as OpenAiResponses from "../../src/simulator/OpenAiResponses.js"
 import { pdf as pdfOf } from "../utils/media.js"
 import { failed, read } from "../utils/results.js"
+
+const decodeResponses = (body: unknown) => OpenAiResponses.format.decode(body)
 
 const hi = [{ role: "user", content: "hi" }]
 const f = [{ type: "function", function: { name: "f" } }]
@@ -1005,7 +1008,12 @@ describe("the simulator's request errors", () => {
       reasoning: { effort: "low", summary: "auto" },
       include: ["reasoning.encrypted_content"],
       store: false,
-      input: [inputText("hi"), { type: "reasoning", summary: [], encrypted_content: "gAAA" }, call, output],
+      input: [
+        inputText("hi"),
+        { type: "reasoning", summary: [], encrypted_content: organization("simulator").seal("its reasoning") },
+        call,
+        output
+      ],
       text: { format: { type: "json_schema", name: "x", schema: { type: "object" } } }
     })
     expect(read(decodeResponses(replay))).toMatchObject({
@@ -1013,6 +1021,34 @@ describe("the simulator's request errors", () => {
       extra: { store: false, encryptedReasoning: true, summary: true, effort: "low" },
       keeps: false
     })
+  })
+
+  it("Responses: encrypted content another organisation made, or nobody did, is refused as OpenAI refuses it", () => {
+    fc.assert(fc.property(fc.string(), fc.string({ minLength: 1 }), fc.boolean(), (text, other, compaction) => {
+      const own = organization("simulator").seal(text)
+      const foreign = organization(`not ${other}`).seal(text)
+      const item = (encrypted: string) =>
+        compaction
+          ? { type: "compaction", id: "cmp_0123456789", encrypted_content: encrypted }
+          : { type: "reasoning", summary: [], encrypted_content: encrypted }
+      const body = (encrypted: string) =>
+        responses({ store: false, input: [inputText("hi"), item(encrypted), inputText("and?")] })
+      expect(read(decodeResponses(body(own))).prompt.model).toBe("m")
+      for (const encrypted of [foreign, foreign.slice(0, -2), `gAAAAB${text}`]) {
+        expect(failed(decodeResponses(body(encrypted)))).toEqual({
+          _tag: "InvalidRequest",
+          param: undefined,
+          code: "invalid_encrypted_content",
+          message: `The encrypted content ${
+            compaction
+              ? "for item cmp_...6789"
+              : encrypted.length <= 8
+              ? encrypted
+              : `${encrypted.slice(0, 4)}...${encrypted.slice(-4)}`
+          } could not be verified. Reason: Encrypted content could not be decrypted or parsed.`
+        })
+      }
+    }))
   })
 
   it("Anthropic Messages: each bad body gets Anthropic's error naming its field", () => {

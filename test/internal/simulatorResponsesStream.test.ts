@@ -1,12 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import type { ChatChunk } from "../../src/ChatChunk.js"
-import {
-  failedResponse,
-  renderReply,
-  renderStream,
-  renderStreamError
-} from "../../src/internal/simulator/openAiResponses/render.js"
+import { organization } from "../../src/internal/simulator/openAiResponses/organization.js"
+import { failedResponse, renderStreamError } from "../../src/internal/simulator/openAiResponses/render.js"
 import { usageOf } from "../../src/internal/simulator/usage.js"
 import { ResponsesStreamParser } from "../../src/internal/wire/openAiResponses/client.js"
 import {
@@ -24,7 +20,7 @@ import {
   statusOf,
   summaryText
 } from "../../src/internal/wire/openAiResponses/codec.js"
-import type { Extra } from "../../src/simulator/OpenAiResponses.js"
+import { type Extra, format } from "../../src/simulator/OpenAiResponses.js"
 
 // One SSE event of the stream, as the Responses API names and numbers it.
 function event<T extends EventType>(type: T, sequence: number, fields: EventFields<T>): string {
@@ -53,8 +49,9 @@ function functionCallId(call: Reply.ToolCall): string {
   return `fc_${call.id.startsWith("call_") ? call.id.slice(5) : call.id}`
 }
 
+// The encrypted reasoning of the organisation `format` stands for.
 function encrypted(id: string, tokens: number): string {
-  return `gAAAAB${Buffer.from(`simulated reasoning ${id} ${tokens}`).toString("base64")}`
+  return organization("simulator").seal(`simulated reasoning ${id} ${tokens}`)
 }
 
 function reasoningOutput(reply: Reply.Reply, meta: ReplyMeta, extra: Extra, done: boolean): OutputItem {
@@ -243,7 +240,7 @@ const isHostedEvent = (text: string) =>
 describe("the simulator's Responses stream, written by the one writer", () => {
   it("each event is the one the simulator's own grammar wrote, byte for byte, each its own write", () => {
     fc.assert(fc.property(simulatedReply, meta, extra(false), (reply, meta, extra) => {
-      const rendered = renderStream(reply, meta, extra)
+      const rendered = format.renderStream(reply, meta, extra)
       const expected = oldStream(reply, meta, extra)
       // The tail is what the usage and the finish write: the open items' ends, then the terminal event.
       const all = [...expected.events, expected.tail]
@@ -260,7 +257,7 @@ describe("the simulator's Responses stream, written by the one writer", () => {
   // placed (`sequence_number`, `output_index`) one item earlier. Every other event, and every item, is the same.
   it("with hosted tools' calls, the same events and items, the calls' items written whole at the end", () => {
     fc.assert(fc.property(simulatedReply, meta, extra(true), (reply, meta, extra) => {
-      const rendered = renderStream(reply, meta, extra)
+      const rendered = format.renderStream(reply, meta, extra)
       const expected = oldStream(reply, meta, extra)
       const all = eventsOf([...rendered.events, rendered.tail].join(""))
       const old = [...expected.events, expected.tail]
@@ -285,7 +282,7 @@ describe("the simulator's Responses stream, written by the one writer", () => {
 
   it("the client's parser reads back the reply's text, reasoning, tool calls, hosted calls and finish", () => {
     fc.assert(fc.property(simulatedReply, meta, fc.oneof(extra(false), extra(true)), (reply, meta, extra) => {
-      const rendered = renderStream(reply, meta, extra)
+      const rendered = format.renderStream(reply, meta, extra)
       const chunks: Array<ChatChunk> = []
       const parser = new ResponsesStreamParser({ ...streamContext(), store: false, maxEventSize: undefined })
       const failed = parser.push([new TextEncoder().encode(rendered.events.join("") + rendered.tail)], chunks)
@@ -307,7 +304,7 @@ describe("the simulator's Responses stream, written by the one writer", () => {
 
   it("the whole reply is the old grammar's object, byte for byte", () => {
     fc.assert(fc.property(simulatedReply, meta, fc.oneof(extra(false), extra(true)), (reply, meta, extra) => {
-      expect(renderReply(reply, meta, extra)).toBe(JSON.stringify(responseOf(meta, extra, reply)))
+      expect(format.renderReply(reply, meta, extra)).toBe(JSON.stringify(responseOf(meta, extra, reply)))
     }))
   })
 

@@ -5,7 +5,6 @@ import type { ChatResponse } from "../../src/ChatResponse.js"
 import { renderReply as anthropicReply, signatureOf } from "../../src/internal/simulator/anthropic/render.js"
 import { renderReply as bedrockReply } from "../../src/internal/simulator/bedrock/render.js"
 import { renderReply as chatReply } from "../../src/internal/simulator/openAiChat/render.js"
-import { renderReply as responsesReply } from "../../src/internal/simulator/openAiResponses/render.js"
 import { usageOf } from "../../src/internal/simulator/usage.js"
 import {
   messageJson,
@@ -24,6 +23,7 @@ import { completion, reply as readChat } from "../../src/internal/wire/openAiCha
 import { reply as readResponses } from "../../src/internal/wire/openAiResponses/codec.js"
 import * as GeminiFormat from "../../src/simulator/Gemini.js"
 import * as OllamaFormat from "../../src/simulator/Ollama.js"
+import * as ResponsesFormat from "../../src/simulator/OpenAiResponses.js"
 import type * as Reply from "../../src/simulator/Reply.js"
 import { replies } from "../utils/simulatorReplies.js"
 
@@ -224,10 +224,10 @@ describe("the simulator's whole replies, written by each dialect's one writer", 
 
   it("Responses: the writer's response object of the reply, read back by the client", () => {
     fc.assert(fc.property(reply, meta, (reply, meta) => {
-      const read = readResponses(JSON.parse(responsesReply(reply, meta, responsesExtra)), false)
+      const read = readResponses(JSON.parse(ResponsesFormat.format.renderReply(reply, meta, responsesExtra)), false)
       expect(readBack(read)).toEqual(expected(reply))
       expect(read.usage?.completionTokens).toBe(reply.usage.completionTokens)
-      const none = JSON.parse(responsesReply(reply, { ...meta, usage: "none" }, responsesExtra))
+      const none = JSON.parse(ResponsesFormat.format.renderReply(reply, { ...meta, usage: "none" }, responsesExtra))
       expect(none.usage).toBeNull()
     }))
   })

@@ -1,9 +1,10 @@
 /**
  * What the agents' long-session tests share: one scripted session (a scenario of more than twenty turns, written once
  * from a template and filled with each agent's tool names), and `serve` (in-process, its data in a scratch directory)
- * over the simulator playing it behind one deployment of the backend's API, which can be restarted on its port as the
- * agent's session goes on; the gateway's recorded spend (`/admin/spend`), and what the simulator billed: the
- * scenario's usage as the backend's wire reports it, priced by the gateway's own price table; and the session played
+ * over the simulator playing it behind one deployment of the backend's API (priced in provider.json, and the agent's
+ * key budgeted, where a test says), which can be restarted on its port as the agent's session goes on; the gateway's
+ * recorded spend (`/admin/spend`), and what the simulator billed: the scenario's usage as the backend's wire reports
+ * it, priced as the gateway prices it; and the session played
  * by an agent and checked (`playSession`), each test saying only how its agent is set up and run.
  *
  * The session: the agent is asked to fix `hello.txt` (read it, edit it, run commands that show it); then, resumed
@@ -174,11 +175,11 @@ export const modelTurns = (scenario: Simulator.Scenario) => scenario.turns.filte
 const reportsCacheWrites: ReadonlySet<Backend> = new Set(["anthropic", "bedrock"])
 
 /**
- * What the simulator billed for `scenario` played once through, at `price`: each turn's usage as `backend`'s wire
- * reports it, priced as the gateway prices, in US dollars.
+ * What the simulator billed for `turns` played once each, at `price` (the one the gateway prices with: provider.json's,
+ * else its built-in table's): each turn's usage as `backend`'s wire reports it, in US dollars.
  */
-export const simulatorBill = (scenario: Simulator.Scenario, price: Pricing.Price, backend: Backend) =>
-  modelTurns(scenario).reduce((sum, turn) => {
+export const simulatorBill = (turns: ReadonlyArray<Simulator.ScenarioTurn>, price: Pricing.Price, backend: Backend) =>
+  turns.reduce((sum, turn) => {
     const usage = turn.usage ?? {}
     const written = reportsCacheWrites.has(backend) ? usage.cacheWrite ?? 0 : 0
     return sum + Pricing.cost(price, {
@@ -198,16 +199,10 @@ export interface AgentSessionSetup {
   readonly backend: Backend
   /** The session's scenario, given the workspace's path (for agents whose tools take absolute paths). */
   readonly scenario: (work: string) => Simulator.Scenario
-  /**
-   * The model's price, given the deployment as its `pricing` (a model the gateway's price table does not know).
-   * Default: the table's.
-   */
-  readonly price?: {
-    readonly input: number
-    readonly cachedInput: number
-    readonly cacheWrite: number
-    readonly output: number
-  }
+  /** The deployment's provider.json `pricing`. Default: none, the built-in table's price of `model`. */
+  readonly pricing?: Pricing.PerMtok | undefined
+  /** The agent key's provider.json `budget`. Default: none. */
+  readonly budget?: { readonly limit: number; readonly period: string } | undefined
 }
 
 const adminKey = "gw-agent-session-admin-0001"
@@ -219,7 +214,8 @@ export const agentKey = "gw-agent-session-agent-0001"
  * The scratch directory (`home`, and `work` holding `hello.txt`), the simulator playing the scenario (returned), and `serve`
  * over it with one deployment of the backend's API: its URL (kept across restarts), `restart` (`serve` stopped and
  * started again on its port, over the same data directory), `spend` (the gateway's recorded spend and calls, once it
- * has logged `calls` of them) and `requests` (the simulator's count).
+ * has logged `calls` of them), `requests` (the simulator's count) and `inFlight` (the requests it has not answered
+ * whole).
  */
 export const agentSession = (setup: AgentSessionSetup) =>
   Effect.gen(function*() {
@@ -236,15 +232,6 @@ export const agentSession = (setup: AgentSessionSetup) =>
     const base = setup.backend === "chat-completions" || setup.backend === "responses"
       ? `${simulator.url}/v1`
       : simulator.url
-    const price = setup.price
-    const pricing = price === undefined ? {} : {
-      pricing: {
-        input_per_mtok: price.input,
-        cached_input_per_mtok: price.cachedInput,
-        cache_write_per_mtok: price.cacheWrite,
-        output_per_mtok: price.output
-      }
-    }
     const file = yield* providerFile({
       sim: [{
         model_name: setup.model,
@@ -252,9 +239,12 @@ export const agentSession = (setup: AgentSessionSetup) =>
         base_url: base,
         api_keys: [providerKey],
         max_retries: 0,
-        ...pricing
+        ...(setup.pricing === undefined ? {} : { pricing: setup.pricing })
       }],
-      gateway: { keys: [{ name: "agent", key: agentKey }], admin_keys: [{ name: "ops", key: adminKey }] }
+      gateway: {
+        keys: [{ name: "agent", key: agentKey, ...(setup.budget === undefined ? {} : { budget: setup.budget }) }],
+        admin_keys: [{ name: "ops", key: adminKey }]
+      }
     })
     const data = path.join(dir, "data")
     const start = (port: number) =>
@@ -291,7 +281,7 @@ export const agentSession = (setup: AgentSessionSetup) =>
       )
     return {
       model: setup.model,
-      price: price ?? Pricing.lookup(setup.model)!,
+      price: setup.pricing === undefined ? Pricing.lookup(setup.model)! : Pricing.fromPerMtok(setup.pricing),
       backend: setup.backend,
       dir,
       scenario,
@@ -301,7 +291,8 @@ export const agentSession = (setup: AgentSessionSetup) =>
       restart,
       spend,
       log: () => current.serving.stderr(),
-      requests: simulator.requestCount
+      requests: simulator.requestCount,
+      inFlight: Effect.map(simulator.stats, (stats) => stats.inFlight)
     }
   })
 
@@ -345,5 +336,8 @@ export const playSession = (session: AgentSession, runs: AgentRuns) =>
     expect(yield* session.requests, session.log()).toBe(turns)
     const spend = yield* session.spend(turns)
     expect(spend.calls).toBe(turns)
-    expect(spend.cost, session.log()).toBeCloseTo(simulatorBill(session.scenario, session.price, session.backend), 6)
+    expect(spend.cost, session.log()).toBeCloseTo(
+      simulatorBill(modelTurns(session.scenario), session.price, session.backend),
+      6
+    )
   })

@@ -6,10 +6,11 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, type ChildProcessByStdio, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as Http from "node:http"
 import * as path from "node:path"
+import type { Readable, Writable } from "node:stream"
 import type { Io } from "../../src/cli/io.js"
 import { eventually } from "./eventually.js"
 
@@ -71,6 +72,13 @@ export interface SpawnOptions {
   readonly onStderr?: (soFar: string, child: ChildProcess) => void
   /** Told of the process as soon as it is spawned. */
   readonly onSpawn?: (child: ChildProcess) => void
+  /**
+   * Spawned as the leader of a process group of its own, the whole group killed at the timeout or when interrupted:
+   * for a command that runs the one a test is about as its child (npx).
+   */
+  readonly group?: boolean
+  /** Written to its standard input, which is then closed; none: no standard input. */
+  readonly stdin?: string
 }
 
 /**
@@ -86,8 +94,18 @@ export const spawnProcess = (
     const child = spawn(command, args, {
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       env: options.env ?? envWithoutKeys(),
-      stdio: ["ignore", "pipe", "pipe"]
-    })
+      stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      detached: options.group === true
+    }) as ChildProcessByStdio<Writable | null, Readable, Readable>
+    child.stdin?.end(options.stdin)
+    const kill = () => {
+      if (options.group !== true || child.pid === undefined) return child.kill("SIGKILL")
+      try {
+        process.kill(-child.pid, "SIGKILL")
+      } catch {
+        // The group has ended.
+      }
+    }
     options.onSpawn?.(child)
     let stdout = ""
     let stderr = ""
@@ -101,14 +119,14 @@ export const spawnProcess = (
       stderr += chunk
       options.onStderr?.(stderr, child)
     })
-    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000)
+    const timer = setTimeout(kill, options.timeoutMs ?? 60_000)
     child.once("close", (code, signal) => {
       clearTimeout(timer)
       resume(Effect.succeed({ code, signal, stdout, stderr }))
     })
     return Effect.sync(() => {
       clearTimeout(timer)
-      child.kill("SIGKILL")
+      kill()
     })
   })
 
@@ -127,6 +145,15 @@ const staleBuild = (): string | undefined => {
     : `${path.relative(root, path.join(changed.parentPath, changed.name))} changed after the last build`
 }
 
+// `run` of the binary, which runs `dist/`; a defect when `dist/` is older than `src/`, since it would run the old code.
+const whenBuilt = (run: () => Effect.Effect<Spawned>): Effect.Effect<Spawned> =>
+  Effect.suspend(() => {
+    const stale = staleBuild()
+    return stale === undefined
+      ? run()
+      : Effect.die(new Error(`${stale}: run \`npm run build\` (npm test does) before spawning the binary`))
+  })
+
 /**
  * Runs `node bin/effect-llm-router.js ...args`, as `spawnProcess` does; fails
  * when `dist/` is older than `src/`, since the binary would run the old code.
@@ -134,13 +161,35 @@ const staleBuild = (): string | undefined => {
 export const spawnCli = (
   args: ReadonlyArray<string>,
   options: SpawnOptions = {}
+): Effect.Effect<Spawned> => whenBuilt(() => spawnProcess(process.execPath, [binPath, ...args], options))
+
+/**
+ * The environment without a provider key and without what npm passes to the scripts it runs
+ * (`npm_config_local_prefix` and the like would point a nested npm back at this repository) or a `NODE_PATH` that
+ * could resolve from it.
+ */
+export const envWithoutNpm = (): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(envWithoutKeys()).filter(([name]) => !name.toLowerCase().startsWith("npm_") && name !== "NODE_PATH")
+  )
+
+/**
+ * Runs `npx effect-llm-router ...args` in this repository, as a user does in a clone (npm, a shell, then the
+ * binary: three processes, one group), as `spawnCli` does; npx keeps what it links in `cache` (npm's cache folder).
+ */
+export const spawnNpx = (
+  args: ReadonlyArray<string>,
+  cache: string,
+  options: SpawnOptions = {}
 ): Effect.Effect<Spawned> =>
-  Effect.suspend(() => {
-    const stale = staleBuild()
-    return stale === undefined
-      ? spawnProcess(process.execPath, [binPath, ...args], options)
-      : Effect.die(new Error(`${stale}: run \`npm run build\` (npm test does) before spawning the binary`))
-  })
+  whenBuilt(() =>
+    spawnProcess("npx", ["--offline", "--yes", "effect-llm-router", ...args], {
+      cwd: root,
+      env: { ...envWithoutNpm(), npm_config_cache: cache },
+      ...options,
+      group: true
+    })
+  )
 
 /** A command run forked, in-process or spawned, until it ends. */
 export interface Running {
@@ -216,19 +265,30 @@ export interface Spawning extends Running {
   readonly child: () => ChildProcess | undefined
 }
 
+type Watched = Pick<SpawnOptions, "onStdout" | "onStderr" | "onSpawn">
+
 /**
  * `spawnCli` forked, killed with the scope; `child` is the process once it is spawned.
  */
 export const startCli = (
   args: ReadonlyArray<string>,
-  options: Omit<SpawnOptions, "onStdout" | "onStderr" | "onSpawn"> = {}
-) =>
+  options: Omit<SpawnOptions, keyof Watched> = {}
+) => startSpawned((watched) => spawnCli(args, { ...options, ...watched }))
+
+/** `spawnNpx` forked, as `startCli` forks `spawnCli`: `child` is npx's process, not the binary's. */
+export const startNpx = (
+  args: ReadonlyArray<string>,
+  cache: string,
+  options: Omit<SpawnOptions, keyof Watched> = {}
+) => startSpawned((watched) => spawnNpx(args, cache, { ...options, ...watched }))
+
+// `spawn` forked, its output kept as it comes.
+const startSpawned = (spawn: (watched: Watched) => Effect.Effect<Spawned>) =>
   Effect.gen(function*() {
     let stdout = ""
     let stderr = ""
     let child: ChildProcess | undefined
-    const exited = yield* Effect.forkScoped(spawnCli(args, {
-      ...options,
+    const exited = yield* Effect.forkScoped(spawn({
       onSpawn: (spawned) => {
         child = spawned
       },

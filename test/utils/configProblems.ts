@@ -5,7 +5,8 @@
  * another api, a name listed twice, a server with both a url and a command) and an unset `env:` variable; and of each
  * kind only the gateway finds as it builds what the file describes (`stage: "gateway"`): a key naming a model no
  * deployment serves, a budget on an unpriced model, an adapter refusing an entry, sign-on's settings and callers by
- * token's. Each is in a part of the file of its own, and names one path, so a refusal that names every problem at once
+ * token's. Each names one path, in a part of the file of its own but for a gateway key's unset variable and its model
+ * (what the gateway finds of a key stands beside its unset variable), so a refusal that names every problem at once
  * names exactly these paths.
  */
 import * as fc from "fast-check"
@@ -41,7 +42,8 @@ export const goodFile = (baseUrl: string, key: string): File => ({
     keys: [
       { name: "app", key: "gw-config-problems-app-0001" },
       { name: "reader", key: "gw-config-problems-reader-0001", models: ["a"] },
-      { name: "spender", key: "gw-config-problems-spender-0001", models: ["c"] }
+      { name: "spender", key: "gw-config-problems-spender-0001", models: ["c"] },
+      { name: "late", key: "gw-config-problems-late-0001", models: ["d"] }
     ],
     admin_keys: [{ name: "ops", key: "gw-config-problems-admin-0001" }]
   }
@@ -87,10 +89,14 @@ export const problems: ReadonlyArray<Problem> = [
     path: "mcp_servers.files",
     apply: (file) => Object.assign(file, { mcp_servers: { files: { url: "http://127.0.0.1:1/mcp", command: "node" } } })
   },
-  // An unset variable.
+  // An unset variable: an entry's key, and a gateway key's (whose other problem below is named beside it).
   {
     path: "sim[4].api_keys[0]",
     apply: (file) => Object.assign(file.sim[4]!, { api_keys: ["env:CONFIG_PROBLEMS_UNSET_KEY"] })
+  },
+  {
+    path: "gateway.keys[3].key",
+    apply: (file) => Object.assign(file.gateway.keys[3]!, { key: "env:CONFIG_PROBLEMS_UNSET_GATEWAY_KEY" })
   },
   // Found by the gateway as it builds: a key's model, a budget on a model without a price, an adapter refusing an entry
   // (two, each named), sign-on's settings, callers by token's; and a guardrail's settings (two, each named), which the
@@ -104,6 +110,11 @@ export const problems: ReadonlyArray<Problem> = [
     path: "gateway.keys[2].budget",
     stage: "gateway",
     apply: (file) => Object.assign(file.gateway.keys[2]!, { budget: { limit: 1 } })
+  },
+  {
+    path: "gateway.keys[3].models[0]",
+    stage: "gateway",
+    apply: (file) => Object.assign(file.gateway.keys[3]!, { models: ["elsewhere"] })
   },
   {
     path: "cloud[0].project",

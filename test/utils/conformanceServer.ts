@@ -6,10 +6,12 @@
  * the 2026-07-28 scenarios call. It speaks what the SDK speaks (2025-11-25 and earlier), so its 2026-07-28 scenarios
  * run through the gateway only. The gateway serves it at `/mcp/<server>` under the tools' own names, which is what
  * the suite calls. Over HTTP it guards against DNS rebinding (its own `Host` only), as the suite asks of a server on
- * loopback; `conformanceStdioServer` is the same server over stdio, for the gateway to start as a `command` server.
+ * loopback, and keeps each session's events for a client that resumes a stream, as the suite's reference server does
+ * (its `test_reconnection` ends its call's stream before it answers); `conformanceStdioServer` is the same server over
+ * stdio, for the gateway to start as a `command` server.
  */
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
+import { type EventStore, StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import {
   CallToolRequestSchema,
   CompleteRequestSchema,
@@ -24,7 +26,7 @@ import {
   SubscribeRequestSchema,
   UnsubscribeRequestSchema
 } from "@modelcontextprotocol/sdk/types.js"
-import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js"
+import type { CallToolResult, JSONRPCMessage, Tool } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
@@ -95,7 +97,11 @@ export const conformanceTools: ReadonlyArray<Tool> = [
   },
   { name: "test_tool_with_logging", description: "Logs three messages as it runs.", inputSchema: noArguments },
   { name: "test_error_handling", description: "Always fails.", inputSchema: noArguments },
-  { name: "test_reconnection", description: "Answers on the call's stream (SSE polling).", inputSchema: noArguments },
+  {
+    name: "test_reconnection",
+    description: "Ends its call's stream before it answers (SSE polling).",
+    inputSchema: noArguments
+  },
   { name: "test_tool_with_progress", description: "Reports its progress.", inputSchema: noArguments },
   {
     name: "test_sampling",
@@ -184,18 +190,26 @@ const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, m
 
 const text = (value: string): CallToolResult => ({ content: [{ type: "text", text: value }] })
 
-// The answer of each tool, with the request's means of logging, reporting progress and asking the client (on the
-// call's own stream: `related`, the call's request id, as a request of the server about a call is sent).
+/** What a tool's answer may use of its request: its progress token, and its means on the call's own stream. */
+interface Request {
+  readonly progressToken: string | number | undefined
+  /** Logs and reports progress on the call's stream. */
+  readonly notify: (notification: {
+    method: "notifications/progress" | "notifications/message"
+    params: Record<string, unknown>
+  }) => Promise<void>
+  /** The call's request id, which a request of the server about the call names (sent on the call's stream). */
+  readonly related: string | number
+  /** Ends the call's stream before its answer, which its client then resumes (HTTP with an event store only). */
+  readonly closeStream: (() => void) | undefined
+}
+
+// The answer of each tool to `request`.
 async function call(
   server: Server,
   name: string,
   args: Readonly<Record<string, unknown>>,
-  progressToken: string | number | undefined,
-  notify: (notification: {
-    method: "notifications/progress" | "notifications/message"
-    params: Record<string, unknown>
-  }) => Promise<void>,
-  related: string | number
+  { closeStream, notify, progressToken, related }: Request
 ): Promise<CallToolResult> {
   switch (name) {
     case "test_simple_text":
@@ -312,6 +326,11 @@ async function call(
       return text(`${prefix}action=${reply.action}, content=${JSON.stringify(reply.content ?? {})}`)
     }
     case "test_reconnection":
+      // As the suite's reference server: the call's stream ended after its priming event, the answer sent a moment
+      // later, which its client reads on the stream it resumes (a GET with Last-Event-ID), or on the stream it
+      // already resumed.
+      closeStream?.()
+      await sleep(100)
       return text("Reconnection test completed successfully")
     case "json_schema_2020_12_tool":
       return text(`received ${JSON.stringify(args)}`)
@@ -450,14 +469,12 @@ export function conformanceServer(): Server {
   server.setRequestHandler(
     CallToolRequestSchema,
     (request, extra) =>
-      call(
-        server,
-        request.params.name,
-        request.params.arguments ?? {},
-        request.params._meta?.progressToken,
-        (notification) => extra.sendNotification(notification as never),
-        extra.requestId
-      )
+      call(server, request.params.name, request.params.arguments ?? {}, {
+        progressToken: request.params._meta?.progressToken,
+        notify: (notification) => extra.sendNotification(notification as never),
+        related: extra.requestId,
+        closeStream: extra.closeSSEStream
+      })
   )
   server.setRequestHandler(ListResourcesRequestSchema, () => ({ resources: staticResources }))
   server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({
@@ -488,36 +505,78 @@ export function conformanceServer(): Server {
   return server
 }
 
+/** How long the fixture tells a client to wait before it resumes a stream (its events' `retry`). */
+export const retryMillis = 500
+
+// The events of one session's streams, kept for a client that resumes one (`Last-Event-ID`), as the suite's reference
+// server keeps them: each id names its stream and its place in the session's order.
+function eventStore(): EventStore {
+  const events: Array<{ readonly id: string; readonly stream: string; readonly message: JSONRPCMessage }> = []
+  return {
+    storeEvent: (stream, message) => {
+      const id = `${stream}::${String(events.length).padStart(8, "0")}`
+      events.push({ id, stream, message })
+      return Promise.resolve(id)
+    },
+    replayEventsAfter: async (lastEventId, { send }) => {
+      const stream = lastEventId.split("::")[0]!
+      for (const event of events) {
+        // The priming event (no message) is not sent again.
+        if (event.stream === stream && event.id > lastEventId && Object.keys(event.message).length > 0) {
+          await send(event.id, event.message)
+        }
+      }
+      return stream
+    }
+  }
+}
+
 /**
  * The fixture on a loopback port for the scope's life, sessionful (so a tool knows the capabilities its client
- * declared): a `Server` and a transport for each session. Its URL.
+ * declared) and resumable, as the suite's reference server is: a `Server`, a transport and an event store for each
+ * session, each stream primed with an event id and `retryMillis`. Its URL, and the name of the client (its
+ * `clientInfo`) of each resumption it was asked (a `GET` with `Last-Event-ID`), in order.
  */
 export const conformanceUpstream = Effect.acquireRelease(
   Effect.promise(() => {
-    const sessions = new Map<string, StreamableHTTPServerTransport>()
+    const sessions = new Map<string, { readonly transport: StreamableHTTPServerTransport; readonly server: Server }>()
+    const resumedBy: Array<string | undefined> = []
     const http = Http.createServer((request, response) => {
       const id = request.headers["mcp-session-id"]
       const known = typeof id === "string" ? sessions.get(id) : undefined
-      if (known !== undefined) return void known.handleRequest(request, response)
+      if (known !== undefined) {
+        if (request.method === "GET" && request.headers["last-event-id"] !== undefined) {
+          resumedBy.push(known.server.getClientVersion()?.name)
+        }
+        return void known.transport.handleRequest(request, response)
+      }
       const { port } = http.address() as AddressInfo
-      const transport = new StreamableHTTPServerTransport({
+      const server = conformanceServer()
+      const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
         sessionIdGenerator: randomUUID,
-        onsessioninitialized: (session) => void sessions.set(session, transport),
+        onsessioninitialized: (session) => void sessions.set(session, { transport, server }),
         enableDnsRebindingProtection: true,
-        allowedHosts: [`127.0.0.1:${port}`, `localhost:${port}`]
+        allowedHosts: [`127.0.0.1:${port}`, `localhost:${port}`],
+        eventStore: eventStore(),
+        retryInterval: retryMillis
       })
-      void conformanceServer().connect(transport).then(() => transport.handleRequest(request, response))
+      void server.connect(transport).then(() => transport.handleRequest(request, response))
     })
-    return new Promise<Http.Server>((resolve) => http.listen(0, "127.0.0.1", () => resolve(http)))
+    return new Promise<{ readonly http: Http.Server; readonly resumedBy: ReadonlyArray<string | undefined> }>(
+      (resolve) => http.listen(0, "127.0.0.1", () => resolve({ http, resumedBy }))
+    )
   }),
-  (http) =>
+  ({ http }) =>
     Effect.promise(() =>
       new Promise<void>((resolve) => {
         http.closeAllConnections()
         http.close(() => resolve())
       })
     )
-).pipe(Effect.map((http) => ({ url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp` })))
+).pipe(Effect.map(({ http, resumedBy }) => ({
+  url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`,
+  resumedBy
+})))
 
 /** The same fixture over stdio (`test/fixtures/mcp/conformanceServer.ts`), as a `command` server of provider.json. */
 export const conformanceStdioServer = {

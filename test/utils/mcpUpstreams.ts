@@ -295,6 +295,40 @@ export const echoServer = Effect.gen(function*() {
   return { url, received }
 })
 
+/** The input request of `roundTripServer`'s `sample` tool: its client's model asked what two and two make. */
+export const sampleRequest = {
+  method: "sampling/createMessage",
+  params: { messages: [{ role: "user", content: { type: "text", text: "2+2?" } }], maxTokens: 10 }
+} as const
+
+/**
+ * A 2026-07-28 Effect upstream with one tool, `sample`, that needs its client's model: called without the answer, it
+ * answers with a multi round-trip result (the input request `answer`, `sampleRequest`, and its state `round-1`), or
+ * with -32021 when its client did not declare sampling (`McpServer` checks that); called again with the answer and the
+ * state, it says what the model said and the state it was given. Its URL, and the `_meta` of each call (`seen.metas`).
+ */
+export const roundTripServer = effectUpstream("round-trips", (server, seen) =>
+  server.addTool({
+    tool: new McpSchema.Tool({
+      name: "sample",
+      description: "Asks its client's model.",
+      inputSchema: { type: "object" }
+    }),
+    annotations: Context.empty(),
+    handle: () =>
+      Effect.gen(function*() {
+        yield* recordMeta(seen)
+        const context = yield* McpSchema.McpRequestContext
+        const answer: unknown = context.inputResponses?.["answer"]
+        if (answer === undefined) {
+          return new McpSchema.InputRequired({ inputRequests: { answer: sampleRequest }, requestState: "round-1" })
+        }
+        const content = typeof answer === "object" && answer !== null && "content" in answer ? answer.content : {}
+        const said = typeof content === "object" && content !== null && "text" in content ? content.text : undefined
+        return text(`the model said ${String(said)} (state ${context.requestState})`)
+      })
+  }), [McpProtocol.v2026_07_28])
+
 /**
  * The official SDK's server on loopback, `setup` giving it its handlers: stateless (a `Server` and a transport made
  * for each request) or, `session`, one of each per session (so a request it makes of its client can be answered), on
@@ -541,11 +575,33 @@ export const unrulyServer = {
   args: ["--import", "tsx", fileURLToPath(new URL("../fixtures/mcp/unrulyServer.ts", import.meta.url))]
 }
 
+/** A request an upstream was sent: its `MCP-Protocol-Version`, and the JSON-RPC method its body named (none: a GET). */
+export interface Received {
+  readonly version: string | undefined
+  readonly method: string | undefined
+}
+
+// The JSON-RPC method `request`'s body names, if any (its body read once and kept for the app that answers it).
+const methodOf = (request: HttpServerRequest.HttpServerRequest) =>
+  request.method !== "POST" ? Effect.succeed(undefined) : Effect.map(
+    Effect.orElseSucceed(request.text, () => ""),
+    (text) => {
+      try {
+        const body: unknown = JSON.parse(text)
+        return typeof body === "object" && body !== null && "method" in body && typeof body.method === "string"
+          ? body.method
+          : undefined
+      } catch {
+        return undefined
+      }
+    }
+  )
+
 /**
- * An Effect upstream over HTTP in the revisions `protocols`, with one tool, `whoami`; its URL (`/mcp` on it), the
- * `MCP-Protocol-Version` of every request it was sent, and how many it was sent without a session (a 2025-11-25
- * client's `initialize`). `forget` replaces its `McpServer` by a new one, as a restarted server is: the sessions it
- * gave are unknown (404) from then on.
+ * An Effect upstream over HTTP in the revisions `protocols`, with one tool, `whoami`; its URL (`/mcp` on it), every
+ * request it was sent (`received`: its `MCP-Protocol-Version` and method), and how many it was sent without a session
+ * (a 2025-11-25 client's `initialize`). `forget` replaces its `McpServer` by a new one, as a restarted server is: the
+ * sessions it gave are unknown (404) from then on.
  */
 export const revisionServer = (
   protocols: readonly [
@@ -567,20 +623,22 @@ export const revisionServer = (
       })
       return router.asHttpEffect()
     })
-    const state = { app: yield* build, sessionless: 0, versions: [] as Array<string | undefined> }
-    const url = yield* onLoopback(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      state.versions.push(request.headers["mcp-protocol-version"])
-      if (request.method === "POST" && request.headers["mcp-session-id"] === undefined) state.sessionless += 1
-      return state.app
-    }))
+    const state = { app: yield* build, sessionless: 0, received: [] as Array<Received> }
+    const url = yield* onLoopback(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      Effect.flatMap(methodOf(request), (method) => {
+        state.received.push({ version: request.headers["mcp-protocol-version"], method })
+        if (request.method === "POST" && request.headers["mcp-session-id"] === undefined) state.sessionless += 1
+        return state.app
+      })))
     const scope = yield* Effect.scope
     return {
       url,
-      versions: state.versions,
+      received: state.received as ReadonlyArray<Received>,
       get sessionless() {
         return state.sessionless
       },
-      forget: Effect.map(Scope.provide(build, scope), (app) => void (state.app = app))
+      forget: Effect.map(Scope.provide(build, scope), (app) =>
+        void (state.app = app))
     }
   })
 
@@ -703,22 +761,11 @@ export const subscribableServer = (name: string, subscribe: boolean, options: Su
     return { url, subscribes, unsubscribes, update, forget } satisfies Subscribable
   })
 
-/**
- * A loopback proxy in front of the MCP server over HTTP at `target` (its `/mcp` URL) that holds each request `millis`
- * before it passes it on, or with `"never"` holds it for good: a server slow, or silent, to initialize and to list.
- * Its `/mcp` URL, for the scope's life.
- */
-export const heldUpstream = (target: string, millis: number | "never") =>
+// A loopback server answering with `handler` for the scope's life: its `/mcp` URL.
+const loopbackServer = (handler: Http.RequestListener) =>
   Effect.acquireRelease(
     Effect.promise(() => {
-      const goal = new URL(target)
-      const http = Http.createServer((request, response) => {
-        const chunks: Array<Buffer> = []
-        request.on("data", (chunk: Buffer) => chunks.push(chunk))
-        request.on("end", () => {
-          if (millis !== "never") setTimeout(() => forward(goal, request, response).end(Buffer.concat(chunks)), millis)
-        })
-      })
+      const http = Http.createServer(handler)
       return new Promise<Http.Server>((resolve) => http.listen(0, "127.0.0.1", () => resolve(http)))
     }),
     (http) =>
@@ -729,3 +776,34 @@ export const heldUpstream = (target: string, millis: number | "never") =>
         })
       )
   ).pipe(Effect.map((http) => `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`))
+
+/**
+ * A loopback proxy in front of the MCP server over HTTP at `target` (its `/mcp` URL) that holds each request `millis`
+ * before it passes it on, or with `"never"` holds it for good: a server slow, or silent, to initialize and to list.
+ * Its `/mcp` URL, for the scope's life.
+ */
+export const heldUpstream = (target: string, millis: number | "never") => {
+  const goal = new URL(target)
+  return loopbackServer((request, response) => {
+    const chunks: Array<Buffer> = []
+    request.on("data", (chunk: Buffer) => chunks.push(chunk))
+    request.on("end", () => {
+      if (millis !== "never") setTimeout(() => forward(goal, request, response).end(Buffer.concat(chunks)), millis)
+    })
+  })
+}
+
+/**
+ * A loopback proxy in front of the MCP server over HTTP at `target` (its `/mcp` URL) that answers 405 to every
+ * resumption of a stream (a `GET` with `Last-Event-ID`) and passes the rest on: a server that ends a call's stream
+ * before its answer and then will not resume it. Its `/mcp` URL, for the scope's life.
+ */
+export const refusingResumption = (target: string) => {
+  const goal = new URL(target)
+  return loopbackServer((request, response) => {
+    if (request.method === "GET" && request.headers["last-event-id"] !== undefined) {
+      return void response.writeHead(405).end()
+    }
+    request.pipe(forward(goal, request, response))
+  })
+}

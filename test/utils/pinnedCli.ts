@@ -26,6 +26,8 @@ export interface PinnedCli {
   readonly program: string
   /** Whether its optional dependencies are installed too. */
   readonly optional: boolean
+  /** Whether its peer dependencies are left out (npm's `--legacy-peer-deps`): those it needs only as a library. */
+  readonly withoutPeers?: boolean
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
@@ -72,6 +74,7 @@ export const pinnedCli = (cli: PinnedCli): Effect.Effect<string, RegistryUnreach
         "--no-fund",
         "--ignore-scripts",
         ...(cli.optional ? [] : ["--omit=optional"]),
+        ...(cli.withoutPeers === true ? ["--legacy-peer-deps"] : []),
         `${cli.name}@${cli.version}`
       ], { encoding: "utf8", timeout: 300_000 })
       if (installed.status !== 0 || !fs.existsSync(program(scratch))) {
@@ -104,6 +107,25 @@ export const geminiCli = pinnedCli({
   program: "bundle/gemini.js",
   optional: false
 })
+
+/**
+ * Gemini CLI's settings in `home` (`~/.gemini/settings.json`) as the tests run it: a Gemini API key, no update checks,
+ * usage statistics or telemetry; `model` (its `name`, its `compressionThreshold`...) and `extra` settings beside.
+ */
+export const writeGeminiSettings = (home: string, model: object, extra: object = {}): void => {
+  fs.mkdirSync(path.join(home, ".gemini"), { recursive: true })
+  fs.writeFileSync(
+    path.join(home, ".gemini", "settings.json"),
+    JSON.stringify({
+      security: { auth: { selectedType: "gemini-api-key" } },
+      general: { enableAutoUpdate: false, enableAutoUpdateNotification: false },
+      privacy: { usageStatisticsEnabled: false },
+      telemetry: { enabled: false },
+      model,
+      ...extra
+    })
+  )
+}
 
 /** Claude Code at the version the tests pin. */
 export const claudeCode = pinnedCli({

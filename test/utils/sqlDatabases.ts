@@ -16,7 +16,7 @@ import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { migrations } from "../../src/internal/databaseSchema.js"
+import { schemas } from "../../src/internal/databaseSchema.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
 import * as Database from "../../src/internal/sql/database.js"
 import { type PostgresServer, postgresServer } from "./postgresServer.js"
@@ -28,15 +28,19 @@ export const sqliteDatabase = (prefix: string): Effect.Effect<Sql.Database, neve
       Effect.sync(() => mkdtempSync(join(tmpdir(), `${prefix}-`))),
       (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
     )
-    const sql = yield* Effect.orDie(Database.connect({ sqlite: join(directory, "gateway.db") }, migrations))
+    const sql = yield* Effect.orDie(Database.connect({ sqlite: join(directory, "gateway.db") }, schemas))
     return { sql, bounds: { address: "test.db", timeout: Sql.defaultTimeout } }
   })
 
+// The test file's Postgres server, once it is asked for: started before its tests, stopped after them.
+let shared: Effect.Effect<PostgresServer> | undefined
+
 /**
- * One Postgres server for the test file that calls this, and a new database on it, named after `prefix`, each time
- * the effect it gives runs.
+ * One Postgres server for the test file that calls this (at its top level, once or more: the file has one): started
+ * before its tests, stopped after them.
  */
-export function postgresFor(prefix: string): Effect.Effect<Sql.Database, never, Scope.Scope> {
+export function postgresServerFor(): Effect.Effect<PostgresServer> {
+  if (shared !== undefined) return shared
   const serverScope = Effect.runSync(Scope.make())
   let postgres: PostgresServer | undefined
   beforeAll(() =>
@@ -44,10 +48,17 @@ export function postgresFor(prefix: string): Effect.Effect<Sql.Database, never, 
       postgres = made
     }), 60_000)
   afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)))
+  shared = Effect.sync(() => postgres!)
+  return shared
+}
+
+/** A new database, named after `prefix`, on the test file's Postgres server, each time the effect it gives runs. */
+export function postgresFor(prefix: string): Effect.Effect<Sql.Database, never, Scope.Scope> {
+  const server = postgresServerFor()
   return Effect.gen(function*() {
     const name = `${prefix}_${randomUUID().replaceAll("-", "")}`
-    const url = yield* postgres!.database(name)
-    const sql = yield* Effect.orDie(Database.connect({ postgres: Redacted.make(url) }, migrations))
+    const url = yield* (yield* server).database(name)
+    const sql = yield* Effect.orDie(Database.connect({ postgres: Redacted.make(url) }, schemas))
     return { sql, bounds: { address: name, timeout: Sql.defaultTimeout } }
   })
 }

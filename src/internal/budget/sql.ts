@@ -1,7 +1,7 @@
 /**
- * The SQL backend of `Budget.BudgetStore`, in the tables of the gateway's schema (`../databaseSchema.ts`): the
- * gateway's ledger (the keys and teams made at run time, provider.json keys' budgets when the gateway has a database)
- * and `Budget.layerStoreSql`, so a restart of an instance, or of its database, gives nothing back. Two tables: `spend`,
+ * The SQL backend of `Budget.BudgetStore`, in the tables of the budget's own schema (`migrations.ts`): the gateway's
+ * ledger (the keys and teams made at run time, provider.json keys' budgets when the gateway has a database) and
+ * `Budget.layerStoreSql`, so a restart of an instance, or of its database, gives nothing back. Two tables: `spend`,
  * a window's spend per counter (its `scope` column), keyed by the window's period and start (an hour's and a day's
  * window of one counter may start at the same instant), and `reservations`, the estimates of calls in flight, one row
  * per reservation and counter.
@@ -19,10 +19,12 @@
  *
  * ## Reservations of a vanished instance
  *
- * Each reservation is a lease, renewed by its instance while its call runs; one whose instance died lapses after the
- * lease and is charged its estimate (the worst case the call could have cost) by the next reservation in its counter,
- * since the call may have been billed: a budget is never passed, at the price of counting a dead call at its worst
- * case. A hold (`Budget.hold`) is no lease: it expires at its own `until`, unrenewed, so any instance settles it.
+ * Each reservation of a call is a lease, renewed by its instance while its call runs; one whose instance died lapses
+ * after the lease and is charged nothing (its `lapse`), as the Redis store drops it: what the call cost is not known,
+ * and its worst case (45 to 280 times an agent's real call) would be counted as spent. The budget then shows less than
+ * its provider's bill by what the dead call cost, as the request log does, which never saw it end. A hold
+ * (`Budget.hold`) is no lease: it expires at its own `until`, unrenewed, so any instance settles it, and one never
+ * settled lapses into its estimate (a batch whose settle never came was run and billed).
  *
  * ## The database away
  *
@@ -30,8 +32,8 @@
  * with `StoreUnavailableError` (a budget's check then with `NoCapacityError`, which the gateway answers with 503). A
  * settle is retried in the background until the database takes it, and at close for a while longer (`closeTimeout`); it
  * is idempotent (it adds the cost only with the reservation it deletes), so a retry of a settle whose commit was
- * acknowledged late counts once, and a settle that never lands leaves the reservation to lapse into its estimate: the
- * spend is never lost.
+ * acknowledged late counts once; a settle that never lands leaves the reservation to lapse, as a dead instance's
+ * does.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -45,11 +47,11 @@ import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Budget from "../../Budget.js"
 import type { StoreUnavailableError } from "../../Store.js"
-import { migrations } from "../databaseSchema.js"
 import * as Renewal from "../persistence/leases.js"
 import { type Bounds, closeTimeout, defaultTimeout, step, transaction } from "../persistence/sql.js"
 import { unavailable } from "../persistence/unavailable.js"
 import { migrate } from "../sql/migrations.js"
+import { schema } from "./migrations.js"
 import { refuses, type Window, windowAt } from "./window.js"
 
 /** A read of a counter's spend in its window that holds now. */
@@ -66,8 +68,8 @@ const numberOf = (row: Row | undefined, column: string): number => Number(row?.[
 const byName = <A extends Budget.Counter>(a: A, b: A) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0
 
 /**
- * A `BudgetStore` over `sql`, whose schema is the gateway's (`../databaseSchema.ts`), its leases renewed and its
- * pending settles retried for the scope's life.
+ * A `BudgetStore` over `sql`, whose budget schema is up to date (`migrations.ts`), its leases renewed and its pending
+ * settles retried for the scope's life.
  */
 export const make = (
   sql: SqlClient.SqlClient,
@@ -109,8 +111,8 @@ export const make = (
         ${window.start}, 0) ON CONFLICT (scope, period, window_start) DO NOTHING`
       const [row] = yield* lockRow(name, window)
       const lapsed = yield* sql<Row>`DELETE FROM reservations WHERE scope = ${name} AND expires_at <= ${now}
-        RETURNING estimate`
-      const charged = lapsed.reduce((sum, reservation) => sum + numberOf(reservation, "estimate"), 0)
+        RETURNING lapse`
+      const charged = lapsed.reduce((sum, reservation) => sum + numberOf(reservation, "lapse"), 0)
       if (charged > 0) {
         yield* sql`UPDATE spend SET spent = spent + ${charged}
           WHERE scope = ${name} AND period = ${window.period} AND window_start = ${window.start}`
@@ -135,11 +137,13 @@ export const make = (
               return { _tag: "Refused", index: counter.index, committed, periodEnd: window.end } as const
             }
           }
-          // A hold lasts until its own instant, unrenewed; a call's reservation is a lease this instance renews.
+          // A hold lasts until its own instant, unrenewed, and lapses into its estimate; a call's reservation is a
+          // lease this instance renews, and lapses into nothing.
           const expires = reservation.until ?? at + ttl
+          const lapse = reservation.until === undefined ? 0 : estimate
           for (const counter of ordered) {
-            yield* sql`INSERT INTO reservations (id, scope, estimate, expires_at)
-              VALUES (${id}, ${counter.name}, ${estimate}, ${expires})`
+            yield* sql`INSERT INTO reservations (id, scope, estimate, lapse, expires_at)
+              VALUES (${id}, ${counter.name}, ${estimate}, ${lapse}, ${expires})`
           }
           return { _tag: "Reserved" } as const
         })
@@ -181,7 +185,7 @@ export const make = (
           Effect.flatMap(FiberSet.size(pending), (left) =>
             Effect.logError(
               `The database did not take ${left} budget charge(s) before shutdown; their reservations lapse ` +
-                "into their estimates."
+                "uncharged (a hold into its estimate)."
             ))
         )
       )
@@ -216,7 +220,7 @@ export const make = (
               WHERE ${sql.in("scope", names)} AND window_start >= ${earliest}`,
             sql<Row>`SELECT scope,
               COALESCE(SUM(CASE WHEN expires_at > ${now} THEN estimate ELSE 0 END), 0) AS live,
-              COALESCE(SUM(CASE WHEN expires_at <= ${now} THEN estimate ELSE 0 END), 0) AS lapsed
+              COALESCE(SUM(CASE WHEN expires_at <= ${now} THEN lapse ELSE 0 END), 0) AS lapsed
               FROM reservations WHERE ${sql.in("scope", names)} GROUP BY scope`
           ])
         )
@@ -252,14 +256,14 @@ export const make = (
     return { reserve, settle, release: (reservation) => settle(reservation, 0), spend }
   })
 
-/** `make` over a database it first brings up to the gateway's schema. */
+/** `make` over a database it first brings up to the budget's own schema, and no other. */
 export const budgetStore = (
   sql: SqlClient.SqlClient,
   options?: Budget.SqlStoreOptions
 ): Effect.Effect<Budget.BudgetStore["Service"], StoreUnavailableError, Scope.Scope> =>
   Effect.andThen(
     Effect.mapError(
-      migrate(sql, migrations),
+      migrate(sql, schema),
       (error) =>
         unavailable(
           options?.address ?? "the SQL database",

@@ -256,6 +256,8 @@ export interface StreamedCall extends Call {
 export interface WholeCall extends Call {
   /** The reply's body in the route's wire. */
   readonly render: (response: ChatResponse) => string
+  /** The body's content type (`Chat.contentType`); none: JSON. */
+  readonly contentType?: string | undefined
   /** What is done with the reply and its body before they are answered, if anything (`Chat.beforeAnswer`). */
   readonly beforeAnswer?: ((response: ChatResponse, body: string) => Effect.Effect<void>) | undefined
   /** The answer instead of a reply the route cannot answer with, if any (`Chat.refusal`). */
@@ -275,6 +277,11 @@ export interface Chat {
    */
   readonly newEncoder?: ((request: ChatRequest) => StreamEncoder) | undefined
   readonly render: (response: ChatResponse) => string
+  /**
+   * The content type of a whole reply's body, when it is not JSON: a Responses compaction asked for as a stream is
+   * its one reply written whole as the stream's events (`text/event-stream`).
+   */
+  readonly contentType?: string | undefined
   /**
    * What is done with a whole reply and its body before they are answered, if anything: the Responses route keeps
    * the response, so that a client told of it can read or continue it at once, on any instance.
@@ -316,7 +323,13 @@ export function answered(serving: Answering, { scope, sessionHeader, tally }: Wi
             requestScope: scope,
             newEncoder: () => newEncoder(request)
           })
-          : whole(serving, { ...call, render: chat.render, beforeAnswer: chat.beforeAnswer, refusal: chat.refusal })
+          : whole(serving, {
+            ...call,
+            render: chat.render,
+            contentType: chat.contentType,
+            beforeAnswer: chat.beforeAnswer,
+            refusal: chat.refusal
+          })
       }
       if (guardrails.length === 0) return answer(request)
       // The request's texts checked before anything is sent: a block answered, a mask's text the one sent; either way
@@ -443,18 +456,20 @@ export function whole(serving: Answering, call: WholeCall) {
     const settled = Request.settle(context, response.cost)
     return Effect.as(
       call.beforeAnswer === undefined ? settled : Effect.andThen(settled, call.beforeAnswer(response, body)),
-      json(200, body)
+      call.contentType === undefined
+        ? json(200, body)
+        : HttpServerResponse.text(body, { contentType: call.contentType })
     )
   }
 }
 
 // Ends the Node response of `request` at once, `last` its last write: a stream cut at shutdown whose body's writer
 // waits on the upstream (`answer`) ends so, with its error event, rather than by the request's interruption,
-// which drops the connection.
+// which drops the connection. A WebSocket's request has no Node response: its socket's close ends it.
 function endNowOf(request: HttpServerRequest.HttpServerRequest) {
   return (last: Uint8Array | undefined): void => {
-    const response = NodeHttpServerRequest.toServerResponse(request) as Http.ServerResponse
-    if (response.writableEnded || response.destroyed) return
+    const response = NodeHttpServerRequest.toServerResponse(request) as Http.ServerResponse | undefined
+    if (response === undefined || response.writableEnded || response.destroyed) return
     if (last === undefined) response.end()
     else response.end(last)
   }

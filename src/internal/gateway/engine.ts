@@ -52,6 +52,11 @@ export interface Target {
    * `maxTokens` raised to it, the most output the call can then bill.
    */
   readonly leastMaxTokens: number
+  /**
+   * Whether every deployment its calls can reach serves one model over one API, so that its provider's count of a
+   * prompt (`Llm.countTokens`, when not `estimated`) is the count each of them bills.
+   */
+  readonly sharedCount: boolean
   /** Whether every deployment its calls can reach (its address's and its fallbacks') speaks the Responses API. */
   readonly speaksResponses: boolean
   /**
@@ -171,13 +176,15 @@ export function reachable<D extends Pick<Router.Deployment<unknown, unknown>, "n
  * (for five minutes and for an hour, each at the price a deployment charges for it, its input price when it charges
  * no premium) and output, the most tokens an image, a second of audio or video and a PDF's page cost, URLs read as
  * fetched when one deployment fetches them (or does not say), the largest context window (none when one that fetches
- * URLs has none: a deployment that reads them typed bills no part whose size is unknown, its adapter refusing it), and
+ * URLs has none: a deployment that reads them typed bills no part whose size is unknown, its adapter refusing it; and
+ * none when all speak the Responses API, the one that runs hosted tools, and one has none: its turns reading the
+ * tools' results are bounded by its own window), and
  * each hosted tool's call (its default where a deployment does not say), audio tokens' (a cached one's included), a
  * long-context tier past the lowest threshold of any, and each service tier any prices (each deployment at its own
  * prices where it has no such tier); `undefined` when one has no price.
  */
 export function worstPrice(
-  deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined }>
+  deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined; readonly api?: string | undefined }>
 ): Pricing.Price | undefined {
   let input = 0
   let cacheWrite = 0
@@ -190,6 +197,7 @@ export function worstPrice(
   let mediaUrls: Media.UrlReading = "typed"
   // Undefined once a deployment that fetches URLs has no window; 0 while none has one.
   let contextWindow: number | undefined = 0
+  let windowless = false
   const hostedToolCalls: Record<string, number> = {}
   let audioInput = 0
   let audioOutput = 0
@@ -215,6 +223,7 @@ export function worstPrice(
     pdfPageTokens = Math.max(pdfPageTokens, price.pdfPageTokens ?? Pricing.defaultPdfPageTokens)
     if (price.mediaUrls !== "typed") mediaUrls = "fetched"
     if (price.contextWindow === undefined) {
+      windowless = true
       if (price.mediaUrls !== "typed") contextWindow = undefined
     } else if (contextWindow !== undefined) contextWindow = Math.max(contextWindow, price.contextWindow)
     for (const [type, dollars] of Object.entries({ ...Pricing.defaultHostedToolCalls, ...price.hostedToolCalls })) {
@@ -222,6 +231,8 @@ export function worstPrice(
     }
   }
   if (deployments.length === 0) return undefined
+  // A request with hosted tools reaches only deployments that all speak the Responses API (`responses/hosted.ts`).
+  if (windowless && deployments.every(({ api }) => api === "responses")) contextWindow = undefined
   const tiers = new Set(deployments.flatMap(({ price }) => Object.keys(price?.serviceTiers ?? {})))
   return {
     input,
@@ -284,18 +295,21 @@ export function leastMaxTokens(deployments: ReadonlyArray<Pick<Deployment, "api"
 }
 
 /**
- * What a target's reach says of it: its worst price, the least reply limit it sends, whether it speaks the Responses
- * API throughout, its deployments' names, and its guardrails: `common` (the gateway's and its router's) and those of
- * every deployment it reaches (`guarded`, by name).
+ * What a target's reach says of it: its worst price, the least reply limit it sends, whether one count of a prompt
+ * holds for all of it, whether it speaks the Responses API throughout, its deployments' names, and its guardrails:
+ * `common` (the gateway's and its router's) and those of every deployment it reaches (`guarded`, by name).
  */
 function reachOf(
   deployments: ReadonlyArray<Deployment>,
   common: ReadonlyArray<Guardrail>,
   guarded: ReadonlyMap<string, ReadonlyArray<Guardrail>>
-): Pick<Target, "price" | "leastMaxTokens" | "speaksResponses" | "deployments" | "guardrails"> {
+): Pick<Target, "price" | "leastMaxTokens" | "sharedCount" | "speaksResponses" | "deployments" | "guardrails"> {
+  const [first] = deployments
   return {
     price: worstPrice(deployments),
     leastMaxTokens: leastMaxTokens(deployments),
+    sharedCount: first?.api !== undefined &&
+      deployments.every((deployment) => deployment.model === first.model && deployment.api === first.api),
     deployments: deployments.map((deployment) => deployment.name),
     speaksResponses: deployments.length > 0 && deployments.every((deployment) => deployment.api === "responses"),
     guardrails: Guardrails.union(common, ...deployments.map((deployment) => guarded.get(deployment.name) ?? []))

@@ -16,7 +16,8 @@
  * the body names, each route's decoder putting it in the request's `session` (a Responses `previous_response_id`'s
  * session, `prompt_cache_key`, Anthropic's `metadata.user_id`), the client's `x-session-id` header, and a hash of the
  * prompt's shared prefix (its system messages and first user message) when it is long enough for a provider to cache
- * it. A call with none of these has no session and is routed as any other. A session is its key's: the router sees it
+ * it (however short, for a conversation carrying state only its deployment reads: `conversationSession`). A call with
+ * none of these has no session and is routed as any other. A session is its key's: the router sees it
  * prefixed with the key's id.
  */
 
@@ -141,6 +142,11 @@ export function sameOrigin(origin: string, host: string | undefined): boolean {
   return named === `${url.hostname}:${port}` || (url.port === "" && named === url.hostname)
 }
 
+/** Whether a request asks for a WebSocket (`Upgrade: websocket`, RFC 6455). */
+export function isWebSocket(headers: Readonly<Record<string, string | undefined>>): boolean {
+  return headers["upgrade"]?.toLowerCase() === "websocket"
+}
+
 /** Whether a request carries a body: a `content-type`, a length above 0 or a chunked body declare one. */
 function declaresBody(headers: Readonly<Record<string, string | undefined>>): boolean {
   return headers["content-type"] !== undefined || headers["transfer-encoding"] !== undefined ||
@@ -157,7 +163,8 @@ export type Refusal = "host_not_allowed" | "cross_origin_request" | "unsupported
  * origin (its `Origin`, and its `Sec-Fetch-Site` where a browser sends it), and a body it carries is JSON, which a
  * page of another origin cannot send without the preflight the gateway never grants; on a path that takes an upload
  * (`upload`: `/v1/files`), a multipart form too, which the origin check alone guards (a browser sends `Origin` with
- * every form it posts).
+ * every form it posts). A WebSocket's handshake is a GET, but a page may open one anywhere and what it carries changes
+ * things (no CORS guards it): its origin is checked as a POST's.
  */
 export function guard(
   method: string,
@@ -166,7 +173,7 @@ export function guard(
   upload: boolean
 ): Refusal | undefined {
   if (hosts !== undefined && !ownHost(hosts, headers["host"])) return "host_not_allowed"
-  if (safeMethods.has(method)) return undefined
+  if (safeMethods.has(method) && !isWebSocket(headers)) return undefined
   const origin = headers["origin"]
   const site = headers["sec-fetch-site"]
   if (
@@ -195,8 +202,11 @@ export const header = "x-session-id"
  */
 export const minPrefixChars = 4096
 
-/** The hash of the request's system messages (those before its first user message) and first user message. */
-function prefixSession(request: ChatRequest): string | undefined {
+/**
+ * The hash of the request's system messages (those before its first user message) and first user message, when they
+ * hold `least` characters at least.
+ */
+function prefixSession(request: ChatRequest, least: number): string | undefined {
   // Measured before hashing: most prompts are shorter than the bound, and a hash made for them would be thrown away.
   const parts: Array<readonly [role: string, text: string]> = []
   let length = 0
@@ -207,7 +217,7 @@ function prefixSession(request: ChatRequest): string | undefined {
     length += text.length
     if (message.role === "user") break
   }
-  if (length < minPrefixChars) return undefined
+  if (length < least) return undefined
   const hash = createHash("sha256")
   for (const [role, text] of parts) hash.update(role).update("\u0000").update(text).update("\u0000")
   return `prefix:${hash.digest("base64url")}`
@@ -215,7 +225,16 @@ function prefixSession(request: ChatRequest): string | undefined {
 
 /** The request's session as its client names it: the body's, else the client's header, else its long prefix's hash. */
 export function named(request: ChatRequest, headerValue: string | undefined): string | undefined {
-  return request.session ?? (headerValue !== undefined && headerValue !== "" ? headerValue : prefixSession(request))
+  return request.session ??
+    (headerValue !== undefined && headerValue !== "" ? headerValue : prefixSession(request, minPrefixChars))
+}
+
+/**
+ * The session of a conversation however short its prefix: its hash (`prefixSession`), the same for each of its turns.
+ * For a conversation whose state only the deployment that made it reads back, short or not.
+ */
+export function conversationSession(request: ChatRequest): string | undefined {
+  return prefixSession(request, 0)
 }
 
 /**

@@ -53,7 +53,7 @@ import {
 import type { OptionsError } from "../../OptionsError.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as Store from "../../Store.js"
-import { migrations } from "../databaseSchema.js"
+import { schemas } from "../databaseSchema.js"
 import { messageOf } from "../errorText.js"
 import { inScope } from "../held.js"
 import * as OptionsErrors from "../optionsError.js"
@@ -166,6 +166,12 @@ function check(options: Options): OptionsError | undefined {
     OptionsErrors.duration("Gateway", "requestLogRetention", options.requestLogRetention, true),
     ...anchorProblems(options.config.keys?.auditAnchor, setting.database !== undefined),
     OptionsErrors.duration("Gateway", "config.keys.auditRetention", options.config.keys?.auditRetention, true),
+    OptionsErrors.duration(
+      "Gateway",
+      "config.keys.responsesSocketIdle",
+      options.config.keys?.responsesSocketIdle,
+      true
+    ),
     ...invalidBounds(options.config.keys)
   ])
 }
@@ -193,6 +199,7 @@ const boundFields = [
   "responsesMaxKeyBytes",
   "responsesMaxResponseBytes",
   "responsesMaxChain",
+  "responsesSocketsMaxKey",
   "requestBodyTimeoutSeconds",
   "mcpSessionsMax",
   "mcpSessionsMaxKey",
@@ -268,6 +275,9 @@ function restartOnly(options: Options, config: Config): ReadonlyArray<OptionsErr
     options.requestLogRetention === undefined &&
       JSON.stringify(config.keys?.requestLogRetention) !== JSON.stringify(started.keys?.requestLogRetention)
       ? OptionsErrors.make("Gateway", "config.keys.requestLogRetention", "another retention", keptAtReload)
+      : undefined,
+    JSON.stringify(config.keys?.responsesSocketIdle) !== JSON.stringify(started.keys?.responsesSocketIdle)
+      ? OptionsErrors.make("Gateway", "config.keys.responsesSocketIdle", "another idle time", keptAtReload)
       : undefined,
     JSON.stringify(config.keys?.auditAnchor) !== JSON.stringify(started.keys?.auditAnchor)
       ? OptionsErrors.make("Gateway", "config.keys.auditAnchor", "another anchor", keptAtReload)
@@ -389,6 +399,9 @@ function configKeyStores(
   })
 }
 
+// What a WebSocket's frame may hold past the body limit (its event's envelope), so it is refused as a body is.
+const frameSlack = 64 * 1024
+
 /** `Gateway.make`. */
 export function make(
   options: Options,
@@ -402,7 +415,7 @@ export function make(
     const problem = check(options)
     if (problem !== undefined) return yield* problem
     const database = options.database ?? options.config.database
-    const sql = database === undefined ? undefined : yield* Database.connect(database, migrations)
+    const sql = database === undefined ? undefined : yield* Database.connect(database, schemas)
     // The database as one SQL store: every step of its keys, spend and request log bounded and named alike.
     const stored: Sql.Database | undefined = sql === undefined
       ? undefined
@@ -420,7 +433,9 @@ export function make(
       store === undefined ? RateLimiter.layerStoreMemory : RateLimiter.layerStoreRedis(store)
     )
     // The stores the routes read, for the gateway's life: in the database, else in memory or Redis (`App.storesLayer`).
-    const stores = yield* Layer.build(App.storesLayer(stored, store)).pipe(
+    const stores = yield* Layer.build(
+      App.storesLayer(stored, store, { sqlite: database !== undefined && "sqlite" in database })
+    ).pipe(
       Effect.mapError((error) =>
         new DatabaseError({ database: error.address, reason: `its keys could not be read (${error.reason})` })
       )
@@ -438,8 +453,15 @@ export function make(
     const server = Http.createServer(
       deadlines((options.config.keys?.requestBodyTimeoutSeconds ?? defaultRequestBodyTimeoutSeconds) * 1000)
     )
-    // The drain is ours (below), so that streams are cut with an error event before the server interrupts them.
-    const httpServer = yield* NodeHttpServer.make(() => server, { host, port, disablePreemptiveShutdown: true }).pipe(
+    // The drain is ours (below), so that streams are cut with an error event before the server interrupts them. A
+    // WebSocket's frame is a request's body: one a little past the body limit is refused as a body is (413, naming the
+    // limit, in the API's `error` event); one far past it is cut by the socket itself (1009) before it is held whole.
+    const httpServer = yield* NodeHttpServer.make(() => server, {
+      host,
+      port,
+      disablePreemptiveShutdown: true,
+      websocket: { maxPayload: maxBodyBytes + frameSlack }
+    }).pipe(
       Effect.mapError((error) => {
         const cause = error.cause
         return startError(`${host}:${port}: ${messageOf(cause)}`, cause)
@@ -460,6 +482,10 @@ export function make(
         maxKeyBytes: options.config.keys?.responsesMaxKeyBytes,
         maxResponseBytes: options.config.keys?.responsesMaxResponseBytes,
         maxChain: options.config.keys?.responsesMaxChain
+      },
+      sockets: {
+        maxPerKey: options.config.keys?.responsesSocketsMaxKey,
+        idle: options.config.keys?.responsesSocketIdle
       },
       database: stored,
       stores,
@@ -554,9 +580,8 @@ export function make(
             mcpPins,
             mcpSessionBounds,
             oidc,
-            instance: options.instanceSecret === undefined
-              ? undefined
-              : { secret: options.instanceSecret, listening: `${host}:${bound}` }
+            instance: options.instanceSecret === undefined ? undefined : { secret: options.instanceSecret },
+            providerKeys: config.providerKeys ?? []
           }, lasting)
           const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]
           const clientSecret = oidcOptions?.clientSecret

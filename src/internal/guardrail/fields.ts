@@ -147,7 +147,11 @@ function message(value: Message, index: number, visit: Visit): Message {
         present({
           toolCallId: visit(value.toolCallId, { path: `${path}.toolCallId`, fixed: "shape" }),
           name: optional(value.name, { path: `${path}.name`, fixed: "shape" }, visit),
-          content: content(value.content, `${path}.content`, visit)
+          content: content(value.content, `${path}.content`, visit),
+          toolReferences: value.toolReferences === undefined ? undefined : same(
+            value.toolReferences,
+            value.toolReferences.map((name, i) => visit(name, { path: `${path}.toolReferences[${i}]`, fixed: "shape" }))
+          )
         })
       )
     case "assistant":

@@ -1,96 +1,110 @@
 /**
  * The one normalisation a guardrail's text goes through before any check reads it (docs/guardrails.md), so that a
- * disguise written to slip past a pattern reads as what it disguises: format and other invisible characters removed
- * (zero-width spaces and joiners, the byte-order mark, soft hyphens, variation selectors, tag characters: Unicode's
- * `Cf` and `Default_Ignorable_Code_Point`), compatibility forms folded by NFKC (fullwidth `ＡＫＩＡ`, mathematical
- * letters, circled digits, ligatures), then look-alike letters of other scripts folded to the ASCII letter or digit
- * they pass for (`АКІА` in Cyrillic, `Α` in Greek).
+ * disguise written to slip past a pattern reads as what it disguises:
  *
- * The look-alikes are Unicode's confusables (UTS #39, `confusables.txt`): each letter of the Cyrillic, Greek, Armenian,
- * Cherokee, Coptic and Latin scripts whose prototype there is one ASCII letter or digit and that NFKC leaves as it is.
- * The published tables (and the npm packages that carry them) are skeletons for telling two strings apart: they fold
- * ASCII too (`0` to `O`, `1`, `I` and `|` to `l`), which would turn every digit a check reads into a letter, and fold
- * capital look-alikes of `I` (`І`, `Ι`) to `l`. So the fold is ours, from that data: ASCII is never changed, and a
- * capital whose prototype is `l` folds to `I`.
+ * - what a right-to-left override (U+202E) holds is read in the order it is shown, reversed;
+ * - format and other invisible characters are removed (zero-width spaces and joiners, the byte-order mark, soft
+ *   hyphens, variation selectors, tag characters, the bidirectional controls: Unicode's `Cf` and
+ *   `Default_Ignorable_Code_Point`);
+ * - compatibility forms are folded and accents taken apart by NFKD (fullwidth `ＡＫＩＡ`, mathematical letters, circled
+ *   digits, ligatures), and the marks on a character that reads as ASCII dropped (`Á`, `A` and a combining stroke or
+ *   enclosing circle); a letter of another script keeps its marks, composed again;
+ * - look-alike letters of other scripts are folded to the ASCII letter or digit they pass for (`АКІА` in Cyrillic,
+ *   `ꓮ` in Lisu, `ᗅ` in Canadian syllabics: `lookAlikes.ts`, from Unicode's confusables, says which), and a regional
+ *   indicator symbol (`🇦`, the letters of flags) to its letter.
  *
  * A check reads the normalised text; what it finds is mapped back to the span of the text as written (`original`),
- * which a mask replaces whole, the invisible characters inside it included.
+ * which a mask replaces whole, the invisible characters inside it included (a finding inside an override, the whole
+ * override).
  */
-
-/** The look-alikes of each ASCII letter and digit (see the module's documentation). */
-const lookAlikes: Readonly<Record<string, string>> = {
-  "2": "ꝚƧϨꙄ",
-  "3": "ꞫȜƷꝪⳌЗӠ",
-  "4": "Ꮞ",
-  "5": "Ƽ",
-  "6": "ⳒбᏮ",
-  "8": "ȣȢ",
-  "9": "ꝮⳊ",
-  A: "ΑАᎪ",
-  B: "ꞴΒВᏴ",
-  C: "ⲤСᏟ",
-  D: "Ꭰ",
-  E: "ΕЕᎬ",
-  F: "ꞘϜ",
-  G: "ԌᏀᏳ",
-  H: "ΗⲎНᎻ",
-  I: "ƖΙⲒІӀ",
-  J: "ꞲͿЈᎫ",
-  K: "ΚⲔКᏦ",
-  L: "ⳐᏞ",
-  M: "ΜϺⲘМᎷ",
-  N: "ΝⲚ",
-  O: "ΟⲞОՕ",
-  P: "ΡⲢРᏢ",
-  R: "ƦᎡᏒ",
-  S: "ЅՏᏕᏚ",
-  T: "ΤⲦТᎢ",
-  U: "Ս",
-  V: "ѴᏙ",
-  W: "ԜᎳᏔ",
-  X: "ꞳΧⲬХ",
-  Y: "ΥⲨУҮᎩᎽ",
-  Z: "ΖᏃ",
-  a: "ɑαа",
-  b: "ƄЬᏏ",
-  c: "ᴄⲥсꮯ",
-  d: "ԁᏧ",
-  e: "ꬲеҽ",
-  f: "ꬵꞙẝք",
-  g: "ɡᶃƍց",
-  h: "һհᏂ",
-  i: "ıɪɩιіꙇӏꭵᎥ",
-  j: "ϳј",
-  l: "ǀ",
-  n: "ոռ",
-  o: "ᴏᴑꬽοσⲟоօ",
-  p: "ρⲣр",
-  q: "ԛգզ",
-  r: "ꭇꭈᴦⲅгꮁ",
-  s: "ꜱƽѕꮪ",
-  u: "ꞟᴜꭎꭒʋυս",
-  v: "ᴠνѵꮩ",
-  w: "ɯᴡѡԝաꮃ",
-  x: "х",
-  y: "ɣᶌʏỿꭚγуү",
-  z: "ᴢꮓ"
-}
+import { lookAlikes } from "./lookAlikes.js"
 
 /** Each look-alike, by code point, to the ASCII character it folds to. */
 export const confusables: ReadonlyMap<number, string> = new Map(
   Object.entries(lookAlikes).flatMap(([ascii, alikes]) => [...alikes].map((alike) => [alike.codePointAt(0)!, ascii]))
 )
 
+// The regional indicator symbols, Unicode's letters A to Z for flags, in that order.
+const regionalA = 0x1f1e6
+const regionalZ = 0x1f1ff
+
+/** The ASCII character `char` folds to: a look-alike's letter or digit, a regional indicator's letter; or `char`. */
+function folded(char: string): string {
+  const code = char.codePointAt(0)!
+  if (code >= regionalA && code <= regionalZ) return String.fromCharCode(0x41 + code - regionalA)
+  return confusables.get(code) ?? char
+}
+
 // A character removed before any check: a format character, or one Unicode says to ignore where unsupported.
 const invisible = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/u
 const mark = /\p{M}/u
 // Printable ASCII and the usual whitespace: nothing to normalise.
 const plain = /^[ -~\t\n\r]*$/
-// A character the normalisation changes, besides what NFKC changes.
+// A character the normalisation changes, besides what NFKD changes.
 const changing = new RegExp(
-  `[\\p{Cf}\\p{Default_Ignorable_Code_Point}${[...confusables.keys()].map((c) => String.fromCodePoint(c)).join("")}]`,
+  `[\\p{Cf}\\p{Default_Ignorable_Code_Point}\\p{M}\\p{RI}${
+    [...confusables.keys()].map((c) => String.fromCodePoint(c)).join("")
+  }]`,
   "u"
 )
+
+// The right-to-left override, the pop that ends it, and what ends a paragraph and with it every override.
+const rightToLeftOverride = "\u202e"
+const embeddingOrOverride = /[\u202a\u202b\u202d\u202e]/
+const popDirectionalFormatting = "\u202c"
+// Unicode's paragraph separators (bidirectional class B).
+const paragraphEnds: ReadonlySet<string> = new Set(["\n", "\r", "\u001c", "\u001d", "\u001e", "\u0085", "\u2029"])
+
+/** One character of a text in the order it is read, with the span of the text it stands for. */
+interface Read {
+  readonly char: string
+  readonly start: number
+  readonly end: number
+}
+
+/**
+ * `text`'s characters in the order they are shown: what a right-to-left override holds (to its pop, the end of its
+ * paragraph or of the text) is shown reversed, a base with its marks kept together (Unicode's bidirectional algorithm:
+ * every character the override holds is right-to-left, so the whole run is reversed), each of its characters standing
+ * for the whole run, so that a finding in it is the run.
+ */
+function shownOrder(text: string): Array<Read> {
+  const out: Array<Read> = []
+  let at = 0
+  while (at < text.length) {
+    const override = text.indexOf(rightToLeftOverride, at)
+    const until = override < 0 ? text.length : override
+    for (const char of text.slice(at, until)) {
+      out.push({ char, start: at, end: at + char.length })
+      at += char.length
+    }
+    if (override < 0) break
+    const end = overrideEnd(text, override)
+    const units: Array<string> = []
+    for (const char of text.slice(override, end)) {
+      if (units.length > 0 && mark.test(char)) units[units.length - 1] += char
+      else units.push(char)
+    }
+    for (const unit of units.reverse()) for (const char of unit) out.push({ char, start: override, end })
+    at = end
+  }
+  return out
+}
+
+/**
+ * Where the override at `start` of `text` ends: past its pop (nested embeddings and overrides counted, their content
+ * reversed with it), else at the end of its paragraph or of the text.
+ */
+function overrideEnd(text: string, start: number): number {
+  let depth = 0
+  for (let at = start; at < text.length; at++) {
+    const char = text[at]!
+    if (embeddingOrOverride.test(char)) depth++
+    else if (char === popDirectionalFormatting && --depth === 0) return at + 1
+    else if (paragraphEnds.has(char)) return at
+  }
+  return text.length
+}
 
 /** A text as the checks read it, and the way back to the text as written. */
 export interface Normalised {
@@ -117,44 +131,68 @@ function same(text: string): Normalised {
   }
 }
 
+/** `text`'s characters in order, each with its span. */
+function* inOrder(text: string): Generator<Read> {
+  let at = 0
+  for (const char of text) {
+    yield { char, start: at, end: at + char.length }
+    at += char.length
+  }
+}
+
+/**
+ * A base and its marks decomposed (NFKD: fullwidth forms, ligatures, mathematical letters, accents apart), the marks
+ * of a base that is ASCII once folded dropped (an accent, a stroke, an enclosing circle on a letter it disguises), and
+ * the rest composed again (NFC), as NFKC leaves a letter of another script with its marks.
+ */
+function unmarked(unit: string): string {
+  let kept = ""
+  let ascii = false
+  for (const char of unit.normalize("NFKD")) {
+    if (mark.test(char)) {
+      if (!ascii) kept += char
+    } else {
+      ascii = folded(char) < "\x80"
+      kept += char
+    }
+  }
+  return kept.normalize("NFC")
+}
+
 /** `text` normalised (see the module's documentation), with its characters' places in `text`. */
 export function normalise(text: string): Normalised {
-  if (plain.test(text) || (!changing.test(text) && text.normalize("NFKC") === text)) return same(text)
+  if (plain.test(text) || (!changing.test(text) && text.normalize("NFKD") === text)) return same(text)
   let out = ""
   // For each UTF-16 unit of `out`, the span of `text` its character came from.
   const starts: Array<number> = []
   const ends: Array<number> = []
-  // The character being gathered: a base and the marks after it, as NFKC composes them together.
+  // The character being gathered: a base and the marks after it, decomposed and composed together.
   let unit = ""
   let unitStart = 0
   let unitEnd = 0
   function flush(): void {
     if (unit === "") return
-    for (const char of unit.length === 1 && unit < "\x80" ? unit : unit.normalize("NFKC")) {
-      const folded = confusables.get(char.codePointAt(0)!) ?? char
-      out += folded
-      for (let i = 0; i < folded.length; i++) {
+    for (const char of unit.length === 1 && unit < "\x80" ? unit : unmarked(unit)) {
+      const shown = folded(char)
+      out += shown
+      for (let i = 0; i < shown.length; i++) {
         starts.push(unitStart)
         ends.push(unitEnd)
       }
     }
     unit = ""
   }
-  let at = 0
-  for (const char of text) {
-    const next = at + char.length
-    if (!invisible.test(char)) {
-      if (unit !== "" && mark.test(char)) {
-        unit += char
-        unitEnd = next
-      } else {
-        flush()
-        unit = char
-        unitStart = at
-        unitEnd = next
-      }
+  for (const { char, end, start } of text.includes(rightToLeftOverride) ? shownOrder(text) : inOrder(text)) {
+    if (invisible.test(char)) continue
+    if (unit !== "" && mark.test(char)) {
+      unit += char
+      unitEnd = Math.max(unitEnd, end)
+    } else {
+      flush()
+      unit = char
+      unitStart = start
+      unitEnd = end
     }
-    at = next
   }
   flush()
   if (out === text) return same(text)

@@ -389,8 +389,16 @@ export interface Failures {
   rotatedBy: LlmError | undefined
 }
 
-/** The retry policy, stepped by hand: sleeps the policy's delay, fails with `Cause.Done` once it gives up. */
-type Step = (error: LlmError) => Effect.Effect<unknown, Cause.Done<unknown>>
+/** The retry policy, stepped by hand: the delay it asks before the next attempt; `Cause.Done` once it gives up. */
+type Step = (now: number, error: LlmError) => Effect.Effect<readonly [unknown, Duration.Duration], Cause.Done<unknown>>
+
+/**
+ * Whether a retry that waits `delay` after `waited` already is left to the router: it has somewhere else to go for
+ * `error`, and the waits would pass what it allows a deployment's retries (`RouterCall.retryWait`).
+ */
+function leftToRouter(call: RouterCall, error: LlmError, waited: number, delay: number): boolean {
+  return delay > 0 && waited + delay > call.retryWait && goesElsewhere(call, error._tag)
+}
 
 /**
  * Runs `attemptOnce` (given the attempt's number, from 1, and the call's
@@ -438,10 +446,13 @@ const afterFirst = Effect.fnUntraced(function*(
   first: LlmError
 ): Effect.fn.Return<unknown, LlmError> {
   const failures: Failures = { rateLimitedAt: undefined, rotatedBy: undefined }
+  const call = yield* RouterCall
   let step: Step | undefined
   let error = first
+  // What the retries have waited so far.
+  let waited = 0
   for (let attempt = 1;; attempt++) {
-    if (isPhaseTimeout(error) && goesElsewhere(yield* RouterCall, "TimeoutError")) return yield* Effect.fail(error)
+    if (isPhaseTimeout(error) && goesElsewhere(call, "TimeoutError")) return yield* Effect.fail(error)
     const now = yield* Clock.currentTimeMillis
     if (RetryPolicy.rotatesKey(error)) failures.rotatedBy = error
     if (error._tag === "RateLimitError") failures.rateLimitedAt ??= now
@@ -451,9 +462,13 @@ const afterFirst = Effect.fnUntraced(function*(
         error._tag === "TimeoutError" ? deadlineError(env, request, due) : settle(request, failures, error)
       )
     }
-    step ??= yield* Schedule.toStepWithSleep(env.policy)
-    const waited = yield* bounded(env, Effect.result(step(error)), request, due)
-    if (Result.isFailure(waited)) return yield* Effect.fail(settle(request, failures, error))
+    step ??= yield* Schedule.toStep(env.policy)
+    const stepped = yield* Effect.result(step(now, error))
+    if (Result.isFailure(stepped)) return yield* Effect.fail(settle(request, failures, error))
+    const delay = Duration.toMillis(stepped.success[1])
+    if (leftToRouter(call, error, waited, delay)) return yield* Effect.fail(settle(request, failures, error))
+    waited += delay
+    yield* bounded(env, Effect.sleep(stepped.success[1]), request, due)
     const next = yield* Effect.result(attemptOnce(attempt + 1, failures))
     if (Result.isSuccess(next)) return next.success
     error = next.failure

@@ -89,6 +89,8 @@ const OidcEntry = Schema.Struct({
   roles: optional(RoleMapping),
   /** How long a dashboard session lasts: seconds or a duration. */
   session_ttl: optional(DurationEntry),
+  /** The longest an access token may live (its `exp` less its `iat`): seconds or a duration. */
+  max_token_lifetime: optional(DurationEntry),
   /** The gateway's `/admin/callback` as the issuer's clients reach it. */
   redirect_url: optional(HttpUrl),
   /** The command line's public client at the issuer (the device grant), published by `GET /admin/oidc`. */
@@ -110,7 +112,9 @@ const TokenCallersEntry = Schema.Struct({
   rate_limit_capacity: optional(Positive),
   rate_limit_refill_rate: optional(Positive),
   /** Each person's own budget, as a key's. */
-  budget: optional(KeyBudget)
+  budget: optional(KeyBudget),
+  /** The longest a caller's token may live (its `exp` less its `iat`): seconds or a duration. */
+  max_token_lifetime: optional(DurationEntry)
 })
 
 /**
@@ -149,6 +153,10 @@ export const GatewayEntry = Schema.Struct({
   responses_max_response_bytes: optional(PositiveInt),
   /** Responses one chain of `previous_response_id`s holds at most. */
   responses_max_chain: optional(PositiveInt),
+  /** WebSockets on `/v1/responses` one gateway key holds open at once (one more is refused before its handshake). */
+  responses_sockets_max_key: optional(PositiveInt),
+  /** How long a WebSocket on `/v1/responses` waits for its next frame before it is closed: seconds or a duration. */
+  responses_socket_idle: optional(DurationEntry),
   /** MCP sessions kept at most, of all keys and of one (the idlest make room, else a new one is refused). */
   mcp_sessions_max: optional(PositiveInt),
   mcp_sessions_max_key: optional(PositiveInt),
@@ -194,6 +202,7 @@ const bounds = (entry: GatewayEntry): Partial<Gateway.Keys> => ({
     ? { responsesMaxResponseBytes: entry.responses_max_response_bytes }
     : {}),
   ...(entry.responses_max_chain !== undefined ? { responsesMaxChain: entry.responses_max_chain } : {}),
+  ...(entry.responses_sockets_max_key !== undefined ? { responsesSocketsMaxKey: entry.responses_sockets_max_key } : {}),
   ...(entry.mcp_sessions_max !== undefined ? { mcpSessionsMax: entry.mcp_sessions_max } : {}),
   ...(entry.mcp_sessions_max_key !== undefined ? { mcpSessionsMaxKey: entry.mcp_sessions_max_key } : {}),
   ...(entry.mcp_sessions_max_bytes !== undefined ? { mcpSessionsMaxBytes: entry.mcp_sessions_max_bytes } : {}),
@@ -233,6 +242,7 @@ const oidcOf = (
       ...(entry.groups_claim === undefined ? {} : { groupsClaim: entry.groups_claim }),
       ...(entry.roles === undefined ? {} : { roles: entry.roles }),
       ...(entry.session_ttl === undefined ? {} : { sessionTtl: toDuration(entry.session_ttl)! }),
+      ...(entry.max_token_lifetime === undefined ? {} : { maxTokenLifetime: toDuration(entry.max_token_lifetime)! }),
       ...(entry.redirect_url === undefined ? {} : { redirectUrl: entry.redirect_url }),
       ...(entry.cli_client_id === undefined ? {} : { cliClientId: entry.cli_client_id })
     } satisfies Gateway.Oidc
@@ -283,6 +293,7 @@ const tokenCallersOf = (entry: typeof TokenCallersEntry.Type): Gateway.TokenCall
   ...(entry.user_claim === undefined ? {} : { userClaim: entry.user_claim }),
   ...(entry.team_claim === undefined ? {} : { teamClaim: entry.team_claim }),
   ...(entry.models === undefined ? {} : { models: entry.models }),
+  ...(entry.max_token_lifetime === undefined ? {} : { maxTokenLifetime: toDuration(entry.max_token_lifetime)! }),
   ...limitsOf(entry)
 })
 
@@ -295,7 +306,9 @@ export interface KeyIndexes {
 /**
  * The section's keys read, or every issue: a missing variable, a name or a key listed twice, half a rate
  * limit; and the paths of keys written in the file rather than as `env:NAME`, to warn about. `indexes`: where its keys
- * are in the file (default: where they are in `entry`).
+ * are in the file (default: where they are in `entry`). A key whose variable is unset stands as written (`env:NAME`,
+ * its path in `unset`), so that the rest of it (its models, budget, tools) is checked with the others; the unset
+ * variable is an issue, so such a section is never served.
  */
 export const resolve = (
   entry: GatewayEntry,
@@ -305,12 +318,15 @@ export const resolve = (
   readonly keys: Gateway.Keys
   readonly issues: ReadonlyArray<typeof Issue.Type>
   readonly literals: ReadonlyArray<string>
+  /** The paths of the keys whose variable is unset (`gateway.keys[2].key`). */
+  readonly unset: ReadonlyArray<string>
   /** Where each key of `keys.keys` and `keys.adminKeys` is in the file (`gateway.keys[2]`). */
   readonly paths: { readonly keys: ReadonlyArray<string>; readonly adminKeys: ReadonlyArray<string> }
 }> =>
   Effect.gen(function*() {
     const issues: Array<typeof Issue.Type> = []
     const literals: Array<string> = []
+    const unset: Array<string> = []
     const readAll = <E extends { readonly name: string; readonly key: string }>(
       entries: ReadonlyArray<E>,
       at: "keys" | "admin_keys"
@@ -324,8 +340,11 @@ export const resolve = (
           names.add(item.name)
           if (!item.key.startsWith("env:")) literals.push(`${path}.key`)
           const key = yield* Effect.result(read(item.key, `${path}.key`))
-          if (key._tag === "Failure") issues.push(...key.failure)
-          else out.push({ entry: item, key: key.success, path })
+          if (key._tag === "Failure") {
+            issues.push(...key.failure)
+            unset.push(`${path}.key`)
+          }
+          out.push({ entry: item, key: key._tag === "Failure" ? Redacted.make(item.key) : key.success, path })
         }
         return out
       })
@@ -368,6 +387,7 @@ export const resolve = (
     return {
       issues,
       literals,
+      unset,
       paths: { keys: keys.map(({ path }) => path), adminKeys: admins.map(({ path }) => path) },
       keys: {
         keys: keys.map(({ entry: item, key }): Gateway.Key => ({
@@ -385,6 +405,9 @@ export const resolve = (
           ? { requestLogRetention: Duration.days(entry.request_log_retention) }
           : {}),
         ...(entry.responses_ttl !== undefined ? { responsesTtl: toDuration(entry.responses_ttl)! } : {}),
+        ...(entry.responses_socket_idle !== undefined
+          ? { responsesSocketIdle: toDuration(entry.responses_socket_idle)! }
+          : {}),
         ...bounds(entry),
         ...(entry.hosted_tools !== undefined ? { hostedTools: entry.hosted_tools } : {}),
         ...(entry.allow_keyless === true ? { allowKeyless: true } : {}),

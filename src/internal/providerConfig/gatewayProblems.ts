@@ -95,7 +95,7 @@ const namesUnread = (value: string, places: Places): boolean => {
 
 /**
  * The gateway's problems (`problem` and its `others`) as issues of the file, each at its path; those of a part the
- * file's own `issues` name, of a part read without an entry it lists, or naming an entry that does not decode (a key's
+ * file's own `issues` name (but for a key's unset variable), of a part read without an entry it lists, or naming an entry that does not decode (a key's
  * model, say), are left out: they are what the file's problems made of it.
  */
 export function issuesOf(
@@ -105,7 +105,8 @@ export function issuesOf(
   mask: (text: string) => string
 ): ReadonlyArray<typeof Issue.Type> {
   if (problem === undefined) return []
-  const named = new Set(issues.map((issue) => partOf(issue.path)))
+  // A key whose variable is unset is read as written: the rest of its part was read, and what is found of it stands.
+  const named = new Set(issues.filter((issue) => !places.unsetKeys.has(issue.path)).map((issue) => partOf(issue.path)))
   const seen = new Set(issues.map((issue) => issue.path))
   const out: Array<typeof Issue.Type> = []
   for (const { expected, module, option, value } of [problem, ...(problem.others ?? [])]) {

@@ -166,8 +166,8 @@ export const ModelEntry = Schema.Struct({
   groups: optional(Schema.Array(NonEmpty)),
   /**
    * The model's context window in tokens (`Router` falls back to a larger one on `ContextLengthError`); the most a call
-   * is billed for, at which a budget reserves a part whose size cannot be known before the call
-   * (`Pricing.Price.contextWindow`).
+   * is billed for, at which a budget reserves a part whose size cannot be known before the call and each hosted tool
+   * call's results (`Pricing.Price.contextWindow`).
    */
   context_window: optional(PositiveInt),
   /**

@@ -93,14 +93,23 @@ const keyOptions = (entry: typeof KeyEntry.Type, key: Redacted.Redacted<string>)
     ...(entry.max_concurrency !== undefined ? { maxConcurrency: entry.max_concurrency } : {})
   }
 
-/** An entry's keys read, and the issues of those that cannot be: a chunk at a time, other fibers run between. */
+/**
+ * An entry's keys read, and the issues of those that cannot be, a chunk at a time, other fibers run between: a key
+ * whose variable is unset stands as written (`env:NAME`, its path in `unset`), so that the rest of its entry is
+ * checked with the others; the unset variable is an issue, so such a configuration is never served.
+ */
 function readKeys(
   entries: ReadonlyArray<typeof KeyEntry.Type>,
   at: string
-): Effect.Effect<{ readonly keys: Array<KeyPool.KeyOptions>; readonly issues: Array<typeof Issue.Type> }> {
+): Effect.Effect<{
+  readonly keys: Array<KeyPool.KeyOptions>
+  readonly issues: Array<typeof Issue.Type>
+  readonly unset: Array<string>
+}> {
   return Effect.gen(function*() {
     const keys: Array<KeyPool.KeyOptions> = []
     const issues: Array<typeof Issue.Type> = []
+    const unset: Array<string> = []
     for (let from = 0; from < entries.length; from += keyChunk) {
       if (from > 0) yield* Effect.yieldNow
       for (let k = from; k < Math.min(entries.length, from + keyChunk); k++) {
@@ -111,12 +120,17 @@ function readKeys(
           keys.push(keyOptions(entry, Redacted.make(text)))
           continue
         }
-        const read = yield* Effect.result(readSecret(text, `${at}.api_keys[${k}]`))
+        const path = `${at}.api_keys[${k}]`
+        const read = yield* Effect.result(readSecret(text, path))
         if (Result.isSuccess(read)) keys.push(keyOptions(entry, read.success))
-        else issues.push(...read.failure)
+        else {
+          issues.push(...read.failure)
+          unset.push(path)
+          keys.push(keyOptions(entry, Redacted.make(text)))
+        }
       }
     }
-    return { keys, issues }
+    return { keys, issues, unset }
   })
 }
 
@@ -462,6 +476,11 @@ export interface Places {
   readonly unread: ReadonlySet<string>
   /** The parts read without an entry they list (`router.main`, listing one that does not decode). */
   readonly partial: ReadonlySet<string>
+  /**
+   * The keys whose variable is unset (`gateway.keys[0].key`, `sim[0].api_keys[1]`), read as written (`env:NAME`): the
+   * rest of their part is read, so what the gateway finds of it is named beside the unset variable.
+   */
+  readonly unsetKeys: ReadonlySet<string>
 }
 
 /** A configuration read: what of it reads, every problem of its file (keys masked), and where its parts are. */
@@ -565,6 +584,7 @@ export const read = (
       ? guardrailsJson
       : {}
     const providers: Record<string, Record<string, ModelConfig>> = {}
+    const unsetKeys: Array<string> = []
     for (const [provider, entries] of Object.entries(file)) {
       const models: Record<string, ModelConfig> = {}
       for (const [index, entry] of entries.entries()) {
@@ -644,8 +664,12 @@ export const read = (
         if (entry.api_keys === undefined && !keyless) {
           issues.push({ path: `${at}.api_keys`, message: "expected at least one key" })
         }
-        const { issues: unreadKeys, keys: read } = yield* readKeys(entry.api_keys ?? [standInKey(api, entry)], at)
+        const { issues: unreadKeys, keys: read, unset } = yield* readKeys(
+          entry.api_keys ?? [standInKey(api, entry)],
+          at
+        )
         issues.push(...unreadKeys)
+        unsetKeys.push(...unset)
         if (entry.model_name === "__proto__") {
           issues.push({ path: `${at}.model_name`, message: protoName })
         } else if (Object.hasOwn(models, entry.model_name)) {
@@ -723,6 +747,7 @@ export const read = (
         keys: gateway?.paths.keys ?? [],
         adminKeys: gateway?.paths.adminKeys ?? [],
         unread: undecoded,
+        unsetKeys: new Set([...unsetKeys, ...gateway?.unset ?? []]),
         partial: new Set(
           Object.entries(routerSection).flatMap(([name, entry]) =>
             entry.deployments.some((wanted) => undecoded.has(wanted)) ? [`router.${name}`] : []

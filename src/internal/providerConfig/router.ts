@@ -39,6 +39,8 @@ export const RouterEntry = Schema.Struct({
   fallbacks: optional(Schema.Record(Schema.String, Schema.Array(Schema.Struct({ to: NonEmpty, on: ErrorTags })))),
   retry_on: optional(Schema.Array(ErrorTag)),
   deadline: optional(DurationEntry),
+  /** `Router.Options.maxRetryWait`: how long in all a deployment's retries wait while the call could go elsewhere. */
+  max_retry_wait: optional(DurationEntry),
   cooldown: optional(Schema.Struct({
     failures: optional(PositiveInt),
     window: optional(DurationEntry),
@@ -176,6 +178,7 @@ const toOptions = (entry: RouterEntry): Omit<Options, "deployments"> => {
       : {}),
     ...(entry.retry_on !== undefined ? { retryOn: tags(entry.retry_on) } : {}),
     ...(entry.deadline !== undefined ? { deadline: duration(entry.deadline) } : {}),
+    ...(entry.max_retry_wait !== undefined ? { maxRetryWait: duration(entry.max_retry_wait) } : {}),
     ...(cooldown !== undefined
       ? {
         cooldown: {

@@ -402,12 +402,15 @@ export class Routing<A> implements Call, Onward {
     return this.core.settings.retryOn.has(error._tag) ? this.next() : this.fallBack(state, error)
   }
 
-  // The first unused fallback for `tag`: of the failed deployment, then of the address.
+  // The first unused fallback for `tag`: of the failed deployment, then of the address. No capacity (breakers open,
+  // keys cooling, rate-limit holds) takes any: it says the address cannot answer now, not what the request asks.
   findFallback(deployment: string | undefined, tag: ErrorTag): Fallback | undefined {
     const from = this.from
     for (const name of deployment === undefined || deployment === from ? [from] : [deployment, from]) {
       for (const fallback of this.core.settings.fallbacks[name] ?? []) {
-        if (!this.usedFallbacks.includes(fallback) && fallback.on.includes(tag)) return fallback
+        if (!this.usedFallbacks.includes(fallback) && (tag === "NoCapacityError" || fallback.on.includes(tag))) {
+          return fallback
+        }
       }
     }
     return undefined
@@ -443,6 +446,7 @@ export class Routing<A> implements Call, Onward {
       deadline: this.deadlineAt,
       oneAttempt: outer.oneAttempt,
       onward: this,
+      retryWait: this.core.settings.retryWaitMillis,
       inAttemptSpan: outer.inAttemptSpan,
       limits: outer.limits,
       key: undefined,
@@ -566,7 +570,15 @@ export function firstUnheld(members: ReadonlyArray<State>, call: Call, now: numb
   return at
 }
 
-/** The error when none of `members` is usable, with when the first of them may be again. */
+/** Why `state` cannot take `call` at `now` (`isUsable` false): its breaker, its rate limit, its size, or tried. */
+function heldBack(state: State, call: Call, now: number): string {
+  if (call.tried.includes(state)) return "already tried"
+  if (!Breaker.isAvailable(state.breaker, now)) return "its breaker is open after failures"
+  if (state.limitedUntil > now) return "held back by its rate limit (its keys cooling, or the provider's Retry-After)"
+  return `its context window is too small for ${call.minContext} tokens`
+}
+
+/** The error when none of `members` is usable: each one's reason, and when the first of them may be again. */
 export function noneUsable(call: Call, members: ReadonlyArray<State>, now: number): NoCapacityError {
   let availableAt = Infinity
   for (const state of members) {
@@ -575,10 +587,12 @@ export function noneUsable(call: Call, members: ReadonlyArray<State>, now: numbe
     const free = Math.max(state.limitedUntil, breaker.state === "open" ? breaker.openUntil : now)
     if (free < availableAt) availableAt = free
   }
+  const reasons = members.map((state) => `${state.name}: ${heldBack(state, call, now)}`).join("; ")
   return new NoCapacityError({
     provider,
     model: call.address,
-    detail: `no deployment of ${call.address} is usable now (cooling down, rate-limited, already tried, or too small)`,
+    exhausted: "deployments",
+    detail: `no deployment of ${call.address} is usable now (${reasons})`,
     ...(Number.isFinite(availableAt) && availableAt > now ? { availableAt } : {})
   })
 }

@@ -59,6 +59,8 @@ export interface Settings {
   readonly maxHoldMillis: number
   /** `maxRateLimitWait`: how long a call waits for a deployment held back by a rate limit when none is usable. */
   readonly rateLimitWaitMillis: number
+  /** `maxRetryWait`: how long in all a deployment's retries wait while the call could go elsewhere. */
+  readonly retryWaitMillis: number
   /** What a stream that breaks after its first chunk does (`Options.midStream`). */
   readonly midStream: "restart" | "fail" | "continue"
   /** `learnedLimits`; undefined: off. */
@@ -108,6 +110,8 @@ export const invalid = (options: Options): OptionsError | undefined => {
   if (maxHold !== undefined) return maxHold
   const wait = Invalid.duration("Router", "maxRateLimitWait", options.maxRateLimitWait)
   if (wait !== undefined) return wait
+  const retryWait = Invalid.duration("Router", "maxRetryWait", options.maxRetryWait)
+  if (retryWait !== undefined) return retryWait
   const hedge = options.hedge === undefined ? undefined : Invalid.duration("Router", "hedge.after", options.hedge.after)
   if (hedge !== undefined) return hedge
   const learning = invalidLearning(options.learnedLimits)
@@ -180,6 +184,7 @@ export const resolve = (options: Options): Settings => {
     learnedLimits: LearnedLimits.resolve(options.learnedLimits),
     maxHoldMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxHold ?? "5 minutes")),
     rateLimitWaitMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxRateLimitWait ?? "5 seconds")),
+    retryWaitMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxRetryWait ?? "1 second")),
     hedgeAfter: options.hedge === undefined ? undefined : Duration.fromInputUnsafe(options.hedge.after),
     affinity: resolveAffinity(options.affinity)
   }

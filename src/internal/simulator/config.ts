@@ -34,6 +34,10 @@ export interface Config {
   readonly contextWindow: number
   readonly contextWindows: Readonly<Record<string, number>>
   readonly requestsPerMinute: number | undefined
+  /** The tier a request naming none (or `auto`) is served at and its reply reports; none: the standard one. */
+  readonly defaultServiceTier: string | undefined
+  /** The secret of the organisation the simulator stands for; none: one of its own. */
+  readonly organization: string | undefined
   readonly fault: Fault | undefined
   /** The faults of every batch created without `x-simulator-batch-fault`. */
   readonly batchFault: BatchFault | undefined
@@ -152,6 +156,8 @@ export const resolve = (options: Options): Result.Result<Config, OptionsError> =
       contextWindow,
       contextWindows: options.contextWindows ?? {},
       requestsPerMinute: options.requestsPerMinute,
+      defaultServiceTier: options.defaultServiceTier,
+      organization: options.organization,
       fault,
       batchFault,
       scenario,

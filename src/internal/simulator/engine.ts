@@ -31,6 +31,9 @@ import {
   makeChaos,
   type ReplyFault
 } from "./fault.js"
+import { compactFormatOf } from "./openAiResponses/compact.js"
+import { formatOf } from "./openAiResponses/format.js"
+import * as Organization from "./openAiResponses/organization.js"
 import { type Plan, streamPlan } from "./plan.js"
 import { PromptCache } from "./promptCache.js"
 import { makeRateLimit } from "./rateLimit.js"
@@ -125,8 +128,22 @@ const requestIdHeaders = (format: Gate, id: number): Record<string, string> => (
 })
 
 /**
+ * `reply` as served at `tier` when `body` names no service tier (`service_tier`, OpenAI's and Anthropic's field) or
+ * leaves it to the provider (`auto`), as a project whose default tier is `tier` is served; else as it was.
+ */
+function servedAt(reply: Reply.Reply, body: unknown, tier: string | undefined): Reply.Reply {
+  if (tier === undefined) return reply
+  const asked = typeof body === "object" && body !== null
+    ? (body as { service_tier?: unknown }).service_tier
+    : undefined
+  if (asked !== undefined && asked !== null && asked !== "auto") return reply
+  return { ...reply, usage: { ...reply.usage, serviceTier: tier } }
+}
+
+/**
  * The engine of one simulator: its request ids, its parsed faults, its
- * rate-limit buckets, its prompt cache and its `down` windows (`startedAt`: the simulator's start, on its `Clock`).
+ * rate-limit buckets, its prompt cache, its `down` windows (`startedAt`: the simulator's start, on its `Clock`) and
+ * the Responses formats of its organisation.
  */
 export const makeEngine = (config: Config, startedAt: number) => {
   const decodeFaultCached = makeCachedParser()
@@ -399,7 +416,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
     if (Result.isFailure(played)) return errorPlan(format, played.failure, out)
     const scripted = played.success
     if (scripted._tag === "Failed") return failedPlan(format, scripted.fault, out)
-    const { fault, reply } = scripted
+    const { fault } = scripted
+    const reply = servedAt(scripted.reply, body, config.defaultServiceTier)
     const meta: ReplyMeta = {
       id: `${format.idPrefix}sim${id}`,
       created: Math.floor(now / 1000),
@@ -548,7 +566,24 @@ export const makeEngine = (config: Config, startedAt: number) => {
     vertex: Vertex.geminiFormat
   })
 
-  return { generate, embed, countTokens, models, notFound, refuse, awsSecretOf, injected: chaos.injected, batches }
+  // The organisation this simulator stands for on the Responses API: what it encrypts, no other simulator reads.
+  const organization = config.organization === undefined
+    ? Organization.freshOrganization()
+    : Organization.organization(config.organization)
+  const responses = { format: formatOf(organization), compact: compactFormatOf(organization) }
+
+  return {
+    generate,
+    embed,
+    countTokens,
+    models,
+    notFound,
+    refuse,
+    awsSecretOf,
+    injected: chaos.injected,
+    batches,
+    responses
+  }
 }
 
 export type Engine = ReturnType<typeof makeEngine>

@@ -11,7 +11,6 @@ import * as AzureOpenAi from "../../simulator/AzureOpenAi.js"
 import * as Gemini from "../../simulator/Gemini.js"
 import * as Ollama from "../../simulator/Ollama.js"
 import * as OpenAiChat from "../../simulator/OpenAiChat.js"
-import * as OpenAiResponses from "../../simulator/OpenAiResponses.js"
 import * as Vertex from "../../simulator/Vertex.js"
 import type { EmbeddingFormat } from "../../simulator/WireFormat.js"
 import { countReply } from "../wire/anthropic/request.js"
@@ -20,7 +19,6 @@ import { decodeCount } from "./anthropic/request.js"
 import { s3Root } from "./batch.js"
 import * as BedrockRoute from "./bedrock/route.js"
 import type { Engine } from "./engine.js"
-import * as ResponsesCompact from "./openAiResponses/compact.js"
 import type { Plan } from "./plan.js"
 
 /** The largest request body read; a larger one is answered as an invalid request. */
@@ -113,18 +111,18 @@ export const routes: ReadonlyArray<Route> = [
   {
     method: "POST",
     path: "/v1/responses",
-    plan: (engine, input) => engine.generate(OpenAiResponses.format, input)
+    plan: (engine, input) => engine.generate(engine.responses.format, input)
   },
   {
     method: "POST",
     path: "/v1/responses/input_tokens",
     plan: (engine, input) =>
-      engine.countTokens(OpenAiResponses.format, OpenAiResponses.format.decode, ResponsesCodec.countReply, input)
+      engine.countTokens(engine.responses.format, engine.responses.format.decode, ResponsesCodec.countReply, input)
   },
   {
     method: "POST",
     path: "/v1/responses/compact",
-    plan: (engine, input) => engine.generate(ResponsesCompact.format, input)
+    plan: (engine, input) => engine.generate(engine.responses.compact, input)
   },
   {
     method: "GET",

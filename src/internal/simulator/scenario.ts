@@ -232,10 +232,11 @@ const summaryWording =
 const titleWording = /\btitle generator\b|\b(?:generate|write|create|give)\s+(?:[\w-]+\s+){0,3}title\b/i
 
 /**
- * Whether a request asks for a compaction: it rules tool calls out (`callsRuledOut`) and its system text or last user
- * text asks for a summary, not for a title.
+ * Whether a request asks for a compaction: by its API's own means (`Prompt.compaction`), or it rules tool calls out
+ * (`callsRuledOut`) and its system text or last user text asks for a summary, not for a title.
  */
 function isCompaction(prompt: Reply.Prompt): boolean {
+  if (prompt.compaction === true) return true
   const texts = [prompt.lastUserText, prompt.instructions ?? ""]
   return callsRuledOut(prompt) && texts.some((text) => summaryWording.test(text)) &&
     !texts.some((text) => titleWording.test(text))

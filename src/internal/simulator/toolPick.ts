@@ -1,7 +1,8 @@
 /**
- * Which tools a simulated reply calls: whether this turn calls any (after the user's turn; after a tool result only
- * when the tool choice forces it or the model loops; never where the request rules a call out), and which (the named
- * one, the one the user's text names, or the offered ones in turn).
+ * Which tools a simulated reply calls: whether this turn calls any (when the conversation asks for one: the tool
+ * choice forces a call, or the user's turn names a tool; every turn when the model loops; never where the request
+ * rules a call out), and which (the named one, the one the user's text names, or the offered ones in turn). Otherwise
+ * the model answers in text, so an agent's task ends.
  */
 import type { OutputMode, Prompt, Tool } from "../../simulator/Reply.js"
 
@@ -10,11 +11,13 @@ function forces(prompt: Prompt): boolean {
 }
 
 /**
- * Whether the model calls a tool now: after the user's turn; after a tool result only when the tool choice forces a
- * call (as the APIs do) or the model loops.
+ * Whether the model calls a tool now: when the tool choice forces a call (as the APIs do) or the model loops, after
+ * the user's turn or a tool result; after the user's turn too when its text names an offered tool (`use the Bash
+ * tool`). A prompt that names none is answered in text: an agent offers its tools on every request.
  */
 const callsTools = (prompt: Prompt, output: OutputMode): boolean =>
-  prompt.lastRole === "user" || (prompt.lastRole === "tool" && (output === "loop" || forces(prompt)))
+  ((prompt.lastRole === "user" || prompt.lastRole === "tool") && (output === "loop" || forces(prompt))) ||
+  (prompt.lastRole === "user" && namedInText(prompt.tools, prompt.lastUserText) !== undefined)
 
 /**
  * An instruction not to call tools, as agents word it before asking for a summary (Claude Code's `/compact`: "Do NOT
@@ -31,11 +34,13 @@ function toldNoTools(prompt: Prompt): boolean {
 }
 
 /**
- * Whether the request rules a tool call out: no tools, tool choice `none`, or an instruction not to call tools under a
- * choice that does not force one (see `toldNoTools`).
+ * Whether the request rules a tool call out: no tools, tool choice `none`, a compaction asked for by the API's own
+ * means (`Prompt.compaction`), or an instruction not to call tools under a choice that does not force one (see
+ * `toldNoTools`).
  */
 export function callsRuledOut(prompt: Prompt): boolean {
-  return prompt.tools.length === 0 || prompt.toolChoice._tag === "None" || (!forces(prompt) && toldNoTools(prompt))
+  return prompt.tools.length === 0 || prompt.toolChoice._tag === "None" || prompt.compaction === true ||
+    (!forces(prompt) && toldNoTools(prompt))
 }
 
 /**

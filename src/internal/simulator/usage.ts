@@ -5,7 +5,10 @@
 import type { Usage } from "../../ChatResponse.js"
 import type * as Reply from "../../simulator/Reply.js"
 
-/** `usage` as the library's: cache reads are `cachedPromptTokens`, cache writes are set only when there are some. */
+/**
+ * `usage` as the library's: cache reads are `cachedPromptTokens`, cache writes are set only when there are some, and
+ * the tier it was served at when it has one.
+ */
 export function usageOf(usage: Reply.Usage): Usage {
   return {
     promptTokens: usage.promptTokens,
@@ -15,6 +18,7 @@ export function usageOf(usage: Reply.Usage): Usage {
     ...(usage.cacheWriteTokens > 0 ? { cacheWriteTokens: usage.cacheWriteTokens } : {}),
     ...(usage.cacheWrite1hTokens > 0 ? { cacheWrite1hTokens: usage.cacheWrite1hTokens } : {}),
     reasoningTokens: usage.reasoningTokens,
+    ...(usage.serviceTier === undefined ? {} : { serviceTier: usage.serviceTier }),
     estimated: false
   }
 }

@@ -2,11 +2,11 @@
  * The gateway's database, where keys and teams made at run time, the spend ledger and the request log are kept:
  * a SQLite file (`node:sqlite`, `sqlite.ts`), or a Postgres server (`@effect/sql-pg`, an optional peer dependency
  * loaded only then) that several instances share.
- * `connect` opens it for the scope and brings its schema up to date (the migrations it is given, the gateway's
- * `databaseSchema.ts`, run by `migrations.ts` through `effect/sql`'s
+ * `connect` opens it for the scope and brings its schemas up to date (the ones it is given, the gateway's
+ * `databaseSchema.ts`, each run by `migrations.ts` through `effect/sql`'s
  * `Migrator`: on Postgres under a table lock, so instances starting together migrate once; on SQLite the one that
- * loses the race for the file's write lock migrates again after the winner); a database whose schema
- * is newer than this version knows is refused, as is one that cannot be reached, with a `DatabaseError` naming it
+ * loses the race for the file's write lock migrates again after the winner); a database with a schema
+ * newer than this version knows is refused, as is one that cannot be reached, with a `DatabaseError` naming it
  * (never its password).
  */
 import * as Duration from "effect/Duration"
@@ -18,7 +18,7 @@ import { closeSync, mkdirSync, openSync } from "node:fs"
 import { dirname } from "node:path"
 import { type Database, DatabaseError } from "../../Gateway.js"
 import { describe } from "./location.js"
-import { latest, migrate, type Migrations } from "./migrations.js"
+import { latest, migrate, type Schema } from "./migrations.js"
 import * as Sqlite from "./sqlite.js"
 
 /** How long connecting to Postgres may take before the start (or a call needing a new connection) fails. */
@@ -70,30 +70,34 @@ export const open = (database: Database): Effect.Effect<SqlClient.SqlClient, Dat
     Effect.provide(Reactivity.layer)
   )
 
-/** The database, opened for the scope, its schema brought up to `migrations`'. */
+/** The database, opened for the scope, brought up to each of `schemas` in turn. */
 export const connect = (
   database: Database,
-  migrations: Migrations
+  schemas: ReadonlyArray<Schema>
 ): Effect.Effect<SqlClient.SqlClient, DatabaseError, Scope.Scope> =>
   Effect.gen(function*() {
-    const where = describe(database)
-    const failed = (reason: string) => (cause: unknown) => new DatabaseError({ database: where, reason, cause })
     const sql = yield* open(database)
-    yield* migrate(sql, migrations).pipe(
-      Effect.mapError(failed("its schema could not be brought up to date"))
-    )
-    const [row] = yield* Effect.mapError(
-      sql<{ readonly newest: number | string | null }>`SELECT MAX(migration_id) AS newest FROM effect_sql_migrations`,
-      failed("its schema version could not be read")
-    )
-    const version = Number(row?.newest ?? 0)
-    const known = latest(migrations)
-    if (version > known) {
-      return yield* new DatabaseError({
-        database: where,
-        reason: `its schema is version ${version}, newer than this version of effect-llm-router knows (${known}): ` +
-          "upgrade effect-llm-router, or give it a database of its own"
-      })
-    }
+    for (const schema of schemas) yield* upTo(sql, describe(database), schema)
     return sql
   }).pipe(Effect.provide(Reactivity.layer))
+
+/** `sql` brought up to `schema`, unless it ran a migration of `schema`'s table newer than this version knows. */
+const upTo = Effect.fnUntraced(function*(sql: SqlClient.SqlClient, where: string, schema: Schema) {
+  const failed = (reason: string) => (cause: unknown) => new DatabaseError({ database: where, reason, cause })
+  yield* migrate(sql, schema).pipe(
+    Effect.mapError(failed("its schema could not be brought up to date"))
+  )
+  const [row] = yield* Effect.mapError(
+    sql<{ readonly newest: number | string | null }>`SELECT MAX(migration_id) AS newest FROM ${sql(schema.table)}`,
+    failed("its schema version could not be read")
+  )
+  const version = Number(row?.newest ?? 0)
+  const known = latest(schema.migrations)
+  if (version > known) {
+    return yield* new DatabaseError({
+      database: where,
+      reason: `its schema is version ${version}, newer than this version of effect-llm-router knows (${known}): ` +
+        "upgrade effect-llm-router, or give it a database of its own"
+    })
+  }
+})

@@ -1,12 +1,14 @@
 /**
- * The gateway database's migrations, as a registry that names no concept: each concept declares its own numbered
- * migrations (`<id>_<name>`) in its folder (`keys/migrations.ts`, `audit/migrations.ts` ...), `databaseSchema.ts`
- * collects them into one schema (`collect`: every id once, from 1 up with none missing), and `migrate` runs each one
- * not yet run, in the order of their ids, once (`database.ts`, at start). An id is the database's record of what ran:
- * a released migration keeps its id and is never edited (a change is a new one, with the next id). The same
- * statements serve SQLite and Postgres: times are epoch milliseconds in `BIGINT` columns (Postgres reads them back as
- * strings, SQLite as numbers: read them with `Number`), dollars are `DOUBLE PRECISION`, lists and records are JSON in
- * `TEXT`.
+ * Migrations, as a registry that names no concept. A schema is numbered migrations (`<id>_<name>`) and the table a
+ * database records which of them ran, as `effect/sql`'s `Migrator` keeps it (it runs those past the newest id
+ * recorded, so each schema has a table of its own). A concept declares its migrations in its folder; `collect` makes
+ * one schema of several concepts' parts (every id once, from 1 up with none missing); `migrate` runs each migration of
+ * a schema not yet run, in the order of their ids, once. A library layer runs its concept's schema alone, so it makes
+ * only the tables it uses; the gateway runs its own schema, then those (`databaseSchema.ts`). An id is the database's
+ * record of what ran: a released migration keeps its id and what it does to every database it could run on before (a
+ * change is a new one, with the next id). The same statements serve SQLite and Postgres: times are epoch milliseconds
+ * in `BIGINT` columns (Postgres reads them back as strings, SQLite as numbers: read them with `Number`), dollars are
+ * `DOUBLE PRECISION`, lists and records are JSON in `TEXT`.
  */
 import * as Effect from "effect/Effect"
 import * as Migrator from "effect/sql/Migrator"
@@ -19,6 +21,12 @@ export type Migration = Effect.Effect<unknown, SqlError, SqlClient.SqlClient>
 
 /** Migrations by `<id>_<name>`, as `Migrator.fromRecord` reads them. */
 export type Migrations = Readonly<Record<string, Migration>>
+
+/** Migrations and the table a database records which of them ran. */
+export interface Schema {
+  readonly table: string
+  readonly migrations: Migrations
+}
 
 /** A migration of plain statements, run in turn. */
 export function statements(...list: ReadonlyArray<string>): Migration {
@@ -67,13 +75,13 @@ function contended(error: Migrator.MigrationError | SqlError): boolean {
   return isContention(error._tag === "SqlError" ? error : error.cause)
 }
 
-/** `sql`'s schema brought up to `migrations`': each one not yet run there, in order, once. */
+/** `sql` brought up to `schema`: each of its migrations not yet run there, in order, once. */
 export const migrate = (
   sql: SqlClient.SqlClient,
-  migrations: Migrations
+  schema: Schema
 ): Effect.Effect<void, Migrator.MigrationError | SqlError> =>
   retryContended(
-    Migrator.make({})({ loader: Migrator.fromRecord(migrations) }).pipe(
+    Migrator.make({})({ loader: Migrator.fromRecord(schema.migrations), table: schema.table }).pipe(
       Effect.provideService(SqlClient.SqlClient, sql),
       Effect.asVoid
     ),

@@ -1,10 +1,12 @@
 /**
  * The statements of the request log's table (`requests`, migrations `2_request_log`, `5_request_log_key_id`,
- * `8_mcp_calls`), its SQL store's (`gateway/observe/requestLogStore.ts`): rows written in batches, rows past the
- * retention deleted (by age, and the oldest past a count of rows or of bytes), spend summed per group over a time
- * range (and per hour or day, for a chart), each MCP tool's calls counted, and rows read newest first a page at a time,
- * the page after a row found by its `(at, id)` (keyset pagination, so a page stays right while rows are written). The
- * same statements serve SQLite and Postgres; Postgres gives sums and counts as strings, read here with `Number`.
+ * `8_mcp_calls`, `18_cache_savings`), its SQL store's (`gateway/observe/requestLogStore.ts`): rows written in batches,
+ * rows past the retention deleted on SQLite (by age, and the oldest past a count of rows or of bytes; Postgres drops
+ * whole days instead, `requestPartitions.ts`), spend summed per group over a time range (and per hour or day, for a
+ * chart; calls apart from the other requests), each MCP tool's calls counted, and rows read newest first a page at a
+ * time, the page after a row found by its `(at, id)` (keyset pagination, so a page stays right while rows are
+ * written). The same statements serve SQLite and Postgres; Postgres gives sums and counts as strings, read here with
+ * `Number`.
  */
 import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
@@ -108,12 +110,22 @@ export interface Bounds {
   readonly bytes: number
 }
 
+/** What a sweep of the log is asked: at `now`, the rows that came in before `before` go, then the oldest past `bounds`. */
+export interface Sweep {
+  readonly now: number
+  readonly before: number
+  readonly bounds: Bounds
+}
+
+/** A row's size as `bytesOf` counts it, as a SQL expression over the table's columns. */
+export const sizeExpression = `(${rowOverhead}${
+  textColumns.map((column) => ` + COALESCE(LENGTH(${column}), 0)`).join("")
+})`
+
 /** Deletes the oldest rows until at most `bounds.rows` are left, their bytes (`bytesOf`) at most `bounds.bytes`. */
 export const trim = (sql: SqlClient.SqlClient, bounds: Bounds): Effect.Effect<void, SqlError> =>
   Effect.gen(function*() {
-    const size = sql.literal(
-      `(${rowOverhead}${textColumns.map((column) => ` + COALESCE(LENGTH(${column}), 0)`).join("")})`
-    )
+    const size = sql.literal(sizeExpression)
     // The newest row past either bound, counting from the newest: it and every older row go.
     const [cut] = yield* sql<{ readonly at: unknown; readonly id: unknown }>`SELECT at, id FROM (
         SELECT at, id, ROW_NUMBER() OVER (ORDER BY at DESC, id DESC) AS n,
@@ -156,7 +168,10 @@ export interface SpendRow {
   readonly mcp_server?: string | null
   /** Epoch milliseconds of the bucket's start, when asked per bucket. */
   readonly bucket?: number
+  /** Its model calls and MCP tool calls (`isCall`). */
   readonly calls: number
+  /** Its other requests: MCP protocol messages, file uploads and reads, batch reads, requests refused unread. */
+  readonly other_requests: number
   readonly cost: number
   readonly input_tokens: number
   readonly output_tokens: number
@@ -166,12 +181,23 @@ export interface SpendRow {
   readonly cache_savings: number
 }
 
+/**
+ * Whether `row` is a call: of a model (it names one) or of an MCP tool. The rest of the log (an MCP session's other
+ * messages, a file uploaded, a batch read, a request refused before its model was read) is not spent on a model or a
+ * tool, and is counted apart (`callColumn` is the same rule in SQL).
+ */
+export const isCall = (row: Pick<Row, "model" | "mcp_server">): boolean => row.model !== null || row.mcp_server !== null
+
+/** `isCall` as a column: 1 for a call, else 0. */
+const callColumn = "CASE WHEN model IS NULL AND mcp_server IS NULL THEN 0 ELSE 1 END"
+
 type Sums = Record<
   | "grp"
   | "name"
   | "mcp"
   | "bucket_start"
   | "calls"
+  | "other_requests"
   | "cost"
   | "input_tokens"
   | "output_tokens"
@@ -203,7 +229,8 @@ export const spend = (
   const byServer = query.groupBy === "model" || query.groupBy === "deployment"
   const mcp = byServer ? sql.literal("mcp_server") : sql.literal("NULL")
   const statement = sql<Sums>`SELECT ${column} AS grp, ${name} AS name, ${mcp} AS mcp, ${bucket} AS bucket_start,
-      COUNT(*) AS calls, COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(input_tokens), 0) AS input_tokens,
+      SUM(${sql.literal(callColumn)}) AS calls, COUNT(*) - SUM(${sql.literal(callColumn)}) AS other_requests,
+      COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(input_tokens), 0) AS input_tokens,
       COALESCE(SUM(output_tokens), 0) AS output_tokens, COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
       COALESCE(SUM(cache_write_tokens), 0) AS cache_write_tokens, COALESCE(SUM(cache_savings), 0) AS cache_savings
     FROM requests WHERE at >= ${query.from} AND at < ${query.to}
@@ -218,6 +245,7 @@ export const spend = (
       ...(byServer ? { mcp_server: row.mcp === null || row.mcp === undefined ? null : String(row.mcp) } : {}),
       ...(size === undefined ? {} : { bucket: count(row.bucket_start) }),
       calls: count(row.calls),
+      other_requests: count(row.other_requests),
       cost: count(row.cost),
       input_tokens: count(row.input_tokens),
       output_tokens: count(row.output_tokens),

@@ -11,6 +11,7 @@ import type * as Budget from "../../../Budget.js"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Input as EmbeddingRequest } from "../../../Embedding.js"
 import type { KeyInfo } from "../../../Gateway.js"
+import type * as RateLimiter from "../../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import type { Target } from "../engine.js"
 import type * as Errors from "../errorAnswer.js"
@@ -44,6 +45,20 @@ export const isAdminPath = (path: string): boolean =>
 /** Charges an admitted call's cost to its key's budget (`undefined`: its reservation). */
 export type Settle = (cost: number | undefined) => Effect.Effect<void>
 
+/** A chat's reply bound lowered to what its budget had left: the bound it asked for, the one sent, the dollars left. */
+export interface Lowered {
+  readonly asked: number
+  readonly sent: number
+  readonly left: number
+}
+
+/** A call admitted: what settles its cost, the request as it is sent, and its reply bound lowered, if it was. */
+export interface Admitted<Q extends Request | undefined> {
+  readonly settle: Settle
+  readonly request: Q
+  readonly lowered: Lowered | undefined
+}
+
 /** A gateway key's budget as it stands: the key's name (and team), and its limit's state. */
 export interface KeyBudget {
   readonly key: string
@@ -76,20 +91,35 @@ export interface Auth {
   readonly allows: (caller: Caller | undefined, model: string) => boolean
   /** The request as it is sent for `caller`: a budgeted key's chat without `maxTokens` gets its `defaultMaxTokens`. */
   readonly bounded: <Q extends Request | undefined>(caller: Caller | undefined, request: Q) => Q
-  /** Takes one request from `caller`'s rate limit (none without a caller or a limit), or the 429 to give. */
-  readonly limit: (caller: Caller | undefined) => Effect.Effect<void, Errors.ErrorAnswer>
+  /**
+   * Takes `requests` (default one) from `caller`'s rate limit (none without a caller or a limit), or the 429 to give
+   * (400 for more than its capacity: a batch's lines, which it could never take).
+   */
+  readonly limit: (caller: Caller | undefined, requests?: number) => Effect.Effect<void, Errors.ErrorAnswer>
+  /**
+   * One request of the rate limit of the caller of the id `owner` (`Caller.id`; none for a caller gone or without a
+   * limit), waited for: a line of a batch the gateway runs as calls, paced by its maker's rate limit.
+   */
+  readonly turn: (
+    owner: string
+  ) => Effect.Effect<
+    void,
+    StoreUnavailableError | RateLimiter.RateLimiterCostError | RateLimiter.RateLimiterExceededError
+  >
   /**
    * Checks the caller's rate limit, models and budget for a call of `model` to `target` (`request`: a chat's,
-   * bounded, or embeddings'): its worst case is reserved until the request's scope closes. What settles its cost.
+   * bounded, or embeddings'): its worst case is reserved until the request's scope closes, a chat's reply bound
+   * lowered to what the budget has left when its own does not fit (`keys/fit.ts`). What settles its cost, and the
+   * request as it is sent.
    */
-  readonly admit: (
+  readonly admit: <Q extends Request | undefined>(
     caller: Caller | undefined,
     model: string,
-    target: Pick<Target, "price" | "leastMaxTokens">,
-    request: Request | undefined
-  ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
+    target: Pick<Target, "price" | "leastMaxTokens" | "sharedCount" | "llm" | "address">,
+    request: Q
+  ) => Effect.Effect<Admitted<Q>, Errors.ErrorAnswer, Scope.Scope>
   /**
-   * Checks the caller's rate limit, models and budget for a provider batch of `model` whose lines can cost `estimate`
+   * Checks the caller's models and budget for a batch of `model` whose lines can cost `estimate`
    * US dollars at most: held on its budget (and its team's) as `hold` names it, whichever instance later settles it,
    * until it is settled (`settleBatch`) or lapses at `hold.until` (`Budget.Hold`); refused (429) before the batch is
    * sent when it does not fit. The hold, or none for a caller without a budget.

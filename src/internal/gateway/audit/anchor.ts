@@ -1,10 +1,12 @@
 /**
- * The audit chain's head written outside the database (docs/identity.md, "Anchoring the head"): whoever can write the
+ * The audit chain's points written outside the database (docs/identity.md, "Anchoring the head"): whoever can write the
  * database can rewrite the chain from any row on with digests made anew, and `verify` alone would find it intact; a
  * head kept elsewhere is a row the rewritten chain no longer holds. The gateway appends its head, as one JSON line
- * (`{"at":"<ISO time>","seq":12,"digest":"<hex>"}`), to the file provider.json's `gateway.audit.anchor` names, at
- * start, every `every` (when it moved) and at shutdown, and logs each as an `audit_head` line; `audit verify
- * --anchor <file>` checks the chain holds every head the file holds (`chain.ts`' walk).
+ * (`{"at":"<ISO time>","kind":"head","seq":12,"digest":"<hex>"}`), to the file provider.json's `gateway.audit.anchor`
+ * names, at start, every `every` (when it moved) and at shutdown, and logs each as an `audit_head` line; retention
+ * appends each base it cuts the chain at, with its row's time and the retention (`"kind":"base"`, `retention.ts`).
+ * `audit verify --anchor <file>` checks the chain holds every point the file holds, and starts after none but a base
+ * (`chain.ts`' walk).
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -26,14 +28,65 @@ export interface Settings {
   readonly every: Duration.Duration
 }
 
-/** `head` as the anchor file's line, written at `at` (epoch milliseconds). */
-export function lineOf(head: Chain.Head, at: number): string {
-  return `${JSON.stringify({ at: new Date(at).toISOString(), seq: head.seq, digest: head.digest })}\n`
+/** `point` as the anchor file's line. */
+export function lineOf(point: Chain.Anchored): string {
+  const at = new Date(point.at).toISOString()
+  return `${
+    JSON.stringify(
+      point.kind === "head"
+        ? { at, kind: point.kind, seq: point.seq, digest: point.digest }
+        : {
+          at,
+          kind: point.kind,
+          seq: point.seq,
+          digest: point.digest,
+          row_at: new Date(point.rowAt).toISOString(),
+          retention_ms: point.retention
+        }
+    )
+  }\n`
 }
 
-/** The heads an anchor file's `text` holds, or what is wrong with it: the first line that is not a head, by number. */
-export function parse(text: string): Result.Result<ReadonlyArray<Chain.Head>, string> {
-  const heads: Array<Chain.Head> = []
+// The field `name` of a line's `value`, if it has one.
+function field(value: object, name: string): unknown {
+  return name in value ? (value as Readonly<Record<string, unknown>>)[name] : undefined
+}
+
+// The epoch milliseconds of an ISO time, or undefined when `value` is none.
+function instant(value: unknown): number | undefined {
+  const millis = typeof value === "string" ? Date.parse(value) : Number.NaN
+  return Number.isFinite(millis) ? millis : undefined
+}
+
+// The point one line's `value` is, or what it lacks.
+function pointOf(value: unknown): Result.Result<Chain.Anchored, string> {
+  if (typeof value !== "object" || value === null) return Result.fail("is not a JSON object")
+  const seq = field(value, "seq")
+  const digest = field(value, "digest")
+  const at = instant(field(value, "at"))
+  // Lines written before points had kinds are heads: a base they hold never starts the chain (docs/identity.md).
+  const kind = field(value, "kind") ?? "head"
+  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {
+    return Result.fail("has no \"seq\" (a whole number, 0 or more)")
+  }
+  if (typeof digest !== "string" || !/^[0-9a-f]{64}$/.test(digest)) {
+    return Result.fail("has no \"digest\" (64 hex digits)")
+  }
+  if (at === undefined) return Result.fail("has no \"at\" (an ISO time)")
+  if (kind === "head") return Result.succeed({ kind, seq, digest, at })
+  if (kind !== "base") return Result.fail("has a \"kind\" that is neither \"head\" nor \"base\"")
+  const rowAt = instant(field(value, "row_at"))
+  const retention = field(value, "retention_ms")
+  if (rowAt === undefined) return Result.fail("is a base with no \"row_at\" (an ISO time)")
+  if (typeof retention !== "number" || !Number.isSafeInteger(retention) || retention < 0) {
+    return Result.fail("is a base with no \"retention_ms\" (a whole number, 0 or more)")
+  }
+  return Result.succeed({ kind, seq, digest, at, rowAt, retention })
+}
+
+/** The points an anchor file's `text` holds, or what is wrong with it: the first line that is not one, by number. */
+export function parse(text: string): Result.Result<ReadonlyArray<Chain.Anchored>, string> {
+  const points: Array<Chain.Anchored> = []
   for (const [index, line] of text.split("\n").entries()) {
     if (line.trim() === "") continue
     let value: unknown
@@ -42,29 +95,31 @@ export function parse(text: string): Result.Result<ReadonlyArray<Chain.Head>, st
     } catch {
       return Result.fail(`line ${index + 1} is not JSON`)
     }
-    const seq = typeof value === "object" && value !== null && "seq" in value ? value.seq : undefined
-    const digest = typeof value === "object" && value !== null && "digest" in value ? value.digest : undefined
-    if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {
-      return Result.fail(`line ${index + 1} has no "seq" (a whole number, 0 or more)`)
-    }
-    if (typeof digest !== "string" || !/^[0-9a-f]{64}$/.test(digest)) {
-      return Result.fail(`line ${index + 1} has no "digest" (64 hex digits)`)
-    }
-    heads.push({ seq, digest })
+    const point = pointOf(value)
+    if (Result.isFailure(point)) return Result.fail(`line ${index + 1} ${point.failure}`)
+    points.push(point.success)
   }
-  return heads.length === 0 ? Result.fail("it holds no head") : Result.succeed(heads)
+  return points.length === 0 ? Result.fail("it holds no head") : Result.succeed(points)
 }
 
-/** `head` appended to the anchor `file` now (and logged as an `audit_head` line), or why it could not be. */
-export const append = Effect.fnUntraced(function*(file: string, head: Chain.Head) {
-  const at = yield* Clock.currentTimeMillis
+/** `point` appended to the anchor `file` (and logged as an `audit_head` or `audit_base` line), or why it could not be. */
+export const append = Effect.fnUntraced(function*(file: string, point: Chain.Anchored) {
   // One short line a minute at most: written at once, so the line is down before the next step (or the shutdown).
   yield* Effect.try({
-    try: () => appendFileSync(file, lineOf(head, at), { mode: 0o600 }),
+    try: () => appendFileSync(file, lineOf(point), { mode: 0o600 }),
     catch: (cause) => new Error(`${file}: ${messageOf(cause)}`)
   })
-  yield* Effect.logInfo("audit_head").pipe(
-    Effect.annotateLogs({ audit_head_seq: head.seq, audit_head_digest: head.digest })
+  yield* Effect.logInfo(`audit_${point.kind}`).pipe(
+    Effect.annotateLogs(
+      point.kind === "head"
+        ? { audit_head_seq: point.seq, audit_head_digest: point.digest }
+        : {
+          audit_base_seq: point.seq,
+          audit_base_digest: point.digest,
+          audit_base_row_at: new Date(point.rowAt).toISOString(),
+          audit_base_retention_ms: point.retention
+        }
+    )
   )
 })
 
@@ -77,7 +132,7 @@ export const write = Effect.fnUntraced(function*(log: AuditLog, settings: Settin
   const once = Effect.gen(function*() {
     const head = yield* log.head
     if (written !== undefined && written.seq === head.seq && written.digest === head.digest) return
-    yield* append(settings.file, head)
+    yield* append(settings.file, { kind: "head", ...head, at: yield* Clock.currentTimeMillis })
     written = head
   }).pipe(
     Effect.catch((error) =>

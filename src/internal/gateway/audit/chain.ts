@@ -5,8 +5,8 @@
  * `seq` and digest) is kept beside the rows, so rows deleted from the end are found too; and written outside the
  * database (`anchor.ts`), so a chain rewritten whole, its digests made anew, is found against it. Rows older than the
  * retention are deleted from the start (`retention.ts`): the chain then starts after its base, the last row deleted,
- * kept beside the head (and written to the anchor first, so a base the anchor does not hold is found). What the store
- * appends and what `verify` walks, over the rows as stored.
+ * kept beside the head (and written to the anchor first, marked a base, so a chain that starts anywhere else is
+ * found). What the store appends and what `verify` walks, over the rows as stored.
  */
 import { hash } from "node:crypto"
 
@@ -47,6 +47,33 @@ export interface Row extends Entry {
 export interface Head {
   readonly seq: number
   readonly digest: string
+}
+
+/**
+ * A point of the chain written outside the database (`anchor.ts`), when (`at`, epoch milliseconds): a head the chain
+ * passed through, which it must still hold; or a base retention cut it at (`retention.ts`), the only kind of point the
+ * chain may start after.
+ */
+export type Anchored = AnchoredHead | AnchoredBase
+
+/** A head the chain passed through. */
+export interface AnchoredHead extends Head {
+  readonly kind: "head"
+  readonly at: number
+}
+
+/** A base retention cut the chain at: its last row deleted, written at `rowAt`, past `retention` at `at`. */
+export interface AnchoredBase extends Head {
+  readonly kind: "base"
+  readonly at: number
+  readonly rowAt: number
+  /** The retention the rows were deleted by, in milliseconds. */
+  readonly retention: number
+}
+
+/** Whether `base`'s row was past its retention when it was cut: whether it is a base retention would make. */
+export function pastRetention(base: AnchoredBase): boolean {
+  return base.rowAt < base.at - base.retention
 }
 
 /** The digest the first row follows. */
@@ -100,6 +127,26 @@ export interface Break {
   readonly reason: string
 }
 
+// Why the chain may not start after `base`, by `anchors`: only a base retention cut it at, past the retention, may.
+function startBreak(anchors: ReadonlyArray<Anchored>, base: Head): Break | undefined {
+  if (base.seq === 0) return undefined
+  const there = anchors.filter((point) => point.seq === base.seq && point.digest === base.digest)
+  const cuts = there.filter((point): point is AnchoredBase => point.kind === "base")
+  if (cuts.some(pastRetention)) return undefined
+  const starts = `the chain starts after row ${base.seq} (the rows up to it deleted by retention), but the anchor holds`
+  const young = cuts[0]
+  return {
+    seq: base.seq,
+    reason: young !== undefined
+      ? `${starts} it as a base cut at ${new Date(young.at).toISOString()} whose row was written at ` +
+        `${new Date(young.rowAt).toISOString()}, within its retention (${young.retention} ms): no retention base`
+      : there.length > 0
+      ? `${starts} row ${base.seq} only as a head the chain passed through, not as a retention base: rows were ` +
+        "deleted from its start (or all of them) up to an anchored head, and its base written to agree"
+      : `${starts} no retention base there: rows were deleted from its start, and its base written to agree`
+  }
+}
+
 /** A walk along the chain, fed the rows in `seq` order a batch at a time. */
 export interface Walk {
   /** The rows next in `seq` order; the first break found, once found. */
@@ -110,24 +157,18 @@ export interface Walk {
 
 /**
  * A walk from the chain's start, after its `base` (the last row deleted by retention; none before the first); with
- * `anchors` (heads written outside the database, `anchor.ts`), one that also finds a chain that does not hold each of
- * them from its base on: rewritten from that row or before (with digests made anew to agree), or cut short; and a base
- * the anchors do not hold (rows deleted from its start, the base written to agree).
+ * `anchors` (points written outside the database, `anchor.ts`), one that also finds a chain that does not hold each of
+ * them from its base on: rewritten from that row or before (with digests made anew to agree), or cut short; and a chain
+ * that starts after anything but a base retention cut it at (rows deleted from its start, or all of them, the base
+ * written to agree).
  */
-export function walk(anchors: ReadonlyArray<Head> = [], base: Head = emptyHead): Walk {
+export function walk(anchors: ReadonlyArray<Anchored> = [], base: Head = emptyHead): Walk {
   let last: Head = base
   let rows = 0
-  let broken: Break | undefined
+  let broken: Break | undefined = anchors.length > 0 ? startBreak(anchors, base) : undefined
   const anchored = new Map<number, Array<string>>()
   for (const head of anchors) anchored.set(head.seq, [...(anchored.get(head.seq) ?? []), head.digest])
   const lastAnchored = anchors.reduce((highest, head) => Math.max(highest, head.seq), 0)
-  if (anchors.length > 0 && base.seq > 0 && anchored.get(base.seq)?.includes(base.digest) !== true) {
-    broken = {
-      seq: base.seq,
-      reason: `the chain starts after row ${base.seq} (the rows up to it deleted by retention), but the anchor holds ` +
-        "no such head: rows were deleted from its start, and its base written to agree"
-    }
-  }
   return {
     feed: (batch) => {
       for (const row of batch) {

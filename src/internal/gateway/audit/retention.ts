@@ -2,9 +2,9 @@
  * How long the audit log keeps its rows (docs/identity.md, "Retention"): at start and once an hour, the rows written
  * more than the retention ago are deleted from the chain's start, in one transaction that also keeps the last row
  * deleted as the chain's base, so `verify` walks what is left from it. With an anchor, the base is first appended to
- * the anchor file (a head the chain passed through), and nothing is deleted when that write fails: `verify --anchor`
- * then checks that the chain starts at a head the anchor holds, so rows deleted from the start by anyone else are
- * found.
+ * the anchor file, marked a base with its row's time and the retention, and nothing is deleted when that write fails:
+ * `verify --anchor` then checks that the chain starts after a base the anchor holds, whose row was past the retention,
+ * so rows deleted from the start by anyone else (up to an anchored head, or all of them) are found.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -28,9 +28,13 @@ export interface Settings {
 /** The rows of `log` older than `settings.retention` deleted now: how many. */
 export const prune = Effect.fnUntraced(function*(log: AuditLog, settings: Settings) {
   const now = yield* Clock.currentTimeMillis
-  const base = yield* log.lastBefore(now - Duration.toMillis(settings.retention))
-  if (base === undefined) return 0
-  if (settings.anchor !== undefined) yield* Anchor.append(settings.anchor, base)
+  const retention = Duration.toMillis(settings.retention)
+  const row = yield* log.lastBefore(now - retention)
+  if (row === undefined) return 0
+  const base = { seq: row.seq, digest: row.digest }
+  if (settings.anchor !== undefined) {
+    yield* Anchor.append(settings.anchor, { kind: "base", ...base, at: now, rowAt: row.at, retention })
+  }
   return yield* log.prune(base)
 })
 

@@ -83,15 +83,15 @@ export interface AuditLog {
   readonly page: (query: Query) => Effect.Effect<ReadonlyArray<Chain.Row>, StoreUnavailableError>
   /** The chain's head: its last row's `seq` and digest. */
   readonly head: Effect.Effect<Chain.Head, StoreUnavailableError>
-  /** The newest row written before `at` (epoch milliseconds), as a head: where retention would cut. */
-  readonly lastBefore: (at: number) => Effect.Effect<Chain.Head | undefined, StoreUnavailableError>
+  /** The newest row written before `at` (epoch milliseconds): where retention would cut. */
+  readonly lastBefore: (at: number) => Effect.Effect<Chain.Row | undefined, StoreUnavailableError>
   /** The rows up to `base` deleted, the chain starting after it from then on: how many were deleted. */
   readonly prune: (base: Chain.Head) => Effect.Effect<number, StoreUnavailableError>
   /**
-   * The whole chain walked oldest first, a batch at a time, in one snapshot, checked against `anchors` (heads written
+   * The whole chain walked oldest first, a batch at a time, in one snapshot, checked against `anchors` (points written
    * outside it) too.
    */
-  readonly verify: (anchors?: ReadonlyArray<Chain.Head>) => Effect.Effect<Verified, StoreUnavailableError>
+  readonly verify: (anchors?: ReadonlyArray<Chain.Anchored>) => Effect.Effect<Verified, StoreUnavailableError>
 }
 
 /** The admin audit log's store. */
@@ -110,7 +110,7 @@ interface Rows<E> {
   /** `row` added, and made the head. */
   readonly add: (row: Chain.Row) => Effect.Effect<void, E>
   readonly page: (query: Query) => Effect.Effect<ReadonlyArray<Chain.Row>, E>
-  readonly lastBefore: (at: number) => Effect.Effect<Chain.Head | undefined, E>
+  readonly lastBefore: (at: number) => Effect.Effect<Chain.Row | undefined, E>
   /** The rows up to `base` deleted, `base` kept as the base when it is past the one kept: how many were deleted. */
   readonly cut: (base: Chain.Head) => Effect.Effect<number, E>
   /** Up to `limit` rows after `seq`, in `seq` order. */
@@ -194,11 +194,7 @@ function memoryRows(): Rows<never> {
         }
         return found
       }),
-    lastBefore: (at) =>
-      Effect.sync(() => {
-        const row = rows.filter((one) => one.at < at).at(-1)
-        return row === undefined ? undefined : headOfRow(row)
-      }),
+    lastBefore: (at) => Effect.sync(() => rows.filter((one) => one.at < at).at(-1)),
     cut: (cutAt) =>
       Effect.sync(() => {
         const kept = rows.filter((row) => row.seq > cutAt.seq)
@@ -255,9 +251,8 @@ function sqlRows({ bounds, sql }: Sql.Database): Rows<SqlError> {
       ),
     lastBefore: (at) =>
       Effect.map(
-        sql<{ readonly seq: number | string; readonly digest: string }>`SELECT seq, digest FROM admin_audit
-          WHERE at < ${at} ORDER BY seq DESC LIMIT 1`,
-        ([row]) => row === undefined ? undefined : { seq: Number(row.seq), digest: row.digest }
+        sql<Stored>`SELECT * FROM admin_audit WHERE at < ${at} ORDER BY seq DESC LIMIT 1`,
+        ([row]) => row === undefined ? undefined : rowOf(row)
       ),
     cut: (cutAt) =>
       Effect.gen(function*() {

@@ -5,8 +5,11 @@
  * pool, so a batch in one dialect runs on a deployment of another, or, where none has one, to the gateway's own
  * (`calls.ts`), which runs its lines as calls of the model; its worst case at the batch price (at the live price, for
  * a batch run as calls) held on the caller's budget (and its team's) until it is settled, refused before anything is
- * sent when it does not fit; its id signed (`ids.ts`) with a key of the deployment's pool, so any instance answers for
- * it; and settled once it ended (`settlement.ts`): by the retrieve that
+ * sent when it does not fit; its id signed (`ids.ts`) with the key of the deployment's pool it was made with, or, for a
+ * key that is no secret (a keyless deployment's, a cloud identity's), with the gateway's own secret (`idSecret.ts`),
+ * so any instance answers for it and no client makes one; its requests and its results through the guardrails a call of its model runs (docs/guardrails.md): a request
+ * a guardrail blocks refuses the batch, naming its custom id, and a result's reply it blocks is served as that line's
+ * error; and settled once it ended (`settlement.ts`): by the retrieve that
  * sees it ended (in the background, for the configuration's life), or else by this instance's sweep of the batches
  * recorded open, whichever comes first: each line that ran written to the request log as its row and counted in the
  * metrics, once, and the batch's hold on the budget of the key that made it replaced by their cost, once. A route
@@ -15,28 +18,35 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { randomUUID } from "node:crypto"
-import type { Input as ChatRequest } from "../../../ChatRequest.js"
+import type { ChatResponse } from "../../../ChatResponse.js"
+import type { Guardrail } from "../../../Guardrail.js"
 import type { LlmError } from "../../../LlmError.js"
 import * as Pricing from "../../../Pricing.js"
 import type { BatchLine, BatchStatus, Credentials } from "../../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../../Store.js"
-import type { Problem } from "../../schemaCheck.js"
-import { customIdPattern, ended } from "../../wire/batch.js"
-import type { Decoded } from "../../wire/dialect.js"
+import { checkReply, checkRequest } from "../../guardrail/guarded.js"
+import { ended } from "../../wire/batch.js"
 import type { Caller } from "../access/caller.js"
 import type { BatchDeployment, Target } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
+import * as Guardrails from "../guardrails.js"
 import { unbounded, worstCase } from "../keys/auth.js"
 import { Journal } from "../observe/record.js"
 import * as Request from "../request/context.js"
+import { RequestContext } from "../request/context.js"
 import * as Outcome from "../request/outcome.js"
 import { Configuration } from "../serving/configuration.js"
 import { ModelNames } from "../serving/modelNames.js"
+import * as BatchKeys from "./batchKeys.js"
 import * as Calls from "./calls.js"
 import * as Ids from "./ids.js"
+import * as IdSecret from "./idSecret.js"
+import { inSlices, type Line, type Lines } from "./intake.js"
+import type { RunsFull } from "./runs.js"
 import * as Settlement from "./settlement.js"
 import { type OpenBatch, SettlementStore } from "./settlements.js"
 import { BatchStore, type FileTooLarge } from "./store.js"
@@ -84,6 +94,11 @@ export function storeAnswer(error: FileTooLarge | StoreUnavailableError): Errors
     : Errors.databaseUnavailable(error.reason)
 }
 
+/** A batch run as calls refused by a bound of the runs kept (`runs.ts`), naming it. */
+function runsFullAnswer(error: RunsFull): Errors.ErrorAnswer {
+  return Errors.answer(429, error.message, "rate_limit_error", null, "batch_runs_full", 60)
+}
+
 /** A price at its batch tier, where it has one: the prices a batch's lines are billed at. */
 function batchPrice(price: Pricing.Price | undefined): Pricing.Price | undefined {
   const tier = price?.serviceTiers?.[Pricing.batchTier]
@@ -92,53 +107,51 @@ function batchPrice(price: Pricing.Price | undefined): Pricing.Price | undefined
   return { ...standard, ...tier }
 }
 
-/** One request of a batch as its wire holds it: where it is (for messages), its custom id, its body decoded. */
-export interface Entry {
-  readonly where: string
-  readonly customId: string
-  readonly decoded: Result.Result<Decoded, Problem>
+/**
+ * A request of a batch through the request guardrails of `chain`, as a call's request is (`checkRequest`): its texts
+ * masked, or the first block, refusing the batch with the line's custom id named (`param`, the body's field of the
+ * lines). Asked of each line before anything of the batch is sent or held.
+ */
+export function guardedLine(
+  chain: ReadonlyArray<Guardrail>,
+  line: Line,
+  param: string | null
+): Effect.Effect<Line, Errors.ErrorAnswer, RequestContext> {
+  if (chain.length === 0) return Effect.succeed(line)
+  // As a call's: the log's payload keeps none of a body a guardrail blocked or masked.
+  return RequestContext.use((context) =>
+    Effect.mapBoth(checkRequest(chain, line.request), {
+      onFailure: (error) => {
+        Outcome.requestWithheld(context.payload)
+        const blocked = Errors.guardrailBlocked(error)
+        return { ...blocked, message: `The request of custom_id ${line.customId}: ${blocked.message}`, param }
+      },
+      onSuccess: (request) => {
+        if (JSON.stringify(request) !== JSON.stringify(line.request)) Outcome.requestWithheld(context.payload)
+        return { customId: line.customId, request }
+      }
+    })
+  )
 }
 
-/** A batch's lines decoded: the one model they name, each request with its custom id. */
-export interface Lines {
-  readonly model: string
-  readonly lines: ReadonlyArray<{ readonly customId: string; readonly request: ChatRequest }>
+/** A line of a batch's result as its client is served it: its reply, its error's answer, or that it never ran. */
+export interface Served {
+  readonly customId: string
+  readonly outcome: Result.Result<ChatResponse, Errors.ErrorAnswer> | "expired" | "cancelled"
 }
+
+/** How many lines' replies are checked at once: a webhook guardrail is asked once a line. */
+const checkedAtOnce = 8
 
 /**
- * A batch's entries checked as every provider's batch API takes them: custom ids unique, of letters, digits, `_`
- * and `-` (at most 64); no stream; one model; at least one. A failure is what is wrong, in words.
+ * A batch the caller may read: what its id carries, its deployment, its key's credentials, and the secret its id was
+ * signed under (`signerFor`), which signs the ids its answers give (its own, its result files').
  */
-export function linesOf(entries: Iterable<Result.Result<Entry, string>>): Result.Result<Lines, string> {
-  const lines: Array<{ readonly customId: string; readonly request: ChatRequest }> = []
-  const seen = new Set<string>()
-  let model: string | undefined
-  for (const entry of entries) {
-    if (Result.isFailure(entry)) return Result.fail(entry.failure)
-    const { customId, decoded, where } = entry.success
-    if (!customIdPattern.test(customId) || seen.has(customId)) {
-      return Result.fail(
-        `${where}: its custom_id must be unique, of letters, digits, _ and - (at most 64), as every provider's batch ` +
-          "API takes it."
-      )
-    }
-    seen.add(customId)
-    if (Result.isFailure(decoded)) return Result.fail(`${where}: ${decoded.failure.message}`)
-    if (decoded.success.stream) return Result.fail(`${where} asks for a stream.`)
-    if (model !== undefined && decoded.success.model !== model) {
-      return Result.fail(`${where} names ${decoded.success.model}: a batch names one model.`)
-    }
-    model = decoded.success.model
-    lines.push({ customId, request: decoded.success.request })
-  }
-  return model === undefined ? Result.fail("The batch holds no request.") : Result.succeed({ model, lines })
-}
-
-/** A batch the caller may read: what its id carries, its deployment, and its key's credentials. */
 export interface Opened {
   readonly ref: Ids.BatchRef
   readonly deployment: BatchDeployment
   readonly credentials: Credentials
+  readonly signer: Redacted.Redacted<string>
 }
 
 /** A batch as it stands at its provider. */
@@ -164,28 +177,40 @@ export const make = Effect.gen(function*() {
   const journal = yield* Journal
   const settlements = yield* SettlementStore
   const store = yield* BatchStore
+  const idSecret = Effect.mapError(IdSecret.remembered(yield* IdSecret.IdSecretStore), storeAnswer)
   const { notFoundAnswer } = yield* ModelNames
   const { auth } = options
   // This instance, as the lease on a batch's settling names its holder.
   const holder = `gateway-${randomUUID()}`
   // The gateway's own batch API, for a model none of whose deployments has one: its runs last the configuration's life.
-  const calls = yield* Calls.make({ window: completionWindow, resolve: engine.resolve })
+  const calls = yield* Calls.make({ window: completionWindow, resolve: engine.resolve, turn: auth.turn })
 
   /**
-   * The batch API of `model` run as calls (`calls.ts`), its ids signed with a key of the deployment `signer`'s pool,
-   * its worst case at the live price of `target` (the model's), when it is still served; none without that pool.
+   * The batch API of `model` run as calls (`calls.ts`) for the maker `owner`, its ids signed with a key of the
+   * deployment `signer`'s pool, its worst case at the live price of `target` (the model's), when it is still served;
+   * none without that pool.
    */
-  function asCalls(model: string, signer: string, target: Target | undefined): BatchDeployment | undefined {
+  function asCalls(
+    model: string,
+    signer: string,
+    target: Target | undefined,
+    owner: string
+  ): BatchDeployment | undefined {
     const pool = engine.keyPool(signer)
     return pool === undefined ? undefined : {
       name: signer,
       provider: Calls.provider,
       model,
-      api: calls,
+      api: calls.api(owner),
       pool,
       price: target?.price,
       leastMaxTokens: target?.leastMaxTokens ?? 0
     }
+  }
+
+  /** Whether `deployment` is the gateway's own batch API, its lines run as calls. */
+  function runAsCalls(deployment: BatchDeployment): boolean {
+    return deployment.provider === Calls.provider
   }
 
   /** The deployment a batch's ref names: the gateway's own batch API for a batch run as calls, or a provider's. */
@@ -193,20 +218,20 @@ export const make = Effect.gen(function*() {
     const model = Calls.modelOf(ref.batch)
     return model === undefined
       ? engine.batchDeployment(ref.deployment)
-      : asCalls(model, ref.deployment, engine.resolve(model))
+      : asCalls(model, ref.deployment, engine.resolve(model), ref.caller)
   }
 
   /**
-   * Where a batch of `model` goes: the first deployment a call of it can reach (its own, then its fallbacks') whose
-   * API has a batch API; else the gateway's own, signed with the first key pool its calls reach.
+   * Where a batch of `model` by `owner` goes: the first deployment a call of it can reach (its own, then its
+   * fallbacks') whose API has a batch API; else the gateway's own, signed with the first key pool its calls reach.
    */
-  function batchDeploymentFor(model: string, target: Target): BatchDeployment | undefined {
+  function batchDeploymentFor(model: string, target: Target, owner: string): BatchDeployment | undefined {
     for (const name of target.deployments) {
       const found = engine.batchDeployment(name)
       if (found !== undefined) return found
     }
     for (const name of target.deployments) {
-      const found = asCalls(model, name, target)
+      const found = asCalls(model, name, target, owner)
       if (found !== undefined) return found
     }
     return undefined
@@ -220,14 +245,14 @@ export const make = Effect.gen(function*() {
     return Errors.fromLlmError(error, now(), (path) => path)
   }
 
+  // The provider keys batches are made and read with, each named in a batch's id by its tag.
+  const keys = BatchKeys.make()
+
   /**
-   * A key of `deployment`'s pool for a batch's step, given back at once (a batch holds no slot of it): the
-   * least-loaded, or the one `keyId` names, `missing` when the pool has none of that id.
+   * The key of `deployment`'s pool a batch's id names by `tag`: `missing` when the pool has none of that tag, 503 when
+   * one the pool cannot lend now (cooling, disabled, at its cap) may be it: the batch is there, later.
    */
-  function credentialsOf(deployment: BatchDeployment, keyId?: string, missing?: Errors.ErrorAnswer) {
-    const { pool } = deployment
-    const taken = keyId === undefined ? Effect.mapError(pool.take(), fromLlm) : pool.tryTakeKey(keyId)
-    // The key is the pool's but cannot be used now (cooling, disabled, at its cap): the batch is there, later.
+  function credentialsOf(deployment: BatchDeployment, tag: string, missing: Errors.ErrorAnswer) {
     const busy = Errors.answer(
       503,
       "The provider key this batch was made with cannot be used now; retry later.",
@@ -236,15 +261,17 @@ export const make = Effect.gen(function*() {
       "batch_key_unavailable",
       1
     )
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(taken), (lease) =>
-        lease !== undefined
-          ? Effect.as(pool.release(lease), lease.credentials)
-          : Effect.flatMap(
-            pool.status,
-            (keys) => Effect.fail(keys.some((key) => key.keyId === keyId) || missing === undefined ? busy : missing)
-          ))
-    )
+    return Effect.mapError(keys.tagged(deployment.pool, tag), (why) => why === "busy" ? busy : missing)
+  }
+
+  /**
+   * The secret the ids of a batch made with `key` are signed under: the key, when it is a secret (one of the
+   * configuration's provider keys, which every instance serving its deployment holds); else, for the stand-in of a
+   * keyless deployment or a cloud identity, which any client could sign with, the gateway's own.
+   */
+  function signerFor(key: Redacted.Redacted<string>): Effect.Effect<Redacted.Redacted<string>, Errors.ErrorAnswer> {
+    const secret = options.providerKeys.some((known) => Redacted.value(known) === Redacted.value(key))
+    return secret ? Effect.succeed(key) : idSecret
   }
 
   /** What an id of `kind` names, when `owner` (a caller's id; any, when `undefined`) made it. */
@@ -256,11 +283,12 @@ export const make = Effect.gen(function*() {
       return Effect.fail(missing)
     }
     return Effect.flatMap(
-      credentialsOf(deployment, claim.ref.keyId, missing),
+      credentialsOf(deployment, claim.ref.keyTag, missing),
       (credentials) =>
-        claim.signedBy(credentials.key)
-          ? Effect.succeed({ ref: claim.ref, deployment, credentials })
-          : Effect.fail(missing)
+        Effect.flatMap(signerFor(credentials.key), (signer) =>
+          claim.signedBy(signer)
+            ? Effect.succeed({ ref: claim.ref, deployment, credentials, signer })
+            : Effect.fail(missing))
     )
   }
 
@@ -272,9 +300,10 @@ export const make = Effect.gen(function*() {
   /**
    * `lines` (of `model`) made a batch of `kind` at a deployment of theirs with a batch API, or, where none has one,
    * run by the gateway as calls of the model: refused, before anything is sent, when the caller may not call the
-   * model or the batch's worst case at the batch price (at the live price, run as calls) does not fit its budget beside
-   * what it has spent and holds (held until the batch is settled); recorded open, with its hold, for its settling.
-   * `param` is the body's field an answer names for the lines.
+   * model, a guardrail of its calls blocks one of its requests (`guardedLine`: a request masked is sent masked), or
+   * the batch's worst case at the batch price (at the live price, run as calls) does not fit its budget beside what it
+   * has spent and holds (held until the batch is settled); recorded open, with its hold, for its settling. `param` is
+   * the body's field an answer names for the lines.
    */
   const submit = Effect.fn("Batching.submit")(function*(
     kind: Ids.BatchKind,
@@ -282,58 +311,71 @@ export const make = Effect.gen(function*() {
     { lines, model }: Lines,
     inputFile: string,
     param: string | null
-  ): Effect.fn.Return<Made, Errors.ErrorAnswer> {
+  ): Effect.fn.Return<Made, Errors.ErrorAnswer, RequestContext> {
     const target = engine.resolve(model)
-    if (target === undefined) {
-      // As a call naming nothing: after it took from the key's rate limit, trying names costs what calling does.
-      yield* auth.limit(caller)
-      return yield* Effect.fail(notFoundAnswer(model, caller))
-    }
+    if (target === undefined) return yield* Effect.fail(notFoundAnswer(model, caller))
     const holding = { id: `batch-hold-${randomUUID()}`, until: now() + Duration.toMillis(heldFor) }
     // A model the key may not call is refused here (403, `admitBatch`), before the deployments are looked at.
     if (!auth.allows(caller, model)) yield* auth.admitBatch(caller, model, 0, holding)
-    const deployment = batchDeploymentFor(model, target)
+    const owner = ownerOf(caller)
+    const deployment = batchDeploymentFor(model, target, owner)
     if (deployment === undefined) {
       return yield* Effect.fail(invalid(`No deployment of ${model} has a batch API or a key pool.`, param))
     }
-    const sent = lines.map(({ customId, request }) => ({
-      customId,
-      request: auth.bounded(caller, { ...request, model: deployment.model })
-    }))
+    // The chain a call of the model runs for the caller; a key naming a guardrail a reload removed is refused.
+    const chain = Guardrails.chainOf(engine.guardrails, target.guardrails, caller?.guardrails)
+    if (Result.isFailure(chain)) return yield* Effect.fail(Errors.guardrailUnavailable(chain.failure))
+    const guarded = chain.success.length === 0
+      ? lines
+      : yield* Effect.forEach(lines, (line) => guardedLine(chain.success, line, param))
     // Run as calls, a batch's lines are billed as calls: at the live price, the highest its calls can reach.
-    const priced = deployment.api === calls
+    const asCallsHere = runAsCalls(deployment)
+    const priced = asCallsHere
       ? target
       : { price: batchPrice(deployment.price), leastMaxTokens: deployment.leastMaxTokens }
     let estimate = 0
-    for (const { request } of sent) {
-      const refused = caller?.budget === undefined ? undefined : unbounded(priced, request)
-      if (refused !== undefined) return yield* Effect.fail(refused)
-      estimate += worstCase(priced, request)
-    }
+    const sent = yield* inSlices(guarded, ({ customId, request }) => {
+      const bounded = auth.bounded(caller, { ...request, model: deployment.model })
+      const refused = caller?.budget === undefined ? undefined : unbounded(priced, bounded)
+      if (refused !== undefined) return Result.fail(refused)
+      estimate += worstCase(priced, bounded)
+      return Result.succeed({ customId, request: bounded })
+    })
+    // A provider's batch runs its lines on its own time: each is a request of the key's rate limit, taken now (its
+    // lines run as calls take theirs as each starts, `calls.ts`).
+    if (!asCallsHere) yield* auth.limit(caller, sent.length)
     // Held until the batch is settled: refused here, before anything is sent, when it does not fit beside what is
     // spent and held (the batches of the key still running among it).
     const hold = yield* auth.admitBatch(caller, model, estimate, holding)
     // A batch the provider refused ran nothing: its hold is let go. One interrupted while it was sent may be the
     // provider's: its hold lapses at its end (`Budget.Hold`).
-    const { credentials, status } = yield* Effect.flatMap(
-      credentialsOf(deployment),
+    // Its ids' signer known before anything is sent: a batch made is answered for by its id alone.
+    const { credentials, signer, status } = yield* Effect.flatMap(
+      Effect.mapError(keys.leastLoaded(deployment.pool), fromLlm),
       (credentials) =>
-        Effect.mapBoth(deployment.api.submit(sent, deployment.model, credentials), {
-          onFailure: fromLlm,
-          onSuccess: (status) => ({ credentials, status })
-        })
+        Effect.flatMap(signerFor(credentials.key), (signer) =>
+          Effect.mapBoth(
+            asCallsHere
+              ? calls.start(owner, sent, deployment.model)
+              : deployment.api.submit(sent, deployment.model, credentials),
+            {
+              onFailure: (error) => error._tag === "RunsFull" ? runsFullAnswer(error) : fromLlm(error),
+              onSuccess: (status) => ({ credentials, signer, status })
+            }
+          ))
     ).pipe(
       Effect.tapError(() => hold === undefined ? Effect.void : Effect.ignore(auth.settleBatch(caller, hold, 0)))
     )
     const ref: Ids.BatchRef = {
       deployment: deployment.name,
-      keyId: credentials.keyId,
+      keyTag: Ids.keyTag(credentials.key),
       batch: status.id,
-      caller: ownerOf(caller),
+      caller: owner,
       inputFile,
-      createdAt: now()
+      createdAt: now(),
+      model
     }
-    const id = Ids.sealed(kind, ref, credentials.key)
+    const id = Ids.sealed(kind, ref, signer)
     // Recorded open with its hold: what is settled (a batch not recorded, its store away, is not: its hold lapses
     // at its end).
     yield* settlements.open({ id, openedAt: ref.createdAt, hold }).pipe(
@@ -350,7 +392,7 @@ export const make = Effect.gen(function*() {
         Effect.logError("a batch was not recorded for its lists").pipe(Effect.annotateLogs({ reason: error.reason }))
       )
     )
-    return { id, found: { ref, deployment, credentials }, status }
+    return { id, found: { ref, deployment, credentials, signer }, status }
   })
 
   /** A settled line's row in the request log, in the name of the key that made the batch, and its metrics. */
@@ -413,7 +455,7 @@ export const make = Effect.gen(function*() {
         ended: Effect.sync(() => endedOf(deployment, status, lines)),
         charged: (hold, cost) => auth.settleBatch(caller, hold, cost)
       },
-      Settlement.billed(lines, deployment.api === calls ? "live" : deployment.price)
+      Settlement.billed(lines, runAsCalls(deployment) ? "live" : deployment.price)
     )
   })
 
@@ -453,17 +495,33 @@ export const make = Effect.gen(function*() {
     return deployment.api[step](ref.batch, deployment.model, credentials)
   }
 
-  /** The caller's batch (or its result file) `id` of `kind`, opened and asked of its provider (`statusOf`). */
+  /**
+   * The caller's batch (or its result file) `id` of `kind`, opened and asked of its provider (`statusOf`); a batch run
+   * as calls that no store here keeps is not found, with where such batches are kept.
+   */
   function asked(
     kind: Ids.Kind,
     id: string,
     caller: Caller | undefined,
     step: "retrieve" | "cancel"
   ): Effect.Effect<Read, Errors.ErrorAnswer> {
+    const unkept = (error: LlmError) => {
+      const missing = notFound(kind === "output" || kind === "error" ? "file" : "batch", id)
+      return {
+        ...missing,
+        message: `${missing.message} A batch run as calls is kept thirty days from its create, where this gateway ` +
+          "keeps such batches: in its database or its Redis, which every instance on it shares; a gateway with " +
+          "neither keeps each in the memory of the instance that made it, which alone answers for it.",
+        logged: error.message
+      }
+    }
     return Effect.flatMap(
       opened(kind, id, caller),
       (found) =>
-        Effect.mapBoth(statusOf(found, step), { onFailure: fromLlm, onSuccess: (status) => ({ found, status }) })
+        Effect.mapBoth(statusOf(found, step), {
+          onFailure: (error) => Calls.isUnkept(error) ? unkept(error) : fromLlm(error),
+          onSuccess: (status) => ({ found, status })
+        })
     )
   }
 
@@ -485,10 +543,51 @@ export const make = Effect.gen(function*() {
     return asked(kind, id, caller, "cancel")
   }
 
-  /** The lines of an ended batch's result, as its provider gives them. */
-  function results({ credentials, deployment }: Opened, status: BatchStatus) {
-    return Effect.mapError(deployment.api.results(status, deployment.model, credentials), fromLlm)
+  /**
+   * The reply guardrails of the batch `ref` names, for `caller`: the chain a call of its model runs now (of its
+   * deployment's name, when the configuration no longer has the model), or the answer refusing its results without
+   * it (a key naming a guardrail a reload removed).
+   */
+  function replyChain(
+    ref: Ids.BatchRef,
+    caller: Caller | undefined
+  ): Result.Result<ReadonlyArray<Guardrail>, Errors.ErrorAnswer> {
+    const target = engine.resolve(ref.model) ?? engine.resolve(ref.deployment)
+    const own = target?.guardrails ?? engine.gatewayGuardrails
+    return Result.mapError(Guardrails.chainOf(engine.guardrails, own, caller?.guardrails), Errors.guardrailUnavailable)
   }
+
+  /**
+   * A line of a result as it is served: its error's answer, or its reply through the reply guardrails of `chain` as
+   * a call's whole reply is (`checkReply`), masked, or blocked and served as its line's error.
+   */
+  function servedLine(chain: ReadonlyArray<Guardrail>, model: string) {
+    return ({ customId, outcome }: BatchLine & { readonly customId: string }): Effect.Effect<Served> => {
+      if (typeof outcome === "string") return Effect.succeed({ customId, outcome })
+      if (Result.isFailure(outcome)) return Effect.succeed({ customId, outcome: Result.fail(fromLlm(outcome.failure)) })
+      return Effect.match(checkReply(chain, outcome.success, model), {
+        onFailure: (error) => ({ customId, outcome: Result.fail(Errors.guardrailBlocked(error)) }),
+        onSuccess: (reply) => ({ customId, outcome: Result.succeed(reply) })
+      })
+    }
+  }
+
+  /**
+   * The lines of an ended batch's result as `caller` is served them, each custom id once (its first:
+   * `distinctLines`), each reply through the reply guardrails a call of the batch's model runs (`servedLine`).
+   */
+  const results = Effect.fn("Batching.results")(function*(
+    found: Opened,
+    status: BatchStatus,
+    caller: Caller | undefined
+  ): Effect.fn.Return<ReadonlyArray<Served>, Errors.ErrorAnswer> {
+    const chain = yield* Effect.fromResult(replyChain(found.ref, caller))
+    const { credentials, deployment, ref } = found
+    const lines = yield* Effect.mapError(deployment.api.results(status, deployment.model, credentials), fromLlm)
+    return yield* Effect.forEach(Settlement.distinctLines(lines), servedLine(chain, ref.model), {
+      concurrency: checkedAtOnce
+    })
+  })
 
   /**
    * The ids of the newest `limit` batches made through any instance sharing this one's store, of either kind and any
@@ -544,7 +643,25 @@ export const make = Effect.gen(function*() {
   )
   yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(sweepEvery)))
 
-  return { ownerOf, fromLlm, reopened, statusOf, asked, submit, retrieve, cancel, results, page, recorded } as const
+  /** A batch's create, counted by its caller's rate limit before its lines are read (429 past it). */
+  function admitted(caller: Caller | undefined): Effect.Effect<void, Errors.ErrorAnswer> {
+    return auth.limit(caller)
+  }
+
+  return {
+    ownerOf,
+    fromLlm,
+    reopened,
+    statusOf,
+    asked,
+    admitted,
+    submit,
+    retrieve,
+    cancel,
+    results,
+    page,
+    recorded
+  } as const
 })
 
 /** The gateway's batching, as `make` builds it. */

@@ -18,13 +18,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import { randomUUID } from "node:crypto"
-import { ModelNotFoundError, ProviderUnavailableError } from "../../../LlmError.js"
+import { ModelNotFoundError, ProviderUnavailableError, RateLimitError } from "../../../LlmError.js"
 import type { LlmError } from "../../../LlmError.js"
 import type { BatchApi, BatchLine, BatchRequest, BatchStatus } from "../../../ProviderClient.js"
+import type { RateLimiterCostError, RateLimiterExceededError } from "../../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { callConcurrency } from "../../batch/run.js"
 import type { Target } from "../engine.js"
-import { type Lease, type Progress, progressOf, type Recorded, RunStore } from "./runs.js"
+import { encodeLines, type Lease, type Progress, progressOf, type Recorded, type RunsFull, RunStore } from "./runs.js"
 import { leaseTtl } from "./settlement.js"
 
 /** The provider the batches run as calls name: the gateway, which runs them. */
@@ -50,6 +51,25 @@ export interface Options {
   readonly window: Duration.Duration
   /** The target of a model's calls; `undefined` for a model the configuration does not have. */
   readonly resolve: (model: string) => Target | undefined
+  /** One request of the rate limit of the maker `owner` (a `Caller.id`), waited for: taken before each line's call. */
+  readonly turn: (
+    owner: string
+  ) => Effect.Effect<void, StoreUnavailableError | RateLimiterCostError | RateLimiterExceededError>
+}
+
+/** What a retrieve of a run no store here keeps fails with: 404 of the gateway's provider (`isUnkept`). */
+function unkept(model: string): ModelNotFoundError {
+  return new ModelNotFoundError({
+    provider,
+    model,
+    status: 404,
+    detail: "no batch run as calls of this id is kept where this instance keeps them"
+  })
+}
+
+/** Whether a failure of this batch API is that the run is not kept (forgotten, or in another instance's memory). */
+export function isUnkept(error: LlmError): boolean {
+  return error._tag === "ModelNotFoundError" && error.provider === provider && error.status === 404
 }
 
 /** A run's status as its provider's would be: running until it ended, then how. */
@@ -69,7 +89,7 @@ function statusOf(run: string, progress: Progress): BatchStatus {
 /** A run's answers as its result's lines, in its order; a line not run is the batch's cancelled or expired line. */
 function linesOf(recorded: Recorded, status: BatchStatus): ReadonlyArray<BatchLine> {
   const out: Array<BatchLine> = []
-  for (const [position, { customId }] of recorded.run.lines.entries()) {
+  for (const [position, customId] of recorded.customIds.entries()) {
     const answer = recorded.answers.get(customId)
     if (answer !== undefined) out.push({ customId, position, outcome: answer })
     else if (status.state === "cancelled" || status.state === "expired") {
@@ -121,14 +141,17 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const work = Effect.fn("BatchCalls.work")(function*(run: string) {
     const recorded = yield* runs.read(run)
     if (recorded === undefined || recorded.ended) return
-    const { lines, model, startedAt } = recorded.run
+    const { model, owner, startedAt } = recorded.run
     const target = options.resolve(model)
     const closesAt = startedAt + Duration.toMillis(options.window)
     let stop: "lost" | "ended" | undefined
     yield* Effect.forEach(
-      lines.filter((line) => !recorded.answers.has(line.customId)),
+      recorded.lines.filter((line) => !recorded.answers.has(line.customId)),
       (line) =>
         Effect.gen(function*() {
+          if (stop !== undefined) return
+          // Its maker's rate limit paces the lines, as it does the maker's calls.
+          yield* options.turn(owner)
           if (stop !== undefined) return
           // Renewed before each line: a lease lost (this instance stalled past it) leaves the rest to its new holder.
           const lease = yield* leased(run)
@@ -170,7 +193,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     return held.pipe(
       Effect.catch((error) =>
         Effect.logWarning("a batch's lines stopped running; a retrieve runs them again").pipe(
-          Effect.annotateLogs({ reason: error.reason })
+          Effect.annotateLogs({ reason: error.message })
         )
       ),
       Effect.ensuring(Effect.sync(() => running.delete(run))),
@@ -179,19 +202,12 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     )
   }
 
-  /** What `read` answers of a run; a run not recorded (forgotten, or in another instance's memory) as not found. */
+  /** What `read` answers of a run; a run not recorded (forgotten, or in another instance's memory) as `unkept`. */
   function found<A>(model: string, read: Effect.Effect<A | undefined, StoreUnavailableError>) {
-    return Effect.flatMap(Effect.mapError(read, unavailable(model)), (kept) =>
-      kept === undefined
-        ? Effect.fail(
-          new ModelNotFoundError({
-            provider,
-            model,
-            status: 404,
-            detail: "no batch run as calls of this id is kept here (forgotten, or kept by another instance's memory)"
-          })
-        )
-        : Effect.succeed(kept))
+    return Effect.flatMap(
+      Effect.mapError(read, unavailable(model)),
+      (kept) => kept === undefined ? Effect.fail(unkept(model)) : Effect.succeed(kept)
+    )
   }
 
   /**
@@ -205,26 +221,54 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     })
   }
 
-  const api: BatchApi = {
-    submit: (requests, model) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const run = { id: runId(model), model, lines: requests, startedAt: now }
-        yield* Effect.mapError(runs.start(run, now), unavailable(model))
-        yield* runHere(run.id)
-        return { id: run.id, state: "running", total: requests.length, succeeded: 0, failed: 0 } as const
-      }),
-    retrieve: (run, model) => retrieve(run, model),
-    cancel: (run, model) =>
-      Effect.andThen(
-        Effect.mapError(Effect.flatMap(Clock.currentTimeMillis, (now) => runs.cancel(run, now)), unavailable(model)),
-        retrieve(run, model)
-      ),
-    results: (status, model) =>
-      Effect.map(
-        found(model, runs.read(status.id)),
-        (recorded: Recorded) => linesOf(recorded, statusOf(status.id, progressOf(recorded)))
-      )
+  /**
+   * A run of `requests` made for `owner`, its lines encoded in slices (`runs.ts`' `encodeLines`) and kept, then run
+   * here; refused (`RunsFull`) when the runs running hold a bound of its maker's or of all.
+   */
+  const start = Effect.fn("BatchCalls.start")(function*(
+    owner: string,
+    requests: ReadonlyArray<BatchRequest>,
+    model: string
+  ): Effect.fn.Return<BatchStatus, LlmError | RunsFull> {
+    const now = yield* Clock.currentTimeMillis
+    const run = {
+      id: runId(model),
+      model,
+      owner,
+      startedAt: now,
+      lines: requests,
+      encoded: yield* encodeLines(requests)
+    }
+    yield* Effect.catchTag(
+      runs.start(run, now),
+      "StoreUnavailableError",
+      (error) => Effect.fail(unavailable(model)(error))
+    )
+    yield* runHere(run.id)
+    return { id: run.id, state: "running", total: requests.length, succeeded: 0, failed: 0 } as const
+  })
+
+  /** The batch API of the runs of `owner`, as a deployment's is; `start` makes a run with its refusal named. */
+  function api(owner: string): BatchApi {
+    return {
+      submit: (requests, model) =>
+        Effect.catchTag(
+          start(owner, requests, model),
+          "RunsFull",
+          (full) => Effect.fail(new RateLimitError({ provider, model, status: 429, detail: full.message }))
+        ),
+      retrieve: (run, model) => retrieve(run, model),
+      cancel: (run, model) =>
+        Effect.andThen(
+          Effect.mapError(Effect.flatMap(Clock.currentTimeMillis, (now) => runs.cancel(run, now)), unavailable(model)),
+          retrieve(run, model)
+        ),
+      results: (status, model) =>
+        Effect.map(
+          found(model, runs.read(status.id)),
+          (recorded: Recorded) => linesOf(recorded, statusOf(status.id, progressOf(recorded)))
+        )
+    }
   }
-  return api
+  return { api, start } as const
 })

@@ -1,10 +1,12 @@
 /**
  * The ids a client of `/v1/batches` or `/v1/messages/batches` holds: a batch's (of either wire: an id of one is no id
- * of the other), and its output and error files', each carrying what any
- * instance needs to answer for it (the deployment, the key of its pool the batch was made with, the provider's id of
- * the batch, the caller that made it and when) and signed with HMAC-SHA256 under that provider key's secret, which
- * every instance serving the deployment holds and no client sees: a client cannot make an id naming another's batch,
- * nor change what its own names. An id is answered for the caller it names only.
+ * of the other), and its output and error files', each carrying what any instance needs to answer for it (the
+ * deployment, the tag of the key of its pool the batch was made with, the provider's id of the batch, the caller that
+ * made it and when, and the model it named, whose guardrails its results pass) and signed with HMAC-SHA256 under a
+ * secret no client knows (`batching.ts`' `signerFor`: that provider key, which every instance serving the deployment
+ * holds, or the gateway's own, `idSecret.ts`, for a key that is no secret): a client cannot make an id naming another's
+ * batch, nor change what its own names. An id is answered for the caller it names only. The key is named by a digest
+ * of its secret (`keyTag`), never by its masked id, which shows some of the key's characters.
  */
 import * as Redacted from "effect/Redacted"
 import { createHmac, timingSafeEqual } from "node:crypto"
@@ -13,8 +15,8 @@ import { createHmac, timingSafeEqual } from "node:crypto"
 export interface BatchRef {
   /** The deployment's name. */
   readonly deployment: string
-  /** The masked id of the pool's key the batch was made with (`KeyPool.KeyStatus.keyId`). */
-  readonly keyId: string
+  /** The tag of the pool's key the batch was made with (`keyTag`). */
+  readonly keyTag: string
   /** The provider's id of the batch. */
   readonly batch: string
   /** The id of the caller that made it (`Caller.id`); empty without gateway keys. */
@@ -23,6 +25,11 @@ export interface BatchRef {
   readonly inputFile: string
   /** When it was made, in Clock millis. */
   readonly createdAt: number
+  /**
+   * The model the batch named (the gateway's name), whose guardrails its results pass; for an id made before ids
+   * carried it, its deployment's name, which names a model too.
+   */
+  readonly model: string
 }
 
 /** Which batch an id names: one of OpenAI's `/v1/batches`, or of Anthropic's `/v1/messages/batches`. */
@@ -43,13 +50,22 @@ export function batchKindOf(id: string): BatchKind | undefined {
   return id.startsWith(prefixes.batch) ? "batch" : id.startsWith(prefixes.message) ? "message" : undefined
 }
 
+/**
+ * The tag a batch's id names its provider key by: a digest of the key's secret (HMAC-SHA256, 128 bits of it), which
+ * tells nothing of the key to whoever does not hold it.
+ */
+export function keyTag(secret: Redacted.Redacted<string>): string {
+  return createHmac("sha256", Redacted.value(secret)).update("effect-llm-router batch key").digest()
+    .subarray(0, 16).toString("base64url")
+}
+
 function signature(kind: Kind, payload: string, secret: Redacted.Redacted<string>): Buffer {
   return createHmac("sha256", Redacted.value(secret)).update(`effect-llm-router batch\n${kind}\n${payload}`).digest()
 }
 
-/** The id of `kind` for `ref`, signed under `secret` (the secret of the key `ref.keyId` names). */
+/** The id of `kind` for `ref`, signed under `secret` (the secret of the key `ref.keyTag` names). */
 export function sealed(kind: Kind, ref: BatchRef, secret: Redacted.Redacted<string>): string {
-  const fields = [ref.deployment, ref.keyId, ref.batch, ref.caller, ref.inputFile, ref.createdAt]
+  const fields = [ref.deployment, ref.keyTag, ref.batch, ref.caller, ref.inputFile, ref.createdAt, ref.model]
   const payload = Buffer.from(JSON.stringify(fields)).toString("base64url")
   return `${prefixes[kind]}${payload}.${signature(kind, payload, secret).toString("base64url")}`
 }
@@ -73,17 +89,19 @@ export function claimed(kind: Kind, id: string): Claimed | undefined {
   } catch {
     return undefined
   }
-  if (!Array.isArray(fields) || fields.length !== 6) return undefined
-  const [deployment, keyId, batch, caller, inputFile, createdAt] = fields as Array<unknown>
+  // Six fields: an id made before ids carried the model.
+  if (!Array.isArray(fields) || (fields.length !== 6 && fields.length !== 7)) return undefined
+  const [deployment, keyTag, batch, caller, inputFile, createdAt, model = deployment] = fields as Array<unknown>
   if (
-    typeof deployment !== "string" || typeof keyId !== "string" || typeof batch !== "string" ||
-    typeof caller !== "string" || typeof inputFile !== "string" || typeof createdAt !== "number"
+    typeof deployment !== "string" || typeof keyTag !== "string" || typeof batch !== "string" ||
+    typeof caller !== "string" || typeof inputFile !== "string" || typeof createdAt !== "number" ||
+    typeof model !== "string"
   ) return undefined
   // Compared as sent, not decoded: base64url's decoding ignores the last character's spare bits, so two spellings
   // decode to one signature, and an id changed in that character would pass as its maker's.
   const signatureSent = Buffer.from(sent)
   return {
-    ref: { deployment, keyId, batch, caller, inputFile, createdAt },
+    ref: { deployment, keyTag, batch, caller, inputFile, createdAt, model },
     signedBy: (secret) => {
       const expected = Buffer.from(signature(kind, payload, secret).toString("base64url"))
       return expected.length === signatureSent.length && timingSafeEqual(expected, signatureSent)

@@ -1,6 +1,6 @@
 /**
- * The database's tables of the gateway's batches: their settling (`settlements.ts`), files, records (`store.ts`), and
- * those it runs as calls (`runs.ts`).
+ * The database's tables of the gateway's batches: their settling (`settlements.ts`), files, records (`store.ts`),
+ * those it runs as calls (`runs.ts`), and their ids' secret (`idSecret.ts`).
  */
 import { type Migrations, statements } from "../../sql/migrations.js"
 
@@ -90,5 +90,24 @@ export const migrations = {
     "ALTER TABLE batch_run_answers ADD COLUMN outcome TEXT",
     `UPDATE batch_run_answers SET outcome = CASE WHEN answer LIKE '{"reply"%' THEN 'reply' ELSE 'error' END
       WHERE answer IS NOT NULL`
+  ),
+  // A run's maker, its lines' custom ids, how many and how many bytes, for its bounds (`runs.ts`): once ended, its
+  // requests and its lines not answered are let go of. A run kept before is counted by its lines' JSON, and its
+  // maker is none.
+  "26_batch_run_bounds": statements(
+    "ALTER TABLE batch_runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE batch_runs ADD COLUMN custom_ids TEXT",
+    "ALTER TABLE batch_runs ADD COLUMN bytes BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE batch_runs ADD COLUMN total BIGINT NOT NULL DEFAULT 0",
+    "UPDATE batch_runs SET bytes = LENGTH(lines)",
+    "UPDATE batch_runs SET total = (SELECT COUNT(*) FROM batch_run_answers WHERE run = batch_runs.id)",
+    "CREATE INDEX batch_runs_owner ON batch_runs (owner, started_at)"
+  ),
+  // The secret the batches' ids are signed under (`idSecret.ts`): one row, made by the first instance that needs it.
+  "28_batch_id_secret": statements(
+    `CREATE TABLE batch_id_secret (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      secret TEXT NOT NULL
+    )`
   )
 } satisfies Migrations

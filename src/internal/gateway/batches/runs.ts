@@ -1,29 +1,37 @@
 /**
  * What the gateway keeps of the batches it runs itself, as calls, for a model none of whose deployments has a batch
- * API (docs/batch.md, "Batches run as calls"): each run's lines (its requests by custom id, as the batch was made), the
- * lease on its running (one instance at a time runs a batch's lines; a lease lapses when its holder stops renewing
- * it, so an instance that died leaves the rest of the lines to the next), each line's answer (its reply or its typed
- * error) recorded once by custom id, and whether the run was cancelled and when it ended. The algorithm over it is
- * `calls.ts`; this is its store, the service `RunStore`, of three layers: the gateway's database (`layerSql`, tables
- * `batch_runs` and `batch_run_answers`), which every instance on it shares and a restart keeps; without one, the Redis
- * the instances share (`runsRedis.ts`); or memory (`layerMemory`), for the process's life, on a gateway with neither.
- * All keep one contract (`test/contract/batchRuns.ts`) and the same bounds: a run holds at most one answer for each of
- * its lines, and is forgotten, its answers with it, when the record of its batch is (`store.ts`' `bounds.batchTtl`
- * from its start); each takes and gives up the lease by the settlements' own steps (`store/lease.ts`).
+ * API (docs/batch.md, "Batches run as calls"): each run's lines (its requests by custom id, as the batch was made), its
+ * maker (the `Caller.id` of the key that made it), the lease on its running (one instance at a time runs a batch's
+ * lines; a lease lapses when its holder stops renewing it, so an instance that died leaves the rest of the lines to the
+ * next), each line's answer (its reply or its typed error) recorded once by custom id, and whether the run was
+ * cancelled and when it ended. The algorithm over it is `calls.ts`; this is its store, the service `RunStore`, of three
+ * layers: the gateway's database (`layerSql`, tables `batch_runs` and `batch_run_answers`), which every instance on it
+ * shares and a restart keeps; without one, the Redis the instances share (`runsRedis.ts`); or memory (`layerMemory`),
+ * for the process's life, on a gateway with neither. All keep one contract (`test/contract/batchRuns.ts`) and the same
+ * bounds: a run holds at most one answer for each of its lines; once ended, its requests are let go of (its custom ids
+ * and answers stay, for its result); it is forgotten, its answers with it, when the record of its batch is
+ * (`store.ts`' `bounds.batchTtl` from its start); its maker's runs and every maker's are bounded by count and bytes
+ * (`store.ts`' `bounds`) by the stores' one algorithm (`store/bounded.ts`), the oldest ended let go of first, a new run
+ * refused (`RunsFull`, naming the bound) when the runs still running hold the bound; each takes and gives up the lease
+ * by the settlements' own steps (`store/lease.ts`).
  */
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type { SqlError } from "effect/sql/SqlError"
 import { ChatRequest } from "../../../ChatRequest.js"
 import { ChatResponse } from "../../../ChatResponse.js"
 import { LlmError } from "../../../LlmError.js"
 import type { BatchRequest } from "../../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
+import * as Bounded from "../../store/bounded.js"
 import * as Leases from "../../store/lease.js"
+import { inSlices } from "./intake.js"
 import { bounds } from "./store.js"
 
 /** A batch run as calls, as it was made. */
@@ -32,10 +40,32 @@ export interface Run {
   readonly id: string
   /** The model its lines name, as the client named it. */
   readonly model: string
-  /** Its requests, each with its custom id, in the batch's order. */
-  readonly lines: ReadonlyArray<BatchRequest>
+  /** Its maker's `Caller.id` (empty without gateway keys): whose bounds it counts in, whose rate limit paces it. */
+  readonly owner: string
   /** When it was made, in Clock millis. */
   readonly startedAt: number
+}
+
+/** A run made: what it is, its lines, and its lines as JSON (`encodeLines`), which the stores count its bytes by. */
+export interface Started extends Run {
+  /** Its requests, each with its custom id, in the batch's order. */
+  readonly lines: ReadonlyArray<BatchRequest>
+  readonly encoded: string
+}
+
+/** The bound a new run would pass, its maker's or every maker's, of runs or of their bytes: it was refused. */
+export class RunsFull extends Data.TaggedError("RunsFull")<{
+  readonly bound: "ownerRuns" | "ownerRunBytes" | "runs" | "runBytesInAll"
+  readonly limit: number
+}> {
+  override get message() {
+    const whose = this.bound.startsWith("owner") ? "this key's" : "every key's"
+    const what = this.bound === "ownerRuns" || this.bound === "runs"
+      ? `${this.limit} batches run as calls`
+      : `${this.limit / (1024 * 1024)} MiB of lines of batches run as calls`
+    return `This gateway keeps at most ${what} for ${whose} batches together (its bound \`${this.bound}\`), and ` +
+      "those still running hold it: wait for one to end, or cancel one, then create this batch again."
+  }
 }
 
 /** A line's answer: its call's reply, or the typed error it failed with. */
@@ -44,6 +74,10 @@ export type Answer = Result.Result<ChatResponse, LlmError>
 /** What is recorded of a run now. */
 export interface Recorded {
   readonly run: Run
+  /** Its lines' custom ids, in the batch's order. */
+  readonly customIds: ReadonlyArray<string>
+  /** Its lines with their requests while it runs; none once it ended (it runs no more). */
+  readonly lines: ReadonlyArray<BatchRequest>
   /** Each line answered, by custom id. */
   readonly answers: ReadonlyMap<string, Answer>
   readonly cancelled: boolean
@@ -68,7 +102,7 @@ export function progressOf(recorded: Recorded): Progress {
   let succeeded = 0
   for (const answer of recorded.answers.values()) if (Result.isSuccess(answer)) succeeded++
   return {
-    total: recorded.run.lines.length,
+    total: recorded.customIds.length,
     succeeded,
     failed: recorded.answers.size - succeeded,
     cancelled: recorded.cancelled,
@@ -84,8 +118,11 @@ export type Lease = "held" | "cancelled" | "lost"
 
 /** The runs' store: each operation one atomic step. */
 export interface Runs {
-  /** `run` recorded (unless it is recorded already), the runs started before `bounds.batchTtl` at `now` forgotten. */
-  readonly start: (run: Run, now: number) => Effect.Effect<void, StoreUnavailableError>
+  /**
+   * `run` recorded (unless it is recorded already), the runs started before `bounds.batchTtl` at `now` forgotten and
+   * the oldest ended let go of past a bound; refused (`RunsFull`, nothing recorded) when the runs running hold a bound.
+   */
+  readonly start: (run: Started, now: number) => Effect.Effect<void, RunsFull | StoreUnavailableError>
   /**
    * The running of `run` taken, or renewed, by `holder` until `until` (Clock millis) when it is free, its lease lapsed
    * by `now`, or it is `holder`'s; what the lease is then.
@@ -105,7 +142,10 @@ export interface Runs {
   readonly answer: (run: string, customId: string, answer: Answer) => Effect.Effect<boolean, StoreUnavailableError>
   /** `run` recorded cancelled at `now` (Clock millis): no line of it starts any more. */
   readonly cancel: (run: string, now: number) => Effect.Effect<void, StoreUnavailableError>
-  /** `run` recorded ended at `now` by `holder`, when `holder` holds its lease (which it gives up). */
+  /**
+   * `run` recorded ended at `now` by `holder`, when `holder` holds its lease (which it gives up): its requests let go
+   * of, and its lines not answered, which take no answer from then on.
+   */
   readonly end: (run: string, holder: string, now: number) => Effect.Effect<void, StoreUnavailableError>
   /** What is recorded of `run`, or `undefined` when it was never started (or was forgotten). */
   readonly read: (run: string) => Effect.Effect<Recorded | undefined, StoreUnavailableError>
@@ -124,34 +164,89 @@ function forgottenBefore(now: number): number {
   return now - Duration.toMillis(bounds.batchTtl)
 }
 
+/** The bounds of `owner`'s runs, then of every owner's, each with the name a refusal gives it. */
+export function runBounds(owner: string): ReadonlyArray<Bounded.Bound<string>> {
+  return [
+    { scope: owner, count: bounds.ownerRuns, bytes: bounds.ownerRunBytes },
+    { scope: undefined, count: bounds.runs, bytes: bounds.runBytesInAll }
+  ]
+}
+
+/** The refusal of a run that would pass `past`: the bound of runs, or of their bytes, of its maker or of all. */
+export function runsFull({ bound, held }: Bounded.Past<string>): RunsFull {
+  const overCount = held.count > bound.count
+  return bound.scope === undefined
+    ? new RunsFull(overCount ? { bound: "runs", limit: bound.count } : { bound: "runBytesInAll", limit: bound.bytes })
+    : new RunsFull(
+      overCount ? { bound: "ownerRuns", limit: bound.count } : { bound: "ownerRunBytes", limit: bound.bytes }
+    )
+}
+
+/** The bytes an ended run's lines count: its custom ids, as the shared stores keep them. */
+export function endedBytes(customIds: ReadonlyArray<string>): number {
+  return Buffer.byteLength(JSON.stringify(customIds))
+}
+
 interface Kept extends Leases.Leased {
   readonly run: Run
-  /** Its lines' custom ids: the lines it answers. */
-  readonly customIds: ReadonlySet<string>
+  readonly customIds: ReadonlyArray<string>
+  /** Its lines' custom ids: the lines it answers (none once it ended). */
+  readonly unanswered: Set<string>
+  lines: ReadonlyArray<BatchRequest>
+  bytes: number
   readonly answers: Map<string, Answer>
   cancelled: boolean
   ended: boolean
 }
 
+/** Runs in memory as a room of the bounds: the oldest ended first. */
+function memoryRoom(runs: Map<string, Kept>): Bounded.Room<string, never> {
+  const of = (owner: string | undefined) =>
+    [...runs.values()].filter((kept) => owner === undefined || kept.run.owner === owner)
+  return {
+    held: (owner) =>
+      Effect.sync(() => {
+        const held = of(owner)
+        return { count: held.length, bytes: held.reduce((sum, kept) => sum + kept.bytes, 0) }
+      }),
+    oldest: (owner) =>
+      Effect.sync(() =>
+        of(owner).filter((kept) => kept.ended)
+          .sort((a, b) => a.run.startedAt - b.run.startedAt || (a.run.id < b.run.id ? -1 : 1))[0]?.run.id
+      ),
+    remove: (id) => Effect.sync(() => void runs.delete(id))
+  }
+}
+
 /** The runs in this process's memory, for its life: a gateway without a database. */
 export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, (): Runs => {
-  const runs = new Map<string, Kept>()
+  let runs = new Map<string, Kept>()
   return {
-    start: (run, now) =>
-      Effect.sync(() => {
+    start: ({ encoded, lines, ...run }, now) =>
+      Effect.suspend(() => {
         const before = forgottenBefore(now)
         for (const [id, kept] of runs) if (kept.run.startedAt < before) runs.delete(id)
-        if (!runs.has(run.id)) {
-          runs.set(run.id, {
-            run,
-            customIds: new Set(run.lines.map((line) => line.customId)),
-            answers: new Map(),
-            holder: undefined,
-            until: 0,
-            cancelled: false,
-            ended: false
-          })
-        }
+        if (runs.has(run.id)) return Effect.void
+        const customIds = lines.map((line) => line.customId)
+        // Bounded on a copy, taken whole or not at all.
+        const next = new Map(runs)
+        next.set(run.id, {
+          run,
+          customIds,
+          unanswered: new Set(customIds),
+          lines,
+          bytes: Buffer.byteLength(encoded),
+          answers: new Map(),
+          holder: undefined,
+          until: 0,
+          cancelled: false,
+          ended: false
+        })
+        return Effect.flatMap(Bounded.kept(memoryRoom(next), runBounds(run.owner)), (past) => {
+          if (past !== undefined) return Effect.fail(runsFull(past))
+          runs = next
+          return Effect.void
+        })
       }),
     lease: (run, holder, now, until) =>
       Effect.sync(() => {
@@ -163,7 +258,7 @@ export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, (): Runs 
     answer: (run, customId, answer) =>
       Effect.sync(() => {
         const kept = runs.get(run)
-        if (kept === undefined || kept.answers.has(customId) || !kept.customIds.has(customId)) return false
+        if (kept === undefined || !kept.unanswered.delete(customId)) return false
         kept.answers.set(customId, answer)
         return true
       }),
@@ -178,37 +273,57 @@ export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, (): Runs 
         if (kept?.holder !== holder || kept.ended) return
         kept.ended = true
         kept.holder = undefined
+        kept.lines = []
+        kept.unanswered.clear()
+        kept.bytes = endedBytes(kept.customIds)
       }),
     read: (run) =>
       Effect.sync(() => {
         const kept = runs.get(run)
-        return kept === undefined
-          ? undefined
-          : { run: kept.run, answers: new Map(kept.answers), cancelled: kept.cancelled, ended: kept.ended }
+        return kept === undefined ? undefined : {
+          run: kept.run,
+          customIds: kept.customIds,
+          lines: kept.lines,
+          answers: new Map(kept.answers),
+          cancelled: kept.cancelled,
+          ended: kept.ended
+        }
       }),
     progress: (run) =>
       Effect.sync(() => {
         const kept = runs.get(run)
-        return kept === undefined ? undefined : progressOf(kept)
+        return kept === undefined ? undefined : progressOf({ ...kept, answers: kept.answers })
       })
   }
 })
 
+/** A run's line as the stores keep it. */
+const LineJson = Schema.toCodecJson(Schema.Struct({ customId: Schema.String, request: ChatRequest }))
+const encodeLine = Schema.encodeSync(LineJson)
+
 /** A run's lines as the database keeps them: JSON. */
-const LinesJson = Schema.fromJsonString(
-  Schema.toCodecJson(Schema.Array(Schema.Struct({ customId: Schema.String, request: ChatRequest })))
-)
+const LinesJson = Schema.fromJsonString(Schema.Array(LineJson))
 
 /** A line's answer as the database keeps it: JSON of its reply or of its error. */
 const AnswerJson = Schema.fromJsonString(
   Schema.toCodecJson(Schema.Union([Schema.Struct({ reply: ChatResponse }), Schema.Struct({ error: LlmError })]))
 )
 /** A run's lines as a shared store keeps them (the database's, or Redis'), and back. */
-export const encodeLines = Schema.encodeSync(LinesJson)
 export const decodeLines = Schema.decodeUnknownSync(LinesJson)
 /** A line's answer as a shared store keeps it. */
 export const encodeAnswer = Schema.encodeSync(AnswerJson)
 const decodeAnswer = Schema.decodeUnknownSync(AnswerJson)
+
+/**
+ * A run's lines as JSON, as the stores keep them and count their bytes: each line encoded in turn, a turn of the event
+ * loop given between slices (`intake.ts`), as a batch's lines are read.
+ */
+export function encodeLines(lines: ReadonlyArray<BatchRequest>): Effect.Effect<string> {
+  return Effect.map(
+    inSlices(lines, (line) => Result.succeed(JSON.stringify(encodeLine(line)))),
+    (encoded) => `[${encoded.join(",")}]`
+  )
+}
 
 /** A line's answer as `encodeAnswer` takes it. */
 export function answerJson(answer: Answer): typeof AnswerJson.Type {
@@ -226,13 +341,22 @@ export function answerOf(text: string): Answer {
   return "reply" in decoded ? Result.succeed(decoded.reply) : Result.fail(decoded.error)
 }
 
+/** A run's custom ids from what a shared store keeps: their JSON, or (a run kept before it was written) its lines. */
+export function customIdsOf(customIds: string | null | undefined, lines: string): ReadonlyArray<string> {
+  return typeof customIds === "string"
+    ? Schema.decodeUnknownSync(Schema.fromJsonString(Schema.Array(Schema.String)))(customIds)
+    : decodeLines(lines).map((line) => line.customId)
+}
+
 /** How many lines' rows one statement writes: within any database's count of a statement's parameters. */
 const linesAStatement = 500
 
 interface RunRow {
   readonly id: string
   readonly model: string
+  readonly owner: string
   readonly lines: string
+  readonly custom_ids: string | null
   readonly started_at: number | string
   readonly cancelled_at: number | string | null
   readonly ended_at: number | string | null
@@ -250,11 +374,40 @@ interface AnswerRow {
   readonly answer: string
 }
 
+interface HeldRow {
+  readonly count: number | string
+  readonly bytes: number | string | null
+}
+
+/** The runs of the database as a room of the bounds: the oldest ended first. */
+function sqlRoom(sql: Sql.Database["sql"]): Bounded.Room<string, SqlError> {
+  const mine = (owner: string | undefined) => owner === undefined ? sql.literal("1 = 1") : sql`owner = ${owner}`
+  return {
+    held: (owner) =>
+      Effect.map(
+        sql<HeldRow>`SELECT COUNT(*) AS count, SUM(bytes) AS bytes FROM batch_runs WHERE ${mine(owner)}`,
+        ([row]) => ({ count: Number(row?.count ?? 0), bytes: Number(row?.bytes ?? 0) })
+      ),
+    oldest: (owner) =>
+      Effect.map(
+        sql<{ readonly id: string }>`SELECT id FROM batch_runs WHERE ${mine(owner)} AND ended_at IS NOT NULL
+          ORDER BY started_at, id LIMIT 1`,
+        ([row]) => row?.id
+      ),
+    remove: (id) =>
+      Effect.andThen(
+        sql`DELETE FROM batch_run_answers WHERE run = ${id}`,
+        Effect.asVoid(sql`DELETE FROM batch_runs WHERE id = ${id}`)
+      )
+  }
+}
+
 /** The runs in the gateway's database, which every instance on it shares. */
 export const layerSql = (database: Sql.Database): Layer.Layer<RunStore> =>
   Layer.sync(RunStore, (): Runs => {
     const { bounds: sqlBounds, sql } = database
     const lease = Leases.sqlLease(sql, { name: "batch_runs", closed: "ended_at" })
+    const room = sqlRoom(sql)
     return {
       start: (run, now) =>
         Sql.transaction(
@@ -266,18 +419,26 @@ export const layerSql = (database: Sql.Database): Layer.Layer<RunStore> =>
             yield* sql`DELETE FROM batch_run_answers WHERE run IN
               (SELECT id FROM batch_runs WHERE started_at < ${before})`
             yield* sql`DELETE FROM batch_runs WHERE started_at < ${before}`
-            const inserted = yield* sql<{ readonly id: string }>`INSERT INTO batch_runs (id, model, lines, started_at)
-              VALUES (${run.id}, ${run.model}, ${encodeLines(run.lines)}, ${run.startedAt})
+            const customIds = run.lines.map((line) => line.customId)
+            const inserted = yield* sql<{ readonly id: string }>`INSERT INTO batch_runs
+              (id, model, owner, lines, custom_ids, bytes, total, started_at)
+              VALUES (${run.id}, ${run.model}, ${run.owner}, ${run.encoded}, ${JSON.stringify(customIds)},
+                ${Buffer.byteLength(run.encoded)}, ${customIds.length}, ${run.startedAt})
               ON CONFLICT (id) DO NOTHING RETURNING id`
             if (inserted.length === 0) return
             // A row a line, unanswered: what an answer fills in, so a run holds one answer for each of its lines only.
-            for (let at = 0; at < run.lines.length; at += linesAStatement) {
-              const rows = run.lines.slice(at, at + linesAStatement).map((line) => ({
+            // A turn of the event loop between two statements: a large batch is many.
+            for (let at = 0; at < customIds.length; at += linesAStatement) {
+              const rows = customIds.slice(at, at + linesAStatement).map((customId) => ({
                 run: run.id,
-                custom_id: line.customId
+                custom_id: customId
               }))
               yield* sql`INSERT INTO batch_run_answers ${sql.insert(rows as [(typeof rows)[0], ...typeof rows])}`
+              yield* Effect.yieldNow
             }
+            const past = yield* Bounded.kept(room, runBounds(run.owner))
+            // Refused: the transaction, the run's rows with it, rolled back.
+            if (past !== undefined) return yield* Effect.fail(runsFull(past))
           })
         ),
       lease: (run, holder, now, until) =>
@@ -309,29 +470,42 @@ export const layerSql = (database: Sql.Database): Layer.Layer<RunStore> =>
           "recording a batch run cancelled",
           sql`UPDATE batch_runs SET cancelled_at = ${now} WHERE id = ${run} AND cancelled_at IS NULL`
         ).pipe(Effect.asVoid),
+      // Its requests and its lines not answered let go of: it runs no more.
       end: (run, holder, now) =>
-        Sql.step(
+        Sql.transaction(
+          sql,
           sqlBounds,
           "recording a batch run ended",
-          sql`UPDATE batch_runs SET ended_at = ${now}, ${lease.freed}
-            WHERE id = ${run} AND holder = ${holder} AND ended_at IS NULL`
-        ).pipe(Effect.asVoid),
+          Effect.gen(function*() {
+            const [row] = yield* sql<Pick<RunRow, "lines" | "custom_ids">>`SELECT lines, custom_ids FROM batch_runs
+              WHERE id = ${run} AND holder = ${holder} AND ended_at IS NULL`
+            if (row === undefined) return
+            const customIds = customIdsOf(row.custom_ids, row.lines)
+            yield* sql`UPDATE batch_runs SET ended_at = ${now}, ${lease.freed}, lines = '[]',
+              custom_ids = ${JSON.stringify(customIds)}, bytes = ${endedBytes(customIds)}, total = ${customIds.length}
+              WHERE id = ${run}`
+            yield* sql`DELETE FROM batch_run_answers WHERE run = ${run} AND answer IS NULL`
+          })
+        ),
       read: (run) =>
         Sql.transaction(
           sql,
           sqlBounds,
           "reading a batch run",
           Effect.gen(function*() {
-            const [row] = yield* sql<RunRow>`SELECT id, model, lines, started_at, cancelled_at, ended_at
-              FROM batch_runs WHERE id = ${run}`
+            const [row] = yield* sql<RunRow>`SELECT id, model, owner, lines, custom_ids, started_at, cancelled_at,
+              ended_at FROM batch_runs WHERE id = ${run}`
             if (row === undefined) return undefined
             const answers = yield* sql<AnswerRow>`SELECT custom_id, answer FROM batch_run_answers
               WHERE run = ${run} AND answer IS NOT NULL`
+            const ended = row.ended_at !== null
             return {
-              run: { id: row.id, model: row.model, lines: decodeLines(row.lines), startedAt: Number(row.started_at) },
+              run: { id: row.id, model: row.model, owner: row.owner, startedAt: Number(row.started_at) },
+              customIds: customIdsOf(row.custom_ids, row.lines),
+              lines: ended ? [] : decodeLines(row.lines),
               answers: new Map(answers.map((answer) => [answer.custom_id, answerOf(answer.answer)])),
               cancelled: row.cancelled_at !== null,
-              ended: row.ended_at !== null
+              ended
             }
           })
         ),
@@ -341,8 +515,7 @@ export const layerSql = (database: Sql.Database): Layer.Layer<RunStore> =>
           sqlBounds,
           "reading a batch run's progress",
           Effect.map(
-            sql<ProgressRow>`SELECT cancelled_at, ended_at,
-              (SELECT COUNT(*) FROM batch_run_answers WHERE run = ${run}) AS total,
+            sql<ProgressRow>`SELECT cancelled_at, ended_at, total,
               (SELECT COUNT(*) FROM batch_run_answers WHERE run = ${run} AND outcome = 'reply') AS succeeded,
               (SELECT COUNT(*) FROM batch_run_answers WHERE run = ${run} AND outcome = 'error') AS failed
               FROM batch_runs WHERE id = ${run}`,

@@ -1,15 +1,20 @@
 /**
  * The batches the gateway runs as calls (`runs.ts`' `RunStore`) in the gateway's shared store, for instances that
- * share a Redis without a database: any instance on it answers a run's retrieve, cancel and result files, and takes up
- * the running of one whose instance stopped. Each step that writes is one Lua script, so it is one atomic step as the
- * SQL store's statements are, and keeps the same bounds: a run holds an answer for each of its lines at most, and is
- * forgotten, its answers with it, once a run is started past `store.ts`' `bounds.batchTtl` from its start.
+ * share a Redis without a database every instance shares: any instance on it answers a run's retrieve, cancel and
+ * result files, and takes up the running of one whose instance stopped. Each step that writes is one Lua script, so it
+ * is one atomic step as the SQL store's statements are, and keeps the same bounds: a run holds an answer for each of
+ * its lines at most, lets go of its requests once ended, and is forgotten, its answers with it, once a run is started
+ * past `store.ts`' `bounds.batchTtl` from its start; its maker's runs and every maker's are kept within their count and
+ * bytes (`store.ts`' `bounds`), the oldest ended let go of first, as `store/bounded.ts` does over the other stores,
+ * a run refused (and nothing changed) when those running hold a bound.
  *
- * Under `<prefix>:batches:`: a run is a hash (`run:<id>`: its model, its lines' JSON, its start, the lease's holder and
- * end, when it was cancelled and when it ended, and how many of its lines were answered with a reply and with an
- * error, so its progress is read without its answers), the set of its lines' custom ids (`run:<id>:ids`) and the hash
- * of its answers by custom id (`run:<id>:answers`, each the JSON the SQL store keeps); the runs in the order of their
- * starts (`runs:order`), whence the start of a run forgets those past their time.
+ * Under `<prefix>:batches:`: a run is a hash (`run:<id>`: its model, maker, lines' JSON (`[]` once ended), custom ids'
+ * JSON, bytes, lines' count and start, the lease's holder and end, when it was cancelled and when it ended, and how
+ * many of its lines were answered with a reply and with an error, so its progress is read without its answers), the
+ * set of its lines' custom ids not yet answered while it runs (`run:<id>:ids`) and the hash of its answers by custom id
+ * (`run:<id>:answers`, each the JSON the SQL store keeps); the runs in the order of their starts, all (`runs:order`,
+ * whence the start of a run forgets those past their time) and each maker's (`runs:owner:<owner>`), those ended too
+ * (`runs:ended`, `runs:ended:<owner>`), and the bytes of all (`"*"`) and of each maker (the hash `runs:bytes`).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -21,50 +26,124 @@ import { overArgv } from "../../store/script.js"
 import {
   answerJson,
   answerOf,
+  customIdsOf,
   decodeLines,
   encodeAnswer,
-  encodeLines,
   type Lease,
   outcomeOf,
   type Runs,
+  RunsFull,
   RunStore
 } from "./runs.js"
 import { bounds } from "./store.js"
 
-// ARGV: the prefix, the run's id, model, lines' JSON, start, its custom ids (one a line), the first start kept, and
-// how long Redis keeps it at most (ms: past its time, a run nobody starts after is let go of all the same).
+// The runs' index, and a run dropped from it with its keys. ARGV[1]: the prefix.
+const runsIndex = `
+local prefix = ARGV[1]
+local order, ended, totals = prefix .. "runs:order", prefix .. "runs:ended", prefix .. "runs:bytes"
+local function ownerOrder(owner) return prefix .. "runs:owner:" .. owner end
+local function ownerEnded(owner) return prefix .. "runs:ended:" .. owner end
+local function dropRun(gone)
+  local key = prefix .. "run:" .. gone
+  local kept = redis.call("HMGET", key, "owner", "bytes")
+  redis.call("DEL", key, key .. ":ids", key .. ":answers")
+  redis.call("ZREM", order, gone)
+  redis.call("ZREM", ended, gone)
+  if kept[1] then
+    redis.call("ZREM", ownerOrder(kept[1]), gone)
+    redis.call("ZREM", ownerEnded(kept[1]), gone)
+    local bytes = tonumber(kept[2] or "0")
+    redis.call("HINCRBY", totals, "*", -bytes)
+    if redis.call("HINCRBY", totals, kept[1], -bytes) <= 0 then redis.call("HDEL", totals, kept[1]) end
+  end
+end
+`
+
+/** A run's fields, and what bounds it, as the start script takes them. */
+interface Start {
+  readonly id: string
+  readonly model: string
+  readonly owner: string
+  readonly lines: string
+  readonly startedAt: number
+  /** Its custom ids, one a line of the text. */
+  readonly ids: string
+  readonly customIds: string
+  readonly bytes: number
+  readonly total: number
+  /** The runs kept are those started from this instant on. */
+  readonly since: number
+}
+
+// ARGV: the prefix, the run's id, model, maker, lines' JSON, start, custom ids (one a line), their JSON, bytes, count,
+// the first start kept, how long Redis keeps it at most (ms: past its time, a run nobody starts after is let go of all
+// the same), then the maker's count and bytes bounds and all's. Its reply: "started", "kept" (started already), or the
+// name of the bound that refused it.
 const startScript = Redis.script(
-  (prefix: string, id: string, model: string, lines: string, startedAt: number, ids: string, since: number) => [
+  (prefix: string, run: Start) => [
     prefix,
-    id,
-    model,
-    lines,
-    startedAt,
-    ids,
-    since,
-    Duration.toMillis(bounds.batchTtl)
+    run.id,
+    run.model,
+    run.owner,
+    run.lines,
+    run.startedAt,
+    run.ids,
+    run.customIds,
+    run.bytes,
+    run.total,
+    run.since,
+    Duration.toMillis(bounds.batchTtl),
+    bounds.ownerRuns,
+    bounds.ownerRunBytes,
+    bounds.runs,
+    bounds.runBytesInAll
   ],
   {
     numberOfKeys: 0,
-    lua: `
-local prefix, id = ARGV[1], ARGV[2]
-local order = prefix .. "runs:order"
-for _, gone in ipairs(redis.call("ZRANGEBYSCORE", order, "-inf", "(" .. ARGV[7])) do
-  local key = prefix .. "run:" .. gone
-  redis.call("DEL", key, key .. ":ids", key .. ":answers")
-  redis.call("ZREM", order, gone)
-end
+    lua: runsIndex + `
+local id, owner, bytes = ARGV[2], ARGV[4], tonumber(ARGV[9])
+for _, gone in ipairs(redis.call("ZRANGEBYSCORE", order, "-inf", "(" .. ARGV[11])) do dropRun(gone) end
 local key = prefix .. "run:" .. id
-if redis.call("EXISTS", key) == 1 then return 0 end
-redis.call("HSET", key, "model", ARGV[3], "lines", ARGV[4], "started", ARGV[5])
-for customId in string.gmatch(ARGV[6], "[^\\n]+") do redis.call("SADD", key .. ":ids", customId) end
-redis.call("ZADD", order, ARGV[5], id)
-redis.call("PEXPIRE", key, ARGV[8])
-redis.call("PEXPIRE", key .. ":ids", ARGV[8])
-return 1
+if redis.call("EXISTS", key) == 1 then return "kept" end
+-- The oldest ended runs to let go of, the maker's bound then all's (store/bounded.ts), chosen before anything changes:
+-- a run refused changes nothing.
+local drops, dropped, droppedBytes = {}, {}, 0
+local function settle(count, most, held, heldBytes, candidates)
+  local at = 1
+  while held > count or heldBytes > most do
+    local gone = candidates[at]
+    if not gone then return held > count and "count" or "bytes" end
+    at = at + 1
+    if not dropped[gone] then
+      local size = tonumber(redis.call("HGET", prefix .. "run:" .. gone, "bytes") or "0")
+      dropped[gone] = true
+      table.insert(drops, gone)
+      droppedBytes = droppedBytes + size
+      held, heldBytes = held - 1, heldBytes - size
+    end
+  end
+  return nil
+end
+local past = settle(tonumber(ARGV[13]), tonumber(ARGV[14]), redis.call("ZCARD", ownerOrder(owner)) + 1,
+  tonumber(redis.call("HGET", totals, owner) or "0") + bytes, redis.call("ZRANGE", ownerEnded(owner), 0, -1))
+if past then return past == "count" and "ownerRuns" or "ownerRunBytes" end
+past = settle(tonumber(ARGV[15]), tonumber(ARGV[16]), redis.call("ZCARD", order) + 1 - #drops,
+  tonumber(redis.call("HGET", totals, "*") or "0") + bytes - droppedBytes, redis.call("ZRANGE", ended, 0, -1))
+if past then return past == "count" and "runs" or "runBytesInAll" end
+for _, gone in ipairs(drops) do dropRun(gone) end
+redis.call("HSET", key, "model", ARGV[3], "owner", owner, "lines", ARGV[5], "started", ARGV[6], "customIds", ARGV[8],
+  "bytes", bytes, "total", ARGV[10])
+for customId in string.gmatch(ARGV[7], "[^\\n]+") do redis.call("SADD", key .. ":ids", customId) end
+redis.call("ZADD", order, ARGV[6], id)
+redis.call("ZADD", ownerOrder(owner), ARGV[6], id)
+redis.call("HINCRBY", totals, "*", bytes)
+redis.call("HINCRBY", totals, owner, bytes)
+redis.call("PEXPIRE", key, ARGV[12])
+redis.call("PEXPIRE", key .. ":ids", ARGV[12])
+return "started"
 `
   }
-).withReturnType<number>()
+).withReturnType<string>()
 
 // ARGV: the run's key, the holder, now, until. Its reply: "held", "cancelled" or "lost", as `Runs.lease`.
 const leaseScript = overArgv<[key: string, holder: string, now: number, until: number], string>(
@@ -95,21 +174,36 @@ if redis.call("EXISTS", ARGV[1]) == 1 then redis.call("HSETNX", ARGV[1], "cancel
 return 1
 `)
 
-// ARGV: the run's key, the holder, now.
-const endScript = overArgv<[key: string, holder: string, now: number], number>(
-  Leases.luaSteps + `
-local kept = redis.call("HMGET", ARGV[1], "holder", "ended")
-if kept[1] ~= ARGV[2] or kept[2] then return 0 end
-redis.call("HSET", ARGV[1], "ended", ARGV[3])
-freeLease(ARGV[1])
+// ARGV: the prefix, the run's id, the holder, now. Its requests and its lines not answered let go of, its bytes
+// those of its custom ids; a run kept before they were written keeps its lines.
+const endScript = overArgv<[prefix: string, id: string, holder: string, now: number], number>(
+  runsIndex + Leases.luaSteps + `
+local id = ARGV[2]
+local key = prefix .. "run:" .. id
+local kept = redis.call("HMGET", key, "holder", "ended", "owner", "bytes", "started", "customIds")
+if kept[1] ~= ARGV[3] or kept[2] then return 0 end
+redis.call("HSET", key, "ended", ARGV[4])
+freeLease(key)
+if redis.call("HEXISTS", key, "total") == 0 then redis.call("HSET", key, "total", redis.call("SCARD", key .. ":ids")) end
+if kept[6] then
+  redis.call("HSET", key, "lines", "[]", "bytes", string.len(kept[6]))
+  redis.call("DEL", key .. ":ids")
+end
+if kept[3] then
+  local delta = tonumber(redis.call("HGET", key, "bytes") or "0") - tonumber(kept[4] or "0")
+  redis.call("HINCRBY", totals, "*", delta)
+  redis.call("HINCRBY", totals, kept[3], delta)
+  redis.call("ZADD", ended, kept[5], id)
+  redis.call("ZADD", ownerEnded(kept[3]), kept[5], id)
+end
 return 1
 `
 )
 
-// ARGV: the run's key. Its reply: the run's model, lines, start, cancelled and ended (false when unset), then its
-// answers as custom id and JSON, in turn; empty when it is not kept.
+// ARGV: the run's key. Its reply: the run's model, lines, start, cancelled, ended, maker and custom ids' JSON (false
+// when unset), then its answers as custom id and JSON, in turn; empty when it is not kept.
 const readScript = overArgv<[key: string], ReadonlyArray<string | null>>(`
-local kept = redis.call("HMGET", ARGV[1], "model", "lines", "started", "cancelled", "ended")
+local kept = redis.call("HMGET", ARGV[1], "model", "lines", "started", "cancelled", "ended", "owner", "customIds")
 if not kept[1] then return {} end
 local out = kept
 for _, field in ipairs(redis.call("HGETALL", ARGV[1] .. ":answers")) do table.insert(out, field) end
@@ -119,9 +213,9 @@ return out
 // ARGV: the run's key. Its reply: the run's lines, whether it was cancelled and ended (1 or 0), its lines succeeded and
 // failed; empty when it is not kept.
 const progressScript = overArgv<[key: string], ReadonlyArray<number>>(`
-local kept = redis.call("HMGET", ARGV[1], "started", "cancelled", "ended", "succeeded", "failed")
+local kept = redis.call("HMGET", ARGV[1], "started", "cancelled", "ended", "succeeded", "failed", "total")
 if not kept[1] then return {} end
-local total = redis.call("SCARD", ARGV[1] .. ":ids")
+local total = tonumber(kept[6] or redis.call("SCARD", ARGV[1] .. ":ids"))
 return {total, kept[2] and 1 or 0, kept[3] and 1 or 0, tonumber(kept[4] or 0), tonumber(kept[5] or 0)}
 `)
 
@@ -142,17 +236,29 @@ export const layerRedis = (store: Store.Store): Layer.Layer<RunStore> =>
     const batchTtl = Duration.toMillis(bounds.batchTtl)
     return {
       start: (run, now) =>
-        Effect.asVoid(
-          start(
-            prefix,
-            run.id,
-            run.model,
-            encodeLines(run.lines),
-            run.startedAt,
-            run.lines.map((line) => line.customId).join("\n"),
-            now - batchTtl
+        Effect.suspend(() => {
+          const customIds = run.lines.map((line) => line.customId)
+          return Effect.flatMap(
+            start(prefix, {
+              id: run.id,
+              model: run.model,
+              owner: run.owner,
+              lines: run.encoded,
+              startedAt: run.startedAt,
+              ids: customIds.join("\n"),
+              customIds: JSON.stringify(customIds),
+              bytes: Buffer.byteLength(run.encoded),
+              total: customIds.length,
+              since: now - batchTtl
+            }),
+            (reply) => {
+              const limit = refusedBy[reply]
+              return limit === undefined
+                ? Effect.void
+                : Effect.fail(new RunsFull({ bound: reply as RunsFull["bound"], limit }))
+            }
           )
-        ),
+        }),
       lease: (run, holder, now, until) => Effect.map(lease(keyOf(run), holder, now, until), (held) => held as Lease),
       unlease: (run, holder) => Effect.asVoid(unlease(keyOf(run), holder)),
       answer: (run, customId, kept) =>
@@ -161,20 +267,28 @@ export const layerRedis = (store: Store.Store): Layer.Layer<RunStore> =>
           (first) => first === 1
         ),
       cancel: (run, now) => Effect.asVoid(cancel(keyOf(run), now)),
-      end: (run, holder, now) => Effect.asVoid(end(keyOf(run), holder, now)),
+      end: (run, holder, now) => Effect.asVoid(end(prefix, run, holder, now)),
       read: (run) =>
         Effect.map(read(keyOf(run)), (reply) => {
-          const [model, lines, started, cancelled, ended, ...answers] = reply
+          const [model, lines, started, cancelled, ended, owner, customIds, ...answers] = reply
           if (typeof model !== "string" || typeof lines !== "string") return undefined
           const byId = new Map<string, ReturnType<typeof answerOf>>()
           for (let at = 0; at + 1 < answers.length; at += 2) {
             byId.set(String(answers[at]), answerOf(String(answers[at + 1])))
           }
+          const isEnded = typeof ended === "string"
           return {
-            run: { id: run, model, lines: decodeLines(lines), startedAt: Number(started) },
+            run: {
+              id: run,
+              model,
+              owner: typeof owner === "string" ? owner : "",
+              startedAt: Number(started)
+            },
+            customIds: customIdsOf(customIds, lines),
+            lines: isEnded ? [] : decodeLines(lines),
             answers: byId,
             cancelled: typeof cancelled === "string",
-            ended: typeof ended === "string"
+            ended: isEnded
           }
         }),
       progress: (run) =>
@@ -184,3 +298,11 @@ export const layerRedis = (store: Store.Store): Layer.Layer<RunStore> =>
             : { total, succeeded: succeeded!, failed: failed!, cancelled: cancelled === 1, ended: ended === 1 })
     }
   })
+
+/** The bounds the start script names when it refuses a run, and their limits. */
+const refusedBy: Readonly<Record<string, number>> = {
+  ownerRuns: bounds.ownerRuns,
+  ownerRunBytes: bounds.ownerRunBytes,
+  runs: bounds.runs,
+  runBytesInAll: bounds.runBytesInAll
+}

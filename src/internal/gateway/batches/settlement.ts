@@ -8,10 +8,10 @@
  * died leaves it to the next once its lease lapses; each line is recorded settled with its cost, once,
  * and written to the request log and counted in the metrics by the settling that recorded it. The budget is charged
  * once, at the end: the batch's worst case, held on its key's budget since it was made (`Budget.hold`, so a batch
- * made beside it must fit beside it), is replaced by the sum of its lines' recorded costs, a step the budget's store
- * takes once per hold whichever instance asks and however often. So a settling interrupted anywhere and taken up
- * again (by this instance or another) records no line twice and charges the budget once; the batch is recorded
- * settled after it, and is open no more, its end counted by the one settling that recorded it so.
+ * made beside it must fit beside it), is replaced by the sum of its lines' recorded costs (at most the hold), a step
+ * the budget's store takes once per hold whichever instance asks and however often. So a settling interrupted
+ * anywhere and taken up again (by this instance or another) records no line twice and charges the budget once; the
+ * batch is recorded settled after it, and is open no more, its end counted by the one settling that recorded it so.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -104,9 +104,10 @@ export type Outcome = "settled" | "left"
 
 /**
  * The batch settled from its billed lines: under its lease, each line not yet settled recorded and logged; its hold
- * charged the cost of every line recorded (by this settling or an earlier one); then recorded settled with its last
- * status, its end noted (`ended`) by the one settling that records it. `"left"` when another instance holds its lease
- * (or took it mid-way: that one settles it), or the batch is settled already or not recorded open.
+ * charged the cost of every line recorded (by this settling or an earlier one), at most the hold; then recorded
+ * settled with its last status, its end noted (`ended`) by the one settling that records it. `"left"` when another
+ * instance holds its lease (or took it mid-way: that one settles it), or the batch is settled already or not recorded
+ * open.
  */
 export const settle = Effect.fn("BatchSettlement.settle")(function*(
   settling: Settling,
@@ -135,7 +136,16 @@ export const settle = Effect.fn("BatchSettlement.settle")(function*(
         if (recorded.hold !== undefined) {
           let cost = 0
           for (const lineCost of recorded.lines.values()) cost += lineCost
-          yield* charged(recorded.hold, cost)
+          // Each line's worst case was held, which bounds what a provider keeping to its `max_tokens` bills it: lines
+          // reported past it are charged the hold, so a batch never passes the budget it fitted (docs/batch.md).
+          const held = recorded.hold.estimate
+          if (cost > held) {
+            yield* Effect.logWarning("a batch's lines were reported past its hold: its budget is charged the hold")
+              .pipe(
+                Effect.annotateLogs({ batch, cost, held })
+              )
+          }
+          yield* charged(recorded.hold, Math.min(cost, held))
         }
         const closed = yield* Effect.uninterruptible(
           Effect.flatMap(

@@ -74,7 +74,16 @@ export const bounds = {
   /** An owner's batches of one kind listed: at most this many, the newest. */
   ownerBatches: 1_000,
   /** Every owner's batches' records: at most this many (each some hundreds of bytes: the count bounds their bytes). */
-  batches: 100_000
+  batches: 100_000,
+  /**
+   * An owner's batches run as calls (`runs.ts`): at most this many kept, their lines (their requests while they run,
+   * their custom ids once ended) of at most these bytes together.
+   */
+  ownerRuns: 100,
+  ownerRunBytes: 64 * 1024 * 1024,
+  /** Every owner's batches run as calls: at most this many kept, of at most these bytes. */
+  runs: 1_000,
+  runBytesInAll: 256 * 1024 * 1024
 } as const
 
 /** An input file larger than the gateway keeps (`bounds.fileBytes`): refused, nothing kept. */

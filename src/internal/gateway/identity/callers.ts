@@ -87,6 +87,7 @@ export function problems(
           "a router, deployment, model or group of the configuration (GET /v1/models lists them)"
         )
       ),
+      OptionsErrors.duration("Gateway", `tokenCallers[${index}].maxTokenLifetime`, entry.maxTokenLifetime, true),
       Object.keys(entry.teams).length > 0 ? undefined : OptionsErrors.make(
         "Gateway",
         `tokenCallers[${index}].teams`,
@@ -200,7 +201,8 @@ export const make = Effect.fnUntraced(function*(
           issuer: entry.issuer,
           clientId: entry.audience,
           userClaim: entry.userClaim ?? "email",
-          groupsClaim: entry.teamClaim ?? "groups"
+          groupsClaim: entry.teamClaim ?? "groups",
+          maxTokenLifetime: entry.maxTokenLifetime
         }),
         audience: entry.audience,
         clients: signOn.clients

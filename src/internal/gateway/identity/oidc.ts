@@ -4,7 +4,8 @@
  * `openid-client` for the issuer's discovery document, the dashboard's authorization-code flow with PKCE and the
  * revocation of a signed-out session's tokens (RFC 7009, where the issuer publishes a `revocation_endpoint`), and
  * `jose` for the admin API's access tokens, each checked against the keys the issuer publishes (its `jwks_uri`, fetched
- * again for a key id it does not know), its issuer, the audience and the expiry, on the gateway's `Clock`; unsigned
+ * again for a key id it does not know), its issuer, the audience, the expiry and the lifetime (`iat` required, not
+ * ahead of the clock, neither issued nor living longer than `max_token_lifetime`), on the gateway's `Clock`; unsigned
  * (`alg: none`) and symmetric algorithms are refused, and so is an ID token, whatever the audience (`idTokenSign`), and
  * a token of a dashboard session signed out. The discovery document is read at the first sign-in or token and kept; a
  * failed read is tried again at the next.
@@ -39,6 +40,8 @@ export interface Settings {
   readonly groupsClaim: string
   readonly roles: Readonly<Record<string, ReadonlyArray<string>>>
   readonly sessionTtl: Duration.Duration
+  /** The longest an access token may live (its `exp` less its `iat`), and the oldest it may be. */
+  readonly maxTokenLifetime: Duration.Duration
   readonly redirectUrl: string | undefined
   readonly cliClientId: string | undefined
 }
@@ -113,6 +116,13 @@ export interface Oidc {
 export const defaultScopes: ReadonlyArray<string> = ["openid", "email", "profile"]
 /** How long a dashboard session lasts by default. */
 export const defaultSessionTtl = Duration.hours(8)
+/**
+ * The longest an access token may live by default: a day, past the most issuers give by default (Entra ID's 60 to 90
+ * minutes, Okta's and Google's hour, Auth0's day for an API), short of the years a forged or mis-issued token may claim.
+ */
+export const defaultMaxTokenLifetime = Duration.hours(24)
+/** How far the issuer's clock may be from the gateway's, in seconds: for `exp`, `nbf`, and an `iat` ahead of it. */
+const clockSkew = 30
 
 // Access tokens are signed with the issuer's private keys: a symmetric or absent signature is never taken.
 const algorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
@@ -137,6 +147,9 @@ export function settingsOf(options: OidcOptions): Settings {
     groupsClaim: options.groupsClaim ?? "groups",
     roles: options.roles ?? {},
     sessionTtl: options.sessionTtl === undefined ? defaultSessionTtl : Duration.fromInputUnsafe(options.sessionTtl),
+    maxTokenLifetime: options.maxTokenLifetime === undefined
+      ? defaultMaxTokenLifetime
+      : Duration.fromInputUnsafe(options.maxTokenLifetime),
     redirectUrl: options.redirectUrl,
     cliClientId: options.cliClientId
   }
@@ -167,6 +180,7 @@ export function problems(options: OidcOptions): ReadonlyArray<OptionsError | und
       ? OptionsErrors.make("Gateway", "oidc.cliClientId", "", "a non-empty client id")
       : undefined,
     OptionsErrors.duration("Gateway", "oidc.sessionTtl", options.sessionTtl, true),
+    OptionsErrors.duration("Gateway", "oidc.maxTokenLifetime", options.maxTokenLifetime, true),
     audienceProblem("oidc.audience", options.audience, clientsOf(options))
   ]
 }
@@ -251,18 +265,27 @@ export const signInFailed = (why: string) =>
     "sign_in_failed"
   )
 
-// Why jose refused a token, in words that name the check (never the token).
-function refusalOf(cause: unknown): Errors.ErrorAnswer {
-  const error = cause as { readonly code?: string; readonly claim?: string }
+// Why jose refused a token, in words that name the check (never the token); `lifetime` the longest it may live.
+function refusalOf(cause: unknown, lifetime: Duration.Duration): Errors.ErrorAnswer {
+  const error = cause as { readonly code?: string; readonly claim?: string; readonly reason?: string }
   switch (error.code) {
     case "ERR_JWT_EXPIRED":
-      return invalidToken("it has expired")
+      return invalidToken(
+        error.claim === "iat"
+          ? `it was issued more than ${Duration.format(lifetime)} ago, the longest the gateway takes a token ` +
+            "(max_token_lifetime)"
+          : "it has expired"
+      )
     case "ERR_JWT_CLAIM_VALIDATION_FAILED":
       return invalidToken(
         error.claim === "aud"
           ? "it is not for this gateway (its audience)"
           : error.claim === "iss"
           ? "it is not from this gateway's issuer"
+          : error.claim === "iat" && error.reason === "check_failed"
+          ? `it was issued in the future (its \`iat\` is more than ${clockSkew} seconds ahead of the gateway's clock)`
+          : error.claim === "iat"
+          ? "it has no `iat` claim, the time it was issued, as an access token has (RFC 9068)"
           : `its \`${error.claim}\` claim does not check`
       )
     case "ERR_JOSE_ALG_NOT_ALLOWED":
@@ -354,6 +377,7 @@ export function make(settings: Settings, libraries: Libraries, now: () => number
     )
     if (ended) return yield* Effect.fail(invalidToken("it belongs to a dashboard session that was signed out"))
     const { config, keys } = yield* discover
+    const lifetime = Math.floor(Duration.toSeconds(settings.maxTokenLifetime))
     const { payload, protectedHeader } = yield* Effect.tryPromise({
       try: () =>
         jose.jwtVerify(token, keys, {
@@ -361,11 +385,20 @@ export function make(settings: Settings, libraries: Libraries, now: () => number
           audience,
           algorithms,
           currentDate: new Date(now()),
-          clockTolerance: 30,
+          clockTolerance: clockSkew,
+          // Requires `iat` (as RFC 9068 does of an access token): refused issued longer ago, or ahead of the clock.
+          maxTokenAge: lifetime,
           requiredClaims: ["exp"]
         }),
-      catch: refusalOf
+      catch: (cause) => refusalOf(cause, settings.maxTokenLifetime)
     })
+    const lives = payload.exp! - payload.iat!
+    if (lives > lifetime) {
+      return yield* Effect.fail(invalidToken(
+        `it lives ${Duration.format(Duration.seconds(lives))} (\`exp\` less \`iat\`), longer than the ` +
+          `${Duration.format(settings.maxTokenLifetime)} the gateway takes (max_token_lifetime)`
+      ))
+    }
     const idToken = idTokenSign(protectedHeader, payload, settings.clients)
     if (idToken !== undefined) {
       return yield* Effect.fail(invalidToken(`it is an ID token, never an API bearer token (${idToken})`))

@@ -10,9 +10,10 @@
  * ledger), named by the key, so a reload's limits of a key are the same bucket and counter; with a database, keys made
  * at run time (`keys/runtime.ts`, their budgets in its ledger, `budget/sql.ts`) are found beside the configuration's. A
  * budgeted call reserves its worst case (`Pricing.estimate` of its prompt, its media by what they are, its hosted
- * tools' calls and `maxTokens`, the key's default set on a request without one, at the highest price its model can
- * reach; a medium of no bound refused, `unbounded`) for as long as the request's scope is open, and is charged its real
- * cost: on an error before any output nothing, when interrupted the reservation. Embeddings reserve their inputs
+ * tools' calls with their results and `maxTokens`, the key's default set on a request without one, at the highest
+ * price its model can reach; a medium or hosted tool of no bound refused, `unbounded`) for as long as the request's
+ * scope is open, and is charged its real cost, at most the reservation: on an error before any output nothing, when
+ * interrupted the reservation. Embeddings reserve their inputs
  * counted at most (a token per UTF-8 byte) at the input price, and are charged the reported usage's cost. Admin keys
  * are kept the same way, for the admin endpoints.
  */
@@ -22,6 +23,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import type * as Budget from "../../../Budget.js"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
@@ -33,6 +35,7 @@ import type * as RateLimiter from "../../../RateLimiter.js"
 import * as OptionsErrors from "../../optionsError.js"
 import { mostEmbeddingTokens } from "../../tokens/promptSize.js"
 import {
+  type Admitted,
   type Auth,
   isJwtShaped,
   type KeptBudget,
@@ -54,11 +57,15 @@ import {
 import * as Allow from "../access/tools.js"
 import type { ModelEntry, Target } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
+import * as Fit from "./fit.js"
 import type * as KeyLimits from "./limits.js"
 import type { RuntimeKeys } from "./runtime.js"
 
 /** The reply tokens of a budgeted request without `maxTokens`, unless the key's budget says otherwise. */
 const defaultMaxTokens = 4096
+
+/** How many times a chat's reply bound is fitted again when other calls took what was left meanwhile. */
+const fitRounds = 4
 
 const settled: Settle = () => Effect.void
 const admittedFree: Effect.Effect<Settle> = Effect.succeed(settled)
@@ -68,15 +75,23 @@ const dollars = (amount: number): string => `$${Number(amount.toPrecision(6))}`
 /** The answer to a call whose budget is in the database's ledger while the database is away. */
 const ledgerUnavailable = (): Errors.ErrorAnswer => Errors.databaseUnavailable("the budget ledger could not be read")
 
+/** The least a refused chat could cost: its prompt with the least reply its API takes. */
+interface Smallest {
+  readonly cost: number
+  readonly reply: number
+}
+
 /**
  * A budget's refusal: 429 `insufficient_quota` until its period ends, or 503 when its store is away (`unavailable`,
- * the answer of the store it is in, given what the budget said).
+ * the answer of the store it is in, given what the budget said). A chat refused at its least reply (`smallest`) says
+ * what that would cost.
  */
 const overBudget = (
   error: BudgetExceededError | NoCapacityError,
   now: number,
   unavailable: (message: string) => Errors.ErrorAnswer,
-  why: string
+  why: string,
+  smallest?: Smallest
 ): Errors.ErrorAnswer => {
   if (error._tag === "NoCapacityError") return unavailable(error.message)
   const spent = error.spent >= error.limit
@@ -85,12 +100,17 @@ const overBudget = (
     : error.scope.startsWith(personPrefix)
     ? "This person's own budget"
     : "This gateway key's budget"
+  const left = `${whose} has ${dollars(error.limit - error.spent)} of ${dollars(error.limit)} left`
   return Errors.answer(
     429,
     spent
       ? `${whose} is spent (${dollars(error.spent)} of ${dollars(error.limit)}); it renews when its period ends.`
-      : `${whose} has ${dollars(error.limit - error.spent)} of ${dollars(error.limit)} left, and this call may ` +
-        `cost up to ${dollars(error.estimate ?? 0)} ${why} retry when calls in flight end or the period renews.`,
+      : smallest !== undefined
+      ? `${left}, and the smallest call of this request may cost up to ${dollars(smallest.cost)} (its prompt at its ` +
+        `model's highest price, and a reply of ${smallest.reply} token${smallest.reply === 1 ? "" : "s"}): send a ` +
+        "shorter prompt, or retry when calls in flight end or the period renews."
+      : `${left}, and this call may cost up to ${dollars(error.estimate ?? 0)} ${why} retry when calls in flight ` +
+        "end or the period renews.",
     "insufficient_quota",
     null,
     "insufficient_quota",
@@ -99,8 +119,9 @@ const overBudget = (
 }
 
 // Why a model call may cost what it reserves, and how to make it cost less.
-const modelWorstCase = "(its prompt with its media and max_tokens, and its hosted tools' calls, or its inputs to " +
-  "embed, at its model's highest price): ask for fewer max_tokens or max_tool_calls (or embed fewer inputs), or"
+const modelWorstCase = "(its prompt with its media and max_tokens, and its hosted tools' calls with a context window " +
+  "of results each, or its inputs to embed, at its model's highest price): ask for fewer max_tokens or " +
+  "max_tool_calls (or embed fewer inputs), or"
 
 // Why a batch may cost what it reserves, and how to make it cost less.
 const batchWorstCase = "(every line's prompt and max_tokens at its model's batch price, or at its live price where " +
@@ -109,32 +130,57 @@ const batchWorstCase = "(every line's prompt and max_tokens at its model's batch
 const isChat = (request: Request): request is ChatRequest => "messages" in request
 
 /**
+ * Charges a call's `cost` for its `reservation`, its worst case: a call reported past it (a provider billing past a
+ * bound it was sent) is charged the reservation, so a budget never passes the limit it fitted; the request log keeps
+ * the provider's figure (docs/cost.md).
+ */
+const charged = (
+  budget: Budget.Service,
+  model: string,
+  reservation: Budget.Reservation,
+  cost: number | undefined
+): Effect.Effect<void> => {
+  const reserved = reservation.estimate
+  if (cost === undefined || cost <= reserved) return budget.charge(reservation, cost)
+  return Effect.andThen(
+    Effect.logWarning("a call was reported past its reservation: its budget is charged the reservation").pipe(
+      Effect.annotateLogs({ model, cost, reserved })
+    ),
+    budget.charge(reservation, reserved)
+  )
+}
+
+/**
  * A call's worst case through `target`, at its highest price: a chat's prompt estimate and `maxTokens` (raised to the
  * least reply limit the target sends, `Target.leastMaxTokens`), embeddings' inputs counted at most (one token per
  * UTF-8 byte).
  */
 export const worstCase = (target: Pick<Target, "price" | "leastMaxTokens">, request: Request | undefined): number => {
   if (request === undefined || target.price === undefined) return 0
-  if (isChat(request)) {
-    const limit = request.maxTokens
-    const sent = limit === undefined || limit >= target.leastMaxTokens
-      ? request
-      : { ...request, maxTokens: target.leastMaxTokens }
-    return Pricing.estimate(target.price, sent)
-  }
+  if (isChat(request)) return Fit.worstCaseAt(target, request, request.maxTokens, undefined)
   const inputs = { promptTokens: mostEmbeddingTokens(request), completionTokens: 0, cachedPromptTokens: 0 }
   return Pricing.cost(target.price, inputs)!
 }
 
 /**
- * The refusal of a budgeted chat whose worst case has no bound through `target`: a part by URL whose size cannot be
- * known before the call, to a model of no context window (`Pricing.unboundedPart`); `undefined` when it has one.
+ * The refusal of a budgeted chat whose worst case has no bound through `target`, to a model of no context window: a
+ * part by URL whose size cannot be known before the call (`Pricing.unboundedPart`), or a hosted tool whose results the
+ * provider bills as input (`Pricing.unboundedTool`); `undefined` when it has one.
  */
 export const unbounded = (
   target: Pick<Target, "price">,
   request: Request | undefined
 ): Errors.ErrorAnswer | undefined => {
   if (request === undefined || target.price === undefined || !isChat(request)) return undefined
+  const tool = Pricing.unboundedTool(target.price, request)
+  if (tool !== undefined) {
+    return Errors.invalidRequest(
+      `The hosted tool '${tool.type}' adds its results to the prompt, which its provider bills as input, and this ` +
+        `model gives no context window to reserve them at, so this gateway key's budget cannot take the call. ` +
+        `Give each deployment of the model its \`context_window\` in provider.json, or call without hosted tools.`,
+      "tools"
+    )
+  }
   const part = Pricing.unboundedPart(target.price, request)
   return part === undefined ? undefined : Errors.invalidRequest(
     `${part.at} is ${part.what}: its size cannot be known before the call (its provider bills what the URL holds, ` +
@@ -346,11 +392,21 @@ export const make = (
     const allows = (caller: Caller | undefined, model: string) =>
       caller?.models === undefined || caller.models.has(model)
 
-    const limited = (caller: Caller, limiter: RateLimiter.Service) =>
-      Effect.scoped(limiter.consume({ onExceeded: "fail" })).pipe(
+    const limited = (caller: Caller, limiter: RateLimiter.Service, requests = 1) =>
+      Effect.scoped(limiter.consume({ cost: requests, onExceeded: "fail" })).pipe(
         Effect.mapError((error) =>
           error._tag === "StoreUnavailableError"
             ? Errors.storeUnavailable(error.message)
+            : error._tag === "RateLimiterCostError"
+            ? Errors.answer(
+              400,
+              `${requests} requests are more than this gateway key's rate limit holds (${error.capacity}, its ` +
+                `rate_limit_capacity): a batch's lines are requests of it, so split them into batches of at most ` +
+                `${Math.floor(error.capacity)} lines.`,
+              "invalid_request_error",
+              null,
+              "rate_limit_capacity_exceeded"
+            )
             : Errors.answer(
               429,
               `${
@@ -366,8 +422,24 @@ export const make = (
         )
       )
 
-    // The worst case reserved for the request's scope: charged the real cost by `Settle`, else when the scope
-    // closes nothing (an error before any output; a stream's end settles first) or, interrupted, the reservation.
+    // What `reserved` reserved, held for the request's scope: charged the real cost by `Settle` (at most the
+    // reservation, `charged`), else when the scope closes nothing (an error before any output; a stream's end settles
+    // first) or, interrupted, the reservation.
+    const held = <A extends { readonly reservation: Budget.Reservation }>(
+      budget: Budget.Service,
+      model: string,
+      reserved: Effect.Effect<A, Errors.ErrorAnswer>
+    ) =>
+      Effect.acquireRelease(
+        reserved,
+        ({ reservation }, exit) =>
+          budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
+      ).pipe(Effect.map((admitted) => ({
+        ...admitted,
+        settle: ((cost) => charged(budget, model, admitted.reservation, cost)) satisfies Settle
+      })))
+
+    // `estimate` reserved for the request's scope, or the refusal.
     const spend = (
       budget: Budget.Service,
       model: string,
@@ -375,15 +447,72 @@ export const make = (
       unavailable: (message: string) => Errors.ErrorAnswer,
       why: string
     ) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.acquireRelease(
-          Effect.mapError(
-            budget.check({ estimate, provider: "gateway", model }),
-            (error) => overBudget(error, now, unavailable, why)
-          ),
-          (reservation, exit) =>
-            budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
-        ).pipe(Effect.map((reservation): Settle => (cost) => budget.charge(reservation, cost))))
+      Effect.map(
+        held(
+          budget,
+          model,
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.mapError(
+              Effect.map(budget.check({ estimate, provider: "gateway", model }), (reservation) => ({ reservation })),
+              (error) => overBudget(error, now, unavailable, why)
+            ))
+        ),
+        ({ settle }) => settle
+      )
+
+    // A chat's worst case reserved for the request's scope, fitted to what the budget has left (`fit.ts`): as asked
+    // when it fits; else its prompt counted by its provider and its reply bound lowered, a few times over as other
+    // calls take from the budget meanwhile; refused when the least reply does not fit.
+    const spendFitted = (
+      budget: Budget.Service,
+      model: string,
+      target: Fit.Fitting,
+      request: ChatRequest,
+      unavailable: (message: string) => Errors.ErrorAnswer
+    ) =>
+      held(
+        budget,
+        model,
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const check = (estimate: number) => Effect.result(budget.check({ estimate, provider: "gateway", model }))
+          const asked = yield* check(worstCase(target, request))
+          if (Result.isSuccess(asked)) return { reservation: asked.success, request, lowered: undefined }
+          let refusal = asked.failure
+          const maxTokens = request.maxTokens
+          if (refusal._tag === "NoCapacityError" || maxTokens === undefined || refusal.spent >= refusal.limit) {
+            return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase))
+          }
+          // No count makes a prompt smaller than none: when the least reply does not fit over an empty prompt, the
+          // provider is not asked for one.
+          if (Fit.replyFitting(target, request, maxTokens, 0, refusal.limit - refusal.spent) === undefined) {
+            const reply = target.leastMaxTokens
+            const cost = Fit.worstCaseAt(target, request, reply, undefined)
+            return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase, { cost, reply }))
+          }
+          const promptTokens = yield* Fit.countedPrompt(target, request)
+          for (let round = 0; round < fitRounds; round++) {
+            const left = refusal.limit - refusal.spent
+            const sent = Fit.replyFitting(target, request, maxTokens, promptTokens, left)
+            if (sent === undefined) {
+              const reply = target.leastMaxTokens
+              const cost = Fit.worstCaseAt(target, request, reply, promptTokens)
+              return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase, { cost, reply }))
+            }
+            const fitted = yield* check(Fit.worstCaseAt(target, request, sent, promptTokens))
+            if (Result.isSuccess(fitted)) {
+              return {
+                reservation: fitted.success,
+                request: sent === maxTokens ? request : { ...request, maxTokens: sent },
+                lowered: sent === maxTokens ? undefined : { asked: maxTokens, sent, left }
+              }
+            }
+            refusal = fitted.failure
+            if (refusal._tag === "NoCapacityError" || refusal.spent >= refusal.limit) break
+          }
+          return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase))
+        })
+      )
 
     // The answer when the caller's budget's store is away: a provider.json key's store is the one the gateway chose
     // for them (`KeyLimits.Stores`); a key made at run time's is the database's ledger.
@@ -395,24 +524,34 @@ export const make = (
         ? request
         : { ...request, maxTokens: caller.defaultMaxTokens }
 
-    const admit = (
+    const admit = <Q extends Request | undefined>(
       caller: Caller | undefined,
       model: string,
-      target: Pick<Target, "price" | "leastMaxTokens">,
-      request: Request | undefined
-    ): Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope> => {
-      if (caller === undefined) return admittedFree
+      target: Fit.Fitting,
+      request: Q
+    ): Effect.Effect<Admitted<Q>, Errors.ErrorAnswer, Scope.Scope> => {
+      const free: Admitted<Q> = { settle: settled, request, lowered: undefined }
+      if (caller === undefined) return Effect.succeed(free)
       const refused = caller.budget === undefined ? undefined : unbounded(target, request)
       const allowed = !allows(caller, model)
         ? Effect.fail(forbidden(model))
         : refused !== undefined
         ? Effect.fail(refused)
-        : admittedFree
-      const budgeted = caller.budget === undefined
-        ? allowed
+        : Effect.void
+      const budget = caller.budget
+      const budgeted: Effect.Effect<Admitted<Q>, Errors.ErrorAnswer, Scope.Scope> = budget === undefined
+        ? Effect.as(allowed, free)
         : Effect.andThen(
           allowed,
-          spend(caller.budget, model, worstCase(target, request), unavailableFor(caller), modelWorstCase)
+          request !== undefined && isChat(request)
+            ? Effect.map(
+              spendFitted(budget, model, target, request, unavailableFor(caller)),
+              (fitted) => ({ settle: fitted.settle, request: fitted.request as Q, lowered: fitted.lowered })
+            )
+            : Effect.map(
+              spend(budget, model, worstCase(target, request), unavailableFor(caller), modelWorstCase),
+              (settle) => ({ ...free, settle })
+            )
         )
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller, caller.limiter), budgeted)
     }
@@ -426,7 +565,7 @@ export const make = (
       if (caller === undefined) return Effect.succeed(undefined)
       const allowed = allows(caller, model) ? Effect.void : Effect.fail(forbidden(model))
       const budget = caller.budget
-      const held = budget === undefined ? Effect.as(allowed, undefined) : Effect.andThen(
+      return budget === undefined ? Effect.as(allowed, undefined) : Effect.andThen(
         allowed,
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Effect.mapError(
@@ -434,7 +573,6 @@ export const make = (
             (error) => overBudget(error, now, unavailableFor(caller), batchWorstCase)
           ))
       )
-      return caller.limiter === undefined ? held : Effect.andThen(limited(caller, caller.limiter), held)
     }
 
     // A caller gone (its key revoked) has no budget to settle: its hold lapses at its end (`Budget.Hold`).
@@ -461,8 +599,15 @@ export const make = (
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller, caller.limiter), budgeted)
     }
 
-    const limit = (caller: Caller | undefined): Effect.Effect<void, Errors.ErrorAnswer> =>
-      caller?.limiter === undefined ? Effect.void : limited(caller, caller.limiter)
+    const limit = (caller: Caller | undefined, requests = 1): Effect.Effect<void, Errors.ErrorAnswer> =>
+      caller?.limiter === undefined || requests === 0 ? Effect.void : limited(caller, caller.limiter, requests)
+
+    const turn = (owner: string) => {
+      const limiter = callerOf(owner)?.limiter
+      return limiter === undefined
+        ? Effect.void
+        : Effect.asVoid(Effect.scoped(limiter.consume({ onExceeded: "delay" })))
+    }
 
     // The configuration's budgeted keys and those made at run time now, each with its own limit (a budget the
     // database cannot read now has none to show).
@@ -498,6 +643,7 @@ export const make = (
       allows,
       bounded,
       limit,
+      turn,
       admit,
       admitBatch,
       settleBatch,

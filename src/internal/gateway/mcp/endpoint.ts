@@ -43,6 +43,7 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
+import * as Predicate from "effect/Predicate"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -62,6 +63,7 @@ import * as Credentials from "./credentials.js"
 import * as ToolGuardrails from "./guardrails.js"
 import * as Pins from "./pins.js"
 import * as Relay from "./relay.js"
+import * as RelayedErrors from "./relayedErrors.js"
 import * as McpRequest from "./request.js"
 import * as Resources from "./resources.js"
 import * as Rpc from "./rpc.js"
@@ -215,33 +217,68 @@ function guardOf(server: Governable): ToolGuardrails.Guard {
     }))
 }
 
+// What a call's upstream failure is: the server's own error it answered (`Upstreams.UpstreamError`), or why it was
+// not sent or carried on (its server's limiter, a client's input it could not give).
+interface Failed {
+  readonly message: string
+  readonly answered?: McpSchema.McpErrorBase | undefined
+}
+
+/** A call as it goes to its server (`forward`'s `send`). */
+interface Outgoing {
+  readonly payload: Readonly<Record<string, unknown>> | undefined
+  readonly meta: Readonly<Record<string, string>>
+  readonly to: Relay.Listener
+  /**
+   * What a client that takes a multi round-trip result itself (2026-07-28) carries on from it (its retry's answers
+   * and state); none: the gateway asks the client a 2026-07-28 server's input requests and carries the call to its end
+   * (`ServerRequests.carried`).
+   */
+  readonly onward: ServerRequests.Continuation | undefined
+  /** Told the moment the call leaves for its server (its limits taken). */
+  readonly sending: () => void
+}
+
+// What a 2026-07-28 client's call carries on from the multi round-trip result it was given (`context`'s answers and
+// state), its answers through `chain` on their way to the server; none for a client of another revision.
+function onwardOf(
+  chain: ReadonlyArray<Guardrail>,
+  context: McpSchema.McpRequestContext["Service"]
+): Effect.Effect<ServerRequests.Continuation | undefined, GuardrailError> {
+  if (context.protocolVersion !== ServerRequests.roundTrips) return Effect.succeed(undefined)
+  const { inputResponses, requestState } = context
+  if (inputResponses === undefined) return Effect.succeed({ requestState })
+  return Effect.map(
+    ToolGuardrails.checkMessage(chain, "toolArguments", inputResponses, "inputResponses"),
+    (checked): ServerRequests.Continuation => ({ inputResponses: checked as typeof inputResponses, requestState })
+  )
+}
+
+// How `served`'s calls are sent: within its server's limiter, when it has one, and carried through the rounds of a
+// multi round-trip result where the gateway asks the client (`Outgoing.onward`).
+function sender(served: Served) {
+  const { limiter, upstream } = served.server
+  const send = (out: Outgoing): Effect.Effect<McpSchema.CallToolResult | McpSchema.InputRequired, Failed> =>
+    Effect.suspend(() => {
+      out.sending()
+      const once = (continuation: ServerRequests.Continuation) =>
+        upstream.call(served.tool, out.payload, out.meta, out.to, continuation)
+      return out.onward === undefined ? ServerRequests.carried(once, out.to.ask) : once(out.onward)
+    })
+  return limiter === undefined
+    ? send
+    : (out: Outgoing): Effect.Effect<McpSchema.CallToolResult | McpSchema.InputRequired, Failed> =>
+      Effect.scoped(Effect.andThen(limiter.consume(), send(out)))
+}
+
 // The call of `served`'s tool, forwarded with the client's arguments and the caller's trace (`trace.ts`), governed by
 // the request's governance (`McpRequest`); the upstream's result as it gave it. Its chain (`Guardrails.chainOf`: its
-// server's, and
-// its caller's names among `named`) checks the arguments before they are sent and the result before it is answered.
-// A call its client cancels is interrupted here, which cancels it upstream (`rpc.ts`). The server's progress and logs
-// for the call reach its client through `notifications`, its endpoint's (`relay.ts`).
+// server's, and its caller's names among `named`) checks the arguments before they are sent and the result before it
+// is answered. A call its client cancels is interrupted here, which cancels it upstream (`rpc.ts`). The server's
+// progress and logs for the call reach its client through `notifications`, its endpoint's (`relay.ts`).
 function forward(served: Served, notifications: McpServer.McpServer["Service"]["notifications"]) {
-  const { guardrails, limiter, named, price, upstream } = served.server
-  type Arguments = Readonly<Record<string, unknown>> | undefined
-  // `sending` is told the moment the call leaves for its server (its limits taken).
-  const send = (payload: Arguments, meta: Readonly<Record<string, string>>, to: Relay.Listener, sending: () => void) =>
-    Effect.suspend(() => {
-      sending()
-      return upstream.call(served.tool, payload, meta, to)
-    }).pipe(Effect.mapError((error) => Rpc.failed(upstream.name, error)))
-  const limited = limiter === undefined ? send : (
-    payload: Arguments,
-    meta: Readonly<Record<string, string>>,
-    to: Relay.Listener,
-    sending: () => void
-  ) =>
-    Effect.scoped(
-      Effect.andThen(
-        Effect.mapError(limiter.consume(), (error) => Rpc.failed(upstream.name, error)),
-        send(payload, meta, to, sending)
-      )
-    )
+  const { guardrails, named, price, upstream } = served.server
+  const limited = sender(served)
   return Effect.fnUntraced(function*(payload: Readonly<Record<string, unknown>> | undefined) {
     // What the call reads of the request's services, read in one step.
     const services = yield* Effect.context<McpSchema.McpRequestContext>()
@@ -272,6 +309,22 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
       metrics.error(error._tag)
       return blockedBy(error)
     }
+    // The call's client is refused for want of a capability it did not declare (`failed`): a 2026-07-28 client gets
+    // `error` (the server's -32021, through `chain`) as its answer, HTTP 400 (`relayedErrors.ts`); any other, the
+    // call's failure, naming what it did not declare.
+    const undeclaredBy = (chain: ReadonlyArray<Guardrail>, failed: Failed, error: McpSchema.McpErrorBase) =>
+      Effect.gen(function*() {
+        const checked = yield* Effect.mapError(
+          ToolGuardrails.checkError(chain, new McpSchema.InternalError({ message: error.message, data: error.data })),
+          block
+        )
+        stopped = "refused"
+        Outcome.erred(outcome, "MissingRequiredClientCapability")
+        const failure = Rpc.failed(upstream.name, failed)
+        if (context.protocolVersion !== ServerRequests.roundTrips) return yield* failure
+        const relayed = new McpSchema.McpErrorBase({ ...error, message: checked.message, data: checked.data })
+        return yield* RelayedErrors.relay(services, { error: relayed, status: 400 }, failure)
+      })
     const call = (span: Trace.Span) =>
       Effect.scoped(Effect.gen(function*() {
         const settle = yield* Effect.mapError(reserve(served.qualified, price), refuse)
@@ -280,6 +333,7 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         if (chain._tag === "Failure") return yield* refuse(Errors.guardrailUnavailable(chain.failure))
         // Blocked here, nothing is sent, and the reservation is released when the scope closes on the failure.
         const checked = yield* Effect.mapError(ToolGuardrails.checkArguments(chain.success, payload), block)
+        const onward = yield* Effect.mapError(onwardOf(chain.success, context), block)
         let sent = false
         // Cancelled before it was sent (waiting for its server's limits), it cost nothing; once sent, its server may
         // have run it: the reservation is charged, as a model call interrupted in flight is.
@@ -288,6 +342,7 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         const undeclared = context.protocolVersion === ServerRequests.roundTrips
           ? yield* Deferred.make<McpSchema.McpInputRequest>()
           : undefined
+        const capabilities = client._tag === "Some" ? client.value.clientCapabilities : context.clientCapabilities
         const ask = ServerRequests.asker(
           client._tag === "Some" ? client.value : undefined,
           context,
@@ -301,16 +356,22 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
           Relay.listener(
             context.requestMetadata,
             notifications,
-            ask === undefined ? undefined : ToolGuardrails.guardedAsk(chain.success, ask, noted)
+            ask === undefined ? undefined : ToolGuardrails.guardedAsk(chain.success, ask, noted),
+            ask === undefined ? {} : ServerRequests.declaredOf(capabilities)
           ),
           noted
         )
         const result = Effect.map(
-          limited(checked, span.meta, to, () => void (sent = true)).pipe(
+          limited({ payload: checked, meta: span.meta, to, onward, sending: () => void (sent = true) }).pipe(
             Effect.onInterrupt(() => sent ? Effect.void : settle(0)),
-            // An error its server answered reaches the client as a result does: through the call's guardrails.
             Effect.catch((error) =>
-              Effect.flatMap(Effect.mapError(ToolGuardrails.checkError(chain.success, error), block), Effect.fail)
+              error.answered?.code === ServerRequests.missingCapabilityCode
+                ? undeclaredBy(chain.success, error, error.answered)
+                // An error its server answered reaches the client as a result does: through the call's guardrails.
+                : Effect.flatMap(
+                  Effect.mapError(ToolGuardrails.checkError(chain.success, Rpc.failed(upstream.name, error)), block),
+                  Effect.fail
+                )
             )
           ),
           Result.succeed
@@ -328,7 +389,12 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
           Outcome.erred(outcome, "MissingRequiredClientCapability")
           return new McpSchema.InputRequired({ inputRequests: { [answered.failure.method]: answered.failure } })
         }
-        return yield* Effect.mapError(ToolGuardrails.checkResult(chain.success, answered.success), block)
+        // A 2026-07-28 server's multi round-trip result goes to its 2026-07-28 client as the revision has it.
+        const answer: Effect.Effect<McpSchema.CallToolResult | McpSchema.InputRequired, GuardrailError> =
+          Predicate.isTagged(answered.success, "InputRequired")
+            ? ToolGuardrails.checkInputRequired(chain.success, answered.success)
+            : ToolGuardrails.checkResult(chain.success, answered.success)
+        return yield* Effect.mapError(answer, block)
       })).pipe(
         Effect.onExit((exit) =>
           Effect.sync(() => {
@@ -614,18 +680,21 @@ export const make = Effect.fnUntraced(function*(
   // against its definition again (its client was not served it): its own texts are.
   const gate = (naming: Resources.Naming): Resources.Gate => (qualified, server, definition) => {
     const seen = Pins.seen(server, definition)
+    // The relay of a server's error to the call's client runs inside the visibility (not on lists).
     return Layer.build(
-      McpServer.visibility((asked) =>
-        asked.method === "resources/read" && !Resources.readable(naming, seen, asked.target)
-          ? Effect.succeed(false)
-          : Effect.flatMap(
-            McpRequest.current,
-            (served) =>
-              Effect.flatMap(
-                servable(McpRequest.ruleOf(served), qualified, seen),
-                (allowed) => allowed && listing(asked.method) ? admitted(seen, definition) : Effect.succeed(allowed)
-              )
-          )
+      RelayedErrors.middleware.combine(
+        McpServer.visibility((asked) =>
+          asked.method === "resources/read" && !Resources.readable(naming, seen, asked.target)
+            ? Effect.succeed(false)
+            : Effect.flatMap(
+              McpRequest.current,
+              (served) =>
+                Effect.flatMap(
+                  servable(McpRequest.ruleOf(served), qualified, seen),
+                  (allowed) => allowed && listing(asked.method) ? admitted(seen, definition) : Effect.succeed(allowed)
+                )
+            )
+        )
       ).layer
     )
   }

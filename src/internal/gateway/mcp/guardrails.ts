@@ -67,6 +67,30 @@ export function checkError(
   )
 }
 
+// The fields of an input request that name its shape: a message's, and the request's method.
+const inputShapeFields: ReadonlySet<string> = new Set([...shapeFields, "method"])
+
+/**
+ * A multi round-trip result of a call's server (2026-07-28) through `chain`'s `toolResult` guardrails, as a server's
+ * requests of its client are (its input requests are those requests): masked, or the first block. Its state, which the
+ * client sends back untouched and does not read, is not read.
+ */
+export function checkInputRequired(
+  chain: Chain,
+  result: McpSchema.InputRequired
+): Effect.Effect<McpSchema.InputRequired, GuardrailError> {
+  const { inputRequests, requestState } = result
+  if (inputRequests === undefined || running(chain, "toolResult").length === 0) return Effect.succeed(result)
+  return Effect.map(
+    checkJson(chain, inputRequests, { path: "inputRequests" }, { where: "toolResult" }, inputShapeFields),
+    (checked) =>
+      checked === inputRequests ? result : new McpSchema.InputRequired({
+        inputRequests: checked as NonNullable<McpSchema.InputRequired["inputRequests"]>,
+        requestState
+      })
+  )
+}
+
 /**
  * An MCP message's `value` (a request's params, a result, a notification's params: JSON, at `path`) through `chain`'s
  * guardrails of `way`: masked (a plain object where a field changed), or the first block.

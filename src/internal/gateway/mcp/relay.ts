@@ -64,6 +64,8 @@ export interface Listener {
   readonly deliver: (relayed: Relayed) => Effect.Effect<void>
   /** How the client is asked its server's requests (`serverRequests.ts`); none: it declared no capability for them. */
   readonly ask: ServerRequests.Ask | undefined
+  /** What the client declared of the capabilities those requests need (`ServerRequests.declaredOf`). */
+  readonly declared: Readonly<Record<string, unknown>>
 }
 
 /** A call in flight that relays: where its notifications wait for its client, and what it has relayed so far. */
@@ -271,13 +273,14 @@ export function tapLines<E, R>(stdout: Stream.Stream<Uint8Array, E, R>, relay: R
 
 /**
  * The listener of a call whose client's request carried `meta` (its `_meta`): its progress token and log level, and
- * its delivery by `notifications`, the client's endpoint's (on the call's own response stream), and how its client is
- * asked its server's requests (`ask`: none, nothing is relayed).
+ * its delivery by `notifications`, the client's endpoint's (on the call's own response stream), how its client is
+ * asked its server's requests (`ask`: none, nothing is relayed), and what it declared of what they need (`declared`).
  */
 export function listener(
   meta: Readonly<Record<string, unknown>> | undefined,
   notifications: McpServer.McpServer["Service"]["notifications"],
-  ask?: ServerRequests.Ask | undefined
+  ask?: ServerRequests.Ask | undefined,
+  declared: Readonly<Record<string, unknown>> = {}
 ): Listener {
   const token = decodeToken(meta?.["progressToken"])
   const level = decodeLevel(meta?.["io.modelcontextprotocol/logLevel"])
@@ -285,6 +288,7 @@ export function listener(
     progressToken: token._tag === "Some" ? token.value : undefined,
     logLevel: level._tag === "Some" ? level.value : undefined,
     ask,
+    declared,
     deliver: (relayed) =>
       Effect.ignore(
         relayed._tag === "Progress"

@@ -3,7 +3,8 @@
  * `tools/call` carrying `_meta` (the caller's trace, `trace.ts`) and `resources/templates/list`. Each goes through the
  * transport as `McpClient`'s requests do (so an interrupted one is cancelled upstream with
  * `notifications/cancelled`), with an id of the gateway's own (`gateway-<n>`, never one of `McpClient`'s numbers),
- * and its result is decoded with `effect/ai`'s schema of that result.
+ * and its result is decoded with `effect/ai`'s schema of that result (a call's, or a 2026-07-28 server's multi
+ * round-trip result: `CallResult`).
  */
 import type * as McpClient from "effect/ai/McpClient"
 import * as McpClientError from "effect/ai/McpClientError"
@@ -40,6 +41,49 @@ export const request = Effect.fnUntraced(function*<S extends Schema.Top & { read
   return decoded.success
 })
 
+/** The `_meta` key of a 2026-07-28 request under which its client's capabilities go. */
+export const capabilitiesMeta = "io.modelcontextprotocol/clientCapabilities"
+
+// The params of an input request, as its method has them.
+const InputParams = Schema.Record(Schema.String, Schema.Unknown)
+
+// A multi round-trip result of a 2026-07-28 server (its `resultType` says so): the input requests its client is to
+// answer, by their keys, and the state it is to send back.
+const InputRequiredResult = Schema.Struct({
+  resultType: Schema.Literal("input_required"),
+  inputRequests: Schema.optional(Schema.Record(
+    Schema.String,
+    Schema.Union([
+      Schema.Struct({ method: Schema.Literal("roots/list"), params: Schema.optional(InputParams) }),
+      Schema.Struct({ method: Schema.Literals(["sampling/createMessage", "elicitation/create"]), params: InputParams })
+    ])
+  )),
+  requestState: Schema.optional(Schema.String)
+})
+
+/** A tool call's result as its server gives it: complete, or (a 2026-07-28 server's) a multi round-trip result. */
+export const CallResult = Schema.Union([InputRequiredResult, McpSchema.CallToolResult])
+
+// Whether `result` is a multi round-trip result (a complete one may carry `resultType: "complete"`).
+const isInputRequired = (result: typeof CallResult.Type): result is typeof InputRequiredResult.Type =>
+  "resultType" in result && result.resultType === "input_required"
+
+/**
+ * A call's `result` (`CallResult`'s) as `McpServer` answers one: a multi round-trip result as `InputRequired`, which
+ * holds an input request or a state (one with neither is no result the revision defines).
+ */
+export function callOutcome(
+  result: typeof CallResult.Type
+): Effect.Effect<McpSchema.CallToolResult | McpSchema.InputRequired, McpClientError.McpClientError> {
+  if (!isInputRequired(result)) return Effect.succeed(result)
+  const { inputRequests, requestState } = result
+  if (inputRequests !== undefined) return Effect.succeed(new McpSchema.InputRequired({ inputRequests, requestState }))
+  if (requestState !== undefined) return Effect.succeed(new McpSchema.InputRequired({ requestState }))
+  return Effect.fail(
+    protocolError("The result of tools/call asks for input with neither inputRequests nor requestState")
+  )
+}
+
 /** Whether `error` is a server's answer that it has no such method (`-32601`). */
 export function isMethodNotFound(error: McpClientError.McpClientError): boolean {
   return error.reason._tag === "ProtocolError" && error.reason.code === McpSchema.METHOD_NOT_FOUND_ERROR_CODE
@@ -52,7 +96,8 @@ export function failed(server: string, error: { readonly message: string }) {
 
 /**
  * What a request of the 2026-07-28 revision carries in its `_meta`, as `McpClient`'s own requests do: the revision,
- * the client's identity and its capabilities (none); nothing in 2025-11-25, whose session holds them.
+ * the client's identity and its capabilities (none: a call declares its client's in their place, `upstream.ts`);
+ * nothing in 2025-11-25, whose session holds them.
  */
 export function revisionMeta(
   protocol: "2025-11-25" | "2026-07-28",
@@ -62,7 +107,7 @@ export function revisionMeta(
     ? {
       "io.modelcontextprotocol/protocolVersion": protocol,
       "io.modelcontextprotocol/clientInfo": { name: client.name, version: client.version },
-      "io.modelcontextprotocol/clientCapabilities": {}
+      [capabilitiesMeta]: {}
     }
     : {}
 }

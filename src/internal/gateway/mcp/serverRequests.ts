@@ -28,6 +28,10 @@
  * the server under the server's token, and a client's cancel of that id answers the server's request with an error.
  * A server's own cancel of its request (`cancelled`) stops the wait, which `McpServer` tells the client as a
  * `notifications/cancelled` of the id it was sent, and the server is answered nothing.
+ *
+ * A 2026-07-28 server sends no request: it is told in each call what the call's client declared (`declaredOf`), and
+ * asks for input in a multi round-trip result, which a 2026-07-28 client gets itself and a 2025-11-25 client is asked
+ * here, request by request, the call carried to its end (`carried`).
  */
 import type * as McpClient from "effect/ai/McpClient"
 import * as McpSchema from "effect/ai/McpSchema"
@@ -44,6 +48,7 @@ import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -78,6 +83,22 @@ const needs = {
 
 /** What the gateway's upstream connection declares of a client: all it can relay. */
 export const declared = { sampling: {}, elicitation: {}, roots: {} } as const
+
+/**
+ * What a client declared (`capabilities`) of those the gateway relays (`declared`'s), as a 2026-07-28 server is told in
+ * each call's `_meta` (that revision declares them per request, so each call declares its own client's).
+ */
+export function declaredOf(capabilities: McpSchema.ClientCapabilities): Readonly<Record<string, unknown>> {
+  const out: Record<string, unknown> = {}
+  for (const method of relayedMethods) {
+    const capability = capabilities[needs[method]]
+    if (capability !== undefined) out[needs[method]] = capability
+  }
+  return out
+}
+
+/** The error a 2026-07-28 server answers a request that needs a capability its client did not declare. */
+export const missingCapabilityCode = -32021
 
 /** A JSON-RPC error as it goes back to the server. */
 export interface Failure {
@@ -331,6 +352,52 @@ export function asker(
       ? reverseOf(method)(withoutToken(params))
       : through(outbound, method, params, send, reverseOf(method))
 }
+
+/**
+ * What a call of a 2026-07-28 server carries on from its multi round-trip result: the answers to its input requests,
+ * by their keys, and the state it gave, as its client's retry of the call carries them.
+ */
+export interface Continuation {
+  readonly inputResponses?: Readonly<Record<string, unknown>> | undefined
+  readonly requestState?: string | undefined
+}
+
+/** The most rounds a call of a 2026-07-28 server is carried through for a client asked its requests by the gateway. */
+export const maxRounds = 10
+
+// Progress of a client's answer to an input request: it has no request of the server to go to.
+const noProgress: Send = () => Effect.void
+
+/**
+ * A call of a 2026-07-28 server (`send`, given what it carries on) carried to its end for a client that is asked its
+ * server's requests by the gateway (`ask`: a 2025-11-25 session's, or none when it declared none): each input request
+ * of a multi round-trip result asked of it as the server's request would be (`ask` holds it to what it declared), and
+ * the call sent again with the answers and the state, at most `maxRounds` times. An input request it cannot answer
+ * fails the call with why.
+ */
+export const carried = Effect.fnUntraced(function*<E, R>(
+  send: (continuation: Continuation) => Effect.Effect<McpSchema.CallToolResult | McpSchema.InputRequired, E, R>,
+  ask: Ask | undefined
+) {
+  let continuation: Continuation = {}
+  for (let round = 0; round < maxRounds; round++) {
+    const result = yield* send(continuation)
+    if (!Predicate.isTagged(result, "InputRequired")) return result
+    const inputResponses: Record<string, unknown> = {}
+    for (const [key, request] of Object.entries(result.inputRequests ?? {})) {
+      const failure = (error: Failure) => ({ ...error, message: `${request.method} of its client: ${error.message}` })
+      inputResponses[key] = yield* Effect.mapError(
+        ask === undefined ? Effect.fail(notFound(request.method)) : ask(request.method, request.params, noProgress),
+        failure
+      )
+    }
+    continuation = { inputResponses, requestState: result.requestState }
+  }
+  return yield* Effect.fail<Failure>({
+    code: McpSchema.INTERNAL_ERROR_CODE,
+    message: `it asked its client for input more than ${maxRounds} times in one call`
+  })
+})
 
 /** `transport`, its `initialize` declaring the capabilities of a client the gateway relays (`declared`). */
 export function declaring(transport: McpClient.Transport): McpClient.Transport {

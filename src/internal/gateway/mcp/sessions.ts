@@ -26,9 +26,9 @@
  *
  * Sessions are bounded per key and in all, by count and by the bytes of their records (`Bounds`, `admit`: written once
  * over each store's steps, in its one transaction): a new one past a bound lets go of the idlest (no request named it
- * for `idleAfter`; each request notes its session used), else is refused, naming the bound; one whose store failed is
- * bounded the same way in this instance's memory. A record keeps of the client's `initialize` only what starting the
- * session again needs, and a caller whose rule allows nothing opens none.
+ * for `idleAfter`; each request notes its session used), its own key's first (`Bounds`), else is refused, naming the
+ * bound; one whose store failed is bounded the same way in this instance's memory. A record keeps of the client's
+ * `initialize` only what starting the session again needs, and a caller whose rule allows nothing opens none.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -74,8 +74,9 @@ export interface Recorded extends Session {
 
 /**
  * How many sessions, and how many bytes of their records (`sizeOf`), the store keeps: of one key, and of all. A new
- * session past a bound lets go of the oldest idle one (of its key, for a key's bound), one no request named for
- * `idleAfter`, to make room; when none is idle, it is refused.
+ * session past a bound lets go of the least recently used idle one, one no request named for `idleAfter`, to make
+ * room: for a key's bound, its key's; for all sessions', its key's first, then one of a key past its share (the bounds
+ * split evenly among the keys holding sessions), and only then anyone's. When none is idle, it is refused.
  */
 export interface Bounds {
   readonly maxSessions: number
@@ -129,24 +130,65 @@ export type Admitted =
   | { readonly _tag: "Refused"; readonly full: Full }
 
 /**
+ * Whose sessions a new one may take the place of: one key's (`null` on a gateway without keys), those of the keys that
+ * hold more than `count` sessions or `bytes` of them (their share), or anyone's.
+ */
+type Among =
+  | { readonly _tag: "Key"; readonly caller: string | null }
+  | { readonly _tag: "PastShare"; readonly count: number; readonly bytes: number }
+  | { readonly _tag: "Anyone" }
+
+/**
  * A save's steps, as one store takes them in one transaction: the sessions and bytes recorded (of `caller`, or of all
- * when `caller` is `undefined`), the one of them least recently used and idle since `before` (other than `except`), and
- * the end of one.
+ * when `caller` is `undefined`), how many keys hold sessions (those of no key counted as one), the one session `among`
+ * least recently used and idle since `before` (other than `except`), and the end of one.
  */
 interface Room<E> {
   readonly held: (
     caller: string | null | undefined
   ) => Effect.Effect<{ readonly count: number; readonly bytes: number }, E>
-  readonly idlest: (caller: string | null | undefined, before: number, except: string) => Effect.Effect<
-    string | undefined,
-    E
-  >
+  readonly holders: Effect.Effect<number, E>
+  readonly idlest: (among: Among, before: number, except: string) => Effect.Effect<string | undefined, E>
   readonly remove: (id: string) => Effect.Effect<void, E>
 }
 
+// Whose idle session makes room past `scope`'s bound, in turn: a key's own for its bound; for all sessions', the new
+// session's key's own first (it makes room without costing another key), then those of keys past an even share of the
+// bound among the keys holding sessions, and anyone's last (docs/mcp.md, "Session bounds").
+function amongFor<E>(
+  room: Room<E>,
+  scope: { readonly caller: string | null | undefined; readonly count: number; readonly bytes: number },
+  caller: string | null
+): Effect.Effect<ReadonlyArray<Among>, E> {
+  return scope.caller !== undefined
+    ? Effect.succeed([{ _tag: "Key", caller: scope.caller }])
+    : Effect.map(room.holders, (holders) => [
+      { _tag: "Key", caller },
+      // Whole numbers: past a share of 2.5 sessions is past 2.
+      { _tag: "PastShare", count: Math.floor(scope.count / holders), bytes: Math.floor(scope.bytes / holders) },
+      { _tag: "Anyone" }
+    ])
+}
+
+// The idlest session of the first of `among` that has one idle since `before`, other than `except`.
+function firstIdlest<E>(
+  room: Room<E>,
+  among: ReadonlyArray<Among>,
+  before: number,
+  except: string
+): Effect.Effect<string | undefined, E> {
+  return Effect.gen(function*() {
+    for (const whose of among) {
+      const idlest = yield* room.idlest(whose, before, except)
+      if (idlest !== undefined) return idlest
+    }
+    return undefined
+  })
+}
+
 // `session`, just recorded, kept within `bounds`: the idlest sessions let go of (its key's for its key's bounds, then
-// anyone's for the whole), the ids of those let go of; or, when none is idle (or its record alone is past its key's
-// bytes), refused, the store to undo what it did. Written once, over any store's `Room`.
+// for the whole in the order `amongFor` gives), the ids of those let go of; or, when none is idle (or its record alone
+// is past its key's bytes), refused, the store to undo what it did. Written once, over any store's `Room`.
 const admit = <E>(
   room: Room<E>,
   session: Session,
@@ -169,7 +211,8 @@ const admit = <E>(
       while (true) {
         const held = yield* room.held(scope.caller)
         if (held.count <= scope.count && held.bytes <= scope.bytes) break
-        const idlest = yield* room.idlest(scope.caller, idleSince, session.id)
+        const among = yield* amongFor(room, scope, session.caller)
+        const idlest = yield* firstIdlest(room, among, idleSince, session.id)
         if (idlest === undefined) return yield* new Refusal({ full: scope.full })
         yield* room.remove(idlest)
         letGo.push(idlest)
@@ -257,17 +300,40 @@ export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (
   >()
   const mine = (caller: string | null | undefined) =>
     [...sessions.values()].filter((kept) => caller === undefined || kept.session.caller === caller)
+  // Whether the session of `caller` is among those `among` names.
+  const whose = (among: Among): (caller: string | null) => boolean => {
+    switch (among._tag) {
+      case "Key":
+        return (caller) => caller === among.caller
+      case "Anyone":
+        return () => true
+      case "PastShare": {
+        const held = new Map<string | null, { count: number; bytes: number }>()
+        for (const { bytes, session } of sessions.values()) {
+          const sum = held.get(session.caller) ?? { count: 0, bytes: 0 }
+          held.set(session.caller, { count: sum.count + 1, bytes: sum.bytes + bytes })
+        }
+        return (caller) => {
+          const sum = held.get(caller)
+          return sum !== undefined && (sum.count > among.count || sum.bytes > among.bytes)
+        }
+      }
+    }
+  }
   const room: Room<never> = {
     held: (caller) =>
       Effect.sync(() => {
         const kept = mine(caller)
         return { count: kept.length, bytes: kept.reduce((sum, one) => sum + one.bytes, 0) }
       }),
-    idlest: (caller, before, except) =>
-      Effect.sync(() =>
-        mine(caller).filter((kept) => kept.usedAt < before && kept.session.id !== except)
-          .sort((a, b) => a.usedAt - b.usedAt)[0]?.session.id
-      ),
+    holders: Effect.sync(() => new Set(mine(undefined).map((kept) => kept.session.caller)).size),
+    idlest: (among, before, except) =>
+      Effect.sync(() => {
+        const theirs = whose(among)
+        return mine(undefined).filter((kept) =>
+          theirs(kept.session.caller) && kept.usedAt < before && kept.session.id !== except
+        ).sort((a, b) => a.usedAt - b.usedAt)[0]?.session.id
+      }),
     remove: (id) => Effect.sync(() => void sessions.delete(id))
   }
   return {
@@ -326,10 +392,21 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SessionStore> =>
           sql<Row>`SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS total FROM mcp_sessions WHERE ${of(caller)}`,
           (rows) => ({ count: Number(rows[0]?.["n"] ?? 0), bytes: Number(rows[0]?.["total"] ?? 0) })
         ),
-      idlest: (caller, before, except) =>
+      // Grouped by key, the sessions of no key one group.
+      holders: Effect.map(
+        sql<Row>`SELECT COUNT(*) AS n FROM (SELECT caller FROM mcp_sessions GROUP BY caller) holders`,
+        (rows) => Number(rows[0]?.["n"] ?? 0)
+      ),
+      idlest: (among, before, except) =>
         Effect.map(
-          sql<Row>`SELECT id FROM mcp_sessions WHERE ${of(caller)} AND used_at < ${before} AND id <> ${except}
-          ORDER BY used_at LIMIT 1`,
+          among._tag === "PastShare"
+            // Each session with its key's count and bytes beside it, those of no key one partition.
+            ? sql<Row>`SELECT id FROM (SELECT id, used_at, COUNT(*) OVER (PARTITION BY caller) AS n,
+              SUM(bytes) OVER (PARTITION BY caller) AS total FROM mcp_sessions) held
+            WHERE (n > ${among.count} OR total > ${among.bytes}) AND used_at < ${before} AND id <> ${except}
+            ORDER BY used_at LIMIT 1`
+            : sql<Row>`SELECT id FROM mcp_sessions WHERE ${of(among._tag === "Key" ? among.caller : undefined)}
+            AND used_at < ${before} AND id <> ${except} ORDER BY used_at LIMIT 1`,
           (rows) => rows[0] === undefined ? undefined : String(rows[0]["id"])
         ),
       remove: (id) =>

@@ -3,7 +3,8 @@
  * (its credentials, never a caller's), or a program the gateway starts and speaks to over its standard input and
  * output (`effect/ai/McpClient`'s transports), in the revision its entry's `protocol` names (2025-11-25 by default).
  * Every server is spoken to declaring the capabilities of a client the gateway relays to the client of a call
- * (sampling, elicitation, roots: `serverRequests.ts`). Its tools (those its entry's
+ * (sampling, elicitation, roots: `serverRequests.ts`): a 2025-11-25 server's session all three, a 2026-07-28 server
+ * (which declares them per request) in each call those its client declared. Its tools (those its entry's
  * `tools` takes), resources, resource templates and prompts are listed each time its connection opens (its `listing`).
  *
  * A call is bounded: its reply by `maxReplyBytes` (the transport's message limit), its time by `callTimeout` (past
@@ -12,7 +13,8 @@
  * restarted with backoff, its calls meanwhile failing at once; its standard error goes to the log (`stderr.ts`). An
  * HTTP server that forgot the gateway's session (404) is initialized again and the call sent once more, as it is with
  * a fresh token after a 401 when the server has client credentials (`oauth.ts`); one that a request no longer reaches
- * (it went down) is opened again by the supervisor with backoff, and listed again when it answers. Every server is
+ * (it went down) is opened again by the supervisor with backoff, and listed again when it answers; a call's stream it
+ * ends before the answer is resumed (`resume.ts`), which is no sign of it going down. Every server is
  * pinged on its entry's `pingInterval` while up (`supervise.ts`), so one that goes down while nobody calls it is found;
  * one that says its lists changed (`relay.ts` reads it, an HTTP server's standalone stream opened for it: `listen.ts`)
  * is listed again on its connection; one that says a resource changed has it told (`updates`, for the sessions
@@ -57,13 +59,20 @@ import type * as Credentials from "./credentials.js"
 import * as Listen from "./listen.js"
 import { clientCredentials } from "./oauth.js"
 import * as Relay from "./relay.js"
+import * as Resume from "./resume.js"
 import * as Rpc from "./rpc.js"
 import * as ServerRequests from "./serverRequests.js"
 import * as Stderr from "./stderr.js"
 import * as Supervise from "./supervise.js"
 
-/** Why a call, or a connection, failed: a detail that names what failed (a bound, the process's exit), no secret. */
-export class UpstreamError extends Data.TaggedError("McpUpstreamError")<{ readonly message: string }> {}
+/**
+ * Why a call, or a connection, failed: a detail that names what failed (a bound, the process's exit), no secret; and
+ * the server's own JSON-RPC error when it answered with one (`answered`).
+ */
+export class UpstreamError extends Data.TaggedError("McpUpstreamError")<{
+  readonly message: string
+  readonly answered?: McpSchema.McpErrorBase | undefined
+}> {}
 
 /** What a server offers, as listed on a connection: the tools the gateway takes, resources, templates, prompts. */
 export interface Listing {
@@ -88,15 +97,17 @@ export interface Upstream {
   readonly listings: Stream.Stream<Listing>
   /**
    * Calls `tool` with `payload`, `meta` its `_meta` (the caller's trace: `trace.ts`), on the connection's transport
-   * (`rpc.ts`), the server's progress and logs for it relayed to `listener` (`relay.ts`): the server's result as it
-   * gave it, or why not.
+   * (`rpc.ts`), the server's progress and logs for it relayed to `listener` (`relay.ts`), a 2026-07-28 server told
+   * what `listener`'s client declared, and sent on what `continuation` carries from its multi round-trip result: the
+   * server's result as it gave it (a multi round-trip result, `InputRequired`, from a 2026-07-28 server), or why not.
    */
   readonly call: (
     tool: McpSchema.Tool,
     payload: Readonly<Record<string, unknown>> | undefined,
     meta: Readonly<Record<string, string>>,
-    listener: Relay.Listener
-  ) => Effect.Effect<McpSchema.CallToolResult, UpstreamError>
+    listener: Relay.Listener,
+    continuation?: ServerRequests.Continuation
+  ) => Effect.Effect<McpSchema.CallToolResult | McpSchema.InputRequired, UpstreamError>
   /**
    * Sends `method` with `params` on the current connection's transport (`rpc.ts`), with what the 2026-07-28 revision
    * asks in `_meta`: its result decoded with `schema`, or why not (the server's own error as `McpClient` gives it).
@@ -337,17 +348,20 @@ const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferr
     const headers: Record<string, string> = {}
     for (const [name, value] of Object.entries(server.headers ?? {})) headers[name] = Redacted.value(value)
     const session: Listen.Session = { id: undefined }
-    const tapped = Relay.tapHttp(authorized(yield* HttpClient.HttpClient, spec.token), spec.relay, spec.maxReplyBytes)
-    const http = ServerRequests.answering(Listen.remembering(tapped, session), spec.relay.requests)
+    const http = authorized(yield* HttpClient.HttpClient, spec.token)
+    // A call's stream its server ends before the answer is resumed (2025-11-25; the stateless revision has none).
+    const resumed = protocol === McpProtocol.v2025_11_25 ? Resume.resuming(http, spec.maxReplyBytes) : http
+    const tapped = Relay.tapHttp(resumed, spec.relay, spec.maxReplyBytes)
+    const answering = ServerRequests.answering(Listen.remembering(tapped, session), spec.relay.requests)
     const connected = yield* McpClient.http({
       url: server.url,
       protocol,
       headers,
       maxMessageBytes: spec.maxReplyBytes
-    }).pipe(Effect.provideService(HttpClient.HttpClient, http))
+    }).pipe(Effect.provideService(HttpClient.HttpClient, answering))
     const standalone = protocol === McpProtocol.v2025_11_25
       ? Listen.listen(ServerRequests.refusing({
-        http,
+        http: answering,
         url: server.url,
         headers: { ...headers, "mcp-protocol-version": protocol.protocolVersion },
         session
@@ -458,7 +472,26 @@ function detail(spec: Spec, error: McpClientError.McpClientError): string {
   if ("command" in spec.server && reason._tag === "ProtocolError" && reason.code === undefined) {
     return `its output is not MCP (${reason.message}); it is started again`
   }
-  return reason.message
+  if (
+    (reason._tag === "ProtocolError" || reason._tag === "HttpError") &&
+    reason.code === ServerRequests.missingCapabilityCode
+  ) {
+    const data = reason.data
+    const required = isJsonObject(data) ? JSON.stringify(data["requiredCapabilities"] ?? {}) : "{}"
+    return `it needs client capabilities the calling client did not declare (${required})`
+  }
+  return (reason._tag === "TransportError" ? Resume.refusal(reason.cause) : undefined) ?? reason.message
+}
+
+// The JSON-RPC error the server answered with, if `error` is one.
+function answeredOf(error: McpClientError.McpClientError): McpSchema.McpErrorBase | undefined {
+  const { reason } = error
+  if ((reason._tag !== "ProtocolError" && reason._tag !== "HttpError") || reason.code === undefined) return undefined
+  return new McpSchema.McpErrorBase({
+    code: reason.code,
+    message: reason.description ?? reason.message,
+    ...(reason.data === undefined ? {} : { data: reason.data })
+  })
 }
 
 // The 401 of a server whose token the gateway renews: answered by asking for a fresh token and sending again.
@@ -651,22 +684,29 @@ export const connect = Effect.fnUntraced(function*(
   })
 
   // A request on `connection` to an HTTP server that did not reach it (refused, reset: it went down) ends the
-  // connection, so the supervisor opens a new one with backoff, and lists the server again, once it answers.
+  // connection, so the supervisor opens a new one with backoff, and lists the server again, once it answers. One whose
+  // stream's resumption the server answered (`resume.ts`) found it up.
   const unreachable = (connection: Connection, error: McpClientError.McpClientError | UpstreamError) =>
-    "url" in server && error._tag === "McpClientError" && error.reason._tag === "TransportError"
+    "url" in server && error._tag === "McpClientError" && error.reason._tag === "TransportError" &&
+      Resume.refusal(error.reason.cause) === undefined
       ? Deferred.succeed(connection.ended, `it did not answer (${error.reason.message})`)
       : Effect.void
 
-  // The call of `tool` on the current connection, sent again on a new one when an HTTP server forgot its session.
+  // The call of `tool` on the current connection, sent again on a new one when an HTTP server forgot its session. A
+  // stateless server is told what the calling client declared (`declared`) in place of the gateway's own nothing.
   const callOn = (
     tool: McpSchema.Tool,
     payload: Readonly<Record<string, unknown>> | undefined,
-    meta: Readonly<Record<string, string>>
+    meta: Readonly<Record<string, string>>,
+    declared: Readonly<Record<string, unknown>>,
+    continuation: ServerRequests.Continuation
   ) => {
+    const stateless = server.protocol === "2026-07-28"
     const params = {
       name: tool.name,
       ...(payload === undefined ? {} : { arguments: payload }),
-      _meta: { ...revision, ...meta }
+      ...continuation,
+      _meta: { ...revision, ...(stateless ? { [Rpc.capabilitiesMeta]: declared } : {}), ...meta }
     }
     const send = (connection: Connection) =>
       withFreshToken(
@@ -674,7 +714,7 @@ export const connect = Effect.fnUntraced(function*(
         timed(
           spec,
           "tools/call",
-          Rpc.request(connection.transport, "tools/call", params, McpSchema.CallToolResult, tool)
+          Effect.flatMap(Rpc.request(connection.transport, "tools/call", params, Rpc.CallResult, tool), Rpc.callOutcome)
         )
       )
     return Effect.flatMap(current, (connection) =>
@@ -697,7 +737,8 @@ export const connect = Effect.fnUntraced(function*(
                   new UpstreamError({
                     message: ended._tag === "Some"
                       ? `it stopped during the call (it ${ended.value}); the gateway is starting it again`
-                      : detail(spec, error)
+                      : detail(spec, error),
+                    answered: answeredOf(error)
                   })
                 )
             )
@@ -709,8 +750,14 @@ export const connect = Effect.fnUntraced(function*(
     tool: McpSchema.Tool,
     payload: Readonly<Record<string, unknown>> | undefined,
     meta: Readonly<Record<string, string>>,
-    listener: Relay.Listener
-  ) => Relay.relaying(spec.relay, listener, (relayed) => callOn(tool, payload, { ...meta, ...relayed }))
+    listener: Relay.Listener,
+    continuation: ServerRequests.Continuation = {}
+  ) =>
+    Relay.relaying(
+      spec.relay,
+      listener,
+      (relayed) => callOn(tool, payload, { ...meta, ...relayed }, listener.declared, continuation)
+    )
   const request = <S extends Schema.Top & { readonly DecodingServices: never }>(
     method: string,
     params: Readonly<Record<string, unknown>>,

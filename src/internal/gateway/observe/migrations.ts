@@ -1,5 +1,100 @@
 /** The request log's table (`requestLog.ts`, its statements in `sql/requests.ts`): a row per call. */
+import * as Effect from "effect/Effect"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
 import { type Migrations, statements } from "../../sql/migrations.js"
+import * as Partitions from "../../sql/requestPartitions.js"
+import { sizeExpression } from "../../sql/requests.js"
+
+// The columns of `requests` as the migrations up to `18_cache_savings` made them.
+const columns = [
+  "id",
+  "request_id",
+  "at",
+  "key_id",
+  "key_name",
+  "team_id",
+  "route",
+  "model",
+  "deployment",
+  "status",
+  "input_tokens",
+  "output_tokens",
+  "cached_tokens",
+  "cache_write_tokens",
+  "cache_write_1h_tokens",
+  "cost",
+  "cache_savings",
+  "latency_ms",
+  "first_token_ms",
+  "error",
+  "payload",
+  "mcp_server",
+  "mcp_tool",
+  "arguments_digest"
+].join(", ")
+
+/**
+ * On Postgres, `requests` made a table partitioned by day (`sql/requestPartitions.ts`), its rows moved in: the table
+ * renamed, the new one made with a partition for each day the rows fall on, the rows copied, and the indexes built
+ * after the copy, each partition's in one pass (faster than kept up row by row). Its work is a copy of the table: its
+ * time grows with its rows (docs/store.md). It runs in the migration's transaction, so an instance that stops midway
+ * leaves the table as it was, and the others starting meanwhile wait for it.
+ */
+const partitionRequests = (sql: SqlClient.SqlClient): Effect.Effect<void, SqlError> =>
+  Effect.gen(function*() {
+    yield* sql`ALTER TABLE requests RENAME TO requests_unpartitioned`
+    yield* sql`ALTER INDEX requests_pkey RENAME TO requests_unpartitioned_pkey`
+    yield* sql`DROP INDEX requests_by_time, requests_by_key_id, requests_by_team, requests_by_model`
+    yield* sql`CREATE TABLE requests (
+      id TEXT NOT NULL,
+      request_id TEXT NOT NULL,
+      at BIGINT NOT NULL,
+      key_id TEXT,
+      key_name TEXT,
+      team_id TEXT,
+      route TEXT NOT NULL,
+      model TEXT,
+      deployment TEXT,
+      status INTEGER NOT NULL,
+      input_tokens INTEGER,
+      output_tokens INTEGER,
+      cached_tokens INTEGER,
+      cache_write_tokens INTEGER,
+      cache_write_1h_tokens INTEGER,
+      cost DOUBLE PRECISION,
+      cache_savings DOUBLE PRECISION,
+      latency_ms DOUBLE PRECISION NOT NULL,
+      first_token_ms DOUBLE PRECISION,
+      error TEXT,
+      payload TEXT,
+      mcp_server TEXT,
+      mcp_tool TEXT,
+      arguments_digest TEXT
+    ) PARTITION BY RANGE (at)`
+    yield* sql`CREATE TABLE request_log_days (
+      day BIGINT PRIMARY KEY,
+      row_count BIGINT NOT NULL,
+      byte_count BIGINT NOT NULL
+    )`
+    const days = yield* sql<{ readonly day: unknown }>`SELECT DISTINCT (at / ${
+      sql.literal(String(Partitions.dayMillis))
+    }) * ${sql.literal(String(Partitions.dayMillis))} AS day FROM requests_unpartitioned`
+    yield* Partitions.make(sql, days.map((one) => Number(one.day)))
+    yield* sql`INSERT INTO requests (${sql.literal(columns)})
+      SELECT ${sql.literal(columns)} FROM requests_unpartitioned`
+    yield* sql`DROP TABLE requests_unpartitioned`
+    // The primary key holds the partition's key, as a partitioned table's must: `(at, id)`, the log's order.
+    yield* sql`ALTER TABLE requests ADD PRIMARY KEY (at, id)`
+    yield* sql`CREATE INDEX requests_by_key_id ON requests (key_id, at)`
+    yield* sql`CREATE INDEX requests_by_team ON requests (team_id, at)`
+    yield* sql`CREATE INDEX requests_by_model ON requests (model, at)`
+    yield* sql`UPDATE request_log_days SET row_count = counted.row_count, byte_count = counted.byte_count
+      FROM (SELECT (at / ${sql.literal(String(Partitions.dayMillis))}) * ${
+      sql.literal(String(Partitions.dayMillis))
+    } AS day, COUNT(*) AS row_count, SUM(${sql.literal(sizeExpression)}) AS byte_count FROM requests GROUP BY 1)
+        AS counted WHERE request_log_days.day = counted.day`
+  })
 
 /** Its migrations, by `<id>_<name>` (`sql/migrations.ts`). */
 export const migrations = {
@@ -52,5 +147,12 @@ export const migrations = {
   "18_cache_savings": statements(
     "ALTER TABLE requests ADD COLUMN cache_savings DOUBLE PRECISION",
     "ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER"
-  )
+  ),
+  // On Postgres, the log partitioned by day, so retention drops a day's partition instead of deleting its rows (whose
+  // dead tuples a busy table's vacuum does not keep up with). SQLite's table stays as it is.
+  "27_request_log_partitions": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.onDialectOrElse({
+      pg: () => partitionRequests(sql),
+      orElse: () => Effect.void
+    }))
 } satisfies Migrations

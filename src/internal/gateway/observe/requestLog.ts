@@ -7,16 +7,18 @@
  * far more than a row, so a busy gateway writes its rows a batch at a time rather than as each call ends (figures in
  * docs/performance.md). A row the queue has no room for, or whose batch the store refuses, is dropped, counted
  * (`llm_gateway_request_log_dropped_total`) and reported in a warning log line. The same fiber sweeps the store,
- * hourly and whenever a tenth of either bound was written since: the rows older than the retention go, then the
- * oldest rows past the bounds on their count and their bytes, and a database gives the space they held back to the
- * file system, so the log, a database's file included, stays bounded whatever comes. On shutdown the queue is closed
- * and written out before the store closes, so a clean stop loses nothing.
+ * at start, hourly and whenever a tenth of either bound was written since: the rows older than the retention go, then
+ * the oldest rows past the bounds on their count and their bytes (on Postgres, whole days: `requestLogStore.ts`), and a
+ * database gives the space they held back to the file system, so the log, a database's file included, stays bounded
+ * whatever comes. On shutdown the queue is closed and written out before the store closes, so a clean stop loses
+ * nothing.
  *
  * A row holds no prompt and no reply, unless payloads are logged (`Gateway.Options.logPayloads`): then it holds the
  * request's body and the reply's text, with every key the gateway knows (its gateway and admin keys, the
  * deployments' provider keys, and the key the request came with) masked as the gateway masks keys elsewhere.
- * The paths that are not calls (health, readiness, metrics, the dashboard and the admin paths) get no row, nor do the
- * requests refused before they are authenticated (`serving/requests.ts` counts them instead).
+ * The paths that are not calls (health, readiness, metrics, the dashboard and the admin paths) get no row, nor does a
+ * WebSocket's handshake (its requests get theirs), nor do the requests refused before they are authenticated
+ * (`serving/requests.ts` counts them instead).
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -81,8 +83,11 @@ export interface RequestLog {
   readonly record: (record: RequestRecord) => void
 }
 
-/** Whether a request to `path` is a call, which gets a row (not a health check, a scrape or an admin path). */
-const isCall = (path: string): boolean => !Auth.open.has(path)
+/**
+ * Whether a request is a call, which gets a row: not a health check, a scrape or an admin path, nor a WebSocket's
+ * handshake (each request the socket carries is a call of its own).
+ */
+const isCall = (record: RequestRecord): boolean => !Auth.open.has(record.path) && !record.socket
 
 // A failure in a line: the store's reason, or a defect's message (its stack would swamp the log).
 const why = (cause: Cause.Cause<StoreUnavailableError>): string => {
@@ -162,7 +167,7 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
     const sweepDue = (now: number, nextSweep: number): boolean =>
       now >= nextSweep || writtenRows >= kept.rows * sweepShare || writtenBytes >= kept.bytes * sweepShare
     const sweep = (now: number) =>
-      store.sweep(now - retention, kept).pipe(
+      store.sweep({ now, before: now - retention, bounds: kept }).pipe(
         Effect.andThen(Effect.sync(() => {
           writtenRows = 0
           writtenBytes = 0
@@ -227,7 +232,7 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
     return {
       logPayloads: options.logPayloads,
       record: (record) => {
-        if (!isCall(record.path)) return
+        if (!isCall(record)) return
         // Its id a UUIDv7 (RFC 9562) made with it, in one synchronous call, as it is queued.
         // Each sorts after the one before, so the rows' entries in the table's primary key index go at its end;
         // a random id lands on any of its pages, which costs more the larger the table grows (docs/performance.md).

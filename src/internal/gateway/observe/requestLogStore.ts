@@ -1,21 +1,25 @@
 /**
  * Where the request log's rows are kept: the service `RequestLogStore`, of two layers, the gateway's database
- * (`layerSql`: the table `requests`, its statements in `sql/requests.ts`), which every instance on it shares, or this
- * process's memory (`layerMemory`), for its life, as a gateway without a database keeps it. Both keep one contract
- * (`test/contract/requestLog.ts`); the writer that queues, batches and sweeps (`requestLog.ts`) is written once over
- * either.
+ * (`layerSql`: the table `requests`, its statements in `sql/requests.ts`, on Postgres partitioned by day,
+ * `sql/requestPartitions.ts`), which every instance on it shares, or this process's memory (`layerMemory`), for its
+ * life, as a gateway without a database keeps it. Both keep one contract (`test/contract/requestLog.ts`); the writer
+ * that queues, batches and sweeps (`requestLog.ts`) is written once over either.
  *
- * A step is one of the concept's: a batch of rows written; a sweep (the rows that came in before an instant deleted,
+ * A step is one of the concept's: a batch of rows written; a sweep (the rows that came in before an instant removed,
  * then the oldest past the bounds on rows and bytes, newest first by `(at, id)`, and the space they held given back);
  * spend summed per group over a time range; each MCP tool's calls counted; and a page of rows, newest first, after a
- * row found by its `(at, id)`.
+ * row found by its `(at, id)`. A sweep's grain is the backend's: memory and SQLite remove exactly those rows (SQLite
+ * deleting them); Postgres drops whole days' partitions, never deleting a row, so it keeps the rows of the day the
+ * retention starts in, and of the day in which a bound is passed, whole.
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as SqlClient from "effect/sql/SqlClient"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
+import * as Partitions from "../../sql/requestPartitions.js"
 import * as Requests from "../../sql/requests.js"
 
 /** The request log's store. */
@@ -23,10 +27,11 @@ export interface Service {
   /** `rows` written, in one step. */
   readonly write: (rows: ReadonlyArray<Requests.Row>) => Effect.Effect<void, StoreUnavailableError>
   /**
-   * The rows of requests that came in before `before` (epoch milliseconds) deleted, then the oldest past `bounds`
-   * (`Requests.trim`), and the space they held given back.
+   * The rows of requests that came in before `sweep.before` (epoch milliseconds) removed, then the oldest past
+   * `sweep.bounds` (`Requests.trim`), and the space they held given back, to the backend's grain (this module's
+   * header); the store made ready for the rows of the day after `sweep.now`'s.
    */
-  readonly sweep: (before: number, bounds: Requests.Bounds) => Effect.Effect<void, StoreUnavailableError>
+  readonly sweep: (sweep: Requests.Sweep) => Effect.Effect<void, StoreUnavailableError>
   /** The sums per group (and bucket) of the rows in the range (`Requests.spend`). */
   readonly spend: (query: Requests.SpendQuery) => Effect.Effect<ReadonlyArray<Requests.SpendRow>, StoreUnavailableError>
   /** Every MCP tool's calls, by server and tool. */
@@ -46,23 +51,36 @@ export class RequestLogStore
  */
 export const writeTimeout = Duration.seconds(10)
 
+/**
+ * How a database writes and sweeps the log: on Postgres by day partitions, a batch in a transaction with its days'
+ * counts; elsewhere rows deleted.
+ */
+const writing = (sql: SqlClient.SqlClient) =>
+  sql.onDialectOrElse({
+    pg: () => ({
+      write: (rows: ReadonlyArray<Requests.Row>) => sql.withTransaction(Partitions.write(sql, rows)),
+      sweep: (sweep: Requests.Sweep) => Partitions.sweep(sql, sweep)
+    }),
+    orElse: () => ({
+      write: (rows: ReadonlyArray<Requests.Row>) => Requests.insert(sql, rows),
+      sweep: ({ before, bounds }: Requests.Sweep) =>
+        Requests.deleteBefore(sql, before).pipe(
+          Effect.andThen(Requests.trim(sql, bounds)),
+          Effect.andThen(Requests.reclaim(sql))
+        )
+    })
+  })
+
 /** The request log in the gateway's database, which every instance on it shares. */
 export const layerSql = ({ bounds, sql }: Sql.Database): Layer.Layer<RequestLogStore> => {
-  const writing: Sql.Bounds = { address: bounds.address, timeout: writeTimeout }
+  const slow: Sql.Bounds = { address: bounds.address, timeout: writeTimeout }
+  const steps = writing(sql)
   return Layer.succeed(RequestLogStore, {
     write: (rows) =>
       rows.length === 0
         ? Effect.void
-        : Effect.asVoid(Sql.step(writing, "writing the request log", Requests.insert(sql, rows))),
-    sweep: (before, kept) =>
-      Sql.step(
-        writing,
-        "applying the request log's retention",
-        Requests.deleteBefore(sql, before).pipe(
-          Effect.andThen(Requests.trim(sql, kept)),
-          Effect.andThen(Requests.reclaim(sql))
-        )
-      ),
+        : Effect.asVoid(Sql.step(slow, "writing the request log", steps.write(rows))),
+    sweep: (sweep) => Sql.step(slow, "applying the request log's retention", steps.sweep(sweep)),
     spend: (query) => Sql.step(bounds, "reading the request log", Requests.spend(sql, query)),
     toolCalls: Sql.step(bounds, "reading the MCP calls of the request log", Requests.toolCalls(sql)),
     list: (query) => Sql.step(bounds, "reading the request log", Requests.list(sql, query))
@@ -102,6 +120,7 @@ interface Sums {
   readonly mcp_server: string | null
   readonly bucket: number
   calls: number
+  other_requests: number
   cost: number
   input_tokens: number
   output_tokens: number
@@ -133,6 +152,7 @@ function spendOf(rows: ReadonlyArray<Requests.Row>, query: Requests.SpendQuery):
       mcp_server: server,
       bucket,
       calls: 0,
+      other_requests: 0,
       cost: 0,
       input_tokens: 0,
       output_tokens: 0,
@@ -140,7 +160,8 @@ function spendOf(rows: ReadonlyArray<Requests.Row>, query: Requests.SpendQuery):
       cache_write_tokens: 0,
       cache_savings: 0
     }
-    sums.calls += 1
+    if (Requests.isCall(row)) sums.calls += 1
+    else sums.other_requests += 1
     sums.cost += row.cost ?? 0
     sums.input_tokens += row.input_tokens ?? 0
     sums.output_tokens += row.output_tokens ?? 0
@@ -189,7 +210,7 @@ export const layerMemory: Layer.Layer<RequestLogStore> = Layer.sync(RequestLogSt
       Effect.sync(() => {
         rows.push(...written)
       }),
-    sweep: (before, bounds) =>
+    sweep: ({ before, bounds }) =>
       Effect.sync(() => {
         rows = trimmed(rows.filter((row) => row.at >= before), bounds).reverse()
       }),

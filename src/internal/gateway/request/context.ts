@@ -9,7 +9,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
-import type { Settle } from "../access/authentication.js"
+import type { Lowered, Settle } from "../access/authentication.js"
 import type { Caller } from "../access/caller.js"
 import * as Outcome from "./outcome.js"
 
@@ -53,6 +53,8 @@ export interface Service {
   readonly model: Once<string>
   /** What charges its call's cost to the caller's budget, once the call is admitted. */
   readonly settlement: Once<Settle>
+  /** Its chat's reply bound, lowered to what the caller's budget had left (the admission). */
+  readonly lowered: Once<Lowered>
   /** The MCP tool call it made. */
   readonly toolCall: Once<ToolCall>
   /** The types of a Responses request's hosted tools left out for its deployment (`responses/hosted.ts`). */
@@ -97,6 +99,7 @@ export function make({ caller, id, key, method, payload, start, url }: Beginning
     caller,
     model: new Once("model"),
     settlement: new Once("settlement"),
+    lowered: new Once("lowered reply bound"),
     toolCall: new Once("tool call"),
     omittedTools: new Once("omitted tools"),
     outcome: Outcome.begin(),
@@ -110,10 +113,21 @@ export function settle(context: Service, cost: number | undefined): Effect.Effec
   return settlement === undefined ? Effect.void : settlement(cost)
 }
 
-/** The headers an answer to the request carries: its request id, and the hosted tools left out of it. */
+/** The header that tells a reply bound lowered to what the caller's budget had left (docs/gateway.md). */
+export const loweredHeader = "x-llm-max-tokens-lowered"
+
+/**
+ * The headers an answer to the request carries: its request id, the hosted tools left out of it, and its reply bound
+ * lowered (`<sent>; asked=<asked>; budget_left=<US dollars>`).
+ */
 export function answerHeaders(context: Service): Readonly<Record<string, string>> {
   const omitted = context.omittedTools.get()
-  return omitted === undefined
-    ? { "x-request-id": context.id }
-    : { "x-request-id": context.id, "x-omitted-tools": omitted.join(", ") }
+  const lowered = context.lowered.get()
+  return {
+    "x-request-id": context.id,
+    ...(omitted === undefined ? {} : { "x-omitted-tools": omitted.join(", ") }),
+    ...(lowered === undefined ? {} : {
+      [loweredHeader]: `${lowered.sent}; asked=${lowered.asked}; budget_left=${Number(lowered.left.toPrecision(6))}`
+    })
+  }
 }

@@ -32,6 +32,11 @@ export interface Outcome {
   readonly midStream: "restarted" | "continued" | undefined
   /** Whether its answer is a stream, whose record is written when it ends rather than when its response starts. */
   readonly streaming: boolean
+  /**
+   * Whether it opened a WebSocket (101): no call of its own (each request the socket carries has its record), its
+   * record written when the socket closes, however it closes.
+   */
+  readonly socket: boolean
 }
 
 /**
@@ -59,7 +64,8 @@ export function begin(): Outcome {
     errorMessage: undefined,
     failedDeployment: undefined,
     midStream: undefined,
-    streaming: false
+    streaming: false,
+    socket: false
   }
 }
 
@@ -91,8 +97,19 @@ export function answeredAs(outcome: Outcome, status: number): void {
   noted.status = status
 }
 
-/** A request whose client went away before its answer: 499 (nginx's "client closed request"). */
+/** A WebSocket opened (101 Switching Protocols): the socket's life is the request's. */
+export function upgraded(outcome: Outcome): void {
+  const noted: Noted<Outcome> = outcome
+  noted.status = 101
+  noted.socket = true
+}
+
+/**
+ * A request whose client went away before its answer: 499 (nginx's "client closed request"); a socket's client leaving
+ * ends it, no more.
+ */
 export function gone(outcome: Outcome): void {
+  if (outcome.socket) return
   const noted: Noted<Outcome> = outcome
   noted.status = 499
   noted.error = "ClientClosed"

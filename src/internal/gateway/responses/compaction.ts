@@ -2,25 +2,37 @@
  * `POST /v1/responses/compact` (OpenAI's "Compact a response", as Codex calls it) over any deployment. A model whose
  * deployments all speak the Responses API (or a model's Responses deployments, for a body only they take) is sent the
  * body's conversation to its own `/responses/compact`, and its compacted output is answered as it came: its
- * `compaction` item is the provider's, which the next turn gives back to it. Any other model compacts with a call of
- * its own: the conversation, then `prompt`, asking for a summary another model can take over from (no tool may be
- * called); the summary comes back in the `compaction` item's `encrypted_content`, sealed in the gateway's envelope
- * (`wire/carried.ts`), which a later turn on any deployment reads back as a message (`wire/openAiResponses/codec.ts`).
+ * `compaction` item is the provider's, which the next turn gives back to it. Any other model, and any model for a
+ * caller with a spend limit (`passesThrough`), compacts with a call of its own: the conversation, then `prompt`, asking
+ * for a summary another model can take over from (no tool may be called); the summary comes back in the `compaction`
+ * item's `encrypted_content`, sealed in the gateway's envelope (`wire/carried.ts`), which a later turn on any
+ * deployment reads back as a message (`wire/openAiResponses/codec.ts`).
  * Either way the answer is a `response.compaction` object: the input's user messages, then the compaction item.
+ *
+ * A `POST /v1/responses` whose input ends with `compaction_trigger` (Codex's compaction through its built-in provider)
+ * compacts alike: a model whose deployments all speak the Responses API is passed the body as it came, and answers
+ * with its own `compaction` item; any other is asked for the summary as above (`triggeredHere`, `byModel`), and the
+ * answer is a response whose one output item is the `compaction` item sealing it (`seal`), streamed when the body
+ * asked for a stream.
  */
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { ChatResponse } from "../../../ChatResponse.js"
 import type { Message } from "../../../Message.js"
 import { Problem } from "../../schemaCheck.js"
 import { summaryEnvelope } from "../../wire/carried.js"
-import type { CompactBody } from "../../wire/openAiResponses/codec.js"
+import type { CompactBody, CountBody } from "../../wire/openAiResponses/codec.js"
 import {
   compacted,
   compactedItems,
   compactionItem,
   compactOption,
-  userItems
+  isTriggered,
+  userItems,
+  withoutTrigger
 } from "../../wire/openAiResponses/compaction.js"
+import type { Seal } from "../../wire/openAiResponses/writer.js"
+import type { Caller } from "../access/caller.js"
+import type { Engine } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
 
 /**
@@ -61,6 +73,32 @@ export function byModel(request: ChatRequest): ChatRequest {
     ? { ...rest, messages, toolChoice: "none" }
     : { ...rest, messages }
 }
+
+/**
+ * Whether a compaction goes to its deployment's own `/responses/compact`: for a model that speaks the Responses API,
+ * unless the caller has a spend limit. That endpoint takes no output bound (OpenAI's reference lists no
+ * `max_output_tokens` among its fields), so its compaction could bill more than any reservation; a budgeted caller's
+ * is made by the model instead (`byModel`), its `max_output_tokens` sent and reserved (docs/cost.md).
+ */
+export function passesThrough(speaksResponses: boolean, caller: Pick<Caller, "defaultMaxTokens"> | undefined): boolean {
+  return speaksResponses && caller?.defaultMaxTokens === undefined
+}
+
+/**
+ * Whether a `/v1/responses` body asks for a compaction the gateway makes by the model: its input ends with
+ * `compaction_trigger`, and its model's deployments do not all speak the Responses API (those run it themselves).
+ */
+export function triggeredHere(engine: Pick<Engine, "resolve">, body: CountBody & { readonly model: string }): boolean {
+  return isTriggered(body) && engine.resolve(body.model)?.speaksResponses !== true
+}
+
+/** A checked body (`triggeredHere`) without its trigger: the conversation the model is asked to compact. */
+export function untriggered<C extends { readonly body: CountBody }>(checked: C): C {
+  return { ...checked, body: withoutTrigger(checked.body) }
+}
+
+/** How a summary the model wrote is sealed in a compaction item: the gateway's envelope, read on any deployment. */
+export const seal: Seal = summaryEnvelope
 
 /** `request` sent to a Responses deployment's own `/responses/compact` (`wire/openAiResponses/compaction.ts`). */
 export function passedThrough(request: ChatRequest): ChatRequest {

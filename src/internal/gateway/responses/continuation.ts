@@ -6,13 +6,23 @@
  * id (`store.ts`' `upstreamOf`), the client seeing only the gateway's ids; and a finished response kept (unless the
  * body says not to) before it is answered, so the client may name it at once, to any instance. An unknown, expired or
  * another key's response id is 404, and a shared store that cannot be read 503.
+ *
+ * A request a WebSocket carries (`responses/socket.ts`) continues the socket's own last response too (`Held`), kept
+ * or not (`store: false`, as Codex sends), as the Responses API's WebSocket mode keeps it on the connection; a socket
+ * holds only that one, within the bytes one kept response may take.
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Message } from "../../../Message.js"
 import type { StoreUnavailableError } from "../../../Store.js"
-import { type Body, type CountBody, inputMessages, outputMessages } from "../../wire/openAiResponses/codec.js"
+import {
+  type Body,
+  type CountBody,
+  holdsEncrypted,
+  inputMessages,
+  outputMessages
+} from "../../wire/openAiResponses/codec.js"
 import type * as Responses from "../../wire/openAiResponses/dialect.js"
 import * as Errors from "../errorAnswer.js"
 import * as Session from "../intake.js"
@@ -89,6 +99,18 @@ export function pastBounds(
 export interface Conversation {
   readonly messages: Array<Message>
   readonly previous: ResponsesStore.StoredResponse | undefined
+  /** Whether the previous response is the socket's own (`Held`), rather than one the gateway keeps. */
+  readonly held?: boolean | undefined
+}
+
+/** The last response a WebSocket answered (or warmed up), whatever its `store`, by its id; one a socket. */
+export interface Held {
+  last: { readonly id: string; readonly response: ResponsesStore.StoredResponse } | undefined
+}
+
+/** A socket's `Held`, holding nothing yet. */
+export function held(): Held {
+  return { last: undefined }
 }
 
 /** The kept responses' steps over the `StoredResponses` in context. */
@@ -108,34 +130,50 @@ export const make = Effect.fnUntraced(function*() {
     return Effect.mapError(store.get(id, context.caller?.id), away(context))
   }
 
-  // A checked body's previous response, when it names one; or the refusal (unknown, or the store away).
+  // A checked body's previous response, when it names one (the socket's own first); or the refusal (unknown, or the
+  // store away).
   function previousOf(
     body: CountBody,
-    context: Request.Service
+    context: Request.Service,
+    socket: Held | undefined
   ): Effect.Effect<ResponsesStore.StoredResponse | undefined, Errors.ErrorAnswer> {
     const previous = body.previous_response_id
     if (previous === null || previous === undefined) return Effect.succeed(undefined)
+    const last = socket?.last
+    if (last !== undefined && last.id === previous) return Effect.succeed(last.response)
     return Effect.flatMap(
       read(previous, context),
       (stored) => stored === undefined ? Effect.fail(previousNotFound(previous)) : Effect.succeed(stored)
     )
   }
 
-  /** A checked body's conversation, or the refusal: what is wrong with its input, or of its previous response. */
-  function conversationOf(body: CountBody, context: Request.Service): Effect.Effect<Conversation, Errors.ErrorAnswer> {
+  /**
+   * A checked body's conversation (continuing a socket's `Held` response, or a kept one), or the refusal: what is wrong
+   * with its input, or of its previous response.
+   */
+  function conversationOf(
+    body: CountBody,
+    context: Request.Service,
+    socket?: Held
+  ): Effect.Effect<Conversation, Errors.ErrorAnswer> {
     const given = inputMessages(body)
     if (Result.isFailure(given)) return Effect.fail(Errors.invalidRequest(given.failure.message, given.failure.param))
     const input = given.success
-    return Effect.map(previousOf(body, context), (previous) => ({
+    return Effect.map(previousOf(body, context, socket), (previous) => ({
       messages: previous === undefined ? input : [...previous.conversation, ...input],
-      previous
+      previous,
+      held: previous !== undefined && previous === socket?.last?.response
     }))
   }
 
-  /** The refusal of a body continuing a chain past the store's bounds, logged; none when it may go on. */
-  function refusal(body: Body, { messages, previous }: Conversation, context: Request.Service) {
-    if (previous === undefined || body.store === false) return undefined
-    const past = pastBounds(body.previous_response_id!, previous, messages, store.bounds)
+  /**
+   * The refusal of a body continuing a chain past the store's bounds, logged; none when it may go on. A socket's own
+   * response is held alone: only its bytes are bounded.
+   */
+  function refusal(body: Body, { held, messages, previous }: Conversation, context: Request.Service) {
+    if (previous === undefined || (body.store === false && held !== true)) return undefined
+    const bounds = held === true ? { ...store.bounds, maxChain: Number.POSITIVE_INFINITY } : store.bounds
+    const past = pastBounds(body.previous_response_id!, previous, messages, bounds)
     if (past !== undefined) Outcome.failed(context.outcome, past.code ?? undefined, past)
     return past
   }
@@ -153,10 +191,12 @@ export const make = Effect.fnUntraced(function*() {
 
   /**
    * The session of a request (`intake.ts`): its previous response's, else its `prompt_cache_key`, the client's
-   * header or its long prefix, else the response's own id, which the conversation's later turns continue.
+   * header or its long prefix; for a body that asks for encrypted content or replays some, its prefix however short,
+   * so its turns go to the deployment whose content they carry (the only one that reads it back); else the response's
+   * own id, which the conversation's later turns continue.
    */
   function sessionOf(
-    body: Pick<Body, "prompt_cache_key">,
+    body: Pick<CountBody, "prompt_cache_key" | "include" | "input">,
     sessionHeader: string | undefined,
     request: ChatRequest,
     previous: ResponsesStore.StoredResponse | undefined,
@@ -164,22 +204,23 @@ export const make = Effect.fnUntraced(function*() {
   ): string {
     const named = previous?.session ?? body.prompt_cache_key ?? undefined
     return Session.named(named === undefined ? request : { ...request, session: named }, sessionHeader) ??
-      response
+      (holdsEncrypted(body) ? Session.conversationSession(request) : undefined) ?? response
   }
 
   /**
-   * How the response `id` to `body` is kept for the request's key, with its conversation for a later turn; a store
-   * that fails leaves the answer as it is (the reply is whole, and paid for) and the response unknown to a later turn.
+   * How the response `id` to `body` is kept for the request's key, with its conversation for a later turn (and held by
+   * its socket, whatever its `store`); a store that fails leaves the answer as it is (the reply is whole, and paid for)
+   * and the response unknown to a later turn.
    */
   function keeper(
     body: Body,
     context: Request.Service,
     { messages, previous }: Conversation,
     session: string,
-    id: string
+    id: string,
+    socket?: Held
   ): Responses.Keep {
     return (response, reply) => {
-      if (body.store === false) return Effect.void
       const kept: ResponsesStore.StoredResponse = {
         body: response.body,
         conversation: [...messages, ...outputMessages(response.output)],
@@ -187,6 +228,8 @@ export const make = Effect.fnUntraced(function*() {
         upstream: reply === undefined ? undefined : ResponsesStore.upstreamOf(reply),
         chain: previous === undefined ? 1 : (previous.chain ?? 1) + 1
       }
+      if (socket !== undefined) socket.last = { id, response: kept }
+      if (body.store === false) return Effect.void
       return store.put(id, context.caller?.id, kept).pipe(
         Effect.flatMap((stored) =>
           stored ? Effect.void : Effect.logWarning(

@@ -19,14 +19,13 @@ import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import type { BatchLine } from "../../../ProviderClient.js"
 import * as Wire from "../../wire/anthropic/batch.js"
 import * as Anthropic from "../../wire/anthropic/dialect.js"
 import { errors, message } from "../../wire/anthropic/writer.js"
 import { ended, toJsonLines } from "../../wire/batch.js"
 import type { Caller } from "../access/caller.js"
-import { type Batching, completionWindow, type Entry, invalid, linesOf, type Read } from "../batches/batching.js"
-import { distinctLines } from "../batches/settlement.js"
+import { type Batching, completionWindow, invalid, type Read, type Served } from "../batches/batching.js"
+import { type Entry, linesOf } from "../batches/intake.js"
 import type * as Errors from "../errorAnswer.js"
 import type * as Request from "../request/context.js"
 import { RequestContext } from "../request/context.js"
@@ -35,16 +34,23 @@ import { decodePath, errorResponse, json } from "../serving/answers.js"
 import { Configuration } from "../serving/configuration.js"
 import { Requests, type WithBody } from "../serving/requests.js"
 
-const decodeCreate = Schema.decodeUnknownResult(Schema.fromJsonString(Wire.CreateBody))
+// The body's requests read one by one, as the batch's lines are (`intake.ts`), not whole.
+const decodeCreate = Schema.decodeUnknownResult(
+  Schema.fromJsonString(Schema.Struct({ requests: Schema.Array(Schema.Unknown) }))
+)
+const decodeRequest = Schema.decodeUnknownResult(Wire.BatchRequest)
 
 /** The body's requests as the batch's entries: each `params` decoded as a `/v1/messages` body. */
-function* entriesOf(requests: typeof Wire.CreateBody.Type["requests"]): Generator<Result.Result<Entry, string>> {
-  for (const [index, { custom_id, params }] of requests.entries()) {
-    yield Result.succeed({
-      where: `requests[${index}]`,
-      customId: custom_id,
-      decoded: Anthropic.decode(JSON.stringify(params))
-    })
+function* entriesOf(requests: ReadonlyArray<unknown>): Generator<Result.Result<Entry, string>> {
+  for (const [index, request] of requests.entries()) {
+    const where = `requests[${index}]`
+    const read = decodeRequest(request)
+    if (Result.isFailure(read)) {
+      yield Result.fail(`${where}: ${read.failure.message}`)
+      return
+    }
+    const { custom_id, params } = read.success
+    yield Result.succeed({ where, customId: custom_id, decoded: Anthropic.decode(JSON.stringify(params)) })
   }
 }
 
@@ -59,7 +65,6 @@ export const routes = (batching: Batching) =>
   Effect.gen(function*() {
     const { now } = yield* Configuration
     const { served, withBody } = yield* Requests
-    const { fromLlm } = batching
 
     function failed(context: Request.Service, answer: Errors.ErrorAnswer) {
       Outcome.failed(context.outcome, answer.code ?? undefined, answer)
@@ -90,10 +95,10 @@ export const routes = (batching: Batching) =>
       })
     }
 
-    // The results' JSONL: the provider's lines, each custom id once (its first), in Anthropic's shape.
-    function resultsFile(lines: ReadonlyArray<BatchLine>): string {
+    // The results' JSONL: the lines as served (a reply a guardrail blocked is its line's error), in Anthropic's shape.
+    function resultsFile(lines: ReadonlyArray<Served>): string {
       const out: Array<unknown> = []
-      for (const { customId, outcome } of distinctLines(lines)) {
+      for (const { customId, outcome } of lines) {
         if (outcome === "expired" || outcome === "cancelled") {
           out.push(Wire.resultLine(customId, outcome))
         } else if (Result.isSuccess(outcome)) {
@@ -101,7 +106,7 @@ export const routes = (batching: Batching) =>
           const body = JSON.parse(message(reply, reply.id.startsWith("msg_") ? reply.id : `msg_batch_${customId}`))
           out.push(Wire.resultLine(customId, { _tag: "Reply", body }))
         } else {
-          const answer = fromLlm(outcome.failure)
+          const answer = outcome.failure
           out.push(
             Wire.resultLine(customId, { _tag: "Failed", status: answer.status, body: JSON.parse(errors.body(answer)) })
           )
@@ -133,10 +138,13 @@ export const routes = (batching: Batching) =>
     function create({ text }: WithBody) {
       return RequestContext.use((context) =>
         Effect.gen(function*() {
+          // A request of the key's rate limit, as every call's, taken before its requests are read.
+          yield* batching.admitted(context.caller)
           const body = decodeCreate(text)
           if (Result.isFailure(body)) return yield* Effect.fail(invalid(body.failure.message, "requests"))
-          const lines = yield* Effect.fromResult(
-            Result.mapError(linesOf(entriesOf(body.success.requests)), (problem) => invalid(problem, "requests"))
+          const lines = yield* Effect.mapError(
+            linesOf(entriesOf(body.success.requests)),
+            (problem) => invalid(problem, "requests")
           )
           context.model.set(lines.model)
           const made = yield* batching.submit("message", context.caller, lines, "", "requests")
@@ -162,7 +170,7 @@ export const routes = (batching: Batching) =>
       return Effect.flatMap(batching.retrieve("message", id, caller), ({ found, status }) =>
         !ended(status.state) || status.state === "refused"
           ? Effect.fail(invalid(`Batch '${id}' has not ended: its results are not ready.`, "id"))
-          : Effect.map(batching.results(found, status), resultsFile))
+          : Effect.map(batching.results(found, status, caller), resultsFile))
     }
 
     // `GET /v1/messages/batches`: a page of the caller's batches, the newest first, each as it stands now.

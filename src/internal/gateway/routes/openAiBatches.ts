@@ -19,10 +19,11 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
-import type { BatchLine, BatchStatus, Credentials } from "../../../ProviderClient.js"
+import type { BatchStatus } from "../../../ProviderClient.js"
 import { ended, toJsonLines } from "../../wire/batch.js"
 import * as Wire from "../../wire/openAiChat/batch.js"
 import { completion } from "../../wire/openAiChat/codec.js"
@@ -32,15 +33,14 @@ import type { Caller } from "../access/caller.js"
 import {
   type Batching,
   completionWindow,
-  type Entry,
   invalid,
-  linesOf,
   notFound,
   type Read,
+  type Served,
   storeAnswer
 } from "../batches/batching.js"
 import * as Ids from "../batches/ids.js"
-import { distinctLines } from "../batches/settlement.js"
+import { type Entry, linesOf } from "../batches/intake.js"
 import { BatchStore, type InputFile } from "../batches/store.js"
 import type * as Errors from "../errorAnswer.js"
 import type * as Request from "../request/context.js"
@@ -83,7 +83,7 @@ export const routes = (batching: Batching) =>
   Effect.gen(function*() {
     const { now } = yield* Configuration
     const { served, withBody } = yield* Requests
-    const { fromLlm, ownerOf } = batching
+    const { ownerOf } = batching
     const store = yield* BatchStore
     const seconds = () => Math.floor(now() / 1000)
 
@@ -92,8 +92,8 @@ export const routes = (batching: Batching) =>
       return errorResponse(answer, openAiErrors)
     }
 
-    /** The batch object the client is given for `status`. */
-    function batchObject(ref: Ids.BatchRef, status: BatchStatus, secret: Credentials["key"]) {
+    /** The batch object the client is given for `status`, its ids signed under `secret` (`Opened.signer`). */
+    function batchObject(ref: Ids.BatchRef, status: BatchStatus, secret: Redacted.Redacted<string>) {
       const results = ended(status.state) && status.state !== "refused"
       return Wire.batchObject({
         id: Ids.sealed("batch", ref, secret),
@@ -111,7 +111,7 @@ export const routes = (batching: Batching) =>
     }
 
     function objectOf({ found, status }: Read) {
-      return batchObject(found.ref, status, found.credentials.key)
+      return batchObject(found.ref, status, found.signer)
     }
 
     // `POST /v1/files`: an input file kept for a batch.
@@ -143,10 +143,11 @@ export const routes = (batching: Batching) =>
       )
     }
 
-    // A result file's JSONL: the provider's lines, each custom id once (its first), in OpenAI's output or error shape.
-    function resultFile(kind: "output" | "error", lines: ReadonlyArray<BatchLine>): string {
+    // A result file's JSONL: the lines as served (a reply a guardrail blocked is its line's error), in OpenAI's output
+    // or error shape.
+    function resultFile(kind: "output" | "error", lines: ReadonlyArray<Served>): string {
       const out: Array<unknown> = []
-      for (const { customId, outcome } of distinctLines(lines)) {
+      for (const { customId, outcome } of lines) {
         const id = `batch_req_${out.length}`
         if (outcome === "expired" || outcome === "cancelled") {
           if (kind === "error") out.push(Wire.unfinishedLine(id, customId, outcome))
@@ -155,7 +156,7 @@ export const routes = (batching: Batching) =>
           const body = JSON.parse(completion(reply, reply.id === "" ? `chatcmpl-${id}` : reply.id, seconds()))
           if (kind === "output") out.push(Wire.outputLine(id, customId, 200, body, id))
         } else if (kind === "error") {
-          const answer = fromLlm(outcome.failure)
+          const answer = outcome.failure
           out.push(Wire.outputLine(id, customId, answer.status, JSON.parse(openAiErrors.body(answer)), id))
         }
       }
@@ -170,7 +171,7 @@ export const routes = (batching: Batching) =>
         if (input !== undefined) return { file: input.filename, purpose: "batch", content: input.content }
         const { found, status } = yield* batching.asked(kind, id, caller, "retrieve")
         if (!ended(status.state) || status.state === "refused") return yield* Effect.fail(notFound("file", id))
-        const lines = yield* batching.results(found, status)
+        const lines = yield* batching.results(found, status, caller)
         return { file: `batch_${kind}.jsonl`, purpose: `batch_${kind}`, content: resultFile(kind, lines) }
       })
     }
@@ -199,6 +200,8 @@ export const routes = (batching: Batching) =>
       return RequestContext.use((context) => {
         const caller = context.caller
         return Effect.gen(function*() {
+          // A request of the key's rate limit, as every call's, taken before its file is read.
+          yield* batching.admitted(caller)
           const body = decodeCreate(text)
           if (Result.isFailure(body)) return yield* Effect.fail(invalid(body.failure.message))
           const { completion_window, endpoint, input_file_id } = body.success
@@ -212,8 +215,9 @@ export const routes = (batching: Batching) =>
           }
           const file = yield* Effect.mapError(store.file(input_file_id, ownerOf(caller), now()), storeAnswer)
           if (file === undefined) return yield* Effect.fail(notFound("file", input_file_id))
-          const lines = yield* Effect.fromResult(
-            Result.mapError(linesOf(entriesOf(file.content, now)), (message) => invalid(message, "input_file_id"))
+          const lines = yield* Effect.mapError(
+            linesOf(entriesOf(file.content, now)),
+            (message) => invalid(message, "input_file_id")
           )
           context.model.set(lines.model)
           const made = yield* batching.submit("batch", caller, lines, input_file_id, "input_file_id")

@@ -5,12 +5,16 @@
  * prompt whose provider reports none; `POST /v1/responses/compact`, a conversation compacted by its deployment or by
  * its model (`responses/compaction.ts`); and `GET` and `DELETE /v1/responses/{id}` of the responses kept, which a
  * `previous_response_id` continues (`responses/continuation.ts`). What of a body only a Responses deployment runs goes
- * to one, or is left out or refused (`responses/hosted.ts`). Every failure is in OpenAI's error shape.
+ * to one, or is left out or refused (`responses/hosted.ts`). `GET /v1/responses` with `Upgrade: websocket` opens the
+ * WebSocket mode (`responses/socket.ts`): each `response.create` frame answered as a `POST /v1/responses` of its own
+ * (`create`), continuing the socket's last response. Every failure is in OpenAI's error shape.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
-import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import { promptTokens } from "../../llm/usage.js"
 import type { Problem } from "../../schemaCheck.js"
@@ -19,12 +23,15 @@ import * as Responses from "../../wire/openAiResponses/dialect.js"
 import { idsOf } from "../../wire/openAiResponses/writer.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as Errors from "../errorAnswer.js"
+import * as Intake from "../intake.js"
 import { RequestContext } from "../request/context.js"
 import type * as Request from "../request/context.js"
+import * as Outcome from "../request/outcome.js"
 import * as Compaction from "../responses/compaction.js"
 import * as Continuation from "../responses/continuation.js"
 import * as Hosted from "../responses/hosted.js"
-import { decodePath, errorResponse, json, problemResponse } from "../serving/answers.js"
+import * as Socket from "../responses/socket.js"
+import { decodePath, errorResponse, json, problemResponse, refusal } from "../serving/answers.js"
 import { ModelNames } from "../serving/modelNames.js"
 import { Requests, type WithBody } from "../serving/requests.js"
 
@@ -33,8 +40,11 @@ function refused(refusal: Errors.ErrorAnswer) {
   return Effect.succeed(errorResponse(refusal))
 }
 
-/** The Responses routes over the configuration served, keeping responses in the `StoredResponses` provided. */
-export const routes = Effect.gen(function*() {
+/**
+ * The Responses routes over the configuration served, keeping responses in the `StoredResponses` provided, their
+ * WebSockets counted in `sockets`.
+ */
+export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
   const serving = yield* ChatAnswer.answering
   const { served, withBody } = yield* Requests
   const { notFound } = yield* ModelNames
@@ -67,33 +77,41 @@ export const routes = Effect.gen(function*() {
     })
   }
 
-  // A `/v1/responses` body's answer: refused, or streamed or whole once its model is admitted.
-  function create(withBody: WithBody) {
-    return placed(Responses.decode(withBody.text), (decoded, sent, context) => {
+  // A `/v1/responses` body's answer: refused, or streamed or whole once its model is admitted. A body asking for a
+  // compaction its model does not make itself (`Compaction.triggeredHere`) is compacted by the model, its trigger out.
+  function create(withBody: WithBody, held?: Continuation.Held) {
+    const checked = Responses.decode(withBody.text)
+    const compacting = Result.isSuccess(checked) && Compaction.triggeredHere(serving.engine, checked.success.body)
+    const decodedBody = compacting ? Result.map(checked, Compaction.untriggered) : checked
+    return placed(decodedBody, (decoded, sent, context) => {
       const { body } = decoded
-      return Effect.flatMap(kept.conversationOf(body, context), (conversation) => {
+      return Effect.flatMap(kept.conversationOf(body, context, held), (conversation) => {
         const past = kept.refusal(body, conversation, context)
         if (past !== undefined) return Effect.succeed(errorResponse(past))
         const made = Responses.request(body, conversation.messages, sent.tools)
         if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
-        const request = kept.continuing(made.success, conversation)
+        const continued = kept.continuing(made.success, conversation)
+        const request = compacting ? Compaction.byModel(continued) : continued
         const ids = idsOf(randomUUID(), seconds())
         const session = kept.sessionOf(body, withBody.sessionHeader, request, conversation.previous, ids.response)
+        const keep = kept.keeper(body, context, conversation, session, ids.response, held)
+        const answer = compacting
+          ? { ...Responses.compactionAnswer(decoded, ids, seconds, keep, Compaction.seal), refusal: Compaction.refusal }
+          : Responses.answer(decoded, ids, seconds, keep)
+        const call = { model: body.model, request: { ...request, session }, failures, target: sent.target }
         return ChatAnswer.answered(serving, withBody, {
-          model: body.model,
-          request: { ...request, session },
-          stream: body.stream === true,
-          failures,
-          ...Responses.answer(decoded, ids, seconds, kept.keeper(body, context, conversation, session, ids.response)),
-          target: sent.target
+          ...call,
+          ...answer,
+          stream: !compacting && body.stream === true
         })
       }).pipe(Effect.catch(refused))
     })
   }
 
   // A `/v1/responses/compact` body's compacted response, once its model is admitted: its deployment's own compaction
-  // for a model that speaks the Responses API (or its Responses deployments, for a body only they take), else one
-  // made by the model (`responses/compaction.ts`). Governed, priced and logged as any call.
+  // for a model that speaks the Responses API (or its Responses deployments, for a body only they take) and a caller
+  // with no spend limit, else one made by the model (`responses/compaction.ts`). Governed, priced and logged as any
+  // call.
   function compact(withBody: WithBody) {
     return placed(Responses.decodeCompact(withBody.text), (decoded, sent, context) => {
       const { body } = decoded
@@ -101,8 +119,8 @@ export const routes = Effect.gen(function*() {
         if (conversation.messages.length === 0) return Effect.succeed(problemResponse(Compaction.nothingToCompact))
         const made = Responses.request(body, conversation.messages, sent.tools)
         if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
-        const own = (sent.target ?? serving.engine.resolve(body.model))?.speaksResponses === true
-        const request = own
+        const speaksResponses = (sent.target ?? serving.engine.resolve(body.model))?.speaksResponses === true
+        const request = Compaction.passesThrough(speaksResponses, context.caller)
           ? Compaction.passedThrough(kept.continuing(made.success, conversation))
           : Compaction.byModel(made.success)
         const hex = randomUUID().replaceAll("-", "")
@@ -165,10 +183,90 @@ export const routes = Effect.gen(function*() {
   }
 
   return {
-    create: withBody("/v1/responses", create),
+    create: withBody("/v1/responses", (body) => create(body)),
+    socket: socketRoute({ served, withBody, create, kept, sockets, seconds }),
     inputTokens: withBody("/v1/responses/input_tokens", inputTokens),
     compact: withBody("/v1/responses/compact", compact),
     retrieve: byId(kept.retrieve),
     remove: byId(kept.remove)
   }
 })
+
+/** What the WebSocket route is built over: the route's serving, its `create`, the kept responses, the sockets. */
+interface SocketRoute {
+  readonly served: Requests["Service"]["served"]
+  readonly withBody: Requests["Service"]["withBody"]
+  readonly create: (
+    withBody: WithBody,
+    held?: Continuation.Held
+  ) => Effect.Effect<
+    HttpServerResponse.HttpServerResponse,
+    never,
+    Scope.Scope | HttpServerRequest.HttpServerRequest | RequestContext
+  >
+  readonly kept: Effect.Success<ReturnType<typeof Continuation.make>>
+  readonly sockets: Socket.Sockets
+  /** The time in seconds, from the gateway's clock. */
+  readonly seconds: () => number
+}
+
+// A socket's warm-up (`generate: false`): its body checked and its conversation held under a response id the next
+// frame continues (and kept as any response, unless `store: false`), answered at once with that response, completed
+// with no output. No model is called: it is no request of the log.
+function warmUp(
+  { kept, seconds }: Pick<SocketRoute, "kept" | "seconds">,
+  text: string,
+  held: Continuation.Held,
+  context: Request.Service,
+  sessionHeader: string | undefined
+) {
+  const checked = Responses.decode(text)
+  if (Result.isFailure(checked)) return Effect.succeed(problemResponse(checked.failure))
+  const decoded = checked.success
+  const { body } = decoded
+  return Effect.flatMap(kept.conversationOf(body, context, held), (conversation) => {
+    const made = Responses.request(body, conversation.messages, decoded.tools)
+    if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
+    const ids = idsOf(randomUUID(), seconds())
+    const session = kept.sessionOf(body, sessionHeader, made.success, conversation.previous, ids.response)
+    const { events, finished } = Responses.warmUp(decoded, ids, seconds)
+    return Effect.as(
+      kept.keeper(body, context, conversation, session, ids.response, held)(finished, undefined),
+      HttpServerResponse.text(events, { contentType: "text/event-stream" })
+    )
+  }).pipe(Effect.catch(refused))
+}
+
+// `GET /v1/responses` asking for a WebSocket: refused as any request before its handshake (its key, its origin), and
+// past its key's bound; then each frame answered in turn (`Socket.serve`): a `response.create` as a `POST
+// /v1/responses` of its own, through `create` (the same key check, budgets, guardrails, routing, log and metrics),
+// continuing the socket's last response; a warm-up by `warmUp`.
+function socketRoute(route: SocketRoute) {
+  const { create, served, sockets, withBody } = route
+  return served(({ request }) =>
+    RequestContext.use((context) => {
+      if (!Intake.isWebSocket(request.headers)) return Effect.succeed(refusal(context, Socket.upgradeRequired))
+      const owner = context.caller?.id ?? ""
+      if (!sockets.open(owner)) return Effect.succeed(refusal(context, Socket.tooMany(sockets.bounds.maxPerKey)))
+      const held = Continuation.held()
+      const sessionHeader = request.headers[Intake.header]
+      const frame = (text: string | Uint8Array) => {
+        const asked = Socket.read(text)
+        if (Result.isFailure(asked)) return Effect.succeed(errorResponse(asked.failure))
+        if (asked.success.warmUp) return warmUp(route, asked.success.body, held, context, sessionHeader)
+        return Effect.provideService(
+          withBody("/v1/responses", (body) => create(body, held)),
+          HttpServerRequest.HttpServerRequest,
+          Socket.requestOf(request, asked.success.body)
+        )
+      }
+      return Effect.matchEffect(request.upgrade, {
+        onFailure: () => Effect.succeed(refusal(context, Socket.upgradeRequired)),
+        onSuccess: (opened) => {
+          Outcome.upgraded(context.outcome)
+          return Effect.as(Socket.serve(opened, sockets.bounds.idle, frame), HttpServerResponse.empty({ status: 101 }))
+        }
+      }).pipe(Effect.ensuring(Effect.sync(() => sockets.closed(owner))))
+    })
+  )
+}

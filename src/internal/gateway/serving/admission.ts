@@ -38,9 +38,11 @@ export interface Asked<R, Q extends Auth.Request | undefined> {
 export interface Service {
   /**
    * The target of `model` once the request's key (its context's caller) may call it (its rate limit and budget
-   * checked), else the refusal; `request` as sent for the key (`Auth.bounded`). A model too long to take, or that
+   * checked), else the refusal; `request` as sent for the key (`Auth.bounded`, its reply bound lowered to what its
+   * budget has left when its own does not fit: `Auth.admit`). A model too long to take, or that
    * names nothing, is refused after it took from the key's rate limit too: trying names costs what calling does. The
-   * model and, once admitted, the settlement of the key's budget are set in the request's context.
+   * model and, once admitted, the settlement of the key's budget (and a lowered reply bound) are set in the request's
+   * context.
    */
   readonly admitted: <R, Q extends Auth.Request | undefined>(
     asked: Asked<R, Q>
@@ -90,12 +92,13 @@ export const make = Effect.gen(function*() {
     }
     // A request without a gateway key (a gateway that requires none, or an open path) has no limit or budget.
     if (caller === undefined) return handle(target, asked.request(context), context)
-    const sent = auth.bounded(caller, asked.request(context))
-    return Effect.matchEffect(auth.admit(caller, model, target, sent), {
+    const bounded = auth.bounded(caller, asked.request(context))
+    return Effect.matchEffect(auth.admit(caller, model, target, bounded), {
       onFailure: (answer) => Effect.succeed(refused(context, answer)),
-      onSuccess: (settle) => {
+      onSuccess: ({ lowered, request, settle }) => {
         context.settlement.set(settle)
-        return handle(target, sent, context)
+        if (lowered !== undefined) context.lowered.set(lowered)
+        return handle(target, request, context)
       }
     })
   }

@@ -28,11 +28,12 @@ export function problemResponse(problem: Problem, errors: ErrorWriter = Dialects
   return errorResponse(Errors.invalidRequest(problem.message, problem.param), errors)
 }
 
-/** The answer to a body larger than the gateway takes (`limit` bytes): 413. */
+/** The answer to a body (or a WebSocket's frame) past the gateway's limit (`limit` bytes): 413, naming the setting. */
 export function tooLarge(limit: number) {
   return Errors.answer(
     413,
-    `The request body is larger than this gateway takes (${limit} bytes).`,
+    `The request body is larger than this gateway takes (${limit} bytes: serve's --max-body-bytes, ` +
+      "Gateway.Options.maxBodyBytes).",
     "invalid_request_error",
     null,
     "request_too_large"

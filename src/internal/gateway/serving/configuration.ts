@@ -4,6 +4,7 @@
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
 import type * as Sql from "../../persistence/sql.js"
 import type * as Auth from "../access/authentication.js"
 import type { Drain } from "../drain.js"
@@ -48,6 +49,11 @@ export interface AppOptions {
   readonly oidc: Oidc | undefined
   /** What `GET /admin/instance` proves (`Gateway.Options.instanceSecret`), when `serve` gave a secret. */
   readonly instance: Instance | undefined
+  /**
+   * The deployments' provider keys (`Gateway.Config.providerKeys`): a batch id signed under one of them, as ids were
+   * before the gateway signed them under its own secret, is still answered (`batches/ids.ts`).
+   */
+  readonly providerKeys: ReadonlyArray<Redacted.Redacted<string>>
 }
 
 /** What a generation serves. */

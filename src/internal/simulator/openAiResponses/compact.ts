@@ -2,13 +2,14 @@
  * The simulator's `POST /v1/responses/compact` (OpenAI's Responses API reference, "Compact a response"): a Responses
  * body (its `input` or its `previous_response_id` the conversation), answered whole with a `response.compaction`
  * object, as OpenAI answers it: the input's user messages, then one `compaction` item whose `encrypted_content` is
- * opaque (the generated reply, the conversation's stand-in summary, encoded), and the call's usage. No tool is called:
+ * opaque (the generated reply, the conversation's stand-in summary, sealed by the simulator's organisation:
+ * `organization.ts`), and the call's usage. No tool is called:
  * a compaction answers with none. Its errors are the Responses wire's (`simulator/OpenAiResponses.ts`), and a later
  * `/v1/responses` request replaying the compaction item takes it as OpenAI's API does.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
-import * as OpenAiResponses from "../../../simulator/OpenAiResponses.js"
+import type * as OpenAiResponses from "../../../simulator/OpenAiResponses.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded, ReplyMeta, WireFormat } from "../../../simulator/WireFormat.js"
 import * as Images from "../../tokens/images.js"
@@ -18,16 +19,14 @@ import { compacted, compactionItem, userItems } from "../../wire/openAiResponses
 import { responseOf } from "../chunks.js"
 import { requestPrompt } from "../decoded.js"
 import { invalid } from "../requestChecks.js"
+import { sealedSummary } from "./compactionContent.js"
+import { formatOf } from "./format.js"
+import type { Organization } from "./organization.js"
 import { refusalError } from "./request.js"
 
 /** What a compaction's answer needs beside the reply: the user messages of the input, kept as they came. */
 export interface Extra extends OpenAiResponses.Extra {
   readonly users: ReadonlyArray<JsonObject>
-}
-
-/** Opaque, deterministic stand-in for OpenAI's encrypted compaction. */
-function encrypted(summary: string): string {
-  return `gAAAAB${Buffer.from(`simulated compaction ${summary}`).toString("base64")}`
 }
 
 // The conversation a compact body names, as the engine's request; no tools, since a compaction calls none.
@@ -45,10 +44,12 @@ function requestOf(wire: CompactBody): Result.Result<ChatRequest, ApiError> {
   return Result.succeed({ messages })
 }
 
-function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
+function decode(body: unknown, organization: Organization): Result.Result<Decoded<Extra>, ApiError> {
   const checked = checkCompactBody(body)
   if (Result.isFailure(checked)) return Result.fail(refusalError(body, checked.failure))
   const wire = checked.success
+  const foreign = organization.refusal(wire.input)
+  if (foreign !== undefined) return Result.fail(foreign)
   const request = requestOf(wire)
   if (Result.isFailure(request)) return Result.fail(request.failure)
   const previous = wire.previous_response_id ?? undefined
@@ -71,19 +72,27 @@ function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
   return Result.map(decoded, (decoded) => ({ ...decoded, ...(previous !== undefined ? { continues: previous } : {}) }))
 }
 
-function renderReply(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): string {
+// The compacted response, its compaction item the summary sealed by the organisation (`organization.ts`).
+function renderReply(seal: Organization["seal"], reply: Reply.Reply, meta: ReplyMeta, extra: Extra): string {
   const whole = responseOf(reply, meta)
   const suffix = meta.id.startsWith("resp_") ? meta.id.slice(5) : meta.id
   return compacted({
     id: meta.id,
     createdAt: meta.created,
-    output: [...extra.users, compactionItem(`cmp_${suffix}`, encrypted(whole.text))],
+    output: [...extra.users, compactionItem(`cmp_${suffix}`, sealedSummary(seal, whole.text))],
     usage: whole.usage
   })
 }
 
 /**
- * The compaction endpoint's format: the Responses wire's (its key, errors and prompt cache, as a compaction reads the
- * conversation as a response does), its body a compact one, answered whole with a compacted response.
+ * The compaction endpoint's format of `organization`: the Responses wire's (its key, errors and prompt cache, as a
+ * compaction reads the conversation as a response does), its body a compact one, answered whole with a compacted
+ * response.
  */
-export const format: WireFormat<Extra> = { ...OpenAiResponses.format, decode, renderReply }
+export function compactFormatOf(organization: Organization): WireFormat<Extra> {
+  return {
+    ...formatOf(organization),
+    decode: (body) => decode(body, organization),
+    renderReply: (reply, meta, extra) => renderReply(organization.seal, reply, meta, extra)
+  }
+}

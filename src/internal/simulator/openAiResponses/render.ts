@@ -26,6 +26,8 @@ import {
 } from "../../wire/openAiResponses/writer.js"
 import { replyChunks, responseOf, writeChunks } from "../chunks.js"
 import { renderError as chatError, written } from "../openAiChat/errors.js"
+import { sealedSummary } from "./compactionContent.js"
+import type { Organization } from "./organization.js"
 
 // The response id without its prefix, which names its items (`resp_sim7` -> `msg_sim7`).
 function suffixOf(meta: ReplyMeta): string {
@@ -43,9 +45,9 @@ function idsOf(meta: ReplyMeta): Ids {
   }
 }
 
-/** Opaque, deterministic stand-in for OpenAI's encrypted reasoning. */
-function encrypted(id: string, tokens: number): string {
-  return `gAAAAB${Buffer.from(`simulated reasoning ${id} ${tokens}`).toString("base64")}`
+/** The stand-in for OpenAI's encrypted reasoning, sealed by the simulator's organisation (`organization.ts`). */
+function encrypted(seal: Organization["seal"], id: string, tokens: number): string {
+  return seal(`simulated reasoning ${id} ${tokens}`)
 }
 
 // The request's settings as the simulator read them, echoed as the codec echoes a body's.
@@ -65,19 +67,29 @@ function hostedItems(meta: ReplyMeta, extra: Extra): Array<JsonObject> {
   return (extra.hostedCalls ?? []).map((tool, i) => hostedCallItem(`hc_${suffix}_${i}`, tool, "completed"))
 }
 
-export function renderReply(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): string {
+/** The reply's response object, its encrypted reasoning sealed by `seal`. */
+export function renderReply(seal: Organization["seal"], reply: Reply.Reply, meta: ReplyMeta, extra: Extra): string {
   const ids = idsOf(meta)
   const reasoning: Array<JsonObject> = reply.reasoning.length === 0 ? [] : [{
     type: "reasoning",
     summary: extra.summary ? [summaryText(reply.reasoning.join(""))] : [],
-    ...(extra.encryptedReasoning ? { encrypted_content: encrypted(ids.item("rs", 0), reply.reasoning.length) } : {})
+    ...(extra.encryptedReasoning
+      ? { encrypted_content: encrypted(seal, ids.item("rs", 0), reply.reasoning.length) }
+      : {})
   }]
   const whole = {
     ...responseOf(reply, meta),
     ...(meta.usage === "none" ? { usage: undefined } : {}),
     providerMetadata: metadataOf(reasoning, hostedItems(meta, extra))
   }
-  return response(whole, ids, none, echoed(extra), meta.created).body
+  return response(
+    whole,
+    ids,
+    none,
+    echoed(extra),
+    meta.created,
+    extra.compaction === true ? (summary) => sealedSummary(seal, summary) : undefined
+  ).body
 }
 
 // The reply's last chunks as its wire has them: no usage under `usage=none`, its hosted calls' items on the finish.
@@ -93,7 +105,13 @@ function ending(tail: ReadonlyArray<ChatChunk>, meta: ReplyMeta, extra: Extra): 
   )
 }
 
-export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): RenderedStream {
+/** The reply's stream, its encrypted reasoning sealed by `seal`. */
+export function renderStream(
+  seal: Organization["seal"],
+  reply: Reply.Reply,
+  meta: ReplyMeta,
+  extra: Extra
+): RenderedStream {
   const out = new FramedEvents(sse)
   const writer = streamWriter({
     ids: idsOf(meta),
@@ -102,7 +120,8 @@ export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra):
     model: meta.model,
     now: () => meta.created,
     summary: extra.summary,
-    seal: extra.encryptedReasoning ? (id) => encrypted(id, reply.reasoning.length) : undefined
+    seal: extra.encryptedReasoning ? (id) => encrypted(seal, id, reply.reasoning.length) : undefined,
+    compaction: extra.compaction === true ? (summary) => sealedSummary(seal, summary) : undefined
   }, out)
   const chunks = replyChunks(reply, meta)
   // No opening write: the first chunk's opens the stream (`response.created`, `response.in_progress`); the tail is

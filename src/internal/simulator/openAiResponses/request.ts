@@ -3,8 +3,10 @@
  * schema checks the body, its mapping makes the library's request), then held to the rules OpenAI's server adds past
  * the wire's shape (no Chat Completions field, one input item at least, `stream_options` only with `stream`, a
  * `max_output_tokens` of 16 at least, a reasoning item found by id only when responses are stored, a `function_call`
- * replayed with its reasoning item, a `tool_choice` among the `tools`, a `service_tier` among its tiers), and reduced
- * to a `Reply.Prompt`. What is wrong is worded as OpenAI words it, naming the offending field.
+ * replayed with its reasoning item, encrypted content made by the simulator's organisation (`organization.ts`), a
+ * `tool_choice` among the `tools`, a `service_tier` among its tiers), and reduced to a `Reply.Prompt`: a compaction
+ * when the input ends with `compaction_trigger`, the summary of a compaction item given back read in its place. What
+ * is wrong is worded as OpenAI words it, naming the offending field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
@@ -24,10 +26,13 @@ import {
   minMaxOutputTokens,
   toRequest
 } from "../../wire/openAiResponses/codec.js"
+import { isTriggered, withoutTrigger } from "../../wire/openAiResponses/compaction.js"
 import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, refusedField } from "../openAiErrors.js"
 import { fixedSamplingError, outputFormatError, serviceTierError } from "../openAiRequest.js"
 import { invalid, typeName, valueAt } from "../requestChecks.js"
+import { summaryOf } from "./compactionContent.js"
+import type { Organization } from "./organization.js"
 
 /** Chat Completions fields the Responses API does not know. */
 const chatOnly = [
@@ -261,6 +266,31 @@ function hostedCallsOf(wire: Body): ReadonlyArray<string> {
   return Array.from({ length: calls }, (_, i) => hosted[i % hosted.length]!)
 }
 
+// A compaction item given back without its encrypted content.
+function contentless(i: number): ApiError {
+  return invalid(`Missing required parameter: 'input[${i}].encrypted_content'.`, `input[${i}].encrypted_content`)
+}
+
+/**
+ * The body with each `compaction` item of its input read as the summary it holds, a user message in its place (the
+ * model goes on from it); or the refusal of one the simulator did not make, whose content it cannot read.
+ */
+function compactionsRead(wire: Body, organization: Organization): Result.Result<Body, ApiError> {
+  if (typeof wire.input === "string") return Result.succeed(wire)
+  const input: Array<Exclude<Body["input"], string>[number]> = []
+  for (let i = 0; i < wire.input.length; i++) {
+    const item = wire.input[i]!
+    if (item.type !== "compaction" && item.type !== "compaction_summary") {
+      input.push(item)
+      continue
+    }
+    const summary = summaryOf(organization, (item as Readonly<Record<string, unknown>>)["encrypted_content"])
+    if (summary === undefined) return Result.fail(organization.refusal([item]) ?? contentless(i))
+    input.push({ type: "message", role: "user", content: summary })
+  }
+  return Result.succeed({ ...wire, input })
+}
+
 /** The checked body as the engine's request, or what the codec's mapping refused. */
 function requestOf(wire: Body): Result.Result<ChatRequest, Problem> {
   const conversation = inputMessages(wire)
@@ -270,8 +300,11 @@ function requestOf(wire: Body): Result.Result<ChatRequest, Problem> {
   return toRequest(wire, conversation.success, flat.success.tools)
 }
 
-/** A checked body (its rules held) as the prompt it asks about, with what rendering needs. */
-function promptOf(wire: Body, request: ChatRequest): Result.Result<Decoded<Extra>, ApiError> {
+/**
+ * A checked body (its rules held) as the prompt it asks about, with what rendering needs; a compaction's when
+ * `compaction` (its input ended with `compaction_trigger`).
+ */
+function promptOf(wire: Body, request: ChatRequest, compaction: boolean): Result.Result<Decoded<Extra>, ApiError> {
   const store = wire.store !== false
   const effort = wire.reasoning?.effort ?? undefined
   const previous = wire.previous_response_id ?? undefined
@@ -284,7 +317,8 @@ function promptOf(wire: Body, request: ChatRequest): Result.Result<Decoded<Extra
       summary: wire.reasoning?.summary !== undefined && wire.reasoning.summary !== null,
       effort,
       previous,
-      hostedCalls: hostedCallsOf(wire)
+      hostedCalls: compaction ? [] : hostedCallsOf(wire),
+      compaction
     },
     parallelToolCalls: wire.parallel_tool_calls !== false,
     reasoning: wire.reasoning !== undefined && wire.reasoning !== null && effort !== "none",
@@ -293,17 +327,25 @@ function promptOf(wire: Body, request: ChatRequest): Result.Result<Decoded<Extra
   })
   return Result.map(decoded, (decoded) => ({
     ...decoded,
+    prompt: compaction ? { ...decoded.prompt, compaction } : decoded.prompt,
     keeps: store,
     ...(previous !== undefined ? { continues: previous } : {})
   }))
 }
 
-export function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
+/**
+ * The body as the engine's request, or what OpenAI's server would refuse in it; encrypted content is checked against
+ * `organization`, the one the simulator stands for.
+ */
+export function decode(body: unknown, organization: Organization): Result.Result<Decoded<Extra>, ApiError> {
   const unknown = isJsonObject(body) ? unknownFieldError(body) : undefined
   if (unknown !== undefined) return Result.fail(unknown)
   const checked = checkBody(body)
   if (Result.isFailure(checked)) return Result.fail(refusalError(body, checked.failure))
-  const wire = checked.success
+  const triggered = isTriggered(checked.success)
+  const read = compactionsRead(triggered ? withoutTrigger(checked.success) : checked.success, organization)
+  if (Result.isFailure(read)) return Result.fail(read.failure)
+  const wire = read.success
   const maxTokens = wire.max_output_tokens
   if (
     maxTokens !== undefined && maxTokens !== null && (!Number.isInteger(maxTokens) || maxTokens < minMaxOutputTokens)
@@ -311,10 +353,11 @@ export function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
     return Result.fail(maxOutputTokensError(maxTokens))
   }
   const reasoning = wire.reasoning !== undefined && wire.reasoning !== null && wire.reasoning.effort !== "none"
-  const broken = inputError(wire, reasoning, wire.store !== false) ?? serviceTierError(wire.service_tier) ??
+  const broken = inputError(wire, reasoning, wire.store !== false) ?? organization.refusal(wire.input) ??
+    serviceTierError(wire.service_tier) ??
     fixedSamplingError(wire.model, wire.reasoning?.effort, wire)
   if (broken !== undefined) return Result.fail(broken)
   const request = requestOf(wire)
   if (Result.isFailure(request)) return Result.fail(mappingError(request.failure))
-  return promptOf(wire, request.success)
+  return promptOf(wire, request.success, triggered)
 }

@@ -11,17 +11,19 @@ import type { BatchWire } from "../../providers/batch.js"
 import { jsonLines, type RawLine, type RawOutcome } from "../batch.js"
 import { ShapeError } from "../codecError.js"
 import { isJsonObject, type JsonObject } from "../json.js"
+import { statusOfError } from "./errors.js"
 
 /** The path of the batches. */
 export const batchesPath = "/v1/messages/batches"
 
-/** The body of `POST /v1/messages/batches`. */
-export const CreateBody = Schema.Struct({
-  requests: Schema.Array(Schema.Struct({
-    custom_id: Schema.String,
-    params: Schema.Record(Schema.String, Schema.Unknown)
-  }))
+/** One request of `POST /v1/messages/batches`: a Messages body as `params`, under its custom id. */
+export const BatchRequest = Schema.Struct({
+  custom_id: Schema.String,
+  params: Schema.Record(Schema.String, Schema.Unknown)
 })
+
+/** The body of `POST /v1/messages/batches`. */
+export const CreateBody = Schema.Struct({ requests: Schema.Array(BatchRequest) })
 
 const Counts = Schema.Struct({
   processing: Schema.Number,
@@ -81,8 +83,9 @@ function outcomeOf(result: unknown): RawOutcome {
     case "expired":
       return "expired"
     default:
-      // `errored`: the error body a call would have been answered with, `{ type: "error", error: {...} }`.
-      return { _tag: "Failed", status: undefined, body: result.error }
+      // `errored`: the error body a call would have been answered with, `{ type: "error", error: {...} }`, without
+      // its status, which its type names.
+      return { _tag: "Failed", status: statusOfError(result.error), body: result.error }
   }
 }
 

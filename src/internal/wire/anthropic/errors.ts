@@ -37,6 +37,29 @@ export function errorType(status: number): string {
   }
 }
 
+/**
+ * The HTTP status Anthropic answers an error body with, by its `error.type` (its API errors reference): where no status
+ * comes with the body (a batch's `errored` result), so it is read as a call's answer would be. `undefined` for a type
+ * the reference does not list.
+ */
+export function statusOfError(body: unknown): number | undefined {
+  const type = isJsonObject(body) && isJsonObject(body["error"]) ? body["error"]["type"] : undefined
+  return typeof type === "string" ? statuses[type] : undefined
+}
+
+const statuses: Readonly<Record<string, number>> = {
+  invalid_request_error: 400,
+  authentication_error: 401,
+  billing_error: 402,
+  permission_error: 403,
+  not_found_error: 404,
+  request_too_large: 413,
+  rate_limit_error: 429,
+  api_error: 500,
+  timeout_error: 504,
+  overloaded_error: 529
+}
+
 /** Whether a parsed body is Anthropic's error object. */
 export function isErrorPayload(value: JsonObject): boolean {
   return value["type"] === "error" || isJsonObject(value["error"])

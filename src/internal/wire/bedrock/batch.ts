@@ -14,6 +14,7 @@ import { type BatchEndpoint, type BatchHttp, type BatchWire, resultsFile } from 
 import { jobName, jsonLines, keyUnder, type RawLine, type RawOutcome, toJsonLines } from "../batch.js"
 import { ShapeError } from "../codecError.js"
 import { isJsonObject, type JsonObject } from "../json.js"
+import { errorType } from "./writer.js"
 
 /** The path of the control plane's jobs. */
 export const jobsPath = "/model-invocation-job"
@@ -139,8 +140,10 @@ function outcomeOf(line: JsonObject): RawOutcome {
   const error = isJsonObject(line.error) ? line.error : {}
   const code = Number(error.errorCode)
   const message = typeof error.errorMessage === "string" ? error.errorMessage : "the record failed"
-  // A Converse error's body, so the one mapping of an HTTP failure reads it as a call's.
-  return { _tag: "Failed", status: Number.isInteger(code) ? code : undefined, body: { message } }
+  // A Converse error's body with the type its status has (a record names none), so the one mapping of an HTTP failure
+  // reads it as a call's.
+  if (!Number.isInteger(code)) return { _tag: "Failed", status: undefined, body: { message } }
+  return { _tag: "Failed", status: code, body: { __type: errorType(code, "InternalServerException"), message } }
 }
 
 /** The lines of a results file. */

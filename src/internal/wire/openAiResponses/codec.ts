@@ -349,6 +349,21 @@ function assistantOf(turn: Turn): Mutable<AssistantMessage> {
   return message
 }
 
+// The assistant message an item of another type joins: the adapter sends a message's other items before its text and
+// calls, so an item after those opens a message of its own (a `compaction_trigger` after the assistant's answer stays
+// last).
+function otherItemsOf(turn: Turn): Mutable<AssistantMessage> {
+  const last = turn.messages[turn.messages.length - 1]
+  if (
+    turn.reasoning.length > 0 || last?.role !== "assistant" || (last.content === "" && last.toolCalls === undefined)
+  ) {
+    return assistantOf(turn)
+  }
+  const message: Mutable<AssistantMessage> = { role: "assistant", content: "" }
+  turn.messages.push(message)
+  return message
+}
+
 /** An input item of a type this library models (not `isOtherItem`). */
 export type KnownItem =
   | typeof MessageItem.Type
@@ -366,6 +381,17 @@ const compactionTypes: ReadonlySet<string> = new Set(["compaction", "compaction_
 export function summaryOf(wire: WireItem): string | undefined {
   if (typeof wire.type !== "string" || !compactionTypes.has(wire.type)) return undefined
   return opened((wire as JsonObject)["encrypted_content"] as string | undefined)?.summary
+}
+
+/**
+ * Whether a body asks for encrypted content (`include: ["reasoning.encrypted_content"]`) or replays some (an input item
+ * with its `encrypted_content`), which only the organisation that made it reads back.
+ */
+export function holdsEncrypted(body: Pick<CountBody, "include" | "input">): boolean {
+  if (body.include?.includes("reasoning.encrypted_content") === true) return true
+  const input = body.input
+  return Array.isArray(input) &&
+    input.some((item) => typeof (item as JsonObject)["encrypted_content"] === "string")
 }
 
 /** The user message a compacted conversation's summary stands as, in place of the conversation. */
@@ -392,7 +418,7 @@ function item(wire: WireItem, at: string, turn: Turn): Problem | undefined {
   }
   if (isOtherItem(wire)) {
     // Kept on the assistant's turn as the library's Responses adapter sends such items back, in order.
-    const message = assistantOf(turn)
+    const message = otherItemsOf(turn)
     message.providerMetadata = withOutputItem(message.providerMetadata, wire)
     return undefined
   }

@@ -10,13 +10,18 @@
  *   (`compactedReply`) keeps the object's output items in its provider metadata (`compactedItems`), as they came.
  * - The server's side (the gateway, the simulator): the object written (`compacted`), with the user messages of the
  *   body's input (`userItems`) and a compaction item (`compactionItem`).
+ *
+ * A `/responses` call compacts too when its input ends with a `compaction_trigger` item (`isTriggered`; Codex's
+ * `responses_compaction_v2`, through its built-in provider): its answer is a response whose one output item is the
+ * `compaction` item, streamed or whole, which the client puts in place of its history as it does
+ * `/responses/compact`'s.
  */
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { ProviderMetadata } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
 import { ShapeError } from "../codecError.js"
 import { isJsonObject, type JsonObject, replyId } from "../json.js"
-import { type CompactBody, metadataKey, usage, type UsageCounts, usageObject } from "./codec.js"
+import { type CompactBody, type CountBody, metadataKey, usage, type UsageCounts, usageObject } from "./codec.js"
 
 /** The `providerOptions` entry that makes a Responses request a compaction (never sent: the path says it). */
 export const compactOption = "responses_compact"
@@ -24,6 +29,20 @@ export const compactOption = "responses_compact"
 /** Whether `request` asks for a compaction (`compactOption`). */
 export function isCompaction(request: ChatRequest): boolean {
   return request.providerOptions?.[compactOption] === true
+}
+
+/** The type of the input item that asks a `/responses` call for a compaction, as the input's last item. */
+export const triggerType = "compaction_trigger"
+
+/** Whether a body's input ends with a `compaction_trigger` item: the call answers with a compaction. */
+export function isTriggered(body: Pick<CountBody, "input">): boolean {
+  const input = body.input
+  return Array.isArray(input) && input.length > 0 && input[input.length - 1]!.type === triggerType
+}
+
+/** A triggered body (`isTriggered`) without its trigger: the conversation it asks to be compacted. */
+export function withoutTrigger<B extends Pick<CountBody, "input">>(body: B): B {
+  return Array.isArray(body.input) ? { ...body, input: body.input.slice(0, -1) } : body
 }
 
 /** The path of a Responses request: `/responses/compact` for a compaction, else `/responses`. */
@@ -79,8 +98,16 @@ export function compactedItems(metadata: ProviderMetadata | undefined): Readonly
   return Array.isArray(items) ? items : undefined
 }
 
+/** A `compaction` item, as a response's output and a later input have it. */
+export interface CompactionItem {
+  readonly id: string
+  readonly type: string
+  readonly encrypted_content: string
+  readonly [field: string]: unknown
+}
+
 /** A `compaction` item: `encrypted_content` stands for the conversation it compacted. */
-export function compactionItem(id: string, encrypted: string): JsonObject {
+export function compactionItem(id: string, encrypted: string): CompactionItem {
   return { id, type: "compaction", encrypted_content: encrypted }
 }
 

@@ -28,7 +28,17 @@ import {
   toRequest
 } from "./codec.js"
 import type { Names, Placed } from "./namespace.js"
-import { errors, type Finished, type Ids, outputItems, response, streamEncoder } from "./writer.js"
+import {
+  errors,
+  type Finished,
+  type Ids,
+  outputItems,
+  response,
+  type Seal,
+  streamed,
+  streamEncoder,
+  warmedUp
+} from "./writer.js"
 
 export { errors }
 
@@ -99,5 +109,41 @@ export function answer(
     newEncoder: () => streamEncoder({ ids, names, model: body.model, echo, now, onFinished: keep }),
     render: (reply) => response(reply, ids, names, echo, now()).body,
     beforeAnswer: (reply, rendered) => keep({ body: rendered, output: outputItems(reply, ids, names) }, reply)
+  }
+}
+
+/**
+ * A warm-up's answer (the WebSocket mode's `generate: false`) to `body` as the response `ids`, dated by `now`
+ * (seconds): the stream's events of a response completed with no output, and that response.
+ */
+export function warmUp({ body }: Pick<Checked<Body>, "body">, ids: Ids, now: () => number) {
+  return warmedUp({ ids, echo: echoOf(body) }, body.model, now())
+}
+
+/**
+ * How the response `ids` to a body asking for a compaction (its input ended with `compaction_trigger`) is answered when
+ * one whole reply is its summary: a response whose one output item is the `compaction` item `seal` makes of the reply's
+ * text, as its stream's events (`text/event-stream`) when the body asked for a stream, else as the object; `keep` is
+ * done with the finished response before it is answered.
+ */
+export function compactionAnswer(
+  { body, names }: Pick<Checked<Body>, "body" | "names">,
+  ids: Ids,
+  now: () => number,
+  keep: Keep,
+  seal: Seal
+): Pick<Decoded, "render"> & {
+  readonly contentType: string | undefined
+  readonly beforeAnswer: (response: ChatResponse, body: string) => Effect.Effect<void>
+} {
+  const echo = echoOf(body)
+  const stream = body.stream === true
+  return {
+    render: (reply) =>
+      stream
+        ? streamed(reply, { ids, names, model: body.model, echo, now, compaction: seal })
+        : response(reply, ids, names, echo, now(), seal).body,
+    contentType: stream ? "text/event-stream" : undefined,
+    beforeAnswer: (reply) => keep(response(reply, ids, names, echo, now(), seal), reply)
   }
 }

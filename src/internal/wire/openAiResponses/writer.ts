@@ -25,9 +25,10 @@
  * interleave, close at the end, followed by a Responses deployment's items of other types (a hosted tool's call, as
  * it gave it, announced and closed at once: the provider's own progress events for them are not relayed) and by the
  * reasoning item that carries the provider's state for the next turn when there is any (`wire/carried.ts`). A reply
- * of no text and no call has an empty message, as its whole reply does. `response.completed` (or
- * `response.incomplete`) ends it with the whole response; a failure after the stream began ends it with
- * `response.failed`, carrying the error.
+ * of no text and no call has an empty message, as its whole reply does; a compaction's answer (`compaction.ts`'
+ * `isTriggered`) has one `compaction` item in its place, a Responses deployment's or the writer's own (`Seal`).
+ * `response.completed` (or `response.incomplete`) ends it with the whole response; a failure after the stream began
+ * ends it with `response.failed`, carrying the error.
  *
  * As every writer does (`wire/streamFold.ts`), a stream's writer keeps what it has forwarded: a `Restart` before any
  * item went out is invisible, after one it ends the stream with `response.failed`; a `Continue` is the stream going
@@ -41,8 +42,8 @@
  * `call_id` is the provider's call id, which the client sends back in its `function_call_output`.
  */
 import type * as Effect from "effect/Effect"
-import type { ChatChunk, Finish, Restart, ToolCallDelta } from "../../../ChatChunk.js"
-import type { ChatResponse, Usage } from "../../../ChatResponse.js"
+import { type ChatChunk, type Finish, fromResponse, type Restart, type ToolCallDelta } from "../../../ChatChunk.js"
+import { type ChatResponse, emptyUsage, type Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import { envelopeOf } from "../carried.js"
 import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
@@ -69,6 +70,7 @@ import {
   statusOf,
   summaryText
 } from "./codec.js"
+import { compactionItem } from "./compaction.js"
 import { callFields, type Names } from "./namespace.js"
 
 // ---------------------------------------------------------------------------
@@ -79,7 +81,7 @@ export interface Ids {
   readonly response: string
   readonly createdAt: number
   /** The id of the output item at `index` of `kind`; a function call's with the provider's `callId`. */
-  readonly item: (kind: "msg" | "fc" | "rs", index: number, callId?: string) => string
+  readonly item: (kind: "msg" | "fc" | "rs" | "cmp", index: number, callId?: string) => string
 }
 
 /** The ids of the response of id `uuid` (a random UUID), created at `createdAt` seconds. */
@@ -148,17 +150,32 @@ function reasoningItems(response: Reply, ids: Ids): Array<OutputItem> {
   return response.reasoning === undefined ? [] : [reasoningItem(ids.item("rs", 0), [summaryText(response.reasoning)])]
 }
 
+// Whether a Responses deployment's items of other types hold its compaction: the answer, with no message beside it.
+function compacted(items: ReadonlyArray<OutputItem>): boolean {
+  return items.some((item) => item.type === "compaction")
+}
+
+/**
+ * How a compaction's answer seals its summary (the reply's text) into the `encrypted_content` of its one `compaction`
+ * item, which stands in place of a message (`compaction.ts`' `isTriggered`).
+ */
+export type Seal = (summary: string) => string
+
 /**
  * A whole reply's output items: its reasoning, the items of other types a Responses deployment gave (a hosted tool's
- * call), its message (unless it is only tool calls; `incomplete` when the reply was cut), its function calls, its
- * refusal's message after them if it has both, and the carrier of its provider's state when it has any.
+ * call), its message (unless it is only tool calls; `incomplete` when the reply was cut) or, for a compaction, its
+ * `compaction` item (`compaction` sealing its text), its function calls, its refusal's message after them if it has
+ * both, and the carrier of its provider's state when it has any.
  */
-export function outputItems(response: Reply, ids: Ids, names: Names): Array<OutputItem> {
-  const output = [...reasoningItems(response, ids), ...outputItemsOf(response.providerMetadata)]
+export function outputItems(response: Reply, ids: Ids, names: Names, compaction?: Seal): Array<OutputItem> {
+  const others = outputItemsOf(response.providerMetadata)
+  const output = [...reasoningItems(response, ids), ...others]
   const { refusal, toolCalls } = response
   const { status } = statusOf(response.finishReason)
   const content: Parameters<typeof messageItem>[2][number][] = []
-  if (response.text !== "" || (toolCalls.length === 0 && refusal === undefined)) {
+  if (compaction !== undefined) {
+    output.push(compactionItem(ids.item("cmp", output.length), compaction(response.text)))
+  } else if (response.text !== "" || (toolCalls.length === 0 && refusal === undefined && !compacted(others))) {
     content.push(outputText(response.text))
   }
   // A refusal joins the text's message; after tool calls (which close that message in a stream, where the refusal
@@ -184,9 +201,16 @@ function carrierItem(ids: Ids, index: number, carried: string): OutputItem {
 
 /**
  * A whole reply as the `response` object of `ids`, its calls named as the request's tools (`names`), echoing the
- * request's `echo`; completed at `now` seconds.
+ * request's `echo`; completed at `now` seconds; a compaction's when `compaction` seals its summary.
  */
-export function response(reply: Reply, ids: Ids, names: Names, echo: JsonObject, now: number): Finished {
+export function response(
+  reply: Reply,
+  ids: Ids,
+  names: Names,
+  echo: JsonObject,
+  now: number,
+  compaction?: Seal
+): Finished {
   const { incomplete, status } = statusOf(reply.finishReason)
   return finished(responseObject({
     id: ids.response,
@@ -194,7 +218,7 @@ export function response(reply: Reply, ids: Ids, names: Names, echo: JsonObject,
     echo,
     status,
     model: reply.model,
-    output: outputItems(reply, ids, names),
+    output: outputItems(reply, ids, names, compaction),
     usage: reply.usage,
     incomplete,
     completedAt: status === "completed" ? now : null
@@ -302,6 +326,11 @@ export interface StreamOptions extends Response {
    * simulator's stand-in; `null` until then). Default: a Responses deployment's, joined at the end.
    */
   readonly seal?: ((id: string) => string) | undefined
+  /**
+   * A compaction's answer (`compaction.ts`' `isTriggered`): the reply's text, withheld as it comes, is the summary this
+   * seals into the one `compaction` item written at the end, in place of a message. Default: none.
+   */
+  readonly compaction?: Seal | undefined
 }
 
 /** Writes one stream's batches into its sink, event by event; one per stream (it keeps what was forwarded). */
@@ -325,7 +354,7 @@ export function streamWriter(
   out: EventSink,
   onFinished?: (response: Finished, last: Finish | undefined) => void
 ): StreamWriter {
-  const { ids, names, now, seal } = options
+  const { compaction, ids, names, now, seal } = options
   const summary = options.summary ?? true
   // The model that produces what follows: the one asked for, until a `Start`, `Restart` or `Continue` names another.
   let producing = options.model
@@ -337,6 +366,8 @@ export function streamWriter(
   let messages = 0
   let reasoning: OpenItem | undefined
   let calls = new Map<number, OpenCall>()
+  // A compaction's summary so far.
+  let summarized = ""
 
   function put<T extends EventType>(type: T, fields: EventFields<T>): void {
     out.open(type)
@@ -432,6 +463,10 @@ export function streamWriter(
   }
 
   function textDelta(delta: string): void {
+    if (compaction !== undefined) {
+      summarized += delta
+      return
+    }
     closeReasoning()
     text ??= openText()
     text.text += delta
@@ -503,8 +538,11 @@ export function streamWriter(
     const { incomplete, status } = statusOf(chunk.finishReason)
     closeReasoning()
     if (chunk.refusal !== undefined) refuse(chunk.refusal, status)
-    // A reply of no text, no refusal and no call: an empty message, as its whole reply has.
-    else if (messages === 0 && calls.size === 0) text = openText()
+    // A reply of no text, no refusal, no call and no compaction: an empty message, as its whole reply has.
+    else if (
+      messages === 0 && calls.size === 0 && compaction === undefined &&
+      !compacted(outputItemsOf(chunk.providerMetadata))
+    ) text = openText()
     closeText(status)
     const carried = envelope(
       chunk.providerMetadata,
@@ -522,6 +560,7 @@ export function streamWriter(
     })
     // A Responses deployment's items of other types (a hosted tool's call), known from its terminal event only.
     for (const item of outputItemsOf(chunk.providerMetadata)) whole(item)
+    if (compaction !== undefined) whole(compactionItem(ids.item("cmp", output.length), compaction(summarized)))
     if (carried !== undefined) whole(carrierItem(ids, output.length, carried))
     const response = responseObject({
       id: ids.response,
@@ -552,6 +591,7 @@ export function streamWriter(
     restart() {
       output = []
       calls = new Map()
+      summarized = ""
     },
     producedBy(next, midway) {
       if (midway) continuedMidway = true
@@ -565,6 +605,42 @@ export function streamWriter(
   }
 
   return { write, error }
+}
+
+/**
+ * A warm-up's answer (the WebSocket mode's `generate: false`: no model is called): `response.created`, then
+ * `response.completed` with no output and no usage, as `text/event-stream`'s text; and the completed response.
+ */
+export function warmedUp(
+  response: Response,
+  model: string,
+  now: number
+): { readonly events: string; readonly finished: Finished } {
+  const completed = responseObject({
+    id: response.ids.response,
+    createdAt: response.ids.createdAt,
+    echo: response.echo,
+    status: "completed",
+    model,
+    output: [],
+    usage: emptyUsage,
+    completedAt: now
+  })
+  const events = eventText(
+    sse,
+    "response.created",
+    eventData("response.created", 0, {
+      response: snapshot(response, model, [])
+    })
+  ) + eventText(sse, "response.completed", eventData("response.completed", 1, { response: completed }))
+  return { events, finished: finished(completed) }
+}
+
+/** A whole reply as the events of the stream `options` names, written at once (`text/event-stream`'s text). */
+export function streamed(reply: ChatResponse, options: StreamOptions): string {
+  const out = new FramedText(sse)
+  streamWriter(options, out).write(fromResponse(reply))
+  return out.string()
 }
 
 /**

@@ -1,0 +1,71 @@
+/**
+ * The file `serve` writes its process id to, in its data directory, while it serves: what to signal (SIGHUP reloads,
+ * SIGTERM stops) when the process a shell started is not the gateway's, as with `npx effect-llm-router serve &`,
+ * where `$!` is npm's, which neither passes a SIGHUP on nor stops the gateway on a SIGTERM (docs/cli.md).
+ *
+ * @since 0.3.0
+ */
+import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import * as Schema from "effect/Schema"
+import * as Path from "node:path"
+
+/**
+ * The file's name in the data directory.
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const fileName = "serve.pid"
+
+/**
+ * The file's path in `directory`.
+ *
+ * @since 0.3.0
+ * @category Constructors
+ */
+export const pathIn = (directory: string): string => Path.join(directory, fileName)
+
+/**
+ * The file could not be written: `path` names it, `reason` says why.
+ *
+ * @since 0.3.0
+ * @category Errors
+ */
+export class PidFileError extends Schema.TaggedError<PidFileError>()("PidFileError", {
+  path: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `The pid file at ${this.path} could not be written: ${this.reason}`
+  }
+}
+
+/**
+ * This process's id written to `directory`'s pid file (mode 0600; the directory made if missing, mode 0700) for the
+ * scope's life, the file removed when the scope closes unless another `serve` of the same directory has written its own since.
+ *
+ * @since 0.3.0
+ * @category Constructors
+ */
+export const hold = Effect.fnUntraced(function*(directory: string) {
+  const fs = yield* FileSystem.FileSystem
+  const path = pathIn(directory)
+  const own = `${process.pid}\n`
+  const failed = (error: { readonly message: string }) => new PidFileError({ path, reason: error.message })
+  yield* Effect.acquireRelease(
+    Effect.mapError(
+      Effect.andThen(
+        fs.makeDirectory(directory, { recursive: true, mode: 0o700 }),
+        fs.writeFileString(path, own, { mode: 0o600 })
+      ),
+      failed
+    ),
+    () =>
+      fs.readFileString(path).pipe(
+        Effect.flatMap((text) => text === own ? fs.remove(path) : Effect.void),
+        Effect.ignore
+      )
+  )
+  return path
+})

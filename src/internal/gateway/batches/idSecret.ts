@@ -1,0 +1,92 @@
+/**
+ * The secret a batch's id is signed under (`ids.ts`, docs/batch.md): 256 random bits, made by the first instance that
+ * needs it and kept where every instance that answers a batch's id reads it, so that no client can make an id, whatever
+ * key the batch's deployment has (a keyless server's stand-in `none`, or a cloud identity's name, is no secret). The
+ * store is the service `IdSecretStore`, of three layers: the gateway's database (`layerSql`, table `batch_id_secret`),
+ * which every instance on it shares and a restart keeps; without one, the Redis the instances share (`layerRedis`,
+ * under `<prefix>:batches:id-secret`); or memory (`layerMemory`), for the process's life. All keep one contract
+ * (`test/contract/batchIdSecret.ts`): one secret, whoever asks first and however many at once.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redis from "effect/persistence/Redis"
+import * as Redacted from "effect/Redacted"
+import { randomBytes } from "node:crypto"
+import type * as Store from "../../../Store.js"
+import type { StoreUnavailableError } from "../../../Store.js"
+import * as Sql from "../../persistence/sql.js"
+
+/** The batch ids' secret's store. */
+export interface Secrets {
+  /** The secret, made now when there is none yet: the same one for every instance on the store, ever after. */
+  readonly secret: Effect.Effect<Redacted.Redacted<string>, StoreUnavailableError>
+}
+
+/** The batch ids' secret's store. */
+export class IdSecretStore
+  extends Context.Service<IdSecretStore, Secrets>()("effect-llm-router/gateway/batches/IdSecretStore")
+{}
+
+/** A new secret: 256 random bits, base64url. */
+function made(): string {
+  return randomBytes(32).toString("base64url")
+}
+
+/** The secret in this process's memory, for its life: a gateway without a database or a shared store. */
+export const layerMemory: Layer.Layer<IdSecretStore> = Layer.sync(IdSecretStore, (): Secrets => {
+  const secret = Redacted.make(made())
+  return { secret: Effect.succeed(secret) }
+})
+
+/** The secret in the gateway's database, which every instance on it shares. */
+export const layerSql = (database: Sql.Database): Layer.Layer<IdSecretStore> =>
+  Layer.sync(IdSecretStore, (): Secrets => {
+    const { bounds, sql } = database
+    return {
+      // Of instances making it at once, the first insert wins; every one reads the row it left.
+      secret: Sql.step(
+        bounds,
+        "reading the batch ids' secret",
+        Effect.gen(function*() {
+          yield* sql`INSERT INTO batch_id_secret (id, secret) VALUES (1, ${made()}) ON CONFLICT (id) DO NOTHING`
+          const [row] = yield* sql<{ readonly secret: string }>`SELECT secret FROM batch_id_secret WHERE id = 1`
+          return Redacted.make(row!.secret)
+        })
+      )
+    }
+  })
+
+// ARGV: the key, and a new secret, kept unless one is already; the secret kept.
+const secretScript = Redis.script(
+  (key: string, secret: string) => [key, secret],
+  {
+    numberOfKeys: 0,
+    lua: `
+redis.call("SET", ARGV[1], ARGV[2], "NX")
+return redis.call("GET", ARGV[1])
+`
+  }
+).withReturnType<string>()
+
+/** The secret in the Redis the instances share, for those without a database every instance shares. */
+export const layerRedis = (store: Store.Store): Layer.Layer<IdSecretStore> =>
+  Layer.sync(IdSecretStore, (): Secrets => {
+    const { connection } = store
+    const read = connection.eval(secretScript)
+    return { secret: Effect.map(read(`${connection.prefix}:batches:id-secret`, made()), Redacted.make) }
+  })
+
+/**
+ * `store`'s secret, read once and kept: a read that failed (the store away) is tried again at the next need, so a
+ * batch's id is answered once the store is back.
+ */
+export function remembered(store: Secrets): Effect.Effect<Redacted.Redacted<string>, StoreUnavailableError> {
+  let known: Redacted.Redacted<string> | undefined
+  return Effect.suspend(() =>
+    known !== undefined ? Effect.succeed(known) : Effect.tap(store.secret, (secret) =>
+      Effect.sync(() => {
+        known = secret
+      }))
+  )
+}

@@ -1,0 +1,188 @@
+/**
+ * A call's response stream resumed where its server ended it. In Streamable HTTP (2025-11-25, "Resumability and
+ * Redelivery") a server may end the SSE stream of a POST before the response, once it sent an event with an id (a
+ * priming event, its id and no data), and send the response on the stream its client opens again: a `GET` with that
+ * id as `Last-Event-ID`, after the `retry` the server set (the suite's reference server's `test_reconnection` does, to
+ * poll). `effect/ai`'s `McpClient` does not resume: it fails the request ("MCP response ended before the terminal
+ * response"). So the gateway does, beneath it, on its HTTP client to the server (`resuming`): the stream of a POST of a
+ * request that ends without the request's response, after an event with an id, goes on with the events of the `GET`
+ * that resumes it, in the one response `McpClient` reads (and `relay.ts` taps), as often as the server ends it so,
+ * each after its `retry` (`defaultRetry` when it set none), at most `maxResumptions` times; the request's own bound
+ * (its `call_timeout`) bounds the time. A stream cut (a failure rather than an end), or ended inside an event, is not
+ * resumed. A `GET` the server answers with anything but a stream ends the request with that answer (`refusal`): the
+ * server answered, so it is not down.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as HttpBody from "effect/http/HttpBody"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientError from "effect/http/HttpClientError"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Sse from "../../../Sse.js"
+import { isJsonObject } from "../../wire/json.js"
+import * as Tapped from "./tapped.js"
+
+/** How long the gateway waits before it resumes a stream whose server set no `retry`. */
+export const defaultRetry = Duration.seconds(1)
+
+/** The most times one request's stream is resumed: a server that ends each resumption at once is not followed on. */
+export const maxResumptions = 100
+
+/** What the streams of one request showed so far. */
+interface Reading {
+  /** The id of the last event (none: no event had one, or the last reset it). */
+  lastId: string | undefined
+  /** The wait before a resumption the server set, in milliseconds. */
+  retry: number | undefined
+  /** Whether the request's response came. */
+  answered: boolean
+  /** Whether the streams are still read: not once an event was past the bound (`McpClient` fails on it). */
+  reading: boolean
+  resumptions: number
+}
+
+// The id of the JSON-RPC request `request` posts, if it posts one.
+function requestIdOf(request: HttpClientRequest.HttpClientRequest): string | number | undefined {
+  if (request.method !== "POST" || request.body._tag !== "Uint8Array") return undefined
+  let message: unknown
+  try {
+    message = JSON.parse(request.body.text ?? new TextDecoder().decode(request.body.body))
+  } catch {
+    return undefined
+  }
+  if (!isJsonObject(message) || typeof message["method"] !== "string") return undefined
+  const id = message["id"]
+  return typeof id === "string" || typeof id === "number" ? id : undefined
+}
+
+const isEventStream = (response: HttpClientResponse.HttpClientResponse) =>
+  response.headers["content-type"]?.startsWith("text/event-stream") === true
+
+// Whether `data` (an event's) is the response to the request of `id`.
+function answers(data: string, id: string | number): boolean {
+  if (!data.includes("\"result\"") && !data.includes("\"error\"")) return false
+  try {
+    const message: unknown = JSON.parse(data)
+    return isJsonObject(message) && message["id"] === id && ("result" in message || "error" in message)
+  } catch {
+    return false
+  }
+}
+
+// `stream` (one of the request's, of `id`), its events noted in `reading` as they pass; `ended` told at its end
+// whether it ended inside an event.
+function noted(
+  stream: Stream.Stream<Uint8Array, HttpClientError.HttpClientError>,
+  reading: Reading,
+  id: string | number,
+  maxBytes: number
+) {
+  const decoder = Sse.makeDecoder({ maxEventSize: maxBytes })
+  const note = (events: ReadonlyArray<Sse.Event>) => {
+    for (const event of events) {
+      if (event.id !== undefined) reading.lastId = event.id === "" ? undefined : event.id
+      if (event.retry !== undefined) reading.retry = event.retry
+      if (answers(event.data, id)) reading.answered = true
+    }
+  }
+  const read = (chunks: () => ReadonlyArray<Sse.Event>) => {
+    if (!reading.reading) return
+    try {
+      note(chunks())
+    } catch {
+      reading.reading = false
+    }
+  }
+  // An event left unfinished at the end would run into the resumed stream's first: such a stream is not resumed.
+  const end = Effect.sync(() =>
+    read(() => {
+      const last = decoder.end()
+      if (last.length > 0) reading.reading = false
+      return last
+    })
+  )
+  return Stream.tap(stream, (chunk) => Effect.sync(() => read(() => decoder.push(chunk)))).pipe(
+    Stream.concat(Stream.fromEffectDrain(end))
+  )
+}
+
+// What a server said that ended a request's stream and answered its resumption with `response` rather than a stream.
+const refusedPrefix = "it ended the call's stream before its answer, then answered"
+
+// The failure of the request whose resumption `request` the server answered with `response`: an answer, which
+// `refusal` reads back.
+function refused(request: HttpClientRequest.HttpClientRequest, response: HttpClientResponse.HttpClientResponse) {
+  return new HttpClientError.HttpClientError({
+    reason: new HttpClientError.StatusCodeError({
+      request,
+      response,
+      description: `${refusedPrefix} ${response.status} to the stream's resumption`
+    })
+  })
+}
+
+/**
+ * What a server's answer to a stream's resumption said (`resuming`'s failure of the request, `cause` being what
+ * `McpClient` failed its reading of the response with), else nothing: a request that failed so found its server up.
+ */
+export function refusal(cause: unknown): string | undefined {
+  if (!HttpClientError.isHttpClientError(cause) || cause.reason._tag !== "StatusCodeError") return undefined
+  const { description } = cause.reason
+  return description?.startsWith(refusedPrefix) === true ? description : undefined
+}
+
+// The streams that follow `reading`'s last one, of the request `request` posted: none when it was answered, or it
+// cannot or may no longer be resumed; else the `GET` that resumes it, after the server's `retry`, and those after it.
+function following(
+  http: HttpClient.HttpClient.With<HttpClientError.HttpClientError, Scope.Scope>,
+  request: HttpClientRequest.HttpClientRequest,
+  reading: Reading,
+  id: string | number,
+  maxBytes: number
+): Stream.Stream<Uint8Array, HttpClientError.HttpClientError> {
+  return Stream.suspend(() => {
+    const { lastId } = reading
+    if (reading.answered || !reading.reading || lastId === undefined || reading.resumptions >= maxResumptions) {
+      return Stream.empty
+    }
+    reading.resumptions += 1
+    const get = request.pipe(
+      HttpClientRequest.setMethod("GET"),
+      HttpClientRequest.setBody(HttpBody.empty),
+      HttpClientRequest.setHeaders({ accept: "text/event-stream", "last-event-id": lastId })
+    )
+    const resumed = Effect.flatMap(
+      Effect.andThen(Effect.sleep(reading.retry ?? defaultRetry), http.execute(get)),
+      (response) =>
+        response.status >= 200 && response.status < 300 && isEventStream(response)
+          ? Effect.succeed(noted(response.stream, reading, id, maxBytes))
+          : Effect.fail(refused(get, response))
+    )
+    return Stream.concat(Stream.unwrap(resumed), following(http, request, reading, id, maxBytes))
+  })
+}
+
+/**
+ * `http`, the SSE stream of each POST of a request resumed where its server ends it before the request's response
+ * (each event read up to `maxBytes`, past which it is no longer followed: `McpClient` fails on its own bound).
+ */
+export function resuming(http: HttpClient.HttpClient, maxBytes: number): HttpClient.HttpClient {
+  // Each resumption's request lasts as long as its stream is read.
+  const scoped = HttpClient.withScope(http)
+  return HttpClient.transform(http, (effect, request) => {
+    const id = requestIdOf(request)
+    if (id === undefined) return effect
+    return Effect.map(effect, (response) => {
+      if (response.status < 200 || response.status >= 300 || !isEventStream(response)) return response
+      const reading: Reading = { lastId: undefined, retry: undefined, answered: false, reading: true, resumptions: 0 }
+      const body = Stream.concat(
+        noted(response.stream, reading, id, maxBytes),
+        following(scoped, request, reading, id, maxBytes)
+      )
+      return Tapped.tapped(response, body)
+    })
+  })
+}

@@ -1,0 +1,102 @@
+/**
+ * The simulator's Anthropic Message Batches: a batch created with its requests inline (each answered as its call),
+ * read, cancelled, and its results read once it has ended.
+ */
+import type { WireFormat } from "../../../simulator/WireFormat.js"
+import * as AnthropicBatch from "../../wire/anthropic/batch.js"
+import { toJsonLines } from "../../wire/batch.js"
+import { isJsonObject, type JsonObject } from "../../wire/json.js"
+import { type BatchFault, refusal } from "../batchFault.js"
+import { type BatchServer, cancel, type Held, held, json, parsed, text, viewOf, written } from "../batchServer.js"
+import type { Plan } from "../plan.js"
+import type { RouteInput } from "../routes.js"
+
+/** The origin a request came to, which a batch's `results_url` is under. */
+function baseOf(input: RouteInput): string {
+  const host = input.headers.host
+  return `http://${typeof host === "string" ? host : "localhost"}`
+}
+
+function viewed(batch: Held<undefined>, now: number, baseUrl: string): AnthropicBatch.BatchView {
+  const view = viewOf(batch, now)
+  let canceled = 0
+  let expired = 0
+  let errored = 0
+  let succeeded = 0
+  for (const outcome of view.outcomes) {
+    if (outcome === "cancelled") canceled++
+    else if (outcome === "expired") expired++
+    else if (outcome?._tag === "Reply") succeeded++
+    else if (outcome !== undefined) errored++
+  }
+  const ended = view.state !== "running"
+  return {
+    id: batch.id,
+    ended,
+    cancelling: false,
+    createdAt: batch.createdAt,
+    expiresAt: batch.createdAt + 24 * 3_600_000,
+    endedAt: ended ? Math.min(now, batch.createdAt + batch.fault.ms) : undefined,
+    processing: batch.entries.length - view.ran - canceled - expired,
+    succeeded,
+    errored,
+    canceled,
+    expired,
+    resultsUrl: ended ? `${baseUrl}${AnthropicBatch.batchesPath}/${batch.id}/results` : undefined
+  }
+}
+
+/** Anthropic's Message Batches' routes, over their own store of batches. */
+export function anthropicBatches<A>(server: BatchServer, format: WireFormat<A>) {
+  const batches = new Map<string, Held<undefined>>()
+
+  function create(input: RouteInput, out: Record<string, string>, fault: BatchFault): Plan {
+    // Anthropic validates a batch as it creates it: a refused batch is a refused request.
+    if (fault.refuse) return server.invalid(format, refusal, out)
+    const body = parsed(input.body)
+    const requests = isJsonObject(body) && Array.isArray(body.requests) ? body.requests : undefined
+    if (requests === undefined || requests.length === 0) {
+      return server.invalid(format, "requests: a list of at least one request", out)
+    }
+    const lines: Array<{ readonly customId: string; readonly body: unknown }> = []
+    for (const request of requests) {
+      if (!isJsonObject(request) || typeof request.custom_id !== "string" || !isJsonObject(request.params)) {
+        return server.invalid(format, "each request needs a custom_id and params", out)
+      }
+      lines.push({ customId: request.custom_id, body: request.params })
+    }
+    const model = (lines[0]!.body as JsonObject).model
+    const batch = held({
+      id: `msgbatch_sim${server.nextId()}`,
+      model: typeof model === "string" ? model : "",
+      input,
+      fault,
+      entries: server.answer(format, input, fault, lines),
+      made: undefined
+    })
+    batches.set(batch.id, batch)
+    return json(out, AnthropicBatch.batchObject(viewed(batch, input.now, baseOf(input))))
+  }
+
+  return {
+    createAnthropic: (input: RouteInput) => server.creating(format, input, (out, fault) => create(input, out, fault)),
+    anthropic: (input: RouteInput, cancelled: boolean) =>
+      server.gated(format, input, (out) => {
+        const batch = batches.get(input.params.id ?? "")
+        if (batch === undefined) return server.notFound(format, input, out)
+        if (cancelled) cancel(batch, input.now)
+        return json(out, AnthropicBatch.batchObject(viewed(batch, input.now, baseOf(input))))
+      }),
+    anthropicResults: (input: RouteInput) =>
+      server.gated(format, input, (out) => {
+        const batch = batches.get(input.params.id ?? "")
+        if (batch === undefined) return server.notFound(format, input, out)
+        const view = viewOf(batch, input.now)
+        if (view.state === "running") return server.invalid(format, "the batch has not ended", out)
+        const lines = written(batch, view).map(({ index, outcome }) =>
+          AnthropicBatch.resultLine(batch.entries[index]!.customId, outcome)
+        )
+        return text(out, toJsonLines(lines))
+      })
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * The simulator's Amazon Bedrock batch inference jobs and the S3 objects they read and write: an object put and got
+ * (path-style, under `s3Root`), a job created from its input file (each record answered as its call), read and
+ * stopped, its results object and manifest written once it has ended.
+ */
+import type { WireFormat } from "../../../simulator/WireFormat.js"
+import { jsonLines, keyUnder, toJsonLines } from "../../wire/batch.js"
+import * as BedrockBatch from "../../wire/bedrock/batch.js"
+import { isJsonObject } from "../../wire/json.js"
+import { type BatchFault, refusal } from "../batchFault.js"
+import {
+  type BatchServer,
+  cancel,
+  empty,
+  type Held,
+  held,
+  json,
+  parsed,
+  ranCounts,
+  text,
+  type View,
+  viewOf,
+  written
+} from "../batchServer.js"
+import type { Plan } from "../plan.js"
+import type { RouteInput } from "../routes.js"
+
+/** Where the simulator's S3 is: its objects addressed path-style under it, `/s3/{bucket}/{key}`. */
+export const s3Root = "/s3"
+
+/** What a Bedrock job was made with: its name, role, files, and each record's input for its results line. */
+interface Job {
+  readonly jobName: string
+  readonly roleArn: string
+  readonly inputUri: string
+  readonly outputUri: string
+  readonly inputs: ReadonlyArray<unknown>
+}
+
+/** A job's create as its body names it. */
+interface Create {
+  readonly jobName: string
+  readonly roleArn: string
+  readonly modelId: string
+  readonly inputUri: string
+  readonly outputUri: string
+}
+
+/** A job's create read from its body, or what is wrong with it. */
+function createOf(body: unknown): Create | string {
+  const create = isJsonObject(body) ? body : {}
+  const inputConfig = isJsonObject(create.inputDataConfig) ? create.inputDataConfig.s3InputDataConfig : undefined
+  const outputConfig = isJsonObject(create.outputDataConfig) ? create.outputDataConfig.s3OutputDataConfig : undefined
+  const inputUri = isJsonObject(inputConfig) ? inputConfig.s3Uri : undefined
+  const outputUri = isJsonObject(outputConfig) ? outputConfig.s3Uri : undefined
+  const { jobName, modelId, roleArn } = create
+  if (
+    typeof jobName !== "string" || typeof roleArn !== "string" || typeof modelId !== "string" ||
+    typeof inputUri !== "string" || typeof outputUri !== "string" ||
+    BedrockBatch.s3LocationOf(outputUri) === undefined
+  ) {
+    return "jobName, roleArn, modelId, inputDataConfig.s3InputDataConfig.s3Uri and " +
+      "outputDataConfig.s3OutputDataConfig.s3Uri are required, the URIs s3:// ones"
+  }
+  if (create.modelInvocationType !== "Converse") {
+    return "The simulator runs jobs of modelInvocationType Converse only."
+  }
+  return { jobName, roleArn, modelId, inputUri, outputUri }
+}
+
+/** The `bucket/key` of an S3 request's path (`/s3/{bucket}/{key}`, path-style), each segment decoded. */
+function objectOf(url: string): string {
+  const path = url.split("?", 1)[0]!.slice(s3Root.length + 1)
+  return path.split("/").map((segment) => {
+    try {
+      return decodeURIComponent(segment)
+    } catch {
+      return segment
+    }
+  }).join("/")
+}
+
+/** A job's status as Bedrock names it. */
+function statusOf(view: View): BedrockBatch.JobView["status"] {
+  return view.state === "running"
+    ? view.ran === 0 ? "Scheduled" : "InProgress"
+    : view.state === "completed"
+    ? "Completed"
+    : view.state === "cancelled"
+    ? "Stopped"
+    : view.state === "refused"
+    ? "Failed"
+    // Out of time: with some records run, partly completed; with none, expired.
+    : view.ran === 0
+    ? "Expired"
+    : "PartiallyCompleted"
+}
+
+/** Bedrock's batch inference routes and S3's, over their own store of jobs and the server's objects. */
+export function bedrockBatches(server: BatchServer) {
+  const batches = new Map<string, Held<Job>>()
+  const { objects } = server
+
+  function viewed(batch: Held<Job>, now: number): BedrockBatch.JobView {
+    const job = batch.made
+    const view = viewOf(batch, now)
+    const { failed, succeeded } = ranCounts(view)
+    const ended = view.state !== "running"
+    if (ended && view.state !== "refused" && batch.files === undefined) writeResults(batch, view)
+    return {
+      jobArn: batch.id,
+      jobName: job.jobName,
+      modelId: batch.model,
+      roleArn: job.roleArn,
+      status: statusOf(view),
+      message: view.state === "refused" ? refusal : undefined,
+      inputUri: job.inputUri,
+      outputUri: job.outputUri,
+      submittedAt: batch.createdAt,
+      endedAt: ended ? Math.min(now, batch.cancelledAt ?? Infinity, batch.createdAt + batch.fault.ms) : undefined,
+      total: batch.entries.length,
+      processed: succeeded + failed,
+      succeeded,
+      failed
+    }
+  }
+
+  /**
+   * The job's results object and its manifest, written once it has ended: the records that ran (those never run are
+   * not in it), less the missing ones, the repeated ones twice. An expired job that ran none writes nothing.
+   */
+  function writeResults(batch: Held<Job>, view: View) {
+    const job = batch.made
+    const input = BedrockBatch.s3LocationOf(job.inputUri)!
+    const output = BedrockBatch.s3LocationOf(job.outputUri)!
+    const jobId = BedrockBatch.jobIdOf(batch.id)
+    const key = BedrockBatch.outputKeyOf(output.key, jobId, input.key)
+    batch.files = { output: key, error: undefined }
+    if (view.ran === 0 && view.state === "expired") return
+    const lines = written(batch, view).flatMap(({ index, outcome }) =>
+      typeof outcome === "string"
+        ? []
+        : [BedrockBatch.outputLine(batch.entries[index]!.customId, job.inputs[index], outcome)]
+    )
+    objects.set(`${output.bucket}/${key}`, toJsonLines(lines))
+    const manifestKey = keyUnder(keyUnder(output.key, jobId), "manifest.json.out")
+    objects.set(
+      `${output.bucket}/${manifestKey}`,
+      JSON.stringify(BedrockBatch.manifest(viewed(batch, batch.createdAt + batch.fault.ms)))
+    )
+  }
+
+  function create<X>(format: WireFormat<X>, input: RouteInput, out: Record<string, string>, fault: BatchFault): Plan {
+    const job = createOf(parsed(input.body))
+    if (typeof job === "string") return server.invalid(format, job, out)
+    const { inputUri, jobName, modelId, outputUri, roleArn } = job
+    const location = BedrockBatch.s3LocationOf(inputUri)
+    const file = location === undefined ? undefined : objects.get(`${location.bucket}/${location.key}`)
+    if (file === undefined) return server.invalid(format, `No input file at ${inputUri}.`, out)
+    const records = jsonLines(file)
+    if (records.length === 0 || records.some((record) => !isJsonObject(record.modelInput))) {
+      return server.invalid(format, "Every record of the input file needs a modelInput object.", out)
+    }
+    // A record without an id is given one, as Bedrock does.
+    const lines = records.map((record, index) => ({
+      customId: typeof record.recordId === "string" ? record.recordId : `RECORD${String(index).padStart(5, "0")}`,
+      body: record.modelInput,
+      params: { modelId, stream: "false" }
+    }))
+    const region = /\/\d{8}\/([^/]+)\//.exec(input.headers.authorization ?? "")?.[1] ?? "us-east-1"
+    const jobArn = `arn:aws:bedrock:${region}:123456789012:model-invocation-job/sim${
+      String(server.nextId()).padStart(9, "0")
+    }`
+    const batch = held({
+      id: jobArn,
+      model: modelId,
+      input,
+      fault,
+      entries: server.answer(format, input, fault, lines),
+      made: { jobName, roleArn, inputUri, outputUri, inputs: lines.map((line) => line.body) }
+    })
+    batches.set(batch.id, batch)
+    return json(out, { jobArn })
+  }
+
+  /** A job by its ARN or its id. */
+  function findJob(id: string | undefined): Held<Job> | undefined {
+    if (id === undefined) return undefined
+    const jobId = BedrockBatch.jobIdOf(id)
+    for (const held of batches.values()) {
+      if (BedrockBatch.jobIdOf(held.id) === jobId) return held
+    }
+    return undefined
+  }
+
+  return {
+    create: <X>(format: WireFormat<X>, input: RouteInput) =>
+      server.creating(format, input, (out, fault) => create(format, input, out, fault)),
+    /** A job read, or stopped (answered with no body, as Bedrock answers). */
+    job: <X>(format: WireFormat<X>, input: RouteInput, stop: boolean) =>
+      server.gated(format, input, (out) => {
+        const batch = findJob(input.params.id)
+        if (batch === undefined) return server.notFound(format, input, out)
+        if (!stop) return json(out, BedrockBatch.jobObject(viewed(batch, input.now)))
+        cancel(batch, input.now)
+        return empty(out)
+      }),
+    putObject: (input: RouteInput): Plan => {
+      objects.set(objectOf(input.url), input.body ?? "")
+      return empty({})
+    },
+    getObject: <X>(format: WireFormat<X>, input: RouteInput): Plan => {
+      const object = objects.get(objectOf(input.url))
+      return object === undefined ? server.notFound(format, input, {}) : text({}, object)
+    }
+  }
+}

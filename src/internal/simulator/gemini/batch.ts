@@ -1,0 +1,98 @@
+/**
+ * The simulator's Gemini API batch mode: a batch created with its requests inline (each answered as its call), read
+ * as its operation (its responses inline once it has ended) and cancelled.
+ */
+import type { WireFormat } from "../../../simulator/WireFormat.js"
+import * as GeminiBatch from "../../wire/gemini/batch.js"
+import { isJsonObject } from "../../wire/json.js"
+import { type BatchFault, refusal } from "../batchFault.js"
+import {
+  type BatchServer,
+  cancel,
+  counts,
+  type Held,
+  held,
+  json,
+  type Line,
+  parsed,
+  viewOf,
+  written
+} from "../batchServer.js"
+import type { Plan } from "../plan.js"
+import type { RouteInput } from "../routes.js"
+
+function viewed(batch: Held<undefined>, now: number): GeminiBatch.BatchView {
+  const view = viewOf(batch, now)
+  const { failed, succeeded } = counts(view)
+  return {
+    name: batch.id,
+    model: batch.model,
+    state: view.state,
+    createdAt: batch.createdAt,
+    total: batch.entries.length,
+    succeeded,
+    failed,
+    refusal: view.state === "refused" ? refusal : undefined,
+    responses: view.state === "running" || view.state === "refused"
+      ? undefined
+      // Gemini's output holds the lines that ran: the ones an expired or cancelled batch never ran are not in it.
+      : written(batch, view).flatMap(({ index, outcome }) =>
+        typeof outcome === "string" ? [] : [{ key: batch.entries[index]!.customId, outcome }]
+      )
+  }
+}
+
+/** The inlined requests of a batch's create, each a line of `model`'s, or what is wrong with them. */
+function linesOf(body: unknown, model: string): ReadonlyArray<Line> | string {
+  const batch = isJsonObject(body) && isJsonObject(body.batch) ? body.batch : undefined
+  const config = batch !== undefined && isJsonObject(batch.inputConfig) ? batch.inputConfig : undefined
+  const holder = config !== undefined && isJsonObject(config.requests) ? config.requests : undefined
+  const requests = holder !== undefined && Array.isArray(holder.requests) ? holder.requests : undefined
+  if (requests === undefined || requests.length === 0) {
+    return "batch.inputConfig.requests.requests: at least one request"
+  }
+  const lines: Array<Line> = []
+  for (const [index, entry] of requests.entries()) {
+    if (!isJsonObject(entry) || !isJsonObject(entry.request)) return "each inlined request needs a request"
+    const key = isJsonObject(entry.metadata) && typeof entry.metadata.key === "string"
+      ? entry.metadata.key
+      : String(index)
+    lines.push({ customId: key, body: entry.request, params: { model, method: "generateContent" } })
+  }
+  return lines
+}
+
+/** The Gemini API's batch routes, over their own store of batches. */
+export function geminiBatches<G>(server: BatchServer, format: WireFormat<G>) {
+  const batches = new Map<string, Held<undefined>>()
+
+  function create(input: RouteInput, out: Record<string, string>, fault: BatchFault, model: string): Plan {
+    const lines = linesOf(parsed(input.body), model)
+    if (typeof lines === "string") return server.invalid(format, lines, out)
+    const batch = held({
+      id: `batches/sim${server.nextId()}`,
+      model,
+      input,
+      fault,
+      entries: server.answer(format, input, fault, lines),
+      made: undefined
+    })
+    batches.set(batch.id, batch)
+    return json(out, GeminiBatch.operation(viewed(batch, input.now)))
+  }
+
+  return {
+    createGemini: (input: RouteInput, model: string) =>
+      server.creating(format, input, (out, fault) => create(input, out, fault, model)),
+    gemini: (input: RouteInput, cancelled: boolean) =>
+      server.gated(format, input, (out) => {
+        const batch = batches.get(`batches/${input.params.id ?? ""}`)
+        if (batch === undefined) return server.notFound(format, input, out)
+        if (cancelled) {
+          cancel(batch, input.now)
+          return json(out, {})
+        }
+        return json(out, GeminiBatch.operation(viewed(batch, input.now)))
+      })
+  }
+}

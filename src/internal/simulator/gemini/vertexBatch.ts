@@ -1,0 +1,194 @@
+/**
+ * The simulator's Vertex AI batch prediction jobs and the Cloud Storage objects they read and write: an object
+ * uploaded and read (Cloud Storage's JSON API), a job created from its input file (each line answered as its call, its
+ * labels checked as Vertex checks them), read and cancelled, its `predictions.jsonl` written once it has ended.
+ */
+import type { WireFormat } from "../../../simulator/WireFormat.js"
+import { jsonLines, keyUnder, toJsonLines } from "../../wire/batch.js"
+import { errorJson } from "../../wire/gemini/codec.js"
+import * as VertexBatch from "../../wire/gemini/vertexBatch.js"
+import { isJsonObject } from "../../wire/json.js"
+import { type BatchFault, refusal } from "../batchFault.js"
+import {
+  type BatchServer,
+  cancel,
+  type Entry,
+  type Held,
+  held,
+  json,
+  parsed,
+  ranCounts,
+  text,
+  type View,
+  viewOf,
+  written
+} from "../batchServer.js"
+import type { Plan } from "../plan.js"
+import type { RouteInput } from "../routes.js"
+
+/** What a Vertex AI batch prediction job was made with: its name, files, and each line's request for its results. */
+interface Prediction {
+  readonly displayName: string
+  readonly model: string
+  readonly inputUri: string
+  readonly outputUriPrefix: string
+  readonly requests: ReadonlyArray<unknown>
+}
+
+/** A job's create as its body names it: its name, its model, its input file and its output folder. */
+interface Create {
+  readonly displayName: string
+  readonly model: string
+  readonly inputUri: string
+  readonly outputUriPrefix: string
+}
+
+/** A job's create read from its body, or what is wrong with it. */
+function createOf(body: unknown): Create | string {
+  const create = isJsonObject(body) ? body : {}
+  const inputConfig = isJsonObject(create.inputConfig) ? create.inputConfig : {}
+  const uris = isJsonObject(inputConfig.gcsSource) ? inputConfig.gcsSource.uris : undefined
+  const outputConfig = isJsonObject(create.outputConfig) ? create.outputConfig : {}
+  const destination = isJsonObject(outputConfig.gcsDestination)
+    ? outputConfig.gcsDestination.outputUriPrefix
+    : undefined
+  const { displayName, model } = create
+  const inputUri = Array.isArray(uris) && uris.length === 1 ? uris[0] : undefined
+  if (
+    typeof displayName !== "string" || typeof model !== "string" || typeof inputUri !== "string" ||
+    typeof destination !== "string" || VertexBatch.gcsLocationOf(destination) === undefined ||
+    inputConfig.instancesFormat !== "jsonl" || outputConfig.predictionsFormat !== "jsonl"
+  ) {
+    return "displayName, model, inputConfig (instancesFormat jsonl, one gcsSource.uris) and outputConfig " +
+      "(predictionsFormat jsonl, gcsDestination.outputUriPrefix) are required, the URIs gs:// ones"
+  }
+  return { displayName, model, inputUri, outputUriPrefix: destination }
+}
+
+/** The object a Cloud Storage request names: its bucket and its name (the upload's `name` query). */
+function gcsObjectOf(input: RouteInput): string {
+  const name = input.params.object ?? new URL(input.url, "http://localhost").searchParams.get("name") ?? ""
+  return `${input.params.bucket ?? ""}/${name}`
+}
+
+/** Vertex AI's batch prediction routes and Cloud Storage's, over their own store of jobs and the server's objects. */
+export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
+  const batches = new Map<string, Held<Prediction>>()
+  const { objects } = server
+
+  function viewed(batch: Held<Prediction>, now: number): VertexBatch.JobView {
+    const prediction = batch.made
+    const view = viewOf(batch, now)
+    const { failed, succeeded } = ranCounts(view)
+    const ended = view.state !== "running"
+    // The lines that ran are written once it has ended, in the folder the job names: none when it was refused, or
+    // expired before it ran any.
+    const outputDirectory = ended && view.state !== "refused" && view.ran > 0
+      ? VertexBatch.outputDirectoryOf(prediction.outputUriPrefix, batch.createdAt)
+      : undefined
+    if (outputDirectory !== undefined && batch.files === undefined) writePredictions(batch, view)
+    const stopped = ended ? Math.min(now, batch.cancelledAt ?? Infinity, batch.createdAt + batch.fault.ms) : undefined
+    return {
+      name: batch.id,
+      displayName: prediction.displayName,
+      model: prediction.model,
+      state: view.state === "running"
+        ? view.ran === 0 ? "JOB_STATE_PENDING" : "JOB_STATE_RUNNING"
+        : view.state === "completed"
+        ? failed === 0 ? "JOB_STATE_SUCCEEDED" : "JOB_STATE_PARTIALLY_SUCCEEDED"
+        : view.state === "cancelled"
+        ? "JOB_STATE_CANCELLED"
+        : view.state === "refused"
+        ? "JOB_STATE_FAILED"
+        : "JOB_STATE_EXPIRED",
+      inputUri: prediction.inputUri,
+      outputUriPrefix: prediction.outputUriPrefix,
+      outputDirectory,
+      createdAt: batch.createdAt,
+      endedAt: stopped,
+      succeeded,
+      failed,
+      incomplete: batch.entries.length - succeeded - failed,
+      error: view.state === "refused" ? refusal : undefined
+    }
+  }
+
+  /** The job's `predictions.jsonl`: the lines that ran, less the missing ones, the repeated ones twice. */
+  function writePredictions(batch: Held<Prediction>, view: View) {
+    const directory = VertexBatch.gcsLocationOf(
+      VertexBatch.outputDirectoryOf(batch.made.outputUriPrefix, batch.createdAt)
+    )!
+    const key = keyUnder(directory.name, VertexBatch.predictionsFile)
+    batch.files = { output: key, error: undefined }
+    const processedAt = Math.min(batch.cancelledAt ?? Infinity, batch.createdAt + batch.fault.ms)
+    const lines = written(batch, view).flatMap(({ index, outcome }) =>
+      typeof outcome === "string" ? [] : [VertexBatch.outputLine(batch.made.requests[index], outcome, processedAt)]
+    )
+    objects.set(`${directory.bucket}/${key}`, toJsonLines(lines))
+  }
+
+  function create(input: RouteInput, out: Record<string, string>, fault: BatchFault): Plan {
+    const job = createOf(parsed(input.body))
+    if (typeof job === "string") return server.invalid(format, job, out)
+    const modelId = /^publishers\/google\/models\/([^/]+)$/.exec(job.model)?.[1]
+    if (modelId === undefined) {
+      return server.invalid(format, `The simulator runs jobs of Google's models only, not ${job.model}.`, out)
+    }
+    const location = VertexBatch.gcsLocationOf(job.inputUri)
+    const file = location === undefined ? undefined : objects.get(`${location.bucket}/${location.name}`)
+    if (file === undefined) return server.invalid(format, `No input file at ${job.inputUri}.`, out)
+    const records = jsonLines(file)
+    if (records.length === 0 || records.some((record) => !isJsonObject(record.request))) {
+      return server.invalid(format, "Every line of the input file needs a request object.", out)
+    }
+    const lines = records.map((record, index) => ({
+      customId: String(index),
+      body: record.request,
+      params: { model: modelId, method: "generateContent" }
+    }))
+    // A request's labels outside Vertex's rules fail its line, as its call would fail.
+    const entries = server.answer(format, input, fault, lines).map((entry, index): Entry => {
+      const problem = VertexBatch.labelsProblem(records[index]!.request)
+      return problem === undefined
+        ? entry
+        : { ...entry, outcome: { _tag: "Failed", status: 400, body: JSON.parse(errorJson(400, problem)) } }
+    })
+    const root = /^\/[^/]+\/(projects\/[^/]+\/locations\/[^/]+)\//.exec(input.url)?.[1] ?? "projects/-/locations/-"
+    const batch = held({
+      id: `${root}/batchPredictionJobs/sim${server.nextId()}`,
+      model: modelId,
+      input,
+      fault,
+      entries,
+      made: { ...job, requests: records.map((record) => record.request) }
+    })
+    batches.set(batch.id, batch)
+    return json(out, VertexBatch.jobObject(viewed(batch, input.now)))
+  }
+
+  return {
+    create: (input: RouteInput) => server.creating(format, input, (out, fault) => create(input, out, fault)),
+    /** A job read, or cancelled (answered with an empty object, as Vertex answers). */
+    job: (input: RouteInput, cancelled: boolean) =>
+      server.gated(format, input, (out) => {
+        const name = input.url.split("?", 1)[0]!.replace(/^\/[^/]+\//, "").replace(/:cancel$/, "")
+        const batch = batches.get(name)
+        if (batch === undefined) return server.notFound(format, input, out)
+        if (!cancelled) return json(out, VertexBatch.jobObject(viewed(batch, input.now)))
+        cancel(batch, input.now)
+        return json(out, {})
+      }),
+    upload: (input: RouteInput) =>
+      server.gated(format, input, (out) => {
+        const object = gcsObjectOf(input)
+        objects.set(object, input.body ?? "")
+        const slash = object.indexOf("/")
+        return json(out, { bucket: object.slice(0, slash), name: object.slice(slash + 1), kind: "storage#object" })
+      }),
+    media: (input: RouteInput) =>
+      server.gated(format, input, (out) => {
+        const object = objects.get(gcsObjectOf(input))
+        return object === undefined ? server.notFound(format, input, out) : text(out, object)
+      })
+  }
+}

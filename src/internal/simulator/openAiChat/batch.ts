@@ -1,0 +1,177 @@
+/**
+ * The simulator's OpenAI Batch API, its files and batches, served by OpenAI's paths and Azure OpenAI's v1 API's over
+ * one store of both: a file uploaded, a batch created from it (each line answered as its call), read and cancelled,
+ * its output and error files written once it has ended.
+ */
+import type { WireFormat } from "../../../simulator/WireFormat.js"
+import { type RawOutcome, toJsonLines } from "../../wire/batch.js"
+import { isJsonObject, type JsonObject } from "../../wire/json.js"
+import * as OpenAiBatch from "../../wire/openAiChat/batch.js"
+import { type BatchFault, refusal } from "../batchFault.js"
+import {
+  type BatchServer,
+  cancel,
+  counts,
+  type Held,
+  held,
+  json,
+  parsed,
+  text,
+  viewOf,
+  type Written,
+  written
+} from "../batchServer.js"
+import type { Plan } from "../plan.js"
+import type { RouteInput } from "../routes.js"
+
+/** A server with OpenAI's Batch API: the format it answers in, and the one endpoint its batches take. */
+interface OpenAiServer<X> {
+  readonly format: WireFormat<X>
+  readonly endpoint: string
+}
+
+/** What an OpenAI batch was made with: its input file. */
+interface Made {
+  readonly inputFileId: string
+}
+
+interface File {
+  readonly content: string
+  readonly filename: string
+  readonly purpose: string
+  readonly createdAt: number
+}
+
+/** A result file's line of OpenAI's: a request's answer with its status, or a line never run. */
+function lineOf(batch: Held<Made>) {
+  return ({ index, outcome }: Written) => {
+    const id = `batch_req_sim${index}`
+    const customId = batch.entries[index]!.customId
+    if (typeof outcome === "string") return OpenAiBatch.unfinishedLine(id, customId, outcome)
+    return outcome._tag === "Reply"
+      ? OpenAiBatch.outputLine(id, customId, 200, outcome.body, `req_sim${index}`)
+      : OpenAiBatch.outputLine(id, customId, outcome.status ?? 500, outcome.body, `req_sim${index}`)
+  }
+}
+
+/** The lines of an input file, or what is wrong with them. */
+function linesOf(file: File): ReadonlyArray<{ readonly customId: string; readonly body: unknown }> | string {
+  const lines: Array<{ readonly customId: string; readonly body: unknown }> = []
+  for (const line of file.content.split("\n")) {
+    if (line.trim() === "") continue
+    const value = parsed(line)
+    if (!isJsonObject(value) || typeof value.custom_id !== "string" || !isJsonObject(value.body)) {
+      return "every line of the input file needs a custom_id and a body"
+    }
+    lines.push({ customId: value.custom_id, body: value.body })
+  }
+  return lines
+}
+
+/** The OpenAI Batch API's routes of OpenAI's paths and Azure OpenAI's, over one store of files and batches. */
+export function openAiBatches<O, Z>(server: BatchServer, formats: {
+  readonly openai: WireFormat<O>
+  readonly azure: WireFormat<Z>
+}) {
+  const batches = new Map<string, Held<Made>>()
+  const files = new Map<string, File>()
+
+  function fileOf(content: string, now: number): string {
+    const id = `file-sim${server.nextId()}`
+    files.set(id, { content, filename: "batch_output.jsonl", purpose: "batch_output", createdAt: now })
+    return id
+  }
+
+  function viewed(batch: Held<Made>, now: number): OpenAiBatch.BatchView {
+    const view = viewOf(batch, now)
+    if (view.state !== "running" && batch.files === undefined) {
+      // Answered lines go to the output file; lines answered with an error, or never run, to the error file (Batch
+      // API reference, `error_file_id`).
+      const lines = written(batch, view)
+      const answered = lines.filter(({ outcome }) => isReply(outcome))
+      const failed = lines.filter(({ outcome }) => !isReply(outcome))
+      batch.files = {
+        output: answered.length === 0 ? undefined : fileOf(toJsonLines(answered.map(lineOf(batch))), now),
+        error: failed.length === 0 ? undefined : fileOf(toJsonLines(failed.map(lineOf(batch))), now)
+      }
+    }
+    const { failed, succeeded } = counts(view)
+    return {
+      id: batch.id,
+      inputFileId: batch.made.inputFileId,
+      state: view.state,
+      createdAt: batch.createdAt,
+      expiresAt: batch.createdAt + 24 * 3_600_000,
+      total: batch.entries.length,
+      succeeded,
+      failed,
+      outputFileId: batch.files?.output,
+      errorFileId: batch.files?.error,
+      refusal: view.state === "refused" ? refusal : undefined
+    }
+  }
+
+  function upload<X>(format: WireFormat<X>, input: RouteInput, out: Record<string, string>): Plan {
+    const contentType = input.headers["content-type"]
+    const read = OpenAiBatch.readUpload(typeof contentType === "string" ? contentType : undefined, input.body ?? "")
+    if (typeof read === "string") return server.invalid(format, read, out)
+    const id = `file-sim${server.nextId()}`
+    files.set(id, { ...read, createdAt: input.now })
+    return json(
+      out,
+      OpenAiBatch.fileObject(id, Buffer.byteLength(read.content), input.now, read.filename, read.purpose)
+    )
+  }
+
+  function create<X>(openAi: OpenAiServer<X>, input: RouteInput, out: Record<string, string>, fault: BatchFault) {
+    const { endpoint, format } = openAi
+    const body = parsed(input.body)
+    const request = isJsonObject(body) ? body : {}
+    const file = typeof request.input_file_id === "string" ? files.get(request.input_file_id) : undefined
+    if (file === undefined) return server.invalid(format, "input_file_id names no uploaded file", out)
+    if (request.endpoint !== endpoint) return server.invalid(format, `the simulator batches only ${endpoint}`, out)
+    const lines = linesOf(file)
+    if (typeof lines === "string") return server.invalid(format, lines, out)
+    const model = lines.map((line) => (line.body as JsonObject).model).find((m) => typeof m === "string") as string
+    const batch = held({
+      id: `batch_sim${server.nextId()}`,
+      model: model ?? "",
+      input,
+      fault,
+      entries: server.answer(format, input, fault, lines),
+      made: { inputFileId: request.input_file_id as string }
+    })
+    batches.set(batch.id, batch)
+    return json(out, OpenAiBatch.batchObject(viewed(batch, input.now)))
+  }
+
+  /** The routes of a server with OpenAI's files and batches. */
+  function routes<X>(openAi: OpenAiServer<X>) {
+    const { format } = openAi
+    return {
+      upload: (input: RouteInput) => server.gated(format, input, (out) => upload(format, input, out)),
+      fileContent: (input: RouteInput) =>
+        server.gated(format, input, (out) => {
+          const file = files.get(input.params.id ?? "")
+          return file === undefined ? server.notFound(format, input, out) : text(out, file.content)
+        }),
+      create: (input: RouteInput) => server.creating(format, input, (out, fault) => create(openAi, input, out, fault)),
+      batch: (input: RouteInput, cancelled: boolean) =>
+        server.gated(format, input, (out) => {
+          const batch = batches.get(input.params.id ?? "")
+          if (batch === undefined) return server.notFound(format, input, out)
+          if (cancelled) cancel(batch, input.now)
+          return json(out, OpenAiBatch.batchObject(viewed(batch, input.now)))
+        })
+    }
+  }
+
+  return {
+    openAi: routes({ format: formats.openai, endpoint: OpenAiBatch.endpoint }),
+    azure: routes({ format: formats.azure, endpoint: "/chat/completions" })
+  }
+}
+
+function isReply(outcome: RawOutcome): boolean {
+  return typeof outcome === "object" && outcome._tag === "Reply"
+}

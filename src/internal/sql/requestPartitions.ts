@@ -1,0 +1,144 @@
+/**
+ * The request log on Postgres, partitioned by time (migration `27_request_log_partitions`): `requests` is a table
+ * partitioned by range of `at`, a partition a day (UTC), named `requests_<yyyymmdd>`, and `request_log_days` holds a
+ * row per partition with the rows written to it and their bytes (`Requests.bytesOf`). A partition and its day's row
+ * are made together and dropped together, each time in one transaction, so one is there exactly when the other is.
+ *
+ * A batch of rows makes the partitions its days lack (`write`), so no write fails for a missing partition; the sweep
+ * makes today's and tomorrow's ahead (`sweep`), so a write at midnight finds its partition made. Several instances
+ * making the same day at once are ordered by the day's row: the one whose insert of it is second waits for the
+ * first to commit, then finds it there and makes nothing. Retention drops whole partitions, never deleting a row: the
+ * days before the retention's start, then the days older than the one where the bounds on rows and bytes are passed,
+ * counting from the newest, read from `request_log_days` (a sweep's cost is the number of days, not of rows). So the
+ * bounds are kept to within a day: the day in which the bound is passed is kept whole.
+ */
+import * as Arr from "effect/Array"
+import * as Effect from "effect/Effect"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import * as Requests from "./requests.js"
+
+/** A partition's span, in milliseconds: a UTC day. */
+export const dayMillis = 86_400_000
+
+/** The start of the UTC day `at` (epoch milliseconds) is in. */
+export const dayOf = (at: number): number => Math.floor(at / dayMillis) * dayMillis
+
+/** The partition of the day starting at `day`: `requests_20260115`. */
+export const partitionOf = (day: number): string =>
+  `requests_${new Date(day).toISOString().slice(0, 10).replaceAll("-", "")}`
+
+/** A day's partition as `request_log_days` counts it. */
+export interface Day {
+  /** Epoch milliseconds of its start. */
+  readonly day: number
+  readonly rows: number
+  /** Its rows' bytes, as `Requests.bytesOf` counts them. */
+  readonly bytes: number
+}
+
+/**
+ * The days a sweep drops, of `days` (newest first): those wholly before `before`, then, counting the others' rows and
+ * bytes from the newest, every day older than the first at which either of `bounds` is passed.
+ */
+export function doomed(days: ReadonlyArray<Day>, before: number, bounds: Requests.Bounds): Array<number> {
+  const gone: Array<number> = []
+  let rows = 0
+  let bytes = 0
+  let passed = false
+  for (const one of days) {
+    if (passed || one.day + dayMillis <= before) {
+      gone.push(one.day)
+      continue
+    }
+    rows += one.rows
+    bytes += one.bytes
+    passed = rows > bounds.rows || bytes > bounds.bytes
+  }
+  return gone
+}
+
+/**
+ * The partitions of `days` (starts of days) made where missing, each with its row in `request_log_days`: run in a
+ * transaction, so a partition and its row are made together.
+ */
+export const make = (sql: SqlClient.SqlClient, days: ReadonlyArray<number>): Effect.Effect<void, SqlError> =>
+  Effect.gen(function*() {
+    const rows = days.map((day) => ({ day, row_count: 0, byte_count: 0 }))
+    if (!Arr.isArrayNonEmpty(rows)) return
+    // Inserted only where missing; an insert of a day another transaction is making waits for it to commit.
+    const made = yield* sql<{ readonly day: unknown }>`INSERT INTO request_log_days ${sql.insert(rows)}
+      ON CONFLICT (day) DO NOTHING RETURNING day`
+    for (const { day } of made) {
+      const start = Number(day)
+      const table = sql(partitionOf(start))
+      // Made apart, then attached: attaching takes a lock that lets the log's writes and reads go on, where
+      // `CREATE TABLE ... PARTITION OF` would wait for them and stop them meanwhile.
+      yield* sql`CREATE TABLE ${table} (LIKE requests INCLUDING DEFAULTS)`
+      yield* sql`ALTER TABLE requests ATTACH PARTITION ${table}
+        FOR VALUES FROM (${sql.literal(String(start))}) TO (${sql.literal(String(start + dayMillis))})`
+    }
+  })
+
+/** The days of `rows`, oldest first, each with its rows and bytes. */
+function daysOf(rows: ReadonlyArray<Requests.Row>): Array<Day> {
+  const days = new Map<number, { rows: number; bytes: number }>()
+  for (const row of rows) {
+    const counted = days.get(dayOf(row.at)) ?? { rows: 0, bytes: 0 }
+    counted.rows += 1
+    counted.bytes += Requests.bytesOf(row)
+    days.set(dayOf(row.at), counted)
+  }
+  return [...days].map(([day, counted]) => ({ day, ...counted })).sort((a, b) => a.day - b.day)
+}
+
+/**
+ * `rows` written, their days' partitions made where missing and their counts added: run in a transaction. The counts
+ * are added last, so a day's row is locked only until the commit; oldest day first, so two batches across midnight
+ * lock the same days in the same order.
+ */
+export const write = (sql: SqlClient.SqlClient, rows: ReadonlyArray<Requests.Row>): Effect.Effect<void, SqlError> =>
+  Effect.gen(function*() {
+    const days = daysOf(rows)
+    yield* make(sql, days.map((one) => one.day))
+    yield* Requests.insert(sql, rows)
+    for (const one of days) {
+      yield* sql`UPDATE request_log_days SET row_count = row_count + ${one.rows},
+        byte_count = byte_count + ${one.bytes} WHERE day = ${one.day}`
+    }
+  })
+
+/** Every day's partition, newest first. */
+const days = (sql: SqlClient.SqlClient): Effect.Effect<Array<Day>, SqlError> =>
+  Effect.map(
+    sql<Record<string, unknown>>`SELECT day, row_count, byte_count FROM request_log_days ORDER BY day DESC`,
+    (rows) => rows.map((row) => ({ day: Number(row.day), rows: Number(row.row_count), bytes: Number(row.byte_count) }))
+  )
+
+/**
+ * How long dropping a partition waits for the lock on the log, which the log's writes and reads then wait behind: a
+ * long read makes the sweep give up and try again, rather than stop the writes for as long.
+ */
+const dropLockTimeout = "2s"
+
+/**
+ * At `now`, today's and tomorrow's partitions made where missing, then the partitions `doomed` names dropped: each
+ * step a transaction of its own.
+ */
+export const sweep = (
+  sql: SqlClient.SqlClient,
+  { before, bounds, now }: Requests.Sweep
+): Effect.Effect<void, SqlError> =>
+  Effect.gen(function*() {
+    yield* sql.withTransaction(make(sql, [dayOf(now), dayOf(now) + dayMillis]))
+    const gone = doomed(yield* days(sql), before, bounds)
+    if (gone.length === 0) return
+    yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql`SET LOCAL lock_timeout = ${sql.literal(`'${dropLockTimeout}'`)}`
+      for (const day of gone) {
+        // Another instance's sweep may have dropped it since it was read: then its row is gone too.
+        const held = yield* sql`DELETE FROM request_log_days WHERE day = ${day} RETURNING day`
+        if (held.length > 0) yield* sql`DROP TABLE ${sql(partitionOf(day))}`
+      }
+    }))
+  })
