@@ -26,12 +26,14 @@
  *   not 0, counted in `thoughtsTokenCount`.
  * - Function calls come whole, without an id, and the first of each reply
  *   carries a `thoughtSignature`, as Gemini 3 sends them. As Gemini 3 checks, a
- *   request whose current turn (the model contents after the last user text)
- *   replays a function call without its signature on the first `functionCall`
- *   part of a content is answered with 400, and so is one whose call carries a
- *   signature the simulator did not make for that call (its name and
- *   arguments): one moved from another call, or damaged. The stand-ins the
- *   Gemini API documents (`skip_thought_signature_validator`) are taken.
+ *   request to a `gemini-3*` model whose current turn (the model contents after
+ *   the last user text) replays a function call without its signature on the
+ *   first `functionCall` part of a content is answered with 400, and so is one
+ *   whose call carries a signature the simulator did not make for that call
+ *   (its name and arguments): one moved from another call, or damaged
+ *   ("Corrupted thought signature."). The stand-ins the Gemini API documents
+ *   (`skip_thought_signature_validator`) are taken. Earlier models check
+ *   neither.
  * - A stream sends one event per reasoning token, one per text token, function
  *   calls two to an event, then a closing event with `finishReason` and the
  *   final usage; there is no end marker. Every event carries the running

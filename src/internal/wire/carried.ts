@@ -50,23 +50,12 @@ export const envelopeOf = (
 /** The envelope of a compacted conversation's `summary`. */
 export const summaryEnvelope = (summary: string): string => sealed({ summary })
 
-/** The id a client gets for a call of `id` whose provider needs `metadata` back on it; `id` itself without any. */
+/**
+ * The id a client gets for a call of `id` whose provider needs `metadata` back on it: the envelope of that one call
+ * (as `envelopeOf` seals a reply's); `id` itself without any.
+ */
 export const idCarrying = (id: string, metadata: ProviderMetadata | undefined): string =>
-  metadata === undefined ? id : mark + Buffer.from(JSON.stringify({ id, metadata })).toString("base64url")
-
-/** A call id a client sent back: the provider's id, and the metadata it carried when it is one of `idCarrying`'s. */
-export const carriedBy = (sent: string): { readonly id: string; readonly metadata?: ProviderMetadata } => {
-  if (!sent.startsWith(mark)) return { id: sent }
-  try {
-    const value: unknown = JSON.parse(Buffer.from(sent.slice(mark.length), "base64url").toString("utf8"))
-    if (isJsonObject(value) && typeof value["id"] === "string" && isJsonObject(value["metadata"])) {
-      return { id: value["id"], metadata: value["metadata"] }
-    }
-  } catch {
-    // Not an envelope of ours after all: the id is the client's own.
-  }
-  return { id: sent }
-}
+  metadata === undefined ? id : sealed({ calls: { [id]: metadata } })
 
 /** The carried state of an `encrypted_content` of the gateway's; undefined for any other (a provider's own). */
 export const opened = (encrypted: string | null | undefined): Carried | undefined => {
@@ -82,6 +71,14 @@ export const opened = (encrypted: string | null | undefined): Carried | undefine
     // A damaged envelope carries nothing; the provider says what it misses.
     return {}
   }
+}
+
+/** A call id a client sent back: the provider's id, and the metadata it carried when it is one of `idCarrying`'s. */
+export const carriedBy = (sent: string): { readonly id: string; readonly metadata?: ProviderMetadata } => {
+  const calls = Object.entries(opened(sent)?.calls ?? {})
+  if (calls.length !== 1) return { id: sent }
+  const [id, metadata] = calls[0]!
+  return isJsonObject(metadata) ? { id, metadata } : { id: sent }
 }
 
 const withCarried = (call: ToolCall, metadata: ProviderMetadata | undefined): ToolCall =>
