@@ -155,7 +155,9 @@ function messagesLoop(anthropic: Anthropic): Loop {
       // The reply's blocks go back as they came, thinking blocks among them.
       messages.push({ role: "assistant", content: message.content })
       const uses = message.content.filter((block) => block.type === "tool_use")
-      if (uses.length === 0) return message.content.flatMap((block) => block.type === "text" ? [block.text] : []).join("")
+      if (uses.length === 0) {
+        return message.content.flatMap((block) => block.type === "text" ? [block.text] : []).join("")
+      }
       messages.push({
         role: "user",
         content: uses.map((use) => ({ type: "tool_result" as const, tool_use_id: use.id, content: result }))
@@ -182,10 +184,14 @@ function geminiLoop(google: GoogleGenAI): Loop {
         config: { tools, toolConfig: { functionCallingConfig: { mode: modes[choice] } } }
       }
       // A stream's parts, in order, make the model's content, as Gemini CLI keeps it.
-      const parts: Array<Part> = stream
-        ? (await Array.fromAsync(await google.models.generateContentStream(request)))
-          .flatMap((chunk) => chunk.candidates?.[0]?.content?.parts ?? [])
-        : (await google.models.generateContent(request)).candidates?.[0]?.content?.parts ?? []
+      const parts: Array<Part> = []
+      if (stream) {
+        for await (const chunk of await google.models.generateContentStream(request)) {
+          parts.push(...chunk.candidates?.[0]?.content?.parts ?? [])
+        }
+      } else {
+        parts.push(...(await google.models.generateContent(request)).candidates?.[0]?.content?.parts ?? [])
+      }
       contents.push({ role: "model", parts })
       const calls = parts.flatMap((part) => part.functionCall === undefined ? [] : [part.functionCall])
       if (calls.length === 0) return parts.map((part) => part.text ?? "").join("")

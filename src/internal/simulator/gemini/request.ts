@@ -16,8 +16,8 @@ import * as Codec from "../../wire/gemini/codec.js"
 import { schemaKeywords } from "../../wire/gemini/schema.js"
 import { isJsonObject } from "../../wire/json.js"
 import { decoded, mediaTokens } from "../decoded.js"
-import { signatureOf } from "./signature.js"
 import { invalid, typeName } from "../requestChecks.js"
+import { signatureOf } from "./signature.js"
 
 /** The text that, in the last user message, makes the simulator block the prompt. */
 export const blockedPromptMarker = "[simulator:block]"
