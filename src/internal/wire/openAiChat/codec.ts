@@ -28,14 +28,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
-import type {
-  CacheBreakpoint,
-  ContentPart,
-  Message,
-  ProviderMetadata,
-  ToolCall,
-  ToolDefinition
-} from "../../../Message.js"
+import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import { asciiJson } from "../asciiJson.js"
@@ -1011,7 +1004,7 @@ export function toolCallFragmentJson(fragment: {
   readonly id?: string | undefined
   readonly name?: string | undefined
   readonly arguments: string
-  readonly providerMetadata?: ProviderMetadata | undefined
+  readonly providerMetadata?: ToolCall["providerMetadata"]
 }): string {
   const call: Record<string, unknown> = { index: fragment.index }
   if (fragment.id !== undefined) {
