@@ -26,9 +26,14 @@
  *   not 0, counted in `thoughtsTokenCount`.
  * - Function calls come whole, without an id, and the first of each reply
  *   carries a `thoughtSignature`, as Gemini 3 sends them. As Gemini 3 checks, a
- *   request whose current turn (the model contents after the last user text)
- *   replays a function call without its signature on the first `functionCall`
- *   part of a content is answered with 400.
+ *   request to a `gemini-3*` model whose current turn (the model contents after
+ *   the last user text) replays a function call without its signature on the
+ *   first `functionCall` part of a content is answered with 400, and so is one
+ *   whose call carries a signature the simulator did not make for that call
+ *   (its name and arguments): one moved from another call, or damaged
+ *   ("Corrupted thought signature."). The stand-ins the Gemini API documents
+ *   (`skip_thought_signature_validator`) are taken. Earlier models check
+ *   neither.
  * - A stream sends one event per reasoning token, one per text token, function
  *   calls two to an event, then a closing event with `finishReason` and the
  *   final usage; there is no end marker. Every event carries the running
@@ -55,6 +60,7 @@ import { cachePrefixes } from "../internal/simulator/gemini/cachePrefixes.js"
 import { decodeEmbedding, renderEmbedding } from "../internal/simulator/gemini/embedding.js"
 import { renderError, streamErrorJson } from "../internal/simulator/gemini/errors.js"
 import { blockedPromptMarker as marker, decode } from "../internal/simulator/gemini/request.js"
+import { signatureOf as callSignature } from "../internal/simulator/gemini/signature.js"
 import { FramedEvents, FramedText } from "../internal/wire/eventSink.js"
 import * as Codec from "../internal/wire/gemini/codec.js"
 import * as Writer from "../internal/wire/gemini/writer.js"
@@ -152,9 +158,9 @@ export const countReply: (tokens: number) => string = Codec.countReply
 export const isEmbedding = (params: Readonly<Record<string, string | undefined>>): boolean =>
   embeddingMethods.has(params.method ?? "")
 
-// A made-up thought signature for a call: opaque base64, as Gemini's are, the same for the same call.
+// A made-up thought signature for a call: opaque base64, as Gemini's are, made from the call it signs.
 function signatureOf(call: Reply.ToolCall): ProviderMetadata {
-  return { gemini: { thoughtSignature: Buffer.from(`sim-thought-signature:${call.id}`).toString("base64") } }
+  return { gemini: { thoughtSignature: callSignature(call.name, JSON.parse(call.arguments)) } }
 }
 
 // As Gemini 3 writes them: no id, the reply's thought signature on its first call only.

@@ -234,27 +234,41 @@ describe("the simulator's Gemini format", () => {
         )
         assert.deepStrictEqual(streamedCalls, parts)
 
-        const unsigned = yield* rawCall(sim, {
-          contents: [
-            userTurn("Weather?"),
-            { role: "model", parts: [{ functionCall: parts[0].functionCall }] },
-            { role: "user", parts: [{ functionResponse: { name: "get_weather", response: { result: "sunny" } } }] }
-          ],
-          tools: [weatherTool]
-        })
+        // The call replayed as `first` with its result, to `model`.
+        const replay = (model: string, first: PartJson) =>
+          rawCall(sim, {
+            contents: [
+              userTurn("Weather?"),
+              { role: "model", parts: [first] },
+              { role: "user", parts: [{ functionResponse: { name: "get_weather", response: { result: "sunny" } } }] }
+            ],
+            tools: [weatherTool]
+          }, { path: `/v1beta/models/${model}:generateContent` })
+        const error = (answer: Answer) => JSON.parse(answer.text).error
+        const gemini3 = "gemini-3-pro-preview"
+        const unsigned = yield* replay(gemini3, { functionCall: parts[0].functionCall })
         assert.strictEqual(unsigned.status, 400)
-        assert.include(JSON.parse(unsigned.text).error.message, "thought_signature")
+        assert.deepInclude(error(unsigned), { code: 400, status: "INVALID_ARGUMENT" })
+        assert.include(error(unsigned).message, "Function call is missing a thought_signature in functionCall parts.")
+        assert.include(error(unsigned).message, "function call `default_api:get_weather` , position 1.")
 
-        const signed = yield* rawCall(sim, {
-          contents: [
-            userTurn("Weather?"),
-            { role: "model", parts: [parts[0]] },
-            { role: "user", parts: [{ functionResponse: { name: "get_weather", response: { result: "sunny" } } }] }
-          ],
-          tools: [weatherTool]
-        })
-        assert.strictEqual(signed.status, 200)
-        assert.match(JSON.parse(signed.text).candidates[0].content.parts[0].text, /^The tool returned sunny/)
+        // A signature the simulator did not make for that call: made up, or the first call's on the third (whose
+        // arguments it does not sign).
+        const madeUp = yield* replay(gemini3, { ...parts[0], thoughtSignature: "c2lnbmVk" })
+        assert.strictEqual(madeUp.status, 400)
+        assert.deepInclude(error(madeUp), { message: "Corrupted thought signature.", status: "INVALID_ARGUMENT" })
+        const moved = { functionCall: { name: "get_time", args: {} }, thoughtSignature: parts[0].thoughtSignature }
+        assert.strictEqual((yield* replay(gemini3, moved)).status, 400)
+
+        // Before Gemini 3 no signature is checked.
+        const earlier = yield* replay(MODEL, { functionCall: parts[0].functionCall })
+        assert.strictEqual(earlier.status, 200)
+
+        for (const first of [parts[0], { ...parts[0], thoughtSignature: "skip_thought_signature_validator" }]) {
+          const signed = yield* replay(gemini3, first)
+          assert.strictEqual(signed.status, 200, signed.text)
+          assert.match(JSON.parse(signed.text).candidates[0].content.parts[0].text, /^The tool returned sunny/)
+        }
       })))
 
   it.live("a blocked prompt: 200, promptFeedback, no candidates", () =>

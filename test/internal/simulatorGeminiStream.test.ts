@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import { type ChatChunk, makeAccumulator } from "../../src/ChatChunk.js"
+import { signatureOf } from "../../src/internal/simulator/gemini/signature.js"
 import { GeminiStreamParser } from "../../src/internal/wire/gemini/client.js"
 import {
   callPart,
@@ -23,7 +24,7 @@ function written(reply: Reply.Reply, meta: { id: string; model: string }) {
         name: call.name,
         arguments: call.arguments,
         providerMetadata: {
-          gemini: { thoughtSignature: Buffer.from(`sim-thought-signature:${call.id}`).toString("base64") }
+          gemini: { thoughtSignature: signatureOf(call.name, JSON.parse(call.arguments)) }
         }
       }
       : { name: call.name, arguments: call.arguments }

@@ -4,6 +4,7 @@ import * as fc from "fast-check"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import { renderReply as anthropicReply, signatureOf } from "../../src/internal/simulator/anthropic/render.js"
 import { renderReply as bedrockReply } from "../../src/internal/simulator/bedrock/render.js"
+import { signatureOf as geminiSignature } from "../../src/internal/simulator/gemini/signature.js"
 import { renderReply as chatReply } from "../../src/internal/simulator/openAiChat/render.js"
 import { usageOf } from "../../src/internal/simulator/usage.js"
 import {
@@ -186,7 +187,7 @@ describe("the simulator's whole replies, written by each dialect's one writer", 
         ...(index === 0
           ? {
             providerMetadata: {
-              gemini: { thoughtSignature: Buffer.from(`sim-thought-signature:${call.id}`).toString("base64") }
+              gemini: { thoughtSignature: geminiSignature(call.name, JSON.parse(call.arguments)) }
             }
           }
           : {})

@@ -7,6 +7,11 @@
  * it, each call's on the call of its `call_id`. A Responses deployment's own reasoning items carry themselves
  * (`wire/openAiResponses/codec.ts`).
  *
+ * A Chat Completions client sends back nothing of a reply but its text and its calls: there, what a call needs back
+ * (Gemini's thought signature) rides in the call's id, the provider's id and the call's metadata sealed in the same
+ * envelope (`idCarrying`), which every client returns as it came on the call and in its tool result's
+ * `tool_call_id`; the id read back (`carriedBy`) is the provider's again.
+ *
  * The same envelope carries a conversation's summary in the `encrypted_content` of a `compaction` item the gateway's
  * `/v1/responses/compact` made with the routed model (`gateway/responses/compaction.ts`): a later turn sending it back
  * is given the summary as a message, on any deployment.
@@ -45,6 +50,13 @@ export const envelopeOf = (
 /** The envelope of a compacted conversation's `summary`. */
 export const summaryEnvelope = (summary: string): string => sealed({ summary })
 
+/**
+ * The id a client gets for a call of `id` whose provider needs `metadata` back on it: the envelope of that one call
+ * (as `envelopeOf` seals a reply's); `id` itself without any.
+ */
+export const idCarrying = (id: string, metadata: ProviderMetadata | undefined): string =>
+  metadata === undefined ? id : sealed({ calls: { [id]: metadata } })
+
 /** The carried state of an `encrypted_content` of the gateway's; undefined for any other (a provider's own). */
 export const opened = (encrypted: string | null | undefined): Carried | undefined => {
   if (typeof encrypted !== "string" || !encrypted.startsWith(mark)) return undefined
@@ -59,6 +71,14 @@ export const opened = (encrypted: string | null | undefined): Carried | undefine
     // A damaged envelope carries nothing; the provider says what it misses.
     return {}
   }
+}
+
+/** A call id a client sent back: the provider's id, and the metadata it carried when it is one of `idCarrying`'s. */
+export const carriedBy = (sent: string): { readonly id: string; readonly metadata?: ProviderMetadata } => {
+  const calls = Object.entries(opened(sent)?.calls ?? {})
+  if (calls.length !== 1) return { id: sent }
+  const [id, metadata] = calls[0]!
+  return isJsonObject(metadata) ? { id, metadata } : { id: sent }
 }
 
 const withCarried = (call: ToolCall, metadata: ProviderMetadata | undefined): ToolCall =>

@@ -2,8 +2,9 @@
  * The Gemini request (`:generateContent`, `:streamGenerateContent`), checked against the codec's schema of the wire
  * (`wire/gemini/codec.ts`), then by hand for what the API refuses beyond its types, with the API's messages (a function
  * calling config only with function declarations, at most five stop sequences, no content without parts, no part
- * without data: an empty text but a signature's carrier) and the function-call signature rule of Gemini 3, and reduced
- * to a `Reply.Prompt`; the model and method come from the URL (`params`).
+ * without data: an empty text but a signature's carrier) and, for a Gemini 3 model, the function-call signature rules
+ * (the first call of each step of the current turn signed, and each signature the one made for its call or a
+ * documented stand-in), and reduced to a `Reply.Prompt`; the model and method come from the URL (`params`).
  */
 import * as Result from "effect/Result"
 import type { Extra } from "../../../simulator/Gemini.js"
@@ -16,6 +17,7 @@ import { schemaKeywords } from "../../wire/gemini/schema.js"
 import { isJsonObject } from "../../wire/json.js"
 import { decoded, mediaTokens } from "../decoded.js"
 import { invalid, typeName } from "../requestChecks.js"
+import { signatureOf } from "./signature.js"
 
 /** The text that, in the last user message, makes the simulator block the prompt. */
 export const blockedPromptMarker = "[simulator:block]"
@@ -48,6 +50,12 @@ const signatureMissing = (name: string, position: number): ApiError =>
       `https://ai.google.dev/gemini-api/docs/thought-signatures for more details.`,
     "contents"
   )
+
+// The Gemini API's answer to a signature it did not make for the call it came back on.
+const signatureCorrupted: ApiError = invalid("Corrupted thought signature.", "contents")
+
+/** Whether `model` checks replayed function calls' signatures: Gemini 3 and later, as the thought signatures page says. */
+const checksSignatures = (model: string): boolean => /^gemini-3/.test(model)
 
 type Body = typeof Codec.GenerateContentRequest.Type
 type Part = typeof Codec.Part.Type
@@ -162,6 +170,13 @@ export function partSize(part: Part): { readonly chars: number; readonly media: 
   return { chars: 0, media: 0 }
 }
 
+interface Call {
+  readonly name: string
+  readonly signed: boolean
+  /** Whether its signature is one the simulator made for this call (its name and arguments), or a stand-in. */
+  readonly valid: boolean
+}
+
 interface Turn {
   readonly role: "user" | "model"
   readonly text: string
@@ -169,8 +184,8 @@ interface Turn {
   readonly media: number
   /** Characters of function calls and responses. */
   readonly toolChars: number
-  /** Each `functionCall` part: its name and whether it carries a signature. */
-  readonly calls: ReadonlyArray<{ readonly name: string; readonly signed: boolean }>
+  /** Each `functionCall` part: its name, and whether it carries a signature and whether that one is valid. */
+  readonly calls: ReadonlyArray<Call>
   /** The last function response's text, when the content holds any. */
   readonly toolResult: string | undefined
 }
@@ -200,7 +215,7 @@ function decodeContent(
   let media = 0
   let toolChars = 0
   let toolResult: string | undefined
-  const calls: Array<{ readonly name: string; readonly signed: boolean }> = []
+  const calls: Array<Call> = []
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i]!
     const at = `${path}.parts[${i}]`
@@ -224,7 +239,9 @@ function decodeContent(
         ))
       }
       toolChars += size.chars
-      calls.push({ name, signed: signed(part) })
+      const signature = part.thoughtSignature ?? ""
+      const valid = Codec.standInSignatures.has(signature) || signature === signatureOf(name, part.functionCall.args)
+      calls.push({ name, signed: signed(part), valid })
     } else if (part.functionResponse !== null && part.functionResponse !== undefined) {
       const name = part.functionResponse.name
       if (name === "") {
@@ -361,7 +378,7 @@ export function decode(
     chars += turn.text.length + turn.toolChars
     media += turn.media
   }
-  // The current turn starts after the last user content with text; its function
+  // The current turn starts after the last user content with text; on Gemini 3 its function
   // calls must carry their signatures (on the first call part of each content).
   let lastUserText = ""
   let current = 0
@@ -373,11 +390,11 @@ export function decode(
       break
     }
   }
-  for (let i = current; i < turns.length; i++) {
+  for (let i = current; i < turns.length && checksSignatures(model); i++) {
+    if (turns[i]!.role !== "model") continue
     const first = turns[i]!.calls[0]
-    if (turns[i]!.role === "model" && first !== undefined && !first.signed) {
-      return Result.fail(signatureMissing(first.name, i))
-    }
+    if (first !== undefined && !first.signed) return Result.fail(signatureMissing(first.name, i))
+    if (turns[i]!.calls.some((call) => call.signed && !call.valid)) return Result.fail(signatureCorrupted)
   }
   const last = turns[turns.length - 1]!
   const lastRole = last.role === "model" ? "assistant" : last.toolResult !== undefined ? "tool" : "user"

@@ -688,6 +688,12 @@ function userParts(content: string | ReadonlyArray<ContentPart>, where: string):
  */
 const unsignedCallSignature = "skip_thought_signature_validator"
 
+/** The stand-ins the Gemini API docs (thought signatures) name, which it takes for any call without checking them. */
+export const standInSignatures: ReadonlySet<string> = new Set([
+  unsignedCallSignature,
+  "context_engineering_is_the_way_to_go"
+])
+
 function modelParts(message: AssistantMessage, where: string): Array<JsonObject> {
   const parts: Array<JsonObject> = []
   const signature = metadataOf(message.providerMetadata)?.thoughtSignature

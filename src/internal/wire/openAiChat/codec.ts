@@ -32,6 +32,7 @@ import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } 
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import { asciiJson } from "../asciiJson.js"
+import { carriedBy, idCarrying } from "../carried.js"
 import { ShapeError } from "../codecError.js"
 import { requireImage, toolResultText } from "../contentKinds.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, replyId, replyModel } from "../json.js"
@@ -185,11 +186,15 @@ function userContent(wire: typeof WireMessage.Type): string | ReadonlyArray<Cont
   })
 }
 
+// A call as the client sent it back: the provider's id, and what the provider needs back on it, out of the id that
+// carried it (`carried.ts`).
 function toolCallOf(call: typeof WireToolCall.Type): ToolCall {
+  const { id, metadata } = carriedBy(call.id)
   return {
-    id: call.id,
+    id,
     name: call.function.name,
-    arguments: call.function.arguments
+    arguments: call.function.arguments,
+    ...(metadata !== undefined ? { providerMetadata: metadata } : {})
   }
 }
 
@@ -221,7 +226,7 @@ function messageInto(wire: typeof WireMessage.Type, index: number, out: Array<Me
           `messages[${index}].tool_call_id`,
           `messages[${index}].tool_call_id: missing (a tool message answers a tool call by its id)`
         )
-        : toolMessageInto(wire, wire.tool_call_id, index, out)
+        : toolMessageInto(wire, carriedBy(wire.tool_call_id).id, index, out)
   }
 }
 
@@ -724,7 +729,12 @@ export function completion(
   }
   if (response.reasoning !== undefined) message["reasoning_content"] = response.reasoning
   message["refusal"] = response.refusal ?? null
-  if (calls.length > 0) message["tool_calls"] = calls.map(encodeToolCall)
+  // Each call's id carries what its provider needs back on it (`carried.ts`): the client returns nothing else of it.
+  if (calls.length > 0) {
+    message["tool_calls"] = calls.map((call) =>
+      encodeToolCall({ ...call, id: idCarrying(call.id, call.providerMetadata) })
+    )
+  }
   return JSON.stringify({
     id,
     object: "chat.completion",
@@ -985,16 +995,20 @@ export const promptResultsData = JSON.stringify({
   prompt_filter_results: promptFilterResults
 })
 
-/** A fragment of a streamed tool call as JSON: its `id` and `name` on the first, then pieces of its arguments. */
+/**
+ * A fragment of a streamed tool call as JSON: its `id` (carrying what the provider needs back on the call, as a whole
+ * reply's does) and `name` on the first, then pieces of its arguments.
+ */
 export function toolCallFragmentJson(fragment: {
   readonly index: number
   readonly id?: string | undefined
   readonly name?: string | undefined
   readonly arguments: string
+  readonly providerMetadata?: ToolCall["providerMetadata"]
 }): string {
   const call: Record<string, unknown> = { index: fragment.index }
   if (fragment.id !== undefined) {
-    call["id"] = fragment.id
+    call["id"] = idCarrying(fragment.id, fragment.providerMetadata)
     call["type"] = "function"
   }
   call["function"] = fragment.name === undefined
