@@ -140,24 +140,74 @@ function servedAt(reply: Reply.Reply, body: unknown, tier: string | undefined): 
   return { ...reply, usage: { ...reply.usage, serviceTier: tier } }
 }
 
-/**
- * The engine of one simulator: its request ids, its parsed faults, its
- * rate-limit buckets, its prompt cache, its `down` windows (`startedAt`: the simulator's start, on its `Clock`) and
- * the Responses formats of its organisation.
- */
-export const makeEngine = (config: Config, startedAt: number) => {
-  const decodeFaultCached = makeCachedParser()
-  const chaos = makeChaos()
-  const promptCache = new PromptCache(promptCachePrefixes)
-  const storedReplies = new StoredReplies(keptReplies)
-  const scenarios = new Scenarios(config)
-  const rateLimit = makeRateLimit(config.requestsPerMinute)
-  let nextId = 1
-  /** When each `down` fault value (`""` for the options' fault) was first seen, for `since=first`; bounded. */
-  const firstSeen = new Map<string, number>()
+const errorPlan = (format: Gate, error: ApiError, headers: Record<string, string>): Plan => {
+  const { body, headers: named, status } = format.renderError(error)
+  if (named !== undefined) Object.assign(headers, named)
+  if (error._tag === "RateLimited") {
+    headers["retry-after"] = String(Math.max(1, Math.ceil(error.retryAfterMs / 1000)))
+    headers["retry-after-ms"] = String(Math.ceil(error.retryAfterMs))
+  } else if (error._tag === "Injected") {
+    const { code, retryAfter, status } = error.fault
+    const seconds = retryAfter === "none"
+      ? undefined
+      : retryAfter ?? (status === 429 && code !== "insufficient_quota" ? 1 : undefined)
+    if (seconds !== undefined) {
+      headers["retry-after"] = String(Math.ceil(seconds))
+      headers["retry-after-ms"] = String(Math.round(seconds * 1000))
+    }
+  }
+  headers["content-type"] = "application/json"
+  return { _tag: "Body", status, headers, body, delayMs: 0 }
+}
 
-  /** Whether a `down` fault's window is open at `now`. */
-  const isDown = (fault: Extract<Fault, { readonly _tag: "Down" }>, value: string, now: number): boolean => {
+/** The answer of a fault that replaces the reply with an error: in the format's error shape, a page, or nothing. */
+const failedPlan = (
+  format: Gate,
+  fault: Extract<Fault, { readonly _tag: "Status" | "Html" | "Empty" }>,
+  out: Record<string, string>
+): Plan => {
+  switch (fault._tag) {
+    case "Status":
+      return errorPlan(format, { _tag: "Injected", fault }, out)
+    case "Html":
+      out["content-type"] = "text/html"
+      return { _tag: "Body", status: fault.status, headers: out, body: htmlPage(fault.status), delayMs: 0 }
+    case "Empty":
+      return { _tag: "Body", status: fault.status, headers: out, body: "", delayMs: 0 }
+  }
+}
+
+/** The answer of an `echoKey` fault: the request's key quoted back in an error, or in a body cut short. */
+const echoKeyPlan = (
+  format: Gate,
+  fault: Extract<Fault, { readonly _tag: "EchoKey" }>,
+  headers: Http.IncomingHttpHeaders,
+  key: string | undefined,
+  out: Record<string, string>
+): Plan => {
+  const echoed = key ?? ""
+  if (fault.where === "error") {
+    // Every credential the request carried, as a careless upstream quotes them back: a cloud's token, its
+    // signature and session token too.
+    const carried = [headers.authorization, headers["x-amz-security-token"]].filter((value) =>
+      typeof value === "string" && value !== "" && value !== echoed
+    )
+    const message = `The key ${echoed} may not make this request${
+      carried.length === 0 ? "" : ` (sent: ${carried.join(" ; ")})`
+    }.`
+    return errorPlan(format, { _tag: "InvalidRequest", message, param: echoed, code: `denied:${echoed}` }, out)
+  }
+  out["content-type"] = "application/json"
+  return { _tag: "Body", status: 200, headers: out, body: `{"denied_key": "${echoed}"`, delayMs: 0 }
+}
+
+/**
+ * Whether a `down` fault's window is open at `now` (`startedAt`: the simulator's start, on its `Clock`), remembering
+ * when each `down` fault value (`""` for the options' fault) was first seen, for `since=first`; bounded.
+ */
+const makeDownWindows = (startedAt: number) => {
+  const firstSeen = new Map<string, number>()
+  return (fault: Extract<Fault, { readonly _tag: "Down" }>, value: string, now: number): boolean => {
     let opened = startedAt
     if (fault.since === "first") {
       const seen = firstSeen.get(value)
@@ -171,50 +221,17 @@ export const makeEngine = (config: Config, startedAt: number) => {
     }
     return now < opened + fault.ms
   }
+}
 
-  const errorPlan = (format: Gate, error: ApiError, headers: Record<string, string>): Plan => {
-    const { body, headers: named, status } = format.renderError(error)
-    if (named !== undefined) Object.assign(headers, named)
-    if (error._tag === "RateLimited") {
-      headers["retry-after"] = String(Math.max(1, Math.ceil(error.retryAfterMs / 1000)))
-      headers["retry-after-ms"] = String(Math.ceil(error.retryAfterMs))
-    } else if (error._tag === "Injected") {
-      const { code, retryAfter, status } = error.fault
-      const seconds = retryAfter === "none"
-        ? undefined
-        : retryAfter ?? (status === 429 && code !== "insufficient_quota" ? 1 : undefined)
-      if (seconds !== undefined) {
-        headers["retry-after"] = String(Math.ceil(seconds))
-        headers["retry-after-ms"] = String(Math.round(seconds * 1000))
-      }
-    }
-    headers["content-type"] = "application/json"
-    return { _tag: "Body", status, headers, body, delayMs: 0 }
-  }
-
-  /** The answer of a fault that replaces the reply with an error: in the format's error shape, a page, or nothing. */
-  const failedPlan = (
-    format: Gate,
-    fault: Extract<Fault, { readonly _tag: "Status" | "Html" | "Empty" }>,
-    out: Record<string, string>
-  ): Plan => {
-    switch (fault._tag) {
-      case "Status":
-        return errorPlan(format, { _tag: "Injected", fault }, out)
-      case "Html":
-        out["content-type"] = "text/html"
-        return { _tag: "Body", status: fault.status, headers: out, body: htmlPage(fault.status), delayMs: 0 }
-      case "Empty":
-        return { _tag: "Body", status: fault.status, headers: out, body: "", delayMs: 0 }
-    }
-  }
-
-  /**
-   * Fault header, auth and rate limit: what every route checks first. Returns
-   * a plan (an error, or a fault that replaces the reply), or the fault to apply
-   * to the reply, if any.
-   */
-  const admit = (
+/**
+ * Fault header, auth and rate limit: what every route checks first. The function made returns a plan (an error, or
+ * a fault that replaces the reply), or the fault to apply to the reply, if any.
+ */
+const makeAdmit = (config: Config, startedAt: number, chaos: ReturnType<typeof makeChaos>) => {
+  const decodeFaultCached = makeCachedParser()
+  const rateLimit = makeRateLimit(config.requestsPerMinute)
+  const isDown = makeDownWindows(startedAt)
+  return (
     format: Gate,
     headers: Http.IncomingHttpHeaders,
     now: number,
@@ -251,76 +268,81 @@ export const makeEngine = (config: Config, startedAt: number) => {
         return isDown(fault, typeof faultText === "string" ? faultText : "", now)
           ? errorPlan(format, { _tag: "Injected", fault: { _tag: "Status", status: fault.status } }, out)
           : undefined
-      case "EchoKey": {
-        const echoed = key ?? ""
-        if (fault.where === "error") {
-          // Every credential the request carried, as a careless upstream quotes them back: a cloud's token, its
-          // signature and session token too.
-          const carried = [headers.authorization, headers["x-amz-security-token"]].filter((value) =>
-            typeof value === "string" && value !== "" && value !== echoed
-          )
-          const message = `The key ${echoed} may not make this request${
-            carried.length === 0 ? "" : ` (sent: ${carried.join(" ; ")})`
-          }.`
-          return errorPlan(format, { _tag: "InvalidRequest", message, param: echoed, code: `denied:${echoed}` }, out)
-        }
-        out["content-type"] = "application/json"
-        return { _tag: "Body", status: 200, headers: out, body: `{"denied_key": "${echoed}"`, delayMs: 0 }
-      }
+      case "EchoKey":
+        return echoKeyPlan(format, fault, headers, key, out)
       default:
         return fault
     }
   }
+}
 
-  /**
-   * The prompt as a `prefill=` fault leaves it: undefined when refused; answered with a new message (as after the
-   * user's) when it ends with an assistant message but lacks the flag the server goes on from one by.
-   */
-  const prefilled = (
-    prompt: Reply.Prompt,
-    prefill: Extract<Admitted, { readonly _tag: "RefusePrefill" | "PrefillOnFlag" }> | undefined
-  ): Reply.Prompt | undefined => {
-    if (prefill === undefined || prompt.lastRole !== "assistant") return prompt
-    if (prefill._tag === "RefusePrefill") return undefined
-    return prompt.prefillFlags?.includes(prefill.flag) === true ? prompt : { ...prompt, lastRole: "user" }
+type Admit = ReturnType<typeof makeAdmit>
+
+type Prefill = Extract<Admitted, { readonly _tag: "RefusePrefill" | "PrefillOnFlag" }>
+
+/**
+ * The prompt as a `prefill=` fault leaves it: undefined when refused; answered with a new message (as after the
+ * user's) when it ends with an assistant message but lacks the flag the server goes on from one by.
+ */
+const prefilled = (prompt: Reply.Prompt, prefill: Prefill | undefined): Reply.Prompt | undefined => {
+  if (prefill === undefined || prompt.lastRole !== "assistant") return prompt
+  if (prefill._tag === "RefusePrefill") return undefined
+  return prompt.prefillFlags?.includes(prefill.flag) === true ? prompt : { ...prompt, lastRole: "user" }
+}
+
+const isPlan = (u: Plan | Admitted | undefined): u is Plan =>
+  u !== undefined &&
+  (u._tag === "Body" || u._tag === "Stream" || u._tag === "Truncated" || u._tag === "Drop" || u._tag === "Hang")
+
+type Decode<T> = (
+  body: unknown,
+  params?: Readonly<Record<string, string | undefined>>,
+  headers?: Http.IncomingHttpHeaders
+) => Result.Result<T, ApiError>
+
+/** A request past the gate, its body read and decoded: what a route answers from. */
+interface Opened<T> {
+  readonly id: number
+  readonly out: Record<string, string>
+  readonly fault: ReplyFault | undefined
+  readonly output: Reply.OutputMode | undefined
+  readonly continuation: Reply.ContinuationMode | undefined
+  /** `usage=none`: the reply reports no usage. */
+  readonly noUsage: boolean
+  /** `prefill=...`: what a request that ends with an assistant message gets. */
+  readonly prefill: Prefill | undefined
+  readonly decoded: T
+  /** The request body as parsed. */
+  readonly body: unknown
+  readonly window: number
+}
+
+/**
+ * The requests of one simulator: each numbered (its id), let through the gate (`admit`) and, for a route that reads
+ * one, its JSON body read and decoded.
+ */
+const makeRequests = (config: Config, admit: Admit) => {
+  let nextId = 1
+  const numbered = (format: Gate): Record<string, string> => requestIdHeaders(format, nextId++)
+
+  /** The answer to a request a route refused before the engine read it (a signature that does not verify). */
+  const refuse = (format: Gate, error: ApiError): Plan => errorPlan(format, error, numbered(format))
+
+  const badBody = (format: Gate): Plan =>
+    refuse(format, { _tag: "InvalidRequest", message: "The request body could not be read, or is larger than 32 MiB." })
+
+  /** The gate of a route that reads no body: a plan when it ends there, else the answer's headers. */
+  const gate = (format: Gate, headers: Http.IncomingHttpHeaders, now: number): Plan | Record<string, string> => {
+    const out = numbered(format)
+    const admitted = admit(format, headers, now, out)
+    return isPlan(admitted) ? admitted : out
   }
 
-  const isPlan = (u: Plan | Admitted | undefined): u is Plan =>
-    u !== undefined &&
-    (u._tag === "Body" || u._tag === "Stream" || u._tag === "Truncated" || u._tag === "Drop" || u._tag === "Hang")
-
   /**
-   * The start every request shares: an id, the gate (fault header, key, rate
-   * limit), the JSON body read and decoded, and the context window of the
-   * model it names (`modelOf`). A plan when it ends there.
+   * The start every request with a body shares: an id, the gate (fault header, key, rate limit), the JSON body read
+   * and decoded, and the context window of the model it names (`modelOf`). A plan when it ends there.
    */
-  const open = <T>(
-    format: Gate,
-    decode: (
-      body: unknown,
-      params?: Readonly<Record<string, string | undefined>>,
-      headers?: Http.IncomingHttpHeaders
-    ) => Result.Result<T, ApiError>,
-    modelOf: (decoded: T) => string,
-    input: RouteInput
-  ):
-    | Plan
-    | {
-      readonly id: number
-      readonly out: Record<string, string>
-      readonly fault: ReplyFault | undefined
-      readonly output: Reply.OutputMode | undefined
-      readonly continuation: Reply.ContinuationMode | undefined
-      /** `usage=none`: the reply reports no usage. */
-      readonly noUsage: boolean
-      /** `prefill=...`: what a request that ends with an assistant message gets. */
-      readonly prefill: Extract<Admitted, { readonly _tag: "RefusePrefill" | "PrefillOnFlag" }> | undefined
-      readonly decoded: T
-      /** The request body as parsed. */
-      readonly body: unknown
-      readonly window: number
-    } =>
-  {
+  const open = <T>(format: Gate, decode: Decode<T>, modelOf: (decoded: T) => string, input: RouteInput) => {
     const bodyText = input.body
     if (bodyText === undefined) return badBody(format)
     const id = nextId++
@@ -350,7 +372,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
     const decoded = read.success
     const model = modelOf(decoded)
     if (!config.models.has(model)) return errorPlan(format, { _tag: "ModelNotFound", model }, out)
-    return {
+    const opened: Opened<T> = {
       id,
       out,
       fault,
@@ -362,131 +384,177 @@ export const makeEngine = (config: Config, startedAt: number) => {
       body,
       window: config.contextWindows[model] ?? config.contextWindow
     }
+    return opened
   }
 
-  const generate = <X>(format: WireFormat<X>, input: RouteInput): Plan => {
-    const opened = open(format, format.decode, promptModel, input)
-    if (!("decoded" in opened)) return opened
-    const { body, continuation, id, out, output, window } = opened
-    const continued = storedReplies.continued(opened.decoded)
-    if (Result.isFailure(continued)) return errorPlan(format, continued.failure, out)
-    const decoded = continued.success
-    const { headers, now } = input
-    const prompt = prefilled(decoded.prompt, opened.prefill)
-    if (prompt === undefined) {
-      return errorPlan(format, {
-        _tag: "InvalidRequest",
-        message: "This model does not support assistant message prefill. The conversation must end with a user message."
-      }, out)
-    }
-    if (decoded.requestedTokens > window) {
-      return errorPlan(format, {
-        _tag: "ContextLength",
-        limit: window,
-        promptTokens: prompt.promptTokens,
-        completionTokens: decoded.requestedTokens - prompt.promptTokens
-      }, out)
-    }
-    const knobs = knobsOf(headers)
-    if (Result.isFailure(knobs)) return errorPlan(format, knobs.failure, out)
-    const { cachedTokens, cacheWriteTokens, reasoningText, refusalText, replyText, replyTokens, toolCalls } =
-      knobs.success
-    // The knob headers, when sent, stand in for what the prompt cache reports.
-    const cache = format.cachePrefixes === undefined
-      ? undefined
-      : promptCache.use(format.cachePrefixes(body, input.params), now)
-    const generated = Reply.generate(prompt, {
-      replyTokens: replyTokens ?? config.replyTokens,
-      reasoningTokens: config.reasoningTokens,
-      toolCalls: toolCalls ?? 1,
-      cachedTokens: cachedTokens ?? cache?.read ?? 0,
-      cacheWriteTokens: cacheWriteTokens ?? cache?.written ?? 0,
-      cacheWrite1hTokens: cacheWriteTokens === undefined ? cache?.writtenForAnHour ?? 0 : 0,
-      output,
-      continuation,
-      reply: replyText,
-      reasoning: reasoningText,
-      refusal: refusalText
-    })
-    if (Result.isFailure(generated)) {
-      return errorPlan(format, { _tag: "InvalidRequest", message: generated.failure.message }, out)
-    }
-    // A scenario's turn, where one answers the request, stands in for the generated reply and the request's fault.
-    const played = scenarios.play({ prompt, headers, body }, generated.success, opened.fault)
-    if (Result.isFailure(played)) return errorPlan(format, played.failure, out)
-    const scripted = played.success
-    if (scripted._tag === "Failed") return failedPlan(format, scripted.fault, out)
-    const { fault } = scripted
-    const reply = servedAt(scripted.reply, body, config.defaultServiceTier)
-    const meta: ReplyMeta = {
-      id: `${format.idPrefix}sim${id}`,
-      created: Math.floor(now / 1000),
-      model: prompt.model,
-      ...(opened.noUsage ? { usage: "none" as const } : {}),
-      ...(scripted.turn ? { hostedTools: "none" as const } : {})
-    }
-    if (decoded.keeps === true) storedReplies.keep(meta.id, prompt, reply)
+  return { numbered, refuse, gate, open }
+}
 
-    if (decoded.stream) {
-      if (fault?._tag === "Silent" && fault.ms === undefined) return { _tag: "Hang" }
-      const rendered = format.renderStream(reply, meta, decoded.extra)
-      out["content-type"] = rendered.contentType ?? format.streamContentType
-      out["cache-control"] = "no-cache"
-      const stream = faultStream(format, meta, rendered, fault)
-      const pacing = fault?._tag === "FirstToken"
-        ? { ttftMs: config.ttftMs + fault.ms, tokenGapMs: config.tokenGapMs }
-        : config
-      const plan = streamPlan(pacing, out, stream, fault?._tag === "Silent" ? fault.ms ?? 0 : 0)
-      return format.binaryStream === true && plan._tag === "Stream" ? { ...plan, encoding: "latin1" } : plan
-    }
+type Requests = ReturnType<typeof makeRequests>
 
-    // A non-streamed reply takes as long as its stream would have.
-    const delayMs = config.ttftMs +
-      (config.tokenGapMs === undefined ? 0 : config.tokenGapMs * reply.usage.completionTokens)
-    return bodyPlan(
-      out,
-      format.renderReply(reply, meta, decoded.extra),
-      delayMs,
-      fault,
-      (shape) => format.renderBodyError(shape, meta)
-    )
+/** The plan of a generated reply: streamed (paced, as its fault leaves it), or one body as late as its stream. */
+const replyPlan = <X>(
+  config: Config,
+  format: WireFormat<X>,
+  decoded: Decoded<X>,
+  reply: Reply.Reply,
+  meta: ReplyMeta,
+  fault: ReplyFault | undefined,
+  out: Record<string, string>
+): Plan => {
+  if (decoded.stream) {
+    if (fault?._tag === "Silent" && fault.ms === undefined) return { _tag: "Hang" }
+    const rendered = format.renderStream(reply, meta, decoded.extra)
+    out["content-type"] = rendered.contentType ?? format.streamContentType
+    out["cache-control"] = "no-cache"
+    const stream = faultStream(format, meta, rendered, fault)
+    const pacing = fault?._tag === "FirstToken"
+      ? { ttftMs: config.ttftMs + fault.ms, tokenGapMs: config.tokenGapMs }
+      : config
+    const plan = streamPlan(pacing, out, stream, fault?._tag === "Silent" ? fault.ms ?? 0 : 0)
+    return format.binaryStream === true && plan._tag === "Stream" ? { ...plan, encoding: "latin1" } : plan
   }
 
-  /**
-   * An embedding request: the same gate, faults and model check as a
-   * generation; every input checked against the context window; vectors from
-   * `Reply.embedding`.
-   */
-  const embed = (format: EmbeddingFormat, input: RouteInput): Plan => {
-    const opened = open(format, format.decode, embeddingModel, input)
-    if (!("decoded" in opened)) return opened
-    const { decoded: request, fault, id, out, window } = opened
-    let promptTokens = 0
-    for (const input of request.inputs) {
-      const tokens = typeof input === "string" ? Reply.countTokens(input.length) : input.length
-      if (tokens > window) {
-        return errorPlan(
-          format,
-          { _tag: "ContextLength", limit: window, promptTokens: tokens, completionTokens: 0 },
-          out
-        )
-      }
-      promptTokens += tokens
-    }
-    const dimensions = request.dimensions ?? Reply.defaultEmbeddingDimensions
-    // A tokenized input's vector is that of its ids written out: deterministic, and apart from every text's.
-    const vectors = request.inputs.map((input) =>
-      Reply.embedding(request.model, typeof input === "string" ? input : `tokens:${input.join(",")}`, dimensions)
-    )
-    const text = format.render(vectors, request, promptTokens)
-    return bodyPlan(
-      out,
-      text,
-      config.ttftMs,
-      fault,
-      () => format.renderBodyError("openai", { id: `sim${id}`, created: 0, model: request.model })
-    )
+  // A non-streamed reply takes as long as its stream would have.
+  const delayMs = config.ttftMs +
+    (config.tokenGapMs === undefined ? 0 : config.tokenGapMs * reply.usage.completionTokens)
+  return bodyPlan(
+    out,
+    format.renderReply(reply, meta, decoded.extra),
+    delayMs,
+    fault,
+    (shape) => format.renderBodyError(shape, meta)
+  )
+}
+
+/**
+ * A generation: the prompt (continued from a stored reply, as its prefill fault leaves it) checked against the
+ * context window, a reply generated (the knob headers and the prompt cache), played through the scenarios, kept
+ * when asked and planned.
+ */
+const makeGenerate = (
+  config: Config,
+  requests: Requests,
+  promptCache: PromptCache,
+  storedReplies: StoredReplies,
+  scenarios: Scenarios
+) =>
+<X>(format: WireFormat<X>, input: RouteInput): Plan => {
+  const opened = requests.open(format, format.decode, promptModel, input)
+  if (!("decoded" in opened)) return opened
+  const { body, continuation, id, out, output, window } = opened
+  const continued = storedReplies.continued(opened.decoded)
+  if (Result.isFailure(continued)) return errorPlan(format, continued.failure, out)
+  const decoded = continued.success
+  const { headers, now } = input
+  const prompt = prefilled(decoded.prompt, opened.prefill)
+  if (prompt === undefined) {
+    return errorPlan(format, {
+      _tag: "InvalidRequest",
+      message: "This model does not support assistant message prefill. The conversation must end with a user message."
+    }, out)
   }
+  if (decoded.requestedTokens > window) {
+    return errorPlan(format, {
+      _tag: "ContextLength",
+      limit: window,
+      promptTokens: prompt.promptTokens,
+      completionTokens: decoded.requestedTokens - prompt.promptTokens
+    }, out)
+  }
+  const knobs = knobsOf(headers)
+  if (Result.isFailure(knobs)) return errorPlan(format, knobs.failure, out)
+  const { cachedTokens, cacheWriteTokens, reasoningText, refusalText, replyText, replyTokens, toolCalls } =
+    knobs.success
+  // The knob headers, when sent, stand in for what the prompt cache reports.
+  const cache = format.cachePrefixes === undefined
+    ? undefined
+    : promptCache.use(format.cachePrefixes(body, input.params), now)
+  const generated = Reply.generate(prompt, {
+    replyTokens: replyTokens ?? config.replyTokens,
+    reasoningTokens: config.reasoningTokens,
+    toolCalls: toolCalls ?? 1,
+    cachedTokens: cachedTokens ?? cache?.read ?? 0,
+    cacheWriteTokens: cacheWriteTokens ?? cache?.written ?? 0,
+    cacheWrite1hTokens: cacheWriteTokens === undefined ? cache?.writtenForAnHour ?? 0 : 0,
+    output,
+    continuation,
+    reply: replyText,
+    reasoning: reasoningText,
+    refusal: refusalText
+  })
+  if (Result.isFailure(generated)) {
+    return errorPlan(format, { _tag: "InvalidRequest", message: generated.failure.message }, out)
+  }
+  // A scenario's turn, where one answers the request, stands in for the generated reply and the request's fault.
+  const played = scenarios.play({ prompt, headers, body }, generated.success, opened.fault)
+  if (Result.isFailure(played)) return errorPlan(format, played.failure, out)
+  const scripted = played.success
+  if (scripted._tag === "Failed") return failedPlan(format, scripted.fault, out)
+  const reply = servedAt(scripted.reply, body, config.defaultServiceTier)
+  const meta: ReplyMeta = {
+    id: `${format.idPrefix}sim${id}`,
+    created: Math.floor(now / 1000),
+    model: prompt.model,
+    ...(opened.noUsage ? { usage: "none" as const } : {}),
+    ...(scripted.turn ? { hostedTools: "none" as const } : {})
+  }
+  if (decoded.keeps === true) storedReplies.keep(meta.id, prompt, reply)
+  return replyPlan(config, format, decoded, reply, meta, scripted.fault, out)
+}
+
+/**
+ * An embedding request: the same gate, faults and model check as a
+ * generation; every input checked against the context window; vectors from
+ * `Reply.embedding`.
+ */
+const makeEmbed = (config: Config, requests: Requests) => (format: EmbeddingFormat, input: RouteInput): Plan => {
+  const opened = requests.open(format, format.decode, embeddingModel, input)
+  if (!("decoded" in opened)) return opened
+  const { decoded: request, fault, id, out, window } = opened
+  let promptTokens = 0
+  for (const input of request.inputs) {
+    const tokens = typeof input === "string" ? Reply.countTokens(input.length) : input.length
+    if (tokens > window) {
+      return errorPlan(
+        format,
+        { _tag: "ContextLength", limit: window, promptTokens: tokens, completionTokens: 0 },
+        out
+      )
+    }
+    promptTokens += tokens
+  }
+  const dimensions = request.dimensions ?? Reply.defaultEmbeddingDimensions
+  // A tokenized input's vector is that of its ids written out: deterministic, and apart from every text's.
+  const vectors = request.inputs.map((input) =>
+    Reply.embedding(request.model, typeof input === "string" ? input : `tokens:${input.join(",")}`, dimensions)
+  )
+  const text = format.render(vectors, request, promptTokens)
+  return bodyPlan(
+    out,
+    text,
+    config.ttftMs,
+    fault,
+    () => format.renderBodyError("openai", { id: `sim${id}`, created: 0, model: request.model })
+  )
+}
+
+/**
+ * The engine of one simulator: its request ids, its parsed faults, its
+ * rate-limit buckets, its prompt cache, its `down` windows (`startedAt`: the simulator's start, on its `Clock`) and
+ * the Responses formats of its organisation.
+ */
+export const makeEngine = (config: Config, startedAt: number) => {
+  const chaos = makeChaos()
+  const admit = makeAdmit(config, startedAt, chaos)
+  const requests = makeRequests(config, admit)
+  const generate = makeGenerate(
+    config,
+    requests,
+    new PromptCache(promptCachePrefixes),
+    new StoredReplies(keptReplies),
+    new Scenarios(config)
+  )
 
   /**
    * A prompt's token count (Anthropic's `count_tokens`, Gemini's `countTokens`, Bedrock's `CountTokens`, the
@@ -495,15 +563,11 @@ export const makeEngine = (config: Config, startedAt: number) => {
    */
   const countTokens = <X>(
     format: WireFormat<X>,
-    decode: (
-      body: unknown,
-      params?: Readonly<Record<string, string | undefined>>,
-      headers?: Http.IncomingHttpHeaders
-    ) => Result.Result<Decoded<X>, ApiError>,
+    decode: Decode<Decoded<X>>,
     render: (promptTokens: number) => string,
     input: RouteInput
   ): Plan => {
-    const opened = open(format, decode, promptModel, input)
+    const opened = requests.open(format, decode, promptModel, input)
     if (!("decoded" in opened)) return opened
     const { decoded, fault, id, out } = opened
     const meta: ReplyMeta = { id: `${format.idPrefix}sim${id}`, created: 0, model: decoded.prompt.model }
@@ -522,7 +586,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
     now: number,
     model: string | undefined
   ): Plan => {
-    const out: Record<string, string> = requestIdHeaders(format, nextId++)
+    const out = requests.numbered(format)
     const admitted = admit(format, headers, now, out)
     if (isPlan(admitted)) return admitted
     const entry = (id: string) => ({ id, object: "model", created: 1_700_000_000, owned_by: "simulator" })
@@ -537,28 +601,12 @@ export const makeEngine = (config: Config, startedAt: number) => {
   }
 
   const notFound = (format: Gate, method: string, path: string): Plan =>
-    errorPlan(format, { _tag: "NotFound", method, path }, requestIdHeaders(format, nextId++))
-
-  const badBody = (format: Gate): Plan =>
-    errorPlan(format, {
-      _tag: "InvalidRequest",
-      message: "The request body could not be read, or is larger than 32 MiB."
-    }, requestIdHeaders(format, nextId++))
-
-  /** The answer to a request a route refused before the engine read it (a signature that does not verify). */
-  const refuse = (format: Gate, error: ApiError): Plan => errorPlan(format, error, requestIdHeaders(format, nextId++))
+    requests.refuse(format, { _tag: "NotFound", method, path })
 
   /** The secret key of an AWS access key id the simulator knows, for Bedrock's signatures. */
   const awsSecretOf = (accessKeyId: string): string | undefined => config.awsSecrets.get(accessKeyId)
 
-  /** The gate of a batch route: a plan when it ends there, else the answer's headers. */
-  const gate = (format: Gate, headers: Http.IncomingHttpHeaders, now: number): Plan | Record<string, string> => {
-    const out = requestIdHeaders(format, nextId++)
-    const admitted = admit(format, headers, now, out)
-    return isPlan(admitted) ? admitted : out
-  }
-
-  const batches = makeBatches({ gate, error: errorPlan, generate, batchFault: config.batchFault }, {
+  const batches = makeBatches({ gate: requests.gate, error: errorPlan, generate, batchFault: config.batchFault }, {
     openai: OpenAiChat.format,
     azure: AzureOpenAi.format,
     anthropic: Anthropic.format,
@@ -574,11 +622,11 @@ export const makeEngine = (config: Config, startedAt: number) => {
 
   return {
     generate,
-    embed,
+    embed: makeEmbed(config, requests),
     countTokens,
     models,
     notFound,
-    refuse,
+    refuse: requests.refuse,
     awsSecretOf,
     injected: chaos.injected,
     batches,
