@@ -28,7 +28,8 @@
  * gives a slow attempt a second one. A failing deployment cools down (`cooldown`), then one call probes it with a
  * single attempt. With `affinity`, the calls of one `session` go to the deployment and key that answered its last
  * call while they can take it, so the provider's prompt cache stays warm. One `deadline` bounds a call with every
- * deployment's own retries, which wait at most `maxRetryWait` while the call could go elsewhere. Breakers, learned limits and pins are kept in the stores a router requires:
+ * deployment's own retries, which wait at most `maxRetryWait` while the call could go elsewhere. Breakers, learned
+ * limits and pins are kept in the stores a router requires:
  * `layerStoreMemory`, this process's alone, or `layerStoreRedis`, shared by the instances on one Redis; routers naming
  * one `key` of one store are one group, in memory as in Redis. `budget` and `ledger` check and
  * record spend per deployment. `status` reports LLM-API-BalancedCall's load and capacity fields in camelCase, with keys

@@ -43,7 +43,8 @@ export class PidFileError extends Schema.TaggedError<PidFileError>()("PidFileErr
 
 /**
  * This process's id written to `directory`'s pid file (mode 0600; the directory made if missing, mode 0700) for the
- * scope's life, the file removed when the scope closes unless another `serve` of the same directory has written its own since.
+ * scope's life, the file removed when the scope closes unless another `serve` of the same directory has written its own
+ * since.
  *
  * @since 0.3.0
  * @category Constructors

@@ -201,7 +201,8 @@ const load = (path: string, args: Args, started: Gateway.Config | undefined) =>
 const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
   Effect.gen(function*() {
     const hangup = yield* hangups
-    // Written before the gateway starts and removed once it has stopped: a signal sent to it meanwhile is the gateway's.
+    // Written before the gateway starts and removed once it has stopped: a signal sent to it meanwhile is the
+    // gateway's.
     const pidFile = yield* PidFile.hold(args.data).pipe(Effect.provide(NodeFileSystem.layer))
     const file = args.config
     const { config, notice } = file === undefined

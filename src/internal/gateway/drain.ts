@@ -1,6 +1,7 @@
 /**
  * The streams in flight and the gateway's drain: on shutdown the server stops accepting, WebSockets waiting for a
- * frame are closed, calls in flight have the grace period to finish, then each stream still open is cut with its route's error event; a key revoked (or replaced
+ * frame are closed, calls in flight have the grace period to finish, then each stream still open is cut with its
+ * route's error event; a key revoked (or replaced
  * by a rotation whose grace period ended) has its streams cut the same way.
  */
 import * as Deferred from "effect/Deferred"
@@ -65,7 +66,8 @@ export class Drain {
 
 /**
  * `server` closed: it stops accepting at once, and what waits on `drain.stopping` closes; its connections have
- * `gracePeriod` to end, then the streams of `drain` are cut, and have a moment to end before this returns (the server then interrupts what is left).
+ * `gracePeriod` to end, then the streams of `drain` are cut, and have a moment to end before this returns (the server
+ * then interrupts what is left).
  */
 export function shutdown(server: Http.Server, drain: Drain, gracePeriod: Duration.Input): Effect.Effect<void> {
   return Effect.suspend(() => {

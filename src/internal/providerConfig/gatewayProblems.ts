@@ -95,7 +95,8 @@ const namesUnread = (value: string, places: Places): boolean => {
 
 /**
  * The gateway's problems (`problem` and its `others`) as issues of the file, each at its path; those of a part the
- * file's own `issues` name (but for a key's unset variable), of a part read without an entry it lists, or naming an entry that does not decode (a key's
+ * file's own `issues` name (but for a key's unset variable), of a part read without an entry it lists, or naming an
+ * entry that does not decode (a key's
  * model, say), are left out: they are what the file's problems made of it.
  */
 export function issuesOf(

@@ -1,6 +1,7 @@
 /**
  * A simulated batch's faults, chosen per batch by `x-simulator-batch-fault` on the request that creates it (or the
- * options' `batchFault`): slow to finish, expired, lines failed, a result file with a line missing or repeated, refused.
+ * options' `batchFault`): slow to finish, expired, lines failed, a result file with a line missing or repeated,
+ * refused.
  */
 import * as Result from "effect/Result"
 

@@ -110,7 +110,9 @@ export interface Bounds {
   readonly bytes: number
 }
 
-/** What a sweep of the log is asked: at `now`, the rows that came in before `before` go, then the oldest past `bounds`. */
+/**
+ * What a sweep of the log is asked: at `now`, the rows that came in before `before` go, then the oldest past `bounds`.
+ */
 export interface Sweep {
   readonly now: number
   readonly before: number

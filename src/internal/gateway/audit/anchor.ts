@@ -102,7 +102,9 @@ export function parse(text: string): Result.Result<ReadonlyArray<Chain.Anchored>
   return points.length === 0 ? Result.fail("it holds no head") : Result.succeed(points)
 }
 
-/** `point` appended to the anchor `file` (and logged as an `audit_head` or `audit_base` line), or why it could not be. */
+/**
+ * `point` appended to the anchor `file` (and logged as an `audit_head` or `audit_base` line), or why it could not be.
+ */
 export const append = Effect.fnUntraced(function*(file: string, point: Chain.Anchored) {
   // One short line a minute at most: written at once, so the line is down before the next step (or the shutdown).
   yield* Effect.try({

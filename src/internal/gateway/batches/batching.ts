@@ -7,7 +7,8 @@
  * a batch run as calls) held on the caller's budget (and its team's) until it is settled, refused before anything is
  * sent when it does not fit; its id signed (`ids.ts`) with the key of the deployment's pool it was made with, or, for a
  * key that is no secret (a keyless deployment's, a cloud identity's), with the gateway's own secret (`idSecret.ts`),
- * so any instance answers for it and no client makes one; its requests and its results through the guardrails a call of its model runs (docs/guardrails.md): a request
+ * so any instance answers for it and no client makes one; its requests and its results through the guardrails a call of
+ * its model runs (docs/guardrails.md): a request
  * a guardrail blocks refuses the batch, naming its custom id, and a result's reply it blocks is served as that line's
  * error; and settled once it ended (`settlement.ts`): by the retrieve that
  * sees it ended (in the background, for the configuration's life), or else by this instance's sweep of the batches

@@ -184,7 +184,9 @@ local kept = redis.call("HMGET", key, "holder", "ended", "owner", "bytes", "star
 if kept[1] ~= ARGV[3] or kept[2] then return 0 end
 redis.call("HSET", key, "ended", ARGV[4])
 freeLease(key)
-if redis.call("HEXISTS", key, "total") == 0 then redis.call("HSET", key, "total", redis.call("SCARD", key .. ":ids")) end
+if redis.call("HEXISTS", key, "total") == 0 then
+  redis.call("HSET", key, "total", redis.call("SCARD", key .. ":ids"))
+end
 if kept[6] then
   redis.call("HSET", key, "lines", "[]", "bytes", string.len(kept[6]))
   redis.call("DEL", key .. ":ids")

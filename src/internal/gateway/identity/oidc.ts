@@ -118,7 +118,8 @@ export const defaultScopes: ReadonlyArray<string> = ["openid", "email", "profile
 export const defaultSessionTtl = Duration.hours(8)
 /**
  * The longest an access token may live by default: a day, past the most issuers give by default (Entra ID's 60 to 90
- * minutes, Okta's and Google's hour, Auth0's day for an API), short of the years a forged or mis-issued token may claim.
+ * minutes, Okta's and Google's hour, Auth0's day for an API), short of the years a forged or mis-issued token may
+ * claim.
  */
 export const defaultMaxTokenLifetime = Duration.hours(24)
 /** How far the issuer's clock may be from the gateway's, in seconds: for `exp`, `nbf`, and an `iat` ahead of it. */

@@ -24,7 +24,8 @@
  * Ids are Anthropic's shapes: the gateway's `msg_…` for a message, a tool use's `toolu_…` (`carrier.ts`'s
  * `toolUseId`). `message_start` reports the prompt's tokens where the provider's first batch has them, else 0: a
  * provider that counts only at the end (Bedrock's `metadata`) is reported by `message_delta`, which carries every
- * count, and clients keep its counts above 0 over `message_start`'s (an estimate there would stay as if the provider's).
+ * count, and clients keep its counts above 0 over `message_start`'s (an estimate there would stay as if the
+ * provider's).
  *
  * As every writer does (`wire/streamFold.ts`), a stream's writer keeps what it has forwarded: a `Restart` before any
  * block went out is invisible (the blocks of the new attempt follow), after one it ends the stream with an error event;
