@@ -77,13 +77,41 @@ const launch = (bin: string, dir: string, port: number, user: ReturnType<typeof 
     child.once("exit", (code) => reject(new Error(`postgres exited with ${code}: ${output}`)))
   })
 
+/**
+ * SIGQUIT, PostgreSQL's immediate shutdown (its clients cut without a goodbye), and waits for the server to exit. A
+ * server still running 10 s later (PostgreSQL itself kills its children 5 s into an immediate shutdown) is killed, and
+ * says so on stderr; its exit is then also watched by polling, should the exit event not come.
+ */
 const shutdown = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    child.once("exit", () => resolve())
-    // SIGQUIT: PostgreSQL's immediate shutdown, its clients cut without a goodbye.
+    const gone = () => child.exitCode !== null || child.signalCode !== null
+    if (gone()) return resolve()
+    let polling: ReturnType<typeof setInterval> | undefined
+    const done = () => {
+      clearTimeout(killing)
+      clearInterval(polling)
+      resolve()
+    }
+    const killing = setTimeout(() => {
+      process.stderr.write(`postgres (pid ${child.pid}) was still running 10 s after SIGQUIT: sending SIGKILL\n`)
+      child.kill("SIGKILL")
+      polling = setInterval(() => {
+        if (gone() || !running(child.pid!)) done()
+      }, 100)
+    }, 10_000)
+    child.once("exit", done)
     child.kill("SIGQUIT")
   })
+
+/** Whether a process of that id is still there. */
+const running = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
 
 /** A server for the current scope. */
 export const postgresServer: Effect.Effect<PostgresServer, never, Scope.Scope> = Effect.acquireRelease(

@@ -47,7 +47,7 @@ export function postgresServerFor(): Effect.Effect<PostgresServer> {
     Effect.runPromise(Effect.provideService(postgresServer, Scope.Scope, serverScope)).then((made) => {
       postgres = made
     }), 60_000)
-  afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)))
+  afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)), 60_000)
   shared = Effect.sync(() => postgres!)
   return shared
 }
