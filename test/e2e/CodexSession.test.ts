@@ -114,7 +114,9 @@ const session = (pointing: Pointing, backend: Backend) =>
       agent: "codex exec",
       run: codex,
       first: [prompts.first],
-      resumed: ["resume", "--last", prompts.resumed]
+      resumed: ["resume", "--last", prompts.resumed],
+      // Its `compaction_trigger` is answered from a whole summary call but where its model speaks the Responses API.
+      whole: pointing === builtIn && backend !== "responses" ? 1 : 0
     })
   }).pipe(Effect.scoped)
 

@@ -62,7 +62,9 @@ describe.concurrent("Gemini CLI's long session through serve", () => {
             agent: "gemini",
             run,
             first: ["-p", prompts.first],
-            resumed: ["--resume", "latest", "-p", prompts.resumed]
+            resumed: ["--resume", "latest", "-p", prompts.resumed],
+            // Its compression asks for the summary and its check whole (`generateContent`).
+            whole: 2
           })
         }).pipe(Effect.scoped),
       300_000

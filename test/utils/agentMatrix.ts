@@ -63,9 +63,13 @@ const sessions: Record<Agent, TestRef> = {
   }
 }
 
-/** The rows each long-session test plays on every backend: a prompt, tool calls, compaction, a resume, the bill. */
+/**
+ * The rows each long-session test plays on every backend: a prompt, its turns streamed (each counted as a stream by
+ * the gateway's metrics), tool calls, compaction, a resume, the bill.
+ */
 const sessionRows: ReadonlyArray<Row> = [
   "messaging",
+  "streaming",
   "tools",
   "compaction",
   "resume after a restart",

@@ -259,7 +259,11 @@ export const agentSession = (setup: AgentSessionSetup) =>
     let current = yield* start(0)
     const url = current.url
     yield* Effect.addFinalizer(() => current.stop)
+    // The streams answered by the instances `restart` stopped: the metrics each counted are gone with it.
+    let streamedBefore = 0
+    const streamed = Effect.map(streamsAnswered(url), (count) => streamedBefore + count)
     const restart = Effect.gen(function*() {
+      streamedBefore = yield* streamed
       yield* current.stop
       current = yield* start(Number(new URL(url).port))
     })
@@ -290,10 +294,20 @@ export const agentSession = (setup: AgentSessionSetup) =>
       url,
       restart,
       spend,
+      streamed,
       log: () => current.serving.stderr(),
       requests: simulator.requestCount,
       inFlight: Effect.map(simulator.stats, (stats) => stats.inFlight)
     }
+  })
+
+/** The streamed answers `serve` at `url` began since it started: its `/metrics`' time-to-first-token count. */
+const streamsAnswered = (url: string) =>
+  Effect.promise(async () => {
+    const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${adminKey}` } })).text()
+    return text.split("\n")
+      .filter((line) => line.startsWith("llm_gateway_time_to_first_token_seconds_count"))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0)
   })
 
 /** A session `agentSession` set up. */
@@ -308,6 +322,11 @@ export interface AgentRuns {
   /** The arguments of the first task (`prompts.first` among them) and of the resumed one (`prompts.resumed`). */
   readonly first: ReadonlyArray<string>
   readonly resumed: ReadonlyArray<string>
+  /**
+   * The model's turns the agent asks for whole, or the gateway answers from a whole call of its own; the agent streams
+   * every other, and each is answered as a stream. Default: none.
+   */
+  readonly whole?: number
   /** The agent's last answer in what it printed. Default: all of it, trimmed. */
   readonly answer?: (stdout: string) => string
 }
@@ -316,8 +335,8 @@ export interface AgentRuns {
  * The session played by the agent and checked: the first task answered with its ending and `hello.txt` fixed;
  * `serve` restarted; the resumed task answered and the file's second line there; every scripted turn played once
  * (a title, a summary and its check among them, where the agent asks for them) and none failed, so the tools' output
- * reached the model (the turns that wait for it were answered); and the gateway's recorded calls and spend the
- * simulator's bill.
+ * reached the model (the turns that wait for it were answered); every turn the agent streams answered as a stream;
+ * and the gateway's recorded calls and spend the simulator's bill.
  */
 export const playSession = (session: AgentSession, runs: AgentRuns) =>
   Effect.gen(function*() {
@@ -334,6 +353,7 @@ export const playSession = (session: AgentSession, runs: AgentRuns) =>
     yield* task(runs.resumed, endings.resumed, sessionResult)
     const turns = modelTurns(session.scenario).length
     expect(yield* session.requests, session.log()).toBe(turns)
+    expect(yield* session.streamed, "the turns answered as streams").toBe(turns - (runs.whole ?? 0))
     const spend = yield* session.spend(turns)
     expect(spend.calls).toBe(turns)
     expect(spend.cost, session.log()).toBeCloseTo(
