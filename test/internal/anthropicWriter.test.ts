@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
+import * as fc from "fast-check"
+import type { ChatChunk } from "../../src/ChatChunk.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as Errors from "../../src/internal/gateway/errorAnswer.js"
 import { message, streamEncoder } from "../../src/internal/wire/anthropic/writer.js"
@@ -48,8 +50,8 @@ describe("the gateway's Anthropic stream encoder", () => {
       "message_start",
       ...block(1),
       ...block(2),
-      ...block(1),
       ...block(2),
+      ...block(1),
       "message_delta",
       "message_stop"
     ])
@@ -57,12 +59,12 @@ describe("the gateway's Anthropic stream encoder", () => {
     const starts = all.filter((event) => event.event === "content_block_start").map((event) => event.data)
     expect(starts.map((start) => start["index"])).toEqual([0, 1, 2, 3])
     expect(starts[2]!["content_block"]).toEqual({ type: "tool_use", id: "toolu_gw_t1", name: "f", input: {} })
-    // A late piece of the first call goes to its own block, by index.
+    // A late piece of the first call stays in its block; the call that came between waits for it, whole.
     const pieces = all.filter((event) =>
       (event.data["delta"] as { type?: string } | undefined)?.type === "input_json_delta"
     )
     expect(pieces.map((piece) => [piece.data["index"], (piece.data["delta"] as { partial_json: string }).partial_json]))
-      .toEqual([[2, "{\"a\":"], [3, "{}"], [2, "1}"]])
+      .toEqual([[2, "{\"a\":"], [2, "1}"], [3, "{}"]])
     expect(all.at(-2)!.data).toEqual({
       type: "message_delta",
       delta: { stop_reason: "tool_use", stop_sequence: null },
@@ -74,6 +76,68 @@ describe("the gateway's Anthropic stream encoder", () => {
         output_tokens: 4
       }
     })
+  })
+
+  it("calls whose arguments come interleaved, in any order and batches, are blocks one after another, each whole", () => {
+    const callsArbitrary = fc.array(
+      fc.array(fc.string({ minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 4 }),
+      {
+        minLength: 1,
+        maxLength: 4
+      }
+    )
+    fc.assert(fc.property(
+      callsArbitrary.chain((calls) =>
+        fc.tuple(
+          fc.constant(calls),
+          // The order the pieces come in, each call's own in its order, and where the batches are cut.
+          fc.shuffledSubarray(calls.flatMap((pieces, call) => pieces.map(() => call)), {
+            minLength: calls.flat().length,
+            maxLength: calls.flat().length
+          }),
+          fc.array(fc.boolean(), { minLength: calls.flat().length, maxLength: calls.flat().length })
+        )
+      ),
+      ([calls, order, cuts]) => {
+        const next = calls.map(() => 0)
+        const chunks: Array<ChatChunk> = order.map((call) => {
+          const piece = next[call]!++
+          return piece === 0
+            ? { _tag: "ToolCallDelta", index: call, id: `t${call}`, name: "f", arguments: calls[call]![0]! }
+            : { _tag: "ToolCallDelta", index: call, arguments: calls[call]![piece]! }
+        })
+        const encoder = streamEncoder("msg_1", "m")
+        let bytes = ""
+        let batch: Array<ChatChunk> = []
+        chunks.forEach((chunk, i) => {
+          batch.push(chunk)
+          if (cuts[i] === true) {
+            bytes += text(encoder.batch(batch).bytes)
+            batch = []
+          }
+        })
+        bytes += text(encoder.batch([...batch, finish("tool_calls")]).bytes)
+        // Each block's events between its start and its stop, the blocks one after another.
+        const inputs: Array<string> = []
+        let open: number | undefined
+        for (const { data, event } of events(bytes)) {
+          if (event === "content_block_start") {
+            expect(open).toBeUndefined()
+            open = data["index"] as number
+            expect(open).toBe(inputs.length)
+            inputs.push("")
+          } else if (event === "content_block_delta") {
+            expect(data["index"]).toBe(open)
+            inputs[open!] += (data["delta"] as { partial_json: string }).partial_json
+          } else if (event === "content_block_stop") {
+            expect(data["index"]).toBe(open)
+            open = undefined
+          }
+        }
+        const firstSeen = [...new Set(order)]
+        expect(inputs).toEqual(firstSeen.map((call) => calls[call]!.join("")))
+      }
+    ))
   })
 
   it("message_start reports the prompt's tokens: the provider's when its first batch has them, else none", () => {

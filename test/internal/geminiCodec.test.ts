@@ -181,6 +181,33 @@ describe("wire/gemini/codec: the request both ways", () => {
     }))
   })
 
+  it("a function response repeated whole in its turn is read once; different ones, or ones without an id, each", () => {
+    const call = (id: string | undefined) => ({ functionCall: { name: "run", args: {}, ...(id ? { id } : {}) } })
+    const response = (id: string | undefined, output: string) => ({
+      functionResponse: { name: "run", response: { output }, ...(id ? { id } : {}) }
+    })
+    const results = (calls: ReadonlyArray<unknown>, responses: ReadonlyArray<unknown>) => {
+      const body = {
+        contents: [
+          { role: "user", parts: [{ text: "Run it." }] },
+          { role: "model", parts: calls },
+          { role: "user", parts: responses }
+        ]
+      }
+      const request = read(Codec.toRequest(Result.getOrThrow(Codec.checkGenerateContent(body))))
+      return request.messages.filter((message) => message.role === "tool").map((message) => message.content)
+    }
+    // Gemini CLI's resumed session: each response twice.
+    expect(
+      results([call("a"), call("b")], [response("a", "1"), response("a", "1"), response("b", "2"), response("b", "2")])
+    )
+      .toEqual(["{\"output\":\"1\"}", "{\"output\":\"2\"}"])
+    expect(results([call(undefined), call(undefined)], [response(undefined, "1"), response(undefined, "1")]))
+      .toEqual(["{\"output\":\"1\"}", "{\"output\":\"1\"}"])
+    expect(results([call("a")], [response("a", "1"), response("a", "2")]))
+      .toEqual(["{\"output\":\"1\"}", "{\"output\":\"2\"}"])
+  })
+
   it("a function response's media parts are its tool message's parts, the referenced ones first", () => {
     const answer = (response: Record<string, unknown>, parts: ReadonlyArray<unknown>) => ({
       contents: [

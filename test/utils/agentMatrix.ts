@@ -65,12 +65,14 @@ const sessions: Record<Agent, TestRef> = {
 
 /**
  * The rows each long-session test plays on every backend: a prompt, its turns streamed (each counted as a stream by
- * the gateway's metrics), tool calls, compaction, a resume, the bill.
+ * the gateway's metrics), tool calls (two of them at once in a turn, each answered, as every backend's API requires),
+ * compaction, a resume, the bill.
  */
 const sessionRows: ReadonlyArray<Row> = [
   "messaging",
   "streaming",
   "tools",
+  "parallel tools",
   "compaction",
   "resume after a restart",
   "spend equal to the bill"

@@ -7,7 +7,8 @@
  * it, priced as the gateway prices it; and the session played
  * by an agent and checked (`playSession`), each test saying only how its agent is set up and run.
  *
- * The session: the agent is asked to fix `hello.txt` (read it, edit it, run commands that show it); then, resumed
+ * The session: the agent is asked to fix `hello.txt` (read it, edit it, run commands that show it, two of them at
+ * once); then, resumed
  * after `serve` was restarted, it is asked for a second line and does the same again. Its compaction comes where the
  * agent compacts (inside the first task's tool loop, once a turn's usage passes its threshold, or at the resumed
  * prompt), and the session goes on from the summary.
@@ -105,7 +106,8 @@ export const sessionScenario = (options: SessionOptions): Simulator.Scenario => 
     { toolCalls: [tools.run("cat hello.txt")] },
     { when: { contains: "hello, world" }, toolCalls: [tools.run("wc -l hello.txt")] },
     { toolCalls: [tools.read("hello.txt")] },
-    { toolCalls: [tools.run("grep -c hello hello.txt")] },
+    // Two calls at once: the agent runs both and answers each (every backend refuses a call left unanswered).
+    { toolCalls: [tools.run("grep -c hello hello.txt"), tools.run("wc -c hello.txt")] },
     { toolCalls: [tools.read("hello.txt")] },
     // A long output, which an agent that counts its history's characters sees fill its context.
     { toolCalls: [tools.run("seq 2000")] },

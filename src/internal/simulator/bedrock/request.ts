@@ -3,8 +3,8 @@
  * the library's request by the codec (`toRequest`), held to the API's rules past the shape (a `toolConfig` with one
  * tool at least, and one wherever the turns hold tool calls or results; a temperature and a topP up to 1; a
  * conversation that starts with a user turn and alternates; no message without content, no blank text; no `cachePoint`
- * of an hour after a shorter one) and reduced to a
- * `Reply.Prompt`; the model comes from the path.
+ * of an hour after a shorter one; each `toolUse` answered by a `toolResult` in the next turn, and each result a use's:
+ * `toolPairs.ts`) and reduced to a `Reply.Prompt`; the model comes from the path.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
@@ -18,6 +18,7 @@ import { isBlank } from "../../wire/emptyText.js"
 import { isJsonObject, type JsonObject } from "../../wire/json.js"
 import { toolChars, Transcript } from "../decoded.js"
 import { invalid } from "../requestChecks.js"
+import { unpaired } from "../toolPairs.js"
 
 const toolChoiceOf = (choice: ToolChoice | undefined): Reply.ToolChoice =>
   choice === undefined || choice === "auto"
@@ -175,6 +176,18 @@ export const decode = (
   const model = params?.modelId ?? ""
   const request = Codec.toRequest(checked, model)
   if (Result.isFailure(request)) return Result.fail(invalid(request.failure.message, request.failure.param))
+  const broken = unpaired(request.success.messages)
+  if (broken?._tag === "Unanswered") {
+    return Result.fail(
+      invalid(`Expected toolResult blocks for the following Ids: ${broken.ids.join(", ")}`, "messages")
+    )
+  }
+  if (broken?._tag === "Unasked") {
+    return Result.fail(invalid(
+      "The number of toolResult blocks exceeds the number of toolUse blocks of previous turn.",
+      "messages"
+    ))
+  }
   return Result.succeed(promptOf(request.success, model, params?.stream === "true"))
 }
 

@@ -2,9 +2,10 @@
  * The Gemini request (`:generateContent`, `:streamGenerateContent`), checked against the codec's schema of the wire
  * (`wire/gemini/codec.ts`), then by hand for what the API refuses beyond its types, with the API's messages (a function
  * calling config only with function declarations, at most five stop sequences, no content without parts, no part
- * without data: an empty text but a signature's carrier) and, for a Gemini 3 model, the function-call signature rules
- * (the first call of each step of the current turn signed, and each signature the one made for its call or a
- * documented stand-in), and reduced to a `Reply.Prompt`; the model and method come from the URL (`params`).
+ * without data: an empty text but a signature's carrier, function responses right after the calls, one a call) and,
+ * for a Gemini 3 model, the function-call signature rules (the first call of each step of the current turn signed, and
+ * each signature the one made for its call or a documented stand-in), and reduced to a `Reply.Prompt`; the model and
+ * method come from the URL (`params`).
  */
 import * as Result from "effect/Result"
 import type { Extra } from "../../../simulator/Gemini.js"
@@ -190,6 +191,8 @@ interface Turn {
   readonly calls: ReadonlyArray<Call>
   /** The last function response's text, when the content holds any. */
   readonly toolResult: string | undefined
+  /** How many `functionResponse` parts it holds. */
+  readonly responses: number
 }
 
 const signed = (part: Part): boolean => typeof part.thoughtSignature === "string" && part.thoughtSignature !== ""
@@ -217,6 +220,7 @@ function decodeContent(
   let media = 0
   let toolChars = 0
   let toolResult: string | undefined
+  let responses = 0
   const calls: Array<Call> = []
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i]!
@@ -253,6 +257,7 @@ function decodeContent(
         ))
       }
       toolResult = responseText(part.functionResponse.response)
+      responses++
       toolChars += size.chars
     } else {
       return Result.fail(invalid(
@@ -261,7 +266,33 @@ function decodeContent(
       ))
     }
   }
-  return Result.succeed({ role: turnRole, text, hasText, media, toolChars, calls, toolResult })
+  return Result.succeed({ role: turnRole, text, hasText, media, toolChars, calls, toolResult, responses })
+}
+
+/**
+ * The Gemini API's rule for function responses: they come in the content right after a model's function calls, as
+ * many as the calls (a request may end with the calls).
+ */
+function unpairedResponses(turns: ReadonlyArray<Turn>): ApiError | undefined {
+  for (let i = 0; i < turns.length; i++) {
+    const turn = turns[i]!
+    const before = turns[i - 1]
+    if (turn.responses > 0 && (before === undefined || before.role !== "model" || before.calls.length === 0)) {
+      return invalid(
+        "Please ensure that function response turn comes immediately after a function call turn.",
+        "contents"
+      )
+    }
+    const next = turns[i + 1]
+    if (turn.role === "model" && turn.calls.length > 0 && next !== undefined && next.responses !== turn.calls.length) {
+      return invalid(
+        "Please ensure that the number of function response parts is equal to the number of function call parts of " +
+          "the function call turn.",
+        "contents"
+      )
+    }
+  }
+  return undefined
 }
 
 /** The first keyword outside Gemini's `Schema`, with its path, as the API names it. */
@@ -380,6 +411,8 @@ export function decode(
     chars += turn.text.length + turn.toolChars
     media += turn.media
   }
+  const unpaired = unpairedResponses(turns)
+  if (unpaired !== undefined) return Result.fail(unpaired)
   // The current turn starts after the last user content with text; on Gemini 3 its function
   // calls must carry their signatures (on the first call part of each content).
   let lastUserText = ""

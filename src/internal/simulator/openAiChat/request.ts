@@ -4,7 +4,8 @@
  * rules OpenAI's server adds past the wire's shape (one message at least, a positive integer limit, `stream_options`
  * only with `stream`, a `tool_choice` among the `tools`, no empty `tools`, a choice and `parallel_tool_calls` only with
  * tools, a `service_tier` among its tiers, at most four `stop` sequences, no `stop`, `temperature` or `top_p` to a
- * reasoning model that reasons), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI words it, naming
+ * reasoning model that reasons, each tool call answered by a tool message and each tool message a call's answer:
+ * `toolPairs.ts`), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI words it, naming
  * the offending field.
  */
 import * as Result from "effect/Result"
@@ -20,6 +21,7 @@ import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
 import { fixedSamplingError, outputFormatError, serviceTierError } from "../openAiRequest.js"
 import { invalid, type InvalidRequest, typeName, valueAt } from "../requestChecks.js"
+import { unpaired } from "../toolPairs.js"
 
 type Wire = typeof CreateRequest.Type
 
@@ -190,6 +192,20 @@ function prefillFlagsOf(wire: Wire): ReadonlyArray<Reply.PrefillFlag> {
 
 /** A checked body (its limits, rules and tool message ids held) as the prompt it asks about. */
 function promptOf(wire: Wire, request: ChatRequest): Result.Result<Decoded<Extra>, ApiError> {
+  const broken = unpaired(request.messages)
+  if (broken?._tag === "Unanswered") {
+    return Result.fail(invalid(
+      "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. " +
+        `The following tool_call_ids did not have response messages: ${broken.ids.join(", ")}`,
+      "messages"
+    ))
+  }
+  if (broken?._tag === "Unasked") {
+    return Result.fail(invalid(
+      "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+      "messages"
+    ))
+  }
   return requestPrompt(request, {
     model: wire.model,
     stream: wire.stream === true,

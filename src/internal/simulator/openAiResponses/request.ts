@@ -4,7 +4,8 @@
  * the wire's shape (no Chat Completions field, one input item at least, `stream_options` only with `stream`, a
  * `max_output_tokens` of 16 at least, a reasoning item found by id only when responses are stored, a `function_call`
  * replayed with its reasoning item, encrypted content made by the simulator's organisation (`organization.ts`), a
- * `tool_choice` among the `tools`, a `service_tier` among its tiers), and reduced to a `Reply.Prompt`: a compaction
+ * `tool_choice` among the `tools`, a `service_tier` among its tiers, each `function_call` answered by its output and
+ * each output a call's: `toolPairs.ts`), and reduced to a `Reply.Prompt`: a compaction
  * when the input ends with `compaction_trigger`, the summary of a compaction item given back read in its place. What
  * is wrong is worded as OpenAI words it, naming the offending field.
  */
@@ -31,6 +32,7 @@ import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, refusedField } from "../openAiErrors.js"
 import { fixedSamplingError, outputFormatError, serviceTierError } from "../openAiRequest.js"
 import { invalid, typeName, valueAt } from "../requestChecks.js"
+import { unpaired } from "../toolPairs.js"
 import { summaryOf } from "./compactionContent.js"
 import type { Organization } from "./organization.js"
 
@@ -308,6 +310,14 @@ function promptOf(wire: Body, request: ChatRequest, compaction: boolean): Result
   const store = wire.store !== false
   const effort = wire.reasoning?.effort ?? undefined
   const previous = wire.previous_response_id ?? undefined
+  // A request continuing a stored response answers that response's calls.
+  const broken = unpaired(request.messages, previous === undefined)
+  if (broken?._tag === "Unanswered") {
+    return Result.fail(invalid(`No tool output found for function call ${broken.ids[0]}.`, "input"))
+  }
+  if (broken?._tag === "Unasked") {
+    return Result.fail(invalid(`No tool call found for function call output with call_id ${broken.id}.`, "input"))
+  }
   const decoded = requestPrompt(request, {
     model: wire.model,
     stream: wire.stream === true,

@@ -187,6 +187,9 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
   // The block of each tool call, by the call's index, and its id and metadata (`carried`).
   let tools: Array<number> = []
   let calls: Array<readonly [string, ProviderMetadata | undefined]> = []
+  // The calls that started while another call's block was open (a provider may interleave its calls' arguments, as
+  // Chat Completions' stream does), by the call's index: written whole once that block is done.
+  let held = new Map<number, { id: string | undefined; name: string | undefined; arguments: string }>()
 
   // An event named `name` whose data is the template `data`.
   function whole(name: string, data: string): void {
@@ -229,22 +232,43 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
     if (options.ping === true) whole("ping", ping)
   }
 
-  function toolDelta(chunk: ToolCallDelta): boolean {
-    let index = tools[chunk.index]
-    if (index === undefined) {
-      const use = chunk.id === undefined ? "" : toolUseId(chunk.id)
-      start("tool", toolUseBlock(JSON.stringify(use), JSON.stringify(chunk.name ?? ""), "{}"))
-      if (options.openInput === true) delta(open, "input_json_delta", "")
-      index = open
-      tools[chunk.index] = index
-      calls[chunk.index] = [chunk.id ?? "", undefined]
+  // Opens the block of call `call` (its index in the reply).
+  function openTool(call: number, id: string | undefined, name: string | undefined): void {
+    start("tool", toolUseBlock(JSON.stringify(id === undefined ? "" : toolUseId(id)), JSON.stringify(name ?? ""), "{}"))
+    if (options.openInput === true) delta(open, "input_json_delta", "")
+    tools[call] = open
+  }
+
+  // Each held call as a block of its own, its arguments whole, in the order the calls started.
+  function writeHeld(): void {
+    const waiting = [...held]
+    held = new Map()
+    for (const [call, { arguments: input, id, name }] of waiting) {
+      openTool(call, id, name)
+      if (input !== "") delta(open, "input_json_delta", input)
     }
-    if (chunk.providerMetadata !== undefined) calls[chunk.index] = [calls[chunk.index]![0], chunk.providerMetadata]
-    if (chunk.arguments !== "") delta(index, "input_json_delta", chunk.arguments)
+  }
+
+  function toolDelta(chunk: ToolCallDelta): boolean {
+    calls[chunk.index] = [calls[chunk.index]?.[0] ?? chunk.id ?? "", chunk.providerMetadata ?? calls[chunk.index]?.[1]]
+    const block = tools[chunk.index]
+    const waiting = held.get(chunk.index)
+    if (block !== undefined) {
+      if (chunk.arguments !== "") delta(block, "input_json_delta", chunk.arguments)
+    } else if (waiting !== undefined) {
+      waiting.arguments += chunk.arguments
+    } else if (open !== -1 && kind === "tool") {
+      // Anthropic's blocks come one after another: a call that starts while another's arguments may still come waits.
+      held.set(chunk.index, { id: chunk.id, name: chunk.name, arguments: chunk.arguments })
+    } else {
+      openTool(chunk.index, chunk.id, chunk.name)
+      if (chunk.arguments !== "") delta(open, "input_json_delta", chunk.arguments)
+    }
     return true
   }
 
   function finish(chunk: Finish, usage: Usage | undefined): void {
+    writeHeld()
     // A refusal, which the library holds whole on the `Finish` chunk: a text block of its own, as the whole message's.
     if (chunk.refusal !== undefined) {
       start("text", emptyText)
@@ -269,10 +293,12 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
   const { write } = foldStream({
     open: opening,
     text(text) {
+      writeHeld()
       if (open === -1 || kind !== "text") start("text", emptyText)
       delta(open, "text_delta", text)
     },
     reasoning(text) {
+      writeHeld()
       if (open === -1 || kind !== "thinking") start("thinking", emptyThinking)
       if (options.signature !== undefined) thinking += text
       delta(open, "thinking_delta", text)
@@ -282,6 +308,7 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
     restart() {
       tools = []
       calls = []
+      held = new Map()
     }
   })
   return { write }

@@ -22,7 +22,8 @@
  * their own `parts`, those `response` references by `{"$ref": displayName}` first; see `resultMedia`), its text,
  * `inlineData` and `fileData` parts one user message; a `model` turn's text (`thought` parts as reasoning), and
  * `functionCall` parts as tool calls, with their thought signatures and Gemini's own call ids kept in
- * `providerMetadata` so the client sends them back unchanged. A result is matched to its call by id, else by name.
+ * `providerMetadata` so the client sends them back unchanged. A result is matched to its call by id, else by name; a
+ * response with an id repeated whole in its turn is read once.
  * `tools` take `functionDeclarations` only (their `parameters` in Gemini's schema subset, or `parametersJsonSchema`);
  * Google's own tools (`googleSearch`, `codeExecution`, ...) run on Google's servers only and are refused.
  * `toolConfig`'s mode is the tool choice (`ANY` with one allowed name: that tool; with several: the tools kept to
@@ -372,11 +373,17 @@ function userTurn(
   const content: Array<ContentPart> = []
   const contentOrigins: Array<string> = []
   let results = 0
+  // The responses read, by call id and their JSON: one repeated whole in its turn is read once (Gemini CLI's resumed
+  // session repeats each, which the Gemini API refuses as more responses than calls).
+  const read = new Set<string>()
   for (let j = 0; j < parts.length; j++) {
     const part = parts[j]!
     const where = `${at}.parts[${j}]`
     if (part.functionResponse !== null && part.functionResponse !== undefined) {
       const { id, name, parts: media, response } = part.functionResponse
+      const whole = id === null || id === undefined ? undefined : JSON.stringify(part.functionResponse)
+      if (whole !== undefined && read.has(whole)) continue
+      if (whole !== undefined) read.add(whole)
       const attached: Array<Placed> = []
       const refused = resultMediaInto(media ?? [], response ?? {}, `${where}.functionResponse`, attached)
       if (refused !== undefined) return refused
