@@ -320,9 +320,9 @@ function makeOpening({ deploymentOf, idSecret, keys, providerKeys }: Opening) {
 }
 
 /**
- * What a batch's submit is built over: the configuration's engine, keys, metrics and clock, where a batch of a model
- * goes and how its ids are signed, the provider's answers, the gateway's own batch API, and the stores it is recorded
- * in.
+ * What a batch's submit is built over: the configuration's engine, keys' rules, metrics and clock, where a batch of a
+ * model goes and how its ids are signed, the answer to a provider's failure, the provider keys and the gateway's own
+ * batch API it is sent with, and the stores it is recorded in.
  */
 interface Submitting extends Pick<Configured, "auth" | "engine" | "metrics" | "notFoundAnswer" | "now"> {
   readonly batchDeploymentFor: (model: string, target: Target, owner: string) => BatchDeployment | undefined
@@ -627,7 +627,7 @@ function unkept(kind: Ids.Kind, id: string, error: LlmError): Errors.ErrorAnswer
   }
 }
 
-/** The gateway's batching over the configuration `served`, built once for every batch route. */
+/** The gateway's batching over the configuration served (`configured`), built once for every batch route. */
 export const make = Effect.fnUntraced(function*(configured: Configured) {
   const { auth, engine, metrics, now, providerKeys } = configured
   const settlements = yield* SettlementStore
