@@ -16,6 +16,7 @@
  */
 import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Pull from "effect/Pull"
@@ -24,7 +25,7 @@ import type * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
 import type * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
-import type { Usage } from "../../ChatResponse.js"
+import type { RateLimitSnapshot, Usage } from "../../ChatResponse.js"
 import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
 import * as Pricing from "../../Pricing.js"
 import { withAttempts } from "../llmError/withAttempts.js"
@@ -44,6 +45,7 @@ import {
   type Sender,
   unknownAddress
 } from "./routing.js"
+import type { Settings } from "./settings.js"
 
 /**
  * A deployment's stream after its first chunk: that batch, the pull of the
@@ -102,11 +104,17 @@ function openSend(
 
 const streamSender: Sender<Opened> = { send: openSend, held: true, discard }
 
+// An attempt that failed (before its first chunk, or after it), and its error.
+interface Broken {
+  readonly state: State
+  readonly error: LlmError
+}
+
 // The stream's first chunk: the attempt `attempt` whose reply follows, after `failed` failed before its first chunk.
 function startOf(
   attempt: number,
   opened: Opened,
-  failed: { readonly state: State; readonly error: LlmError } | undefined
+  failed: Broken | undefined
 ): ChatChunk.Start {
   return failed === undefined
     ? { _tag: "Start", attempt, deployment: opened.state.name, model: opened.state.model }
@@ -121,12 +129,7 @@ function startOf(
 }
 
 // The chunk before the reply of `opened`, the call's attempt `attempt`, after `failed` broke with `error`.
-function markerOf(
-  tag: "Restart" | "Continue",
-  attempt: number,
-  opened: Opened,
-  failed: { readonly state: State; readonly error: LlmError }
-): ChatChunk.ChatChunk {
+function markerOf(tag: "Restart" | "Continue", attempt: number, opened: Opened, failed: Broken): ChatChunk.ChatChunk {
   return {
     _tag: tag,
     attempt,
@@ -135,6 +138,130 @@ function markerOf(
     from: failed.state.name,
     error: failed.error._tag
   }
+}
+
+// A continued reply's chunks: its usage and cost count the broken attempts' too (a broken attempt on a deployment
+// without a price adds no cost).
+function withCarried(batch: ChunkSources.Batch, sent: Continuation.Sent): ChunkSources.Batch {
+  return Arr.map(batch, (item): ChatChunk.ChatChunk =>
+    item._tag === "Usage"
+      ? { _tag: "Usage", usage: Continuation.sum(sent.usage, item.usage) }
+      : item._tag === "Finish" && item.cost !== undefined
+      ? { ...item, cost: item.cost + sent.cost }
+      : item)
+}
+
+// A Finish chunk's rate-limit headers holding `state` back: the hold, for the breaker's store, when there is one.
+function heldBy(
+  settings: Settings,
+  state: State,
+  rateLimit: RateLimitSnapshot,
+  clock: Clock.Clock
+): Effect.Effect<unknown> | undefined {
+  const heldUntil = state.limitedUntil
+  holdFor(settings, state, rateLimit, clock.currentTimeMillisUnsafe())
+  return Breaker.reportHold(state, heldUntil)
+}
+
+// The call span at the reply's Finish chunk: the reply, its usage, the deployment that answered, the attempts made.
+function annotateFinish(
+  span: Tracer.Span,
+  finish: ChatChunk.Finish,
+  usage: Usage | undefined,
+  deployment: string,
+  attempts: number
+): void {
+  Telemetry.annotateReply(span, finish)
+  if (usage !== undefined) Telemetry.annotateUsage(span, usage)
+  Telemetry.annotate(span, "llm_router.deployment", deployment)
+  Telemetry.annotate(span, "llm_router.attempts", attempts)
+}
+
+// What a continuation carries across a stream's attempts: the text forwarded (noted only when `noting`, with
+// `midStream: "continue"`), whether a tool call went out, the usage the current attempt reported, and what the broken
+// attempts sent and used; and a continuation turn's reply, held back until its opening is judged
+// (`Continuation.judge`): the chunks held, their text, and the break it follows.
+function makeContinuing(noting: boolean) {
+  let text = ""
+  let toolCalled = false
+  let reported: Usage | undefined
+  let carried: Continuation.Sent | undefined
+  let judging: { readonly held: Array<ChatChunk.ChatChunk>; opening: string; readonly failed: Broken } | undefined
+  // A batch as the deployment sent it, noted, then as it is given out: with the broken attempts' usage and cost.
+  function given(batch: ChunkSources.Batch): ChunkSources.Batch {
+    if (noting) {
+      for (const item of batch) {
+        if (item._tag === "TextDelta") text += item.text
+        else if (item._tag === "ToolCallDelta") toolCalled = true
+        else if (item._tag === "Usage") reported = item.usage
+      }
+    }
+    return carried === undefined ? batch : withCarried(batch, carried)
+  }
+  // Whether a break can be continued: half a tool call's arguments cannot be asked for again.
+  function possible(): boolean {
+    return !toolCalled
+  }
+  // What the broken attempt on `failed` sent and used, carried on with what the attempts before it did.
+  function carry(request: ChatRequest, failed: State): Effect.Effect<Continuation.Sent> {
+    const before = carried ?? Continuation.nothingSent
+    return Effect.map(Continuation.brokenUsage(request, reported, text.slice(before.text.length)), (usage) => {
+      const cost = Pricing.cost(failed.price, usage)
+      carried = { text, usage: Continuation.sum(before.usage, usage), cost: before.cost + (cost ?? 0) }
+      return carried
+    })
+  }
+  // The next attempt `opened` after `failed`: a continuation turn following text sent has its opening judged.
+  function opened(next: Opened, marker: "Restart" | "Continue", failed: Broken): void {
+    reported = undefined
+    if (marker === "Continue" && carried !== undefined && carried.text !== "" && Continuation.isTurn(next.routed)) {
+      judging = { held: [], opening: "", failed }
+    }
+  }
+  function isJudging(): boolean {
+    return judging !== undefined
+  }
+  function stopJudging(): void {
+    judging = undefined
+  }
+  // A continuation turn's batch judged with those held before it: what is given out now (none while undecided). Its
+  // opening, when it starts the answer again or repeats the sent tail, is dropped; an answer given again in other
+  // words follows a `Restart` chunk, so a consumer that can start over does, and one that cannot ends with an error.
+  // `current` is the attempt read, the call's attempt `attempt`.
+  function judged(
+    batch: ReadonlyArray<ChatChunk.ChatChunk>,
+    ended: boolean,
+    current: Opened,
+    attempt: number
+  ): Effect.Effect<ReadonlyArray<ChatChunk.ChatChunk>> {
+    const held = judging!
+    for (const item of batch) {
+      held.held.push(item)
+      if (item._tag === "TextDelta") held.opening += item.text
+    }
+    const verdict = Continuation.judge(carried!.text, held.opening, ended)
+    if (verdict._tag === "Undecided") return Effect.succeed([])
+    judging = undefined
+    const annotations = { from: held.failed.state.name, deployment: current.state.name, dropped: 0 }
+    if (verdict._tag === "Restarted") {
+      text = ""
+      carried = { ...carried!, text: "" }
+      return Effect.as(
+        Effect.logWarning("A continuation gave the answer again in other words: it restarts the stream.").pipe(
+          Effect.annotateLogs(annotations)
+        ),
+        [markerOf("Restart", attempt, current, held.failed), ...held.held]
+      )
+    }
+    const log = verdict.drop === 0
+      ? Effect.logDebug("A continuation goes on from the text sent.")
+      : Effect.logInfo("A continuation repeated text already sent: the repeat is dropped.")
+    return Effect.as(
+      log.pipe(Effect.annotateLogs({ ...annotations, dropped: verdict.drop })),
+      Continuation.withoutText(held.held, verdict.drop)
+    )
+  }
+  return { given, possible, carry, opened, isJudging, stopJudging, judged }
 }
 
 // The deployment's stream as the router gives it out: a Finish chunk's
@@ -156,9 +283,8 @@ function routedSource(
   let usage: Usage | undefined
   // The attempt the stream reads now; undefined once let go (between a failure and the restart's first chunk).
   let current: Opened | undefined = first
-  // What a continuation carries: the text forwarded (only with `midStream: "continue"`), whether a tool call went
-  // out, the usage the current attempt reported, and what the broken attempts sent and used.
   const continues = settings.midStream === "continue"
+  const continuing = makeContinuing(continues)
   // Its first batch until given out, then the pull of its rest: one pull that a restart switches over. The batch opens
   // with the deployment that answers, whether or not others failed before it.
   let head: ChunkSources.Batch | undefined = [startOf(routing.tried.length, first, routing.last), ...first.first]
@@ -175,19 +301,6 @@ function routedSource(
     current = undefined
     return close(opened, exit)
   }
-  let text = ""
-  let toolCalled = false
-  let reported: Usage | undefined
-  let carried: Continuation.Sent | undefined
-  // A continuation turn's reply, held back until its opening is judged (`Continuation.judge`): the chunks held, their
-  // text, and the break it follows.
-  let judging:
-    | {
-      readonly held: Array<ChatChunk.ChatChunk>
-      opening: string
-      readonly failed: { readonly state: State; readonly error: LlmError }
-    }
-    | undefined
   // Runs as the consumer's pull does; the next attempt is opened in an
   // uninterruptible region of its own, so an opened stream is always `current`.
   // `marker`: the chunk the next attempt's reply follows (`Restart` or `Continue`).
@@ -207,13 +320,7 @@ function routedSource(
               head = opened.first
               rest = opened.rest
               longestWait = 0
-              reported = undefined
-              if (
-                marker === "Continue" && carried !== undefined && carried.text !== "" &&
-                Continuation.isTurn(opened.routed)
-              ) {
-                judging = { held: [], opening: "", failed: { state: failed, error } }
-              }
+              continuing.opened(opened, marker, { state: failed, error })
               return [markerOf(marker, routing.tried.length, opened, { state: failed, error })]
             }
           )
@@ -223,115 +330,37 @@ function routedSource(
   }
   // A continuation: what the broken attempt sent and used carried on, and the next attempt asked for the rest.
   function continueAfter(failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> {
-    const before = carried ?? Continuation.nothingSent
-    return Effect.flatMap(
-      Continuation.brokenUsage(routing.request, reported, text.slice(before.text.length)),
-      (usage) => {
-        const cost = Pricing.cost(failed.price, usage)
-        carried = {
-          text,
-          usage: Continuation.sum(before.usage, usage),
-          cost: before.cost + (cost ?? 0)
-        }
-        routing.continuing = carried
-        // A continuation every deployment refused as a request (a 400) fails as the stream broke, the refusals
-        // listed among its attempts: the client's request was never at fault.
-        return Effect.catch(
-          goOn(failed, error, "Continue"),
-          (final) => Effect.fail(final._tag === "InvalidRequestError" ? withAttempts(error, routing.attempts) : final)
-        )
-      }
-    )
+    return Effect.flatMap(continuing.carry(routing.request, failed), (carried) => {
+      routing.continuing = carried
+      // A continuation every deployment refused as a request (a 400) fails as the stream broke, the refusals
+      // listed among its attempts: the client's request was never at fault.
+      return Effect.catch(
+        goOn(failed, error, "Continue"),
+        (final) => Effect.fail(final._tag === "InvalidRequestError" ? withAttempts(error, routing.attempts) : final)
+      )
+    })
   }
   // After a break counted against `failed`: a restart or a continuation elsewhere, or the stream's failure.
   function afterBreak(failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> {
     if (!finished && settings.midStream === "restart") return goOn(failed, error, "Restart")
-    if (!finished && continues && !toolCalled) return continueAfter(failed, error)
+    if (!finished && continues && continuing.possible()) return continueAfter(failed, error)
     outcome = Exit.fail(error)
     return Effect.fail(error)
-  }
-  // What a continuation needs of a batch as the deployment sent it.
-  function noteSent(batch: ChunkSources.Batch): void {
-    for (const item of batch) {
-      if (item._tag === "TextDelta") text += item.text
-      else if (item._tag === "ToolCallDelta") toolCalled = true
-      else if (item._tag === "Usage") reported = item.usage
-    }
-  }
-  // A continuation turn's batch judged with those held before it: what is given out now (none while undecided). Its
-  // opening, when it starts the answer again or repeats the sent tail, is dropped; an answer given again in other
-  // words follows a `Restart` chunk, so a consumer that can start over does, and one that cannot ends with an error.
-  function judged(
-    held: NonNullable<typeof judging>,
-    batch: ReadonlyArray<ChatChunk.ChatChunk>,
-    ended: boolean
-  ): Effect.Effect<ReadonlyArray<ChatChunk.ChatChunk>> {
-    for (const item of batch) {
-      held.held.push(item)
-      if (item._tag === "TextDelta") held.opening += item.text
-    }
-    const sent = carried!.text
-    const verdict = Continuation.judge(sent, held.opening, ended)
-    if (verdict._tag === "Undecided") return Effect.succeed([])
-    judging = undefined
-    const deployment = current!.state.name
-    const annotations = { from: held.failed.state.name, deployment, dropped: 0 }
-    if (verdict._tag === "Restarted") {
-      text = ""
-      carried = { ...carried!, text: "" }
-      return Effect.as(
-        Effect.logWarning("A continuation gave the answer again in other words: it restarts the stream.").pipe(
-          Effect.annotateLogs(annotations)
-        ),
-        [markerOf("Restart", routing.tried.length, current!, held.failed), ...held.held]
-      )
-    }
-    const log = verdict.drop === 0
-      ? Effect.logDebug("A continuation goes on from the text sent.")
-      : Effect.logInfo("A continuation repeated text already sent: the repeat is dropped.")
-    return Effect.as(
-      log.pipe(Effect.annotateLogs({ ...annotations, dropped: verdict.drop })),
-      Continuation.withoutText(held.held, verdict.drop)
-    )
-  }
-  // A continued reply's chunks: its usage and cost count the broken attempts' too (a broken attempt on a deployment
-  // without a price adds no cost).
-  function withCarried(batch: ChunkSources.Batch, sent: Continuation.Sent): ChunkSources.Batch {
-    return Arr.map(batch, (item): ChatChunk.ChatChunk =>
-      item._tag === "Usage"
-        ? { _tag: "Usage", usage: Continuation.sum(sent.usage, item.usage) }
-        : item._tag === "Finish" && item.cost !== undefined
-        ? { ...item, cost: item.cost + sent.cost }
-        : item)
   }
   // A batch given out: noted for a continuation, its usage and cost with the broken attempts', its Finish learned from
   // (a hold its rate-limit headers set goes to the breaker's store before the batch does).
   function given(batch: ChunkSources.Batch): Effect.Effect<ChunkSources.Batch> {
-    if (continues) noteSent(batch)
-    const chunk = carried === undefined ? batch : withCarried(batch, carried)
+    const chunk = continuing.given(batch)
     let held: Effect.Effect<unknown> | undefined
     for (const item of chunk) {
       if (span !== undefined && item._tag === "Usage") usage = item.usage
       if (item._tag !== "Finish") continue
       finished = true
-      current!.state.learned?.gap.add(longestWait)
-      if (span !== undefined) {
-        Telemetry.annotateReply(span, item)
-        if (usage !== undefined) Telemetry.annotateUsage(span, usage)
-        Telemetry.annotate(span, "llm_router.deployment", current!.state.name)
-        Telemetry.annotate(span, "llm_router.attempts", routing.tried.length)
-      }
-      if (item.rateLimit !== undefined) {
-        const heldUntil = current!.state.limitedUntil
-        holdFor(
-          settings,
-          current!.state,
-          item.rateLimit,
-          clock.currentTimeMillisUnsafe()
-        )
-        held = Breaker.reportHold(current!.state, heldUntil)
-      }
-      if (item.skippedEvents !== undefined) current!.state.skippedEvents += item.skippedEvents
+      const state = current!.state
+      state.learned?.gap.add(longestWait)
+      if (span !== undefined) annotateFinish(span, item, usage, state.name, routing.tried.length)
+      if (item.rateLimit !== undefined) held = heldBy(settings, state, item.rateLimit, clock)
+      if (item.skippedEvents !== undefined) state.skippedEvents += item.skippedEvents
     }
     return held === undefined ? Effect.succeed(chunk) : Effect.as(held, chunk)
   }
@@ -351,16 +380,15 @@ function routedSource(
     {
       onFailure: (error): Pull.Pull<ChunkSources.Batch, LlmError> => {
         if (Cause.isDone(error)) {
-          const held = judging
-          if (held === undefined) return Effect.fail(error)
+          if (!continuing.isJudging()) return Effect.fail(error)
           // The reply ended before its opening was judged: judged as it is.
           ended = true
           return Effect.flatMap(
-            judged(held, [], true),
+            continuing.judged([], true, current!, routing.tried.length),
             (released) => Arr.isReadonlyArrayNonEmpty(released) ? given(released) : Cause.done()
           )
         }
-        judging = undefined
+        continuing.stopJudging()
         const failed = current!.state
         settleStreamFailure(settings, failed, error)
         const reported = Breaker.reportStreamFailure(settings, failed, error)
@@ -372,11 +400,10 @@ function routedSource(
           longestWait = Math.max(longestWait, clock.currentTimeMillisUnsafe() - pulledAt)
           pulledAt = undefined
         }
-        const held = judging
-        if (held === undefined) return given(batch)
+        if (!continuing.isJudging()) return given(batch)
         const ends = batch.some((item) => item._tag === "Finish" || item._tag === "ToolCallDelta")
         return Effect.flatMap(
-          judged(held, batch, ends),
+          continuing.judged(batch, ends, current!, routing.tried.length),
           (released) => Arr.isReadonlyArrayNonEmpty(released) ? given(released) : pull
         )
       }

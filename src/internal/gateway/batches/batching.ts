@@ -39,7 +39,7 @@ import * as Errors from "../errorAnswer.js"
 import * as Guardrails from "../guardrails.js"
 import { unbounded, worstCase } from "../keys/auth.js"
 import type { Metrics } from "../observe/metrics.js"
-import { Journal } from "../observe/record.js"
+import { Journal, type Service as Journaling } from "../observe/record.js"
 import * as Request from "../request/context.js"
 import { RequestContext } from "../request/context.js"
 import * as Outcome from "../request/outcome.js"
@@ -50,8 +50,8 @@ import * as IdSecret from "./idSecret.js"
 import type { Line, Lines } from "./intake.js"
 import type { RunsFull } from "./runs.js"
 import * as Settlement from "./settlement.js"
-import { type OpenBatch, SettlementStore } from "./settlements.js"
-import { BatchStore, type FileTooLarge } from "./store.js"
+import { type OpenBatch, type Settlements, SettlementStore } from "./settlements.js"
+import { BatchStore, type FileTooLarge, type Store } from "./store.js"
 
 /** How many batches a page of a list holds at most. */
 const listedBatches = 100
@@ -186,18 +186,29 @@ export interface Configured {
   readonly notFoundAnswer: (model: string, caller?: Caller) => Errors.ErrorAnswer
 }
 
-/** The gateway's batching over the configuration `served`, built once for every batch route. */
-export const make = Effect.fnUntraced(function*(configured: Configured) {
-  const { auth, engine, metrics, notFoundAnswer, now, providerKeys } = configured
-  const journal = yield* Journal
-  const settlements = yield* SettlementStore
-  const store = yield* BatchStore
-  const idSecret = Effect.mapError(IdSecret.remembered(yield* IdSecret.IdSecretStore), storeAnswer)
-  // This instance, as the lease on a batch's settling names its holder.
-  const holder = `gateway-${randomUUID()}`
-  // The gateway's own batch API, for a model none of whose deployments has one: its runs last the configuration's life.
-  const calls = yield* Calls.make({ window: completionWindow, resolve: engine.resolve, turn: auth.turn })
+/** The gateway's own batch API (`calls.ts`), as `Calls.make` builds it. */
+type BatchCalls = Effect.Success<ReturnType<typeof Calls.make>>
 
+/** The provider keys batches are made and read with, each named in a batch's id by its tag (`BatchKeys.make`). */
+type Keys = ReturnType<typeof BatchKeys.make>
+
+function ownerOf(caller: Caller | undefined): string {
+  return caller?.id ?? ""
+}
+
+/** Whether `deployment` is the gateway's own batch API, its lines run as calls. */
+function runAsCalls(deployment: BatchDeployment): boolean {
+  return deployment.provider === Calls.provider
+}
+
+/** The batch `found` asked of its provider: read (`retrieve`), or cancelled (`cancel`); as it stands then. */
+function statusOf(found: Opened, step: "retrieve" | "cancel"): Effect.Effect<BatchStatus, LlmError> {
+  const { credentials, deployment, ref } = found
+  return deployment.api[step](ref.batch, deployment.model, credentials)
+}
+
+/** Where the batches of the configuration `engine` serves go: a deployment's batch API, or the gateway's own, `calls`. */
+function makeDeployments(engine: Engine, calls: BatchCalls) {
   /**
    * The batch API of `model` run as calls (`calls.ts`) for the maker `owner`, its ids signed with a key of the
    * deployment `signer`'s pool, its worst case at the live price of `target` (the model's), when it is still served;
@@ -219,11 +230,6 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
       price: target?.price,
       leastMaxTokens: target?.leastMaxTokens ?? 0
     }
-  }
-
-  /** Whether `deployment` is the gateway's own batch API, its lines run as calls. */
-  function runAsCalls(deployment: BatchDeployment): boolean {
-    return deployment.provider === Calls.provider
   }
 
   /** The deployment a batch's ref names: the gateway's own batch API for a batch run as calls, or a provider's. */
@@ -250,33 +256,38 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
     return undefined
   }
 
-  function ownerOf(caller: Caller | undefined): string {
-    return caller?.id ?? ""
-  }
+  return { deploymentOf, batchDeploymentFor }
+}
 
-  function fromLlm(error: LlmError): Errors.ErrorAnswer {
-    return Errors.fromLlmError(error, now(), (path) => path)
-  }
+/**
+ * The key of `deployment`'s pool a batch's id names by `tag`: `missing` when the pool has none of that tag, 503 when
+ * one the pool cannot lend now (cooling, disabled, at its cap) may be it: the batch is there, later.
+ */
+function credentialsOf(keys: Keys, deployment: BatchDeployment, tag: string, missing: Errors.ErrorAnswer) {
+  const busy = Errors.answer(
+    503,
+    "The provider key this batch was made with cannot be used now; retry later.",
+    "server_error",
+    null,
+    "batch_key_unavailable",
+    1
+  )
+  return Effect.mapError(keys.tagged(deployment.pool, tag), (why) => why === "busy" ? busy : missing)
+}
 
-  // The provider keys batches are made and read with, each named in a batch's id by its tag.
-  const keys = BatchKeys.make()
+/**
+ * What a batch's id is opened with: the provider keys, the configuration's among them, the gateway's own secret, and
+ * the deployment a batch's ref names.
+ */
+interface Opening {
+  readonly keys: Keys
+  readonly providerKeys: ReadonlyArray<Redacted.Redacted<string>>
+  readonly idSecret: Effect.Effect<Redacted.Redacted<string>, Errors.ErrorAnswer>
+  readonly deploymentOf: (ref: Ids.BatchRef) => BatchDeployment | undefined
+}
 
-  /**
-   * The key of `deployment`'s pool a batch's id names by `tag`: `missing` when the pool has none of that tag, 503 when
-   * one the pool cannot lend now (cooling, disabled, at its cap) may be it: the batch is there, later.
-   */
-  function credentialsOf(deployment: BatchDeployment, tag: string, missing: Errors.ErrorAnswer) {
-    const busy = Errors.answer(
-      503,
-      "The provider key this batch was made with cannot be used now; retry later.",
-      "server_error",
-      null,
-      "batch_key_unavailable",
-      1
-    )
-    return Effect.mapError(keys.tagged(deployment.pool, tag), (why) => why === "busy" ? busy : missing)
-  }
-
+/** How a batch's id is signed and opened again. */
+function makeOpening({ deploymentOf, idSecret, keys, providerKeys }: Opening) {
   /**
    * The secret the ids of a batch made with `key` are signed under: the key, when it is a secret (one of the
    * configuration's provider keys, which every instance serving its deployment holds); else, for the stand-in of a
@@ -296,7 +307,7 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
       return Effect.fail(missing)
     }
     return Effect.flatMap(
-      credentialsOf(deployment, claim.ref.keyTag, missing),
+      credentialsOf(keys, deployment, claim.ref.keyTag, missing),
       (credentials) =>
         Effect.flatMap(signerFor(credentials.key), (signer) =>
           claim.signedBy(signer)
@@ -305,20 +316,36 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
     )
   }
 
-  /** What an id of `kind` names, when it is one of the caller's. */
-  function opened(kind: Ids.Kind, id: string, caller: Caller | undefined) {
-    return reopened(kind, id, ownerOf(caller))
-  }
+  return { signerFor, reopened }
+}
 
-  /**
-   * `lines` (of `model`) made a batch of `kind` at a deployment of theirs with a batch API, or, where none has one,
-   * run by the gateway as calls of the model: refused, before anything is sent, when the caller may not call the
-   * model, a guardrail of its calls blocks one of its requests (`guardedLine`: a request masked is sent masked), or
-   * the batch's worst case at the batch price (at the live price, run as calls) does not fit its budget beside what it
-   * has spent and holds (held until the batch is settled); recorded open, with its hold, for its settling. `param` is
-   * the body's field an answer names for the lines.
-   */
-  const submit = Effect.fn("Batching.submit")(function*(
+/**
+ * What a batch's submit is built over: the configuration's engine, keys' rules, metrics and clock, where a batch of a
+ * model goes and how its ids are signed, the answer to a provider's failure, the provider keys and the gateway's own
+ * batch API it is sent with, and the stores it is recorded in.
+ */
+interface Submitting extends Pick<Configured, "auth" | "engine" | "metrics" | "notFoundAnswer" | "now"> {
+  readonly batchDeploymentFor: (model: string, target: Target, owner: string) => BatchDeployment | undefined
+  readonly signerFor: (key: Redacted.Redacted<string>) => Effect.Effect<Redacted.Redacted<string>, Errors.ErrorAnswer>
+  readonly fromLlm: (error: LlmError) => Errors.ErrorAnswer
+  readonly keys: Keys
+  readonly calls: BatchCalls
+  readonly settlements: Settlements
+  readonly store: Store
+}
+
+/**
+ * `lines` (of `model`) made a batch of `kind` at a deployment of theirs with a batch API, or, where none has one,
+ * run by the gateway as calls of the model: refused, before anything is sent, when the caller may not call the
+ * model, a guardrail of its calls blocks one of its requests (`guardedLine`: a request masked is sent masked), or
+ * the batch's worst case at the batch price (at the live price, run as calls) does not fit its budget beside what it
+ * has spent and holds (held until the batch is settled); recorded open, with its hold, for its settling. `param` is
+ * the body's field an answer names for the lines.
+ */
+function makeSubmit(submitting: Submitting) {
+  const { auth, batchDeploymentFor, calls, engine, fromLlm, keys, metrics, notFoundAnswer, now } = submitting
+  const { settlements, signerFor, store } = submitting
+  return Effect.fn("Batching.submit")(function*(
     kind: Ids.BatchKind,
     caller: Caller | undefined,
     { lines, model }: Lines,
@@ -407,39 +434,73 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
     )
     return { id, found: { ref, deployment, credentials, signer }, status }
   })
+}
 
-  /** A settled line's row in the request log, in the name of the key that made the batch, and its metrics. */
-  function loggedOf(kind: Ids.BatchKind, { deployment, ref }: Opened, caller: Caller | undefined) {
-    return (line: Settlement.Billed) =>
-      Effect.suspend(() => {
-        metrics.batchLine(deployment, "answered", line)
-        const start = now()
-        const context = Request.make({
-          id: `${ref.batch}:${line.customId}`,
-          method: "POST",
-          url: paths[kind],
-          start,
-          caller,
-          payload: false
-        })
-        context.model.set(deployment.model)
-        Outcome.answeredAs(context.outcome, 200)
-        Outcome.billed(context.outcome, `${line.provider}/${line.model}`, line.usage, line.cost)
-        return journal.written(context, now(), undefined)
+/** What a batch's settled lines are logged with: the request log, the metrics and the clock. */
+interface Logging extends Pick<Configured, "metrics" | "now"> {
+  readonly journal: Journaling
+}
+
+/** A settled line's row in the request log, in the name of the key that made the batch, and its metrics. */
+function loggedOf({ journal, metrics, now }: Logging, kind: Ids.BatchKind, found: Opened, caller: Caller | undefined) {
+  const { deployment, ref } = found
+  return (line: Settlement.Billed) =>
+    Effect.suspend(() => {
+      metrics.batchLine(deployment, "answered", line)
+      const start = now()
+      const context = Request.make({
+        id: `${ref.batch}:${line.customId}`,
+        method: "POST",
+        url: paths[kind],
+        start,
+        caller,
+        payload: false
       })
-  }
+      context.model.set(deployment.model)
+      Outcome.answeredAs(context.outcome, 200)
+      Outcome.billed(context.outcome, `${line.provider}/${line.model}`, line.usage, line.cost)
+      return journal.written(context, now(), undefined)
+    })
+}
 
-  /**
-   * A batch settled, in the metrics: its end, and its result's lines that were not answered (those answered are
-   * counted as each is recorded), each custom id once.
-   */
-  function endedOf(deployment: BatchDeployment, status: BatchStatus, lines: ReadonlyArray<BatchLine>): void {
-    for (const { outcome } of Settlement.distinctLines(lines)) {
-      if (typeof outcome === "string") metrics.batchLine(deployment, outcome)
-      else if (Result.isFailure(outcome)) metrics.batchLine(deployment, "failed")
-    }
-    metrics.batchEnded(deployment, status.state)
+/**
+ * A batch settled, in `metrics`: its end, and its result's lines that were not answered (those answered are counted as
+ * each is recorded), each custom id once.
+ */
+function endedOf(
+  metrics: Metrics,
+  deployment: BatchDeployment,
+  status: BatchStatus,
+  lines: ReadonlyArray<BatchLine>
+): void {
+  for (const { outcome } of Settlement.distinctLines(lines)) {
+    if (typeof outcome === "string") metrics.batchLine(deployment, outcome)
+    else if (Result.isFailure(outcome)) metrics.batchLine(deployment, "failed")
   }
+  metrics.batchEnded(deployment, status.state)
+}
+
+/**
+ * What settling is built over: the request log and the metrics a settled line is written to, the budgets it is
+ * charged to (`auth`), the clock, the store of the batches recorded open, and how a batch's id is opened again.
+ */
+interface Settling extends Logging, Pick<Configured, "auth"> {
+  readonly settlements: Settlements
+  readonly reopened: (
+    kind: Ids.Kind,
+    id: string,
+    owner: string | undefined
+  ) => Effect.Effect<Opened, Errors.ErrorAnswer>
+}
+
+/**
+ * Batches settled once they ended: by the retrieve that sees it (the function this gives, `settledHere`), or else by
+ * this instance's sweep of the batches recorded open, forked for the scope's life (the configuration's).
+ */
+const makeSettling = Effect.fnUntraced(function*(settling: Settling) {
+  const { auth, now, reopened, settlements } = settling
+  // This instance, as the lease on a batch's settling names its holder.
+  const holder = `gateway-${randomUUID()}`
 
   /**
    * The batch `id` settled, ended at its provider as `status`, when it is recorded open (in the database, or without
@@ -464,8 +525,8 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
         batch: id,
         holder,
         last: status,
-        logged: loggedOf(kind, found, caller),
-        ended: Effect.sync(() => endedOf(deployment, status, lines)),
+        logged: loggedOf(settling, kind, found, caller),
+        ended: Effect.sync(() => endedOf(settling.metrics, deployment, status, lines)),
         charged: (hold, cost) => auth.settleBatch(caller, hold, cost)
       },
       Settlement.billed(lines, runAsCalls(deployment) ? "live" : deployment.price)
@@ -474,7 +535,7 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
 
   // The batches this instance is settling now: a retrieve or sweep meeting one leaves it to that settling, rather
   // than read the provider's result again only to find the lease held.
-  const settling = new Set<string>()
+  const inProgress = new Set<string>()
 
   /**
    * The batch `id` settled here unless this instance is settling it already; a settling that failed (the provider or
@@ -487,26 +548,111 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
     status: BatchStatus,
     caller: Caller | undefined
   ) {
-    if (settling.has(id)) return Effect.void
-    settling.add(id)
+    if (inProgress.has(id)) return Effect.void
+    inProgress.add(id)
     return settled(kind, id, found, status, caller).pipe(
       Effect.catch((error) =>
         Effect.logWarning("a batch was not settled; it is tried again").pipe(
           Effect.annotateLogs({ reason: error._tag === "StoreUnavailableError" ? error.reason : error.message })
         )
       ),
-      Effect.ensuring(Effect.sync(() => settling.delete(id)))
+      Effect.ensuring(Effect.sync(() => inProgress.delete(id)))
     )
+  }
+
+  // A batch recorded open, looked at: settled when it ended. One of a deployment this configuration does not serve
+  // stays open for a configuration that does; one its provider does not answer now, for the next sweep.
+  const swept = Effect.fn("Batching.swept")(function*(batch: OpenBatch) {
+    const kind = Ids.batchKindOf(batch.id)
+    if (kind === undefined) return
+    const found = yield* Effect.option(reopened(kind, batch.id, undefined))
+    if (Option.isNone(found)) return
+    const status = yield* Effect.option(statusOf(found.value, "retrieve"))
+    if (Option.isSome(status) && ended(status.value.state)) {
+      yield* settledHere(kind, batch.id, found.value, status.value, auth.callerOf(found.value.ref.caller))
+    }
+  })
+
+  // The sweep, for the configuration's life: a batch nobody retrieves is settled too, and those settled long ago are
+  // forgotten.
+  const sweep = Effect.flatMap(
+    Effect.orElseSucceed(settlements.opened, () => []),
+    (open) => Effect.forEach(open, swept, { discard: true })
+  ).pipe(
+    Effect.andThen(Effect.suspend(() => Effect.ignore(settlements.forget(now() - Duration.toMillis(settledKept)))))
+  )
+  yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(sweepEvery)))
+  return settledHere
+})
+
+/**
+ * The reply guardrails of the batch `ref` names, for `caller`: the chain a call of its model runs now on `engine` (of
+ * its deployment's name, when the configuration no longer has the model), or the answer refusing its results without
+ * it (a key naming a guardrail a reload removed).
+ */
+function replyChain(
+  engine: Engine,
+  ref: Ids.BatchRef,
+  caller: Caller | undefined
+): Result.Result<ReadonlyArray<Guardrail>, Errors.ErrorAnswer> {
+  const target = engine.resolve(ref.model) ?? engine.resolve(ref.deployment)
+  const own = target?.guardrails ?? engine.gatewayGuardrails
+  return Result.mapError(Guardrails.chainOf(engine.guardrails, own, caller?.guardrails), Errors.guardrailUnavailable)
+}
+
+/**
+ * A line of a result as it is served: its error's answer (`fromLlm`), or its reply through the reply guardrails of
+ * `chain` as a call's whole reply is (`checkReply`), masked, or blocked and served as its line's error.
+ */
+function servedLine(chain: ReadonlyArray<Guardrail>, model: string, fromLlm: (error: LlmError) => Errors.ErrorAnswer) {
+  return ({ customId, outcome }: BatchLine & { readonly customId: string }): Effect.Effect<Served> => {
+    if (typeof outcome === "string") return Effect.succeed({ customId, outcome })
+    if (Result.isFailure(outcome)) return Effect.succeed({ customId, outcome: Result.fail(fromLlm(outcome.failure)) })
+    return Effect.match(checkReply(chain, outcome.success, model), {
+      onFailure: (error) => ({ customId, outcome: Result.fail(Errors.guardrailBlocked(error)) }),
+      onSuccess: (reply) => ({ customId, outcome: Result.succeed(reply) })
+    })
+  }
+}
+
+/** The batch (or its result file) `id` of `kind` run as calls that no store here keeps: not found, with where. */
+function unkept(kind: Ids.Kind, id: string, error: LlmError): Errors.ErrorAnswer {
+  const missing = notFound(kind === "output" || kind === "error" ? "file" : "batch", id)
+  return {
+    ...missing,
+    message: `${missing.message} A batch run as calls is kept thirty days from its create, where this gateway ` +
+      "keeps such batches: in its database or its Redis, which every instance on it shares; a gateway with " +
+      "neither keeps each in the memory of the instance that made it, which alone answers for it.",
+    logged: error.message
+  }
+}
+
+/** The gateway's batching over the configuration served (`configured`), built once for every batch route. */
+export const make = Effect.fnUntraced(function*(configured: Configured) {
+  const { auth, engine, metrics, now, providerKeys } = configured
+  const settlements = yield* SettlementStore
+  const store = yield* BatchStore
+  const idSecret = Effect.mapError(IdSecret.remembered(yield* IdSecret.IdSecretStore), storeAnswer)
+  // The gateway's own batch API, for a model none of whose deployments has one: its runs last the configuration's life.
+  const calls = yield* Calls.make({ window: completionWindow, resolve: engine.resolve, turn: auth.turn })
+  const keys = BatchKeys.make()
+  const { batchDeploymentFor, deploymentOf } = makeDeployments(engine, calls)
+  const { reopened, signerFor } = makeOpening({ deploymentOf, idSecret, keys, providerKeys })
+  const settledHere = yield* makeSettling({ auth, journal: yield* Journal, metrics, now, reopened, settlements })
+
+  function fromLlm(error: LlmError): Errors.ErrorAnswer {
+    return Errors.fromLlmError(error, now(), (path) => path)
+  }
+
+  const submit = makeSubmit({ ...configured, batchDeploymentFor, signerFor, fromLlm, keys, calls, settlements, store })
+
+  /** What an id of `kind` names, when it is one of the caller's. */
+  function opened(kind: Ids.Kind, id: string, caller: Caller | undefined) {
+    return reopened(kind, id, ownerOf(caller))
   }
 
   // Settlings a retrieve starts run for the configuration's life, not the request's: a batch's lines may be many.
   const lasting = yield* Effect.scope
-
-  /** The batch `found` asked of its provider: read (`retrieve`), or cancelled (`cancel`); as it stands then. */
-  function statusOf(found: Opened, step: "retrieve" | "cancel"): Effect.Effect<BatchStatus, LlmError> {
-    const { credentials, deployment, ref } = found
-    return deployment.api[step](ref.batch, deployment.model, credentials)
-  }
 
   /**
    * The caller's batch (or its result file) `id` of `kind`, opened and asked of its provider (`statusOf`); a batch run
@@ -518,21 +664,11 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
     caller: Caller | undefined,
     step: "retrieve" | "cancel"
   ): Effect.Effect<Read, Errors.ErrorAnswer> {
-    const unkept = (error: LlmError) => {
-      const missing = notFound(kind === "output" || kind === "error" ? "file" : "batch", id)
-      return {
-        ...missing,
-        message: `${missing.message} A batch run as calls is kept thirty days from its create, where this gateway ` +
-          "keeps such batches: in its database or its Redis, which every instance on it shares; a gateway with " +
-          "neither keeps each in the memory of the instance that made it, which alone answers for it.",
-        logged: error.message
-      }
-    }
     return Effect.flatMap(
       opened(kind, id, caller),
       (found) =>
         Effect.mapBoth(statusOf(found, step), {
-          onFailure: (error) => Calls.isUnkept(error) ? unkept(error) : fromLlm(error),
+          onFailure: (error) => Calls.isUnkept(error) ? unkept(kind, id, error) : fromLlm(error),
           onSuccess: (status) => ({ found, status })
         })
     )
@@ -557,35 +693,6 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
   }
 
   /**
-   * The reply guardrails of the batch `ref` names, for `caller`: the chain a call of its model runs now (of its
-   * deployment's name, when the configuration no longer has the model), or the answer refusing its results without
-   * it (a key naming a guardrail a reload removed).
-   */
-  function replyChain(
-    ref: Ids.BatchRef,
-    caller: Caller | undefined
-  ): Result.Result<ReadonlyArray<Guardrail>, Errors.ErrorAnswer> {
-    const target = engine.resolve(ref.model) ?? engine.resolve(ref.deployment)
-    const own = target?.guardrails ?? engine.gatewayGuardrails
-    return Result.mapError(Guardrails.chainOf(engine.guardrails, own, caller?.guardrails), Errors.guardrailUnavailable)
-  }
-
-  /**
-   * A line of a result as it is served: its error's answer, or its reply through the reply guardrails of `chain` as
-   * a call's whole reply is (`checkReply`), masked, or blocked and served as its line's error.
-   */
-  function servedLine(chain: ReadonlyArray<Guardrail>, model: string) {
-    return ({ customId, outcome }: BatchLine & { readonly customId: string }): Effect.Effect<Served> => {
-      if (typeof outcome === "string") return Effect.succeed({ customId, outcome })
-      if (Result.isFailure(outcome)) return Effect.succeed({ customId, outcome: Result.fail(fromLlm(outcome.failure)) })
-      return Effect.match(checkReply(chain, outcome.success, model), {
-        onFailure: (error) => ({ customId, outcome: Result.fail(Errors.guardrailBlocked(error)) }),
-        onSuccess: (reply) => ({ customId, outcome: Result.succeed(reply) })
-      })
-    }
-  }
-
-  /**
    * The lines of an ended batch's result as `caller` is served them, each custom id once (its first:
    * `distinctLines`), each reply through the reply guardrails a call of the batch's model runs (`servedLine`).
    */
@@ -594,10 +701,10 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
     status: BatchStatus,
     caller: Caller | undefined
   ): Effect.fn.Return<ReadonlyArray<Served>, Errors.ErrorAnswer> {
-    const chain = yield* Effect.fromResult(replyChain(found.ref, caller))
+    const chain = yield* Effect.fromResult(replyChain(engine, found.ref, caller))
     const { credentials, deployment, ref } = found
     const lines = yield* Effect.mapError(deployment.api.results(status, deployment.model, credentials), fromLlm)
-    return yield* Effect.forEach(Settlement.distinctLines(lines), servedLine(chain, ref.model), {
+    return yield* Effect.forEach(Settlement.distinctLines(lines), servedLine(chain, ref.model, fromLlm), {
       concurrency: checkedAtOnce
     })
   })
@@ -632,29 +739,6 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
     )
     return { batches, hasMore }
   })
-
-  // A batch recorded open, looked at: settled when it ended. One of a deployment this configuration does not serve
-  // stays open for a configuration that does; one its provider does not answer now, for the next sweep.
-  const swept = Effect.fn("Batching.swept")(function*(batch: OpenBatch) {
-    const kind = Ids.batchKindOf(batch.id)
-    if (kind === undefined) return
-    const found = yield* Effect.option(reopened(kind, batch.id, undefined))
-    if (Option.isNone(found)) return
-    const status = yield* Effect.option(statusOf(found.value, "retrieve"))
-    if (Option.isSome(status) && ended(status.value.state)) {
-      yield* settledHere(kind, batch.id, found.value, status.value, auth.callerOf(found.value.ref.caller))
-    }
-  })
-
-  // The sweep, for the configuration's life: a batch nobody retrieves is settled too, and those settled long ago are
-  // forgotten.
-  const sweep = Effect.flatMap(
-    Effect.orElseSucceed(settlements.opened, () => []),
-    (open) => Effect.forEach(open, swept, { discard: true })
-  ).pipe(
-    Effect.andThen(Effect.suspend(() => Effect.ignore(settlements.forget(now() - Duration.toMillis(settledKept)))))
-  )
-  yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(sweepEvery)))
 
   /** A batch's create, counted by its caller's rate limit before its lines are read (429 past it). */
   function admitted(caller: Caller | undefined): Effect.Effect<void, Errors.ErrorAnswer> {
