@@ -377,365 +377,439 @@ export function make(
   )
 }
 
+function noCapacity(providerId: string, availableAt: number | undefined) {
+  return new NoCapacityError(
+    availableAt === undefined
+      ? { provider: providerId, model: "" }
+      : { provider: providerId, model: "", availableAt }
+  )
+}
+
+// Made when it happens: an error made with the pool would keep, in its stack's frames until read, what the pool's
+// build held (every key's candidate, 100,000 of them at a gateway's reload).
+function storeUnavailable(providerId: string) {
+  return new NoCapacityError({ provider: providerId, model: "", storeUnavailable: true })
+}
+
+// A lease the store took over `from`, counted here against its key.
+function storedLease(core: Core, taken: KeyPool.LeaseTaken, from: View): KeyPool.Lease {
+  const place = from.places[taken.index]!
+  const at = core.leased[place]!
+  core.totals[at]!++
+  core.holding[place]!++
+  return new StoredLease(core.keys[at]!.credentials, at, place, taken.lease, core.token, from.leases!, taken.index)
+}
+
+// An uncapped key taken in this process' group.
+function localLease(core: Core, slot: Memory.Slot): KeyPool.Lease {
+  const uncapped = core.uncapped!
+  Memory.take(uncapped.group, slot)
+  const key = uncapped.keys[slot.index]!
+  core.totals[key.slot]!++
+  return new Uncapped.LocalLease(key, core.token)
+}
+
+// Why no uncapped key from this process' group (none at a cap); `now`: this process' clock.
+function noneHere(local: Memory.Group | undefined, now: number): Blocked {
+  return {
+    _tag: "Blocked",
+    allDisabled: local === undefined || local.enabled === 0,
+    availableAt: local?.cooling.peek()?.coolingUntil,
+    releasable: false,
+    now
+  }
+}
+
+// An uncapped key from this process' group: taken, or why none.
+function takeUncapped(core: Core, now: number, slowStartMillis: number): Attempt {
+  const local = core.uncapped?.group
+  const slot = local === undefined ? undefined : Memory.leastLoaded(local, now, slowStartMillis)
+  return slot === undefined ? noneHere(local, now) : localLease(core, slot)
+}
+
+// The store's pick over `from` as an attempt; every leased key refused, blocked for good.
+function pickOf(core: Core, from: View): Effect.Effect<Attempt, StoreUnavailableError> {
+  const leases = from.leases
+  return leases === undefined
+    ? Effect.clockWith((clock) =>
+      Effect.succeed<Attempt>({
+        _tag: "Blocked",
+        allDisabled: true,
+        availableAt: undefined,
+        releasable: false,
+        now: clock.currentTimeMillisUnsafe()
+      })
+    )
+    : Effect.map(leases.pick, (result) => result._tag === "Taken" ? storedLease(core, result, from) : result)
+}
+
+/**
+ * What one pool sees of its keys: the view of its leased keys, narrowed as it refuses some (a 403 through it), and
+ * why it refused each; the other pools of a key's state still use it.
+ */
+interface Sight {
+  readonly view: () => View
+  /** The store's pick over the current view, made again only when the view is. */
+  readonly pick: () => Effect.Effect<Attempt, StoreUnavailableError>
+  /** Per key: why this pool refused it, or undefined. */
+  readonly refused: ReadonlyArray<string | undefined>
+  readonly refuse: (at: number, reason: string) => Effect.Effect<void>
+}
+
+function makeSight(
+  core: Core,
+  localOf: ReadonlyArray<Uncapped.LocalKey | undefined>,
+  initial: View,
+  slowStartMillis: number
+): Sight {
+  const refused: Array<string | undefined> = core.keys.map(() => undefined)
+  let view = initial
+  let fromPick = pickOf(core, view)
+
+  // Refuses key `at` for this pool: out of its view (a leased key) or its group (an uncapped one); its lease given
+  // back as any. The store is not told: the key stays usable to the other pools of its state.
+  function refuse(at: number, reason: string): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (refused[at] !== undefined) return Effect.void
+      refused[at] = reason
+      const place = core.placeOf[at]!
+      if (place < 0) {
+        Memory.disable(core.uncapped!.group, localOf[at]!.local, reason)
+        return Effect.void
+      }
+      const places = view.places.filter((candidate) => candidate !== place)
+      const candidates = candidatesOf(core)
+      const narrowed = places.length === 0
+        ? Effect.succeed(undefined)
+        : core.store.leases({
+          key: core.groupKey,
+          candidates: places.map((candidate) => candidates[candidate]!),
+          slowStartMillis
+        })
+      return Effect.map(narrowed, (leases) => {
+        view = { leases, places }
+        fromPick = pickOf(core, view)
+      })
+    })
+  }
+  function current() {
+    return view
+  }
+  function pick() {
+    return fromPick
+  }
+  return { view: current, pick, refused, refuse }
+}
+
+// The least loaded key: from the store when the pool picks none here; an uncapped one without a round trip when
+// the pool leases none; otherwise a leased one when it is less loaded than the best uncapped one.
+function attemptOf(core: Core, sight: Sight, slowStartMillis: number): Effect.Effect<Attempt, StoreUnavailableError> {
+  const local = core.uncapped?.group
+  if (local === undefined) return Effect.suspend(sight.pick)
+  return Effect.clockWith((clock) => {
+    const now = clock.currentTimeMillisUnsafe()
+    const from = sight.view()
+    const group = from.leases
+    if (group === undefined) {
+      return Effect.andThen(core.uncapped!.check, Effect.sync(() => takeUncapped(core, now, slowStartMillis)))
+    }
+    const best = Memory.leastLoaded(local, now, slowStartMillis)
+    const pick = best === undefined
+      ? group.pick
+      : group.pickBelow({ inFlight: best.inFlight + best.elsewhere, share: Memory.shareOf(best) })
+    return Effect.map(pick, (result): Attempt => {
+      if (result._tag === "Taken") return storedLease(core, result, from)
+      const here = takeUncapped(core, now, slowStartMillis)
+      if (result._tag === "Declined" || !isBlocked(here)) return here
+      const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
+      return {
+        _tag: "Blocked",
+        allDisabled: result.allDisabled && here.allDisabled,
+        availableAt: here.availableAt === undefined || availableAt === undefined
+          ? here.availableAt ?? availableAt
+          : Math.min(here.availableAt, availableAt),
+        releasable: result.releasable,
+        now,
+        wake: result.wake
+      }
+    })
+  })
+}
+
+/**
+ * A pool's `take`: `attempt`, and after a blocked one a wait for a release (on the store's signal, else polled: it
+ * may come from another instance) or a cooldown's end, within `maxWait`; for a cooling key only when it cools by
+ * `cooledBy`. The waits are interruptible, whatever region `take` runs in: a key is only ever counted in the step that
+ * returns it.
+ */
+function makeTake(
+  providerId: string,
+  maxWaitMillis: number | undefined,
+  attempt: Effect.Effect<Attempt, StoreUnavailableError>
+) {
+  function takeLoop(deadline: number | undefined, cooledBy: number): Effect.Effect<KeyPool.Lease, NoCapacityError> {
+    return Effect.matchEffect(attempt, {
+      onFailure: () => Effect.fail(storeUnavailable(providerId)),
+      onSuccess: (result) =>
+        isBlocked(result)
+          ? Effect.flatMap(Clock.currentTimeMillis, (now) => waitFor(result, now, deadline, cooledBy))
+          : Effect.succeed(result)
+    })
+  }
+
+  // After a blocked attempt at `now`: fail, or wait and try again.
+  function waitFor(
+    result: Blocked,
+    now: number,
+    deadline: number | undefined,
+    cooledBy: number
+  ): Effect.Effect<KeyPool.Lease, NoCapacityError> {
+    // On this process' clock.
+    const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
+    if (maxWaitMillis === undefined || result.allDisabled) return Effect.fail(noCapacity(providerId, availableAt))
+    const until = deadline ?? now + maxWaitMillis
+    const cooled = availableAt !== undefined && availableAt <= Math.min(until, cooledBy) ? availableAt : undefined
+    if (now >= until || (!result.releasable && cooled === undefined)) {
+      return Effect.fail(noCapacity(providerId, availableAt))
+    }
+    const poll = result.releasable && result.wake === undefined
+    const wakeAt = Math.min(until, cooled ?? Infinity, poll ? now + pollMillis : Infinity)
+    const sleep = Effect.sleep(Duration.millis(Math.max(1, wakeAt - now)))
+    return Effect.andThen(
+      Effect.interruptible(result.wake === undefined ? sleep : Effect.race(result.wake, sleep)),
+      takeLoop(until, cooledBy)
+    )
+  }
+
+  // A take without `cooledBy`, made once.
+  const takeAny = takeLoop(undefined, Infinity)
+  return function take(options?: KeyPool.TakeOptions) {
+    return options?.cooledBy === undefined ? takeAny : takeLoop(undefined, options.cooledBy)
+  }
+}
+
+// A pool's `tryTakeKey`: the named key, an uncapped one here, a leased one in the store.
+function makeTryTakeKey(
+  core: Core,
+  sight: Sight,
+  localOf: ReadonlyArray<Uncapped.LocalKey | undefined>,
+  slowStartMillis: number
+) {
+  return function tryTakeKey(keyId: string): Effect.Effect<KeyPool.Lease | undefined> {
+    const at = core.keys.findIndex((key) => key.credentials.keyId === keyId)
+    if (at < 0) return Effect.succeed(undefined)
+    const place = core.placeOf[at]!
+    if (place < 0) {
+      return Effect.clockWith((clock) => {
+        const uncapped = core.uncapped!
+        const slot = localOf[at]!.local
+        function pick() {
+          Memory.leastLoaded(uncapped.group, clock.currentTimeMillisUnsafe(), slowStartMillis)
+          return uncapped.group.ready.has(slot) ? localLease(core, slot) : undefined
+        }
+        return Effect.match(uncapped.check, { onFailure: () => undefined, onSuccess: pick })
+      })
+    }
+    return Effect.suspend(() => {
+      const from = sight.view()
+      const candidate = from.places.indexOf(place)
+      if (candidate < 0) return Effect.succeed(undefined)
+      return Effect.match(from.leases!.pickOne(candidate), {
+        onFailure: () => undefined,
+        onSuccess: (taken) => taken === undefined ? undefined : storedLease(core, taken, from)
+      })
+    })
+  }
+}
+
+/** A pool's `release` and `report`: what a lease's end and a call's outcome do to its key, here and in the store. */
+function makeSettle(core: Core, settings: Settings, refuse: Sight["refuse"]) {
+  const { cooldown, providerId } = settings
+  const { failures, holding, token, totals, uncapped } = core
+
+  // Its error made when it happens, as `storeUnavailable`.
+  const foreign = Effect.suspend(() =>
+    Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
+  )
+
+  // The failure count of key `at` after `verdict`.
+  function count(at: number, verdict: ReturnType<typeof verdictOf>) {
+    if (verdict._tag === "Success") failures[at] = 0
+    else if (verdict._tag !== "Ignored") failures[at]!++
+  }
+
+  // One step drops the lease and applies the outcome; a store that went away meanwhile lets the lease expire
+  // within its TTL.
+  function settle(lease: StoredLease, leaseName: string, outcome: Settled | undefined) {
+    return Effect.withFiber((fiber) => {
+      if (leaseName !== "") holding[lease.index]!--
+      const verdict = outcome === undefined ? undefined : verdictOf(outcome)
+      if (verdict !== undefined) count(lease.slot, verdict)
+      const told = verdict === undefined ? undefined : sharedVerdictOf(verdict, cooldown, fiber.getRef(Random.Random))
+      const released = leaseName === "" && told === undefined
+        ? Effect.void
+        : Effect.match(lease.leases.release(lease.candidate, leaseName, told), ignored)
+      return verdict?._tag === "Refused" ? Effect.andThen(released, refuse(lease.slot, verdict.reason)) : released
+    })
+  }
+
+  function owned(lease: KeyPool.Lease): lease is Uncapped.LocalLease {
+    return lease instanceof Uncapped.LocalLease && lease.pool === token
+  }
+
+  // Whether `lease` was held until now: a lease released by hand and again as its scope closes (or twice by hand)
+  // is given back, and counted, once.
+  function givenBack(lease: StoredLease | Uncapped.LocalLease, options: KeyPool.ReleaseOptions | undefined) {
+    if (!lease.held) return false
+    lease.held = false
+    if (options?.unused === true) totals[lease.slot]!--
+    return true
+  }
+
+  function release(lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions): Effect.Effect<void> {
+    if (owned(lease)) {
+      return Effect.sync(() => {
+        if (givenBack(lease, options)) Memory.drop(uncapped!.group, lease.local)
+      })
+    }
+    if (!(lease instanceof StoredLease) || lease.pool !== token) return foreign
+    // Decided when it runs, not when it is made: a success reported in between goes with it.
+    return Effect.suspend(() =>
+      givenBack(lease, options) ? settle(lease, lease.lease, lease.succeeded ? "success" : undefined) : Effect.void
+    )
+  }
+
+  // A success while the lease is held goes with its release; any other outcome at once, as it may cool or
+  // disable the key for every instance.
+  function report(lease: KeyPool.Lease, outcome: KeyPool.Outcome): Effect.Effect<void> {
+    if (owned(lease)) {
+      return Effect.withFiber((fiber) => {
+        const verdict = verdictOf(outcome)
+        count(lease.slot, verdict)
+        if (verdict._tag === "Refused") return refuse(lease.slot, verdict.reason)
+        return uncapped!.report(lease, verdict, sharedVerdictOf(verdict, cooldown, fiber.getRef(Random.Random)))
+      })
+    }
+    if (!(lease instanceof StoredLease) || lease.pool !== token) return foreign
+    return Effect.suspend(() => {
+      if (outcome !== "success" || !lease.held) return settle(lease, "", outcome)
+      lease.succeeded = true
+      failures[lease.slot] = 0
+      return Effect.void
+    })
+  }
+
+  return { release, report }
+}
+
+// The leased keys' states in the store, by place in the lease group (a refused key's: none, as it is not read).
+type LeasedRead = { readonly now: number; readonly keys: ReadonlyArray<KeyPool.LeaseKeyState | undefined> }
+
+/**
+ * A pool's `status`: its keys in its order, the leased ones as the store counts them (without the store: this
+ * instance's leases, none usable), the others as this instance sees them.
+ */
+function makeStatus(
+  core: Core,
+  sight: Sight,
+  localOf: ReadonlyArray<Uncapped.LocalKey | undefined>,
+  slowStartMillis: number
+): Effect.Effect<ReadonlyArray<KeyPool.KeyStatus>> {
+  const { failures, holding, keys, leased, placeOf, totals, uncapped } = core
+  const refused = sight.refused
+
+  // A key as `status` shows it, from its state in the store (or this process' group) at `now`.
+  function keyStatus(at: number, state: KeyPool.LeaseKeyState, now: number, usable: boolean): KeyPool.KeyStatus {
+    const key = keys[at]!
+    const cooling = state.disabled === undefined && state.coolingUntil > now
+    const warming = slowStartMillis > 0 && state.coolingUntil > 0 && now - state.coolingUntil < slowStartMillis
+    return {
+      keyId: key.credentials.keyId,
+      weight: key.weight,
+      maxConcurrency: key.maxConcurrency === Infinity ? undefined : key.maxConcurrency,
+      inFlight: state.inFlight,
+      totalRequests: totals[at]!,
+      failures: failures[at]!,
+      coolingUntil: cooling ? state.coolingUntil : undefined,
+      share: !usable || state.disabled !== undefined || cooling
+        ? 0
+        : warming
+        ? Memory.levelAt(now - state.coolingUntil, slowStartMillis) / Memory.levels
+        : 1,
+      disabled: state.disabled
+    }
+  }
+
+  const leasedStatus = Effect.suspend((): Effect.Effect<LeasedRead | undefined> => {
+    const from = sight.view()
+    if (from.leases === undefined) return Effect.succeed(undefined)
+    return from.leases.status.pipe(
+      Effect.map((read): LeasedRead | undefined => {
+        const byPlace: Array<KeyPool.LeaseKeyState | undefined> = leased.map(() => undefined)
+        from.places.forEach((place, candidate) => byPlace[place] = read.keys[candidate])
+        return { now: read.now, keys: byPlace }
+      }),
+      Effect.catchTag("StoreUnavailableError", () => Effect.succeed(undefined))
+    )
+  })
+
+  return Effect.flatMap(
+    leasedStatus,
+    (read) =>
+      Effect.clockWith((clock) => {
+        const now = clock.currentTimeMillisUnsafe()
+        const usable = uncapped === undefined || !uncapped.unavailable()
+        return Steps.mapInSteps(keys, (_, at) => {
+          const place = placeOf[at]!
+          if (place >= 0) {
+            const stored = read?.keys[place]
+            return refused[at] !== undefined
+              ? keyStatus(at, { inFlight: holding[place]!, coolingUntil: 0, disabled: refused[at] }, now, false)
+              : read === undefined || stored === undefined
+              ? keyStatus(at, { inFlight: holding[place]!, coolingUntil: 0, disabled: undefined }, now, false)
+              : keyStatus(at, stored, read.now, true)
+          }
+          const slot = localOf[at]!.local
+          return keyStatus(at, { ...slot, inFlight: slot.inFlight + slot.elsewhere }, now, usable)
+        })
+      })
+  )
+}
+
 /** A pool over `core`, with its own cooldown, warm-up and waits. */
 export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.Service> {
   return Effect.gen(function*() {
-    const { cooldown, maxWaitMillis, providerId, slowStartMillis } = settings
-    const { failures, holding, keys, leased, placeOf, token, totals, uncapped } = core
-    // Per key: why this pool refused it (a 403 through it), or undefined; the other pools of its state still use it.
-    const refused: Array<string | undefined> = keys.map(() => undefined)
-    // The steps over the pool's leased keys in the store's group (none when every key is picked here), narrowed to
-    // those it has not refused.
-    let view: View = {
+    const { maxWaitMillis, providerId, slowStartMillis } = settings
+    const { leased, uncapped } = core
+    // The steps over the pool's leased keys in the store's group (none when every key is picked here).
+    const view: View = {
       leases: leased.length === 0
         ? undefined
         : yield* core.store.leases({ key: core.groupKey, candidates: candidatesOf(core), slowStartMillis }),
       places: leased.map((_, place) => place)
     }
-    const local = uncapped?.group
     // Per key: its slot in this process' group when it is picked here.
     const localOf: Array<Uncapped.LocalKey | undefined> = []
     uncapped?.keys.forEach((key) => localOf[key.slot] = key)
+    const sight = makeSight(core, localOf, view, slowStartMillis)
 
-    function noCapacity(availableAt: number | undefined) {
-      return new NoCapacityError(
-        availableAt === undefined
-          ? { provider: providerId, model: "" }
-          : { provider: providerId, model: "", availableAt }
-      )
-    }
-    // Made when it happens: an error made here would keep, in its stack's frames until read, what the pool's build
-    // held (every key's candidate, 100,000 of them at a gateway's reload).
-    const storeUnavailable = () => new NoCapacityError({ provider: providerId, model: "", storeUnavailable: true })
-
-    function leaseOf(taken: KeyPool.LeaseTaken, from: View): KeyPool.Lease {
-      const place = from.places[taken.index]!
-      const at = leased[place]!
-      totals[at]!++
-      holding[place]!++
-      return new StoredLease(keys[at]!.credentials, at, place, taken.lease, token, from.leases!, taken.index)
-    }
-
-    function localLease(slot: Memory.Slot): KeyPool.Lease {
-      Memory.take(local!, slot)
-      const key = uncapped!.keys[slot.index]!
-      totals[key.slot]!++
-      return new Uncapped.LocalLease(key, token)
-    }
-
-    // Why no uncapped key from this process' group (none at a cap); `now`: this process' clock.
-    function noneHere(now: number): Blocked {
-      return {
-        _tag: "Blocked",
-        allDisabled: local === undefined || local.enabled === 0,
-        availableAt: local?.cooling.peek()?.coolingUntil,
-        releasable: false,
-        now
-      }
-    }
-
-    // An uncapped key from this process' group: taken, or why none.
-    function takeUncapped(now: number): Attempt {
-      const slot = local === undefined ? undefined : Memory.leastLoaded(local, now, slowStartMillis)
-      return slot === undefined ? noneHere(now) : localLease(slot)
-    }
-
-    function fromStore(result: KeyPool.LeaseTaken | KeyPool.LeaseBlocked, from: View): Attempt {
-      return result._tag === "Taken" ? leaseOf(result, from) : result
-    }
-
-    // The store's pick over `from` as an attempt; every leased key refused, blocked for good.
-    function pickOf(from: View): Effect.Effect<Attempt, StoreUnavailableError> {
-      const leases = from.leases
-      return leases === undefined
-        ? Effect.clockWith((clock) =>
-          Effect.succeed<Attempt>({
-            _tag: "Blocked",
-            allDisabled: true,
-            availableAt: undefined,
-            releasable: false,
-            now: clock.currentTimeMillisUnsafe()
-          })
-        )
-        : Effect.map(leases.pick, (result) => fromStore(result, from))
-    }
-    // Made again only when the view is (a key refused).
-    let fromPick = pickOf(view)
-
-    // Refuses key `at` for this pool: out of its view (a leased key) or its group (an uncapped one); its lease given
-    // back as any. The store is not told: the key stays usable to the other pools of its state.
-    function refuse(at: number, reason: string): Effect.Effect<void> {
-      return Effect.suspend(() => {
-        if (refused[at] !== undefined) return Effect.void
-        refused[at] = reason
-        const place = placeOf[at]!
-        if (place < 0) {
-          Memory.disable(local!, localOf[at]!.local, reason)
-          return Effect.void
-        }
-        const places = view.places.filter((candidate) => candidate !== place)
-        const candidates = candidatesOf(core)
-        const narrowed = places.length === 0
-          ? Effect.succeed(undefined)
-          : core.store.leases({
-            key: core.groupKey,
-            candidates: places.map((candidate) => candidates[candidate]!),
-            slowStartMillis
-          })
-        return Effect.map(narrowed, (leases) => {
-          view = { leases, places }
-          fromPick = pickOf(view)
-        })
-      })
-    }
-
-    // The least loaded key: from the store when the pool picks none here; an uncapped one without a round trip when
-    // the pool leases none; otherwise a leased one when it is less loaded than the best uncapped one.
-    const attempt: Effect.Effect<Attempt, StoreUnavailableError> = local === undefined
-      ? Effect.suspend(() => fromPick)
-      : Effect.clockWith((clock) => {
-        const now = clock.currentTimeMillisUnsafe()
-        const from = view
-        const group = from.leases
-        if (group === undefined) {
-          return Effect.andThen(uncapped!.check, Effect.sync(() => takeUncapped(now)))
-        }
-        const best = Memory.leastLoaded(local, now, slowStartMillis)
-        const pick = best === undefined
-          ? group.pick
-          : group.pickBelow({ inFlight: best.inFlight + best.elsewhere, share: Memory.shareOf(best) })
-        return Effect.map(pick, (result): Attempt => {
-          if (result._tag === "Taken") return leaseOf(result, from)
-          const here = takeUncapped(now)
-          if (result._tag === "Declined" || !isBlocked(here)) return here
-          const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
-          return {
-            _tag: "Blocked",
-            allDisabled: result.allDisabled && here.allDisabled,
-            availableAt: here.availableAt === undefined || availableAt === undefined
-              ? here.availableAt ?? availableAt
-              : Math.min(here.availableAt, availableAt),
-            releasable: result.releasable,
-            now,
-            wake: result.wake
-          }
-        })
-      })
-
-    // Waits for a release (on the store's signal, else polled: it may come from another instance) or a cooldown's
-    // end, within `maxWait`; for a cooling key only when it cools by `cooledBy`. The waits are interruptible,
-    // whatever region `take` runs in: a key is only ever counted in the step that returns it.
-    function takeLoop(deadline: number | undefined, cooledBy: number): Effect.Effect<KeyPool.Lease, NoCapacityError> {
-      return Effect.matchEffect(attempt, {
-        onFailure: () => Effect.fail(storeUnavailable()),
-        onSuccess: (result) =>
-          isBlocked(result)
-            ? Effect.flatMap(Clock.currentTimeMillis, (now) => waitFor(result, now, deadline, cooledBy))
-            : Effect.succeed(result)
-      })
-    }
-
-    // After a blocked attempt at `now`: fail, or wait and try again.
-    function waitFor(
-      result: Blocked,
-      now: number,
-      deadline: number | undefined,
-      cooledBy: number
-    ): Effect.Effect<KeyPool.Lease, NoCapacityError> {
-      // On this process' clock.
-      const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
-      if (maxWaitMillis === undefined || result.allDisabled) return Effect.fail(noCapacity(availableAt))
-      const until = deadline ?? now + maxWaitMillis
-      const cooled = availableAt !== undefined && availableAt <= Math.min(until, cooledBy) ? availableAt : undefined
-      if (now >= until || (!result.releasable && cooled === undefined)) return Effect.fail(noCapacity(availableAt))
-      const poll = result.releasable && result.wake === undefined
-      const wakeAt = Math.min(until, cooled ?? Infinity, poll ? now + pollMillis : Infinity)
-      const sleep = Effect.sleep(Duration.millis(Math.max(1, wakeAt - now)))
-      return Effect.andThen(
-        Effect.interruptible(result.wake === undefined ? sleep : Effect.race(result.wake, sleep)),
-        takeLoop(until, cooledBy)
-      )
-    }
-
-    // A take without `cooledBy`, made once.
-    const takeAny = takeLoop(undefined, Infinity)
-    function take(options?: KeyPool.TakeOptions) {
-      return options?.cooledBy === undefined ? takeAny : takeLoop(undefined, options.cooledBy)
-    }
-
+    const attempt = attemptOf(core, sight, slowStartMillis)
+    const take = makeTake(providerId, maxWaitMillis, attempt)
     const tryTake: Effect.Effect<KeyPool.Lease | undefined> = Effect.match(attempt, {
       onFailure: () => undefined,
       onSuccess: (result) => isBlocked(result) ? undefined : result
     })
-
-    // The named key: an uncapped one here, a leased one in the store.
-    function tryTakeKey(keyId: string): Effect.Effect<KeyPool.Lease | undefined> {
-      const at = keys.findIndex((key) => key.credentials.keyId === keyId)
-      if (at < 0) return Effect.succeed(undefined)
-      const place = placeOf[at]!
-      if (place < 0) {
-        return Effect.clockWith((clock) => {
-          const slot = localOf[at]!.local
-          function pick() {
-            Memory.leastLoaded(local!, clock.currentTimeMillisUnsafe(), slowStartMillis)
-            return local!.ready.has(slot) ? localLease(slot) : undefined
-          }
-          return Effect.match(uncapped!.check, { onFailure: () => undefined, onSuccess: pick })
-        })
-      }
-      return Effect.suspend(() => {
-        const from = view
-        const candidate = from.places.indexOf(place)
-        if (candidate < 0) return Effect.succeed(undefined)
-        return Effect.match(from.leases!.pickOne(candidate), {
-          onFailure: () => undefined,
-          onSuccess: (taken) => taken === undefined ? undefined : leaseOf(taken, from)
-        })
-      })
-    }
-
-    // Its error made when it happens, as `storeUnavailable`.
-    const foreign = Effect.suspend(() =>
-      Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
-    )
-
-    // The failure count of key `at` after `verdict`.
-    function count(at: number, verdict: ReturnType<typeof verdictOf>) {
-      if (verdict._tag === "Success") failures[at] = 0
-      else if (verdict._tag !== "Ignored") failures[at]!++
-    }
-
-    // One step drops the lease and applies the outcome; a store that went away meanwhile lets the lease expire
-    // within its TTL.
-    function settle(lease: StoredLease, leaseName: string, outcome: Settled | undefined) {
-      return Effect.withFiber((fiber) => {
-        if (leaseName !== "") holding[lease.index]!--
-        const verdict = outcome === undefined ? undefined : verdictOf(outcome)
-        if (verdict !== undefined) count(lease.slot, verdict)
-        const told = verdict === undefined ? undefined : sharedVerdictOf(verdict, cooldown, fiber.getRef(Random.Random))
-        const released = leaseName === "" && told === undefined
-          ? Effect.void
-          : Effect.match(lease.leases.release(lease.candidate, leaseName, told), ignored)
-        return verdict?._tag === "Refused" ? Effect.andThen(released, refuse(lease.slot, verdict.reason)) : released
-      })
-    }
-
-    function owned(lease: KeyPool.Lease): lease is Uncapped.LocalLease {
-      return lease instanceof Uncapped.LocalLease && lease.pool === token
-    }
-
-    // Whether `lease` was held until now: a lease released by hand and again as its scope closes (or twice by hand)
-    // is given back, and counted, once.
-    function givenBack(lease: StoredLease | Uncapped.LocalLease, options: KeyPool.ReleaseOptions | undefined) {
-      if (!lease.held) return false
-      lease.held = false
-      if (options?.unused === true) totals[lease.slot]!--
-      return true
-    }
-
-    function release(lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions): Effect.Effect<void> {
-      if (owned(lease)) {
-        return Effect.sync(() => {
-          if (givenBack(lease, options)) Memory.drop(local!, lease.local)
-        })
-      }
-      if (!(lease instanceof StoredLease) || lease.pool !== token) return foreign
-      // Decided when it runs, not when it is made: a success reported in between goes with it.
-      return Effect.suspend(() =>
-        givenBack(lease, options) ? settle(lease, lease.lease, lease.succeeded ? "success" : undefined) : Effect.void
-      )
-    }
-
-    // A success while the lease is held goes with its release; any other outcome at once, as it may cool or
-    // disable the key for every instance.
-    function report(lease: KeyPool.Lease, outcome: KeyPool.Outcome): Effect.Effect<void> {
-      if (owned(lease)) {
-        return Effect.withFiber((fiber) => {
-          const verdict = verdictOf(outcome)
-          count(lease.slot, verdict)
-          if (verdict._tag === "Refused") return refuse(lease.slot, verdict.reason)
-          return uncapped!.report(lease, verdict, sharedVerdictOf(verdict, cooldown, fiber.getRef(Random.Random)))
-        })
-      }
-      if (!(lease instanceof StoredLease) || lease.pool !== token) return foreign
-      return Effect.suspend(() => {
-        if (outcome !== "success" || !lease.held) return settle(lease, "", outcome)
-        lease.succeeded = true
-        failures[lease.slot] = 0
-        return Effect.void
-      })
-    }
-
-    // A key as `status` shows it, from its state in the store (or this process' group) at `now`.
-    function keyStatus(at: number, state: KeyPool.LeaseKeyState, now: number, usable: boolean): KeyPool.KeyStatus {
-      const key = keys[at]!
-      const cooling = state.disabled === undefined && state.coolingUntil > now
-      const warming = slowStartMillis > 0 && state.coolingUntil > 0 && now - state.coolingUntil < slowStartMillis
-      return {
-        keyId: key.credentials.keyId,
-        weight: key.weight,
-        maxConcurrency: key.maxConcurrency === Infinity ? undefined : key.maxConcurrency,
-        inFlight: state.inFlight,
-        totalRequests: totals[at]!,
-        failures: failures[at]!,
-        coolingUntil: cooling ? state.coolingUntil : undefined,
-        share: !usable || state.disabled !== undefined || cooling
-          ? 0
-          : warming
-          ? Memory.levelAt(now - state.coolingUntil, slowStartMillis) / Memory.levels
-          : 1,
-        disabled: state.disabled
-      }
-    }
-
-    // The leased keys' states in the store, by place in the lease group (a refused key's: none, as it is not read).
-    type LeasedRead = { readonly now: number; readonly keys: ReadonlyArray<KeyPool.LeaseKeyState | undefined> }
-    const leasedStatus = Effect.suspend((): Effect.Effect<LeasedRead | undefined> => {
-      const from = view
-      if (from.leases === undefined) return Effect.succeed(undefined)
-      return from.leases.status.pipe(
-        Effect.map((read): LeasedRead | undefined => {
-          const byPlace: Array<KeyPool.LeaseKeyState | undefined> = leased.map(() => undefined)
-          from.places.forEach((place, candidate) => byPlace[place] = read.keys[candidate])
-          return { now: read.now, keys: byPlace }
-        }),
-        Effect.catchTag("StoreUnavailableError", () => Effect.succeed(undefined))
-      )
-    })
-
-    // The pool's keys in its order: the leased ones as the store counts them (without the store: this instance's
-    // leases, none usable), the others as this instance sees them.
-    const status: Effect.Effect<ReadonlyArray<KeyPool.KeyStatus>> = Effect.flatMap(
-      leasedStatus,
-      (read) =>
-        Effect.clockWith((clock) => {
-          const now = clock.currentTimeMillisUnsafe()
-          const usable = uncapped === undefined || !uncapped.unavailable()
-          return Steps.mapInSteps(keys, (_, at) => {
-            const place = placeOf[at]!
-            if (place >= 0) {
-              const stored = read?.keys[place]
-              return refused[at] !== undefined
-                ? keyStatus(at, { inFlight: holding[place]!, coolingUntil: 0, disabled: refused[at] }, now, false)
-                : read === undefined || stored === undefined
-                ? keyStatus(at, { inFlight: holding[place]!, coolingUntil: 0, disabled: undefined }, now, false)
-                : keyStatus(at, stored, read.now, true)
-            }
-            const slot = localOf[at]!.local
-            return keyStatus(at, { ...slot, inFlight: slot.inFlight + slot.elsewhere }, now, usable)
-          })
-        })
-    )
+    const { release, report } = makeSettle(core, settings, sight.refuse)
 
     return {
       providerId,
       acquire: inScope(take(), release),
       take,
       tryTake,
-      tryTakeKey,
+      tryTakeKey: makeTryTakeKey(core, sight, localOf, slowStartMillis),
       release,
       report,
-      status
+      status: makeStatus(core, sight, localOf, slowStartMillis)
     }
   })
 }

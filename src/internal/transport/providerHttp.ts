@@ -410,20 +410,8 @@ export function sentSecrets(
   return secrets
 }
 
-export function make(client: HttpClient.HttpClient, options: Options): Transport {
-  const provider = options.provider
-  const timeout = options.timeout === undefined ? defaultTimeout : Duration.fromInputUnsafe(options.timeout)
-  const baseUrl = options.baseUrl.replace(/\/+$/, "")
-  const timedAuth = options.timedAuth
-  const token = options.token
-  const sign = options.sign
-  const requestIdOf = options.requestId
-  const rawMax = options.maxRawExcerpt ?? maxRawExcerpt
-  const headersMillis = limitMillis(options.headersTimeout, defaultHeadersTimeout)
-  const firstTokenMillis = limitMillis(options.firstTokenTimeout, defaultFirstTokenTimeout)
-  const idleMillis = limitMillis(options.idleTimeout, defaultIdleTimeout)
-  const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes
-
+/** The headers every request of a transport carries, and the names of those that carry a secret. */
+function headersOf(options: Options) {
   const staticHeaders: Record<string, string> = { "content-type": "application/json" }
   const secretHeaderNames: Array<string> = []
   for (const [name, value] of Object.entries(options.headers ?? {})) {
@@ -438,6 +426,111 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
   // `authorization` is redacted by the platform already; other key headers are not.
   if (probe !== undefined && probe[0].toLowerCase() !== "authorization") secretHeaderNames.push(probe[0].toLowerCase())
   for (const name of options.secretHeaders ?? []) secretHeaderNames.push(name.toLowerCase())
+  return { staticHeaders, secretHeaderNames }
+}
+
+/** A transport's `prepare`: a call's body as JSON on the request head of its path and key. */
+function makePrepare(
+  options: Options,
+  timeout: Duration.Duration,
+  staticHeaders: Readonly<Record<string, string>>
+): Transport["prepare"] {
+  const provider = options.provider
+  const baseUrl = options.baseUrl.replace(/\/+$/, "")
+  // The URL and headers of a request to `path` with `credentials`, built once
+  // (up to `maxHeads` paths per key): a call adds only its body, so less is
+  // built, and kept alive through the network wait, per call.
+  const heads = new WeakMap<Credentials, Map<string, HttpClientRequest.HttpClientRequest>>()
+  function headOf(path: string, credentials: Credentials): HttpClientRequest.HttpClientRequest {
+    let byPath = heads.get(credentials)
+    if (byPath === undefined) heads.set(credentials, byPath = new Map())
+    const known = byPath.get(path)
+    if (known !== undefined) return known
+    let head = HttpClientRequest.post(`${baseUrl}${path}`, { headers: staticHeaders })
+    const auth = options.auth(credentials.key)
+    if (auth !== undefined) head = HttpClientRequest.setHeader(head, auth[0], auth[1])
+    if (byPath.size < maxHeads) byPath.set(path, head)
+    return head
+  }
+
+  const prepare: Transport["prepare"] = (args) => {
+    let body: string
+    try {
+      body = JSON.stringify(args.body)
+    } catch (error) {
+      return Result.fail(
+        new InvalidRequestError({
+          provider,
+          model: args.model,
+          detail: `the request body cannot be written as JSON (${causeText(error)}); check providerOptions`
+        })
+      )
+    }
+    return Result.succeed({
+      model: args.model,
+      credentials: args.credentials,
+      timeout: args.timeout ?? timeout,
+      request: HttpClientRequest.bodyText(
+        args.headers === undefined
+          ? headOf(args.path, args.credentials)
+          : HttpClientRequest.setHeaders(headOf(args.path, args.credentials), args.headers),
+        body,
+        "application/json"
+      )
+    })
+  }
+  return prepare
+}
+
+/**
+ * A transport's `watched`: runs `work` within the call's phase limits (`streamed`: its first token and stalls too),
+ * raced by the call's one watchdog: a limit that passes interrupts the work, which cancels its request. With no limit,
+ * no watchdog.
+ */
+function makeWatched(options: Options) {
+  const headersMillis = limitMillis(options.headersTimeout, defaultHeadersTimeout)
+  const firstTokenMillis = limitMillis(options.firstTokenTimeout, defaultFirstTokenTimeout)
+  const idleMillis = limitMillis(options.idleTimeout, defaultIdleTimeout)
+  return function watched<A>(
+    call: Call,
+    streamed: boolean,
+    work: (watch: Watch) => Effect.Effect<A, LlmError>
+  ): Effect.Effect<A, LlmError> {
+    return Effect.withFiber((fiber) => {
+      const request = Duration.toMillis(call.timeout)
+      const learned = streamed ? fiber.getRef(RouterCall).limits : undefined
+      const limits: Limits = !streamed
+        ? { request, headers: headersMillis }
+        : learned === undefined
+        ? { request, headers: headersMillis, firstToken: firstTokenMillis, idle: idleMillis }
+        : {
+          request,
+          headers: sooner(headersMillis, learned.headers),
+          firstToken: sooner(firstTokenMillis, learned.firstToken),
+          idle: sooner(idleMillis, learned.idle)
+        }
+      const watch = new Watch(watchdogOf(fiber), limits)
+      return watch.check(watch.clock.currentTimeMillisUnsafe()) === Infinity
+        ? work(watch)
+        : raced(work(watch), watch, (phase) => timeoutError(options.provider, call, watch, phase))
+    })
+  }
+}
+
+/** What a sent call goes on with on a 2xx response: its `mask` is handed on for the failures of a stream's reads. */
+type Answered<A> = (
+  response: HttpClientResponse.HttpClientResponse,
+  startMillis: number,
+  mask: Mask
+) => Effect.Effect<A, LlmError>
+
+/**
+ * A transport's `send`: sends the call with its credentials (the key's header, a timed header, a cloud's token or
+ * signature) and goes on with `answered` on a 2xx response (given as a continuation, not a response to flatMap on: two
+ * fewer steps a call), its failures masked with the secrets the request carried.
+ */
+function makeSend(client: HttpClient.HttpClient, options: Options, secretHeaderNames: ReadonlyArray<string>) {
+  const { provider, sign, timedAuth, token } = options
   // The headers whose values a failure's text may not hold: the key's, a cloud token's or signature's, the extra
   // secret ones. The key itself is masked only where it is sent: a cloud credential's stand-in key is not a secret.
   const credentialHeaders = ["authorization", ...secretHeaderNames]
@@ -477,152 +570,7 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
     )
   }
 
-  // Runs `work` within the call's phase limits (`streamed`: its first token
-  // and stalls too), raced by the call's one watchdog: a limit that passes
-  // interrupts the work, which cancels its request. With no limit, no watchdog.
-  function watched<A>(
-    call: Call,
-    streamed: boolean,
-    work: (watch: Watch) => Effect.Effect<A, LlmError>
-  ): Effect.Effect<A, LlmError> {
-    return Effect.withFiber((fiber) => {
-      const request = Duration.toMillis(call.timeout)
-      const learned = streamed ? fiber.getRef(RouterCall).limits : undefined
-      const limits: Limits = !streamed
-        ? { request, headers: headersMillis }
-        : learned === undefined
-        ? { request, headers: headersMillis, firstToken: firstTokenMillis, idle: idleMillis }
-        : {
-          request,
-          headers: sooner(headersMillis, learned.headers),
-          firstToken: sooner(firstTokenMillis, learned.firstToken),
-          idle: sooner(idleMillis, learned.idle)
-        }
-      const watch = new Watch(watchdogOf(fiber), limits)
-      return watch.check(watch.clock.currentTimeMillisUnsafe()) === Infinity
-        ? work(watch)
-        : raced(work(watch), watch, (phase) => timeoutError(call, watch, phase))
-    })
-  }
-
-  const prepare: Transport["prepare"] = (args) => {
-    let body: string
-    try {
-      body = JSON.stringify(args.body)
-    } catch (error) {
-      return Result.fail(
-        new InvalidRequestError({
-          provider,
-          model: args.model,
-          detail: `the request body cannot be written as JSON (${causeText(error)}); check providerOptions`
-        })
-      )
-    }
-    return Result.succeed({
-      model: args.model,
-      credentials: args.credentials,
-      timeout: args.timeout ?? timeout,
-      request: HttpClientRequest.bodyText(
-        args.headers === undefined
-          ? headOf(args.path, args.credentials)
-          : HttpClientRequest.setHeaders(headOf(args.path, args.credentials), args.headers),
-        body,
-        "application/json"
-      )
-    })
-  }
-
-  // The URL and headers of a request to `path` with `credentials`, built once
-  // (up to `maxHeads` paths per key): a call adds only its body, so less is
-  // built, and kept alive through the network wait, per call.
-  const heads = new WeakMap<Credentials, Map<string, HttpClientRequest.HttpClientRequest>>()
-  function headOf(path: string, credentials: Credentials): HttpClientRequest.HttpClientRequest {
-    let byPath = heads.get(credentials)
-    if (byPath === undefined) heads.set(credentials, byPath = new Map())
-    const known = byPath.get(path)
-    if (known !== undefined) return known
-    let head = HttpClientRequest.post(`${baseUrl}${path}`, { headers: staticHeaders })
-    const auth = options.auth(credentials.key)
-    if (auth !== undefined) head = HttpClientRequest.setHeader(head, auth[0], auth[1])
-    if (byPath.size < maxHeads) byPath.set(path, head)
-    return head
-  }
-
-  // `responseStarted`: a body that failed mid-way; the provider was reached, its response had begun.
-  function transportFailure(call: Call, detail: string, responseStarted: boolean) {
-    return new TransportError({
-      provider,
-      model: call.model,
-      detail: scrub(detail, call.credentials),
-      ...(responseStarted ? { responseStarted } : {})
-    })
-  }
-
-  function transportError(call: Call, cause: unknown) {
-    return transportFailure(call, causeText(cause), true)
-  }
-
-  /** The error of a request that failed (`responseStarted`: while its body was read). */
-  function httpTransportError(call: Call, responseStarted: boolean) {
-    return (error: HttpClientError.HttpClientError): LlmError =>
-      transportFailure(call, `${error.reason._tag}: ${causeText(error.cause ?? error)}`, responseStarted)
-  }
-
-  // The error of a phase limit of `watch` that passed.
-  function timeoutError(call: Call, watch: Watch, phase: Phase): TimeoutError {
-    return new TimeoutError({
-      provider,
-      model: call.model,
-      timeout: phase === "request" ? call.timeout : Duration.millis(watch.limits[phase] ?? 0),
-      phase
-    })
-  }
-
-  function readBounded(response: HttpClientResponse.HttpClientResponse): Effect.Effect<string> {
-    return Effect.suspend(() => {
-      const parts: Array<Uint8Array> = []
-      let size = 0
-      return Stream.runForEachWhile(response.stream, (bytes) =>
-        Effect.sync(() => {
-          parts.push(bytes)
-          size += bytes.length
-          return size < maxErrorBodyBytes
-        })).pipe(
-          Effect.map(() => {
-            const decoder = new TextDecoder()
-            let text = ""
-            for (const part of parts) text += decoder.decode(part, { stream: true })
-            return (text + decoder.decode()).slice(0, maxErrorBodyBytes)
-          }),
-          // An unreadable error body still maps by its status.
-          Effect.orElseSucceed(() => "")
-        )
-    })
-  }
-
-  // Unmasked: every caller is within a sent call, whose mask masks it.
-  function errorAt(
-    call: Call,
-    body: unknown,
-    headers: Readonly<Record<string, string | undefined>> | undefined,
-    nowMillis: number,
-    status?: number
-  ) {
-    return fromHttpFailure({ provider, model: call.model, status, headers, body, nowMillis })
-  }
-
-  // Sends the call and goes on with `answered` on a 2xx response (given as a
-  // continuation, not a response to flatMap on: two fewer steps a call), its failures masked with the secrets the
-  // request carried (`mask`, handed on for the failures of a stream's later reads).
-  function send<A>(
-    call: Call,
-    watch: Watch,
-    answered: (
-      response: HttpClientResponse.HttpClientResponse,
-      startMillis: number,
-      mask: Mask
-    ) => Effect.Effect<A, LlmError>
-  ): Effect.Effect<A, LlmError> {
+  return function send<A>(call: Call, watch: Watch, answered: Answered<A>): Effect.Effect<A, LlmError> {
     const startMillis = watch.clock.currentTimeMillisUnsafe()
     const request = timedAuth === undefined
       ? call.request
@@ -630,7 +578,7 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
     function sent(outgoing: HttpClientRequest.HttpClientRequest) {
       const secrets = secretsOf(call, outgoing)
       return Effect.flatMap(
-        Effect.mapError(execute(outgoing), httpTransportError(call, false)),
+        Effect.mapError(execute(outgoing), httpTransportError(provider, call, false)),
         (response) => {
           watch.headersIn()
           const mask = maskOf(secrets)
@@ -640,9 +588,14 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
               : Effect.flatMap(
                 readBounded(response),
                 (body) =>
-                  Effect.fail(
-                    errorAt(call, body, response.headers, watch.clock.currentTimeMillisUnsafe(), response.status)
-                  )
+                  Effect.fail(fromHttpFailure({
+                    provider,
+                    model: call.model,
+                    status: response.status,
+                    headers: response.headers,
+                    body,
+                    nowMillis: watch.clock.currentTimeMillisUnsafe()
+                  }))
               ),
             mask
           )
@@ -661,6 +614,96 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
         (bearer) => sent(HttpClientRequest.setHeader(request, "authorization", `Bearer ${Redacted.value(bearer)}`))
       )
   }
+}
+
+// `responseStarted`: a body that failed mid-way; the provider was reached, its response had begun.
+function transportFailure(provider: string, call: Call, detail: string, responseStarted: boolean) {
+  return new TransportError({
+    provider,
+    model: call.model,
+    detail: scrub(detail, call.credentials),
+    ...(responseStarted ? { responseStarted } : {})
+  })
+}
+
+/** The error of a request that failed (`responseStarted`: while its body was read). */
+function httpTransportError(provider: string, call: Call, responseStarted: boolean) {
+  return (error: HttpClientError.HttpClientError): LlmError =>
+    transportFailure(provider, call, `${error.reason._tag}: ${causeText(error.cause ?? error)}`, responseStarted)
+}
+
+// A body that failed mid-way: a transport failure with the key scrubbed.
+function bodyError(provider: string, call: Call, parser: StreamParser) {
+  return (error: HttpClientError.HttpClientError): LlmError => {
+    const detail = causeText(error.cause ?? error)
+    return parser.transportError === undefined
+      ? transportFailure(provider, call, causeText(detail), true)
+      : parser.transportError(scrub(detail, call.credentials))
+  }
+}
+
+// The error of a phase limit of `watch` that passed.
+function timeoutError(provider: string, call: Call, watch: Watch, phase: Phase): TimeoutError {
+  return new TimeoutError({
+    provider,
+    model: call.model,
+    timeout: phase === "request" ? call.timeout : Duration.millis(watch.limits[phase] ?? 0),
+    phase
+  })
+}
+
+function readBounded(response: HttpClientResponse.HttpClientResponse): Effect.Effect<string> {
+  return Effect.suspend(() => {
+    const parts: Array<Uint8Array> = []
+    let size = 0
+    return Stream.runForEachWhile(response.stream, (bytes) =>
+      Effect.sync(() => {
+        parts.push(bytes)
+        size += bytes.length
+        return size < maxErrorBodyBytes
+      })).pipe(
+        Effect.map(() => {
+          const decoder = new TextDecoder()
+          let text = ""
+          for (const part of parts) text += decoder.decode(part, { stream: true })
+          return (text + decoder.decode()).slice(0, maxErrorBodyBytes)
+        }),
+        // An unreadable error body still maps by its status.
+        Effect.orElseSucceed(() => "")
+      )
+  })
+}
+
+// The source of a 2xx stream, opened at its headers. The call's timeout bounds the wait for its first batch, the
+// idle limit each read after it: past a limit, the watchdog stops the body's reads (made by a fiber of their own),
+// which ends the read in progress.
+function opened(
+  response: HttpClientResponse.HttpClientResponse,
+  body: Omit<Body, "reader" | "rateLimit">
+): Effect.Effect<ChunkSource> {
+  const watch = body.watch
+  // Uninterruptible from opening the body until its `close` is handed on.
+  return Effect.uninterruptible(Effect.flatMap(reader(response), (reader) => {
+    const rateLimit = RetryAfter.snapshot((name) => response.headers[name], watch.clock.currentTimeMillisUnsafe())
+    return Effect.map(bodySource({ ...body, reader, rateLimit }), (source): ChunkSource => {
+      const unwatch = watch.watchRest(source.stop)
+      return { pull: source.pull, close: Effect.andThen(Effect.sync(unwatch), source.close) }
+    })
+  }))
+}
+
+export function make(client: HttpClient.HttpClient, options: Options): Transport {
+  const provider = options.provider
+  const timeout = options.timeout === undefined ? defaultTimeout : Duration.fromInputUnsafe(options.timeout)
+  const requestIdOf = options.requestId
+  const rawMax = options.maxRawExcerpt ?? maxRawExcerpt
+  const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes
+  const { secretHeaderNames, staticHeaders } = headersOf(options)
+  const send = makeSend(client, options, secretHeaderNames)
+  const watched = makeWatched(options)
+
+  const transportError: Transport["transportError"] = (call, cause) =>
+    transportFailure(provider, call, causeText(cause), true)
 
   const decodeError: Transport["decodeError"] = (call, detail, raw, requestId) =>
     new OutputDecodeError({
@@ -681,7 +724,7 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
           "",
           requestIdOf?.(response)
         )
-        : httpTransportError(call, true)(error)
+        : httpTransportError(provider, call, true)(error)
   }
 
   const readJson: Transport["readJson"] = (call, { clock, response, startMillis }) =>
@@ -735,62 +778,28 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
         )))
   }
 
-  // A body that failed mid-way: a transport failure with the key scrubbed.
-  function bodyError(call: Call, parser: StreamParser) {
-    return (error: HttpClientError.HttpClientError): LlmError => {
-      const detail = causeText(error.cause ?? error)
-      return parser.transportError === undefined
-        ? transportError(call, detail)
-        : parser.transportError(scrub(detail, call.credentials))
-    }
-  }
-
-  // The source of a 2xx stream, opened at its headers. The call's timeout bounds the wait for its first batch, the
-  // idle limit each read after it: past a limit, the watchdog stops the body's reads (made by a fiber of their own),
-  // which ends the read in progress.
-  function opened(
-    call: Call,
-    watch: Watch,
-    parser: StreamParser,
-    response: HttpClientResponse.HttpClientResponse,
-    mask: Mask
-  ): Effect.Effect<ChunkSource> {
-    // Uninterruptible from opening the body until its `close` is handed on.
-    return Effect.uninterruptible(Effect.flatMap(reader(response), (reader) => {
-      const rateLimit = RetryAfter.snapshot((name) => response.headers[name], watch.clock.currentTimeMillisUnsafe())
-      return Effect.map(
-        bodySource({
-          parser,
-          reader,
-          rateLimit,
-          failed: bodyError(call, parser),
-          mask,
-          watch,
-          timedOut: (phase) => timeoutError(call, watch, phase)
-        }),
-        (body): ChunkSource => {
-          const unwatch = watch.watchRest(body.stop)
-          return { pull: body.pull, close: Effect.andThen(Effect.sync(unwatch), body.close) }
-        }
-      )
-    }))
-  }
-
   const source: Transport["source"] = (call, open) =>
     watched(call, true, (watch) =>
       send(call, watch, (response, startMillis, mask) => {
         const parser = open({ response, startMillis, clock: watch.clock })
-        return Effect.isEffect(parser) ? Effect.map(parser, replay) : opened(call, watch, parser, response, mask)
+        return Effect.isEffect(parser) ? Effect.map(parser, replay) : opened(response, {
+          parser,
+          failed: bodyError(provider, call, parser),
+          mask,
+          watch,
+          timedOut: (phase) => timeoutError(provider, call, watch, phase)
+        })
       }))
 
   // Within a sent call, whose mask masks what the request carried.
-  const errorOf: Transport["errorOf"] = (call, body, nowMillis, headers) => errorAt(call, body, headers, nowMillis)
+  const errorOf: Transport["errorOf"] = (call, body, nowMillis, headers) =>
+    fromHttpFailure({ provider, model: call.model, headers, body, nowMillis })
 
   return {
     provider,
     timeout,
     maxResponseBytes,
-    prepare,
+    prepare: makePrepare(options, timeout, staticHeaders),
     json,
     text,
     readJson,

@@ -344,47 +344,53 @@ export interface StreamWriter {
   readonly error: (answer: ErrorAnswer) => void
 }
 
-/**
- * A writer of the stream `options` names, each event written into `out` as it is written; `onFinished` is told of the
- * response once it has completed, with the `Finish` chunk of a reply one deployment gave whole (none for a reply
- * continued mid-way, which no deployment holds whole), before its terminal event is written.
- */
-export function streamWriter(
-  options: StreamOptions,
-  out: EventSink,
-  onFinished?: (response: Finished, last: Finish | undefined) => void
-): StreamWriter {
-  const { compaction, ids, names, now, seal } = options
-  const summary = options.summary ?? true
-  // The model that produces what follows: the one asked for, until a `Start`, `Restart` or `Continue` names another.
-  let producing = options.model
-  let sequence = 0
-  // A `Continue` after items went out: the finishing deployment holds only the rest of the reply.
-  let continuedMidway = false
-  let output: Array<OutputItem> = []
-  let text: OpenItem | undefined
-  let messages = 0
-  let reasoning: OpenItem | undefined
-  let calls = new Map<number, OpenCall>()
-  // A compaction's summary so far.
-  let summarized = ""
+/** The events of one stream, numbered in order, and the output items they announced. */
+interface Output {
+  /** The items announced so far, by output index. */
+  readonly items: Array<OutputItem>
+  readonly put: <T extends EventType>(type: T, fields: EventFields<T>) => void
+  readonly added: (index: number, item: OutputItem) => void
+  /** Closes the item at `index`, as `item`. */
+  readonly done: (index: number, item: OutputItem) => void
+  /** An item that comes whole: announced and closed at once. */
+  readonly whole: (item: OutputItem) => void
+}
 
+function makeOutput(out: EventSink): Output {
+  let sequence = 0
+  const items: Array<OutputItem> = []
   function put<T extends EventType>(type: T, fields: EventFields<T>): void {
     out.open(type)
     out.text(eventData(type, sequence++, fields))
     out.close()
   }
-
   function added(index: number, item: OutputItem): void {
-    output.push(item)
+    items.push(item)
     put("response.output_item.added", { output_index: index, item })
   }
+  function done(index: number, item: OutputItem): void {
+    items[index] = item
+    put("response.output_item.done", { output_index: index, item })
+  }
+  function whole(item: OutputItem): void {
+    const index = items.length
+    added(index, item)
+    done(index, item)
+  }
+  return { items, put, added, done, whole }
+}
+
+/** A stream's messages: the open one's `output_text` part, filled by its deltas, and the reply's refusal at its end. */
+function makeMessages(output: Output, ids: Ids) {
+  const put = output.put
+  let text: OpenItem | undefined
+  let messages = 0
   function openMessage(): OpenItem {
-    const index = output.length
+    const index = output.items.length
     const id = ids.item("msg", index)
     const opened: OpenItem = { index, id, item: messageItem(id, "in_progress", []), text: "" }
     messages++
-    added(index, opened.item)
+    output.added(index, opened.item)
     return opened
   }
   function openText(): OpenItem {
@@ -408,10 +414,9 @@ export function streamWriter(
     return part
   }
   function closeMessage(message: OpenItem, status: ItemStatus, content: Parameters<typeof messageItem>[2]): void {
-    output[message.index] = messageItem(message.id, status, content)
-    put("response.output_item.done", { output_index: message.index, item: output[message.index]! })
+    output.done(message.index, messageItem(message.id, status, content))
   }
-  function closeText(status: ItemStatus = "completed"): void {
+  function close(status: ItemStatus = "completed"): void {
     if (text === undefined) return
     closeMessage(text, status, [closeTextPart(text)])
     text = undefined
@@ -430,7 +435,32 @@ export function streamWriter(
     put("response.content_part.done", { ...at, part })
     closeMessage(message, status, [...content, part])
   }
-  function closeReasoning(): void {
+  function delta(delta: string): void {
+    text ??= openText()
+    text.text += delta
+    put("response.output_text.delta", {
+      item_id: text.id,
+      output_index: text.index,
+      content_index: 0,
+      delta,
+      logprobs: []
+    })
+  }
+  // No message went out yet.
+  function none(): boolean {
+    return messages === 0
+  }
+  function openEmpty(): void {
+    text = openText()
+  }
+  return { delta, close, refuse, none, openEmpty }
+}
+
+/** A stream's reasoning item: its summary filled by deltas (or hidden), closed when another item starts. */
+function makeReasoning(output: Output, ids: Ids, summary: boolean, seal: StreamOptions["seal"]) {
+  const put = output.put
+  let reasoning: OpenItem | undefined
+  function close(): void {
     if (reasoning === undefined) return
     const { id, index } = reasoning
     const parts = summary ? [summaryText(reasoning.text)] : []
@@ -444,47 +474,15 @@ export function streamWriter(
       })
       put("response.reasoning_summary_part.done", { item_id: id, output_index: index, summary_index: 0, part })
     }
-    output[index] = reasoningItem(id, parts, seal?.(id))
-    put("response.output_item.done", { output_index: index, item: output[index]! })
+    output.done(index, reasoningItem(id, parts, seal?.(id)))
     reasoning = undefined
   }
-  function closeCalls(): void {
-    for (const call of calls.values()) {
-      const { arguments: args, name } = call.item
-      put("response.function_call_arguments.done", {
-        item_id: call.id,
-        output_index: call.index,
-        name,
-        arguments: args
-      })
-      call.item.status = "completed"
-      put("response.output_item.done", { output_index: call.index, item: call.item })
-    }
-  }
-
-  function textDelta(delta: string): void {
-    if (compaction !== undefined) {
-      summarized += delta
-      return
-    }
-    closeReasoning()
-    text ??= openText()
-    text.text += delta
-    put("response.output_text.delta", {
-      item_id: text.id,
-      output_index: text.index,
-      content_index: 0,
-      delta,
-      logprobs: []
-    })
-  }
-  function reasoningDelta(delta: string): void {
-    closeText()
+  function delta(delta: string): void {
     if (reasoning === undefined) {
-      const index = output.length
+      const index = output.items.length
       const id = ids.item("rs", index)
       reasoning = { index, id, item: reasoningItem(id, [], seal === undefined ? undefined : null), text: "" }
-      added(index, reasoning.item)
+      output.added(index, reasoning.item)
       if (summary) {
         put("response.reasoning_summary_part.added", {
           item_id: id,
@@ -503,12 +501,19 @@ export function streamWriter(
       delta
     })
   }
-  function callDelta(chunk: ToolCallDelta): boolean {
-    closeText()
-    closeReasoning()
+  return { delta, close }
+}
+
+/**
+ * A stream's function calls, by the engine's call index: filled by their deltas, which a provider may interleave, and
+ * closed at the end.
+ */
+function makeCalls(output: Output, ids: Ids, names: Names) {
+  let calls = new Map<number, OpenCall>()
+  function delta(chunk: ToolCallDelta): void {
     let call = calls.get(chunk.index)
     if (call === undefined) {
-      const index = output.length
+      const index = output.items.length
       const item = callItem(ids, names, index, "in_progress", {
         id: chunk.id ?? "",
         name: chunk.name ?? "",
@@ -516,59 +521,116 @@ export function streamWriter(
       })
       call = { index, id: item["id"] as string, item: item as OpenCall["item"], metadata: undefined }
       calls.set(chunk.index, call)
-      added(index, call.item)
+      output.added(index, call.item)
     }
     if (chunk.providerMetadata !== undefined) call.metadata = chunk.providerMetadata
-    if (chunk.arguments === "") return true
+    if (chunk.arguments === "") return
     call.item.arguments += chunk.arguments
-    put("response.function_call_arguments.delta", {
+    output.put("response.function_call_arguments.delta", {
       item_id: call.id,
       output_index: call.index,
       delta: chunk.arguments
     })
-    return true
   }
-  // An item that comes whole: announced and closed at once.
-  function whole(item: OutputItem): void {
-    const index = output.length
-    added(index, item)
-    put("response.output_item.done", { output_index: index, item })
+  // Closes every call: each one's provider metadata, by call id.
+  function close(): Array<readonly [string, ProviderMetadata | undefined]> {
+    const metadata = [...calls.values()].map((call) => [call.item.call_id, call.metadata] as const)
+    for (const call of calls.values()) {
+      const { arguments: args, name } = call.item
+      output.put("response.function_call_arguments.done", {
+        item_id: call.id,
+        output_index: call.index,
+        name,
+        arguments: args
+      })
+      call.item.status = "completed"
+      output.done(call.index, call.item)
+    }
+    calls = new Map()
+    return metadata
+  }
+  function none(): boolean {
+    return calls.size === 0
+  }
+  function reset(): void {
+    calls = new Map()
+  }
+  return { delta, close, none, reset }
+}
+
+/**
+ * A writer of the stream `options` names, each event written into `out` as it is written; `onFinished` is told of the
+ * response once it has completed, with the `Finish` chunk of a reply one deployment gave whole (none for a reply
+ * continued mid-way, which no deployment holds whole), before its terminal event is written.
+ */
+export function streamWriter(
+  options: StreamOptions,
+  out: EventSink,
+  onFinished?: (response: Finished, last: Finish | undefined) => void
+): StreamWriter {
+  const { compaction, ids, names, now } = options
+  const output = makeOutput(out)
+  const put = output.put
+  const message = makeMessages(output, ids)
+  const reasoning = makeReasoning(output, ids, options.summary ?? true, options.seal)
+  const calls = makeCalls(output, ids, names)
+  // The model that produces what follows: the one asked for, until a `Start`, `Restart` or `Continue` names another.
+  let producing = options.model
+  // A `Continue` after items went out: the finishing deployment holds only the rest of the reply.
+  let continuedMidway = false
+  // A compaction's summary so far.
+  let summarized = ""
+
+  function textDelta(delta: string): void {
+    if (compaction !== undefined) {
+      summarized += delta
+      return
+    }
+    reasoning.close()
+    message.delta(delta)
+  }
+  function reasoningDelta(delta: string): void {
+    message.close()
+    reasoning.delta(delta)
+  }
+  function callDelta(chunk: ToolCallDelta): boolean {
+    message.close()
+    reasoning.close()
+    calls.delta(chunk)
+    return true
   }
   function finish(chunk: Finish, usage: Usage | undefined): void {
     const { incomplete, status } = statusOf(chunk.finishReason)
-    closeReasoning()
-    if (chunk.refusal !== undefined) refuse(chunk.refusal, status)
+    reasoning.close()
+    if (chunk.refusal !== undefined) message.refuse(chunk.refusal, status)
     // A reply of no text, no refusal, no call and no compaction: an empty message, as its whole reply has.
     else if (
-      messages === 0 && calls.size === 0 && compaction === undefined &&
+      message.none() && calls.none() && compaction === undefined &&
       !compacted(outputItemsOf(chunk.providerMetadata))
-    ) text = openText()
-    closeText(status)
-    const carried = envelope(
-      chunk.providerMetadata,
-      [...calls.values()].map((call) => [call.item.call_id, call.metadata] as const)
-    )
-    closeCalls()
-    calls = new Map()
+    ) message.openEmpty()
+    message.close(status)
+    const carried = envelope(chunk.providerMetadata, calls.close())
     // A Responses deployment's encrypted reasoning, known at the end only, joins the reasoning items in order.
     const encrypted = encryptedReasoning(chunk.providerMetadata)
     let next = 0
-    output = output.map((item) => {
-      if (item["type"] !== "reasoning") return item
+    output.items.forEach((item, index) => {
+      if (item["type"] !== "reasoning") return
       const content = encrypted[next++]
-      return content === undefined ? item : { ...item, encrypted_content: content }
+      if (content !== undefined) output.items[index] = { ...item, encrypted_content: content }
     })
     // A Responses deployment's items of other types (a hosted tool's call), known from its terminal event only.
-    for (const item of outputItemsOf(chunk.providerMetadata)) whole(item)
-    if (compaction !== undefined) whole(compactionItem(ids.item("cmp", output.length), compaction(summarized)))
-    if (carried !== undefined) whole(carrierItem(ids, output.length, carried))
+    for (const item of outputItemsOf(chunk.providerMetadata)) output.whole(item)
+    if (compaction !== undefined) {
+      output.whole(compactionItem(ids.item("cmp", output.items.length), compaction(summarized)))
+    }
+    if (carried !== undefined) output.whole(carrierItem(ids, output.items.length, carried))
     const response = responseObject({
       id: ids.response,
       createdAt: ids.createdAt,
       echo: options.echo,
       status,
       model: chunk.model,
-      output,
+      output: output.items,
       usage,
       incomplete,
       completedAt: status === "completed" ? now() : null
@@ -581,16 +643,16 @@ export function streamWriter(
   const { write } = foldStream({
     open(first) {
       producing = answeringModel(first, producing)
-      put("response.created", { response: snapshot(options, producing, output) })
-      put("response.in_progress", { response: snapshot(options, producing, output) })
+      put("response.created", { response: snapshot(options, producing, output.items) })
+      put("response.in_progress", { response: snapshot(options, producing, output.items) })
     },
     text: textDelta,
     reasoning: reasoningDelta,
     toolCall: callDelta,
     finish,
     restart() {
-      output = []
-      calls = new Map()
+      output.items.length = 0
+      calls.reset()
       summarized = ""
     },
     producedBy(next, midway) {
@@ -600,7 +662,7 @@ export function streamWriter(
   })
 
   function error(answer: ErrorAnswer): void {
-    put("response.failed", { response: snapshot(options, producing, output, failureOf(answer)) })
+    put("response.failed", { response: snapshot(options, producing, output.items, failureOf(answer)) })
     out.end()
   }
 
