@@ -363,6 +363,17 @@ interface Generation {
   readonly app: Effect.Success<ReturnType<typeof App.make>>
 }
 
+// The keys of `config` served with `options`, masked in a logged payload: the gateway and admin keys, the deployments'
+// provider keys and the sign-on's client secret.
+function secretsOf(config: Config, options: Options): ReadonlyArray<Redacted.Redacted<string>> {
+  const clientSecret = config.keys?.oidc?.clientSecret
+  return [
+    ...[...keysOf(config, options), ...adminKeysOf(config, options)].map((key) => key.key),
+    ...(config.providerKeys ?? []),
+    ...(clientSecret === undefined ? [] : [clientSecret])
+  ]
+}
+
 /**
  * Where provider.json keys' budgets are kept, from the configuration: in the spend ledger (`ledger`: the database's,
  * or without one this process's memory) unless the gateway has a store and no Postgres; with a store and a SQLite file
@@ -402,31 +413,21 @@ function configKeyStores(
 // What a WebSocket's frame may hold past the body limit (its event's envelope), so it is refused as a body is.
 const frameSlack = 64 * 1024
 
-/** `Gateway.make`. */
-export function make(
-  options: Options,
-  startError: (description: string, cause: unknown) => GatewayStartError
-): Effect.Effect<
-  Service,
-  OptionsError | GatewayStartError | DatabaseError,
-  HttpClient.HttpClient | Scope.Scope
-> {
+/**
+ * The gateway's stores, for its life: the database, the store's connection (one for every configuration served: the
+ * deployments, the routers' breakers and the keys' limits), the keys' limiters and budgets, and the stores the routes
+ * read.
+ */
+function openStores(options: Options, drain: Drain) {
   return Effect.gen(function*() {
-    const problem = check(options)
-    if (problem !== undefined) return yield* problem
     const database = options.database ?? options.config.database
     const sql = database === undefined ? undefined : yield* Database.connect(database, schemas)
     // The database as one SQL store: every step of its keys, spend and request log bounded and named alike.
     const stored: Sql.Database | undefined = sql === undefined
       ? undefined
       : { sql, bounds: { address: describe(database!), timeout: Sql.defaultTimeout } }
-    const host = options.host ?? defaultHost
-    const port = options.port ?? defaultPort
-    const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
     const wantedStore = options.store ?? options.config.store
-    // One connection for every configuration served: the deployments, the routers' breakers and the keys' limits.
     const store = wantedStore === undefined || !("redis" in wantedStore) ? wantedStore : yield* Store.make(wantedStore)
-    const drain = new Drain()
     // Where the keys' limits live, chosen here from the configuration, and nowhere else: limiters in the store's
     // Redis, else in one memory store of the gateway's.
     const limiterStores = yield* Layer.build(
@@ -440,7 +441,6 @@ export function make(
         new DatabaseError({ database: error.address, reason: `its keys could not be read (${error.reason})` })
       )
     )
-    const keyStore = Context.get(stores, KeyStore.KeyStore)
     const managedKeys = stored === undefined ? undefined : yield* manage(stored, stores, limiterStores, drain)
     const keyLimits = yield* KeyLimits.make(
       yield* configKeyStores(
@@ -450,9 +450,23 @@ export function make(
         Context.get(stores, Ledger.SpendLedger)
       )
     )
-    const server = Http.createServer(
-      deadlines((options.config.keys?.requestBodyTimeoutSeconds ?? defaultRequestBodyTimeoutSeconds) * 1000)
-    )
+    return { stored, store, limiterStores, stores, managedKeys, keyLimits }
+  })
+}
+
+/** The HTTP server bound at `host:port`, not serving yet, and the port it is bound to (`port` 0: one chosen). */
+function listen(
+  at: {
+    readonly host: string
+    readonly port: number
+    readonly maxBodyBytes: number
+    readonly bodyTimeoutSeconds: number
+  },
+  startError: (description: string, cause: unknown) => GatewayStartError
+) {
+  return Effect.gen(function*() {
+    const { host, maxBodyBytes, port } = at
+    const server = Http.createServer(deadlines(at.bodyTimeoutSeconds * 1000))
     // The drain is ours (below), so that streams are cut with an error event before the server interrupts them. A
     // WebSocket's frame is a request's body: one a little past the body limit is refused as a body is (413, naming the
     // limit, in the API's `error` event); one far past it is cut by the socket itself (1009) before it is held whole.
@@ -473,47 +487,118 @@ export function make(
     )
     const address = server.address()
     const bound = typeof address === "object" && address !== null ? address.port : port
-    // A reload builds in whichever fiber asks for it: with the gateway's own services.
-    const services = yield* Effect.context<HttpClient.HttpClient>()
-    const generations = yield* makeGenerations<Generation>()
-    const current = generations.current
-    const lasting = yield* App.lasting({
-      status: Effect.suspend(() => current().engine.status),
-      store,
-      responses: {
-        ttl: options.responsesTtl ?? options.config.keys?.responsesTtl,
-        maxBytes: options.config.keys?.responsesMaxBytes,
-        maxKeyBytes: options.config.keys?.responsesMaxKeyBytes,
-        maxResponseBytes: options.config.keys?.responsesMaxResponseBytes,
-        maxChain: options.config.keys?.responsesMaxChain
-      },
-      sockets: {
-        maxPerKey: options.config.keys?.responsesSocketsMaxKey,
-        idle: options.config.keys?.responsesSocketIdle
-      },
-      database: stored,
-      stores,
-      logPayloads: options.logPayloads ?? options.config.keys?.logPayloads ?? false,
-      requestLogRetention: options.requestLogRetention ?? options.config.keys?.requestLogRetention,
-      requestLogMaxRows: options.config.keys?.requestLogMaxRows,
-      requestLogMaxBytes: options.config.keys?.requestLogMaxBytes,
-      secrets: () => current().secrets
-    })
+    return { server, httpServer, bound }
+  })
+}
 
-    // The audit log's head written outside the database, from start to shutdown (`audit/anchor.ts`).
-    const anchor = options.config.keys?.auditAnchor
+// What outlasts a reload (the responses kept, the sockets, the request log, the audit log), bounded by `options`.
+function makeLasting(
+  options: Options,
+  parts: Pick<Parameters<typeof App.lasting>[0], "status" | "store" | "database" | "stores" | "secrets">
+) {
+  const keys = options.config.keys
+  return App.lasting({
+    ...parts,
+    responses: {
+      ttl: options.responsesTtl ?? keys?.responsesTtl,
+      maxBytes: keys?.responsesMaxBytes,
+      maxKeyBytes: keys?.responsesMaxKeyBytes,
+      maxResponseBytes: keys?.responsesMaxResponseBytes,
+      maxChain: keys?.responsesMaxChain
+    },
+    sockets: { maxPerKey: keys?.responsesSocketsMaxKey, idle: keys?.responsesSocketIdle },
+    logPayloads: options.logPayloads ?? keys?.logPayloads ?? false,
+    requestLogRetention: options.requestLogRetention ?? keys?.requestLogRetention,
+    requestLogMaxRows: keys?.requestLogMaxRows,
+    requestLogMaxBytes: keys?.requestLogMaxBytes
+  })
+}
+
+// The audit log's head written outside the database from start to shutdown (`audit/anchor.ts`), and its rows past
+// the retention deleted, the base anchored first (`audit/retention.ts`).
+function keepAudit(audit: App.Lasting["audit"], keys: Config["keys"]) {
+  return Effect.gen(function*() {
+    const anchor = keys?.auditAnchor
     if (anchor !== undefined) {
-      yield* AuditAnchor.write(lasting.audit, {
+      yield* AuditAnchor.write(audit, {
         file: anchor.file,
         every: anchor.every === undefined ? AuditAnchor.defaultEvery : Duration.fromInputUnsafe(anchor.every)
       })
     }
-    // Its rows past the retention deleted, the base anchored first (`audit/retention.ts`).
-    const retention = options.config.keys?.auditRetention
-    yield* AuditRetention.keep(lasting.audit, {
+    const retention = keys?.auditRetention
+    yield* AuditRetention.keep(audit, {
       retention: retention === undefined ? AuditRetention.defaultRetention : Duration.fromInputUnsafe(retention),
       anchor: anchor?.file
     })
+  })
+}
+
+// The gateway's service over the generation served now, at `host` on the port bound.
+function serviceOf(
+  current: () => Generation,
+  host: string,
+  port: number,
+  reload: Effect.Effect<ReadonlyArray<string>, SourceError | OptionsError>
+): Service {
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    host,
+    port,
+    get models() {
+      return current().engine.models.map((model) => model.id)
+    },
+    status: Effect.suspend(() => current().engine.status),
+    ready: Effect.suspend(() => Effect.map(current().engine.ready, (readiness) => readiness.ready)),
+    unavailableCredentials: Effect.suspend(() =>
+      Effect.map(current().engine.ready, (readiness) => readiness.unavailableCredentials)
+    ),
+    get keys() {
+      return current().auth.keys
+    },
+    get keysRequired() {
+      return current().auth.required
+    },
+    isAdmin: (key) => current().auth.isAdmin(key),
+    reload: Effect.asVoid(reload)
+  }
+}
+
+/** `Gateway.make`. */
+export function make(
+  options: Options,
+  startError: (description: string, cause: unknown) => GatewayStartError
+): Effect.Effect<
+  Service,
+  OptionsError | GatewayStartError | DatabaseError,
+  HttpClient.HttpClient | Scope.Scope
+> {
+  return Effect.gen(function*() {
+    const problem = check(options)
+    if (problem !== undefined) return yield* problem
+    const drain = new Drain()
+    const host = options.host ?? defaultHost
+    const port = options.port ?? defaultPort
+    const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
+    const { keyLimits, limiterStores, managedKeys, store, stored, stores } = yield* openStores(options, drain)
+    const keyStore = Context.get(stores, KeyStore.KeyStore)
+    const { bound, httpServer, server } = yield* listen({
+      host,
+      port,
+      maxBodyBytes,
+      bodyTimeoutSeconds: options.config.keys?.requestBodyTimeoutSeconds ?? defaultRequestBodyTimeoutSeconds
+    }, startError)
+    // A reload builds in whichever fiber asks for it: with the gateway's own services.
+    const services = yield* Effect.context<HttpClient.HttpClient>()
+    const generations = yield* makeGenerations<Generation>()
+    const current = generations.current
+    const lasting = yield* makeLasting(options, {
+      status: Effect.suspend(() => current().engine.status),
+      store,
+      database: stored,
+      stores,
+      secrets: () => current().secrets
+    })
+    yield* keepAudit(lasting.audit, options.config.keys)
 
     // The MCP tools' pins, for the gateway's life, over their store (`App.storesLayer`).
     const mcpPins = McpPins.make(Context.get(lasting.stores, McpPins.PinStore), lasting.metrics.mcpToolHeld)
@@ -587,18 +672,7 @@ export function make(
             instance: options.instanceSecret === undefined ? undefined : { secret: options.instanceSecret },
             providerKeys: config.providerKeys ?? []
           }, lasting)
-          const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]
-          const clientSecret = oidcOptions?.clientSecret
-          return {
-            engine,
-            auth,
-            app,
-            secrets: [
-              ...keys.map((key) => key.key),
-              ...(config.providerKeys ?? []),
-              ...(clientSecret === undefined ? [] : [clientSecret])
-            ]
-          }
+          return { engine, auth, app, secrets: secretsOf(config, options) }
         }).pipe(withServices)
     }
 
@@ -627,27 +701,7 @@ export function make(
     // Added last, so it runs first on the scope's close: before the server interrupts the requests left, and before
     // the configurations served are closed.
     yield* Effect.addFinalizer(() => shutdown(server, drain, options.gracePeriod ?? defaultGracePeriod))
-    return {
-      url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}`,
-      host,
-      port: bound,
-      get models() {
-        return current().engine.models.map((model) => model.id)
-      },
-      status: Effect.suspend(() => current().engine.status),
-      ready: Effect.suspend(() => Effect.map(current().engine.ready, (readiness) => readiness.ready)),
-      unavailableCredentials: Effect.suspend(() =>
-        Effect.map(current().engine.ready, (readiness) => readiness.unavailableCredentials)
-      ),
-      get keys() {
-        return current().auth.keys
-      },
-      get keysRequired() {
-        return current().auth.required
-      },
-      isAdmin: (key) => current().auth.isAdmin(key),
-      reload: Effect.asVoid(reload)
-    }
+    return serviceOf(current, host, bound, reload)
   })
 }
 

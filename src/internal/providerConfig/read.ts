@@ -465,6 +465,205 @@ const masker = (secrets: ReadonlyArray<string>) => {
     )
 }
 
+/** What is wrong with an entry for its `api`: a field of another api, one its api needs, keys it takes none of. */
+function entryIssues(entry: ModelEntry, at: string): Array<typeof Issue.Type> {
+  const issues: Array<typeof Issue.Type> = []
+  const api = entry.api ?? "chat-completions"
+  const preset = entry.preset === undefined ? undefined : Presets.presets[entry.preset]
+  if (preset !== undefined && api !== "chat-completions") {
+    issues.push({ path: `${at}.preset`, message: `presets are for the chat-completions api, not ${api}` })
+  } else if (preset !== undefined && preset.baseUrl === undefined && entry.base_url === undefined) {
+    issues.push({
+      path: `${at}.base_url`,
+      message: `the ${preset.name} preset needs base_url (the server's root, /v1 included)`
+    })
+  }
+  if (typeof entry.prefill === "string" && api !== "chat-completions") {
+    issues.push({
+      path: `${at}.prefill`,
+      message: `"${entry.prefill}" asks a chat-completions server to go on; for the ${api} api, expected true or false`
+    })
+  }
+  for (const field of ["deployment", "api_version"] as const) {
+    if (entry[field] !== undefined && api !== "azure") {
+      issues.push({ path: `${at}.${field}`, message: `is for the azure api, not ${api}` })
+    }
+  }
+  if (api === "azure" && entry.base_url === undefined) {
+    issues.push({
+      path: `${at}.base_url`,
+      message: "the azure api needs base_url (the resource's endpoint, https://RESOURCE.openai.azure.com)"
+    })
+  }
+  for (const field of ["location", "publisher"] as const) {
+    if (entry[field] !== undefined && api !== "vertex") {
+      issues.push({ path: `${at}.${field}`, message: `is for the vertex api, not ${api}` })
+    }
+  }
+  if (api === "vertex") {
+    for (const field of ["project", "location"] as const) {
+      if (entry[field] === undefined) {
+        issues.push({
+          path: `${at}.${field}`,
+          message: `the vertex api needs ${field} (the Google Cloud ${field})`
+        })
+      }
+    }
+    if (entry.api_keys !== undefined) {
+      issues.push({
+        path: `${at}.api_keys`,
+        message: "the vertex api signs in with Application Default Credentials, not keys; leave api_keys out"
+      })
+    }
+  }
+  if (entry.region !== undefined && api !== "bedrock") {
+    issues.push({ path: `${at}.region`, message: `is for the bedrock api, not ${api}` })
+  }
+  if (api === "bedrock" && entry.region === undefined && entry.base_url === undefined) {
+    issues.push({ path: `${at}.region`, message: "the bedrock api needs region (us-east-1) or base_url" })
+  }
+  if (entry.profile !== undefined && api !== "bedrock") {
+    issues.push({ path: `${at}.profile`, message: `is for the bedrock api, not ${api}` })
+  } else if (entry.profile !== undefined && entry.api_keys !== undefined) {
+    issues.push({
+      path: `${at}.profile`,
+      message: "a profile signs with SigV4, Bedrock API keys need none; give one of profile and api_keys"
+    })
+  }
+  if (entry.batch !== undefined) issues.push(...batchIssues(entry.batch, api, entry.api_keys !== undefined, at))
+  if (entry.store !== undefined && api !== "responses") {
+    issues.push({ path: `${at}.store`, message: `is for the responses api, not ${api}` })
+  }
+  // An Azure entry without keys authenticates with Microsoft Entra ID, a Vertex one with Google's credentials, a
+  // Bedrock one with SigV4.
+  const keyless = api === "ollama" || api === "azure" || api === "vertex" || api === "bedrock" ||
+    (preset !== undefined && !preset.needsKey)
+  if (entry.api_keys === undefined && !keyless) {
+    issues.push({ path: `${at}.api_keys`, message: "expected at least one key" })
+  }
+  return issues
+}
+
+/**
+ * The providers' entries read, each checked for its api, its keys read (`readKeys`) and its name checked unique in its
+ * provider: the providers' models, their issues and the paths of their keys whose variable is unset.
+ */
+function readProviders(file: DecodedEntries): Effect.Effect<{
+  readonly providers: Record<string, Record<string, ModelConfig>>
+  readonly issues: Array<typeof Issue.Type>
+  readonly unsetKeys: Array<string>
+}> {
+  return Effect.gen(function*() {
+    const providers: Record<string, Record<string, ModelConfig>> = {}
+    const issues: Array<typeof Issue.Type> = []
+    const unsetKeys: Array<string> = []
+    for (const [provider, entries] of Object.entries(file)) {
+      const models: Record<string, ModelConfig> = {}
+      for (const [index, entry] of entries.entries()) {
+        if (entry === undefined) continue
+        const at = `${provider}[${index}]`
+        issues.push(...entryIssues(entry, at))
+        const { issues: unreadKeys, keys: read, unset } = yield* readKeys(
+          entry.api_keys ?? [standInKey(entry.api ?? "chat-completions", entry)],
+          at
+        )
+        issues.push(...unreadKeys)
+        unsetKeys.push(...unset)
+        if (entry.model_name === "__proto__") {
+          issues.push({ path: `${at}.model_name`, message: protoName })
+        } else if (Object.hasOwn(models, entry.model_name)) {
+          issues.push({ path: `${at}.model_name`, message: `${entry.model_name} is listed twice` })
+        }
+        models[entry.model_name] = { provider, entry, keys: read }
+      }
+      providers[provider] = models
+    }
+    return { providers, issues, unsetKeys }
+  })
+}
+
+/** Every guardrail named in the file (by an entry, a router, the gateway, a gateway key, an MCP server) not defined. */
+function unknownGuardrailIssues(named: {
+  readonly guardrails: Readonly<Record<string, unknown>>
+  readonly file: DecodedEntries
+  readonly routers: Readonly<Record<string, typeof RouterEntry.Type>>
+  readonly gateway: { readonly section: GatewayEntry; readonly indexes: KeyIndexes } | undefined
+  readonly mcpServers: McpServersEntry
+}): Array<typeof Issue.Type> {
+  const { file, gateway, guardrails, mcpServers, routers } = named
+  const issues: Array<typeof Issue.Type> = []
+  for (const [provider, entries] of Object.entries(file)) {
+    entries.forEach((entry, index) =>
+      issues.push(...unknownNames(guardrails, entry?.guardrails, `${provider}[${index}].guardrails`))
+    )
+  }
+  for (const [name, router] of Object.entries(routers)) {
+    issues.push(...unknownNames(guardrails, router.guardrails, `router.${name}.guardrails`))
+  }
+  issues.push(...unknownNames(guardrails, gateway?.section.guardrails, "gateway.guardrails"))
+  for (const [name, server] of Object.entries(mcpServers)) {
+    issues.push(...unknownNames(guardrails, server.guardrails, `mcp_servers.${name}.guardrails`))
+  }
+  for (const [index, key] of (gateway?.section.keys ?? []).entries()) {
+    const at = `gateway.keys[${gateway!.indexes.keys[index]}]`
+    issues.push(...unknownNames(guardrails, key.guardrails, `${at}.guardrails`))
+  }
+  return issues
+}
+
+/** The `store` section's connections read (its Postgres and Redis URLs): the configuration's parts and their issues. */
+function readStore(entry: typeof StoreEntry.Type | undefined): Effect.Effect<{
+  readonly config: Pick<ProviderConfig, "store" | "database">
+  readonly issues: ReadonlyArray<typeof Issue.Type>
+}> {
+  return Effect.gen(function*() {
+    const sql = entry?.sql === undefined ? undefined : yield* Effect.result(readSecret(entry.sql, "store.sql"))
+    const redis = entry?.redis === undefined ? undefined : yield* Effect.result(readRedis(entry.redis))
+    return {
+      config: {
+        ...(entry !== undefined && redis?._tag === "Success" ? { store: toOptions(entry, redis.success) } : {}),
+        ...(sql?._tag === "Success" ? { database: { postgres: sql.success } } : {})
+      },
+      issues: [...(sql?._tag === "Failure" ? sql.failure : []), ...(redis?._tag === "Failure" ? redis.failure : [])]
+    }
+  })
+}
+
+// Each field the schemas do not know logged as a warning, its path masked, with the known field it may misspell.
+function warnUnknownFields(
+  source: string,
+  mask: (text: string) => string,
+  fields: ReadonlyArray<UnknownField>
+): Effect.Effect<void> {
+  return Effect.forEach(fields, (field) => {
+    const path = mask(formatPath(field.path))
+    const hint = field.suggestion === undefined ? "" : ` (did you mean ${field.suggestion}?)`
+    return Effect.logWarning(`${source}: ${path}: unknown field, ignored${hint}`).pipe(
+      Effect.annotateLogs({ source, path })
+    )
+  }, { discard: true })
+}
+
+// Each gateway key or client secret written in the file itself logged as a warning: the file then holds a secret.
+function warnLiteralSecrets(source: string, paths: ReadonlyArray<string>): Effect.Effect<void> {
+  return Effect.forEach(paths, (path) =>
+    Effect.logWarning(
+      `${source}: ${path}: a ${path.endsWith("client_secret") ? "client secret" : "gateway key"} written in the ` +
+        "file; prefer env:NAME, so the file holds no secret"
+    ).pipe(Effect.annotateLogs({ source, path })), { discard: true })
+}
+
+/** Where each entry read is in the file, by its deployment's name (`provider/model_name`): `provider[index]`. */
+function entryPlaces(file: DecodedEntries): Map<string, string> {
+  const entries = new Map<string, string>()
+  for (const [provider, list] of Object.entries(file)) {
+    list.forEach((entry, index) => {
+      if (entry !== undefined) entries.set(`${provider}/${entry.model_name}`, `${provider}[${index}]`)
+    })
+  }
+  return entries
+}
+
 /** Where the parts of a configuration read are in its file, for naming what is found of them later. */
 export interface Places {
   /** Each entry read, by its deployment's name (`provider/model_name`): `provider[index]`. */
@@ -543,13 +742,7 @@ export const read = (
     yield* Effect.yieldNow
     const decoded = yield* decode(ProviderFile, cut.json, [])
     const keyLists = yield* Effect.forEach(cut.lists, decodeKeyList)
-    for (const field of [...unknown, ...keyLists.flatMap((list) => list.unknown)]) {
-      const path = mask(formatPath(field.path))
-      const hint = field.suggestion === undefined ? "" : ` (did you mean ${field.suggestion}?)`
-      yield* Effect.logWarning(`${source}: ${path}: unknown field, ignored${hint}`).pipe(
-        Effect.annotateLogs({ source, path })
-      )
-    }
+    yield* warnUnknownFields(source, mask, [...unknown, ...keyLists.flatMap((list) => list.unknown)])
     const section = yield* decode(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"])
     const store = storeJson === undefined ? undefined : yield* decode(StoreEntry, storeJson, ["store"])
     const gatewaySection = gatewayJson === undefined ? undefined : yield* decodeGateway(gatewayJson)
@@ -583,115 +776,15 @@ export const read = (
       : isJsonObject(guardrailsJson)
       ? guardrailsJson
       : {}
-    const providers: Record<string, Record<string, ModelConfig>> = {}
-    const unsetKeys: Array<string> = []
-    for (const [provider, entries] of Object.entries(file)) {
-      const models: Record<string, ModelConfig> = {}
-      for (const [index, entry] of entries.entries()) {
-        if (entry === undefined) continue
-        const at = `${provider}[${index}]`
-        const api = entry.api ?? "chat-completions"
-        const preset = entry.preset === undefined ? undefined : Presets.presets[entry.preset]
-        if (preset !== undefined && api !== "chat-completions") {
-          issues.push({ path: `${at}.preset`, message: `presets are for the chat-completions api, not ${api}` })
-        } else if (preset !== undefined && preset.baseUrl === undefined && entry.base_url === undefined) {
-          issues.push({
-            path: `${at}.base_url`,
-            message: `the ${preset.name} preset needs base_url (the server's root, /v1 included)`
-          })
-        }
-        if (typeof entry.prefill === "string" && api !== "chat-completions") {
-          issues.push({
-            path: `${at}.prefill`,
-            message:
-              `"${entry.prefill}" asks a chat-completions server to go on; for the ${api} api, expected true or false`
-          })
-        }
-        for (const field of ["deployment", "api_version"] as const) {
-          if (entry[field] !== undefined && api !== "azure") {
-            issues.push({ path: `${at}.${field}`, message: `is for the azure api, not ${api}` })
-          }
-        }
-        if (api === "azure" && entry.base_url === undefined) {
-          issues.push({
-            path: `${at}.base_url`,
-            message: "the azure api needs base_url (the resource's endpoint, https://RESOURCE.openai.azure.com)"
-          })
-        }
-        for (const field of ["location", "publisher"] as const) {
-          if (entry[field] !== undefined && api !== "vertex") {
-            issues.push({ path: `${at}.${field}`, message: `is for the vertex api, not ${api}` })
-          }
-        }
-        if (api === "vertex") {
-          for (const field of ["project", "location"] as const) {
-            if (entry[field] === undefined) {
-              issues.push({
-                path: `${at}.${field}`,
-                message: `the vertex api needs ${field} (the Google Cloud ${field})`
-              })
-            }
-          }
-          if (entry.api_keys !== undefined) {
-            issues.push({
-              path: `${at}.api_keys`,
-              message: "the vertex api signs in with Application Default Credentials, not keys; leave api_keys out"
-            })
-          }
-        }
-        if (entry.region !== undefined && api !== "bedrock") {
-          issues.push({ path: `${at}.region`, message: `is for the bedrock api, not ${api}` })
-        }
-        if (api === "bedrock" && entry.region === undefined && entry.base_url === undefined) {
-          issues.push({ path: `${at}.region`, message: "the bedrock api needs region (us-east-1) or base_url" })
-        }
-        if (entry.profile !== undefined && api !== "bedrock") {
-          issues.push({ path: `${at}.profile`, message: `is for the bedrock api, not ${api}` })
-        } else if (entry.profile !== undefined && entry.api_keys !== undefined) {
-          issues.push({
-            path: `${at}.profile`,
-            message: "a profile signs with SigV4, Bedrock API keys need none; give one of profile and api_keys"
-          })
-        }
-        if (entry.batch !== undefined) issues.push(...batchIssues(entry.batch, api, entry.api_keys !== undefined, at))
-        if (entry.store !== undefined && api !== "responses") {
-          issues.push({ path: `${at}.store`, message: `is for the responses api, not ${api}` })
-        }
-        // An Azure entry without keys authenticates with Microsoft Entra ID, a Vertex one with Google's credentials, a
-        // Bedrock one with SigV4.
-        const keyless = api === "ollama" || api === "azure" || api === "vertex" || api === "bedrock" ||
-          (preset !== undefined && !preset.needsKey)
-        if (entry.api_keys === undefined && !keyless) {
-          issues.push({ path: `${at}.api_keys`, message: "expected at least one key" })
-        }
-        const { issues: unreadKeys, keys: read, unset } = yield* readKeys(
-          entry.api_keys ?? [standInKey(api, entry)],
-          at
-        )
-        issues.push(...unreadKeys)
-        unsetKeys.push(...unset)
-        if (entry.model_name === "__proto__") {
-          issues.push({ path: `${at}.model_name`, message: protoName })
-        } else if (Object.hasOwn(models, entry.model_name)) {
-          issues.push({ path: `${at}.model_name`, message: `${entry.model_name} is listed twice` })
-        }
-        models[entry.model_name] = { provider, entry, keys: read }
-      }
-      providers[provider] = models
-    }
+    const { issues: entryIssues, providers, unsetKeys } = yield* readProviders(file)
+    issues.push(...entryIssues)
     const { issues: routerIssues, routers } = internalRouter.resolve(routerSection, providers, undecoded)
     issues.push(...routerIssues)
     const gateway = gatewaySection === undefined
       ? undefined
       : yield* resolveGateway(gatewaySection.section, readSecret, gatewaySection.indexes)
     if (gateway !== undefined) issues.push(...gateway.issues)
-    for (const path of gateway?.literals ?? []) {
-      yield* Effect.logWarning(
-        `${source}: ${path}: a ${path.endsWith("client_secret") ? "client secret" : "gateway key"} written in the ` +
-          "file; prefer env:NAME, so the file holds no secret"
-      )
-        .pipe(Effect.annotateLogs({ source, path }))
-    }
+    yield* warnLiteralSecrets(source, gateway?.literals ?? [])
     const mcp = mcpSection?._tag === "Success" ? yield* resolveMcp(mcpSection.success, readSecret) : undefined
     if (mcp !== undefined) issues.push(...mcp.issues)
     // The guardrails read, and every name listed of them checked against the section.
@@ -700,41 +793,19 @@ export const read = (
       readSecret
     )
     issues.push(...guardrails.issues)
-    for (const [provider, entries] of Object.entries(file)) {
-      entries.forEach((entry, index) =>
-        issues.push(...unknownNames(guardrailNames, entry?.guardrails, `${provider}[${index}].guardrails`))
-      )
-    }
-    for (const [name, router] of Object.entries(routerSection)) {
-      issues.push(...unknownNames(guardrailNames, router.guardrails, `router.${name}.guardrails`))
-    }
-    const gatewayEntry = gatewaySection?.section
-    issues.push(...unknownNames(guardrailNames, gatewayEntry?.guardrails, "gateway.guardrails"))
-    for (const [name, server] of Object.entries(mcpSection?._tag === "Success" ? mcpSection.success : {})) {
-      issues.push(...unknownNames(guardrailNames, server.guardrails, `mcp_servers.${name}.guardrails`))
-    }
-    for (const [index, key] of (gatewayEntry?.keys ?? []).entries()) {
-      const at = `gateway.keys[${gatewaySection!.indexes.keys[index]}]`
-      issues.push(...unknownNames(guardrailNames, key.guardrails, `${at}.guardrails`))
-    }
-    const storeEntry = store?._tag === "Success" ? store.success : undefined
-    const sql = storeEntry?.sql === undefined
-      ? undefined
-      : yield* Effect.result(readSecret(storeEntry.sql, "store.sql"))
-    if (sql?._tag === "Failure") issues.push(...sql.failure)
-    const redis = storeEntry?.redis === undefined ? undefined : yield* Effect.result(readRedis(storeEntry.redis))
-    if (redis?._tag === "Failure") issues.push(...redis.failure)
-    const entries = new Map<string, string>()
-    for (const [provider, list] of Object.entries(file)) {
-      list.forEach((entry, index) => {
-        if (entry !== undefined) entries.set(`${provider}/${entry.model_name}`, `${provider}[${index}]`)
-      })
-    }
+    issues.push(...unknownGuardrailIssues({
+      guardrails: guardrailNames,
+      file,
+      routers: routerSection,
+      gateway: gatewaySection,
+      mcpServers: mcpSection?._tag === "Success" ? mcpSection.success : {}
+    }))
+    const storeRead = yield* readStore(store?._tag === "Success" ? store.success : undefined)
+    issues.push(...storeRead.issues)
     const config: ProviderConfig = {
       providers,
       routers,
-      ...(storeEntry !== undefined && redis?._tag === "Success" ? { store: toOptions(storeEntry, redis.success) } : {}),
-      ...(sql?._tag === "Success" ? { database: { postgres: sql.success } } : {}),
+      ...storeRead.config,
       ...(gateway !== undefined ? { gateway: gateway.keys } : {}),
       ...(mcp !== undefined ? { mcpServers: mcp.servers } : {}),
       ...(guardrailsSection !== undefined ? { guardrails: guardrails.guardrails } : {})
@@ -743,7 +814,7 @@ export const read = (
       config,
       issues: failure(distinct(issues)).issues,
       places: {
-        entries,
+        entries: entryPlaces(file),
         keys: gateway?.paths.keys ?? [],
         adminKeys: gateway?.paths.adminKeys ?? [],
         unread: undecoded,

@@ -214,37 +214,45 @@ function noModel(provider: string) {
   })
 }
 
-function serviceOf(client: HttpClient.HttpClient, definition: Definition): Service {
-  const transport = ProviderHttp.make(client, definition)
+// The id of the request `response` answers, as the definition reads it.
+function requestIdOf(definition: Definition, response: HttpClientResponse.HttpClientResponse) {
+  return definition.requestId?.(response)
+}
+
+function idHeaders(requestId: string | undefined) {
+  return requestId === undefined ? undefined : { "x-request-id": requestId }
+}
+
+// The headers the error of an error payload in a 2xx body reads (`Definition.failureHeaders`).
+function failureHeadersOf(definition: Definition, response: HttpClientResponse.HttpClientResponse) {
+  return definition.failureHeaders === "response" ? response.headers : idHeaders(requestIdOf(definition, response))
+}
+
+// The body `encode` writes for `model`, or the refusal it throws (`RequestError`) as an `InvalidRequestError`.
+function encoded(provider: string, model: string, encode: () => unknown): Result.Result<unknown, LlmError> {
+  try {
+    return Result.succeed(encode())
+  } catch (error) {
+    if (!(error instanceof RequestError)) throw error
+    return Result.fail(
+      new InvalidRequestError({
+        provider,
+        model,
+        detail: error.detail,
+        ...(error.param !== undefined ? { param: error.param } : {})
+      })
+    )
+  }
+}
+
+// The request as the API reads it: without tool search where it has none.
+function sent(definition: Definition, request: ChatRequest): ChatRequest {
+  return definition.toolSearch === true ? request : withoutToolSearch(request)
+}
+
+// How a request becomes a call of the transport: the model check, the headers and the body as written.
+function makePrepare(definition: Definition, transport: ProviderHttp.Transport) {
   const provider = transport.provider
-  const requestIdOf = definition.requestId ?? (() => undefined)
-  function idHeaders(requestId: string | undefined) {
-    return requestId === undefined ? undefined : { "x-request-id": requestId }
-  }
-  const failureHeaders = definition.failureHeaders === "response"
-    ? (response: HttpClientResponse.HttpClientResponse) => response.headers
-    : (response: HttpClientResponse.HttpClientResponse) => idHeaders(requestIdOf(response))
-
-  // The body `encode` writes for `model`, or the refusal it throws (`RequestError`) as an `InvalidRequestError`.
-  function encoded(model: string, encode: () => unknown): Result.Result<unknown, LlmError> {
-    try {
-      return Result.succeed(encode())
-    } catch (error) {
-      if (!(error instanceof RequestError)) throw error
-      return Result.fail(
-        new InvalidRequestError({
-          provider,
-          model,
-          detail: error.detail,
-          ...(error.param !== undefined ? { param: error.param } : {})
-        })
-      )
-    }
-  }
-
-  // The request as the API reads it: without tool search where it has none.
-  const sent = definition.toolSearch === true ? (request: ChatRequest) => request : withoutToolSearch
-
   // The call of `request` to `path` with `bodyOf`'s body of the request as sent, or why it cannot be made.
   function prepareWith(
     request: ChatRequest,
@@ -254,8 +262,8 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
   ): Result.Result<ProviderHttp.Call, LlmError> {
     const model = request.model ?? definition.model
     if (model === undefined || model === "") return Result.fail(noModel(provider))
-    const written = sent(request)
-    const body = encoded(model, () => bodyOf(model, written))
+    const written = sent(definition, request)
+    const body = encoded(provider, model, () => bodyOf(model, written))
     if (Result.isFailure(body)) return Result.fail(body.failure)
     const headers = definition.requestHeaders?.(written, model)
     return transport.prepare({
@@ -280,46 +288,130 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
       (model, written) => definition.body(written, model, stream, credentials.keyId)
     )
   }
+  return { prepareWith, prepare }
+}
 
-  function toResponse(
+// A whole reply as `Definition.reply` reads it, a body of the wrong shape (`ShapeError`) as `decodeError`'s error.
+function readReply(definition: Definition, body: JsonObject, context: ReplyContext): Result.Result<Reply, LlmError> {
+  try {
+    return definition.reply(body, context)
+  } catch (error) {
+    if (!(error instanceof ShapeError)) throw error
+    return Result.fail(context.decodeError(`the response has the wrong shape: ${error.reason}`))
+  }
+}
+
+function responseOf(
+  provider: string,
+  reply: Reply,
+  model: string,
+  keyId: string,
+  latency: Duration.Duration
+): ChatResponse {
+  return {
+    id: reply.id,
+    model: reply.model ?? model,
+    provider,
+    text: reply.text,
+    ...(reply.reasoning !== undefined ? { reasoning: reply.reasoning } : {}),
+    ...(reply.refusal !== undefined ? { refusal: reply.refusal } : {}),
+    toolCalls: reply.toolCalls,
+    finishReason: reply.finishReason,
+    usage: reply.usage ?? emptyUsage,
+    latency,
+    keyId,
+    ...(reply.providerMetadata !== undefined ? { providerMetadata: reply.providerMetadata } : {})
+  }
+}
+
+// The response of a call's JSON reply, or the error its body holds or its shape is.
+function makeToResponse(definition: Definition, transport: ProviderHttp.Transport) {
+  const provider = transport.provider
+  return function toResponse(
     call: ProviderHttp.Call,
     request: ChatRequest,
     { body, latency, response, text }: ProviderHttp.JsonReply,
     nowMillis: number
   ): Effect.Effect<ChatResponse, LlmError> {
     const failure = definition.failureOf(body)
-    if (failure !== undefined) return Effect.fail(transport.errorOf(call, failure, nowMillis, failureHeaders(response)))
+    if (failure !== undefined) {
+      return Effect.fail(transport.errorOf(call, failure, nowMillis, failureHeadersOf(definition, response)))
+    }
     function decodeError(detail: string) {
-      return transport.decodeError(call, detail, text, requestIdOf(response))
+      return transport.decodeError(call, detail, text, requestIdOf(definition, response))
     }
-    let read: Result.Result<Reply, LlmError>
-    try {
-      read = definition.reply(body, { provider, model: call.model, request, decodeError })
-    } catch (error) {
-      if (!(error instanceof ShapeError)) throw error
-      return Effect.fail(decodeError(`the response has the wrong shape: ${error.reason}`))
-    }
+    const read = readReply(definition, body, { provider, model: call.model, request, decodeError })
     if (Result.isFailure(read)) return Effect.fail(read.failure)
-    return Effect.succeed(responseOf(read.success, call.model, call.credentials.keyId, latency))
+    return Effect.succeed(responseOf(provider, read.success, call.model, call.credentials.keyId, latency))
   }
+}
 
-  function responseOf(reply: Reply, model: string, keyId: string, latency: Duration.Duration): ChatResponse {
-    return {
-      id: reply.id,
-      model: reply.model ?? model,
-      provider,
-      text: reply.text,
-      ...(reply.reasoning !== undefined ? { reasoning: reply.reasoning } : {}),
-      ...(reply.refusal !== undefined ? { refusal: reply.refusal } : {}),
-      toolCalls: reply.toolCalls,
-      finishReason: reply.finishReason,
-      usage: reply.usage ?? emptyUsage,
-      latency,
-      keyId,
-      ...(reply.providerMetadata !== undefined ? { providerMetadata: reply.providerMetadata } : {})
-    }
-  }
+// The token count of a request at the definition's counting endpoint.
+function makeCountTokens(
+  definition: Definition,
+  transport: ProviderHttp.Transport,
+  prepareWith: ReturnType<typeof makePrepare>["prepareWith"],
+  counting: TokenCounting
+) {
+  return (request: ChatRequest, credentials: Credentials) =>
+    Effect.suspend((): Effect.Effect<number, LlmError> => {
+      const prepared = prepareWith(
+        request,
+        credentials,
+        counting.path,
+        (model, written) => counting.body(written, model)
+      )
+      if (Result.isFailure(prepared)) {
+        return Effect.fail(prepared.failure)
+      }
+      const call = prepared.success
+      return transport.json(call, ({ body, response, text }) => {
+        const failure = definition.failureOf(body)
+        if (failure !== undefined) {
+          return Effect.clockWith((clock) =>
+            Effect.fail(
+              transport.errorOf(call, failure, clock.currentTimeMillisUnsafe(), failureHeadersOf(definition, response))
+            )
+          )
+        }
+        try {
+          return Effect.succeed(counting.count(body))
+        } catch (error) {
+          if (!(error instanceof ShapeError)) {
+            throw error
+          }
+          const detail = `the response has the wrong shape: ${error.reason}`
+          return Effect.fail(transport.decodeError(call, detail, text, requestIdOf(definition, response)))
+        }
+      })
+    })
+}
 
+// The embedding call, or, for a provider without an embeddings API, its refusal before any HTTP.
+function embedOf(definition: Definition, transport: ProviderHttp.Transport): Service["embed"] {
+  const embeddings = definition.embeddings
+  const provider = transport.provider
+  return typeof embeddings === "string"
+    ? (request: EmbeddingRequest) =>
+      Effect.fail(
+        new InvalidRequestError({
+          provider,
+          model: request.model ?? definition.model ?? "",
+          param: "input",
+          detail: embeddings
+        })
+      )
+    : Batches.embedWith(transport, { ...embeddings, provider, model: definition.model })
+}
+
+// The dialect's batch API over the definition's calls: each line written and read as a call's.
+function makeBatch(
+  client: HttpClient.HttpClient,
+  definition: Definition,
+  transport: ProviderHttp.Transport,
+  wire: BatchApi.BatchWire
+) {
+  const provider = transport.provider
   // A batch line's reply, read as a call's (a batch has no latency of its own to report per line).
   function batchReply(
     body: JsonObject,
@@ -330,20 +422,35 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     function decodeError(detail: string) {
       return new OutputDecodeError({ provider, model, detail, raw: ProviderHttp.excerpt(JSON.stringify(body)) })
     }
-    let read: Result.Result<Reply, LlmError>
-    try {
-      read = definition.reply(body, { provider, model, request, decodeError })
-    } catch (error) {
-      if (!(error instanceof ShapeError)) throw error
-      return Result.fail(decodeError(`the response has the wrong shape: ${error.reason}`))
-    }
-    return Result.map(read, (reply) => responseOf(reply, model, keyId, Duration.zero))
+    const read = readReply(definition, body, { provider, model, request, decodeError })
+    return Result.map(read, (reply) => responseOf(provider, reply, model, keyId, Duration.zero))
   }
 
   // A batch line's body, or why the request cannot be one.
   function batchBody(request: ChatRequest, model: string, keyId: string): Result.Result<unknown, LlmError> {
-    return encoded(model, () => definition.body(sent(request), model, false, keyId))
+    return encoded(provider, model, () => definition.body(sent(definition, request), model, false, keyId))
   }
+
+  return BatchApi.apiOf({
+    provider,
+    transport,
+    transportAt: (endpoint) =>
+      ProviderHttp.make(client, {
+        ...definition,
+        baseUrl: endpoint.baseUrl,
+        sign: endpoint.sign ?? definition.sign
+      }),
+    wire,
+    reply: batchReply,
+    prepared: batchBody
+  })
+}
+
+function serviceOf(client: HttpClient.HttpClient, definition: Definition): Service {
+  const transport = ProviderHttp.make(client, definition)
+  const provider = transport.provider
+  const { prepare, prepareWith } = makePrepare(definition, transport)
+  const toResponse = makeToResponse(definition, transport)
 
   function chat(request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> {
     return Effect.suspend(() => {
@@ -387,7 +494,7 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
         )
       }
       function requestId() {
-        return requestIdOf(response)
+        return requestIdOf(definition, response)
       }
       function now() {
         return clock.currentTimeMillisUnsafe()
@@ -408,50 +515,8 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     })
   }
 
-  function countWith(counting: TokenCounting) {
-    return (request: ChatRequest, credentials: Credentials) =>
-      Effect.suspend((): Effect.Effect<number, LlmError> => {
-        const prepared = prepareWith(request, credentials, counting.path, (model, written) =>
-          counting.body(written, model))
-        if (Result.isFailure(prepared)) {
-          return Effect.fail(prepared.failure)
-        }
-        const call = prepared.success
-        return transport.json(call, ({ body, response, text }) => {
-          const failure = definition.failureOf(body)
-          if (failure !== undefined) {
-            return Effect.clockWith((clock) =>
-              Effect.fail(transport.errorOf(call, failure, clock.currentTimeMillisUnsafe(), failureHeaders(response)))
-            )
-          }
-          try {
-            return Effect.succeed(counting.count(body))
-          } catch (error) {
-            if (!(error instanceof ShapeError)) {
-              throw error
-            }
-            const detail = `the response has the wrong shape: ${error.reason}`
-            return Effect.fail(transport.decodeError(call, detail, text, requestIdOf(response)))
-          }
-        })
-      })
-  }
   const counting = definition.countTokens
-  const countTokens = counting === undefined ? undefined : countWith(counting)
-
   const embeddings = definition.embeddings
-  const embed = typeof embeddings === "string"
-    ? (request: EmbeddingRequest) =>
-      Effect.fail(
-        new InvalidRequestError({
-          provider,
-          model: request.model ?? definition.model ?? "",
-          param: "input",
-          detail: embeddings
-        })
-      )
-    : Batches.embedWith(transport, { ...embeddings, provider, model: definition.model })
-
   const credential = definition.credential ?? definition.token
   function noCredential(detail: string) {
     return new AuthError({ provider, model: definition.model ?? "", reason: "credential_unavailable", detail })
@@ -465,25 +530,11 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     // Every failure of a sent call leaves the transport with its credentials masked (`transport/providerHttp.ts`).
     chat,
     chatStream: (request, credentials) => streamFromSource(openSource(request, credentials)),
-    embed,
+    embed: embedOf(definition, transport),
     maxEmbeddingInputs: typeof embeddings === "string" ? Number.MAX_SAFE_INTEGER : embeddings.maxInputs,
     embeddingInput: typeof embeddings === "string" ? "none" : embeddings.tokens ? "tokens" : "text",
     prefill: definition.prefill === true,
-    ...(countTokens === undefined ? {} : { countTokens }),
-    ...(definition.batch === undefined ? {} : {
-      batch: BatchApi.apiOf({
-        provider,
-        transport,
-        transportAt: (endpoint) =>
-          ProviderHttp.make(client, {
-            ...definition,
-            baseUrl: endpoint.baseUrl,
-            sign: endpoint.sign ?? definition.sign
-          }),
-        wire: definition.batch,
-        reply: batchReply,
-        prepared: batchBody
-      })
-    })
+    ...(counting === undefined ? {} : { countTokens: makeCountTokens(definition, transport, prepareWith, counting) }),
+    ...(definition.batch === undefined ? {} : { batch: makeBatch(client, definition, transport, definition.batch) })
   })
 }
