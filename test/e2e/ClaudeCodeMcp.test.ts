@@ -8,11 +8,12 @@
  * `mcp__gw__files__read`), never the denied one (`files__write`); the simulated model calls the allowed tool, Claude
  * Code calls it through `/mcp`, and it reaches the upstream (the gateway's log line of the call names it).
  */
-import { expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { agentAgainstServe, mcpCallsLogged } from "../utils/agentAgainstServe.js"
+import { backends } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 
@@ -33,83 +34,88 @@ interface Messages {
   }>
 }
 
-it.live(
-  "claude -p lists and calls the tool its key allows at serve's /mcp, and never sees the denied one",
-  (ctx) =>
-    Effect.gen(function*() {
-      const claude = yield* claudeCode.pipe(orSkip(ctx))
-      const { dir, home, models, serving, url, work } = yield* agentAgainstServe({
-        label: "claude-code-mcp",
-        model,
-        agentKey,
-        modelRoutes: "/v1/messages"
-      })
-      const mcpConfig = path.join(dir, "mcp.json")
-      fs.writeFileSync(
-        mcpConfig,
-        JSON.stringify({
-          mcpServers: { gw: { type: "http", url: `${url}/mcp`, headers: { authorization: `Bearer ${agentKey}` } } }
-        })
-      )
-      const run = yield* spawnProcess(
-        process.execPath,
-        [
-          claude,
-          "-p",
-          "Read the file with the mcp__gw__files__read tool.",
-          "--model",
-          model,
-          "--mcp-config",
-          mcpConfig,
-          "--strict-mcp-config",
-          "--allowedTools",
-          "mcp__gw__files__read"
-        ],
-        {
-          cwd: work,
-          env: {
-            ...envWithoutKeys(),
-            HOME: home,
-            TMPDIR: dir,
-            ANTHROPIC_API_KEY: agentKey,
-            ANTHROPIC_BASE_URL: models.url,
-            ANTHROPIC_SMALL_FAST_MODEL: model,
-            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-            DISABLE_AUTOUPDATER: "1",
-            // Else Claude Code offers MCP tools behind its `ToolSearch` tool, not by name.
-            ENABLE_TOOL_SEARCH: "false"
-          },
-          timeoutMs: 150_000
-        }
-      )
-      expect(run.code, `claude's stdout:\n${run.stdout}\nstderr:\n${run.stderr}`).toBe(0)
-      // What Claude Code offered its model: its own tools and the gateway's as `mcp__gw__<tool>`, only the allowed one.
-      const turns = models.bodies.map((body) => JSON.parse(body) as Messages)
-        .filter((body) => (body.tools ?? []).some((tool) => tool.name.startsWith("mcp__")))
-      expect(turns.length).toBeGreaterThanOrEqual(2)
-      for (const turn of turns) {
-        expect(turn.tools!.map((tool) => tool.name).filter((name) => name.startsWith("mcp__"))).toEqual([
-          "mcp__gw__files__read"
-        ])
-      }
-      for (const body of models.bodies) expect(body).not.toContain("files__write")
-      // The simulated model called it (by the name the user's text gives), Claude Code called it through `/mcp`, and
-      // the gateway logged the call of the upstream's `read` for the agent's key.
-      const calls = yield* mcpCallsLogged(serving)
-      expect(calls.map((line) => [line["path"], line["mcp_server"], line["mcp_tool"], line["key_name"]])).toEqual([
-        ["/mcp", "files", "read", "agent"]
-      ])
-      // And the upstream's answer (its tool's name) went back to the model as the call's result, after which the
-      // simulated model answered in text, which `claude -p` printed.
-      const [call, result] = turns.at(-1)!.messages.slice(-2)
-      const blocks = (message: Messages["messages"][number] | undefined) =>
-        typeof message?.content === "string" ? [] : message?.content ?? []
-      expect(blocks(call).filter((block) => block.type === "tool_use").map((block) => block.name)).toEqual([
-        "mcp__gw__files__read"
-      ])
-      const output = blocks(result).find((block) => block.type === "tool_result")?.content
-      expect(typeof output === "string" ? output : output?.[0]?.text).toBe("read\n")
-      expect(run.stdout).toMatch(/^The tool returned .*read/)
-    }).pipe(Effect.scoped),
-  300_000
-)
+describe.concurrent("Claude Code with serve's /mcp, over each backend", () => {
+  for (const backend of backends) {
+    it.live(
+      `${backend}: claude -p lists and calls the tool its key allows at serve's /mcp, and never sees the denied one`,
+      (ctx) =>
+        Effect.gen(function*() {
+          const claude = yield* claudeCode.pipe(orSkip(ctx))
+          const { dir, home, models, serving, url, work } = yield* agentAgainstServe({
+            label: "claude-code-mcp",
+            backend,
+            model,
+            agentKey,
+            modelRoutes: "/v1/messages"
+          })
+          const mcpConfig = path.join(dir, "mcp.json")
+          fs.writeFileSync(
+            mcpConfig,
+            JSON.stringify({
+              mcpServers: { gw: { type: "http", url: `${url}/mcp`, headers: { authorization: `Bearer ${agentKey}` } } }
+            })
+          )
+          const run = yield* spawnProcess(
+            process.execPath,
+            [
+              claude,
+              "-p",
+              "Read the file with the mcp__gw__files__read tool.",
+              "--model",
+              model,
+              "--mcp-config",
+              mcpConfig,
+              "--strict-mcp-config",
+              "--allowedTools",
+              "mcp__gw__files__read"
+            ],
+            {
+              cwd: work,
+              env: {
+                ...envWithoutKeys(),
+                HOME: home,
+                TMPDIR: dir,
+                ANTHROPIC_API_KEY: agentKey,
+                ANTHROPIC_BASE_URL: models.url,
+                ANTHROPIC_SMALL_FAST_MODEL: model,
+                CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+                DISABLE_AUTOUPDATER: "1",
+                // Else Claude Code offers MCP tools behind its `ToolSearch` tool, not by name.
+                ENABLE_TOOL_SEARCH: "false"
+              },
+              timeoutMs: 150_000
+            }
+          )
+          expect(run.code, `claude's stdout:\n${run.stdout}\nstderr:\n${run.stderr}`).toBe(0)
+          // What Claude Code offered its model: its own tools and the gateway's as `mcp__gw__<tool>`, only the allowed one.
+          const turns = models.bodies.map((body) => JSON.parse(body) as Messages)
+            .filter((body) => (body.tools ?? []).some((tool) => tool.name.startsWith("mcp__")))
+          expect(turns.length).toBeGreaterThanOrEqual(2)
+          for (const turn of turns) {
+            expect(turn.tools!.map((tool) => tool.name).filter((name) => name.startsWith("mcp__"))).toEqual([
+              "mcp__gw__files__read"
+            ])
+          }
+          for (const body of models.bodies) expect(body).not.toContain("files__write")
+          // The simulated model called it (by the name the user's text gives), Claude Code called it through `/mcp`, and
+          // the gateway logged the call of the upstream's `read` for the agent's key.
+          const calls = yield* mcpCallsLogged(serving)
+          expect(calls.map((line) => [line["path"], line["mcp_server"], line["mcp_tool"], line["key_name"]])).toEqual([
+            ["/mcp", "files", "read", "agent"]
+          ])
+          // And the upstream's answer (its tool's name) went back to the model as the call's result, after which the
+          // simulated model answered in text, which `claude -p` printed.
+          const [call, result] = turns.at(-1)!.messages.slice(-2)
+          const blocks = (message: Messages["messages"][number] | undefined) =>
+            typeof message?.content === "string" ? [] : message?.content ?? []
+          expect(blocks(call).filter((block) => block.type === "tool_use").map((block) => block.name)).toEqual([
+            "mcp__gw__files__read"
+          ])
+          const output = blocks(result).find((block) => block.type === "tool_result")?.content
+          expect(typeof output === "string" ? output : output?.[0]?.text).toBe("read\n")
+          expect(run.stdout).toMatch(/^The tool returned .*read/)
+        }).pipe(Effect.scoped),
+      300_000
+    )
+  }
+})

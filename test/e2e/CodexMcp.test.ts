@@ -6,12 +6,13 @@
  * (`files__read`), never the denied one (`files__write`); the simulated model calls the allowed tool, Codex calls it
  * through `/mcp`, and it reaches the upstream (the gateway's log line of the call names it).
  */
-import { expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { agentAgainstServe, mcpCallsLogged } from "../utils/agentAgainstServe.js"
+import { backends } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 
 const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
@@ -22,62 +23,67 @@ interface Offered {
   readonly tools?: ReadonlyArray<Offered>
 }
 
-it.live(
-  "codex exec lists and calls the tool its key allows at serve's /mcp, and never sees the denied one",
-  () =>
-    Effect.gen(function*() {
-      const { home, models, serving, url, work } = yield* agentAgainstServe({
-        label: "codex-mcp",
-        model: "gpt-4o-mini",
-        agentKey,
-        modelRoutes: "/v1/responses"
-      })
-      fs.writeFileSync(
-        path.join(home, "config.toml"),
-        [
-          `model = "gpt-4o-mini"`,
-          `model_provider = "gateway"`,
-          ``,
-          `[model_providers.gateway]`,
-          `name = "gateway"`,
-          `base_url = "${models.url}/v1"`,
-          `wire_api = "responses"`,
-          `env_key = "GATEWAY_KEY"`,
-          ``,
-          `[mcp_servers.gw]`,
-          `url = "${url}/mcp"`,
-          `bearer_token_env_var = "GATEWAY_KEY"`,
-          ``
-        ].join("\n")
-      )
-      const codex = yield* spawnProcess(
-        process.execPath,
-        [
-          codexBin,
-          "exec",
-          "--skip-git-repo-check",
-          "--dangerously-bypass-approvals-and-sandbox",
-          "Read the file with the mcp__gw__files__read tool."
-        ],
-        { cwd: work, env: { ...envWithoutKeys(), CODEX_HOME: home, GATEWAY_KEY: agentKey }, timeoutMs: 150_000 }
-      )
-      expect(codex.code, `codex exec's stderr:\n${codex.stderr}`).toBe(0)
-      // What Codex offered its model: the gateway's tools under its `mcp__gw` namespace, only the allowed one.
-      expect(models.bodies.length).toBeGreaterThanOrEqual(2)
-      for (const body of models.bodies) {
-        const tools = (JSON.parse(body) as { readonly tools: ReadonlyArray<Offered> }).tools
-        const namespace = tools.find((tool) => tool.name === "mcp__gw")
-        expect(namespace?.tools?.map((tool) => tool.name)).toEqual(["files__read"])
-        expect(body).not.toContain("files__write")
-      }
-      // The simulated model called it (by the name the user's text gives), Codex called it through `/mcp`, and the
-      // gateway logged the call of the upstream's `read` for the agent's key.
-      const calls = yield* mcpCallsLogged(serving)
-      expect(calls.map((line) => [line["path"], line["mcp_server"], line["mcp_tool"], line["key_name"]])).toEqual([
-        ["/mcp", "files", "read", "agent"]
-      ])
-      // And the upstream's answer (its tool's name) went back to the model as the call's output.
-      expect(models.bodies.at(-1)).toMatch(/"type":"function_call_output".*"text":"read"/)
-    }).pipe(Effect.scoped),
-  200_000
-)
+describe.concurrent("Codex with serve's /mcp, over each backend", () => {
+  for (const backend of backends) {
+    it.live(
+      `${backend}: codex exec lists and calls the tool its key allows at serve's /mcp, and never sees the denied one`,
+      () =>
+        Effect.gen(function*() {
+          const { home, models, serving, url, work } = yield* agentAgainstServe({
+            label: "codex-mcp",
+            backend,
+            model: "gpt-4o-mini",
+            agentKey,
+            modelRoutes: "/v1/responses"
+          })
+          fs.writeFileSync(
+            path.join(home, "config.toml"),
+            [
+              `model = "gpt-4o-mini"`,
+              `model_provider = "gateway"`,
+              ``,
+              `[model_providers.gateway]`,
+              `name = "gateway"`,
+              `base_url = "${models.url}/v1"`,
+              `wire_api = "responses"`,
+              `env_key = "GATEWAY_KEY"`,
+              ``,
+              `[mcp_servers.gw]`,
+              `url = "${url}/mcp"`,
+              `bearer_token_env_var = "GATEWAY_KEY"`,
+              ``
+            ].join("\n")
+          )
+          const codex = yield* spawnProcess(
+            process.execPath,
+            [
+              codexBin,
+              "exec",
+              "--skip-git-repo-check",
+              "--dangerously-bypass-approvals-and-sandbox",
+              "Read the file with the mcp__gw__files__read tool."
+            ],
+            { cwd: work, env: { ...envWithoutKeys(), CODEX_HOME: home, GATEWAY_KEY: agentKey }, timeoutMs: 150_000 }
+          )
+          expect(codex.code, `codex exec's stderr:\n${codex.stderr}`).toBe(0)
+          // What Codex offered its model: the gateway's tools under its `mcp__gw` namespace, only the allowed one.
+          expect(models.bodies.length).toBeGreaterThanOrEqual(2)
+          for (const body of models.bodies) {
+            const tools = (JSON.parse(body) as { readonly tools: ReadonlyArray<Offered> }).tools
+            const namespace = tools.find((tool) => tool.name === "mcp__gw")
+            expect(namespace?.tools?.map((tool) => tool.name)).toEqual(["files__read"])
+            expect(body).not.toContain("files__write")
+          }
+          // The simulated model called it (by the name the user's text gives), Codex called it through `/mcp`, and the
+          // gateway logged the call of the upstream's `read` for the agent's key.
+          const calls = yield* mcpCallsLogged(serving)
+          expect(calls.map((line) => [line["path"], line["mcp_server"], line["mcp_tool"], line["key_name"]])).toEqual([
+            ["/mcp", "files", "read", "agent"]
+          ])
+          // And the upstream's answer (its tool's name) went back to the model as the call's output.
+          expect(models.bodies.at(-1)).toMatch(/"type":"function_call_output".*"text":"read"/)
+        }).pipe(Effect.scoped),
+      200_000
+    )
+  }
+})

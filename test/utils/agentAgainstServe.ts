@@ -1,6 +1,6 @@
 /**
  * What the coding agents' MCP tests share: a scratch directory (the agent's home and working directory, removed at the
- * scope's close), a simulator serving the agent's model, an upstream MCP server with two tools (`read`, `write`), and
+ * scope's close), a simulator serving the agent's model behind a deployment of the backend's API, an upstream MCP server with two tools (`read`, `write`), and
  * `serve` (in-process, its data in the scratch directory) over both, with one gateway key that may use `files__read`
  * only; in front of `serve`, a `recordingProxy` keeping what the agent sent its model. And the calls of MCP tools that
  * `serve` logged.
@@ -11,17 +11,22 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import type { Backend } from "./agentSession.js"
 import { awaitFirstLine, type Running, startInProcess } from "./cliHarness.js"
 import { eventually } from "./eventually.js"
 import { namedTools } from "./mcpUpstreams.js"
 import { recordingProxy } from "./recordingProxy.js"
 import { providerFile } from "./serveCluster.js"
 
-/** The agent's set-up: its model, its gateway key (that may use `files__read` only), the model routes' prefix. */
+/**
+ * The agent's set-up: its model and the API of the deployment that serves it, its gateway key (that may use
+ * `files__read` only), the model routes' prefix.
+ */
 export interface AgentSetup {
   /** The scratch directory's name's prefix. */
   readonly label: string
   readonly model: string
+  readonly backend: Backend
   readonly agentKey: string
   /** The path prefix of the requests to the model whose bodies the proxy keeps. */
   readonly modelRoutes: string
@@ -33,7 +38,7 @@ export interface AgentSetup {
  */
 export const agentAgainstServe = (setup: AgentSetup) =>
   Effect.gen(function*() {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${setup.label}-`))
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${setup.label}-${setup.backend}-`))
     yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
     const home = path.join(dir, "home")
     const work = path.join(dir, "work")
@@ -42,8 +47,14 @@ export const agentAgainstServe = (setup: AgentSetup) =>
     const providerKey = `sk-provider-${setup.label}-0001`
     const simulator = yield* Simulator.make({ apiKeys: [providerKey], models: [setup.model] })
     const files = yield* namedTools(["read", "write"])
+    const openAi = setup.backend === "chat-completions" || setup.backend === "responses"
     const file = yield* providerFile({
-      sim: [{ model_name: setup.model, base_url: `${simulator.url}/v1`, api_keys: [providerKey] }],
+      sim: [{
+        model_name: setup.model,
+        api: setup.backend,
+        base_url: openAi ? `${simulator.url}/v1` : simulator.url,
+        api_keys: [providerKey]
+      }],
       mcp_servers: { files: { url: files } },
       gateway: { keys: [{ name: "agent", key: setup.agentKey, tools: ["files__read"] }] }
     })

@@ -81,15 +81,15 @@ const sessionRows: ReadonlyArray<Row> = [
 const mcp: Partial<Record<Agent, Cell>> = {
   "Codex": {
     test: { file: "test/e2e/CodexMcp.test.ts", title: "codex exec lists and calls the tool its key allows" },
-    backends: ["responses"]
+    backends
   },
   "Claude Code": {
     test: { file: "test/e2e/ClaudeCodeMcp.test.ts", title: "claude -p lists and calls the tool its key allows" },
-    backends: ["anthropic"]
+    backends
   },
   "Gemini CLI": {
     test: { file: "test/e2e/GeminiCliMcp.test.ts", title: "gemini -p lists and calls the tool its key allows" },
-    backends: ["gemini"]
+    backends
   }
 }
 
