@@ -90,6 +90,10 @@ const mcp: Partial<Record<Agent, Cell>> = {
   "Gemini CLI": {
     test: { file: "test/e2e/GeminiCliMcp.test.ts", title: "gemini -p lists and calls the tool its key allows" },
     backends
+  },
+  "opencode": {
+    test: { file: "test/e2e/OpencodeMcp.test.ts", title: "opencode run lists and calls the tool its key allows" },
+    backends
   }
 }
 
@@ -114,7 +118,9 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "WebSocket transport": { lacks: "Gemini CLI speaks HTTP with server-sent events only" },
     "MCP tools": mcp["Gemini CLI"]!
   },
-  "opencode": {}
+  "opencode": {
+    "MCP tools": mcp.opencode!
+  }
 }
 
 /** The matrix's cell for one agent and row. */
