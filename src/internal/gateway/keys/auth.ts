@@ -459,7 +459,7 @@ const settleBatch = (caller: Caller | undefined, hold: Budget.Hold, cost: number
  * A call of `model` admitted for `caller`: allowed the model, within its rate limit and its budget's reservation
  * (a chat's fitted, `spendFitted`), the refusal otherwise; free without a caller.
  */
-const admitted = <Q extends Request | undefined>(
+const admitCall = <Q extends Request | undefined>(
   caller: Caller | undefined,
   model: string,
   target: Fit.Fitting,
@@ -587,7 +587,7 @@ export const make = (
       model: string,
       target: Fit.Fitting,
       request: Q
-    ) => admitted(caller, model, target, request, unavailableFor)
+    ) => admitCall(caller, model, target, request, unavailableFor)
 
     const admitBatch = (
       caller: Caller | undefined,
