@@ -317,6 +317,226 @@ export function problems(
   return found.filter((problem) => problem !== undefined)
 }
 
+const allows = (caller: Caller | undefined, model: string) => caller?.models === undefined || caller.models.has(model)
+
+/** A request's `requests` taken from the caller's token bucket, or the refusal: too many for its capacity, or 429. */
+const limited = (caller: Caller, limiter: RateLimiter.Service, requests = 1) =>
+  Effect.scoped(limiter.consume({ cost: requests, onExceeded: "fail" })).pipe(
+    Effect.mapError((error) =>
+      error._tag === "StoreUnavailableError"
+        ? Errors.storeUnavailable(error.message)
+        : error._tag === "RateLimiterCostError"
+        ? Errors.answer(
+          400,
+          `${requests} requests are more than this gateway key's rate limit holds (${error.capacity}, its ` +
+            `rate_limit_capacity): a batch's lines are requests of it, so split them into batches of at most ` +
+            `${Math.floor(error.capacity)} lines.`,
+          "invalid_request_error",
+          null,
+          "rate_limit_capacity_exceeded"
+        )
+        : Errors.answer(
+          429,
+          `${
+            caller.id.startsWith(personPrefix) ? "This person's rate limit" : "This gateway key's rate limit"
+          } is reached. Retry after the time in the Retry-After header.`,
+          "requests",
+          null,
+          "rate_limit_exceeded",
+          error._tag === "RateLimiterExceededError" && error.retryAfter !== undefined
+            ? Errors.seconds(Duration.toMillis(error.retryAfter))
+            : 1
+        )
+    )
+  )
+
+const limit = (caller: Caller | undefined, requests = 1): Effect.Effect<void, Errors.ErrorAnswer> =>
+  caller?.limiter === undefined || requests === 0 ? Effect.void : limited(caller, caller.limiter, requests)
+
+// What `reserved` reserved, held for the request's scope: charged the real cost by `Settle` (at most the
+// reservation, `charged`), else when the scope closes nothing (an error before any output; a stream's end settles
+// first) or, interrupted, the reservation.
+const held = <A extends { readonly reservation: Budget.Reservation }>(
+  budget: Budget.Service,
+  model: string,
+  reserved: Effect.Effect<A, Errors.ErrorAnswer>
+) =>
+  Effect.acquireRelease(
+    reserved,
+    ({ reservation }, exit) =>
+      budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
+  ).pipe(Effect.map((admitted) => ({
+    ...admitted,
+    settle: ((cost) => charged(budget, model, admitted.reservation, cost)) satisfies Settle
+  })))
+
+// `estimate` reserved for the request's scope, or the refusal.
+const spend = (
+  budget: Budget.Service,
+  model: string,
+  estimate: number,
+  unavailable: (message: string) => Errors.ErrorAnswer,
+  why: string
+) =>
+  Effect.map(
+    held(
+      budget,
+      model,
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.mapError(
+          Effect.map(budget.check({ estimate, provider: "gateway", model }), (reservation) => ({ reservation })),
+          (error) => overBudget(error, now, unavailable, why)
+        ))
+    ),
+    ({ settle }) => settle
+  )
+
+// A chat's worst case reserved for the request's scope, fitted to what the budget has left (`fit.ts`): as asked
+// when it fits; else its prompt counted by its provider and its reply bound lowered, a few times over as other
+// calls take from the budget meanwhile; refused when the least reply does not fit.
+const spendFitted = (
+  budget: Budget.Service,
+  model: string,
+  target: Fit.Fitting,
+  request: ChatRequest,
+  unavailable: (message: string) => Errors.ErrorAnswer
+) =>
+  held(
+    budget,
+    model,
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const check = (estimate: number) => Effect.result(budget.check({ estimate, provider: "gateway", model }))
+      const asked = yield* check(worstCase(target, request))
+      if (Result.isSuccess(asked)) return { reservation: asked.success, request, lowered: undefined }
+      let refusal = asked.failure
+      const maxTokens = request.maxTokens
+      if (refusal._tag === "NoCapacityError" || maxTokens === undefined || refusal.spent >= refusal.limit) {
+        return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase))
+      }
+      // No count makes a prompt smaller than none: when the least reply does not fit over an empty prompt, the
+      // provider is not asked for one.
+      if (Fit.replyFitting(target, request, maxTokens, 0, refusal.limit - refusal.spent) === undefined) {
+        const reply = target.leastMaxTokens
+        const cost = Fit.worstCaseAt(target, request, reply, undefined)
+        return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase, { cost, reply }))
+      }
+      const promptTokens = yield* Fit.countedPrompt(target, request)
+      for (let round = 0; round < fitRounds; round++) {
+        const left = refusal.limit - refusal.spent
+        const sent = Fit.replyFitting(target, request, maxTokens, promptTokens, left)
+        if (sent === undefined) {
+          const reply = target.leastMaxTokens
+          const cost = Fit.worstCaseAt(target, request, reply, promptTokens)
+          return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase, { cost, reply }))
+        }
+        const fitted = yield* check(Fit.worstCaseAt(target, request, sent, promptTokens))
+        if (Result.isSuccess(fitted)) {
+          return {
+            reservation: fitted.success,
+            request: sent === maxTokens ? request : { ...request, maxTokens: sent },
+            lowered: sent === maxTokens ? undefined : { asked: maxTokens, sent, left }
+          }
+        }
+        refusal = fitted.failure
+        if (refusal._tag === "NoCapacityError" || refusal.spent >= refusal.limit) break
+      }
+      return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase))
+    })
+  )
+
+const bounded = <Q extends Request | undefined>(caller: Caller | undefined, request: Q): Q =>
+  request === undefined || caller?.defaultMaxTokens === undefined || !isChat(request) ||
+    request.maxTokens !== undefined
+    ? request
+    : { ...request, maxTokens: caller.defaultMaxTokens }
+
+// A caller gone (its key revoked) has no budget to settle: its hold lapses at its end (`Budget.Hold`).
+const settleBatch = (caller: Caller | undefined, hold: Budget.Hold, cost: number) =>
+  caller?.budget === undefined ? Effect.void : caller.budget.settleHold(hold, cost)
+
+/**
+ * A call of `model` admitted for `caller`: allowed the model, within its rate limit and its budget's reservation
+ * (a chat's fitted, `spendFitted`), the refusal otherwise; free without a caller.
+ */
+const admitCall = <Q extends Request | undefined>(
+  caller: Caller | undefined,
+  model: string,
+  target: Fit.Fitting,
+  request: Q,
+  unavailableFor: (caller: Caller) => (message: string) => Errors.ErrorAnswer
+): Effect.Effect<Admitted<Q>, Errors.ErrorAnswer, Scope.Scope> => {
+  const free: Admitted<Q> = { settle: settled, request, lowered: undefined }
+  if (caller === undefined) return Effect.succeed(free)
+  const refused = caller.budget === undefined ? undefined : unbounded(target, request)
+  const allowed = !allows(caller, model)
+    ? Effect.fail(forbidden(model))
+    : refused !== undefined
+    ? Effect.fail(refused)
+    : Effect.void
+  const budget = caller.budget
+  const budgeted: Effect.Effect<Admitted<Q>, Errors.ErrorAnswer, Scope.Scope> = budget === undefined
+    ? Effect.as(allowed, free)
+    : Effect.andThen(
+      allowed,
+      request !== undefined && isChat(request)
+        ? Effect.map(
+          spendFitted(budget, model, target, request, unavailableFor(caller)),
+          (fitted) => ({ settle: fitted.settle, request: fitted.request as Q, lowered: fitted.lowered })
+        )
+        : Effect.map(
+          spend(budget, model, worstCase(target, request), unavailableFor(caller), modelWorstCase),
+          (settle) => ({ ...free, settle })
+        )
+    )
+  return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller, caller.limiter), budgeted)
+}
+
+/**
+ * The configuration's keys hashed, each with its limiter and budget from `limits` (a budget handed on from `kept`
+ * when it has one), and its admin keys; `budgets` holds `kept` with the keys' own.
+ */
+const hashed = Effect.fnUntraced(function*(
+  keys: ReadonlyArray<Key>,
+  adminKeys: ReadonlyArray<AdminKey>,
+  limits: KeyLimits.KeyLimits,
+  kept: ReadonlyMap<string, KeptBudget>
+) {
+  const budgets = new Map(kept)
+  const callers: Array<Caller> = []
+  const admins: Array<{ readonly name: string; readonly digest: Buffer }> = []
+  const infos: Array<KeyInfo> = []
+  for (const key of keys) {
+    const sha256 = digest(Redacted.value(key.key))
+    const limiter = key.rateLimit === undefined ? undefined : yield* limits.limiter(key.name, key.rateLimit)
+    let budget: Budget.Service | undefined
+    if (key.budget !== undefined) {
+      const held = yield* limits.budget(kept, key.name, key.budget)
+      budgets.set(key.name, held)
+      budget = held.budget
+    }
+    callers.push({
+      id: configKeyId(key.name),
+      name: key.name,
+      digest: sha256,
+      team: undefined,
+      models: key.models === undefined ? undefined : new Set(key.models),
+      tools: Allow.rule(key.tools),
+      guardrails: key.guardrails,
+      limiter,
+      budget,
+      defaultMaxTokens: key.budget === undefined ? undefined : key.budget.defaultMaxTokens ?? defaultMaxTokens
+    })
+    infos.push(info(key.name, sha256, false, key))
+  }
+  for (const key of adminKeys) {
+    const sha256 = digest(Redacted.value(key.key))
+    admins.push({ name: key.name, digest: sha256 })
+    infos.push(info(key.name, sha256, true, { models: undefined, tools: undefined, guardrails: undefined }))
+  }
+  return { callers, admins, infos, budgets }
+})
+
 /**
  * The keys checked (`problems`) and hashed, each with its limiter and budget from `limits`, a budget handed on from
  * `kept` (the budgets of the configuration served before, by key name) when it has one.
@@ -344,38 +564,7 @@ export const make = (
     const refused = OptionsErrors.all(problems(keys, adminKeys, engine, (name) => database?.runtime.named(name)))
     if (refused !== undefined) return yield* refused
     const clock = yield* Clock.Clock
-    const budgets = new Map(kept)
-    const callers: Array<Caller> = []
-    const admins: Array<{ readonly name: string; readonly digest: Buffer }> = []
-    const infos: Array<KeyInfo> = []
-    for (const key of keys) {
-      const sha256 = digest(Redacted.value(key.key))
-      const limiter = key.rateLimit === undefined ? undefined : yield* limits.limiter(key.name, key.rateLimit)
-      let budget: Budget.Service | undefined
-      if (key.budget !== undefined) {
-        const held = yield* limits.budget(kept, key.name, key.budget)
-        budgets.set(key.name, held)
-        budget = held.budget
-      }
-      callers.push({
-        id: configKeyId(key.name),
-        name: key.name,
-        digest: sha256,
-        team: undefined,
-        models: key.models === undefined ? undefined : new Set(key.models),
-        tools: Allow.rule(key.tools),
-        guardrails: key.guardrails,
-        limiter,
-        budget,
-        defaultMaxTokens: key.budget === undefined ? undefined : key.budget.defaultMaxTokens ?? defaultMaxTokens
-      })
-      infos.push(info(key.name, sha256, false, key))
-    }
-    for (const key of adminKeys) {
-      const sha256 = digest(Redacted.value(key.key))
-      admins.push({ name: key.name, digest: sha256 })
-      infos.push(info(key.name, sha256, true, { models: undefined, tools: undefined, guardrails: undefined }))
-    }
+    const { admins, budgets, callers, infos } = yield* hashed(keys, adminKeys, limits, kept)
 
     const tokens = options.tokens
     const authenticate = (headers: Readonly<Record<string, string | undefined>>) => {
@@ -389,172 +578,16 @@ export const make = (
       return tokens !== undefined && isJwtShaped(key) ? tokens.caller(key) : Effect.fail(wrong)
     }
 
-    const allows = (caller: Caller | undefined, model: string) =>
-      caller?.models === undefined || caller.models.has(model)
-
-    const limited = (caller: Caller, limiter: RateLimiter.Service, requests = 1) =>
-      Effect.scoped(limiter.consume({ cost: requests, onExceeded: "fail" })).pipe(
-        Effect.mapError((error) =>
-          error._tag === "StoreUnavailableError"
-            ? Errors.storeUnavailable(error.message)
-            : error._tag === "RateLimiterCostError"
-            ? Errors.answer(
-              400,
-              `${requests} requests are more than this gateway key's rate limit holds (${error.capacity}, its ` +
-                `rate_limit_capacity): a batch's lines are requests of it, so split them into batches of at most ` +
-                `${Math.floor(error.capacity)} lines.`,
-              "invalid_request_error",
-              null,
-              "rate_limit_capacity_exceeded"
-            )
-            : Errors.answer(
-              429,
-              `${
-                caller.id.startsWith(personPrefix) ? "This person's rate limit" : "This gateway key's rate limit"
-              } is reached. Retry after the time in the Retry-After header.`,
-              "requests",
-              null,
-              "rate_limit_exceeded",
-              error._tag === "RateLimiterExceededError" && error.retryAfter !== undefined
-                ? Errors.seconds(Duration.toMillis(error.retryAfter))
-                : 1
-            )
-        )
-      )
-
-    // What `reserved` reserved, held for the request's scope: charged the real cost by `Settle` (at most the
-    // reservation, `charged`), else when the scope closes nothing (an error before any output; a stream's end settles
-    // first) or, interrupted, the reservation.
-    const held = <A extends { readonly reservation: Budget.Reservation }>(
-      budget: Budget.Service,
-      model: string,
-      reserved: Effect.Effect<A, Errors.ErrorAnswer>
-    ) =>
-      Effect.acquireRelease(
-        reserved,
-        ({ reservation }, exit) =>
-          budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
-      ).pipe(Effect.map((admitted) => ({
-        ...admitted,
-        settle: ((cost) => charged(budget, model, admitted.reservation, cost)) satisfies Settle
-      })))
-
-    // `estimate` reserved for the request's scope, or the refusal.
-    const spend = (
-      budget: Budget.Service,
-      model: string,
-      estimate: number,
-      unavailable: (message: string) => Errors.ErrorAnswer,
-      why: string
-    ) =>
-      Effect.map(
-        held(
-          budget,
-          model,
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Effect.mapError(
-              Effect.map(budget.check({ estimate, provider: "gateway", model }), (reservation) => ({ reservation })),
-              (error) => overBudget(error, now, unavailable, why)
-            ))
-        ),
-        ({ settle }) => settle
-      )
-
-    // A chat's worst case reserved for the request's scope, fitted to what the budget has left (`fit.ts`): as asked
-    // when it fits; else its prompt counted by its provider and its reply bound lowered, a few times over as other
-    // calls take from the budget meanwhile; refused when the least reply does not fit.
-    const spendFitted = (
-      budget: Budget.Service,
-      model: string,
-      target: Fit.Fitting,
-      request: ChatRequest,
-      unavailable: (message: string) => Errors.ErrorAnswer
-    ) =>
-      held(
-        budget,
-        model,
-        Effect.gen(function*() {
-          const now = yield* Clock.currentTimeMillis
-          const check = (estimate: number) => Effect.result(budget.check({ estimate, provider: "gateway", model }))
-          const asked = yield* check(worstCase(target, request))
-          if (Result.isSuccess(asked)) return { reservation: asked.success, request, lowered: undefined }
-          let refusal = asked.failure
-          const maxTokens = request.maxTokens
-          if (refusal._tag === "NoCapacityError" || maxTokens === undefined || refusal.spent >= refusal.limit) {
-            return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase))
-          }
-          // No count makes a prompt smaller than none: when the least reply does not fit over an empty prompt, the
-          // provider is not asked for one.
-          if (Fit.replyFitting(target, request, maxTokens, 0, refusal.limit - refusal.spent) === undefined) {
-            const reply = target.leastMaxTokens
-            const cost = Fit.worstCaseAt(target, request, reply, undefined)
-            return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase, { cost, reply }))
-          }
-          const promptTokens = yield* Fit.countedPrompt(target, request)
-          for (let round = 0; round < fitRounds; round++) {
-            const left = refusal.limit - refusal.spent
-            const sent = Fit.replyFitting(target, request, maxTokens, promptTokens, left)
-            if (sent === undefined) {
-              const reply = target.leastMaxTokens
-              const cost = Fit.worstCaseAt(target, request, reply, promptTokens)
-              return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase, { cost, reply }))
-            }
-            const fitted = yield* check(Fit.worstCaseAt(target, request, sent, promptTokens))
-            if (Result.isSuccess(fitted)) {
-              return {
-                reservation: fitted.success,
-                request: sent === maxTokens ? request : { ...request, maxTokens: sent },
-                lowered: sent === maxTokens ? undefined : { asked: maxTokens, sent, left }
-              }
-            }
-            refusal = fitted.failure
-            if (refusal._tag === "NoCapacityError" || refusal.spent >= refusal.limit) break
-          }
-          return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase))
-        })
-      )
-
     // The answer when the caller's budget's store is away: a provider.json key's store is the one the gateway chose
     // for them (`KeyLimits.Stores`); a key made at run time's is the database's ledger.
     const unavailableFor = (caller: Caller) => callers.includes(caller) ? limits.unavailable : ledgerUnavailable
-
-    const bounded = <Q extends Request | undefined>(caller: Caller | undefined, request: Q): Q =>
-      request === undefined || caller?.defaultMaxTokens === undefined || !isChat(request) ||
-        request.maxTokens !== undefined
-        ? request
-        : { ...request, maxTokens: caller.defaultMaxTokens }
 
     const admit = <Q extends Request | undefined>(
       caller: Caller | undefined,
       model: string,
       target: Fit.Fitting,
       request: Q
-    ): Effect.Effect<Admitted<Q>, Errors.ErrorAnswer, Scope.Scope> => {
-      const free: Admitted<Q> = { settle: settled, request, lowered: undefined }
-      if (caller === undefined) return Effect.succeed(free)
-      const refused = caller.budget === undefined ? undefined : unbounded(target, request)
-      const allowed = !allows(caller, model)
-        ? Effect.fail(forbidden(model))
-        : refused !== undefined
-        ? Effect.fail(refused)
-        : Effect.void
-      const budget = caller.budget
-      const budgeted: Effect.Effect<Admitted<Q>, Errors.ErrorAnswer, Scope.Scope> = budget === undefined
-        ? Effect.as(allowed, free)
-        : Effect.andThen(
-          allowed,
-          request !== undefined && isChat(request)
-            ? Effect.map(
-              spendFitted(budget, model, target, request, unavailableFor(caller)),
-              (fitted) => ({ settle: fitted.settle, request: fitted.request as Q, lowered: fitted.lowered })
-            )
-            : Effect.map(
-              spend(budget, model, worstCase(target, request), unavailableFor(caller), modelWorstCase),
-              (settle) => ({ ...free, settle })
-            )
-        )
-      return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller, caller.limiter), budgeted)
-    }
+    ) => admitCall(caller, model, target, request, unavailableFor)
 
     const admitBatch = (
       caller: Caller | undefined,
@@ -575,10 +608,6 @@ export const make = (
       )
     }
 
-    // A caller gone (its key revoked) has no budget to settle: its hold lapses at its end (`Budget.Hold`).
-    const settleBatch = (caller: Caller | undefined, hold: Budget.Hold, cost: number) =>
-      caller?.budget === undefined ? Effect.void : caller.budget.settleHold(hold, cost)
-
     const callerOf = (id: string): Caller | undefined =>
       callers.find((caller) => caller.id === id) ?? database?.runtime.byId(id)
 
@@ -598,9 +627,6 @@ export const make = (
       )
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller, caller.limiter), budgeted)
     }
-
-    const limit = (caller: Caller | undefined, requests = 1): Effect.Effect<void, Errors.ErrorAnswer> =>
-      caller?.limiter === undefined || requests === 0 ? Effect.void : limited(caller, caller.limiter, requests)
 
     const turn = (owner: string) => {
       const limiter = callerOf(owner)?.limiter

@@ -638,6 +638,37 @@ function admission(upstreams: ReadonlyArray<Governable>) {
   }
 }
 
+// The gate of an endpoint naming as `naming` says, of the definitions a caller may use as `servable` says: a read of
+// a URI that does not name the registration's server (`Resources.namesServer`) is of no resource, as a subscription
+// to it is (`locate`). A definition is listed only when the caller's guardrails find nothing in it (`admitted`); a
+// call, read or get of it by name is not checked against its definition again (its client was not served it): its
+// own texts are.
+function gateOf(
+  servable: (rule: Allow.Rule, qualified: string, seen: Pins.Seen) => Effect.Effect<boolean>,
+  admitted: ReturnType<typeof admission>
+) {
+  return (naming: Resources.Naming): Resources.Gate => (qualified, server, definition) => {
+    const seen = Pins.seen(server, definition)
+    // The relay of a server's error to the call's client runs inside the visibility (not on lists).
+    return Layer.build(
+      RelayedErrors.middleware.combine(
+        McpServer.visibility((asked) =>
+          asked.method === "resources/read" && !Resources.readable(naming, seen, asked.target)
+            ? Effect.succeed(false)
+            : Effect.flatMap(
+              McpRequest.current,
+              (served) =>
+                Effect.flatMap(
+                  servable(McpRequest.ruleOf(served), qualified, seen),
+                  (allowed) => allowed && listing(asked.method) ? admitted(seen, definition) : Effect.succeed(allowed)
+                )
+            )
+        )
+      ).layer
+    )
+  }
+}
+
 /**
  * The endpoints of `servers`, each supervised (`Upstreams.connect`, concurrently) for as long as the scope is open: a
  * server that answers within `Upstreams.connectTimeout` is served at once, one that does not from when it does. Every
@@ -678,32 +709,7 @@ export const make = Effect.fnUntraced(function*(
       ? pins.trusted(seen)
       : Effect.succeed(false)
 
-  const admitted = admission(upstreams)
-
-  // The gate of an endpoint naming as `naming` says: a read of a URI that does not name the registration's server
-  // (`Resources.namesServer`) is of no resource, as a subscription to it is (`locate`). A definition is listed only
-  // when the caller's guardrails find nothing in it (`admitted`); a call, read or get of it by name is not checked
-  // against its definition again (its client was not served it): its own texts are.
-  const gate = (naming: Resources.Naming): Resources.Gate => (qualified, server, definition) => {
-    const seen = Pins.seen(server, definition)
-    // The relay of a server's error to the call's client runs inside the visibility (not on lists).
-    return Layer.build(
-      RelayedErrors.middleware.combine(
-        McpServer.visibility((asked) =>
-          asked.method === "resources/read" && !Resources.readable(naming, seen, asked.target)
-            ? Effect.succeed(false)
-            : Effect.flatMap(
-              McpRequest.current,
-              (served) =>
-                Effect.flatMap(
-                  servable(McpRequest.ruleOf(served), qualified, seen),
-                  (allowed) => allowed && listing(asked.method) ? admitted(seen, definition) : Effect.succeed(allowed)
-                )
-            )
-        )
-      ).layer
-    )
-  }
+  const gate = gateOf(servable, admission(upstreams))
 
   // The resource a served URI names at `path`, listed or read through a template, when `rule` may read it
   // (`subscriptions.ts`): what a `resources/read` of it at that endpoint reads through, allowed and pinned.

@@ -638,6 +638,197 @@ const handlerOf = (answer: Answer, session: Subscriptions.Named | undefined) =>
       )
   )
 
+// The client's session `session` started on `endpoint` as it was started: how to hold it, under the id the endpoint
+// gave it.
+const restart = Effect.fnUntraced(function*(endpoint: Answer, session: Session) {
+  const handler = yield* handlerOf(endpoint, undefined)
+  const local = yield* Effect.promise(async () => {
+    const initialize = { jsonrpc: "2.0", id: 0, method: "initialize", params: JSON.parse(session.initialize) }
+    const started = await handler(posted(session.path, initialize))
+    await started.arrayBuffer()
+    const id = started.headers.get(sessionHeader)
+    if (id === null) return undefined
+    const initialized = await handler(
+      posted(session.path, { jsonrpc: "2.0", method: "notifications/initialized" }, id)
+    )
+    await initialized.arrayBuffer()
+    return id
+  })
+  if (local === undefined) return undefined
+  const holding: Held = {
+    local,
+    path: session.path,
+    caller: session.caller,
+    startedAt: session.startedAt,
+    saved: true,
+    takes: true
+  }
+  return holding
+})
+
+// The session this configuration's endpoint holds for the client's session `session`: the one it holds, else the
+// one the restart under way gives, else one it restarts. A restart runs in the configuration's scope, not in the
+// request that began it: a client that leaves stops waiting for it, but does not cut it short (a start cut short
+// would leave the endpoint a session nobody holds or ends; finished, it is held for the next request). One that has
+// not started the session within `restartWithin` gives none (the requests waiting are answered 404, and the next
+// starts it again). The restart is noted as under way before anything else can run, and its outcome is given to
+// whoever waits for it however it ends (in a scope already closed, it is interrupted at once).
+function makeHolding(
+  endpoint: Answer,
+  held: Map<string, Held>,
+  scope: Scope.Scope
+): (session: Session) => Effect.Effect<Held | undefined> {
+  // The restarts under way, by the id their clients hold: the requests naming one meanwhile wait for it, so that an
+  // id is started once here, however many of its requests come at once.
+  const restarting = new Map<string, Deferred.Deferred<Held | undefined>>()
+  return (session) => {
+    const holding = held.get(session.id)
+    if (holding !== undefined) return Effect.succeed(holding)
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const holding = held.get(session.id)
+        if (holding !== undefined) return Effect.succeed(holding)
+        const pending = restarting.get(session.id)
+        if (pending !== undefined) return restore(Deferred.await(pending))
+        const started = Deferred.makeUnsafe<Held | undefined>()
+        restarting.set(session.id, started)
+        const restarted = Effect.tap(restart(endpoint, session), (holding) =>
+          Effect.sync(() => {
+            if (holding !== undefined) held.set(session.id, holding)
+          }))
+        const bounded = Effect.map(Effect.timeoutOption(restarted, restartWithin), Option.getOrUndefined)
+        return Effect.andThen(Effect.forkIn(bounded, scope), (fiber) => {
+          fiber.addObserver((exit) => {
+            restarting.delete(session.id)
+            Deferred.doneUnsafe(started, exit)
+          })
+          return restore(Deferred.await(started))
+        })
+      })
+    )
+  }
+}
+
+// The session `local` of `endpoint` at `path`, named `id` by its client, deleted as its client would, which drops its
+// subscriptions here.
+const close = Effect.fnUntraced(function*(endpoint: Answer, id: string, path: string, local: string) {
+  const handler = yield* handlerOf(endpoint, { id, recorded: undefined, record: () => Effect.void })
+  yield* Effect.promise(async () => {
+    const ended = await handler(
+      new Request(`http://mcp${path}`, { method: "DELETE", headers: { [sessionHeader]: local } })
+    )
+    await ended.arrayBuffer()
+  })
+})
+
+// `session` saved in `store` within `bounds`, else (the store failed) in this instance's memory, `unsaved`; `saved`
+// says which.
+const saving = (
+  store: Store,
+  unsaved: Store,
+  session: Session,
+  before: number,
+  bounds: Bounds
+): Effect.Effect<{ readonly saved: boolean; readonly admitted: Admitted }> =>
+  store.save(session, before, bounds).pipe(
+    Effect.map((admitted) => ({ saved: true, admitted })),
+    Effect.catch((error) =>
+      Effect.andThen(
+        Effect.logWarning(
+          `Gateway: an MCP session could not be recorded (${error.message}); only this instance answers it, ` +
+            "until a reload"
+        ),
+        // In memory: it does not fail.
+        Effect.map(Effect.orDie(unsaved.save(session, before, bounds)), (admitted) => ({ saved: false, admitted }))
+      )
+    )
+  )
+
+// Notes in `store` that session `id` subscribes to `uri`, or no longer does. When it cannot, the session `held` here
+// is noted as one whose subscriptions the store does not have: they are no longer taken (they would undo it).
+const recording = (store: Store, held: Map<string, Held>, id: string) => (uri: string, subscribed: boolean) =>
+  store.subscribe(id, uri, subscribed).pipe(
+    Effect.catch((error) =>
+      Effect.andThen(
+        Effect.logWarning(
+          `Gateway: an MCP session's subscription could not be recorded (${error.message}); only this instance ` +
+            "keeps it, until a reload"
+        ),
+        Effect.sync(() => {
+          const holding = held.get(id)
+          if (holding !== undefined) held.set(id, { ...holding, takes: false })
+        })
+      )
+    )
+  )
+
+// The session `id` forgotten by `store`; when it cannot be, another instance may still answer it.
+const endRecord = (store: Store, id: string) =>
+  store.end(id).pipe(
+    Effect.catch((error) =>
+      Effect.logWarning(
+        `Gateway: an MCP session's end could not be recorded (${error.message}); another instance may answer it`
+      )
+    )
+  )
+
+// The sessions held past `maxAge`, and those the store no longer records (their client deleted them at another
+// instance), let go of, looked over on a timer, not at requests: an instance no request reaches lets go of what it
+// holds all the same. A sweep that dies is logged, and the next one runs: the timer lasts as long as the scope.
+const sweeping = Effect.fnUntraced(function*(
+  store: Store,
+  held: ReadonlyMap<string, Held>,
+  letGo: (id: string, holding: Held) => Effect.Effect<void>
+) {
+  const sweep = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const expired = [...held].filter(([, holding]) => holding.startedAt < now - Duration.toMillis(maxAge))
+    yield* Effect.forEach(expired, ([id, holding]) => letGo(id, holding), { discard: true })
+    const recorded = [...held].filter(([, holding]) => holding.saved)
+    const known = yield* Effect.result(store.known(recorded.map(([id]) => id)))
+    if (known._tag === "Failure") {
+      return yield* Effect.logWarning(`Gateway: the MCP sessions held could not be read (${known.failure.message})`)
+    }
+    const gone = recorded.filter(([id]) => !known.success.has(id))
+    yield* Effect.forEach(gone, ([id, holding]) => letGo(id, holding), { discard: true })
+  })
+  const every = yield* SweepEvery
+  const swept = Effect.catchDefect(
+    sweep,
+    (defect) => Effect.logError("Gateway: the MCP sessions' sweep failed", defect)
+  )
+  yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(every), swept)))
+})
+
+// `endpoint`'s answer to a POST without a session: an `initialize`, whose session `record` records; refused to a caller
+// whose rule allows nothing (it would list nothing, and hold a session for it).
+const starting = (
+  endpoint: Answer,
+  asked: Asked,
+  record: (text: string, response: HttpServerResponse.HttpServerResponse) => Effect.Effect<
+    HttpServerResponse.HttpServerResponse
+  >
+) =>
+  Effect.gen(function*() {
+    const read = yield* Effect.result(asked.request.text)
+    const rule = McpRequest.ruleOf(yield* McpRequest.Request)
+    if (read._tag === "Success" && rule === Allow.nothing) {
+      const initialize = initializeOf(read.success)
+      if (initialize !== undefined) return toolless(read.success)
+    }
+    // The body is kept by the request, which the endpoint reads it from again (or refuses, when it could not be
+    // read).
+    const response = yield* Effect.provideService(endpoint, HttpServerRequest.HttpServerRequest, asked.request)
+    if (read._tag === "Success") {
+      yield* Effect.provideService(
+        HttpEffect.appendPreResponseHandler((_request, sent) => record(read.success, sent)),
+        HttpServerRequest.HttpServerRequest,
+        asked.request
+      )
+    }
+    return response
+  })
+
 /**
  * The sessions of one configuration's endpoint `endpoint` over `store`, within `bounds`: what it holds, by the ids
  * their clients hold, looked over every `SweepEvery` for as long as the scope is open (the configuration is served);
@@ -655,83 +846,9 @@ export const make = Effect.fnUntraced(function*(
   // The sessions held here whose start the store could not record, within the same bounds (in memory: its operations
   // do not fail).
   const unsaved = yield* Effect.provide(SessionStore, layerMemory)
-  // The restarts under way, by the id their clients hold: the requests naming one meanwhile wait for it, so that an
-  // id is started once here, however many of its requests come at once.
-  const restarting = new Map<string, Deferred.Deferred<Held | undefined>>()
   const scope = yield* Effect.scope
 
-  // The client's session `session` started on this configuration's endpoint as it was started; the id the endpoint
-  // gave it.
-  const restart = (session: Session) =>
-    Effect.gen(function*() {
-      const handler = yield* handlerOf(endpoint, undefined)
-      const local = yield* Effect.promise(async () => {
-        const initialize = { jsonrpc: "2.0", id: 0, method: "initialize", params: JSON.parse(session.initialize) }
-        const started = await handler(posted(session.path, initialize))
-        await started.arrayBuffer()
-        const id = started.headers.get(sessionHeader)
-        if (id === null) return undefined
-        const initialized = await handler(
-          posted(session.path, { jsonrpc: "2.0", method: "notifications/initialized" }, id)
-        )
-        await initialized.arrayBuffer()
-        return id
-      })
-      if (local === undefined) return undefined
-      const holding = {
-        local,
-        path: session.path,
-        caller: session.caller,
-        startedAt: session.startedAt,
-        saved: true,
-        takes: true
-      }
-      held.set(session.id, holding)
-      return holding
-    })
-
-  // The session this configuration's endpoint holds for the client's session `session`: the one it holds, else the
-  // one the restart under way gives, else one it restarts. A restart runs in the configuration's scope, not in the
-  // request that began it: a client that leaves stops waiting for it, but does not cut it short (a start cut short
-  // would leave the endpoint a session nobody holds or ends; finished, it is held for the next request). One that has
-  // not started the session within `restartWithin` gives none (the requests waiting are answered 404, and the next
-  // starts it again). The restart is noted as under way before anything else can run, and its outcome is given to
-  // whoever waits for it however it ends (in a scope already closed, it is interrupted at once).
-  const holdingOf = (session: Session): Effect.Effect<Held | undefined> => {
-    const holding = held.get(session.id)
-    if (holding !== undefined) return Effect.succeed(holding)
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.suspend(() => {
-        const holding = held.get(session.id)
-        if (holding !== undefined) return Effect.succeed(holding)
-        const pending = restarting.get(session.id)
-        if (pending !== undefined) return restore(Deferred.await(pending))
-        const started = Deferred.makeUnsafe<Held | undefined>()
-        restarting.set(session.id, started)
-        const bounded = Effect.map(Effect.timeoutOption(restart(session), restartWithin), Option.getOrUndefined)
-        return Effect.andThen(Effect.forkIn(bounded, scope), (fiber) => {
-          fiber.addObserver((exit) => {
-            restarting.delete(session.id)
-            Deferred.doneUnsafe(started, exit)
-          })
-          return restore(Deferred.await(started))
-        })
-      })
-    )
-  }
-
-  // The endpoint's session `local` at `path`, named `id` by its client, deleted as its client would, which drops its
-  // subscriptions here.
-  const close = (id: string, path: string, local: string) =>
-    Effect.gen(function*() {
-      const handler = yield* handlerOf(endpoint, { id, recorded: undefined, record: () => Effect.void })
-      yield* Effect.promise(async () => {
-        const ended = await handler(
-          new Request(`http://mcp${path}`, { method: "DELETE", headers: { [sessionHeader]: local } })
-        )
-        await ended.arrayBuffer()
-      })
-    })
+  const holdingOf = makeHolding(endpoint, held, scope)
 
   // The session `id` this configuration's endpoint holds as `holding` let go of (it ended at another instance, is past
   // `maxAge`, or a new one took its place within the bounds).
@@ -739,57 +856,14 @@ export const make = Effect.fnUntraced(function*(
     Effect.gen(function*() {
       if (held.get(id) === holding) held.delete(id)
       if (!holding.saved) yield* Effect.orDie(unsaved.end(id))
-      yield* close(id, holding.path, holding.local)
+      yield* close(endpoint, id, holding.path, holding.local)
     })
-
-  // The sessions held past `maxAge`, and those the store no longer records (their client deleted them at another
-  // instance), let go of.
-  const sweep = Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    const expired = [...held].filter(([, holding]) => holding.startedAt < now - Duration.toMillis(maxAge))
-    yield* Effect.forEach(expired, ([id, holding]) => letGo(id, holding), { discard: true })
-    const recorded = [...held].filter(([, holding]) => holding.saved)
-    const known = yield* Effect.result(store.known(recorded.map(([id]) => id)))
-    if (known._tag === "Failure") {
-      return yield* Effect.logWarning(`Gateway: the MCP sessions held could not be read (${known.failure.message})`)
-    }
-    const gone = recorded.filter(([id]) => !known.success.has(id))
-    yield* Effect.forEach(gone, ([id, holding]) => letGo(id, holding), { discard: true })
-  })
-
-  // The session `id` held here noted as one whose subscriptions the store does not have: they are no longer taken
-  // (they would undo what this instance holds).
-  const unrecorded = (id: string) =>
-    Effect.sync(() => {
-      const holding = held.get(id)
-      if (holding !== undefined) held.set(id, { ...holding, takes: false })
-    })
-
-  // Notes in the store that session `id` subscribes to `uri`, or no longer does.
-  const recording = (id: string) => (uri: string, subscribed: boolean) =>
-    store.subscribe(id, uri, subscribed).pipe(
-      Effect.catch((error) =>
-        Effect.andThen(
-          Effect.logWarning(
-            `Gateway: an MCP session's subscription could not be recorded (${error.message}); only this instance ` +
-              "keeps it, until a reload"
-          ),
-          unrecorded(id)
-        )
-      )
-    )
 
   // The session `id` ended by its client's `DELETE` answered here: let go of, and forgotten by the store.
   const ended = (id: string) =>
     Effect.andThen(
       Effect.andThen(Effect.sync(() => held.delete(id)), Effect.orDie(unsaved.end(id))),
-      store.end(id).pipe(
-        Effect.catch((error) =>
-          Effect.logWarning(
-            `Gateway: an MCP session's end could not be recorded (${error.message}); another instance may answer it`
-          )
-        )
-      )
+      endRecord(store, id)
     )
 
   // The endpoint's answer to `asked` through the session `holding` it holds, named `id` by its client, which
@@ -800,7 +874,7 @@ export const make = Effect.fnUntraced(function*(
     })
     return McpRequest.inSession(
       Effect.provideService(endpoint, HttpServerRequest.HttpServerRequest, request),
-      { id, recorded, record: recording(id) }
+      { id, recorded, record: recording(store, held, id) }
     )
   }
 
@@ -872,21 +946,9 @@ export const make = Effect.fnUntraced(function*(
       const session = { id, path: asked.path, caller: asked.caller, initialize, startedAt }
       const before = startedAt - Duration.toMillis(maxAge)
       // Held once its save is done: a sweep meanwhile would find it held and not recorded.
-      const saved = yield* store.save(session, before, bounds).pipe(
-        Effect.map((admitted) => ({ saved: true, admitted })),
-        Effect.catch((error) =>
-          Effect.andThen(
-            Effect.logWarning(
-              `Gateway: an MCP session could not be recorded (${error.message}); only this instance answers it, ` +
-                "until a reload"
-            ),
-            // In memory: it does not fail.
-            Effect.map(Effect.orDie(unsaved.save(session, before, bounds)), (admitted) => ({ saved: false, admitted }))
-          )
-        )
-      )
+      const saved = yield* saving(store, unsaved, session, before, bounds)
       if (saved.admitted._tag === "Refused") {
-        yield* close(id, asked.path, id)
+        yield* close(endpoint, id, asked.path, id)
         return full(text, saved.admitted.full, bounds)
       }
       held.set(id, {
@@ -904,37 +966,7 @@ export const make = Effect.fnUntraced(function*(
       return response
     })
 
-  // The endpoint's answer to a POST without a session: an `initialize`, whose session it records; refused to a caller
-  // whose rule allows nothing (it would list nothing, and hold a session for it).
-  const starting = (asked: Asked) =>
-    Effect.gen(function*() {
-      const read = yield* Effect.result(asked.request.text)
-      const rule = McpRequest.ruleOf(yield* McpRequest.Request)
-      if (read._tag === "Success" && rule === Allow.nothing) {
-        const initialize = initializeOf(read.success)
-        if (initialize !== undefined) return toolless(read.success)
-      }
-      // The body is kept by the request, which the endpoint reads it from again (or refuses, when it could not be
-      // read).
-      const response = yield* Effect.provideService(endpoint, HttpServerRequest.HttpServerRequest, asked.request)
-      if (read._tag === "Success") {
-        yield* Effect.provideService(
-          HttpEffect.appendPreResponseHandler((_request, sent) => record(asked, read.success)(sent)),
-          HttpServerRequest.HttpServerRequest,
-          asked.request
-        )
-      }
-      return response
-    })
-
-  // Looked over on a timer, not at requests: an instance no request reaches lets go of what it holds all the same. A
-  // sweep that dies is logged, and the next one runs: the timer lasts as long as the configuration.
-  const every = yield* SweepEvery
-  const swept = Effect.catchDefect(
-    sweep,
-    (defect) => Effect.logError("Gateway: the MCP sessions' sweep failed", defect)
-  )
-  yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(every), swept)))
+  yield* sweeping(store, held, letGo)
 
   return {
     answer: (asked) => {
@@ -942,7 +974,7 @@ export const make = Effect.fnUntraced(function*(
       if (id !== undefined) return within(asked, id)
       // Whether a POST starts a session is what `McpServer` answers, not how it is sent: an `initialize` of a
       // session-ful revision carrying the stateless revision's `Mcp-Method` header is a session like any other.
-      if (asked.request.method === "POST") return starting(asked)
+      if (asked.request.method === "POST") return starting(endpoint, asked, (text, sent) => record(asked, text)(sent))
       return Effect.provideService(endpoint, HttpServerRequest.HttpServerRequest, asked.request)
     }
   } satisfies Sessions

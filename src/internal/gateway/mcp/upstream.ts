@@ -561,6 +561,113 @@ const resolve = Effect.fnUntraced(function*(
   } satisfies Spec
 })
 
+// `spec`'s server supervised over `status`, opened by `reopen`, pinged while up. An HTTP server's connection does
+// not end by itself: a request that cannot reach it ends it (`unreachable`).
+function supervised(
+  spec: Spec,
+  status: Ref.Ref<Supervise.Status<Connection>>,
+  reopen: Effect.Effect<Connection, UpstreamError>
+) {
+  const pingParams = Object.keys(spec.revision).length === 0 ? {} : { _meta: spec.revision }
+  return Supervise.supervise(status, {
+    open: Effect.mapError(reopen, (error) => error.message),
+    ended: (connection) => connection.ended,
+    close: (connection) => Scope.close(connection.scope, Exit.void),
+    report: ({ reason, retryIn }) =>
+      Effect.logWarning(
+        `Gateway: the MCP server ${spec.name} is down (${spec.mask(reason)}); it is ${
+          "command" in spec.server ? "started" : "tried"
+        } again in ${Duration.format(retryIn)}`
+      ),
+    ping: spec.pingInterval === undefined ? undefined : {
+      every: spec.pingInterval,
+      send: (connection) =>
+        Rpc.request(connection.transport, "ping", pingParams, McpSchema.Ping.successSchema).pipe(
+          Effect.asVoid,
+          Effect.catchIf(answered, () => Effect.void),
+          Effect.mapError((error) => error.message)
+        )
+    }
+  })
+}
+
+// A server that says a list of it changed is listed again on its connection: served anew, and the sessions that
+// may use what changed told (`endpoint.ts`, as when a new connection lists it).
+const relisting = (
+  spec: Spec,
+  status: Ref.Ref<Supervise.Status<Connection>>,
+  listing: SubscriptionRef.SubscriptionRef<Listing>
+) =>
+  Effect.flatMap(
+    Ref.get(status),
+    (now) =>
+      now._tag === "Down" ? Effect.void : list(spec, now.connection.client, now.connection.transport).pipe(
+        Effect.flatMap((fresh) => SubscriptionRef.set(listing, fresh)),
+        Effect.catch((error) =>
+          Effect.logWarning(
+            `Gateway: the MCP server ${spec.name} said its lists changed, but could not be listed again (${
+              spec.mask(error.message)
+            })`
+          )
+        )
+      )
+  )
+
+// A request on `connection` to an HTTP server that did not reach it (refused, reset: it went down) ends the
+// connection, so the supervisor opens a new one with backoff, and lists the server again, once it answers. One whose
+// stream's resumption the server answered (`resume.ts`) found it up.
+const unreachable = (
+  spec: Spec,
+  connection: Connection,
+  error: McpClientError.McpClientError | UpstreamError
+): Effect.Effect<void> =>
+  "url" in spec.server && error._tag === "McpClientError" && error.reason._tag === "TransportError" &&
+    Resume.refusal(error.reason.cause) === undefined
+    ? Deferred.succeed(connection.ended, `it did not answer (${error.reason.message})`)
+    : Effect.void
+
+// A call's failure on `connection`: noted as the connection's loss where it is one, then answered as the call's error.
+const callFailed = (
+  spec: Spec,
+  connection: Connection,
+  error: McpClientError.McpClientError | UpstreamError
+): Effect.Effect<never, UpstreamError> =>
+  Effect.andThen(
+    unreachable(spec, connection, error),
+    error._tag === "McpUpstreamError" ? Effect.fail(error) : Effect.flatMap(
+      // A stdio connection lost under the call: its process stopped, and why is known within a moment.
+      "command" in spec.server && (error.reason._tag === "TransportError" || error.reason._tag === "ClosedError")
+        ? Effect.timeoutOption(Deferred.await(connection.ended), "1 second")
+        : Effect.succeedNone,
+      (ended) =>
+        Effect.fail(
+          new UpstreamError({
+            message: ended._tag === "Some"
+              ? `it stopped during the call (it ${ended.value}); the gateway is starting it again`
+              : detail(spec, error),
+            answered: answeredOf(error)
+          })
+        )
+    )
+  )
+
+// The connection a call goes to: the current one; for an HTTP server that was not reached, a new one (`reopen`).
+function currentOf(
+  server: Gateway.McpServer,
+  status: Ref.Ref<Supervise.Status<Connection>>,
+  reopen: Effect.Effect<Connection, UpstreamError>
+): Effect.Effect<Connection, UpstreamError> {
+  return Effect.flatMap(Ref.get(status), (now) => {
+    if (now._tag === "Up") return Effect.succeed(now.connection)
+    if ("url" in server) return reopen
+    return Effect.fail(
+      new UpstreamError({
+        message: `it is not running (it ${now.reason}); the gateway is starting it again, so try again shortly`
+      })
+    )
+  })
+}
+
 /**
  * `server` (named `name`) supervised for as long as the scope is open: connected and listed now if it answers within
  * `connectTimeout`, else (logged) tried again with backoff until it does; a stdio server restarted whenever it ends,
@@ -610,7 +717,6 @@ export const connect = Effect.fnUntraced(function*(
       : { _tag: "Down", reason: `could not be reached (${first.failure.message})` }
   )
   const reopening = yield* Semaphore.make(1)
-  const pingParams = Object.keys(revision).length === 0 ? {} : { _meta: revision }
 
   // A new connection in place of `stale` (an HTTP server forgot its session) or of none (a server down), unless
   // another call (or the supervisor) already made one. The stale one's end tells the supervisor, which goes on with
@@ -632,65 +738,11 @@ export const connect = Effect.fnUntraced(function*(
       return fresh
     }))
 
-  // An HTTP server's connection does not end by itself: a request that cannot reach it ends it (`unreachable`).
-  yield* Supervise.supervise(status, {
-    open: Effect.mapError(reopen(undefined), (error) => error.message),
-    ended: (connection) => connection.ended,
-    close: (connection) => Scope.close(connection.scope, Exit.void),
-    report: ({ reason, retryIn }) =>
-      Effect.logWarning(
-        `Gateway: the MCP server ${name} is down (${spec.mask(reason)}); it is ${
-          "command" in server ? "started" : "tried"
-        } again in ${Duration.format(retryIn)}`
-      ),
-    ping: spec.pingInterval === undefined ? undefined : {
-      every: spec.pingInterval,
-      send: (connection) =>
-        Rpc.request(connection.transport, "ping", pingParams, McpSchema.Ping.successSchema).pipe(
-          Effect.asVoid,
-          Effect.catchIf(answered, () => Effect.void),
-          Effect.mapError((error) => error.message)
-        )
-    }
-  })
+  yield* supervised(spec, status, reopen(undefined))
 
-  // A server that says a list of it changed is listed again on its connection: served anew, and the sessions that
-  // may use what changed told (`endpoint.ts`, as when a new connection lists it).
-  const relist = Effect.flatMap(
-    Ref.get(status),
-    (now) =>
-      now._tag === "Down" ? Effect.void : list(spec, now.connection.client, now.connection.transport).pipe(
-        Effect.flatMap((fresh) => SubscriptionRef.set(listing, fresh)),
-        Effect.catch((error) =>
-          Effect.logWarning(
-            `Gateway: the MCP server ${name} said its lists changed, but could not be listed again (${
-              spec.mask(error.message)
-            })`
-          )
-        )
-      )
-  )
-  yield* Effect.forkScoped(follow(spec, relist, (uri) => PubSub.publish(updates, uri)))
+  yield* Effect.forkScoped(follow(spec, relisting(spec, status, listing), (uri) => PubSub.publish(updates, uri)))
 
-  // The connection a call goes to: the current one; for an HTTP server that was not reached, a new one.
-  const current = Effect.flatMap(Ref.get(status), (now) => {
-    if (now._tag === "Up") return Effect.succeed(now.connection)
-    if ("url" in server) return reopen(undefined)
-    return Effect.fail(
-      new UpstreamError({
-        message: `it is not running (it ${now.reason}); the gateway is starting it again, so try again shortly`
-      })
-    )
-  })
-
-  // A request on `connection` to an HTTP server that did not reach it (refused, reset: it went down) ends the
-  // connection, so the supervisor opens a new one with backoff, and lists the server again, once it answers. One whose
-  // stream's resumption the server answered (`resume.ts`) found it up.
-  const unreachable = (connection: Connection, error: McpClientError.McpClientError | UpstreamError) =>
-    "url" in server && error._tag === "McpClientError" && error.reason._tag === "TransportError" &&
-      Resume.refusal(error.reason.cause) === undefined
-      ? Deferred.succeed(connection.ended, `it did not answer (${error.reason.message})`)
-      : Effect.void
+  const current = currentOf(server, status, reopen(undefined))
 
   // The call of `tool` on the current connection, sent again on a new one when an HTTP server forgot its session. A
   // stateless server is told what the calling client declared (`declared`) in place of the gateway's own nothing.
@@ -723,27 +775,7 @@ export const connect = Effect.fnUntraced(function*(
           (error) => error._tag === "McpClientError" && sessionExpired(error),
           () => Effect.flatMap(reopen(connection), send)
         ),
-        // Noted as the connection's loss where it is one, then answered as the call's error.
-        Effect.catch((error) =>
-          Effect.andThen(
-            unreachable(connection, error),
-            error._tag === "McpUpstreamError" ? Effect.fail(error) : Effect.flatMap(
-              // A stdio connection lost under the call: its process stopped, and why is known within a moment.
-              "command" in server && (error.reason._tag === "TransportError" || error.reason._tag === "ClosedError")
-                ? Effect.timeoutOption(Deferred.await(connection.ended), "1 second")
-                : Effect.succeedNone,
-              (ended) =>
-                Effect.fail(
-                  new UpstreamError({
-                    message: ended._tag === "Some"
-                      ? `it stopped during the call (it ${ended.value}); the gateway is starting it again`
-                      : detail(spec, error),
-                    answered: answeredOf(error)
-                  })
-                )
-            )
-          )
-        )
+        Effect.catch((error) => callFailed(spec, connection, error))
       ))
   }
   const call = (
@@ -773,7 +805,7 @@ export const connect = Effect.fnUntraced(function*(
           (error) => error._tag === "McpClientError" && sessionExpired(error),
           () => Effect.flatMap(reopen(connection), send)
         ),
-        Effect.tapError((error) => unreachable(connection, error))
+        Effect.tapError((error) => unreachable(spec, connection, error))
       ))
   }
   return {
