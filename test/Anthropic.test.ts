@@ -9,6 +9,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
+import { takesOutputFormat } from "../src/internal/wire/anthropic/request.js"
 import * as Message from "../src/Message.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
@@ -379,6 +380,52 @@ describe("Anthropic request mapping", () => {
         )
         assert.strictEqual(empty.text, "{}")
       }))
+  })
+
+  describe("a json_schema response format to a model that takes structured outputs", () => {
+    const schema = { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+    const tool = { name: "look", parameters: { type: "object" } }
+    const structured: ChatRequest.Input = {
+      ...hello,
+      tools: [tool],
+      reasoningEffort: "low",
+      responseFormat: { type: "json_schema", name: "city_answer", schema }
+    }
+
+    it.effect("is output_config.format beside the request's tools and thinking; its text reply is the answer", () =>
+      Effect.gen(function*() {
+        const body = yield* bodyOf(structured, { model: "claude-sonnet-4-5-20250929" })
+        assert.deepStrictEqual(body["output_config"], { format: { type: "json_schema", schema } })
+        assert.deepStrictEqual((body["tools"] as Array<{ name: string }>).map((sent) => sent.name), ["look"])
+        assert.property(body, "thinking")
+        const reply = message([{ type: "text", text: `{"city":"Paris"}` }])
+        const response = yield* chatWith(() => jsonResponse(reply), structured, { model: "claude-opus-4-1" }).run
+        assert.deepInclude(response, { text: `{"city":"Paris"}`, finishReason: "stop" })
+      }))
+
+    it("is taken by Claude Opus 4.1 and the 4.5 models and later, by their names on any platform", () => {
+      const takes = [
+        "claude-opus-4-1",
+        "claude-opus-4-1-20250805",
+        "claude-sonnet-4-5-20250929",
+        "claude-sonnet-4-5@20250929",
+        "claude-haiku-4-5",
+        "claude-opus-4-6",
+        "claude-sonnet-5-1",
+        "claude-opus-10"
+      ]
+      const refuses = [
+        "claude-sonnet-4-20250514",
+        "claude-opus-4-20250514",
+        "claude-sonnet-4-1",
+        "claude-3-7-sonnet-20250219",
+        "claude-3-5-haiku-latest",
+        "claude-test",
+        "gpt-4o-mini"
+      ]
+      for (const model of takes) assert.isTrue(takesOutputFormat(model), model)
+      for (const model of refuses) assert.isFalse(takesOutputFormat(model), model)
+    })
   })
 
   it.effect("signed thinking blocks from providerMetadata go first in their assistant turn, unchanged", () =>

@@ -14,6 +14,7 @@ import * as path from "node:path"
 import { agentAgainstServe, mcpCallsLogged } from "../utils/agentAgainstServe.js"
 import { backends } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { providerLines } from "../utils/codexConfig.js"
 
 const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
 const agentKey = "gw-codex-mcp-agent-0001"
@@ -40,13 +41,7 @@ describe.concurrent("Codex with serve's /mcp, over each backend", () => {
             path.join(home, "config.toml"),
             [
               `model = "gpt-4o-mini"`,
-              `model_provider = "gateway"`,
-              ``,
-              `[model_providers.gateway]`,
-              `name = "gateway"`,
-              `base_url = "${models.url}/v1"`,
-              `wire_api = "responses"`,
-              `env_key = "GATEWAY_KEY"`,
+              ...providerLines({ baseUrl: `${models.url}/v1`, envKey: "GATEWAY_KEY" }),
               ``,
               `[mcp_servers.gw]`,
               `url = "${url}/mcp"`,

@@ -79,13 +79,18 @@ describe("the gateway's Anthropic stream encoder", () => {
   })
 
   it("calls whose arguments come interleaved, in any order and batches, are blocks one after another, each whole", () => {
-    const callsArbitrary = fc.array(
-      fc.array(fc.string({ minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 4 }),
-      {
-        minLength: 1,
-        maxLength: 4
-      }
-    )
+    // Each call's arguments, a JSON object's text, cut in pieces at any places.
+    const argumentsArbitrary = fc.dictionary(fc.stringMatching(/^[a-z]{1,4}$/), fc.oneof(fc.integer(), fc.string()), {
+      maxKeys: 3
+    }).chain((value) => {
+      const json = JSON.stringify(value)
+      return fc.uniqueArray(fc.integer({ min: 1, max: json.length - 1 }), { maxLength: 3 }).map((cuts) =>
+        [0, ...cuts.sort((a, b) => a - b), json.length].slice(1).map((end, i, ends) =>
+          json.slice(i === 0 ? 0 : ends[i - 1], end)
+        )
+      )
+    })
+    const callsArbitrary = fc.array(argumentsArbitrary, { minLength: 1, maxLength: 4 })
     fc.assert(fc.property(
       callsArbitrary.chain((calls) =>
         fc.tuple(
@@ -117,25 +122,26 @@ describe("the gateway's Anthropic stream encoder", () => {
           }
         })
         bytes += text(encoder.batch([...batch, finish("tool_calls")]).bytes)
-        // Each block's events between its start and its stop, the blocks one after another.
-        const inputs: Array<string> = []
-        let open: number | undefined
+        // Each block's events between its start and its stop, the blocks one after another, each call's whole.
+        const inputs = new Map<string, string>()
+        let open: { readonly index: number; readonly id: string } | undefined
         for (const { data, event } of events(bytes)) {
           if (event === "content_block_start") {
             expect(open).toBeUndefined()
-            open = data["index"] as number
-            expect(open).toBe(inputs.length)
-            inputs.push("")
+            expect(data["index"]).toBe(inputs.size)
+            open = { index: data["index"] as number, id: (data["content_block"] as { id: string }).id }
+            inputs.set(open.id, "")
           } else if (event === "content_block_delta") {
-            expect(data["index"]).toBe(open)
-            inputs[open!] += (data["delta"] as { partial_json: string }).partial_json
+            expect(data["index"]).toBe(open?.index)
+            inputs.set(open!.id, inputs.get(open!.id)! + (data["delta"] as { partial_json: string }).partial_json)
           } else if (event === "content_block_stop") {
-            expect(data["index"]).toBe(open)
+            expect(data["index"]).toBe(open?.index)
             open = undefined
           }
         }
-        const firstSeen = [...new Set(order)]
-        expect(inputs).toEqual(firstSeen.map((call) => calls[call]!.join("")))
+        expect(Object.fromEntries(inputs)).toEqual(
+          Object.fromEntries(calls.map((pieces, call) => [`toolu_gw_t${call}`, pieces.join("")]))
+        )
       }
     ))
   })

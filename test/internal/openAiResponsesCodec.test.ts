@@ -11,6 +11,7 @@ import * as ChatChunk from "../../src/ChatChunk.js"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason } from "../../src/ChatResponse.js"
 import * as Hosted from "../../src/internal/gateway/responses/hosted.js"
+import { unpaired } from "../../src/internal/simulator/toolPairs.js"
 import { summaryEnvelope } from "../../src/internal/wire/carried.js"
 import type { JsonObject } from "../../src/internal/wire/json.js"
 import * as Codec from "../../src/internal/wire/openAiResponses/codec.js"
@@ -142,7 +143,16 @@ describe("internal/wire/openAiResponses: the simulator reads what the client wri
 
   it("a body the client writes is one the simulator's request check takes, with its model, tools and limit", () => {
     fc.assert(fc.property(sent, fc.boolean(), fc.boolean(), (original, stream, store) => {
-      const decoded = read(format.decode(Codec.requestBody(original, { model: "gpt-test", stream, store })))
+      const result = format.decode(Codec.requestBody(original, { model: "gpt-test", stream, store }))
+      // A conversation whose tool calls and outputs do not pair is refused, as OpenAI refuses it.
+      if (unpaired(original.messages) !== undefined && Result.isFailure(result)) {
+        expect(result.failure).toMatchObject({
+          _tag: "InvalidRequest",
+          message: expect.stringMatching(/^No tool (output|call) found for function call/)
+        })
+        return
+      }
+      const decoded = read(result)
       expect(decoded.stream).toBe(stream)
       expect(decoded.keeps).toBe(store)
       expect(decoded.prompt.model).toBe("gpt-test")

@@ -29,7 +29,7 @@ import { event } from "../../src/internal/wire/anthropic/writer.js"
 import { asciiJson } from "../../src/internal/wire/asciiJson.js"
 import { OutputDecodeError } from "../../src/LlmError.js"
 import type * as Reply from "../../src/simulator/Reply.js"
-import { expected, readBack, replies } from "../utils/simulatorReplies.js"
+import { expected, jsonFragments, readBack, replies } from "../utils/simulatorReplies.js"
 
 const toolId = (id: string): string => `toolu_${id.startsWith("call_") ? id.slice(5) : id}`
 
@@ -77,8 +77,8 @@ function written(reply: Reply.Reply, meta: { id: string; created: number; model:
   return { events, tail: lastStop + end }
 }
 
-// A tool call's fragments are pieces of its arguments' JSON (at least `{}`), so none is empty.
-const reply = replies(/^(call_)?[a-z0-9]{1,8}$/)
+// A tool call's fragments are pieces of its arguments' JSON object, as the simulator cuts them: none empty.
+const reply = replies(/^(call_)?[a-z0-9]{1,8}$/, jsonFragments)
 
 const meta = fc.record({
   id: fc.stringMatching(/^msg_[a-z0-9]{1,12}$/),

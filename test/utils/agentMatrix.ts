@@ -105,6 +105,10 @@ const claudeBound: Cell = {
 const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
   "Codex": {
     "WebSocket transport": { test: sessions.Codex, backends },
+    "structured output": {
+      test: { file: "test/e2e/CodexStructuredOutput.test.ts", title: "codex exec --output-schema prints an answer" },
+      backends: backends.filter((backend) => backend !== "bedrock")
+    },
     "PDFs": { lacks: "Codex sends no PDFs to its model" },
     "MCP tools": mcp.Codex!
   },

@@ -12,7 +12,6 @@ import type { OptionsError } from "../../../OptionsError.js"
 import { apiVersion, defaultMaxTokens, type Options } from "../../../providers/Anthropic.js"
 import * as Adapter from "../../providers/adapter.js"
 import type { JsonObject } from "../json.js"
-import { outputToolName } from "../outputTool.js"
 import * as Batch from "./batch.js"
 import { isErrorPayload } from "./errors.js"
 import { reply } from "./reply.js"
@@ -57,15 +56,22 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
       .filter((value) => !configured.includes(value))
     return needed.length === 0 ? undefined : { "anthropic-beta": [...configured, ...needed].join(",") }
   }
+  // A reply read whole or streamed, the forced tool of a structured answer's (where it is one) read as its text.
+  const replies = (structuredOutputs: boolean) => ({
+    reply: (body: JsonObject, { model, request }: Adapter.ReplyContext) =>
+      Result.succeed(reply(body, Wire.forcedOutputTool(request, model, structuredOutputs))),
+    stream: (context: Adapter.StreamContext) =>
+      new AnthropicStreamParser({
+        ...context,
+        outputTool: Wire.forcedOutputTool(context.request, context.model, structuredOutputs),
+        maxEventSize
+      })
+  })
   const common = {
     model: options.model,
     requestId: requestIdOf,
     ...Adapter.limitsOf(options),
     failureOf: (body: JsonObject) => isErrorPayload(body) ? body : undefined,
-    reply: (body: JsonObject, { request }: Adapter.ReplyContext) =>
-      Result.succeed(reply(body, outputToolName(request))),
-    stream: (context: Adapter.StreamContext) =>
-      new AnthropicStreamParser({ ...context, outputTool: outputToolName(context.request), maxEventSize }),
     // Anthropic has no embeddings API (it points to Voyage AI).
     embeddings: "Anthropic has no embeddings API; embed with an OpenAI-compatible, Gemini or Ollama client",
     // Anthropic's Messages API continues a last assistant message (its "prefill").
@@ -76,6 +82,7 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
   if (cloud !== undefined) {
     return Result.succeed({
       ...common,
+      ...replies(false),
       provider: options.provider ?? cloud.provider,
       baseUrl: cloud.baseUrl,
       headers: { ...beta, ...options.headers },
@@ -95,13 +102,20 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
   }
   return Result.succeed({
     ...common,
+    ...replies(true),
     provider: options.provider ?? "anthropic",
     baseUrl: (options.baseUrl ?? "https://api.anthropic.com").replace(/\/+$/, "").replace(/\/v1$/, ""),
     headers: { "anthropic-version": options.version ?? apiVersion, ...beta, ...options.headers },
     auth: apiKey,
     path: () => "/v1/messages",
     body: (request, model, stream) =>
-      Wire.requestBody(request, { model, stream, maxTokens, systemInPlace: systemInPlace(model) }),
+      Wire.requestBody(request, {
+        model,
+        stream,
+        maxTokens,
+        systemInPlace: systemInPlace(model),
+        structuredOutputs: true
+      }),
     batch: Batch.clientWire,
     countTokens: {
       path: () => "/v1/messages/count_tokens",

@@ -51,7 +51,7 @@ import type { Origin } from "../dialect.js"
 import { isBlank } from "../emptyText.js"
 import { JsonObjectSchema, requestArguments } from "../json.js"
 import { isJsonObject, type JsonObject } from "../json.js"
-import { outputTool } from "../outputTool.js"
+import { outputTool, outputToolName } from "../outputTool.js"
 import * as ServiceTier from "../serviceTier.js"
 import { countAt } from "../usage.js"
 import { metadataOf, thinkingBlocksOf } from "./reply.js"
@@ -870,6 +870,8 @@ export interface BodyOptions {
   readonly maxTokens: number
   /** Whether a system message that is not first may be sent in its place (`takesMidConversationSystem`). */
   readonly systemInPlace: boolean
+  /** Whether the API takes `output_config.format` from a model that does (`takesOutputFormat`): Anthropic's own. */
+  readonly structuredOutputs?: boolean | undefined
 }
 
 /**
@@ -928,14 +930,13 @@ function dropsMismatchedThinking(request: ChatRequest, options: Pick<BodyOptions
  *   tools; with tools, `toolChoice` as `auto`, `none`, `any` (`required`) or `{type: "tool", name}`, and
  *   `parallelToolCalls: false` as `disable_parallel_tool_use` on it (on `auto` when the request has no choice; never on
  *   `none`, which takes no other field).
- * - `responseFormat` `json_schema` becomes a forced tool (`wire/outputTool.ts`): a
- *   tool named after the format whose `input_schema` is the schema, and
- *   `tool_choice: {type: "tool", name}`; the model's input to it is the reply
- *   (see `reply` and the stream parser). Every model with tool use supports
- *   this, unlike `output_config.format`. It cannot be combined with `tools`
- *   (the forced tool would shut them out) nor with thinking (the API refuses
- *   a forced tool with thinking on): both throw `RequestError`. `json_object`
- *   has no equivalent and is not sent (ask for JSON in the prompt).
+ * - `responseFormat` `json_schema` becomes `output_config.format` (Anthropic's structured outputs) on Anthropic's own
+ *   API (`structuredOutputs`) for a model that takes it (`takesOutputFormat`), beside the request's tools and thinking. For an earlier model it becomes a forced
+ *   tool (`wire/outputTool.ts`): a tool named after the format whose `input_schema` is the schema, and
+ *   `tool_choice: {type: "tool", name}`; the model's input to it is the reply (see `reply` and the stream parser).
+ *   That cannot be combined with `tools` (the forced tool would shut them out) nor with thinking (the API refuses a
+ *   forced tool with thinking on): both throw `RequestError`. `json_object` has no equivalent and is not sent (ask
+ *   for JSON in the prompt).
  * - `temperature` is sent up to 1 (Anthropic's most), `top_p` as it is but beside a temperature, which the newer
  *   models refuse; with thinking on, only a temperature of 1 and a `top_p` of 0.95 or more, which Anthropic takes
  *   with thinking (`samplingInto`).
@@ -975,7 +976,12 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObj
   }
   samplingInto(body, request, budget !== undefined)
   if (request.stop !== undefined && request.stop.length > 0) body["stop_sequences"] = request.stop
-  const output = outputTool(request, "Anthropic")
+  const format = request.responseFormat
+  const native = options.structuredOutputs === true && takesOutputFormat(options.model)
+  const output = native ? undefined : outputTool(request, "Anthropic")
+  if (format?.type === "json_schema" && output === undefined) {
+    body["output_config"] = { format: { type: "json_schema", schema: format.schema } }
+  }
   if (output !== undefined) {
     if (budget !== undefined) {
       throw new RequestError(
@@ -1089,3 +1095,24 @@ export function countReply(tokens: number): string {
 
 /** The `input_tokens` of a `count_tokens` reply; throws `ShapeError` when it has none. */
 export const countOf = (body: JsonObject): number => countAt(body, "input_tokens")
+
+/**
+ * Whether `model` takes `output_config.format`, Anthropic's structured outputs: Claude Opus 4.1, the 4.5 models and
+ * every later one (by the name's family, major and minor version: `claude-sonnet-4-5-20250929`, `claude-opus-4-1`,
+ * `claude-sonnet-4-5@20250929` on Vertex). Earlier models, and names of another form, are sent the forced tool.
+ */
+export function takesOutputFormat(model: string): boolean {
+  const named = /claude-(opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?:[-@]|$)/.exec(model)
+  if (named === null) return false
+  const major = Number(named[2])
+  const minor = named[3] === undefined ? 0 : Number(named[3])
+  return major > 4 || (major === 4 && (minor >= 5 || (named[1] === "opus" && minor === 1)))
+}
+
+/**
+ * The forced tool whose input is the reply's text (`outputToolName`'s) for a request to `model`; none where the API
+ * takes `output_config.format` from it (`structuredOutputs`).
+ */
+export function forcedOutputTool(request: ChatRequest, model: string, structuredOutputs: boolean): string | undefined {
+  return structuredOutputs && takesOutputFormat(model) ? undefined : outputToolName(request)
+}

@@ -187,9 +187,12 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
   // The block of each tool call, by the call's index, and its id and metadata (`carried`).
   let tools: Array<number> = []
   let calls: Array<readonly [string, ProviderMetadata | undefined]> = []
-  // The calls that started while another call's block was open (a provider may interleave its calls' arguments, as
-  // Chat Completions' stream does), by the call's index: written whole once that block is done.
+  // The calls that started while another call's block was open and its arguments not whole (a provider may
+  // interleave its calls' arguments, as Chat Completions' stream may), by the call's index: written whole once that
+  // block is done.
   let held = new Map<number, { id: string | undefined; name: string | undefined; arguments: string }>()
+  // The arguments of the call whose block is open, so far.
+  let openArguments = ""
 
   // An event named `name` whose data is the template `data`.
   function whole(name: string, data: string): void {
@@ -254,14 +257,20 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
     const block = tools[chunk.index]
     const waiting = held.get(chunk.index)
     if (block !== undefined) {
-      if (chunk.arguments !== "") delta(block, "input_json_delta", chunk.arguments)
+      if (block === open) openArguments += chunk.arguments
+      // A closed call's arguments were whole: only white space can follow them, which changes nothing.
+      if (chunk.arguments.trim() !== "" || (block === open && chunk.arguments !== "")) {
+        delta(block, "input_json_delta", chunk.arguments)
+      }
     } else if (waiting !== undefined) {
       waiting.arguments += chunk.arguments
-    } else if (open !== -1 && kind === "tool") {
-      // Anthropic's blocks come one after another: a call that starts while another's arguments may still come waits.
+    } else if (open !== -1 && kind === "tool" && !isWholeObject(openArguments)) {
+      // Anthropic's blocks come one after another: a call that starts while the open call's arguments are not yet a
+      // whole JSON object (more may come) waits.
       held.set(chunk.index, { id: chunk.id, name: chunk.name, arguments: chunk.arguments })
     } else {
       openTool(chunk.index, chunk.id, chunk.name)
+      openArguments = chunk.arguments
       if (chunk.arguments !== "") delta(open, "input_json_delta", chunk.arguments)
     }
     return true
@@ -323,4 +332,14 @@ export function streamEncoder(id: string, model: string): StreamEncoder {
     return { bytes: out.flush(), restarted }
   }
   return { contentType: "text/event-stream", batch, error: (answer) => bytesOf(errorEvent(answer)) }
+}
+
+/** Whether `text` is a whole JSON object: a call's arguments, which no further piece but white space can extend. */
+function isWholeObject(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === "object" && value !== null
+  } catch {
+    return false
+  }
 }

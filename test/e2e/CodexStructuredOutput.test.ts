@@ -1,0 +1,73 @@
+/**
+ * Structured output through `serve` as Codex asks for it headless (`codex exec --output-schema`: a JSON schema its
+ * final answer must fit, sent as the Responses API's `text.format` beside its tools), with its model behind a
+ * deployment of each backend API that takes a schema beside tools: Chat Completions and Responses (`response_format`,
+ * `text.format`), Anthropic (`output_config.format`, a Claude model that takes it) and Gemini (`responseJsonSchema`).
+ * Bedrock's Converse is sent a schema as a forced tool, which a request with tools cannot have: the gateway refuses it,
+ * naming the field. The answer Codex prints is JSON that fits the schema.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import * as path from "node:path"
+import { agentAgainstServe } from "../utils/agentAgainstServe.js"
+import { backends } from "../utils/agentSession.js"
+import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { providerLines } from "../utils/codexConfig.js"
+
+const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
+const agentKey = "gw-structured-agent-0001"
+
+// The answer's shape: a city and its population, nothing else.
+const jsonSchema = {
+  type: "object",
+  properties: { city: { type: "string" }, population: { type: "integer" } },
+  required: ["city", "population"],
+  additionalProperties: false
+}
+const Answer = Schema.Struct({ city: Schema.String, population: Schema.Int })
+
+describe.concurrent("Codex's structured output through serve, over each backend that takes it with tools", () => {
+  for (const backend of backends.filter((backend) => backend !== "bedrock")) {
+    it.live(
+      `${backend}: codex exec --output-schema prints an answer that fits the schema`,
+      () =>
+        Effect.gen(function*() {
+          // Anthropic's structured outputs are a Claude model's (Opus 4.1, the 4.5 models and later).
+          const model = backend === "anthropic" ? "claude-sonnet-4-5" : "gpt-4o-mini"
+          const { dir, home, url, work } = yield* agentAgainstServe({
+            label: "codex-structured",
+            backend,
+            model,
+            agentKey,
+            modelRoutes: "/v1/responses"
+          })
+          fs.writeFileSync(
+            path.join(home, "config.toml"),
+            [`model = "${model}"`, ...providerLines({ baseUrl: `${url}/v1`, envKey: "GATEWAY_KEY" }), ""].join("\n")
+          )
+          const schemaFile = path.join(dir, "schema.json")
+          fs.writeFileSync(schemaFile, JSON.stringify(jsonSchema))
+          const codex = yield* spawnProcess(
+            process.execPath,
+            [
+              codexBin,
+              "exec",
+              "--skip-git-repo-check",
+              "--output-schema",
+              schemaFile,
+              "Name a city and its population."
+            ],
+            { cwd: work, env: { ...envWithoutKeys(), CODEX_HOME: home, GATEWAY_KEY: agentKey }, timeoutMs: 150_000 }
+          )
+          expect(codex.code, `codex exec's stderr:\n${codex.stderr}`).toBe(0)
+          const answer = JSON.parse(codex.stdout.trim())
+          expect(Schema.is(Answer)(answer), codex.stdout).toBe(true)
+          expect(Object.keys(answer).sort()).toEqual(["city", "population"])
+        }).pipe(Effect.scoped),
+      200_000
+    )
+  }
+})
