@@ -12,9 +12,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { agentAgainstServe, mcpCallsLogged } from "../utils/agentAgainstServe.js"
+import { agentAgainstServe, claudeCodeEnv, mcpCallsLogged } from "../utils/agentAgainstServe.js"
 import { backends } from "../utils/agentSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { spawnProcess } from "../utils/cliHarness.js"
 import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 
 const agentKey = "gw-claude-code-mcp-agent-0001"
@@ -72,14 +72,7 @@ describe.concurrent("Claude Code with serve's /mcp, over each backend", () => {
             {
               cwd: work,
               env: {
-                ...envWithoutKeys(),
-                HOME: home,
-                TMPDIR: dir,
-                ANTHROPIC_API_KEY: agentKey,
-                ANTHROPIC_BASE_URL: models.url,
-                ANTHROPIC_SMALL_FAST_MODEL: model,
-                CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-                DISABLE_AUTOUPDATER: "1",
+                ...claudeCodeEnv({ home, dir, url: models.url, agentKey, model }),
                 // Else Claude Code offers MCP tools behind its `ToolSearch` tool, not by name.
                 ENABLE_TOOL_SEARCH: "false"
               },

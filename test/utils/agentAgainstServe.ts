@@ -1,9 +1,10 @@
 /**
- * What the coding agents' MCP tests share: a scratch directory (the agent's home and working directory, removed at the
- * scope's close), a simulator serving the agent's model behind a deployment of the backend's API, an upstream MCP server with two tools (`read`, `write`), and
- * `serve` (in-process, its data in the scratch directory) over both, with one gateway key that may use `files__read`
- * only; in front of `serve`, a `recordingProxy` keeping what the agent sent its model. And the calls of MCP tools that
- * `serve` logged.
+ * What the coding agents' MCP and structured-output tests share: a scratch directory (the agent's home and working
+ * directory, removed at the scope's close), a simulator serving the agent's model (its generated replies, or a
+ * scenario's turns) behind a deployment of the backend's API, an upstream MCP server with two tools (`read`, `write`),
+ * and `serve` (in-process, its data in the scratch directory) over both, with one gateway key that may use
+ * `files__read` only; in front of `serve`, a `recordingProxy` keeping what the agent sent its model. And the calls of
+ * MCP tools that `serve` logged, and Claude Code's environment against `serve`.
  */
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
@@ -12,7 +13,7 @@ import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import type { Backend } from "./agentSession.js"
-import { awaitFirstLine, type Running, startInProcess } from "./cliHarness.js"
+import { awaitFirstLine, envWithoutKeys, type Running, startInProcess } from "./cliHarness.js"
 import { eventually } from "./eventually.js"
 import { namedTools } from "./mcpUpstreams.js"
 import { recordingProxy } from "./recordingProxy.js"
@@ -30,6 +31,8 @@ export interface AgentSetup {
   readonly agentKey: string
   /** The path prefix of the requests to the model whose bodies the proxy keeps. */
   readonly modelRoutes: string
+  /** The turns the simulated model plays. Default: none, its generated replies. */
+  readonly scenario?: Simulator.Scenario | undefined
 }
 
 /**
@@ -45,7 +48,11 @@ export const agentAgainstServe = (setup: AgentSetup) =>
     fs.mkdirSync(home)
     fs.mkdirSync(work)
     const providerKey = `sk-provider-${setup.label}-0001`
-    const simulator = yield* Simulator.make({ apiKeys: [providerKey], models: [setup.model] })
+    const simulator = yield* Simulator.make({
+      apiKeys: [providerKey],
+      models: [setup.model],
+      ...(setup.scenario === undefined ? {} : { scenario: setup.scenario })
+    })
     const files = yield* namedTools(["read", "write"])
     const openAi = setup.backend === "chat-completions" || setup.backend === "responses"
     const file = yield* providerFile({
@@ -77,3 +84,24 @@ export const mcpCallsLogged = (serving: Running) =>
     ),
     (lines) => lines.length >= 1
   )
+
+/**
+ * Claude Code's environment against `serve` at `url` (its Anthropic routes), headless: a scratch `HOME` and `TMPDIR`,
+ * the gateway key as its API key, `model` as its side model too, no non-essential traffic, no update.
+ */
+export const claudeCodeEnv = (setup: {
+  readonly home: string
+  readonly dir: string
+  readonly url: string
+  readonly agentKey: string
+  readonly model: string
+}) => ({
+  ...envWithoutKeys(),
+  HOME: setup.home,
+  TMPDIR: setup.dir,
+  ANTHROPIC_API_KEY: setup.agentKey,
+  ANTHROPIC_BASE_URL: setup.url,
+  ANTHROPIC_SMALL_FAST_MODEL: setup.model,
+  CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+  DISABLE_AUTOUPDATER: "1"
+})

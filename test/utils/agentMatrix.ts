@@ -114,6 +114,13 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
   },
   "Claude Code": {
     "tool search": claudeBound,
+    "structured output": {
+      test: {
+        file: "test/e2e/ClaudeCodeStructuredOutput.test.ts",
+        title: "claude -p --json-schema prints the answer its model gave"
+      },
+      backends
+    },
     "thinking (signature-only, bound prefix)": claudeBound,
     "WebSocket transport": { lacks: "Claude Code speaks HTTP with server-sent events only" },
     "MCP tools": mcp["Claude Code"]!
