@@ -127,10 +127,16 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
   },
   "Gemini CLI": {
     "WebSocket transport": { lacks: "Gemini CLI speaks HTTP with server-sent events only" },
+    "structured output": {
+      lacks: "Gemini CLI cannot ask for an answer that fits a schema (its `--output-format json` frames its own output)"
+    },
     "MCP tools": mcp["Gemini CLI"]!
   },
   "opencode": {
-    "MCP tools": mcp.opencode!
+    "MCP tools": mcp.opencode!,
+    "structured output": {
+      lacks: "opencode run cannot ask for an answer that fits a schema (its `--format json` is its own events)"
+    }
   }
 }
 
