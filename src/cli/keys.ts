@@ -1,7 +1,7 @@
 /**
  * `effect-llm-router keys create|list|update|revoke|rotate`: the gateway's admin API of keys made at run time, against
- * a running gateway (`--url`), with the admin key from the environment (`EFFECT_LLM_ROUTER_ADMIN_KEY`) or, for a gateway
- * on this machine, the token `serve` keeps in its data directory (`--data`). A key made or
+ * a running gateway (`--url`), with the admin key from the environment (`EFFECT_LLM_ROUTER_ADMIN_KEY`) or, for a
+ * gateway on this machine, the token `serve` keeps in its data directory (`--data`). A key made or
  * rotated is printed once, alone on stdout's first line, so a script can take it; the rest goes to stderr. A gateway
  * that refuses or cannot be reached is `GatewayRequestError: <its message>` (exit 1).
  *

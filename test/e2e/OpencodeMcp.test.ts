@@ -8,11 +8,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as fs from "node:fs"
-import * as path from "node:path"
 import { agentAgainstServe, mcpCallsLogged } from "../utils/agentAgainstServe.js"
 import { backends } from "../utils/agentSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { spawnProcess } from "../utils/cliHarness.js"
+import { opencodeConfigured } from "../utils/opencodeConfig.js"
 import { opencode, orSkip } from "../utils/pinnedCli.js"
 
 const agentKey = "gw-opencode-mcp-agent-0001"
@@ -37,40 +36,17 @@ describe.concurrent("opencode with serve's /mcp, over each backend", () => {
             agentKey,
             modelRoutes: "/v1/chat/completions"
           })
-          const config = path.join(home, ".config")
-          fs.mkdirSync(path.join(config, "opencode"), { recursive: true })
-          fs.writeFileSync(
-            path.join(config, "opencode", "opencode.json"),
-            JSON.stringify({
-              $schema: "https://opencode.ai/config.json",
-              model: `gateway/${model}`,
-              provider: {
-                gateway: {
-                  npm: "@ai-sdk/openai-compatible",
-                  options: { baseURL: `${models.url}/v1`, apiKey: "{env:GATEWAY_KEY}" },
-                  models: { [model]: {} }
-                }
-              },
-              mcp: {
-                gw: { type: "remote", url: `${url}/mcp`, headers: { authorization: "Bearer {env:GATEWAY_KEY}" } }
-              }
-            })
-          )
+          const env = opencodeConfigured({
+            home,
+            work,
+            baseUrl: `${models.url}/v1`,
+            model,
+            key: agentKey,
+            mcp: { gw: { type: "remote", url: `${url}/mcp`, headers: { authorization: "Bearer {env:GATEWAY_KEY}" } } }
+          })
           const run = yield* spawnProcess(program, ["run", "Read the file with the gw_files__read tool."], {
             cwd: work,
-            env: {
-              ...envWithoutKeys(),
-              HOME: home,
-              // opencode takes its project's directory from PWD, which a spawned process inherits unchanged.
-              PWD: work,
-              XDG_CONFIG_HOME: config,
-              XDG_DATA_HOME: path.join(home, ".local", "share"),
-              XDG_CACHE_HOME: path.join(home, ".cache"),
-              XDG_STATE_HOME: path.join(home, ".local", "state"),
-              GATEWAY_KEY: agentKey,
-              OPENCODE_DISABLE_MODELS_FETCH: "1",
-              OPENCODE_DISABLE_AUTOUPDATE: "1"
-            },
+            env,
             timeoutMs: 150_000
           })
           expect(run.code, `opencode's stdout:\n${run.stdout}\nstderr:\n${run.stderr}`).toBe(0)

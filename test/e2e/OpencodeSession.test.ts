@@ -9,10 +9,10 @@
  */
 import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { agentKey, agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { spawnProcess } from "../utils/cliHarness.js"
+import { opencodeConfigured } from "../utils/opencodeConfig.js"
 import { opencode, orSkip } from "../utils/pinnedCli.js"
 
 const model = "gpt-4o-mini"
@@ -44,39 +44,18 @@ describe.concurrent("opencode's long session through serve", () => {
         Effect.gen(function*() {
           const program = yield* opencode.pipe(orSkip(ctx))
           const session = yield* agentSession({ label: "opencode-session", model, backend, scenario })
-          const config = path.join(session.home, ".config")
-          fs.mkdirSync(path.join(config, "opencode"), { recursive: true })
-          fs.writeFileSync(
-            path.join(config, "opencode", "opencode.json"),
-            JSON.stringify({
-              $schema: "https://opencode.ai/config.json",
-              model: `gateway/${model}`,
-              provider: {
-                gateway: {
-                  npm: "@ai-sdk/openai-compatible",
-                  options: { baseURL: `${session.url}/v1`, apiKey: "{env:GATEWAY_KEY}" },
-                  models: { [model]: { limit } }
-                }
-              }
-            })
-          )
+          const env = opencodeConfigured({
+            home: session.home,
+            work: session.work,
+            baseUrl: `${session.url}/v1`,
+            model,
+            modelSettings: { limit },
+            key: agentKey
+          })
           const run = (args: ReadonlyArray<string>) =>
             spawnProcess(program, ["run", ...args], {
               cwd: session.work,
-              env: {
-                ...envWithoutKeys(),
-                HOME: session.home,
-                // opencode takes its project's directory from PWD, which a spawned process inherits unchanged.
-                PWD: session.work,
-                XDG_CONFIG_HOME: config,
-                XDG_DATA_HOME: path.join(session.home, ".local", "share"),
-                XDG_CACHE_HOME: path.join(session.home, ".cache"),
-                XDG_STATE_HOME: path.join(session.home, ".local", "state"),
-                GATEWAY_KEY: agentKey,
-                // The model is the provider's, as configured: no catalogue to fetch, no update to look for.
-                OPENCODE_DISABLE_MODELS_FETCH: "1",
-                OPENCODE_DISABLE_AUTOUPDATE: "1"
-              },
+              env,
               timeoutMs: 240_000
             })
           yield* playSession(session, {

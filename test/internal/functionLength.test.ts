@@ -8,18 +8,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import ts from "typescript"
+import { sourceFiles, src } from "../utils/sourceFiles.js"
 
 const limit = 150
-
-const src = Path.resolve(import.meta.dirname, "../../src")
-
-function sourceFiles(folder: string): Array<string> {
-  return Fs.readdirSync(folder, { withFileTypes: true }).flatMap((entry) => {
-    const path = Path.join(folder, entry.name)
-    if (entry.isDirectory()) return sourceFiles(path)
-    return entry.name.endsWith(".ts") ? [path] : []
-  })
-}
 
 /** The name a function is known by: its own, else that of the variable or property it is given to. */
 function nameOf(node: ts.FunctionLikeDeclaration): string {

@@ -11,16 +11,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-
-const src = Path.resolve(import.meta.dirname, "../../src")
-
-function sourceFiles(folder: string): Array<string> {
-  return Fs.readdirSync(folder, { withFileTypes: true }).flatMap((entry) => {
-    const path = Path.join(folder, entry.name)
-    if (entry.isDirectory()) return sourceFiles(path)
-    return entry.name.endsWith(".ts") ? [path] : []
-  })
-}
+import { sourceFiles, src } from "../utils/sourceFiles.js"
 
 const importPattern = /(?:from\s+|import\s*\(\s*|import\s+)["'](\.{1,2}\/[^"']+)["']/g
 

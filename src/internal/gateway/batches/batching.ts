@@ -207,7 +207,10 @@ function statusOf(found: Opened, step: "retrieve" | "cancel"): Effect.Effect<Bat
   return deployment.api[step](ref.batch, deployment.model, credentials)
 }
 
-/** Where the batches of the configuration `engine` serves go: a deployment's batch API, or the gateway's own, `calls`. */
+/**
+ * Where the batches of the configuration `engine` serves go: a deployment's batch API, or the gateway's own,
+ * `calls`.
+ */
 function makeDeployments(engine: Engine, calls: BatchCalls) {
   /**
    * The batch API of `model` run as calls (`calls.ts`) for the maker `owner`, its ids signed with a key of the

@@ -931,9 +931,10 @@ function dropsMismatchedThinking(request: ChatRequest, options: Pick<BodyOptions
  *   `parallelToolCalls: false` as `disable_parallel_tool_use` on it (on `auto` when the request has no choice; never on
  *   `none`, which takes no other field).
  * - `responseFormat` `json_schema` becomes `output_config.format` (Anthropic's structured outputs) on Anthropic's own
- *   API (`structuredOutputs`) for a model that takes it (`takesOutputFormat`), beside the request's tools and thinking. For an earlier model it becomes a forced
- *   tool (`wire/outputTool.ts`): a tool named after the format whose `input_schema` is the schema, and
- *   `tool_choice: {type: "tool", name}`; the model's input to it is the reply (see `reply` and the stream parser).
+ *   API (`structuredOutputs`) for a model that takes it (`takesOutputFormat`), beside the request's tools and
+ *   thinking. For an earlier model it becomes a forced tool (`wire/outputTool.ts`): a tool named after the format
+ *   whose `input_schema` is the schema, and `tool_choice: {type: "tool", name}`; the model's input to it is the reply
+ *   (see `reply` and the stream parser).
  *   That cannot be combined with `tools` (the forced tool would shut them out) nor with thinking (the API refuses a
  *   forced tool with thinking on): both throw `RequestError`. `json_object` has no equivalent and is not sent (ask
  *   for JSON in the prompt).
