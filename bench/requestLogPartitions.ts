@@ -1,5 +1,5 @@
 /**
- * The request log on Postgres as it grows (`internal/sql/requestPartitions.ts`): rows written through the log's SQL
+ * The request log on Postgres as it grows (`internal/gateway/observe/requestPartitions.ts`): rows written through the log's SQL
  * store in the writer's batches, a day's worth after another, into the table partitioned by day and into the table as
  * it was before (`27_request_log_partitions` left out), on a throwaway server started as the tests start one. Per
  * tenth of the rows written: the time a row, on each table, so an insert cost that grows with the table shows. Then
@@ -17,12 +17,12 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { pathToFileURL } from "node:url"
-import { gateway, schemas } from "../src/internal/databaseSchema.js"
+import { gateway, schemas } from "../src/internal/gateway/databaseSchema.js"
 import * as RequestLogStore from "../src/internal/gateway/observe/requestLogStore.js"
-import * as Database from "../src/internal/sql/database.js"
-import type { Schema } from "../src/internal/sql/migrations.js"
-import * as Partitions from "../src/internal/sql/requestPartitions.js"
-import * as Requests from "../src/internal/sql/requests.js"
+import * as Partitions from "../src/internal/gateway/observe/requestPartitions.js"
+import * as Requests from "../src/internal/gateway/observe/requestTable.js"
+import * as Database from "../src/internal/persistence/database.js"
+import type { Schema } from "../src/internal/persistence/migrations.js"
 import { postgresServer } from "../test/utils/postgresServer.js"
 import { envNumber } from "./env.js"
 import { round2 } from "./stats.js"

@@ -134,9 +134,13 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Budget from "./Budget.js"
 import type * as Guardrail from "./Guardrail.js"
+import type { Database, DatabaseError } from "./internal/persistence/database.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as Router from "./Router.js"
 import type * as Store from "./Store.js"
+
+// Where the gateway's database is, and its failure at start: declared with the database they describe.
+export { type Database, DatabaseError } from "./internal/persistence/database.js"
 
 /**
  * The port the gateway listens on unless told otherwise.
@@ -658,16 +662,6 @@ export interface McpStdioServer extends McpGovernance, McpConnection {
 }
 
 /**
- * Where a gateway keeps the keys and teams made at run time, the spend ledger and the request log: a SQLite file
- * (created when missing, with its directory), or a Postgres server several instances share (`postgres://` URL;
- * it needs the optional peer dependency `@effect/sql-pg` installed, and the start fails with `DatabaseError` naming
- * it when it is not). Opened at start and its schema brought up to date; a database made by a newer version is refused.
- * @since 0.3.0
- * @category Models
- */
-export type Database = { readonly sqlite: string } | { readonly postgres: Redacted.Redacted<string> }
-
-/**
  * What a gateway serves: its deployments and named routers, its store and its keys, as plain records
  * (`ProviderConfig.gatewayConfig` reads them from a `provider.json`).
  *
@@ -945,24 +939,6 @@ export class GatewayStartError extends Schema.TaggedError<GatewayStartError>()("
 }
 
 const startError = (description: string, cause: unknown) => new GatewayStartError({ description, cause })
-
-/**
- * The gateway's database could not be opened, migrated or read at start: `database` says which (never a
- * password), `reason` what went wrong.
- *
- * @since 0.3.0
- * @category Errors
- */
-export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {
-  database: Schema.String,
-  reason: Schema.String,
-  cause: Schema.optional(Schema.Defect())
-}) {
-  override get message() {
-    const cause = this.cause instanceof Error ? `: ${this.cause.message}` : ""
-    return `The gateway's database (${this.database}) cannot be used: ${this.reason}${cause}`
-  }
-}
 
 /**
  * Builds the engine from the configuration and serves it; returns once the

@@ -42,7 +42,7 @@ import type * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse } from "./ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "./Embedding.js"
-import type * as EffectAi from "./internal/ai/languageModel.js"
+import type * as EffectAi from "./internal/llm/ai/languageModel.js"
 import * as internal from "./internal/llm/service.js"
 import * as StructuredOutput from "./internal/llm/structuredOutput.js"
 import type * as KeyPool from "./KeyPool.js"
@@ -382,7 +382,7 @@ export const generateObject = <A, I>(
   )
 
 // The effect/ai bridge is loaded when its layer is built: a program that never uses effect/ai does not load effect/ai.
-const effectAi = Effect.promise(() => import("./internal/ai/languageModel.js"))
+const effectAi = Effect.promise(() => import("./internal/llm/ai/languageModel.js"))
 
 /**
  * Options of `languageModel`: the request fields every call carries (the

@@ -24,12 +24,15 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Redis from "effect/persistence/Redis"
 import type * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Invalid from "./internal/optionsError.js"
+import type { StoreUnavailableError } from "./internal/persistence/unavailable.js"
 import * as internalConnection from "./internal/store/connection.js"
 import { maxTimerMillis } from "./internal/time/watchdog.js"
 import type { OptionsError } from "./OptionsError.js"
+
+// The one error of a store away, declared with its maker, where every store makes it.
+export { StoreUnavailableError } from "./internal/persistence/unavailable.js"
 
 /**
  * How to reach the store and what to do without it.
@@ -170,26 +173,6 @@ export interface Bound<A> {
 export interface Shared {
   readonly store: Store
   readonly key: string
-}
-
-/**
- * The store was unreachable, or a command or transaction failed or took longer
- * than its bound (`commandTimeout` for Redis, the statement timeout for a
- * database), under `onUnavailable: "fail-closed"`.
- *
- * @since 0.3.0
- * @category Errors
- */
-export class StoreUnavailableError extends Schema.TaggedError<StoreUnavailableError>()("StoreUnavailableError", {
-  /** Where the store is: host and port of the Redis server, or the database (as its location is described). */
-  address: Schema.String,
-  /** What was asked and what went wrong. */
-  reason: Schema.String
-}) {
-  override get message() {
-    return `The store at ${this.address} is unavailable: ${this.reason}. Calls fail until it is back ` +
-      `(onUnavailable: "fail-closed"); use "fail-open" to keep serving with local limits meanwhile.`
-  }
 }
 
 // A command's wait is kept by one timer (`commandTimeout`): longer than a timer holds, it would fire at once.

@@ -1,5 +1,5 @@
 /**
- * The property of a record's lease (`store/lease.ts`) that every store keeping one holds on every backend, run by
+ * The property of a record's lease (`persistence/lease.ts`) that every store keeping one holds on every backend, run by
  * their contracts (`contract/batchSettlements.ts`, `contract/batchRuns.ts`): any sequence of takes, renewals and
  * give-ups, by any holders at any instants, answers as a model of the lease does and leaves it as the model does.
  */

@@ -13,7 +13,7 @@ import { assert, describe } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
 import type * as RequestLogStore from "../../src/internal/gateway/observe/requestLogStore.js"
-import * as Requests from "../../src/internal/sql/requests.js"
+import * as Requests from "../../src/internal/gateway/observe/requestTable.js"
 import { effectProp } from "../utils/effectProp.js"
 import type { StoreBackend } from "../utils/sqlDatabases.js"
 

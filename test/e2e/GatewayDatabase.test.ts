@@ -21,7 +21,7 @@ import { pathToFileURL } from "node:url"
 import * as Gateway from "../../src/Gateway.js"
 import * as KeysMigrations from "../../src/internal/gateway/keys/migrations.js"
 import * as RequestLogMigrations from "../../src/internal/gateway/observe/migrations.js"
-import * as Sqlite from "../../src/internal/sql/sqlite.js"
+import * as Sqlite from "../../src/internal/persistence/sqlite.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
@@ -301,8 +301,8 @@ describe("the gateway's SQLite database", () => {
       const dir = yield* temporary
       const file = join(dir, "gateway.db")
       const script = `import * as Effect from "effect/Effect"
-        import * as Database from ${JSON.stringify(pathToFileURL(resolve("dist/internal/sql/database.js")).href)}
-        import { schemas } from ${JSON.stringify(pathToFileURL(resolve("dist/internal/databaseSchema.js")).href)}
+        import * as Database from ${JSON.stringify(pathToFileURL(resolve("dist/internal/persistence/database.js")).href)}
+        import { schemas } from ${JSON.stringify(pathToFileURL(resolve("dist/internal/gateway/databaseSchema.js")).href)}
         Effect.runPromise(Effect.scoped(Database.connect({ sqlite: ${JSON.stringify(file)} }, schemas)))
           .then(() => process.exit(0), (error) => { console.error(String(error)); process.exit(1) })`
       const starts = Array.from({ length: 16 }, () =>

@@ -1,6 +1,6 @@
 /**
  * The gateway database's stores on a database that takes statements and never answers: the keys and teams made at
- * run time (`keys/store.ts`) and the spend record (`sql/spendRecord.ts`) fail when their step's bound passes on the
+ * run time (`keys/store.ts`) and the spend record (`spendRecord.ts`) fail when their step's bound passes on the
  * `Clock`, naming the step, as every SQL step does (`persistence/sql.ts`); a step refused for contention is tried
  * again at the contention schedule's waits; a step interrupted, by its caller or at its bound, interrupts its
  * statement and does not wait for that interruption (a rollback on a database that does not answer) to end.
@@ -16,9 +16,9 @@ import { DeadlockError, LockTimeoutError, SerializationError, SqlError, SqlSynta
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import { countOps } from "../../bench/effectOps.js"
+import * as SpendRecord from "../../src/internal/gateway/keys/spendRecord.js"
 import * as KeyStore from "../../src/internal/gateway/keys/store.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
-import * as SpendRecord from "../../src/internal/sql/spendRecord.js"
 import { silentDatabase } from "../utils/silentDatabase.js"
 import { serviceOf } from "../utils/sqlDatabases.js"
 

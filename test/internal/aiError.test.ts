@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { AiError } from "effect/ai"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
-import { reasonOf, toAiError } from "../../src/internal/ai/aiError.js"
+import { reasonOf, toAiError } from "../../src/internal/llm/ai/aiError.js"
 import * as LlmError from "../../src/LlmError.js"
 
 const where = { provider: "openai", model: "gpt-4o-mini", status: 400, requestId: "req_1" }

@@ -16,9 +16,9 @@ import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
-import { messagesOf, requestOf } from "../../src/internal/ai/request.js"
-import { partsOf } from "../../src/internal/ai/response.js"
-import * as AiStream from "../../src/internal/ai/stream.js"
+import { messagesOf, requestOf } from "../../src/internal/llm/ai/request.js"
+import { partsOf } from "../../src/internal/llm/ai/response.js"
+import * as AiStream from "../../src/internal/llm/ai/stream.js"
 import * as Message from "../../src/Message.js"
 
 const reply: ChatResponse = {

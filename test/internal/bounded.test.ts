@@ -1,5 +1,5 @@
 /**
- * The stores' one bounding algorithm (`store/bounded.ts`' `keep`) alone, over a store of entries in memory ordered by
+ * The stores' one bounding algorithm (`persistence/bounded.ts`' `keep`) alone, over a store of entries in memory ordered by
  * their instant: whatever is put, by any owners, at any sizes and instants, under any bounds, what is kept after each
  * put is exactly what the bounds allow, the newest kept first. The stores that use it keep their contracts
  * (`test/contract/batchStore.ts`, `test/contract/responsesStore.ts`).
@@ -7,7 +7,7 @@
 import { describe, expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
-import * as Bounded from "../../src/internal/store/bounded.js"
+import * as Bounded from "../../src/internal/persistence/bounded.js"
 import { effectProp } from "../utils/effectProp.js"
 
 interface Entry {

@@ -1,5 +1,5 @@
 /**
- * The gateway database's schema, each concept's migrations collected by `sql/migrations.ts`: the ids and names the
+ * The gateway database's schema, each concept's migrations collected by `persistence/migrations.ts`: the ids and names the
  * single record of migrations had, in its order, so that a database migrated by the versions before is accepted as it
  * is, on SQLite and on Postgres (nothing run again, the same tables, columns and indexes as a database migrated anew);
  * and `collect` over every way of cutting the schema into concepts' parts.
@@ -21,9 +21,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Budget from "../../src/Budget.js"
 import type * as Gateway from "../../src/Gateway.js"
-import { migrations, schemas } from "../../src/internal/databaseSchema.js"
-import * as Database from "../../src/internal/sql/database.js"
-import { collect, type Migrations } from "../../src/internal/sql/migrations.js"
+import { migrations, schemas } from "../../src/internal/gateway/databaseSchema.js"
+import * as Database from "../../src/internal/persistence/database.js"
+import { collect, type Migrations } from "../../src/internal/persistence/migrations.js"
 import * as Before from "../fixtures/sql/migrationsBefore.js"
 import { type PostgresServer, postgresServer } from "../utils/postgresServer.js"
 

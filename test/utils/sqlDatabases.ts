@@ -16,9 +16,9 @@ import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { schemas } from "../../src/internal/databaseSchema.js"
+import { schemas } from "../../src/internal/gateway/databaseSchema.js"
+import * as Database from "../../src/internal/persistence/database.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
-import * as Database from "../../src/internal/sql/database.js"
 import { type PostgresServer, postgresServer } from "./postgresServer.js"
 
 /** A new SQLite database, its directory named after `prefix`. */

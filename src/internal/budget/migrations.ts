@@ -6,9 +6,9 @@
  * first two tables first, from its own migrations (`gateway/keys/migrations.ts`), and runs this schema after them: a
  * table that is there already is left as it is.
  */
-import { type Schema, statements } from "../sql/migrations.js"
+import { type Schema, statements } from "../persistence/migrations.js"
 
-/** Its migrations, by `<id>_<name>` (`sql/migrations.ts`), recorded apart from the gateway's. */
+/** Its migrations, by `<id>_<name>` (`persistence/migrations.ts`), recorded apart from the gateway's. */
 export const schema: Schema = {
   table: "effect_llm_router_budget_migrations",
   migrations: {

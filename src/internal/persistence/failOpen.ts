@@ -10,7 +10,7 @@
  * budget answers as the store would have, unavailable, until the shared store answers.
  */
 import * as Effect from "effect/Effect"
-import type { StoreUnavailableError } from "../../Store.js"
+import type { StoreUnavailableError } from "./unavailable.js"
 
 /** `shared`, or `local` when the shared store is unavailable. */
 export const orLocal = <A, E = StoreUnavailableError>(

@@ -9,8 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
-import type { StoreUnavailableError } from "../../Store.js"
 import { timeoutFail } from "../time/watchdog.js"
+import type { StoreUnavailableError } from "./unavailable.js"
 import { unavailable } from "./unavailable.js"
 
 /** Where a SQL store is and how long one of its steps may take. */

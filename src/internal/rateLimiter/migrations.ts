@@ -2,9 +2,9 @@
  * The token buckets every instance on the gateway's database shares (`sql.ts`), and, made with them, the table of the
  * refusals the audit log counts in the database (`gateway/audit/dropped.ts`).
  */
-import { type Migrations, statements } from "../sql/migrations.js"
+import { type Migrations, statements } from "../persistence/migrations.js"
 
-/** Its migrations, by `<id>_<name>` (`sql/migrations.ts`). */
+/** Its migrations, by `<id>_<name>` (`persistence/migrations.ts`). */
 export const migrations = {
   // Token buckets that every instance on the database shares (`rateLimiter/sql.ts`): a bucket's level and when it was
   // read, kept only while it is not full (`full_at`: when it will be, after which it is swept); and the refusals of an

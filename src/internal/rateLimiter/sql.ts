@@ -26,7 +26,7 @@ interface Row {
   readonly [column: string]: unknown
 }
 
-/** A `BucketStore` in `database`, whose schema is the gateway's (`../databaseSchema.ts`). */
+/** A `BucketStore` in `database`, whose schema is the gateway's (`gateway/databaseSchema.ts`). */
 export function bucketStore(database: Database): RateLimiter.BucketStore["Service"] {
   const { bounds, sql } = database
 

@@ -13,7 +13,7 @@ import * as Schema from "effect/Schema"
 import type { Service } from "../../CacheStore.js"
 import { ChatResponse } from "../../ChatResponse.js"
 import type * as Store from "../../Store.js"
-import { overKeys } from "../store/script.js"
+import { overKeys } from "../persistence/script.js"
 
 // KEYS: the entry, the index. ARGV: the JSON, the time to live (ms).
 const setScript = overKeys(

@@ -28,9 +28,9 @@ import { hash } from "node:crypto"
 import type * as Store from "../../Store.js"
 import type { Bound, Connection } from "../../Store.js"
 import { publishMillis, type StoreUnavailableError } from "../../Store.js"
+import { argsOf } from "../persistence/script.js"
 import { unavailable as storeUnavailable } from "../persistence/unavailable.js"
 import { type Bound as WatchedBound, type Watchdog, watchdogOf } from "../time/watchdog.js"
-import { argsOf } from "./script.js"
 
 // Host and port only: a URL may hold a password.
 /**

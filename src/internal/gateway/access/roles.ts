@@ -6,8 +6,6 @@
  * (provider.json's `gateway.oidc.roles`) and those granted through `/admin/grants`.
  */
 
-import type { GroupBy } from "../../sql/requests.js"
-
 /** A role, as provider.json's mapping and the grants name it. */
 export type Role = "admin" | "operator" | "viewer" | `team_admin:${string}` | `team_viewer:${string}`
 
@@ -107,15 +105,4 @@ export function rolesOfGroups(
   return Object.entries(mapping).flatMap(([role, members]) =>
     members.some((group) => held.has(group)) && roleOf(role) !== undefined ? [role as Role] : []
   )
-}
-
-/**
- * What a grouping of the spend names besides the figures, and the permission that reads it over the whole gateway (a
- * key's name is the keys' data, a team's the teams': a viewer, who may see the spend, sees it by model or deployment).
- * The dashboard offers a grouping only to those this grants it (`observe/dashboard/spend.ts`), and `GET /admin/spend`
- * refuses it to others (`admin/spend.ts`).
- */
-export const groupPermissions: Readonly<Partial<Record<GroupBy, Permission>>> = {
-  key: "keys.read",
-  team: "teams.read"
 }

@@ -7,13 +7,13 @@
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
-import type * as RequestRows from "../../sql/requests.js"
 import { AdminCheck } from "../access/adminCheck.js"
 import { qualified } from "../access/tools.js"
 import * as Errors from "../errorAnswer.js"
 import type * as Endpoint from "../mcp/endpoint.js"
 import * as Pins from "../mcp/pins.js"
 import { RequestLogStore } from "../observe/requestLogStore.js"
+import type * as RequestRows from "../observe/requestTable.js"
 import { errorResponse, json } from "../serving/answers.js"
 import { Requests } from "../serving/requests.js"
 

@@ -17,12 +17,11 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type { StoreUnavailableError } from "../../../Store.js"
-import * as Requests from "../../sql/requests.js"
 import { AdminCheck, type Principal } from "../access/adminCheck.js"
-import * as Roles from "../access/roles.js"
 import * as Errors from "../errorAnswer.js"
 import * as Access from "../identity/access.js"
 import { RequestLogStore, type Service as RequestLog } from "../observe/requestLogStore.js"
+import * as Requests from "../observe/requestTable.js"
 import { errorResponse, json } from "../serving/answers.js"
 import { Configuration } from "../serving/configuration.js"
 import { Requests as Serving } from "../serving/requests.js"
@@ -173,7 +172,7 @@ function spend(
     return Effect.succeed(errorResponse(refusal))
   }
   const groupBy = read.group_by ?? "model"
-  const needed = Roles.groupPermissions[groupBy]
+  const needed = Requests.groupPermissions[groupBy]
   if (needed !== undefined && !Access.sees(principal, needed, undefined)) {
     return Effect.succeed(
       errorResponse(Access.permissionRequired(principal, `GET /admin/spend?group_by=${groupBy}`, needed))

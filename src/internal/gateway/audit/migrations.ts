@@ -2,10 +2,10 @@
  * The admin audit log's tables (`store.ts`, its chain `chain.ts`), and the refusals counted in the database
  * (`dropped.ts`).
  */
-import { type Migrations, statements } from "../../sql/migrations.js"
+import { type Migrations, statements } from "../../persistence/migrations.js"
 import { genesis } from "./chain.js"
 
-/** Its migrations, by `<id>_<name>` (`sql/migrations.ts`). */
+/** Its migrations, by `<id>_<name>` (`persistence/migrations.ts`). */
 export const migrations = {
   // The admin audit log (docs/identity.md): rows only ever appended, each chained by digest to the one before
   // (`gateway/audit/chain.ts`), and the chain's head, whose row every append updates first, so that appends from

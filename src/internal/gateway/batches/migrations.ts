@@ -2,9 +2,9 @@
  * The database's tables of the gateway's batches: their settling (`settlements.ts`), files, records (`store.ts`),
  * those it runs as calls (`runs.ts`), and their ids' secret (`idSecret.ts`).
  */
-import { type Migrations, statements } from "../../sql/migrations.js"
+import { type Migrations, statements } from "../../persistence/migrations.js"
 
-/** Its migrations, by `<id>_<name>` (`sql/migrations.ts`). */
+/** Its migrations, by `<id>_<name>` (`persistence/migrations.ts`). */
 export const migrations = {
   // A batch made through the gateway, open until it is settled (docs/batch.md): the lease on its settling (its holder
   // and until when), and each of its lines settled once, by custom id, with its cost.

@@ -11,9 +11,9 @@
  * bounds: a run holds at most one answer for each of its lines; once ended, its requests are let go of (its custom ids
  * and answers stay, for its result); it is forgotten, its answers with it, when the record of its batch is
  * (`store.ts`' `bounds.batchTtl` from its start); its maker's runs and every maker's are bounded by count and bytes
- * (`store.ts`' `bounds`) by the stores' one algorithm (`store/bounded.ts`), the oldest ended let go of first, a new run
+ * (`store.ts`' `bounds`) by the stores' one algorithm (`persistence/bounded.ts`), the oldest ended let go of first, a new run
  * refused (`RunsFull`, naming the bound) when the runs still running hold the bound; each takes and gives up the lease
- * by the settlements' own steps (`store/lease.ts`).
+ * by the settlements' own steps (`persistence/lease.ts`).
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -29,9 +29,9 @@ import { LlmError } from "../../../LlmError.js"
 import type { BatchRequest } from "../../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { inSlices } from "../../inSlices.js"
+import * as Bounded from "../../persistence/bounded.js"
+import * as Leases from "../../persistence/lease.js"
 import * as Sql from "../../persistence/sql.js"
-import * as Bounded from "../../store/bounded.js"
-import * as Leases from "../../store/lease.js"
 import { bounds } from "./store.js"
 
 /** A batch run as calls, as it was made. */

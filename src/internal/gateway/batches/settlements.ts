@@ -7,7 +7,7 @@
  * `SettlementStore`, of three layers: the gateway's database (`layerSql`, tables `batch_settlements` and
  * `batch_settled_lines`), which every instance on it shares and a restart keeps; without one, the Redis the instances
  * share (`settlementsRedis.ts`); else memory (`layerMemory`), for the process's life. All keep one contract
- * (`test/contract/batchSettlements.ts`), and take and give up the lease by one set of steps (`store/lease.ts`).
+ * (`test/contract/batchSettlements.ts`), and take and give up the lease by one set of steps (`persistence/lease.ts`).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -15,8 +15,8 @@ import * as Layer from "effect/Layer"
 import type * as Budget from "../../../Budget.js"
 import type { BatchStatus } from "../../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../../Store.js"
+import * as Leases from "../../persistence/lease.js"
 import * as Sql from "../../persistence/sql.js"
-import * as Leases from "../../store/lease.js"
 
 /** A batch recorded open: its id as its client holds it (`ids.ts`), from which any instance opens it again. */
 export interface OpenBatch {

@@ -16,8 +16,8 @@ import * as Redis from "effect/persistence/Redis"
 import type * as Budget from "../../../Budget.js"
 import type { BatchState } from "../../../ProviderClient.js"
 import type * as Store from "../../../Store.js"
-import * as Leases from "../../store/lease.js"
-import { overArgv } from "../../store/script.js"
+import * as Leases from "../../persistence/lease.js"
+import { overArgv } from "../../persistence/script.js"
 import { type LastStatus, type Settlements, SettlementStore } from "./settlements.js"
 
 // Every script's first lines: ARGV[1] the prefix, ARGV[2] the batch's id.

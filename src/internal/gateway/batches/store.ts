@@ -12,7 +12,7 @@
  * and a batch's record thirty days; past a count or a bytes bound, of the owner's or of all, the oldest are let go of
  * (the owner's, for the owner's bound), so one key's uploads never push out another's below the whole's bound; a file
  * larger than `bounds.fileBytes` is refused (`FileTooLarge`). The memory and SQL stores keep the bounds by the
- * stores' one algorithm over their steps (`store/bounded.ts`); the Redis store, whose step is one script, by the
+ * stores' one algorithm over their steps (`persistence/bounded.ts`); the Redis store, whose step is one script, by the
  * same in Lua.
  */
 import * as Context from "effect/Context"
@@ -22,8 +22,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { SqlError } from "effect/sql/SqlError"
 import type { StoreUnavailableError } from "../../../Store.js"
+import * as Bounded from "../../persistence/bounded.js"
 import * as Sql from "../../persistence/sql.js"
-import * as Bounded from "../../store/bounded.js"
 import type { BatchKind } from "./ids.js"
 
 /** An uploaded input file. */
@@ -101,7 +101,7 @@ export class FileTooLarge extends Data.TaggedError("FileTooLarge")<{
 export interface Store {
   /**
    * `file` kept (unless it is larger than `bounds.fileBytes`), the files older than `bounds.fileTtl` at `now` let go
-   * of, and the oldest past a count or bytes bound (`store/bounded.ts`).
+   * of, and the oldest past a count or bytes bound (`persistence/bounded.ts`).
    */
   readonly putFile: (file: InputFile, now: number) => Effect.Effect<void, FileTooLarge | StoreUnavailableError>
   /** The file of `id` when `owner` uploaded it and it is kept at `now`. */

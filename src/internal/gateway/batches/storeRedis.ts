@@ -17,7 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redis from "effect/persistence/Redis"
 import type * as Store from "../../../Store.js"
-import * as OwnedIndex from "../../store/ownedIndex.js"
+import * as OwnedIndex from "../../persistence/ownedIndex.js"
 import { BatchStore, bounds, checked, type Store as Service } from "./store.js"
 
 // A file dropped: its hash, and its place in the index (`ownedIndex.ts`' steps). ARGV[1]: the prefix.

@@ -2,9 +2,9 @@
  * The database's tables of the roles granted to people (`grants.ts`) and of the dashboard's sessions and sign-ins
  * (`sessions.ts`).
  */
-import { type Migrations, statements } from "../../sql/migrations.js"
+import { type Migrations, statements } from "../../persistence/migrations.js"
 
-/** Its migrations, by `<id>_<name>` (`sql/migrations.ts`). */
+/** Its migrations, by `<id>_<name>` (`persistence/migrations.ts`). */
 export const migrations = {
   // Roles granted to people through the admin API (docs/identity.md): a person (their user claim) and one role each.
   "13_role_grants": statements(

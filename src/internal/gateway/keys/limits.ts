@@ -4,7 +4,7 @@
  *
  * Both live in the stores the gateway chose from its configuration (`Stores`, `server.ts`): the limiters in the
  * store's Redis or in one memory store of the gateway, the budgets in the database's ledger, the store's Redis (its
- * part recorded in the database, `../sql/spendRecord.ts`, rebuilt from there when Redis lost it) or one memory store.
+ * part recorded in the database, `spendRecord.ts`, rebuilt from there when Redis lost it) or one memory store.
  * Whichever it is, a key's limiter and budget are named by the key (`gateway-key/<name>`, a limiter by its figures
  * too), so every generation, and every instance on a shared store, reads and charges the same bucket and the same
  * counter: what a reload hands on is the store's, never a copy. A limiter is shared by the generations that give the

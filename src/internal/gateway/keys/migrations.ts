@@ -2,14 +2,14 @@
  * The database's tables of the keys and teams made at run time (`store.ts`) and the spend ledger of their budgets: the
  * budget's `spend` and `reservations` as the gateway's database first had them and then reshaped them, the budget's
  * own schema (`budget/migrations.ts`) making them since on a database a library layer opens; and the spend the
- * database recorded of the budgets a store counts (`sql/spendRecord.ts`).
+ * database recorded of the budgets a store counts (`spendRecord.ts`).
  */
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
 import type * as Budget from "../../../Budget.js"
 import { periodKey } from "../../budget/window.js"
-import { type Migrations, statements } from "../../sql/migrations.js"
+import { type Migrations, statements } from "../../persistence/migrations.js"
 
 // A budget period as the keys and teams tables hold it (`store.ts`): `month`, or a duration's text such as
 // `1 day`, as the admin API took it.
@@ -38,7 +38,7 @@ function columnsOf(sql: SqlClient.SqlClient, table: string) {
   )
 }
 
-/** Its migrations, by `<id>_<name>` (`sql/migrations.ts`). */
+/** Its migrations, by `<id>_<name>` (`persistence/migrations.ts`). */
 export const migrations = {
   // Teams and the keys made at run time, and the spend ledger their budgets are checked against: a window's spend per
   // scope (`key:<id>`, `team:<id>`) and the reservations of calls in flight, each lapsing at its `expires_at` unless

@@ -2,9 +2,9 @@
  * The database's tables of the MCP tools' pins (`pins.ts`), and of the MCP sessions (`sessions.ts`) and their
  * subscriptions (`subscriptions.ts`).
  */
-import { type Migrations, statements } from "../../sql/migrations.js"
+import { type Migrations, statements } from "../../persistence/migrations.js"
 
-/** Its migrations, by `<id>_<name>` (`sql/migrations.ts`). */
+/** Its migrations, by `<id>_<name>` (`persistence/migrations.ts`). */
 export const migrations = {
   // The MCP tools' pins (docs/mcp.md): each upstream tool's trusted definition and its digest, and the definition held
   // back since it changed, if any, until an admin approves it.

@@ -1,10 +1,10 @@
-/** The request log's table (`requestLog.ts`, its statements in `sql/requests.ts`): a row per call. */
+/** The request log's table (`requestLog.ts`, its statements in `requestTable.ts`): a row per call. */
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import { type Migrations, statements } from "../../sql/migrations.js"
-import * as Partitions from "../../sql/requestPartitions.js"
-import { sizeExpression } from "../../sql/requests.js"
+import { type Migrations, statements } from "../../persistence/migrations.js"
+import * as Partitions from "./requestPartitions.js"
+import { sizeExpression } from "./requestTable.js"
 
 // The columns of `requests` as the migrations up to `18_cache_savings` made them.
 const columns = [
@@ -35,7 +35,7 @@ const columns = [
 ].join(", ")
 
 /**
- * On Postgres, `requests` made a table partitioned by day (`sql/requestPartitions.ts`), its rows moved in: the table
+ * On Postgres, `requests` made a table partitioned by day (`requestPartitions.ts`), its rows moved in: the table
  * renamed, the new one made with a partition for each day the rows fall on, the rows copied, and the indexes built
  * after the copy, each partition's in one pass (faster than kept up row by row). Its work is a copy of the table: its
  * time grows with its rows (docs/store.md). It runs in the migration's transaction, so an instance that stops midway
@@ -96,7 +96,7 @@ const partitionRequests = (sql: SqlClient.SqlClient): Effect.Effect<void, SqlErr
         AS counted WHERE request_log_days.day = counted.day`
   })
 
-/** Its migrations, by `<id>_<name>` (`sql/migrations.ts`). */
+/** Its migrations, by `<id>_<name>` (`persistence/migrations.ts`). */
 export const migrations = {
   // The request log: a row per call, never its prompt or reply unless payloads are logged.
   "2_request_log": statements(

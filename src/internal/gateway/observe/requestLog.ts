@@ -34,11 +34,11 @@ import type * as Scope from "effect/Scope"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { scrub } from "../../llmError/errorInfo.js"
 import * as Sql from "../../persistence/sql.js"
-import * as Requests from "../../sql/requests.js"
 import * as Auth from "../access/authentication.js"
 import * as Intake from "../intake.js"
 import type { RequestRecord } from "./record.js"
 import { RequestLogStore } from "./requestLogStore.js"
+import * as Requests from "./requestTable.js"
 
 /** How long rows are kept unless told otherwise. */
 export const defaultRetention = Duration.days(30)

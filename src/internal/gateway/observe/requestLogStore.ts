@@ -1,7 +1,7 @@
 /**
  * Where the request log's rows are kept: the service `RequestLogStore`, of two layers, the gateway's database
- * (`layerSql`: the table `requests`, its statements in `sql/requests.ts`, on Postgres partitioned by day,
- * `sql/requestPartitions.ts`), which every instance on it shares, or this process's memory (`layerMemory`), for its
+ * (`layerSql`: the table `requests`, its statements in `requestTable.ts`, on Postgres partitioned by day,
+ * `requestPartitions.ts`), which every instance on it shares, or this process's memory (`layerMemory`), for its
  * life, as a gateway without a database keeps it. Both keep one contract (`test/contract/requestLog.ts`); the writer
  * that queues, batches and sweeps (`requestLog.ts`) is written once over either.
  *
@@ -19,8 +19,8 @@ import * as Layer from "effect/Layer"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
-import * as Partitions from "../../sql/requestPartitions.js"
-import * as Requests from "../../sql/requests.js"
+import * as Partitions from "./requestPartitions.js"
+import * as Requests from "./requestTable.js"
 
 /** The request log's store. */
 export interface Service {

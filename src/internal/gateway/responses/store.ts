@@ -19,7 +19,7 @@
  * `get`, `remove`), and two layers of it, which the gateway provides as it is configured: in memory
  * (`layerStoreMemory`, read on the gateway's `Clock`), each response held as the bytes of its JSON, counted with what
  * holding them takes (`entryBytes`), so what it counts is what it holds, within `maxEntries` too, the least
- * recently used going first (the stores' one bounding algorithm, `store/bounded.ts`); or in the gateway's shared
+ * recently used going first (the stores' one bounding algorithm, `persistence/bounded.ts`); or in the gateway's shared
  * store (`layerStoreRedis`, `responses/storeRedis.ts`), where every instance on the same Redis sees the same responses
  * and a restart of an instance loses none, the oldest put going first. Both keep one contract
  * (`test/contract/responsesStore.ts`).
@@ -35,7 +35,7 @@ import { PreviousResponse } from "../../../ChatRequest.js"
 import type { ChatResponse } from "../../../ChatResponse.js"
 import { Message } from "../../../Message.js"
 import type { StoreUnavailableError } from "../../../Store.js"
-import * as Bounded from "../../store/bounded.js"
+import * as Bounded from "../../persistence/bounded.js"
 import { storedOf } from "../../wire/openAiResponses/codec.js"
 
 /** A response as the deployment that answered it keeps it: its own id, its provider and the key that made it. */

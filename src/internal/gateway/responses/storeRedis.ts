@@ -20,7 +20,7 @@ import * as Option from "effect/Option"
 import * as Redis from "effect/persistence/Redis"
 import * as Schema from "effect/Schema"
 import type * as Store from "../../../Store.js"
-import * as OwnedIndex from "../../store/ownedIndex.js"
+import * as OwnedIndex from "../../persistence/ownedIndex.js"
 import {
   boundsOf,
   bytesOf,

@@ -25,9 +25,9 @@
 import * as Effect from "effect/Effect"
 import type * as KeyPool from "../../../KeyPool.js"
 import type { Connection, StoreUnavailableError } from "../../../Store.js"
+import { argsOf, open, overKeys, template } from "../../persistence/script.js"
 import { uniqueId } from "../../persistence/uniqueId.js"
 import { renewer } from "../../store/renewal.js"
-import { argsOf, open, overKeys, template } from "../../store/script.js"
 import { releaseScript, type Verdict, verdictArgs } from "./verdict.js"
 
 /** One candidate of `pick`: its member name in the state hash is a masked key id, never a key. */

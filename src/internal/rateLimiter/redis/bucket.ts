@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
 import type * as RateLimiter from "../../../RateLimiter.js"
 import type { Connection } from "../../../Store.js"
-import { open, template } from "../../store/script.js"
+import { open, template } from "../../persistence/script.js"
 
 type Op = "take" | "try" | "give" | "charge" | "reset" | "peek"
 

@@ -9,8 +9,7 @@
  * (`groupPermissions`): each option carries the permission it needs, and the script hides it from a page whose roles
  * do not grant it.
  */
-import type { GroupBy } from "../../../sql/requests.js"
-import { groupPermissions } from "../../access/roles.js"
+import { type GroupBy, groupPermissions } from "../requestTable.js"
 
 const groupings: ReadonlyArray<GroupBy> = ["model", "key", "team"]
 

@@ -6,7 +6,7 @@
 import * as Effect from "effect/Effect"
 import type { Pin, PinsOptions } from "../../../../Router.js"
 import type { Connection, StoreUnavailableError } from "../../../../Store.js"
-import { overKeys } from "../../../store/script.js"
+import { overKeys } from "../../../persistence/script.js"
 import { digestOf } from "../../affinity.js"
 
 // KEYS: the pin. ARGV: its time to live (ms), the pin as JSON, the prefix of the per-deployment sets, the session's

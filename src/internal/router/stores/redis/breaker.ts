@@ -15,7 +15,7 @@
 import * as Effect from "effect/Effect"
 import type { BreakerOptions, BreakerReply } from "../../../../Router.js"
 import type { Connection, StoreUnavailableError } from "../../../../Store.js"
-import { overKeys } from "../../../store/script.js"
+import { overKeys } from "../../../persistence/script.js"
 
 /**
  * A transition: `send` (an attempt goes out; takes the probe when one is due), `success`, `failure`, `release` (a probe

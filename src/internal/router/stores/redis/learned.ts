@@ -10,7 +10,7 @@
 import * as Effect from "effect/Effect"
 import type { PhaseSamples, SamplesOptions, SamplesReply, StreamPhase } from "../../../../Router.js"
 import type { Connection, StoreUnavailableError } from "../../../../Store.js"
-import { overKeys } from "../../../store/script.js"
+import { overKeys } from "../../../persistence/script.js"
 
 const keptMillis = 7 * 24 * 3_600_000
 

@@ -9,10 +9,10 @@
 import { AiError, type LanguageModel, Prompt, Tool } from "effect/ai"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
-import { type Input as ChatRequest, jsonSchemaFormat, type ToolChoice } from "../../ChatRequest.js"
-import type { ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../Message.js"
-import * as Media from "../tokens/media.js"
-import { isJsonObject } from "../wire/json.js"
+import { type Input as ChatRequest, jsonSchemaFormat, type ToolChoice } from "../../../ChatRequest.js"
+import type { ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../../Message.js"
+import * as Media from "../../tokens/media.js"
+import { isJsonObject } from "../../wire/json.js"
 import { metadataKey } from "./aiError.js"
 
 /** The fields of a request that the layer sets for every call (the model, the temperature, ...). */

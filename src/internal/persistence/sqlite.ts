@@ -20,7 +20,7 @@ import { classifySqliteError, SqlError } from "effect/sql/SqlError"
 import * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 import type * as NodeSqlite from "node:sqlite"
-import { retryContended } from "../persistence/sql.js"
+import { retryContended } from "./sql.js"
 
 /**
  * `node:sqlite`, loaded without the one-time warning Node prints on loading it while it is marked experimental, which

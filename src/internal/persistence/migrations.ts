@@ -4,7 +4,7 @@
  * recorded, so each schema has a table of its own). A concept declares its migrations in its folder; `collect` makes
  * one schema of several concepts' parts (every id once, from 1 up with none missing); `migrate` runs each migration of
  * a schema not yet run, in the order of their ids, once. A library layer runs its concept's schema alone, so it makes
- * only the tables it uses; the gateway runs its own schema, then those (`databaseSchema.ts`). An id is the database's
+ * only the tables it uses; the gateway runs its own schema, then those (`gateway/databaseSchema.ts`). An id is the database's
  * record of what ran: a released migration keeps its id and what it does to every database it could run on before (a
  * change is a new one, with the next id). The same statements serve SQLite and Postgres: times are epoch milliseconds
  * in `BIGINT` columns (Postgres reads them back as strings, SQLite as numbers: read them with `Number`), dollars are
@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Migrator from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import { isContention, retryContended } from "../persistence/sql.js"
+import { isContention, retryContended } from "./sql.js"
 
 /** One migration: what it does to the database it is given. */
 export type Migration = Effect.Effect<unknown, SqlError, SqlClient.SqlClient>

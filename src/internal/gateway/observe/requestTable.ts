@@ -11,6 +11,7 @@
 import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
+import type { Permission } from "../access/roles.js"
 
 /** One call, as the table keeps it (a type, not an interface: `sql.insert` takes records). */
 export type Row = {
@@ -67,6 +68,17 @@ export const groupColumns = {
 } as const
 
 export type GroupBy = keyof typeof groupColumns
+
+/**
+ * What a grouping of the spend names besides the figures, and the permission that reads it over the whole gateway (a
+ * key's name is the keys' data, a team's the teams': a viewer, who may see the spend, sees it by model or deployment).
+ * The dashboard offers a grouping only to those this grants it (`dashboard/spend.ts`), and `GET /admin/spend`
+ * refuses it to others (`../admin/spend.ts`).
+ */
+export const groupPermissions: Readonly<Partial<Record<GroupBy, Permission>>> = {
+  key: "keys.read",
+  team: "teams.read"
+}
 
 /** The spans a chart's spend is summed per, in milliseconds. */
 export const buckets = { hour: 3_600_000, day: 86_400_000 } as const

@@ -8,8 +8,8 @@
  */
 import * as Effect from "effect/Effect"
 import type { SqlError } from "effect/sql/SqlError"
-import * as Budget from "../../Budget.js"
-import * as Sql from "../persistence/sql.js"
+import * as Budget from "../../../Budget.js"
+import * as Sql from "../../persistence/sql.js"
 
 interface Row {
   readonly [column: string]: unknown

@@ -10,7 +10,7 @@ import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { LlmError } from "../../LlmError.js"
+import type { LlmError } from "../../../LlmError.js"
 
 /** The key of this library's entry in the metadata of parts and error reasons. */
 export const metadataKey = "effect-llm-router"

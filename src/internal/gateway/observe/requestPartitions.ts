@@ -16,7 +16,7 @@ import * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import * as Requests from "./requests.js"
+import * as Requests from "./requestTable.js"
 
 /** A partition's span, in milliseconds: a UTC day. */
 export const dayMillis = 86_400_000

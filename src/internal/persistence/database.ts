@@ -3,7 +3,7 @@
  * a SQLite file (`node:sqlite`, `sqlite.ts`), or a Postgres server (`@effect/sql-pg`, an optional peer dependency
  * loaded only then) that several instances share.
  * `connect` opens it for the scope and brings its schemas up to date (the ones it is given, the gateway's
- * `databaseSchema.ts`, each run by `migrations.ts` through `effect/sql`'s
+ * `gateway/databaseSchema.ts`, each run by `migrations.ts` through `effect/sql`'s
  * `Migrator`: on Postgres under a table lock, so instances starting together migrate once; on SQLite the one that
  * loses the race for the file's write lock migrates again after the winner); a database with a schema
  * newer than this version knows is refused, as is one that cannot be reached, with a `DatabaseError` naming it
@@ -12,14 +12,53 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { closeSync, mkdirSync, openSync } from "node:fs"
 import { dirname } from "node:path"
-import { type Database, DatabaseError } from "../../Gateway.js"
-import { describe } from "./location.js"
-import { latest, migrate, type Schema } from "./migrations.js"
+import { latest, migrate, type Schema as MigrationSchema } from "./migrations.js"
 import * as Sqlite from "./sqlite.js"
+
+/**
+ * Where a gateway keeps the keys and teams made at run time, the spend ledger and the request log: a SQLite file
+ * (created when missing, with its directory), or a Postgres server several instances share (`postgres://` URL;
+ * it needs the optional peer dependency `@effect/sql-pg` installed, and the start fails with `DatabaseError` naming
+ * it when it is not). Opened at start and its schema brought up to date; a database made by a newer version is refused.
+ * @since 0.3.0
+ * @category Models
+ */
+export type Database = { readonly sqlite: string } | { readonly postgres: Redacted.Redacted<string> }
+
+/**
+ * The gateway's database could not be opened, migrated or read at start: `database` says which (never a
+ * password), `reason` what went wrong.
+ *
+ * @since 0.3.0
+ * @category Errors
+ */
+export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {
+  database: Schema.String,
+  reason: Schema.String,
+  cause: Schema.optional(Schema.Defect())
+}) {
+  override get message() {
+    const cause = this.cause instanceof Error ? `: ${this.cause.message}` : ""
+    return `The gateway's database (${this.database}) cannot be used: ${this.reason}${cause}`
+  }
+}
+
+/** Where the database is, in words for messages and logs: never its password. */
+export const describe = (database: Database): string => {
+  if ("sqlite" in database) return `SQLite file ${database.sqlite}`
+  try {
+    const url = new URL(Redacted.value(database.postgres))
+    return `Postgres at ${url.host}${url.pathname}`
+  } catch {
+    return "Postgres (an unreadable URL)"
+  }
+}
 
 /** How long connecting to Postgres may take before the start (or a call needing a new connection) fails. */
 const connectTimeout = Duration.seconds(5)
@@ -73,7 +112,7 @@ export const open = (database: Database): Effect.Effect<SqlClient.SqlClient, Dat
 /** The database, opened for the scope, brought up to each of `schemas` in turn. */
 export const connect = (
   database: Database,
-  schemas: ReadonlyArray<Schema>
+  schemas: ReadonlyArray<MigrationSchema>
 ): Effect.Effect<SqlClient.SqlClient, DatabaseError, Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* open(database)
@@ -82,7 +121,7 @@ export const connect = (
   }).pipe(Effect.provide(Reactivity.layer))
 
 /** `sql` brought up to `schema`, unless it ran a migration of `schema`'s table newer than this version knows. */
-const upTo = Effect.fnUntraced(function*(sql: SqlClient.SqlClient, where: string, schema: Schema) {
+const upTo = Effect.fnUntraced(function*(sql: SqlClient.SqlClient, where: string, schema: MigrationSchema) {
   const failed = (reason: string) => (cause: unknown) => new DatabaseError({ database: where, reason, cause })
   yield* migrate(sql, schema).pipe(
     Effect.mapError(failed("its schema could not be brought up to date"))

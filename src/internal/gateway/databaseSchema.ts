@@ -1,19 +1,19 @@
 /**
  * The gateway database's schemas: its own, every gateway concept's migrations, each declared beside its concept,
- * collected by `sql/migrations.ts` in the order of their ids and recorded where the gateway always recorded them
+ * collected by `persistence/migrations.ts` in the order of their ids and recorded where the gateway always recorded them
  * (`effect/sql`'s `Migrator` table); then the budget's own (`budget/migrations.ts`), which a library layer runs alone.
  * A concept's new migration is a new entry of its own `migrations.ts`, with the next id of its schema; a gateway
  * concept's first one adds its file to this list.
  */
-import * as Budget from "./budget/migrations.js"
-import * as Audit from "./gateway/audit/migrations.js"
-import * as Batches from "./gateway/batches/migrations.js"
-import * as Identity from "./gateway/identity/migrations.js"
-import * as Keys from "./gateway/keys/migrations.js"
-import * as Mcp from "./gateway/mcp/migrations.js"
-import * as RequestLog from "./gateway/observe/migrations.js"
-import * as RateLimiter from "./rateLimiter/migrations.js"
-import { collect, type Schema } from "./sql/migrations.js"
+import * as Budget from "../budget/migrations.js"
+import { collect, type Schema } from "../persistence/migrations.js"
+import * as RateLimiter from "../rateLimiter/migrations.js"
+import * as Audit from "./audit/migrations.js"
+import * as Batches from "./batches/migrations.js"
+import * as Identity from "./identity/migrations.js"
+import * as Keys from "./keys/migrations.js"
+import * as Mcp from "./mcp/migrations.js"
+import * as RequestLog from "./observe/migrations.js"
 
 /** Every migration of the gateway's own schema, by `<id>_<name>`. */
 export const migrations = collect(
