@@ -25,6 +25,7 @@ import * as Pricing from "../../src/Pricing.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { awaitFirstLine, type Spawned, startInProcess } from "./cliHarness.js"
 import { eventually } from "./eventually.js"
+import { scrape } from "./prometheus.js"
 import { providerFile } from "./serveCluster.js"
 
 /** The API of the deployment `serve` routes the agent's model to. */
@@ -305,12 +306,10 @@ export const agentSession = (setup: AgentSessionSetup) =>
 
 /** The streamed answers `serve` at `url` began since it started: its `/metrics`' time-to-first-token count. */
 const streamsAnswered = (url: string) =>
-  Effect.promise(async () => {
-    const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${adminKey}` } })).text()
-    return text.split("\n")
-      .filter((line) => line.startsWith("llm_gateway_time_to_first_token_seconds_count"))
-      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0)
-  })
+  Effect.map(scrape(url, adminKey), ({ samples }) =>
+    samples
+      .filter((sample) => sample.name === "llm_gateway_time_to_first_token_seconds_count")
+      .reduce((sum, sample) => sum + sample.value, 0))
 
 /** A session `agentSession` set up. */
 export type AgentSession = Effect.Success<ReturnType<typeof agentSession>>

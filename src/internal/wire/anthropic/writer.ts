@@ -253,7 +253,10 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
   }
 
   function toolDelta(chunk: ToolCallDelta): boolean {
-    calls[chunk.index] = [calls[chunk.index]?.[0] ?? chunk.id ?? "", chunk.providerMetadata ?? calls[chunk.index]?.[1]]
+    const seen = calls[chunk.index]
+    // A call's id comes with its first delta; its metadata may come later, and only then is its entry made anew.
+    if (seen === undefined) calls[chunk.index] = [chunk.id ?? "", chunk.providerMetadata]
+    else if (chunk.providerMetadata !== undefined) calls[chunk.index] = [seen[0], chunk.providerMetadata]
     const block = tools[chunk.index]
     const waiting = held.get(chunk.index)
     if (block !== undefined) {
