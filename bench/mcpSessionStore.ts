@@ -16,6 +16,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -112,7 +113,10 @@ const storeOf = Effect.fnUntraced(function*(backend: Backend) {
   if (backend.database === undefined) return yield* Effect.provide(Sessions.SessionStore, Sessions.layerMemory)
   const sql = yield* Effect.orDie(Database.connect(backend.database, schemas))
   const database = { sql, bounds: { address: backend.name, timeout: Sql.defaultTimeout } }
-  return yield* Effect.provide(Sessions.SessionStore, Sessions.layerSql(database))
+  return yield* Effect.provide(
+    Sessions.SessionStore,
+    Layer.provide(Sessions.layerSql, Layer.succeed(Sql.Database, database))
+  )
 })
 
 /** One run: each side's mean call and read, and their ratios. */

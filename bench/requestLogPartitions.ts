@@ -23,6 +23,7 @@ import * as Partitions from "../src/internal/gateway/observe/requestPartitions.j
 import * as Requests from "../src/internal/gateway/observe/requestTable.js"
 import * as Database from "../src/internal/persistence/database.js"
 import type { Schema } from "../src/internal/persistence/migrations.js"
+import * as Sql from "../src/internal/persistence/sql.js"
 import { postgresServer } from "../test/utils/postgresServer.js"
 import { envNumber } from "./env.js"
 import { round2 } from "./stats.js"
@@ -73,10 +74,13 @@ const rowOf = (index: number): Requests.Row => ({
 /** The store over `sql` with the gateway's bounds. */
 const storeOf = (sql: SqlClient.SqlClient) =>
   Effect.map(
-    Layer.build(RequestLogStore.layerSql({
-      sql,
-      bounds: { address: "the bench's database", timeout: RequestLogStore.writeTimeout }
-    })),
+    Layer.build(Layer.provide(
+      RequestLogStore.layerSql,
+      Layer.succeed(Sql.Database, {
+        sql,
+        bounds: { address: "the bench's database", timeout: RequestLogStore.writeTimeout }
+      })
+    )),
     Context.get(RequestLogStore.RequestLogStore)
   )
 

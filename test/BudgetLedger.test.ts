@@ -37,6 +37,7 @@ import * as McpPins from "../src/internal/gateway/mcp/pins.js"
 import * as McpSessions from "../src/internal/gateway/mcp/sessions.js"
 import * as RequestLogStore from "../src/internal/gateway/observe/requestLogStore.js"
 import * as Database from "../src/internal/persistence/database.js"
+import * as Sql from "../src/internal/persistence/sql.js"
 import { contentionBackoffCap } from "../src/internal/persistence/sql.js"
 import * as Sqlite from "../src/internal/persistence/sqlite.js"
 import { eventually } from "./utils/eventually.js"
@@ -322,7 +323,11 @@ describe("the gateway's spend ledger as a service", () => {
       "on SQLite",
       Effect.map(
         Effect.orDie(Database.connect({ sqlite: ":memory:" }, schemas)),
-        (sql) => Ledger.layerSql({ sql, bounds: { address: "memory", timeout: Duration.seconds(5) } })
+        (sql) =>
+          Layer.provide(
+            Ledger.layerSql,
+            Layer.succeed(Sql.Database, { sql, bounds: { address: "memory", timeout: Duration.seconds(5) } })
+          )
       )
     ]] as const
   )(

@@ -20,6 +20,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
+import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -33,6 +34,7 @@ import type * as Chain from "../internal/gateway/audit/chain.js"
 import * as AuditStore from "../internal/gateway/audit/store.js"
 import * as Database from "../internal/persistence/database.js"
 import { describe } from "../internal/persistence/database.js"
+import * as Sql from "../internal/persistence/sql.js"
 import * as ProviderConfig from "../ProviderConfig.js"
 import * as AdminApi from "./adminApi.js"
 import * as AdminToken from "./adminToken.js"
@@ -209,7 +211,10 @@ const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<strin
       Effect.provide(
         AuditStore.AuditLogStore.use((log) => log.verify(anchors)),
         // However long the walk takes: the command is asked to read the whole chain.
-        AuditStore.layerSql({ sql, bounds: { address: where, timeout: Duration.infinity } })
+        Layer.provide(
+          AuditStore.layerSql,
+          Layer.succeed(Sql.Database, { sql, bounds: { address: where, timeout: Duration.infinity } })
+        )
       ),
       (cause) =>
         new DatabaseError({

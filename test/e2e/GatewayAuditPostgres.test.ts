@@ -6,10 +6,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Refusals from "../../src/internal/gateway/audit/refusals.js"
 import * as AuditStore from "../../src/internal/gateway/audit/store.js"
 import * as Database from "../../src/internal/persistence/database.js"
+import * as Sql from "../../src/internal/persistence/sql.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { call, gatewayOn, providerKey } from "../utils/adminApi.js"
 import { postgresServer } from "../utils/postgresServer.js"
@@ -48,7 +50,10 @@ describe("the admin audit log on a shared Postgres", () => {
         const verified = yield* Effect.scoped(Effect.flatMap(Database.open(database), (sql) =>
           Effect.provide(
             AuditStore.AuditLogStore.use((log) => log.verify()),
-            AuditStore.layerSql({ sql, bounds: { address: "audit", timeout: Duration.infinity } })
+            Layer.provide(
+              AuditStore.layerSql,
+              Layer.succeed(Sql.Database, { sql, bounds: { address: "audit", timeout: Duration.infinity } })
+            )
           )))
         assert.deepStrictEqual([verified.broken, verified.rows, verified.head.seq], [undefined, 40, 40])
       }),

@@ -301,8 +301,12 @@ describe("the gateway's SQLite database", () => {
       const dir = yield* temporary
       const file = join(dir, "gateway.db")
       const script = `import * as Effect from "effect/Effect"
-        import * as Database from ${JSON.stringify(pathToFileURL(resolve("dist/internal/persistence/database.js")).href)}
-        import { schemas } from ${JSON.stringify(pathToFileURL(resolve("dist/internal/gateway/databaseSchema.js")).href)}
+        import * as Database from ${
+        JSON.stringify(pathToFileURL(resolve("dist/internal/persistence/database.js")).href)
+      }
+        import { schemas } from ${
+        JSON.stringify(pathToFileURL(resolve("dist/internal/gateway/databaseSchema.js")).href)
+      }
         Effect.runPromise(Effect.scoped(Database.connect({ sqlite: ${JSON.stringify(file)} }, schemas)))
           .then(() => process.exit(0), (error) => { console.error(String(error)); process.exit(1) })`
       const starts = Array.from({ length: 16 }, () =>

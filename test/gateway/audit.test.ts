@@ -340,7 +340,10 @@ describe("the audit log's retention", () => {
         const sql = yield* Database.connect({ sqlite: ":memory:" }, schemas)
         const log = yield* serviceOf(
           AuditStore.AuditLogStore,
-          AuditStore.layerSql({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
+          Layer.provide(
+            AuditStore.layerSql,
+            Layer.succeed(Sql.Database, { sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
+          )
         )
         for (const gap of gaps) yield* appendAfter(log, Duration.millis(gap))
         const head = yield* log.head

@@ -13,7 +13,7 @@ import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import * as IdSecret from "../../src/internal/gateway/batches/idSecret.js"
-import type * as Sql from "../../src/internal/persistence/sql.js"
+import * as Sql from "../../src/internal/persistence/sql.js"
 import { StoreUnavailableError } from "../../src/Store.js"
 import { batchIdSecretContract } from "../contract/batchIdSecret.js"
 import { type RedisServer, redisServer } from "../utils/redisServer.js"
@@ -25,8 +25,15 @@ const built = (layer: Layer.Layer<IdSecret.IdSecretStore>) =>
   Effect.map(Layer.build(layer), Context.get(IdSecret.IdSecretStore))
 
 /** Two instances' stores on one new database. */
-const onDatabase = (database: Effect.Effect<Sql.Database, never, Scope.Scope>) =>
-  Effect.flatMap(database, (made) => Effect.all([built(IdSecret.layerSql(made)), built(IdSecret.layerSql(made))]))
+const onDatabase = (database: Effect.Effect<Sql.Database["Service"], never, Scope.Scope>) =>
+  Effect.flatMap(
+    database,
+    (made) =>
+      Effect.all([
+        built(Layer.provide(IdSecret.layerSql, Layer.succeed(Sql.Database, made))),
+        built(Layer.provide(IdSecret.layerSql, Layer.succeed(Sql.Database, made)))
+      ])
+  )
 
 batchIdSecretContract({
   name: "memory",

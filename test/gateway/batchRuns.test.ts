@@ -6,6 +6,7 @@
  */
 import { expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -65,7 +66,10 @@ effectProp(
       const sql = yield* Effect.orDie(Database.connect(file, schemas))
       const store = yield* serviceOf(
         Runs.RunStore,
-        Runs.layerSql({ sql, bounds: { address: "test.db", timeout: Sql.defaultTimeout } })
+        Layer.provide(
+          Runs.layerSql,
+          Layer.succeed(Sql.Database, { sql, bounds: { address: "test.db", timeout: Sql.defaultTimeout } })
+        )
       )
       const progress = yield* store.progress("gwrun:o")
       expect(progress).toEqual({

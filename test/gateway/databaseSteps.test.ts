@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import { DeadlockError, LockTimeoutError, SerializationError, SqlError, SqlSyntaxError } from "effect/sql/SqlError"
 import * as TestClock from "effect/testing/TestClock"
@@ -29,10 +30,13 @@ describe("the gateway database's stores on a database that does not answer", () 
       const loading = yield* Effect.forkChild(
         Effect.flip(serviceOf(
           KeyStore.KeyStore,
-          KeyStore.layerSql({
-            sql: silent.sql,
-            bounds: { address: "the silent database", timeout: Duration.seconds(1) }
-          })
+          Layer.provide(
+            KeyStore.layerSql,
+            Layer.succeed(Sql.Database, {
+              sql: silent.sql,
+              bounds: { address: "the silent database", timeout: Duration.seconds(1) }
+            })
+          )
         ))
       )
       yield* TestClock.adjust("999 millis")

@@ -11,6 +11,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
@@ -32,6 +33,7 @@ import * as Request from "../../src/internal/gateway/request/context.js"
 import * as Outcome from "../../src/internal/gateway/request/outcome.js"
 import * as Database from "../../src/internal/persistence/database.js"
 import type { Schema } from "../../src/internal/persistence/migrations.js"
+import * as Sql from "../../src/internal/persistence/sql.js"
 import { requestLogContract } from "../contract/requestLog.js"
 import { effectProp } from "../utils/effectProp.js"
 import { eventually } from "../utils/eventually.js"
@@ -62,7 +64,10 @@ for (const backend of storeBackends("request_log", RequestLogStore.RequestLogSto
 const onSql = (sql: SqlClient.SqlClient) =>
   serviceOf(
     RequestLogStore.RequestLogStore,
-    RequestLogStore.layerSql({ sql, bounds: { address: "the test's database", timeout: Duration.seconds(5) } })
+    Layer.provide(
+      RequestLogStore.layerSql,
+      Layer.succeed(Sql.Database, { sql, bounds: { address: "the test's database", timeout: Duration.seconds(5) } })
+    )
   )
 
 /** The writer's backends: this process's memory, and a SQLite file. */
@@ -353,7 +358,10 @@ const unpartitioned: ReadonlyArray<Schema> = [{
 const onPostgres = (sql: SqlClient.SqlClient) =>
   serviceOf(
     RequestLogStore.RequestLogStore,
-    RequestLogStore.layerSql({ sql, bounds: { address: "the test's database", timeout: Duration.seconds(10) } })
+    Layer.provide(
+      RequestLogStore.layerSql,
+      Layer.succeed(Sql.Database, { sql, bounds: { address: "the test's database", timeout: Duration.seconds(10) } })
+    )
   )
 
 /** The log's partitions, by name. */

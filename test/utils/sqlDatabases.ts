@@ -1,7 +1,7 @@
 /**
  * The SQL databases a store's tests run on, each new and used by no other test: a SQLite file in a directory of its
  * own, removed when the scope closes; and a database on one real Postgres server a test file shares (`postgresFor`,
- * called at the file's top level: started before its tests, stopped after them). Each is a `Sql.Database`, what a
+ * called at the file's top level: started before its tests, stopped after them). Each is a `Sql.Database["Service"]`, what a
  * gateway store's `layerSql` takes; `storeBackends` gives a gateway store's service on each of its backends, as its
  * contract suite (`test/contract/`) runs over them.
  */
@@ -22,7 +22,7 @@ import * as Sql from "../../src/internal/persistence/sql.js"
 import { type PostgresServer, postgresServer } from "./postgresServer.js"
 
 /** A new SQLite database, its directory named after `prefix`. */
-export const sqliteDatabase = (prefix: string): Effect.Effect<Sql.Database, never, Scope.Scope> =>
+export const sqliteDatabase = (prefix: string): Effect.Effect<Sql.Database["Service"], never, Scope.Scope> =>
   Effect.gen(function*() {
     const directory = yield* Effect.acquireRelease(
       Effect.sync(() => mkdtempSync(join(tmpdir(), `${prefix}-`))),
@@ -53,7 +53,7 @@ export function postgresServerFor(): Effect.Effect<PostgresServer> {
 }
 
 /** A new database, named after `prefix`, on the test file's Postgres server, each time the effect it gives runs. */
-export function postgresFor(prefix: string): Effect.Effect<Sql.Database, never, Scope.Scope> {
+export function postgresFor(prefix: string): Effect.Effect<Sql.Database["Service"], never, Scope.Scope> {
   const server = postgresServerFor()
   return Effect.gen(function*() {
     const name = `${prefix}_${randomUUID().replaceAll("-", "")}`
@@ -70,8 +70,8 @@ export interface StoreBackend<S> {
   /** The backend's database, which `sql` makes the store's service over; none in memory. */
   readonly sql:
     | {
-      readonly database: Effect.Effect<Sql.Database, never, Scope.Scope>
-      readonly store: (database: Sql.Database) => Effect.Effect<S, never, Scope.Scope>
+      readonly database: Effect.Effect<Sql.Database["Service"], never, Scope.Scope>
+      readonly store: (database: Sql.Database["Service"]) => Effect.Effect<S, never, Scope.Scope>
     }
     | undefined
 }
@@ -93,11 +93,15 @@ export function storeBackends<I, S, E = never>(
   tag: Context.Key<I, S>,
   layers: {
     readonly layerMemory?: Layer.Layer<I> | undefined
-    readonly layerSql: (database: Sql.Database) => Layer.Layer<I, E>
+    readonly layerSql: Layer.Layer<I, E, Sql.Database>
   }
 ): ReadonlyArray<StoreBackend<S>> {
-  const store = (database: Sql.Database) => Effect.orDie(serviceOf(tag, layers.layerSql(database)))
-  const onDatabase = (name: "SQLite" | "Postgres", database: Effect.Effect<Sql.Database, never, Scope.Scope>) => ({
+  const store = (database: Sql.Database["Service"]) =>
+    Effect.orDie(serviceOf(tag, Layer.provide(layers.layerSql, Layer.succeed(Sql.Database, database))))
+  const onDatabase = (
+    name: "SQLite" | "Postgres",
+    database: Effect.Effect<Sql.Database["Service"], never, Scope.Scope>
+  ) => ({
     name,
     store: Effect.flatMap(database, store),
     sql: { database, store }

@@ -14,7 +14,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
 import type { StoreUnavailableError } from "../../Store.js"
-import type * as Sql from "../persistence/sql.js"
+import * as Sql from "../persistence/sql.js"
 import * as AuditRefusals from "./audit/refusals.js"
 import * as AuditLog from "./audit/store.js"
 import * as IdSecret from "./batches/idSecret.js"
@@ -101,7 +101,7 @@ export type Stores =
  * calls, and their ids' secret, are kept where every instance that answers a batch's id reads them (`batchStores`).
  */
 export function storesLayer(
-  database: Sql.Database | undefined,
+  database: Sql.Database["Service"] | undefined,
   store: Store.Store | undefined,
   options: {
     /** Whether the database is a SQLite file, each instance's own. */
@@ -121,15 +121,15 @@ export function storesLayer(
       RequestLogStore.layerMemory
     )
     : Layer.mergeAll(
-      KeyStore.layerSql(database),
-      Ledger.layerSql(database),
-      McpPins.layerSql(database),
-      McpSessions.layerSql(database),
-      Sessions.layerSql(database),
-      Grants.layerSql(database),
+      KeyStore.layerSql,
+      Ledger.layerSql,
+      McpPins.layerSql,
+      McpSessions.layerSql,
+      Sessions.layerSql,
+      Grants.layerSql,
       batches,
-      RequestLogStore.layerSql(database)
-    )
+      RequestLogStore.layerSql
+    ).pipe(Layer.provide(Layer.succeed(Sql.Database, database)))
 }
 
 /**
@@ -138,7 +138,7 @@ export function storesLayer(
  * batch's id is answered by any instance serving its deployment; else in the database; else in memory.
  */
 function batchStores(
-  database: Sql.Database | undefined,
+  database: Sql.Database["Service"] | undefined,
   store: Store.Store | undefined,
   options: { readonly sqlite: boolean }
 ): Layer.Layer<Settlements.SettlementStore | BatchStore.BatchStore | BatchRuns.RunStore | IdSecret.IdSecretStore> {
@@ -152,11 +152,8 @@ function batchStores(
   }
   return database === undefined
     ? Layer.mergeAll(Settlements.layerMemory, BatchStore.layerMemory, BatchRuns.layerMemory, IdSecret.layerMemory)
-    : Layer.mergeAll(
-      Settlements.layerSql(database),
-      BatchStore.layerSql(database),
-      BatchRuns.layerSql(database),
-      IdSecret.layerSql(database)
+    : Layer.mergeAll(Settlements.layerSql, BatchStore.layerSql, BatchRuns.layerSql, IdSecret.layerSql).pipe(
+      Layer.provide(Layer.succeed(Sql.Database, database))
     )
 }
 
@@ -172,7 +169,7 @@ export const lasting = Effect.fnUntraced(function*(options: {
   readonly responses: ResponsesStore.StoreOptions
   /** The bounds of the Responses WebSockets (`Gateway.Keys`' bounds); the defaults when unset. */
   readonly sockets: Socket.BoundsOptions
-  readonly database: Sql.Database | undefined
+  readonly database: Sql.Database["Service"] | undefined
   /** The stores the routes read (`storesLayer`), built for the gateway's life. */
   readonly stores: Context.Context<Stores>
   /** Whether the request log keeps each call's request body and reply text, keys masked. */
@@ -196,7 +193,11 @@ export const lasting = Effect.fnUntraced(function*(options: {
   )
   const metrics = Metrics.makeMetrics(options.status, now, Context.get(responses, ResponsesStore.StoredResponses).usage)
   const audit = Context.get(
-    yield* Layer.build(options.database === undefined ? AuditLog.layerMemory : AuditLog.layerSql(options.database)),
+    yield* Layer.build(
+      options.database === undefined
+        ? AuditLog.layerMemory
+        : Layer.provide(AuditLog.layerSql, Layer.succeed(Sql.Database, options.database))
+    ),
     AuditLog.AuditLogStore
   )
   return {

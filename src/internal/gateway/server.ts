@@ -122,7 +122,7 @@ function adminKeysOf(config: Config, options: Options) {
 // The callers of the database's keys and teams (`keyStore`, in it), their budgets in the spend ledger of `stores`, kept
 // for the gateway's life.
 function manage(
-  database: Sql.Database,
+  database: Sql.Database["Service"],
   stores: Context.Context<App.Stores>,
   limiterStores: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>,
   drain: Drain
@@ -385,7 +385,7 @@ function secretsOf(config: Config, options: Options): ReadonlyArray<Redacted.Red
 function configKeyStores(
   limiters: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>,
   store: Store.Store | undefined,
-  database: { readonly option: DatabaseOption; readonly stored: Sql.Database } | undefined,
+  database: { readonly option: DatabaseOption; readonly stored: Sql.Database["Service"] } | undefined,
   ledger: Ledger.Ledger
 ): Effect.Effect<KeyLimits.Stores, DatabaseError, Scope.Scope> {
   return Effect.gen(function*() {
@@ -423,7 +423,7 @@ function openStores(options: Options, drain: Drain) {
     const database = options.database ?? options.config.database
     const sql = database === undefined ? undefined : yield* Database.connect(database, schemas)
     // The database as one SQL store: every step of its keys, spend and request log bounded and named alike.
-    const stored: Sql.Database | undefined = sql === undefined
+    const stored: Sql.Database["Service"] | undefined = sql === undefined
       ? undefined
       : { sql, bounds: { address: describe(database!), timeout: Sql.defaultTimeout } }
     const wantedStore = options.store ?? options.config.store

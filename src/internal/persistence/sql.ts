@@ -4,6 +4,7 @@
  * for too long, or on SQLite a lock held at all: `sqlite.ts` does not wait for one) for as long as that bound allows,
  * and what fails reported as `StoreUnavailableError` naming the database.
  */
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
@@ -117,8 +118,11 @@ export function transaction<A, E>(
   return step(bounds, what, sql.withTransaction(effect))
 }
 
-/** A SQL store's database: its client, and where it is and how long a step may take. */
-export interface Database {
+/**
+ * The database a SQL store is kept in: its client, and where it is and how long a step may take. Every SQL store's
+ * layer needs it; the gateway gives it once, for all of them.
+ */
+export class Database extends Context.Service<Database, {
   readonly sql: SqlClient.SqlClient
   readonly bounds: Bounds
-}
+}>()("effect-llm-router/persistence/Database") {}

@@ -27,7 +27,7 @@ interface Row {
 }
 
 /** A `BucketStore` in `database`, whose schema is the gateway's (`gateway/databaseSchema.ts`). */
-export function bucketStore(database: Database): RateLimiter.BucketStore["Service"] {
+export function bucketStore(database: Database["Service"]): RateLimiter.BucketStore["Service"] {
   const { bounds, sql } = database
 
   function locked(key: string) {

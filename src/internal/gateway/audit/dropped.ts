@@ -60,7 +60,7 @@ interface Row {
 }
 
 /** A count in `database`, shared by every instance on it; a summary's instance is thought gone after `2 * per`. */
-export function sql(database: Database, per: Duration.Duration): DropCount {
+export function sql(database: Database["Service"], per: Duration.Duration): DropCount {
   const { bounds, sql } = database
   const orphaned = 2 * Duration.toMillis(per)
   const add = Effect.fnUntraced(function*(at: number) {

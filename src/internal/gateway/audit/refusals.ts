@@ -42,7 +42,7 @@ export function memoryState(): Dropped.DropCount {
 }
 
 /** The count of `per` windows in `database`, shared by every instance on it. */
-export function sqlState(database: Database, per: Duration.Duration = window): Dropped.DropCount {
+export function sqlState(database: Database["Service"], per: Duration.Duration = window): Dropped.DropCount {
   return Dropped.sql(database, per)
 }
 

@@ -208,7 +208,7 @@ function memoryRows(): Rows<never> {
 }
 
 /** The tables `admin_audit` and `admin_audit_head` of `database`. */
-function sqlRows({ bounds, sql }: Sql.Database): Rows<SqlError> {
+function sqlRows({ bounds, sql }: Sql.Database["Service"]): Rows<SqlError> {
   return {
     write: (what, effect) =>
       Sql.transaction(
@@ -272,8 +272,10 @@ function sqlRows({ bounds, sql }: Sql.Database): Rows<SqlError> {
 }
 
 /** The audit log in the gateway's database, which every instance on it shares (one chain). */
-export const layerSql = (database: Sql.Database): Layer.Layer<AuditLogStore> =>
-  Layer.sync(AuditLogStore, () => overRows(sqlRows(database)))
+export const layerSql: Layer.Layer<AuditLogStore, never, Sql.Database> = Layer.effect(
+  AuditLogStore,
+  Effect.map(Sql.Database, (database) => overRows(sqlRows(database)))
+)
 
 /** The audit log in this process's memory, for its life: a gateway without a database keeps it so. */
 export const layerMemory: Layer.Layer<AuditLogStore> = Layer.sync(AuditLogStore, () => overRows(memoryRows()))

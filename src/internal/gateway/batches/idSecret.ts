@@ -40,9 +40,9 @@ export const layerMemory: Layer.Layer<IdSecretStore> = Layer.sync(IdSecretStore,
 })
 
 /** The secret in the gateway's database, which every instance on it shares. */
-export const layerSql = (database: Sql.Database): Layer.Layer<IdSecretStore> =>
-  Layer.sync(IdSecretStore, (): Secrets => {
-    const { bounds, sql } = database
+export const layerSql: Layer.Layer<IdSecretStore, never, Sql.Database> = Layer.effect(
+  IdSecretStore,
+  Effect.map(Sql.Database, ({ bounds, sql }): Secrets => {
     return {
       // Of instances making it at once, the first insert wins; every one reads the row it left.
       secret: Sql.step(
@@ -56,6 +56,7 @@ export const layerSql = (database: Sql.Database): Layer.Layer<IdSecretStore> =>
       )
     }
   })
+)
 
 // ARGV: the key, and a new secret, kept unless one is already; the secret kept.
 const secretScript = Redis.script(

@@ -380,7 +380,7 @@ interface HeldRow {
 }
 
 /** The runs of the database as a room of the bounds: the oldest ended first. */
-function sqlRoom(sql: Sql.Database["sql"]): Bounded.Room<string, SqlError> {
+function sqlRoom(sql: Sql.Database["Service"]["sql"]): Bounded.Room<string, SqlError> {
   const mine = (owner: string | undefined) => owner === undefined ? sql.literal("1 = 1") : sql`owner = ${owner}`
   return {
     held: (owner) =>
@@ -403,9 +403,9 @@ function sqlRoom(sql: Sql.Database["sql"]): Bounded.Room<string, SqlError> {
 }
 
 /** The runs in the gateway's database, which every instance on it shares. */
-export const layerSql = (database: Sql.Database): Layer.Layer<RunStore> =>
-  Layer.sync(RunStore, (): Runs => {
-    const { bounds: sqlBounds, sql } = database
+export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect(
+  RunStore,
+  Effect.map(Sql.Database, ({ bounds: sqlBounds, sql }): Runs => {
     const lease = Leases.sqlLease(sql, { name: "batch_runs", closed: "ended_at" })
     const room = sqlRoom(sql)
     return {
@@ -531,3 +531,4 @@ export const layerSql = (database: Sql.Database): Layer.Layer<RunStore> =>
         )
     }
   })
+)

@@ -206,9 +206,9 @@ interface LineRow {
 }
 
 /** The settlements in the gateway's database, which every instance on it shares. */
-export const layerSql = (database: Sql.Database): Layer.Layer<SettlementStore> =>
-  Layer.sync(SettlementStore, (): Settlements => {
-    const { bounds, sql } = database
+export const layerSql: Layer.Layer<SettlementStore, never, Sql.Database> = Layer.effect(
+  SettlementStore,
+  Effect.map(Sql.Database, ({ bounds, sql }): Settlements => {
     const lease = Leases.sqlLease(sql, { name: "batch_settlements", closed: "settled_at" })
     return {
       open: (batch) =>
@@ -295,3 +295,4 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SettlementStore> =
         )
     }
   })
+)

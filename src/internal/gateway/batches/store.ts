@@ -256,9 +256,9 @@ interface IdRow {
 }
 
 /** The files and records in the gateway's database, which every instance on it shares. */
-export const layerSql = (database: Sql.Database): Layer.Layer<BatchStore> =>
-  Layer.sync(BatchStore, (): Store => {
-    const { bounds: sqlBounds, sql } = database
+export const layerSql: Layer.Layer<BatchStore, never, Sql.Database> = Layer.effect(
+  BatchStore,
+  Effect.map(Sql.Database, ({ bounds: sqlBounds, sql }): Store => {
     const held = (rows: ReadonlyArray<HeldRow>) => ({
       count: Number(rows[0]?.count ?? 0),
       bytes: Number(rows[0]?.bytes ?? 0)
@@ -385,3 +385,4 @@ export const layerSql = (database: Sql.Database): Layer.Layer<BatchStore> =>
         )
     }
   })
+)

@@ -93,9 +93,9 @@ export const layerMemory: Layer.Layer<GrantStore> = Layer.sync(GrantStore, (): G
 })
 
 /** The grants in the gateway's database (`role_grants`), which every instance on it shares. */
-export const layerSql = (database: Sql.Database): Layer.Layer<GrantStore> =>
-  Layer.sync(GrantStore, (): Grants => {
-    const { bounds, sql } = database
+export const layerSql: Layer.Layer<GrantStore, never, Sql.Database> = Layer.effect(
+  GrantStore,
+  Effect.map(Sql.Database, ({ bounds, sql }): Grants => {
     const bySubjectRole = (subject: string, role: string) =>
       Effect.map(sql<Row>`SELECT * FROM role_grants WHERE subject = ${subject} AND role = ${role}`, grantsOf)
     const byId = (id: string) => Effect.map(sql<Row>`SELECT * FROM role_grants WHERE id = ${id}`, grantsOf)
@@ -141,3 +141,4 @@ export const layerSql = (database: Sql.Database): Layer.Layer<GrantStore> =>
         )
     }
   })
+)

@@ -270,9 +270,9 @@ export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (
 })
 
 /** Sessions in the gateway's database (`admin_sessions`, `admin_sign_ins`), which every instance on it shares. */
-export const layerSql = (database: Sql.Database): Layer.Layer<SessionStore> =>
-  Layer.sync(SessionStore, (): Store => {
-    const { bounds, sql } = database
+export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.effect(
+  SessionStore,
+  Effect.map(Sql.Database, ({ bounds, sql }): Store => {
     type Table = "admin_sessions" | "admin_sign_ins" | "admin_signed_out_tokens"
     // `insert` into `table`, then its rows ended by `now` deleted, and those ending before the `max`th latest (the
     // oldest past the bound; rows ending at the same moment as that one are kept): one transaction.
@@ -349,6 +349,7 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SessionStore> =>
         )
     }
   })
+)
 
 /** The sessions kept in the `SessionStore` provided, on the `Clock`, at most `defaultMaxSessions` of them. */
 export const sessions: Effect.Effect<Sessions, never, SessionStore> = Effect.map(

@@ -13,7 +13,7 @@ import * as Budget from "../../../Budget.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as BudgetSql from "../../budget/sql.js"
 import * as Stored from "../../budget/stored.js"
-import type * as Sql from "../../persistence/sql.js"
+import * as Sql from "../../persistence/sql.js"
 
 export interface Ledger {
   /** The budget store the ledger's budgets count in. */
@@ -48,15 +48,17 @@ export const layer: Layer.Layer<SpendLedger, never, Budget.BudgetStore> = Layer.
 )
 
 /** The ledger in the gateway's database, already migrated, which every instance on it shares. */
-export const layerSql = ({ bounds, sql }: Sql.Database): Layer.Layer<SpendLedger> =>
-  layer.pipe(
-    Layer.provide(
-      Layer.effect(
-        Budget.BudgetStore,
-        BudgetSql.make(sql, { address: bounds.address, statementTimeout: bounds.timeout })
+export const layerSql: Layer.Layer<SpendLedger, never, Sql.Database> = layer.pipe(
+  Layer.provide(
+    Layer.effect(
+      Budget.BudgetStore,
+      Effect.flatMap(
+        Sql.Database,
+        ({ bounds, sql }) => BudgetSql.make(sql, { address: bounds.address, statementTimeout: bounds.timeout })
       )
     )
   )
+)
 
 /** The ledger in this process's memory, for its life: a gateway without a database keeps its budgets so. */
 export const layerMemory: Layer.Layer<SpendLedger> = layer.pipe(Layer.provide(Budget.layerStoreMemory))

@@ -16,7 +16,9 @@ interface Row {
 }
 
 /** The record in the database `sql`, named by its identity; fails when the identity cannot be read. */
-export const make = ({ bounds, sql }: Sql.Database): Effect.Effect<Budget.SpendRecord, Budget.SpendRecordError> =>
+export const make = (
+  { bounds, sql }: Sql.Database["Service"]
+): Effect.Effect<Budget.SpendRecord, Budget.SpendRecordError> =>
   Effect.gen(function*() {
     function recorded<A>(what: string, effect: Effect.Effect<A, SqlError>): Effect.Effect<A, Budget.SpendRecordError> {
       return Effect.mapError(

@@ -336,7 +336,7 @@ function memoryTables(): Tables<never> {
 }
 
 /** The tables `keys` and `teams` of `database`. */
-function sqlTables({ bounds, sql }: Sql.Database): Tables {
+function sqlTables({ bounds, sql }: Sql.Database["Service"]): Tables {
   // A write whose unique name (a key's or a team's) another row has: `NameTaken`.
   const named = <A>(what: string, effect: Effect.Effect<A, SqlError>) =>
     Sql.step(
@@ -426,5 +426,7 @@ export const layerMemory: Layer.Layer<KeyStore> = Layer.effect(
  * Keys and teams in the gateway's database (tables `keys` and `teams`), which every instance on it shares: read at
  * start (failing when they cannot be), and again whenever another instance changed them.
  */
-export const layerSql = (database: Sql.Database): Layer.Layer<KeyStore, StoreUnavailableError> =>
-  Layer.effect(KeyStore, Effect.suspend(() => overTables(sqlTables(database))))
+export const layerSql: Layer.Layer<KeyStore, StoreUnavailableError, Sql.Database> = Layer.effect(
+  KeyStore,
+  Effect.flatMap(Sql.Database, (database) => overTables(sqlTables(database)))
+)

@@ -260,9 +260,9 @@ export const layerMemory: Layer.Layer<PinStore> = Layer.sync(PinStore, (): Store
 })
 
 /** Pins in the gateway's database (the `tool_pins` table), which every instance on it shares. */
-export const layerSql = (database: Sql.Database): Layer.Layer<PinStore> =>
-  Layer.sync(PinStore, (): Store => {
-    const { bounds, sql } = database
+export const layerSql: Layer.Layer<PinStore, never, Sql.Database> = Layer.effect(
+  PinStore,
+  Effect.map(Sql.Database, ({ bounds, sql }): Store => {
     const select = (subject: Subject) =>
       Effect.map(
         sql<Row>`SELECT * FROM tool_pins WHERE server = ${subject.server} AND tool = ${column(subject)}`,
@@ -319,6 +319,7 @@ export const layerSql = (database: Sql.Database): Layer.Layer<PinStore> =>
         )
     }
   })
+)
 
 /** The pins as the endpoints and the admin routes use them. */
 export interface Pins {

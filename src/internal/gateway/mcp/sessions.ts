@@ -380,9 +380,9 @@ export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (
  * Sessions in the gateway's database (the `mcp_sessions` table, their subscriptions in `mcp_subscriptions`), which
  * every instance on it shares.
  */
-export const layerSql = (database: Sql.Database): Layer.Layer<SessionStore> =>
-  Layer.sync(SessionStore, (): Store => {
-    const { bounds, sql } = database
+export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.effect(
+  SessionStore,
+  Effect.map(Sql.Database, ({ bounds, sql }): Store => {
     // The sessions of `caller` (of all, `undefined`), through the sessions' index by key.
     const of = (caller: string | null | undefined) =>
       caller === undefined ? sql`1 = 1` : caller === null ? sql`caller IS NULL` : sql`caller = ${caller}`
@@ -495,6 +495,7 @@ export const layerSql = (database: Sql.Database): Layer.Layer<SessionStore> =>
         )
     }
   })
+)
 
 /** An endpoint's answer to the request in its context, served as `McpRequest.Request` says. */
 type Answer = Effect.Effect<

@@ -72,20 +72,23 @@ const writing = (sql: SqlClient.SqlClient) =>
   })
 
 /** The request log in the gateway's database, which every instance on it shares. */
-export const layerSql = ({ bounds, sql }: Sql.Database): Layer.Layer<RequestLogStore> => {
-  const slow: Sql.Bounds = { address: bounds.address, timeout: writeTimeout }
-  const steps = writing(sql)
-  return Layer.succeed(RequestLogStore, {
-    write: (rows) =>
-      rows.length === 0
-        ? Effect.void
-        : Effect.asVoid(Sql.step(slow, "writing the request log", steps.write(rows))),
-    sweep: (sweep) => Sql.step(slow, "applying the request log's retention", steps.sweep(sweep)),
-    spend: (query) => Sql.step(bounds, "reading the request log", Requests.spend(sql, query)),
-    toolCalls: Sql.step(bounds, "reading the MCP calls of the request log", Requests.toolCalls(sql)),
-    list: (query) => Sql.step(bounds, "reading the request log", Requests.list(sql, query))
+export const layerSql: Layer.Layer<RequestLogStore, never, Sql.Database> = Layer.effect(
+  RequestLogStore,
+  Effect.map(Sql.Database, ({ bounds, sql }) => {
+    const slow: Sql.Bounds = { address: bounds.address, timeout: writeTimeout }
+    const steps = writing(sql)
+    return RequestLogStore.of({
+      write: (rows) =>
+        rows.length === 0
+          ? Effect.void
+          : Effect.asVoid(Sql.step(slow, "writing the request log", steps.write(rows))),
+      sweep: (sweep) => Sql.step(slow, "applying the request log's retention", steps.sweep(sweep)),
+      spend: (query) => Sql.step(bounds, "reading the request log", Requests.spend(sql, query)),
+      toolCalls: Sql.step(bounds, "reading the MCP calls of the request log", Requests.toolCalls(sql)),
+      list: (query) => Sql.step(bounds, "reading the request log", Requests.list(sql, query))
+    })
   })
-}
+)
 
 /** Whether `a` is newer than `b` in the log's order: later `at`, then larger id. */
 function newerFirst(a: Requests.Row, b: Requests.Row): number {

@@ -31,7 +31,7 @@ export interface AppOptions {
   /** The streams in flight, cut when the gateway shuts down. */
   readonly drain: Drain
   /** The gateway's database (keys, teams, spend, the request log), if it has one. */
-  readonly database: Sql.Database | undefined
+  readonly database: Sql.Database["Service"] | undefined
   /**
    * Whether keys and teams made here would be this instance's alone (`Policy.localOnly`: its limits shared through
    * Redis, its database a SQLite file of its own): making them is then refused.
