@@ -2,8 +2,8 @@
  * The gateway's own batch API (`batches/calls.ts`) over the runs' memory store, on the `TestClock`: a batch whose
  * window closed before its lines started ends expired, every line its expired line; a line whose model the
  * configuration no longer has is that line's typed error, once; a retrieve reads the run's progress, its answers read
- * only for its result's lines. (Over loopback, with the official clients and the
- * simulator: test/e2e/GatewayBatchesAsCalls.)
+ * only for its result's lines, and a retrieve of a run running here starts no second running. (Over loopback, with the
+ * official clients and the simulator: test/e2e/GatewayBatchesAsCalls.)
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -88,6 +88,26 @@ describe("the gateway's batch API, lines run as calls", () => {
       yield* Deferred.succeed(gate, undefined)
       expect(yield* endedOf(api, submitted.id)).toMatchObject({ state: "completed", failed: 3 })
     }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)))
+
+  effectProp(
+    "retrieves of a run this instance runs start no second running: each line takes one turn, however many polls",
+    fc.record({ count: fc.integer({ min: 1, max: 12 }), polls: fc.integer({ min: 1, max: 6 }) }),
+    ({ count, polls }) =>
+      Effect.gen(function*() {
+        const gate = yield* Deferred.make<void>()
+        const turns: Array<string> = []
+        const api = yield* apiOf(Duration.days(1), (owner) =>
+          Effect.andThen(Effect.sync(() => void turns.push(owner)), Deferred.await(gate)))
+        const submitted = yield* api.submit(requests(count), "gone", credentials)
+        for (let poll = 0; poll < polls; poll++) {
+          expect(yield* api.retrieve(submitted.id, "gone", credentials)).toMatchObject({ state: "running" })
+        }
+        yield* Deferred.succeed(gate, undefined)
+        expect(yield* endedOf(api, submitted.id)).toMatchObject({ state: "completed", failed: count })
+        expect(turns).toHaveLength(count)
+      }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)),
+    20
+  )
 
   it.effect("a run whose window closed before its lines started ends expired, every line expired", () =>
     Effect.gen(function*() {
