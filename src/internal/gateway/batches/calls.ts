@@ -18,7 +18,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberMap from "effect/FiberMap"
 import * as Ref from "effect/Ref"
-import * as Schedule from "effect/Schedule"
 import { randomUUID } from "node:crypto"
 import { ModelNotFoundError, ProviderUnavailableError, RateLimitError } from "../../../LlmError.js"
 import type { LlmError } from "../../../LlmError.js"
@@ -26,6 +25,7 @@ import type { BatchApi, BatchLine, BatchRequest, BatchStatus } from "../../../Pr
 import type { RateLimiterCostError, RateLimiterExceededError } from "../../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { callConcurrency } from "../../batch/run.js"
+import * as Renewal from "../../persistence/leases.js"
 import type { Target } from "../engine.js"
 import {
   encodeLines,
@@ -114,10 +114,10 @@ function linesOf(recorded: Recorded, status: BatchStatus): ReadonlyArray<BatchLi
 type Stop = "lost" | "ended"
 
 /**
- * What runs a run's lines here: `runHere` forks a run's running, under its lease, into `running` (made in the batch
- * API's scope, so its runs last its life); the runs this instance runs now are its fibers there.
+ * What runs a run's lines here: `runHere` forks a run's running, under its lease, into a map of the runs this instance
+ * runs now, made in the batch API's scope (so its runs last its life), their leases renewed while they run.
  */
-function runner(runs: Runs, options: Options, running: FiberMap.FiberMap<string>) {
+const runner = Effect.fnUntraced(function*(runs: Runs, options: Options) {
   // This instance, as the lease on a run's running names its holder.
   const holder = `gateway-${randomUUID()}`
   const ttl = Duration.toMillis(leaseTtl)
@@ -125,6 +125,16 @@ function runner(runs: Runs, options: Options, running: FiberMap.FiberMap<string>
   function leased(run: string): Effect.Effect<Lease, StoreUnavailableError> {
     return Effect.flatMap(Clock.currentTimeMillis, (now) => runs.lease(run, holder, now, now + ttl))
   }
+
+  // The leases of the runs running here, renewed while a line runs longer than a renewal's period; made
+  // before the runs' map, so it outlives the lines an instance stopping lets end.
+  const renewal = yield* Renewal.renewer<void>({
+    ttlMillis: ttl,
+    scope: yield* Effect.scope,
+    renew: (held) => Effect.forEach(held.keys(), (run) => Effect.ignore(leased(run)), { discard: true })
+  })
+  // The runs this instance runs now, by id: a retrieve meeting one leaves it to that running.
+  const running = yield* FiberMap.make<string>()
 
   /**
    * One line called as a call of its model and its answer recorded, uninterruptibly: an instance stopping lets the
@@ -177,10 +187,12 @@ function runner(runs: Runs, options: Options, running: FiberMap.FiberMap<string>
     }
   })
 
-  /** The lease renewed while a line runs longer than a renewal's period, for the scope. */
-  function renewing(run: string) {
-    return Effect.forkScoped(
-      Effect.repeat(Effect.ignore(leased(run)), Schedule.spaced(Duration.divideUnsafe(leaseTtl, 3)))
+  /** `run`'s lines run with its lease renewed. */
+  function renewed(run: string) {
+    return Effect.acquireUseRelease(
+      Effect.sync(() => renewal.hold(run, undefined)),
+      () => work(run),
+      () => Effect.sync(() => renewal.drop(run))
     )
   }
 
@@ -196,7 +208,7 @@ function runner(runs: Runs, options: Options, running: FiberMap.FiberMap<string>
   function runningHere(run: string): Effect.Effect<void> {
     const held = Effect.acquireUseRelease(
       Effect.orElseSucceed(leased(run), () => "lost" as const),
-      (lease) => lease === "lost" ? Effect.void : Effect.scoped(Effect.andThen(renewing(run), work(run))),
+      (lease) => lease === "lost" ? Effect.void : renewed(run),
       (lease) => lease === "lost" ? Effect.void : Effect.ignore(runs.unlease(run, holder))
     )
     return Effect.catch(
@@ -209,13 +221,12 @@ function runner(runs: Runs, options: Options, running: FiberMap.FiberMap<string>
   }
 
   return runHere
-}
+})
 
 /** The gateway's batch API over the runs' store, its runs' fibers in the scope it is made in. */
 export const make = Effect.fnUntraced(function*(options: Options) {
   const runs = yield* RunStore
-  // The runs this instance runs now, by id: a retrieve meeting one leaves it to that running.
-  const runHere = runner(runs, options, yield* FiberMap.make<string>())
+  const runHere = yield* runner(runs, options)
 
   function unavailable(model: string) {
     return (error: StoreUnavailableError): LlmError =>
