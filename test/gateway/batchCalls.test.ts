@@ -2,8 +2,9 @@
  * The gateway's own batch API (`batches/calls.ts`) over the runs' memory store, on the `TestClock`: a batch whose
  * window closed before its lines started ends expired, every line its expired line; a line whose model the
  * configuration no longer has is that line's typed error, once; a retrieve reads the run's progress, its answers read
- * only for its result's lines. (Over loopback, with the official clients and the
- * simulator: test/e2e/GatewayBatchesAsCalls.)
+ * only for its result's lines; a retrieve of a run running here starts no second running, nor does another instance's
+ * while a line runs past the lease's time to live. (Over loopback, with the official clients and the simulator:
+ * test/e2e/GatewayBatchesAsCalls.)
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -16,6 +17,7 @@ import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import * as Calls from "../../src/internal/gateway/batches/calls.js"
 import * as Runs from "../../src/internal/gateway/batches/runs.js"
+import * as Settlement from "../../src/internal/gateway/batches/settlement.js"
 import * as Message from "../../src/Message.js"
 import type { BatchApi, Credentials } from "../../src/ProviderClient.js"
 import { effectProp } from "../utils/effectProp.js"
@@ -87,6 +89,45 @@ describe("the gateway's batch API, lines run as calls", () => {
       expect(yield* api.retrieve(submitted.id, "gone", credentials)).toMatchObject({ state: "running", failed: 0 })
       yield* Deferred.succeed(gate, undefined)
       expect(yield* endedOf(api, submitted.id)).toMatchObject({ state: "completed", failed: 3 })
+    }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)))
+
+  effectProp(
+    "retrieves of a run this instance runs start no second running: each line takes one turn, however many polls",
+    fc.record({ count: fc.integer({ min: 1, max: 12 }), polls: fc.integer({ min: 1, max: 6 }) }),
+    ({ count, polls }) =>
+      Effect.gen(function*() {
+        const gate = yield* Deferred.make<void>()
+        const turns: Array<string> = []
+        const api = yield* apiOf(Duration.days(1), (owner) =>
+          Effect.andThen(Effect.sync(() => void turns.push(owner)), Deferred.await(gate)))
+        const submitted = yield* api.submit(requests(count), "gone", credentials)
+        for (let poll = 0; poll < polls; poll++) {
+          expect(yield* api.retrieve(submitted.id, "gone", credentials)).toMatchObject({ state: "running" })
+        }
+        yield* Deferred.succeed(gate, undefined)
+        expect(yield* endedOf(api, submitted.id)).toMatchObject({ state: "completed", failed: count })
+        expect(turns).toHaveLength(count)
+      }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)),
+    20
+  )
+
+  it.effect("a line waiting past the lease's time to live keeps its run's lease: another instance's retrieves run none", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const turns = { here: 0, there: 0 }
+      const here = yield* apiOf(
+        Duration.days(1),
+        () => Effect.andThen(Effect.sync(() => void turns.here++), Deferred.await(gate))
+      )
+      const there = yield* apiOf(Duration.days(1), () => Effect.sync(() => void turns.there++))
+      const submitted = yield* here.submit(requests(2), "gone", credentials)
+      for (let second = 0; second < 4 * Duration.toSeconds(Settlement.leaseTtl); second++) {
+        yield* TestClock.adjust("1 second")
+        expect(yield* there.retrieve(submitted.id, "gone", credentials)).toMatchObject({ state: "running" })
+      }
+      yield* Deferred.succeed(gate, undefined)
+      expect(yield* endedOf(here, submitted.id)).toMatchObject({ state: "completed", failed: 2 })
+      expect(turns).toEqual({ here: 2, there: 0 })
     }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)))
 
   it.effect("a run whose window closed before its lines started ends expired, every line expired", () =>

@@ -18,6 +18,8 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as FiberMap from "effect/FiberMap"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
@@ -536,13 +538,13 @@ const makeSettling = Effect.fnUntraced(function*(settling: Settling) {
     )
   })
 
-  // The batches this instance is settling now: a retrieve or sweep meeting one leaves it to that settling, rather
-  // than read the provider's result again only to find the lease held.
-  const inProgress = new Set<string>()
+  // The batches this instance is settling now, by id, for the configuration's life: a retrieve or sweep meeting one
+  // leaves it to that settling, rather than read the provider's result again only to find the lease held.
+  const inProgress = yield* FiberMap.make<string>()
 
   /**
-   * The batch `id` settled here unless this instance is settling it already; a settling that failed (the provider or
-   * the store away) is left to the next retrieve or sweep.
+   * The batch `id` settled here, in the background, unless this instance is settling it already; a settling that
+   * failed (the provider or the store away) is left to the next retrieve or sweep.
    */
   function settledHere(
     kind: Ids.BatchKind,
@@ -551,16 +553,14 @@ const makeSettling = Effect.fnUntraced(function*(settling: Settling) {
     status: BatchStatus,
     caller: Caller | undefined
   ) {
-    if (inProgress.has(id)) return Effect.void
-    inProgress.add(id)
-    return settled(kind, id, found, status, caller).pipe(
-      Effect.catch((error) =>
+    const settling = Effect.catch(
+      settled(kind, id, found, status, caller),
+      (error) =>
         Effect.logWarning("a batch was not settled; it is tried again").pipe(
           Effect.annotateLogs({ reason: error._tag === "StoreUnavailableError" ? error.reason : error.message })
         )
-      ),
-      Effect.ensuring(Effect.sync(() => inProgress.delete(id)))
     )
+    return FiberMap.run(inProgress, id, settling, { onlyIfMissing: true })
   }
 
   // A batch recorded open, looked at: settled when it ended. One of a deployment this configuration does not serve
@@ -572,7 +572,9 @@ const makeSettling = Effect.fnUntraced(function*(settling: Settling) {
     if (Option.isNone(found)) return
     const status = yield* Effect.option(statusOf(found.value, "retrieve"))
     if (Option.isSome(status) && ended(status.value.state)) {
-      yield* settledHere(kind, batch.id, found.value, status.value, auth.callerOf(found.value.ref.caller))
+      yield* Fiber.await(
+        yield* settledHere(kind, batch.id, found.value, status.value, auth.callerOf(found.value.ref.caller))
+      )
     }
   })
 
@@ -654,9 +656,6 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
     return reopened(kind, id, ownerOf(caller))
   }
 
-  // Settlings a retrieve starts run for the configuration's life, not the request's: a batch's lines may be many.
-  const lasting = yield* Effect.scope
-
   /**
    * The caller's batch (or its result file) `id` of `kind`, opened and asked of its provider (`statusOf`); a batch run
    * as calls that no store here keeps is not found, with where such batches are kept.
@@ -686,7 +685,7 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
     return Effect.tap(
       asked(kind, id, caller, "retrieve"),
       ({ found, status }) =>
-        ended(status.state) ? Effect.forkIn(settledHere(kind, id, found, status, caller), lasting) : Effect.void
+        ended(status.state) ? Effect.asVoid(settledHere(kind, id, found, status, caller)) : Effect.void
     )
   }
 

@@ -16,8 +16,8 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
+import * as FiberMap from "effect/FiberMap"
+import * as Ref from "effect/Ref"
 import { randomUUID } from "node:crypto"
 import { ModelNotFoundError, ProviderUnavailableError, RateLimitError } from "../../../LlmError.js"
 import type { LlmError } from "../../../LlmError.js"
@@ -25,6 +25,7 @@ import type { BatchApi, BatchLine, BatchRequest, BatchStatus } from "../../../Pr
 import type { RateLimiterCostError, RateLimiterExceededError } from "../../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { callConcurrency } from "../../batch/run.js"
+import * as Renewal from "../../persistence/leases.js"
 import type { Target } from "../engine.js"
 import {
   encodeLines,
@@ -109,20 +110,31 @@ function linesOf(recorded: Recorded, status: BatchStatus): ReadonlyArray<BatchLi
   return out
 }
 
+/** Why a run's lines stopped starting before all ran: its lease lost to another holder, or the run ended. */
+type Stop = "lost" | "ended"
+
 /**
- * What runs a run's lines here: `runHere` forks a run's running, under its lease, for the life of `lasting` (the batch
- * API's scope); the runs this instance runs now are its own.
+ * What runs a run's lines here: `runHere` forks a run's running, under its lease, into a map of the runs this instance
+ * runs now, made in the batch API's scope (so its runs last its life), their leases renewed while they run.
  */
-function runner(runs: Runs, options: Options, lasting: Scope.Scope) {
+const runner = Effect.fnUntraced(function*(runs: Runs, options: Options) {
   // This instance, as the lease on a run's running names its holder.
   const holder = `gateway-${randomUUID()}`
   const ttl = Duration.toMillis(leaseTtl)
-  // The runs this instance runs now: a retrieve meeting one leaves it to that running.
-  const running = new Set<string>()
 
   function leased(run: string): Effect.Effect<Lease, StoreUnavailableError> {
     return Effect.flatMap(Clock.currentTimeMillis, (now) => runs.lease(run, holder, now, now + ttl))
   }
+
+  // The leases of the runs running here, renewed while a line runs longer than a renewal's period; made
+  // before the runs' map, so it outlives the lines an instance stopping lets end.
+  const renewal = yield* Renewal.renewer<void>({
+    ttlMillis: ttl,
+    scope: yield* Effect.scope,
+    renew: (held) => Effect.forEach(held.keys(), (run) => Effect.ignore(leased(run)), { discard: true })
+  })
+  // The runs this instance runs now, by id: a retrieve meeting one leaves it to that running.
+  const running = yield* FiberMap.make<string>()
 
   /**
    * One line called as a call of its model and its answer recorded, uninterruptibly: an instance stopping lets the
@@ -150,30 +162,37 @@ function runner(runs: Runs, options: Options, lasting: Scope.Scope) {
     const { model, owner, startedAt } = recorded.run
     const target = options.resolve(model)
     const closesAt = startedAt + Duration.toMillis(options.window)
-    let stop: "lost" | "ended" | undefined
+    // Why the lines stopped starting, as the first line to see it says: a lease lost outweighs an end.
+    const stop = yield* Ref.make<Stop | undefined>(undefined)
+    const stopped = Effect.map(Ref.get(stop), (why) => why !== undefined)
     yield* Effect.forEach(
       recorded.lines.filter((line) => !recorded.answers.has(line.customId)),
       (line) =>
         Effect.gen(function*() {
-          if (stop !== undefined) return
+          if (yield* stopped) return
           // Its maker's rate limit paces the lines, as it does the maker's calls.
           yield* options.turn(owner)
-          if (stop !== undefined) return
+          if (yield* stopped) return
           // Renewed before each line: a lease lost (this instance stalled past it) leaves the rest to its new holder.
           const lease = yield* leased(run)
-          if (lease === "lost") stop = "lost"
-          else if (lease === "cancelled" || (yield* Clock.currentTimeMillis) >= closesAt) stop ??= "ended"
-          else yield* answered(run, target, model, line)
+          if (lease === "lost") yield* Ref.set(stop, "lost")
+          else if (lease === "cancelled" || (yield* Clock.currentTimeMillis) >= closesAt) {
+            yield* Ref.update(stop, (why) => why ?? "ended")
+          } else yield* answered(run, target, model, line)
         }),
       { concurrency: callConcurrency, discard: true }
     )
-    if (stop !== "lost") yield* Effect.flatMap(Clock.currentTimeMillis, (now) => runs.end(run, holder, now))
+    if ((yield* Ref.get(stop)) !== "lost") {
+      yield* Effect.flatMap(Clock.currentTimeMillis, (now) => runs.end(run, holder, now))
+    }
   })
 
-  /** The lease renewed while a line runs longer than a renewal's period, for the scope. */
-  function renewing(run: string) {
-    return Effect.forkScoped(
-      Effect.repeat(Effect.ignore(leased(run)), Schedule.spaced(Duration.divideUnsafe(leaseTtl, 3)))
+  /** `run`'s lines run with its lease renewed. */
+  function renewed(run: string) {
+    return Effect.acquireUseRelease(
+      Effect.sync(() => renewal.hold(run, undefined)),
+      () => work(run),
+      () => Effect.sync(() => renewal.drop(run))
     )
   }
 
@@ -182,39 +201,32 @@ function runner(runs: Runs, options: Options, lasting: Scope.Scope) {
    * lease; a running that failed (the store away) is left to the next retrieve.
    */
   function runHere(run: string): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      if (running.has(run)) return Effect.void
-      running.add(run)
-      return runningHere(run)
-    })
+    return Effect.asVoid(FiberMap.run(running, run, runningHere(run), { onlyIfMissing: true }))
   }
 
-  /** `run`'s lines run under its lease when this instance takes it, forked for the batch API's life. */
+  /** `run`'s lines run under its lease when this instance takes it. */
   function runningHere(run: string): Effect.Effect<void> {
     const held = Effect.acquireUseRelease(
       Effect.orElseSucceed(leased(run), () => "lost" as const),
-      (lease) => lease === "lost" ? Effect.void : Effect.scoped(Effect.andThen(renewing(run), work(run))),
+      (lease) => lease === "lost" ? Effect.void : renewed(run),
       (lease) => lease === "lost" ? Effect.void : Effect.ignore(runs.unlease(run, holder))
     )
-    return held.pipe(
-      Effect.catch((error) =>
+    return Effect.catch(
+      held,
+      (error) =>
         Effect.logWarning("a batch's lines stopped running; a retrieve runs them again").pipe(
           Effect.annotateLogs({ reason: error.message })
         )
-      ),
-      Effect.ensuring(Effect.sync(() => running.delete(run))),
-      Effect.forkIn(lasting),
-      Effect.asVoid
     )
   }
 
   return runHere
-}
+})
 
 /** The gateway's batch API over the runs' store, its runs' fibers in the scope it is made in. */
 export const make = Effect.fnUntraced(function*(options: Options) {
   const runs = yield* RunStore
-  const runHere = runner(runs, options, yield* Effect.scope)
+  const runHere = yield* runner(runs, options)
 
   function unavailable(model: string) {
     return (error: StoreUnavailableError): LlmError =>
