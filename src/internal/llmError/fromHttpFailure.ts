@@ -14,8 +14,8 @@ import {
   RateLimitError,
   TimeoutError
 } from "../../LlmError.js"
+import { isJsonObject } from "../json.js"
 import * as RetryAfter from "../transport/retryAfter.js"
-import { isJsonObject } from "../wire/json.js"
 import { errorInfo, excerpt } from "./errorInfo.js"
 import { masked } from "./mask.js"
 

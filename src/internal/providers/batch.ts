@@ -13,12 +13,12 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
 import type { BatchApi, BatchLine, BatchStatus, Credentials } from "../../ProviderClient.js"
+import { ShapeError } from "../codecError.js"
 import { inSlices } from "../inSlices.js"
+import type { JsonObject } from "../json.js"
 import { fromHttpFailure } from "../llmError/fromHttpFailure.js"
 import type * as ProviderHttp from "../transport/providerHttp.js"
 import type { RawLine } from "../wire/batch.js"
-import { ShapeError } from "../wire/codecError.js"
-import type { JsonObject } from "../wire/json.js"
 
 /** An endpoint of the provider's besides its calls' (Bedrock's control plane, an S3 bucket): its root and signature. */
 export interface BatchEndpoint {

@@ -53,7 +53,7 @@ import type { Batch, ChunkSource } from "./chunkSource.js"
 import * as RetryAfter from "./retryAfter.js"
 
 export type { Call, JsonReply, Options, StreamParser, StreamStart, Transport } from "./types.js"
-import { isJsonObject } from "../wire/json.js"
+import { isJsonObject } from "../json.js"
 import type { Call, JsonReply, Options, StreamParser, Transport } from "./types.js"
 
 /** A sent call's failure with every secret its request carried masked. */

@@ -7,7 +7,7 @@
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 import type { BatchState } from "../../ProviderClient.js"
-import { isJsonObject, type JsonObject } from "./json.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 
 /** What one result line holds, before a codec reads its reply. */
 export type RawOutcome =

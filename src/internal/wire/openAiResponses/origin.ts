@@ -24,7 +24,7 @@ import type { LlmError } from "../../../LlmError.js"
 import type { AssistantMessage, Message, ProviderMetadata } from "../../../Message.js"
 import type { Credentials, Service } from "../../../ProviderClient.js"
 import type { Options } from "../../../providers/OpenAiResponses.js"
-import { isJsonObject, type JsonObject } from "../json.js"
+import { isJsonObject, type JsonObject } from "../../json.js"
 import { metadataKey } from "./codec.js"
 
 /** What starts encrypted content marked with its origin. */
