@@ -15,9 +15,9 @@ import {
   TimeoutError
 } from "../../LlmError.js"
 import { isJsonObject } from "../json.js"
-import * as RetryAfter from "../transport/retryAfter.js"
 import { errorInfo, excerpt } from "./errorInfo.js"
 import { masked } from "./mask.js"
+import * as RetryAfter from "./retryAfter.js"
 
 const contextSignals = [
   "context_length_exceeded",

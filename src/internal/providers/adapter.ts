@@ -32,9 +32,9 @@ import type { JsonObject } from "../json.js"
 import * as Invalid from "../optionsError.js"
 import { type ChunkSource, streamFromSource } from "../transport/chunkSource.js"
 import * as ProviderHttp from "../transport/providerHttp.js"
-import { withoutToolSearch } from "../wire/toolSearch.js"
 import * as BatchApi from "./batch.js"
 import * as Batches from "./embeddingBatches.js"
+import { withoutToolSearch } from "./toolSearch.js"
 
 /** A whole reply as a codec reads it; the template adds provider, latency and key. */
 export interface Reply {

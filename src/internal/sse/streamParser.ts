@@ -16,7 +16,7 @@ import { ShapeError } from "../codecError.js"
 import { isJsonObject, type JsonObject } from "../json.js"
 import { concat } from "../transport/bytes.js"
 import { eventLimit, eventTooLarge, type StreamParser } from "../transport/providerHttp.js"
-import { SkippedEvents } from "./skippedEvents.js"
+import { SkippedEvents } from "../transport/skippedEvents.js"
 
 /**
  * UTF-8 network chunks decoded as one text, as a streaming `TextDecoder`

@@ -45,12 +45,12 @@ import {
 import type { Credentials } from "../../ProviderClient.js"
 import { messageOf } from "../errorText.js"
 import { masked } from "../llmError/mask.js"
+import * as RetryAfter from "../llmError/retryAfter.js"
 import { RouterCall } from "../routerCall.js"
 import { untraced } from "../telemetry.js"
 import { type Bound, bounded, type Watchdog, watchdogOf } from "../time/watchdog.js"
 import { BodyTooLarge, concat } from "./bytes.js"
 import type { Batch, ChunkSource } from "./chunkSource.js"
-import * as RetryAfter from "./retryAfter.js"
 
 export type { Call, JsonReply, Options, StreamParser, StreamStart, Transport } from "./types.js"
 import { isJsonObject } from "../json.js"

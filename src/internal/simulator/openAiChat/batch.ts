@@ -5,7 +5,8 @@
  */
 import type { WireFormat } from "../../../simulator/WireFormat.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
-import { type RawOutcome, toJsonLines } from "../../wire/batch.js"
+import type { RawOutcome } from "../../providers/batch.js"
+import { toJsonLines } from "../../wire/batch.js"
 import * as OpenAiBatch from "../../wire/openAiChat/batch.js"
 import { type BatchFault, refusal } from "../batchFault.js"
 import {

@@ -10,8 +10,7 @@ import * as Schema from "effect/Schema"
 import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
-import type { BatchHttp, BatchWire } from "../../providers/batch.js"
-import type { RawLine, RawOutcome } from "../batch.js"
+import type { BatchHttp, BatchWire, RawLine, RawOutcome } from "../../providers/batch.js"
 
 /** The body of `models/{model}:batchGenerateContent`. */
 export const CreateBody = Schema.Struct({
