@@ -136,7 +136,7 @@ export interface Definition extends ProviderHttp.Options {
   /**
    * Whether the API loads deferred tools itself (Anthropic's tool search: `defer_loading`, `tool_reference`); else
    * every call, count and batch line is written from the request as it reads without tool search
-   * (`wire/toolSearch.ts`). Default false.
+   * (`toolSearch.ts`). Default false.
    */
   readonly toolSearch?: boolean | undefined
   /**

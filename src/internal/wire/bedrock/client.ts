@@ -8,7 +8,6 @@ import type * as Effect from "effect/Effect"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Result from "effect/Result"
 import type { OptionsError } from "../../../OptionsError.js"
-import type { Options } from "../../../providers/Bedrock.js"
 import type { JsonObject } from "../../json.js"
 import * as Invalid from "../../optionsError.js"
 import * as Adapter from "../../providers/adapter.js"
@@ -18,6 +17,7 @@ import type { Aws } from "./aws.js"
 import * as Batch from "./batch.js"
 import * as Codec from "./codec.js"
 import { EventStreamParser } from "./eventStream.js"
+import type { Options } from "./options.js"
 
 /** The runtime endpoint of `region`. */
 export const endpointOf = (region: string): string => `https://bedrock-runtime.${region}.amazonaws.com`

@@ -19,7 +19,6 @@ import {
   TransportError
 } from "../../../LlmError.js"
 import type { OptionsError } from "../../../OptionsError.js"
-import type { Options } from "../../../providers/OpenAiChat.js"
 import type * as Sse from "../../../Sse.js"
 import { RequestError } from "../../codecError.js"
 import type { JsonObject } from "../../json.js"
@@ -30,6 +29,7 @@ import * as Batch from "./batch.js"
 import * as Wire from "./codec.js"
 import { type ChunkToolCallRead, excerpt, finishReason, readChunk } from "./codec.js"
 import * as Embeddings from "./embeddings.js"
+import type { Options } from "./options.js"
 
 function requestIdOf(response: HttpClientResponse.HttpClientResponse) {
   return response.headers["x-request-id"]

@@ -29,7 +29,6 @@ import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type { OptionsError } from "../../../OptionsError.js"
 import type { Credentials, Service } from "../../../ProviderClient.js"
-import type { Options } from "../../../providers/OpenAiResponses.js"
 import type * as Sse from "../../../Sse.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
@@ -40,6 +39,7 @@ import * as Embeddings from "../openAiChat/embeddings.js"
 import * as Wire from "./codec.js"
 import { argumentsOf, failureOf, finishReason, reasoningSeparator, reply } from "./codec.js"
 import * as Compaction from "./compaction.js"
+import type { Options } from "./options.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
