@@ -12,14 +12,8 @@ import * as Schema from "effect/Schema"
 import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
-import {
-  type BatchEndpoint,
-  type BatchHttp,
-  type BatchWire,
-  type RawLine,
-  type RawOutcome,
-  resultsFile
-} from "../../providers/batch.js"
+import { type BatchEndpoint, type BatchHttp, type BatchWire, resultsFile } from "../../providers/batch.js"
+import type { RawLine, RawOutcome } from "../../providers/batch.js"
 import { jobName, jsonLines, keyUnder, toJsonLines } from "../batch.js"
 import { errorType } from "./writer.js"
 

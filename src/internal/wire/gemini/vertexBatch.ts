@@ -16,14 +16,8 @@ import { InvalidRequestError } from "../../../LlmError.js"
 import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
-import {
-  type BatchEndpoint,
-  type BatchHttp,
-  type BatchWire,
-  type RawLine,
-  type RawOutcome,
-  resultsFile
-} from "../../providers/batch.js"
+import { type BatchEndpoint, type BatchHttp, type BatchWire, resultsFile } from "../../providers/batch.js"
+import type { RawLine, RawOutcome } from "../../providers/batch.js"
 import { jobName, jsonLines, keyUnder, toJsonLines } from "../batch.js"
 
 /** A Cloud Storage object or prefix: its bucket and its name. */
