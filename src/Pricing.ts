@@ -85,8 +85,9 @@ import * as Schema from "effect/Schema"
 import type * as ChatRequest from "./ChatRequest.js"
 import type { Usage } from "./ChatResponse.js"
 import * as BuiltIn from "./internal/pricing/table.js"
+import { mostPromptTokens } from "./internal/promptSize.js"
 import { mostMediaTokens, type Rates } from "./internal/tokens/media.js"
-import { mostPromptTokens } from "./internal/tokens/promptSize.js"
+import { defaultMaxToolCalls } from "./internal/wire/openAiResponses/codec.js"
 import type { CacheBreakpoint } from "./Message.js"
 
 /**
@@ -268,15 +269,8 @@ export const defaultHostedToolCalls: Readonly<Record<string, number>> = {
   mcp: 0
 }
 
-/**
- * The calls of hosted tools a request is taken to make when it does not say (`max_tool_calls`, a Responses request's
- * bound on them all): `estimate` reserves that many at its dearest hosted tool's price, and the Responses adapter
- * sends it as `max_tool_calls` with a request that has hosted tools and no bound of its own, so no reply makes more.
- *
- * @since 0.3.0
- * @category Constants
- */
-export const defaultMaxToolCalls = 10
+// Declared with the Responses adapter, which sends it as `max_tool_calls`; `estimate` reserves it.
+export { defaultMaxToolCalls }
 
 /**
  * The prompt tokens `estimate` counts for the prompt a provider adds of its own when a request has tools (Anthropic's

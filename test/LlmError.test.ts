@@ -4,7 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
-import { parseDurationMillis } from "../src/internal/transport/retryAfter.js"
+import { parseDurationMillis } from "../src/internal/llmError/retryAfter.js"
 
 const now = Date.UTC(2026, 10, 21, 12, 0, 0)
 

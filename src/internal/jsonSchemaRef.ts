@@ -9,7 +9,7 @@
  * a ref met again inside its own expansion (recursion) is told apart.
  */
 
-import { isJsonObject } from "./wire/json.js"
+import { isJsonObject } from "./json.js"
 
 /**
  * The schema nodes one expansion may visit, every inlined copy counted: far

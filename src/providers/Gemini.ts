@@ -72,35 +72,12 @@ import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as Adapter from "../internal/providers/adapter.js"
 import * as internal from "../internal/wire/gemini/client.js"
+import type { Options } from "../internal/wire/gemini/options.js"
 import type { OptionsError } from "../OptionsError.js"
-import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
+import type { ProviderClient, Service } from "../ProviderClient.js"
 
-/**
- * @since 0.1.0
- * @category Models
- */
-export interface Options extends HttpOptions {
-  /**
-   * The host root; the adapter adds `/{apiVersion}/models/{model}:…`. Default:
-   * `https://generativelanguage.googleapis.com`.
-   */
-  readonly baseUrl?: string | undefined
-  /** The API version in the path. Default: `"v1beta"` (function call ids and thinking need it). */
-  readonly apiVersion?: string | undefined
-  /** The provider's name in responses and errors. Default: `"gemini"`. */
-  readonly provider?: string | undefined
-  /**
-   * The model for requests that name none: a bare id (`gemini-2.5-flash`), or
-   * a resource name (`models/…`, `tunedModels/…`). Default: none (such a
-   * request fails with `InvalidRequestError`).
-   */
-  readonly model?: string | undefined
-  /**
-   * The largest SSE event accepted, in characters; a larger one fails the
-   * stream with `OutputDecodeError`. Default: 16 MiB (`Sse.defaultMaxEventSize`).
-   */
-  readonly maxEventSize?: number | undefined
-}
+// Declared with the dialect, whose client table reads it.
+export type { Options }
 
 /**
  * Builds the client over the `HttpClient` in the context.

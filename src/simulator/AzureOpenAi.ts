@@ -18,11 +18,11 @@
  * @since 0.3.0
  */
 import type * as Http from "node:http"
+import { isJsonObject } from "../internal/json.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import * as internalEmbedding from "../internal/simulator/openAiChat/embedding.js"
 import { renderReply, renderStream } from "../internal/simulator/openAiChat/render.js"
 import { bearerKey } from "../internal/simulator/requestChecks.js"
-import { isJsonObject } from "../internal/wire/json.js"
 import { azureErrorJson } from "../internal/wire/openAiChat/codec.js"
 import * as OpenAiChat from "./OpenAiChat.js"
 import type { ApiError, EmbeddingFormat, WireFormat } from "./WireFormat.js"

@@ -24,6 +24,7 @@
  * @since 0.1.0
  */
 import * as Result from "effect/Result"
+import { isJsonObject } from "../internal/json.js"
 import type { Refused } from "../internal/schemaCheck.js"
 import { replyChunks, responseOf, writeChunks } from "../internal/simulator/chunks.js"
 import { toolChars, Transcript } from "../internal/simulator/decoded.js"
@@ -31,7 +32,6 @@ import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { bareTypeName, bearerKey, invalid, valueAt } from "../internal/simulator/requestChecks.js"
 import * as Images from "../internal/tokens/images.js"
 import { FramedEvents } from "../internal/wire/eventSink.js"
-import { isJsonObject } from "../internal/wire/json.js"
 import {
   type ChatBody,
   checkChatBody,

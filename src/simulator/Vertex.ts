@@ -17,9 +17,9 @@
  * @since 0.3.0
  */
 import * as Result from "effect/Result"
+import { isJsonObject } from "../internal/json.js"
 import { bearerKey, invalid } from "../internal/simulator/requestChecks.js"
 import { errorJson } from "../internal/wire/gemini/codec.js"
-import { isJsonObject } from "../internal/wire/json.js"
 import * as Anthropic from "./Anthropic.js"
 import * as Gemini from "./Gemini.js"
 import type { ApiError, WireFormat } from "./WireFormat.js"

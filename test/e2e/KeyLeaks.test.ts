@@ -30,7 +30,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Chat from "../../src/cli/chat.js"
-import { SkippedEvents } from "../../src/internal/sse/skippedEvents.js"
+import { SkippedEvents } from "../../src/internal/transport/skippedEvents.js"
 import { captureIo } from "../utils/cliHarness.js"
 import { registryInMemory } from "../utils/memoryStores.js"
 

@@ -1,5 +1,5 @@
 /**
- * Azure OpenAI's Entra ID tokens (`providers/azure/token.ts`) under `TestClock`: one token shared while fresh, asked
+ * Azure OpenAI's Entra ID tokens (`clouds/azure/token.ts`) under `TestClock`: one token shared while fresh, asked
  * for again before it expires (5 minutes before, halfway for a short-lived one, or when the credential advises), by
  * one call at a time, and kept while it lasts when asking for the next fails; and the real `DefaultAzureCredential`
  * failing, in an environment without credentials, as an `AuthError` naming the chain.
@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/testing/TestClock"
-import { DefaultAzureCredential, nameOf, scope, tokenSource } from "../../src/internal/providers/azure/token.js"
+import { DefaultAzureCredential, nameOf, scope, tokenSource } from "../../src/internal/clouds/azure/token.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as AzureOpenAi from "../../src/providers/AzureOpenAi.js"
 import { fakeClient, hello } from "../utils/adapterHarness.js"

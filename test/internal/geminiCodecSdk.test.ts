@@ -8,8 +8,8 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Genai from "@google/genai"
 import type * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type { JsonObject } from "../../src/internal/json.js"
 import * as Codec from "../../src/internal/wire/gemini/codec.js"
-import type { JsonObject } from "../../src/internal/wire/json.js"
 
 // A type as JSON carries it: the SDK's string enums as their values, no `null` (our schemas take it as unset).
 type Json<T> = T extends string ? `${T}`

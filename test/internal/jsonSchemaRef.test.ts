@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
+import { RequestError } from "../../src/internal/codecError.js"
 import {
   makeSchemaWalk,
   schemaDepthLimit,
@@ -14,7 +15,6 @@ import {
   schemaNodeLimit
 } from "../../src/internal/jsonSchemaRef.js"
 import * as SchemaValues from "../../src/internal/simulator/schemaValues.js"
-import { RequestError } from "../../src/internal/wire/codecError.js"
 import { geminiSchema } from "../../src/internal/wire/gemini/schema.js"
 
 type Json = Record<string, unknown>

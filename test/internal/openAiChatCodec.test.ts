@@ -6,10 +6,10 @@ import * as fc from "fast-check"
 import type OpenAI from "openai"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../src/ChatResponse.js"
+import { RequestError, ShapeError } from "../../src/internal/codecError.js"
 import { Problem } from "../../src/internal/schemaCheck.js"
 import { decode as decodeSimulated } from "../../src/internal/simulator/openAiChat/request.js"
 import { unpaired } from "../../src/internal/simulator/toolPairs.js"
-import { RequestError, ShapeError } from "../../src/internal/wire/codecError.js"
 import {
   Chunk,
   chunkTemplates,

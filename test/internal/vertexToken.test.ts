@@ -1,5 +1,5 @@
 /**
- * Vertex AI's Google access tokens (`providers/vertex/token.ts`, over `providers/accessToken.ts`) under `TestClock`:
+ * Vertex AI's Google access tokens (`clouds/vertex/token.ts`, over `providers/accessToken.ts`) under `TestClock`:
  * held until 5 minutes before the client's `expiry_date`, asked for at every call without one; and Application
  * Default Credentials that find nothing fail naming what they tried.
  */
@@ -10,7 +10,7 @@ import * as TestClock from "effect/testing/TestClock"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { ApplicationDefaultCredentials, nameOf, tokenSource } from "../../src/internal/providers/vertex/token.js"
+import { ApplicationDefaultCredentials, nameOf, tokenSource } from "../../src/internal/clouds/vertex/token.js"
 import type * as Vertex from "../../src/providers/Vertex.js"
 
 const minute = 60_000

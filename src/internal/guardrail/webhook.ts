@@ -15,10 +15,10 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { CheckContext, Guardrail, Verdict, WebhookOptions } from "../../Guardrail.js"
 import type { OptionsError } from "../../OptionsError.js"
+import { isJsonObject } from "../json.js"
 import * as Problems from "../optionsError.js"
 import { BodyTooLarge } from "../transport/bytes.js"
 import { readWhole } from "../transport/providerHttp.js"
-import { isJsonObject } from "../wire/json.js"
 import { failed, type Settings, settings as settingsOf } from "./make.js"
 
 const SpanAnswer = Schema.Struct({

@@ -2,7 +2,7 @@
  * `Llm.countTokens`: the provider's count, attempted as a chat call is
  * (permit, key, outcome, retry, deadline) but taking no model tokens from a
  * budget, where the provider has a counting endpoint; else the local estimate: a quarter of the prompt's characters
- * (`tokens/promptSize.ts`: texts, reasoning, tool calls and definitions) with each message's markers, and its media
+ * (`internal/promptSize.ts`: texts, reasoning, tool calls and definitions) with each message's markers, and its media
  * (`usage.ts`' `mediaTokens`).
  */
 import * as Clock from "effect/Clock"
@@ -11,9 +11,9 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { TokenCount } from "../../Llm.js"
 import type { LlmError } from "../../LlmError.js"
 import type { Credentials } from "../../ProviderClient.js"
+import { estimatedPromptTokens } from "../promptSize.js"
 import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
-import { estimatedPromptTokens } from "../tokens/promptSize.js"
 import { attemptCall, dueOf, retrying } from "./attempt.js"
 import { type Env, invalidChat, withModel } from "./service.js"
 import { mediaTokens } from "./usage.js"

@@ -5,7 +5,7 @@
  */
 import * as Redacted from "effect/Redacted"
 import { hash } from "node:crypto"
-import { isJsonObject } from "../wire/json.js"
+import { isJsonObject } from "../json.js"
 
 const maxDetail = 300
 

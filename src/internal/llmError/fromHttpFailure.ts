@@ -14,10 +14,10 @@ import {
   RateLimitError,
   TimeoutError
 } from "../../LlmError.js"
-import * as RetryAfter from "../transport/retryAfter.js"
-import { isJsonObject } from "../wire/json.js"
+import { isJsonObject } from "../json.js"
 import { errorInfo, excerpt } from "./errorInfo.js"
 import { masked } from "./mask.js"
+import * as RetryAfter from "./retryAfter.js"
 
 const contextSignals = [
   "context_length_exceeded",

@@ -24,8 +24,8 @@ import {
   RouterEntry
 } from "../../ProviderConfig.js"
 import * as Presets from "../../providers/Presets.js"
+import { isJsonObject } from "../json.js"
 import * as Steps from "../steps.js"
-import { isJsonObject } from "../wire/json.js"
 import {
   AdminKeyEntry,
   GatewayEntry,

@@ -27,14 +27,14 @@ import { AuthError, InvalidRequestError, type LlmError, OutputDecodeError } from
 import type { ProviderMetadata, ToolCall } from "../../Message.js"
 import type { OptionsError } from "../../OptionsError.js"
 import { type Credentials, type HttpOptions, ProviderClient, type Service } from "../../ProviderClient.js"
+import { RequestError, ShapeError } from "../codecError.js"
+import type { JsonObject } from "../json.js"
 import * as Invalid from "../optionsError.js"
 import { type ChunkSource, streamFromSource } from "../transport/chunkSource.js"
 import * as ProviderHttp from "../transport/providerHttp.js"
-import { RequestError, ShapeError } from "../wire/codecError.js"
-import type { JsonObject } from "../wire/json.js"
-import { withoutToolSearch } from "../wire/toolSearch.js"
 import * as BatchApi from "./batch.js"
 import * as Batches from "./embeddingBatches.js"
+import { withoutToolSearch } from "./toolSearch.js"
 
 /** A whole reply as a codec reads it; the template adds provider, latency and key. */
 export interface Reply {
@@ -136,7 +136,7 @@ export interface Definition extends ProviderHttp.Options {
   /**
    * Whether the API loads deferred tools itself (Anthropic's tool search: `defer_loading`, `tool_reference`); else
    * every call, count and batch line is written from the request as it reads without tool search
-   * (`wire/toolSearch.ts`). Default false.
+   * (`toolSearch.ts`). Default false.
    */
   readonly toolSearch?: boolean | undefined
   /**

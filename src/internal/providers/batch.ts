@@ -13,12 +13,25 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
 import type { BatchApi, BatchLine, BatchStatus, Credentials } from "../../ProviderClient.js"
+import { ShapeError } from "../codecError.js"
 import { inSlices } from "../inSlices.js"
+import type { JsonObject } from "../json.js"
 import { fromHttpFailure } from "../llmError/fromHttpFailure.js"
 import type * as ProviderHttp from "../transport/providerHttp.js"
-import type { RawLine } from "../wire/batch.js"
-import { ShapeError } from "../wire/codecError.js"
-import type { JsonObject } from "../wire/json.js"
+
+/** What one result line holds, as a dialect's file or inlined responses hold it, before a codec reads its reply. */
+export type RawOutcome =
+  | { readonly _tag: "Reply"; readonly body: JsonObject }
+  | { readonly _tag: "Failed"; readonly status: number | undefined; readonly body: unknown }
+  | "expired"
+  | "cancelled"
+
+/** One result line: its custom id where the API names it, its position among the results, its outcome. */
+export interface RawLine {
+  readonly customId: string | undefined
+  readonly position: number
+  readonly outcome: RawOutcome
+}
 
 /** An endpoint of the provider's besides its calls' (Bedrock's control plane, an S3 bucket): its root and signature. */
 export interface BatchEndpoint {

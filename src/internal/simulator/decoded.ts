@@ -10,9 +10,9 @@ import type { ImagePart, Message, ToolDefinition } from "../../Message.js"
 import * as Pricing from "../../Pricing.js"
 import * as Reply from "../../simulator/Reply.js"
 import type { Decoded } from "../../simulator/WireFormat.js"
+import { toolTexts } from "../promptSize.js"
 import type * as Images from "../tokens/images.js"
 import * as Media from "../tokens/media.js"
-import { toolTexts } from "../tokens/promptSize.js"
 import { opaqueReasoning } from "../wire/signedReasoning.js"
 import type { InvalidRequest } from "./requestChecks.js"
 
@@ -44,7 +44,7 @@ export function mediaTokens(part: Pick<ImagePart, "url" | "mediaType" | "detail"
   return Media.partTokens(part, images, simulatedRates)
 }
 
-/** The characters of the prompt's tool definitions (`tokens/promptSize.ts`' texts of each). */
+/** The characters of the prompt's tool definitions (`internal/promptSize.ts`' texts of each). */
 export function toolChars(tools: ReadonlyArray<ToolDefinition> | undefined): number {
   let chars = 0
   for (const text of toolTexts(tools)) chars += text.length

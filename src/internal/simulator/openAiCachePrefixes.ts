@@ -5,8 +5,8 @@
  * for five minutes, apart per model and key. Sizes are counted as the request decoders count the prompt.
  */
 import type { CachePrefix } from "../../simulator/WireFormat.js"
+import { isJsonObject } from "../json.js"
 import * as Images from "../tokens/images.js"
-import { isJsonObject } from "../wire/json.js"
 import { mediaTokens } from "./decoded.js"
 import { PrefixBuilder } from "./promptCache.js"
 

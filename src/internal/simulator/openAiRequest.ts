@@ -3,7 +3,7 @@
  * structured-output format (`response_format`, `text.format`), and a `service_tier` neither takes.
  */
 import type { ApiError } from "../../simulator/WireFormat.js"
-import { isJsonObject } from "../wire/json.js"
+import { isJsonObject } from "../json.js"
 import { fixedSampling } from "../wire/openAiChat/codec.js"
 import { invalid } from "./requestChecks.js"
 

@@ -5,8 +5,8 @@
  * as Effect's `JSONSchema.make` writes them) or Gemini's upper-case subset.
  */
 import type { OutputMode } from "../../simulator/Reply.js"
+import { isJsonObject } from "../json.js"
 import { makeSchemaWalk, type SchemaWalk } from "../jsonSchemaRef.js"
-import { isJsonObject } from "../wire/json.js"
 
 /** The type a schema names: JSON Schema's lower case or Gemini's upper case; the first non-null of a list. */
 const typeOf = (schema: Readonly<Record<string, unknown>>): string | undefined => {

@@ -12,11 +12,11 @@ import type { ChatChunk } from "../../ChatChunk.js"
 import { type LlmError, OutputDecodeError } from "../../LlmError.js"
 import * as Sse from "../../Sse.js"
 import type { Event } from "../../Sse.js"
+import { ShapeError } from "../codecError.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 import { concat } from "../transport/bytes.js"
 import { eventLimit, eventTooLarge, type StreamParser } from "../transport/providerHttp.js"
-import { ShapeError } from "../wire/codecError.js"
-import { isJsonObject, type JsonObject } from "../wire/json.js"
-import { SkippedEvents } from "./skippedEvents.js"
+import { SkippedEvents } from "../transport/skippedEvents.js"
 
 /**
  * UTF-8 network chunks decoded as one text, as a streaming `TextDecoder`

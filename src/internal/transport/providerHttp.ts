@@ -45,15 +45,15 @@ import {
 import type { Credentials } from "../../ProviderClient.js"
 import { messageOf } from "../errorText.js"
 import { masked } from "../llmError/mask.js"
+import * as RetryAfter from "../llmError/retryAfter.js"
 import { RouterCall } from "../routerCall.js"
 import { untraced } from "../telemetry.js"
 import { type Bound, bounded, type Watchdog, watchdogOf } from "../time/watchdog.js"
 import { BodyTooLarge, concat } from "./bytes.js"
 import type { Batch, ChunkSource } from "./chunkSource.js"
-import * as RetryAfter from "./retryAfter.js"
 
 export type { Call, JsonReply, Options, StreamParser, StreamStart, Transport } from "./types.js"
-import { isJsonObject } from "../wire/json.js"
+import { isJsonObject } from "../json.js"
 import type { Call, JsonReply, Options, StreamParser, Transport } from "./types.js"
 
 /** A sent call's failure with every secret its request carried masked. */

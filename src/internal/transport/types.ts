@@ -14,9 +14,9 @@ import type * as Result from "effect/Result"
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { InvalidRequestError, LlmError, OutputDecodeError, TransportError } from "../../LlmError.js"
 import type { Credentials, HttpOptions } from "../../ProviderClient.js"
-import type { SkippedEvents } from "../sse/skippedEvents.js"
+import type * as RetryAfter from "../llmError/retryAfter.js"
 import type { ChunkSource } from "./chunkSource.js"
-import type * as RetryAfter from "./retryAfter.js"
+import type { SkippedEvents } from "./skippedEvents.js"
 
 /**
  * One response body's stream state. `push` and `end` append chunks to `out` and

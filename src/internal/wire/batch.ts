@@ -1,27 +1,13 @@
 /**
- * What every dialect's batch API shares, for the client and the simulator alike: a result line as a dialect's file
- * or inlined responses hold it (`RawLine`: a reply's body, an error's status and body, or a line never run), the
- * custom ids every API takes, a JSONL text split into its objects, and the names and object keys of the APIs that
- * read their files from a bucket (Bedrock's S3, Vertex AI's Cloud Storage).
+ * What every dialect's batch API shares, for the client and the simulator alike: the custom ids every API takes, a
+ * JSONL text split into its objects, and the names and object keys of the APIs that read their files from a bucket
+ * (Bedrock's S3, Vertex AI's Cloud Storage). A result line before its reply is read (`RawLine`) is the adapter
+ * template's (`providers/batch.ts`).
  */
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 import type { BatchState } from "../../ProviderClient.js"
-import { isJsonObject, type JsonObject } from "./json.js"
-
-/** What one result line holds, before a codec reads its reply. */
-export type RawOutcome =
-  | { readonly _tag: "Reply"; readonly body: JsonObject }
-  | { readonly _tag: "Failed"; readonly status: number | undefined; readonly body: unknown }
-  | "expired"
-  | "cancelled"
-
-/** One result line: its custom id where the API names it, its position among the results, its outcome. */
-export interface RawLine {
-  readonly customId: string | undefined
-  readonly position: number
-  readonly outcome: RawOutcome
-}
+import { isJsonObject, type JsonObject } from "../json.js"
 
 /** The custom ids every batch API takes (Anthropic's pattern, the narrowest). */
 export const customIdPattern = /^[a-zA-Z0-9_-]{1,64}$/

@@ -7,7 +7,7 @@
  * encoder sends a one-hour breakpoint that follows a shorter one at the default lifetime rather than send what its API
  * refuses, and the simulator refuses it as the API does.
  */
-import { isJsonObject, type JsonObject } from "./json.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 
 /** A block of a body's list that holds a breakpoint: its list and index. */
 export type Place = readonly [Array<unknown>, number]

@@ -17,7 +17,7 @@
  * is given the summary as a message, on any deployment.
  */
 import type { AssistantMessage, Message, ProviderMetadata, ToolCall } from "../../Message.js"
-import { isJsonObject } from "./json.js"
+import { isJsonObject } from "../json.js"
 
 /** What a reply leaves for its next turn: its own metadata, and each call's by its id. */
 export interface Carried {

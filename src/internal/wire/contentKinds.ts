@@ -5,8 +5,8 @@
  */
 
 import type { ContentPart, ImagePart } from "../../Message.js"
+import { RequestError } from "../codecError.js"
 import * as Media from "../tokens/media.js"
-import { RequestError } from "./codecError.js"
 
 /**
  * Refuses a media part that is not an image, for a format that takes only images (`api`: its name, for the message);

@@ -10,7 +10,7 @@
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { FinishReason } from "../../ChatResponse.js"
 import type { ToolDefinition } from "../../Message.js"
-import { RequestError } from "./codecError.js"
+import { RequestError } from "../codecError.js"
 
 /** The tool's description when the format gives none: what the model is to do with it. */
 const defaultDescription = "Give the answer as this tool's input, which follows the required schema."

@@ -7,9 +7,9 @@
  * it.
  */
 import type { AssistantMessage, ProviderMetadata } from "../../Message.js"
+import { isJsonObject } from "../json.js"
 import { thinkingBlocksOf } from "./anthropic/reply.js"
 import { signatureOf } from "./bedrock/codec.js"
-import { isJsonObject } from "./json.js"
 import { reasoningItemsOf } from "./openAiResponses/codec.js"
 
 /** Whether `message`'s reasoning is held, signed or copied, in its provider metadata (above). */

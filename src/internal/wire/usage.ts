@@ -5,8 +5,8 @@
  * two APIs spell differently, and the count of a counting endpoint's reply.
  */
 import type { Usage } from "../../ChatResponse.js"
-import { ShapeError } from "./codecError.js"
-import { isJsonObject, type JsonObject } from "./json.js"
+import { ShapeError } from "../codecError.js"
+import { isJsonObject, type JsonObject } from "../json.js"
 
 /**
  * The count a counting endpoint's reply holds at `field` (Anthropic's and the Responses API's `input_tokens`,

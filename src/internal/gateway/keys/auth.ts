@@ -33,7 +33,7 @@ import type { OptionsError } from "../../../OptionsError.js"
 import * as Pricing from "../../../Pricing.js"
 import type * as RateLimiter from "../../../RateLimiter.js"
 import * as OptionsErrors from "../../optionsError.js"
-import { mostEmbeddingTokens } from "../../tokens/promptSize.js"
+import { mostEmbeddingTokens } from "../../promptSize.js"
 import {
   type Admitted,
   type Auth,

@@ -32,7 +32,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as Sse from "../../../Sse.js"
-import { isJsonObject } from "../../wire/json.js"
+import { isJsonObject } from "../../json.js"
 import * as ServerRequests from "./serverRequests.js"
 import * as Tapped from "./tapped.js"
 

@@ -22,7 +22,7 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Sse from "../../../Sse.js"
-import { isJsonObject } from "../../wire/json.js"
+import { isJsonObject } from "../../json.js"
 import * as Tapped from "./tapped.js"
 
 /** How long the gateway waits before it resumes a stream whose server set no `retry`. */

@@ -57,7 +57,7 @@ import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as Sse from "../../../Sse.js"
-import { isJsonObject } from "../../wire/json.js"
+import { isJsonObject } from "../../json.js"
 import type * as Listen from "./listen.js"
 import * as Tapped from "./tapped.js"
 

@@ -24,7 +24,7 @@ import * as Result from "effect/Result"
 import * as Socket from "effect/socket/Socket"
 import * as Stream from "effect/Stream"
 import * as Sse from "../../../Sse.js"
-import { isJsonObject } from "../../wire/json.js"
+import { isJsonObject } from "../../json.js"
 import * as Errors from "../errorAnswer.js"
 
 /** A socket's bounds, each a setting (docs/gateway.md): sockets a key holds at once, and time idle between frames. */

@@ -11,8 +11,8 @@ import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import { type Input as ChatRequest, jsonSchemaFormat, type ToolChoice } from "../../../ChatRequest.js"
 import type { ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../../Message.js"
+import { isJsonObject } from "../../json.js"
 import * as Media from "../../tokens/media.js"
-import { isJsonObject } from "../../wire/json.js"
 import { metadataKey } from "./aiError.js"
 
 /** The fields of a request that the layer sets for every call (the model, the temperature, ...). */

@@ -3,9 +3,9 @@
  * read, cancelled, and its results read once it has ended.
  */
 import type { WireFormat } from "../../../simulator/WireFormat.js"
+import { isJsonObject, type JsonObject } from "../../json.js"
 import * as AnthropicBatch from "../../wire/anthropic/batch.js"
 import { toJsonLines } from "../../wire/batch.js"
-import { isJsonObject, type JsonObject } from "../../wire/json.js"
 import { type BatchFault, refusal } from "../batchFault.js"
 import { type BatchServer, cancel, type Held, held, json, parsed, text, viewOf, written } from "../batchServer.js"
 import type { Plan } from "../plan.js"

@@ -5,8 +5,8 @@
  * schema, a thinking block by its text (a redacted one by its data), an image by Anthropic's rule.
  */
 import type { CachePrefix } from "../../../simulator/WireFormat.js"
+import { isJsonObject } from "../../json.js"
 import * as Images from "../../tokens/images.js"
-import { isJsonObject } from "../../wire/json.js"
 import { mediaTokens } from "../decoded.js"
 import { PrefixBuilder } from "../promptCache.js"
 

@@ -4,9 +4,9 @@
  * stopped, its results object and manifest written once it has ended.
  */
 import type { WireFormat } from "../../../simulator/WireFormat.js"
+import { isJsonObject } from "../../json.js"
 import { jsonLines, keyUnder, toJsonLines } from "../../wire/batch.js"
 import * as BedrockBatch from "../../wire/bedrock/batch.js"
-import { isJsonObject } from "../../wire/json.js"
 import { type BatchFault, refusal } from "../batchFault.js"
 import {
   type BatchServer,

@@ -3,8 +3,8 @@
  * as its operation (its responses inline once it has ended) and cancelled.
  */
 import type { WireFormat } from "../../../simulator/WireFormat.js"
+import { isJsonObject } from "../../json.js"
 import * as GeminiBatch from "../../wire/gemini/batch.js"
-import { isJsonObject } from "../../wire/json.js"
 import { type BatchFault, refusal } from "../batchFault.js"
 import {
   type BatchServer,

@@ -5,12 +5,12 @@
  */
 import * as Result from "effect/Result"
 import type { ApiError, EmbeddingRequest } from "../../../simulator/WireFormat.js"
+import { isJsonObject } from "../../json.js"
 import {
   checkEmbedContent,
   embeddingReply,
   maxEmbeddingInputs as maxEmbeddingRequests
 } from "../../wire/gemini/embeddings.js"
-import { isJsonObject } from "../../wire/json.js"
 import { invalid } from "../requestChecks.js"
 import { badValue, refusal } from "./request.js"
 

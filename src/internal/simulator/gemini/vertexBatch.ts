@@ -4,10 +4,10 @@
  * labels checked as Vertex checks them), read and cancelled, its `predictions.jsonl` written once it has ended.
  */
 import type { WireFormat } from "../../../simulator/WireFormat.js"
+import { isJsonObject } from "../../json.js"
 import { jsonLines, keyUnder, toJsonLines } from "../../wire/batch.js"
 import { errorJson } from "../../wire/gemini/codec.js"
 import * as VertexBatch from "../../wire/gemini/vertexBatch.js"
-import { isJsonObject } from "../../wire/json.js"
 import { type BatchFault, refusal } from "../batchFault.js"
 import {
   type BatchServer,

@@ -4,8 +4,9 @@
  * its output and error files written once it has ended.
  */
 import type { WireFormat } from "../../../simulator/WireFormat.js"
-import { type RawOutcome, toJsonLines } from "../../wire/batch.js"
-import { isJsonObject, type JsonObject } from "../../wire/json.js"
+import { isJsonObject, type JsonObject } from "../../json.js"
+import type { RawOutcome } from "../../providers/batch.js"
+import { toJsonLines } from "../../wire/batch.js"
 import * as OpenAiBatch from "../../wire/openAiChat/batch.js"
 import { type BatchFault, refusal } from "../batchFault.js"
 import {

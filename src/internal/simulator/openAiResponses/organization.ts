@@ -8,7 +8,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import type { ApiError } from "../../../simulator/WireFormat.js"
-import { isJsonObject } from "../../wire/json.js"
+import { isJsonObject } from "../../json.js"
 import { invalid } from "../requestChecks.js"
 
 /** An organisation's encrypted content: made by `seal`, checked in a request's input items by `refusal`. */

@@ -13,9 +13,9 @@ import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/OpenAiResponses.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
+import { isJsonObject } from "../../json.js"
 import { bracketed, type Problem, type Refused } from "../../schemaCheck.js"
 import * as Images from "../../tokens/images.js"
-import { isJsonObject } from "../../wire/json.js"
 import {
   type Body,
   checkBody,

@@ -7,10 +7,10 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { BatchStatus } from "../../../ProviderClient.js"
-import type { BatchWire } from "../../providers/batch.js"
-import { jsonLines, type RawLine, type RawOutcome } from "../batch.js"
-import { ShapeError } from "../codecError.js"
-import { isJsonObject, type JsonObject } from "../json.js"
+import { ShapeError } from "../../codecError.js"
+import { isJsonObject, type JsonObject } from "../../json.js"
+import type { BatchWire, RawLine, RawOutcome } from "../../providers/batch.js"
+import { jsonLines } from "../batch.js"
 import { statusOfError } from "./errors.js"
 
 /** The path of the batches. */

@@ -1,4 +1,4 @@
-import { isJsonObject, type JsonObject } from "../json.js"
+import { isJsonObject, type JsonObject } from "../../json.js"
 /**
  * Anthropic's error body (its API errors reference): `{"type": "error", "error": {"type", "message"}}`, the same
  * object a stream's `error` event carries, with the `error.type` each HTTP status has. The client recognises one

@@ -10,9 +10,9 @@
 import * as Schema from "effect/Schema"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
+import { ShapeError } from "../../codecError.js"
+import { isJsonObject, type JsonObject, replyId, replyModel } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
-import { ShapeError } from "../codecError.js"
-import { isJsonObject, type JsonObject, replyId, replyModel } from "../json.js"
 import { outputFinishReason } from "../outputTool.js"
 import { reportedUsage, tokenCount, withReported } from "../usage.js"
 

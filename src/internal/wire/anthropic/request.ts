@@ -42,15 +42,15 @@ import type {
   ToolDefinition,
   ToolMessage
 } from "../../../Message.js"
+import { RequestError } from "../../codecError.js"
+import { JsonObjectSchema, requestArguments } from "../../json.js"
+import { isJsonObject, type JsonObject } from "../../json.js"
 import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } from "../../schemaCheck.js"
 import type * as Media from "../../tokens/media.js"
 import { shortenAfterShorter } from "../cacheLifetime.js"
-import { RequestError } from "../codecError.js"
 import { requireMediaKind } from "../contentKinds.js"
 import type { Origin } from "../dialect.js"
 import { isBlank } from "../emptyText.js"
-import { JsonObjectSchema, requestArguments } from "../json.js"
-import { isJsonObject, type JsonObject } from "../json.js"
 import { outputTool, outputToolName } from "../outputTool.js"
 import * as ServiceTier from "../serviceTier.js"
 import { countAt } from "../usage.js"

@@ -13,9 +13,9 @@ import type { SignatureV4 } from "@smithy/signature-v4"
 import * as Effect from "effect/Effect"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Redacted from "effect/Redacted"
-import type { AwsCredentials, CredentialProvider } from "../../../providers/Bedrock.js"
 import { refreshAtOf, renewing } from "../../providers/renewing.js"
 import { causeText } from "../../transport/providerHttp.js"
+import type { AwsCredentials, CredentialProvider } from "./options.js"
 
 /** The SigV4 service name of Bedrock's runtime and control plane (Amazon Bedrock API reference). */
 export const service = "bedrock"

@@ -8,16 +8,16 @@ import type * as Effect from "effect/Effect"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Result from "effect/Result"
 import type { OptionsError } from "../../../OptionsError.js"
-import type { Options } from "../../../providers/Bedrock.js"
+import type { JsonObject } from "../../json.js"
 import * as Invalid from "../../optionsError.js"
 import * as Adapter from "../../providers/adapter.js"
 import type * as ProviderHttp from "../../transport/providerHttp.js"
-import type { JsonObject } from "../json.js"
 import { outputToolName } from "../outputTool.js"
 import type { Aws } from "./aws.js"
 import * as Batch from "./batch.js"
 import * as Codec from "./codec.js"
 import { EventStreamParser } from "./eventStream.js"
+import type { Options } from "./options.js"
 
 /** The runtime endpoint of `region`. */
 export const endpointOf = (region: string): string => `https://bedrock-runtime.${region}.amazonaws.com`

@@ -58,15 +58,15 @@ import type {
   ToolDefinition,
   ToolMessage
 } from "../../../Message.js"
+import { RequestError, ShapeError } from "../../codecError.js"
+import { isJsonObject, type JsonObject, JsonObjectSchema, requestArguments } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import { type Place, shortenAfterShorter } from "../cacheLifetime.js"
-import { RequestError, ShapeError } from "../codecError.js"
 import { requireImage } from "../contentKinds.js"
 import { isBlank } from "../emptyText.js"
 import { mergeOptions } from "../gemini/codec.js"
-import { isJsonObject, type JsonObject, JsonObjectSchema, requestArguments } from "../json.js"
 import { outputFinishReason, outputTool } from "../outputTool.js"
 import * as ServiceTier from "../serviceTier.js"
 import { countAt, reportedUsage, tokenCount } from "../usage.js"

@@ -13,8 +13,8 @@
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { emptyUsage, type Usage } from "../../../ChatResponse.js"
+import type { JsonObject } from "../../json.js"
 import type { EventList, EventSink } from "../eventSink.js"
-import type { JsonObject } from "../json.js"
 import { errorJson, stopReason, wireUsage } from "./codec.js"
 
 const encoder = new TextEncoder()

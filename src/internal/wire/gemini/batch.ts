@@ -8,10 +8,9 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
-import type { BatchHttp, BatchWire } from "../../providers/batch.js"
-import type { RawLine, RawOutcome } from "../batch.js"
-import { ShapeError } from "../codecError.js"
-import { isJsonObject, type JsonObject } from "../json.js"
+import { ShapeError } from "../../codecError.js"
+import { isJsonObject, type JsonObject } from "../../json.js"
+import type { BatchHttp, BatchWire, RawLine, RawOutcome } from "../../providers/batch.js"
 
 /** The body of `models/{model}:batchGenerateContent`. */
 export const CreateBody = Schema.Struct({

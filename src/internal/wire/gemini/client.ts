@@ -21,17 +21,17 @@ import {
   StreamTruncatedError
 } from "../../../LlmError.js"
 import type { OptionsError } from "../../../OptionsError.js"
-import type { Options } from "../../../providers/Gemini.js"
 import type * as Sse from "../../../Sse.js"
+import { replyId, replyModel } from "../../json.js"
+import { isJsonObject, type JsonObject } from "../../json.js"
 import * as Adapter from "../../providers/adapter.js"
 import type { BatchWire } from "../../providers/batch.js"
 import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
-import { replyId, replyModel } from "../json.js"
-import { isJsonObject, type JsonObject } from "../json.js"
 import { excerpt } from "../openAiChat/codec.js"
 import * as Batch from "./batch.js"
 import * as Wire from "./codec.js"
 import * as Embeddings from "./embeddings.js"
+import type { Options } from "./options.js"
 
 const apiKey = (key: Redacted.Redacted<string>) => ["x-goog-api-key", Redacted.value(key)] as const
 

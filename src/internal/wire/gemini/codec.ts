@@ -52,12 +52,7 @@ import type {
   ToolMessage
 } from "../../../Message.js"
 import { textOf } from "../../../Message.js"
-import type { Reply } from "../../providers/adapter.js"
-import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
-import * as Media from "../../tokens/media.js"
-import { RequestError, ShapeError } from "../codecError.js"
-import type { Origin } from "../dialect.js"
-import { isEmpty } from "../emptyText.js"
+import { RequestError, ShapeError } from "../../codecError.js"
 import {
   isJsonObject,
   type JsonObject,
@@ -66,7 +61,12 @@ import {
   replyId,
   replyModel,
   requestArguments
-} from "../json.js"
+} from "../../json.js"
+import type { Reply } from "../../providers/adapter.js"
+import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
+import * as Media from "../../tokens/media.js"
+import type { Origin } from "../dialect.js"
+import { isEmpty } from "../emptyText.js"
 import { countAt, reportedUsage, tokenCount, withReported } from "../usage.js"
 import { geminiSchema, jsonSchemaOf } from "./schema.js"
 

@@ -7,9 +7,9 @@
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { EmbeddingResponse, Input as EmbeddingInput } from "../../../Embedding.js"
+import { isJsonObject, type JsonObject } from "../../json.js"
 import { type EmbeddingsRead, isVector } from "../../providers/embeddingBatches.js"
 import { checker, maybe, Problem } from "../../schemaCheck.js"
-import { isJsonObject, type JsonObject } from "../json.js"
 /** The most requests one `batchEmbedContents` call takes: the limit Google's clients and docs cite. */
 export const maxEmbeddingInputs = 100
 

@@ -2,9 +2,9 @@
  * JSON Schema in Gemini's subset (the OpenAPI 3.0 subset `parameters` and
  * `responseSchema` take), for tool parameters.
  */
+import { RequestError } from "../../codecError.js"
+import { isJsonObject, type JsonObject } from "../../json.js"
 import { makeSchemaWalk, SchemaLimitError, type SchemaWalk } from "../../jsonSchemaRef.js"
-import { RequestError } from "../codecError.js"
-import { isJsonObject, type JsonObject } from "../json.js"
 
 /**
  * The keywords of Gemini's `Schema` (an OpenAPI 3.0 subset, the Gemini API reference): `responseSchema` and a

@@ -14,10 +14,11 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { InvalidRequestError } from "../../../LlmError.js"
 import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
+import { ShapeError } from "../../codecError.js"
+import { isJsonObject, type JsonObject } from "../../json.js"
 import { type BatchEndpoint, type BatchHttp, type BatchWire, resultsFile } from "../../providers/batch.js"
-import { jobName, jsonLines, keyUnder, type RawLine, type RawOutcome, toJsonLines } from "../batch.js"
-import { ShapeError } from "../codecError.js"
-import { isJsonObject, type JsonObject } from "../json.js"
+import type { RawLine, RawOutcome } from "../../providers/batch.js"
+import { jobName, jsonLines, keyUnder, toJsonLines } from "../batch.js"
 
 /** A Cloud Storage object or prefix: its bucket and its name. */
 export interface GcsLocation {

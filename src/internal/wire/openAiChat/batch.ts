@@ -6,10 +6,10 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
-import type { BatchWire } from "../../providers/batch.js"
-import { jsonLines, type RawLine, type RawOutcome, toJsonLines } from "../batch.js"
-import { ShapeError } from "../codecError.js"
-import { isJsonObject, type JsonObject } from "../json.js"
+import { ShapeError } from "../../codecError.js"
+import { isJsonObject, type JsonObject } from "../../json.js"
+import type { BatchWire, RawLine, RawOutcome } from "../../providers/batch.js"
+import { jsonLines, toJsonLines } from "../batch.js"
 
 /** The endpoint every line of a batch is sent to, and the batch names. */
 export const endpoint = "/v1/chat/completions"

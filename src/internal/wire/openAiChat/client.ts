@@ -19,17 +19,17 @@ import {
   TransportError
 } from "../../../LlmError.js"
 import type { OptionsError } from "../../../OptionsError.js"
-import type { Options } from "../../../providers/OpenAiChat.js"
 import type * as Sse from "../../../Sse.js"
+import { RequestError } from "../../codecError.js"
+import type { JsonObject } from "../../json.js"
 import * as Adapter from "../../providers/adapter.js"
 import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
 import { causeText } from "../../transport/providerHttp.js"
-import { RequestError } from "../codecError.js"
-import type { JsonObject } from "../json.js"
 import * as Batch from "./batch.js"
 import * as Wire from "./codec.js"
 import { type ChunkToolCallRead, excerpt, finishReason, readChunk } from "./codec.js"
 import * as Embeddings from "./embeddings.js"
+import type { Options } from "./options.js"
 
 function requestIdOf(response: HttpClientResponse.HttpClientResponse) {
   return response.headers["x-request-id"]

@@ -14,10 +14,10 @@ import * as Base64 from "effect/encoding/Base64"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { EmbeddingRequest, type EmbeddingUsage, type Input } from "../../../Embedding.js"
+import { isJsonObject, type JsonObject, replyModel } from "../../json.js"
 import type * as Adapter from "../../providers/adapter.js"
 import * as Batches from "../../providers/embeddingBatches.js"
 import { checker, maybe, set } from "../../schemaCheck.js"
-import { isJsonObject, type JsonObject, replyModel } from "../json.js"
 import { isErrorPayload } from "./codec.js"
 
 /** How vectors travel on the wire. */

@@ -38,13 +38,12 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../../Message.js"
-import * as Pricing from "../../../Pricing.js"
+import { ShapeError } from "../../codecError.js"
+import { isJsonObject, type JsonObject, JsonObjectSchema, replyId, replyModel } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
-import { ShapeError } from "../codecError.js"
 import { requireImage } from "../contentKinds.js"
-import { isJsonObject, type JsonObject, JsonObjectSchema, replyId, replyModel } from "../json.js"
 import { fixedSampling, functionTool } from "../openAiChat/codec.js"
 import { countAt, openAiUsage, openAiUsageFields } from "../usage.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
@@ -122,6 +121,16 @@ export const hostedTypes: ReadonlySet<string> = new Set([
   "image_generation",
   "mcp"
 ])
+
+/**
+ * The calls of hosted tools a request is taken to make when it does not say (`max_tool_calls`, a Responses request's
+ * bound on them all): `Pricing.estimate` reserves that many at its dearest hosted tool's price, and the Responses adapter
+ * sends it as `max_tool_calls` with a request that has hosted tools and no bound of its own, so no reply makes more.
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const defaultMaxToolCalls = 10
 
 /** The output item type of a hosted tool's call (`web_search_preview`'s is `web_search_call`, as `web_search`'s). */
 export function callItemType(tool: string): string {
@@ -840,7 +849,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonObj
   if (
     body["max_tool_calls"] === undefined && Array.isArray(tools) &&
     tools.some((tool) => isJsonObject(tool) && hostedTypes.has(tool["type"] as string))
-  ) body["max_tool_calls"] = Pricing.defaultMaxToolCalls
+  ) body["max_tool_calls"] = defaultMaxToolCalls
   return body
 }
 

@@ -18,9 +18,9 @@
  */
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { ProviderMetadata } from "../../../Message.js"
+import { ShapeError } from "../../codecError.js"
+import { isJsonObject, type JsonObject, replyId } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
-import { ShapeError } from "../codecError.js"
-import { isJsonObject, type JsonObject, replyId } from "../json.js"
 import { type CompactBody, type CountBody, metadataKey, usage, type UsageCounts, usageObject } from "./codec.js"
 
 /** The `providerOptions` entry that makes a Responses request a compaction (never sent: the path says it). */

@@ -5,9 +5,9 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
-import type { TokenCredential } from "../../../providers/AzureOpenAi.js"
+import { credentialName, heldToken } from "../../providers/accessToken.js"
 import { causeText } from "../../transport/providerHttp.js"
-import { credentialName, heldToken } from "../accessToken.js"
+import type { TokenCredential } from "./options.js"
 
 /** The scope of Azure OpenAI's tokens (Azure OpenAI's REST API reference, "Microsoft Entra ID authentication"). */
 export const scope = "https://cognitiveservices.azure.com/.default"

@@ -9,10 +9,10 @@
  * OpenAI, Anthropic and Gemini use, so a prompt has at most as many tokens as
  * bytes, plus the chat format's markers). Images are counted apart (`imagesOf`): their tokens are their provider's.
  */
-import type * as ChatRequest from "../../ChatRequest.js"
-import type * as Embedding from "../../Embedding.js"
-import { textOf, type ToolDefinition } from "../../Message.js"
-import { opaqueReasoning } from "../wire/signedReasoning.js"
+import type * as ChatRequest from "../ChatRequest.js"
+import type * as Embedding from "../Embedding.js"
+import { textOf, type ToolDefinition } from "../Message.js"
+import { opaqueReasoning } from "./wire/signedReasoning.js"
 
 /**
  * The texts of the tool definitions a prompt holds: each one's name, description and parameters' JSON Schema; a

@@ -6,9 +6,9 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
-import type { AuthClient } from "../../../providers/Vertex.js"
+import { credentialName, heldToken } from "../../providers/accessToken.js"
 import { causeText } from "../../transport/providerHttp.js"
-import { credentialName, heldToken } from "../accessToken.js"
+import type { AuthClient } from "./options.js"
 
 /** The scope of Vertex AI's tokens (Vertex AI's authentication guide). */
 export const scope = "https://www.googleapis.com/auth/cloud-platform"

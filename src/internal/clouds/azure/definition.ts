@@ -8,12 +8,12 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type { OptionsError } from "../../../OptionsError.js"
-import type { Options } from "../../../providers/AzureOpenAi.js"
 import * as Invalid from "../../optionsError.js"
+import type * as Adapter from "../../providers/adapter.js"
 import * as Batch from "../../wire/openAiChat/batch.js"
 import { definition as chatDefinition } from "../../wire/openAiChat/client.js"
 import * as Embeddings from "../../wire/openAiChat/embeddings.js"
-import type * as Adapter from "../adapter.js"
+import type { Options } from "./options.js"
 
 /** Azure's key header. */
 export const apiKey = (key: Redacted.Redacted<string>) => ["api-key", Redacted.value(key)] as const

@@ -5,7 +5,7 @@
  */
 
 import * as Schema from "effect/Schema"
-import type { ToolCall } from "../../Message.js"
+import type { ToolCall } from "../Message.js"
 import { RequestError } from "./codecError.js"
 
 /** A JSON object as `JSON.parse` returns it. */
