@@ -3,6 +3,10 @@
  * modules (those `index.ts` and `testing.ts` re-export). Imports are read as text: static `from`, `import "…"` and
  * `import("…")` of relative paths, type-only ones included; one named exception, below.
  *
+ * The whole house is built in floors the same way: its rooms are the folders below `internal/` and of `src/` and the
+ * files at the root of either (a public module with its implementation's folder, `houseRoomOf`), and no circle of
+ * imports joins two of them; so the persistence floor imports no concept, and the library no part of the gateway.
+ *
  * The gateway is built in floors (docs/architecture.md, "The gateway's floors"): its rooms are its folders (a folder
  * inside one counted as part of it) and the files at its root, each its own room; no circle of imports joins two rooms,
  * so no file imports a room that imports its own, however far round; `access/`, the ground floor every route
@@ -99,6 +103,43 @@ describe("the import graph of src/", () => {
     for (const [from, to] of deprecatedAliases) {
       expect(importsOf(Path.join(src, from), known)).toContain(Path.join(src, to))
     }
+  })
+})
+
+const internal = Path.join(src, "internal")
+
+/**
+ * The room of the house a file is in: its folder below `internal/` (a folder inside one counted as part of it), its
+ * folder of `src/`, or the file itself at the root of either. A public module `src/Foo.ts` counts as part of
+ * `internal/foo/`, its implementation, when that folder exists; so does the simulator's public folder, whose modules
+ * are its faces over `internal/simulator/`. (The public `providers/` is a floor above `internal/providers/`, the
+ * adapter template they and the dialects fill in.)
+ */
+function houseRoomOf(file: string): string {
+  const [first, second, ...rest] = Path.relative(src, file).split(Path.sep)
+  if (first === "internal") return rest.length === 0 ? `internal/${second}` : `internal/${second}/`
+  if (first === "simulator") return "internal/simulator/"
+  if (second !== undefined) return `${first}/`
+  const implementation = first!.charAt(0).toLowerCase() + first!.slice(1).replace(/\.ts$/, "")
+  return Fs.existsSync(Path.join(internal, implementation)) ? `internal/${implementation}/` : first!
+}
+
+describe("the house's floors", () => {
+  it("no circle of imports joins two of its folders or root files", () => {
+    const files = sourceFiles(src)
+    const known = new Set(files)
+    const rooms = new Map<string, Set<string>>()
+    for (const file of files) {
+      const room = houseRoomOf(file)
+      const imported = rooms.get(room) ?? new Set()
+      rooms.set(room, imported)
+      for (const target of importsOf(file, known)) {
+        if (!excepted(file, target) && houseRoomOf(target) !== room) imported.add(houseRoomOf(target))
+      }
+    }
+    expect(rooms.size).toBeGreaterThan(40)
+    expect(circles(new Map([...rooms].map(([room, imported]) => [room, [...imported]]))).map((c) => c.sort()))
+      .toEqual([])
   })
 })
 
