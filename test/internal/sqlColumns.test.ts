@@ -1,0 +1,26 @@
+/**
+ * The SQL columns' schemas (`persistence/columns.ts`): a number column reads back the same from either driver's form,
+ * and anything else is refused rather than read as a number it is not.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Schema from "effect/Schema"
+import * as fc from "fast-check"
+import { Numeric } from "../../src/internal/persistence/columns.js"
+
+const decode = Schema.decodeUnknownSync(Numeric)
+
+describe("a number column", () => {
+  it("reads a number from SQLite and its digits from Postgres as the same number", () =>
+    fc.assert(fc.property(fc.oneof(fc.maxSafeInteger(), fc.double({ noNaN: true, noDefaultInfinity: true })), (n) => {
+      expect(decode(n)).toBe(n)
+      expect(decode(String(n))).toBe(n)
+    })))
+
+  it("refuses what is no number, and text a database does not write for one", () => {
+    for (const value of ["", " 1", "1 ", "0x10", "1_000", "twelve", "1e", "NaN", "Infinity", null, undefined, {}]) {
+      expect(() => decode(value), JSON.stringify(value)).toThrow()
+    }
+    expect(() => decode(Number.NaN)).toThrow()
+    expect(() => decode(Infinity)).toThrow()
+  })
+})
