@@ -14,6 +14,7 @@ import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import * as IdSecret from "../../src/internal/gateway/batches/idSecret.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
+import { SharedStore } from "../../src/internal/store/sharedStore.js"
 import { StoreUnavailableError } from "../../src/Store.js"
 import { batchIdSecretContract } from "../contract/batchIdSecret.js"
 import { type RedisServer, redisServer } from "../utils/redisServer.js"
@@ -56,7 +57,7 @@ batchIdSecretContract({
     const prefix = `batch-id-secret-${randomUUID()}`
     const instance = Effect.flatMap(
       Effect.orDie(connected(redis!.url, { prefix })),
-      (store) => built(IdSecret.layerRedis(store))
+      (store) => built(Layer.provide(IdSecret.layerRedis, Layer.succeed(SharedStore, store)))
     )
     return Effect.all([instance, instance])
   })

@@ -18,6 +18,7 @@ import {
   type StoreOptions
 } from "../../src/internal/gateway/responses/store.js"
 import { layerStoreRedis } from "../../src/internal/gateway/responses/storeRedis.js"
+import { SharedStore } from "../../src/internal/store/sharedStore.js"
 import { responsesStoreContract } from "../contract/responsesStore.js"
 import { redisServer } from "../utils/redisServer.js"
 import { connected, redisInstances } from "../utils/sharedStore.js"
@@ -41,7 +42,9 @@ responsesStoreContract({
   name: "Redis",
   clock: "live",
   server: true,
-  connect: redisInstances((store, options: StoreOptions) => built(layerStoreRedis(store, options)))
+  connect: redisInstances((store, options: StoreOptions) =>
+    built(Layer.provide(layerStoreRedis(options), Layer.succeed(SharedStore, store)))
+  )
 })
 
 describe("StoredResponses in Redis: responses kept before the index existed", () => {
@@ -55,14 +58,19 @@ describe("StoredResponses in Redis: responses kept before the index existed", ()
         const send = (...args: ReadonlyArray<string>) => Effect.orDie(store.connection.send<unknown>(...args))
         const response = (n: number) => ({ body: `{"id":"resp_${n}","pad":"${"x".repeat(1_000)}"}`, conversation: [] })
         // Three of team's responses in hashes as a version without the index left them: written, then the index gone.
-        const writer = yield* built(layerStoreRedis(store))
+        const writer = yield* built(Layer.provide(layerStoreRedis(), Layer.succeed(SharedStore, store)))
         for (const n of [1, 2, 3]) expect(yield* writer.put(`resp_${n}`, "team", response(n))).toBe(true)
         const index = (yield* send("KEYS", `${store.connection.prefix}:responses-index:*`)) as ReadonlyArray<string>
         expect(index.length).toBeGreaterThan(0)
         yield* send("DEL", ...index)
         // A store of this version, whose bound on one key holds three such responses, not four.
         const bytes = bytesOf(response(4))
-        const responses = yield* built(layerStoreRedis(store, { maxKeyBytes: 3 * bytes + 10, maxResponseBytes: bytes }))
+        const responses = yield* built(
+          Layer.provide(
+            layerStoreRedis({ maxKeyBytes: 3 * bytes + 10, maxResponseBytes: bytes }),
+            Layer.succeed(SharedStore, store)
+          )
+        )
         // The old ones are taken into the index beside the first write: by the second, the bound counts them.
         for (const n of [4, 5]) expect(yield* responses.put(`resp_${n}`, "team", response(n))).toBe(true)
         const kept = yield* Effect.forEach([1, 2, 3, 4, 5], (n) => responses.get(`resp_${n}`, "team"))

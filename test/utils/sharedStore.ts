@@ -9,9 +9,10 @@ import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
+import { SharedStore } from "../../src/internal/store/sharedStore.js"
 import { eventually } from "./eventually.js"
 import { pausableProxy, type RedisProxy } from "./redisProxy.js"
 import { type RedisServer, redisServer } from "./redisServer.js"
@@ -142,7 +143,7 @@ export const redisInstances = <O, S, R>(
 export function redisBackend<I, S>(
   prefix: string,
   tag: Context.Key<I, S>,
-  layer: (store: Store.Store) => Layer.Layer<I>
+  layer: Layer.Layer<I, never, SharedStore>
 ): { readonly name: "Redis"; readonly store: Effect.Effect<S, never, Scope.Scope> } {
   const serverScope = Effect.runSync(Scope.make())
   let url: string | undefined
@@ -156,7 +157,7 @@ export function redisBackend<I, S>(
     store: Effect.suspend(() =>
       Effect.flatMap(
         Effect.orDie(connected(url!, { prefix: `${prefix}-${randomUUID()}` })),
-        (store) => serviceOf(tag, layer(store))
+        (store) => serviceOf(tag, Layer.provide(layer, Layer.succeed(SharedStore, store)))
       )
     )
   }

@@ -15,6 +15,7 @@ import type * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
 import type { StoreUnavailableError } from "../../Store.js"
 import * as Sql from "../persistence/sql.js"
+import { SharedStore } from "../store/sharedStore.js"
 import * as AuditRefusals from "./audit/refusals.js"
 import * as AuditLog from "./audit/store.js"
 import * as IdSecret from "./batches/idSecret.js"
@@ -144,11 +145,11 @@ function batchStores(
 ): Layer.Layer<Settlements.SettlementStore | BatchStore.BatchStore | BatchRuns.RunStore | IdSecret.IdSecretStore> {
   if (store !== undefined && (database === undefined || options.sqlite)) {
     return Layer.mergeAll(
-      SettlementsRedis.layerRedis(store),
-      BatchStoreRedis.layerRedis(store),
-      BatchRunsRedis.layerRedis(store),
-      IdSecret.layerRedis(store)
-    )
+      SettlementsRedis.layerRedis,
+      BatchStoreRedis.layerRedis,
+      BatchRunsRedis.layerRedis,
+      IdSecret.layerRedis
+    ).pipe(Layer.provide(Layer.succeed(SharedStore, store)))
   }
   return database === undefined
     ? Layer.mergeAll(Settlements.layerMemory, BatchStore.layerMemory, BatchRuns.layerMemory, IdSecret.layerMemory)
@@ -189,7 +190,7 @@ export const lasting = Effect.fnUntraced(function*(options: {
   const responses = yield* Layer.build(
     options.store === undefined
       ? ResponsesStore.layerStoreMemory(options.responses)
-      : ResponsesStoreRedis.layerStoreRedis(options.store, options.responses)
+      : Layer.provide(ResponsesStoreRedis.layerStoreRedis(options.responses), Layer.succeed(SharedStore, options.store))
   )
   const metrics = Metrics.makeMetrics(options.status, now, Context.get(responses, ResponsesStore.StoredResponses).usage)
   const audit = Context.get(

@@ -13,9 +13,9 @@ import * as Layer from "effect/Layer"
 import * as Redis from "effect/persistence/Redis"
 import * as Redacted from "effect/Redacted"
 import { randomBytes } from "node:crypto"
-import type * as Store from "../../../Store.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
+import { SharedStore } from "../../store/sharedStore.js"
 
 /** The batch ids' secret's store. */
 export interface Secrets {
@@ -71,12 +71,13 @@ return redis.call("GET", ARGV[1])
 ).withReturnType<string>()
 
 /** The secret in the Redis the instances share, for those without a database every instance shares. */
-export const layerRedis = (store: Store.Store): Layer.Layer<IdSecretStore> =>
-  Layer.sync(IdSecretStore, (): Secrets => {
-    const { connection } = store
+export const layerRedis: Layer.Layer<IdSecretStore, never, SharedStore> = Layer.effect(
+  IdSecretStore,
+  Effect.map(SharedStore, ({ connection }): Secrets => {
     const read = connection.eval(secretScript)
     return { secret: Effect.map(read(`${connection.prefix}:batches:id-secret`, made()), Redacted.make) }
   })
+)
 
 /**
  * `store`'s secret, read once and kept: a read that failed (the store away) is tried again at the next need, so a

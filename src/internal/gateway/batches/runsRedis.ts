@@ -20,9 +20,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redis from "effect/persistence/Redis"
-import type * as Store from "../../../Store.js"
 import * as Leases from "../../persistence/lease.js"
 import { overArgv } from "../../persistence/script.js"
+import { SharedStore } from "../../store/sharedStore.js"
 import {
   answerJson,
   answerOf,
@@ -222,9 +222,9 @@ return {total, kept[2] and 1 or 0, kept[3] and 1 or 0, tonumber(kept[4] or 0), t
 `)
 
 /** The runs in `store`'s Redis, shared by every instance on it. */
-export const layerRedis = (store: Store.Store): Layer.Layer<RunStore> =>
-  Layer.sync(RunStore, (): Runs => {
-    const { connection } = store
+export const layerRedis: Layer.Layer<RunStore, never, SharedStore> = Layer.effect(
+  RunStore,
+  Effect.map(SharedStore, ({ connection }): Runs => {
     const prefix = `${connection.prefix}:batches:`
     const keyOf = (run: string) => `${prefix}run:${run}`
     const start = connection.eval(startScript)
@@ -300,6 +300,7 @@ export const layerRedis = (store: Store.Store): Layer.Layer<RunStore> =>
             : { total, succeeded: succeeded!, failed: failed!, cancelled: cancelled === 1, ended: ended === 1 })
     }
   })
+)
 
 /** The bounds the start script names when it refuses a run, and their limits. */
 const refusedBy: Readonly<Record<string, number>> = {

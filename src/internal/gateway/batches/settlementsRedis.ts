@@ -18,6 +18,7 @@ import type { BatchState } from "../../../ProviderClient.js"
 import type * as Store from "../../../Store.js"
 import * as Leases from "../../persistence/lease.js"
 import { overArgv } from "../../persistence/script.js"
+import { SharedStore } from "../../store/sharedStore.js"
 import { type LastStatus, type Settlements, SettlementStore } from "./settlements.js"
 
 // Every script's first lines: ARGV[1] the prefix, ARGV[2] the batch's id.
@@ -161,9 +162,9 @@ function settledOf(reply: ReadonlyArray<ReadonlyArray<string>>) {
 }
 
 /** The settlements in `store`'s Redis, shared by every instance on it. */
-export const layerRedis = (store: Store.Store): Layer.Layer<SettlementStore> =>
-  Layer.sync(SettlementStore, (): Settlements => {
-    const { connection } = store
+export const layerRedis: Layer.Layer<SettlementStore, never, SharedStore> = Layer.effect(
+  SettlementStore,
+  Effect.map(SharedStore, ({ connection }): Settlements => {
     const prefix = `${connection.prefix}:settlements:`
     const open = connection.eval(openScript)
     const opened = connection.eval(openedScript)
@@ -196,3 +197,4 @@ export const layerRedis = (store: Store.Store): Layer.Layer<SettlementStore> =>
       forget
     }
   })
+)

@@ -16,8 +16,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redis from "effect/persistence/Redis"
-import type * as Store from "../../../Store.js"
 import * as OwnedIndex from "../../persistence/ownedIndex.js"
+import { SharedStore } from "../../store/sharedStore.js"
 import { BatchStore, bounds, checked, type Store as Service } from "./store.js"
 
 // A file dropped: its hash, and its place in the index (`ownedIndex.ts`' steps). ARGV[1]: the prefix.
@@ -167,9 +167,9 @@ return page
 const ownerOf = (owner: string): string => JSON.stringify(owner)
 
 /** The files and records in `store`'s Redis, shared by every instance on it. */
-export const layerRedis = (store: Store.Store): Layer.Layer<BatchStore> =>
-  Layer.sync(BatchStore, (): Service => {
-    const { connection } = store
+export const layerRedis: Layer.Layer<BatchStore, never, SharedStore> = Layer.effect(
+  BatchStore,
+  Effect.map(SharedStore, ({ connection }): Service => {
     const prefix = `${connection.prefix}:batches:`
     const put = connection.eval(putScript)
     const record = connection.eval(recordScript)
@@ -222,3 +222,4 @@ export const layerRedis = (store: Store.Store): Layer.Layer<BatchStore> =>
         )
     }
   })
+)

@@ -21,6 +21,7 @@ import * as Redis from "effect/persistence/Redis"
 import * as Schema from "effect/Schema"
 import type * as Store from "../../../Store.js"
 import * as OwnedIndex from "../../persistence/ownedIndex.js"
+import { SharedStore } from "../../store/sharedStore.js"
 import {
   boundsOf,
   bytesOf,
@@ -285,5 +286,5 @@ const make = (store: Store.Store, options: StoreOptions = {}): Service => {
 }
 
 /** The responses in `store`'s Redis, shared by every instance on it. */
-export const layerStoreRedis = (store: Store.Store, options: StoreOptions = {}): Layer.Layer<StoredResponses> =>
-  Layer.succeed(StoredResponses, make(store, options))
+export const layerStoreRedis = (options: StoreOptions = {}): Layer.Layer<StoredResponses, never, SharedStore> =>
+  Layer.effect(StoredResponses, Effect.map(SharedStore, (store) => make(store, options)))
