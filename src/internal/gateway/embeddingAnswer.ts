@@ -2,14 +2,18 @@
  * An embedding request's answer on any route: its model admitted for the request's key, the embeddings made by its
  * target, counted, logged and charged, and rendered in the route's wire; a failure answered in the route's words.
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import { emptyUsage } from "../../ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
-import type * as ChatAnswer from "./chatAnswer.js"
-import * as Request from "./request/context.js"
+import type { LlmError } from "../../LlmError.js"
+import * as ChatAnswer from "./chatAnswer.js"
+import * as GovernedCall from "./governedCall.js"
 import * as Outcome from "./request/outcome.js"
-import type * as Admission from "./serving/admission.js"
-import { json } from "./serving/answers.js"
+import * as Admission from "./serving/admission.js"
+import { errorResponse, json } from "./serving/answers.js"
 import type { WithBody } from "./serving/requests.js"
 
 /** An embedding body as its route decoded it, and how the route answers it. */
@@ -21,30 +25,37 @@ export interface Embedding {
   readonly render: (response: EmbeddingResponse) => string
 }
 
-/** The answer to an embedding body: refused, or the embeddings once its model is admitted. */
+/** The answer to an embedding body: refused, or the embeddings once its model is admitted, as one governed call. */
 export function answered(serving: Admission.Service, { tally }: WithBody, embedding: Embedding) {
+  const { failures } = embedding
   return serving.admitted({
     model: embedding.model,
     request: () => embedding.request,
     handle: (target, sent, context) => {
       tally.model(embedding.model)
       const request = target.address === undefined ? sent : { ...sent, model: target.address }
-      return Effect.matchEffect(target.llm.embed(request), {
-        onFailure: (error) => {
-          tally.failed(error)
-          return Effect.succeed(serving.failed(context, embedding.failures, error))
-        },
-        onSuccess: (response) => {
-          tally.embedded(response.usage.promptTokens, response.cost)
-          const { estimated, promptTokens, totalTokens } = response.usage
-          Outcome.billed(
-            context.outcome,
-            `${response.provider}/${response.model}`,
-            { ...emptyUsage, promptTokens, totalTokens, estimated },
-            response.cost
-          )
-          return Effect.as(Request.settle(context, response.cost), json(200, embedding.render(response)))
+      const embedded = GovernedCall.governed<EmbeddingRequest, EmbeddingResponse, never, LlmError, never>({
+        reserve: Admission.reserved(context),
+        // No guardrail reads embeddings' inputs (docs/guardrails.md).
+        guardIn: Effect.succeed(request),
+        send: (request) => target.llm.embed(request),
+        cost: (response) => response.cost,
+        record: (exit) => {
+          if (Exit.isSuccess(exit)) {
+            const response = exit.value
+            tally.embedded(response.usage.promptTokens, response.cost)
+            const { estimated, promptTokens, totalTokens } = response.usage
+            const usage = { ...emptyUsage, promptTokens, totalTokens, estimated }
+            return Outcome.billed(context.outcome, `${response.provider}/${response.model}`, usage, response.cost)
+          }
+          const stop = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+          if (stop !== undefined) ChatAnswer.noteFailure({ context, failures, tally }, ChatAnswer.errorOfStop(stop))
         }
+      })
+      return Effect.match(embedded, {
+        onFailure: (stop) =>
+          errorResponse(ChatAnswer.answerOf(failures, ChatAnswer.errorOfStop(stop)), failures.errors),
+        onSuccess: (response) => json(200, embedding.render(response))
       })
     }
   })
