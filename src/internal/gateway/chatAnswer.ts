@@ -22,11 +22,9 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { absurd } from "effect/Function"
 import type * as Headers from "effect/http/Headers"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
-import * as Option from "effect/Option"
 import type * as Pull from "effect/Pull"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
@@ -49,7 +47,7 @@ import type * as Logs from "./observe/metrics.js"
 import { Journal } from "./observe/record.js"
 import * as Request from "./request/context.js"
 import * as Outcome from "./request/outcome.js"
-import * as Admission from "./serving/admission.js"
+import { Admission } from "./serving/admission.js"
 import { errorResponse, json } from "./serving/answers.js"
 import { Configuration } from "./serving/configuration.js"
 import type { WithBody } from "./serving/requests.js"
@@ -69,15 +67,11 @@ export type CallError = LlmError | GuardrailError
 /**
  * What a call's answer is made with: the configuration served, the call's admission, and where its record goes.
  */
-export type Answering = Configuration["Service"] & Admission.Service & Journal["Service"]
+export type Answering = Configuration["Service"] & Admission["Service"] & Journal["Service"]
 
 /** The configuration served, the admission and the journal, read once where a route is built. */
-export const answering: Effect.Effect<
-  Answering,
-  never,
-  Configuration | Admission.Admission | Journal
-> = Effect.gen(function*() {
-  return { ...(yield* Configuration), ...(yield* Admission.Admission), ...(yield* Journal) }
+export const answering: Effect.Effect<Answering, never, Configuration | Admission | Journal> = Effect.gen(function*() {
+  return { ...(yield* Configuration), ...(yield* Admission), ...(yield* Journal) }
 })
 
 /** What a client is told of `error`: a block as the core words it, an engine failure as the route's `failures` do. */
@@ -437,19 +431,18 @@ export function streamed(serving: Answering, call: StreamedCall) {
  */
 function whole(call: WholeCall) {
   const { context, guardrails } = call
-  const replied = GovernedCall.governed<ChatRequest, ChatResponse, never, LlmError, never>({
-    reserve: Admission.reserved(context),
+  const replied = GovernedCall.governed<ChatRequest, ChatResponse, LlmError, never>({
+    reserve: Request.reserved(context),
     guardIn: checkedIn(call),
     send: (request: ChatRequest) => call.target.llm.chat(addressed(request, call.target)),
     cost: (response) => response.cost,
     guardOut: guardrails.length === 0
       ? undefined
       : (response, request) => checkReply(guardrails, response, request.model),
-    record: (exit) => recordedWhole(call, exit)
+    record: (ended) => recordedWhole(call, ended)
   })
   return Effect.matchEffect(replied, {
-    onFailure: (stop) =>
-      Effect.succeed(errorResponse(answerOf(call.failures, errorOfStop(stop)), call.failures.errors)),
+    onFailure: (stop) => Effect.succeed(errorResponse(answerOf(call.failures, stop.error), call.failures.errors)),
     onSuccess: (response) => {
       const refused = call.refusal?.(response)
       if (refused !== undefined) {
@@ -467,23 +460,16 @@ function whole(call: WholeCall) {
   })
 }
 
-/** Why a governed model call stopped: the engine's failure, or a guardrail's block (the admission refused it before). */
-export function errorOfStop(stop: GovernedCall.Stop<never, LlmError, unknown>): CallError {
-  return stop._tag === "Refused" ? absurd(stop.reason) : stop.error
-}
-
-// How a call answered whole ended, noted once at its exit: the reply (the one a guardrail blocked too, whose text is
-// not kept), and its failure.
-function recordedWhole(call: Call, exit: Exit.Exit<ChatResponse, GovernedCall.Stop<never, LlmError, ChatResponse>>) {
+// How a call answered whole ended, noted once at its exit: its reply (one a guardrail blocked too, whose text is not
+// kept), and its failure.
+function recordedWhole(call: Call, { answered, stop }: GovernedCall.Ended<LlmError, ChatResponse>) {
   const { context: { outcome, payload }, tally } = call
-  const stop = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.findErrorOption(exit.cause)) : undefined
-  const reply = Exit.isSuccess(exit) ? exit.value : stop?._tag === "Blocked" ? stop.answered : undefined
-  if (reply !== undefined) {
-    tally.replied(reply.usage, reply.cost, reply.cacheSavings)
-    Outcome.answered(outcome, payload, reply)
+  if (answered !== undefined) {
+    tally.replied(answered.usage, answered.cost, answered.cacheSavings)
+    Outcome.answered(outcome, payload, answered)
     if (stop !== undefined) Outcome.replyChecked(payload, "")
   }
-  if (stop !== undefined) noteFailure(call, errorOfStop(stop))
+  if (stop !== undefined) noteFailure(call, stop.error)
 }
 
 // Ends the Node response of `request` at once, `last` its last write: a stream cut at shutdown whose body's writer

@@ -2,17 +2,15 @@
  * An embedding request's answer on any route: its model admitted for the request's key, the embeddings made by its
  * target, counted, logged and charged, and rendered in the route's wire; a failure answered in the route's words.
  */
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
 import { emptyUsage } from "../../ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
 import type { LlmError } from "../../LlmError.js"
 import * as ChatAnswer from "./chatAnswer.js"
 import * as GovernedCall from "./governedCall.js"
+import * as Request from "./request/context.js"
 import * as Outcome from "./request/outcome.js"
-import * as Admission from "./serving/admission.js"
+import type * as Admission from "./serving/admission.js"
 import { errorResponse, json } from "./serving/answers.js"
 import type { WithBody } from "./serving/requests.js"
 
@@ -34,27 +32,23 @@ export function answered(serving: Admission.Service, { tally }: WithBody, embedd
     handle: (target, sent, context) => {
       tally.model(embedding.model)
       const request = target.address === undefined ? sent : { ...sent, model: target.address }
-      const embedded = GovernedCall.governed<EmbeddingRequest, EmbeddingResponse, never, LlmError, never>({
-        reserve: Admission.reserved(context),
+      const embedded = GovernedCall.governed<EmbeddingRequest, EmbeddingResponse, LlmError, never>({
+        reserve: Request.reserved(context),
         // No guardrail reads embeddings' inputs (docs/guardrails.md).
         guardIn: Effect.succeed(request),
         send: (request) => target.llm.embed(request),
         cost: (response) => response.cost,
-        record: (exit) => {
-          if (Exit.isSuccess(exit)) {
-            const response = exit.value
-            tally.embedded(response.usage.promptTokens, response.cost)
-            const { estimated, promptTokens, totalTokens } = response.usage
-            const usage = { ...emptyUsage, promptTokens, totalTokens, estimated }
-            return Outcome.billed(context.outcome, `${response.provider}/${response.model}`, usage, response.cost)
-          }
-          const stop = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
-          if (stop !== undefined) ChatAnswer.noteFailure({ context, failures, tally }, ChatAnswer.errorOfStop(stop))
+        record: ({ answered, stop }) => {
+          if (stop !== undefined) ChatAnswer.noteFailure({ context, failures, tally }, stop.error)
+          if (answered === undefined) return
+          tally.embedded(answered.usage.promptTokens, answered.cost)
+          const { estimated, promptTokens, totalTokens } = answered.usage
+          const usage = { ...emptyUsage, promptTokens, totalTokens, estimated }
+          Outcome.billed(context.outcome, `${answered.provider}/${answered.model}`, usage, answered.cost)
         }
       })
       return Effect.match(embedded, {
-        onFailure: (stop) =>
-          errorResponse(ChatAnswer.answerOf(failures, ChatAnswer.errorOfStop(stop)), failures.errors),
+        onFailure: (stop) => errorResponse(ChatAnswer.answerOf(failures, stop.error), failures.errors),
         onSuccess: (response) => json(200, embedding.render(response))
       })
     }

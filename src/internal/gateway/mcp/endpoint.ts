@@ -162,30 +162,27 @@ interface Undeclared {
   readonly request: McpSchema.McpInputRequest
 }
 
-type Refused = GovernedCall.Refused<Refusal>
-
-// Why the gateway refused a call: its record's error code, and the call's error.
+// Why the gateway refused a call (its caller's budget or rate limit, a guardrail gone, a capability its client did
+// not declare): its record's error code, and the call's error.
 interface Refusal {
+  readonly _tag: "Refusal"
   readonly code: string
   readonly error: McpSchema.InternalError
 }
 
-// A refusal of the gateway's (`answer`), as a governed call's.
-function refusalOf(answer: Errors.ErrorAnswer): Refused {
-  return GovernedCall.refused({ code: answer.code ?? String(answer.status), error: refused(answer) })
+function refusalOf(answer: Errors.ErrorAnswer): Refusal {
+  return { _tag: "Refusal", code: answer.code ?? String(answer.status), error: refused(answer) }
 }
 
-type Stop = GovernedCall.Stop<Refusal, McpSchema.InternalError, Answered>
+type Ended = GovernedCall.Ended<McpSchema.InternalError | Refusal, Answered>
 
-// How a call ended, for its metrics: told by its answer, or by why it stopped.
-function outcomeOf(exit: Exit.Exit<Answered, Stop>): Logs.ToolOutcome {
-  if (Exit.isSuccess(exit)) {
-    if (Predicate.isTagged(exit.value, "Undeclared")) return "refused"
-    return "isError" in exit.value && exit.value.isError === true ? "tool_error" : "ok"
-  }
-  const stop = Cause.findErrorOption(exit.cause)
-  if (stop._tag === "Some" && stop.value._tag !== "Failed") return stop.value._tag === "Refused" ? "refused" : "blocked"
-  return Cause.hasInterruptsOnly(exit.cause) ? "cancelled" : "failed"
+// How a call ended, for its metrics: told by why it stopped, or by its answer.
+function outcomeOf({ exit, stop }: Ended): Logs.ToolOutcome {
+  if (stop?._tag === "Blocked") return "blocked"
+  if (stop !== undefined) return stop.error._tag === "Refusal" ? "refused" : "failed"
+  if (Exit.isFailure(exit)) return Cause.hasInterruptsOnly(exit.cause) ? "cancelled" : "failed"
+  if (Predicate.isTagged(exit.value, "Undeclared")) return "refused"
+  return "isError" in exit.value && exit.value.isError === true ? "tool_error" : "ok"
 }
 
 // The error a call's record names for how it ended, when its server's answer or its client ended it.
@@ -314,7 +311,7 @@ function undeclaredBy(
       calling.context.protocolVersion !== ServerRequests.roundTrips
         ? Effect.fail(failure)
         : RelayedErrors.relay(calling.services, { error: relayed, status: 400 }, failure)
-    return yield* Effect.mapError(told, (error) => GovernedCall.refused({ code: undeclaredCode, error }))
+    return yield* Effect.mapError(told, (error): Refusal => ({ _tag: "Refusal", code: undeclaredCode, error }))
   })
 }
 
@@ -362,7 +359,7 @@ function sentTo(calling: Calling, meta: Readonly<Record<string, string>>) {
         ? ServerRequests.carried(once, to.ask)
         : once(checked.onward)
       const answered = call.pipe(
-        Effect.catch((error): Effect.Effect<never, GuardrailError | McpSchema.InternalError | Refused> =>
+        Effect.catch((error): Effect.Effect<never, GuardrailError | McpSchema.InternalError | Refusal> =>
           error.answered?.code === ServerRequests.missingCapabilityCode
             ? undeclaredBy(calling, checked.chain, error, error.answered)
             : failedUpstream(calling, checked, error)
@@ -403,36 +400,33 @@ function recorded(calling: Calling, span: Trace.Span, start: number, clock: Cloc
   const { outcome } = calling.governance.context
   const { metrics } = calling.governance
   const { price, upstream } = calling.served.server
-  return (exit: Exit.Exit<Answered, Stop>): void => {
-    const stop = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : undefined
-    const found = stop?._tag === "Some" ? stop.value : undefined
-    if (Exit.isSuccess(exit) || (found?._tag === "Blocked" && found.answered !== undefined)) {
-      Outcome.charged(outcome, price)
+  return (ended: Ended): void => {
+    const { answered, stop } = ended
+    if (answered !== undefined) Outcome.charged(outcome, price)
+    if (Predicate.isTagged(answered, "Undeclared")) Outcome.erred(outcome, undeclaredCode)
+    if (stop?._tag === "Failed" && stop.error._tag === "Refusal") Outcome.erred(outcome, stop.error.code)
+    if (stop?._tag === "Blocked") {
+      Outcome.failed(outcome, stop.error._tag, { logged: stop.error.message })
+      metrics.error(stop.error._tag)
     }
-    if (Exit.isSuccess(exit) && Predicate.isTagged(exit.value, "Undeclared")) Outcome.erred(outcome, undeclaredCode)
-    if (found?._tag === "Refused") Outcome.erred(outcome, found.reason.code)
-    if (found?._tag === "Blocked") {
-      Outcome.failed(outcome, found.error._tag, { logged: found.error.message })
-      metrics.error(found.error._tag)
-    }
-    const ended = outcomeOf(exit)
-    const tag = endedTags[ended]
+    const how = outcomeOf(ended)
+    const tag = endedTags[how]
     if (tag !== undefined) Outcome.erred(outcome, tag)
-    span.outcome(ended)
-    metrics.toolCall(upstream.name, calling.served.tool.name, ended, (clock.currentTimeMillisUnsafe() - start) / 1000)
+    span.outcome(how)
+    metrics.toolCall(upstream.name, calling.served.tool.name, how, (clock.currentTimeMillisUnsafe() - start) / 1000)
   }
 }
 
 // A governed call's answer as the tool's: an undeclared input as the request it would need, which `McpServer`
 // refuses as the protocol asks (-32021, the capability named, HTTP 400); a stop as the call's error.
-function toolAnswer(call: Effect.Effect<Answered, Stop>) {
+function toolAnswer(call: Effect.Effect<Answered, GovernedCall.Stop<McpSchema.InternalError | Refusal, Answered>>) {
   return Effect.mapBoth(call, {
     onSuccess: (answered) =>
       Predicate.isTagged(answered, "Undeclared")
         ? new McpSchema.InputRequired({ inputRequests: { [answered.request.method]: answered.request } })
         : answered,
     onFailure: (stop) =>
-      stop._tag === "Refused" ? stop.reason.error : stop._tag === "Blocked" ? blockedBy(stop.error) : stop.error
+      stop._tag === "Blocked" ? blockedBy(stop.error) : stop.error._tag === "Refusal" ? stop.error.error : stop.error
   })
 }
 

@@ -13,7 +13,7 @@ import type * as Auth from "../access/authentication.js"
 import type { Target } from "../engine.js"
 import type * as Errors from "../errorAnswer.js"
 import * as Intake from "../intake.js"
-import { RequestContext, settle } from "../request/context.js"
+import { RequestContext } from "../request/context.js"
 import type * as Request from "../request/context.js"
 import * as Outcome from "../request/outcome.js"
 import { errorResponse, refusal } from "./answers.js"
@@ -57,14 +57,6 @@ export interface Service {
 
 /** A call's admission and its failure's answer. */
 export class Admission extends Context.Service<Admission, Service>()("effect-llm-router/gateway/serving/Admission") {}
-
-/**
- * The reservation the admission made for the call of `context`'s request (its worst case, held for the request's
- * scope once the request was bounded for its key): what settles its cost, nothing for a call without a budget.
- */
-export function reserved(context: Request.Service): Effect.Effect<Auth.Settle> {
-  return Effect.succeed((cost) => settle(context, cost))
-}
 
 /** The admission of the configuration served. */
 export const make = Effect.gen(function*() {
