@@ -20,6 +20,7 @@ type StopAt =
   | "reserve refused"
   | "input blocked"
   | "input refused"
+  | "input interrupted"
   | "turn failed"
   | "turn interrupted"
   | "send failed"
@@ -61,6 +62,8 @@ function run(at: StopAt): Effect.Effect<Run> {
         ? step("guard in", Effect.fail(blocked("request")))
         : at === "input refused"
         ? step("guard in", Effect.fail("a guardrail gone"))
+        : at === "input interrupted"
+        ? hang("guard in")
         : step("guard in", Effect.succeed("masked input")),
       turn: (input) =>
         at === "turn failed"
@@ -87,7 +90,7 @@ function run(at: StopAt): Effect.Effect<Run> {
       }
     })
     const fiber = yield* Effect.forkChild(call)
-    if (at === "turn interrupted" || at === "send interrupted") {
+    if (at === "input interrupted" || at === "turn interrupted" || at === "send interrupted") {
       yield* Deferred.await(waiting)
       yield* Fiber.interrupt(fiber)
     }
@@ -133,6 +136,7 @@ describe("a governed call", () => {
     { at: "reserve refused", steps: ranTo("reserve", undefined), stop: "Failed" },
     { at: "input blocked", steps: ranTo("guard in", "0"), stop: "Blocked" },
     { at: "input refused", steps: ranTo("guard in", "0"), stop: "Failed" },
+    { at: "input interrupted", steps: ranTo("guard in", "0"), stop: undefined },
     { at: "turn failed", steps: ranTo("turn masked input", "0"), stop: "Failed" },
     { at: "turn interrupted", steps: ranTo("turn masked input", "0"), stop: undefined },
     { at: "send failed", steps: ranTo("send masked input", "0"), stop: "Failed" },
