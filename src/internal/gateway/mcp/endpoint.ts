@@ -246,11 +246,7 @@ interface Failed {
 interface Checked {
   readonly chain: ReadonlyArray<Guardrail>
   readonly payload: Readonly<Record<string, unknown>> | undefined
-  /**
-   * What a client that takes a multi round-trip result itself (2026-07-28) carries on from it (its retry's answers
-   * and state); none: the gateway asks the client a 2026-07-28 server's input requests and carries the call to its end
-   * (`ServerRequests.carried`).
-   */
+  /** What a 2026-07-28 client carries on from a multi round-trip result; none: the gateway carries the call. */
   readonly onward: ServerRequests.Continuation | undefined
 }
 
@@ -294,24 +290,16 @@ function checkedIn(calling: Calling, payload: Readonly<Record<string, unknown>> 
 // The call's client is refused for want of a capability it did not declare (`failed`): a 2026-07-28 client gets
 // `error` (the server's -32021, through `chain`) as its answer, HTTP 400 (`relayedErrors.ts`); any other, the call's
 // failure, naming what it did not declare.
-function undeclaredBy(
-  calling: Calling,
-  chain: ReadonlyArray<Guardrail>,
-  failed: Failed,
-  error: McpSchema.McpErrorBase
-) {
+function undeclaredBy(calling: Calling, { chain }: Checked, failed: Failed, error: McpSchema.McpErrorBase) {
   return Effect.gen(function*() {
-    const checked = yield* ToolGuardrails.checkError(
-      chain,
-      new McpSchema.InternalError({ message: error.message, data: error.data })
-    )
+    const internal = new McpSchema.InternalError({ message: error.message, data: error.data })
+    const checked = yield* ToolGuardrails.checkError(chain, internal)
     const failure = Rpc.failed(calling.served.server.upstream.name, failed)
     const relayed = new McpSchema.McpErrorBase({ ...error, message: checked.message, data: checked.data })
-    const told: Effect.Effect<never, McpSchema.InternalError> =
-      calling.context.protocolVersion !== ServerRequests.roundTrips
-        ? Effect.fail(failure)
-        : RelayedErrors.relay(calling.services, { error: relayed, status: 400 }, failure)
-    return yield* Effect.mapError(told, (error): Refusal => ({ _tag: "Refusal", code: undeclaredCode, error }))
+    const told = calling.context.protocolVersion !== ServerRequests.roundTrips
+      ? failure
+      : yield* Effect.flip(RelayedErrors.relay(calling.services, { error: relayed, status: 400 }, failure))
+    return yield* Effect.fail<Refusal>({ _tag: "Refusal", code: undeclaredCode, error: told })
   })
 }
 
@@ -361,7 +349,7 @@ function sentTo(calling: Calling, meta: Readonly<Record<string, string>>) {
       const answered = call.pipe(
         Effect.catch((error): Effect.Effect<never, GuardrailError | McpSchema.InternalError | Refusal> =>
           error.answered?.code === ServerRequests.missingCapabilityCode
-            ? undeclaredBy(calling, checked.chain, error, error.answered)
+            ? undeclaredBy(calling, checked, error, error.answered)
             : failedUpstream(calling, checked, error)
         )
       )
@@ -377,13 +365,6 @@ function sentTo(calling: Calling, meta: Readonly<Record<string, string>>) {
 function failedUpstream(calling: Calling, checked: Checked, error: Failed) {
   const failure = Rpc.failed(calling.served.server.upstream.name, error)
   return Effect.flatMap(ToolGuardrails.checkError(checked.chain, failure), Effect.fail)
-}
-
-// The wait for `calling`'s server's limiter, when it has one, held while the call is sent.
-function turnOf(calling: Calling, limiter: RateLimiter.Service | undefined) {
-  if (limiter === undefined) return undefined
-  return (checked: Checked) =>
-    Effect.catch(Effect.asVoid(limiter.consume()), (error) => failedUpstream(calling, checked, error))
 }
 
 // A call's answer through its chain: a multi round-trip result as the revision has it, an undeclared input as it is.
@@ -430,11 +411,9 @@ function toolAnswer(call: Effect.Effect<Answered, GovernedCall.Stop<McpSchema.In
   })
 }
 
-// The call of `served`'s tool, forwarded with the client's arguments and the caller's trace (`trace.ts`), governed by
-// the request's governance (`McpRequest`) as one governed call (`governedCall.ts`): its price reserved, its arguments
-// checked before they are sent, its server's limiter waited for, its result checked before it is answered. A call
-// its client cancels is interrupted here, which cancels it upstream (`rpc.ts`). The server's progress and logs for
-// the call reach its client through `notifications`, its endpoint's (`relay.ts`).
+// The call of `served`'s tool as one governed call (`governedCall.ts`) by the request's governance (`McpRequest`). A
+// call its client cancels is interrupted here, which cancels it upstream (`rpc.ts`). The server's progress and logs
+// for the call reach its client through `notifications`, its endpoint's (`relay.ts`).
 function forward(served: Served, notifications: McpServer.McpServer["Service"]["notifications"]) {
   const { limiter, price, upstream } = served.server
   return Effect.fnUntraced(function*(payload: Readonly<Record<string, unknown>> | undefined) {
@@ -458,7 +437,10 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
       toolAnswer(GovernedCall.governed({
         reserve: Effect.mapError(governance.reserve(served.qualified, price), refusalOf),
         guardIn: checkedIn(calling, payload),
-        turn: turnOf(calling, limiter),
+        // Its server's limiter, waited for and held while the call is sent.
+        turn: limiter === undefined
+          ? undefined
+          : (checked: Checked) => Effect.catch(limiter.consume(), (error) => failedUpstream(calling, checked, error)),
         send: sentTo(calling, span.meta),
         // The server ran the call, whatever its result says (or a guardrail withholds of it): it is charged its price.
         cost: () => price,
