@@ -79,8 +79,11 @@ export function answerOf(failures: Failures, error: CallError): Errors.ErrorAnsw
   return error._tag === "GuardrailError" ? Errors.guardrailBlocked(error) : failures.answer(error)
 }
 
+/** Where a call's outcome is noted, and how its route words its failures. */
+export type Noted = Pick<Call, "context" | "failures" | "tally">
+
 /** A call's failure before any of its answer went out, noted in the request's outcome and the metrics. */
-export function noteFailure(call: Pick<Call, "context" | "failures" | "tally">, error: CallError): void {
+export function noteFailure(call: Noted, error: CallError): void {
   call.tally.failed(error)
   Outcome.failed(call.context.outcome, error._tag, answerOf(call.failures, error))
 }

@@ -38,14 +38,7 @@ export function answered(serving: Admission.Service, { tally }: WithBody, embedd
         guardIn: Effect.succeed(request),
         send: (request) => target.llm.embed(request),
         cost: (response) => response.cost,
-        record: ({ answered, stop }) => {
-          if (stop !== undefined) ChatAnswer.noteFailure({ context, failures, tally }, stop.error)
-          if (answered === undefined) return
-          tally.embedded(answered.usage.promptTokens, answered.cost)
-          const { estimated, promptTokens, totalTokens } = answered.usage
-          const usage = { ...emptyUsage, promptTokens, totalTokens, estimated }
-          Outcome.billed(context.outcome, `${answered.provider}/${answered.model}`, usage, answered.cost)
-        }
+        record: (ended) => recorded({ context, failures, tally }, ended)
       })
       return Effect.match(embedded, {
         onFailure: (stop) => errorResponse(ChatAnswer.answerOf(failures, stop.error), failures.errors),
@@ -53,4 +46,14 @@ export function answered(serving: Admission.Service, { tally }: WithBody, embedd
       })
     }
   })
+}
+
+// How embeddings ended, noted once at their exit: their tokens and cost, or their failure.
+function recorded(call: ChatAnswer.Noted, { answered, stop }: GovernedCall.Ended<LlmError, EmbeddingResponse>) {
+  if (stop !== undefined) ChatAnswer.noteFailure(call, stop.error)
+  if (answered === undefined) return
+  call.tally.embedded(answered.usage.promptTokens, answered.cost)
+  const { estimated, promptTokens, totalTokens } = answered.usage
+  const usage = { ...emptyUsage, promptTokens, totalTokens, estimated }
+  Outcome.billed(call.context.outcome, `${answered.provider}/${answered.model}`, usage, answered.cost)
 }
