@@ -68,31 +68,40 @@ const sim = (url: string) => [{
   pricing: { input_per_mtok: 1, output_per_mtok: 1 }
 }]
 
+// A gateway over a SQLite file whose key `tight` has $0.05 a day for the tools of `files` (at `url`), $0.02 a call,
+// each call checked by the guardrails `guardrails` (none when empty).
+function tightGateway(url: string, guardrails: Record<string, unknown>) {
+  return Effect.gen(function*() {
+    const named = Object.keys(guardrails)
+    const config = yield* ProviderConfig.fromJson({
+      sim: sim((yield* simulator).url),
+      guardrails,
+      mcp_servers: { files: { url, price_per_call: 0.02, ...(named.length === 0 ? {} : { guardrails: named }) } },
+      gateway: {
+        keys: [{
+          name: "tight",
+          key: "env:MCP_GOVERNANCE_TIGHT_KEY",
+          tools: ["files__*"],
+          budget: { limit: 0.05, period: "1 day" }
+        }],
+        admin_keys: [{ name: "ops", key: "env:MCP_GOVERNANCE_ADMIN_KEY" }]
+      }
+    })
+    return yield* Gateway.make({
+      config: ProviderConfig.gatewayConfig(config),
+      port: 0,
+      database: { sqlite: join(yield* temporary, "gateway.db") }
+    })
+  })
+}
+
 describe("MCP tool calls governed as model calls", () => {
   it.live(
     "a $0.02 tool on a $0.05 budget: 12 calls at once spend at most the limit; each call a row and a count",
     () =>
       Effect.gen(function*() {
-        const dir = yield* temporary
         const files = yield* effectServer
-        const config = yield* ProviderConfig.fromJson({
-          sim: sim((yield* simulator).url),
-          mcp_servers: { files: { url: files.url, price_per_call: 0.02 } },
-          gateway: {
-            keys: [{
-              name: "tight",
-              key: "env:MCP_GOVERNANCE_TIGHT_KEY",
-              tools: ["files__*"],
-              budget: { limit: 0.05, period: "1 day" }
-            }],
-            admin_keys: [{ name: "ops", key: "env:MCP_GOVERNANCE_ADMIN_KEY" }]
-          }
-        })
-        const gateway = yield* Gateway.make({
-          config: ProviderConfig.gatewayConfig(config),
-          port: 0,
-          database: { sqlite: join(dir, "gateway.db") }
-        })
+        const gateway = yield* tightGateway(files.url, {})
         const client = yield* sdkClient(`${gateway.url}/mcp`, tightKey)
 
         // A tool's own error (isError) is a call its server ran: charged. $0.03 is left.
@@ -315,24 +324,8 @@ describe("MCP tool calls governed as model calls", () => {
       // A webhook that never answers: the call waits on its arguments' check until its client cancels it.
       const checking = yield* Deferred.make<void>()
       const hook = yield* serve(() => Deferred.doneUnsafe(checking, Exit.void))
-      const config = yield* ProviderConfig.fromJson({
-        sim: sim((yield* simulator).url),
-        guardrails: { held: { webhook: `${hook.url}/check`, timeout: "60 seconds", on: ["tool_arguments"] } },
-        mcp_servers: { files: { url: files.url, price_per_call: 0.02, guardrails: ["held"] } },
-        gateway: {
-          keys: [{
-            name: "tight",
-            key: "env:MCP_GOVERNANCE_TIGHT_KEY",
-            tools: ["files__*"],
-            budget: { limit: 0.05, period: "1 day" }
-          }],
-          admin_keys: [{ name: "ops", key: "env:MCP_GOVERNANCE_ADMIN_KEY" }]
-        }
-      })
-      const gateway = yield* Gateway.make({
-        config: ProviderConfig.gatewayConfig(config),
-        port: 0,
-        database: { sqlite: join(yield* temporary, "gateway.db") }
+      const gateway = yield* tightGateway(files.url, {
+        held: { webhook: `${hook.url}/check`, timeout: "60 seconds", on: ["tool_arguments"] }
       })
       const client = yield* sdkClient(`${gateway.url}/mcp`, tightKey)
       const cancel = new AbortController()
