@@ -4,12 +4,14 @@
  * Responses, `@anthropic-ai/sdk` and `@google/genai` as their errors), the text a block stops never reaching the client
  * outside audit mode; masks in the request (a recording upstream sees the masked text) and the reply; an earlier
  * turn's reasoning blocked, refused where signed and masked where not; a webhook's
- * failure policy; guardrails named by provider.json's keys and by the admin API's keys and teams; a reload that swaps
+ * failure policy, and a call abandoned while one checks its request (not sent, not charged); guardrails named by provider.json's keys and by the admin API's keys and teams; a reload that swaps
  * them while a stream started under the old chain ends under it; provider.json's refusals naming the field; and
  * docs/guardrails.md's how-to (its provider.json over the simulator, its `curl` requests run by `sh`) as written.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
@@ -589,6 +591,45 @@ describe("Gateway guardrails", () => {
         expect(closed.text).toBe("")
       }
     }).pipe(Effect.scoped))
+
+  it.live("a whole call its client abandons while a webhook checks its request is not sent and costs nothing", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      // A webhook that never answers: the call waits on its request's check until its client goes.
+      const checking = yield* Deferred.make<void>()
+      const hook = yield* serve(() => Deferred.doneUnsafe(checking, Exit.void))
+      const config = yield* ProviderConfig.fromJson({
+        held: [{ ...deployment(simulator.url, clean), pricing: { input_per_mtok: 1, output_per_mtok: 1 } }],
+        guardrails: { hook: { webhook: `${hook.url}/check`, timeout: "60 seconds", on: ["request"] } },
+        gateway: {
+          keys: [{ name: "guarded", key: guardedKey, guardrails: ["hook"], budget: { limit: 1, period: "1 day" } }],
+          admin_keys: [{ name: "ops", key: opsKey }]
+        }
+      })
+      const gateway = yield* Gateway.make({
+        config: ProviderConfig.gatewayConfig(config),
+        port: 0,
+        database: { sqlite: join(yield* temporaryDirectory("abandoned-"), "gateway.db") }
+      })
+      const spend = Effect.promise(() =>
+        fetch(`${gateway.url}/admin/keys/config:guarded`, { headers: { authorization: `Bearer ${opsKey}` } })
+          .then((r) => r.json() as Promise<{ readonly spend: { readonly spent: number; readonly reserved: number } }>)
+          .then((key) => key.spend)
+      )
+      const leaving = new AbortController()
+      const asked = gatewayClients(gateway.url, guardedKey).openai.chat.completions.create(
+        { model: "held/gpt-4o-mini", messages: [{ role: "user", content: clean }], max_tokens: 100 },
+        { signal: leaving.signal }
+      ).then(() => "answered", () => "abandoned")
+      yield* Deferred.await(checking)
+      // While its request is checked, its worst case is held on the budget.
+      expect((yield* spend).reserved).toBeGreaterThan(0)
+      leaving.abort()
+      expect(yield* Effect.promise(() => asked)).toBe("abandoned")
+      // Abandoned before it was sent, its reservation is released, not charged.
+      const after = yield* eventually("the reservation let go of", spend, (now) => now.reserved === 0)
+      expect(after.spent).toBe(0)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
   it.live("a key's guardrails join its target's: provider.json's key blocks what another key gets", () =>
     Effect.gen(function*() {

@@ -2,13 +2,16 @@
  * MCP tool calls governed as model calls are, over loopback with the official SDK's client against `serve`'s `/mcp`:
  * a server's `price_per_call` reserved from the key's budget before each call (never more spent than the limit, however
  * many calls run at once; a refusal an `isError` result naming the budget), its `max_concurrency` and token bucket
- * taken before the call is sent, and every call a request-log row (server, tool, the arguments' digest and never the
- * arguments, outcome, cost) and counted in `/metrics`.
+ * taken before the call is sent (a call cancelled before it is sent, waiting on them or on its guardrail, costs
+ * nothing), and every call a request-log row (server, tool, the arguments' digest and never the arguments, outcome,
+ * cost) and counted in `/metrics`.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import { createHash } from "node:crypto"
 import { join } from "node:path"
 import * as Gateway from "../../src/Gateway.js"
@@ -17,6 +20,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
 import { get } from "../utils/gatewayHarness.js"
+import { serve } from "../utils/loopbackServer.js"
 import { sdkClient } from "../utils/mcpClient.js"
 import { effectServer, waitingServer } from "../utils/mcpUpstreams.js"
 import { expectOptionsError } from "../utils/optionsError.js"
@@ -64,31 +68,40 @@ const sim = (url: string) => [{
   pricing: { input_per_mtok: 1, output_per_mtok: 1 }
 }]
 
+// A gateway over a SQLite file whose key `tight` has $0.05 a day for the tools of `files` (at `url`), $0.02 a call,
+// each call checked by the guardrails `guardrails` (none when empty).
+function tightGateway(url: string, guardrails: Record<string, unknown>) {
+  return Effect.gen(function*() {
+    const named = Object.keys(guardrails)
+    const config = yield* ProviderConfig.fromJson({
+      sim: sim((yield* simulator).url),
+      guardrails,
+      mcp_servers: { files: { url, price_per_call: 0.02, ...(named.length === 0 ? {} : { guardrails: named }) } },
+      gateway: {
+        keys: [{
+          name: "tight",
+          key: "env:MCP_GOVERNANCE_TIGHT_KEY",
+          tools: ["files__*"],
+          budget: { limit: 0.05, period: "1 day" }
+        }],
+        admin_keys: [{ name: "ops", key: "env:MCP_GOVERNANCE_ADMIN_KEY" }]
+      }
+    })
+    return yield* Gateway.make({
+      config: ProviderConfig.gatewayConfig(config),
+      port: 0,
+      database: { sqlite: join(yield* temporary, "gateway.db") }
+    })
+  })
+}
+
 describe("MCP tool calls governed as model calls", () => {
   it.live(
     "a $0.02 tool on a $0.05 budget: 12 calls at once spend at most the limit; each call a row and a count",
     () =>
       Effect.gen(function*() {
-        const dir = yield* temporary
         const files = yield* effectServer
-        const config = yield* ProviderConfig.fromJson({
-          sim: sim((yield* simulator).url),
-          mcp_servers: { files: { url: files.url, price_per_call: 0.02 } },
-          gateway: {
-            keys: [{
-              name: "tight",
-              key: "env:MCP_GOVERNANCE_TIGHT_KEY",
-              tools: ["files__*"],
-              budget: { limit: 0.05, period: "1 day" }
-            }],
-            admin_keys: [{ name: "ops", key: "env:MCP_GOVERNANCE_ADMIN_KEY" }]
-          }
-        })
-        const gateway = yield* Gateway.make({
-          config: ProviderConfig.gatewayConfig(config),
-          port: 0,
-          database: { sqlite: join(dir, "gateway.db") }
-        })
+        const gateway = yield* tightGateway(files.url, {})
         const client = yield* sdkClient(`${gateway.url}/mcp`, tightKey)
 
         // A tool's own error (isError) is a call its server ran: charged. $0.03 is left.
@@ -304,6 +317,35 @@ describe("MCP tool calls governed as model calls", () => {
       }
       expect(key.spend).toMatchObject({ spent: 0, reserved: 0 })
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("a call its client cancels while its guardrail checks its arguments is not sent and costs nothing", () =>
+    Effect.gen(function*() {
+      const files = yield* effectServer
+      // A webhook that never answers: the call waits on its arguments' check until its client cancels it.
+      const checking = yield* Deferred.make<void>()
+      const hook = yield* serve(() => Deferred.doneUnsafe(checking, Exit.void))
+      const gateway = yield* tightGateway(files.url, {
+        held: { webhook: `${hook.url}/check`, timeout: "60 seconds", on: ["tool_arguments"] }
+      })
+      const client = yield* sdkClient(`${gateway.url}/mcp`, tightKey)
+      const cancel = new AbortController()
+      const called = client.callTool({ name: "files__read", arguments: { path: secretPath } }, undefined, {
+        signal: cancel.signal
+      }).then(() => "answered", () => "cancelled")
+      yield* Deferred.await(checking)
+      const spend = Effect.map(
+        get(gateway, "/admin/keys/config:tight", adminKey),
+        (answer) => (JSON.parse(answer.text) as { readonly spend: { spent: number; reserved: number } }).spend
+      )
+      // While it waits on its guardrail, the call's price is held on the budget.
+      expect(yield* spend).toMatchObject({ spent: 0, reserved: 0.02, limit: 0.05 })
+      cancel.abort()
+      expect(yield* Effect.promise(() => called)).toBe("cancelled")
+      // Cancelled before it was sent, its reservation is released, not charged.
+      const after = yield* eventually("the reservation let go of", spend, (now) => now.reserved === 0)
+      expect(after).toMatchObject({ spent: 0, reserved: 0, limit: 0.05 })
+      expect(files.seen.metas).toEqual([])
+    }).pipe(Effect.provide(UndiciHttpClient.layer())))
 
   it.live("a price that is not a positive number (Gateway.Config in code) fails the start naming it", () =>
     Effect.gen(function*() {

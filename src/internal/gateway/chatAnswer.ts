@@ -40,6 +40,7 @@ import type { Encoded, StreamEncoder } from "../wire/dialect.js"
 import type { CutReason, Drain } from "./drain.js"
 import type { Target } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
+import * as GovernedCall from "./governedCall.js"
 import * as Guardrails from "./guardrails.js"
 import * as Session from "./intake.js"
 import type * as Logs from "./observe/metrics.js"
@@ -74,17 +75,23 @@ export const answering: Effect.Effect<Answering, never, Configuration | Admissio
 })
 
 /** What a client is told of `error`: a block as the core words it, an engine failure as the route's `failures` do. */
-function answerOf(failures: Failures, error: CallError): Errors.ErrorAnswer {
+export function answerOf(failures: Failures, error: CallError): Errors.ErrorAnswer {
   return error._tag === "GuardrailError" ? Errors.guardrailBlocked(error) : failures.answer(error)
 }
 
-/** The answer to `error` before any of the answer went out, noted in the request's outcome and the metrics. */
-function failedCall(serving: Answering, call: Call, error: CallError) {
+/** Where a call's outcome is noted, and how its route words its failures. */
+export type Noted = Pick<Call, "context" | "failures" | "tally">
+
+/** A call's failure before any of its answer went out, noted in the request's outcome and the metrics. */
+export function noteFailure(call: Noted, error: CallError): void {
   call.tally.failed(error)
-  if (error._tag !== "GuardrailError") return serving.failed(call.context, call.failures, error)
-  const told = Errors.guardrailBlocked(error)
-  Outcome.failed(call.context.outcome, error._tag, told)
-  return errorResponse(told, call.failures.errors)
+  Outcome.failed(call.context.outcome, error._tag, answerOf(call.failures, error))
+}
+
+/** The answer to `error` before any of the answer went out, noted in the request's outcome and the metrics. */
+function failedCall(call: Call, error: CallError) {
+  noteFailure(call, error)
+  return errorResponse(answerOf(call.failures, error), call.failures.errors)
 }
 
 /** A stream whose first batch is in: what its answer is made of. */
@@ -238,8 +245,8 @@ export interface Call {
   readonly context: Request.Service
   readonly failures: Failures
   readonly tally: Logs.Tally
-  /** The guardrails it runs (`guardrails.ts`' chain, fixed when it starts); none: the call as it is. */
-  readonly guardrails?: ReadonlyArray<Guardrail> | undefined
+  /** The guardrails it runs (`guardrails.ts`' chain, fixed when it starts); empty: the call as it is. */
+  readonly guardrails: ReadonlyArray<Guardrail>
 }
 
 /** A call answered as a stream. */
@@ -312,45 +319,45 @@ export function answered(serving: Answering, { scope, sessionHeader, tally }: Wi
         Outcome.failed(context.outcome, told.code ?? undefined, told)
         return Effect.succeed(errorResponse(told, chat.failures.errors))
       }
-      const guardrails = chain.success
+      const call = { request, target, context, failures: chat.failures, tally, guardrails: chain.success }
       const { newEncoder } = chat
-      function answer(checked: ChatRequest) {
-        const call = { request: checked, target, context, failures: chat.failures, tally, guardrails }
-        return chat.stream && newEncoder !== undefined
-          ? streamed(serving, {
+      if (!chat.stream || newEncoder === undefined) {
+        return whole({
+          ...call,
+          render: chat.render,
+          contentType: chat.contentType,
+          beforeAnswer: chat.beforeAnswer,
+          refusal: chat.refusal
+        })
+      }
+      return Effect.matchEffect(checkedIn(call), {
+        onFailure: (error) => Effect.succeed(failedCall(call, error)),
+        onSuccess: (checked) =>
+          streamed(serving, {
             ...call,
+            request: checked,
             model: chat.model,
             requestScope: scope,
             newEncoder: () => newEncoder(request)
           })
-          : whole(serving, {
-            ...call,
-            render: chat.render,
-            contentType: chat.contentType,
-            beforeAnswer: chat.beforeAnswer,
-            refusal: chat.refusal
-          })
-      }
-      if (guardrails.length === 0) return answer(request)
-      // The request's texts checked before anything is sent: a block answered, a mask's text the one sent; either way
-      // the log's payload keeps none of the body a guardrail stopped.
-      return Effect.matchEffect(checkRequest(guardrails, request), {
-        onFailure: (error) => {
-          Outcome.requestWithheld(context.payload)
-          return Effect.succeed(
-            failedCall(serving, { request, target, context, failures: chat.failures, tally }, error)
-          )
-        },
-        onSuccess: (checked) => {
-          if (context.payload !== undefined && JSON.stringify(checked.messages) !== JSON.stringify(request.messages)) {
-            Outcome.requestWithheld(context.payload)
-          }
-          return answer(checked)
-        }
       })
     },
     target: chat.target
   })
+}
+
+/**
+ * The call's request through its guardrails before anything is sent: a mask's text the one sent; either way the log's
+ * payload keeps none of the body a guardrail masked or blocked.
+ */
+function checkedIn(call: Call): Effect.Effect<ChatRequest, GuardrailError> {
+  const { context, guardrails, request } = call
+  if (guardrails.length === 0) return Effect.succeed(request)
+  return Effect.onExit(checkRequest(guardrails, request), (exit) =>
+    Effect.sync(() => {
+      const masked = Exit.isSuccess(exit) && JSON.stringify(exit.value.messages) !== JSON.stringify(request.messages)
+      if (Exit.isFailure(exit) || masked) Outcome.requestWithheld(context.payload)
+    }))
 }
 
 function addressed(request: ChatRequest, target: Target): ChatRequest {
@@ -382,7 +389,7 @@ export function streamed(serving: Answering, call: StreamedCall) {
   })
   const upstream = call.target.llm.chatStream(addressed(call.request, call.target))
   const opened = openFirst<{ first: Batch; rest: Pull.Pull<Batch, CallError> }, CallError>(
-    call.guardrails === undefined || call.guardrails.length === 0
+    call.guardrails.length === 0
       ? upstream
       : upstream.pipe(Guardrails.guardedStream(call.guardrails, call.request.model)),
     held,
@@ -397,7 +404,7 @@ export function streamed(serving: Answering, call: StreamedCall) {
   return Effect.andThen(
     heldUntilEnd,
     Effect.matchEffect(opened, {
-      onFailure: (error) => Effect.succeed(failedCall(serving, call, error)),
+      onFailure: (error) => Effect.succeed(failedCall(call, error)),
       onSuccess: ({ first, rest }) => {
         Outcome.opened(context.outcome, serving.now() - context.start)
         tally.stream()
@@ -421,46 +428,51 @@ export function streamed(serving: Answering, call: StreamedCall) {
 }
 
 /**
- * The call as one reply, answered by its `render` (its failure by its `failures`, a reply it refuses by its
- * `refusal`); its reply through the call's guardrails first (a block is charged the reply's cost, and its text is not
- * kept in the log).
+ * The call as one reply, governed (`governedCall.ts`): its request through its guardrails, its reply charged and
+ * through them too (a block is charged the reply's cost, and its text is not kept in the log); answered by its
+ * `render` (its failure by its `failures`, a reply it refuses by its `refusal`).
  */
-export function whole(serving: Answering, call: WholeCall) {
-  const { context, tally } = call
-  return Effect.matchEffect(call.target.llm.chat(addressed(call.request, call.target)), {
-    onFailure: (error) => Effect.succeed(failedCall(serving, call, error)),
-    onSuccess: (response) => {
-      tally.replied(response.usage, response.cost, response.cacheSavings)
-      Outcome.answered(context.outcome, context.payload, response)
-      if (call.guardrails === undefined || call.guardrails.length === 0) return answered(response)
-      return Effect.matchEffect(checkReply(call.guardrails, response, call.request.model), {
-        onFailure: (error) => {
-          Outcome.replyChecked(context.payload, "")
-          return Effect.as(Request.settle(context, response.cost), failedCall(serving, call, error))
-        },
-        onSuccess: (checked) => {
-          if (checked !== response) Outcome.replyChecked(context.payload, checked.text)
-          return answered(checked)
-        }
-      })
-    }
+function whole(call: WholeCall) {
+  const { context, guardrails } = call
+  const replied = GovernedCall.governed<ChatRequest, ChatResponse, LlmError, never>({
+    reserve: Request.reserved(context),
+    guardIn: checkedIn(call),
+    send: (request: ChatRequest) => call.target.llm.chat(addressed(request, call.target)),
+    cost: (response) => response.cost,
+    guardOut: guardrails.length === 0
+      ? undefined
+      : (response, request) => checkReply(guardrails, response, request.model),
+    record: (ended) => recordedWhole(call, ended)
   })
-
-  function answered(response: ChatResponse) {
-    const refused = call.refusal?.(response)
-    if (refused !== undefined) {
-      Outcome.failed(context.outcome, refused.code ?? undefined, refused)
-      return Effect.as(Request.settle(context, response.cost), errorResponse(refused, call.failures.errors))
-    }
-    const body = call.render(response)
-    const settled = Request.settle(context, response.cost)
-    return Effect.as(
-      call.beforeAnswer === undefined ? settled : Effect.andThen(settled, call.beforeAnswer(response, body)),
-      call.contentType === undefined
+  return Effect.matchEffect(replied, {
+    onFailure: (stop) => Effect.succeed(errorResponse(answerOf(call.failures, stop.error), call.failures.errors)),
+    onSuccess: (response) => {
+      const refused = call.refusal?.(response)
+      if (refused !== undefined) {
+        Outcome.failed(context.outcome, refused.code ?? undefined, refused)
+        return Effect.succeed(errorResponse(refused, call.failures.errors))
+      }
+      const body = call.render(response)
+      const answer = call.contentType === undefined
         ? json(200, body)
         : HttpServerResponse.text(body, { contentType: call.contentType })
-    )
+      return call.beforeAnswer === undefined
+        ? Effect.succeed(answer)
+        : Effect.as(call.beforeAnswer(response, body), answer)
+    }
+  })
+}
+
+// How a call answered whole ended, noted once at its exit: its reply (one a guardrail blocked too, whose text is not
+// kept), and its failure.
+function recordedWhole(call: Call, { answered, stop }: GovernedCall.Ended<LlmError, ChatResponse>) {
+  const { context: { outcome, payload }, tally } = call
+  if (answered !== undefined) {
+    tally.replied(answered.usage, answered.cost, answered.cacheSavings)
+    Outcome.answered(outcome, payload, answered)
+    if (stop !== undefined) Outcome.replyChecked(payload, "")
   }
+  if (stop !== undefined) noteFailure(call, stop.error)
 }
 
 // Ends the Node response of `request` at once, `last` its last write: a stream cut at shutdown whose body's writer

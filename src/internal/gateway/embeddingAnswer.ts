@@ -5,11 +5,13 @@
 import * as Effect from "effect/Effect"
 import { emptyUsage } from "../../ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
-import type * as ChatAnswer from "./chatAnswer.js"
+import type { LlmError } from "../../LlmError.js"
+import * as ChatAnswer from "./chatAnswer.js"
+import * as GovernedCall from "./governedCall.js"
 import * as Request from "./request/context.js"
 import * as Outcome from "./request/outcome.js"
 import type * as Admission from "./serving/admission.js"
-import { json } from "./serving/answers.js"
+import { errorResponse, json } from "./serving/answers.js"
 import type { WithBody } from "./serving/requests.js"
 
 /** An embedding body as its route decoded it, and how the route answers it. */
@@ -21,31 +23,37 @@ export interface Embedding {
   readonly render: (response: EmbeddingResponse) => string
 }
 
-/** The answer to an embedding body: refused, or the embeddings once its model is admitted. */
+/** The answer to an embedding body: refused, or the embeddings once its model is admitted, as one governed call. */
 export function answered(serving: Admission.Service, { tally }: WithBody, embedding: Embedding) {
+  const { failures } = embedding
   return serving.admitted({
     model: embedding.model,
     request: () => embedding.request,
     handle: (target, sent, context) => {
       tally.model(embedding.model)
       const request = target.address === undefined ? sent : { ...sent, model: target.address }
-      return Effect.matchEffect(target.llm.embed(request), {
-        onFailure: (error) => {
-          tally.failed(error)
-          return Effect.succeed(serving.failed(context, embedding.failures, error))
-        },
-        onSuccess: (response) => {
-          tally.embedded(response.usage.promptTokens, response.cost)
-          const { estimated, promptTokens, totalTokens } = response.usage
-          Outcome.billed(
-            context.outcome,
-            `${response.provider}/${response.model}`,
-            { ...emptyUsage, promptTokens, totalTokens, estimated },
-            response.cost
-          )
-          return Effect.as(Request.settle(context, response.cost), json(200, embedding.render(response)))
-        }
+      const embedded = GovernedCall.governed<EmbeddingRequest, EmbeddingResponse, LlmError, never>({
+        reserve: Request.reserved(context),
+        // No guardrail reads embeddings' inputs (docs/guardrails.md).
+        guardIn: Effect.succeed(request),
+        send: (request) => target.llm.embed(request),
+        cost: (response) => response.cost,
+        record: (ended) => recorded({ context, failures, tally }, ended)
+      })
+      return Effect.match(embedded, {
+        onFailure: (stop) => errorResponse(ChatAnswer.answerOf(failures, stop.error), failures.errors),
+        onSuccess: (response) => json(200, embedding.render(response))
       })
     }
   })
+}
+
+// How embeddings ended, noted once at their exit: their tokens and cost, or their failure.
+function recorded(call: ChatAnswer.Noted, { answered, stop }: GovernedCall.Ended<LlmError, EmbeddingResponse>) {
+  if (stop !== undefined) ChatAnswer.noteFailure(call, stop.error)
+  if (answered === undefined) return
+  call.tally.embedded(answered.usage.promptTokens, answered.cost)
+  const { estimated, promptTokens, totalTokens } = answered.usage
+  const usage = { ...emptyUsage, promptTokens, totalTokens, estimated }
+  Outcome.billed(call.context.outcome, `${answered.provider}/${answered.model}`, usage, answered.cost)
 }

@@ -56,6 +56,7 @@ import * as OptionsErrors from "../../optionsError.js"
 import * as Allow from "../access/tools.js"
 import type { Engine } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
+import * as GovernedCall from "../governedCall.js"
 import * as Guardrails from "../guardrails.js"
 import type * as Logs from "../observe/metrics.js"
 import * as Outcome from "../request/outcome.js"
@@ -152,19 +153,36 @@ function failedCall(error: McpSchema.InternalError) {
   )
 }
 
-// Why a call did not end as its server answered it, when the gateway stopped it.
-type Stopped = "refused" | "blocked" | undefined
+// What a governed tool call answers: its server's result, or the input its client did not declare it could give
+// (the call cancelled upstream, answered with that request as the input it would need).
+type Answered = McpSchema.CallToolResult | McpSchema.InputRequired | Undeclared
 
-// How a call ended, for its metrics.
-function outcomeOf(
-  exit: Exit.Exit<McpSchema.CallToolResult | McpSchema.InputRequired, McpSchema.InternalError>,
-  stopped: Stopped
-): Logs.ToolOutcome {
-  if (Exit.isSuccess(exit)) {
-    return stopped ?? ("isError" in exit.value && exit.value.isError === true ? "tool_error" : "ok")
-  }
-  if (Cause.hasInterruptsOnly(exit.cause)) return "cancelled"
-  return stopped ?? "failed"
+interface Undeclared {
+  readonly _tag: "Undeclared"
+  readonly request: McpSchema.McpInputRequest
+}
+
+// Why the gateway refused a call (its caller's budget or rate limit, a guardrail gone, a capability its client did
+// not declare): its record's error code, and the call's error.
+interface Refusal {
+  readonly _tag: "Refusal"
+  readonly code: string
+  readonly error: McpSchema.InternalError
+}
+
+function refusalOf(answer: Errors.ErrorAnswer): Refusal {
+  return { _tag: "Refusal", code: answer.code ?? String(answer.status), error: refused(answer) }
+}
+
+type Ended = GovernedCall.Ended<McpSchema.InternalError | Refusal, Answered>
+
+// How a call ended, for its metrics: told by why it stopped, or by its answer.
+function outcomeOf({ exit, stop }: Ended): Logs.ToolOutcome {
+  if (stop?._tag === "Blocked") return "blocked"
+  if (stop !== undefined) return stop.error._tag === "Refusal" ? "refused" : "failed"
+  if (Exit.isFailure(exit)) return Cause.hasInterruptsOnly(exit.cause) ? "cancelled" : "failed"
+  if (Predicate.isTagged(exit.value, "Undeclared")) return "refused"
+  return "isError" in exit.value && exit.value.isError === true ? "tool_error" : "ok"
 }
 
 // The error a call's record names for how it ended, when its server's answer or its client ended it.
@@ -224,19 +242,12 @@ interface Failed {
   readonly answered?: McpSchema.McpErrorBase | undefined
 }
 
-/** A call as it goes to its server (`forward`'s `send`). */
-interface Outgoing {
+// A call's arguments as its guardrails let them go, with the chain that checked them, which checks the rest.
+interface Checked {
+  readonly chain: ReadonlyArray<Guardrail>
   readonly payload: Readonly<Record<string, unknown>> | undefined
-  readonly meta: Readonly<Record<string, string>>
-  readonly to: Relay.Listener
-  /**
-   * What a client that takes a multi round-trip result itself (2026-07-28) carries on from it (its retry's answers
-   * and state); none: the gateway asks the client a 2026-07-28 server's input requests and carries the call to its end
-   * (`ServerRequests.carried`).
-   */
+  /** What a 2026-07-28 client carries on from a multi round-trip result; none: the gateway carries the call. */
   readonly onward: ServerRequests.Continuation | undefined
-  /** Told the moment the call leaves for its server (its limits taken). */
-  readonly sending: () => void
 }
 
 // What a 2026-07-28 client's call carries on from the multi round-trip result it was given (`context`'s answers and
@@ -254,158 +265,188 @@ function onwardOf(
   )
 }
 
-// How `served`'s calls are sent: within its server's limiter, when it has one, and carried through the rounds of a
-// multi round-trip result where the gateway asks the client (`Outgoing.onward`).
-function sender(served: Served) {
-  const { limiter, upstream } = served.server
-  const send = (out: Outgoing): Effect.Effect<McpSchema.CallToolResult | McpSchema.InputRequired, Failed> =>
-    Effect.suspend(() => {
-      out.sending()
-      const once = (continuation: ServerRequests.Continuation) =>
-        upstream.call(served.tool, out.payload, out.meta, out.to, continuation)
-      return out.onward === undefined ? ServerRequests.carried(once, out.to.ask) : once(out.onward)
-    })
-  return limiter === undefined
-    ? send
-    : (out: Outgoing): Effect.Effect<McpSchema.CallToolResult | McpSchema.InputRequired, Failed> =>
-      Effect.scoped(Effect.andThen(limiter.consume(), send(out)))
+// A tool call in the request it is served in: what its steps read of the request's services.
+interface Calling {
+  readonly served: Served
+  readonly notifications: McpServer.McpServer["Service"]["notifications"]
+  readonly services: Context.Context<McpSchema.McpRequestContext>
+  readonly context: McpSchema.McpRequestContext["Service"]
+  readonly governance: McpRequest.Governance
 }
 
-// The call of `served`'s tool, forwarded with the client's arguments and the caller's trace (`trace.ts`), governed by
-// the request's governance (`McpRequest`); the upstream's result as it gave it. Its chain (`Guardrails.chainOf`: its
-// server's, and its caller's names among `named`) checks the arguments before they are sent and the result before it
-// is answered. A call its client cancels is interrupted here, which cancels it upstream (`rpc.ts`). The server's
-// progress and logs for the call reach its client through `notifications`, its endpoint's (`relay.ts`).
+// A call's arguments through its chain (`Guardrails.chainOf`: its server's, and its caller's names among `named`); a
+// key made at run time may name a guardrail a reload removed: its call is refused, not run unguarded.
+function checkedIn(calling: Calling, payload: Readonly<Record<string, unknown>> | undefined) {
+  const { guardrails, named } = calling.served.server
+  return Effect.gen(function*() {
+    const chain = Guardrails.chainOf(named, guardrails, calling.governance.context.caller?.guardrails)
+    if (chain._tag === "Failure") return yield* Effect.fail(refusalOf(Errors.guardrailUnavailable(chain.failure)))
+    const checked = yield* ToolGuardrails.checkArguments(chain.success, payload)
+    const onward = yield* onwardOf(chain.success, calling.context)
+    return { chain: chain.success, payload: checked, onward } satisfies Checked
+  })
+}
+
+// The call's client is refused for want of a capability it did not declare (`failed`): a 2026-07-28 client gets
+// `error` (the server's -32021, through `chain`) as its answer, HTTP 400 (`relayedErrors.ts`); any other, the call's
+// failure, naming what it did not declare.
+function undeclaredBy(calling: Calling, { chain }: Checked, failed: Failed, error: McpSchema.McpErrorBase) {
+  return Effect.gen(function*() {
+    const internal = new McpSchema.InternalError({ message: error.message, data: error.data })
+    const checked = yield* ToolGuardrails.checkError(chain, internal)
+    const failure = Rpc.failed(calling.served.server.upstream.name, failed)
+    const relayed = new McpSchema.McpErrorBase({ ...error, message: checked.message, data: checked.data })
+    const told = calling.context.protocolVersion !== ServerRequests.roundTrips
+      ? failure
+      : yield* Effect.flip(RelayedErrors.relay(calling.services, { error: relayed, status: 400 }, failure))
+    return yield* Effect.fail<Refusal>({ _tag: "Refusal", code: undeclaredCode, error: told })
+  })
+}
+
+// The error a call's record names when its client did not declare the capability its server asked for.
+const undeclaredCode = "MissingRequiredClientCapability"
+
+// The call sent to its server with `checked`'s arguments and the caller's trace (`meta`), carried through the rounds
+// of a multi round-trip result where the gateway asks the client (`Checked.onward`). What the server asks the client,
+// the client's answer and the notifications relayed go through the chain; an error its server answered reaches the
+// client as a result does, through the chain too.
+function sentTo(calling: Calling, meta: Readonly<Record<string, string>>) {
+  const { served } = calling
+  const { upstream } = served.server
+  const { context, services } = calling
+  return (checked: Checked) =>
+    Effect.gen(function*() {
+      const client = Context.getOption(services, McpSchema.McpServerClient)
+      const outbound = Context.getOption(services, ServerRequests.Outbound)
+      // What the server asked of a 2026-07-28 client that did not declare it, once it did: only a client of that
+      // revision is told so (`ServerRequests.asker`), so only its call waits for it beside its answer.
+      const undeclared = context.protocolVersion === ServerRequests.roundTrips
+        ? yield* Deferred.make<McpSchema.McpInputRequest>()
+        : undefined
+      const capabilities = client._tag === "Some" ? client.value.clientCapabilities : context.clientCapabilities
+      const ask = ServerRequests.asker(
+        client._tag === "Some" ? client.value : undefined,
+        context,
+        outbound._tag === "Some" ? outbound.value : undefined,
+        undeclared === undefined ? undefined : (request) => Deferred.doneUnsafe(undeclared, Exit.succeed(request))
+      )
+      const noted = notedOf(upstream.name, calling.governance.metrics.error)
+      const to = ToolGuardrails.guardedListener(
+        checked.chain,
+        Relay.listener(
+          context.requestMetadata,
+          calling.notifications,
+          ask === undefined ? undefined : ToolGuardrails.guardedAsk(checked.chain, ask, noted),
+          ask === undefined ? {} : ServerRequests.declaredOf(capabilities)
+        ),
+        noted
+      )
+      const once = (continuation: ServerRequests.Continuation) =>
+        upstream.call(served.tool, checked.payload, meta, to, continuation)
+      const call: Effect.Effect<Answered, Failed> = checked.onward === undefined
+        ? ServerRequests.carried(once, to.ask)
+        : once(checked.onward)
+      const answered = call.pipe(
+        Effect.catch((error): Effect.Effect<never, GuardrailError | McpSchema.InternalError | Refusal> =>
+          error.answered?.code === ServerRequests.missingCapabilityCode
+            ? undeclaredBy(calling, checked, error, error.answered)
+            : failedUpstream(calling, checked, error)
+        )
+      )
+      if (undeclared === undefined) return yield* answered
+      return yield* Effect.raceFirst(
+        answered,
+        Effect.map(Deferred.await(undeclared), (request): Answered => ({ _tag: "Undeclared", request }))
+      )
+    })
+}
+
+// A call's failure before or at its server as the call's error: through its chain, as a result is.
+function failedUpstream(calling: Calling, checked: Checked, error: Failed) {
+  const failure = Rpc.failed(calling.served.server.upstream.name, error)
+  return Effect.flatMap(ToolGuardrails.checkError(checked.chain, failure), Effect.fail)
+}
+
+// A call's answer through its chain: a multi round-trip result as the revision has it, an undeclared input as it is.
+function checkedOut(answered: Answered, checked: Checked): Effect.Effect<Answered, GuardrailError> {
+  if (Predicate.isTagged(answered, "Undeclared")) return Effect.succeed(answered)
+  return Predicate.isTagged(answered, "InputRequired")
+    ? ToolGuardrails.checkInputRequired(checked.chain, answered)
+    : ToolGuardrails.checkResult(checked.chain, answered)
+}
+
+// How a call ended, noted once at its exit: in its request's outcome (its cost once its server ran it, why it
+// stopped), its span and its metrics.
+function recorded(calling: Calling, span: Trace.Span, start: number, clock: Clock.Clock) {
+  const { outcome } = calling.governance.context
+  const { metrics } = calling.governance
+  const { price, upstream } = calling.served.server
+  return (ended: Ended): void => {
+    const { answered, stop } = ended
+    if (answered !== undefined) Outcome.charged(outcome, price)
+    if (Predicate.isTagged(answered, "Undeclared")) Outcome.erred(outcome, undeclaredCode)
+    if (stop?._tag === "Failed" && stop.error._tag === "Refusal") Outcome.erred(outcome, stop.error.code)
+    if (stop?._tag === "Blocked") {
+      Outcome.failed(outcome, stop.error._tag, { logged: stop.error.message })
+      metrics.error(stop.error._tag)
+    }
+    const how = outcomeOf(ended)
+    const tag = endedTags[how]
+    if (tag !== undefined) Outcome.erred(outcome, tag)
+    span.outcome(how)
+    metrics.toolCall(upstream.name, calling.served.tool.name, how, (clock.currentTimeMillisUnsafe() - start) / 1000)
+  }
+}
+
+// A governed call's answer as the tool's: an undeclared input as the request it would need, which `McpServer`
+// refuses as the protocol asks (-32021, the capability named, HTTP 400); a stop as the call's error.
+function toolAnswer(call: Effect.Effect<Answered, GovernedCall.Stop<McpSchema.InternalError | Refusal, Answered>>) {
+  return Effect.mapBoth(call, {
+    onSuccess: (answered) =>
+      Predicate.isTagged(answered, "Undeclared")
+        ? new McpSchema.InputRequired({ inputRequests: { [answered.request.method]: answered.request } })
+        : answered,
+    onFailure: (stop) =>
+      stop._tag === "Blocked" ? blockedBy(stop.error) : stop.error._tag === "Refusal" ? stop.error.error : stop.error
+  })
+}
+
+// The call of `served`'s tool as one governed call (`governedCall.ts`) by the request's governance (`McpRequest`). A
+// call its client cancels is interrupted here, which cancels it upstream (`rpc.ts`). The server's progress and logs
+// for the call reach its client through `notifications`, its endpoint's (`relay.ts`).
 function forward(served: Served, notifications: McpServer.McpServer["Service"]["notifications"]) {
-  const { guardrails, named, price, upstream } = served.server
-  const limited = sender(served)
+  const { limiter, price, upstream } = served.server
   return Effect.fnUntraced(function*(payload: Readonly<Record<string, unknown>> | undefined) {
     // What the call reads of the request's services, read in one step.
     const services = yield* Effect.context<McpSchema.McpRequestContext>()
     const asked = yield* McpRequest.currentIn(services)
     // The gateway's own request sees no tool (`McpRequest.own`): a call in it is refused, as an unknown tool is.
     if (asked._tag === "Own") return yield* failedCall(new McpSchema.InternalError({ message: "Unknown tool" }))
-    const { context: request, metrics, reserve } = asked.governance
-    const { outcome } = request
+    const { governance } = asked
+    const request = governance.context
     const context = Context.get(services, McpSchema.McpRequestContext)
     const http = Context.getOption(services, HttpServerRequest.HttpServerRequest)
-    const client = Context.getOption(services, McpSchema.McpServerClient)
-    const outbound = Context.getOption(services, ServerRequests.Outbound)
     const clock = Context.get(services, Clock.Clock)
     const start = clock.currentTimeMillisUnsafe()
     // A request's record names one tool call: the first of a JSON-RPC batch (protocol 2025-03-26) that holds several.
     if (request.toolCall.get() === undefined) {
       request.toolCall.set({ server: upstream.name, tool: served.tool.name, argumentsDigest: argumentsDigest(payload) })
     }
-    let stopped: Stopped
-    const refuse = (answer: Errors.ErrorAnswer) => {
-      stopped = "refused"
-      Outcome.erred(outcome, answer.code ?? String(answer.status))
-      return refused(answer)
-    }
-    const block = (error: GuardrailError) => {
-      stopped = "blocked"
-      Outcome.failed(outcome, error._tag, { logged: error.message })
-      metrics.error(error._tag)
-      return blockedBy(error)
-    }
-    // The call's client is refused for want of a capability it did not declare (`failed`): a 2026-07-28 client gets
-    // `error` (the server's -32021, through `chain`) as its answer, HTTP 400 (`relayedErrors.ts`); any other, the
-    // call's failure, naming what it did not declare.
-    const undeclaredBy = (chain: ReadonlyArray<Guardrail>, failed: Failed, error: McpSchema.McpErrorBase) =>
-      Effect.gen(function*() {
-        const checked = yield* Effect.mapError(
-          ToolGuardrails.checkError(chain, new McpSchema.InternalError({ message: error.message, data: error.data })),
-          block
-        )
-        stopped = "refused"
-        Outcome.erred(outcome, "MissingRequiredClientCapability")
-        const failure = Rpc.failed(upstream.name, failed)
-        if (context.protocolVersion !== ServerRequests.roundTrips) return yield* failure
-        const relayed = new McpSchema.McpErrorBase({ ...error, message: checked.message, data: checked.data })
-        return yield* RelayedErrors.relay(services, { error: relayed, status: 400 }, failure)
-      })
+    const calling: Calling = { served, notifications, services, context, governance }
     const call = (span: Trace.Span) =>
-      Effect.scoped(Effect.gen(function*() {
-        const settle = yield* Effect.mapError(reserve(served.qualified, price), refuse)
-        // A key made at run time may name a guardrail a reload removed: its call is refused, not run unguarded.
-        const chain = Guardrails.chainOf(named, guardrails, request.caller?.guardrails)
-        if (chain._tag === "Failure") return yield* refuse(Errors.guardrailUnavailable(chain.failure))
-        // Blocked here, nothing is sent, and the reservation is released when the scope closes on the failure.
-        const checked = yield* Effect.mapError(ToolGuardrails.checkArguments(chain.success, payload), block)
-        const onward = yield* Effect.mapError(onwardOf(chain.success, context), block)
-        let sent = false
-        // Cancelled before it was sent (waiting for its server's limits), it cost nothing; once sent, its server may
-        // have run it: the reservation is charged, as a model call interrupted in flight is.
-        // What the server asked of a 2026-07-28 client that did not declare it, once it did: only a client of that
-        // revision is told so (`ServerRequests.asker`), so only its call waits for it beside its answer.
-        const undeclared = context.protocolVersion === ServerRequests.roundTrips
-          ? yield* Deferred.make<McpSchema.McpInputRequest>()
-          : undefined
-        const capabilities = client._tag === "Some" ? client.value.clientCapabilities : context.clientCapabilities
-        const ask = ServerRequests.asker(
-          client._tag === "Some" ? client.value : undefined,
-          context,
-          outbound._tag === "Some" ? outbound.value : undefined,
-          undeclared === undefined ? undefined : (request) => Deferred.doneUnsafe(undeclared, Exit.succeed(request))
-        )
-        // What the server asks the client, the client's answer and the notifications relayed go through the chain.
-        const noted = notedOf(upstream.name, metrics.error)
-        const to = ToolGuardrails.guardedListener(
-          chain.success,
-          Relay.listener(
-            context.requestMetadata,
-            notifications,
-            ask === undefined ? undefined : ToolGuardrails.guardedAsk(chain.success, ask, noted),
-            ask === undefined ? {} : ServerRequests.declaredOf(capabilities)
-          ),
-          noted
-        )
-        const result = Effect.map(
-          limited({ payload: checked, meta: span.meta, to, onward, sending: () => void (sent = true) }).pipe(
-            Effect.onInterrupt(() => sent ? Effect.void : settle(0)),
-            Effect.catch((error) =>
-              error.answered?.code === ServerRequests.missingCapabilityCode
-                ? undeclaredBy(chain.success, error, error.answered)
-                // An error its server answered reaches the client as a result does: through the call's guardrails.
-                : Effect.flatMap(
-                  Effect.mapError(ToolGuardrails.checkError(chain.success, Rpc.failed(upstream.name, error)), block),
-                  Effect.fail
-                )
-            )
-          ),
-          Result.succeed
-        )
-        const answered = yield* (undeclared === undefined
-          ? result
-          : Effect.raceFirst(result, Effect.map(Deferred.await(undeclared), Result.fail)))
+      toolAnswer(GovernedCall.governed({
+        reserve: Effect.mapError(governance.reserve(served.qualified, price), refusalOf),
+        guardIn: checkedIn(calling, payload),
+        // Its server's limiter, waited for and held while the call is sent.
+        turn: limiter === undefined
+          ? undefined
+          : (checked: Checked) => Effect.catch(limiter.consume(), (error) => failedUpstream(calling, checked, error)),
+        send: sentTo(calling, span.meta),
         // The server ran the call, whatever its result says (or a guardrail withholds of it): it is charged its price.
-        yield* settle(price)
-        Outcome.charged(outcome, price)
-        if (Result.isFailure(answered)) {
-          // The call stopped there (cancelled upstream), answered with that request as the input it would need, which
-          // `McpServer` refuses as the protocol asks: -32021, the capability named, HTTP 400.
-          stopped = "refused"
-          Outcome.erred(outcome, "MissingRequiredClientCapability")
-          return new McpSchema.InputRequired({ inputRequests: { [answered.failure.method]: answered.failure } })
-        }
-        // A 2026-07-28 server's multi round-trip result goes to its 2026-07-28 client as the revision has it.
-        const answer: Effect.Effect<McpSchema.CallToolResult | McpSchema.InputRequired, GuardrailError> =
-          Predicate.isTagged(answered.success, "InputRequired")
-            ? ToolGuardrails.checkInputRequired(chain.success, answered.success)
-            : ToolGuardrails.checkResult(chain.success, answered.success)
-        return yield* Effect.mapError(answer, block)
-      })).pipe(
-        Effect.onExit((exit) =>
-          Effect.sync(() => {
-            const ended = outcomeOf(exit, stopped)
-            const tag = endedTags[ended]
-            if (tag !== undefined) Outcome.erred(outcome, tag)
-            span.outcome(ended)
-            metrics.toolCall(upstream.name, served.tool.name, ended, (clock.currentTimeMillisUnsafe() - start) / 1000)
-          })
-        )
-      )
+        cost: () => price,
+        guardOut: checkedOut,
+        record: recorded(calling, span, start, clock)
+      }))
     return yield* Trace.traced(
       { server: upstream.name, tool: served.tool.name, name: served.name, keyId: request.caller?.id },
       {

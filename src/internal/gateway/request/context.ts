@@ -107,10 +107,9 @@ export function make({ caller, id, key, method, payload, start, url }: Beginning
   }
 }
 
-/** Charges `cost` to the caller's budget, as the admission settled it; nothing for a call that has no budget. */
-export function settle(context: Service, cost: number | undefined): Effect.Effect<void> {
-  const settlement = context.settlement.get()
-  return settlement === undefined ? Effect.void : settlement(cost)
+/** What charges a call's cost to the caller's budget, as the admission reserved it: nothing without a budget. */
+export function reserved(context: Service): Effect.Effect<Settle> {
+  return Effect.succeed((cost) => context.settlement.get()?.(cost) ?? Effect.void)
 }
 
 /** The header that tells a reply bound lowered to what the caller's budget had left (docs/gateway.md). */
