@@ -23,7 +23,6 @@ import {
   agentKey,
   type AgentSession,
   agentSession,
-  type Backend,
   backends,
   modelTurns,
   playSession,
@@ -39,6 +38,8 @@ const model = "claude-sonnet-4-5"
 
 // A Claude model that binds its thinking to the conversation's prefix, which the gateway's price table does not know.
 const boundModel = "claude-sonnet-5-1"
+// The same model as Bedrock names it (an inference profile of Anthropic's Claude), which Converse gives thinking to.
+const boundOnBedrock = `us.anthropic.${boundModel}-v1:0`
 const boundPricing = { input_per_mtok: 3, cached_input_per_mtok: 0.3, cache_write_per_mtok: 3.75, output_per_mtok: 15 }
 
 // Claude Code's Read and Edit take absolute paths; with tool search, its `ToolSearch` loads the deferred `TaskList`.
@@ -65,32 +66,65 @@ const scenario = (toolSearch: boolean) => (work: string) =>
       : {})
   })
 
-/**
- * The prompt each reply's usage told Claude Code, as its transcripts under `home` keep it (a reply's input, cache
- * reads and cache writes, which its auto-compaction adds up), by reply.
- */
-const toldPrompts = (home: string): ReadonlyArray<number> => {
+/** A block of a reply in Claude Code's transcript, by its type. */
+interface TranscriptBlock {
+  readonly type: string
+}
+
+/** A reply of Claude Code's transcript, as one of its entries holds it (a reply's blocks may span several entries). */
+interface TranscriptReply {
+  readonly id: string
+  readonly usage?: Record<string, number | undefined>
+  readonly content?: ReadonlyArray<TranscriptBlock>
+}
+
+/** The replies' entries of Claude Code's transcripts under `home`, in the order written. */
+function transcriptReplies(home: string): ReadonlyArray<TranscriptReply> {
   const projects = path.join(home, ".claude", "projects")
-  const told = new Map<string, number>()
+  const replies: Array<TranscriptReply> = []
   for (const project of fs.readdirSync(projects)) {
     for (const file of fs.readdirSync(path.join(projects, project)).filter((name) => name.endsWith(".jsonl"))) {
       for (const line of fs.readFileSync(path.join(projects, project, file), "utf8").split("\n")) {
         if (line === "") continue
-        const entry = JSON.parse(line) as {
-          readonly type?: string
-          readonly message?: { readonly id?: string; readonly usage?: Record<string, number | undefined> }
-        }
-        const usage = entry.message?.usage
-        if (entry.type !== "assistant" || usage === undefined || entry.message?.id === undefined) continue
-        told.set(
-          entry.message.id,
-          (usage["input_tokens"] ?? 0) + (usage["cache_read_input_tokens"] ?? 0) +
-            (usage["cache_creation_input_tokens"] ?? 0)
-        )
+        const entry = JSON.parse(line) as { readonly type?: string; readonly message?: Partial<TranscriptReply> }
+        const id = entry.message?.id
+        if (entry.type === "assistant" && id !== undefined) replies.push({ ...entry.message, id })
       }
     }
   }
+  return replies
+}
+
+/**
+ * The prompt each reply's usage told Claude Code, as its transcripts under `home` keep it (a reply's input, cache
+ * reads and cache writes, which its auto-compaction adds up), by reply.
+ */
+function toldPrompts(home: string): ReadonlyArray<number> {
+  const told = new Map<string, number>()
+  for (const { id, usage } of transcriptReplies(home)) {
+    if (usage === undefined) continue
+    told.set(
+      id,
+      (usage["input_tokens"] ?? 0) + (usage["cache_read_input_tokens"] ?? 0) +
+        (usage["cache_creation_input_tokens"] ?? 0)
+    )
+  }
   return [...told.values()]
+}
+
+/**
+ * The replies of Claude Code's transcripts under `home` that called tools without a thinking block (with its thinking
+ * on, its model thinks before each call; a backend whose thinking never reached Claude Code leaves none), by id.
+ */
+function unthoughtCalls(home: string): ReadonlyArray<string> {
+  const blocks = new Map<string, ReadonlyArray<TranscriptBlock>>()
+  for (const reply of transcriptReplies(home)) {
+    blocks.set(reply.id, [...blocks.get(reply.id) ?? [], ...reply.content ?? []])
+  }
+  const thought = (content: ReadonlyArray<TranscriptBlock>) =>
+    !content.some((block) => block.type === "tool_use") ||
+    content.some((block) => block.type === "thinking")
+  return [...blocks].filter(([, content]) => !thought(content)).map(([id]) => id)
 }
 
 /** The session played by Claude Code (`toolSearch`: its tool search kept on), and the prompts it was told checked. */
@@ -118,6 +152,9 @@ const played = (session: AgentSession, claude: string, toolSearch: boolean) =>
     const told = toldPrompts(session.home)
     expect(told.length).toBeGreaterThan(15)
     expect(told.filter((prompt) => !counted.has(prompt)), session.backend).toEqual([])
+    // With its thinking on, every reply that called a tool thought first (and the simulator wants that thinking back
+    // as the backend's API does: signed on Anthropic and Bedrock, encrypted on Responses).
+    if (toolSearch) expect(unthoughtCalls(session.home), session.backend).toEqual([])
   })
 
 // Four times Claude Sonnet's prices, given in provider.json: a call that writes its 9,000 prompt tokens to the cache
@@ -243,21 +280,22 @@ describe.concurrent("Claude Code's long session through serve", () => {
       300_000
     )
   }
-  const anthropic: Backend = "anthropic"
-  it.live(
-    `${anthropic}: claude -p with tool search on and ${boundModel}'s bound thinking: a deferred tool loaded and called`,
-    (ctx) =>
-      Effect.gen(function*() {
-        const claude = yield* claudeCode.pipe(orSkip(ctx))
-        const session = yield* agentSession({
-          label: "claude-code-tool-search",
-          model: boundModel,
-          pricing: boundPricing,
-          backend: anthropic,
-          scenario: scenario(true)
-        })
-        yield* played(session, claude, true)
-      }).pipe(Effect.scoped),
-    300_000
-  )
+  for (const backend of backends) {
+    it.live(
+      `${backend}: claude -p with tool search on and ${boundModel}'s bound thinking: a deferred tool loaded and called`,
+      (ctx) =>
+        Effect.gen(function*() {
+          const claude = yield* claudeCode.pipe(orSkip(ctx))
+          const session = yield* agentSession({
+            label: "claude-code-tool-search",
+            model: backend === "bedrock" ? boundOnBedrock : boundModel,
+            pricing: boundPricing,
+            backend,
+            scenario: scenario(true)
+          })
+          yield* played(session, claude, true)
+        }).pipe(Effect.scoped),
+      300_000
+    )
+  }
 })
