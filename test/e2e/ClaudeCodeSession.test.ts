@@ -6,9 +6,10 @@
  * edited, and shown by a command), its context compacted automatically when the scripted usage passes the threshold,
  * the session resumed by `claude -p --continue` after `serve` was restarted, the gateway's recorded spend the
  * simulator's bill, and the prompt each reply's usage tells Claude Code (what its auto-compaction reads, as its
- * transcript keeps it) the prompt the simulator counted. And with its tool search on and a model that binds its
- * thinking to the conversation's prefix (Claude 5.1), over an Anthropic deployment: a deferred tool loaded by
- * `ToolSearch` and called, the signed thinking of every turn sent back as it came. And on a key of $1 a day with the
+ * transcript keeps it) the prompt the simulator counted. And with its tool search on and a thinking model, on each
+ * backend (`thinkingModels`; on Anthropic Claude 5.1, which binds its thinking to the conversation's prefix): a
+ * deferred tool loaded by `ToolSearch` and called, every call of the model's with thinking, and that thinking sent
+ * back as the backend's API wants it (signed, encrypted, its reasoning text). And on a key of $1 a day with the
  * model priced in provider.json: a task a call (each reserving Claude Code's 32,000 `max_tokens` and thinking, lowered
  * to what is left), `serve` restarted while the first is in flight, served until what is left cannot pay the smallest
  * call, then refused in the gateway's words; recorded spend the simulator's bill, never past the dollar.
@@ -23,6 +24,7 @@ import {
   agentKey,
   type AgentSession,
   agentSession,
+  type Backend,
   backends,
   modelTurns,
   playSession,
@@ -38,8 +40,21 @@ const model = "claude-sonnet-4-5"
 
 // A Claude model that binds its thinking to the conversation's prefix, which the gateway's price table does not know.
 const boundModel = "claude-sonnet-5-1"
-// The same model as Bedrock names it (an inference profile of Anthropic's Claude), which Converse gives thinking to.
-const boundOnBedrock = `us.anthropic.${boundModel}-v1:0`
+
+/**
+ * The thinking model of each backend's session with tool search: Claude 5.1 (on Bedrock as Bedrock names it, which
+ * Converse gives Claude's thinking to), and on Chat Completions DeepSeek's thinking model, which wants each tool turn's
+ * reasoning back. On Gemini not a Gemini 3 model, which wants each call's thought signature back on the call it signed:
+ * Claude Code sends its Edit calls back with an argument the model did not write (`replace_all: false`), and the
+ * simulator binds a signature to the call's arguments.
+ */
+const thinkingModels: Record<Backend, string> = {
+  "chat-completions": "deepseek-reasoner",
+  "responses": boundModel,
+  "anthropic": boundModel,
+  "gemini": boundModel,
+  "bedrock": `us.anthropic.${boundModel}-v1:0`
+}
 const boundPricing = { input_per_mtok: 3, cached_input_per_mtok: 0.3, cache_write_per_mtok: 3.75, output_per_mtok: 15 }
 
 // Claude Code's Read and Edit take absolute paths; with tool search, its `ToolSearch` loads the deferred `TaskList`.
@@ -282,13 +297,16 @@ describe.concurrent("Claude Code's long session through serve", () => {
   }
   for (const backend of backends) {
     it.live(
-      `${backend}: claude -p with tool search on and ${boundModel}'s bound thinking: a deferred tool loaded and called`,
+      `${backend}: claude -p with tool search on and ${
+        thinkingModels[backend]
+      }'s thinking: a deferred tool loaded and ` +
+        "called, each call's thinking sent back as the API wants it",
       (ctx) =>
         Effect.gen(function*() {
           const claude = yield* claudeCode.pipe(orSkip(ctx))
           const session = yield* agentSession({
             label: "claude-code-tool-search",
-            model: backend === "bedrock" ? boundOnBedrock : boundModel,
+            model: thinkingModels[backend],
             pricing: boundPricing,
             backend,
             scenario: scenario(true)
