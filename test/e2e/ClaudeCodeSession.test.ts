@@ -276,43 +276,40 @@ describe("Claude Code on a budgeted key", () => {
   )
 })
 
+/**
+ * Claude Code's session on `backend`'s deployment, played and checked: with its default settings, or with its tool
+ * search on and the backend's thinking model (`thinkingModels`).
+ */
+const sessionOn = (backend: Backend, toolSearch: boolean) => (ctx: Parameters<typeof orSkip>[0]) =>
+  Effect.gen(function*() {
+    const claude = yield* claudeCode.pipe(orSkip(ctx))
+    const session = yield* agentSession(
+      toolSearch
+        ? {
+          label: "claude-code-tool-search",
+          model: thinkingModels[backend],
+          pricing: boundPricing,
+          backend,
+          scenario: scenario(true)
+        }
+        : { label: "claude-code-session", model, backend, scenario: scenario(false) }
+    )
+    yield* played(session, claude, toolSearch)
+  }).pipe(Effect.scoped)
+
 describe.concurrent("Claude Code's long session through serve", () => {
   for (const backend of backends) {
     it.live(
       `${backend}: claude -p compacts, resumes after serve restarts, is billed what the simulator billed, and is ` +
         "told the prompts the simulator counted",
-      (ctx) =>
-        Effect.gen(function*() {
-          const claude = yield* claudeCode.pipe(orSkip(ctx))
-          const session = yield* agentSession({
-            label: "claude-code-session",
-            model,
-            backend,
-            scenario: scenario(false)
-          })
-          yield* played(session, claude, false)
-        }).pipe(Effect.scoped),
+      sessionOn(backend, false),
       300_000
     )
-  }
-  for (const backend of backends) {
+    const thinking = thinkingModels[backend]
     it.live(
-      `${backend}: claude -p with tool search on and ${
-        thinkingModels[backend]
-      }'s thinking: a deferred tool loaded and ` +
-        "called, each call's thinking sent back as the API wants it",
-      (ctx) =>
-        Effect.gen(function*() {
-          const claude = yield* claudeCode.pipe(orSkip(ctx))
-          const session = yield* agentSession({
-            label: "claude-code-tool-search",
-            model: thinkingModels[backend],
-            pricing: boundPricing,
-            backend,
-            scenario: scenario(true)
-          })
-          yield* played(session, claude, true)
-        }).pipe(Effect.scoped),
+      `${backend}: claude -p with tool search on and ${thinking}'s thinking: a deferred tool loaded and called, each ` +
+        "call's thinking sent back as the API wants it",
+      sessionOn(backend, true),
       300_000
     )
   }
