@@ -129,6 +129,39 @@ describe("Bedrock over the simulator", () => {
       })
     ).pipe(Effect.provide(UndiciHttpClient.layer())))
 
+  it.live("Claude's thinking: a reasoning effort thinks, whole and streamed, and goes on after a tool turn sent back", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const chat = yield* signedClient(simulator, counting().provider)
+        const asked: ChatRequest.Input = {
+          messages: [Message.user("What is the weather in Paris? Call get_weather.")],
+          tools: AdapterE2e.weatherAndTimeTools,
+          maxTokens: 4096,
+          reasoningEffort: "low"
+        }
+        for (const reply of [yield* chat.chat(asked, none), yield* ChatChunk.collect(chat.chatStream(asked, none))]) {
+          assert.isAbove(reply.reasoning?.length ?? 0, 0)
+          const call = reply.toolCalls[0]!
+          // The turn sent back as it came, its reasoning signed: Claude keeps thinking (the simulator refuses it bare).
+          const next = yield* chat.chat({
+            ...asked,
+            messages: [...asked.messages, Message.fromResponse(reply), Message.toolResult(call, { temperature: 21 })]
+          }, none)
+          assert.isAbove(next.reasoning?.length ?? 0, 0)
+          // Sent back without it (another provider's turn), thinking is left off where Claude would refuse the turn.
+          const unsigned = yield* chat.chat({
+            ...asked,
+            messages: [
+              ...asked.messages,
+              Message.assistant("", { toolCalls: [call] }),
+              Message.toolResult(call, { temperature: 21 })
+            ]
+          }, none)
+          assert.isUndefined(unsigned.reasoning)
+        }
+      })
+    ).pipe(Effect.provide(UndiciHttpClient.layer())))
+
   it.live("errors: a wrong secret, an unknown access key, access denied, an unknown model, throttling, an exception frame", () =>
     simulated((simulator) =>
       Effect.gen(function*() {
@@ -379,6 +412,39 @@ describe("the official BedrockRuntimeClient against the simulator", () => {
         const use = tools.output?.message?.content?.find((block) => block.toolUse !== undefined)?.toolUse
         assert.strictEqual(use?.name, "get_weather")
         assert.property(use?.input, "city")
+      })
+    ))
+
+  it.live("with Claude's thinking on, a tool turn sent back without its reasoning, or with a forged signature, is refused", () =>
+    simulated((simulator) =>
+      Effect.promise(async () => {
+        const client = sdk(simulator)
+        const use = { toolUse: { toolUseId: "tooluse_1", name: "get_weather", input: { city: "Paris" } } }
+        const turns = (assistant: ReadonlyArray<Record<string, unknown>>) => [
+          { role: "user" as const, content: [{ text: "The weather in Paris?" }] },
+          { role: "assistant" as const, content: assistant },
+          { role: "user" as const, content: [{ toolResult: { toolUseId: "tooluse_1", content: [{ text: "21 C" }] } }] }
+        ]
+        const converse = (assistant: ReadonlyArray<Record<string, unknown>>) =>
+          client.send(
+            new ConverseCommand({
+              modelId: MODEL,
+              messages: turns(assistant) as never,
+              inferenceConfig: { maxTokens: 4096 },
+              toolConfig: {
+                tools: [{ toolSpec: { name: "get_weather", inputSchema: { json: { type: "object" } } } }]
+              },
+              additionalModelRequestFields: { thinking: { type: "enabled", budget_tokens: 2048 } }
+            })
+          ).catch((error) => error)
+        const bare = await converse([use])
+        assert.strictEqual(bare.name, "ValidationException")
+        assert.include(bare.message, "a final `assistant` message must start with a thinking block")
+        const forged = await converse([{
+          reasoningContent: { reasoningText: { text: "It is Paris.", signature: "forged" } }
+        }, use])
+        assert.strictEqual(forged.name, "ValidationException")
+        assert.include(forged.message, "Invalid `signature` in `thinking` block")
       })
     ))
 

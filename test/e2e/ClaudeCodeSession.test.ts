@@ -6,9 +6,10 @@
  * edited, and shown by a command), its context compacted automatically when the scripted usage passes the threshold,
  * the session resumed by `claude -p --continue` after `serve` was restarted, the gateway's recorded spend the
  * simulator's bill, and the prompt each reply's usage tells Claude Code (what its auto-compaction reads, as its
- * transcript keeps it) the prompt the simulator counted. And with its tool search on and a model that binds its
- * thinking to the conversation's prefix (Claude 5.1), over an Anthropic deployment: a deferred tool loaded by
- * `ToolSearch` and called, the signed thinking of every turn sent back as it came. And on a key of $1 a day with the
+ * transcript keeps it) the prompt the simulator counted. And with its tool search on and a thinking model, on each
+ * backend (`thinkingModels`; on Anthropic Claude 5.1, which binds its thinking to the conversation's prefix): a
+ * deferred tool loaded by `ToolSearch` and called, every call of the model's with thinking, and that thinking sent
+ * back as the backend's API wants it (signed, encrypted, its reasoning text). And on a key of $1 a day with the
  * model priced in provider.json: a task a call (each reserving Claude Code's 32,000 `max_tokens` and thinking, lowered
  * to what is left), `serve` restarted while the first is in flight, served until what is left cannot pay the smallest
  * call, then refused in the gateway's words; recorded spend the simulator's bill, never past the dollar.
@@ -39,6 +40,21 @@ const model = "claude-sonnet-4-5"
 
 // A Claude model that binds its thinking to the conversation's prefix, which the gateway's price table does not know.
 const boundModel = "claude-sonnet-5-1"
+
+/**
+ * The thinking model of each backend's session with tool search: Claude 5.1 (on Bedrock as Bedrock names it, which
+ * Converse gives Claude's thinking to), and on Chat Completions DeepSeek's thinking model, which wants each tool turn's
+ * reasoning back. On Gemini not a Gemini 3 model, which wants each call's thought signature back on the call it signed:
+ * Claude Code sends its Edit calls back with an argument the model did not write (`replace_all: false`), and the
+ * simulator binds a signature to the call's arguments.
+ */
+const thinkingModels: Record<Backend, string> = {
+  "chat-completions": "deepseek-reasoner",
+  "responses": boundModel,
+  "anthropic": boundModel,
+  "gemini": boundModel,
+  "bedrock": `us.anthropic.${boundModel}-v1:0`
+}
 const boundPricing = { input_per_mtok: 3, cached_input_per_mtok: 0.3, cache_write_per_mtok: 3.75, output_per_mtok: 15 }
 
 // Claude Code's Read and Edit take absolute paths; with tool search, its `ToolSearch` loads the deferred `TaskList`.
@@ -65,32 +81,65 @@ const scenario = (toolSearch: boolean) => (work: string) =>
       : {})
   })
 
-/**
- * The prompt each reply's usage told Claude Code, as its transcripts under `home` keep it (a reply's input, cache
- * reads and cache writes, which its auto-compaction adds up), by reply.
- */
-const toldPrompts = (home: string): ReadonlyArray<number> => {
+/** A block of a reply in Claude Code's transcript, by its type. */
+interface TranscriptBlock {
+  readonly type: string
+}
+
+/** A reply of Claude Code's transcript, as one of its entries holds it (a reply's blocks may span several entries). */
+interface TranscriptReply {
+  readonly id: string
+  readonly usage?: Record<string, number | undefined>
+  readonly content?: ReadonlyArray<TranscriptBlock>
+}
+
+/** The replies' entries of Claude Code's transcripts under `home`, in the order written. */
+function transcriptReplies(home: string): ReadonlyArray<TranscriptReply> {
   const projects = path.join(home, ".claude", "projects")
-  const told = new Map<string, number>()
+  const replies: Array<TranscriptReply> = []
   for (const project of fs.readdirSync(projects)) {
     for (const file of fs.readdirSync(path.join(projects, project)).filter((name) => name.endsWith(".jsonl"))) {
       for (const line of fs.readFileSync(path.join(projects, project, file), "utf8").split("\n")) {
         if (line === "") continue
-        const entry = JSON.parse(line) as {
-          readonly type?: string
-          readonly message?: { readonly id?: string; readonly usage?: Record<string, number | undefined> }
-        }
-        const usage = entry.message?.usage
-        if (entry.type !== "assistant" || usage === undefined || entry.message?.id === undefined) continue
-        told.set(
-          entry.message.id,
-          (usage["input_tokens"] ?? 0) + (usage["cache_read_input_tokens"] ?? 0) +
-            (usage["cache_creation_input_tokens"] ?? 0)
-        )
+        const entry = JSON.parse(line) as { readonly type?: string; readonly message?: Partial<TranscriptReply> }
+        const id = entry.message?.id
+        if (entry.type === "assistant" && id !== undefined) replies.push({ ...entry.message, id })
       }
     }
   }
+  return replies
+}
+
+/**
+ * The prompt each reply's usage told Claude Code, as its transcripts under `home` keep it (a reply's input, cache
+ * reads and cache writes, which its auto-compaction adds up), by reply.
+ */
+function toldPrompts(home: string): ReadonlyArray<number> {
+  const told = new Map<string, number>()
+  for (const { id, usage } of transcriptReplies(home)) {
+    if (usage === undefined) continue
+    told.set(
+      id,
+      (usage["input_tokens"] ?? 0) + (usage["cache_read_input_tokens"] ?? 0) +
+        (usage["cache_creation_input_tokens"] ?? 0)
+    )
+  }
   return [...told.values()]
+}
+
+/**
+ * The replies of Claude Code's transcripts under `home` that called tools without a thinking block (with its thinking
+ * on, its model thinks before each call; a backend whose thinking never reached Claude Code leaves none), by id.
+ */
+function unthoughtCalls(home: string): ReadonlyArray<string> {
+  const blocks = new Map<string, ReadonlyArray<TranscriptBlock>>()
+  for (const reply of transcriptReplies(home)) {
+    blocks.set(reply.id, [...blocks.get(reply.id) ?? [], ...reply.content ?? []])
+  }
+  const thought = (content: ReadonlyArray<TranscriptBlock>) =>
+    !content.some((block) => block.type === "tool_use") ||
+    content.some((block) => block.type === "thinking")
+  return [...blocks].filter(([, content]) => !thought(content)).map(([id]) => id)
 }
 
 /** The session played by Claude Code (`toolSearch`: its tool search kept on), and the prompts it was told checked. */
@@ -118,6 +167,9 @@ const played = (session: AgentSession, claude: string, toolSearch: boolean) =>
     const told = toldPrompts(session.home)
     expect(told.length).toBeGreaterThan(15)
     expect(told.filter((prompt) => !counted.has(prompt)), session.backend).toEqual([])
+    // With its thinking on, every reply that called a tool thought first (and the simulator wants that thinking back
+    // as the backend's API does: signed on Anthropic and Bedrock, encrypted on Responses).
+    if (toolSearch) expect(unthoughtCalls(session.home), session.backend).toEqual([])
   })
 
 // Four times Claude Sonnet's prices, given in provider.json: a call that writes its 9,000 prompt tokens to the cache
@@ -224,40 +276,41 @@ describe("Claude Code on a budgeted key", () => {
   )
 })
 
+/**
+ * Claude Code's session on `backend`'s deployment, played and checked: with its default settings, or with its tool
+ * search on and the backend's thinking model (`thinkingModels`).
+ */
+const sessionOn = (backend: Backend, toolSearch: boolean) => (ctx: Parameters<typeof orSkip>[0]) =>
+  Effect.gen(function*() {
+    const claude = yield* claudeCode.pipe(orSkip(ctx))
+    const session = yield* agentSession(
+      toolSearch
+        ? {
+          label: "claude-code-tool-search",
+          model: thinkingModels[backend],
+          pricing: boundPricing,
+          backend,
+          scenario: scenario(true)
+        }
+        : { label: "claude-code-session", model, backend, scenario: scenario(false) }
+    )
+    yield* played(session, claude, toolSearch)
+  }).pipe(Effect.scoped)
+
 describe.concurrent("Claude Code's long session through serve", () => {
   for (const backend of backends) {
     it.live(
       `${backend}: claude -p compacts, resumes after serve restarts, is billed what the simulator billed, and is ` +
         "told the prompts the simulator counted",
-      (ctx) =>
-        Effect.gen(function*() {
-          const claude = yield* claudeCode.pipe(orSkip(ctx))
-          const session = yield* agentSession({
-            label: "claude-code-session",
-            model,
-            backend,
-            scenario: scenario(false)
-          })
-          yield* played(session, claude, false)
-        }).pipe(Effect.scoped),
+      sessionOn(backend, false),
+      300_000
+    )
+    const thinking = thinkingModels[backend]
+    it.live(
+      `${backend}: claude -p with tool search on and ${thinking}'s thinking: a deferred tool loaded and called, each ` +
+        "call's thinking sent back as the API wants it",
+      sessionOn(backend, true),
       300_000
     )
   }
-  const anthropic: Backend = "anthropic"
-  it.live(
-    `${anthropic}: claude -p with tool search on and ${boundModel}'s bound thinking: a deferred tool loaded and called`,
-    (ctx) =>
-      Effect.gen(function*() {
-        const claude = yield* claudeCode.pipe(orSkip(ctx))
-        const session = yield* agentSession({
-          label: "claude-code-tool-search",
-          model: boundModel,
-          pricing: boundPricing,
-          backend: anthropic,
-          scenario: scenario(true)
-        })
-        yield* played(session, claude, true)
-      }).pipe(Effect.scoped),
-    300_000
-  )
 })

@@ -41,7 +41,7 @@ const backends = [
   { api: "responses", model: "gpt-4.1-mini", pdf: false, counts: true, thinks: true, image: openAiImage },
   { api: "anthropic", model: "claude-sonnet-4-5", pdf: true, counts: true, thinks: true, image: anthropicImage },
   { api: "gemini", model: "gemini-2.5-flash", pdf: true, counts: true, thinks: true, image: geminiImage },
-  { api: "bedrock", model: bedrockClaude, pdf: true, counts: true, thinks: false, image: anthropicImage }
+  { api: "bedrock", model: bedrockClaude, pdf: true, counts: true, thinks: true, image: anthropicImage }
 ] as const
 
 // The OpenAI APIs' base URL ends in `/v1`; the others' is the host.

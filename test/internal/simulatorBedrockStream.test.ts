@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { EventStreamCodec } from "@smithy/eventstream-codec"
 import * as fc from "fast-check"
 import type { JsonObject } from "../../src/internal/json.js"
-import { renderStream as renderMessages } from "../../src/internal/simulator/anthropic/render.js"
+import { renderStream as renderMessages, signatureOf } from "../../src/internal/simulator/anthropic/render.js"
 import { renderInvokeStream, renderStream } from "../../src/internal/simulator/bedrock/render.js"
 import { usageOf } from "../../src/internal/simulator/usage.js"
 import { stopReason, type StreamEvent, wireUsage } from "../../src/internal/wire/bedrock/codec.js"
@@ -15,7 +15,8 @@ const codec = new EventStreamCodec((bytes) => new TextDecoder().decode(bytes), (
 
 // The simulator's ConverseStream as it was written before the one writer: the codec's own grammar of events from the
 // reply's pieces, the oracle the writer's frames must equal byte for byte, one frame each; the tail is what the usage
-// and the finish write (the last block's stop, `messageStop`, `metadata`).
+// and the finish write (the last block's stop, with the reasoning's signature where that block is the reasoning's,
+// `messageStop`, `metadata`).
 function written(reply: Reply.Reply) {
   const events: Array<StreamEvent> = [{ type: "messageStart", payload: { role: "assistant" } }]
   let index = 0
@@ -25,7 +26,9 @@ function written(reply: Reply.Reply) {
     events.push({ type: "contentBlockStop", payload: { contentBlockIndex: index } })
     index++
   }
-  if (reply.reasoning.length > 0) block(reply.reasoning.map((text) => ({ reasoningContent: { text } })))
+  // The reasoning's signature, as Claude signs it, ends its block: written when the block stops.
+  const signature = { reasoningContent: { signature: signatureOf(reply.reasoning.join("")) } }
+  if (reply.reasoning.length > 0) block([...reply.reasoning.map((text) => ({ reasoningContent: { text } })), signature])
   if (reply.content.length > 0) block(reply.content.map((text) => ({ text })))
   for (const call of reply.toolCalls) {
     block(call.fragments.map((input) => ({ toolUse: { input } })), { toolUse: { toolUseId: call.id, name: call.name } })
@@ -33,7 +36,8 @@ function written(reply: Reply.Reply) {
   events.push({ type: "messageStop", payload: { stopReason: stopReason(reply.finishReason) } })
   events.push({ type: "metadata", payload: { usage: wireUsage(usageOf(reply.usage)), metrics: { latencyMs: 1 } } })
   const frames = events.map((event) => eventFrame(codec, event.type, JSON.stringify(event.payload)))
-  const tail = index > 0 ? 3 : 2
+  const reasonsOnly = reply.reasoning.length > 0 && reply.content.length === 0 && reply.toolCalls.length === 0
+  const tail = reasonsOnly ? 4 : index > 0 ? 3 : 2
   return { events: frames.slice(0, -tail), tail: frames.slice(-tail).join("") }
 }
 

@@ -903,6 +903,38 @@ describe("the simulator's request errors", () => {
     }
   })
 
+  it("Chat Completions: DeepSeek's thinking model wants the reasoning of each tool turn of the loop in progress back", () => {
+    // A conversation: a user's text, or a tool turn (its call answered) sent back with its reasoning or without.
+    const segment = fc.oneof(fc.constant("user" as const), fc.boolean())
+    fc.assert(fc.property(fc.array(segment, { minLength: 1, maxLength: 8 }), (segments) => {
+      const messages: Array<Record<string, unknown>> = [{ role: "user", content: "go" }]
+      segments.forEach((reasoned, n) => {
+        if (reasoned === "user") return messages.push({ role: "user", content: `more ${n}` })
+        messages.push(
+          {
+            role: "assistant",
+            content: null,
+            tool_calls: [{ id: `c${n}`, type: "function", function: { name: "f", arguments: "{}" } }],
+            ...(reasoned ? { reasoning_content: "thought" } : {})
+          },
+          { role: "tool", tool_call_id: `c${n}`, content: "ok" }
+        )
+      })
+      const lastUser = messages.map((message) => message.role).lastIndexOf("user")
+      const bare = messages.findIndex((message, i) =>
+        i > lastUser && message.role === "assistant" && message["reasoning_content"] === undefined
+      )
+      const body = { model: "deepseek-reasoner", messages, tools: f }
+      // Another model takes the same conversation.
+      read(decodeChat({ ...body, model: "deepseek-chat" }))
+      if (bare < 0) return void read(decodeChat(body))
+      expect(failed(decodeChat(body))).toMatchObject({
+        message: `Missing \`reasoning_content\` field in the assistant message at message index ${bare}. For more ` +
+          "information, please refer to https://api-docs.deepseek.com/guides/thinking_mode#tool-calls"
+      })
+    }))
+  })
+
   it("Chat Completions: a body that fits is read, not refused", () => {
     const decoded = read(decodeChat({
       model: "m",

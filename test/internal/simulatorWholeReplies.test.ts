@@ -200,12 +200,16 @@ describe("the simulator's whole replies, written by each dialect's one writer", 
     }))
   })
 
-  it("Bedrock: the codec's Converse body of the reply", () => {
+  it("Bedrock: the codec's Converse body of the reply, its reasoning signed", () => {
     fc.assert(fc.property(reply, meta, (reply, meta) => {
       const rendered = bedrockReply(reply, meta)
-      expect(rendered).toBe(JSON.stringify(Bedrock.response(whole(reply, meta), 1)))
+      // Its reasoning signed as Claude signs it on Bedrock, which the client keeps for the next turn.
+      const signature = reply.reasoning.length > 0 ? signatureOf(reply.reasoning.join("")) : undefined
+      const signed = { ...whole(reply, meta), providerMetadata: Bedrock.replyMetadata(signature) }
+      expect(rendered).toBe(JSON.stringify(Bedrock.response(signed, 1)))
       const read = Bedrock.reply(JSON.parse(rendered))
       expect(readBack(read)).toEqual(expected(reply))
+      expect(Bedrock.signatureOf(read.providerMetadata)).toBe(signature)
       expect(read.toolCalls.map((call) => call.id)).toEqual(reply.toolCalls.map((call) => call.id))
     }))
   })

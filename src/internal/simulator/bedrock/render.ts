@@ -18,7 +18,7 @@ import {
   eventFrames,
   streamWriter
 } from "../../wire/bedrock/writer.js"
-import { renderStream as renderMessages } from "../anthropic/render.js"
+import { renderStream as renderMessages, signatureOf } from "../anthropic/render.js"
 import { replyChunks, responseOf, writeChunks } from "../chunks.js"
 
 // The time the simulator reports a reply took, in `metrics.latencyMs`.
@@ -37,9 +37,18 @@ export function renderInvokeStream(
   return renderMessages(reply, meta, extra, chunkFrames(codec))
 }
 
-/** The `Converse` body of a reply, written by the codec from the reply as a `ChatResponse`. */
+/** The signature of a reply's reasoning, as Claude signs it on Bedrock (`reasoningText.signature`), if it has some. */
+const signatureOfReply = (reply: Reply.Reply): string | undefined =>
+  reply.reasoning.length === 0 ? undefined : signatureOf(reply.reasoning.join(""))
+
+/** The `Converse` body of a reply, written by the codec from the reply as a `ChatResponse`, its reasoning signed. */
 export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string =>
-  JSON.stringify(Codec.response(responseOf(reply, meta), latencyMs))
+  JSON.stringify(
+    Codec.response(
+      { ...responseOf(reply, meta), providerMetadata: Codec.replyMetadata(signatureOfReply(reply)) },
+      latencyMs
+    )
+  )
 
 /**
  * The `ConverseStream` frames of a reply, written by the one writer (`wire/bedrock/writer.ts`) from the reply's
@@ -50,7 +59,8 @@ export function renderStream(codec: EventStreamCodec, reply: Reply.Reply, meta: 
   const out = eventFrames(codec)
   const { events, tail } = replyChunks(reply, meta, "whole")
   // The first write, of nothing, opens the stream (`messageStart`).
-  return writeChunks(streamWriter(out, { latencyMs }), out, { events: [[], ...events], tail })
+  const writer = streamWriter(out, { latencyMs, signature: signatureOfReply(reply) })
+  return writeChunks(writer, out, { events: [[], ...events], tail })
 }
 
 /** An error in Bedrock's words (Amazon Bedrock API reference, Converse, "Errors"). */

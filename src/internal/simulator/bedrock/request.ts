@@ -4,7 +4,8 @@
  * tool at least, and one wherever the turns hold tool calls or results; a temperature and a topP up to 1; a
  * conversation that starts with a user turn and alternates; no message without content, no blank text; no `cachePoint`
  * of an hour after a shorter one; each `toolUse` answered by a `toolResult` in the next turn, and each result a use's:
- * `toolPairs.ts`) and reduced to a `Reply.Prompt`; the model comes from the path.
+ * `toolPairs.ts`; with Claude's thinking on, its reasoning sent back signed and opening the final tool turn) and
+ * reduced to a `Reply.Prompt`; the model comes from the path.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
@@ -16,6 +17,7 @@ import * as Images from "../../tokens/images.js"
 import * as Codec from "../../wire/bedrock/codec.js"
 import { longerAfterShorter } from "../../wire/cacheLifetime.js"
 import { isBlank } from "../../wire/emptyText.js"
+import { signatureOf } from "../anthropic/render.js"
 import { toolChars, Transcript } from "../decoded.js"
 import { invalid } from "../requestChecks.js"
 import { unpaired } from "../toolPairs.js"
@@ -87,6 +89,35 @@ function lifetimeError(body: unknown): ApiError | undefined {
   )
 }
 
+/**
+ * What Claude on Bedrock refuses of the reasoning sent back with thinking on, in its words as Bedrock passes them on
+ * (Anthropic's extended thinking with tool use): a `reasoningText` without the signature the simulator gave it, and a
+ * final assistant turn that calls tools without opening with its reasoning.
+ */
+function thinkingError(body: Codec.Body): ApiError | undefined {
+  const refused = (what: string, where: string) =>
+    invalid(`The model returned the following errors: ${where}: ${what}`, where)
+  let last = body.messages.length - 1
+  while (last >= 0 && body.messages[last]!.role !== "assistant") last--
+  for (let i = 0; i <= last; i++) {
+    const content = body.messages[i]!.content
+    for (let j = 0; j < content.length; j++) {
+      const thought = content[j]!.reasoningContent?.reasoningText
+      if (isSet(thought) && thought.signature !== signatureOf(thought.text)) {
+        return refused("Invalid `signature` in `thinking` block", `messages.${i}.content.${j}`)
+      }
+    }
+  }
+  const final = body.messages[last]?.content ?? []
+  if (!final.some((block) => isSet(block.toolUse)) || isSet(final[0]?.reasoningContent)) return undefined
+  return refused(
+    "Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final " +
+      "`assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and " +
+      "`tool_result` blocks).",
+    `messages.${last}.content.0.type`
+  )
+}
+
 /** The prompt of a request the codec read. */
 function promptOf(request: ChatRequest, model: string, stream: boolean): Decoded<undefined> {
   // The models Converse is simulated for are Claude's: Anthropic's rule for an image.
@@ -99,7 +130,7 @@ function promptOf(request: ChatRequest, model: string, stream: boolean): Decoded
       tools: (request.tools ?? []).map((tool) => ({ name: tool.name, parameters: tool.parameters })),
       toolChoice: toolChoiceOf(request.toolChoice),
       parallelToolCalls: true,
-      reasoning: false,
+      reasoning: request.reasoningEffort !== undefined,
       maxTokens: request.maxTokens
     },
     stream,
@@ -188,6 +219,8 @@ export const decode = (
       "messages"
     ))
   }
+  const thinking = Codec.thinkingBudgetOf(checked) === undefined ? undefined : thinkingError(checked)
+  if (thinking !== undefined) return Result.fail(thinking)
   return Result.succeed(promptOf(request.success, model, params?.stream === "true"))
 }
 

@@ -5,7 +5,7 @@
  * only with `stream`, a `tool_choice` among the `tools`, no empty `tools`, a choice and `parallel_tool_calls` only with
  * tools, a `service_tier` among its tiers, at most four `stop` sequences, no `stop`, `temperature` or `top_p` to a
  * reasoning model that reasons, each tool call answered by a tool message and each tool message a call's answer:
- * `toolPairs.ts`), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI words it, naming
+ * `toolPairs.ts`; DeepSeek's thinking model's reasoning sent back in its tool loop), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI words it, naming
  * the offending field.
  */
 import * as Result from "effect/Result"
@@ -158,7 +158,7 @@ function ruleError(wire: Wire): ApiError | undefined {
     }
   }
   const broken = toolFieldError(wire) ?? serviceTierError(wire.service_tier) ??
-    fixedSamplingError(wire.model, wire.reasoning_effort, wire)
+    fixedSamplingError(wire.model, wire.reasoning_effort, wire) ?? reasoningBackError(wire)
   if (broken !== undefined) return broken
   if (Array.isArray(wire.stop) && wire.stop.length > maxStop) {
     return invalid(
@@ -173,6 +173,31 @@ function ruleError(wire: Wire): ApiError | undefined {
     return invalid(
       "Cannot set both `continue_final_message` and `add_generation_prompt` to True.",
       "continue_final_message"
+    )
+  }
+  return undefined
+}
+
+/** Whether `model` is DeepSeek's thinking model (under any server's prefix: `deepseek/deepseek-reasoner`). */
+const thinksAlways = (model: string): boolean => /(?:^|\/)deepseek-reasoner$/.test(model)
+
+/**
+ * DeepSeek's rule for tool calls in thinking mode (its thinking mode guide, "Tool Calls"): each assistant message of
+ * the tool loop in progress (after the last user message) sends its `reasoning_content` back, else 400, in its words.
+ */
+function reasoningBackError(wire: Wire): ApiError | undefined {
+  if (!thinksAlways(wire.model)) return undefined
+  let from = wire.messages.length
+  while (from > 0 && wire.messages[from - 1]!.role !== "user") from--
+  for (let i = from; i < wire.messages.length; i++) {
+    const message = wire.messages[i]!
+    if (message.role !== "assistant" || (message.tool_calls?.length ?? 0) === 0) continue
+    if (typeof message.reasoning_content === "string") continue
+    return invalid(
+      `Missing \`reasoning_content\` field in the assistant message at message index ${i}. For more information, ` +
+        "please refer to https://api-docs.deepseek.com/guides/thinking_mode#tool-calls",
+      "messages",
+      "invalid_request_error"
     )
   }
   return undefined
@@ -211,7 +236,8 @@ function promptOf(wire: Wire, request: ChatRequest): Result.Result<Decoded<Extra
     stream: wire.stream === true,
     extra: { includeUsage: wire.stream_options?.include_usage === true },
     parallelToolCalls: wire.parallel_tool_calls !== false,
-    reasoning: request.reasoningEffort !== undefined && request.reasoningEffort !== "none",
+    reasoning: thinksAlways(wire.model) ||
+      (request.reasoningEffort !== undefined && request.reasoningEffort !== "none"),
     prefillFlags: prefillFlagsOf(wire),
     unknownTool: unknownToolError,
     images: Images.openAi

@@ -409,8 +409,8 @@ const knownEffort = (effort: string | null | undefined): ReasoningEffort | undef
     ? effort as ReasoningEffort
     : undefined
 
-// The effort whose budget is the largest not above `budget` (the least one below them all).
-const effortOf = (budget: number): ReasoningEffort => {
+/** The effort whose budget is the largest not above `budget` (the least one below them all). */
+export const effortOf = (budget: number): ReasoningEffort => {
   let effort: ReasoningEffort = "minimal"
   for (const [name, tokens] of Object.entries(thinkingBudgets)) if (tokens <= budget) effort = name as ReasoningEffort
   return effort

@@ -176,7 +176,7 @@ export const definition = (
     requestId: requestIdOf,
     failureHeaders: "response",
     path: pathOf,
-    body: (request) => Codec.requestBody(request),
+    body: (request) => Codec.requestBody(request, { claude: isClaude(request.model ?? options.model ?? "") }),
     failureOf,
     reply: (body, { request }) => Result.succeed(Codec.reply(body, outputToolName(request))),
     stream: (context) => new EventStreamParser(aws.codec, context),

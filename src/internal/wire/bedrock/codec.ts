@@ -33,7 +33,8 @@
  * its `inputSchema.json` the schema and `toolChoice: {tool}` naming it (for the models that take a tool choice:
  * Anthropic Claude, Mistral Large...), and refused with the request's own tools; the model's input to it is the reply's
  * text, whole (`reply`) and streamed (`StreamReader`), and its `tool_use` stop `stop`. `json_object` has no equivalent
- * and is not sent. Not carried: `seed`, `user`, `reasoningEffort`, `promptCacheKey`. `serviceTier` is
+ * and is not sent. `reasoningEffort` is Claude's thinking (`additionalModelRequestFields.thinking`, `thinkingOf`) and
+ * read back from it; for other models it is not carried, nor are `seed`, `user`, `promptCacheKey`. `serviceTier` is
  * `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`). `providerOptions` merge into the body
  * (`additionalModelRequestFields`...).
  *
@@ -63,6 +64,7 @@ import { isJsonObject, type JsonObject, JsonObjectSchema, requestArguments } fro
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
+import { effortOf, minThinkingBudget, thinkingBudgets } from "../anthropic/request.js"
 import { type Place, shortenAfterShorter } from "../cacheLifetime.js"
 import { requireImage } from "../contentKinds.js"
 import { isBlank } from "../emptyText.js"
@@ -185,7 +187,9 @@ export const ConverseRequest = Schema.Struct({
     }))
   })),
   // The `ServiceTier` reference's values; any other is refused, as the API refuses it.
-  serviceTier: maybe(Schema.Struct({ type: Schema.Literals(["priority", "default", "flex", "reserved"]) }))
+  serviceTier: maybe(Schema.Struct({ type: Schema.Literals(["priority", "default", "flex", "reserved"]) })),
+  // The model's own fields, which Converse passes on (Claude's `thinking` among them).
+  additionalModelRequestFields: maybe(JsonObjectSchema)
 })
 
 /** A `Converse` body as its schema reads it. */
@@ -485,7 +489,16 @@ export function toRequest(body: Body, model: string): Result.Result<ChatRequest,
     if (choice !== undefined) request.toolChoice = choice
   }
   if (body.serviceTier !== undefined && body.serviceTier !== null) request.serviceTier = body.serviceTier.type
+  const budget = thinkingBudgetOf(body)
+  if (budget !== undefined) request.reasoningEffort = effortOf(budget)
   return Result.succeed(request)
+}
+
+/** The budget of Claude's thinking a body turns on (`additionalModelRequestFields.thinking`), if it does. */
+export function thinkingBudgetOf(body: Pick<Body, "additionalModelRequestFields">): number | undefined {
+  const thinking = body.additionalModelRequestFields?.["thinking"]
+  if (!isJsonObject(thinking) || thinking["type"] !== "enabled") return undefined
+  return typeof thinking["budget_tokens"] === "number" ? thinking["budget_tokens"] : minThinkingBudget
 }
 
 // ---------------------------------------------------------------------------
@@ -683,6 +696,40 @@ function toolChoiceBody(choice: ToolChoice): JsonObject | undefined {
   return choice === "auto" ? { auto: {} } : choice === "required" ? { any: {} } : undefined
 }
 
+/** What `requestBody` needs besides the request. */
+export interface BodyOptions {
+  /** Whether the model is Anthropic's Claude (`isClaude`), which takes `reasoningEffort` as its extended thinking. */
+  readonly claude?: boolean | undefined
+}
+
+/**
+ * Whether the last assistant turn that called tools sent its reasoning back with Bedrock's signature: Claude refuses
+ * thinking after a tool turn without it (Anthropic's extended thinking with tool use), as another provider's turn has.
+ */
+function lastToolTurnSigned(messages: ReadonlyArray<Message>): boolean {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i]!
+    if (message.role !== "assistant") continue
+    if ((message.toolCalls?.length ?? 0) === 0) return true
+    return message.reasoning !== undefined && signatureOf(message.providerMetadata) !== undefined
+  }
+  return true
+}
+
+/**
+ * Claude's extended thinking on Converse (Amazon Bedrock user guide, "Extended thinking"): `reasoningEffort` as
+ * `additionalModelRequestFields.thinking`, Anthropic's budget for the effort lowered below `maxTokens`; none without a
+ * `maxTokens` above the least budget (the model's default may be below it), with a choice that forces a tool, or after
+ * a tool turn without signed reasoning, which Claude refuses.
+ */
+function thinkingOf(request: ChatRequest): JsonObject | undefined {
+  const effort = request.reasoningEffort
+  const forced = request.toolChoice !== undefined && request.toolChoice !== "auto" && request.toolChoice !== "none"
+  if (effort === undefined || effort === "none" || request.maxTokens === undefined) return undefined
+  if (request.maxTokens <= minThinkingBudget || forced || !lastToolTurnSigned(request.messages)) return undefined
+  return { type: "enabled", budget_tokens: Math.min(thinkingBudgets[effort], request.maxTokens - 1) }
+}
+
 /**
  * The JSON body of `Converse` and `ConverseStream`; throws `RequestError` for what Bedrock cannot be sent. The tool
  * fields (the Converse API reference: `toolConfig.tools` holds one tool at least, `toolChoice` is inside it):
@@ -697,12 +744,14 @@ function toolChoiceBody(choice: ToolChoice): JsonObject | undefined {
  * | `stop` empty | no `stopSequences` |
  * | `temperature` above 1 | `inferenceConfig.temperature` 1, Converse's most |
  * | `serviceTier` | `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`), else none |
+ * | `reasoningEffort` to Claude (`options.claude`) | `additionalModelRequestFields.thinking` (`thinkingOf`), else none |
+ * | an assistant turn's reasoning | `reasoningContent` only with Bedrock's signature, else none |
  * | more than four breakpoints | the last four `cachePoint`s (tools, system, messages, in order) |
  * | a breakpoint's `ttl` | the `cachePoint`'s; none for an hour's after a shorter one (`wire/cacheLifetime.ts`) |
  * | a blank text (a message's, a part's, a tool result's, a system message's) | none: Converse refuses it |
  * | a user or assistant message left with nothing | left out: Converse refuses a message without content |
  */
-export function requestBody(request: ChatRequest): JsonObject {
+export function requestBody(request: ChatRequest, options: BodyOptions = {}): JsonObject {
   const messages = request.messages
   const system: Array<JsonObject> = []
   const turns: Array<{ readonly role: "user" | "assistant"; readonly content: Array<JsonObject> }> = []
@@ -776,6 +825,8 @@ export function requestBody(request: ChatRequest): JsonObject {
   }
   const tier = ServiceTier.toBedrock(request.serviceTier)
   if (tier !== undefined) body["serviceTier"] = tier
+  const thinking = options.claude === true && output === undefined ? thinkingOf(request) : undefined
+  if (thinking !== undefined) body["additionalModelRequestFields"] = { thinking }
   keepLastCachePoints(body)
   shortenAfterShorter(cachePointBlocks(body), "cachePoint")
   if (request.providerOptions !== undefined) mergeOptions(body, request.providerOptions)
