@@ -69,6 +69,21 @@ export const grantsContract = (backend: StoreBackend<Grants.Grants>) =>
           expect(yield* store.rolesOf("ada@example.com")).toEqual(["viewer"])
           expect((yield* store.list).map((one) => one.role)).toEqual(["viewer"])
         }).pipe(Effect.scoped))
+
+      it.live(`${backend.name}: a row whose time is no number fails the read, naming the column`, () =>
+        Effect.gen(function*() {
+          const database = yield* sql.database
+          const store = yield* sql.store(database)
+          // Postgres' column holds text once it is text; SQLite's takes any value.
+          if (backend.name === "Postgres") {
+            yield* Effect.orDie(database.sql`ALTER TABLE role_grants ALTER COLUMN created_at TYPE TEXT`)
+          }
+          yield* Effect.orDie(database.sql`INSERT INTO role_grants (id, subject, role, created_at, created_by)
+            VALUES ('grant_1', 'ada@example.com', 'viewer', 'yesterday', 'admin-key')`)
+          const error = yield* Effect.flip(store.list)
+          expect(error._tag).toBe("StoreUnavailableError")
+          expect(error.reason).toMatch(/^listing the role grants: .*\["created_at"\]/)
+        }).pipe(Effect.scoped))
     }
 
     effectProp(
