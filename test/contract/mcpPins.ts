@@ -8,7 +8,7 @@
  * the kind and the name, never the definition. A name first seen with the definition another of its kind holds back
  * is held, with nothing pinned, whatever order one listing gives them in.
  */
-import { describe, expect } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as McpSchema from "effect/ai/McpSchema"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
@@ -201,4 +201,22 @@ export const mcpPinsContract = (backend: StoreBackend<Pins.Store>) =>
         }),
       Math.min(runs, 10)
     )
+
+    const sql = backend.sql
+    if (sql !== undefined) {
+      it.effect(`${label}: a pin whose time is no number fails the listing, naming the column`, () =>
+        Effect.gen(function*() {
+          const database = yield* sql.database
+          const store = yield* sql.store(database)
+          // Postgres' column holds text once it is text; SQLite's takes any value.
+          if (label === "Postgres") {
+            yield* Effect.orDie(database.sql`ALTER TABLE tool_pins ALTER COLUMN pinned_at TYPE TEXT`)
+          }
+          yield* Effect.orDie(database.sql`INSERT INTO tool_pins (server, tool, digest, definition, pinned_at)
+            VALUES ('docs', 'lookup', 'abc', '{}', 'yesterday')`)
+          const error = yield* Effect.flip(store.list)
+          expect(error._tag).toBe("StoreUnavailableError")
+          expect(error.reason).toMatch(/^listing the MCP definitions' pins: .*\["pinned_at"\]/)
+        }))
+    }
   })
