@@ -104,4 +104,18 @@ export const identitySessionsContract = (backend: StoreBackend<Sessions.Store>) 
         expect(yield* held).toEqual([false, false, true])
         expect((yield* sessions.find(fourth))?.expiresAt).toBe(40)
       }).pipe(Effect.scoped))
+
+    const sql = backend.sql
+    if (sql !== undefined) {
+      it.live(`${label}: a session whose groups are no list fails its read, naming the column`, () =>
+        Effect.gen(function*() {
+          const database = yield* sql.database
+          const store = yield* sql.store(database)
+          yield* Effect.orDie(database.sql`INSERT INTO admin_sessions (digest, subject, groups_json, expires_at)
+            VALUES ('abc', 'ada@example.com', '{"admins":true}', 100)`)
+          const error = yield* Effect.flip(store.find("abc"))
+          expect(error._tag).toBe("StoreUnavailableError")
+          expect(error.reason).toMatch(/^reading a dashboard session: .*\["groups_json"\]/)
+        }).pipe(Effect.scoped))
+    }
   })
