@@ -249,5 +249,20 @@ export const mcpSessionsContract = (backend: StoreBackend<Sessions.Store>) =>
           expect(yield* store.read("a")).toEqual(recorded("a", 1_000, null, ["file:///a.md", "file:///b.md"]))
           expect(queries).toBe(1)
         }).pipe(Effect.scoped))
+
+      it.live(`${label}: a session whose use is no number fails its read, naming the column`, () =>
+        Effect.gen(function*() {
+          const database = yield* sql.database
+          const store = yield* sql.store(database)
+          yield* store.save(session("a", 1_000, null), 0, roomy)
+          // Postgres' column holds text once it is text; SQLite's takes any value.
+          if (label === "Postgres") {
+            yield* Effect.orDie(database.sql`ALTER TABLE mcp_sessions ALTER COLUMN used_at TYPE TEXT`)
+          }
+          yield* Effect.orDie(database.sql`UPDATE mcp_sessions SET used_at = 'lately' WHERE id = 'a'`)
+          const error = yield* Effect.flip(store.read("a"))
+          expect(error._tag).toBe("StoreUnavailableError")
+          expect(error.reason).toMatch(/^reading an MCP session: .*\["used_at"\]/)
+        }).pipe(Effect.scoped))
     }
   })
