@@ -10,7 +10,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as Sessions from "../../src/internal/gateway/mcp/sessions.js"
-import type { StoreBackend } from "../utils/sqlDatabases.js"
+import { type StoreBackend, unreadableRow } from "../utils/sqlDatabases.js"
 
 const session = (id: string, startedAt: number, caller: string | null): Sessions.Session => ({
   id,
@@ -252,15 +252,15 @@ export const mcpSessionsContract = (backend: StoreBackend<Sessions.Store>) =>
 
       it.live(`${label}: a session whose use is no number fails its read, naming the column`, () =>
         Effect.gen(function*() {
-          const database = yield* sql.database
-          const store = yield* sql.store(database)
-          yield* store.save(session("a", 1_000, null), 0, roomy)
-          // Postgres' column holds text once it is text; SQLite's takes any value.
-          if (label === "Postgres") {
-            yield* Effect.orDie(database.sql`ALTER TABLE mcp_sessions ALTER COLUMN used_at TYPE TEXT`)
-          }
-          yield* Effect.orDie(database.sql`UPDATE mcp_sessions SET used_at = 'lately' WHERE id = 'a'`)
-          const error = yield* Effect.flip(store.read("a"))
+          const error = yield* unreadableRow(sql, {
+            asText: ["mcp_sessions", "used_at"],
+            write: (database, store) =>
+              Effect.andThen(
+                store.save(session("a", 1_000, null), 0, roomy),
+                database.sql`UPDATE mcp_sessions SET used_at = 'lately' WHERE id = 'a'`
+              ),
+            read: (store) => store.read("a")
+          })
           expect(error._tag).toBe("StoreUnavailableError")
           expect(error.reason).toMatch(/^reading an MCP session: .*\["used_at"\]/)
         }).pipe(Effect.scoped))

@@ -22,7 +22,7 @@ import * as McpSessions from "../../src/internal/gateway/mcp/sessions.js"
 import * as RequestLogStore from "../../src/internal/gateway/observe/requestLogStore.js"
 import type * as AdminChecks from "../../src/internal/gateway/serving/adminCheck.js"
 import { keyStoreContract } from "../contract/keyStore.js"
-import { postgresFor, sqliteDatabase, storeBackends } from "../utils/sqlDatabases.js"
+import { postgresFor, sqliteDatabase, storeBackends, unreadableRow } from "../utils/sqlDatabases.js"
 
 for (const backend of storeBackends("keys", KeyStore.KeyStore, KeyStore)) keyStoreContract(backend)
 
@@ -30,15 +30,15 @@ describe("the spend record", () => {
   for (const [name, database] of [["SQLite", sqliteDatabase("spend")], ["Postgres", postgresFor("spend")]] as const) {
     it.effect(`${name}: a total read back as no number fails with SpendRecordError naming the column`, () =>
       Effect.gen(function*() {
-        const { sql, ...rest } = yield* database
-        const record = yield* SpendRecord.make({ sql, ...rest })
-        // Postgres' column holds text once it is text; SQLite's takes any value.
-        if (name === "Postgres") yield* sql`ALTER TABLE recorded_spend ALTER COLUMN spent TYPE TEXT`
-        yield* sql`INSERT INTO recorded_spend (counter, window_start, spent) VALUES ('key:a', 0, 'lots')`
-        const error = yield* Effect.flip(record.total("key:a", 0))
+        const error = yield* unreadableRow({ database, store: (made) => Effect.orDie(SpendRecord.make(made)) }, {
+          asText: ["recorded_spend", "spent"],
+          write: ({ sql }) =>
+            sql`INSERT INTO recorded_spend (counter, window_start, spent) VALUES ('key:a', 0, 'lots')`,
+          read: (record) => record.total("key:a", 0)
+        })
         expect(error._tag).toBe("SpendRecordError")
         expect(error.reason).toMatch(/a recorded total could not be read: .*\["spent"\]/)
-      }).pipe(Effect.orDie))
+      }).pipe(Effect.scoped))
   }
 })
 

@@ -156,26 +156,6 @@ const previousOf = (row: typeof KeyRow.Type): ReadonlyArray<PreviousKey> =>
       ? []
       : [{ sha256: row.previous_sha256, until: row.previous_valid_until }])
 
-const keyOf = (row: typeof KeyRow.Type): KeyRecord => ({
-  id: row.id,
-  name: row.name,
-  sha256: row.sha256,
-  previous: previousOf(row),
-  teamId: row.team_id ?? undefined,
-  models: row.models ?? undefined,
-  tools: row.tools ?? undefined,
-  guardrails: row.guardrails ?? undefined,
-  budget: budgetOf(row),
-  rateLimit: row.rate_limit_capacity === null || row.rate_limit_refill_rate === null
-    ? undefined
-    : { capacity: row.rate_limit_capacity, refillRate: row.rate_limit_refill_rate },
-  expiresAt: row.expires_at ?? undefined,
-  metadata: row.metadata ?? undefined,
-  createdAt: row.created_at,
-  updatedAt: row.updated_at,
-  revokedAt: row.revoked_at ?? undefined
-})
-
 const teamOf = (row: typeof TeamRow.Type): TeamRecord => ({
   id: row.id,
   name: row.name,
@@ -185,6 +165,20 @@ const teamOf = (row: typeof TeamRow.Type): TeamRecord => ({
   metadata: row.metadata ?? undefined,
   createdAt: row.created_at,
   updatedAt: row.updated_at
+})
+
+// A key's row holds a team's columns, and its own.
+const keyOf = (row: typeof KeyRow.Type): KeyRecord => ({
+  ...teamOf(row),
+  sha256: row.sha256,
+  previous: previousOf(row),
+  teamId: row.team_id ?? undefined,
+  models: row.models ?? undefined,
+  rateLimit: row.rate_limit_capacity === null || row.rate_limit_refill_rate === null
+    ? undefined
+    : { capacity: row.rate_limit_capacity, refillRate: row.rate_limit_refill_rate },
+  expiresAt: row.expires_at ?? undefined,
+  revokedAt: row.revoked_at ?? undefined
 })
 
 const orNull = <A>(value: A | undefined): A | null => value ?? null
