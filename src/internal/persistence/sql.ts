@@ -89,20 +89,10 @@ function retriedOnContention<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A
 }
 
 // What a step's failure says: a refused statement's message, or where a row read back differs from its schema.
-function failureOf<E>(
-  bounds: Bounds,
-  what: string,
-  error: E
-): Exclude<E, SqlError | Schema.SchemaError> | StoreUnavailableError {
+function failureOf<E>(bounds: Bounds, what: string, error: E) {
   if (isSqlError(error)) return unavailable(bounds.address, what, error.message)
-  if (Schema.isSchemaError(error)) {
-    return unavailable(
-      bounds.address,
-      what,
-      `a row read back is not as written: ${error.message.replace(/\s*\n\s*/g, " ")}`
-    )
-  }
-  return error as Exclude<E, SqlError | Schema.SchemaError>
+  if (!Schema.isSchemaError(error)) return error as Exclude<E, SqlError | Schema.SchemaError>
+  return unavailable(bounds.address, what, `a row read back is not as written: ${error.message.replace(/\n\s*/g, " ")}`)
 }
 
 /**

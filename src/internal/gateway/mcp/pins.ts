@@ -224,24 +224,17 @@ const PinRow = Schema.Struct({
   tool: Schema.String,
   digest: Schema.String,
   definition: Schema.String,
-  pinned_at: Numeric,
+  pinnedAt: Numeric,
   held_digest: Schema.NullOr(Schema.String),
   held_definition: Schema.NullOr(Schema.String),
   held_at: Schema.NullOr(Numeric)
-})
+}).pipe(Schema.encodeKeys({ pinnedAt: "pinned_at" }))
 
-function pinOf(row: typeof PinRow.Type): Pin {
-  const { held_at, held_definition, held_digest } = row
-  return {
-    server: row.server,
-    ...fromColumn(row.tool),
-    digest: row.digest,
-    definition: row.definition,
-    pinnedAt: row.pinned_at,
-    held: held_digest === null || held_definition === null || held_at === null
-      ? undefined
-      : { digest: held_digest, definition: held_definition, seenAt: held_at }
-  }
+function pinOf({ held_at, held_definition, held_digest, tool, ...pinned }: typeof PinRow.Type): Pin {
+  const held = held_digest === null || held_definition === null || held_at === null
+    ? undefined
+    : { digest: held_digest, definition: held_definition, seenAt: held_at }
+  return { ...pinned, ...fromColumn(tool), held }
 }
 
 // The pins `statement` reads.

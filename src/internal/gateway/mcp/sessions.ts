@@ -266,10 +266,10 @@ const SessionRow = Schema.Struct({
   path: Schema.String,
   caller: Schema.NullOr(Schema.String),
   initialize: Schema.String,
-  started_at: Numeric,
-  used_at: Numeric,
+  startedAt: Numeric,
+  usedAt: Numeric,
   uri: Schema.NullOr(Schema.String)
-})
+}).pipe(Schema.encodeKeys({ startedAt: "started_at", usedAt: "used_at" }))
 const Held = Schema.Struct({ n: Numeric, total: Numeric })
 const Count = Schema.Struct({ n: Numeric })
 const Id = Schema.Struct({ id: Schema.String })
@@ -286,16 +286,9 @@ function chunksOf<A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<Reado
 
 // The session the rows of `layerSql`'s read hold (each its row and one of its subscriptions), if any.
 function recordedOf(rows: ReadonlyArray<typeof SessionRow.Type>): Recorded | undefined {
-  const row = rows[0]
-  return row === undefined ? undefined : {
-    id: row.id,
-    path: row.path,
-    caller: row.caller,
-    initialize: row.initialize,
-    startedAt: row.started_at,
-    usedAt: row.used_at,
-    subscribed: rows.flatMap((one) => one.uri === null ? [] : [one.uri])
-  }
+  if (rows[0] === undefined) return undefined
+  const { uri: _, ...session } = rows[0]
+  return { ...session, subscribed: rows.flatMap((row) => row.uri === null ? [] : [row.uri]) }
 }
 
 /** Where MCP sessions are recorded, for the gateway's life. */
