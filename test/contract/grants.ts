@@ -11,7 +11,7 @@ import * as fc from "fast-check"
 import type { Role } from "../../src/internal/gateway/access/roles.js"
 import type * as Grants from "../../src/internal/gateway/identity/grants.js"
 import { effectProp } from "../utils/effectProp.js"
-import type { StoreBackend } from "../utils/sqlDatabases.js"
+import { type StoreBackend, unreadableRow } from "../utils/sqlDatabases.js"
 
 const subjects = ["ada@example.com", "bob@example.com", "eve@example.com"] as const
 const roles: ReadonlyArray<Role> = ["admin", "operator", "viewer", "team_admin:research", "team_viewer:research"]
@@ -68,6 +68,19 @@ export const grantsContract = (backend: StoreBackend<Grants.Grants>) =>
             VALUES ('grant_future', 'ada@example.com', 'auditor', 1000, 'admin-key')`)
           expect(yield* store.rolesOf("ada@example.com")).toEqual(["viewer"])
           expect((yield* store.list).map((one) => one.role)).toEqual(["viewer"])
+        }).pipe(Effect.scoped))
+
+      it.live(`${backend.name}: a row whose time is no number fails the read, naming the column`, () =>
+        Effect.gen(function*() {
+          const error = yield* unreadableRow(sql, {
+            asText: ["role_grants", "created_at"],
+            write: (database) =>
+              database.sql`INSERT INTO role_grants (id, subject, role, created_at, created_by)
+            VALUES ('grant_1', 'ada@example.com', 'viewer', 'yesterday', 'admin-key')`,
+            read: (store) => store.list
+          })
+          expect(error._tag).toBe("StoreUnavailableError")
+          expect(error.reason).toMatch(/^listing the role grants: .*\["created_at"\]/)
         }).pipe(Effect.scoped))
     }
 

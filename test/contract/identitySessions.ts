@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { digest } from "../../src/internal/gateway/access/caller.js"
 import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
-import type { StoreBackend } from "../utils/sqlDatabases.js"
+import { type StoreBackend, unreadableRow } from "../utils/sqlDatabases.js"
 
 /** Ada's session, ending at `expiresAt`, with her access token `access` (lasting until `accessUntil`), if any. */
 export const session = (expiresAt: number, access?: string, accessUntil?: number): Sessions.Session => ({
@@ -104,4 +104,19 @@ export const identitySessionsContract = (backend: StoreBackend<Sessions.Store>) 
         expect(yield* held).toEqual([false, false, true])
         expect((yield* sessions.find(fourth))?.expiresAt).toBe(40)
       }).pipe(Effect.scoped))
+
+    const sql = backend.sql
+    if (sql !== undefined) {
+      it.live(`${label}: a session whose groups are no list fails its read, naming the column`, () =>
+        Effect.gen(function*() {
+          const error = yield* unreadableRow(sql, {
+            write: (database) =>
+              database.sql`INSERT INTO admin_sessions (digest, subject, groups_json, expires_at)
+            VALUES ('abc', 'ada@example.com', '{"admins":true}', 100)`,
+            read: (store) => store.find("abc")
+          })
+          expect(error._tag).toBe("StoreUnavailableError")
+          expect(error.reason).toMatch(/^reading a dashboard session: .*\["groups_json"\]/)
+        }).pipe(Effect.scoped))
+    }
   })

@@ -350,5 +350,23 @@ export const keyStoreContract = (backend: StoreBackend<KeyStore.Store>) =>
           yield* Deferred.await(revoked)
           expect(other.keys()[0]!.revokedAt).toBe(3)
         }))
+
+      it.effect(`${label}: a row read back in a shape the store does not write fails its reload, naming the column`, () =>
+        Effect.gen(function*() {
+          const database = yield* sql.database
+          const store = yield* sql.store(database)
+          yield* store.insertKey(keyRecord("key_1", "ci", 1))
+          // A list of models as JSON of another shape; on SQLite, whose columns take any value, a time as text.
+          yield* Effect.orDie(database.sql`UPDATE keys SET models = '"all"'`)
+          const models = yield* Effect.flip(store.reload)
+          expect(models._tag).toBe("StoreUnavailableError")
+          expect(models.reason).toMatch(/keys.*models/)
+          if (label === "SQLite") {
+            yield* Effect.orDie(database.sql`UPDATE keys SET models = NULL, expires_at = 'soon'`)
+            const expiresAt = yield* Effect.flip(store.reload)
+            expect(expiresAt.reason).toMatch(/keys.*expires_at/)
+          }
+          expect(store.keys()).toEqual([])
+        }))
     }
   })

@@ -8,13 +8,13 @@
  * the kind and the name, never the definition. A name first seen with the definition another of its kind holds back
  * is held, with nothing pinned, whatever order one listing gives them in.
  */
-import { describe, expect } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as McpSchema from "effect/ai/McpSchema"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
 import * as Pins from "../../src/internal/gateway/mcp/pins.js"
 import { effectProp } from "../utils/effectProp.js"
-import type { StoreBackend } from "../utils/sqlDatabases.js"
+import { type StoreBackend, unreadableRow } from "../utils/sqlDatabases.js"
 import { withWarnings } from "../utils/warnings.js"
 
 const subjects: ReadonlyArray<Pick<Pins.Subject, "kind" | "name">> = [
@@ -201,4 +201,20 @@ export const mcpPinsContract = (backend: StoreBackend<Pins.Store>) =>
         }),
       Math.min(runs, 10)
     )
+
+    const sql = backend.sql
+    if (sql !== undefined) {
+      it.effect(`${label}: a pin whose time is no number fails its read, naming the column`, () =>
+        Effect.gen(function*() {
+          const error = yield* unreadableRow(sql, {
+            asText: ["tool_pins", "pinned_at"],
+            write: (database) =>
+              database.sql`INSERT INTO tool_pins (server, tool, digest, definition, pinned_at)
+            VALUES ('docs', 'lookup', 'abc', '{}', 'yesterday')`,
+            read: (store) => store.read({ server: "docs", kind: "tool", name: "lookup" })
+          })
+          expect(error._tag).toBe("StoreUnavailableError")
+          expect(error.reason).toMatch(/^reading an MCP definition's pin: .*\["pinned_at"\]/)
+        }))
+    }
   })

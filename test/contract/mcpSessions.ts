@@ -10,7 +10,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as Sessions from "../../src/internal/gateway/mcp/sessions.js"
-import type { StoreBackend } from "../utils/sqlDatabases.js"
+import { type StoreBackend, unreadableRow } from "../utils/sqlDatabases.js"
 
 const session = (id: string, startedAt: number, caller: string | null): Sessions.Session => ({
   id,
@@ -248,6 +248,21 @@ export const mcpSessionsContract = (backend: StoreBackend<Sessions.Store>) =>
           queries = 0
           expect(yield* store.read("a")).toEqual(recorded("a", 1_000, null, ["file:///a.md", "file:///b.md"]))
           expect(queries).toBe(1)
+        }).pipe(Effect.scoped))
+
+      it.live(`${label}: a session whose use is no number fails its read, naming the column`, () =>
+        Effect.gen(function*() {
+          const error = yield* unreadableRow(sql, {
+            asText: ["mcp_sessions", "used_at"],
+            write: (database, store) =>
+              Effect.andThen(
+                store.save(session("a", 1_000, null), 0, roomy),
+                database.sql`UPDATE mcp_sessions SET used_at = 'lately' WHERE id = 'a'`
+              ),
+            read: (store) => store.read("a")
+          })
+          expect(error._tag).toBe("StoreUnavailableError")
+          expect(error.reason).toMatch(/^reading an MCP session: .*\["used_at"\]/)
         }).pipe(Effect.scoped))
     }
   })

@@ -3,8 +3,8 @@
  * (`layerMemory`), SQLite and Postgres (`layerSql`); and the store required where it is read: the admin API of keys,
  * the admin check and the routes' stores do not compile without it.
  */
-import { expect, it } from "@effect/vitest"
-import type * as Effect from "effect/Effect"
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as AdminKeys from "../../src/internal/gateway/admin/keys.js"
 import type * as App from "../../src/internal/gateway/app.js"
@@ -15,15 +15,32 @@ import * as BatchStore from "../../src/internal/gateway/batches/store.js"
 import * as Grants from "../../src/internal/gateway/identity/grants.js"
 import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
 import * as Ledger from "../../src/internal/gateway/keys/ledger.js"
+import * as SpendRecord from "../../src/internal/gateway/keys/spendRecord.js"
 import * as KeyStore from "../../src/internal/gateway/keys/store.js"
 import * as McpPins from "../../src/internal/gateway/mcp/pins.js"
 import * as McpSessions from "../../src/internal/gateway/mcp/sessions.js"
 import * as RequestLogStore from "../../src/internal/gateway/observe/requestLogStore.js"
 import type * as AdminChecks from "../../src/internal/gateway/serving/adminCheck.js"
 import { keyStoreContract } from "../contract/keyStore.js"
-import { storeBackends } from "../utils/sqlDatabases.js"
+import { postgresFor, sqliteDatabase, storeBackends, unreadableRow } from "../utils/sqlDatabases.js"
 
 for (const backend of storeBackends("keys", KeyStore.KeyStore, KeyStore)) keyStoreContract(backend)
+
+describe("the spend record", () => {
+  for (const [name, database] of [["SQLite", sqliteDatabase("spend")], ["Postgres", postgresFor("spend")]] as const) {
+    it.effect(`${name}: a total read back as no number fails with SpendRecordError naming the column`, () =>
+      Effect.gen(function*() {
+        const error = yield* unreadableRow({ database, store: (made) => Effect.orDie(SpendRecord.make(made)) }, {
+          asText: ["recorded_spend", "spent"],
+          write: ({ sql }) =>
+            sql`INSERT INTO recorded_spend (counter, window_start, spent) VALUES ('key:a', 0, 'lots')`,
+          read: (record) => record.total("key:a", 0)
+        })
+        expect(error._tag).toBe("SpendRecordError")
+        expect(error.reason).toMatch(/a recorded total could not be read: .*\["spent"\]/)
+      }).pipe(Effect.scoped))
+  }
+})
 
 it("is required: the routes that read it, and the routes' stores, left without it do not compile (the typecheck)", () => {
   // The services the admin API of keys and the admin check are built with, less the keys' store.

@@ -113,3 +113,30 @@ export function storeBackends<I, S, E = never>(
     onDatabase("Postgres", postgresFor(prefix))
   ]
 }
+
+/**
+ * What `read` fails with on a store of `sql` over a new database, once `write` put a row there the store never writes;
+ * `asText` (a table and column) made to hold text first: SQLite's columns take any value, Postgres' once retyped.
+ */
+export function unreadableRow<S, E>(
+  sql: NonNullable<StoreBackend<S>["sql"]>,
+  options: {
+    readonly asText?: readonly [table: string, column: string]
+    readonly write: (database: Sql.Database["Service"], store: S) => Effect.Effect<unknown, unknown>
+    readonly read: (store: S) => Effect.Effect<unknown, E>
+  }
+): Effect.Effect<E, never, Scope.Scope> {
+  return Effect.gen(function*() {
+    const database = yield* sql.database
+    const store = yield* sql.store(database)
+    const [table, column] = options.asText ?? []
+    if (table !== undefined && column !== undefined) {
+      yield* Effect.orDie(database.sql.onDialectOrElse({
+        pg: () => database.sql`ALTER TABLE ${database.sql(table)} ALTER COLUMN ${database.sql(column)} TYPE TEXT`,
+        orElse: () => Effect.void
+      }))
+    }
+    yield* Effect.orDie(options.write(database, store))
+    return yield* Effect.orDie(Effect.flip(options.read(store)))
+  })
+}

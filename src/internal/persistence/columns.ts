@@ -1,8 +1,8 @@
 /**
  * How the stores' SQL columns read back, as the schemas their rows are decoded with (`effect/sql`'s `SqlSchema`). The
  * same statements serve SQLite and Postgres (`migrations.ts`), and the two drivers give some columns back in
- * different types: a `BIGINT` (epoch milliseconds, counts) is a number from SQLite and a string of digits from
- * Postgres. Lists and records are JSON in `TEXT` (`Schema.fromJsonString` of their schema).
+ * different types: a `BIGINT` (epoch milliseconds, counts) is a number from SQLite and a `bigint` from Postgres,
+ * whose sums (`NUMERIC`) are strings of digits. Lists and records are JSON in `TEXT` (`Schema.fromJsonString` of their schema).
  */
 import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"
@@ -10,9 +10,17 @@ import * as SchemaTransformation from "effect/SchemaTransformation"
 // A number as a database writes it in text: digits, a sign, a fraction and an exponent; never blank, hex or spaced.
 const numberText = /^-?\d+(?:\.\d+)?(?:e[+-]?\d+)?$/i
 
-/** A number column (`BIGINT`, `INTEGER`, `DOUBLE PRECISION`): a number from SQLite, from Postgres a number or digits. */
+/**
+ * A number column (`BIGINT`, `INTEGER`, `DOUBLE PRECISION`, a sum): a number from SQLite, from Postgres a number, a
+ * `bigint` a number holds exactly, or digits.
+ */
 export const Numeric = Schema.Union([
   Schema.Finite,
+  Schema.BigInt.check(
+    Schema.isBetweenBigInt({ minimum: BigInt(Number.MIN_SAFE_INTEGER), maximum: BigInt(Number.MAX_SAFE_INTEGER) })
+  ).pipe(
+    Schema.decodeTo(Schema.Finite, SchemaTransformation.transform({ decode: Number, encode: BigInt }))
+  ),
   Schema.String.check(Schema.isPattern(numberText)).pipe(
     Schema.decodeTo(Schema.Finite, SchemaTransformation.numberFromString)
   )

@@ -2,14 +2,17 @@
  * A SQL store's step, the part every SQL backend shares: a statement or a transaction bounded by a timeout on the
  * `Clock`, retried when the database refused it for contention (a deadlock, a serialisation failure, a lock it waited
  * for too long, or on SQLite a lock held at all: `sqlite.ts` does not wait for one) for as long as that bound allows,
- * and what fails reported as `StoreUnavailableError` naming the database.
+ * and what fails reported as `StoreUnavailableError` naming the database: a refused statement, or a row read back in a
+ * shape its schema (`columns.ts`) refuses, named by its column.
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import * as SqlSchema from "effect/sql/SqlSchema"
 import { timeoutFail } from "../time/watchdog.js"
 import type { StoreUnavailableError } from "./unavailable.js"
 import { unavailable } from "./unavailable.js"
@@ -85,21 +88,26 @@ function retriedOnContention<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A
   })
 }
 
+// What a step's failure says: a refused statement's message, or where a row read back differs from its schema.
+function failureOf<E>(bounds: Bounds, what: string, error: E) {
+  if (isSqlError(error)) return unavailable(bounds.address, what, error.message)
+  if (!Schema.isSchemaError(error)) return error as Exclude<E, SqlError | Schema.SchemaError>
+  return unavailable(bounds.address, what, `a row read back is not as written: ${error.message.replace(/\n\s*/g, " ")}`)
+}
+
 /**
  * `effect` (a statement, or a transaction: `transaction`) retried on contention until `bounds.timeout`, its
- * `SqlError`s as `StoreUnavailableError` (`what` names the step in the reason); a failure the caller made of a
- * `SqlError` it expects (a name already taken) is left as it is.
+ * `SqlError`s and the `SchemaError`s of its rows' decoding (`SqlSchema`) as `StoreUnavailableError` (`what` names the
+ * step and its table in the reason); a failure the caller made of a `SqlError` it expects (a name already taken) is
+ * left as it is.
  */
 export function step<A, E>(
   bounds: Bounds,
   what: string,
   effect: Effect.Effect<A, E>
-): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailableError> {
+): Effect.Effect<A, Exclude<E, SqlError | Schema.SchemaError> | StoreUnavailableError> {
   return timeoutFail(
-    Effect.mapError(
-      retriedOnContention(effect),
-      (error) => isSqlError(error) ? unavailable(bounds.address, what, error.message) : error as Exclude<E, SqlError>
-    ),
+    Effect.mapError(retriedOnContention(effect), (error) => failureOf(bounds, what, error)),
     bounds.timeout,
     () => unavailable(bounds.address, what, `no answer within ${Duration.format(bounds.timeout)}`),
     // A transaction interrupted at the bound rolls back on its connection; a database that does not answer would
@@ -108,13 +116,21 @@ export function step<A, E>(
   )
 }
 
+/**
+ * The rows `statement` gives, each decoded as `row` (`columns.ts`' schemas); in a `step`, a row of another shape is
+ * its `StoreUnavailableError`, naming the column.
+ */
+export function rows<S extends Schema.Top>(row: S, statement: Effect.Effect<ReadonlyArray<unknown>, SqlError>) {
+  return SqlSchema.findAll({ Request: Schema.Void, Result: row, execute: () => statement })(undefined)
+}
+
 /** `effect` as one transaction of `sql`, a `step`. */
 export function transaction<A, E>(
   sql: SqlClient.SqlClient,
   bounds: Bounds,
   what: string,
   effect: Effect.Effect<A, E>
-): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailableError> {
+): Effect.Effect<A, Exclude<E, SqlError | Schema.SchemaError> | StoreUnavailableError> {
   return step(bounds, what, sql.withTransaction(effect))
 }
 

@@ -8,8 +8,11 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import type { SqlError } from "effect/sql/SqlError"
 import { randomBytes } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { Numeric } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 import { type Role, roleOf } from "../access/roles.js"
 
@@ -37,26 +40,21 @@ export interface Grants {
   readonly remove: (id: string) => Effect.Effect<Grant | undefined, StoreUnavailableError>
 }
 
-interface Row {
-  readonly id: string
-  readonly subject: string
-  readonly role: string
-  readonly created_at: number | string
-  readonly created_by: string
-}
+const GrantRow = Schema.Struct({
+  id: Schema.String,
+  subject: Schema.String,
+  role: Schema.String,
+  createdAt: Numeric,
+  createdBy: Schema.String
+}).pipe(Schema.encodeKeys({ createdAt: "created_at", createdBy: "created_by" }))
 
-// A row whose role this version does not know (written by a newer one) is left out.
-const grantsOf = (rows: ReadonlyArray<Row>): ReadonlyArray<Grant> =>
-  rows.flatMap((row) => {
-    const role = roleOf(row.role)
-    return role === undefined ? [] : [{
-      id: row.id,
-      subject: row.subject,
-      role,
-      createdAt: Number(row.created_at),
-      createdBy: row.created_by
-    }]
-  })
+// The grants `statement` reads; a row whose role this version does not know (written by a newer one) is left out.
+const grantsOf = (statement: Effect.Effect<ReadonlyArray<unknown>, SqlError>) =>
+  Effect.map(Sql.rows(GrantRow, statement), (rows) =>
+    rows.flatMap((row): ReadonlyArray<Grant> => {
+      const role = roleOf(row.role)
+      return role === undefined ? [] : [{ ...row, role }]
+    }))
 
 // A new grant's id.
 const grantId = () => `grant_${randomBytes(12).toString("base64url")}`
@@ -97,21 +95,21 @@ export const layerSql: Layer.Layer<GrantStore, never, Sql.Database> = Layer.effe
   GrantStore,
   Effect.map(Sql.Database, ({ bounds, sql }): Grants => {
     const bySubjectRole = (subject: string, role: string) =>
-      Effect.map(sql<Row>`SELECT * FROM role_grants WHERE subject = ${subject} AND role = ${role}`, grantsOf)
-    const byId = (id: string) => Effect.map(sql<Row>`SELECT * FROM role_grants WHERE id = ${id}`, grantsOf)
+      grantsOf(sql`SELECT * FROM role_grants WHERE subject = ${subject} AND role = ${role}`)
+    const byId = (id: string) => grantsOf(sql`SELECT * FROM role_grants WHERE id = ${id}`)
     return {
       list: Sql.step(
         bounds,
         "listing the role grants",
-        Effect.map(sql<Row>`SELECT * FROM role_grants ORDER BY subject, role`, grantsOf)
+        grantsOf(sql`SELECT * FROM role_grants ORDER BY subject, role`)
       ),
       rolesOf: (subject) =>
         Sql.step(
           bounds,
           "reading a person's role grants",
           Effect.map(
-            sql<Row>`SELECT * FROM role_grants WHERE subject = ${subject}`,
-            (rows) => grantsOf(rows).map((grant) => grant.role)
+            grantsOf(sql`SELECT * FROM role_grants WHERE subject = ${subject}`),
+            (grants) => grants.map((grant) => grant.role)
           )
         ),
       add: (grant) =>

@@ -19,9 +19,11 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type { SqlError } from "effect/sql/SqlError"
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { Numeric } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 import { digest } from "../access/caller.js"
 import type { Tokens } from "./oidc.js"
@@ -218,23 +220,32 @@ function remove<A>(map: Map<string, A>, key: string): A | undefined {
   return entry
 }
 
-type Row = Readonly<Record<string, unknown>>
+// Named as its columns: a failure inside the JSON of `groups_json` is named by the key it decodes to.
+const KeptRow = Schema.Struct({
+  subject: Schema.String,
+  groups_json: Schema.fromJsonString(Schema.Array(Schema.String)),
+  tokens_sealed: Schema.NullOr(Schema.String),
+  expires_at: Numeric
+})
 
-const keptOf = (row: Row): Kept => ({
-  subject: String(row["subject"]),
-  groups: JSON.parse(String(row["groups_json"])) as ReadonlyArray<string>,
-  sealedTokens: row["tokens_sealed"] === null || row["tokens_sealed"] === undefined
+const PendingRow = Schema.Struct({
+  codeVerifier: Schema.RedactedFromValue(Schema.String),
+  nonce: Schema.String,
+  redirectUri: Schema.String,
+  expiresAt: Numeric
+}).pipe(Schema.encodeKeys({ codeVerifier: "code_verifier", redirectUri: "redirect_uri", expiresAt: "expires_at" }))
+
+const SignedOutRow = Schema.Struct({ expires_at: Numeric })
+
+const keptOf = (row: typeof KeptRow.Type | undefined): Kept | undefined =>
+  row === undefined
     ? undefined
-    : String(row["tokens_sealed"]),
-  expiresAt: Number(row["expires_at"])
-})
-
-const pendingOf = (row: Row): Pending => ({
-  codeVerifier: Redacted.make(String(row["code_verifier"])),
-  nonce: String(row["nonce"]),
-  redirectUri: String(row["redirect_uri"]),
-  expiresAt: Number(row["expires_at"])
-})
+    : {
+      subject: row.subject,
+      groups: row.groups_json,
+      sealedTokens: row.tokens_sealed ?? undefined,
+      expiresAt: row.expires_at
+    }
 
 /** The sessions' and sign-ins' store. */
 export class SessionStore
@@ -288,14 +299,11 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
         )
       )
     // The row of `key` in `table` deleted in one statement (so one taker has it): what it held.
-    const removed = <A>(table: Table, what: string, key: string, decode: (row: Row) => A) =>
+    const removed = <A>(table: Table, what: string, key: string, row: Schema.Decoder<A>) =>
       Sql.step(
         bounds,
         what,
-        Effect.map(
-          sql<Row>`DELETE FROM ${sql(table)} WHERE digest = ${key} RETURNING *`,
-          (rows) => rows[0] === undefined ? undefined : decode(rows[0])
-        )
+        Effect.map(Sql.rows(row, sql`DELETE FROM ${sql(table)} WHERE digest = ${key} RETURNING *`), ([found]) => found)
       )
     return {
       open: (key, session, now, max) =>
@@ -312,12 +320,9 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
         Sql.step(
           bounds,
           "reading a dashboard session",
-          Effect.map(
-            sql<Row>`SELECT * FROM admin_sessions WHERE digest = ${key}`,
-            (rows) => rows[0] === undefined ? undefined : keptOf(rows[0])
-          )
+          Effect.map(Sql.rows(KeptRow, sql`SELECT * FROM admin_sessions WHERE digest = ${key}`), ([row]) => keptOf(row))
         ),
-      close: (key) => removed("admin_sessions", "ending a dashboard session", key, keptOf),
+      close: (key) => Effect.map(removed("admin_sessions", "ending a dashboard session", key, KeptRow), keptOf),
       begin: (key, pending, now, max) =>
         added(
           "admin_sign_ins",
@@ -328,7 +333,7 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
           now,
           max
         ),
-      take: (key) => removed("admin_sign_ins", "taking a sign-in", key, pendingOf),
+      take: (key) => removed("admin_sign_ins", "taking a sign-in", key, PendingRow),
       signOut: (key, until, now, max) =>
         added(
           "admin_signed_out_tokens",
@@ -343,8 +348,8 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
           bounds,
           "reading a signed-out token",
           Effect.map(
-            sql<Row>`SELECT expires_at FROM admin_signed_out_tokens WHERE digest = ${key}`,
-            (rows) => rows[0] === undefined ? undefined : Number(rows[0]["expires_at"])
+            Sql.rows(SignedOutRow, sql`SELECT expires_at FROM admin_signed_out_tokens WHERE digest = ${key}`),
+            ([row]) => row?.expires_at
           )
         )
     }

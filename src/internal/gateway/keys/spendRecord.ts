@@ -7,28 +7,27 @@
  * `SpendRecordError`, as `Budget.SpendRecord` promises, carrying the store's reason.
  */
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type { SqlError } from "effect/sql/SqlError"
 import * as Budget from "../../../Budget.js"
+import { Numeric } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 
-interface Row {
-  readonly [column: string]: unknown
-}
+const Identity = Schema.Struct({ id: Schema.String })
+const Spent = Schema.Struct({ spent: Numeric })
 
 /** The record in the database `sql`, named by its identity; fails when the identity cannot be read. */
 export const make = (
   { bounds, sql }: Sql.Database["Service"]
 ): Effect.Effect<Budget.SpendRecord, Budget.SpendRecordError> =>
   Effect.gen(function*() {
-    function recorded<A>(what: string, effect: Effect.Effect<A, SqlError>): Effect.Effect<A, Budget.SpendRecordError> {
-      return Effect.mapError(
-        Sql.step(bounds, what, effect),
-        (error) => new Budget.SpendRecordError({ reason: error.reason })
-      )
+    function recorded<A>(what: string, effect: Effect.Effect<A, SqlError | Schema.SchemaError>) {
+      return Effect.mapError(Sql.step(bounds, what, effect), (error) =>
+        new Budget.SpendRecordError({ reason: error.reason }))
     }
     const [identity] = yield* recorded(
       "the database's identity could not be read",
-      sql<Row>`SELECT id FROM database_identity`
+      Sql.rows(Identity, sql`SELECT id FROM database_identity`)
     )
     if (identity === undefined) {
       return yield* new Budget.SpendRecordError({ reason: "the database has no identity" })
@@ -36,14 +35,23 @@ export const make = (
     const total = (counter: string, windowStart: number) =>
       recorded(
         "a recorded total could not be read",
-        sql<Row>`SELECT spent FROM recorded_spend WHERE counter = ${counter} AND window_start = ${windowStart}`
-      ).pipe(Effect.map(([row]) => Number(row?.["spent"] ?? 0)))
+        Sql.rows(
+          Spent,
+          sql`SELECT spent FROM recorded_spend WHERE counter = ${counter} AND window_start = ${windowStart}`
+        )
+      ).pipe(Effect.map(([row]) =>
+        row?.spent ?? 0
+      ))
+    // The upsert's RETURNING gives its one row.
     const add = (counter: string, windowStart: number, cost: number) =>
       recorded(
         "a charge could not be recorded",
-        sql<Row>`INSERT INTO recorded_spend (counter, window_start, spent) VALUES (${counter}, ${windowStart}, ${cost})
+        Sql.rows(
+          Spent,
+          sql`INSERT INTO recorded_spend (counter, window_start, spent) VALUES (${counter}, ${windowStart}, ${cost})
           ON CONFLICT (counter, window_start) DO UPDATE SET spent = recorded_spend.spent + ${cost}
           RETURNING spent`
-      ).pipe(Effect.map(([row]) => Number(row?.["spent"])))
-    return { id: String(identity["id"]), total, add }
+        )
+      ).pipe(Effect.map(([row]) => row!.spent))
+    return { id: identity.id, total, add }
   })

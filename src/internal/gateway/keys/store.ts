@@ -18,9 +18,11 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Budget from "../../../Budget.js"
 import { type StoreUnavailableError } from "../../../Store.js"
+import { Numeric } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 
 /** A spend limit as the database keeps it. */
@@ -106,61 +108,77 @@ export class NameTaken extends Data.TaggedError("NameTaken")<{}> {}
 /** How often every instance looks for changes made by the others. */
 export const refreshEvery = Duration.millis(500)
 
-interface Row {
-  readonly [column: string]: unknown
-}
+// Compared, never computed with: Postgres' exact `bigint`s and digits are kept as they are.
+const Version = Schema.Union([Schema.String, Schema.Finite, Schema.BigInt])
+const Versions = Schema.Struct({ key_count: Version, key_version: Version, team_count: Version, team_version: Version })
 
-const text = (value: unknown): string | undefined => value === null || value === undefined ? undefined : String(value)
-const num = (value: unknown): number | undefined => value === null || value === undefined ? undefined : Number(value)
-const json = <A>(value: unknown): A | undefined =>
-  value === null || value === undefined ? undefined : JSON.parse(String(value))
+const List = Schema.NullOr(Schema.fromJsonString(Schema.Array(Schema.String)))
+const Metadata = Schema.NullOr(Schema.fromJsonString(Schema.Record(Schema.String, Schema.Unknown)))
+const BudgetColumns = { budget_limit: Schema.NullOr(Numeric), budget_period: Schema.NullOr(Schema.String) }
 
-const budgetOf = (row: Row): BudgetLimit | undefined => {
-  const limit = num(row["budget_limit"])
-  const period = text(row["budget_period"])
-  return limit === undefined || period === undefined ? undefined : { limit, period: period as Budget.Period }
-}
+const TeamRow = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  ...BudgetColumns,
+  tools: List,
+  guardrails: List,
+  metadata: Metadata,
+  created_at: Numeric,
+  updated_at: Numeric
+})
+
+const KeyRow = Schema.Struct({
+  ...TeamRow.fields,
+  sha256: Schema.String,
+  previous_keys: Schema.NullOr(Schema.fromJsonString(Schema.Array(Schema.Struct({
+    sha256: Schema.String,
+    until: Schema.Finite
+  })))),
+  previous_sha256: Schema.NullOr(Schema.String),
+  previous_valid_until: Schema.NullOr(Numeric),
+  team_id: Schema.NullOr(Schema.String),
+  models: List,
+  rate_limit_capacity: Schema.NullOr(Numeric),
+  rate_limit_refill_rate: Schema.NullOr(Numeric),
+  expires_at: Schema.NullOr(Numeric),
+  revoked_at: Schema.NullOr(Numeric)
+})
+
+const budgetOf = (row: { readonly budget_limit: number | null; readonly budget_period: string | null }) =>
+  row.budget_limit === null || row.budget_period === null
+    ? undefined
+    : { limit: row.budget_limit, period: row.budget_period as Budget.Period }
 
 // The replaced keys: the list, or the one key a database written before the list was kept holds.
-const previousOf = (row: Row): ReadonlyArray<PreviousKey> => {
-  const listed = json<ReadonlyArray<PreviousKey>>(row["previous_keys"])
-  if (listed !== undefined) return listed
-  const sha256 = text(row["previous_sha256"])
-  const until = num(row["previous_valid_until"])
-  return sha256 === undefined || until === undefined ? [] : [{ sha256, until }]
-}
+const previousOf = (row: typeof KeyRow.Type): ReadonlyArray<PreviousKey> =>
+  row.previous_keys ??
+    (row.previous_sha256 === null || row.previous_valid_until === null
+      ? []
+      : [{ sha256: row.previous_sha256, until: row.previous_valid_until }])
 
-const keyOf = (row: Row): KeyRecord => {
-  const capacity = num(row["rate_limit_capacity"])
-  const refillRate = num(row["rate_limit_refill_rate"])
-  return {
-    id: String(row["id"]),
-    name: String(row["name"]),
-    sha256: String(row["sha256"]),
-    previous: previousOf(row),
-    teamId: text(row["team_id"]),
-    models: json(row["models"]),
-    tools: json(row["tools"]),
-    guardrails: json(row["guardrails"]),
-    budget: budgetOf(row),
-    rateLimit: capacity === undefined || refillRate === undefined ? undefined : { capacity, refillRate },
-    expiresAt: num(row["expires_at"]),
-    metadata: json(row["metadata"]),
-    createdAt: Number(row["created_at"]),
-    updatedAt: Number(row["updated_at"]),
-    revokedAt: num(row["revoked_at"])
-  }
-}
-
-const teamOf = (row: Row): TeamRecord => ({
-  id: String(row["id"]),
-  name: String(row["name"]),
+const teamOf = (row: typeof TeamRow.Type): TeamRecord => ({
+  id: row.id,
+  name: row.name,
   budget: budgetOf(row),
-  tools: json(row["tools"]),
-  guardrails: json(row["guardrails"]),
-  metadata: json(row["metadata"]),
-  createdAt: Number(row["created_at"]),
-  updatedAt: Number(row["updated_at"])
+  tools: row.tools ?? undefined,
+  guardrails: row.guardrails ?? undefined,
+  metadata: row.metadata ?? undefined,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at
+})
+
+// A key's row holds a team's columns, and its own.
+const keyOf = (row: typeof KeyRow.Type): KeyRecord => ({
+  ...teamOf(row),
+  sha256: row.sha256,
+  previous: previousOf(row),
+  teamId: row.team_id ?? undefined,
+  models: row.models ?? undefined,
+  rateLimit: row.rate_limit_capacity === null || row.rate_limit_refill_rate === null
+    ? undefined
+    : { capacity: row.rate_limit_capacity, refillRate: row.rate_limit_refill_rate },
+  expiresAt: row.expires_at ?? undefined,
+  revokedAt: row.revoked_at ?? undefined
 })
 
 const orNull = <A>(value: A | undefined): A | null => value ?? null
@@ -356,23 +374,25 @@ function sqlTables({ bounds, sql }: Sql.Database["Service"]): Tables {
       bounds,
       "reading the keys",
       Effect.map(
-        sql<Row>`SELECT
+        Sql.rows(
+          Versions,
+          sql`SELECT
           (SELECT COUNT(*) FROM keys) AS key_count, (SELECT COALESCE(SUM(updated_at), 0) FROM keys) AS key_version,
-          (SELECT COUNT(*) FROM teams) AS team_count, (SELECT COALESCE(SUM(updated_at), 0) FROM teams) AS team_version`,
-        ([row]) =>
-          [row?.["key_count"], row?.["key_version"], row?.["team_count"], row?.["team_version"]].map(String).join(":")
+          (SELECT COUNT(*) FROM teams) AS team_count, (SELECT COALESCE(SUM(updated_at), 0) FROM teams) AS team_version`
+        ),
+        (rows) => rows.flatMap((row) => Object.values(row).map(String)).join(":")
       )
     ),
     read: Sql.step(
       bounds,
       "reading the keys",
-      Effect.map(
-        Effect.all([
-          sql<Row>`SELECT * FROM keys ORDER BY created_at, id`,
-          sql<Row>`SELECT * FROM teams ORDER BY created_at, id`
-        ]),
-        ([keyRows, teamRows]) => ({ keys: keyRows.map(keyOf), teams: teamRows.map(teamOf) })
-      )
+      Effect.all({
+        keys: Effect.map(Sql.rows(KeyRow, sql`SELECT * FROM keys ORDER BY created_at, id`), (rows) => rows.map(keyOf)),
+        teams: Effect.map(
+          Sql.rows(TeamRow, sql`SELECT * FROM teams ORDER BY created_at, id`),
+          (rows) => rows.map(teamOf)
+        )
+      })
     ),
     insertKey: (key) =>
       named(

@@ -21,8 +21,11 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import type { SqlError } from "effect/sql/SqlError"
 import { createHash } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { Numeric } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 
 /** What is pinned: a tool, a prompt (each by name), a resource (by URI) or a resource template (by URI template). */
@@ -216,23 +219,27 @@ function byServerKindName(a: Pin, b: Pin): number {
     a.name.localeCompare(b.name)
 }
 
-type Row = Readonly<Record<string, unknown>>
+const PinRow = Schema.Struct({
+  server: Schema.String,
+  tool: Schema.String,
+  digest: Schema.String,
+  definition: Schema.String,
+  pinnedAt: Numeric,
+  held_digest: Schema.NullOr(Schema.String),
+  held_definition: Schema.NullOr(Schema.String),
+  held_at: Schema.NullOr(Numeric)
+}).pipe(Schema.encodeKeys({ pinnedAt: "pinned_at" }))
 
-function pinOf(row: Row): Pin {
-  const heldDigest = row["held_digest"]
-  return {
-    server: String(row["server"]),
-    ...fromColumn(String(row["tool"])),
-    digest: String(row["digest"]),
-    definition: String(row["definition"]),
-    pinnedAt: Number(row["pinned_at"]),
-    held: heldDigest === null || heldDigest === undefined ? undefined : {
-      digest: String(heldDigest),
-      definition: String(row["held_definition"]),
-      seenAt: Number(row["held_at"])
-    }
-  }
+function pinOf({ held_at, held_definition, held_digest, tool, ...pinned }: typeof PinRow.Type): Pin {
+  const held = held_digest === null || held_definition === null || held_at === null
+    ? undefined
+    : { digest: held_digest, definition: held_definition, seenAt: held_at }
+  return { ...pinned, ...fromColumn(tool), held }
 }
+
+// The pins `statement` reads.
+const pinsOf = (statement: Effect.Effect<ReadonlyArray<unknown>, SqlError>) =>
+  Effect.map(Sql.rows(PinRow, statement), (rows) => rows.map(pinOf))
 
 /** The pins' store. */
 export class PinStore extends Context.Service<PinStore, Store>()("effect-llm-router/gateway/mcp/PinStore") {}
@@ -265,8 +272,8 @@ export const layerSql: Layer.Layer<PinStore, never, Sql.Database> = Layer.effect
   Effect.map(Sql.Database, ({ bounds, sql }): Store => {
     const select = (subject: Subject) =>
       Effect.map(
-        sql<Row>`SELECT * FROM tool_pins WHERE server = ${subject.server} AND tool = ${column(subject)}`,
-        (rows) => rows[0] === undefined ? undefined : pinOf(rows[0])
+        pinsOf(sql`SELECT * FROM tool_pins WHERE server = ${subject.server} AND tool = ${column(subject)}`),
+        (pins) => pins[0]
       )
     // `pin` written over `current`'s row: its pinned and held columns.
     const write = (pin: Pin) =>
@@ -282,9 +289,9 @@ export const layerSql: Layer.Layer<PinStore, never, Sql.Database> = Layer.effect
           "recording an MCP definition",
           Effect.gen(function*() {
             if ((yield* select(seen)) === undefined) {
-              const holding = yield* sql<Row>`SELECT * FROM tool_pins
-              WHERE server = ${seen.server} AND held_digest = ${seen.digest}`
-              const pin = first(seen, at, holding.map(pinOf).some(twinOf(seen)))
+              const holding = yield* pinsOf(sql`SELECT * FROM tool_pins
+              WHERE server = ${seen.server} AND held_digest = ${seen.digest}`)
+              const pin = first(seen, at, holding.some(twinOf(seen)))
               yield* sql`INSERT INTO tool_pins
               (server, tool, digest, definition, pinned_at, held_digest, held_definition, held_at)
               VALUES (${pin.server}, ${column(pin)}, ${pin.digest}, ${pin.definition}, ${pin.pinnedAt},
@@ -302,7 +309,7 @@ export const layerSql: Layer.Layer<PinStore, never, Sql.Database> = Layer.effect
       list: Sql.step(
         bounds,
         "listing the MCP definitions' pins",
-        Effect.map(sql<Row>`SELECT * FROM tool_pins`, (rows) => rows.map(pinOf).sort(byServerKindName))
+        Effect.map(pinsOf(sql`SELECT * FROM tool_pins`), (pins) => pins.sort(byServerKindName))
       ),
       approve: (subject, at) =>
         Sql.transaction(

@@ -42,10 +42,12 @@ import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Gateway from "../../../Gateway.js"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { Numeric } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 import * as Allow from "../access/tools.js"
 import * as McpRequest from "./request.js"
@@ -258,7 +260,19 @@ export interface Store {
   readonly known: (ids: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, StoreUnavailableError>
 }
 
-type Row = Readonly<Record<string, unknown>>
+// A session's row with one of its subscriptions (`uri`, `NULL` for none), as `layerSql`'s read joins them.
+const SessionRow = Schema.Struct({
+  id: Schema.String,
+  path: Schema.String,
+  caller: Schema.NullOr(Schema.String),
+  initialize: Schema.String,
+  startedAt: Numeric,
+  usedAt: Numeric,
+  uri: Schema.NullOr(Schema.String)
+}).pipe(Schema.encodeKeys({ startedAt: "started_at", usedAt: "used_at" }))
+const Held = Schema.Struct({ n: Numeric, total: Numeric })
+const Count = Schema.Struct({ n: Numeric })
+const Id = Schema.Struct({ id: Schema.String })
 
 // How many session ids one query asks the database of.
 const knownBatch = 500
@@ -271,17 +285,10 @@ function chunksOf<A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<Reado
 }
 
 // The session the rows of `layerSql`'s read hold (each its row and one of its subscriptions), if any.
-function recordedOf(rows: ReadonlyArray<Row>): Recorded | undefined {
-  const row = rows[0]
-  return row === undefined ? undefined : {
-    id: String(row["id"]),
-    path: String(row["path"]),
-    caller: row["caller"] === null || row["caller"] === undefined ? null : String(row["caller"]),
-    initialize: String(row["initialize"]),
-    startedAt: Number(row["started_at"]),
-    usedAt: Number(row["used_at"]),
-    subscribed: rows.flatMap((one) => one["uri"] === null || one["uri"] === undefined ? [] : [String(one["uri"])])
-  }
+function recordedOf(rows: ReadonlyArray<typeof SessionRow.Type>): Recorded | undefined {
+  if (rows[0] === undefined) return undefined
+  const { uri: _, ...session } = rows[0]
+  return { ...session, subscribed: rows.flatMap((row) => row.uri === null ? [] : [row.uri]) }
 }
 
 /** Where MCP sessions are recorded, for the gateway's life. */
@@ -386,28 +393,34 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
     // The sessions of `caller` (of all, `undefined`), through the sessions' index by key.
     const of = (caller: string | null | undefined) =>
       caller === undefined ? sql`1 = 1` : caller === null ? sql`caller IS NULL` : sql`caller = ${caller}`
-    const room: Room<SqlError> = {
+    const room: Room<SqlError | Schema.SchemaError> = {
       held: (caller) =>
         Effect.map(
-          sql<Row>`SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS total FROM mcp_sessions WHERE ${of(caller)}`,
-          (rows) => ({ count: Number(rows[0]?.["n"] ?? 0), bytes: Number(rows[0]?.["total"] ?? 0) })
+          Sql.rows(
+            Held,
+            sql`SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS total FROM mcp_sessions WHERE ${of(caller)}`
+          ),
+          ([row]) => ({ count: row?.n ?? 0, bytes: row?.total ?? 0 })
         ),
       // Grouped by key, the sessions of no key one group.
       holders: Effect.map(
-        sql<Row>`SELECT COUNT(*) AS n FROM (SELECT caller FROM mcp_sessions GROUP BY caller) holders`,
-        (rows) => Number(rows[0]?.["n"] ?? 0)
+        Sql.rows(Count, sql`SELECT COUNT(*) AS n FROM (SELECT caller FROM mcp_sessions GROUP BY caller) holders`),
+        ([row]) => row?.n ?? 0
       ),
       idlest: (among, before, except) =>
         Effect.map(
-          among._tag === "PastShare"
-            // Each session with its key's count and bytes beside it, those of no key one partition.
-            ? sql<Row>`SELECT id FROM (SELECT id, used_at, COUNT(*) OVER (PARTITION BY caller) AS n,
+          Sql.rows(
+            Id,
+            among._tag === "PastShare"
+              // Each session with its key's count and bytes beside it, those of no key one partition.
+              ? sql`SELECT id FROM (SELECT id, used_at, COUNT(*) OVER (PARTITION BY caller) AS n,
               SUM(bytes) OVER (PARTITION BY caller) AS total FROM mcp_sessions) held
             WHERE (n > ${among.count} OR total > ${among.bytes}) AND used_at < ${before} AND id <> ${except}
             ORDER BY used_at LIMIT 1`
-            : sql<Row>`SELECT id FROM mcp_sessions WHERE ${of(among._tag === "Key" ? among.caller : undefined)}
-            AND used_at < ${before} AND id <> ${except} ORDER BY used_at LIMIT 1`,
-          (rows) => rows[0] === undefined ? undefined : String(rows[0]["id"])
+              : sql`SELECT id FROM mcp_sessions WHERE ${of(among._tag === "Key" ? among.caller : undefined)}
+            AND used_at < ${before} AND id <> ${except} ORDER BY used_at LIMIT 1`
+          ),
+          ([row]) => row?.id
         ),
       remove: (id) =>
         Effect.asVoid(
@@ -454,9 +467,12 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
           // One query, so that a request naming a session waits on one round trip to the database: a row for each of
           // the session's subscriptions, its columns repeated (one row, its uri `NULL`, when it has none).
           Effect.map(
-            sql<Row>`SELECT s.id, s.path, s.caller, s.initialize, s.started_at, s.used_at, u.uri
-            FROM mcp_sessions s LEFT JOIN mcp_subscriptions u ON u.session = s.id
-            WHERE s.id = ${id} ORDER BY u.uri`,
+            Sql.rows(
+              SessionRow,
+              sql`SELECT s.id, s.path, s.caller, s.initialize, s.started_at, s.used_at, u.uri
+              FROM mcp_sessions s LEFT JOIN mcp_subscriptions u ON u.session = s.id
+              WHERE s.id = ${id} ORDER BY u.uri`
+            ),
             recordedOf
           )
         ),
@@ -488,10 +504,10 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
               Sql.step(
                 bounds,
                 "reading MCP sessions",
-                sql<Row>`SELECT id FROM mcp_sessions WHERE ${sql.in("id", batch)}`
+                Sql.rows(Id, sql`SELECT id FROM mcp_sessions WHERE ${sql.in("id", batch)}`)
               )
           ),
-          (batches) => new Set(batches.flat().map((row) => String(row["id"])))
+          (batches) => new Set(batches.flat().map((row) => row.id))
         )
     }
   })
