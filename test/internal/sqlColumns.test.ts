@@ -16,6 +16,14 @@ describe("a number column", () => {
       expect(decode(String(n))).toBe(n)
     })))
 
+  it("reads a BIGINT Postgres gives as a bigint as its number, and refuses one no number holds exactly", () => {
+    fc.assert(fc.property(fc.maxSafeInteger(), (n) => {
+      expect(decode(BigInt(n))).toBe(n)
+    }))
+    expect(() => decode(BigInt(Number.MAX_SAFE_INTEGER) + 1n)).toThrow()
+    expect(() => decode(BigInt(Number.MIN_SAFE_INTEGER) - 1n)).toThrow()
+  })
+
   it("refuses what is no number, and text a database does not write for one", () => {
     for (const value of ["", " 1", "1 ", "0x10", "1_000", "twelve", "1e", "NaN", "Infinity", null, undefined, {}]) {
       expect(() => decode(value), JSON.stringify(value)).toThrow()
