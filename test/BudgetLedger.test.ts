@@ -241,11 +241,11 @@ describe("the SQL budget ledger's steps", () => {
       const store = yield* BudgetSql.make(sql, { address: "the malformed database" })
       const read = yield* Effect.flip(store.spend([{ name: "key:bad", period: "1 day" }]))
       assert.strictEqual(read._tag, "StoreUnavailableError")
-      assert.match(read.reason, /a spend read: a spend row .*\["spent"\]/s)
+      assert.match(read.reason, /a spend read: a row of spend .*\["spent"\]/s)
       const check = yield* Effect.flip(
         store.reserve({ id: "call", at: 0, estimate: 0.5, counters: [{ name: "key:bad", period: "1 day", limit: 1 }] })
       )
-      assert.match(check.reason, /a budget check: a spend row .*\["spent"\]/s)
+      assert.match(check.reason, /a budget check: a row of spend .*\["spent"\]/s)
     }).pipe(Effect.scoped))
 
   it.effect("fail with StoreUnavailableError naming the step once the statement timeout passes unanswered", () =>

@@ -157,6 +157,6 @@ describe("SQL buckets", () => {
       const bucket = yield* Sql.bucketStore(database).bucket({ key: "k", capacity: 10, refillRate: 1 })
       const failure = yield* Effect.flip(bucket.peek)
       expect(failure._tag).toBe("StoreUnavailableError")
-      expect(failure.reason).toMatch(/rate_buckets row .*\["level"\]/s)
+      expect(failure.reason).toMatch(/a row of rate_buckets .*\["level"\]/s)
     }).pipe(Effect.scoped))
 })

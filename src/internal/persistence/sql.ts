@@ -109,7 +109,7 @@ function reported<E>(
     return unavailable(
       bounds.address,
       what,
-      `a ${tableOf(error.issue) ?? "table's"} row unlike its columns: ${error.message}`
+      `a row of ${tableOf(error.issue) ?? "a table"} unlike its columns: ${error.message}`
     )
   }
   return error as Exclude<E, SqlError | Schema.SchemaError>
