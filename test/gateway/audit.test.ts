@@ -35,7 +35,7 @@ import * as Database from "../../src/internal/persistence/database.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
 import { appendAfter, auditLogContract, sample } from "../contract/auditLog.js"
 import { effectProp } from "../utils/effectProp.js"
-import { serviceOf, sqliteDatabase, storeBackends } from "../utils/sqlDatabases.js"
+import { serviceOf, sqliteDatabase, storeBackends, storeOn } from "../utils/sqlDatabases.js"
 
 const entry: fc.Arbitrary<Chain.Entry> = fc.record({
   at: fc.integer({ min: 0, max: 2 ** 42 }),
@@ -460,10 +460,7 @@ describe("the audit log's rows read back unlike their columns", () => {
       yield* database.sql`INSERT INTO admin_audit (seq, at, actor, action, object, before_value, after_value, outcome,
         status, code, origin, digest) VALUES (1, 0, 'ops', 'POST /admin/keys', NULL, NULL, NULL, 'ok', 'teapot', NULL,
         NULL, 'digest')`
-      const log = yield* serviceOf(
-        AuditStore.AuditLogStore,
-        AuditStore.layerSql.pipe(Layer.provide(Layer.succeed(Sql.Database, database)))
-      )
+      const log = yield* storeOn(AuditStore.AuditLogStore, AuditStore.layerSql, database)
       const failure = yield* Effect.flip(log.page({ limit: 10 }))
       assert.strictEqual(failure._tag, "StoreUnavailableError")
       assert.match(failure.reason, /reading the admin audit log: a row of admin_audit .*\["status"\]/s)

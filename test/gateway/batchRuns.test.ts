@@ -22,7 +22,7 @@ import * as Message from "../../src/Message.js"
 import { batchRunsContract, failures, replyOf } from "../contract/batchRuns.js"
 import { effectProp } from "../utils/effectProp.js"
 import { redisBackend } from "../utils/sharedStore.js"
-import { serviceOf, sqliteDatabase, storeBackends } from "../utils/sqlDatabases.js"
+import { serviceOf, sqliteDatabase, storeBackends, storeOn } from "../utils/sqlDatabases.js"
 
 for (const backend of storeBackends("batch_runs", Runs.RunStore, Runs)) batchRunsContract(backend)
 
@@ -94,10 +94,7 @@ describe("the runs in SQL", () => {
           ('gwrun:cut', 'gpt-4.1-mini', 'key-a', '[]', '["a"]', 2, 1, 0)`
       yield* database.sql`INSERT INTO batch_run_answers (run, custom_id, answer, outcome)
         VALUES ('gwrun:cut', 'a', '{"reply":', 'reply')`
-      const runs = yield* serviceOf(
-        Runs.RunStore,
-        Runs.layerSql.pipe(Layer.provide(Layer.succeed(Sql.Database, database)))
-      )
+      const runs = yield* storeOn(Runs.RunStore, Runs.layerSql, database)
       const late = yield* Effect.flip(runs.read("gwrun:late"))
       expect(late._tag).toBe("StoreUnavailableError")
       expect(late.reason).toMatch(/a row of batch_runs .*\["started_at"\]/s)

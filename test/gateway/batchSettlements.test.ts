@@ -6,13 +6,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Settlements from "../../src/internal/gateway/batches/settlements.js"
 import * as SettlementsRedis from "../../src/internal/gateway/batches/settlementsRedis.js"
-import * as Sql from "../../src/internal/persistence/sql.js"
 import { batchSettlementsContract } from "../contract/batchSettlements.js"
 import { redisBackend } from "../utils/sharedStore.js"
-import { serviceOf, sqliteDatabase, storeBackends } from "../utils/sqlDatabases.js"
+import { sqliteDatabase, storeBackends, storeOn } from "../utils/sqlDatabases.js"
 
 for (const backend of storeBackends("batch_settlements", Settlements.SettlementStore, Settlements)) {
   batchSettlementsContract(backend)
@@ -26,10 +24,7 @@ describe("the batches' settlements in SQL", () => {
       const database = yield* sqliteDatabase("settlements-malformed")
       yield* database.sql`INSERT INTO batch_settlements (id, opened_at, hold_id, hold_estimate, hold_at, hold_until)
         VALUES ('batch_1', 0, 'hold_1', 'lots', 0, 1)`
-      const settlements = yield* serviceOf(
-        Settlements.SettlementStore,
-        Settlements.layerSql.pipe(Layer.provide(Layer.succeed(Sql.Database, database)))
-      )
+      const settlements = yield* storeOn(Settlements.SettlementStore, Settlements.layerSql, database)
       const failure = yield* Effect.flip(settlements.settled("batch_1"))
       expect(failure._tag).toBe("StoreUnavailableError")
       expect(failure.reason).toMatch(/a row of batch_settlements .*\["hold_estimate"\]/s)

@@ -6,13 +6,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Batches from "../../src/internal/gateway/batches/store.js"
 import * as BatchesRedis from "../../src/internal/gateway/batches/storeRedis.js"
-import * as Sql from "../../src/internal/persistence/sql.js"
 import { batchStoreContract } from "../contract/batchStore.js"
 import { redisBackend } from "../utils/sharedStore.js"
-import { serviceOf, sqliteDatabase, storeBackends } from "../utils/sqlDatabases.js"
+import { sqliteDatabase, storeBackends, storeOn } from "../utils/sqlDatabases.js"
 
 for (const backend of storeBackends("batch_store", Batches.BatchStore, Batches)) {
   batchStoreContract(backend)
@@ -26,10 +24,7 @@ describe("the batches' files in SQL", () => {
       const database = yield* sqliteDatabase("batch-store-malformed")
       yield* database.sql`INSERT INTO batch_input_files (id, owner, filename, content, bytes, created_at)
         VALUES ('file-1', 'key-a', 'in.jsonl', '{}', 'big', 0)`
-      const store = yield* serviceOf(
-        Batches.BatchStore,
-        Batches.layerSql.pipe(Layer.provide(Layer.succeed(Sql.Database, database)))
-      )
+      const store = yield* storeOn(Batches.BatchStore, Batches.layerSql, database)
       const failure = yield* Effect.flip(store.file("file-1", "key-a", 0))
       expect(failure._tag).toBe("StoreUnavailableError")
       expect(failure.reason).toMatch(/a row of batch_input_files .*\["bytes"\]/s)

@@ -112,7 +112,7 @@ export const write = (sql: SqlClient.SqlClient, rows: ReadonlyArray<Requests.Row
   })
 
 /** Every day's partition, newest first. */
-const days = (sql: SqlClient.SqlClient): Effect.Effect<Array<Day>, SqlError | Schema.SchemaError> =>
+const days = (sql: SqlClient.SqlClient): Effect.Effect<Array<Day>, Requests.Failure> =>
   Effect.map(
     SqlSchema.findAll({
       Request: Schema.Void,
@@ -135,7 +135,7 @@ const dropLockTimeout = "2s"
 export const sweep = (
   sql: SqlClient.SqlClient,
   { before, bounds, now }: Requests.Sweep
-): Effect.Effect<void, SqlError | Schema.SchemaError> =>
+): Effect.Effect<void, Requests.Failure> =>
   Effect.gen(function*() {
     yield* sql.withTransaction(make(sql, [dayOf(now), dayOf(now) + dayMillis]))
     const gone = doomed(yield* days(sql), before, bounds)

@@ -62,6 +62,9 @@ export type Row = {
   readonly arguments_digest: string | null
 }
 
+/** What a read of the table fails with: the database's error, or a row read back unlike its columns. */
+export type Failure = SqlError | Schema.SchemaError
+
 /** The groups spend is summed by, and the column each reads. */
 export const groupColumns = {
   key: "key_id",
@@ -142,7 +145,7 @@ export const sizeExpression = `(${rowOverhead}${
 const Cut = tableRow("requests", { at: Numeric, id: Schema.String })
 
 /** Deletes the oldest rows until at most `bounds.rows` are left, their bytes (`bytesOf`) at most `bounds.bytes`. */
-export const trim = (sql: SqlClient.SqlClient, bounds: Bounds): Effect.Effect<void, SqlError | Schema.SchemaError> =>
+export const trim = (sql: SqlClient.SqlClient, bounds: Bounds): Effect.Effect<void, Failure> =>
   Effect.gen(function*() {
     const size = sql.literal(sizeExpression)
     // The newest row past either bound, counting from the newest: it and every older row go.
@@ -230,10 +233,7 @@ const Sums = tableRow("requests", {
 })
 
 /** The sums per group (and bucket) of the rows in the range, the costliest group first (per bucket, oldest first). */
-export const spend = (
-  sql: SqlClient.SqlClient,
-  query: SpendQuery
-): Effect.Effect<ReadonlyArray<SpendRow>, SqlError | Schema.SchemaError> => {
+export const spend = (sql: SqlClient.SqlClient, query: SpendQuery): Effect.Effect<ReadonlyArray<SpendRow>, Failure> => {
   const column = sql(groupColumns[query.groupBy])
   // Whole milliseconds of a fixed list: written into the statement, so both databases divide integers.
   const size = query.bucket === undefined ? undefined : sql.literal(String(buckets[query.bucket]))
@@ -293,9 +293,7 @@ export interface ToolCalls {
 }
 
 /** Every MCP tool's calls, by server and tool. */
-export const toolCalls = (
-  sql: SqlClient.SqlClient
-): Effect.Effect<ReadonlyArray<ToolCalls>, SqlError | Schema.SchemaError> =>
+export const toolCalls = (sql: SqlClient.SqlClient): Effect.Effect<ReadonlyArray<ToolCalls>, Failure> =>
   SqlSchema.findAll({
     Request: Schema.Void,
     Result: ToolSums,
@@ -348,10 +346,7 @@ const Stored = tableRow("requests", {
 })
 
 /** The rows that match, newest first (ties by id), after `query.after` when given. */
-export const list = (
-  sql: SqlClient.SqlClient,
-  query: ListQuery
-): Effect.Effect<ReadonlyArray<Row>, SqlError | Schema.SchemaError> => {
+export const list = (sql: SqlClient.SqlClient, query: ListQuery): Effect.Effect<ReadonlyArray<Row>, Failure> => {
   const { after } = query
   const clauses = [
     ...(query.key === undefined ? [] : [sql`key_id = ${query.key}`]),
