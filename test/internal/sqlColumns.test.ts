@@ -13,7 +13,8 @@ describe("a number column", () => {
   it("reads a number from SQLite and its digits from Postgres as the same number", () =>
     fc.assert(fc.property(fc.oneof(fc.maxSafeInteger(), fc.double({ noNaN: true, noDefaultInfinity: true })), (n) => {
       expect(decode(n)).toBe(n)
-      expect(decode(String(n))).toBe(n)
+      // Its text has no sign for zero's: -0's digits read back as 0, the same number.
+      expect(decode(String(n)) === n).toBe(true)
     })))
 
   it("reads a BIGINT Postgres gives as a bigint as its number, and refuses one no number holds exactly", () => {
