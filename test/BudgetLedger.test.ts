@@ -23,6 +23,7 @@ import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Budget from "../src/Budget.js"
 import * as BudgetSql from "../src/internal/budget/sql.js"
+import { windowAt } from "../src/internal/budget/window.js"
 import type * as AdminKeys from "../src/internal/gateway/admin/keys.js"
 import type * as App from "../src/internal/gateway/app.js"
 import * as Settlements from "../src/internal/gateway/batches/settlements.js"
@@ -42,7 +43,7 @@ import { contentionBackoffCap } from "../src/internal/persistence/sql.js"
 import * as Sqlite from "../src/internal/persistence/sqlite.js"
 import { eventually } from "./utils/eventually.js"
 import { silentDatabase } from "./utils/silentDatabase.js"
-import { serviceOf } from "./utils/sqlDatabases.js"
+import { serviceOf, sqliteDatabase } from "./utils/sqlDatabases.js"
 
 const dir = mkdtempSync(join(tmpdir(), "budget-ledger-"))
 const file = join(dir, "gateway.db")
@@ -231,6 +232,22 @@ describe("the SQL budget ledger", () => {
 })
 
 describe("the SQL budget ledger's steps", () => {
+  it.effect("fail with StoreUnavailableError naming the table and column of a row read back unlike its columns", () =>
+    Effect.gen(function*() {
+      const { sql } = yield* sqliteDatabase("budget-malformed")
+      const window = windowAt("1 day", 0)
+      yield* sql`INSERT INTO spend (scope, period, window_start, spent)
+        VALUES ('key:bad', ${window.period}, ${window.start}, 'lots')`
+      const store = yield* BudgetSql.make(sql, { address: "the malformed database" })
+      const read = yield* Effect.flip(store.spend([{ name: "key:bad", period: "1 day" }]))
+      assert.strictEqual(read._tag, "StoreUnavailableError")
+      assert.match(read.reason, /a spend read: a row of spend .*\["spent"\]/s)
+      const check = yield* Effect.flip(
+        store.reserve({ id: "call", at: 0, estimate: 0.5, counters: [{ name: "key:bad", period: "1 day", limit: 1 }] })
+      )
+      assert.match(check.reason, /a budget check: a row of spend .*\["spent"\]/s)
+    }).pipe(Effect.scoped))
+
   it.effect("fail with StoreUnavailableError naming the step once the statement timeout passes unanswered", () =>
     Effect.gen(function*() {
       const silent = yield* silentDatabase

@@ -6,6 +6,7 @@
  * their steps, in memory, in Redis, and in SQL (the gateway's database, buckets only: `rateLimiter/sql.ts`) on a SQLite
  * file and on a real Postgres server, two clients on one database as two gateway instances.
  */
+import { describe, expect, it } from "@effect/vitest"
 import { type Gateway, RateLimiter, type Store } from "effect-llm-router"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -25,6 +26,7 @@ import { bucketStoreContract, type ContractOptions, rateLimiterContract } from "
 import { postgresServer } from "./utils/postgresServer.js"
 import { redisServer } from "./utils/redisServer.js"
 import { connected, proxiedOne, redisInstances } from "./utils/sharedStore.js"
+import { sqliteDatabase } from "./utils/sqlDatabases.js"
 
 rateLimiterContract({
   name: "memory",
@@ -144,4 +146,17 @@ bucketStoreContract({
       faulty: undefined
     }
   })
+})
+
+describe("SQL buckets", () => {
+  it.effect("a bucket's row whose level is not a number fails its step, naming the table and the column", () =>
+    Effect.gen(function*() {
+      const database = yield* sqliteDatabase("limiter-malformed")
+      yield* database.sql`INSERT INTO rate_buckets (bucket_key, level, read_at, full_at)
+        VALUES ('k', 'lots', 0, ${Number.MAX_SAFE_INTEGER})`
+      const bucket = yield* Sql.bucketStore(database).bucket({ key: "k", capacity: 10, refillRate: 1 })
+      const failure = yield* Effect.flip(bucket.peek)
+      expect(failure._tag).toBe("StoreUnavailableError")
+      expect(failure.reason).toMatch(/a row of rate_buckets .*\["level"\]/s)
+    }).pipe(Effect.scoped))
 })

@@ -25,6 +25,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Anchor from "../../src/internal/gateway/audit/anchor.js"
 import * as Chain from "../../src/internal/gateway/audit/chain.js"
+import * as Dropped from "../../src/internal/gateway/audit/dropped.js"
 import * as Record from "../../src/internal/gateway/audit/record.js"
 import * as Refusals from "../../src/internal/gateway/audit/refusals.js"
 import * as Retention from "../../src/internal/gateway/audit/retention.js"
@@ -34,7 +35,7 @@ import * as Database from "../../src/internal/persistence/database.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
 import { appendAfter, auditLogContract, sample } from "../contract/auditLog.js"
 import { effectProp } from "../utils/effectProp.js"
-import { serviceOf, storeBackends } from "../utils/sqlDatabases.js"
+import { serviceOf, sqliteDatabase, storeBackends, storeOn } from "../utils/sqlDatabases.js"
 
 const entry: fc.Arbitrary<Chain.Entry> = fc.record({
   at: fc.integer({ min: 0, max: 2 ** 42 }),
@@ -451,6 +452,30 @@ const sqliteState = Effect.map(
 )
 
 const now = () => Effect.clockWith((clock) => clock.currentTimeMillis)
+
+describe("the audit log's rows read back unlike their columns", () => {
+  it.effect("fail a page with StoreUnavailableError naming the table and the column", () =>
+    Effect.gen(function*() {
+      const database = yield* sqliteDatabase("audit-malformed")
+      yield* database.sql`INSERT INTO admin_audit (seq, at, actor, action, object, before_value, after_value, outcome,
+        status, code, origin, digest) VALUES (1, 0, 'ops', 'POST /admin/keys', NULL, NULL, NULL, 'ok', 'teapot', NULL,
+        NULL, 'digest')`
+      const log = yield* storeOn(AuditStore.AuditLogStore, AuditStore.layerSql, database)
+      const failure = yield* Effect.flip(log.page({ limit: 10 }))
+      assert.strictEqual(failure._tag, "StoreUnavailableError")
+      assert.match(failure.reason, /reading the admin audit log: a row of admin_audit .*\["status"\]/s)
+    }))
+
+  it.effect("fail a summary of refusals without a row with StoreUnavailableError naming the table and the column", () =>
+    Effect.gen(function*() {
+      const database = yield* sqliteDatabase("audit-dropped-malformed")
+      yield* database.sql`INSERT INTO audit_refusals_dropped (address, dropped, first_at, last_at, claimed_at)
+        VALUES (${Dropped.key}, 'many', 0, 0, 0)`
+      const failure = yield* Effect.flip(Dropped.sql(database, Duration.minutes(1)).take)
+      assert.strictEqual(failure._tag, "StoreUnavailableError")
+      assert.match(failure.reason, /a row of audit_refusals_dropped .*\["dropped"\]/s)
+    }))
+})
 
 describe("the refusals of nobody known", () => {
   it.effect.each(

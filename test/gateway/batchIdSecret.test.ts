@@ -82,3 +82,13 @@ it.effect("the gateway's read of it is kept once it succeeds, and tried again wh
     expect(Redacted.value(yield* secret)).toBe("secret-2")
     expect(reads).toBe(2)
   }))
+
+it.effect("SQL: a secret read back unlike its column fails with StoreUnavailableError naming table and column", () =>
+  Effect.gen(function*() {
+    const database = yield* sqliteDatabase("batch-id-secret-malformed")
+    yield* database.sql`INSERT INTO batch_id_secret (id, secret) VALUES (1, '')`
+    const secrets = yield* built(IdSecret.layerSql.pipe(Layer.provide(Layer.succeed(Sql.Database, database))))
+    const failure = yield* Effect.flip(secrets.secret)
+    expect(failure).toBeInstanceOf(StoreUnavailableError)
+    expect(failure.reason).toMatch(/a row of batch_id_secret .*\["secret"\]/s)
+  }).pipe(Effect.scoped))

@@ -2,9 +2,10 @@
  * The batches the gateway runs as calls against their store's contract (`contract/batchRuns.ts`) on each backend the
  * gateway has: memory (`layerMemory`), SQLite and Postgres (`layerSql`), and Redis (`runsRedis.ts`' `layerRedis`, each
  * test under a prefix of its own on one redis-server the file shares); and a database whose runs were answered before
- * their outcomes were kept beside their answers counts them as its full read does, once migrated.
+ * their outcomes were kept beside their answers counts them as its full read does, once migrated; a SQL row read back
+ * unlike its columns (a number, an answer's JSON) is a typed failure.
  */
-import { expect } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
@@ -21,7 +22,7 @@ import * as Message from "../../src/Message.js"
 import { batchRunsContract, failures, replyOf } from "../contract/batchRuns.js"
 import { effectProp } from "../utils/effectProp.js"
 import { redisBackend } from "../utils/sharedStore.js"
-import { serviceOf, storeBackends } from "../utils/sqlDatabases.js"
+import { serviceOf, sqliteDatabase, storeBackends, storeOn } from "../utils/sqlDatabases.js"
 
 for (const backend of storeBackends("batch_runs", Runs.RunStore, Runs)) batchRunsContract(backend)
 
@@ -83,3 +84,22 @@ effectProp(
     }).pipe(Effect.orDie),
   10
 )
+
+describe("the runs in SQL", () => {
+  it.effect("a row read back unlike its columns fails a read with StoreUnavailableError naming table and column", () =>
+    Effect.gen(function*() {
+      const database = yield* sqliteDatabase("batch-runs-malformed")
+      yield* database.sql`INSERT INTO batch_runs (id, model, owner, lines, custom_ids, bytes, total, started_at)
+        VALUES ('gwrun:late', 'gpt-4.1-mini', 'key-a', '[]', '["a"]', 2, 1, 'soon'),
+          ('gwrun:cut', 'gpt-4.1-mini', 'key-a', '[]', '["a"]', 2, 1, 0)`
+      yield* database.sql`INSERT INTO batch_run_answers (run, custom_id, answer, outcome)
+        VALUES ('gwrun:cut', 'a', '{"reply":', 'reply')`
+      const runs = yield* storeOn(Runs.RunStore, Runs.layerSql, database)
+      const late = yield* Effect.flip(runs.read("gwrun:late"))
+      expect(late._tag).toBe("StoreUnavailableError")
+      expect(late.reason).toMatch(/a row of batch_runs .*\["started_at"\]/s)
+      const cut = yield* Effect.flip(runs.read("gwrun:cut"))
+      expect(cut._tag).toBe("StoreUnavailableError")
+      expect(cut.reason).toMatch(/a row of batch_run_answers .*\["answer"\]/s)
+    }).pipe(Effect.scoped))
+})

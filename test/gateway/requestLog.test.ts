@@ -289,6 +289,17 @@ describe("the request log on a SQLite file", () => {
       expect(fileBytes(file)).toBeLessThan(before / 20)
     }).pipe(Effect.scoped))
 
+  it.effect("a row read back unlike its columns fails a read with StoreUnavailableError naming table and column", () =>
+    Effect.gen(function*() {
+      const sql = yield* Effect.orDie(Database.connect({ sqlite: join(yield* directory, "gateway.db") }, schemas))
+      yield* Effect.orDie(Requests.insert(sql, [rowOf(0, 0, 10)]))
+      yield* Effect.orDie(sql`UPDATE requests SET latency_ms = 'slow'`)
+      const store = yield* onSql(sql)
+      const failure = yield* Effect.flip(store.list({ limit: 10 }))
+      expect(failure._tag).toBe("StoreUnavailableError")
+      expect(failure.reason).toMatch(/reading the request log: a row of requests .*\["latency_ms"\]/s)
+    }).pipe(Effect.scoped))
+
   it.effect("a database file made without incremental vacuum is rebuilt with it once, its rows kept", () =>
     Effect.gen(function*() {
       const file = join(yield* directory, "gateway.db")

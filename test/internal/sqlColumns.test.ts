@@ -17,16 +17,16 @@ describe("a number column", () => {
   it("reads a number from SQLite and its digits from Postgres as the same number", () =>
     fc.assert(fc.property(numbers, (n) => {
       expect(decode(n)).toBe(n)
-      expect(decode(String(n))).toBe(n)
+      // Its text has no sign for zero's: -0's digits read back as 0, the same number.
+      expect(decode(String(n)) === n).toBe(true)
     })))
 
-  it("reads a Postgres BIGINT's bigint as its number, and refuses one no number holds exactly", () => {
+  it("reads a BIGINT Postgres gives as a bigint as its number, and refuses one no number holds exactly", () => {
     fc.assert(fc.property(fc.maxSafeInteger(), (n) => {
       expect(decode(BigInt(n))).toBe(n)
     }))
-    for (const beyond of [BigInt(Number.MAX_SAFE_INTEGER) + 1n, BigInt(Number.MIN_SAFE_INTEGER) - 1n]) {
-      expect(() => decode(beyond), String(beyond)).toThrow()
-    }
+    expect(() => decode(BigInt(Number.MAX_SAFE_INTEGER) + 1n)).toThrow()
+    expect(() => decode(BigInt(Number.MIN_SAFE_INTEGER) - 1n)).toThrow()
   })
 
   it("refuses what is no number, and text a database does not write for one", () => {

@@ -82,6 +82,13 @@ export const serviceOf = <I, S, E, R>(
   layer: Layer.Layer<I, E, R>
 ): Effect.Effect<S, E, R | Scope.Scope> => Effect.map(Layer.build(layer), Context.get(tag))
 
+/** A gateway store's service, of its `layerSql`, on `database`. */
+export const storeOn = <I, S, E>(
+  tag: Context.Key<I, S>,
+  layerSql: Layer.Layer<I, E, Sql.Database>,
+  database: Sql.Database["Service"]
+): Effect.Effect<S, E, Scope.Scope> => serviceOf(tag, Layer.provide(layerSql, Layer.succeed(Sql.Database, database)))
+
 /**
  * The backends of a gateway store (the service `tag`, its layers those of its module): in memory when it has
  * `layerMemory`, then in a new SQLite file and in a new database on the test file's Postgres server (call it at the

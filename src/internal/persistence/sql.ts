@@ -10,6 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import type * as SchemaIssue from "effect/SchemaIssue"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import * as SqlSchema from "effect/sql/SqlSchema"
@@ -88,18 +89,38 @@ function retriedOnContention<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A
   })
 }
 
-// What a step's failure says: a refused statement's message, or where a row read back differs from its schema.
-function failureOf<E>(bounds: Bounds, what: string, error: E) {
+// The table a row read back unlike its schema belongs to: the identifier `columns.ts`' `tableRow` gives its schema.
+function tableOf(issue: SchemaIssue.Issue): string | undefined {
+  const table = "ast" in issue ? issue.ast.annotations?.identifier : undefined
+  if (typeof table === "string") return table
+  if ("issue" in issue) return tableOf(issue.issue)
+  return "issues" in issue && issue.issues.length > 0 ? tableOf(issue.issues[0]) : undefined
+}
+
+/**
+ * What a step failed with, as the store reports it: a `SqlError`, or a row read back unlike its schema (`SqlSchema`'s
+ * `SchemaError`, naming the table and the column), as `StoreUnavailableError`; any other failure as it is.
+ */
+function reported<E>(
+  bounds: Bounds,
+  what: string,
+  error: E
+): Exclude<E, SqlError | Schema.SchemaError> | StoreUnavailableError {
   if (isSqlError(error)) return unavailable(bounds.address, what, error.message)
-  if (!Schema.isSchemaError(error)) return error as Exclude<E, SqlError | Schema.SchemaError>
-  return unavailable(bounds.address, what, `a row read back is not as written: ${error.message.replace(/\n\s*/g, " ")}`)
+  if (Schema.isSchemaError(error)) {
+    return unavailable(
+      bounds.address,
+      what,
+      `a row of ${tableOf(error.issue) ?? "a table"} unlike its columns: ${error.message}`
+    )
+  }
+  return error as Exclude<E, SqlError | Schema.SchemaError>
 }
 
 /**
  * `effect` (a statement, or a transaction: `transaction`) retried on contention until `bounds.timeout`, its
- * `SqlError`s and the `SchemaError`s of its rows' decoding (`SqlSchema`) as `StoreUnavailableError` (`what` names the
- * step and its table in the reason); a failure the caller made of a `SqlError` it expects (a name already taken) is
- * left as it is.
+ * `SqlError`s and the `SchemaError`s of rows it read back as `StoreUnavailableError` (`what` names the step in the
+ * reason); a failure the caller made of a `SqlError` it expects (a name already taken) is left as it is.
  */
 export function step<A, E>(
   bounds: Bounds,
@@ -107,7 +128,7 @@ export function step<A, E>(
   effect: Effect.Effect<A, E>
 ): Effect.Effect<A, Exclude<E, SqlError | Schema.SchemaError> | StoreUnavailableError> {
   return timeoutFail(
-    Effect.mapError(retriedOnContention(effect), (error) => failureOf(bounds, what, error)),
+    Effect.mapError(retriedOnContention(effect), (error) => reported(bounds, what, error)),
     bounds.timeout,
     () => unavailable(bounds.address, what, `no answer within ${Duration.format(bounds.timeout)}`),
     // A transaction interrupted at the bound rolls back on its connection; a database that does not answer would

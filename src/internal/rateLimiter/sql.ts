@@ -18,24 +18,30 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as SqlSchema from "effect/sql/SqlSchema"
 import type * as RateLimiter from "../../RateLimiter.js"
+import { Numeric, tableRow } from "../persistence/columns.js"
 import { type Database, transaction } from "../persistence/sql.js"
 import * as Level from "./level.js"
 
-interface Row {
-  readonly [column: string]: unknown
-}
+// What a step reads of a bucket's row.
+const Bucket = tableRow("rate_buckets", { level: Numeric, read_at: Numeric })
 
 /** A `BucketStore` in `database`, whose schema is the gateway's (`gateway/databaseSchema.ts`). */
 export function bucketStore(database: Database["Service"]): RateLimiter.BucketStore["Service"] {
   const { bounds, sql } = database
 
-  function locked(key: string) {
-    return sql.onDialectOrElse({
-      pg: () => sql<Row>`SELECT level, read_at FROM rate_buckets WHERE bucket_key = ${key} FOR UPDATE`,
-      orElse: () => sql<Row>`SELECT level, read_at FROM rate_buckets WHERE bucket_key = ${key}`
-    })
-  }
+  const locked = SqlSchema.findOneOption({
+    Request: Schema.String,
+    Result: Bucket,
+    execute: (key) =>
+      sql.onDialectOrElse({
+        pg: () => sql`SELECT level, read_at FROM rate_buckets WHERE bucket_key = ${key} FOR UPDATE`,
+        orElse: () => sql`SELECT level, read_at FROM rate_buckets WHERE bucket_key = ${key}`
+      })
+  })
 
   const stepped = Effect.fnUntraced(function*(options: RateLimiter.BucketOptions, name: Level.Step, amount: number) {
     const { capacity, key } = options
@@ -46,11 +52,11 @@ export function bucketStore(database: Database["Service"]): RateLimiter.BucketSt
       bounds,
       "a rate limit step",
       Effect.gen(function*() {
-        const made = yield* sql<Row>`INSERT INTO rate_buckets (bucket_key, level, read_at, full_at)
+        const made = yield* sql`INSERT INTO rate_buckets (bucket_key, level, read_at, full_at)
           VALUES (${key}, ${capacity}, ${now}, ${now}) ON CONFLICT (bucket_key) DO NOTHING RETURNING bucket_key`
         if (made.length > 0) yield* sql`DELETE FROM rate_buckets WHERE full_at <= ${now} AND bucket_key <> ${key}`
-        const [row] = yield* locked(key)
-        const kept = row === undefined ? undefined : { level: Number(row["level"]), at: Number(row["read_at"]) }
+        const row = Option.getOrUndefined(yield* locked(key))
+        const kept = row && { level: row.level, at: row.read_at }
         const next = Level.step({ name, amount, capacity, perMilli, kept, now })
         if (next.kept === undefined) yield* sql`DELETE FROM rate_buckets WHERE bucket_key = ${key}`
         else if (next.kept !== kept) {

@@ -12,7 +12,11 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as SqlSchema from "effect/sql/SqlSchema"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { Numeric, tableRow } from "../../persistence/columns.js"
 import { type Database, transaction } from "../../persistence/sql.js"
 
 /** The refusals counted since the last summary: how many, and the times of the first and the last. */
@@ -55,40 +59,46 @@ export function memory(): DropCount {
   }
 }
 
-interface Row {
-  readonly [column: string]: unknown
-}
+const Counted = tableRow("audit_refusals_dropped", { dropped: Numeric })
+const Summary = tableRow("audit_refusals_dropped", { dropped: Numeric, first_at: Numeric, last_at: Numeric })
 
 /** A count in `database`, shared by every instance on it; a summary's instance is thought gone after `2 * per`. */
 export function sql(database: Database["Service"], per: Duration.Duration): DropCount {
   const { bounds, sql } = database
   const orphaned = 2 * Duration.toMillis(per)
+  const counted = SqlSchema.findAll({
+    Request: Schema.Number,
+    Result: Counted,
+    execute: (at) =>
+      sql`INSERT INTO audit_refusals_dropped
+        (address, dropped, first_at, last_at, claimed_at) VALUES (${key}, 1, ${at}, ${at}, ${at})
+        ON CONFLICT (address) DO UPDATE SET dropped = audit_refusals_dropped.dropped + 1, last_at = ${at}
+        RETURNING dropped`
+  })
+  const taken = SqlSchema.findOneOption({
+    Request: Schema.Void,
+    Result: Summary,
+    execute: () => sql`DELETE FROM audit_refusals_dropped WHERE address = ${key} RETURNING dropped, first_at, last_at`
+  })
   const add = Effect.fnUntraced(function*(at: number) {
     return yield* transaction(
       sql,
       bounds,
       "a count of refusals without a row",
       Effect.gen(function*() {
-        const [counted] = yield* sql<Row>`INSERT INTO audit_refusals_dropped
-          (address, dropped, first_at, last_at, claimed_at) VALUES (${key}, 1, ${at}, ${at}, ${at})
-          ON CONFLICT (address) DO UPDATE SET dropped = audit_refusals_dropped.dropped + 1, last_at = ${at}
-          RETURNING dropped`
-        if (Number(counted!["dropped"]) === 1) return true
-        const claimed = yield* sql<Row>`UPDATE audit_refusals_dropped SET claimed_at = ${at}
+        const [row] = yield* counted(at)
+        if (row!.dropped === 1) return true
+        const claimed = yield* sql`UPDATE audit_refusals_dropped SET claimed_at = ${at}
           WHERE address = ${key} AND claimed_at <= ${at - orphaned} RETURNING address`
         return claimed.length > 0
       })
     )
   })
-  const take = Effect.gen(function*() {
-    const [row] = yield* transaction(
-      sql,
-      bounds,
-      "a summary of refusals without a row",
-      sql<Row>`DELETE FROM audit_refusals_dropped WHERE address = ${key} RETURNING dropped, first_at, last_at`
-    )
-    if (row === undefined) return undefined
-    return { count: Number(row["dropped"]), first: Number(row["first_at"]), last: Number(row["last_at"]) }
-  })
+  const take = transaction(sql, bounds, "a summary of refusals without a row", taken(undefined)).pipe(
+    Effect.map(Option.match({
+      onNone: () => undefined,
+      onSome: (row) => ({ count: row.dropped, first: row.first_at, last: row.last_at })
+    }))
+  )
   return { add, take }
 }

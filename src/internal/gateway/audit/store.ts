@@ -14,44 +14,61 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as Semaphore from "effect/Semaphore"
 import type { SqlError } from "effect/sql/SqlError"
+import * as SqlSchema from "effect/sql/SqlSchema"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 import * as Chain from "./chain.js"
 
-/** A row as the table holds it (Postgres gives `BIGINT`s as strings: read with `Number`). */
-type Stored = {
-  readonly seq: number | string
-  readonly at: number | string
-  readonly actor: string
-  readonly action: string
-  readonly object: string | null
-  readonly before_value: string | null
-  readonly after_value: string | null
-  readonly outcome: string
-  readonly status: number | string
-  readonly code: string | null
-  readonly origin: string | null
-  readonly digest: string
-}
+const Stored = tableRow("admin_audit", {
+  seq: Numeric,
+  at: Numeric,
+  actor: Schema.String,
+  action: Schema.String,
+  object: Schema.NullOr(Schema.String),
+  before_value: Schema.NullOr(Schema.String),
+  after_value: Schema.NullOr(Schema.String),
+  // Any text: a row edited to an outcome no gateway writes is for the chain's digest to find, not a failed read.
+  outcome: Schema.String,
+  status: Numeric,
+  code: Schema.NullOr(Schema.String),
+  origin: Schema.NullOr(Schema.String),
+  digest: Schema.String
+})
 
-function rowOf(stored: Stored): Chain.Row {
+function rowOf(stored: typeof Stored.Type): Chain.Row {
   return {
-    seq: Number(stored.seq),
-    at: Number(stored.at),
+    seq: stored.seq,
+    at: stored.at,
     actor: stored.actor,
     action: stored.action,
     object: stored.object,
     before: stored.before_value,
     after: stored.after_value,
     outcome: stored.outcome as Chain.Outcome,
-    status: Number(stored.status),
+    status: stored.status,
     code: stored.code,
     from: stored.origin,
     digest: stored.digest
   }
 }
+
+const HeadRow = tableRow("admin_audit_head", { seq: Numeric, digest: Schema.String })
+const BaseRow = tableRow("admin_audit_head", { base_seq: Numeric, base_digest: Schema.String })
+const Counted = tableRow("admin_audit", { n: Numeric })
+const PageOf = Schema.Struct({
+  actor: Schema.optional(Schema.String),
+  action: Schema.optional(Schema.String),
+  from: Schema.optional(Schema.Number),
+  to: Schema.optional(Schema.Number),
+  before: Schema.optional(Schema.Number),
+  limit: Schema.Number
+})
+const After = Schema.Struct({ seq: Schema.Number, limit: Schema.Number })
 
 /** Which rows a page is of; every field optional but `limit`. */
 export interface Query {
@@ -208,7 +225,46 @@ function memoryRows(): Rows<never> {
 }
 
 /** The tables `admin_audit` and `admin_audit_head` of `database`. */
-function sqlRows({ bounds, sql }: Sql.Database["Service"]): Rows<SqlError> {
+function sqlRows({ bounds, sql }: Sql.Database["Service"]): Rows<SqlError | Schema.SchemaError> {
+  const headOf = SqlSchema.findOneOption({
+    Request: Schema.Void,
+    Result: HeadRow,
+    execute: () => sql`SELECT seq, digest FROM admin_audit_head WHERE id = 1`
+  })
+  const baseOf = SqlSchema.findOneOption({
+    Request: Schema.Void,
+    Result: BaseRow,
+    execute: () => sql`SELECT base_seq, base_digest FROM admin_audit_head WHERE id = 1`
+  })
+  const pageOf = SqlSchema.findAll({
+    Request: PageOf,
+    Result: Stored,
+    execute: (query) =>
+      sql`SELECT * FROM admin_audit WHERE ${
+        sql.and([
+          ...(query.actor === undefined ? [] : [sql`actor = ${query.actor}`]),
+          ...(query.action === undefined ? [] : [sql`action = ${query.action}`]),
+          ...(query.from === undefined ? [] : [sql`at >= ${query.from}`]),
+          ...(query.to === undefined ? [] : [sql`at < ${query.to}`]),
+          ...(query.before === undefined ? [] : [sql`seq < ${query.before}`])
+        ])
+      } ORDER BY seq DESC LIMIT ${query.limit}`
+  })
+  const lastBefore = SqlSchema.findOneOption({
+    Request: Schema.Number,
+    Result: Stored,
+    execute: (at) => sql`SELECT * FROM admin_audit WHERE at < ${at} ORDER BY seq DESC LIMIT 1`
+  })
+  const countedTo = SqlSchema.findAll({
+    Request: Schema.Number,
+    Result: Counted,
+    execute: (seq) => sql`SELECT COUNT(*) AS n FROM admin_audit WHERE seq <= ${seq}`
+  })
+  const after = SqlSchema.findAll({
+    Request: After,
+    Result: Stored,
+    execute: ({ limit, seq }) => sql`SELECT * FROM admin_audit WHERE seq > ${seq} ORDER BY seq LIMIT ${limit}`
+  })
   return {
     write: (what, effect) =>
       Sql.transaction(
@@ -219,15 +275,13 @@ function sqlRows({ bounds, sql }: Sql.Database["Service"]): Rows<SqlError> {
         Effect.andThen(sql`UPDATE admin_audit_head SET seq = seq WHERE id = 1`, effect)
       ),
     read: (what, effect) => Sql.transaction(sql, bounds, what, effect),
-    head: Effect.map(
-      sql<{ readonly seq: number | string; readonly digest: string }>`SELECT seq, digest FROM admin_audit_head
-        WHERE id = 1`,
-      ([head]) => head === undefined ? Chain.emptyHead : { seq: Number(head.seq), digest: head.digest }
-    ),
+    head: Effect.map(headOf(undefined), Option.match({ onNone: () => Chain.emptyHead, onSome: (head) => head })),
     base: Effect.map(
-      sql<{ readonly base_seq: number | string; readonly base_digest: string }>`SELECT base_seq, base_digest
-        FROM admin_audit_head WHERE id = 1`,
-      ([head]) => head === undefined ? Chain.emptyHead : { seq: Number(head.base_seq), digest: head.base_digest }
+      baseOf(undefined),
+      Option.match({
+        onNone: () => Chain.emptyHead,
+        onSome: (head) => ({ seq: head.base_seq, digest: head.base_digest })
+      })
     ),
     add: (row) =>
       Effect.andThen(
@@ -236,38 +290,17 @@ function sqlRows({ bounds, sql }: Sql.Database["Service"]): Rows<SqlError> {
           ${row.after}, ${row.outcome}, ${row.status}, ${row.code}, ${row.from}, ${row.digest})`,
         sql`UPDATE admin_audit_head SET seq = ${row.seq}, digest = ${row.digest} WHERE id = 1`
       ),
-    page: (query) =>
-      Effect.map(
-        sql<Stored>`SELECT * FROM admin_audit WHERE ${
-          sql.and([
-            ...(query.actor === undefined ? [] : [sql`actor = ${query.actor}`]),
-            ...(query.action === undefined ? [] : [sql`action = ${query.action}`]),
-            ...(query.from === undefined ? [] : [sql`at >= ${query.from}`]),
-            ...(query.to === undefined ? [] : [sql`at < ${query.to}`]),
-            ...(query.before === undefined ? [] : [sql`seq < ${query.before}`])
-          ])
-        } ORDER BY seq DESC LIMIT ${query.limit}`,
-        (rows) => rows.map(rowOf)
-      ),
-    lastBefore: (at) =>
-      Effect.map(
-        sql<Stored>`SELECT * FROM admin_audit WHERE at < ${at} ORDER BY seq DESC LIMIT 1`,
-        ([row]) => row === undefined ? undefined : rowOf(row)
-      ),
+    page: (query) => Effect.map(pageOf(query), (rows) => rows.map(rowOf)),
+    lastBefore: (at) => Effect.map(lastBefore(at), (row) => Option.getOrUndefined(Option.map(row, rowOf))),
     cut: (cutAt) =>
       Effect.gen(function*() {
-        const [counted] = yield* sql<{ readonly n: number | string }>`SELECT COUNT(*) AS n FROM admin_audit
-          WHERE seq <= ${cutAt.seq}`
+        const [counted] = yield* countedTo(cutAt.seq)
         yield* sql`DELETE FROM admin_audit WHERE seq <= ${cutAt.seq}`
         yield* sql`UPDATE admin_audit_head SET base_seq = ${cutAt.seq}, base_digest = ${cutAt.digest}
           WHERE id = 1 AND base_seq < ${cutAt.seq}`
-        return Number(counted?.n ?? 0)
+        return counted?.n ?? 0
       }),
-    after: (seq, limit) =>
-      Effect.map(
-        sql<Stored>`SELECT * FROM admin_audit WHERE seq > ${seq} ORDER BY seq LIMIT ${limit}`,
-        (rows) => rows.map(rowOf)
-      )
+    after: (seq, limit) => Effect.map(after({ seq, limit }), (rows) => rows.map(rowOf))
   }
 }
 

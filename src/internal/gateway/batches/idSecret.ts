@@ -12,8 +12,11 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redis from "effect/persistence/Redis"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as SqlSchema from "effect/sql/SqlSchema"
 import { randomBytes } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 import { SharedStore } from "../../store/sharedStore.js"
 
@@ -43,6 +46,11 @@ export const layerMemory: Layer.Layer<IdSecretStore> = Layer.sync(IdSecretStore,
 export const layerSql: Layer.Layer<IdSecretStore, never, Sql.Database> = Layer.effect(
   IdSecretStore,
   Effect.map(Sql.Database, ({ bounds, sql }): Secrets => {
+    const kept = SqlSchema.findOne({
+      Request: Schema.Void,
+      Result: tableRow("batch_id_secret", { secret: Schema.RedactedFromValue(Schema.NonEmptyString) }),
+      execute: () => sql`SELECT secret FROM batch_id_secret WHERE id = 1`
+    })
     return {
       // Of instances making it at once, the first insert wins; every one reads the row it left.
       secret: Sql.step(
@@ -50,8 +58,8 @@ export const layerSql: Layer.Layer<IdSecretStore, never, Sql.Database> = Layer.e
         "reading the batch ids' secret",
         Effect.gen(function*() {
           yield* sql`INSERT INTO batch_id_secret (id, secret) VALUES (1, ${made()}) ON CONFLICT (id) DO NOTHING`
-          const [row] = yield* sql<{ readonly secret: string }>`SELECT secret FROM batch_id_secret WHERE id = 1`
-          return Redacted.make(row!.secret)
+          // The insert just made sure of the row.
+          return (yield* Effect.catchTag(kept(undefined), "NoSuchElementError", Effect.die)).secret
         })
       )
     }

@@ -20,9 +20,11 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { SqlError } from "effect/sql/SqlError"
+import * as SqlSchema from "effect/sql/SqlSchema"
 import { ChatRequest } from "../../../ChatRequest.js"
 import { ChatResponse } from "../../../ChatResponse.js"
 import { LlmError } from "../../../LlmError.js"
@@ -30,6 +32,7 @@ import type { BatchRequest } from "../../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { inSlices } from "../../inSlices.js"
 import * as Bounded from "../../persistence/bounded.js"
+import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Leases from "../../persistence/lease.js"
 import * as Sql from "../../persistence/sql.js"
 import { bounds } from "./store.js"
@@ -335,65 +338,74 @@ export function outcomeOf(answer: Answer): "reply" | "error" {
   return Result.isSuccess(answer) ? "reply" : "error"
 }
 
-/** A line's answer from what `encodeAnswer` wrote. */
-export function answerOf(text: string): Answer {
-  const decoded = decodeAnswer(text)
+// A line's answer from its JSON, decoded.
+function answerFrom(decoded: typeof AnswerJson.Type): Answer {
   return "reply" in decoded ? Result.succeed(decoded.reply) : Result.fail(decoded.error)
 }
+
+/** A line's answer from what `encodeAnswer` wrote. */
+export function answerOf(text: string): Answer {
+  return answerFrom(decodeAnswer(text))
+}
+
+/** A run's custom ids as JSON. */
+const CustomIdsJson = Schema.fromJsonString(Schema.Array(Schema.String))
 
 /** A run's custom ids from what a shared store keeps: their JSON, or (a run kept before it was written) its lines. */
 export function customIdsOf(customIds: string | null | undefined, lines: string): ReadonlyArray<string> {
   return typeof customIds === "string"
-    ? Schema.decodeUnknownSync(Schema.fromJsonString(Schema.Array(Schema.String)))(customIds)
+    ? Schema.decodeUnknownSync(CustomIdsJson)(customIds)
     : decodeLines(lines).map((line) => line.customId)
 }
 
 /** How many lines' rows one statement writes: within any database's count of a statement's parameters. */
 const linesAStatement = 500
 
-interface RunRow {
-  readonly id: string
-  readonly model: string
-  readonly owner: string
-  readonly lines: string
-  readonly custom_ids: string | null
-  readonly started_at: number | string
-  readonly cancelled_at: number | string | null
-  readonly ended_at: number | string | null
-}
+const NumberOrNull = Schema.NullOr(Numeric)
 
-interface ProgressRow extends Pick<RunRow, "cancelled_at" | "ended_at"> {
-  // Counts: numbers on SQLite, strings on Postgres.
-  readonly total: number | string
-  readonly succeeded: number | string
-  readonly failed: number | string
-}
+// A run's lines and custom ids, decoded: the ids kept apart once it ended (its lines gone), else its lines' own.
+const RunLines = tableRow("batch_runs", { lines: LinesJson, custom_ids: Schema.NullOr(CustomIdsJson) })
+const RunRow = tableRow("batch_runs", {
+  id: Schema.String,
+  model: Schema.String,
+  owner: Schema.String,
+  lines: LinesJson,
+  custom_ids: Schema.NullOr(CustomIdsJson),
+  started_at: Numeric,
+  cancelled_at: NumberOrNull,
+  ended_at: NumberOrNull
+})
+const ProgressRow = tableRow("batch_runs", {
+  cancelled_at: NumberOrNull,
+  ended_at: NumberOrNull,
+  total: Numeric,
+  succeeded: Numeric,
+  failed: Numeric
+})
+const AnswerRow = tableRow("batch_run_answers", { custom_id: Schema.String, answer: AnswerJson })
+const HeldRow = tableRow("batch_runs", { count: Numeric, bytes: NumberOrNull })
+const RunId = tableRow("batch_runs", { id: Schema.String })
 
-interface AnswerRow {
-  readonly custom_id: string
-  readonly answer: string
-}
-
-interface HeldRow {
-  readonly count: number | string
-  readonly bytes: number | string | null
-}
+const idsOf = (run: typeof RunLines.Type): ReadonlyArray<string> =>
+  run.custom_ids ?? run.lines.map((line) => line.customId)
 
 /** The runs of the database as a room of the bounds: the oldest ended first. */
-function sqlRoom(sql: Sql.Database["Service"]["sql"]): Bounded.Room<string, SqlError> {
+function sqlRoom(sql: Sql.Database["Service"]["sql"]): Bounded.Room<string, SqlError | Schema.SchemaError> {
   const mine = (owner: string | undefined) => owner === undefined ? sql.literal("1 = 1") : sql`owner = ${owner}`
+  const held = SqlSchema.findAll({
+    Request: Schema.UndefinedOr(Schema.String),
+    Result: HeldRow,
+    execute: (owner) => sql`SELECT COUNT(*) AS count, SUM(bytes) AS bytes FROM batch_runs WHERE ${mine(owner)}`
+  })
+  const oldest = SqlSchema.findOneOption({
+    Request: Schema.UndefinedOr(Schema.String),
+    Result: RunId,
+    execute: (owner) =>
+      sql`SELECT id FROM batch_runs WHERE ${mine(owner)} AND ended_at IS NOT NULL ORDER BY started_at, id LIMIT 1`
+  })
   return {
-    held: (owner) =>
-      Effect.map(
-        sql<HeldRow>`SELECT COUNT(*) AS count, SUM(bytes) AS bytes FROM batch_runs WHERE ${mine(owner)}`,
-        ([row]) => ({ count: Number(row?.count ?? 0), bytes: Number(row?.bytes ?? 0) })
-      ),
-    oldest: (owner) =>
-      Effect.map(
-        sql<{ readonly id: string }>`SELECT id FROM batch_runs WHERE ${mine(owner)} AND ended_at IS NOT NULL
-          ORDER BY started_at, id LIMIT 1`,
-        ([row]) => row?.id
-      ),
+    held: (owner) => Effect.map(held(owner), ([row]) => ({ count: row?.count ?? 0, bytes: row?.bytes ?? 0 })),
+    oldest: (owner) => Effect.map(oldest(owner), (row) => Option.getOrUndefined(row)?.id),
     remove: (id) =>
       Effect.andThen(
         sql`DELETE FROM batch_run_answers WHERE run = ${id}`,
@@ -408,6 +420,35 @@ export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect
   Effect.map(Sql.Database, ({ bounds: sqlBounds, sql }): Runs => {
     const lease = Leases.sqlLease(sql, { name: "batch_runs", closed: "ended_at" })
     const room = sqlRoom(sql)
+    const linesOf = SqlSchema.findOneOption({
+      Request: Schema.Struct({ run: Schema.String, holder: Schema.String }),
+      Result: RunLines,
+      // The lines read only when they are where the ids are: a large run's lines are not decoded for nothing.
+      execute: ({ holder, run }) =>
+        sql`SELECT CASE WHEN custom_ids IS NULL THEN lines ELSE '[]' END AS lines, custom_ids FROM batch_runs
+          WHERE id = ${run} AND holder = ${holder} AND ended_at IS NULL`
+    })
+    const runOf = SqlSchema.findOneOption({
+      Request: Schema.String,
+      Result: RunRow,
+      execute: (run) =>
+        sql`SELECT id, model, owner, lines, custom_ids, started_at, cancelled_at, ended_at FROM batch_runs
+          WHERE id = ${run}`
+    })
+    const answersOf = SqlSchema.findAll({
+      Request: Schema.String,
+      Result: AnswerRow,
+      execute: (run) => sql`SELECT custom_id, answer FROM batch_run_answers WHERE run = ${run} AND answer IS NOT NULL`
+    })
+    const progressOf = SqlSchema.findOneOption({
+      Request: Schema.String,
+      Result: ProgressRow,
+      execute: (run) =>
+        sql`SELECT cancelled_at, ended_at, total,
+          (SELECT COUNT(*) FROM batch_run_answers WHERE run = ${run} AND outcome = 'reply') AS succeeded,
+          (SELECT COUNT(*) FROM batch_run_answers WHERE run = ${run} AND outcome = 'error') AS failed
+          FROM batch_runs WHERE id = ${run}`
+    })
     return {
       start: (run, now) =>
         Sql.transaction(
@@ -420,7 +461,7 @@ export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect
               (SELECT id FROM batch_runs WHERE started_at < ${before})`
             yield* sql`DELETE FROM batch_runs WHERE started_at < ${before}`
             const customIds = run.lines.map((line) => line.customId)
-            const inserted = yield* sql<{ readonly id: string }>`INSERT INTO batch_runs
+            const inserted = yield* sql`INSERT INTO batch_runs
               (id, model, owner, lines, custom_ids, bytes, total, started_at)
               VALUES (${run.id}, ${run.model}, ${run.owner}, ${run.encoded}, ${JSON.stringify(customIds)},
                 ${Buffer.byteLength(run.encoded)}, ${customIds.length}, ${run.startedAt})
@@ -446,7 +487,7 @@ export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect
           sqlBounds,
           "taking a batch run's running",
           Effect.map(
-            lease.take<Pick<RunRow, "cancelled_at">>({ id: run, holder, now, until }, "cancelled_at"),
+            lease.take<{ readonly cancelled_at: unknown }>({ id: run, holder, now, until }, "cancelled_at"),
             ([row]): Lease => row === undefined ? "lost" : row.cancelled_at === null ? "held" : "cancelled"
           )
         ),
@@ -458,7 +499,7 @@ export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect
           sqlBounds,
           "recording a batch run's line answered",
           Effect.map(
-            sql<AnswerRow>`UPDATE batch_run_answers
+            sql`UPDATE batch_run_answers
               SET answer = ${encodeAnswer(answerJson(answer))}, outcome = ${outcomeOf(answer)}
               WHERE run = ${run} AND custom_id = ${customId} AND answer IS NULL RETURNING custom_id`,
             (rows) => rows.length > 0
@@ -477,10 +518,9 @@ export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect
           sqlBounds,
           "recording a batch run ended",
           Effect.gen(function*() {
-            const [row] = yield* sql<Pick<RunRow, "lines" | "custom_ids">>`SELECT lines, custom_ids FROM batch_runs
-              WHERE id = ${run} AND holder = ${holder} AND ended_at IS NULL`
+            const row = Option.getOrUndefined(yield* linesOf({ run, holder }))
             if (row === undefined) return
-            const customIds = customIdsOf(row.custom_ids, row.lines)
+            const customIds = idsOf(row)
             yield* sql`UPDATE batch_runs SET ended_at = ${now}, ${lease.freed}, lines = '[]',
               custom_ids = ${JSON.stringify(customIds)}, bytes = ${endedBytes(customIds)}, total = ${customIds.length}
               WHERE id = ${run}`
@@ -493,17 +533,15 @@ export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect
           sqlBounds,
           "reading a batch run",
           Effect.gen(function*() {
-            const [row] = yield* sql<RunRow>`SELECT id, model, owner, lines, custom_ids, started_at, cancelled_at,
-              ended_at FROM batch_runs WHERE id = ${run}`
+            const row = Option.getOrUndefined(yield* runOf(run))
             if (row === undefined) return undefined
-            const answers = yield* sql<AnswerRow>`SELECT custom_id, answer FROM batch_run_answers
-              WHERE run = ${run} AND answer IS NOT NULL`
+            const answers = yield* answersOf(run)
             const ended = row.ended_at !== null
             return {
-              run: { id: row.id, model: row.model, owner: row.owner, startedAt: Number(row.started_at) },
-              customIds: customIdsOf(row.custom_ids, row.lines),
-              lines: ended ? [] : decodeLines(row.lines),
-              answers: new Map(answers.map((answer) => [answer.custom_id, answerOf(answer.answer)])),
+              run: { id: row.id, model: row.model, owner: row.owner, startedAt: row.started_at },
+              customIds: idsOf(row),
+              lines: ended ? [] : row.lines,
+              answers: new Map(answers.map((answer) => [answer.custom_id, answerFrom(answer.answer)])),
               cancelled: row.cancelled_at !== null,
               ended
             }
@@ -514,20 +552,14 @@ export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect
         Sql.step(
           sqlBounds,
           "reading a batch run's progress",
-          Effect.map(
-            sql<ProgressRow>`SELECT cancelled_at, ended_at, total,
-              (SELECT COUNT(*) FROM batch_run_answers WHERE run = ${run} AND outcome = 'reply') AS succeeded,
-              (SELECT COUNT(*) FROM batch_run_answers WHERE run = ${run} AND outcome = 'error') AS failed
-              FROM batch_runs WHERE id = ${run}`,
-            ([row]): Progress | undefined =>
-              row === undefined ? undefined : {
-                total: Number(row.total),
-                succeeded: Number(row.succeeded),
-                failed: Number(row.failed),
-                cancelled: row.cancelled_at !== null,
-                ended: row.ended_at !== null
-              }
-          )
+          Effect.map(progressOf(run), (found) =>
+            Option.getOrUndefined(Option.map(found, (row): Progress => ({
+              total: row.total,
+              succeeded: row.succeeded,
+              failed: row.failed,
+              cancelled: row.cancelled_at !== null,
+              ended: row.ended_at !== null
+            }))))
         )
     }
   })

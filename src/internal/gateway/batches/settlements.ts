@@ -12,9 +12,13 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as SqlSchema from "effect/sql/SqlSchema"
 import type * as Budget from "../../../Budget.js"
 import type { BatchStatus } from "../../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Leases from "../../persistence/lease.js"
 import * as Sql from "../../persistence/sql.js"
 
@@ -168,41 +172,35 @@ export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementSt
   }
 })
 
-interface BatchRow {
-  readonly id: string
-  readonly opened_at: number | string
-  readonly hold_id: string | null
-  readonly hold_estimate: number | string | null
-  readonly hold_at: number | string | null
-  readonly hold_until: number | string | null
-  readonly settled_at: number | string | null
-  readonly last_state: BatchStatus["state"] | null
-  readonly last_total: number | string | null
-  readonly last_succeeded: number | string | null
-  readonly last_failed: number | string | null
+const NumberOrNull = Schema.NullOr(Numeric)
+
+const BatchRow = tableRow("batch_settlements", {
+  hold_id: Schema.NullOr(Schema.String),
+  hold_estimate: NumberOrNull,
+  hold_at: NumberOrNull,
+  hold_until: NumberOrNull,
+  settled_at: NumberOrNull,
+  last_state: Schema.NullOr(Schema.Literals(["running", "completed", "expired", "cancelled", "refused"])),
+  last_total: NumberOrNull,
+  last_succeeded: NumberOrNull,
+  last_failed: NumberOrNull
+})
+const OpenRow = tableRow("batch_settlements", { id: Schema.String, opened_at: Numeric })
+const LineRow = tableRow("batch_settled_lines", { custom_id: Schema.String, cost: Numeric })
+
+// A hold and a last status are written whole (`open`, `close`): a column of one null beside a set one reads as none.
+function holdOf(row: typeof BatchRow.Type): Budget.Hold | undefined {
+  const { hold_at, hold_estimate, hold_id, hold_until } = row
+  return hold_id === null || hold_estimate === null || hold_at === null || hold_until === null
+    ? undefined
+    : { id: hold_id, estimate: hold_estimate, at: hold_at, until: hold_until }
 }
 
-function holdOf(row: BatchRow): Budget.Hold | undefined {
-  return row.hold_id === null ? undefined : {
-    id: row.hold_id,
-    estimate: Number(row.hold_estimate),
-    at: Number(row.hold_at),
-    until: Number(row.hold_until)
-  }
-}
-
-function lastStatusOf(row: BatchRow): LastStatus | undefined {
-  return row.last_state === null ? undefined : {
-    state: row.last_state,
-    total: Number(row.last_total),
-    succeeded: Number(row.last_succeeded),
-    failed: Number(row.last_failed)
-  }
-}
-
-interface LineRow {
-  readonly custom_id: string
-  readonly cost: number | string
+function lastStatusOf(row: typeof BatchRow.Type): LastStatus | undefined {
+  const { last_failed, last_state, last_succeeded, last_total } = row
+  return last_state === null || last_total === null || last_succeeded === null || last_failed === null
+    ? undefined
+    : { state: last_state, total: last_total, succeeded: last_succeeded, failed: last_failed }
 }
 
 /** The settlements in the gateway's database, which every instance on it shares. */
@@ -210,6 +208,23 @@ export const layerSql: Layer.Layer<SettlementStore, never, Sql.Database> = Layer
   SettlementStore,
   Effect.map(Sql.Database, ({ bounds, sql }): Settlements => {
     const lease = Leases.sqlLease(sql, { name: "batch_settlements", closed: "settled_at" })
+    const batchOf = SqlSchema.findOneOption({
+      Request: Schema.String,
+      Result: BatchRow,
+      execute: (batch) =>
+        sql`SELECT hold_id, hold_estimate, hold_at, hold_until, settled_at, last_state, last_total, last_succeeded,
+          last_failed FROM batch_settlements WHERE id = ${batch}`
+    })
+    const linesOf = SqlSchema.findAll({
+      Request: Schema.String,
+      Result: LineRow,
+      execute: (batch) => sql`SELECT custom_id, cost FROM batch_settled_lines WHERE batch = ${batch}`
+    })
+    const opened = SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: OpenRow,
+      execute: () => sql`SELECT id, opened_at FROM batch_settlements WHERE settled_at IS NULL ORDER BY opened_at, id`
+    })
     return {
       open: (batch) =>
         Sql.step(
@@ -223,11 +238,7 @@ export const layerSql: Layer.Layer<SettlementStore, never, Sql.Database> = Layer
       opened: Sql.step(
         bounds,
         "listing the open batches",
-        Effect.map(
-          sql<BatchRow>`SELECT id, opened_at FROM batch_settlements WHERE settled_at IS NULL
-              ORDER BY opened_at, id`,
-          (rows) => rows.map((row) => ({ id: row.id, openedAt: Number(row.opened_at) }))
-        )
+        Effect.map(opened(undefined), (rows) => rows.map((row) => ({ id: row.id, openedAt: row.opened_at })))
       ),
       lease: (batch, holder, now, until) =>
         Sql.step(
@@ -243,9 +254,9 @@ export const layerSql: Layer.Layer<SettlementStore, never, Sql.Database> = Layer
           bounds,
           "recording a batch's line settled",
           Effect.gen(function*() {
-            const inserted = yield* sql<LineRow>`INSERT INTO batch_settled_lines (batch, custom_id, cost)
+            const inserted = yield* sql`INSERT INTO batch_settled_lines (batch, custom_id, cost)
               SELECT ${batch}, ${customId}, ${cost} WHERE EXISTS (SELECT 1 FROM batch_settlements WHERE id = ${batch})
-              ON CONFLICT (batch, custom_id) DO NOTHING RETURNING custom_id, cost`
+              ON CONFLICT (batch, custom_id) DO NOTHING RETURNING custom_id`
             return inserted.length > 0
           })
         ),
@@ -255,7 +266,7 @@ export const layerSql: Layer.Layer<SettlementStore, never, Sql.Database> = Layer
           bounds,
           "recording a batch settled",
           Effect.map(
-            sql<{ readonly id: string }>`UPDATE batch_settlements SET settled_at = ${now}, ${lease.freed},
+            sql`UPDATE batch_settlements SET settled_at = ${now}, ${lease.freed},
               last_state = ${last.state}, last_total = ${last.total},
               last_succeeded = ${last.succeeded}, last_failed = ${last.failed}
               WHERE id = ${batch} AND settled_at IS NULL RETURNING id`,
@@ -268,16 +279,14 @@ export const layerSql: Layer.Layer<SettlementStore, never, Sql.Database> = Layer
           bounds,
           "reading a batch's settlement",
           Effect.gen(function*() {
-            const [row] = yield* sql<BatchRow>`SELECT id, opened_at, hold_id, hold_estimate, hold_at, hold_until,
-              settled_at, last_state, last_total, last_succeeded, last_failed FROM batch_settlements
-              WHERE id = ${batch}`
+            const row = Option.getOrUndefined(yield* batchOf(batch))
             if (row === undefined) return undefined
-            const lines = yield* sql<LineRow>`SELECT custom_id, cost FROM batch_settled_lines WHERE batch = ${batch}`
+            const lines = yield* linesOf(batch)
             return {
-              lines: new Map(lines.map((line) => [line.custom_id, Number(line.cost)])),
+              lines: new Map(lines.map((line) => [line.custom_id, line.cost])),
               hold: holdOf(row),
               closed: row.settled_at !== null,
-              settledAt: row.settled_at === null ? undefined : Number(row.settled_at),
+              settledAt: row.settled_at ?? undefined,
               last: lastStatusOf(row)
             }
           })

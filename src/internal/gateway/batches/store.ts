@@ -20,9 +20,13 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type { SqlError } from "effect/sql/SqlError"
+import * as SqlSchema from "effect/sql/SqlSchema"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Bounded from "../../persistence/bounded.js"
+import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 import type { BatchKind } from "./ids.js"
 
@@ -236,72 +240,101 @@ export const layerMemory: Layer.Layer<BatchStore> = Layer.sync(BatchStore, (): S
   }
 })
 
-interface FileRow {
-  readonly id: string
-  readonly owner: string
-  readonly filename: string
-  readonly content: string
-  readonly bytes: number | string
-  readonly created_at: number | string
-}
+const FileRow = tableRow("batch_input_files", {
+  id: Schema.String,
+  owner: Schema.String,
+  filename: Schema.String,
+  content: Schema.String,
+  bytes: Numeric,
+  created_at: Numeric
+})
+// `SUM` of no rows is null: none held.
+const FilesHeld = tableRow("batch_input_files", { count: Numeric, bytes: Schema.NullOr(Numeric) })
+const RecordsHeld = tableRow("batch_records", { count: Numeric })
+const FileId = tableRow("batch_input_files", { id: Schema.String })
+const RecordId = tableRow("batch_records", { id: Schema.String, created_at: Numeric })
+const ListerKey = Schema.Struct({ kind: Schema.String, owner: Schema.String })
+const Listing = Schema.Struct({
+  kind: Schema.String,
+  owner: Schema.String,
+  since: Schema.Number,
+  after: Schema.UndefinedOr(Schema.Struct({ id: Schema.String, created_at: Schema.Number })),
+  limit: Schema.Number
+})
 
-interface HeldRow {
-  readonly count: number | string
-  readonly bytes: number | string | null
-}
-
-interface IdRow {
-  readonly id: string
-  readonly created_at: number | string
-}
+type SqlFailure = SqlError | Schema.SchemaError
 
 /** The files and records in the gateway's database, which every instance on it shares. */
 export const layerSql: Layer.Layer<BatchStore, never, Sql.Database> = Layer.effect(
   BatchStore,
   Effect.map(Sql.Database, ({ bounds: sqlBounds, sql }): Store => {
-    const held = (rows: ReadonlyArray<HeldRow>) => ({
-      count: Number(rows[0]?.count ?? 0),
-      bytes: Number(rows[0]?.bytes ?? 0)
+    const ofOwner = (owner: string | undefined) => owner === undefined ? sql.literal("") : sql`WHERE owner = ${owner}`
+    const ofLister = (lister: typeof ListerKey.Encoded | undefined) =>
+      lister === undefined ? sql.literal("") : sql`WHERE kind = ${lister.kind} AND owner = ${lister.owner}`
+    const filesHeld = SqlSchema.findAll({
+      Request: Schema.UndefinedOr(Schema.String),
+      Result: FilesHeld,
+      execute: (owner) => sql`SELECT COUNT(*) AS count, SUM(bytes) AS bytes FROM batch_input_files ${ofOwner(owner)}`
     })
-    const fileRoom: Bounded.Room<string, SqlError> = {
-      held: (owner) =>
-        Effect.map(
-          owner === undefined
-            ? sql<HeldRow>`SELECT COUNT(*) AS count, SUM(bytes) AS bytes FROM batch_input_files`
-            : sql<HeldRow>`SELECT COUNT(*) AS count, SUM(bytes) AS bytes FROM batch_input_files WHERE owner = ${owner}`,
-          held
-        ),
-      oldest: (owner) =>
-        Effect.map(
-          owner === undefined
-            ? sql<IdRow>`SELECT id, created_at FROM batch_input_files ORDER BY created_at, id LIMIT 1`
-            : sql<IdRow>`SELECT id, created_at FROM batch_input_files WHERE owner = ${owner}
-                ORDER BY created_at, id LIMIT 1`,
-          (rows) => rows[0]?.id
-        ),
+    const oldestFile = SqlSchema.findOneOption({
+      Request: Schema.UndefinedOr(Schema.String),
+      Result: FileId,
+      execute: (owner) => sql`SELECT id FROM batch_input_files ${ofOwner(owner)} ORDER BY created_at, id LIMIT 1`
+    })
+    const recordsHeld = SqlSchema.findAll({
+      Request: Schema.UndefinedOr(ListerKey),
+      Result: RecordsHeld,
+      execute: (lister) => sql`SELECT COUNT(*) AS count FROM batch_records ${ofLister(lister)}`
+    })
+    const oldestRecord = SqlSchema.findOneOption({
+      Request: Schema.UndefinedOr(ListerKey),
+      Result: RecordId,
+      execute: (lister) =>
+        sql`SELECT id, created_at FROM batch_records ${ofLister(lister)} ORDER BY created_at, id LIMIT 1`
+    })
+    const fileRoom: Bounded.Room<string, SqlFailure> = {
+      held: (owner) => Effect.map(filesHeld(owner), ([row]) => ({ count: row?.count ?? 0, bytes: row?.bytes ?? 0 })),
+      oldest: (owner) => Effect.map(oldestFile(owner), (row) => Option.getOrUndefined(row)?.id),
       remove: (id) => Effect.asVoid(sql`DELETE FROM batch_input_files WHERE id = ${id}`)
     }
-    const batchRoom: Bounded.Room<Lister, SqlError> = {
-      held: (lister) =>
-        Effect.map(
-          lister === undefined
-            ? sql<HeldRow>`SELECT COUNT(*) AS count FROM batch_records`
-            : sql<HeldRow>`SELECT COUNT(*) AS count FROM batch_records
-                WHERE kind = ${lister.kind} AND owner = ${lister.owner}`,
-          held
-        ),
-      oldest: (lister) =>
-        Effect.map(
-          lister === undefined
-            ? sql<IdRow>`SELECT id, created_at FROM batch_records ORDER BY created_at, id LIMIT 1`
-            : sql<
-              IdRow
-            >`SELECT id, created_at FROM batch_records WHERE kind = ${lister.kind} AND owner = ${lister.owner}
-                ORDER BY created_at, id LIMIT 1`,
-          (rows) => rows[0]?.id
-        ),
+    const batchRoom: Bounded.Room<Lister, SqlFailure> = {
+      held: (lister) => Effect.map(recordsHeld(lister), ([row]) => ({ count: row?.count ?? 0, bytes: 0 })),
+      oldest: (lister) => Effect.map(oldestRecord(lister), (row) => Option.getOrUndefined(row)?.id),
       remove: (id) => Effect.asVoid(sql`DELETE FROM batch_records WHERE id = ${id}`)
     }
+    const fileOf = SqlSchema.findOneOption({
+      Request: Schema.Struct({ id: Schema.String, owner: Schema.String, since: Schema.Number }),
+      Result: FileRow,
+      execute: ({ id, owner, since }) =>
+        sql`SELECT id, owner, filename, content, bytes, created_at FROM batch_input_files
+          WHERE id = ${id} AND owner = ${owner} AND created_at >= ${since}`
+    })
+    const mine = (kind: string, owner: string, since: number) =>
+      sql`kind = ${kind} AND owner = ${owner} AND created_at >= ${since}`
+    const cursorOf = SqlSchema.findOneOption({
+      Request: Schema.Struct({ id: Schema.String, kind: Schema.String, owner: Schema.String, since: Schema.Number }),
+      Result: RecordId,
+      execute: ({ id, kind, owner, since }) =>
+        sql`SELECT id, created_at FROM batch_records WHERE id = ${id} AND ${mine(kind, owner, since)}`
+    })
+    const pageOf = SqlSchema.findAll({
+      Request: Listing,
+      Result: RecordId,
+      execute: ({ after, kind, limit, owner, since }) => {
+        const older = after === undefined ? [] : [
+          sql`(created_at < ${after.created_at} OR (created_at = ${after.created_at} AND id < ${after.id}))`
+        ]
+        return sql`SELECT id, created_at FROM batch_records WHERE ${sql.and([mine(kind, owner, since), ...older])}
+          ORDER BY created_at DESC, id DESC LIMIT ${limit}`
+      }
+    })
+    const newestOf = SqlSchema.findAll({
+      Request: Schema.Struct({ since: Schema.Number, limit: Schema.Number }),
+      Result: RecordId,
+      execute: ({ limit, since }) =>
+        sql`SELECT id, created_at FROM batch_records WHERE created_at >= ${since}
+          ORDER BY created_at DESC, id DESC LIMIT ${limit}`
+    })
     const filesBefore = (now: number) => now - Duration.toMillis(bounds.fileTtl)
     const batchesBefore = (now: number) => now - Duration.toMillis(bounds.batchTtl)
     return {
@@ -324,21 +357,8 @@ export const layerSql: Layer.Layer<BatchStore, never, Sql.Database> = Layer.effe
         Sql.step(
           sqlBounds,
           "reading a batch's input file",
-          Effect.map(
-            sql<FileRow>`SELECT id, owner, filename, content, bytes, created_at FROM batch_input_files
-              WHERE id = ${id} AND owner = ${owner} AND created_at >= ${filesBefore(now)}`,
-            (rows) => {
-              const row = rows[0]
-              return row === undefined ? undefined : {
-                id: row.id,
-                owner: row.owner,
-                filename: row.filename,
-                content: row.content,
-                bytes: Number(row.bytes),
-                createdAt: Number(row.created_at)
-              }
-            }
-          )
+          Effect.map(fileOf({ id, owner, since: filesBefore(now) }), (row) =>
+            Option.getOrUndefined(Option.map(row, ({ created_at, ...file }) => ({ ...file, createdAt: created_at }))))
         ),
       record: (batch, now) =>
         Sql.transaction(
@@ -347,7 +367,7 @@ export const layerSql: Layer.Layer<BatchStore, never, Sql.Database> = Layer.effe
           "recording a batch",
           Effect.gen(function*() {
             yield* sql`DELETE FROM batch_records WHERE created_at < ${batchesBefore(now)}`
-            const inserted = yield* sql<IdRow>`INSERT INTO batch_records (id, kind, owner, created_at)
+            const inserted = yield* sql`INSERT INTO batch_records (id, kind, owner, created_at)
               VALUES (${batch.id}, ${batch.kind}, ${batch.owner}, ${batch.createdAt})
               ON CONFLICT (id) DO NOTHING RETURNING id, created_at`
             if (inserted.length > 0) yield* Bounded.keep(batchRoom, batchBounds(batch))
@@ -359,17 +379,12 @@ export const layerSql: Layer.Layer<BatchStore, never, Sql.Database> = Layer.effe
           sqlBounds,
           "listing batches",
           Effect.gen(function*() {
-            const mine = sql`kind = ${kind} AND owner = ${owner} AND created_at >= ${batchesBefore(now)}`
-            const [cursor] = after === undefined
-              ? []
-              : yield* sql<IdRow>`SELECT id, created_at FROM batch_records WHERE id = ${after} AND ${mine}`
+            const since = batchesBefore(now)
+            const cursor = after === undefined
+              ? undefined
+              : Option.getOrUndefined(yield* cursorOf({ id: after, kind, owner, since }))
             if (after !== undefined && cursor === undefined) return { ids: [], hasMore: false }
-            const older = cursor === undefined ? [] : [
-              sql`(created_at < ${Number(cursor.created_at)}
-                OR (created_at = ${Number(cursor.created_at)} AND id < ${cursor.id}))`
-            ]
-            const rows = yield* sql<IdRow>`SELECT id, created_at FROM batch_records WHERE ${sql.and([mine, ...older])}
-              ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`
+            const rows = yield* pageOf({ kind, owner, since, after: cursor, limit: limit + 1 })
             return { ids: rows.slice(0, limit).map((row) => row.id), hasMore: rows.length > limit }
           })
         ),
@@ -377,11 +392,7 @@ export const layerSql: Layer.Layer<BatchStore, never, Sql.Database> = Layer.effe
         Sql.step(
           sqlBounds,
           "listing the newest batches",
-          Effect.map(
-            sql<IdRow>`SELECT id, created_at FROM batch_records WHERE created_at >= ${batchesBefore(now)}
-              ORDER BY created_at DESC, id DESC LIMIT ${limit}`,
-            (rows) => rows.map((row) => row.id)
-          )
+          Effect.map(newestOf({ since: batchesBefore(now), limit }), (rows) => rows.map((row) => row.id))
         )
     }
   })

@@ -14,8 +14,11 @@
  */
 import * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
+import * as SqlSchema from "effect/sql/SqlSchema"
+import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Requests from "./requestTable.js"
 
 /** A partition's span, in milliseconds: a UTC day. */
@@ -109,10 +112,14 @@ export const write = (sql: SqlClient.SqlClient, rows: ReadonlyArray<Requests.Row
   })
 
 /** Every day's partition, newest first. */
-const days = (sql: SqlClient.SqlClient): Effect.Effect<Array<Day>, SqlError> =>
+const days = (sql: SqlClient.SqlClient): Effect.Effect<Array<Day>, Requests.Failure> =>
   Effect.map(
-    sql<Record<string, unknown>>`SELECT day, row_count, byte_count FROM request_log_days ORDER BY day DESC`,
-    (rows) => rows.map((row) => ({ day: Number(row.day), rows: Number(row.row_count), bytes: Number(row.byte_count) }))
+    SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: tableRow("request_log_days", { day: Numeric, row_count: Numeric, byte_count: Numeric }),
+      execute: () => sql`SELECT day, row_count, byte_count FROM request_log_days ORDER BY day DESC`
+    })(undefined),
+    (rows) => rows.map((row) => ({ day: row.day, rows: row.row_count, bytes: row.byte_count }))
   )
 
 /**
@@ -128,7 +135,7 @@ const dropLockTimeout = "2s"
 export const sweep = (
   sql: SqlClient.SqlClient,
   { before, bounds, now }: Requests.Sweep
-): Effect.Effect<void, SqlError> =>
+): Effect.Effect<void, Requests.Failure> =>
   Effect.gen(function*() {
     yield* sql.withTransaction(make(sql, [dayOf(now), dayOf(now) + dayMillis]))
     const gone = doomed(yield* days(sql), before, bounds)

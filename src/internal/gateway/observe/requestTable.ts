@@ -9,8 +9,11 @@
  * `Number`.
  */
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
+import * as SqlSchema from "effect/sql/SqlSchema"
+import { Numeric, tableRow } from "../../persistence/columns.js"
 import type { Permission } from "../access/roles.js"
 
 /** One call, as the table keeps it (a type, not an interface: `sql.insert` takes records). */
@@ -58,6 +61,9 @@ export type Row = {
   /** The SHA-256 (hex) of an MCP tool call's arguments as JSON: never the arguments. */
   readonly arguments_digest: string | null
 }
+
+/** What a read of the table fails with: the database's error, or a row read back unlike its columns. */
+export type Failure = SqlError | Schema.SchemaError
 
 /** The groups spend is summed by, and the column each reads. */
 export const groupColumns = {
@@ -136,19 +142,25 @@ export const sizeExpression = `(${rowOverhead}${
   textColumns.map((column) => ` + COALESCE(LENGTH(${column}), 0)`).join("")
 })`
 
+const Cut = tableRow("requests", { at: Numeric, id: Schema.String })
+
 /** Deletes the oldest rows until at most `bounds.rows` are left, their bytes (`bytesOf`) at most `bounds.bytes`. */
-export const trim = (sql: SqlClient.SqlClient, bounds: Bounds): Effect.Effect<void, SqlError> =>
+export const trim = (sql: SqlClient.SqlClient, bounds: Bounds): Effect.Effect<void, Failure> =>
   Effect.gen(function*() {
     const size = sql.literal(sizeExpression)
     // The newest row past either bound, counting from the newest: it and every older row go.
-    const [cut] = yield* sql<{ readonly at: unknown; readonly id: unknown }>`SELECT at, id FROM (
-        SELECT at, id, ROW_NUMBER() OVER (ORDER BY at DESC, id DESC) AS n,
-          SUM(${size}) OVER (ORDER BY at DESC, id DESC) AS total
-        FROM requests
-      ) AS sized WHERE n > ${bounds.rows} OR total > ${bounds.bytes} ORDER BY at DESC, id DESC LIMIT 1`
+    const [cut] = yield* SqlSchema.findAll({
+      Request: Schema.Struct({ rows: Schema.Number, bytes: Schema.Number }),
+      Result: Cut,
+      execute: ({ bytes, rows }) =>
+        sql`SELECT at, id FROM (
+          SELECT at, id, ROW_NUMBER() OVER (ORDER BY at DESC, id DESC) AS n,
+            SUM(${size}) OVER (ORDER BY at DESC, id DESC) AS total
+          FROM requests
+        ) AS sized WHERE n > ${rows} OR total > ${bytes} ORDER BY at DESC, id DESC LIMIT 1`
+    })(bounds)
     if (cut === undefined) return
-    const at = Number(cut.at)
-    yield* sql`DELETE FROM requests WHERE at < ${at} OR (at = ${at} AND id <= ${String(cut.id)})`
+    yield* sql`DELETE FROM requests WHERE at < ${cut.at} OR (at = ${cut.at} AND id <= ${cut.id})`
   })
 
 /**
@@ -205,29 +217,23 @@ export const isCall = (row: Pick<Row, "model" | "mcp_server">): boolean => row.m
 /** `isCall` as a column: 1 for a call, else 0. */
 const callColumn = "CASE WHEN model IS NULL AND mcp_server IS NULL THEN 0 ELSE 1 END"
 
-type Sums = Record<
-  | "grp"
-  | "name"
-  | "mcp"
-  | "bucket_start"
-  | "calls"
-  | "other_requests"
-  | "cost"
-  | "input_tokens"
-  | "output_tokens"
-  | "cached_tokens"
-  | "cache_write_tokens"
-  | "cache_savings",
-  unknown
->
-
-const count = (value: unknown): number => Number(value ?? 0)
+const Sums = tableRow("requests", {
+  grp: Schema.NullOr(Schema.String),
+  name: Schema.NullOr(Schema.String),
+  mcp: Schema.NullOr(Schema.String),
+  bucket_start: Numeric,
+  calls: Numeric,
+  other_requests: Numeric,
+  cost: Numeric,
+  input_tokens: Numeric,
+  output_tokens: Numeric,
+  cached_tokens: Numeric,
+  cache_write_tokens: Numeric,
+  cache_savings: Numeric
+})
 
 /** The sums per group (and bucket) of the rows in the range, the costliest group first (per bucket, oldest first). */
-export const spend = (
-  sql: SqlClient.SqlClient,
-  query: SpendQuery
-): Effect.Effect<ReadonlyArray<SpendRow>, SqlError> => {
+export const spend = (sql: SqlClient.SqlClient, query: SpendQuery): Effect.Effect<ReadonlyArray<SpendRow>, Failure> => {
   const column = sql(groupColumns[query.groupBy])
   // Whole milliseconds of a fixed list: written into the statement, so both databases divide integers.
   const size = query.bucket === undefined ? undefined : sql.literal(String(buckets[query.bucket]))
@@ -242,7 +248,7 @@ export const spend = (
   // from the other calls without a model.
   const byServer = query.groupBy === "model" || query.groupBy === "deployment"
   const mcp = byServer ? sql.literal("mcp_server") : sql.literal("NULL")
-  const statement = sql<Sums>`SELECT ${column} AS grp, ${name} AS name, ${mcp} AS mcp, ${bucket} AS bucket_start,
+  const statement = sql`SELECT ${column} AS grp, ${name} AS name, ${mcp} AS mcp, ${bucket} AS bucket_start,
       SUM(${sql.literal(callColumn)}) AS calls, COUNT(*) - SUM(${sql.literal(callColumn)}) AS other_requests,
       COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(input_tokens), 0) AS input_tokens,
       COALESCE(SUM(output_tokens), 0) AS output_tokens, COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
@@ -252,22 +258,27 @@ export const spend = (
     size === undefined ? sql.literal("") : sql`, ${bucket}`
   }
     ORDER BY ${size === undefined ? sql.literal("cost DESC, calls DESC") : sql.literal("bucket_start, cost DESC")}`
-  return Effect.map(statement, (rows) =>
-    rows.map((row): SpendRow => ({
-      group: row.grp === null || row.grp === undefined ? null : String(row.grp),
-      ...(named ? { name: row.name === null || row.name === undefined ? null : String(row.name) } : {}),
-      ...(byServer ? { mcp_server: row.mcp === null || row.mcp === undefined ? null : String(row.mcp) } : {}),
-      ...(size === undefined ? {} : { bucket: count(row.bucket_start) }),
-      calls: count(row.calls),
-      other_requests: count(row.other_requests),
-      cost: count(row.cost),
-      input_tokens: count(row.input_tokens),
-      output_tokens: count(row.output_tokens),
-      cached_tokens: count(row.cached_tokens),
-      cache_write_tokens: count(row.cache_write_tokens),
-      cache_savings: count(row.cache_savings)
-    })))
+  const summed = SqlSchema.findAll({ Request: Schema.Void, Result: Sums, execute: () => statement })
+  return Effect.map(
+    summed(undefined),
+    (rows) =>
+      rows.map(({ bucket_start, grp, mcp, name: keyName, ...sums }): SpendRow => ({
+        group: grp,
+        ...(named ? { name: keyName } : {}),
+        ...(byServer ? { mcp_server: mcp } : {}),
+        ...(size === undefined ? {} : { bucket: bucket_start }),
+        ...sums
+      }))
+  )
 }
+
+const ToolSums = tableRow("requests", {
+  server: Schema.String,
+  tool: Schema.String,
+  calls: Numeric,
+  errors: Numeric,
+  cost: Numeric
+})
 
 /** One MCP tool's calls in the log. */
 export interface ToolCalls {
@@ -282,20 +293,15 @@ export interface ToolCalls {
 }
 
 /** Every MCP tool's calls, by server and tool. */
-export const toolCalls = (sql: SqlClient.SqlClient): Effect.Effect<ReadonlyArray<ToolCalls>, SqlError> =>
-  Effect.map(
-    sql<Readonly<Record<string, unknown>>>`SELECT mcp_server, mcp_tool, COUNT(*) AS calls,
-      SUM(CASE WHEN error IS NULL THEN 0 ELSE 1 END) AS errors, SUM(COALESCE(cost, 0)) AS cost
-      FROM requests WHERE mcp_server IS NOT NULL GROUP BY mcp_server, mcp_tool`,
-    (rows) =>
-      rows.map((row): ToolCalls => ({
-        server: String(row["mcp_server"]),
-        tool: String(row["mcp_tool"]),
-        calls: count(row["calls"]),
-        errors: count(row["errors"]),
-        cost: count(row["cost"])
-      }))
-  )
+export const toolCalls = (sql: SqlClient.SqlClient): Effect.Effect<ReadonlyArray<ToolCalls>, Failure> =>
+  SqlSchema.findAll({
+    Request: Schema.Void,
+    Result: ToolSums,
+    execute: () =>
+      sql`SELECT mcp_server AS server, mcp_tool AS tool, COUNT(*) AS calls,
+        SUM(CASE WHEN error IS NULL THEN 0 ELSE 1 END) AS errors, SUM(COALESCE(cost, 0)) AS cost
+        FROM requests WHERE mcp_server IS NOT NULL GROUP BY mcp_server, mcp_tool`
+  })(undefined)
 
 /** A page of rows: the filters, how many, and the row the page follows (the last of the page before). */
 export interface ListQuery {
@@ -308,38 +314,39 @@ export interface ListQuery {
   readonly after?: { readonly at: number; readonly id: string } | undefined
 }
 
-const numberOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value))
+const NumberOrNull = Schema.NullOr(Numeric)
+const TextOrNull = Schema.NullOr(Schema.String)
 
-// A row as a database gives it: Postgres' `BIGINT`s are strings.
-const fromDatabase = (row: Record<string, unknown>): Row => ({
-  id: String(row.id),
-  request_id: String(row.request_id),
-  at: Number(row.at),
-  key_id: (row.key_id ?? null) as string | null,
-  key_name: (row.key_name ?? null) as string | null,
-  team_id: (row.team_id ?? null) as string | null,
-  route: String(row.route),
-  model: (row.model ?? null) as string | null,
-  deployment: (row.deployment ?? null) as string | null,
-  status: Number(row.status),
-  input_tokens: numberOrNull(row.input_tokens),
-  output_tokens: numberOrNull(row.output_tokens),
-  cached_tokens: numberOrNull(row.cached_tokens),
-  cache_write_tokens: numberOrNull(row.cache_write_tokens),
-  cache_write_1h_tokens: numberOrNull(row.cache_write_1h_tokens),
-  cost: numberOrNull(row.cost),
-  cache_savings: numberOrNull(row.cache_savings),
-  latency_ms: Number(row.latency_ms),
-  first_token_ms: numberOrNull(row.first_token_ms),
-  error: (row.error ?? null) as string | null,
-  payload: (row.payload ?? null) as string | null,
-  mcp_server: (row.mcp_server ?? null) as string | null,
-  mcp_tool: (row.mcp_tool ?? null) as string | null,
-  arguments_digest: (row.arguments_digest ?? null) as string | null
+// A row as a database gives it back.
+const Stored = tableRow("requests", {
+  id: Schema.String,
+  request_id: Schema.String,
+  at: Numeric,
+  key_id: TextOrNull,
+  key_name: TextOrNull,
+  team_id: TextOrNull,
+  route: Schema.String,
+  model: TextOrNull,
+  deployment: TextOrNull,
+  status: Numeric,
+  input_tokens: NumberOrNull,
+  output_tokens: NumberOrNull,
+  cached_tokens: NumberOrNull,
+  cache_write_tokens: NumberOrNull,
+  cache_write_1h_tokens: NumberOrNull,
+  cost: NumberOrNull,
+  cache_savings: NumberOrNull,
+  latency_ms: Numeric,
+  first_token_ms: NumberOrNull,
+  error: TextOrNull,
+  payload: TextOrNull,
+  mcp_server: TextOrNull,
+  mcp_tool: TextOrNull,
+  arguments_digest: TextOrNull
 })
 
 /** The rows that match, newest first (ties by id), after `query.after` when given. */
-export const list = (sql: SqlClient.SqlClient, query: ListQuery): Effect.Effect<ReadonlyArray<Row>, SqlError> => {
+export const list = (sql: SqlClient.SqlClient, query: ListQuery): Effect.Effect<ReadonlyArray<Row>, Failure> => {
   const { after } = query
   const clauses = [
     ...(query.key === undefined ? [] : [sql`key_id = ${query.key}`]),
@@ -349,8 +356,9 @@ export const list = (sql: SqlClient.SqlClient, query: ListQuery): Effect.Effect<
     ...(after === undefined ? [] : [sql`(at < ${after.at} OR (at = ${after.at} AND id < ${after.id}))`])
   ]
   const where = clauses.length === 0 ? sql.literal("") : sql`WHERE ${sql.and(clauses)}`
-  return Effect.map(
-    sql<Record<string, unknown>>`SELECT * FROM requests ${where} ORDER BY at DESC, id DESC LIMIT ${query.limit}`,
-    (rows) => rows.map(fromDatabase)
-  )
+  return SqlSchema.findAll({
+    Request: Schema.Number,
+    Result: Stored,
+    execute: (limit) => sql`SELECT * FROM requests ${where} ORDER BY at DESC, id DESC LIMIT ${limit}`
+  })(query.limit)
 }
