@@ -108,11 +108,9 @@ function reported<E>(
 ): Exclude<E, SqlError | Schema.SchemaError> | StoreUnavailableError {
   if (isSqlError(error)) return unavailable(bounds.address, what, error.message)
   if (Schema.isSchemaError(error)) {
-    return unavailable(
-      bounds.address,
-      what,
-      `a row of ${tableOf(error.issue) ?? "a table"} unlike its columns: ${error.message}`
-    )
+    const table = tableOf(error.issue)
+    const issue = error.message.replace(/\n\s*/g, " ")
+    return unavailable(bounds.address, what, `a row of ${table ?? "its table"} unlike its columns: ${issue}`)
   }
   return error as Exclude<E, SqlError | Schema.SchemaError>
 }

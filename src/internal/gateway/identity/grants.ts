@@ -12,7 +12,7 @@ import * as Schema from "effect/Schema"
 import type { SqlError } from "effect/sql/SqlError"
 import { randomBytes } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
-import { Numeric } from "../../persistence/columns.js"
+import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 import { type Role, roleOf } from "../access/roles.js"
 
@@ -40,7 +40,7 @@ export interface Grants {
   readonly remove: (id: string) => Effect.Effect<Grant | undefined, StoreUnavailableError>
 }
 
-const GrantRow = Schema.Struct({
+const GrantRow = tableRow("role_grants", {
   id: Schema.String,
   subject: Schema.String,
   role: Schema.String,

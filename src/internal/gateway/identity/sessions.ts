@@ -23,7 +23,7 @@ import * as Schema from "effect/Schema"
 import type { SqlError } from "effect/sql/SqlError"
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
-import { Numeric } from "../../persistence/columns.js"
+import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 import { digest } from "../access/caller.js"
 import type { Tokens } from "./oidc.js"
@@ -221,21 +221,21 @@ function remove<A>(map: Map<string, A>, key: string): A | undefined {
 }
 
 // Named as its columns: a failure inside the JSON of `groups_json` is named by the key it decodes to.
-const KeptRow = Schema.Struct({
+const KeptRow = tableRow("admin_sessions", {
   subject: Schema.String,
   groups_json: Schema.fromJsonString(Schema.Array(Schema.String)),
   tokens_sealed: Schema.NullOr(Schema.String),
   expires_at: Numeric
 })
 
-const PendingRow = Schema.Struct({
+const PendingRow = tableRow("admin_sign_ins", {
   codeVerifier: Schema.RedactedFromValue(Schema.String),
   nonce: Schema.String,
   redirectUri: Schema.String,
   expiresAt: Numeric
 }).pipe(Schema.encodeKeys({ codeVerifier: "code_verifier", redirectUri: "redirect_uri", expiresAt: "expires_at" }))
 
-const SignedOutRow = Schema.Struct({ expires_at: Numeric })
+const SignedOutRow = tableRow("admin_signed_out_tokens", { expires_at: Numeric })
 
 const keptOf = (row: typeof KeptRow.Type | undefined): Kept | undefined =>
   row === undefined

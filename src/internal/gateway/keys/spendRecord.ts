@@ -10,11 +10,11 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { SqlError } from "effect/sql/SqlError"
 import * as Budget from "../../../Budget.js"
-import { Numeric } from "../../persistence/columns.js"
+import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 
-const Identity = Schema.Struct({ id: Schema.String })
-const Spent = Schema.Struct({ spent: Numeric })
+const Identity = tableRow("database_identity", { id: Schema.String })
+const Spent = tableRow("recorded_spend", { spent: Numeric })
 
 /** The record in the database `sql`, named by its identity; fails when the identity cannot be read. */
 export const make = (

@@ -22,7 +22,7 @@ import * as Schema from "effect/Schema"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Budget from "../../../Budget.js"
 import { type StoreUnavailableError } from "../../../Store.js"
-import { Numeric } from "../../persistence/columns.js"
+import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 
 /** A spend limit as the database keeps it. */
@@ -116,7 +116,7 @@ const List = Schema.NullOr(Schema.fromJsonString(Schema.Array(Schema.String)))
 const Metadata = Schema.NullOr(Schema.fromJsonString(Schema.Record(Schema.String, Schema.Unknown)))
 const BudgetColumns = { budget_limit: Schema.NullOr(Numeric), budget_period: Schema.NullOr(Schema.String) }
 
-const TeamRow = Schema.Struct({
+const TeamRow = tableRow("teams", {
   id: Schema.String,
   name: Schema.String,
   ...BudgetColumns,
@@ -127,7 +127,7 @@ const TeamRow = Schema.Struct({
   updated_at: Numeric
 })
 
-const KeyRow = Schema.Struct({
+const KeyRow = tableRow("keys", {
   ...TeamRow.fields,
   sha256: Schema.String,
   previous_keys: Schema.NullOr(Schema.fromJsonString(Schema.Array(Schema.Struct({

@@ -25,7 +25,7 @@ import * as Schema from "effect/Schema"
 import type { SqlError } from "effect/sql/SqlError"
 import { createHash } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
-import { Numeric } from "../../persistence/columns.js"
+import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 
 /** What is pinned: a tool, a prompt (each by name), a resource (by URI) or a resource template (by URI template). */
@@ -219,7 +219,7 @@ function byServerKindName(a: Pin, b: Pin): number {
     a.name.localeCompare(b.name)
 }
 
-const PinRow = Schema.Struct({
+const PinRow = tableRow("tool_pins", {
   server: Schema.String,
   tool: Schema.String,
   digest: Schema.String,

@@ -47,7 +47,7 @@ import type * as Scope from "effect/Scope"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Gateway from "../../../Gateway.js"
 import type { StoreUnavailableError } from "../../../Store.js"
-import { Numeric } from "../../persistence/columns.js"
+import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 import * as Allow from "../access/tools.js"
 import * as McpRequest from "./request.js"
@@ -261,7 +261,7 @@ export interface Store {
 }
 
 // A session's row with one of its subscriptions (`uri`, `NULL` for none), as `layerSql`'s read joins them.
-const SessionRow = Schema.Struct({
+const SessionRow = tableRow("mcp_sessions", {
   id: Schema.String,
   path: Schema.String,
   caller: Schema.NullOr(Schema.String),
