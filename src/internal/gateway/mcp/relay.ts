@@ -238,7 +238,7 @@ export function tapHttp(http: HttpClient.HttpClient, relay: Relay, maxBytes: num
               reading = false
             }
           }
-          const tapped = Stream.tap(response.stream, (chunk) => Effect.sync(() => read(chunk)))
+          const tapped = Tapped.read(response.stream, read)
           // Read ahead of `McpClient`, which stops reading while it waits to reply to a request of the server its
           // call's client is asked: the server's cancel of that request comes behind it. Without a client to ask,
           // nothing is noted as asked (`noteAsked`) and no reply waits for one, so the stream is read as it is pulled.

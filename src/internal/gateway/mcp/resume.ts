@@ -104,7 +104,7 @@ function noted(
       return last
     })
   )
-  return Stream.tap(stream, (chunk) => Effect.sync(() => read(() => decoder.push(chunk)))).pipe(
+  return Tapped.read(stream, (chunk) => read(() => decoder.push(chunk))).pipe(
     Stream.concat(Stream.fromEffectDrain(end))
   )
 }

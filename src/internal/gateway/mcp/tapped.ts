@@ -72,3 +72,17 @@ export function tapped(
 ): HttpClientResponse.HttpClientResponse {
   return new TappedResponse(response, body)
 }
+
+/**
+ * `stream`, each chunk handed to `reader` as it passes, unchanged. A reader that runs no effect is called per pull, not
+ * run as an effect per chunk as `Stream.tap` would (docs/performance.md, "An MCP tools/call through /mcp").
+ */
+export function read<E>(
+  stream: Stream.Stream<Uint8Array, E>,
+  reader: (chunk: Uint8Array) => void
+): Stream.Stream<Uint8Array, E> {
+  return Stream.mapArray(stream, (chunks) => {
+    for (const chunk of chunks) reader(chunk)
+    return chunks
+  })
+}
