@@ -2,7 +2,8 @@
  * How the stores' SQL columns read back, as the schemas their rows are decoded with (`effect/sql`'s `SqlSchema`). The
  * same statements serve SQLite and Postgres (`migrations.ts`), and the two drivers give some columns back in
  * different types: a `BIGINT` (epoch milliseconds, counts) is a number from SQLite and a `bigint` from Postgres,
- * whose sums (`NUMERIC`) are strings of digits. Lists and records are JSON in `TEXT` (`Schema.fromJsonString` of their schema).
+ * whose sums (`NUMERIC`) are strings of digits. Lists and records are JSON in `TEXT` (`Schema.fromJsonString` of
+ * their schema).
  */
 import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"

@@ -1,10 +1,10 @@
 /**
  * Migrations, as a registry that names no concept. A schema is numbered migrations (`<id>_<name>`) and the table a
- * database records which of them ran, as `effect/sql`'s `Migrator` keeps it (it runs those past the newest id
- * recorded, so each schema has a table of its own). A concept declares its migrations in its folder; `collect` makes
- * one schema of several concepts' parts (every id once, from 1 up with none missing); `migrate` runs each migration of
- * a schema not yet run, in the order of their ids, once. A library layer runs its concept's schema alone, so it makes
- * only the tables it uses; the gateway runs its own schema, then those (`gateway/databaseSchema.ts`). An id is the database's
+ * database records which of them ran, as `effect/sql`'s `Migrator` keeps it (it runs those past the newest id recorded,
+ * so each schema has a table of its own). A concept declares its migrations in its folder; `collect` makes one schema
+ * of several concepts' parts (every id once, from 1 up with none missing); `migrate` runs each migration of a schema
+ * not yet run, in the order of their ids, once. A library layer runs its concept's schema alone, so it makes only the
+ * tables it uses; the gateway runs its own schema, then those (`gateway/databaseSchema.ts`). An id is the database's
  * record of what ran: a released migration keeps its id and what it does to every database it could run on before (a
  * change is a new one, with the next id). The same statements serve SQLite and Postgres: times are epoch milliseconds
  * in `BIGINT` columns (Postgres reads them back as strings, SQLite as numbers: read them with `Number`), dollars are

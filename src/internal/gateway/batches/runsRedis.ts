@@ -5,8 +5,8 @@
  * is one atomic step as the SQL store's statements are, and keeps the same bounds: a run holds an answer for each of
  * its lines at most, lets go of its requests once ended, and is forgotten, its answers with it, once a run is started
  * past `store.ts`' `bounds.batchTtl` from its start; its maker's runs and every maker's are kept within their count and
- * bytes (`store.ts`' `bounds`), the oldest ended let go of first, as `persistence/bounded.ts` does over the other stores,
- * a run refused (and nothing changed) when those running hold a bound.
+ * bytes (`store.ts`' `bounds`), the oldest ended let go of first, as `persistence/bounded.ts` does over the other
+ * stores, a run refused (and nothing changed) when those running hold a bound.
  *
  * Under `<prefix>:batches:`: a run is a hash (`run:<id>`: its model, maker, lines' JSON (`[]` once ended), custom ids'
  * JSON, bytes, lines' count and start, the lease's holder and end, when it was cancelled and when it ended, and how
@@ -105,8 +105,8 @@ local id, owner, bytes = ARGV[2], ARGV[4], tonumber(ARGV[9])
 for _, gone in ipairs(redis.call("ZRANGEBYSCORE", order, "-inf", "(" .. ARGV[11])) do dropRun(gone) end
 local key = prefix .. "run:" .. id
 if redis.call("EXISTS", key) == 1 then return "kept" end
--- The oldest ended runs to let go of, the maker's bound then all's (persistence/bounded.ts), chosen before anything changes:
--- a run refused changes nothing.
+-- The oldest ended runs to let go of, the maker's bound then all's (persistence/bounded.ts), chosen before anything
+-- changes: a run refused changes nothing.
 local drops, dropped, droppedBytes = {}, {}, 0
 local function settle(count, most, held, heldBytes, candidates)
   local at = 1

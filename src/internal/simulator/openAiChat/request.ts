@@ -5,8 +5,8 @@
  * only with `stream`, a `tool_choice` among the `tools`, no empty `tools`, a choice and `parallel_tool_calls` only with
  * tools, a `service_tier` among its tiers, at most four `stop` sequences, no `stop`, `temperature` or `top_p` to a
  * reasoning model that reasons, each tool call answered by a tool message and each tool message a call's answer:
- * `toolPairs.ts`; DeepSeek's thinking model's reasoning sent back in its tool loop), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI words it, naming
- * the offending field.
+ * `toolPairs.ts`; DeepSeek's thinking model's reasoning sent back in its tool loop), and reduced to a `Reply.Prompt`.
+ * What is wrong is worded as OpenAI words it, naming the offending field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"

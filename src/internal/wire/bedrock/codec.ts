@@ -744,7 +744,7 @@ function thinkingOf(request: ChatRequest): JsonObject | undefined {
  * | `stop` empty | no `stopSequences` |
  * | `temperature` above 1 | `inferenceConfig.temperature` 1, Converse's most |
  * | `serviceTier` | `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`), else none |
- * | `reasoningEffort` to Claude (`options.claude`) | `additionalModelRequestFields.thinking` (`thinkingOf`), else none |
+ * | `reasoningEffort`, to Claude | `additionalModelRequestFields.thinking` (`thinkingOf`), else none |
  * | an assistant turn's reasoning | `reasoningContent` only with Bedrock's signature, else none |
  * | more than four breakpoints | the last four `cachePoint`s (tools, system, messages, in order) |
  * | a breakpoint's `ttl` | the `cachePoint`'s; none for an hour's after a shorter one (`wire/cacheLifetime.ts`) |

@@ -124,8 +124,9 @@ export const hostedTypes: ReadonlySet<string> = new Set([
 
 /**
  * The calls of hosted tools a request is taken to make when it does not say (`max_tool_calls`, a Responses request's
- * bound on them all): `Pricing.estimate` reserves that many at its dearest hosted tool's price, and the Responses adapter
- * sends it as `max_tool_calls` with a request that has hosted tools and no bound of its own, so no reply makes more.
+ * bound on them all): `Pricing.estimate` reserves that many at its dearest hosted tool's price, and the Responses
+ * adapter sends it as `max_tool_calls` with a request that has hosted tools and no bound of its own, so no reply makes
+ * more.
  *
  * @since 0.3.0
  * @category Constants
