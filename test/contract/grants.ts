@@ -8,8 +8,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
-import type { Role } from "../../src/internal/gateway/access/roles.js"
 import type * as Grants from "../../src/internal/gateway/identity/grants.js"
+import type { Role } from "../../src/internal/gatewayConfig/roles.js"
 import { effectProp } from "../utils/effectProp.js"
 import { type StoreBackend, unreadableRow } from "../utils/sqlDatabases.js"
 

@@ -14,14 +14,13 @@ import type { Principal } from "../../src/internal/gateway/access/adminCheck.js"
 import * as Roles from "../../src/internal/gateway/access/roles.js"
 import * as Access from "../../src/internal/gateway/identity/access.js"
 import * as Oidc from "../../src/internal/gateway/identity/oidc.js"
+import { type Role, roleOf, roleProblem } from "../../src/internal/gatewayConfig/roles.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 
 const teamName = fc.stringMatching(/^[a-z][a-z0-9-]{0,11}$/)
-const role: fc.Arbitrary<Roles.Role> = fc.oneof(
-  fc.constantFrom<Roles.Role>("admin", "operator", "viewer"),
-  fc.tuple(fc.constantFrom("team_admin", "team_viewer"), teamName).map(([kind, team]) =>
-    `${kind}:${team}` as Roles.Role
-  )
+const role: fc.Arbitrary<Role> = fc.oneof(
+  fc.constantFrom<Role>("admin", "operator", "viewer"),
+  fc.tuple(fc.constantFrom("team_admin", "team_viewer"), teamName).map(([kind, team]) => `${kind}:${team}` as Role)
 )
 const permission = fc.constantFrom(...Roles.permissions)
 const team = teamName.map((name): Roles.Team => ({ id: `team_${name}`, name }))
@@ -46,7 +45,7 @@ const table: Readonly<Record<string, ReadonlyArray<Roles.Permission>>> = {
   team_viewer: ["self", "keys.read", "teams.read"]
 }
 
-function oneGrants(held: Roles.Role, wanted: Roles.Permission, where: Roles.Team | "global" | "any"): boolean {
+function oneGrants(held: Role, wanted: Roles.Permission, where: Roles.Team | "global" | "any"): boolean {
   const [kind, teamOf] = held.split(/:(.*)/s)
   if (!table[kind!]!.includes(wanted)) return false
   if (teamOf === undefined || wanted === "self" || where === "any") return true
@@ -58,8 +57,8 @@ describe("roles", () => {
     fc.assert(fc.property(fc.oneof(fc.string(), fc.constantFrom("toString", "__proto__", "constructor")), (text) => {
       const expected = ["admin", "operator", "viewer"].includes(text) ||
         /^team_(admin|viewer):\S(.*\S)?$/s.test(text)
-      expect(Roles.roleOf(text) !== undefined).toBe(expected)
-      expect(Roles.roleProblem(text) === undefined).toBe(expected)
+      expect(roleOf(text) !== undefined).toBe(expected)
+      expect(roleProblem(text) === undefined).toBe(expected)
     })))
 
   it("every combination of roles grants over every scope what one of them grants, as the table says", () =>
@@ -72,7 +71,7 @@ describe("roles", () => {
 
   it("a team role reaches its team by name or id, and never the whole gateway", () =>
     fc.assert(fc.property(team, teamName, (own, other) => {
-      const roles: ReadonlyArray<Roles.Role> = [`team_admin:${own.name}`]
+      const roles: ReadonlyArray<Role> = [`team_admin:${own.name}`]
       expect(Roles.grants(roles, "keys.write", own)).toBe(true)
       expect(Roles.grants([`team_admin:${own.id}`], "keys.write", own)).toBe(true)
       expect(Roles.grants(roles, "keys.write", "global")).toBe(false)
@@ -87,7 +86,7 @@ describe("roles", () => {
 })
 
 describe("the admin routes' table", () => {
-  const person = (roles: ReadonlyArray<Roles.Role>): Principal => ({ name: "p", kind: "person", via: "token", roles })
+  const person = (roles: ReadonlyArray<Role>): Principal => ({ name: "p", kind: "person", via: "token", roles })
   const research: Roles.Team = { id: "team_r", name: "research" }
   const teams: Access.Teams = { byId: (id) => id === research.id ? research : undefined, ofKey: () => undefined }
   const patchTeam = Access.ruleOf("PATCH", "/admin/teams/:id")!

@@ -19,6 +19,7 @@ import * as Endpoint from "../../src/internal/gateway/mcp/endpoint.js"
 import * as Pins from "../../src/internal/gateway/mcp/pins.js"
 import * as McpRequest from "../../src/internal/gateway/mcp/request.js"
 import * as Request from "../../src/internal/gateway/request/context.js"
+import { isServerName } from "../../src/internal/gatewayConfig/mcpServerNames.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { namedCatalog, namedTools } from "../utils/mcpUpstreams.js"
@@ -48,12 +49,12 @@ describe("MCP tool rules", () => {
   })
 
   it("a server's name: letters and digits with single - or _ between, so a qualified name splits at its first __", () => {
-    for (const name of ["files", "my-files", "calc_2", "a1"]) assert.isTrue(Allow.isServerName(name), name)
+    for (const name of ["files", "my-files", "calc_2", "a1"]) assert.isTrue(isServerName(name), name)
     for (const name of ["", "a__b", "_a", "a_", "a-", "a b", "a.b", "x".repeat(65)]) {
-      assert.isFalse(Allow.isServerName(name), name)
+      assert.isFalse(isServerName(name), name)
     }
     fc.assert(fc.property(fc.stringMatching(/^[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*$/), fc.string(), (server, tool) => {
-      fc.pre(Allow.isServerName(server))
+      fc.pre(isServerName(server))
       const qualified = Allow.qualified(server, tool)
       expect(qualified.slice(0, qualified.indexOf(Allow.separator))).toBe(server)
     }))

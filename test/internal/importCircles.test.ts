@@ -5,7 +5,9 @@
  *
  * The whole house is built in floors the same way: its rooms are the folders below `internal/` and of `src/` and the
  * files at the root of either (a public module with its implementation's folder, `houseRoomOf`), and no circle of
- * imports joins two of them; so the persistence floor imports no concept, and the library no part of the gateway.
+ * imports joins two of them; so the persistence floor imports no concept. The gateway (`Gateway.ts` with
+ * `internal/gateway/`) is imported by the top alone (`index.ts`, `testing.ts`, `cli/`): the library, the
+ * configuration's reader among it, imports no part of it.
  *
  * The gateway is built in floors (docs/architecture.md, "The gateway's floors"): its rooms are its folders (a folder
  * inside one counted as part of it) and the files at its root, each its own room; no circle of imports joins two rooms,
@@ -140,6 +142,31 @@ describe("the house's floors", () => {
     expect(rooms.size).toBeGreaterThan(40)
     expect(circles(new Map([...rooms].map(([room, imported]) => [room, [...imported]]))).map((c) => c.sort()))
       .toEqual([])
+  })
+})
+
+/** The rooms above the gateway: the barrels and the command line. */
+const top: ReadonlySet<string> = new Set(["index.ts", "testing.ts", "cli/"])
+
+/** Each import of the gateway by a file of another room: that room, and the import as `file -> target` in `src/`. */
+function importsOfTheGateway(): Array<{ readonly room: string; readonly line: string }> {
+  const files = sourceFiles(src)
+  const known = new Set(files)
+  return files.filter((file) => houseRoomOf(file) !== "internal/gateway/").flatMap((file) =>
+    importsOf(file, known)
+      .filter((target) => houseRoomOf(target) === "internal/gateway/")
+      .map((target) => ({
+        room: houseRoomOf(file),
+        line: `${Path.relative(src, file)} -> ${Path.relative(src, target)}`
+      }))
+  )
+}
+
+describe("the gateway in the house", () => {
+  it("no file below the top (index.ts, testing.ts, cli/) imports Gateway.ts or internal/gateway/", () => {
+    const imports = importsOfTheGateway()
+    expect(imports.filter(({ room }) => top.has(room)).length).toBeGreaterThan(0)
+    expect(imports.filter(({ room }) => !top.has(room)).map(({ line }) => line)).toEqual([])
   })
 })
 

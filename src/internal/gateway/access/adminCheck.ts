@@ -9,8 +9,8 @@ import type * as Effect from "effect/Effect"
 import type * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type { Role } from "../../gatewayConfig/roles.js"
 import type * as Errors from "../errorAnswer.js"
-import type { Role } from "./roles.js"
 
 /** Who an admin request is from, and what they hold. */
 export interface Principal {

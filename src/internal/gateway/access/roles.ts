@@ -1,13 +1,11 @@
 /**
- * The admin side's roles and what each grants (docs/identity.md): `admin` every permission; `operator` keys, teams,
+ * What each of the admin side's roles grants (docs/identity.md): `admin` every permission; `operator` keys, teams,
  * budgets, reload and the audit log, not grants; `viewer` the dashboard, spend and the request log, read only; a
- * team's `team_admin:<team>` its keys and budgets; its `team_viewer:<team>` its keys and spend, read only. A team
- * role names its team by name or id. A person's roles are those the identity provider's groups map to
- * (provider.json's `gateway.oidc.roles`) and those granted through `/admin/grants`.
+ * team's `team_admin:<team>` its keys and budgets; its `team_viewer:<team>` its keys and spend, read only. A person's
+ * roles are those the identity provider's groups map to (provider.json's `gateway.oidc.roles`) and those granted
+ * through `/admin/grants`.
  */
-
-/** A role, as provider.json's mapping and the grants name it. */
-export type Role = "admin" | "operator" | "viewer" | `team_admin:${string}` | `team_viewer:${string}`
+import { type GlobalRole, isGlobalRole, type Role, roleOf, teamRole } from "../../gatewayConfig/roles.js"
 
 /** What an admin route needs (`access.ts`' table). */
 export type Permission =
@@ -47,7 +45,7 @@ export const permissions: ReadonlyArray<Permission> = [
 const operator = permissions.filter((permission) => permission !== "grants" && permission !== "mcp.approve")
 
 /** What each role of the whole gateway grants. */
-const globalGrants: Readonly<Record<"admin" | "operator" | "viewer", ReadonlySet<Permission>>> = {
+const globalGrants: Readonly<Record<GlobalRole, ReadonlySet<Permission>>> = {
   admin: new Set(permissions),
   operator: new Set(operator),
   viewer: new Set(["self", "observe"])
@@ -57,22 +55,6 @@ const globalGrants: Readonly<Record<"admin" | "operator" | "viewer", ReadonlySet
 const teamGrants: Readonly<Record<"team_admin" | "team_viewer", ReadonlySet<Permission>>> = {
   team_admin: new Set(["self", "keys.read", "keys.write", "teams.read", "budgets.write"]),
   team_viewer: new Set(["self", "keys.read", "teams.read"])
-}
-
-const teamRole = /^(team_admin|team_viewer):(.+)$/
-
-/** Why `text` is no role, or `undefined` when it is one. */
-export function roleProblem(text: string): string | undefined {
-  // Its own keys only: `toString` or `__proto__` is no role.
-  if (Object.hasOwn(globalGrants, text)) return undefined
-  const match = teamRole.exec(text)
-  if (match !== null && match[2]!.trim() === match[2]) return undefined
-  return "expected admin, operator, viewer, team_admin:<team> or team_viewer:<team> (a team's name or id)"
-}
-
-/** `text` as a role, when it is one. */
-export function roleOf(text: string): Role | undefined {
-  return roleProblem(text) === undefined ? text as Role : undefined
 }
 
 /** A team as a scope is checked against: its id and its name (a team role names either). */
@@ -88,7 +70,7 @@ export interface Team {
  */
 export function grants(roles: ReadonlyArray<Role>, permission: Permission, scope: Team | "global" | "any"): boolean {
   return roles.some((role) => {
-    if (Object.hasOwn(globalGrants, role)) return globalGrants[role as keyof typeof globalGrants].has(permission)
+    if (isGlobalRole(role)) return globalGrants[role].has(permission)
     const [, kind, team] = teamRole.exec(role)!
     if (!teamGrants[kind as keyof typeof teamGrants].has(permission)) return false
     if (permission === "self" || scope === "any") return true

@@ -9,22 +9,6 @@
 /** What joins a server's name and its tool's in a qualified name. */
 export const separator = "__"
 
-/** The longest server name. */
-export const maxServerName = 64
-
-// Letters and digits, with single `-` or `_` between them: never `__`, so a qualified name splits at its first `__`.
-const serverNameShape = /^[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*$/
-
-/** Whether `name` may name an MCP server of the configuration. */
-export function isServerName(name: string): boolean {
-  return name.length <= maxServerName && serverNameShape.test(name)
-}
-
-/** What a server's name must be, in words, for the messages that refuse one. */
-export const serverNameRule =
-  `letters and digits, with single - or _ between them (never __, which joins a server's name and its tool's), at ` +
-  `most ${maxServerName} characters`
-
 /** The name `/mcp` serves `server`'s `tool` as. */
 export function qualified(server: string, tool: string): string {
   return `${server}${separator}${tool}`

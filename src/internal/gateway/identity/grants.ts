@@ -12,9 +12,9 @@ import * as Schema from "effect/Schema"
 import type { SqlError } from "effect/sql/SqlError"
 import { randomBytes } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { type Role, roleOf } from "../../gatewayConfig/roles.js"
 import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
-import { type Role, roleOf } from "../access/roles.js"
 
 /** A role granted to a person. */
 export interface Grant {

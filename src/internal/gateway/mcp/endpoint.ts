@@ -52,6 +52,7 @@ import type * as Gateway from "../../../Gateway.js"
 import type { Guardrail, GuardrailError } from "../../../Guardrail.js"
 import type { OptionsError } from "../../../OptionsError.js"
 import * as RateLimiter from "../../../RateLimiter.js"
+import { isServerName, serverNameRule } from "../../gatewayConfig/mcpServerNames.js"
 import * as OptionsErrors from "../../optionsError.js"
 import * as Allow from "../access/tools.js"
 import type { Engine } from "../engine.js"
@@ -623,9 +624,9 @@ export function problems(
   const chains = guarding === undefined ? undefined : chainsOf(servers, guarding)
   return [
     ...Object.entries(servers).flatMap(([name, server]) => [
-      Allow.isServerName(name)
+      isServerName(name)
         ? undefined
-        : OptionsErrors.make("Gateway", `config.mcpServers.${name}`, name, `a name of ${Allow.serverNameRule}`),
+        : OptionsErrors.make("Gateway", `config.mcpServers.${name}`, name, `a name of ${serverNameRule}`),
       OptionsErrors.positive("Gateway", `config.mcpServers.${name}.pricePerCall`, server.pricePerCall, {
         optional: true
       })
