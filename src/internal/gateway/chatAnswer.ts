@@ -382,11 +382,11 @@ export function streamed(serving: Answering, call: StreamedCall) {
       closed
     )
   })
-  const opened = GovernedCall.governed<ChatRequest, Opening, LlmError, never>({
+  const opened = GovernedCall.governed({
     reserve: Request.reserved(context),
     guardIn: checkedIn(call),
     send: (request) =>
-      openFirst<Opening, CallError>(
+      openFirst(
         upstreamOf(call, request),
         held,
         () =>
