@@ -1,8 +1,9 @@
 /**
- * The governed call (`governedCall.ts`), which chat answered whole, embeddings and MCP tool calls go through: its steps
- * run in one order, and a call stopped at any step leaves its reservation as the rule for that step says (released
- * before anything was sent or on a failure, charged the reservation when interrupted once sent, charged its cost once
- * it answered), with one record of how it ended, read from its exit.
+ * The governed call (`governedCall.ts`), which chat (answered whole or streamed), embeddings and MCP tool calls go
+ * through: its steps run in one order, and a call stopped at any step leaves its reservation as the rule for that step
+ * says (released before anything was sent or on a failure, charged the reservation when interrupted once sent, charged
+ * its cost once it answered; an answer held past the call, a stream's, settled once when its scope closes), with one
+ * record of how it ended, read from its exit.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
@@ -11,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import { GuardrailError } from "../../src/Guardrail.js"
 import * as GovernedCall from "../../src/internal/gateway/governedCall.js"
 
@@ -169,5 +171,55 @@ describe("a governed call", () => {
       expect(input).toEqual({ _tag: "Blocked", error: blocked("request"), answered: undefined })
       const sent = stopOf((yield* run("send blocked")).exit)
       expect(sent).toEqual({ _tag: "Blocked", error: blocked("reply"), answered: undefined })
+    }))
+})
+
+// A governed call whose answer is held past it in a scope, as a stream's past its first batch: its `send` fails (the
+// stream failed before its first batch) or answers; its cost is known once it `finished` (its `Finish` came in), and
+// the scope is then closed with `closing` (the stream's end, or its cut). The steps seen, the call's return and the
+// scope's close among them.
+function runHeld(options: { readonly failed: boolean; readonly finished: boolean; readonly closing: Exit.Exit<void> }) {
+  return Effect.gen(function*() {
+    const steps: Array<string> = []
+    const held = yield* Scope.make()
+    let known: number | undefined
+    const exit = yield* Effect.exit(GovernedCall.governed<string, typeof answer, string, never>({
+      reserve: Effect.succeed((charged) => Effect.sync(() => steps.push(`settle ${charged}`))),
+      guardIn: Effect.succeed("input"),
+      send: () => options.failed ? Effect.fail("upstream 500") : Effect.succeed(answer),
+      cost: () => known,
+      held,
+      record: () => {
+        steps.push("record")
+      }
+    }))
+    steps.push("returned")
+    if (options.finished) known = cost
+    yield* Scope.close(held, options.closing)
+    steps.push("closed")
+    return { steps, exit }
+  })
+}
+
+describe("a governed call whose answer is held in a scope (a stream)", () => {
+  it.effect("a whole stream is charged its cost once, when its scope closes, not when the call returns", () =>
+    Effect.gen(function*() {
+      const { exit, steps } = yield* runHeld({ failed: false, finished: true, closing: Exit.void })
+      expect(exit).toEqual(Exit.succeed(answer))
+      expect(steps).toEqual(["record", "returned", `settle ${cost}`, "closed"])
+    }))
+
+  it.effect("a stream cut after it was sent is charged its reservation, when its scope closes", () =>
+    Effect.gen(function*() {
+      const { exit, steps } = yield* runHeld({ failed: false, finished: false, closing: Exit.interrupt() })
+      expect(exit).toEqual(Exit.succeed(answer))
+      expect(steps).toEqual(["record", "returned", "settle undefined", "closed"])
+    }))
+
+  it.effect("a stream that failed before its first batch is released at once, and its scope's close charges nothing", () =>
+    Effect.gen(function*() {
+      const { exit, steps } = yield* runHeld({ failed: true, finished: false, closing: Exit.void })
+      expect(stopOf(exit)).toEqual({ _tag: "Failed", error: "upstream 500" })
+      expect(steps).toEqual(["settle 0", "record", "returned", "closed"])
     }))
 })

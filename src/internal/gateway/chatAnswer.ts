@@ -88,10 +88,9 @@ export function noteFailure(call: Noted, error: CallError): void {
   Outcome.failed(call.context.outcome, error._tag, answerOf(call.failures, error))
 }
 
-/** The answer to `error` before any of the answer went out, noted in the request's outcome and the metrics. */
-function failedCall(call: Call, error: CallError) {
-  noteFailure(call, error)
-  return errorResponse(answerOf(call.failures, error), call.failures.errors)
+/** The answer to a call's `error` before any of its answer went out, in the route's words. */
+function failedAnswer(failures: Failures, error: CallError) {
+  return Effect.succeed(errorResponse(answerOf(failures, error), failures.errors))
 }
 
 /** A stream whose first batch is in: what its answer is made of. */
@@ -330,16 +329,11 @@ export function answered(serving: Answering, { scope, sessionHeader, tally }: Wi
           refusal: chat.refusal
         })
       }
-      return Effect.matchEffect(checkedIn(call), {
-        onFailure: (error) => Effect.succeed(failedCall(call, error)),
-        onSuccess: (checked) =>
-          streamed(serving, {
-            ...call,
-            request: checked,
-            model: chat.model,
-            requestScope: scope,
-            newEncoder: () => newEncoder(request)
-          })
+      return streamed(serving, {
+        ...call,
+        model: chat.model,
+        requestScope: scope,
+        newEncoder: () => newEncoder(request)
       })
     },
     target: chat.target
@@ -365,9 +359,10 @@ function addressed(request: ChatRequest, target: Target): ChatRequest {
 }
 
 /**
- * The call as a stream, opened to its first batch, then answered by `answer` in the stream of `newEncoder()`.
- * The stream is held in a scope of its own, which the request's scope closes in its one finalizer, after the
- * stream's end is noted (a scope with more than one finalizer closes through Effect's slower path).
+ * The call as a stream, governed (`governedCall.ts`): its request through its guardrails, opened to its first batch,
+ * then answered by `answer` in the stream of `newEncoder()`; its cost settled once the stream's end is known. The
+ * stream is held in a scope of its own, which the request's scope closes in its one finalizer, after the stream's end
+ * is noted (a scope with more than one finalizer closes through Effect's slower path).
  */
 export function streamed(serving: Answering, call: StreamedCall) {
   const { context, failures, tally } = call
@@ -377,37 +372,41 @@ export function streamed(serving: Answering, call: StreamedCall) {
     drain.closed(context)
     const closed = Scope.close(held, exit)
     if (!context.outcome.streaming) return closed
-    // The stream's end, or its client's leaving: its duration counted, its cost charged, its record written;
-    // the stream closed whatever that did (a defect there must not leave the upstream call and its key held).
+    // The stream's end, or its client's leaving: its duration counted, its record written; the stream closed (its
+    // cost settled) whatever that did (a defect there must not leave the upstream call and its key held).
     return Effect.ensuring(
       Effect.suspend(() => {
         tally.end()
-        return serving.ended(context, serving.now())
+        return serving.written(context, serving.now(), undefined)
       }),
       closed
     )
   })
-  const upstream = call.target.llm.chatStream(addressed(call.request, call.target))
-  const opened = openFirst<{ first: Batch; rest: Pull.Pull<Batch, CallError> }, CallError>(
-    call.guardrails.length === 0
-      ? upstream
-      : upstream.pipe(Guardrails.guardedStream(call.guardrails, call.request.model)),
+  const opened = GovernedCall.governed({
+    reserve: Request.reserved(context),
+    guardIn: checkedIn(call),
+    send: (request) =>
+      openFirst(
+        upstreamOf(call, request),
+        held,
+        () =>
+          new StreamTruncatedError({
+            provider: "gateway",
+            model: call.model,
+            detail: "the stream ended before its first chunk"
+          }),
+        (first, rest) => ({ first, rest })
+      ),
+    // Known once its `Finish` is in: a stream cut or failed before it is charged its reservation.
+    cost: () => context.outcome.cost,
     held,
-    () =>
-      new StreamTruncatedError({
-        provider: "gateway",
-        model: call.model,
-        detail: "the stream ended before its first chunk"
-      }),
-    (first, rest) => ({ first, rest })
-  )
+    record: (ended) => recordedStream(call, serving.now, ended)
+  })
   return Effect.andThen(
     heldUntilEnd,
     Effect.matchEffect(opened, {
-      onFailure: (error) => Effect.succeed(failedCall(call, error)),
+      onFailure: (stop) => failedAnswer(failures, stop.error),
       onSuccess: ({ first, rest }) => {
-        Outcome.opened(context.outcome, serving.now() - context.start)
-        tally.stream()
         const headers = { "cache-control": "no-cache", ...Request.answerHeaders(context) }
         return Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
           answer({
@@ -425,6 +424,27 @@ export function streamed(serving: Answering, call: StreamedCall) {
       }
     })
   )
+}
+
+// A stream opened: its first batch, and the pull of the rest.
+type Opening = Pick<Opened, "first" | "rest">
+
+// The stream of the call's `request` (as its input guardrails left it), through its output guardrails.
+function upstreamOf(call: Call, request: ChatRequest) {
+  const upstream = call.target.llm.chatStream(addressed(request, call.target))
+  return call.guardrails.length === 0
+    ? upstream
+    : upstream.pipe(Guardrails.guardedStream(call.guardrails, request.model))
+}
+
+// How a stream's call ended, noted once at its exit: its first batch in (its time to it, and the stream counted), or
+// its failure before that.
+function recordedStream(call: Call, now: () => number, { answered, stop }: GovernedCall.Ended<LlmError, Opening>) {
+  if (stop !== undefined) noteFailure(call, stop.error)
+  else if (answered !== undefined) {
+    Outcome.opened(call.context.outcome, now() - call.context.start)
+    call.tally.stream()
+  }
 }
 
 /**
@@ -445,7 +465,7 @@ function whole(call: WholeCall) {
     record: (ended) => recordedWhole(call, ended)
   })
   return Effect.matchEffect(replied, {
-    onFailure: (stop) => Effect.succeed(errorResponse(answerOf(call.failures, stop.error), call.failures.errors)),
+    onFailure: (stop) => failedAnswer(call.failures, stop.error),
     onSuccess: (response) => {
       const refused = call.refusal?.(response)
       if (refused !== undefined) {

@@ -1,16 +1,18 @@
 /**
- * One governed call of the gateway, which a model call answered whole, embeddings and an MCP tool call go through: the
- * order of its steps (reserve, guard the input, wait for its turn, send, settle, guard the answer, record) and what
- * each stop does to the reservation: released when the call stops before it was sent, or fails; the reservation
- * charged when it is interrupted once sent (its upstream may have run it); its cost charged once it answered, even
- * when a guardrail then blocks the answer. How it ended is recorded once, at its exit, read from the exit.
+ * One governed call of the gateway, which a model call (answered whole or streamed), embeddings and an MCP tool call go
+ * through: the order of its steps (reserve, guard the input, wait for its turn, send, settle, guard the answer, record)
+ * and what each stop does to the reservation: released when the call stops before it was sent, or fails; the
+ * reservation charged when it is interrupted once sent (its upstream may have run it); its cost charged once it
+ * answered, even when a guardrail then blocks the answer. An answer that goes on after the call returns (a stream past
+ * its first batch) is settled once, when the scope it is held in closes: at its cost then, or the reservation when it
+ * was cut or failed before its end. How the call ended is recorded once, at its exit, read from the exit.
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import type { GuardrailError } from "../../Guardrail.js"
 import type { Settle } from "./access/authentication.js"
 
@@ -30,6 +32,12 @@ export interface Steps<I, A, E, Env> {
   readonly send: (input: I) => Effect.Effect<A, E | GuardrailError, Env>
   /** What an answer costs; `undefined` charges the reservation. */
   readonly cost: (answer: A) => number | undefined
+  /**
+   * The scope an answer that goes on after the call returns is held in (a stream past its first batch), which the call
+   * runs in: the answer is settled when the scope closes, at what its `cost` says then. None: the call's own scope,
+   * its answer settled as it comes.
+   */
+  readonly held?: Scope.Scope | undefined
   /** The answer to `input` through the call's guardrails: what is answered (masked, maybe), or the block. */
   readonly guardOut?: ((answer: A, input: I) => Effect.Effect<A, GuardrailError, Env>) | undefined
   /** Notes how the call ended in its request's outcome and the metrics. */
@@ -58,28 +66,39 @@ function stopOf<E>(error: E | GuardrailError): Stop<E, never> {
     : { _tag: "Failed", error: error as E }
 }
 
-// A step, its failure as the call's stop, which leaves nothing charged unless the call was sent and then interrupted.
-function step<A, E, Env>(effect: Effect.Effect<A, E | GuardrailError, Env>, settle: Settle, sent: boolean) {
-  return Effect.onExit(
-    Effect.mapError(effect, stopOf<E>),
-    (exit) => Exit.isSuccess(exit) ? Effect.void : settle(sent && Cause.hasInterrupts(exit.cause) ? undefined : 0)
-  )
-}
-
 /** The call governed by `steps`: its answer, or why it stopped; recorded once it ends, however it ends. */
 export function governed<I, A, E, Env>(steps: Steps<I, A, E, Env>): Effect.Effect<A, Stop<E, A>, Env> {
-  const { guardOut, send, turn } = steps
-  return Effect.scoped(Effect.gen(function*() {
+  const { guardOut, held, send, turn } = steps
+  const call = Effect.gen(function*() {
     const settle = yield* Effect.mapError(steps.reserve, stopOf<E>)
-    const input = yield* step(steps.guardIn, settle, false)
-    const sent = step(send(input), settle, true)
-    const answer =
-      yield* (turn === undefined ? sent : Effect.scoped(Effect.andThen(step(turn(input), settle, false), sent)))
-    yield* settle(steps.cost(answer))
+    // The input once guarded, and whether it was sent: a stop before the answer leaves nothing charged unless the call
+    // was sent and then interrupted (its upstream may have run it).
+    let input: I | undefined
+    let sent = false
+    function sending(checked: I) {
+      sent = true
+      return send(checked)
+    }
+    const answered = Effect.flatMap(steps.guardIn, (checked) => {
+      input = checked
+      return turn === undefined
+        ? sending(checked)
+        : Effect.scoped(Effect.flatMap(turn(checked), () => sending(checked)))
+    })
+    const answer = yield* Effect.onExit(
+      Effect.mapError(answered, stopOf<E>),
+      (exit) => Exit.isSuccess(exit) ? Effect.void : settle(sent && Cause.hasInterrupts(exit.cause) ? undefined : 0)
+    )
+    yield* held === undefined
+      ? settle(steps.cost(answer))
+      : Scope.addFinalizerExit(held, () => settle(steps.cost(answer)))
     if (guardOut === undefined) return answer
     return yield* Effect.mapError(
-      guardOut(answer, input),
+      guardOut(answer, input as I),
       (error): Stop<E, A> => ({ _tag: "Blocked", error, answered: answer })
     )
-  })).pipe(Effect.onExit((exit) => Effect.sync(() => steps.record(endedOf(exit)))))
+  })
+  return (held === undefined ? Effect.scoped(call) : Scope.provide(call, held)).pipe(
+    Effect.onExit((exit) => Effect.sync(() => steps.record(endedOf(exit))))
+  )
 }

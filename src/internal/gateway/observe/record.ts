@@ -69,8 +69,6 @@ export interface Service {
    * count of refusals' lines not written before it), none when it is undefined.
    */
   readonly refused: (context: Request.Service, now: number, suppressed: number | undefined) => Effect.Effect<void>
-  /** A stream's end (or its client's leaving): its cost charged to the caller's budget, then `written`. */
-  readonly ended: (context: Request.Service, now: number) => Effect.Effect<void>
 }
 
 /** Where each request's record goes, for one configuration served. */
@@ -95,11 +93,6 @@ export function make({ logRequests, requestLog, stats }: Destinations): Service 
     logPayloads: requestLog.logPayloads,
     written,
     refused: (context, now, suppressed) =>
-      suppressed === undefined ? Effect.void : line(recordOf(context, now, suppressed)),
-    ended: (context, now) => {
-      const settlement = context.settlement.get()
-      const write = written(context, now, undefined)
-      return settlement === undefined ? write : Effect.andThen(settlement(context.outcome.cost), write)
-    }
+      suppressed === undefined ? Effect.void : line(recordOf(context, now, suppressed))
   })
 }
