@@ -254,8 +254,9 @@ describe("prompt caching", () => {
       const read = yield* ask()
       yield* ask({ [Simulator.faultHeader]: "usage=none" })
       const billed = yield* simulator.billed
-      const counts = (usage: Usage) =>
-        [usage.promptTokens, usage.cachedPromptTokens, usage.cacheWriteTokens ?? 0, usage.cacheWrite1hTokens ?? 0]
+      const counts = (
+        usage: Usage
+      ) => [usage.promptTokens, usage.cachedPromptTokens, usage.cacheWriteTokens ?? 0, usage.cacheWrite1hTokens ?? 0]
       expect(billed.map(counts)).toEqual([written.usage, read.usage].map(counts))
       // The first wrote the prompt (its system for an hour), the second read what the first wrote.
       expect(billed[0]!.cacheWrite1hTokens).toBeGreaterThan(0)
