@@ -1,0 +1,63 @@
+/**
+ * opencode's prompt caching through `serve` (`opencode run`, pinned by `test/utils/pinnedCli.ts`, its provider
+ * `@ai-sdk/openai-compatible` at the gateway's Chat Completions routes). For a Claude model it marks its first two
+ * system messages and its last two others with `cache_control` (`{type: "ephemeral"}`, five minutes: it sets no
+ * `ttl`), which reach an Anthropic deployment as `cache_control` and a Bedrock one as `cachePoint` blocks; a Gemini
+ * deployment caches the repeated prefix implicitly. The conversation's later turns read what its first wrote; `serve`
+ * counts the cache tokens the simulator reported and records its bill (`test/utils/cacheSession.ts`).
+ */
+import { describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as path from "node:path"
+import { agentKey, agentSession, type Backend, prompts } from "../utils/agentSession.js"
+import { cacheScenario, playCachedTask } from "../utils/cacheSession.js"
+import { spawnProcess } from "../utils/cliHarness.js"
+import { opencodeConfigured } from "../utils/opencodeConfig.js"
+import { opencode, orSkip } from "../utils/pinnedCli.js"
+
+const scenario = (work: string) =>
+  cacheScenario({
+    read: (file) => ({ name: "read", arguments: { filePath: path.join(work, file) } }),
+    edit: (file, from, to) => ({
+      name: "edit",
+      arguments: { filePath: path.join(work, file), oldString: from, newString: to }
+    }),
+    run: (command) => ({ name: "bash", arguments: { command, description: `Runs ${command}` } })
+  }, { namesSession: true })
+
+const model = "claude-sonnet-4-5"
+
+// The backends that cache what opencode marks: by its breakpoints (Anthropic, Bedrock), or implicitly (Gemini).
+const caching: ReadonlyArray<Backend> = ["anthropic", "bedrock", "gemini"]
+
+const cachedTask = (backend: Backend) => (ctx: Parameters<typeof orSkip>[0]) =>
+  Effect.gen(function*() {
+    const program = yield* opencode.pipe(orSkip(ctx))
+    const session = yield* agentSession({ label: "opencode-cache", model, backend, scenario })
+    const env = opencodeConfigured({
+      home: session.home,
+      work: session.work,
+      baseUrl: `${session.url}/v1`,
+      model,
+      key: agentKey
+    })
+    const run = (args: ReadonlyArray<string>) =>
+      spawnProcess(program, ["run", ...args], { cwd: session.work, env, timeoutMs: 240_000 })
+    yield* playCachedTask(session, {
+      agent: "opencode",
+      run,
+      first: [prompts.first],
+      resumed: [],
+      answer: (stdout) => stdout.trim().split("\n").at(-1) ?? ""
+    }, { reads: true, writes: "5m" })
+  }).pipe(Effect.scoped)
+
+describe.concurrent("opencode's prompt caching through serve", () => {
+  for (const backend of caching) {
+    it.live(
+      `${backend}: opencode run's cache_control breakpoints read by the later turns, billed as simulated`,
+      cachedTask(backend),
+      300_000
+    )
+  }
+})
