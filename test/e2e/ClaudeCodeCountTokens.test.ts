@@ -9,8 +9,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { claudeCodeRun } from "../utils/agentRuns.js"
 import { agentKey, agentSession, type Backend, backends } from "../utils/agentSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 import { recordingProxy } from "../utils/recordingProxy.js"
 
@@ -62,20 +62,8 @@ const contextOn = (backend: Backend) => (ctx: Parameters<typeof orSkip>[0]) =>
       scenario: () => ({ turns: [{ text: "Not asked for: /context calls no model." }] })
     })
     const proxy = yield* recordingProxy(session.url, countPath)
-    const ran = yield* spawnProcess(process.execPath, [claude, "-p", "/context", "--model", model], {
-      cwd: session.work,
-      env: {
-        ...envWithoutKeys(),
-        HOME: session.home,
-        TMPDIR: session.dir,
-        ANTHROPIC_API_KEY: agentKey,
-        ANTHROPIC_BASE_URL: proxy.url,
-        ANTHROPIC_SMALL_FAST_MODEL: model,
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-        DISABLE_AUTOUPDATER: "1"
-      },
-      timeoutMs: 240_000
-    })
+    // Claude Code pointed at the proxy, which keeps its count bodies.
+    const ran = yield* claudeCodeRun(claude, { ...session, url: proxy.url })(["/context"])
     expect(ran.code, `claude's stdout:\n${ran.stdout}\nstderr:\n${ran.stderr}\nserve:\n${session.log()}`).toBe(0)
     const tools = /^\| System tools \| ([\d.]+)(k?) \|/m.exec(ran.stdout)
     expect(tools, ran.stdout).not.toBeNull()

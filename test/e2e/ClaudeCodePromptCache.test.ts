@@ -8,23 +8,15 @@
  */
 import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as path from "node:path"
-import { agentKey, agentSession, type Backend, prompts } from "../utils/agentSession.js"
+import { claudeCodeRun } from "../utils/agentRuns.js"
+import { agentSession, type Backend, prompts } from "../utils/agentSession.js"
+import { claudeCodeTools } from "../utils/agentTools.js"
 import { cacheScenario, playCachedTask } from "../utils/cacheSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 
 const model = "claude-sonnet-4-5"
 
-const scenario = (work: string) =>
-  cacheScenario({
-    read: (file) => ({ name: "Read", arguments: { file_path: path.join(work, file) } }),
-    edit: (file, from, to) => ({
-      name: "Edit",
-      arguments: { file_path: path.join(work, file), old_string: from, new_string: to }
-    }),
-    run: (command) => ({ name: "Bash", arguments: { command } })
-  })
+const scenario = (work: string) => cacheScenario(claudeCodeTools(work))
 
 // The backends that cache what Claude Code marks: by its breakpoints (Anthropic, Bedrock), or implicitly (Gemini).
 const caching: ReadonlyArray<Backend> = ["anthropic", "bedrock", "gemini"]
@@ -33,22 +25,7 @@ const cachedTask = (backend: Backend, ttl: "5m" | "1h") => (ctx: Parameters<type
   Effect.gen(function*() {
     const claude = yield* claudeCode.pipe(orSkip(ctx))
     const session = yield* agentSession({ label: `claude-code-cache-${ttl}`, model, backend, scenario })
-    const run = (args: ReadonlyArray<string>) =>
-      spawnProcess(process.execPath, [claude, "-p", ...args, "--model", model, "--allowedTools", "Read,Edit,Bash"], {
-        cwd: session.work,
-        env: {
-          ...envWithoutKeys(),
-          HOME: session.home,
-          TMPDIR: session.dir,
-          ANTHROPIC_API_KEY: agentKey,
-          ANTHROPIC_BASE_URL: session.url,
-          ANTHROPIC_SMALL_FAST_MODEL: model,
-          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-          DISABLE_AUTOUPDATER: "1",
-          ...(ttl === "1h" ? { CLAUDE_CODE_PROMPT_CACHE_TTL: "1h" } : {})
-        },
-        timeoutMs: 240_000
-      })
+    const run = claudeCodeRun(claude, session, ttl === "1h" ? { env: { CLAUDE_CODE_PROMPT_CACHE_TTL: "1h" } } : {})
     yield* playCachedTask(session, { agent: "claude", run, first: [prompts.first], resumed: [] }, {
       reads: true,
       writes: ttl

@@ -7,23 +7,15 @@
  */
 import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as path from "node:path"
-import { agentKey, agentSession, prompts } from "../utils/agentSession.js"
+import { geminiCliRun } from "../utils/agentRuns.js"
+import { agentSession, prompts } from "../utils/agentSession.js"
+import { geminiCliTools } from "../utils/agentTools.js"
 import { cacheScenario, playCachedTask } from "../utils/cacheSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 
 const model = "gemini-2.5-flash"
 
-const scenario = (work: string) =>
-  cacheScenario({
-    read: (file) => ({ name: "read_file", arguments: { file_path: path.join(work, file) } }),
-    edit: (file, from, to) => ({
-      name: "replace",
-      arguments: { file_path: path.join(work, file), old_string: from, new_string: to, instruction: "Edit it." }
-    }),
-    run: (command) => ({ name: "run_shell_command", arguments: { command } })
-  })
+const scenario = (work: string) => cacheScenario(geminiCliTools(work))
 
 describe("Gemini CLI's prompt caching through serve", () => {
   it.live(
@@ -33,19 +25,7 @@ describe("Gemini CLI's prompt caching through serve", () => {
         const gemini = yield* geminiCli.pipe(orSkip(ctx))
         const session = yield* agentSession({ label: "gemini-cli-cache", model, backend: "gemini", scenario })
         writeGeminiSettings(session.home, { name: model })
-        const run = (args: ReadonlyArray<string>) =>
-          spawnProcess(process.execPath, [gemini, "--skip-trust", "--approval-mode", "yolo", ...args], {
-            cwd: session.work,
-            env: {
-              ...envWithoutKeys(),
-              HOME: session.home,
-              TMPDIR: session.dir,
-              GEMINI_API_KEY: agentKey,
-              GOOGLE_GEMINI_BASE_URL: session.url,
-              GEMINI_TELEMETRY_ENABLED: "false"
-            },
-            timeoutMs: 240_000
-          })
+        const run = geminiCliRun(gemini, session)
         yield* playCachedTask(session, { agent: "gemini", run, first: ["-p", prompts.first], resumed: [] }, {
           reads: true,
           writes: undefined

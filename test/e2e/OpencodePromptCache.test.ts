@@ -8,22 +8,14 @@
  */
 import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as path from "node:path"
 import { agentKey, agentSession, type Backend, prompts } from "../utils/agentSession.js"
+import { opencodeTools } from "../utils/agentTools.js"
 import { cacheScenario, playCachedTask } from "../utils/cacheSession.js"
 import { spawnProcess } from "../utils/cliHarness.js"
 import { opencodeConfigured } from "../utils/opencodeConfig.js"
 import { opencode, orSkip } from "../utils/pinnedCli.js"
 
-const scenario = (work: string) =>
-  cacheScenario({
-    read: (file) => ({ name: "read", arguments: { filePath: path.join(work, file) } }),
-    edit: (file, from, to) => ({
-      name: "edit",
-      arguments: { filePath: path.join(work, file), oldString: from, newString: to }
-    }),
-    run: (command) => ({ name: "bash", arguments: { command, description: `Runs ${command}` } })
-  }, { namesSession: true })
+const scenario = (work: string) => cacheScenario(opencodeTools(work), { namesSession: true })
 
 const model = "claude-sonnet-4-5"
 

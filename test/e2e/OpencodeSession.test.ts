@@ -9,8 +9,8 @@
  */
 import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as path from "node:path"
 import { agentKey, agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
+import { opencodeTools } from "../utils/agentTools.js"
 import { spawnProcess } from "../utils/cliHarness.js"
 import { opencodeConfigured } from "../utils/opencodeConfig.js"
 import { opencode, orSkip } from "../utils/pinnedCli.js"
@@ -22,14 +22,7 @@ const limit = { context: 16_000, output: 4_000 }
 
 const scenario = (work: string) =>
   sessionScenario({
-    tools: {
-      read: (file) => ({ name: "read", arguments: { filePath: path.join(work, file) } }),
-      edit: (file, from, to) => ({
-        name: "edit",
-        arguments: { filePath: path.join(work, file), oldString: from, newString: to }
-      }),
-      run: (command) => ({ name: "bash", arguments: { command, description: `Runs ${command}` } })
-    },
+    tools: opencodeTools(work),
     compacts: "in the tool loop",
     compactAbove: limit.context - limit.output,
     keptTurns: 1,

@@ -198,7 +198,9 @@ export const simulatorBill = (turns: ReadonlyArray<Simulator.ScenarioTurn>, pric
       totalTokens: (usage.input ?? 0) + (usage.output ?? 0),
       cachedPromptTokens: usage.cacheRead ?? 0,
       cacheWriteTokens: usage.cacheWrite ?? 0,
-      cacheWrite1hTokens: 0
+      cacheWrite1hTokens: 0,
+      reasoningTokens: 0,
+      estimated: false
     })),
     price,
     backend
