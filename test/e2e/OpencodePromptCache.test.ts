@@ -8,11 +8,10 @@
  */
 import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { agentKey, agentSession, type Backend, prompts } from "../utils/agentSession.js"
+import { opencodeAnswer, opencodeRun } from "../utils/agentRuns.js"
+import { agentSession, type Backend, prompts } from "../utils/agentSession.js"
 import { opencodeTools } from "../utils/agentTools.js"
 import { cacheScenario, playCachedTask } from "../utils/cacheSession.js"
-import { spawnProcess } from "../utils/cliHarness.js"
-import { opencodeConfigured } from "../utils/opencodeConfig.js"
 import { opencode, orSkip } from "../utils/pinnedCli.js"
 
 const scenario = (work: string) => cacheScenario(opencodeTools(work), { namesSession: true })
@@ -26,21 +25,12 @@ const cachedTask = (backend: Backend) => (ctx: Parameters<typeof orSkip>[0]) =>
   Effect.gen(function*() {
     const program = yield* opencode.pipe(orSkip(ctx))
     const session = yield* agentSession({ label: "opencode-cache", model, backend, scenario })
-    const env = opencodeConfigured({
-      home: session.home,
-      work: session.work,
-      baseUrl: `${session.url}/v1`,
-      model,
-      key: agentKey
-    })
-    const run = (args: ReadonlyArray<string>) =>
-      spawnProcess(program, ["run", ...args], { cwd: session.work, env, timeoutMs: 240_000 })
     yield* playCachedTask(session, {
       agent: "opencode",
-      run,
+      run: opencodeRun(program, session),
       first: [prompts.first],
       resumed: [],
-      answer: (stdout) => stdout.trim().split("\n").at(-1) ?? ""
+      answer: opencodeAnswer
     }, { reads: true, writes: "5m" })
   }).pipe(Effect.scoped)
 

@@ -9,10 +9,9 @@
  */
 import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { agentKey, agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
+import { opencodeAnswer, opencodeRun } from "../utils/agentRuns.js"
+import { agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
 import { opencodeTools } from "../utils/agentTools.js"
-import { spawnProcess } from "../utils/cliHarness.js"
-import { opencodeConfigured } from "../utils/opencodeConfig.js"
 import { opencode, orSkip } from "../utils/pinnedCli.js"
 
 const model = "gpt-4o-mini"
@@ -37,26 +36,12 @@ describe.concurrent("opencode's long session through serve", () => {
         Effect.gen(function*() {
           const program = yield* opencode.pipe(orSkip(ctx))
           const session = yield* agentSession({ label: "opencode-session", model, backend, scenario })
-          const env = opencodeConfigured({
-            home: session.home,
-            work: session.work,
-            baseUrl: `${session.url}/v1`,
-            model,
-            modelSettings: { limit },
-            key: agentKey
-          })
-          const run = (args: ReadonlyArray<string>) =>
-            spawnProcess(program, ["run", ...args], {
-              cwd: session.work,
-              env,
-              timeoutMs: 240_000
-            })
           yield* playSession(session, {
             agent: "opencode",
-            run,
+            run: opencodeRun(program, session, { limit }),
             first: [prompts.first],
             resumed: ["--continue", prompts.resumed],
-            answer: (stdout) => stdout.trim().split("\n").at(-1) ?? ""
+            answer: opencodeAnswer
           })
         }).pipe(Effect.scoped),
       300_000

@@ -8,6 +8,7 @@ import { createRequire } from "node:module"
 import { claudeCodeEnv } from "./agentAgainstServe.js"
 import { agentKey, type AgentSession } from "./agentSession.js"
 import { envWithoutKeys, spawnProcess } from "./cliHarness.js"
+import { opencodeConfigured } from "./opencodeConfig.js"
 
 /** An agent run `timeoutMs` at most: long enough for a loaded machine's session. */
 const timeoutMs = 240_000
@@ -73,3 +74,19 @@ export const codexExec = (session: AgentSession, env: Record<string, string>) =>
     "--skip-git-repo-check",
     "--dangerously-bypass-approvals-and-sandbox"
   ], { cwd: session.work, env, timeoutMs })
+
+/** opencode (`opencode run`), configured for the session's model at `serve`'s Chat Completions routes. */
+export const opencodeRun = (program: string, session: AgentSession, modelSettings?: object) => {
+  const env = opencodeConfigured({
+    home: session.home,
+    work: session.work,
+    baseUrl: `${session.url}/v1`,
+    model: session.model,
+    ...(modelSettings === undefined ? {} : { modelSettings }),
+    key: agentKey
+  })
+  return (args: ReadonlyArray<string>) => spawnProcess(program, ["run", ...args], { cwd: session.work, env, timeoutMs })
+}
+
+/** opencode's answer: the last line it printed. */
+export const opencodeAnswer = (stdout: string) => stdout.trim().split("\n").at(-1) ?? ""
