@@ -1,8 +1,9 @@
 /**
  * Codex's prompt caching through `serve` (`codex exec`, the `@openai/codex` devDependency, its built-in provider over
  * the gateway's WebSocket mode on `/v1/responses`): its `prompt_cache_key` (its conversation's id; it sends no
- * `prompt_cache_retention`) reaches a Responses and a Chat Completions deployment as `prompt_cache_key`, and a Gemini
- * deployment caches the repeated prefix implicitly, so the conversation's later turns read what its first wrote.
+ * `prompt_cache_retention`) reaches a Responses and a Chat Completions deployment as `prompt_cache_key`, an Anthropic
+ * one as a five-minute breakpoint on the last block, and a Gemini deployment caches the repeated prefix implicitly,
+ * so the conversation's later turns read what its first wrote.
  * `serve` counts the cache tokens the simulator reported and records its bill (`test/utils/cacheSession.ts`).
  */
 import { describe, it } from "@effect/vitest"
@@ -16,8 +17,9 @@ import { cacheScenario, playCachedTask } from "../utils/cacheSession.js"
 
 const model = "gpt-4o-mini"
 
-// The backends that cache what Codex asks for: by its key (the OpenAI APIs), or implicitly (Gemini).
-const caching: ReadonlyArray<Backend> = ["chat-completions", "responses", "gemini"]
+// The backends that cache what Codex asks for: by its key (the OpenAI APIs; Anthropic at the breakpoint the gateway
+// sets for it), or implicitly (Gemini).
+const caching: ReadonlyArray<Backend> = ["chat-completions", "responses", "anthropic", "gemini"]
 
 const cachedTask = (backend: Backend) =>
   Effect.gen(function*() {
@@ -36,7 +38,7 @@ const cachedTask = (backend: Backend) =>
     const run = codexExec(session, env)
     yield* playCachedTask(session, { agent: "codex exec", run, first: [prompts.first], resumed: [] }, {
       reads: true,
-      writes: undefined
+      writes: "5m"
     })
   }).pipe(Effect.scoped)
 

@@ -245,6 +245,29 @@ describe("prompt caching", () => {
       expect((yield* ask("second question", "beta")).usage.cachedPromptTokens).toBe(0)
     }))
 
+  it.live("a promptCacheKey without breakpoints caches the conversation at Anthropic: the next turn reads it", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key], models: [model] })
+      const recorded = yield* recorder(simulator.url)
+      const first = [{ role: "system" as const, content: "s".repeat(800) }, { role: "user" as const, content: "Hi" }]
+      const ask = (messages: ReadonlyArray<Message.Message>) =>
+        Effect.provide(
+          Llm.chat({ model, maxTokens: 16, promptCacheKey: "conversation-7", messages }),
+          routerOver("anthropic", recorded.baseUrl.slice(0, -"/v1".length))
+        )
+      const written = yield* ask(first)
+      expect(JSON.stringify(recorded.bodies.at(-1)!["messages"])).toContain(`"cache_control":{"type":"ephemeral"}`)
+      const read = yield* ask([...first, { role: "assistant", content: written.text }, {
+        role: "user",
+        content: "And?"
+      }])
+      expect(written.usage.cacheWriteTokens).toBeGreaterThan(0)
+      expect(read.usage.cachedPromptTokens).toBe(written.usage.cacheWriteTokens)
+      // A request with a breakpoint of its own keeps it alone.
+      yield* ask([{ role: "system", content: "s".repeat(800), cache: { ttl: "1h" } }, { role: "user", content: "Hi" }])
+      expect(JSON.stringify(recorded.bodies.at(-1)!["messages"])).not.toContain("cache_control")
+    }))
+
   it.live("the simulator's billed usage: each reply's as the client read it, none for a reply sent without usage", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [key], models: [model] })

@@ -115,13 +115,14 @@ const claudeThinking: Cell = {
 /**
  * Prompt caching where each client asks for it and the backend's API caches it: Claude Code's and opencode's
  * `cache_control` breakpoints reach Anthropic and Bedrock (and Gemini caches implicitly); Codex's `prompt_cache_key`
- * reaches the OpenAI APIs. Not on the other backends: breakpoints have no OpenAI field (and the simulator caches an
- * OpenAI prompt only under a key), and a key has no Anthropic or Bedrock one (see docs/agents.md).
+ * reaches the OpenAI APIs, and Anthropic as a breakpoint on the last block. Not on the other backends: breakpoints have
+ * no OpenAI field (and the simulator caches an OpenAI prompt only under a key), and a key no Bedrock one (see
+ * docs/agents.md).
  */
 const caching: Record<Agent, Cell> = {
   "Codex": {
     test: { file: "test/e2e/CodexPromptCache.test.ts", title: "codex exec's prompt_cache_key read by the later turns" },
-    backends: ["chat-completions", "responses", "gemini"]
+    backends: ["chat-completions", "responses", "anthropic", "gemini"]
   },
   "Claude Code": {
     test: {
