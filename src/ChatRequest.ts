@@ -186,7 +186,8 @@ export class ChatRequest extends Schema.Opaque<ChatRequest>()(Schema.Struct({
    * serves them from one prompt cache (OpenAI's `prompt_cache_key`). Sent to
    * OpenAI's Chat Completions (`OpenAiChat.Options.sendPromptCacheKey`) and
    * Responses APIs; not to Anthropic, Gemini or Ollama, which cache by prefix
-   * (Anthropic at `Message.CacheBreakpoint`s). Default: none.
+   * (Anthropic at `Message.CacheBreakpoint`s: a request with a key and none is
+   * sent one of five minutes on its last block). Default: none.
    */
   promptCacheKey: Schema.optional(Schema.String),
   /**

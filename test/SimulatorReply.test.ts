@@ -215,7 +215,13 @@ describe("simulator structured output", () => {
       }
     }
     // Mentions of tools are no instruction: the model calls the one named.
-    const untold = ["Use the Bash tool.", "The tools you may call are listed: Bash.", "Do not stop: call Bash."]
+    const untold = [
+      "Use the Bash tool.",
+      "The tools you may call are listed: Bash.",
+      "Do not stop: call Bash.",
+      // opencode's system prompt for Claude models: a kind of use ruled out, not every tool call.
+      "Never use tools like Bash or code comments as means to communicate with the user during the session."
+    ]
     for (const text of untold) {
       expect(calls({ lastUserText: text, instructions: text }), text).toBe(1)
     }

@@ -182,6 +182,7 @@ import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import type { Usage } from "../ChatResponse.js"
 import { messageOf } from "../internal/errorText.js"
 import * as internalBatch from "../internal/simulator/batch.js"
 import * as internalConfig from "../internal/simulator/config.js"
@@ -765,6 +766,14 @@ export interface Simulator {
    * like from the server's side.
    */
   readonly arrivals: Effect.Effect<ReadonlyArray<number>>
+  /**
+   * The usage of each reply the simulator generated, oldest first: the last 100,000 at most. What the simulated
+   * provider billed, cache reads and writes (by lifetime) among it; priced at a model's `Pricing`, the bill a
+   * gateway's recorded spend can be checked against. A reply sent without usage (the `usage=none` fault) is not in it.
+   *
+   * @since 0.3.0
+   */
+  readonly billed: Effect.Effect<ReadonlyArray<Usage>>
 }
 
 /**

@@ -20,8 +20,8 @@ import * as Fiber from "effect/Fiber"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type * as Simulator from "../../src/simulator/Simulator.js"
+import { claudeCodeRun } from "../utils/agentRuns.js"
 import {
-  agentKey,
   type AgentSession,
   agentSession,
   type Backend,
@@ -32,7 +32,7 @@ import {
   sessionScenario,
   simulatorBill
 } from "../utils/agentSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { claudeCodeTools } from "../utils/agentTools.js"
 import { eventually } from "../utils/eventually.js"
 import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 
@@ -60,14 +60,7 @@ const boundPricing = { input_per_mtok: 3, cached_input_per_mtok: 0.3, cache_writ
 // Claude Code's Read and Edit take absolute paths; with tool search, its `ToolSearch` loads the deferred `TaskList`.
 const scenario = (toolSearch: boolean) => (work: string) =>
   sessionScenario({
-    tools: {
-      read: (file) => ({ name: "Read", arguments: { file_path: path.join(work, file) } }),
-      edit: (file, from, to) => ({
-        name: "Edit",
-        arguments: { file_path: path.join(work, file), old_string: from, new_string: to }
-      }),
-      run: (command) => ({ name: "Bash", arguments: { command } })
-    },
+    tools: claudeCodeTools(work),
     compacts: "in the tool loop",
     compactAbove: 60_000,
     keptTurns: 1,
@@ -145,7 +138,7 @@ function unthoughtCalls(home: string): ReadonlyArray<string> {
 /** The session played by Claude Code (`toolSearch`: its tool search kept on), and the prompts it was told checked. */
 const played = (session: AgentSession, claude: string, toolSearch: boolean) =>
   Effect.gen(function*() {
-    const run = claudeRun(claude, session, {
+    const run = claudeCodeRun(claude, session, {
       tools: toolSearch ? "Read,Edit,Bash,TaskList" : "Read,Edit,Bash",
       env: {
         // Its default: tool search on (its `DeferredToolPlaceholder` deferred), but behind a base URL not
@@ -195,29 +188,6 @@ const budgetedScenario = (): Simulator.Scenario => ({
   }))
 })
 
-/** Claude Code headless in the session's workspace against `serve`, with `args`: `tools` allowed, `env` added. */
-const claudeRun = (
-  claude: string,
-  session: AgentSession,
-  { env = {}, tools = "Read,Edit,Bash" }: { readonly tools?: string; readonly env?: Record<string, string> } = {}
-) =>
-(args: ReadonlyArray<string>) =>
-  spawnProcess(process.execPath, [claude, "-p", ...args, "--model", session.model, "--allowedTools", tools], {
-    cwd: session.work,
-    env: {
-      ...envWithoutKeys(),
-      HOME: session.home,
-      TMPDIR: session.dir,
-      ANTHROPIC_API_KEY: agentKey,
-      ANTHROPIC_BASE_URL: session.url,
-      ANTHROPIC_SMALL_FAST_MODEL: session.model,
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-      DISABLE_AUTOUPDATER: "1",
-      ...env
-    },
-    timeoutMs: 240_000
-  })
-
 describe("Claude Code on a budgeted key", () => {
   it.live(
     "a key of $1 a day serves claude -p (32,000 max_tokens with thinking, its reply bound lowered to fit) until what " +
@@ -234,7 +204,7 @@ describe("Claude Code on a budgeted key", () => {
           pricing,
           budget: { limit: 1, period: "1 day" }
         })
-        const run = claudeRun(claude, session)
+        const run = claudeCodeRun(claude, session)
         // The first task: serve restarted while its call waits on its first token (after its prompt's count: a dollar
         // never holds Claude Code's worst case at a token a byte); the drain lets it finish.
         const before = yield* session.requests

@@ -13,35 +13,19 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
-import { createRequire } from "node:module"
 import * as path from "node:path"
-import {
-  agentKey,
-  agentSession,
-  type Backend,
-  backends,
-  playSession,
-  prompts,
-  sessionScenario
-} from "../utils/agentSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { codexEnv, codexExec, codexLogin } from "../utils/agentRuns.js"
+import { agentSession, type Backend, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
+import { codexTools } from "../utils/agentTools.js"
 import { providerLines } from "../utils/codexConfig.js"
 import { eventually } from "../utils/eventually.js"
-
-const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
 
 const model = "gpt-4o-mini"
 const compactAbove = 8000
 
-// Codex reads, edits and runs through its one shell tool.
-const command = (cmd: string) => ({ name: "exec_command", arguments: { cmd } })
 const scenario = () =>
   sessionScenario({
-    tools: {
-      read: (file) => command(`cat ${file}`),
-      edit: (file, from, to) => command(`sed -i 's/${from}/${to.replaceAll("\n", "\\n")}/' ${file}`),
-      run: command
-    },
+    tools: codexTools,
     compactAbove,
     compacts: "in the tool loop"
   })
@@ -80,25 +64,12 @@ const session = (pointing: Pointing, backend: Backend) =>
       [`model = "${model}"`, `model_auto_compact_token_limit = ${compactAbove}`, ...pointing.config(session.url), ""]
         .join("\n")
     )
-    const env = { ...envWithoutKeys(), CODEX_HOME: session.home, ...(pointing.login ? {} : { GATEWAY_KEY: agentKey }) }
-    if (pointing.login) {
-      const login = yield* spawnProcess(process.execPath, [codexBin, "login", "--with-api-key"], {
-        env,
-        stdin: `${agentKey}\n`,
-        timeoutMs: 60_000
-      })
-      expect(login.code, login.stderr).toBe(0)
-    }
+    const env = codexEnv(session, !pointing.login)
+    if (pointing.login) yield* codexLogin(env)
+    const exec = codexExec(session, env)
     const codex = (args: ReadonlyArray<string>) =>
       Effect.gen(function*() {
-        const ran = yield* spawnProcess(process.execPath, [
-          codexBin,
-          "exec",
-          ...args,
-          "--skip-git-repo-check",
-          // The scripted commands change the file: no sandbox to ask for leave, in a directory of the test's own.
-          "--dangerously-bypass-approvals-and-sandbox"
-        ], { cwd: session.work, env, timeoutMs: 240_000 })
+        const ran = yield* exec(args)
         // Its requests went over the WebSocket from the start: every upgrade answered 101 (a socket's line is written
         // as it closes), none refused, no frame's request over HTTP, and Codex never reconnected.
         const upgrades = yield* eventually(

@@ -9,9 +9,9 @@
  */
 import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as path from "node:path"
-import { agentKey, agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { geminiCliRun } from "../utils/agentRuns.js"
+import { agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
+import { geminiCliTools } from "../utils/agentTools.js"
 import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 
 const model = "gemini-2.5-flash"
@@ -22,14 +22,7 @@ const compressionThreshold = 0.001
 
 const scenario = (work: string) =>
   sessionScenario({
-    tools: {
-      read: (file) => ({ name: "read_file", arguments: { file_path: path.join(work, file) } }),
-      edit: (file, from, to) => ({
-        name: "replace",
-        arguments: { file_path: path.join(work, file), old_string: from, new_string: to, instruction: "Edit it." }
-      }),
-      run: (command) => ({ name: "run_shell_command", arguments: { command } })
-    },
+    tools: geminiCliTools(work),
     compacts: "at the next prompt",
     compactAbove: 900,
     keptTurns: 1,
@@ -45,22 +38,9 @@ describe.concurrent("Gemini CLI's long session through serve", () => {
           const gemini = yield* geminiCli.pipe(orSkip(ctx))
           const session = yield* agentSession({ label: "gemini-cli-session", model, backend, scenario })
           writeGeminiSettings(session.home, { name: model, compressionThreshold })
-          const run = (args: ReadonlyArray<string>) =>
-            spawnProcess(process.execPath, [gemini, "--skip-trust", "--approval-mode", "yolo", ...args], {
-              cwd: session.work,
-              env: {
-                ...envWithoutKeys(),
-                HOME: session.home,
-                TMPDIR: session.dir,
-                GEMINI_API_KEY: agentKey,
-                GOOGLE_GEMINI_BASE_URL: session.url,
-                GEMINI_TELEMETRY_ENABLED: "false"
-              },
-              timeoutMs: 240_000
-            })
           yield* playSession(session, {
             agent: "gemini",
-            run,
+            run: geminiCliRun(gemini, session),
             first: ["-p", prompts.first],
             resumed: ["--resume", "latest", "-p", prompts.resumed],
             // Its compression asks for the summary and its check whole (`generateContent`).

@@ -9,10 +9,9 @@
  */
 import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as path from "node:path"
-import { agentKey, agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
-import { spawnProcess } from "../utils/cliHarness.js"
-import { opencodeConfigured } from "../utils/opencodeConfig.js"
+import { opencodeAnswer, opencodeRun } from "../utils/agentRuns.js"
+import { agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
+import { opencodeTools } from "../utils/agentTools.js"
 import { opencode, orSkip } from "../utils/pinnedCli.js"
 
 const model = "gpt-4o-mini"
@@ -22,14 +21,7 @@ const limit = { context: 16_000, output: 4_000 }
 
 const scenario = (work: string) =>
   sessionScenario({
-    tools: {
-      read: (file) => ({ name: "read", arguments: { filePath: path.join(work, file) } }),
-      edit: (file, from, to) => ({
-        name: "edit",
-        arguments: { filePath: path.join(work, file), oldString: from, newString: to }
-      }),
-      run: (command) => ({ name: "bash", arguments: { command, description: `Runs ${command}` } })
-    },
+    tools: opencodeTools(work),
     compacts: "in the tool loop",
     compactAbove: limit.context - limit.output,
     keptTurns: 1,
@@ -44,26 +36,12 @@ describe.concurrent("opencode's long session through serve", () => {
         Effect.gen(function*() {
           const program = yield* opencode.pipe(orSkip(ctx))
           const session = yield* agentSession({ label: "opencode-session", model, backend, scenario })
-          const env = opencodeConfigured({
-            home: session.home,
-            work: session.work,
-            baseUrl: `${session.url}/v1`,
-            model,
-            modelSettings: { limit },
-            key: agentKey
-          })
-          const run = (args: ReadonlyArray<string>) =>
-            spawnProcess(program, ["run", ...args], {
-              cwd: session.work,
-              env,
-              timeoutMs: 240_000
-            })
           yield* playSession(session, {
             agent: "opencode",
-            run,
+            run: opencodeRun(program, session, { limit }),
             first: [prompts.first],
             resumed: ["--continue", prompts.resumed],
-            answer: (stdout) => stdout.trim().split("\n").at(-1) ?? ""
+            answer: opencodeAnswer
           })
         }).pipe(Effect.scoped),
       300_000

@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Budget from "../../src/Budget.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
+import type { Usage } from "../../src/ChatResponse.js"
 import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import * as Pricing from "../../src/Pricing.js"
@@ -242,5 +243,46 @@ describe("prompt caching", () => {
       expect((yield* ask("first question", "alpha")).usage.cachedPromptTokens).toBe(0)
       expect((yield* ask("second question", "alpha")).usage.cachedPromptTokens).toBe(200)
       expect((yield* ask("second question", "beta")).usage.cachedPromptTokens).toBe(0)
+    }))
+
+  it.live("a promptCacheKey without breakpoints caches the conversation at Anthropic: the next turn reads it", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key], models: [model] })
+      const recorded = yield* recorder(simulator.url)
+      const first = [{ role: "system" as const, content: "s".repeat(800) }, { role: "user" as const, content: "Hi" }]
+      const ask = (messages: ReadonlyArray<Message.Message>) =>
+        Effect.provide(
+          Llm.chat({ model, maxTokens: 16, promptCacheKey: "conversation-7", messages }),
+          routerOver("anthropic", recorded.baseUrl.slice(0, -"/v1".length))
+        )
+      const written = yield* ask(first)
+      expect(JSON.stringify(recorded.bodies.at(-1)!["messages"])).toContain(`"cache_control":{"type":"ephemeral"}`)
+      const read = yield* ask([...first, { role: "assistant", content: written.text }, {
+        role: "user",
+        content: "And?"
+      }])
+      expect(written.usage.cacheWriteTokens).toBeGreaterThan(0)
+      expect(read.usage.cachedPromptTokens).toBe(written.usage.cacheWriteTokens)
+      // A request with a breakpoint of its own keeps it alone.
+      yield* ask([{ role: "system", content: "s".repeat(800), cache: { ttl: "1h" } }, { role: "user", content: "Hi" }])
+      expect(JSON.stringify(recorded.bodies.at(-1)!["messages"])).not.toContain("cache_control")
+    }))
+
+  it.live("the simulator's billed usage: each reply's as the client read it, none for a reply sent without usage", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key], models: [model] })
+      const ask = (headers?: Record<string, string>) =>
+        Effect.provide(Llm.chat(request), routerOver("anthropic", simulator.url, headers))
+      const written = yield* ask()
+      const read = yield* ask()
+      yield* ask({ [Simulator.faultHeader]: "usage=none" })
+      const billed = yield* simulator.billed
+      const counts = (
+        usage: Usage
+      ) => [usage.promptTokens, usage.cachedPromptTokens, usage.cacheWriteTokens ?? 0, usage.cacheWrite1hTokens ?? 0]
+      expect(billed.map(counts)).toEqual([written.usage, read.usage].map(counts))
+      // The first wrote the prompt (its system for an hour), the second read what the first wrote.
+      expect(billed[0]!.cacheWrite1hTokens).toBeGreaterThan(0)
+      expect(billed[1]!.cachedPromptTokens).toBe(billed[0]!.cacheWriteTokens)
     }))
 })

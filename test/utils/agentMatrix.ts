@@ -112,6 +112,56 @@ const claudeThinking: Cell = {
   backends: backends.filter((backend) => backend !== "gemini")
 }
 
+/**
+ * Prompt caching where each client asks for it and the backend's API caches it: Claude Code's and opencode's
+ * `cache_control` breakpoints reach Anthropic and Bedrock (and Gemini caches implicitly); Codex's `prompt_cache_key`
+ * reaches the OpenAI APIs, and Anthropic as a breakpoint on the last block. Not on the other backends: breakpoints have
+ * no OpenAI field (and the simulator caches an OpenAI prompt only under a key), and a key no Bedrock one (see
+ * docs/agents.md).
+ */
+const caching: Record<Agent, Cell> = {
+  "Codex": {
+    test: { file: "test/e2e/CodexPromptCache.test.ts", title: "codex exec's prompt_cache_key read by the later turns" },
+    backends: ["chat-completions", "responses", "anthropic", "gemini"]
+  },
+  "Claude Code": {
+    test: {
+      file: "test/e2e/ClaudeCodePromptCache.test.ts",
+      title: "claude -p's cache_control breakpoints"
+    },
+    backends: ["anthropic", "bedrock", "gemini"]
+  },
+  "Gemini CLI": {
+    test: { file: "test/e2e/GeminiCliPromptCache.test.ts", title: "gemini -p's repeated prefix cached implicitly" },
+    backends: ["gemini"]
+  },
+  "opencode": {
+    test: {
+      file: "test/e2e/OpencodePromptCache.test.ts",
+      title: "opencode run's cache_control breakpoints read by the later turns"
+    },
+    backends: ["anthropic", "bedrock", "gemini"]
+  }
+}
+
+const countTokens: Record<Agent, Cell> = {
+  "Codex": { lacks: "Codex calls no token-count endpoint (its binary holds no `/v1/responses/input_tokens` call)" },
+  "Claude Code": {
+    test: {
+      file: "test/e2e/ClaudeCodeCountTokens.test.ts",
+      title: "claude -p /context counts its tools with count_tokens"
+    },
+    backends
+  },
+  "Gemini CLI": {
+    lacks: "Gemini CLI's `countTokens` calls send contents only, never its tool declarations (a media part's size; " +
+      "its experimental context manager's calibration)"
+  },
+  "opencode": {
+    lacks: "opencode calls no token-count endpoint (its bundle carries the Anthropic SDK's `countTokens`, never called)"
+  }
+}
+
 const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
   "Codex": {
     "WebSocket transport": { test: sessions.Codex, backends },
@@ -120,7 +170,9 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       backends: backends.filter((backend) => backend !== "bedrock")
     },
     "PDFs": { lacks: "Codex sends no PDFs to its model" },
-    "MCP tools": mcp.Codex!
+    "MCP tools": mcp.Codex!,
+    "prompt caching (5-minute and 1-hour)": caching.Codex,
+    "count_tokens with tools": countTokens.Codex
   },
   "Claude Code": {
     "tool search": { test: claudeToolSearch, backends },
@@ -133,17 +185,23 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     },
     "thinking (signature-only, bound prefix)": claudeThinking,
     "WebSocket transport": { lacks: "Claude Code speaks HTTP with server-sent events only" },
-    "MCP tools": mcp["Claude Code"]!
+    "MCP tools": mcp["Claude Code"]!,
+    "prompt caching (5-minute and 1-hour)": caching["Claude Code"],
+    "count_tokens with tools": countTokens["Claude Code"]
   },
   "Gemini CLI": {
     "WebSocket transport": { lacks: "Gemini CLI speaks HTTP with server-sent events only" },
     "structured output": {
       lacks: "Gemini CLI cannot ask for an answer that fits a schema (its `--output-format json` frames its own output)"
     },
-    "MCP tools": mcp["Gemini CLI"]!
+    "MCP tools": mcp["Gemini CLI"]!,
+    "prompt caching (5-minute and 1-hour)": caching["Gemini CLI"],
+    "count_tokens with tools": countTokens["Gemini CLI"]
   },
   "opencode": {
     "MCP tools": mcp.opencode!,
+    "prompt caching (5-minute and 1-hour)": caching.opencode,
+    "count_tokens with tools": countTokens.opencode,
     "structured output": {
       lacks: "opencode run cannot ask for an answer that fits a schema (its `--format json` is its own events)"
     }

@@ -20,6 +20,7 @@ import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import type { Usage } from "../../src/ChatResponse.js"
 import * as Serve from "../../src/cli/serve.js"
 import * as Pricing from "../../src/Pricing.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -177,22 +178,33 @@ export const modelTurns = (scenario: Simulator.Scenario) => scenario.turns.filte
 // The wires that report the prompt tokens written to the cache (the others count them among the prompt's).
 const reportsCacheWrites: ReadonlySet<Backend> = new Set(["anthropic", "bedrock"])
 
+/** The usage of a reply as `backend`'s wire reports it: cache writes only where it has a field for them. */
+const reported = (usage: Usage, backend: Backend): Usage =>
+  reportsCacheWrites.has(backend) ? usage : { ...usage, cacheWriteTokens: 0, cacheWrite1hTokens: 0 }
+
 /**
- * What the simulator billed for `turns` played once each, at `price` (the one the gateway prices with: provider.json's,
- * else its built-in table's): each turn's usage as `backend`'s wire reports it, in US dollars.
+ * The bill of replies of these usages (`Simulator.billed`), each as `backend`'s wire reports it, at `price` (the one
+ * the gateway prices with: provider.json's, else its built-in table's), in US dollars.
  */
+export const usageBill = (usages: ReadonlyArray<Usage>, price: Pricing.Price, backend: Backend) =>
+  usages.reduce((sum, usage) => sum + Pricing.cost(price, reported(usage, backend))!, 0)
+
+/** What the simulator billed for `turns` played once each, their usage as scripted, at `price` on `backend`. */
 export const simulatorBill = (turns: ReadonlyArray<Simulator.ScenarioTurn>, price: Pricing.Price, backend: Backend) =>
-  turns.reduce((sum, turn) => {
-    const usage = turn.usage ?? {}
-    const written = reportsCacheWrites.has(backend) ? usage.cacheWrite ?? 0 : 0
-    return sum + Pricing.cost(price, {
+  usageBill(
+    turns.map(({ usage = {} }) => ({
       promptTokens: usage.input ?? 0,
       completionTokens: usage.output ?? 0,
+      totalTokens: (usage.input ?? 0) + (usage.output ?? 0),
       cachedPromptTokens: usage.cacheRead ?? 0,
-      cacheWriteTokens: written,
-      cacheWrite1hTokens: 0
-    })!
-  }, 0)
+      cacheWriteTokens: usage.cacheWrite ?? 0,
+      cacheWrite1hTokens: 0,
+      reasoningTokens: 0,
+      estimated: false
+    })),
+    price,
+    backend
+  )
 
 /** The agent's set-up: its model, the backend's API, the session. */
 export interface AgentSessionSetup {
@@ -300,7 +312,9 @@ export const agentSession = (setup: AgentSessionSetup) =>
       streamed,
       log: () => current.serving.stderr(),
       requests: simulator.requestCount,
-      inFlight: Effect.map(simulator.stats, (stats) => stats.inFlight)
+      inFlight: Effect.map(simulator.stats, (stats) => stats.inFlight),
+      billed: simulator.billed,
+      cacheTokens: Effect.suspend(() => cacheTokensCounted(current.url))
     }
   })
 
@@ -310,6 +324,18 @@ const streamsAnswered = (url: string) =>
     samples
       .filter((sample) => sample.name === "llm_gateway_time_to_first_token_seconds_count")
       .reduce((sum, sample) => sum + sample.value, 0))
+
+/** The prompt tokens `serve` at `url` counted read from and written to a cache since it started (its `/metrics`). */
+const cacheTokensCounted = (url: string) =>
+  Effect.map(scrape(url, adminKey), ({ samples }) => {
+    const counted = (operation: string) =>
+      samples
+        .filter((sample) =>
+          sample.name === "llm_gateway_cache_tokens_total" && sample.labels["operation"] === operation
+        )
+        .reduce((sum, sample) => sum + sample.value, 0)
+    return { read: counted("read"), written: counted("write") }
+  })
 
 /** A session `agentSession` set up. */
 export type AgentSession = Effect.Success<ReturnType<typeof agentSession>>

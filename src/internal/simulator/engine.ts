@@ -5,6 +5,7 @@
  */
 import * as Result from "effect/Result"
 import * as Http from "node:http"
+import type { Usage } from "../../ChatResponse.js"
 import * as Anthropic from "../../simulator/Anthropic.js"
 import * as AzureOpenAi from "../../simulator/AzureOpenAi.js"
 import * as Gemini from "../../simulator/Gemini.js"
@@ -40,6 +41,7 @@ import { makeRateLimit } from "./rateLimit.js"
 import type { RouteInput } from "./routes.js"
 import { Scenarios } from "./scenario.js"
 import { StoredReplies } from "./storedReplies.js"
+import { usageOf } from "./usage.js"
 
 /** How many prompt prefixes the simulator's prompt cache holds: enough for a test's conversations, bounded. */
 const promptCachePrefixes = 1024
@@ -437,7 +439,8 @@ const makeGenerate = (
   requests: Requests,
   promptCache: PromptCache,
   storedReplies: StoredReplies,
-  scenarios: Scenarios
+  scenarios: Scenarios,
+  bill: (usage: Usage) => void
 ) =>
 <X>(format: WireFormat<X>, input: RouteInput): Plan => {
   const opened = requests.open(format, format.decode, promptModel, input)
@@ -500,6 +503,7 @@ const makeGenerate = (
     ...(scripted.turn ? { hostedTools: "none" as const } : {})
   }
   if (decoded.keeps === true) storedReplies.keep(meta.id, prompt, reply)
+  if (!opened.noUsage) bill(usageOf(reply.usage))
   return replyPlan(config, format, decoded, reply, meta, scripted.fault, out)
 }
 
@@ -542,9 +546,9 @@ const makeEmbed = (config: Config, requests: Requests) => (format: EmbeddingForm
 /**
  * The engine of one simulator: its request ids, its parsed faults, its
  * rate-limit buckets, its prompt cache, its `down` windows (`startedAt`: the simulator's start, on its `Clock`) and
- * the Responses formats of its organisation.
+ * the Responses formats of its organisation; `bill` is told each generated reply's usage, which its wire writes.
  */
-export const makeEngine = (config: Config, startedAt: number) => {
+export const makeEngine = (config: Config, startedAt: number, bill: (usage: Usage) => void) => {
   const chaos = makeChaos()
   const admit = makeAdmit(config, startedAt, chaos)
   const requests = makeRequests(config, admit)
@@ -553,7 +557,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
     requests,
     new PromptCache(promptCachePrefixes),
     new StoredReplies(keptReplies),
-    new Scenarios(config)
+    new Scenarios(config),
+    bill
   )
 
   /**

@@ -10,14 +10,17 @@ import * as FiberSet from "effect/FiberSet"
 import * as HttpMiddleware from "effect/http/HttpMiddleware"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import type { Usage } from "../../ChatResponse.js"
 import type { Simulator } from "../../simulator/Simulator.js"
 import type { Config } from "./config.js"
 import { makeEngine } from "./engine.js"
 import { isMcpPath, mcpHandler } from "./mcp.js"
 import { nodeListener } from "./nodeListener.js"
 import { platformApp } from "./platformApp.js"
+import { Recent } from "./recent.js"
 
-const maxArrivals = 100_000
+/** How many arrival times, and replies' usages, a simulator keeps for its callers. */
+const kept = 100_000
 
 /**
  * Starts the server and returns once it listens; `listenError` makes the
@@ -44,11 +47,9 @@ export const start = <E>(
     // Time is read from the Clock of the fiber that starts the simulator (a
     // TestClock in tests), synchronously in the request handlers.
     const clock = yield* Clock.Clock
-    // The last `maxArrivals` arrival times at least: trimmed by half once twice that many.
-    let arrivals: Array<number> = []
+    const arrivals = new Recent<number>(kept)
     // Registered first, so every request is counted whichever server answers it.
     server.on("request", (_req: Http.IncomingMessage, res: Http.ServerResponse) => {
-      if (arrivals.length === 2 * maxArrivals) arrivals = arrivals.slice(maxArrivals)
       arrivals.push(clock.currentTimeMillisUnsafe())
       counters.requests++
       counters.inFlight++
@@ -57,7 +58,8 @@ export const start = <E>(
         if (!res.writableEnded && !closedByServer.has(res)) counters.clientClosed++
       })
     })
-    const engine = makeEngine(config, clock.currentTimeMillisUnsafe())
+    const billed = new Recent<Usage>(kept)
+    const engine = makeEngine(config, clock.currentTimeMillisUnsafe(), (usage) => billed.push(usage))
     if (config.server === "node") {
       const runFork = yield* FiberSet.makeRuntime<never, void, never>()
       const listener = nodeListener(engine, config, clock, runFork, closing)
@@ -108,6 +110,7 @@ export const start = <E>(
       port,
       requestCount: Effect.sync(() => counters.requests),
       stats: Effect.sync(() => ({ ...counters, injected: engine.injected() })),
-      arrivals: Effect.sync(() => arrivals.slice(-maxArrivals))
+      arrivals: Effect.sync(() => arrivals.last),
+      billed: Effect.sync(() => billed.last)
     }
   })

@@ -23,10 +23,11 @@ const callsTools = (prompt: Prompt, output: OutputMode): boolean =>
  * An instruction not to call tools, as agents word it before asking for a summary (Claude Code's `/compact`: "Do NOT
  * call any tools", "Respond with TEXT ONLY"): "do not" ("don't", "never") "call" ("use", "invoke") "tools" ("any
  * tools", "a tool"), or "respond with text only" ("plain text only"), in any case. Narrow on purpose: a prompt that
- * merely mentions tools is no such instruction.
+ * merely mentions tools is no such instruction, nor is one that rules out a kind of use ("never use tools like Bash
+ * as means to communicate", in opencode's system prompt for Claude models).
  */
 const noToolsWording =
-  /\b(?:do not|don't|never)\s+(?:call|use|invoke)\s+(?:any\s+|a\s+)?tools?\b|\brespond with (?:plain\s+)?text only\b/i
+  /\b(?:do not|don't|never)\s+(?:call|use|invoke)\s+(?:any\s+|a\s+)?tools?\b(?!\s+(?:like|such as)\b)|\brespond with (?:plain\s+)?text only\b/i
 
 /** Whether the system text or the last user text tells the model to call no tool. */
 function toldNoTools(prompt: Prompt): boolean {

@@ -953,6 +953,8 @@ function dropsMismatchedThinking(request: ChatRequest, options: Pick<BodyOptions
  *   four (`maxBreakpoints`), the last four in the prompt's order (tools, system, messages) are sent; one of an
  *   hour after a shorter one is sent for the default five minutes, as the API takes no longer one after a shorter
  *   (`wire/cacheLifetime.ts`).
+ * - `promptCacheKey` has no field; a request with one and no breakpoint gets one, of five minutes, on its last
+ *   message's last block (`cacheConversation`), so its conversation is cached as the key asks.
  */
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObject => {
   const { hoisted, system, turns } = messagesOf(request.messages, options.systemInPlace)
@@ -1004,8 +1006,27 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObj
   if (options.stream) body["stream"] = true
   keepLastBreakpoints(body)
   shortenAfterShorter(breakpointBlocks(body), "cache_control")
+  if (request.promptCacheKey !== undefined) cacheConversation(body)
   if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
   return body
+}
+
+/**
+ * `body` with its last message's last block cached for five minutes, where it has no breakpoint: for a request that
+ * names its conversation for the cache (`promptCacheKey`, an OpenAI client's `prompt_cache_key`), as Anthropic caches
+ * only at breakpoints, and one there (where its automatic caching places it) lets the next turn read the conversation
+ * so far. A thinking block takes none (Anthropic's prompt caching reference), so one that ends the prompt gets none.
+ */
+function cacheConversation(body: JsonObject): void {
+  const messages = body["messages"]
+  if (!Array.isArray(messages) || breakpointBlocks(body).length > 0) return
+  const last = messages.at(-1)
+  if (!isJsonObject(last)) return
+  const content = typeof last["content"] === "string" ? [{ type: "text", text: last["content"] }] : last["content"]
+  const block = Array.isArray(content) ? content.at(-1) : undefined
+  if (!isJsonObject(block) || block["type"] === "thinking" || block["type"] === "redacted_thinking") return
+  const cached = { ...block, cache_control: { type: "ephemeral" } }
+  messages[messages.length - 1] = { ...last, content: [...(content as Array<unknown>).slice(0, -1), cached] }
 }
 
 /**

@@ -1,0 +1,92 @@
+/**
+ * How the agents' session tests run each agent CLI headless against a session's `serve` (`agentSession`), in the
+ * session's workspace, with a scratch home and its gateway key: a function from the agent's arguments to its run.
+ */
+import { expect } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { createRequire } from "node:module"
+import { claudeCodeEnv } from "./agentAgainstServe.js"
+import { agentKey, type AgentSession } from "./agentSession.js"
+import { envWithoutKeys, spawnProcess } from "./cliHarness.js"
+import { opencodeConfigured } from "./opencodeConfig.js"
+
+/** An agent run `timeoutMs` at most: long enough for a loaded machine's session. */
+const timeoutMs = 240_000
+
+/** Claude Code (`claude -p`, the session's model) with `tools` allowed (default its Read, Edit and Bash), `env` added. */
+export const claudeCodeRun = (
+  claude: string,
+  session: AgentSession,
+  { env = {}, tools = "Read,Edit,Bash" }: { readonly tools?: string; readonly env?: Record<string, string> } = {}
+) =>
+(args: ReadonlyArray<string>) =>
+  spawnProcess(process.execPath, [claude, "-p", ...args, "--model", session.model, "--allowedTools", tools], {
+    cwd: session.work,
+    env: {
+      ...claudeCodeEnv({ home: session.home, dir: session.dir, url: session.url, agentKey, model: session.model }),
+      ...env
+    },
+    timeoutMs
+  })
+
+/** Gemini CLI, its tools run without asking (`--approval-mode yolo`), at `serve`'s Gemini routes. */
+export const geminiCliRun = (gemini: string, session: AgentSession) => (args: ReadonlyArray<string>) =>
+  spawnProcess(process.execPath, [gemini, "--skip-trust", "--approval-mode", "yolo", ...args], {
+    cwd: session.work,
+    env: {
+      ...envWithoutKeys(),
+      HOME: session.home,
+      TMPDIR: session.dir,
+      GEMINI_API_KEY: agentKey,
+      GOOGLE_GEMINI_BASE_URL: session.url,
+      GEMINI_TELEMETRY_ENABLED: "false"
+    },
+    timeoutMs
+  })
+
+/** The `@openai/codex` devDependency's program. */
+export const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
+
+/** Codex's environment: its home the session's; the gateway key in `GATEWAY_KEY` too, for a provider of its own. */
+export const codexEnv = (session: AgentSession, keyInEnv: boolean) => ({
+  ...envWithoutKeys(),
+  CODEX_HOME: session.home,
+  ...(keyInEnv ? { GATEWAY_KEY: agentKey } : {})
+})
+
+/** The gateway key saved by `codex login --with-api-key`, for its built-in provider. */
+export const codexLogin = (env: Record<string, string>) =>
+  Effect.gen(function*() {
+    const login = yield* spawnProcess(process.execPath, [codexBin, "login", "--with-api-key"], {
+      env,
+      stdin: `${agentKey}\n`,
+      timeoutMs: 60_000
+    })
+    expect(login.code, login.stderr).toBe(0)
+  })
+
+/** `codex exec` with `args`, no sandbox (the scripted commands change the file, in a directory of the test's own). */
+export const codexExec = (session: AgentSession, env: Record<string, string>) => (args: ReadonlyArray<string>) =>
+  spawnProcess(process.execPath, [
+    codexBin,
+    "exec",
+    ...args,
+    "--skip-git-repo-check",
+    "--dangerously-bypass-approvals-and-sandbox"
+  ], { cwd: session.work, env, timeoutMs })
+
+/** opencode (`opencode run`), configured for the session's model at `serve`'s Chat Completions routes. */
+export const opencodeRun = (program: string, session: AgentSession, modelSettings?: object) => {
+  const env = opencodeConfigured({
+    home: session.home,
+    work: session.work,
+    baseUrl: `${session.url}/v1`,
+    model: session.model,
+    ...(modelSettings === undefined ? {} : { modelSettings }),
+    key: agentKey
+  })
+  return (args: ReadonlyArray<string>) => spawnProcess(program, ["run", ...args], { cwd: session.work, env, timeoutMs })
+}
+
+/** opencode's answer: the last line it printed. */
+export const opencodeAnswer = (stdout: string) => stdout.trim().split("\n").at(-1) ?? ""
