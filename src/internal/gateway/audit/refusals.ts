@@ -8,11 +8,13 @@
  * (`sqlState`: `dropped.ts`' table), so it is one for every instance on it.
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type { StoreUnavailableError } from "../../../Store.js"
-import type { Database } from "../../persistence/sql.js"
+import { Database } from "../../persistence/sql.js"
 import * as Chain from "./chain.js"
 import * as Dropped from "./dropped.js"
 import type { AuditLog } from "./store.js"
@@ -45,6 +47,20 @@ export function memoryState(): Dropped.DropCount {
 export function sqlState(database: Database["Service"], per: Duration.Duration = window): Dropped.DropCount {
   return Dropped.sql(database, per)
 }
+
+/** Where the refusals of nobody known are counted. */
+export class RefusalCount
+  extends Context.Service<RefusalCount, Dropped.DropCount>()("effect-llm-router/gateway/audit/RefusalCount")
+{}
+
+/** The count in this process' memory, for its life. */
+export const layerMemory: Layer.Layer<RefusalCount> = Layer.sync(RefusalCount, memoryState)
+
+/** The count in the gateway's database, one for every instance on it. */
+export const layerSql: Layer.Layer<RefusalCount, never, Database> = Layer.effect(
+  RefusalCount,
+  Effect.map(Database, (database) => sqlState(database))
+)
 
 /** The refusals counted in `state` (memory when not given), their summaries written to `log` in the scope. */
 export const make = Effect.fnUntraced(function*(
