@@ -21,7 +21,6 @@ import { DatabaseError } from "../../Gateway.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
-import type { StoreUnavailableError } from "../../Store.js"
 import * as Sql from "../persistence/sql.js"
 import { SharedStore } from "../store/sharedStore.js"
 import * as AuditRefusals from "./audit/refusals.js"
@@ -84,40 +83,8 @@ export class RouterStores
   extends Context.Service<RouterStores, Layer.Layer<Router.Stores>>()("effect-llm-router/gateway/RouterStores")
 {}
 
-/** Every store of the gateway. */
-export type Stores =
-  | KeyStore.KeyStore
-  | Ledger.SpendLedger
-  | McpPins.PinStore
-  | McpSessions.SessionStore
-  | Sessions.SessionStore
-  | Grants.GrantStore
-  | RequestLogStore.RequestLogStore
-  | AuditLog.AuditLogStore
-  | AuditRefusals.RefusalCount
-  | Settlements.SettlementStore
-  | BatchStore.BatchStore
-  | BatchRuns.RunStore
-  | IdSecret.IdSecretStore
-  | KeyLimits.KeyLimitStores
-  | RateLimiter.BucketStore
-  | RateLimiter.SlotStore
-  | ResponsesStore.StoredResponses
-  | RouterStores
-
-type Records =
-  | KeyStore.KeyStore
-  | Ledger.SpendLedger
-  | McpPins.PinStore
-  | McpSessions.SessionStore
-  | Sessions.SessionStore
-  | Grants.GrantStore
-  | RequestLogStore.RequestLogStore
-  | AuditLog.AuditLogStore
-  | AuditRefusals.RefusalCount
-
 // With a database, failing when its keys cannot be read.
-function records(backend: Placement["records"]): Layer.Layer<Records, StoreUnavailableError> {
+function records(backend: Placement["records"]) {
   if (backend._tag === "Memory") {
     return Layer.mergeAll(
       KeyStore.layerMemory,
@@ -144,19 +111,9 @@ function records(backend: Placement["records"]): Layer.Layer<Records, StoreUnava
   ).pipe(Layer.provide(Layer.succeed(Sql.Database, backend.database)))
 }
 
-type Shared =
-  | Settlements.SettlementStore
-  | BatchStore.BatchStore
-  | BatchRuns.RunStore
-  | IdSecret.IdSecretStore
-  | KeyLimits.KeyLimitStores
-
 // provider.json keys' budgets, in Redis, are recorded each instance's part in its database, when it has one, so that
 // they are rebuilt when Redis loses them.
-function shared(
-  backend: Placement["shared"],
-  database: Sql.Database["Service"] | undefined
-): Layer.Layer<Shared, DatabaseError, Ledger.SpendLedger | RateLimiter.BucketStore | RateLimiter.SlotStore> {
+function shared(backend: Placement["shared"], database: Sql.Database["Service"] | undefined) {
   switch (backend._tag) {
     case "Memory":
       return Layer.mergeAll(
@@ -199,9 +156,7 @@ function keyBudgetsInRedis(store: Store.Store, database: Sql.Database["Service"]
   }))
 }
 
-type State = RateLimiter.BucketStore | RateLimiter.SlotStore | ResponsesStore.StoredResponses | RouterStores
-
-function state(backend: Placement["state"], responses: ResponsesStore.StoreOptions): Layer.Layer<State> {
+function state(backend: Placement["state"], responses: ResponsesStore.StoreOptions) {
   return backend._tag === "Memory"
     ? Layer.mergeAll(
       RateLimiter.layerStoreMemory,
@@ -219,8 +174,11 @@ function state(backend: Placement["state"], responses: ResponsesStore.StoreOptio
  * Every store of the gateway, on the backends `placement` chooses from `backends`; with a database, failing when its
  * keys or its spend record cannot be read.
  */
-export function layer(backends: Backends): Layer.Layer<Stores, StoreUnavailableError | DatabaseError> {
+export function layer(backends: Backends) {
   const placed = placement(backends)
   const recordsAndState = Layer.merge(records(placed.records), state(placed.state, backends.responses))
   return Layer.provideMerge(shared(placed.shared, backends.database), recordsAndState)
 }
+
+/** Every store of the gateway. */
+export type Stores = Layer.Success<ReturnType<typeof layer>>

@@ -4,8 +4,8 @@
  * them is a row of its own, whatever its address. They are counted, every address together, and one window after the
  * first of them one row says how many there were (its action `unauthenticated refusals`, its `after`
  * `{ "refusals", "first", "last" }`, the times of the first and the last), so a flood from any number of addresses
- * leaves at most one row a window. The count is in memory (`memoryState`), or, for a gateway with a database, in it
- * (`sqlState`: `dropped.ts`' table), so it is one for every instance on it.
+ * leaves at most one row a window. The count (`RefusalCount`) is in memory (`memoryState`), or, for a gateway with a
+ * database, in it (`sqlState`: `dropped.ts`' table), so it is one for every instance on it.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"

@@ -2,7 +2,7 @@
  * What a gateway key keeps across reloads, by its name: its rate limiter and its budget, so a reload neither refills
  * a key's bucket nor gives back what it has spent.
  *
- * Both live in the stores the gateway chose from its configuration (`Stores`, `server.ts`): the limiters in the
+ * Both live in the stores the gateway chose from its configuration (`KeyLimitStores`, `stores.ts`): the limiters in the
  * store's Redis or in one memory store of the gateway, the budgets in the database's ledger, the store's Redis (its
  * part recorded in the database, `spendRecord.ts`, rebuilt from there when Redis lost it) or one memory store.
  * Whichever it is, a key's limiter and budget are named by the key (`gateway-key/<name>`, a limiter by its figures
@@ -88,19 +88,12 @@ export class KeyLimitStores
 const limiters = Effect.context<RateLimiter.BucketStore | RateLimiter.SlotStore>()
 
 /** The budgets in the spend ledger, under `config-key:<name>`, where earlier versions kept them. */
-export const layerLedger: Layer.Layer<
-  KeyLimitStores,
-  never,
-  SpendLedger | RateLimiter.BucketStore | RateLimiter.SlotStore
-> = Layer.effect(
+export const layerLedger = Layer.effect(
   KeyLimitStores,
   Effect.gen(function*() {
-    return {
-      limiters: yield* limiters,
-      budgets: (yield* SpendLedger).store,
-      counter: configKeyScope,
-      unavailable: () => Errors.databaseUnavailable("the budget ledger could not be read")
-    }
+    const budgets = (yield* SpendLedger).store
+    const unavailable = () => Errors.databaseUnavailable("the budget ledger could not be read")
+    return { limiters: yield* limiters, budgets, counter: configKeyScope, unavailable }
   })
 )
 
@@ -108,17 +101,14 @@ export const layerLedger: Layer.Layer<
  * The budgets in the `Budget.BudgetStore` provided, a Redis store's: a budget's counter named as `Budget.make` names
  * one of key `gateway-key/<name>`, where earlier versions kept it.
  */
-export const layerBudgetStore: Layer.Layer<
-  KeyLimitStores,
-  never,
-  Budget.BudgetStore | RateLimiter.BucketStore | RateLimiter.SlotStore
-> = Layer.effect(
+export const layerBudgetStore = Layer.effect(
   KeyLimitStores,
   Effect.gen(function*() {
+    const counter = (name: string) => `budget:${sharedKey(name)}:0`
     return {
       limiters: yield* limiters,
       budgets: yield* Budget.BudgetStore,
-      counter: (name: string) => `budget:${sharedKey(name)}:0`,
+      counter,
       unavailable: Errors.storeUnavailable
     }
   })
