@@ -13,6 +13,7 @@ import * as IdSecret from "../../src/internal/gateway/batches/idSecret.js"
 import * as BatchRuns from "../../src/internal/gateway/batches/runs.js"
 import * as Settlements from "../../src/internal/gateway/batches/settlements.js"
 import * as BatchStore from "../../src/internal/gateway/batches/store.js"
+import { RouterStores } from "../../src/internal/gateway/engine.js"
 import * as Grants from "../../src/internal/gateway/identity/grants.js"
 import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
 import * as Ledger from "../../src/internal/gateway/keys/ledger.js"
@@ -24,7 +25,7 @@ import * as McpSessions from "../../src/internal/gateway/mcp/sessions.js"
 import * as RequestLogStore from "../../src/internal/gateway/observe/requestLogStore.js"
 import * as ResponsesStore from "../../src/internal/gateway/responses/store.js"
 import type * as AdminChecks from "../../src/internal/gateway/serving/adminCheck.js"
-import * as Stores from "../../src/internal/gateway/stores.js"
+import type * as Stores from "../../src/internal/gateway/stores.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as Router from "../../src/Router.js"
 import { keyStoreContract } from "../contract/keyStore.js"
@@ -71,7 +72,7 @@ it("is required: the routes that read it, and the gateway's stores, left without
     AuditLog.layerMemory,
     AuditRefusals.layerMemory,
     ResponsesStore.layerStoreMemory(),
-    Layer.succeed(Stores.RouterStores, Router.layerStoreMemory)
+    Layer.succeed(RouterStores, Router.layerStoreMemory)
   ).pipe(
     Layer.provideMerge(KeyLimits.layerLedger),
     Layer.provideMerge(Layer.merge(Ledger.layerMemory, RateLimiter.layerStoreMemory))

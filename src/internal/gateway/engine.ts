@@ -37,7 +37,6 @@ import * as RouterStatus from "../router/status.js"
 import type * as Media from "../tokens/media.js"
 import * as ResponsesCodec from "../wire/openAiResponses/codec.js"
 import * as Guardrails from "./guardrails.js"
-import { RouterStores } from "./stores.js"
 
 /** Where a request's `model` goes: the service to call and the address to give it (none for a named router). */
 export interface Target {
@@ -471,6 +470,11 @@ function batchDeploymentOf(deployment: Deployment, context: Context.Context<neve
     leastMaxTokens: leastMaxTokens([deployment])
   }
 }
+
+/** The layer of a configuration's routers' stores, built with each configuration's engine (`stores.ts` chooses it). */
+export class RouterStores
+  extends Context.Service<RouterStores, Layer.Layer<Router.Stores>>()("effect-llm-router/gateway/RouterStores")
+{}
 
 /**
  * The engine of `config`, on the gateway's connected `store` (the config's is the gateway's to connect), its routers'

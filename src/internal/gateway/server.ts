@@ -339,7 +339,7 @@ export function configurationProblems(
 ): Effect.Effect<OptionsError | undefined, never, HttpClient.HttpClient> {
   return Effect.scoped(Effect.gen(function*() {
     const engine = yield* Effect.result(
-      Engine.make(config, undefined).pipe(Effect.provideService(Stores.RouterStores, Router.layerStoreMemory))
+      Engine.make(config, undefined).pipe(Effect.provideService(Engine.RouterStores, Router.layerStoreMemory))
     )
     // Whether a gateway without keys could have one is its flags' and database's to say, at start (`check`).
     const database = (options.database ?? config.database) !== undefined

@@ -11,9 +11,8 @@
  *   the shared store's Redis, else in memory.
  *
  * All are built for the gateway's life, and so kept across reloads, but the routers' stores: each configuration
- * builds its own (`RouterStores`), so in memory a reload starts its routers afresh.
+ * builds its own (`engine.ts`' `RouterStores`), so in memory a reload starts its routers afresh.
  */
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Budget from "../../Budget.js"
@@ -32,6 +31,7 @@ import * as Settlements from "./batches/settlements.js"
 import * as SettlementsRedis from "./batches/settlementsRedis.js"
 import * as BatchStore from "./batches/store.js"
 import * as BatchStoreRedis from "./batches/storeRedis.js"
+import { RouterStores } from "./engine.js"
 import * as Grants from "./identity/grants.js"
 import * as Sessions from "./identity/sessions.js"
 import * as Ledger from "./keys/ledger.js"
@@ -77,11 +77,6 @@ export function placement({ database, sqlite, store }: Omit<Backends, "responses
   const state = store === undefined ? memory : { _tag: "Redis" as const, store }
   return { records, state, shared: database !== undefined && !sqlite ? records : store !== undefined ? state : records }
 }
-
-/** The layer of a configuration's routers' stores: built with each configuration's engine. */
-export class RouterStores
-  extends Context.Service<RouterStores, Layer.Layer<Router.Stores>>()("effect-llm-router/gateway/RouterStores")
-{}
 
 // With a database, failing when its keys cannot be read.
 function records(backend: Placement["records"]) {
