@@ -7,13 +7,12 @@
  * ids' secret and provider.json keys' budgets, for what any instance may be asked for; the keys' limiters, for what the
  * instances share call by call).
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import * as Budget from "../../src/Budget.js"
 import * as IdSecret from "../../src/internal/gateway/batches/idSecret.js"
@@ -22,18 +21,11 @@ import * as KeyLimits from "../../src/internal/gateway/keys/limits.js"
 import * as Stores from "../../src/internal/gateway/stores.js"
 import type * as Sql from "../../src/internal/persistence/sql.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
-import { type RedisServer, redisServer } from "../utils/redisServer.js"
-import { connected } from "../utils/sharedStore.js"
+import { connected, redisServerFor } from "../utils/sharedStore.js"
 import { postgresFor, postgresServerFor, sqliteDatabase } from "../utils/sqlDatabases.js"
 
 postgresServerFor()
-const serverScope = Effect.runSync(Scope.make())
-let redis: RedisServer | undefined
-beforeAll(() =>
-  Effect.runPromise(Effect.provideService(redisServer, Scope.Scope, serverScope)).then((server) => {
-    redis = server
-  }), 60_000)
-afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)))
+const redis = redisServerFor()
 
 type Backend = Stores.Backend["_tag"]
 type Instance = Context.Context<Stores.Stores>
@@ -79,51 +71,22 @@ const limiters: Probe = (first, second) =>
     return (yield* (yield* limiter(second)).status).available < 0.5
   })
 
-const probes = { grants, idSecret, keyBudgets, limiters }
+const probes = [grants, idSecret, keyBudgets, limiters]
 
-interface Configuration {
-  readonly database: "none" | "SQLite" | "Postgres"
-  readonly redis: boolean
-  /** Where each probed store is, by its probe. */
-  readonly expected: { readonly [P in keyof typeof probes]: Backend }
-}
+type Database = "none" | "SQLite" | "Postgres"
 
-const configurations: ReadonlyArray<Configuration> = [
-  {
-    database: "none",
-    redis: false,
-    expected: { grants: "Memory", idSecret: "Memory", keyBudgets: "Memory", limiters: "Memory" }
-  },
-  {
-    database: "none",
-    redis: true,
-    expected: { grants: "Memory", idSecret: "Redis", keyBudgets: "Redis", limiters: "Redis" }
-  },
-  {
-    database: "SQLite",
-    redis: false,
-    expected: { grants: "Sql", idSecret: "Sql", keyBudgets: "Sql", limiters: "Memory" }
-  },
-  {
-    database: "SQLite",
-    redis: true,
-    expected: { grants: "Sql", idSecret: "Redis", keyBudgets: "Redis", limiters: "Redis" }
-  },
-  {
-    database: "Postgres",
-    redis: false,
-    expected: { grants: "Sql", idSecret: "Sql", keyBudgets: "Sql", limiters: "Memory" }
-  },
-  {
-    database: "Postgres",
-    redis: true,
-    expected: { grants: "Sql", idSecret: "Sql", keyBudgets: "Sql", limiters: "Redis" }
-  }
+// A configuration (its database, whether it has a shared Redis store) and where each probe finds its store, in the
+// order of `probes`.
+const configurations: ReadonlyArray<readonly [Database, boolean, ReadonlyArray<Backend>]> = [
+  ["none", false, ["Memory", "Memory", "Memory", "Memory"]],
+  ["none", true, ["Memory", "Redis", "Redis", "Redis"]],
+  ["SQLite", false, ["Sql", "Sql", "Sql", "Memory"]],
+  ["SQLite", true, ["Sql", "Redis", "Redis", "Redis"]],
+  ["Postgres", false, ["Sql", "Sql", "Sql", "Memory"]],
+  ["Postgres", true, ["Sql", "Sql", "Sql", "Redis"]]
 ]
 
-function newDatabase(
-  kind: Configuration["database"]
-): Effect.Effect<Sql.Database["Service"] | undefined, never, Scope.Scope> {
+function newDatabase(kind: Database): Effect.Effect<Sql.Database["Service"] | undefined, never, Scope.Scope> {
   return kind === "none"
     ? Effect.succeed(undefined)
     : kind === "SQLite"
@@ -132,33 +95,33 @@ function newDatabase(
 }
 
 describe("the gateway's stores: each on the backend its configuration names", () => {
-  for (const configuration of configurations) {
-    const named = `database ${configuration.database}, ${configuration.redis ? "a" : "no"} shared Redis store`
-    it.live(named, () =>
+  for (const [kind, withRedis, expected] of configurations) {
+    it.live(`database ${kind}, ${withRedis ? "a" : "no"} shared Redis store`, () =>
       Effect.gen(function*() {
-        const prefix = randomUUID()
-        const storeUnder = (under: string) =>
-          configuration.redis ? Effect.orDie(connected(redis!.url, { prefix: under })) : Effect.succeed(undefined)
-        const instance = (database: Sql.Database["Service"] | undefined, under: string) =>
+        const url = (yield* redis).url
+        const instance = (database: Sql.Database["Service"] | undefined, prefix: string) =>
           Effect.gen(function*() {
-            const store = yield* storeUnder(under)
-            const backends = { database, sqlite: configuration.database === "SQLite", store, responses: {} }
+            const store = withRedis ? yield* Effect.orDie(connected(url, { prefix })) : undefined
+            const backends = { database, sqlite: kind === "SQLite", store, responses: {} }
             return yield* Effect.orDie(Layer.build(Stores.layer(backends)))
           })
-        const database = yield* newDatabase(configuration.database)
+        const prefix = randomUUID()
+        const database = yield* newDatabase(kind)
         const first = yield* instance(database, prefix)
         // On the same database, under another Redis prefix; on another database, under the same Redis prefix.
         const sameDatabase = yield* instance(database, randomUUID())
-        const sameRedis = yield* instance(yield* newDatabase(configuration.database), prefix)
-        const seen: Record<string, Backend> = {}
-        for (const [name, probe] of Object.entries(probes)) {
-          seen[name] = (yield* Effect.orDie(probe(first, sameDatabase)))
-            ? "Sql"
-            : (yield* Effect.orDie(probe(first, sameRedis)))
-            ? "Redis"
-            : "Memory"
+        const sameRedis = yield* instance(yield* newDatabase(kind), prefix)
+        const seen: Array<Backend> = []
+        for (const probe of probes) {
+          seen.push(
+            (yield* Effect.orDie(probe(first, sameDatabase)))
+              ? "Sql"
+              : (yield* Effect.orDie(probe(first, sameRedis)))
+              ? "Redis"
+              : "Memory"
+          )
         }
-        expect(seen).toEqual(configuration.expected)
+        expect(seen).toEqual(expected)
       }).pipe(Effect.scoped), 60_000)
   }
 })
