@@ -25,7 +25,6 @@ import * as Budget from "../src/Budget.js"
 import * as BudgetSql from "../src/internal/budget/sql.js"
 import { windowAt } from "../src/internal/budget/window.js"
 import type * as AdminKeys from "../src/internal/gateway/admin/keys.js"
-import type * as App from "../src/internal/gateway/app.js"
 import * as Settlements from "../src/internal/gateway/batches/settlements.js"
 import { schemas } from "../src/internal/gateway/databaseSchema.js"
 import type * as TokenCallers from "../src/internal/gateway/identity/callers.js"
@@ -37,6 +36,7 @@ import * as KeyStore from "../src/internal/gateway/keys/store.js"
 import * as McpPins from "../src/internal/gateway/mcp/pins.js"
 import * as McpSessions from "../src/internal/gateway/mcp/sessions.js"
 import * as RequestLogStore from "../src/internal/gateway/observe/requestLogStore.js"
+import type * as Stores from "../src/internal/gateway/stores.js"
 import * as Database from "../src/internal/persistence/database.js"
 import * as Sql from "../src/internal/persistence/sql.js"
 import { contentionBackoffCap } from "../src/internal/persistence/sql.js"
@@ -370,7 +370,7 @@ describe("the gateway's spend ledger as a service", () => {
 
   it(
     "is required where it is read: the admin API of keys, the keys made at run time, callers by token, and the " +
-      "routes' stores do not compile without it (the typecheck)",
+      "gateway's stores do not compile without it (the typecheck)",
     () => {
       type Without<T> = Exclude<Effect.Services<T>, Ledger.SpendLedger>
       type Routes = typeof AdminKeys.routes
@@ -382,8 +382,8 @@ describe("the gateway's spend ledger as a service", () => {
       type Tokens = ReturnType<typeof TokenCallers.make>
       // @ts-expect-error: so do the callers by token, a person's and their team's.
       const tokens: Effect.Effect<Effect.Success<Tokens>, unknown, Without<Tokens>> = undefined as unknown as Tokens
-      // @ts-expect-error: the routes' stores without the ledger are not the routes' stores.
-      const stores: Layer.Layer<App.Stores> = Layer.mergeAll(
+      // @ts-expect-error: the gateway's stores without the ledger are not its stores.
+      const stores: Layer.Layer<Stores.Stores> = Layer.mergeAll(
         Grants.layerMemory,
         KeyStore.layerMemory,
         McpPins.layerMemory,

@@ -1,26 +1,33 @@
 /**
  * The keys and teams made at run time against their store's contract (`contract/keyStore.ts`) on each backend: memory
  * (`layerMemory`), SQLite and Postgres (`layerSql`); and the store required where it is read: the admin API of keys,
- * the admin check and the routes' stores do not compile without it.
+ * the admin check and the gateway's stores do not compile without it.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as AdminKeys from "../../src/internal/gateway/admin/keys.js"
-import type * as App from "../../src/internal/gateway/app.js"
+import * as AuditRefusals from "../../src/internal/gateway/audit/refusals.js"
+import * as AuditLog from "../../src/internal/gateway/audit/store.js"
 import * as IdSecret from "../../src/internal/gateway/batches/idSecret.js"
 import * as BatchRuns from "../../src/internal/gateway/batches/runs.js"
 import * as Settlements from "../../src/internal/gateway/batches/settlements.js"
 import * as BatchStore from "../../src/internal/gateway/batches/store.js"
+import { RouterStores } from "../../src/internal/gateway/engine.js"
 import * as Grants from "../../src/internal/gateway/identity/grants.js"
 import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
 import * as Ledger from "../../src/internal/gateway/keys/ledger.js"
+import * as KeyLimits from "../../src/internal/gateway/keys/limits.js"
 import * as SpendRecord from "../../src/internal/gateway/keys/spendRecord.js"
 import * as KeyStore from "../../src/internal/gateway/keys/store.js"
 import * as McpPins from "../../src/internal/gateway/mcp/pins.js"
 import * as McpSessions from "../../src/internal/gateway/mcp/sessions.js"
 import * as RequestLogStore from "../../src/internal/gateway/observe/requestLogStore.js"
+import * as ResponsesStore from "../../src/internal/gateway/responses/store.js"
 import type * as AdminChecks from "../../src/internal/gateway/serving/adminCheck.js"
+import type * as Stores from "../../src/internal/gateway/stores.js"
+import * as RateLimiter from "../../src/RateLimiter.js"
+import * as Router from "../../src/Router.js"
 import { keyStoreContract } from "../contract/keyStore.js"
 import { postgresFor, sqliteDatabase, storeBackends, unreadableRow } from "../utils/sqlDatabases.js"
 
@@ -42,7 +49,7 @@ describe("the spend record", () => {
   }
 })
 
-it("is required: the routes that read it, and the routes' stores, left without it do not compile (the typecheck)", () => {
+it("is required: the routes that read it, and the gateway's stores, left without it do not compile (the typecheck)", () => {
   // The services the admin API of keys and the admin check are built with, less the keys' store.
   type Without<T> = Exclude<Effect.Services<T>, KeyStore.KeyStore>
   type Routes = typeof AdminKeys.routes
@@ -51,16 +58,9 @@ it("is required: the routes that read it, and the routes' stores, left without i
   // @ts-expect-error: so does the admin check, to scope a team's admins.
   const check: Effect.Effect<unknown, unknown, Without<typeof AdminChecks.make>> =
     undefined as unknown as typeof AdminChecks.make
-  // @ts-expect-error: the routes' stores without the keys' are not the routes' stores.
-  const stores: Layer.Layer<App.Stores> = Layer.mergeAll(
-    McpPins.layerMemory,
-    McpSessions.layerMemory,
-    Sessions.layerMemory
-  )
-  const whole: Layer.Layer<App.Stores> = Layer.mergeAll(
+  // Every store of the gateway but the keys', in memory.
+  const others = Layer.mergeAll(
     Grants.layerMemory,
-    KeyStore.layerMemory,
-    Ledger.layerMemory,
     McpPins.layerMemory,
     McpSessions.layerMemory,
     Sessions.layerMemory,
@@ -68,7 +68,17 @@ it("is required: the routes that read it, and the routes' stores, left without i
     BatchStore.layerMemory,
     BatchRuns.layerMemory,
     IdSecret.layerMemory,
-    RequestLogStore.layerMemory
+    RequestLogStore.layerMemory,
+    AuditLog.layerMemory,
+    AuditRefusals.layerMemory,
+    ResponsesStore.layerStoreMemory(),
+    Layer.succeed(RouterStores, Router.layerStoreMemory)
+  ).pipe(
+    Layer.provideMerge(KeyLimits.layerLedger),
+    Layer.provideMerge(Layer.merge(Ledger.layerMemory, RateLimiter.layerStoreMemory))
   )
+  // @ts-expect-error: the gateway's stores without the keys' are not its stores.
+  const stores: Layer.Layer<Stores.Stores> = others
+  const whole: Layer.Layer<Stores.Stores> = Layer.merge(others, KeyStore.layerMemory)
   expect([routes, check, stores, whole].filter(Boolean)).toHaveLength(2)
 })

@@ -7,7 +7,8 @@ import * as KeyLimits from "../../src/internal/gateway/keys/limits.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 
 export const memoryKeyLimits = Effect.gen(function*() {
-  const limiters = yield* Layer.build(RateLimiter.layerStoreMemory)
-  const budgets = yield* Layer.build(Budget.layerStoreMemory)
-  return yield* KeyLimits.make(KeyLimits.inStore(limiters, Context.get(budgets, Budget.BudgetStore)))
+  const stores = yield* Layer.build(
+    KeyLimits.layerBudgetStore.pipe(Layer.provide(Layer.merge(RateLimiter.layerStoreMemory, Budget.layerStoreMemory)))
+  )
+  return yield* KeyLimits.make(Context.get(stores, KeyLimits.KeyLimitStores))
 })

@@ -145,20 +145,31 @@ export function redisBackend<I, S>(
   tag: Context.Key<I, S>,
   layer: Layer.Layer<I, never, SharedStore>
 ): { readonly name: "Redis"; readonly store: Effect.Effect<S, never, Scope.Scope> } {
-  const serverScope = Effect.runSync(Scope.make())
-  let url: string | undefined
-  beforeAll(() =>
-    Effect.runPromise(Effect.provideService(redisServer, Scope.Scope, serverScope)).then((server) => {
-      url = server.url
-    }), 60_000)
-  afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)))
+  const server = redisServerFor()
   return {
     name: "Redis",
-    store: Effect.suspend(() =>
-      Effect.flatMap(
-        Effect.orDie(connected(url!, { prefix: `${prefix}-${randomUUID()}` })),
-        (store) => serviceOf(tag, Layer.provide(layer, Layer.succeed(SharedStore, store)))
-      )
+    store: Effect.flatMap(
+      server,
+      (redis) =>
+        Effect.flatMap(
+          Effect.orDie(connected(redis.url, { prefix: `${prefix}-${randomUUID()}` })),
+          (store) => serviceOf(tag, Layer.provide(layer, Layer.succeed(SharedStore, store)))
+        )
     )
   }
+}
+
+/**
+ * One redis-server for the test file that calls this (at its top level), started before its tests and stopped after
+ * them: the effect gives it, once started.
+ */
+export function redisServerFor(): Effect.Effect<RedisServer> {
+  const serverScope = Effect.runSync(Scope.make())
+  let started: RedisServer | undefined
+  beforeAll(() =>
+    Effect.runPromise(Effect.provideService(redisServer, Scope.Scope, serverScope)).then((server) => {
+      started = server
+    }), 60_000)
+  afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)))
+  return Effect.sync(() => started!)
 }

@@ -471,11 +471,19 @@ function batchDeploymentOf(deployment: Deployment, context: Context.Context<neve
   }
 }
 
-/** The engine of `config`, on the gateway's connected `store` (the config's is the gateway's to connect). */
+/** The layer of a configuration's routers' stores, built with each configuration's engine (`stores.ts` chooses it). */
+export class RouterStores
+  extends Context.Service<RouterStores, Layer.Layer<Router.Stores>>()("effect-llm-router/gateway/RouterStores")
+{}
+
+/**
+ * The engine of `config`, on the gateway's connected `store` (the config's is the gateway's to connect), its routers'
+ * breakers and pins in the stores `RouterStores` builds.
+ */
 export function make(
   config: Gateway.Config,
   store: Store.Store | undefined
-): Effect.Effect<Engine, OptionsError, HttpClient.HttpClient | Scope.Scope> {
+): Effect.Effect<Engine, OptionsError, HttpClient.HttpClient | Scope.Scope | RouterStores> {
   return Effect.gen(function*() {
     // A connected store: the deployments' limiters and pools, and every router's breakers, use it.
     const everything: Router.Options<Deployment> = { deployments: yield* config.deployments(store) }
@@ -516,9 +524,8 @@ export function make(
         Guardrails.union(guarding.gateway, router === undefined ? [] : guarding.byRouter.get(router) ?? []),
         guarding.byDeployment
       )
-    // Every router of this configuration keeps its breakers and pins in one store: the connected one, the instances
-    // sharing them, else this generation's memory.
-    const stores = yield* Layer.build(store === undefined ? Router.layerStoreMemory : Router.layerStoreRedis(store))
+    // Every router of this configuration keeps its breakers and pins in one store.
+    const stores = yield* Layer.build(yield* RouterStores)
     function routerOf(options: Router.Options<Deployment>) {
       return Effect.provide(
         Router.make({

@@ -38,7 +38,6 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Http from "node:http"
-import * as Budget from "../../Budget.js"
 import {
   type AuditAnchor as AuditAnchorOption,
   type Config,
@@ -51,7 +50,7 @@ import {
   type SourceError
 } from "../../Gateway.js"
 import type { OptionsError } from "../../OptionsError.js"
-import * as RateLimiter from "../../RateLimiter.js"
+import * as Router from "../../Router.js"
 import * as Store from "../../Store.js"
 import { messageOf } from "../errorText.js"
 import { inScope } from "../held.js"
@@ -61,29 +60,26 @@ import { describe } from "../persistence/database.js"
 import * as Sql from "../persistence/sql.js"
 import { urlOf } from "../store/connection.js"
 import type * as Authentication from "./access/authentication.js"
-import { configKeyScope } from "./access/caller.js"
 import * as App from "./app.js"
 import * as AuditAnchor from "./audit/anchor.js"
 import * as AuditRetention from "./audit/retention.js"
 import { schemas } from "./databaseSchema.js"
 import { Drain, shutdown } from "./drain.js"
 import * as Engine from "./engine.js"
-import * as Errors from "./errorAnswer.js"
 import * as TokenCallers from "./identity/callers.js"
 import * as Oidc from "./identity/oidc.js"
 import * as Sessions from "./identity/sessions.js"
 import * as Intake from "./intake.js"
 import * as Auth from "./keys/auth.js"
-import * as Ledger from "./keys/ledger.js"
 import * as KeyLimits from "./keys/limits.js"
 import * as Policy from "./keys/policy.js"
 import * as RuntimeKeys from "./keys/runtime.js"
-import * as SpendRecord from "./keys/spendRecord.js"
 import * as KeyStore from "./keys/store.js"
 import * as McpEndpoint from "./mcp/endpoint.js"
 import * as McpPins from "./mcp/pins.js"
 import * as McpSessions from "./mcp/sessions.js"
 import * as Starting from "./starting.js"
+import * as Stores from "./stores.js"
 
 const defaultHost = "127.0.0.1"
 /** The largest request body by default; `batch` takes a line of its input, a request body too, up to it. */
@@ -121,16 +117,11 @@ function adminKeysOf(config: Config, options: Options) {
 
 // The callers of the database's keys and teams (`keyStore`, in it), their budgets in the spend ledger of `stores`, kept
 // for the gateway's life.
-function manage(
-  database: Sql.Database["Service"],
-  stores: Context.Context<App.Stores>,
-  limiterStores: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>,
-  drain: Drain
-) {
+function manage(database: Sql.Database["Service"], stores: Context.Context<Stores.Stores>, drain: Drain) {
   return Effect.gen(function*() {
     const runtime = yield* RuntimeKeys.make(
       Context.get(stores, KeyStore.KeyStore),
-      limiterStores,
+      stores,
       (stale) => drain.revoked(stale)
     ).pipe(Effect.provideContext(stores))
     return { runtime, database }
@@ -347,7 +338,9 @@ export function configurationProblems(
   options: Options
 ): Effect.Effect<OptionsError | undefined, never, HttpClient.HttpClient> {
   return Effect.scoped(Effect.gen(function*() {
-    const engine = yield* Effect.result(Engine.make(config, undefined))
+    const engine = yield* Effect.result(
+      Engine.make(config, undefined).pipe(Effect.provideService(Engine.RouterStores, Router.layerStoreMemory))
+    )
     // Whether a gateway without keys could have one is its flags' and database's to say, at start (`check`).
     const database = (options.database ?? config.database) !== undefined
     return yield* problemsOf(config, options, engine, { database, everMade: true, named: () => undefined })
@@ -374,49 +367,13 @@ function secretsOf(config: Config, options: Options): ReadonlyArray<Redacted.Red
   ]
 }
 
-/**
- * Where provider.json keys' budgets are kept, from the configuration: in the spend ledger (`ledger`: the database's,
- * or without one this process's memory) unless the gateway has a store and no Postgres; with a store and a SQLite file
- * (each instance its own), or no database, in the store, which every instance shares, each instance's part recorded in
- * its file, if any, so it is rebuilt when the store loses it. The ledger keeps its counters under `config-key:<name>`,
- * a store under the name `Budget.make` gives them (`KeyLimits.inStore`): each where earlier versions kept them, so an
- * upgrade loses no spend.
- */
-function configKeyStores(
-  limiters: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>,
-  store: Store.Store | undefined,
-  database: { readonly option: DatabaseOption; readonly stored: Sql.Database["Service"] } | undefined,
-  ledger: Ledger.Ledger
-): Effect.Effect<KeyLimits.Stores, DatabaseError, Scope.Scope> {
-  return Effect.gen(function*() {
-    if (store === undefined || (database !== undefined && "postgres" in database.option)) {
-      return {
-        limiters,
-        budgets: ledger.store,
-        counter: configKeyScope,
-        unavailable: () => Errors.databaseUnavailable("the budget ledger could not be read")
-      }
-    }
-    const record = database === undefined ? undefined : yield* SpendRecord.make(database.stored).pipe(
-      Effect.mapError((error) =>
-        new DatabaseError({
-          database: database.stored.bounds.address,
-          reason: `its spend record could not be read (${error.reason})`
-        })
-      )
-    )
-    const budgets = yield* Layer.build(Budget.layerStoreRedis(store, { record }))
-    return KeyLimits.inStore(limiters, Context.get(budgets, Budget.BudgetStore))
-  })
-}
-
 // What a WebSocket's frame may hold past the body limit (its event's envelope), so it is refused as a body is.
 const frameSlack = 64 * 1024
 
 /**
  * The gateway's stores, for its life: the database, the store's connection (one for every configuration served: the
- * deployments, the routers' breakers and the keys' limits), the keys' limiters and budgets, and the stores the routes
- * read.
+ * deployments, the routers' breakers and the keys' limits), every store on the backend its configuration names
+ * (`stores.ts`), and the keys' limits over theirs.
  */
 function openStores(options: Options, drain: Drain) {
   return Effect.gen(function*() {
@@ -428,29 +385,27 @@ function openStores(options: Options, drain: Drain) {
       : { sql, bounds: { address: describe(database!), timeout: Sql.defaultTimeout } }
     const wantedStore = options.store ?? options.config.store
     const store = wantedStore === undefined || !("redis" in wantedStore) ? wantedStore : yield* Store.make(wantedStore)
-    // Where the keys' limits live, chosen here from the configuration, and nowhere else: limiters in the store's
-    // Redis, else in one memory store of the gateway's.
-    const limiterStores = yield* Layer.build(
-      store === undefined ? RateLimiter.layerStoreMemory : RateLimiter.layerStoreRedis(store)
+    const keys = options.config.keys
+    const stores = yield* Layer.build(Stores.layer({
+      database: stored,
+      sqlite: database !== undefined && "sqlite" in database,
+      store,
+      responses: {
+        ttl: options.responsesTtl ?? keys?.responsesTtl,
+        maxBytes: keys?.responsesMaxBytes,
+        maxKeyBytes: keys?.responsesMaxKeyBytes,
+        maxResponseBytes: keys?.responsesMaxResponseBytes,
+        maxChain: keys?.responsesMaxChain
+      }
+    })).pipe(
+      Effect.catchTag("StoreUnavailableError", (error) =>
+        Effect.fail(
+          new DatabaseError({ database: error.address, reason: `its keys could not be read (${error.reason})` })
+        ))
     )
-    // The stores the routes read, for the gateway's life: in the database, else in memory or Redis (`App.storesLayer`).
-    const stores = yield* Layer.build(
-      App.storesLayer(stored, store, { sqlite: database !== undefined && "sqlite" in database })
-    ).pipe(
-      Effect.mapError((error) =>
-        new DatabaseError({ database: error.address, reason: `its keys could not be read (${error.reason})` })
-      )
-    )
-    const managedKeys = stored === undefined ? undefined : yield* manage(stored, stores, limiterStores, drain)
-    const keyLimits = yield* KeyLimits.make(
-      yield* configKeyStores(
-        limiterStores,
-        store,
-        stored === undefined ? undefined : { option: database!, stored },
-        Context.get(stores, Ledger.SpendLedger)
-      )
-    )
-    return { stored, store, limiterStores, stores, managedKeys, keyLimits }
+    const managedKeys = stored === undefined ? undefined : yield* manage(stored, stores, drain)
+    const keyLimits = yield* KeyLimits.make(Context.get(stores, KeyLimits.KeyLimitStores))
+    return { stored, store, stores, managedKeys, keyLimits }
   })
 }
 
@@ -491,21 +446,14 @@ function listen(
   })
 }
 
-// What outlasts a reload (the responses kept, the sockets, the request log, the audit log), bounded by `options`.
+// What outlasts a reload (the sockets, the request log, the audit log), bounded by `options`.
 function makeLasting(
   options: Options,
-  parts: Pick<Parameters<typeof App.lasting>[0], "status" | "store" | "database" | "stores" | "secrets">
+  parts: Pick<Parameters<typeof App.lasting>[0], "status" | "stores" | "secrets">
 ) {
   const keys = options.config.keys
   return App.lasting({
     ...parts,
-    responses: {
-      ttl: options.responsesTtl ?? keys?.responsesTtl,
-      maxBytes: keys?.responsesMaxBytes,
-      maxKeyBytes: keys?.responsesMaxKeyBytes,
-      maxResponseBytes: keys?.responsesMaxResponseBytes,
-      maxChain: keys?.responsesMaxChain
-    },
     sockets: { maxPerKey: keys?.responsesSocketsMaxKey, idle: keys?.responsesSocketIdle },
     logPayloads: options.logPayloads ?? keys?.logPayloads ?? false,
     requestLogRetention: options.requestLogRetention ?? keys?.requestLogRetention,
@@ -579,7 +527,7 @@ export function make(
     const host = options.host ?? defaultHost
     const port = options.port ?? defaultPort
     const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
-    const { keyLimits, limiterStores, managedKeys, store, stored, stores } = yield* openStores(options, drain)
+    const { keyLimits, managedKeys, store, stored, stores } = yield* openStores(options, drain)
     const keyStore = Context.get(stores, KeyStore.KeyStore)
     const { bound, httpServer, server } = yield* listen({
       host,
@@ -593,14 +541,12 @@ export function make(
     const current = generations.current
     const lasting = yield* makeLasting(options, {
       status: Effect.suspend(() => current().engine.status),
-      store,
-      database: stored,
       stores,
       secrets: () => current().secrets
     })
     yield* keepAudit(lasting.audit, options.config.keys)
 
-    // The MCP tools' pins, for the gateway's life, over their store (`App.storesLayer`).
+    // The MCP tools' pins, for the gateway's life, over their store.
     const mcpPins = McpPins.make(Context.get(lasting.stores, McpPins.PinStore), lasting.metrics.mcpToolHeld)
 
     // The dashboard's sessions (docs/identity.md), over their store.
@@ -623,7 +569,7 @@ export function make(
         Effect.gen(function*() {
           const setting = settingOf(config, options)
           // The configuration checked whole, as at start: every problem named at once, the engine's with the others.
-          const built = yield* Effect.result(Engine.make(config, store))
+          const built = yield* Effect.result(Effect.provideContext(Engine.make(config, store), stores))
           const problem = yield* problemsOf(config, options, built, {
             database: managedKeys !== undefined,
             everMade: managedKeys?.runtime.everMade() ?? false,
@@ -639,7 +585,7 @@ export function make(
             ? undefined
             : yield* TokenCallers.make(tokenCallers, yield* Oidc.load("tokenCallers"), lasting.now, {
               teams: keyStore.teams,
-              limiters: limiterStores
+              limiters: stores
             }, signOn).pipe(Effect.provideContext(lasting.stores))
           const auth = yield* Auth.make(
             keysOf(config, options),
@@ -665,7 +611,7 @@ export function make(
             reload,
             mcp: Object.keys(config.mcpServers ?? {}).length === 0
               ? undefined
-              : yield* McpEndpoint.make(config.mcpServers!, mcpPins, engine, limiterStores),
+              : yield* McpEndpoint.make(config.mcpServers!, mcpPins, engine, stores),
             mcpPins,
             mcpSessionBounds,
             oidc,

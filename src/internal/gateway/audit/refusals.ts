@@ -4,15 +4,17 @@
  * them is a row of its own, whatever its address. They are counted, every address together, and one window after the
  * first of them one row says how many there were (its action `unauthenticated refusals`, its `after`
  * `{ "refusals", "first", "last" }`, the times of the first and the last), so a flood from any number of addresses
- * leaves at most one row a window. The count is in memory (`memoryState`), or, for a gateway with a database, in it
- * (`sqlState`: `dropped.ts`' table), so it is one for every instance on it.
+ * leaves at most one row a window. The count (`RefusalCount`) is in memory (`memoryState`), or, for a gateway with a
+ * database, in it (`sqlState`: `dropped.ts`' table), so it is one for every instance on it.
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type { StoreUnavailableError } from "../../../Store.js"
-import type { Database } from "../../persistence/sql.js"
+import { Database } from "../../persistence/sql.js"
 import * as Chain from "./chain.js"
 import * as Dropped from "./dropped.js"
 import type { AuditLog } from "./store.js"
@@ -45,6 +47,20 @@ export function memoryState(): Dropped.DropCount {
 export function sqlState(database: Database["Service"], per: Duration.Duration = window): Dropped.DropCount {
   return Dropped.sql(database, per)
 }
+
+/** Where the refusals of nobody known are counted. */
+export class RefusalCount
+  extends Context.Service<RefusalCount, Dropped.DropCount>()("effect-llm-router/gateway/audit/RefusalCount")
+{}
+
+/** The count in this process' memory, for its life. */
+export const layerMemory: Layer.Layer<RefusalCount> = Layer.sync(RefusalCount, memoryState)
+
+/** The count in the gateway's database, one for every instance on it. */
+export const layerSql: Layer.Layer<RefusalCount, never, Database> = Layer.effect(
+  RefusalCount,
+  Effect.map(Database, (database) => sqlState(database))
+)
 
 /** The refusals counted in `state` (memory when not given), their summaries written to `log` in the scope. */
 export const make = Effect.fnUntraced(function*(

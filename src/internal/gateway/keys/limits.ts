@@ -2,7 +2,7 @@
  * What a gateway key keeps across reloads, by its name: its rate limiter and its budget, so a reload neither refills
  * a key's bucket nor gives back what it has spent.
  *
- * Both live in the stores the gateway chose from its configuration (`Stores`, `server.ts`): the limiters in the
+ * Both live in the stores the gateway chose from its configuration (`KeyLimitStores`, `stores.ts`): the limiters in the
  * store's Redis or in one memory store of the gateway, the budgets in the database's ledger, the store's Redis (its
  * part recorded in the database, `spendRecord.ts`, rebuilt from there when Redis lost it) or one memory store.
  * Whichever it is, a key's limiter and budget are named by the key (`gateway-key/<name>`, a limiter by its figures
@@ -14,8 +14,9 @@
  * as every store keeps a counter's windows per period. A key removed by a reload keeps its spend in the store, should
  * it come back.
  */
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as RcMap from "effect/RcMap"
 import type * as Scope from "effect/Scope"
 import * as Budget from "../../../Budget.js"
@@ -24,7 +25,9 @@ import * as RateLimiter from "../../../RateLimiter.js"
 import * as Stored from "../../budget/stored.js"
 import { periodName } from "../../budget/window.js"
 import type { KeptBudget } from "../access/authentication.js"
+import { configKeyScope } from "../access/caller.js"
 import * as Errors from "../errorAnswer.js"
+import { SpendLedger } from "./ledger.js"
 
 /** A key's rate limit: bursts of `capacity` requests, `refillRate` a second after. */
 export interface RateLimit {
@@ -76,19 +79,40 @@ export interface KeyLimits {
   readonly unavailable: (message: string) => Errors.ErrorAnswer
 }
 
+/** The stores the keys' limits live in, as the gateway chose them (`stores.ts`). */
+export class KeyLimitStores
+  extends Context.Service<KeyLimitStores, Stores>()("effect-llm-router/gateway/keys/KeyLimitStores")
+{}
+
+/** The limiters' stores provided. */
+const limiters = Effect.context<RateLimiter.BucketStore | RateLimiter.SlotStore>()
+
+/** The budgets in the spend ledger, under `config-key:<name>`, where earlier versions kept them. */
+export const layerLedger = Layer.effect(
+  KeyLimitStores,
+  Effect.gen(function*() {
+    const budgets = (yield* SpendLedger).store
+    const unavailable = () => Errors.databaseUnavailable("the budget ledger could not be read")
+    return { limiters: yield* limiters, budgets, counter: configKeyScope, unavailable }
+  })
+)
+
 /**
- * The stores of a gateway without a ledger for them: memory, or a Redis store. A budget's counter is named as
- * `Budget.make` names one of key `gateway-key/<name>`, where earlier versions kept it.
+ * The budgets in the `Budget.BudgetStore` provided, a Redis store's: a budget's counter named as `Budget.make` names
+ * one of key `gateway-key/<name>`, where earlier versions kept it.
  */
-export const inStore = (
-  limiters: Stores["limiters"],
-  budgets: Stores["budgets"]
-): Stores => ({
-  limiters,
-  budgets,
-  counter: (name) => `budget:${sharedKey(name)}:0`,
-  unavailable: Errors.storeUnavailable
-})
+export const layerBudgetStore = Layer.effect(
+  KeyLimitStores,
+  Effect.gen(function*() {
+    const counter = (name: string) => `budget:${sharedKey(name)}:0`
+    return {
+      limiters: yield* limiters,
+      budgets: yield* Budget.BudgetStore,
+      counter,
+      unavailable: Errors.storeUnavailable
+    }
+  })
+)
 
 /** The keys' limits in `stores`; the limiters live at most as long as the caller's scope. */
 export const make = (stores: Stores): Effect.Effect<KeyLimits, never, Scope.Scope> =>
