@@ -184,6 +184,13 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       backends
     },
     "thinking (signature-only, bound prefix)": claudeThinking,
+    "1M context": {
+      test: {
+        file: "test/e2e/ClaudeCodeLongContext.test.ts",
+        title: "claude -p with a [1m] model answers a prompt over 200,000 tokens"
+      },
+      backends
+    },
     "WebSocket transport": { lacks: "Claude Code speaks HTTP with server-sent events only" },
     "MCP tools": mcp["Claude Code"]!,
     "prompt caching (5-minute and 1-hour)": caching["Claude Code"],
