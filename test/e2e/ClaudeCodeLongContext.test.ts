@@ -11,6 +11,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { claudeCodeRun } from "../utils/agentRuns.js"
 import { agentSession, type Backend, backends, usageBill } from "../utils/agentSession.js"
+import { longPrompt } from "../utils/longPrompt.js"
 import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 
 /** Claude Sonnet 4.5, whose 1M-token window takes the beta; on Bedrock as Bedrock names it (its US profile). */
@@ -22,17 +23,6 @@ const models: Record<Backend, string> = {
   "bedrock": "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 }
 
-const question = "How many numbered lines does the text above hold?"
-const answer = "It holds 18,000 numbered lines."
-
-/** About 255,000 tokens of numbered lines (four characters a token, as the simulator counts), then the question. */
-const longPrompt = Array.from(
-  { length: 18_000 },
-  (_, i) => `line ${String(i + 1).padStart(5, "0")}: the quick brown fox jumps over the lazy dog.\n`
-).join("") + question
-
-const standardWindow = 200_000
-
 const longTurn = (backend: Backend) => (ctx: Parameters<typeof orSkip>[0]) =>
   Effect.gen(function*() {
     const claude = yield* claudeCode.pipe(orSkip(ctx))
@@ -41,9 +31,9 @@ const longTurn = (backend: Backend) => (ctx: Parameters<typeof orSkip>[0]) =>
       model: models[backend],
       backend,
       contextWindow: 1_000_000,
-      scenario: () => ({ strict: true, turns: [{ when: { contains: question }, text: answer }] })
+      scenario: () => ({ strict: true, turns: [{ when: { contains: longPrompt.question }, text: longPrompt.answer }] })
     })
-    const run = claudeCodeRun(claude, session, { model: `${session.model}[1m]`, stdin: longPrompt })
+    const run = claudeCodeRun(claude, session, { model: `${session.model}[1m]`, stdin: longPrompt.withQuestion })
     const ran = yield* run(["--output-format", "json"])
     expect(ran.code, `claude's stdout:\n${ran.stdout}\nstderr:\n${ran.stderr}\nserve:\n${session.log()}`).toBe(0)
     const result = JSON.parse(ran.stdout) as {
@@ -54,11 +44,11 @@ const longTurn = (backend: Backend) => (ctx: Parameters<typeof orSkip>[0]) =>
         readonly cache_creation_input_tokens?: number
       }
     }
-    expect(result.result).toBe(answer)
+    expect(result.result).toBe(longPrompt.answer)
     const billed = yield* session.billed
     expect(billed).toHaveLength(1)
     const prompt = billed[0]!.promptTokens
-    expect(prompt).toBeGreaterThan(standardWindow)
+    expect(prompt).toBeGreaterThan(longPrompt.standardWindow)
     // The count Claude Code was told is the simulator's, so it sizes its context from the real prompt.
     const { cache_creation_input_tokens = 0, cache_read_input_tokens = 0, input_tokens } = result.usage
     expect(input_tokens + cache_read_input_tokens + cache_creation_input_tokens).toBe(prompt)

@@ -201,6 +201,13 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "structured output": {
       lacks: "Gemini CLI cannot ask for an answer that fits a schema (its `--output-format json` frames its own output)"
     },
+    "1M context": {
+      test: {
+        file: "test/e2e/GeminiCliLongContext.test.ts",
+        title: "gemini -p answers a prompt over 200,000 tokens"
+      },
+      backends: ["gemini"]
+    },
     "MCP tools": mcp["Gemini CLI"]!,
     "prompt caching (5-minute and 1-hour)": caching["Gemini CLI"],
     "count_tokens with tools": countTokens["Gemini CLI"]

@@ -41,8 +41,11 @@ export const claudeCodeRun = (
     timeoutMs
   })
 
-/** Gemini CLI, its tools run without asking (`--approval-mode yolo`), at `serve`'s Gemini routes. */
-export const geminiCliRun = (gemini: string, session: AgentSession) => (args: ReadonlyArray<string>) =>
+/**
+ * Gemini CLI, its tools run without asking (`--approval-mode yolo`), at `serve`'s Gemini routes; `stdin`, when given,
+ * goes before its `-p` prompt.
+ */
+export const geminiCliRun = (gemini: string, session: AgentSession, stdin?: string) => (args: ReadonlyArray<string>) =>
   spawnProcess(process.execPath, [gemini, "--skip-trust", "--approval-mode", "yolo", ...args], {
     cwd: session.work,
     env: {
@@ -53,6 +56,7 @@ export const geminiCliRun = (gemini: string, session: AgentSession) => (args: Re
       GOOGLE_GEMINI_BASE_URL: session.url,
       GEMINI_TELEMETRY_ENABLED: "false"
     },
+    ...(stdin === undefined ? {} : { stdin }),
     timeoutMs
   })
 
