@@ -9,7 +9,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
-import { takesOutputFormat } from "../src/internal/wire/anthropic/request.js"
+import { needsLongContextBeta, takesOutputFormat } from "../src/internal/wire/anthropic/request.js"
 import * as Message from "../src/Message.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
@@ -870,4 +870,41 @@ describe("Anthropic options", () => {
       const size = yield* buildError(Anthropic.layer({ maxEventSize: -3 }))
       expectOptionsError(size, { option: "maxEventSize", value: "-3" })
     }))
+})
+
+describe("Anthropic's 1M-token context window", () => {
+  it.effect("longContext sends the context-1m beta after the deployment's own; without it, none is added", () =>
+    Effect.gen(function*() {
+      const reply = () => jsonResponse(message([{ type: "text", text: "ok" }]))
+      const asked = chatWith(reply, { ...hello, longContext: true }, { beta: ["a-2025-01-01"] })
+      yield* asked.run
+      assert.strictEqual(asked.requests[0]!.headers["anthropic-beta"], "a-2025-01-01,context-1m-2025-08-07")
+      const plain = chatWith(reply, hello, {})
+      yield* plain.run
+      assert.notProperty(plain.requests[0]!.headers, "anthropic-beta")
+    }))
+
+  it("needs the beta for Claude Sonnet 4 and 4.5 only, by their names on any platform", () => {
+    const needs = [
+      "claude-sonnet-4-5",
+      "claude-sonnet-4-5-20250929",
+      "claude-sonnet-4-5@20250929",
+      "claude-sonnet-4-20250514",
+      "claude-sonnet-4-0",
+      "anthropic.claude-sonnet-4-5-20250929-v1:0",
+      "us.anthropic.claude-sonnet-4-20250514-v1:0"
+    ]
+    const others = [
+      "claude-sonnet-4-6",
+      "claude-sonnet-4-1",
+      "claude-opus-4-6",
+      "claude-opus-4-20250514",
+      "claude-haiku-4-5",
+      "claude-sonnet-5",
+      "claude-3-7-sonnet-20250219",
+      "gpt-4.1"
+    ]
+    for (const model of needs) assert.isTrue(needsLongContextBeta(model), model)
+    for (const model of others) assert.isFalse(needsLongContextBeta(model), model)
+  })
 })
