@@ -29,6 +29,12 @@ const harness = adapterHarness({
 })
 const { chatWith, setup } = harness
 
+/** Checks a rule over model names: it holds for each of `holds` and for none of `fails`. */
+function holdsFor(rule: (model: string) => boolean, holds: ReadonlyArray<string>, fails: ReadonlyArray<string>) {
+  for (const model of holds) assert.isTrue(rule(model), model)
+  for (const model of fails) assert.isFalse(rule(model), model)
+}
+
 const streamWith = (pieces: ReadonlyArray<string | Uint8Array>, request: ChatRequest.Input = hello) =>
   harness.streamWith(() => streamResponse(pieces, { headers: { "request-id": "req_stream" } }), request)
 
@@ -423,8 +429,7 @@ describe("Anthropic request mapping", () => {
         "claude-test",
         "gpt-4o-mini"
       ]
-      for (const model of takes) assert.isTrue(takesOutputFormat(model), model)
-      for (const model of refuses) assert.isFalse(takesOutputFormat(model), model)
+      holdsFor(takesOutputFormat, takes, refuses)
     })
   })
 
@@ -904,7 +909,6 @@ describe("Anthropic's 1M-token context window", () => {
       "claude-3-7-sonnet-20250219",
       "gpt-4.1"
     ]
-    for (const model of needs) assert.isTrue(needsLongContextBeta(model), model)
-    for (const model of others) assert.isFalse(needsLongContextBeta(model), model)
+    holdsFor(needsLongContextBeta, needs, others)
   })
 })
