@@ -112,6 +112,11 @@ const claudeThinking: Cell = {
   backends: backends.filter((backend) => backend !== "gemini")
 }
 
+const claudeMedia = (medium: string): TestRef => ({
+  file: "test/e2e/ClaudeCodeMedia.test.ts",
+  title: `claude -p reads ${medium}, whose bytes reach the backend and count in the prompt`
+})
+
 const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
   "Codex": {
     "WebSocket transport": { test: sessions.Codex, backends },
@@ -132,6 +137,14 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       backends
     },
     "thinking (signature-only, bound prefix)": claudeThinking,
+    "images": {
+      test: claudeMedia("a PNG"),
+      backends: backends.filter((backend) => backend !== "chat-completions")
+    },
+    "PDFs": {
+      test: claudeMedia("a PDF"),
+      backends: backends.filter((backend) => backend !== "chat-completions" && backend !== "responses")
+    },
     "WebSocket transport": { lacks: "Claude Code speaks HTTP with server-sent events only" },
     "MCP tools": mcp["Claude Code"]!
   },

@@ -1,0 +1,162 @@
+/**
+ * Claude Code's images and PDFs through `serve` (`claude -p`, headless), with its model behind a deployment of each
+ * backend API: the scripted model asks Claude Code's Read tool for a PNG, or a PDF, in the workspace; Claude Code
+ * answers with the file as an image, or a document, block in its tool result; `serve` sends it on in the backend's
+ * shape, its bytes intact; the simulated model counts it in the prompt's tokens (an image by its dimensions under its
+ * API's rule, a PDF by its pages), and Claude Code is told those tokens.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { mediaTokens } from "../../src/internal/simulator/decoded.js"
+import * as Images from "../../src/internal/tokens/images.js"
+import { agentAgainstServe, claudeCodeEnv } from "../utils/agentAgainstServe.js"
+import { type Backend, backends } from "../utils/agentSession.js"
+import { spawnProcess } from "../utils/cliHarness.js"
+import { pdf, wholePng } from "../utils/media.js"
+import { claudeCode, orSkip } from "../utils/pinnedCli.js"
+
+const agentKey = "gw-claude-media-agent-0001"
+const model = "claude-sonnet-4-5"
+
+/** A file the model reads, and where each backend's API carries it in the request after Claude Code's tool result. */
+interface Medium {
+  /** The test's title after the backend's name. */
+  readonly title: string
+  readonly name: string
+  readonly mediaType: string
+  readonly bytes: Buffer
+  readonly shape: Record<Backend, RegExp>
+}
+
+const image: Medium = {
+  title: "claude -p reads a PNG, whose bytes reach the backend and count in the prompt",
+  name: "chart.png",
+  mediaType: "image/png",
+  bytes: wholePng(1200, 900, 7),
+  shape: {
+    "anthropic": /^messages\.\d+\.content\.\d+\.content\.\d+\.source\.data$/,
+    "bedrock": /^messages\.\d+\.content\.\d+\.toolResult\.content\.\d+\.image\.source\.bytes$/,
+    "gemini": /^contents\.\d+\.parts\.\d+\.(functionResponse\.parts\.\d+\.)?inlineData\.data$/,
+    "responses": /^input\.\d+\.output\.\d+\.image_url$/,
+    "chat-completions": /^messages\.\d+\.content\.\d+\.image_url\.url$/
+  }
+}
+
+const document: Medium = {
+  title: "claude -p reads a PDF, whose bytes reach the backend and count in the prompt",
+  name: "report.pdf",
+  mediaType: "application/pdf",
+  bytes: pdf(3),
+  shape: {
+    "anthropic": /^messages\.\d+\.content\.\d+\.content\.\d+\.source\.data$/,
+    "bedrock": /^messages\.\d+\.content\.\d+\.toolResult\.content\.\d+\.document\.source\.bytes$/,
+    "gemini": /^contents\.\d+\.parts\.\d+\.(functionResponse\.parts\.\d+\.)?inlineData\.data$/,
+    "responses": /^input\.\d+\.output\.\d+\.file_data$/,
+    "chat-completions": /^messages\.\d+\.content\.\d+\.file\.file_data$/
+  }
+}
+
+const imageRule: Record<Backend, Images.Rule> = {
+  "anthropic": Images.anthropic,
+  "bedrock": Images.anthropic,
+  "gemini": Images.gemini,
+  "responses": Images.openAi,
+  "chat-completions": Images.openAi
+}
+
+/** The base64 source of the image or document blocks in the tool results of a Messages request Claude Code sent. */
+function toolResultMedia(body: string): ReadonlyArray<{ readonly media_type: string; readonly data: string }> {
+  const request = JSON.parse(body) as {
+    readonly messages: ReadonlyArray<{ readonly content: string | ReadonlyArray<{ readonly content?: unknown }> }>
+  }
+  return request.messages.flatMap((message) => typeof message.content === "string" ? [] : message.content)
+    .flatMap((block) => Array.isArray(block.content) ? block.content : [])
+    .flatMap((
+      inner: { readonly source?: { readonly type: string; readonly media_type: string; readonly data: string } }
+    ) => inner.source?.type === "base64" ? [inner.source] : [])
+}
+
+/** The paths (dot-joined) of the strings in `value` that hold `base64`, raw or in a data URL. */
+function pathsHolding(value: unknown, base64: string, at = ""): ReadonlyArray<string> {
+  if (typeof value === "string") return value.includes(base64) ? [at] : []
+  if (value === null || typeof value !== "object") return []
+  return Object.entries(value).flatMap(([key, inner]) => pathsHolding(inner, base64, at === "" ? key : `${at}.${key}`))
+}
+
+/** The prompt tokens of each model call `serve` answered, in order, from its request log lines. */
+function promptTokensLogged(log: string): ReadonlyArray<number> {
+  return log.split("\n").filter((line) => line.startsWith("{"))
+    .map((line) => (JSON.parse(line) as { readonly annotations: Record<string, unknown> }).annotations)
+    .flatMap((line) =>
+      line["status"] === 200 && typeof line["prompt_tokens"] === "number" ? [line["prompt_tokens"]] : []
+    )
+}
+
+describe.concurrent("Claude Code's images and PDFs through serve, over each backend", () => {
+  for (const backend of backends) {
+    for (const medium of [image, document]) {
+      it.live(
+        `${backend}: ${medium.title}`,
+        (ctx) =>
+          Effect.gen(function*() {
+            const claude = yield* claudeCode.pipe(orSkip(ctx))
+            const { dir, home, models, serving, upstream, work } = yield* agentAgainstServe({
+              label: "claude-media",
+              backend,
+              model,
+              agentKey,
+              modelRoutes: "/v1/messages",
+              scenario: (work) => ({
+                turns: [
+                  {
+                    when: { contains: `Look at ${medium.name}` },
+                    toolCalls: [{ name: "Read", arguments: { file_path: path.join(work, medium.name) } }]
+                  },
+                  { when: { lastRole: "tool" }, text: `Seen: ${medium.name}.` }
+                ]
+              })
+            })
+            fs.writeFileSync(path.join(work, medium.name), medium.bytes)
+            const run = yield* spawnProcess(
+              process.execPath,
+              [
+                claude,
+                "-p",
+                `Look at ${medium.name} and say what it is.`,
+                "--model",
+                model,
+                "--output-format",
+                "json"
+              ],
+              { cwd: work, env: claudeCodeEnv({ home, dir, url: models.url, agentKey, model }), timeoutMs: 150_000 }
+            )
+            const failure = `claude's stdout:\n${run.stdout}\nstderr:\n${run.stderr}\nserve:\n${serving.stderr()}`
+            expect(run.code, failure).toBe(0)
+            expect((JSON.parse(run.stdout) as { readonly result?: string }).result, failure).toBe(
+              `Seen: ${medium.name}.`
+            )
+
+            // Claude Code sent the file as it is, in its tool result.
+            const sent = models.bodies.flatMap(toolResultMedia)
+            expect(sent.map(({ data, media_type }) => ({ media_type, data })), failure)
+              .toEqual([{ media_type: medium.mediaType, data: medium.bytes.toString("base64") }])
+            // Its bytes reached the backend whole, where the backend's API carries a tool result's medium.
+            const base64 = sent[0]!.data
+            const carried = upstream.bodies.flatMap((body) => pathsHolding(JSON.parse(body), base64))
+            expect(carried.length, failure).toBeGreaterThan(0)
+            for (const at of carried) expect(at, failure).toMatch(medium.shape[backend])
+
+            // The model's answer after the read was asked with the medium counted among the prompt's tokens, as the backend
+            // reported them to serve.
+            const prompts = promptTokensLogged(serving.stderr())
+            const counted = mediaTokens({ url: `data:${medium.mediaType};base64,${base64}` }, imageRule[backend])
+            expect(prompts.length, failure).toBeGreaterThanOrEqual(2)
+            expect(prompts.at(-1)! - prompts[0]!, failure).toBeGreaterThanOrEqual(counted)
+          }).pipe(Effect.scoped),
+        200_000
+      )
+    }
+  }
+})
