@@ -137,14 +137,8 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       backends
     },
     "thinking (signature-only, bound prefix)": claudeThinking,
-    "images": {
-      test: claudeMedia("a PNG"),
-      backends: backends.filter((backend) => backend !== "chat-completions")
-    },
-    "PDFs": {
-      test: claudeMedia("a PDF"),
-      backends: backends.filter((backend) => backend !== "chat-completions" && backend !== "responses")
-    },
+    "images": { test: claudeMedia("a PNG"), backends },
+    "PDFs": { test: claudeMedia("a PDF"), backends },
     "WebSocket transport": { lacks: "Claude Code speaks HTTP with server-sent events only" },
     "MCP tools": mcp["Claude Code"]!
   },
