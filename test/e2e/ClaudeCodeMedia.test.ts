@@ -3,39 +3,32 @@
  * backend API: the scripted model asks Claude Code's Read tool for a PNG, or a PDF, in the workspace; Claude Code
  * answers with the file as an image, or a document, block in its tool result; `serve` sends it on in the backend's
  * shape, its bytes intact; the simulated model counts it in the prompt's tokens (an image by its dimensions under its
- * API's rule, a PDF by its pages), and Claude Code is told those tokens.
+ * API's rule, a PDF by its pages), as the backend's usage tells `serve`. Chat Completions' tool messages take text
+ * only: there the media follow in a user message.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { mediaTokens } from "../../src/internal/simulator/decoded.js"
-import * as Images from "../../src/internal/tokens/images.js"
 import { agentAgainstServe, claudeCodeEnv } from "../utils/agentAgainstServe.js"
+import { carriedAt, chart, type MediaFile, mediaTokensOn, promptTokensLogged, report } from "../utils/agentMedia.js"
 import { type Backend, backends } from "../utils/agentSession.js"
 import { spawnProcess } from "../utils/cliHarness.js"
-import { eventually } from "../utils/eventually.js"
-import { pdf, wholePng } from "../utils/media.js"
 import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 
 const agentKey = "gw-claude-media-agent-0001"
 const model = "claude-sonnet-4-5"
 
 /** A file the model reads, and where each backend's API carries it in the request after Claude Code's tool result. */
-interface Medium {
+interface Medium extends MediaFile {
   /** The test's title after the backend's name. */
   readonly title: string
-  readonly name: string
-  readonly mediaType: string
-  readonly bytes: Buffer
   readonly shape: Record<Backend, RegExp>
 }
 
 const image: Medium = {
+  ...chart,
   title: "claude -p reads a PNG, whose bytes reach the backend and count in the prompt",
-  name: "chart.png",
-  mediaType: "image/png",
-  bytes: wholePng(1200, 900, 7),
   shape: {
     "anthropic": /^messages\.\d+\.content\.\d+\.content\.\d+\.source\.data$/,
     "bedrock": /^messages\.\d+\.content\.\d+\.toolResult\.content\.\d+\.image\.source\.bytes$/,
@@ -46,10 +39,8 @@ const image: Medium = {
 }
 
 const document: Medium = {
+  ...report,
   title: "claude -p reads a PDF, whose bytes reach the backend and count in the prompt",
-  name: "report.pdf",
-  mediaType: "application/pdf",
-  bytes: pdf(3),
   shape: {
     "anthropic": /^messages\.\d+\.content\.\d+\.content\.\d+\.source\.data$/,
     "bedrock": /^messages\.\d+\.content\.\d+\.toolResult\.content\.\d+\.document\.source\.bytes$/,
@@ -57,14 +48,6 @@ const document: Medium = {
     "responses": /^input\.\d+\.output\.\d+\.file_data$/,
     "chat-completions": /^messages\.\d+\.content\.\d+\.file\.file_data$/
   }
-}
-
-const imageRule: Record<Backend, Images.Rule> = {
-  "anthropic": Images.anthropic,
-  "bedrock": Images.anthropic,
-  "gemini": Images.gemini,
-  "responses": Images.openAi,
-  "chat-completions": Images.openAi
 }
 
 /** The base64 source of the image or document blocks in the tool results of a Messages request Claude Code sent. */
@@ -77,22 +60,6 @@ function toolResultMedia(body: string): ReadonlyArray<{ readonly media_type: str
     .flatMap((
       inner: { readonly source?: { readonly type: string; readonly media_type: string; readonly data: string } }
     ) => inner.source?.type === "base64" ? [inner.source] : [])
-}
-
-/** The paths (dot-joined) of the strings in `value` that hold `base64`, raw or in a data URL. */
-function pathsHolding(value: unknown, base64: string, at = ""): ReadonlyArray<string> {
-  if (typeof value === "string") return value.includes(base64) ? [at] : []
-  if (value === null || typeof value !== "object") return []
-  return Object.entries(value).flatMap(([key, inner]) => pathsHolding(inner, base64, at === "" ? key : `${at}.${key}`))
-}
-
-/** The prompt tokens of each model call `serve` answered, in order, from its request log lines. */
-function promptTokensLogged(log: string): ReadonlyArray<number> {
-  return log.split("\n").filter((line) => line.startsWith("{"))
-    .map((line) => (JSON.parse(line) as { readonly annotations: Record<string, unknown> }).annotations)
-    .flatMap((line) =>
-      line["status"] === 200 && typeof line["prompt_tokens"] === "number" ? [line["prompt_tokens"]] : []
-    )
 }
 
 describe.concurrent("Claude Code's images and PDFs through serve, over each backend", () => {
@@ -145,18 +112,14 @@ describe.concurrent("Claude Code's images and PDFs through serve, over each back
               .toEqual([{ media_type: medium.mediaType, data: medium.bytes.toString("base64") }])
             // Its bytes reached the backend whole, where the backend's API carries a tool result's medium.
             const base64 = sent[0]!.data
-            const carried = upstream.bodies.flatMap((body) => pathsHolding(JSON.parse(body), base64))
+            const carried = carriedAt(upstream.bodies, base64)
             expect(carried.length, failure).toBeGreaterThan(0)
             for (const at of carried) expect(at, failure).toMatch(medium.shape[backend])
 
             // The model's answer after the read was asked with the medium counted among the prompt's tokens, as the
             // backend reported them to serve.
-            const prompts = yield* eventually(
-              "serve's log lines of both calls",
-              Effect.sync(() => promptTokensLogged(serving.stderr())),
-              (logged) => logged.length >= 2
-            )
-            const counted = mediaTokens({ url: `data:${medium.mediaType};base64,${base64}` }, imageRule[backend])
+            const prompts = yield* promptTokensLogged(serving, 2)
+            const counted = mediaTokensOn(backend, medium.mediaType, base64)
             expect(prompts.at(-1)! - prompts[0]!, failure).toBeGreaterThanOrEqual(counted)
           }).pipe(Effect.scoped),
         200_000

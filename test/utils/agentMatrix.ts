@@ -117,6 +117,11 @@ const claudeMedia = (medium: string): TestRef => ({
   title: `claude -p reads ${medium}, whose bytes reach the backend and count in the prompt`
 })
 
+const geminiMedia = (medium: string): TestRef => ({
+  file: "test/e2e/GeminiCliMedia.test.ts",
+  title: `gemini -p sends ${medium} named with @, whose bytes reach the backend and count in the prompt`
+})
+
 const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
   "Codex": {
     "WebSocket transport": { test: sessions.Codex, backends },
@@ -143,6 +148,8 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "MCP tools": mcp["Claude Code"]!
   },
   "Gemini CLI": {
+    "images": { test: geminiMedia("a PNG"), backends },
+    "PDFs": { test: geminiMedia("a PDF"), backends },
     "WebSocket transport": { lacks: "Gemini CLI speaks HTTP with server-sent events only" },
     "structured output": {
       lacks: "Gemini CLI cannot ask for an answer that fits a schema (its `--output-format json` frames its own output)"

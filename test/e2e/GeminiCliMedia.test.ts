@@ -1,0 +1,124 @@
+/**
+ * Gemini CLI's images and PDFs through `serve` (`gemini -p` headless, a file named with `@` in the prompt), with its
+ * model behind a deployment of each backend API: Gemini CLI reads the file and sends it in the prompt's user turn as an
+ * `inlineData` part; `serve` sends it on in the backend's shape, its bytes intact; the simulated model counts it in the
+ * prompt's tokens (an image by its dimensions under its API's rule, a PDF by its pages), as the backend's usage tells
+ * `serve`: the call with the file costs at least its tokens more than the same prompt without it.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { agentAgainstServe } from "../utils/agentAgainstServe.js"
+import { carriedAt, chart, type MediaFile, mediaTokensOn, promptTokensLogged, report } from "../utils/agentMedia.js"
+import { type Backend, backends } from "../utils/agentSession.js"
+import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
+
+const agentKey = "gw-gemini-cli-media-agent-0001"
+const model = "gemini-2.5-flash"
+
+/**
+ * A file named in the prompt, and where each backend's API carries it in the request of a user's turn (in Gemini's
+ * and Bedrock's token counts too, to which `serve` passes Gemini CLI's `countTokens` call).
+ */
+interface Medium extends MediaFile {
+  /** The test's title after the backend's name. */
+  readonly title: string
+  readonly shape: Record<Backend, RegExp>
+}
+
+const image: Medium = {
+  ...chart,
+  title: "gemini -p sends a PNG named with @, whose bytes reach the backend and count in the prompt",
+  shape: {
+    "anthropic": /^messages\.\d+\.content\.\d+\.source\.data$/,
+    "bedrock": /^(input\.converse\.)?messages\.\d+\.content\.\d+\.image\.source\.bytes$/,
+    "gemini": /^(generateContentRequest\.)?contents\.\d+\.parts\.\d+\.inlineData\.data$/,
+    "responses": /^input\.\d+\.content\.\d+\.image_url$/,
+    "chat-completions": /^messages\.\d+\.content\.\d+\.image_url\.url$/
+  }
+}
+
+const document: Medium = {
+  ...report,
+  title: "gemini -p sends a PDF named with @, whose bytes reach the backend and count in the prompt",
+  shape: {
+    "anthropic": /^messages\.\d+\.content\.\d+\.source\.data$/,
+    "bedrock": /^(input\.converse\.)?messages\.\d+\.content\.\d+\.document\.source\.bytes$/,
+    "gemini": /^(generateContentRequest\.)?contents\.\d+\.parts\.\d+\.inlineData\.data$/,
+    "responses": /^input\.\d+\.content\.\d+\.file_data$/,
+    "chat-completions": /^messages\.\d+\.content\.\d+\.file\.file_data$/
+  }
+}
+
+/** The `inlineData` parts of the user turns of a `generateContent` request Gemini CLI sent. */
+function inlineData(body: string): ReadonlyArray<{ readonly mimeType: string; readonly data: string }> {
+  const request = JSON.parse(body) as {
+    readonly contents: ReadonlyArray<{
+      readonly role: string
+      readonly parts: ReadonlyArray<{ readonly inlineData?: { readonly mimeType: string; readonly data: string } }>
+    }>
+  }
+  return request.contents.filter((content) => content.role === "user")
+    .flatMap((content) => content.parts.flatMap((part) => part.inlineData === undefined ? [] : [part.inlineData]))
+}
+
+describe.concurrent("Gemini CLI's images and PDFs through serve, over each backend", () => {
+  for (const backend of backends) {
+    for (const medium of [image, document]) {
+      it.live(
+        `${backend}: ${medium.title}`,
+        (ctx) =>
+          Effect.gen(function*() {
+            const gemini = yield* geminiCli.pipe(orSkip(ctx))
+            const { dir, home, models, serving, upstream, work } = yield* agentAgainstServe({
+              label: "gemini-cli-media",
+              backend,
+              model,
+              agentKey,
+              modelRoutes: "/v1beta/models/",
+              scenario: { turns: [{ when: { contains: "What is in" }, text: `Seen.` }] }
+            })
+            writeGeminiSettings(home, { name: model })
+            fs.writeFileSync(path.join(work, medium.name), medium.bytes)
+            const ask = (prompt: string) =>
+              spawnProcess(process.execPath, [gemini, "--skip-trust", "-p", prompt], {
+                cwd: work,
+                env: {
+                  ...envWithoutKeys(),
+                  HOME: home,
+                  TMPDIR: dir,
+                  GEMINI_API_KEY: agentKey,
+                  GOOGLE_GEMINI_BASE_URL: models.url,
+                  GEMINI_TELEMETRY_ENABLED: "false"
+                },
+                timeoutMs: 150_000
+              })
+            // The same question without the file, then with it.
+            const plain = yield* ask("What is in it?")
+            const run = yield* ask(`What is in @${medium.name}?`)
+            const failure = `gemini's stdout:\n${run.stdout}\nstderr:\n${run.stderr}\nserve:\n${serving.stderr()}`
+            expect([plain.code, run.code], failure).toEqual([0, 0])
+            expect(run.stdout.trim(), failure).toBe("Seen.")
+
+            // Gemini CLI sent the file as it is, in the prompt's turn (of its countTokens call too).
+            const sent = models.bodies.flatMap(inlineData)
+            expect(new Set(sent.map(({ data, mimeType }) => `${mimeType} ${data}`)), failure)
+              .toEqual(new Set([`${medium.mediaType} ${medium.bytes.toString("base64")}`]))
+            // Its bytes reached the backend whole, where the backend's API carries a user turn's medium.
+            const base64 = sent[0]!.data
+            const carried = carriedAt(upstream.bodies, base64)
+            expect(carried.length, failure).toBeGreaterThan(0)
+            for (const at of carried) expect(at, failure).toMatch(medium.shape[backend])
+
+            // The call with the file was asked with it counted among the prompt's tokens, as the backend reported them.
+            const prompts = yield* promptTokensLogged(serving, 2)
+            const counted = mediaTokensOn(backend, medium.mediaType, base64)
+            expect(prompts.at(-1)! - prompts[0]!, failure).toBeGreaterThanOrEqual(counted)
+          }).pipe(Effect.scoped),
+        200_000
+      )
+    }
+  }
+})
