@@ -129,7 +129,17 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       test: { file: "test/e2e/CodexStructuredOutput.test.ts", title: "codex exec --output-schema prints an answer" },
       backends: backends.filter((backend) => backend !== "bedrock")
     },
-    "PDFs": { lacks: "Codex sends no PDFs to its model" },
+    "images": {
+      test: {
+        file: "test/e2e/CodexMedia.test.ts",
+        title: "codex exec --image sends a PNG, whose bytes reach the backend and count in the prompt"
+      },
+      backends
+    },
+    // `exec --image` attaches images only, and the 0.169 binary holds no `input_file`, the Responses API's file part.
+    "PDFs": {
+      lacks: "Codex sends no PDFs to its model: it attaches images only (`--image`) and writes no `input_file`"
+    },
     "MCP tools": mcp.Codex!
   },
   "Claude Code": {
