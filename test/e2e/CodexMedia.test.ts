@@ -91,7 +91,7 @@ describe.concurrent("Codex's images through serve, over each backend", () => {
             mediaTokensOn(backend, chart.mediaType, base64)
           )
         }).pipe(Effect.scoped),
-      200_000
+      400_000
     )
   }
 })

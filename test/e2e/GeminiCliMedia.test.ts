@@ -117,7 +117,7 @@ describe.concurrent("Gemini CLI's images and PDFs through serve, over each backe
             const counted = mediaTokensOn(backend, medium.mediaType, base64)
             expect(prompts.at(-1)! - prompts[0]!, failure).toBeGreaterThanOrEqual(counted)
           }).pipe(Effect.scoped),
-        200_000
+        400_000
       )
     }
   }

@@ -122,6 +122,11 @@ const geminiMedia = (medium: string): TestRef => ({
   title: `gemini -p sends ${medium} named with @, whose bytes reach the backend and count in the prompt`
 })
 
+const opencodeMedia = (medium: string): TestRef => ({
+  file: "test/e2e/OpencodeMedia.test.ts",
+  title: `opencode run --file sends ${medium}, whose bytes reach the backend and count in the prompt`
+})
+
 const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
   "Codex": {
     "WebSocket transport": { test: sessions.Codex, backends },
@@ -168,6 +173,8 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
   },
   "opencode": {
     "MCP tools": mcp.opencode!,
+    "images": { test: opencodeMedia("a PNG"), backends },
+    "PDFs": { test: opencodeMedia("a PDF"), backends },
     "structured output": {
       lacks: "opencode run cannot ask for an answer that fits a schema (its `--format json` is its own events)"
     }

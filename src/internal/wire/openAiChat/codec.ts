@@ -188,10 +188,8 @@ function userContent(wire: typeof WireMessage.Type): string | ReadonlyArray<Cont
     const cache = breakpointOf(part.cache_control) ?? (j === content.length - 1 ? own : undefined)
     const marked = cache === undefined ? {} : { cache }
     if (part.type === "text") return { type: "text", text: part.text, ...marked }
-    if (part.type === "file") {
-      const title = part.file.filename
-      return { type: "image", url: part.file.file_data, ...(title ? { document: { title } } : {}), ...marked }
-    }
+    // A file's name is not carried: Converse's document names take no dots, and no other API reads one.
+    if (part.type === "file") return { type: "image", url: part.file.file_data, ...marked }
     const detail = part.image_url.detail
     return detail === null || detail === undefined
       ? { type: "image", url: part.image_url.url, ...marked }

@@ -320,8 +320,8 @@ function userContent(content: WireContent): string | ReadonlyArray<ContentPart> 
       const detail = part.detail === "original" ? undefined : part.detail
       parts.push(detail === null || detail === undefined ? { type: "image", url } : { type: "image", url, detail })
     } else if (part.type === "input_file" && part.file_data) {
-      const title = part.filename
-      parts.push({ type: "image", url: part.file_data, ...(title ? { document: { title } } : {}) })
+      // Its name is not carried: Converse's document names take no dots, and no other API reads one.
+      parts.push({ type: "image", url: part.file_data })
     }
   }
   return parts
