@@ -11,21 +11,15 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { agentAgainstServe, claudeCodeEnv } from "../utils/agentAgainstServe.js"
-import { carriedAt, chart, type MediaFile, mediaTokensOn, promptTokensLogged, report } from "../utils/agentMedia.js"
-import { type Backend, backends } from "../utils/agentSession.js"
+import { chart, expectCarried, expectCounted, type Medium, report } from "../utils/agentMedia.js"
+import { backends } from "../utils/agentSession.js"
 import { spawnProcess } from "../utils/cliHarness.js"
 import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 
 const agentKey = "gw-claude-media-agent-0001"
 const model = "claude-sonnet-4-5"
 
-/** A file the model reads, and where each backend's API carries it in the request after Claude Code's tool result. */
-interface Medium extends MediaFile {
-  /** The test's title after the backend's name. */
-  readonly title: string
-  readonly shape: Record<Backend, RegExp>
-}
-
+/** Where each backend's API carries a medium of Claude Code's tool result. */
 const image: Medium = {
   ...chart,
   title: "claude -p reads a PNG, whose bytes reach the backend and count in the prompt",
@@ -112,15 +106,19 @@ describe.concurrent("Claude Code's images and PDFs through serve, over each back
               .toEqual([{ media_type: medium.mediaType, data: medium.bytes.toString("base64") }])
             // Its bytes reached the backend whole, where the backend's API carries a tool result's medium.
             const base64 = sent[0]!.data
-            const carried = carriedAt(upstream.bodies, base64)
-            expect(carried.length, failure).toBeGreaterThan(0)
-            for (const at of carried) expect(at, failure).toMatch(medium.shape[backend])
+            expectCarried(upstream.bodies, base64, medium.shape[backend], failure)
 
             // The model's answer after the read was asked with the medium counted among the prompt's tokens, as the
             // backend reported them to serve.
-            const prompts = yield* promptTokensLogged(serving, 2)
-            const counted = mediaTokensOn(backend, medium.mediaType, base64)
-            expect(prompts.at(-1)! - prompts[0]!, failure).toBeGreaterThanOrEqual(counted)
+            yield* expectCounted({
+              serving,
+              before: 1,
+              calls: 2,
+              backend,
+              mediaType: medium.mediaType,
+              base64,
+              failure
+            })
           }).pipe(Effect.scoped),
         200_000
       )

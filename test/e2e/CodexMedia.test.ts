@@ -11,23 +11,14 @@ import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { agentAgainstServe } from "../utils/agentAgainstServe.js"
-import { carriedAt, chart, mediaTokensOn, promptTokensLogged } from "../utils/agentMedia.js"
-import { type Backend, backends } from "../utils/agentSession.js"
+import { chart, expectCarried, expectCounted, userTurnShapes } from "../utils/agentMedia.js"
+import { backends } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { providerLines } from "../utils/codexConfig.js"
 
 const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
 const agentKey = "gw-codex-media-agent-0001"
 const model = "gpt-4o-mini"
-
-/** Where each backend's API carries an image of a user's turn (in Gemini's and Bedrock's token counts too). */
-const shape: Record<Backend, RegExp> = {
-  "anthropic": /^messages\.\d+\.content\.\d+\.source\.data$/,
-  "bedrock": /^(input\.converse\.)?messages\.\d+\.content\.\d+\.image\.source\.bytes$/,
-  "gemini": /^(generateContentRequest\.)?contents\.\d+\.parts\.\d+\.inlineData\.data$/,
-  "responses": /^input\.\d+\.content\.\d+\.image_url$/,
-  "chat-completions": /^messages\.\d+\.content\.\d+\.image_url\.url$/
-}
 
 /** The `input_image` URLs of the user messages of a Responses request Codex sent. */
 function inputImages(body: string): ReadonlyArray<string> {
@@ -81,15 +72,10 @@ describe.concurrent("Codex's images through serve, over each backend", () => {
           expect(sent, failure).toEqual([`data:${chart.mediaType};base64,${chart.bytes.toString("base64")}`])
           // Its bytes reached the backend whole, where the backend's API carries a user turn's image.
           const base64 = chart.bytes.toString("base64")
-          const carried = carriedAt(upstream.bodies, base64)
-          expect(carried.length, failure).toBeGreaterThan(0)
-          for (const at of carried) expect(at, failure).toMatch(shape[backend])
+          expectCarried(upstream.bodies, base64, userTurnShapes.image[backend], failure)
 
           // The call with the image was asked with it counted among the prompt's tokens, as the backend reported them.
-          const prompts = yield* promptTokensLogged(serving, 2)
-          expect(prompts.at(-1)! - prompts[0]!, failure).toBeGreaterThanOrEqual(
-            mediaTokensOn(backend, chart.mediaType, base64)
-          )
+          yield* expectCounted({ serving, before: 1, calls: 2, backend, mediaType: chart.mediaType, base64, failure })
         }).pipe(Effect.scoped),
       400_000
     )

@@ -9,47 +9,25 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { agentAgainstServe } from "../utils/agentAgainstServe.js"
-import { carriedAt, chart, type MediaFile, mediaTokensOn, promptTokensLogged, report } from "../utils/agentMedia.js"
-import { type Backend, backends } from "../utils/agentSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { agentAgainstServe, geminiCliEnv } from "../utils/agentAgainstServe.js"
+import { chart, expectCarried, expectCounted, type Medium, report, userTurnShapes } from "../utils/agentMedia.js"
+import { backends } from "../utils/agentSession.js"
+import { spawnProcess } from "../utils/cliHarness.js"
 import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 
 const agentKey = "gw-gemini-cli-media-agent-0001"
 const model = "gemini-2.5-flash"
 
-/**
- * A file named in the prompt, and where each backend's API carries it in the request of a user's turn (in Gemini's
- * and Bedrock's token counts too, to which `serve` passes Gemini CLI's `countTokens` call).
- */
-interface Medium extends MediaFile {
-  /** The test's title after the backend's name. */
-  readonly title: string
-  readonly shape: Record<Backend, RegExp>
-}
-
 const image: Medium = {
   ...chart,
   title: "gemini -p sends a PNG named with @, whose bytes reach the backend and count in the prompt",
-  shape: {
-    "anthropic": /^messages\.\d+\.content\.\d+\.source\.data$/,
-    "bedrock": /^(input\.converse\.)?messages\.\d+\.content\.\d+\.image\.source\.bytes$/,
-    "gemini": /^(generateContentRequest\.)?contents\.\d+\.parts\.\d+\.inlineData\.data$/,
-    "responses": /^input\.\d+\.content\.\d+\.image_url$/,
-    "chat-completions": /^messages\.\d+\.content\.\d+\.image_url\.url$/
-  }
+  shape: userTurnShapes.image
 }
 
 const document: Medium = {
   ...report,
   title: "gemini -p sends a PDF named with @, whose bytes reach the backend and count in the prompt",
-  shape: {
-    "anthropic": /^messages\.\d+\.content\.\d+\.source\.data$/,
-    "bedrock": /^(input\.converse\.)?messages\.\d+\.content\.\d+\.document\.source\.bytes$/,
-    "gemini": /^(generateContentRequest\.)?contents\.\d+\.parts\.\d+\.inlineData\.data$/,
-    "responses": /^input\.\d+\.content\.\d+\.file_data$/,
-    "chat-completions": /^messages\.\d+\.content\.\d+\.file\.file_data$/
-  }
+  shape: userTurnShapes.pdf
 }
 
 /** The `inlineData` parts of the user turns of a `generateContent` request Gemini CLI sent. */
@@ -85,14 +63,7 @@ describe.concurrent("Gemini CLI's images and PDFs through serve, over each backe
             const ask = (prompt: string) =>
               spawnProcess(process.execPath, [gemini, "--skip-trust", "-p", prompt], {
                 cwd: work,
-                env: {
-                  ...envWithoutKeys(),
-                  HOME: home,
-                  TMPDIR: dir,
-                  GEMINI_API_KEY: agentKey,
-                  GOOGLE_GEMINI_BASE_URL: models.url,
-                  GEMINI_TELEMETRY_ENABLED: "false"
-                },
+                env: geminiCliEnv({ home, dir, url: models.url, agentKey }),
                 timeoutMs: 150_000
               })
             // The same question without the file, then with it.
@@ -108,14 +79,18 @@ describe.concurrent("Gemini CLI's images and PDFs through serve, over each backe
               .toEqual(new Set([`${medium.mediaType} ${medium.bytes.toString("base64")}`]))
             // Its bytes reached the backend whole, where the backend's API carries a user turn's medium.
             const base64 = sent[0]!.data
-            const carried = carriedAt(upstream.bodies, base64)
-            expect(carried.length, failure).toBeGreaterThan(0)
-            for (const at of carried) expect(at, failure).toMatch(medium.shape[backend])
+            expectCarried(upstream.bodies, base64, medium.shape[backend], failure)
 
             // The call with the file was asked with it counted among the prompt's tokens, as the backend reported them.
-            const prompts = yield* promptTokensLogged(serving, 2)
-            const counted = mediaTokensOn(backend, medium.mediaType, base64)
-            expect(prompts.at(-1)! - prompts[0]!, failure).toBeGreaterThanOrEqual(counted)
+            yield* expectCounted({
+              serving,
+              before: 1,
+              calls: 2,
+              backend,
+              mediaType: medium.mediaType,
+              base64,
+              failure
+            })
           }).pipe(Effect.scoped),
         400_000
       )

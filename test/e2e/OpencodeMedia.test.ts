@@ -11,8 +11,16 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { agentAgainstServe } from "../utils/agentAgainstServe.js"
-import { carriedAt, chart, type MediaFile, mediaTokensOn, promptTokensLogged, report } from "../utils/agentMedia.js"
-import { type Backend, backends } from "../utils/agentSession.js"
+import {
+  chart,
+  expectCarried,
+  expectCounted,
+  type Medium,
+  promptTokensLogged,
+  report,
+  userTurnShapes
+} from "../utils/agentMedia.js"
+import { backends } from "../utils/agentSession.js"
 import { spawnProcess } from "../utils/cliHarness.js"
 import { opencodeConfigured } from "../utils/opencodeConfig.js"
 import { opencode, orSkip } from "../utils/pinnedCli.js"
@@ -20,38 +28,23 @@ import { opencode, orSkip } from "../utils/pinnedCli.js"
 const agentKey = "gw-opencode-media-agent-0001"
 const model = "gpt-4o-mini"
 
-/** A file attached to the prompt, where opencode sends it, and where each backend's API carries it. */
-interface Medium extends MediaFile {
-  /** The test's title after the backend's name. */
-  readonly title: string
+/** A file attached to the prompt, and where opencode sends it. */
+interface Attached extends Medium {
   readonly sent: RegExp
-  readonly shape: Record<Backend, RegExp>
 }
 
-const image: Medium = {
+const image: Attached = {
   ...chart,
   title: "opencode run --file sends a PNG, whose bytes reach the backend and count in the prompt",
-  sent: /^messages\.\d+\.content\.\d+\.image_url\.url$/,
-  shape: {
-    "anthropic": /^messages\.\d+\.content\.\d+\.source\.data$/,
-    "bedrock": /^messages\.\d+\.content\.\d+\.image\.source\.bytes$/,
-    "gemini": /^contents\.\d+\.parts\.\d+\.inlineData\.data$/,
-    "responses": /^input\.\d+\.content\.\d+\.image_url$/,
-    "chat-completions": /^messages\.\d+\.content\.\d+\.image_url\.url$/
-  }
+  sent: userTurnShapes.image["chat-completions"],
+  shape: userTurnShapes.image
 }
 
-const document: Medium = {
+const document: Attached = {
   ...report,
   title: "opencode run --file sends a PDF, whose bytes reach the backend and count in the prompt",
-  sent: /^messages\.\d+\.content\.\d+\.file\.file_data$/,
-  shape: {
-    "anthropic": /^messages\.\d+\.content\.\d+\.source\.data$/,
-    "bedrock": /^messages\.\d+\.content\.\d+\.document\.source\.bytes$/,
-    "gemini": /^contents\.\d+\.parts\.\d+\.inlineData\.data$/,
-    "responses": /^input\.\d+\.content\.\d+\.file_data$/,
-    "chat-completions": /^messages\.\d+\.content\.\d+\.file\.file_data$/
-  }
+  sent: userTurnShapes.pdf["chat-completions"],
+  shape: userTurnShapes.pdf
 }
 
 describe.concurrent("opencode's images and PDFs through serve, over each backend", () => {
@@ -92,20 +85,14 @@ describe.concurrent("opencode's images and PDFs through serve, over each backend
 
             // opencode sent the file as it is, in the prompt's message.
             const base64 = medium.bytes.toString("base64")
-            const sent = carriedAt(models.bodies, base64)
-            expect(sent.length, failure).toBeGreaterThan(0)
-            for (const at of sent) expect(at, failure).toMatch(medium.sent)
+            expectCarried(models.bodies, base64, medium.sent, failure)
             // Its bytes reached the backend whole, where the backend's API carries a user turn's medium.
-            const carried = carriedAt(upstream.bodies, base64)
-            expect(carried.length, failure).toBeGreaterThan(0)
-            for (const at of carried) expect(at, failure).toMatch(medium.shape[backend])
+            expectCarried(upstream.bodies, base64, medium.shape[backend], failure)
 
             // The call with the file was asked with it counted among the prompt's tokens, as the backend reported them.
-            const after = yield* promptTokensLogged(serving, before.length + 2)
-            const largest = (prompts: ReadonlyArray<number>) => Math.max(...prompts)
-            expect(largest(after.slice(before.length)) - largest(before), failure).toBeGreaterThanOrEqual(
-              mediaTokensOn(backend, medium.mediaType, base64)
-            )
+            const calls = before.length + 2
+            const { mediaType } = medium
+            yield* expectCounted({ serving, before: before.length, calls, backend, mediaType, base64, failure })
           }).pipe(Effect.scoped),
         400_000
       )

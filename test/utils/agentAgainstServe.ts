@@ -1,11 +1,11 @@
 /**
- * What the coding agents' MCP and structured-output tests share: a scratch directory (the agent's home and working
+ * What the coding agents' MCP, structured-output and media tests share: a scratch directory (the agent's home and working
  * directory, removed at the scope's close), a simulator serving the agent's model (its generated replies, or a
  * scenario's turns) behind a deployment of the backend's API, an upstream MCP server with two tools (`read`, `write`),
  * and `serve` (in-process, its data in the scratch directory) over both, with one gateway key that may use
  * `files__read` only; in front of `serve`, a `recordingProxy` keeping what the agent sent its model, and another in
- * front of the simulator keeping what `serve` sent the backend. And the calls of
- * MCP tools that `serve` logged, and Claude Code's environment against `serve`.
+ * front of the simulator keeping what `serve` sent the backend. And the calls of MCP tools that `serve` logged, and
+ * Claude Code's and Gemini CLI's environments against `serve`.
  */
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
@@ -112,4 +112,22 @@ export const claudeCodeEnv = (setup: {
   ANTHROPIC_SMALL_FAST_MODEL: setup.model,
   CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
   DISABLE_AUTOUPDATER: "1"
+})
+
+/**
+ * Gemini CLI's environment against `serve` at `url` (its Gemini routes), headless: a scratch `HOME` and `TMPDIR`, the
+ * gateway key as its Gemini API key, no telemetry.
+ */
+export const geminiCliEnv = (setup: {
+  readonly home: string
+  readonly dir: string
+  readonly url: string
+  readonly agentKey: string
+}) => ({
+  ...envWithoutKeys(),
+  HOME: setup.home,
+  TMPDIR: setup.dir,
+  GEMINI_API_KEY: setup.agentKey,
+  GOOGLE_GEMINI_BASE_URL: setup.url,
+  GEMINI_TELEMETRY_ENABLED: "false"
 })

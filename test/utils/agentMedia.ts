@@ -3,6 +3,7 @@
  * carries such bytes in a request `serve` sent it (found by their base64, raw or in a data URL), the tokens the
  * simulator counts for them under the backend's image rule, and the prompt tokens of each call in `serve`'s log.
  */
+import { expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { mediaTokens } from "../../src/internal/simulator/decoded.js"
 import * as Images from "../../src/internal/tokens/images.js"
@@ -24,6 +25,33 @@ export const chart: MediaFile = { name: "chart.png", mediaType: "image/png", byt
 /** A PDF of three pages, 258 tokens each. */
 export const report: MediaFile = { name: "report.pdf", mediaType: "application/pdf", bytes: pdf(3) }
 
+/** A file an agent's test sends, its title (after the backend's name), and where each backend's API carries it. */
+export interface Medium extends MediaFile {
+  readonly title: string
+  readonly shape: Record<Backend, RegExp>
+}
+
+/**
+ * Where each backend's API carries an image, and a PDF, of a user's turn (in Gemini's and Bedrock's token counts too,
+ * to which `serve` passes a client's count).
+ */
+export const userTurnShapes: Record<"image" | "pdf", Record<Backend, RegExp>> = {
+  image: {
+    "anthropic": /^messages\.\d+\.content\.\d+\.source\.data$/,
+    "bedrock": /^(input\.converse\.)?messages\.\d+\.content\.\d+\.image\.source\.bytes$/,
+    "gemini": /^(generateContentRequest\.)?contents\.\d+\.parts\.\d+\.inlineData\.data$/,
+    "responses": /^input\.\d+\.content\.\d+\.image_url$/,
+    "chat-completions": /^messages\.\d+\.content\.\d+\.image_url\.url$/
+  },
+  pdf: {
+    "anthropic": /^messages\.\d+\.content\.\d+\.source\.data$/,
+    "bedrock": /^(input\.converse\.)?messages\.\d+\.content\.\d+\.document\.source\.bytes$/,
+    "gemini": /^(generateContentRequest\.)?contents\.\d+\.parts\.\d+\.inlineData\.data$/,
+    "responses": /^input\.\d+\.content\.\d+\.file_data$/,
+    "chat-completions": /^messages\.\d+\.content\.\d+\.file\.file_data$/
+  }
+}
+
 const imageRule: Record<Backend, Images.Rule> = {
   "anthropic": Images.anthropic,
   "bedrock": Images.anthropic,
@@ -43,9 +71,16 @@ export function pathsHolding(value: unknown, base64: string, at = ""): ReadonlyA
   return Object.entries(value).flatMap(([key, inner]) => pathsHolding(inner, base64, at === "" ? key : `${at}.${key}`))
 }
 
-/** The paths, in the request bodies `bodies` serve sent the backend, of the strings that hold `base64`. */
+/** The paths, in the request bodies `bodies` (JSON), of the strings that hold `base64`. */
 export const carriedAt = (bodies: ReadonlyArray<string>, base64: string): ReadonlyArray<string> =>
   bodies.flatMap((body) => pathsHolding(JSON.parse(body), base64))
+
+/** Asserts `bodies` hold `base64` whole, each time at a path `shape` matches (`failure` says what happened). */
+export function expectCarried(bodies: ReadonlyArray<string>, base64: string, shape: RegExp, failure: string): void {
+  const carried = carriedAt(bodies, base64)
+  expect(carried.length, failure).toBeGreaterThan(0)
+  for (const at of carried) expect(at, failure).toMatch(shape)
+}
 
 /** The prompt tokens of each model call `serve` answered, in order, once its log has `calls` of them. */
 export const promptTokensLogged = (serving: Running, calls: number) =>
@@ -60,3 +95,22 @@ export const promptTokensLogged = (serving: Running, calls: number) =>
     ),
     (logged) => logged.length >= calls
   )
+
+/**
+ * Asserts the largest prompt of the model calls after the first `before` (of `calls` that `serving` logs) is larger
+ * than the largest of those first ones by at least the tokens of `base64` bytes of `mediaType` on `backend`: the
+ * backend counted the medium those later calls sent.
+ */
+export const expectCounted = Effect.fn("expectCounted")(function*(options: {
+  readonly serving: Running
+  readonly before: number
+  readonly calls: number
+  readonly backend: Backend
+  readonly mediaType: string
+  readonly base64: string
+  readonly failure: string
+}) {
+  const prompts = yield* promptTokensLogged(options.serving, options.calls)
+  expect(Math.max(...prompts.slice(options.before)) - Math.max(...prompts.slice(0, options.before)), options.failure)
+    .toBeGreaterThanOrEqual(mediaTokensOn(options.backend, options.mediaType, options.base64))
+})
