@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { agentAgainstServe, claudeCodeEnv } from "../utils/agentAgainstServe.js"
-import { chart, expectCarried, expectCounted, type Medium, report } from "../utils/agentMedia.js"
+import { chart, expectDelivered, type Medium, report } from "../utils/agentMedia.js"
 import { backends } from "../utils/agentSession.js"
 import { spawnProcess } from "../utils/cliHarness.js"
 import { claudeCode, orSkip } from "../utils/pinnedCli.js"
@@ -104,19 +104,17 @@ describe.concurrent("Claude Code's images and PDFs through serve, over each back
             const sent = models.bodies.flatMap(toolResultMedia)
             expect(sent.map(({ data, media_type }) => ({ media_type, data })), failure)
               .toEqual([{ media_type: medium.mediaType, data: medium.bytes.toString("base64") }])
-            // Its bytes reached the backend whole, where the backend's API carries a tool result's medium.
             const base64 = sent[0]!.data
-            expectCarried(upstream.bodies, base64, medium.shape[backend], failure)
-
-            // The model's answer after the read was asked with the medium counted among the prompt's tokens, as the
-            // backend reported them to serve.
-            yield* expectCounted({
+            // Its bytes reached the backend whole, where the backend's API carries them, and were counted in the
+            // prompt's tokens of the call that sent them, as the backend reported them to serve.
+            yield* expectDelivered({
+              upstream: upstream.bodies,
               serving,
+              backend,
+              medium,
+              base64,
               before: 1,
               calls: 2,
-              backend,
-              mediaType: medium.mediaType,
-              base64,
               failure
             })
           }).pipe(Effect.scoped),

@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { agentAgainstServe } from "../utils/agentAgainstServe.js"
-import { chart, expectCarried, expectCounted, userTurnShapes } from "../utils/agentMedia.js"
+import { chart, expectDelivered, type Medium, userTurnShapes } from "../utils/agentMedia.js"
 import { backends } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { providerLines } from "../utils/codexConfig.js"
@@ -19,6 +19,12 @@ import { providerLines } from "../utils/codexConfig.js"
 const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
 const agentKey = "gw-codex-media-agent-0001"
 const model = "gpt-4o-mini"
+
+const image: Medium = {
+  ...chart,
+  title: "codex exec --image sends a PNG, whose bytes reach the backend and count in the prompt",
+  shape: userTurnShapes.image
+}
 
 /** The `input_image` URLs of the user messages of a Responses request Codex sent. */
 function inputImages(body: string): ReadonlyArray<string> {
@@ -36,7 +42,7 @@ function inputImages(body: string): ReadonlyArray<string> {
 describe.concurrent("Codex's images through serve, over each backend", () => {
   for (const backend of backends) {
     it.live(
-      `${backend}: codex exec --image sends a PNG, whose bytes reach the backend and count in the prompt`,
+      `${backend}: ${image.title}`,
       () =>
         Effect.gen(function*() {
           const { home, models, serving, upstream, work } = yield* agentAgainstServe({
@@ -70,12 +76,19 @@ describe.concurrent("Codex's images through serve, over each backend", () => {
           // Codex sent the file as it is, in the prompt's message.
           const sent = models.bodies.flatMap(inputImages)
           expect(sent, failure).toEqual([`data:${chart.mediaType};base64,${chart.bytes.toString("base64")}`])
-          // Its bytes reached the backend whole, where the backend's API carries a user turn's image.
           const base64 = chart.bytes.toString("base64")
-          expectCarried(upstream.bodies, base64, userTurnShapes.image[backend], failure)
-
-          // The call with the image was asked with it counted among the prompt's tokens, as the backend reported them.
-          yield* expectCounted({ serving, before: 1, calls: 2, backend, mediaType: chart.mediaType, base64, failure })
+          // Its bytes reached the backend whole, where the backend's API carries them, and were counted in the
+          // prompt's tokens of the call that sent them, as the backend reported them to serve.
+          yield* expectDelivered({
+            upstream: upstream.bodies,
+            serving,
+            backend,
+            medium: image,
+            base64,
+            before: 1,
+            calls: 2,
+            failure
+          })
         }).pipe(Effect.scoped),
       400_000
     )

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { agentAgainstServe, geminiCliEnv } from "../utils/agentAgainstServe.js"
-import { chart, expectCarried, expectCounted, type Medium, report, userTurnShapes } from "../utils/agentMedia.js"
+import { chart, expectDelivered, type Medium, report, userTurnShapes } from "../utils/agentMedia.js"
 import { backends } from "../utils/agentSession.js"
 import { spawnProcess } from "../utils/cliHarness.js"
 import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
@@ -77,18 +77,17 @@ describe.concurrent("Gemini CLI's images and PDFs through serve, over each backe
             const sent = models.bodies.flatMap(inlineData)
             expect(new Set(sent.map(({ data, mimeType }) => `${mimeType} ${data}`)), failure)
               .toEqual(new Set([`${medium.mediaType} ${medium.bytes.toString("base64")}`]))
-            // Its bytes reached the backend whole, where the backend's API carries a user turn's medium.
             const base64 = sent[0]!.data
-            expectCarried(upstream.bodies, base64, medium.shape[backend], failure)
-
-            // The call with the file was asked with it counted among the prompt's tokens, as the backend reported them.
-            yield* expectCounted({
+            // Its bytes reached the backend whole, where the backend's API carries them, and were counted in the
+            // prompt's tokens of the call that sent them, as the backend reported them to serve.
+            yield* expectDelivered({
+              upstream: upstream.bodies,
               serving,
+              backend,
+              medium,
+              base64,
               before: 1,
               calls: 2,
-              backend,
-              mediaType: medium.mediaType,
-              base64,
               failure
             })
           }).pipe(Effect.scoped),

@@ -14,7 +14,7 @@ import { agentAgainstServe } from "../utils/agentAgainstServe.js"
 import {
   chart,
   expectCarried,
-  expectCounted,
+  expectDelivered,
   type Medium,
   promptTokensLogged,
   report,
@@ -86,13 +86,18 @@ describe.concurrent("opencode's images and PDFs through serve, over each backend
             // opencode sent the file as it is, in the prompt's message.
             const base64 = medium.bytes.toString("base64")
             expectCarried(models.bodies, base64, medium.sent, failure)
-            // Its bytes reached the backend whole, where the backend's API carries a user turn's medium.
-            expectCarried(upstream.bodies, base64, medium.shape[backend], failure)
-
-            // The call with the file was asked with it counted among the prompt's tokens, as the backend reported them.
-            const calls = before.length + 2
-            const { mediaType } = medium
-            yield* expectCounted({ serving, before: before.length, calls, backend, mediaType, base64, failure })
+            // Its bytes reached the backend whole, where the backend's API carries them, and were counted in the
+            // prompt's tokens of the call that sent them, as the backend reported them to serve.
+            yield* expectDelivered({
+              upstream: upstream.bodies,
+              serving,
+              backend,
+              medium,
+              base64,
+              before: before.length,
+              calls: before.length + 2,
+              failure
+            })
           }).pipe(Effect.scoped),
         400_000
       )

@@ -101,7 +101,7 @@ export const promptTokensLogged = (serving: Running, calls: number) =>
  * than the largest of those first ones by at least the tokens of `base64` bytes of `mediaType` on `backend`: the
  * backend counted the medium those later calls sent.
  */
-export const expectCounted = Effect.fn("expectCounted")(function*(options: {
+const expectCounted = Effect.fn("expectCounted")(function*(options: {
   readonly serving: Running
   readonly before: number
   readonly calls: number
@@ -113,4 +113,23 @@ export const expectCounted = Effect.fn("expectCounted")(function*(options: {
   const prompts = yield* promptTokensLogged(options.serving, options.calls)
   expect(Math.max(...prompts.slice(options.before)) - Math.max(...prompts.slice(0, options.before)), options.failure)
     .toBeGreaterThanOrEqual(mediaTokensOn(options.backend, options.mediaType, options.base64))
+})
+
+/**
+ * Asserts `medium` (its bytes `base64`, as the agent sent them) reached `backend` whole where its API carries it, in
+ * the request bodies `upstream`, and was counted in the prompts of the model calls after the first `before` of `calls`.
+ */
+export const expectDelivered = Effect.fn("expectDelivered")(function*(options: {
+  readonly upstream: ReadonlyArray<string>
+  readonly serving: Running
+  readonly backend: Backend
+  readonly medium: Medium
+  readonly base64: string
+  readonly before: number
+  readonly calls: number
+  readonly failure: string
+}) {
+  const { backend, base64, failure, medium } = options
+  expectCarried(options.upstream, base64, medium.shape[backend], failure)
+  yield* expectCounted({ ...options, mediaType: medium.mediaType })
 })
