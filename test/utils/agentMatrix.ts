@@ -161,6 +161,20 @@ const countTokens: Record<Agent, Cell> = {
     lacks: "opencode calls no token-count endpoint (its bundle carries the Anthropic SDK's `countTokens`, never called)"
   }
 }
+const claudeMedia = (medium: string): TestRef => ({
+  file: "test/e2e/ClaudeCodeMedia.test.ts",
+  title: `claude -p reads ${medium}, whose bytes reach the backend and count in the prompt`
+})
+
+const geminiMedia = (medium: string): TestRef => ({
+  file: "test/e2e/GeminiCliMedia.test.ts",
+  title: `gemini -p sends ${medium} named with @, whose bytes reach the backend and count in the prompt`
+})
+
+const opencodeMedia = (medium: string): TestRef => ({
+  file: "test/e2e/OpencodeMedia.test.ts",
+  title: `opencode run --file sends ${medium}, whose bytes reach the backend and count in the prompt`
+})
 
 const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
   "Codex": {
@@ -169,10 +183,20 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       test: { file: "test/e2e/CodexStructuredOutput.test.ts", title: "codex exec --output-schema prints an answer" },
       backends: backends.filter((backend) => backend !== "bedrock")
     },
-    "PDFs": { lacks: "Codex sends no PDFs to its model" },
-    "MCP tools": mcp.Codex!,
     "prompt caching (5-minute and 1-hour)": caching.Codex,
-    "count_tokens with tools": countTokens.Codex
+    "count_tokens with tools": countTokens.Codex,
+    "images": {
+      test: {
+        file: "test/e2e/CodexMedia.test.ts",
+        title: "codex exec --image sends a PNG, whose bytes reach the backend and count in the prompt"
+      },
+      backends
+    },
+    // `exec --image` attaches images only, and the 0.169 binary holds no `input_file`, the Responses API's file part.
+    "PDFs": {
+      lacks: "Codex sends no PDFs to its model: it attaches images only (`--image`) and writes no `input_file`"
+    },
+    "MCP tools": mcp.Codex!
   },
   "Claude Code": {
     "tool search": { test: claudeToolSearch, backends },
@@ -184,12 +208,16 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       backends
     },
     "thinking (signature-only, bound prefix)": claudeThinking,
+    "images": { test: claudeMedia("a PNG"), backends },
+    "PDFs": { test: claudeMedia("a PDF"), backends },
     "WebSocket transport": { lacks: "Claude Code speaks HTTP with server-sent events only" },
     "MCP tools": mcp["Claude Code"]!,
     "prompt caching (5-minute and 1-hour)": caching["Claude Code"],
     "count_tokens with tools": countTokens["Claude Code"]
   },
   "Gemini CLI": {
+    "images": { test: geminiMedia("a PNG"), backends },
+    "PDFs": { test: geminiMedia("a PDF"), backends },
     "WebSocket transport": { lacks: "Gemini CLI speaks HTTP with server-sent events only" },
     "structured output": {
       lacks: "Gemini CLI cannot ask for an answer that fits a schema (its `--output-format json` frames its own output)"
@@ -202,6 +230,8 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "MCP tools": mcp.opencode!,
     "prompt caching (5-minute and 1-hour)": caching.opencode,
     "count_tokens with tools": countTokens.opencode,
+    "images": { test: opencodeMedia("a PNG"), backends },
+    "PDFs": { test: opencodeMedia("a PDF"), backends },
     "structured output": {
       lacks: "opencode run cannot ask for an answer that fits a schema (its `--format json` is its own events)"
     }
