@@ -112,8 +112,21 @@ const claudeThinking: Cell = {
   backends: backends.filter((backend) => backend !== "gemini")
 }
 
+/**
+ * Codex's reasoning asked for (`model_reasoning_effort`) on each backend's thinking model: every call's reasoning kept
+ * by Codex and sent back as the backend's API wants it.
+ */
+const codexThinking: Cell = {
+  test: {
+    file: "test/e2e/CodexSession.test.ts",
+    title: "reasoning: each call's reasoning carried back as the API wants it"
+  },
+  backends
+}
+
 const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
   "Codex": {
+    "thinking (signature-only, bound prefix)": codexThinking,
     "WebSocket transport": { test: sessions.Codex, backends },
     "structured output": {
       test: { file: "test/e2e/CodexStructuredOutput.test.ts", title: "codex exec --output-schema prints an answer" },
