@@ -124,6 +124,18 @@ const codexThinking: Cell = {
   backends
 }
 
+/**
+ * Gemini CLI's thinking on a Gemini 3 model, each call's reasoning sent back on the call. Not on Chat Completions,
+ * whose reasoning is plain text that Gemini's clients never send back, nor on Bedrock, which thinks only for Claude.
+ */
+const geminiThinking: Cell = {
+  test: {
+    file: "test/e2e/GeminiCliSession.test.ts",
+    title: "with its thinking: each call's reasoning sent back as the API wants it"
+  },
+  backends: ["responses", "anthropic", "gemini"]
+}
+
 const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
   "Codex": {
     "thinking (signature-only, bound prefix)": codexThinking,
@@ -149,6 +161,7 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "MCP tools": mcp["Claude Code"]!
   },
   "Gemini CLI": {
+    "thinking (signature-only, bound prefix)": geminiThinking,
     "WebSocket transport": { lacks: "Gemini CLI speaks HTTP with server-sent events only" },
     "structured output": {
       lacks: "Gemini CLI cannot ask for an answer that fits a schema (its `--output-format json` frames its own output)"
