@@ -12,15 +12,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
-import {
-  agentKey,
-  agentSession,
-  type Backend,
-  backends,
-  playSession,
-  prompts,
-  sessionScenario
-} from "../utils/agentSession.js"
+import type { Backend } from "../utils/agentSession.js"
+import { agentKey, agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 import { recordingProxy } from "../utils/recordingProxy.js"
