@@ -175,9 +175,33 @@ const opencodeMedia = (medium: string): TestRef => ({
   file: "test/e2e/OpencodeMedia.test.ts",
   title: `opencode run --file sends ${medium}, whose bytes reach the backend and count in the prompt`
 })
+/**
+ * Codex's reasoning asked for (`model_reasoning_effort`) on each backend's thinking model: every call's reasoning kept
+ * by Codex and sent back as the backend's API wants it.
+ */
+const codexThinking: Cell = {
+  test: {
+    file: "test/e2e/CodexSession.test.ts",
+    title: "reasoning: each call's reasoning carried back as the API wants it"
+  },
+  backends
+}
+
+/**
+ * Gemini CLI's thinking on a Gemini 3 model, each call's reasoning sent back on the call. Not on Chat Completions,
+ * whose reasoning is plain text that Gemini's clients never send back, nor on Bedrock, which thinks only for Claude.
+ */
+const geminiThinking: Cell = {
+  test: {
+    file: "test/e2e/GeminiCliSession.test.ts",
+    title: "with its thinking: each call's reasoning sent back as the API wants it"
+  },
+  backends: ["responses", "anthropic", "gemini"]
+}
 
 const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
   "Codex": {
+    "thinking (signature-only, bound prefix)": codexThinking,
     "WebSocket transport": { test: sessions.Codex, backends },
     "structured output": {
       test: { file: "test/e2e/CodexStructuredOutput.test.ts", title: "codex exec --output-schema prints an answer" },
@@ -218,6 +242,7 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
   "Gemini CLI": {
     "images": { test: geminiMedia("a PNG"), backends },
     "PDFs": { test: geminiMedia("a PDF"), backends },
+    "thinking (signature-only, bound prefix)": geminiThinking,
     "WebSocket transport": { lacks: "Gemini CLI speaks HTTP with server-sent events only" },
     "structured output": {
       lacks: "Gemini CLI cannot ask for an answer that fits a schema (its `--output-format json` frames its own output)"
