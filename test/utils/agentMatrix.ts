@@ -120,6 +120,14 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       backends: backends.filter((backend) => backend !== "bedrock")
     },
     "PDFs": { lacks: "Codex sends no PDFs to its model" },
+    // Where a deployment's encrypted items exist: a Responses deployment's reasoning and compaction items.
+    "encrypted items across replicas": {
+      test: {
+        file: "test/e2e/CodexReplicas.test.ts",
+        title: "responses: encrypted reasoning and compaction items stay with the deployment that made them"
+      },
+      backends: ["responses"]
+    },
     "MCP tools": mcp.Codex!
   },
   "Claude Code": {

@@ -1,0 +1,108 @@
+/**
+ * The agents' session through replicas: the scratch directory (`home`, `work` holding `hello.txt`); two simulators
+ * playing the session's scenario, each an organisation of its own (what one encrypts the other refuses), behind
+ * recorders of the bodies they get; two `serve` replicas on one Redis, each with a data directory of its own, whose
+ * model is a router over a deployment of the backend's API on each simulator (`lowest-latency`, which tries a
+ * deployment it has not measured first, so only the session's pin keeps a session on one); and a balancer in front of
+ * the replicas, each request and each socket to the next in turn.
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Serve from "../../src/cli/serve.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { agentKey, type Backend, sessionFile } from "./agentSession.js"
+import { balancer } from "./balancer.js"
+import { awaitFirstLine, recorder, startInProcess } from "./cliHarness.js"
+import { redisServer } from "./redisServer.js"
+import { providerFile } from "./serveCluster.js"
+
+/** The agent's set-up: its model, the backend's API, the session. */
+export interface ReplicasSetup {
+  /** The scratch directory's name's prefix. */
+  readonly label: string
+  readonly model: string
+  readonly backend: Backend
+  /** The session's scenario, given the workspace's path. */
+  readonly scenario: (work: string) => Simulator.Scenario
+}
+
+/**
+ * The replicas over the two deployments: the balancer (its `url` the agent's), `restart` (each replica stopped and
+ * started again on its port over its data, one after the other, as a rolling restart), the simulators, the bodies each
+ * deployment was sent, and the replicas' logs.
+ */
+export const agentReplicas = (setup: ReplicasSetup) =>
+  Effect.gen(function*() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${setup.label}-${setup.backend}-`))
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    const home = path.join(dir, "home")
+    const work = path.join(dir, "work")
+    fs.mkdirSync(home)
+    fs.mkdirSync(work)
+    fs.writeFileSync(path.join(work, sessionFile.name), sessionFile.text)
+    const scenario = setup.scenario(work)
+    const redis = yield* redisServer
+    const providerKey = `sk-provider-${setup.label}-0001`
+    const simulators = [
+      yield* Simulator.make({ apiKeys: [providerKey], models: [setup.model], scenario }),
+      yield* Simulator.make({ apiKeys: [providerKey], models: [setup.model], scenario })
+    ]
+    const recorded = [yield* recorder(simulators[0]!.url), yield* recorder(simulators[1]!.url)]
+    const openAi = setup.backend === "chat-completions" || setup.backend === "responses"
+    const deployment = (at: number) => [{
+      model_name: setup.model,
+      api: setup.backend,
+      // The recorder's URL is its `/v1`; the other APIs are reached at its root.
+      base_url: openAi ? recorded[at]!.baseUrl : recorded[at]!.baseUrl.replace(/\/v1$/, ""),
+      api_keys: [providerKey],
+      max_retries: 0
+    }]
+    const model = setup.model
+    const file = yield* providerFile({
+      one: deployment(0),
+      two: deployment(1),
+      router: { [model]: { deployments: [`one/${model}`, `two/${model}`], strategy: "lowest-latency" } },
+      store: { redis: redis.url, on_unavailable: "fail-closed", command_timeout: 5 },
+      gateway: { keys: [{ name: "agent", key: agentKey }] }
+    })
+    const start = (at: number, port: number) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const serving = yield* startInProcess((io) =>
+          Serve.run(["--config", file, "--port", String(port), "--data", path.join(dir, `data-${at}`)], io)
+        ).pipe(Scope.provide(scope))
+        const url = yield* awaitFirstLine(serving, "serve's first line (its URL)")
+        return { url, serving, stop: Scope.close(scope, Exit.void) }
+      })
+    const running = [yield* start(0, 0), yield* start(1, 0)]
+    yield* Effect.addFinalizer(() => Effect.forEach(running, (replica) => replica.stop, { discard: true }))
+    const urls = running.map((replica) => replica.url)
+    const restart = Effect.forEach([0, 1], (at) =>
+      Effect.gen(function*() {
+        yield* running[at]!.stop
+        running[at] = yield* start(at, Number(new URL(urls[at]!).port))
+      }), { discard: true })
+    const balanced = yield* balancer(urls)
+    return {
+      dir,
+      home,
+      work,
+      scenario,
+      balanced,
+      restart,
+      simulators,
+      recorded,
+      log: () => running.map((replica, at) => `replica ${at}:\n${replica.serving.stderr()}`).join("\n")
+    }
+  })
+
+/** A session `agentReplicas` set up. */
+export type AgentReplicas = Effect.Success<ReturnType<typeof agentReplicas>>
+
+/** The requests each deployment's simulator got. */
+export const requestCounts = (replicas: AgentReplicas) =>
+  Effect.forEach(replicas.simulators, (simulator) => simulator.requestCount)
