@@ -145,6 +145,14 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
   },
   "Gemini CLI": {
     "WebSocket transport": { lacks: "Gemini CLI speaks HTTP with server-sent events only" },
+    // Where its items exist: a Gemini deployment's thought signatures.
+    "encrypted items across replicas": {
+      test: {
+        file: "test/e2e/GeminiCliReplicas.test.ts",
+        title: "gemini: thought signatures come back to the model on every replica"
+      },
+      backends: ["gemini"]
+    },
     "structured output": {
       lacks: "Gemini CLI cannot ask for an answer that fits a schema (its `--output-format json` frames its own output)"
     },
