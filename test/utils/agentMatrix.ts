@@ -141,6 +141,14 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     },
     "thinking (signature-only, bound prefix)": claudeThinking,
     "WebSocket transport": { lacks: "Claude Code speaks HTTP with server-sent events only" },
+    // Where its thinking is a deployment's: encrypted reasoning on Responses, signed thinking on Anthropic.
+    "encrypted items across replicas": {
+      test: {
+        file: "test/e2e/ClaudeCodeReplicas.test.ts",
+        title: ": its thinking stays with the deployment that made it, across replicas"
+      },
+      backends: ["responses", "anthropic"]
+    },
     "MCP tools": mcp["Claude Code"]!
   },
   "Gemini CLI": {
