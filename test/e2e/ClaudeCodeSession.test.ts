@@ -20,6 +20,7 @@ import * as Fiber from "effect/Fiber"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type * as Simulator from "../../src/simulator/Simulator.js"
+import { claudeCodeScenario } from "../utils/agentScenarios.js"
 import {
   agentKey,
   type AgentSession,
@@ -29,7 +30,6 @@ import {
   modelTurns,
   playSession,
   prompts,
-  sessionScenario,
   simulatorBill
 } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
@@ -56,30 +56,6 @@ const thinkingModels: Record<Backend, string> = {
   "bedrock": `us.anthropic.${boundModel}-v1:0`
 }
 const boundPricing = { input_per_mtok: 3, cached_input_per_mtok: 0.3, cache_write_per_mtok: 3.75, output_per_mtok: 15 }
-
-// Claude Code's Read and Edit take absolute paths; with tool search, its `ToolSearch` loads the deferred `TaskList`.
-const scenario = (toolSearch: boolean) => (work: string) =>
-  sessionScenario({
-    tools: {
-      read: (file) => ({ name: "Read", arguments: { file_path: path.join(work, file) } }),
-      edit: (file, from, to) => ({
-        name: "Edit",
-        arguments: { file_path: path.join(work, file), old_string: from, new_string: to }
-      }),
-      run: (command) => ({ name: "Bash", arguments: { command } })
-    },
-    compacts: "in the tool loop",
-    compactAbove: 60_000,
-    keptTurns: 1,
-    ...(toolSearch
-      ? {
-        loadsTool: {
-          search: { name: "ToolSearch", arguments: { query: "select:TaskList" } },
-          call: { name: "TaskList", arguments: {} }
-        }
-      }
-      : {})
-  })
 
 /** A block of a reply in Claude Code's transcript, by its type. */
 interface TranscriptBlock {
@@ -290,9 +266,9 @@ const sessionOn = (backend: Backend, toolSearch: boolean) => (ctx: Parameters<ty
           model: thinkingModels[backend],
           pricing: boundPricing,
           backend,
-          scenario: scenario(true)
+          scenario: claudeCodeScenario(true)
         }
-        : { label: "claude-code-session", model, backend, scenario: scenario(false) }
+        : { label: "claude-code-session", model, backend, scenario: claudeCodeScenario(false) }
     )
     yield* played(session, claude, toolSearch)
   }).pipe(Effect.scoped)

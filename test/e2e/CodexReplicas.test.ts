@@ -13,35 +13,15 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
-import { agentReplicas, requestCounts } from "../utils/agentReplicas.js"
-import {
-  agentKey,
-  endings,
-  modelTurns,
-  prompts,
-  sessionFile,
-  sessionResult,
-  sessionScenario
-} from "../utils/agentSession.js"
+import { agentReplicas, playAcrossReplicas } from "../utils/agentReplicas.js"
+import { codexCompactAbove, codexScenario } from "../utils/agentScenarios.js"
+import { agentKey, prompts } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 
 const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
 
 // A reasoning model: asked to reason, Codex asks for its reasoning encrypted, and sends it back each turn.
 const model = "gpt-5-mini"
-const compactAbove = 8000
-
-const command = (cmd: string) => ({ name: "exec_command", arguments: { cmd } })
-const scenario = () =>
-  sessionScenario({
-    tools: {
-      read: (file) => command(`cat ${file}`),
-      edit: (file, from, to) => command(`sed -i 's/${from}/${to.replaceAll("\n", "\\n")}/' ${file}`),
-      run: command
-    },
-    compactAbove,
-    compacts: "in the tool loop"
-  })
 
 /** The input items of every body in `bodies`. */
 const inputItems = (bodies: ReadonlyArray<Record<string, unknown>>) =>
@@ -52,49 +32,48 @@ describe("Codex CLI's session through two serve replicas sharing Redis, over dep
     "responses: encrypted reasoning and compaction items stay with the deployment that made them, across replicas",
     () =>
       Effect.gen(function*() {
-        const replicas = yield* agentReplicas({ label: "codex-replicas", model, backend: "responses", scenario })
-        const { balanced, home, log, recorded, work } = replicas
+        const replicas = yield* agentReplicas({
+          label: "codex-replicas",
+          model,
+          backend: "responses",
+          scenario: codexScenario
+        })
         fs.writeFileSync(
-          path.join(home, "config.toml"),
+          path.join(replicas.home, "config.toml"),
           [
             `model = "${model}"`,
             `model_reasoning_effort = "low"`,
-            `model_auto_compact_token_limit = ${compactAbove}`,
-            `openai_base_url = "${balanced.url}/v1"`,
+            `model_auto_compact_token_limit = ${codexCompactAbove}`,
+            `openai_base_url = "${replicas.balanced.url}/v1"`,
             ""
           ].join("\n")
         )
-        const env = { ...envWithoutKeys(), CODEX_HOME: home }
+        const env = { ...envWithoutKeys(), CODEX_HOME: replicas.home }
         const login = yield* spawnProcess(process.execPath, [codexBin, "login", "--with-api-key"], {
           env,
           stdin: `${agentKey}\n`,
           timeoutMs: 60_000
         })
         expect(login.code, login.stderr).toBe(0)
-        const task = Effect.fnUntraced(function*(args: ReadonlyArray<string>, ending: string, text: string) {
-          const ran = yield* spawnProcess(process.execPath, [
-            codexBin,
-            "exec",
-            ...args,
-            "--skip-git-repo-check",
-            // The scripted commands change the file: no sandbox to ask for leave, in a directory of the test's own.
-            "--dangerously-bypass-approvals-and-sandbox"
-          ], { cwd: work, env, timeoutMs: 240_000 })
-          expect(ran.code, `codex exec's stdout:\n${ran.stdout}\nstderr:\n${ran.stderr}\n${log()}`).toBe(0)
-          expect(ran.stdout.trim(), ran.stderr).toBe(ending)
-          expect(fs.readFileSync(path.join(work, sessionFile.name), "utf8")).toBe(text)
+        const counts = yield* playAcrossReplicas(replicas, {
+          agent: "codex exec",
+          run: (args) =>
+            spawnProcess(process.execPath, [
+              codexBin,
+              "exec",
+              ...args,
+              "--skip-git-repo-check",
+              // The scripted commands change the file: no sandbox to ask for leave, in a directory of the test's own.
+              "--dangerously-bypass-approvals-and-sandbox"
+            ], { cwd: replicas.work, env, timeoutMs: 240_000 }),
+          first: [prompts.first],
+          resumed: ["resume", "--last", prompts.resumed]
         })
-        yield* task([prompts.first], endings.first, "hello, world\n")
-        yield* replicas.restart
-        yield* task(["resume", "--last", prompts.resumed], endings.resumed, sessionResult)
-
-        // Both replicas served the session: a socket each.
-        expect(balanced.requests, "the requests (sockets) each replica was sent").toEqual([1, 1])
-        // Every scripted turn played once, on one deployment: none refused, none moved.
-        const counts = yield* requestCounts(replicas)
-        expect([...counts].sort((a, b) => a - b), log()).toEqual([0, modelTurns(replicas.scenario).length])
+        // A socket to each replica; the whole session on one deployment, none of it moved.
+        expect(replicas.balanced.requests, "the requests (sockets) each replica was sent").toEqual([1, 1])
+        expect(counts.filter((count) => count > 0), replicas.log()).toHaveLength(1)
         // That deployment was sent back its encrypted reasoning and compaction item.
-        const items = inputItems(recorded[counts[0]! > 0 ? 0 : 1]!.bodies)
+        const items = inputItems(replicas.recorded[counts[0]! > 0 ? 0 : 1]!.bodies)
         const reasoning = items.filter((item) => item["type"] === "reasoning")
         expect(reasoning.length).toBeGreaterThan(0)
         for (const item of reasoning) expect(item["encrypted_content"]).toMatch(/^gAAAAB/)

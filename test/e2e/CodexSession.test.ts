@@ -15,15 +15,8 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
-import {
-  agentKey,
-  agentSession,
-  type Backend,
-  backends,
-  playSession,
-  prompts,
-  sessionScenario
-} from "../utils/agentSession.js"
+import { codexCompactAbove, codexScenario } from "../utils/agentScenarios.js"
+import { agentKey, agentSession, type Backend, backends, playSession, prompts } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { providerLines } from "../utils/codexConfig.js"
 import { eventually } from "../utils/eventually.js"
@@ -31,21 +24,6 @@ import { eventually } from "../utils/eventually.js"
 const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
 
 const model = "gpt-4o-mini"
-const compactAbove = 8000
-
-// Codex reads, edits and runs through its one shell tool.
-const command = (cmd: string) => ({ name: "exec_command", arguments: { cmd } })
-const scenario = () =>
-  sessionScenario({
-    tools: {
-      read: (file) => command(`cat ${file}`),
-      edit: (file, from, to) => command(`sed -i 's/${from}/${to.replaceAll("\n", "\\n")}/' ${file}`),
-      run: command
-    },
-    compactAbove,
-    compacts: "in the tool loop"
-  })
-
 /** How Codex is pointed at `serve` (at `url`): its `config.toml`'s lines, and whether its key is saved by a login. */
 interface Pointing {
   readonly name: string
@@ -74,10 +52,15 @@ const statuses = (log: string, method: string) =>
 
 const session = (pointing: Pointing, backend: Backend) =>
   Effect.gen(function*() {
-    const session = yield* agentSession({ label: "codex-session", model, backend, scenario })
+    const session = yield* agentSession({ label: "codex-session", model, backend, scenario: codexScenario })
     fs.writeFileSync(
       path.join(session.home, "config.toml"),
-      [`model = "${model}"`, `model_auto_compact_token_limit = ${compactAbove}`, ...pointing.config(session.url), ""]
+      [
+        `model = "${model}"`,
+        `model_auto_compact_token_limit = ${codexCompactAbove}`,
+        ...pointing.config(session.url),
+        ""
+      ]
         .join("\n")
     )
     const env = { ...envWithoutKeys(), CODEX_HOME: session.home, ...(pointing.login ? {} : { GATEWAY_KEY: agentKey }) }

@@ -10,43 +10,15 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as fs from "node:fs"
-import * as path from "node:path"
 import { signatureOf } from "../../src/internal/simulator/gemini/signature.js"
-import { agentReplicas, requestCounts } from "../utils/agentReplicas.js"
-import {
-  agentKey,
-  endings,
-  modelTurns,
-  prompts,
-  sessionFile,
-  sessionResult,
-  sessionScenario
-} from "../utils/agentSession.js"
+import { agentReplicas, playAcrossReplicas } from "../utils/agentReplicas.js"
+import { geminiCliScenario, geminiCompressionThreshold } from "../utils/agentScenarios.js"
+import { agentKey, prompts } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 
 // A Gemini 3 model of Google's, which Gemini CLI compresses with itself.
 const model = "gemini-3-flash-preview"
-
-// A thousandth of the model's window of 1,048,576 tokens: the first task's history passes it, the resumed one's not.
-const compressionThreshold = 0.001
-
-const scenario = (work: string) =>
-  sessionScenario({
-    tools: {
-      read: (file) => ({ name: "read_file", arguments: { file_path: path.join(work, file) } }),
-      edit: (file, from, to) => ({
-        name: "replace",
-        arguments: { file_path: path.join(work, file), old_string: from, new_string: to, instruction: "Edit it." }
-      }),
-      run: (command) => ({ name: "run_shell_command", arguments: { command } })
-    },
-    compacts: "at the next prompt",
-    compactAbove: 900,
-    keptTurns: 1,
-    checksSummary: true
-  })
 
 interface Part {
   readonly functionCall?: { readonly name: string; readonly args?: unknown }
@@ -67,44 +39,34 @@ describe("Gemini CLI's session through two serve replicas sharing Redis, over tw
     (ctx) =>
       Effect.gen(function*() {
         const gemini = yield* geminiCli.pipe(orSkip(ctx))
-        const replicas = yield* agentReplicas({ label: "gemini-cli-replicas", model, backend: "gemini", scenario })
-        const { balanced, home, log, recorded, work } = replicas
-        writeGeminiSettings(home, { name: model, compressionThreshold })
-        const task = Effect.fnUntraced(function*(args: ReadonlyArray<string>, ending: string, text: string) {
-          const ran = yield* spawnProcess(process.execPath, [
-            gemini,
-            "--skip-trust",
-            "--approval-mode",
-            "yolo",
-            ...args
-          ], {
-            cwd: work,
-            env: {
-              ...envWithoutKeys(),
-              HOME: home,
-              TMPDIR: replicas.dir,
-              GEMINI_API_KEY: agentKey,
-              GOOGLE_GEMINI_BASE_URL: balanced.url,
-              GEMINI_TELEMETRY_ENABLED: "false"
-            },
-            timeoutMs: 240_000
-          })
-          expect(ran.code, `gemini's stdout:\n${ran.stdout}\nstderr:\n${ran.stderr}\n${log()}`).toBe(0)
-          expect(ran.stdout.trim(), ran.stderr).toBe(ending)
-          expect(fs.readFileSync(path.join(work, sessionFile.name), "utf8")).toBe(text)
+        const replicas = yield* agentReplicas({
+          label: "gemini-cli-replicas",
+          model,
+          backend: "gemini",
+          scenario: geminiCliScenario
         })
-        yield* task(["-p", prompts.first], endings.first, "hello, world\n")
-        yield* replicas.restart
-        yield* task(["--resume", "latest", "-p", prompts.resumed], endings.resumed, sessionResult)
-
-        // Both replicas served the session's turns.
-        expect(balanced.requests.every((count) => count > 0), String(balanced.requests)).toBe(true)
-        // Every scripted turn played once: none refused.
-        const counts = yield* requestCounts(replicas)
-        expect(counts[0]! + counts[1]!, log()).toBe(modelTurns(replicas.scenario).length)
+        writeGeminiSettings(replicas.home, { name: model, compressionThreshold: geminiCompressionThreshold })
+        yield* playAcrossReplicas(replicas, {
+          agent: "gemini",
+          run: (args) =>
+            spawnProcess(process.execPath, [gemini, "--skip-trust", "--approval-mode", "yolo", ...args], {
+              cwd: replicas.work,
+              env: {
+                ...envWithoutKeys(),
+                HOME: replicas.home,
+                TMPDIR: replicas.dir,
+                GEMINI_API_KEY: agentKey,
+                GOOGLE_GEMINI_BASE_URL: replicas.balanced.url,
+                GEMINI_TELEMETRY_ENABLED: "false"
+              },
+              timeoutMs: 240_000
+            }),
+          first: ["-p", prompts.first],
+          resumed: ["--resume", "latest", "-p", prompts.resumed]
+        })
         // Each replayed step's first call came back in the session's turns with the signature the simulator made for
         // it (the compression's whole calls are left out: Gemini CLI strips the signatures from what it summarises).
-        const streamed = recorded.flatMap((one) =>
+        const streamed = replicas.recorded.flatMap((one) =>
           one.bodies.filter((_, n) => one.paths[n]!.includes(":streamGenerateContent"))
         )
         const calls = firstCalls(streamed)

@@ -9,32 +9,12 @@
  */
 import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as path from "node:path"
-import { agentKey, agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
+import { geminiCliScenario, geminiCompressionThreshold } from "../utils/agentScenarios.js"
+import { agentKey, agentSession, backends, playSession, prompts } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 
 const model = "gemini-2.5-flash"
-
-// A thousandth of the model's window of 1,048,576 tokens: the first task's history (`seq 2000`'s output among it)
-// passes it, the resumed task's prompts (400 tokens and up, as scripted) do not.
-const compressionThreshold = 0.001
-
-const scenario = (work: string) =>
-  sessionScenario({
-    tools: {
-      read: (file) => ({ name: "read_file", arguments: { file_path: path.join(work, file) } }),
-      edit: (file, from, to) => ({
-        name: "replace",
-        arguments: { file_path: path.join(work, file), old_string: from, new_string: to, instruction: "Edit it." }
-      }),
-      run: (command) => ({ name: "run_shell_command", arguments: { command } })
-    },
-    compacts: "at the next prompt",
-    compactAbove: 900,
-    keptTurns: 1,
-    checksSummary: true
-  })
 
 describe.concurrent("Gemini CLI's long session through serve", () => {
   for (const backend of backends) {
@@ -43,8 +23,13 @@ describe.concurrent("Gemini CLI's long session through serve", () => {
       (ctx) =>
         Effect.gen(function*() {
           const gemini = yield* geminiCli.pipe(orSkip(ctx))
-          const session = yield* agentSession({ label: "gemini-cli-session", model, backend, scenario })
-          writeGeminiSettings(session.home, { name: model, compressionThreshold })
+          const session = yield* agentSession({
+            label: "gemini-cli-session",
+            model,
+            backend,
+            scenario: geminiCliScenario
+          })
+          writeGeminiSettings(session.home, { name: model, compressionThreshold: geminiCompressionThreshold })
           const run = (args: ReadonlyArray<string>) =>
             spawnProcess(process.execPath, [gemini, "--skip-trust", "--approval-mode", "yolo", ...args], {
               cwd: session.work,

@@ -6,15 +6,24 @@
  * deployment it has not measured first, so only the session's pin keeps a session on one); and a balancer in front of
  * the replicas, each request and each socket to the next in turn.
  */
+import { expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { agentKey, type Backend, sessionFile } from "./agentSession.js"
+import {
+  agentKey,
+  type AgentRuns,
+  type Backend,
+  endings,
+  modelTurns,
+  scratchWorkspace,
+  sessionFile,
+  sessionResult
+} from "./agentSession.js"
 import { balancer } from "./balancer.js"
 import { awaitFirstLine, recorder, startInProcess } from "./cliHarness.js"
 import { redisServer } from "./redisServer.js"
@@ -37,12 +46,7 @@ export interface ReplicasSetup {
  */
 export const agentReplicas = (setup: ReplicasSetup) =>
   Effect.gen(function*() {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${setup.label}-${setup.backend}-`))
-    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-    const home = path.join(dir, "home")
-    const work = path.join(dir, "work")
-    fs.mkdirSync(home)
-    fs.mkdirSync(work)
+    const { dir, home, work } = yield* scratchWorkspace(`${setup.label}-${setup.backend}`)
     fs.writeFileSync(path.join(work, sessionFile.name), sessionFile.text)
     const scenario = setup.scenario(work)
     const redis = yield* redisServer
@@ -103,6 +107,25 @@ export const agentReplicas = (setup: ReplicasSetup) =>
 /** A session `agentReplicas` set up. */
 export type AgentReplicas = Effect.Success<ReturnType<typeof agentReplicas>>
 
-/** The requests each deployment's simulator got. */
-export const requestCounts = (replicas: AgentReplicas) =>
-  Effect.forEach(replicas.simulators, (simulator) => simulator.requestCount)
+/**
+ * The session played by the agent through the replicas and checked: the first task answered with its ending and
+ * `hello.txt` fixed; both replicas restarted; the resumed task answered and the file's second line there; both replicas
+ * sent some of its requests; every scripted turn played once (none refused and played again). The requests each
+ * deployment's simulator got.
+ */
+export const playAcrossReplicas = (replicas: AgentReplicas, runs: Omit<AgentRuns, "whole" | "answer">) =>
+  Effect.gen(function*() {
+    const task = Effect.fnUntraced(function*(args: ReadonlyArray<string>, ending: string, file: string) {
+      const ran = yield* runs.run(args)
+      expect(ran.code, `${runs.agent}'s stdout:\n${ran.stdout}\nstderr:\n${ran.stderr}\n${replicas.log()}`).toBe(0)
+      expect(ran.stdout.trim(), `${runs.agent}'s stderr:\n${ran.stderr}`).toBe(ending)
+      expect(fs.readFileSync(path.join(replicas.work, sessionFile.name), "utf8")).toBe(file)
+    })
+    yield* task(runs.first, endings.first, "hello, world\n")
+    yield* replicas.restart
+    yield* task(runs.resumed, endings.resumed, sessionResult)
+    expect(replicas.balanced.requests.every((count) => count > 0), `${replicas.balanced.requests}`).toBe(true)
+    const counts = yield* Effect.forEach(replicas.simulators, (simulator) => simulator.requestCount)
+    expect(counts[0]! + counts[1]!, replicas.log()).toBe(modelTurns(replicas.scenario).length)
+    return counts
+  })

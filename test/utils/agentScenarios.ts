@@ -1,0 +1,75 @@
+/**
+ * Each agent's long session (`sessionScenario`) as its session and replicas tests play it: its tools' names and
+ * arguments, and where and at what usage it compacts.
+ */
+import * as path from "node:path"
+import type * as Simulator from "../../src/simulator/Simulator.js"
+import { sessionScenario } from "./agentSession.js"
+
+/** The prompt tokens past which Codex compacts (its `model_auto_compact_token_limit`). */
+export const codexCompactAbove = 8000
+
+// Codex reads, edits and runs through its one shell tool.
+const codexCommand = (cmd: string) => ({ name: "exec_command", arguments: { cmd } })
+
+/** Codex's session: compacted in its tool loop. */
+export const codexScenario = (): Simulator.Scenario =>
+  sessionScenario({
+    tools: {
+      read: (file) => codexCommand(`cat ${file}`),
+      edit: (file, from, to) => codexCommand(`sed -i 's/${from}/${to.replaceAll("\n", "\\n")}/' ${file}`),
+      run: codexCommand
+    },
+    compactAbove: codexCompactAbove,
+    compacts: "in the tool loop"
+  })
+
+/**
+ * Claude Code's session (its Read and Edit take absolute paths), compacted in its tool loop; with `toolSearch`, its
+ * `ToolSearch` loads the deferred `TaskList` first.
+ */
+export const claudeCodeScenario = (toolSearch: boolean) => (work: string): Simulator.Scenario =>
+  sessionScenario({
+    tools: {
+      read: (file) => ({ name: "Read", arguments: { file_path: path.join(work, file) } }),
+      edit: (file, from, to) => ({
+        name: "Edit",
+        arguments: { file_path: path.join(work, file), old_string: from, new_string: to }
+      }),
+      run: (command) => ({ name: "Bash", arguments: { command } })
+    },
+    compacts: "in the tool loop",
+    compactAbove: 60_000,
+    keptTurns: 1,
+    ...(toolSearch
+      ? {
+        loadsTool: {
+          search: { name: "ToolSearch", arguments: { query: "select:TaskList" } },
+          call: { name: "TaskList", arguments: {} }
+        }
+      }
+      : {})
+  })
+
+/**
+ * A thousandth of a Gemini model's window of 1,048,576 tokens (Gemini CLI's `model.compressionThreshold`): the first
+ * task's history (`seq 2000`'s output among it) passes it, the resumed task's prompts (400 tokens and up) do not.
+ */
+export const geminiCompressionThreshold = 0.001
+
+/** Gemini CLI's session (its tools take absolute paths), compressed at the resumed prompt: a summary and its check. */
+export const geminiCliScenario = (work: string): Simulator.Scenario =>
+  sessionScenario({
+    tools: {
+      read: (file) => ({ name: "read_file", arguments: { file_path: path.join(work, file) } }),
+      edit: (file, from, to) => ({
+        name: "replace",
+        arguments: { file_path: path.join(work, file), old_string: from, new_string: to, instruction: "Edit it." }
+      }),
+      run: (command) => ({ name: "run_shell_command", arguments: { command } })
+    },
+    compacts: "at the next prompt",
+    compactAbove: 900,
+    keptTurns: 1,
+    checksSummary: true
+  })
