@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { agentReplicas, playAcrossReplicas } from "../utils/agentReplicas.js"
+import { agentReplicas, playAcrossReplicas, thinkingForm, thinkingSentBack } from "../utils/agentReplicas.js"
 import { claudeCodeScenario } from "../utils/agentScenarios.js"
 import { agentKey, type Backend, prompts } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
@@ -19,25 +19,7 @@ import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 // A Claude model that thinks before each call and binds its thinking to the conversation's prefix.
 const model = "claude-sonnet-5-1"
 
-/** The thinking each body sent back to the deployment: encrypted reasoning items, or signed thinking blocks. */
-const thinkingSent: Record<"responses" | "anthropic", (body: Record<string, unknown>) => ReadonlyArray<unknown>> = {
-  responses: (body) =>
-    (body["input"] as ReadonlyArray<Record<string, unknown>>)
-      .filter((item) => item["type"] === "reasoning")
-      .map((item) => item["encrypted_content"]),
-  anthropic: (body) =>
-    (body["messages"] as ReadonlyArray<{ readonly content: unknown }>)
-      .flatMap((message) =>
-        Array.isArray(message.content) ? message.content as ReadonlyArray<Record<string, unknown>> : []
-      )
-      .filter((block) => block["type"] === "thinking")
-      .map((block) => block["signature"])
-}
-
-// What a deployment's thinking looks like: OpenAI's encrypted content (a Fernet token), or a signature.
-const signed = { responses: /^gAAAAB/, anthropic: /^\S+$/ } as const
-
-const session = (backend: Backend & keyof typeof thinkingSent) => (ctx: Parameters<typeof orSkip>[0]) =>
+const session = (backend: Backend & keyof typeof thinkingSentBack) => (ctx: Parameters<typeof orSkip>[0]) =>
   Effect.gen(function*() {
     const claude = yield* claudeCode.pipe(orSkip(ctx))
     const replicas = yield* agentReplicas({
@@ -72,9 +54,9 @@ const session = (backend: Backend & keyof typeof thinkingSent) => (ctx: Paramete
     // The whole session on one deployment, none of it moved.
     expect(counts.filter((count) => count > 0), replicas.log()).toHaveLength(1)
     // That deployment was sent its thinking back.
-    const sent = replicas.recorded[counts[0]! > 0 ? 0 : 1]!.bodies.flatMap(thinkingSent[backend])
+    const sent = replicas.recorded[counts[0]! > 0 ? 0 : 1]!.bodies.flatMap(thinkingSentBack[backend])
     expect(sent.length).toBeGreaterThan(0)
-    for (const content of sent) expect(content).toMatch(signed[backend])
+    for (const content of sent) expect(content).toMatch(thinkingForm[backend])
   }).pipe(Effect.scoped)
 
 describe("Claude Code's session through two serve replicas sharing Redis, over deployments of two organisations", () => {

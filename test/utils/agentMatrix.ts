@@ -120,13 +120,13 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       backends: backends.filter((backend) => backend !== "bedrock")
     },
     "PDFs": { lacks: "Codex sends no PDFs to its model" },
-    // Where a deployment's encrypted items exist: a Responses deployment's reasoning and compaction items.
+    // A Responses deployment's encrypted reasoning and compaction items; an Anthropic deployment's signed thinking.
     "encrypted items across replicas": {
       test: {
         file: "test/e2e/CodexReplicas.test.ts",
-        title: "responses: encrypted reasoning and compaction items stay with the deployment that made them"
+        title: "stay with the deployment that made them, across replicas"
       },
-      backends: ["responses"]
+      backends: ["responses", "anthropic"]
     },
     "MCP tools": mcp.Codex!
   },

@@ -129,3 +129,26 @@ export const playAcrossReplicas = (replicas: AgentReplicas, runs: Omit<AgentRuns
     expect(counts[0]! + counts[1]!, replicas.log()).toBe(modelTurns(replicas.scenario).length)
     return counts
   })
+
+/** The content blocks of the messages of an Anthropic Messages `body`. */
+const blocks = (body: Record<string, unknown>) =>
+  (body["messages"] as ReadonlyArray<{ readonly content: unknown }>)
+    .flatMap((message) =>
+      Array.isArray(message.content) ? message.content as ReadonlyArray<Record<string, unknown>> : []
+    )
+
+/**
+ * The thinking a request `body` sends back to a deployment, as each API carries it: a Responses input's reasoning
+ * items' encrypted content, an Anthropic message's thinking blocks' signatures.
+ */
+export const thinkingSentBack = {
+  responses: (body: Record<string, unknown>): ReadonlyArray<unknown> =>
+    (body["input"] as ReadonlyArray<Record<string, unknown>>)
+      .filter((item) => item["type"] === "reasoning")
+      .map((item) => item["encrypted_content"]),
+  anthropic: (body: Record<string, unknown>): ReadonlyArray<unknown> =>
+    blocks(body).filter((block) => block["type"] === "thinking").map((block) => block["signature"])
+} as const
+
+/** What a deployment's thinking looks like when it comes back: OpenAI's encrypted content (a Fernet token), a signature. */
+export const thinkingForm = { responses: /^gAAAAB/, anthropic: /^\S+$/ } as const
