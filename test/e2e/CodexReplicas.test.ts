@@ -4,8 +4,8 @@
  * (`test/utils/agentReplicas.ts`: each socket to the next replica, so the first task is served by one and the resumed
  * task by the other), whose model is a router over two deployments of two organisations. On Responses, what one
  * encrypts (its reasoning items, asked for with `include: ["reasoning.encrypted_content"]`, and its compaction items)
- * the other refuses 400 `invalid_encrypted_content`, as OpenAI does; on Anthropic, its signed thinking comes to Codex
- * in the gateway's own reasoning items. Every turn answered, its context compacted, the session resumed after both
+ * the other refuses 400 `invalid_encrypted_content`, as OpenAI does; on Anthropic and Gemini, the model's signed
+ * thinking and thought signatures come to Codex in the gateway's own reasoning items, and must come back as made. Every turn answered, its context compacted, the session resumed after both
  * replicas restarted; the whole session on the deployment that made its items, which got them back and refused none.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -22,7 +22,7 @@ const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex
 
 // A model that reasons, as each backend names it: asked to reason (`model_reasoning_effort`, the models being outside
 // its catalog), Codex asks for its reasoning encrypted and sends back each turn's.
-const models = { responses: "gpt-5-mini", anthropic: "claude-sonnet-5-1" } as const
+const models = { responses: "gpt-5-mini", anthropic: "claude-sonnet-5-1", gemini: "gemini-3-flash-preview" } as const
 
 const session = (backend: keyof typeof models) =>
   Effect.gen(function*() {
@@ -76,11 +76,12 @@ const session = (backend: keyof typeof models) =>
 // What each backend's deployment makes that only it reads.
 const items = {
   responses: "encrypted reasoning and compaction items",
-  anthropic: "signed thinking blocks (in the gateway's reasoning items)"
+  anthropic: "signed thinking blocks (in the gateway's reasoning items)",
+  gemini: "thought signatures (in the gateway's reasoning items)"
 } as const
 
 describe("Codex CLI's session through two serve replicas sharing Redis, over deployments of two organisations", () => {
-  for (const backend of ["responses", "anthropic"] as const) {
+  for (const backend of ["responses", "anthropic", "gemini"] as const) {
     it.live(
       `${backend}: ${items[backend]} stay with the deployment that made them, across replicas`,
       () => session(backend),

@@ -120,13 +120,14 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       backends: backends.filter((backend) => backend !== "bedrock")
     },
     "PDFs": { lacks: "Codex sends no PDFs to its model" },
-    // A Responses deployment's encrypted reasoning and compaction items; an Anthropic deployment's signed thinking.
+    // A Responses deployment's encrypted reasoning and compaction items; Anthropic's signed thinking; Gemini's thought
+    // signatures.
     "encrypted items across replicas": {
       test: {
         file: "test/e2e/CodexReplicas.test.ts",
         title: "stay with the deployment that made them, across replicas"
       },
-      backends: ["responses", "anthropic"]
+      backends: ["responses", "anthropic", "gemini"]
     },
     "MCP tools": mcp.Codex!
   },

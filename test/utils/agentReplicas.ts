@@ -130,6 +130,12 @@ export const playAcrossReplicas = (replicas: AgentReplicas, runs: Omit<AgentRuns
     return counts
   })
 
+/** A Gemini content's part, as far as its calls' signatures go. */
+interface GeminiPart {
+  readonly functionCall?: unknown
+  readonly thoughtSignature?: string
+}
+
 /** The content blocks of the messages of an Anthropic Messages `body`. */
 const blocks = (body: Record<string, unknown>) =>
   (body["messages"] as ReadonlyArray<{ readonly content: unknown }>)
@@ -139,7 +145,8 @@ const blocks = (body: Record<string, unknown>) =>
 
 /**
  * The thinking a request `body` sends back to a deployment, as each API carries it: a Responses input's reasoning
- * items' encrypted content, an Anthropic message's thinking blocks' signatures.
+ * items' encrypted content, an Anthropic message's thinking blocks' signatures, the thought signature of the first
+ * call of each Gemini model content.
  */
 export const thinkingSentBack = {
   responses: (body: Record<string, unknown>): ReadonlyArray<unknown> =>
@@ -147,8 +154,18 @@ export const thinkingSentBack = {
       .filter((item) => item["type"] === "reasoning")
       .map((item) => item["encrypted_content"]),
   anthropic: (body: Record<string, unknown>): ReadonlyArray<unknown> =>
-    blocks(body).filter((block) => block["type"] === "thinking").map((block) => block["signature"])
+    blocks(body).filter((block) => block["type"] === "thinking").map((block) => block["signature"]),
+  gemini: (body: Record<string, unknown>): ReadonlyArray<unknown> =>
+    (body["contents"] as ReadonlyArray<{ readonly role?: string; readonly parts: ReadonlyArray<GeminiPart> }>)
+      .filter((content) => content.role === "model")
+      .flatMap((content) => content.parts.filter((part) => part.functionCall !== undefined).slice(0, 1))
+      .map((part) => part.thoughtSignature)
 } as const
 
 /** What a deployment's thinking looks like when it comes back: OpenAI's encrypted content (a Fernet token), a signature. */
-export const thinkingForm = { responses: /^gAAAAB/, anthropic: /^\S+$/ } as const
+export const thinkingForm = {
+  responses: /^gAAAAB/,
+  anthropic: /^\S+$/,
+  // The model's own, not a stand-in the Gemini API takes unchecked (its thought signatures page names two).
+  gemini: /^(?!skip_thought_signature_validator$|context_engineering_is_the_way_to_go$)\S+$/
+} as const
