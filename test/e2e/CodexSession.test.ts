@@ -17,14 +17,12 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { codexEnv, codexExec, codexLogin } from "../utils/agentRuns.js"
-import { agentSession, type Backend, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
-import { codexTools } from "../utils/agentTools.js"
+import { codexCompactAbove, codexScenario } from "../utils/agentScenarios.js"
+import { agentSession, type Backend, backends, playSession, prompts } from "../utils/agentSession.js"
 import { providerLines } from "../utils/codexConfig.js"
 import { eventually } from "../utils/eventually.js"
 
 const model = "gpt-4o-mini"
-const compactAbove = 8000
-
 /**
  * The thinking model of each backend, which Codex asks for its reasoning (`model_reasoning_effort`): on Responses a
  * GPT-5 model (its reasoning items encrypted), on Chat Completions DeepSeek's thinking model (its `reasoning_content`
@@ -45,13 +43,6 @@ const thinkingPricing = {
   cache_write_per_mtok: 3.75,
   output_per_mtok: 15
 }
-
-const scenario = () =>
-  sessionScenario({
-    tools: codexTools,
-    compactAbove,
-    compacts: "in the tool loop"
-  })
 
 /** How Codex is pointed at `serve` (at `url`): its `config.toml`'s lines, and whether its key is saved by a login. */
 interface Pointing {
@@ -128,14 +119,14 @@ const session = (pointing: Pointing, backend: Backend, thinking = false) =>
       label: "codex-session",
       model: played,
       backend,
-      scenario,
+      scenario: codexScenario,
       pricing: thinking ? thinkingPricing : undefined
     })
     fs.writeFileSync(
       path.join(session.home, "config.toml"),
       [
         `model = "${played}"`,
-        `model_auto_compact_token_limit = ${compactAbove}`,
+        `model_auto_compact_token_limit = ${codexCompactAbove}`,
         ...(thinking ? [`model_reasoning_effort = "medium"`] : []),
         ...pointing.config(session.url),
         ""

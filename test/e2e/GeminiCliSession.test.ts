@@ -12,25 +12,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { geminiCliRun } from "../utils/agentRuns.js"
-import { agentSession, type Backend, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
-import { geminiCliTools } from "../utils/agentTools.js"
+import { geminiCliScenario, geminiCompressionThreshold } from "../utils/agentScenarios.js"
+import { agentSession, type Backend, backends, playSession, prompts } from "../utils/agentSession.js"
 import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 import { recordingProxy } from "../utils/recordingProxy.js"
 
 const model = "gemini-2.5-flash"
-
-// A thousandth of the model's window of 1,048,576 tokens: the first task's history (`seq 2000`'s output among it)
-// passes it, the resumed task's prompts (400 tokens and up, as scripted) do not.
-const compressionThreshold = 0.001
-
-const scenario = (work: string) =>
-  sessionScenario({
-    tools: geminiCliTools(work),
-    compacts: "at the next prompt",
-    compactAbove: 900,
-    keptTurns: 1,
-    checksSummary: true
-  })
 
 // A Gemini 3 model, whose thinking Gemini CLI asks for by default (`thinkingConfig` with `includeThoughts`) and whose
 // function calls each carry a thought signature the Gemini API wants back on the call it signed.
@@ -90,13 +77,13 @@ const sessionOn = (backend: Backend, thinking: boolean) => (ctx: Parameters<type
       label: "gemini-cli-session",
       model: played,
       backend,
-      scenario,
+      scenario: geminiCliScenario,
       // The gateway's price table does not know the Gemini 3 model: provider.json gives it Gemini 2.5 Flash's.
       pricing: thinking ? { input_per_mtok: 0.3, cached_input_per_mtok: 0.03, output_per_mtok: 2.5 } : undefined
     })
     // The bodies Gemini CLI sends, kept by a proxy in front of `serve` (which keeps its port across restarts).
     const proxy = yield* recordingProxy(session.url, "/v1beta")
-    writeGeminiSettings(session.home, { name: played, compressionThreshold })
+    writeGeminiSettings(session.home, { name: played, compressionThreshold: geminiCompressionThreshold })
     yield* playSession(session, {
       agent: "gemini",
       run: geminiCliRun(gemini, { ...session, url: proxy.url }),

@@ -8,12 +8,10 @@
  * Claude Code's and Gemini CLI's environments against `serve`.
  */
 import * as Effect from "effect/Effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import type { Backend } from "./agentSession.js"
+import { type Backend, scratchWorkspace } from "./agentSession.js"
 import { awaitFirstLine, envWithoutKeys, type Running, startInProcess } from "./cliHarness.js"
 import { eventually } from "./eventually.js"
 import { namedTools } from "./mcpUpstreams.js"
@@ -46,12 +44,7 @@ export interface AgentSetup {
  */
 export const agentAgainstServe = (setup: AgentSetup) =>
   Effect.gen(function*() {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${setup.label}-${setup.backend}-`))
-    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-    const home = path.join(dir, "home")
-    const work = path.join(dir, "work")
-    fs.mkdirSync(home)
-    fs.mkdirSync(work)
+    const { dir, home, work } = yield* scratchWorkspace(`${setup.label}-${setup.backend}`)
     const providerKey = `sk-provider-${setup.label}-0001`
     const scenario = typeof setup.scenario === "function" ? setup.scenario(work) : setup.scenario
     const simulator = yield* Simulator.make({

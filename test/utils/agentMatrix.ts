@@ -220,6 +220,15 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "PDFs": {
       lacks: "Codex sends no PDFs to its model: it attaches images only (`--image`) and writes no `input_file`"
     },
+    // A Responses deployment's encrypted reasoning and compaction items; Anthropic's signed thinking; Gemini's thought
+    // signatures.
+    "encrypted items across replicas": {
+      test: {
+        file: "test/e2e/CodexReplicas.test.ts",
+        title: "stay with the deployment that made them, across replicas"
+      },
+      backends: ["responses", "anthropic", "gemini"]
+    },
     "MCP tools": mcp.Codex!
   },
   "Claude Code": {
@@ -235,6 +244,14 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "images": { test: claudeMedia("a PNG"), backends },
     "PDFs": { test: claudeMedia("a PDF"), backends },
     "WebSocket transport": { lacks: "Claude Code speaks HTTP with server-sent events only" },
+    // Where its thinking is a deployment's: encrypted reasoning on Responses, signed thinking on Anthropic.
+    "encrypted items across replicas": {
+      test: {
+        file: "test/e2e/ClaudeCodeReplicas.test.ts",
+        title: ": its thinking stays with the deployment that made it, across replicas"
+      },
+      backends: ["responses", "anthropic"]
+    },
     "MCP tools": mcp["Claude Code"]!,
     "prompt caching (5-minute and 1-hour)": caching["Claude Code"],
     "count_tokens with tools": countTokens["Claude Code"]
@@ -244,6 +261,14 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "PDFs": { test: geminiMedia("a PDF"), backends },
     "thinking (signature-only, bound prefix)": geminiThinking,
     "WebSocket transport": { lacks: "Gemini CLI speaks HTTP with server-sent events only" },
+    // Where its items exist: a Gemini deployment's thought signatures.
+    "encrypted items across replicas": {
+      test: {
+        file: "test/e2e/GeminiCliReplicas.test.ts",
+        title: "gemini: thought signatures come back to the model on every replica"
+      },
+      backends: ["gemini"]
+    },
     "structured output": {
       lacks: "Gemini CLI cannot ask for an answer that fits a schema (its `--output-format json` frames its own output)"
     },
