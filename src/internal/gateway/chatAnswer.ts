@@ -30,6 +30,7 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Http from "node:http"
+import type { ChatChunk } from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { Guardrail, GuardrailError } from "../../Guardrail.js"
@@ -360,7 +361,8 @@ function addressed(request: ChatRequest, target: Target): ChatRequest {
 
 /**
  * The call as a stream, governed (`governedCall.ts`): its request through its guardrails, opened to its first batch,
- * then answered by `answer` in the stream of `newEncoder()`; its cost settled once the stream's end is known. The
+ * then answered by `answer` in the stream of `newEncoder()`; its cost settled once the stream's end is known: the cost
+ * of what its upstream answered, charged too when a guardrail then blocks the answer (as a whole reply's is). The
  * stream is held in a scope of its own, which the request's scope closes in its one finalizer, after the stream's end
  * is noted (a scope with more than one finalizer closes through Effect's slower path).
  */
@@ -368,6 +370,9 @@ export function streamed(serving: Answering, call: StreamedCall) {
   const { context, failures, tally } = call
   const { drain } = serving.options
   const held = Scope.makeUnsafe()
+  // Read from the upstream's `Finish`, before the guardrails that may block it: a stream cut or failed before its
+  // upstream's end is charged its reservation.
+  let answeredCost: number | undefined
   const heldUntilEnd = Scope.addFinalizerExit(call.requestScope, (exit) => {
     drain.closed(context)
     const closed = Scope.close(held, exit)
@@ -387,7 +392,9 @@ export function streamed(serving: Answering, call: StreamedCall) {
     guardIn: checkedIn(call),
     send: (request) =>
       openFirst(
-        upstreamOf(call, request),
+        upstreamOf(call, request, (cost) => {
+          answeredCost = cost
+        }),
         held,
         () =>
           new StreamTruncatedError({
@@ -397,8 +404,7 @@ export function streamed(serving: Answering, call: StreamedCall) {
           }),
         (first, rest) => ({ first, rest })
       ),
-    // Known once its `Finish` is in: a stream cut or failed before it is charged its reservation.
-    cost: () => context.outcome.cost,
+    cost: () => answeredCost,
     held,
     record: (ended) => recordedStream(call, serving.now, ended)
   })
@@ -429,12 +435,21 @@ export function streamed(serving: Answering, call: StreamedCall) {
 // A stream opened: its first batch, and the pull of the rest.
 type Opening = Pick<Opened, "first" | "rest">
 
-// The stream of the call's `request` (as its input guardrails left it), through its output guardrails.
-function upstreamOf(call: Call, request: ChatRequest) {
-  const upstream = call.target.llm.chatStream(addressed(request, call.target))
+// The stream of the call's `request` (as its input guardrails left it), its `Finish`'s cost given to `priced` as it
+// comes from the upstream, then through its output guardrails.
+function upstreamOf(call: Call, request: ChatRequest, priced: (cost: number | undefined) => void) {
+  const upstream = call.target.llm.chatStream(addressed(request, call.target)).pipe(Stream.mapArray(pricedBy(priced)))
   return call.guardrails.length === 0
     ? upstream
     : upstream.pipe(Guardrails.guardedStream(call.guardrails, request.model))
+}
+
+// A batch given on as it is, its `Finish`'s cost given to `priced`.
+function pricedBy(priced: (cost: number | undefined) => void) {
+  return function noted(batch: NonEmptyReadonlyArray<ChatChunk>): NonEmptyReadonlyArray<ChatChunk> {
+    for (const chunk of batch) if (chunk._tag === "Finish") priced(chunk.cost)
+    return batch
+  }
 }
 
 // How a stream's call ended, noted once at its exit: its first batch in (its time to it, and the stream counted), or
