@@ -631,7 +631,7 @@ describe("Gateway guardrails", () => {
       expect(after.spent).toBe(0)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
-  it.live("a stream a guardrail blocks, before its text or after, is charged what the simulator billed for it", () =>
+  it.live("a stream a guardrail blocks, before its text or after, is charged and logged what the simulator billed", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
       const pricing = { input_per_mtok: 3, output_per_mtok: 15 }
@@ -697,6 +697,11 @@ describe("Gateway guardrails", () => {
         (rows) => rows.length >= 3
       )
       expect(logged.map((row) => row["error"])).toEqual(["GuardrailError", "GuardrailError", "GuardrailError"])
+      // Each row keeps what its upstream answered: the tokens the simulator billed, at their cost.
+      const counted = (tokens: (row: Record<string, unknown>) => unknown) =>
+        logged.reduce((total, row) => total + Number(tokens(row)), 0)
+      expect(counted((row) => row["output_tokens"])).toBe(billed.reduce((n, usage) => n + usage.completionTokens, 0))
+      expect(counted((row) => row["cost"])).toBeCloseTo(bill, 12)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
   it.live("a key's guardrails join its target's: provider.json's key blocks what another key gets", () =>

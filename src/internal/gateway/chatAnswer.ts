@@ -30,7 +30,6 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Http from "node:http"
-import type { ChatChunk } from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { Guardrail, GuardrailError } from "../../Guardrail.js"
@@ -370,9 +369,6 @@ export function streamed(serving: Answering, call: StreamedCall) {
   const { context, failures, tally } = call
   const { drain } = serving.options
   const held = Scope.makeUnsafe()
-  // Read from the upstream's `Finish`, before the guardrails that may block it: a stream cut or failed before its
-  // upstream's end is charged its reservation.
-  let answeredCost: number | undefined
   const heldUntilEnd = Scope.addFinalizerExit(call.requestScope, (exit) => {
     drain.closed(context)
     const closed = Scope.close(held, exit)
@@ -392,9 +388,7 @@ export function streamed(serving: Answering, call: StreamedCall) {
     guardIn: checkedIn(call),
     send: (request) =>
       openFirst(
-        upstreamOf(call, request, (cost) => {
-          answeredCost = cost
-        }),
+        upstreamOf(call, request),
         held,
         () =>
           new StreamTruncatedError({
@@ -404,7 +398,8 @@ export function streamed(serving: Answering, call: StreamedCall) {
           }),
         (first, rest) => ({ first, rest })
       ),
-    cost: () => answeredCost,
+    // Known once its upstream's `Finish` is in: a stream cut or failed before it is charged its reservation.
+    cost: () => context.outcome.cost,
     held,
     record: (ended) => recordedStream(call, serving.now, ended)
   })
@@ -435,21 +430,19 @@ export function streamed(serving: Answering, call: StreamedCall) {
 // A stream opened: its first batch, and the pull of the rest.
 type Opening = Pick<Opened, "first" | "rest">
 
-// The stream of the call's `request` (as its input guardrails left it), its `Finish`'s cost given to `priced` as it
-// comes from the upstream, then through its output guardrails.
-function upstreamOf(call: Call, request: ChatRequest, priced: (cost: number | undefined) => void) {
-  const upstream = call.target.llm.chatStream(addressed(request, call.target)).pipe(Stream.mapArray(pricedBy(priced)))
+// The stream of the call's `request` (as its input guardrails left it), its tokens and cost noted as they come from the
+// upstream (`Outcome.answeredUpstream`), then through its output guardrails.
+function upstreamOf(call: Call, request: ChatRequest) {
+  const { outcome } = call.context
+  const upstream = call.target.llm.chatStream(addressed(request, call.target)).pipe(
+    Stream.mapArray(function noted(batch) {
+      Outcome.answeredUpstream(outcome, batch)
+      return batch
+    })
+  )
   return call.guardrails.length === 0
     ? upstream
     : upstream.pipe(Guardrails.guardedStream(call.guardrails, request.model))
-}
-
-// A batch given on as it is, its `Finish`'s cost given to `priced`.
-function pricedBy(priced: (cost: number | undefined) => void) {
-  return function noted(batch: NonEmptyReadonlyArray<ChatChunk>): NonEmptyReadonlyArray<ChatChunk> {
-    for (const chunk of batch) if (chunk._tag === "Finish") priced(chunk.cost)
-    return batch
-  }
 }
 
 // How a stream's call ended, noted once at its exit: its first batch in (its time to it, and the stream counted), or
