@@ -11,14 +11,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
-import { createRequire } from "node:module"
 import * as path from "node:path"
 import { agentReplicas, playAcrossReplicas, thinkingForm, thinkingSentBack } from "../utils/agentReplicas.js"
+import { codexExec, codexLogin } from "../utils/agentRuns.js"
 import { codexCompactAbove, codexScenario } from "../utils/agentScenarios.js"
-import { agentKey, prompts } from "../utils/agentSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
-
-const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
+import { prompts } from "../utils/agentSession.js"
+import { envWithoutKeys } from "../utils/cliHarness.js"
 
 // A model that reasons, as each backend names it: asked to reason (`model_reasoning_effort`, the models being outside
 // its catalog), Codex asks for its reasoning encrypted and sends back each turn's.
@@ -39,23 +37,10 @@ const session = (backend: keyof typeof models) =>
       ].join("\n")
     )
     const env = { ...envWithoutKeys(), CODEX_HOME: replicas.home }
-    const login = yield* spawnProcess(process.execPath, [codexBin, "login", "--with-api-key"], {
-      env,
-      stdin: `${agentKey}\n`,
-      timeoutMs: 60_000
-    })
-    expect(login.code, login.stderr).toBe(0)
+    yield* codexLogin(env)
     const counts = yield* playAcrossReplicas(replicas, {
       agent: "codex exec",
-      run: (args) =>
-        spawnProcess(process.execPath, [
-          codexBin,
-          "exec",
-          ...args,
-          "--skip-git-repo-check",
-          // The scripted commands change the file: no sandbox to ask for leave, in a directory of the test's own.
-          "--dangerously-bypass-approvals-and-sandbox"
-        ], { cwd: replicas.work, env, timeoutMs: 240_000 }),
+      run: codexExec(replicas, env),
       first: [prompts.first],
       resumed: ["resume", "--last", prompts.resumed]
     })

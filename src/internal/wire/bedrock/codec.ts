@@ -722,7 +722,8 @@ function lastToolTurnSigned(messages: ReadonlyArray<Message>): boolean {
  * `additionalModelRequestFields.thinking`, and the `maxTokens` sent with it. As Anthropic's Messages body has them: the
  * budget for the effort lowered below `maxTokens`, or without one, `maxTokens` the budget plus Anthropic's default
  * (the model's own default may be below the budget, which Claude refuses); none with a `maxTokens` of the least
- * budget or less, with a choice that forces a tool, or after a tool turn without signed reasoning, which Claude refuses.
+ * budget or less, with a choice that forces a tool, or after a tool turn without signed reasoning, which Claude
+ * refuses.
  */
 function thinkingOf(request: ChatRequest): { readonly thinking: JsonObject; readonly maxTokens: number } | undefined {
   const effort = request.reasoningEffort
