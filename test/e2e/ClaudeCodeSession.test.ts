@@ -21,6 +21,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type * as Simulator from "../../src/simulator/Simulator.js"
 import { claudeCodeRun } from "../utils/agentRuns.js"
+import { claudeCodeScenario } from "../utils/agentScenarios.js"
 import {
   type AgentSession,
   agentSession,
@@ -29,10 +30,8 @@ import {
   modelTurns,
   playSession,
   prompts,
-  sessionScenario,
   simulatorBill
 } from "../utils/agentSession.js"
-import { claudeCodeTools } from "../utils/agentTools.js"
 import { eventually } from "../utils/eventually.js"
 import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 
@@ -56,23 +55,6 @@ const thinkingModels: Record<Backend, string> = {
   "bedrock": `us.anthropic.${boundModel}-v1:0`
 }
 const boundPricing = { input_per_mtok: 3, cached_input_per_mtok: 0.3, cache_write_per_mtok: 3.75, output_per_mtok: 15 }
-
-// Claude Code's Read and Edit take absolute paths; with tool search, its `ToolSearch` loads the deferred `TaskList`.
-const scenario = (toolSearch: boolean) => (work: string) =>
-  sessionScenario({
-    tools: claudeCodeTools(work),
-    compacts: "in the tool loop",
-    compactAbove: 60_000,
-    keptTurns: 1,
-    ...(toolSearch
-      ? {
-        loadsTool: {
-          search: { name: "ToolSearch", arguments: { query: "select:TaskList" } },
-          call: { name: "TaskList", arguments: {} }
-        }
-      }
-      : {})
-  })
 
 /** A block of a reply in Claude Code's transcript, by its type. */
 interface TranscriptBlock {
@@ -260,9 +242,9 @@ const sessionOn = (backend: Backend, toolSearch: boolean) => (ctx: Parameters<ty
           model: thinkingModels[backend],
           pricing: boundPricing,
           backend,
-          scenario: scenario(true)
+          scenario: claudeCodeScenario(true)
         }
-        : { label: "claude-code-session", model, backend, scenario: scenario(false) }
+        : { label: "claude-code-session", model, backend, scenario: claudeCodeScenario(false) }
     )
     yield* played(session, claude, toolSearch)
   }).pipe(Effect.scoped)

@@ -8,27 +8,41 @@
  * extended), its context compacted when the scripted usage passes the limit, the session resumed by
  * `codex exec resume --last` after `serve` was restarted, and the gateway's recorded spend the simulator's bill; each
  * invocation starts on its WebSocket at once, the gateway answering every upgrade with 101 and Codex reconnecting
- * never.
+ * never. And through its built-in provider with its reasoning asked for, on each backend's thinking model
+ * (`thinkingModels`): every reply that called a function with the backend's reasoning, which Codex keeps and sends
+ * back as that API wants it.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { codexEnv, codexExec, codexLogin } from "../utils/agentRuns.js"
-import { agentSession, type Backend, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
-import { codexTools } from "../utils/agentTools.js"
+import { codexCompactAbove, codexScenario } from "../utils/agentScenarios.js"
+import { agentSession, type Backend, backends, playSession, prompts } from "../utils/agentSession.js"
 import { providerLines } from "../utils/codexConfig.js"
 import { eventually } from "../utils/eventually.js"
 
 const model = "gpt-4o-mini"
-const compactAbove = 8000
-
-const scenario = () =>
-  sessionScenario({
-    tools: codexTools,
-    compactAbove,
-    compacts: "in the tool loop"
-  })
+/**
+ * The thinking model of each backend, which Codex asks for its reasoning (`model_reasoning_effort`): on Responses a
+ * GPT-5 model (its reasoning items encrypted), on Chat Completions DeepSeek's thinking model (its `reasoning_content`
+ * wanted back in a tool loop), on Anthropic and Bedrock Claude 5.1 (signed thinking bound to the conversation's
+ * prefix), on Gemini a Gemini 3 model (a thought signature on each call).
+ */
+const thinkingModels: Record<Backend, string> = {
+  "chat-completions": "deepseek-reasoner",
+  "responses": "gpt-5-mini",
+  "anthropic": "claude-sonnet-5-1",
+  "gemini": "gemini-3-pro-preview",
+  "bedrock": "us.anthropic.claude-sonnet-5-1-v1:0"
+}
+// The thinking models' prices, given in provider.json (the gateway's table knows neither Claude 5.1 nor Gemini 3).
+const thinkingPricing = {
+  input_per_mtok: 3,
+  cached_input_per_mtok: 0.3,
+  cache_write_per_mtok: 3.75,
+  output_per_mtok: 15
+}
 
 /** How Codex is pointed at `serve` (at `url`): its `config.toml`'s lines, and whether its key is saved by a login. */
 interface Pointing {
@@ -56,13 +70,67 @@ const statuses = (log: string, method: string) =>
     .filter((line) => line["path"] === "/v1/responses" && line["method"] === method)
     .map((line) => line["status"])
 
-const session = (pointing: Pointing, backend: Backend) =>
+/**
+ * Whether a reasoning item of Codex's carries `backend`'s reasoning, as Codex sends it back: DeepSeek's plain
+ * `reasoning_content` as its summary's text; any other backend's (encrypted reasoning, signed thinking, thought
+ * signatures) as its `encrypted_content`.
+ */
+const carries = (backend: Backend) => (item: Record<string, unknown>): boolean =>
+  item["type"] === "reasoning" && (backend === "chat-completions"
+    ? Array.isArray(item["summary"]) && item["summary"].some((part: { readonly text?: unknown }) => part.text !== "")
+    : typeof item["encrypted_content"] === "string")
+
+/**
+ * The replies in Codex's session records under `home` (its rollouts) that call a function without a reasoning item
+ * that `carries` the backend's reasoning, by their calls' ids. A reply is the items the model gave between two of
+ * Codex's own (a call's output, a message of the user's or developer's).
+ */
+function unthoughtCalls(home: string, backend: Backend): ReadonlyArray<string> {
+  const rollouts = fs.readdirSync(path.join(home, "sessions"), { recursive: true, encoding: "utf8" })
+    .filter((file) => /rollout-.*\.jsonl$/.test(file))
+  const unthought: Array<string> = []
+  for (const file of rollouts) {
+    let reply: Array<Record<string, unknown>> = []
+    const check = () => {
+      const calls = reply.filter((item) => item["type"] === "function_call")
+      const thought = reply.some(carries(backend))
+      if (calls.length > 0 && !thought) unthought.push(...calls.map((call) => String(call["call_id"])))
+      reply = []
+    }
+    for (const line of fs.readFileSync(path.join(home, "sessions", file), "utf8").split("\n")) {
+      if (line === "") continue
+      const entry = JSON.parse(line) as { readonly type?: string; readonly payload?: Record<string, unknown> }
+      if (entry.type !== "response_item" || entry.payload === undefined) continue
+      const item = entry.payload
+      const own = item["type"] === "function_call_output" ||
+        (item["type"] === "message" && item["role"] !== "assistant")
+      if (own) check()
+      else reply.push(item)
+    }
+    check()
+  }
+  return unthought
+}
+
+const session = (pointing: Pointing, backend: Backend, thinking = false) =>
   Effect.gen(function*() {
-    const session = yield* agentSession({ label: "codex-session", model, backend, scenario })
+    const played = thinking ? thinkingModels[backend] : model
+    const session = yield* agentSession({
+      label: "codex-session",
+      model: played,
+      backend,
+      scenario: codexScenario,
+      pricing: thinking ? thinkingPricing : undefined
+    })
     fs.writeFileSync(
       path.join(session.home, "config.toml"),
-      [`model = "${model}"`, `model_auto_compact_token_limit = ${compactAbove}`, ...pointing.config(session.url), ""]
-        .join("\n")
+      [
+        `model = "${played}"`,
+        `model_auto_compact_token_limit = ${codexCompactAbove}`,
+        ...(thinking ? [`model_reasoning_effort = "medium"`] : []),
+        ...pointing.config(session.url),
+        ""
+      ].join("\n")
     )
     const env = codexEnv(session, !pointing.login)
     if (pointing.login) yield* codexLogin(env)
@@ -89,6 +157,9 @@ const session = (pointing: Pointing, backend: Backend) =>
       // Its `compaction_trigger` is answered from a whole summary call but where its model speaks the Responses API.
       whole: pointing === builtIn && backend !== "responses" ? 1 : 0
     })
+    // With its reasoning asked for, every reply that called a function carried the backend's reasoning, as Codex keeps
+    // it and sends it back (and the simulator refuses a request that drops or alters what its API wants back).
+    if (thinking) expect(unthoughtCalls(session.home, backend), session.backend).toEqual([])
   }).pipe(Effect.scoped)
 
 describe.concurrent("Codex CLI's long session through serve, over its WebSocket", () => {
@@ -96,6 +167,14 @@ describe.concurrent("Codex CLI's long session through serve, over its WebSocket"
     it.live(
       `${backend}: ${builtIn.name}: compacts by compaction_trigger, resumes after serve restarts, billed as simulated`,
       () => session(builtIn, backend),
+      300_000
+    )
+  }
+  for (const backend of backends) {
+    const thinking = thinkingModels[backend]
+    it.live(
+      `${backend}: ${builtIn.name}, ${thinking} reasoning: each call's reasoning carried back as the API wants it`,
+      () => session(builtIn, backend, true),
       300_000
     )
   }

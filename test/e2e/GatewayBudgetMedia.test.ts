@@ -210,7 +210,7 @@ describe("a budgeted key reserves each media part by what it is", () => {
   )
 
   it.live(
-    "an Anthropic document block is priced by its pages and answered by an Anthropic deployment; others refuse it",
+    "an Anthropic document block is priced by its pages and answered by an Anthropic and a Chat Completions deployment",
     () =>
       Effect.gen(function*() {
         const { anthropic, simulator } = yield* served
@@ -235,12 +235,9 @@ describe("a budgeted key reserves each media part by what it is", () => {
         assert.isAtLeast(reservedTokens(unread.message), 1_000 * 258)
         assert.strictEqual((yield* askAnthropic(anthropic, "claude-pages", byUrl)).status, 200)
         assert.strictEqual((yield* simulator.stats).requests, before + 2)
-        // A Chat Completions deployment reads no PDF: refused by its path, nothing sent.
-        const elsewhere = yield* askAnthropic(anthropic, "gpt-4o-mini", base64(1))
-        assert.strictEqual(elsewhere.status, 400)
-        assert.include(elsewhere.message, "messages[0].content[1] is a pdf (application/pdf)")
-        assert.include(elsewhere.message, "the Chat Completions API takes images only")
-        assert.strictEqual((yield* simulator.stats).requests, before + 2)
+        // A Chat Completions deployment is sent it as a file part.
+        assert.strictEqual((yield* askAnthropic(anthropic, "gpt-4o-mini", base64(1))).status, 200)
+        assert.strictEqual((yield* simulator.stats).requests, before + 3)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )

@@ -21,7 +21,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { recorder } from "../utils/cliHarness.js"
 import { redisServer } from "../utils/redisServer.js"
-import { create, promise, replayed } from "../utils/responsesHarness.js"
+import { create, events, promise, replayed } from "../utils/responsesHarness.js"
 import { connected } from "../utils/sharedStore.js"
 
 const providerKey = "sk-provider-encrypted-0001"
@@ -93,6 +93,10 @@ const sentContent = (recorded: Recorded) =>
     )
   )
 
+// The output items of a stream's events, as each closed (`response.output_item.done`), in that order.
+const closedItems = (stream: ReadonlyArray<OpenAI.Responses.ResponseStreamEvent>) =>
+  stream.flatMap((event) => event.type === "response.output_item.done" ? [event.item] : [])
+
 // The number of requests each deployment was sent.
 const counts = (recorded: Recorded) => recorded.map((one) => one.bodies.length)
 
@@ -107,14 +111,14 @@ describe("Gateway: encrypted reasoning across deployments and instances, with th
         const { instance, recorded, stop } = yield* setting
         const instances = [yield* instance, yield* instance]
         let input: Array<OpenAI.Responses.ResponseInputItem> = [{ role: "user", content: "Plan the refactoring." }]
-        // Four turns, the instances taking turns, whole and streamed (the items read from the completed response):
-        // each replays every item the turns before it got back.
+        // Four turns, the instances taking turns, whole and streamed (the items read as each closes, as Codex keeps
+        // them): each replays every item the turns before it got back.
         for (let turn = 0; turn < 4; turn++) {
           const client = instances[turn % 2]!
           const params = { ...asked, input }
           const response = turn < 2
             ? yield* create(client, params)
-            : yield* promise(() => client.responses.stream(params).finalResponse())
+            : { output: closedItems(yield* events(client, params)) }
           const reasoning = response.output.find((item) => item.type === "reasoning") as
             | OpenAI.Responses.ResponseReasoningItem
             | undefined

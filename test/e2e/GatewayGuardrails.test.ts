@@ -631,6 +631,79 @@ describe("Gateway guardrails", () => {
       expect(after.spent).toBe(0)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
+  it.live("a stream a guardrail blocks, before its text or after, is charged and logged what the simulator billed", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const pricing = { input_per_mtok: 3, output_per_mtok: 15 }
+      const config = yield* ProviderConfig.fromJson({
+        leaky: [{ ...deployment(simulator.url, leaky), pricing }],
+        guardrails: { "secrets-buffer": secrets("buffer"), "secrets-audit": secrets("audit") },
+        router: {
+          buffer: { deployments: ["leaky/gpt-4o-mini"], guardrails: ["secrets-buffer"] },
+          audit: { deployments: ["leaky/gpt-4o-mini"], guardrails: ["secrets-audit"] }
+        },
+        gateway: {
+          keys: [{ name: "budgeted", key: guardedKey, budget: { limit: 1, period: "1 day" } }],
+          admin_keys: [{ name: "ops", key: opsKey }]
+        }
+      })
+      const gateway = yield* Gateway.make({
+        config: ProviderConfig.gatewayConfig(config),
+        port: 0,
+        database: { sqlite: join(yield* temporaryDirectory("blocked-stream-"), "gateway.db") }
+      })
+      const admin = (path: string) =>
+        Effect.promise(() =>
+          fetch(`${gateway.url}${path}`, { headers: { authorization: `Bearer ${opsKey}` } }).then((r) => r.json())
+        )
+      const spend = Effect.map(
+        admin("/admin/keys/config:budgeted"),
+        (key) => (key as { readonly spend: { readonly spent: number; readonly reserved: number } }).spend
+      )
+      const { anthropic } = gatewayClients(gateway.url, guardedKey)
+      // Buffer mode blocks before any text goes out; audit mode after all of it went out, at the stream's end.
+      const buffered = yield* chatStream(gateway, "buffer", guardedKey)
+      const audited = yield* chatStream(gateway, "audit", guardedKey)
+      const messages = yield* collected(async (onText) => {
+        const stream = anthropic.messages.stream({ model: "buffer", max_tokens: 4096, messages: ask("Hello") })
+        for await (const event of stream) {
+          if (event.type === "content_block_delta" && event.delta.type === "text_delta") onText(event.delta.text)
+        }
+      })
+      expect(buffered.error?.message).toContain(`Guardrail "secrets-buffer" blocked the reply`)
+      expect(buffered.text).toBe("")
+      expect(messages.error?.message).toMatch(/Guardrail \\"secrets-buffer\\" blocked the reply/)
+      expect(messages.text).toBe("")
+      expect(audited.error?.message).toContain(`Guardrail "secrets-audit" blocked the reply`)
+      expect(audited.text).toBe(leaky)
+      // What the simulated provider billed the three calls, at the deployment's price.
+      const billed = yield* simulator.billed
+      expect(billed.length).toBe(3)
+      const bill = billed.reduce(
+        (total, usage) =>
+          total +
+          (usage.promptTokens * pricing.input_per_mtok + usage.completionTokens * pricing.output_per_mtok) / 1e6,
+        0
+      )
+      expect(bill).toBeGreaterThan(0)
+      const after = yield* eventually("the blocked streams settled", spend, (now) => now.reserved === 0)
+      expect(after.spent).toBeCloseTo(bill, 12)
+      const logged = yield* eventually(
+        "three rows in the request log",
+        Effect.map(
+          admin("/admin/requests?limit=3"),
+          (page) => (page as { readonly data: ReadonlyArray<Record<string, unknown>> }).data
+        ),
+        (rows) => rows.length >= 3
+      )
+      expect(logged.map((row) => row["error"])).toEqual(["GuardrailError", "GuardrailError", "GuardrailError"])
+      // Each row keeps what its upstream answered: the tokens the simulator billed, at their cost.
+      const counted = (tokens: (row: Record<string, unknown>) => unknown) =>
+        logged.reduce((total, row) => total + Number(tokens(row)), 0)
+      expect(counted((row) => row["output_tokens"])).toBe(billed.reduce((n, usage) => n + usage.completionTokens, 0))
+      expect(counted((row) => row["cost"])).toBeCloseTo(bill, 12)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
   it.live("a key's guardrails join its target's: provider.json's key blocks what another key gets", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [providerKey] })

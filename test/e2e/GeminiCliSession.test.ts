@@ -5,48 +5,109 @@
  * API, the five at once: every turn answered, its tools run (the file read, edited, and shown by a command), the
  * session resumed by `gemini --resume latest -p` after `serve` was restarted, its chat compressed there (Gemini CLI
  * compresses where a user's message starts a turn, once its history's estimate passes the threshold: a summary and
- * its check, then its own "Got it" turn), and the gateway's recorded spend the simulator's bill.
+ * its check, then its own "Got it" turn), and the gateway's recorded spend the simulator's bill. And on a Gemini 3
+ * model, whose thinking Gemini CLI asks for by default, on the backends whose reasoning it can carry back
+ * (`thinkingBackends`): each call sent back, in the request after its reply, with that reply's signature.
  */
-import { describe, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { geminiCliRun } from "../utils/agentRuns.js"
-import { agentSession, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
-import { geminiCliTools } from "../utils/agentTools.js"
+import { geminiCliScenario, geminiCompressionThreshold } from "../utils/agentScenarios.js"
+import { agentSession, type Backend, backends, playSession, prompts } from "../utils/agentSession.js"
 import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
+import { recordingProxy } from "../utils/recordingProxy.js"
 
 const model = "gemini-2.5-flash"
 
-// A thousandth of the model's window of 1,048,576 tokens: the first task's history (`seq 2000`'s output among it)
-// passes it, the resumed task's prompts (400 tokens and up, as scripted) do not.
-const compressionThreshold = 0.001
+// A Gemini 3 model, whose thinking Gemini CLI asks for by default (`thinkingConfig` with `includeThoughts`) and whose
+// function calls each carry a thought signature the Gemini API wants back on the call it signed.
+const thinkingModel = "gemini-3-flash-preview"
 
-const scenario = (work: string) =>
-  sessionScenario({
-    tools: geminiCliTools(work),
-    compacts: "at the next prompt",
-    compactAbove: 900,
-    keptTurns: 1,
-    checksSummary: true
-  })
+/**
+ * The backends whose reasoning a Gemini model's thinking gets and carries back. Not Chat Completions, whose reasoning
+ * is plain text, which Gemini's clients do not send back (thought parts are summaries the API never takes); not
+ * Bedrock, whose Converse thinks only for Claude, from which Gemini CLI asks for no thinking.
+ */
+const thinkingBackends: ReadonlyArray<Backend> = ["responses", "anthropic", "gemini"]
+
+/** A model turn of a Gemini request's history, as Gemini CLI sends it. */
+interface Content {
+  readonly role?: string
+  readonly parts?: ReadonlyArray<{
+    readonly functionCall?: { readonly id?: string; readonly name: string }
+    readonly thoughtSignature?: string
+  }>
+}
+
+// Whether a signature is one a reply gave: not missing, nor the stand-in the Gemini API's thought signatures page
+// documents (`skip_thought_signature_validator`), which Gemini CLI puts on calls of a history it restored on resuming.
+const signs = (signature: string | undefined): boolean =>
+  signature !== undefined && signature !== "skip_thought_signature_validator"
+
+/**
+ * The model turns whose first function call Gemini CLI sent back, in the first request after the reply (of the
+ * bodies it sent to `serve`, in order), without the signature the reply gave (`signs`), by the call's id: where the
+ * backend's reasoning (a Gemini signature, or the gateway's carrier of another backend's: signed thinking, encrypted
+ * reasoning) did not come back with the call it led to.
+ */
+function unsignedCalls(bodies: ReadonlyArray<string>): ReadonlyArray<string> {
+  const seen = new Set<string>()
+  const unsigned: Array<string> = []
+  for (const body of bodies) {
+    for (const content of (JSON.parse(body) as { readonly contents?: ReadonlyArray<Content> }).contents ?? []) {
+      const call = content.role === "model" ? content.parts?.find((part) => part.functionCall !== undefined) : undefined
+      if (call?.functionCall === undefined) continue
+      // A history restored on resuming names each call `<name>__<id>`.
+      const { id: given, name } = call.functionCall
+      const id = given?.replace(`${name}__`, "") ?? name
+      if (seen.has(id)) continue
+      seen.add(id)
+      if (!signs(call.thoughtSignature)) unsigned.push(id)
+    }
+  }
+  return unsigned
+}
+
+/** Gemini CLI's session on `backend`'s deployment of `model`, played and checked; with `thinking`, its signatures. */
+const sessionOn = (backend: Backend, thinking: boolean) => (ctx: Parameters<typeof orSkip>[0]) =>
+  Effect.gen(function*() {
+    const gemini = yield* geminiCli.pipe(orSkip(ctx))
+    const played = thinking ? thinkingModel : model
+    const session = yield* agentSession({
+      label: "gemini-cli-session",
+      model: played,
+      backend,
+      scenario: geminiCliScenario,
+      // The gateway's price table does not know the Gemini 3 model: provider.json gives it Gemini 2.5 Flash's.
+      pricing: thinking ? { input_per_mtok: 0.3, cached_input_per_mtok: 0.03, output_per_mtok: 2.5 } : undefined
+    })
+    // The bodies Gemini CLI sends, kept by a proxy in front of `serve` (which keeps its port across restarts).
+    const proxy = yield* recordingProxy(session.url, "/v1beta")
+    writeGeminiSettings(session.home, { name: played, compressionThreshold: geminiCompressionThreshold })
+    yield* playSession(session, {
+      agent: "gemini",
+      run: geminiCliRun(gemini, { ...session, url: proxy.url }),
+      first: ["-p", prompts.first],
+      resumed: ["--resume", "latest", "-p", prompts.resumed],
+      // Its compression asks for the summary and its check whole (`generateContent`).
+      whole: 2
+    })
+    // With its thinking on, each call Gemini CLI sent back carried its signature (and the simulator wants each
+    // backend's reasoning back as that API does: a Gemini 3 call's signature, Anthropic's signed thinking...).
+    if (thinking) expect(unsignedCalls(proxy.bodies), backend).toEqual([])
+  }).pipe(Effect.scoped)
 
 describe.concurrent("Gemini CLI's long session through serve", () => {
   for (const backend of backends) {
     it.live(
       `${backend}: gemini -p resumes after serve restarts, compresses, and is billed what the simulator billed`,
-      (ctx) =>
-        Effect.gen(function*() {
-          const gemini = yield* geminiCli.pipe(orSkip(ctx))
-          const session = yield* agentSession({ label: "gemini-cli-session", model, backend, scenario })
-          writeGeminiSettings(session.home, { name: model, compressionThreshold })
-          yield* playSession(session, {
-            agent: "gemini",
-            run: geminiCliRun(gemini, session),
-            first: ["-p", prompts.first],
-            resumed: ["--resume", "latest", "-p", prompts.resumed],
-            // Its compression asks for the summary and its check whole (`generateContent`).
-            whole: 2
-          })
-        }).pipe(Effect.scoped),
+      sessionOn(backend, false),
+      300_000
+    )
+    if (!thinkingBackends.includes(backend)) continue
+    it.live(
+      `${backend}: gemini -p on ${thinkingModel} with its thinking: each call's reasoning sent back as the API wants it`,
+      sessionOn(backend, true),
       300_000
     )
   }

@@ -10,6 +10,9 @@ import { ShapeError } from "../../src/internal/codecError.js"
 import type { JsonObject } from "../../src/internal/json.js"
 import { Refused } from "../../src/internal/schemaCheck.js"
 import * as BedrockRequest from "../../src/internal/simulator/bedrock/request.js"
+import { defaultMaxTokens } from "../../src/internal/wire/anthropic/options.js"
+import * as AnthropicRequest from "../../src/internal/wire/anthropic/request.js"
+import { thinkingBudgets } from "../../src/internal/wire/anthropic/request.js"
 import * as Codec from "../../src/internal/wire/bedrock/codec.js"
 import * as Writer from "../../src/internal/wire/bedrock/writer.js"
 import type { EventSink } from "../../src/internal/wire/eventSink.js"
@@ -443,6 +446,30 @@ describe("Bedrock Converse codec", () => {
     expect(Codec.requestBody({ messages: [{ role: "user", content: "x" }], responseFormat: { type: "json_object" } }))
       .toStrictEqual({ messages: [{ role: "user", content: [{ text: "x" }] }] })
   })
+
+  it("Claude's thinking is sent with the budget and maxTokens Anthropic's Messages body has: without maxTokens, the budget plus Anthropic's default", () =>
+    fc.assert(fc.property(
+      fc.constantFrom(...Object.keys(thinkingBudgets) as Array<keyof typeof thinkingBudgets>),
+      fc.option(fc.integer({ min: 1, max: 100_000 }), { nil: undefined }),
+      (effort, maxTokens) => {
+        const request: ChatRequest = {
+          messages: [{ role: "user", content: "x" }],
+          reasoningEffort: effort,
+          ...(maxTokens === undefined ? {} : { maxTokens })
+        }
+        const anthropic = AnthropicRequest.requestBody(request, {
+          model: "claude-sonnet-4-5",
+          stream: false,
+          maxTokens: defaultMaxTokens,
+          systemInPlace: false
+        })
+        const body = Codec.requestBody(request, { claude: true })
+        const thinking = (body["additionalModelRequestFields"] as JsonObject | undefined)?.["thinking"]
+        expect(thinking).toStrictEqual(anthropic["thinking"])
+        expect((body["inferenceConfig"] as JsonObject | undefined)?.["maxTokens"])
+          .toBe(thinking === undefined ? maxTokens : anthropic["max_tokens"])
+      }
+    )))
 
   it("tool choice none sends no tools", () => {
     const tools = [{ name: "get", parameters: { type: "object" } }]

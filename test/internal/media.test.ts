@@ -282,10 +282,11 @@ describe("a deployment that reads images only refuses any other medium by its pa
     messages: [{ role: "user" as const, content: [{ type: "text" as const, text: "What is this?" }, part] }]
   })
   const writers: ReadonlyArray<readonly [string, (part: ImagePart) => unknown, string?]> = [
-    ["the Chat Completions API", (part) => OpenAiChat.requestBody(request(part), chatOptions)],
+    ["the Chat Completions API", (part) => OpenAiChat.requestBody(request(part), chatOptions), "images and PDFs"],
     [
       "the Responses API",
-      (part) => OpenAiResponses.requestBody(request(part), { model: "m", stream: false, store: false })
+      (part) => OpenAiResponses.requestBody(request(part), { model: "m", stream: false, store: false }),
+      "images and PDFs"
     ],
     [
       "the Messages API",
@@ -358,11 +359,13 @@ describe("a tool result's media part is carried where its API takes it there, el
       "the Responses API",
       (part) => OpenAiResponses.requestBody(request(part), { model: "m", stream: false, store: false }),
       [
-        png
+        png,
+        document
       ]
     ],
     ["Bedrock's Converse API", (part) => Bedrock.requestBody(request(part)), [png, document]],
-    ["the Chat Completions API", (part) => OpenAiChat.requestBody(request(part), chatOptions), []],
+    // In the user message after the tool message, which takes text only.
+    ["the Chat Completions API", (part) => OpenAiChat.requestBody(request(part), chatOptions), [png, document]],
     ["Gemini's functionResponse", (part) => Gemini.requestBody(request(part)), [png, document]],
     [
       "Ollama's API",

@@ -7,6 +7,7 @@ import type OpenAI from "openai"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../src/ChatResponse.js"
 import { RequestError, ShapeError } from "../../src/internal/codecError.js"
+import type { JsonObject } from "../../src/internal/json.js"
 import { Problem } from "../../src/internal/schemaCheck.js"
 import { decode as decodeSimulated } from "../../src/internal/simulator/openAiChat/request.js"
 import { unpaired } from "../../src/internal/simulator/toolPairs.js"
@@ -239,36 +240,65 @@ describe("internal/wire/openAiChat/codec: the request both ways", () => {
     expect(refused).toMatchObject({ param: "messages[1].tool_call_id" })
   })
 
-  it("a tool result's media part is refused by its path, naming what it is; its text parts go out as parts", () => {
+  it("a tool result's media go in a user message after its turn's tool messages; its text parts go out as text", () => {
     const media = fc.constantFrom<ContentPart>(
       { type: "image", url: "https://x/a.png" },
-      { type: "image", url: "data:application/pdf;base64,JVBERi0xLjQ=" },
-      { type: "image", url: "https://x/report", mediaType: "application/pdf" }
+      { type: "image", url: "data:application/pdf;base64,JVBERi0xLjQ=", document: { title: "report.pdf" } }
     )
     const text = word.map((value): ContentPart => ({ type: "text", text: value }))
+    const content = fc.array(fc.oneof(text, media), { maxLength: 4 })
     fc.assert(
-      fc.property(fc.array(text, { maxLength: 3 }), media, fc.array(fc.oneof(text, media)), (before, first, after) => {
-        const content = [...before, first, ...after]
+      fc.property(content, content, (first, second) => {
         const request: ChatRequest = {
           messages: [
-            { role: "user", content: "Read it" },
-            { role: "assistant", content: "", toolCalls: [{ id: "call_1", name: "fetch", arguments: "{}" }] },
-            { role: "tool", toolCallId: "call_1", content }
+            { role: "user", content: "Read them" },
+            {
+              role: "assistant",
+              content: "",
+              toolCalls: [{ id: "call_1", name: "fetch", arguments: "{}" }, {
+                id: "call_2",
+                name: "fetch",
+                arguments: "{}"
+              }]
+            },
+            { role: "tool", toolCallId: "call_1", content: first },
+            { role: "tool", toolCallId: "call_2", content: second },
+            { role: "user", content: "And?" }
           ]
         }
-        let thrown: unknown
-        try {
-          requestBody(request, options("max_tokens"))
-        } catch (error) {
-          thrown = error
-        }
-        expect(thrown).toBeInstanceOf(RequestError)
-        const refusal = thrown as RequestError
-        expect(refusal.param).toBe(`messages[2].content[${before.length}]`)
-        expect(refusal.detail).toContain("the Chat Completions API takes only text in a tool result")
-        expect(refusal.detail).toMatch(first.type === "image" && first.url.endsWith(".png") ? /an image/ : /a pdf/)
+        const written = requestBody(request, options("max_tokens"))["messages"] as ReadonlyArray<JsonObject>
+        const textOf = (parts: ReadonlyArray<ContentPart>) => parts.map((p) => p.type === "text" ? p.text : "").join("")
+        expect(written[2]).toEqual({ role: "tool", tool_call_id: "call_1", content: textOf(first) })
+        expect(written[3]).toEqual({ role: "tool", tool_call_id: "call_2", content: textOf(second) })
+        // Each result's media, in order, after a line naming its call; no message when there are none.
+        const wire = (part: ContentPart): ReadonlyArray<JsonObject> =>
+          part.type === "text" ? [] : part.url.startsWith("data:")
+            ? [{ type: "file", file: { filename: "report.pdf", file_data: part.url } }]
+            : [{ type: "image_url", image_url: { url: part.url } }]
+        const lifted = [["call_1", first] as const, ["call_2", second] as const].flatMap(([id, parts]) => {
+          const out = parts.flatMap(wire)
+          return out.length === 0 ? [] : [{ type: "text", text: `The tool result ${id} holds:` }, ...out]
+        })
+        expect(written.slice(4)).toEqual([
+          ...(lifted.length === 0 ? [] : [{ role: "user", content: lifted }]),
+          { role: "user", content: "And?" }
+        ])
       })
     )
+    // A PDF by URL has no place in the API: refused by its path.
+    let thrown: unknown
+    try {
+      requestBody({
+        messages: [{
+          role: "user",
+          content: [{ type: "image", url: "https://x/report", mediaType: "application/pdf" }]
+        }]
+      }, options("max_tokens"))
+    } catch (error) {
+      thrown = error
+    }
+    expect(thrown).toBeInstanceOf(RequestError)
+    expect((thrown as RequestError).param).toBe("messages[0].content[0]")
     // Text parts go out as their text, one string (compatible servers do not all take parts there); a client's text
     // parts come back as parts.
     const texts = requestBody({

@@ -345,7 +345,8 @@ const badResponses: ReadonlyArray<readonly [string, unknown, Readonly<Record<str
     param: "input[0].content[0]"
   }],
   ["a Chat Completions part", inputs([{ role: "user", content: [{ type: "text", text: "hi" }] }]), {
-    message: "Invalid value: \"text\". Supported values are: 'input_text', 'input_image', 'output_text' and 'refusal'.",
+    message: "Invalid value: \"text\". Supported values are: 'input_text', 'input_image', 'input_file', " +
+      "'output_text' and 'refusal'.",
     param: "input[0].content[0].type",
     code: "invalid_value"
   }],
@@ -357,11 +358,9 @@ const badResponses: ReadonlyArray<readonly [string, unknown, Readonly<Record<str
     message: "Missing required parameter: 'input[0].content[0].image_url'.",
     param: "input[0].content[0].image_url"
   }],
-  ["an input_file", inputs([{ role: "user", content: [{ type: "input_file", file_id: "f" }] }]), {
-    message:
-      "Invalid value: \"input_file\". Supported values are: 'input_text', 'input_image', 'output_text' and 'refusal'.",
-    param: "input[0].content[0].type",
-    code: "invalid_value"
+  ["an input_file without its file", inputs([{ role: "user", content: [{ type: "input_file" }] }]), {
+    message: "Missing required parameter: 'input[0].content[0].file_data'.",
+    param: "input[0].content[0].file_data"
   }],
   [
     "a function_call without call_id",

@@ -161,18 +161,75 @@ const countTokens: Record<Agent, Cell> = {
     lacks: "opencode calls no token-count endpoint (its bundle carries the Anthropic SDK's `countTokens`, never called)"
   }
 }
+const claudeMedia = (medium: string): TestRef => ({
+  file: "test/e2e/ClaudeCodeMedia.test.ts",
+  title: `claude -p reads ${medium}, whose bytes reach the backend and count in the prompt`
+})
+
+const geminiMedia = (medium: string): TestRef => ({
+  file: "test/e2e/GeminiCliMedia.test.ts",
+  title: `gemini -p sends ${medium} named with @, whose bytes reach the backend and count in the prompt`
+})
+
+const opencodeMedia = (medium: string): TestRef => ({
+  file: "test/e2e/OpencodeMedia.test.ts",
+  title: `opencode run --file sends ${medium}, whose bytes reach the backend and count in the prompt`
+})
+/**
+ * Codex's reasoning asked for (`model_reasoning_effort`) on each backend's thinking model: every call's reasoning kept
+ * by Codex and sent back as the backend's API wants it.
+ */
+const codexThinking: Cell = {
+  test: {
+    file: "test/e2e/CodexSession.test.ts",
+    title: "reasoning: each call's reasoning carried back as the API wants it"
+  },
+  backends
+}
+
+/**
+ * Gemini CLI's thinking on a Gemini 3 model, each call's reasoning sent back on the call. Not on Chat Completions,
+ * whose reasoning is plain text that Gemini's clients never send back, nor on Bedrock, which thinks only for Claude.
+ */
+const geminiThinking: Cell = {
+  test: {
+    file: "test/e2e/GeminiCliSession.test.ts",
+    title: "with its thinking: each call's reasoning sent back as the API wants it"
+  },
+  backends: ["responses", "anthropic", "gemini"]
+}
 
 const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
   "Codex": {
+    "thinking (signature-only, bound prefix)": codexThinking,
     "WebSocket transport": { test: sessions.Codex, backends },
     "structured output": {
       test: { file: "test/e2e/CodexStructuredOutput.test.ts", title: "codex exec --output-schema prints an answer" },
       backends: backends.filter((backend) => backend !== "bedrock")
     },
-    "PDFs": { lacks: "Codex sends no PDFs to its model" },
-    "MCP tools": mcp.Codex!,
     "prompt caching (5-minute and 1-hour)": caching.Codex,
-    "count_tokens with tools": countTokens.Codex
+    "count_tokens with tools": countTokens.Codex,
+    "images": {
+      test: {
+        file: "test/e2e/CodexMedia.test.ts",
+        title: "codex exec --image sends a PNG, whose bytes reach the backend and count in the prompt"
+      },
+      backends
+    },
+    // `exec --image` attaches images only, and the 0.169 binary holds no `input_file`, the Responses API's file part.
+    "PDFs": {
+      lacks: "Codex sends no PDFs to its model: it attaches images only (`--image`) and writes no `input_file`"
+    },
+    // A Responses deployment's encrypted reasoning and compaction items; Anthropic's signed thinking; Gemini's thought
+    // signatures.
+    "encrypted items across replicas": {
+      test: {
+        file: "test/e2e/CodexReplicas.test.ts",
+        title: "stay with the deployment that made them, across replicas"
+      },
+      backends: ["responses", "anthropic", "gemini"]
+    },
+    "MCP tools": mcp.Codex!
   },
   "Claude Code": {
     "tool search": { test: claudeToolSearch, backends },
@@ -184,6 +241,8 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       backends
     },
     "thinking (signature-only, bound prefix)": claudeThinking,
+    "images": { test: claudeMedia("a PNG"), backends },
+    "PDFs": { test: claudeMedia("a PDF"), backends },
     "1M context": {
       test: {
         file: "test/e2e/ClaudeCodeLongContext.test.ts",
@@ -192,12 +251,31 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       backends
     },
     "WebSocket transport": { lacks: "Claude Code speaks HTTP with server-sent events only" },
+    // Where its thinking is a deployment's: encrypted reasoning on Responses, signed thinking on Anthropic.
+    "encrypted items across replicas": {
+      test: {
+        file: "test/e2e/ClaudeCodeReplicas.test.ts",
+        title: ": its thinking stays with the deployment that made it, across replicas"
+      },
+      backends: ["responses", "anthropic"]
+    },
     "MCP tools": mcp["Claude Code"]!,
     "prompt caching (5-minute and 1-hour)": caching["Claude Code"],
     "count_tokens with tools": countTokens["Claude Code"]
   },
   "Gemini CLI": {
+    "images": { test: geminiMedia("a PNG"), backends },
+    "PDFs": { test: geminiMedia("a PDF"), backends },
+    "thinking (signature-only, bound prefix)": geminiThinking,
     "WebSocket transport": { lacks: "Gemini CLI speaks HTTP with server-sent events only" },
+    // Where its items exist: a Gemini deployment's thought signatures.
+    "encrypted items across replicas": {
+      test: {
+        file: "test/e2e/GeminiCliReplicas.test.ts",
+        title: "gemini: thought signatures come back to the model on every replica"
+      },
+      backends: ["gemini"]
+    },
     "structured output": {
       lacks: "Gemini CLI cannot ask for an answer that fits a schema (its `--output-format json` frames its own output)"
     },
@@ -216,6 +294,8 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "MCP tools": mcp.opencode!,
     "prompt caching (5-minute and 1-hour)": caching.opencode,
     "count_tokens with tools": countTokens.opencode,
+    "images": { test: opencodeMedia("a PNG"), backends },
+    "PDFs": { test: opencodeMedia("a PDF"), backends },
     "structured output": {
       lacks: "opencode run cannot ask for an answer that fits a schema (its `--format json` is its own events)"
     }

@@ -82,14 +82,15 @@ export const codexLogin = (env: Record<string, string>) =>
   })
 
 /** `codex exec` with `args`, no sandbox (the scripted commands change the file, in a directory of the test's own). */
-export const codexExec = (session: AgentSession, env: Record<string, string>) => (args: ReadonlyArray<string>) =>
-  spawnProcess(process.execPath, [
-    codexBin,
-    "exec",
-    ...args,
-    "--skip-git-repo-check",
-    "--dangerously-bypass-approvals-and-sandbox"
-  ], { cwd: session.work, env, timeoutMs })
+export const codexExec =
+  (session: Pick<AgentSession, "work">, env: Record<string, string>) => (args: ReadonlyArray<string>) =>
+    spawnProcess(process.execPath, [
+      codexBin,
+      "exec",
+      ...args,
+      "--skip-git-repo-check",
+      "--dangerously-bypass-approvals-and-sandbox"
+    ], { cwd: session.work, env, timeoutMs })
 
 /** opencode (`opencode run`), configured for the session's model at `serve`'s Chat Completions routes. */
 export const opencodeRun = (program: string, session: AgentSession, modelSettings?: object) => {

@@ -206,6 +206,21 @@ export const simulatorBill = (turns: ReadonlyArray<Simulator.ScenarioTurn>, pric
     backend
   )
 
+/**
+ * A scratch directory named from `prefix`, removed when the scope closes: the agent's `home` and its workspace `work`
+ * made in it (empty).
+ */
+export const scratchWorkspace = (prefix: string) =>
+  Effect.gen(function*() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`))
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    const home = path.join(dir, "home")
+    const work = path.join(dir, "work")
+    fs.mkdirSync(home)
+    fs.mkdirSync(work)
+    return { dir, home, work }
+  })
+
 /** The agent's set-up: its model, the backend's API, the session. */
 export interface AgentSessionSetup {
   /** The scratch directory's name's prefix. */
@@ -236,12 +251,7 @@ export const agentKey = "gw-agent-session-agent-0001"
  */
 export const agentSession = (setup: AgentSessionSetup) =>
   Effect.gen(function*() {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${setup.label}-${setup.backend}-`))
-    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-    const home = path.join(dir, "home")
-    const work = path.join(dir, "work")
-    fs.mkdirSync(home)
-    fs.mkdirSync(work)
+    const { dir, home, work } = yield* scratchWorkspace(`${setup.label}-${setup.backend}`)
     fs.writeFileSync(path.join(work, sessionFile.name), sessionFile.text)
     const providerKey = `sk-provider-${setup.label}-0001`
     const scenario = setup.scenario(work)

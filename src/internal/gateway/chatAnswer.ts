@@ -360,7 +360,8 @@ function addressed(request: ChatRequest, target: Target): ChatRequest {
 
 /**
  * The call as a stream, governed (`governedCall.ts`): its request through its guardrails, opened to its first batch,
- * then answered by `answer` in the stream of `newEncoder()`; its cost settled once the stream's end is known. The
+ * then answered by `answer` in the stream of `newEncoder()`; its cost settled once the stream's end is known: the cost
+ * of what its upstream answered, charged too when a guardrail then blocks the answer (as a whole reply's is). The
  * stream is held in a scope of its own, which the request's scope closes in its one finalizer, after the stream's end
  * is noted (a scope with more than one finalizer closes through Effect's slower path).
  */
@@ -397,7 +398,7 @@ export function streamed(serving: Answering, call: StreamedCall) {
           }),
         (first, rest) => ({ first, rest })
       ),
-    // Known once its `Finish` is in: a stream cut or failed before it is charged its reservation.
+    // Known once its upstream's `Finish` is in: a stream cut or failed before it is charged its reservation.
     cost: () => context.outcome.cost,
     held,
     record: (ended) => recordedStream(call, serving.now, ended)
@@ -429,9 +430,16 @@ export function streamed(serving: Answering, call: StreamedCall) {
 // A stream opened: its first batch, and the pull of the rest.
 type Opening = Pick<Opened, "first" | "rest">
 
-// The stream of the call's `request` (as its input guardrails left it), through its output guardrails.
+// The stream of the call's `request` (as its input guardrails left it), its tokens and cost noted as they come from the
+// upstream (`Outcome.answeredUpstream`), then through its output guardrails.
 function upstreamOf(call: Call, request: ChatRequest) {
-  const upstream = call.target.llm.chatStream(addressed(request, call.target))
+  const { outcome } = call.context
+  const upstream = call.target.llm.chatStream(addressed(request, call.target)).pipe(
+    Stream.mapArray(function noted(batch) {
+      Outcome.answeredUpstream(outcome, batch)
+      return batch
+    })
+  )
   return call.guardrails.length === 0
     ? upstream
     : upstream.pipe(Guardrails.guardedStream(call.guardrails, request.model))

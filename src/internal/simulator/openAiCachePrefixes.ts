@@ -10,9 +10,14 @@ import * as Images from "../tokens/images.js"
 import { mediaTokens } from "./decoded.js"
 import { PrefixBuilder } from "./promptCache.js"
 
-// An image part's URL as the decoders read it: Chat's `image_url.url`, Responses' `image_url`.
-const imageUrl = (part: Readonly<Record<string, unknown>>): string =>
-  typeof part.image_url === "string" ? part.image_url : isJsonObject(part.image_url) ? String(part.image_url.url) : ""
+// A media part's URL as the decoders read it: Chat's `image_url.url` and `file.file_data`, Responses' `image_url`,
+// `file_data` and `file_url`.
+const mediaUrl = (part: Readonly<Record<string, unknown>>): string => {
+  if (typeof part.image_url === "string") return part.image_url
+  if (isJsonObject(part.image_url)) return String(part.image_url.url)
+  if (isJsonObject(part.file)) return String(part.file.file_data)
+  return typeof part.file_data === "string" ? part.file_data : typeof part.file_url === "string" ? part.file_url : ""
+}
 
 // An image part's detail as the decoders read it: Chat's `image_url.detail`, Responses' `detail`.
 const detailOf = (part: Readonly<Record<string, unknown>>): { detail?: "auto" | "low" | "high" } => {
@@ -20,7 +25,7 @@ const detailOf = (part: Readonly<Record<string, unknown>>): { detail?: "auto" | 
   return detail === "auto" || detail === "low" || detail === "high" ? { detail } : {}
 }
 
-// A content (a string, or parts) as characters of text and media tokens: the text and image parts of either API.
+// A content (a string, or parts) as characters of text and media tokens: the text and media parts of either API.
 const contentSize = (content: unknown): readonly [chars: number, media: number] => {
   if (typeof content === "string") return [content.length, 0]
   if (!Array.isArray(content)) return [0, 0]
@@ -29,7 +34,7 @@ const contentSize = (content: unknown): readonly [chars: number, media: number] 
   for (const part of content as ReadonlyArray<unknown>) {
     if (!isJsonObject(part)) continue
     if (typeof part.text === "string") chars += part.text.length
-    else media += mediaTokens({ url: imageUrl(part), ...detailOf(part) }, Images.openAi)
+    else media += mediaTokens({ url: mediaUrl(part), ...detailOf(part) }, Images.openAi)
   }
   return [chars, media]
 }

@@ -26,8 +26,11 @@ const callsTools = (prompt: Prompt, output: OutputMode): boolean =>
  * merely mentions tools is no such instruction, nor is one that rules out a kind of use ("never use tools like Bash
  * as means to communicate", in opencode's system prompt for Claude models).
  */
-const noToolsWording =
-  /\b(?:do not|don't|never)\s+(?:call|use|invoke)\s+(?:any\s+|a\s+)?tools?\b(?!\s+(?:like|such as)\b)|\brespond with (?:plain\s+)?text only\b/i
+const noToolsWording = new RegExp(
+  String.raw`\b(?:do not|don't|never)\s+(?:call|use|invoke)\s+(?:any\s+|a\s+)?tools?\b(?!\s+(?:like|such as)\b)` +
+    String.raw`|\brespond with (?:plain\s+)?text only\b`,
+  "i"
+)
 
 /** Whether the system text or the last user text tells the model to call no tool. */
 function toldNoTools(prompt: Prompt): boolean {

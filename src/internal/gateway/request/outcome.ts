@@ -147,10 +147,27 @@ export function opened(outcome: Outcome, firstToken: number): void {
 }
 
 /**
- * What a stream's batch says of its tokens (the last `Usage` since the last `Restart`), of the deployment that answers
- * (a router's `Start`: with the deployment that failed before its first chunk and its error, when one did), of a
- * restart or continuation (the error that broke the stream, the deployment that broke and the one that took over),
- * and at its end of the deployment and cost; true when the batch ends the stream (its `Finish`).
+ * What a stream's batch from its upstream says of its tokens (the last `Usage` since the last `Restart`) and at its end
+ * of its cost: read before the guardrails, so that a stream one blocks is noted (and charged) what its upstream
+ * answered, as a whole reply one blocks is.
+ */
+export function answeredUpstream(outcome: Outcome, batch: ReadonlyArray<ChatChunk>): void {
+  const noted: Noted<Outcome> = outcome
+  for (const chunk of batch) {
+    if (chunk._tag === "Usage") noted.usage = chunk.usage
+    else if (chunk._tag === "Restart") noted.usage = undefined
+    else if (chunk._tag === "Finish") {
+      noted.cost = chunk.cost
+      noted.cacheSavings = chunk.cacheSavings
+    }
+  }
+}
+
+/**
+ * What a stream's batch as answered says of the deployment that answers (a router's `Start`: with the deployment that
+ * failed before its first chunk and its error, when one did), of a restart or continuation (the error that broke the
+ * stream, the deployment that broke and the one that took over), and at its end of the deployment; true when the
+ * batch ends the stream (its `Finish`). Its tokens and cost are its upstream's (`answeredUpstream`).
  */
 export function streamed(outcome: Outcome, payload: Payload | undefined, batch: ReadonlyArray<ChatChunk>): boolean {
   const noted: Noted<Outcome> = outcome
@@ -159,26 +176,20 @@ export function streamed(outcome: Outcome, payload: Payload | undefined, batch: 
   for (const chunk of batch) {
     if (chunk._tag === "TextDelta") {
       if (kept !== undefined) kept.reply += chunk.text
-    } else if (chunk._tag === "Usage") noted.usage = chunk.usage
-    else if (chunk._tag === "Start") {
+    } else if (chunk._tag === "Start") {
       noted.deployment = chunk.deployment
       if (chunk.from !== undefined) {
         noted.error = chunk.error
         noted.failedDeployment = chunk.from
       }
     } else if (chunk._tag === "Restart" || chunk._tag === "Continue") {
-      if (chunk._tag === "Restart") {
-        noted.usage = undefined
-        if (kept !== undefined) kept.reply = ""
-      }
+      if (chunk._tag === "Restart" && kept !== undefined) kept.reply = ""
       noted.error = chunk.error
       noted.deployment = chunk.deployment
       noted.failedDeployment = chunk.from
       noted.midStream = chunk._tag === "Restart" ? "restarted" : "continued"
     } else if (chunk._tag === "Finish") {
       noted.deployment = `${chunk.provider}/${chunk.model}`
-      noted.cost = chunk.cost
-      noted.cacheSavings = chunk.cacheSavings
       finished = true
     }
   }

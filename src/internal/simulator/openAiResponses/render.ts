@@ -120,7 +120,7 @@ export function renderStream(
     model: meta.model,
     now: () => meta.created,
     summary: extra.summary,
-    seal: extra.encryptedReasoning ? (id) => encrypted(seal, id, reply.reasoning.length) : undefined,
+    seal: extra.encryptedReasoning ? (id) => encrypted(seal, id, reply.reasoning.length) : "none",
     compaction: extra.compaction === true ? (summary) => sealedSummary(seal, summary) : undefined
   }, out)
   const chunks = replyChunks(reply, meta)

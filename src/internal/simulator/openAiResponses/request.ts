@@ -91,9 +91,14 @@ function contentError(content: unknown, path: string): ApiError | undefined {
         if (typeof part.refusal !== "string") return missingParameter(`${at}.refusal`)
         break
       case "input_image":
+      case "input_file":
         break
       default:
-        return supported(part.type, "'input_text', 'input_image', 'output_text' and 'refusal'", `${at}.type`)
+        return supported(
+          part.type,
+          "'input_text', 'input_image', 'input_file', 'output_text' and 'refusal'",
+          `${at}.type`
+        )
     }
   }
   return undefined
@@ -257,7 +262,7 @@ function inputError(wire: Body, reasoning: boolean, store: boolean): ApiError | 
 function mappingError(problem: Problem): ApiError {
   const param = problem.param ?? "input"
   if (/^tools\[\d+\]\.name$/.test(param)) return missingParameter(param, "missing_required_parameter")
-  return /(\.name|\.image_url)$/.test(param) ? missingParameter(param) : invalid(problem.message, param)
+  return /(\.name|\.image_url|\.file_data)$/.test(param) ? missingParameter(param) : invalid(problem.message, param)
 }
 
 /** The hosted tools a reply calls: the body's in turn, `max_tool_calls` calls in all (one when it does not say). */

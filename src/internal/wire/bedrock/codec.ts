@@ -64,6 +64,7 @@ import { isJsonObject, type JsonObject, JsonObjectSchema, requestArguments } fro
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
+import { defaultMaxTokens } from "../anthropic/options.js"
 import { effortOf, longContextBeta, minThinkingBudget, thinkingBudgets } from "../anthropic/request.js"
 import { type Place, shortenAfterShorter } from "../cacheLifetime.js"
 import { requireImage } from "../contentKinds.js"
@@ -718,16 +719,23 @@ function lastToolTurnSigned(messages: ReadonlyArray<Message>): boolean {
 
 /**
  * Claude's extended thinking on Converse (Amazon Bedrock user guide, "Extended thinking"): `reasoningEffort` as
- * `additionalModelRequestFields.thinking`, Anthropic's budget for the effort lowered below `maxTokens`; none without a
- * `maxTokens` above the least budget (the model's default may be below it), with a choice that forces a tool, or after
- * a tool turn without signed reasoning, which Claude refuses.
+ * `additionalModelRequestFields.thinking`, and the `maxTokens` sent with it. As Anthropic's Messages body has them: the
+ * budget for the effort lowered below `maxTokens`, or without one, `maxTokens` the budget plus Anthropic's default
+ * (the model's own default may be below the budget, which Claude refuses); none with a `maxTokens` of the least
+ * budget or less, with a choice that forces a tool, or after a tool turn without signed reasoning, which Claude
+ * refuses.
  */
-function thinkingOf(request: ChatRequest): JsonObject | undefined {
+function thinkingOf(request: ChatRequest): { readonly thinking: JsonObject; readonly maxTokens: number } | undefined {
   const effort = request.reasoningEffort
   const forced = request.toolChoice !== undefined && request.toolChoice !== "auto" && request.toolChoice !== "none"
-  if (effort === undefined || effort === "none" || request.maxTokens === undefined) return undefined
-  if (request.maxTokens <= minThinkingBudget || forced || !lastToolTurnSigned(request.messages)) return undefined
-  return { type: "enabled", budget_tokens: Math.min(thinkingBudgets[effort], request.maxTokens - 1) }
+  if (effort === undefined || effort === "none" || forced || !lastToolTurnSigned(request.messages)) return undefined
+  const budget = thinkingBudgets[effort]
+  if (request.maxTokens === undefined) {
+    return { thinking: { type: "enabled", budget_tokens: budget }, maxTokens: budget + defaultMaxTokens }
+  }
+  if (request.maxTokens <= minThinkingBudget) return undefined
+  const lowered = Math.min(budget, request.maxTokens - 1)
+  return { thinking: { type: "enabled", budget_tokens: lowered }, maxTokens: request.maxTokens }
 }
 
 /**
@@ -744,7 +752,7 @@ function thinkingOf(request: ChatRequest): JsonObject | undefined {
  * | `stop` empty | no `stopSequences` |
  * | `temperature` above 1 | `inferenceConfig.temperature` 1, Converse's most |
  * | `serviceTier` | `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`), else none |
- * | `reasoningEffort`, to Claude | `additionalModelRequestFields.thinking` (`thinkingOf`), else none |
+ * | `reasoningEffort`, to Claude | `additionalModelRequestFields.thinking`, and `maxTokens` where none (`thinkingOf`) |
  * | `longContext`, to Claude | `additionalModelRequestFields.anthropic_beta` with the 1M-token window's beta, else none |
  * | an assistant turn's reasoning | `reasoningContent` only with Bedrock's signature, else none |
  * | more than four breakpoints | the last four `cachePoint`s (tools, system, messages, in order) |
@@ -806,8 +814,10 @@ export function requestBody(request: ChatRequest, options: BodyOptions = {}): Js
   }
   const body: JsonObject = { messages: turns }
   if (system.length > 0) body["system"] = system
+  const thinking = options.claude === true && output === undefined ? thinkingOf(request) : undefined
   const config: JsonObject = {}
-  if (request.maxTokens !== undefined) config["maxTokens"] = request.maxTokens
+  const maxTokens = thinking?.maxTokens ?? request.maxTokens
+  if (maxTokens !== undefined) config["maxTokens"] = maxTokens
   // Converse's `InferenceConfiguration` takes a temperature up to 1 (OpenAI's and Gemini's APIs up to 2).
   if (request.temperature !== undefined) config["temperature"] = Math.min(request.temperature, 1)
   if (request.topP !== undefined) config["topP"] = request.topP
@@ -826,11 +836,10 @@ export function requestBody(request: ChatRequest, options: BodyOptions = {}): Js
   }
   const tier = ServiceTier.toBedrock(request.serviceTier)
   if (tier !== undefined) body["serviceTier"] = tier
-  const thinking = options.claude === true && output === undefined ? thinkingOf(request) : undefined
   // Claude on Bedrock takes Anthropic's betas in the body (Bedrock's Anthropic Claude Messages API parameters).
   const betas = options.claude === true && request.longContext === true ? [longContextBeta] : []
   const additional: JsonObject = {
-    ...(thinking === undefined ? {} : { thinking }),
+    ...(thinking === undefined ? {} : { thinking: thinking.thinking }),
     ...(betas.length === 0 ? {} : { anthropic_beta: betas })
   }
   if (Object.keys(additional).length > 0) body["additionalModelRequestFields"] = additional

@@ -65,6 +65,7 @@ import {
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
+import { type Carried, envelopeOf, opened, restoreCall } from "../carried.js"
 import type { Origin } from "../dialect.js"
 import { isEmpty } from "../emptyText.js"
 import { countAt, reportedUsage, tokenCount, withReported } from "../usage.js"
@@ -436,13 +437,17 @@ function modelTurn(
   let text = ""
   let reasoning: string | undefined
   let signature: string | undefined
+  // What the gateway carried for another provider in a call's signature (`writer.ts`), put back below.
+  let carried: Carried | undefined
   const calls: Array<ToolCall> = []
   for (let j = 0; j < parts.length; j++) {
     const part = parts[j]!
     const call = part.functionCall
     if (call !== null && call !== undefined) {
       const id = call.id ?? madeCallId(calls.length)
-      const meta = ownMetadata(part.thoughtSignature, call.id ?? undefined)
+      const state = opened(part.thoughtSignature)
+      if (state !== undefined) carried = state
+      const meta = ownMetadata(state === undefined ? part.thoughtSignature : undefined, call.id ?? undefined)
       const arguments_ = JSON.stringify(call.args ?? {})
       calls.push(
         meta === undefined
@@ -458,11 +463,12 @@ function modelTurn(
       return problem(`${at}.parts[${j}]`, "a model turn takes text and functionCall parts")
     }
   }
-  const meta = ownMetadata(signature, undefined)
+  const own = ownMetadata(signature, undefined)
+  const meta = carried?.message === undefined ? own : { ...carried.message, ...own }
   into.push({
     role: "assistant",
     content: text,
-    ...(calls.length > 0 ? { toolCalls: calls } : {}),
+    ...(calls.length > 0 ? { toolCalls: calls.map((call) => restoreCall(call, carried?.calls)) } : {}),
     ...(reasoning !== undefined ? { reasoning } : {}),
     ...(meta !== undefined ? { providerMetadata: meta } : {})
   })
@@ -1199,6 +1205,34 @@ export function callPart(call: WrittenCall): WrittenPart {
   return signed({ functionCall }, call.providerMetadata)
 }
 
+// Metadata that is not a Gemini deployment's own (another provider's state, which no Gemini part holds).
+function foreignMetadata(metadata: ProviderMetadata | undefined): ProviderMetadata | undefined {
+  if (metadata === undefined) return undefined
+  const { [metadataKey]: _own, ...rest } = metadata
+  return Object.keys(rest).length === 0 ? undefined : rest
+}
+
+/**
+ * A reply's calls as `functionCall` parts. Another provider's state for the next turn (Anthropic's signed thinking,
+ * Bedrock's reasoning signature, a Responses deployment's encrypted reasoning) rides, in the gateway's envelope
+ * (`wire/carried.ts`), as the first call's `thoughtSignature`: Gemini's clients send a call's signature back on it,
+ * as the Gemini API's thought signatures page asks, and `modelTurn` reads it back.
+ */
+export function callParts(
+  calls: ReadonlyArray<WrittenCall>,
+  metadata: ProviderMetadata | undefined
+): Array<WrittenPart> {
+  // A Gemini deployment's reply signs its own calls: nothing of another provider's to carry.
+  const own = calls.some((call) => metadataOf(call.providerMetadata)?.thoughtSignature !== undefined)
+  const carried = calls.length === 0 || own ? undefined : envelopeOf(
+    foreignMetadata(metadata),
+    calls.flatMap((call) => call.id === undefined ? [] : [[call.id, foreignMetadata(call.providerMetadata)] as const])
+  )
+  return calls.map((call, i) =>
+    i === 0 && carried !== undefined ? { ...callPart(call), thoughtSignature: carried } : callPart(call)
+  )
+}
+
 /**
  * What a chunk says of the reply so far: its usage (Gemini writes the running counts on every chunk, a writer may
  * leave them to the last), and, on the last chunk, its finish reason.
@@ -1246,7 +1280,7 @@ export function response(reply: WrittenReply, id: string, model: string): string
     parts.push(signed({ text: reply.text }, reply.providerMetadata))
   }
   if (reply.refusal !== undefined) parts.push(refusalPart(reply.refusal))
-  for (const call of reply.toolCalls) parts.push(callPart(call))
+  parts.push(...callParts(reply.toolCalls, reply.providerMetadata))
   return chunk(parts, id, model, { reason: reply.finishReason, usage: reply.usage })
 }
 

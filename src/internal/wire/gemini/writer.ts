@@ -26,6 +26,7 @@ import { type EventSink, eventText, FramedText, type Framing as TextFraming, sse
 import { foldStream } from "../streamFold.js"
 import {
   callPart,
+  callParts,
   chunk as chunkJson,
   type End,
   errorJson,
@@ -170,7 +171,7 @@ export function streamWriter(id: string, model: string, out: EventSink, options:
     const signature = metadataOf(chunk.providerMetadata)?.thoughtSignature
     if (signature !== undefined) parts.push({ text: "", thoughtSignature: signature })
     if (reply.refusal !== undefined) parts.push(refusalPart(reply.refusal))
-    for (const call of reply.toolCalls) parts.push(callPart(call))
+    parts.push(...callParts(reply.toolCalls, chunk.providerMetadata))
     // The last event holds a part, as Gemini's own does: an empty text when nothing else is left to say.
     if (parts.length === 0) parts.push({ text: "" })
     producing = chunk.model

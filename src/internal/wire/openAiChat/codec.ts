@@ -29,13 +29,13 @@ import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
-import { ShapeError } from "../../codecError.js"
+import { RequestError, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, replyId, replyModel } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import { asciiJson } from "../asciiJson.js"
 import { carriedBy, idCarrying } from "../carried.js"
-import { requireImage, toolResultText } from "../contentKinds.js"
+import { requireMediaKind } from "../contentKinds.js"
 import { openAiUsage, openAiUsageFields } from "../usage.js"
 
 /**
@@ -47,14 +47,23 @@ const CacheControl = Schema.Struct({
   ttl: maybe(Schema.Literals(["5m", "1h"]))
 })
 
+// A file's bytes, as the API's `file_data` and `input_file` take them: a data URL.
+export const fileBytes = Schema.String.check(Schema.isPattern(/^data:/, { message: "a data: URL of the file's bytes" }))
+
 const Part = Schema.Union([
   Schema.Struct({ type: Schema.Literal("text"), text: Schema.String, cache_control: maybe(CacheControl) }),
   Schema.Struct({
     type: Schema.Literal("image_url"),
     image_url: Schema.Struct({ url: Schema.String, detail: maybe(Schema.Literals(["auto", "low", "high"])) }),
     cache_control: maybe(CacheControl)
+  }),
+  // A file by its bytes (the API reference's file content part; a PDF): the gateway takes none by `file_id`.
+  Schema.Struct({
+    type: Schema.Literal("file"),
+    file: Schema.Struct({ file_data: fileBytes, filename: maybe(Schema.String) }),
+    cache_control: maybe(CacheControl)
   })
-]).annotate({ expected: "a text or image_url part" })
+]).annotate({ expected: "a text, image_url or file part" })
 
 const Content = Schema.Union([Schema.String, Schema.Array(Part)]).annotate({
   expected: "a string or an array of parts"
@@ -179,6 +188,8 @@ function userContent(wire: typeof WireMessage.Type): string | ReadonlyArray<Cont
     const cache = breakpointOf(part.cache_control) ?? (j === content.length - 1 ? own : undefined)
     const marked = cache === undefined ? {} : { cache }
     if (part.type === "text") return { type: "text", text: part.text, ...marked }
+    // A file's name is not carried: Converse's document names take no dots, and no other API reads one.
+    if (part.type === "file") return { type: "image", url: part.file.file_data, ...marked }
     const detail = part.image_url.detail
     return detail === null || detail === undefined
       ? { type: "image", url: part.image_url.url, ...marked }
@@ -403,7 +414,13 @@ export function headers(options: {
 
 function encodePart(part: ContentPart, where: string): JsonObject {
   if (part.type === "text") return { type: "text", text: part.text }
-  requireImage(part, where, "the Chat Completions API")
+  if (requireMediaKind(part, where, "the Chat Completions API", ["image", "pdf"]) === "pdf") {
+    // The API's file content part takes a file's bytes (a data URL) or an uploaded file's id, not a web URL.
+    if (!part.url.startsWith("data:")) {
+      throw new RequestError(`${where} is a PDF by URL: the Chat Completions API takes a PDF's bytes only`, where)
+    }
+    return { type: "file", file: { filename: part.document?.title ?? "document.pdf", file_data: part.url } }
+  }
   return {
     type: "image_url",
     image_url: part.detail === undefined ? { url: part.url } : { url: part.url, detail: part.detail }
@@ -441,14 +458,40 @@ function encodeMessage(message: Message, index: number): JsonObject {
       return out
     }
     case "tool":
-      // Text only (an image or a document in one is refused), sent as one string: OpenAI takes text parts there too,
-      // but compatible servers do not all.
+      // Its text, as one string (OpenAI takes text parts there too, but compatible servers do not all); its media go
+      // in the user message after it (`encodeMessages`).
       return {
         role: "tool",
         tool_call_id: message.toolCallId,
-        content: toolResultText(message.content, `messages[${index}]`, "the Chat Completions API")
+        content: typeof message.content === "string"
+          ? message.content
+          : message.content.map((part) => part.type === "text" ? part.text : "").join("")
       }
   }
+}
+
+/**
+ * The messages as the API takes them. A tool message takes text only (the API reference's tool message), so a tool
+ * result's images and PDFs go in one user message after the tool messages of its turn (the API wants those right
+ * after the assistant's calls), each tool result's after a line naming its call.
+ */
+function encodeMessages(messages: ChatRequest["messages"]): Array<JsonObject> {
+  const out: Array<JsonObject> = []
+  let media: Array<JsonObject> = []
+  messages.forEach((message, index) => {
+    if (message.role !== "tool" && media.length > 0) {
+      out.push({ role: "user", content: media })
+      media = []
+    }
+    out.push(encodeMessage(message, index))
+    if (message.role !== "tool" || typeof message.content === "string") return
+    const parts = message.content.flatMap((part, j) =>
+      part.type === "text" ? [] : [encodePart(part, `messages[${index}].content[${j}]`)]
+    )
+    if (parts.length > 0) media.push({ type: "text", text: `The tool result ${message.toolCallId} holds:` }, ...parts)
+  })
+  if (media.length > 0) out.push({ role: "user", content: media })
+  return out
 }
 
 function encodeTool(tool: ToolDefinition): JsonObject {
@@ -534,11 +577,13 @@ export const fixedSampling = (model: string): boolean =>
  * | `stop` of more than four | its first four (`maxStop`), as many as OpenAI takes |
  * | `stop`, `temperature`, `topP`, to a reasoning model (`fixedSampling`) | none: the model refuses them |
  * | `serviceTier` | `service_tier`, as asked (`wire/serviceTier.ts`), where `sendServiceTier` (OpenAI's own API) |
+ * | a PDF part (by its bytes) | a `file` part, `filename` the part's `document.title`, else `document.pdf` |
+ * | a tool result's image and PDF parts | its text in the tool message; the parts in a user message after the turn's |
  *
  * A choice without tools is dropped whatever it is: with nothing offered, no reply calls a tool.
  */
 export function requestBody(request: ChatRequest, options: BodyOptions): JsonObject {
-  const messages = request.messages.map(encodeMessage)
+  const messages = encodeMessages(request.messages)
   const body: JsonObject = { model: options.model, messages }
   askToContinue(request, body, messages, options.prefill)
   if (!fixedSampling(options.model)) {

@@ -38,13 +38,13 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../../Message.js"
-import { ShapeError } from "../../codecError.js"
+import { RequestError, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, replyId, replyModel } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
-import { requireImage } from "../contentKinds.js"
-import { fixedSampling, functionTool } from "../openAiChat/codec.js"
+import { requireMediaKind } from "../contentKinds.js"
+import { fileBytes, fixedSampling, functionTool } from "../openAiChat/codec.js"
 import { countAt, openAiUsage, openAiUsageFields } from "../usage.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
 
@@ -66,8 +66,15 @@ const Part = Schema.Union([
     image_url: maybe(Schema.String),
     file_id: maybe(Schema.String),
     detail: maybe(Schema.Literals(["auto", "low", "high", "original"]))
+  }),
+  // A file (a PDF) by its bytes (the API reference's input file); the gateway takes none by `file_url` or `file_id`.
+  Schema.Struct({
+    type: Schema.Literal("input_file"),
+    file_data: maybe(fileBytes),
+    file_id: maybe(Schema.String),
+    filename: maybe(Schema.String)
   })
-]).annotate({ expected: "an input_text, output_text, refusal or input_image part" })
+]).annotate({ expected: "an input_text, output_text, refusal, input_image or input_file part" })
 
 const Content = Schema.Union([Schema.String, Schema.Array(Part)]).annotate({
   expected: "a string or an array of content parts"
@@ -279,7 +286,7 @@ function textOf(content: WireContent): string {
 }
 
 // What is wrong with a message's content (`field`: a function_call_output's is its `output`), if anything: an image
-// by file id.
+// or a file by file id.
 function contentRefusal(content: WireContent, at: string, field = "content"): Problem | undefined {
   if (typeof content === "string") return undefined
   for (let j = 0; j < content.length; j++) {
@@ -288,6 +295,12 @@ function contentRefusal(content: WireContent, at: string, field = "content"): Pr
       return new Problem(
         `${at}.${field}[${j}].image_url`,
         `${at}.${field}[${j}].image_url: missing (this gateway takes images by URL or data URL, not by file_id)`
+      )
+    }
+    if (part.type === "input_file" && !part.file_data) {
+      return new Problem(
+        `${at}.${field}[${j}].file_data`,
+        `${at}.${field}[${j}].file_data: missing (this gateway takes files by their bytes, not by file_url or file_id)`
       )
     }
   }
@@ -306,6 +319,9 @@ function userContent(content: WireContent): string | ReadonlyArray<ContentPart> 
       // `original` has no counterpart in the library's details: the provider's default applies.
       const detail = part.detail === "original" ? undefined : part.detail
       parts.push(detail === null || detail === undefined ? { type: "image", url } : { type: "image", url, detail })
+    } else if (part.type === "input_file" && part.file_data) {
+      // Its name is not carried: Converse's document names take no dots, and no other API reads one.
+      parts.push({ type: "image", url: part.file_data })
     }
   }
   return parts
@@ -649,7 +665,13 @@ export function responsesPath(path: string): string {
 
 function encodeInputPart(part: ContentPart, where: string): JsonObject {
   if (part.type === "text") return { type: "input_text", text: part.text }
-  requireImage(part, where, "the Responses API")
+  if (requireMediaKind(part, where, "the Responses API", ["image", "pdf"]) === "pdf") {
+    // The API's input file, by its bytes (a data URL) and its name.
+    if (!part.url.startsWith("data:")) {
+      throw new RequestError(`${where} is a PDF by URL: this gateway sends the Responses API a PDF's bytes only`, where)
+    }
+    return { type: "input_file", filename: part.document?.title ?? "document.pdf", file_data: part.url }
+  }
   // `detail` is required by the API's input image type.
   return { type: "input_image", image_url: part.url, detail: part.detail ?? "auto" }
 }
@@ -808,6 +830,7 @@ export const minMaxOutputTokens = 16
  * | `serviceTier` | `service_tier`, as asked (`wire/serviceTier.ts`) |
  * | `maxTokens` below 16 | `max_output_tokens` 16, the API's least |
  * | `temperature`, `topP`, to a reasoning model (`fixedSampling`) | none: the model refuses them |
+ * | a PDF part (by its bytes), in a message or tool result | `input_file`, named `document.title` or `document.pdf` |
  */
 export function requestBody(request: ChatRequest, options: BodyOptions): JsonObject {
   const { previous } = options

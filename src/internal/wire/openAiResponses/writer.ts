@@ -323,9 +323,10 @@ export interface StreamOptions extends Response {
   readonly summary?: boolean | undefined
   /**
    * The `encrypted_content` of the reasoning item `id`, when the writer makes it up as the item closes (the
-   * simulator's stand-in; `null` until then). Default: a Responses deployment's, joined at the end.
+   * simulator's stand-in; `null` until then), or `"none"` (the request asked for none). Default: a Responses
+   * deployment's, known at the reply's end only, where the reasoning items close with it.
    */
-  readonly seal?: ((id: string) => string) | undefined
+  readonly seal?: ((id: string) => string) | "none" | undefined
   /**
    * A compaction's answer (`compaction.ts`' `isTriggered`): the reply's text, withheld as it comes, is the summary this
    * seals into the one `compaction` item written at the end, in place of a message. Default: none.
@@ -456,10 +457,15 @@ function makeMessages(output: Output, ids: Ids) {
   return { delta, close, refuse, none, openEmpty }
 }
 
-/** A stream's reasoning item: its summary filled by deltas (or hidden), closed when another item starts. */
+/**
+ * A stream's reasoning item: its summary filled by deltas (or hidden), closed when another item starts; without
+ * `seal`, its `response.output_item.done` held until `release` at the reply's end, where a Responses deployment's
+ * `encrypted_content` for it is known (Codex keeps each item as that event gives it, and sends it back so).
+ */
 function makeReasoning(output: Output, ids: Ids, summary: boolean, seal: StreamOptions["seal"]) {
   const put = output.put
   let reasoning: OpenItem | undefined
+  let held: Array<number> = []
   function close(): void {
     if (reasoning === undefined) return
     const { id, index } = reasoning
@@ -474,14 +480,26 @@ function makeReasoning(output: Output, ids: Ids, summary: boolean, seal: StreamO
       })
       put("response.reasoning_summary_part.done", { item_id: id, output_index: index, summary_index: 0, part })
     }
-    output.done(index, reasoningItem(id, parts, seal?.(id)))
     reasoning = undefined
+    if (seal !== undefined) return output.done(index, reasoningItem(id, parts, seal === "none" ? undefined : seal(id)))
+    output.items[index] = reasoningItem(id, parts, undefined)
+    held.push(index)
+  }
+  // Closes the held items, each as the output holds it now (its encrypted content joined).
+  function release(): void {
+    for (const index of held) output.done(index, output.items[index]!)
+    held = []
+  }
+  function reset(): void {
+    reasoning = undefined
+    held = []
   }
   function delta(delta: string): void {
     if (reasoning === undefined) {
       const index = output.items.length
       const id = ids.item("rs", index)
-      reasoning = { index, id, item: reasoningItem(id, [], seal === undefined ? undefined : null), text: "" }
+      const encrypted = seal === undefined || seal === "none" ? undefined : null
+      reasoning = { index, id, item: reasoningItem(id, [], encrypted), text: "" }
       output.added(index, reasoning.item)
       if (summary) {
         put("response.reasoning_summary_part.added", {
@@ -501,7 +519,7 @@ function makeReasoning(output: Output, ids: Ids, summary: boolean, seal: StreamO
       delta
     })
   }
-  return { delta, close }
+  return { delta, close, release, reset }
 }
 
 /**
@@ -602,6 +620,16 @@ export function streamWriter(
   function finish(chunk: Finish, usage: Usage | undefined): void {
     const { incomplete, status } = statusOf(chunk.finishReason)
     reasoning.close()
+    // A Responses deployment's encrypted reasoning, known at the end only, joins the reasoning items in order, which
+    // close with it, before the calls they led to.
+    const encrypted = encryptedReasoning(chunk.providerMetadata)
+    let next = 0
+    output.items.forEach((item, index) => {
+      if (item["type"] !== "reasoning") return
+      const content = encrypted[next++]
+      if (content !== undefined) output.items[index] = { ...item, encrypted_content: content }
+    })
+    reasoning.release()
     if (chunk.refusal !== undefined) message.refuse(chunk.refusal, status)
     // A reply of no text, no refusal, no call and no compaction: an empty message, as its whole reply has.
     else if (
@@ -610,14 +638,6 @@ export function streamWriter(
     ) message.openEmpty()
     message.close(status)
     const carried = envelope(chunk.providerMetadata, calls.close())
-    // A Responses deployment's encrypted reasoning, known at the end only, joins the reasoning items in order.
-    const encrypted = encryptedReasoning(chunk.providerMetadata)
-    let next = 0
-    output.items.forEach((item, index) => {
-      if (item["type"] !== "reasoning") return
-      const content = encrypted[next++]
-      if (content !== undefined) output.items[index] = { ...item, encrypted_content: content }
-    })
     // A Responses deployment's items of other types (a hosted tool's call), known from its terminal event only.
     for (const item of outputItemsOf(chunk.providerMetadata)) output.whole(item)
     if (compaction !== undefined) {
@@ -652,6 +672,7 @@ export function streamWriter(
     finish,
     restart() {
       output.items.length = 0
+      reasoning.reset()
       calls.reset()
       summarized = ""
     },
