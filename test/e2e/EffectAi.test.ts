@@ -382,7 +382,8 @@ describe("effect/ai over the router", () => {
         LanguageModel.generateText({ prompt }).pipe(Effect.provide(modelsOver(simulator, "chat-completions")))
       )
       expect(refused.reason._tag).toBe("InvalidRequestError")
-      expect(refused.reason.message).toContain("messages[0].content[1] is a pdf (application/pdf)")
+      // Chat Completions reads the PDF as a `file` part, not the audio.
+      expect(refused.reason.message).toContain("messages[0].content[2] is audio (audio/wav)")
       expect(yield* simulator.requestCount).toBe(2)
     }))
 
