@@ -202,6 +202,15 @@ export class ChatRequest extends Schema.Opaque<ChatRequest>()(Schema.Struct({
    */
   serviceTier: Schema.optional(Schema.String),
   /**
+   * Whether to ask for the model's 1M-token context window where the API gates it behind an opt-in: Anthropic's
+   * `context-1m-2025-08-07` beta, sent to Anthropic (and Claude on Vertex) as that `anthropic-beta` value and to Claude
+   * on Bedrock as `additionalModelRequestFields.anthropic_beta`; the other APIs have no such setting, a model's window
+   * being what it is (docs/adapters.md). Default: not asked, so Claude Sonnet 4 and 4.5 take 200,000 tokens.
+   *
+   * @since 0.3.0
+   */
+  longContext: Schema.optional(Schema.Boolean),
+  /**
    * The kept reply this request continues (`PreviousResponse`): a client that keeps replies sends its id and only the
    * messages after it, when its key is the one that made it. Never sent otherwise. Default: none.
    */

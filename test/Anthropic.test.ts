@@ -9,7 +9,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
-import { takesOutputFormat } from "../src/internal/wire/anthropic/request.js"
+import { needsLongContextBeta, takesOutputFormat } from "../src/internal/wire/anthropic/request.js"
 import * as Message from "../src/Message.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
@@ -28,6 +28,12 @@ const harness = adapterHarness({
   credentials
 })
 const { chatWith, setup } = harness
+
+/** Checks a rule over model names: it holds for each of `holds` and for none of `fails`. */
+function holdsFor(rule: (model: string) => boolean, holds: ReadonlyArray<string>, fails: ReadonlyArray<string>) {
+  for (const model of holds) assert.isTrue(rule(model), model)
+  for (const model of fails) assert.isFalse(rule(model), model)
+}
 
 const streamWith = (pieces: ReadonlyArray<string | Uint8Array>, request: ChatRequest.Input = hello) =>
   harness.streamWith(() => streamResponse(pieces, { headers: { "request-id": "req_stream" } }), request)
@@ -423,8 +429,7 @@ describe("Anthropic request mapping", () => {
         "claude-test",
         "gpt-4o-mini"
       ]
-      for (const model of takes) assert.isTrue(takesOutputFormat(model), model)
-      for (const model of refuses) assert.isFalse(takesOutputFormat(model), model)
+      holdsFor(takesOutputFormat, takes, refuses)
     })
   })
 
@@ -870,4 +875,40 @@ describe("Anthropic options", () => {
       const size = yield* buildError(Anthropic.layer({ maxEventSize: -3 }))
       expectOptionsError(size, { option: "maxEventSize", value: "-3" })
     }))
+})
+
+describe("Anthropic's 1M-token context window", () => {
+  it.effect("longContext sends the context-1m beta after the deployment's own; without it, none is added", () =>
+    Effect.gen(function*() {
+      const reply = () => jsonResponse(message([{ type: "text", text: "ok" }]))
+      const asked = chatWith(reply, { ...hello, longContext: true }, { beta: ["a-2025-01-01"] })
+      yield* asked.run
+      assert.strictEqual(asked.requests[0]!.headers["anthropic-beta"], "a-2025-01-01,context-1m-2025-08-07")
+      const plain = chatWith(reply, hello, {})
+      yield* plain.run
+      assert.notProperty(plain.requests[0]!.headers, "anthropic-beta")
+    }))
+
+  it("needs the beta for Claude Sonnet 4 and 4.5 only, by their names on any platform", () => {
+    const needs = [
+      "claude-sonnet-4-5",
+      "claude-sonnet-4-5-20250929",
+      "claude-sonnet-4-5@20250929",
+      "claude-sonnet-4-20250514",
+      "claude-sonnet-4-0",
+      "anthropic.claude-sonnet-4-5-20250929-v1:0",
+      "us.anthropic.claude-sonnet-4-20250514-v1:0"
+    ]
+    const others = [
+      "claude-sonnet-4-6",
+      "claude-sonnet-4-1",
+      "claude-opus-4-6",
+      "claude-opus-4-20250514",
+      "claude-haiku-4-5",
+      "claude-sonnet-5",
+      "claude-3-7-sonnet-20250219",
+      "gpt-4.1"
+    ]
+    holdsFor(needsLongContextBeta, needs, others)
+  })
 })

@@ -145,9 +145,10 @@ export const messagesBody = (
 export const anthropicFormat: WireFormat<Anthropic.Extra> = {
   ...Anthropic.format,
   apiKey: bearerKey,
-  decode: (body, params) => {
+  // The `anthropic-beta` header is read as on Anthropic's own API (Vertex's Claude takes the same betas).
+  decode: (body, params, headers) => {
     if (!isAnthropics(params?.model)) return Result.fail({ _tag: "ModelNotFound", model: params?.model ?? "" })
-    return Result.flatMap(messagesBody(body, params), (read) => Anthropic.format.decode(read.messages, params))
+    return Result.flatMap(messagesBody(body, params), (read) => Anthropic.format.decode(read.messages, params, headers))
   },
   cachePrefixes: (body, params) => {
     const read = messagesBody(body, params)

@@ -59,6 +59,13 @@ export interface Decoded<Extra> {
   readonly continues?: string | undefined
   /** Whether the simulator keeps the reply for a later request to continue (Responses' `store`). Default false. */
   readonly keeps?: boolean | undefined
+  /**
+   * The most tokens the API takes for this request whatever the model's context window: 200,000 for Claude Sonnet 4
+   * and 4.5 without the 1M-token beta (Anthropic's context windows guide). Default: the model's window.
+   *
+   * @since 0.3.0
+   */
+  readonly window?: number | undefined
 }
 
 /**

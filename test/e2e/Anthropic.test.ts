@@ -420,6 +420,28 @@ describe("Anthropic errors from the simulator", () => {
       })))
 })
 
+describe("Anthropic's 1M-token context window over the simulator", () => {
+  // 900,000 characters: 225,000 tokens as the simulator counts them.
+  const long = (model: string): ChatRequest.Input => ({ model, messages: [Message.user("x".repeat(900_000))] })
+
+  it.live("Claude Sonnet 4.5 takes a prompt over 200,000 tokens with longContext only; a later model without it", () =>
+    withClient(
+      { models: ["claude-sonnet-4-5-20250929", "claude-sonnet-4-6"], contextWindow: 1_000_000 },
+      ({ client }) =>
+        Effect.gen(function*() {
+          const chat = yield* client()
+          const refused = yield* Effect.flip(chat.chat(long("claude-sonnet-4-5-20250929"), credentials))
+          assert(refused._tag === "ContextLengthError")
+          assert.include(refused.detail, "prompt is too long")
+          assert.include(refused.detail, "> 200000 maximum")
+          const taken = yield* chat.chat({ ...long("claude-sonnet-4-5-20250929"), longContext: true }, credentials)
+          assert.isAbove(taken.usage.promptTokens, 200_000)
+          const native = yield* chat.chat(long("claude-sonnet-4-6"), credentials)
+          assert.isAbove(native.usage.promptTokens, 200_000)
+        })
+    ))
+})
+
 describe("Anthropic faults from the simulator", () => {
   AdapterE2e.itMapsAResetMidStream(suite, { fault: "reset=6", maxChunks: 3 })
 

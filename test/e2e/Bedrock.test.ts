@@ -306,6 +306,24 @@ function configured(simulator: Simulator.Simulator) {
   )
 }
 
+describe("Bedrock's 1M-token context window for Claude over the simulator", () => {
+  const sonnet = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+  // 900,000 characters: 225,000 tokens as the simulator counts them.
+  const long: ChatRequest.Input = { messages: [Message.user("x".repeat(900_000))] }
+
+  it.live("Claude Sonnet 4.5 takes a prompt over 200,000 tokens with longContext (anthropic_beta) only", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [API_KEY], models: [sonnet], contextWindow: 1_000_000 })
+      const chat = yield* Bedrock.make({ baseUrl: simulator.url, model: sonnet, auth: "api-key" })
+      const key = ProviderClient.credentials(API_KEY)
+      const refused = yield* Effect.flip(chat.chat(long, key))
+      assert(refused._tag === "ContextLengthError")
+      assert.include(refused.detail, "Input is too long")
+      const taken = yield* chat.chat({ ...long, longContext: true }, key)
+      assert.isAbove(taken.usage.promptTokens, 200_000)
+    }).pipe(Effect.provide(UndiciHttpClient.layer())))
+})
+
 describe("Bedrock prompt caching over the simulator", () => {
   it.live("a repeated prompt with a cachePoint reads its prefix from the cache, whole and streamed, priced as cached", () =>
     simulated((simulator) =>

@@ -240,6 +240,23 @@ const recipeRequest = (image: boolean): ChatRequest.Input => ({
   responseFormat: { type: "json_schema", name: "Recipe", schema: Message.jsonSchemaOf(Recipe) }
 })
 
+describe("Vertex: Claude's 1M-token context window", () => {
+  it.live("Claude Sonnet 4.5 on rawPredict takes a prompt over 200,000 tokens with longContext only", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const sonnet = "claude-sonnet-4-5@20250929"
+        const chat = yield* vertexClient(simulator, { model: sonnet })
+        // 900,000 characters: 225,000 tokens as the simulator counts them.
+        const long: ChatRequest.Input = { messages: [Message.user("x".repeat(900_000))] }
+        const refused = yield* Effect.flip(chat.chat(long, none))
+        assert(refused._tag === "ContextLengthError")
+        const taken = yield* chat.chat({ ...long, longContext: true }, none)
+        assert.isAbove(taken.usage.promptTokens, 200_000)
+      }), { models: ["claude-sonnet-4-5@20250929"], contextWindow: 1_000_000 }).pipe(
+        Effect.provide(UndiciHttpClient.layer())
+      ))
+})
+
 describe("Vertex: images and structured output on both publishers", () => {
   it.live("an image part and a json_schema format go in each publisher's shape; the simulator counts the image", () =>
     simulated((simulator) =>

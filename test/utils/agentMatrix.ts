@@ -243,6 +243,13 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "thinking (signature-only, bound prefix)": claudeThinking,
     "images": { test: claudeMedia("a PNG"), backends },
     "PDFs": { test: claudeMedia("a PDF"), backends },
+    "1M context": {
+      test: {
+        file: "test/e2e/ClaudeCodeLongContext.test.ts",
+        title: "claude -p with a [1m] model answers a prompt over 200,000 tokens"
+      },
+      backends
+    },
     "WebSocket transport": { lacks: "Claude Code speaks HTTP with server-sent events only" },
     // Where its thinking is a deployment's: encrypted reasoning on Responses, signed thinking on Anthropic.
     "encrypted items across replicas": {
@@ -271,6 +278,13 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     },
     "structured output": {
       lacks: "Gemini CLI cannot ask for an answer that fits a schema (its `--output-format json` frames its own output)"
+    },
+    "1M context": {
+      test: {
+        file: "test/e2e/GeminiCliLongContext.test.ts",
+        title: "gemini -p answers a prompt over 200,000 tokens"
+      },
+      backends: ["gemini"]
     },
     "MCP tools": mcp["Gemini CLI"]!,
     "prompt caching (5-minute and 1-hour)": caching["Gemini CLI"],

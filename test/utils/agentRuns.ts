@@ -13,24 +13,39 @@ import { opencodeConfigured } from "./opencodeConfig.js"
 /** An agent run `timeoutMs` at most: long enough for a loaded machine's session. */
 const timeoutMs = 240_000
 
-/** Claude Code (`claude -p`, the session's model) with `tools` allowed (default its Read, Edit and Bash), `env` added. */
+/** How Claude Code is run: the tools it may use, the environment added, its `--model`, its prompt on stdin. */
+export interface ClaudeCodeRunOptions {
+  /** Default its Read, Edit and Bash. */
+  readonly tools?: string
+  readonly env?: Record<string, string>
+  /** Default the session's model (a `[1m]` after it asks for the 1M-token window). */
+  readonly model?: string
+  /** Default none: the prompt is an argument. */
+  readonly stdin?: string
+}
+
+/** Claude Code (`claude -p`) as `options` say. */
 export const claudeCodeRun = (
   claude: string,
   session: AgentSession,
-  { env = {}, tools = "Read,Edit,Bash" }: { readonly tools?: string; readonly env?: Record<string, string> } = {}
+  { env = {}, model = session.model, stdin, tools = "Read,Edit,Bash" }: ClaudeCodeRunOptions = {}
 ) =>
 (args: ReadonlyArray<string>) =>
-  spawnProcess(process.execPath, [claude, "-p", ...args, "--model", session.model, "--allowedTools", tools], {
+  spawnProcess(process.execPath, [claude, "-p", ...args, "--model", model, "--allowedTools", tools], {
     cwd: session.work,
     env: {
       ...claudeCodeEnv({ home: session.home, dir: session.dir, url: session.url, agentKey, model: session.model }),
       ...env
     },
+    ...(stdin === undefined ? {} : { stdin }),
     timeoutMs
   })
 
-/** Gemini CLI, its tools run without asking (`--approval-mode yolo`), at `serve`'s Gemini routes. */
-export const geminiCliRun = (gemini: string, session: AgentSession) => (args: ReadonlyArray<string>) =>
+/**
+ * Gemini CLI, its tools run without asking (`--approval-mode yolo`), at `serve`'s Gemini routes; `stdin`, when given,
+ * goes before its `-p` prompt.
+ */
+export const geminiCliRun = (gemini: string, session: AgentSession, stdin?: string) => (args: ReadonlyArray<string>) =>
   spawnProcess(process.execPath, [gemini, "--skip-trust", "--approval-mode", "yolo", ...args], {
     cwd: session.work,
     env: {
@@ -41,6 +56,7 @@ export const geminiCliRun = (gemini: string, session: AgentSession) => (args: Re
       GOOGLE_GEMINI_BASE_URL: session.url,
       GEMINI_TELEMETRY_ENABLED: "false"
     },
+    ...(stdin === undefined ? {} : { stdin }),
     timeoutMs
   })
 

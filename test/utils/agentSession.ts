@@ -233,6 +233,8 @@ export interface AgentSessionSetup {
   readonly pricing?: Pricing.PerMtok | undefined
   /** The agent key's provider.json `budget`. Default: none. */
   readonly budget?: { readonly limit: number; readonly period: string } | undefined
+  /** The simulated model's context window. Default: the simulator's. */
+  readonly contextWindow?: number | undefined
 }
 
 const adminKey = "gw-agent-session-admin-0001"
@@ -253,7 +255,12 @@ export const agentSession = (setup: AgentSessionSetup) =>
     fs.writeFileSync(path.join(work, sessionFile.name), sessionFile.text)
     const providerKey = `sk-provider-${setup.label}-0001`
     const scenario = setup.scenario(work)
-    const simulator = yield* Simulator.make({ apiKeys: [providerKey], models: [setup.model], scenario })
+    const simulator = yield* Simulator.make({
+      apiKeys: [providerKey],
+      models: [setup.model],
+      scenario,
+      ...(setup.contextWindow === undefined ? {} : { contextWindows: { [setup.model]: setup.contextWindow } })
+    })
     const base = setup.backend === "chat-completions" || setup.backend === "responses"
       ? `${simulator.url}/v1`
       : simulator.url

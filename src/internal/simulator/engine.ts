@@ -445,10 +445,11 @@ const makeGenerate = (
 <X>(format: WireFormat<X>, input: RouteInput): Plan => {
   const opened = requests.open(format, format.decode, promptModel, input)
   if (!("decoded" in opened)) return opened
-  const { body, continuation, id, out, output, window } = opened
+  const { body, continuation, id, out, output } = opened
   const continued = storedReplies.continued(opened.decoded)
   if (Result.isFailure(continued)) return errorPlan(format, continued.failure, out)
   const decoded = continued.success
+  const window = Math.min(opened.window, decoded.window ?? opened.window)
   const { headers, now } = input
   const prompt = prefilled(decoded.prompt, opened.prefill)
   if (prompt === undefined) {

@@ -148,6 +148,8 @@ function byPublisher(options: Options, gemini: Adapter.Definition, anthropic: Ad
     // `anthropic-beta`, when asked for, and the user's headers; Gemini paths ignore the beta header.
     headers: anthropic.headers,
     requestId: anthropic.requestId,
+    // The betas an Anthropic model's call needs (the 1M-token window's, tool search's); none on Gemini's paths.
+    requestHeaders: (request, model) => of(model).requestHeaders?.(request, model),
     path: (model, stream, request) => of(model).path(model, stream, request),
     body: (request, model, stream, keyId) => of(model).body(request, model, stream, keyId),
     // Google's own errors (`{error: {code, status}}`) come from either publisher's paths; Anthropic's pass through.

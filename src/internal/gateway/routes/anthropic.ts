@@ -1,7 +1,8 @@
 /**
  * Anthropic's `POST /v1/messages`: the same engine, admission and streams as OpenAI's chat route, each body decoded
  * by the Anthropic Messages dialect (`wire/anthropic/`), answered through the core (`chatAnswer.ts`), every failure
- * in Anthropic's error shape.
+ * in Anthropic's error shape. The client's `anthropic-beta` header asks for the 1M-token window (`longContext`), which
+ * the deployment's client sends as its API asks for it.
  *
  * And `POST /v1/messages/count_tokens` (Anthropic's token counting reference): the prompt's tokens as
  * `{"input_tokens": N}`, counted by the provider of the deployment the model routes to where it has an endpoint
@@ -10,9 +11,10 @@
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
+import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import { restoredRequest } from "../../wire/anthropic/carrier.js"
 import * as Anthropic from "../../wire/anthropic/dialect.js"
-import { countReply, countTokens as decodeCount } from "../../wire/anthropic/request.js"
+import { betasOf, countReply, countTokens as decodeCount, longContextBeta } from "../../wire/anthropic/request.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as Errors from "../errorAnswer.js"
 import { json, problemResponse } from "../serving/answers.js"
@@ -37,13 +39,19 @@ function answer(serving: ChatAnswer.Answering, body: WithBody) {
   const decoded = result.success
   return ChatAnswer.answered(serving, body, {
     ...decoded,
+    request: withBetas(decoded.request, body.betaHeader),
     failures: Errors.failures(serving.now, errors, decoded.path)
   })
 }
 
+/** `request` asking for what the client's `anthropic-beta` header asks for that is no field of the body: the 1M window. */
+function withBetas(request: ChatRequest, header: string | undefined): ChatRequest {
+  return betasOf(header).includes(longContextBeta) ? { ...request, longContext: true } : request
+}
+
 // A `/v1/messages/count_tokens` body's answer: refused, or the count once its model is admitted (a count takes a
 // request of the key's rate limit, and nothing of its budget).
-function count(serving: ChatAnswer.Answering, { tally, text }: WithBody) {
+function count(serving: ChatAnswer.Answering, { betaHeader, tally, text }: WithBody) {
   const result = decodeCount(text)
   if (Result.isFailure(result)) return Effect.succeed(problemResponse(result.failure, errors))
   const decoded = result.success
@@ -53,7 +61,7 @@ function count(serving: ChatAnswer.Answering, { tally, text }: WithBody) {
     request: () => undefined,
     handle: (target, _request, context) => {
       tally.model(decoded.model)
-      const restored = restoredRequest(decoded.request)
+      const restored = withBetas(restoredRequest(decoded.request), betaHeader)
       const request = target.address === undefined ? restored : { ...restored, model: target.address }
       return Effect.matchEffect(target.llm.countTokens(request), {
         onFailure: (error) => {

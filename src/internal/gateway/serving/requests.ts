@@ -45,6 +45,8 @@ export interface WithBody {
   readonly tally: Logs.Tally
   /** The client's `x-session-id` header (`Intake.withSession`). */
   readonly sessionHeader: string | undefined
+  /** The client's `anthropic-beta` header: the Messages routes read the betas a request asks for. */
+  readonly betaHeader: string | undefined
 }
 
 /** How a route serves its requests. */
@@ -257,7 +259,13 @@ export const make = Effect.fnUntraced(function*(refusalLines: RefusalLines) {
         // `serve` makes a tally for a route it is given.
         onSuccess: (text) => {
           Outcome.requestRead(context.payload, text)
-          return handle({ text, scope, tally: tally!, sessionHeader: request.headers[Intake.header] })
+          return handle({
+            text,
+            scope,
+            tally: tally!,
+            sessionHeader: request.headers[Intake.header],
+            betaHeader: request.headers["anthropic-beta"]
+          })
         }
       })
     }, route)

@@ -8,8 +8,9 @@
  * forcing a tool with thinking on, with thinking on a `temperature` of 1 alone and a `top_p` of 0.95 or more, not both
  * a `temperature` and a `top_p` for the models that refuse them, no `top_k` with thinking on, at most four
  * `cache_control` blocks and none of `ttl` `1h` after a shorter one, no message without content but the final
- * assistant turn, no empty or white-space text block), and reduced to a `Reply.Prompt`. What is wrong is worded as the
- * API words it (as pydantic does: `max_tokens: Field required`), naming the field.
+ * assistant turn, no empty or white-space text block), and reduced to a `Reply.Prompt`, with the window a Claude Sonnet 4
+ * or 4.5 prompt has without the 1M-token beta (200,000 tokens). What is wrong is worded as the API words it (as
+ * pydantic does: `max_tokens: Field required`), naming the field.
  */
 import * as Result from "effect/Result"
 import type * as Http from "node:http"
@@ -21,13 +22,17 @@ import type { Refused } from "../../schemaCheck.js"
 import * as Images from "../../tokens/images.js"
 import {
   type AnyBody,
+  betasOf,
   bindsThinking,
   breakpointBlocks,
   checkCount,
   checkMessages,
+  longContextBeta,
   maxBreakpoints,
   minThinkingBudget,
   minThinkingTopP,
+  needsLongContextBeta,
+  standardContextWindow,
   takesBothSamplings,
   takesMidConversationSystem,
   toolSearchBeta,
@@ -414,13 +419,6 @@ function turnError(wire: AnyBody, reasoning: boolean, binding: Binding): ApiErro
   return pending.length > 0 ? unanswered(messages.length - 1, pending, "") : undefined
 }
 
-/** The `anthropic-beta` values of a request's headers. */
-export function betasOf(headers: Http.IncomingHttpHeaders | undefined): ReadonlyArray<string> {
-  const header = headers?.["anthropic-beta"]
-  const values = Array.isArray(header) ? header.join(",") : header ?? ""
-  return values.split(",").map((value) => value.trim()).filter((value) => value !== "")
-}
-
 // Each tool_reference block of a turn's tool results: its path and the tool it names.
 function referencesIn(wire: AnyBody): ReadonlyArray<readonly [string, string]> {
   const found: Array<readonly [string, string]> = []
@@ -508,7 +506,7 @@ function decodeWith(
   const checked = check(body)
   if (Result.isFailure(checked)) return Result.fail(refusalError(body, checked.failure))
   const wire = checked.success
-  const betas = betasOf(headers)
+  const betas = betasOf(headers?.["anthropic-beta"])
   const broken = fieldError(wire) ?? toolSearchError(wire, betas)
   if (broken !== undefined) return Result.fail(broken)
   const drops = dropsMismatched(body, betas)
@@ -516,7 +514,11 @@ function decodeWith(
   const request = toRequest(wire)
   // The mapping refuses a block in a turn of the wrong role.
   if (Result.isFailure(request)) return Result.fail(invalid(request.failure.message, request.failure.param))
-  return promptOf(wire, request.success, drops)
+  const standard = needsLongContextBeta(wire.model) && !betas.includes(longContextBeta)
+  return Result.map(
+    promptOf(wire, request.success, drops),
+    (decoded) => standard ? { ...decoded, window: standardContextWindow } : decoded
+  )
 }
 
 /** The decoder of the bodies `check` checks, given the request's headers (the betas it reads). */

@@ -5,7 +5,8 @@
  * conversation that starts with a user turn and alternates; no message without content, no blank text; no `cachePoint`
  * of an hour after a shorter one; each `toolUse` answered by a `toolResult` in the next turn, and each result a use's:
  * `toolPairs.ts`; with Claude's thinking on, its reasoning sent back signed and opening the final tool turn) and
- * reduced to a `Reply.Prompt`; the model comes from the path.
+ * reduced to a `Reply.Prompt`, with the window a Claude Sonnet 4 or 4.5 prompt has without the 1M-token beta in
+ * `additionalModelRequestFields.anthropic_beta` (200,000 tokens); the model comes from the path.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
@@ -14,6 +15,7 @@ import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import { bracketed } from "../../schemaCheck.js"
 import * as Images from "../../tokens/images.js"
+import { longContextBeta, needsLongContextBeta, standardContextWindow } from "../../wire/anthropic/request.js"
 import * as Codec from "../../wire/bedrock/codec.js"
 import { longerAfterShorter } from "../../wire/cacheLifetime.js"
 import { isBlank } from "../../wire/emptyText.js"
@@ -221,7 +223,18 @@ export const decode = (
   }
   const thinking = Codec.thinkingBudgetOf(checked) === undefined ? undefined : thinkingError(checked)
   if (thinking !== undefined) return Result.fail(thinking)
-  return Result.succeed(promptOf(request.success, model, params?.stream === "true"))
+  const decoded = promptOf(request.success, model, params?.stream === "true")
+  return Result.succeed(
+    asksLongContext(checked) || !needsLongContextBeta(model)
+      ? decoded
+      : { ...decoded, window: standardContextWindow }
+  )
+}
+
+/** Whether a body asks for Claude's 1M-token window (`additionalModelRequestFields.anthropic_beta` holding its beta). */
+function asksLongContext(body: Codec.Body): boolean {
+  const betas = body.additionalModelRequestFields?.["anthropic_beta"]
+  return Array.isArray(betas) && betas.includes(longContextBeta)
 }
 
 /**

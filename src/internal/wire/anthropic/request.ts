@@ -849,9 +849,30 @@ export const bindingBeta = "thinking-binding-controls-2026-08-01"
 /** The `anthropic-beta` value of tool search (`defer_loading`, `tool_reference`; Anthropic's tool search guide). */
 export const toolSearchBeta = "advanced-tool-use-2025-11-20"
 
+/** The `anthropic-beta` value of the 1M-token context window (Anthropic's context windows guide). */
+export const longContextBeta = "context-1m-2025-08-07"
+
+/** The context window of a model that has the 1M-token one only with `longContextBeta`, without it. */
+export const standardContextWindow = 200_000
+
+/**
+ * Whether `model` holds a prompt over `standardContextWindow` only with `longContextBeta` (Claude Sonnet 4 and 4.5, by
+ * Anthropic's, Bedrock's or Vertex's id: `claude-sonnet-4-5-20250929`, `anthropic.claude-sonnet-4-20250514-v1:0`,
+ * `claude-sonnet-4-5@20250929`); the models after them have it without asking.
+ */
+export const needsLongContextBeta = (model: string): boolean =>
+  /(?:^|\.)claude-sonnet-4(?:-0|-5)?(?=$|-\d{8}|@)/.test(model)
+
+/** The values of an `anthropic-beta` header (comma-separated, perhaps sent more than once). */
+export function betasOf(header: string | ReadonlyArray<string> | undefined): ReadonlyArray<string> {
+  const values = typeof header === "string" ? header : (header ?? []).join(",")
+  return values.split(",").map((value) => value.trim()).filter((value) => value !== "")
+}
+
 /**
  * The `anthropic-beta` values the body of `request` needs: tool search's where a tool is deferred or a result loads
- * one, and the thinking binding's where the body asks for mismatched thinking dropped.
+ * one, the thinking binding's where the body asks for mismatched thinking dropped, and the 1M-token window's where the
+ * request asks for it (`longContext`).
  */
 export function requestBetas(
   request: ChatRequest,
@@ -859,7 +880,11 @@ export function requestBetas(
 ): ReadonlyArray<string> {
   const searches = request.tools?.some((tool) => tool.deferLoading === true) === true ||
     request.messages.some((message) => message.role === "tool" && (message.toolReferences?.length ?? 0) > 0)
-  return [...(searches ? [toolSearchBeta] : []), ...(dropsMismatchedThinking(request, options) ? [bindingBeta] : [])]
+  return [
+    ...(searches ? [toolSearchBeta] : []),
+    ...(dropsMismatchedThinking(request, options) ? [bindingBeta] : []),
+    ...(request.longContext === true ? [longContextBeta] : [])
+  ]
 }
 
 /** What the request body needs besides the request. */

@@ -65,7 +65,7 @@ import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import { defaultMaxTokens } from "../anthropic/options.js"
-import { effortOf, minThinkingBudget, thinkingBudgets } from "../anthropic/request.js"
+import { effortOf, longContextBeta, minThinkingBudget, thinkingBudgets } from "../anthropic/request.js"
 import { type Place, shortenAfterShorter } from "../cacheLifetime.js"
 import { requireImage } from "../contentKinds.js"
 import { isBlank } from "../emptyText.js"
@@ -753,6 +753,7 @@ function thinkingOf(request: ChatRequest): { readonly thinking: JsonObject; read
  * | `temperature` above 1 | `inferenceConfig.temperature` 1, Converse's most |
  * | `serviceTier` | `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`), else none |
  * | `reasoningEffort`, to Claude | `additionalModelRequestFields.thinking`, and `maxTokens` where none (`thinkingOf`) |
+ * | `longContext`, to Claude | `additionalModelRequestFields.anthropic_beta` with the 1M-token window's beta, else none |
  * | an assistant turn's reasoning | `reasoningContent` only with Bedrock's signature, else none |
  * | more than four breakpoints | the last four `cachePoint`s (tools, system, messages, in order) |
  * | a breakpoint's `ttl` | the `cachePoint`'s; none for an hour's after a shorter one (`wire/cacheLifetime.ts`) |
@@ -835,7 +836,13 @@ export function requestBody(request: ChatRequest, options: BodyOptions = {}): Js
   }
   const tier = ServiceTier.toBedrock(request.serviceTier)
   if (tier !== undefined) body["serviceTier"] = tier
-  if (thinking !== undefined) body["additionalModelRequestFields"] = { thinking: thinking.thinking }
+  // Claude on Bedrock takes Anthropic's betas in the body (Bedrock's Anthropic Claude Messages API parameters).
+  const betas = options.claude === true && request.longContext === true ? [longContextBeta] : []
+  const additional: JsonObject = {
+    ...(thinking === undefined ? {} : { thinking: thinking.thinking }),
+    ...(betas.length === 0 ? {} : { anthropic_beta: betas })
+  }
+  if (Object.keys(additional).length > 0) body["additionalModelRequestFields"] = additional
   keepLastCachePoints(body)
   shortenAfterShorter(cachePointBlocks(body), "cachePoint")
   if (request.providerOptions !== undefined) mergeOptions(body, request.providerOptions)
