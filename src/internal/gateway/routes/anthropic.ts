@@ -44,7 +44,9 @@ function answer(serving: ChatAnswer.Answering, body: WithBody) {
   })
 }
 
-/** `request` asking for what the client's `anthropic-beta` header asks for that is no field of the body: the 1M window. */
+/**
+ * `request` asking for what the client's `anthropic-beta` header asks for that is no field of the body: the 1M window.
+ */
 function withBetas(request: ChatRequest, header: string | undefined): ChatRequest {
   return betasOf(header).includes(longContextBeta) ? { ...request, longContext: true } : request
 }

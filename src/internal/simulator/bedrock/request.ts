@@ -231,7 +231,9 @@ export const decode = (
   )
 }
 
-/** Whether a body asks for Claude's 1M-token window (`additionalModelRequestFields.anthropic_beta` holding its beta). */
+/**
+ * Whether a body asks for Claude's 1M-token window (`additionalModelRequestFields.anthropic_beta` holding its beta).
+ */
 function asksLongContext(body: Codec.Body): boolean {
   const betas = body.additionalModelRequestFields?.["anthropic_beta"]
   return Array.isArray(betas) && betas.includes(longContextBeta)

@@ -753,7 +753,7 @@ function thinkingOf(request: ChatRequest): { readonly thinking: JsonObject; read
  * | `temperature` above 1 | `inferenceConfig.temperature` 1, Converse's most |
  * | `serviceTier` | `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`), else none |
  * | `reasoningEffort`, to Claude | `additionalModelRequestFields.thinking`, and `maxTokens` where none (`thinkingOf`) |
- * | `longContext`, to Claude | `additionalModelRequestFields.anthropic_beta` with the 1M-token window's beta, else none |
+ * | `longContext`, to Claude | `additionalModelRequestFields.anthropic_beta`: the 1M-token window's beta; else none |
  * | an assistant turn's reasoning | `reasoningContent` only with Bedrock's signature, else none |
  * | more than four breakpoints | the last four `cachePoint`s (tools, system, messages, in order) |
  * | a breakpoint's `ttl` | the `cachePoint`'s; none for an hour's after a shorter one (`wire/cacheLifetime.ts`) |
