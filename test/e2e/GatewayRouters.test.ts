@@ -83,6 +83,10 @@ const figures = (gateway: Gateway.Service, deployment: string) =>
     return { load, current, metric, dashboard }
   })
 
+// Each reading is four requests: read less often than `eventually`'s default, so that a state that never comes is
+// named with what was last read before the test's own timeout cuts it short.
+const readings = { every: "50 millis", within: "20 seconds" } as const
+
 describe("Gateway: the figures count calls through provider.json's routers", () => {
   it.live(
     "streams held open through router `main`: system-load, system-capacity, the in-flight gauge and the dashboard " +
@@ -102,14 +106,16 @@ describe("Gateway: the figures count calls through provider.json's routers", () 
         const held = yield* eventually(
           "three streams through `main` counted everywhere",
           figures(gateway, deployment),
-          (now) => now.load === 25 && now.current === 3 && now.metric === 3 && now.dashboard === 3
+          (now) => now.load === 25 && now.current === 3 && now.metric === 3 && now.dashboard === 3,
+          readings
         )
         expect(held).toEqual({ load: 25, current: 3, metric: 3, dashboard: 3 })
         client.abort()
         const freed = yield* eventually(
           "the streams freed",
           figures(gateway, deployment),
-          (now) => now.load === 0 && now.current === 0 && now.metric === 0 && now.dashboard === 0
+          (now) => now.load === 0 && now.current === 0 && now.metric === 0 && now.dashboard === 0,
+          readings
         )
         expect(freed).toEqual({ load: 0, current: 0, metric: 0, dashboard: 0 })
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
