@@ -9,8 +9,9 @@
  * keys and budgets with `textContent` (no markup is built from data). Nobody known, it shows a field for an admin key
  * beside the page's words on where that key is; for a key it sent, the gateway's message says why it was refused (a
  * gateway with no admin key at all says so before any is sent); a gateway with sign-on offers its sign-in link beside
- * it. It keeps the key in `sessionStorage` (gone with the tab) and sends it as `Authorization: Bearer`. Plain browser JavaScript, typechecked against the DOM
- * (`tsconfig.browser.json`) and linted.
+ * it. It keeps the key in `sessionStorage` (gone with the tab) and sends it as `Authorization: Bearer`.
+ *
+ * Plain browser JavaScript, typechecked against the DOM (`tsconfig.browser.json`) and linted.
  */
 ;(function() {
   "use strict"

@@ -4,8 +4,10 @@
  * asks nothing until the main script (`live.js`) says who the page acts for (the `admin-known` event, carrying the
  * permissions granted over the whole gateway, which its routes need), then asks its path every five seconds while
  * the permission it reads is granted; a refusal (a session ended, a key revoked) hides it and stops its poll until the
- * main script, asking again, says who is known; dollars as the page shows them; and the cell of a section's table. Plain browser JavaScript,
- * typechecked against the DOM (`tsconfig.browser.json`) and linted.
+ * main script, asking again, says who is known. Also: dollars as the page shows them, and the cell of a section's
+ * table.
+ *
+ * Plain browser JavaScript, typechecked against the DOM (`tsconfig.browser.json`) and linted.
  */
 "use strict"
 
