@@ -66,35 +66,30 @@ function stopOf<E>(error: E | GuardrailError): Stop<E, never> {
     : { _tag: "Failed", error: error as E }
 }
 
+// A step, its failure as the call's stop, which leaves nothing charged unless the call was sent and then interrupted
+// (its upstream may have run it).
+function step<A, E, Env>(effect: Effect.Effect<A, E | GuardrailError, Env>, settle: Settle, sent: boolean) {
+  return Effect.onExit(
+    Effect.mapError(effect, stopOf<E>),
+    (exit) => Exit.isSuccess(exit) ? Effect.void : settle(sent && Cause.hasInterrupts(exit.cause) ? undefined : 0)
+  )
+}
+
 /** The call governed by `steps`: its answer, or why it stopped; recorded once it ends, however it ends. */
 export function governed<I, A, E, Env>(steps: Steps<I, A, E, Env>): Effect.Effect<A, Stop<E, A>, Env> {
   const { guardOut, held, send, turn } = steps
   const call = Effect.gen(function*() {
     const settle = yield* Effect.mapError(steps.reserve, stopOf<E>)
-    // The input once guarded, and whether it was sent: a stop before the answer leaves nothing charged unless the call
-    // was sent and then interrupted (its upstream may have run it).
-    let input: I | undefined
-    let sent = false
-    function sending(checked: I) {
-      sent = true
-      return send(checked)
-    }
-    const answered = Effect.flatMap(steps.guardIn, (checked) => {
-      input = checked
-      return turn === undefined
-        ? sending(checked)
-        : Effect.scoped(Effect.flatMap(turn(checked), () => sending(checked)))
-    })
-    const answer = yield* Effect.onExit(
-      Effect.mapError(answered, stopOf<E>),
-      (exit) => Exit.isSuccess(exit) ? Effect.void : settle(sent && Cause.hasInterrupts(exit.cause) ? undefined : 0)
-    )
+    const input = yield* step(steps.guardIn, settle, false)
+    const sent = step(send(input), settle, true)
+    const answer =
+      yield* (turn === undefined ? sent : Effect.scoped(Effect.andThen(step(turn(input), settle, false), sent)))
     yield* held === undefined
       ? settle(steps.cost(answer))
       : Scope.addFinalizerExit(held, () => settle(steps.cost(answer)))
     if (guardOut === undefined) return answer
     return yield* Effect.mapError(
-      guardOut(answer, input as I),
+      guardOut(answer, input),
       (error): Stop<E, A> => ({ _tag: "Blocked", error, answered: answer })
     )
   })
