@@ -18,7 +18,9 @@ const providerKey = "sk-gateway-routers-3d8e1a6f"
 
 const hello = { messages: [{ role: "user", content: "Hello, please introduce yourself" }] }
 
-// `held` holds its streams open after three chunks, `down` answers 503; each key takes 4 calls at once.
+// `held` holds its streams open after three chunks, for longer than the test may run (its deployment's idle timeout,
+// 30 s by default, would cut them while a loaded machine opens and reads them); `down` answers 503; each key takes 4
+// calls at once.
 const serve = Effect.gen(function*() {
   const simulator = yield* Simulator.make({
     apiKeys: [providerKey],
@@ -30,6 +32,7 @@ const serve = Effect.gen(function*() {
     base_url: `${simulator.url}/v1`,
     api_keys: [{ key: providerKey, max_concurrency: 4 }],
     max_retries: 0,
+    idle_timeout: 600,
     ...(fault === undefined ? {} : { headers: { "x-simulator-fault": fault } })
   })
   const config = yield* ProviderConfig.fromJson({
