@@ -188,15 +188,15 @@ const codexThinking: Cell = {
 }
 
 /**
- * Gemini CLI's thinking on a Gemini 3 model, each call's reasoning sent back on the call. Not on Chat Completions,
- * whose reasoning is plain text that Gemini's clients never send back, nor on Bedrock, which thinks only for Claude.
+ * Gemini CLI's thinking on a Gemini 3 model (a group of DeepSeek's thinking model on Chat Completions, of a Claude on
+ * Bedrock), each call's reasoning sent back on the call.
  */
 const geminiThinking: Cell = {
   test: {
     file: "test/e2e/GeminiCliSession.test.ts",
     title: "with its thinking: each call's reasoning sent back as the API wants it"
   },
-  backends: ["responses", "anthropic", "gemini"]
+  backends
 }
 
 const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
