@@ -284,7 +284,7 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
         file: "test/e2e/GeminiCliLongContext.test.ts",
         title: "gemini -p answers a prompt over 200,000 tokens"
       },
-      backends: ["gemini"]
+      backends
     },
     "MCP tools": mcp["Gemini CLI"]!,
     "prompt caching (5-minute and 1-hour)": caching["Gemini CLI"],
