@@ -282,13 +282,13 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "PDFs": { test: geminiMedia("a PDF"), backends },
     "thinking (signature-only, bound prefix)": geminiThinking,
     "WebSocket transport": { lacks: "Gemini CLI speaks HTTP with server-sent events only" },
-    // Where its items exist: a Gemini deployment's thought signatures.
+    // Where its items exist: a Gemini deployment's thought signatures, an Anthropic one's signed thinking.
     "encrypted items across replicas": {
       test: {
         file: "test/e2e/GeminiCliReplicas.test.ts",
-        title: "gemini: thought signatures come back to the model on every replica"
+        title: ": its reasoning comes back to the model on every replica"
       },
-      backends: ["gemini"]
+      backends: ["gemini", "anthropic"]
     },
     "structured output": {
       lacks: "Gemini CLI cannot ask for an answer that fits a schema (its `--output-format json` frames its own output)"
