@@ -12,10 +12,10 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { codexEnv, codexExec, codexLogin } from "../utils/agentRuns.js"
-import { agentSession, type Backend, backends, usageBill } from "../utils/agentSession.js"
+import { agentSession, type Backend, backends } from "../utils/agentSession.js"
 import { codexTools } from "../utils/agentTools.js"
 import { modelCatalog } from "../utils/codexConfig.js"
-import { longPrompt } from "../utils/longPrompt.js"
+import { longCallsBilled, longPrompt } from "../utils/longPrompt.js"
 
 const model = "gpt-4.1"
 const contextWindow = 1_047_576
@@ -49,12 +49,7 @@ const longTurn = (backend: Backend) =>
     const ran = yield* codexExec(session, env, longPrompt.withQuestion)(["-"])
     expect(ran.code, `codex's stdout:\n${ran.stdout}\nstderr:\n${ran.stderr}\nserve:\n${session.log()}`).toBe(0)
     expect(ran.stdout.trim()).toBe(longPrompt.answer)
-    const billed = yield* session.billed
-    expect(billed).toHaveLength(2)
-    for (const usage of billed) expect(usage.promptTokens).toBeGreaterThan(longPrompt.standardWindow)
-    const spend = yield* session.spend(2)
-    expect(spend.calls).toBe(2)
-    expect(spend.cost).toBeCloseTo(usageBill(billed, session.price, backend), 6)
+    yield* longCallsBilled(session, 2)
   }).pipe(Effect.scoped)
 
 describe.concurrent("Codex's 1M-token context through serve", () => {

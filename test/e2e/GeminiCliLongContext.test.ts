@@ -8,8 +8,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { geminiCliRun } from "../utils/agentRuns.js"
-import { agentSession, type Backend, backends, usageBill } from "../utils/agentSession.js"
-import { longPrompt } from "../utils/longPrompt.js"
+import { agentSession, type Backend, backends } from "../utils/agentSession.js"
+import { longCallsBilled, longPrompt } from "../utils/longPrompt.js"
 import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 
 const model = "gemini-2.5-flash"
@@ -31,12 +31,7 @@ const longTurn = (backend: Backend) => (ctx: Parameters<typeof orSkip>[0]) =>
     const ran = yield* geminiCliRun(gemini, session, longPrompt.text)(["-p", longPrompt.question])
     expect(ran.code, `gemini's stdout:\n${ran.stdout}\nstderr:\n${ran.stderr}\nserve:\n${session.log()}`).toBe(0)
     expect(ran.stdout.trim()).toBe(longPrompt.answer)
-    const billed = yield* session.billed
-    expect(billed).toHaveLength(1)
-    expect(billed[0]!.promptTokens).toBeGreaterThan(longPrompt.standardWindow)
-    const spend = yield* session.spend(1)
-    expect(spend.calls).toBe(1)
-    expect(spend.cost).toBeCloseTo(usageBill(billed, session.price, backend), 6)
+    yield* longCallsBilled(session, 1)
   }).pipe(Effect.scoped)
 
 describe.concurrent("Gemini CLI's 1M-token context through serve", () => {
