@@ -5,6 +5,9 @@
  * Anthropic's content blocks, Gemini's contents), streamed and not. A proxy before the simulator keeps what the
  * gateway sent it: each replayed step's first call must carry the simulator's own signature, not the stand-in the
  * gateway puts on a call that comes back without one (which Gemini takes, so the answer alone would not tell).
+ * And a Gemini client's loop over DeepSeek's thinking model (a Chat Completions deployment, whose API wants each call's
+ * `reasoning_content` back in a tool loop), its history without the thought parts, as Gemini CLI keeps it: the
+ * gateway carries the reasoning in the call's signature.
  */
 import type Anthropic from "@anthropic-ai/sdk"
 import { expect, layer } from "@effect/vitest"
@@ -25,6 +28,8 @@ const providerKey = "sk-gemini-signatures-provider"
 const gatewayKey = "sk-gemini-signatures-gateway"
 const gemini3 = "gemini-3-sim"
 const model = `google/${gemini3}`
+// DeepSeek's thinking model, which thinks on every call and wants its reasoning back on each call of a tool loop.
+const deepSeek = "deepseek-reasoner"
 
 class Fixture extends Context.Service<Fixture, {
   readonly clients: ReturnType<typeof gatewayClients>
@@ -35,7 +40,10 @@ class Fixture extends Context.Service<Fixture, {
 const fixture = Layer.effect(
   Fixture,
   Effect.gen(function*() {
-    const simulator = yield* Simulator.make({ apiKeys: [providerKey], models: [...Simulator.defaultModels, gemini3] })
+    const simulator = yield* Simulator.make({
+      apiKeys: [providerKey],
+      models: [...Simulator.defaultModels, gemini3, deepSeek]
+    })
     const proxy = yield* recordingProxy(simulator.url, `/v1beta/models/${gemini3}:`)
     const config = yield* ProviderConfig.fromJson({
       google: [{
@@ -46,6 +54,13 @@ const fixture = Layer.effect(
         max_retries: 0,
         // Two calls a step: only the first of a step is signed, as Gemini 3 signs them.
         headers: { "x-simulator-tool-calls": "2" }
+      }],
+      deepseek: [{
+        model_name: deepSeek,
+        api: "chat-completions",
+        base_url: `${simulator.url}/v1`,
+        api_keys: [providerKey],
+        max_retries: 0
       }]
     })
     const gateway = yield* Gateway.make({
@@ -167,7 +182,11 @@ function messagesLoop(anthropic: Anthropic): Loop {
   }
 }
 
-function geminiLoop(google: GoogleGenAI): Loop {
+/**
+ * A Gemini client's tool loop on `on` (default the Gemini 3 deployment); with `dropsThoughts`, its history keeps no
+ * thought part, as Gemini CLI's does.
+ */
+function geminiLoop(google: GoogleGenAI, { dropsThoughts = false, on = model } = {}): Loop {
   const tools = [{
     functionDeclarations: [{
       name: "get_weather",
@@ -179,7 +198,7 @@ function geminiLoop(google: GoogleGenAI): Loop {
     const contents: Array<Content> = [{ role: "user", parts: [{ text: question }] }]
     for (const choice of steps) {
       const request = {
-        model,
+        model: on,
         contents,
         config: { tools, toolConfig: { functionCallingConfig: { mode: modes[choice] } } }
       }
@@ -192,7 +211,7 @@ function geminiLoop(google: GoogleGenAI): Loop {
       } else {
         parts.push(...(await google.models.generateContent(request)).candidates?.[0]?.content?.parts ?? [])
       }
-      contents.push({ role: "model", parts })
+      contents.push({ role: "model", parts: dropsThoughts ? parts.filter((part) => part.thought !== true) : parts })
       const calls = parts.flatMap((part) => part.functionCall === undefined ? [] : [part.functionCall])
       if (calls.length === 0) return parts.map((part) => part.text ?? "").join("")
       contents.push({
@@ -233,5 +252,22 @@ layer(fixture, { timeout: 60_000 })("Gemini 3's thought signatures through the g
           }
         }))
     }
+  }
+})
+
+layer(fixture, { timeout: 60_000 })("DeepSeek's reasoning through the gateway to a Gemini client", (it) => {
+  for (const stream of [false, true]) {
+    it.effect(
+      `@google/genai generateContent${stream ? ", streamed" : ""}: a tool loop without thought parts on ` +
+        `${deepSeek} sends each call's reasoning back`,
+      () =>
+        Effect.gen(function*() {
+          const { clients } = yield* Fixture
+          const answer = yield* Effect.promise(() =>
+            geminiLoop(clients.google, { dropsThoughts: true, on: deepSeek })(stream)
+          )
+          expect(answer).toMatch(/The tool returned .*sunny/)
+        })
+    )
   }
 })

@@ -1,12 +1,13 @@
 /**
  * Gemini CLI (`gemini -p`, as in `GeminiCliSession.test.ts`) on a Gemini 3 model through the long scripted session
  * against two `serve` replicas sharing Redis behind a balancer (`test/utils/agentReplicas.ts`: each request to the
- * next replica in turn), whose model is a router over two Gemini deployments of two keys. A Gemini 3 model wants each
- * step's first function call back with the thought signature it made for it (the Gemini API's thought signatures
- * page), and the simulator refuses one without it or with another: every turn answered, the chat compressed, the
- * session resumed after both replicas restarted, none refused, and each replayed step's first call sent back to the
- * deployment with the simulator's own signature, not the stand-in (`skip_thought_signature_validator`) put on a call
- * that lost its own.
+ * next replica in turn), whose model is a router over two deployments of two keys, of the Gemini API and of Anthropic's.
+ * A Gemini 3 model wants each step's first function call back with the thought signature it made for it (the Gemini
+ * API's thought signatures page), a Claude its signed thinking (Anthropic's extended thinking with tool use, which the
+ * gateway carries to Gemini CLI in the call's signature), and the simulator refuses one without it or with another:
+ * every turn answered, the chat compressed, the session resumed after both replicas restarted, none refused, and each
+ * replayed step's reasoning sent back to the deployment in the form the deployment made it (a Gemini signature, not the
+ * stand-in `skip_thought_signature_validator` put on a call that lost its own; Anthropic's signed thinking).
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -19,47 +20,52 @@ import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 // A Gemini 3 model of Google's, which Gemini CLI compresses with itself.
 const model = "gemini-3-flash-preview"
 
-describe("Gemini CLI's session through two serve replicas sharing Redis, over two deployments", () => {
-  it.live(
-    "gemini: thought signatures come back to the model on every replica, compressed and resumed",
-    (ctx) =>
-      Effect.gen(function*() {
-        const gemini = yield* geminiCli.pipe(orSkip(ctx))
-        const replicas = yield* agentReplicas({
-          label: "gemini-cli-replicas",
-          model,
-          backend: "gemini",
-          scenario: geminiCliScenario
-        })
-        writeGeminiSettings(replicas.home, { name: model, compressionThreshold: geminiCompressionThreshold })
-        yield* playAcrossReplicas(replicas, {
-          agent: "gemini",
-          run: (args) =>
-            spawnProcess(process.execPath, [gemini, "--skip-trust", "--approval-mode", "yolo", ...args], {
-              cwd: replicas.work,
-              env: {
-                ...envWithoutKeys(),
-                HOME: replicas.home,
-                TMPDIR: replicas.dir,
-                GEMINI_API_KEY: agentKey,
-                GOOGLE_GEMINI_BASE_URL: replicas.balanced.url,
-                GEMINI_TELEMETRY_ENABLED: "false"
-              },
-              timeoutMs: 240_000
-            }),
-          first: ["-p", prompts.first],
-          resumed: ["--resume", "latest", "-p", prompts.resumed]
-        })
-        // Each replayed step's first call came back in the session's turns with the model's own signature, which the
-        // simulator checks is the one it made for the call (the compression's whole calls are left out: Gemini CLI
-        // puts its stand-in on what it summarises).
-        const streamed = replicas.recorded.flatMap((one) =>
-          one.bodies.filter((_, n) => one.paths[n]!.includes(":streamGenerateContent"))
-        )
-        const signatures = streamed.flatMap(thinkingSentBack.gemini)
-        expect(signatures.length).toBeGreaterThan(0)
-        for (const signature of signatures) expect(signature).toMatch(thinkingForm.gemini)
-      }).pipe(Effect.scoped),
-    300_000
-  )
+// The backends whose reasoning Gemini CLI carries back, and the path of the calls that send it.
+const carried = { gemini: ":streamGenerateContent", anthropic: "/v1/messages" } as const
+
+describe.concurrent("Gemini CLI's session through two serve replicas sharing Redis, over two deployments", () => {
+  for (const backend of ["gemini", "anthropic"] as const) {
+    it.live(
+      `${backend}: its reasoning comes back to the model on every replica, compressed and resumed`,
+      (ctx) =>
+        Effect.gen(function*() {
+          const gemini = yield* geminiCli.pipe(orSkip(ctx))
+          const replicas = yield* agentReplicas({
+            label: "gemini-cli-replicas",
+            model,
+            backend,
+            scenario: geminiCliScenario
+          })
+          writeGeminiSettings(replicas.home, { name: model, compressionThreshold: geminiCompressionThreshold })
+          yield* playAcrossReplicas(replicas, {
+            agent: "gemini",
+            run: (args) =>
+              spawnProcess(process.execPath, [gemini, "--skip-trust", "--approval-mode", "yolo", ...args], {
+                cwd: replicas.work,
+                env: {
+                  ...envWithoutKeys(),
+                  HOME: replicas.home,
+                  TMPDIR: replicas.dir,
+                  GEMINI_API_KEY: agentKey,
+                  GOOGLE_GEMINI_BASE_URL: replicas.balanced.url,
+                  GEMINI_TELEMETRY_ENABLED: "false"
+                },
+                timeoutMs: 240_000
+              }),
+            first: ["-p", prompts.first],
+            resumed: ["--resume", "latest", "-p", prompts.resumed]
+          })
+          // Each replayed step's first call came back in the session's turns with the model's own signature, which the
+          // simulator checks is the one it made for the call (the compression's whole calls are left out: Gemini CLI
+          // puts its stand-in on what it summarises).
+          const streamed = replicas.recorded.flatMap((one) =>
+            one.bodies.filter((_, n) => one.paths[n]!.includes(carried[backend]))
+          )
+          const signatures = streamed.flatMap(thinkingSentBack[backend])
+          expect(signatures.length).toBeGreaterThan(0)
+          for (const signature of signatures) expect(signature).toMatch(thinkingForm[backend])
+        }).pipe(Effect.scoped),
+      300_000
+    )
+  }
 })

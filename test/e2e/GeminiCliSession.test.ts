@@ -6,8 +6,8 @@
  * session resumed by `gemini --resume latest -p` after `serve` was restarted, its chat compressed there (Gemini CLI
  * compresses where a user's message starts a turn, once its history's estimate passes the threshold: a summary and
  * its check, then its own "Got it" turn), and the gateway's recorded spend the simulator's bill. And on a Gemini 3
- * model, whose thinking Gemini CLI asks for by default, on the backends whose reasoning it can carry back
- * (`thinkingBackends`): each call sent back, in the request after its reply, with that reply's signature.
+ * model, whose thinking Gemini CLI asks for by default, on every backend (`thinkingDeployments`): each call sent back,
+ * in the request after its reply, with that reply's signature.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -24,11 +24,18 @@ const model = "gemini-2.5-flash"
 const thinkingModel = "gemini-3-flash-preview"
 
 /**
- * The backends whose reasoning a Gemini model's thinking gets and carries back. Not Chat Completions, whose reasoning
- * is plain text, which Gemini's clients do not send back (thought parts are summaries the API never takes); not
- * Bedrock, whose Converse thinks only for Claude, from which Gemini CLI asks for no thinking.
+ * The deployment Gemini CLI's thinking model names on each backend (a group of it where it is another model): the
+ * Gemini 3 model itself where the backend's API serves it; on Chat Completions DeepSeek's thinking model, whose
+ * `reasoning_content` its API wants back on each call of a tool loop; on Bedrock a Claude model, the only one whose
+ * thinking Converse carries, signed and bound to the conversation's prefix.
  */
-const thinkingBackends: ReadonlyArray<Backend> = ["responses", "anthropic", "gemini"]
+const thinkingDeployments: Record<Backend, string> = {
+  "chat-completions": "deepseek-reasoner",
+  "responses": thinkingModel,
+  "anthropic": thinkingModel,
+  "gemini": thinkingModel,
+  "bedrock": "us.anthropic.claude-sonnet-5-1-v1:0"
+}
 
 /** A model turn of a Gemini request's history, as Gemini CLI sends it. */
 interface Content {
@@ -73,13 +80,15 @@ const sessionOn = (backend: Backend, thinking: boolean) => (ctx: Parameters<type
   Effect.gen(function*() {
     const gemini = yield* geminiCli.pipe(orSkip(ctx))
     const played = thinking ? thinkingModel : model
+    const deployment = thinking ? thinkingDeployments[backend] : model
     const session = yield* agentSession({
       label: "gemini-cli-session",
-      model: played,
+      model: deployment,
       backend,
       scenario: geminiCliScenario,
-      // The gateway's price table does not know the Gemini 3 model: provider.json gives it Gemini 2.5 Flash's.
-      pricing: thinking ? { input_per_mtok: 0.3, cached_input_per_mtok: 0.03, output_per_mtok: 2.5 } : undefined
+      // The gateway's price table knows neither Gemini 3 nor Claude 5.1: provider.json gives them Gemini 2.5 Flash's.
+      pricing: thinking ? { input_per_mtok: 0.3, cached_input_per_mtok: 0.03, output_per_mtok: 2.5 } : undefined,
+      groups: deployment === played ? undefined : [played]
     })
     // The bodies Gemini CLI sends, kept by a proxy in front of `serve` (which keeps its port across restarts).
     const proxy = yield* recordingProxy(session.url, "/v1beta")
@@ -104,7 +113,6 @@ describe.concurrent("Gemini CLI's long session through serve", () => {
       sessionOn(backend, false),
       300_000
     )
-    if (!thinkingBackends.includes(backend)) continue
     it.live(
       `${backend}: gemini -p on ${thinkingModel} with its thinking: each call's reasoning sent back as the API wants it`,
       sessionOn(backend, true),

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import type { ChatChunk, Restart } from "../../src/ChatChunk.js"
 import type { ChatResponse, Usage } from "../../src/ChatResponse.js"
@@ -8,7 +10,7 @@ import { replyChunks } from "../../src/internal/simulator/chunks.js"
 import { FramedText } from "../../src/internal/wire/eventSink.js"
 import * as Codec from "../../src/internal/wire/gemini/codec.js"
 import * as Render from "../../src/internal/wire/gemini/writer.js"
-import { cutAt, replies, token } from "../utils/simulatorReplies.js"
+import { cutAt, fragments, replies, token } from "../utils/simulatorReplies.js"
 
 const usage: Usage = {
   promptTokens: 12,
@@ -119,6 +121,68 @@ describe("the gateway's Gemini replies", () => {
       .toBeUndefined()
     const spoken = Render.streamEncoder("req-4", "m")
     expect(spoken.batch([{ _tag: "TextDelta", text: "Hi" }, restart]).restarted).toBe(restart)
+  })
+})
+
+/** The model turn a Gemini client keeps of a reply's parts without its thoughts (as Gemini CLI does), sent back. */
+function sentBack(parts: ReadonlyArray<Record<string, unknown>>) {
+  const calls = parts.filter((part) => part["functionCall"] !== undefined)
+  const body = Schema.decodeUnknownSync(Codec.GenerateContentRequest)({
+    contents: [
+      { role: "user", parts: [{ text: "Go." }] },
+      { role: "model", parts: parts.filter((part) => part["thought"] !== true) },
+      {
+        role: "user",
+        parts: calls.map((part) => {
+          const call = part["functionCall"] as { readonly id: string; readonly name: string }
+          return { functionResponse: { id: call.id, name: call.name, response: { output: "ok" } } }
+        })
+      }
+    ]
+  })
+  const request = Result.getOrThrow(Codec.toRequest(body))
+  return request.messages.find((message) => message.role === "assistant")
+}
+
+describe("another API's reasoning through a Gemini client that keeps no thoughts", () => {
+  const calls = fc.uniqueArray(fc.record({ id: fc.stringMatching(/^call_[a-z0-9]{1,6}$/), name: token }), {
+    minLength: 1,
+    maxLength: 3,
+    selector: (call) => call.id
+  })
+  const finish: ChatChunk = {
+    _tag: "Finish",
+    finishReason: "tool_calls",
+    id: "x",
+    model: "deepseek-reasoner",
+    provider: "deepseek",
+    latency: Duration.zero
+  }
+
+  it("comes back with the calls of a whole reply and of a stream, at any chunking", () => {
+    fc.assert(fc.property(fragments(), calls, (pieces, made) => {
+      const reasoning = pieces.join("")
+      const toolCalls = made.map((call) => ({ ...call, arguments: "{}" }))
+      const whole = JSON.parse(Codec.response(
+        { text: "", reasoning, toolCalls, finishReason: "tool_calls", usage },
+        "req-5",
+        "m"
+      ))
+      expect(sentBack(whole.candidates[0].content.parts)).toMatchObject({ reasoning, toolCalls })
+      const encoder = Render.streamEncoder("req-6", "m")
+      const streamed = events(
+        encoder.batch([
+          ...pieces.map((text): ChatChunk => ({ _tag: "ReasoningDelta", text })),
+          ...toolCalls.map((call, index): ChatChunk => ({ _tag: "ToolCallDelta", index, ...call })),
+          { _tag: "Usage", usage },
+          finish
+        ]).bytes
+      )
+      expect(sentBack(streamed.flatMap((event) => event.candidates[0].content.parts))).toMatchObject({
+        reasoning,
+        toolCalls
+      })
+    }))
   })
 })
 

@@ -81,16 +81,19 @@ export const codexLogin = (env: Record<string, string>) =>
     expect(login.code, login.stderr).toBe(0)
   })
 
-/** `codex exec` with `args`, no sandbox (the scripted commands change the file, in a directory of the test's own). */
+/**
+ * `codex exec` with `args`, no sandbox (the scripted commands change the file, in a directory of the test's own);
+ * `stdin`, when given, is its prompt where `args` name it `-`.
+ */
 export const codexExec =
-  (session: Pick<AgentSession, "work">, env: Record<string, string>) => (args: ReadonlyArray<string>) =>
+  (session: Pick<AgentSession, "work">, env: Record<string, string>, stdin?: string) => (args: ReadonlyArray<string>) =>
     spawnProcess(process.execPath, [
       codexBin,
       "exec",
       ...args,
       "--skip-git-repo-check",
       "--dangerously-bypass-approvals-and-sandbox"
-    ], { cwd: session.work, env, timeoutMs })
+    ], { cwd: session.work, env, ...(stdin === undefined ? {} : { stdin }), timeoutMs })
 
 /** opencode (`opencode run`), configured for the session's model at `serve`'s Chat Completions routes. */
 export const opencodeRun = (program: string, session: AgentSession, modelSettings?: object) => {

@@ -235,6 +235,8 @@ export interface AgentSessionSetup {
   readonly budget?: { readonly limit: number; readonly period: string } | undefined
   /** The simulated model's context window. Default: the simulator's. */
   readonly contextWindow?: number | undefined
+  /** Other names the agent may ask for the deployment by (provider.json `groups`). Default: none. */
+  readonly groups?: ReadonlyArray<string> | undefined
 }
 
 const adminKey = "gw-agent-session-admin-0001"
@@ -271,7 +273,8 @@ export const agentSession = (setup: AgentSessionSetup) =>
         base_url: base,
         api_keys: [providerKey],
         max_retries: 0,
-        ...(setup.pricing === undefined ? {} : { pricing: setup.pricing })
+        ...(setup.pricing === undefined ? {} : { pricing: setup.pricing }),
+        ...(setup.groups === undefined ? {} : { groups: setup.groups })
       }],
       gateway: {
         keys: [{ name: "agent", key: agentKey, ...(setup.budget === undefined ? {} : { budget: setup.budget }) }],

@@ -465,11 +465,13 @@ function modelTurn(
   }
   const own = ownMetadata(signature, undefined)
   const meta = carried?.message === undefined ? own : { ...carried.message, ...own }
+  // The thoughts the client sent back, else the reasoning the gateway carried for it.
+  const kept = reasoning ?? carried?.reasoning
   into.push({
     role: "assistant",
     content: text,
     ...(calls.length > 0 ? { toolCalls: calls.map((call) => restoreCall(call, carried?.calls)) } : {}),
-    ...(reasoning !== undefined ? { reasoning } : {}),
+    ...(kept !== undefined ? { reasoning: kept } : {}),
     ...(meta !== undefined ? { providerMetadata: meta } : {})
   })
   return undefined
@@ -1216,17 +1218,22 @@ function foreignMetadata(metadata: ProviderMetadata | undefined): ProviderMetada
  * A reply's calls as `functionCall` parts. Another provider's state for the next turn (Anthropic's signed thinking,
  * Bedrock's reasoning signature, a Responses deployment's encrypted reasoning) rides, in the gateway's envelope
  * (`wire/carried.ts`), as the first call's `thoughtSignature`: Gemini's clients send a call's signature back on it,
- * as the Gemini API's thought signatures page asks, and `modelTurn` reads it back.
+ * as the Gemini API's thought signatures page asks, and `modelTurn` reads it back. The reply's `reasoning` rides there
+ * too: Gemini's clients keep no thought part in their history, and that provider may want its text back.
  */
 export function callParts(
   calls: ReadonlyArray<WrittenCall>,
-  metadata: ProviderMetadata | undefined
+  metadata: ProviderMetadata | undefined,
+  reasoning: string | undefined
 ): Array<WrittenPart> {
-  // A Gemini deployment's reply signs its own calls: nothing of another provider's to carry.
-  const own = calls.some((call) => metadataOf(call.providerMetadata)?.thoughtSignature !== undefined)
+  // A Gemini deployment's reply (its signatures, its call ids) carries itself: nothing of another provider's to carry,
+  // and no thought text, which the Gemini API never takes back.
+  const own = metadataOf(metadata) !== undefined ||
+    calls.some((call) => metadataOf(call.providerMetadata) !== undefined)
   const carried = calls.length === 0 || own ? undefined : envelopeOf(
     foreignMetadata(metadata),
-    calls.flatMap((call) => call.id === undefined ? [] : [[call.id, foreignMetadata(call.providerMetadata)] as const])
+    calls.flatMap((call) => call.id === undefined ? [] : [[call.id, foreignMetadata(call.providerMetadata)] as const]),
+    reasoning
   )
   return calls.map((call, i) =>
     i === 0 && carried !== undefined ? { ...callPart(call), thoughtSignature: carried } : callPart(call)
@@ -1280,7 +1287,7 @@ export function response(reply: WrittenReply, id: string, model: string): string
     parts.push(signed({ text: reply.text }, reply.providerMetadata))
   }
   if (reply.refusal !== undefined) parts.push(refusalPart(reply.refusal))
-  parts.push(...callParts(reply.toolCalls, reply.providerMetadata))
+  parts.push(...callParts(reply.toolCalls, reply.providerMetadata, reply.reasoning))
   return chunk(parts, id, model, { reason: reply.finishReason, usage: reply.usage })
 }
 

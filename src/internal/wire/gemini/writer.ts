@@ -132,6 +132,8 @@ export function streamWriter(id: string, model: string, out: EventSink, options:
   const runningUsage = options.runningUsage === true
   // The calls (unless they come whole) of the reply, folded until its `Finish` chunk; a `Restart` starts them over.
   let ending = makeAccumulator()
+  // The reply's reasoning so far, carried on its calls (`callParts`); a `Restart` starts it over.
+  let reasoning: string | undefined
   // The model that produces what follows: the one asked for, until a `Start`, `Restart`, `Continue` or `Finish` names
   // another.
   let producing = model
@@ -171,7 +173,7 @@ export function streamWriter(id: string, model: string, out: EventSink, options:
     const signature = metadataOf(chunk.providerMetadata)?.thoughtSignature
     if (signature !== undefined) parts.push({ text: "", thoughtSignature: signature })
     if (reply.refusal !== undefined) parts.push(refusalPart(reply.refusal))
-    parts.push(...callParts(reply.toolCalls, chunk.providerMetadata))
+    parts.push(...callParts(reply.toolCalls, chunk.providerMetadata, reasoning))
     // The last event holds a part, as Gemini's own does: an empty text when nothing else is left to say.
     if (parts.length === 0) parts.push({ text: "" })
     producing = chunk.model
@@ -181,11 +183,15 @@ export function streamWriter(id: string, model: string, out: EventSink, options:
 
   const fold = foldStream({
     text: (text) => parts.push({ text }),
-    reasoning: (text) => parts.push({ text, thought: true }),
+    reasoning(text) {
+      reasoning = (reasoning ?? "") + text
+      parts.push({ text, thought: true })
+    },
     toolCall,
     finish,
     restart() {
       ending = makeAccumulator()
+      reasoning = undefined
     },
     producedBy(next) {
       flush()
