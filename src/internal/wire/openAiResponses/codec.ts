@@ -190,9 +190,6 @@ const WireTool = Schema.Union([OneTool, NamespaceTool]).annotate({
   expected: "a tool (a function, a hosted tool) or a namespace of tools"
 })
 
-/** A tool of a body as the wire reads it. */
-export type WireTool = typeof WireTool.Type
-
 /** A tool of a body once its namespaces are flattened (`namespace.ts`). */
 export type FlatTool = typeof OneTool.Type
 
