@@ -4,11 +4,12 @@
  * its lines run over the batch's time on the simulator's `Clock` (so a test's `TestClock` moves it, `viewOf`), and
  * the steps each route shares: the gate, a create's faults decoded, the ids, the clouds' objects and the answers.
  */
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type * as Http from "node:http"
 import type { BatchState } from "../../ProviderClient.js"
 import type { ApiError, WireFormat } from "../../simulator/WireFormat.js"
-import { isJsonObject } from "../json.js"
+import { isJsonObject, parseJson } from "../json.js"
 import type { RawOutcome } from "../providers/batch.js"
 import { type BatchFault, batchFaultHeader, decodeBatchFault, noFault } from "./batchFault.js"
 import type { Plan } from "./plan.js"
@@ -167,11 +168,7 @@ export function empty(out: Record<string, string>): Plan {
 
 /** A body's JSON, or `undefined` when it is none. */
 export function parsed(body: string | undefined): unknown {
-  try {
-    return body === undefined ? undefined : JSON.parse(body)
-  } catch {
-    return undefined
-  }
+  return body === undefined ? undefined : Option.getOrUndefined(parseJson(body))
 }
 
 /** A line's answer from the plan of its call: a reply's body, or an error's status and body. */

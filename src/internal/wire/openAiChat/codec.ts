@@ -23,6 +23,7 @@
  *   body names them.
  * - OpenAI's error body, which the Responses API shares.
  */
+import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -30,7 +31,7 @@ import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice 
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import { RequestError, ShapeError } from "../../codecError.js"
-import { isJsonObject, type JsonObject, JsonObjectSchema, replyId, replyModel } from "../../json.js"
+import { isJsonObject, type JsonObject, JsonObjectSchema, parseJson, replyId, replyModel } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import { asciiJson } from "../asciiJson.js"
@@ -1148,11 +1149,6 @@ const isErrorBody = Schema.is(ErrorBody)
 
 /** The `error` of the OpenAI error body `text`, or undefined when `text` is not one. */
 export function errorOf(text: string): ErrorFields | undefined {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    return undefined
-  }
+  const parsed = Option.getOrUndefined(parseJson(text))
   return isErrorBody(parsed) ? parsed.error : undefined
 }
