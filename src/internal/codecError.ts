@@ -12,3 +12,10 @@ export class RequestError {
 export class ShapeError {
   constructor(readonly reason: string) {}
 }
+
+/** A wire field that is a string, or absent (`undefined` or `null`); anything else is a `ShapeError` naming `field`. */
+export function optionalString(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null) return undefined
+  if (typeof value === "string") return value
+  throw new ShapeError(`${field} is not a string`)
+}

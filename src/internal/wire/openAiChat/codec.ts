@@ -30,7 +30,7 @@ import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
-import { RequestError, ShapeError } from "../../codecError.js"
+import { optionalString, RequestError, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, parseJson, replyId, replyModel } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
@@ -651,12 +651,6 @@ export function textOf(value: unknown, field: string): string | undefined {
     return out
   }
   throw new ShapeError(`${field} is neither a string nor null`)
-}
-
-function optionalString(value: unknown, field: string): string | undefined {
-  if (value === undefined || value === null) return undefined
-  if (typeof value === "string") return value
-  throw new ShapeError(`${field} is not a string`)
 }
 
 /** Tool-call arguments are a JSON string; a few servers send the object itself. */
