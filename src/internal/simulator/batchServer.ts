@@ -89,28 +89,16 @@ export function viewOf(batch: Held<unknown>, now: number): View {
   return { state, ran, outcomes }
 }
 
-/** The lines answered and those failed, a line never run (expired, cancelled) among the failed. */
-export function counts(view: View) {
-  let succeeded = 0
-  let failed = 0
-  for (const outcome of view.outcomes) {
-    if (outcome === undefined) continue
-    if (typeof outcome === "object" && outcome._tag === "Reply") succeeded++
-    else failed++
-  }
-  return { succeeded, failed }
-}
-
 /** The lines that ran, answered or failed, as the clouds' jobs count them: those never run are in neither count. */
 export function ranCounts(view: View) {
-  let succeeded = 0
-  let failed = 0
-  for (const outcome of view.outcomes) {
-    if (typeof outcome !== "object") continue
-    if (outcome._tag === "Reply") succeeded++
-    else failed++
-  }
-  return { succeeded, failed }
+  const succeeded = view.outcomes.filter((outcome) => typeof outcome === "object" && outcome._tag === "Reply").length
+  return { succeeded, failed: view.outcomes.filter((outcome) => typeof outcome === "object").length - succeeded }
+}
+
+/** The lines answered and those failed, a line never run (expired, cancelled) among the failed. */
+export function counts(view: View) {
+  const { succeeded } = ranCounts(view)
+  return { succeeded, failed: view.outcomes.filter((outcome) => outcome !== undefined).length - succeeded }
 }
 
 /** A line of a result file: its index in the batch and its outcome. */
