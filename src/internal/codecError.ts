@@ -1,6 +1,6 @@
 /**
  * The two errors a wire codec throws, which the adapter template turns into typed errors: `RequestError` into
- * `InvalidRequestError`, `ShapeError` into `OutputDecodeError`.
+ * `InvalidRequestError`, `ShapeError` into `OutputDecodeError`; and the read of a field that is a string or absent.
  */
 
 /** A request this format cannot express; the adapter answers it with `InvalidRequestError`. */

@@ -1,7 +1,7 @@
 /**
- * JSON as every wire reads and writes it: an object as `JSON.parse` returns it (its guard and its schema), a reply's
- * id and model as the provider names them, and a tool call's arguments as the object a provider wants (in a request,
- * refused when they are not one; in a reply, kept).
+ * JSON as every wire reads and writes it: text parsed (none when it is not JSON), an object as `JSON.parse` returns it
+ * (its guard and its schema), a reply's id and model as the provider names them, and a tool call's arguments as the
+ * object a provider wants (in a request, refused when they are not one; in a reply, kept).
  */
 
 import * as Option from "effect/Option"
