@@ -1,9 +1,10 @@
 /**
- * JSON as every wire reads and writes it: an object as `JSON.parse` returns it (its guard and its schema), a reply's
- * id and model as the provider names them, and a tool call's arguments as the object a provider wants (in a request,
- * refused when they are not one; in a reply, kept).
+ * JSON as every wire reads and writes it: text parsed (none when it is not JSON), an object as `JSON.parse` returns it
+ * (its guard and its schema), a reply's id and model as the provider names them, and a tool call's arguments as the
+ * object a provider wants (in a request, refused when they are not one; in a reply, kept).
  */
 
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { ToolCall } from "../Message.js"
 import { RequestError } from "./codecError.js"
@@ -14,6 +15,15 @@ export type JsonObject = Record<string, unknown>
 /** Whether a JSON value is an object (not an array, not `null`). */
 export function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value)
+}
+
+/** The JSON value `text` holds; none when it is not JSON. */
+export const parseJson: (text: string) => Option.Option<unknown> = Option.liftThrowable(JSON.parse)
+
+/** The JSON object `text` holds; `undefined` when it is not JSON, or not an object. */
+export function parseJsonObject(text: string): JsonObject | undefined {
+  const value = parseJson(text)
+  return Option.isSome(value) && isJsonObject(value.value) ? value.value : undefined
 }
 
 /** A JSON object of any fields, for a request schema's free-form members (a tool's parameters, a JSON schema). */

@@ -7,7 +7,7 @@
  * estimate for rate limits (about four characters a token), and a bound for
  * budgets (a token is at least one UTF-8 byte in the byte-level tokenizers
  * OpenAI, Anthropic and Gemini use, so a prompt has at most as many tokens as
- * bytes, plus the chat format's markers). Images are counted apart (`imagesOf`): their tokens are their provider's.
+ * bytes, plus the chat format's markers). Images are not counted: their tokens are their provider's.
  */
 import type * as ChatRequest from "../ChatRequest.js"
 import type * as Embedding from "../Embedding.js"
@@ -52,17 +52,6 @@ const promptSize = (request: ChatRequest.Input, size: (text: string) => number):
   return total
 }
 
-/** How many images `request` sends. */
-export const imagesOf = (request: ChatRequest.Input): number => {
-  let images = 0
-  for (const message of request.messages) {
-    if (message.role === "user" && typeof message.content !== "string") {
-      for (const part of message.content) if (part.type === "image") images++
-    }
-  }
-  return images
-}
-
 /** Role markers and separators that chat formats add around every message. */
 export const perMessageOverhead = 4
 /** The tokens OpenAI's chat format primes the reply with. */
@@ -77,7 +66,7 @@ export const estimatedPromptTokens = (request: ChatRequest.Input): number =>
 
 /**
  * At least the prompt tokens of `request` for a byte-level tokenizer: its UTF-8 bytes, each message's markers and the
- * reply's priming. Not counted: images (`imagesOf`), and a prompt a provider adds of its own (as for tool use).
+ * reply's priming. Not counted: images, and a prompt a provider adds of its own (as for tool use).
  */
 export const mostPromptTokens = (request: ChatRequest.Input): number =>
   promptSize(request, utf8Bytes) + perMessageOverhead * request.messages.length + replyPriming

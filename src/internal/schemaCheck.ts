@@ -6,12 +6,14 @@
  * input lines all go through here; each names the path in its own way
  * (`messages[2].content`, Anthropic's `messages.2.content`).
  */
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaJITCompiler from "effect/schema/SchemaJITCompiler"
 import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as SchemaParser from "effect/SchemaParser"
+import { parseJson } from "./json.js"
 
 /** One thing wrong with a value: where (no segments for the value itself) and what, as the schema says it. */
 export interface Refusal {
@@ -125,11 +127,6 @@ export function decodeBody<A>(
   problem: (refused: Refused) => Problem = problemOf,
   unparsed: Problem = notJson
 ): Result.Result<A, Problem> {
-  let body: unknown
-  try {
-    body = JSON.parse(text)
-  } catch {
-    return Result.fail(unparsed)
-  }
-  return Result.mapError(check(body), problem)
+  const body = parseJson(text)
+  return Option.isNone(body) ? Result.fail(unparsed) : Result.mapError(check(body.value), problem)
 }

@@ -8,8 +8,10 @@
  */
 import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
+import * as Option from "effect/Option"
 import type { OptionsError } from "../../OptionsError.js"
 import { type Issue, type ProviderConfig, ProviderConfigError } from "../../ProviderConfig.js"
+import { parseJson } from "../json.js"
 import { type Places, readFile } from "./read.js"
 
 // A field of the gateway's options as the file spells it (`defaultMaxTokens`: `default_max_tokens`).
@@ -85,12 +87,8 @@ const partOf = (path: string): string =>
 
 // Whether a problem's value (as `OptionsError` renders it) names an entry that does not decode.
 const namesUnread = (value: string, places: Places): boolean => {
-  try {
-    const name: unknown = JSON.parse(value)
-    return typeof name === "string" && places.unread.has(name)
-  } catch {
-    return false
-  }
+  const name = Option.getOrUndefined(parseJson(value))
+  return typeof name === "string" && places.unread.has(name)
 }
 
 /**

@@ -4,11 +4,12 @@
  * its lines run over the batch's time on the simulator's `Clock` (so a test's `TestClock` moves it, `viewOf`), and
  * the steps each route shares: the gate, a create's faults decoded, the ids, the clouds' objects and the answers.
  */
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type * as Http from "node:http"
 import type { BatchState } from "../../ProviderClient.js"
 import type { ApiError, WireFormat } from "../../simulator/WireFormat.js"
-import { isJsonObject } from "../json.js"
+import { isJsonObject, parseJson } from "../json.js"
 import type { RawOutcome } from "../providers/batch.js"
 import { type BatchFault, batchFaultHeader, decodeBatchFault, noFault } from "./batchFault.js"
 import type { Plan } from "./plan.js"
@@ -88,28 +89,16 @@ export function viewOf(batch: Held<unknown>, now: number): View {
   return { state, ran, outcomes }
 }
 
-/** The lines answered and those failed, a line never run (expired, cancelled) among the failed. */
-export function counts(view: View) {
-  let succeeded = 0
-  let failed = 0
-  for (const outcome of view.outcomes) {
-    if (outcome === undefined) continue
-    if (typeof outcome === "object" && outcome._tag === "Reply") succeeded++
-    else failed++
-  }
-  return { succeeded, failed }
-}
-
 /** The lines that ran, answered or failed, as the clouds' jobs count them: those never run are in neither count. */
 export function ranCounts(view: View) {
-  let succeeded = 0
-  let failed = 0
-  for (const outcome of view.outcomes) {
-    if (typeof outcome !== "object") continue
-    if (outcome._tag === "Reply") succeeded++
-    else failed++
-  }
-  return { succeeded, failed }
+  const succeeded = view.outcomes.filter((outcome) => typeof outcome === "object" && outcome._tag === "Reply").length
+  return { succeeded, failed: view.outcomes.filter((outcome) => typeof outcome === "object").length - succeeded }
+}
+
+/** The lines answered and those failed, a line never run (expired, cancelled) among the failed. */
+export function counts(view: View) {
+  const { succeeded } = ranCounts(view)
+  return { succeeded, failed: view.outcomes.filter((outcome) => outcome !== undefined).length - succeeded }
 }
 
 /** A line of a result file: its index in the batch and its outcome. */
@@ -167,11 +156,7 @@ export function empty(out: Record<string, string>): Plan {
 
 /** A body's JSON, or `undefined` when it is none. */
 export function parsed(body: string | undefined): unknown {
-  try {
-    return body === undefined ? undefined : JSON.parse(body)
-  } catch {
-    return undefined
-  }
+  return body === undefined ? undefined : Option.getOrUndefined(parseJson(body))
 }
 
 /** A line's answer from the plan of its call: a reply's body, or an error's status and body. */

@@ -26,6 +26,7 @@ import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientError from "effect/http/HttpClientError"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Option from "effect/Option"
 import * as Pull from "effect/Pull"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
@@ -53,7 +54,7 @@ import { BodyTooLarge, concat } from "./bytes.js"
 import type { Batch, ChunkSource } from "./chunkSource.js"
 
 export type { Call, JsonReply, Options, StreamParser, StreamStart, Transport } from "./types.js"
-import { isJsonObject } from "../json.js"
+import { isJsonObject, parseJson } from "../json.js"
 import type { Call, JsonReply, Options, StreamParser, Transport } from "./types.js"
 
 /** A sent call's failure with every secret its request carried masked. */
@@ -732,19 +733,17 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
       Effect.mapError(readWhole(response, maxResponseBytes), bodyReadError(call, response)),
       (bytes) => {
         const text = utf8.decode(bytes)
-        let body: unknown
-        try {
-          // JSON.parse skips the blank lines some servers send while a request waits.
-          body = JSON.parse(text)
-        } catch {
+        // JSON.parse skips the blank lines some servers send while a request waits.
+        const body = parseJson(text)
+        if (Option.isNone(body)) {
           return Effect.fail(decodeError(call, "the response body is not JSON", text, requestIdOf?.(response)))
         }
-        if (!isJsonObject(body)) {
+        if (!isJsonObject(body.value)) {
           return Effect.fail(decodeError(call, "the response body is not a JSON object", text, requestIdOf?.(response)))
         }
         const now = clock.currentTimeMillisUnsafe()
         return Effect.succeed({
-          body,
+          body: body.value,
           text,
           response,
           latency: Duration.millis(Math.max(0, now - startMillis)),

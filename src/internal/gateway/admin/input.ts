@@ -8,6 +8,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import { periodBounds, periodInBounds } from "../../budget/window.js"
+import { isJsonObject, parseJson } from "../../json.js"
 import type { BudgetLimit } from "../keys/store.js"
 
 /** A time as the admin API writes it: Unix seconds, to the millisecond, of epoch milliseconds. */
@@ -66,17 +67,14 @@ const keyFields = [
 ]
 const teamFields = ["name", "tools", "guardrails", "budget", "metadata"]
 
-const isRecord = (value: unknown): value is Body => typeof value === "object" && value !== null && !Array.isArray(value)
-
 /** The body as a JSON object, or what is wrong with it. */
 export const parse = (text: string): Body | Invalid => {
   if (text.trim() === "") return {}
-  try {
-    const body: unknown = JSON.parse(text)
-    return isRecord(body) ? body : new Invalid({ field: "body", message: "The request body must be a JSON object." })
-  } catch {
-    return new Invalid({ field: "body", message: "The request body is not valid JSON." })
-  }
+  const body = parseJson(text)
+  if (Option.isNone(body)) return new Invalid({ field: "body", message: "The request body is not valid JSON." })
+  return isJsonObject(body.value)
+    ? body.value
+    : new Invalid({ field: "body", message: "The request body must be a JSON object." })
 }
 
 const unknownField = (body: Body, known: ReadonlyArray<string>): Invalid | undefined => {
@@ -103,7 +101,7 @@ const nameOf = (value: unknown, field: string): string | Invalid =>
 export const maxMetadataBytes = 16 * 1024
 
 const metadataOf = (value: unknown): Body | null | Invalid =>
-  value === null || (isRecord(value) && Buffer.byteLength(JSON.stringify(value)) <= maxMetadataBytes)
+  value === null || (isJsonObject(value) && Buffer.byteLength(JSON.stringify(value)) <= maxMetadataBytes)
     ? value
     : new Invalid({
       field: "metadata",
@@ -116,7 +114,7 @@ const largestLimit = 1e9
 /** `{ "limit": dollars, "period": "month" | a duration such as "1 day" }`. */
 const budgetOf = (value: unknown): BudgetLimit | null | Invalid => {
   if (value === null) return null
-  if (!isRecord(value)) {
+  if (!isJsonObject(value)) {
     return new Invalid({
       field: "budget",
       message: "`budget` must be an object: {\"limit\": dollars, \"period\": \"month\" or \"1 day\"}."

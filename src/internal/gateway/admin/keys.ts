@@ -93,6 +93,15 @@ const seconds = (millis: number | undefined) => millis === undefined ? null : un
 const budgetView = (budget: BudgetLimit | undefined) =>
   budget === undefined ? null : { limit: budget.limit, period: periodName(budget.period) }
 
+/** An update's fields as a change writes them: each cleared one (`null`) as `undefined`. */
+type Change<I> = { [K in keyof I]?: null extends I[K] ? NonNullable<I[K]> | undefined : I[K] }
+
+/** The fields an update names, as its change writes them. */
+function changeOf<I extends object>(input: I): Change<I> {
+  const named = Object.entries(input).filter(([, value]) => value !== undefined)
+  return Object.fromEntries(named.map(([field, value]) => [field, value ?? undefined])) as Change<I>
+}
+
 const keyView = (key: KeyRecord) => ({
   id: key.id,
   object: "gateway.key",
@@ -406,17 +415,8 @@ function keyHandlers(context: AdminContext) {
       const teamId = input.team === undefined ? key.teamId : input.team ?? undefined
       yield* vet(models, budget, teamId)
       yield* knownGuardrails(input.guardrails)
-      const change = {
-        ...(input.name === undefined ? {} : { name: input.name }),
-        ...(input.team === undefined ? {} : { teamId: input.team ?? undefined }),
-        ...(input.models === undefined ? {} : { models: input.models ?? undefined }),
-        ...(input.tools === undefined ? {} : { tools: input.tools ?? undefined }),
-        ...(input.guardrails === undefined ? {} : { guardrails: input.guardrails ?? undefined }),
-        ...(input.budget === undefined ? {} : { budget: input.budget ?? undefined }),
-        ...(input.rateLimit === undefined ? {} : { rateLimit: input.rateLimit ?? undefined }),
-        ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt ?? undefined }),
-        ...(input.metadata === undefined ? {} : { metadata: input.metadata ?? undefined })
-      }
+      const { team, ...fields } = changeOf(input)
+      const change = { ...fields, ...(input.team === undefined ? {} : { teamId: team }) }
       yield* saved(store.updateKey(id, change), () => input.name ?? key.name, "key")
       yield* reload
       const updated = store.keys().find((candidate) => candidate.id === id)!
@@ -513,14 +513,7 @@ function teamHandlers(context: AdminContext) {
       if (input.budget !== undefined && input.budget !== null) {
         for (const key of membersOf(id)) yield* vet(key.models, input.budget, undefined)
       }
-      const change = {
-        ...(input.name === undefined ? {} : { name: input.name }),
-        ...(input.tools === undefined ? {} : { tools: input.tools ?? undefined }),
-        ...(input.guardrails === undefined ? {} : { guardrails: input.guardrails ?? undefined }),
-        ...(input.budget === undefined ? {} : { budget: input.budget ?? undefined }),
-        ...(input.metadata === undefined ? {} : { metadata: input.metadata ?? undefined })
-      }
-      yield* saved(store.updateTeam(id, change), () => input.name ?? team.name, "team")
+      yield* saved(store.updateTeam(id, changeOf(input)), () => input.name ?? team.name, "team")
       yield* reload
       return json(200, JSON.stringify(teamView(store.teams().find((candidate) => candidate.id === id)!)))
     })

@@ -16,7 +16,9 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Option from "effect/Option"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { parseJson } from "../../json.js"
 import { AdminCheck, type Principal } from "../access/adminCheck.js"
 import * as Errors from "../errorAnswer.js"
 import * as Access from "../identity/access.js"
@@ -71,15 +73,9 @@ const cursorOf = (row: Requests.Row): string => Buffer.from(JSON.stringify([row.
 
 const afterOf = (text: string | null): Read<{ readonly at: number; readonly id: string } | undefined> => {
   if (text === null) return { value: undefined }
-  try {
-    const decoded: unknown = JSON.parse(Buffer.from(text, "base64url").toString("utf8"))
-    if (
-      Array.isArray(decoded) && decoded.length === 2 && Number.isFinite(decoded[0]) && typeof decoded[1] === "string"
-    ) {
-      return { value: { at: decoded[0], id: decoded[1] } }
-    }
-  } catch {
-    // Not a cursor this gateway gave: named below.
+  const decoded = Option.getOrUndefined(parseJson(Buffer.from(text, "base64url").toString("utf8")))
+  if (Array.isArray(decoded) && decoded.length === 2 && Number.isFinite(decoded[0]) && typeof decoded[1] === "string") {
+    return { value: { at: decoded[0], id: decoded[1] } }
   }
   return problem("cursor", "a next_cursor this gateway gave", text)
 }

@@ -11,10 +11,12 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { appendFileSync } from "node:fs"
 import { messageOf } from "../../errorText.js"
+import { parseJson } from "../../json.js"
 import type * as Chain from "./chain.js"
 import type { AuditLog } from "./store.js"
 
@@ -89,13 +91,9 @@ export function parse(text: string): Result.Result<ReadonlyArray<Chain.Anchored>
   const points: Array<Chain.Anchored> = []
   for (const [index, line] of text.split("\n").entries()) {
     if (line.trim() === "") continue
-    let value: unknown
-    try {
-      value = JSON.parse(line)
-    } catch {
-      return Result.fail(`line ${index + 1} is not JSON`)
-    }
-    const point = pointOf(value)
+    const value = parseJson(line)
+    if (Option.isNone(value)) return Result.fail(`line ${index + 1} is not JSON`)
+    const point = pointOf(value.value)
     if (Result.isFailure(point)) return Result.fail(`line ${index + 1} ${point.failure}`)
     points.push(point.success)
   }

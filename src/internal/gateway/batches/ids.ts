@@ -8,8 +8,10 @@
  * batch, nor change what its own names. An id is answered for the caller it names only. The key is named by a digest
  * of its secret (`keyTag`), never by its masked id, which shows some of the key's characters.
  */
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHmac, timingSafeEqual } from "node:crypto"
+import { parseJson } from "../../json.js"
 
 /** What a batch's id carries. */
 export interface BatchRef {
@@ -83,12 +85,7 @@ export function claimed(kind: Kind, id: string): Claimed | undefined {
   if (!id.startsWith(prefix)) return undefined
   const [payload, sent, ...rest] = id.slice(prefix.length).split(".")
   if (payload === undefined || sent === undefined || rest.length > 0) return undefined
-  let fields: unknown
-  try {
-    fields = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"))
-  } catch {
-    return undefined
-  }
+  const fields = Option.getOrUndefined(parseJson(Buffer.from(payload, "base64url").toString("utf8")))
   // Six fields: an id made before ids carried the model.
   if (!Array.isArray(fields) || (fields.length !== 6 && fields.length !== 7)) return undefined
   const [deployment, keyTag, batch, caller, inputFile, createdAt, model = deployment] = fields as Array<unknown>

@@ -5,6 +5,7 @@
  * row's own team (`sees`). A refusal is 403 naming the permission missing, never another team's data; an admin route
  * the table does not name is refused to everyone, and the application does not build (`unruled`).
  */
+import { parseJsonObject } from "../../json.js"
 import type { Principal } from "../access/adminCheck.js"
 import { isAdminPath } from "../access/authentication.js"
 import { grants, type Permission, type Team } from "../access/roles.js"
@@ -114,19 +115,6 @@ export interface Request {
   readonly teams: Teams | undefined
 }
 
-// The body's JSON object, when it is one.
-function bodyObject(text: string | undefined): Readonly<Record<string, unknown>> | undefined {
-  if (text === undefined || text === "") return undefined
-  try {
-    const parsed: unknown = JSON.parse(text)
-    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
-      ? parsed as Record<string, unknown>
-      : undefined
-  } catch {
-    return undefined
-  }
-}
-
 type Target = Team | "global" | "any"
 
 // The team a body's `team` names: a team made here, else the whole gateway (no team, or one that is not).
@@ -141,7 +129,7 @@ function needsOf(
   request: Request
 ): { readonly permission: Permission; readonly targets: ReadonlyArray<Target> } {
   const id = request.params["id"] ?? ""
-  const body = bodyObject(request.body)
+  const body = request.body === undefined ? undefined : parseJsonObject(request.body)
   switch (rule.scope) {
     case "global":
       return { permission: rule.permission, targets: ["global"] }

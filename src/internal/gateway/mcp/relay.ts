@@ -32,7 +32,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as Sse from "../../../Sse.js"
-import { isJsonObject } from "../../json.js"
+import { isJsonObject, parseJsonObject } from "../../json.js"
 import * as ServerRequests from "./serverRequests.js"
 import * as Tapped from "./tapped.js"
 
@@ -170,13 +170,9 @@ function observe(relay: Relay, data: string, exchange: Call | undefined, shared:
     relay.calls.size === 0 && !data.includes("list_changed") && !data.includes("notifications/message") &&
     !data.includes(updatedMethod)
   ) return
-  let message: unknown
-  try {
-    message = JSON.parse(data)
-  } catch {
-    return // Not JSON: `McpClient` fails on it as it does.
-  }
-  if (!isJsonObject(message) || "id" in message) return
+  // Not a JSON object: `McpClient` fails on it as it does.
+  const message = parseJsonObject(data)
+  if (message === undefined || "id" in message) return
   const method = message["method"]
   if (isListChanged(method)) {
     relay.told({ _tag: "ListChanged", method })
@@ -201,13 +197,8 @@ function observe(relay: Relay, data: string, exchange: Call | undefined, shared:
 
 // Whether `data` is a request of the server that `call`'s client is asked: then noted by its id.
 function noteAsked(relay: Relay, data: string, call: Call): boolean {
-  let message: unknown
-  try {
-    message = JSON.parse(data)
-  } catch {
-    return false
-  }
-  if (!isJsonObject(message)) return false
+  const message = parseJsonObject(data)
+  if (message === undefined) return false
   const id = message["id"]
   const method = message["method"]
   if ((typeof id !== "string" && typeof id !== "number") || !ServerRequests.isRelayed(method)) return false

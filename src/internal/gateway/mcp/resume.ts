@@ -22,7 +22,7 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Sse from "../../../Sse.js"
-import { isJsonObject } from "../../json.js"
+import { isJsonObject, parseJsonObject } from "../../json.js"
 import * as Tapped from "./tapped.js"
 
 /** How long the gateway waits before it resumes a stream whose server set no `retry`. */
@@ -47,13 +47,8 @@ interface Reading {
 // The id of the JSON-RPC request `request` posts, if it posts one.
 function requestIdOf(request: HttpClientRequest.HttpClientRequest): string | number | undefined {
   if (request.method !== "POST" || request.body._tag !== "Uint8Array") return undefined
-  let message: unknown
-  try {
-    message = JSON.parse(request.body.text ?? new TextDecoder().decode(request.body.body))
-  } catch {
-    return undefined
-  }
-  if (!isJsonObject(message) || typeof message["method"] !== "string") return undefined
+  const message = parseJsonObject(request.body.text ?? new TextDecoder().decode(request.body.body))
+  if (message === undefined || typeof message["method"] !== "string") return undefined
   const id = message["id"]
   return typeof id === "string" || typeof id === "number" ? id : undefined
 }

@@ -57,7 +57,7 @@ import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as Sse from "../../../Sse.js"
-import { isJsonObject } from "../../json.js"
+import { isJsonObject, parseJsonObject } from "../../json.js"
 import type * as Listen from "./listen.js"
 import * as Tapped from "./tapped.js"
 
@@ -417,13 +417,8 @@ export function declaring(transport: McpClient.Transport): McpClient.Transport {
 // waiting: `McpClient`'s own refusal of it.
 function askedOf(text: string, requests: Requests) {
   if (requests.asked.size === 0 || !text.includes("\"error\"")) return undefined
-  let message: unknown
-  try {
-    message = JSON.parse(text)
-  } catch {
-    return undefined
-  }
-  if (!isJsonObject(message) || "method" in message || !("error" in message)) return undefined
+  const message = parseJsonObject(text)
+  if (message === undefined || "method" in message || !("error" in message)) return undefined
   const id = message["id"]
   const asked = typeof id === "string" || typeof id === "number" ? requests.asked.get(String(id)) : undefined
   if (asked !== undefined) requests.asked.delete(String(id))
@@ -524,13 +519,8 @@ export const answeringLines = Effect.fnUntraced(function*<E>(
 // Whether it was one.
 const notified = Effect.fnUntraced(function*(relayed: Relayed, session: string | undefined, text: string) {
   if (!text.includes("notifications/progress") && !text.includes("notifications/cancelled")) return false
-  let message: unknown
-  try {
-    message = JSON.parse(text)
-  } catch {
-    return false
-  }
-  if (!isJsonObject(message) || "id" in message || !isJsonObject(message["params"])) return false
+  const message = parseJsonObject(text)
+  if (message === undefined || "id" in message || !isJsonObject(message["params"])) return false
   const params = message["params"]
   if (message["method"] === "notifications/progress") {
     const inFlight = relayed.byToken.get(String(params["progressToken"]))
@@ -556,14 +546,9 @@ function seen(outbound: Outgoing, chunk: string): string | undefined {
   let found = false
   const events = chunk.split("\n\n").map((event) => {
     if (found || !event.startsWith("data: ")) return event
-    let message: unknown
-    try {
-      message = JSON.parse(event.slice("data: ".length))
-    } catch {
-      return event
-    }
-    const id = isJsonObject(message) ? message["id"] : undefined
-    if (!isJsonObject(message) || !isRelayed(message["method"]) || (typeof id !== "string" && typeof id !== "number")) {
+    const message = parseJsonObject(event.slice("data: ".length))
+    const id = message?.["id"]
+    if (message === undefined || !isRelayed(message["method"]) || (typeof id !== "string" && typeof id !== "number")) {
       return event
     }
     found = true
@@ -646,13 +631,8 @@ export function refusing(standalone: Listen.Standalone, maxBytes: number): Liste
   }
   const answer = (data: string) => {
     if (!data.includes("\"method\"") || !data.includes("\"id\"")) return Effect.void
-    let message: unknown
-    try {
-      message = JSON.parse(data)
-    } catch {
-      return Effect.void
-    }
-    return isJsonObject(message) && "method" in message && (typeof message["id"] === "string" ||
+    const message = parseJsonObject(data)
+    return message !== undefined && "method" in message && (typeof message["id"] === "string" ||
         typeof message["id"] === "number")
       ? reply(message)
       : Effect.void

@@ -47,6 +47,7 @@ import type * as Scope from "effect/Scope"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Gateway from "../../../Gateway.js"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { isJsonObject, parseJsonObject } from "../../json.js"
 import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 import * as Allow from "../access/tools.js"
@@ -562,31 +563,20 @@ interface Held {
 // client's capabilities and identity: what `McpServer` keeps of it); `undefined` for anything else. Nothing else a
 // client sends is kept: a record holds what answering the session needs, not what the client chose to send.
 function initializeOf(text: string): string | undefined {
-  try {
-    const message = JSON.parse(text) as { readonly method?: unknown; readonly params?: unknown }
-    if (message.method !== "initialize") return undefined
-    const params = (typeof message.params === "object" && message.params !== null ? message.params : {}) as Record<
-      string,
-      unknown
-    >
-    return JSON.stringify({
-      protocolVersion: params["protocolVersion"],
-      capabilities: params["capabilities"],
-      clientInfo: params["clientInfo"]
-    })
-  } catch {
-    return undefined
-  }
+  const message = parseJsonObject(text)
+  if (message?.["method"] !== "initialize") return undefined
+  const params = isJsonObject(message["params"]) ? message["params"] : {}
+  return JSON.stringify({
+    protocolVersion: params["protocolVersion"],
+    capabilities: params["capabilities"],
+    clientInfo: params["clientInfo"]
+  })
 }
 
 // The id of the JSON-RPC request in `text`, for an answer to it; `null` when it has none.
 function requestIdOf(text: string): unknown {
-  try {
-    const id = (JSON.parse(text) as { readonly id?: unknown }).id
-    return typeof id === "string" || typeof id === "number" ? id : null
-  } catch {
-    return null
-  }
+  const id = parseJsonObject(text)?.["id"]
+  return typeof id === "string" || typeof id === "number" ? id : null
 }
 
 // A JSON-RPC error answering the request in `text`, with HTTP `status`: what a client shows of a refused `initialize`

@@ -22,7 +22,7 @@ import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Schema from "effect/Schema"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
-import { isJsonObject } from "../../json.js"
+import { isJsonObject, parseJsonObject } from "../../json.js"
 import type * as Allow from "../access/tools.js"
 import * as Resources from "./resources.js"
 import { failed } from "./rpc.js"
@@ -424,19 +424,9 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
   } satisfies Subscriptions
 })
 
-// The JSON object `text` holds, if it holds one.
-function objectOf(text: string) {
-  try {
-    const value: unknown = JSON.parse(text)
-    return isJsonObject(value) ? value : undefined
-  } catch {
-    return undefined
-  }
-}
-
 // The `resources/subscribe` or `resources/unsubscribe` request `text` holds (a JSON-RPC request), if it is one.
 function requestOf(text: string) {
-  const message = methods.some((method) => text.includes(method)) ? objectOf(text) : undefined
+  const message = methods.some((method) => text.includes(method)) ? parseJsonObject(text) : undefined
   if (message === undefined) return undefined
   const { id, method, params } = message
   const known = methods.find((one) => one === method)
@@ -449,7 +439,7 @@ function requestOf(text: string) {
 
 // Whether `text` is a JSON-RPC `initialize`.
 function initializes(text: string): boolean {
-  return text.includes("initialize") && objectOf(text)?.["method"] === "initialize"
+  return text.includes("initialize") && parseJsonObject(text)?.["method"] === "initialize"
 }
 
 // The JSON-RPC answer of request `id`: its result `{}`, or `error`.
@@ -475,7 +465,7 @@ function statelessError(): RpcError {
 
 // The JSON of an `initialize` result in `text`, advertising `resources.subscribe`; anything else as it is.
 function advertised(text: string): string {
-  const message = objectOf(text)
+  const message = parseJsonObject(text)
   if (message === undefined || !isJsonObject(message["result"]) || !isJsonObject(message["result"]["capabilities"])) {
     return text
   }

@@ -24,7 +24,7 @@ import * as Result from "effect/Result"
 import * as Socket from "effect/socket/Socket"
 import * as Stream from "effect/Stream"
 import * as Sse from "../../../Sse.js"
-import { isJsonObject } from "../../json.js"
+import { isJsonObject, parseJson } from "../../json.js"
 import * as Errors from "../errorAnswer.js"
 
 /** A socket's bounds, each a setting (docs/gateway.md): sockets a key holds at once, and time idle between frames. */
@@ -119,14 +119,12 @@ export function read(frame: string | Uint8Array): Result.Result<Asked, Errors.Er
       invalidFrame("This socket takes text frames, each a JSON client event; not binary ones.", undefined)
     )
   }
-  let event: unknown
-  try {
-    event = JSON.parse(frame)
-  } catch {
+  const event = parseJson(frame)
+  if (Option.isNone(event)) {
     return Result.fail(invalidFrame("The frame is not JSON: each frame is a client event, a JSON object.", undefined))
   }
-  if (!isJsonObject(event)) return Result.fail(invalidFrame("The frame is not a JSON object.", undefined))
-  const { generate, type, ...fields } = event
+  if (!isJsonObject(event.value)) return Result.fail(invalidFrame("The frame is not a JSON object.", undefined))
+  const { generate, type, ...fields } = event.value
   if (type !== "response.create") {
     return Result.fail(invalidFrame(
       `Unknown client event type ${JSON.stringify(type) ?? "(none)"}: this socket takes 'response.create'.`,

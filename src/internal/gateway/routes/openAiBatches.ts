@@ -19,11 +19,13 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
 import type { BatchStatus } from "../../../ProviderClient.js"
+import { parseJson } from "../../json.js"
 import { ended, toJsonLines } from "../../wire/batch.js"
 import * as Wire from "../../wire/openAiChat/batch.js"
 import { completion } from "../../wire/openAiChat/codec.js"
@@ -57,14 +59,12 @@ const decodeLine = Schema.decodeUnknownResult(Wire.InputLine)
 function* entriesOf(content: string, now: () => number): Generator<Result.Result<Entry, string>> {
   for (const [index, raw] of content.split("\n").filter((line) => line.trim() !== "").entries()) {
     const where = `line ${index + 1} of the input file`
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(raw)
-    } catch {
+    const parsed = parseJson(raw)
+    if (Option.isNone(parsed)) {
       yield Result.fail(`${where} is not JSON.`)
       return
     }
-    const line = decodeLine(parsed)
+    const line = decodeLine(parsed.value)
     if (Result.isFailure(line)) {
       yield Result.fail(`${where}: ${line.failure.message}`)
       return

@@ -80,12 +80,6 @@ import { countAt, reportedUsage, tokenCount } from "../usage.js"
 /** The key of Bedrock's entry in `providerMetadata`: the signature of a reply's reasoning. */
 export const metadataKey = "bedrock"
 
-/** What the library keeps in `providerMetadata.bedrock` of a reply. */
-export interface BedrockMetadata {
-  /** The `reasoningText` signature, sent back with the reasoning in the next turn. */
-  readonly reasoningSignature?: string
-}
-
 /** The reasoning signature `providerMetadata.bedrock` keeps, if any. */
 export function signatureOf(metadata: ProviderMetadata | undefined): string | undefined {
   const value = metadata?.[metadataKey]

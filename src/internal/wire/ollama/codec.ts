@@ -11,7 +11,7 @@ import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ToolCall, ToolDefinition, ToolMessage } from "../../../Message.js"
-import { RequestError, ShapeError } from "../../codecError.js"
+import { optionalString, RequestError, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, replyModel, requestArguments } from "../../json.js"
 import { type EmbeddingsRead, isVector } from "../../providers/embeddingBatches.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
@@ -383,12 +383,6 @@ export const toolCalls = (value: unknown, first: number): Array<ToolCall> => {
   return out
 }
 
-const text = (value: unknown, field: string): string => {
-  if (value === undefined || value === null) return ""
-  if (typeof value === "string") return value
-  throw new ShapeError(`${field} is not a string`)
-}
-
 /** The parts of one object (a whole reply, or one stream line) that the response is built from. */
 export interface Fragment {
   readonly model: string | undefined
@@ -405,8 +399,8 @@ export const fragment = (body: JsonObject, firstCall: number): Fragment => {
   if (!isJsonObject(message)) throw new ShapeError("message is not an object")
   return {
     model: modelName,
-    text: text(message["content"], "message.content"),
-    reasoning: text(message["thinking"], "message.thinking"),
+    text: optionalString(message["content"], "message.content") ?? "",
+    reasoning: optionalString(message["thinking"], "message.thinking") ?? "",
     toolCalls: toolCalls(message["tool_calls"], firstCall)
   }
 }

@@ -23,14 +23,15 @@
  *   body names them.
  * - OpenAI's error body, which the Responses API shares.
  */
+import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
-import { RequestError, ShapeError } from "../../codecError.js"
-import { isJsonObject, type JsonObject, JsonObjectSchema, replyId, replyModel } from "../../json.js"
+import { optionalString, RequestError, ShapeError } from "../../codecError.js"
+import { isJsonObject, type JsonObject, JsonObjectSchema, parseJson, replyId, replyModel } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import { asciiJson } from "../asciiJson.js"
@@ -652,12 +653,6 @@ export function textOf(value: unknown, field: string): string | undefined {
   throw new ShapeError(`${field} is neither a string nor null`)
 }
 
-function optionalString(value: unknown, field: string): string | undefined {
-  if (value === undefined || value === null) return undefined
-  if (typeof value === "string") return value
-  throw new ShapeError(`${field} is not a string`)
-}
-
 /** Tool-call arguments are a JSON string; a few servers send the object itself. */
 export function argumentsOf(value: unknown): string | undefined {
   return typeof value === "string" ? value : value === undefined || value === null ? undefined : JSON.stringify(value)
@@ -1148,11 +1143,6 @@ const isErrorBody = Schema.is(ErrorBody)
 
 /** The `error` of the OpenAI error body `text`, or undefined when `text` is not one. */
 export function errorOf(text: string): ErrorFields | undefined {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    return undefined
-  }
+  const parsed = Option.getOrUndefined(parseJson(text))
   return isErrorBody(parsed) ? parsed.error : undefined
 }

@@ -38,7 +38,7 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../../Message.js"
-import { RequestError, ShapeError } from "../../codecError.js"
+import { optionalString, RequestError, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, replyId, replyModel } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
@@ -189,9 +189,6 @@ const NamespaceTool = Schema.StructWithRest(
 const WireTool = Schema.Union([OneTool, NamespaceTool]).annotate({
   expected: "a tool (a function, a hosted tool) or a namespace of tools"
 })
-
-/** A tool of a body as the wire reads it. */
-export type WireTool = typeof WireTool.Type
 
 /** A tool of a body once its namespaces are flattened (`namespace.ts`). */
 export type FlatTool = typeof OneTool.Type
@@ -1167,12 +1164,6 @@ export function failureOf(response: JsonObject): JsonObject | undefined {
   if (isJsonObject(error)) return { error }
   if (response["status"] === "failed") return { error: { message: "the response failed without an error" } }
   return undefined
-}
-
-function optionalString(value: unknown, field: string): string | undefined {
-  if (value === undefined || value === null) return undefined
-  if (typeof value === "string") return value
-  throw new ShapeError(`${field} is not a string`)
 }
 
 /** Arguments are a JSON string; a few servers send the object itself. */
