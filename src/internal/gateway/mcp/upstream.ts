@@ -35,10 +35,12 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientError from "effect/http/HttpClientError"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as ChildProcess from "effect/process/ChildProcess"
 import * as ChildProcessSpawner from "effect/process/ChildProcessSpawner"
 import * as PubSub from "effect/PubSub"
@@ -128,8 +130,17 @@ export interface Upstream {
   readonly reopened: Stream.Stream<void>
 }
 
-/** How long a connection has to open: its token fetched, its server started, initialized and listed. */
+/**
+ * How long the gateway's start waits for a server to open: one that takes longer goes on opening, and is served from
+ * when it opens.
+ */
 export const connectTimeout = Duration.seconds(10)
+
+/**
+ * How long a connection has to open (its token fetched, its server started, initialized and listed) before it is given
+ * up and tried again: long enough for a server fetched at its first start (`npx -y ...`).
+ */
+export const openTimeout = Duration.minutes(2)
 
 /** The largest message a server may send when its entry sets no `maxReplyBytes`: 4 MiB. */
 export const defaultMaxReplyBytes = 4 * 1024 * 1024
@@ -143,7 +154,7 @@ export const inheritedEnv = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM",
 /** How the gateway names itself to MCP clients and servers: the release that added its MCP endpoints. */
 export const implementation = { name: "effect-llm-router", version: "0.3.0" } as const
 
-const clientInfo = { ...implementation, timeout: connectTimeout }
+const clientInfo = { ...implementation, timeout: openTimeout }
 
 /** The most of what a server sends of its own that waits to be followed; past it, what comes is dropped. */
 const maxUnsolicited = 64
@@ -398,7 +409,7 @@ const list = Effect.fnUntraced(function*(spec: Spec, client: McpClient.McpClient
   const tools = (yield* client.listTools()).filter((tool) => spec.taken(tool.name))
   const resources = yield* client.listResources()
   const prompts = yield* client.listPrompts()
-  const templates = yield* Rpc.listTemplates(connected, connectTimeout, spec.revision)
+  const templates = yield* Rpc.listTemplates(connected, openTimeout, spec.revision)
   return {
     tools: tools.map((tool) => maskedDefinition(spec, McpSchema.Tool, tool)),
     resources: resources.map((resource) => maskedDefinition(spec, McpSchema.Resource, resource)),
@@ -670,7 +681,8 @@ function currentOf(
 
 /**
  * `server` (named `name`) supervised for as long as the scope is open: connected and listed now if it answers within
- * `connectTimeout`, else (logged) tried again with backoff until it does; a stdio server restarted whenever it ends,
+ * `connectTimeout`, else (logged) served once it does; tried again with backoff when it fails or does not open within
+ * `openTimeout`; a stdio server restarted whenever it ends,
  * an HTTP one initialized again when it forgets the session. Each connection lists the server again (`listings`). Its
  * OAuth tokens are noted among `credentials`, which mask what it says in the gateway's log.
  */
@@ -693,29 +705,16 @@ export const connect = Effect.fnUntraced(function*(
       Effect.mapError((error) =>
         error._tag === "McpUpstreamError" ? error : new UpstreamError({ message: error.message })
       ),
-      // Whatever it waits for (its token, its process, its answers), so that the start waits no longer for it.
+      // Whatever it waits for (its token, its process, its answers): one that never opens is tried again.
       Effect.timeoutOrElse({
-        duration: connectTimeout,
+        duration: openTimeout,
         orElse: () =>
-          Effect.fail(new UpstreamError({ message: `it did not open within ${Duration.format(connectTimeout)}` }))
+          Effect.fail(new UpstreamError({ message: `it did not open within ${Duration.format(openTimeout)}` }))
       }),
       Effect.tap((connection) => SubscriptionRef.set(listing, connection.listing)),
       Effect.tap(() => Effect.sync(() => opens++))
     )
-  const first = yield* Effect.result(opened(scope))
-  if (first._tag === "Failure") {
-    yield* Effect.logWarning(
-      `Gateway: the MCP server ${name} could not be reached (${
-        spec.mask(first.failure.message)
-      }); it is tried again, and ` +
-        "its tools are served once it answers"
-    )
-  }
-  const status = yield* Ref.make<Supervise.Status<Connection>>(
-    first._tag === "Success"
-      ? { _tag: "Up", connection: first.success }
-      : { _tag: "Down", reason: `could not be reached (${first.failure.message})` }
-  )
+  const status = yield* Ref.make<Supervise.Status<Connection>>({ _tag: "Down", reason: "is starting" })
   const reopening = yield* Semaphore.make(1)
 
   // A new connection in place of `stale` (an HTTP server forgot its session) or of none (a server down), unless
@@ -738,7 +737,31 @@ export const connect = Effect.fnUntraced(function*(
       return fresh
     }))
 
-  yield* supervised(spec, status, reopen(undefined))
+  // The first connection opens in the scope, the start waiting for it no longer than `connectTimeout`; its
+  // supervision starts once it opened or failed, so that a server slow to start is not started twice.
+  const first = yield* Effect.forkIn(
+    Effect.result(
+      Effect.tapError(
+        reopen(undefined),
+        (error) => Ref.set(status, { _tag: "Down", reason: `could not be reached (${error.message})` })
+      )
+    ),
+    scope
+  )
+  const opening = yield* Effect.timeoutOption(Fiber.join(first), connectTimeout)
+  if (Option.isNone(opening)) {
+    yield* Effect.logWarning(
+      `Gateway: the MCP server ${name} did not answer within ${Duration.format(connectTimeout)}; its tools are ` +
+        "served once it answers"
+    )
+  } else if (opening.value._tag === "Failure") {
+    yield* Effect.logWarning(
+      `Gateway: the MCP server ${name} could not be reached (${
+        spec.mask(opening.value.failure.message)
+      }); it is tried again, and its tools are served once it answers`
+    )
+  }
+  yield* Effect.forkIn(Effect.andThen(Fiber.await(first), supervised(spec, status, reopen(undefined))), scope)
 
   yield* Effect.forkScoped(follow(spec, relisting(spec, status, listing), (uri) => PubSub.publish(updates, uri)))
 

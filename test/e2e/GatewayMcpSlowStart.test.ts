@@ -1,0 +1,75 @@
+/**
+ * A stdio MCP server slower to start than the gateway's start waits for (`connectTimeout`): the gateway starts without
+ * it, and the process it started goes on opening; once it answers, its tools are served from that same process, not
+ * from a second one started in its place.
+ */
+import { expect, it } from "@effect/vitest"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import * as Effect from "effect/Effect"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { eventually } from "../utils/eventually.js"
+import { calcServer } from "../utils/mcpUpstreams.js"
+
+const providerKey = "sk-provider-mcp-slow-start-0001"
+
+const listed = (url: string) =>
+  Effect.promise(async () => {
+    const client = new Client({ name: "mcp-slow-start", version: "1.0.0" })
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`)))
+    try {
+      return (await client.listTools()).tools.map((tool) => tool.name).sort()
+    } finally {
+      await client.close()
+    }
+  })
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+it.live(
+  "a stdio server that answers only after the start's wait is served from the process started first",
+  () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "mcp-slow-start-"))
+      const pidFile = join(dir, "calc.pid")
+      const waitFile = join(dir, "go")
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const config = yield* ProviderConfig.fromJson({
+        sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }],
+        mcp_servers: { calc: { ...calcServer, env: { CALC_PID_FILE: pidFile, CALC_WAIT_FILE: waitFile } } }
+      })
+      // Its start waits `connectTimeout` for a server that answers nothing until `waitFile` exists.
+      const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+      expect(yield* listed(gateway.url)).toEqual([])
+      const first = yield* eventually(
+        "the server's process started",
+        Effect.sync(() => {
+          try {
+            return Number(readFileSync(pidFile, "utf8"))
+          } catch {
+            return 0
+          }
+        }),
+        (pid) => pid > 0
+      )
+      writeFileSync(waitFile, "")
+      yield* eventually("its tools served", listed(gateway.url), (tools) => tools.includes("calc__add"))
+      // Served by the process started first, still running: the start's wait gave up nothing.
+      expect(Number(readFileSync(pidFile, "utf8"))).toBe(first)
+      expect(alive(first)).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+  { timeout: 120_000 }
+)
