@@ -298,6 +298,18 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "PDFs": { test: opencodeMedia("a PDF"), backends },
     "structured output": {
       lacks: "opencode run cannot ask for an answer that fits a schema (its `--format json` is its own events)"
+    },
+    "1M context": {
+      test: {
+        file: "test/e2e/OpencodeLongContext.test.ts",
+        title: "opencode run with a 1M-token limit and the beta answers a prompt over 200,000 tokens"
+      },
+      backends
+    },
+    // Its bundle holds `defer_loading`, `tool_search` and `tool_reference` only in the AI SDK providers' codecs.
+    "tool search": {
+      lacks: "opencode defers no tool and offers no tool search: it never sets a tool's `deferLoading` nor adds a " +
+        "tool-search tool (its bundle has them only in the AI SDK providers' codecs)"
     }
   }
 }

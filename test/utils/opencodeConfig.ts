@@ -1,7 +1,7 @@
 /**
- * opencode as the tests run it against `serve`: its `opencode.json` (its one provider the gateway's Chat Completions
- * routes at `baseUrl`, the key from `GATEWAY_KEY`; MCP servers where given) under a scratch `HOME`, and the
- * environment that keeps it there.
+ * opencode as the tests run it against `serve`: its `opencode.json` (its one provider the gateway's routes at `baseUrl`
+ * through an AI SDK provider package, the key from `GATEWAY_KEY`; MCP servers where given) under a scratch `HOME`, and
+ * the environment that keeps it there.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -11,8 +11,13 @@ export interface OpencodeSetup {
   readonly home: string
   readonly work: string
   readonly baseUrl: string
+  /**
+   * The AI SDK provider package opencode speaks to `baseUrl` through. Default `@ai-sdk/openai-compatible`: the
+   * gateway's Chat Completions routes.
+   */
+  readonly npm?: "@ai-sdk/openai-compatible" | "@ai-sdk/anthropic"
   readonly model: string
-  /** The model's own settings (its `limit`). */
+  /** The model's own settings (its `limit`, its `options` for the provider package). */
   readonly modelSettings?: object
   /** The `mcp` section. Default: none. */
   readonly mcp?: object
@@ -30,7 +35,7 @@ export function opencodeConfigured(setup: OpencodeSetup): Record<string, string>
       model: `gateway/${setup.model}`,
       provider: {
         gateway: {
-          npm: "@ai-sdk/openai-compatible",
+          npm: setup.npm ?? "@ai-sdk/openai-compatible",
           options: { baseURL: setup.baseUrl, apiKey: "{env:GATEWAY_KEY}" },
           models: { [setup.model]: setup.modelSettings ?? {} }
         }
