@@ -114,10 +114,10 @@ const claudeThinking: Cell = {
 
 /**
  * Prompt caching where each client asks for it and the backend's API caches it: Claude Code's and opencode's
- * `cache_control` breakpoints reach Anthropic and Bedrock (and Gemini caches implicitly); Codex's `prompt_cache_key`
- * reaches the OpenAI APIs, and Anthropic as a breakpoint on the last block. Not on the other backends: breakpoints have
- * no OpenAI field (and the simulator caches an OpenAI prompt only under a key), and a key no Bedrock one (see
- * docs/agents.md).
+ * `cache_control` breakpoints reach Anthropic and Bedrock (and Gemini caches implicitly); Codex's `prompt_cache_key`,
+ * and opencode's through its built-in OpenAI provider, reach the OpenAI APIs, and Codex's Anthropic as a breakpoint on
+ * the last block. Not on the other backends: breakpoints have no OpenAI field (and the simulator caches an OpenAI
+ * prompt only under a key), and a key no Bedrock one (see docs/agents.md).
  */
 const caching: Record<Agent, Cell> = {
   "Codex": {
@@ -136,11 +136,8 @@ const caching: Record<Agent, Cell> = {
     backends: ["gemini"]
   },
   "opencode": {
-    test: {
-      file: "test/e2e/OpencodePromptCache.test.ts",
-      title: "opencode run's cache_control breakpoints read by the later turns"
-    },
-    backends: ["anthropic", "bedrock", "gemini"]
+    test: { file: "test/e2e/OpencodePromptCache.test.ts", title: "read by the later turns, billed as simulated" },
+    backends
   }
 }
 
