@@ -303,6 +303,14 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       },
       backends
     },
+    // Its built-in `openai` provider's experimental transport (`OPENCODE_EXPERIMENTAL_WEBSOCKETS`).
+    "WebSocket transport": {
+      test: {
+        file: "test/e2e/OpencodeWebSocket.test.ts",
+        title: "opencode run over its WebSocket to /v1/responses compacts, resumes after serve restarts"
+      },
+      backends
+    },
     // Its bundle holds `defer_loading`, `tool_search` and `tool_reference` only in the AI SDK providers' codecs.
     "tool search": {
       lacks: "opencode defers no tool and offers no tool search: it never sets a tool's `deferLoading` nor adds a " +
