@@ -303,6 +303,14 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       },
       backends
     },
+    // With `@ai-sdk/anthropic` at the Anthropic routes, each backend's thinking model.
+    "thinking (signature-only, bound prefix)": {
+      test: {
+        file: "test/e2e/OpencodeSession.test.ts",
+        title: "'s thinking: each call sent back after its thinking"
+      },
+      backends
+    },
     // Its built-in `openai` provider's experimental transport (`OPENCODE_EXPERIMENTAL_WEBSOCKETS`).
     "WebSocket transport": {
       test: {

@@ -25,16 +25,25 @@ export interface Carried {
   readonly calls?: Readonly<Record<string, ProviderMetadata>> | undefined
   /** A compacted conversation's summary, which stands for the conversation before it. */
   readonly summary?: string | undefined
+  /**
+   * The reply's reasoning where it went out unsigned (DeepSeek's `reasoning_content`, another provider's thinking on
+   * the Messages wire): clients that send back only signed thinking blocks (the AI SDK's Anthropic provider) drop it.
+   */
+  readonly reasoning?: string | undefined
 }
 
 const mark = "gw1."
 
 const sealed = (carried: Carried): string => mark + Buffer.from(JSON.stringify(carried)).toString("base64url")
 
-/** The carried state of `own`, a reply's metadata, and its calls' (by id); none when there is none. */
+/**
+ * The carried state of `own`, a reply's metadata, its calls' (by id) and its `reasoning` that went out unsigned; none
+ * when there is none.
+ */
 export const envelopeOf = (
   own: ProviderMetadata | undefined,
-  calls: Iterable<readonly [string, ProviderMetadata | undefined]>
+  calls: Iterable<readonly [string, ProviderMetadata | undefined]>,
+  reasoning?: string
 ): string | undefined => {
   const byId: Record<string, ProviderMetadata> = {}
   let any = false
@@ -43,8 +52,13 @@ export const envelopeOf = (
     byId[id] = metadata
     any = true
   }
-  if (own === undefined && !any) return undefined
-  return sealed({ ...(own !== undefined ? { message: own } : {}), ...(any ? { calls: byId } : {}) })
+  const thought = reasoning !== undefined && reasoning !== ""
+  if (own === undefined && !any && !thought) return undefined
+  return sealed({
+    ...(own !== undefined ? { message: own } : {}),
+    ...(any ? { calls: byId } : {}),
+    ...(thought ? { reasoning } : {})
+  })
 }
 
 /** The envelope of a compacted conversation's `summary`. */
@@ -66,7 +80,8 @@ export const opened = (encrypted: string | null | undefined): Carried | undefine
     const message = isJsonObject(value["message"]) ? value["message"] : undefined
     const calls = isJsonObject(value["calls"]) ? value["calls"] as Record<string, ProviderMetadata> : undefined
     const summary = typeof value["summary"] === "string" ? value["summary"] : undefined
-    return { message, calls, summary }
+    const reasoning = typeof value["reasoning"] === "string" ? value["reasoning"] : undefined
+    return { message, calls, summary, reasoning }
   } catch {
     // A damaged envelope carries nothing; the provider says what it misses.
     return {}
