@@ -13,15 +13,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { opencodeAnswer, opencodeRun, type OpencodeRunOptions } from "../utils/agentRuns.js"
-import { agentSession, type Backend, backends, playSession, prompts, sessionScenario } from "../utils/agentSession.js"
-import { opencodeTools } from "../utils/agentTools.js"
+import { opencodeLimit, opencodeScenario } from "../utils/agentScenarios.js"
+import { agentSession, type Backend, backends, playSession, prompts } from "../utils/agentSession.js"
 import { opencode, orSkip } from "../utils/pinnedCli.js"
 import { recordingProxy } from "../utils/recordingProxy.js"
 
 const model = "gpt-4o-mini"
-
-// opencode compacts once a call's tokens reach the model's context less its output: 16,000 less 4,000.
-const limit = { context: 16_000, output: 4_000 }
 
 /**
  * The thinking model of each backend: on Chat Completions DeepSeek's, which wants each tool turn's reasoning back; on
@@ -43,15 +40,6 @@ const thinkingPricing = {
   cache_write_per_mtok: 3.75,
   output_per_mtok: 15
 }
-
-const scenario = (work: string) =>
-  sessionScenario({
-    tools: opencodeTools(work),
-    compacts: "in the tool loop",
-    compactAbove: limit.context - limit.output,
-    keptTurns: 1,
-    namesSession: true
-  })
 
 /** A block of an assistant turn of a Messages request, as opencode sends it back. */
 interface Block {
@@ -95,7 +83,7 @@ const sessionOn = (backend: Backend, thinking: boolean) => (ctx: Parameters<type
       label: "opencode-session",
       model: thinking ? thinkingModels[backend] : model,
       backend,
-      scenario,
+      scenario: opencodeScenario,
       pricing: thinking ? thinkingPricing : undefined
     })
     // The bodies opencode sends its model, kept by a proxy in front of `serve` (which keeps its port across restarts).
@@ -104,9 +92,13 @@ const sessionOn = (backend: Backend, thinking: boolean) => (ctx: Parameters<type
       ? {
         npm: "@ai-sdk/anthropic",
         baseUrl: `${proxy.url}/v1`,
-        modelSettings: { limit, reasoning: true, options: { thinking: { type: "enabled", budgetTokens: 2_048 } } }
+        modelSettings: {
+          limit: opencodeLimit,
+          reasoning: true,
+          options: { thinking: { type: "enabled", budgetTokens: 2_048 } }
+        }
       }
-      : { modelSettings: { limit } }
+      : { modelSettings: { limit: opencodeLimit } }
     yield* playSession(session, {
       agent: "opencode",
       run: opencodeRun(program, session, options),

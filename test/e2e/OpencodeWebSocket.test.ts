@@ -12,6 +12,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { opencodeAnswer } from "../utils/agentRuns.js"
+import { opencodeLimit, opencodeScenario } from "../utils/agentScenarios.js"
 import {
   agentKey,
   type AgentSession,
@@ -19,10 +20,8 @@ import {
   type Backend,
   backends,
   playSession,
-  prompts,
-  sessionScenario
+  prompts
 } from "../utils/agentSession.js"
-import { opencodeTools } from "../utils/agentTools.js"
 import { spawnProcess } from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
 import { opencodeConfigured } from "../utils/opencodeConfig.js"
@@ -30,21 +29,9 @@ import { opencode, orSkip } from "../utils/pinnedCli.js"
 
 const model = "gpt-4o-mini"
 
-// opencode compacts once a call's tokens reach the model's context less its output: 16,000 less 4,000.
-const limit = { context: 16_000, output: 4_000 }
-
 // An opencode run's bound, and a test's (two runs): the session's tool loop is slow on a loaded machine.
 const runFor = 420_000
 const testFor = 2 * runFor + 60_000
-
-const scenario = (work: string) =>
-  sessionScenario({
-    tools: opencodeTools(work),
-    compacts: "in the tool loop",
-    compactAbove: limit.context - limit.output,
-    keptTurns: 1,
-    namesSession: true
-  })
 
 /** A line of `serve`'s request log: what it annotates, and the fiber that logged it. */
 interface Logged {
@@ -69,7 +56,7 @@ const overSocket = (program: string, session: AgentSession) => {
     work: session.work,
     baseUrl: `${session.url}/v1`,
     model: session.model,
-    modelSettings: { limit },
+    modelSettings: { limit: opencodeLimit },
     key: agentKey,
     openAi: { webSocket: true }
   })
@@ -95,7 +82,7 @@ const overSocket = (program: string, session: AgentSession) => {
 const sessionOn = (backend: Backend) => (ctx: Parameters<typeof orSkip>[0]) =>
   Effect.gen(function*() {
     const program = yield* opencode.pipe(orSkip(ctx))
-    const session = yield* agentSession({ label: "opencode-ws", model, backend, scenario })
+    const session = yield* agentSession({ label: "opencode-ws", model, backend, scenario: opencodeScenario })
     yield* playSession(session, {
       agent: "opencode",
       run: overSocket(program, session),
@@ -108,8 +95,8 @@ const sessionOn = (backend: Backend) => (ctx: Parameters<typeof orSkip>[0]) =>
 describe.concurrent("opencode's long session through serve, over its WebSocket", () => {
   for (const backend of backends) {
     it.live(
-      `${backend}: opencode run over its WebSocket to /v1/responses compacts, resumes after serve restarts, billed as ` +
-        "simulated",
+      `${backend}: opencode run over its WebSocket to /v1/responses compacts, resumes after serve restarts, ` +
+        "billed as simulated",
       sessionOn(backend),
       testFor
     )
