@@ -42,12 +42,14 @@ const fixture = Layer.effect(
     const simulator = yield* Simulator.make({
       apiKeys: [key],
       replyTokens: 8,
-      models: [...Simulator.defaultModels, "claude-sim", "claude-opus-4-8", "claude-sonnet-5-1"]
+      models: [...Simulator.defaultModels, "claude-sim", "claude-opus-4-8", "claude-sonnet-5-1", "deepseek-reasoner"]
     })
     recorded = yield* recorder(simulator.url)
     const config = yield* ProviderConfig.fromJson({
       // An OpenAI chat deployment and an Anthropic one, each through the recorder.
       chat: [{ model_name: "gpt-4o-mini", base_url: recorded.baseUrl, api_keys: [key], max_retries: 0 }],
+      // DeepSeek's thinking model, whose plain `reasoning_content` it wants back on each tool-call turn.
+      deepseek: [{ model_name: "deepseek-reasoner", base_url: recorded.baseUrl, api_keys: [key], max_retries: 0 }],
       claude: claude(recorded.baseUrl),
       // A model that takes a system message among the messages.
       opus: claude(recorded.baseUrl, undefined, "claude-opus-4-8"),
@@ -268,6 +270,51 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             type: "enabled",
             budget_tokens: 2048,
             block_binding: { prefix_mismatch_behavior: "drop_block" }
+          })
+        })
+    )
+
+    it.effect(
+      "DeepSeek's reasoning, streamed unsigned, goes back to it from a client that sends back only signed thinking " +
+        "(the AI SDK's Anthropic provider, opencode's): the reply's carrier block holds it",
+      () =>
+        Effect.gen(function*() {
+          const { client } = yield* Fixture
+          const tools = [{ name: "lookup", description: "Looks it up.", input_schema: { type: "object" as const } }]
+          const base = {
+            model: "deepseek/deepseek-reasoner",
+            max_tokens: 4096,
+            thinking: { type: "enabled", budget_tokens: 2048 },
+            tools
+          } as const
+          const prompt = { role: "user" as const, content: "Look it up with lookup." }
+          const first = yield* promise(() => client.messages.stream({ ...base, messages: [prompt] }).finalMessage())
+          const thought = first.content.find((block) => block.type === "thinking" && block.thinking !== "")
+          const call = first.content.find((block) => block.type === "tool_use")
+          expect(thought, JSON.stringify(first.content)).toBeDefined()
+          expect(call).toBeDefined()
+          // As the AI SDK sends a reply back: a streamed thinking block that no `signature_delta` closed is left out.
+          const signedOnly = first.content.filter((block) => block.type !== "thinking" || block.signature !== "")
+          expect(signedOnly.some((block) => block.type === "thinking")).toBe(true)
+          const before = recorded.bodies.length
+          const second = yield* promise(() =>
+            client.messages.create({
+              ...base,
+              messages: [
+                prompt,
+                { role: "assistant", content: signedOnly as Array<Anthropic.ContentBlockParam> },
+                {
+                  role: "user",
+                  content: [{ type: "tool_result", tool_use_id: (call as Anthropic.ToolUseBlock).id, content: "found" }]
+                }
+              ]
+            })
+          )
+          expect(second.stop_reason).toBe("end_turn")
+          const [sent] = sentTo("/v1/chat/completions", before)
+          expect((sent!["messages"] as ReadonlyArray<Body>)[1]).toMatchObject({
+            role: "assistant",
+            reasoning_content: (thought as Anthropic.ThinkingBlock).thinking
           })
         })
     )

@@ -114,10 +114,10 @@ const claudeThinking: Cell = {
 
 /**
  * Prompt caching where each client asks for it and the backend's API caches it: Claude Code's and opencode's
- * `cache_control` breakpoints reach Anthropic and Bedrock (and Gemini caches implicitly); Codex's `prompt_cache_key`
- * reaches the OpenAI APIs, and Anthropic as a breakpoint on the last block. Not on the other backends: breakpoints have
- * no OpenAI field (and the simulator caches an OpenAI prompt only under a key), and a key no Bedrock one (see
- * docs/agents.md).
+ * `cache_control` breakpoints reach Anthropic and Bedrock (and Gemini caches implicitly); Codex's `prompt_cache_key`,
+ * and opencode's through its built-in OpenAI provider, reach the OpenAI APIs, and Codex's Anthropic as a breakpoint on
+ * the last block. Not on the other backends: breakpoints have no OpenAI field (and the simulator caches an OpenAI
+ * prompt only under a key), and a key no Bedrock one (see docs/agents.md).
  */
 const caching: Record<Agent, Cell> = {
   "Codex": {
@@ -136,11 +136,8 @@ const caching: Record<Agent, Cell> = {
     backends: ["gemini"]
   },
   "opencode": {
-    test: {
-      file: "test/e2e/OpencodePromptCache.test.ts",
-      title: "opencode run's cache_control breakpoints read by the later turns"
-    },
-    backends: ["anthropic", "bedrock", "gemini"]
+    test: { file: "test/e2e/OpencodePromptCache.test.ts", title: "read by the later turns, billed as simulated" },
+    backends
   }
 }
 
@@ -312,6 +309,34 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "PDFs": { test: opencodeMedia("a PDF"), backends },
     "structured output": {
       lacks: "opencode run cannot ask for an answer that fits a schema (its `--format json` is its own events)"
+    },
+    "1M context": {
+      test: {
+        file: "test/e2e/OpencodeLongContext.test.ts",
+        title: "opencode run with a 1M-token limit and the beta answers a prompt over 200,000 tokens"
+      },
+      backends
+    },
+    // With `@ai-sdk/anthropic` at the Anthropic routes, each backend's thinking model.
+    "thinking (signature-only, bound prefix)": {
+      test: {
+        file: "test/e2e/OpencodeSession.test.ts",
+        title: "'s thinking: each call sent back after its thinking"
+      },
+      backends
+    },
+    // Its built-in `openai` provider's experimental transport (`OPENCODE_EXPERIMENTAL_WEBSOCKETS`).
+    "WebSocket transport": {
+      test: {
+        file: "test/e2e/OpencodeWebSocket.test.ts",
+        title: "opencode run over its WebSocket to /v1/responses compacts, resumes after serve restarts"
+      },
+      backends
+    },
+    // Its bundle holds `defer_loading`, `tool_search` and `tool_reference` only in the AI SDK providers' codecs.
+    "tool search": {
+      lacks: "opencode defers no tool and offers no tool search: it never sets a tool's `deferLoading` nor adds a " +
+        "tool-search tool (its bundle has them only in the AI SDK providers' codecs)"
     }
   }
 }

@@ -95,14 +95,24 @@ export const codexExec =
       "--dangerously-bypass-approvals-and-sandbox"
     ], { cwd: session.work, env, ...(stdin === undefined ? {} : { stdin }), timeoutMs })
 
-/** opencode (`opencode run`), configured for the session's model at `serve`'s Chat Completions routes. */
-export const opencodeRun = (program: string, session: AgentSession, modelSettings?: object) => {
+/** How opencode is pointed at the session's `serve`. */
+export interface OpencodeRunOptions {
+  /** The model's own settings in its `opencode.json` (its `limit`, its `options`). Default none. */
+  readonly modelSettings?: object
+  /** The provider package and the URL it is given. Default `@ai-sdk/openai-compatible` at `serve`'s `/v1`. */
+  readonly npm?: "@ai-sdk/openai-compatible" | "@ai-sdk/anthropic"
+  readonly baseUrl?: string
+}
+
+/** opencode (`opencode run`), configured for the session's model at `serve` as `options` say. */
+export const opencodeRun = (program: string, session: AgentSession, options: OpencodeRunOptions = {}) => {
   const env = opencodeConfigured({
     home: session.home,
     work: session.work,
-    baseUrl: `${session.url}/v1`,
+    baseUrl: options.baseUrl ?? `${session.url}/v1`,
     model: session.model,
-    ...(modelSettings === undefined ? {} : { modelSettings }),
+    ...(options.npm === undefined ? {} : { npm: options.npm }),
+    ...(options.modelSettings === undefined ? {} : { modelSettings: options.modelSettings }),
     key: agentKey
   })
   return (args: ReadonlyArray<string>) => spawnProcess(program, ["run", ...args], { cwd: session.work, env, timeoutMs })

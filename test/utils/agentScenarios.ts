@@ -4,7 +4,7 @@
  */
 import type * as Simulator from "../../src/simulator/Simulator.js"
 import { sessionScenario } from "./agentSession.js"
-import { claudeCodeTools, codexTools, geminiCliTools } from "./agentTools.js"
+import { claudeCodeTools, codexTools, geminiCliTools, opencodeTools } from "./agentTools.js"
 
 /** The prompt tokens past which Codex compacts (its `model_auto_compact_token_limit`). */
 export const codexCompactAbove = 8000
@@ -51,4 +51,17 @@ export const geminiCliScenario = (work: string): Simulator.Scenario =>
     compactAbove: 900,
     keptTurns: 1,
     checksSummary: true
+  })
+
+/** opencode's model `limit`: it compacts once a call's tokens reach the context less the output, 16,000 less 4,000. */
+export const opencodeLimit = { context: 16_000, output: 4_000 }
+
+/** opencode's session (its tools take absolute paths), compacted in its tool loop, titled at its first prompt. */
+export const opencodeScenario = (work: string): Simulator.Scenario =>
+  sessionScenario({
+    tools: opencodeTools(work),
+    compacts: "in the tool loop",
+    compactAbove: opencodeLimit.context - opencodeLimit.output,
+    keptTurns: 1,
+    namesSession: true
   })

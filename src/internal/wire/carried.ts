@@ -26,8 +26,9 @@ export interface Carried {
   /** A compacted conversation's summary, which stands for the conversation before it. */
   readonly summary?: string | undefined
   /**
-   * The reply's reasoning text, which a client that sends back no reasoning (Gemini's drop their thought parts) would
-   * lose, and which a provider wants back in a tool loop (DeepSeek's `reasoning_content`, Bedrock's signed reasoning).
+   * The reply's reasoning text, which a client that sends back no reasoning or only signed thinking would lose
+   * (Gemini's drop their thought parts; the AI SDK's Anthropic provider drops unsigned thinking), and which a provider
+   * wants back in a tool loop (DeepSeek's `reasoning_content`, Bedrock's signed reasoning).
    */
   readonly reasoning?: string | undefined
 }
@@ -52,11 +53,12 @@ export const envelopeOf = (
     byId[id] = metadata
     any = true
   }
-  if (own === undefined && !any && reasoning === undefined) return undefined
+  const thought = reasoning !== undefined && reasoning !== ""
+  if (own === undefined && !any && !thought) return undefined
   return sealed({
     ...(own !== undefined ? { message: own } : {}),
     ...(any ? { calls: byId } : {}),
-    ...(reasoning !== undefined ? { reasoning } : {})
+    ...(thought ? { reasoning } : {})
   })
 }
 

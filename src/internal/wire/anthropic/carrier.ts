@@ -42,8 +42,11 @@ function restoredTurn(message: AssistantMessage): AssistantMessage {
   const own = metadataOf(signed)
   const merged = { ...carried?.message, ...others, ...own }
   const { providerMetadata: __, toolCalls, ...rest } = message
+  // The reasoning the reply went out with unsigned, where the client sent back only the carrier.
+  const reasoning = rest.reasoning ?? carried?.reasoning
   return {
     ...rest,
+    ...(reasoning !== undefined ? { reasoning } : {}),
     ...(toolCalls !== undefined
       ? { toolCalls: toolCalls.map((call) => restoreCall({ ...call, id: callId(call.id) }, carried?.calls)) }
       : {}),

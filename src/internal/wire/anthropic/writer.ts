@@ -91,9 +91,12 @@ export function message(response: ChatResponse, id: string, options: MessageOpti
   }
   // A refusal is a text block of its own, last, where the stream (which knows it at the end) writes it.
   if (refusal !== undefined) blocks.push(textBlock(JSON.stringify(refusal)))
+  // Reasoning written without a signature goes back in the carrier too, for clients that drop unsigned thinking.
+  const unsigned = signed.length === 0 && options.signature === undefined ? response.reasoning : undefined
   const carried = response.toolCalls.length === 0 ? undefined : envelopeOf(
     Object.keys(rest).length === 0 ? undefined : rest,
-    response.toolCalls.map((call) => [call.id, call.providerMetadata])
+    response.toolCalls.map((call) => [call.id, call.providerMetadata]),
+    unsigned
   )
   if (carried !== undefined) blocks.push(JSON.stringify(carrierBlock(carried)))
   return messageJson({
@@ -184,6 +187,8 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
   let blocks = 0
   // The text of the thinking block open now, for the simulator's signature.
   let thinking = ""
+  // The reply's reasoning so far, which goes out unsigned unless the simulator signs it (`carried` then holds it).
+  let reasoning = ""
   // The block of each tool call, by the call's index, and its id and metadata (`carried`).
   let tools: Array<number> = []
   let calls: Array<readonly [string, ProviderMetadata | undefined]> = []
@@ -288,9 +293,11 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
     }
     // The provider's state for the next turn (its thinking went out unsigned, so all of it), when the turn goes on
     // with tool results.
-    const carried = calls.length === 0
-      ? undefined
-      : envelopeOf(chunk.providerMetadata, calls.filter((call) => call !== undefined))
+    const carried = calls.length === 0 ? undefined : envelopeOf(
+      chunk.providerMetadata,
+      calls.filter((call) => call !== undefined),
+      options.signature === undefined ? reasoning : undefined
+    )
     if (carried !== undefined) {
       // As Anthropic streams a signature: a `signature_delta` before the block's stop, which clients read.
       start("thinking", emptyThinking)
@@ -313,6 +320,7 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
       writeHeld()
       if (open === -1 || kind !== "thinking") start("thinking", emptyThinking)
       if (options.signature !== undefined) thinking += text
+      reasoning += text
       delta(open, "thinking_delta", text)
     },
     toolCall: toolDelta,
@@ -320,6 +328,7 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
     restart() {
       tools = []
       calls = []
+      reasoning = ""
       held = new Map()
     }
   })
