@@ -28,7 +28,7 @@ import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
 import { sdkClient } from "../utils/mcpClient.js"
 import { initialized, mcpPost } from "../utils/mcpRaw.js"
-import { calcServer, effectServer, imageBytes, sdkServer } from "../utils/mcpUpstreams.js"
+import { alive, calcServer, effectServer, imageBytes, sdkServer } from "../utils/mcpUpstreams.js"
 
 const providerKey = "sk-provider-mcp-e2e-0001"
 const filesToken = "files-upstream-token-7c1e"
@@ -386,12 +386,3 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /mcp", (
       yield* eventually("the stdio server stopped", Effect.sync(() => alive(pid)), (running) => !running)
     }))
 })
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}

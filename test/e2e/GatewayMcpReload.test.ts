@@ -17,22 +17,12 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
-import { calcServer, namedTools, sdkServer, unrulyServer, waitingServer } from "../utils/mcpUpstreams.js"
+import { listedTools } from "../utils/mcpClient.js"
+import { alive, calcServer, namedTools, sdkServer, unrulyServer, waitingServer } from "../utils/mcpUpstreams.js"
 import { expectOptionsError } from "../utils/optionsError.js"
 
 const providerKey = "sk-provider-mcp-reload-0001"
 const pidFile = join(tmpdir(), `mcp-reload-calc-${process.pid}.pid`)
-
-const listed = (url: string) =>
-  Effect.promise(async () => {
-    const client = new Client({ name: "mcp-reload", version: "1.0.0" })
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`)))
-    try {
-      return (await client.listTools()).tools.map((tool) => tool.name).sort()
-    } finally {
-      await client.close()
-    }
-  })
 
 // A call of `name` at `/mcp` by the official SDK's client: its text.
 const called = (url: string, name: string, args: Record<string, unknown> = {}) =>
@@ -47,15 +37,6 @@ const called = (url: string, name: string, args: Record<string, unknown> = {}) =
       await client.close()
     }
   })
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 it.live(
   "a reload serves the new configuration's MCP servers and stops the stdio server it no longer has",
@@ -79,13 +60,13 @@ it.live(
         port: 0,
         source: Effect.sync(() => ProviderConfig.gatewayConfig(next))
       })
-      expect(yield* listed(gateway.url)).toEqual(["calc__add", "calc__env", "calc__mul", "files__read"])
+      expect(yield* listedTools(gateway.url)).toEqual(["calc__add", "calc__env", "calc__mul", "files__read"])
       const pid = Number(readFileSync(pidFile, "utf8"))
       expect(alive(pid)).toBe(true)
 
       next = after
       yield* gateway.reload
-      expect(yield* listed(gateway.url)).toEqual(["files__read", "sdk__echo"])
+      expect(yield* listedTools(gateway.url)).toEqual(["files__read", "sdk__echo"])
       yield* eventually("the replaced configuration's stdio server stopped", Effect.sync(() => alive(pid)), (up) => !up)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
   { timeout: 60_000 }

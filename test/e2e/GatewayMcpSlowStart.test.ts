@@ -4,8 +4,6 @@
  * from a second one started in its place.
  */
 import { expect, it } from "@effect/vitest"
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import * as Effect from "effect/Effect"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -15,29 +13,10 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
-import { calcServer } from "../utils/mcpUpstreams.js"
+import { listedTools } from "../utils/mcpClient.js"
+import { alive, calcServer } from "../utils/mcpUpstreams.js"
 
 const providerKey = "sk-provider-mcp-slow-start-0001"
-
-const listed = (url: string) =>
-  Effect.promise(async () => {
-    const client = new Client({ name: "mcp-slow-start", version: "1.0.0" })
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`)))
-    try {
-      return (await client.listTools()).tools.map((tool) => tool.name).sort()
-    } finally {
-      await client.close()
-    }
-  })
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 it.live(
   "a stdio server that answers only after the start's wait is served from the process started first",
@@ -53,7 +32,7 @@ it.live(
       })
       // Its start waits `connectTimeout` for a server that answers nothing until `waitFile` exists.
       const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
-      expect(yield* listed(gateway.url)).toEqual([])
+      expect(yield* listedTools(gateway.url)).toEqual([])
       const first = yield* eventually(
         "the server's process started",
         Effect.sync(() => {
@@ -66,7 +45,7 @@ it.live(
         (pid) => pid > 0
       )
       writeFileSync(waitFile, "")
-      yield* eventually("its tools served", listed(gateway.url), (tools) => tools.includes("calc__add"))
+      yield* eventually("its tools served", listedTools(gateway.url), (tools) => tools.includes("calc__add"))
       // Served by the process started first, still running: the start's wait gave up nothing.
       expect(Number(readFileSync(pidFile, "utf8"))).toBe(first)
       expect(alive(first)).toBe(true)

@@ -29,7 +29,9 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { conformanceUpstream } from "../utils/conformanceServer.js"
 import { eventually } from "../utils/eventually.js"
+import { listedTools } from "../utils/mcpClient.js"
 import {
+  alive,
   calcServer,
   oauthServers,
   type Received,
@@ -67,26 +69,6 @@ const call = (url: string, name: string, args: Record<string, unknown> = {}) =>
       await client.close()
     }
   })
-
-const listed = (url: string) =>
-  Effect.promise(async () => {
-    const client = new Client({ name: "mcp-upstreams", version: "1.0.0" })
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`)))
-    try {
-      return (await client.listTools()).tools.map((tool) => tool.name).sort()
-    } finally {
-      await client.close()
-    }
-  })
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 // A gateway over `mcpServers` (and a simulator for its one model), in a scope of its own the test may close.
 const gatewayOf = (mcpServers: Record<string, unknown>) =>
@@ -264,8 +246,8 @@ it.live(
         mismatched: { url: modern.url }
       })
       // Each is listed once reached: on a loaded machine, maybe after the gateway's start gave up waiting for it.
-      yield* eventually("both servers listed", listed(gateway.url), (names) => names.length === 2)
-      expect(yield* listed(gateway.url)).toEqual(["legacy__whoami", "modern__whoami"])
+      yield* eventually("both servers listed", listedTools(gateway.url), (names) => names.length === 2)
+      expect(yield* listedTools(gateway.url)).toEqual(["legacy__whoami", "modern__whoami"])
       // The calls of each server's tool, by the revision each was sent in (the mismatched entry's attempts at the
       // modern server's URL, on the supervisor's backoff, are initializations, and come whenever they come).
       const calls = (server: { readonly received: ReadonlyArray<Received> }) =>
@@ -292,7 +274,7 @@ it.live(
       const { gateway } = yield* gatewayOf({ polling: { url: upstream.url }, refusing: { url: refusing } })
       yield* eventually(
         "both servers listed",
-        listed(gateway.url),
+        listedTools(gateway.url),
         (names) => names.includes("polling__test_reconnection") && names.includes("refusing__test_reconnection")
       )
       expect(yield* call(gateway.url, "polling__test_reconnection")).toMatchObject({

@@ -36,3 +36,15 @@ export const sdkClient = (url: string, key?: string, revision?: string) =>
     }),
     (client) => Effect.promise(() => client.close())
   )
+
+/** The tools `/mcp` at `url` lists to a client without a key, by name, sorted: each read a client of its own. */
+export const listedTools = (url: string) =>
+  Effect.promise(async () => {
+    const client = new Client({ name: "mcp-listed", version: "1.0.0" })
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`)))
+    try {
+      return (await client.listTools()).tools.map((tool) => tool.name).sort()
+    } finally {
+      await client.close()
+    }
+  })

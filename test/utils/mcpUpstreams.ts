@@ -57,6 +57,16 @@ export const calcServer = {
   args: ["--import", "tsx", fileURLToPath(new URL("../fixtures/mcp/calcServer.ts", import.meta.url))]
 }
 
+/** Whether the process `pid` (a stdio server's, as `CALC_PID_FILE` tells it) is running. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** A tiny PNG's bytes (its signature), the `read` tool's image. */
 export const imageBytes = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10])
 
