@@ -14,6 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import OpenAI from "openai"
 import * as Gateway from "../../src/Gateway.js"
+import { opened } from "../../src/internal/wire/carried.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
@@ -187,9 +188,14 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         // A reply without a tool call ends the turn: nothing is carried, its text is its last block.
         const answer = yield* promise(() => ask({ ...messagesRequest("claude/gpt-4o-mini", [user]), tools: [] }))
         expect(answer.content.at(-1)?.type).toBe("text")
-        // An OpenAI chat deployment needs nothing back.
+        // An OpenAI chat deployment's reasoning went out unsigned: the carrier keeps only it (DeepSeek's API wants
+        // its `reasoning_content` back in a tool loop; the AI SDK's Anthropic provider sends back signed blocks only).
         const chat = yield* promise(() => ask(messagesRequest("chat/gpt-4o-mini", [user])))
-        expect(chat.content.some((block) => block.type === "thinking" && block.signature !== "")).toBe(false)
+        const carrier = chat.content.at(-1)
+        expect(carrier).toMatchObject({ type: "thinking", thinking: "", signature: expect.stringMatching(/^gw1\./) })
+        const kept = opened(carrier?.type === "thinking" ? carrier.signature : undefined)
+        expect(kept?.reasoning).toBeTruthy()
+        expect(kept?.calls).toBeUndefined()
       }))
   }
 )

@@ -5,6 +5,7 @@ import type { ChatChunk } from "../../src/ChatChunk.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as Errors from "../../src/internal/gateway/errorAnswer.js"
 import { message, streamEncoder } from "../../src/internal/wire/anthropic/writer.js"
+import { envelopeOf } from "../../src/internal/wire/carried.js"
 import { finish, restart, text } from "../utils/encoderChunks.js"
 
 // 7 uncached prompt tokens, 3 read from the cache and 10 written to it, 6 of them for an hour.
@@ -52,12 +53,14 @@ describe("the gateway's Anthropic stream encoder", () => {
       ...block(2),
       ...block(2),
       ...block(1),
+      // The carrier: the unsigned reasoning kept for the next turn, in the gateway's own thinking block.
+      ...block(1),
       "message_delta",
       "message_stop"
     ])
     for (const event of all) expect(event.data["type"]).toBe(event.event)
     const starts = all.filter((event) => event.event === "content_block_start").map((event) => event.data)
-    expect(starts.map((start) => start["index"])).toEqual([0, 1, 2, 3])
+    expect(starts.map((start) => start["index"])).toEqual([0, 1, 2, 3, 4])
     expect(starts[2]!["content_block"]).toEqual({ type: "tool_use", id: "toolu_gw_t1", name: "f", input: {} })
     // A late piece of the first call stays in its block; the call that came between waits for it, whole.
     const pieces = all.filter((event) =>
@@ -209,7 +212,9 @@ describe("the gateway's Anthropic message", () => {
         { type: "thinking", thinking: "hmm", signature: "" },
         { type: "text", text: "Calling." },
         { type: "tool_use", id: "toolu_gw_t1", name: "f", input: { a: 1 } },
-        { type: "tool_use", id: "toolu_gw_t2", name: "g", input: { arguments: "not json" } }
+        { type: "tool_use", id: "toolu_gw_t2", name: "g", input: { arguments: "not json" } },
+        // The reasoning went out unsigned: kept for the next turn in the gateway's carrier block.
+        { type: "thinking", thinking: "", signature: envelopeOf(undefined, [], "hmm") }
       ],
       stop_reason: "tool_use",
       stop_sequence: null,

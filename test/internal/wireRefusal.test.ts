@@ -76,6 +76,7 @@ interface Block {
   readonly type: string
   text?: string
   thinking?: string
+  signature?: string
 }
 
 /** What the test reads of an event of Anthropic's Messages stream. */
@@ -87,6 +88,7 @@ interface MessagesData {
     readonly type?: string
     readonly text?: string
     readonly thinking?: string
+    readonly signature?: string
     readonly stop_reason?: string
   }
 }
@@ -129,7 +131,7 @@ describe("wire writers: a reply's refusal, whole and streamed", () => {
     }))
   })
 
-  it("Anthropic: the refusal is a text block of its own, last, and stop_reason refusal; the stream's blocks as whole", () => {
+  it("Anthropic: the refusal is a text block of its own, last but for a carrier, stop_reason refusal; streamed as whole", () => {
     fc.assert(fc.property(reply, (response) => {
       const whole = JSON.parse(Anthropic.message(response, "msg_1")) as {
         readonly content: Array<Block>
@@ -144,6 +146,7 @@ describe("wire writers: a reply's refusal, whole and streamed", () => {
         if (event.type === "content_block_delta" && block !== undefined) {
           if (event.delta.type === "text_delta") block.text += event.delta.text ?? ""
           if (event.delta.type === "thinking_delta") block.thinking += event.delta.thinking ?? ""
+          if (event.delta.type === "signature_delta") block.signature += event.delta.signature ?? ""
         }
         if (event.type === "message_delta") stop = event.delta.stop_reason
       }
@@ -153,7 +156,9 @@ describe("wire writers: a reply's refusal, whole and streamed", () => {
       expect(stop).toBe(whole.stop_reason)
       if (response.refusal !== undefined) {
         expect(whole.stop_reason).toBe("refusal")
-        expect(whole.content.at(-1)).toEqual({ type: "text", text: response.refusal })
+        // Last but for the gateway's carrier, a thinking block kept for the next turn.
+        const last = whole.content.at(-1)?.type === "thinking" ? whole.content.at(-2) : whole.content.at(-1)
+        expect(last).toEqual({ type: "text", text: response.refusal })
       }
     }))
   })
