@@ -47,6 +47,7 @@ import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import type * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
@@ -679,6 +680,22 @@ function currentOf(
   })
 }
 
+// What the log is told of a server not up when the start stops waiting for it: still opening, or failed.
+function warnedOf(spec: Spec, opening: Option.Option<Result.Result<Connection, UpstreamError>>) {
+  if (Option.isNone(opening)) {
+    return Effect.logWarning(
+      `Gateway: the MCP server ${spec.name} did not answer within ${Duration.format(connectTimeout)}; its tools are ` +
+        "served once it answers"
+    )
+  }
+  if (opening.value._tag === "Success") return Effect.void
+  return Effect.logWarning(
+    `Gateway: the MCP server ${spec.name} could not be reached (${
+      spec.mask(opening.value.failure.message)
+    }); it is tried again, and its tools are served once it answers`
+  )
+}
+
 /**
  * `server` (named `name`) supervised for as long as the scope is open: connected and listed now if it answers within
  * `connectTimeout`, else (logged) served once it does; tried again with backoff when it fails or does not open within
@@ -748,19 +765,7 @@ export const connect = Effect.fnUntraced(function*(
     ),
     scope
   )
-  const opening = yield* Effect.timeoutOption(Fiber.join(first), connectTimeout)
-  if (Option.isNone(opening)) {
-    yield* Effect.logWarning(
-      `Gateway: the MCP server ${name} did not answer within ${Duration.format(connectTimeout)}; its tools are ` +
-        "served once it answers"
-    )
-  } else if (opening.value._tag === "Failure") {
-    yield* Effect.logWarning(
-      `Gateway: the MCP server ${name} could not be reached (${
-        spec.mask(opening.value.failure.message)
-      }); it is tried again, and its tools are served once it answers`
-    )
-  }
+  yield* Effect.flatMap(Effect.timeoutOption(Fiber.join(first), connectTimeout), (opening) => warnedOf(spec, opening))
   yield* Effect.forkIn(Effect.andThen(Fiber.await(first), supervised(spec, status, reopen(undefined))), scope)
 
   yield* Effect.forkScoped(follow(spec, relisting(spec, status, listing), (uri) => PubSub.publish(updates, uri)))

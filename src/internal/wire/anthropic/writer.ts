@@ -185,9 +185,8 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
   let open = -1
   let kind: "text" | "thinking" | "tool" = "text"
   let blocks = 0
-  // The text of the thinking block open now, for the simulator's signature.
+  // The thinking block's text, for the simulator's signature; the reply's reasoning, unsigned without it (`carried`).
   let thinking = ""
-  // The reply's reasoning so far, which goes out unsigned unless the simulator signs it (`carried` then holds it).
   let reasoning = ""
   // The block of each tool call, by the call's index, and its id and metadata (`carried`).
   let tools: Array<number> = []
@@ -291,13 +290,10 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
       start("text", emptyText)
       if (chunk.refusal !== "") delta(open, "text_delta", chunk.refusal)
     }
-    // The provider's state for the next turn (its thinking went out unsigned, so all of it), when the turn goes on
-    // with tool results.
-    const carried = calls.length === 0 ? undefined : envelopeOf(
-      chunk.providerMetadata,
-      calls.filter((call) => call !== undefined),
-      options.signature === undefined ? reasoning : undefined
-    )
+    // The provider's state and the unsigned reasoning, for the next turn when it goes on with tool results.
+    const unsigned = options.signature === undefined ? reasoning : undefined
+    const made = calls.filter((call) => call !== undefined)
+    const carried = calls.length === 0 ? undefined : envelopeOf(chunk.providerMetadata, made, unsigned)
     if (carried !== undefined) {
       // As Anthropic streams a signature: a `signature_delta` before the block's stop, which clients read.
       start("thinking", emptyThinking)
