@@ -98,6 +98,14 @@ const midConversation = (model: string): Params => ({
 const reply = (client: Anthropic, params: Params, streamed: boolean) =>
   promise(() => streamed ? client.messages.stream(params).finalMessage() : client.messages.create(params))
 
+// A call of `model` with its thinking on and one tool, `lookup`, to call.
+const thinkingLookup = (model: string) => ({
+  model,
+  max_tokens: 4096,
+  thinking: { type: "enabled" as const, budget_tokens: 2048 },
+  tools: [{ name: "lookup", description: "Looks it up.", input_schema: { type: "object" as const } }]
+})
+
 const longText = "The gateway keeps a long, stable prefix for the provider's prompt cache. ".repeat(8)
 
 // The Anthropic error object of an APIError (`{type: "error", error: {type, message}}`).
@@ -235,13 +243,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
       () =>
         Effect.gen(function*() {
           const { client } = yield* Fixture
-          const tools = [{ name: "lookup", description: "Looks it up.", input_schema: { type: "object" as const } }]
-          const base = {
-            model: "bound/claude-sonnet-5-1",
-            max_tokens: 4096,
-            thinking: { type: "enabled", budget_tokens: 2048 },
-            tools
-          } as const
+          const base = thinkingLookup("bound/claude-sonnet-5-1")
           const first = yield* promise(() =>
             client.messages.create({ ...base, messages: [{ role: "user", content: "Look it up with lookup." }] })
           )
@@ -280,13 +282,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
       () =>
         Effect.gen(function*() {
           const { client } = yield* Fixture
-          const tools = [{ name: "lookup", description: "Looks it up.", input_schema: { type: "object" as const } }]
-          const base = {
-            model: "deepseek/deepseek-reasoner",
-            max_tokens: 4096,
-            thinking: { type: "enabled", budget_tokens: 2048 },
-            tools
-          } as const
+          const base = thinkingLookup("deepseek/deepseek-reasoner")
           const prompt = { role: "user" as const, content: "Look it up with lookup." }
           const first = yield* promise(() => client.messages.stream({ ...base, messages: [prompt] }).finalMessage())
           const thought = first.content.find((block) => block.type === "thinking" && block.thinking !== "")

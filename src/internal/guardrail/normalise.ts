@@ -6,12 +6,12 @@
  * - format and other invisible characters are removed (zero-width spaces and joiners, the byte-order mark, soft
  *   hyphens, variation selectors, tag characters, the bidirectional controls: Unicode's `Cf` and
  *   `Default_Ignorable_Code_Point`);
- * - compatibility forms are folded and accents taken apart by NFKD (fullwidth `ＡＫＩＡ`, mathematical letters, circled
- *   digits, ligatures), and the marks on a character that reads as ASCII dropped (`Á`, `A` and a combining stroke or
- *   enclosing circle); a letter of another script keeps its marks, composed again;
+ * - compatibility forms are folded and accents taken apart by NFKD (fullwidth `ＡＫＩＡ`, mathematical letters,
+ *   circled digits, ligatures), and the marks on a character that reads as ASCII dropped (`Á`, `A` and a combining
+ *   stroke or enclosing circle); a letter of another script keeps its marks, composed again;
  * - look-alike letters of other scripts are folded to the ASCII letter or digit they pass for (`АКІА` in Cyrillic,
- *   `ꓮ` in Lisu, `ᗅ` in Canadian syllabics: `lookAlikes.ts`, from Unicode's confusables, says which), and a regional
- *   indicator symbol (`🇦`, the letters of flags) to its letter.
+ *   `ꓮ` in Lisu, `ᗅ` in Canadian syllabics: `lookAlikes.ts`, from Unicode's confusables, says which), and a
+ *   regional indicator symbol (`🇦`, the letters of flags) to its letter.
  *
  * A check reads the normalised text; what it finds is mapped back to the span of the text as written (`original`),
  * which a mask replaces whole, the invisible characters inside it included (a finding inside an override, the whole

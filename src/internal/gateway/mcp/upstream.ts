@@ -756,17 +756,12 @@ export const connect = Effect.fnUntraced(function*(
 
   // The first connection opens in the scope, the start waiting for it no longer than `connectTimeout`; its
   // supervision starts once it opened or failed, so that a server slow to start is not started twice.
-  const first = yield* Effect.forkIn(
-    Effect.result(
-      Effect.tapError(
-        reopen(undefined),
-        (error) => Ref.set(status, { _tag: "Down", reason: `could not be reached (${error.message})` })
-      )
-    ),
-    scope
-  )
+  const first = yield* Effect.forkScoped(Effect.result(Effect.tapError(
+    reopen(undefined),
+    (error) => Ref.set(status, { _tag: "Down", reason: `could not be reached (${error.message})` })
+  )))
   yield* Effect.flatMap(Effect.timeoutOption(Fiber.join(first), connectTimeout), (opening) => warnedOf(spec, opening))
-  yield* Effect.forkIn(Effect.andThen(Fiber.await(first), supervised(spec, status, reopen(undefined))), scope)
+  yield* Effect.forkScoped(Effect.andThen(Fiber.await(first), supervised(spec, status, reopen(undefined))))
 
   yield* Effect.forkScoped(follow(spec, relisting(spec, status, listing), (uri) => PubSub.publish(updates, uri)))
 
