@@ -220,7 +220,9 @@ describe("simulator structured output", () => {
       "The tools you may call are listed: Bash.",
       "Do not stop: call Bash.",
       // opencode's system prompt for Claude models: a kind of use ruled out, not every tool call.
-      "Never use tools like Bash or code comments as means to communicate with the user during the session."
+      "Never use tools like Bash or code comments as means to communicate with the user during the session.",
+      // Codex's system prompt for its GPT-6 models: a purpose ruled out.
+      "Do not use tools to send messages to others (e.g. through slack or email) unless explicit authorization. Bash."
     ]
     for (const text of untold) {
       expect(calls({ lastUserText: text, instructions: text }), text).toBe(1)

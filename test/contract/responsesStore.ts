@@ -1,8 +1,8 @@
 /**
  * The contract every backend of the gateway's `StoredResponses` keeps, run against each
- * (`test/gateway/responsesStoreContract.test.ts`): a response is its key's, its conversation, session, upstream and
- * chain read back whole, on every instance; one larger than `maxResponseBytes` is refused and not kept; no key fills
- * the store (past `maxKeyBytes` its own oldest go, past `maxBytes` the oldest of all); it is gone
+ * (`test/gateway/responsesStoreContract.test.ts`): a response is its key's, its conversation, session, upstream,
+ * chain and tools read back whole, on every instance; one larger than `maxResponseBytes` is refused and not kept; no
+ * key fills the store (past `maxKeyBytes` its own oldest go, past `maxBytes` the oldest of all); it is gone
  * once its TTL is over; random puts, reads and deletes by any owners, one after another and in concurrent batches
  * from two instances, read as a map of ids to their first live owner; and, for a backend on a server, its faults:
  * down (every step fails with `StoreUnavailableError`), slow (answering later than the store's command bound: the
@@ -45,7 +45,11 @@ const whole: StoredResponse = {
   conversation,
   session: "session-1",
   upstream: { id: "resp_upstream", provider: "openai", keyId: "sk-…0001#ab12" },
-  chain: 3
+  chain: 3,
+  tools: [
+    { type: "custom", name: "apply_patch", format: { type: "grammar", syntax: "lark", definition: "start: /.+/" } },
+    { type: "namespace", name: "calendar", tools: [{ type: "function", name: "read", parameters: { type: "object" } }] }
+  ]
 }
 
 const owners = fc.constantFrom("team-a", "team-b", "null", undefined)
@@ -127,7 +131,7 @@ export const responsesStoreContract = (backend: ResponsesStoreBackend) => {
     )
 
     test(
-      "what is kept is read back whole: body, conversation, session, upstream and chain",
+      "what is kept is read back whole: body, conversation, session, upstream, chain and tools",
       () =>
         Effect.gen(function*() {
           const [one, other] = yield* (yield* backend.connect).instances({})

@@ -327,14 +327,14 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             client.responses.create({
               model: "sim/gpt-4o-mini",
               input: "Search",
-              tools: [{ type: "custom", name: "apply_patch" }]
+              tools: [{ type: "local_shell" }]
             })
           )
         )
         expect(error.status).toBe(400)
         expect(error.type).toBe("invalid_request_error")
         expect(error.param).toBe("tools[0].type")
-        expect(error.message).toContain("'custom'")
+        expect(error.message).toContain("'local_shell'")
       }))
 
     it.effect("a bad body is 400 naming the field, in OpenAI's error shape", () =>

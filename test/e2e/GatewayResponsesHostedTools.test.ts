@@ -253,29 +253,97 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           expect(choice.param).toBe("tool_choice.type")
           expect(choice.message).toContain("'file_search' is required by tool_choice")
           expect(choice.message).toContain("'sim/gpt-4o-mini'")
-          const custom = apiError(
+          const shell = apiError(
             yield* rejection(() =>
               client.responses.create({
                 model: "sim/gpt-4o-mini",
-                input: "Patch it",
-                tools: [...hostedTools, { type: "custom", name: "apply_patch", description: "Applies a patch." }]
+                input: "Run it",
+                tools: [...hostedTools, { type: "local_shell" }]
               })
             )
           )
-          expect(custom.status).toBe(400)
-          expect(custom.param).toBe("tools[3].type")
-          expect(custom.message).toContain("'custom'")
+          expect(shell.status).toBe(400)
+          expect(shell.param).toBe("tools[3].type")
+          expect(shell.message).toContain("'local_shell'")
           const item = apiError(
             yield* rejection(() =>
               client.responses.create({
                 model: "sim/gpt-4o-mini",
-                input: [{ type: "custom_tool_call_output", call_id: "call_custom_1", output: "done" }]
+                input: [{ type: "local_shell_call_output", id: "lsh_1", output: "done" }]
               })
             )
           )
           expect(item.status).toBe(400)
           expect(item.param).toBe("input[0].type")
-          expect(item.message).toContain("'custom_tool_call_output'")
+          expect(item.message).toContain("'local_shell_call_output'")
+        })
+    )
+
+    it.effect(
+      "for a model that reaches another API, a custom tool, the client's tool search and the tools of an " +
+        "additional_tools item are offered as functions: their calls come back as the client's items, whole and " +
+        "streamed, and their outputs are read back, the tools a search loaded offered from then on",
+      () =>
+        Effect.gen(function*() {
+          const { client } = yield* Fixture
+          const model = "sim/gpt-4o-mini"
+          const patch: OpenAI.Responses.CustomTool = {
+            type: "custom",
+            name: "apply_patch",
+            description: "Applies a patch.",
+            format: { type: "grammar", syntax: "lark", definition: "start: /.+/" }
+          }
+          const asked = { role: "user" as const, content: "Patch it with apply_patch." }
+          const patched = yield* create(client, { model, input: [asked], tools: [patch] })
+          const call = patched.output.find((item) => item.type === "custom_tool_call")
+          expect(call).toMatchObject({ type: "custom_tool_call", name: "apply_patch", status: "completed" })
+          expect(typeof (call as OpenAI.Responses.ResponseCustomToolCall).input).toBe("string")
+          const answered = yield* create(client, {
+            model,
+            input: [asked, call!, { type: "custom_tool_call_output", call_id: call!.call_id, output: "Patched." }],
+            tools: [patch]
+          })
+          expect(answered.output_text).not.toBe("")
+          // The client's tool search, streamed, its tools in an `additional_tools` item as Codex sends them.
+          const search = {
+            type: "tool_search",
+            execution: "client",
+            description: "Finds deferred tools.",
+            parameters: { type: "object", properties: { query: { type: "string" } }, required: ["query"] }
+          }
+          const held = { type: "additional_tools", role: "developer", tools: [search] }
+          const looking = { role: "user" as const, content: "Find a calendar tool with tool_search." }
+          const streamed = yield* events(client, {
+            model,
+            input: [held, looking] as unknown as OpenAI.Responses.ResponseInput
+          })
+          const done = streamed.flatMap((event) => event.type === "response.output_item.done" ? [event.item] : [])
+          const searched = done.find((item) => item.type === "tool_search_call") as
+            | OpenAI.Responses.ResponseToolSearchCall
+            | undefined
+          expect(searched).toMatchObject({ type: "tool_search_call", execution: "client", status: "completed" })
+          expect(typeof searched!.arguments).toBe("object")
+          const calendar = {
+            type: "namespace",
+            name: "calendar",
+            description: "The calendar.",
+            tools: [{ type: "function", name: "read", parameters: { type: "object", properties: {} } }]
+          }
+          const loaded = yield* create(client, {
+            model,
+            input: [
+              held,
+              looking,
+              searched,
+              { type: "tool_search_output", call_id: searched!.call_id, execution: "client", tools: [calendar] },
+              { role: "user", content: "Now read it with calendar__read." }
+            ] as unknown as OpenAI.Responses.ResponseInput
+          })
+          expect(loaded.output.find((item) => item.type === "function_call")).toMatchObject({
+            type: "function_call",
+            name: "read",
+            namespace: "calendar"
+          })
         })
     )
 

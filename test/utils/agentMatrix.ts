@@ -227,12 +227,14 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       backends: ["responses", "anthropic", "gemini"]
     },
     "MCP tools": mcp.Codex!,
-    // Only a model of Codex's catalog (`supports_search_tool`) searches tools, and Codex sends such a model its tools in
-    // an `additional_tools` input item of `namespace` tools, which the gateway does not carry yet.
+    // Only a model of Codex's catalog (`supports_search_tool`) searches tools: the client's tool search, which a
+    // Responses deployment is sent as it came (the simulator does not run it) and another offered as a function.
     "tool search": {
-      untested:
-        "Codex's catalog models get their tools, deferred ones behind `tool_search`, in an `additional_tools` " +
-        "item of `namespace` tools, which serve does not carry"
+      test: {
+        file: "test/e2e/CodexCatalogModels.test.ts",
+        title: "GPT-5.5's apply_patch (a custom tool) and tool search, offered as functions, called as Codex asked"
+      },
+      backends: backends.filter((backend) => backend !== "responses")
     },
     "1M context": {
       test: {

@@ -24,10 +24,11 @@ const callsTools = (prompt: Prompt, output: OutputMode): boolean =>
  * call any tools", "Respond with TEXT ONLY"): "do not" ("don't", "never") "call" ("use", "invoke") "tools" ("any
  * tools", "a tool"), or "respond with text only" ("plain text only"), in any case. Narrow on purpose: a prompt that
  * merely mentions tools is no such instruction, nor is one that rules out a kind of use ("never use tools like Bash
- * as means to communicate", in opencode's system prompt for Claude models).
+ * as means to communicate", in opencode's system prompt for Claude models; "do not use tools to send messages to
+ * others", in Codex's for its GPT-6 models).
  */
 const noToolsWording = new RegExp(
-  String.raw`\b(?:do not|don't|never)\s+(?:call|use|invoke)\s+(?:any\s+|a\s+)?tools?\b(?!\s+(?:like|such as)\b)` +
+  String.raw`\b(?:do not|don't|never)\s+(?:call|use|invoke)\s+(?:any\s+|a\s+)?tools?\b(?!\s+(?:like|such as|to)\b)` +
     String.raw`|\brespond with (?:plain\s+)?text only\b`,
   "i"
 )

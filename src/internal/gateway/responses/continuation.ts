@@ -16,8 +16,10 @@ import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Message } from "../../../Message.js"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { toolsIn } from "../../wire/openAiResponses/clientTools.js"
 import {
   type Body,
+  type BodyTool,
   type CountBody,
   holdsEncrypted,
   inputMessages,
@@ -99,6 +101,8 @@ export function pastBounds(
 export interface Conversation {
   readonly messages: Array<Message>
   readonly previous: ResponsesStore.StoredResponse | undefined
+  /** The tools it has made available beside each request's own (`ClientTools.toolsIn`), kept with its response. */
+  readonly tools: ReadonlyArray<BodyTool>
   /** Whether the previous response is the socket's own (`Held`), rather than one the gateway keeps. */
   readonly held?: boolean | undefined
 }
@@ -177,6 +181,27 @@ export const make = Effect.fnUntraced(function*() {
   }
 
   /**
+   * A body's conversation continuing `previous` (a socket's `Held` response, or a kept one), the tools it has made
+   * available `tools`; or what is wrong with its input.
+   */
+  function conversationWith(
+    body: CountBody,
+    previous: ResponsesStore.StoredResponse | undefined,
+    tools: ReadonlyArray<BodyTool>,
+    socket?: Held
+  ): Result.Result<Conversation, Errors.ErrorAnswer> {
+    const given = inputMessages(body)
+    if (Result.isFailure(given)) return Result.fail(Errors.invalidRequest(given.failure.message, given.failure.param))
+    const input = given.success
+    return Result.succeed({
+      messages: previous === undefined ? input : [...previous.conversation, ...input],
+      previous,
+      tools,
+      held: previous !== undefined && previous === socket?.last?.response
+    })
+  }
+
+  /**
    * A checked body's conversation (continuing a socket's `Held` response, or a kept one), or the refusal: what is wrong
    * with its input, or of its previous response.
    */
@@ -185,14 +210,13 @@ export const make = Effect.fnUntraced(function*() {
     context: Request.Service,
     socket?: Held
   ): Effect.Effect<Conversation, Errors.ErrorAnswer> {
-    const given = inputMessages(body)
-    if (Result.isFailure(given)) return Effect.fail(Errors.invalidRequest(given.failure.message, given.failure.param))
-    const input = given.success
-    return Effect.map(previousOf(body, context, socket), (previous) => ({
-      messages: previous === undefined ? input : [...previous.conversation, ...input],
-      previous,
-      held: previous !== undefined && previous === socket?.last?.response
-    }))
+    return Effect.flatMap(
+      previousOf(body, context, socket),
+      (previous) =>
+        Effect.fromResult(
+          conversationWith(body, previous, [...(previous?.tools ?? []), ...toolsIn(body.input)], socket)
+        )
+    )
   }
 
   /**
@@ -215,7 +239,7 @@ export const make = Effect.fnUntraced(function*() {
   function keeper(
     body: Body,
     context: Request.Service,
-    { messages, previous }: Conversation,
+    { messages, previous, tools }: Conversation,
     session: string,
     id: string,
     socket?: Held
@@ -226,7 +250,8 @@ export const make = Effect.fnUntraced(function*() {
         conversation: [...messages, ...outputMessages(response.output)],
         session,
         upstream: reply === undefined ? undefined : ResponsesStore.upstreamOf(reply),
-        chain: previous === undefined ? 1 : (previous.chain ?? 1) + 1
+        chain: previous === undefined ? 1 : (previous.chain ?? 1) + 1,
+        ...(tools.length === 0 ? {} : { tools })
       }
       if (socket !== undefined) socket.last = { id, response: kept }
       if (body.store === false) return Effect.void
@@ -266,5 +291,5 @@ export const make = Effect.fnUntraced(function*() {
     )
   }
 
-  return { conversationOf, refusal, continuing, sessionOf, keeper, retrieve, remove }
+  return { previousOf, conversationWith, conversationOf, refusal, continuing, sessionOf, keeper, retrieve, remove }
 })

@@ -4,14 +4,18 @@
  * custom tools...), a hosted tool's `tool_choice`, and its input items of other types (those tools' calls and
  * outputs). For a model whose deployments all speak it, they go as they came (`wire/openAiResponses/codec.ts`), and so
  * they do to the Responses deployments of a model reaching both kinds (`engine.ts`). For a model that reaches only
- * other APIs, a tool OpenAI runs itself (`hostedTypes`) is left out, named in the answer's `x-omitted-tools` header
- * and the request's log line, unless the request's `tool_choice` requires it or the gateway's `hosted_tools` is
- * `"refuse"`; anything else of them is refused, naming every type: a client's own tool of another type, or a call or
- * output of one, cannot be run or replayed by that deployment.
+ * other APIs, the client's tools of kinds only the Responses API has (custom tools, its tool search, an
+ * `additional_tools` item's) are offered as functions (`wire/openAiResponses/clientTools.ts`); a tool OpenAI runs
+ * itself (`hostedTypes`) is left out, named in the answer's `x-omitted-tools` header and the request's log line,
+ * unless the request's `tool_choice` requires it or the gateway's `hosted_tools` is `"refuse"`; anything else of them
+ * is refused, naming every type: a client's own tool of another type, or a call or output of one, cannot be run or
+ * replayed by that deployment.
  */
 import * as Result from "effect/Result"
 import type * as Gateway from "../../../Gateway.js"
+import * as ClientTools from "../../wire/openAiResponses/clientTools.js"
 import {
+  type BodyTool,
   type CountBody,
   type FlatTool,
   hostedTypes,
@@ -19,6 +23,7 @@ import {
   isOtherItem,
   Problem
 } from "../../wire/openAiResponses/codec.js"
+import type { Checked } from "../../wire/openAiResponses/dialect.js"
 import type { Placed } from "../../wire/openAiResponses/namespace.js"
 import type { Auth } from "../access/authentication.js"
 import type { Caller } from "../access/caller.js"
@@ -64,57 +69,82 @@ export const refusedFor = (model: string, parts: ReadonlyArray<ResponsesOnly>): 
   )
 }
 
-/** The tools a deployment of another API is sent, and the types of those left out. */
-export interface Served {
-  readonly tools: ReadonlyArray<Placed<FlatTool>>
+/**
+ * A checked body as a deployment is sent it (for one of another API, the client's tools of kinds only the Responses
+ * API has as functions, `clientTools.ts`), and the types of the tools left out.
+ */
+export interface Served<B extends CountBody = CountBody> extends Checked<B> {
   readonly omitted: ReadonlyArray<string>
+  /** Whether the client's tools of kinds only the Responses API has are offered as functions. */
+  readonly asFunctions: boolean
+  /**
+   * The tools the conversation has made available beside the body's own, as they came (`ClientTools.toolsIn`): an
+   * earlier turn's and its input's, which a later turn continuing the response has too.
+   */
+  readonly clientTools: ReadonlyArray<BodyTool>
 }
 
 /**
- * What of a body's `tools` a model reaching another API than the Responses one is sent: all of them but the hosted
- * ones (`hostedTypes`), unless `policy` is `"refuse"`; or the refusal of what it cannot run (another tool type, a
- * hosted tool the tool choice requires, an input item of another type).
+ * What of a checked body a model reaching another API than the Responses one is sent: its client tools as functions
+ * (`ClientTools.asFunctions`), and all its tools but the hosted ones (`hostedTypes`), unless `policy` is `"refuse"`; or
+ * the refusal of what it cannot run (another tool type, a hosted tool the tool choice requires, an input item of
+ * another type).
  */
-export const servedElsewhere = (
+export const servedElsewhere = <B extends CountBody>(
   model: string,
-  body: CountBody,
-  tools: ReadonlyArray<Placed<FlatTool>>,
-  policy: Gateway.HostedTools
-): Result.Result<Served, Problem> => {
+  checked: Checked<B>,
+  policy: Gateway.HostedTools,
+  earlier: ReadonlyArray<BodyTool> = []
+): Result.Result<Served<B>, Problem> => {
+  const converted = ClientTools.asFunctions(checked, earlier)
+  if (Result.isFailure(converted)) return Result.fail(converted.failure)
+  const { body, tools } = converted.success
+  const clientTools = [...earlier, ...ClientTools.toolsIn(checked.body.input)]
   const parts = responsesOnly(body, tools)
-  if (parts.length === 0) return Result.succeed({ tools, omitted: [] })
+  if (parts.length === 0) return Result.succeed({ ...converted.success, omitted: [], asFunctions: true, clientTools })
   const omittable = (part: ResponsesOnly) =>
     policy === "omit" && part.at.startsWith("tools[") && hostedTypes.has(part.type)
   const refused = parts.filter((part) => !omittable(part))
   if (refused.length > 0) return Result.fail(refusedFor(model, refused))
   return Result.succeed({
+    ...converted.success,
     tools: tools.filter(({ tool }) => !hostedTypes.has(tool.type)),
-    omitted: [...new Set(parts.map((part) => part.type))]
+    omitted: [...new Set(parts.map((part) => part.type))],
+    asFunctions: true,
+    clientTools
   })
 }
 
 /** What `served` places: the tools sent and left out, and the Responses deployment a body only one runs goes to. */
-export type ServedTo = Served & { readonly target?: Target | undefined }
+export type ServedTo<B extends CountBody = CountBody> = Served<B> & { readonly target?: Target | undefined }
 
 /**
- * The tools a body's model is sent (its namespaces flattened), and the target sent them when it is not the model's:
- * all of them for a model whose deployments all speak the Responses API (or one admission refuses: unknown, or not
- * the key's); for a model reaching both kinds, all of them, to its Responses deployments, when the body has what only
- * they run; for another, all but the hosted tools left out (`servedElsewhere`), or the refusal of what it cannot run.
+ * A checked body as its model is sent it, and the target sent it when it is not the model's: as it came for a model
+ * whose deployments all speak the Responses API (or one admission refuses: unknown, or not the key's); for a model
+ * reaching both kinds, as it came, to its Responses deployments, when the body has what only they run; for another,
+ * its client tools as functions and the hosted tools left out (`servedElsewhere`), or the refusal of what it cannot
+ * run.
  */
-export function served(
+export function served<B extends CountBody & { readonly model: string }>(
   engine: Engine,
   auth: Pick<Auth, "allows">,
-  body: CountBody & { readonly model: string },
-  tools: ReadonlyArray<Placed<FlatTool>>,
-  caller: Caller | undefined
-): Result.Result<ServedTo, Problem> {
+  checked: Checked<B>,
+  caller: Caller | undefined,
+  earlier: ReadonlyArray<BodyTool>
+): Result.Result<ServedTo<B>, Problem> {
+  const { body, tools } = checked
   const target = engine.resolve(body.model)
+  const asSent = () => ({
+    ...checked,
+    omitted: [],
+    asFunctions: false,
+    clientTools: [...earlier, ...ClientTools.toolsIn(body.input)]
+  })
   if (target === undefined || target.speaksResponses || !auth.allows(caller, body.model)) {
-    return Result.succeed({ tools, omitted: [] })
+    return Result.succeed(asSent())
   }
   if (target.responses !== undefined && responsesOnly(body, tools).length > 0) {
-    return Result.succeed({ tools, omitted: [], target: target.responses })
+    return Result.succeed({ ...asSent(), target: target.responses })
   }
-  return servedElsewhere(body.model, body, tools, engine.hostedTools)
+  return servedElsewhere(body.model, checked, engine.hostedTools, earlier)
 }

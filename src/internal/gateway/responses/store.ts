@@ -36,7 +36,7 @@ import type { ChatResponse } from "../../../ChatResponse.js"
 import { Message } from "../../../Message.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Bounded from "../../persistence/bounded.js"
-import { storedOf } from "../../wire/openAiResponses/codec.js"
+import { type BodyTool, storedOf, WireTool } from "../../wire/openAiResponses/codec.js"
 
 /** A response as the deployment that answered it keeps it: its own id, its provider and the key that made it. */
 export type Upstream = Omit<PreviousResponse, "messages">
@@ -64,6 +64,11 @@ export interface StoredResponse {
   readonly upstream?: Upstream | undefined
   /** How many responses its chain holds, itself included; absent: 1 (a response that continues none). */
   readonly chain?: number | undefined
+  /**
+   * The tools its conversation made available beside each request's own (`additional_tools` items', those the
+   * client's tool search loaded), as they came: a request continuing it is offered them too. Absent: none.
+   */
+  readonly tools?: ReadonlyArray<BodyTool> | undefined
 }
 
 /** How long responses are kept, and how much of them. */
@@ -127,12 +132,16 @@ export const ConversationJson = Schema.fromJsonString(Schema.toCodecJson(Schema.
 /** What a deployment keeps upstream of a response (`Upstream`) as JSON. */
 export const UpstreamJson = Schema.fromJsonString(PreviousResponse.mapFields(Struct.omit(["messages"])))
 
+/** The tools a kept response's conversation made available (`StoredResponse.tools`) as JSON. */
+export const ToolsJson = Schema.fromJsonString(Schema.Array(WireTool))
+
 const StoredJson = Schema.fromJsonString(Schema.toCodecJson(Schema.Struct({
   body: Schema.String,
   conversation: Schema.Array(Message),
   session: Schema.optional(Schema.String),
   upstream: Schema.optional(PreviousResponse.mapFields(Struct.omit(["messages"]))),
-  chain: Schema.optional(Schema.Number)
+  chain: Schema.optional(Schema.Number),
+  tools: Schema.optional(Schema.Array(WireTool))
 })))
 const encodeStored = Schema.encodeSync(StoredJson)
 const decodeStored = Schema.decodeUnknownOption(StoredJson)
@@ -150,7 +159,8 @@ export const heldOf = (response: StoredResponse): Uint8Array =>
     conversation: response.conversation,
     ...(response.session === undefined ? {} : { session: response.session }),
     ...(response.upstream === undefined ? {} : { upstream: response.upstream }),
-    ...(response.chain === undefined ? {} : { chain: response.chain })
+    ...(response.chain === undefined ? {} : { chain: response.chain }),
+    ...(response.tools === undefined ? {} : { tools: response.tools })
   }))
 
 /** The response `heldOf` holds; none when it does not decode. */

@@ -1,10 +1,10 @@
 /**
  * The gateway's kept responses (`responses/store.ts`'s `StoredResponses`) in its shared store: each one a Redis hash
- * (its owner, its `response` JSON, its conversation's JSON, its session, what its deployment keeps upstream and its
- * chain's length), none larger than the store's bound on one response, under `<prefix>:responses:<id>`, with Redis' own
- * expiry, so every instance on the same Redis reads, continues and deletes the same responses, and a restart loses
- * none. A write and a deletion check the owner in the script that does them, so another key can never replace or delete
- * a response it cannot read. An entry this version cannot read counts as unknown.
+ * (its owner, its `response` JSON, its conversation's JSON, its session, what its deployment keeps upstream, its
+ * chain's length and the tools its conversation made available), none larger than the store's bound on one response,
+ * under `<prefix>:responses:<id>`, with Redis' own expiry, so every instance on the same Redis reads, continues and
+ * deletes the same responses, and a restart loses none. A write and a deletion check the owner in the script that
+ * does them, so another key can never replace or delete a response it cannot read. An entry this version cannot read counts as unknown.
  *
  * What they hold is bounded in total and per key, so that no key fills Redis (where a full Redis would refuse every
  * write of every store, every instance's limits and budgets with them): an index beside them
@@ -31,12 +31,13 @@ import {
   type Service,
   StoredResponses,
   type StoreOptions,
+  ToolsJson,
   ttlMillis,
   UpstreamJson
 } from "./store.js"
 
 // A response as a hash's fields: its owner, its JSON, its conversation's JSON, its session and its upstream's JSON
-// (each empty for none), how many responses its chain holds, and how long it is kept (ms).
+// (each empty for none), how many responses its chain holds, its tools' JSON, and how long it is kept (ms).
 interface Entry {
   readonly owner: string
   readonly body: string
@@ -44,6 +45,8 @@ interface Entry {
   readonly session: string
   readonly upstream: string
   readonly chain: number
+  /** The tools its conversation made available, as JSON; empty for none. */
+  readonly tools: string
   readonly ttl: number
 }
 
@@ -62,7 +65,8 @@ ${OwnedIndex.steps}`
 
 // KEYS: the entry, then the index (`index`). ARGV: the owner, the response's JSON, the conversation's JSON, the time to
 // live (ms), the session, the upstream's JSON (each empty for none), the chain's length, the entry's bytes, the
-// owner's bound, the total bound, the entries' key prefix, the owners' orders' key prefix, the entry's id. Another
+// owner's bound, the total bound, the entries' key prefix, the owners' orders' key prefix, the entry's id, the tools'
+// JSON (empty for none). Another
 // owner's live entry stays as it is.
 const putScript = Redis.script(
   (keys: ReadonlyArray<string>, entry: Entry, bounds: Bounds, prefixes: readonly [string, string], id: string) => [
@@ -78,7 +82,8 @@ const putScript = Redis.script(
     bounds.maxKeyBytes,
     bounds.maxBytes,
     ...prefixes,
-    id
+    id,
+    entry.tools
   ],
   {
     numberOfKeys: (keys) => keys.length,
@@ -98,7 +103,7 @@ drop(id, entryPrefix, ownerPrefix)
 keep(ownerPrefix .. owner, owner, math.huge, maxKey - bytes, entryPrefix, ownerPrefix)
 keep(order, "*", math.huge, maxAll - bytes, entryPrefix, ownerPrefix)
 redis.call("HSET", KEYS[1], "owner", owner, "body", ARGV[2], "conversation", ARGV[3], "session", ARGV[5],
-  "upstream", ARGV[6], "chain", ARGV[7])
+  "upstream", ARGV[6], "chain", ARGV[7], "tools", ARGV[14])
 redis.call("PEXPIRE", KEYS[1], ttl)
 local expires = now + ttl
 redis.call("ZADD", order, expires, id)
@@ -138,7 +143,7 @@ for i = 3, #ARGV do
   local ttl = redis.call("PTTL", key)
   if owner and ttl > 0 and redis.call("HEXISTS", sizes, id) == 0 then
     local bytes = ${entryBytes}
-    for _, field in ipairs({ "body", "conversation", "session", "upstream", "chain" }) do
+    for _, field in ipairs({ "body", "conversation", "session", "upstream", "chain", "tools" }) do
       bytes = bytes + redis.call("HSTRLEN", key, field)
     end
     redis.call("ZADD", order, now + ttl, id)
@@ -186,6 +191,8 @@ const decodeConversation = Schema.decodeUnknownOption(ConversationJson)
 
 const encodeUpstream = Schema.encodeSync(UpstreamJson)
 const decodeUpstream = Schema.decodeUnknownOption(UpstreamJson)
+const encodeTools = Schema.encodeSync(ToolsJson)
+const decodeTools = Schema.decodeUnknownOption(ToolsJson)
 
 // An owner as kept: JSON, so that no key's name can pass for none.
 const ownerOf = (owner: string | undefined): string => JSON.stringify(owner ?? null)
@@ -247,7 +254,8 @@ const make = (store: Store.Store, options: StoreOptions = {}): Service => {
           ttl,
           session: response.session ?? "",
           upstream: response.upstream === undefined ? "" : encodeUpstream(response.upstream),
-          chain: response.chain ?? 1
+          chain: response.chain ?? 1,
+          tools: response.tools === undefined ? "" : encodeTools(response.tools)
         }
         const limits = { bytes, maxKeyBytes: keyBound(bounds, owner), maxBytes: bounds.maxBytes }
         return Effect.as(Effect.all([adopt, put(keysOf(id), entry, limits, prefixes, id)], { concurrency: 2 }), true)
@@ -262,21 +270,25 @@ const make = (store: Store.Store, options: StoreOptions = {}): Service => {
           "conversation",
           "session",
           "upstream",
-          "chain"
+          "chain",
+          "tools"
         ),
-        ([kept, body, conversation, session, upstream, chain]) => {
+        ([kept, body, conversation, session, upstream, chain, tools]) => {
           if (kept !== ownerOf(owner) || typeof body !== "string") return undefined
           const decoded = decodeConversation(conversation)
           if (Option.isNone(decoded)) return undefined
           // An upstream that does not decode (or none, from an older version) leaves the response continued whole.
           const upstreamRead = upstream === null || upstream === "" ? Option.none() : decodeUpstream(upstream)
+          // Tools that do not decode (or none, from an older version) leave a later turn with the body's own.
+          const toolsRead = tools === null || tools === "" ? Option.none() : decodeTools(tools)
           return {
             body,
             conversation: decoded.value,
             // An entry of an older version, which kept no length, counts as a chain's first.
             ...(Number(chain) > 1 ? { chain: Number(chain) } : {}),
             ...(typeof session === "string" && session !== "" ? { session } : {}),
-            ...(Option.isSome(upstreamRead) ? { upstream: upstreamRead.value } : {})
+            ...(Option.isSome(upstreamRead) ? { upstream: upstreamRead.value } : {}),
+            ...(Option.isSome(toolsRead) ? { tools: toolsRead.value } : {})
           }
         }
       ),

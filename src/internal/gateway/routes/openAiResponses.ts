@@ -18,7 +18,8 @@ import type * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import { promptTokens } from "../../llm/usage.js"
 import type { Problem } from "../../schemaCheck.js"
-import { type CountBody, countReply } from "../../wire/openAiResponses/codec.js"
+import * as ClientTools from "../../wire/openAiResponses/clientTools.js"
+import { type Body, type CountBody, countReply } from "../../wire/openAiResponses/codec.js"
 import * as Responses from "../../wire/openAiResponses/dialect.js"
 import { idsOf } from "../../wire/openAiResponses/writer.js"
 import * as ChatAnswer from "../chatAnswer.js"
@@ -41,6 +42,13 @@ function refused(refusal: Errors.ErrorAnswer) {
   return Effect.succeed(errorResponse(refusal))
 }
 
+/** How a body placed (`placed`) is answered: as it is sent, its conversation, in its request's context. */
+type Placing<B extends CountBody, E, R> = (
+  sent: Hosted.ServedTo<B>,
+  conversation: Continuation.Conversation,
+  context: Request.Service
+) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+
 /**
  * The Responses routes over the configuration served, keeping responses in the `StoredResponses` provided, their
  * WebSockets counted in `sockets`.
@@ -53,29 +61,29 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
   const failures = Errors.failures(serving.now, Responses.errors, Responses.path)
   const seconds = () => Math.floor(serving.now() / 1000)
 
-  // A body's text decoded and what of it only a Responses deployment runs placed (`responses/hosted.ts`), then
-  // answered by `answer`; a refusal of either as OpenAI words it.
+  // A body's text decoded, its previous response read (the socket's `held` first), what of it only a Responses
+  // deployment runs placed (`responses/hosted.ts`) and its conversation made, then answered by `answer`; a refusal of
+  // any as OpenAI words it.
   function placed<B extends CountBody & { readonly model: string }, E, R>(
     checked: Result.Result<Responses.Checked<B>, Problem>,
-    answer: (
-      decoded: Responses.Checked<B>,
-      sent: Hosted.ServedTo,
-      context: Request.Service
-    ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+    held: Continuation.Held | undefined,
+    answer: Placing<B, E, R>
   ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | RequestContext> {
     if (Result.isFailure(checked)) return Effect.succeed(problemResponse(checked.failure))
-    return RequestContext.use((context) => {
-      const hosted = Hosted.served(
-        serving.engine,
-        serving.options.auth,
-        checked.success.body,
-        checked.success.tools,
-        context.caller
-      )
-      if (Result.isFailure(hosted)) return Effect.succeed(problemResponse(hosted.failure))
-      if (hosted.success.omitted.length > 0) context.omittedTools.set(hosted.success.omitted)
-      return answer(checked.success, hosted.success, context)
-    })
+    return RequestContext.use((context) =>
+      Effect.flatMap(Effect.result(kept.previousOf(checked.success.body, context, held)), (read) => {
+        if (Result.isFailure(read)) return Effect.succeed(errorResponse(read.failure))
+        const previous = read.success
+        const { engine, options } = serving
+        const hosted = Hosted.served(engine, options.auth, checked.success, context.caller, previous?.tools ?? [])
+        if (Result.isFailure(hosted)) return Effect.succeed(problemResponse(hosted.failure))
+        if (hosted.success.omitted.length > 0) context.omittedTools.set(hosted.success.omitted)
+        const { body, clientTools } = hosted.success
+        const conversation = kept.conversationWith(body, previous, clientTools, held)
+        if (Result.isFailure(conversation)) return Effect.succeed(errorResponse(conversation.failure))
+        return answer(hosted.success, conversation.success, context)
+      })
+    )
   }
 
   // A `/v1/responses` body's answer: refused, or streamed or whole once its model is admitted. A body asking for a
@@ -84,28 +92,30 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
     const checked = Responses.decode(withBody.text)
     const compacting = Result.isSuccess(checked) && Compaction.triggeredHere(serving.engine, checked.success.body)
     const decodedBody = compacting ? Result.map(checked, Compaction.untriggered) : checked
-    return placed(decodedBody, (decoded, sent, context) => {
-      const { body } = decoded
-      return Effect.flatMap(kept.conversationOf(body, context, held), (conversation) => {
-        const past = kept.refusal(body, conversation, context)
-        if (past !== undefined) return Effect.succeed(errorResponse(past))
-        const made = Responses.request(body, conversation.messages, sent.tools)
-        if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
-        const continued = kept.continuing(made.success, conversation)
-        const request = compacting ? Compaction.byModel(continued) : continued
-        const ids = idsOf(randomUUID(), seconds())
-        const session = kept.sessionOf(body, withBody.sessionHeader, request, conversation.previous, ids.response)
-        const keep = kept.keeper(body, context, conversation, session, ids.response, held)
-        const answer = compacting
-          ? { ...Responses.compactionAnswer(decoded, ids, seconds, keep, Compaction.seal), refusal: Compaction.refusal }
-          : Responses.answer(decoded, ids, seconds, keep)
-        const call = { model: body.model, request: { ...request, session }, failures, target: sent.target }
-        return ChatAnswer.answered(serving, withBody, {
-          ...call,
-          ...answer,
-          stream: !compacting && body.stream === true
-        })
-      }).pipe(Effect.catch(refused))
+    return placed(decodedBody, held, (sent, conversation, context) => {
+      const { body } = sent
+      const past = kept.refusal(body, conversation, context)
+      if (past !== undefined) return Effect.succeed(errorResponse(past))
+      const made = Responses.request(body, conversation.messages, sent.tools)
+      if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
+      const continued = kept.continuing(made.success, conversation)
+      const request = compacting ? Compaction.byModel(continued) : continued
+      const ids = idsOf(randomUUID(), seconds())
+      const session = kept.sessionOf(body, withBody.sessionHeader, request, conversation.previous, ids.response)
+      const keeper = kept.keeper(body, context, conversation, session, ids.response, held)
+      // A later turn reads the client tools' calls a deployment of another API made as it reads the client's.
+      const keep: Responses.Keep = sent.asFunctions
+        ? (response, reply) => keeper({ ...response, output: ClientTools.asFunctionItems(response.output) }, reply)
+        : keeper
+      const answer = compacting
+        ? { ...Responses.compactionAnswer(sent, ids, seconds, keep, Compaction.seal), refusal: Compaction.refusal }
+        : Responses.answer(sent, ids, seconds, keep)
+      const call = { model: body.model, request: { ...request, session }, failures, target: sent.target }
+      return ChatAnswer.answered(serving, withBody, {
+        ...call,
+        ...answer,
+        stream: !compacting && body.stream === true
+      })
     })
   }
 
@@ -114,29 +124,27 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
   // with no spend limit, else one made by the model (`responses/compaction.ts`). Governed, priced and logged as any
   // call.
   function compact(withBody: WithBody) {
-    return placed(Responses.decodeCompact(withBody.text), (decoded, sent, context) => {
-      const { body } = decoded
-      return Effect.flatMap(kept.conversationOf(body, context), (conversation) => {
-        if (conversation.messages.length === 0) return Effect.succeed(problemResponse(Compaction.nothingToCompact))
-        const made = Responses.request(body, conversation.messages, sent.tools)
-        if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
-        const speaksResponses = (sent.target ?? serving.engine.resolve(body.model))?.speaksResponses === true
-        const request = Compaction.passesThrough(speaksResponses, context.caller)
-          ? Compaction.passedThrough(kept.continuing(made.success, conversation))
-          : Compaction.byModel(made.success)
-        const hex = randomUUID().replaceAll("-", "")
-        const named = { id: `resp_${hex}`, hex, createdAt: seconds() }
-        const session = kept.sessionOf(body, withBody.sessionHeader, request, conversation.previous, named.id)
-        return ChatAnswer.answered(serving, withBody, {
-          model: body.model,
-          request: { ...request, session },
-          stream: false,
-          failures,
-          render: (reply) => Compaction.answer(body, named, reply),
-          refusal: Compaction.refusal,
-          target: sent.target
-        })
-      }).pipe(Effect.catch(refused))
+    return placed(Responses.decodeCompact(withBody.text), undefined, (sent, conversation, context) => {
+      const { body } = sent
+      if (conversation.messages.length === 0) return Effect.succeed(problemResponse(Compaction.nothingToCompact))
+      const made = Responses.request(body, conversation.messages, sent.tools)
+      if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
+      const speaksResponses = (sent.target ?? serving.engine.resolve(body.model))?.speaksResponses === true
+      const request = Compaction.passesThrough(speaksResponses, context.caller)
+        ? Compaction.passedThrough(kept.continuing(made.success, conversation))
+        : Compaction.byModel(made.success)
+      const hex = randomUUID().replaceAll("-", "")
+      const named = { id: `resp_${hex}`, hex, createdAt: seconds() }
+      const session = kept.sessionOf(body, withBody.sessionHeader, request, conversation.previous, named.id)
+      return ChatAnswer.answered(serving, withBody, {
+        model: body.model,
+        request: { ...request, session },
+        stream: false,
+        failures,
+        render: (reply) => Compaction.answer(body, named, reply),
+        refusal: Compaction.refusal,
+        target: sent.target
+      })
     })
   }
 
@@ -185,7 +193,7 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
 
   return {
     create: withBody("/v1/responses", (body) => create(body)),
-    socket: socketRoute({ served, withBody, create, kept, sockets, seconds, drain: serving.options.drain }),
+    socket: socketRoute({ served, withBody, create, kept, placed, sockets, seconds, drain: serving.options.drain }),
     inputTokens: withBody("/v1/responses/input_tokens", inputTokens),
     compact: withBody("/v1/responses/compact", compact),
     retrieve: byId(kept.retrieve),
@@ -206,6 +214,12 @@ interface SocketRoute {
     Scope.Scope | HttpServerRequest.HttpServerRequest | RequestContext
   >
   readonly kept: Effect.Success<ReturnType<typeof Continuation.make>>
+  /** The route's `placed`, for a socket's warm-up. */
+  readonly placed: (
+    checked: Result.Result<Responses.Checked<Body>, Problem>,
+    held: Continuation.Held,
+    answer: Placing<Body, never, never>
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, RequestContext>
   readonly sockets: Socket.Sockets
   /** The gateway's drain: its sockets close as it begins to shut down. */
   readonly drain: Drain
@@ -213,31 +227,27 @@ interface SocketRoute {
   readonly seconds: () => number
 }
 
-// A socket's warm-up (`generate: false`): its body checked and its conversation held under a response id the next
-// frame continues (and kept as any response, unless `store: false`), answered at once with that response, completed
-// with no output. No model is called: it is no request of the log.
+// A socket's warm-up (`generate: false`): its body checked and placed as a request's (`placed`), and its conversation
+// held under a response id the next frame continues (and kept as any response, unless `store: false`), answered at
+// once with that response, completed with no output. No model is called: it is no request of the log.
 function warmUp(
-  { kept, seconds }: Pick<SocketRoute, "kept" | "seconds">,
+  { kept, placed, seconds }: Pick<SocketRoute, "kept" | "placed" | "seconds">,
   text: string,
   held: Continuation.Held,
-  context: Request.Service,
   sessionHeader: string | undefined
 ) {
-  const checked = Responses.decode(text)
-  if (Result.isFailure(checked)) return Effect.succeed(problemResponse(checked.failure))
-  const decoded = checked.success
-  const { body } = decoded
-  return Effect.flatMap(kept.conversationOf(body, context, held), (conversation) => {
-    const made = Responses.request(body, conversation.messages, decoded.tools)
+  return placed(Responses.decode(text), held, (sent, conversation, context) => {
+    const { body } = sent
+    const made = Responses.request(body, conversation.messages, sent.tools)
     if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
     const ids = idsOf(randomUUID(), seconds())
     const session = kept.sessionOf(body, sessionHeader, made.success, conversation.previous, ids.response)
-    const { events, finished } = Responses.warmUp(decoded, ids, seconds)
+    const { events, finished } = Responses.warmUp(sent, ids, seconds)
     return Effect.as(
       kept.keeper(body, context, conversation, session, ids.response, held)(finished, undefined),
       HttpServerResponse.text(events, { contentType: "text/event-stream" })
     )
-  }).pipe(Effect.catch(refused))
+  })
 }
 
 // `GET /v1/responses` asking for a WebSocket: refused as any request before its handshake (its key, its origin), and
@@ -253,10 +263,12 @@ function socketRoute(route: SocketRoute) {
       if (!sockets.open(owner)) return Effect.succeed(refusal(context, Socket.tooMany(sockets.bounds.maxPerKey)))
       const held = Continuation.held()
       const sessionHeader = request.headers[Intake.header]
-      const frame = (text: string | Uint8Array) => {
+      const frame = (
+        text: string | Uint8Array
+      ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, RequestContext | Scope.Scope> => {
         const asked = Socket.read(text)
         if (Result.isFailure(asked)) return Effect.succeed(errorResponse(asked.failure))
-        if (asked.success.warmUp) return warmUp(route, asked.success.body, held, context, sessionHeader)
+        if (asked.success.warmUp) return warmUp(route, asked.success.body, held, sessionHeader)
         return Effect.provideService(
           withBody("/v1/responses", (body) => create(body, held)),
           HttpServerRequest.HttpServerRequest,

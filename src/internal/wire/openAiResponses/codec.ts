@@ -114,7 +114,106 @@ const ReasoningItem = Schema.Struct({
 // Every field of an object the gateway passes on as it came, beside those it reads.
 const rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
 
+/**
+ * A call of a custom tool (OpenAI's Responses API reference, "Custom tools": a tool whose input is free text) and its
+ * output, and a call of the client's tool search and its output (the tools it loads): passed on as they came to a
+ * Responses deployment, as a function's (`clientTools.ts`) to another.
+ */
+const CustomToolCallItem = Schema.StructWithRest(
+  Schema.Struct({
+    type: Schema.Literal("custom_tool_call"),
+    call_id: Schema.String,
+    name: Schema.String,
+    namespace: maybe(Schema.String),
+    input: Schema.String
+  }),
+  rest
+)
+
+const CustomToolCallOutputItem = Schema.StructWithRest(
+  Schema.Struct({ type: Schema.Literal("custom_tool_call_output"), call_id: Schema.String, output: Content }),
+  rest
+)
+
+const ToolSearchCallItem = Schema.StructWithRest(
+  Schema.Struct({
+    type: Schema.Literal("tool_search_call"),
+    call_id: maybe(Schema.String),
+    execution: maybe(Schema.String),
+    arguments: maybe(JsonObjectSchema)
+  }),
+  rest
+)
+
+// Any tool type is read, so that one only a Responses deployment runs is passed to it as it came, or refused by name.
+const OneTool = Schema.StructWithRest(
+  Schema.Struct({
+    type: Schema.String.check(
+      Schema.makeFilter((type: string) => type !== "namespace", {
+        message: "expected a tool type other than namespace"
+      })
+    ),
+    name: maybe(Schema.String),
+    description: maybe(Schema.String),
+    parameters: maybe(JsonObjectSchema),
+    strict: maybe(Schema.Boolean)
+  }),
+  rest
+)
+
+// A group of tools under one name (`namespace.ts`).
+const NamespaceTool = Schema.StructWithRest(
+  Schema.Struct({
+    type: Schema.Literal("namespace"),
+    name: Schema.String,
+    description: maybe(Schema.String),
+    tools: Schema.Array(OneTool)
+  }),
+  rest
+)
+
+/** A tool of a body's `tools` (or of an item holding tools), as the wire reads it. */
+export const WireTool = Schema.Union([OneTool, NamespaceTool]).annotate({
+  expected: "a tool (a function, a hosted tool) or a namespace of tools"
+})
+
+/**
+ * The tools a client gives in its input rather than in `tools` (Codex's models of the Responses API's "lite" form
+ * send all theirs so): read as the body's own by a deployment of another API (`clientTools.ts`).
+ */
+const AdditionalToolsItem = Schema.StructWithRest(
+  Schema.Struct({ type: Schema.Literal("additional_tools"), tools: Schema.Array(WireTool) }),
+  rest
+)
+
+const ToolSearchOutputItem = Schema.StructWithRest(
+  Schema.Struct({
+    type: Schema.Literal("tool_search_output"),
+    call_id: maybe(Schema.String),
+    execution: maybe(Schema.String),
+    tools: Schema.Array(WireTool)
+  }),
+  rest
+)
+
+/** A client tool's call or output of a kind only the Responses API has, as the wire reads it. */
+export type ClientToolItem =
+  | typeof CustomToolCallItem.Type
+  | typeof CustomToolCallOutputItem.Type
+  | typeof ToolSearchCallItem.Type
+  | typeof ToolSearchOutputItem.Type
+  | typeof AdditionalToolsItem.Type
+
 const modelledItems: ReadonlySet<string> = new Set(["message", "function_call", "function_call_output", "reasoning"])
+
+/** The types of `ClientToolItem`, which only a Responses deployment reads as they are. */
+export const clientToolItems: ReadonlySet<string> = new Set([
+  "additional_tools",
+  "custom_tool_call",
+  "custom_tool_call_output",
+  "tool_search_call",
+  "tool_search_output"
+])
 
 /**
  * The tools OpenAI runs on its side (OpenAI's Responses API reference, "Built-in tools"), each billed per call apart
@@ -150,45 +249,29 @@ export function callItemType(tool: string): string {
 const OtherItem = Schema.StructWithRest(
   Schema.Struct({
     type: Schema.String.check(
-      Schema.makeFilter((type: string) => !modelledItems.has(type), { message: "expected another item type" })
+      Schema.makeFilter((type: string) => !modelledItems.has(type) && !clientToolItems.has(type), {
+        message: "expected another item type"
+      })
     )
   }),
   rest
 )
 
-const Item = Schema.Union([MessageItem, FunctionCallItem, FunctionCallOutputItem, ReasoningItem, OtherItem])
-  .annotate({ expected: "a message, function_call, function_call_output, reasoning or other typed item" })
+const Item = Schema.Union([
+  MessageItem,
+  FunctionCallItem,
+  FunctionCallOutputItem,
+  ReasoningItem,
+  AdditionalToolsItem,
+  CustomToolCallItem,
+  CustomToolCallOutputItem,
+  ToolSearchCallItem,
+  ToolSearchOutputItem,
+  OtherItem
+]).annotate({ expected: "a message, function_call, function_call_output, reasoning or other typed item" })
 
-// Any tool type is read, so that one only a Responses deployment runs is passed to it as it came, or refused by name.
-const OneTool = Schema.StructWithRest(
-  Schema.Struct({
-    type: Schema.String.check(
-      Schema.makeFilter((type: string) => type !== "namespace", {
-        message: "expected a tool type other than namespace"
-      })
-    ),
-    name: maybe(Schema.String),
-    description: maybe(Schema.String),
-    parameters: maybe(JsonObjectSchema),
-    strict: maybe(Schema.Boolean)
-  }),
-  rest
-)
-
-// A group of tools under one name (`namespace.ts`).
-const NamespaceTool = Schema.StructWithRest(
-  Schema.Struct({
-    type: Schema.Literal("namespace"),
-    name: Schema.String,
-    description: maybe(Schema.String),
-    tools: Schema.Array(OneTool)
-  }),
-  rest
-)
-
-const WireTool = Schema.Union([OneTool, NamespaceTool]).annotate({
-  expected: "a tool (a function, a hosted tool) or a namespace of tools"
-})
+/** A tool of a body's `tools` (or of an item holding tools), as the wire reads it. */
+export type BodyTool = typeof WireTool.Type
 
 /** A tool of a body once its namespaces are flattened (`namespace.ts`). */
 export type FlatTool = typeof OneTool.Type
@@ -568,12 +651,10 @@ export function outputMessages(output: ReadonlyArray<unknown>): Array<Message> {
   return turn.messages
 }
 
-/**
- * A body's tools with their namespaces flattened (`namespace.ts`), or the problem with a qualified
- * name.
- */
+/** A body's tools with their namespaces flattened (`namespace.ts`), or the problem with a qualified name. */
 export function flatTools(body: CountBody): Result.Result<Flattened<FlatTool>, Problem> {
-  return flatten<FlatTool | typeof NamespaceTool.Type>(body.tools ?? []) as Result.Result<Flattened<FlatTool>, Problem>
+  const placed = (body.tools ?? []).map((tool, i) => ({ tool, at: `tools[${i}]` }))
+  return flatten<FlatTool | typeof NamespaceTool.Type>(placed) as Result.Result<Flattened<FlatTool>, Problem>
 }
 
 /**
@@ -1415,6 +1496,18 @@ export const StreamEvent = Schema.Union([
     ...At,
     arguments: Schema.String,
     name: Schema.optional(Schema.String)
+  }),
+  Schema.Struct({
+    type: Schema.Literal("response.custom_tool_call_input.delta"),
+    ...Numbered,
+    ...At,
+    delta: Schema.String
+  }),
+  Schema.Struct({
+    type: Schema.Literal("response.custom_tool_call_input.done"),
+    ...Numbered,
+    ...At,
+    input: Schema.String
   }),
   // The fields are top-level, not under `error`.
   Schema.Struct({

@@ -12,13 +12,18 @@ import { Problem } from "../../schemaCheck.js"
 /** Between a namespace and a tool's name in a qualified name. */
 export const separator = "__"
 
-/** A function of a namespace, as the client named it. */
+/**
+ * A tool whose calls are not plain function calls by the name the model is offered: a function of a namespace, as the
+ * client named it; a custom tool (a namespace's or not), whose calls are `custom_tool_call` items; or the client's
+ * tool search (`tool_search_call` items). The last two are offered as functions to other APIs (`clientTools.ts`).
+ */
 export interface Namespaced {
-  readonly namespace: string
+  readonly namespace?: string
   readonly name: string
+  readonly kind?: "custom" | "tool_search"
 }
 
-/** The functions of a request's namespaces, by qualified name. */
+/** A request's namespaced functions and its custom tools, by the name the model is offered. */
 export type Names = ReadonlyMap<string, Namespaced>
 
 /** A name with no namespace. */
@@ -35,13 +40,13 @@ export const nameOf = (name: string, namespace: string | null | undefined): stri
 const takenEverywhere = /^[A-Za-z0-9_-]{1,64}$/
 
 /** A tool as `flatten` reads it: its type and name, and any other field, passed on as it came. */
-export interface Tool {
+export type Tool = {
   readonly type: string
   readonly name?: string | null | undefined
   readonly tools?: ReadonlyArray<Tool> | null | undefined
 }
 
-/** A tool of a request's list, where the client's body has it (`tools[4].tools[1]`). */
+/** A tool of a request's list, where the client's body has it (`tools[4].tools[1]`, `input[0].tools[2]`). */
 export interface Placed<T> {
   readonly tool: T
   readonly at: string
@@ -54,10 +59,11 @@ export interface Flattened<T> {
 }
 
 /**
- * `tools` with each namespace replaced by its tools, in place, under their qualified names, and the names of its
- * functions; or the problem with a qualified name: one a provider would refuse, or one another tool has.
+ * `tools` (each where the body has it) with each namespace replaced by its tools, in place, under their qualified
+ * names, and the names of its functions and custom tools; or the problem with a qualified name: one a provider would
+ * refuse, or one another tool has.
  */
-export const flatten = <T extends Tool>(tools: ReadonlyArray<T>): Result.Result<Flattened<T>, Problem> => {
+export const flatten = <T extends Tool>(tools: ReadonlyArray<Placed<T>>): Result.Result<Flattened<T>, Problem> => {
   const out: Array<Placed<T>> = []
   const names = new Map<string, Namespaced>()
   const where = new Map<string, string>()
@@ -69,19 +75,21 @@ export const flatten = <T extends Tool>(tools: ReadonlyArray<T>): Result.Result<
     where.set(name, at)
     return undefined
   }
-  for (let i = 0; i < tools.length; i++) {
-    const tool = tools[i]!
+  for (const { at: place, tool } of tools) {
     if (tool.type !== "namespace") {
-      const taken = typeof tool.name === "string" ? claim(tool.name, `tools[${i}]`) : undefined
+      const named = typeof tool.name === "string" ? tool.name : kindOf(tool)?.name
+      const taken = named !== undefined ? claim(named, place) : undefined
       if (taken !== undefined) return Result.fail(taken)
-      out.push({ tool, at: `tools[${i}]` })
+      const kind = kindOf(tool)
+      if (kind !== undefined) names.set(kind.name, kind)
+      out.push({ tool, at: place })
       continue
     }
     const namespace = tool.name ?? ""
     const inner = tool.tools ?? []
     for (let j = 0; j < inner.length; j++) {
       const member = inner[j]!
-      const at = `tools[${i}].tools[${j}]`
+      const at = `${place}.tools[${j}]`
       const name = qualified(namespace, member.name ?? "")
       if (!takenEverywhere.test(name)) {
         return Result.fail(
@@ -95,18 +103,26 @@ export const flatten = <T extends Tool>(tools: ReadonlyArray<T>): Result.Result<
       }
       const taken = claim(name, at)
       if (taken !== undefined) return Result.fail(taken)
-      if (member.type === "function") names.set(name, { namespace, name: member.name ?? "" })
+      if (member.type === "function" || member.type === "custom") {
+        names.set(name, { namespace, name: member.name ?? "", ...(member.type === "custom" ? { kind: "custom" } : {}) })
+      }
       out.push({ tool: { ...member, name } as T, at })
     }
   }
   return Result.succeed({ tools: out, names })
 }
 
-/** A call's `name`, and its `namespace` when it is a namespace's function, as the client's request named it. */
-export const callFields = (
-  names: Names,
-  name: string
-): { readonly name: string; readonly namespace?: string } => {
-  const namespaced = names.get(name)
-  return namespaced === undefined ? { name } : { name: namespaced.name, namespace: namespaced.namespace }
+/** The name (and kind) of a tool outside a namespace whose calls are not function calls, if it is one. */
+function kindOf(tool: Tool): Namespaced | undefined {
+  if (tool.type === "custom" && typeof tool.name === "string") return { name: tool.name, kind: "custom" }
+  if (tool.type === "tool_search" && (tool as { readonly execution?: unknown }).execution === "client") {
+    return { name: "tool_search", kind: "tool_search" }
+  }
+  return undefined
 }
+
+/**
+ * A call's `name`, and its `namespace` when it is a namespace's tool, as the client's request named it; its `kind`
+ * when it is not a function's.
+ */
+export const callFields = (names: Names, name: string): Namespaced => names.get(name) ?? { name }

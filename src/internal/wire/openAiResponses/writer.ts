@@ -51,6 +51,7 @@ import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type 
 import { type EventSink, eventText, FramedText, sse } from "../eventSink.js"
 import { errors as openAiErrors } from "../openAiChat/writer.js"
 import { foldStream } from "../streamFold.js"
+import * as ClientTools from "./clientTools.js"
 import {
   eventData,
   type EventFields,
@@ -81,7 +82,7 @@ export interface Ids {
   readonly response: string
   readonly createdAt: number
   /** The id of the output item at `index` of `kind`; a function call's with the provider's `callId`. */
-  readonly item: (kind: "msg" | "fc" | "rs" | "cmp", index: number, callId?: string) => string
+  readonly item: (kind: "msg" | "fc" | "ctc" | "tsc" | "rs" | "cmp", index: number, callId?: string) => string
 }
 
 /** The ids of the response of id `uuid` (a random UUID), created at `createdAt` seconds. */
@@ -93,7 +94,10 @@ export function idsOf(uuid: string, createdAt: number): Ids {
 // ---------------------------------------------------------------------------
 // The whole reply
 
-/** The `function_call` item at `index` of `call`, named as the request's tools (`names`) named its function. */
+/**
+ * The item at `index` of `call`, named as the request's tools (`names`) named its tool: a `function_call`, or the call
+ * of the client's tool it stands for (`clientTools.ts`).
+ */
 function callItem(
   ids: Ids,
   names: Names,
@@ -101,7 +105,13 @@ function callItem(
   status: "in_progress" | "completed",
   call: ToolCall
 ): OutputItem {
-  return functionCallItem(ids.item("fc", index, call.id), status, call, callFields(names, call.name))
+  const { kind, ...fields } = callFields(names, call.name)
+  return kind === undefined
+    ? functionCallItem(ids.item("fc", index, call.id), status, call, fields)
+    : ClientTools.callItem(ids.item(kind === "custom" ? "ctc" : "tsc", index, call.id), status, call, {
+      ...fields,
+      kind
+    })
 }
 
 /** A reply's metadata that is not a Responses deployment's (whose reasoning items carry themselves). */
@@ -299,13 +309,19 @@ interface OpenItem {
   text: string
 }
 
-// A function call being filled, by the engine's call index.
+// A call being filled, by the engine's call index: a function's, whose arguments stream as they come, or a client
+// tool's (`clientTools.ts`), whose item is written again from its whole arguments at the end.
 interface OpenCall {
   readonly index: number
   readonly id: string
+  readonly callId: string
+  /** The function's name, as the model was offered it. */
+  readonly name: string
+  readonly function: boolean
   /** The provider's metadata for the call (the last seen), carried to the next turn. */
   metadata: ProviderMetadata | undefined
-  readonly item: { -readonly [K in "arguments" | "call_id" | "name" | "status"]: string } & OutputItem
+  item: OutputItem
+  arguments: string
 }
 
 /** What a stream's writer needs besides its response's ids and echo. */
@@ -532,18 +548,28 @@ function makeCalls(output: Output, ids: Ids, names: Names) {
     let call = calls.get(chunk.index)
     if (call === undefined) {
       const index = output.items.length
-      const item = callItem(ids, names, index, "in_progress", {
-        id: chunk.id ?? "",
-        name: chunk.name ?? "",
+      const callId = chunk.id ?? ""
+      const name = chunk.name ?? ""
+      const item = callItem(ids, names, index, "in_progress", { id: callId, name, arguments: "" })
+      const isFunction = item.type === "function_call"
+      call = {
+        index,
+        id: item["id"] as string,
+        callId,
+        name,
+        function: isFunction,
+        item,
+        metadata: undefined,
         arguments: ""
-      })
-      call = { index, id: item["id"] as string, item: item as OpenCall["item"], metadata: undefined }
+      }
       calls.set(chunk.index, call)
       output.added(index, call.item)
     }
     if (chunk.providerMetadata !== undefined) call.metadata = chunk.providerMetadata
     if (chunk.arguments === "") return
-    call.item.arguments += chunk.arguments
+    call.arguments += chunk.arguments
+    if (!call.function) return
+    ;(call.item as { arguments: string }).arguments = call.arguments
     output.put("response.function_call_arguments.delta", {
       item_id: call.id,
       output_index: call.index,
@@ -552,16 +578,18 @@ function makeCalls(output: Output, ids: Ids, names: Names) {
   }
   // Closes every call: each one's provider metadata, by call id.
   function close(): Array<readonly [string, ProviderMetadata | undefined]> {
-    const metadata = [...calls.values()].map((call) => [call.item.call_id, call.metadata] as const)
+    const metadata = [...calls.values()].map((call) => [call.callId, call.metadata] as const)
     for (const call of calls.values()) {
-      const { arguments: args, name } = call.item
-      output.put("response.function_call_arguments.done", {
-        item_id: call.id,
-        output_index: call.index,
-        name,
-        arguments: args
-      })
-      call.item.status = "completed"
+      const at = { item_id: call.id, output_index: call.index }
+      const whole = { id: call.callId, name: call.name, arguments: call.arguments }
+      call.item = callItem(ids, names, call.index, "completed", whole)
+      if (call.function) {
+        output.put("response.function_call_arguments.done", { ...at, name: call.name, arguments: call.arguments })
+      } else if (call.item.type === "custom_tool_call") {
+        const input = call.item["input"] as string
+        output.put("response.custom_tool_call_input.delta", { ...at, delta: input })
+        output.put("response.custom_tool_call_input.done", { ...at, input })
+      }
       output.done(call.index, call.item)
     }
     calls = new Map()
