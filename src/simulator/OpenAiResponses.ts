@@ -56,6 +56,13 @@
  * Structured output (`text.format`) is checked for shape only; the reply is
  * the usual generated text.
  *
+ * A namespace's functions, custom tools, the client's tool search
+ * (`execution: "client"`) and the tools of an `additional_tools` item are
+ * offered to the simulated model as functions (as the gateway offers them to
+ * another API), and its calls of them are written as OpenAI writes them: a
+ * `function_call` naming the `namespace`, a `custom_tool_call` of the input, a
+ * `tool_search_call` of the arguments.
+ *
  * The implementation is in `internal/simulator/openAiResponses/`.
  *
  * @since 0.1.0
@@ -95,6 +102,27 @@ export interface Extra {
    * @since 0.3.0
    */
   readonly compaction?: boolean | undefined
+  /**
+   * The request's tools whose calls are not plain function calls by the name the model was offered (a namespace's
+   * function, a custom tool, the client's tool search), by that name: the reply's calls of them are written as the
+   * request named them. Default: none.
+   *
+   * @since 0.3.0
+   */
+  readonly calledAs?: ReadonlyMap<string, CalledAs> | undefined
+}
+
+/**
+ * How the request named a tool the model was offered as a function: its `name` (and `namespace`, a namespace's), and
+ * its `kind` when its calls are not function calls (`custom_tool_call`, `tool_search_call`).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface CalledAs {
+  readonly name: string
+  readonly namespace?: string
+  readonly kind?: "custom" | "tool_search"
 }
 
 /**

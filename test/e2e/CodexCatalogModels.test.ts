@@ -5,7 +5,7 @@
  * tools in an `additional_tools` input item, in namespaces, its `exec` a custom tool. Over a deployment of each other
  * API they are offered as functions, and the model's calls reach Codex as it asked for them: the patch is applied, the
  * search answered, the script run, and each task ends in the scripted answer. A Responses deployment is sent them as
- * they came.
+ * they came, and the simulator's Responses API calls them as OpenAI's does.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -75,7 +75,7 @@ const codeMode = (backend: Backend) =>
   }).pipe(Effect.scoped)
 
 describe.concurrent("Codex's catalog models through serve", () => {
-  for (const backend of backends.filter((one) => one !== "responses")) {
+  for (const backend of backends) {
     it.live(
       `${backend}: GPT-5.5's apply_patch (a custom tool) and tool search, offered as functions, called as Codex asked`,
       () => patchAndSearch(backend),

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import * as ClientTools from "../../src/internal/wire/openAiResponses/clientTools.js"
-import { checkBody, type FlatTool } from "../../src/internal/wire/openAiResponses/codec.js"
+import { checkBody, type FlatTool, reply } from "../../src/internal/wire/openAiResponses/codec.js"
 import * as Responses from "../../src/internal/wire/openAiResponses/dialect.js"
 
 // A Responses body's text checked, as the gateway reads it.
@@ -116,5 +116,14 @@ describe("The Responses API's client tools, for a deployment of another API", ()
     const server = { type: "tool_search_call", call_id: null, execution: "server", arguments: {} }
     expect(ClientTools.isClientItem(server as never)).toBe(false)
     expect(ClientTools.isClientTool({ type: "tool_search" } as FlatTool)).toBe(false)
+  })
+
+  it("a namespace's function a Responses deployment calls is read under its qualified name, named back as the client's", () => {
+    const whole = reply({
+      id: "resp_1",
+      status: "completed",
+      output: [{ type: "function_call", call_id: "c1", name: "read", namespace: "calendar", arguments: "{}" }]
+    }, false)
+    expect(whole.toolCalls.map((call) => call.name)).toEqual(["calendar__read"])
   })
 })

@@ -16,7 +16,7 @@ import { unpaired } from "../../src/internal/simulator/toolPairs.js"
 import { summaryEnvelope } from "../../src/internal/wire/carried.js"
 import * as Codec from "../../src/internal/wire/openAiResponses/codec.js"
 import * as Compaction from "../../src/internal/wire/openAiResponses/compaction.js"
-import { none } from "../../src/internal/wire/openAiResponses/namespace.js"
+import { nameOf, none } from "../../src/internal/wire/openAiResponses/namespace.js"
 import * as Render from "../../src/internal/wire/openAiResponses/writer.js"
 import { streamEncoder } from "../../src/internal/wire/openAiResponses/writer.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
@@ -251,7 +251,8 @@ describe("internal/wire/openAiResponses: the response object both ways", () => {
             }
           } else if (item.type === "function_call") {
             const call = item as Extract<Codec.OutputItem, { readonly call_id: string }>
-            calls.push({ id: call.call_id, name: call.name, arguments: call.arguments })
+            // A namespace's function is read under its qualified name.
+            calls.push({ id: call.call_id, name: nameOf(call.name, call.namespace), arguments: call.arguments })
           }
         }
         expect(read.id).toBe(object.id)

@@ -228,13 +228,13 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     },
     "MCP tools": mcp.Codex!,
     // Only a model of Codex's catalog (`supports_search_tool`) searches tools: the client's tool search, which a
-    // Responses deployment is sent as it came (the simulator does not run it) and another offered as a function.
+    // Responses deployment is sent as it came and another offered as a function.
     "tool search": {
       test: {
         file: "test/e2e/CodexCatalogModels.test.ts",
         title: "GPT-5.5's apply_patch (a custom tool) and tool search, offered as functions, called as Codex asked"
       },
-      backends: backends.filter((backend) => backend !== "responses")
+      backends
     },
     "1M context": {
       test: {

@@ -134,17 +134,17 @@ export function served<B extends CountBody & { readonly model: string }>(
 ): Result.Result<ServedTo<B>, Problem> {
   const { body, tools } = checked
   const target = engine.resolve(body.model)
-  const asSent = () => ({
-    ...checked,
-    omitted: [],
-    asFunctions: false,
-    clientTools: [...earlier, ...ClientTools.toolsIn(body.input)]
-  })
-  if (target === undefined || target.speaksResponses || !auth.allows(caller, body.model)) {
-    return Result.succeed(asSent())
-  }
-  if (target.responses !== undefined && responsesOnly(body, tools).length > 0) {
-    return Result.succeed({ ...asSent(), target: target.responses })
-  }
+  // As it came, its calls of the tools its conversation made available named back as the client named them.
+  const asSent = (to?: Target): Result.Result<ServedTo<B>, Problem> =>
+    Result.map(ClientTools.available(checked, earlier), ({ names }) => ({
+      ...checked,
+      names,
+      omitted: [],
+      asFunctions: false,
+      clientTools: [...earlier, ...ClientTools.toolsIn(body.input)],
+      ...(to === undefined ? {} : { target: to })
+    }))
+  if (target === undefined || target.speaksResponses || !auth.allows(caller, body.model)) return asSent()
+  if (target.responses !== undefined && responsesOnly(body, tools).length > 0) return asSent(target.responses)
   return servedElsewhere(body.model, checked, engine.hostedTools, earlier)
 }

@@ -4,7 +4,8 @@
  * chain's length and the tools its conversation made available), none larger than the store's bound on one response,
  * under `<prefix>:responses:<id>`, with Redis' own expiry, so every instance on the same Redis reads, continues and
  * deletes the same responses, and a restart loses none. A write and a deletion check the owner in the script that
- * does them, so another key can never replace or delete a response it cannot read. An entry this version cannot read counts as unknown.
+ * does them, so another key can never replace or delete a response it cannot read. An entry this version cannot read
+ * counts as unknown.
  *
  * What they hold is bounded in total and per key, so that no key fills Redis (where a full Redis would refuse every
  * write of every store, every instance's limits and budgets with them): an index beside them

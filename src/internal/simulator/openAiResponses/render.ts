@@ -85,7 +85,7 @@ export function renderReply(seal: Organization["seal"], reply: Reply.Reply, meta
   return response(
     whole,
     ids,
-    none,
+    extra.calledAs ?? none,
     echoed(extra),
     meta.created,
     extra.compaction === true ? (summary) => sealedSummary(seal, summary) : undefined
@@ -116,7 +116,7 @@ export function renderStream(
   const writer = streamWriter({
     ids: idsOf(meta),
     echo: echoed(extra),
-    names: none,
+    names: extra.calledAs ?? none,
     model: meta.model,
     now: () => meta.created,
     summary: extra.summary,

@@ -16,6 +16,7 @@ import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { isJsonObject } from "../../json.js"
 import { bracketed, type Problem, type Refused } from "../../schemaCheck.js"
 import * as Images from "../../tokens/images.js"
+import * as ClientTools from "../../wire/openAiResponses/clientTools.js"
 import {
   type Body,
   checkBody,
@@ -28,6 +29,7 @@ import {
   toRequest
 } from "../../wire/openAiResponses/codec.js"
 import { isTriggered, withoutTrigger } from "../../wire/openAiResponses/compaction.js"
+import type { Names } from "../../wire/openAiResponses/namespace.js"
 import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, refusedField } from "../openAiErrors.js"
 import { fixedSamplingError, outputFormatError, serviceTierError } from "../openAiRequest.js"
@@ -298,20 +300,30 @@ function compactionsRead(wire: Body, organization: Organization): Result.Result<
   return Result.succeed({ ...wire, input })
 }
 
-/** The checked body as the engine's request, or what the codec's mapping refused. */
-function requestOf(wire: Body): Result.Result<ChatRequest, Problem> {
-  const conversation = inputMessages(wire)
-  if (Result.isFailure(conversation)) return Result.fail(conversation.failure)
+/**
+ * The checked body as the engine's request, the client's tools offered as functions (`clientTools.ts`), with how its
+ * tools' calls are named back; or what the codec's mapping refused.
+ */
+function requestOf(wire: Body): Result.Result<{ readonly request: ChatRequest; readonly names: Names }, Problem> {
   const flat = flatTools(wire)
   if (Result.isFailure(flat)) return Result.fail(flat.failure)
-  return toRequest(wire, conversation.success, flat.success.tools)
+  const served = ClientTools.asFunctions({ body: wire, ...flat.success }, [])
+  if (Result.isFailure(served)) return Result.fail(served.failure)
+  const { body, names, tools } = served.success
+  const conversation = inputMessages(body)
+  if (Result.isFailure(conversation)) return Result.fail(conversation.failure)
+  return Result.map(toRequest(body, conversation.success, tools), (request) => ({ request, names }))
 }
 
 /**
  * A checked body (its rules held) as the prompt it asks about, with what rendering needs; a compaction's when
  * `compaction` (its input ended with `compaction_trigger`).
  */
-function promptOf(wire: Body, request: ChatRequest, compaction: boolean): Result.Result<Decoded<Extra>, ApiError> {
+function promptOf(
+  wire: Body,
+  { names, request }: { readonly request: ChatRequest; readonly names: Names },
+  compaction: boolean
+): Result.Result<Decoded<Extra>, ApiError> {
   const store = wire.store !== false
   const effort = wire.reasoning?.effort ?? undefined
   const previous = wire.previous_response_id ?? undefined
@@ -333,7 +345,8 @@ function promptOf(wire: Body, request: ChatRequest, compaction: boolean): Result
       effort,
       previous,
       hostedCalls: compaction ? [] : hostedCallsOf(wire),
-      compaction
+      compaction,
+      ...(names.size === 0 ? {} : { calledAs: names })
     },
     parallelToolCalls: wire.parallel_tool_calls !== false,
     reasoning: wire.reasoning !== undefined && wire.reasoning !== null && effort !== "none",

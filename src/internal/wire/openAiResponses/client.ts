@@ -37,7 +37,7 @@ import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
 import { headers } from "../openAiChat/codec.js"
 import * as Embeddings from "../openAiChat/embeddings.js"
 import * as Wire from "./codec.js"
-import { argumentsOf, failureOf, finishReason, reasoningSeparator, reply } from "./codec.js"
+import { argumentsOf, callNameOf, failureOf, finishReason, reasoningSeparator, reply } from "./codec.js"
 import * as Compaction from "./compaction.js"
 import type { Options } from "./options.js"
 
@@ -214,7 +214,7 @@ export class ResponsesStreamParser extends SseParser {
       ? event["item_id"]
       : undefined
     const callId = typeof item["call_id"] === "string" ? item["call_id"] : itemId ?? ""
-    const name = typeof item["name"] === "string" ? item["name"] : ""
+    const name = typeof item["name"] === "string" ? callNameOf(item) : ""
     const args = argumentsOf(item["arguments"])
     const call: CallState = { index: this.calls.length, itemId, callId, name, arguments: args }
     this.calls.push(call)
@@ -239,9 +239,9 @@ export class ResponsesStreamParser extends SseParser {
    * delta before its item (so without id or name) gets them here.
    */
   private complete(call: CallState, item: JsonObject, out: Array<ChatChunk>): void {
-    const name = item["name"]
+    const name = typeof item["name"] === "string" ? callNameOf(item) : undefined
     const callId = item["call_id"]
-    if (call.name === "" && typeof name === "string" && name !== "") {
+    if (call.name === "" && name !== undefined && name !== "") {
       call.name = name
       if (typeof callId === "string") call.callId = callId
       out.push({ _tag: "ToolCallDelta", index: call.index, id: call.callId, name, arguments: "" })

@@ -126,17 +126,15 @@ export const toolsIn = (input: CountBody["input"]): Array<BodyTool> =>
   Array.isArray(input) ? heldTools(input).map(({ tool }) => tool) : []
 
 /**
- * A checked body with the client's tools as functions (`asFunction`), the tools an earlier turn made available
- * (`earlier`, `toolsIn`) and those of its own `additional_tools` items and tool search outputs among them (each
- * flattened, but for a name the body has already), and their calls and outputs as functions' (`asFunctionItem`); or
- * the problem with such a tool's name.
+ * A checked body's tools with those an earlier turn made available (`earlier`, `toolsIn`) and those of its own
+ * `additional_tools` items and tool search outputs among them (each flattened, but for a name the body has already),
+ * and how each is named back; or the problem with such a tool's name.
  */
-export function asFunctions<B extends CountBody>(
+export function available<B extends CountBody>(
   checked: Checked<B>,
   earlier: ReadonlyArray<BodyTool>
-): Result.Result<Checked<B>, Problem> {
-  const { body } = checked
-  const input = Array.isArray(body.input) ? body.input : []
+): Result.Result<Pick<Checked<B>, "tools" | "names">, Problem> {
+  const input = Array.isArray(checked.body.input) ? checked.body.input : []
   const tools = [...checked.tools]
   const names = new Map(checked.names)
   const named = new Set(tools.map(({ tool }) => tool.name))
@@ -151,13 +149,28 @@ export function asFunctions<B extends CountBody>(
     }
     for (const [name, namespaced] of flat.success.names) if (!names.has(name)) names.set(name, namespaced)
   }
-  const items = input.some(isClientItem)
-    ? input.flatMap((item) => isClientItem(item) ? asFunctionItem(item) ?? [] : [item])
-    : undefined
-  return Result.succeed({
-    body: items === undefined ? body : { ...body, input: items },
-    tools: tools.map((placed) => isClientTool(placed.tool) ? { ...placed, tool: asFunction(placed.tool) } : placed),
-    names
+  return Result.succeed({ tools, names })
+}
+
+/**
+ * A checked body with the tools `available` to it, the client's as functions (`asFunction`), and their calls and
+ * outputs as functions' (`asFunctionItem`); or the problem with a tool's name.
+ */
+export function asFunctions<B extends CountBody>(
+  checked: Checked<B>,
+  earlier: ReadonlyArray<BodyTool>
+): Result.Result<Checked<B>, Problem> {
+  const { body } = checked
+  const input = Array.isArray(body.input) ? body.input : []
+  return Result.map(available(checked, earlier), ({ names, tools }) => {
+    const items = input.some(isClientItem)
+      ? input.flatMap((item) => isClientItem(item) ? asFunctionItem(item) ?? [] : [item])
+      : undefined
+    return {
+      body: items === undefined ? body : { ...body, input: items },
+      tools: tools.map((placed) => isClientTool(placed.tool) ? { ...placed, tool: asFunction(placed.tool) } : placed),
+      names
+    }
   })
 }
 

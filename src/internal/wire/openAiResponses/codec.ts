@@ -1187,6 +1187,15 @@ export function messageItem(
   return { id, type: "message", status, role: "assistant", content }
 }
 
+/**
+ * The name a `function_call` item of a reply calls, qualified by its `namespace` when it has one (`namespace.ts`);
+ * empty when it names none.
+ */
+export function callNameOf(item: JsonObject): string {
+  const name = optionalString(item["name"], "function_call.name") ?? ""
+  return nameOf(name, optionalString(item["namespace"], "function_call.namespace"))
+}
+
 /** The `function_call` item `id` of `call`, named as `fields` name it (a namespace's function with its namespace). */
 export function functionCallItem(
   id: string,
@@ -1353,7 +1362,7 @@ export function reply(response: JsonObject, store: boolean): Reply {
       case "function_call":
         toolCalls.push({
           id: optionalString(item["call_id"], "function_call.call_id") ?? "",
-          name: optionalString(item["name"], "function_call.name") ?? "",
+          name: callNameOf(item),
           arguments: argumentsOf(item["arguments"])
         })
         break
