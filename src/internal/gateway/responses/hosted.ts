@@ -78,7 +78,7 @@ export interface Served<B extends CountBody = CountBody> extends Checked<B> {
   /** Whether the client's tools of kinds only the Responses API has are offered as functions. */
   readonly asFunctions: boolean
   /**
-   * The tools the conversation has made available beside the body's own, as they came (`ClientTools.toolsIn`): an
+   * The tools the conversation has made available beside the body's own, as they came (`ClientTools.available`): an
    * earlier turn's and its input's, which a later turn continuing the response has too.
    */
   readonly clientTools: ReadonlyArray<BodyTool>
@@ -94,20 +94,20 @@ export const servedElsewhere = <B extends CountBody>(
   model: string,
   checked: Checked<B>,
   policy: Gateway.HostedTools,
-  earlier: ReadonlyArray<BodyTool> = []
+  earlier: ReadonlyArray<BodyTool>
 ): Result.Result<Served<B>, Problem> => {
   const converted = ClientTools.asFunctions(checked, earlier)
   if (Result.isFailure(converted)) return Result.fail(converted.failure)
-  const { body, tools } = converted.success
-  const clientTools = [...earlier, ...ClientTools.toolsIn(checked.body.input)]
+  const { body, held: clientTools, names, tools } = converted.success
+  const sent = { body, names, tools }
   const parts = responsesOnly(body, tools)
-  if (parts.length === 0) return Result.succeed({ ...converted.success, omitted: [], asFunctions: true, clientTools })
+  if (parts.length === 0) return Result.succeed({ ...sent, omitted: [], asFunctions: true, clientTools })
   const omittable = (part: ResponsesOnly) =>
     policy === "omit" && part.at.startsWith("tools[") && hostedTypes.has(part.type)
   const refused = parts.filter((part) => !omittable(part))
   if (refused.length > 0) return Result.fail(refusedFor(model, refused))
   return Result.succeed({
-    ...converted.success,
+    ...sent,
     tools: tools.filter(({ tool }) => !hostedTypes.has(tool.type)),
     omitted: [...new Set(parts.map((part) => part.type))],
     asFunctions: true,
@@ -136,12 +136,12 @@ export function served<B extends CountBody & { readonly model: string }>(
   const target = engine.resolve(body.model)
   // As it came, its calls of the tools its conversation made available named back as the client named them.
   const asSent = (to?: Target): Result.Result<ServedTo<B>, Problem> =>
-    Result.map(ClientTools.available(checked, earlier), ({ names }) => ({
+    Result.map(ClientTools.available(checked, earlier), ({ held, names }) => ({
       ...checked,
       names,
       omitted: [],
       asFunctions: false,
-      clientTools: [...earlier, ...ClientTools.toolsIn(body.input)],
+      clientTools: held,
       ...(to === undefined ? {} : { target: to })
     }))
   if (target === undefined || target.speaksResponses || !auth.allows(caller, body.model)) return asSent()

@@ -21,13 +21,10 @@ import type { Problem } from "../../schemaCheck.js"
 import type { BodyTool, ClientToolItem, CountBody, FlatTool, ItemStatus, OutputItem, WireItem } from "./codec.js"
 import { clientToolItems } from "./codec.js"
 import type { Checked } from "./dialect.js"
-import { flatten, type Placed, qualified, type Tool } from "./namespace.js"
+import { clientSearch, flatten, isClientSearch, type Placed, qualified, type Tool } from "./namespace.js"
 
 /** The one argument of the function a custom tool is offered as. */
 export const argument = "input"
-
-/** The name of the function the client's tool search is offered as. */
-export const searchName = "tool_search"
 
 /**
  * The function a tool is offered as to a deployment of another API: a custom tool's (one string, `input`, described by
@@ -36,7 +33,7 @@ export const searchName = "tool_search"
 export function asFunction(tool: FlatTool): FlatTool {
   if (tool.type === "tool_search") {
     const { execution: _execution, ...rest } = tool as FlatTool & { readonly execution?: unknown }
-    return { ...rest, type: "function", name: searchName, parameters: tool.parameters ?? { type: "object" } }
+    return { ...rest, type: "function", name: clientSearch, parameters: tool.parameters ?? { type: "object" } }
   }
   if (tool.type !== "custom") return tool
   const { format, ...rest } = tool as FlatTool & { readonly format?: unknown }
@@ -58,9 +55,7 @@ export function asFunction(tool: FlatTool): FlatTool {
 }
 
 /** Whether a tool is offered as a function to another API (`asFunction`). */
-export const isClientTool = (tool: FlatTool): boolean =>
-  tool.type === "custom" ||
-  (tool.type === "tool_search" && (tool as { readonly execution?: unknown }).execution === "client")
+export const isClientTool = (tool: FlatTool): boolean => tool.type === "custom" || isClientSearch(tool)
 
 /** Whether an input item is a client tool's call or output that is read as a function's (`asFunctionItem`). */
 export const isClientItem = (item: WireItem): item is ClientToolItem =>
@@ -89,7 +84,7 @@ export function asFunctionItem(item: ClientToolItem): WireItem | undefined {
       return {
         type: "function_call",
         call_id: callId,
-        name: searchName,
+        name: clientSearch,
         arguments: JSON.stringify(item.arguments ?? {})
       }
     case "tool_search_output":
@@ -125,20 +120,27 @@ function heldTools(input: ReadonlyArray<WireItem>): Array<Placed<BodyTool>> {
 export const toolsIn = (input: CountBody["input"]): Array<BodyTool> =>
   Array.isArray(input) ? heldTools(input).map(({ tool }) => tool) : []
 
+/** The tools `available` to a body, how each is named back, and those beside its own, as they came (`held`). */
+export interface Available<B extends CountBody> extends Pick<Checked<B>, "tools" | "names"> {
+  /** The tools an earlier turn made available and those of the body's input (`toolsIn`), which a later turn has too. */
+  readonly held: ReadonlyArray<BodyTool>
+}
+
 /**
  * A checked body's tools with those an earlier turn made available (`earlier`, `toolsIn`) and those of its own
  * `additional_tools` items and tool search outputs among them (each flattened, but for a name the body has already),
- * and how each is named back; or the problem with such a tool's name.
+ * and how each is named back; or the problem with such a tool's name. A body with none beside its own is as it is.
  */
 export function available<B extends CountBody>(
   checked: Checked<B>,
   earlier: ReadonlyArray<BodyTool>
-): Result.Result<Pick<Checked<B>, "tools" | "names">, Problem> {
+): Result.Result<Available<B>, Problem> {
   const input = Array.isArray(checked.body.input) ? checked.body.input : []
+  const held = [...earlier.map((tool) => ({ tool, at: "previous_response_id" })), ...heldTools(input)]
+  if (held.length === 0) return Result.succeed({ tools: checked.tools, names: checked.names, held: [] })
   const tools = [...checked.tools]
   const names = new Map(checked.names)
   const named = new Set(tools.map(({ tool }) => tool.name))
-  const held = [...earlier.map((tool) => ({ tool, at: "previous_response_id" })), ...heldTools(input)]
   for (const one of held) {
     const flat = flatten([one])
     if (Result.isFailure(flat)) return Result.fail(flat.failure)
@@ -149,7 +151,7 @@ export function available<B extends CountBody>(
     }
     for (const [name, namespaced] of flat.success.names) if (!names.has(name)) names.set(name, namespaced)
   }
-  return Result.succeed({ tools, names })
+  return Result.succeed({ tools, names, held: held.map(({ tool }) => tool) })
 }
 
 /**
@@ -159,17 +161,18 @@ export function available<B extends CountBody>(
 export function asFunctions<B extends CountBody>(
   checked: Checked<B>,
   earlier: ReadonlyArray<BodyTool>
-): Result.Result<Checked<B>, Problem> {
+): Result.Result<Checked<B> & Pick<Available<B>, "held">, Problem> {
   const { body } = checked
   const input = Array.isArray(body.input) ? body.input : []
-  return Result.map(available(checked, earlier), ({ names, tools }) => {
+  return Result.map(available(checked, earlier), ({ held, names, tools }) => {
     const items = input.some(isClientItem)
       ? input.flatMap((item) => isClientItem(item) ? asFunctionItem(item) ?? [] : [item])
       : undefined
     return {
       body: items === undefined ? body : { ...body, input: items },
       tools: tools.map((placed) => isClientTool(placed.tool) ? { ...placed, tool: asFunction(placed.tool) } : placed),
-      names
+      names,
+      held
     }
   })
 }

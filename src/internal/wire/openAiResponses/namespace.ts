@@ -112,13 +112,17 @@ export const flatten = <T extends Tool>(tools: ReadonlyArray<Placed<T>>): Result
   return Result.succeed({ tools: out, names })
 }
 
+/** The name the client's tool search (`isClientSearch`) is called by. */
+export const clientSearch = "tool_search"
+
+/** Whether a tool is the client's tool search: a `tool_search` the client runs (`execution: "client"`). */
+export const isClientSearch = (tool: Tool): boolean =>
+  tool.type === "tool_search" && (tool as { readonly execution?: unknown }).execution === "client"
+
 /** The name (and kind) of a tool outside a namespace whose calls are not function calls, if it is one. */
 function kindOf(tool: Tool): Namespaced | undefined {
   if (tool.type === "custom" && typeof tool.name === "string") return { name: tool.name, kind: "custom" }
-  if (tool.type === "tool_search" && (tool as { readonly execution?: unknown }).execution === "client") {
-    return { name: "tool_search", kind: "tool_search" }
-  }
-  return undefined
+  return isClientSearch(tool) ? { name: clientSearch, kind: "tool_search" } : undefined
 }
 
 /**

@@ -581,11 +581,18 @@ function makeCalls(output: Output, ids: Ids, names: Names) {
     const metadata = [...calls.values()].map((call) => [call.callId, call.metadata] as const)
     for (const call of calls.values()) {
       const at = { item_id: call.id, output_index: call.index }
-      const whole = { id: call.callId, name: call.name, arguments: call.arguments }
-      call.item = callItem(ids, names, call.index, "completed", whole)
       if (call.function) {
         output.put("response.function_call_arguments.done", { ...at, name: call.name, arguments: call.arguments })
-      } else if (call.item.type === "custom_tool_call") {
+        ;(call.item as { status: string }).status = "completed"
+        output.done(call.index, call.item)
+        continue
+      }
+      call.item = callItem(ids, names, call.index, "completed", {
+        id: call.callId,
+        name: call.name,
+        arguments: call.arguments
+      })
+      if (call.item.type === "custom_tool_call") {
         const input = call.item["input"] as string
         output.put("response.custom_tool_call_input.delta", { ...at, delta: input })
         output.put("response.custom_tool_call_input.done", { ...at, input })
