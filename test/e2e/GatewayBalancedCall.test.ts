@@ -192,6 +192,10 @@ layer(fixture)("Gateway: LLM-API-BalancedCall's endpoints", (it) => {
         })
       )
       expect(response.status).toBe(200)
+      // Its body read from (locked): a fetch Response collected unread has its body cancelled by undici, which would
+      // end the stream at the gateway.
+      const reader = response.body!.getReader()
+      expect((yield* Effect.promise(() => reader.read())).done).toBe(false)
       // Each endpoint is its own snapshot: polled until both show the state.
       const reaches = (load: number, current: number) =>
         eventually(

@@ -100,10 +100,13 @@ describe("Gateway: the figures count calls through provider.json's routers", () 
         const deployment = "sim/held"
         expect(yield* figures(gateway, deployment)).toEqual({ load: 0, current: 0, metric: 0, dashboard: 0 })
         const client = new AbortController()
+        // The responses are kept until the abort: a fetch Response collected unread has its body cancelled by undici,
+        // which would end its stream at the gateway.
+        const open: Array<Response> = []
         for (let i = 0; i < 3; i++) {
-          const response = yield* post(gateway, "/llm/chat/stream", { ...hello, model: "main" }, client.signal)
-          expect(response.status).toBe(200)
+          open.push(yield* post(gateway, "/llm/chat/stream", { ...hello, model: "main" }, client.signal))
         }
+        expect(open.map((response) => response.status)).toEqual([200, 200, 200])
         // Each endpoint is its own snapshot: polled until all show the state. Three calls in flight of 12 (three
         // deployments, each capped at 4).
         const held = yield* eventually(
@@ -114,6 +117,7 @@ describe("Gateway: the figures count calls through provider.json's routers", () 
         )
         expect(held).toEqual({ load: 25, current: 3, metric: 3, dashboard: 3 })
         client.abort()
+        open.length = 0
         const freed = yield* eventually(
           "the streams freed",
           figures(gateway, deployment),

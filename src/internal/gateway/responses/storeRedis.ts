@@ -134,14 +134,16 @@ const adoptScript = Redis.script(
     lua: `
 local order, sizes, totals = KEYS[1], KEYS[2], KEYS[3]
 local ownerPrefix, entryPrefix = ARGV[1], ARGV[2]
-local time = redis.call("TIME")
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local taken = 0
 for i = 3, #ARGV do
   local id = ARGV[i]
   local key = entryPrefix .. id
   local owner = redis.call("HGET", key, "owner")
+  -- PTTL counts from the clock as it reads it, which moves while the script runs: the time is read beside it, so
+  -- that an entry's place is when it expires, whenever in the batch it is taken in.
+  local time = redis.call("TIME")
   local ttl = redis.call("PTTL", key)
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
   if owner and ttl > 0 and redis.call("HEXISTS", sizes, id) == 0 then
     local bytes = ${entryBytes}
     for _, field in ipairs({ "body", "conversation", "session", "upstream", "chain", "tools" }) do
