@@ -32,6 +32,8 @@ import { scopedDirectory, scopedEnv } from "../utils/env.js"
 import { cachedThenRead } from "../utils/promptCacheE2e.js"
 
 const MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
+// A Claude model that takes Converse's structured output (`outputConfig.textFormat`).
+const STRUCTURED = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 const API_KEY = "bedrock-api-key-0123456789abcdef"
 const region = "us-east-1"
 const none = ProviderClient.credentials("none")
@@ -42,7 +44,7 @@ const simulated = <A, E, R>(body: (simulator: Simulator.Simulator) => Effect.Eff
   Effect.flatMap(
     Simulator.make({
       apiKeys: [API_KEY, testCredentials.accessKeyId],
-      models: [MODEL, "amazon.nova-micro-v1:0"],
+      models: [MODEL, "amazon.nova-micro-v1:0", STRUCTURED],
       replyTokens: 12
     }),
     body
@@ -366,6 +368,40 @@ describe("Bedrock structured output over the simulator", () => {
         assert.include(withTools.message, "sent to Bedrock as a forced tool")
       }).pipe(Effect.provide(configured(simulator)))
     ))
+})
+
+describe("Bedrock structured output as outputConfig.textFormat, over the simulator", () => {
+  const ask: ChatRequest.Input = {
+    messages: [Message.user("Describe a city as JSON.")],
+    responseFormat: ChatRequest.jsonSchemaFormat("City", City),
+    tools: AdapterE2e.weatherAndTimeTools,
+    reasoningEffort: "low"
+  }
+  const key = ProviderClient.credentials(API_KEY)
+
+  it.live("to a Claude that takes it, beside tools and thinking: the reply's text fits the schema, whole and streamed", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const chat = yield* Bedrock.make({ baseUrl: simulator.url, model: STRUCTURED, auth: "api-key" })
+        const whole = yield* chat.chat(ask, key)
+        const streamed = yield* ChatChunk.collect(chat.chatStream(ask, key))
+        for (const reply of [whole, streamed]) {
+          const city = Schema.decodeUnknownSync(City)(JSON.parse(reply.text))
+          assert.include(["capital", "port"], city.kind)
+          assert.strictEqual(reply.finishReason, "stop")
+          assert.deepStrictEqual(reply.toolCalls, [])
+        }
+        assert.isDefined(whole.reasoning)
+        // A model that does not take it is refused by Bedrock, naming the field.
+        const older = yield* Bedrock.make({ baseUrl: simulator.url, model: MODEL, auth: "api-key" })
+        const textFormat = { type: "json_schema", structure: { jsonSchema: { schema: "{}", name: "City" } } }
+        const refused = yield* Effect.flip(
+          older.chat({ ...hello, providerOptions: { outputConfig: { textFormat } } }, key)
+        )
+        assert.strictEqual(refused._tag, "InvalidRequestError")
+        assert.include(refused.message, "outputConfig.textFormat")
+      })
+    ).pipe(Effect.provide(UndiciHttpClient.layer())))
 })
 
 describe("the official BedrockRuntimeClient against the simulator", () => {

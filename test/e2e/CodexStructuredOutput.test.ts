@@ -1,10 +1,9 @@
 /**
  * Structured output through `serve` as Codex asks for it headless (`codex exec --output-schema`: a JSON schema its
  * final answer must fit, sent as the Responses API's `text.format` beside its tools), with its model behind a
- * deployment of each backend API that takes a schema beside tools: Chat Completions and Responses (`response_format`,
- * `text.format`), Anthropic (`output_config.format`, a Claude model that takes it) and Gemini (`responseJsonSchema`).
- * Bedrock's Converse is sent a schema as a forced tool, which a request with tools cannot have: the gateway refuses it,
- * naming the field. The answer Codex prints is JSON that fits the schema.
+ * deployment of each backend API, which takes a schema beside tools: Chat Completions and Responses (`response_format`,
+ * `text.format`), Anthropic (`output_config.format`), Bedrock (`outputConfig.textFormat`), each to a Claude model that
+ * takes it, and Gemini (`responseJsonSchema`). The answer Codex prints is JSON that fits the schema.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -13,7 +12,7 @@ import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { agentAgainstServe } from "../utils/agentAgainstServe.js"
-import { backends } from "../utils/agentSession.js"
+import { type Backend, backends } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { providerLines } from "../utils/codexConfig.js"
 
@@ -29,14 +28,22 @@ const jsonSchema = {
 }
 const Answer = Schema.Struct({ city: Schema.String, population: Schema.Int })
 
-describe.concurrent("Codex's structured output through serve, over each backend that takes it with tools", () => {
-  for (const backend of backends.filter((backend) => backend !== "bedrock")) {
+// Anthropic's and Bedrock's structured outputs are a Claude model's (Opus 4.1, the 4.5 models and later).
+const models: Record<Backend, string> = {
+  "chat-completions": "gpt-4o-mini",
+  "responses": "gpt-4o-mini",
+  "anthropic": "claude-sonnet-4-5",
+  "gemini": "gpt-4o-mini",
+  "bedrock": "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+}
+
+describe.concurrent("Codex's structured output through serve, over each backend", () => {
+  for (const backend of backends) {
     it.live(
       `${backend}: codex exec --output-schema prints an answer that fits the schema`,
       () =>
         Effect.gen(function*() {
-          // Anthropic's structured outputs are a Claude model's (Opus 4.1, the 4.5 models and later).
-          const model = backend === "anthropic" ? "claude-sonnet-4-5" : "gpt-4o-mini"
+          const model = models[backend]
           const { dir, home, url, work } = yield* agentAgainstServe({
             label: "codex-structured",
             backend,

@@ -1,13 +1,15 @@
 /**
  * Gemini CLI (`gemini -p`, as in `GeminiCliSession.test.ts`) on a Gemini 3 model through the long scripted session
  * against two `serve` replicas sharing Redis behind a balancer (`test/utils/agentReplicas.ts`: each request to the
- * next replica in turn), whose model is a router over two deployments of two keys, of the Gemini API and of Anthropic's.
- * A Gemini 3 model wants each step's first function call back with the thought signature it made for it (the Gemini
- * API's thought signatures page), a Claude its signed thinking (Anthropic's extended thinking with tool use, which the
- * gateway carries to Gemini CLI in the call's signature), and the simulator refuses one without it or with another:
+ * next replica in turn), whose model is a router over two deployments of two keys, of each backend's API. A Gemini 3
+ * model wants each step's first function call back with the thought signature it made for it (the Gemini API's thought
+ * signatures page), a Claude its signed thinking (Anthropic's extended thinking with tool use; on Bedrock a Claude
+ * model), a Responses deployment its encrypted reasoning, DeepSeek's thinking model its reasoning_content (on Chat
+ * Completions), each of which the gateway carries to Gemini CLI in the call's signature, and the simulator refuses one
+ * without it or with another:
  * every turn answered, the chat compressed, the session resumed after both replicas restarted, none refused, and each
  * replayed step's reasoning sent back to the deployment in the form the deployment made it (a Gemini signature, not the
- * stand-in `skip_thought_signature_validator` put on a call that lost its own; Anthropic's signed thinking).
+ * stand-in `skip_thought_signature_validator` put on a call that lost its own; the others' thinking as they made it).
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -20,11 +22,21 @@ import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 // A Gemini 3 model of Google's, which Gemini CLI compresses with itself.
 const model = "gemini-3-flash-preview"
 
+// Where the backend's API does not serve it, the model that thinks there: on Bedrock a Claude model, the only one whose
+// thinking Converse carries (signed); on Chat Completions DeepSeek's, whose reasoning_content its API wants back.
+const upstreams = { "bedrock": "us.anthropic.claude-sonnet-5-1-v1:0", "chat-completions": "deepseek-reasoner" } as const
+
 // The backends whose reasoning Gemini CLI carries back, and the path of the calls that send it.
-const carried = { gemini: ":streamGenerateContent", anthropic: "/v1/messages" } as const
+const carried = {
+  "chat-completions": "/chat/completions",
+  gemini: ":streamGenerateContent",
+  anthropic: "/v1/messages",
+  bedrock: "/converse-stream",
+  responses: "/responses"
+} as const
 
 describe.concurrent("Gemini CLI's session through two serve replicas sharing Redis, over two deployments", () => {
-  for (const backend of ["gemini", "anthropic"] as const) {
+  for (const backend of ["chat-completions", "responses", "anthropic", "gemini", "bedrock"] as const) {
     it.live(
       `${backend}: its reasoning comes back to the model on every replica, compressed and resumed`,
       (ctx) =>
@@ -33,6 +45,7 @@ describe.concurrent("Gemini CLI's session through two serve replicas sharing Red
           const replicas = yield* agentReplicas({
             label: "gemini-cli-replicas",
             model,
+            ...(backend in upstreams ? { upstream: upstreams[backend as keyof typeof upstreams] } : {}),
             backend,
             scenario: geminiCliScenario
           })

@@ -362,6 +362,71 @@ describe("Bedrock Converse codec", () => {
     })
   })
 
+  it("to a model that takes it, a json_schema format is outputConfig.textFormat beside the tools and thinking, read back as sent", () => {
+    expect(Codec.takesTextFormat("us.anthropic.claude-sonnet-4-5-20250929-v1:0")).toBe(true)
+    expect(Codec.takesTextFormat("anthropic.claude-opus-4-1-20250805-v1:0")).toBe(true)
+    expect(Codec.takesTextFormat("anthropic.claude-3-5-haiku-20241022-v1:0")).toBe(false)
+    expect(Codec.takesTextFormat("amazon.nova-micro-v1:0")).toBe(false)
+    const model = "us.anthropic.claude-sonnet-5-1-v1:0"
+    fc.assert(
+      fc.property(
+        fc.array(tool, { maxLength: 2 }),
+        name,
+        fc.option(word, { nil: undefined }),
+        fc.boolean(),
+        (tools, formatName, description, thinking) => {
+          const responseFormat = {
+            type: "json_schema" as const,
+            name: formatName,
+            schema: formatSchema,
+            ...(description === undefined ? {} : { description })
+          }
+          const asked: ChatRequest = {
+            messages: [{ role: "user", content: "x" }],
+            ...(tools.length === 0 ? {} : { tools }),
+            ...(thinking ? { reasoningEffort: "low" as const } : {}),
+            responseFormat
+          }
+          const body = Codec.requestBody(asked, { claude: true, textFormat: true })
+          const { textFormat } = body["outputConfig"] as {
+            readonly textFormat: { readonly structure: { readonly jsonSchema: { readonly schema: string } } }
+          }
+          const jsonSchema = textFormat.structure.jsonSchema
+          expect(typeof jsonSchema.schema).toBe("string")
+          expect(JSON.parse(jsonSchema.schema)).toStrictEqual(formatSchema)
+          expect(body["toolConfig"] === undefined).toBe(tools.length === 0)
+          const additional = body["additionalModelRequestFields"] as JsonObject | undefined
+          expect(additional?.["thinking"] !== undefined).toBe(thinking)
+          const read = readBack(body, model)
+          expect(read.responseFormat).toStrictEqual(responseFormat)
+          expect(read.tools?.map((each) => each.name)).toStrictEqual(
+            tools.length === 0 ? undefined : tools.map((each) => each.name)
+          )
+        }
+      )
+    )
+    // Its reply is the text: no forced tool to read it from.
+    expect(
+      Codec.forcedOutputTool(
+        { messages: [], responseFormat: { type: "json_schema", name: "a", schema: formatSchema } },
+        model
+      )
+    )
+      .toBeUndefined()
+  })
+
+  it("an outputConfig schema that is not a JSON object's string is refused, naming it", () => {
+    for (const schema of ["{not json", "[1]", "\"text\""]) {
+      const checked = Codec.checkConverse({
+        messages: [{ role: "user", content: [{ text: "x" }] }],
+        outputConfig: { textFormat: { type: "json_schema", structure: { jsonSchema: { schema } } } }
+      })
+      expect(Codec.toRequest(Result.getOrThrow(checked), "m")).toMatchObject({
+        failure: { param: "outputConfig.textFormat.structure.jsonSchema.schema" }
+      })
+    }
+  })
+
   const weatherLoop: ReadonlyArray<Message> = [
     { role: "user", content: "Weather?" },
     { role: "assistant", content: "", toolCalls: [{ id: "t1", name: "get", arguments: "{\"city\":\"Oslo\"}" }] },

@@ -202,7 +202,7 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "WebSocket transport": { test: sessions.Codex, backends },
     "structured output": {
       test: { file: "test/e2e/CodexStructuredOutput.test.ts", title: "codex exec --output-schema prints an answer" },
-      backends: backends.filter((backend) => backend !== "bedrock")
+      backends
     },
     "prompt caching (5-minute and 1-hour)": caching.Codex,
     "count_tokens with tools": countTokens.Codex,
@@ -217,14 +217,14 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "PDFs": {
       lacks: "Codex sends no PDFs to its model: it attaches images only (`--image`) and writes no `input_file`"
     },
-    // A Responses deployment's encrypted reasoning and compaction items; Anthropic's signed thinking; Gemini's thought
-    // signatures.
+    // A Responses deployment's encrypted reasoning and compaction items; Anthropic's and Bedrock's signed thinking;
+    // Gemini's thought signatures; DeepSeek's reasoning_content, in the gateway's reasoning items.
     "encrypted items across replicas": {
       test: {
         file: "test/e2e/CodexReplicas.test.ts",
         title: "stay with the deployment that made them, across replicas"
       },
-      backends: ["responses", "anthropic", "gemini"]
+      backends
     },
     "MCP tools": mcp.Codex!,
     // Only a model of Codex's catalog (`supports_search_tool`) searches tools: the client's tool search, which a
@@ -264,13 +264,14 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       backends
     },
     "WebSocket transport": { lacks: "Claude Code speaks HTTP with server-sent events only" },
-    // Where its thinking is a deployment's: encrypted reasoning on Responses, signed thinking on Anthropic.
+    // Where its thinking is a deployment's: encrypted reasoning on Responses, signed thinking on Anthropic and Bedrock,
+    // DeepSeek's reasoning_content on Chat Completions. On Gemini no Gemini 3 model (`ClaudeCodeSession.test.ts`).
     "encrypted items across replicas": {
       test: {
         file: "test/e2e/ClaudeCodeReplicas.test.ts",
         title: ": its thinking stays with the deployment that made it, across replicas"
       },
-      backends: ["responses", "anthropic"]
+      backends: ["chat-completions", "responses", "anthropic", "bedrock"]
     },
     "MCP tools": mcp["Claude Code"]!,
     "prompt caching (5-minute and 1-hour)": caching["Claude Code"],
@@ -281,13 +282,14 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "PDFs": { test: geminiMedia("a PDF"), backends },
     "thinking (signature-only, bound prefix)": geminiThinking,
     "WebSocket transport": { lacks: "Gemini CLI speaks HTTP with server-sent events only" },
-    // Where its items exist: a Gemini deployment's thought signatures, an Anthropic one's signed thinking.
+    // A Gemini deployment's thought signatures, Anthropic's and Bedrock's signed thinking, a Responses deployment's
+    // encrypted reasoning, DeepSeek's reasoning_content.
     "encrypted items across replicas": {
       test: {
         file: "test/e2e/GeminiCliReplicas.test.ts",
         title: ": its reasoning comes back to the model on every replica"
       },
-      backends: ["gemini", "anthropic"]
+      backends
     },
     "structured output": {
       lacks: "Gemini CLI cannot ask for an answer that fits a schema (its `--output-format json` frames its own output)"
@@ -304,6 +306,14 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "count_tokens with tools": countTokens["Gemini CLI"]
   },
   "opencode": {
+    // With its thinking on at the Anthropic routes, each backend's thinking model's, in the gateway's thinking blocks.
+    "encrypted items across replicas": {
+      test: {
+        file: "test/e2e/OpencodeReplicas.test.ts",
+        title: ": its thinking stays with the deployment that made it, across replicas"
+      },
+      backends
+    },
     "MCP tools": mcp.opencode!,
     "prompt caching (5-minute and 1-hour)": caching.opencode,
     "count_tokens with tools": countTokens.opencode,

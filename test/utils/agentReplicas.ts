@@ -34,6 +34,8 @@ export interface ReplicasSetup {
   /** The scratch directory's name's prefix. */
   readonly label: string
   readonly model: string
+  /** The model each deployment calls upstream, when the backend serves `model` as another (default: `model`). */
+  readonly upstream?: string
   readonly backend: Backend
   /** The session's scenario, given the workspace's path. */
   readonly scenario: (work: string) => Simulator.Scenario
@@ -51,14 +53,15 @@ export const agentReplicas = (setup: ReplicasSetup) =>
     const scenario = setup.scenario(work)
     const redis = yield* redisServer
     const providerKey = `sk-provider-${setup.label}-0001`
+    const upstream = setup.upstream ?? setup.model
     const simulators = [
-      yield* Simulator.make({ apiKeys: [providerKey], models: [setup.model], scenario }),
-      yield* Simulator.make({ apiKeys: [providerKey], models: [setup.model], scenario })
+      yield* Simulator.make({ apiKeys: [providerKey], models: [upstream], scenario }),
+      yield* Simulator.make({ apiKeys: [providerKey], models: [upstream], scenario })
     ]
     const recorded = [yield* recorder(simulators[0]!.url), yield* recorder(simulators[1]!.url)]
     const openAi = setup.backend === "chat-completions" || setup.backend === "responses"
     const deployment = (at: number) => [{
-      model_name: setup.model,
+      model_name: upstream,
       api: setup.backend,
       // The recorder's URL is its `/v1`; the other APIs are reached at its root.
       base_url: openAi ? recorded[at]!.baseUrl : recorded[at]!.baseUrl.replace(/\/v1$/, ""),
@@ -69,7 +72,7 @@ export const agentReplicas = (setup: ReplicasSetup) =>
     const file = yield* providerFile({
       one: deployment(0),
       two: deployment(1),
-      router: { [model]: { deployments: [`one/${model}`, `two/${model}`], strategy: "lowest-latency" } },
+      router: { [model]: { deployments: [`one/${upstream}`, `two/${upstream}`], strategy: "lowest-latency" } },
       store: { redis: redis.url, on_unavailable: "fail-closed", command_timeout: 5 },
       gateway: { keys: [{ name: "agent", key: agentKey }] }
     })
@@ -113,12 +116,13 @@ export type AgentReplicas = Effect.Success<ReturnType<typeof agentReplicas>>
  * sent some of its requests; every scripted turn played once (none refused and played again). The requests each
  * deployment's simulator got.
  */
-export const playAcrossReplicas = (replicas: AgentReplicas, runs: Omit<AgentRuns, "whole" | "answer">) =>
+export const playAcrossReplicas = (replicas: AgentReplicas, runs: Omit<AgentRuns, "whole">) =>
   Effect.gen(function*() {
     const task = Effect.fnUntraced(function*(args: ReadonlyArray<string>, ending: string, file: string) {
       const ran = yield* runs.run(args)
       expect(ran.code, `${runs.agent}'s stdout:\n${ran.stdout}\nstderr:\n${ran.stderr}\n${replicas.log()}`).toBe(0)
-      expect(ran.stdout.trim(), `${runs.agent}'s stderr:\n${ran.stderr}`).toBe(ending)
+      const answer = runs.answer ?? ((stdout: string) => stdout.trim())
+      expect(answer(ran.stdout), `${runs.agent}'s stderr:\n${ran.stderr}`).toBe(ending)
       expect(fs.readFileSync(path.join(replicas.work, sessionFile.name), "utf8")).toBe(file)
     })
     yield* task(runs.first, endings.first, "hello, world\n")
@@ -136,7 +140,12 @@ interface GeminiPart {
   readonly thoughtSignature?: string
 }
 
-/** The content blocks of the messages of an Anthropic Messages `body`. */
+/** A Converse message's content block, as far as its reasoning's signature goes. */
+interface BedrockBlock {
+  readonly reasoningContent?: { readonly reasoningText?: { readonly signature?: string } }
+}
+
+/** The content blocks of the messages of an Anthropic Messages or Bedrock Converse `body`. */
 const blocks = (body: Record<string, unknown>) =>
   (body["messages"] as ReadonlyArray<{ readonly content: unknown }>)
     .flatMap((message) =>
@@ -145,16 +154,24 @@ const blocks = (body: Record<string, unknown>) =>
 
 /**
  * The thinking a request `body` sends back to a deployment, as each API carries it: a Responses input's reasoning
- * items' encrypted content, an Anthropic message's thinking blocks' signatures, the thought signature of the first
- * call of each Gemini model content.
+ * items' encrypted content, an Anthropic message's thinking blocks' signatures, a Converse message's reasoning
+ * signatures, the thought signature of the first call of each Gemini model content.
  */
 export const thinkingSentBack = {
+  "chat-completions": (body: Record<string, unknown>): ReadonlyArray<unknown> =>
+    (body["messages"] as ReadonlyArray<Record<string, unknown>>)
+      .filter((message) => message["role"] === "assistant" && message["reasoning_content"] !== undefined)
+      .map((message) => message["reasoning_content"]),
   responses: (body: Record<string, unknown>): ReadonlyArray<unknown> =>
     (body["input"] as ReadonlyArray<Record<string, unknown>>)
       .filter((item) => item["type"] === "reasoning")
       .map((item) => item["encrypted_content"]),
   anthropic: (body: Record<string, unknown>): ReadonlyArray<unknown> =>
     blocks(body).filter((block) => block["type"] === "thinking").map((block) => block["signature"]),
+  bedrock: (body: Record<string, unknown>): ReadonlyArray<unknown> =>
+    (blocks(body) as ReadonlyArray<BedrockBlock>).flatMap((block) =>
+      block.reasoningContent?.reasoningText === undefined ? [] : [block.reasoningContent.reasoningText.signature]
+    ),
   gemini: (body: Record<string, unknown>): ReadonlyArray<unknown> =>
     (body["contents"] as ReadonlyArray<{ readonly role?: string; readonly parts: ReadonlyArray<GeminiPart> }>)
       .filter((content) => content.role === "model")
@@ -162,10 +179,32 @@ export const thinkingSentBack = {
       .map((part) => part.thoughtSignature)
 } as const
 
-/** What a deployment's thinking looks like when it comes back: OpenAI's encrypted content (a Fernet token), a signature. */
+/**
+ * What a deployment's thinking looks like when it comes back: OpenAI's encrypted content (a Fernet token), a signature,
+ * DeepSeek's text.
+ */
 export const thinkingForm = {
+  "chat-completions": /\S/,
   responses: /^gAAAAB/,
   anthropic: /^\S+$/,
+  bedrock: /^\S+$/,
   // The model's own, not a stand-in the Gemini API takes unchecked (its thought signatures page names two).
   gemini: /^(?!skip_thought_signature_validator$|context_engineering_is_the_way_to_go$)\S+$/
 } as const
+
+/**
+ * The session's requests all sent to one deployment (none of it moved), which was sent its thinking back as it made it
+ * (`counts`: the requests each simulator got, as `playAcrossReplicas` gives them). The bodies that deployment got.
+ */
+export const keptWithItsDeployment = (
+  replicas: AgentReplicas,
+  counts: ReadonlyArray<number>,
+  backend: Backend
+) => {
+  expect(counts.filter((count) => count > 0), replicas.log()).toHaveLength(1)
+  const bodies = replicas.recorded[counts[0]! > 0 ? 0 : 1]!.bodies
+  const sent = bodies.flatMap(thinkingSentBack[backend])
+  expect(sent.length).toBeGreaterThan(0)
+  for (const content of sent) expect(content).toMatch(thinkingForm[backend])
+  return bodies
+}

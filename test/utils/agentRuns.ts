@@ -105,7 +105,11 @@ export interface OpencodeRunOptions {
 }
 
 /** opencode (`opencode run`), configured for the session's model at `serve` as `options` say. */
-export const opencodeRun = (program: string, session: AgentSession, options: OpencodeRunOptions = {}) => {
+export const opencodeRun = (
+  program: string,
+  session: Pick<AgentSession, "home" | "work" | "url" | "model">,
+  options: OpencodeRunOptions = {}
+) => {
   const env = opencodeConfigured({
     home: session.home,
     work: session.work,

@@ -345,7 +345,8 @@ export const recorder = (target: string) =>
               res.writeHead(upstream.status, {
                 "content-type": upstream.headers.get("content-type") ?? "application/json"
               })
-              res.end(await upstream.text())
+              // As bytes: a binary body (Bedrock's event stream) passes unchanged.
+              res.end(Buffer.from(await upstream.arrayBuffer()))
             })
             .catch(() => res.destroy())
         })

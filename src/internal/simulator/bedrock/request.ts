@@ -4,7 +4,8 @@
  * tool at least, and one wherever the turns hold tool calls or results; a temperature and a topP up to 1; a
  * conversation that starts with a user turn and alternates; no message without content, no blank text; no `cachePoint`
  * of an hour after a shorter one; each `toolUse` answered by a `toolResult` in the next turn, and each result a use's:
- * `toolPairs.ts`; with Claude's thinking on, its reasoning sent back signed and opening the final tool turn) and
+ * `toolPairs.ts`; with Claude's thinking on, its reasoning sent back signed and opening the final tool turn;
+ * `outputConfig.textFormat` only to a model that takes it, its schema the reply's) and
  * reduced to a `Reply.Prompt`, with the window a Claude Sonnet 4 or 4.5 prompt has without the 1M-token beta in
  * `additionalModelRequestFields.anthropic_beta` (200,000 tokens); the model comes from the path.
  */
@@ -133,7 +134,8 @@ function promptOf(request: ChatRequest, model: string, stream: boolean): Decoded
       toolChoice: toolChoiceOf(request.toolChoice),
       parallelToolCalls: true,
       reasoning: request.reasoningEffort !== undefined,
-      maxTokens: request.maxTokens
+      maxTokens: request.maxTokens,
+      responseSchema: request.responseFormat?.type === "json_schema" ? request.responseFormat.schema : undefined
     },
     stream,
     undefined
@@ -207,6 +209,13 @@ export const decode = (
   const lifetimes = lifetimeError(body)
   if (lifetimes !== undefined) return Result.fail(lifetimes)
   const model = params?.modelId ?? ""
+  // Structured output is a model's (the Bedrock user guide's supported models): the simulated Claude's that take it.
+  if (isSet(checked.outputConfig) && !Codec.takesTextFormat(model)) {
+    return Result.fail(invalid(
+      `The model ${model} does not support structured output (outputConfig.textFormat).`,
+      "outputConfig.textFormat"
+    ))
+  }
   const request = Codec.toRequest(checked, model)
   if (Result.isFailure(request)) return Result.fail(invalid(request.failure.message, request.failure.param))
   const broken = unpaired(request.success.messages)

@@ -12,7 +12,6 @@ import type { JsonObject } from "../../json.js"
 import * as Invalid from "../../optionsError.js"
 import * as Adapter from "../../providers/adapter.js"
 import type * as ProviderHttp from "../../transport/providerHttp.js"
-import { outputToolName } from "../outputTool.js"
 import type { Aws } from "./aws.js"
 import * as Batch from "./batch.js"
 import * as Codec from "./codec.js"
@@ -35,12 +34,6 @@ export const pathOf = (model: string, stream: boolean): string =>
 const requestIdOf = (response: HttpClientResponse.HttpClientResponse) => response.headers["x-amzn-requestid"]
 
 const regionShape = /^[a-z]{2}(-[a-z]+)+-\d+$/
-
-/**
- * Whether a model id, inference profile id or ARN names Anthropic's Claude, which goes on from a last assistant
- * message on Converse as on Anthropic's Messages API (Amazon Bedrock user guide, Anthropic Claude models).
- */
-export const isClaude = (model: string): boolean => /(?:^|[./])anthropic\.claude-/.test(model)
 
 /** The error body a 2xx reply may be: an object with a message and no output. */
 const failureOf = (body: JsonObject): unknown =>
@@ -176,9 +169,12 @@ export const definition = (
     requestId: requestIdOf,
     failureHeaders: "response",
     path: pathOf,
-    body: (request) => Codec.requestBody(request, { claude: isClaude(request.model ?? options.model ?? "") }),
+    body: (request) => {
+      const model = request.model ?? options.model ?? ""
+      return Codec.requestBody(request, { claude: Codec.isClaude(model), textFormat: Codec.takesTextFormat(model) })
+    },
     failureOf,
-    reply: (body, { request }) => Result.succeed(Codec.reply(body, outputToolName(request))),
+    reply: (body, { model, request }) => Result.succeed(Codec.reply(body, Codec.forcedOutputTool(request, model))),
     stream: (context) => new EventStreamParser(aws.codec, context),
     embeddings: "Bedrock's Converse API has no embeddings; use a provider that has an embeddings API",
     countTokens: {
@@ -186,7 +182,7 @@ export const definition = (
       body: (request) => Codec.countBody(request),
       count: Codec.countOf
     },
-    prefill: options.model !== undefined && isClaude(options.model),
+    prefill: options.model !== undefined && Codec.isClaude(options.model),
     batch: batch.success === undefined ? undefined : Batch.clientWire(batch.success)
   })
 }

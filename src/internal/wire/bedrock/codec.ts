@@ -28,13 +28,15 @@
  * `inferenceConfig` holds `maxTokens`, `temperature`, `topP` and `stopSequences`;
  * `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the tool choice (`auto`, `any`, `tool`; `none`, which
  * Converse lacks, sends no tools). A request whose tools cannot be called (none, or a `none` choice) sends its
- * history's tool calls and results as text, as Converse refuses their blocks without a `toolConfig`. Converse has no
- * response format: a `json_schema` one is sent as a forced tool (`wire/outputTool.ts`), the only tool of `toolConfig`,
- * its `inputSchema.json` the schema and `toolChoice: {tool}` naming it (for the models that take a tool choice:
- * Anthropic Claude, Mistral Large...), and refused with the request's own tools; the model's input to it is the reply's
- * text, whole (`reply`) and streamed (`StreamReader`), and its `tool_use` stop `stop`. `json_object` has no equivalent
- * and is not sent. `reasoningEffort` is Claude's thinking (`additionalModelRequestFields.thinking`, `thinkingOf`) and
- * read back from it; for other models it is not carried, nor are `seed`, `user`, `promptCacheKey`. `serviceTier` is
+ * history's tool calls and results as text, as Converse refuses their blocks without a `toolConfig`. A `json_schema`
+ * response format is `outputConfig.textFormat` (its schema a JSON string) for a model that takes it
+ * (`takesTextFormat`), beside the request's tools and thinking, and read back from it; to another model it is sent as
+ * a forced tool (`wire/outputTool.ts`), the only tool of `toolConfig`, its `inputSchema.json` the schema and
+ * `toolChoice: {tool}` naming it (for the models that take a tool choice: Anthropic Claude, Mistral Large...), and
+ * refused with the request's own tools; the model's input to it is the reply's text, whole (`reply`) and streamed
+ * (`StreamReader`), and its `tool_use` stop `stop`. `json_object` has no equivalent and is not sent. `reasoningEffort`
+ * is Claude's thinking (`additionalModelRequestFields.thinking`, `thinkingOf`) and read back from it; for other models
+ * it is not carried, nor are `seed`, `user`, `promptCacheKey`. `serviceTier` is
  * `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`). `providerOptions` merge into the body
  * (`additionalModelRequestFields`...).
  *
@@ -65,12 +67,18 @@ import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import { defaultMaxTokens } from "../anthropic/options.js"
-import { effortOf, longContextBeta, minThinkingBudget, thinkingBudgets } from "../anthropic/request.js"
+import {
+  effortOf,
+  longContextBeta,
+  minThinkingBudget,
+  takesOutputFormat,
+  thinkingBudgets
+} from "../anthropic/request.js"
 import { type Place, shortenAfterShorter } from "../cacheLifetime.js"
 import { requireImage } from "../contentKinds.js"
 import { isBlank } from "../emptyText.js"
 import { mergeOptions } from "../gemini/codec.js"
-import { outputFinishReason, outputTool } from "../outputTool.js"
+import { outputFinishReason, outputTool, outputToolName } from "../outputTool.js"
 import * as ServiceTier from "../serviceTier.js"
 import { countAt, reportedUsage, tokenCount } from "../usage.js"
 
@@ -184,7 +192,20 @@ export const ConverseRequest = Schema.Struct({
   // The `ServiceTier` reference's values; any other is refused, as the API refuses it.
   serviceTier: maybe(Schema.Struct({ type: Schema.Literals(["priority", "default", "flex", "reserved"]) })),
   // The model's own fields, which Converse passes on (Claude's `thinking` among them).
-  additionalModelRequestFields: maybe(JsonObjectSchema)
+  additionalModelRequestFields: maybe(JsonObjectSchema),
+  // Structured output (the Converse API reference's `OutputConfig`): the schema as a JSON string.
+  outputConfig: maybe(Schema.Struct({
+    textFormat: Schema.Struct({
+      type: Schema.Literal("json_schema"),
+      structure: Schema.Struct({
+        jsonSchema: Schema.Struct({
+          schema: Schema.String,
+          name: maybe(Schema.String),
+          description: maybe(Schema.String)
+        })
+      })
+    })
+  }))
 })
 
 /** A `Converse` body as its schema reads it. */
@@ -484,9 +505,36 @@ export function toRequest(body: Body, model: string): Result.Result<ChatRequest,
     if (choice !== undefined) request.toolChoice = choice
   }
   if (body.serviceTier !== undefined && body.serviceTier !== null) request.serviceTier = body.serviceTier.type
+  if (body.outputConfig !== undefined && body.outputConfig !== null) {
+    const format = formatOf(body.outputConfig.textFormat.structure.jsonSchema)
+    if (format instanceof Problem) return Result.fail(format)
+    request.responseFormat = format
+  }
   const budget = thinkingBudgetOf(body)
   if (budget !== undefined) request.reasoningEffort = effortOf(budget)
   return Result.succeed(request)
+}
+
+/** The path of a text format's schema, which Converse takes as a JSON string. */
+const schemaPath = "outputConfig.textFormat.structure.jsonSchema.schema"
+
+/** The response format of an `outputConfig.textFormat`'s JSON schema, or what is wrong with its schema's string. */
+function formatOf(
+  jsonSchema: NonNullable<Body["outputConfig"]>["textFormat"]["structure"]["jsonSchema"]
+): ChatRequest["responseFormat"] | Problem {
+  let schema: unknown
+  try {
+    schema = JSON.parse(jsonSchema.schema)
+  } catch {
+    return new Problem(schemaPath, `${schemaPath}: not JSON (Converse takes the JSON schema as a string of JSON)`)
+  }
+  if (!isJsonObject(schema)) return new Problem(schemaPath, `${schemaPath}: the JSON schema is not an object`)
+  return {
+    type: "json_schema",
+    name: jsonSchema.name ?? "output",
+    schema,
+    ...(typeof jsonSchema.description === "string" ? { description: jsonSchema.description } : {})
+  }
 }
 
 /** The budget of Claude's thinking a body turns on (`additionalModelRequestFields.thinking`), if it does. */
@@ -695,6 +743,33 @@ function toolChoiceBody(choice: ToolChoice): JsonObject | undefined {
 export interface BodyOptions {
   /** Whether the model is Anthropic's Claude (`isClaude`), which takes `reasoningEffort` as its extended thinking. */
   readonly claude?: boolean | undefined
+  /**
+   * Whether the model takes `outputConfig.textFormat` (`takesTextFormat`): a `json_schema` response format goes
+   * there, beside the request's tools and thinking, rather than as a forced tool.
+   */
+  readonly textFormat?: boolean | undefined
+}
+
+/**
+ * Whether a model id, inference profile id or ARN names Anthropic's Claude, which goes on from a last assistant
+ * message on Converse as on Anthropic's Messages API (Amazon Bedrock user guide, Anthropic Claude models).
+ */
+export const isClaude = (model: string): boolean => /(?:^|[./])anthropic\.claude-/.test(model)
+
+/**
+ * Whether a Bedrock model takes Converse's structured output (`outputConfig.textFormat`; Amazon Bedrock user guide,
+ * "Get validated JSON results from models"): here Claude, of the models that take Anthropic's structured outputs
+ * (Opus 4.1, the 4.5 models and later). Other models, Bedrock's list of which changes by region, are sent a forced
+ * tool.
+ */
+export const takesTextFormat = (model: string): boolean => isClaude(model) && takesOutputFormat(model)
+
+/**
+ * The forced tool whose input is the reply's text (`outputToolName`'s) for a request to `model`; none where the model
+ * takes the schema as `outputConfig.textFormat`.
+ */
+export function forcedOutputTool(request: ChatRequest, model: string): string | undefined {
+  return takesTextFormat(model) ? undefined : outputToolName(request)
 }
 
 /**
@@ -741,6 +816,8 @@ function thinkingOf(request: ChatRequest): { readonly thinking: JsonObject; read
  * | no `tools` (or none) | no `toolConfig` |
  * | `toolChoice` `auto`, `required`, a named tool, with tools | `toolConfig.toolChoice` `auto`, `any`, `tool` |
  * | `toolChoice: "none"`, with tools | no `toolConfig`: Converse has no `none` choice |
+ * | a `json_schema` format, `textFormat` set | `outputConfig.textFormat`, its schema a string of JSON |
+ * | a `json_schema` format, else | a forced tool, refused with the request's tools (`wire/outputTool.ts`) |
  * | no tool to call, tool calls and results in the history | those as text, which Converse takes without tools |
  * | `parallelToolCalls` | not sent: Converse has no such setting |
  * | `stop` empty | no `stopSequences` |
@@ -769,7 +846,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions = {}): Js
   }
   const names: Names = { named: new Map(), titles: givenTitles(messages), untitled: 0 }
   const tools = request.tools ?? []
-  const output = outputTool(request, "Bedrock")
+  const output = options.textFormat === true ? undefined : outputTool(request, "Bedrock")
   // Whether the request's tools may be called: Converse has no choice that calls none.
   const callable = output !== undefined || (tools.length > 0 && request.toolChoice !== "none")
   for (let i = 0; i < messages.length; i++) {
@@ -827,6 +904,15 @@ export function requestBody(request: ChatRequest, options: BodyOptions = {}): Js
     }
     const choice = request.toolChoice === undefined ? undefined : toolChoiceBody(request.toolChoice)
     body["toolConfig"] = choice === undefined ? { tools: specs } : { tools: specs, toolChoice: choice }
+  }
+  const format = request.responseFormat
+  if (options.textFormat === true && format?.type === "json_schema") {
+    const jsonSchema = {
+      schema: JSON.stringify(format.schema),
+      name: format.name,
+      ...(format.description === undefined ? {} : { description: format.description })
+    }
+    body["outputConfig"] = { textFormat: { type: "json_schema", structure: { jsonSchema } } }
   }
   const tier = ServiceTier.toBedrock(request.serviceTier)
   if (tier !== undefined) body["serviceTier"] = tier

@@ -15,7 +15,7 @@ import { isJsonObject, type JsonObject } from "../../json.js"
 import type * as Adapter from "../../providers/adapter.js"
 import { concat } from "../../transport/bytes.js"
 import { causeText, overLimit, type StreamParser } from "../../transport/providerHttp.js"
-import { outputFinishReason, outputToolName } from "../outputTool.js"
+import { outputFinishReason } from "../outputTool.js"
 import * as Codec from "./codec.js"
 
 const utf8 = new TextDecoder()
@@ -43,7 +43,7 @@ export class EventStreamParser implements StreamParser {
   private readonly reader: Codec.StreamReader
 
   constructor(private readonly codec: EventStreamCodec, private readonly context: Adapter.StreamContext) {
-    this.reader = new Codec.StreamReader(outputToolName(context.request))
+    this.reader = new Codec.StreamReader(Codec.forcedOutputTool(context.request, context.model))
   }
 
   push(parts: NonEmptyReadonlyArray<Uint8Array>, out: Array<ChatChunk>): LlmError | undefined {
