@@ -415,6 +415,30 @@ describe("Bedrock Converse codec", () => {
       .toBeUndefined()
   })
 
+  it("a prompt cache key to Claude is a cache point after the last turn's last block, where the request has none", () => {
+    fc.assert(
+      fc.property(request, fc.boolean(), (drawn, claude) => {
+        const titles = documentsOf(drawn).flatMap((part) => part.document?.title ?? [])
+        fc.pre(new Set(titles).size === titles.length)
+        const keyed = Codec.requestBody({ ...drawn, promptCacheKey: "conversation-1" }, { claude })
+        const plain = Codec.requestBody(drawn, { claude })
+        const turns = plain["messages"] as ReadonlyArray<{ readonly content: ReadonlyArray<JsonObject> }>
+        const last = turns.at(-1)?.content.at(-1)
+        const added = claude && Codec.cachePointBlocks(plain).length === 0 && last !== undefined &&
+          last["reasoningContent"] === undefined
+        if (!added) {
+          expect(keyed).toStrictEqual(plain)
+        } else {
+          const keyedTurns = keyed["messages"] as typeof turns
+          expect(keyedTurns.slice(0, -1)).toStrictEqual(turns.slice(0, -1))
+          const cached = [...turns.at(-1)!.content, { cachePoint: { type: "default" } }]
+          expect(keyedTurns.at(-1)!.content).toStrictEqual(cached)
+          expect(Codec.cachePointBlocks(keyed)).toHaveLength(1)
+        }
+      })
+    )
+  })
+
   it("an outputConfig schema that is not a JSON object's string is refused, naming it", () => {
     for (const schema of ["{not json", "[1]", "\"text\""]) {
       const checked = Codec.checkConverse({

@@ -115,14 +115,14 @@ const claudeThinking: Cell = {
 /**
  * Prompt caching where each client asks for it and the backend's API caches it: Claude Code's and opencode's
  * `cache_control` breakpoints reach Anthropic and Bedrock (and Gemini caches implicitly); Codex's `prompt_cache_key`,
- * and opencode's through its built-in OpenAI provider, reach the OpenAI APIs, and Codex's Anthropic as a breakpoint on
- * the last block. Not on the other backends: breakpoints have no OpenAI field (and the simulator caches an OpenAI
- * prompt only under a key), and a key no Bedrock one (see docs/agents.md).
+ * and opencode's through its built-in OpenAI provider, reach the OpenAI APIs, and Codex's Anthropic and Bedrock (to a
+ * Claude model) as a breakpoint after the last block. Not on the other backends: breakpoints have no OpenAI field (and
+ * the simulator caches an OpenAI prompt only under a key) (see docs/agents.md).
  */
 const caching: Record<Agent, Cell> = {
   "Codex": {
     test: { file: "test/e2e/CodexPromptCache.test.ts", title: "codex exec's prompt_cache_key read by the later turns" },
-    backends: ["chat-completions", "responses", "anthropic", "gemini"]
+    backends
   },
   "Claude Code": {
     test: {

@@ -36,7 +36,8 @@
  * refused with the request's own tools; the model's input to it is the reply's text, whole (`reply`) and streamed
  * (`StreamReader`), and its `tool_use` stop `stop`. `json_object` has no equivalent and is not sent. `reasoningEffort`
  * is Claude's thinking (`additionalModelRequestFields.thinking`, `thinkingOf`) and read back from it; for other models
- * it is not carried, nor are `seed`, `user`, `promptCacheKey`. `serviceTier` is
+ * it is not carried. `promptCacheKey` has no field: a request to Claude with one and no cache point gets one after its
+ * last turn's last block (`cacheConversation`). `seed` and `user` are not carried. `serviceTier` is
  * `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`). `providerOptions` merge into the body
  * (`additionalModelRequestFields`...).
  *
@@ -827,6 +828,7 @@ function thinkingOf(request: ChatRequest): { readonly thinking: JsonObject; read
  * | `longContext`, to Claude | `additionalModelRequestFields.anthropic_beta`: the 1M-token window's beta; else none |
  * | an assistant turn's reasoning | `reasoningContent` only with Bedrock's signature, else none |
  * | more than four breakpoints | the last four `cachePoint`s (tools, system, messages, in order) |
+ * | `promptCacheKey`, to Claude, no breakpoint | a `cachePoint` after the last turn's last block, unless reasoning |
  * | a breakpoint's `ttl` | the `cachePoint`'s; none for an hour's after a shorter one (`wire/cacheLifetime.ts`) |
  * | a blank text (a message's, a part's, a tool result's, a system message's) | none: Converse refuses it |
  * | a user or assistant message left with nothing | left out: Converse refuses a message without content |
@@ -925,8 +927,22 @@ export function requestBody(request: ChatRequest, options: BodyOptions = {}): Js
   if (Object.keys(additional).length > 0) body["additionalModelRequestFields"] = additional
   keepLastCachePoints(body)
   shortenAfterShorter(cachePointBlocks(body), "cachePoint")
+  if (request.promptCacheKey !== undefined && options.claude === true) cacheConversation(turns, body)
   if (request.providerOptions !== undefined) mergeOptions(body, request.providerOptions)
   return body
+}
+
+/**
+ * A cache point after the last turn's last block of `body`, where it has none: for a request to Claude that names its
+ * conversation for the cache (`promptCacheKey`, an OpenAI client's `prompt_cache_key`), as Converse caches only at
+ * cache points (Amazon Bedrock user guide, prompt caching), and one there lets the next turn read the conversation so
+ * far. Reasoning takes none (Anthropic's prompt caching reference), so a turn that ends with it gets none.
+ */
+function cacheConversation(turns: ReadonlyArray<{ readonly content: Array<JsonObject> }>, body: JsonObject): void {
+  const last = turns.at(-1)?.content
+  const block = last?.at(-1)
+  if (block === undefined || block["reasoningContent"] !== undefined || cachePointBlocks(body).length > 0) return
+  last!.push({ cachePoint: { type: "default" } })
 }
 
 /** The fields of a Converse body `CountTokens` counts (its `ConverseTokensRequest`, Amazon Bedrock API reference). */
