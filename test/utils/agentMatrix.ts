@@ -282,6 +282,10 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
     "PDFs": { test: geminiMedia("a PDF"), backends },
     "thinking (signature-only, bound prefix)": geminiThinking,
     "WebSocket transport": { lacks: "Gemini CLI speaks HTTP with server-sent events only" },
+    // Its bundle holds no deferred tool, `tool_search` nor tool-search tool of any name.
+    "tool search": {
+      lacks: "Gemini CLI defers no tool and offers no tool search: it declares every tool in each request"
+    },
     // A Gemini deployment's thought signatures, Anthropic's and Bedrock's signed thinking, a Responses deployment's
     // encrypted reasoning, DeepSeek's reasoning_content.
     "encrypted items across replicas": {
