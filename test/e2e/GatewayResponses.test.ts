@@ -368,6 +368,25 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           client.responses.inputTokens.count({ model: "sim/gpt-4o-mini", input: "Hello", tools })
         )
         expect(withTools.input_tokens).toBeGreaterThan(short.input_tokens)
+        // The client's tools count as the functions a deployment of another API is offered: a custom tool, its
+        // grammar among them, and the tools of an additional_tools item.
+        const patch = {
+          type: "custom",
+          name: "apply_patch",
+          description: "Applies a patch.",
+          format: { type: "grammar", syntax: "lark", definition: "start: begin_patch hunk+ end_patch" }
+        }
+        const clientTools = yield* promise(() =>
+          client.responses.inputTokens.count({
+            model: "claude/claude-sim",
+            input: [
+              { type: "message", role: "user", content: "Hello" },
+              { type: "additional_tools", tools: [{ type: "function", name: "clock", parameters: { type: "object" } }] }
+            ],
+            tools: [patch]
+          } as never)
+        )
+        expect(clientTools.input_tokens).toBeGreaterThan(short.input_tokens + 10)
         const unknown = apiError(
           yield* rejection(() => client.responses.inputTokens.count({ model: "nope", input: "x" }))
         )

@@ -100,7 +100,8 @@ describe("The Responses API's client tools, for a deployment of another API", ()
         { type: "function_call_output", call_id: "p1", output: "Done." }
       ])
       expect(Result.isSuccess(checkBody(served.body))).toBe(true)
-      expect(ClientTools.toolsIn(body.body.input)).toEqual([search, { type: "function", name: "run" }, calendar])
+      // What a later turn has: the earlier turn's, then the input's, as they came.
+      expect(served.held).toEqual([...earlier, search, { type: "function", name: "run" }, calendar])
     }
   )
 

@@ -16,7 +16,6 @@ import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Message } from "../../../Message.js"
 import type { StoreUnavailableError } from "../../../Store.js"
-import { toolsIn } from "../../wire/openAiResponses/clientTools.js"
 import {
   type Body,
   type BodyTool,
@@ -101,7 +100,7 @@ export function pastBounds(
 export interface Conversation {
   readonly messages: Array<Message>
   readonly previous: ResponsesStore.StoredResponse | undefined
-  /** The tools it has made available beside each request's own (`ClientTools.toolsIn`), kept with its response. */
+  /** The tools it has made available beside each request's own (`ClientTools.available`), kept with its response. */
   readonly tools: ReadonlyArray<BodyTool>
   /** Whether the previous response is the socket's own (`Held`), rather than one the gateway keeps. */
   readonly held?: boolean | undefined
@@ -202,24 +201,6 @@ export const make = Effect.fnUntraced(function*() {
   }
 
   /**
-   * A checked body's conversation (continuing a socket's `Held` response, or a kept one), or the refusal: what is wrong
-   * with its input, or of its previous response.
-   */
-  function conversationOf(
-    body: CountBody,
-    context: Request.Service,
-    socket?: Held
-  ): Effect.Effect<Conversation, Errors.ErrorAnswer> {
-    return Effect.flatMap(
-      previousOf(body, context, socket),
-      (previous) =>
-        Effect.fromResult(
-          conversationWith(body, previous, [...(previous?.tools ?? []), ...toolsIn(body.input)], socket)
-        )
-    )
-  }
-
-  /**
    * The refusal of a body continuing a chain past the store's bounds, logged; none when it may go on. A socket's own
    * response is held alone: only its bytes are bounded.
    */
@@ -291,5 +272,5 @@ export const make = Effect.fnUntraced(function*() {
     )
   }
 
-  return { previousOf, conversationWith, conversationOf, refusal, continuing, sessionOf, keeper, retrieve, remove }
+  return { previousOf, conversationWith, refusal, continuing, sessionOf, keeper, retrieve, remove }
 })

@@ -166,12 +166,17 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
       }
       context.model.set(model)
     }
-    return Effect.flatMap(kept.conversationOf(body, context), ({ messages }) => {
-      const request = Responses.request(body, messages, decoded.tools)
-      if (Result.isFailure(request)) return Effect.succeed(problemResponse(request.failure))
-      return Effect.map(
-        promptTokens(request.success),
-        (tokens) => json(200, countReply(tokens))
+    return Effect.flatMap(kept.previousOf(body, context, undefined), (previous) => {
+      // The client's tools count as the functions a deployment of another API is offered (`ClientTools`).
+      const offered = ClientTools.asFunctions(decoded, previous?.tools ?? [])
+      if (Result.isFailure(offered)) return Effect.succeed(problemResponse(offered.failure))
+      return Effect.flatMap(
+        Effect.fromResult(kept.conversationWith(offered.success.body, previous, offered.success.held)),
+        ({ messages }) => {
+          const request = Responses.request(offered.success.body, messages, offered.success.tools)
+          if (Result.isFailure(request)) return Effect.succeed(problemResponse(request.failure))
+          return Effect.map(promptTokens(request.success), (tokens) => json(200, countReply(tokens)))
+        }
       )
     }).pipe(Effect.catch(refused))
   }

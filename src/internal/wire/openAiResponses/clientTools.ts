@@ -113,21 +113,17 @@ function heldTools(input: ReadonlyArray<WireItem>): Array<Placed<BodyTool>> {
   return out
 }
 
-/**
- * The tools `input` makes available beside the body's own (its `additional_tools` items', those the client's tool
- * search loaded), as they came: a later turn continuing the response has them too.
- */
-export const toolsIn = (input: CountBody["input"]): Array<BodyTool> =>
-  Array.isArray(input) ? heldTools(input).map(({ tool }) => tool) : []
-
 /** The tools `available` to a body, how each is named back, and those beside its own, as they came (`held`). */
 export interface Available<B extends CountBody> extends Pick<Checked<B>, "tools" | "names"> {
-  /** The tools an earlier turn made available and those of the body's input (`toolsIn`), which a later turn has too. */
+  /**
+   * The tools an earlier turn made available and those the body's input makes available (its `additional_tools` items',
+   * those the client's tool search loaded), as they came: a later turn continuing the response has them too.
+   */
   readonly held: ReadonlyArray<BodyTool>
 }
 
 /**
- * A checked body's tools with those an earlier turn made available (`earlier`, `toolsIn`) and those of its own
+ * A checked body's tools with those an earlier turn made available (`earlier`) and those of its own
  * `additional_tools` items and tool search outputs among them (each flattened, but for a name the body has already),
  * and how each is named back; or the problem with such a tool's name. A body with none beside its own is as it is.
  */
