@@ -257,8 +257,9 @@ const OtherItem = Schema.StructWithRest(
   rest
 )
 
+// The message last of the modelled items: its `type` may be left out, so it is a candidate for any item, and an item
+// of another type that does not hold what it must is refused by its own type's schema, not the message's.
 const Item = Schema.Union([
-  MessageItem,
   FunctionCallItem,
   FunctionCallOutputItem,
   ReasoningItem,
@@ -267,6 +268,7 @@ const Item = Schema.Union([
   CustomToolCallOutputItem,
   ToolSearchCallItem,
   ToolSearchOutputItem,
+  MessageItem,
   OtherItem
 ]).annotate({ expected: "a message, function_call, function_call_output, reasoning or other typed item" })
 
