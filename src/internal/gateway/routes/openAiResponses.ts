@@ -170,14 +170,11 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
       // The client's tools count as the functions a deployment of another API is offered (`ClientTools`).
       const offered = ClientTools.asFunctions(decoded, previous?.tools ?? [])
       if (Result.isFailure(offered)) return Effect.succeed(problemResponse(offered.failure))
-      return Effect.flatMap(
-        Effect.fromResult(kept.conversationWith(offered.success.body, previous, offered.success.held)),
-        ({ messages }) => {
-          const request = Responses.request(offered.success.body, messages, offered.success.tools)
-          if (Result.isFailure(request)) return Effect.succeed(problemResponse(request.failure))
-          return Effect.map(promptTokens(request.success), (tokens) => json(200, countReply(tokens)))
-        }
-      )
+      const conversation = kept.conversationWith(offered.success.body, previous, offered.success.held)
+      if (Result.isFailure(conversation)) return refused(conversation.failure)
+      const request = Responses.request(offered.success.body, conversation.success.messages, offered.success.tools)
+      if (Result.isFailure(request)) return Effect.succeed(problemResponse(request.failure))
+      return Effect.map(promptTokens(request.success), (tokens) => json(200, countReply(tokens)))
     }).pipe(Effect.catch(refused))
   }
 
