@@ -67,8 +67,7 @@ ${OwnedIndex.steps}`
 // KEYS: the entry, then the index (`index`). ARGV: the owner, the response's JSON, the conversation's JSON, the time to
 // live (ms), the session, the upstream's JSON (each empty for none), the chain's length, the entry's bytes, the
 // owner's bound, the total bound, the entries' key prefix, the owners' orders' key prefix, the entry's id, the tools'
-// JSON (empty for none). Another
-// owner's live entry stays as it is.
+// JSON (empty for none). Another owner's live entry stays as it is.
 const putScript = Redis.script(
   (keys: ReadonlyArray<string>, entry: Entry, bounds: Bounds, prefixes: readonly [string, string], id: string) => [
     ...keys,
