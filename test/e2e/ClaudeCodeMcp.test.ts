@@ -74,7 +74,10 @@ describe.concurrent("Claude Code with serve's /mcp, over each backend", () => {
               env: {
                 ...claudeCodeEnv({ home, dir, url: models.url, agentKey, model }),
                 // Else Claude Code offers MCP tools behind its `ToolSearch` tool, not by name.
-                ENABLE_TOOL_SEARCH: "false"
+                ENABLE_TOOL_SEARCH: "false",
+                // Its wait for an MCP server to start, past which it goes on without the server's tools: long enough
+                // for a loaded machine.
+                MCP_TIMEOUT: "120000"
               },
               timeoutMs: 150_000
             }

@@ -46,6 +46,9 @@ describe.concurrent("Codex with serve's /mcp, over each backend", () => {
               `[mcp_servers.gw]`,
               `url = "${url}/mcp"`,
               `bearer_token_env_var = "GATEWAY_KEY"`,
+              // Codex waits 10 s for an MCP server by default, then goes on without its tools; a loaded machine (five
+              // agents and their gateways at once) may take longer to answer its `initialize` and `tools/list`.
+              `startup_timeout_sec = 120`,
               ``
             ].join("\n")
           )
@@ -62,7 +65,7 @@ describe.concurrent("Codex with serve's /mcp, over each backend", () => {
           )
           expect(codex.code, `codex exec's stderr:\n${codex.stderr}`).toBe(0)
           // What Codex offered its model: the gateway's tools under its `mcp__gw` namespace, only the allowed one.
-          expect(models.bodies.length).toBeGreaterThanOrEqual(2)
+          expect(models.bodies.length, `codex exec's stderr:\n${codex.stderr}`).toBeGreaterThanOrEqual(2)
           for (const body of models.bodies) {
             const tools = (JSON.parse(body) as { readonly tools: ReadonlyArray<Offered> }).tools
             const namespace = tools.find((tool) => tool.name === "mcp__gw")
