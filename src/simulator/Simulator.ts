@@ -152,10 +152,11 @@
  * cache reads, and one that extends it cache writes, in its wire's usage shape: Anthropic's prefixes end at each
  * `cache_control` breakpoint and are held for its `ttl` (five minutes, or an hour), read also at any earlier block (as
  * Anthropic looks back from a breakpoint moved to the newest turn), the writes split by lifetime in
- * `cache_creation`; OpenAI's (chat and Responses) end at each message or input item of a request with a
- * `prompt_cache_key`, held five minutes per model and key, the reads in `cached_tokens`; Gemini's (implicit caching)
- * at each content of a prompt past 1024 tokens, held five minutes, the reads in `cachedContentTokenCount`. A request
- * reads the longest prefix held; Anthropic's and OpenAI's have no minimum length. Ollama requests are not cached.
+ * `cache_creation`; OpenAI's (chat and Responses) end at each message or input item past 1024 tokens, held five
+ * minutes per model (or, with no minimum length, at each one of a request with a `prompt_cache_key`, per model and
+ * key), the reads in `cached_tokens`; Gemini's (implicit caching) at each content of a prompt past 1024 tokens, held
+ * five minutes, the reads in `cachedContentTokenCount`. A request reads the longest prefix held; Anthropic's have no
+ * minimum length. Ollama requests are not cached.
  *
  * ## MCP
  *

@@ -3,7 +3,8 @@
  * each backend API: its `cache_control` breakpoints, for 5 minutes by default and for an hour with
  * `CLAUDE_CODE_PROMPT_CACHE_TTL=1h`, reach Anthropic as `cache_control` with their `ttl` and Bedrock as `cachePoint`
  * blocks with theirs, so the conversation's later turns read what its first wrote, the writes billed at their
- * lifetime's price; a Gemini deployment caches the repeated prefix implicitly. `serve` counts the cache tokens the
+ * lifetime's price; a Gemini deployment caches the repeated prefix implicitly, and an OpenAI one (Chat Completions or
+ * Responses) caches it on its own past 1024 tokens. `serve` counts the cache tokens the
  * simulator reported and records its bill (`test/utils/cacheSession.ts`).
  */
 import { describe, it } from "@effect/vitest"
@@ -18,8 +19,9 @@ const model = "claude-sonnet-4-5"
 
 const scenario = (work: string) => cacheScenario(claudeCodeTools(work))
 
-// The backends that cache what Claude Code marks: by its breakpoints (Anthropic, Bedrock), or implicitly (Gemini).
-const caching: ReadonlyArray<Backend> = ["anthropic", "bedrock", "gemini"]
+// The backends that cache what Claude Code marks: by its breakpoints (Anthropic, Bedrock), or implicitly (Gemini,
+// OpenAI's APIs).
+const caching: ReadonlyArray<Backend> = ["chat-completions", "responses", "anthropic", "bedrock", "gemini"]
 
 const cachedTask = (backend: Backend, ttl: "5m" | "1h") => (ctx: Parameters<typeof orSkip>[0]) =>
   Effect.gen(function*() {

@@ -1,10 +1,12 @@
 /**
  * The simulator's prompt cache on its own: what a request reads and writes against what earlier ones left, its
- * lifetimes and its bound.
+ * lifetimes and its bound; and the prefixes of an OpenAI request it holds.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
+import { chatCachePrefixes, responsesCachePrefixes } from "../../src/internal/simulator/openAiCachePrefixes.js"
 import { PrefixBuilder, PromptCache } from "../../src/internal/simulator/promptCache.js"
+import * as Reply from "../../src/simulator/Reply.js"
 
 const minute = 60_000
 
@@ -57,5 +59,52 @@ describe("the simulator's prompt cache", () => {
       // Checked newest first, so a check's own refresh never evicts one still to be checked.
       const kept = Array.from({ length: requests }, (_, i) => requests - 1 - i).filter(held)
       expect(kept).toEqual(Array.from({ length: Math.min(capacity, requests) }, (_, i) => requests - 1 - i))
+    })))
+})
+
+// Chat messages of `sizes` characters each, and the Responses input of the same texts.
+const texts = (sizes: ReadonlyArray<number>) => sizes.map((size, i) => String(i % 10).repeat(size))
+
+describe("OpenAI's cached prefixes in the simulator", () => {
+  const sizes = fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 1, maxLength: 8 })
+  const keys = fc.option(fc.string({ minLength: 1, maxLength: 8 }), { nil: undefined })
+
+  it("no prompt_cache_key: a prefix at each message ending 1024 tokens or more in; with one, at every message", () =>
+    fc.assert(fc.property(sizes, keys, (lengths, key) => {
+      const messages = texts(lengths).map((content) => ({ role: "user", content }))
+      const prefixes = chatCachePrefixes({
+        model: "m",
+        messages,
+        ...(key === undefined ? {} : { prompt_cache_key: key })
+      })
+      const ends = lengths.map((_, i) => Reply.countTokens(lengths.slice(0, i + 1).reduce((a, b) => a + b, 0)))
+      const cached = key === undefined ? ends.filter((tokens) => tokens >= 1024) : ends
+      // Those held (a breakpoint's); the shorter ones before the last are looked up, never held.
+      const held = prefixes.filter((prefix) => prefix.ttl !== undefined)
+      expect(held.map((prefix) => [prefix.tokens, prefix.ttl])).toEqual(cached.map((tokens) => [tokens, "5m"]))
+    })))
+
+  it("a conversation's later request holds its earlier one's prefixes; another model or key shares none", () =>
+    fc.assert(fc.property(sizes, keys, (lengths, key) => {
+      const messages = texts(lengths.map((length) => length + 1024 * 4)).map((content) => ({ role: "user", content }))
+      const of = (model: string, upTo: number, cacheKey = key) =>
+        chatCachePrefixes({ model, messages: messages.slice(0, upTo), prompt_cache_key: cacheKey }).map(({ id }) => id)
+      expect(of("m", messages.length).slice(0, messages.length - 1)).toEqual(of("m", messages.length - 1))
+      const ids = new Set(of("m", messages.length))
+      for (const other of [of("n", messages.length), of("m", messages.length, `${key ?? ""}x`)]) {
+        expect(other.filter((id) => ids.has(id))).toEqual([])
+      }
+    })))
+
+  it("a Responses request is cached as the Chat Completions request of the same texts, its instructions first", () =>
+    fc.assert(fc.property(sizes, fc.integer({ min: 0, max: 3000 }), (lengths, instructions) => {
+      const [system, ...rest] = texts([instructions, ...lengths])
+      const input = rest.map((content) => ({ type: "message", role: "user", content }))
+      const responses = responsesCachePrefixes({ model: "m", instructions: system, input })
+      const chat = chatCachePrefixes({
+        model: "m",
+        messages: [{ role: "system", content: system }, ...input.map(({ content, role }) => ({ content, role }))]
+      })
+      expect(responses.map(({ tokens }) => tokens)).toEqual(chat.map(({ tokens }) => tokens))
     })))
 })

@@ -114,10 +114,10 @@ const claudeThinking: Cell = {
 
 /**
  * Prompt caching where each client asks for it and the backend's API caches it: Claude Code's and opencode's
- * `cache_control` breakpoints reach Anthropic and Bedrock (and Gemini caches implicitly); Codex's `prompt_cache_key`,
- * and opencode's through its built-in OpenAI provider, reach the OpenAI APIs, and Codex's Anthropic and Bedrock (to a
- * Claude model) as a breakpoint after the last block. Not on the other backends: breakpoints have no OpenAI field (and
- * the simulator caches an OpenAI prompt only under a key) (see docs/agents.md).
+ * `cache_control` breakpoints reach Anthropic and Bedrock; Codex's `prompt_cache_key`, and opencode's through its
+ * built-in OpenAI provider, reach the OpenAI APIs, and Codex's Anthropic and Bedrock (to a Claude model) as a
+ * breakpoint after the last block; Gemini and the OpenAI APIs cache a long prompt on their own. Not Gemini CLI's on
+ * Anthropic or Bedrock: it asks for no cache, and they cache only at breakpoints (see docs/agents.md).
  */
 const caching: Record<Agent, Cell> = {
   "Codex": {
@@ -129,11 +129,11 @@ const caching: Record<Agent, Cell> = {
       file: "test/e2e/ClaudeCodePromptCache.test.ts",
       title: "claude -p's cache_control breakpoints"
     },
-    backends: ["anthropic", "bedrock", "gemini"]
+    backends
   },
   "Gemini CLI": {
     test: { file: "test/e2e/GeminiCliPromptCache.test.ts", title: "gemini -p's repeated prefix cached implicitly" },
-    backends: ["gemini"]
+    backends: ["chat-completions", "responses", "gemini"]
   },
   "opencode": {
     test: { file: "test/e2e/OpencodePromptCache.test.ts", title: "read by the later turns, billed as simulated" },

@@ -1,8 +1,9 @@
 /**
  * The prefixes of an OpenAI request (Chat Completions or Responses) that the simulator's prompt cache holds: OpenAI
- * caches prompt prefixes on its own, and a `prompt_cache_key` keeps requests that share one together (OpenAI's prompt
- * caching guide). The simulator caches only for a request with a key: at every message (or input item) boundary,
- * for five minutes, apart per model and key. Sizes are counted as the request decoders count the prompt.
+ * caches a prompt of 1024 tokens or more on its own, and a `prompt_cache_key` keeps requests that share one together
+ * (OpenAI's prompt caching guide). The simulator caches a request without a key at every message (or input item)
+ * boundary past 1024 tokens, apart per model; one with a key at every boundary, apart per model and key. Each is held
+ * five minutes. Sizes are counted as the request decoders count the prompt.
  */
 import type { CachePrefix } from "../../simulator/WireFormat.js"
 import { isJsonObject } from "../json.js"
@@ -69,43 +70,49 @@ const responsesItemSize = (item: Readonly<Record<string, unknown>>): readonly [c
   }
 }
 
-/** The builder of a body with a `prompt_cache_key`, scoped to its model and key; undefined without a key. */
-const builderOf = (body: Readonly<Record<string, unknown>>): PrefixBuilder<unknown> | undefined =>
-  typeof body.prompt_cache_key === "string"
-    ? new PrefixBuilder<unknown>(`${String(body.model)}\u0000${body.prompt_cache_key}`, JSON.stringify)
-    : undefined
+/** The fewest prompt tokens OpenAI caches without a `prompt_cache_key`. */
+const minimumTokens = 1024
 
-/** Every boundary of `items`, each item added with its size, shortest prefix first. */
-const boundaries = (
-  prefixes: PrefixBuilder<unknown>,
-  items: ReadonlyArray<unknown>,
-  sizeOf: (item: Readonly<Record<string, unknown>>) => readonly [chars: number, media: number]
-): ReadonlyArray<CachePrefix> => {
-  for (const item of items) {
-    if (!isJsonObject(item)) continue
-    const [chars, media] = sizeOf(item)
-    prefixes.add(item, chars, media)
-    prefixes.mark("5m")
+/** A body's prompt as pieces: each added with its size, a breakpoint after it where it is cached. */
+class Prefixes {
+  private readonly builder: PrefixBuilder<unknown>
+  private readonly minimum: number
+
+  constructor(body: Readonly<Record<string, unknown>>) {
+    const key = body.prompt_cache_key
+    const model = String(body.model)
+    this.builder = new PrefixBuilder(typeof key === "string" ? `${model}\u0000${key}` : model, JSON.stringify)
+    this.minimum = typeof key === "string" ? 0 : minimumTokens
   }
-  return prefixes.prefixes
+
+  add(piece: unknown, [chars, media]: readonly [chars: number, media: number]): void {
+    this.builder.add(piece, chars, media)
+    if (this.builder.tokens >= this.minimum) this.builder.mark("5m")
+  }
+
+  /** Each of `items` added with its size. */
+  addAll(
+    items: ReadonlyArray<unknown>,
+    sizeOf: (item: Readonly<Record<string, unknown>>) => readonly [chars: number, media: number]
+  ): ReadonlyArray<CachePrefix> {
+    for (const item of items) if (isJsonObject(item)) this.add(item, sizeOf(item))
+    return this.builder.prefixes
+  }
 }
 
-/** The cached prefixes of a decoded Chat Completions body, shortest first; none without a `prompt_cache_key`. */
-export const chatCachePrefixes = (body: unknown): ReadonlyArray<CachePrefix> => {
-  if (!isJsonObject(body) || !Array.isArray(body.messages)) return []
-  const prefixes = builderOf(body)
-  return prefixes === undefined ? [] : boundaries(prefixes, body.messages, chatMessageSize)
-}
+/** The cached prefixes of a decoded Chat Completions body, shortest first. */
+export const chatCachePrefixes = (body: unknown): ReadonlyArray<CachePrefix> =>
+  isJsonObject(body) && Array.isArray(body.messages)
+    ? new Prefixes(body).addAll(body.messages, chatMessageSize)
+    : []
 
-/** The cached prefixes of a decoded Responses body (`instructions` first), shortest first; none without a key. */
+/** The cached prefixes of a decoded Responses body (`instructions` first), shortest first. */
 export const responsesCachePrefixes = (body: unknown): ReadonlyArray<CachePrefix> => {
   if (!isJsonObject(body)) return []
-  const prefixes = builderOf(body)
-  if (prefixes === undefined) return []
+  const prefixes = new Prefixes(body)
   if (typeof body.instructions === "string") {
-    prefixes.add({ instructions: body.instructions }, body.instructions.length, 0)
-    prefixes.mark("5m")
+    prefixes.add({ instructions: body.instructions }, [body.instructions.length, 0])
   }
   const items = typeof body.input === "string" ? [{ role: "user", content: body.input }] : body.input
-  return Array.isArray(items) ? boundaries(prefixes, items, responsesItemSize) : prefixes.prefixes
+  return prefixes.addAll(Array.isArray(items) ? items : [], responsesItemSize)
 }

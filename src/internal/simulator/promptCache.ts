@@ -4,9 +4,9 @@
  * it reports cache writes, in its wire's usage shape. A wire format says which
  * prefixes of a request a provider would cache (`WireFormat.cachePrefixes`):
  * Anthropic's up to each `cache_control` breakpoint (read also at the blocks
- * before one, as its lookback finds them), OpenAI's at each message boundary of
- * a request with a `prompt_cache_key`, Gemini's at each content boundary past
- * its implicit caching's minimum.
+ * before one, as its lookback finds them), OpenAI's at each message boundary
+ * past 1024 tokens (at every one with a `prompt_cache_key`), Gemini's at each
+ * content boundary past its implicit caching's minimum.
  *
  * A request reads the longest prefix held and writes the rest up to its longest
  * breakpoint, each part written for the lifetime of the breakpoint that ends it
