@@ -26,7 +26,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
-import { sdkClient } from "../utils/mcpClient.js"
+import { sdkClient, served } from "../utils/mcpClient.js"
 import { initialized, mcpPost } from "../utils/mcpRaw.js"
 import { alive, calcServer, effectServer, imageBytes, sdkServer } from "../utils/mcpUpstreams.js"
 
@@ -87,6 +87,9 @@ const fixture = Layer.effect(
     const open = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(openConfig), port: 0 }).pipe(
       Scope.provide(openScope)
     )
+    // Each gateway's stdio server (`calc`) listed: on a loaded machine it may answer after the gateway has started.
+    yield* served(keyed.url, ["calc__add"], readerKey)
+    yield* served(open.url, ["calc__add"])
     return { keyed, open, authorizations: files.seen.authorizations, closeOpen: Scope.close(openScope, Exit.void) }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))

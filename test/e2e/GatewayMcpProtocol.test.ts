@@ -20,6 +20,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
 import { get } from "../utils/gatewayHarness.js"
+import { served } from "../utils/mcpClient.js"
 import { askingServer, calcServer, effectServer, imageBytes, sdkServer, waitingServer } from "../utils/mcpUpstreams.js"
 import { scrape, valueOf } from "../utils/prometheus.js"
 import { recordingTracer } from "../utils/recordingTracer.js"
@@ -90,6 +91,8 @@ const fixture = Layer.effect(
       ],
       adminKeys: [{ name: "ops", key: Redacted.make(adminKey) }]
     })
+    // The stdio server (`calc`) listed: on a loaded machine it may answer after the gateway has started.
+    yield* served(open.url, ["calc__add"])
     return { open, keyed, files, sdk, slow }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))

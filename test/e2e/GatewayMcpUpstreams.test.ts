@@ -29,7 +29,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { conformanceUpstream } from "../utils/conformanceServer.js"
 import { eventually } from "../utils/eventually.js"
-import { listedTools } from "../utils/mcpClient.js"
+import { listedTools, served } from "../utils/mcpClient.js"
 import {
   alive,
   calcServer,
@@ -70,7 +70,8 @@ const call = (url: string, name: string, args: Record<string, unknown> = {}) =>
     }
   })
 
-// A gateway over `mcpServers` (and a simulator for its one model), in a scope of its own the test may close.
+// A gateway over `mcpServers` (and a simulator for its one model), in a scope of its own the test may close; its stdio
+// servers' tools (`unruly__pid`, `calc__add`) listed.
 const gatewayOf = (mcpServers: Record<string, unknown>) =>
   Effect.gen(function*() {
     const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
@@ -80,6 +81,8 @@ const gatewayOf = (mcpServers: Record<string, unknown>) =>
     })
     const scope = yield* Scope.make()
     const gateway = yield* Scope.provide(Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 }), scope)
+    const stdio = { unruly: "unruly__pid", calc: "calc__add" } as const
+    yield* served(gateway.url, Object.entries(stdio).filter(([name]) => name in mcpServers).map(([, tool]) => tool))
     return { gateway, close: Scope.close(scope, Exit.void) }
   })
 

@@ -7,6 +7,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
+import { eventually } from "./eventually.js"
 
 // `transport`, its `initialize` offering `revision` in place of the SDK's newest.
 function offering(transport: StreamableHTTPClientTransport, revision: string): StreamableHTTPClientTransport {
@@ -37,14 +38,33 @@ export const sdkClient = (url: string, key?: string, revision?: string) =>
     (client) => Effect.promise(() => client.close())
   )
 
-/** The tools `/mcp` at `url` lists to a client without a key, by name, sorted: each read a client of its own. */
-export const listedTools = (url: string) =>
+/**
+ * The tools `/mcp` at `url` lists to a client without a key (or with `key`), by name, sorted: each read a client of its
+ * own.
+ */
+export const listedTools = (url: string, key?: string) =>
   Effect.promise(async () => {
     const client = new Client({ name: "mcp-listed", version: "1.0.0" })
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`)))
+    const headers: Record<string, string> = key === undefined ? {} : { authorization: `Bearer ${key}` }
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers } }))
     try {
       return (await client.listTools()).tools.map((tool) => tool.name).sort()
     } finally {
       await client.close()
     }
   })
+
+/**
+ * Waits until `/mcp` at `url` lists each of `names` (to `key`, when given): a gateway serves an MCP server slower to
+ * answer than its start waits for (a stdio server's process starting on a loaded machine) from when it answers.
+ */
+export const served = (url: string, names: ReadonlyArray<string>, key?: string) =>
+  eventually(
+    `${names.join(", ")} listed`,
+    listedTools(url, key),
+    (tools) => names.every((name) => tools.includes(name)),
+    {
+      every: "100 millis",
+      within: "2 minutes"
+    }
+  )
