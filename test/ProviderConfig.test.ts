@@ -917,6 +917,42 @@ describe("ProviderConfig: api and preset", () => {
       expect(notBoolean.issues.map((issue) => issue.path)).toEqual(["c[0].store"])
     }))
 
+  it.effect("cache_conversations: a boolean for a Claude model's api only; on another, or not a boolean, named by path", () =>
+    Effect.gen(function*() {
+      const config = yield* ProviderConfig.fromJson({
+        up: [
+          { model_name: "a", api_keys: [key], api: "anthropic", cache_conversations: true },
+          { model_name: "b", api: "bedrock", region: "us-east-1", cache_conversations: false },
+          { model_name: "claude-c", api: "vertex", project: "p", location: "global", cache_conversations: true },
+          {
+            model_name: "d",
+            api: "vertex",
+            project: "p",
+            location: "global",
+            publisher: "anthropic",
+            cache_conversations: true
+          }
+        ]
+      })
+      expect(Object.values(config.providers.up!).map(({ entry }) => entry.cache_conversations))
+        .toEqual([true, false, true, true])
+      const error = yield* Effect.flip(ProviderConfig.fromJson({
+        a: [{ model_name: "m", api_keys: [key], cache_conversations: true }],
+        b: [{ model_name: "gemini-x", api: "vertex", project: "p", location: "global", cache_conversations: true }],
+        c: [{ model_name: "m", api_keys: [key], api: "gemini", cache_conversations: false }]
+      }))
+      const claudeOnly = "is for Claude (the anthropic or bedrock api, or vertex with publisher anthropic), not"
+      expect(error.issues).toEqual([
+        { path: "a[0].cache_conversations", message: `${claudeOnly} chat-completions` },
+        { path: "b[0].cache_conversations", message: `${claudeOnly} vertex with publisher google` },
+        { path: "c[0].cache_conversations", message: `${claudeOnly} gemini` }
+      ])
+      const notBoolean = yield* Effect.flip(ProviderConfig.fromJson({
+        d: [{ model_name: "m", api_keys: [key], api: "anthropic", cache_conversations: "yes" }]
+      }))
+      expect(notBoolean.issues.map((issue) => issue.path)).toEqual(["d[0].cache_conversations"])
+    }))
+
   it.effect("gateway.responses_ttl: seconds or a duration, as Gateway.Keys.responsesTtl; a bad one named", () =>
     Effect.gen(function*() {
       const model = { m: [{ model_name: "m", api_keys: [key] }] }

@@ -11,6 +11,7 @@ import type { Input as ChatRequest, ReasoningEffort } from "../../src/ChatReques
 import type { ChatResponse, FinishReason, Usage } from "../../src/ChatResponse.js"
 import { emptyUsage } from "../../src/ChatResponse.js"
 import { ShapeError } from "../../src/internal/codecError.js"
+import type { JsonObject } from "../../src/internal/json.js"
 import { Problem } from "../../src/internal/schemaCheck.js"
 import { signatureOf } from "../../src/internal/simulator/anthropic/render.js"
 import { decode as decodeSimulated } from "../../src/internal/simulator/anthropic/request.js"
@@ -218,6 +219,33 @@ describe("internal/wire/anthropic: the request both ways", () => {
       const body = requestBody(original, { model: "claude-test", stream: false, maxTokens: 4096, systemInPlace: false })
       const sent = breakpointBlocks(body).map(([list, i]) => (list[i] as { cache_control: { ttl?: string } }))
       expect(sent.map((block) => block.cache_control.ttl)).toEqual(sentLifetimes(lifetimesIn(original)))
+    }))
+  })
+
+  it("a prompt cache key, or cacheConversations, is a breakpoint on the last message's last block, where none is", () => {
+    fc.assert(fc.property(request, fc.boolean(), (drawn, everyConversation) => {
+      const options = { model: "m", stream: false, maxTokens: 64, systemInPlace: false }
+      const plain = requestBody(drawn, options)
+      const cached = everyConversation
+        ? requestBody(drawn, { ...options, cacheConversations: true })
+        : requestBody({ ...drawn, promptCacheKey: "conversation-1" }, options)
+      const messages = plain["messages"] as ReadonlyArray<{ readonly content: string | ReadonlyArray<JsonObject> }>
+      const content = messages.at(-1)?.content
+      const blocks = typeof content === "string" ? [{ type: "text", text: content }] : content ?? []
+      const last = blocks.at(-1)
+      const added = breakpointBlocks(plain).length === 0 && last !== undefined && last["type"] !== "thinking" &&
+        last["type"] !== "redacted_thinking"
+      if (!added) {
+        expect(cached).toStrictEqual(plain)
+      } else {
+        const cachedMessages = cached["messages"] as typeof messages
+        expect(cachedMessages.slice(0, -1)).toStrictEqual(messages.slice(0, -1))
+        expect(cachedMessages.at(-1)!.content).toStrictEqual([
+          ...blocks.slice(0, -1),
+          { ...last, cache_control: { type: "ephemeral" } }
+        ])
+        expect(breakpointBlocks(cached)).toHaveLength(1)
+      }
     }))
   })
 

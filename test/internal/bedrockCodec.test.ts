@@ -415,12 +415,14 @@ describe("Bedrock Converse codec", () => {
       .toBeUndefined()
   })
 
-  it("a prompt cache key to Claude is a cache point after the last turn's last block, where the request has none", () => {
+  it("a prompt cache key to Claude, or cacheConversations, is a cache point after the last turn's last block, where the request has none", () => {
     fc.assert(
-      fc.property(request, fc.boolean(), (drawn, claude) => {
+      fc.property(request, fc.boolean(), fc.boolean(), (drawn, claude, everyConversation) => {
         const titles = documentsOf(drawn).flatMap((part) => part.document?.title ?? [])
         fc.pre(new Set(titles).size === titles.length)
-        const keyed = Codec.requestBody({ ...drawn, promptCacheKey: "conversation-1" }, { claude })
+        const keyed = everyConversation
+          ? Codec.requestBody(drawn, { claude, cacheConversations: true })
+          : Codec.requestBody({ ...drawn, promptCacheKey: "conversation-1" }, { claude })
         const plain = Codec.requestBody(drawn, { claude })
         const turns = plain["messages"] as ReadonlyArray<{ readonly content: ReadonlyArray<JsonObject> }>
         const last = turns.at(-1)?.content.at(-1)

@@ -237,6 +237,8 @@ export interface AgentSessionSetup {
   readonly contextWindow?: number | undefined
   /** Other names the agent may ask for the deployment by (provider.json `groups`). Default: none. */
   readonly groups?: ReadonlyArray<string> | undefined
+  /** More fields of the deployment's provider.json entry (`cache_conversations`...). Default: none. */
+  readonly entry?: Readonly<Record<string, unknown>> | undefined
 }
 
 const adminKey = "gw-agent-session-admin-0001"
@@ -274,7 +276,8 @@ export const agentSession = (setup: AgentSessionSetup) =>
         api_keys: [providerKey],
         max_retries: 0,
         ...(setup.pricing === undefined ? {} : { pricing: setup.pricing }),
-        ...(setup.groups === undefined ? {} : { groups: setup.groups })
+        ...(setup.groups === undefined ? {} : { groups: setup.groups }),
+        ...setup.entry
       }],
       gateway: {
         keys: [{ name: "agent", key: agentKey, ...(setup.budget === undefined ? {} : { budget: setup.budget }) }],

@@ -88,7 +88,7 @@ const adapterLayer = (
     case "responses":
       return OpenAiResponses.layer({ baseUrl: defaultOpenAiBaseUrl, ...common, ...openAi, store: entry.store })
     case "anthropic":
-      return Anthropic.layer(common)
+      return Anthropic.layer({ ...common, cacheConversations: entry.cache_conversations })
     case "gemini":
       return Gemini.layer(common)
     case "ollama":
@@ -110,6 +110,7 @@ const adapterLayer = (
         project: entry.project ?? "",
         location: entry.location ?? "",
         publisher: entry.publisher,
+        cacheConversations: entry.cache_conversations,
         ...(entry.batch === undefined ? {} : {
           batch: {
             inputUri: entry.batch.input_uri ?? "",
@@ -123,6 +124,7 @@ const adapterLayer = (
         ...common,
         region: entry.region,
         profile: entry.profile,
+        cacheConversations: entry.cache_conversations,
         auth: entry.api_keys === undefined ? "sigv4" : "api-key",
         ...(entry.batch === undefined ? {} : { batch: batchOf(entry.batch) })
       })

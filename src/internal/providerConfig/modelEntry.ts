@@ -158,6 +158,13 @@ export const ModelEntry = Schema.Struct({
    * same key sends goes as `previous_response_id` plus the new input (the gateway's `/v1/responses`). Default false.
    */
   store: optional(Schema.Boolean),
+  /**
+   * With a Claude model (`api` `anthropic`, `bedrock`, or `vertex` with Anthropic's publisher): whether every
+   * conversation is cached, a request without a breakpoint of its own given one on its last block, as the clients of
+   * an API that caches long prompts on its own (Gemini's, OpenAI's) expect (`Anthropic.Options.cacheConversations`).
+   * A cache write costs more than a prompt token. Default false.
+   */
+  cache_conversations: optional(Schema.Boolean),
   /** Overrides the built-in price of the model. */
   pricing: optional(PricingEntry),
   /** `Router`: the deployment's share of weighted picks (LLM-API-BalancedCall's `model_weight`). Default 1. */

@@ -24,6 +24,7 @@ import {
   RouterEntry
 } from "../../ProviderConfig.js"
 import * as Presets from "../../providers/Presets.js"
+import { publisherOf } from "../clouds/vertex/definition.js"
 import { isJsonObject } from "../json.js"
 import * as Steps from "../steps.js"
 import {
@@ -533,6 +534,15 @@ function entryIssues(entry: ModelEntry, at: string): Array<typeof Issue.Type> {
   if (entry.batch !== undefined) issues.push(...batchIssues(entry.batch, api, entry.api_keys !== undefined, at))
   if (entry.store !== undefined && api !== "responses") {
     issues.push({ path: `${at}.store`, message: `is for the responses api, not ${api}` })
+  }
+  const claude = api === "anthropic" || api === "bedrock" ||
+    (api === "vertex" && publisherOf(entry, entry.model_name) === "anthropic")
+  if (entry.cache_conversations !== undefined && !claude) {
+    issues.push({
+      path: `${at}.cache_conversations`,
+      message: `is for Claude (the anthropic or bedrock api, or vertex with publisher anthropic), not ${api}` +
+        (api === "vertex" ? " with publisher google" : "")
+    })
   }
   // An Azure entry without keys authenticates with Microsoft Entra ID, a Vertex one with Google's credentials, a
   // Bedrock one with SigV4.

@@ -9,8 +9,12 @@ import type * as Anthropic from "../../wire/anthropic/options.js"
  * @since 0.3.0
  * @category Models
  */
-export interface Options
-  extends HttpOptions, Pick<Anthropic.Options, "maxTokens" | "midConversationSystem" | "beta" | "maxEventSize">
+export interface Options extends
+  HttpOptions,
+  Pick<
+    Anthropic.Options,
+    "maxTokens" | "midConversationSystem" | "beta" | "maxEventSize" | "cacheConversations"
+  >
 {
   /** The Google Cloud project: `my-proj`. */
   readonly project: string

@@ -94,7 +94,8 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
           model,
           stream,
           maxTokens,
-          systemInPlace: systemInPlace(model)
+          systemInPlace: systemInPlace(model),
+          cacheConversations: options.cacheConversations
         })
         return { anthropic_version: cloud.bodyVersion, ...body }
       }
@@ -114,7 +115,8 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
         stream,
         maxTokens,
         systemInPlace: systemInPlace(model),
-        structuredOutputs: true
+        structuredOutputs: true,
+        cacheConversations: options.cacheConversations
       }),
     batch: Batch.clientWire,
     countTokens: {

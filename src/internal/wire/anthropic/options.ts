@@ -61,6 +61,17 @@ export interface Options extends HttpOptions {
    * Default: on for the models that take one (`claude-opus-4-8…`), off for the others, which refuse it.
    */
   readonly midConversationSystem?: boolean | undefined
+  /**
+   * Whether every conversation is cached, as a client of an API that caches long prompts on its own (Gemini's,
+   * OpenAI's) expects though it marks nothing: a request with no breakpoint of its own (no `cache`) gets one, of five
+   * minutes, on its last message's last block (where Anthropic's automatic caching places it), so the next turn reads
+   * the conversation so far. A cache write costs more than a prompt token (1.25 times, Anthropic's pricing), so a
+   * conversation of one turn costs more with it. A request with a `promptCacheKey` is cached so either way.
+   * Default: off.
+   *
+   * @since 0.3.0
+   */
+  readonly cacheConversations?: boolean | undefined
   /** Beta feature ids, sent comma-separated as `anthropic-beta`. Default: none. */
   readonly beta?: ReadonlyArray<string> | undefined
   /**

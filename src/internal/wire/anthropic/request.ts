@@ -897,6 +897,8 @@ export interface BodyOptions {
   readonly systemInPlace: boolean
   /** Whether the API takes `output_config.format` from a model that does (`takesOutputFormat`): Anthropic's own. */
   readonly structuredOutputs?: boolean | undefined
+  /** Whether a request without a breakpoint is cached at its last block (`Options.cacheConversations`). */
+  readonly cacheConversations?: boolean | undefined
 }
 
 /**
@@ -979,7 +981,8 @@ function dropsMismatchedThinking(request: ChatRequest, options: Pick<BodyOptions
  *   hour after a shorter one is sent for the default five minutes, as the API takes no longer one after a shorter
  *   (`wire/cacheLifetime.ts`).
  * - `promptCacheKey` has no field; a request with one and no breakpoint gets one, of five minutes, on its last
- *   message's last block (`cacheConversation`), so its conversation is cached as the key asks.
+ *   message's last block (`cacheConversation`), so its conversation is cached as the key asks; so does every request
+ *   without a breakpoint with `cacheConversations`.
  */
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObject => {
   const { hoisted, system, turns } = messagesOf(request.messages, options.systemInPlace)
@@ -1031,14 +1034,15 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObj
   if (options.stream) body["stream"] = true
   keepLastBreakpoints(body)
   shortenAfterShorter(breakpointBlocks(body), "cache_control")
-  if (request.promptCacheKey !== undefined) cacheConversation(body)
+  if (request.promptCacheKey !== undefined || options.cacheConversations === true) cacheConversation(body)
   if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
   return body
 }
 
 /**
  * `body` with its last message's last block cached for five minutes, where it has no breakpoint: for a request that
- * names its conversation for the cache (`promptCacheKey`, an OpenAI client's `prompt_cache_key`), as Anthropic caches
+ * names its conversation for the cache (`promptCacheKey`, an OpenAI client's `prompt_cache_key`) or a client that
+ * caches every conversation (`cacheConversations`), as Anthropic caches
  * only at breakpoints, and one there (where its automatic caching places it) lets the next turn read the conversation
  * so far. A thinking block takes none (Anthropic's prompt caching reference), so one that ends the prompt gets none.
  */

@@ -171,7 +171,11 @@ export const definition = (
     path: pathOf,
     body: (request) => {
       const model = request.model ?? options.model ?? ""
-      return Codec.requestBody(request, { claude: Codec.isClaude(model), textFormat: Codec.takesTextFormat(model) })
+      return Codec.requestBody(request, {
+        claude: Codec.isClaude(model),
+        textFormat: Codec.takesTextFormat(model),
+        cacheConversations: options.cacheConversations
+      })
     },
     failureOf,
     reply: (body, { model, request }) => Result.succeed(Codec.reply(body, Codec.forcedOutputTool(request, model))),

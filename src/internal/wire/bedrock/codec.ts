@@ -37,9 +37,9 @@
  * (`StreamReader`), and its `tool_use` stop `stop`. `json_object` has no equivalent and is not sent. `reasoningEffort`
  * is Claude's thinking (`additionalModelRequestFields.thinking`, `thinkingOf`) and read back from it; for other models
  * it is not carried. `promptCacheKey` has no field: a request to Claude with one and no cache point gets one after its
- * last turn's last block (`cacheConversation`). `seed` and `user` are not carried. `serviceTier` is
- * `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`). `providerOptions` merge into the body
- * (`additionalModelRequestFields`...).
+ * last turn's last block (`cacheConversation`), as every one does with `cacheConversations`. `seed` and `user` are
+ * not carried. `serviceTier` is `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`).
+ * `providerOptions` merge into the body (`additionalModelRequestFields`...).
  *
  * The stop reasons: `end_turn` and `stop_sequence` are `stop`, `tool_use` `tool_calls`, `max_tokens` and
  * `model_context_window_exceeded` `length`, `guardrail_intervened` and `content_filtered` `content_filter`. Usage:
@@ -749,6 +749,8 @@ export interface BodyOptions {
    * there, beside the request's tools and thinking, rather than as a forced tool.
    */
   readonly textFormat?: boolean | undefined
+  /** Whether a request to Claude without a cache point gets one after its last block (`Options.cacheConversations`). */
+  readonly cacheConversations?: boolean | undefined
 }
 
 /**
@@ -927,14 +929,16 @@ export function requestBody(request: ChatRequest, options: BodyOptions = {}): Js
   if (Object.keys(additional).length > 0) body["additionalModelRequestFields"] = additional
   keepLastCachePoints(body)
   shortenAfterShorter(cachePointBlocks(body), "cachePoint")
-  if (request.promptCacheKey !== undefined && options.claude === true) cacheConversation(turns, body)
+  const cached = request.promptCacheKey !== undefined || options.cacheConversations === true
+  if (cached && options.claude === true) cacheConversation(turns, body)
   if (request.providerOptions !== undefined) mergeOptions(body, request.providerOptions)
   return body
 }
 
 /**
  * A cache point after the last turn's last block of `body`, where it has none: for a request to Claude that names its
- * conversation for the cache (`promptCacheKey`, an OpenAI client's `prompt_cache_key`), as Converse caches only at
+ * conversation for the cache (`promptCacheKey`, an OpenAI client's `prompt_cache_key`) or through a client that caches
+ * every conversation (`cacheConversations`), as Converse caches only at
  * cache points (Amazon Bedrock user guide, prompt caching), and one there lets the next turn read the conversation so
  * far. Reasoning takes none (Anthropic's prompt caching reference), so a turn that ends with it gets none.
  */

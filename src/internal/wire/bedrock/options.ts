@@ -36,6 +36,16 @@ export interface Options extends HttpOptions {
    */
   readonly profile?: string | undefined
   /**
+   * Whether every conversation with Claude is cached, as a client of an API that caches long prompts on its own
+   * (Gemini's, OpenAI's) expects though it marks nothing: a request to a Claude model with no cache point of its own
+   * (no `cache`) gets one, of five minutes, after its last turn's last block, so the next turn reads the conversation
+   * so far. A cache write costs more than a prompt token (1.25 times, Bedrock's pricing of Claude), so a conversation
+   * of one turn costs more with it. A request with a `promptCacheKey` is cached so either way. Default: off.
+   *
+   * @since 0.3.0
+   */
+  readonly cacheConversations?: boolean | undefined
+  /**
    * Where `Batch` runs this client's batches as Bedrock batch inference jobs, at Bedrock's batch price: the S3
    * prefixes of their input and output files and the service role Bedrock reads and writes them with (docs/batch.md,
    * "Bedrock"). Only with SigV4: the same credentials sign the control plane's and S3's requests. Default: none, and
