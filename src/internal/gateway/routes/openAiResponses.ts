@@ -19,7 +19,7 @@ import { randomUUID } from "node:crypto"
 import { promptTokens } from "../../llm/usage.js"
 import type { Problem } from "../../schemaCheck.js"
 import * as ClientTools from "../../wire/openAiResponses/clientTools.js"
-import { type Body, type CountBody, countReply } from "../../wire/openAiResponses/codec.js"
+import { type Body, type BodyTool, type CountBody, countReply } from "../../wire/openAiResponses/codec.js"
 import * as Responses from "../../wire/openAiResponses/dialect.js"
 import { idsOf } from "../../wire/openAiResponses/writer.js"
 import * as ChatAnswer from "../chatAnswer.js"
@@ -37,9 +37,32 @@ import { decodePath, errorResponse, json, problemResponse, refusal } from "../se
 import { ModelNames } from "../serving/modelNames.js"
 import { Requests, type WithBody } from "../serving/requests.js"
 
-// A refusal made on the way (a failure of its effect) as the answer: what is wrong with the body, or an error answer.
-function refused(refusal: Errors.ErrorAnswer) {
-  return Effect.succeed(errorResponse(refusal))
+/** The responses kept, and the conversations continued from them (`responses/continuation.ts`). */
+type Kept = Effect.Success<ReturnType<typeof Continuation.make>>
+
+// A body's previous response read from `kept` (the socket's `held` first), the client's tools offered as `offer` makes
+// them (given the tools its conversation made available before) and its conversation made, then answered by
+// `answer`; a refusal of any as OpenAI words it.
+function conversed<S extends { readonly body: CountBody; readonly clientTools: ReadonlyArray<BodyTool> }, E, R>(
+  kept: Kept,
+  body: CountBody,
+  held: Continuation.Held | undefined,
+  context: Request.Service,
+  offer: (earlier: ReadonlyArray<BodyTool>) => Result.Result<S, Problem>,
+  answer: (
+    sent: S,
+    conversation: Continuation.Conversation
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> {
+  return Effect.flatMap(Effect.result(kept.previousOf(body, context, held)), (read) => {
+    if (Result.isFailure(read)) return Effect.succeed(errorResponse(read.failure))
+    const previous = read.success
+    const offered = offer(previous?.tools ?? [])
+    if (Result.isFailure(offered)) return Effect.succeed(problemResponse(offered.failure))
+    const conversation = kept.conversationWith(offered.success.body, previous, offered.success.clientTools, held)
+    if (Result.isFailure(conversation)) return Effect.succeed(errorResponse(conversation.failure))
+    return answer(offered.success, conversation.success)
+  })
 }
 
 /** How a body placed (`placed`) is answered: as it is sent, its conversation, in its request's context. */
@@ -61,9 +84,8 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
   const failures = Errors.failures(serving.now, Responses.errors, Responses.path)
   const seconds = () => Math.floor(serving.now() / 1000)
 
-  // A body's text decoded, its previous response read (the socket's `held` first), what of it only a Responses
-  // deployment runs placed (`responses/hosted.ts`) and its conversation made, then answered by `answer`; a refusal of
-  // any as OpenAI words it.
+  // A body's text decoded, then `conversed`, what of it only a Responses deployment runs placed
+  // (`responses/hosted.ts`).
   function placed<B extends CountBody & { readonly model: string }, E, R>(
     checked: Result.Result<Responses.Checked<B>, Problem>,
     held: Continuation.Held | undefined,
@@ -71,18 +93,13 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
   ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | RequestContext> {
     if (Result.isFailure(checked)) return Effect.succeed(problemResponse(checked.failure))
     return RequestContext.use((context) =>
-      Effect.flatMap(Effect.result(kept.previousOf(checked.success.body, context, held)), (read) => {
-        if (Result.isFailure(read)) return Effect.succeed(errorResponse(read.failure))
-        const previous = read.success
-        const { engine, options } = serving
-        const hosted = Hosted.served(engine, options.auth, checked.success, context.caller, previous?.tools ?? [])
-        if (Result.isFailure(hosted)) return Effect.succeed(problemResponse(hosted.failure))
-        if (hosted.success.omitted.length > 0) context.omittedTools.set(hosted.success.omitted)
-        const { body, clientTools } = hosted.success
-        const conversation = kept.conversationWith(body, previous, clientTools, held)
-        if (Result.isFailure(conversation)) return Effect.succeed(errorResponse(conversation.failure))
-        return answer(hosted.success, conversation.success, context)
-      })
+      conversed(kept, checked.success.body, held, context, (earlier) => {
+        const hosted = Hosted.served(serving.engine, serving.options.auth, checked.success, context.caller, earlier)
+        if (Result.isSuccess(hosted) && hosted.success.omitted.length > 0) {
+          context.omittedTools.set(hosted.success.omitted)
+        }
+        return hosted
+      }, (sent, conversation) => answer(sent, conversation, context))
     )
   }
 
@@ -166,16 +183,14 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
       }
       context.model.set(model)
     }
-    return Effect.flatMap(kept.previousOf(body, context, undefined), (previous) => {
-      // The client's tools count as the functions a deployment of another API is offered (`ClientTools`).
-      const offered = ClientTools.asFunctions(decoded, previous?.tools ?? [])
-      if (Result.isFailure(offered)) return Effect.succeed(problemResponse(offered.failure))
-      const conversation = kept.conversationWith(offered.success.body, previous, offered.success.held)
-      if (Result.isFailure(conversation)) return refused(conversation.failure)
-      const request = Responses.request(offered.success.body, conversation.success.messages, offered.success.tools)
+    // The client's tools count as the functions a deployment of another API is offered (`ClientTools`).
+    const offer = (earlier: ReadonlyArray<BodyTool>) =>
+      Result.map(ClientTools.asFunctions(decoded, earlier), (offered) => ({ ...offered, clientTools: offered.held }))
+    return conversed(kept, body, undefined, context, offer, (offered, conversation) => {
+      const request = Responses.request(offered.body, conversation.messages, offered.tools)
       if (Result.isFailure(request)) return Effect.succeed(problemResponse(request.failure))
       return Effect.map(promptTokens(request.success), (tokens) => json(200, countReply(tokens)))
-    }).pipe(Effect.catch(refused))
+    })
   }
 
   // `GET` (the response) or `DELETE` (its deletion) of a kept response, by the id in the path.
@@ -215,7 +230,7 @@ interface SocketRoute {
     never,
     Scope.Scope | HttpServerRequest.HttpServerRequest | RequestContext
   >
-  readonly kept: Effect.Success<ReturnType<typeof Continuation.make>>
+  readonly kept: Kept
   /** The route's `placed`, for a socket's warm-up. */
   readonly placed: (
     checked: Result.Result<Responses.Checked<Body>, Problem>,
