@@ -172,8 +172,9 @@ export interface WireFormat<Extra> {
   /**
    * The prefixes of a decoded request's prompt the provider would cache, shortest first (Anthropic's up to each
    * `cache_control`, OpenAI's at each message boundary past 1024 tokens or of a request with a `prompt_cache_key`,
-   * Gemini's implicit ones), `params` as for `decode`: the simulator reports reading the longest one it holds and writing the rest.
-   * Default: none, no cache.
+   * Gemini's implicit ones), `params` as for `decode`.
+   *
+   * The simulator reports reading the longest one it holds and writing the rest. Default: none, no cache.
    */
   readonly cachePrefixes?: (
     body: unknown,

@@ -4,7 +4,7 @@
  */
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import { longerAfterShorter } from "../../src/internal/wire/cacheLifetime.js"
-import type { CacheBreakpoint } from "../../src/Message.js"
+import type { CacheBreakpoint, Message } from "../../src/Message.js"
 
 /** How many breakpoints `request` sets, wherever they are. */
 export const breakpointsIn = (request: ChatRequest): number => {
@@ -47,4 +47,21 @@ export const sentLifetimes = (lifetimes: ReadonlyArray<CacheBreakpoint>): Readon
     if (ttl !== "1h") shorter = true
     return ttl === "1h" && shorter ? undefined : ttl
   })
+}
+
+/** `request` without its breakpoints: its messages', their parts' and its tools'. */
+export const withoutBreakpoints = (request: ChatRequest): ChatRequest => {
+  const uncached = <A extends object>(value: A): A => {
+    const { cache: _, ...rest } = value as A & { readonly cache?: unknown }
+    return rest as A
+  }
+  return {
+    ...request,
+    messages: request.messages.map((message) =>
+      uncached(
+        (Array.isArray(message.content) ? { ...message, content: message.content.map(uncached) } : message) as Message
+      )
+    ),
+    ...(request.tools === undefined ? {} : { tools: request.tools.map(uncached) })
+  }
 }

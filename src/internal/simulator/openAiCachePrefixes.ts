@@ -9,7 +9,7 @@ import type { CachePrefix } from "../../simulator/WireFormat.js"
 import { isJsonObject } from "../json.js"
 import * as Images from "../tokens/images.js"
 import { mediaTokens } from "./decoded.js"
-import { PrefixBuilder } from "./promptCache.js"
+import { implicitMinimum, PrefixBuilder } from "./promptCache.js"
 
 // A media part's URL as the decoders read it: Chat's `image_url.url` and `file.file_data`, Responses' `image_url`,
 // `file_data` and `file_url`.
@@ -70,9 +70,6 @@ const responsesItemSize = (item: Readonly<Record<string, unknown>>): readonly [c
   }
 }
 
-/** The fewest prompt tokens OpenAI caches without a `prompt_cache_key`. */
-const minimumTokens = 1024
-
 /** A body's prompt as pieces: each added with its size, a breakpoint after it where it is cached. */
 class Prefixes {
   private readonly builder: PrefixBuilder<unknown>
@@ -82,12 +79,12 @@ class Prefixes {
     const key = body.prompt_cache_key
     const model = String(body.model)
     this.builder = new PrefixBuilder(typeof key === "string" ? `${model}\u0000${key}` : model, JSON.stringify)
-    this.minimum = typeof key === "string" ? 0 : minimumTokens
+    this.minimum = typeof key === "string" ? 0 : implicitMinimum
   }
 
   add(piece: unknown, [chars, media]: readonly [chars: number, media: number]): void {
     this.builder.add(piece, chars, media)
-    if (this.builder.tokens >= this.minimum) this.builder.mark("5m")
+    this.builder.markPast(this.minimum)
   }
 
   /** Each of `items` added with its size. */

@@ -29,6 +29,12 @@ export interface CacheUse {
 
 const lifetimeMillis = { "5m": 5 * 60_000, "1h": 60 * 60_000 } as const
 
+/**
+ * The fewest prompt tokens a provider caches on its own, unasked: Gemini's implicit caching (its context caching
+ * guide) and OpenAI's (its prompt caching guide).
+ */
+export const implicitMinimum = 1024
+
 /** A cache of at most `capacity` prefixes (the least recently used forgotten first). */
 export class PromptCache {
   // Prefix id to the Clock millis it expires at, in order of use.
@@ -96,6 +102,11 @@ export class PrefixBuilder<Piece> {
   mark(ttl: NonNullable<CachePrefix["ttl"]>): void {
     const last = this.pieces.at(-1)
     if (last !== undefined) last.ttl = ttl
+  }
+
+  /** The prompt up to the last piece added is cached for five minutes, once it holds `minimum` tokens. */
+  markPast(minimum: number): void {
+    if (this.tokens >= minimum) this.mark("5m")
   }
 
   /** The prefixes up to the last breakpoint, shortest first; none without a breakpoint. */

@@ -6,11 +6,8 @@
 import * as Result from "effect/Result"
 import type { CachePrefix } from "../../../simulator/WireFormat.js"
 import * as Codec from "../../wire/gemini/codec.js"
-import { PrefixBuilder } from "../promptCache.js"
+import { implicitMinimum, PrefixBuilder } from "../promptCache.js"
 import { partSize } from "./request.js"
-
-/** The fewest prompt tokens implicit caching caches. */
-const minimumTokens = 1024
 
 /** The cached prefixes of a `generateContent` body (the model from the URL's `params`), shortest first. */
 export function cachePrefixes(
@@ -33,7 +30,7 @@ export function cachePrefixes(
       media += size.media
     }
     prefixes.add([role, parts], chars, media)
-    if (prefixes.tokens >= minimumTokens) prefixes.mark("5m")
+    prefixes.markPast(implicitMinimum)
   }
   if (body.systemInstruction !== null && body.systemInstruction !== undefined) {
     add("system", body.systemInstruction.parts)

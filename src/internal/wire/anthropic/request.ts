@@ -1042,9 +1042,9 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObj
 /**
  * `body` with its last message's last block cached for five minutes, where it has no breakpoint: for a request that
  * names its conversation for the cache (`promptCacheKey`, an OpenAI client's `prompt_cache_key`) or a client that
- * caches every conversation (`cacheConversations`), as Anthropic caches
- * only at breakpoints, and one there (where its automatic caching places it) lets the next turn read the conversation
- * so far. A thinking block takes none (Anthropic's prompt caching reference), so one that ends the prompt gets none.
+ * caches every conversation (`cacheConversations`), as Anthropic caches only at breakpoints, and one there (where its
+ * automatic caching places it) lets the next turn read the conversation so far. A thinking block takes none
+ * (Anthropic's prompt caching reference), so one that ends the prompt gets none.
  */
 function cacheConversation(body: JsonObject): void {
   const messages = body["messages"]

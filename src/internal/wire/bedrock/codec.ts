@@ -938,9 +938,9 @@ export function requestBody(request: ChatRequest, options: BodyOptions = {}): Js
 /**
  * A cache point after the last turn's last block of `body`, where it has none: for a request to Claude that names its
  * conversation for the cache (`promptCacheKey`, an OpenAI client's `prompt_cache_key`) or through a client that caches
- * every conversation (`cacheConversations`), as Converse caches only at
- * cache points (Amazon Bedrock user guide, prompt caching), and one there lets the next turn read the conversation so
- * far. Reasoning takes none (Anthropic's prompt caching reference), so a turn that ends with it gets none.
+ * every conversation (`cacheConversations`), as Converse caches only at cache points (Amazon Bedrock user guide,
+ * prompt caching), and one there lets the next turn read the conversation so far. Reasoning takes none (Anthropic's
+ * prompt caching reference), so a turn that ends with it gets none.
  */
 function cacheConversation(turns: ReadonlyArray<{ readonly content: Array<JsonObject> }>, body: JsonObject): void {
   const last = turns.at(-1)?.content
