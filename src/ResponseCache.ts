@@ -53,6 +53,7 @@ import { CacheStore, type Service as Store } from "./CacheStore.js"
 import * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse } from "./ChatResponse.js"
+import { canonicalJson } from "./internal/json.js"
 import { Llm, type Service as LlmService } from "./Llm.js"
 
 /**
@@ -104,17 +105,6 @@ export interface Service {
  * @category Tags
  */
 export class ResponseCache extends Context.Service<ResponseCache, Service>()("effect-llm-router/ResponseCache") {}
-
-const canonicalJson = (value: unknown): string => {
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
-  const record = value as Record<string, unknown>
-  const fields: Array<string> = []
-  for (const name of Object.keys(record).sort()) {
-    if (record[name] !== undefined) fields.push(`${JSON.stringify(name)}:${canonicalJson(record[name])}`)
-  }
-  return `{${fields.join(",")}}`
-}
 
 /**
  * The canonical form of the fields of a request that make its reply (see the

@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
+import { createHash } from "node:crypto"
 import * as ChatChunk from "../src/ChatChunk.js"
 import * as ChatRequest from "../src/ChatRequest.js"
 import { geminiSchema } from "../src/internal/wire/gemini/schema.js"
@@ -46,6 +47,9 @@ const sse = (events: ReadonlyArray<Json>, separator = "\r\n\r\n"): string =>
   events.map((event) => `data: ${JSON.stringify(event)}${separator}`).join("")
 
 /** The body of the one request made, after running `effect`. */
+// The digest a signed call keeps of the arguments it came with: SHA-256 of their JSON, keys sorted.
+const digestOf = (json: string): string => createHash("sha256").update(json).digest("base64url")
+
 const bodyOf = (request: ChatRequest.Input) =>
   Effect.gen(function*() {
     const { requests, service } = setup(() => jsonResponse(response([{ text: "ok" }])))
@@ -184,6 +188,39 @@ describe("Gemini requests", () => {
         },
         { functionCall: { name: "get_time", args: {} } }
       ])
+    }))
+
+  it.effect("a signed call sent back with other arguments goes as one Gemini did not sign; in another key order, signed", () =>
+    Effect.gen(function*() {
+      const replied = { city: "Paris", units: "metric" }
+      const { service } = setup(() =>
+        jsonResponse(response([{ functionCall: { name: "get_weather", args: replied }, thoughtSignature: "c2ln" }]))
+      )
+      const client = yield* service
+      const [call] = (yield* client.chat(hello, credentials)).toolCalls
+      const sentBack = (args: string) =>
+        bodyOf({
+          messages: [
+            Message.user("Weather?"),
+            Message.assistant("", { toolCalls: [{ ...call!, arguments: args }] }),
+            Message.toolResult(call!, { temperature: 21 })
+          ]
+        }).pipe(Effect.map((body) => (body["contents"] as ReadonlyArray<{ readonly parts: unknown }>)[1]!.parts))
+      yield* Effect.promise(() =>
+        fc.assert(fc.asyncProperty(
+          fc.shuffledSubarray(Object.entries(replied), { minLength: 2 }),
+          fc.option(fc.tuple(fc.constantFrom("city", "units", "replace_all"), fc.oneof(fc.string(), fc.boolean()))),
+          async (entries, edit) => {
+            const args = Object.fromEntries(edit === null ? entries : [...entries, edit])
+            const same = edit === null || (edit[0] !== "replace_all" && edit[1] === replied[edit[0] as "city"])
+            const parts = await Effect.runPromise(sentBack(JSON.stringify(args)))
+            assert.deepStrictEqual(parts, [{
+              functionCall: { name: "get_weather", args },
+              thoughtSignature: same ? "c2ln" : "skip_thought_signature_validator"
+            }])
+          }
+        ))
+      )
     }))
 
   it.effect(
@@ -445,7 +482,7 @@ describe("Gemini replies", () => {
           id: "call_resp-1_0",
           name: "get_weather",
           arguments: `{"city":"Paris"}`,
-          providerMetadata: { gemini: { thoughtSignature: "c2ln" } }
+          providerMetadata: { gemini: { thoughtSignature: "c2ln", signedArguments: digestOf(`{"city":"Paris"}`) } }
         },
         { id: "fc-1", name: "get_time", arguments: "{}", providerMetadata: { gemini: { id: "fc-1" } } }
       ])
@@ -601,7 +638,7 @@ describe("Gemini streams", () => {
         id: "call_resp-1_0",
         name: "a",
         arguments: `{"x":1}`,
-        providerMetadata: { gemini: { thoughtSignature: "c2ln" } }
+        providerMetadata: { gemini: { thoughtSignature: "c2ln", signedArguments: digestOf(`{"x":1}`) } }
       })
       assert.deepStrictEqual(chunks[4], {
         _tag: "ToolCallDelta",

@@ -1,7 +1,7 @@
 /**
  * JSON as every wire reads and writes it: text parsed (none when it is not JSON), an object as `JSON.parse` returns it
- * (its guard and its schema), a reply's id and model as the provider names them, and a tool call's arguments as the
- * object a provider wants (in a request, refused when they are not one; in a reply, kept).
+ * (its guard and its schema), a value's canonical text, a reply's id and model as the provider names them, and a tool
+ * call's arguments as the object a provider wants (in a request, refused when they are not one; in a reply, kept).
  */
 
 import * as Option from "effect/Option"
@@ -24,6 +24,18 @@ export const parseJson: (text: string) => Option.Option<unknown> = Option.liftTh
 export function parseJsonObject(text: string): JsonObject | undefined {
   const value = parseJson(text)
   return Option.isSome(value) && isJsonObject(value.value) ? value.value : undefined
+}
+
+/**
+ * `value` as JSON text with every object's keys sorted and its undefined fields (and any field named `omitting`) left
+ * out: values equal as JSON give equal text whatever their key order, for a digest or a key made of them.
+ */
+export function canonicalJson(value: unknown, omitting?: string): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item, omitting)).join(",")}]`
+  const record = value as Readonly<Record<string, unknown>>
+  const fields = Object.keys(record).filter((name) => name !== omitting && record[name] !== undefined).sort()
+  return `{${fields.map((name) => `${JSON.stringify(name)}:${canonicalJson(record[name], omitting)}`).join(",")}}`
 }
 
 /** A JSON object of any fields, for a request schema's free-form members (a tool's parameters, a JSON schema). */

@@ -4,10 +4,10 @@
  * the next replica in turn), whose model is a router over two deployments of two organisations (keys): on a Responses
  * backend its thinking is each deployment's encrypted reasoning, which the other refuses 400
  * `invalid_encrypted_content`, as OpenAI does; on an Anthropic or Bedrock backend it is signed thinking, which the
- * simulator refuses with a signature made for another text (on Anthropic, or prefix); on Chat Completions DeepSeek's
- * reasoning_content. Every turn answered, its context compacted, the session resumed after both replicas restarted;
- * the whole session on one deployment (the one that made its thinking), which refused nothing and was sent its thinking
- * back.
+ * simulator refuses with a signature made for another text (on Anthropic, or prefix); on a Gemini backend a Gemini 3
+ * model's thought signatures; on Chat Completions DeepSeek's reasoning_content. Every turn answered, its context
+ * compacted, the session resumed after both replicas restarted; the whole session on one deployment (the one that made
+ * its thinking), which refused nothing and was sent its thinking back.
  */
 import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -18,11 +18,12 @@ import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 
 // A Claude model that thinks before each call and binds its thinking to the conversation's prefix (on Bedrock as
-// Bedrock names it).
+// Bedrock names it); on Gemini a Gemini 3 model, which signs its calls; on Chat Completions DeepSeek's thinking model.
 const models = {
   "chat-completions": "deepseek-reasoner",
   responses: "claude-sonnet-5-1",
   anthropic: "claude-sonnet-5-1",
+  gemini: "gemini-3-flash-preview",
   bedrock: "us.anthropic.claude-sonnet-5-1-v1:0"
 } as const
 
@@ -63,7 +64,7 @@ const session = (backend: Backend & keyof typeof models) => (ctx: Parameters<typ
   }).pipe(Effect.scoped)
 
 describe("Claude Code's session through two serve replicas sharing Redis, over deployments of two organisations", () => {
-  for (const backend of ["chat-completions", "responses", "anthropic", "bedrock"] as const) {
+  for (const backend of ["chat-completions", "responses", "anthropic", "gemini", "bedrock"] as const) {
     it.live(
       `${backend}: its thinking stays with the deployment that made it, across replicas, compacted and resumed`,
       session(backend),

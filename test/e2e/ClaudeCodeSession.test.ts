@@ -42,16 +42,16 @@ const boundModel = "claude-sonnet-5-1"
 
 /**
  * The thinking model of each backend's session with tool search: Claude 5.1 (on Bedrock as Bedrock names it, which
- * Converse gives Claude's thinking to), and on Chat Completions DeepSeek's thinking model, which wants each tool turn's
- * reasoning back. On Gemini not a Gemini 3 model, which wants each call's thought signature back on the call it signed:
- * Claude Code sends its Edit calls back with an argument the model did not write (`replace_all: false`), and the
- * simulator binds a signature to the call's arguments.
+ * Converse gives Claude's thinking to), on Chat Completions DeepSeek's thinking model, which wants each tool turn's
+ * reasoning back, and on Gemini a Gemini 3 model, which wants each call's thought signature back on the call it signed
+ * (Claude Code sends its Edit calls back with an argument the model did not write, `replace_all: false`: those go with
+ * the stand-in the Gemini API docs name, as the simulator refuses a signature made for other arguments).
  */
 const thinkingModels: Record<Backend, string> = {
   "chat-completions": "deepseek-reasoner",
   "responses": boundModel,
   "anthropic": boundModel,
-  "gemini": boundModel,
+  "gemini": "gemini-3-flash-preview",
   "bedrock": `us.anthropic.${boundModel}-v1:0`
 }
 const boundPricing = { input_per_mtok: 3, cached_input_per_mtok: 0.3, cache_write_per_mtok: 3.75, output_per_mtok: 15 }

@@ -14,6 +14,7 @@ import { DatabaseSync } from "node:sqlite"
 import type { Page } from "playwright-core"
 import type * as AdminAudit from "../../src/internal/gateway/admin/audit.js"
 import * as Chain from "../../src/internal/gateway/audit/chain.js"
+import { canonicalJson } from "../../src/internal/json.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { call } from "../utils/adminApi.js"
 import {
@@ -167,6 +168,6 @@ describe("Gateway dashboard's audit section in headless Chromium", () => {
 const chainRow = (row: ReturnType<typeof AdminAudit.render>): Chain.Row => ({
   ...row,
   at: Math.round(row.at * 1000),
-  before: row.before === null ? null : Chain.canonical(row.before),
-  after: row.after === null ? null : Chain.canonical(row.after)
+  before: row.before === null ? null : canonicalJson(row.before),
+  after: row.after === null ? null : canonicalJson(row.after)
 })

@@ -3,11 +3,12 @@ import * as Duration from "effect/Duration"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
+import { createHash } from "node:crypto"
 import { type ChatChunk, fromResponse, makeAccumulator } from "../../src/ChatChunk.js"
 import type { Input as ChatRequest, ReasoningEffort } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason } from "../../src/ChatResponse.js"
 import { ShapeError } from "../../src/internal/codecError.js"
-import { isJsonObject, type JsonObject } from "../../src/internal/json.js"
+import { canonicalJson, isJsonObject, type JsonObject } from "../../src/internal/json.js"
 import { decode as decodeSimulated } from "../../src/internal/simulator/gemini/request.js"
 import { GeminiStreamParser } from "../../src/internal/wire/gemini/client.js"
 import * as Codec from "../../src/internal/wire/gemini/codec.js"
@@ -350,6 +351,14 @@ const response: fc.Arbitrary<ChatResponse> = fc.record({
 
 const isGenerateContentResponse = Schema.is(Codec.GenerateContentResponse)
 
+// A call as a reply reads it: a signed one keeps the digest of the arguments it came with (their JSON, keys sorted).
+const asRead = (call: ToolCall): ToolCall => {
+  const meta = Codec.metadataOf(call.providerMetadata)
+  if (meta?.thoughtSignature === undefined) return call
+  const signedArguments = createHash("sha256").update(canonicalJson(JSON.parse(call.arguments))).digest("base64url")
+  return { ...call, providerMetadata: gemini({ ...meta, signedArguments }) }
+}
+
 const context = { ...streamContext("gemini"), maxEventSize: undefined }
 
 describe("wire/gemini/codec: the reply both ways", () => {
@@ -365,7 +374,7 @@ describe("wire/gemini/codec: the reply both ways", () => {
         model: original.model,
         text: original.text,
         reasoning: original.reasoning,
-        toolCalls: original.toolCalls,
+        toolCalls: original.toolCalls.map(asRead),
         finishReason: original.finishReason,
         usage: original.usage,
         providerMetadata: original.providerMetadata

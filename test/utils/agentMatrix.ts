@@ -103,16 +103,6 @@ const claudeToolSearch: TestRef = {
 }
 
 /**
- * Claude Code's thinking, sent back as each backend's API wants it. Not on Gemini: a Gemini 3 model wants each call's
- * thought signature back on the call it signed, and Claude Code sends its Edit calls back with an argument the model
- * did not write (`replace_all: false`), which the simulator, binding a signature to the call's arguments, refuses.
- */
-const claudeThinking: Cell = {
-  test: claudeToolSearch,
-  backends: backends.filter((backend) => backend !== "gemini")
-}
-
-/**
  * Prompt caching where each client asks for it and the backend's API caches it: Claude Code's and opencode's
  * `cache_control` breakpoints reach Anthropic and Bedrock; Codex's `prompt_cache_key`, and opencode's through its
  * built-in OpenAI provider, reach the OpenAI APIs, and Codex's Anthropic and Bedrock (to a Claude model) as a
@@ -254,7 +244,7 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       },
       backends
     },
-    "thinking (signature-only, bound prefix)": claudeThinking,
+    "thinking (signature-only, bound prefix)": { test: claudeToolSearch, backends },
     "images": { test: claudeMedia("a PNG"), backends },
     "PDFs": { test: claudeMedia("a PDF"), backends },
     "1M context": {
@@ -265,14 +255,14 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       backends
     },
     "WebSocket transport": { lacks: "Claude Code speaks HTTP with server-sent events only" },
-    // Where its thinking is a deployment's: encrypted reasoning on Responses, signed thinking on Anthropic and Bedrock,
-    // DeepSeek's reasoning_content on Chat Completions. On Gemini no Gemini 3 model (`ClaudeCodeSession.test.ts`).
+    // Its thinking as each deployment makes it: encrypted reasoning on Responses, signed thinking on Anthropic and
+    // Bedrock, a Gemini 3 model's thought signatures, DeepSeek's reasoning_content on Chat Completions.
     "encrypted items across replicas": {
       test: {
         file: "test/e2e/ClaudeCodeReplicas.test.ts",
         title: ": its thinking stays with the deployment that made it, across replicas"
       },
-      backends: ["chat-completions", "responses", "anthropic", "bedrock"]
+      backends
     },
     "MCP tools": mcp["Claude Code"]!,
     "prompt caching (5-minute and 1-hour)": caching["Claude Code"],

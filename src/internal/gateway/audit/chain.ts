@@ -82,16 +82,6 @@ export const genesis = "0".repeat(64)
 /** The empty chain's head. */
 export const emptyHead: Head = { seq: 0, digest: genesis }
 
-/** A JSON value as text with its objects' keys sorted, so equal values give equal text. */
-export function canonical(value: unknown): string {
-  if (value === undefined) return "null"
-  if (value === null || typeof value !== "object") return JSON.stringify(value)
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`
-  const record = value as Readonly<Record<string, unknown>>
-  const fields = Object.keys(record).filter((name) => record[name] !== undefined).sort()
-  return `{${fields.map((name) => `${JSON.stringify(name)}:${canonical(record[name])}`).join(",")}}`
-}
-
 /** The text a row's digest covers: its fields in one fixed order. */
 function content(seq: number, entry: Entry): string {
   return JSON.stringify([

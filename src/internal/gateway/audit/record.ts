@@ -22,8 +22,9 @@ import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Option from "effect/Option"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { canonicalJson } from "../../json.js"
 import * as Auth from "../access/authentication.js"
-import * as Chain from "./chain.js"
+import type * as Chain from "./chain.js"
 import { isRefusal, type Refusals } from "./refusals.js"
 import type { AuditLog } from "./store.js"
 
@@ -106,7 +107,7 @@ function outcomeOf(status: number): Chain.Outcome {
 }
 
 function textOf(value: unknown): string | null {
-  return value === undefined || value === null ? null : Chain.canonical(value)
+  return value === undefined || value === null ? null : canonicalJson(value)
 }
 
 // A write to the log that failed: logged (the action is done by then), the answer still going out.

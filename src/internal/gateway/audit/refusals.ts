@@ -14,8 +14,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { canonicalJson } from "../../json.js"
 import { Database } from "../../persistence/sql.js"
-import * as Chain from "./chain.js"
 import * as Dropped from "./dropped.js"
 import type { AuditLog } from "./store.js"
 
@@ -83,7 +83,7 @@ export const make = Effect.fnUntraced(function*(
         action: summaryAction,
         object: null,
         before: null,
-        after: Chain.canonical({
+        after: canonicalJson({
           refusals: counted.count,
           first: new Date(counted.first).toISOString(),
           last: new Date(counted.last).toISOString()

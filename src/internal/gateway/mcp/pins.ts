@@ -25,6 +25,7 @@ import * as Schema from "effect/Schema"
 import type { SqlError } from "effect/sql/SqlError"
 import { createHash } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { canonicalJson } from "../../json.js"
 import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 
@@ -85,18 +86,6 @@ export interface Subject {
   readonly name: string
 }
 
-// A value as JSON with every object's keys in order, so equal definitions have one text whatever their key order.
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical)
-  if (value === null || typeof value !== "object") return value
-  const out: Record<string, unknown> = {}
-  for (const key of Object.keys(value).sort()) {
-    const field = (value as Record<string, unknown>)[key]
-    if (field !== undefined) out[key] = canonical(field)
-  }
-  return out
-}
-
 // What a pin covers of each kind: what a model or a client reads of it, never `_meta`, nor what changes by itself (a
 // resource's size, its annotations' `lastModified`).
 function covered(definition: Definition): Readonly<Record<string, unknown>> {
@@ -142,7 +131,7 @@ export function nameOf(definition: Definition): string {
 
 /** What `definition`'s pin covers, as canonical JSON, and its digest. */
 export function seen(server: string, definition: Definition): Seen {
-  const json = JSON.stringify(canonical(covered(definition)))
+  const json = canonicalJson(covered(definition))
   return {
     server,
     kind: definition.kind,

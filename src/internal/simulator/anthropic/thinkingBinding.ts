@@ -7,6 +7,7 @@
  * cache breakpoints, which a client moves every turn, nor the form it is written in (a string or a text block).
  */
 import type { ApiError } from "../../../simulator/WireFormat.js"
+import { canonicalJson } from "../../json.js"
 import { type AnyBody, bindingBeta } from "../../wire/anthropic/request.js"
 import { invalid, valueAt } from "../requestChecks.js"
 
@@ -20,16 +21,6 @@ function digestOf(text: string): string {
   return (h >>> 0).toString(16).padStart(8, "0")
 }
 
-// `value` as JSON with its keys sorted and its `cache_control`s left out: the same content reads the same.
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`
-  if (typeof value !== "object" || value === null) return JSON.stringify(value) ?? "null"
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([key, field]) => key !== "cache_control" && field !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  return `{${entries.map(([key, field]) => `${JSON.stringify(key)}:${canonical(field)}`).join(",")}}`
-}
-
 // A system prompt's or a message's content as blocks: a string is one text block.
 const blocks = (content: unknown): unknown => typeof content === "string" ? [{ type: "text", text: content }] : content
 
@@ -37,7 +28,7 @@ const blocks = (content: unknown): unknown => typeof content === "string" ? [{ t
 export function prefixDigest(wire: AnyBody, end: number): string {
   const tools = (wire.tools ?? []).filter((tool) => tool.defer_loading !== true)
   const messages = wire.messages.slice(0, end).map(({ content, role }) => ({ role, content: blocks(content) }))
-  return digestOf(canonical({ system: blocks(wire.system ?? []), tools, messages }))
+  return digestOf(canonicalJson({ system: blocks(wire.system ?? []), tools, messages }, "cache_control"))
 }
 
 /**

@@ -39,6 +39,7 @@
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import { createHash } from "node:crypto"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type {
@@ -54,6 +55,7 @@ import type {
 import { textOf } from "../../../Message.js"
 import { RequestError, ShapeError } from "../../codecError.js"
 import {
+  canonicalJson,
   isJsonObject,
   type JsonObject,
   JsonObjectSchema,
@@ -101,6 +103,11 @@ export interface GeminiMetadata {
   readonly thoughtSignature?: string
   /** The call's own id, when the model gave one; echoed in the call and its `functionResponse`. */
   readonly id?: string
+  /**
+   * The digest of the arguments a signed call came with (`argumentsDigest`): sent back with other arguments (a client
+   * that fills in a default the model left out), the call goes as one the API did not sign, its signature left out.
+   */
+  readonly signedArguments?: string
 }
 
 /** The key of Gemini's entry in `providerMetadata`. */
@@ -112,15 +119,25 @@ export function metadataOf(metadata: ProviderMetadata | undefined): GeminiMetada
   return isJsonObject(value) ? value as GeminiMetadata : undefined
 }
 
-function withMetadata(signature: string | undefined, id: string | undefined): ProviderMetadata | undefined {
+function withMetadata(
+  signature: string | undefined,
+  id: string | undefined,
+  signedArguments?: string
+): ProviderMetadata | undefined {
   return signature === undefined && id === undefined
     ? undefined
     : {
       [metadataKey]: {
         ...(signature !== undefined ? { thoughtSignature: signature } : {}),
-        ...(id !== undefined ? { id } : {})
+        ...(id !== undefined ? { id } : {}),
+        ...(signedArguments !== undefined ? { signedArguments } : {})
       }
     }
+}
+
+/** The digest of a call's arguments as the API holds them (a protobuf `Struct`, whose keys keep no order). */
+function argumentsDigest(args: unknown): string {
+  return createHash("sha256").update(canonicalJson(args ?? {})).digest("base64url")
 }
 
 /**
@@ -719,13 +736,13 @@ function modelParts(message: AssistantMessage, where: string): Array<JsonObject>
   }
   message.toolCalls?.forEach((call, i) => {
     const meta = metadataOf(call.providerMetadata)
-    const functionCall: JsonObject = {
-      name: call.name,
-      args: requestArguments(call, "Gemini", `${where}.toolCalls[${i}].arguments`)
-    }
+    const args = requestArguments(call, "Gemini", `${where}.toolCalls[${i}].arguments`)
+    const functionCall: JsonObject = { name: call.name, args }
     if (meta?.id !== undefined) functionCall["id"] = meta.id
+    const signed = meta?.signedArguments === undefined || meta.signedArguments === argumentsDigest(args)
     // The first call of a step must be signed.
-    const thoughtSignature = meta?.thoughtSignature ?? (i === 0 ? unsignedCallSignature : undefined)
+    const thoughtSignature = (signed ? meta?.thoughtSignature : undefined) ??
+      (i === 0 ? unsignedCallSignature : undefined)
     parts.push(thoughtSignature === undefined ? { functionCall } : { functionCall, thoughtSignature })
   })
   return parts
@@ -1136,7 +1153,7 @@ export function partOf(raw: unknown): ReadPart {
     return {
       _tag: "Call",
       call: (index, reply) => {
-        const metadata = withMetadata(signature, id)
+        const metadata = withMetadata(signature, id, signature === undefined ? undefined : argumentsDigest(args))
         return metadata === undefined
           ? { id: id ?? madeCallId(index, reply), name, arguments: json }
           : { id: id ?? madeCallId(index, reply), name, arguments: json, providerMetadata: metadata }
