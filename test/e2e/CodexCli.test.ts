@@ -7,14 +7,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
-import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { awaitFirstLine, envWithoutKeys, spawnProcess, startCli } from "../utils/cliHarness.js"
 import { providerLines } from "../utils/codexConfig.js"
 import { eventually } from "../utils/eventually.js"
-
-const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
+import { codexBin } from "../utils/pinnedCli.js"
 
 describe("Codex CLI against serve", () => {
   it.live(

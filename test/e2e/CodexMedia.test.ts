@@ -8,15 +8,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
-import { createRequire } from "node:module"
 import * as path from "node:path"
 import { agentAgainstServe } from "../utils/agentAgainstServe.js"
 import { chart, expectDelivered, type Medium, userTurnShapes } from "../utils/agentMedia.js"
 import { backends } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { providerLines } from "../utils/codexConfig.js"
+import { codexBin } from "../utils/pinnedCli.js"
 
-const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
 const agentKey = "gw-codex-media-agent-0001"
 const model = "gpt-4o-mini"
 

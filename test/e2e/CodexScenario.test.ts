@@ -7,13 +7,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
-import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
-
-const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
+import { codexBin } from "../utils/pinnedCli.js"
 
 const command = (cmd: string) => ({ toolCalls: [{ name: "exec_command", arguments: { cmd } }] })
 

@@ -9,14 +9,13 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
-import { createRequire } from "node:module"
 import * as path from "node:path"
 import { agentAgainstServe } from "../utils/agentAgainstServe.js"
 import { type Backend, backends } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { providerLines } from "../utils/codexConfig.js"
+import { codexBin } from "../utils/pinnedCli.js"
 
-const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
 const agentKey = "gw-structured-agent-0001"
 
 // The answer's shape: a city and its population, nothing else.

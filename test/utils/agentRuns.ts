@@ -4,11 +4,11 @@
  */
 import { expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { createRequire } from "node:module"
 import { claudeCodeEnv } from "./agentAgainstServe.js"
 import { agentKey, type AgentSession } from "./agentSession.js"
 import { envWithoutKeys, spawnProcess } from "./cliHarness.js"
 import { opencodeConfigured } from "./opencodeConfig.js"
+import { codexBin } from "./pinnedCli.js"
 
 /** An agent run `timeoutMs` at most: long enough for a loaded machine's session. */
 const timeoutMs = 240_000
@@ -59,9 +59,6 @@ export const geminiCliRun = (gemini: string, session: AgentSession, stdin?: stri
     ...(stdin === undefined ? {} : { stdin }),
     timeoutMs
   })
-
-/** The `@openai/codex` devDependency's program. */
-export const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
 
 /** Codex's environment: its home the session's; the gateway key in `GATEWAY_KEY` too, for a provider of its own. */
 export const codexEnv = (session: AgentSession, keyInEnv: boolean) => ({

@@ -1,6 +1,7 @@
 /**
  * The agent CLIs the tests drive that are kept out of package.json (each is large): installed with npm, at a pinned
- * version, into `.test-tools/<name>-<version>/` (the name without its scope) the first time a test asks for one
+ * version (or the one `AGENT_CLI_VERSIONS` asks for, Codex's included, whose pin is a devDependency), into
+ * `.test-tools/<name>-<version>/` (the name without its scope) the first time a test asks for one
  * (into a scratch directory renamed into place, so two runs at once do not see half an install), without install
  * scripts. Gemini CLI (one bundled JavaScript program) without its optional native peers (a pty and a keychain, which
  * headless `gemini -p` does not use); Claude Code with its optional dependency of this platform (its native program),
@@ -13,6 +14,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -31,6 +33,23 @@ export interface PinnedCli {
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
+
+/**
+ * The versions a run drives in place of the pinned ones, by npm package (`AGENT_CLI_VERSIONS`, JSON): those
+ * `npm run agents-newest` asks for, the newest the registry has.
+ */
+const askedVersions = (): Readonly<Record<string, string>> => JSON.parse(process.env["AGENT_CLI_VERSIONS"] ?? "{}")
+
+/** The version of `cli` a run drives: the one asked for, else its pin. */
+const versionOf = (cli: PinnedCli): string => askedVersions()[cli.name] ?? cli.version
+
+/** Where `cli` at the version a run drives is installed, and its program there. */
+function installed(cli: PinnedCli): { readonly home: string; readonly program: (dir: string) => string } {
+  return {
+    home: path.join(root, ".test-tools", `${cli.name.split("/").at(-1)}-${versionOf(cli)}`),
+    program: (dir) => path.join(dir, "node_modules", cli.name, cli.program)
+  }
+}
 
 /** npm could not reach its registry to install a CLI a test drives: the test is skipped, saying so. */
 export class RegistryUnreachable extends Data.TaggedError("RegistryUnreachable")<{
@@ -55,12 +74,12 @@ function unreachableRegistry(): string | undefined {
  */
 export const pinnedCli = (cli: PinnedCli): Effect.Effect<string, RegistryUnreachable> =>
   Effect.suspend(() => {
-    const home = path.join(root, ".test-tools", `${cli.name.split("/").at(-1)}-${cli.version}`)
-    const program = (dir: string) => path.join(dir, "node_modules", cli.name, cli.program)
+    const { home, program } = installed(cli)
+    const version = versionOf(cli)
     if (fs.existsSync(program(home))) return Effect.succeed(program(home))
     const unreachable = unreachableRegistry()
     if (unreachable !== undefined) {
-      return Effect.fail(new RegistryUnreachable({ cli: `${cli.name}@${cli.version}`, detail: unreachable }))
+      return Effect.fail(new RegistryUnreachable({ cli: `${cli.name}@${version}`, detail: unreachable }))
     }
     fs.mkdirSync(path.dirname(home), { recursive: true })
     const scratch = fs.mkdtempSync(`${home}.installing-`)
@@ -75,11 +94,11 @@ export const pinnedCli = (cli: PinnedCli): Effect.Effect<string, RegistryUnreach
         "--ignore-scripts",
         ...(cli.optional ? [] : ["--omit=optional"]),
         ...(cli.withoutPeers === true ? ["--legacy-peer-deps"] : []),
-        `${cli.name}@${cli.version}`
+        `${cli.name}@${version}`
       ], { encoding: "utf8", timeout: 300_000 })
       if (installed.status !== 0 || !fs.existsSync(program(scratch))) {
         throw new Error(
-          `could not install ${cli.name}@${cli.version} with npm into ${scratch} (exit ${installed.status}${
+          `could not install ${cli.name}@${version} with npm into ${scratch} (exit ${installed.status}${
             installed.error === undefined ? "" : `, ${installed.error.message}`
           }):\n${installed.stderr}`
         )
@@ -99,6 +118,25 @@ export const pinnedCli = (cli: PinnedCli): Effect.Effect<string, RegistryUnreach
 /** `installing`'s program, or the test skipped with the reason where the registry cannot be reached to install it. */
 export const orSkip = (ctx: TestContext) => <A>(installing: Effect.Effect<A, RegistryUnreachable>): Effect.Effect<A> =>
   Effect.catchTag(installing, "RegistryUnreachable", (unreachable) => Effect.sync(() => ctx.skip(unreachable.message)))
+
+/** Codex, pinned as a devDependency (its program in node_modules); installed apart only when another version is asked. */
+const codex: PinnedCli = {
+  name: "@openai/codex",
+  version: createRequire(import.meta.url)("@openai/codex/package.json").version,
+  program: "bin/codex.js",
+  optional: true
+}
+
+/**
+ * Codex's program: the devDependency's, or that of the version `AGENT_CLI_VERSIONS` asks for, which must be installed
+ * first (`codexInstalled`).
+ */
+export const codexBin: string = askedVersions()[codex.name] === undefined
+  ? createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
+  : installed(codex).program(installed(codex).home)
+
+/** Codex at the version a run drives, installed where it is not (`codexBin`'s). */
+export const codexInstalled: Effect.Effect<string, RegistryUnreachable> = pinnedCli(codex)
 
 /** Gemini CLI at the version the tests pin. */
 export const geminiCli = pinnedCli({
