@@ -35,8 +35,9 @@ export const opencodeTools = (work: string): AgentTools => ({
   run: (command) => ({ name: "bash", arguments: { command, description: `Runs ${command}` } })
 })
 
-// Codex reads, edits and runs through its one shell tool.
-const codexCommand = (cmd: string) => ({ name: "exec_command", arguments: { cmd } })
+// Codex reads, edits and runs through its one shell tool, waiting for the command's output as long as it may (its
+// default is 10 s, after which a command still starting on a loaded machine answers with a session id, not its output).
+const codexCommand = (cmd: string) => ({ name: "exec_command", arguments: { cmd, yield_time_ms: 30_000 } })
 
 /** Codex's `exec_command`, for all three. */
 export const codexTools: AgentTools = {
