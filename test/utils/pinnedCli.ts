@@ -43,12 +43,15 @@ const askedVersions = (): Readonly<Record<string, string>> => JSON.parse(process
 /** The version of `cli` a run drives: the one asked for, else its pin. */
 const versionOf = (cli: PinnedCli): string => askedVersions()[cli.name] ?? cli.version
 
-/** Where `cli` at the version a run drives is installed, and its program there. */
-function installed(cli: PinnedCli): { readonly home: string; readonly program: (dir: string) => string } {
-  return {
-    home: path.join(root, ".test-tools", `${cli.name.split("/").at(-1)}-${versionOf(cli)}`),
-    program: (dir) => path.join(dir, "node_modules", cli.name, cli.program)
-  }
+/** Where `cli` at the version a run drives is installed, its program below a directory, and its program there. */
+function installed(cli: PinnedCli): {
+  readonly home: string
+  readonly program: (dir: string) => string
+  readonly installedProgram: string
+} {
+  const home = path.join(root, ".test-tools", `${cli.name.split("/").at(-1)}-${versionOf(cli)}`)
+  const program = (dir: string) => path.join(dir, "node_modules", cli.name, cli.program)
+  return { home, program, installedProgram: program(home) }
 }
 
 /** npm could not reach its registry to install a CLI a test drives: the test is skipped, saying so. */
@@ -133,7 +136,7 @@ const codex: PinnedCli = {
  */
 export const codexBin: string = askedVersions()[codex.name] === undefined
   ? createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
-  : installed(codex).program(installed(codex).home)
+  : installed(codex).installedProgram
 
 /** Codex at the version a run drives, installed where it is not (`codexBin`'s). */
 export const codexInstalled: Effect.Effect<string, RegistryUnreachable> = pinnedCli(codex)
