@@ -119,9 +119,11 @@ beforeAll(() =>
     yield* npm(["install", "--offline", "--no-audit", "--no-fund"], app())
   })), 480_000)
 
-afterAll(() => {
-  if (scratch !== "") fs.rmSync(scratch, { recursive: true, force: true })
-})
+// The scratch project holds every runtime dependency installed: on a busy disk its removal has taken past a hook's
+// default 30 s, so it runs without blocking the worker and with the install's own bound.
+afterAll(async () => {
+  if (scratch !== "") await fs.promises.rm(scratch, { recursive: true, force: true })
+}, 480_000)
 
 describe("the packed package", () => {
   it("ships the compiled package, its launcher and the sources its maps point at, and nothing else", () => {
