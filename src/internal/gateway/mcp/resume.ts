@@ -22,7 +22,7 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Sse from "../../../Sse.js"
-import { isJsonObject, parseJsonObject } from "../../json.js"
+import { parseJsonObject } from "../../json.js"
 import * as Tapped from "./tapped.js"
 
 /** How long the gateway waits before it resumes a stream whose server set no `retry`. */
@@ -44,63 +44,48 @@ interface Reading {
   resumptions: number
 }
 
-// The id of the JSON-RPC request `request` posts, if it posts one.
-function requestIdOf(request: HttpClientRequest.HttpClientRequest): string | number | undefined {
-  if (request.method !== "POST" || request.body._tag !== "Uint8Array") return undefined
-  const message = parseJsonObject(request.body.text ?? new TextDecoder().decode(request.body.body))
-  if (message === undefined || typeof message["method"] !== "string") return undefined
-  const id = message["id"]
-  return typeof id === "string" || typeof id === "number" ? id : undefined
-}
-
 const isEventStream = (response: HttpClientResponse.HttpClientResponse) =>
   response.headers["content-type"]?.startsWith("text/event-stream") === true
 
-// Whether `data` (an event's) is the response to the request of `id`.
-function answers(data: string, id: string | number): boolean {
+// Whether `data` (an event's) is a response. A POST's stream carries the messages of the one request it posted, and
+// the response among them is that request's: a POST of anything else is answered 202 with no stream.
+function answers(data: string): boolean {
   if (!data.includes("\"result\"") && !data.includes("\"error\"")) return false
-  try {
-    const message: unknown = JSON.parse(data)
-    return isJsonObject(message) && message["id"] === id && ("result" in message || "error" in message)
-  } catch {
-    return false
-  }
+  const message = parseJsonObject(data)
+  return message !== undefined && message["method"] === undefined && ("result" in message || "error" in message)
 }
 
-// `stream` (one of the request's, of `id`), its events noted in `reading` as they pass; `ended` told at its end
-// whether it ended inside an event.
-function noted(
+// `stream` (one of the request's), its events noted in `reading` as they pass, then the streams that follow it: none
+// when the request was answered, or it cannot or may no longer be resumed (an event left unfinished at the end would
+// run into the resumed stream's first); else the `GET` that resumes it, after the server's `retry`, and those after.
+function read(
   stream: Stream.Stream<Uint8Array, HttpClientError.HttpClientError>,
-  reading: Reading,
-  id: string | number,
-  maxBytes: number
-) {
-  const decoder = Sse.makeDecoder({ maxEventSize: maxBytes })
-  const note = (events: ReadonlyArray<Sse.Event>) => {
-    for (const event of events) {
-      if (event.id !== undefined) reading.lastId = event.id === "" ? undefined : event.id
-      if (event.retry !== undefined) reading.retry = event.retry
-      if (answers(event.data, id)) reading.answered = true
-    }
-  }
-  const read = (chunks: () => ReadonlyArray<Sse.Event>) => {
+  resumption: Resumption
+): Stream.Stream<Uint8Array, HttpClientError.HttpClientError> {
+  const { reading } = resumption
+  const decoder = Sse.makeDecoder({ maxEventSize: resumption.maxBytes })
+  const note = (events: () => ReadonlyArray<Sse.Event>) => {
     if (!reading.reading) return
     try {
-      note(chunks())
+      for (const event of events()) {
+        if (event.id !== undefined) reading.lastId = event.id === "" ? undefined : event.id
+        if (event.retry !== undefined) reading.retry = event.retry
+        if (answers(event.data)) reading.answered = true
+      }
     } catch {
       reading.reading = false
     }
   }
-  // An event left unfinished at the end would run into the resumed stream's first: such a stream is not resumed.
-  const end = Effect.sync(() =>
-    read(() => {
-      const last = decoder.end()
-      if (last.length > 0) reading.reading = false
-      return last
+  return Stream.concat(
+    Tapped.read(stream, (chunk) => note(() => decoder.push(chunk))),
+    Stream.suspend(() => {
+      note(() => {
+        const last = decoder.end()
+        if (last.length > 0) reading.reading = false
+        return last
+      })
+      return following(resumption)
     })
-  )
-  return Tapped.read(stream, (chunk) => read(() => decoder.push(chunk))).pipe(
-    Stream.concat(Stream.fromEffectDrain(end))
   )
 }
 
@@ -129,35 +114,34 @@ export function refusal(cause: unknown): string | undefined {
   return description?.startsWith(refusedPrefix) === true ? description : undefined
 }
 
-// The streams that follow `reading`'s last one, of the request `request` posted: none when it was answered, or it
-// cannot or may no longer be resumed; else the `GET` that resumes it, after the server's `retry`, and those after it.
-function following(
-  http: HttpClient.HttpClient.With<HttpClientError.HttpClientError, Scope.Scope>,
-  request: HttpClientRequest.HttpClientRequest,
-  reading: Reading,
-  id: string | number,
-  maxBytes: number
-): Stream.Stream<Uint8Array, HttpClientError.HttpClientError> {
-  return Stream.suspend(() => {
-    const { lastId } = reading
-    if (reading.answered || !reading.reading || lastId === undefined || reading.resumptions >= maxResumptions) {
-      return Stream.empty
-    }
-    reading.resumptions += 1
-    const get = request.pipe(
-      HttpClientRequest.setMethod("GET"),
-      HttpClientRequest.setBody(HttpBody.empty),
-      HttpClientRequest.setHeaders({ accept: "text/event-stream", "last-event-id": lastId })
-    )
-    const resumed = Effect.flatMap(
-      Effect.andThen(Effect.sleep(reading.retry ?? defaultRetry), http.execute(get)),
-      (response) =>
-        response.status >= 200 && response.status < 300 && isEventStream(response)
-          ? Effect.succeed(noted(response.stream, reading, id, maxBytes))
-          : Effect.fail(refused(get, response))
-    )
-    return Stream.concat(Stream.unwrap(resumed), following(http, request, reading, id, maxBytes))
-  })
+// The request a POST's stream answers, and how its streams are resumed.
+interface Resumption {
+  readonly http: HttpClient.HttpClient.With<HttpClientError.HttpClientError, Scope.Scope>
+  readonly request: HttpClientRequest.HttpClientRequest
+  readonly reading: Reading
+  readonly maxBytes: number
+}
+
+// The `GET` that resumes `resumption`'s request where its last stream ended, read as `read` reads them, if it is due.
+function following(resumption: Resumption): Stream.Stream<Uint8Array, HttpClientError.HttpClientError> {
+  const { reading } = resumption
+  const { lastId } = reading
+  if (reading.answered || !reading.reading || lastId === undefined || reading.resumptions >= maxResumptions) {
+    return Stream.empty
+  }
+  reading.resumptions += 1
+  const get = resumption.request.pipe(
+    HttpClientRequest.setMethod("GET"),
+    HttpClientRequest.setBody(HttpBody.empty),
+    HttpClientRequest.setHeaders({ accept: "text/event-stream", "last-event-id": lastId })
+  )
+  return Stream.unwrap(Effect.flatMap(
+    Effect.andThen(Effect.sleep(reading.retry ?? defaultRetry), resumption.http.execute(get)),
+    (response) =>
+      response.status >= 200 && response.status < 300 && isEventStream(response)
+        ? Effect.succeed(read(response.stream, resumption))
+        : Effect.fail(refused(get, response))
+  ))
 }
 
 /**
@@ -168,16 +152,11 @@ export function resuming(http: HttpClient.HttpClient, maxBytes: number): HttpCli
   // Each resumption's request lasts as long as its stream is read.
   const scoped = HttpClient.withScope(http)
   return HttpClient.transform(http, (effect, request) => {
-    const id = requestIdOf(request)
-    if (id === undefined) return effect
+    if (request.method !== "POST") return effect
     return Effect.map(effect, (response) => {
       if (response.status < 200 || response.status >= 300 || !isEventStream(response)) return response
       const reading: Reading = { lastId: undefined, retry: undefined, answered: false, reading: true, resumptions: 0 }
-      const body = Stream.concat(
-        noted(response.stream, reading, id, maxBytes),
-        following(scoped, request, reading, id, maxBytes)
-      )
-      return Tapped.tapped(response, body)
+      return Tapped.tapped(response, read(response.stream, { http: scoped, request, reading, maxBytes }))
     })
   })
 }
