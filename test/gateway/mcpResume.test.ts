@@ -4,8 +4,9 @@
  * cut into any number of streams (each ended after an event with an id) and any cut of each into chunks, the request
  * gets its response, each resumption a `GET` with the request's headers and the last id read as `Last-Event-ID`; the
  * server's `retry` waited (TestClock), one second when it set none; not resumed when no event had an id, when the
- * response came, when the stream ended inside an event, and at most `maxResumptions` times; a `GET` the server refuses
- * ends the request with its answer, which `refusal` reads.
+ * response came, when the stream ended inside an event, and at most `maxResumptions` times; a request of the server on
+ * the stream (its reply posted apart) not taken for the answer; a `GET` the server refuses ends the request with its
+ * answer, which `refusal` reads.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as McpClient from "effect/ai/McpClient"
@@ -14,6 +15,7 @@ import * as McpProtocol from "effect/ai/McpProtocol"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
@@ -32,7 +34,12 @@ type Answer = { readonly chunks: ReadonlyArray<string> } | { readonly status: nu
 
 // A server that answers each request in turn with `answers` (past them, 404), noting each request in `sent`.
 function server(answers: ReadonlyArray<Answer>, sent: Array<Sent>) {
-  return HttpClient.make((request) =>
+  return HttpClient.make(answering(answers, sent))
+}
+
+// The answer `server` gives a request.
+function answering(answers: ReadonlyArray<Answer>, sent: Array<Sent>) {
+  return (request: HttpClientRequest.HttpClientRequest) =>
     Effect.sync(() => {
       const answer = answers[sent.length] ?? { status: 404 }
       sent.push({ method: request.method, headers: request.headers })
@@ -49,7 +56,6 @@ function server(answers: ReadonlyArray<Answer>, sent: Array<Sent>) {
         new Response(body, { headers: { "content-type": "text/event-stream" } })
       )
     })
-  )
 }
 
 const request = { jsonrpc: "2.0" as const, id: "gateway-7", method: "tools/call", params: { name: "slow" } }
@@ -151,6 +157,28 @@ describe("a call's stream resumed where its server ended it", () => {
             "MCP response ended before the terminal response"
           )}
       }
+    }))
+
+  it.effect("a request of the server on the stream is not its answer: the stream is resumed after it", () =>
+    Effect.gen(function*() {
+      const asked = { jsonrpc: "2.0", id: "s-1", method: "roots/list", params: { result: "not an answer" } }
+      const sent: Array<Sent> = []
+      const streams = answering([{ chunks: [event("a", undefined, 0), event("b", asked)] }, {
+        chunks: [event("c", response)]
+      }], sent)
+      // `McpClient`'s reply to the server's request is taken (202), apart from the streams.
+      const replies: Array<unknown> = []
+      const http = HttpClient.make((request) =>
+        request.method === "POST" && sent.length > 0
+          ? Effect.sync(() => {
+            if (request.body._tag === "Uint8Array") replies.push(JSON.parse(new TextDecoder().decode(request.body.body)))
+            return HttpClientResponse.fromWeb(request, new Response(null, { status: 202 }))
+          })
+          : streams(request)
+      )
+      expect(yield* send(http)).toEqual(response)
+      expect(replies).toMatchObject([{ id: "s-1" }])
+      expect(sent.map((one) => [one.method, one.headers["last-event-id"]])).toEqual([["POST", undefined], ["GET", "b"]])
     }))
 
   it.effect("a resumption the server refuses ends the request with its answer; the resumptions are bounded", () =>

@@ -52,7 +52,7 @@ const isEventStream = (response: HttpClientResponse.HttpClientResponse) =>
 function answers(data: string): boolean {
   if (!data.includes("\"result\"") && !data.includes("\"error\"")) return false
   const message = parseJsonObject(data)
-  return message !== undefined && message["method"] === undefined && ("result" in message || "error" in message)
+  return message !== undefined && ("result" in message || "error" in message)
 }
 
 // `stream` (one of the request's), its events noted in `reading` as they pass, then the streams that follow it: none
