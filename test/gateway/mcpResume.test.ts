@@ -171,7 +171,9 @@ describe("a call's stream resumed where its server ended it", () => {
       const http = HttpClient.make((request) =>
         request.method === "POST" && sent.length > 0
           ? Effect.sync(() => {
-            if (request.body._tag === "Uint8Array") replies.push(JSON.parse(new TextDecoder().decode(request.body.body)))
+            if (request.body._tag === "Uint8Array") {
+              replies.push(JSON.parse(new TextDecoder().decode(request.body.body)))
+            }
             return HttpClientResponse.fromWeb(request, new Response(null, { status: 202 }))
           })
           : streams(request)
