@@ -1,12 +1,12 @@
 /**
  * A call's response stream resumed where its server ended it (`internal/gateway/mcp/resume.ts`), under `effect/ai`'s
- * `McpClient` HTTP transport as the gateway runs it, against a server faked at the `HttpClient` seam: for any answer
- * cut into any number of streams (each ended after an event with an id) and any cut of each into chunks, the request
- * gets its response, each resumption a `GET` with the request's headers and the last id read as `Last-Event-ID`; the
- * server's `retry` waited (TestClock), one second when it set none; not resumed when no event had an id, when the
- * response came, when the stream ended inside an event, and at most `maxResumptions` times; a request of the server on
- * the stream (its reply posted apart) not taken for the answer; a `GET` the server refuses ends the request with its
- * answer, which `refusal` reads.
+ * `McpClient` HTTP transport as the gateway runs it (through `relay.ts`' tap), against a server faked at the
+ * `HttpClient` seam: for any answer cut into any number of streams (each ended after an event with an id) and any cut
+ * of each into chunks, the request gets its response, each stream's notifications relayed once, each resumption a `GET`
+ * with the request's headers and the last id read as `Last-Event-ID`; the server's `retry` waited (TestClock), one
+ * second when it set none; not resumed when no event had an id, when the response came, when the stream ended inside an
+ * event, and at most `maxResumptions` times; a request of the server on the stream (its reply posted apart) not taken
+ * for the answer; a `GET` the server refuses ends the request with its answer, which `refusal` reads.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as McpClient from "effect/ai/McpClient"
@@ -19,6 +19,7 @@ import type * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
+import * as Relay from "../../src/internal/gateway/mcp/relay.js"
 import * as Resume from "../../src/internal/gateway/mcp/resume.js"
 
 const url = "http://upstream.test/mcp"
@@ -66,14 +67,16 @@ const event = (id: string | undefined, data: unknown, retry?: number) =>
     data === undefined ? "" : JSON.stringify(data)
   }\n\n`
 
-// The request sent with `McpClient`'s HTTP transport over `http` resuming: its response, or its failure.
-const send = (http: HttpClient.HttpClient) =>
+// The request sent with `McpClient`'s HTTP transport over `http` resuming, as the gateway taps it for `relay`: its
+// response, or its failure.
+const send = (http: HttpClient.HttpClient, relay = Relay.make(() => {})) =>
   Effect.scoped(Effect.gen(function*() {
+    const tapped = Relay.tapHttp(http, relay, 1024 * 1024, Resume.resuming(http, 1024 * 1024))
     const transport = yield* McpClient.http({
       url,
       protocol: McpProtocol.v2025_11_25,
       headers: { "x-entry": "kept", "mcp-session-id": "session-1" }
-    }).pipe(Effect.provideService(HttpClient.HttpClient, Resume.resuming(http, 1024 * 1024)))
+    }).pipe(Effect.provideService(HttpClient.HttpClient, tapped))
     return yield* transport.request(request)
   }))
 
@@ -83,6 +86,8 @@ const progress = (n: number) => ({
   params: { progressToken: "p", progress: n }
 })
 
+const changed = { jsonrpc: "2.0", method: "notifications/tools/list_changed" }
+
 // `text` cut at `cuts` (positions, any order, taken modulo its length) into chunks.
 function cut(text: string, cuts: ReadonlyArray<number>): ReadonlyArray<string> {
   const at = [...new Set(cuts.map((position) => position % (text.length + 1)))].sort((a, b) => a - b)
@@ -90,26 +95,34 @@ function cut(text: string, cuts: ReadonlyArray<number>): ReadonlyArray<string> {
 }
 
 describe("a call's stream resumed where its server ended it", () => {
-  it("for any answer in any number of streams, each cut anyhow, the request gets its response", () =>
+  it("for any answer in any number of streams, each cut anyhow, the request gets its response, each relayed", () =>
     fc.assert(
       fc.asyncProperty(
         fc.array(fc.nat({ max: 3 }), { minLength: 1, maxLength: 5 }),
         fc.array(fc.array(fc.nat(), { maxLength: 4 }), { minLength: 5, maxLength: 5 }),
         (notifications, cuts) =>
           Effect.runPromise(Effect.gen(function*() {
-            // Stream `s` holds `notifications[s]` events with ids; the last one ends with the response.
+            // Stream `s` holds a list's change and `notifications[s]` events with ids; the last one ends with the
+            // response.
             let next = 0
             const ids: Array<string> = []
             const texts = notifications.map((count, s) => {
-              const events = [event(`e${next++}`, undefined, 0)]
+              const events = [event(`e${next++}`, undefined, 0), event(`e${next++}`, changed)]
               for (let n = 0; n < count; n++) events.push(event(`e${next++}`, progress(n)))
               ids.push(`e${next - 1}`)
               if (s === notifications.length - 1) events.push(event(`e${next++}`, response))
               return events.join("")
             })
             const sent: Array<Sent> = []
-            const answered = yield* send(server(texts.map((text, s) => ({ chunks: cut(text, cuts[s]!) })), sent))
+            const told: Array<Relay.Unsolicited> = []
+            const relay = Relay.make((one) => void told.push(one))
+            const answered = yield* send(
+              server(texts.map((text, s) => ({ chunks: cut(text, cuts[s]!) })), sent),
+              relay
+            )
             expect(answered).toEqual(response)
+            // Each stream's change told once: the resumptions' events are relayed as the POST's.
+            expect(told).toEqual(texts.map(() => ({ _tag: "ListChanged", method: changed.method })))
             expect(sent.map((one) => one.method)).toEqual(["POST", ...ids.slice(1).map(() => "GET")])
             // Each resumption from the last id its stream before it read, with the request's own headers.
             sent.slice(1).forEach((one, s) => {

@@ -31,8 +31,9 @@ import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
-import * as Sse from "../../../Sse.js"
+import type * as Sse from "../../../Sse.js"
 import { isJsonObject, parseJsonObject } from "../../json.js"
+import type * as Resume from "./resume.js"
 import * as ServerRequests from "./serverRequests.js"
 import * as Tapped from "./tapped.js"
 
@@ -208,33 +209,23 @@ function noteAsked(relay: Relay, data: string, call: Call): boolean {
 
 /**
  * `http`, whose SSE responses are read by `relay` as they pass (a relaying call's, `relaying`, as that call's), each
- * event up to `maxBytes` (past it, no longer read: `McpClient` fails the response on its own bound).
+ * event up to `maxBytes` (past it, no longer read: `McpClient` fails the response on its own bound); a stream `resume`
+ * resumes (`Resume.resuming`) is read by it, its resumptions' events relayed too, each event decoded once for both.
  */
-export function tapHttp(http: HttpClient.HttpClient, relay: Relay, maxBytes: number): HttpClient.HttpClient {
-  return HttpClient.transformResponse(
+export function tapHttp(http: HttpClient.HttpClient, relay: Relay, maxBytes: number, resume?: Resume.Resuming) {
+  return HttpClient.transform(
     http,
-    (effect) =>
+    (effect, request) =>
       Effect.flatMap(effect, (response) =>
-        Effect.flatMap(Effect.service(Exchange), (exchange) => {
-          if (!response.headers["content-type"]?.startsWith("text/event-stream")) {
-            return Effect.succeed(response)
-          }
-          const decoder = Sse.makeDecoder({ maxEventSize: maxBytes })
-          let reading = true
-          const read = (chunk: Uint8Array) => {
-            if (!reading) return
-            try {
-              for (const event of decoder.push(chunk)) observe(relay, event.data, exchange, false)
-            } catch {
-              reading = false
-            }
-          }
-          const tapped = Tapped.read(response.stream, read)
+        Effect.map(Effect.service(Exchange), (exchange) => {
+          if (!Tapped.isEventStream(response)) return response
+          const reader = (event: Sse.Event) => observe(relay, event.data, exchange, false)
+          const tapped = resume?.(request, response, reader) ?? Tapped.events(response.stream, maxBytes, reader)
           // Read ahead of `McpClient`, which stops reading while it waits to reply to a request of the server its
           // call's client is asked: the server's cancel of that request comes behind it. Without a client to ask,
           // nothing is noted as asked (`noteAsked`) and no reply waits for one, so the stream is read as it is pulled.
           const body = exchange?.listener.ask === undefined ? tapped : Stream.buffer(tapped, { capacity: readAhead })
-          return Effect.succeed(Tapped.tapped(response, body))
+          return Tapped.tapped(response, body)
         }))
   )
 }

@@ -1,16 +1,16 @@
 /**
  * A call's response stream resumed where its server ended it. In Streamable HTTP (2025-11-25, "Resumability and
  * Redelivery") a server may end the SSE stream of a POST before the response, once it sent an event with an id (a
- * priming event, its id and no data), and send the response on the stream its client opens again: a `GET` with that
- * id as `Last-Event-ID`, after the `retry` the server set (the suite's reference server's `test_reconnection` does, to
+ * priming event, its id and no data), and send the response on the stream its client opens again: a `GET` with that id
+ * as `Last-Event-ID`, after the `retry` the server set (the suite's reference server's `test_reconnection` does, to
  * poll). `effect/ai`'s `McpClient` does not resume: it fails the request ("MCP response ended before the terminal
- * response"). So the gateway does, beneath it, on its HTTP client to the server (`resuming`): the stream of a POST of a
- * request that ends without the request's response, after an event with an id, goes on with the events of the `GET`
- * that resumes it, in the one response `McpClient` reads (and `relay.ts` taps), as often as the server ends it so,
- * each after its `retry` (`defaultRetry` when it set none), at most `maxResumptions` times; the request's own bound
- * (its `call_timeout`) bounds the time. A stream cut (a failure rather than an end), or ended inside an event, is not
- * resumed. A `GET` the server answers with anything but a stream ends the request with that answer (`refusal`): the
- * server answered, so it is not down.
+ * response"). So the gateway does, beneath it (`resuming`, by which `relay.ts`' tap reads a POST's stream, each event
+ * decoded once for both): the stream of a POST of a request that ends without the request's response, after an event
+ * with an id, goes on with the events of the `GET` that resumes it, in the one response `McpClient` reads, as often as
+ * the server ends it so, each after its `retry` (`defaultRetry` when it set none), at most `maxResumptions` times; the
+ * request's own bound (its `call_timeout`) bounds the time. A stream cut (a failure rather than an end), or ended
+ * inside an event, is not resumed. A `GET` the server answers with anything but a stream ends the request with that
+ * answer (`refusal`): the server answered, so it is not down.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -21,7 +21,7 @@ import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as Sse from "../../../Sse.js"
+import type * as Sse from "../../../Sse.js"
 import { parseJsonObject } from "../../json.js"
 import * as Tapped from "./tapped.js"
 
@@ -39,13 +39,13 @@ interface Reading {
   retry: number | undefined
   /** Whether the request's response came. */
   answered: boolean
-  /** Whether the streams are still read: not once an event was past the bound (`McpClient` fails on it). */
-  reading: boolean
+  /**
+   * Whether the last stream was read whole: not when an event was past the bound (`McpClient` fails on it), nor when
+   * it ended inside one.
+   */
+  whole: boolean
   resumptions: number
 }
-
-const isEventStream = (response: HttpClientResponse.HttpClientResponse) =>
-  response.headers["content-type"]?.startsWith("text/event-stream") === true
 
 // Whether `data` (an event's) is a response. A POST's stream carries the messages of the one request it posted, and
 // the response among them is that request's: a POST of anything else is answered 202 with no stream.
@@ -55,38 +55,23 @@ function answers(data: string): boolean {
   return message !== undefined && ("result" in message || "error" in message)
 }
 
-// `stream` (one of the request's), its events noted in `reading` as they pass, then the streams that follow it: none
-// when the request was answered, or it cannot or may no longer be resumed (an event left unfinished at the end would
-// run into the resumed stream's first); else the `GET` that resumes it, after the server's `retry`, and those after.
+// `stream` (one of the request's), its events noted in `reading` and given to `reader`, then what follows it: none when
+// the request was answered, or it cannot or may no longer be resumed (an event left unfinished at the end would run
+// into the resumed stream's first); else the `GET` that resumes it, after the server's `retry`, and those after.
 function read(
   stream: Stream.Stream<Uint8Array, HttpClientError.HttpClientError>,
   resumption: Resumption
 ): Stream.Stream<Uint8Array, HttpClientError.HttpClientError> {
-  const { reading } = resumption
-  const decoder = Sse.makeDecoder({ maxEventSize: resumption.maxBytes })
-  const note = (events: () => ReadonlyArray<Sse.Event>) => {
-    if (!reading.reading) return
-    try {
-      for (const event of events()) {
-        if (event.id !== undefined) reading.lastId = event.id === "" ? undefined : event.id
-        if (event.retry !== undefined) reading.retry = event.retry
-        if (answers(event.data)) reading.answered = true
-      }
-    } catch {
-      reading.reading = false
-    }
-  }
-  return Stream.concat(
-    Tapped.read(stream, (chunk) => note(() => decoder.push(chunk))),
-    Stream.suspend(() => {
-      note(() => {
-        const last = decoder.end()
-        if (last.length > 0) reading.reading = false
-        return last
-      })
-      return following(resumption)
-    })
-  )
+  const { reading, reader } = resumption
+  return Tapped.events(stream, resumption.maxBytes, (event) => {
+    if (event.id !== undefined) reading.lastId = event.id === "" ? undefined : event.id
+    if (event.retry !== undefined) reading.retry = event.retry
+    if (answers(event.data)) reading.answered = true
+    reader(event)
+  }, (whole) => {
+    reading.whole = whole
+    return following(resumption)
+  })
 }
 
 // What a server said that ended a request's stream and answered its resumption with `response` rather than a stream.
@@ -114,19 +99,20 @@ export function refusal(cause: unknown): string | undefined {
   return description?.startsWith(refusedPrefix) === true ? description : undefined
 }
 
-// The request a POST's stream answers, and how its streams are resumed.
+// The request a POST's stream answers, how its streams are resumed, and who else reads their events (the relay).
 interface Resumption {
   readonly http: HttpClient.HttpClient.With<HttpClientError.HttpClientError, Scope.Scope>
   readonly request: HttpClientRequest.HttpClientRequest
   readonly reading: Reading
   readonly maxBytes: number
+  readonly reader: (event: Sse.Event) => void
 }
 
 // The `GET` that resumes `resumption`'s request where its last stream ended, read as `read` reads them, if it is due.
 function following(resumption: Resumption): Stream.Stream<Uint8Array, HttpClientError.HttpClientError> {
   const { reading } = resumption
   const { lastId } = reading
-  if (reading.answered || !reading.reading || lastId === undefined || reading.resumptions >= maxResumptions) {
+  if (reading.answered || !reading.whole || lastId === undefined || reading.resumptions >= maxResumptions) {
     return Stream.empty
   }
   reading.resumptions += 1
@@ -138,25 +124,29 @@ function following(resumption: Resumption): Stream.Stream<Uint8Array, HttpClient
   return Stream.unwrap(Effect.flatMap(
     Effect.andThen(Effect.sleep(reading.retry ?? defaultRetry), resumption.http.execute(get)),
     (response) =>
-      response.status >= 200 && response.status < 300 && isEventStream(response)
+      response.status >= 200 && response.status < 300 && Tapped.isEventStream(response)
         ? Effect.succeed(read(response.stream, resumption))
         : Effect.fail(refused(get, response))
   ))
 }
 
+/** How a response's SSE stream is read: its events handed to `reader`; none when it is not one `resuming` resumes. */
+export type Resuming = (
+  request: HttpClientRequest.HttpClientRequest,
+  response: HttpClientResponse.HttpClientResponse,
+  reader: (event: Sse.Event) => void
+) => Stream.Stream<Uint8Array, HttpClientError.HttpClientError> | undefined
+
 /**
- * `http`, the SSE stream of each POST of a request resumed where its server ends it before the request's response
+ * The SSE stream of each POST's 2xx response resumed with `http` where its server ends it before the request's response
  * (each event read up to `maxBytes`, past which it is no longer followed: `McpClient` fails on its own bound).
  */
-export function resuming(http: HttpClient.HttpClient, maxBytes: number): HttpClient.HttpClient {
+export function resuming(http: HttpClient.HttpClient, maxBytes: number): Resuming {
   // Each resumption's request lasts as long as its stream is read.
   const scoped = HttpClient.withScope(http)
-  return HttpClient.transform(http, (effect, request) => {
-    if (request.method !== "POST") return effect
-    return Effect.map(effect, (response) => {
-      if (response.status < 200 || response.status >= 300 || !isEventStream(response)) return response
-      const reading: Reading = { lastId: undefined, retry: undefined, answered: false, reading: true, resumptions: 0 }
-      return Tapped.tapped(response, read(response.stream, { http: scoped, request, reading, maxBytes }))
-    })
-  })
+  return (request, response, reader) => {
+    if (request.method !== "POST" || response.status < 200 || response.status >= 300) return undefined
+    const reading: Reading = { lastId: undefined, retry: undefined, answered: false, whole: true, resumptions: 0 }
+    return read(response.stream, { http: scoped, request, reading, maxBytes, reader })
+  }
 }

@@ -3,7 +3,7 @@
  * one): the response with its body replaced by what the tap gives on, every other field its own. Built on the Effect
  * stream the tap returns, so the body is not turned into a web `ReadableStream` and read back from it (a fiber, a web
  * stream's promises and its cancel for every response); each accessor of the body reads that stream, so whatever
- * `McpClient` reads it by passes the tap.
+ * `McpClient` reads it by passes the tap. An SSE body is decoded once for all its readers (`events`).
  */
 import * as Effect from "effect/Effect"
 import type * as Cookies from "effect/http/Cookies"
@@ -14,6 +14,7 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Option from "effect/Option"
 import type * as Socket from "effect/socket/Socket"
 import * as Stream from "effect/Stream"
+import * as Sse from "../../../Sse.js"
 import { concat } from "../../transport/bytes.js"
 import { BodyResponse } from "../../transport/clientResponse.js"
 
@@ -73,16 +74,40 @@ export function tapped(
   return new TappedResponse(response, body)
 }
 
+/** Whether `response` is a stream of server-sent events. */
+export const isEventStream = (response: HttpClientResponse.HttpClientResponse) =>
+  response.headers["content-type"]?.startsWith("text/event-stream") === true
+
 /**
- * `stream`, each chunk handed to `reader` as it passes, unchanged. A reader that runs no effect is called per pull, not
- * run as an effect per chunk as `Stream.tap` would (docs/performance.md, "An MCP tools/call through /mcp").
+ * `stream`, its SSE events handed to `reader` as they pass (called per pull, not run as an effect per chunk as
+ * `Stream.tap` would: docs/performance.md, "An MCP tools/call through /mcp"), each up to `maxBytes` (past it, no longer
+ * read: `McpClient` fails on its own bound); then what `ended` gives on, told whether the stream was read whole (not
+ * past the bound, nor ended inside an event).
  */
-export function read<E>(
+export function events<E>(
   stream: Stream.Stream<Uint8Array, E>,
-  reader: (chunk: Uint8Array) => void
+  maxBytes: number,
+  reader: (event: Sse.Event) => void,
+  ended?: (whole: boolean) => Stream.Stream<Uint8Array, E>
 ): Stream.Stream<Uint8Array, E> {
-  return Stream.mapArray(stream, (chunks) => {
-    for (const chunk of chunks) reader(chunk)
+  const decoder = Sse.makeDecoder({ maxEventSize: maxBytes })
+  let reading = true
+  const tapped = Stream.mapArray(stream, (chunks) => {
+    if (!reading) return chunks
+    try {
+      for (const chunk of chunks) for (const event of decoder.push(chunk)) reader(event)
+    } catch {
+      reading = false
+    }
     return chunks
   })
+  if (ended === undefined) return tapped
+  const whole = () => {
+    try {
+      return reading && decoder.end().length === 0
+    } catch {
+      return false
+    }
+  }
+  return Stream.concat(tapped, Stream.suspend(() => ended(whole())))
 }

@@ -362,8 +362,8 @@ const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferr
     const session: Listen.Session = { id: undefined }
     const http = authorized(yield* HttpClient.HttpClient, spec.token)
     // A call's stream its server ends before the answer is resumed (2025-11-25; the stateless revision has none).
-    const resumed = protocol === McpProtocol.v2025_11_25 ? Resume.resuming(http, spec.maxReplyBytes) : http
-    const tapped = Relay.tapHttp(resumed, spec.relay, spec.maxReplyBytes)
+    const resuming = protocol === McpProtocol.v2025_11_25 ? Resume.resuming(http, spec.maxReplyBytes) : undefined
+    const tapped = Relay.tapHttp(http, spec.relay, spec.maxReplyBytes, resuming)
     const answering = ServerRequests.answering(Listen.remembering(tapped, session), spec.relay.requests)
     const connected = yield* McpClient.http({
       url: server.url,
