@@ -36,57 +36,34 @@ interface Command {
   readonly run: (argv: ReadonlyArray<string>, io: Io) => Promise<Effect.Effect<number>>
   /** The exit code when a signal stops the command. */
   readonly onSignal: (signal: NodeJS.Signals) => number
+  /** What `help <command>` prints. */
+  readonly usage: string
 }
 
 type Word = "audit" | "batch" | "chat" | "keys" | "login" | "logout" | "serve" | "simulate" | "spend" | "teams"
 
+// 128 + the signal's number, as shells report it.
+const interrupted = (signal: NodeJS.Signals): number => (signal === "SIGTERM" ? 143 : 130)
+// Stopping (after a server's drain) is how a server is meant to end.
+const stopped = () => 0
+
+/** A command: how it runs, its help, and its exit code once a signal stops it. */
+const command = (run: Command["run"], usage: string, onSignal = interrupted): Command => ({ run, onSignal, usage })
+
 const commands: Readonly<Record<Word, Command>> = {
-  audit: {
-    run: async (argv, io) => (await import("./audit.js")).run(argv, io),
-    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
-  },
-  batch: {
-    run: async (argv, io) =>
-      (await import("./batch.js")).run(argv, io, {
-        terminal: process.stderr.isTTY === true ? { columns: () => process.stderr.columns } : undefined
-      }),
-    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
-  },
-  chat: {
-    run: async (argv, io) => (await import("./chat.js")).run(argv, io),
-    // 128 + the signal's number, as shells report it.
-    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
-  },
-  keys: {
-    run: async (argv, io) => (await import("./keys.js")).run(argv, io),
-    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
-  },
-  login: {
-    run: async (argv, io) => (await import("./login.js")).run(argv, io),
-    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
-  },
-  logout: {
-    run: async (argv, io) => (await import("./login.js")).runLogout(argv, io),
-    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
-  },
-  serve: {
-    run: async (argv, io) => (await import("./serve.js")).run(argv, io),
-    // Stopping (after the drain) is how a server is meant to end.
-    onSignal: () => 0
-  },
-  simulate: {
-    run: async (argv, io) => (await import("./simulate.js")).run(argv, io),
-    // Stopping is how a server is meant to end.
-    onSignal: () => 0
-  },
-  spend: {
-    run: async (argv, io) => (await import("./spend.js")).run(argv, io),
-    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
-  },
-  teams: {
-    run: async (argv, io) => (await import("./teams.js")).run(argv, io),
-    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
-  }
+  audit: command(async (argv, io) => (await import("./audit.js")).run(argv, io), auditUsage),
+  batch: command(async (argv, io) =>
+    (await import("./batch.js")).run(argv, io, {
+      terminal: process.stderr.isTTY === true ? { columns: () => process.stderr.columns } : undefined
+    }), batchUsage),
+  chat: command(async (argv, io) => (await import("./chat.js")).run(argv, io), chatUsage),
+  keys: command(async (argv, io) => (await import("./keys.js")).run(argv, io), keysUsage),
+  login: command(async (argv, io) => (await import("./login.js")).run(argv, io), loginUsage),
+  logout: command(async (argv, io) => (await import("./login.js")).runLogout(argv, io), logoutUsage),
+  serve: command(async (argv, io) => (await import("./serve.js")).run(argv, io), serveUsage, stopped),
+  simulate: command(async (argv, io) => (await import("./simulate.js")).run(argv, io), simulateUsage, stopped),
+  spend: command(async (argv, io) => (await import("./spend.js")).run(argv, io), spendUsage),
+  teams: command(async (argv, io) => (await import("./teams.js")).run(argv, io), teamsUsage)
 }
 
 const commandOf = (word: string): Command | undefined =>
@@ -168,30 +145,9 @@ const main = async (argv: ReadonlyArray<string>) => {
   }
   if (word === "--help" || word === "-h" || word === "help") {
     const topic = word === "help" ? rest[0] : undefined
-    if (topic !== undefined && commandOf(topic) === undefined) return usageError(`no help for "${topic}"`)
-    process.stdout.write(
-      topic === "audit"
-        ? auditUsage
-        : topic === "batch"
-        ? batchUsage
-        : topic === "chat"
-        ? chatUsage
-        : topic === "keys"
-        ? keysUsage
-        : topic === "login"
-        ? loginUsage
-        : topic === "logout"
-        ? logoutUsage
-        : topic === "serve"
-        ? serveUsage
-        : topic === "simulate"
-        ? simulateUsage
-        : topic === "spend"
-        ? spendUsage
-        : topic === "teams"
-        ? teamsUsage
-        : usage
-    )
+    const help = topic === undefined ? usage : commandOf(topic)?.usage
+    if (help === undefined) return usageError(`no help for "${topic}"`)
+    process.stdout.write(help)
     return finish(0)
   }
   const command = commandOf(word)
