@@ -223,6 +223,10 @@ export const databaseUnavailable = (logged: string): ErrorAnswer => ({
   logged
 })
 
+/** What the admin API could not read or write of the gateway's stores; `message` says what, and to retry. */
+export const dataUnavailable = (message: string): ErrorAnswer =>
+  answer(503, message, "server_error", null, "database_unavailable")
+
 /** How a route answers an engine failure: what it is told (`fromLlmError`, in the route's paths), and in what words. */
 export interface Failures {
   readonly answer: (error: LlmError) => ErrorAnswer

@@ -22,13 +22,7 @@ import { Requests } from "../serving/requests.js"
 import { unixSeconds } from "./input.js"
 import { defaultLimit, integer, maxLimit, oneOf, problem, type Read, readAll, timeParameter } from "./spend.js"
 
-const unavailable = Errors.answer(
-  503,
-  "The audit log's database could not be read; retry later.",
-  "server_error",
-  null,
-  "database_unavailable"
-)
+const unavailable = Errors.dataUnavailable("The audit log's database could not be read; retry later.")
 
 /** A row as the API writes it: `at` in Unix seconds, `before` and `after` as JSON values. */
 export function render(row: Chain.Row) {

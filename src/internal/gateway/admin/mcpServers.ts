@@ -17,12 +17,8 @@ import type * as RequestRows from "../observe/requestTable.js"
 import { errorResponse, json } from "../serving/answers.js"
 import { Requests } from "../serving/requests.js"
 
-const unavailable = Errors.answer(
-  503,
-  "The MCP servers' figures could not be read (the database or the pins' store is unavailable); retry later.",
-  "server_error",
-  null,
-  "database_unavailable"
+const unavailable = Errors.dataUnavailable(
+  "The MCP servers' figures could not be read (the database or the pins' store is unavailable); retry later."
 )
 
 const none = { calls: 0, errors: 0, cost: 0 }

@@ -21,13 +21,7 @@ import * as Pins from "../mcp/pins.js"
 import { decodePath, errorResponse, json } from "../serving/answers.js"
 import { Requests } from "../serving/requests.js"
 
-const unavailable = Errors.answer(
-  503,
-  "The MCP definitions' pins could not be read or written; retry later.",
-  "server_error",
-  null,
-  "database_unavailable"
-)
+const unavailable = Errors.dataUnavailable("The MCP definitions' pins could not be read or written; retry later.")
 
 /** A pin as the admin API writes it. */
 export function render(pin: Pins.Pin) {

@@ -114,13 +114,7 @@ export const readAll = <R extends Record<string, Read<unknown>>>(
   return { values: values as never }
 }
 
-const unavailable = Errors.answer(
-  503,
-  "The request log could not be read; retry later.",
-  "server_error",
-  null,
-  "database_unavailable"
-)
+const unavailable = Errors.dataUnavailable("The request log could not be read; retry later.")
 
 const answerOf = <A>(
   query: Effect.Effect<A, StoreUnavailableError>,
