@@ -25,6 +25,17 @@ export const apis = {
   invoke: Bedrock.invokeFormat
 } as const
 
+/** The plan `then` makes with AWS's libraries loaded; a 500 in Bedrock's words when they could not be. */
+const withAws = (engine: Engine, then: (aws: Aws.Aws) => Effect.Effect<Plan, string>): Effect.Effect<Plan> =>
+  Aws.load.pipe(
+    Effect.flatMap(then),
+    Effect.catch((detail) =>
+      Effect.succeed(
+        engine.refuse(errors, { _tag: "InvalidRequest", status: 500, code: "InternalServerException", message: detail })
+      )
+    )
+  )
+
 /** The plan of a request to `format`'s API, once its signature is checked. */
 function planOf<X>(
   engine: Engine,
@@ -48,37 +59,22 @@ export const plan = (
   api: keyof typeof apis,
   stream: boolean
 ): Effect.Effect<Plan> =>
-  Aws.load.pipe(
-    Effect.flatMap((aws) =>
-      api === "converse"
-        ? planOf(engine, input, apis.converse(aws.codec), stream)
-        : planOf(engine, input, apis.invoke(aws.codec), stream)
-    ),
-    Effect.catch((detail) =>
-      Effect.succeed(
-        engine.refuse(errors, { _tag: "InvalidRequest", status: 500, code: "InternalServerException", message: detail })
-      )
-    )
-  )
+  withAws(engine, (aws) =>
+    api === "converse"
+      ? planOf(engine, input, apis.converse(aws.codec), stream)
+      : planOf(engine, input, apis.invoke(aws.codec), stream))
 
 /** The plan of a `CountTokens` request, once its signature is checked: the prompt tokens Converse would report. */
 export const countPlan = (engine: Engine, input: RouteInput): Effect.Effect<Plan> =>
-  Aws.load.pipe(
-    Effect.flatMap((aws) => {
-      const format = apis.converse(aws.codec)
-      const count = () => engine.countTokens(format, decodeCount, countReply, input)
-      if (input.body === undefined) return Effect.succeed(count())
-      return Effect.map(
-        Bedrock.checkSignature(input.headers, input.url, input.body, engine.awsSecretOf),
-        (refused) => refused === undefined ? count() : engine.refuse(format, refused)
-      )
-    }),
-    Effect.catch((detail) =>
-      Effect.succeed(
-        engine.refuse(errors, { _tag: "InvalidRequest", status: 500, code: "InternalServerException", message: detail })
-      )
+  withAws(engine, (aws) => {
+    const format = apis.converse(aws.codec)
+    const count = () => engine.countTokens(format, decodeCount, countReply, input)
+    if (input.body === undefined) return Effect.succeed(count())
+    return Effect.map(
+      Bedrock.checkSignature(input.headers, input.url, input.body, engine.awsSecretOf),
+      (refused) => refused === undefined ? count() : engine.refuse(format, refused)
     )
-  )
+  })
 
 /**
  * The plan of a batch request (a job's, an S3 object's), made by `answer` in Converse's format once the request's
@@ -90,18 +86,11 @@ export const batchPlan = (
   method: "GET" | "POST" | "PUT",
   answer: (format: WireFormat<undefined>) => Plan
 ): Effect.Effect<Plan> =>
-  Aws.load.pipe(
-    Effect.flatMap((aws) => {
-      const format = apis.converse(aws.codec)
-      const request = { method, headers: input.headers, url: input.url, body: input.body ?? "" }
-      return Effect.map(
-        checked(request, engine.awsSecretOf),
-        (refused) => refused === undefined ? answer(format) : engine.refuse(format, refused)
-      )
-    }),
-    Effect.catch((detail) =>
-      Effect.succeed(
-        engine.refuse(errors, { _tag: "InvalidRequest", status: 500, code: "InternalServerException", message: detail })
-      )
+  withAws(engine, (aws) => {
+    const format = apis.converse(aws.codec)
+    const request = { method, headers: input.headers, url: input.url, body: input.body ?? "" }
+    return Effect.map(
+      checked(request, engine.awsSecretOf),
+      (refused) => refused === undefined ? answer(format) : engine.refuse(format, refused)
     )
-  )
+  })
