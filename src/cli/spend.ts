@@ -19,13 +19,10 @@ import { spendUsage, UsageError } from "./usage.js"
 const groups = ["key", "team", "model", "deployment"] as const
 
 const flags = {
+  ...AdminApi.commonFlags,
   "group-by": { type: "string" },
   from: { type: "string" },
-  to: { type: "string" },
-  url: { type: "string" },
-  data: { type: "string" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" }
+  to: { type: "string" }
 } as const
 
 interface Args {
