@@ -48,22 +48,26 @@ const interrupted = (signal: NodeJS.Signals): number => (signal === "SIGTERM" ? 
 const stopped = () => 0
 
 /** A command: how it runs, its help, and its exit code once a signal stops it. */
-const command = (run: Command["run"], usage: string, onSignal = interrupted): Command => ({ run, onSignal, usage })
+const defineCommand = (run: Command["run"], usage: string, onSignal = interrupted): Command => ({
+  run,
+  onSignal,
+  usage
+})
 
 const commands: Readonly<Record<Word, Command>> = {
-  audit: command(async (argv, io) => (await import("./audit.js")).run(argv, io), auditUsage),
-  batch: command(async (argv, io) =>
+  audit: defineCommand(async (argv, io) => (await import("./audit.js")).run(argv, io), auditUsage),
+  batch: defineCommand(async (argv, io) =>
     (await import("./batch.js")).run(argv, io, {
       terminal: process.stderr.isTTY === true ? { columns: () => process.stderr.columns } : undefined
     }), batchUsage),
-  chat: command(async (argv, io) => (await import("./chat.js")).run(argv, io), chatUsage),
-  keys: command(async (argv, io) => (await import("./keys.js")).run(argv, io), keysUsage),
-  login: command(async (argv, io) => (await import("./login.js")).run(argv, io), loginUsage),
-  logout: command(async (argv, io) => (await import("./login.js")).runLogout(argv, io), logoutUsage),
-  serve: command(async (argv, io) => (await import("./serve.js")).run(argv, io), serveUsage, stopped),
-  simulate: command(async (argv, io) => (await import("./simulate.js")).run(argv, io), simulateUsage, stopped),
-  spend: command(async (argv, io) => (await import("./spend.js")).run(argv, io), spendUsage),
-  teams: command(async (argv, io) => (await import("./teams.js")).run(argv, io), teamsUsage)
+  chat: defineCommand(async (argv, io) => (await import("./chat.js")).run(argv, io), chatUsage),
+  keys: defineCommand(async (argv, io) => (await import("./keys.js")).run(argv, io), keysUsage),
+  login: defineCommand(async (argv, io) => (await import("./login.js")).run(argv, io), loginUsage),
+  logout: defineCommand(async (argv, io) => (await import("./login.js")).runLogout(argv, io), logoutUsage),
+  serve: defineCommand(async (argv, io) => (await import("./serve.js")).run(argv, io), serveUsage, stopped),
+  simulate: defineCommand(async (argv, io) => (await import("./simulate.js")).run(argv, io), simulateUsage, stopped),
+  spend: defineCommand(async (argv, io) => (await import("./spend.js")).run(argv, io), spendUsage),
+  teams: defineCommand(async (argv, io) => (await import("./teams.js")).run(argv, io), teamsUsage)
 }
 
 const commandOf = (word: string): Command | undefined =>
