@@ -206,9 +206,12 @@ describe("examples", () => {
       // Ten calls beyond the burst at 10 a second: at least a second.
       const seconds = Number(/^15 calls took ([\d.]+) s/.exec(summary ?? "")?.[1])
       expect(seconds).toBeGreaterThanOrEqual(0.9)
+      // Each call's own time starts when its fiber does, which a loaded machine staggers: within the burst's, not a
+      // second each (both rounded to a tenth).
       const times = (perCall ?? "").split(" ").map(Number)
       expect(times).toHaveLength(15)
-      expect(Math.max(...times)).toBeGreaterThanOrEqual(0.9)
+      for (const time of times) expect(time).toBeGreaterThanOrEqual(0)
+      expect(Math.max(...times)).toBeLessThanOrEqual(seconds + 0.1)
       // Right after the burst the bucket is short of five tokens, unless the machine stalled for half a second.
       expect(sideJob).toMatch(
         /^a side job (would wait: The rate limiter's bucket \(5\) has [\d.]+ left\. Wait for about|went at once)/
