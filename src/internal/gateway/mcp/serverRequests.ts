@@ -639,7 +639,7 @@ export function refusing(standalone: Listen.Standalone, maxBytes: number): Liste
   }
   const http = HttpClient.transformResponse(standalone.http, (effect) =>
     Effect.flatMap(effect, (response) => {
-      if (!response.headers["content-type"]?.startsWith("text/event-stream")) return Effect.succeed(response)
+      if (!Tapped.isEventStream(response)) return Effect.succeed(response)
       const decoder = Sse.makeDecoder({ maxEventSize: maxBytes })
       const read = (chunk: Uint8Array) => {
         try {
