@@ -1,13 +1,10 @@
 /**
- * What the gateway keeps of the settling of its batches (docs/batch.md, "Settlement"): each batch recorded open when it
- * is made, the lease on its settling (one instance at a time settles a batch; a lease lapses when its holder stops
- * renewing it, so an instance that died mid-way leaves it to the next), the lines already settled by custom id with
- * their cost, and the batch recorded settled at the end with its last status at its provider (which the admin's list
- * shows then, asking the provider no more). The algorithm over it is `settlement.ts`; this is its store, the service
- * `SettlementStore`, of three layers: the gateway's database (`layerSql`, tables `batch_settlements` and
- * `batch_settled_lines`), which every instance on it shares and a restart keeps; without one, the Redis the instances
- * share (`settlementsRedis.ts`); else memory (`layerMemory`), for the process's life. All keep one contract
- * (`test/contract/batchSettlements.ts`), and take and give up the lease by one set of steps (`persistence/lease.ts`).
+ * What the gateway keeps of the settling of its batches (docs/batch.md, "Settlement"): each batch recorded open when
+ * made, the lease on its settling (one instance at a time; a lease lapses when its holder stops renewing it, so an
+ * instance that died leaves it to the next), the lines settled with their cost, and the batch recorded settled with its
+ * last status (which the admin's list then shows, asking the provider no more). `settlement.ts` settles; this is its
+ * store, `SettlementStore`: the database (`layerSql`), else the shared Redis (`settlementsRedis.ts`), else memory
+ * (`layerMemory`), under one contract (`test/contract/batchSettlements.ts`), the lease by `persistence/lease.ts`.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -40,9 +37,8 @@ function lastOf({ failed, state, succeeded, total }: LastStatus): LastStatus {
 }
 
 /**
- * What is recorded of a batch's settling: its settled lines' costs by custom id, the hold of its worst case (none for
- * a key without a budget), whether it is settled, and when (Clock millis), and its last status at its provider then
- * (none while it is open, or when a version that kept none settled it).
+ * What is recorded of a batch's settling; its last status at its provider is none while it is open, or when a version
+ * that kept none settled it.
  */
 export interface Settled {
   readonly lines: ReadonlyMap<string, number>

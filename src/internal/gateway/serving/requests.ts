@@ -1,9 +1,7 @@
 /**
- * Every request of the gateway: the guard it passes (`Intake.guard`: its `Host`, its origin, its body's type) and its
- * key checked, its context made (`request/context.ts`, with its `x-request-id`) and provided to its route, its body
- * read within the limit (`withBody`), its answer counted and its record written (`observe/record.ts`). The refusals
- * these give are in the words of the dialect of their path
- * (`dialects.ts`).
+ * Every request of the gateway: the guard it passes (`Intake.guard`) and its key checked, its context made
+ * (`request/context.ts`) and provided to its route, its body read within the limit (`withBody`), its answer counted and
+ * its record written (`observe/record.ts`). Its refusals are in the words of its path's dialect (`dialects.ts`).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -52,11 +50,9 @@ export interface WithBody {
 /** How a route serves its requests. */
 export interface Service {
   /**
-   * Every request: the guard passed (`Intake.guard`), its key checked (but on the open paths), its context made (its
-   * id the client's `x-request-id` when that is one), then `handle`'s answer, given the request, its scope and, on a
-   * route counted in the metrics (`route`), its tally, its `RequestContext` provided; the answer carries
-   * `x-request-id` and its record is written (a stream's when its scope closes; 499 for a client gone before the
-   * answer).
+   * Every request: the guard passed, its key checked (but on the open paths), its context made, then `handle`'s answer
+   * (with its tally on a route counted in the metrics); the answer carries `x-request-id` and its record is written (a
+   * stream's when its scope closes; 499 for a client gone before the answer).
    */
   readonly served: <E, R>(
     handle: (served: Served) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
@@ -74,10 +70,7 @@ export interface Service {
     E,
     Exclude<R, RequestContext> | HttpServerRequest.HttpServerRequest | Scope.Scope
   >
-  /**
-   * A body route counted in the metrics as `route`: the body as text within the limit, then what `handle` makes of
-   * it.
-   */
+  /** A body route counted as `route`: its body as text within the limit, then what `handle` makes of it. */
   readonly withBody: <R>(
     route: string,
     handle: (body: WithBody) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
