@@ -1,8 +1,7 @@
 /**
- * The streams in flight and the gateway's drain: on shutdown the server stops accepting, WebSockets waiting for a
- * frame are closed, calls in flight have the grace period to finish, then each stream still open is cut with its
- * route's error event; a key revoked (or replaced
- * by a rotation whose grace period ended) has its streams cut the same way.
+ * The streams in flight and the gateway's drain: on shutdown the server stops accepting, WebSockets waiting for a frame
+ * are closed, calls in flight have the grace period to finish, then each stream still open is cut with its route's
+ * error event. A revoked key's streams, or a rotated key's once its grace ends, are cut the same way.
  */
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"

@@ -1,9 +1,8 @@
 /**
- * A request's record: what its line, its row in the request log and the dashboard's live figures say of it, made once
- * from its context (`request/context.ts`) when it ends (a stream's when the stream does), and handed to each of them
- * (`Journal`). Its line is written only with `Gateway.Options.logRequests`; its row only with a database, and never
- * for a request refused before it was authenticated (anyone who reaches the port could fill the database with them:
- * its line is written within `RefusalLines`' rate instead).
+ * A request's record: what its line, its request log row and the dashboard's live figures say of it, made once from its
+ * context when it ends (a stream's when the stream does) and handed to each (`Journal`). Its line is written only with
+ * `Gateway.Options.logRequests`. A request refused before it was authenticated gets no row (anyone who reaches the port
+ * could fill the database with them), only a line within `RefusalLines`' rate.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
