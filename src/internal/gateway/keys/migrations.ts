@@ -1,8 +1,7 @@
 /**
- * The database's tables of the keys and teams made at run time (`store.ts`) and the spend ledger of their budgets: the
- * budget's `spend` and `reservations` as the gateway's database first had them and then reshaped them, the budget's
- * own schema (`budget/migrations.ts`) making them since on a database a library layer opens; and the spend the
- * database recorded of the budgets a store counts (`spendRecord.ts`).
+ * The database's tables of the keys and teams made at run time (`store.ts`) and of the spend ledger of their budgets
+ * (made since by the budget's own schema, `budget/migrations.ts`, on a database a library layer opens), and the spend
+ * the database recorded of the budgets a store counts (`spendRecord.ts`).
  */
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
