@@ -1,8 +1,7 @@
 /**
  * The admin check every admin route reads: who makes an admin request (`Principal`: a person signed on, with the roles
- * their groups and grants give them, or a shared admin key), and the service that resolves them once a request and
- * answers a route only once the route's rule lets them (made by `serving/adminCheck.ts` over `identity/principal.ts`
- * and `identity/access.ts`' table of every admin route's permission).
+ * their groups and grants give them, or a shared admin key), resolved once a request, and each route answered only once
+ * its rule lets them (`serving/adminCheck.ts`, over `identity/access.ts`' table).
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
