@@ -265,10 +265,7 @@ export interface Chat {
   readonly request: ChatRequest
   readonly stream: boolean
   readonly failures: Failures
-  /**
-   * The route's stream encoder for the request as sent; none for a route whose answer is only ever whole (the
-   * Responses compaction's), whose `stream` is false.
-   */
+  /** The route's stream encoder; none for a route whose answer is only ever whole (the Responses compaction's). */
   readonly newEncoder?: ((request: ChatRequest) => StreamEncoder) | undefined
   readonly render: (response: ChatResponse) => string
   /**
@@ -290,10 +287,7 @@ export interface Chat {
   readonly target?: Target | undefined
 }
 
-/**
- * The answer to a chat body on any route: its model admitted for the request's key, then streamed or whole; the
- * request with its session (`Intake.withSession`).
- */
+/** The answer to a chat body on any route: its model admitted for the key, then streamed or whole, with its session. */
 export function answered(serving: Answering, { scope, sessionHeader, tally }: WithBody, chat: Chat) {
   return serving.admitted({
     model: chat.model,

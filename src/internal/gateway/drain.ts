@@ -48,10 +48,7 @@ export class Drain {
     Effect.forEach([...this.streams.values()], (cut) => cut("shutdown"), { concurrency: "unbounded", discard: true })
   )
 
-  /**
-   * Cuts the streams in flight asked with a key `stale` says no longer works (revoked, or replaced by a rotation
-   * whose grace period ended).
-   */
+  /** Cuts the streams in flight asked with a key `stale` says no longer works (revoked, or past a rotation's grace). */
   revoked(stale: (caller: Caller) => boolean): Effect.Effect<void> {
     return Effect.suspend(() =>
       Effect.forEach(

@@ -279,10 +279,7 @@ export function leastMaxTokens(deployments: ReadonlyArray<Pick<Deployment, "api"
   return least
 }
 
-/**
- * What a target's reach says of it; its guardrails are `common` (the gateway's and its router's) and those of every
- * deployment it reaches (`guarded`, by name).
- */
+/** What a target's reach says of it; guardrails `common` (the gateway's, its router's) and `guarded` by deployment. */
 function reachOf(
   deployments: ReadonlyArray<Deployment>,
   common: ReadonlyArray<Guardrail>,
@@ -300,10 +297,7 @@ function reachOf(
   }
 }
 
-/**
- * The guardrails each part of `config` names, resolved among its named ones; each that does not build and each unknown
- * name is a problem naming its field.
- */
+/** The guardrails each part of `config` names; each one not built, and each unknown name, is a problem at its field. */
 function guardrailsOf(config: Gateway.Config, deployments: ReadonlyArray<Deployment>) {
   return Effect.gen(function*() {
     const built = yield* Effect.result(Guardrails.build(config.guardrails))

@@ -196,10 +196,7 @@ const rendered = (error: LlmError, now: number, path: (engine: string) => string
   }
 }
 
-/**
- * The answer to an engine failure; `now` (Clock millis) dates a `NoCapacityError`'s `availableAt`, `path` names the
- * engine's request paths as the body did.
- */
+/** The answer to an engine failure; `now` dates a `NoCapacityError`'s `availableAt`, `path` names the body's paths. */
 export const fromLlmError = (error: LlmError, now: number, path: (engine: string) => string): ErrorAnswer => ({
   ...rendered(error, now, path),
   logged: error.message
@@ -263,10 +260,7 @@ export const guardrailBlocked = (error: GuardrailError): ErrorAnswer => ({
   logged: error.message
 })
 
-/**
- * A key or team names a guardrail the configuration served no longer has (a reload removed it): the call is refused
- * rather than run without it.
- */
+/** A key or team names a guardrail a reload removed: the call is refused rather than run without it. */
 export const guardrailUnavailable = (name: string): ErrorAnswer => ({
   ...answer(
     503,

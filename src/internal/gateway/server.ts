@@ -9,10 +9,9 @@
  * after its last event), so calls in flight finish on the deployments they started on; a generation that fails to
  * build is closed and the current one stays.
  *
- * The drain (`drain.ts`), on the scope's close: the server stops accepting, calls in flight get the grace period, then
- * open streams are cut, each ending with the route's error event (OpenAI's `data: {"error": ...}`, Anthropic's
- * `event: error`), so a client sees a failed answer rather than a dropped connection; what is left is interrupted and
- * the deployments closed. A revoked key's streams, and a rotated key's once its grace period ends, are cut alike.
+ * The drain (`drain.ts`), on the scope's close: calls in flight get the grace period, then open streams are cut with
+ * the route's error event, so a client sees a failed answer rather than a dropped connection; what is left is
+ * interrupted and the deployments closed.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as ByteSize from "effect/ByteSize"

@@ -28,10 +28,7 @@ export interface Service {
   readonly principal: (
     request: HttpServerRequest.HttpServerRequest
   ) => Effect.Effect<Principal, Errors.ErrorAnswer>
-  /**
-   * An admin route's answer from `handle`, given who asks, once the route's rule lets them (`body`: its text, on a
-   * route that takes one), else the refusal.
-   */
+  /** An admin route's answer from `handle` once its rule lets who asks (`body`: its text), else the refusal. */
   readonly adminAs: <E, R>(
     handle: (principal: Principal) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
     body?: string

@@ -66,10 +66,7 @@ export interface KeyBudget {
 }
 
 export interface Auth {
-  /**
-   * Whether requests need a key, decided by the configuration and what was ever made, never by the keys alive now
-   * (`keys/policy.ts`).
-   */
+  /** Whether requests need a key: the configuration and keys ever made say, never those alive (`keys/policy.ts`). */
   readonly required: boolean
   readonly keys: ReadonlyArray<KeyInfo>
   /** Every key's budget by key name, those of keys this configuration no longer has included (`KeyLimits`). */

@@ -77,10 +77,7 @@ export const streamEncoder = (): StreamEncoder => {
   }
 }
 
-/**
- * What a key limited to some models is shown of `status`: the deployments among `visible`, their load summed, and
- * none of their provider keys or endpoints.
- */
+/** What a key limited to some models sees of `status`: the `visible` deployments, load summed, no keys or endpoints. */
 export const shownTo = (status: Status, visible: ReadonlySet<string>): Status =>
   statusOf(Object.fromEntries(
     Object.entries(status.details)

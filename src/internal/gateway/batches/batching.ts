@@ -434,10 +434,7 @@ function loggedOf({ journal, metrics, now }: Logging, kind: Ids.BatchKind, found
     })
 }
 
-/**
- * A batch settled, in `metrics`: its end, and its result's lines that were not answered (those answered are counted as
- * each is recorded), each custom id once.
- */
+/** A settled batch's end and unanswered lines in `metrics`, each custom id once (answered ones count as recorded). */
 function endedOf(
   metrics: Metrics,
   deployment: BatchDeployment,
@@ -678,10 +675,7 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
   const recorded = (limit: number): Effect.Effect<ReadonlyArray<string>, Errors.ErrorAnswer> =>
     Effect.mapError(store.newest(limit, now()), storeAnswer)
 
-  /**
-   * A page of the caller's batches of `kind`, made through any instance sharing this store, newest first, each as it
-   * stands at its provider.
-   */
+  /** A page of the caller's batches of `kind` made through any instance on this store, newest first, as they stand. */
   const page = Effect.fn("Batching.page")(function*(
     kind: Ids.BatchKind,
     caller: Caller | undefined,

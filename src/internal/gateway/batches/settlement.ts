@@ -19,10 +19,7 @@ import type { BatchLine } from "../../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import type { LastStatus, Settlements } from "./settlements.js"
 
-/**
- * A line of a batch's result that is billed: its custom id, the provider and model that answered it, its usage at the
- * batch tier and its cost at that tier.
- */
+/** A billed line of a batch's result: its custom id, who answered it, and its usage and cost at the batch tier. */
 export interface Billed {
   readonly customId: string
   readonly provider: string

@@ -36,10 +36,7 @@ function lastOf({ failed, state, succeeded, total }: LastStatus): LastStatus {
   return { state, total, succeeded, failed }
 }
 
-/**
- * What is recorded of a batch's settling; its last status at its provider is none while it is open, or when a version
- * that kept none settled it.
- */
+/** What is recorded of a batch's settling; no last status while open, or when a version that kept none settled it. */
 export interface Settled {
   readonly lines: ReadonlyMap<string, number>
   readonly hold: Budget.Hold | undefined
@@ -80,10 +77,7 @@ export interface Settlements {
   readonly close: (batch: string, now: number, last: LastStatus) => Effect.Effect<boolean, StoreUnavailableError>
   /** What is recorded of `batch`, or `undefined` when it was never opened (or was forgotten). */
   readonly settled: (batch: string) => Effect.Effect<Settled | undefined, StoreUnavailableError>
-  /**
-   * The batches settled before `before` (Clock millis) forgotten, with their lines: a batch forgotten is never settled
-   * again, as one never recorded is not.
-   */
+  /** The batches settled before `before` forgotten with their lines: one forgotten is never settled again. */
   readonly forget: (before: number) => Effect.Effect<void, StoreUnavailableError>
 }
 

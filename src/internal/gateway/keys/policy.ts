@@ -38,10 +38,7 @@ export function keysRequired(setting: Setting): boolean {
   return !setting.allowKeyless && (!isLoopback(setting.host) || setting.redis)
 }
 
-/**
- * Whether keys made at run time would be this instance's alone: its limits shared through Redis, its database a
- * SQLite file no other instance reads.
- */
+/** Whether keys made at run time would be this instance's alone: limits shared through Redis, a SQLite file its own. */
 export function localOnly(setting: Setting): boolean {
   return setting.redis && setting.database === "sqlite"
 }

@@ -148,10 +148,7 @@ function newSeries(model: string, route: string) {
 
 /** The metrics of one gateway. */
 export interface Metrics {
-  /**
-   * The `Tally` of a request to `route` that arrived at `started` (Clock millis): the handler fills it in, and its
-   * answer is counted by `answered`.
-   */
+  /** The `Tally` of a request to `route` that came at `started`: its handler fills it in; `answered` counts it. */
   readonly tally: (route: string, started: number) => Tally
   /** `GET /metrics`: the routers' status read into the gauges, then every metric as Prometheus text. */
   readonly scrape: Effect.Effect<HttpServerResponse.HttpServerResponse>

@@ -58,10 +58,7 @@ export function recordOf(context: Request.Service, now: number, suppressed?: num
 export interface Service {
   /** Whether the request log keeps payloads: a request's context then gathers its body and its reply's text. */
   readonly logPayloads: boolean
-  /**
-   * The request's end at `now` (Clock millis): its record made, fed to the live figures, its row queued, its line
-   * written; then `answer`.
-   */
+  /** The request's end at `now`: its record fed to live figures, its row queued and its line written; then `answer`. */
   readonly written: <A>(context: Request.Service, now: number, answer: A) => Effect.Effect<A>
   /**
    * A request refused before it was authenticated: no row; its line when `suppressed` says one is written (the

@@ -125,10 +125,7 @@ const days = (sql: SqlClient.SqlClient): Effect.Effect<Array<Day>, Requests.Fail
  */
 const dropLockTimeout = "2s"
 
-/**
- * At `now`, today's and tomorrow's partitions made where missing, then the partitions `doomed` names dropped: each
- * step a transaction of its own.
- */
+/** Today's and tomorrow's partitions made where missing, then those `doomed` names dropped, each a transaction. */
 export const sweep = (
   sql: SqlClient.SqlClient,
   { before, bounds, now }: Requests.Sweep

@@ -69,10 +69,7 @@ type Placing<B extends CountBody, E, R> = (
   context: Request.Service
 ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
 
-/**
- * The Responses routes over the configuration served, keeping responses in the `StoredResponses` provided, their
- * WebSockets counted in `sockets`.
- */
+/** The Responses routes, keeping responses in the `StoredResponses` provided, their WebSockets counted in `sockets`. */
 export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
   const serving = yield* ChatAnswer.answering
   const { served, withBody } = yield* Requests

@@ -311,10 +311,7 @@ const unknownPath = Effect.map(
     )
 )
 
-/**
- * Each path's other methods, answered 405 with the ones it takes in `Allow`; a path served on GET takes HEAD too (the
- * router answers it as GET).
- */
+/** Each path's other methods, 405 with `Allow`; a path served on GET takes HEAD too (the router answers it as GET). */
 const wrongMethods = Effect.fnUntraced(function*(routes: ReadonlyArray<Matched>) {
   const { served } = yield* Requests.Requests
   function notAllowed(allow: string) {

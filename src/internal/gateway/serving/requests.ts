@@ -26,10 +26,7 @@ import * as Outcome from "../request/outcome.js"
 import { refusal, tooLarge } from "./answers.js"
 import { Configuration } from "./configuration.js"
 
-/**
- * What a route's handler is given: the request, its scope and its tally (on a counted route); its `RequestContext` is
- * in its context.
- */
+/** A route handler's input: the request, its scope and, on a counted route, its tally (`RequestContext` provided). */
 export interface Served {
   readonly request: HttpServerRequest.HttpServerRequest
   readonly scope: Scope.Scope

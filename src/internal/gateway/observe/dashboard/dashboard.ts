@@ -137,9 +137,7 @@ export const data = (
 /** A gateway's dashboard: the live figures its requests feed, and its data's answer. */
 export interface Dashboard {
   readonly stats: LiveStats.LiveStats
-  /**
-   * `GET /dashboard/data`'s answer (its caller checked by the route), with the budgets `shown` lets its caller read.
-   */
+  /** `GET /dashboard/data`'s answer (the route checks its caller), with the budgets `shown` lets the caller read. */
   readonly data: (shown: (budget: KeyBudget) => boolean) => Effect.Effect<HttpServerResponse.HttpServerResponse>
 }
 
@@ -147,10 +145,7 @@ export interface Dashboard {
 export interface Sources {
   /** The routers' status. */
   readonly status: Effect.Effect<Router.Status>
-  /**
-   * Every budgeted key's budget: the keys of the configuration (`Auth.budgets`); keys made at run time join here,
-   * through the same `KeyBudget`.
-   */
+  /** Every budgeted key's budget (`Auth.budgets`); keys made at run time join here through the same `KeyBudget`. */
   readonly budgets: Effect.Effect<ReadonlyArray<KeyBudget>>
   /** A team's name, by its id (none without a database, or once the team is deleted). */
   readonly teamName: (id: string) => string | undefined
