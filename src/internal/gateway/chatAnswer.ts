@@ -425,8 +425,7 @@ function upstreamOf(call: Call, request: ChatRequest) {
     : upstream.pipe(Guardrails.guardedStream(call.guardrails, request.model))
 }
 
-// How a stream's call ended, noted once at its exit: its first batch in (its time to it, and the stream counted), or
-// its failure before that.
+// How a stream's call ended, noted once at its exit: its first batch in (time to it, stream counted), or its failure.
 function recordedStream(call: Call, now: () => number, { answered, stop }: GovernedCall.Ended<LlmError, Opening>) {
   if (stop !== undefined) noteFailure(call, stop.error)
   else if (answered !== undefined) {
@@ -470,8 +469,7 @@ function whole(call: WholeCall) {
   })
 }
 
-// How a call answered whole ended, noted once at its exit: its reply (one a guardrail blocked too, whose text is not
-// kept), and its failure.
+// How a whole call ended, noted once at its exit: its reply (one a guardrail blocked, text not kept), or its failure.
 function recordedWhole(call: Call, { answered, stop }: GovernedCall.Ended<LlmError, ChatResponse>) {
   const { context: { outcome, payload }, tally } = call
   if (answered !== undefined) {

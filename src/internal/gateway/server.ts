@@ -102,8 +102,7 @@ function adminKeysOf(config: Config, options: Options) {
   ]
 }
 
-// The callers of the database's keys and teams (`keyStore`, in it), their budgets in the spend ledger of `stores`, kept
-// for the gateway's life.
+// The callers of the database's keys and teams, their budgets in the spend ledger of `stores`, for the gateway's life.
 function manage(database: Sql.Database["Service"], stores: Context.Context<Stores.Stores>, drain: Drain) {
   return Effect.gen(function*() {
     const runtime = yield* RuntimeKeys.make(

@@ -387,8 +387,7 @@ function makeSubmit(submitting: Submitting) {
       model
     }
     const id = Ids.sealed(kind, ref, signer)
-    // Recorded open with its hold: what is settled (a batch not recorded, its store away, is not: its hold lapses
-    // at its end).
+    // Recorded open with its hold, to be settled (one not recorded, its store away, is not: its hold lapses).
     yield* settlements.open({ id, openedAt: ref.createdAt, hold }).pipe(
       Effect.catch((error) =>
         Effect.logError("a batch was not recorded open: it will not be settled").pipe(

@@ -95,8 +95,7 @@ export const insert = (sql: SqlClient.SqlClient, rows: ReadonlyArray<Row>): Effe
 export const deleteBefore = (sql: SqlClient.SqlClient, before: number): Effect.Effect<unknown, SqlError> =>
   sql`DELETE FROM requests WHERE at < ${before}`
 
-// What a row's size is counted from: its text columns' lengths, and a fixed share for its numbers and its entries in
-// the indexes.
+// A row's size: its text columns' lengths, and a fixed share for its numbers and its entries in the indexes.
 const textColumns = [
   "id",
   "request_id",

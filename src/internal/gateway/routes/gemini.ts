@@ -59,8 +59,7 @@ function ownAnswer(status: number, message: string): Errors.ErrorAnswer {
 export const route = Effect.gen(function*() {
   const serving = yield* ChatAnswer.answering
   const requests = yield* Requests
-  // Google's failures of a count or an embedding, the engine's request paths named as Gemini names them (a message's
-  // as `contents`).
+  // Google's failures of a count or an embedding, request paths named as Gemini names them (a message's as `contents`).
   const failures = Errors.failures(serving.now, errors, (path) => geminiPath(path))
   // A body refused before anything is sent.
   const problem = (refused: Problem) =>

@@ -94,8 +94,7 @@ function batchObject(ref: Ids.BatchRef, status: BatchStatus, secret: Redacted.Re
   })
 }
 
-// A result file's JSONL: the lines as served (a reply a guardrail blocked is its line's error), in OpenAI's output
-// or error shape.
+// A result file's JSONL in OpenAI's output or error shape (a reply a guardrail blocked is its line's error).
 function resultFile(kind: "output" | "error", lines: ReadonlyArray<Served>, seconds: number): string {
   const out: Array<unknown> = []
   for (const { customId, outcome } of lines) {

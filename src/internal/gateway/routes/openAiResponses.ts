@@ -78,8 +78,7 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
   const failures = Errors.failures(serving.now, Responses.errors, Responses.path)
   const seconds = () => Math.floor(serving.now() / 1000)
 
-  // A body's text decoded, then `conversed`, what of it only a Responses deployment runs placed
-  // (`responses/hosted.ts`).
+  // A body's text decoded, then `conversed`, what only a Responses deployment runs placed (`responses/hosted.ts`).
   function placed<B extends CountBody & { readonly model: string }, E, R>(
     checked: Result.Result<Responses.Checked<B>, Problem>,
     held: Continuation.Held | undefined,

@@ -201,8 +201,7 @@ export const make = Effect.fnUntraced(function*(refusalLines: RefusalLines) {
           requestContext
         )
       }
-      // Once answered, the answer is counted and its record written without interruption (a client leaving then is
-      // not a 499).
+      // Once answered, the answer is counted and its record written uninterruptibly: a client leaving then is no 499.
       return Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(handled), (response) => {
           Outcome.answeredAs(outcome, response.status)
