@@ -281,8 +281,7 @@ interface Serving {
 
 /**
  * Every problem of `config` served with `options`, in one error. The callers and keys are checked against the engine,
- * or against what the configuration names (`Engine.catalog`) where it could not be built, so every part's problems are
- * named whatever the others' are.
+ * or what the configuration names (`Engine.catalog`) where it could not be built, so no part hides another's.
  */
 function problemsOf(
   config: Config,

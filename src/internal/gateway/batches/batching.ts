@@ -268,9 +268,8 @@ interface Opening {
 /** How a batch's id is signed and opened again. */
 function makeOpening({ deploymentOf, idSecret, keys, providerKeys }: Opening) {
   /**
-   * The secret the ids of a batch made with `key` are signed under: the key, when it is one of the configuration's
-   * provider keys (every instance serving the deployment holds it), else the gateway's own, since a keyless
-   * deployment's or a cloud identity's stand-in is one any client could sign with.
+   * The secret a batch made with `key` has its ids signed under: the key when it is a configured provider key (every
+   * instance serving the deployment holds it), else the gateway's own: a keyless or cloud stand-in is no secret.
    */
   function signerFor(key: Redacted.Redacted<string>): Effect.Effect<Redacted.Redacted<string>, Errors.ErrorAnswer> {
     const secret = providerKeys.some((known) => Redacted.value(known) === Redacted.value(key))

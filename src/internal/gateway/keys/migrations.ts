@@ -104,11 +104,10 @@ export const migrations = {
       ),
       Effect.suspend(() => sql`INSERT INTO database_identity (one, id) VALUES (1, ${randomUUID()})`)
     )),
-  // The spend of a window keyed by its period too: an hour's and a day's window of one scope that start at the same
-  // instant were one row. Every row is kept, given its scope's period where the database knows it (a key's or a
-  // team's budget), else the longest period its start is the start of (a UTC month, a day, an hour): provider.json
-  // keys' budgets are not in the database (docs/store.md).
-  // A database whose spend the budget's own schema made is keyed by period already: nothing to reshape.
+  // The spend of a window keyed by its period too: an hour's and a day's window of one scope starting at one instant
+  // were one row. Each row gets its scope's period where the database knows it, else the longest its start begins (a
+  // UTC month, a day, an hour): provider.json keys' budgets are not in the database (docs/store.md). A database whose
+  // spend the budget's own schema made is keyed by period already.
   "4_spend_by_period": Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.gen(function*() {
       if ((yield* columnsOf(sql, "spend")).includes("period")) return

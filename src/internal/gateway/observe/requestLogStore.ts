@@ -23,9 +23,8 @@ export interface Service {
   /** `rows` written, in one step. */
   readonly write: (rows: ReadonlyArray<Requests.Row>) => Effect.Effect<void, StoreUnavailableError>
   /**
-   * The rows that came in before `sweep.before` removed, then the oldest past `sweep.bounds` (`Requests.trim`), and
-   * their space given back, to the backend's grain (this module's header); the store made ready for the rows of the day
-   * after `sweep.now`'s.
+   * The rows that came in before `sweep.before` removed, then the oldest past `sweep.bounds` (`Requests.trim`), their
+   * space given back, to the backend's grain (module header); the store readied for the next day.
    */
   readonly sweep: (sweep: Requests.Sweep) => Effect.Effect<void, StoreUnavailableError>
   /** The sums per group (and bucket) of the rows in the range (`Requests.spend`). */

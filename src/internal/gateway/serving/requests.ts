@@ -166,9 +166,8 @@ export const make = Effect.fnUntraced(function*(refusalLines: RefusalLines) {
       const presented = journal.logPayloads && refused === undefined
         ? Auth.presented(Auth.withQueryKey(request.headers, request.url))
         : undefined
-      // A request refused before it is authenticated gets no row: anyone who reaches the port could fill the
-      // database with them. It is counted (`refused_total`) and its line written (`RefusalLines`: so many a
-      // second); its body is never read.
+      // A request refused before it is authenticated gets no row (anyone who reaches the port could fill the database
+      // with them), only its count and a rate-limited line (`RefusalLines`); its body is never read.
       const requestContext = Request.make({
         id,
         method: request.method,
