@@ -4,9 +4,8 @@
  * only puts its row on a bounded queue, never waiting; one fiber writes the queue in batches (the rows within `linger`
  * of the first), so neither a slow database nor one gone delays or fails a call, and SQLite's costly transaction is
  * paid once a batch (docs/performance.md). A row with no room, or refused by the store, is dropped, counted and warned
- * of. The same fiber sweeps the store (at start, hourly and whenever a tenth of a bound was written): rows past the
- * retention, then the oldest past the count and bytes bounds, their space given back, so the log stays bounded. On
- * shutdown the queue is written out before the store closes, so a clean stop loses nothing.
+ * of. The same fiber sweeps the store and gives the space back, so the log, a database's file included, stays bounded.
+ * On shutdown the queue is written out before the store closes, so a clean stop loses nothing.
  *
  * A row holds no prompt and no reply unless payloads are logged (`Gateway.Options.logPayloads`), with every key the
  * gateway knows masked. Only calls get a row: not the gateway's own paths, a WebSocket's handshake (its requests get

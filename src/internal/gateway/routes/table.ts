@@ -8,9 +8,8 @@
  * before the response starts, so a failure before it is a plain error answer with its status; after it, an error
  * event in the 200 stream, never a clean end (`chatAnswer.ts`).
  *
- * Each wire's routes have their own file (`openAi*.ts`, `anthropic*.ts`, `gemini*.ts`, `balancedCall/routes.ts`,
- * `admin/`); here are the open paths, the reload, the 404 and the 405s. Each admin route's permission is in
- * `identity/access.ts`' table, checked by `serving/adminCheck.ts`; the sign-on's routes are `signOn.ts`.
+ * Each wire's routes have their own file; here are the open paths, the reload, the 404 and the 405s. Each admin route's
+ * permission is in `identity/access.ts`' table, checked by `serving/adminCheck.ts`.
  */
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
