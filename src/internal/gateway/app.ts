@@ -1,9 +1,7 @@
 /**
  * The gateway's HTTP application over one configuration's engine: the services of `serving/` every route is served
- * through (`Requests`: the guard and the key check, the request's context, the body; `AdminCheck`; `Admission`;
- * `ModelNames`; `Journal`: where each request's record goes), provided once here to the route table
- * (`routes/table.ts`), with the gateway's stores (`stores.ts`); and the parts the gateway keeps across reloads
- * (`lasting`).
+ * through, provided once here to the route table (`routes/table.ts`) with the gateway's stores (`stores.ts`), and the
+ * parts the gateway keeps across reloads (`lasting`).
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -36,10 +34,9 @@ import type * as Stores from "./stores.js"
 export type AppOptions = Configuration.AppOptions
 
 /**
- * What the gateway keeps across reloads (generations, `server.ts`): its metrics, whose status gauges read the
- * generation served at each scrape, its stores, whose kept responses let a `previous_response_id` continue whichever
- * configuration answered it, and the request log's writer, one for the gateway's life, so that nothing queued is lost
- * to a reload.
+ * What the gateway keeps across reloads (generations, `server.ts`): its metrics, whose gauges read the generation
+ * served at each scrape; its stores, so a `previous_response_id` continues whichever configuration answered it; and the
+ * request log's writer, so nothing queued is lost to a reload.
  */
 export interface Lasting {
   /** The time, in milliseconds, from the gateway's `Clock`. */

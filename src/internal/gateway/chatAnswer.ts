@@ -1,21 +1,13 @@
 /**
- * A chat request's answer, once admitted to its target: a stream opened to its first batch and answered in the
- * route's encoder (`streamed`), or one reply answered by the route's renderer (`whole`); a failure before the answer
- * starts is a plain error answer in the route's words, as each wire words the engine's failures (`Failures`).
+ * A chat request's answer, once admitted to its target: a stream opened to its first batch and written by the route's
+ * encoder (`streamed`), or one reply rendered by the route (`whole`); a failure before the answer starts is a plain
+ * error answer in the route's words (`Failures`, `errorAnswer.ts`). The core names no dialect: a route hands it its
+ * writers and its failures.
  *
- * The stream is held in a scope that the request's scope closes, which the server closes when the response ends or
- * the client goes away, freeing the upstream call, its key and its permit at once.
- *
- * A stream's answer (`answer`), once its first batch is in: the route's encoder turns each batch into one write of the
- * response body, the first at once and each next one as the upstream brings it; a failure is an error event that ends
- * it, as is a `Restart` the encoder cannot hide, and the gateway's shutdown once its grace period is over (the
- * server's drain). Each batch is noted in the request's outcome (and, at its `Finish`, in the metrics) as it comes.
- * Every stream takes this one path, however its upstream's reads fall: a reply that came whole in one read (a short
- * one, a response-cache hit) is one write, and the response ends when the upstream's body does.
- *
- * The core names no dialect: a route hands it the dialect's writers (its `StreamEncoder`, its reply's renderer) and its
- * `Failures` (`errorAnswer.ts`: what a client is told, decided once, in the dialect's words), and a stream that is
- * restarted, cut at shutdown or by a revoked key ends with the core's answer for it, in the dialect's error event.
+ * A stream is held in a scope the request's scope closes (the server closes it when the response ends or the client
+ * goes away), freeing the upstream call, its key and its permit at once. Every stream takes one path however its
+ * upstream's reads fall; it ends with an error event on a failure, a `Restart` the encoder cannot hide, a cut at
+ * shutdown (the server's drain) or a revoked key.
  */
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type { NonEmptyReadonlyArray } from "effect/Array"
@@ -64,9 +56,7 @@ export type Failures = Errors.Failures
 /** What a call may fail with: the engine's failure, or a guardrail's block. */
 export type CallError = LlmError | GuardrailError
 
-/**
- * What a call's answer is made with: the configuration served, the call's admission, and where its record goes.
- */
+/** What a call's answer is made with: the configuration served, the call's admission, and where its record goes. */
 export type Answering = Configuration["Service"] & Admission["Service"] & Journal["Service"]
 
 /** The configuration served, the admission and the journal, read once where a route is built. */
@@ -120,9 +110,8 @@ export interface Opened {
 type Writes = NonEmptyReadonlyArray<Uint8Array>
 
 /**
- * The answer to a stream, encoded by its encoder, its rest pulled as the response is written. Cut at shutdown
- * (`drain.ts`), the stream lets go of its upstream call and ends with the route's shutdown error event,
- * unless its whole answer went out already.
+ * The answer to a stream, its rest pulled as the response is written. Cut at shutdown (`drain.ts`), it lets go of its
+ * upstream call and ends with the route's shutdown error event, unless its whole answer went out already.
  */
 export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
   const { context, encoder, failures, first, rest, scope, tally } = opened
@@ -204,9 +193,8 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
     tally.end()
     return Cause.done()
   }
-  // The next pull of `rest`, in one step built once: its batch written; its end, or its failure as an error event; a
-  // pull that failed otherwise (a defect, an interruption) as the cut closed the stream's scope under it ends as the
-  // cut does.
+  // The next pull of `rest`, built once: its batch written, its end, or its failure as an error event. A pull that
+  // failed otherwise (a defect, an interruption) as the cut closed the stream's scope under it ends as the cut does.
   const following = Effect.matchCauseEffect(rest, {
     onFailure: (cause): Pull.Pull<Writes> => {
       const found = Cause.hasDies(cause) ? undefined : Cause.findError(cause)
@@ -277,10 +265,7 @@ export interface Chat {
   readonly request: ChatRequest
   readonly stream: boolean
   readonly failures: Failures
-  /**
-   * The route's stream encoder for the request as sent; none for a route whose answer is only ever whole (the
-   * Responses compaction's), whose `stream` is false.
-   */
+  /** The route's stream encoder; none for a route whose answer is only ever whole (the Responses compaction's). */
   readonly newEncoder?: ((request: ChatRequest) => StreamEncoder) | undefined
   readonly render: (response: ChatResponse) => string
   /**
@@ -302,10 +287,7 @@ export interface Chat {
   readonly target?: Target | undefined
 }
 
-/**
- * The answer to a chat body on any route: its model admitted for the request's key, then streamed or whole; the
- * request with its session (`Intake.withSession`).
- */
+/** The answer to a chat body on any route: its model admitted for the key, then streamed or whole, with its session. */
 export function answered(serving: Answering, { scope, sessionHeader, tally }: WithBody, chat: Chat) {
   return serving.admitted({
     model: chat.model,
@@ -359,11 +341,9 @@ function addressed(request: ChatRequest, target: Target): ChatRequest {
 }
 
 /**
- * The call as a stream, governed (`governedCall.ts`): its request through its guardrails, opened to its first batch,
- * then answered by `answer` in the stream of `newEncoder()`; its cost settled once the stream's end is known: the cost
- * of what its upstream answered, charged too when a guardrail then blocks the answer (as a whole reply's is). The
- * stream is held in a scope of its own, which the request's scope closes in its one finalizer, after the stream's end
- * is noted (a scope with more than one finalizer closes through Effect's slower path).
+ * The call as a stream, governed (`governedCall.ts`): its cost settled once the stream's end is known, charged too when
+ * a guardrail then blocks the answer. The request's scope closes the stream's in its one finalizer, after the stream's
+ * end is noted (a scope with more than one finalizer closes through Effect's slower path).
  */
 export function streamed(serving: Answering, call: StreamedCall) {
   const { context, failures, tally } = call
@@ -445,8 +425,7 @@ function upstreamOf(call: Call, request: ChatRequest) {
     : upstream.pipe(Guardrails.guardedStream(call.guardrails, request.model))
 }
 
-// How a stream's call ended, noted once at its exit: its first batch in (its time to it, and the stream counted), or
-// its failure before that.
+// How a stream's call ended, noted once at its exit: its first batch in (time to it, stream counted), or its failure.
 function recordedStream(call: Call, now: () => number, { answered, stop }: GovernedCall.Ended<LlmError, Opening>) {
   if (stop !== undefined) noteFailure(call, stop.error)
   else if (answered !== undefined) {
@@ -456,9 +435,8 @@ function recordedStream(call: Call, now: () => number, { answered, stop }: Gover
 }
 
 /**
- * The call as one reply, governed (`governedCall.ts`): its request through its guardrails, its reply charged and
- * through them too (a block is charged the reply's cost, and its text is not kept in the log); answered by its
- * `render` (its failure by its `failures`, a reply it refuses by its `refusal`).
+ * The call as one reply, governed (`governedCall.ts`): its reply charged and through the guardrails too (a block is
+ * charged the reply's cost, and its text is not kept in the log).
  */
 function whole(call: WholeCall) {
   const { context, guardrails } = call
@@ -491,8 +469,7 @@ function whole(call: WholeCall) {
   })
 }
 
-// How a call answered whole ended, noted once at its exit: its reply (one a guardrail blocked too, whose text is not
-// kept), and its failure.
+// How a whole call ended, noted once at its exit: its reply (one a guardrail blocked, text not kept), or its failure.
 function recordedWhole(call: Call, { answered, stop }: GovernedCall.Ended<LlmError, ChatResponse>) {
   const { context: { outcome, payload }, tally } = call
   if (answered !== undefined) {

@@ -1,9 +1,8 @@
 /**
- * The gateway database's schemas: its own, every gateway concept's migrations, each declared beside its concept,
- * collected by `persistence/migrations.ts` in the order of their ids and recorded where the gateway always recorded
- * them (`effect/sql`'s `Migrator` table); then the budget's own (`budget/migrations.ts`), which a library layer runs
- * alone. A concept's new migration is a new entry of its own `migrations.ts`, with the next id of its schema; a gateway
- * concept's first one adds its file to this list.
+ * The gateway database's schemas: its own, every gateway concept's migrations declared beside its concept and collected
+ * by `persistence/migrations.ts` in id order (recorded in `effect/sql`'s `Migrator` table, where the gateway always
+ * recorded them); then the budget's own (`budget/migrations.ts`), which a library layer runs alone. A concept's first
+ * migration adds its file to this list.
  */
 import * as Budget from "../budget/migrations.js"
 import { collect, type Schema } from "../persistence/migrations.js"

@@ -1,8 +1,7 @@
 /**
- * The streams in flight and the gateway's drain: on shutdown the server stops accepting, WebSockets waiting for a
- * frame are closed, calls in flight have the grace period to finish, then each stream still open is cut with its
- * route's error event; a key revoked (or replaced
- * by a rotation whose grace period ended) has its streams cut the same way.
+ * The streams in flight and the gateway's drain: on shutdown the server stops accepting, WebSockets waiting for a frame
+ * are closed, calls in flight have the grace period to finish, then each stream still open is cut with its route's
+ * error event. A revoked key's streams, or a rotated key's once its grace ends, are cut the same way.
  */
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -49,10 +48,7 @@ export class Drain {
     Effect.forEach([...this.streams.values()], (cut) => cut("shutdown"), { concurrency: "unbounded", discard: true })
   )
 
-  /**
-   * Cuts the streams in flight asked with a key `stale` says no longer works (revoked, or replaced by a rotation
-   * whose grace period ended).
-   */
+  /** Cuts the streams in flight asked with a key `stale` says no longer works (revoked, or past a rotation's grace). */
   revoked(stale: (caller: Caller) => boolean): Effect.Effect<void> {
     return Effect.suspend(() =>
       Effect.forEach(

@@ -1,19 +1,10 @@
 /**
- * What the gateway serves, built once at start from a `provider.json`: each
- * deployment's `Llm` (with its key pool and limiter) built once, a router over
- * every model (addressed by deployment, model or group name) and one per named
- * router of the `router` section, and one over the Responses deployments of a
- * target that reaches both kinds (where a Responses request with hosted tools
- * goes), all over those same `Llm`s, so a key's load
- * and cooldowns are the same whichever name a request uses. Each router
- * continues a stream broken mid-way (`midStream: "continue"`) unless its
- * `mid_stream` says otherwise. A request's
- * `model` is resolved to one of them by a map lookup. Its status adds up
- * what every router counts, so a call counts on its deployment whichever
- * router sent it. With a store, one
- * connection serves every deployment's limiter and pool, every router's
- * breakers and the gateway keys' limits. A reload builds another engine from the new configuration
- * (generations, `server.ts`), on the same store.
+ * What the gateway serves, built once from a `provider.json`: each deployment's `Llm` (with its key pool and limiter),
+ * a router over every model (by deployment, model or group name), one per named router, and one over the Responses
+ * deployments of a target reaching both kinds (where hosted tools go), all over the same `Llm`s, so a key's load and
+ * cooldowns are the same whichever name a request uses. A router continues a stream broken mid-way unless its
+ * `mid_stream` says otherwise. With a store, one connection serves every limiter, pool, breaker and gateway key's
+ * limit. A reload builds another engine on the same store (generations, `server.ts`).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -98,9 +89,8 @@ export interface Engine {
    */
   readonly status: Router.Service["status"]
   /**
-   * Whether some deployment can take a call now: its breaker not open, a key not disabled, and its cloud credential,
-   * if it signs in with one, giving a token; and the deployments whose credential gives none, by name, with what it
-   * said (`Router.Service.unavailableCredentials`).
+   * Whether some deployment can take a call now (its breaker not open, a key not disabled, its cloud credential giving
+   * a token), and the deployments whose credential gives none, with what it said.
    */
   readonly ready: Effect.Effect<Readiness>
   /** What a Responses request's hosted tools do for a model reaching another API (`Gateway.Keys.hostedTools`). */
@@ -172,16 +162,11 @@ export function reachable<D extends Pick<Router.Deployment<unknown, unknown>, "n
 }
 
 /**
- * The highest prices among `deployments`, each of its kind: input (a cached token's price included), cache writes
- * (for five minutes and for an hour, each at the price a deployment charges for it, its input price when it charges
- * no premium) and output, the most tokens an image, a second of audio or video and a PDF's page cost, URLs read as
- * fetched when one deployment fetches them (or does not say), the largest context window (none when one that fetches
- * URLs has none: a deployment that reads them typed bills no part whose size is unknown, its adapter refusing it; and
- * none when all speak the Responses API, the one that runs hosted tools, and one has none: its turns reading the
- * tools' results are bounded by its own window), and
- * each hosted tool's call (its default where a deployment does not say), audio tokens' (a cached one's included), a
- * long-context tier past the lowest threshold of any, and each service tier any prices (each deployment at its own
- * prices where it has no such tier); `undefined` when one has no price.
+ * The highest of each price among `deployments` (input, cache writes, output, media, hosted tools' calls, audio, a
+ * long-context tier past the lowest threshold, each service tier), a deployment at its own prices where it lacks a
+ * tier; `undefined` when one has no price. URLs count as fetched when one deployment fetches them or does not say. The
+ * context window is the largest, but none when a deployment that fetches URLs has none (what it fetches has no known
+ * size), or when all speak the Responses API and one has none (its hosted tools' turns are bounded by its own window).
  */
 export function worstPrice(
   deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined; readonly api?: string | undefined }>
@@ -294,11 +279,7 @@ export function leastMaxTokens(deployments: ReadonlyArray<Pick<Deployment, "api"
   return least
 }
 
-/**
- * What a target's reach says of it: its worst price, the least reply limit it sends, whether one count of a prompt
- * holds for all of it, whether it speaks the Responses API throughout, its deployments' names, and its guardrails:
- * `common` (the gateway's and its router's) and those of every deployment it reaches (`guarded`, by name).
- */
+/** What a target's reach says of it; guardrails `common` (the gateway's, its router's) and `guarded` by deployment. */
 function reachOf(
   deployments: ReadonlyArray<Deployment>,
   common: ReadonlyArray<Guardrail>,
@@ -316,11 +297,7 @@ function reachOf(
   }
 }
 
-/**
- * The guardrails each part of `config` names, resolved among its named ones: the gateway's, each deployment's (by
- * name) and each named router's; every guardrail that does not build and every unknown name is a problem naming its
- * field.
- */
+/** The guardrails each part of `config` names; each one not built, and each unknown name, is a problem at its field. */
 function guardrailsOf(config: Gateway.Config, deployments: ReadonlyArray<Deployment>) {
   return Effect.gen(function*() {
     const built = yield* Effect.result(Guardrails.build(config.guardrails))
@@ -349,9 +326,8 @@ function guardrailsOf(config: Gateway.Config, deployments: ReadonlyArray<Deploym
 }
 
 /**
- * What a configuration serves, by name, without building it: every name a request may use (routers first, then
- * deployments, models and groups, each once, a router's name winning) and the deployments a call of it may reach. The
- * engine is built over it, and the configuration's checks read it (`served`) where the engine could not be built.
+ * What a configuration serves, by name, without building it: every name a request may use (a router's name winning)
+ * and the deployments each reaches. The configuration's checks read it (`served`) where the engine could not be built.
  */
 export interface Catalog {
   readonly models: ReadonlyArray<ModelEntry>
@@ -490,9 +466,8 @@ export function make(
     if (everything.deployments.length === 0) {
       return yield* OptionsErrors.make("Gateway", "config", "no models", "a configuration with at least one model")
     }
-    // Session affinity is on for the gateway's routers unless a router's options turn it off, each keeping at most the
-    // gateway section's `affinity_max_sessions` pins unless its own options say; and they continue a broken stream
-    // unless told otherwise: its client cannot restart a reply.
+    // Session affinity is on unless a router's options turn it off, with at most `affinity_max_sessions` pins each; a
+    // broken stream is continued unless told otherwise, since its client cannot restart a reply.
     const maxSessions = config.keys?.affinityMaxSessions
     function affinity(chosen: Router.Options["affinity"]): Router.Options["affinity"] {
       return chosen === false || maxSessions === undefined
@@ -540,9 +515,8 @@ export function make(
     const statuses: Array<Effect.Effect<Router.Status>> = [all.status]
     // The routers over a target's Responses deployments, by the router narrowed and their names: one per set.
     const narrowed = new Map<string, Target>()
-    // What a target reaching `reach` through a router of `options` (`router`: its name, "" for the one over every
-    // deployment) says of it; with, when it reaches deployments of both kinds, a router over those of the Responses
-    // API, with `options`' settings and no fallbacks.
+    // What a target reaching `reach` through a router of `options` ("" for the one over every deployment) says of it;
+    // one reaching both kinds also gets a router over its Responses deployments: `options`' settings, no fallbacks.
     function reachThrough(router: string, options: Router.Options<Deployment>, reach: ReadonlyArray<Deployment>) {
       return Effect.gen(function*() {
         const reached = reachOfGuarded(reach, router === "" ? undefined : router)

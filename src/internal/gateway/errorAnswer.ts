@@ -1,14 +1,12 @@
 /**
- * What a client is told of a failure, decided once for every route (`ErrorAnswer`, which each dialect words in its
- * own body: `wire/dialect.ts`' `ErrorWriter`): a status the official clients turn into their own error classes (429
- * `RateLimitError`, 401 `AuthenticationError`, 404 `NotFoundError`, 400 `BadRequestError`, 5xx
- * `InternalServerError`), a message, and a `Retry-After` in whole seconds where a wait is known.
+ * What a client is told of a failure, decided once for every route (`ErrorAnswer`, worded by each dialect's
+ * `ErrorWriter`, `wire/dialect.ts`): a status the official clients turn into their own error classes (429
+ * `RateLimitError`, 401 `AuthenticationError`, 404 `NotFoundError`, 400 `BadRequestError`, 5xx `InternalServerError`),
+ * a message, and a `Retry-After` where a wait is known.
  *
- * An engine failure's own message names deployments, upstream addresses and the provider's request ids, which are
- * the operator's, so the client gets the gateway's words for what happened and what to do (with the provider's words
- * only where they are about the client's request: a 400), and the request log keeps the full message
- * (`ErrorAnswer.logged`). A 400's paths are the wire's (a dialect's `path`), not the engine's. The answers that end a
- * stream (a restart the dialect cannot hide, the gateway's shutdown, a revoked key) are here too.
+ * An engine failure's own message names deployments, upstream addresses and provider request ids, which are the
+ * operator's: the client gets the gateway's words (the provider's only for a 400, about its own request), and the
+ * request log keeps the full message (`ErrorAnswer.logged`). A 400's paths are the wire's, not the engine's.
  */
 import * as Duration from "effect/Duration"
 import type { GuardrailError } from "../../Guardrail.js"
@@ -198,10 +196,7 @@ const rendered = (error: LlmError, now: number, path: (engine: string) => string
   }
 }
 
-/**
- * The answer to an engine failure; `now` (Clock millis) dates a `NoCapacityError`'s `availableAt`, `path` names the
- * engine's request paths as the body did.
- */
+/** The answer to an engine failure; `now` dates a `NoCapacityError`'s `availableAt`, `path` names the body's paths. */
 export const fromLlmError = (error: LlmError, now: number, path: (engine: string) => string): ErrorAnswer => ({
   ...rendered(error, now, path),
   logged: error.message
@@ -265,10 +260,7 @@ export const guardrailBlocked = (error: GuardrailError): ErrorAnswer => ({
   logged: error.message
 })
 
-/**
- * A key or team names a guardrail the configuration served no longer has (a reload removed it): the call is refused
- * rather than run without it.
- */
+/** A key or team names a guardrail a reload removed: the call is refused rather than run without it. */
 export const guardrailUnavailable = (name: string): ErrorAnswer => ({
   ...answer(
     503,

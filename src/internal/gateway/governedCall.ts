@@ -1,11 +1,10 @@
 /**
- * One governed call of the gateway, which a model call (answered whole or streamed), embeddings and an MCP tool call go
- * through: the order of its steps (reserve, guard the input, wait for its turn, send, settle, guard the answer, record)
- * and what each stop does to the reservation: released when the call stops before it was sent, or fails; the
- * reservation charged when it is interrupted once sent (its upstream may have run it); its cost charged once it
- * answered, even when a guardrail then blocks the answer. An answer that goes on after the call returns (a stream past
- * its first batch) is settled once, when the scope it is held in closes: at its cost then, or the reservation when it
- * was cut or failed before its end. How the call ended is recorded once, at its exit, read from the exit.
+ * One governed call of the gateway (a model call, embeddings, an MCP tool call): the order of its steps (reserve, guard
+ * the input, wait for its turn, send, settle, guard the answer, record) and what each stop does to the reservation:
+ * released when the call stops before it was sent, or fails; charged whole when interrupted once sent (its upstream may
+ * have run it); its cost charged once it answered, even when a guardrail then blocks the answer. An answer that goes on
+ * after the call returns (a stream) is settled once, when its scope closes: at its cost, or the reservation when cut or
+ * failed before its end.
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"

@@ -1,10 +1,8 @@
 /**
- * The gateway's guardrails (docs/guardrails.md): the named ones of a configuration built once, when it is (at start
- * and at each reload), and the chain a call runs, the union of those named for the gateway, its target (its model's
- * deployments and its router) and its caller (its key and its key's team). What they do to a call is the library's
- * one engine (`internal/guardrail/guarded.ts`): the request checked before it is sent, a whole reply after, a stream
- * through the chain's strictest mode. A call holds the chain it started with, so a reload never changes a stream in
- * flight.
+ * The gateway's guardrails (docs/guardrails.md): a configuration's named ones, built with it, and the chain a call
+ * runs, the union of those named for the gateway, its target and its caller (key and team). What they do to a call is
+ * the library's one engine (`internal/guardrail/guarded.ts`). A call holds the chain it started with, so a reload never
+ * changes a stream in flight.
  */
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
@@ -19,9 +17,7 @@ import * as OptionsErrors from "../optionsError.js"
 /** The guardrails of one configuration, by name. */
 export type Named = ReadonlyMap<string, Guardrail>
 
-/**
- * The named guardrails built; or the problems of every one that does not build, each under `config.guardrails.<name>`.
- */
+/** The named guardrails built, or the problems of every one that does not build (under `config.guardrails.<name>`). */
 export function build(
   definitions: Readonly<Record<string, Effect.Effect<Guardrail, OptionsError, HttpClient.HttpClient>>> | undefined
 ): Effect.Effect<Named, OptionsError, HttpClient.HttpClient> {

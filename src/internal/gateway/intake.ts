@@ -1,24 +1,14 @@
 /**
- * What the gateway reads from a request before it serves it: the path in the
- * one form the router and the key check both see, the request's id, the
- * guard every request passes before its key is looked at (`guard`), and the session the call belongs to.
+ * What the gateway reads from a request before serving it: the path in the one form the router and the key check both
+ * see, the request's id, the guard every request passes before its key is looked at (`guard`), and its session.
  *
- * The path is normalised once (RFC 3986 section 6.2.2: escapes of unreserved
- * characters decoded; and doubled slashes and a trailing slash dropped), then
- * matched exactly, case included, so a path is open, admin or keyed by one
- * reading of it. A page in a browser can reach a gateway on the machine it runs
- * on: by a form's or a `fetch`'s cross-site request (a CORS "simple" request
- * is sent without preflight: `text/plain`, a form's types, or no body) or by
- * DNS rebinding (a name of its own that resolves to 127.0.0.1, sent as `Host`).
- * The guard refuses both, whatever keys the gateway has.
+ * The path is normalised once (RFC 3986 section 6.2.2) and matched exactly, case included, so a path is open, admin or
+ * keyed by one reading of it. The guard refuses what a page in a browser can send a gateway on its own machine: a
+ * cross-site request (a CORS "simple" request needs no preflight) or DNS rebinding (a name of its own sent as `Host`).
  *
- * The session, for the router's affinity (`Router.Options.affinity`, on for the gateway's routers): the first of what
- * the body names, each route's decoder putting it in the request's `session` (a Responses `previous_response_id`'s
- * session, `prompt_cache_key`, Anthropic's `metadata.user_id`), the client's `x-session-id` header, and a hash of the
- * prompt's shared prefix (its system messages and first user message) when it is long enough for a provider to cache
- * it (however short, for a conversation carrying state only its deployment reads: `conversationSession`). A call with
- * none of these has no session and is routed as any other. A session is its key's: the router sees it
- * prefixed with the key's id.
+ * The session, for the router's affinity (`Router.Options.affinity`): the body's (each route's decoder names it), else
+ * the client's `x-session-id` header, else a hash of the prompt's shared prefix when it is long enough for a provider
+ * to cache it. A session is its key's: the router sees it prefixed with the key's id.
  */
 
 import { createHash } from "node:crypto"
@@ -42,9 +32,8 @@ function decodeEscape(escape: string): string {
 }
 
 /**
- * `text` (a URI or a part of one) with the escapes of unreserved characters decoded (RFC 3986 section 6.2.2.2),
- * unless a `%` in it starts no escape: then it is malformed, and left as it is. A decoded character never starts an
- * escape, so once is enough.
+ * `text` with the escapes of unreserved characters decoded (RFC 3986 section 6.2.2.2), unless a `%` starts no escape
+ * (malformed: left as it is). A decoded character never starts an escape, so once is enough.
  */
 export function unreservedDecoded(text: string): string {
   return strayPercent.test(text) ? text : text.replace(unreservedEscape, decodeEscape)
@@ -157,14 +146,11 @@ function declaresBody(headers: Readonly<Record<string, string | undefined>>): bo
 export type Refusal = "host_not_allowed" | "cross_origin_request" | "unsupported_media_type"
 
 /**
- * What every request passes before its key is looked at, on every route and whatever the keys: a gateway
- * listening on loopback (`hosts`: its loopback names) serves only those names, so a rebound name is refused; a
- * request that may change something (not GET, HEAD or OPTIONS) comes from no page or a page of the gateway's own
- * origin (its `Origin`, and its `Sec-Fetch-Site` where a browser sends it), and a body it carries is JSON, which a
- * page of another origin cannot send without the preflight the gateway never grants; on a path that takes an upload
- * (`upload`: `/v1/files`), a multipart form too, which the origin check alone guards (a browser sends `Origin` with
- * every form it posts). A WebSocket's handshake is a GET, but a page may open one anywhere and what it carries changes
- * things (no CORS guards it): its origin is checked as a POST's.
+ * What every request passes before its key is looked at, whatever the keys: on loopback (`hosts`) only the loopback
+ * names are served, so a rebound name is refused; a request that may change something (not GET, HEAD or OPTIONS) comes
+ * from no page or the gateway's own origin, and its body is JSON, which another origin cannot send without the
+ * preflight the gateway never grants (on `upload` paths a multipart form too: a browser sends `Origin` with every form
+ * it posts). A WebSocket handshake is checked as a POST's: a page may open one anywhere, and no CORS guards it.
  */
 export function guard(
   method: string,
@@ -202,10 +188,7 @@ export const header = "x-session-id"
  */
 export const minPrefixChars = 4096
 
-/**
- * The hash of the request's system messages (those before its first user message) and first user message, when they
- * hold `least` characters at least.
- */
+/** The hash of the request's system messages and first user message, when they hold at least `least` characters. */
 function prefixSession(request: ChatRequest, least: number): string | undefined {
   // Measured before hashing: most prompts are shorter than the bound, and a hash made for them would be thrown away.
   const parts: Array<readonly [role: string, text: string]> = []

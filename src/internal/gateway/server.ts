@@ -1,27 +1,17 @@
 /**
- * The gateway's server: the options checked, the configuration built (its engine, keys and routes: a generation),
- * the application served on a `node:http` server through `NodeHttpServer` from the moment its port is bound (until
- * the first generation is served, every request answered at once as the gateway starting: `starting.ts`), and on the
- * scope's close a drain: the server stops accepting, calls in flight have the grace period to finish, then the streams
- * still open are cut, each ending with an error event, whatever is left is interrupted (freeing its upstream call) and
- * the deployments are closed. A reload reads the configuration again (`Options.source`) and builds it whole before
- * serving it; what a
- * reload keeps, besides the store and the database opened at start, is the metrics, the stored responses and the
- * keys' limiters and budgets (`keys/limits.ts`); the routers, their breakers and the key pools are the new
- * configuration's own (in the store, when there is one, their shared state stays).
+ * The gateway's server: the options checked, the configuration built (its engine, keys and routes: a generation) and
+ * served on a `node:http` server from the moment its port is bound (answered as starting until then: `starting.ts`).
+ * A reload reads the configuration again (`Options.source`) and builds it whole before serving it; it keeps the store,
+ * the database, the metrics, the stored responses and the keys' limiters and budgets (`keys/limits.ts`), while the
+ * routers, their breakers and the key pools are the new configuration's (their shared state stays in the store).
  *
- * Generations (`makeGenerations`): the gateway serves one generation at a time (all it builds from one configuration,
- * in a scope of its own), and a request holds the generation it started on until its own scope closes, a stream's
- * once its last event is sent. A new generation is built whole before it is served; one that fails to build is closed
- * and the current one stays. A replaced generation's scope closes when its last request ends, so calls in flight
- * finish on the deployments they started on.
+ * Generations (`makeGenerations`): a request holds the generation it started on until its scope closes (a stream's
+ * after its last event), so calls in flight finish on the deployments they started on; a generation that fails to
+ * build is closed and the current one stays.
  *
- * The drain (`drain.ts`): a cut stream lets go of its upstream call and ends with the route's error event
- * (OpenAI's `data: {"error": ...}`, Anthropic's `event: error`) and its log line names the error, so a client sees a
- * failed answer rather than a connection dropped mid-answer. What is still running a moment after the cut is
- * interrupted by the server, as is a whole reply the grace period did not see through. A key revoked while its
- * streams are open has them cut the same way, each ending with the revocation's error event, and so has a key a
- * rotation replaced, when its grace period ends (at once without one).
+ * The drain (`drain.ts`), on the scope's close: calls in flight get the grace period, then open streams are cut with
+ * the route's error event, so a client sees a failed answer rather than a dropped connection; what is left is
+ * interrupted and the deployments closed.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as ByteSize from "effect/ByteSize"
@@ -90,11 +80,8 @@ export const defaultRequestBodyTimeoutSeconds = 30
 const headersTimeoutMillis = 10_000
 
 /**
- * The `node:http` server's deadlines for a request to be whole in `requestTimeout` ms: one not whole by then is
- * answered 408 by node:http and its connection closed, so a client trickling its body cannot hold a connection
- * (Node's own deadline is 300 s). Node looks for late requests every `connectionsCheckingInterval`, a quarter of the
- * deadline at most, in one pass over the open connections; a request costs the same CPU as under Node's own deadlines
- * or none (`bench/httpServerOptions.ts`).
+ * The `node:http` deadlines for a request to be whole in `requestTimeout` ms: one late is answered 408 and its
+ * connection closed, so a client trickling its body cannot hold a connection (Node's own deadline is 300 s).
  */
 export function deadlines(requestTimeout: number): Http.ServerOptions {
   return {
@@ -115,8 +102,7 @@ function adminKeysOf(config: Config, options: Options) {
   ]
 }
 
-// The callers of the database's keys and teams (`keyStore`, in it), their budgets in the spend ledger of `stores`, kept
-// for the gateway's life.
+// The callers of the database's keys and teams, their budgets in the spend ledger of `stores`, for the gateway's life.
 function manage(database: Sql.Database["Service"], stores: Context.Context<Stores.Stores>, drain: Drain) {
   return Effect.gen(function*() {
     const runtime = yield* RuntimeKeys.make(
@@ -244,9 +230,8 @@ const keptAtReload =
   "the one it started with (a reload keeps the store, the database, its request log's settings and the time and " +
   "bytes responses are kept; changing them takes a restart)"
 
-// What a reload cannot change of the configuration it started with: the store, the database, the request log's
-// settings and the responses' time to live, taken at start (and when the options give them, the configuration's are
-// not read). Every change, each its own problem.
+// What a reload cannot change of the configuration it started with, taken at start (not read from the configuration
+// where the options give it): each change its own problem.
 function restartOnly(options: Options, config: Config): ReadonlyArray<OptionsError | undefined> {
   const started = options.config
   return [
@@ -295,11 +280,8 @@ interface Serving {
 }
 
 /**
- * Every problem of `config` served with `options`, in one error: what a reload cannot change, the keyless policy, the
- * bounds, the audit log's settings, sign-on, the engine's (`engine`: its build, whose problems are its deployments',
- * guardrails' and routers'), the MCP servers', the callers by token's and the keys'. The callers and keys are checked
- * against the engine, or against what the configuration names (`Engine.catalog`) where it could not be built, so the
- * problems of every part are named whatever the others' are.
+ * Every problem of `config` served with `options`, in one error. The callers and keys are checked against the engine,
+ * or what the configuration names (`Engine.catalog`) where it could not be built, so no part hides another's.
  */
 function problemsOf(
   config: Config,
@@ -371,9 +353,8 @@ function secretsOf(config: Config, options: Options): ReadonlyArray<Redacted.Red
 const frameSlack = 64 * 1024
 
 /**
- * The gateway's stores, for its life: the database, the store's connection (one for every configuration served: the
- * deployments, the routers' breakers and the keys' limits), every store on the backend its configuration names
- * (`stores.ts`), and the keys' limits over theirs.
+ * The gateway's stores, for its life: the database, one store connection for every configuration served, and every
+ * store on the backend its configuration names (`stores.ts`).
  */
 function openStores(options: Options, drain: Drain) {
   return Effect.gen(function*() {
@@ -422,11 +403,10 @@ function listen(
   return Effect.gen(function*() {
     const { host, maxBodyBytes, port } = at
     const server = Http.createServer(deadlines(at.bodyTimeoutSeconds * 1000))
-    // The drain is ours (below), so that streams are cut with an error event before the server interrupts them. A
-    // WebSocket's frame is a request's body: one a little past the body limit is refused as a body is (413, naming the
-    // limit, in the API's `error` event); one far past it is cut by the socket itself (1009) before it is held whole.
-    // In a scope of its own, closed after the drain (below): the server adds what it makes at a request (its WebSocket
-    // server, at the first upgrade) to its scope, whose close waits for every socket the drain closes.
+    // The drain is ours (below), so streams are cut with an error event before the server interrupts them. A WebSocket
+    // frame is a body: one a little past the limit is refused as a body is (413); one far past it is cut by the socket
+    // (1009) before it is held whole. The server's own scope closes after the drain: it holds what the server makes at
+    // a request (its WebSocket server), and its close waits for every socket the drain closes.
     const serverScope = yield* Scope.fork(yield* Effect.scope)
     const httpServer = yield* NodeHttpServer.make(() => server, {
       host,
@@ -658,9 +638,8 @@ export interface Generations<A> {
   /** The generation served now, held (its scope kept open) until the caller's scope closes; none before the first. */
   readonly lease: Effect.Effect<A | undefined, never, Scope.Scope>
   /**
-   * `build` (given the generation served now, if any) run in a scope of its own and, once it succeeds, served in
-   * place of the current generation, whose scope closes when its last lease ends; when it fails, its scope is closed
-   * and the current generation stays. One replacement at a time.
+   * `build` run in a scope of its own and, once it succeeds, served in place of the current generation, whose scope
+   * closes when its last lease ends; a failed build is closed and the current one stays. One replacement at a time.
    */
   readonly replace: <E>(build: (previous: A | undefined) => Effect.Effect<A, E, Scope.Scope>) => Effect.Effect<A, E>
 }

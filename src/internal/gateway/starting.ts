@@ -1,12 +1,9 @@
 /**
  * The answer to a request that comes before the gateway serves its first configuration. The port is bound first (a
- * configuration served on loopback is built with its number, which `port: 0` leaves to the system) and the
- * configuration is built after, which waits for its MCP servers to answer or to fail (docs/mcp.md). Meanwhile every
- * request is answered at once, 503 with `Retry-After`, so none waits for a configuration: a load balancer's check sees
- * an instance not yet in service, and the official clients retry. `/health` and `/ready` say `starting`; every other
- * path is the gateway starting, in the words of its path's dialect. Nothing else is read of the request (its key, its
- * `Host`, its body: the answer tells nothing but that it starts) and nothing is logged: the request log, the keys and
- * the metrics are the configuration's.
+ * configuration served on loopback is built with its number, which `port: 0` leaves to the system), and building the
+ * configuration waits for its MCP servers (docs/mcp.md). Meanwhile every request is answered at once, 503 with
+ * `Retry-After`: a load balancer sees an instance not yet in service, and the official clients retry. Nothing else is
+ * read of the request and nothing is logged: the request log, the keys and the metrics are the configuration's.
  */
 import * as Effect from "effect/Effect"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"

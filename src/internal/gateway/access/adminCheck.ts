@@ -1,8 +1,7 @@
 /**
  * The admin check every admin route reads: who makes an admin request (`Principal`: a person signed on, with the roles
- * their groups and grants give them, or a shared admin key), and the service that resolves them once a request and
- * answers a route only once the route's rule lets them (made by `serving/adminCheck.ts` over `identity/principal.ts`
- * and `identity/access.ts`' table of every admin route's permission).
+ * their groups and grants give them, or a shared admin key), resolved once a request, and each route answered only once
+ * its rule lets them (`serving/adminCheck.ts`, over `identity/access.ts`' table).
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
@@ -29,10 +28,7 @@ export interface Service {
   readonly principal: (
     request: HttpServerRequest.HttpServerRequest
   ) => Effect.Effect<Principal, Errors.ErrorAnswer>
-  /**
-   * An admin route's answer from `handle`, given who asks, once the route's rule lets them (`body`: its text, on a
-   * route that takes one), else the refusal.
-   */
+  /** An admin route's answer from `handle` once its rule lets who asks (`body`: its text), else the refusal. */
   readonly adminAs: <E, R>(
     handle: (principal: Principal) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
     body?: string

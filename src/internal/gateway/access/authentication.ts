@@ -27,9 +27,8 @@ export const adminPrefix = "/llm/model-load/"
 export const adminApiPrefix = "/admin/"
 
 /**
- * The paths served without a gateway key: `/health`, `/ready`, the dashboard's page, and the admin paths, whose
- * routes ask who the caller is instead (an admin key, or a person signed on: `identity/principal.ts`). A path is
- * asked of this as the router matches it: once `intake.ts` has normalised it.
+ * The paths served without a gateway key: `/health`, `/ready`, the dashboard's page, and the admin paths, whose routes
+ * ask for an admin key or a signed-on person instead (`identity/principal.ts`). Matched as `intake.ts` normalised them.
  */
 export const open = {
   has: (path: string): boolean => keyless.has(path) || path.startsWith(adminPrefix) || path.startsWith(adminApiPrefix)
@@ -67,12 +66,7 @@ export interface KeyBudget {
 }
 
 export interface Auth {
-  /**
-   * Whether requests need a key, decided by the configuration and what was ever made, never by the keys alive now:
-   * some gateway key or callers by token are configured, or a key was ever made at run time (revoked or not), or the
-   * gateway is served beyond loopback or shares its limits through Redis, unless the configuration allows keyless
-   * requests (`keys/policy.ts`).
-   */
+  /** Whether requests need a key: the configuration and keys ever made say, never those alive (`keys/policy.ts`). */
   readonly required: boolean
   readonly keys: ReadonlyArray<KeyInfo>
   /** Every key's budget by key name, those of keys this configuration no longer has included (`KeyLimits`). */
@@ -107,10 +101,8 @@ export interface Auth {
     StoreUnavailableError | RateLimiter.RateLimiterCostError | RateLimiter.RateLimiterExceededError
   >
   /**
-   * Checks the caller's rate limit, models and budget for a call of `model` to `target` (`request`: a chat's,
-   * bounded, or embeddings'): its worst case is reserved until the request's scope closes, a chat's reply bound
-   * lowered to what the budget has left when its own does not fit (`keys/fit.ts`). What settles its cost, and the
-   * request as it is sent.
+   * Checks the caller's rate limit, models and budget for a call of `model`: its worst case reserved until the
+   * request's scope closes, a chat's reply bound lowered to the budget left when its own does not fit (`keys/fit.ts`).
    */
   readonly admit: <Q extends Request | undefined>(
     caller: Caller | undefined,
@@ -119,10 +111,9 @@ export interface Auth {
     request: Q
   ) => Effect.Effect<Admitted<Q>, Errors.ErrorAnswer, Scope.Scope>
   /**
-   * Checks the caller's models and budget for a batch of `model` whose lines can cost `estimate`
-   * US dollars at most: held on its budget (and its team's) as `hold` names it, whichever instance later settles it,
-   * until it is settled (`settleBatch`) or lapses at `hold.until` (`Budget.Hold`); refused (429) before the batch is
-   * sent when it does not fit. The hold, or none for a caller without a budget.
+   * Checks the caller's models and budget for a batch whose lines can cost `estimate` US dollars at most: held on its
+   * budget (and its team's), whichever instance later settles it, until settled (`settleBatch`) or `hold.until` lapses
+   * (`Budget.Hold`); refused (429) before the batch is sent when it does not fit.
    */
   readonly admitBatch: (
     caller: Caller | undefined,
@@ -142,9 +133,8 @@ export interface Auth {
   /** The caller of the id `Caller.id`: a key of the configuration or one made at run time, while it is live. */
   readonly callerOf: (id: string) => Caller | undefined
   /**
-   * Takes one call from `caller`'s rate limit and reserves `price` US dollars of its budget (a priced MCP tool call,
-   * `tool` its qualified name) until the request's scope closes, the same reservation as `admit`'s. What settles its
-   * cost.
+   * Takes one call from `caller`'s rate limit and reserves `price` US dollars of its budget for a priced MCP tool call
+   * (`tool`), as `admit` does, until the request's scope closes.
    */
   readonly reserve: (
     caller: Caller | undefined,
@@ -185,10 +175,7 @@ export const presented = (headers: Readonly<Record<string, string | undefined>>)
   return apiKey === undefined || apiKey === "" ? undefined : apiKey.trim()
 }
 
-/**
- * A request's headers with the key of its URL's `?key=` (as Google's clients may send it) as `x-goog-api-key`, when
- * its headers present none.
- */
+/** A request's headers with its URL's `?key=` (as Google's clients may send it) as `x-goog-api-key`, if it has none. */
 export const withQueryKey = (
   headers: Readonly<Record<string, string | undefined>>,
   url: string

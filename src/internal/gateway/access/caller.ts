@@ -1,8 +1,7 @@
 /**
  * Who a gateway call is from: the authenticated `Caller` (a key of provider.json, a key made at run time, or a caller
- * by token), the ids and ledger scopes its kinds are named by, and the key digests every lookup compares (SHA-256,
- * compared by `crypto.timingSafeEqual`). It sits below `keys/auth.ts`, `keys/runtime.ts` and `identity/callers.ts`,
- * which all build callers, so none of them imports another for it.
+ * by token), its ids and ledger scopes, and the key digests every lookup compares. It sits below `keys/auth.ts`,
+ * `keys/runtime.ts` and `identity/callers.ts`, which all build callers, so none of them imports another for it.
  */
 import { hash, timingSafeEqual } from "node:crypto"
 import type * as Budget from "../../../Budget.js"

@@ -1,9 +1,6 @@
 /**
- * What each of the admin side's roles grants (docs/identity.md): `admin` every permission; `operator` keys, teams,
- * budgets, reload and the audit log, not grants; `viewer` the dashboard, spend and the request log, read only; a
- * team's `team_admin:<team>` its keys and budgets; its `team_viewer:<team>` its keys and spend, read only. A person's
- * roles are those the identity provider's groups map to (provider.json's `gateway.oidc.roles`) and those granted
- * through `/admin/grants`.
+ * What each of the admin side's roles grants (the table in docs/identity.md). A person's roles are those the identity
+ * provider's groups map to (provider.json's `gateway.oidc.roles`) and those granted through `/admin/grants`.
  */
 import { type GlobalRole, isGlobalRole, type Role, roleOf, teamRole } from "../../gatewayConfig/roles.js"
 

@@ -1,9 +1,8 @@
 /**
- * Which MCP tools a caller may use: the gateway serves each server's tools as `<server>__<tool>` (qualified names),
- * and a key's `tools` lists qualified names or globs of them (`calc__*`), `*` standing for any run of characters.
- * Deny by default: no list, or an empty one, allows nothing. A key in a team may use what its own list and its team's
- * both allow. A list is compiled once, when its key is read, into one predicate (`Rule`) that the list and the call
- * of a tool both ask, so what a key lists is what it may call.
+ * Which MCP tools a caller may use: a key's `tools` lists qualified names (`<server>__<tool>`) or globs of them
+ * (`calc__*`). Deny by default: no list, or an empty one, allows nothing; a key in a team may use what both lists
+ * allow. A list is compiled once into one predicate (`Rule`) that listing and calling a tool both ask, so what a key
+ * lists is what it may call.
  */
 
 /** What joins a server's name and its tool's in a qualified name. */

@@ -65,9 +65,7 @@ export const routes = Effect.gen(function*() {
     }))
   })
 
-  // The router's status as the request's key may see it: whole (the seed's shape) to a key allowed every model, or
-  // without keys; to a key limited to some models, only the deployments they reach, without their provider keys or
-  // endpoints (`BalancedCall.shownTo`).
+  // The status as the key may see it: whole to a key allowed every model or without keys, else `BalancedCall.shownTo`.
   function visibleStatus(render: (status: Status) => string) {
     return served(() =>
       Effect.map(Effect.all([engine.status, RequestContext]), ([status, { caller }]) => {

@@ -1,12 +1,9 @@
 /**
- * LLM-API-BalancedCall's own endpoints, in its wire: `POST /llm/chat` (`{ messages, tools? }`, answered
- * `{ "result": text }`), `POST /llm/chat/stream` (the answer's text as it comes), `GET /llm/system-load`
- * (`{ load_percent }`), `GET /llm/system-capacity` (`{ total_max, details }`) and
- * `GET /llm/model-load/<model>` (one deployment's load with its keys). The body may name a `model` (a router,
- * deployment, model or group); without one the call is balanced over every deployment. The router's status
- * (`Router.Status`, camelCase) is renamed here to the seed's snake_case. Keys are only ever their masked ids
- * (`sk-…f3a9#0d64`); `model-load` is served only when the configuration opts in (`model_load_details`), and,
- * as every admin path, to an admin key whenever the gateway has keys.
+ * LLM-API-BalancedCall's own endpoints, in its wire: `POST /llm/chat` and `/llm/chat/stream`, `GET /llm/system-load`,
+ * `GET /llm/system-capacity` and `GET /llm/model-load/<model>`. Without a `model` a call is balanced over every
+ * deployment. The router's camelCase status is renamed to the seed's snake_case. Keys are only ever their masked ids;
+ * `model-load` is served only when the configuration opts in (`model_load_details`), and, as every admin path, to an
+ * admin key whenever the gateway has keys.
  */
 import * as Result from "effect/Result"
 import type { ChatChunk } from "../../../ChatChunk.js"
@@ -80,10 +77,7 @@ export const streamEncoder = (): StreamEncoder => {
   }
 }
 
-/**
- * What a key limited to some models is shown of `status`: the deployments among `visible`, their load summed, and
- * none of their provider keys or endpoints.
- */
+/** What a key limited to some models sees of `status`: the `visible` deployments, load summed, no keys or endpoints. */
 export const shownTo = (status: Status, visible: ReadonlySet<string>): Status =>
   statusOf(Object.fromEntries(
     Object.entries(status.details)

@@ -1,8 +1,8 @@
 /**
- * The key of a deployment's pool that a batch is made, read and cancelled with. A batch's id names it by its tag
- * (`ids.ts`' `keyTag`), a digest of its secret that tells the client nothing of the key; an instance learns the tags
- * of a pool's keys as it takes them, so it finds the key of a batch made on another the first time it meets one. Each
- * step takes the key and gives it back at once: a batch holds no slot of it.
+ * The key of a deployment's pool a batch is made, read and cancelled with. A batch's id names it by its tag (`ids.ts`'
+ * `keyTag`), which tells the client nothing; an instance learns a pool's tags as it takes its keys, so it finds the key
+ * of a batch made on another the first time it meets one. Each step gives the key back at once, so a batch holds none
+ * of its slots.
  */
 import * as Effect from "effect/Effect"
 import type * as KeyPool from "../../../KeyPool.js"

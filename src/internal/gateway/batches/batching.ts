@@ -1,20 +1,12 @@
 /**
- * The batches the gateway makes, whatever wire the client speaks (OpenAI's `/v1/batches`, Anthropic's
- * `/v1/messages/batches`): a batch's lines, decoded by the client's dialect, passed to the batch API of a deployment
- * of their model whose API has one (`Engine.batchDeployment`, `ProviderClient.batch`) with a key of that deployment's
- * pool, so a batch in one dialect runs on a deployment of another, or, where none has one, to the gateway's own
- * (`calls.ts`), which runs its lines as calls of the model; its worst case at the batch price (at the live price, for
- * a batch run as calls) held on the caller's budget (and its team's) until it is settled, refused before anything is
- * sent when it does not fit; its id signed (`ids.ts`) with the key of the deployment's pool it was made with, or, for a
- * key that is no secret (a keyless deployment's, a cloud identity's), with the gateway's own secret (`idSecret.ts`),
- * so any instance answers for it and no client makes one; its requests and its results through the guardrails a call of
- * its model runs (docs/guardrails.md): a request
- * a guardrail blocks refuses the batch, naming its custom id, and a result's reply it blocks is served as that line's
- * error; and settled once it ended (`settlement.ts`): by the retrieve that
- * sees it ended (in the background, for the configuration's life), or else by this instance's sweep of the batches
- * recorded open, whichever comes first: each line that ran written to the request log as its row and counted in the
- * metrics, once, and the batch's hold on the budget of the key that made it replaced by their cost, once. A route
- * writes the wire; this module is the rest, built once for both.
+ * The gateway's batches, whatever wire the client speaks (OpenAI's `/v1/batches`, Anthropic's `/v1/messages/batches`).
+ * A batch goes to the batch API of a deployment of its model that has one, whatever its dialect, else to the gateway's
+ * own (`calls.ts`), which runs its lines as calls. Its worst case is held on the caller's budget until it is settled,
+ * and it is refused before anything is sent when that does not fit. Its id is signed (`ids.ts`) with the pool key it
+ * was made with, or the gateway's own secret for a key that is no secret (`idSecret.ts`), so any instance answers for
+ * it and no client forges one. Its requests and results pass the guardrails a call of its model runs
+ * (docs/guardrails.md). It is settled once (`settlement.ts`), by the retrieve that sees it ended or by this instance's
+ * sweep, whichever comes first. A route writes the wire; this module is the rest.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -61,10 +53,7 @@ const listedBatches = 100
 /** How long a provider has to run a batch (OpenAI's `completion_window`, `24h`), from its create. */
 export const completionWindow = Duration.days(1)
 
-/**
- * How often an instance looks at every batch recorded open (one retrieve of each at its provider): a batch nobody
- * retrieves is settled within about this long of its end.
- */
+/** How often the sweep retrieves every batch recorded open: one nobody retrieves is settled within about this long. */
 const sweepEvery = Duration.seconds(30)
 
 /**
@@ -74,9 +63,8 @@ const sweepEvery = Duration.seconds(30)
 const settledKept = Duration.days(60)
 
 /**
- * How long a batch's worst case is held on its key's budget unless it is settled first: past the longest a provider
- * runs a batch (Bedrock's jobs, up to a week), so a batch still running is never let go of; one never settled (its
- * record lost) then lapses (`Budget.Hold`).
+ * How long a batch's worst case is held unless settled first: past the longest a provider runs a batch (Bedrock's jobs,
+ * up to a week), so a running batch is never let go of, while one never settled (its record lost) lapses.
  */
 const heldFor = Duration.days(8)
 
@@ -112,9 +100,8 @@ function batchPrice(price: Pricing.Price | undefined): Pricing.Price | undefined
 }
 
 /**
- * A request of a batch through the request guardrails of `chain`, as a call's request is (`checkRequest`): its texts
- * masked, or the first block, refusing the batch with the line's custom id named (`param`, the body's field of the
- * lines). Asked of each line before anything of the batch is sent or held.
+ * A batch line's request through the request guardrails, as a call's is (`checkRequest`); a block refuses the batch,
+ * naming the line's custom id. Asked of every line before anything is sent or held.
  */
 export function guardedLine(
   chain: ReadonlyArray<Guardrail>,
@@ -147,10 +134,7 @@ export interface Served {
 /** How many lines' replies are checked at once: a webhook guardrail is asked once a line. */
 const checkedAtOnce = 8
 
-/**
- * A batch the caller may read: what its id carries, its deployment, its key's credentials, and the secret its id was
- * signed under (`signerFor`), which signs the ids its answers give (its own, its result files').
- */
+/** A batch the caller may read; `signer`, the secret its id was signed under, signs the ids its answers give too. */
 export interface Opened {
   readonly ref: Ids.BatchRef
   readonly deployment: BatchDeployment
@@ -175,10 +159,7 @@ export interface Page {
   readonly hasMore: boolean
 }
 
-/**
- * What batching is built over, from the configuration served: its engine, metrics, clock and keys, the provider keys
- * ids were once signed under, and its answer to a model a caller may not name.
- */
+/** What batching is built over, from the configuration served; `providerKeys` holds every key ids were signed under. */
 export interface Configured {
   readonly engine: Engine
   readonly metrics: Metrics
@@ -209,15 +190,11 @@ function statusOf(found: Opened, step: "retrieve" | "cancel"): Effect.Effect<Bat
   return deployment.api[step](ref.batch, deployment.model, credentials)
 }
 
-/**
- * Where the batches of the configuration `engine` serves go: a deployment's batch API, or the gateway's own,
- * `calls`.
- */
+/** Where the batches of the configuration `engine` serves go: a deployment's batch API, or the gateway's own. */
 function makeDeployments(engine: Engine, calls: BatchCalls) {
   /**
-   * The batch API of `model` run as calls (`calls.ts`) for the maker `owner`, its ids signed with a key of the
-   * deployment `signer`'s pool, its worst case at the live price of `target` (the model's), when it is still served;
-   * none without that pool.
+   * The batch API of `model` run as calls for `owner`, its ids signed with a key of the deployment `signer`'s pool and
+   * its worst case at the model's live price; none without that pool.
    */
   function asCalls(
     model: string,
@@ -280,10 +257,7 @@ function credentialsOf(keys: Keys, deployment: BatchDeployment, tag: string, mis
   return Effect.mapError(keys.tagged(deployment.pool, tag), (why) => why === "busy" ? busy : missing)
 }
 
-/**
- * What a batch's id is opened with: the provider keys, the configuration's among them, the gateway's own secret, and
- * the deployment a batch's ref names.
- */
+/** What a batch's id is opened with. */
 interface Opening {
   readonly keys: Keys
   readonly providerKeys: ReadonlyArray<Redacted.Redacted<string>>
@@ -294,9 +268,8 @@ interface Opening {
 /** How a batch's id is signed and opened again. */
 function makeOpening({ deploymentOf, idSecret, keys, providerKeys }: Opening) {
   /**
-   * The secret the ids of a batch made with `key` are signed under: the key, when it is a secret (one of the
-   * configuration's provider keys, which every instance serving its deployment holds); else, for the stand-in of a
-   * keyless deployment or a cloud identity, which any client could sign with, the gateway's own.
+   * The secret a batch made with `key` has its ids signed under: the key when it is a configured provider key (every
+   * instance serving the deployment holds it), else the gateway's own: a keyless or cloud stand-in is no secret.
    */
   function signerFor(key: Redacted.Redacted<string>): Effect.Effect<Redacted.Redacted<string>, Errors.ErrorAnswer> {
     const secret = providerKeys.some((known) => Redacted.value(known) === Redacted.value(key))
@@ -324,11 +297,7 @@ function makeOpening({ deploymentOf, idSecret, keys, providerKeys }: Opening) {
   return { signerFor, reopened }
 }
 
-/**
- * What a batch's submit is built over: the configuration's engine, keys' rules, metrics and clock, where a batch of a
- * model goes and how its ids are signed, the answer to a provider's failure, the provider keys and the gateway's own
- * batch API it is sent with, and the stores it is recorded in.
- */
+/** What a batch's submit is built over. */
 interface Submitting extends Pick<Configured, "auth" | "engine" | "metrics" | "notFoundAnswer" | "now"> {
   readonly batchDeploymentFor: (model: string, target: Target, owner: string) => BatchDeployment | undefined
   readonly signerFor: (key: Redacted.Redacted<string>) => Effect.Effect<Redacted.Redacted<string>, Errors.ErrorAnswer>
@@ -340,12 +309,9 @@ interface Submitting extends Pick<Configured, "auth" | "engine" | "metrics" | "n
 }
 
 /**
- * `lines` (of `model`) made a batch of `kind` at a deployment of theirs with a batch API, or, where none has one,
- * run by the gateway as calls of the model: refused, before anything is sent, when the caller may not call the
- * model, a guardrail of its calls blocks one of its requests (`guardedLine`: a request masked is sent masked), or
- * the batch's worst case at the batch price (at the live price, run as calls) does not fit its budget beside what it
- * has spent and holds (held until the batch is settled); recorded open, with its hold, for its settling. `param` is
- * the body's field an answer names for the lines.
+ * `lines` made a batch at a deployment of their model with a batch API, or else run by the gateway as calls. Refused
+ * before anything is sent when the caller may not call the model, a guardrail blocks a request (a masked one is sent
+ * masked) or its worst case does not fit the budget; held until settled. `param` is the body's field of the lines.
  */
 function makeSubmit(submitting: Submitting) {
   const { auth, batchDeploymentFor, calls, engine, fromLlm, keys, metrics, notFoundAnswer, now } = submitting
@@ -392,9 +358,8 @@ function makeSubmit(submitting: Submitting) {
     // Held until the batch is settled: refused here, before anything is sent, when it does not fit beside what is
     // spent and held (the batches of the key still running among it).
     const hold = yield* auth.admitBatch(caller, model, estimate, holding)
-    // A batch the provider refused ran nothing: its hold is let go. One interrupted while it was sent may be the
-    // provider's: its hold lapses at its end (`Budget.Hold`).
-    // Its ids' signer known before anything is sent: a batch made is answered for by its id alone.
+    // A batch the provider refused ran nothing: its hold is let go. One interrupted while sent may be the provider's:
+    // its hold lapses at its end (`Budget.Hold`). The signer is known first: a batch is answered for by its id alone.
     const { credentials, signer, status } = yield* Effect.flatMap(
       Effect.mapError(keys.leastLoaded(deployment.pool), fromLlm),
       (credentials) =>
@@ -421,8 +386,7 @@ function makeSubmit(submitting: Submitting) {
       model
     }
     const id = Ids.sealed(kind, ref, signer)
-    // Recorded open with its hold: what is settled (a batch not recorded, its store away, is not: its hold lapses
-    // at its end).
+    // Recorded open with its hold, to be settled (one not recorded, its store away, is not: its hold lapses).
     yield* settlements.open({ id, openedAt: ref.createdAt, hold }).pipe(
       Effect.catch((error) =>
         Effect.logError("a batch was not recorded open: it will not be settled").pipe(
@@ -468,10 +432,7 @@ function loggedOf({ journal, metrics, now }: Logging, kind: Ids.BatchKind, found
     })
 }
 
-/**
- * A batch settled, in `metrics`: its end, and its result's lines that were not answered (those answered are counted as
- * each is recorded), each custom id once.
- */
+/** A settled batch's end and unanswered lines in `metrics`, each custom id once (answered ones count as recorded). */
 function endedOf(
   metrics: Metrics,
   deployment: BatchDeployment,
@@ -485,10 +446,7 @@ function endedOf(
   metrics.batchEnded(deployment, status.state)
 }
 
-/**
- * What settling is built over: the request log and the metrics a settled line is written to, the budgets it is
- * charged to (`auth`), the clock, the store of the batches recorded open, and how a batch's id is opened again.
- */
+/** What settling is built over. */
 interface Settling extends Logging, Pick<Configured, "auth"> {
   readonly settlements: Settlements
   readonly reopened: (
@@ -508,9 +466,8 @@ const makeSettling = Effect.fnUntraced(function*(settling: Settling) {
   const holder = `gateway-${randomUUID()}`
 
   /**
-   * The batch `id` settled, ended at its provider as `status`, when it is recorded open (in the database, or without
-   * one in the shared Redis, else in this instance's memory: made here): its result's lines logged, each once, and
-   * charged to `caller` (its maker) in place of its hold, once, and `status` kept as its last (`settlement.ts`).
+   * The ended batch `id` settled when it is recorded open (database, else shared Redis, else this instance's memory):
+   * its lines logged and charged to its maker in place of its hold, each once, and `status` kept (`settlement.ts`).
    */
   const settled = Effect.fn("Batching.settled")(function*(
     kind: Ids.BatchKind,
@@ -578,8 +535,7 @@ const makeSettling = Effect.fnUntraced(function*(settling: Settling) {
     }
   })
 
-  // The sweep, for the configuration's life: a batch nobody retrieves is settled too, and those settled long ago are
-  // forgotten.
+  // The sweep: a batch nobody retrieves is settled too, and those settled long ago are forgotten.
   const sweep = Effect.flatMap(
     Effect.orElseSucceed(settlements.opened, () => []),
     (open) => Effect.forEach(open, swept, { discard: true })
@@ -591,9 +547,8 @@ const makeSettling = Effect.fnUntraced(function*(settling: Settling) {
 })
 
 /**
- * The reply guardrails of the batch `ref` names, for `caller`: the chain a call of its model runs now on `engine` (of
- * its deployment's name, when the configuration no longer has the model), or the answer refusing its results without
- * it (a key naming a guardrail a reload removed).
+ * The reply guardrails a call of the batch's model runs now (by its deployment's name once a reload dropped the model),
+ * or the answer refusing its results when a key names a guardrail a reload removed.
  */
 function replyChain(
   engine: Engine,
@@ -718,11 +673,7 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
   const recorded = (limit: number): Effect.Effect<ReadonlyArray<string>, Errors.ErrorAnswer> =>
     Effect.mapError(store.newest(limit, now()), storeAnswer)
 
-  /**
-   * A page of the batches of `kind` the caller made (through any instance sharing this one's store), the newest first,
-   * each as it stands at its provider: at most `limit` (a list's query parameter: 20 when absent or not a number, at
-   * most `listedBatches`), those after the batch `after` (from the newest when absent).
-   */
+  /** A page of the caller's batches of `kind` made through any instance on this store, newest first, as they stand. */
   const page = Effect.fn("Batching.page")(function*(
     kind: Ids.BatchKind,
     caller: Caller | undefined,

@@ -1,17 +1,13 @@
 /**
- * The gateway's own batch API, for a model none of whose deployments has one (docs/batch.md, "Batches run as
- * calls"): a `BatchApi` whose batch is a run (`runs.ts`) of its lines as calls of the model, through the model's
- * router as any call of it goes (its keys, limits, retries and fallbacks), a few at a time (the library's
- * `Batch` default); each line's reply or typed error recorded once as its answer, from which the result is read as a
- * provider's is. So the batch routes and the settlement take it as they take a provider's batch: the settlement records
- * each line's cost once, and a line is not also a call's spend (it does not go through the gateway's call path).
+ * The gateway's own batch API, for a model none of whose deployments has one (docs/batch.md, "Batches run as calls"): a
+ * `BatchApi` whose batch is a run (`runs.ts`) of its lines as calls of the model, through its router as any call goes,
+ * a few at a time; each line's answer is recorded once, and the result read from them as a provider's is. So the batch
+ * routes and the settlement take it as a provider's batch, and a line is not also a call's spend.
  *
- * Any instance answers for a run, and one runs its lines at a time: the one holding the lease on its running, which it
- * renews while it runs them. A retrieve of a run not ended takes the lease when it is free or lapsed (its instance
- * stopped, or died) and runs the lines not yet answered. A line started is run whole: an instance stopping lets the
- * lines it started end and records their answers before it gives the lease up, so a line is answered once and not run
- * again. A cancel stops new lines (the ones running end), as does the end of the batch's window: the lines not run
- * are then its result's cancelled or expired lines.
+ * Any instance answers for a run; the one holding the lease on its running runs its lines. A retrieve of a run not
+ * ended takes a free or lapsed lease and runs the lines not yet answered. A line started is run whole and its answer
+ * recorded before the lease is given up, so it is not run again. A cancel, or the end of the batch's window, stops new
+ * lines: those not run are the result's cancelled or expired lines.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -152,9 +148,8 @@ const runner = Effect.fnUntraced(function*(runs: Runs, options: Options) {
   }
 
   /**
-   * The lines of `run` not yet answered, run under this instance's lease, a few at a time, each started only while
-   * the lease is held, the run not cancelled and its window open; then the run recorded ended, unless the lease was
-   * lost (its new holder runs the rest).
+   * The lines of `run` not yet answered, a few at a time, each started only while the lease is held, the run not
+   * cancelled and its window open; then the run recorded ended, unless the lease was lost (its holder runs the rest).
    */
   const work = Effect.fn("BatchCalls.work")(function*(run: string) {
     const recorded = yield* runs.read(run)
@@ -241,10 +236,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     )
   }
 
-  /**
-   * `run` as it stands, from its progress alone (a client polls it); its running taken up here when it is not ended
-   * and nobody runs it.
-   */
+  /** `run` as it stands, from its progress alone (a client polls it); taken up here when unended and nobody runs it. */
   function retrieve(run: string, model: string): Effect.Effect<BatchStatus, LlmError> {
     return Effect.flatMap(found(model, runs.progress(run)), (progress) => {
       const status = statusOf(run, progress)

@@ -1,10 +1,8 @@
 /**
- * The secret a batch's id is signed under (`ids.ts`, docs/batch.md): 256 random bits, made by the first instance that
- * needs it and kept where every instance that answers a batch's id reads it, so that no client can make an id, whatever
- * key the batch's deployment has (a keyless server's stand-in `none`, or a cloud identity's name, is no secret). The
- * store is the service `IdSecretStore`, of three layers: the gateway's database (`layerSql`, table `batch_id_secret`),
- * which every instance on it shares and a restart keeps; without one, the Redis the instances share (`layerRedis`,
- * under `<prefix>:batches:id-secret`); or memory (`layerMemory`), for the process's life. All keep one contract
+ * The secret a batch's id is signed under (`ids.ts`, docs/batch.md) when the deployment's key is no secret (a keyless
+ * server's stand-in `none`, a cloud identity's name): 256 random bits, made by the first instance that needs it and
+ * kept where every instance reads it, so no client can make an id. The store, `IdSecretStore`, is the database
+ * (`layerSql`), else the shared Redis (`layerRedis`), else memory (`layerMemory`), under one contract
  * (`test/contract/batchIdSecret.ts`): one secret, whoever asks first and however many at once.
  */
 import * as Context from "effect/Context"

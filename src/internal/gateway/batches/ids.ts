@@ -1,12 +1,9 @@
 /**
- * The ids a client of `/v1/batches` or `/v1/messages/batches` holds: a batch's (of either wire: an id of one is no id
- * of the other), and its output and error files', each carrying what any instance needs to answer for it (the
- * deployment, the tag of the key of its pool the batch was made with, the provider's id of the batch, the caller that
- * made it and when, and the model it named, whose guardrails its results pass) and signed with HMAC-SHA256 under a
- * secret no client knows (`batching.ts`' `signerFor`: that provider key, which every instance serving the deployment
- * holds, or the gateway's own, `idSecret.ts`, for a key that is no secret): a client cannot make an id naming another's
- * batch, nor change what its own names. An id is answered for the caller it names only. The key is named by a digest
- * of its secret (`keyTag`), never by its masked id, which shows some of the key's characters.
+ * The ids a client of `/v1/batches` or `/v1/messages/batches` holds (a batch's, and its output and error files'; an id
+ * of one wire is no id of the other), each carrying what any instance needs to answer for it, signed with HMAC-SHA256
+ * under a secret no client knows (`batching.ts`' `signerFor`): a client cannot make an id naming another's batch, nor
+ * change what its own names. An id is answered for the caller it names only. The key is named by a digest of its secret
+ * (`keyTag`), never by its masked id, which shows some of the key's characters.
  */
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"

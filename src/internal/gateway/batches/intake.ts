@@ -1,9 +1,8 @@
 /**
- * A batch's lines read and checked at its create, whatever its wire: each request decoded by the client's dialect
- * (the route's entries) and checked as every provider's batch API takes it (`checkedLine`, the one check of a line).
- * A batch holds up to some tens of thousands of lines, each decoded by the dialect's schemas: they are taken in slices,
- * the event loop given back between two (`inSlices`), so one large create does not hold every other request waiting
- * (docs/batch.md, "The gateway").
+ * A batch's lines read and checked at its create, whatever its wire: each request decoded by the client's dialect and
+ * checked as every provider's batch API takes it (`checkedLine`). A batch holds up to tens of thousands of lines, so
+ * they are taken in slices, the event loop given back between two (`inSlices`), so one large create does not hold every
+ * other request waiting (docs/batch.md, "The gateway").
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -39,9 +38,8 @@ interface Seen {
 }
 
 /**
- * One entry of a batch checked as every provider's batch API takes it, beside the lines before it (`seen`): its custom
- * id unique, of letters, digits, `_` and `-` (at most 64); no stream; the model the others name. A failure is what is
- * wrong, in words.
+ * One entry checked as every provider's batch API takes it, beside the lines before it (`seen`): a unique custom id of
+ * at most 64 letters, digits, `_` and `-`; no stream; the model the others name. A failure says what is wrong.
  */
 export function checkedLine(entry: Result.Result<Entry, string>, seen: Seen): Result.Result<Line, string> {
   if (Result.isFailure(entry)) return Result.fail(entry.failure)

@@ -1,19 +1,12 @@
 /**
- * What the gateway keeps of the batches it runs itself, as calls, for a model none of whose deployments has a batch API
- * (docs/batch.md, "Batches run as calls"): each run's lines (its requests by custom id, as the batch was made), its
- * maker (the `Caller.id` of the key that made it), the lease on its running (one instance at a time runs a batch's
- * lines; a lease lapses when its holder stops renewing it, so an instance that died leaves the rest of the lines to the
- * next), each line's answer (its reply or its typed error) recorded once by custom id, and whether the run was
- * cancelled and when it ended. The algorithm over it is `calls.ts`; this is its store, the service `RunStore`, of three
- * layers: the gateway's database (`layerSql`, tables `batch_runs` and `batch_run_answers`), which every instance on it
- * shares and a restart keeps; without one, the Redis the instances share (`runsRedis.ts`); or memory (`layerMemory`),
- * for the process's life, on a gateway with neither. All keep one contract (`test/contract/batchRuns.ts`) and the same
- * bounds: a run holds at most one answer for each of its lines; once ended, its requests are let go of (its custom ids
- * and answers stay, for its result); it is forgotten, its answers with it, when the record of its batch is (`store.ts`'
- * `bounds.batchTtl` from its start); its maker's runs and every maker's are bounded by count and bytes (`store.ts`'
- * `bounds`) by the stores' one algorithm (`persistence/bounded.ts`), the oldest ended let go of first, a new run
- * refused (`RunsFull`, naming the bound) when the runs still running hold the bound; each takes and gives up the lease
- * by the settlements' own steps (`persistence/lease.ts`).
+ * What the gateway keeps of the batches it runs itself, as calls (docs/batch.md, "Batches run as calls"): each run's
+ * lines, its maker, the lease on its running (one instance at a time runs its lines; a lease lapses when its holder
+ * stops renewing it, so an instance that died leaves the rest to the next), each line's answer recorded once by custom
+ * id, and whether it was cancelled and when it ended. `calls.ts` runs them; this is their store, `RunStore`: the
+ * database (`layerSql`), else the Redis the instances share (`runsRedis.ts`), else memory (`layerMemory`), under one
+ * contract (`test/contract/batchRuns.ts`). An ended run lets go of its requests, and is forgotten with its batch's
+ * record. The runs are bounded by count and bytes (`store.ts`' `bounds`, `persistence/bounded.ts`): the oldest ended
+ * are let go of first, and a new run is refused (`RunsFull`) when the runs still running hold the bound.
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"

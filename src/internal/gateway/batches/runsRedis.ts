@@ -1,19 +1,12 @@
 /**
- * The batches the gateway runs as calls (`runs.ts`' `RunStore`) in the gateway's shared store, for instances that
- * share a Redis without a database every instance shares: any instance on it answers a run's retrieve, cancel and
- * result files, and takes up the running of one whose instance stopped. Each step that writes is one Lua script, so it
- * is one atomic step as the SQL store's statements are, and keeps the same bounds: a run holds an answer for each of
- * its lines at most, lets go of its requests once ended, and is forgotten, its answers with it, once a run is started
- * past `store.ts`' `bounds.batchTtl` from its start; its maker's runs and every maker's are kept within their count and
- * bytes (`store.ts`' `bounds`), the oldest ended let go of first, as `persistence/bounded.ts` does over the other
- * stores, a run refused (and nothing changed) when those running hold a bound.
+ * The batches the gateway runs as calls (`runs.ts`' `RunStore`) in the shared Redis, for instances that share no
+ * database: any instance answers a run's retrieve, cancel and result files, and takes up the running of one whose
+ * instance stopped. Each writing step is one Lua script, so it is atomic as the SQL store's statements are, and keeps
+ * the same bounds (`runs.ts`) as `persistence/bounded.ts` does over the other stores.
  *
- * Under `<prefix>:batches:`: a run is a hash (`run:<id>`: its model, maker, lines' JSON (`[]` once ended), custom ids'
- * JSON, bytes, lines' count and start, the lease's holder and end, when it was cancelled and when it ended, and how
- * many of its lines were answered with a reply and with an error, so its progress is read without its answers), the
- * set of its lines' custom ids not yet answered while it runs (`run:<id>:ids`) and the hash of its answers by custom id
- * (`run:<id>:answers`, each the JSON the SQL store keeps); the runs in the order of their starts, all (`runs:order`,
- * whence the start of a run forgets those past their time) and each maker's (`runs:owner:<owner>`), those ended too
+ * Under `<prefix>:batches:`: a run's hash (`run:<id>`, with its answers' counts, so its progress is read without its
+ * answers), its unanswered custom ids (`run:<id>:ids`), its answers by custom id (`run:<id>:answers`, each the JSON the
+ * SQL store keeps); the runs in start order, all (`runs:order`) and each maker's (`runs:owner:<owner>`), the ended ones
  * (`runs:ended`, `runs:ended:<owner>`), and the bytes of all (`"*"`) and of each maker (the hash `runs:bytes`).
  */
 import * as Duration from "effect/Duration"

@@ -1,17 +1,12 @@
 /**
- * The settling of a batch made through the gateway (docs/batch.md, "Settlement"), once it ended at its provider
- * (completed, cancelled, expired or failed): each line of its result that ran is billed at the batch price, once,
- * whichever instance settles it and however often. A batch is settled where it was recorded open when it was made:
- * by any instance on the database, or, without one, on the Redis the instances share; with neither, by the instance
- * that made it only (each instance's memory is its own). One instance at a time holds the batch's lease
- * (`settlements.ts`), renewed before each line, so two instances do not settle one batch at once and a holder that
- * died leaves it to the next once its lease lapses; each line is recorded settled with its cost, once,
- * and written to the request log and counted in the metrics by the settling that recorded it. The budget is charged
- * once, at the end: the batch's worst case, held on its key's budget since it was made (`Budget.hold`, so a batch
- * made beside it must fit beside it), is replaced by the sum of its lines' recorded costs (at most the hold), a step
- * the budget's store takes once per hold whichever instance asks and however often. So a settling interrupted
- * anywhere and taken up again (by this instance or another) records no line twice and charges the budget once; the
- * batch is recorded settled after it, and is open no more, its end counted by the one settling that recorded it so.
+ * The settling of a batch once it ended at its provider (docs/batch.md, "Settlement"): each line of its result that ran
+ * is billed at the batch price, once, whichever instance settles it and however often. A batch is settled where it was
+ * recorded open (the database, else the shared Redis, else only by the instance that made it). One instance at a time
+ * holds its lease (`settlements.ts`), renewed before each line, so a holder that died leaves it to the next; each line
+ * is recorded settled with its cost once, and logged and counted by the settling that recorded it. The budget is
+ * charged once, at the end: the worst case held since the batch was made (`Budget.hold`, so a batch made beside it must
+ * fit beside it) is replaced by its lines' recorded costs, once per hold. So a settling interrupted and taken up again
+ * records no line twice and charges the budget once.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -24,10 +19,7 @@ import type { BatchLine } from "../../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import type { LastStatus, Settlements } from "./settlements.js"
 
-/**
- * A line of a batch's result that is billed: its custom id, the provider and model that answered it, its usage at the
- * batch tier and its cost at that tier.
- */
+/** A billed line of a batch's result: its custom id, who answered it, and its usage and cost at the batch tier. */
 export interface Billed {
   readonly customId: string
   readonly provider: string
@@ -57,9 +49,7 @@ export function distinctLines(
 
 /**
  * The lines of a result that are billed, each custom id once (`distinctLines`): those answered, at `price`'s batch
- * tier, or, for `"live"` (a batch the gateway ran as calls, `calls.ts`), as each call was billed: its reply's usage and
- * cost, at the live price of the deployment that answered it. A line that failed, expired or was cancelled is not
- * billed, nor is one the result left out.
+ * tier, or for `"live"` (a batch run as calls, `calls.ts`) as each call was billed, at its deployment's live price.
  */
 export function billed(
   lines: ReadonlyArray<BatchLine>,
@@ -103,11 +93,9 @@ export interface Settling {
 export type Outcome = "settled" | "left"
 
 /**
- * The batch settled from its billed lines: under its lease, each line not yet settled recorded and logged; its hold
- * charged the cost of every line recorded (by this settling or an earlier one), at most the hold; then recorded
- * settled with its last status, its end noted (`ended`) by the one settling that records it. `"left"` when another
- * instance holds its lease (or took it mid-way: that one settles it), or the batch is settled already or not recorded
- * open.
+ * The batch settled from its billed lines under its lease, its hold charged the cost of every line recorded (by this
+ * settling or an earlier one), at most the hold. `"left"` when another instance holds or took its lease (that one
+ * settles it), or the batch is settled already or not recorded open.
  */
 export const settle = Effect.fn("BatchSettlement.settle")(function*(
   settling: Settling,

@@ -1,13 +1,10 @@
 /**
- * What the gateway keeps of the settling of its batches (docs/batch.md, "Settlement"): each batch recorded open when it
- * is made, the lease on its settling (one instance at a time settles a batch; a lease lapses when its holder stops
- * renewing it, so an instance that died mid-way leaves it to the next), the lines already settled by custom id with
- * their cost, and the batch recorded settled at the end with its last status at its provider (which the admin's list
- * shows then, asking the provider no more). The algorithm over it is `settlement.ts`; this is its store, the service
- * `SettlementStore`, of three layers: the gateway's database (`layerSql`, tables `batch_settlements` and
- * `batch_settled_lines`), which every instance on it shares and a restart keeps; without one, the Redis the instances
- * share (`settlementsRedis.ts`); else memory (`layerMemory`), for the process's life. All keep one contract
- * (`test/contract/batchSettlements.ts`), and take and give up the lease by one set of steps (`persistence/lease.ts`).
+ * What the gateway keeps of the settling of its batches (docs/batch.md, "Settlement"): each batch recorded open when
+ * made, the lease on its settling (one instance at a time; a lease lapses when its holder stops renewing it, so an
+ * instance that died leaves it to the next), the lines settled with their cost, and the batch recorded settled with its
+ * last status (which the admin's list then shows, asking the provider no more). `settlement.ts` settles; this is its
+ * store, `SettlementStore`: the database (`layerSql`), else the shared Redis (`settlementsRedis.ts`), else memory
+ * (`layerMemory`), under one contract (`test/contract/batchSettlements.ts`), the lease by `persistence/lease.ts`.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -39,11 +36,7 @@ function lastOf({ failed, state, succeeded, total }: LastStatus): LastStatus {
   return { state, total, succeeded, failed }
 }
 
-/**
- * What is recorded of a batch's settling: its settled lines' costs by custom id, the hold of its worst case (none for
- * a key without a budget), whether it is settled, and when (Clock millis), and its last status at its provider then
- * (none while it is open, or when a version that kept none settled it).
- */
+/** What is recorded of a batch's settling; no last status while open, or when a version that kept none settled it. */
 export interface Settled {
   readonly lines: ReadonlyMap<string, number>
   readonly hold: Budget.Hold | undefined
@@ -84,10 +77,7 @@ export interface Settlements {
   readonly close: (batch: string, now: number, last: LastStatus) => Effect.Effect<boolean, StoreUnavailableError>
   /** What is recorded of `batch`, or `undefined` when it was never opened (or was forgotten). */
   readonly settled: (batch: string) => Effect.Effect<Settled | undefined, StoreUnavailableError>
-  /**
-   * The batches settled before `before` (Clock millis) forgotten, with their lines: a batch forgotten is never settled
-   * again, as one never recorded is not.
-   */
+  /** The batches settled before `before` forgotten with their lines: one forgotten is never settled again. */
   readonly forget: (before: number) => Effect.Effect<void, StoreUnavailableError>
 }
 

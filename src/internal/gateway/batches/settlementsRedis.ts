@@ -1,14 +1,13 @@
 /**
- * The batches' settlements (`settlements.ts`' `SettlementStore`) in the gateway's shared store, for instances that
- * share a Redis without a database: any instance on it settles a batch made through any other, and takes up a settling
- * one of them left. Each step is one Lua script, so it is one atomic step as the SQL store's statements are, and keeps
- * what they keep, forgotten as they forget it (`forget`, by the sweep).
+ * The batches' settlements (`settlements.ts`' `SettlementStore`) in the shared Redis, for instances that share no
+ * database: any instance settles a batch made through any other, and takes up a settling one of them left. Each step is
+ * one Lua script, so it is atomic as the SQL store's statements are, and keeps what they keep, forgotten as they forget
+ * it (`forget`, by the sweep).
  *
- * Under `<prefix>:settlements:`: a batch's record is a hash (`batch:<id>`: when it was opened, its hold's fields, the
- * holder of its lease and until when, and once settled when and its last status), its lines settled a hash of their
- * costs by custom id (`lines:<id>`); the batches open are their ids in the order of their opening (`open`), those
- * settled in the order of their settling (`settled`), which `forget` reads. A number is kept as the string JavaScript
- * writes of it, which reads back as the same number.
+ * Under `<prefix>:settlements:`: a batch's record is a hash (`batch:<id>`), its settled lines a hash of their costs by
+ * custom id (`lines:<id>`); the batches open are their ids in opening order (`open`), those settled in settling order
+ * (`settled`), which `forget` reads. A number is kept as the string JavaScript writes of it, which reads back as the
+ * same number.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"

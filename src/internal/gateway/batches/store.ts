@@ -1,19 +1,13 @@
 /**
  * What the gateway keeps of its batches for every instance to read (docs/batch.md, "Shared by every instance"): the
- * input files clients upload to `/v1/files` for `/v1/batches` to read, and a record of each batch made (its id, its
- * kind, the caller that made it, when) for the lists of `/v1/batches` and `/v1/messages/batches`. Each file and each
- * batch is its owner's (the `Caller.id` of the key that uploaded or made it; empty without gateway keys): read and
- * listed for that owner only. A batch's id carries what answers for it (`ids.ts`); its record only lists it.
+ * input files clients upload to `/v1/files`, and a record of each batch made, for the batch lists. Each file and batch
+ * is its owner's (the `Caller.id` that uploaded or made it), read and listed for that owner only. A batch's id carries
+ * what answers for it (`ids.ts`); its record only lists it.
  *
- * The store is the service `BatchStore`, of three layers: the gateway's database (`layerSql`, tables
- * `batch_input_files` and `batch_records`), which every instance on it shares and a restart keeps; without one, the
- * Redis the instances share (`storeRedis.ts`); or memory (`layerMemory`), for the process's life, on a gateway with
- * neither. All keep one contract (`test/contract/batchStore.ts`) and the same bounds (`bounds`): a file is kept a day
- * and a batch's record thirty days; past a count or a bytes bound, of the owner's or of all, the oldest are let go of
- * (the owner's, for the owner's bound), so one key's uploads never push out another's below the whole's bound; a file
- * larger than `bounds.fileBytes` is refused (`FileTooLarge`). The memory and SQL stores keep the bounds by the
- * stores' one algorithm over their steps (`persistence/bounded.ts`); the Redis store, whose step is one script, by the
- * same in Lua.
+ * The store is `BatchStore`: the database (`layerSql`), else the Redis the instances share (`storeRedis.ts`), else
+ * memory (`layerMemory`), under one contract (`test/contract/batchStore.ts`) and the same `bounds`. Past an owner's
+ * bound only the owner's oldest are let go of, so one key's uploads never push out another's below the whole's bound.
+ * Memory and SQL keep the bounds by `persistence/bounded.ts`; Redis, whose step is one script, by the same in Lua.
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"

@@ -1,16 +1,13 @@
 /**
- * The batches' files and records (`store.ts`' `BatchStore`) in the gateway's shared store, for instances that share a
- * Redis without a database: every instance on it reads the files uploaded through any, and lists the batches made on
- * any. Each step is one Lua script, so it is one atomic step as the SQL store's transactions are, and keeps the same
- * bounds (`store.ts`' `bounds`) the same way: past a count or a bytes bound, of the owner's or of all, the oldest are
- * let go of, the owner's first.
+ * The batches' files and records (`store.ts`' `BatchStore`) in the shared Redis, for instances that share no database.
+ * Each step is one Lua script, so it is atomic as the SQL store's transactions are, and keeps the same `bounds` the
+ * same way (the owner's oldest let go of first).
  *
- * Under `<prefix>:batches:`: a file is a hash (`file:<id>`: its owner, name, content, bytes and instant) that Redis
- * expires a day after it is written; an index beside the files keeps them in the order of their instants, all
- * (`files:order`) and each owner's (`files:owner:<owner>`), with each one's bytes and owner (`files:sizes`) and the
- * bytes of all and of each owner (`files:bytes`). A batch's record is its id in the order of all (`batches:order`) and
- * of its list (`batches:list:<kind>:<owner>`), with the list it is in (`batches:lists`). An owner is kept as JSON, so
- * no key's id passes for another's, nor for none.
+ * Under `<prefix>:batches:`: a file is a hash (`file:<id>`) Redis expires a day after it is written, indexed in the
+ * order of their instants, all (`files:order`) and each owner's (`files:owner:<owner>`), with their sizes and owners
+ * (`files:sizes`) and bytes (`files:bytes`). A batch's record is its id in the order of all (`batches:order`) and of
+ * its list (`batches:list:<kind>:<owner>`), with its list (`batches:lists`). An owner is kept as JSON, so no key's id
+ * passes for another's, nor for none.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

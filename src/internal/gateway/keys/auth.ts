@@ -1,21 +1,13 @@
 /**
  * Gateway keys: who may call the gateway and what each caller may do. A key is kept only as its SHA-256 digest; a
- * presented key (`Authorization: Bearer <key>`, as OpenAI's clients send it, `x-api-key`, as Anthropic's do, or
- * `x-goog-api-key` or `?key=`, as Google's do) is hashed and compared with every digest by `crypto.timingSafeEqual`,
- * all of them whatever matches, so neither the answer's time nor its content tells how close a guess came; one that is
- * no key but has a JWT's shape is an issuer's access token, when callers by token are configured
- * (`identity/callers.ts`). Each key may be limited to some model names, have its own token bucket (`RateLimiter`) and a
- * spend limit (`Budget`); a request past one is refused before anything is sent. Both live in the stores the gateway
- * chose from its configuration (`keys/limits.ts`: memory, a Redis store every instance shares, or the database's
- * ledger), named by the key, so a reload's limits of a key are the same bucket and counter; with a database, keys made
- * at run time (`keys/runtime.ts`, their budgets in its ledger, `budget/sql.ts`) are found beside the configuration's. A
- * budgeted call reserves its worst case (`Pricing.estimate` of its prompt, its media by what they are, its hosted
- * tools' calls with their results and `maxTokens`, the key's default set on a request without one, at the highest
- * price its model can reach; a medium or hosted tool of no bound refused, `unbounded`) for as long as the request's
- * scope is open, and is charged its real cost, at most the reservation: on an error before any output nothing, when
- * interrupted the reservation. Embeddings reserve their inputs
- * counted at most (a token per UTF-8 byte) at the input price, and are charged the reported usage's cost. Admin keys
- * are kept the same way, for the admin endpoints.
+ * presented key (`Authorization: Bearer`, as OpenAI's clients send it; `x-api-key`, as Anthropic's; `x-goog-api-key` or
+ * `?key=`, as Google's) is compared with every digest by `crypto.timingSafeEqual`, all of them whatever matches, so
+ * neither the answer's time nor its content tells how close a guess came; one shaped as a JWT is an issuer's access
+ * token when callers by token are configured (`identity/callers.ts`). A key's model names, token bucket and budget
+ * refuse a request before anything is sent; they live in the stores `keys/limits.ts` chose, named by the key, so a
+ * reload keeps them. With a database, keys made at run time (`keys/runtime.ts`) are found beside the configuration's.
+ * A budgeted call reserves its worst case at the highest price its model can reach for the request's scope, and is
+ * charged its real cost, at most the reservation (docs/cost.md). Admin keys are kept the same way.
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -82,9 +74,8 @@ interface Smallest {
 }
 
 /**
- * A budget's refusal: 429 `insufficient_quota` until its period ends, or 503 when its store is away (`unavailable`,
- * the answer of the store it is in, given what the budget said). A chat refused at its least reply (`smallest`) says
- * what that would cost.
+ * A budget's refusal: 429 `insufficient_quota` until its period ends, or 503 `unavailable` when its store is away; a
+ * chat refused at its least reply (`smallest`) says what that would cost.
  */
 const overBudget = (
   error: BudgetExceededError | NoCapacityError,
@@ -151,9 +142,8 @@ const charged = (
 }
 
 /**
- * A call's worst case through `target`, at its highest price: a chat's prompt estimate and `maxTokens` (raised to the
- * least reply limit the target sends, `Target.leastMaxTokens`), embeddings' inputs counted at most (one token per
- * UTF-8 byte).
+ * A call's worst case through `target`, at its highest price: a chat's prompt estimate and `maxTokens` raised to
+ * `Target.leastMaxTokens`, or embeddings' inputs counted at most (one token per UTF-8 byte).
  */
 export const worstCase = (target: Pick<Target, "price" | "leastMaxTokens">, request: Request | undefined): number => {
   if (request === undefined || target.price === undefined) return 0
@@ -163,9 +153,8 @@ export const worstCase = (target: Pick<Target, "price" | "leastMaxTokens">, requ
 }
 
 /**
- * The refusal of a budgeted chat whose worst case has no bound through `target`, to a model of no context window: a
- * part by URL whose size cannot be known before the call (`Pricing.unboundedPart`), or a hosted tool whose results the
- * provider bills as input (`Pricing.unboundedTool`); `undefined` when it has one.
+ * The refusal of a budgeted chat to a model of no context window whose worst case has no bound: a part by URL of
+ * unknown size (`Pricing.unboundedPart`), or a hosted tool whose results are billed as input (`Pricing.unboundedTool`).
  */
 export const unbounded = (
   target: Pick<Target, "price">,
@@ -241,9 +230,8 @@ export interface Served extends CallerServed {
 }
 
 /**
- * Every problem of the keys, each naming its field: a name missing or listed twice, a key empty or listed twice, a
- * name a key made at run time has (`named`: that key's id), a guardrail, model or group the configuration does not
- * have, a budget on a model without a price, a default `max_tokens` that is not a positive integer.
+ * Every problem of the keys, each naming its field: a name or key missing or listed twice, a name a key made at run
+ * time has, an unknown guardrail, model or group, a budget on a model without a price, a bad default `max_tokens`.
  */
 export function problems(
   keys: ReadonlyArray<Key>,

@@ -1,9 +1,8 @@
 /**
- * A budgeted chat fitted to what its budget has left. Its worst case (`auth.ts`' `worstCase`: the prompt at a token a
- * byte, `maxTokens` at the output price) is reserved when it fits; when it does not, the prompt is counted by its
- * provider (`Llm.countTokens`, where one count holds for every deployment the call can reach: `Target.sharedCount`)
- * with a margin, and the reply's bound is lowered to the most tokens the rest pays for. The reservation stays the most
- * the call can bill; the call is refused only when the least reply its API takes does not fit.
+ * A budgeted chat fitted to what its budget has left. Its worst case (`auth.ts`' `worstCase`) is reserved when it fits;
+ * else the prompt is counted by its provider (where one count holds for every deployment reached: `Target.sharedCount`)
+ * with a margin, and the reply's bound lowered to what the rest pays for. The reservation stays the most the call can
+ * bill; the call is refused only when the least reply its API takes does not fit.
  */
 import * as Effect from "effect/Effect"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
@@ -22,9 +21,8 @@ export type Fitting = Pick<Target, "price" | "leastMaxTokens" | "sharedCount" | 
 
 /**
  * The prompt's tokens as the provider of every deployment `target` reaches counts them, `withMargin`; none where no one
- * count holds for them all, where the count is a local estimate, or where it fails; none for a prompt with media,
- * which keeps the bounds of its parts by what they are (docs/cost.md, "Media": a part by URL may hold another size by
- * the time the call reads it), so it is never counted upstream.
+ * count holds for all, the count is a local estimate or it fails, or the prompt has media: a part by URL may hold
+ * another size by the time the call reads it (docs/cost.md, "Media").
  */
 export const countedPrompt = (target: Fitting, request: ChatRequest): Effect.Effect<number | undefined> =>
   !target.sharedCount || mediaParts(request).length > 0 ? Effect.undefined : target.llm.countTokens(
@@ -36,8 +34,7 @@ export const countedPrompt = (target: Fitting, request: ChatRequest): Effect.Eff
 
 /**
  * The most `request` can cost through `target`, at its highest price, with a reply bound of `maxTokens` (raised to
- * the least the target sends, `Target.leastMaxTokens`; none: no reply counted) and a prompt of `promptTokens` (none:
- * counted at most from the request).
+ * `Target.leastMaxTokens`; none: no reply counted) and `promptTokens` (none: counted at most from the request).
  */
 export const worstCaseAt = (
   target: Pick<Target, "price" | "leastMaxTokens">,
@@ -52,9 +49,8 @@ export const worstCaseAt = (
   )
 
 /**
- * The most reply tokens, from the least `target` sends up to `asked`, whose worst case is at most `left` US dollars;
- * `undefined` when even the least does not fit. The worst case grows with the reply's bound, so the most is found by
- * halving.
+ * The most reply tokens, from the least `target` sends up to `asked`, whose worst case is at most `left` US dollars
+ * (`undefined` when even the least does not fit); found by halving, as the worst case grows with the bound.
  */
 export function replyFitting(
   target: Pick<Target, "price" | "leastMaxTokens">,

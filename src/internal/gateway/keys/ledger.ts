@@ -1,10 +1,8 @@
 /**
- * The gateway's spend ledger: budgets over its `Budget.BudgetStore`, each limit counted under its scope (`key:<id>`,
- * `team:<id>`, `config-key:<name>`), so a key's budget and its team's, and a reload's budget of a key, read and charge
- * the same counters. Every limit of a ledger budget applies to every call. It is the service `SpendLedger`, a view over
- * whichever budget store is provided (`layer`): the gateway's database (`layerSql`, `budget/sql.ts`), which every
- * instance on it shares, or, without one, this process's memory (`layerMemory`), where provider.json keys' budgets are
- * then kept.
+ * The gateway's spend ledger (`SpendLedger`): budgets over whichever `Budget.BudgetStore` is provided (the database,
+ * `budget/sql.ts`, or this process's memory), each limit counted under its scope (`key:<id>`, `team:<id>`,
+ * `config-key:<name>`), so a key's budget and its team's, and a reload's budget of a key, read and charge the same
+ * counters. Every limit of a ledger budget applies to every call.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"

@@ -1,18 +1,12 @@
 /**
- * What a gateway key keeps across reloads, by its name: its rate limiter and its budget, so a reload neither refills
- * a key's bucket nor gives back what it has spent.
+ * What a gateway key keeps across reloads, by its name: its rate limiter and its budget, so a reload neither refills a
+ * key's bucket nor gives back what it has spent.
  *
- * Both live in the stores the gateway chose from its configuration (`KeyLimitStores`, `stores.ts`): the limiters in the
- * store's Redis or in one memory store of the gateway, the budgets in the database's ledger, the store's Redis (its
- * part recorded in the database, `spendRecord.ts`, rebuilt from there when Redis lost it) or one memory store.
- * Whichever it is, a key's limiter and budget are named by the key (`gateway-key/<name>`, a limiter by its figures
- * too), so every generation, and every instance on a shared store, reads and charges the same bucket and the same
- * counter: what a reload hands on is the store's, never a copy. A limiter is shared by the generations that give the
- * key the same rate limit (an `RcMap`, alive for as long as one of them is), and a changed rate limit starts a full
- * bucket; a budget is kept by the generation serving it and handed on while the key's limit and period are the same,
- * else made again over the same counter. A budget whose period changed counts in that period's windows from then on,
- * as every store keeps a counter's windows per period. A key removed by a reload keeps its spend in the store, should
- * it come back.
+ * Both live in the stores the gateway chose (`KeyLimitStores`, `stores.ts`; a Redis budget's part is recorded in the
+ * database to rebuild it, `spendRecord.ts`), named by the key, so every generation and every instance on a shared store
+ * reads and charges the same bucket and counter: a reload hands on the store's, never a copy. A limiter's name holds
+ * its figures, so a changed rate limit starts a full bucket; a budget is handed on while its limit and period are the
+ * same, else made again over the same counter. A key a reload removed keeps its spend, should it come back.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"

@@ -1,8 +1,7 @@
 /**
- * The database's tables of the keys and teams made at run time (`store.ts`) and the spend ledger of their budgets: the
- * budget's `spend` and `reservations` as the gateway's database first had them and then reshaped them, the budget's
- * own schema (`budget/migrations.ts`) making them since on a database a library layer opens; and the spend the
- * database recorded of the budgets a store counts (`spendRecord.ts`).
+ * The database's tables of the keys and teams made at run time (`store.ts`) and of the spend ledger of their budgets
+ * (made since by the budget's own schema, `budget/migrations.ts`, on a database a library layer opens), and the spend
+ * the database recorded of the budgets a store counts (`spendRecord.ts`).
  */
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
@@ -105,11 +104,10 @@ export const migrations = {
       ),
       Effect.suspend(() => sql`INSERT INTO database_identity (one, id) VALUES (1, ${randomUUID()})`)
     )),
-  // The spend of a window keyed by its period too: an hour's and a day's window of one scope that start at the same
-  // instant were one row. Every row is kept, given its scope's period where the database knows it (a key's or a
-  // team's budget), else the longest period its start is the start of (a UTC month, a day, an hour): provider.json
-  // keys' budgets are not in the database (docs/store.md).
-  // A database whose spend the budget's own schema made is keyed by period already: nothing to reshape.
+  // The spend of a window keyed by its period too: an hour's and a day's window of one scope starting at one instant
+  // were one row. Each row gets its scope's period where the database knows it, else the longest its start begins (a
+  // UTC month, a day, an hour): provider.json keys' budgets are not in the database (docs/store.md). A database whose
+  // spend the budget's own schema made is keyed by period already.
   "4_spend_by_period": Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.gen(function*() {
       if ((yield* columnsOf(sql, "spend")).includes("period")) return

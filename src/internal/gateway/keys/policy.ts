@@ -1,15 +1,13 @@
 /**
- * When a gateway answers a request without a key, and where keys may be made at run time: the one rule, decided by the
+ * When a gateway answers a request without a key, and where keys may be made at run time: one rule, decided by the
  * configuration (docs/gateway.md, "Gateway keys"; the scale-out recipe in docs/store.md).
  *
  * - A gateway on loopback that shares no store is the owner's machine: without gateway keys it answers every request.
- * - A gateway listening beyond loopback, or sharing its limits with other instances through Redis, answers only
- *   requests with a key, unless the configuration says `allowKeyless` (provider.json's `gateway.allow_keyless`); it
- *   starts only with some way to have one: keys listed, keys ever made at run time, or admin keys and a database to
- *   make them in.
- * - Keys made at run time must reach every instance that shares the limits: with a Redis store they are made only in a
- *   Postgres database (which every instance reads); in a SQLite file of the instance's own they would be its alone, so
- *   making one there is refused (`localOnly`).
+ * - One listening beyond loopback, or sharing its limits through Redis, answers only requests with a key unless
+ *   `gateway.allow_keyless` says otherwise, and starts only with some way to have one (keys listed or ever made at run
+ *   time, or admin keys and a database to make them in).
+ * - Keys made at run time must reach every instance sharing the limits: with a Redis store only a Postgres database
+ *   will do; making one in an instance's own SQLite file is refused (`localOnly`).
  */
 import type { OptionsError } from "../../../OptionsError.js"
 import * as OptionsErrors from "../../optionsError.js"
@@ -40,17 +38,12 @@ export function keysRequired(setting: Setting): boolean {
   return !setting.allowKeyless && (!isLoopback(setting.host) || setting.redis)
 }
 
-/**
- * Whether keys made at run time would be this instance's alone: its limits shared through Redis, its database a
- * SQLite file no other instance reads.
- */
+/** Whether keys made at run time would be this instance's alone: limits shared through Redis, a SQLite file its own. */
 export function localOnly(setting: Setting): boolean {
   return setting.redis && setting.database === "sqlite"
 }
 
-/**
- * Whether keys can be made at run time: a database they reach every instance sharing the limits through, admin keys.
- */
+/** Whether keys can be made at run time: admin keys, and a database every instance sharing the limits reaches. */
 export function makesKeys(setting: Setting): boolean {
   return setting.database !== undefined && setting.adminKeys > 0 && !localOnly(setting)
 }

@@ -1,13 +1,10 @@
 /**
  * The callers of the keys made at run time (`keys/store.ts`), rebuilt whenever the store reads a change: each with its
- * models, its token bucket (kept across reloads while its figures stay; in the limiters' store the gateway chose,
- * under the key's id) and a budget in the SQL ledger (`../budget/sql.ts`) over its own scope (`key:<id>`) and,
- * in a team, its team's (`team:<id>`), so a call must fit both. A key or team without a budget still has its spend
- * counted, by the month, against no limit. A key is found by its digest (or, within its rotation's grace period, by
- * the digest of a key it replaced, each replaced key keeping its own grace); one that expired is refused with the
- * time it did. A key revoked, here or by another instance on the database, has its streams in flight cut (`revoked`)
- * as soon as the store reads it, and a replaced key's streams are cut when its grace period ends (at once without
- * one).
+ * models, its token bucket (kept across reloads while its figures stay) and a budget in the SQL ledger over its own
+ * scope and, in a team, its team's, so a call must fit both; without a budget its spend is still counted by the month.
+ * A key is found by its digest, or within a rotation's grace by a replaced key's; an expired one is refused with when
+ * it expired. A revoked key's streams in flight are cut (`revoked`) as soon as the store reads it, on any instance, and
+ * a replaced key's when its grace period ends.
  */
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"

@@ -1,10 +1,8 @@
 /**
  * The gateway database's record of the spend it charges to budgets a store counts (`Budget.SpendRecord`): a total per
- * counter and window in `recorded_spend`, under the database's identity (`database_identity`, a random id written once
- * by its migration). With a Redis store and a SQLite file per instance, provider.json keys' budgets are counted in
- * Redis; this record is what each instance's part of them is rebuilt from when Redis has lost them. Each read and
- * write is a step of the SQL store (`persistence/sql.ts`: bounded, retried on contention); what fails is a
- * `SpendRecordError`, as `Budget.SpendRecord` promises, carrying the store's reason.
+ * counter and window, under the database's identity. With a Redis store and a SQLite file per instance, provider.json
+ * keys' budgets are counted in Redis, and each instance's part of them is rebuilt from this record when Redis has lost
+ * them. Each step is the SQL store's (`persistence/sql.ts`: bounded, retried on contention).
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"

@@ -1,16 +1,12 @@
 /**
- * The keys and teams made at run time (the admin API, `admin/keys.ts`): the service `KeyStore`, of two layers, the
- * gateway's database (`layerSql`: tables `keys` and `teams`), which every instance on it shares, or this process's
- * memory (`layerMemory`), for its life; both keep one contract (`test/contract/keyStore.ts`). Either way requests are
- * authenticated against a copy in memory, without a query.
+ * The keys and teams made at run time (the admin API, `admin/keys.ts`): the service `KeyStore`, over the gateway's
+ * database (`layerSql`), which every instance on it shares, or this process's memory (`layerMemory`), under one
+ * contract (`test/contract/keyStore.ts`). Requests are authenticated against a copy in memory, without a query.
  *
- * The copy is read again whenever a cheap fingerprint of the tables changed: a database's row counts and the sum of
- * their `updated_at`, which every change moves forward, even within a millisecond (in memory, a count of its
- * changes). Every instance on a database reads the fingerprint every `refreshEvery` (500 ms), on the `Clock`, and
- * the tables only when it moved: a key revoked on one instance is refused by the others within about that time, and at
- * once by the instance that revoked it, which reloads before it answers (the memory store, which no other process
- * writes, is read again by that reload alone). A key is stored as its SHA-256 digest, never itself; a
- * revoked key's row stays (its name stays taken), so its spend can still be read.
+ * The copy is read again whenever a cheap fingerprint of the tables moved (a database's row counts and the sum of their
+ * `updated_at`, which every change moves forward). Every instance reads it every `refreshEvery`, so a key revoked on
+ * one is refused by the others within about that time, and at once by the one that revoked it, which reloads before it
+ * answers. A key is stored as its SHA-256 digest; a revoked key's row stays (its name taken), so its spend can be read.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -230,10 +226,7 @@ const teamColumns = (change: TeamChange): Record<string, unknown> => {
 /** The keys' and teams' store. */
 export class KeyStore extends Context.Service<KeyStore, Store>()("effect-llm-router/gateway/keys/KeyStore") {}
 
-/**
- * What a backend keeps: the tables, written at once, and read whole (failing with `E`) when their fingerprint
- * moved.
- */
+/** What a backend keeps: the tables, written at once, read whole (failing with `E`) when their fingerprint moved. */
 interface Tables<E extends StoreUnavailableError = StoreUnavailableError> {
   /**
    * Whether other processes change them (a database's): the copy is then read again every `refreshEvery`; tables only

@@ -1,11 +1,8 @@
 /**
- * A request's log line (`Gateway.Options.logRequests`): written when its answer ends (a stream's when the stream
- * does), through Effect's `Logger`, so the application picks the format (`serve` prints JSON). A line names the request
- * (its id, the `x-request-id` it was answered with), the gateway key by name, the model asked and the deployment that
- * answered, the status, latency and a stream's time to first token, tokens, cost, and the error's tag and full message
- * (what the client's answer leaves out); for a stream a router moved to another deployment, the one that failed and
- * whether that was mid-stream (`restarted`, `continued`). It holds no key: none of its fields is read from a header but
- * the request's id, which is taken only in a shape that holds nothing else (`intake.ts`), and the library's messages
+ * A request's log line (`Gateway.Options.logRequests`), written when its answer ends (a stream's when the stream does)
+ * through Effect's `Logger`, so the application picks the format (`serve` prints JSON). Besides the request's figures
+ * it names the error's full message, which the client's answer leaves out. It holds no key: no field is read from a
+ * header but the request's id, taken only in a shape that holds nothing else (`intake.ts`), and the library's messages
  * mask keys.
  */
 import * as Effect from "effect/Effect"

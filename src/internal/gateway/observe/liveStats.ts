@@ -1,9 +1,8 @@
 /**
- * The dashboard's live figures, those the router's status does not keep. Per deployment: a bounded window of its
- * recent latencies and times to first token, and the cost of its replies so far, fed from each request's record when
- * the request ends (`record.ts`); and the request and error rates, from the router's cumulative `requests` and
- * `failures` sampled each time the dashboard reads them. A finished request costs one map lookup and a write into a
- * ring buffer; the windows are sorted for their quantiles only when the dashboard asks.
+ * The dashboard's live figures the router's status does not keep: per deployment, a bounded window of recent latencies
+ * and times to first token and the cost so far, fed from each request's record (`record.ts`), and request and error
+ * rates from the router's cumulative counts, sampled at each read. A finished request only writes into a ring buffer;
+ * the windows are sorted for their quantiles only when the dashboard asks.
  */
 import type * as Router from "../../../Router.js"
 

@@ -135,47 +135,20 @@ function newSeries(model: string, route: string) {
   return new Series(route, model)
 }
 
-// The gateway's metrics, served as Prometheus text on `GET /metrics`. They
-// are Effect's own (`effect/Metric`, formatted by
-// `effect/observability/PrometheusMetrics`), kept in a registry of the
-// gateway's own, so two gateways in one process do not add up, and whatever
-// else the program records in Effect's default registry is not served.
+// The gateway's metrics (listed in docs/gateway.md) are Effect's own (`effect/Metric`, formatted by
+// `effect/observability/PrometheusMetrics`), kept in a registry of the gateway's own, so two gateways in one process do
+// not add up and what else the program records in Effect's default registry is not served. `model` is the name the
+// request asked for, or `(unknown)`, so the configuration bounds the label values; each label set's metrics are built
+// once and kept, so a request builds no labels. A batch's figures are counted by the instance whose settling recorded
+// them, so every instance's figures added up count each batch and line once (`batches/settlement.ts`).
 //
-// Per request: `requests_total{route,model,status}` and `request_duration_seconds{route,model}` when the answer is made
-// (a stream's when it ends or its client leaves), `errors_total{tag}` for a failed call,
-// `tokens_total{model,direction}`, `cache_tokens_total{model,operation}` (the prompt tokens read from and written to
-// the provider's prompt cache, a part of the input), `cost_usd_total{model}` and the gauge `cache_savings_usd{model}`
-// (what the prompt cache saved, net of write premiums) from the reply's usage,
-// `time_to_first_token_seconds{model}` when a stream's first batch is ready; `request_log_dropped_total` for the
-// request log's rows dropped (`observe/requestLog.ts`); `mcp_tools_held_total{server}` for the MCP tools held back
-// since their definition changed (`mcp/pins.ts`); `refused_total{reason}` for the requests refused before they were
-// authenticated, which get no row in the request log (`reason` is the refusal's code, a fixed set);
-// `mcp_calls_total{server,tool,outcome}` and `mcp_call_duration_seconds{server,tool}` per MCP tool call. Per batch
-// (`batches/`): `batches_created_total{provider,model}` when its provider took it, and once settled
-// `batches_ended_total{provider,model,status}`, `batch_lines_total{provider,model,outcome}` for each line of its
-// result, and `batch_tokens_total{provider,model,direction}` and `batch_cost_usd_total{provider,model}` for each line
-// answered, at the batch price: each counted by the instance whose settling recorded it, so every instance's figures
-// added up count each batch and line once however many settle it (`batches/settlement.ts`). `model` is the
-// name the request asked for, or `(unknown)` for a name the configuration does not have (or a body with none): the
-// configuration bounds the label values. Each label set's metrics are built once and kept, so a request does a few map
-// lookups and counter additions, no label building.
-//
-// The gauges (`responses_kept` and `responses_kept_bytes`, what the responses kept in memory hold;
-// `in_flight{deployment}`, `key_in_flight{deployment,key}` with
-// the masked key, `breaker_state{deployment}`, and for a bounded bucket
-// `limiter_tokens` and `limiter_waiting{deployment}`) are the routers'
-// status (every router's calls counted on their deployment, `engine.ts`):
-// they are set from one read of it at each scrape, just before the
-// text is formatted. Updating them on every change would cost every call for
-// a value only a scrape reads, and a gauge registered with a `get` hook cannot
-// run the status effect.
+// The gauges are the routers' status (every router's calls counted on their deployment, `engine.ts`), set from one read
+// of it at each scrape: updating them on every change would cost every call for a value only a scrape reads, and a
+// gauge registered with a `get` hook cannot run the status effect.
 
 /** The metrics of one gateway. */
 export interface Metrics {
-  /**
-   * The `Tally` of a request to `route` that arrived at `started` (Clock millis): the handler fills it in, and its
-   * answer is counted by `answered`.
-   */
+  /** The `Tally` of a request to `route` that came at `started`: its handler fills it in; `answered` counts it. */
   readonly tally: (route: string, started: number) => Tally
   /** `GET /metrics`: the routers' status read into the gauges, then every metric as Prometheus text. */
   readonly scrape: Effect.Effect<HttpServerResponse.HttpServerResponse>

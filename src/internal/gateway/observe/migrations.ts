@@ -35,11 +35,10 @@ const columns = [
 ].join(", ")
 
 /**
- * On Postgres, `requests` made a table partitioned by day (`requestPartitions.ts`), its rows moved in: the table
- * renamed, the new one made with a partition for each day the rows fall on, the rows copied, and the indexes built
- * after the copy, each partition's in one pass (faster than kept up row by row). Its work is a copy of the table: its
- * time grows with its rows (docs/store.md). It runs in the migration's transaction, so an instance that stops midway
- * leaves the table as it was, and the others starting meanwhile wait for it.
+ * On Postgres, `requests` made a table partitioned by day (`requestPartitions.ts`) and its rows copied in, the indexes
+ * built after the copy (faster than kept up row by row); its time grows with the rows (docs/store.md). It runs in the
+ * migration's transaction, so an instance that stops midway leaves the table as it was, and the others starting
+ * meanwhile wait for it.
  */
 const partitionRequests = (sql: SqlClient.SqlClient): Effect.Effect<void, SqlError> =>
   Effect.gen(function*() {

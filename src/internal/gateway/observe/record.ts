@@ -1,9 +1,8 @@
 /**
- * A request's record: what its line, its row in the request log and the dashboard's live figures say of it, made once
- * from its context (`request/context.ts`) when it ends (a stream's when the stream does), and handed to each of them
- * (`Journal`). Its line is written only with `Gateway.Options.logRequests`; its row only with a database, and never
- * for a request refused before it was authenticated (anyone who reaches the port could fill the database with them:
- * its line is written within `RefusalLines`' rate instead).
+ * A request's record: what its line, its request log row and the dashboard's live figures say of it, made once from its
+ * context when it ends (a stream's when the stream does) and handed to each (`Journal`). Its line is written only with
+ * `Gateway.Options.logRequests`. A request refused before it was authenticated gets no row (anyone who reaches the port
+ * could fill the database with them), only a line within `RefusalLines`' rate.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -59,10 +58,7 @@ export function recordOf(context: Request.Service, now: number, suppressed?: num
 export interface Service {
   /** Whether the request log keeps payloads: a request's context then gathers its body and its reply's text. */
   readonly logPayloads: boolean
-  /**
-   * The request's end at `now` (Clock millis): its record made, fed to the live figures, its row queued, its line
-   * written; then `answer`.
-   */
+  /** The request's end at `now`: its record fed to live figures, its row queued and its line written; then `answer`. */
   readonly written: <A>(context: Request.Service, now: number, answer: A) => Effect.Effect<A>
   /**
    * A request refused before it was authenticated: no row; its line when `suppressed` says one is written (the

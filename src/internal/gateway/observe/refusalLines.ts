@@ -7,10 +7,8 @@ import type * as Scope from "effect/Scope"
 import * as RateLimiter from "../../../RateLimiter.js"
 
 /**
- * The lines of the requests refused before they are authenticated (a wrong or missing key, a foreign `Host`), which
- * anyone who reaches the port can send: at most `refusalLinesPerSecond` a second, a burst of as many, through a
- * `RateLimiter`; the first line written after some were not says how many (`suppressed`). `refused_total` counts every
- * refusal.
+ * The lines of the requests refused before they are authenticated, at most `refusalLinesPerSecond` a second (a burst of
+ * as many); the first written after some were not says how many (`suppressed`). `refused_total` counts every refusal.
  */
 export interface RefusalLines {
   /** Whether a refusal's line is written now: the count of those not written since the last one, else undefined. */

@@ -1,24 +1,15 @@
 /**
- * The gateway's request log: a row per call, made from the same record as the log line and the live figures
- * (`observe/record.ts`), when the request ends, kept in its store (`requestLogStore.ts`: the gateway's database, or
- * without one this process's memory). A request's own fiber only puts its row on a bounded queue, never waiting: one
- * fiber writes the queue to the store in batches, so neither a slow database nor one that is gone delays or fails a
- * call. A batch is the rows that come within `linger` of its first (or until it is full): SQLite's transaction costs
- * far more than a row, so a busy gateway writes its rows a batch at a time rather than as each call ends (figures in
- * docs/performance.md). A row the queue has no room for, or whose batch the store refuses, is dropped, counted
- * (`llm_gateway_request_log_dropped_total`) and reported in a warning log line. The same fiber sweeps the store,
- * at start, hourly and whenever a tenth of either bound was written since: the rows older than the retention go, then
- * the oldest rows past the bounds on their count and their bytes (on Postgres, whole days: `requestLogStore.ts`), and a
- * database gives the space they held back to the file system, so the log, a database's file included, stays bounded
- * whatever comes. On shutdown the queue is closed and written out before the store closes, so a clean stop loses
- * nothing.
+ * The gateway's request log: a row per call, made when the request ends from the same record as the log line
+ * (`observe/record.ts`), kept in its store (`requestLogStore.ts`: the database, else this process's memory). A request
+ * only puts its row on a bounded queue, never waiting; one fiber writes the queue in batches (the rows within `linger`
+ * of the first), so neither a slow database nor one gone delays or fails a call, and SQLite's costly transaction is
+ * paid once a batch (docs/performance.md). A row with no room, or refused by the store, is dropped, counted and warned
+ * of. The same fiber sweeps the store and gives the space back, so the log, a database's file included, stays bounded.
+ * On shutdown the queue is written out before the store closes, so a clean stop loses nothing.
  *
- * A row holds no prompt and no reply, unless payloads are logged (`Gateway.Options.logPayloads`): then it holds the
- * request's body and the reply's text, with every key the gateway knows (its gateway and admin keys, the
- * deployments' provider keys, and the key the request came with) masked as the gateway masks keys elsewhere.
- * The paths that are not calls (health, readiness, metrics, the dashboard and the admin paths) get no row, nor does a
- * WebSocket's handshake (its requests get theirs), nor do the requests refused before they are authenticated
- * (`serving/requests.ts` counts them instead).
+ * A row holds no prompt and no reply unless payloads are logged (`Gateway.Options.logPayloads`), with every key the
+ * gateway knows masked. Only calls get a row: not the gateway's own paths, a WebSocket's handshake (its requests get
+ * theirs), or requests refused before they are authenticated (`serving/requests.ts` counts them).
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -233,10 +224,9 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       logPayloads: options.logPayloads,
       record: (record) => {
         if (!isCall(record)) return
-        // Its id a UUIDv7 (RFC 9562) made with it, in one synchronous call, as it is queued.
-        // Each sorts after the one before, so the rows' entries in the table's primary key index go at its end;
-        // a random id lands on any of its pages, which costs more the larger the table grows (docs/performance.md).
-        // The id's time is the system's, which nothing reads: the row's own times are the `Clock`'s.
+        // Its id a UUIDv7 (RFC 9562), made as it is queued: each sorts after the one before, so its entry goes at the
+        // end of the table's primary key index, where a random id would land on any page, costing more as the table
+        // grows (docs/performance.md). The id's time is the system's, which nothing reads; the row's are the `Clock`'s.
         const row = rowOf(SecureRandom.uuidV7Unsafe(), record, payloadOf(record))
         if (!Queue.offerUnsafe(queue, row)) drop(1, "the queue was full")
       }

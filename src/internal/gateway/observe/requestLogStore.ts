@@ -1,16 +1,12 @@
 /**
- * Where the request log's rows are kept: the service `RequestLogStore`, of two layers, the gateway's database
- * (`layerSql`: the table `requests`, its statements in `requestTable.ts`, on Postgres partitioned by day,
- * `requestPartitions.ts`), which every instance on it shares, or this process's memory (`layerMemory`), for its
- * life, as a gateway without a database keeps it. Both keep one contract (`test/contract/requestLog.ts`); the writer
- * that queues, batches and sweeps (`requestLog.ts`) is written once over either.
+ * Where the request log's rows are kept: `RequestLogStore`, over the gateway's database (`layerSql`: the table
+ * `requests`, its statements in `requestTable.ts`, on Postgres partitioned by day, `requestPartitions.ts`), which every
+ * instance on it shares, or this process's memory (`layerMemory`), under one contract (`test/contract/requestLog.ts`),
+ * so the writer (`requestLog.ts`) is written once over either.
  *
- * A step is one of the concept's: a batch of rows written; a sweep (the rows that came in before an instant removed,
- * then the oldest past the bounds on rows and bytes, newest first by `(at, id)`, and the space they held given back);
- * spend summed per group over a time range; each MCP tool's calls counted; and a page of rows, newest first, after a
- * row found by its `(at, id)`. A sweep's grain is the backend's: memory and SQLite remove exactly those rows (SQLite
- * deleting them); Postgres drops whole days' partitions, never deleting a row, so it keeps the rows of the day the
- * retention starts in, and of the day in which a bound is passed, whole.
+ * A sweep's grain is the backend's: memory and SQLite remove exactly the rows past the retention and bounds; Postgres
+ * drops whole days' partitions, never deleting a row, so it keeps whole the day the retention starts in and the day in
+ * which a bound is passed.
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -27,9 +23,8 @@ export interface Service {
   /** `rows` written, in one step. */
   readonly write: (rows: ReadonlyArray<Requests.Row>) => Effect.Effect<void, StoreUnavailableError>
   /**
-   * The rows of requests that came in before `sweep.before` (epoch milliseconds) removed, then the oldest past
-   * `sweep.bounds` (`Requests.trim`), and the space they held given back, to the backend's grain (this module's
-   * header); the store made ready for the rows of the day after `sweep.now`'s.
+   * The rows that came in before `sweep.before` removed, then the oldest past `sweep.bounds` (`Requests.trim`), their
+   * space given back, to the backend's grain (module header); the store readied for the next day.
    */
   readonly sweep: (sweep: Requests.Sweep) => Effect.Effect<void, StoreUnavailableError>
   /** The sums per group (and bucket) of the rows in the range (`Requests.spend`). */

@@ -1,16 +1,13 @@
 /**
- * The request log on Postgres, partitioned by time (migration `27_request_log_partitions`): `requests` is a table
- * partitioned by range of `at`, a partition a day (UTC), named `requests_<yyyymmdd>`, and `request_log_days` holds a
- * row per partition with the rows written to it and their bytes (`Requests.bytesOf`). A partition and its day's row
- * are made together and dropped together, each time in one transaction, so one is there exactly when the other is.
+ * The request log on Postgres, partitioned by time (migration `27_request_log_partitions`): `requests` has a partition
+ * a UTC day, `requests_<yyyymmdd>`, and `request_log_days` a row per partition with its rows' count and bytes. A
+ * partition and its day's row are made and dropped together in one transaction: one is there exactly when the other is.
  *
- * A batch of rows makes the partitions its days lack (`write`), so no write fails for a missing partition; the sweep
- * makes today's and tomorrow's ahead (`sweep`), so a write at midnight finds its partition made. Several instances
- * making the same day at once are ordered by the day's row: the one whose insert of it is second waits for the
- * first to commit, then finds it there and makes nothing. Retention drops whole partitions, never deleting a row: the
- * days before the retention's start, then the days older than the one where the bounds on rows and bytes are passed,
- * counting from the newest, read from `request_log_days` (a sweep's cost is the number of days, not of rows). So the
- * bounds are kept to within a day: the day in which the bound is passed is kept whole.
+ * A batch of rows makes the partitions its days lack, so no write fails for a missing one; the sweep makes today's and
+ * tomorrow's ahead, so a write at midnight finds its partition. Instances making one day at once are ordered by the
+ * day's row: the second insert waits for the first to commit, then makes nothing. Retention drops whole partitions,
+ * never deleting a row, reading `request_log_days` (a sweep costs a step per day, not per row), so the bounds are kept
+ * to within a day.
  */
 import * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
@@ -128,10 +125,7 @@ const days = (sql: SqlClient.SqlClient): Effect.Effect<Array<Day>, Requests.Fail
  */
 const dropLockTimeout = "2s"
 
-/**
- * At `now`, today's and tomorrow's partitions made where missing, then the partitions `doomed` names dropped: each
- * step a transaction of its own.
- */
+/** Today's and tomorrow's partitions made where missing, then those `doomed` names dropped, each a transaction. */
 export const sweep = (
   sql: SqlClient.SqlClient,
   { before, bounds, now }: Requests.Sweep

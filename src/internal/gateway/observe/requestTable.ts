@@ -1,12 +1,9 @@
 /**
- * The statements of the request log's table (`requests`, migrations `2_request_log`, `5_request_log_key_id`,
- * `8_mcp_calls`, `18_cache_savings`), its SQL store's (`gateway/observe/requestLogStore.ts`): rows written in batches,
- * rows past the retention deleted on SQLite (by age, and the oldest past a count of rows or of bytes; Postgres drops
- * whole days instead, `requestPartitions.ts`), spend summed per group over a time range (and per hour or day, for a
- * chart; calls apart from the other requests), each MCP tool's calls counted, and rows read newest first a page at a
- * time, the page after a row found by its `(at, id)` (keyset pagination, so a page stays right while rows are
- * written). The same statements serve SQLite and Postgres; Postgres gives sums and counts as strings, read here with
- * `Number`.
+ * The statements of the request log's table (`requests`), its SQL store's (`requestLogStore.ts`): rows written in
+ * batches, trimmed on SQLite (Postgres drops whole days instead, `requestPartitions.ts`), spend summed per group, MCP
+ * tool calls counted, and rows read a page at a time after a row's `(at, id)` (keyset pagination, so a page stays right
+ * while rows are written). One set of statements serves SQLite and Postgres; Postgres gives sums and counts as strings,
+ * read with `Number`.
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -77,9 +74,8 @@ export type GroupBy = keyof typeof groupColumns
 
 /**
  * What a grouping of the spend names besides the figures, and the permission that reads it over the whole gateway (a
- * key's name is the keys' data, a team's the teams': a viewer, who may see the spend, sees it by model or deployment).
- * The dashboard offers a grouping only to those this grants it (`dashboard/spend.ts`), and `GET /admin/spend`
- * refuses it to others (`../admin/spend.ts`).
+ * key's name is the keys' data, a team's the teams'; a viewer sees spend by model or deployment). The dashboard and
+ * `GET /admin/spend` offer a grouping only to those it grants (`dashboard/spend.ts`, `../admin/spend.ts`).
  */
 export const groupPermissions: Readonly<Partial<Record<GroupBy, Permission>>> = {
   key: "keys.read",
@@ -99,8 +95,7 @@ export const insert = (sql: SqlClient.SqlClient, rows: ReadonlyArray<Row>): Effe
 export const deleteBefore = (sql: SqlClient.SqlClient, before: number): Effect.Effect<unknown, SqlError> =>
   sql`DELETE FROM requests WHERE at < ${before}`
 
-// What a row's size is counted from: its text columns' lengths, and a fixed share for its numbers and its entries in
-// the indexes.
+// A row's size: its text columns' lengths, and a fixed share for its numbers and its entries in the indexes.
 const textColumns = [
   "id",
   "request_id",
@@ -128,9 +123,7 @@ export interface Bounds {
   readonly bytes: number
 }
 
-/**
- * What a sweep of the log is asked: at `now`, the rows that came in before `before` go, then the oldest past `bounds`.
- */
+/** What a sweep is asked: at `now`, the rows that came in before `before` go, then the oldest past `bounds`. */
 export interface Sweep {
   readonly now: number
   readonly before: number
@@ -164,9 +157,8 @@ export const trim = (sql: SqlClient.SqlClient, bounds: Bounds): Effect.Effect<vo
   })
 
 /**
- * The space of deleted rows given back to the file system: on SQLite, the file's free pages dropped (it is made with
- * `auto_vacuum = INCREMENTAL`, `sqlite.ts`) and its write-ahead log emptied into it; Postgres' autovacuum keeps its
- * own.
+ * The space of deleted rows given back: on SQLite (made `auto_vacuum = INCREMENTAL`, `sqlite.ts`) the file's free pages
+ * dropped and its write-ahead log emptied into it; Postgres' autovacuum keeps its own.
  */
 export const reclaim = (sql: SqlClient.SqlClient): Effect.Effect<void, SqlError> =>
   sql.onDialectOrElse({
@@ -208,9 +200,8 @@ export interface SpendRow {
 }
 
 /**
- * Whether `row` is a call: of a model (it names one) or of an MCP tool. The rest of the log (an MCP session's other
- * messages, a file uploaded, a batch read, a request refused before its model was read) is not spent on a model or a
- * tool, and is counted apart (`callColumn` is the same rule in SQL).
+ * Whether `row` is a call of a model or of an MCP tool; the rest of the log (MCP protocol messages, file uploads, batch
+ * reads, refusals) is spent on neither and counted apart (`callColumn` is the same rule in SQL).
  */
 export const isCall = (row: Pick<Row, "model" | "mcp_server">): boolean => row.model !== null || row.mcp_server !== null
 

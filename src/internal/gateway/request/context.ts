@@ -1,10 +1,8 @@
 /**
- * A request's context: what the gateway learns of one request as it is served. `serving/requests.ts` makes it once a
- * request's caller is known (or its refusal) and provides it to the route's handler, which reads it through its type.
- * What is learnt later is a cell set once, by the one step that learns it: the model asked (the admission, or a count's
- * route), the settlement of the caller's budget (the admission), the MCP tool call (the MCP endpoint), the hosted tools
- * left out (the Responses route); what the answer did is its `Outcome` (`outcome.ts`). When the request ends its record
- * is made once from it (`observe/record.ts`).
+ * A request's context: what the gateway learns of one request as it is served, made once its caller is known
+ * (`serving/requests.ts`) and read by the route's handler through its type. What is learnt later is a cell set once, by
+ * the one step that learns it; what the answer did is its `Outcome` (`outcome.ts`). Its record is made from it once
+ * when the request ends (`observe/record.ts`).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"

@@ -104,10 +104,7 @@ export function upgraded(outcome: Outcome): void {
   noted.socket = true
 }
 
-/**
- * A request whose client went away before its answer: 499 (nginx's "client closed request"); a socket's client leaving
- * ends it, no more.
- */
+/** A client gone before its answer: 499 (nginx's "client closed request"); a socket's client leaving just ends it. */
 export function gone(outcome: Outcome): void {
   if (outcome.socket) return
   const noted: Noted<Outcome> = outcome
@@ -164,10 +161,9 @@ export function answeredUpstream(outcome: Outcome, batch: ReadonlyArray<ChatChun
 }
 
 /**
- * What a stream's batch as answered says of the deployment that answers (a router's `Start`: with the deployment that
- * failed before its first chunk and its error, when one did), of a restart or continuation (the error that broke the
- * stream, the deployment that broke and the one that took over), and at its end of the deployment; true when the
- * batch ends the stream (its `Finish`). Its tokens and cost are its upstream's (`answeredUpstream`).
+ * What a stream's batch as answered says of the deployment that answers (a router's `Start`, with the one that failed
+ * before the first chunk), of a restart or continuation (the error, the deployment that broke, the one that took over),
+ * and at its end; true when the batch ends the stream. Its tokens and cost are its upstream's (`answeredUpstream`).
  */
 export function streamed(outcome: Outcome, payload: Payload | undefined, batch: ReadonlyArray<ChatChunk>): boolean {
   const noted: Noted<Outcome> = outcome

@@ -1,13 +1,11 @@
 /**
- * Anthropic's `POST /v1/messages`: the same engine, admission and streams as OpenAI's chat route, each body decoded
- * by the Anthropic Messages dialect (`wire/anthropic/`), answered through the core (`chatAnswer.ts`), every failure
- * in Anthropic's error shape. The client's `anthropic-beta` header asks for the 1M-token window (`longContext`), which
- * the deployment's client sends as its API asks for it.
+ * Anthropic's `POST /v1/messages`: the same engine, admission and streams as OpenAI's chat route, failures in
+ * Anthropic's error shape. The client's `anthropic-beta` header asks for the 1M-token window (`longContext`), which the
+ * deployment's client sends as its API asks for it.
  *
- * And `POST /v1/messages/count_tokens` (Anthropic's token counting reference): the prompt's tokens as
- * `{"input_tokens": N}`, counted by the provider of the deployment the model routes to where it has an endpoint
- * for it (Anthropic's), else locally (`Llm.countTokens`). A count that cannot be made (the provider's refusal, no
- * deployment able to take the call) is its error, never a made-up number.
+ * And `POST /v1/messages/count_tokens` (Anthropic's token counting reference), counted by the provider of the
+ * deployment the model routes to where it has an endpoint for it, else locally (`Llm.countTokens`); a count that cannot
+ * be made is an error, never a made-up number.
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -44,9 +42,7 @@ function answer(serving: ChatAnswer.Answering, body: WithBody) {
   })
 }
 
-/**
- * `request` asking for what the client's `anthropic-beta` header asks for that is no field of the body: the 1M window.
- */
+/** `request` with what the client's `anthropic-beta` header asks for that is no field of the body: the 1M window. */
 function withBetas(request: ChatRequest, header: string | undefined): ChatRequest {
   return betasOf(header).includes(longContextBeta) ? { ...request, longContext: true } : request
 }

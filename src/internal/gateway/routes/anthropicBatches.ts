@@ -1,16 +1,11 @@
 /**
- * Anthropic's Message Batches API on the gateway (API reference, "Message Batches"): `POST /v1/messages/batches`
- * (`requests`, each a Messages body as `params` under its `custom_id`), `GET /v1/messages/batches/{id}`, `GET
- * /v1/messages/batches` (`limit`, `after_id`), `POST /v1/messages/batches/{id}/cancel` and, once the batch ended,
- * `GET /v1/messages/batches/{id}/results`: a JSONL of `succeeded`, `errored`, `canceled` and `expired` lines. Each
- * request's `params` is decoded as a `/v1/messages` body is; the batch is made, reserved for, read, cancelled and
- * settled by the gateway's batching (`batches/batching.ts`), which it shares with OpenAI's `/v1/batches`, so it runs
- * on a deployment of any API with a batch API; its object and results are written in Anthropic's shape with this
- * wire's writer, its failures in Anthropic's error shape.
+ * Anthropic's Message Batches API on the gateway (API reference, "Message Batches"): create, retrieve, list, cancel
+ * and, once the batch ended, its `results` JSONL. Each request's `params` is decoded as a `/v1/messages` body; the
+ * batch is made, reserved for, read, cancelled and settled by the gateway's batching (`batches/batching.ts`), shared
+ * with OpenAI's `/v1/batches`, so it runs on any deployment with a batch API, written in Anthropic's shape.
  *
- * The batch object's `request_counts` come from the provider's counts, which hold a line that failed, expired or was
- * cancelled as one: an ended batch counts them as its end names them (`expired`, `canceled`, else `errored`), a
- * running one as `errored`.
+ * `request_counts` come from the provider's counts, which hold a line that failed, expired or was cancelled as one: an
+ * ended batch counts them as its end names them (`expired`, `canceled`, else `errored`), a running one as `errored`.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

@@ -1,14 +1,10 @@
 /**
- * Google's Gemini API (`POST /v1beta/models/{model}:{method}`, and `/v1/models/...`), the same engine, admission and
- * streams as OpenAI's chat route: each body decoded by the Gemini dialect (`wire/gemini/`), answered through the
- * core (`chatAnswer.ts`, `embeddingAnswer.ts`), every failure in Google's error shape. `{model}` names the gateway's
- * model or router as a chat completion's `model` does (`models/` before it, as Google's clients write it, is not part
- * of it).
- * The methods: `generateContent`, `streamGenerateContent` (`?alt=sse`, the SSE stream every Google client asks for;
- * without it, a JSON array streamed),
- * `countTokens` (`Llm.countTokens`: the count of the deployment's provider where it has an endpoint for it, as Gemini
- * and Anthropic do, else a local estimate; a count that cannot be made is its error, never a made-up number),
- * `embedContent` and `batchEmbedContents`. Any other method is a 404.
+ * Google's Gemini API (`POST /v1beta/models/{model}:{method}`, and `/v1/models/...`), over the same engine, admission
+ * and streams as OpenAI's chat route, failures in Google's error shape. `{model}` names the gateway's model or router
+ * (a `models/` before it, as Google's clients write it, is not part of it). The methods: `generateContent`,
+ * `streamGenerateContent` (`?alt=sse`, else a JSON array streamed), `countTokens` (the provider's count where it has an
+ * endpoint for it, as Gemini and Anthropic do, else a local estimate; a count that cannot be made is an error, never a
+ * made-up number), `embedContent` and `batchEmbedContents`; any other is a 404.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -63,8 +59,7 @@ function ownAnswer(status: number, message: string): Errors.ErrorAnswer {
 export const route = Effect.gen(function*() {
   const serving = yield* ChatAnswer.answering
   const requests = yield* Requests
-  // Google's failures of a count or an embedding, the engine's request paths named as Gemini names them (a message's
-  // as `contents`).
+  // Google's failures of a count or an embedding, request paths named as Gemini names them (a message's as `contents`).
   const failures = Errors.failures(serving.now, errors, (path) => geminiPath(path))
   // A body refused before anything is sent.
   const problem = (refused: Problem) =>

@@ -1,9 +1,7 @@
 /**
- * Google's model routes (the Gemini API's `models.list` and `models.get`): `GET /v1beta/models`, a page of
- * `{models: [Model], nextPageToken?}` (`pageSize`, default 50, at most 1000, and the `pageToken` of the page
- * before), and `GET /v1beta/models/{model}`, one `Model`, as `@google/genai` reads them. The models are the names
- * `GET /v1/models` lists (a key limited to some names sees those only), each `models/<name>`; an unknown one is 404
- * in Google's error shape.
+ * Google's model routes (the Gemini API's `models.list` and `models.get`): `GET /v1beta/models`, a page (`pageSize`,
+ * default 50, at most 1000; `pageToken`), and `GET /v1beta/models/{model}`, as `@google/genai` reads them. The models
+ * are the names `GET /v1/models` lists (a key limited to some names sees those only), each `models/<name>`.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"

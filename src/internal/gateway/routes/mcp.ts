@@ -1,14 +1,10 @@
 /**
- * The gateway's MCP routes: `/mcp` and `/mcp/<server>` (POST for JSON-RPC; GET and DELETE, which the endpoints
- * answer as Streamable HTTP says), served through `Requests.served` like every route: the guard (`Host`, `Origin`)
- * and the gateway key (`Authorization: Bearer`, `x-api-key`), which goes no further (an upstream is sent the
- * gateway's own headers only). The endpoints are handed the request as one service (`McpRequest.Request`, which
- * their type requires): the caller's tool rule, a key's `tools` (and its team's) or every tool on a gateway without
- * keys, and the governance of its calls (its key's budget and rate limit, its request's context, the gateway's
- * metrics). A body declared larger than the gateway takes is 413, a server not configured (or not reached) 404. A
- * session is answered on any instance and across reloads
- * (`sessions.ts`). The endpoints get the request without its `Origin`: the guard
- * has judged it (the gateway's own origin, or none), and `McpServer` refuses every origin it is not given a list of.
+ * The gateway's MCP routes: `/mcp` and `/mcp/<server>` (POST for JSON-RPC; GET and DELETE as Streamable HTTP says),
+ * through `Requests.served` like every route: the guard and the gateway key, which goes no further (an upstream is sent
+ * the gateway's own headers only). The endpoints get the request as one service (`McpRequest.Request`): the caller's
+ * tool rule and the governance of its calls. A session is answered on any instance and across reloads (`sessions.ts`).
+ * The endpoints get the request without its `Origin`: the guard has judged it, and `McpServer` refuses every origin it
+ * is not given a list of.
  */
 import * as Effect from "effect/Effect"
 import * as Headers from "effect/http/Headers"

@@ -1,18 +1,10 @@
 /**
- * OpenAI's Batch API on the gateway (API reference, "Files" and "Batch"): `POST /v1/files` (an input file, `purpose:
- * batch`), `GET /v1/files/{id}` and `/v1/files/{id}/content`, and `POST /v1/batches`, `GET /v1/batches/{id}`, `GET
- * /v1/batches`, `POST /v1/batches/{id}/cancel`. A batch is passed to the batch API of a deployment of its model whose
- * API has one (`Engine.batchDeployment`, `ProviderClient.batch`) with a key of that deployment's pool, its lines
- * decoded as `/v1/chat/completions` bodies: its model checked against the caller's, and its worst case at the batch
- * price reserved against the caller's budget (and its team's) while the batch is sent, refused before anything is
- * sent when it does not fit. The ids the client is given carry the rest (`batches/ids.ts`), so any instance answers a
- * retrieve, a
- * cancel and the result files, which are written in OpenAI's shape from the provider's lines whatever its API.
- *
- * A batch is recorded open when it is made, and settled once it ended at its provider (`batches/settlement.ts`): by the
- * retrieve that sees it ended (in the background, for the configuration's life), or else by this instance's sweep of
- * the batches recorded open, whichever comes first, each line that ran charged once to the budget of the key that made
- * it and written to the request log as its row.
+ * OpenAI's Batch API on the gateway (API reference, "Files" and "Batch"): `POST /v1/files` (`purpose: batch`), `GET
+ * /v1/files/{id}` and its `/content`, and `POST /v1/batches`, `GET /v1/batches/{id}`, `GET /v1/batches`, `POST
+ * /v1/batches/{id}/cancel`, over `batches/batching.ts`. A batch's lines are `/v1/chat/completions` bodies; the ids the
+ * client is given carry what answers for them (`batches/ids.ts`), so any instance answers a retrieve, a cancel and the
+ * result files, written in OpenAI's shape whatever the provider's API. A batch is settled once it ended
+ * (`batches/settlement.ts`): each line that ran is charged once to its key's budget and logged as its row.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -102,8 +94,7 @@ function batchObject(ref: Ids.BatchRef, status: BatchStatus, secret: Redacted.Re
   })
 }
 
-// A result file's JSONL: the lines as served (a reply a guardrail blocked is its line's error), in OpenAI's output
-// or error shape.
+// A result file's JSONL in OpenAI's output or error shape (a reply a guardrail blocked is its line's error).
 function resultFile(kind: "output" | "error", lines: ReadonlyArray<Served>, seconds: number): string {
   const out: Array<unknown> = []
   for (const { customId, outcome } of lines) {

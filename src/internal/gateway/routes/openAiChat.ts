@@ -58,8 +58,7 @@ export const routes = Effect.gen(function*() {
   }
   const modelList = json(200, JSON.stringify({ object: "list", data: engine.models.map(modelObject) }))
   const modelsById = new Map(engine.models.map((model) => [model.id, json(200, JSON.stringify(modelObject(model)))]))
-  // `/v1/models` and `/v1/models/{id}` (`HttpRouter` routes both here); a deployment's id holds a `/`,
-  // which a client may send encoded or not.
+  // `/v1/models` and `/v1/models/{id}`, both routed here: a deployment's id holds a `/`, sent encoded or not.
   const models = served(() =>
     Effect.map(Effect.all([HttpRouter.params, RequestContext]), ([params, { caller }]) => {
       const id = decodePath(params["*"] ?? "")

@@ -1,13 +1,10 @@
 /**
- * OpenAI's Responses routes over any deployment: `POST /v1/responses` (streamed or whole), each body decoded by the
- * Responses dialect (`wire/openAiResponses/`) and answered through the core (`chatAnswer.ts`);
- * `POST /v1/responses/input_tokens`, the input's tokens counted with the library's tokenizer, as the engine counts a
- * prompt whose provider reports none; `POST /v1/responses/compact`, a conversation compacted by its deployment or by
- * its model (`responses/compaction.ts`); and `GET` and `DELETE /v1/responses/{id}` of the responses kept, which a
- * `previous_response_id` continues (`responses/continuation.ts`). What of a body only a Responses deployment runs goes
- * to one, or is left out or refused (`responses/hosted.ts`). `GET /v1/responses` with `Upgrade: websocket` opens the
- * WebSocket mode (`responses/socket.ts`): each `response.create` frame answered as a `POST /v1/responses` of its own
- * (`create`), continuing the socket's last response. Every failure is in OpenAI's error shape.
+ * OpenAI's Responses routes over any deployment, failures in OpenAI's error shape: `POST /v1/responses` through the
+ * core (`chatAnswer.ts`); `POST /v1/responses/input_tokens`, counted with the library's tokenizer as the engine counts
+ * a prompt whose provider reports none; `POST /v1/responses/compact` (`responses/compaction.ts`); `GET` and `DELETE` of
+ * a kept response, which a `previous_response_id` continues (`responses/continuation.ts`); and `GET /v1/responses`
+ * upgraded to the WebSocket mode (`responses/socket.ts`), each `response.create` frame answered as a `POST` of its own.
+ * What of a body only a Responses deployment runs goes to one, or is refused or left out (`responses/hosted.ts`).
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -72,10 +69,7 @@ type Placing<B extends CountBody, E, R> = (
   context: Request.Service
 ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
 
-/**
- * The Responses routes over the configuration served, keeping responses in the `StoredResponses` provided, their
- * WebSockets counted in `sockets`.
- */
+/** The Responses routes, keeping responses in the `StoredResponses` provided, their WebSockets counted in `sockets`. */
 export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
   const serving = yield* ChatAnswer.answering
   const { served, withBody } = yield* Requests
@@ -84,8 +78,7 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
   const failures = Errors.failures(serving.now, Responses.errors, Responses.path)
   const seconds = () => Math.floor(serving.now() / 1000)
 
-  // A body's text decoded, then `conversed`, what of it only a Responses deployment runs placed
-  // (`responses/hosted.ts`).
+  // A body's text decoded, then `conversed`, what only a Responses deployment runs placed (`responses/hosted.ts`).
   function placed<B extends CountBody & { readonly model: string }, E, R>(
     checked: Result.Result<Responses.Checked<B>, Problem>,
     held: Continuation.Held | undefined,
@@ -136,10 +129,9 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
     })
   }
 
-  // A `/v1/responses/compact` body's compacted response, once its model is admitted: its deployment's own compaction
-  // for a model that speaks the Responses API (or its Responses deployments, for a body only they take) and a caller
-  // with no spend limit, else one made by the model (`responses/compaction.ts`). Governed, priced and logged as any
-  // call.
+  // A `/v1/responses/compact` body's compacted response: its deployment's own compaction for a model that speaks the
+  // Responses API (or its Responses deployments, for a body only they take) and a caller with no spend limit, else one
+  // made by the model (`responses/compaction.ts`); governed, priced and logged as any call.
   function compact(withBody: WithBody) {
     return placed(Responses.decodeCompact(withBody.text), undefined, (sent, conversation, context) => {
       const { body } = sent
@@ -267,10 +259,10 @@ function warmUp(
   })
 }
 
-// `GET /v1/responses` asking for a WebSocket: refused as any request before its handshake (its key, its origin), and
-// past its key's bound; then each frame answered in turn (`Socket.serve`): a `response.create` as a `POST
-// /v1/responses` of its own, through `create` (the same key check, budgets, guardrails, routing, log and metrics),
-// continuing the socket's last response; a warm-up by `warmUp`.
+// `GET /v1/responses` asking for a WebSocket: refused as any request before its handshake, and past its key's bound;
+// then each frame answered in turn (`Socket.serve`): a `response.create` as a `POST /v1/responses` of its own through
+// `create` (the same key check, budgets, guardrails, routing, log and metrics), continuing the socket's last response;
+// a warm-up by `warmUp`.
 function socketRoute(route: SocketRoute) {
   const { create, drain, served, sockets, withBody } = route
   return served(({ request }) =>

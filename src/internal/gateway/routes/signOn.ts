@@ -1,20 +1,17 @@
 /**
  * The dashboard's sign-on (docs/identity.md), with provider.json's `gateway.oidc`:
  *
- * - `GET /admin/login`: a sign-in begun (its state, nonce and PKCE verifier kept by the gateway, `sessions.ts`; the
- *   state also in a short-lived cookie that binds the sign-in to this browser), the browser sent to the issuer.
- * - `GET /admin/callback`: the issuer's code exchanged and checked (state, nonce, PKCE), a session opened, its random
- *   id in an HTTP-only, `SameSite=Lax` cookie of `Path=/` (and `Secure` over https) for the session's bounded life,
- *   and the browser sent to the dashboard.
- * - `POST /admin/logout`: the session ended here (its cookie and its access token refused from then on, replayed or
- *   not), its tokens revoked at the issuer where it publishes a `revocation_endpoint` (RFC 7009), and, when the issuer
- *   publishes an `end_session_endpoint`, where to send the browser to sign out there too (`redirect`: the client and
- *   the page to return to, never a token).
- * - `GET /admin/oidc`: what a command line needs to sign in through the issuer (`login --url`): the issuer, the
- *   audience, the scopes and the command line's client, to anyone (all of it is public at the issuer too).
- * - `GET /admin/me`: who asks, their roles, the permissions these grant somewhere (`permissions`) and those they grant
- *   over the whole gateway (`global_permissions`: what the dashboard's routes need, so it shows and asks for those
- *   only).
+ * - `GET /admin/login`: a sign-in begun (state, nonce and PKCE verifier kept by the gateway, `sessions.ts`; the state
+ *   also in a short-lived cookie binding the sign-in to this browser), the browser sent to the issuer.
+ * - `GET /admin/callback`: the issuer's code exchanged and checked, a session opened in an HTTP-only, `SameSite=Lax`
+ *   cookie for its bounded life, the browser sent to the dashboard.
+ * - `POST /admin/logout`: the session ended here (its cookie and access token refused from then on), its tokens revoked
+ *   at the issuer where it can (RFC 7009), and where it has an `end_session_endpoint`, where to send the browser to
+ *   sign out there too (never a token).
+ * - `GET /admin/oidc`: what a command line needs to sign in through the issuer (`login --url`), to anyone: it is all
+ *   public at the issuer too.
+ * - `GET /admin/me`: who asks, their roles, and the permissions these grant somewhere and over the whole gateway (what
+ *   the dashboard's routes need, so it shows and asks for those only).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

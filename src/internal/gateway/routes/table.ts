@@ -1,25 +1,15 @@
 /**
  * The gateway's route table: every route, on the path as `intake.ts` normalised it, over the services of `serving/`
- * (`Requests`: the guard and the key check, the request's context, the body; `AdminCheck`; `Admission`; `ModelNames`;
- * `Journal`: where each request's record goes), which `app.ts` provides. Every answer carries `x-request-id` (the
- * client's when valid; a streamed chat reply's id repeats it, after `chatcmpl-` or `msg_`, as does a whole reply's on
- * `/v1/messages`, and on `/v1/chat/completions` when the provider gave it none); every failure is OpenAI's error JSON,
- * except under `/v1/messages`, which answers in Anthropic's wire, and on Google's paths, in Google's, over the same
- * stream path. A request is refused before anything is sent when the guard refuses it (`Intake.guard`: on a gateway
- * listening on loopback, a `Host` that is not its loopback name; a request from a page of another origin: 403), its
- * path is unknown (404) or does not take its method (405 with `Allow`), its body is not declared JSON (415), is too
- * large (413), not JSON or not the wire's shape (400 naming the field), or names no model of the configuration (404);
- * the engine's own check of the request answers 400 too, before a key or a permit is taken.
+ * that `app.ts` provides. Every answer carries `x-request-id` (the client's when valid; a reply's id repeats it); a
+ * failure is OpenAI's error JSON, except on Anthropic's and Google's paths, in their own wire. A request is refused
+ * before anything is sent, or a key or permit taken, when the guard refuses it (`Intake.guard`, 403), its path or
+ * method is not served (404, 405 with `Allow`), or its body is not declared JSON (415), too large (413), not the wire's
+ * shape (400 naming the field) or names no model of the configuration (404). A stream is opened to its first batch
+ * before the response starts, so a failure before it is a plain error answer with its status; after it, an error
+ * event in the 200 stream, never a clean end (`chatAnswer.ts`).
  *
- * A stream is opened to its first batch before the response starts, so a failure before it (a rate limit, every
- * deployment down) is a plain error answer with its status; after it, a failure is an error event in the 200 stream,
- * never a clean end (`chatAnswer.ts`).
- *
- * OpenAI's routes are `openAiChat.ts`, `openAiResponses.ts` and `openAiBatches.ts`, Anthropic's `anthropic.ts` and
- * `anthropicBatches.ts`, Google's `gemini.ts` and `geminiModels.ts` (chats through `chatAnswer.ts`, embeddings
- * through `embeddingAnswer.ts`), LLM-API-BalancedCall's `balancedCall/routes.ts`, the admin API's `admin/`; here are
- * the open paths, the reload (each admin route's permission in `identity/access.ts`' table, checked by
- * `serving/adminCheck.ts`; the sign-on's in `signOn.ts`), the 404 and the 405s.
+ * Each wire's routes have their own file; here are the open paths, the reload, the 404 and the 405s. Each admin route's
+ * permission is in `identity/access.ts`' table, checked by `serving/adminCheck.ts`.
  */
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -230,8 +220,7 @@ const openRoutes = Effect.fnUntraced(function*(table: TableOptions) {
 
 /**
  * `GET /ready`'s answer: 200 while some deployment can take a call, else 503 `not_ready`; either names the deployments
- * whose cloud credential gives no token (names only: what the credential said is the operator's, in `serve`'s start
- * line and `Gateway.Service.unavailableCredentials`).
+ * whose cloud credential gives no token, but not what it said: that is the operator's (`unavailableCredentials`).
  */
 function readyAnswer(readiness: Readiness): HttpServerResponse.HttpServerResponse {
   const names = Object.keys(readiness.unavailableCredentials)
@@ -321,10 +310,7 @@ const unknownPath = Effect.map(
     )
 )
 
-/**
- * Each path's other methods, answered 405 with the ones it takes in `Allow`; a path served on GET takes HEAD too (the
- * router answers it as GET).
- */
+/** Each path's other methods, 405 with `Allow`; a path served on GET takes HEAD too (the router answers it as GET). */
 const wrongMethods = Effect.fnUntraced(function*(routes: ReadonlyArray<Matched>) {
   const { served } = yield* Requests.Requests
   function notAllowed(allow: string) {

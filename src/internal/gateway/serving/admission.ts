@@ -37,12 +37,9 @@ export interface Asked<R, Q extends Auth.Request | undefined> {
 /** A call's admission and its failure's answer. */
 export interface Service {
   /**
-   * The target of `model` once the request's key (its context's caller) may call it (its rate limit and budget
-   * checked), else the refusal; `request` as sent for the key (`Auth.bounded`, its reply bound lowered to what its
-   * budget has left when its own does not fit: `Auth.admit`). A model too long to take, or that
-   * names nothing, is refused after it took from the key's rate limit too: trying names costs what calling does. The
-   * model and, once admitted, the settlement of the key's budget (and a lowered reply bound) are set in the request's
-   * context.
+   * The target of `model` once the request's key may call it (its rate limit and budget checked), else the refusal;
+   * `request` as sent for the key (`Auth.bounded`, `Auth.admit`). A model too long to take, or that names nothing, is
+   * refused after it took from the key's rate limit too: trying names costs what calling does.
    */
   readonly admitted: <R, Q extends Auth.Request | undefined>(
     asked: Asked<R, Q>

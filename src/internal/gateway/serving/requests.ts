@@ -1,9 +1,7 @@
 /**
- * Every request of the gateway: the guard it passes (`Intake.guard`: its `Host`, its origin, its body's type) and its
- * key checked, its context made (`request/context.ts`, with its `x-request-id`) and provided to its route, its body
- * read within the limit (`withBody`), its answer counted and its record written (`observe/record.ts`). The refusals
- * these give are in the words of the dialect of their path
- * (`dialects.ts`).
+ * Every request of the gateway: the guard it passes (`Intake.guard`) and its key checked, its context made
+ * (`request/context.ts`) and provided to its route, its body read within the limit (`withBody`), its answer counted and
+ * its record written (`observe/record.ts`). Its refusals are in the words of its path's dialect (`dialects.ts`).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -28,10 +26,7 @@ import * as Outcome from "../request/outcome.js"
 import { refusal, tooLarge } from "./answers.js"
 import { Configuration } from "./configuration.js"
 
-/**
- * What a route's handler is given: the request, its scope and its tally (on a counted route); its `RequestContext` is
- * in its context.
- */
+/** A route handler's input: the request, its scope and, on a counted route, its tally (`RequestContext` provided). */
 export interface Served {
   readonly request: HttpServerRequest.HttpServerRequest
   readonly scope: Scope.Scope
@@ -52,11 +47,9 @@ export interface WithBody {
 /** How a route serves its requests. */
 export interface Service {
   /**
-   * Every request: the guard passed (`Intake.guard`), its key checked (but on the open paths), its context made (its
-   * id the client's `x-request-id` when that is one), then `handle`'s answer, given the request, its scope and, on a
-   * route counted in the metrics (`route`), its tally, its `RequestContext` provided; the answer carries
-   * `x-request-id` and its record is written (a stream's when its scope closes; 499 for a client gone before the
-   * answer).
+   * Every request: the guard passed, its key checked (but on the open paths), its context made, then `handle`'s answer
+   * (with its tally on a route counted in the metrics); the answer carries `x-request-id` and its record is written (a
+   * stream's when its scope closes; 499 for a client gone before the answer).
    */
   readonly served: <E, R>(
     handle: (served: Served) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
@@ -74,10 +67,7 @@ export interface Service {
     E,
     Exclude<R, RequestContext> | HttpServerRequest.HttpServerRequest | Scope.Scope
   >
-  /**
-   * A body route counted in the metrics as `route`: the body as text within the limit, then what `handle` makes of
-   * it.
-   */
+  /** A body route counted as `route`: its body as text within the limit, then what `handle` makes of it. */
   readonly withBody: <R>(
     route: string,
     handle: (body: WithBody) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
@@ -176,9 +166,8 @@ export const make = Effect.fnUntraced(function*(refusalLines: RefusalLines) {
       const presented = journal.logPayloads && refused === undefined
         ? Auth.presented(Auth.withQueryKey(request.headers, request.url))
         : undefined
-      // A request refused before it is authenticated gets no row: anyone who reaches the port could fill the
-      // database with them. It is counted (`refused_total`) and its line written (`RefusalLines`: so many a
-      // second); its body is never read.
+      // A request refused before it is authenticated gets no row (anyone who reaches the port could fill the database
+      // with them), only its count and a rate-limited line (`RefusalLines`); its body is never read.
       const requestContext = Request.make({
         id,
         method: request.method,
@@ -211,8 +200,7 @@ export const make = Effect.fnUntraced(function*(refusalLines: RefusalLines) {
           requestContext
         )
       }
-      // Once answered, the answer is counted and its record written without interruption (a client leaving then is
-      // not a 499).
+      // Once answered, the answer is counted and its record written uninterruptibly: a client leaving then is no 499.
       return Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(handled), (response) => {
           Outcome.answeredAs(outcome, response.status)

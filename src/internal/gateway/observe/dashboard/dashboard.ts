@@ -1,14 +1,9 @@
 /**
- * The gateway's live dashboard: `GET /dashboard`, one HTML page that carries
- * no data (`observe/dashboard/page.ts`), and `GET /dashboard/data`, the JSON it polls
- * every second (an admin path). The data is the routers' status (breakers, in
- * flight, masked keys with their load, cooldowns and disabled state, the load
- * percent, the sessions pinned to each deployment) with the live figures
- * (`LiveStats` in `observe/liveStats.ts`: request and error rates, latency and time-to-first-token
- * quantiles, cost so far), one entry per deployment of the configuration, and the budget of every budgeted key the
- * caller may read (`keys.read`: docs/identity.md; a viewer sees none), as it stands, its team named. With a database
- * the page also charts spend over time by key, team or model, from the request log through
- * `GET /admin/spend` (`admin/spend.ts`), with the same admin key.
+ * The gateway's live dashboard: `GET /dashboard`, one HTML page that carries no data (`page.ts`), and `GET
+ * /dashboard/data`, the JSON it polls every second (an admin path): the routers' status with the live figures
+ * (`observe/liveStats.ts`), an entry per deployment, and the budget of every budgeted key the caller may read
+ * (`keys.read`, docs/identity.md; a viewer sees none). With a database the page also charts spend over time, from the
+ * request log through `GET /admin/spend` (`admin/spend.ts`).
  */
 import * as Effect from "effect/Effect"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
@@ -142,9 +137,7 @@ export const data = (
 /** A gateway's dashboard: the live figures its requests feed, and its data's answer. */
 export interface Dashboard {
   readonly stats: LiveStats.LiveStats
-  /**
-   * `GET /dashboard/data`'s answer (its caller checked by the route), with the budgets `shown` lets its caller read.
-   */
+  /** `GET /dashboard/data`'s answer (the route checks its caller), with the budgets `shown` lets the caller read. */
   readonly data: (shown: (budget: KeyBudget) => boolean) => Effect.Effect<HttpServerResponse.HttpServerResponse>
 }
 
@@ -152,10 +145,7 @@ export interface Dashboard {
 export interface Sources {
   /** The routers' status. */
   readonly status: Effect.Effect<Router.Status>
-  /**
-   * Every budgeted key's budget: the keys of the configuration (`Auth.budgets`); keys made at run time join here,
-   * through the same `KeyBudget`.
-   */
+  /** Every budgeted key's budget (`Auth.budgets`); keys made at run time join here through the same `KeyBudget`. */
   readonly budgets: Effect.Effect<ReadonlyArray<KeyBudget>>
   /** A team's name, by its id (none without a database, or once the team is deleted). */
   readonly teamName: (id: string) => string | undefined

@@ -1,18 +1,9 @@
 /**
- * The dashboard's page (`GET /dashboard`): plain HTML, CSS and script, no
- * build step. It carries no data: its script (`browser/live.js`) polls `dashboard/data` every
- * second and draws the tables from it (deployments, keys, budgets) with `textContent` (no markup is built
- * from data), its spend chart (`spend.ts`, `browser/spend.js`) polls the request log's spend, its batches section
- * (`browser/batches.js`) the batches made through the gateway (`GET /admin/batches`), its MCP section
- * (`browser/mcp.js`) the MCP servers, their tools' pin states and calls (`GET /admin/mcp/servers`), and its audit
- * section (`browser/audit.js`) the admin audit log, filtered by actor, action and time (`GET /admin/audit`). When
- * the data answers 401 or 403 it says where the admin key is (provider.json's, or `serve`'s admin token) and,
- * for a key it refused, the gateway's message, with a field for the key; it keeps the key in `sessionStorage`
- * (gone with the tab) and sends it as `Authorization: Bearer`. With sign-on (`gateway.oidc`) it offers a sign-in
- * link, shows who is signed in (`GET /admin/me`) with a sign-out button, and shows only what their roles grant (the
- * figures to a viewer, operator or admin; the reload button to those who may reload). The sections' scripts share
- * `browser/poll.js`, run first: the admin key's headers, an admin section's poll, dollars as the page shows them and
- * a table's cell.
+ * The dashboard's page (`GET /dashboard`): plain HTML, CSS and script, no build step. It carries no data: its scripts
+ * (`browser/`) poll the admin paths and draw from their answers with `textContent`, so no markup is built from data. On
+ * 401 or 403 it says where the admin key is and asks for it, keeping it in `sessionStorage` (gone with the tab) and
+ * sending it as `Authorization: Bearer`. With sign-on (`gateway.oidc`) it offers a sign-in and shows only what the
+ * signed-in person's roles grant. The sections' scripts share `browser/poll.js`, run first.
  */
 import { readFileSync } from "node:fs"
 import { spendSection, spendStyle } from "./spend.js"

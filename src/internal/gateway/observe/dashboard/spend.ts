@@ -1,13 +1,9 @@
 /**
  * The dashboard's spend chart, its style and markup (its script is `browser/spend.js`): spend over time by key, team or
- * model (cost, calls or tokens), over the last day by hour or the last 30 days by day, drawn by the page itself as SVG
- * (no external script), with its legend and each group's totals (with the prompt tokens read from the provider's
- * prompt cache, those written to it, and what caching saved, net of its writes' premiums). Its data is the request
- * log's, through `GET /admin/spend?bucket=...` (`admin/spend.ts`), asked with the admin key the page keeps; the main
- * script tells it (an `admin-key` event) when a key was entered. Every name from the data is set with `textContent`; no
- * markup is built from data. A grouping that names keys or teams is offered only to those the route lets read it
- * (`groupPermissions`): each option carries the permission it needs, and the script hides it from a page whose roles
- * do not grant it.
+ * model, drawn by the page itself as SVG (no external script), from the request log through `GET /admin/spend`
+ * (`admin/spend.ts`) with the admin key the page keeps. Every name from the data is set with `textContent`; no markup
+ * is built from data. A grouping that names keys or teams is offered only to those the route lets read it
+ * (`groupPermissions`): the script hides an option from a page whose roles do not grant its permission.
  */
 import { type GroupBy, groupPermissions } from "../requestTable.js"
 
