@@ -69,9 +69,9 @@ export function errorType(status: number, fallback: string): string {
 }
 
 /**
- * An error as Bedrock answers it (AWS's REST JSON protocol, per the Amazon Bedrock Runtime API reference): `{"message":
- * ...}`, the type in the `x-amzn-errortype` header after the service's namespace, which AWS's SDKs and the library's
- * error mapping read.
+ * An error as Bedrock answers it (AWS's REST JSON protocol, per the Amazon Bedrock Runtime API reference):
+ * `{"message": ...}`, the type in the `x-amzn-errortype` header after the service's namespace, which AWS's SDKs and
+ * the library's error mapping read.
  */
 export function errorBody(status: number, type: string, message: string): ErrorWritten {
   return {

@@ -776,8 +776,8 @@ const safe = { filtered: false, severity: "safe" }
 const contentFilterResults = { hate: safe, self_harm: safe, sexual: safe, violence: safe }
 const promptFilterResults = [{ prompt_index: 0, content_filter_results: contentFilterResults }]
 
-// The stream: `chat.completion.chunk` events (OpenAI's API reference, "The chat completion chunk object"), each `data:
-// <chunk>`, ending with `data: [DONE]`
+// The stream: `chat.completion.chunk` events (OpenAI's API reference, "The chat completion chunk object"), each
+// `data: <chunk>`, ending with `data: [DONE]`
 
 const ChunkToolCall = Schema.Struct({
   index: maybe(Schema.Number),
