@@ -474,7 +474,7 @@ export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result
   return Result.succeed(request)
 }
 
-/** `WireMessagesRequest`'s check: the first thing the schema finds wrong with a parsed body. */
+/** `WireMessagesRequest`'s check: a parsed body as itself, or the first thing the schema finds wrong with it. */
 export const checkMessages = checker(WireMessagesRequest, { errors: "first" })
 
 /** `WireCountRequest`'s check, as `checkMessages`. */
