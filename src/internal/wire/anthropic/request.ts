@@ -814,9 +814,8 @@ export const longContextBeta = "context-1m-2025-08-07"
 export const standardContextWindow = 200_000
 
 /**
- * Whether `model` holds a prompt over `standardContextWindow` only with `longContextBeta` (Claude Sonnet 4 and 4.5, by
- * Anthropic's, Bedrock's or Vertex's id: `claude-sonnet-4-5-20250929`, `anthropic.claude-sonnet-4-20250514-v1:0`,
- * `claude-sonnet-4-5@20250929`); the models after them have it without asking.
+ * Whether `model` holds a prompt over `standardContextWindow` only with `longContextBeta`: Claude Sonnet 4 and 4.5, by
+ * Anthropic's, Bedrock's or Vertex's id; the models after them have it without asking.
  */
 export const needsLongContextBeta = (model: string): boolean =>
   /(?:^|\.)claude-sonnet-4(?:-0|-5)?(?=$|-\d{8}|@)/.test(model)
@@ -828,9 +827,8 @@ export function betasOf(header: string | ReadonlyArray<string> | undefined): Rea
 }
 
 /**
- * The `anthropic-beta` values the body of `request` needs: tool search's where a tool is deferred or a result loads
- * one, the thinking binding's where the body asks for mismatched thinking dropped, and the 1M-token window's where the
- * request asks for it (`longContext`).
+ * The `anthropic-beta` values the body needs: tool search's (a deferred tool, or a result that loads one), the thinking
+ * binding's (mismatched thinking dropped) and the 1M-token window's (`longContext`).
  */
 export function requestBetas(
   request: ChatRequest,
@@ -1073,8 +1071,7 @@ export const countOf = (body: JsonObject): number => countAt(body, "input_tokens
 
 /**
  * Whether `model` takes `output_config.format`, Anthropic's structured outputs: Claude Opus 4.1, the 4.5 models and
- * every later one (by the name's family, major and minor version: `claude-sonnet-4-5-20250929`, `claude-opus-4-1`,
- * `claude-sonnet-4-5@20250929` on Vertex). Earlier models, and names of another form, are sent the forced tool.
+ * every later one, by Anthropic's or Vertex's id. Earlier models, and names of another form, are sent the forced tool.
  */
 export function takesOutputFormat(model: string): boolean {
   const named = /claude-(opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?:[-@]|$)/.exec(model)
