@@ -1,13 +1,8 @@
 /**
- * The text of one write of a streamed answer (a batch's events), built in
- * pieces and turned into UTF-8 bytes once.
- *
- * A `BodyText` keeps whether all of it is ASCII. An ASCII string's Latin-1
- * bytes are its UTF-8 bytes, which V8 copies rather than encodes
- * (docs/performance.md has the cost of each). The wire's templates are ASCII (the
- * model and id they name are written with `asciiJson.ts`); what comes from the
- * reply (its text, a tool call's arguments) is added with `json` or `text`,
- * which check it.
+ * The text of one write of a streamed answer, built in pieces and turned into UTF-8 bytes once. It keeps whether all of
+ * it is ASCII: an ASCII string's Latin-1 bytes are its UTF-8 bytes, which V8 copies rather than encodes
+ * (docs/performance.md). The wire's templates are ASCII (`asciiJson.ts`); what comes from the reply is added with
+ * `json` or `text`, which check it.
  */
 import { plain } from "./asciiJson.js"
 

@@ -1,11 +1,8 @@
 /**
  * The order of a prompt's cache lifetimes. Anthropic's prompt caching guide ("Mixing different TTLs") takes a one-hour
- * breakpoint only before every five-minute one, in the order the prompt is cached (tools, system, messages), and so
- * does Bedrock for its `CachePointBlock` `ttl` (the same Claude models).
- *
- * A client of another dialect (a Chat Completions one's `cache_control` on any part) may set them in any order: each
- * encoder sends a one-hour breakpoint that follows a shorter one at the default lifetime rather than send what its API
- * refuses, and the simulator refuses it as the API does.
+ * breakpoint only before every five-minute one, in the prompt's order (tools, system, messages), and so does Bedrock
+ * for its `CachePointBlock` `ttl`. A client of another dialect may set them in any order: each encoder sends a one-hour
+ * breakpoint after a shorter one at the default lifetime rather than send what its API refuses.
  */
 import { isJsonObject, type JsonObject } from "../json.js"
 

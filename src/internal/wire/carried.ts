@@ -1,20 +1,13 @@
 /**
  * What a provider needs back unchanged in a later turn (Gemini's thought signature on a function call, Anthropic's
  * signed thinking blocks), carried through a client in the one place every client sends back as it came: a Responses
- * `reasoning` item's `encrypted_content`, an Anthropic `thinking` block's `signature`. The gateway adds such an item
- * (block) at the end of a reply's output when the reply has any, and reads it back from the input (an envelope of the
- * gateway's, marked `gw1.`, never sent to a provider): the reply's metadata goes back on the assistant message before
- * it, each call's on the call of its `call_id`. A Responses deployment's own reasoning items carry themselves
- * (`wire/openAiResponses/codec.ts`).
+ * `reasoning` item's `encrypted_content`, an Anthropic `thinking` block's `signature`. The gateway adds such an item at
+ * the end of a reply's output and reads it back from the input (an envelope marked `gw1.`, never sent to a provider).
  *
  * A Chat Completions client sends back nothing of a reply but its text and its calls: there, what a call needs back
- * (Gemini's thought signature) rides in the call's id, the provider's id and the call's metadata sealed in the same
- * envelope (`idCarrying`), which every client returns as it came on the call and in its tool result's
- * `tool_call_id`; the id read back (`carriedBy`) is the provider's again.
- *
- * The same envelope carries a conversation's summary in the `encrypted_content` of a `compaction` item the gateway's
- * `/v1/responses/compact` made with the routed model (`gateway/responses/compaction.ts`): a later turn sending it back
- * is given the summary as a message, on any deployment.
+ * rides in the call's id (`idCarrying`), which every client returns as it came on the call and in its tool result's
+ * `tool_call_id`. The same envelope carries the summary of a `compaction` item the gateway's `/v1/responses/compact`
+ * made (`gateway/responses/compaction.ts`), so a later turn gets it as a message on any deployment.
  */
 import type { AssistantMessage, Message, ProviderMetadata, ToolCall } from "../../Message.js"
 import { isJsonObject } from "../json.js"
@@ -38,8 +31,7 @@ const mark = "gw1."
 const sealed = (carried: Carried): string => mark + Buffer.from(JSON.stringify(carried)).toString("base64url")
 
 /**
- * The carried state of `own`, a reply's metadata, its calls' (by id), and its `reasoning` where given; none when there
- * is none.
+ * The carried state of `own`, a reply's metadata, its calls' (by id), and its `reasoning` where given; none if none.
  */
 export const envelopeOf = (
   own: ProviderMetadata | undefined,

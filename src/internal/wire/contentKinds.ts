@@ -9,8 +9,7 @@ import { RequestError } from "../codecError.js"
 import * as Media from "../tokens/media.js"
 
 /**
- * Refuses a media part that is not an image, for a format that takes only images (`api`: its name, for the message);
- * `where` is the part's path (`messages[0].content[1]`).
+ * Refuses a media part that is not an image, for a format that takes only images (`api`: its name, for the message).
  */
 export function requireImage(part: ImagePart, where: string, api: string): void {
   requireMediaKind(part, where, api, ["image"])
@@ -46,8 +45,8 @@ export function requireMediaKind(
 }
 
 /**
- * A tool result's content as one text (its text parts joined), for a format that takes only text in one (`api`: its
- * name, for the message); a media part is refused by its path under `where` (the message's, `messages[2]`).
+ * A tool result's content as one text (its text parts joined), for a format that takes only text in one; a media part
+ * is refused by its path under `where`.
  */
 export function toolResultText(content: string | ReadonlyArray<ContentPart>, where: string, api: string): string {
   if (typeof content === "string") return content

@@ -1,11 +1,8 @@
 /**
  * What a server (the gateway, the simulator) needs of a wire dialect to answer in it: a failure worded as its error
- * body and status (`ErrorWriter`), a stream's `ChatChunk` batches written as its events (`StreamEncoder`), a whole
- * `ChatResponse` as its reply, and a request body decoded into the engine's request (`Dialect`). Each dialect's folder
- * (`wire/<dialect>/`) fills these in once; the gateway's core takes them and names no dialect.
- *
- * The failure itself (`ErrorAnswer`) is neutral: what a client is told (its status, message, kind, field, code,
- * wait) is decided once, by the gateway's core (`gateway/errorAnswer.ts`); a dialect only words it.
+ * body (`ErrorWriter`), a stream written as its events (`StreamEncoder`), a whole reply, and a request body decoded
+ * into the engine's request (`Dialect`); the gateway's core names no dialect. What a client is told of a failure
+ * (`ErrorAnswer`) is decided once, by the gateway's core (`gateway/errorAnswer.ts`); a dialect only words it.
  */
 import type * as Effect from "effect/Effect"
 import type * as Result from "effect/Result"
@@ -97,9 +94,8 @@ export interface Dialect {
 }
 
 /**
- * The model a stream's first batch is produced by: a router's reply starts with a `Start` chunk naming the deployment
- * that answers (a router behind a router's deployment adds its own after it, naming the model nearer the reply, so
- * the last of the leading ones wins); else (an `Llm` that is no router) `asked`.
+ * The model a stream's first batch is produced by: the last of a router's leading `Start` chunks (a router behind a
+ * router's deployment adds its own, nearer the reply), else (an `Llm` that is no router) `asked`.
  */
 export function answeringModel(first: ReadonlyArray<ChatChunk>, asked: string): string {
   let model = asked

@@ -1,10 +1,8 @@
 /**
- * Where a stream's one writer (`wire/<dialect>/writer.ts`) puts its events, as it writes them: the writer opens each
- * event by its name, writes its data in pieces (as `BodyText` takes them) and closes it; the sink frames it (SSE's
- * `event:` and `data:` lines and blank line, a JSON array's brackets and commas, an AWS event-stream frame) and keeps
- * it. The gateway's sink keeps a batch's events as the text of one write (`FramedText`); the simulator's keeps each
- * event on its own (`FramedEvents`, Bedrock's frames), so it times and faults them one by one without reading back
- * what a writer wrote.
+ * Where a stream's one writer (`wire/<dialect>/writer.ts`) puts its events: the writer writes each event's data in
+ * pieces; the sink frames it (SSE, a JSON array, an AWS event-stream frame) and keeps it. The gateway's sink keeps a
+ * batch's events as the text of one write (`FramedText`); the simulator's keeps each event on its own (`FramedEvents`),
+ * so it times and faults them one by one without reading back what a writer wrote.
  */
 import { BodyText } from "./bodyText.js"
 

@@ -1,11 +1,8 @@
 /**
  * Structured output as a forced tool, for the wires whose models can be made to call a named tool but take no JSON
- * Schema response format every model honours (Anthropic's Messages API, `tool_choice: {type: "tool"}`; Bedrock's
- * Converse, `toolChoice: {tool}`): a `json_schema` response format goes as one tool named after the format, its input
- * schema the format's schema, and the tool choice forces it. The model's input to it is the reply's text (its JSON),
- * not a tool call, and the turn that called it ended with the answer (`stop`). The forced tool would shut out the
- * request's own tools, so a request with both is refused. `json_object` has no equivalent and is not sent (ask for
- * JSON in the prompt).
+ * Schema response format every model honours (Anthropic's Messages API, Bedrock's Converse). The model's input to the
+ * tool is the reply's text, not a tool call, and its turn ended with the answer (`stop`). The forced tool would shut
+ * out the request's own tools, so a request with both is refused. `json_object` has no equivalent.
  */
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { FinishReason } from "../../ChatResponse.js"

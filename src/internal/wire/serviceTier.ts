@@ -4,22 +4,11 @@
  * its target's. A tier a target has no value for is not sent, so the target's default applies: the request stays one
  * the target takes, never dearer than asked.
  *
- * | asked | Chat Completions, Responses | Anthropic | Bedrock Converse | Gemini, Ollama |
- * | --- | --- | --- | --- | --- |
- * | `auto` | `auto` | `auto` | not sent | not sent |
- * | `default` | `default` | `standard_only` | `{type: "default"}` | not sent |
- * | `flex` | `flex` | `standard_only` | `{type: "flex"}` | not sent |
- * | `priority`, `fast` | as asked | `auto` | `{type: "priority"}` | not sent |
- * | `scale` | `scale` | `auto` | not sent | not sent |
- * | `reserved` | as asked | not sent | `{type: "reserved"}` | not sent |
- * | any other | as asked | not sent | not sent | not sent |
- *
- * OpenAI's Chat Completions and Responses references take `auto`, `default`, `flex`, `scale`, `priority` and `fast`
- * (Priority processing's other name; and an OpenAI-compatible server its own names, so the OpenAI wires carry any tier
- * as asked; a Chat Completions client sends none to a `Presets` server or Azure, `OpenAiChat.Options.sendServiceTier`).
- * Anthropic's Messages reference takes `auto` (Priority Tier when the organization has its capacity, else standard) and
- * `standard_only`, which an Anthropic client's request is read as (`default`). Bedrock's `ServiceTier` reference takes
- * `priority`, `default`, `flex` and `reserved`. Gemini's and Ollama's requests have no tier the encoders send.
+ * The OpenAI wires carry any tier as asked, as an OpenAI-compatible server has its own names (a Chat Completions client
+ * sends none to a `Presets` server or Azure, `OpenAiChat.Options.sendServiceTier`). Anthropic's Messages reference
+ * takes `auto` (Priority Tier when the organization has its capacity, else standard) and `standard_only`, read as
+ * `default`. Bedrock's `ServiceTier` reference takes `priority`, `default`, `flex` and `reserved`. Gemini's and
+ * Ollama's requests have no tier.
  */
 
 /** Anthropic's `service_tier` for each tier it has one for. */

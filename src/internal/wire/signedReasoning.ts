@@ -1,10 +1,9 @@
 /**
  * Whether an earlier assistant turn's reasoning is signed: its provider metadata holds what the provider checks the
- * reasoning's text against, or its own copy of the text sent back in place of `reasoning` (Anthropic's signed
- * `thinking` blocks, Bedrock's reasoning signature, a Responses reasoning item with its `encrypted_content`). A mask
- * of `reasoning` would not reach such a copy, or would break its signature. Gemini's thought signature is not over
- * the thought text, which the Gemini API never takes back (the Gemini API docs, thought signatures): it does not sign
- * it.
+ * text against, or its own copy sent back in place of `reasoning` (Anthropic's signed thinking, Bedrock's reasoning
+ * signature, a Responses item's `encrypted_content`). A mask of `reasoning` would not reach such a copy, or would break
+ * its signature. Gemini's thought signature is not over the thought text, which the Gemini API never takes back (the
+ * Gemini API docs, thought signatures).
  */
 import type { AssistantMessage, ProviderMetadata } from "../../Message.js"
 import { isJsonObject } from "../json.js"

@@ -1,10 +1,8 @@
 /**
- * What every dialect's stream writer does with the engine's chunks, whatever events it writes: the stream opened by
- * its first batch, empty deltas skipped, the usage kept for the finish, what went out remembered, and a `Restart`
- * (a router that moved a broken stream to another deployment) invisible while nothing of the answer went out (the
- * dialect forgets the broken attempt and the new one follows as if it were the first), else returned, so that the
- * stream ends with an error event (the gateway buffers nothing to replay). A `Start`, a `Continue` and an invisible
- * `Restart` name the model that produces what follows. A dialect gives only its events (`StreamEvents`).
+ * What every dialect's stream writer does with the engine's chunks, whatever events it writes; a dialect gives only its
+ * events (`StreamEvents`). A `Restart` (a router that moved a broken stream to another deployment) is invisible while
+ * nothing of the answer went out (the new attempt follows as if it were the first), else returned, so that the stream
+ * ends with an error event: the gateway buffers nothing to replay.
  */
 import type { ChatChunk, Finish, Restart, ToolCallDelta } from "../../ChatChunk.js"
 import type { Usage } from "../../ChatResponse.js"

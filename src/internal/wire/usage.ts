@@ -1,8 +1,6 @@
 /**
- * The domain's `Usage` from the counts a provider reported, for every codec's
- * usage reader (each reads its own field names into these counts, each count
- * as `tokenCount` reads it), the reader of OpenAI's usage object, which its
- * two APIs spell differently, and the count of a counting endpoint's reply.
+ * The domain's `Usage` from the counts a provider reported: what every codec's usage reader shares, and the reader of
+ * OpenAI's usage object, which its two APIs spell differently.
  */
 import type { Usage } from "../../ChatResponse.js"
 import { ShapeError } from "../codecError.js"
@@ -21,8 +19,8 @@ export function countAt(body: JsonObject, field: string): number {
 }
 
 /**
- * A token count as a provider's body carries it: a positive finite number,
- * floored; anything else (absent, null, negative, a string) counts as 0.
+ * A token count as a provider's body carries it: a positive finite number, floored; anything else (absent, null,
+ * negative, a string) counts as 0.
  */
 export function tokenCount(value: unknown): number {
   return typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0
@@ -57,8 +55,8 @@ export interface OpenAiUsageFields {
 }
 
 /**
- * OpenAI names a side's count `<side>_tokens` and its breakdown `<side>_tokens_details`;
- * the sides are `prompt` and `completion` in Chat Completions, `input` and `output` in Responses.
+ * OpenAI names a side's count `<side>_tokens` and its breakdown `<side>_tokens_details`; the sides are `prompt` and
+ * `completion` in Chat Completions, `input` and `output` in Responses.
  */
 export function openAiUsageFields(prompt: string, completion: string): OpenAiUsageFields {
   return {

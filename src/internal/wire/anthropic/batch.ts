@@ -1,8 +1,7 @@
 /**
- * Anthropic's Message Batches API (API reference, "Message Batches"): `POST /v1/messages/batches` with each request's
- * Messages body as `params` under its `custom_id`, the batch retrieved and cancelled by id, its results a JSONL file
- * of `succeeded`, `errored`, `canceled` and `expired` lines once it has ended. Both ways: the client's body and
- * readers, and what the simulator decodes and writes.
+ * Anthropic's Message Batches API (API reference, "Message Batches"), both ways: the client's body and readers, and
+ * what the simulator decodes and writes. Each request's Messages body goes as `params` under its `custom_id`; an ended
+ * batch's results are a JSONL file of `succeeded`, `errored`, `canceled` and `expired` lines.
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"

@@ -1,9 +1,8 @@
 /**
  * Anthropic Messages as a server answers in it (`Dialect`): a `/v1/messages` body decoded into the engine's request
  * (`request.ts`, with what the gateway put in its earlier replies given back, `carrier.ts`) and written back with
- * this folder's writer (`writer.ts`), its failures in Anthropic's error shape, the engine's own check of a request
- * with its paths renamed to the Messages body's (`anthropicPath`). A reply's id is `msg_` and a random UUID without
- * its dashes (never the client's `x-request-id`, which it may choose).
+ * `writer.ts`, its failures' paths renamed to the Messages body's (`anthropicPath`). A reply's id is made of a random
+ * UUID, never the client's `x-request-id`, which it may choose.
  */
 import * as Result from "effect/Result"
 import { randomUUID } from "node:crypto"

@@ -41,9 +41,8 @@ export const defaultMaxTokens = 4096
  */
 export interface Options extends HttpOptions {
   /**
-   * The host root; the adapter adds `/v1/messages` (a root given with `/v1`,
-   * as Chat Completions roots are written, is accepted too). Default:
-   * `https://api.anthropic.com`.
+   * The host root; the adapter adds `/v1/messages` (a root with `/v1`, as Chat Completions roots are written, is
+   * accepted too). Default: `https://api.anthropic.com`.
    */
   readonly baseUrl?: string | undefined
   /** The provider's name in responses and errors. Default: `"anthropic"`. */
@@ -55,19 +54,16 @@ export interface Options extends HttpOptions {
   /** `max_tokens` for requests without `maxTokens` (the API requires the field). Default: 4096. */
   readonly maxTokens?: number | undefined
   /**
-   * Whether a system message after the conversation's start is sent in its place, as a `role: "system"` message
-   * (Anthropic's mid-conversation system messages), where the API's placement rules allow it (right after a user
-   * turn, and last or before an assistant turn); elsewhere, and when off, it joins the top-level `system`.
-   * Default: on for the models that take one (`claude-opus-4-8…`), off for the others, which refuse it.
+   * Whether a later system message is sent in its place, as a `role: "system"` message (Anthropic's mid-conversation
+   * system messages), where the API's placement rules allow it; elsewhere, and when off, it joins the top-level
+   * `system`. Default: on for the models that take one (`claude-opus-4-8…`), off for the others, which refuse it.
    */
   readonly midConversationSystem?: boolean | undefined
   /**
    * Whether every conversation is cached, as a client of an API that caches long prompts on its own (Gemini's,
-   * OpenAI's) expects though it marks nothing: a request with no breakpoint of its own (no `cache`) gets one, of five
-   * minutes, on its last message's last block (where Anthropic's automatic caching places it), so the next turn reads
-   * the conversation so far. A cache write costs more than a prompt token (1.25 times, Anthropic's pricing), so a
-   * conversation of one turn costs more with it. A request with a `promptCacheKey` is cached so either way.
-   * Default: off.
+   * OpenAI's) expects: a request with no breakpoint gets one on its last message's last block, where Anthropic's
+   * automatic caching places it. A cache write costs more than a prompt token, so a one-turn conversation costs more
+   * with it. A request with a `promptCacheKey` is cached so either way. Default: off.
    *
    * @since 0.3.0
    */
@@ -75,8 +71,8 @@ export interface Options extends HttpOptions {
   /** Beta feature ids, sent comma-separated as `anthropic-beta`. Default: none. */
   readonly beta?: ReadonlyArray<string> | undefined
   /**
-   * The largest SSE event accepted, in characters; a larger one fails the
-   * stream with `OutputDecodeError`. Default: 16 MiB (`Sse.defaultMaxEventSize`).
+   * The largest SSE event accepted, in characters; a larger one fails the stream with `OutputDecodeError`. Default: 16
+   * MiB (`Sse.defaultMaxEventSize`).
    */
   readonly maxEventSize?: number | undefined
 }

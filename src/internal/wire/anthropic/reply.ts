@@ -1,11 +1,8 @@
 /**
- * The Messages reply (Anthropic's Messages API reference, "Messages" and its
- * streaming events share these shapes): stop reasons and usage both ways, the
- * signed thinking blocks a reply leaves for the next turn, and the `message`
- * object, read by the client (`reply`) and written by the gateway and the
- * simulator (`messageJson`). The reader is plain functions over `JSON.parse`
- * output, checked with `typeof`, as `wire/openAiChat/codec.ts` reads its replies;
- * `Message` is the schema it is checked against.
+ * The Messages reply (Anthropic's Messages API reference; its streaming events share these shapes): stop reasons and
+ * usage both ways, the signed thinking blocks a reply leaves for the next turn, and the `message` object, read by the
+ * client (`reply`) and written by the gateway and the simulator (`messageJson`). The reader is plain functions over
+ * `JSON.parse` output, checked with `typeof`, as `wire/openAiChat/codec.ts` reads its replies.
  */
 import * as Schema from "effect/Schema"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
@@ -38,11 +35,9 @@ export function metadataOf(thinking: ReadonlyArray<JsonObject>): ProviderMetadat
 // Stop reasons
 
 /**
- * `stop_reason` to the domain's finish reason. `model_context_window_exceeded`
- * is `length`: the request was accepted and the reply is valid up to where the
- * context window filled, as with `max_tokens`; failing would throw away output
- * a stream has already delivered. `pause_turn` (a server-tool loop paused) is
- * `other`.
+ * `stop_reason` to the domain's finish reason. `model_context_window_exceeded` is `length`: the reply is valid up to
+ * where the context window filled, as with `max_tokens`, and failing would throw away output a stream has already
+ * delivered. `pause_turn` (a server-tool loop paused) is `other`.
  */
 export function finishReason(reason: string | undefined): FinishReason {
   switch (reason) {
@@ -62,9 +57,8 @@ export function finishReason(reason: string | undefined): FinishReason {
 }
 
 /**
- * The domain's finish reason as `stop_reason`: `stop` is `end_turn` (the domain does not say whether a stop
- * sequence ended the reply), `length` `max_tokens`, `tool_calls` `tool_use`, `content_filter` `refusal`, `other`
- * `end_turn`.
+ * The domain's finish reason as `stop_reason`: `stop` is `end_turn`, as the domain does not say whether a stop sequence
+ * ended the reply.
  */
 export function stopReason(reason: FinishReason): string {
   switch (reason) {
@@ -80,9 +74,8 @@ export function stopReason(reason: FinishReason): string {
 }
 
 /**
- * A reply's `stop_reason`: `refusal` for a reply that refused (OpenAI's `refusal`, for which the Messages API has no
- * field: the writer sends its text as a text block, and this stop reason tells the client the reply is a refusal),
- * else its finish reason's.
+ * A reply's `stop_reason`: `refusal` for a reply that refused, as the Messages API has no refusal field (the writer
+ * sends its text as a text block); else its finish reason's.
  */
 export function replyStopReason(reply: { readonly finishReason: FinishReason; readonly refusal?: string | undefined }) {
   return reply.refusal === undefined ? stopReason(reply.finishReason) : "refusal"
@@ -127,11 +120,7 @@ export function readUsage(value: unknown, into: WireUsage): void {
   if (typeof tier === "string") into.serviceTier = tier
 }
 
-/**
- * The domain's usage: `input_tokens` leaves out cached tokens, so the prompt is
- * input + cache writes + cache reads, of which the reads are `cachedPromptTokens`,
- * the writes `cacheWriteTokens` and the one-hour writes `cacheWrite1hTokens`.
- */
+/** The domain's usage: `input_tokens` leaves out cached tokens, so the prompt is input + cache writes + cache reads. */
 export function usageOf(wire: WireUsage): Usage {
   const promptTokens = (wire.input ?? 0) + (wire.cacheCreation ?? 0) + (wire.cacheRead ?? 0)
   const usage = withReported(
@@ -159,9 +148,8 @@ export function wireUsage(usage: Usage): WireUsage {
 }
 
 /**
- * `usage` as a reply and a stream's `message_delta` write it: the prompt's counts as Anthropic splits them
- * (`input_tokens` leaves out the cache reads and writes, and `cache_creation` splits the writes by lifetime), the
- * output, and the thinking part of it when there is one.
+ * `usage` as a reply and a stream's `message_delta` write it: `input_tokens` leaves out the cache reads and writes, and
+ * `cache_creation` splits the writes by lifetime.
  */
 export function usageObject(wire: WireUsage): JsonObject {
   const written = wire.cacheCreation ?? 0
@@ -207,9 +195,8 @@ const ReplyBlock = Schema.Union([
 export const Message = Schema.Struct({ content: Schema.Array(ReplyBlock) })
 
 /**
- * Reads a whole `message`; throws `ShapeError` when it is not one. The input
- * of a `tool_use` of `outputTool` (the forced tool of a `json_schema`
- * response format) is the reply's text, as JSON, not a tool call.
+ * Reads a whole `message`; throws `ShapeError` when it is not one. The input of a `tool_use` of `outputTool` (the
+ * forced tool of a `json_schema` response format) is the reply's text, as JSON, not a tool call.
  */
 export function reply(body: JsonObject, outputTool?: string): Reply {
   const content = body["content"]

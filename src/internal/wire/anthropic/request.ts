@@ -1,33 +1,10 @@
 /**
- * The Messages request (`POST /v1/messages`, Anthropic's Messages API reference, and
- * `POST /v1/messages/count_tokens`, its token counting reference), one module used in both directions:
- *
- * - decoding, for the gateway and the simulator: the body's text parsed as JSON and checked against an Effect Schema of
- *   the wire (snake_case, unknown fields ignored, `null` taken as unset), then turned into the library's
- *   `ChatRequest`. A body that does not fit is a failed `Result`, its `Problem` naming the field as Anthropic does
- *   (`messages.2.role`).
- *   Ranges (a `max_tokens` of 0, a `temperature` of 5) are the `ChatRequest` schema's, checked by the `Llm` before
- *   anything is sent (the simulator holds them to the API's own rules);
- *   `anthropicPath` renames its paths to the wire's. The schema is its own check (`internal/schemaCheck.ts`).
- * - encoding, for the client: `requestBody` writes a `ChatRequest` as the body, `countBody` as `count_tokens`'.
- *
- * The decoding: `system` (a string or text blocks) becomes system messages first, and a `system` turn among the
- * messages (Anthropic's mid-conversation system message) a system message in its place; a user turn's `tool_result`
- * blocks become tool messages (ahead of the turn's other blocks, as Anthropic orders them; a result's content a
- * string, or its text, image and PDF blocks as parts, as a user turn's, which `requestBody` writes back as the same
- * blocks), its text, image and PDF `document` blocks a user message (a PDF as a media part of type
- * `application/pdf`, its title, context and citations the part's `document`, which `requestBody` writes back as the
- * same `document` block); an assistant turn's text,
- * `tool_use` blocks (their `input` as the arguments' JSON) and thinking, whose signed blocks are kept in
- * `providerMetadata` so that `requestBody` sends them back unchanged (an unsigned one is kept as reasoning only).
- * `thinking` becomes a `reasoningEffort` (`enabled` by its budget per `thinkingBudgets`, `adaptive` and `between_tools`
- * `output_config.effort` or else medium, `disabled` none), `output_config.format` a `json_schema` response format,
- * `metadata.user_id` the `user`, `tool_choice.disable_parallel_tool_use` the opposite of `parallelToolCalls`,
- * `service_tier` the `serviceTier` (`standard_only` as `default`). A block's `cache_control` becomes its part's, system
- * message's, tool result's or tool's `cache` breakpoint (an assistant turn's on the turn's last block); the top-level
- * `cache_control` (automatic caching, which the API applies to the last cacheable block) the last message's, on its
- * last part. Not carried: `top_k`, a tool result's `is_error`, `context_management` and any other field not read
- * (accepted and left out).
+ * The Messages request (`POST /v1/messages` and `/v1/messages/count_tokens`, Anthropic's Messages and token counting
+ * references) in both directions: decoded for the gateway and the simulator into a `ChatRequest` (checked against a
+ * schema of the wire, a misfit a `Problem` naming the field as Anthropic does, `messages.2.role`), and encoded from one
+ * for the client (`requestBody`, `countBody`). Ranges are the `ChatRequest` schema's, checked by the `Llm`. Signed
+ * thinking blocks are kept in `providerMetadata` so that they go back unchanged; fields not read (`top_k`, `is_error`,
+ * `context_management`) are accepted and dropped.
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -224,10 +201,7 @@ const withCache = <A extends object>(value: A, wire: WireCache): A & { readonly 
   return { ...value, cache: wire.ttl === null || wire.ttl === undefined ? {} : { ttl: wire.ttl } }
 }
 
-/**
- * `message` with the breakpoint of the top-level `cache_control` on its last block (automatic caching): a user
- * message's on its last part, its string content taken as one text part to carry it.
- */
+/** The top-level `cache_control` (automatic caching) on the last block; string content becomes a text part for it. */
 const withLastBreakpoint = (message: Message, wire: WireCache): Message => {
   if (wire === null || wire === undefined) return message
   if (message.role !== "user") return withCache(message, wire)
@@ -428,9 +402,8 @@ const toolOf = (wire: typeof WireTool.Type): ToolDefinition => {
 }
 
 /**
- * A checked body as the engine's request, or what is wrong with it (a block in
- * the wrong role's turn). `origins`, when given, gets where each engine
- * message came from (its wire path, and its parts'), in order.
+ * A checked body as the engine's request, or a `Problem` (a block in the wrong role's turn). `origins`, when given,
+ * gets each engine message's wire path (and its parts'), in order.
  */
 export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result<ChatRequest, Problem> => {
   const messages: Array<Message> = []
@@ -501,10 +474,7 @@ export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result
   return Result.succeed(request)
 }
 
-/**
- * `WireMessagesRequest`'s check: a parsed JSON body as itself, or what the schema finds wrong with it (the first
- * thing).
- */
+/** `WireMessagesRequest`'s check: a parsed body as itself, or the first thing the schema finds wrong with it. */
 export const checkMessages = checker(WireMessagesRequest, { errors: "first" })
 
 /** `WireCountRequest`'s check, as `checkMessages`. */
@@ -558,11 +528,8 @@ const renamed: Readonly<Record<string, string>> = {
 const partFields: Readonly<Record<string, string>> = { ".url": ".source", ".document.title": ".title" }
 
 /**
- * A path of the engine's request (`messages[3].toolCallId`, `tools[0].parameters`,
- * `maxTokens`) as the wire body `body` writes it (`messages.1.content.0`,
- * `tools.0.input_schema`, `max_tokens`). The engine's message `i` is placed
- * back in the wire's turn (or `system`) it came from, and its part `j` in the
- * block it came from (`messages.1.content.2.title` for `messages[3].content[1].document.title`).
+ * An engine request path (`messages[3].content[1].document.title`) as the wire's (`messages.1.content.2.title`): each
+ * message and part placed back in the turn (or `system`) and block it came from.
  */
 export const anthropicPath = (path: string, body: AnyBody): string => {
   const message = /^messages\[(\d+)\](?:\.content\[(\d+)\](\S*))?/.exec(path)
@@ -582,10 +549,7 @@ export const anthropicPath = (path: string, body: AnyBody): string => {
 // ---------------------------------------------------------------------------
 // Encoding: the library's request as the body a client sends
 
-/**
- * `thinking.budget_tokens` per reasoning effort. `none` sends no `thinking`
- * (the API's default, disabled). The API's least budget is 1024.
- */
+/** `thinking.budget_tokens` per reasoning effort; the API's least budget is 1024 (`none` sends no `thinking`). */
 export const thinkingBudgets: Readonly<Record<Exclude<ReasoningEffort, "none">, number>> = {
   minimal: 1024,
   low: 2048,
@@ -632,10 +596,7 @@ const contentPart = (part: ContentPart, where: string): JsonObject => {
   return cached(type === "document" ? { type, source, ...documentFields(part) } : { type, source }, part.cache)
 }
 
-/**
- * A message's parts as blocks, but for the texts Anthropic refuses (blank ones, `wire/emptyText.ts`), each named by its
- * place in the message at `i`.
- */
+/** A message's parts as blocks, without the blank texts Anthropic refuses (`wire/emptyText.ts`). */
 const contentBlocks = (parts: ReadonlyArray<ContentPart>, i: number): Array<JsonObject> =>
   parts.flatMap((part, j) =>
     part.type === "text" && isBlank(part.text) ? [] : [contentPart(part, `messages[${i}].content[${j}]`)]
@@ -726,12 +687,9 @@ const thinks = (turn: Turn): boolean =>
   turn.content.some((block) => block["type"] === "thinking" || block["type"] === "redacted_thinking")
 
 /**
- * Messages with the system prompt hoisted out: the leading system messages form the top-level `system`, as do
- * later ones unless `inPlace` (a model that takes them, `takesMidConversationSystem`) and their place is one the
- * API takes a `system` message in. Tool results become
- * `tool_result` blocks of one user turn (consecutive results merged, as every
- * `tool_use` of a turn must be answered in the very next message), and a user
- * message right after them joins that turn behind them.
+ * Messages with the system prompt hoisted to the top-level `system`, but later ones kept in place when `inPlace` and
+ * the API takes a `system` message there. Consecutive tool results merge into one user turn, as every `tool_use` of a
+ * turn must be answered in the very next message; a user message right after them joins that turn.
  */
 const messagesOf = (
   messages: ReadonlyArray<Message>,
@@ -856,9 +814,8 @@ export const longContextBeta = "context-1m-2025-08-07"
 export const standardContextWindow = 200_000
 
 /**
- * Whether `model` holds a prompt over `standardContextWindow` only with `longContextBeta` (Claude Sonnet 4 and 4.5, by
- * Anthropic's, Bedrock's or Vertex's id: `claude-sonnet-4-5-20250929`, `anthropic.claude-sonnet-4-20250514-v1:0`,
- * `claude-sonnet-4-5@20250929`); the models after them have it without asking.
+ * Whether `model` holds a prompt over `standardContextWindow` only with `longContextBeta`: Claude Sonnet 4 and 4.5, by
+ * Anthropic's, Bedrock's or Vertex's id; the models after them have it without asking.
  */
 export const needsLongContextBeta = (model: string): boolean =>
   /(?:^|\.)claude-sonnet-4(?:-0|-5)?(?=$|-\d{8}|@)/.test(model)
@@ -870,9 +827,8 @@ export function betasOf(header: string | ReadonlyArray<string> | undefined): Rea
 }
 
 /**
- * The `anthropic-beta` values the body of `request` needs: tool search's where a tool is deferred or a result loads
- * one, the thinking binding's where the body asks for mismatched thinking dropped, and the 1M-token window's where the
- * request asks for it (`longContext`).
+ * The `anthropic-beta` values the body needs: tool search's (a deferred tool, or a result that loads one), the thinking
+ * binding's (mismatched thinking dropped) and the 1M-token window's (`longContext`).
  */
 export function requestBetas(
   request: ChatRequest,
@@ -941,48 +897,23 @@ function dropsMismatchedThinking(request: ChatRequest, options: Pick<BodyOptions
 }
 
 /**
- * The JSON body of `POST /v1/messages`; `providerOptions` are merged last, so
- * they win. Throws `RequestError` for a request this format cannot carry.
+ * The JSON body of `POST /v1/messages`; `providerOptions` are merged last, so they win. Throws `RequestError` for a
+ * request this format cannot carry.
  *
- * - `reasoningEffort` becomes `thinking: {type: "enabled", budget_tokens}`
- *   per `thinkingBudgets` (`none`: no thinking). The API wants `max_tokens`
- *   above the budget: without `maxTokens`, `max_tokens` is the budget plus the
- *   default; with it, the budget is lowered to `maxTokens - 1` (not below 1024), and with a `maxTokens` of 1024
- *   or less thinking stays off.
- *   Thinking stays off while the last assistant turn's tool calls came without
- *   signed thinking (`thinkingAllowed`), which Anthropic would refuse, and with a
- *   `toolChoice` that forces a tool (`required`, a named tool), which Anthropic's
- *   extended thinking refuses too: the caller's choice is a rule, thinking a preference.
- * - The tool fields: with no tools (or none), no `tools` and no `tool_choice`, which Anthropic takes only with
- *   tools; with tools, `toolChoice` as `auto`, `none`, `any` (`required`) or `{type: "tool", name}`, and
- *   `parallelToolCalls: false` as `disable_parallel_tool_use` on it (on `auto` when the request has no choice; never on
- *   `none`, which takes no other field).
- * - `responseFormat` `json_schema` becomes `output_config.format` (Anthropic's structured outputs) on Anthropic's own
- *   API (`structuredOutputs`) for a model that takes it (`takesOutputFormat`), beside the request's tools and
- *   thinking. For an earlier model it becomes a forced tool (`wire/outputTool.ts`): a tool named after the format
- *   whose `input_schema` is the schema, and `tool_choice: {type: "tool", name}`; the model's input to it is the reply
- *   (see `reply` and the stream parser).
- *   That cannot be combined with `tools` (the forced tool would shut them out) nor with thinking (the API refuses a
- *   forced tool with thinking on): both throw `RequestError`. `json_object` has no equivalent and is not sent (ask
- *   for JSON in the prompt).
- * - `temperature` is sent up to 1 (Anthropic's most), `top_p` as it is but beside a temperature, which the newer
- *   models refuse; with thinking on, only a temperature of 1 and a `top_p` of 0.95 or more, which Anthropic takes
- *   with thinking (`samplingInto`).
- * - `user` becomes `metadata.user_id`; `seed` has no equivalent and is not sent.
- * - A blank text (empty or white space: a message's, a part's, a tool result's, a system message's) is not sent, as
- *   the API refuses it (`wire/emptyText.ts`); a message left with nothing is left out, a tool result without content.
- * - `serviceTier` becomes `service_tier` `auto` or `standard_only` where it has one (`wire/serviceTier.ts`).
- * - A system message after the first other message is sent in its place (`role: "system"`, Anthropic's
- *   mid-conversation system message) when `systemInPlace` and the API's placement rules allow it there;
- *   otherwise it joins the top-level `system`, after the leading ones.
- * - A `cache` breakpoint becomes `cache_control` on its block: a system message's text block (the system is then
- *   sent as blocks), a part, a tool result, a tool definition, or an assistant message's last block. Of more than
- *   four (`maxBreakpoints`), the last four in the prompt's order (tools, system, messages) are sent; one of an
- *   hour after a shorter one is sent for the default five minutes, as the API takes no longer one after a shorter
- *   (`wire/cacheLifetime.ts`).
- * - `promptCacheKey` has no field; a request with one and no breakpoint gets one, of five minutes, on its last
- *   message's last block (`cacheConversation`), so its conversation is cached as the key asks; so does every request
- *   without a breakpoint with `cacheConversations`.
+ * - The API wants `max_tokens` above the thinking budget: without `maxTokens` it is the budget plus the default; with
+ *   it the budget drops to `maxTokens - 1` (not below 1024, else thinking stays off). Thinking also stays off after
+ *   tool calls without signed thinking (`thinkingAllowed`) and with a forced tool, both of which Anthropic refuses:
+ *   the caller's choice is a rule, thinking a preference.
+ * - No `tools` means no `tool_choice`, which Anthropic takes only with tools.
+ * - `json_schema` becomes `output_config.format` where the model takes it (`takesOutputFormat`), else a forced tool
+ *   (`wire/outputTool.ts`), which cannot go with `tools` (it would shut them out) nor thinking (the API refuses it):
+ *   both throw. `json_object` and `seed` have no equivalent (ask for JSON in the prompt).
+ * - Blank texts are left out, as the API refuses them (`wire/emptyText.ts`).
+ * - A later system message stays in place (`systemInPlace`) only where the API's placement rules allow it.
+ * - Of more than four breakpoints (`maxBreakpoints`), the last four in the prompt's order are sent; one of an hour
+ *   after a shorter one is sent for five minutes, as the API refuses it (`wire/cacheLifetime.ts`).
+ * - `promptCacheKey` has no field: such a request without a breakpoint gets one on its last block
+ *   (`cacheConversation`).
  */
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObject => {
   const { hoisted, system, turns } = messagesOf(request.messages, options.systemInPlace)
@@ -1040,11 +971,9 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObj
 }
 
 /**
- * `body` with its last message's last block cached for five minutes, where it has no breakpoint: for a request that
- * names its conversation for the cache (`promptCacheKey`, an OpenAI client's `prompt_cache_key`) or a client that
- * caches every conversation (`cacheConversations`), as Anthropic caches only at breakpoints, and one there (where its
- * automatic caching places it) lets the next turn read the conversation so far. A thinking block takes none
- * (Anthropic's prompt caching reference), so one that ends the prompt gets none.
+ * A five-minute breakpoint on the last message's last block, for `promptCacheKey` or `cacheConversations`: Anthropic
+ * caches only at breakpoints, and one there lets the next turn read the conversation so far. A thinking block takes
+ * none (Anthropic's prompt caching reference).
  */
 function cacheConversation(body: JsonObject): void {
   const messages = body["messages"]
@@ -1059,11 +988,9 @@ function cacheConversation(body: JsonObject): void {
 }
 
 /**
- * `temperature` and `top_p` as the Messages reference takes them: a temperature up to 1 (a higher one, which OpenAI's
- * and Gemini's APIs take up to 2, as 1); with thinking on, a temperature of 1 only and a `top_p` of 0.95 or more
- * (Anthropic's extended thinking guide), others left out: the request's reasoning is kept, its sampling is the
- * model's. One of the two at most, the temperature first: Claude Opus 4.1 and the models after it refuse both
- * (`takesBothSamplings`), as OpenAI's clients often send them.
+ * Sampling as the Messages reference takes it: a temperature up to 1 (OpenAI and Gemini take 2); with thinking, only a
+ * temperature of 1 and a `top_p` of 0.95 or more (Anthropic's extended thinking guide). Only the temperature where the
+ * model refuses both (`takesBothSamplings`), as OpenAI's clients often send both.
  */
 function samplingInto(body: JsonObject, request: ChatRequest, thinking: boolean): void {
   const temperature = request.temperature === undefined ? undefined : Math.min(request.temperature, 1)
@@ -1075,9 +1002,8 @@ function samplingInto(body: JsonObject, request: ChatRequest, thinking: boolean)
 }
 
 /**
- * Whether a model takes `temperature` and `top_p` together: Claude Opus 4.1, Sonnet and Haiku 4.5 and the models
- * after them refuse both ("cannot both be specified for this model"); the Claude 4 models before them and the Claude 3
- * ones take both.
+ * Whether a model takes `temperature` and `top_p` together: Claude Opus 4.1, Sonnet and Haiku 4.5 and later refuse both
+ * ("cannot both be specified for this model"); earlier Claude 4 and 3 models take both.
  */
 export const takesBothSamplings = (model: string): boolean =>
   !/^claude-(?:(?:opus|sonnet|haiku)-4-[1-9](?![0-9])|(?:opus|sonnet|haiku)-[5-9](?![0-9]))/.test(model)
@@ -1127,11 +1053,7 @@ function keepLastBreakpoints(body: JsonObject): void {
 // The fields of a Messages body that `count_tokens` takes too; it refuses the others (`max_tokens`, `stream`...).
 const countedFields = ["model", "messages", "system", "tools", "tool_choice", "thinking"] as const
 
-/**
- * The JSON body of `POST /v1/messages/count_tokens` (Anthropic's token counting
- * reference): the Messages body's prompt, as `requestBody` writes it, without
- * the fields that only shape the reply.
- */
+/** The body of `count_tokens`: `requestBody`'s prompt, without the fields that only shape the reply. */
 export const countBody = (request: ChatRequest, options: Omit<BodyOptions, "stream">): JsonObject => {
   const whole = requestBody(request, { ...options, stream: false })
   const body: JsonObject = {}
@@ -1149,8 +1071,7 @@ export const countOf = (body: JsonObject): number => countAt(body, "input_tokens
 
 /**
  * Whether `model` takes `output_config.format`, Anthropic's structured outputs: Claude Opus 4.1, the 4.5 models and
- * every later one (by the name's family, major and minor version: `claude-sonnet-4-5-20250929`, `claude-opus-4-1`,
- * `claude-sonnet-4-5@20250929` on Vertex). Earlier models, and names of another form, are sent the forced tool.
+ * every later one, by Anthropic's or Vertex's id. Earlier models, and names of another form, are sent the forced tool.
  */
 export function takesOutputFormat(model: string): boolean {
   const named = /claude-(opus|sonnet|haiku)-(\d+)(?:-(\d{1,2}))?(?:[-@]|$)/.exec(model)

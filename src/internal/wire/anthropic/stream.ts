@@ -1,17 +1,11 @@
 /**
- * The Messages stream (Anthropic's Messages API reference, "Streaming Messages"): SSE events named by their
- * `type`: `message_start`, per content block `content_block_start`, its deltas and `content_block_stop`, then
- * `message_delta` (stop reason and cumulative usage) and `message_stop`; `ping` anywhere, and `error` in place of
- * the end. The one writer (`writer.ts`) writes them from the templates below; the client reads them with
- * `AnthropicStreamParser`, a plain mutable state machine (bytes in, `ChatChunk`s out, one whole network chunk at a
- * time, per the `push` / `end` / `done` contract of `providerHttp.StreamParser`) whose readers are plain `typeof`
- * checks over `JSON.parse` output; `StreamEvent` is the schema they are checked against.
+ * The Messages stream (Anthropic's Messages API reference, "Streaming Messages"): SSE events named by their `type`,
+ * `ping` anywhere and `error` in place of the end. The one writer (`writer.ts`) writes them from the templates below;
+ * the client reads them with `AnthropicStreamParser`, whose readers are plain `typeof` checks over `JSON.parse` output.
  *
- * Content blocks are tracked by their wire `index`, which counts text and
- * thinking blocks too; tool calls get their own dense index in opening order,
- * as `ToolCallDelta` promises. The forced tool of a `json_schema` response
- * format (`StreamContext.outputTool`) is no tool call: its input JSON streams
- * as `TextDelta`s, and its `tool_use` stop reason is `stop`.
+ * Content blocks are tracked by their wire `index`, which counts text and thinking blocks too; tool calls get their own
+ * dense index in opening order, as `ToolCallDelta` promises. The forced tool of a `json_schema` response format
+ * (`StreamContext.outputTool`) is no tool call: its input JSON streams as `TextDelta`s, its `tool_use` stop is `stop`.
  */
 import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
@@ -41,8 +35,8 @@ type Block =
 const other: Block = { kind: "other" }
 
 /**
- * One stream's state. `push` and `end` append chunks to `out` and return the
- * failure that ends the stream, if any (chunks appended before it still count).
+ * One stream's state. `push` and `end` return the failure that ends the stream, if any (chunks appended before it still
+ * count).
  */
 export class AnthropicStreamParser extends SseParser {
   private id = ""
@@ -283,9 +277,8 @@ export class AnthropicStreamParser extends SseParser {
 }
 
 // ---------------------------------------------------------------------------
-// The events' data, as templates for the one writer (`writer.ts`), which names each event (by its `type`) and whose
-// sink frames it (`wire/eventSink.ts`). Ids, models and names are JSON text, quoted by the writer (in ASCII,
-// `asciiJson`).
+// The events' data, as templates for the one writer (`writer.ts`). Ids, models and names are JSON text, quoted by the
+// writer in ASCII (`asciiJson`).
 
 /** `message_start`: the message without content or stop reason, and the prompt's usage. */
 export function messageStart(id: string, model: string, usage: WireUsage): string {

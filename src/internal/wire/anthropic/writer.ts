@@ -1,38 +1,21 @@
 /**
- * The one writer of Anthropic Messages' answers (its Messages API reference, streaming included), which the gateway
- * and the simulator both write with: a `ChatResponse` as a `message` (thinking, text and `tool_use` blocks, the tool
- * input parsed); `ChatChunk` batches as the Messages stream: `message_start`, per block `content_block_start`, its
- * deltas (`thinking_delta`, `text_delta`, `input_json_delta`) and `content_block_stop`, then `message_delta` (stop
- * reason and usage) and `message_stop`; and a failure as Anthropic's error body (a 503 as its 529 `overloaded_error`),
- * whole or as the stream's `event: error`, which `@anthropic-ai/sdk` raises. What only the simulator writes (a
- * `ping`, made-up signatures, the empty `input_json_delta` a tool's input opens with) are `SimulatorOptions`.
+ * The one writer of Anthropic Messages' answers (its Messages API reference, streaming included), for the gateway and
+ * the simulator: a `ChatResponse` as a `message`, `ChatChunk` batches as the Messages stream, and a failure as
+ * Anthropic's error body, whole or as the stream's `event: error`, which `@anthropic-ai/sdk` raises. Stop reasons,
+ * usage and events are written as the codec writes them (`reply.ts`, `stream.ts`); this module decides which blocks a
+ * reply has. What only the simulator writes are `SimulatorOptions`.
  *
- * Streamed thinking blocks carry no signature: an Anthropic deployment's comes with the stream's last chunk, after
- * the block has been closed. So what a provider needs back in the next turn (Anthropic's signed thinking blocks,
- * Gemini's thought signatures on calls) ends a reply with tool calls (the turns that go on, where providers want it
- * back) in a thinking block of its own, empty, whose signature (a `signature_delta`, as Anthropic streams one) is the
- * gateway's envelope (`wire/carried.ts`): clients send thinking blocks back as they came. The whole message carries
- * the signed blocks as they came, and the carrier for the rest.
+ * Streamed thinking blocks carry no signature: an Anthropic deployment's comes with the stream's last chunk, after the
+ * block has been closed. So what a provider needs back in the next turn ends a reply with tool calls in an empty
+ * thinking block whose signature is the gateway's envelope (`wire/carried.ts`): clients send thinking blocks back as
+ * they came. The Messages API has no refusal field: a refusal is a text block of its own after the others, and the
+ * reply stops with `stop_reason: "refusal"`, which Anthropic's clients read as a refusal.
  *
- * The Messages API has no refusal field: a reply's refusal (OpenAI's, which the library holds whole on the `Finish`
- * chunk) is a text block of its own after the reply's other blocks, whole and streamed, and the reply stops with
- * `stop_reason: "refusal"` (`replyStopReason`), which Anthropic's clients read as a refusal.
- *
- * Stop reasons and usage are written as the codec writes them (`reply.ts`), and so are the events (`stream.ts`);
- * this module decides which blocks a reply has.
- *
- * Ids are Anthropic's shapes: the gateway's `msg_…` for a message, a tool use's `toolu_…` (`carrier.ts`'s
- * `toolUseId`). `message_start` reports the prompt's tokens where the provider's first batch has them, else 0: a
- * provider that counts only at the end (Bedrock's `metadata`) is reported by `message_delta`, which carries every
- * count, and clients keep its counts above 0 over `message_start`'s (an estimate there would stay as if the
- * provider's).
- *
- * As every writer does (`wire/streamFold.ts`), a stream's writer keeps what it has forwarded: a `Restart` before any
- * block went out is invisible (the blocks of the new attempt follow), after one it ends the stream with an error event;
- * after a `Continue` the text goes on in the block it was in. Anthropic's stream names its model once, in
- * `message_start`, which goes out with the first batch: the model of a router's `Start` chunk there (the deployment
- * that answers, as the whole message names it), else (an `Llm` that is no router) the one asked for; a model that
- * takes over after a break is named in the gateway's log line only.
+ * `message_start` reports the prompt's tokens where the provider's first batch has them, else 0: clients keep
+ * `message_delta`'s counts above 0 over it, so an estimate there would stay as if the provider's. As every writer does
+ * (`wire/streamFold.ts`), a stream's writer keeps what it has forwarded: a `Restart` before any block went out is
+ * invisible, after one it ends the stream with an error event. Anthropic's stream names its model once, in
+ * `message_start`, so a model that takes over after a break is named in the gateway's log line only.
  */
 import type { ChatChunk, Finish, Restart, ToolCallDelta } from "../../../ChatChunk.js"
 import { type ChatResponse, emptyUsage, type Usage } from "../../../ChatResponse.js"
@@ -176,10 +159,7 @@ export interface StreamWriter {
   readonly write: (chunks: ReadonlyArray<ChatChunk>) => Restart | undefined
 }
 
-/**
- * A writer for the stream `meta` names, into `out`. `message_start` reports the prompt's tokens: the provider's when
- * the first batch has them, else none (0), which `message_delta` reports.
- */
+/** A writer for the stream `meta` names, into `out`. */
 export function streamWriter(meta: StreamMeta, out: EventSink, options: SimulatorOptions = {}): StreamWriter {
   // The block open now (-1: none), what it is, and the number of blocks opened.
   let open = -1
@@ -191,9 +171,8 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
   // The block of each tool call, by the call's index, and its id and metadata (`carried`).
   let tools: Array<number> = []
   let calls: Array<readonly [string, ProviderMetadata | undefined]> = []
-  // The calls that started while another call's block was open and its arguments not whole (a provider may
-  // interleave its calls' arguments, as Chat Completions' stream may), by the call's index: written whole once that
-  // block is done.
+  // Calls that started while another call's arguments were not whole (a provider may interleave them, as Chat
+  // Completions' stream may), by index: written whole once that block is done.
   let held = new Map<number, { id: string | undefined; name: string | undefined; arguments: string }>()
   // The arguments of the call whose block is open, so far.
   let openArguments = ""

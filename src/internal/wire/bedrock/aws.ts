@@ -1,11 +1,8 @@
 /**
- * What Bedrock needs of AWS's own libraries, all optional peer dependencies imported only when a Bedrock client (or
- * the simulator's Bedrock routes) is built: SigV4 signing (`@smithy/signature-v4` with `@smithy/hash-node`'s
- * SHA-256), the event-stream framing (`@smithy/eventstream-codec`), and the default credential chain
- * (`@aws-sdk/credential-providers`' `fromNodeProviderChain`, imported when credentials are first asked for).
- *
- * Credentials are held and shared by every call, and asked for again before they expire, on the `Clock` (`renewing`);
- * the secret key and the session token are held `Redacted`, their values read only to sign.
+ * What Bedrock needs of AWS's own libraries (SigV4 signing, the event-stream framing, the default credential chain),
+ * all optional peer dependencies imported only when a Bedrock client or the simulator's Bedrock routes are built.
+ * Credentials are shared by every call and asked for again before they expire (`renewing`); their secrets are held
+ * `Redacted`, read only to sign.
  */
 import type * as CredentialProviders from "@aws-sdk/credential-providers"
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
@@ -127,8 +124,7 @@ export const profileName = (profile: string): string =>
   `the AWS profile ${JSON.stringify(profile)} (fromIni: the shared config and credentials files)`
 
 /**
- * The credentials of one profile of the shared config and credentials files (`@aws-sdk/credential-providers`'
- * `fromIni({ profile })`: its keys, a role it assumes, its SSO session, its `credential_process`), whatever
+ * The credentials of one profile of the shared config and credentials files (`fromIni({ profile })`), whatever
  * `AWS_PROFILE` says.
  */
 export function profileCredentials(profile: string): CredentialProvider {
@@ -188,9 +184,8 @@ function bodyBytes(request: HttpClientRequest.HttpClientRequest): Uint8Array | s
 }
 
 /**
- * The request signed with SigV4 for `region` and `signedFor` at `nowMillis`: its headers and body as they go out, the
- * path as it is written (for Bedrock, the model id already URL-encoded, which the signer encodes again, as AWS's SDKs
- * do; for S3, as it is).
+ * The request signed with SigV4, its headers and body as they go out, the path as it is written (for Bedrock, the model
+ * id already URL-encoded, which the signer encodes again, as AWS's SDKs do; for S3, as it is).
  */
 export const sign = (
   aws: Aws,

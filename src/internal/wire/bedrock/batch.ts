@@ -1,11 +1,8 @@
 /**
- * Amazon Bedrock's batch inference (Amazon Bedrock API reference: `CreateModelInvocationJob`,
- * `GetModelInvocationJob`, `StopModelInvocationJob`; user guide, "Process multiple prompts with batch inference"):
- * the requests written as one JSONL file to S3, each line a `recordId` and the Converse body as its `modelInput`
- * (`modelInvocationType: "Converse"`), a job created on the control plane with the service role that reads and writes
- * the buckets, polled and stopped by its ARN; its results a JSONL file S3 holds at
- * `{output prefix}/{job id}/{input file}.out`, each line the `recordId` with its `modelOutput` (a Converse reply) or
- * its `error`. Both ways: the client's bodies and readers, and what the simulator decodes and writes.
+ * Amazon Bedrock's batch inference (Amazon Bedrock API reference: `CreateModelInvocationJob`, `GetModelInvocationJob`,
+ * `StopModelInvocationJob`; user guide, "Process multiple prompts with batch inference"), both ways: the client's
+ * bodies and readers, and what the simulator decodes and writes. The requests go to S3 as one JSONL file of Converse
+ * bodies; the results come back at `{output prefix}/{job id}/{input file}.out`, by `recordId`.
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"

@@ -1,50 +1,16 @@
 /**
- * The Amazon Bedrock Converse wire (the Amazon Bedrock API reference: `Converse`, `ConverseStream`), one module used
- * in both directions by the client and the simulator:
+ * The Amazon Bedrock Converse wire (the Amazon Bedrock API reference: `Converse`, `ConverseStream`), in both
+ * directions: the request (`toRequest` for the simulator, `requestBody` for the client; the model is the path's, never
+ * the body's), the reply (`reply`, `response`), the stream's events (`StreamReader`; their framing is
+ * `eventStream.ts`'s and `writer.ts`'s) and the error body (`{"message": ...}`, its type in the `x-amzn-errortype`
+ * header or a stream exception's `:exception-type`).
  *
- * - the request body (`ConverseRequest`): its Effect Schema (unknown fields ignored) and its mapping to the library's
- *   `ChatRequest` (`toRequest`), read by the simulator; and `requestBody`, the mapping the other way, written by the
- *   client. The model is the path's (`/model/{modelId}/converse`), never the body's.
- * - the reply (`ConverseResponse`): `reply` reads it for the client, `response` writes it for the simulator; with
- *   the stop reasons and `usage` (cache reads and writes included) both ways.
- * - the stream's events (`messageStart`, `contentBlockStart`, `contentBlockDelta`, `contentBlockStop`, `messageStop`,
- *   `metadata`): `StreamReader` reads them into `ChatChunk`s for the client; the one writer (`writer.ts`) writes
- *   them from `ChatChunk`s for the simulator. Their framing (`application/vnd.amazon.eventstream`) is read by
- *   `eventStream.ts` and written by `writer.ts`.
- * - the error body (`{"message": ...}`, its type in the `x-amzn-errortype` header or a stream exception's
- *   `:exception-type`, which `LlmError.fromHttpFailure` reads).
- *
- * The request mapping: system messages are `system` text blocks; a tool message is a `toolResult` block of the user
- * turn that follows the calls (messages of one role in a row share a turn, as Converse wants roles to alternate: the
- * results of one turn and a user message after them, two user messages, two assistant messages); an assistant message's
- * text, reasoning (sent only with the signature Bedrock gave it, kept in `providerMetadata.bedrock`) and tool calls
- * (`toolUse`, their arguments as the `input` object) one assistant turn. Images go as `image` blocks with their bytes
- * (a `data:` URL; Converse reads no other URL), PDFs and text documents as `document` blocks named by their
- * `document.title` (else `document <n>`; a name once in a request, as Converse requires), in a user turn and a tool
- * result alike, and the `image` and `document` blocks of either read back as parts. A `Message.CacheBreakpoint` is a
- * `cachePoint` block after the block it closes (a system text, a part, a tool result, an assistant turn, a tool's
- * spec), with its `ttl` (the Converse API reference's `CachePointBlock`).
- *
- * `inferenceConfig` holds `maxTokens`, `temperature`, `topP` and `stopSequences`;
- * `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the tool choice (`auto`, `any`, `tool`; `none`, which
- * Converse lacks, sends no tools). A request whose tools cannot be called (none, or a `none` choice) sends its
- * history's tool calls and results as text, as Converse refuses their blocks without a `toolConfig`. A `json_schema`
- * response format is `outputConfig.textFormat` (its schema a JSON string) for a model that takes it
- * (`takesTextFormat`), beside the request's tools and thinking, and read back from it; to another model it is sent as
- * a forced tool (`wire/outputTool.ts`), the only tool of `toolConfig`, its `inputSchema.json` the schema and
- * `toolChoice: {tool}` naming it (for the models that take a tool choice: Anthropic Claude, Mistral Large...), and
- * refused with the request's own tools; the model's input to it is the reply's text, whole (`reply`) and streamed
- * (`StreamReader`), and its `tool_use` stop `stop`. `json_object` has no equivalent and is not sent. `reasoningEffort`
- * is Claude's thinking (`additionalModelRequestFields.thinking`, `thinkingOf`) and read back from it; for other models
- * it is not carried. `promptCacheKey` has no field: a request to Claude with one and no cache point gets one after its
- * last turn's last block (`cacheConversation`), as every one does with `cacheConversations`. `seed` and `user` are
- * not carried. `serviceTier` is `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`).
- * `providerOptions` merge into the body (`additionalModelRequestFields`...).
- *
- * The stop reasons: `end_turn` and `stop_sequence` are `stop`, `tool_use` `tool_calls`, `max_tokens` and
- * `model_context_window_exceeded` `length`, `guardrail_intervened` and `content_filtered` `content_filter`. Usage:
- * `inputTokens` leaves out the cache reads and writes, so the prompt is all three, of which the reads are
- * `cachedPromptTokens` and the writes `cacheWriteTokens`.
+ * Converse wants roles to alternate, so messages of one role in a row share a turn, and a tool message is a
+ * `toolResult` block of the user turn after the calls. It reads images only as bytes (a `data:` URL), requires each
+ * document name once in a request, and refuses tool blocks without a `toolConfig`: a request whose tools cannot be
+ * called sends its history's calls and results as text. Reasoning goes back only with Bedrock's signature
+ * (`providerMetadata.bedrock`), and `reasoningEffort` is carried for Claude only (`thinkingOf`). Usage: `inputTokens`
+ * leaves out the cache's reads and writes, so the prompt is all three.
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -253,8 +219,7 @@ type MediaBlock = Pick<typeof ToolResultContent.Type, "image" | "document">
 const documentName = /^[A-Za-z0-9()[\]-]+(?: [A-Za-z0-9()[\]-]+)*$/
 
 /**
- * What is wrong with the document name `name` given at `at` (a `document.name` or a `document.title`), or `undefined`:
- * one Converse refuses, or one an earlier document of the request holds (`named`: each name given so far, with where;
+ * What is wrong with a document name, or `undefined`: one Converse refuses, or one an earlier document holds (`named`;
  * Converse answers "Messages can't contain duplicate document names"). A name it takes is added to `named`.
  */
 function nameProblem(name: string, at: string, named: Map<string, string>): string | undefined {
@@ -271,9 +236,8 @@ function nameProblem(name: string, at: string, named: Map<string, string>): stri
 }
 
 /**
- * An `image` or `document` block as the library's media part: an image as a `data:` URL of it, a document as one of
- * its type with its `name` as the part's `document.title`; none for another block, or a document of a format no
- * dialect of the library carries.
+ * An `image` or `document` block as a media part (a document's `name` its `document.title`); none for another block,
+ * or a document of a format no dialect of the library carries.
  */
 export function mediaPart(block: MediaBlock): ImagePart | undefined {
   if (block.image !== undefined && block.image !== null) {
@@ -287,11 +251,7 @@ export function mediaPart(block: MediaBlock): ImagePart | undefined {
     : { type: "image", url: `data:${type};base64,${source.bytes}`, document: { title: name } }
 }
 
-/**
- * An `image` or `document` block at `at` pushed onto `parts` as a media part (`mediaPart`), or what is wrong with it: a
- * document of a format no dialect carries, or a name Converse refuses (`nameProblem`, over the names given so far,
- * `named`).
- */
+/** An `image` or `document` block pushed onto `parts` (`mediaPart`), or what is wrong with it (`nameProblem`). */
 function mediaInto(
   block: MediaBlock,
   at: string,
@@ -342,10 +302,7 @@ function toolResultInto(
   return undefined
 }
 
-/**
- * The messages of one user turn: its tool results first, then its text, images and documents as one user message
- * (`named`: the request's document names so far).
- */
+/** One user turn's messages: its tool results first, then the rest as one user message. */
 function userTurn(
   blocks: ReadonlyArray<Block>,
   at: string,
@@ -603,11 +560,7 @@ function defaultName(names: Names): string {
   return name
 }
 
-/**
- * A document part (a PDF, a text document) as a `document` block: its bytes, its format, and its name (its
- * `document.title`, else `defaultName`'s), which Converse requires of its characters and once in a request
- * (`nameProblem`).
- */
+/** A document part as a `document` block, named by its `document.title` or else `defaultName` (`nameProblem`). */
 function documentBlock(part: ImagePart, where: string, names: Names): JsonObject {
   const { bytes, type } = dataBytes(part.url, `${where}.url`, "a document")
   const format = documentFormats[Media.mediaTypeOf(part) ?? type]
@@ -761,9 +714,8 @@ export const isClaude = (model: string): boolean => /(?:^|[./])anthropic\.claude
 
 /**
  * Whether a Bedrock model takes Converse's structured output (`outputConfig.textFormat`; Amazon Bedrock user guide,
- * "Get validated JSON results from models"): here Claude, of the models that take Anthropic's structured outputs
- * (Opus 4.1, the 4.5 models and later). Other models, Bedrock's list of which changes by region, are sent a forced
- * tool.
+ * "Get validated JSON results from models"): here Claude, as `takesOutputFormat`. Other models, Bedrock's list of
+ * which changes by region, are sent a forced tool.
  */
 export const takesTextFormat = (model: string): boolean => isClaude(model) && takesOutputFormat(model)
 
@@ -790,12 +742,9 @@ function lastToolTurnSigned(messages: ReadonlyArray<Message>): boolean {
 }
 
 /**
- * Claude's extended thinking on Converse (Amazon Bedrock user guide, "Extended thinking"): `reasoningEffort` as
- * `additionalModelRequestFields.thinking`, and the `maxTokens` sent with it. As Anthropic's Messages body has them: the
- * budget for the effort lowered below `maxTokens`, or without one, `maxTokens` the budget plus Anthropic's default
- * (the model's own default may be below the budget, which Claude refuses); none with a `maxTokens` of the least
- * budget or less, with a choice that forces a tool, or after a tool turn without signed reasoning, which Claude
- * refuses.
+ * Claude's extended thinking on Converse (Amazon Bedrock user guide, "Extended thinking"), and its `maxTokens`, as
+ * Anthropic's Messages body has them: the model's own default may be below the budget, which Claude refuses. None with
+ * a `maxTokens` of the least budget or less, a forced tool, or after a tool turn without signed reasoning.
  */
 function thinkingOf(request: ChatRequest): { readonly thinking: JsonObject; readonly maxTokens: number } | undefined {
   const effort = request.reasoningEffort
@@ -811,29 +760,13 @@ function thinkingOf(request: ChatRequest): { readonly thinking: JsonObject; read
 }
 
 /**
- * The JSON body of `Converse` and `ConverseStream`; throws `RequestError` for what Bedrock cannot be sent. The tool
- * fields (the Converse API reference: `toolConfig.tools` holds one tool at least, `toolChoice` is inside it):
- *
- * | request | sent |
- * | --- | --- |
- * | no `tools` (or none) | no `toolConfig` |
- * | `toolChoice` `auto`, `required`, a named tool, with tools | `toolConfig.toolChoice` `auto`, `any`, `tool` |
- * | `toolChoice: "none"`, with tools | no `toolConfig`: Converse has no `none` choice |
- * | a `json_schema` format, `textFormat` set | `outputConfig.textFormat`, its schema a string of JSON |
- * | a `json_schema` format, else | a forced tool, refused with the request's tools (`wire/outputTool.ts`) |
- * | no tool to call, tool calls and results in the history | those as text, which Converse takes without tools |
- * | `parallelToolCalls` | not sent: Converse has no such setting |
- * | `stop` empty | no `stopSequences` |
- * | `temperature` above 1 | `inferenceConfig.temperature` 1, Converse's most |
- * | `serviceTier` | `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`), else none |
- * | `reasoningEffort`, to Claude | `additionalModelRequestFields.thinking`, and `maxTokens` where none (`thinkingOf`) |
- * | `longContext`, to Claude | `additionalModelRequestFields.anthropic_beta`: the 1M-token window's beta; else none |
- * | an assistant turn's reasoning | `reasoningContent` only with Bedrock's signature, else none |
- * | more than four breakpoints | the last four `cachePoint`s (tools, system, messages, in order) |
- * | `promptCacheKey`, to Claude, no breakpoint | a `cachePoint` after the last turn's last block, unless reasoning |
- * | a breakpoint's `ttl` | the `cachePoint`'s; none for an hour's after a shorter one (`wire/cacheLifetime.ts`) |
- * | a blank text (a message's, a part's, a tool result's, a system message's) | none: Converse refuses it |
- * | a user or assistant message left with nothing | left out: Converse refuses a message without content |
+ * The JSON body of `Converse` and `ConverseStream`; throws `RequestError` for what Bedrock cannot be sent. Per the
+ * Converse API reference: `toolConfig.tools` holds one tool at least and there is no `none` choice (that sends no
+ * `toolConfig`, and the history's tool calls and results as text); there is no `parallelToolCalls`; a temperature is
+ * at most 1; reasoning goes back only with Bedrock's signature; blank texts and empty messages are refused, so left
+ * out. Of more than four breakpoints the last four are sent; an hour's after a shorter one gets no `ttl`
+ * (`wire/cacheLifetime.ts`). A `json_schema` format is `outputConfig.textFormat` where `textFormat`, else a forced
+ * tool, refused with the request's own tools (`wire/outputTool.ts`).
  */
 export function requestBody(request: ChatRequest, options: BodyOptions = {}): JsonObject {
   const messages = request.messages
@@ -936,11 +869,9 @@ export function requestBody(request: ChatRequest, options: BodyOptions = {}): Js
 }
 
 /**
- * A cache point after the last turn's last block of `body`, where it has none: for a request to Claude that names its
- * conversation for the cache (`promptCacheKey`, an OpenAI client's `prompt_cache_key`) or through a client that caches
- * every conversation (`cacheConversations`), as Converse caches only at cache points (Amazon Bedrock user guide,
- * prompt caching), and one there lets the next turn read the conversation so far. Reasoning takes none (Anthropic's
- * prompt caching reference), so a turn that ends with it gets none.
+ * A cache point after the last turn's last block, for Claude with `promptCacheKey` or `cacheConversations`: Converse
+ * caches only at cache points (Amazon Bedrock user guide, prompt caching), and one there lets the next turn read the
+ * conversation so far. Reasoning takes none (Anthropic's prompt caching reference).
  */
 function cacheConversation(turns: ReadonlyArray<{ readonly content: Array<JsonObject> }>, body: JsonObject): void {
   const last = turns.at(-1)?.content
@@ -967,9 +898,8 @@ export const countReply = (tokens: number): string => JSON.stringify({ inputToke
 export const countOf = (body: JsonObject): number => countAt(body, "inputTokens")
 
 /**
- * The most `cachePoint` blocks a Converse request is sent: Bedrock's prompt caching guide allows four checkpoints
- * (Anthropic's limit, for its models), which a client of another dialect (a Chat Completions one's `cache_control` on
- * every part) may pass.
+ * The most `cachePoint` blocks a Converse request is sent (Bedrock's prompt caching guide: four checkpoints), which a
+ * client of another dialect (a Chat Completions one's `cache_control` on every part) may pass.
  */
 const maxCachePoints = 4
 
@@ -1062,9 +992,8 @@ function writtenForAnHour(details: unknown): number | undefined {
 }
 
 /**
- * The domain's usage of a `usage` object; undefined when there is none. `inputTokens` leaves out the cache's reads and
- * writes; `cacheDetails` tells the writes of an hour from the five minutes' (Bedrock prices them apart, as Anthropic
- * does).
+ * The domain's usage of a `usage` object. `inputTokens` leaves out the cache's reads and writes; `cacheDetails` tells
+ * the hour's writes from the five minutes' (Bedrock prices them apart, as Anthropic does).
  */
 export function usageOf(value: unknown): Usage | undefined {
   if (!isJsonObject(value)) return undefined
@@ -1210,10 +1139,8 @@ export interface StreamEvent {
 }
 
 /**
- * One stream's reading: each event's chunks appended to `out`; the stop reason, usage and reasoning signature kept
- * for the stream's end. Tool calls are numbered in the order their blocks start. The block of `outputTool` (the
- * forced tool of a `json_schema` response format) is no tool call: its input streams as `TextDelta`s, `{}` when none
- * came by its end.
+ * One stream's reading, each event's chunks appended to `out`. The block of `outputTool` (the forced tool of a
+ * `json_schema` response format) is no tool call: its input streams as `TextDelta`s, `{}` when none came by its end.
  */
 export class StreamReader {
   stopReason: string | undefined

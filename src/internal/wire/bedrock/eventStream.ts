@@ -1,9 +1,7 @@
 /**
- * The `ConverseStream` body (`application/vnd.amazon.eventstream`): binary frames, each a 4-byte total length, its
- * headers (`:message-type`, `:event-type`, `:exception-type`) and a JSON payload, checked by their CRCs
- * (`@smithy/eventstream-codec`). Frames are cut from the bytes as they come (a network chunk may end anywhere in
- * one), their events read by the codec's `StreamReader`; an `exception` frame ends the stream with its typed error.
- * The reply is whole once its `metadata` event came: a body that ends before it is truncated.
+ * The `ConverseStream` body (`application/vnd.amazon.eventstream`): binary frames checked by their CRCs
+ * (`@smithy/eventstream-codec`), cut from the bytes as they come, as a network chunk may end anywhere in one; an
+ * `exception` frame ends the stream with its typed error. A body that ends before the `metadata` event is truncated.
  */
 import type { EventStreamCodec, Message, MessageHeaders } from "@smithy/eventstream-codec"
 import type { NonEmptyReadonlyArray } from "effect/Array"

@@ -27,27 +27,24 @@ export interface Options extends HttpOptions {
    */
   readonly auth?: "sigv4" | "api-key" | undefined
   /**
-   * The profile of AWS's shared config and credentials files (`~/.aws/config`, `~/.aws/credentials`, or the files
-   * `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE` name) whose credentials sign (`fromIni({ profile })`: its
-   * keys, the role it assumes, its SSO session or `credential_process`), in place of the `Credentials` in context, so
-   * deployments in one process can sign as different accounts or roles. Only with SigV4. Default: none.
+   * The profile of AWS's shared config and credentials files whose credentials sign (`fromIni({ profile })`), in place
+   * of the `Credentials` in context, so deployments in one process can sign as different accounts or roles. Only with
+   * SigV4. Default: none.
    *
    * @since 0.3.0
    */
   readonly profile?: string | undefined
   /**
    * Whether every conversation with Claude is cached, as a client of an API that caches long prompts on its own
-   * (Gemini's, OpenAI's) expects though it marks nothing: a request to a Claude model with no cache point of its own
-   * (no `cache`) gets one, of five minutes, after its last turn's last block, so the next turn reads the conversation
-   * so far. A cache write costs more than a prompt token (1.25 times, Bedrock's pricing of Claude), so a conversation
-   * of one turn costs more with it. A request with a `promptCacheKey` is cached so either way. Default: off.
+   * (Gemini's, OpenAI's) expects: a request with no cache point gets one after its last turn's last block. A cache
+   * write costs more than a prompt token, so a one-turn conversation costs more with it. A request with a
+   * `promptCacheKey` is cached so either way. Default: off.
    *
    * @since 0.3.0
    */
   readonly cacheConversations?: boolean | undefined
   /**
-   * Where `Batch` runs this client's batches as Bedrock batch inference jobs, at Bedrock's batch price: the S3
-   * prefixes of their input and output files and the service role Bedrock reads and writes them with (docs/batch.md,
+   * Where `Batch` runs this client's batches as Bedrock batch inference jobs, at Bedrock's batch price (docs/batch.md,
    * "Bedrock"). Only with SigV4: the same credentials sign the control plane's and S3's requests. Default: none, and
    * `Batch` runs the requests as calls.
    *
@@ -57,9 +54,8 @@ export interface Options extends HttpOptions {
 }
 
 /**
- * Where a Bedrock client's batches go (Amazon Bedrock API reference, `CreateModelInvocationJob`): each batch's
- * requests written as one JSONL file under `inputUri` (each line a `recordId` and its Converse body), a job made with
- * `roleArn` that writes its results under `outputUri`, polled and stopped by its ARN, its results read back from S3.
+ * Where a Bedrock client's batches go (Amazon Bedrock API reference, `CreateModelInvocationJob`): a JSONL file under
+ * `inputUri`, read by a job run as `roleArn` that writes its results under `outputUri`.
  *
  * @since 0.3.0
  * @category Models
@@ -77,9 +73,8 @@ export interface BatchOptions {
   /** The control plane's URL (a VPC endpoint, a proxy). Default: `https://bedrock.{region}.amazonaws.com`. */
   readonly endpoint?: string | undefined
   /**
-   * S3's URL, a bucket's objects addressed path-style under it (`{s3Endpoint}/{bucket}/{key}`: a VPC endpoint, an
-   * S3-compatible store, the simulator's `/s3`). Default: each bucket's own host,
-   * `https://{bucket}.s3.{region}.amazonaws.com`.
+   * S3's URL, a bucket's objects addressed path-style under it (a VPC endpoint, an S3-compatible store, the simulator's
+   * `/s3`). Default: each bucket's own host, `https://{bucket}.s3.{region}.amazonaws.com`.
    */
   readonly s3Endpoint?: string | undefined
   /** Hours a job may wait and run before it stops, its lines not run then expired (24 to 168). Default: Bedrock's. */

@@ -1,12 +1,8 @@
 /**
  * The one writer of Bedrock's streams (Amazon Bedrock API reference: `ConverseStream`,
- * `InvokeModelWithResponseStream`), which the simulator writes with (the gateway serves no Bedrock route):
- * `ChatChunk`s as `ConverseStream` events (`messageStart`; per block its deltas, a tool's block opened by
- * `contentBlockStart`, then `contentBlockStop`; `messageStop` with the stop reason and `metadata` with the usage), and
- * every event in AWS's event-stream framing (`application/vnd.amazon.eventstream`, written with
- * `@smithy/eventstream-codec`): an `event` frame, an `exception` frame, and the `chunk` frame of
- * `InvokeModelWithResponseStream`, whose `bytes` carry one event of Anthropic's Messages stream (written by
- * `wire/anthropic/writer.ts`), base64-encoded; and an error answer, its type in a header (`errorBody`).
+ * `InvokeModelWithResponseStream`), for the simulator (the gateway serves no Bedrock route), every event in AWS's
+ * event-stream framing (`application/vnd.amazon.eventstream`). An `InvokeModelWithResponseStream` `chunk` frame carries
+ * one event of Anthropic's Messages stream (`wire/anthropic/writer.ts`), base64-encoded.
  *
  * Converse's blocks never interleave: a tool call's pieces follow its opening until the next block opens.
  */
@@ -73,10 +69,9 @@ export function errorType(status: number, fallback: string): string {
 }
 
 /**
- * An error as Bedrock answers it (AWS's REST JSON protocol, as the Amazon Bedrock Runtime API reference shows it):
- * `{"message": ...}`, the type in the `x-amzn-errortype` header after the service's namespace
- * (`ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/`), which AWS's SDKs and the library's
- * error mapping read.
+ * An error as Bedrock answers it (AWS's REST JSON protocol, per the Amazon Bedrock Runtime API reference):
+ * `{"message": ...}`, the type in the `x-amzn-errortype` header after the service's namespace, which AWS's SDKs and
+ * the library's error mapping read.
  */
 export function errorBody(status: number, type: string, message: string): ErrorWritten {
   return {

@@ -1,9 +1,7 @@
 /**
- * The Gemini API's batch mode (API reference, "Batch API"): `models/{model}:batchGenerateContent` with the requests
- * inlined, each with its key in `metadata`, answered with a long-running operation named `batches/{id}`, polled with
- * `GET`, cancelled with `:cancel`; its `GenerateContentBatch` metadata holds its state and counts, and an ended
- * batch's output the inlined responses, in the order of its requests. Both ways: the client's body and readers, and
- * what the simulator decodes and writes.
+ * The Gemini API's batch mode (API reference, "Batch API"), both ways: the client's body and readers, and what the
+ * simulator decodes and writes. The requests are inlined, each with its key in `metadata`; a long-running operation
+ * (`batches/{id}`) answers, and an ended batch's output holds the responses in the order of its requests.
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"

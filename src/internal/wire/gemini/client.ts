@@ -1,12 +1,8 @@
 /**
- * The Gemini API adapter (`Gemini`): its table, which Vertex AI (`Vertex`) fills in with its own model paths
- * (`projects/{project}/locations/{location}/publishers/google/models/{model}`), its bearer token and its
- * `countTokens` body; and its `?alt=sse` stream's parser.
- *
- * The parser is a plain mutable state machine: bytes in, `ChatChunk`s out, one whole network chunk at a time. Every
- * event is a whole `GenerateContentResponse` holding only new parts; `usageMetadata` is a running total (the last one
- * wins); function calls come whole. There is no end marker: the stream is complete when the body ends after an event
- * with a `finishReason`, and truncated otherwise.
+ * The Gemini API adapter (`Gemini`): its table, which Vertex AI (`Vertex`) fills in with its own model paths, bearer
+ * token and `countTokens` body; and its `?alt=sse` stream's parser. Every event is a whole `GenerateContentResponse`
+ * holding only new parts; `usageMetadata` is a running total (the last one wins); function calls come whole. There is
+ * no end marker: a body that ends without a `finishReason` is truncated.
  */
 import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -121,8 +117,8 @@ export interface StreamContext extends Adapter.StreamContext {
 }
 
 /**
- * One stream's state. `push` and `end` append chunks to `out` and return the
- * failure that ends the stream, if any (chunks appended before it still count).
+ * One stream's state. `push` and `end` return the failure that ends the stream, if any (chunks appended before it still
+ * count).
  */
 export class GeminiStreamParser extends JsonSseParser {
   private id = ""

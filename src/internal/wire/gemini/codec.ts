@@ -1,41 +1,15 @@
 /**
- * The Gemini API wire (the Gemini API reference: `generateContent`, `streamGenerateContent?alt=sse`, `countTokens`,
- * `embedContent`, `batchEmbedContents`), one module used in both directions by the client, the gateway and the
- * simulator:
+ * The Gemini API wire (the Gemini API reference: `generateContent`, `streamGenerateContent?alt=sse`, `countTokens`),
+ * in both directions: the request (`toRequest` for the gateway, `requestBody` for the client), the reply and the
+ * streamed chunk, which is a whole `GenerateContentResponse` holding only the new parts (`reply`, `candidateOf`,
+ * `partOf` read them; `response`, `chunk` and `blockedResponse` write them), and Google's error body
+ * (`google.rpc.Status`). The readers are plain functions over `JSON.parse` output, checked with `typeof`: decoding a
+ * schema per stream event costs more than the event. The embedding bodies are `embeddings.ts`'.
  *
- * - the request body (`GenerateContentRequest`): the Effect Schema of the wire (camelCase, unknown fields ignored,
- *   `null` taken as unset) and its mapping to the library's `ChatRequest` (`toRequest`), read by the gateway; and
- *   `requestBody`, the mapping the other way, written by the client. A body that does not fit is a failed `Result`,
- *   its `Problem` naming its wire path (`contents[1].role`).
- * - the reply (`GenerateContentResponse`) and the streamed chunk, which is a whole `GenerateContentResponse` holding
- *   only the new parts: `reply`, `candidateOf`, `partOf` read them for the client, `response` and `chunk` write them
- *   for the gateway (and `response` and `blockedResponse`, a blocked prompt's, for the simulator); with the finish
- *   reasons and `usageMetadata` both ways, and `countTokens`' reply. The readers are plain functions over
- *   `JSON.parse` output, checked with `typeof` (decoding a schema per stream event costs more than the event);
- *   `GenerateContentResponse` is the schema they are checked against.
- * - Google's error body (`google.rpc.Status`: `{"error": {code, message, status, details?}}`).
- *
- * The embedding bodies are `embeddings.ts`'; the stream's writer `writer.ts`, its reader `client.ts`.
- *
- * The request mapping, read by the gateway: `systemInstruction`'s text parts become system messages; a `user` turn's
- * `functionResponse` parts become tool messages (their `response` object as the result's JSON, then the media of
- * their own `parts`, those `response` references by `{"$ref": displayName}` first; see `resultMedia`), its text,
- * `inlineData` and `fileData` parts one user message; a `model` turn's text (`thought` parts as reasoning), and
- * `functionCall` parts as tool calls, with their thought signatures and Gemini's own call ids kept in
- * `providerMetadata` so the client sends them back unchanged. A result is matched to its call by id, else by name; a
- * response with an id repeated whole in its turn is read once.
- * `tools` take `functionDeclarations` only (their `parameters` in Gemini's schema subset, or `parametersJsonSchema`);
- * Google's own tools (`googleSearch`, `codeExecution`, ...) run on Google's servers only and are refused.
- * `toolConfig`'s mode is the tool choice (`ANY` with one allowed name: that tool; with several: the tools kept to
- * those). `generationConfig`: `temperature`, `topP`, `maxOutputTokens`, `stopSequences`, `seed`, a JSON
- * `responseMimeType` with `responseSchema` or `responseJsonSchema` as the response format, and `thinkingConfig` (a
- * level, or a budget, as a reasoning effort; the dynamic budget, `-1`, leaves the effort to the deployment). Not
- * carried: `safetySettings`, `cachedContent`, `topK`, `candidateCount`, penalties, `responseModalities`.
- *
- * The reply's finish reasons: Gemini has no tool-call reason (a reply with function calls ends with `STOP`); safety,
- * recitation, blocklist and similar reasons are `content_filter`. Written back, `stop` and `tool_calls` are `STOP`,
- * `length` `MAX_TOKENS`, `content_filter` `SAFETY`, `other` `OTHER`. `candidatesTokenCount` leaves out the thoughts,
- * which are `thoughtsTokenCount`.
+ * Thought signatures and Gemini's own call ids are kept in `providerMetadata` so the client sends them back unchanged.
+ * Google's own tools (`googleSearch`, `codeExecution`, ...) run on Google's servers only and are refused. Gemini has
+ * no tool-call finish reason (a reply with function calls ends with `STOP`), and `candidatesTokenCount` leaves out the
+ * thoughts, which are `thoughtsTokenCount`.
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -141,11 +115,10 @@ function argumentsDigest(args: unknown): string {
 }
 
 /**
- * The id of a call Gemini gave none (newer models do): the reply's `responseId` (its characters outside
- * `[A-Za-z0-9_-]` as `_`, the ids Anthropic's and OpenAI's clients take) and the call's index in the reply, the same
- * in stream and whole reply. With the reply's id, the calls of a conversation's turns are named apart: an agent keeps
- * its history by call id (Claude Code replaces a call whose id an earlier one has), and Anthropic refuses a history
- * whose `tool_use` ids repeat.
+ * The id of a call Gemini gave none (newer models do): the reply's `responseId` (outside `[A-Za-z0-9_-]` as `_`, the
+ * ids Anthropic's and OpenAI's clients take) and the call's index, the same in stream and whole reply. The reply's id
+ * names the calls of a conversation's turns apart: an agent keeps its history by call id (Claude Code replaces a call
+ * whose id an earlier one has), and Anthropic refuses a history whose `tool_use` ids repeat.
  */
 export function madeCallId(index: number, reply = ""): string {
   const id = reply.replaceAll(/[^A-Za-z0-9_-]/g, "_")
@@ -338,10 +311,9 @@ interface Placed {
 }
 
 /**
- * A function response's media parts as the tool message's parts: the ones `response` references (`{"$ref": name}`,
- * each naming one part by its `displayName`) first, in the order `response` names them, then the rest in their order.
- * The names are not kept: written back, the n-th part takes the n-th name `response` references, so a reference to
- * no part, or two parts of one name, are refused, as is a type Gemini does not take there.
+ * A function response's media parts: the ones `response` references (`{"$ref": displayName}`) first, in its order,
+ * then the rest. The names are not kept: written back, the n-th part takes the n-th name `response` references, so a
+ * reference to no part, or two parts of one name, are refused, as is a type Gemini does not take there.
  */
 function resultMediaInto(
   parts: ReadonlyArray<ResultPart>,
@@ -589,10 +561,7 @@ function toolChoiceOf(
   if (choice !== undefined) request.toolChoice = choice
 }
 
-/**
- * A checked body as the library's request, or what is wrong with it; `origins`, when given, gets where each of the
- * request's messages came from, by the message's index.
- */
+/** A checked body as the library's request, or what is wrong with it; `origins` gets where each message came from. */
 export function toRequest(body: Body, origins: Array<Origin> = []): Result.Result<ChatRequest, Problem> {
   const messages: Array<Message> = []
   const system = body.systemInstruction?.parts ?? []
@@ -649,10 +618,9 @@ const renamed: Readonly<Record<string, string>> = {
 }
 
 /**
- * A path of the library's request (`maxTokens`, `tools[0].parameters`) as the Gemini body writes it. A message's path
- * is placed by `origins` (from `toRequest`): a part's is the body's part it came from
- * (`contents[2].parts[0].functionResponse.parts[1]`), with what follows it; another path of a message is its content's
- * (`contents[2]`); without its origin, `contents`.
+ * A path of the library's request (`maxTokens`, `tools[0].parameters`) as the Gemini body writes it, a message's placed
+ * by `origins` (from `toRequest`) at the part it came from (`contents[2].parts[0].functionResponse.parts[1]`), else its
+ * content (`contents[2]`); without its origin, `contents`.
  */
 export function geminiPath(path: string, origins: ReadonlyArray<Origin> = []): string {
   return path.replace(
@@ -675,9 +643,8 @@ export function geminiPath(path: string, origins: ReadonlyArray<Origin> = []): s
 // The request body, written: the library's request as the body a client sends
 
 /**
- * A media part: a `data:` URL becomes `inlineData` (base64); any other URL `fileData` with the URL as `fileUri`; each
- * with the part's media type (`Media.mediaTypeOf`: its own, the data URL's, its extension's), left out of `fileData`
- * when none is told (a Files API URI, a YouTube URL, whose type Gemini knows).
+ * A media part: a `data:` URL becomes `inlineData`, any other URL `fileData`; a `fileData` without a told media type
+ * goes without one (a Files API URI, a YouTube URL, whose type Gemini knows).
  */
 function imagePart(part: ImagePart, where: string): JsonObject {
   const url = part.url
@@ -836,11 +803,9 @@ function toolConfig(choice: ToolChoice): JsonObject {
 }
 
 /**
- * `json_object` asks for JSON (`responseMimeType`); `json_schema` adds `responseSchema`, the schema converted to
- * Gemini's OpenAPI subset by `geminiSchema` (`$ref`s inlined, `$schema`, `$defs`, `additionalProperties` dropped,
- * `null` as `nullable`; a recursive schema, or one that expands past its bounds, refused before anything is sent).
- * `responseSchema` rather than `responseJsonSchema`: every Gemini model takes it, where the JSON Schema field is newer
- * and not on every model; the conversion is the one tool parameters already go through.
+ * `json_schema` goes as `responseSchema`, the schema converted to Gemini's OpenAPI subset (`geminiSchema`), rather than
+ * `responseJsonSchema`: every Gemini model takes it, where the JSON Schema field is newer and not on every model; the
+ * conversion is the one tool parameters already go through.
  */
 function responseFormat(format: ResponseFormat, config: JsonObject): void {
   if (format.type === "text") return
@@ -849,8 +814,8 @@ function responseFormat(format: ResponseFormat, config: JsonObject): void {
 }
 
 /**
- * Merges `providerOptions` into the body: objects merge key by key (so `{generationConfig: {topK: 40}}` keeps the
- * other generation settings), a `null` removes a key, anything else replaces it.
+ * Merges `providerOptions` into the body: objects key by key (`{generationConfig: {topK: 40}}` keeps the other
+ * generation settings), a `null` removes a key, anything else replaces it.
  */
 export function mergeOptions(target: JsonObject, options: Readonly<Record<string, unknown>>): JsonObject {
   for (const key of Object.keys(options)) {
@@ -868,18 +833,10 @@ export const maxStop = 5
 
 /**
  * The JSON body of `:generateContent` and `:streamGenerateContent`; throws `RequestError` for what Gemini cannot be
- * sent. The tool fields:
- *
- * | request | sent |
- * | --- | --- |
- * | no `tools` (or none) | no `tools`, no `toolConfig`: Gemini refuses a function calling config without declarations |
- * | `toolChoice`, with tools | `toolConfig.functionCallingConfig`: `AUTO`, `NONE`, `ANY`, `ANY` with the one name |
- * | `parallelToolCalls` | not sent: Gemini has no such setting |
- * | `stop` empty | no `stopSequences` |
- * | `stop` of more than five | its first five (`maxStop`), as many as Gemini takes |
- * | `serviceTier`, `promptCacheKey`, `previousResponse` | not sent: no such request field (`wire/serviceTier.ts`) |
- * | an empty text (a message's, a part's, a system message's) | none: Gemini refuses it (`wire/emptyText.ts`) |
- * | a user or assistant message left with nothing | left out: Gemini refuses a content without parts |
+ * sent. No tools means no `toolConfig`, as Gemini refuses a function calling config without declarations. Gemini has
+ * no `parallelToolCalls`, `serviceTier`, `promptCacheKey` nor `previousResponse`, and takes five stop sequences at
+ * most (`maxStop`). Empty texts and a message left with nothing are left out, as Gemini refuses them
+ * (`wire/emptyText.ts`).
  */
 export function requestBody(request: ChatRequest): JsonObject {
   const messages = request.messages
@@ -968,10 +925,7 @@ const Candidate = Schema.Struct({
   index: maybe(Schema.Number)
 })
 
-/**
- * A `GenerateContentResponse`, a whole reply or one streamed chunk, as far as the library reads it: the schema the
- * hand readers below are checked against.
- */
+/** A `GenerateContentResponse`, a whole reply or a streamed chunk, as far as the hand readers below read it. */
 export const GenerateContentResponse = Schema.Struct({
   candidates: maybe(Schema.Array(Candidate)),
   promptFeedback: maybe(Schema.Struct({ blockReason: maybe(Schema.String), blockReasonMessage: maybe(Schema.String) })),
@@ -1023,11 +977,9 @@ function audioOf(details: unknown): number | undefined {
 }
 
 /**
- * Usage from `usageMetadata`: thoughts are part of the completion, as OpenAI counts reasoning; the prompt of a tool's
- * use (`toolUsePromptTokenCount`, the results of a tool Gemini runs itself, such as Google Search, read back to the
- * model: not in `promptTokenCount`, in `totalTokenCount`, the Gemini API's `UsageMetadata` reference) is part of the
- * prompt, billed as input; the audio of the prompt and of the reply from the `AUDIO` entries of `promptTokensDetails`
- * and `candidatesTokensDetails`.
+ * Usage from `usageMetadata`: thoughts are part of the completion, as OpenAI counts reasoning.
+ * `toolUsePromptTokenCount` (a tool Gemini runs itself, such as Google Search, read back to the model) is not in
+ * `promptTokenCount` but is billed as input (the Gemini API's `UsageMetadata` reference), so it counts as prompt.
  */
 export function usage(value: unknown): Usage | undefined {
   if (!isJsonObject(value)) return undefined
@@ -1060,9 +1012,8 @@ export type UsageCounts = Pick<
 >
 
 /**
- * `usage` as `usageMetadata`: `candidatesTokenCount` leaves out the thoughts; `cachedContentTokenCount` and
- * `thoughtsTokenCount` only when there are some, as Gemini leaves zeros out; audio as the `AUDIO` entry of the
- * details lists, when there is some.
+ * `usage` as `usageMetadata`: `candidatesTokenCount` leaves out the thoughts; zero counts are left out, as Gemini
+ * leaves them out.
  */
 export function usageMetadata(usage: UsageCounts): typeof UsageMetadata.Type {
   const heard = usage.audioPromptTokens ?? 0
@@ -1135,9 +1086,7 @@ function optionalSignature(part: JsonObject): string | undefined {
   return typeof signature === "string" && signature !== "" ? signature : undefined
 }
 
-/**
- * Reads a part; a function call becomes a `ToolCall` once its index in the reply and the reply's id are known.
- */
+/** Reads a part; a function call becomes a `ToolCall` once its index in the reply and the reply's id are known. */
 export function partOf(raw: unknown): ReadPart {
   if (!isJsonObject(raw)) throw new ShapeError("a part is not an object")
   const signature = optionalSignature(raw)
@@ -1232,11 +1181,10 @@ function foreignMetadata(metadata: ProviderMetadata | undefined): ProviderMetada
 }
 
 /**
- * A reply's calls as `functionCall` parts. Another provider's state for the next turn (Anthropic's signed thinking,
- * Bedrock's reasoning signature, a Responses deployment's encrypted reasoning) rides, in the gateway's envelope
- * (`wire/carried.ts`), as the first call's `thoughtSignature`: Gemini's clients send a call's signature back on it,
- * as the Gemini API's thought signatures page asks, and `modelTurn` reads it back. The reply's `reasoning` rides there
- * too: Gemini's clients keep no thought part in their history, and that provider may want its text back.
+ * A reply's calls as `functionCall` parts. Another provider's state for the next turn (signed thinking, encrypted
+ * reasoning) and the reply's `reasoning` ride in the gateway's envelope (`wire/carried.ts`) as the first call's
+ * `thoughtSignature`: Gemini's clients send a call's signature back, as the Gemini API's thought signatures page asks,
+ * but keep no thought part in their history.
  */
 export function callParts(
   calls: ReadonlyArray<WrittenCall>,

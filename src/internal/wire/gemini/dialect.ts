@@ -1,14 +1,8 @@
 /**
- * The Gemini API as a server answers in it (`Dialect`): a `generateContent` or `streamGenerateContent` body decoded
- * into the engine's request and written back with this folder's writer; a `countTokens` body decoded into the request
- * whose prompt is counted, and an `embedContent` or `batchEmbedContents` body into the engine's embedding request;
- * and which requests are Google's, answered in Google's words.
- *
- * The bodies' text is parsed as JSON and checked against the codec's Effect Schemas of the wire (camelCase, unknown
- * fields ignored), then mapped to the library's requests; the engine's request paths are named as the Gemini body
- * names them (`geminiPath`: a message's and a part's by where in the body it came from). The model and the method
- * are the URL's, not the body's. A reply's id is a random UUID (never the client's `x-request-id`, which it may
- * choose).
+ * The Gemini API as a server answers in it (`Dialect`): `generateContent`, `streamGenerateContent`, `countTokens`,
+ * `embedContent` and `batchEmbedContents` bodies decoded into the engine's requests, and which requests are Google's,
+ * answered in Google's words. The model and the method are the URL's, not the body's. A reply's id is a random UUID,
+ * never the client's `x-request-id`, which it may choose.
  */
 import * as Result from "effect/Result"
 import { randomUUID } from "node:crypto"
@@ -55,8 +49,7 @@ export function embedding(text: string, batch: boolean): Result.Result<Embedding
 
 /**
  * The Gemini API as the gateway answers a generation request of `model` (the URL's), streamed when `stream` (the URL's
- * method) in `framing` (SSE with `?alt=sse`, else a JSON array): its body decoded and answered with this folder's
- * writer, its failures in Google's words.
+ * method) in `framing` (SSE with `?alt=sse`, else a JSON array).
  */
 export function dialectFor(model: string, stream: boolean, framing: Framing = "sse"): Dialect {
   function decode(text: string): Result.Result<Decoded, Problem> {

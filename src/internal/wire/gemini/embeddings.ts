@@ -1,8 +1,6 @@
 /**
- * Gemini's embeddings (the Gemini API reference: `embedContent`, `batchEmbedContents`), both ways: the request bodies'
- * schemas and their mapping to the library's `EmbeddingRequest` (gateway, simulator), the batch body written and its
- * reply read (client), and the replies written (gateway, simulator). The same API root, error body and public
- * modules as the generation methods (`codec.ts`), so no folder of their own.
+ * Gemini's embeddings (the Gemini API reference: `embedContent`, `batchEmbedContents`), both ways. They share the API
+ * root, error body and public modules of the generation methods (`codec.ts`), so they have no folder of their own.
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -68,8 +66,7 @@ export function readEmbeddings(body: Readonly<JsonObject>): Result.Result<Embedd
 
 /**
  * Checked embedding requests (one `embedContent`, or a batch's) as the library's request, or what is wrong with them.
- * A content's text parts are embedded as one text; `taskType` and `title` are Gemini's own and not carried, and the
- * requests must share one `outputDimensionality`.
+ * `taskType` and `title` are Gemini's own and not carried; the requests must share one `outputDimensionality`.
  */
 export function toEmbeddingRequest(
   requests: ReadonlyArray<typeof EmbedContentRequest.Type>

@@ -1,6 +1,4 @@
-/**
- * The Gemini adapter's settings, which its client table reads and the public `Gemini` module gives users.
- */
+/** The Gemini adapter's settings, which its client table reads and the public `Gemini` module gives users. */
 import type { HttpOptions } from "../../../ProviderClient.js"
 
 /**
@@ -18,14 +16,13 @@ export interface Options extends HttpOptions {
   /** The provider's name in responses and errors. Default: `"gemini"`. */
   readonly provider?: string | undefined
   /**
-   * The model for requests that name none: a bare id (`gemini-2.5-flash`), or
-   * a resource name (`models/…`, `tunedModels/…`). Default: none (such a
-   * request fails with `InvalidRequestError`).
+   * The model for requests that name none: a bare id (`gemini-2.5-flash`), or a resource name (`models/…`,
+   * `tunedModels/…`). Default: none (such a request fails with `InvalidRequestError`).
    */
   readonly model?: string | undefined
   /**
-   * The largest SSE event accepted, in characters; a larger one fails the
-   * stream with `OutputDecodeError`. Default: 16 MiB (`Sse.defaultMaxEventSize`).
+   * The largest SSE event accepted, in characters; a larger one fails the stream with `OutputDecodeError`. Default: 16
+   * MiB (`Sse.defaultMaxEventSize`).
    */
   readonly maxEventSize?: number | undefined
 }

@@ -1,6 +1,5 @@
 /**
- * JSON Schema in Gemini's subset (the OpenAPI 3.0 subset `parameters` and
- * `responseSchema` take), for tool parameters.
+ * JSON Schema in Gemini's subset (the OpenAPI 3.0 subset `parameters` and `responseSchema` take), for tool parameters.
  */
 import { RequestError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
@@ -38,14 +37,10 @@ export const schemaKeywords: ReadonlySet<string> = new Set([
 const isNullSchema = (schema: unknown): boolean => isJsonObject(schema) && schema["type"] === "null"
 
 /**
- * A JSON Schema in Gemini's subset: local `$ref`s inlined (with the keywords
- * beside them), `const` as a one-value `enum`, `oneOf` as `anyOf`, `null`
- * types and branches as `nullable`, a tuple's positions (`prefixItems`, or
- * draft 7's `items` array) as `items` `anyOf` them, exclusive bounds as
- * inclusive ones, and every other keyword (`additionalProperties`, `$schema`,
- * `$defs`, `allOf`, `not`, ...) dropped. Throws `RequestError` at `param` for
- * a schema that refers to itself (the subset has no `$ref`, so recursion has
- * no form in it) or that expands past the bounds of `SchemaWalk`.
+ * A JSON Schema in Gemini's subset: what the subset can say rewritten into it (local `$ref`s inlined, `oneOf` as
+ * `anyOf`, `null` as `nullable`...), every other keyword dropped. Throws `RequestError` at `param` for a schema that
+ * refers to itself (the subset has no `$ref`, so recursion has no form in it) or that expands past `SchemaWalk`'s
+ * bounds.
  */
 export const geminiSchema = (schema: unknown, param: string): unknown => {
   try {
@@ -148,9 +143,8 @@ const converted = (schema: unknown, walk: SchemaWalk, depth: number): unknown =>
 const droppedKeywords: ReadonlySet<string> = new Set(["nullable", "propertyOrdering", "example"])
 
 /**
- * A schema in Gemini's subset (as `@google/genai` writes it: upper-case `type` names, `nullable`) as JSON Schema:
- * `type` in lower case, `nullable` as a `null` type beside it; `propertyOrdering` and `example` dropped. The inverse
- * of `geminiSchema` on what the subset can say.
+ * A schema in Gemini's subset (as `@google/genai` writes it: upper-case `type` names, `nullable`) as JSON Schema: the
+ * inverse of `geminiSchema` on what the subset can say.
  */
 export const jsonSchemaOf = (schema: unknown): unknown => {
   if (!isJsonObject(schema)) return schema

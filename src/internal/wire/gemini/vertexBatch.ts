@@ -1,14 +1,9 @@
 /**
- * Vertex AI's batch prediction for Gemini (Vertex AI REST reference: `projects.locations.batchPredictionJobs`
- * `create`, `get`, `cancel`; "Batch prediction from Cloud Storage"): the requests written as one JSONL file to Cloud
- * Storage, each line `{"request": GenerateContentRequest}`, a job created on the deployment's location with the file's
- * URI (`gcsSource.uris`) and an output prefix (`gcsDestination.outputUriPrefix`), polled and cancelled by its name;
- * its results a `predictions.jsonl` in the folder the job names (`outputInfo.gcsOutputDirectory`), each line the
- * request echoed with its `response`, or with its error in `status`.
- *
- * The results carry no custom id and need not keep the input's order: each request carries its line's custom id in its
- * `labels` (which Vertex's `GenerateContentRequest` takes and the results echo), encoded to the labels' rules
- * (`labelsOf`, `customIdOf`). Both ways: the client's steps and readers, and what the simulator decodes and writes.
+ * Vertex AI's batch prediction for Gemini (Vertex AI REST reference: `projects.locations.batchPredictionJobs`; "Batch
+ * prediction from Cloud Storage"), both ways: the client's steps and readers, and what the simulator decodes and
+ * writes. The requests go as one JSONL file on Cloud Storage; the results come back as `predictions.jsonl` in the
+ * folder the job names. The results carry no custom id and need not keep the input's order, so each request carries its
+ * line's custom id in its `labels`, which the results echo (`labelsOf`, `customIdOf`).
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -145,8 +140,8 @@ export const JobState = Schema.Literals([
 ])
 
 /**
- * What a job's state is as a batch's: partly succeeded ran every line, some failed (each in the results with its
- * error), so it completed; failed is refused; the others not ended run on.
+ * A job's state as a batch's: partly succeeded ran every line, some failed (each in the results with its error), so it
+ * completed.
  */
 export function stateOf(state: typeof JobState.Type): BatchState {
   switch (state) {

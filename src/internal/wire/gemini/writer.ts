@@ -1,23 +1,15 @@
 /**
- * The one writer of the Gemini API's answers, which the gateway and the simulator both write with: `ChatChunk`
- * batches as `?alt=sse` events (the Gemini API reference, `streamGenerateContent`), each a `GenerateContentResponse`
- * written by the codec (`codec.ts`'s `chunk`) whose parts are only the new text, the last one carrying the finish
- * reason and the usage; and a failure as Google's error body (`google.rpc.Status`, with its status names), whole or as
- * the stream's `data: {"error": ...}` event, which `@google/genai` raises. There is no end marker: the body just ends.
- * Events end with CRLF CRLF, as Google's servers send them. Without `?alt=sse` the same events are the objects of one
- * JSON array, streamed (`Framing`). A whole reply is the codec's (`response`). Gemini has no refusal field: a reply's
- * refusal is a text part of its own (`refusalPart`), after the text, on the last event of a stream.
+ * The one writer of the Gemini API's answers, for the gateway and the simulator: `ChatChunk` batches as `?alt=sse`
+ * events (the Gemini API reference, `streamGenerateContent`), each a `GenerateContentResponse` of only the new parts,
+ * and a failure as Google's error body (`google.rpc.Status`), whole or as the stream's `data: {"error": ...}` event,
+ * which `@google/genai` raises. There is no end marker: the body just ends. Events end with CRLF CRLF, as Google's
+ * servers send them; without `?alt=sse` the events are one JSON array, streamed (`Framing`).
  *
- * Gemini sends function calls whole, never piecemeal: by default a stream's calls are folded until its `Finish` chunk
- * and written on the last event, since another dialect's deployment may send them in fragments; a writer told that
- * its calls come whole (`wholeCalls`) writes each in the event of its batch. Gemini's own events each carry the usage
- * so far: a writer told so (`runningUsage`) writes the latest `Usage` chunk on every event, else only on the last.
- *
- * As every writer does (`wire/streamFold.ts`), a stream's writer keeps what it has forwarded: a `Restart` before any
- * part went out is invisible, after one it ends the stream with an error event; a `Continue` is the stream going on.
- * Each chunk's `modelVersion` names the model that produced it: a router's `Start` chunk's from the first (an `Llm`
- * that is no router: the one asked for), then a `Restart`'s or `Continue`'s deployment's, the `Finish` chunk's on the
- * last.
+ * Gemini sends function calls whole: a stream's calls are folded until its `Finish` chunk, since another dialect's
+ * deployment may send fragments, unless the writer is told they come whole (`wholeCalls`). Gemini's own events each
+ * carry the usage so far (`runningUsage`). As every writer does (`wire/streamFold.ts`), a stream's writer keeps what it
+ * has forwarded: a `Restart` before any part went out is invisible, after one it ends the stream with an error event.
+ * Each chunk's `modelVersion` names the model that produced it.
  */
 import { type ChatChunk, type Finish, makeAccumulator, type Restart, type ToolCallDelta } from "../../../ChatChunk.js"
 import { emptyUsage, type Usage } from "../../../ChatResponse.js"
@@ -69,8 +61,8 @@ export function errorEvent(answer: ErrorAnswer): string {
 export type Framing = "sse" | "array"
 
 /**
- * The JSON array's framing: `[` then the objects, separated by a line with the comma and CRLF, then `]` on a line of
- * its own, as Google's servers write the array; `opened` once an object went out.
+ * The JSON array's framing as Google's servers write it: `[` then the objects, separated by a line with the comma and
+ * CRLF, then `]` on a line of its own.
  */
 export function arrayFraming(opened = false): TextFraming {
   function head(): string {
@@ -81,10 +73,7 @@ export function arrayFraming(opened = false): TextFraming {
   return { head, tail: "", end: () => (opened ? "" : "[") + "\n]" }
 }
 
-/**
- * The text framing of `framing` for a stream after `written` objects; one per stream (the array's keeps whether it
- * has opened).
- */
+/** The text framing of `framing` for a stream after `written` objects; one per stream, as the array's keeps state. */
 export function textFraming(framing: Framing, written = 0): TextFraming {
   return framing === "sse" ? sse : arrayFraming(written > 0)
 }

@@ -1,9 +1,7 @@
 /**
- * Ollama's native wire (`POST /api/chat` and `POST /api/embed`, Ollama's API docs), one module used in both
- * directions: the request body the client writes, its schema and its mapping back to a `ChatRequest` (`toRequest`),
- * which the simulator reads it with; the reply, whole or one NDJSON line at a time, the simulator
- * writes and the client reads (plain functions over `JSON.parse` output checked with `typeof`), with its usage and
- * finish reasons; the error body; and the embeddings request and reply.
+ * Ollama's native wire (`POST /api/chat` and `POST /api/embed`, Ollama's API docs) in both directions: the request
+ * (`requestBody` for the client, `toRequest` for the simulator), the reply, whole or one NDJSON line at a time (plain
+ * functions over `JSON.parse` output checked with `typeof`), the error body, and the embeddings request and reply.
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -143,9 +141,8 @@ function samplingInto(options: Readonly<Record<string, unknown>>, request: Mutab
 }
 
 /**
- * A checked body as the library's request, or what is wrong with it: `requestBody`'s inverse. Tool calls keep their
- * ids (none is `""`), their arguments the object's JSON text; a `format` of `"json"` is `json_object`, a schema
- * `json_schema`; `options` give the sampling fields. Ollama has no tool choice: tools offered may be called.
+ * A checked body as the library's request, or what is wrong with it: `requestBody`'s inverse. Ollama has no tool
+ * choice: tools offered may be called.
  */
 export function toRequest(body: Body): Result.Result<ChatRequest, Problem> {
   const request: Mutable<ChatRequest> = { model: body.model, messages: (body.messages ?? []).map(messageOf) }
@@ -253,10 +250,7 @@ const tool = (tool: ToolDefinition): JsonObject => {
 const format = (format: ResponseFormat): unknown =>
   format.type === "json_object" ? "json" : format.type === "json_schema" ? format.schema : undefined
 
-/**
- * `think`: `false` for `none`, otherwise a level. Models without levels treat
- * any level as `true`; `max` is the highest level Ollama names.
- */
+/** `think`: `false` for `none`, else a level; models without levels take any level as `true`. */
 export const think = (effort: ReasoningEffort): boolean | string => {
   switch (effort) {
     case "none":
@@ -284,18 +278,10 @@ export interface BodyOptions {
 }
 
 /**
- * The JSON body of `POST /api/chat`; throws `RequestError` for what Ollama
- * cannot take (image URLs, tool-call arguments that are not a JSON object).
- * `providerOptions` are merged last, so they win; an `options` object in them
- * is merged into the sampling options rather than replacing them. The tool fields:
- *
- * | request | sent |
- * | --- | --- |
- * | no `tools` (or none), or `toolChoice: "none"` | no `tools`: Ollama has no tool choice, so `none` is no tools |
- * | `toolChoice` `auto`, `required`, a named tool | the `tools` alone: Ollama cannot be made to call one |
- * | `parallelToolCalls` | not sent: Ollama has no such setting |
- * | `stop` empty | no `stop` |
- * | `serviceTier`, `promptCacheKey`, `previousResponse` | not sent: no such request field (`wire/serviceTier.ts`) |
+ * The JSON body of `POST /api/chat`; throws `RequestError` for what Ollama cannot take (image URLs, tool-call arguments
+ * that are not a JSON object). `providerOptions` are merged last, so they win; an `options` object in them is merged
+ * into the sampling options rather than replacing them. Ollama has no tool choice (`none` sends no tools; no model can
+ * be made to call one), nor `parallelToolCalls`, `serviceTier`, `promptCacheKey`, `previousResponse`.
  */
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObject => {
   const names = new Map<string, string>()
@@ -454,10 +440,7 @@ export function objectHead(model: string, created: number): string {
   return `{"model":${JSON.stringify(model)},"created_at":"${new Date(created * 1000).toISOString()}",`
 }
 
-/**
- * A whole (non-streamed) reply as its JSON body: `head` (`objectHead`), the response's message (its reasoning as
- * `thinking` when it has some, its calls whole), and `metrics`' counts.
- */
+/** A whole reply as its JSON body: `head` (`objectHead`), the message, and `metrics`' counts. */
 export function responseJson(
   response: Pick<ChatResponse, "text" | "reasoning" | "refusal" | "toolCalls">,
   head: string,
@@ -471,11 +454,7 @@ export function responseJson(
   return `${head}"message":${json}},${doneFields(metrics)}}`
 }
 
-/**
- * The lines of a stream (their JSON; the line end is the sink's, `ndjson.ts`' framing), around its JSON strings:
- * `start` and a quoted text token and `textEnd`; `start`, `""`, `thinking` and a quoted reasoning token and `textEnd`;
- * `start`, `""`, `toolCalls` and calls' JSON and `textEnd` (each call whole); the last line is `last(metrics)`.
- */
+/** A stream's lines around their JSON strings; the line end is the sink's (`ndjson.ts`' framing). */
 function streamLines(head: string) {
   const start = `${head}"message":{"role":"assistant","content":`
   return {
@@ -493,9 +472,8 @@ export interface StreamWriter {
 }
 
 /**
- * The writer of a stream whose lines start with `head` (`objectHead`): a line a text or reasoning delta, one line for a
- * write's tool calls (each call whole: its fragments in the write joined), and the `Finish` as the last line, its
- * counts and durations `metrics`; usage chunks write nothing (the last line carries the counts).
+ * The writer of a stream whose lines start with `head` (`objectHead`): a write's tool calls go on one line, each call
+ * whole; usage chunks write nothing, as the last line carries the counts.
  */
 export function streamWriter(head: string, metrics: () => Metrics, out: EventSink): StreamWriter {
   const lines = streamLines(head)
@@ -565,10 +543,8 @@ export const keepAliveOf = (millis: number): string | number =>
 // Embeddings (`POST /api/embed`, Ollama's API docs)
 
 /**
- * The most inputs sent in one `/api/embed` request. Ollama documents no
- * limit, but it embeds a request's inputs in one go and answers only when all
- * are done, so the whole request must fit the client's timeout; 512 short
- * texts take seconds on a laptop, and the body stays small.
+ * The most inputs sent in one `/api/embed` request. Ollama documents no limit, but it answers only when all of a
+ * request's inputs are embedded, so the whole request must fit the client's timeout.
  */
 export const maxEmbeddingInputs = 512
 

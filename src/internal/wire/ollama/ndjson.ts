@@ -1,16 +1,10 @@
 /**
- * An incremental NDJSON line splitter: bytes in, whole lines out; and NDJSON's framing for a stream's writer
- * (`ndjson`). Used by the Ollama chat stream and meant for any other NDJSON body (Ollama's embeddings, pulls).
- *
- * Lines end at `\n`; one trailing `\r` is stripped; blank (whitespace-only)
- * lines are skipped; the unterminated last line is buffered across chunks and
- * flushed by `end`. Bytes are decoded as one text (`Utf8Decoder`), so a
- * UTF-8 character split across network chunks comes out whole. The splitter
- * does not parse JSON: the caller does, and names a malformed line itself.
- *
- * Cost is per chunk, not per character: line ends are found with `indexOf`,
- * and an unterminated tail grows by concatenation only (V8 ropes), so a long
- * line spread over many small chunks stays linear.
+ * An incremental NDJSON line splitter (bytes in, whole lines out) and NDJSON's framing for a stream's writer
+ * (`ndjson`), for Ollama's streams. Lines end at `\n` (a trailing `\r` stripped, blank ones skipped); the unterminated
+ * last line is flushed by `end`. Bytes are decoded as one text (`Utf8Decoder`), so a UTF-8 character split across
+ * network chunks comes out whole; the caller parses the JSON and names a malformed line. Line ends are found with
+ * `indexOf` and an unterminated tail grows by concatenation only (V8 ropes), so a long line over many small chunks
+ * stays linear.
  */
 import { Utf8Decoder } from "../../sse/streamParser.js"
 import type { Framing } from "../eventSink.js"
@@ -38,9 +32,8 @@ export class Decoder {
   constructor(readonly maxLineSize: number = defaultMaxLineSize) {}
 
   /**
-   * Appends the lines these bytes complete to `out`. Returns `false` (and
-   * stays failed) once a line grows past `maxLineSize`; lines completed
-   * before it are already in `out`.
+   * Appends the lines these bytes complete to `out`. Returns `false` (and stays failed) once a line grows past
+   * `maxLineSize`; lines completed before it are already in `out`.
    */
   push(bytes: Uint8Array, out: Array<string>): boolean {
     if (this.failed) return false

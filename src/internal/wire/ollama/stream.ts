@@ -1,11 +1,7 @@
 /**
- * The Ollama `/api/chat` NDJSON stream as a plain mutable state machine: bytes
- * in, `ChatChunk`s out, one whole network chunk at a time.
- *
- * Each line is a JSON object: `done: false` lines carry `message.content` and
- * `message.thinking` deltas and whole tool calls; the `done: true` line carries
- * `done_reason` and the counts; an `{"error": …}` line fails the stream. A body
- * that ends without the `done` line is truncated.
+ * The Ollama `/api/chat` NDJSON stream's parser: `done: false` lines carry deltas and whole tool calls, the
+ * `done: true` line `done_reason` and the counts, an `{"error": …}` line fails the stream. A body that ends without the
+ * `done` line is truncated.
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Duration from "effect/Duration"
@@ -26,8 +22,8 @@ export interface StreamContext extends Adapter.StreamContext {
 }
 
 /**
- * One stream's state. `push` and `end` append chunks to `out` and return the
- * failure that ends the stream, if any (chunks appended before it still count).
+ * One stream's state. `push` and `end` return the failure that ends the stream, if any (chunks appended before it still
+ * count).
  */
 export class OllamaStreamParser {
   private readonly lines: Ndjson.Decoder

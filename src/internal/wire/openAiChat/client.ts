@@ -1,10 +1,6 @@
 /**
  * The Chat Completions adapter (`OpenAiChat`): its table, which Azure OpenAI's (`AzureOpenAi`) fills in with its own
- * paths and key header, and its stream's parser.
- *
- * The parser is a plain mutable state machine: bytes in, `ChatChunk`s out, one whole network chunk at a time. It
- * holds no Effect so the hot path is a loop over events; the transport (`providerHttp`) feeds one instance per stream
- * from the body's pulls.
+ * paths and key header, and its stream's parser, which holds no Effect so that the hot path is a loop over events.
  */
 import * as Duration from "effect/Duration"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
@@ -103,8 +99,8 @@ interface ToolCallState {
 }
 
 /**
- * One stream's state. `push` and `end` append chunks to `out` and return the
- * failure that ends the stream, if any (chunks appended before it still count).
+ * One stream's state. `push` and `end` return the failure that ends the stream, if any (chunks appended before it still
+ * count).
  */
 export class ChatStreamParser extends JsonSseParser {
   private id = ""

@@ -1,27 +1,13 @@
 /**
- * The Chat Completions wire (`POST /v1/chat/completions`, OpenAI's API
- * reference "Create chat completion" and "The chat completion object"), one
- * module used in both directions:
+ * The Chat Completions wire (`POST /v1/chat/completions`, OpenAI's API reference "Create chat completion" and "The chat
+ * completion object") in both directions: the request (decoded for the gateway, the simulator and the `batch` command's
+ * input lines; `requestBody` for the client), the reply (`reply`, `completion`), the stream's chunk (`readChunk` and
+ * the templates the one writer, `writer.ts`, fills in) and OpenAI's error body, which the Responses API shares.
  *
- * - the request body: the Effect Schema of the wire (snake_case, unknown fields
- *   ignored, `null` taken as unset) and its mapping to the library's
- *   `ChatRequest`, read by the gateway, the simulator and the `batch` command's input lines;
- *   and `requestBody`, the same mapping the other way, written by the client.
- *   A body that does not fit is a failed `Result`, its `Problem` naming its
- *   wire path (`messages[1].role`). Ranges (a `temperature` of 5, no messages) are the
- *   `ChatRequest` schema's, which the `Llm` checks before sending, failing with
- *   `InvalidRequestError`. The schema is the check (`internal/schemaCheck.ts`):
- *   its guard accepts a body as it is, and its decode runs only for a body it
- *   refuses, to name the field.
- * - the reply (`chat.completion`): `reply` reads one for the client,
- *   `completion` writes one for the gateway and the simulator; with the usage and finish reasons
- *   the streams share. The reader is plain functions over `JSON.parse` output,
- *   checked with `typeof`: decoding a schema union per call or per stream event
- *   costs more than the HTTP round trip on loopback.
- * - the stream's chunk: its schema, read by hand (`readChunk`, the client's), and its templates, which the one
- *   writer (`writer.ts`) fills in for the gateway and the simulator; `wirePath`, the engine's request paths as the
- *   body names them.
- * - OpenAI's error body, which the Responses API shares.
+ * Ranges (a `temperature` of 5, no messages) are the `ChatRequest` schema's, which the `Llm` checks. The schema's guard
+ * accepts a body as it is; its decode runs only for a body it refuses, to name the field (`internal/schemaCheck.ts`).
+ * The readers are plain functions over `JSON.parse` output, checked with `typeof`, as decoding a schema union per call
+ * or per stream event costs more than the event.
  */
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -312,9 +298,8 @@ function responseFormatOf(format: typeof WireResponseFormat.Type): ResponseForma
 }
 
 /**
- * A checked body as the engine's request, or what is wrong with it (a tool
- * message without its call's id). The body's `model` is left out: the gateway
- * reads it as its address, `batch` as the line's model.
+ * A checked body as the engine's request, or what is wrong with it. The body's `model` is left out: the gateway reads
+ * it as its address, `batch` as the line's model.
  */
 export function toRequest(body: typeof ChatBody.Type): Result.Result<ChatRequest, Problem> {
   const messages: Array<Message> = []
@@ -355,8 +340,7 @@ export function maxTokensField(body: typeof ChatBody.Type): MaxTokensField {
 export const checkChatBody = checker(ChatBody, { errors: "first" })
 
 /**
- * A parsed JSON body as a `ChatRequest` (its `model` kept when set), or what
- * is wrong with it in one line naming the wire field.
+ * A parsed JSON body as a `ChatRequest` (its `model` kept when set), or what is wrong with it, naming the wire field.
  */
 export function toChatRequest(json: unknown): Result.Result<ChatRequest, string> {
   const checked = checkChatBody(json)
@@ -382,9 +366,8 @@ const renamed: Readonly<Record<string, string>> = {
 }
 
 /**
- * A path of the engine's request (`tools[0].name`, `messages[1].toolCallId`)
- * as the wire request writes it (`tools[0].function.name`,
- * `messages[1].tool_call_id`); `maxTokens` is the name the body gave it.
+ * A path of the engine's request (`tools[0].name`) as the wire request writes it (`tools[0].function.name`);
+ * `maxTokens` is the name the body gave it.
  */
 export function wirePath(path: string, maxTokens: MaxTokensField = "max_tokens"): string {
   return path
@@ -555,33 +538,20 @@ export interface BodyOptions {
 export const maxStop = 4
 
 /**
- * Whether a model's sampling is its own: OpenAI's reasoning models (the o-series, and the GPT-5 family but its
- * `gpt-5-chat` models) refuse `stop` ("Unsupported parameter: 'stop' is not supported with this model"), a
- * `temperature` or `top_p` but the default ("Only the default (1) value is supported"), on Chat Completions and (but
- * `stop`, which it has not) the Responses API. Read over the name's last segment, as a server that routes to OpenAI
- * names its models (`openai/o3`). GPT-5.1 and later take them at reasoning effort `none`; an encoder leaves them out
- * there too, which keeps the request valid at any effort.
+ * Whether a model's sampling is its own: OpenAI's reasoning models (the o-series, GPT-5 but `gpt-5-chat`) refuse
+ * `stop`, and a `temperature` or `top_p` but the default, on Chat Completions and the Responses API. Read over the
+ * name's last segment (`openai/o3`). GPT-5.1 and later take them at effort `none`, but leaving them out there too keeps
+ * the request valid at any effort.
  */
 export const fixedSampling = (model: string): boolean =>
   /^(?:o[1-9](?![0-9])|gpt-5(?![0-9])(?!-chat))/.test(model.slice(model.lastIndexOf("/") + 1))
 
 /**
- * The JSON body of `POST /chat/completions`; `providerOptions` are merged last, so they win. What the API refuses in
- * a state the request may be in is left out rather than sent (OpenAI's Chat Completions reference):
- *
- * | request | sent |
- * | --- | --- |
- * | no `tools` (or none) | no `tools`, `tool_choice`, `parallel_tool_calls`: the API takes no choice without tools |
- * | `toolChoice`, with tools | `tool_choice` `auto`, `none`, `required`, `{type: "function", function: {name}}` |
- * | `parallelToolCalls`, with tools | `parallel_tool_calls` |
- * | `stop` empty | no `stop` |
- * | `stop` of more than four | its first four (`maxStop`), as many as OpenAI takes |
- * | `stop`, `temperature`, `topP`, to a reasoning model (`fixedSampling`) | none: the model refuses them |
- * | `serviceTier` | `service_tier`, as asked (`wire/serviceTier.ts`), where `sendServiceTier` (OpenAI's own API) |
- * | a PDF part (by its bytes) | a `file` part, `filename` the part's `document.title`, else `document.pdf` |
- * | a tool result's image and PDF parts | its text in the tool message; the parts in a user message after the turn's |
- *
- * A choice without tools is dropped whatever it is: with nothing offered, no reply calls a tool.
+ * The JSON body of `POST /chat/completions`; `providerOptions` are merged last, so they win. What the API refuses in a
+ * state the request may be in is left out rather than sent (OpenAI's Chat Completions reference): a tool choice and
+ * `parallel_tool_calls` without tools (with nothing offered, no reply calls a tool), more than four `stop` sequences
+ * (`maxStop`), and `stop` and sampling to a reasoning model (`fixedSampling`). `service_tier` goes only where
+ * `sendServiceTier` (OpenAI's own API).
  */
 export function requestBody(request: ChatRequest, options: BodyOptions): JsonObject {
   const messages = encodeMessages(request.messages)
@@ -659,10 +629,9 @@ export function argumentsOf(value: unknown): string | undefined {
 }
 
 /**
- * Reasoning text: `reasoning_content` (DeepSeek, older vLLM) or `reasoning`
- * (OpenRouter, Ollama, Groq, newer vLLM). Servers in transition send both with
- * the same text, so only one is read. `contentField` is the path of
- * `reasoning_content` an error names (a constant: a stream reads it per event).
+ * Reasoning text: `reasoning_content` (DeepSeek, older vLLM) or `reasoning` (OpenRouter, Ollama, Groq, newer vLLM).
+ * Servers in transition send both with the same text, so only one is read. `contentField` is a constant path, as a
+ * stream reads it per event.
  */
 export function reasoningOf(record: JsonObject, contentField: string): string | undefined {
   const content = textOf(record["reasoning_content"], contentField)
@@ -807,9 +776,8 @@ const safe = { filtered: false, severity: "safe" }
 const contentFilterResults = { hate: safe, self_harm: safe, sexual: safe, violence: safe }
 const promptFilterResults = [{ prompt_index: 0, content_filter_results: contentFilterResults }]
 
-// ---------------------------------------------------------------------------
-// The stream: `chat.completion.chunk` events (OpenAI's API reference, "The chat completion chunk object"),
-// each `data: <chunk>`, ending with `data: [DONE]`
+// The stream: `chat.completion.chunk` events (OpenAI's API reference, "The chat completion chunk object"), each
+// `data: <chunk>`, ending with `data: [DONE]`
 
 const ChunkToolCall = Schema.Struct({
   index: maybe(Schema.Number),
@@ -826,10 +794,9 @@ const Delta = Schema.Struct({
 })
 
 /**
- * One `chat.completion.chunk`, as far as a client reads it: the first choice's delta and finish reason, the usage
- * (on the last chunk with `stream_options.include_usage`, on every one from vLLM), Groq's `x_groq`, and the error a
- * server sends in place of a chunk.
- * `readChunk` reads the same fields by hand; a property test holds the two to agree.
+ * One `chat.completion.chunk`, as far as a client reads it (usage on the last chunk with `include_usage`, on every one
+ * from vLLM; an error a server sends in place of a chunk). `readChunk` reads the same fields by hand; a property test
+ * holds the two to agree.
  */
 export const Chunk = Schema.Struct({
   id: maybe(Schema.String),
@@ -970,10 +937,9 @@ export interface ChunkMeta {
 }
 
 /**
- * The fixed text of one stream's chunk events' data, around what each carries (a delta's text as a JSON string, a tool
- * call fragment as `toolCallFragmentJson`): built once per stream and model, so a chunk costs a concatenation. ASCII
- * whatever the id and model hold, as the gateway writes ASCII templates without checking them. The events' framing
- * (SSE's `data:` line and blank line) is the sink's (`wire/eventSink.ts`).
+ * The fixed text of one stream's chunk events' data, built once per stream and model so that a chunk costs a
+ * concatenation. ASCII whatever the id and model hold, as the gateway writes ASCII templates without checking them. The
+ * events' framing is the sink's (`wire/eventSink.ts`).
  */
 export interface ChunkTemplates {
   readonly meta: ChunkMeta
@@ -1085,16 +1051,14 @@ export function openAiErrorJson(message: string, type: string, param: string | n
 }
 
 /**
- * Azure OpenAI's error body for what Azure answers itself (a key, a limit, a deployment): no `type`, a string
- * `code`.
+ * Azure OpenAI's error body for what Azure answers itself (a key, a limit, a deployment): no `type`, a string `code`.
  */
 export function azureErrorJson(code: string, message: string): string {
   return JSON.stringify({ error: { code, message } })
 }
 
 /**
- * The flat error body of vLLM before 0.10.1 (`object: "error"`, its `code` the HTTP status), which `isErrorPayload`
- * reads.
+ * The flat error body of vLLM before 0.10.1 (`object: "error"`, its `code` the HTTP status), read by `isErrorPayload`.
  */
 export function vllmErrorJson(message: string, type: string, code: number): string {
   return JSON.stringify({ object: "error", message, type, param: null, code })

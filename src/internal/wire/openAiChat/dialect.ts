@@ -1,13 +1,8 @@
 /**
  * OpenAI Chat Completions as a server answers in it (`Dialect`): a `/v1/chat/completions` body decoded into the
- * engine's request and written back with this folder's writer, and a `/v1/embeddings` body decoded.
- *
- * The request bodies: their text parsed as JSON and checked against the codec's Effect Schemas of the wire
- * (snake_case, unknown fields ignored), then turned into the library's `ChatRequest` and `EmbeddingRequest`. The
- * schemas check shapes and types and name the wire field that is wrong; the ranges (a `temperature` of 5, no
- * messages) are the `ChatRequest` schema's, checked by the `Llm` before anything is sent, and its
- * `InvalidRequestError` paths are renamed to the wire's (`wirePath`). A reply's id is `chatcmpl-` and a random UUID
- * (never the client's `x-request-id`, which it may choose).
+ * engine's request and written back with this folder's writer, and a `/v1/embeddings` body decoded. The `Llm`'s
+ * `InvalidRequestError` paths are renamed to the wire's (`wirePath`). A reply's id is `chatcmpl-` and a random UUID,
+ * never the client's `x-request-id`, which it may choose.
  */
 import * as Result from "effect/Result"
 import { randomUUID } from "node:crypto"

@@ -1,14 +1,8 @@
 /**
  * OpenAI's embeddings wire (`POST /v1/embeddings`, OpenAI's API reference "Create embeddings" and "The embedding
- * object"), one module used in both directions: the request body a client writes (`requestBody`) and a server (the
- * gateway, the simulator) reads (`EmbeddingsBody`, `checkBody`, `toRequest`), and the list of vectors a server writes
- * (`embeddingList`) and a client reads (`readReply`). Every OpenAI-style client sits on it: `OpenAiChat` (so each
- * compatible preset) and `OpenAiResponses`, which share the API root.
- *
- * Vectors travel as JSON numbers (`encoding_format: "float"`) or as base64 of little-endian float32 bytes
- * (`"base64"`, far smaller than the numbers, and what the official SDK asks for by default). A reply is read in
- * either form whatever was asked, as some compatible servers ignore `encoding_format`, and put in input order by
- * each item's `index`.
+ * object") in both directions, for every OpenAI-style client (`OpenAiChat`, so each compatible preset, and
+ * `OpenAiResponses`) and server. A reply is read as JSON numbers or base64 float32 whatever was asked, as some
+ * compatible servers ignore `encoding_format`, and put in input order by each item's `index`.
  */
 import * as Base64 from "effect/encoding/Base64"
 import * as Result from "effect/Result"

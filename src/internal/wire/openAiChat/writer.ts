@@ -1,22 +1,12 @@
 /**
- * The one writer of OpenAI Chat Completions' answers, which the gateway and the simulator both write with: `ChatChunk`
- * batches as `chat.completion.chunk` SSE events ending in `data: [DONE]`, in the codec's templates (`codec.ts`); a
- * whole `ChatResponse` as a `chat.completion` (the codec's `completion`); and a failure as OpenAI's error body, whole
- * or as the stream's last event. A refusal, which the library holds whole on the `Finish` chunk, is `message.refusal`
- * in a whole reply and one `delta.refusal` before the finishing chunk in a stream.
+ * The one writer of OpenAI Chat Completions' answers, for the gateway and the simulator: `ChatChunk` batches as
+ * `chat.completion.chunk` SSE events ending in `data: [DONE]`, in the codec's templates (`codec.ts`); a whole
+ * `ChatResponse` as a `chat.completion`; and a failure as OpenAI's error body, whole or as the stream's last event.
  *
- * A stream's writer folds the chunks as every writer does (`wire/streamFold.ts`): the engine's `Restart` (a
- * router that moved a broken stream to another deployment) is invisible to an
- * OpenAI client while nothing of the answer has been forwarded (the stream
- * goes on from the new deployment); once something has, the two answers
- * cannot be told apart on the wire, so the stream ends with an error event
- * instead (the gateway buffers nothing to replay). A `Continue` (the router
- * asked another deployment for the rest of the same answer) is forwarded as
- * the stream going on. Each chunk names the model that produces it: a
- * router's `Start` chunk names the answering deployment's from the first one
- * (an `Llm` that is no router: the one asked for), until a `Restart` or
- * `Continue` names another deployment's, and the `Finish` chunk's on the last
- * ones.
+ * As every writer does (`wire/streamFold.ts`), a stream's writer keeps what it has forwarded: a `Restart` is invisible
+ * to an OpenAI client while nothing of the answer has been forwarded; once something has, the two answers cannot be
+ * told apart on the wire, so the stream ends with an error event (the gateway buffers nothing to replay). A `Continue`
+ * is the stream going on. Each chunk names the model that produces it.
  */
 import type { ChatChunk, Restart } from "../../../ChatChunk.js"
 import { bytesOf } from "../bodyText.js"
@@ -63,10 +53,7 @@ export interface StreamWriter {
   readonly write: (chunks: ReadonlyArray<ChatChunk>) => Restart | undefined
 }
 
-/**
- * A writer for the stream `meta` names (`id`, `created`, the model asked for; the simulator's `system_fingerprint`),
- * with OpenAI's final usage chunk when `meta.includeUsage`, into `out`.
- */
+/** A writer for the stream `meta` names, with OpenAI's final usage chunk when `meta.includeUsage`, into `out`. */
 export function streamWriter(meta: ChunkMeta, out: EventSink): StreamWriter {
   // The events' fixed parts for the model that produces them.
   let templates = chunkTemplates(meta)

@@ -3,21 +3,10 @@
  * the API has forgotten it, and its stream's parser. A request marked as a compaction goes to `/responses/compact`
  * (`compaction.ts`), whole.
  *
- * The stream as a plain mutable state machine: bytes
- * in, `ChatChunk`s out, one whole network chunk at a time, with the
- * `push`/`end`/`done` contract of `providerHttp.StreamParser`.
- *
- * Events are told apart by their `event:` name before any JSON is parsed:
- * most of a stream's events repeat what the deltas already said
- * (`output_text.done`, `content_part.*`, `output_item.done`...), and skipping
- * their `JSON.parse` is most of the parser's cost saved. Events without an
- * `event:` line are parsed and dispatched on `data.type`. Unknown events are
- * ignored.
- *
- * The terminal event's response is authoritative: function calls, text and
- * reasoning that no delta announced are emitted from its `output`, and its
- * reasoning items, and its items of types the library does not model (hosted
- * tools' calls), become the reply's provider metadata.
+ * Stream events are told apart by their `event:` name before any JSON is parsed: most of them repeat what the deltas
+ * already said (`output_text.done`, `content_part.*`...), and skipping their `JSON.parse` is most of the parser's cost
+ * saved. The terminal event's response is authoritative: what no delta announced is emitted from its `output`, and its
+ * reasoning items and hosted tools' calls become the reply's provider metadata.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -234,10 +223,7 @@ export class ResponsesStreamParser extends SseParser {
     out.push({ _tag: "ToolCallDelta", index: call.index, arguments: rest })
   }
 
-  /**
-   * Settles a call against its finished item; a call opened by an arguments
-   * delta before its item (so without id or name) gets them here.
-   */
+  /** Settles a call against its finished item; a call opened by an arguments delta before its item gets its id here. */
   private complete(call: CallState, item: JsonObject, out: Array<ChatChunk>): void {
     const name = typeof item["name"] === "string" ? callNameOf(item) : undefined
     const callId = item["call_id"]

@@ -1,17 +1,10 @@
 /**
- * A client's tools of kinds only the Responses API has (OpenAI's Responses API reference), for a deployment of another
- * API, which is offered each as a function:
- *
- * - a custom tool ("Custom tools": a tool whose input is free text, which a grammar may constrain) as a function of one
- *   string argument, its `input`, the grammar in its description;
- * - the client's tool search (a `tool_search` tool whose `execution` is `"client"`: the client searches its deferred
- *   tools and answers with those it loads) as a function of the tool's own parameters; the tools an output loads are
- *   offered from then on, and the output reads as the list of their names;
- * - the tools of an `additional_tools` input item (where Codex's models of the Responses API's "lite" form have all
- *   theirs) as the body's own.
- *
- * The client's calls and outputs of them are read as a function's, and a call the model makes is given back to the
- * client as a `custom_tool_call` or a `tool_search_call` (`writer.ts`, which `namespace.ts`' names tell).
+ * A client's tools of kinds only the Responses API has (OpenAI's Responses API reference), offered each as a function
+ * to a deployment of another API: a custom tool ("Custom tools": free-text input) as a function of one string, its
+ * `input`; the client's tool search (`execution: "client"`) as a function of its own parameters, the tools an output
+ * loads offered from then on; the tools of an `additional_tools` input item (where Codex's models of the Responses
+ * API's "lite" form have all theirs) as the body's own. A call the model makes is given back to the client as a
+ * `custom_tool_call` or a `tool_search_call` (`writer.ts`, by `namespace.ts`' names).
  */
 import * as Result from "effect/Result"
 import type { ToolCall } from "../../../Message.js"
@@ -123,9 +116,8 @@ export interface Available<B extends CountBody> extends Pick<Checked<B>, "tools"
 }
 
 /**
- * A checked body's tools with those an earlier turn made available (`earlier`) and those of its own
- * `additional_tools` items and tool search outputs among them (each flattened, but for a name the body has already),
- * and how each is named back; or the problem with such a tool's name. A body with none beside its own is as it is.
+ * A checked body's tools with those an earlier turn made available (`earlier`) and those its own `additional_tools`
+ * items and tool search outputs add, and how each is named back; or the problem with such a tool's name.
  */
 export function available<B extends CountBody>(
   checked: Checked<B>,

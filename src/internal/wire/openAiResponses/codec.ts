@@ -1,29 +1,17 @@
 /**
  * The Responses wire (`POST /v1/responses`, OpenAI's Responses API reference: "Create a model response", "The
- * response object" and "Streaming events"), one module used in both directions:
+ * response object" and "Streaming events") in both directions: the request (decoded for the gateway and the simulator,
+ * `requestBody` for the client), the response object (`reply`, `responseObject`) and the stream's events (`event`).
  *
- * - the request body: the Effect Schema of the wire (snake_case, unknown fields ignored, `null` taken as unset) and its
- *   mapping to the library's `ChatRequest`, read by the gateway and the simulator; and `requestBody`, the same mapping
- *   the other way, written by the client. The decoding: `instructions` and `system`/`developer` messages become system
- *   messages, in place; `input` as a string is one user message; a user message's `input_text` and `input_image` parts
- *   its content; an assistant message's text, the `function_call` items after it (its tool calls, by `call_id`) and the
- *   `reasoning` item before it (its summaries as the reasoning) make one assistant message; a `function_call_output` is
- *   a tool message. A reasoning item's `encrypted_content` is kept in the message's provider metadata as the client
- *   sends it back, so a Responses deployment gets it back unchanged and every other one leaves it out; a reasoning item
- *   the gateway made to carry another provider's state (`wire/carried.ts`) gives that state back, and a `compaction`
- *   item the gateway made (`compaction.ts`) gives back its summary, as a user message in its place. Tools other than
- *   functions, a hosted tool's `tool_choice` and input items of other types are passed on as they came (the tools and
- *   the choice in `providerOptions`, the items in the assistant's provider metadata), for the gateway to give to a
- *   Responses deployment or refuse by name (`gateway/responses/hosted.ts`).
- * - the response object: its schema; `reply` reads one for the client (whole, or from a terminal stream event), and
- *   `responseObject` and the item writers write one for the one writer (`writer.ts`); with the usage and the status,
- *   which stands for the finish reason the API does not send.
- * - the stream's events: their schema and `event`, which frames one as the gateway and the simulator send it. The
- *   client's parser (`client.ts`) reads them with the readers here.
+ * A reasoning item's `encrypted_content` is kept in provider metadata, so a Responses deployment gets it back unchanged
+ * and every other one leaves it out. Items the gateway made (`wire/carried.ts`, `compaction.ts`) give back what they
+ * carry. Non-function tools, a hosted tool's `tool_choice` and input items of other types are passed on as they came,
+ * for the gateway to give to a Responses deployment or refuse by name (`gateway/responses/hosted.ts`). The response's
+ * status stands for the finish reason the API does not send.
  *
- * The readers on the hot path (a reply, a stream event) are plain functions over `JSON.parse` output, checked with
- * `typeof` (decoding a schema union per event costs more than the HTTP round trip on loopback); a property test
- * checks them against the schemas. The error body is Chat Completions' (`wire/openAiChat/codec.ts`).
+ * The hot-path readers (a reply, a stream event) are plain functions over `JSON.parse` output, checked with `typeof`,
+ * as decoding a schema union per event costs more than the event; a property test holds them to the schemas. The error
+ * body is Chat Completions' (`wire/openAiChat/codec.ts`).
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -115,9 +103,8 @@ const ReasoningItem = Schema.Struct({
 const rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
 
 /**
- * A call of a custom tool (OpenAI's Responses API reference, "Custom tools": a tool whose input is free text) and its
- * output, and a call of the client's tool search and its output (the tools it loads): passed on as they came to a
- * Responses deployment, as a function's (`clientTools.ts`) to another.
+ * A custom tool's call (OpenAI's Responses API reference, "Custom tools": free-text input) and a client tool search's,
+ * with their outputs: passed on as they came to a Responses deployment, as a function's (`clientTools.ts`) to another.
  */
 const CustomToolCallItem = Schema.StructWithRest(
   Schema.Struct({
@@ -229,10 +216,8 @@ export const hostedTypes: ReadonlySet<string> = new Set([
 ])
 
 /**
- * The calls of hosted tools a request is taken to make when it does not say (`max_tool_calls`, a Responses request's
- * bound on them all): `Pricing.estimate` reserves that many at its dearest hosted tool's price, and the Responses
- * adapter sends it as `max_tool_calls` with a request that has hosted tools and no bound of its own, so no reply makes
- * more.
+ * The hosted tool calls a request is taken to make when it sets no `max_tool_calls`: `Pricing.estimate` reserves that
+ * many at its dearest hosted tool's price, and the Responses adapter sends it as the bound, so no reply makes more.
  *
  * @since 0.3.0
  * @category Constants
@@ -341,8 +326,7 @@ export type CountBody = typeof WireInputTokensRequest.Type
 
 /**
  * The body of `POST /v1/responses/compact` (OpenAI's "Compact a response"): a Responses body whose `input` may be left
- * out (`previous_response_id` names the conversation then); what it has of a response's settings (`stream`, `store`,
- * `max_output_tokens`...) is not read.
+ * out (`previous_response_id` names the conversation); its response settings (`stream`, `store`...) are not read.
  */
 export const WireCompactRequest = Schema.Struct({
   ...WireResponsesRequest.fields,
@@ -457,9 +441,8 @@ function assistantOf(turn: Turn): Mutable<AssistantMessage> {
   return message
 }
 
-// The assistant message an item of another type joins: the adapter sends a message's other items before its text and
-// calls, so an item after those opens a message of its own (a `compaction_trigger` after the assistant's answer stays
-// last).
+// An item after a message's text and calls opens a message of its own, as the adapter sends a message's other items
+// before those (a `compaction_trigger` after the assistant's answer stays last).
 function otherItemsOf(turn: Turn): Mutable<AssistantMessage> {
   const last = turn.messages[turn.messages.length - 1]
   if (
@@ -660,9 +643,8 @@ export function flatTools(body: CountBody): Result.Result<Flattened<FlatTool>, P
 }
 
 /**
- * A checked body as the engine's request, its messages `instructions` (which a later turn does not inherit) then
- * `conversation` (an earlier response's, then the input's), its tools `tools` (`flatTools`); or what is wrong with
- * it (a tool type it cannot run).
+ * A checked body as the engine's request: `instructions` (which a later turn does not inherit), then `conversation`
+ * (an earlier response's, then the input's); or what is wrong with it (a tool type it cannot run).
  */
 export function toRequest(
   body: CountBody,
@@ -770,9 +752,8 @@ export function reasoningItemsOf(metadata: ProviderMetadata | undefined): Readon
 }
 
 /**
- * The output items of types this library does not model (the calls of tools the API runs itself, `web_search_call`,
- * `mcp_call`..., and of client tools other than functions, `computer_call`, `custom_tool_call`..., with their
- * outputs) that an earlier reply left in its provider metadata, in order, to send back as they came.
+ * The output items of types this library does not model (hosted tool calls, non-function client tool calls, with
+ * their outputs) that an earlier reply left in its provider metadata, in order, to send back as they came.
  */
 export function outputItemsOf(metadata: ProviderMetadata | undefined): ReadonlyArray<OutputItem> {
   return keptItems(metadata, "outputItems").filter(isTyped)
@@ -786,9 +767,8 @@ function isTyped(value: unknown): value is OutputItem {
 function assistantItems(message: AssistantMessage, items: Array<unknown>): void {
   const calls = message.toolCalls ?? []
   const others = outputItemsOf(message.providerMetadata)
-  // Reasoning first: the API pairs each reasoning item with the items that
-  // follow it, and refuses one followed by nothing, as a reply cut off while
-  // reasoning would leave it.
+  // Reasoning first: the API pairs each reasoning item with the items that follow it, and refuses one followed by
+  // nothing, as a reply cut off while reasoning would leave it.
   if (message.content !== "" || calls.length > 0 || others.length > 0) {
     for (const item of reasoningItemsOf(message.providerMetadata)) items.push(item)
   }
@@ -898,19 +878,9 @@ function offersTools(request: ChatRequest): boolean {
 export const minMaxOutputTokens = 16
 
 /**
- * The JSON body of `POST /responses`; `providerOptions` are merged last, so
- * they win. `stop` and `seed` have no Responses counterpart and are not sent.
- * The tool fields (OpenAI's Responses reference):
- *
- * | request | sent |
- * | --- | --- |
- * | no `tools` (or none), none passed on | no `tools`, `tool_choice` or `parallel_tool_calls`: no tool, no call |
- * | `toolChoice`, with tools | `tool_choice`: `auto`, `none`, `required`, `{type: "function", name}` |
- * | `parallelToolCalls`, with tools | `parallel_tool_calls` |
- * | `serviceTier` | `service_tier`, as asked (`wire/serviceTier.ts`) |
- * | `maxTokens` below 16 | `max_output_tokens` 16, the API's least |
- * | `temperature`, `topP`, to a reasoning model (`fixedSampling`) | none: the model refuses them |
- * | a PDF part (by its bytes), in a message or tool result | `input_file`, named `document.title` or `document.pdf` |
+ * The JSON body of `POST /responses`; `providerOptions` are merged last, so they win. `stop` and `seed` have no
+ * Responses counterpart. No tools means no `tool_choice` nor `parallel_tool_calls`; `max_output_tokens` is at least
+ * 16, the API's least; a reasoning model (`fixedSampling`) refuses `temperature` and `top_p`, so they are left out.
  */
 export function requestBody(request: ChatRequest, options: BodyOptions): JsonObject {
   const { previous } = options
@@ -1045,10 +1015,7 @@ const ResponseUsage = Schema.Struct({
 
 const ResponseStatus = Schema.Literals(["in_progress", "completed", "incomplete", "failed", "cancelled", "queued"])
 
-/**
- * The response object, as far as the library reads and writes it (the settings a response echoes are `echoOf`'s,
- * `Outcome.echo`).
- */
+/** The response object, as far as the library reads and writes it (the settings it echoes are `echoOf`'s). */
 export const ResponseObject = Schema.Struct({
   id: Schema.String,
   object: Schema.Literal("response"),
@@ -1105,10 +1072,7 @@ function orNull<A>(value: A | null | undefined): A | null {
   return value ?? null
 }
 
-/**
- * The request's settings as a response echoes them (`Outcome.echo`), OpenAI's defaults where the body left them
- * out.
- */
+/** The request's settings as a response echoes them (`Outcome.echo`), OpenAI's defaults where the body has none. */
 export function echoOf(body: Echoed): JsonObject {
   return {
     instructions: orNull(body.instructions),
@@ -1235,8 +1199,8 @@ export function usage(value: unknown, serviceTier?: unknown): Usage | undefined 
 }
 
 /**
- * The finish reason, which the API does not send: an incomplete response says
- * why; a response with function calls stopped for them; anything else stopped.
+ * The finish reason, which the API does not send: an incomplete response says why; one with function calls stopped
+ * for them; anything else stopped.
  */
 export function finishReason(response: JsonObject, hasToolCalls: boolean): FinishReason {
   if (response["status"] === "incomplete") {
@@ -1247,10 +1211,7 @@ export function finishReason(response: JsonObject, hasToolCalls: boolean): Finis
   return hasToolCalls ? "tool_calls" : "stop"
 }
 
-/**
- * The error payload of a failed response (`status: "failed"` with `error`),
- * or of a bare `{error}` body, shaped for `fromHttpFailure`; undefined otherwise.
- */
+/** A failed response's (or a bare `{error}` body's) error payload, shaped for `fromHttpFailure`. */
 export function failureOf(response: JsonObject): JsonObject | undefined {
   const error = response["error"]
   if (isJsonObject(error)) return { error }
@@ -1278,12 +1239,9 @@ function reasoningTexts(item: JsonObject, out: Array<string>): void {
 }
 
 /**
- * A reasoning item as it is sent back. With `store`, by id (the API finds it),
- * with its encrypted content when it has one. Without `store`, only an item
- * that carries its encrypted content is kept, and it is sent without its id:
- * the id points at nothing stored, and servers have been seen to reject it
- * ("Item with id 'rs_…' not found. Items are not persisted when `store` is set
- * to false"), while the encrypted content alone carries the reasoning.
+ * A reasoning item as it is sent back: with `store`, by id, with its encrypted content when it has one. Without
+ * `store`, only an item with encrypted content, sent without its id: that points at nothing stored, and servers reject
+ * it ("Items are not persisted when `store` is set to false"), while the encrypted content carries the reasoning.
  */
 export function keptReasoning(item: JsonObject, store: boolean): JsonObject | undefined {
   const id = item["id"]
@@ -1303,10 +1261,7 @@ export function isModelled(type: unknown): boolean {
   return type === "message" || type === "function_call" || type === "reasoning"
 }
 
-/**
- * `providerMetadata` carrying reasoning items, the output items of other types (`outputItemsOf`) and whether the API
- * keeps the response (`storedOf`), or undefined when there is none of these.
- */
+/** `providerMetadata` of the reasoning items, other output items (`outputItemsOf`) and `storedOf`, if any. */
 export function metadataOf(
   reasoningItems: ReadonlyArray<JsonObject>,
   outputItems: ReadonlyArray<JsonObject> = [],
@@ -1410,8 +1365,8 @@ export function hostedCalls(items: ReadonlyArray<JsonObject>, tools: unknown): R
 }
 
 /**
- * `usage` with the hosted tools' calls, when there were any. A reply with calls and no usage still carries them, on a
- * usage of no tokens, which the `Llm` estimates and keeps the calls of.
+ * `usage` with the hosted tools' calls. A reply with calls and no usage still carries them, on a usage of no tokens,
+ * which the `Llm` estimates and keeps the calls of.
  */
 function withHostedCalls(
   counted: Usage | undefined,
@@ -1428,10 +1383,7 @@ const InContent = { ...At, content_index: Schema.Number }
 const InSummary = { ...At, summary_index: Schema.Number }
 const Numbered = { sequence_number: Schema.Number }
 
-/**
- * The stream's events the library reads or writes, each an `event:` line naming its `type` and its `data`. Unknown
- * events and fields are the reader's to skip.
- */
+/** The stream's events the library reads or writes; unknown events and fields are the reader's to skip. */
 export const StreamEvent = Schema.Union([
   Schema.Struct({
     type: Schema.Literals([

@@ -1,20 +1,12 @@
 /**
  * Compaction on the Responses wire (OpenAI's Responses API reference: "Compact a response", "The compacted response
- * object"): `POST /responses/compact` takes a Responses body and answers a `response.compaction` object, whose `output`
- * is the conversation's user messages followed by one `compaction` item, its `encrypted_content` standing for the
- * whole conversation; a client (Codex) puts that output in place of its history and sends it back as the next turn's
- * input.
- *
- * - The client's side (the `OpenAiResponses` adapter): a request whose `providerOptions` has `compactOption` true is
- *   sent to `/responses/compact` (`compactPath`) with the fields that endpoint takes (`compactBody`), and its reply
- *   (`compactedReply`) keeps the object's output items in its provider metadata (`compactedItems`), as they came.
- * - The server's side (the gateway, the simulator): the object written (`compacted`), with the user messages of the
- *   body's input (`userItems`) and a compaction item (`compactionItem`).
+ * object"): `POST /responses/compact` answers a `response.compaction` object, whose `output` is the conversation's user
+ * messages followed by one `compaction` item standing for the whole conversation; a client (Codex) puts that output in
+ * place of its history. The client's side sends a request marked `compactOption` there (`compactBody`); the server's
+ * side writes the object (`compacted`).
  *
  * A `/responses` call compacts too when its input ends with a `compaction_trigger` item (`isTriggered`; Codex's
- * `responses_compaction_v2`, through its built-in provider): its answer is a response whose one output item is the
- * `compaction` item, streamed or whole, which the client puts in place of its history as it does
- * `/responses/compact`'s.
+ * `responses_compaction_v2`): its answer is a response whose one output item is the `compaction` item.
  */
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { ProviderMetadata } from "../../../Message.js"

@@ -1,12 +1,9 @@
 /**
  * OpenAI Responses as a server answers in it: a `/v1/responses` body (or an `input_tokens` or `compact` one) checked
- * against the codec's schema and its namespace tools flattened (`namespace.ts`), the engine's request of a
- * conversation, and a response's answer written with this folder's writer (`writer.ts`), whole or streamed, its
- * failures in OpenAI's error body with the engine's paths renamed to the body's (`responsesPath`).
- *
- * What the conversation is (a kept response's, which `previous_response_id` names, before the body's input) and which
- * of its tools a deployment is sent are the server's, not the wire's: the gateway keeps responses and chooses
- * deployments (`gateway/responses/`), the simulator keeps its own.
+ * and its namespace tools flattened (`namespace.ts`), and a response written with this folder's writer, its failures'
+ * paths renamed to the body's (`responsesPath`). What the conversation is (a kept response's, which
+ * `previous_response_id` names) and which tools a deployment is sent are the server's, not the wire's
+ * (`gateway/responses/`).
  */
 import type * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -93,8 +90,8 @@ export type Keep = (
 ) => Effect.Effect<void>
 
 /**
- * How the response `ids` to `body` is answered, whole or streamed, its calls named as the body's tools (`names`),
- * dated by `now` (seconds); `keep` is done with the finished response before it is answered.
+ * How the response `ids` to `body` is answered, whole or streamed; `keep` is done with the finished response before it
+ * is answered.
  */
 export function answer(
   { body, names }: Pick<Checked<Body>, "body" | "names">,
@@ -121,10 +118,9 @@ export function warmUp({ body }: Pick<Checked<Body>, "body">, ids: Ids, now: () 
 }
 
 /**
- * How the response `ids` to a body asking for a compaction (its input ended with `compaction_trigger`) is answered when
- * one whole reply is its summary: a response whose one output item is the `compaction` item `seal` makes of the reply's
- * text, as its stream's events (`text/event-stream`) when the body asked for a stream, else as the object; `keep` is
- * done with the finished response before it is answered.
+ * How a compaction request (its input ended with `compaction_trigger`) is answered when one whole reply is its summary:
+ * a response whose one output item is the `compaction` item `seal` makes of it; `keep` is done with the finished
+ * response before it is answered.
  */
 export function compactionAnswer(
   { body, names }: Pick<Checked<Body>, "body" | "names">,

@@ -1,10 +1,9 @@
 /**
- * A Responses `namespace` tool (OpenAI's Responses API reference: a group of tools under one name, whose calls the
- * model makes as `function_call` items naming the `namespace` beside the tool's `name`), served on every deployment
- * by one path: each function of a namespace is offered under its qualified name, `<namespace>__<name>`, a function
- * name every provider takes; a call of a qualified name is given back to the client as the namespace's call
- * (`name` and `namespace`), and a namespaced call the client sends back is read under its qualified name. A Responses
- * deployment is offered the qualified names too, so its calls come back the same way.
+ * A Responses `namespace` tool (OpenAI's Responses API reference: a group of tools under one name, called as
+ * `function_call` items naming the `namespace` beside the tool's `name`), served on every deployment by one path: each
+ * function is offered under its qualified name, `<namespace>__<name>`, a function name every provider takes, and its
+ * calls are given back to the client as the namespace's. A Responses deployment is offered the qualified names too, so
+ * its calls come back the same way.
  */
 import * as Result from "effect/Result"
 import { Problem } from "../../schemaCheck.js"
@@ -59,9 +58,8 @@ export interface Flattened<T> {
 }
 
 /**
- * `tools` (each where the body has it) with each namespace replaced by its tools, in place, under their qualified
- * names, and the names of its functions and custom tools; or the problem with a qualified name: one a provider would
- * refuse, or one another tool has.
+ * `tools` with each namespace replaced by its tools, in place, under their qualified names; or the problem with a
+ * qualified name: one a provider would refuse, or one another tool has.
  */
 export const flatten = <T extends Tool>(tools: ReadonlyArray<Placed<T>>): Result.Result<Flattened<T>, Problem> => {
   const out: Array<Placed<T>> = []

@@ -16,14 +16,10 @@ export interface Options
   /** The API root, `/v1` included: `https://api.openai.com/v1`. The adapter adds `/responses`. */
   readonly baseUrl: string
   /**
-   * Whether OpenAI keeps the response (`store`). With `false`, every call
-   * sends the whole history, and reasoning travels encrypted in
-   * `providerMetadata`. With `true`, a reply says it is kept
-   * (`providerMetadata.openaiResponses.stored`), and a request naming it as
-   * its `previousResponse` goes as `previous_response_id` plus the new
-   * messages when made with the same key (the gateway's `/v1/responses` does
-   * this for a Responses deployment's follow-ups). `providerOptions` can still
-   * set `previous_response_id` for a caller that manages state. Default: `false`.
+   * Whether OpenAI keeps the response (`store`). With `false`, every call sends the whole history, and reasoning
+   * travels encrypted in `providerMetadata`. With `true`, a request naming a kept reply as its `previousResponse` goes
+   * as `previous_response_id` plus the new messages when made with the same key. `providerOptions` can still set
+   * `previous_response_id` for a caller that manages state. Default: `false`.
    */
   readonly store?: boolean | undefined
 }

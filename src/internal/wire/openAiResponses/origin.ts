@@ -1,17 +1,13 @@
 /**
- * Where a Responses deployment's encrypted content was made. OpenAI reads encrypted content back (a `reasoning`
- * item's `encrypted_content`, a `compaction` item's) only at the organisation that made it, and refuses it anywhere
- * else 400 `invalid_encrypted_content` ("The encrypted content gAAA...DQ== could not be verified."): a conversation
- * that moves to another deployment (a router's failover or its next pick, another gateway) would fail there.
+ * Where a Responses deployment's encrypted content was made. OpenAI reads encrypted content back (a `reasoning` or
+ * `compaction` item's) only at the organisation that made it, and refuses it anywhere else with 400
+ * `invalid_encrypted_content`: a conversation that moves to another deployment (a router's failover, another gateway)
+ * would fail there.
  *
- * So the `OpenAiResponses` client marks the encrypted content of every reply with its origin: a digest of its provider,
- * base URL and the key the call took (no secret can be read from it, and no one without the key makes it), as
- * `<mark><origin>.<content>`, which a client and the gateway carry back as they carry any encrypted content. Sending
- * a request, the client gives back the content its own origin made, as the provider made it, and leaves out what
- * another made, which only that one reads; content with no mark (made elsewhere, or before) goes as it is, and when
- * the provider refuses it (`invalid_encrypted_content`) the call is made once more without any encrypted content, in
- * the same attempt with the same key. A reply made without it is a reply without the reasoning that content held, not
- * a failure.
+ * So the `OpenAiResponses` client marks every reply's encrypted content with its origin, a digest of its provider, base
+ * URL and key (no secret can be read from it, and no one without the key makes it), and sends back only what its own
+ * origin made. Content with no mark goes as it is, and when the provider refuses it the call is made once more without
+ * any encrypted content: a reply without the reasoning that content held, not a failure.
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Effect from "effect/Effect"
@@ -138,9 +134,8 @@ function markedChunks(chunks: NonEmptyReadonlyArray<ChatChunk>, origin: string):
 }
 
 /**
- * `client` with its encrypted content bound to where it was made (above): each reply's marked with the call's origin;
- * each request (and count) sent with what that origin made and without what another did; a request the provider
- * refuses as `invalid_encrypted_content` made once more without any.
+ * `client` with its encrypted content bound to where it was made (above): replies marked, requests and counts sent with
+ * only what their origin made, a refused request made once more without any.
  */
 export function boundToOrigin(client: Service, options: Options): Service {
   const provider = options.provider ?? "openai"

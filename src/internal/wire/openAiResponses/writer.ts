@@ -1,45 +1,18 @@
 /**
  * The one writer of OpenAI Responses answers (OpenAI's Responses API reference: "The response object", "Streaming
- * events"), which the gateway and the simulator both write with: a whole `ChatResponse` as the `response` object,
- * `ChatChunk` batches as the stream's events, and a failure as OpenAI's error body, the stream's `error` event or a
- * failed response.
+ * events"), for the gateway and the simulator: a whole `ChatResponse` as the `response` object, `ChatChunk` batches as
+ * the stream's events, and a failure as OpenAI's error body, the stream's `error` event or a failed response.
  *
- * The response object: the reply's output items (a `reasoning` item with its summary, a `message` with its
- * `output_text`, a `function_call` per tool call), its `usage`, its `status` (`incomplete` when the reply's limit or
- * a content filter cut it, its message item too), `completed_at` once it has completed, and the request's settings
- * echoed as OpenAI echoes them. A Responses deployment's reasoning items, kept in the reply's provider metadata with
- * their `encrypted_content`, go out with it, so a client sending them back gives them to it again; so do its items of
- * other types (a hosted tool's call and result, `web_search_call`, `mcp_call`...), as it gave them.
- *
- * The stream: each event an `event:` line and its `data`, numbered by `sequence_number`. `response.created` and
- * `response.in_progress` open it; each output item is announced (`response.output_item.added`), filled by its
- * deltas and closed (`response.output_item.done`): a message's `output_text` part (`response.content_part.added`,
- * `response.output_text.delta`, `.done`, `response.content_part.done`), a reasoning item's summary
- * (`response.reasoning_summary_part.added`, `response.reasoning_summary_text.delta`, `.done`,
- * `response.reasoning_summary_part.done`), a function call's arguments (`response.function_call_arguments.delta`,
- * `.done`). A refusal (held whole on the `Finish` chunk) is a `refusal` part (`response.content_part.added`,
- * `response.refusal.delta`, `response.refusal.done`, `response.content_part.done`) after the open message's text, or
- * in a message of its own; in the whole reply it is in the text's message, or in a message after the function calls
- * when there are any, where a stream (whose message closes as the calls start) has it. A message or reasoning item
- * closes when another item starts; function calls, whose deltas a provider may
- * interleave, close at the end, followed by a Responses deployment's items of other types (a hosted tool's call, as
- * it gave it, announced and closed at once: the provider's own progress events for them are not relayed) and by the
- * reasoning item that carries the provider's state for the next turn when there is any (`wire/carried.ts`). A reply
- * of no text and no call has an empty message, as its whole reply does; a compaction's answer (`compaction.ts`'
- * `isTriggered`) has one `compaction` item in its place, a Responses deployment's or the writer's own (`Seal`).
- * `response.completed` (or `response.incomplete`) ends it with the whole response; a failure after the stream began
- * ends it with `response.failed`, carrying the error.
+ * A Responses deployment's reasoning items (with their `encrypted_content`) and items of other types (a hosted tool's
+ * call) go out as it gave them, so a client sending them back gives them to it again; the provider's own progress
+ * events for hosted tools are not relayed. In a stream, a message or reasoning item closes when another item starts;
+ * function calls, whose deltas a provider may interleave, close at the end. A refusal sits where a stream puts it:
+ * after the open message's text, or in a message after the function calls.
  *
  * As every writer does (`wire/streamFold.ts`), a stream's writer keeps what it has forwarded: a `Restart` before any
- * item went out is invisible, after one it ends the stream with `response.failed`; a `Continue` is the stream going
- * on. The response names the model that produced it: from `response.created` on, a router's `Start` chunk's (an
- * `Llm` that is no router: the one asked for), then a `Restart`'s or `Continue`'s deployment's, and at its end the
- * `Finish` chunk's.
- *
- * Ids are Responses' shapes, made of a random UUID of the gateway's (never the client's `x-request-id`, which it may
- * choose, so no client can name another's response before it is made): `resp_…` for the response, `msg_…`, `fc_…`
- * and `rs_…` for its items (each with its output index); the simulator names its own (`Ids`). A function call's
- * `call_id` is the provider's call id, which the client sends back in its `function_call_output`.
+ * item went out is invisible, after one it ends the stream with `response.failed`. Ids are made of a random UUID of the
+ * gateway's, never the client's `x-request-id`, which it may choose, so no client can name another's response before it
+ * is made.
  */
 import type * as Effect from "effect/Effect"
 import { type ChatChunk, type Finish, fromResponse, type Restart, type ToolCallDelta } from "../../../ChatChunk.js"
@@ -122,8 +95,8 @@ function foreignMetadata(metadata: ProviderMetadata | undefined): ProviderMetada
 }
 
 /**
- * The carried state of a reply's metadata (a Responses deployment's left out: its reasoning items carry themselves)
- * and its calls' (by id), as `encrypted_content`; none when there is none.
+ * The carried state of a reply's metadata and its calls', as `encrypted_content` (a Responses deployment's is left out:
+ * its reasoning items carry themselves).
  */
 function envelope(
   message: ProviderMetadata | undefined,
@@ -172,10 +145,8 @@ function compacted(items: ReadonlyArray<OutputItem>): boolean {
 export type Seal = (summary: string) => string
 
 /**
- * A whole reply's output items: its reasoning, the items of other types a Responses deployment gave (a hosted tool's
- * call), its message (unless it is only tool calls; `incomplete` when the reply was cut) or, for a compaction, its
- * `compaction` item (`compaction` sealing its text), its function calls, its refusal's message after them if it has
- * both, and the carrier of its provider's state when it has any.
+ * A whole reply's output items, in a stream's order: reasoning, a Responses deployment's other items, the message (or a
+ * compaction's `compaction` item), function calls, a refusal's message after them, and the carrier of provider state.
  */
 export function outputItems(response: Reply, ids: Ids, names: Names, compaction?: Seal): Array<OutputItem> {
   const others = outputItemsOf(response.providerMetadata)
@@ -209,10 +180,7 @@ function carrierItem(ids: Ids, index: number, carried: string): OutputItem {
   return reasoningItem(ids.item("rs", index), [], carried)
 }
 
-/**
- * A whole reply as the `response` object of `ids`, its calls named as the request's tools (`names`), echoing the
- * request's `echo`; completed at `now` seconds; a compaction's when `compaction` seals its summary.
- */
+/** A whole reply as the `response` object of `ids`, its calls named as the request's tools (`names`). */
 export function response(
   reply: Reply,
   ids: Ids,
@@ -338,9 +306,8 @@ export interface StreamOptions extends Response {
    */
   readonly summary?: boolean | undefined
   /**
-   * The `encrypted_content` of the reasoning item `id`, when the writer makes it up as the item closes (the
-   * simulator's stand-in; `null` until then), or `"none"` (the request asked for none). Default: a Responses
-   * deployment's, known at the reply's end only, where the reasoning items close with it.
+   * The reasoning item's `encrypted_content`, made up as it closes (the simulator's stand-in), or `"none"`. Default: a
+   * Responses deployment's, known at the reply's end only, where the reasoning items close with it.
    */
   readonly seal?: ((id: string) => string) | "none" | undefined
   /**
@@ -474,9 +441,9 @@ function makeMessages(output: Output, ids: Ids) {
 }
 
 /**
- * A stream's reasoning item: its summary filled by deltas (or hidden), closed when another item starts; without
- * `seal`, its `response.output_item.done` held until `release` at the reply's end, where a Responses deployment's
- * `encrypted_content` for it is known (Codex keeps each item as that event gives it, and sends it back so).
+ * A stream's reasoning item; without `seal`, its `response.output_item.done` is held until `release` at the reply's
+ * end, where a Responses deployment's `encrypted_content` is known (Codex keeps each item as that event gives it, and
+ * sends it back so).
  */
 function makeReasoning(output: Output, ids: Ids, summary: boolean, seal: StreamOptions["seal"]) {
   const put = output.put
@@ -539,8 +506,8 @@ function makeReasoning(output: Output, ids: Ids, summary: boolean, seal: StreamO
 }
 
 /**
- * A stream's function calls, by the engine's call index: filled by their deltas, which a provider may interleave, and
- * closed at the end.
+ * A stream's function calls, by the engine's call index: a provider may interleave their deltas, so they close at the
+ * end.
  */
 function makeCalls(output: Output, ids: Ids, names: Names) {
   let calls = new Map<number, OpenCall>()
@@ -612,9 +579,8 @@ function makeCalls(output: Output, ids: Ids, names: Names) {
 }
 
 /**
- * A writer of the stream `options` names, each event written into `out` as it is written; `onFinished` is told of the
- * response once it has completed, with the `Finish` chunk of a reply one deployment gave whole (none for a reply
- * continued mid-way, which no deployment holds whole), before its terminal event is written.
+ * A writer of the stream `options` names, into `out`; `onFinished` gets the completed response before its terminal
+ * event, with the `Finish` chunk of a reply one deployment gave whole (none for one continued mid-way).
  */
 export function streamWriter(
   options: StreamOptions,
@@ -762,9 +728,8 @@ export function streamed(reply: ChatResponse, options: StreamOptions): string {
 }
 
 /**
- * The gateway's encoder for the stream `options` names, each batch one write; `onFinished` is given the response
- * once it has completed, with the `Finish` chunk of a reply one deployment gave whole (`streamWriter`): what it
- * returns is done before the terminal event is written.
+ * The gateway's encoder for the stream `options` names, each batch one write; what `onFinished` returns is done before
+ * the terminal event is written (`streamWriter`).
  */
 export function streamEncoder(
   options: StreamOptions & {
