@@ -1,6 +1,6 @@
 /**
  * What the commands that call a running gateway's admin API share (`keys`, `teams`, `spend`): where the admin key
- * comes from, one request with it and its JSON answer, budget flags, and the error of an unreachable or refusing gateway.
+ * comes from, one request with it, its JSON answer, budget flags, and the error of a gateway unreachable or refusing.
  *
  * @since 0.3.0
  */
