@@ -317,7 +317,7 @@ export abstract class SseParser implements StreamParser {
     return this.ended(out)
   }
 
-  /** The chunks of the events these bytes complete; the failure instead (those events dropped) when one is too large. */
+  /** The chunks of the events these bytes complete; the failure instead (those events dropped) if one is too large. */
   private feed(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
     const events: Array<Sse.Event> = []
     return this.sse.feedBytes(bytes, events) ? this.events(events, out) : this.tooLarge()
