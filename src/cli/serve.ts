@@ -1,8 +1,9 @@
 /**
  * `effect-llm-router serve`: the gateway as a process, over a provider.json or else the built-in simulator (saying so),
  * so `npx effect-llm-router serve` answers at once. SIGINT or SIGTERM stop accepting and let calls in flight finish
- * within the grace period; SIGHUP reloads the provider.json (`Gateway.Service.reload`; one sent while starting, once
- * it serves). Logs are JSON lines on stderr (`Logger.formatJson`), with no key, batched per window (`logLines.ts`).
+ * within the grace period, then exit 0; SIGHUP reloads the provider.json (`Gateway.Service.reload`; one sent while
+ * starting, once it serves). Logs are JSON lines on stderr (`Logger.formatJson`), keyless, batched per window
+ * (`logLines.ts`).
  *
  * @since 0.2.0
  */
@@ -193,7 +194,7 @@ const load = (path: string, args: Args, started: Gateway.Config | undefined) =>
 const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
   Effect.gen(function*() {
     const hangup = yield* hangups
-    // Written before the gateway starts and removed once it has stopped: a signal sent to it meanwhile is the gateway's.
+    // Written before the gateway starts, removed once it has stopped: a signal sent to it meanwhile is the gateway's.
     const pidFile = yield* PidFile.hold(args.data).pipe(Effect.provide(NodeFileSystem.layer))
     const file = args.config
     const { config, notice } = file === undefined
