@@ -113,7 +113,7 @@ function reported<E>(
 }
 
 /**
- * `effect` (a statement, or a `transaction`) retried on contention until `bounds.timeout`, its `SqlError`s and read-back
+ * `effect` (a statement or a `transaction`) retried on contention until `bounds.timeout`, its `SqlError`s and read-back
  * `SchemaError`s as `StoreUnavailableError` (`what` names the step); a failure the caller made of a `SqlError` it
  * expects (a name already taken) is left as it is.
  */
