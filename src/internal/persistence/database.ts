@@ -64,7 +64,7 @@ const client = (database: Database) =>
       Effect.try({
         try: () => {
           // Keys' digests, spend and the request log: a directory only its owner enters, a file only its owner reads
-          // (SQLite gives -wal and -shm the file's mode). Only what is made here: existing ones keep their owner's mode.
+          // (SQLite gives -wal and -shm the file's mode). Only what is made here: existing ones keep their own mode.
           if (database.sqlite === ":memory:") return
           mkdirSync(dirname(database.sqlite), { recursive: true, mode: 0o700 })
           closeSync(openSync(database.sqlite, "a", 0o600))
