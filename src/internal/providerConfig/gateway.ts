@@ -48,7 +48,7 @@ export const KeyEntry = Schema.Struct({
   guardrails: optional(Schema.Array(NonEmpty)),
   rate_limit_capacity: optional(Positive),
   rate_limit_refill_rate: optional(Positive),
-  /** US dollars per period (default "month"); requests without `max_tokens` are sent with `default_max_tokens` (4,096). */
+  /** US dollars per period (default "month"); a request without `max_tokens` goes with `default_max_tokens` (4,096). */
   budget: optional(KeyBudget)
 })
 
