@@ -1,7 +1,8 @@
 /**
  * `CacheStore` in the shared store: each reply a JSON string under its key with Redis' own expiry, beside a sorted-set
- * index of live keys by expiry that `size` counts; writes and removals touch both in one script. The store failing is
- * `StoreUnavailableError`, which `ResponseCache` treats as a miss: a cache never fails a call.
+ * index of live keys by expiry that `size` counts; writes and removals touch both in one script. A failing store is
+ * `StoreUnavailableError`, which `ResponseCache` treats as a miss: a cache never fails a call, whatever
+ * `onUnavailable` says.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
