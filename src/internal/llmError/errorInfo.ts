@@ -52,8 +52,8 @@ export const errorInfo = (body: unknown): ErrorInfo => {
       text
     }
   }
-  // {error: {...}} (OpenAI, Gemini, OpenRouter, Anthropic), {error: "text"} (Ollama),
-  // or a flat {object: "error", message, type, code} (vLLM before 0.10.1).
+  // {error: {...}} (OpenAI, Gemini, OpenRouter, Anthropic), {error: "text"} (Ollama), or a flat
+  // {object: "error", message, type, code} (vLLM before 0.10.1).
   const inner = parsed["error"]
   const source = isJsonObject(inner) ? inner : parsed
   const message = typeof inner === "string" ? inner : asString(source["message"])
