@@ -88,9 +88,9 @@ export interface Keys {
   /** `request_log_max_bytes` (a row counts its text and 160 bytes): past it, the oldest go. Default 256 MiB. */
   readonly requestLogMaxBytes?: number | undefined
   /**
-   * Bytes of kept responses (`responses_max_bytes`; body plus whole conversation as JSON): past it, the least
-   * recently used go first (in Redis, the oldest). Keep it well below Redis' `maxmemory`: a full Redis refuses every
-   * write, every key's limits and budgets with them. Default 64 MiB.
+   * Bytes of kept responses (`responses_max_bytes`; body plus whole conversation as JSON, an image its whole data
+   * URL): past it, the least recently used go first (in Redis, the oldest). Keep it well below Redis' `maxmemory`: a
+   * full Redis refuses every write, every key's limits and budgets with them. Default 64 MiB.
    */
   readonly responsesMaxBytes?: number | undefined
   /**
@@ -108,8 +108,8 @@ export interface Keys {
   /** `responses_max_chain`: continuing a `previous_response_id` chain past it is refused (400). Default 100. */
   readonly responsesMaxChain?: number | undefined
   /**
-   * Open WebSockets on `/v1/responses` (Codex's WebSocket mode) per key per instance (`responses_sockets_max_key`):
-   * one more is refused (429 `too_many_websockets`) before its handshake. Default 16.
+   * Open WebSockets on `/v1/responses` (Codex's WebSocket mode) per key per instance (`responses_sockets_max_key`;
+   * without keys, all of them): one more is refused (429 `too_many_websockets`) before its handshake. Default 16.
    *
    * @since 0.3.0
    */
@@ -215,7 +215,8 @@ export interface Keys {
 /**
  * The callers one issuer's tokens may be (`gateway.token_callers`). Optional per-person limits: `rateLimit` counted
  * per user claim in the gateway's key-limiter store, so instances on a shared store share one bucket; `budget`
- * charged under the person beside their team's (a call must fit both; models need a price).
+ * charged under the person beside their team's (a call must fit both; models need a price). Without a budget a
+ * person's spend is still counted, against no limit.
  *
  * @since 0.3.0
  * @category Models
