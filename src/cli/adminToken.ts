@@ -129,7 +129,8 @@ export const readPrivate = Effect.fnUntraced(function*(path: string) {
 })
 
 /**
- * The token in `directory` (whitespace trimmed), if the file is there; an empty file is an error, as `readPrivate`'s.
+ * The token in `directory` (whitespace trimmed), if the file is there; an empty file is an error, as are those
+ * `readPrivate` refuses.
  *
  * @since 0.3.0
  * @category Constructors
