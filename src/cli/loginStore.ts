@@ -78,9 +78,7 @@ const reasonOf = (cause: unknown): string => {
   return typeof error.message === "string" ? error.message : String(cause)
 }
 
-/**
- * The issuer's discovery document, for the public client `clientId`; plain `http:` is taken only on loopback.
- */
+/** The issuer's discovery document, for the public client `clientId`; plain `http:` is taken only on loopback. */
 export const discover = (client: typeof OpenIdClient, issuer: string, clientId: string) =>
   Effect.tryPromise({
     try: () => {

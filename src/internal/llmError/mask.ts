@@ -13,9 +13,7 @@ type Secrets = ReadonlyArray<Redacted.Redacted<string>>
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype
 
-/**
- * The value with every string in it (object names too) scrubbed; the same value when nothing changed.
- */
+/** The value with every string in it (object names too) scrubbed; the same value when nothing changed. */
 export const scrubbed = (value: unknown, secrets: Secrets, pieces?: number): unknown => {
   if (typeof value === "string") return scrub(value, secrets, pieces)
   if (Array.isArray(value)) {

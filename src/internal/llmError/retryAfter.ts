@@ -1,6 +1,4 @@
-/**
- * Reads a provider's "wait this long" hint from response headers and error bodies.
- */
+/** Reads a provider's "wait this long" hint from response headers and error bodies. */
 import * as Duration from "effect/Duration"
 
 /** A header lookup by lower-case name. */
@@ -153,9 +151,7 @@ export function snapshot(header: HeaderLookup, nowMillis: number): Snapshot | un
   return out
 }
 
-/**
- * Gemini's hint in the error body: a `google.rpc.RetryInfo` entry of `error.details` with `retryDelay: "37s"`.
- */
+/** Gemini's hint in the error body: a `google.rpc.RetryInfo` entry of `error.details` with `retryDelay: "37s"`. */
 export function fromGoogleDetails(details: unknown): Duration.Duration | undefined {
   if (!Array.isArray(details)) return undefined
   for (const detail of details) {

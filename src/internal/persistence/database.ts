@@ -89,9 +89,7 @@ const client = (database: Database) =>
       (PgClient) => PgClient.make({ url: database.postgres, connectTimeout })
     )
 
-/**
- * The database opened for the scope with its schema left alone, for a reader: `audit verify` changes nothing.
- */
+/** The database opened for the scope with its schema left alone, for a reader: `audit verify` changes nothing. */
 export const open = (database: Database): Effect.Effect<SqlClient.SqlClient, DatabaseError, Scope.Scope> =>
   client(database).pipe(
     Effect.mapError((error) =>

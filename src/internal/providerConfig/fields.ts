@@ -1,6 +1,4 @@
-/**
- * The field schemas of `provider.json`'s entries, with the messages a bad value reports.
- */
+/** The field schemas of `provider.json`'s entries, with the messages a bad value reports. */
 import * as Schema from "effect/Schema"
 
 // Exact: an optional field holds its type or is absent, so a bad value reports the field's own message rather than

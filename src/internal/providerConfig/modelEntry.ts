@@ -1,6 +1,4 @@
-/**
- * A model of `provider.json` as written in the file: its keys, prices, adapter and settings.
- */
+/** A model of `provider.json` as written in the file: its keys, prices, adapter and settings. */
 import * as Schema from "effect/Schema"
 import * as Pricing from "../../Pricing.js"
 import * as Presets from "../../providers/Presets.js"

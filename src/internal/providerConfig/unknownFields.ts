@@ -65,9 +65,7 @@ const collect = (issue: SchemaIssue.Issue, path: ReadonlyArray<PropertyKey>, out
   }
 }
 
-/**
- * Every field of `json` that `schema` does not know, by path (after `prefix`): an object's own before those nested.
- */
+/** Every field of `json` that `schema` does not know, by path (after `prefix`): an object's own before those nested. */
 export const unknownFields = (
   schema: Schema.Top,
   json: unknown,
