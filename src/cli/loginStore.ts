@@ -55,12 +55,10 @@ const Stored = Schema.Struct({
   expires_at: Schema.Number
 })
 
-/** A stored login. */
 export type Stored = typeof Stored.Type
 
 const Logins = Schema.Struct({ logins: Schema.Record(Schema.String, Stored) })
 
-/** The file's path in `directory`. */
 export const pathIn = (directory: string): string => Path.join(directory, fileName)
 
 /** `openid-client`, loaded, or the error naming its install command. */

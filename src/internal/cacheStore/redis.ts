@@ -46,7 +46,6 @@ const AsJson = Schema.fromJsonString(Schema.toCodecJson(ChatResponse))
 const encode = Schema.encodeSync(AsJson)
 const decode = Schema.decodeUnknownOption(AsJson)
 
-/** A cache store under `key` of `store`. */
 export const make = (store: Store.Store, key: string): Service => {
   const connection = store.connection
   const base = `${connection.prefix}:cache:${key}`

@@ -54,7 +54,6 @@ export interface SqlLease {
   readonly freed: Statement.Fragment
 }
 
-/** The lease's statements over `table`. */
 export function sqlLease(sql: SqlClient.SqlClient, table: Table): SqlLease {
   const name = sql(table.name)
   const closed = sql(table.closed)

@@ -275,7 +275,6 @@ function halfRateLimit(item: Limits, path: string, whose: string, issues: Array<
   })
 }
 
-// A `token_callers` entry as `Gateway.TokenCallers`.
 const tokenCallersOf = (entry: typeof TokenCallersEntry.Type): Gateway.TokenCallers => ({
   issuer: entry.issuer,
   audience: entry.audience,

@@ -30,7 +30,6 @@ import { model, priceOf } from "./lookup.js"
 
 const defaultOpenAiBaseUrl = "https://api.openai.com/v1"
 
-/** A Bedrock entry's `batch` group as `Bedrock.Options.batch`. */
 function batchOf(batch: NonNullable<ModelEntry["batch"]>): Bedrock.BatchOptions {
   return {
     // The file's check requires them (`read.ts`); a config built without fails as the adapter's `OptionsError`.

@@ -84,7 +84,6 @@ const standInKey = (api: string, entry: ModelConfig["entry"]): string => {
   }
 }
 
-// A key entry's options, its key read.
 const keyOptions = (entry: typeof KeyEntry.Type, key: Redacted.Redacted<string>): KeyPool.KeyOptions =>
   typeof entry === "string" ? { key } : {
     key,
