@@ -52,8 +52,8 @@ export const make = (
           // No busy timeout: SQLite answers a locked file at once instead of waiting for it on this thread.
           const opened = new (loadSqlite().DatabaseSync)(filename, { timeout: 0 })
           try {
-            // Pages freed by deleted rows can be given back to the file system (`Requests.reclaim`): a new file is made
-            // so, one made before rebuilt so once.
+            // Incremental auto-vacuum, so pages freed by deleted rows can be given back to the file system
+            // (`Requests.reclaim`): a new file takes it at once, a file made before needs one `VACUUM` to switch.
             opened.exec("PRAGMA auto_vacuum = INCREMENTAL")
             const mode = opened.prepare("PRAGMA auto_vacuum").get() as { readonly auto_vacuum: number }
             if (mode.auto_vacuum !== 2) opened.exec("VACUUM")
