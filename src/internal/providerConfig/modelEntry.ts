@@ -113,7 +113,10 @@ export const ModelEntry = Schema.Struct({
   max_response_bytes: optional(PositiveInt),
   /** With `api: "azure"`: the deployment requests go to (`AzureOpenAi.Options.deployment`). Default: `model_name`. */
   deployment: optional(NonEmpty),
-  /** With `api: "azure"`: the deployment path's API version (`AzureOpenAi.Options.apiVersion`). Default: none (v1 API). */
+  /**
+   * With `api: "azure"`: the API version of the deployment's path (`AzureOpenAi.Options.apiVersion`). Default: none,
+   * the v1 API.
+   */
   api_version: optional(NonEmpty),
   /** With `api: "bedrock"`: the AWS region (`Bedrock.Options.region`); needed unless `base_url` is given. */
   region: optional(NonEmpty),
