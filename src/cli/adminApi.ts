@@ -1,8 +1,6 @@
 /**
- * What the commands that ask a running gateway's admin API share (`keys`, `teams`, `spend`): where the admin key is
- * read from (the environment, else the token `serve` keeps in its data directory, for a gateway on this machine), one
- * request with it, its JSON answer, a budget's flags, and the one error for a gateway that cannot be reached or
- * refuses.
+ * What the commands that call a running gateway's admin API share (`keys`, `teams`, `spend`): where the admin key
+ * comes from, one request with it, its JSON answer, budget flags, and the error of a gateway unreachable or refusing.
  *
  * @since 0.3.0
  */
@@ -27,8 +25,7 @@ import * as LoginStore from "./loginStore.js"
 import { noArgumentFlags, numberFlag, parseFlags, UsageError } from "./usage.js"
 
 /**
- * The variable the admin key is read from, never a flag (a flag would show in the process list and the shell's
- * history).
+ * The variable the admin key is read from, never a flag (a flag would show in the process list and shell history).
  *
  * @since 0.3.0
  * @category Constants
@@ -80,10 +77,7 @@ export class GatewayRequestError extends Schema.TaggedError<GatewayRequestError>
   }
 }
 
-/**
- * The gateway `--url` names (a trailing `/` dropped), by default the one `serve` starts on this machine; a URL that
- * is not http(s) is a usage error.
- */
+/** The gateway `--url` names (trailing `/` dropped), by default the local `serve`'s; not http(s) is a usage error. */
 export const gatewayUrl = (flag: string | undefined): Result.Result<string, UsageError> => {
   if (flag === undefined) return Result.succeed(`http://127.0.0.1:${defaultPort}`)
   if (!/^https?:\/\/[^/]/.test(flag)) {
@@ -93,9 +87,8 @@ export const gatewayUrl = (flag: string | undefined): Result.Result<string, Usag
 }
 
 /**
- * The flags of an admin command with actions (`keys`, `teams`): `"help"` for `--help`, else the action's verb and
- * its one argument, the flags' values and what every action takes (the gateway's URL, `--data`, `--json`), or the
- * `UsageError` naming what is wrong.
+ * The flags of an admin command with actions (`keys`, `teams`): `"help"`, or the verb, its one argument, the flags
+ * and what every action takes (URL, `--data`, `--json`).
  */
 export const actionFlags = <const O extends Parameters<typeof parseFlags>[1]>(argv: ReadonlyArray<string>, flags: O) =>
   Result.gen(function*() {
@@ -115,10 +108,7 @@ export type ActionFlags<O extends Parameters<typeof parseFlags>[1]> = Exclude<
   "help"
 >
 
-/**
- * The arguments of an admin command with actions (`keys`, `teams`): `"help"` for `--help`, else the action `action`
- * makes of the verb, argument and flags, with what every action takes; or the `UsageError` naming what is wrong.
- */
+/** The arguments of an admin command with actions: `"help"`, or the `action` made of them with the common flags. */
 export const parseActions = <const O extends Parameters<typeof parseFlags>[1], Action>(
   argv: ReadonlyArray<string>,
   flags: O,
@@ -130,10 +120,7 @@ export const parseActions = <const O extends Parameters<typeof parseFlags>[1], A
     return { ...parsed.common, action: yield* action(parsed) }
   })
 
-/**
- * The flags of a command that talks to one gateway and takes no arguments (`login`, `logout`, `spend`): `"help"` for
- * `--help`, else its flags' values and the gateway's URL (`gatewayUrl`), or the `UsageError` naming what is wrong.
- */
+/** The flags of a command that talks to one gateway and takes no arguments (`login`, `logout`, `spend`). */
 export const gatewayCommandFlags = <const O extends Parameters<typeof noArgumentFlags>[2]>(
   command: string,
   argv: ReadonlyArray<string>,
@@ -156,8 +143,8 @@ interface Pinned {
   readonly connection: () => Connection | undefined
 }
 
-// An undici client of `url`'s origin whose one connection is the first it opens: once that one closes, each request
-// fails, saying so, rather than go out on a connection no proof covers.
+// Only the first connection is ever used: once it closes, each request fails rather than go out on a connection no
+// proof covers.
 const pinnedClient = (url: string): Effect.Effect<Pinned, never, Scope.Scope> => {
   let opened: Connection | "closed" | undefined
   const connect = buildConnector({})
@@ -200,12 +187,9 @@ const pinnedClient = (url: string): Effect.Effect<Pinned, never, Scope.Scope> =>
 }
 
 /**
- * A client of the gateway at `url` for sending it `token`, once that gateway proved it is the `serve` holding the
- * token, on the very connection the client keeps: a fresh challenge to `GET /admin/instance`, whose proof (the HMAC
- * of the challenge and both ends of the TCP connection as the gateway's socket names them, under the token) only that
- * gateway can give, and only for a connection made to it, not to a process relaying to it (docs/cli.md, "Which
- * gateway gets the token"). The client opens no other connection, so the token goes only where the proof came from;
- * else the `GatewayRequestError` saying the token was not sent.
+ * A client of the gateway at `url` for sending it `token`, once it proved it is the `serve` holding the token on the
+ * very connection the client keeps: the HMAC of a fresh challenge and both TCP ends as the gateway sees them, which a
+ * relaying process cannot give (docs/cli.md, "Which gateway gets the token"). No other connection is opened.
  */
 export const provenClient = Effect.fnUntraced(function*(url: string, token: Redacted.Redacted<string>) {
   const challenge = randomBytes(32).toString("base64url")
@@ -246,11 +230,9 @@ export interface Access {
 }
 
 /**
- * The credential to send to the gateway at `url`, the one place it is decided, and the client to send it by: the
- * environment's admin key, else the access token of the login `login` stored for that gateway (refreshed when it has
- * expired: `LoginStore`), else, for a gateway on this machine's loopback, the token `serve` keeps in the data
- * directory `data` (`AdminToken`), if it is there, over the connection on which that gateway proved it is the `serve`
- * holding it (`provenClient`). The token is never sent elsewhere: a gateway on another machine has its own.
+ * The one place the credential is decided: the environment's admin key, else the login's access token for `url`
+ * (refreshed: `LoginStore`), else, for a gateway on loopback, `serve`'s token from `data` over a proven connection
+ * (`provenClient`). That token is never sent elsewhere: a gateway on another machine has its own.
  */
 export const adminAccess = (
   io: Io,
@@ -288,8 +270,8 @@ export const noAdminKey = (command: string, data: string | undefined, io: Io): s
 const control = /[\u0000-\u001f\u007f-\u009f]/g
 
 /**
- * `text` from a gateway (a name, a message) as a terminal may show it: each control character written as its JSON
- * escape (`\u001b`, `\t`), so a name cannot move the cursor, recolour the terminal or break a table's columns.
+ * Gateway text (a name, a message) made safe for a terminal: control characters as JSON escapes, so a name cannot move
+ * the cursor, recolour the terminal or break a table's columns.
  */
 export const printable = (text: string): string =>
   text.replace(control, (character) => JSON.stringify(character).slice(1, -1))
@@ -314,8 +296,7 @@ export interface Request {
   readonly body?: unknown
 }
 
-// Why a request got no answer: a connection refused or closed says so in its cause, which the transport error's own
-// message leaves out (it names only the request).
+// A refused or closed connection says so only in the cause; the transport error's message names just the request.
 function transportDetail(error: HttpClientError.HttpClientError): string {
   const cause = error.reason._tag === "TransportError" && error.reason.cause !== undefined
     ? messageOf(error.reason.cause)
@@ -345,11 +326,9 @@ const exchange = (options: Request): Effect.Effect<
   })
 
 /**
- * `method path` on the gateway at `url`, with `key` as its bearer token when there is one and `body` as JSON, its
- * answer decoded by `schema` (the admin API's answer, the fields a command reads), with its JSON whole
- * (`--json` prints it, fields beyond the schema's included): an answer that is not JSON or not of that shape (another
- * server on the address, a proxy's page, a body cut short) is a `GatewayRequestError` naming `what` was expected, with
- * the answer's start.
+ * `method path` decoded by `schema`, with the whole JSON (`--json` prints fields beyond the schema's too). An answer
+ * not JSON or not of that shape (another server on the address, a proxy's page, a body cut short) is a
+ * `GatewayRequestError` naming `what` was expected.
  */
 export const requestJson = <S extends Schema.Codec<unknown, unknown>>(
   options: Request,
@@ -379,9 +358,7 @@ const notTheApi = (url: string, status: number, what: string, text: string) =>
     }`
   })
 
-/**
- * The same for an answer in JSON lines: its text, once each of its lines decodes as `schema` (none: no rows).
- */
+/** The same for an answer in JSON lines, each line decoded by `schema` (none: no rows). */
 export const requestJsonLines = <S extends Schema.Codec<unknown, unknown>>(
   options: Request,
   schema: S,
@@ -396,9 +373,8 @@ export const requestJsonLines = <S extends Schema.Codec<unknown, unknown>>(
   })
 
 /**
- * A `DELETE` of the admin API (a key revoked, a team deleted): done only when the gateway answers that the thing is
- * gone (`{ id, object, deleted: true }`); any other success (another server's page on the address) is a
- * `GatewayRequestError` naming `what` was expected.
+ * A `DELETE` (key revoked, team deleted), done only when the gateway answers `{ deleted: true }`: any other success
+ * (another server's page on the address) is a `GatewayRequestError`.
  */
 export const remove = (
   options: Omit<Request, "method" | "body">,
@@ -406,10 +382,7 @@ export const remove = (
 ): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
   Effect.asVoid(requestJson({ ...options, method: "DELETE" }, Schema.Struct({ deleted: Schema.Literal(true) }), what))
 
-/**
- * A list the admin API answers at `path` (`{ data: [...] }`, each item read by `item`): printed whole as JSON with
- * `--json`, else as a tab-separated table under `header`, one `row` an item.
- */
+/** A list the admin API answers at `path`: whole as JSON with `--json`, else a tab-separated table. */
 export const printList = <S extends Schema.Codec<unknown, unknown>>(
   options: Omit<Request, "method" | "body"> & { readonly json: boolean },
   list: { readonly item: S; readonly what: string; readonly header: string; readonly row: (item: S["Type"]) => string },
@@ -424,9 +397,8 @@ export const printList = <S extends Schema.Codec<unknown, unknown>>(
   )
 
 /**
- * What a POST to `path` makes (`body` as JSON, the answer read by `made.item`): printed whole as JSON with `--json`,
- * else `made.shown` of it (a key, an id) alone on stdout's line, so a script can take it. Gives the answer, for what
- * the command says of it on stderr.
+ * What a POST makes: whole as JSON with `--json`, else `made.shown` (a key, an id) alone on its stdout line, so a
+ * script can take it. Gives the answer, for what the command then says on stderr.
  */
 export const printMade = <S extends Schema.Codec<unknown, unknown>>(
   options: Omit<Request, "method"> & { readonly json: boolean },
@@ -469,17 +441,11 @@ export interface BudgetView {
 export const budgetCell = (budget: BudgetView | null | undefined): string =>
   budget === null || budget === undefined ? "-" : `$${budget.limit}/${budget.period}`
 
-/**
- * The MCP tools of a key or a team as a table cell: its names and globs, or `none` (a list the API shows as `null` or
- * empty allows no tool: docs/mcp.md).
- */
+/** A key's or team's MCP tools as a table cell; `null` or empty allows no tool, so `none` (docs/mcp.md). */
 export const toolsCell = (tools: ReadonlyArray<string> | null | undefined): string =>
   tools === null || tools === undefined || tools.length === 0 ? "none" : tools.join(",")
 
-/**
- * The `--budget DOLLARS` and `--period PERIOD` flags as the admin API's `budget` field (`undefined` when neither is
- * given), or a `UsageError` naming what is wrong.
- */
+/** `--budget` and `--period` as the admin API's `budget` field (`undefined` when neither is given). */
 export const budgetFlags = (
   values: { readonly budget?: string | undefined; readonly period?: string | undefined }
 ): Result.Result<{ readonly limit: number; readonly period: string } | undefined, UsageError> =>
@@ -492,9 +458,8 @@ export const budgetFlags = (
   })
 
 /**
- * A field of an `update` (`keys update`, `teams update`) from a flag (`--tools`, read as `value`) and the flag that
- * clears it (`--no-tools`, `cleared`): the new value, `null` to clear it, or `undefined` to leave it as it is; both
- * given is the `UsageError` saying they do not go together.
+ * An `update` field from its flag (`--tools`) and clearing flag (`--no-tools`): the new value, `null` to clear, or
+ * `undefined` to leave it; both given is a `UsageError`.
  */
 export const clearable = <A>(
   flag: string,
@@ -508,10 +473,7 @@ export const clearable = <A>(
       : Result.fail(new UsageError({ reason: `--${clearing} does not go with --${flag}` }))
     : Result.succeed(value)
 
-/**
- * The body of an `update` from its fields (`clearable`'s, by the admin API's names), those left as they are omitted;
- * none to change is the `UsageError` naming the flags `command` takes.
- */
+/** The body of an `update`, fields left as they are omitted; nothing to change is a `UsageError` naming `flags`. */
 export const updateBody = (
   command: string,
   fields: Record<string, unknown>,
@@ -561,9 +523,8 @@ export const noSuchAction = (command: string, verb: string | undefined, verbs: s
   })
 
 /**
- * Runs the admin command `command` (`keys`, `teams`) over its `parsed` arguments: its usage for `help`, else `perform`
- * with the admin key against the gateway at `parsed.url`; the exit code as `exitCodeOf` gives it (2 for bad flags or
- * no admin key, 1 refused or unreachable).
+ * Runs an admin command: its usage for `help`, else `perform` with the admin key against `parsed.url`; exit code 2 for
+ * bad flags or no admin key, 1 refused or unreachable.
  */
 export const runCommand = <P extends { readonly url: string; readonly data: string | undefined }, E>(
   command: string,

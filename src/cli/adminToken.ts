@@ -1,8 +1,7 @@
 /**
- * The admin token `serve` keeps in its data directory when provider.json names no admin key, so that the admin API
- * is never open to whoever reaches the port: made at the first start (a file only its owner reads, mode 0600, in a
- * directory only its owner enters), kept across restarts, and found there by `keys` and `spend` on this machine.
- * Jupyter keeps its token the same way; as there, the file's path is printed, never the token.
+ * The admin token `serve` keeps in its data directory when provider.json names no admin key, so the admin API is never
+ * open to whoever reaches the port: made at first start (mode 0600, in a directory only its owner enters), kept across
+ * restarts, found there by `keys` and `spend`. As with Jupyter's token, the file's path is printed, never the token.
  *
  * @since 0.3.0
  */
@@ -105,9 +104,8 @@ const unsafe = (info: Fs.Stats): string | undefined => {
 }
 
 /**
- * The text of the private file at `path` (one only its owner reads: the admin token, a stored login), if it is there;
- * a symbolic link, and a file others than its owner may read or change (mode beyond 0600) are errors, `reason` saying
- * why.
+ * The text of the private file at `path` (the admin token, a stored login), if it is there; a symbolic link, or a file
+ * others may read or change (mode beyond 0600), is an error saying why.
  *
  * @since 0.3.0
  * @category Constructors
@@ -131,8 +129,8 @@ export const readPrivate = Effect.fnUntraced(function*(path: string) {
 })
 
 /**
- * The token in `directory`, if the file is there (its surrounding whitespace dropped); an empty file, a symbolic link,
- * and a file others than its owner may read or change (mode beyond 0600) are errors.
+ * The token in `directory` (whitespace trimmed), if the file is there; an empty file is an error, as are those
+ * `readPrivate` refuses.
  *
  * @since 0.3.0
  * @category Constructors
@@ -147,8 +145,8 @@ export const read = Effect.fnUntraced(function*(directory: string) {
 })
 
 /**
- * The token in `directory`, made there first when there is none: the directory made if missing (mode 0700), the
- * file written only if it does not exist yet (so two processes starting together keep one token), mode 0600.
+ * The token in `directory`, made first when there is none (directory mode 0700, file 0600), written only if the file
+ * does not exist yet, so two processes starting together keep one token.
  *
  * @since 0.3.0
  * @category Constructors

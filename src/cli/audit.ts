@@ -2,15 +2,12 @@
  * `effect-llm-router audit`: the admin audit log (docs/identity.md, "Audit log").
  *
  * - `audit [list]` prints a running gateway's rows (`GET /admin/audit`), newest first, filtered by actor, action and
- *   time, as a table, or with `--jsonl` every row as a JSON line (the gateway's export). The admin key is read as
- *   `spend` reads it.
- * - `audit verify` reads the gateway's database itself (provider.json's `store.sql`, else the data directory's SQLite
- *   file, as `serve` finds it), not the gateway's answer: a row edited, deleted or moved in the database is found
- *   even if the gateway that serves it would say otherwise. It walks the whole chain and prints the first broken row,
- *   exiting 1, or the rows read and the head's digest (write it down: a chain rewritten whole from an earlier row on
- *   ends on another digest). With `--anchor <file>` (the heads and retention bases the gateway wrote outside the
- *   database, `gateway.audit.anchor`), it also fails when the chain does not hold each of them (rewritten, or cut
- *   short), or starts after anything but a base retention cut it at (its start deleted).
+ *   time, as a table or with `--jsonl` as JSON lines (the gateway's export). The admin key is read as for `spend`.
+ * - `audit verify` reads the gateway's database itself (`store.sql`, else the data directory's SQLite file), not the
+ *   gateway's answer, so a row edited, deleted or moved is found whatever the gateway says. It walks the whole chain
+ *   and prints the first broken row (exit 1), or the rows read and the head's digest (write it down: a chain rewritten
+ *   whole from an earlier row ends on another digest). With `--anchor <file>` (`gateway.audit.anchor`) it also fails
+ *   when the chain misses a head or base written there (rewritten, or cut short), or starts anywhere but at a base.
  *
  * @since 0.3.0
  */
@@ -245,8 +242,7 @@ const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<strin
   }).pipe(Effect.scoped)
 
 /**
- * Runs `audit` with its arguments (those after the word `audit`). Gives 2 for bad flags, 1 when the gateway or the
- * database cannot be read, or `verify` finds the chain broken.
+ * Runs `audit`: 2 for bad flags, 1 when the gateway or the database cannot be read, or `verify` finds the chain broken.
  *
  * @since 0.3.0
  * @category Commands

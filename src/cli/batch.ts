@@ -1,14 +1,9 @@
 /**
- * `effect-llm-router batch requests.jsonl --out results.jsonl`: every line of
- * a JSONL file (an OpenAI chat body plus an `id`) sent to the model: as provider
- * batches at the batch price where the one deployment the command addresses has a
- * batch API (`batchProvider.ts`), else (or with `--live`) as calls, at most
- * `--concurrency` at once, each result appended to the output as it finishes.
- *
- * The model comes from `chatSource.ts` as for `chat`; lines are read by
- * `batchInput.ts`, results written by `batchOutput.ts` (whole lines only,
- * resumable), progress shown by `batchProgress.ts`. This module chooses how
- * the requests run and runs them between them.
+ * `effect-llm-router batch requests.jsonl --out results.jsonl`: every line (an OpenAI chat body plus an `id`) sent as
+ * provider batches at the batch price where the one deployment addressed has a batch API (`batchProvider.ts`), else
+ * (or with `--live`) as calls, `--concurrency` at once, each result appended as it finishes. The model comes from
+ * `chatSource.ts`; `batchInput.ts`, `batchOutput.ts` and `batchProgress.ts` read, write and show; this module chooses
+ * how the requests run.
  *
  * @since 0.3.0
  */
@@ -44,9 +39,8 @@ export interface RunOptions extends SourceOptions {
 }
 
 /**
- * The lines worth running: a bad one is reported with its number, one whose
- * id has a result already is counted as skipped, and an id used twice is a
- * bad line the second time.
+ * The lines worth running: a bad one is reported with its number, one whose id has a result already counted as
+ * skipped, an id used twice a bad line the second time.
  */
 const requests = (args: Args, done: ReadonlySet<string>, counts: Progress.Counts, progress: Progress.Progress) => {
   const firstLineOf = new Map<string, number>()
@@ -103,7 +97,7 @@ type Mode =
 
 /**
  * As provider batches where the command addresses one deployment whose API has them, unless `--live`; else as calls,
- * and why is said once.
+ * saying why once.
  */
 const modeOf = Effect.fnUntraced(function*(args: Args, resolved: Resolved, io: Io) {
   const calls: Mode = { _tag: "Calls" }
@@ -190,14 +184,10 @@ const program = (args: Args, io: Io, options: RunOptions, secrets: Secrets) =>
   })
 
 /**
- * Runs `batch` with its arguments (those after the word `batch`) and gives
- * the exit code: 0 when every line has been seen to (run, with a response or
- * a typed error in the output; bad ones reported; those already in the
- * output skipped), 1 when the input, the output or the configuration cannot
- * be used (`<ErrorTag>: <message>` on stderr), or a provider batch was refused
- * (`BatchError`), expired or was cancelled before all its lines ran (named on
- * stderr), 2 bad flags, 130 interrupted (every result finished so far is in
- * the output, whole; a provider batch running is cancelled).
+ * Runs `batch` and gives the exit code: 0 when every line has been seen to (result or typed error in the output, bad
+ * ones reported, done ones skipped); 1 when input, output or configuration cannot be used, or a provider batch was
+ * refused (`BatchError`), expired or cancelled before all its lines ran; 2 bad flags; 130 interrupted (every finished
+ * result in the output, whole; a running provider batch cancelled).
  *
  * @since 0.3.0
  * @category Commands

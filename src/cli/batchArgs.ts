@@ -1,6 +1,6 @@
 /**
- * `batch`'s command line: the input file, `--out`, `--live`, `--poll`, `--concurrency`, and the
- * flags that choose the model (`chat`'s, parsed by `chatArgs.parseSource`).
+ * `batch`'s command line: the input file, `--out`, `--live`, `--poll`, `--concurrency`, and the flags that choose the
+ * model (`chat`'s, parsed by `chatArgs.parseSource`).
  *
  * @since 0.3.0
  */
@@ -27,8 +27,8 @@ export const defaultConcurrency = 8
 export const defaultPollSeconds = 30
 
 /**
- * The longest line of the input unless `--max-line-bytes` says otherwise: a line is a request body, and this is
- * the largest the gateway takes by default (8 MiB). A longer line is reported and skipped, unread.
+ * The longest input line unless `--max-line-bytes` says otherwise: a line is a request body, and this is the largest
+ * the gateway takes by default. A longer line is reported and skipped, unread.
  *
  * @since 0.3.0
  * @category Constants

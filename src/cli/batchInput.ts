@@ -1,7 +1,6 @@
 /**
- * `batch`'s input: a JSONL file read line by line (never whole), each line an
- * OpenAI Chat Completions body plus an `id`, turned into the request it asks
- * for or the reason it cannot run.
+ * `batch`'s input: a JSONL file read line by line (never whole), each line an OpenAI Chat Completions body plus an
+ * `id`, turned into the request it asks for or the reason it cannot run.
  *
  * @since 0.3.0
  */
@@ -52,8 +51,8 @@ const isId = (value: unknown): value is Id =>
   (typeof value === "string" && value !== "") || (typeof value === "number" && Number.isFinite(value))
 
 /**
- * Reads one line (numbered from 1). The `id` is taken out of the body; the
- * rest must be a chat request (`openAiRequest.toChatRequest`).
+ * Reads one line (numbered from 1): the `id` is taken out, the rest must be a chat request
+ * (`openAiRequest.toChatRequest`).
  *
  * @since 0.3.0
  * @category Parsing
@@ -145,11 +144,9 @@ function split(state: Splitting, chunk: Uint8Array, maxLineBytes: number): Reado
 }
 
 /**
- * The file's lines, numbered from 1, read as a stream of bytes split at `\n`: a line is decoded once it has
- * ended, and only when it is at most `maxLineBytes` long; a longer one is never built (its bytes are counted and
- * dropped as they come), so one huge line costs no memory and the lines after it are read. Not the NDJSON
- * splitter of the provider streams (`internal/wire/ollama/ndjson.ts`), which stops at a long line
- * and skips blank ones.
+ * The file's lines as a byte stream split at `\n`: a line longer than `maxLineBytes` is never built (its bytes counted
+ * and dropped), so one huge line costs no memory and the lines after it are still read. Unlike the provider streams'
+ * NDJSON splitter (`internal/wire/ollama/ndjson.ts`), it goes on past a long line and keeps blank ones.
  *
  * @since 0.3.0
  * @category Reading
@@ -180,8 +177,8 @@ export const readLine = (raw: RawLine, maxLineBytes: number): Line =>
     }
 
 /**
- * How many lines of the file are not blank: the total the progress counts
- * to, read once before the run (a stream, so a large file costs no memory).
+ * How many lines are not blank: the progress' total, read once before the run as a stream, so a large file costs no
+ * memory.
  *
  * @since 0.3.0
  * @category Reading

@@ -1,12 +1,7 @@
 /**
- * `batch`'s output: a JSONL file of results, one line per finished request,
- * appended whole with a single `write` so the file never holds half a line
- * written by this process; and, on a re-run, the ids it already holds.
- *
- * Writes are synchronous (`fs.writeSync` on a file opened for appending):
- * an interrupted fiber cannot stop one halfway, so Ctrl-C leaves whole
- * lines only. A process killed outright (SIGKILL, a power cut) can still
- * leave a partial last line; `resume` cuts it off and says so.
+ * `batch`'s output: a JSONL file of results, one line per finished request, and on a re-run the ids it already holds.
+ * Each line is one synchronous append (`fs.writeSync`), which an interrupted fiber cannot stop halfway, so Ctrl-C
+ * leaves whole lines only; a process killed outright can leave a partial last line, which `resume` cuts off.
  *
  * @since 0.3.0
  */
@@ -23,8 +18,7 @@ import { toJson } from "./chatOutput.js"
 import { errorJson, scrub } from "./io.js"
 
 /**
- * The results file holds a line that is not a result (no `id`): it is some
- * other file, which `batch` will not append to.
+ * The results file holds a line that is not a result (no `id`): some other file, which `batch` will not append to.
  *
  * @since 0.3.0
  * @category Errors
@@ -32,8 +26,7 @@ import { errorJson, scrub } from "./io.js"
 export class ResultsFileError extends Data.TaggedError("ResultsFileError")<{ readonly message: string }> {}
 
 /**
- * What a re-run finds in the results file: the ids that have a result, and
- * how many bytes of a partial last line it cut off (0 when none).
+ * What a re-run finds in the results file: the ids with a result, and the bytes of a partial last line cut off.
  *
  * @since 0.3.0
  * @category Models
@@ -82,10 +75,8 @@ const idOf = (text: string): Id | undefined => {
 }
 
 /**
- * Reads the results a previous run left in `file` (none when it does not
- * exist). A partial last line, from a process killed mid-write, is cut off
- * so its request runs again. A line that is not a result fails with
- * `ResultsFileError`: `file` is not a results file.
+ * Reads the results a previous run left in `file` (none if missing). A partial last line, from a process killed
+ * mid-write, is cut off so its request runs again; a line that is not a result fails with `ResultsFileError`.
  *
  * @since 0.3.0
  * @category Resuming
@@ -139,9 +130,8 @@ export interface Appender {
 }
 
 /**
- * Opens `file` for appending (created if missing), closed with the scope.
- * Each line goes out in one synchronous write (repeated only for what a
- * short write left), so no interruption splits it.
+ * Opens `file` for appending, closed with the scope. Each line goes out in one synchronous write (repeated only for
+ * what a short write left), so no interruption splits it.
  *
  * @since 0.3.0
  * @category Writing
@@ -166,9 +156,8 @@ export const appender = (file: string) =>
   })))
 
 /**
- * A result line: the id with the reply (as `chat --json` prints it: text,
- * tool calls, usage, cost...) or with the typed error (`{"tag", "message",
- * ...fields}`), every secret scrubbed.
+ * A result line: the id with the reply (as `chat --json` prints it) or the typed error (`{"tag", "message", ...}`),
+ * every secret scrubbed.
  *
  * @since 0.3.0
  * @category Output

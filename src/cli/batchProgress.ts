@@ -1,8 +1,6 @@
 /**
- * `batch`'s progress on stderr: on a terminal, one line redrawn up to ten
- * times a second (a bar, done/total, rate, ETA, tokens, cost); otherwise a
- * plain line every few seconds. Both read time through `Clock` and tick on a
- * `Schedule`, so `TestClock` drives them in tests.
+ * `batch`'s progress on stderr: on a terminal, one line redrawn up to ten times a second; otherwise a plain line
+ * every few seconds. Both read time through `Clock` and tick on a `Schedule`, so `TestClock` drives them in tests.
  *
  * @since 0.3.0
  */
@@ -16,8 +14,7 @@ import type { Io } from "./io.js"
 import { programName } from "./usage.js"
 
 /**
- * What a run has done so far. `total` counts the input's lines that are not
- * blank; each of them ends up skipped (already in the results), bad, or run.
+ * What a run has done so far: each non-blank input line (`total`) ends up skipped (already in the results), bad or run.
  *
  * @since 0.3.0
  * @category Models
@@ -86,8 +83,7 @@ const clock = (seconds: number): string => {
 }
 
 /**
- * The figures of a progress line: done/total, rate, ETA, tokens, cost, and
- * failures and bad lines when there are any.
+ * The figures of a progress line; failures and bad lines only when there are any.
  *
  * @since 0.3.0
  * @category Rendering
@@ -110,9 +106,8 @@ export const figures = (counts: Counts, elapsed: Duration.Duration): ReadonlyArr
 }
 
 /**
- * The terminal's progress line: a bar sized to what is left of `columns`
- * (none below 10 cells), then the figures; never wider than `columns - 1`,
- * so it does not wrap.
+ * The terminal's progress line: a bar sized to what is left of `columns` (none below 10 cells), then the figures;
+ * never wider than `columns - 1`, so it does not wrap.
  *
  * @since 0.3.0
  * @category Rendering
@@ -173,8 +168,7 @@ export interface Progress {
 const clearLine = "\r\x1b[K"
 
 /**
- * Starts the display over `counts` (which the run updates in place), its
- * ticking fiber tied to the scope.
+ * Starts the display over `counts`, which the run updates in place; its ticking fiber is tied to the scope.
  *
  * @since 0.3.0
  * @category Constructors

@@ -1,8 +1,8 @@
 /**
- * `batch` through the deployment's batch API, at its batch price: the lines to run taken whole, one provider batch
- * (`Batch`) per model they name, each batch's progress on stderr as it is polled, and each line's result written in
- * the input's order as soon as every line before it has its own. A batch that expired or was cancelled before all its
- * lines ran is named on stderr, and the run fails (exit 1); a batch the provider refused fails it with `BatchError`.
+ * `batch` through the deployment's batch API at its batch price: one provider batch (`Batch`) per model the lines
+ * name, progress on stderr as polled, each result written in input order once every line before it has its own.
+ * A batch expired or cancelled before all its lines ran is named on stderr and fails the run (exit 1); one the
+ * provider refused fails it with `BatchError`.
  *
  * @since 0.3.0
  */

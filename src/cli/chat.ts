@@ -1,10 +1,8 @@
 /**
  * `effect-llm-router chat`: one prompt to one model, the reply streamed to stdout.
  *
- * The arguments are parsed in `chatArgs.ts`; the model comes from
- * `chatSource.ts` (a provider.json or its router, one API on the command
- * line, or the built-in simulator), routed by `route.ts`; the reply is printed
- * by `chatOutput.ts`. This module runs the call between them.
+ * Arguments are parsed in `chatArgs.ts`; the model comes from `chatSource.ts`, routed by `route.ts`; the reply is
+ * printed by `chatOutput.ts`. This module runs the call between them.
  *
  * @since 0.1.0
  */
@@ -53,10 +51,8 @@ const converse = (args: Args, prompt: string, io: Io): Effect.Effect<void, LlmEr
 }
 
 /**
- * Runs `chat` with its arguments (those after the word `chat`) and gives the
- * exit code: 0 done, 1 the call or the configuration failed (the first stderr
- * line is `<ErrorTag>: <message>`; with `--json`, stdout has the error as one
- * JSON object), 2 bad flags (a reason, then where the usage is). Interrupting it aborts
+ * Runs `chat` and gives the exit code: 0 done, 1 the call or the configuration failed (first stderr line
+ * `<ErrorTag>: <message>`; with `--json`, the error as one JSON object on stdout), 2 bad flags. Interrupting it aborts
  * the request.
  *
  * @since 0.1.0

@@ -1,7 +1,6 @@
 /**
- * `chat`'s command line: the flag table, and the arguments parsed from it (the
- * source of the model, the routing, the per-phase timeouts, the request and
- * the output mode), or the `UsageError` that names the flag in the wrong.
+ * `chat`'s command line: the flag table, and the arguments parsed from it (model source, routing, per-phase timeouts,
+ * request, output mode), or the `UsageError` naming the flag in the wrong.
  *
  * @since 0.1.0
  */
@@ -37,8 +36,7 @@ export const apis: ReadonlyArray<ProviderConfig.Api> = [
 const isApi = (text: string): text is ProviderConfig.Api => (apis as ReadonlyArray<string>).includes(text)
 
 /**
- * The flags that choose the model (and its routing and timeouts), shared by
- * every command that calls one.
+ * The flags that choose the model (and its routing and timeouts), shared by every command that calls one.
  *
  * @since 0.3.0
  * @category Parsing
@@ -71,8 +69,8 @@ const flags = {
 } as const
 
 /**
- * Where the model comes from: a provider.json, or one API given on the
- * command line (with no base URL, preset or key: the built-in simulator).
+ * Where the model comes from: a provider.json, or one API on the command line (no base URL, preset or key: the
+ * built-in simulator).
  *
  * @since 0.1.0
  * @category Models
@@ -96,8 +94,7 @@ export type Source =
   }
 
 /**
- * The per-phase timeouts set on the command line, as provider.json fields (in
- * seconds): they override every deployment's own.
+ * The per-phase timeouts from the command line, as provider.json fields (seconds): they override every deployment's.
  *
  * @since 0.1.0
  * @category Models
@@ -105,8 +102,7 @@ export type Source =
 export type Timeouts = Pick<ProviderConfig.ModelEntry, "headers_timeout" | "first_token_timeout" | "idle_timeout">
 
 /**
- * Where the model comes from, with its routing and timeouts: what
- * `chatSource.resolve` reads.
+ * Where the model comes from, with its routing and timeouts: what `chatSource.resolve` reads.
  *
  * @since 0.3.0
  * @category Models
@@ -157,8 +153,7 @@ const parseTimeouts = (values: {
 export type SourceValues = { readonly [K in keyof typeof sourceFlags]?: string | undefined }
 
 /**
- * Where the model comes from, its routing and timeouts, from the values of
- * `sourceFlags`; or the `UsageError` that names the flag in the wrong.
+ * Where the model comes from, its routing and timeouts, from `sourceFlags`' values.
  *
  * @since 0.3.0
  * @category Parsing

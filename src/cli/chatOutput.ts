@@ -1,6 +1,5 @@
 /**
- * How `chat` prints a reply: streamed to stdout as it comes, whole, or as one
- * JSON object (`--json`).
+ * How `chat` prints a reply: streamed to stdout as it comes, whole, or as one JSON object (`--json`).
  *
  * @since 0.1.0
  */
@@ -14,8 +13,7 @@ import type { Io } from "./io.js"
 import { programName } from "./usage.js"
 
 /**
- * A cost in US dollars as `--json` prints it: to 12 significant digits, so
- * the sum of per-token prices shows as `0.00000195`, not as the float
+ * A cost in US dollars to 12 significant digits, so a sum of per-token prices shows as `0.00000195`, not the float
  * `0.0000019499999999999995` it adds up to.
  *
  * @since 0.1.0
@@ -24,8 +22,8 @@ import { programName } from "./usage.js"
 export const roundCost = (cost: number): number => Number(cost.toPrecision(12))
 
 /**
- * The reply as `--json` prints it. `keyId` is left out: even masked, a key has
- * no business in output that gets pasted into issues.
+ * The reply as `--json` prints it. `keyId` is left out: even masked, a key has no business in output that gets pasted
+ * into issues.
  *
  * @since 0.1.0
  * @category Output
@@ -58,10 +56,9 @@ export const toJson = (response: ChatResponse) => ({
 })
 
 /**
- * Prints a reply's text as it streams in, on a line of its own. A `Restart`
- * chunk (a router restarted the request elsewhere) ends the broken attempt's
- * partial line and says so on stderr, so the reply that follows is the whole
- * one, on a line of its own; `--json` prints the last attempt only.
+ * Prints a reply's text as it streams in, on a line of its own. A `Restart` chunk (a router restarted the request
+ * elsewhere) ends the broken attempt's partial line and says so on stderr, so the reply that follows is whole on its
+ * own line; `--json` prints the last attempt only.
  *
  * @since 0.1.0
  * @category Output

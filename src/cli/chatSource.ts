@@ -1,9 +1,7 @@
 /**
- * Where `chat`'s model comes from, as the `Llm` layer the call runs on: a
- * provider.json (one model, or a router of it), one API given on the command
- * line, or else a simulator started in-process, speaking the chosen `--api`,
- * so the command works with nothing set up. The per-phase timeout flags
- * override every deployment's own.
+ * Where `chat`'s model comes from, as the `Llm` layer the call runs on: a provider.json (one model, or a router of it),
+ * one API given on the command line, or else an in-process simulator speaking the chosen `--api`, so the command
+ * works with nothing set up. The per-phase timeout flags override every deployment's own.
  *
  * @since 0.1.0
  */
@@ -42,8 +40,7 @@ import { programName, UsageError } from "./usage.js"
 export const defaultModel = "gpt-4o-mini"
 
 /**
- * The built-in simulator's pace: about 60 tokens at 40 tokens a second, so a
- * person watching `npm start` sees the reply stream in.
+ * The built-in simulator's pace: slow enough that a person watching `npm start` sees the reply stream in.
  *
  * @since 0.1.0
  * @category Constants
@@ -67,8 +64,7 @@ export interface RunOptions {
 }
 
 /**
- * The environment variable a key is read from when `--key` is not given:
- * the preset's, else the API's.
+ * The environment variable a key is read from when `--key` is not given: the preset's, else the API's.
  *
  * @since 0.1.0
  * @category Constants
@@ -182,11 +178,9 @@ const fromConfig = (source: Extract<Source, { _tag: "Config" }>, args: Args) =>
   })
 
 /**
- * The `Llm` of one API with one key, and its deployment. A rejected key is not
- * retried: with no other key to rotate to, the retry would only turn the
- * `AuthError` into a `NoCapacityError` from the pool that just disabled it.
- * With `--fallback` (another model of the same API) or `--timeout`, a router
- * over it (`Route.oneOff`), and no one deployment.
+ * The `Llm` of one API with one key, and its deployment. A rejected key is not retried: with no other key to rotate
+ * to, the retry would only turn the `AuthError` into a `NoCapacityError` from the pool that just disabled it.
+ * With `--fallback` or `--timeout`, a router over it (`Route.oneOff`), and no one deployment.
  */
 const direct = (options: {
   readonly client: (model: string) => Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient>
@@ -258,9 +252,8 @@ const overHttp = <E>(
 }
 
 /**
- * The call's `Llm`: from `--config`; from `--api`, `--preset`, `--base-url`
- * and a key; or, when none of them is given, from a simulator started here
- * (and closed with the scope), which says so on stderr.
+ * The call's `Llm`: from `--config`; from `--api`, `--preset`, `--base-url` and a key; or, with none of them, from a
+ * simulator started here (closed with the scope), which says so on stderr.
  *
  * @since 0.1.0
  * @category Layers

@@ -1,6 +1,6 @@
 /**
- * What a command touches of the outside world, passed in so tests run commands
- * in-process with their own environment, stdin and captured output.
+ * What a command touches of the outside world, passed in so tests run commands in-process with their own environment,
+ * stdin and captured output.
  *
  * @since 0.1.0
  */
@@ -38,8 +38,7 @@ export const ExitCode = {
 } as const
 
 /**
- * Replaces every secret in `text` by its masked id: the last guard before
- * anything reaches a terminal or a log file.
+ * Replaces every secret in `text` by its masked id: the last guard before anything reaches a terminal or a log file.
  *
  * @since 0.1.0
  * @category Secrets
@@ -54,8 +53,7 @@ export const scrub = (text: string, secrets: ReadonlyArray<Redacted.Redacted<str
 }
 
 /**
- * Prints a usage error as its reason and where the usage is (`<command> --help`), never the usage itself, and gives
- * exit code 2.
+ * Prints a usage error as its reason and where the usage is (`<command> --help`), never the usage itself; exit code 2.
  *
  * @since 0.1.0
  * @category Errors
@@ -70,11 +68,8 @@ const isTagged = (value: unknown): value is { readonly _tag: string; readonly me
   "message" in value && typeof value.message === "string"
 
 /**
- * A failure as `--json` prints it: `{"error": {"tag", "message", ...}}` with
- * the error's typed fields (`provider`, `status`, `attempts`, `phase`...), a
- * `Duration` field as milliseconds (`retryAfterMs`, `timeoutMs`). An
- * `OutputDecodeError`'s `raw` is left out: it can be a whole reply, and the
- * message says what failed.
+ * A failure as `--json` prints it: `{"error": {"tag", "message", ...}}` with the error's typed fields, a `Duration`
+ * as milliseconds (`retryAfterMs`). An `OutputDecodeError`'s `raw` is left out: it can be a whole reply.
  *
  * @since 0.1.0
  * @category Errors
@@ -97,11 +92,9 @@ export const errorJson = (error: unknown): { readonly error: Readonly<Record<str
 }
 
 /**
- * Turns the end of a command (`command`, its word: `serve`) into its exit code: a usage error prints the
- * reason and where its usage is (2); any other failure prints `<Tag>: <message>` as the
- * first stderr line (1), and with `json` its `errorJson` as one line on stdout;
- * a defect prints what is known of it (1). Every line goes through `scrub`, so
- * no key reaches stdout or stderr whatever failed.
+ * The exit code of a command's end: a usage error prints its reason and where the usage is (2); another failure prints
+ * `<Tag>: <message>` as the first stderr line (1), with `json` also `errorJson` on stdout; a defect what is known of it
+ * (1). Every line goes through `scrub`, so no key reaches stdout or stderr whatever failed.
  *
  * @since 0.1.0
  * @category Errors

@@ -1,9 +1,7 @@
 /**
- * `effect-llm-router keys create|list|update|revoke|rotate`: the gateway's admin API of keys made at run time, against
- * a running gateway (`--url`), with the admin key from the environment (`EFFECT_LLM_ROUTER_ADMIN_KEY`) or, for a
- * gateway on this machine, the token `serve` keeps in its data directory (`--data`). A key made or
- * rotated is printed once, alone on stdout's first line, so a script can take it; the rest goes to stderr. A gateway
- * that refuses or cannot be reached is `GatewayRequestError: <its message>` (exit 1).
+ * `effect-llm-router keys create|list|update|revoke|rotate`: the admin API of keys made at run time, against a running
+ * gateway (`--url`). A key made or rotated is printed once, alone on stdout's first line, so a script can take it; the
+ * rest goes to stderr.
  *
  * @since 0.3.0
  */
@@ -157,9 +155,8 @@ const describeKey = (key: KeyView): string => {
 const TeamTools = Schema.Struct({ tools: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))) })
 
 /**
- * What `keys create` adds when the key was given tools in a team that allows none: a key uses only what its own list
- * and its team's both allow (docs/mcp.md), so it would list no tool. The team is asked for once the key is made; the
- * note is left out when it cannot be read (the key is made either way, and its line printed).
+ * The note `keys create` adds when the key got tools in a team that allows none: a key uses only what its list and its
+ * team's both allow (docs/mcp.md), so it would list none. Left out when the team cannot be read (the key is made).
  */
 function teamToolsNote(url: string, key: Redacted.Redacted<string>, made: KeyView) {
   if (made.team === null || made.team === undefined || (made.tools ?? []).length === 0) return Effect.succeed("")
@@ -257,8 +254,7 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
   })
 
 /**
- * Runs `keys` with its arguments (those after the word `keys`): 0 done, 1 refused or unreachable, 2 bad flags or no
- * admin key in the environment.
+ * Runs `keys`: 0 done, 1 refused or unreachable, 2 bad flags or no admin key.
  *
  * @since 0.3.0
  * @category Commands

@@ -1,11 +1,10 @@
 /**
- * `serve`'s logger: JSON lines (Effect's `Logger.formatJson`) on stderr, those of each `logWindow` written together
- * and the last when its scope closes. A line is formatted at its window's write, off the fiber that logged it (a
- * request's line off the request's), whenever nothing the formatter reads of it can change meanwhile: each part of
- * its message and each annotation is a primitive, and it has no cause. The fiber's annotations and spans are held as
- * they were when it logged: Effect makes a new record and list at each `Effect.annotateLogs` and
- * `Effect.withLogSpan`, typed readonly, so later ones leave them as they are. A line holding an object (which its
- * owner may change, and whose masking reads the logging fiber's context) or a cause is formatted as it is logged.
+ * `serve`'s logger: JSON lines (`Logger.formatJson`) on stderr, each `logWindow`'s written together, the last when its
+ * scope closes. A line is formatted at its window's write, off the logging fiber, when nothing the formatter reads can
+ * change meanwhile: message parts and annotations all primitives, no cause. Annotations and spans are held as logged:
+ * Effect makes a new record and list at each `annotateLogs` and `withLogSpan`, so later ones leave them alone. A line
+ * holding an object (its owner may change it; its masking reads the logging fiber's context) or a cause is formatted
+ * as it is logged.
  *
  * @since 0.3.0
  */
@@ -20,8 +19,8 @@ import * as References from "effect/References"
 import type { Io } from "./io.js"
 
 /**
- * How long `serve`'s log lines gather before they are written, together: one write a window costs far less than one
- * a line.
+ * How long `serve`'s log lines gather before they are written together: one write a window costs far less than one a
+ * line.
  *
  * @since 0.3.0
  * @category Constants
@@ -29,8 +28,8 @@ import type { Io } from "./io.js"
 export const logWindow = Duration.millis(100)
 
 /**
- * `serve`'s logger: each line `Logger.formatJson`'s, the lines of a `logWindow` (timed by Effect's `Clock`) formatted
- * and written to `io.stderr` at once, and the last of them when the scope closes, so a clean stop loses none.
+ * `serve`'s logger: the lines of a `logWindow` (on Effect's `Clock`) written to `io.stderr` at once, and the last of
+ * them when the scope closes, so a clean stop loses none.
  *
  * @since 0.3.0
  * @category Constructors
@@ -102,8 +101,8 @@ function formatted(line: WindowLine): string {
 }
 
 /**
- * The logging fiber as `Logger.formatJson` reads it (its id, and through `getRef` its annotations and spans), as it
- * was when it logged `line`; any other reference its default. The fiber itself is not held: it holds its request.
+ * The logging fiber as `Logger.formatJson` reads it (id, annotations and spans), as it was when it logged `line`; any
+ * other reference its default. The fiber itself is not held: it holds its request.
  */
 function asLogged(line: HeldLine): Fiber.Fiber<unknown, unknown> {
   const logged = {

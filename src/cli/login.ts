@@ -1,9 +1,8 @@
 /**
- * `effect-llm-router login` and `logout`: a person signs in for a gateway through its OpenID Connect issuer with the
- * device authorization grant (RFC 8628): the verification address and the code are printed (to stderr), the person
- * approves in any browser, and the tokens are kept (`LoginStore`) for `keys`, `teams` and `spend` to send to that
- * gateway. The issuer, the command line's client and the scopes are the gateway's (`GET /admin/oidc`) unless flags
- * give them. `logout` forgets them, revoking the refresh token at the issuer when it publishes a revocation endpoint.
+ * `effect-llm-router login` and `logout`: signing in for a gateway through its OpenID Connect issuer with the device
+ * authorization grant (RFC 8628): the address and code printed to stderr, approval in any browser, the tokens kept
+ * (`LoginStore`) for the admin commands. Issuer, CLI client and scopes are the gateway's (`GET /admin/oidc`) unless
+ * flags give them. `logout` forgets them, revoking the refresh token where the issuer has a revocation endpoint.
  *
  * @since 0.3.0
  */
@@ -80,9 +79,9 @@ const Published = Schema.Struct({
 })
 
 /**
- * `flags` completed from the gateway's published sign-on when they lack the issuer or the client (flags win): its
- * issuer, its command line's client, and its scopes with `offline_access` (a refresh token) when `--scope` is not
- * given. A gateway that publishes none, or cannot be asked, leaves a usage error naming the flag still needed.
+ * `flags` completed from the gateway's published sign-on (flags win): its issuer, CLI client, and scopes plus
+ * `offline_access` (a refresh token) without `--scope`. A gateway publishing none, or unreachable, leaves a usage error
+ * naming the flag still needed.
  */
 const resolve = Effect.fnUntraced(function*(flags: LoginFlags) {
   if (flags.issuer !== undefined && flags.clientId !== undefined) {
@@ -130,9 +129,8 @@ const whoOf = (tokens: OpenIdClient.TokenEndpointResponse & OpenIdClient.TokenEn
 }
 
 /**
- * The device authorization grant of `args`: the code asked for and printed, the token endpoint polled at the issuer's
- * interval (five seconds unless it says, five more each time it says `slow_down`) until the person approves or denies,
- * or the code expires; the tokens are then stored for `args.url`.
+ * The device authorization grant: the code printed, the token endpoint polled at the issuer's interval (five seconds
+ * unless it says, five more at each `slow_down`) until approved, denied or expired; then the tokens stored for the URL.
  */
 const login = Effect.fnUntraced(function*(args: LoginArgs, io: Io, secrets: Array<Redacted.Redacted<string>>) {
   const client = yield* LoginStore.loadClient
@@ -233,8 +231,8 @@ const revoke = Effect.fnUntraced(function*(login: LoginStore.Stored) {
 })
 
 /**
- * Runs `logout` over `argv`: the login for the gateway `--url` names revoked at its issuer (when it can be) and
- * removed; 0 when it is gone (or there was none), 2 bad flags.
+ * Runs `logout`: the login for `--url` revoked at its issuer where possible, and removed; 0 when it is gone (or there
+ * was none), 2 bad flags.
  *
  * @since 0.3.0
  */

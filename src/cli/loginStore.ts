@@ -1,10 +1,8 @@
 /**
- * The logins `login` keeps (docs/identity.md, "From the command line"): for each gateway, the access and refresh
- * tokens an OpenID Connect issuer gave through the device authorization grant (RFC 8628), with their expiry and the
- * issuer and client they came from, in the file `logins.json` of the CLI's data directory (mode 0600, the directory
- * 0700, as the admin token). `keys`, `teams` and `spend` send a stored login's access token to its gateway, refreshed
- * first with the refresh token once it has expired. The tokens are never printed. `openid-client` is an optional peer,
- * loaded when a login is made, refreshed or revoked.
+ * The logins `login` keeps (docs/identity.md, "From the command line"): per gateway, the access and refresh tokens an
+ * OpenID Connect issuer gave through the device authorization grant (RFC 8628), in `logins.json` of the CLI's data
+ * directory (mode 0600, as the admin token). Admin commands send the access token, refreshed once expired; tokens are
+ * never printed. `openid-client`, an optional peer, is loaded only to make, refresh or revoke a login.
  *
  * @since 0.3.0
  */
@@ -57,12 +55,10 @@ const Stored = Schema.Struct({
   expires_at: Schema.Number
 })
 
-/** A stored login. */
 export type Stored = typeof Stored.Type
 
 const Logins = Schema.Struct({ logins: Schema.Record(Schema.String, Stored) })
 
-/** The file's path in `directory`. */
 export const pathIn = (directory: string): string => Path.join(directory, fileName)
 
 /** `openid-client`, loaded, or the error naming its install command. */
@@ -80,10 +76,7 @@ const reasonOf = (cause: unknown): string => {
   return typeof error.message === "string" ? error.message : String(cause)
 }
 
-/**
- * The issuer at `issuer` (its discovery document read) for the public client `clientId`; plain `http:` is taken only
- * on this machine's loopback.
- */
+/** The issuer's discovery document, for the public client `clientId`; plain `http:` is taken only on loopback. */
 export const discover = (client: typeof OpenIdClient, issuer: string, clientId: string) =>
   Effect.tryPromise({
     try: () => {
@@ -148,8 +141,8 @@ export const readAll = Effect.fnUntraced(function*(directory: string) {
 })
 
 /**
- * `logins` written as the file of `directory`: the directory made if missing (mode 0700), the file written whole to a
- * file of its own (mode 0600) and moved over the old, so a reader never sees half of it.
+ * `logins` written whole to a file of its own (mode 0600, directory 0700) and moved over the old, so a reader never
+ * sees half of it.
  */
 export const writeAll = (directory: string, logins: Readonly<Record<string, Stored>>) =>
   Effect.tryPromise({
@@ -174,9 +167,8 @@ export const put = Effect.fnUntraced(function*(directory: string, url: string, l
 const margin = 30_000
 
 /**
- * The access token of the stored login for the gateway at `url`, if there is one: refreshed first with its refresh
- * token when it has expired (the new tokens stored); an expired login without a refresh token, or one the issuer no
- * longer refreshes, is a `LoginError` saying to run `login` again.
+ * The access token of the stored login for `url`, if any, refreshed first once expired; an expired login without a
+ * refresh token, or one the issuer no longer refreshes, is a `LoginError` saying to run `login` again.
  */
 export const accessToken = Effect.fnUntraced(function*(directory: string, url: string) {
   const login = (yield* readAll(directory))[url]

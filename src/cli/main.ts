@@ -1,15 +1,9 @@
 /**
- * The `effect-llm-router` command line: parses the command word, runs the
- * command as an Effect, and turns its result into the process's exit code.
- *
- * Flags are parsed with Node's built-in `util.parseArgs` in strict mode rather
- * than `effect/cli`: the command line promises an exact contract (exit code 2
- * with a one-line reason then where the usage is on stderr, exit 1 with `<ErrorTag>:
- * <message>` as the first stderr line, 130 on Ctrl-C), and `effect/cli` prints
- * its own help and error formats and decides exits on its own terms. `parseArgs`
- * leaves every byte and exit code to us, adds no dependency, and keeps startup
- * fast; commands are imported only when they run, so `--help` and
- * `--version` load almost nothing.
+ * The `effect-llm-router` command line: parses the command word, runs the command as an Effect, and turns its result
+ * into the exit code. Flags use Node's `util.parseArgs` (strict) rather than `effect/cli`, which prints its own help
+ * and error formats and decides exits on its own terms: the command line promises an exact contract (2 with a
+ * one-line reason and where the usage is, 1 with `<ErrorTag>: <message>` first on stderr, 130 on Ctrl-C). Commands
+ * are imported only when they run, so `--help` and `--version` load almost nothing.
  *
  * @since 0.1.0
  */
@@ -99,8 +93,8 @@ const finish = (code: number) => {
   process.exitCode = code
   // A stdin still being read (the command ended before it did) must not hold the process.
   process.stdin.destroy()
-  // Nothing should keep the process alive once the command is done; if a
-  // stray handle does, leave anyway (unref'd, so it never delays a clean exit).
+  // Nothing should keep the process alive once the command is done; if a stray handle does, leave anyway (unref'd, so
+  // it never delays a clean exit).
   setTimeout(() => process.exit(code), 2000).unref()
 }
 

@@ -1,7 +1,7 @@
 /**
- * The file `serve` writes its process id to, in its data directory, while it serves: what to signal (SIGHUP reloads,
- * SIGTERM stops) when the process a shell started is not the gateway's, as with `npx effect-llm-router serve &`,
- * where `$!` is npm's, which neither passes a SIGHUP on nor stops the gateway on a SIGTERM (docs/cli.md).
+ * The file `serve` writes its process id to while it serves: what to signal (SIGHUP reloads, SIGTERM stops) when the
+ * shell's process is not the gateway, as with `npx effect-llm-router serve &`, whose `$!` is npm's, which neither
+ * passes a SIGHUP on nor stops the gateway on a SIGTERM (docs/cli.md).
  *
  * @since 0.3.0
  */
@@ -42,9 +42,8 @@ export class PidFileError extends Schema.TaggedError<PidFileError>()("PidFileErr
 }
 
 /**
- * This process's id written to `directory`'s pid file (mode 0600; the directory made if missing, mode 0700) for the
- * scope's life, the file removed when the scope closes unless another `serve` of the same directory has written its own
- * since.
+ * This process's id written to `directory`'s pid file (mode 0600, directory 0700) for the scope's life, removed when
+ * it closes unless another `serve` of the same directory has written its own since.
  *
  * @since 0.3.0
  * @category Constructors

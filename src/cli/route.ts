@@ -1,8 +1,7 @@
 /**
- * `chat`'s routing: `--router NAME` (a router of the provider.json's `router`
- * section), and for one model `--fallback MODEL` (a second deployment the call
- * falls back to on any failure) and `--timeout SECONDS` (the call's deadline:
- * every attempt and the fallback, to the reply's first chunk when streaming).
+ * `chat`'s routing: `--router NAME` (a router of the provider.json's `router` section), and for one model
+ * `--fallback MODEL` (a second deployment tried on any failure) and `--timeout SECONDS` (the call's deadline: every
+ * attempt and the fallback, to the reply's first chunk when streaming).
  *
  * @since 0.1.0
  */
@@ -27,18 +26,15 @@ import { secondsFlag, UsageError } from "./usage.js"
 export interface Routing {
   /** `--router`: a router of the file (with `--config` only). */
   readonly router: string | undefined
-  /**
-   * `--fallback`: with `--config`, a model of the file (`provider/model_name` or `model_name`); else a model of the
-   * same API.
-   */
+  /** `--fallback`: with `--config`, a model of the file (`provider/model_name`, `model_name`); else of the same API. */
   readonly fallback: string | undefined
   /** `--timeout`, in seconds. */
   readonly timeout: number | undefined
 }
 
 /**
- * The routing flags, or a `UsageError`: `--timeout` not a positive number,
- * `--router` without `--config`, or with `--provider` or `--fallback`.
+ * The routing flags, or a `UsageError`: `--timeout` not a positive number, `--router` without `--config`, or with
+ * `--provider` or `--fallback`.
  *
  * @since 0.1.0
  * @category Parsing
@@ -73,8 +69,8 @@ export const parse = (values: {
   })
 
 /**
- * Whether the routing chooses or bounds each call (a router, a fallback or a deadline), so the command addresses
- * no one deployment.
+ * Whether the routing chooses or bounds each call (a router, a fallback or a deadline), so the command addresses no
+ * one deployment.
  *
  * @since 0.3.0
  * @category Routing
@@ -87,9 +83,8 @@ const everyError = LlmError.members.map((member) => member.identifier as Router.
 const deadline = (timeout: number | undefined) => timeout === undefined ? {} : { deadline: Duration.seconds(timeout) }
 
 /**
- * One deployment as the call's `Llm`: the deployment itself, or, with a
- * fallback or a timeout, a router that tries it first, falls back on any
- * failure and bounds the call.
+ * One deployment as the call's `Llm`: itself, or with a fallback or a timeout, a router that tries it first, falls back
+ * on any failure and bounds the call.
  *
  * @since 0.1.0
  * @category Layers
@@ -108,8 +103,8 @@ export const oneOff = <E, R>(
   }).pipe(Layer.provide(Router.layerStoreMemory))
 
 /**
- * The `Llm` of a provider.json's router `name`, `--timeout` overriding its
- * deadline. A name not in the file is a `ProviderConfigError` naming those there are.
+ * The `Llm` of a provider.json's router `name`, `--timeout` overriding its deadline. A name not in the file is a
+ * `ProviderConfigError` naming those there are.
  *
  * @since 0.1.0
  * @category Layers
@@ -125,10 +120,9 @@ export const named = (
   )
 
 /**
- * The `Llm` of a provider.json's model `provider`/`model` with `--fallback`
- * (a model of the file: `provider/model_name`, or a `model_name` only one
- * provider has) and `--timeout` (see `oneOff`). A model not in the file is a
- * `ProviderConfigError`; a `--fallback` naming none, a `UsageError`.
+ * The `Llm` of a provider.json's model with `--fallback` (`provider/model_name`, or a `model_name` only one provider
+ * has) and `--timeout` (see `oneOff`). A model not in the file is a `ProviderConfigError`; a `--fallback` naming none,
+ * a `UsageError`.
  *
  * @since 0.1.0
  * @category Layers

@@ -1,13 +1,9 @@
 /**
- * `effect-llm-router serve`: the gateway as a process, over a provider.json,
- * or with none over the built-in simulator (and it says so), so that
- * `npx effect-llm-router serve` answers at once. It serves until SIGINT or
- * SIGTERM, then stops accepting, lets calls in flight finish within the grace
- * period, and exits 0. On SIGHUP it reads its provider.json again and serves it
- * (`Gateway.Service.reload`, as `POST /admin/reload` does; one sent while it starts, once it serves). Its logs (a line
- * per request, with no key in it) are
- * JSON lines on stderr (Effect's `Logger.formatJson`), those of each window written together, the last when it
- * stops (`logLines.ts`).
+ * `effect-llm-router serve`: the gateway as a process, over a provider.json or else the built-in simulator (saying so),
+ * so `npx effect-llm-router serve` answers at once. SIGINT or SIGTERM stop accepting and let calls in flight finish
+ * within the grace period, then exit 0; SIGHUP reloads the provider.json (`Gateway.Service.reload`; one sent while
+ * starting, once it serves). Logs are JSON lines on stderr (`Logger.formatJson`), keyless, batched per window
+ * (`logLines.ts`).
  *
  * @since 0.2.0
  */
@@ -94,18 +90,17 @@ function printUsage(io: Io): number {
 }
 
 /**
- * What the gateway serves with no config, beyond the simulator's chat models (the names the requests of the README and
- * docs/gateway.md use): an embedding model, under the name OpenAI's embeddings API reference gives one, a router over
- * the chat models, and the models agents call on their own (`agentModels`).
+ * What the gateway serves with no config beyond the simulator's chat models (the names the README and docs/gateway.md
+ * use): an embedding model named as in OpenAI's embeddings API reference, a router over the chat models, and
+ * `agentModels`.
  */
 const simulatedEmbeddingModel = "text-embedding-3-small"
 const simulatedRouter = "main"
 
 /**
- * The models coding agents call on their own, beside the one they are told to use (docs/agents.md): Gemini CLI's
- * compression and loop detection, its edit fixer and web tools, its classifier and summaries, by the names it resolves
- * them to with a Gemini API key. With no config they are groups of the first chat model, so an agent told to use one of
- * the simulator's models works through; a provider.json maps them the same way.
+ * The models coding agents call on their own besides the one they are told to use (docs/agents.md): Gemini CLI's
+ * compression, loop detection, edit fixer, web tools, classifier and summaries, by the names it resolves with a Gemini
+ * API key. With no config they are groups of the first chat model, so an agent told to use a simulator model works.
  */
 const agentModels = [
   "gemini-3.1-pro-preview-customtools",
@@ -117,9 +112,8 @@ const agentModels = [
 ]
 
 /**
- * A configuration over the built-in simulator, started here (one deployment per
- * model it knows, and a router over its chat models), and the line that says so,
- * printed once the gateway listens.
+ * A configuration over the built-in simulator started here (a deployment per model, a router over its chat models),
+ * and the line saying so, printed once the gateway listens.
  */
 const simulated = Effect.gen(function*() {
   // Loaded only here, as `chat` does: a configured gateway never starts one.
@@ -147,8 +141,8 @@ const simulated = Effect.gen(function*() {
 })
 
 /**
- * What the gateway serves of `config`, its keys kept among `secrets` (scrubbed from whatever is printed): its
- * database, or the SQLite file in the data directory.
+ * What the gateway serves of `config`, its keys kept among `secrets`: its database, or the SQLite file in the data
+ * directory.
  */
 const served = (
   config: ProviderConfig.ProviderConfig,
@@ -168,9 +162,8 @@ const served = (
 }
 
 /**
- * The SIGHUPs the process gets from now while the scope is open, those not yet taken kept as one; Node's default for
- * it, ending the process, is replaced. Taken before the gateway starts, so that one sent while it starts is a reload
- * once it serves, not the end of the process.
+ * The SIGHUPs the process gets while the scope is open, those not yet taken kept as one; Node's default (ending the
+ * process) is replaced. Taken before the gateway starts, so one sent while it starts is a reload once it serves.
  */
 const hangups = Effect.gen(function*() {
   const queue = yield* Queue.sliding<void>(1)
@@ -186,8 +179,8 @@ const hangups = Effect.gen(function*() {
 })
 
 /**
- * The provider.json at `path`, refused naming every problem of its file and every one the gateway would find building
- * it, served with `args`' options after `started` (none at start), each by its path in the file (keys masked there).
+ * The provider.json at `path`, refused naming every problem of the file and every one the gateway would find building
+ * it, else served with `args`' options after `started` (none at start); problems named by path, keys masked.
  */
 const load = (path: string, args: Args, started: Gateway.Config | undefined) =>
   loadChecked(path, (config) => {
@@ -201,8 +194,7 @@ const load = (path: string, args: Args, started: Gateway.Config | undefined) =>
 const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
   Effect.gen(function*() {
     const hangup = yield* hangups
-    // Written before the gateway starts and removed once it has stopped: a signal sent to it meanwhile is the
-    // gateway's.
+    // Written before the gateway starts, removed once it has stopped: a signal sent to it meanwhile is the gateway's.
     const pidFile = yield* PidFile.hold(args.data).pipe(Effect.provide(NodeFileSystem.layer))
     const file = args.config
     const { config, notice } = file === undefined
@@ -232,9 +224,8 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
         }),
       logRequests: true
     }).pipe(
-      // The gateway's own options are the flags' (a host, a port): a usage error. Any other module's is the
-      // configuration's (a deployment its adapter refuses, an optional peer dependency missing): exit 1, the entry
-      // named, without the usage.
+      // The gateway's own options are the flags' (host, port): a usage error. Any other module's is the configuration's
+      // (a deployment its adapter refuses, an optional peer dependency missing): exit 1, the entry named, no usage.
       Effect.catchTag(
         "OptionsError",
         (error): Effect.Effect<never, UsageError | OptionsError> =>
@@ -274,10 +265,8 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
   })
 
 /**
- * Runs `serve` with its arguments (those after the word `serve`): prints the
- * gateway's URL as the first stdout line, then serves until interrupted.
- * Gives 2 for bad flags (a host beyond loopback included), 1 when the
- * configuration is wrong or the address is taken.
+ * Runs `serve`: prints the gateway's URL as the first stdout line, then serves until interrupted. Gives 2 for bad
+ * flags (a host beyond loopback included), 1 when the configuration is wrong or the address is taken.
  *
  * @since 0.2.0
  * @category Commands

@@ -1,6 +1,6 @@
 /**
- * `effect-llm-router simulate`: the local simulator as a process, serving until
- * it is interrupted (SIGINT, SIGTERM), then closing every connection.
+ * `effect-llm-router simulate`: the local simulator as a process, serving until interrupted (SIGINT, SIGTERM), then
+ * closing every connection.
  *
  * @since 0.1.0
  */
@@ -23,8 +23,7 @@ import {
 } from "./usage.js"
 
 /**
- * The port `simulate` listens on unless told otherwise: fixed, so scripts and
- * provider.json files can name it.
+ * The port `simulate` listens on unless told otherwise: fixed, so scripts and provider.json files can name it.
  *
  * @since 0.1.0
  * @category Constants
@@ -116,9 +115,8 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
   })
 
 /**
- * The scenario of `file`, played for every request and named by its base name (`session` for
- * `session.scenario.json`, as for `x-simulator-scenario`); a file that cannot be read, is not JSON or is no scenario
- * is a usage error naming every bad path.
+ * The scenario of `file`, played for every request and named by its base name (`session` for `session.scenario.json`,
+ * as for `x-simulator-scenario`); a file unreadable, not JSON or no scenario is a usage error naming every bad path.
  */
 function readScenario(file: string): Result.Result<Simulator.Options, UsageError> {
   const bad = (why: string) => Result.fail(new UsageError({ reason: `--scenario "${file}": ${why}` }))
@@ -138,9 +136,8 @@ function readScenario(file: string): Result.Result<Simulator.Options, UsageError
 }
 
 /**
- * Runs `simulate` with its arguments (those after the word `simulate`): prints
- * the base URL as the first stdout line, then serves until interrupted. Gives 2
- * for bad flags, 1 when the server cannot listen.
+ * Runs `simulate`: prints the base URL as the first stdout line, then serves until interrupted. Gives 2 for bad flags,
+ * 1 when the server cannot listen.
  *
  * @since 0.1.0
  * @category Commands

@@ -1,8 +1,7 @@
 /**
- * `effect-llm-router spend`: a running gateway's spend, from its request log (`GET /admin/spend`), as a table per
- * key, team, model or deployment over a time range, or as the gateway's JSON with `--json`. The admin key is read
- * from `EFFECT_LLM_ROUTER_ADMIN_KEY` (a gateway without keys, on loopback, needs none), never from a flag, so it stays
- * out of the shell's history and the process list.
+ * `effect-llm-router spend`: a running gateway's spend from its request log (`GET /admin/spend`), as a table per key,
+ * team, model or deployment over a time range, or the gateway's JSON with `--json`. The admin key is never a flag, so
+ * it stays out of the shell's history and the process list.
  *
  * @since 0.3.0
  */
@@ -98,10 +97,9 @@ const otherRequestsLine = (groups: ReadonlyArray<Group>): string => {
 
 /**
  * The answer as a table: a row per group with calls, the costliest first, and their total; then the other requests'
- * count. By key or team, a row is named by its name and its id (two keys may have had one name; a deleted team has
- * none). `CALLS` are model and MCP tool calls. `CACHED` are the prompt tokens read from the provider's prompt cache,
- * `WRITTEN` those written to it, `SAVED` what caching saved (negative where writes at a premium cost more than the
- * reads saved). A range from the log's start reads "all time".
+ * count. By key or team, a row shows name and id (two keys may have shared a name; a deleted team has none). `CACHED`
+ * and `WRITTEN` are prompt-cache reads and writes, `SAVED` what caching saved (negative where premium writes cost more
+ * than the reads saved). A range from the log's start reads "all time".
  */
 const table = (answer: Answer): string => {
   const named = answer.group_by === "key" || answer.group_by === "team"
@@ -187,8 +185,8 @@ const fetchSpend = (args: Args, key: Redacted.Redacted<string> | undefined) => {
 }
 
 /**
- * Runs `spend` with its arguments (those after the word `spend`): prints the table (or the JSON) on stdout. Gives 2
- * for bad flags, 1 when the gateway cannot be reached or refuses.
+ * Runs `spend`: prints the table (or the JSON) on stdout. Gives 2 for bad flags, 1 when the gateway cannot be reached
+ * or refuses.
  *
  * @since 0.3.0
  * @category Commands

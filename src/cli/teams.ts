@@ -1,9 +1,7 @@
 /**
- * `effect-llm-router teams create|list|show|update|delete`: the gateway's admin API of teams, against a running
- * gateway (`--url`), with the admin key as `keys` reads it (`EFFECT_LLM_ROUTER_ADMIN_KEY`, else, for a gateway on
- * this machine, the token `serve` keeps in its data directory). A team made is printed as its id, alone on stdout, so
- * a script can give it to `keys create --team`; the rest goes to stderr. A gateway that refuses or cannot be reached
- * is `GatewayRequestError: <its message>` (exit 1).
+ * `effect-llm-router teams create|list|show|update|delete`: the admin API of teams, against a running gateway
+ * (`--url`). A team made is printed as its id alone on stdout, so a script can give it to `keys create --team`; the
+ * rest goes to stderr.
  *
  * @since 0.3.0
  */
@@ -187,8 +185,7 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
 }
 
 /**
- * Runs `teams` with its arguments (those after the word `teams`): 0 done, 1 refused or unreachable, 2 bad flags or
- * no admin key.
+ * Runs `teams`: 0 done, 1 refused or unreachable, 2 bad flags or no admin key.
  *
  * @since 0.3.0
  * @category Commands

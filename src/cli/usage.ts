@@ -1,6 +1,5 @@
 /**
- * The help text, the version, and the error every command fails with when its
- * flags are wrong (exit code 2).
+ * The help text, the version, and the error every command fails with when its flags are wrong (exit code 2).
  *
  * @since 0.1.0
  */
@@ -489,8 +488,7 @@ export const version = (): string => {
 }
 
 /**
- * Flags that cannot be run: the command prints `reason`, then its usage, and
- * exits with code 2.
+ * Flags that cannot be run: the command prints `reason`, then its usage, and exits with code 2.
  *
  * @since 0.1.0
  * @category Errors
@@ -498,9 +496,8 @@ export const version = (): string => {
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly reason: string }> {}
 
 /**
- * `argv` with a negative number after a string flag (`--idle-timeout -1`)
- * joined to it (`--idle-timeout=-1`): no flag here is a dash and a digit, so
- * it is the flag's value, and its check names what is wrong with it.
+ * Joins a negative number to the string flag before it (`--idle-timeout -1` to `=-1`): no flag here is a dash and a
+ * digit, so it is the flag's value, and its check then names what is wrong with it.
  */
 const joinNegatives = (argv: ReadonlyArray<string>, options: NonNullable<ParseArgsConfig["options"]>) => {
   const out: Array<string> = []
@@ -521,9 +518,8 @@ const joinNegatives = (argv: ReadonlyArray<string>, options: NonNullable<ParseAr
 }
 
 /**
- * Why `argv` does not parse under `options`, in the words of the command's other usage errors (the flag named,
- * the value quoted whole): Node's own messages differ in style and may leave a quote open. Read from the tokens of
- * a lenient parse, which takes what the strict one refuses; `undefined` when none is wrong.
+ * Why `argv` does not parse, in the command's own words (flag named, value quoted whole): Node's messages differ in
+ * style and may leave a quote open. Read from a lenient parse's tokens; `undefined` when none is wrong.
  */
 const flagProblem = (argv: ReadonlyArray<string>, options: NonNullable<ParseArgsConfig["options"]>) => {
   const { tokens } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: false, tokens: true })

@@ -1,8 +1,8 @@
 /**
- * `Batch`'s one algorithm: the requests checked as `Llm` checks a call's; where the client has a batch API, submitted
- * as one provider batch with a key from the pool, polled on the `Schedule` until it ends (each poll a `Progress`), its
- * lines read and reconciled (`reconcile.ts`), each answered line priced at the batch tier; where it has none, run as
- * `Llm` calls a few at a time, each line as it completes. A batch whose consumer leaves before it ends is cancelled.
+ * `Batch`'s one algorithm: requests checked as `Llm` checks a call's; with a batch API, submitted as one provider
+ * batch with a pool key, polled on the `Schedule` until it ends (each poll a `Progress`), its lines reconciled
+ * (`reconcile.ts`) and priced at the batch tier; without one, run as `Llm` calls a few at a time. A batch whose
+ * consumer leaves before it ends is cancelled.
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -80,8 +80,8 @@ function batchPriced(env: Env, request: ChatRequest, response: ChatResponse): Ch
 }
 
 /**
- * A poll or a read of the results, tried again after a failure that can pass (a 5xx, a rate limit, a dropped
- * connection): the batch runs on at the provider whatever one poll met, and its lines are paid for.
+ * A poll or results read, retried after a passing failure (5xx, rate limit, dropped connection): the batch runs on at
+ * the provider whatever one poll met, and its lines are paid for.
  */
 const stepRetries = Schedule.exponential("1 second")
 

@@ -1,10 +1,8 @@
 /**
- * `CacheStore` in the shared store: each reply is a JSON string under its
- * key with Redis' own expiry, beside an index of the live keys by expiry
- * (a sorted set) that `size` counts. Writes and removals touch both in one
- * script. The store failing is the connection's `StoreUnavailableError`, which
- * `ResponseCache` treats as a miss: a cache never fails a call, under either
- * `onUnavailable`.
+ * `CacheStore` in the shared store: each reply a JSON string under its key with Redis' own expiry, beside a sorted-set
+ * index of live keys by expiry that `size` counts; writes and removals touch both in one script. A failing store is
+ * `StoreUnavailableError`, which `ResponseCache` treats as a miss: a cache never fails a call, whatever
+ * `onUnavailable` says.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -48,7 +46,6 @@ const AsJson = Schema.fromJsonString(Schema.toCodecJson(ChatResponse))
 const encode = Schema.encodeSync(AsJson)
 const decode = Schema.decodeUnknownOption(AsJson)
 
-/** A cache store under `key` of `store`. */
 export const make = (store: Store.Store, key: string): Service => {
   const connection = store.connection
   const base = `${connection.prefix}:cache:${key}`

@@ -1,7 +1,6 @@
 /**
- * What a gateway serves, as plain records: its deployments and named routers, its store, database and keys, its MCP
- * servers and guardrails (`Gateway.Config`). The configuration's reader (`ProviderConfig.gatewayConfig`) writes them
- * and the gateway reads them, so they are declared below both; `Gateway` exports them under these names.
+ * What a gateway serves, as plain records (`Gateway.Config`). Declared below both the reader that writes them
+ * (`ProviderConfig.gatewayConfig`) and the gateway that reads them; `Gateway` exports them under these names.
  */
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -30,16 +29,14 @@ export interface Key {
   /** The router, deployment, model or group names it may call. Default: every name. */
   readonly models?: ReadonlyArray<string> | undefined
   /**
-   * The MCP tools it may list and call at `/mcp` (`Config.mcpServers`): qualified names (`files__read`) or globs of
-   * them, `*` standing for any run of characters (`calc__*`, `*`). Deny by default: a key without `tools` sees none
-   * (docs/mcp.md).
+   * The MCP tools it may list and call at `/mcp`: qualified names (`files__read`) or globs (`calc__*`, `*`).
+   * Deny by default: a key without `tools` sees none (docs/mcp.md).
    *
    * @since 0.3.0
    */
   readonly tools?: ReadonlyArray<string> | undefined
   /**
-   * The names of `Config.guardrails` its calls run besides the gateway's, their model's and their router's (the chain
-   * is the union; docs/guardrails.md). Default: none.
+   * `Config.guardrails` its calls run besides the gateway's, model's and router's (the union; docs/guardrails.md).
    *
    * @since 0.3.0
    */
@@ -47,10 +44,9 @@ export interface Key {
   /** Its own token bucket: bursts of `capacity` requests, `refillRate` a second after. Default: none. */
   readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | undefined
   /**
-   * US dollars it may spend per `period` (`Budget.Period`). Each call reserves its worst case before it is sent
-   * (the prompt's estimate plus `max_tokens`, or embeddings' inputs, at the highest price among the deployments its
-   * model can reach) and is charged its real cost after, so the limit is never passed; a request without `max_tokens`
-   * is sent with `defaultMaxTokens` (default 4,096). Every model the key may call needs a price. Default: no limit.
+   * US dollars per `period`. Each call reserves its worst case first (prompt estimate plus `max_tokens`, else
+   * `defaultMaxTokens`, default 4,096, at the highest price its model can reach) and is charged its real cost after,
+   * so the limit is never passed. Every model the key may call needs a price. Default: no limit.
    */
   readonly budget?: {
     readonly limit: number
@@ -87,161 +83,129 @@ export interface Keys {
   readonly requestLogRetention?: Duration.Input | undefined
   /** How long responses are kept (`responses_ttl`); `Options.responsesTtl` overrides it. Default: one hour. */
   readonly responsesTtl?: Duration.Input | undefined
-  /**
-   * How many rows the request log keeps at most (`request_log_max_rows`): past it, the oldest are deleted. Default
-   * 100,000.
-   */
+  /** `request_log_max_rows`: past it, the oldest rows are deleted. Default 100,000. */
   readonly requestLogMaxRows?: number | undefined
-  /**
-   * How many bytes of rows the request log keeps at most (`request_log_max_bytes`; a row counts its text and 160
-   * bytes): past it, the oldest are deleted. Default 256 MiB.
-   */
+  /** `request_log_max_bytes` (a row counts its text and 160 bytes): past it, the oldest go. Default 256 MiB. */
   readonly requestLogMaxBytes?: number | undefined
   /**
-   * How many bytes of responses are kept at most (`responses_max_bytes`; a response counts its body and its whole
-   * conversation as JSON, an image its whole data URL), in memory or Redis: past it, the least recently used go first
-   * (in Redis, the oldest). With a store, keep it well below Redis' `maxmemory`: a full Redis refuses every write, the
-   * limits and budgets of every key with them. Default 64 MiB.
+   * Bytes of kept responses (`responses_max_bytes`; body plus whole conversation as JSON, an image its whole data
+   * URL): past it, the least recently used go first (in Redis, the oldest). Keep it well below Redis' `maxmemory`: a
+   * full Redis refuses every write, every key's limits and budgets with them. Default 64 MiB.
    */
   readonly responsesMaxBytes?: number | undefined
   /**
-   * How many bytes of one gateway key's responses are kept at most (`responses_max_key_bytes`), in memory or Redis:
-   * past it, that key's own least recently used go first (in Redis, its oldest), so no key fills the store for the
-   * others. Default: a quarter of `responsesMaxBytes`, and at least `responsesMaxResponseBytes`.
+   * Bytes of one key's kept responses (`responses_max_key_bytes`), so no key fills the store for the others.
+   * Default: a quarter of `responsesMaxBytes`, and at least `responsesMaxResponseBytes`.
    *
    * @since 0.3.0
    */
   readonly responsesMaxKeyBytes?: number | undefined
   /**
-   * How many bytes one kept response takes at most (`responses_max_response_bytes`), in memory or Redis: a larger one
-   * is answered but not kept, and a request that would continue a conversation past it is refused (400). Default
-   * 4 MiB.
+   * `responses_max_response_bytes`: a larger response is answered but not kept, and continuing a conversation past
+   * it is refused (400). Default 4 MiB.
    */
   readonly responsesMaxResponseBytes?: number | undefined
-  /**
-   * How many responses one chain of `previous_response_id`s holds at most (`responses_max_chain`): a request that
-   * would continue it further is refused (400). Default 100.
-   */
+  /** `responses_max_chain`: continuing a `previous_response_id` chain past it is refused (400). Default 100. */
   readonly responsesMaxChain?: number | undefined
   /**
-   * How many WebSockets on `/v1/responses` (the Responses API's WebSocket mode, as Codex opens it) one gateway key
-   * holds open at once on an instance (`responses_sockets_max_key`; without keys, all of them): one more is refused
-   * (429 `too_many_websockets`) before its handshake. Default 16.
+   * Open WebSockets on `/v1/responses` (Codex's WebSocket mode) per key per instance (`responses_sockets_max_key`;
+   * without keys, all of them): one more is refused (429 `too_many_websockets`) before its handshake. Default 16.
    *
    * @since 0.3.0
    */
   readonly responsesSocketsMaxKey?: number | undefined
   /**
-   * How long a WebSocket on `/v1/responses` may wait for its next frame (`responses_socket_idle`: seconds or a
-   * duration) before the gateway closes it (1000, naming the setting); a client opens another when it needs one.
-   * Default: ten minutes.
+   * `responses_socket_idle`: a `/v1/responses` WebSocket idle this long is closed (1000, naming the setting); the
+   * client opens another when it needs one. Default: ten minutes.
    *
    * @since 0.3.0
    */
   readonly responsesSocketIdle?: Duration.Input | undefined
   /**
-   * How many MCP sessions the gateway keeps at most (`mcp_sessions_max`), in its database or its memory: a new one
-   * past it takes the place of the least recently used idle one (no request for a minute), else is refused (429).
-   * Default 5,000.
+   * `mcp_sessions_max`: past it, a new session replaces the least recently used idle one (no request for a minute),
+   * else is refused (429). Default 5,000.
    *
    * @since 0.3.0
    */
   readonly mcpSessionsMax?: number | undefined
   /**
-   * How many MCP sessions one gateway key keeps at most (`mcp_sessions_max_key`): a new one past it takes the place of
-   * that key's least recently used idle one, else is refused (429). Default 100.
+   * `mcp_sessions_max_key`: as `mcpSessionsMax`, within one key's sessions. Default 100.
    *
    * @since 0.3.0
    */
   readonly mcpSessionsMaxKey?: number | undefined
   /**
-   * How many bytes of MCP sessions' records the gateway keeps at most (`mcp_sessions_max_bytes`; a record counts its
-   * client's `initialize` revision, capabilities and identity, its id, path and key, and 64 bytes), as
-   * `mcpSessionsMax` does its count. Default 16 MiB.
+   * `mcp_sessions_max_bytes`: as `mcpSessionsMax`, by bytes (a record counts its client's revision, capabilities
+   * and identity, its id, path and key, and 64 bytes). Default 16 MiB.
    *
    * @since 0.3.0
    */
   readonly mcpSessionsMaxBytes?: number | undefined
   /**
-   * How many bytes of one gateway key's MCP sessions' records the gateway keeps at most (`mcp_sessions_max_key_bytes`),
-   * as `mcpSessionsMaxKey` does its count. Default 1 MiB.
+   * `mcp_sessions_max_key_bytes`: as `mcpSessionsMaxKey`, by bytes. Default 1 MiB.
    *
    * @since 0.3.0
    */
   readonly mcpSessionsMaxKeyBytes?: number | undefined
   /**
-   * How many seconds a request has to arrive in, its headers and its whole body (`request_body_timeout_seconds`):
-   * past it, it is answered 408 and its connection closed (its headers alone have 10 seconds at most). Taken at
-   * start. Default 30.
+   * `request_body_timeout_seconds`: a request whose headers and body take longer is answered 408 and its connection
+   * closed (headers alone have 10 seconds at most). Taken at start. Default 30.
    */
   readonly requestBodyTimeoutSeconds?: number | undefined
   /**
-   * How many sessions each of the gateway's routers keeps pinned in memory at most (`affinity_max_sessions`), unless
-   * its own `affinity.maxSessions` says: past it, the least recently answered goes first. Each pin is kept under its
-   * session's SHA-256 digest. Default 10,000.
+   * `affinity_max_sessions`: pinned sessions per router unless its `affinity.maxSessions` says; past it, the least
+   * recently answered goes. Pins are keyed by the session's SHA-256 digest. Default 10,000.
    */
   readonly affinityMaxSessions?: number | undefined
   /**
-   * What a `/v1/responses` request's tools that OpenAI runs itself (`web_search`, `file_search`, `code_interpreter`,
-   * `image_generation`, `mcp`) do when its model reaches deployments of another API (`hosted_tools`): `"omit"` leaves
-   * them out, naming them in the answer's `x-omitted-tools` header and the request's log line (the model answers
-   * without them), and refuses (400) only a request whose `tool_choice` requires one; `"refuse"` refuses (400) every
-   * request with one. Default `"omit"`.
+   * `hosted_tools`: what a `/v1/responses` request's OpenAI-run tools (`web_search`, `file_search`, ...) do when its
+   * model reaches another API: `"omit"` drops them, named in `x-omitted-tools` and the log line, refusing (400) only
+   * when `tool_choice` requires one; `"refuse"` refuses (400) every such request. Default `"omit"`.
    *
    * @since 0.3.0
    */
   readonly hostedTools?: HostedTools | undefined
   /**
-   * Whether a gateway without gateway keys answers requests without a key even where it otherwise would not
-   * (`allow_keyless`): listening beyond loopback, or sharing its limits with other instances through a store. Without
-   * it, such a gateway answers only requests with a key (listed, or made at run time) and does not start when it
-   * could never have one. A gateway on loopback without a store answers without a key either way, until it has keys.
-   * Default `false`.
+   * `allow_keyless`: lets a keyless gateway answer without a key beyond loopback or on a shared store. Without it,
+   * such a gateway answers only keyed requests and does not start if it could never have a key; on loopback without
+   * a store it answers keyless until it has keys. Default `false`.
    *
    * @since 0.3.0
    */
   readonly allowKeyless?: boolean | undefined
   /**
-   * The names of `Config.guardrails` every chat call and MCP tool call runs (`guardrails` of the `gateway` section).
-   * Default: none.
+   * `Config.guardrails` every chat call and MCP tool call runs. Default: none.
    *
    * @since 0.3.0
    */
   readonly guardrails?: ReadonlyArray<string> | undefined
   /**
-   * Sign-on for the dashboard and the admin API with an OpenID Connect identity provider (`oidc`; docs/identity.md):
-   * people sign in to the dashboard (the authorization-code flow with PKCE, a server-side session) and call the admin
-   * API with the issuer's access tokens, each with the roles their groups map to and those granted through
-   * `/admin/grants`. Admin keys stay `admin` beside it (the break-glass path, logged at each use). It needs the
-   * optional packages `openid-client` and `jose`. Default: none (admin keys only).
+   * OpenID Connect sign-on for the dashboard (authorization code with PKCE, server-side session) and the admin API
+   * (the issuer's access tokens), roles from groups and `/admin/grants` (docs/identity.md). Admin keys stay `admin`
+   * as the break-glass path, logged at each use. Needs `openid-client` and `jose`. Default: none.
    *
    * @since 0.3.0
    */
   readonly oidc?: Oidc | undefined
   /**
-   * Where the audit log's head is written outside the database (provider.json's `gateway.audit`; docs/identity.md,
-   * "Anchoring the head"), for `audit verify --anchor` to find a chain rewritten whole. Needs a database; taken at
-   * start. Default: none.
+   * Where the audit log's head is also written (`gateway.audit`; docs/identity.md, "Anchoring the head"), so
+   * `audit verify --anchor` finds a chain rewritten whole. Needs a database; taken at start. Default: none.
    *
    * @since 0.3.0
    */
   readonly auditAnchor?: AuditAnchor | undefined
   /**
-   * How long the audit log keeps its rows (provider.json's `gateway.audit.retention`; docs/identity.md, "Retention"):
-   * once an hour, the rows older than it are deleted, the chain then verified from the last row deleted (its base),
-   * which is first written to the anchor when there is one, marked a base, so `audit verify --anchor` finds a chain
-   * that starts anywhere else. Needs a database. Default 365 days.
+   * `gateway.audit.retention` (docs/identity.md, "Retention"): hourly, older rows are deleted and the chain verified
+   * from the last one deleted (its base), first written to the anchor marked a base, so `audit verify --anchor`
+   * catches a chain starting anywhere else. Needs a database. Default 365 days.
    *
    * @since 0.3.0
    */
   readonly auditRetention?: Duration.Input | undefined
   /**
-   * Callers by token (`token_callers`; docs/identity.md): an API call may present, instead of a gateway key, an access
-   * token of one of these issuers (`Authorization: Bearer <JWT>`, or `x-api-key`), checked as the admin API checks
-   * its tokens (the issuer's published keys, the issuer, the audience, the expiry); its team claim names a team made
-   * at run time, whose budget, tools and guardrails the call has, and the call is recorded under the person and the
-   * team. It needs a `database` (teams are made there) and the optional packages `openid-client` and `jose`.
-   * Default: none (gateway keys only).
+   * `token_callers` (docs/identity.md): lets an API call present an issuer's access token instead of a gateway key,
+   * checked as the admin API checks tokens; its team claim names a run-time team whose budget, tools and guardrails
+   * apply, and the call is recorded under person and team. Needs a `database` and `openid-client` and `jose`.
    *
    * @since 0.3.0
    */
@@ -249,12 +213,10 @@ export interface Keys {
 }
 
 /**
- * The callers one issuer's tokens may be (`Keys.tokenCallers`, provider.json's `gateway.token_callers`), each person
- * with their own limits when given, as a key's: `rateLimit` a token bucket (`rate_limit_capacity`,
- * `rate_limit_refill_rate`) counted per person (their user claim) in the store the gateway keeps its keys' limiters in,
- * so every instance on a shared store counts one bucket; `budget` charged in the database's ledger under the person,
- * beside their team's budget (a call must fit both; every model these callers may use needs a price). Default: neither
- * (a person's spend still counted, against no limit).
+ * The callers one issuer's tokens may be (`gateway.token_callers`). Optional per-person limits: `rateLimit` counted
+ * per user claim in the gateway's key-limiter store, so instances on a shared store share one bucket; `budget`
+ * charged under the person beside their team's (a call must fit both; models need a price). Without a budget a
+ * person's spend is still counted, against no limit.
  *
  * @since 0.3.0
  * @category Models
@@ -269,15 +231,14 @@ export interface TokenCallers extends Pick<Key, "rateLimit" | "budget"> {
   /** The claim whose value (a string, or a list of them) maps to a team through `teams`. Default `"groups"`. */
   readonly teamClaim?: string | undefined
   /**
-   * Each value of the team claim and the name of the team made at run time it maps to; of a token whose claim holds
-   * several mapped values, the first one's. A token none of whose values is mapped is refused (401), and one mapped to
-   * a team that does not exist (403, naming it).
+   * Team-claim value to run-time team; of several mapped values, the first. A token with none mapped is refused
+   * (401); one mapped to a missing team, 403 naming it.
    */
   readonly teams: Readonly<Record<string, string>>
   /** The router, deployment, model or group names these callers may use. Default: every name. */
   readonly models?: ReadonlyArray<string> | undefined
   /**
-   * The longest a caller's token may live, as `Oidc.maxTokenLifetime`. Default 24 hours.
+   * As `Oidc.maxTokenLifetime`. Default 24 hours.
    *
    * @since 0.3.0
    */
@@ -285,10 +246,9 @@ export interface TokenCallers extends Pick<Key, "rateLimit" | "budget"> {
 }
 
 /**
- * Where and how often the gateway writes its audit log's head (`Keys.auditAnchor`): one JSON line
- * (`{"at":"<ISO time>","kind":"head","seq":12,"digest":"<hex>"}`) appended to `file` at start, every `every` while the
- * head moves, and at shutdown, each also logged as an `audit_head` line; and each base retention cuts the chain at
- * (`"kind":"base"`, with its row's time and the retention), the only point the chain may start after.
+ * Where and how often the audit log's head is written: a JSON line (`{"at":...,"kind":"head","seq":12,"digest":...}`)
+ * at start, every `every` while the head moves, and at shutdown (also logged as `audit_head`); plus each base that
+ * retention cuts the chain at (`"kind":"base"`), the only point the chain may start after.
  *
  * @since 0.3.0
  * @category Models
@@ -301,8 +261,7 @@ export interface AuditAnchor {
 }
 
 /**
- * An OpenID Connect identity provider for the admin side (`Keys.oidc`, provider.json's `gateway.oidc`;
- * docs/identity.md has the set-up of Keycloak, Entra ID, Google and Okta).
+ * An OpenID Connect identity provider for the admin side (docs/identity.md has Keycloak, Entra ID, Google and Okta).
  *
  * @since 0.3.0
  * @category Models
@@ -315,9 +274,8 @@ export interface Oidc {
   /** The client's secret (a confidential client); none for a public client, which PKCE alone protects. */
   readonly clientSecret?: Redacted.Redacted<string> | undefined
   /**
-   * The audience an access token must name to reach the admin API: the API's own, never `clientId` or `cliClientId`
-   * (an ID token's audience is its client: such a value is refused). Default: none, and the admin API then takes no
-   * token (the dashboard's sessions and admin keys only).
+   * The admin API's own audience, never `clientId` or `cliClientId` (an ID token's audience is its client, so such a
+   * value is refused). Default: none, and the admin API takes no token.
    */
   readonly audience?: string | undefined
   /** The scopes asked for at sign-in. Default `["openid", "email", "profile"]`. */
@@ -326,29 +284,25 @@ export interface Oidc {
   readonly userClaim?: string | undefined
   /** The claim listing a person's groups. Default `"groups"`. */
   readonly groupsClaim?: string | undefined
-  /**
-   * Each role (`admin`, `operator`, `viewer`, `team_admin:<team>`, `team_viewer:<team>`, a team by name or id) and
-   * the groups whose members hold it. Default: none (roles then come from grants alone).
-   */
+  /** Role (`admin`, `team_admin:<team>`, ...) to the groups holding it. Default: none (grants alone). */
   readonly roles?: Readonly<Record<string, ReadonlyArray<string>>> | undefined
   /** How long a dashboard session lasts before signing in again. Default 8 hours. */
   readonly sessionTtl?: Duration.Input | undefined
   /**
-   * The longest an access token may live: one whose `exp` is further than this from its `iat` is refused (401), and so
-   * is one issued longer ago, or issued more than 30 seconds ahead of the gateway's clock. Default 24 hours.
+   * Refused (401): a token whose `exp` is further than this from its `iat`, issued longer ago, or issued more than 30
+   * seconds ahead of the gateway's clock. Default 24 hours.
    *
    * @since 0.3.0
    */
   readonly maxTokenLifetime?: Duration.Input | undefined
   /**
-   * The URL the issuer sends a browser back to (`/admin/callback` as the issuer's clients reach the gateway). Default:
-   * the `/admin/callback` of the host and scheme the sign-in came to (`x-forwarded-proto` read for the scheme).
+   * Where the issuer sends a browser back. Default: `/admin/callback` on the sign-in's host and scheme
+   * (`x-forwarded-proto` read).
    */
   readonly redirectUrl?: string | undefined
   /**
-   * The command line's client at the issuer (a public client with the device authorization grant, not `clientId`),
-   * published by `GET /admin/oidc` with the issuer, audience and scopes, so that `login --url` needs nothing more.
-   * Default: none (`login` is then given its client with `--client-id`).
+   * The CLI's public client (device authorization grant), published by `GET /admin/oidc` so `login --url` needs
+   * nothing more. Default: none (`login --client-id`).
    *
    * @since 0.3.0
    */
@@ -356,8 +310,7 @@ export interface Oidc {
 }
 
 /**
- * What the gateway does with a Responses request's tools that OpenAI runs itself, for a model reaching another API
- * (`Keys.hostedTools`).
+ * What happens to a Responses request's OpenAI-run tools when its model reaches another API.
  *
  * @since 0.3.0
  * @category Models
@@ -374,7 +327,7 @@ export interface NamedRouter {
   readonly deployments: ReadonlyArray<string>
   readonly options: Omit<Router.Options, "deployments">
   /**
-   * The names of `Config.guardrails` its calls run, besides those of its deployments. Default: none.
+   * `Config.guardrails` its calls run besides its deployments'. Default: none.
    *
    * @since 0.3.0
    */
@@ -389,9 +342,8 @@ export interface NamedRouter {
  */
 export interface Deployment extends Router.Deployment<OptionsError, HttpClient.HttpClient> {
   /**
-   * The API its provider speaks, as a `provider.json` entry's `api` names it: `/v1/responses` passes the tools only
-   * OpenAI's Responses API runs (`web_search`, `mcp`...) to a model whose every deployment speaks `"responses"`, and
-   * refuses them for any other. Default: unknown, as an API other than `"responses"`.
+   * Its `provider.json` `api`: `/v1/responses` passes OpenAI-run tools only to a model whose every deployment speaks
+   * `"responses"`. Default: unknown, treated as not `"responses"`.
    */
   readonly api?:
     | "chat-completions"
@@ -404,8 +356,8 @@ export interface Deployment extends Router.Deployment<OptionsError, HttpClient.H
     | "bedrock"
     | undefined
   /**
-   * The names of `Config.guardrails` a call that may reach it runs (a name served by several deployments runs the
-   * union of theirs: the chain is chosen before the router picks). Default: none.
+   * `Config.guardrails` a call that may reach it runs; a name served by several deployments runs the union, since the
+   * chain is chosen before the router picks. Default: none.
    *
    * @since 0.3.0
    */
@@ -413,9 +365,8 @@ export interface Deployment extends Router.Deployment<OptionsError, HttpClient.H
 }
 
 /**
- * An MCP server whose tools the gateway serves at `/mcp`, each as `<server>__<tool>`, and at `/mcp/<server>` under
- * its own names (docs/mcp.md): a Streamable HTTP server (`McpHttpServer`) or a program the gateway runs, speaking
- * over its standard input and output (`McpStdioServer`).
+ * An MCP server whose tools the gateway serves at `/mcp` as `<server>__<tool>` and at `/mcp/<server>` by their own
+ * names (docs/mcp.md).
  *
  * @since 0.3.0
  * @category Models
@@ -423,8 +374,8 @@ export interface Deployment extends Router.Deployment<OptionsError, HttpClient.H
 export type McpServer = McpHttpServer | McpStdioServer
 
 /**
- * How an MCP server's calls are governed, as a deployment's are: a price charged to the caller's budget (reserved
- * before the call is sent, settled after, as model spend is), and a `RateLimiter` of its own (docs/mcp.md).
+ * An MCP server's calls governed as a deployment's: a price reserved from the caller's budget and settled after, and
+ * its own `RateLimiter` (docs/mcp.md).
  *
  * @since 0.3.0
  * @category Models
@@ -437,9 +388,8 @@ export interface McpGovernance {
   /** A token bucket of its calls (one token a call); a call waits for a token. Default: no limit. */
   readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | undefined
   /**
-   * The names of `Config.guardrails` its tool calls run on their arguments and results (`on`: `toolArguments`,
-   * `toolResult`), besides the gateway's and the caller's key's and team's (the chain is the union;
-   * docs/guardrails.md). Default: none.
+   * `Config.guardrails` its tool calls run (`toolArguments`, `toolResult`) besides the gateway's, key's and team's
+   * (the union; docs/guardrails.md). Default: none.
    */
   readonly guardrails?: ReadonlyArray<string> | undefined
 }
@@ -451,22 +401,15 @@ export interface McpGovernance {
  * @category Models
  */
 export interface McpConnection {
-  /**
-   * The protocol revision it is spoken to in: `"2025-11-25"` (sessions from `initialize`) or `"2026-07-28"`
-   * (stateless). Default: `"2025-11-25"`.
-   */
+  /** `"2025-11-25"` (sessions from `initialize`, the default) or `"2026-07-28"` (stateless). */
   readonly protocol?: "2025-11-25" | "2026-07-28" | undefined
-  /**
-   * The largest message it may send, in bytes: a reply past it fails the call naming the bound. Default: 4 MiB
-   * (4,194,304 bytes).
-   */
+  /** A reply past it fails the call naming the bound. Default 4 MiB. */
   readonly maxReplyBytes?: number | undefined
   /** How long a call may take before it is cancelled and fails naming the bound. Default: 60 seconds. */
   readonly callTimeout?: Duration.Input | undefined
   /**
-   * How often the gateway pings it while it is up, so a server that went down while nobody called it is found: one
-   * that does not answer within 10 seconds (or the interval, when shorter) is down, opened again with backoff and
-   * listed again. Zero turns pings off. Default: 30 seconds.
+   * Pings find a server that went down while idle: one not answering within 10 seconds (or the interval, if shorter)
+   * is reopened with backoff and listed again. Zero turns pings off. Default: 30 seconds.
    *
    * @since 0.3.0
    */
@@ -474,8 +417,8 @@ export interface McpConnection {
 }
 
 /**
- * OAuth 2.0 client credentials (RFC 6749, section 4.4) with which the gateway gets the bearer token an HTTP MCP
- * server takes: asked of `tokenUrl`, held until shortly before it expires, and asked again after a 401.
+ * OAuth 2.0 client credentials (RFC 6749, section 4.4) for an HTTP MCP server's bearer token: held until shortly
+ * before it expires, and asked again after a 401.
  *
  * @since 0.3.0
  * @category Models
@@ -507,9 +450,8 @@ export interface McpHttpServer extends McpGovernance, McpConnection {
 }
 
 /**
- * An MCP server the gateway runs as a child process and speaks to over its standard input and output: started with
- * the gateway's configuration and stopped with it (closing its input, then SIGTERM), restarted with backoff when it
- * exits, its standard error written to the gateway's log line by line.
+ * An MCP server run as a child process over stdio: stopped with the gateway (input closed, then SIGTERM), restarted
+ * with backoff when it exits, its stderr logged line by line.
  *
  * @since 0.3.0
  * @category Models
@@ -520,8 +462,8 @@ export interface McpStdioServer extends McpGovernance, McpConnection {
   /** Its arguments. Default: none. */
   readonly args?: ReadonlyArray<string> | undefined
   /**
-   * Its environment: these variables, and of the gateway's own only `PATH`, `HOME`, `USER`, `LOGNAME`, `SHELL`,
-   * `TERM`, `LANG`, `TMPDIR` and `TZ` (never its keys). Default: only those.
+   * These variables, and of the gateway's own only `PATH`, `HOME`, `USER`, `LOGNAME`, `SHELL`, `TERM`, `LANG`,
+   * `TMPDIR` and `TZ` (never its keys).
    */
   readonly env?: Readonly<Record<string, Redacted.Redacted<string>>> | undefined
   /** The names of its tools the gateway takes (globs as `Key.tools`' of its own names). Default: every tool. */
@@ -529,17 +471,13 @@ export interface McpStdioServer extends McpGovernance, McpConnection {
 }
 
 /**
- * What a gateway serves: its deployments and named routers, its store and its keys, as plain records
- * (`ProviderConfig.gatewayConfig` reads them from a `provider.json`).
+ * What a gateway serves, as plain records (`ProviderConfig.gatewayConfig` reads them from a `provider.json`).
  *
  * @since 0.3.0
  * @category Models
  */
 export interface Config {
-  /**
-   * Every deployment, its `Llm` built on `store` (the one connection the gateway makes to its store, if any). One
-   * router serves them all by deployment, model and group name; at least one is needed.
-   */
+  /** Built on `store`, the gateway's one store connection. One router serves them all by name; at least one needed. */
   readonly deployments: (store: Store.Store | undefined) => Effect.Effect<ReadonlyArray<Deployment>>
   /** Routers addressed by their name, each over some of `deployments`. Default: none. */
   readonly routers?: Readonly<Record<string, NamedRouter>> | undefined
@@ -552,17 +490,14 @@ export interface Config {
   /** The deployments' provider keys: masked wherever a logged payload holds them (`Options.logPayloads`). */
   readonly providerKeys?: ReadonlyArray<Redacted.Redacted<string>> | undefined
   /**
-   * The MCP servers whose tools the gateway serves at `/mcp`, by name (letters and digits, single `-` or `_` between
-   * them). Default: none.
+   * By name (letters and digits, single `-` or `_` between them). Default: none.
    *
    * @since 0.3.0
    */
   readonly mcpServers?: Readonly<Record<string, McpServer>> | undefined
   /**
-   * The guardrails the gateway's keys, teams, deployments, routers and `keys.guardrails` name, by name, each built when
-   * the configuration is (at start and at each reload) on the gateway's `HttpClient`. A chat call runs the union of
-   * those named for the gateway, its model's deployments, its router, its key and its key's team
-   * (docs/guardrails.md). Default: none.
+   * By name, each built at start and each reload on the gateway's `HttpClient`. A chat call runs the union of those
+   * named for the gateway, its deployments, router, key and team (docs/guardrails.md). Default: none.
    *
    * @since 0.3.0
    */

@@ -3,7 +3,6 @@
  * gateway serves each server's tools as `<server>__<tool>` (docs/mcp.md), so a name never holds `__`.
  */
 
-/** The longest server name. */
 export const maxServerName = 64
 
 // Letters and digits, with single `-` or `_` between them: never `__`, so a qualified name splits at its first `__`.

@@ -1,7 +1,6 @@
 /**
- * The admin side's roles (docs/identity.md), as provider.json's `gateway.oidc.roles` maps groups to them and
- * `/admin/grants` grants them: `admin`, `operator`, `viewer` over the whole gateway, and a team's `team_admin:<team>`
- * and `team_viewer:<team>`, which name their team by name or id. What each grants is the gateway's.
+ * The admin side's roles (docs/identity.md), which `gateway.oidc.roles` maps groups to and `/admin/grants` grants:
+ * `admin`, `operator`, `viewer` over the whole gateway; `team_admin:<team>`, `team_viewer:<team>` by team name or id.
  */
 
 /** The roles over the whole gateway. */

@@ -1,6 +1,6 @@
 /**
- * How every `LlmError` words its message: where it happened, the status, the
- * detail, the request id, what to do, and the deployments a router tried.
+ * How every `LlmError` words its message: where it happened, the status, the detail, the request id, what to do, and
+ * the deployments a router tried.
  */
 import * as Duration from "effect/Duration"
 import type { Attempt } from "../../LlmError.js"
@@ -35,8 +35,8 @@ export const describe = (self: Common, what: string, advice: string): string => 
 }
 
 /**
- * A duration for a person: tenths of a second under a minute (`0.4 s`, `12 s`;
- * a wait under 0.1 s shows as `0.1 s`, never `0`), else minutes and seconds.
+ * A duration for a person: tenths of a second under a minute (`0.4 s`, `12 s`; under 0.1 s shows as `0.1 s`, never
+ * `0`), else minutes and seconds.
  */
 export const formatDuration = (duration: Duration.Duration): string => {
   const millis = Duration.toMillis(duration)

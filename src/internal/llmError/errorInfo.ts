@@ -1,7 +1,6 @@
 /**
- * What a failed call's body says: the provider's error fields read from any
- * of the shapes the providers use, and the text kept of it (shortened, HTML
- * stripped, keys masked).
+ * What a failed call's body says: the provider's error fields, read from any of the providers' shapes, and the text
+ * kept of it (shortened, HTML stripped, keys masked).
  */
 import * as Redacted from "effect/Redacted"
 import { hash } from "node:crypto"
@@ -53,8 +52,8 @@ export const errorInfo = (body: unknown): ErrorInfo => {
       text
     }
   }
-  // {error: {...}} (OpenAI, Gemini, OpenRouter, Anthropic), {error: "text"} (Ollama),
-  // or a flat {object: "error", message, type, code} (vLLM before 0.10.1).
+  // {error: {...}} (OpenAI, Gemini, OpenRouter, Anthropic), {error: "text"} (Ollama), or a flat
+  // {object: "error", message, type, code} (vLLM before 0.10.1).
   const inner = parsed["error"]
   const source = isJsonObject(inner) ? inner : parsed
   const message = typeof inner === "string" ? inner : asString(source["message"])
@@ -81,8 +80,8 @@ export const excerpt = (text: string): string => {
 }
 
 /**
- * `LlmError.maskKey`: the ends a person recognises a key by, and a fingerprint
- * (16 bits of its SHA-256) that tells apart keys whose ends are alike.
+ * `LlmError.maskKey`: the ends a person recognises a key by, and a fingerprint (16 bits of its SHA-256) that tells
+ * apart keys whose ends are alike.
  */
 export const maskKey = (key: string): string => {
   const ends = key.length >= 12 ? `${key.slice(0, 3)}…${key.slice(-4)}` : `…${key.slice(-2)}`
@@ -125,10 +124,9 @@ const maskRuns = (text: string, value: string, least: number): string => {
 }
 
 /**
- * The text with every secret in it masked, whole or cut short at the text's end; with `pieces`, also every piece of
- * at least that many characters that begins or ends a secret, wherever the text cut it (an echo cut short by whoever
- * wrote it, not by us). Every secret is masked whole before any is masked cut or in pieces: a piece of one may be
- * held in another, which is then masked as itself.
+ * The text with every secret masked, whole or cut short at the text's end; with `pieces`, also every piece of at
+ * least that many characters that begins or ends a secret (an echo cut short by its writer). Every secret is masked
+ * whole before any cut or in pieces: a piece of one may be held in another, which is then masked as itself.
  */
 export const scrub = (
   text: string,

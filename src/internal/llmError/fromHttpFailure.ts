@@ -1,7 +1,4 @@
-/**
- * `LlmError.fromHttpFailure`: the status code first, refined by the body's
- * error code, type and message.
- */
+/** `LlmError.fromHttpFailure`: the status code first, refined by the body's error code, type and message. */
 import {
   AuthError,
   ContentFilterError,

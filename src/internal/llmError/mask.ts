@@ -1,9 +1,8 @@
 /**
- * Secrets masked in a value: an error with a key masked in every field, and any JSON value with them masked in every
- * string (`scrubbed`). The transport (`transport/providerHttp.ts`) passes every failure of a sent call through it,
- * once, with every credential its request carried, so a provider that echoes the key back cannot put it in a message,
- * `Cause.pretty`, JSON or a log line; `LlmError.fromHttpFailure` applies it to the secrets it is given; and every
- * answer of the MCP endpoints passes through it with the credentials of the MCP servers (`gateway/mcp/credentials.ts`).
+ * Secrets masked in a value: an error in every field, any JSON value in every string (`scrubbed`). The transport
+ * (`transport/providerHttp.ts`) passes every failure of a sent call through it with the request's credentials, so a
+ * provider echoing the key cannot put it in a message, `Cause.pretty`, JSON or a log line; `LlmError.fromHttpFailure`
+ * and the MCP endpoints' answers (`gateway/mcp/credentials.ts`) use it too.
  */
 import type * as Redacted from "effect/Redacted"
 import type { LlmError } from "../../LlmError.js"
@@ -14,10 +13,7 @@ type Secrets = ReadonlyArray<Redacted.Redacted<string>>
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype
 
-/**
- * The value with every string in it (an object's names too) scrubbed (`pieces`, as `scrub` takes it); the same value
- * when nothing changed.
- */
+/** The value with every string in it (object names too) scrubbed; the same value when nothing changed. */
 export const scrubbed = (value: unknown, secrets: Secrets, pieces?: number): unknown => {
   if (typeof value === "string") return scrub(value, secrets, pieces)
   if (Array.isArray(value)) {

@@ -1,6 +1,4 @@
-/**
- * Reads a provider's "wait this long" hint from response headers and error bodies.
- */
+/** Reads a provider's "wait this long" hint from response headers and error bodies. */
 import * as Duration from "effect/Duration"
 
 /** A header lookup by lower-case name. */
@@ -17,9 +15,8 @@ const goUnits: Record<string, number> = {
 }
 
 /**
- * Parses a Go-style duration (`6m0s`, `1.5s`, `12ms`, `2m59.56s`, `1h2m`) or a bare
- * number of seconds (`20`, `0.5`). Returns milliseconds, or undefined when the
- * text is neither.
+ * A Go-style duration (`6m0s`, `1.5s`, `12ms`, `2m59.56s`, `1h2m`) or bare seconds (`20`, `0.5`), in milliseconds;
+ * undefined when the text is neither.
  */
 export function parseDurationMillis(text: string): number | undefined {
   const trimmed = text.trim()
@@ -72,11 +69,9 @@ const tokenHeaders = [kindHeaders("tokens"), kindHeaders("input-tokens"), kindHe
 const resetKinds = [requestHeaders, ...tokenHeaders] as const
 
 /**
- * The wait a response asks for, in order of precedence: `retry-after-ms`,
- * `retry-after`, then the rate-limit reset headers (OpenAI-style
- * `x-ratelimit-reset-*` durations, Anthropic-style `anthropic-ratelimit-*-reset`
- * timestamps). Among reset headers, those of an exhausted limit (remaining 0)
- * count; when none says which is exhausted, the soonest reset is used.
+ * The wait a response asks for, by precedence: `retry-after-ms`, `retry-after`, then the reset headers (OpenAI's
+ * `x-ratelimit-reset-*` durations, Anthropic's `anthropic-ratelimit-*-reset` timestamps). Among resets, an exhausted
+ * limit's (remaining 0) counts; when none says which is exhausted, the soonest.
  */
 export function fromHeaders(header: HeaderLookup, nowMillis: number): Duration.Duration | undefined {
   const retryAfterMs = header("retry-after-ms")
@@ -130,10 +125,8 @@ function countOf(header: HeaderLookup, names: KindHeaders["remaining"] | KindHea
 }
 
 /**
- * The remaining counts and resets of a reply's rate-limit headers (OpenAI's
- * `x-ratelimit-*`, Anthropic's `anthropic-ratelimit-*`); for tokens, the
- * tightest of `tokens`, `input-tokens` and `output-tokens`. Undefined when the
- * reply has none.
+ * The remaining counts and resets of a reply's rate-limit headers (OpenAI's `x-ratelimit-*`, Anthropic's
+ * `anthropic-ratelimit-*`); for tokens, the tightest of `tokens`, `input-tokens` and `output-tokens`.
  */
 export function snapshot(header: HeaderLookup, nowMillis: number): Snapshot | undefined {
   let out: { -readonly [K in keyof Snapshot]: Snapshot[K] } | undefined
@@ -158,10 +151,7 @@ export function snapshot(header: HeaderLookup, nowMillis: number): Snapshot | un
   return out
 }
 
-/**
- * Gemini's hint in the error body: a `google.rpc.RetryInfo` entry of
- * `error.details` with `retryDelay: "37s"`.
- */
+/** Gemini's hint in the error body: a `google.rpc.RetryInfo` entry of `error.details` with `retryDelay: "37s"`. */
 export function fromGoogleDetails(details: unknown): Duration.Duration | undefined {
   if (!Array.isArray(details)) return undefined
   for (const detail of details) {

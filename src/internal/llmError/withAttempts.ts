@@ -1,6 +1,5 @@
 /**
- * An error rebuilt with the attempts that came before it: what `Router` fails
- * with at the end of a chain of deployments.
+ * An error rebuilt with the attempts that came before it: what `Router` fails with at the end of a deployment chain.
  */
 import type { Attempt, LlmError } from "../../LlmError.js"
 

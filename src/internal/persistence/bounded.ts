@@ -1,20 +1,17 @@
 /**
- * How a store keeps its entries within its bounds, written once over any store's steps (`Room`): each bound is of a
- * scope (one owner's entries, or all of them) and allows it at most a count of entries and a number of bytes; past it,
- * the scope's oldest entry is let go of, then the next, until the scope is within it (or, where a store keeps some
- * entries, until none is left to let go of: the bound is then past, and the store refuses what it was given). The
- * bounds are kept in turn, an owner's before all's, so that one owner's entries past its own bound go before any other
- * owner's. What "oldest" is is the store's: the earliest made (the batches' files and records, `gateway/batches/
- * store.ts`; the batches run as calls that ended, `gateway/batches/runs.ts`) or the least recently used (the kept
- * responses in memory, `gateway/responses/store.ts`). A store takes `keep` within one step of its own (a transaction,
- * or memory in one go); the Redis stores keep the same in their scripts (`ownedIndex.ts`, `gateway/batches/
- * runsRedis.ts`).
+ * How a store keeps its entries within its bounds, over any store's steps (`Room`): each bound allows a scope (one
+ * owner's entries, or all) at most a count and a number of bytes; past it, the scope's oldest entries are let go of
+ * until it is within (or none is left to let go of: the store then refuses what it was given). An owner's bound is
+ * kept before all's, so one owner's excess goes before any other owner's entries. "Oldest" is the store's: earliest
+ * made (`gateway/batches/store.ts`, `gateway/batches/runs.ts`) or least recently used (`gateway/responses/store.ts`).
+ * A store runs `keep` within one step of its own; the Redis stores do the same in their scripts (`ownedIndex.ts`,
+ * `gateway/batches/runsRedis.ts`).
  */
 import * as Effect from "effect/Effect"
 
 /**
- * A bound of `keep`: of the entries of `scope` (all of them, when `undefined`), at most `count`, holding at most
- * `bytes` (either `Infinity` for none).
+ * A bound of `keep`: of `scope`'s entries (all, when `undefined`), at most `count` holding at most `bytes` (either
+ * `Infinity` for none).
  */
 export interface Bound<S> {
   readonly scope: S | undefined
@@ -49,9 +46,8 @@ export interface Past<S> {
 }
 
 /**
- * The entries past each of `bounds`, in turn, let go of, the oldest first; the first bound whose scope is past it
- * still, when the store has no entry of it left to let go of (a store whose `oldest` passes over the entries it must
- * keep), or none.
+ * The entries past each of `bounds` let go of in turn, oldest first; then the first bound still passed because the
+ * store has none left to let go of (its `oldest` passes over entries it must keep), or none.
  */
 export function kept<S, E>(room: Room<S, E>, bounds: ReadonlyArray<Bound<S>>): Effect.Effect<Past<S> | undefined, E> {
   return Effect.gen(function*() {

@@ -1,9 +1,7 @@
 /**
- * How the stores' SQL columns read back, as the schemas their rows are decoded with (`effect/sql`'s `SqlSchema`). The
- * same statements serve SQLite and Postgres (`migrations.ts`), and the two drivers give some columns back in
- * different types: a `BIGINT` (epoch milliseconds, counts) is a number from SQLite and a `bigint` from Postgres,
- * whose sums (`NUMERIC`) are strings of digits. Lists and records are JSON in `TEXT` (`Schema.fromJsonString` of
- * their schema).
+ * How the stores' SQL columns read back, as the `SqlSchema` schemas rows are decoded with. The same statements serve
+ * SQLite and Postgres (`migrations.ts`), whose drivers differ: a `BIGINT` is a number from SQLite, a `bigint` from
+ * Postgres, whose sums (`NUMERIC`) are digit strings. Lists and records are JSON in `TEXT` (`Schema.fromJsonString`).
  */
 import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"
@@ -17,8 +15,8 @@ const exactBigInt = Schema.BigInt.check(
 )
 
 /**
- * A number column (`BIGINT`, `INTEGER`, `DOUBLE PRECISION`): a number from SQLite, from Postgres a number, a bigint
- * or digits.
+ * A number column (`BIGINT`, `INTEGER`, `DOUBLE PRECISION`): a number from SQLite; a number, bigint or digits from
+ * Postgres.
  */
 export const Numeric = Schema.Union([
   Schema.Finite,

@@ -1,13 +1,10 @@
 /**
- * The gateway's database, where keys and teams made at run time, the spend ledger and the request log are kept:
- * a SQLite file (`node:sqlite`, `sqlite.ts`), or a Postgres server (`@effect/sql-pg`, an optional peer dependency
- * loaded only then) that several instances share.
- * `connect` opens it for the scope and brings its schemas up to date (the ones it is given, the gateway's
- * `gateway/databaseSchema.ts`, each run by `migrations.ts` through `effect/sql`'s
- * `Migrator`: on Postgres under a table lock, so instances starting together migrate once; on SQLite the one that
- * loses the race for the file's write lock migrates again after the winner); a database with a schema
- * newer than this version knows is refused, as is one that cannot be reached, with a `DatabaseError` naming it
- * (never its password).
+ * The gateway's database (run-time keys and teams, spend ledger, request log): a SQLite file (`node:sqlite`,
+ * `sqlite.ts`), or a Postgres server several instances share (`@effect/sql-pg`, an optional peer loaded only then).
+ * `connect` opens it for the scope and migrates its schemas (`migrations.ts`, `effect/sql`'s `Migrator`: on Postgres
+ * under a table lock, so instances starting together migrate once; on SQLite the loser of the write-lock race
+ * migrates again after the winner). A schema newer than this version, or a database unreachable, is a `DatabaseError`
+ * naming it (never its password).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -22,18 +19,16 @@ import { latest, migrate, type Schema as MigrationSchema } from "./migrations.js
 import * as Sqlite from "./sqlite.js"
 
 /**
- * Where a gateway keeps the keys and teams made at run time, the spend ledger and the request log: a SQLite file
- * (created when missing, with its directory), or a Postgres server several instances share (`postgres://` URL;
- * it needs the optional peer dependency `@effect/sql-pg` installed, and the start fails with `DatabaseError` naming
- * it when it is not). Opened at start and its schema brought up to date; a database made by a newer version is refused.
+ * Where a gateway keeps run-time keys and teams, the spend ledger and the request log: a SQLite file (made when
+ * missing, with its directory), or a Postgres server instances share (`postgres://`; needs the optional peer
+ * `@effect/sql-pg`, else the start fails with `DatabaseError`). A database made by a newer version is refused.
  * @since 0.3.0
  * @category Models
  */
 export type Database = { readonly sqlite: string } | { readonly postgres: Redacted.Redacted<string> }
 
 /**
- * The gateway's database could not be opened, migrated or read at start: `database` says which (never a
- * password), `reason` what went wrong.
+ * The gateway's database could not be opened, migrated or read at start: `database` says which (never a password).
  *
  * @since 0.3.0
  * @category Errors
@@ -69,8 +64,7 @@ const client = (database: Database) =>
       Effect.try({
         try: () => {
           // Keys' digests, spend and the request log: a directory only its owner enters, a file only its owner reads
-          // (SQLite gives its -wal and -shm files the database file's mode). Only what is made here: an existing
-          // directory or file keeps the mode its owner gave it.
+          // (SQLite gives -wal and -shm the file's mode). Only what is made here: existing ones keep their own mode.
           if (database.sqlite === ":memory:") return
           mkdirSync(dirname(database.sqlite), { recursive: true, mode: 0o700 })
           closeSync(openSync(database.sqlite, "a", 0o600))
@@ -95,10 +89,7 @@ const client = (database: Database) =>
       (PgClient) => PgClient.make({ url: database.postgres, connectTimeout })
     )
 
-/**
- * The database, opened for the scope as it is, its schema left alone (a reader's: `audit verify` reads what the
- * gateway wrote, changing nothing).
- */
+/** The database opened for the scope with its schema left alone, for a reader: `audit verify` changes nothing. */
 export const open = (database: Database): Effect.Effect<SqlClient.SqlClient, DatabaseError, Scope.Scope> =>
   client(database).pipe(
     Effect.mapError((error) =>

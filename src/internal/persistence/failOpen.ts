@@ -1,13 +1,10 @@
 /**
- * Fail-open, the part every store's decorator shares: a step goes to the shared store and, while that fails with
- * `StoreUnavailableError`, to a local store; and a local store's part of a limit shared by `instances` instances.
- * Each concept's decorator (`rateLimiter/failOpen.ts`, ...) says which steps and which limits.
- *
- * A limit that is used up (a budget's spend, a bucket's tokens) is never renewed by an outage: its local state is
- * begun at the outage's first step from what the shared store last said was left (`outage`), and an instance's share
- * is a share of that remainder (`shareOfRemainder`), not of the limit. A limit the instance never read there (it
- * started during the outage) is given nothing at once: a bucket starts empty and refills at its share of the rate, a
- * budget answers as the store would have, unavailable, until the shared store answers.
+ * Fail-open, shared by every store's decorator: a step goes to the shared store and, while that fails with
+ * `StoreUnavailableError`, to a local store holding this instance's share of a limit (each concept's decorator says
+ * which steps and limits). An outage never renews a used-up limit: local state begins from what the shared store last
+ * said was left (`outage`), and the share is of that remainder (`shareOfRemainder`). A limit never read there (the
+ * instance started mid-outage) gets nothing at once: a bucket starts empty and refills at its share of the rate, a
+ * budget answers unavailable until the shared store answers.
  */
 import * as Effect from "effect/Effect"
 import type { StoreUnavailableError } from "./unavailable.js"
@@ -22,8 +19,7 @@ export const orLocal = <A, E = StoreUnavailableError>(
 export const shareOf = (amount: number, instances: number): number => amount / instances
 
 /**
- * One instance's part of what is left of `limit` once `gone` of it is used (a budget's committed spend, a bucket's
- * tokens taken): never below zero, whatever `gone` is.
+ * One instance's part of what is left of `limit` once `gone` is used (committed spend, tokens taken): never below zero.
  */
 export const shareOfRemainder = (limit: number, gone: number, instances: number): number =>
   shareOf(Math.max(0, limit - gone), instances)
@@ -44,8 +40,8 @@ export interface Outage<L> {
 }
 
 /**
- * Outages of a shared store, each with a local state `begin` makes at its first step (from the last known state of
- * the shared store, so nothing used up there is given again), kept until a step succeeds on the shared store.
+ * Outages of a shared store, each with a local state `begin` makes at its first step from the shared store's last
+ * known state (so nothing used up there is given again), kept until a step succeeds on the shared store.
  */
 export const outage = <L>(begin: Effect.Effect<L>): Outage<L> => {
   // The current outage's state; none while the shared store answers.

@@ -1,10 +1,9 @@
 /**
- * A lease on one record of a store, written once for each backend: one holder at a time until an instant (Clock
- * millis), taken when it is free, when it is the taker's own (a renewal) or when it lapsed by now, and given up by its
- * holder only. A store keeps the lease inside its record (a batch's settling, a run's running: `gateway/batches/`), so
- * that its own step takes it only while the record is open and reads what else it needs in the same step; these are
- * the lease's parts of those steps: over memory (`take`, `giveUp`), a SQL table (`sqlLease`: its `holder` and
- * `lease_until` columns) and a Redis hash (`luaSteps`: its `holder` and `until` fields, and `giveUpScript`).
+ * A lease on one record of a store, for each backend: one holder until an instant (Clock millis), taken when free,
+ * the taker's own (a renewal) or lapsed, given up by its holder only. A store keeps the lease inside its record
+ * (`gateway/batches/`), so its own step takes it only while the record is open, reading what else it needs in the same
+ * step. These are the lease's parts of those steps: memory (`take`, `giveUp`), SQL (`sqlLease`: `holder`,
+ * `lease_until`) and a Redis hash (`luaSteps`: `holder`, `until`, and `giveUpScript`).
  */
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Statement from "effect/sql/Statement"
@@ -46,8 +45,8 @@ export interface Table {
 /** The lease's statements over a table's records, keyed by `id`. */
 export interface SqlLease {
   /**
-   * The lease of the open record taken, or renewed, in one statement (the row's lock, or SQLite's write lock, makes it
-   * one step): the record's column `returned` when it was, no row when it was not.
+   * The lease of the open record taken or renewed in one statement (the row's lock, or SQLite's write lock, makes it
+   * one step): the record's column `returned` when it was, no row when not.
    */
   readonly take: <A extends object>(taking: Taking, returned: string) => Statement.Statement<A>
   readonly giveUp: (id: string, holder: string) => Statement.Statement<object>
@@ -55,7 +54,6 @@ export interface SqlLease {
   readonly freed: Statement.Fragment
 }
 
-/** The lease's statements over `table`. */
 export function sqlLease(sql: SqlClient.SqlClient, table: Table): SqlLease {
   const name = sql(table.name)
   const closed = sql(table.closed)

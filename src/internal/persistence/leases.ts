@@ -1,8 +1,7 @@
 /**
- * Lease renewal, the part every store's leases share: what this instance holds is renewed, in one step of its store,
- * every third of the lease's time to live, while anything is held, in a fiber of the store's scope; a renewal that
- * fails is left to the next (a lease outlives two missed renewals). Each store says what one step is
- * (`store/renewal.ts` for Redis, `budget/sql.ts` for SQL).
+ * Lease renewal, shared by every store's leases: what this instance holds is renewed in one step of its store every
+ * third of the lease's time to live, in a fiber of the store's scope; a failed renewal is left to the next (a lease
+ * outlives two missed ones). Each store says what a step is (`store/renewal.ts` for Redis, `budget/sql.ts` for SQL).
  */
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"

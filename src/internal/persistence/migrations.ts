@@ -1,14 +1,11 @@
 /**
- * Migrations, as a registry that names no concept. A schema is numbered migrations (`<id>_<name>`) and the table a
- * database records which of them ran, as `effect/sql`'s `Migrator` keeps it (it runs those past the newest id recorded,
- * so each schema has a table of its own). A concept declares its migrations in its folder; `collect` makes one schema
- * of several concepts' parts (every id once, from 1 up with none missing); `migrate` runs each migration of a schema
- * not yet run, in the order of their ids, once. A library layer runs its concept's schema alone, so it makes only the
- * tables it uses; the gateway runs its own schema, then those (`gateway/databaseSchema.ts`). An id is the database's
- * record of what ran: a released migration keeps its id and what it does to every database it could run on before (a
- * change is a new one, with the next id). The same statements serve SQLite and Postgres: times are epoch milliseconds
- * in `BIGINT` columns (Postgres reads them back as strings, SQLite as numbers: read them with `Number`), dollars are
- * `DOUBLE PRECISION`, lists and records are JSON in `TEXT`.
+ * Migrations, as a registry that names no concept. A schema is numbered migrations (`<id>_<name>`) plus the table
+ * where `effect/sql`'s `Migrator` records which ran (it runs those past the newest id, so each schema has its own
+ * table). A concept declares its migrations in its folder; `collect` makes one schema of several concepts' parts.
+ * A library layer runs its concept's schema alone, so it makes only the tables it uses; the gateway runs its own, then
+ * those (`gateway/databaseSchema.ts`). A released migration never changes its id or effect (a change is a new id).
+ * The same statements serve SQLite and Postgres: times are epoch milliseconds in `BIGINT` (Postgres reads them back as
+ * strings: read with `Number`), dollars `DOUBLE PRECISION`, lists and records JSON in `TEXT`.
  */
 import * as Effect from "effect/Effect"
 import * as Migrator from "effect/sql/Migrator"
@@ -43,8 +40,8 @@ function idOf(name: string): number {
 }
 
 /**
- * The schema of `parts`, each a concept's migrations: a defect (a programming error, found by the first test that
- * opens a database) when a name is not `<id>_<name>`, an id is given twice, or one is missing between 1 and the newest.
+ * The schema of `parts`: a defect (found by the first test that opens a database) when a name is not `<id>_<name>`, an
+ * id is given twice, or one is missing between 1 and the newest.
  */
 export function collect(...parts: ReadonlyArray<Migrations>): Migrations {
   const byId = new Map<number, string>()
@@ -66,10 +63,9 @@ export function latest(migrations: Migrations): number {
 }
 
 /**
- * Whether a migration lost the race for a SQLite file's write lock to another process starting on it: SQLite answers
- * at once that the file is busy (`sqlite.ts` does not wait for a lock), or a transaction that read the schema before
- * the other wrote it fails, and it is run again, finding what the other wrote. On Postgres the `Migrator` takes a
- * table lock first, so a competitor waits instead.
+ * Whether a migration lost the race for a SQLite file's write lock to another starting process (busy at once, since
+ * `sqlite.ts` does not wait, or a transaction that read the schema before the other wrote it): it is run again,
+ * finding what the other wrote. On Postgres the `Migrator` takes a table lock first, so a competitor waits instead.
  */
 function contended(error: Migrator.MigrationError | SqlError): boolean {
   return isContention(error._tag === "SqlError" ? error : error.cause)

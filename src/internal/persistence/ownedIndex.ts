@@ -1,15 +1,13 @@
 /**
- * The Lua steps of an index kept beside entries in Redis, each entry with an owner and a size in bytes, so that one
- * script can bound them per owner and in all (the gateway's kept responses, the batches' input files): the entries in
- * an order (a sorted set of all, `order`, and one of each owner's, `ownerPrefix .. owner`), each one's bytes and owner
- * (`"<bytes> <owner>"` in the hash `sizes`), and the bytes of all (`"*"`) and of each owner (the hash `totals`). A
- * script that runs them sets the locals `order`, `sizes` and `totals` to the index's keys first.
+ * The Lua steps of an index beside entries in Redis, each entry with an owner and a size, so one script can bound
+ * them per owner and in all (kept responses, batch input files): sorted sets of all (`order`) and of each owner
+ * (`ownerPrefix .. owner`), each entry's `"<bytes> <owner>"` in the hash `sizes`, and bytes of all (`"*"`) and per
+ * owner in the hash `totals`. A script running them first sets the locals `order`, `sizes` and `totals`.
  *
- * `forget(id, ownerPrefix)` takes an entry out of the index (its bytes off the totals, out of the orders);
- * `drop(id, entryPrefix, ownerPrefix)` deletes its key `entryPrefix .. id` too; `keep(zset, field, count, most,
- * entryPrefix, ownerPrefix)` drops the oldest of the order `zset` (all's, or an owner's) while it holds more than
- * `count` entries or its total (`field` of the totals: `"*"` or the owner) more than `most` bytes, as `bounded.ts`' one
- * algorithm does over the memory and SQL stores.
+ * `forget(id, ownerPrefix)` takes an entry out of the index; `drop(id, entryPrefix, ownerPrefix)` deletes its key too;
+ * `keep(zset, field, count, most, entryPrefix, ownerPrefix)` drops the oldest of `zset` while it holds more than
+ * `count` entries or its total (`field`: `"*"` or the owner) more than `most` bytes, as `bounded.ts` does over the
+ * memory and SQL stores.
  */
 export const steps = `
 local function forget(id, ownerPrefix)

@@ -1,10 +1,7 @@
 /**
- * How the store's Lua scripts are declared and their arguments built: the
- * `Redis.script` parameter list is each script's one layout of its arguments
- * (`overKeys` for a list of keys that varies per call, `overArgv` for no keys
- * and its arguments as they are given), and what a caller sends is built from
- * it, at once (`argsOf`) or once per caller with the one value that varies per
- * call left open (`template`).
+ * How the store's Lua scripts are declared and their arguments built: the `Redis.script` parameter list is each
+ * script's one layout of its arguments (`overKeys` for a per-call list of keys, `overArgv` for none), and what a caller
+ * sends is built from it at once (`argsOf`) or once per caller with the one per-call value left open (`template`).
  */
 import * as Redis from "effect/persistence/Redis"
 
@@ -16,8 +13,7 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 `
 
 /**
- * A script over a list of keys that varies per call (the keys come first,
- * then the other arguments), reading Redis' clock into `now` (epoch
+ * A script over a per-call list of keys (keys first, then the other arguments), reading Redis' clock into `now` (epoch
  * milliseconds) before its body.
  */
 export const overKeys = <Rest extends ReadonlyArray<unknown>>(
@@ -54,8 +50,8 @@ export const open: unique symbol = Symbol("effect-llm-router/Store/open")
 type Open<Params extends ReadonlyArray<unknown>> = { readonly [K in keyof Params]: Params[K] | typeof open }
 
 /**
- * The script's arguments for `params`, made strings once, one of them `open`:
- * the returned function gives a copy with `value` in its place.
+ * The script's arguments for `params`, made strings once, one of them `open`: the returned function gives a copy with
+ * `value` in its place.
  */
 export const template = <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
   script: Redis.Script<Config>,

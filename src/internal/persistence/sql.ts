@@ -1,9 +1,8 @@
 /**
- * A SQL store's step, the part every SQL backend shares: a statement or a transaction bounded by a timeout on the
- * `Clock`, retried when the database refused it for contention (a deadlock, a serialisation failure, a lock it waited
- * for too long, or on SQLite a lock held at all: `sqlite.ts` does not wait for one) for as long as that bound allows,
- * and what fails reported as `StoreUnavailableError` naming the database: a refused statement, or a row read back in a
- * shape its schema (`columns.ts`) refuses, named by its column.
+ * A SQL store's step, shared by every SQL backend: a statement or transaction bounded by a timeout on the `Clock`,
+ * retried within that bound when refused for contention (deadlock, serialisation failure, lock wait; on SQLite any
+ * held lock, since `sqlite.ts` does not wait), failures reported as `StoreUnavailableError` naming the database:
+ * a refused statement, or a row read back in a shape its schema (`columns.ts`) refuses, named by its column.
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -29,8 +28,8 @@ export interface Bounds {
 export const defaultTimeout = Duration.seconds(5)
 
 /**
- * How long a SQL store's close waits for the writes it still holds (settles being retried, log rows queued): a bound
- * on shutdown, not on a step; each attempt those writes make is still a step, bounded by its own timeout.
+ * How long a SQL store's close waits for writes it still holds (settles retried, log rows queued): a bound on
+ * shutdown; each attempt those writes make is still a step with its own timeout.
  */
 export const closeTimeout = Duration.seconds(15)
 
@@ -51,8 +50,8 @@ export const contentionBackoff = Duration.millis(10)
 export const contentionBackoffCap = Duration.millis(200)
 
 /**
- * The waits between attempts refused for contention, on the `Clock`, without end: what ends them is the step's bound
- * (or a caller's count).
+ * The waits between attempts refused for contention, on the `Clock`, without end: the step's bound (or a caller's
+ * count) ends them.
  */
 export const contentionWait: Schedule.Schedule<Duration.Duration> = Schedule.min([
   Schedule.exponential(contentionBackoff),
@@ -60,9 +59,8 @@ export const contentionWait: Schedule.Schedule<Duration.Duration> = Schedule.min
 ])
 
 /**
- * `effect` retried while `contended` says it was refused for contention, at jittered waits (processes starting
- * together do not all try again at once), a bounded number of times: for what no step's bound ends, a database's
- * opening and migration as its processes start.
+ * `effect` retried on contention at jittered waits (processes starting together do not all retry at once), a bounded
+ * number of times: for what no step's bound ends, a database's opening and migration as its processes start.
  */
 export function retryContended<A, E>(
   effect: Effect.Effect<A, E>,
@@ -71,10 +69,9 @@ export function retryContended<A, E>(
   return Effect.retry(effect, { while: contended, schedule: Schedule.jittered(contentionWait), times: 100 })
 }
 
-// `effect` tried again at `contentionWait`'s waits while refused for contention. Its first attempt runs bare, and only
-// one refused starts `Effect.retry` (whose schedule and attempt metadata cost a step that succeeds at once, nearly
-// every one, more than the rest of it), with that refusal as the retry's own first attempt: the waits are the
-// schedule's from its start, as when the retry runs from the first attempt.
+// Retried at `contentionWait`'s waits while refused for contention. Only a refused first attempt starts `Effect.retry`
+// (its schedule costs a step that succeeds at once, nearly every one, more than the rest), with that refusal as the
+// retry's own first attempt, so the waits are as if the retry had run from the start.
 function retriedOnContention<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
   return Effect.catchIf(effect, isContention, (refused) => {
     let first = true
@@ -116,9 +113,9 @@ function reported<E>(
 }
 
 /**
- * `effect` (a statement, or a transaction: `transaction`) retried on contention until `bounds.timeout`, its
- * `SqlError`s and the `SchemaError`s of rows it read back as `StoreUnavailableError` (`what` names the step in the
- * reason); a failure the caller made of a `SqlError` it expects (a name already taken) is left as it is.
+ * `effect` (a statement or a `transaction`) retried on contention until `bounds.timeout`, its `SqlError`s and read-back
+ * `SchemaError`s as `StoreUnavailableError` (`what` names the step); a failure the caller made of a `SqlError` it
+ * expects (a name already taken) is left as it is.
  */
 export function step<A, E>(
   bounds: Bounds,
@@ -154,8 +151,8 @@ export function transaction<A, E>(
 }
 
 /**
- * The database a SQL store is kept in: its client, and where it is and how long a step may take. Every SQL store's
- * layer needs it; the gateway gives it once, for all of them.
+ * The database a SQL store is kept in: its client, where it is and how long a step may take. Every SQL store's layer
+ * needs it; the gateway gives it once, for all of them.
  */
 export class Database extends Context.Service<Database, {
   readonly sql: SqlClient.SqlClient

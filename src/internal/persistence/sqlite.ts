@@ -1,14 +1,10 @@
 /**
- * An `effect/sql` client over Node's built-in `node:sqlite`: one connection to a database file, its statements run
- * one at a time (SQLite serialises writers anyway), in WAL mode so readers of the file from other processes are not
- * blocked, its commits not waiting for the disk (`synchronous = NORMAL`). It does not wait for another connection's
- * write lock: `node:sqlite` would wait for it synchronously, holding the whole process, where no bound on the `Clock`
- * cuts it short. A locked file is answered at once as contention
- * (`LockTimeoutError`), which the SQL step (`persistence/sql.ts`) retries on the `Clock` within its bound.
- *
- * The Effect ecosystem's own client for `node:sqlite` (`@effect/sql-sqlite-node`) is published only for Effect 4's
- * betas, whose `effect/unstable/sql` paths Effect 4.1 no longer has; this module is the part of it the gateway needs,
- * on `SqlClient.make` and `SqlClient.makeSqliteAcquirers`.
+ * An `effect/sql` client over Node's `node:sqlite`: one connection, statements run one at a time (SQLite serialises
+ * writers anyway), WAL mode so other processes' readers are not blocked, `synchronous = NORMAL`. It never waits for
+ * another connection's write lock: `node:sqlite` would wait synchronously, holding the whole process beyond any bound
+ * on the `Clock`; a locked file is contention (`LockTimeoutError`) at once, which `persistence/sql.ts` retries.
+ * `@effect/sql-sqlite-node` is published only for Effect 4's betas (`effect/unstable/sql`, gone in 4.1); this is the
+ * part of it the gateway needs, on `SqlClient.make` and `SqlClient.makeSqliteAcquirers`.
  */
 import * as Effect from "effect/Effect"
 import type * as Reactivity from "effect/reactivity/Reactivity"
@@ -23,8 +19,8 @@ import type * as NodeSqlite from "node:sqlite"
 import { retryContended } from "./sql.js"
 
 /**
- * `node:sqlite`, loaded without the one-time warning Node prints on loading it while it is marked experimental, which
- * would otherwise be a stray line among `serve`'s JSON log lines on stderr. Every other warning goes through.
+ * `node:sqlite`, loaded without Node's one-time experimental warning, which would be a stray line among `serve`'s JSON
+ * log lines on stderr. Every other warning goes through.
  */
 const loadSqlite = (): typeof NodeSqlite => {
   const emit = process.emitWarning
@@ -42,9 +38,9 @@ const loadSqlite = (): typeof NodeSqlite => {
 }
 
 /**
- * A client on the database file `filename` (created when missing), closed with the scope; a statement finding another
- * connection's write lock fails at once as contention (`LockTimeoutError`). Opening a new file that other processes
- * open too (each turning it to WAL) is retried while it is locked.
+ * A client on the database file `filename` (made when missing), closed with the scope; another connection's write lock
+ * fails a statement at once as contention. Opening a new file that other processes open too (each turning it to WAL)
+ * is retried while it is locked.
  */
 export const make = (
   filename: string
@@ -56,16 +52,15 @@ export const make = (
           // No busy timeout: SQLite answers a locked file at once instead of waiting for it on this thread.
           const opened = new (loadSqlite().DatabaseSync)(filename, { timeout: 0 })
           try {
-            // Pages freed by deleted rows can be given back to the file system (`Requests.reclaim`): a new file is
-            // made so; one made before is rebuilt so once.
+            // Incremental auto-vacuum, so pages freed by deleted rows can be given back to the file system
+            // (`Requests.reclaim`): a new file takes it at once, a file made before needs one `VACUUM` to switch.
             opened.exec("PRAGMA auto_vacuum = INCREMENTAL")
             const mode = opened.prepare("PRAGMA auto_vacuum").get() as { readonly auto_vacuum: number }
             if (mode.auto_vacuum !== 2) opened.exec("VACUUM")
             opened.exec("PRAGMA journal_mode = WAL")
-            // A commit waits for no flush to the disk (which `node:sqlite` would wait for on the event loop, holding
-            // every request in flight): in WAL mode the file stays consistent through any crash, and only a power
-            // loss or an operating system crash can roll back the last commits
-            // (https://sqlite.org/pragma.html#pragma_synchronous).
+            // A commit waits for no disk flush (which `node:sqlite` would wait for on the event loop, holding every
+            // request): in WAL mode the file stays consistent through any crash; only a power loss or OS crash can roll
+            // back the last commits (https://sqlite.org/pragma.html#pragma_synchronous).
             opened.exec("PRAGMA synchronous = NORMAL")
             opened.exec("PRAGMA foreign_keys = ON")
           } catch (cause) {
@@ -78,8 +73,8 @@ export const make = (
       })),
       (opened) => Effect.sync(() => opened.close())
     )
-    // Each statement prepared once, with whether it declares columns: a statement's kind decides that, so it is read
-    // once, not at every step (`columns()` describes every column anew).
+    // Each statement prepared once, with whether it declares columns (its kind decides that), read once rather than at
+    // every step, since `columns()` describes every column anew.
     const prepared = new Map<string, Prepared>()
     const preparedOf = (statement: NodeSqlite.StatementSync): Prepared => ({
       statement,
@@ -141,8 +136,7 @@ export const make = (
     })
   })
 
-// A statement prepared, and whether it declares columns (its rows are those it gives; a statement that declares
-// none gives none).
+// A statement prepared, and whether it declares columns (a statement declaring none gives no rows).
 interface Prepared {
   readonly statement: NodeSqlite.StatementSync
   readonly returns: boolean

@@ -5,9 +5,8 @@
 import * as Schema from "effect/Schema"
 
 /**
- * The store was unreachable, or a command or transaction failed or took longer
- * than its bound (`commandTimeout` for Redis, the statement timeout for a
- * database), under `onUnavailable: "fail-closed"`.
+ * The store was unreachable, or a command or transaction failed or outlived its bound (Redis' `commandTimeout`, a
+ * database's statement timeout), under `onUnavailable: "fail-closed"`.
  *
  * @since 0.3.0
  * @category Errors

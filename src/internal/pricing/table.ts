@@ -1,7 +1,7 @@
 /**
- * The built-in price table, `Pricing.builtIn`: each model's standard list prices in US dollars per million tokens, with
- * the tiers its provider publishes, from the price pages the `Pricing` module doc names; `Pricing.builtIn` adds the
- * batch tier of the models whose providers bill a batch at a share of these.
+ * The built-in price table, `Pricing.builtIn`: each model's standard list prices in US dollars per million tokens,
+ * with its provider's published tiers (price pages named in the `Pricing` module doc); `Pricing.builtIn` adds the
+ * batch tier where the provider bills a batch at a share of these.
  */
 import type { Price, TokenPrices } from "../../Pricing.js"
 

@@ -1,11 +1,8 @@
-/**
- * The field schemas of `provider.json`'s entries, with the messages a bad
- * value reports.
- */
+/** The field schemas of `provider.json`'s entries, with the messages a bad value reports. */
 import * as Schema from "effect/Schema"
 
-// Exact: an optional field holds its type or is absent, so a bad value reports
-// the field's own message rather than "expected undefined".
+// Exact: an optional field holds its type or is absent, so a bad value reports the field's own message rather than
+// "expected undefined".
 export const optional: typeof Schema.optionalKey = Schema.optionalKey
 
 export const NonEmpty = Schema.String.check(Schema.isMinLength(1, { message: "expected a non-empty string" }))

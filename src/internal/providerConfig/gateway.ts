@@ -1,16 +1,8 @@
 /**
- * The `gateway` section of `provider.json`: the keys clients call the gateway
- * with (each named, with the models it may use, its own rate limit and
- * budget) and the admin keys, read from the environment (`env:NAME`) or
- * written in the file, as `Gateway.Keys`, with the request log's settings (`log_payloads`, and its retention:
- * `request_log_retention` in days, `request_log_max_rows`, `request_log_max_bytes`) and how long and how much
- * `/v1/responses` keeps (`responses_ttl`, `responses_max_bytes`, `responses_max_key_bytes`,
- * `responses_max_response_bytes`, `responses_max_chain`), how many sessions each router keeps pinned
- * (`affinity_max_sessions`), whether a gateway without keys answers requests without one beyond loopback or
- * with a shared store (`allow_keyless`), sign-on for the admin side (`oidc`: its issuer, client, claims and the
- * groups each role maps from; docs/identity.md), API callers by an issuer's token (`token_callers`), and where the
- * audit log's head is written outside the database (`audit.anchor`, `audit.anchor_every`) and how long its rows are
- * kept (`audit.retention`).
+ * The `gateway` section of `provider.json`, read as `Gateway.Keys`: gateway keys (each with its models, rate limit and
+ * budget) and admin keys, from the environment (`env:NAME`) or written in the file, and the gateway's settings: the
+ * request log's, `/v1/responses`' bounds, session affinity, `allow_keyless`, admin sign-on (`oidc`; docs/identity.md),
+ * callers by an issuer's token (`token_callers`) and the audit log's anchor and retention (`audit`).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -56,9 +48,7 @@ export const KeyEntry = Schema.Struct({
   guardrails: optional(Schema.Array(NonEmpty)),
   rate_limit_capacity: optional(Positive),
   rate_limit_refill_rate: optional(Positive),
-  /**
-   * US dollars per period (default "month"); requests without `max_tokens` are sent with `default_max_tokens` (4,096).
-   */
+  /** US dollars per period (default "month"); a request without `max_tokens` goes with `default_max_tokens` (4,096). */
   budget: optional(KeyBudget)
 })
 
@@ -215,7 +205,7 @@ const bounds = (entry: GatewayEntry): Partial<Gateway.Keys> => ({
     : {})
 })
 
-// The `oidc` entry as `Gateway.Oidc`, its client secret read (an issue for `issues` when it cannot be; its path in
+// The `oidc` entry as `Gateway.Oidc`, its client secret read (an issue in `issues` when it cannot be; its path in
 // `literals` when written in the file).
 const oidcOf = (
   entry: typeof OidcEntry.Type,
@@ -285,7 +275,6 @@ function halfRateLimit(item: Limits, path: string, whose: string, issues: Array<
   })
 }
 
-// A `token_callers` entry as `Gateway.TokenCallers`.
 const tokenCallersOf = (entry: typeof TokenCallersEntry.Type): Gateway.TokenCallers => ({
   issuer: entry.issuer,
   audience: entry.audience,
@@ -304,11 +293,10 @@ export interface KeyIndexes {
 }
 
 /**
- * The section's keys read, or every issue: a missing variable, a name or a key listed twice, half a rate
- * limit; and the paths of keys written in the file rather than as `env:NAME`, to warn about. `indexes`: where its keys
- * are in the file (default: where they are in `entry`). A key whose variable is unset stands as written (`env:NAME`,
- * its path in `unset`), so that the rest of it (its models, budget, tools) is checked with the others; the unset
- * variable is an issue, so such a section is never served.
+ * The section's keys read, or every issue (a missing variable, a name or key listed twice, half a rate limit), and the
+ * paths of keys written in the file rather than as `env:NAME`, to warn about. `indexes`: where its keys are in the
+ * file (default: their place in `entry`). A key whose variable is unset stands as written (`env:NAME`, its path in
+ * `unset`) so the rest of it is still checked; the unset variable is an issue, so such a section is never served.
  */
 export const resolve = (
   entry: GatewayEntry,

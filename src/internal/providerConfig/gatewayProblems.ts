@@ -1,10 +1,8 @@
 /**
- * A `provider.json` read for a gateway: the problems of its file and those the gateway finds as it builds what the file
- * describes (a gateway key naming a model no deployment serves, a budget on an unpriced model, an adapter refusing an
- * entry, a guardrail's or sign-on's settings...) named together, each by its path in the file. The gateway's check
- * (`check`, the gateway's own build checks run with nothing kept) reads the parts of the file that do read, so a file
- * with problems of both kinds names them all at once; a part the file already names a problem of is not named again
- * for what the gateway finds of it.
+ * A `provider.json` read for a gateway: the file's own problems and those the gateway finds building it (a key naming
+ * a model no deployment serves, a budget on an unpriced model, an adapter refusing an entry...) named together, each
+ * by its path. The gateway's check (`check`: its build checks, nothing kept) reads the parts that do read, so both
+ * kinds are named at once; a part the file already has a problem with is not named again for what the gateway finds.
  */
 import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
@@ -92,10 +90,9 @@ const namesUnread = (value: string, places: Places): boolean => {
 }
 
 /**
- * The gateway's problems (`problem` and its `others`) as issues of the file, each at its path; those of a part the
- * file's own `issues` name (but for a key's unset variable), of a part read without an entry it lists, or naming an
- * entry that does not decode (a key's
- * model, say), are left out: they are what the file's problems made of it.
+ * The gateway's problems (`problem` and `others`) as issues of the file at their paths, leaving out those of a part
+ * the file's `issues` name (but for a key's unset variable), of a part read without an entry it lists, or naming an
+ * entry that does not decode: they are what the file's problems made of it.
  */
 export function issuesOf(
   problem: OptionsError | undefined,

@@ -1,9 +1,7 @@
 /**
- * The `guardrails` section of `provider.json` (docs/guardrails.md): named guardrails over the built-in checks
- * (`checks`, `words`), a webhook (`webhook`, with its `headers`) or OpenAI's moderation endpoint (`moderation`), each
- * with where it runs, its action, stream mode and bounds, and its failure policy; each read into the library's
- * constructor (`Guardrail.make`, `webhook`, `moderation`), built when the gateway's configuration is. Its options are
- * checked here, with the constructors' own rules, so a file that names a bad one is refused at its path; and every
+ * The `guardrails` section of `provider.json` (docs/guardrails.md): named guardrails over the built-in checks, a
+ * webhook or OpenAI's moderation endpoint, each read into its `Guardrail` constructor and built with the gateway's
+ * configuration. Options are checked here by the constructors' own rules, so a bad one is refused at its path; every
  * name a model, router, key or the gateway lists must be one of the section's.
  */
 import * as Effect from "effect/Effect"

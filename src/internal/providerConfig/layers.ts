@@ -1,7 +1,6 @@
 /**
- * The layers a configuration builds: a model entry's `ProviderClient`, and each
- * model's `Llm` over its key pool and rate limiter, the pools of a provider's
- * models shared through one registry.
+ * The layers a configuration builds: a model entry's `ProviderClient`, and each model's `Llm` over its key pool and
+ * rate limiter, the pools of a provider's models shared through one registry.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -31,7 +30,6 @@ import { model, priceOf } from "./lookup.js"
 
 const defaultOpenAiBaseUrl = "https://api.openai.com/v1"
 
-/** A Bedrock entry's `batch` group as `Bedrock.Options.batch`. */
 function batchOf(batch: NonNullable<ModelEntry["batch"]>): Bedrock.BatchOptions {
   return {
     // The file's check requires them (`read.ts`); a config built without fails as the adapter's `OptionsError`.
@@ -160,9 +158,8 @@ const keyPool = (
     return store === undefined ? pool : Layer.provide(pool, KeyPool.layerStoreRedis(store))
   })).pipe(Layer.provide(keys))
 
-// The model's key pool and limiter, in memory or in the store of the file's
-// `store` section: the pool under the provider's name and endpoint (the models
-// of one endpoint share keys), the limiter under the model's.
+// The model's key pool and limiter, in memory or in the file's `store`: the pool under the provider's name and
+// endpoint (models of one endpoint share keys), the limiter under the model's.
 const limits = (
   settings: ModelConfig,
   keys: Keys,

@@ -1,6 +1,6 @@
 /**
- * What a configuration says about one model: its settings (or an error naming
- * the providers and models there are) and its price.
+ * What a configuration says about one model: its settings (or an error naming the providers and models there are) and
+ * its price.
  */
 import * as Effect from "effect/Effect"
 import * as Pricing from "../../Pricing.js"
@@ -42,12 +42,11 @@ export const model = (
 }
 
 /**
- * The model's `pricing` entry, else the built-in price of its `model_name`, else `undefined`. A `pricing` entry states
- * money; how many tokens a medium makes is the model's, so a rate the entry leaves unset is the built-in price's of
- * its `model_name` when that states one (a Claude model priced in provider.json reads PDFs at Claude's page rate).
- * How a part by URL is read is its adapter's (`urlReading`); the most a call is billed for, at which a part whose size
- * cannot be known is reserved, its `context_window`, else the built-in price's, and none (such a part refused for a
- * budgeted key) where its `media_by_url` is `"refuse"`.
+ * The model's `pricing` entry, else the built-in price of its `model_name`, else `undefined`. An entry states money;
+ * tokens per medium are the model's, so a rate the entry leaves unset comes from the built-in price when it has one
+ * (a Claude model priced in provider.json reads PDFs at Claude's page rate). URL reading is the adapter's
+ * (`urlReading`); the most billed, reserved for a part of unknowable size, is `context_window`, else the built-in
+ * price's, and none (such a part refused for a budgeted key) where `media_by_url` is `"refuse"`.
  */
 export const priceOf = (settings: ModelConfig): Pricing.Price | undefined => {
   const { entry } = settings
@@ -66,10 +65,9 @@ export const priceOf = (settings: ModelConfig): Pricing.Price | undefined => {
 }
 
 /**
- * How a model's adapter has its provider read a part by URL: Gemini's (`gemini`, and `vertex` but for a model
- * Anthropic publishes) sends it as `fileData`, fetched as whatever the URL holds; the others send it in a field read
- * only as an image (or an Anthropic PDF), or not at all, unless the built-in price says the model fetches URLs (a
- * Gemini model behind an OpenAI-compatible endpoint).
+ * How a model's adapter has its provider read a part by URL: Gemini's (`gemini`, and `vertex` but for Anthropic's
+ * models) sends `fileData`, fetched as whatever the URL holds; the others a field read only as an image (or an
+ * Anthropic PDF), or nothing, unless the built-in price says the model fetches URLs (Gemini behind an OpenAI endpoint).
  */
 const urlReading = (settings: ModelConfig, builtIn: Pricing.Price | undefined): Media.UrlReading => {
   const { api, publisher } = settings.entry

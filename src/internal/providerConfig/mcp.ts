@@ -1,11 +1,8 @@
 /**
- * The `mcp_servers` section of `provider.json`: the MCP servers whose tools the gateway serves at `/mcp`, by name,
- * each a Streamable HTTP server (`url`, `headers`) or a program the gateway runs (`command`, `args`, `env`), with the
- * names of its tools the gateway takes (`tools`), how its calls are governed (`price_per_call`, `max_concurrency`,
- * `rate_limit_capacity` with `rate_limit_refill_rate`), how it is spoken to and bounded (`protocol`,
- * `max_reply_bytes`, `call_timeout`, `ping_interval`) and, for an HTTP one, OAuth client credentials (`token_url`,
- * `client_id`, `client_secret`, `scope`). Header and environment values and the client secret are `env:NAME` or
- * written in the file, and read as `Redacted` either way: `Gateway.McpServer`.
+ * The `mcp_servers` section of `provider.json`, read as `Gateway.McpServer`s: by name, each a Streamable HTTP server
+ * (`url`, `headers`, optional OAuth client credentials) or a program the gateway runs (`command`, `args`, `env`), with
+ * the tools taken, governance, protocol and bounds. Header and environment values and the client secret are
+ * `env:NAME` or written in the file, read as `Redacted` either way.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

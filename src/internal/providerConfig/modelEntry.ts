@@ -1,6 +1,4 @@
-/**
- * A model of `provider.json` as written in the file: its keys, prices, adapter and settings.
- */
+/** A model of `provider.json` as written in the file: its keys, prices, adapter and settings. */
 import * as Schema from "effect/Schema"
 import * as Pricing from "../../Pricing.js"
 import * as Presets from "../../providers/Presets.js"
@@ -123,8 +121,8 @@ export const ModelEntry = Schema.Struct({
   /** With `api: "bedrock"`: the AWS region (`Bedrock.Options.region`); needed unless `base_url` is given. */
   region: optional(NonEmpty),
   /**
-   * With `api: "bedrock"` and no `api_keys`: the profile of AWS's shared config and credentials files that signs
-   * (`Bedrock.Options.profile`). Default: AWS's default credential chain.
+   * With `api: "bedrock"` and no `api_keys`: the AWS shared config profile that signs (`Bedrock.Options.profile`).
+   * Default: AWS's default credential chain.
    */
   profile: optional(NonEmpty),
   /**
@@ -159,10 +157,10 @@ export const ModelEntry = Schema.Struct({
    */
   store: optional(Schema.Boolean),
   /**
-   * With a Claude model (`api` `anthropic`, `bedrock`, or `vertex` with Anthropic's publisher): whether every
-   * conversation is cached, a request without a breakpoint of its own given one on its last block, as the clients of
-   * an API that caches long prompts on its own (Gemini's, OpenAI's) expect (`Anthropic.Options.cacheConversations`).
-   * A cache write costs more than a prompt token. Default false.
+   * With a Claude model (`anthropic`, `bedrock`, or `vertex` with Anthropic's publisher): cache every conversation,
+   * giving a request without a breakpoint one on its last block, as clients of APIs that cache long prompts on their
+   * own (Gemini, OpenAI) expect (`Anthropic.Options.cacheConversations`). A cache write costs more than a prompt token.
+   * Default false.
    */
   cache_conversations: optional(Schema.Boolean),
   /** Overrides the built-in price of the model. */
@@ -172,22 +170,21 @@ export const ModelEntry = Schema.Struct({
   /** `Router`: group names that address this model (`"fast"`, `"smart"`). */
   groups: optional(Schema.Array(NonEmpty)),
   /**
-   * The model's context window in tokens (`Router` falls back to a larger one on `ContextLengthError`); the most a call
-   * is billed for, at which a budget reserves a part whose size cannot be known before the call and each hosted tool
-   * call's results (`Pricing.Price.contextWindow`).
+   * The context window in tokens (`Router` falls back to a larger one on `ContextLengthError`); also the most a call
+   * is billed for, which a budget reserves for a part of unknowable size and for hosted tool results
+   * (`Pricing.Price.contextWindow`).
    */
   context_window: optional(PositiveInt),
   /**
-   * What a budgeted key's request with a part by URL whose size cannot be known before the call (a URL a Gemini
-   * deployment fetches) gets: `"reserve"`, reserved at the model's context window; `"refuse"`, refused (400) before
-   * the call. Default `"reserve"` (`"refuse"` where the model has no context window).
+   * What a budgeted key's request with a part by URL of unknowable size (one a Gemini deployment fetches) gets:
+   * `"reserve"` the context window, or `"refuse"` (400) before the call. Default `"reserve"` (`"refuse"` without a
+   * context window).
    */
   media_by_url: optional(Schema.Literals(["reserve", "refuse"])),
   /**
-   * Whether the model goes on from a last assistant message (an assistant prefill), which a `Router`'s
-   * `mid_stream: "continue"` uses; with `chat-completions`, how the server is asked to: `true` (the message alone),
-   * `"continue_final_message"` (vLLM) or `"prefix"` (DeepSeek's beta) (`OpenAiChat.Options.prefill`). Default: true
-   * for `api: "anthropic"`, the preset's (`vllm`: `"continue_final_message"`), else false.
+   * Whether the model continues a last assistant message (prefill), which a `Router`'s `mid_stream: "continue"` uses;
+   * with `chat-completions`, how the server is asked: `true`, `"continue_final_message"` (vLLM) or `"prefix"` (DeepSeek
+   * beta) (`OpenAiChat.Options.prefill`). Default: true for `anthropic`, the preset's (`vllm`), else false.
    */
   prefill: optional(Prefill),
   /** Names of the file's `guardrails` section that a call which may reach this model runs. */

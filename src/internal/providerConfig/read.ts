@@ -1,8 +1,7 @@
 /**
- * Reading a configuration: a parsed JSON value or a `provider.json` file decoded
- * into a `ProviderConfig`, with every bad path and every missing `env:` variable
- * listed in one `ProviderConfigError`, and every unknown field logged as a
- * warning. The key values of the file (`api_keys`, `headers`) are masked in both.
+ * Reading a configuration: a parsed JSON value or a `provider.json` file decoded into a `ProviderConfig`, every bad
+ * path and missing `env:` variable listed in one `ProviderConfigError`, every unknown field logged as a warning; the
+ * file's key values (`api_keys`, `headers`) masked in both.
  */
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -68,10 +67,9 @@ const readRedis = (text: string): Effect.Effect<Redacted.Redacted<string>, Reado
       }]))
 
 /**
- * The one key of an entry without `api_keys`: a cloud credential's identity (the Google Cloud project a Vertex token
- * is for, the AWS profile or default chain that signs for Bedrock, the Azure resource Entra ID signs in to), so each is
- * a key of its own, whose refusal disables no other project, profile or resource; `none` for a server that checks no
- * key. Never sent, and no secret (not masked).
+ * The one key of an entry without `api_keys`: the cloud credential's identity (Vertex's project, Bedrock's AWS profile
+ * or default chain, the Azure resource Entra ID signs in to), so a refusal disables no other project, profile or
+ * resource; `none` for a server that checks no key. Never sent, and no secret (not masked).
  */
 const standInKey = (api: string, entry: ModelConfig["entry"]): string => {
   switch (api) {
@@ -86,7 +84,6 @@ const standInKey = (api: string, entry: ModelConfig["entry"]): string => {
   }
 }
 
-// A key entry's options, its key read.
 const keyOptions = (entry: typeof KeyEntry.Type, key: Redacted.Redacted<string>): KeyPool.KeyOptions =>
   typeof entry === "string" ? { key } : {
     key,
@@ -95,9 +92,8 @@ const keyOptions = (entry: typeof KeyEntry.Type, key: Redacted.Redacted<string>)
   }
 
 /**
- * An entry's keys read, and the issues of those that cannot be, a chunk at a time, other fibers run between: a key
- * whose variable is unset stands as written (`env:NAME`, its path in `unset`), so that the rest of its entry is
- * checked with the others; the unset variable is an issue, so such a configuration is never served.
+ * An entry's keys read a chunk at a time, other fibers run between. A key whose variable is unset stands as written
+ * (`env:NAME`) so the rest of its entry is still checked; the unset variable is an issue, so it is never served.
  */
 function readKeys(
   entries: ReadonlyArray<typeof KeyEntry.Type>,
@@ -188,17 +184,15 @@ const toIssues =
       return { path: formatPath([...prefix, ...at, ...rest]), message: issue.message }
     })
 
-// Built per call, not at load: `ProviderConfig.ts`, which defines the schemas, imports this module before its own body
-// runs.
+// Built per call, not at load: `ProviderConfig.ts`, defining the schemas, imports this module before its body runs.
 const decode = <S extends Schema.Top>(schema: S, json: unknown, prefix: ReadonlyArray<PropertyKey>, offset = 0) =>
   Schema.decodeUnknownEffect(schema, { errors: "all", onExcessProperty: "ignore" })(json).pipe(
     Effect.mapError(toIssues(prefix, offset)),
     Effect.result
   ) as Effect.Effect<Result.Result<S["Type"], ReadonlyArray<typeof Issue.Type>>>
 
-// A key list longer than this is decoded apart from its entry, a chunk at a time with other fibers (a server's
-// requests) run between chunks: decoded in one go, 100,000 keys hold the event loop most of a second
-// (docs/performance.md). A chunk is a step of `internal/steps.ts`.
+// A key list longer than this is decoded apart from its entry, a chunk at a time (a step of `internal/steps.ts`) with
+// other fibers run between: decoded in one go, a very long list holds the event loop (docs/performance.md).
 const keyChunk = Steps.itemsPerStep
 
 /** A long `api_keys` list of the entry `provider[index]`, its first key left to the entry's decode. */
@@ -226,8 +220,7 @@ function withoutLongKeyLists(
 }
 
 /**
- * The keys of a long list past its first, decoded a chunk at a time, their issues and unknown fields at their place in
- * the list.
+ * The keys of a long list past its first, decoded a chunk at a time, their issues and unknown fields at their place.
  */
 function decodeKeyList(list: LongKeyList): Effect.Effect<{
   readonly keys: Result.Result<ReadonlyArray<typeof KeyEntry.Type>, ReadonlyArray<typeof Issue.Type>>
@@ -457,7 +450,7 @@ const secretsOf = (json: unknown, inside = false, out: Array<string> = []): Arra
 
 // The text with every secret masked (`maskKey`), longest first so a key inside another is not half masked.
 const masker = (secrets: ReadonlyArray<string>) => {
-  // Sorted at the first text masked: a file that decodes masks none, and 100,000 keys take a while to sort.
+  // Sorted at the first text masked: a file that decodes masks none, and sorting many keys takes a while.
   let longestFirst: ReadonlyArray<string> | undefined
   return (text: string): string =>
     (longestFirst ??= [...secrets].sort((a, b) => b.length - a.length)).reduce(
@@ -851,8 +844,8 @@ export const fromJson = (
   )
 
 /**
- * A JSON syntax error without the text V8 quotes around it (`..."[sk-secret-"... is
- * not valid JSON`), which may be part of a key: the line and column instead.
+ * A JSON syntax error without the text V8 quotes around it (`..."[sk-secret-"... is not valid JSON`), which may be
+ * part of a key: the line and column instead.
  */
 const syntaxError = (text: string, error: Error): string => {
   const quoted = /^(.*?),? (?:\.\.\.)?"([\s\S]*)"(?:\.\.\.)? is not valid JSON$/.exec(error.message)

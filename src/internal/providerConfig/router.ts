@@ -1,8 +1,6 @@
 /**
- * The `router` section of a configuration: each named router's deployments
- * resolved to `provider/model_name` against the file's models, its other
- * fields turned into `Router.Options`, and every name that matches nothing
- * reported with its path.
+ * The `router` section of a configuration: each named router's deployments resolved to `provider/model_name` against
+ * the file's models, its other fields turned into `Router.Options`, every name matching nothing reported at its path.
  */
 import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
@@ -97,9 +95,9 @@ export const findModel = (
 }
 
 /**
- * Each router of the section with its deployments resolved, or every issue found, paths under `router`. A deployment
- * among `undecoded` (the names of entries that do not decode, whose own issues name them) is neither resolved nor
- * refused, and its router's fallbacks and `model` are not checked (they may name its groups).
+ * Each router of the section with its deployments resolved, or every issue, paths under `router`. A deployment among
+ * `undecoded` (whose own issues name it) is neither resolved nor refused, and its router's fallbacks and `model` are
+ * not checked (they may name its groups).
  */
 export const resolve = (
   section: Readonly<Record<string, RouterEntry>>,

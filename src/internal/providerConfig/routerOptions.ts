@@ -1,7 +1,7 @@
 /**
- * What a `provider.json` configures: a router's options (one deployment per model of each provider, named
- * `provider/model_name`, or a named router of its `router` section over the deployments it lists), a router's
- * layer on one connection to the file's store, and what a gateway serves.
+ * What a `provider.json` configures: a router's options (a deployment per model, named `provider/model_name`, or a
+ * named router over the deployments it lists), a router's layer on one connection to the file's store, and what a
+ * gateway serves.
  */
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
@@ -53,8 +53,8 @@ export function routerOptions(
 }
 
 /**
- * `ProviderConfig.routerLayer`: the config's store connected once, for every deployment's limits and, provided as
- * `Router.layerStoreRedis`, the router's breakers and pins; a file without a store keeps them in memory of its own.
+ * `ProviderConfig.routerLayer`: the store connected once, for every deployment's limits and, as
+ * `Router.layerStoreRedis`, the router's breakers and pins; without a store, they are kept in memory of its own.
  */
 export function routerLayer(
   config: ProviderConfig,

@@ -1,8 +1,7 @@
 /**
  * What a `provider.json` must be before it is decoded (docs/configuration.md, "Limits of the file"): at most
- * `maxBytes` long, at most `maxDepth` levels deep (decoding walks it recursively, so a file nested a hundred thousand
- * levels would overflow the stack), and without a `__proto__` name, which a JavaScript object cannot hold as an
- * ordinary property (assigned, it replaces the object's prototype: a provider of that name would vanish).
+ * `maxBytes` long; at most `maxDepth` deep, since decoding recurses and a deeply nested file would overflow the stack;
+ * no `__proto__` name, which a plain object cannot hold (assigned, it replaces the prototype: a provider would vanish).
  */
 
 /** The largest file `load` reads: a provider.json is kilobytes. */
@@ -25,9 +24,8 @@ export const protoName =
   "__proto__ cannot be a name here: a JavaScript object takes it for its prototype (the entry would vanish); rename it"
 
 /**
- * The problems of a parsed file's shape: a `__proto__` name anywhere, and nesting deeper than `maxDepth` (reported
- * once, at the first `deepPathShown` steps of its path). Walked with a stack of its own, so a deep file does not
- * overflow.
+ * The problems of a parsed file's shape: a `__proto__` name anywhere, and nesting past `maxDepth` (once, at the first
+ * `deepPathShown` steps of its path). Walked with a stack of its own, so a deep file does not overflow.
  */
 export function shapeIssues(json: unknown): ReadonlyArray<ShapeIssue> {
   const issues: Array<ShapeIssue> = []
@@ -48,8 +46,8 @@ export function shapeIssues(json: unknown): ReadonlyArray<ShapeIssue> {
       })
       break
     }
-    // Pushed last first: taken from the stack in the file's order. A leaf has nothing to walk: no path is made for it
-    // (a list of 100,000 keys would make as many).
+    // Pushed last first: taken from the stack in the file's order. A leaf has nothing to walk, so no path is made for
+    // it (a long key list would make as many).
     if (Array.isArray(value)) {
       for (let index = value.length - 1; index >= 0; index--) {
         const inner: unknown = value[index]

@@ -1,7 +1,6 @@
 /**
- * The `store` section of `provider.json`: where instances share their limits (`redis`: `Store.Options` in
- * snake_case, durations in seconds, the URL or `env:NAME` naming one), and the gateway's database (`sql`: a Postgres
- * URL, or `env:NAME` naming one).
+ * The `store` section of `provider.json`: where instances share their limits (`redis`: `Store.Options` in snake_case,
+ * durations in seconds) and the gateway's database (`sql`: a Postgres URL); each URL written or `env:NAME`.
  */
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"

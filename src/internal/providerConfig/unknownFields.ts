@@ -1,7 +1,6 @@
 /**
- * The fields of a configuration that no schema knows (`max_retires`): each
- * reported by path with the nearest known name, as a warning rather than a
- * failure, since a file may be shared with SimpleLLMFunc or a newer version.
+ * The fields of a configuration that no schema knows (`max_retires`): each reported by path with the nearest known
+ * name, as a warning rather than a failure, since a file may be shared with SimpleLLMFunc or a newer version.
  */
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
@@ -66,10 +65,7 @@ const collect = (issue: SchemaIssue.Issue, path: ReadonlyArray<PropertyKey>, out
   }
 }
 
-/**
- * Every field of `json` that `schema` does not know, by path (after `prefix`): an object's own before those nested in
- * it.
- */
+/** Every field of `json` that `schema` does not know, by path (after `prefix`): an object's own before those nested. */
 export const unknownFields = (
   schema: Schema.Top,
   json: unknown,

@@ -1,11 +1,10 @@
 /**
- * An event stream read, from its bytes to a stream parser's events. `Utf8Decoder` turns network chunks into text (for
- * SSE and NDJSON bodies alike), `Parser` turns that text into SSE events. `SseParser` is the SSE side every SSE stream
- * parser shares: the decoder, an event larger than `maxEventSize` (or `maxResponseBytes`) as `OutputDecodeError`, and
- * nothing read once the terminal event was seen; a subclass keeps only its events and how a body that ended without
- * the terminal event finishes. `JsonSseParser` adds what a format whose every event is one JSON object shares: data
- * that is not JSON skipped and counted (`SkippedEvents`), data that is not an object, or that is the wrong shape, as
- * `OutputDecodeError`.
+ * An event stream read, from its bytes to a stream parser's events. `Utf8Decoder` turns network chunks into text (SSE
+ * and NDJSON alike), `Parser` turns text into SSE events. `SseParser` is what every SSE stream parser shares: an event
+ * past `maxEventSize` (or `maxResponseBytes`) as `OutputDecodeError`, nothing read after the terminal event; a subclass
+ * keeps its events and how a body ended without the terminal event finishes. `JsonSseParser` adds, for formats of one
+ * JSON object per event: data not JSON skipped and counted (`SkippedEvents`), data not an object or of the wrong shape
+ * as `OutputDecodeError`.
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { ChatChunk } from "../../ChatChunk.js"
@@ -19,22 +18,17 @@ import { eventLimit, eventTooLarge, type StreamParser } from "../transport/provi
 import { SkippedEvents } from "../transport/skippedEvents.js"
 
 /**
- * UTF-8 network chunks decoded as one text, as a streaming `TextDecoder`
- * decodes them (a character split across chunks comes out whole, a BOM at the
- * very start is dropped), mostly at the cost of a plain decode.
- *
- * Node's `TextDecoder` costs more in streaming mode, on an instance once used
- * that way too (docs/performance.md). A chunk that ends in an ASCII byte,
- * after one that did, leaves no character half-read (an ASCII byte ends any
- * sequence), so an instance never used in streaming mode decodes it in one
- * call; the others go through a streaming instance.
+ * UTF-8 network chunks decoded as one text, as a streaming `TextDecoder` would (a character split across chunks comes
+ * out whole, a leading BOM dropped), at about the cost of a plain decode: Node's `TextDecoder` costs more in streaming
+ * mode, and on an instance once used that way (docs/performance.md). A chunk ending in an ASCII byte, after one that
+ * did, leaves no character half-read, so a never-streaming instance decodes it in one call.
  */
 
 const BOM = 0xfeff
 
 /**
- * The decoder of whole chunks, never used in streaming mode; it keeps no state
- * between calls, so every instance shares it (a stream makes one instance).
+ * The decoder of whole chunks, never used in streaming mode; it keeps no state between calls, so every instance shares
+ * it.
  */
 const whole = new TextDecoder("utf-8", { ignoreBOM: true })
 
@@ -78,16 +72,12 @@ const COLON = 58
 const ASCII_DIGITS = /^[0-9]+$/
 
 /**
- * The incremental SSE line parser behind `Sse.makeDecoder` and `Sse.decode`.
+ * The incremental SSE line parser behind `Sse.makeDecoder` and `Sse.decode`. Cost is per chunk, not per character:
+ * line ends found with `indexOf`, `data:` lines on a char-code fast path, and an unterminated tail grown only by
+ * concatenation (V8 ropes), so a line spread over many tiny chunks stays linear.
  *
- * Cost is per chunk, not per character: line ends are found with `indexOf`
- * over the decoded text, `data:` lines take a char-code fast path, and an
- * unterminated tail is kept as one string that grows only by concatenation
- * (V8 ropes), so a line spread over many tiny chunks stays linear.
- *
- * The feed methods return `false` once the size limit is exceeded; events
- * completed before that point are already in `out`. The parser then drops
- * its buffers and stays failed: the caller builds the typed error.
+ * The feed methods return `false` once the size limit is passed (events completed before are already in `out`); the
+ * parser then drops its buffers and stays failed, and the caller builds the typed error.
  *
  * @internal
  */
@@ -126,8 +116,8 @@ export class Parser {
       this.skipLf = false
       if (text.charCodeAt(0) === LF) pos = 1
     }
-    // Both next-terminator positions are cached and only searched again once
-    // passed, so a chunk without CR costs one failed `indexOf("\r")`.
+    // Both next-terminator positions are cached and searched again only once passed, so a chunk without CR costs one
+    // failed `indexOf("\r")`.
     let lf = text.indexOf("\n", pos)
     let cr = text.indexOf("\r", pos)
     while (lf !== -1 || cr !== -1) {
@@ -139,8 +129,7 @@ export class Parser {
       } else {
         end = cr
         if (cr + 1 === len) {
-          // A CR ending this text ends the line now; a following LF, in
-          // whatever chunk it arrives, is the second half of the CRLF.
+          // A CR ending this text ends the line now; a following LF, in whatever chunk, is the rest of the CRLF.
           this.skipLf = true
           next = len
         } else {
@@ -170,10 +159,8 @@ export class Parser {
   }
 
   /**
-   * Ends the stream: flushes the UTF-8 decoder, treats an unterminated last
-   * line as a line, and dispatches pending data even without the blank line
-   * the spec requires (some servers close the body without it). Resets the
-   * parser for a new stream.
+   * Ends the stream, dispatching an unterminated last line and pending data even without the blank line the spec
+   * requires (some servers close the body without it). Resets the parser for a new stream.
    */
   end(out: Array<Event>): boolean {
     if (this.failed) return false
@@ -235,8 +222,8 @@ export class Parser {
       this.dispatch(out)
       return true
     }
-    // Pending data plus this line, checked before anything is appended, so
-    // the verdict does not depend on where the chunks were split.
+    // Pending data plus this line, checked before anything is appended, so the verdict does not depend on where the
+    // chunks were split.
     if (this.data.length + (end - start) > this.maxEventSize) return false
     const first = s.charCodeAt(start)
     if (first === COLON) return true
@@ -294,10 +281,7 @@ export abstract class SseParser implements StreamParser {
   /** Events whose data was not JSON, skipped; made at the first one (see `skip`). */
   skipped: SkippedEvents | undefined = undefined
 
-  /**
-   * `maxEventSize`: the format's own limit (default `Sse.defaultMaxEventSize`), capped by `maxResponseBytes`;
-   * both were checked when the client was made.
-   */
+  /** The format's own limit (default `Sse.defaultMaxEventSize`), capped by `maxResponseBytes`; both checked at make. */
   constructor(
     private readonly limits: { readonly maxEventSize?: number | undefined; readonly maxResponseBytes: number }
   ) {
@@ -305,11 +289,9 @@ export abstract class SseParser implements StreamParser {
   }
 
   /**
-   * The chunks of one read. When no event can pass the limit within them, they
-   * are decoded and split as one text, which gives the same events as chunk
-   * by chunk (a provider that flushes every token sends each event as a chunk
-   * of its own, and a read often holds many). Otherwise chunk by chunk: the
-   * events of the chunks before the one an oversized event fails in still go out.
+   * The chunks of one read. When no event can pass the limit within them, they are decoded and split as one text (the
+   * same events; a provider flushing every token sends an event per chunk, and a read often holds many). Otherwise
+   * chunk by chunk, so the events before the chunk an oversized event fails in still go out.
    */
   push(parts: NonEmptyReadonlyArray<Uint8Array>, out: Array<ChatChunk>): LlmError | undefined {
     if (this.done) return undefined
@@ -335,9 +317,7 @@ export abstract class SseParser implements StreamParser {
     return this.ended(out)
   }
 
-  /**
-   * The chunks of the events these bytes complete; the failure instead (those events dropped) when one is too large.
-   */
+  /** The chunks of the events these bytes complete; the failure instead (those events dropped) if one is too large. */
   private feed(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
     const events: Array<Sse.Event> = []
     return this.sse.feedBytes(bytes, events) ? this.events(events, out) : this.tooLarge()
@@ -369,10 +349,8 @@ export abstract class SseParser implements StreamParser {
 /** An SSE stream parser whose events each carry one JSON object. */
 export abstract class JsonSseParser extends SseParser {
   /**
-   * Reads one event's data: `readEvent` gets it as a JSON object; data that is
-   * not JSON is skipped and counted; data that is not an object, or that
-   * `readEvent` finds the wrong shape (it throws `ShapeError`), fails the stream
-   * with `decodeError`.
+   * Reads one event's data: `readEvent` gets it as a JSON object; data not JSON is skipped and counted; data not an
+   * object, or that `readEvent` finds the wrong shape (throwing `ShapeError`), fails the stream with `decodeError`.
    */
   protected jsonEvent(data: string, out: Array<ChatChunk>): LlmError | undefined {
     let value: unknown

@@ -1,17 +1,10 @@
 /**
- * The connection behind a `Store`: a node-redis client (through
- * `@effect/platform-node`'s `NodeRedis` layer) built in the background, so a
- * store whose Redis is down at start-up still builds, and commands that fail
- * fast while Redis is away instead of queueing until it returns.
- *
- * Scripts are `effect/persistence` `Redis.script` descriptors, run here by
- * `EVALSHA` of their SHA1 (computed once), and by `EVAL` when Redis does not
- * know them yet. Each command is bounded by `commandTimeout`, kept by the
- * store on the `Clock`'s watchdog as every other bound is (one bound for all
- * the commands in flight, `InFlight`: `TestClock` moves it in tests) instead
- * of node-redis' own per-command timeout (an `AbortSignal.timeout` each,
- * firing after the reply too, which costs more than the command itself:
- * docs/performance.md).
+ * The connection behind a `Store`: a node-redis client (`NodeRedis`) built in the background, so a store whose Redis
+ * is down at start-up still builds, and commands fail fast while Redis is away instead of queueing until it returns.
+ * Scripts (`Redis.script` descriptors) run by `EVALSHA`, by `EVAL` when Redis does not know them yet. Commands are
+ * bounded by `commandTimeout` on the `Clock`'s watchdog (one bound for all in flight, `InFlight`, which `TestClock`
+ * moves), not node-redis' per-command `AbortSignal.timeout`, which fires after the reply too and costs more than the
+ * command (docs/performance.md).
  */
 import type * as NodeRedis from "@effect/platform-node/NodeRedis"
 import * as Context from "effect/Context"
@@ -34,8 +27,7 @@ import { type Bound as WatchedBound, type Watchdog, watchdogOf } from "../time/w
 
 // Host and port only: a URL may hold a password.
 /**
- * The Redis URL of `options`, plain or `Redacted` there: for the client only, never to show (it may hold a
- * password).
+ * The Redis URL of `options`, plain or `Redacted` there: for the client only, never to show (it may hold a password).
  */
 export const urlOf = (options: Store.Options): string =>
   Redacted.isRedacted(options.redis) ? Redacted.value(options.redis) : options.redis
@@ -56,9 +48,8 @@ type Client = NodeRedis.NodeRedis["Service"]["client"]
 
 type AnyScript = Redis.Script<{ readonly params: ReadonlyArray<unknown>; readonly result: unknown }>
 
-// A command sent: how it ended (its reply, or why it has none) once it has,
-// handed to its waiter as the effect `ended` makes of it; until then, in its
-// connection's commands in flight, with when it is due and its neighbours there.
+// A command sent: once it ends (its reply, or why it has none), handed to its waiter as `ended` makes it; until then in
+// its connection's commands in flight, with its deadline and its neighbours there.
 class Sent {
   linked = false
   due = 0
@@ -92,10 +83,8 @@ class Sent {
   }
 }
 
-// A connection's commands waiting for their replies, in the order sent (so
-// by deadline), each failed `millis` after it was sent: one bound on the
-// `Clock`'s watchdog, looked at when the oldest is due, instead of one a
-// command; none while nothing is in flight.
+// A connection's commands awaiting replies, in the order sent (so by deadline), each failed `millis` after it was
+// sent: one bound on the `Clock`'s watchdog, looked at when the oldest is due, not one per command; none while idle.
 class InFlight {
   first: Sent | undefined = undefined
   last: Sent | undefined = undefined
@@ -164,8 +153,8 @@ const headed = (first: string, second: string, args: ReadonlyArray<string>): Arr
 }
 
 /**
- * The store's client's per-command settings: commands fail at once while it reconnects, and
- * node-redis keeps no timeout of its own (`InFlight` bounds each): never a hang.
+ * The store's client's per-command settings: commands fail at once while it reconnects, and node-redis keeps no
+ * timeout of its own (`InFlight` bounds each): never a hang.
  */
 export const commandSettings = { disableOfflineQueue: true, commandOptions: { timeout: 0 } } as const
 
@@ -182,8 +171,8 @@ const shaOf = (script: { readonly lua: string }): string => {
 
 const isNoScript = (cause: unknown) => cause instanceof Error && cause.message.startsWith("NOSCRIPT")
 
-// node-redis (and its many modules) is loaded by the first store that connects, so a program that
-// shares nothing, the command line's `chat` among them, does not pay for loading it.
+// node-redis (and its many modules) is loaded by the first store that connects, so a program that shares nothing,
+// `chat` among them, does not pay for loading it.
 const loadNodeRedis = Effect.promise(() => import("@effect/platform-node/NodeRedis"))
 
 /**
@@ -287,9 +276,8 @@ export const make = Effect.fnUntraced(
       )
     }
 
-    // What a command ended with, as the effect its waiter resumes with: the
-    // reply, or `StoreUnavailableError` (logged at an outage's first failure);
-    // made when handed to the waiter, so an outage is logged by a waiter.
+    // What a command ended with, as its waiter resumes: the reply, or `StoreUnavailableError` (logged at an outage's
+    // first failure); made when handed to the waiter, so a waiter logs the outage.
     const ended = (sent: Sent): Effect.Effect<unknown, StoreUnavailableError> => {
       if (sent.reason !== undefined) {
         return unavailable(sent.reason)

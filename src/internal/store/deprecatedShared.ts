@@ -1,7 +1,6 @@
 /**
  * The deprecated `shared` option of `Budget`, `KeyPool`, `RateLimiter` and `Router` (since 0.3.0, removed in 0.4.0),
- * read here and nowhere else, as what it stands for: the same constructor, given `key: shared.key`, over the store's
- * Redis layer. The constructors themselves read only their store services.
+ * read only here, as what it stands for: the same constructor with `key: shared.key` over the store's Redis layer.
  */
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -9,9 +8,8 @@ import type { OptionsError } from "../../OptionsError.js"
 import * as Invalid from "../optionsError.js"
 
 /**
- * `make(options)`, or, with `options.shared`, `make` given `key: shared.key` (else its own `key`) over the layer
- * `layerOf(shared)` gives; `OptionsError` naming `shared.key` when it is not a non-empty string (`optional`: or
- * absent).
+ * `make(options)`, or with `options.shared`, `make` given `key: shared.key` (else its own) over `layerOf(shared)`;
+ * `OptionsError` naming `shared.key` when it is not a non-empty string (`optional`: or absent).
  */
 export const viaShared = <
   O extends { readonly shared?: { readonly key?: string | undefined } | undefined; readonly key?: string | undefined },

@@ -1,15 +1,15 @@
 /**
- * Lease renewal in Redis, the step every Redis store's leases take (a key pool's and a limiter's lease groups, a
- * budget's reservations): each held member of a sorted set scored by its expiry is pushed a TTL ahead, all in one
- * script, on the schedule of `persistence/leases.ts`.
+ * Lease renewal in Redis, the step every Redis store's leases take (key pool and limiter lease groups, budget
+ * reservations): each held member of an expiry-scored sorted set pushed a TTL ahead in one script, on the schedule of
+ * `persistence/leases.ts`.
  */
 import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
 import type { Connection } from "../../Store.js"
 import * as Renewal from "../persistence/leases.js"
 
-// ARGV: ttl, expire (1: push the sets' own expiry too), then set and member
-// pairs. Only members still held are renewed (XX).
+// ARGV: ttl, expire (1: push the sets' own expiry too), then set and member pairs. Only members still held are renewed
+// (XX).
 const renewScript = Redis.script(
   (ttl: number, expire: 0 | 1, pairs: ReadonlyArray<string>) => [ttl, expire, ...pairs],
   {
@@ -36,8 +36,8 @@ export interface Renewer {
 }
 
 /**
- * A renewer (`persistence/leases.ts`, in the store's scope) that pushes the expiry of every held member a TTL ahead
- * in one script; and, unless `expireSets` is false, the expiry of the sets themselves to two TTLs ahead.
+ * A renewer (`persistence/leases.ts`) pushing every held member's expiry a TTL ahead in one script; unless
+ * `expireSets` is false, the sets' own expiry to two TTLs ahead.
  */
 export const renewer = Effect.fnUntraced(
   function*(connection: Connection, expireSets = true): Effect.fn.Return<Renewer> {

@@ -1,12 +1,8 @@
 /**
- * One watchdog a `Clock` for every bound in flight: the call deadlines, the
- * router's deadline and the transport's phase limits. Each bound says when to
- * look at it next (`Bound.check`); the watchdog keeps them in a heap by that
- * time and one fiber sleeps on the `Clock` until the soonest, looks at those
- * due and sleeps again. A bound costs a heap entry, not a fiber or a timer of
- * its own; the fiber runs only while a bound is kept, so an idle process has
- * no timer pending. Under `TestClock` the same fiber is moved by
- * `TestClock.adjust` (a `TestClock` is a watchdog of its own).
+ * One watchdog per `Clock` for every bound in flight (call deadlines, the router's deadline, the transport's phase
+ * limits): bounds sit in a heap by when to look at them next (`Bound.check`), and one fiber sleeps until the soonest.
+ * A bound costs a heap entry, not a fiber or timer; the fiber runs only while a bound is kept, so an idle process has
+ * no timer pending. Under `TestClock`, `TestClock.adjust` moves it (a `TestClock` is a watchdog of its own).
  */
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
@@ -71,8 +67,8 @@ export class Watchdog {
   constructor(readonly clock: Clock.Clock, private readonly scheduler: Scheduler.Scheduler) {}
 
   /**
-   * Keeps `bound` until it passes (then runs `passed`) or the returned
-   * function is called; `passed` runs at once if it has already passed.
+   * Keeps `bound` until it passes (then runs `passed`) or the returned function is called; `passed` runs at once if
+   * it has already passed.
    */
   keep<P extends string>(bound: Bound<P>, passed: (reason: P) => void): () => void {
     const entry = this.hold(new Kept(bound, passed))
@@ -102,8 +98,8 @@ export class Watchdog {
     if (this.heap.size === 0 && !this.looking) this.stop()
   }
 
-  // Removes `entry` if kept (`passed` may have dropped it already); its id goes to the next entry kept, and a
-  // forgotten entry's id is none, so that a late drop cannot remove the entry now holding it.
+  // Removes `entry` if kept (`passed` may have dropped it already). Its id goes to the next entry kept and a forgotten
+  // entry's id is none, so a late drop cannot remove the entry now holding it.
   private forget(entry: Entry): boolean {
     if (!this.heap.remove(entry)) return false
     this.freeIds.push(entry.id)
@@ -159,8 +155,8 @@ export class Watchdog {
 const watchdogs = new WeakMap<Clock.Clock, Watchdog>()
 
 /**
- * The watchdog of `fiber`'s `Clock`, its fiber run by the `Scheduler` of the
- * fiber that first needed it (a `TestClock`'s test, or the default one).
+ * The watchdog of `fiber`'s `Clock`, its fiber run by the `Scheduler` of the fiber that first needed it (a
+ * `TestClock`'s test, or the default one).
  */
 export function watchdogOf(fiber: Fiber.Fiber<unknown, unknown>): Watchdog {
   const clock = fiber.getRef(Clock.Clock)
@@ -172,8 +168,8 @@ export function watchdogOf(fiber: Fiber.Fiber<unknown, unknown>): Watchdog {
   return watchdog
 }
 
-// `work` run in a worker fiber of its own, within a bound kept by the watchdog (`bounded`): one record a bound, the
-// entry the watchdog keeps, whose methods answer the caller, in place of a closure a step.
+// `work` in a worker fiber of its own within a bound the watchdog keeps (`bounded`): one record per bound, whose
+// methods answer the caller, instead of a closure per step.
 class Watched<A, E, P extends string> implements Entry<P> {
   id = forgotten
   at = Infinity
@@ -234,15 +230,11 @@ function watched<A, E, P extends string, R>(
 }
 
 /**
- * `work` within `bound`, kept by the `Clock`'s watchdog: once it passes, the
- * work is interrupted and the result is `passed(reason)`. The work runs in a
- * fiber of its own (started at once, in the caller's turn), so that it can be
- * interrupted and the caller still fail with an error. Work that ended in that
- * turn (a SQLite statement) is its own answer unless the bound had passed
- * already: nothing is kept for it, so the watchdog neither starts its sleep nor
- * stops it. With `awaitInterruption: false` the work's interruption, at the
- * bound or by the caller, is signalled and not waited for (a SQL transaction's
- * rollback on a database that does not answer must not hold the caller).
+ * `work` within `bound`: once it passes, the work is interrupted and the result is `passed(reason)`. The work runs in
+ * its own fiber (started at once, in the caller's turn) so it can be interrupted while the caller still fails with an
+ * error. Work that ended in that turn (a SQLite statement) is its own answer unless the bound had passed: nothing is
+ * kept for it, so the watchdog neither starts nor stops its sleep. With `awaitInterruption: false` the interruption is
+ * signalled, not awaited: a SQL rollback on a database that does not answer must not hold the caller.
  */
 export function bounded<A, E, P extends string, R = never>(
   work: Effect.Effect<A, E, R>,
@@ -255,9 +247,8 @@ export function bounded<A, E, P extends string, R = never>(
 }
 
 /**
- * `self`, or `onTimeout()` once `duration` has passed (the work is interrupted first, its end awaited unless
- * `awaitInterruption` is false: `bounded`); no bound when infinite (the work still in a fiber of its own when its
- * interruption is not awaited).
+ * `self`, or `onTimeout()` once `duration` has passed (the work interrupted first, as `bounded`); no bound when
+ * infinite (the work still in its own fiber when its interruption is not awaited).
  */
 export function timeoutFail<A, E, E2, R = never>(
   self: Effect.Effect<A, E, R>,
