@@ -26,7 +26,7 @@ export interface Credentials {
   readonly mask: (text: string) => string
   /** `value` (JSON) with every credential in its strings (an object's names too) masked; itself when none held one. */
   readonly maskValue: (value: unknown) => unknown
-  /** `response` (JSON or SSE) with every credential in its strings masked; itself, body untouched, when none is held. */
+  /** `response` (JSON or SSE) with every credential in its strings masked; itself, body untouched, with none held. */
   readonly masked: (response: HttpServerResponse.HttpServerResponse) => HttpServerResponse.HttpServerResponse
   /**
    * The length of the longest credential as a text may hold it: a text cut short keeps that much past its cut until
