@@ -91,10 +91,7 @@ type ListChangedMethod = (typeof listChangedMethods)[number]
 /** The notification that tells a resource a session subscribed to changed. */
 export const updatedMethod = "notifications/resources/updated"
 
-/**
- * What a server sends of its own, for no call: a list of it changed; a log no call owns; a resource a session
- * subscribed to changed (`subscriptions.ts`).
- */
+/** What a server sends for no call: a list of it changed, a log no call owns, a subscribed resource changed. */
 export type Unsolicited =
   | { readonly _tag: "ListChanged"; readonly method: ListChangedMethod }
   | { readonly _tag: "Log"; readonly params: typeof McpSchema.LoggingMessageNotification.payloadSchema.Type }
@@ -246,9 +243,8 @@ export function tapLines<E, R>(stdout: Stream.Stream<Uint8Array, E, R>, relay: R
 }
 
 /**
- * The listener of a call whose client's request carried `meta` (its `_meta`): its progress token and log level, and
- * its delivery by `notifications`, the client's endpoint's (on the call's own response stream), how its client is
- * asked its server's requests (`ask`: none, nothing is relayed), and what it declared of what they need (`declared`).
+ * The listener of a call whose request carried `meta`: its progress token and log level, delivered through the client
+ * endpoint's `notifications` (on the call's own response stream), with how its client is asked (`ask`, `declared`).
  */
 export function listener(
   meta: Readonly<Record<string, unknown>> | undefined,

@@ -80,10 +80,7 @@ export interface Listing {
 /** The listing of a server not yet reached. */
 export const unlisted: Listing = { tools: [], resources: [], templates: [], prompts: [] }
 
-/**
- * A supervised server: its name, what it offers (as its latest connection listed it), the call of its tools, and the
- * client of its current connection (for reading the rest).
- */
+/** A supervised server: what its latest connection listed, and the calls and requests sent on its current one. */
 export interface Upstream {
   readonly name: string
   /** Its listing now (`unlisted` until it is first reached). */
@@ -216,10 +213,7 @@ const follow = Effect.fnUntraced(function*(
 
 const spawner = NodeChildProcessSpawner.layer.pipe(Layer.provide([NodeFileSystem.layer, NodePath.layer]))
 
-/**
- * A server's connection: its client and the client's transport (for the requests `rpc.ts` sends), the scope that
- * holds it, when it ended by itself (stdio), with why, and what the server listed on it.
- */
+/** A server's connection: its client and transport (for `rpc.ts`), its scope, its end (stdio) and its listing. */
 interface Connection {
   readonly client: McpClient.McpClient
   readonly transport: McpClient.Transport
