@@ -129,9 +129,8 @@ const groups = Object.keys(Requests.groupColumns) as ReadonlyArray<Requests.Grou
 const buckets = Object.keys(Requests.buckets) as ReadonlyArray<Requests.Bucket>
 
 /**
- * `GET /admin/spend`'s answer to `request` for `principal` (the route's rule checked), `now` in Clock milliseconds:
- * by key or team only for those who may read the keys or teams; a team's name is the one `teams` gives now (none once
- * it is deleted).
+ * `GET /admin/spend`'s answer for `principal` (the route's rule checked): by key or team only for those who may read
+ * them; a team named as `teams` names it now (none once it is deleted).
  */
 function spend(
   log: RequestLog,

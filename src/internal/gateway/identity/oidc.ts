@@ -115,9 +115,8 @@ export const defaultScopes: ReadonlyArray<string> = ["openid", "email", "profile
 /** How long a dashboard session lasts by default. */
 export const defaultSessionTtl = Duration.hours(8)
 /**
- * The longest an access token may live by default: a day, past the most issuers give by default (Entra ID's 60 to 90
- * minutes, Okta's and Google's hour, Auth0's day for an API), short of the years a forged or mis-issued token may
- * claim.
+ * The longest an access token may live by default: a day, past what most issuers give by default (an hour or so),
+ * short of the years a forged or mis-issued token may claim.
  */
 export const defaultMaxTokenLifetime = Duration.hours(24)
 /** How far the issuer's clock may be from the gateway's, in seconds: for `exp`, `nbf`, and an `iat` ahead of it. */
@@ -349,10 +348,7 @@ function revokeOne(
   )
 }
 
-/**
- * The identity provider of `settings`, over the loaded `libraries`, reading time from `now`; a token of a dashboard
- * session signed out (`signedOut`) refused.
- */
+/** The identity provider of `settings` over `libraries`, on the time `now`, refusing signed-out sessions' tokens. */
 export function make(settings: Settings, libraries: Libraries, now: () => number, signedOut: SignedOut): Oidc {
   const { client, jose } = libraries
   const issuerUrl = new URL(settings.issuer)

@@ -57,9 +57,8 @@ export const nothingToCompact = new Problem(
 )
 
 /**
- * The request that compacts `conversation` with the routed model: the conversation (with the body's `instructions`,
- * `request`'s messages), then `prompt`; its function tools kept, as a provider replaying their calls needs them, with
- * a choice of none.
+ * The request that compacts with the routed model: `request`'s messages (the body's `instructions` among them), then
+ * `prompt`; its function tools kept, as a provider replaying their calls needs them, with a choice of none.
  */
 export function byModel(request: ChatRequest): ChatRequest {
   const messages: Array<Message> = [...request.messages, { role: "user", content: prompt }]

@@ -143,10 +143,7 @@ const handshakeHeaders: ReadonlySet<string> = new Set([
   "sec-websocket-protocol"
 ])
 
-/**
- * A frame's request: `POST` on the handshake's path with its headers (its key, `Host`, `Origin`, session headers),
- * the frame's `body` as JSON.
- */
+/** A frame's request: `POST` on the handshake's path with its headers (key, `Host`, `Origin`, session), `body` as JSON. */
 export function requestOf(
   handshake: HttpServerRequest.HttpServerRequest,
   body: string
@@ -208,10 +205,9 @@ function idleReason(idle: Duration.Duration): string {
 const goingAway = new Socket.CloseEvent(1001, "the gateway is shutting down: open a new socket and send it again")
 
 /**
- * Serves `socket` until its client closes it, it has waited `idle` for a frame (then closed, 1000, naming the
- * setting), or `stopping` is done while it waits for one (the gateway shutting down: closed, 1001): each frame
- * answered in turn by `answer`, in a scope of its own (the request's, closed once its events are sent), each event's
- * data a text frame.
+ * Serves `socket` until its client closes it, it waits `idle` for a frame (closed 1000, naming the setting), or
+ * `stopping` is done while it waits (the gateway shutting down: closed 1001); each frame answered in turn by `answer`
+ * in a scope of its own, closed once its events are sent.
  */
 export function serve<R>(
   socket: Socket.Socket,
