@@ -143,7 +143,10 @@ const handshakeHeaders: ReadonlySet<string> = new Set([
   "sec-websocket-protocol"
 ])
 
-/** A frame's request: `POST` on the handshake's path with its headers (key, `Host`, `Origin`, session), `body` as JSON. */
+/**
+ * A frame's request: `POST` on the handshake's path with its headers (its key, `Host`, `Origin`, session headers), the
+ * frame's `body` as JSON.
+ */
 export function requestOf(
   handshake: HttpServerRequest.HttpServerRequest,
   body: string
