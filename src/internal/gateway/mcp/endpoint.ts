@@ -88,9 +88,8 @@ export interface Endpoints {
   >
 }
 
-// The revisions a client may speak: 2025-11-25 and the two before it, with sessions (a client that offers an earlier
-// one, as the official SDK's older releases do, Gemini CLI's among them, is answered in it), and the stateless
-// 2026-07-28.
+// The revisions a client may speak: 2025-11-25 and the two before it, with sessions (a client offering an earlier one,
+// as older releases of the official SDK do, Gemini CLI's among them, is answered in it), and the stateless 2026-07-28.
 const protocols = [
   McpProtocol.v2025_11_25,
   McpProtocol.v2025_06_18,
