@@ -1,25 +1,16 @@
 /**
- * The gateway's MCP endpoints, built with each configuration: `/mcp` serves every configured server's tools as
- * `<server>__<tool>` (resources, templates, prompts as `resources.ts` names them), `/mcp/<server>` one server's under
- * their own names, from when the server is first reached. Each is an `effect/ai/McpServer` (`layerHttp`: Streamable
- * HTTP, 2025-11-25 with its sessions, the two revisions before it for older clients, and the stateless 2026-07-28) on a
- * router of its own, whose tools call the upstream's (`rpc.ts`, the caller's trace in `_meta`: `trace.ts`) and hand
- * back its whole result, its progress and logs for the call relayed to the client first (`relay.ts`).
+ * The gateway's MCP endpoints, built with each configuration: `/mcp` serves every configured server's tools, prompts
+ * and resources under qualified names (`<server>__<tool>`, `resources.ts`), `/mcp/<server>` one server's under its own,
+ * from when the server is first reached. Each is an `effect/ai/McpServer` (Streamable HTTP: 2025-11-25 with sessions,
+ * the two revisions before it, and the stateless 2026-07-28) whose tools call the upstream's (`rpc.ts`) and hand back
+ * its whole result. A server's offer is registered again each time its connection lists something else. What a
+ * caller's rule does not allow, and a definition that is not the pinned one (`pins.ts`), is hidden by
+ * `McpServer.visibility` and answered as unknown, as what no server has.
  *
- * A server's offer is registered again each time its connection lists something else: what is new or changed is
- * registered (`McpServer` sends `list_changed`), what went away hidden and the clients told (on the standalone stream
- * too: `standalone.ts`). Each request carries its caller's rule (`McpRequest`): what the rule does not allow, and a
- * definition that is not the pinned one (`pins.ts`), is hidden by `McpServer.visibility` and answered as unknown, as
- * what no server has. Resource subscriptions are answered before `McpServer`, which takes none over HTTP
- * (`subscriptions.ts`).
- *
- * A call is governed as a model call is: the caller's rate limit taken and its server's `pricePerCall` reserved before
- * it is sent, charged once the server answers (nothing when the call fails, or is cancelled before it was sent); then
- * its server's own `RateLimiter` waited for. Its guardrails (`guardrails.ts`) check its arguments and its result, a
- * block answered as a refusal is; the same chain checks each definition before it is listed (withheld when it finds
- * anything), prompt and resource texts both ways, a server's requests of its client and the answers, and the relayed
- * notifications (dropped when blocked). The call's server, tool, arguments' SHA-256, cost and outcome go to the
- * request's record, its span and metrics.
+ * A call is governed as a model call is: the caller's rate limit taken and the server's `pricePerCall` reserved before
+ * it is sent, charged once the server answers, then the server's own `RateLimiter` waited for. The guardrails
+ * (`guardrails.ts`) check every message both ways and each definition before it is listed. The call's server, tool,
+ * arguments' SHA-256, cost and outcome go to the request's record, its span and metrics.
  */
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"

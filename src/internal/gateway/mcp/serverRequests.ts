@@ -1,28 +1,17 @@
 /**
  * An upstream's requests of its client during a call (`sampling/createMessage`, `elicitation/create`, `roots/list`),
- * relayed to the client that made the call. `effect/ai`'s `McpClient` answers every request a server sends itself (a
- * ping, else "method not found") and declares no client capability, so the gateway works beneath it: the upstream
- * connection declares the three (`declaring`), `relay.ts` ties a request to its call (`Asked`), and `McpClient`'s reply
- * is replaced by the calling client's answer: in the POST body for an HTTP server (`answering`), as the line written to
- * a stdio server (`answeringLines`). The client is asked on the call's own response stream, at most `askTimeout`.
+ * relayed to the client that made the call. `effect/ai`'s `McpClient` answers every server request itself and declares
+ * no client capability, so the gateway works beneath it: the upstream connection, which serves every caller, declares
+ * all three (`declaring`), `relay.ts` ties each request to its call (`Asked`), and `McpClient`'s reply is replaced by
+ * that call's client's answer (`answering` over HTTP, `answeringLines` over stdio), held to what that client declared.
+ * A request that cannot be tied to one call (a stdio server's with several calls in flight, one on an HTTP server's
+ * standalone stream: `refusing`) is answered -32601. `McpClient` reads a call's stream one message at a time and waits
+ * for its reply, so a call has at most one request of its server outstanding.
  *
- * A request is relayed only when it can be tied to one call whose client declared the capability: on an HTTP server,
- * one that came on that call's response stream; on a stdio server, whose one output is every call's, one that came
- * while that call was the only one in flight. Any other keeps `McpClient`'s error -32601 (one on an HTTP server's
- * standalone stream, which `McpClient` does not read, is refused here: `refusing`). `McpClient` reads a response
- * stream one message at a time and waits for its reply, so a call has at most one request of its server outstanding.
- * The one connection serves every caller, so it declares all three and each request is held to what its call's client
- * declared; a 2026-07-28 client's call ends with the protocol's error for an undeclared capability (`Undeclared`,
- * docs/mcp.md "Requests").
- *
- * Progress and cancellation pass both ways. `McpServer` neither tells the gateway the id it sends a client a request
- * under nor passes on the client's `notifications/progress` or `notifications/cancelled` of it, so the endpoint's POSTs
- * are read beneath it (`served`): the relayed request's id is noted as it goes out, and a progress token of the
- * gateway's own put in its `_meta` when its server asked for progress. A server's cancel of its request (`cancelled`)
- * stops the wait, and the server is answered nothing.
- *
- * A 2026-07-28 server sends no request: each call tells it what the client declared (`declaredOf`), and it asks for
- * input in a multi round-trip result, which a 2025-11-25 client is asked here request by request (`carried`).
+ * `McpServer` neither tells the gateway the id it sends a client a request under nor passes on the client's progress
+ * or cancel of it, so the endpoint's POSTs are read beneath it (`served`). A 2026-07-28 server sends no request but
+ * asks for input in a multi round-trip result, which a 2025-11-25 client is asked here request by request (`carried`);
+ * a 2026-07-28 client's call asking what it did not declare ends with the protocol's error (docs/mcp.md "Requests").
  */
 import type * as McpClient from "effect/ai/McpClient"
 import * as McpSchema from "effect/ai/McpSchema"

@@ -1,20 +1,14 @@
 /**
  * MCP sessions (`Mcp-Session-Id`, revision 2025-11-25) that any gateway instance answers and that outlive a reload.
- * `McpServer` keeps its sessions in one endpoint's memory, so the gateway records each session it starts (its path,
- * its caller's key, the client's `initialize`) in the store the instances share, `SessionStore`: the database
- * (`layerSql`), else this process's memory (`layerMemory`), under one contract (`test/contract/mcpSessions.ts`).
- *
- * A request naming a session this endpoint does not hold starts it again here as the client started it, once however
- * many of its requests come at once, and is answered under the id the client holds. What a session set (a
- * `logging/setLevel`) stays the instance's own; the tool rule is read per request anyway, and upstream sessions are
- * per instance. The store is read at every request naming a session, so that one record says whether it lasts: its
- * client's `DELETE` at any instance removes it, and an instance still holding it lets go of it at its next request or
- * sweep (404 everywhere, as the protocol has a server say a session ended). A session is answered only on its path,
- * for its caller's key (its id is no credential), and for `maxAge`. A store that fails leaves a session answered where
- * it is held.
- *
- * Sessions are bounded per key and in all, by count and bytes (`Bounds`, `admit`): past a bound the idlest gives way,
- * else the new session is refused, naming the bound.
+ * `McpServer` keeps sessions in one endpoint's memory, so the gateway records each it starts (its path, its caller's
+ * key, the client's `initialize`) in the shared `SessionStore` (`layerSql`, else `layerMemory`; one contract,
+ * `test/contract/mcpSessions.ts`), and an instance that does not hold a session named to it starts it again as the
+ * client did, once however many of its requests come at once (what a session set, a `logging/setLevel`, stays with the
+ * instance; the tool rule is read per request anyway). The store is read at every request naming a session, so that
+ * one record says whether it lasts: a `DELETE` at any instance ends it everywhere (404, as the protocol has a server
+ * say a session ended). A session is answered only on its path and for its caller's key (its id is no credential),
+ * for `maxAge`; a store that fails leaves it answered where it is held. Sessions are bounded per key and in all
+ * (`Bounds`, `admit`).
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"

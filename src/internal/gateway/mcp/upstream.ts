@@ -1,18 +1,13 @@
 /**
- * One configured MCP server, connected: over Streamable HTTP with the gateway's headers and OAuth token (its
- * credentials, never a caller's), or a program the gateway starts and speaks to over stdio (`effect/ai/McpClient`'s
- * transports), in the revision its entry's `protocol` names. The gateway declares the client capabilities it relays
- * (`serverRequests.ts`): all three in a 2025-11-25 session, per call those its client declared to a 2026-07-28 server.
- * What the server offers is listed each time its connection opens (`listing`).
- *
- * A call is bounded by `maxReplyBytes` and `callTimeout` (past it, cancelled upstream); a failure names the bound. A
- * stdio server whose process exits or whose output stops is stopped and restarted with backoff (`supervise.ts`), its
- * calls failing at once meanwhile. An HTTP server that forgot the gateway's session (404) is initialized again and the
- * call sent once more, as with a fresh token after a 401 (`oauth.ts`); one no request reaches is opened again with
- * backoff; a call's stream it ends early is resumed (`resume.ts`), which is no sign of it going down. Every server is
- * pinged while up, so that one going down while nobody calls it is found; a change of its lists has it listed again, a
- * resource's change is told to the sessions subscribed (`subscriptions.ts`). Closing the configuration's scope stops
- * everything (its input closed, then SIGTERM), waiting for the calls in flight.
+ * One configured MCP server, connected over Streamable HTTP with the gateway's own credentials (never a caller's), or
+ * as a program the gateway starts and speaks to over stdio, in the revision its entry's `protocol` names. What it
+ * offers is listed each time its connection opens (`listing`). A call is bounded by `maxReplyBytes` and `callTimeout`
+ * (past it, cancelled upstream); a failure names the bound. A server is supervised (`supervise.ts`): a stdio process
+ * that exits or whose output stops is restarted with backoff, an HTTP server that forgot the session (404) is
+ * initialized again and the call sent once more (after a 401, with a fresh token: `oauth.ts`), and a call's stream it
+ * ends early is resumed (`resume.ts`), which is no sign of it going down. Every server is pinged while up, so that one
+ * going down while nobody calls it is found. Closing the configuration's scope stops everything (input closed, then
+ * SIGTERM), waiting for the calls in flight.
  */
 import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
