@@ -10,8 +10,9 @@
  *
  * `McpServer` neither tells the gateway the id it sends a client a request under nor passes on the client's progress
  * or cancel of it, so the endpoint's POSTs are read beneath it (`served`). A 2026-07-28 server sends no request but
- * asks for input in a multi round-trip result, which a 2025-11-25 client is asked here request by request (`carried`);
- * a 2026-07-28 client's call asking what it did not declare ends with the protocol's error (docs/mcp.md "Requests").
+ * asks for input in a multi round-trip result, which a 2025-11-25 client is asked here request by request (`carried`).
+ * A 2026-07-28 client's call whose server asks for what the client did not declare ends with the protocol's error
+ * (`Undeclared`, docs/mcp.md "Requests").
  */
 import type * as McpClient from "effect/ai/McpClient"
 import * as McpSchema from "effect/ai/McpSchema"
