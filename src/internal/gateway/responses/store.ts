@@ -1,21 +1,16 @@
 /**
- * The responses the gateway keeps (`store`, on by default as on OpenAI's Responses API): each one's `response` object,
- * as `GET /v1/responses/{id}` answers it, and its whole conversation (without `instructions`, which a later turn does
- * not inherit), which a request naming it as `previous_response_id` continues on whichever deployment answers. A
- * response is kept for `ttl` and is its key's: another key is told it does not exist and cannot replace it (its id is
- * random: `wire/openAiResponses/writer.ts`).
+ * The responses the gateway keeps (`store`, on by default as on OpenAI's Responses API): each one's `response` object
+ * and its whole conversation (without `instructions`, which a later turn does not inherit), which a request naming it
+ * as `previous_response_id` continues on whichever deployment answers. A response is kept for `ttl` and is its key's:
+ * another key is told it does not exist and cannot replace it (its id is random: `wire/openAiResponses/writer.ts`).
+ * One a Responses deployment keeps upstream is kept with that deployment's id and key (`Upstream`), so that a request
+ * continuing it sends that deployment only the new input; any other attempt sends the whole conversation.
  *
- * A response a Responses deployment keeps upstream is kept with that deployment's id of it, its provider and its key
- * (`Upstream`), so that a request continuing it sends that deployment, with that key, only `previous_response_id` and
- * the new input; any other attempt (another deployment or key, after a failover) sends the whole conversation.
- *
- * The responses are bounded by their bytes (`bytesOf`; an image counts its whole data URL): one past
- * `maxResponseBytes` is not kept, a chain ends at `maxChain` (`responses/route.ts` refuses to continue past either),
- * one key's hold `maxKeyBytes` (its own oldest going first), so that no key fills the store, and all `maxBytes`.
- * `StoredResponses` has two layers: memory (`layerStoreMemory`, each response held as its JSON's bytes, the least
- * recently used going first: the stores' one bounding algorithm, `persistence/bounded.ts`), or the shared Redis store
- * (`layerStoreRedis`), which every instance sees and a restart does not lose, the oldest put going first. Both keep
- * one contract (`test/contract/responsesStore.ts`).
+ * The responses are bounded by their bytes (`bytesOf`), per response, per chain (`maxChain`), per key (so that no key
+ * fills the store) and in all, the oldest going first. `StoredResponses` has two layers under one contract
+ * (`test/contract/responsesStore.ts`): memory (`layerStoreMemory`, the least recently used going first, as
+ * `persistence/bounded.ts` bounds every store), or the shared Redis store (`layerStoreRedis`), which every instance
+ * sees and a restart does not lose.
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
