@@ -7,10 +7,10 @@
  * continuing it sends that deployment only the new input; any other attempt sends the whole conversation.
  *
  * The responses are bounded by their bytes (`bytesOf`), per response, per chain (`maxChain`), per key (so that no key
- * fills the store) and in all, the oldest going first. `StoredResponses` has two layers under one contract
+ * fills the store) and in all. `StoredResponses` has two layers under one contract
  * (`test/contract/responsesStore.ts`): memory (`layerStoreMemory`, the least recently used going first, as
  * `persistence/bounded.ts` bounds every store), or the shared Redis store (`layerStoreRedis`), which every instance
- * sees and a restart does not lose.
+ * sees and a restart does not lose, the oldest put going first.
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
