@@ -1,18 +1,12 @@
 /**
  * The notifications an upstream sends during a call (`notifications/progress`, `notifications/message` logs), relayed
  * to the client that made it. `effect/ai`'s `McpClient` drops every message with a method and no id, so the gateway
- * reads them beneath it, on the bytes its transport receives (`tapHttp`, `tapLines`); `McpClient` still reads every
- * byte as it came.
- *
- * A relaying call gets a progress token of the gateway's own in place of its client's, so that two clients' tokens
- * never meet at a server. A log is the call's when it comes on the call's own HTTP response stream; a stdio server has
- * one output for every call, so its log is relayed only while one call is in flight (with several, whose it is cannot
- * be told). Each call relays at most `maxProgress`, `maxLogs` and `maxRelayedBytes`, the rest dropped and counted in
- * one warning, so that a server cannot flood a client. What a call relays reaches its client before the call's result,
- * on its response stream (docs/mcp.md, "Requests").
- *
- * What a server sends for no call (`Unsolicited`: a list changed, a log no call owns, a resource changed) is told to
- * the relay's owner, read on whichever stream it comes, an HTTP server's standalone `GET` stream too.
+ * reads them beneath it, on the bytes its transport receives (`tapHttp`, `tapLines`). A relaying call gets a progress
+ * token of the gateway's own, so that two clients' tokens never meet at a server. A log is the call's when it comes on
+ * the call's own HTTP response stream; a stdio server has one output for every call, so its log is relayed only while
+ * one call is in flight. Each call relays at most `maxProgress`, `maxLogs` and `maxRelayedBytes`, so that a server
+ * cannot flood a client; what it relays reaches the client before the call's result (docs/mcp.md, "Requests"). What a
+ * server sends for no call (`Unsolicited`) is told to the relay's owner.
  */
 import * as McpSchema from "effect/ai/McpSchema"
 import type * as McpServer from "effect/ai/McpServer"
