@@ -2,9 +2,9 @@
  * Pinning (docs/mcp.md): the gateway keeps a digest of each upstream definition (the fields a model or a client reads)
  * from the first time it sees it. A definition later seen with another digest is held back, hidden from every key as a
  * denied one is, logged and listed under `GET /admin/mcp/pins` until an admin approves it: this defends against a
- * server that swaps a tool's description after it was trusted. A new name whose definition equals one held back of its
- * server and kind is held too, so that a server cannot serve a held text at once under a new name (one removed and
- * added again as pinned is not held).
+ * server that swaps a tool's description after it was trusted. A definition removed and added again as pinned is not
+ * held; a new name whose definition equals one held back of its server and kind is, so that a server cannot serve a
+ * held text at once under a new name.
  *
  * The pins live in `PinStore` (the database, so that every instance agrees, else memory; one contract,
  * `test/contract/mcpPins.ts`). Each instance keeps the digests it last read and looks a differing one up again, so that
