@@ -500,7 +500,8 @@ export const SweepEvery = Context.Reference<Duration.Duration>("effect-llm-route
 const sessionHeader = "mcp-session-id"
 
 // A session this endpoint holds, by the id its client holds: `saved` false when its start could not be recorded (only
-// this instance answers it), `takes` false when a write of it failed (the store's subscriptions would undo it).
+// this instance answers it), `takes` false when a write of it failed (the store's subscriptions, which would undo it,
+// are not taken).
 interface Held {
   readonly local: string
   readonly path: string
