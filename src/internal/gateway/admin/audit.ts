@@ -1,11 +1,8 @@
 /**
- * `GET /admin/audit?actor=&action=&from=&to=&limit=&cursor=` (an admin path, as every one; docs/identity.md): the
- * admin audit log's rows, newest first, `limit` a page (50 by default, at most 500), and `next_cursor` to ask for the
- * page after (opaque: the last row's `seq`, so a page stays right while rows are appended). With `format=jsonl` (or
- * `Accept: application/x-ndjson`) every row the filters match, from the cursor on, is streamed as JSON lines, read
- * from the store a page at a time; `limit` then bounds the whole export. The log is append-only: no path changes
- * or deletes a row. A gateway without a database answers from the log it keeps in memory since it started. A
- * parameter that does not read is 400 naming it; a database that fails is 503.
+ * `GET /admin/audit?actor=&action=&from=&to=&limit=&cursor=` (docs/identity.md): the audit log's rows, newest first, a
+ * page at a time, `next_cursor` the last row's `seq` so that a page stays right while rows are appended. With
+ * `format=jsonl` (or `Accept: application/x-ndjson`) every matching row from the cursor on is streamed as JSON lines,
+ * read a page at a time, `limit` bounding the whole export. No path changes or deletes a row.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"

@@ -1,10 +1,8 @@
 /**
- * `GET /admin/batches?limit=` (an admin path, as every one; docs/batch.md): the batches made through the gateway's
- * batch routes, the newest first (`limit` of them, 50 by default, at most 500), each as it stands: its provider's
- * status and line counts (for a batch settled, its last, kept with its settlement; for one still open, read from the
- * provider with the key it was made with), when it was made and when it was recorded settled, and the cost of its
- * lines settled so far (`batches/settlement.ts`). Its key and team are shown to those who may read them, as the
- * request log's rows are. The dashboard draws its batches section from it.
+ * `GET /admin/batches?limit=` (docs/batch.md): the batches made through the gateway, newest first, each as it stands:
+ * its provider's status and line counts (a settled batch's last, kept with its settlement; an open one's read from the
+ * provider with the key it was made with), its times, and the cost of its lines settled so far
+ * (`batches/settlement.ts`). Its key and team are shown to those who may read them, as the request log's rows are.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"

@@ -1,14 +1,13 @@
 /**
- * Roles granted to people (docs/identity.md), for those whose roles grant `grants` (`admin`), in the grants' store
- * (`identity/grants.ts`: the gateway's database, else its memory):
+ * Roles granted to people (docs/identity.md), for those whose roles grant `grants`, in the grants' store
+ * (`identity/grants.ts`):
  *
  * - `GET /admin/grants`: every grant, by subject then role.
  * - `POST /admin/grants` `{ "subject": "alice@example.com", "role": "team_admin:research" }`: the role granted (201),
- *   or the same grant made before (200); 400 naming the field that does not read.
- * - `DELETE /admin/grants/{id}`: the grant removed; 404 when none has that id.
+ *   or the same grant made before (200).
+ * - `DELETE /admin/grants/{id}`: the grant removed.
  *
- * A person's roles are read at each of their admin requests: a grant is in force at once, on every instance on the
- * database (without one, on this instance, until it stops); a database that fails is 503.
+ * A person's roles are read at each of their admin requests, so that a grant is in force at once on every instance.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"

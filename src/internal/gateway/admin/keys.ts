@@ -1,14 +1,11 @@
 /**
- * The admin API of the keys and teams made at run time, for those whose roles grant it (`identity/access.ts`: a
- * team's roles reach its own keys and team only, and its lists show nothing else), on a gateway with a
- * database: `POST/GET /admin/keys`, `GET/PATCH/DELETE /admin/keys/{id}`, `POST /admin/keys/{id}/rotate`, and
- * `POST/GET /admin/teams`, `GET/PATCH/DELETE /admin/teams/{id}`. A key is shown once, when it is made or rotated;
- * afterwards only its id and name. provider.json's keys are listed too (ids `config:<name>`), read-only: a change or a
- * revocation of one is refused naming where to make it. A change is in force on this instance before its answer
- * (the store reloads first) and on the others within `KeyStore.refreshEvery`. Refusals are OpenAI's error JSON: 400
- * naming the field, 404, 409 for a name another key or team has (or for any key or team made on an instance whose
- * limits are shared through Redis while its database is a SQLite file of its own: `shared_database_required`), 503 when
- * the database does not answer.
+ * The admin API of the keys and teams made at run time, on a gateway with a database: `/admin/keys[/{id}[/rotate]]`
+ * and `/admin/teams[/{id}]`, for those whose roles grant it (`identity/access.ts`: a team's roles reach its own keys
+ * and team only). A key is shown once, when made or rotated. provider.json's keys are listed too (`config:<name>`),
+ * read-only. A change is in force on this instance before its answer and on the others within
+ * `KeyStore.refreshEvery`. A name another key or team has is 409, and so is any key or team made where limits are
+ * shared through Redis but the database is a SQLite file of its own (`shared_database_required`): the other instances
+ * would never see it.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -552,7 +549,6 @@ export const routes = Effect.gen(function*() {
   return operations.map(([method, path, operation]) => HttpRouter.route(method, path, handlers[operation]))
 })
 
-// The id an answer gives its object (a key or team made).
 // A key's values after an action whose answer shows it once (made, rotated): with it masked (`LlmError.maskKey`).
 function withMaskedKey(state: unknown, answer: unknown) {
   const key = typeof answer === "object" && answer !== null && "key" in answer ? answer.key : undefined

@@ -1,9 +1,7 @@
 /**
- * `GET /admin/mcp/servers` (an admin path, as every one; docs/mcp.md): the MCP servers the configuration serves now,
- * each with its price and the tools the gateway took from it, each tool's state against its pin (`served`, or `held`
- * while its definition is not the one pinned) and its calls from the request log (`observe/requestLogStore.ts`: calls,
- * those that ended in an error of any kind, and what they were charged). The dashboard draws its MCP section from it.
- * A store that fails is 503.
+ * `GET /admin/mcp/servers` (docs/mcp.md): the MCP servers served now, each with its price and the tools the gateway
+ * took from it, each tool's state against its pin (`served`, or `held`) and its calls, errors and charges from the
+ * request log. The dashboard draws its MCP section from it.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"

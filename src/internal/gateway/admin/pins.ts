@@ -1,14 +1,12 @@
 /**
- * The MCP definitions' pins' admin paths (admin keys, as every admin path; docs/mcp.md):
+ * The MCP definitions' pins' admin paths (docs/mcp.md):
  *
- * - `GET /admin/mcp/pins`: every pin (of a tool, prompt, resource or resource template), by server, kind and name:
- *   its pinned digest and definition, and `held` (the digest and definition seen since, hidden from every key) or
- *   `null`.
- * - `POST /admin/mcp/pins/{server}/{kind}/{name}/approve` (a resource's name is its URI, a template's its URI
- *   template, percent-encoded), and `POST /admin/mcp/pins/{server}/{tool}/approve` for a tool: the held definition
- *   pinned, so it is served again; 404 when nothing of it is held, 400 for a kind there is not.
+ * - `GET /admin/mcp/pins`: every pin by server, kind and name: its pinned digest and definition, and `held` (seen
+ *   since, hidden from every key) or `null`.
+ * - `POST /admin/mcp/pins/{server}/{kind}/{name}/approve` (a resource's name its URI, a template's its URI template,
+ *   percent-encoded; `/{server}/{tool}/approve` for a tool): the held definition pinned, so that it is served again.
  *
- * A store that fails is 503 (its reason in a warning log line).
+ * A store that fails is 503.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -55,10 +53,7 @@ function answered<A>(
   })
 }
 
-/**
- * The audit subjects of the pins' approvals (`audit/record.ts`): the definition as `server/kind/name`, its pin as
- * listed.
- */
+/** The audit subjects of pin approvals (`audit/record.ts`): the definition as `server/kind/name`, its pin as listed. */
 export function subjects(pins: Pins.Pins): Subjects {
   function state(object: string | undefined) {
     const [server, kind, ...name] = (object ?? "").split("/")

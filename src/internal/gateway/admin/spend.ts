@@ -1,16 +1,12 @@
 /**
- * The request log's admin paths (admin keys, as every admin path: `Auth.adminRefusal`):
+ * The request log's admin paths, over its store (`observe/requestLogStore.ts`: the database, else this process's
+ * memory of the calls it served since it started):
  *
- * - `GET /admin/spend?group_by=key|team|model|deployment&from=&to=&bucket=hour|day`: the calls, cost and tokens
- *   per group over `[from, to)` (Unix seconds or ISO 8601 times; by default everything up to now), the
- *   costliest first, or per hour or day (oldest first) with `bucket`, for a chart.
- * - `GET /admin/requests?key=&team=&model=&status=&limit=&cursor=`: the rows, newest first, `limit` a page (50 by
- *   default, at most 500), and `next_cursor` to ask for the page after (opaque: the last row's time and id).
+ * - `GET /admin/spend?group_by=key|team|model|deployment&from=&to=&bucket=hour|day`: calls, cost and tokens per group
+ *   over `[from, to)`, the costliest first, or per hour or day (oldest first) with `bucket`, for a chart.
+ * - `GET /admin/requests?key=&team=&model=&status=&limit=&cursor=`: the rows, newest first, a page at a time.
  *
- * Both read the request log's store (`observe/requestLogStore.ts`): the gateway's database, or without one this
- * process's memory, where it keeps the calls it served since it started, within the same bounds. A parameter that does
- * not read, or one these paths do not take, is 400 naming every such parameter; a store that fails the query is 503
- * (its reason in a warning log line).
+ * A parameter that does not read, or is not taken, is 400 naming each; a store that fails is 503.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -133,9 +129,8 @@ const groups = Object.keys(Requests.groupColumns) as ReadonlyArray<Requests.Grou
 const buckets = Object.keys(Requests.buckets) as ReadonlyArray<Requests.Bucket>
 
 /**
- * `GET /admin/spend`'s answer to `request` for `principal` (the route's rule checked), `now` in Clock milliseconds:
- * by key or team only for those who may read the keys or teams; a team's name is the one `teams` gives now (none once
- * it is deleted).
+ * `GET /admin/spend`'s answer for `principal` (the route's rule checked): by key or team only for those who may read
+ * them; a team named as `teams` names it now (none once it is deleted).
  */
 function spend(
   log: RequestLog,

@@ -1,12 +1,10 @@
 /**
  * The audit chain's points written outside the database (docs/identity.md, "Anchoring the head"): whoever can write the
- * database can rewrite the chain from any row on with digests made anew, and `verify` alone would find it intact; a
- * head kept elsewhere is a row the rewritten chain no longer holds. The gateway appends its head, as one JSON line
- * (`{"at":"<ISO time>","kind":"head","seq":12,"digest":"<hex>"}`), to the file provider.json's `gateway.audit.anchor`
- * names, at start, every `every` (when it moved) and at shutdown, and logs each as an `audit_head` line; retention
- * appends each base it cuts the chain at, with its row's time and the retention (`"kind":"base"`, `retention.ts`).
- * `audit verify --anchor <file>` checks the chain holds every point the file holds, and starts after none but a base
- * (`chain.ts`' walk).
+ * database can rewrite the chain with digests made anew, and `verify` alone would find it intact; a head kept elsewhere
+ * is a row the rewritten chain no longer holds. The gateway appends its head as a JSON line to the file
+ * `gateway.audit.anchor` names at start, every `every` while it moves, and at shutdown; retention appends each base it
+ * cuts (`retention.ts`). `audit verify --anchor <file>` checks that the chain holds every point and starts after none
+ * but a base.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -100,9 +98,7 @@ export function parse(text: string): Result.Result<ReadonlyArray<Chain.Anchored>
   return points.length === 0 ? Result.fail("it holds no head") : Result.succeed(points)
 }
 
-/**
- * `point` appended to the anchor `file` (and logged as an `audit_head` or `audit_base` line), or why it could not be.
- */
+/** `point` appended to the anchor `file` (and logged as an `audit_head` or `audit_base` line), or why not. */
 export const append = Effect.fnUntraced(function*(file: string, point: Chain.Anchored) {
   // One short line a minute at most: written at once, so the line is down before the next step (or the shutdown).
   yield* Effect.try({

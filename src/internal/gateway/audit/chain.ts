@@ -1,12 +1,10 @@
 /**
- * The admin audit log's chain (docs/identity.md, "Audit log"): each row's `digest` is the SHA-256 of the previous
- * row's digest and this row's canonical JSON (its fields, `seq` included, in a fixed order, `before` and `after` as
- * the JSON text stored), so a row edited, deleted or moved breaks every digest from it on. The chain's head (its last
- * `seq` and digest) is kept beside the rows, so rows deleted from the end are found too; and written outside the
- * database (`anchor.ts`), so a chain rewritten whole, its digests made anew, is found against it. Rows older than the
- * retention are deleted from the start (`retention.ts`): the chain then starts after its base, the last row deleted,
- * kept beside the head (and written to the anchor first, marked a base, so a chain that starts anywhere else is
- * found). What the store appends and what `verify` walks, over the rows as stored.
+ * The admin audit log's chain (docs/identity.md, "Audit log"): each row's `digest` is the SHA-256 of the previous row's
+ * digest and this row's canonical JSON (`content`), so a row edited, deleted or moved breaks every digest from it on.
+ * The head (last `seq` and digest) is kept beside the rows, so that rows deleted from the end are found, and written
+ * outside the database (`anchor.ts`), so that a chain rewritten whole is found against it. Retention deletes rows from
+ * the start (`retention.ts`), the chain then starting after its base, the last row deleted, which is anchored first,
+ * marked a base, so that a chain starting anywhere else is found.
  */
 import { hash } from "node:crypto"
 
@@ -146,10 +144,9 @@ export interface Walk {
 }
 
 /**
- * A walk from the chain's start, after its `base` (the last row deleted by retention; none before the first); with
- * `anchors` (points written outside the database, `anchor.ts`), one that also finds a chain that does not hold each of
- * them from its base on: rewritten from that row or before (with digests made anew to agree), or cut short; and a chain
- * that starts after anything but a base retention cut it at (rows deleted from its start, or all of them, the base
+ * A walk from the chain's start, after its `base` (the last row retention deleted); with `anchors` (`anchor.ts`) it
+ * also finds a chain that does not hold each of them from its base on (rewritten from that row or before, or cut
+ * short), and one that starts after anything but a base retention cut it at (rows deleted from its start, the base
  * written to agree).
  */
 export function walk(anchors: ReadonlyArray<Anchored> = [], base: Head = emptyHead): Walk {

@@ -1,14 +1,12 @@
 /**
  * The count of refusals the audit log gives no row of their own (`refusals.ts`), every address together, until its
- * summary row: in this process' memory, or in the gateway's database (`audit_refusals_dropped`, migration
- * `15_rate_buckets`, its one row under `key`) where every instance on it counts into that row, so one summary says how
- * many all of them refused.
+ * summary row: in memory, or in the database (`audit_refusals_dropped`, one row under `key`), where every instance
+ * counts into that row, so that one summary says how many all of them refused.
  *
- * The instance whose count made the row (its `add` answers `true`) writes the summary one window on, taking the row
- * (`take`: a `DELETE ... RETURNING`, so one instance takes it once); a refusal after that makes a new row. A row whose
- * instance died before its summary is claimed by the next instance counting into it two windows after it was made or
- * last claimed (one `UPDATE` conditional on `claimed_at`, under the row's lock on Postgres and the write lock on
- * SQLite), so its count still comes out, once.
+ * The instance whose count made the row (`add` answers `true`) writes the summary one window on, taking the row
+ * (`take`: a `DELETE ... RETURNING`, so one instance takes it once). A row whose instance died before its summary is
+ * claimed by the next instance counting into it two windows after it was made or last claimed (one conditional
+ * `UPDATE` under the row's lock), so that its count still comes out, once.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

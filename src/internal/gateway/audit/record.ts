@@ -1,20 +1,16 @@
 /**
- * Every admin action recorded in one place: the gateway's admin routes (`Auth.isAdminPath`) wrapped as the route table
- * is built (`app.ts`), whatever module serves them. A request that may change something (any method but GET and HEAD)
- * leaves one row whatever its outcome; a read leaves one only when it is refused (401 or 403): reading spend or the
- * request log is not an action, and the request log already has the admin paths' calls. A row names who
- * (`actor.ts`), the action (method and route pattern), its object and the object's values before and after (its
- * route's `Subject`: secrets never, a key as its id and its masked form), when (the `Clock`), from where (the
- * connection's address: the gateway trusts no proxy's `X-Forwarded-For`), and the outcome (`ok` for 2xx, `refused`
- * for 4xx, `failed` for 5xx, with the answer's status and error code). The row is appended before the answer goes
- * out; an append that fails is logged, and the answer still goes (the action is done by then).
+ * Every admin action recorded in one place: the admin routes (`Auth.isAdminPath`) wrapped as the route table is built
+ * (`app.ts`), whatever module serves them. A request that may change something (any method but GET and HEAD) leaves
+ * one row whatever its outcome; a read leaves one only when refused (401, 403): reading is no action, and the request
+ * log already has the admin paths' calls. A row names who (`actor.ts`), the action (method and route pattern), its
+ * object with its values before and after (its route's `Subject`: secrets never), when, from where (the connection's
+ * address: no proxy's `X-Forwarded-For` is trusted) and the outcome. It is appended before the answer goes out; an
+ * append that fails is logged, and the answer still goes (the action is done by then).
  *
- * A request that names nobody the gateway knows (no credential, one it does not take, no live session), or a person
- * holding no role (anyone with an account at the issuer), writes no row of its own, whatever its route: anyone who
- * reaches the port can send one. Its refusal (401, 403) is counted in one summary across every address
- * (`refusals.ts`); what else it may do (a sign-out, asking who it is) is not counted.
- *
- * A mutating admin route without a `Subject` is a defect at build: a new admin route cannot go unrecorded.
+ * A request naming nobody the gateway knows, or a person holding no role (anyone with an account at the issuer),
+ * writes no row of its own: anyone who reaches the port can send one. Its refusal is counted in one summary across
+ * every address (`refusals.ts`). A mutating admin route without a `Subject` is a defect at build, so that no new admin
+ * route goes unrecorded.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -169,10 +165,7 @@ function recordedHandler<E, R>(
   })
 }
 
-/**
- * `routes` with their admin routes recorded (`recording.log`), or a defect naming the first
- * mutating admin route without a subject.
- */
+/** `routes` with their admin routes recorded, or a defect naming the first mutating admin route without a subject. */
 export function recorded<E, R>(
   routes: ReadonlyArray<HttpRouter.Route<E, R>>,
   recording: Recording

@@ -1,11 +1,9 @@
 /**
  * The refusals of admin requests that name nobody the gateway knows (401 and 403 to a request without a credential,
- * with one it does not take, or from a person holding no role), which anyone who reaches the port can cause: none of
- * them is a row of its own, whatever its address. They are counted, every address together, and one window after the
- * first of them one row says how many there were (its action `unauthenticated refusals`, its `after`
- * `{ "refusals", "first", "last" }`, the times of the first and the last), so a flood from any number of addresses
- * leaves at most one row a window. The count (`RefusalCount`) is in memory (`memoryState`), or, for a gateway with a
- * database, in it (`sqlState`: `dropped.ts`' table), so it is one for every instance on it.
+ * with one it does not take, or from a person holding no role), which anyone who reaches the port can cause: none is a
+ * row of its own. They are counted, every address together, and one window after the first a summary row says how
+ * many (`summaryAction`), so that a flood from any number of addresses leaves at most one row a window. The count
+ * (`RefusalCount`) is in memory, or in the database (`dropped.ts`), one for every instance on it.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"

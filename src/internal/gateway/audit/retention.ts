@@ -1,10 +1,9 @@
 /**
- * How long the audit log keeps its rows (docs/identity.md, "Retention"): at start and once an hour, the rows written
- * more than the retention ago are deleted from the chain's start, in one transaction that also keeps the last row
- * deleted as the chain's base, so `verify` walks what is left from it. With an anchor, the base is first appended to
- * the anchor file, marked a base with its row's time and the retention, and nothing is deleted when that write fails:
- * `verify --anchor` then checks that the chain starts after a base the anchor holds, whose row was past the retention,
- * so rows deleted from the start by anyone else (up to an anchored head, or all of them) are found.
+ * How long the audit log keeps its rows (docs/identity.md, "Retention"): at start and every `pruneEvery`, rows older
+ * than the retention are deleted from the chain's start, in one transaction that keeps the last one deleted as the
+ * chain's base. With an anchor, the base is first appended to the anchor file, and nothing is deleted when that write
+ * fails: `verify --anchor` then checks that the chain starts after an anchored base past the retention, so that rows
+ * deleted from the start by anyone else are found.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"

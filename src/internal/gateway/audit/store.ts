@@ -1,15 +1,13 @@
 /**
- * The admin audit log: rows appended, never changed, each chained to the one before (`chain.ts`). It is the service
- * `AuditLogStore`, of two layers, the gateway's database (`layerSql`: `admin_audit`, `admin_audit_head`, migration
- * `12_admin_audit`), which every instance on it shares, or this process's memory (`layerMemory`), for its life; one
- * algorithm over either backend (`Rows`), which keep one contract (`test/contract/auditLog.ts`).
+ * The admin audit log: rows appended, never changed, each chained to the one before (`chain.ts`). `AuditLogStore` has
+ * two layers, the database (`layerSql`), which every instance shares, or this process's memory (`layerMemory`); one
+ * algorithm over either backend (`Rows`), under one contract (`test/contract/auditLog.ts`).
  *
- * An append reads the chain's head, writes the next row and the head as one write: in the database one transaction
- * that first updates the head's row, so it holds that row's lock (Postgres) or the file's write lock (SQLite) until it
- * commits, and appends from every instance sharing one database queue there and form one chain; in memory, under one
- * lock. Rows are read newest first a page at a time, the page after a row found by its `seq` (stable while rows are
- * appended), or walked oldest first for `verify`, in one snapshot, from the chain's base (the last row deleted by
- * retention, `prune`: its `seq` and digest, kept beside the head, migration 17).
+ * An append reads the head and writes the next row and the head as one write: in the database, one transaction that
+ * first updates the head's row, so that it holds that row's lock (Postgres) or the write lock (SQLite) until it
+ * commits, and appends from every instance queue there and form one chain; in memory, under one lock. Pages are read
+ * newest first, the page after a row found by its `seq` (stable while rows are appended); `verify` walks oldest first
+ * in one snapshot, from the chain's base.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -104,10 +102,7 @@ export interface AuditLog {
   readonly lastBefore: (at: number) => Effect.Effect<Chain.Row | undefined, StoreUnavailableError>
   /** The rows up to `base` deleted, the chain starting after it from then on: how many were deleted. */
   readonly prune: (base: Chain.Head) => Effect.Effect<number, StoreUnavailableError>
-  /**
-   * The whole chain walked oldest first, a batch at a time, in one snapshot, checked against `anchors` (points written
-   * outside it) too.
-   */
+  /** The whole chain walked oldest first in one snapshot, a batch at a time, checked against `anchors` too. */
   readonly verify: (anchors?: ReadonlyArray<Chain.Anchored>) => Effect.Effect<Verified, StoreUnavailableError>
 }
 

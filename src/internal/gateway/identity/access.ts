@@ -1,9 +1,8 @@
 /**
- * What each admin route needs, in one table (method and route path, as the router matches them), and the one check of
- * a principal against it (`authorize`, called by `serving/adminCheck.ts` for every admin route). A route's team
- * scope is read from the request: the key or team its `:id` names, the `team` its body names, or, for a list, each
- * row's own team (`sees`). A refusal is 403 naming the permission missing, never another team's data; an admin route
- * the table does not name is refused to everyone, and the application does not build (`unruled`).
+ * What each admin route needs, in one table (`rules`), and the one check of a principal against it (`authorize`, for
+ * every admin route: `serving/adminCheck.ts`). A route's team scope is read from the request (`Scope`). A refusal is
+ * 403 naming the missing permission, never another team's data; an admin route the table does not name is refused to
+ * everyone, and the application does not build (`unruled`).
  */
 import { parseJsonObject } from "../../json.js"
 import type { Principal } from "../access/adminCheck.js"

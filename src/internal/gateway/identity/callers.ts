@@ -1,14 +1,11 @@
 /**
- * Callers by token (provider.json's `gateway.token_callers`, docs/identity.md): an API call presenting an issuer's
- * access token instead of a gateway key. The token is checked by the same verifier as the admin API's (`oidc.ts`: the
- * issuer's published keys, its issuer, the audience, the expiry); its team claim maps to a team made at run time, and
- * the call is that team's (its budget in the database's ledger, its tools and guardrails) and the person's: the
- * caller's id is `person:<issuer>#<sub>` (`Oidc.Person`'s id: two issuers' people of one user claim are two callers)
- * and its name the user claim, so the request log and spend name the person and the team. Teams are looked up at each
- * call, as the admin API makes and removes them. An entry may give each person a rate limit and a budget of their own,
- * as a key has: the person's token bucket is named by their id in the store the keys' limiters are in (a limiter held
- * for the people calling lately, its state in the store), and their budget is the ledger's scope
- * `person:<issuer>#<sub>`, charged beside their team's, so a call must fit both.
+ * Callers by token (`gateway.token_callers`, docs/identity.md): an API call presenting an issuer's access token instead
+ * of a gateway key, checked by the admin API's verifier (`oidc.ts`). Its team claim maps to a team made at run time
+ * (looked up at each call), and the call is that team's (budget, tools, guardrails) and the person's: the caller's id
+ * is `person:<issuer>#<sub>` (two issuers' people of one user claim are two callers), its name the user claim. An
+ * entry may give each person a rate limit and a budget of their own, as a key has: their bucket is named by their id
+ * in the keys' limiter store, and their budget, the ledger scope `person:<issuer>#<sub>`, is charged beside their
+ * team's, so that a call must fit both.
  */
 import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"

@@ -1,12 +1,10 @@
 /**
  * The gateway proving who it is to a command line on this machine before that sends it `serve`'s admin token
- * (docs/cli.md, "Which gateway gets the token"): `GET /admin/instance?challenge=<random>` answers, to anyone, the
- * HMAC-SHA256, under the secret `serve` gave it (its admin token), of the challenge and the TCP connection the request
- * came on, as the gateway's socket names both its ends (the route: `routes/instance.ts`). Only a process holding the
- * secret can answer a fresh challenge, and the connection bound into the proof keeps a process in the middle (another
- * user's listener on the port at another loopback address, relaying) from passing the real gateway's answer on: the
- * gateway answers for the relay's own connection, which the command did not make. The secret is 256 random bits, so
- * its HMACs give nothing to guess it by; the route answers 404 on a gateway given none.
+ * (docs/cli.md, "Which gateway gets the token"): `GET /admin/instance?challenge=<random>` answers anyone the
+ * HMAC-SHA256, under that token, of the challenge and the TCP connection's two ends as the gateway's socket names them.
+ * Only a holder of the secret can answer a fresh challenge, and binding the connection keeps a relay in the middle
+ * (another user's listener on another loopback address) from passing the real gateway's answer on. The secret is 256
+ * random bits, so its HMACs give nothing to guess it by; a gateway given none answers 404.
  */
 import * as Redacted from "effect/Redacted"
 import { createHmac } from "node:crypto"

@@ -1,14 +1,12 @@
 /**
- * Sign-on with OpenID Connect (docs/identity.md), through maintained libraries, optional peer dependencies loaded only
- * when provider.json configures `gateway.oidc` (`load`: without them the start fails naming the install command):
- * `openid-client` for the issuer's discovery document, the dashboard's authorization-code flow with PKCE and the
- * revocation of a signed-out session's tokens (RFC 7009, where the issuer publishes a `revocation_endpoint`), and
- * `jose` for the admin API's access tokens, each checked against the keys the issuer publishes (its `jwks_uri`, fetched
- * again for a key id it does not know), its issuer, the audience, the expiry and the lifetime (`iat` required, not
- * ahead of the clock, neither issued nor living longer than `max_token_lifetime`), on the gateway's `Clock`; unsigned
- * (`alg: none`) and symmetric algorithms are refused, and so is an ID token, whatever the audience (`idTokenSign`), and
- * a token of a dashboard session signed out. The discovery document is read at the first sign-in or token and kept; a
- * failed read is tried again at the next.
+ * Sign-on with OpenID Connect (docs/identity.md), through optional peer dependencies loaded only when `gateway.oidc`
+ * is configured (`load`; without them the start fails naming the install command): `openid-client` for discovery, the
+ * dashboard's authorization-code flow with PKCE and the revocation of a signed-out session's tokens (RFC 7009, where
+ * the issuer has a `revocation_endpoint`), and `jose` for the admin API's access tokens, each checked against the
+ * issuer's published keys (its `jwks_uri`, fetched again for an unknown key id), issuer, audience, expiry and lifetime
+ * (`iat` required, within `max_token_lifetime`) on the gateway's `Clock`. Unsigned and symmetric algorithms are
+ * refused, and so are an ID token whatever its audience (`idTokenSign`) and a signed-out session's token. The
+ * discovery document is read when first needed and kept; a failed read is tried again at the next.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -117,9 +115,8 @@ export const defaultScopes: ReadonlyArray<string> = ["openid", "email", "profile
 /** How long a dashboard session lasts by default. */
 export const defaultSessionTtl = Duration.hours(8)
 /**
- * The longest an access token may live by default: a day, past the most issuers give by default (Entra ID's 60 to 90
- * minutes, Okta's and Google's hour, Auth0's day for an API), short of the years a forged or mis-issued token may
- * claim.
+ * The longest an access token may live by default: a day, past what most issuers give by default (an hour or so),
+ * short of the years a forged or mis-issued token may claim.
  */
 export const defaultMaxTokenLifetime = Duration.hours(24)
 /** How far the issuer's clock may be from the gateway's, in seconds: for `exp`, `nbf`, and an `iat` ahead of it. */
@@ -351,10 +348,7 @@ function revokeOne(
   )
 }
 
-/**
- * The identity provider of `settings`, over the loaded `libraries`, reading time from `now`; a token of a dashboard
- * session signed out (`signedOut`) refused.
- */
+/** The identity provider of `settings` over `libraries`, on the time `now`, refusing signed-out sessions' tokens. */
 export function make(settings: Settings, libraries: Libraries, now: () => number, signedOut: SignedOut): Oidc {
   const { client, jose } = libraries
   const issuerUrl = new URL(settings.issuer)

@@ -1,18 +1,14 @@
 /**
- * The dashboard's sessions and the sign-ins under way (docs/identity.md), one algorithm over a store, the service
- * `SessionStore`, of two layers: the gateway's database (`layerSql`: `admin_sessions`, `admin_sign_ins`, migration 14),
- * which every instance on it shares, so that any instance answers a session's cookie and a sign-out on one is seen by
- * all; else the gateway's memory (`layerMemory`), for its life. Both keep one contract
- * (`test/contract/identitySessions.ts`).
+ * The dashboard's sessions and the sign-ins under way (docs/identity.md), one algorithm over `SessionStore`: the
+ * database (`layerSql`), which every instance shares, so that any instance answers a session's cookie and a sign-out on
+ * one is seen by all; else memory (`layerMemory`). Both keep one contract (`test/contract/identitySessions.ts`).
  *
- * A session is kept under its id's SHA-256 digest, never under the id the cookie holds, so the store names no live
- * cookie: what it holds is the person (their user claim and groups), the session's end, and the issuer's access and
- * refresh tokens (revoked at sign-out) sealed with a key only the cookie's id gives, so that they are of no use without
- * the cookie. A session lasts its bounded life and ends at sign-out, after which the same cookie is refused, and so is
- * its access token, by its digest, until its end (the issuer's `expires_in`, else the session's); expired ones are
- * trimmed as new ones open, and at most `maxSessions` of each are kept (past it, the oldest ends). A sign-in under way
- * (the PKCE verifier, the nonce, the page to return to) is kept under its `state`'s digest for ten minutes at most, a
- * thousand at once, and taken once: the callback may reach another instance than the one it began on.
+ * A session is kept under its id's SHA-256 digest, never the id the cookie holds, so that the store names no live
+ * cookie; the issuer's tokens are sealed with a key only the cookie's id gives, so they are of no use without the
+ * cookie. After sign-out the same cookie is refused, and so is the session's access token, by its digest, until its
+ * end; at most `maxSessions` of each are kept (past it, the oldest ends). A sign-in under way is kept under its
+ * `state`'s digest for `pendingMillis`, and taken once: the callback may reach another instance than the one it began
+ * on.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"

@@ -1,18 +1,14 @@
 /**
- * The credentials the gateway holds for the MCP servers of a configuration, and the one mask of everything its MCP
- * endpoints answer a caller. An upstream that echoes its request (an error quoting its headers, a token endpoint
- * quoting its form) would hand a caller the gateway's own credentials in a tool's result, an error's message or data, a
- * resource, a prompt, a notification or a request relayed, or a listing; every answer passes `masked`, each credential
- * in each of its strings replaced by its masked id (`LlmError.maskKey`, as a model provider's key is masked in what a
- * caller receives: `llmError/mask.ts`).
+ * The credentials the gateway holds for a configuration's MCP servers, and the one mask of everything its MCP endpoints
+ * answer a caller. An upstream that echoes its request (an error quoting its headers, a token endpoint quoting its
+ * form) would hand a caller the gateway's own credentials; so every answer passes `masked`, each credential in its
+ * strings replaced by its masked id (`LlmError.maskKey`, as a model provider's key is masked).
  *
- * The credentials: an HTTP server's `headers` values, its OAuth client secret, token endpoint and the access tokens it
- * was given (the last four of each server: the one held, and those calls still in flight may have been sent with), the
- * user, password and query values in its URL and its token endpoint's, and a stdio server's `env` values. A secret
- * (a header's value, after its scheme when it has one: `Bearer <token>`, masked `Bearer sk-…f3a9#0d64`; a client
- * secret, a token, a URL's password or query value, an `env` value) is masked whole and where a piece of it is left
- * (its start or its end, at least `shortestPiece` characters: an echo the upstream cut); the token endpoint's address
- * is masked whole only, as its start is shared by much else (`https://`).
+ * The credentials: an HTTP server's `headers` values (after the scheme: `Bearer <token>`), its OAuth client secret,
+ * token endpoint and the access tokens it was given (`keptTokens`), the user, password and query values of its URLs,
+ * and a stdio server's `env` values. A secret is masked whole and where a piece of it is left (a start or an end of at
+ * least `shortestPiece` characters: an echo the upstream cut); the token endpoint's address is masked whole only, as
+ * its start is shared by much else (`https://`).
  */
 import * as Effect from "effect/Effect"
 import * as HttpBody from "effect/http/HttpBody"
@@ -30,10 +26,7 @@ export interface Credentials {
   readonly mask: (text: string) => string
   /** `value` (JSON) with every credential in its strings (an object's names too) masked; itself when none held one. */
   readonly maskValue: (value: unknown) => unknown
-  /**
-   * `response` (JSON, or a stream of server-sent events) with every credential in its strings masked; itself, its body
-   * untouched, when none is held.
-   */
+  /** `response` (JSON or SSE) with every credential in its strings masked; itself, body untouched, with none held. */
   readonly masked: (response: HttpServerResponse.HttpServerResponse) => HttpServerResponse.HttpServerResponse
   /**
    * The length of the longest credential as a text may hold it: a text cut short keeps that much past its cut until

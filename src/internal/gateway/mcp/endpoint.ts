@@ -1,33 +1,16 @@
 /**
- * The gateway's MCP endpoints, built with each configuration: `/mcp`, every configured server's tools as
- * `<server>__<tool>` (its resources, templates and prompts as `resources.ts` names them), and `/mcp/<server>`, one
- * server's under their own names, from the time the server is first reached. What a server offers is registered as
- * its connection lists it, and again each time it lists something else (restarted, or reached at last): what is new
- * or changed is registered (`McpServer` tells its clients `notifications/*\/list_changed`), what it no longer offers
- * is hidden (and the clients told, a 2025-11-25 session on its standalone `GET` stream too, which the gateway answers
- * itself, each event with an id a client resumes from: `standalone.ts`), and every definition is seen by the pins.
- * Each is an `effect/ai/McpServer`
- * (`layerHttp`: Streamable HTTP, the 2025-11-25 revision with its sessions, the two before it for older clients, and
- * the stateless 2026-07-28) on a router of its own, whose tools call the upstream's (`rpc.ts`, with the caller's trace
- * in `_meta`: `trace.ts`) and hand back its whole result (every content block, `structuredContent`, `isError`), the
- * upstream's progress and logs for the call relayed to its client before it (`relay.ts`). The gateway's route serves
- * them through
- * `Requests.served` (the guard, the key), giving each request its caller's rule (`McpRequest`): what it does not
- * allow is hidden by its registration's `McpServer.visibility`, left out of lists and answered as unknown when called
- * or read, the same as what no server has; so is a definition (a tool's, prompt's, resource's or template's) that is
- * not the one pinned (`pins.ts`), for every caller, until an admin approves it. A session's resource subscriptions
- * are answered before `McpServer`, which takes none over HTTP, recorded with the session, taken by the instance that
- * answers it, and an ended session's dropped (`subscriptions.ts`).
+ * The gateway's MCP endpoints, built with each configuration: `/mcp` serves every configured server's tools, prompts
+ * and resources under qualified names (`<server>__<tool>`, `resources.ts`), `/mcp/<server>` one server's under its own,
+ * from when the server is first reached. Each is an `effect/ai/McpServer` (Streamable HTTP: 2025-11-25 with sessions,
+ * the two revisions before it, and the stateless 2026-07-28) whose tools call the upstream's (`rpc.ts`) and hand back
+ * its whole result. A server's offer is registered again each time its connection lists something else. What a
+ * caller's rule does not allow, and a definition that is not the pinned one (`pins.ts`), is hidden by
+ * `McpServer.visibility` and answered as unknown, as what no server has.
  *
- * A call is governed as a model call is (`McpRequest`, given by the route): the caller's rate limit taken and its
- * server's `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers
- * (nothing when it fails the call, or when it is cancelled before it was sent); then its server's own `RateLimiter`
- * (`maxConcurrency`, `rateLimit`), waited for. Its guardrails (the gateway's, its server's, its caller's key's and
- * team's: `guardrails.ts`) check its arguments before it is sent and its result before it is answered, a block
- * answered as a refusal is; the same chain checks each definition before a caller is listed it (one it finds anything
- * in is withheld), a prompt's and a resource's texts both ways, its server's requests of its client and the answers,
- * and the notifications relayed (one it blocks is dropped). Its server, tool, the SHA-256 of its arguments, its cost
- * and outcome go to the request's context (its record: its row and line), its span and metrics.
+ * A call is governed as a model call is: the caller's rate limit taken and the server's `pricePerCall` reserved before
+ * it is sent, charged once the server answers, then the server's own `RateLimiter` waited for. The guardrails
+ * (`guardrails.ts`) check every message both ways and each definition before it is listed. The call's server, tool,
+ * arguments' SHA-256, cost and outcome go to the request's record, its span and metrics.
  */
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"
@@ -96,9 +79,8 @@ export interface Endpoints {
   >
 }
 
-// The revisions a client may speak: 2025-11-25 and the two before it, with sessions (a client that offers an earlier
-// one, as the official SDK's older releases do, Gemini CLI's among them, is answered in it), and the stateless
-// 2026-07-28.
+// The revisions a client may speak: 2025-11-25 and the two before it, with sessions (a client offering an earlier one,
+// as older releases of the official SDK do, Gemini CLI's among them, is answered in it), and the stateless 2026-07-28.
 const protocols = [
   McpProtocol.v2025_11_25,
   McpProtocol.v2025_06_18,
@@ -107,9 +89,8 @@ const protocols = [
 ] as const
 
 /**
- * A connected server with what governs its calls: its price, its own limiter when it has one, the guardrails its
- * calls run whoever calls (the gateway's and its own), and the configuration's by name, which a caller's names resolve
- * to.
+ * A connected server with what governs its calls: its price, its own limiter, the guardrails its calls run whoever
+ * calls (the gateway's and its own), and the configuration's by name, which a caller's names resolve to.
  */
 interface Governable {
   readonly upstream: Upstreams.Upstream
@@ -144,10 +125,9 @@ function blockedBy(error: GuardrailError) {
   return new McpSchema.InternalError({ message: Errors.guardrailBlocked(error).message })
 }
 
-// A call's failure (a refusal, a guardrail's block, its server's failure) as the tool result every revision answers
-// it with: `isError`, its message the text. `McpServer` answers a handler's error so in 2025-11-25 and 2026-07-28
-// only, as JSON-RPC error -32603 in 2025-06-18 and 2025-03-26, which the clients of those (Codex's, Gemini CLI's)
-// show as a broken call rather than a tool's failure its model reads.
+// A call's failure as the tool result every revision answers it with (`isError`, the message its text): `McpServer`
+// answers a handler's error so only in 2025-11-25 and 2026-07-28, as -32603 in the older two, which their clients
+// (Codex's, Gemini CLI's) show as a broken call rather than as a tool's failure the model reads.
 function failedCall(error: McpSchema.InternalError) {
   return Effect.succeed(
     new McpSchema.CallToolResult({ isError: true, content: [{ type: "text", text: error.message }] })
@@ -307,10 +287,9 @@ function undeclaredBy(calling: Calling, { chain }: Checked, failed: Failed, erro
 // The error a call's record names when its client did not declare the capability its server asked for.
 const undeclaredCode = "MissingRequiredClientCapability"
 
-// The call sent to its server with `checked`'s arguments and the caller's trace (`meta`), carried through the rounds
-// of a multi round-trip result where the gateway asks the client (`Checked.onward`). What the server asks the client,
-// the client's answer and the notifications relayed go through the chain; an error its server answered reaches the
-// client as a result does, through the chain too.
+// The call sent with `checked`'s arguments and the caller's trace (`meta`), carried through a multi round-trip result's
+// rounds where the gateway asks the client (`Checked.onward`). The server's requests, the client's answers, the
+// relayed notifications and an error the server answered all go through the chain.
 function sentTo(calling: Calling, meta: Readonly<Record<string, string>>) {
   const { served } = calling
   const { upstream } = served.server
@@ -614,8 +593,7 @@ function chainsOf(
 
 /**
  * Every problem of `servers`, each naming its field: a name the gateway cannot serve a server under, a price that is
- * not a positive number (a `RateLimiter` checks the limits), and with the engine's guardrails (`guarding`), a name of
- * one the configuration does not have.
+ * not positive (a `RateLimiter` checks the limits), and, given the engine's guardrails, a guardrail name it lacks.
  */
 export function problems(
   servers: Readonly<Record<string, Gateway.McpServer>>,
@@ -645,10 +623,9 @@ interface Offered {
 }
 
 /**
- * Whether the definition `seen` (`definition`) of one of `upstreams` passes its request's guardrails
- * (`ToolGuardrails.checkDefinition`): one that does not is withheld, as what a caller may not see is, logged once per
- * definition, guardrail and reason (every caller lists it again) by its digest, as its name may be what was found. A
- * chain that cannot run (a caller's guardrail no longer configured) withholds every definition.
+ * Whether the definition `seen` passes its request's guardrails (`ToolGuardrails.checkDefinition`): one that does not
+ * is withheld, logged once per definition, guardrail and reason (every caller lists it again), by its digest since its
+ * name may be what was found. A chain that cannot run (a caller's guardrail no longer configured) withholds all.
  */
 function admission(upstreams: ReadonlyArray<Governable>) {
   const withheld = new Set<string>()
@@ -658,8 +635,7 @@ function admission(upstreams: ReadonlyArray<Governable>) {
     const warn = (error: GuardrailError) => {
       const said = `${seen.digest}\u0000${error.guardrail}\u0000${error.reason}`
       if (withheld.has(said)) return Effect.void
-      // Bounded, so a server that keeps listing new definitions cannot grow it without end: past it, each is logged
-      // again.
+      // Bounded, so that a server listing new definitions without end cannot grow it: past it, each is logged again.
       if (withheld.size >= maxWithheldLogged) withheld.clear()
       withheld.add(said)
       return Effect.logWarning(
@@ -680,11 +656,10 @@ function admission(upstreams: ReadonlyArray<Governable>) {
   }
 }
 
-// The gate of an endpoint naming as `naming` says, of the definitions a caller may use as `servable` says: a read of
-// a URI that does not name the registration's server (`Resources.namesServer`) is of no resource, as a subscription
-// to it is (`locate`). A definition is listed only when the caller's guardrails find nothing in it (`admitted`); a
-// call, read or get of it by name is not checked against its definition again (its client was not served it): its
-// own texts are.
+// An endpoint's gate: a read of (or subscription to) a URI that does not name the registration's server
+// (`Resources.namesServer`) is of no resource. A definition is listed only when the caller's guardrails find nothing in
+// it (`admitted`); a call, read or get of it by name is not checked against its definition again (its client was not
+// served it), only its own texts are.
 function gateOf(
   servable: (rule: Allow.Rule, qualified: string, seen: Pins.Seen) => Effect.Effect<boolean>,
   admitted: ReturnType<typeof admission>
@@ -712,10 +687,9 @@ function gateOf(
 }
 
 /**
- * The endpoints of `servers`, each supervised (`Upstreams.connect`, concurrently) for as long as the scope is open: a
- * server that answers within `Upstreams.connectTimeout` is served at once, one that does not from when it does. Every
- * listing is seen by `pins` (pinned, or held back where it changed). A server's limiter lives in `limiters`, the
- * stores the gateway keeps every limiter in (its Redis store's, else its memory's).
+ * The endpoints of `servers`, each supervised (`Upstreams.connect`) while the scope is open: a server that answers
+ * within `Upstreams.connectTimeout` is served at once, one that does not from when it does. `pins` sees every listing.
+ * A server's limiter lives in `limiters`, the stores every limiter lives in (Redis's, else memory's).
  */
 export const make = Effect.fnUntraced(function*(
   servers: Readonly<Record<string, Gateway.McpServer>>,
@@ -823,9 +797,8 @@ export const make = Effect.fnUntraced(function*(
           : [{ name: server.upstream.name, price: server.price, tools: now.listing.tools }]
       })
     ),
-    // Every answer with the servers' credentials masked in it (`credentials.ts`): an upstream's text reaches no caller
-    // otherwise.
-    // The HTTP request and the MCP request it carries are read in one step.
+    // Every answer passes here with the servers' credentials masked (`credentials.ts`): no upstream text reaches a
+    // caller another way. The HTTP request and the MCP request it carries are read in one step.
     http: Effect.map(
       Effect.flatMap(Effect.context<HttpServerRequest.HttpServerRequest | McpRequest.Request>(), (services) => {
         const request = Context.get(services, HttpServerRequest.HttpServerRequest)

@@ -1,17 +1,11 @@
 /**
  * The guardrails of MCP messages (docs/guardrails.md, docs/mcp.md "Guardrails"), through the library's one engine
  * (`checkJson`): what goes to a server is checked as a tool call's arguments are (`toolArguments`), what comes from it
- * as a tool call's result is (`toolResult`). A tool call's arguments before it is sent, its result and an error its
- * server answered before the client gets them; a prompt's arguments and a completion's before they are sent, a
- * prompt's messages, a resource's contents and the completions after; a server's request of its client (sampling,
- * elicitation, roots) before the client is asked, and the client's answer before the server gets it; a notification
- * relayed to a call's client (progress, a log) before it goes; and each definition a server lists (a tool's, prompt's,
- * resource's or template's) before a caller is served it. Every key and every string (and number) of a message is a
- * text of its own, so a mask leaves it the JSON it was: a key, or a field that names a message's shape (a content
- * block's `type`, a message's `role`, a progress token, a log's level), is part of its shape, and a mask's finding
- * there refuses it. A definition is served as its server gave it or not at all: any finding withholds it. A message's
- * texts are asked about together: a webhook that takes a list (`batch`) and the moderation endpoint get one post for
- * them all.
+ * as a tool call's result (`toolResult`): calls, prompts, resources, completions, a server's requests of its client and
+ * the answers, relayed notifications, and each definition before a caller is served it. Every key and string (and
+ * number) is a text of its own, so a mask leaves the message the JSON it was; a finding in a key or a field naming its
+ * shape (`shapeFields`) refuses it. A definition is served as its server gave it or not at all. A message's texts are
+ * asked about together: a webhook that takes a list (`batch`) and the moderation endpoint get one post for them all.
  */
 import * as McpSchema from "effect/ai/McpSchema"
 import * as Effect from "effect/Effect"
@@ -106,19 +100,15 @@ export function checkMessage(
 }
 
 /**
- * A server's definition (a tool's, prompt's, resource's or template's, at `path`: `tools/list`) through `chain`'s
- * `toolResult` guardrails: nothing, or the first finding, a mask's as a block's, as a definition is served as its
- * server gave it or not at all.
+ * A server's definition (at `path`: `tools/list`) through `chain`'s `toolResult` guardrails: any finding, a mask's too,
+ * is a block, as a definition is served as its server gave it or not at all.
  */
 export function checkDefinition(chain: Chain, definition: object, path: string): Effect.Effect<void, GuardrailError> {
   if (running(chain, "toolResult").length === 0) return Effect.void
   return Effect.asVoid(checkJson(chain, { ...definition }, { path, fixed: "definition" }, { where: "toolResult" }))
 }
 
-/**
- * The refusal of a message a guardrail blocked (`what`: "the prompt's messages"), naming the guardrail and its reason,
- * never the text it found.
- */
+/** The refusal of a message a guardrail blocked (`what`: "the prompt's messages"), never the text it found. */
 export function refusal(error: GuardrailError, what: string): string {
   const outcome = error.where === "toolArguments" ? "Nothing was sent to the MCP server." : "It was withheld."
   return `Guardrail "${error.guardrail}" blocked ${what}: ${error.reason}. ${outcome}`

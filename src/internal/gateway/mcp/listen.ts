@@ -1,10 +1,9 @@
 /**
- * An HTTP server's standalone stream (Streamable HTTP, 2025-11-25): the `GET` a client opens with its session after
- * `initialize`, on which the server sends what concerns no request of the client's (that a list changed, a log).
- * `effect/ai`'s `McpClient` opens none, so the gateway does, for each connection: with the connection's own HTTP
- * client (its headers, its token, and `relay.ts`'s tap, which reads what comes on the stream) and session, for as long
- * as the connection lasts. It is opened again `reopenAfter` after the server ends it; not when the server offers none
- * (405, or no session), forgot the session (404: the next request finds that) or cannot be reached (the supervisor's).
+ * An HTTP server's standalone stream (Streamable HTTP, 2025-11-25): the `GET` on which the server sends what concerns
+ * no request (a list changed, a log). `effect/ai`'s `McpClient` opens none, so the gateway does for each connection,
+ * with its HTTP client (headers, token, `relay.ts`'s tap) and session. It is opened again `reopenAfter` after the
+ * server ends it; not when the server offers none (405, or no session), forgot the session (404: the next request
+ * finds that) or cannot be reached (the supervisor's).
  */
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"

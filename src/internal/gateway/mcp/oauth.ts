@@ -1,10 +1,9 @@
 /**
- * The bearer token of an HTTP MCP server's OAuth client credentials: the client credentials grant (RFC 6749, section
- * 4.4: a form-encoded POST of `grant_type=client_credentials` with the client's id, secret and scope to the token
- * endpoint), held until shortly before its `expires_in` and asked for again then, or when the server refuses it (a
- * 401), over the project's one renewal of held credentials (`providers/accessToken.ts`). The secret is read from its
- * `Redacted` only into the request's body; no error names it, nor the token endpoint's address (a caller reads the
- * error of a call that needed the token): an answer that quotes the request has the secret masked before it is cut.
+ * The bearer token of an HTTP MCP server's OAuth client credentials grant (RFC 6749, section 4.4), held until shortly
+ * before its `expires_in` and asked for again then, or when the server refuses it (a 401), over the project's one
+ * renewal of held credentials (`providers/accessToken.ts`). The secret leaves its `Redacted` only into the request's
+ * body; no error names it or the token endpoint's address (a caller reads the error of a call that needed the token),
+ * and an answer that quotes the request has the secret masked before it is cut.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -29,10 +28,7 @@ const decodeToken = Schema.decodeUnknownEffect(Schema.fromJsonString(TokenRespon
 // The most of an error body a failure quotes: an authorization server's `error` and `error_description`.
 const quotedBodyChars = 300
 
-/**
- * The token of `credentials` for the server `server`, held while fresh. A failure is a detail naming the token
- * endpoint and what it answered.
- */
+/** The token of `credentials` for `server`, held while fresh; a failure names the token endpoint and its answer. */
 export function clientCredentials(
   server: string,
   credentials: Gateway.McpClientCredentials,

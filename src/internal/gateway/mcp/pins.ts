@@ -1,20 +1,14 @@
 /**
- * Pinning (docs/mcp.md): the gateway keeps a digest of each upstream definition (a tool's, a prompt's, a resource's or
- * a resource template's: the fields a model or a client reads of it) from the first time it sees it, its pin. A
- * definition seen later with another digest is held back: hidden from every key exactly as a denied one is, logged
- * (server, kind and name), counted, and listed under `GET /admin/mcp/pins` until an admin approves it, which pins the
- * new definition. This defends against a server that swaps a tool's description (or a prompt's text, a resource's
- * URI) after it was trusted. A definition removed and added again as pinned is not held. A name first seen with a
- * definition equal to one held back of its server and kind is held too, with nothing pinned: a server cannot serve a
+ * Pinning (docs/mcp.md): the gateway keeps a digest of each upstream definition (the fields a model or a client reads)
+ * from the first time it sees it. A definition later seen with another digest is held back, hidden from every key as a
+ * denied one is, logged and listed under `GET /admin/mcp/pins` until an admin approves it: this defends against a
+ * server that swaps a tool's description after it was trusted. A definition removed and added again as pinned is not
+ * held; a new name whose definition equals one held back of its server and kind is, so that a server cannot serve a
  * held text at once under a new name.
  *
- * The pins live in a store, the service `PinStore`, of two layers: the gateway's database (`layerSql`), so every
- * instance on it agrees, or memory (`layerMemory`), for the process's life, on a gateway without one; both keep one
- * contract (`test/contract/mcpPins.ts`). Definitions are seen whenever a server is listed: when a configuration is
- * built (at start and at each reload) and each time the server's connection opens again (a stdio server restarted, a
- * server that was down coming up). Each instance keeps the digests it last read; a definition whose digest differs
- * from it is looked up in the store again when asked about, so an approval on one instance is seen by the others at
- * their next request.
+ * The pins live in `PinStore` (the database, so that every instance agrees, else memory; one contract,
+ * `test/contract/mcpPins.ts`). Each instance keeps the digests it last read and looks a differing one up again, so that
+ * an approval on one instance is seen by the others at their next request.
  */
 import type * as McpSchema from "effect/ai/McpSchema"
 import * as Clock from "effect/Clock"

@@ -1,23 +1,12 @@
 /**
- * The notifications an upstream sends during a call, relayed to the client that made it: `notifications/progress`
- * and `notifications/message` (a log). `effect/ai`'s `McpClient` drops every message that has a method and no id, so
- * the gateway reads them beneath it, on the bytes its transport receives: an HTTP server's response stream of the call
- * (`tapHttp`, an `HttpClient` over the gateway's) and a stdio server's output (`tapLines`); `McpClient` still reads
- * every byte as it came.
- *
- * A call that relays gets a progress token of the gateway's own (`progress-<uuid>`) in place of its client's, so two
- * clients' tokens never meet at a server; the server's progress for it goes back with the client's token. A log is the
- * call's when it comes on the call's own HTTP response stream; a stdio server has one output for every call, so its
- * log is relayed only while one call is in flight on it (with several, whose it is cannot be told). Each call relays
- * at most `maxProgress` progress notifications, `maxLogs` logs and `maxRelayedBytes` of them as JSON: past those, the
- * rest are dropped and counted in one warning, so a server cannot flood a client. What relays reaches the client
- * before the call's result, on the call's response stream, where `McpServer` delivers it (docs/mcp.md, "Requests").
- *
- * What a server sends of its own, for no call (`Unsolicited`), is told to the relay's owner as it passes, on whichever
- * of those it comes (or an HTTP server's standalone `GET` stream, read through the same tap): that a list of its tools,
- * prompts or resources changed (`notifications/*\/list_changed`), and a log no call owns (one on an HTTP stream that is
- * no relaying call's: which client it concerns cannot be told), and that a resource changed
- * (`notifications/resources/updated`, for the sessions subscribed to it: `subscriptions.ts`).
+ * The notifications an upstream sends during a call (`notifications/progress`, `notifications/message` logs), relayed
+ * to the client that made it. `effect/ai`'s `McpClient` drops every message with a method and no id, so the gateway
+ * reads them beneath it, on the bytes its transport receives (`tapHttp`, `tapLines`). A relaying call gets a progress
+ * token of the gateway's own, so that two clients' tokens never meet at a server. A log is the call's when it comes on
+ * the call's own HTTP response stream; a stdio server has one output for every call, so its log is relayed only while
+ * one call is in flight. Each call relays at most `maxProgress`, `maxLogs` and `maxRelayedBytes`, so that a server
+ * cannot flood a client; what it relays reaches the client before the call's result (docs/mcp.md, "Requests"). What a
+ * server sends for no call (`Unsolicited`) is told to the relay's owner.
  */
 import * as McpSchema from "effect/ai/McpSchema"
 import type * as McpServer from "effect/ai/McpServer"
@@ -96,10 +85,7 @@ type ListChangedMethod = (typeof listChangedMethods)[number]
 /** The notification that tells a resource a session subscribed to changed. */
 export const updatedMethod = "notifications/resources/updated"
 
-/**
- * What a server sends of its own, for no call: a list of it changed; a log no call owns; a resource a session
- * subscribed to changed (`subscriptions.ts`).
- */
+/** What a server sends for no call: a list of it changed, a log no call owns, a subscribed resource changed. */
 export type Unsolicited =
   | { readonly _tag: "ListChanged"; readonly method: ListChangedMethod }
   | { readonly _tag: "Log"; readonly params: typeof McpSchema.LoggingMessageNotification.payloadSchema.Type }
@@ -154,13 +140,10 @@ function offer(call: Call, relayed: Relayed) {
 const isListChanged = (method: unknown): method is ListChangedMethod =>
   (listChangedMethods as ReadonlyArray<unknown>).includes(method)
 
-// One message an upstream sent (`data`, its JSON), seen: a progress notification of a call's token goes to that call
-// with its client's token; a log to `exchange`'s call (it came on that call's response stream), else, on a `shared`
-// output (a stdio server's), to the one call in flight, else to the relay's owner; a list's change to the relay's
-// owner; a request relayed to a client (`serverRequests.ts`), noted for that same call (`exchange`'s, or a shared
-// output's one call in flight) when its client can be asked, and the server's cancel of one it relays; a resource's
-// change (`notifications/resources/updated`) to the owner too. Anything else (responses, other requests and
-// notifications) is left to `McpClient`.
+// One message an upstream sent (`data`, its JSON), routed: a progress of a call's token to that call, under its
+// client's token; a log to `exchange`'s call (it came on that call's stream), else on a `shared` output (stdio) to the
+// one call in flight, else to the owner; a server's request of a client noted for that same call when its client can
+// be asked, and its cancel; a list's or resource's change to the owner. Anything else is left to `McpClient`.
 function observe(relay: Relay, data: string, exchange: Call | undefined, shared: boolean): void {
   const only = shared && relay.calls.size === 1 ? relay.calls.values().next().value : undefined
   const caller = exchange ?? only
@@ -254,9 +237,8 @@ export function tapLines<E, R>(stdout: Stream.Stream<Uint8Array, E, R>, relay: R
 }
 
 /**
- * The listener of a call whose client's request carried `meta` (its `_meta`): its progress token and log level, and
- * its delivery by `notifications`, the client's endpoint's (on the call's own response stream), how its client is
- * asked its server's requests (`ask`: none, nothing is relayed), and what it declared of what they need (`declared`).
+ * The listener of a call whose request carried `meta`: its progress token and log level, delivered through the client
+ * endpoint's `notifications` (on the call's own response stream), with how its client is asked (`ask`, `declared`).
  */
 export function listener(
   meta: Readonly<Record<string, unknown>> | undefined,
@@ -281,9 +263,8 @@ export function listener(
 }
 
 /**
- * `send` (a call's request to its server, given what to add to its `_meta`: the gateway's progress token, the client's
- * log level) with `relay` reading its notifications for `listener`, delivered as they come by a fiber the call
- * starts at its first (most calls are relayed none), all of them before the call answers. An interrupted call
+ * `send` (a call's request, given what to add to its `_meta`) with `relay` reading its notifications for `listener`,
+ * delivered by a fiber started at the first (most calls relay none), all before the call answers. An interrupted call
  * delivers no more.
  */
 export const relaying = <A, E, R>(

@@ -1,11 +1,9 @@
 /**
- * An upstream's JSON-RPC error that a call's client gets as that error: its code, message and data, with the HTTP
- * status the revision gives it. A 2026-07-28 server answers a call that needs a client capability its client did not
- * declare with -32021 (`MissingRequiredClientCapabilityError`, `data.requiredCapabilities`, HTTP 400), and the calling
- * client, the one that did not declare it, is to get just that. A call's handler answers its failures as results with
- * `isError` (the shape of every other failure of a call, docs/mcp.md), and `McpServer` sends only a middleware's
- * failure as a JSON-RPC error of its own code. So the endpoints' registrations run `middleware`, which gives each
- * request a place (`Relayed`) to leave such an error in (`relay`), and answers the error left there, with its status.
+ * An upstream's JSON-RPC error that a call's client gets as that error, with the HTTP status the revision gives it: a
+ * 2026-07-28 server's -32021 (`MissingRequiredClientCapabilityError`, HTTP 400) for a capability the calling client did
+ * not declare. A call's handler answers its failures as `isError` results (docs/mcp.md), and `McpServer` sends only a
+ * middleware's failure as a JSON-RPC error of its own code, so the registrations run `middleware`, which gives each
+ * request a place (`Relayed`) for such an error (`relay`) and answers the error left there.
  */
 import type * as McpSchema from "effect/ai/McpSchema"
 import * as McpServer from "effect/ai/McpServer"

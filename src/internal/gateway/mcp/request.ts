@@ -1,16 +1,13 @@
 /**
- * The request the MCP endpoints serve (`endpoint.ts`), one service of the request: the caller's tool rule and the
- * governance of its calls, which the route provides once, and the session it names, which `sessions.ts` adds. The
- * endpoints' entry (`Endpoints.http`) and the sessions' (`Sessions.answer`) require it in their type, so a route that
- * does not provide it does not compile.
+ * The request the MCP endpoints serve (`endpoint.ts`): the caller's tool rule and the governance of its calls, which
+ * the route provides, and the session it names, which `sessions.ts` adds. `Endpoints.http` and `Sessions.answer`
+ * require it in their type, so a route that does not provide it does not compile.
  *
- * Inside, `McpServer` runs each handler in the request it answers, but types it without it: a handler given to
- * `addTool`, `addPrompt`, `addResource` or `addResourceTemplate` requires `McpRequestContext` only. `McpServer`'s
- * middleware (`McpServer.middleware`, whose `McpRequest<"Requires", S>` markers `layerHttp` turns into
- * `HttpRouter.Request` requirements) types the registrations made as layers when the server is built, not those the
- * gateway adds at run time as each upstream lists what it offers; and a middleware that provides this service would
- * itself read it from the request, so its type would not change. A handler therefore reads it through `current`,
- * whose one failure, a handler run outside the entry that requires it, is a defect (docs/mcp.md).
+ * `McpServer` runs each handler in the request it answers but types it without it (a handler requires only
+ * `McpRequestContext`); its typed middleware covers only the registrations made as layers at build time, not those the
+ * gateway adds as upstreams list, and a middleware providing this service would read it from the request anyway. So a
+ * handler reads it through `current`, whose one failure, a handler run outside the entry that requires it, is a defect
+ * (docs/mcp.md).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"

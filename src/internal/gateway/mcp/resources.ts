@@ -1,13 +1,10 @@
 /**
- * An upstream's resources, resource templates and prompts as an endpoint serves them. `/mcp/<server>` serves them
- * under their own names and URIs; `/mcp` names a prompt, resource or template `<server>__<name>` and serves a resource
- * URI as `mcp://<server>/<its own URI>` (a template's `mcp://<server>/<its own template>`), so the URIs of several
- * servers never meet and a read goes to the server its URI names, with the server's own URI. Each is allowed by the
- * same rule as a tool, asked about its qualified name (`<server>__<name>`), pinned as a tool is (`pins.ts`), and hidden
- * as a tool is: left out of lists, and a read or a get of it answered as of one that does not exist. The completion of
- * a prompt's arguments and a template's variables is asked of their server, under its own names. What a client sends
- * (a prompt's arguments, a completion's) and what a server answers (a prompt's messages, a resource's contents, the
- * completions) go through the request's guardrails (`Guard`, `guardrails.ts`): masked, or refused.
+ * An upstream's resources, resource templates and prompts as an endpoint serves them. `/mcp/<server>` serves them under
+ * their own names and URIs; `/mcp` names each `<server>__<name>` and serves a resource URI as
+ * `mcp://<server>/<its own URI>`, so that several servers' URIs never meet and a read goes to the server its URI names.
+ * Each is allowed, pinned and hidden as a tool is (`pins.ts`): left out of lists, a read or get of it answered as of
+ * one that does not exist. Completions are asked of their server under its own names. What a client sends and what a
+ * server answers go through the request's guardrails (`Guard`, `guardrails.ts`): masked, or refused.
  */
 import * as McpSchema from "effect/ai/McpSchema"
 import type * as McpServer from "effect/ai/McpServer"
@@ -104,19 +101,17 @@ function routerOf(uriTemplate: string): { readonly path: string; readonly router
 }
 
 /**
- * The path `McpServer` matches a template's URIs with (find-my-way's syntax: `:n` one segment, `*` the rest, `::` a
- * literal colon): a simple `{name}` is a segment, a reserved `{+name}` or exploded `{name*}` at the end the rest.
- * `undefined` for a template with any other expression (`{?query}`, `{#fragment}`, `{/path}`), or whose path the
- * router refuses (an unclosed `(` after a variable), which is not served.
+ * The path `McpServer` matches a template's URIs with (find-my-way: `:n` one segment, `*` the rest, `::` a literal
+ * colon): a simple `{name}` is a segment, a reserved `{+name}` or exploded `{name*}` at the end the rest. `undefined`
+ * (not served) for any other expression (`{?query}`, `{#fragment}`, `{/path}`) or a path the router refuses.
  */
 export function routerPath(uriTemplate: string): string | undefined {
   return routerOf(uriTemplate)?.path
 }
 
 /**
- * Whether `uri` is one of the URIs of `uriTemplate` as `McpServer` matches them (`routerPath`, through find-my-way: a
- * simple `{name}` one path segment, not empty; a reserved or exploded one at the end the rest). A template not served
- * matches none.
+ * Whether `uri` is one of `uriTemplate`'s URIs as `McpServer` matches them (`routerPath`: a simple `{name}` one
+ * non-empty segment); a template not served matches none.
  */
 export function matches(uriTemplate: string, uri: string): boolean {
   return found(routerOf(uriTemplate), uri)
@@ -217,10 +212,9 @@ function heldRouterOf(template: McpSchema.ResourceTemplate): ReturnType<typeof r
 }
 
 /**
- * What a `resources/read` of `uri` at `server` (an endpoint named as `naming` says) reads through of `listing` of the
- * upstream `name`, as `McpServer` looks it up: the resource of that URI, else the template `readThrough` picks. None
- * when that is not one `listing` has (no longer listed, or another server's), or `uri` does not name the server
- * (`namesServer`), as the read is then refused.
+ * What a `resources/read` of `uri` at `server` reads through of `listing` of upstream `name`, as `McpServer` looks it
+ * up: the resource of that URI, else the template `readThrough` picks; none when `listing` lacks it or `uri` does not
+ * name the server (`namesServer`), as the read is then refused.
  */
 export function readSubject(
   server: McpServer.McpServer["Service"],
@@ -241,10 +235,9 @@ export function readSubject(
 }
 
 /**
- * What a registration of `server`'s `definition` is served to (as `McpServer.visibility` middleware of that
- * registration alone, asked on list and on call or read): a request whose rule allows `qualified`, while the
- * definition is what its server offers now and is the one pinned, on a list when it passes the request's guardrails
- * too, and a read of a URI that names its server (`namesServer`) (`endpoint.ts`).
+ * What a registration of `server`'s `definition` is served to (its own `McpServer.visibility` middleware, asked on
+ * list, call and read): a request whose rule allows `qualified`, while the definition is offered now and pinned; on a
+ * list only when it passes the request's guardrails too; a read only of a URI naming its server (`namesServer`).
  */
 export type Gate = (
   qualified: string,
@@ -284,10 +277,9 @@ function variables(uriTemplate: string): ReadonlyArray<string> {
 }
 
 /**
- * The completion of each of `names` (the arguments of a prompt, the variables of a template) by `upstream`, of `ref`
- * as the server names it: its values as it gave them, sent the client's context; none from a server that does not
- * complete (it has no such method). The endpoint's registration of the prompt or template holds these, so a client
- * completes only what it may list, as `McpServer` asks visibility of a completion too.
+ * The completion of each of `names` (a prompt's arguments, a template's variables) by `upstream`, of `ref` as the
+ * server names it; none from a server that does not complete. The registration of the prompt or template holds
+ * these, so a client completes only what it may list, as `McpServer` asks visibility of a completion too.
  */
 function completions(
   upstream: Upstreams.Upstream,
@@ -324,8 +316,7 @@ function completions(
   return Object.fromEntries(names.map((name) => [name, complete(name)]))
 }
 
-// The get of prompt `prompt` from `upstream` with the client's `params`, its arguments and its messages through
-// `guard`.
+// The get of prompt `prompt` from `upstream`, its arguments and messages through `guard`.
 const get = Effect.fnUntraced(function*(
   upstream: Upstreams.Upstream,
   guard: Guard,

@@ -1,16 +1,12 @@
 /**
  * A call's response stream resumed where its server ended it. In Streamable HTTP (2025-11-25, "Resumability and
- * Redelivery") a server may end the SSE stream of a POST before the response, once it sent an event with an id (a
- * priming event, its id and no data), and send the response on the stream its client opens again: a `GET` with that id
- * as `Last-Event-ID`, after the `retry` the server set (the suite's reference server's `test_reconnection` does, to
- * poll). `effect/ai`'s `McpClient` does not resume: it fails the request ("MCP response ended before the terminal
- * response"). So the gateway does, beneath it (`resuming`, by which `relay.ts`' tap reads a POST's stream, each event
- * decoded once for both): the stream of a POST of a request that ends without the request's response, after an event
- * with an id, goes on with the events of the `GET` that resumes it, in the one response `McpClient` reads, as often as
- * the server ends it so, each after its `retry` (`defaultRetry` when it set none), at most `maxResumptions` times; the
- * request's own bound (its `call_timeout`) bounds the time. A stream cut (a failure rather than an end), or ended
- * inside an event, is not resumed. A `GET` the server answers with anything but a stream ends the request with that
- * answer (`refusal`): the server answered, so it is not down.
+ * Redelivery") a server may end a POST's SSE stream before the response, once it sent an event with an id, and send
+ * the response on the stream its client opens again (a `GET` with that `Last-Event-ID`, after the server's `retry`).
+ * `effect/ai`'s `McpClient` does not resume: it fails the request ("MCP response ended before the terminal response").
+ * So the gateway resumes beneath it (`resuming`), within the one response `McpClient` reads, at most `maxResumptions`
+ * times, bounded in time by the request's `call_timeout`. A stream cut (a failure rather than an end), or ended inside
+ * an event, is not resumed. A `GET` answered with anything but a stream ends the request with that answer (`refusal`):
+ * the server answered, so it is not down.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

@@ -1,10 +1,8 @@
 /**
  * Requests the gateway sends an upstream on its `McpClient`'s own transport, for what `McpClient` does not send: a
  * `tools/call` carrying `_meta` (the caller's trace, `trace.ts`) and `resources/templates/list`. Each goes through the
- * transport as `McpClient`'s requests do (so an interrupted one is cancelled upstream with
- * `notifications/cancelled`), with an id of the gateway's own (`gateway-<n>`, never one of `McpClient`'s numbers),
- * and its result is decoded with `effect/ai`'s schema of that result (a call's, or a 2026-07-28 server's multi
- * round-trip result: `CallResult`).
+ * transport as `McpClient`'s do, so that an interrupted one is cancelled upstream, with an id of the gateway's own
+ * (`gateway-<n>`, never one of `McpClient`'s numbers).
  */
 import type * as McpClient from "effect/ai/McpClient"
 import * as McpClientError from "effect/ai/McpClientError"
@@ -120,10 +118,7 @@ function withMeta(meta: Readonly<Record<string, unknown>>) {
 // As `McpClient`'s own lists: at most this many pages.
 const maxPages = 100
 
-/**
- * Every resource template of the server on `transport`, page after page, within `timeout`; none from a server that
- * has no such method (one without resources).
- */
+/** Every resource template of the server on `transport`, within `timeout`; none from a server without the method. */
 export const listTemplates = Effect.fnUntraced(function*(
   transport: McpClient.Transport,
   _timeout: Duration.Duration,

@@ -1,37 +1,18 @@
 /**
  * An upstream's requests of its client during a call (`sampling/createMessage`, `elicitation/create`, `roots/list`),
- * relayed to the client that made the call and its answer sent back. `effect/ai`'s `McpClient` answers every request
- * a server sends itself (a ping, else "method not found") and declares no capability of a client, so the gateway works
- * beneath it: its upstream connection declares the three (`declaring`), what the server sends is read by `relay.ts`,
- * which notes a request of the call it belongs to (`Asked`), and the reply `McpClient` then sends the server for
- * it is replaced by the calling client's own answer: in the body of the POST for an HTTP server (`answering`), as the
- * line written on a stdio server's input (`answeringLines`). The client is asked through its endpoint
- * (`McpServerClient`'s reverse client, on the call's own response stream, with the endpoint's request id), awaited at
- * most `askTimeout`.
+ * relayed to the client that made the call. `effect/ai`'s `McpClient` answers every server request itself and declares
+ * no client capability, so the gateway works beneath it: the upstream connection, which serves every caller, declares
+ * all three (`declaring`), `relay.ts` ties each request to its call (`Asked`), and `McpClient`'s reply is replaced by
+ * that call's client's answer (`answering` over HTTP, `answeringLines` over stdio), held to what that client declared.
+ * A request that cannot be tied to one call (a stdio server's with several calls in flight, one on an HTTP server's
+ * standalone stream: `refusing`) is answered -32601. `McpClient` reads a call's stream one message at a time and waits
+ * for its reply, so a call has at most one request of its server outstanding.
  *
- * A request is relayed only when it can be tied to one call whose client declared the capability in its own
- * `initialize`: for an HTTP server, one that came on that call's response stream; for a stdio server, whose one output
- * is every call's, one that came while that call was the only one in flight on it. Any other (a client without the
- * capability, a stdio server's with no call or several in flight) keeps `McpClient`'s own answer: error -32601, method
- * not found, as one on an HTTP server's standalone stream, which `McpClient` does not read, is given here
- * (`refusing`). `McpClient` reads an HTTP response stream one message at a time and waits for its reply to be sent,
- * so a call has at most one request of its server outstanding at once. A client's error answer goes back as it gave
- * it; no answer in time is error -32603. The one connection serves every caller, so it declares all three and each
- * request is held to what its call's client declared; a 2026-07-28 client's call whose server asks for what the client
- * did not declare ends with the protocol's error for that (`Undeclared`, docs/mcp.md "Requests").
- *
- * Progress and cancellation pass both ways. `McpServer` neither tells the gateway the id it sends a client a request
- * under nor passes on what a client posts about one (its `notifications/progress`, its `notifications/cancelled`), so
- * the endpoint's POSTs are read beneath it (`served`): the relayed request is seen on the call's response stream as it
- * goes out, its id noted (one at a time on a call's stream, so each id is its own request's) and a progress token of
- * the gateway's own put in its `_meta` when its server asked for progress; a client's progress of that token goes to
- * the server under the server's token, and a client's cancel of that id answers the server's request with an error.
- * A server's own cancel of its request (`cancelled`) stops the wait, which `McpServer` tells the client as a
- * `notifications/cancelled` of the id it was sent, and the server is answered nothing.
- *
- * A 2026-07-28 server sends no request: it is told in each call what the call's client declared (`declaredOf`), and
- * asks for input in a multi round-trip result, which a 2026-07-28 client gets itself and a 2025-11-25 client is asked
- * here, request by request, the call carried to its end (`carried`).
+ * `McpServer` neither tells the gateway the id it sends a client a request under nor passes on the client's progress
+ * or cancel of it, so the endpoint's POSTs are read beneath it (`served`). A 2026-07-28 server sends no request but
+ * asks for input in a multi round-trip result, which a 2025-11-25 client is asked here request by request (`carried`).
+ * A 2026-07-28 client's call whose server asks for what the client did not declare ends with the protocol's error
+ * (`Undeclared`, docs/mcp.md "Requests").
  */
 import type * as McpClient from "effect/ai/McpClient"
 import * as McpSchema from "effect/ai/McpSchema"
@@ -298,12 +279,10 @@ function inputRequest(method: Method, params: unknown): McpSchema.McpInputReques
 }
 
 /**
- * How a call's client is asked its server's requests: through `client` (the endpoint's, for the request being
- * handled, in `context`), for the capabilities it declared, on the POST's response stream `outbound` notes; `undefined`
- * when it declared none of them (nothing is relayed). A client on the 2026-07-28 revision, which has no request of a
- * server to its client outside a multi round-trip result (which the gateway does not make), is answered for each it
- * declared with an error naming why; a request for what it did not declare is told to its call (`undeclared`), which
- * ends with the protocol's error for that (the server's request is answered -32601 meanwhile).
+ * How a call's client is asked its server's requests: through `client`, on the POST's response stream `outbound`
+ * notes, for the capabilities it declared (`undefined` when none). A 2026-07-28 client has no request of a server
+ * outside a multi round-trip result, which the gateway does not make: one it declared is answered with an error naming
+ * why; one it did not is told to its call (`undeclared`), ending with the protocol's error (its server gets -32601).
  */
 export function asker(
   client: McpSchema.McpServerClient["Service"] | undefined,
@@ -369,11 +348,9 @@ export const maxRounds = 10
 const noProgress: Send = () => Effect.void
 
 /**
- * A call of a 2026-07-28 server (`send`, given what it carries on) carried to its end for a client that is asked its
- * server's requests by the gateway (`ask`: a 2025-11-25 session's, or none when it declared none): each input request
- * of a multi round-trip result asked of it as the server's request would be (`ask` holds it to what it declared), and
- * the call sent again with the answers and the state, at most `maxRounds` times. An input request it cannot answer
- * fails the call with why.
+ * A call of a 2026-07-28 server carried to its end for a client the gateway asks its server's requests (`ask`, held to
+ * what it declared): each input request of a multi round-trip result is asked of it, and the call sent again with the
+ * answers and the state, at most `maxRounds` times. An input request it cannot answer fails the call with why.
  */
 export const carried = Effect.fnUntraced(function*<E, R>(
   send: (continuation: Continuation) => Effect.Effect<McpSchema.CallToolResult | McpSchema.InputRequired, E, R>,
@@ -471,10 +448,9 @@ export function answering(http: HttpClient.HttpClient, requests: Requests): Http
 }
 
 /**
- * A stdio server's input (`stdin`), owned beneath `McpClient`: what `McpClient` writes passes on line by line, but
- * its reply to a request `requests` holds, held back, is written as the calling client's answer once it comes (asked
- * from a fiber of `scope`, the process's, so the other calls' messages are not held behind it; nothing when the server
- * cancelled the request meanwhile). The server's input is closed when `McpClient`'s is; once writing to it failed,
+ * A stdio server's input (`stdin`) beneath `McpClient`: its lines pass on, but its reply to a request `requests` holds
+ * is replaced by the calling client's answer once it comes (asked from a fiber of `scope`, so that other calls'
+ * messages are not held behind it; nothing when the server cancelled meanwhile). Once a write to the server failed,
  * `McpClient`'s writes fail with its error.
  */
 export const answeringLines = Effect.fnUntraced(function*<E>(

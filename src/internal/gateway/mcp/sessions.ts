@@ -1,34 +1,14 @@
 /**
- * MCP sessions (the 2025-11-25 revision's `Mcp-Session-Id`) that any gateway instance answers, and that outlive a
- * reload. `McpServer` keeps its sessions in the memory of one configuration's endpoint; the gateway records each
- * session it starts (its id, its path, its caller's key and the client's `initialize` parameters) in a store the
- * instances share, the service `SessionStore`: the gateway's database (`layerSql`), else this process's memory
- * (`layerMemory`), with what the session subscribes to (`subscriptions.ts`); both keep one contract
- * (`test/contract/mcpSessions.ts`).
- *
- * A request naming a session this configuration's endpoint does not hold (made on another instance, or before a reload)
- * starts one there as the client started it (the recorded `initialize` and `notifications/initialized`), once however
- * many of its requests come at once, and is answered through it under the id the client holds. What a session set while
- * it lasted (a `logging/setLevel`) is the instance's own; the tool rule is read per request anyway, and the upstreams'
- * sessions are the gateway's own, per instance.
- *
- * The store is read at every request naming a session, so that one record says whether it lasts: its client's
- * `DELETE` (at any instance; one that does not hold it ends the record without starting it, unless the `DELETE` names
- * another protocol version than the session's) removes it, and an instance that still holds it lets go of it (its
- * subscriptions released) at the next request naming it, or at its sweep of the sessions it holds (a timer, every
- * minute while the configuration is served), the request answered 404 on every instance, as the protocol has a
- * server say that a session ended. A session is answered only on its path
- * and for its caller's key (a session id alone is no credential), and for a day from its start (`maxAge`): after that
- * it is forgotten with its subscriptions, and the client starts a new one. A store that cannot be read leaves a
- * session answered where it is held; a session whose start could not be recorded is answered where it is held (the
- * store's having no record of it does not end it), and one whose subscription could not be recorded no longer takes
- * the store's subscriptions (they would undo it).
- *
- * Sessions are bounded per key and in all, by count and by the bytes of their records (`Bounds`, `admit`: written once
- * over each store's steps, in its one transaction): a new one past a bound lets go of the idlest (no request named it
- * for `idleAfter`; each request notes its session used), its own key's first (`Bounds`), else is refused, naming the
- * bound; one whose store failed is bounded the same way in this instance's memory. A record keeps of the client's
- * `initialize` only what starting the session again needs, and a caller whose rule allows nothing opens none.
+ * MCP sessions (`Mcp-Session-Id`, revision 2025-11-25) that any gateway instance answers and that outlive a reload.
+ * `McpServer` keeps sessions in one endpoint's memory, so the gateway records each it starts (its path, its caller's
+ * key, the client's `initialize`) in the shared `SessionStore` (`layerSql`, else `layerMemory`; one contract,
+ * `test/contract/mcpSessions.ts`), and an instance that does not hold a session named to it starts it again as the
+ * client did, once however many of its requests come at once (what a session set, a `logging/setLevel`, stays with the
+ * instance; the tool rule is read per request anyway). The store is read at every request naming a session, so that
+ * one record says whether it lasts: a `DELETE` at any instance ends it everywhere (404, as the protocol has a server
+ * say a session ended). A session is answered only on its path and for its caller's key (its id is no credential),
+ * for `maxAge`; a store that fails leaves it answered where it is held. Sessions are bounded per key and in all
+ * (`Bounds`, `admit`).
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -66,21 +46,13 @@ export interface Session {
   readonly startedAt: number
 }
 
-/**
- * A session as the store holds it: as it started, when a request last named it (`touch`), and the URIs it subscribes
- * to (as it subscribed by them).
- */
+/** A stored session, with when a request last named it (`touch`) and the URIs it subscribes to, as it named them. */
 export interface Recorded extends Session {
   readonly usedAt: number
   readonly subscribed: ReadonlyArray<string>
 }
 
-/**
- * How many sessions, and how many bytes of their records (`sizeOf`), the store keeps: of one key, and of all. A new
- * session past a bound lets go of the least recently used idle one, one no request named for `idleAfter`, to make
- * room: for a key's bound, its key's; for all sessions', its key's first, then one of a key past its share (the bounds
- * split evenly among the keys holding sessions), and only then anyone's. When none is idle, it is refused.
- */
+/** How many sessions, and bytes of their records (`sizeOf`), the store keeps per key and in all (`admit`). */
 export interface Bounds {
   readonly maxSessions: number
   readonly maxKeySessions: number
@@ -132,19 +104,15 @@ export type Admitted =
   | { readonly _tag: "Kept"; readonly letGo: ReadonlyArray<string> }
   | { readonly _tag: "Refused"; readonly full: Full }
 
-/**
- * Whose sessions a new one may take the place of: one key's (`null` on a gateway without keys), those of the keys that
- * hold more than `count` sessions or `bytes` of them (their share), or anyone's.
- */
+/** Whose sessions a new one may take the place of: one key's, those of keys past their share, or anyone's. */
 type Among =
   | { readonly _tag: "Key"; readonly caller: string | null }
   | { readonly _tag: "PastShare"; readonly count: number; readonly bytes: number }
   | { readonly _tag: "Anyone" }
 
 /**
- * A save's steps, as one store takes them in one transaction: the sessions and bytes recorded (of `caller`, or of all
- * when `caller` is `undefined`), how many keys hold sessions (those of no key counted as one), the one session `among`
- * least recently used and idle since `before` (other than `except`), and the end of one.
+ * The steps `admit` takes, each store's own, within one save's transaction. `held(undefined)` counts all sessions;
+ * `holders` counts the sessions of no key as one key.
  */
 interface Room<E> {
   readonly held: (
@@ -155,9 +123,9 @@ interface Room<E> {
   readonly remove: (id: string) => Effect.Effect<void, E>
 }
 
-// Whose idle session makes room past `scope`'s bound, in turn: a key's own for its bound; for all sessions', the new
-// session's key's own first (it makes room without costing another key), then those of keys past an even share of the
-// bound among the keys holding sessions, and anyone's last (docs/mcp.md, "Session bounds").
+// Whose idle session makes room past `scope`'s bound, in turn: a key's own for its bound; for the whole, the new
+// session's key's first (that costs no other key), then those of keys past an even share of the bound, anyone's
+// last (docs/mcp.md, "Session bounds").
 function amongFor<E>(
   room: Room<E>,
   scope: { readonly caller: string | null | undefined; readonly count: number; readonly bytes: number },
@@ -189,9 +157,8 @@ function firstIdlest<E>(
   })
 }
 
-// `session`, just recorded, kept within `bounds`: the idlest sessions let go of (its key's for its key's bounds, then
-// for the whole in the order `amongFor` gives), the ids of those let go of; or, when none is idle (or its record alone
-// is past its key's bytes), refused, the store to undo what it did. Written once, over any store's `Room`.
+// Keeps `session`, just recorded, within `bounds` by letting go of idle sessions in `amongFor`'s order (their ids
+// returned); else refuses it, for the store to undo its write. Written once, over any store's `Room`.
 const admit = <E>(
   room: Room<E>,
   session: Session,
@@ -242,18 +209,12 @@ export const maxAge = Duration.days(1)
 
 /** Where sessions are recorded. */
 export interface Store {
-  /**
-   * Records `session` within `bounds` (`admit`, at its start's time), and forgets those started before `before`, with
-   * their subscriptions: what it let go of to make room, or the bound that refused it.
-   */
+  /** Records `session` within `bounds` (`admit`), first forgetting the sessions started before `before`. */
   readonly save: (session: Session, before: number, bounds: Bounds) => Effect.Effect<Admitted, StoreUnavailableError>
   readonly read: (id: string) => Effect.Effect<Recorded | undefined, StoreUnavailableError>
   /** Notes that a request named the session `id` at `at`; nothing for a session not recorded. */
   readonly touch: (id: string, at: number) => Effect.Effect<void, StoreUnavailableError>
-  /**
-   * Notes that the session `id` subscribes (`subscribed`) or no longer subscribes to the resource it names `uri`;
-   * nothing for a session not recorded.
-   */
+  /** Notes that session `id` subscribes to `uri`, or no longer does; nothing for a session not recorded. */
   readonly subscribe: (id: string, uri: string, subscribed: boolean) => Effect.Effect<void, StoreUnavailableError>
   /** Forgets the session `id` and its subscriptions: its client ended it. */
   readonly end: (id: string) => Effect.Effect<void, StoreUnavailableError>
@@ -384,10 +345,7 @@ export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (
   }
 })
 
-/**
- * Sessions in the gateway's database (the `mcp_sessions` table, their subscriptions in `mcp_subscriptions`), which
- * every instance on it shares.
- */
+/** Sessions in the database (`mcp_sessions`, subscriptions in `mcp_subscriptions`), shared by every instance on it. */
 export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.effect(
   SessionStore,
   Effect.map(Sql.Database, ({ bounds, sql }): Store => {
@@ -530,26 +488,20 @@ export interface Asked {
 
 /** The sessions of one configuration's endpoints, over the store every configuration shares. */
 export interface Sessions {
-  /**
-   * The endpoint's answer to `asked`, under the session its client holds, wherever it started (one it starts
-   * recorded).
-   */
+  /** The endpoint's answer to `asked` in the session its client holds, wherever that started; a new one is recorded. */
   readonly answer: (asked: Asked) => Answer
 }
 
-/**
- * How often an instance looks over the sessions it holds for those to let go of (`make`): a minute. A test provides a
- * shorter one to see the sweep without waiting for it.
- */
+/** How often an instance sweeps the sessions it holds (`make`); a test shortens it to see a sweep without waiting. */
 export const SweepEvery = Context.Reference<Duration.Duration>("effect-llm-router/gateway/mcp/SweepEvery", {
   defaultValue: () => Duration.minutes(1)
 })
 
 const sessionHeader = "mcp-session-id"
 
-// A session this configuration's endpoint holds: its id there, the path and key it is answered for, its start, and
-// whether the store has it whole: `saved` false when its start could not be recorded (the store has no record of it,
-// and this instance answers it), `takes` false when a write of it failed (the store's subscriptions are not taken).
+// A session this endpoint holds, by the id its client holds: `saved` false when its start could not be recorded (only
+// this instance answers it), `takes` false when a write of it failed (the store's subscriptions, which would undo it,
+// are not taken).
 interface Held {
   readonly local: string
   readonly path: string
@@ -559,9 +511,8 @@ interface Held {
   readonly takes: boolean
 }
 
-// The `params` of a JSON-RPC `initialize` in `text` that a session is started again with, as JSON (its revision, the
-// client's capabilities and identity: what `McpServer` keeps of it); `undefined` for anything else. Nothing else a
-// client sends is kept: a record holds what answering the session needs, not what the client chose to send.
+// The `params` of an `initialize` in `text` that starting its session again needs (what `McpServer` keeps of it), as
+// JSON. The rest is not kept: a record holds what answering needs, not what the client chose to send.
 function initializeOf(text: string): string | undefined {
   const message = parseJsonObject(text)
   if (message?.["method"] !== "initialize") return undefined
@@ -632,10 +583,9 @@ function posted(path: string, message: object, session?: string) {
   })
 }
 
-// A web handler of `answer` in the context of the fiber that makes it (a request's, or the sweep's), for the requests
-// the gateway makes of its own endpoint (starting a session again, ending one): answered as requests of their own,
-// with their own response handlers (`McpServer` names a session it starts in the response to `initialize`, which is
-// not the client's).
+// A web handler of `answer` in the current fiber's context, for the requests the gateway makes of its own endpoint
+// (restarting or ending a session), with their own response handlers: `McpServer` names a session it starts in the
+// response to `initialize`, which is not the client's.
 const handlerOf = (answer: Answer, session: Subscriptions.Named | undefined) =>
   Effect.map(
     Effect.context<never>(),
@@ -673,13 +623,11 @@ const restart = Effect.fnUntraced(function*(endpoint: Answer, session: Session) 
   return holding
 })
 
-// The session this configuration's endpoint holds for the client's session `session`: the one it holds, else the
-// one the restart under way gives, else one it restarts. A restart runs in the configuration's scope, not in the
-// request that began it: a client that leaves stops waiting for it, but does not cut it short (a start cut short
-// would leave the endpoint a session nobody holds or ends; finished, it is held for the next request). One that has
-// not started the session within `restartWithin` gives none (the requests waiting are answered 404, and the next
-// starts it again). The restart is noted as under way before anything else can run, and its outcome is given to
-// whoever waits for it however it ends (in a scope already closed, it is interrupted at once).
+// The session held for the client's `session`: the one held, else the restart under way, else a new restart. A
+// restart runs in the configuration's scope, not the request's: a client that leaves stops waiting but does not cut it
+// short (a start cut short would leave a session nobody holds or ends). One not done within `restartWithin` gives none
+// (the waiting requests are answered 404; the next starts it again). It is noted under way before anything else can
+// run, and its outcome reaches every waiter however it ends.
 function makeHolding(
   endpoint: Answer,
   held: Map<string, Held>,
@@ -728,8 +676,7 @@ const close = Effect.fnUntraced(function*(endpoint: Answer, id: string, path: st
   })
 })
 
-// `session` saved in `store` within `bounds`, else (the store failed) in this instance's memory, `unsaved`; `saved`
-// says which.
+// `session` saved in `store` within `bounds`, else (the store failed) in this instance's memory, `unsaved`.
 const saving = (
   store: Store,
   unsaved: Store,
@@ -823,8 +770,7 @@ const starting = (
       const initialize = initializeOf(read.success)
       if (initialize !== undefined) return toolless(read.success)
     }
-    // The body is kept by the request, which the endpoint reads it from again (or refuses, when it could not be
-    // read).
+    // The request keeps its body, so the endpoint reads it again (or refuses it, when it could not be read).
     const response = yield* Effect.provideService(endpoint, HttpServerRequest.HttpServerRequest, asked.request)
     if (read._tag === "Success") {
       yield* Effect.provideService(
@@ -837,10 +783,8 @@ const starting = (
   })
 
 /**
- * The sessions of one configuration's endpoint `endpoint` over `store`, within `bounds`: what it holds, by the ids
- * their clients hold, looked over every `SweepEvery` for as long as the scope is open (the configuration is served);
- * `version` is the version of a session's subscriptions (`Subscriptions.version`), which a read of the store is
- * stamped with.
+ * The sessions of one configuration's `endpoint` over `store`, within `bounds`, swept every `SweepEvery` while the
+ * configuration is served. `version` (`Subscriptions.version`) stamps each read of the store.
  */
 export const make = Effect.fnUntraced(function*(
   store: Store,
@@ -850,8 +794,7 @@ export const make = Effect.fnUntraced(function*(
 ) {
   // The session this configuration's endpoint holds for each session id a client holds, with whose it is.
   const held = new Map<string, Held>()
-  // The sessions held here whose start the store could not record, within the same bounds (in memory: its operations
-  // do not fail).
+  // Sessions whose start the store could not record, bounded the same way in memory (whose operations do not fail).
   const unsaved = yield* Effect.provide(SessionStore, layerMemory)
   const scope = yield* Effect.scope
 
@@ -885,11 +828,9 @@ export const make = Effect.fnUntraced(function*(
     )
   }
 
-  // The answer to a request that names session `id`: through the session this configuration holds for it (started
-  // again from the store when it holds none), when the store has it for `asked`'s path and key and it is not past
-  // `maxAge`. A session the store cannot be read for, or has no record of because its start could not be recorded, is
-  // answered when this configuration holds it. A `DELETE` of one it does not hold ends it in the store only (unless it
-  // names another protocol version than the session's: `endsAsStarted`).
+  // The answer to a request naming session `id`, through the session held for it (restarted when none is), when the
+  // store has it for this path and key within `maxAge`. When the store cannot be read, or never recorded the session's
+  // start, it is answered as held here. A `DELETE` of a session not held ends only its record (see `endsAsStarted`).
   const within = (asked: Asked, id: string) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -939,10 +880,9 @@ export const make = Effect.fnUntraced(function*(
       return response
     })
 
-  // Records the session `response` names (its `initialize`'s `params` in `text`), as it is sent: `McpServer` names it
-  // in a handler of the response, which runs before this one. Within `bounds`: the sessions let go of to make room are
-  // let go of here (another instance holding one lets go of it at its next request or sweep); a session past them is
-  // ended here and refused.
+  // Records the session `response` names, as it is sent: `McpServer` names it in a response handler that runs before
+  // this one. Sessions let go of to make room are let go of here (other instances do so at their next request or
+  // sweep); a session past the bounds is ended here and refused.
   const record = (asked: Asked, text: string) => (response: HttpServerResponse.HttpServerResponse) =>
     Effect.gen(function*() {
       const id = response.headers[sessionHeader]
@@ -992,11 +932,10 @@ function unknown() {
   return HttpServerResponse.empty({ status: 404 })
 }
 
-// Whether `asked`, a `DELETE` of `session`, is one `McpServer` would take: its `MCP-Protocol-Version`, when it names
-// one, the one the session's client asked for. Another is answered by `McpServer`, through the session started again
-// (400 when it is not the version negotiated; a session of a revision that has no such header ends all the same). A
-// client that asked for a version `McpServer` does not speak, and names it again, is answered 204 where `McpServer`
-// would answer 400: the record keeps the version asked for, not the one negotiated.
+// Whether `McpServer` would take `asked`, a `DELETE` of `session`: its `MCP-Protocol-Version`, when named, is the one
+// the session's client asked for. Any other goes through the restarted session (400 unless it is the negotiated one;
+// a revision without the header ends all the same). A client that asked for a version `McpServer` does not speak gets
+// 204 where `McpServer` would answer 400: the record keeps the version asked for, not the one negotiated.
 function endsAsStarted(asked: Asked, session: Session): boolean {
   const version = asked.request.headers["mcp-protocol-version"]
   return version === undefined ||

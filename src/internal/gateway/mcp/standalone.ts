@@ -1,12 +1,10 @@
 /**
- * The standalone stream of a 2025-11-25 session (the `GET` a client opens after `initialize`, which `McpServer`
- * answers 405), answered by the gateway: the changes of what its endpoint serves, as `notifications/*\/list_changed`
- * events, each with an id, and the ones a client missed replayed when it comes back with `Last-Event-ID` (Streamable
- * HTTP's "Resumability and Redelivery" in the MCP specification, 2025-11-25 revision). The changes are kept in one
- * journal per configuration (the last `journalSize`, the same for every session: each stream is the journal filtered by
- * its path and its key's rule), so a session's stream replays exactly what it would have been sent. A client whose last
- * id the journal no longer holds (another configuration's, another instance's, or older than it keeps) is told every
- * list changed, so it lists again (docs/mcp.md).
+ * The standalone stream of a 2025-11-25 session (the `GET` a client opens after `initialize`, which `McpServer` answers
+ * 405), answered by the gateway: the changes of what its endpoint serves as `list_changed` events with ids, those a
+ * client missed replayed on `Last-Event-ID` (MCP Streamable HTTP, "Resumability and Redelivery"). One journal per
+ * configuration keeps the last `journalSize` changes, each stream the journal filtered by its path and its key's rule,
+ * so that a stream replays exactly what it would have been sent. A client whose last id the journal no longer holds
+ * (another configuration's or instance's, or too old) is told every list changed, so it lists again (docs/mcp.md).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -24,11 +22,7 @@ export const listChangedMethods = [
   "notifications/resources/list_changed"
 ] as const
 
-/**
- * A change of what the endpoints at `paths` serve (the notification that tells it, and the names it concerns), or of
- * a resource that sessions subscribed to (`subscriptions.ts`): the URI each of those sessions (by the id its endpoint
- * gave it) subscribed to it by, and its qualified name.
- */
+/** A change of what the endpoints at `paths` serve, or of a resource sessions subscribed to (`subscriptions.ts`). */
 export type Change = ListChange | Updated
 
 /** A change of what the endpoints at `paths` serve. */
@@ -114,10 +108,7 @@ const standaloneFor = Duration.seconds(10)
 export interface Changes {
   /** Numbers and keeps `change`, and tells every stream open. */
   readonly publish: (change: Change) => Effect.Effect<void>
-  /**
-   * The standalone stream of a session of the endpoint at `path`, whose key's rule is `rule`, on the protocol revision
-   * `revision` (its `mcp-protocol-version` header).
-   */
+  /** The standalone stream of a session at `path`, for its key's `rule`, on `revision` (its `mcp-protocol-version`). */
   readonly open: (
     path: string,
     rule: Allow.Rule,

@@ -1,9 +1,8 @@
 /**
- * A stdio MCP server's standard error, written to the gateway's log line by line: each line cut at `maxLineChars`,
- * at most `linesPerSecond` lines a second (bursts of `lineBurst`; the lines past it are dropped and counted in the
- * next line logged), and every credential the gateway holds for its servers masked (`credentials.ts`, the one mask of
- * what a caller receives too), so a secret the gateway gave it does not reach the log even when the server prints it.
- * The limit is the project's `RateLimiter`.
+ * A stdio MCP server's standard error, written to the gateway's log line by line, each line cut at `maxLineChars` and
+ * rate-limited by the project's `RateLimiter` (the lines past it counted in the next line logged), with every
+ * credential the gateway holds masked (`credentials.ts`), so that a secret it gave the server stays out of the log even
+ * when the server prints it.
  */
 import * as Effect from "effect/Effect"
 import * as RateLimiter from "../../../RateLimiter.js"

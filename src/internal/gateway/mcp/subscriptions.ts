@@ -1,17 +1,12 @@
 /**
- * Resource subscriptions (`resources/subscribe`, `resources/unsubscribe`) of the 2025-11-25 sessions of one
- * configuration's endpoints, passed to the upstreams that have the resources. `McpServer` takes no subscription on
- * HTTP, so the endpoint answers the two methods itself (`endpoint.ts`). What a session subscribes to is recorded with
- * the session (`sessions.ts`), in the store every instance shares; each instance subscribes upstream for the sessions
- * it holds, taking a session's recorded subscriptions each time it answers a request of it (`take`), and after a
- * reload likewise. An upstream resource is subscribed to upstream once per instance, however many sessions it holds
- * subscribe to it (the `Table` counts them), and unsubscribed from when the last of them unsubscribes or ends; it is
- * subscribed to again on each new connection to its server (a restart, a server that was down answering, a session
- * the server forgot). A change the server tells (`notifications/resources/updated`) goes to the sessions subscribed to
- * that URI only, each under the URI it subscribed by (`/mcp` serves a resource as `mcp://<server>/<its URI>`:
- * `resources.ts`), on its standalone stream, through the journal that stream replays from (`standalone.ts`). A
- * session may subscribe only to what it may read (a resource listed, or read through a template), and what it may not
- * is answered as what does not exist.
+ * Resource subscriptions of one configuration's 2025-11-25 sessions, passed to the upstreams that have the resources.
+ * `McpServer` takes no subscription over HTTP, so the endpoint answers `resources/subscribe` and `unsubscribe` itself.
+ * A session's subscriptions are recorded with it in the shared store (`sessions.ts`); each instance subscribes upstream
+ * for the sessions it holds, taking a session's recorded subscriptions at each request of it (`take`). A resource is
+ * subscribed to upstream once per instance however many sessions subscribe (`Table`), unsubscribed with the last, and
+ * subscribed again on each new connection to its server. A change the server tells goes only to the sessions
+ * subscribed, under the URI each subscribed by (`resources.ts`), on its standalone stream (`standalone.ts`). A session
+ * may subscribe only to what it may read; anything else is answered as what does not exist.
  */
 import * as McpSchema from "effect/ai/McpSchema"
 import * as Data from "effect/Data"
@@ -103,10 +98,7 @@ export function drop(table: Table, session: string): ReadonlyArray<{ readonly se
   return last
 }
 
-/**
- * What `session` subscribes to in `table` that `uris` (URIs as it subscribed by them) no longer holds: the keys of
- * those resources.
- */
+/** The keys of what `session` subscribes to in `table` that `uris` (as it subscribed by them) no longer holds. */
 export function stale(table: Table, session: string, uris: ReadonlyArray<string>): ReadonlyArray<string> {
   return [...table.sessions.get(session) ?? []].filter((key) =>
     !uris.includes(table.resources.get(key)!.sessions.get(session)!.uri)
@@ -126,10 +118,9 @@ export function subscribedIn(table: Table, session: string): ReadonlyArray<strin
 
 /**
  * The changes of the sessions' subscriptions, counted so that a read of the store made before a change of its session
- * is not taken: one count raised by every change and every end, each session's latest change, and the count at the
- * latest end of any session, which stands for every session without an entry. A session's entry is forgotten when it
- * ends, so nothing is kept of the sessions gone; a read of a session without an entry made before another session's
- * end is not taken (its next request takes it).
+ * is not taken: one count raised by every change and end, each session's latest change, and the count at the latest
+ * end, which stands for every session without an entry (an ended session's entry is forgotten, so nothing of it is
+ * kept; a read made before another session's end is not taken, and its next request takes it).
  */
 export interface Changes {
   /** The version of `session`'s subscriptions: a read stamped with it is not taken once it is another. */
@@ -221,10 +212,9 @@ export interface Subscriptions {
   /** Takes `asked` (its client answered `{}`), or why not. */
   readonly answer: (asked: Asked) => Effect.Effect<void, RpcError>
   /**
-   * Makes what `session` (of the endpoint at `path`, its key's rule `rule`) subscribes to here what the store records
-   * (`recorded`): each it lacks subscribed to, when `rule` may still read it, and each no longer recorded dropped;
-   * nothing when the session's subscriptions here changed since it was read (its next request takes it). Those it
-   * took.
+   * Makes what `session` subscribes to here what the store records (`recorded`): each it lacks subscribed to while
+   * `rule` may still read it, each no longer recorded dropped; nothing when its subscriptions here changed since the
+   * read (its next request takes it). Gives those it took.
    */
   readonly take: (
     session: string,
@@ -360,8 +350,7 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
   // Each recorded subscription `session` lacks here taken, each it has that is no longer recorded dropped: those taken.
   const take = Effect.fnUntraced(
     function*(session: string, path: string, rule: Allow.Rule, recorded: Read) {
-      // Older than a change of the session made here (a subscribe answered while it was read, or another take): not
-      // taken.
+      // Older than a change of the session made here (a subscribe answered meanwhile, or another take): not taken.
       if (recorded.version !== changes.versionOf(session)) return []
       const { uris } = recorded
       const before = subscribedIn(table, session)
@@ -451,10 +440,7 @@ function answerOf(id: string | number, error: Pick<RpcError, "code" | "message">
   )
 }
 
-/**
- * What a client of the stateless revision (a request with no session) is answered when it subscribes: there is no
- * session to tell a change on.
- */
+/** The answer to a stateless client's (no session's) subscribe: there is no session to tell a change on. */
 function statelessError(): RpcError {
   return new RpcError({
     code: unsupportedCode,
@@ -501,11 +487,9 @@ function advertising(response: HttpServerResponse.HttpServerResponse) {
 }
 
 /**
- * The answer `http` (an endpoint's `McpServer`) gives `request` to the endpoint at `path`, with the subscriptions'
- * part taken by `subscriptions` for a caller of `rule` in `session`: a session's `resources/subscribe` and
- * `resources/unsubscribe`
- * answered here (and recorded with the session), a stateless client's refused (`statelessError`), a session's
- * `DELETE` dropping its subscriptions, and an `initialize` answered advertising them.
+ * `http`'s answer (an endpoint's `McpServer`) to `request` at `path`, with the subscriptions' part taken here: a
+ * session's subscribe and unsubscribe answered and recorded, a stateless client's refused, a `DELETE` dropping the
+ * session's subscriptions, and an `initialize` answered advertising them.
  */
 export function serving(subscriptions: Subscriptions) {
   return <E, R>(

@@ -1,10 +1,9 @@
 /**
- * The supervision of a connection: one that could not be opened, or that ends (a stdio MCP server's process that
- * exits, or whose output stops; an HTTP server that a request no longer reaches), is `Down` (an ended one is closed),
- * and a new one is opened after a backoff on Effect's `Schedule` (exponential from `restartBase`, capped at
- * `restartCap`, started afresh once a connection has stayed up `stableAfter`), until one opens; then it is `Up` again.
- * A connection nobody uses is pinged (`Supervision.ping`): one that does not answer within `pingTimeout` (or its
- * interval, when shorter) has ended, as one that a request no longer reaches. Time is the `Clock`'s.
+ * The supervision of a connection: one that could not be opened or that ends (a stdio server's process exits or its
+ * output stops; an HTTP server no request reaches) is `Down`, and a new one is opened after a backoff
+ * (`restartSchedule`, started afresh once a connection stayed up `stableAfter`) until one opens. A connection is
+ * pinged, so that one gone while nobody uses it is found: no answer within `pingTimeout` is an end. Time is the
+ * `Clock`'s.
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -46,10 +45,7 @@ export interface Supervision<C> {
   readonly close: (connection: C) => Effect.Effect<void>
   /** Told of each end and failed opening, with the delay before the next attempt. */
   readonly report: (event: { readonly reason: string; readonly retryIn: Duration.Duration }) => Effect.Effect<void>
-  /**
-   * Pings an up connection `every` so long: `send` succeeds when it answered, else fails with why. None: not
-   * pinged.
-   */
+  /** Pings an up connection `every` so long: `send` succeeds when answered, else fails with why; none: not pinged. */
   readonly ping?: {
     readonly every: Duration.Duration
     readonly send: (connection: C) => Effect.Effect<void, string>

@@ -1,9 +1,8 @@
 /**
  * An upstream's response read as it passes (`relay.ts`' tap of a call's stream, `serverRequests.ts`' of a standalone
- * one): the response with its body replaced by what the tap gives on, every other field its own. Built on the Effect
- * stream the tap returns, so the body is not turned into a web `ReadableStream` and read back from it (a fiber, a web
- * stream's promises and its cancel for every response); each accessor of the body reads that stream, so whatever
- * `McpClient` reads it by passes the tap. An SSE body is decoded once for all its readers (`events`).
+ * one), its body replaced by what the tap gives on. Built on the tap's Effect stream rather than a web
+ * `ReadableStream` read back (a fiber, promises and a cancel per response); each body accessor reads that stream, so
+ * whatever `McpClient` reads passes the tap. An SSE body is decoded once for all its readers (`events`).
  */
 import * as Channel from "effect/Channel"
 import * as Effect from "effect/Effect"

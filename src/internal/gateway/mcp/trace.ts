@@ -1,10 +1,8 @@
 /**
- * The span of a proxied MCP call, after OpenTelemetry's MCP semantic conventions: `tools/call <name>` (kind client),
- * `mcp.method.name`, `gen_ai.operation.name` (`execute_tool`), `gen_ai.tool.name` (the tool's own name),
- * `llm_router.mcp_server`, `llm_router.key_id` (the caller's key id, never the key) and, when it ends,
- * `llm_router.mcp_outcome` (the outcome its metrics count). Its parent is the caller's trace: the W3C `traceparent` of
- * the request's `_meta` (the MCP convention), else of its HTTP headers. The upstream is sent the span's own
- * `traceparent` (and the caller's `tracestate`) in the call's `_meta`, so it sees the caller's trace.
+ * The span of a proxied MCP call, after OpenTelemetry's MCP semantic conventions (`tools/call <name>`, kind client;
+ * the caller's key id, never the key). Its parent is the caller's trace: the W3C `traceparent` of the request's `_meta`
+ * (the MCP convention), else of its HTTP headers. The upstream is sent the span's own `traceparent` (and the caller's
+ * `tracestate`) in the call's `_meta`, so that it sees the caller's trace.
  */
 import * as Effect from "effect/Effect"
 import * as Headers from "effect/http/Headers"

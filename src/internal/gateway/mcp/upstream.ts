@@ -1,26 +1,13 @@
 /**
- * One MCP server of the configuration, connected: over Streamable HTTP with the gateway's headers and OAuth token
- * (its credentials, never a caller's), or a program the gateway starts and speaks to over its standard input and
- * output (`effect/ai/McpClient`'s transports), in the revision its entry's `protocol` names (2025-11-25 by default).
- * Every server is spoken to declaring the capabilities of a client the gateway relays to the client of a call
- * (sampling, elicitation, roots: `serverRequests.ts`): a 2025-11-25 server's session all three, a 2026-07-28 server
- * (which declares them per request) in each call those its client declared. Its tools (those its entry's
- * `tools` takes), resources, resource templates and prompts are listed each time its connection opens (its `listing`).
- *
- * A call is bounded: its reply by `maxReplyBytes` (the transport's message limit), its time by `callTimeout` (past
- * it the call is cancelled upstream); a failure names the bound. A stdio server is supervised (`supervise.ts`): when
- * its process exits or its output stops (a reply past the bound, a line that is no JSON-RPC), it is stopped and
- * restarted with backoff, its calls meanwhile failing at once; its standard error goes to the log (`stderr.ts`). An
- * HTTP server that forgot the gateway's session (404) is initialized again and the call sent once more, as it is with
- * a fresh token after a 401 when the server has client credentials (`oauth.ts`); one that a request no longer reaches
- * (it went down) is opened again by the supervisor with backoff, and listed again when it answers; a call's stream it
- * ends before the answer is resumed (`resume.ts`), which is no sign of it going down. Every server is
- * pinged on its entry's `pingInterval` while up (`supervise.ts`), so one that goes down while nobody calls it is found;
- * one that says its lists changed (`relay.ts` reads it, an HTTP server's standalone stream opened for it: `listen.ts`)
- * is listed again on its connection; one that says a resource changed has it told (`updates`, for the sessions
- * subscribed to it: `subscriptions.ts`), and whether it takes subscriptions is read from its initialization.
- * Everything is stopped when the configuration's scope closes (its input closed, then SIGTERM), which waits for the
- * calls in flight on it.
+ * One configured MCP server, connected over Streamable HTTP with the gateway's own credentials (never a caller's), or
+ * as a program the gateway starts and speaks to over stdio, in the revision its entry's `protocol` names. What it
+ * offers is listed each time its connection opens (`listing`). A call is bounded by `maxReplyBytes` and `callTimeout`
+ * (past it, cancelled upstream); a failure names the bound. A server is supervised (`supervise.ts`): a stdio process
+ * that exits or whose output stops is restarted with backoff, an HTTP server that forgot the session (404) is
+ * initialized again and the call sent once more (after a 401, with a fresh token: `oauth.ts`), and a call's stream it
+ * ends early is resumed (`resume.ts`), which is no sign of it going down. Every server is pinged while up, so that one
+ * going down while nobody calls it is found. Closing the configuration's scope stops everything (input closed, then
+ * SIGTERM), waiting for the calls in flight.
  */
 import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
@@ -88,10 +75,7 @@ export interface Listing {
 /** The listing of a server not yet reached. */
 export const unlisted: Listing = { tools: [], resources: [], templates: [], prompts: [] }
 
-/**
- * A supervised server: its name, what it offers (as its latest connection listed it), the call of its tools, and the
- * client of its current connection (for reading the rest).
- */
+/** A supervised server: what its latest connection listed, and the calls and requests sent on its current one. */
 export interface Upstream {
   readonly name: string
   /** Its listing now (`unlisted` until it is first reached). */
@@ -99,10 +83,9 @@ export interface Upstream {
   /** Its listing now, then each one a new connection lists (a restart, a server that was down answering). */
   readonly listings: Stream.Stream<Listing>
   /**
-   * Calls `tool` with `payload`, `meta` its `_meta` (the caller's trace: `trace.ts`), on the connection's transport
-   * (`rpc.ts`), the server's progress and logs for it relayed to `listener` (`relay.ts`), a 2026-07-28 server told
-   * what `listener`'s client declared, and sent on what `continuation` carries from its multi round-trip result: the
-   * server's result as it gave it (a multi round-trip result, `InputRequired`, from a 2026-07-28 server), or why not.
+   * Calls `tool` (`rpc.ts`) with `meta` as its `_meta` (the caller's trace), relaying the server's progress and logs
+   * to `listener` (`relay.ts`); a 2026-07-28 server is told what `listener`'s client declared and given what
+   * `continuation` carries on. Gives the server's result as it gave it (`InputRequired` from a 2026-07-28 server).
    */
   readonly call: (
     tool: McpSchema.Tool,
@@ -131,10 +114,7 @@ export interface Upstream {
   readonly reopened: Stream.Stream<void>
 }
 
-/**
- * How long the gateway's start waits for a server to open: one that takes longer goes on opening, and is served from
- * when it opens.
- */
+/** How long the gateway's start waits for a server: one that takes longer goes on opening, served once it opens. */
 export const connectTimeout = Duration.seconds(10)
 
 /**
@@ -160,10 +140,7 @@ const clientInfo = { ...implementation, timeout: openTimeout }
 /** The most of what a server sends of its own that waits to be followed; past it, what comes is dropped. */
 const maxUnsolicited = 64
 
-/**
- * The most logs a server sends of its own (no call's) that go to the gateway's log in a minute; the rest are
- * counted.
- */
+/** The most logs of a server's own (no call's) that go to the gateway's log in a minute; the rest are counted. */
 export const maxStrayLogs = 20
 
 /** The most characters of a stray log's data the gateway's log keeps. */
@@ -231,10 +208,7 @@ const follow = Effect.fnUntraced(function*(
 
 const spawner = NodeChildProcessSpawner.layer.pipe(Layer.provide([NodeFileSystem.layer, NodePath.layer]))
 
-/**
- * A server's connection: its client and the client's transport (for the requests `rpc.ts` sends), the scope that
- * holds it, when it ended by itself (stdio), with why, and what the server listed on it.
- */
+/** A server's connection: its client and transport (for `rpc.ts`), its scope, its end (stdio) and its listing. */
 interface Connection {
   readonly client: McpClient.McpClient
   readonly transport: McpClient.Transport
@@ -543,10 +517,7 @@ function answered(error: McpClientError.McpClientError): boolean {
   return error.reason._tag === "HttpError" || (error.reason._tag === "ProtocolError" && error.reason.code !== undefined)
 }
 
-/**
- * `spec`'s server's resolved entry: its bounds, its token (each one it is given noted among `credentials`), its stderr
- * log.
- */
+/** `spec`'s server's resolved entry: its bounds, its token (each one noted among `credentials`), its stderr log. */
 const resolve = Effect.fnUntraced(function*(
   name: string,
   server: Gateway.McpServer,
@@ -697,10 +668,8 @@ function warnedOf(spec: Spec, opening: Option.Option<Result.Result<Connection, U
 }
 
 /**
- * `server` (named `name`) supervised for as long as the scope is open: connected and listed now if it answers within
- * `connectTimeout`, else (logged) served once it does; tried again with backoff when it fails or does not open within
- * `openTimeout`; a stdio server restarted whenever it ends,
- * an HTTP one initialized again when it forgets the session. Each connection lists the server again (`listings`). Its
+ * `server` supervised while the scope is open: connected and listed now if it answers within `connectTimeout`, else
+ * (logged) served once it does; tried again with backoff when it fails or does not open within `openTimeout`. Its
  * OAuth tokens are noted among `credentials`, which mask what it says in the gateway's log.
  */
 export const connect = Effect.fnUntraced(function*(

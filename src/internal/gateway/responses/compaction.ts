@@ -1,19 +1,14 @@
 /**
  * `POST /v1/responses/compact` (OpenAI's "Compact a response", as Codex calls it) over any deployment. A model whose
- * deployments all speak the Responses API (or a model's Responses deployments, for a body only they take) is sent the
- * body's conversation to its own `/responses/compact`, and its compacted output is answered as it came: its
- * `compaction` item is the provider's, which the next turn gives back to it. Any other model, and any model for a
- * caller with a spend limit (`passesThrough`), compacts with a call of its own: the conversation, then `prompt`, asking
- * for a summary another model can take over from (no tool may be called); the summary comes back in the `compaction`
+ * deployments all speak the Responses API (or its Responses deployments, for a body only they take) is sent the
+ * conversation to its own `/responses/compact`, its output answered as it came: the `compaction` item is the
+ * provider's, which the next turn gives back to it. Any other model, and any model for a caller with a spend limit
+ * (`passesThrough`), compacts with a call of its own (`byModel`, `prompt`); the summary comes back in the `compaction`
  * item's `encrypted_content`, sealed in the gateway's envelope (`wire/carried.ts`), which a later turn on any
- * deployment reads back as a message (`wire/openAiResponses/codec.ts`).
- * Either way the answer is a `response.compaction` object: the input's user messages, then the compaction item.
+ * deployment reads back as a message.
  *
- * A `POST /v1/responses` whose input ends with `compaction_trigger` (Codex's compaction through its built-in provider)
- * compacts alike: a model whose deployments all speak the Responses API is passed the body as it came, and answers
- * with its own `compaction` item; any other is asked for the summary as above (`triggeredHere`, `byModel`), and the
- * answer is a response whose one output item is the `compaction` item sealing it (`seal`), streamed when the body
- * asked for a stream.
+ * A `POST /v1/responses` whose input ends with `compaction_trigger` (Codex's built-in provider) compacts alike
+ * (`triggeredHere`), answered with a response whose one output item is the `compaction` item, streamed when asked.
  */
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { ChatResponse } from "../../../ChatResponse.js"
@@ -62,9 +57,8 @@ export const nothingToCompact = new Problem(
 )
 
 /**
- * The request that compacts `conversation` with the routed model: the conversation (with the body's `instructions`,
- * `request`'s messages), then `prompt`; its function tools kept, as a provider replaying their calls needs them, with
- * a choice of none.
+ * The request that compacts with the routed model: `request`'s messages (the body's `instructions` among them), then
+ * `prompt`; its function tools kept, as a provider replaying their calls needs them, with a choice of none.
  */
 export function byModel(request: ChatRequest): ChatRequest {
   const messages: Array<Message> = [...request.messages, { role: "user", content: prompt }]

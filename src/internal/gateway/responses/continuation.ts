@@ -1,15 +1,14 @@
 /**
  * The gateway's kept responses as the Responses routes use them (`routes/openAiResponses.ts`): a request's
- * conversation, its previous response's (`previous_response_id`, kept for the request's key in `StoredResponses`:
- * memory, or the shared store's Redis) before its input; a chain past the store's bounds refused before anything is
- * sent; a request continuing a response its Responses deployment keeps upstream sent there by that deployment's own
- * id (`store.ts`' `upstreamOf`), the client seeing only the gateway's ids; and a finished response kept (unless the
- * body says not to) before it is answered, so the client may name it at once, to any instance. An unknown, expired or
- * another key's response id is 404, and a shared store that cannot be read 503.
+ * conversation is its previous response's (`previous_response_id`, kept for its key in `StoredResponses`) then its
+ * input; a chain past the store's bounds is refused before anything is sent; a response its Responses deployment keeps
+ * upstream is continued there by that deployment's own id, the client seeing only the gateway's ids; a finished
+ * response is kept before it is answered, so that the client may name it at once, to any instance. An unknown, expired
+ * or another key's response id is 404, a shared store that cannot be read 503.
  *
- * A request a WebSocket carries (`responses/socket.ts`) continues the socket's own last response too (`Held`), kept
- * or not (`store: false`, as Codex sends), as the Responses API's WebSocket mode keeps it on the connection; a socket
- * holds only that one, within the bytes one kept response may take.
+ * A request on a WebSocket (`socket.ts`) also continues the socket's own last response (`Held`), kept or not
+ * (`store: false`, as Codex sends), as the Responses API's WebSocket mode keeps it on the connection; a socket holds
+ * only that one, within the bytes one kept response may take.
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"

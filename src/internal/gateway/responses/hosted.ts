@@ -1,15 +1,11 @@
 /**
- * What of a Responses body only a deployment speaking OpenAI's Responses API runs: its tools other than functions
- * (`web_search`, `file_search`, `mcp`, `computer_use_preview`, `code_interpreter`, `image_generation`, `local_shell`,
- * custom tools...), a hosted tool's `tool_choice`, and its input items of other types (those tools' calls and
- * outputs). For a model whose deployments all speak it, they go as they came (`wire/openAiResponses/codec.ts`), and so
- * they do to the Responses deployments of a model reaching both kinds (`engine.ts`). For a model that reaches only
- * other APIs, the client's tools of kinds only the Responses API has (custom tools, its tool search, an
- * `additional_tools` item's) are offered as functions (`wire/openAiResponses/clientTools.ts`); a tool OpenAI runs
- * itself (`hostedTypes`) is left out, named in the answer's `x-omitted-tools` header and the request's log line,
- * unless the request's `tool_choice` requires it or the gateway's `hosted_tools` is `"refuse"`; anything else of them
- * is refused, naming every type: a client's own tool of another type, or a call or output of one, cannot be run or
- * replayed by that deployment.
+ * What of a Responses body only a deployment speaking OpenAI's Responses API runs: tools other than functions
+ * (`web_search`, `mcp`, `code_interpreter`, custom tools...), a hosted tool's `tool_choice`, and input items of other
+ * types. A model whose deployments all speak it, or a model's Responses deployments when it reaches both kinds
+ * (`engine.ts`), get them as they came. A model reaching only other APIs is offered the client's Responses-only tools
+ * as functions (`clientTools.ts`); a tool OpenAI runs itself (`hostedTypes`) is left out, named in `x-omitted-tools`
+ * and the log line, unless `tool_choice` requires it or `hosted_tools` is `"refuse"`; anything else is refused, naming
+ * every type, as that deployment can neither run nor replay it.
  */
 import * as Result from "effect/Result"
 import type * as Gateway from "../../../Gateway.js"
@@ -85,10 +81,8 @@ export interface Served<B extends CountBody = CountBody> extends Checked<B> {
 }
 
 /**
- * What of a checked body a model reaching another API than the Responses one is sent: its client tools as functions
- * (`ClientTools.asFunctions`), and all its tools but the hosted ones (`hostedTypes`), unless `policy` is `"refuse"`; or
- * the refusal of what it cannot run (another tool type, a hosted tool the tool choice requires, an input item of
- * another type).
+ * What a model reaching another API than the Responses one is sent of a checked body: its client tools as functions and
+ * all tools but the hosted ones (unless `policy` is `"refuse"`); or the refusal of what it cannot run.
  */
 export const servedElsewhere = <B extends CountBody>(
   model: string,
@@ -119,11 +113,9 @@ export const servedElsewhere = <B extends CountBody>(
 export type ServedTo<B extends CountBody = CountBody> = Served<B> & { readonly target?: Target | undefined }
 
 /**
- * A checked body as its model is sent it, and the target sent it when it is not the model's: as it came for a model
- * whose deployments all speak the Responses API (or one admission refuses: unknown, or not the key's); for a model
- * reaching both kinds, as it came, to its Responses deployments, when the body has what only they run; for another,
- * its client tools as functions and the hosted tools left out (`servedElsewhere`), or the refusal of what it cannot
- * run.
+ * A checked body as its model is sent it, with the target when it is not the model's: as it came for a model whose
+ * deployments all speak the Responses API (or one admission refuses); to a model's Responses deployments when it
+ * reaches both kinds and the body has what only they run; for another, `servedElsewhere`.
  */
 export function served<B extends CountBody & { readonly model: string }>(
   engine: Engine,

@@ -1,18 +1,14 @@
 /**
- * The Responses API's WebSocket mode on `GET /v1/responses` (OpenAI's guide "WebSocket mode" and its reference
- * "WebSocket events"), as Codex speaks it (docs/gateway.md, "WebSocket mode"): the client opens one socket
- * (`Upgrade: websocket`, its key in `Authorization`, `OpenAI-Beta: responses_websockets=2026-02-06`) and sends each
- * request as a text frame, `{"type": "response.create", ...}` with a `POST /v1/responses` body's fields; the answer is
- * the events that request's HTTP stream has, each event's data one text frame, and a failure before the stream the
- * API's `error` event (`{"type": "error", "status": 400, "error": {...}}`). Frames are answered one at a time, in
- * order. A `generate: false` frame (a warm-up) calls no model: its input is held under a response id the next frame
- * continues by `previous_response_id`.
+ * The Responses API's WebSocket mode on `GET /v1/responses` (OpenAI's guide "WebSocket mode", reference "WebSocket
+ * events"), as Codex speaks it (docs/gateway.md, "WebSocket mode"): the client opens one socket (its key in
+ * `Authorization`, `OpenAI-Beta: responses_websockets=2026-02-06`) and sends each request as a `response.create` text
+ * frame with a `POST /v1/responses` body's fields; the answer is that request's stream events, one text frame each, a
+ * failure before the stream the API's `error` event. Frames are answered one at a time, in order. A `generate: false`
+ * frame (a warm-up) calls no model: its input is held under a response id the next frame continues.
  *
- * This module is the socket's side only: what a frame asks (`read`), the request it becomes (`requestOf`), the events
- * of the answer it got (`eventsOf`), the loop that answers each frame in turn (`serve`), and the sockets open, each
- * key's within its bound (`Sockets`). What a frame's request is answered with is the Responses route's own answer to
- * `POST /v1/responses` (`routes/openAiResponses.ts`): the same key check, budgets, guardrails, routing and fallbacks,
- * request log and metrics.
+ * This module is the socket's side only (`read`, `requestOf`, `eventsOf`, `serve`, `Sockets`); a frame's request is
+ * answered by the Responses route's own `POST /v1/responses` (`routes/openAiResponses.ts`), with the same key check,
+ * budgets, guardrails, routing, fallbacks, request log and metrics.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -148,8 +144,8 @@ const handshakeHeaders: ReadonlySet<string> = new Set([
 ])
 
 /**
- * A frame's request: `POST` on the handshake's path with its headers (its key, `Host`, `Origin`, session headers),
- * the frame's `body` as JSON.
+ * A frame's request: `POST` on the handshake's path with its headers (its key, `Host`, `Origin`, session headers), the
+ * frame's `body` as JSON.
  */
 export function requestOf(
   handshake: HttpServerRequest.HttpServerRequest,
@@ -212,10 +208,9 @@ function idleReason(idle: Duration.Duration): string {
 const goingAway = new Socket.CloseEvent(1001, "the gateway is shutting down: open a new socket and send it again")
 
 /**
- * Serves `socket` until its client closes it, it has waited `idle` for a frame (then closed, 1000, naming the
- * setting), or `stopping` is done while it waits for one (the gateway shutting down: closed, 1001): each frame
- * answered in turn by `answer`, in a scope of its own (the request's, closed once its events are sent), each event's
- * data a text frame.
+ * Serves `socket` until its client closes it, it waits `idle` for a frame (closed 1000, naming the setting), or
+ * `stopping` is done while it waits (the gateway shutting down: closed 1001); each frame answered in turn by `answer`
+ * in a scope of its own, closed once its events are sent.
  */
 export function serve<R>(
   socket: Socket.Socket,

@@ -1,28 +1,16 @@
 /**
- * The responses the gateway keeps (`store`, on by default as on OpenAI's Responses API): each one's `response`
- * object, as `GET /v1/responses/{id}` answers it, and its whole conversation (its request's messages but
- * `instructions`, which a later turn does not inherit, then its reply's), which a request naming it as its
- * `previous_response_id` continues on whichever deployment answers that one. A response is kept for `ttl` after it
- * completed; a response is its key's: with gateway keys, another key is told it does not exist, and cannot replace
- * it (its id is random: `wire/openAiResponses/writer.ts`).
+ * The responses the gateway keeps (`store`, on by default as on OpenAI's Responses API): each one's `response` object
+ * and its whole conversation (without `instructions`, which a later turn does not inherit), which a request naming it
+ * as `previous_response_id` continues on whichever deployment answers. A response is kept for `ttl` and is its key's:
+ * another key is told it does not exist and cannot replace it (its id is random: `wire/openAiResponses/writer.ts`).
+ * One a Responses deployment keeps upstream is kept with that deployment's id and key (`Upstream`), so that a request
+ * continuing it sends that deployment only the new input; any other attempt sends the whole conversation.
  *
- * A response a Responses deployment answered and keeps upstream (`store` on it) is kept with that deployment's own id
- * of it, its provider and the key that made it (`Upstream`): a request continuing it carries them as its
- * `ChatRequest.previousResponse`, so that deployment, called with that key, is sent `previous_response_id` and only
- * the new input; any other attempt (another deployment or key, after a failover) sends the whole conversation.
- *
- * The responses are bounded by the bytes they hold (an image in a conversation counts every byte of its data URL): one
- * larger than `maxResponseBytes` is not kept, and a chain of responses continued from one another ends at `maxChain`
- * responses (`responses/route.ts` refuses a request that continues it past either); one key's responses hold
- * `maxKeyBytes` at most, its own oldest going first past it, so that no key fills the store; and all of them
- * `maxBytes`, the oldest going first. One store service, `StoredResponses`, whose steps are a response's (`put`,
- * `get`, `remove`), and two layers of it, which the gateway provides as it is configured: in memory
- * (`layerStoreMemory`, read on the gateway's `Clock`), each response held as the bytes of its JSON, counted with what
- * holding them takes (`entryBytes`), so what it counts is what it holds, within `maxEntries` too, the least
- * recently used going first (the stores' one bounding algorithm, `persistence/bounded.ts`); or in the gateway's shared
- * store (`layerStoreRedis`, `responses/storeRedis.ts`), where every instance on the same Redis sees the same responses
- * and a restart of an instance loses none, the oldest put going first. Both keep one contract
- * (`test/contract/responsesStore.ts`).
+ * The responses are bounded by their bytes (`bytesOf`), per response, per chain (`maxChain`), per key (so that no key
+ * fills the store) and in all. `StoredResponses` has two layers under one contract
+ * (`test/contract/responsesStore.ts`): memory (`layerStoreMemory`, the least recently used going first, as
+ * `persistence/bounded.ts` bounds every store), or the shared Redis store (`layerStoreRedis`), which every instance
+ * sees and a restart does not lose, the oldest put going first.
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -77,10 +65,7 @@ export interface StoreOptions {
   readonly ttl?: Duration.Input | undefined
   /** In memory, how many at most. Default: 10 000. */
   readonly maxEntries?: number | undefined
-  /**
-   * How many bytes of responses (`bytesOf`) at most, in memory or Redis. Default
-   * `defaults.maxBytes`.
-   */
+  /** How many bytes of responses (`bytesOf`) at most, in memory or Redis. Default `defaults.maxBytes`. */
   readonly maxBytes?: number | undefined
   /**
    * How many bytes of one key's responses (counted as `maxBytes` counts them) at most. Default: a quarter of
@@ -168,10 +153,8 @@ export const fromHeld = (held: Uint8Array): StoredResponse | undefined =>
   Option.getOrUndefined(decodeStored(fromUtf8.decode(held)))
 
 /**
- * What a response held in memory holds beyond the bytes of its JSON (`heldOf`): its id, its entry and the map's slot
- * for it, and its buffer's own object. Measured, not computed: `bench/responsesMemory.ts` measures it, and
- * docs/performance.md gives its figures. Redis keeps beside an entry's fields its key, its hash and its places in the
- * index, counted the same (not measured there).
+ * What a response held in memory holds beyond its JSON's bytes (`heldOf`): its id, its entry, the map's slot and its
+ * buffer's object. Measured, not computed (docs/performance.md); Redis's key, hash and index places count the same.
  */
 export const entryBytes = 400
 

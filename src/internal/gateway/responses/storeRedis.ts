@@ -1,18 +1,15 @@
 /**
- * The gateway's kept responses (`responses/store.ts`'s `StoredResponses`) in its shared store: each one a Redis hash
- * (its owner, its `response` JSON, its conversation's JSON, its session, what its deployment keeps upstream, its
- * chain's length and the tools its conversation made available), none larger than the store's bound on one response,
- * under `<prefix>:responses:<id>`, with Redis' own expiry, so every instance on the same Redis reads, continues and
- * deletes the same responses, and a restart loses none. A write and a deletion check the owner in the script that
- * does them, so another key can never replace or delete a response it cannot read. An entry this version cannot read
- * counts as unknown.
+ * The gateway's kept responses (`StoredResponses`) in its shared store: each a Redis hash under
+ * `<prefix>:responses:<id>` with Redis's own expiry, so that every instance reads, continues and deletes the same
+ * responses and a restart loses none. A write and a deletion check the owner in the script that does them, so that
+ * another key can never replace or delete a response it cannot read. An entry this version cannot read counts as
+ * unknown.
  *
- * What they hold is bounded in total and per key, so that no key fills Redis (where a full Redis would refuse every
- * write of every store, every instance's limits and budgets with them): an index beside them
- * (`<prefix>:responses-index:*`) keeps each response's bytes and owner, the bytes of all and of each owner, and the
- * responses in the order they expire, which is the order they were put. A write drops the responses that expired
- * (Redis forgot their hashes, the index still counts them), then, past its owner's bound, that owner's oldest, then,
- * past the total, the oldest of all, in the same script.
+ * What they hold is bounded in total and per key, so that no key fills Redis (a full Redis refuses every write of every
+ * store, every instance's limits and budgets with them): an index (`<prefix>:responses-index:*`) keeps each response's
+ * bytes and owner, the totals, and the order they expire, which is the order they were put. A write drops the expired
+ * responses (Redis forgot their hashes; the index still counts them), then its owner's oldest past its bound, then the
+ * oldest of all past the total, in the same script.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
