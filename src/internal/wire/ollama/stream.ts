@@ -1,7 +1,7 @@
 /**
  * The Ollama `/api/chat` NDJSON stream's parser: `done: false` lines carry deltas and whole tool calls, the
- * `done: true` line `done_reason` and the counts, an `{"error": …}` line fails the stream. A body that ends without the
- * `done` line is truncated.
+ * `done: true` line `done_reason` and the counts, an `{"error": …}` line fails the stream. A body that ends without
+ * the `done` line is truncated.
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Duration from "effect/Duration"
