@@ -3,10 +3,10 @@
  * deployment's paths and at the v1 API's, answered by the Chat Completions format (`OpenAiChat`) with Azure's own
  * additions.
  *
- * - Paths: `POST /openai/deployments/{deployment}/chat/completions?api-version=...` (and `/embeddings`), the
- *   deployment standing for the body's `model` (which may be absent); without `api-version`, 404 `Resource not
- *   found`, as Azure answers. `POST /openai/v1/chat/completions` (and `/embeddings`): the deployment is the body's
- *   `model`. Deployments are the simulator's `models`.
+ * - Paths: `POST /openai/deployments/{deployment}/chat/completions?api-version=...` (and `/embeddings`), the deployment
+ *   standing for the body's `model` (which may be absent); without `api-version`, 404 `Resource not found`, as Azure
+ *   answers. `POST /openai/v1/chat/completions` (and `/embeddings`): the deployment is the body's `model`. Deployments
+ *   are the simulator's `models`.
  * - Auth: the `api-key` header, or an `authorization: Bearer` token (Microsoft Entra ID's), checked against the
  *   simulator's `apiKeys` alike.
  * - Replies carry Azure's content-filter fields, written by the Chat Completions writer's option:

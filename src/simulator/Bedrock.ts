@@ -9,19 +9,19 @@
  *   bills, as `{"inputTokens": N}`). Models are the simulator's `models`, by model id.
  * - Auth: a SigV4 `authorization` header is verified (the request signed again with `@smithy/signature-v4`) for the
  *   simulator's `bedrockCredentials` option (default: `testCredentials`); a signature by any other access key is
- *   refused (`UnrecognizedClientException`), one that does not match is `InvalidSignatureException`. A Bedrock API
- *   key (`Authorization: Bearer`) is taken as any other key. With the simulator's `apiKeys` set, a signed request's
- *   access key id must be one of them.
- * - `InvokeModel` for Anthropic's models (Amazon Bedrock API reference: `InvokeModel`,
- *   `InvokeModelWithResponseStream`; Anthropic's "Claude on Amazon Bedrock"), as `@anthropic-ai/bedrock-sdk` calls
- *   it: `POST /model/{modelId}/invoke` and `/model/{modelId}/invoke-with-response-stream`, the body Anthropic's
- *   Messages body with an `anthropic_version` (`bedrock-2023-05-31`) and no `model` (nor `stream`: the path says
- *   it), answered as the `Anthropic` format answers it; the stream is event-stream `chunk` frames, each
- *   `{"bytes": ...}` holding one Messages stream event's JSON, base64-encoded. A model whose id does not name
- *   Anthropic (`anthropic.`) is refused there. Prompt caching at `cache_control` is `Anthropic`'s.
- * - Prompt caching: the prompt (tools, system, messages) up to each `cachePoint` block is cached for five minutes,
- *   per model; usage reports the tokens read as `cacheReadInputTokens` and written as `cacheWriteInputTokens`, and
- *   the rest as `inputTokens` (the prompt cache of `Simulator`'s module doc).
+ *   refused (`UnrecognizedClientException`), one that does not match is `InvalidSignatureException`. A Bedrock API key
+ *   (`Authorization: Bearer`) is taken as any other key. With the simulator's `apiKeys` set, a signed request's access
+ *   key id must be one of them.
+ * - `InvokeModel` for Anthropic's models (Amazon Bedrock API reference: `InvokeModel`, `InvokeModelWithResponseStream`;
+ *   Anthropic's "Claude on Amazon Bedrock"), as `@anthropic-ai/bedrock-sdk` calls it: `POST /model/{modelId}/invoke`
+ *   and `/model/{modelId}/invoke-with-response-stream`, the body Anthropic's Messages body with an `anthropic_version`
+ *   (`bedrock-2023-05-31`) and no `model` (nor `stream`: the path says it), answered as the `Anthropic` format answers
+ *   it; the stream is event-stream `chunk` frames, each `{"bytes": ...}` holding one Messages stream event's JSON,
+ *   base64-encoded. A model whose id does not name Anthropic (`anthropic.`) is refused there. Prompt caching at
+ *   `cache_control` is `Anthropic`'s.
+ * - Prompt caching: the prompt (tools, system, messages) up to each `cachePoint` block is cached for five minutes, per
+ *   model; usage reports the tokens read as `cacheReadInputTokens` and written as `cacheWriteInputTokens`, and the rest
+ *   as `inputTokens` (the prompt cache of `Simulator`'s module doc).
  * - Errors are Bedrock's: a `{"message"}` body with the AWS error type in the `x-amzn-errortype` header
  *   (`ThrottlingException` 429, `ValidationException` 400 for an unknown model or a prompt past the window,
  *   `UnrecognizedClientException` 403); a `stream-error` fault is an `exception` frame, on both APIs.
@@ -52,8 +52,8 @@ import { messagesBody } from "./Vertex.js"
 import type { ApiError, WireFormat } from "./WireFormat.js"
 
 /**
- * The AWS credentials the simulator verifies SigV4 signatures for: give them to the client (`Bedrock.Credentials`,
- * or the AWS SDK's `credentials`).
+ * The AWS credentials the simulator verifies SigV4 signatures for: give them to the client (`Bedrock.Credentials`, or
+ * the AWS SDK's `credentials`).
  *
  * @since 0.3.0
  * @category Wire Formats
@@ -132,8 +132,8 @@ export const invokeBody = (
 }
 
 /**
- * Anthropic's models on Bedrock's `InvokeModel` and `InvokeModelWithResponseStream`: the Anthropic Messages format
- * in Bedrock's body, auth, errors and event-stream `chunk` frames (written with `codec`).
+ * Anthropic's models on Bedrock's `InvokeModel` and `InvokeModelWithResponseStream`: the Anthropic Messages format in
+ * Bedrock's body, auth, errors and event-stream `chunk` frames (written with `codec`).
  *
  * @since 0.3.0
  * @category Wire Formats
@@ -156,8 +156,8 @@ const testSecretOf = (id: string): string | undefined =>
   id === testCredentials.accessKeyId ? testCredentials.secretAccessKey : undefined
 
 /**
- * The request's signature checked (when it has one) for the credentials `secretOf` knows (the secret key of an
- * access key id; default: `testCredentials` alone): undefined when it verifies or is not SigV4, else the error Bedrock
+ * The request's signature checked (when it has one) for the credentials `secretOf` knows (the secret key of an access
+ * key id; default: `testCredentials` alone): undefined when it verifies or is not SigV4, else the error Bedrock
  * answers.
  *
  * @since 0.3.0

@@ -1,8 +1,8 @@
 /**
- * The simulator's deterministic reply generator, shared by every wire format: a format reduces its request to a
- * {@link Prompt}, {@link generate} turns it into a {@link Reply} (reasoning, text, tool calls, finish reason, usage) and
- * the format renders it, whole or streamed. The same prompt always gives the same reply, so a streamed and a
- * non-streamed call for the same request carry the same text and the same usage.
+ * The simulator's deterministic reply generator, shared by every wire format: a format reduces its request to a {@link
+ * Prompt}, {@link generate} turns it into a {@link Reply} (reasoning, text, tool calls, finish reason, usage) and the
+ * format renders it, whole or streamed. The same prompt always gives the same reply, so a streamed and a non-streamed
+ * call for the same request carry the same text and the same usage.
  *
  * Rules (docs/simulator.md gives the model's manners with tools and JSON):
  * - Prompt tokens: {@link countTokens} of the prompt's UTF-16 code units (messages, reasoning sent back, tool calls and
@@ -16,9 +16,9 @@
  *   the optional ones out; each call counts `ceil((name.length + arguments.length) / 4)` completion tokens.
  * - Structured output: for a JSON Schema (and no tool call) the text is a conforming JSON value in pieces of at most
  *   four characters, one token each; JSON mode without a schema gives `{"answer": "Lorem ipsum …."}`. The
- *   `nonconforming` output mode violates the schema (JSON mode: leaves the object unclosed), `text` ignores schemas
- *   and tools. A recursive schema's recursive occurrences get their smallest value; a schema whose value passes the
- *   bounds of any expansion of a caller's schema is refused ({@link SchemaRefused}, a 400).
+ *   `nonconforming` output mode violates the schema (JSON mode: leaves the object unclosed), `text` ignores schemas and
+ *   tools. A recursive schema's recursive occurrences get their smallest value; a schema whose value passes the bounds
+ *   of any expansion of a caller's schema is refused ({@link SchemaRefused}, a 400).
  * - After an assistant message (a prefill), the words go on from it: not capitalised, with a leading space.
  * - After a tool result the reply is text, not another call, unless the tool choice forces one, so an agent's loop
  *   ends: `The tool returned <result>` (at most 200 characters of it) padded with words. The `loop` mode calls again.
@@ -87,8 +87,8 @@ export interface Prompt {
    */
   readonly assistantTurns?: number | undefined
   /**
-   * The text of every message of the request, system and tool results included, in order: what a scenario looks for
-   * a compaction's summary in. Default: none.
+   * The text of every message of the request, system and tool results included, in order: what a scenario looks for a
+   * compaction's summary in. Default: none.
    *
    * @since 0.3.0
    */
@@ -120,8 +120,8 @@ export interface Prompt {
    */
   readonly prefillFlags?: ReadonlyArray<PrefillFlag> | undefined
   /**
-   * When the messages end with an assistant's reply and then a user message (a continuation turn, as a router asks
-   * for the rest of a cut reply): the user text that reply answered, and the reply. Default: none.
+   * When the messages end with an assistant's reply and then a user message (a continuation turn, as a router asks for
+   * the rest of a cut reply): the user text that reply answered, and the reply. Default: none.
    */
   readonly continued?: { readonly userText: string; readonly assistantText: string } | undefined
 }
@@ -173,8 +173,8 @@ export interface Knobs {
   /** How a continuation turn (`Prompt.continued`) is answered; default: as any request. */
   readonly continuation?: ContinuationMode | undefined
   /**
-   * The reply's text, whatever the prompt (no tool call, no JSON): in pieces of at most four non-space characters,
-   * each with the spaces before it (`replyPieces`); `maxTokens` cuts it as any reply. Default: words.
+   * The reply's text, whatever the prompt (no tool call, no JSON): in pieces of at most four non-space characters, each
+   * with the spaces before it (`replyPieces`); `maxTokens` cuts it as any reply. Default: words.
    *
    * @since 0.3.0
    */
@@ -354,8 +354,8 @@ const capitalised = vocabulary.map((word) => word.charAt(0).toUpperCase() + word
 export const countTokens = (chars: number): number => Math.ceil(chars / 4)
 
 /**
- * Tokens an image part adds to a prompt at OpenAI's low detail (`detail: "low"`); at any other detail, and on the
- * other APIs, an image counts by its dimensions.
+ * Tokens an image part adds to a prompt at OpenAI's low detail (`detail: "low"`); at any other detail, and on the other
+ * APIs, an image counts by its dimensions.
  *
  * @since 0.1.0
  * @category Tokens
@@ -429,8 +429,8 @@ const jsonPieces = (text: string): Array<string> => {
 
 /**
  * A schema whose value would take more work than any expansion of a caller's schema is allowed (a node budget and a
- * nesting bound; a recursion alone is not refused). Answered as a provider answers a schema it cannot take: an
- * invalid request.
+ * nesting bound; a recursion alone is not refused). Answered as a provider answers a schema it cannot take: an invalid
+ * request.
  *
  * @since 0.1.0
  * @category Models

@@ -4,9 +4,9 @@
  *
  * Import it from `effect-llm-router/testing`; docs/simulator.md is the guide. This module is the contract (the options,
  * the service, the fault grammar, the shapes every wire format shares); the server, routing, auth, rate limits, pacing
- * and fault injection are in `src/internal/simulator/`. Each wire format (`OpenAiChat`, `OpenAiResponses`,
- * `Anthropic`, `Gemini`, `Ollama`, `AzureOpenAi`, `Bedrock`, all on the same port) is a `WireFormat`: pure functions
- * that decode a request into a `Reply.Prompt` and render a `Reply.Reply` or an error as bytes.
+ * and fault injection are in `src/internal/simulator/`. Each wire format (`OpenAiChat`, `OpenAiResponses`, `Anthropic`,
+ * `Gemini`, `Ollama`, `AzureOpenAi`, `Bedrock`, all on the same port) is a `WireFormat`: pure functions that decode a
+ * request into a `Reply.Prompt` and render a `Reply.Reply` or an error as bytes.
  *
  * ## Embeddings
  *
@@ -125,16 +125,16 @@
  * - `x-simulator-tool-calls: <n>`: parallel tool calls when the reply is a tool call.
  * - `x-simulator-cached-tokens: <n>`: prompt tokens reported as cached.
  * - `x-simulator-cache-write-tokens: <n>`: prompt tokens reported as written to the cache (Anthropic's
- *   `cache_creation_input_tokens`; the other wires have no such count).
- * Each of the two, when sent, stands in for what the prompt cache reports.
+ *   `cache_creation_input_tokens`; the other wires have no such count). Each of the two, when sent, stands in for what
+ *   the prompt cache reports.
  * - `x-simulator-scenario: <name>` (since 0.3.0): the scenario of that name among the `scenarios` option's; an unknown
  *   name is a 400.
  * - `x-simulator-session: <id>` (since 0.3.0): the request's session, for a scenario's faults (default: its
  *   `prompt_cache_key`, else its `metadata.user_id`, else one session of all such requests).
  *
  * ## Scenarios
- * A scenario ({@link Scenario}, docs/simulator.md) scripts a session's turns: text, reasoning, tool calls, usage, finish
- * reason, a delay, or a fault that fails the request once a session. A request is placed by its history, with no
+ * A scenario ({@link Scenario}, docs/simulator.md) scripts a session's turns: text, reasoning, tool calls, usage,
+ * finish reason, a delay, or a fault that fails the request once a session. A request is placed by its history, with no
  * state; a request no turn answers gets the generated reply, or a 400 when the scenario is `strict`.
  *
  * ## Prompt cache
@@ -142,16 +142,16 @@
  * that extends it cache writes, in its wire's usage shape. Anthropic's prefixes end at each `cache_control` breakpoint,
  * held for its `ttl` (five minutes or an hour), read also at any earlier block (Anthropic looks back from a breakpoint
  * moved to the newest turn), the writes split by lifetime in `cache_creation`; OpenAI's (chat and Responses) end at
- * each message or input item past 1024 tokens, held five minutes per model (with a `prompt_cache_key`: at every item, with
- * no minimum length, per model and key), the reads in `cached_tokens`; Gemini's (implicit caching) at each content past 1024 tokens, held
- * five minutes, the reads in `cachedContentTokenCount`. A request reads the longest prefix held; Anthropic's have no
- * minimum length. Ollama requests are not cached.
+ * each message or input item past 1024 tokens, held five minutes per model (with a `prompt_cache_key`: at every item,
+ * with no minimum length, per model and key), the reads in `cached_tokens`; Gemini's (implicit caching) at each content
+ * past 1024 tokens, held five minutes, the reads in `cachedContentTokenCount`. A request reads the longest prefix held;
+ * Anthropic's have no minimum length. Ollama requests are not cached.
  *
  * ## MCP
  *
  * `/mcp` is an MCP server (Streamable HTTP; protocol revisions 2025-11-25, 2025-06-18 and 2025-03-26) built on
- * `effect/ai`'s `McpServer`, on both servers, with three tools that answer the same way every time: `add`
- * (`{ a, b }` to `{ sum }`), `echo` (`{ text }` to itself) and `weather` (`{ city }` to its temperature and sky).
+ * `effect/ai`'s `McpServer`, on both servers, with three tools that answer the same way every time: `add` (`{ a, b }`
+ * to `{ sum }`), `echo` (`{ text }` to itself) and `weather` (`{ city }` to its temperature and sky).
  * `x-simulator-mcp-fault` (see {@link decodeMcpFault}) chooses a request's fault:
  *
  * ```
@@ -273,15 +273,15 @@ export interface Options {
    */
   readonly batchFault?: string
   /**
-   * A scenario (see {@link Scenario}) played for every generation request that names none with
-   * `x-simulator-scenario`. Default none: replies are generated.
+   * A scenario (see {@link Scenario}) played for every generation request that names none with `x-simulator-scenario`.
+   * Default none: replies are generated.
    *
    * @since 0.3.0
    */
   readonly scenario?: Scenario
   /**
-   * Scenarios a request chooses by name with `x-simulator-scenario` ({@link scenarioHeader}); a name not among them
-   * is a 400. Default none.
+   * Scenarios a request chooses by name with `x-simulator-scenario` ({@link scenarioHeader}); a name not among them is
+   * a 400. Default none.
    *
    * @since 0.3.0
    */
@@ -329,11 +329,11 @@ export interface ScenarioToolCall {
 }
 
 /**
- * Which requests a scenario's turn answers, besides its place (see {@link Scenario}): `turn`, the assistant's turns
- * in the request's history (default: the place after the turn before); `lastRole`, the last message's role;
- * `contains`, a text the last message (the user's, or a tool result) holds; `compaction`, a compaction request (no
- * tool call allowed, and a summary asked for in the system or last user text), which the turn answers with its summary
- * (`text`) or fails (`fault`).
+ * Which requests a scenario's turn answers, besides its place (see {@link Scenario}): `turn`, the assistant's turns in
+ * the request's history (default: the place after the turn before); `lastRole`, the last message's role; `contains`, a
+ * text the last message (the user's, or a tool result) holds; `compaction`, a compaction request (no tool call allowed,
+ * and a summary asked for in the system or last user text), which the turn answers with its summary (`text`) or fails
+ * (`fault`).
  *
  * @since 0.3.0
  * @category Scenarios
@@ -347,10 +347,10 @@ export interface ScenarioWhen {
 
 /**
  * One turn of a scenario: what the model answers (`text`, `reasoning`, `toolCalls`; with neither text nor calls, the
- * simulator's own reply), the `usage` it reports, its `finishReason` (default `tool_calls` with calls, else `stop`),
- * or a `fault` that fails the request, once a session (a value of the `x-simulator-fault` grammar that ends the
- * request: `status`, `html`, `empty`, `reset`, `malformed`, `truncate`, `stream-error`), and a `delay` in
- * milliseconds before its first token.
+ * simulator's own reply), the `usage` it reports, its `finishReason` (default `tool_calls` with calls, else `stop`), or
+ * a `fault` that fails the request, once a session (a value of the `x-simulator-fault` grammar that ends the request:
+ * `status`, `html`, `empty`, `reset`, `malformed`, `truncate`, `stream-error`), and a `delay` in milliseconds before
+ * its first token.
  *
  * @since 0.3.0
  * @category Scenarios
@@ -368,13 +368,13 @@ export interface ScenarioTurn {
 
 /**
  * A session's turns, scripted (docs/simulator.md has the format and a whole example). A request is placed by its
- * history, with no state: the assistant's turns it holds are its turn number, and the latest compaction summary of
- * the scenario it holds is the part of the session it is in. It is answered by the first turn of that part with that
- * number whose `when` holds and whose tool calls it offers; a turn's number is its `when.turn`, else one more than the
- * turn's before it (a fault's retry: the same; the first after a compaction: 0). A turn with a fault fails the first
- * request it answers in a session (`x-simulator-session`, else the request's `prompt_cache_key` or
- * `metadata.user_id`; without any, every request is of one session), so that the retry gets the turn after it. A
- * request no turn answers gets the simulator's own reply, or, when `strict`, a 400.
+ * history, with no state: the assistant's turns it holds are its turn number, and the latest compaction summary of the
+ * scenario it holds is the part of the session it is in. It is answered by the first turn of that part with that number
+ * whose `when` holds and whose tool calls it offers; a turn's number is its `when.turn`, else one more than the turn's
+ * before it (a fault's retry: the same; the first after a compaction: 0). A turn with a fault fails the first request
+ * it answers in a session (`x-simulator-session`, else the request's `prompt_cache_key` or `metadata.user_id`; without
+ * any, every request is of one session), so that the retry gets the turn after it. A request no turn answers gets the
+ * simulator's own reply, or, when `strict`, a 400.
  *
  * @since 0.3.0
  * @category Scenarios
@@ -402,8 +402,8 @@ export const scenarioHeader: "x-simulator-scenario" = internalScenario.scenarioH
 export const sessionHeader: "x-simulator-session" = internalScenario.sessionHeader
 
 /**
- * Decodes a scenario from its parsed JSON: a success with the scenario, or a failure naming every bad path, one a
- * line (`turns[3].usage.cacheRead: expected a whole number, 0 or more`).
+ * Decodes a scenario from its parsed JSON: a success with the scenario, or a failure naming every bad path, one a line
+ * (`turns[3].usage.cacheRead: expected a whole number, 0 or more`).
  *
  * @example
  * ```ts
@@ -599,11 +599,11 @@ export const parseFault = (value: string): Fault | string => Result.merge(decode
 export const chaosFaults: ReadonlyArray<string> = internalFault.chaosFaults
 
 /**
- * The request header that chooses the faults of the batch its request creates (OpenAI's `POST /v1/batches`,
- * Anthropic's `POST /v1/messages/batches`, Gemini's `:batchGenerateContent`, Bedrock's `POST /model-invocation-job`,
- * Vertex AI's `POST .../batchPredictionJobs`): items joined by `,`, each `slow=<ms>` (the batch ends that long after
- * it was created; default a second), `expire` (it expires at its end with half its lines run), `refuse` (refused:
- * failed at once, or its creation answered 400 by Anthropic), `fail=<i>+<j>` (those lines answered with a 500 error),
+ * The request header that chooses the faults of the batch its request creates (OpenAI's `POST /v1/batches`, Anthropic's
+ * `POST /v1/messages/batches`, Gemini's `:batchGenerateContent`, Bedrock's `POST /model-invocation-job`, Vertex AI's
+ * `POST .../batchPredictionJobs`): items joined by `,`, each `slow=<ms>` (the batch ends that long after it was
+ * created; default a second), `expire` (it expires at its end with half its lines run), `refuse` (refused: failed at
+ * once, or its creation answered 400 by Anthropic), `fail=<i>+<j>` (those lines answered with a 500 error),
  * `missing=<i>+<j>` (left out of its result file) or `repeat=<i>+<j>` (written twice in it). A batch's lines run over
  * its time on the simulator's `Clock`.
  *
@@ -749,8 +749,8 @@ export interface Simulator {
   readonly arrivals: Effect.Effect<ReadonlyArray<number>>
   /**
    * The usage of each reply the simulator generated, oldest first: the last 100,000 at most. What the simulated
-   * provider billed, cache reads and writes (by lifetime) among it; priced at a model's `Pricing`, the bill a
-   * gateway's recorded spend can be checked against. A reply sent without usage (the `usage=none` fault) is not in it.
+   * provider billed, cache reads and writes (by lifetime) among it; priced at a model's `Pricing`, the bill a gateway's
+   * recorded spend can be checked against. A reply sent without usage (the `usage=none` fault) is not in it.
    *
    * @since 0.3.0
    */

@@ -1,8 +1,7 @@
 /**
- * A generation request as a wire format decoded it: the prompt with its tokens
- * counted, and the tokens it asks for, which the engine checks against the
- * model's context window; the transcript a format tallies its messages in; and
- * the prompt of a request a codec read, its tools and tool choice as the generator takes them.
+ * A generation request as a wire format decoded it: the prompt with its tokens counted, and the tokens it asks for,
+ * which the engine checks against the model's context window; the transcript a format tallies its messages in; and the
+ * prompt of a request a codec read, its tools and tool choice as the generator takes them.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../ChatRequest.js"
@@ -37,8 +36,8 @@ const simulatedRates: Media.Rates = {
 /**
  * The prompt tokens of one media part, in whatever message or tool result it comes: an image by `images`, its API's
  * rule (`tokens/images.ts`: by its dimensions, else the rule's fixed figure); any other medium by what it is and how
- * long, as `tokens/media.ts` reads it (a PDF its pages, audio and video their seconds, a text document a token a
- * byte); a part by URL, whose bytes the simulator never fetches, the rule's fixed figure.
+ * long, as `tokens/media.ts` reads it (a PDF its pages, audio and video their seconds, a text document a token a byte);
+ * a part by URL, whose bytes the simulator never fetches, the rule's fixed figure.
  */
 export function mediaTokens(part: Pick<ImagePart, "url" | "mediaType" | "detail">, images: Images.Rule): number {
   return Media.partTokens(part, images, simulatedRates)
@@ -93,9 +92,8 @@ type Tallied =
   | "continued"
 
 /**
- * The messages of a request as a format reads them, in order: the prompt's
- * size, the last user text (the reply's seed), and the last message's role and
- * text (a tool result when the role is `"tool"`).
+ * The messages of a request as a format reads them, in order: the prompt's size, the last user text (the reply's seed),
+ * and the last message's role and text (a tool result when the role is `"tool"`).
  */
 export class Transcript {
   chars = 0
@@ -142,8 +140,8 @@ export class Transcript {
   }
 
   /**
-   * The messages of a request a codec read, every role alike: text parts are text, media parts their `mediaTokens`,
-   * and an assistant's reasoning (its text, or the opaque payloads it travels in) and tool calls (their names and
+   * The messages of a request a codec read, every role alike: text parts are text, media parts their `mediaTokens`, and
+   * an assistant's reasoning (its text, or the opaque payloads it travels in) and tool calls (their names and
    * arguments) count as their characters.
    */
   addMessages(messages: ReadonlyArray<Message>): void {

@@ -1,6 +1,6 @@
 /**
- * A plan: what to send for one request, reduced from it by code that knows
- * nothing of the HTTP server, and the moves both servers make to write one.
+ * A plan: what to send for one request, reduced from it by code that knows nothing of the HTTP server, and the moves
+ * both servers make to write one.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -14,8 +14,7 @@ export interface Group {
 }
 
 /**
- * What to send for one request, whichever server sends it. Every plan waits
- * the configured latency before its headers.
+ * What to send for one request, whichever server sends it. Every plan waits the configured latency before its headers.
  */
 export type Plan =
   /** A whole body (with `content-length`), after `delayMs`. */

@@ -1,10 +1,10 @@
 /**
- * The Messages reply, written by the dialect's one writer (`wire/anthropic/writer.ts`): the message object of the
- * reply as a `ChatResponse` (`simulator/chunks.ts`' `responseOf`), and the stream from the reply's chunks
+ * The Messages reply, written by the dialect's one writer (`wire/anthropic/writer.ts`): the message object of the reply
+ * as a `ChatResponse` (`simulator/chunks.ts`' `responseOf`), and the stream from the reply's chunks
  * (`simulator/chunks.ts`, each tool call whole: Anthropic's blocks never interleave), with what only the simulator
- * writes as the writer's options: a `ping`, a made-up signature of the thinking block, the empty
- * `input_json_delta` a tool's input opens with, `message_start`'s output of 1, no block for an empty reply, and its
- * tool use ids (`toolu_` and the call's). Each event is its own write.
+ * writes as the writer's options: a `ping`, a made-up signature of the thinking block, the empty `input_json_delta` a
+ * tool's input opens with, `message_start`'s output of 1, no block for an empty reply, and its tool use ids (`toolu_`
+ * and the call's). Each event is its own write.
  */
 import type { Extra } from "../../../simulator/Anthropic.js"
 import type * as Reply from "../../../simulator/Reply.js"

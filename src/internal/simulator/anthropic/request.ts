@@ -7,10 +7,10 @@
  * with its signature and first in the final assistant turn of a tool loop, a `tool_choice` only with tools and not
  * forcing a tool with thinking on, with thinking on a `temperature` of 1 alone and a `top_p` of 0.95 or more, not both
  * a `temperature` and a `top_p` for the models that refuse them, no `top_k` with thinking on, at most four
- * `cache_control` blocks and none of `ttl` `1h` after a shorter one, no message without content but the final
- * assistant turn, no empty or white-space text block), and reduced to a `Reply.Prompt`, with the window a Claude
- * Sonnet 4 or 4.5 prompt has without the 1M-token beta (200,000 tokens). What is wrong is worded as the API words it
- * (as pydantic does: `max_tokens: Field required`), naming the field.
+ * `cache_control` blocks and none of `ttl` `1h` after a shorter one, no message without content but the final assistant
+ * turn, no empty or white-space text block), and reduced to a `Reply.Prompt`, with the window a Claude Sonnet 4 or 4.5
+ * prompt has without the 1M-token beta (200,000 tokens). What is wrong is worded as the API words it (as pydantic does:
+ * `max_tokens: Field required`), naming the field.
  */
 import * as Result from "effect/Result"
 import type * as Http from "node:http"

@@ -5,8 +5,8 @@
  * conversation that starts with a user turn and alternates; no message without content, no blank text; no `cachePoint`
  * of an hour after a shorter one; each `toolUse` answered by a `toolResult` in the next turn, and each result a use's:
  * `toolPairs.ts`; with Claude's thinking on, its reasoning sent back signed and opening the final tool turn;
- * `outputConfig.textFormat` only to a model that takes it, its schema the reply's) and
- * reduced to a `Reply.Prompt`, with the window a Claude Sonnet 4 or 4.5 prompt has without the 1M-token beta in
+ * `outputConfig.textFormat` only to a model that takes it, its schema the reply's) and reduced to a `Reply.Prompt`,
+ * with the window a Claude Sonnet 4 or 4.5 prompt has without the 1M-token beta in
  * `additionalModelRequestFields.anthropic_beta` (200,000 tokens); the model comes from the path.
  */
 import * as Result from "effect/Result"
@@ -41,8 +41,8 @@ function isSet<A>(value: A | null | undefined): value is A {
 const blank = (text: string | null | undefined): boolean => isSet(text) && isBlank(text)
 
 /**
- * What Converse refuses as empty (its answers to such a request): a message with no content block, and a text block,
- * a tool result's text or a system block that is empty or only white space.
+ * What Converse refuses as empty (its answers to such a request): a message with no content block, and a text block, a
+ * tool result's text or a system block that is empty or only white space.
  */
 function emptyError(body: Codec.Body): ApiError | undefined {
   const blankAt = (object: string, where: string) =>

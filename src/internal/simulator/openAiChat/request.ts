@@ -127,8 +127,8 @@ function nestedSchemaName(format: Readonly<Record<string, unknown>>): ApiError |
 
 /**
  * What OpenAI refuses in the tool fields: an empty `tools`, and `tool_choice` (but `none`) or `parallel_tool_calls`
- * without tools, each worded as its answer words it. A `none` choice without tools is taken: it asks for what a
- * request without tools gets.
+ * without tools, each worded as its answer words it. A `none` choice without tools is taken: it asks for what a request
+ * without tools gets.
  */
 function toolFieldError(wire: Wire): ApiError | undefined {
   if (wire.tools !== undefined && wire.tools !== null && wire.tools.length === 0) return emptyArray("tools")

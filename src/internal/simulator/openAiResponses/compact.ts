@@ -3,9 +3,9 @@
  * body (its `input` or its `previous_response_id` the conversation), answered whole with a `response.compaction`
  * object, as OpenAI answers it: the input's user messages, then one `compaction` item whose `encrypted_content` is
  * opaque (the generated reply, the conversation's stand-in summary, sealed by the simulator's organisation:
- * `organization.ts`), and the call's usage. No tool is called:
- * a compaction answers with none. Its errors are the Responses wire's (`simulator/OpenAiResponses.ts`), and a later
- * `/v1/responses` request replaying the compaction item takes it as OpenAI's API does.
+ * `organization.ts`), and the call's usage. No tool is called: a compaction answers with none. Its errors are the
+ * Responses wire's (`simulator/OpenAiResponses.ts`), and a later `/v1/responses` request replaying the compaction item
+ * takes it as OpenAI's API does.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"

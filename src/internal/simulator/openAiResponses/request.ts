@@ -5,9 +5,9 @@
  * `max_output_tokens` of 16 at least, a reasoning item found by id only when responses are stored, a `function_call`
  * replayed with its reasoning item, encrypted content made by the simulator's organisation (`organization.ts`), a
  * `tool_choice` among the `tools`, a `service_tier` among its tiers, each `function_call` answered by its output and
- * each output a call's: `toolPairs.ts`), and reduced to a `Reply.Prompt`: a compaction
- * when the input ends with `compaction_trigger`, the summary of a compaction item given back read in its place. What
- * is wrong is worded as OpenAI words it, naming the offending field.
+ * each output a call's: `toolPairs.ts`), and reduced to a `Reply.Prompt`: a compaction when the input ends with
+ * `compaction_trigger`, the summary of a compaction item given back read in its place. What is wrong is worded as
+ * OpenAI words it, naming the offending field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
