@@ -1,13 +1,8 @@
 /**
- * A generated reply as the library's types, which each wire's one writer (`wire/<dialect>/`) writes as the gateway
- * writes its answers: whole, the `ChatResponse` a provider's reply would decode into (`responseOf`); streamed, the
- * `ChatChunk`s its stream would decode into, turned into the dialect's events. Each chunk of `events` is one event the
- * simulator writes on its own, so that its per-token timing holds: reasoning tokens, then text tokens, then the tool
- * calls' fragments interleaved (every call's opening fragment, then argument pieces round-robin, so a client must merge
- * by index, unless a dialect's blocks never interleave: then each call whole, its opening then its pieces); `tail` is
- * the usage and the finish. A dialect whose events carry calls whole and the usage so far (Gemini's) writes
- * `wholeCallBatches`, each event a batch. `writeChunks` is the loop every other dialect's renderer runs: one write a
- * chunk of `events`, the tail's writes together.
+ * A generated reply as the library's types (`ChatResponse`, `ChatChunk`), so each wire's one writer (`wire/<dialect>/`)
+ * writes it as the gateway writes its answers. Each chunk of `events` is written on its own, so that per-token timing
+ * holds: reasoning, then text, then the tool calls' fragments interleaved round-robin (a client must merge by index),
+ * or each call whole where a dialect's blocks never interleave; `tail` is the usage and the finish.
  */
 import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../ChatChunk.js"

@@ -15,9 +15,8 @@ import { type Plan, resetAfter, resetNow, sleep } from "./plan.js"
 import { chat, matchRoute, maxBody } from "./routes.js"
 
 /**
- * The default server: a plain `node:http` request listener. A plan without delays is written synchronously, with no
- * fiber; a delayed or paced plan runs as a fiber in the simulator's scope (interrupted when the client goes away or the
- * scope closes), sleeping on `Clock`.
+ * A delayed or paced plan runs as a fiber in the simulator's scope, sleeping on `Clock`, so that it is interrupted when
+ * the client goes away or the scope closes.
  */
 export const nodeListener = (
   engine: Engine,

@@ -21,10 +21,8 @@ import { type Plan, resetAfter, resetNow, sleep } from "./plan.js"
 import { chat, maxBody, routes } from "./routes.js"
 
 /**
- * The same plans served through `effect/http`: `HttpRouter` routes on `NodeHttpServer`, responses as
- * `HttpServerResponse` values (a paced stream as an Effect `Stream`). Kept to measure against the plain listener (see
- * `bench/simulator.ts`) and for whoever needs the platform's middleware. The router is built once per simulator, with
- * `HttpRouter.make`.
+ * Kept to measure against the plain listener (`bench/simulator.ts`) and for whoever needs the platform's middleware.
+ * The router is built once per simulator.
  */
 export const platformApp = (
   engine: Engine,
