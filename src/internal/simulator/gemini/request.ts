@@ -1,12 +1,10 @@
 /**
- * The Gemini request (`:generateContent`, `:streamGenerateContent`), checked against the codec's schema of the wire
- * (`wire/gemini/codec.ts`), then by hand for what the API refuses beyond its types, with the API's messages (a function
- * calling config only with function declarations, at most five stop sequences, no content without parts, no part
- * without data: an empty text but a signature's carrier, function responses right after the calls, one a call) and, for
- * a Gemini 3 model, the function-call signature rules (the first call of each step of the current turn signed, and each
- * signature the one made for its call or a documented stand-in), and reduced to a `Reply.Prompt`; the model and method
- * come from the URL (`params`).
+ * The Gemini request (`:generateContent`, `:streamGenerateContent`), read with the codec (`wire/gemini/codec.ts`), then
+ * checked by hand for what the API refuses beyond its types, with its messages (docs/simulator.md lists the rules, a
+ * Gemini 3 model's function-call signatures among them), and reduced to a `Reply.Prompt`; the model and method come
+ * from the URL (`params`).
  */
+
 import * as Result from "effect/Result"
 import type { Extra } from "../../../simulator/Gemini.js"
 import type * as Reply from "../../../simulator/Reply.js"
