@@ -1,10 +1,7 @@
 /**
  * The simulator's prompt cache: a small memory of the prompt prefixes it has seen, so a request that repeats one
- * reports cache reads, and one that adds to it reports cache writes, in its wire's usage shape. A wire format says
- * which prefixes of a request a provider would cache (`WireFormat.cachePrefixes`): Anthropic's up to each
- * `cache_control` breakpoint (read also at the blocks before one, as its lookback finds them), OpenAI's at each message
- * boundary past 1024 tokens (at every one with a `prompt_cache_key`), Gemini's at each content boundary past its
- * implicit caching's minimum.
+ * reports cache reads, and one that adds to it cache writes. Each wire format says which prefixes a provider would
+ * cache (`WireFormat.cachePrefixes`).
  *
  * A request reads the longest prefix held and writes the rest up to its longest breakpoint, each part written for the
  * lifetime of the breakpoint that ends it (as Anthropic's `cache_creation` splits writes by TTL). Every breakpoint of

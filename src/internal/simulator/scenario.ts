@@ -328,11 +328,9 @@ class Played {
 }
 
 /**
- * The reply a matched turn scripts, over `generated` (the simulator's own reply to the request): its reasoning (else
- * the generated one, when the request asks for it), its text and its tool calls as the turn gives them (with neither
- * text nor calls, the generated ones); its finish reason, else `tool_calls` with calls and `stop` without; its usage
- * where the turn gives it (a count it leaves out: input and output as the simulator counts them, cache reads and writes
- * none), else the simulator's.
+ * The reply a matched turn scripts, as `Simulator.ScenarioTurn` documents it, over `generated` (the simulator's own):
+ * what the turn leaves out (reasoning, text and tool calls when it gives neither, usage counts) is `generated`'s, but
+ * cache reads and writes, which are none.
  */
 function scriptedReply({ index, turn }: Matched, generated: Reply.Reply): Reply.Reply {
   const calls = (turn.toolCalls ?? []).map((call, i): Reply.ToolCall => {

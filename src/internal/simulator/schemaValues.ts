@@ -131,14 +131,11 @@ const conforming = (schema: unknown, generation: Generation, depth: number): unk
 }
 
 /**
- * A value that satisfies a JSON Schema (draft 7 or 2020-12 as Effect's `JSONSchema.make` writes it, or Gemini's OpenAPI
- * subset with upper-case types): `const`, else the first `enum` value, else the first non-null branch of
- * `anyOf`/`oneOf`/`allOf`; strings `"sim"` (padded to `minLength`), numbers and integers `1` (moved inside
- * `minimum`/`maximum`), booleans `true`, arrays `max(1, minItems)` items (tuples position by position), objects every
- * declared property. Local `$ref`s (`#/$defs/…`) are followed; a recursive one's value is the smallest the schema
- * allows (required properties only, `minItems` items, a `null` branch where there is one), and so is everything inside
- * it. With `optional` false an object has its required properties only, at every depth. Throws `SchemaLimitError` when
- * the value needs more than the bounds of a `SchemaWalk`.
+ * A value that satisfies a JSON Schema: `const`, else the first `enum` value, else the first non-null branch; strings
+ * `"sim"`, numbers `1`, booleans `true`, arrays of `max(1, minItems)` items, each within the schema's bounds. A
+ * recursive `$ref`'s value is the smallest the schema allows (required properties only, `minItems` items, a `null`
+ * branch where there is one), so that the recursion ends. With `optional` false an object has its required properties
+ * only, at every depth. Throws `SchemaLimitError` when the value needs more than the bounds of a `SchemaWalk`.
  */
 export const synthesize = (schema: unknown, optional = true): unknown =>
   conforming(schema, { walk: makeSchemaWalk(schema), optional, minimal: false }, 0)
