@@ -66,9 +66,7 @@ export function replyChunks(reply: Reply.Reply, meta: ReplyMeta, order: ToolOrde
   return { events, tail }
 }
 
-/**
- * A dialect's one stream writer (`wire/<dialect>/writer.ts`), as the simulator uses it: what it returns is not read.
- */
+/** A dialect's one stream writer (`wire/<dialect>/writer.ts`) as the simulator uses it, not reading what it returns. */
 export interface ChunkWriter {
   readonly write: (chunks: ReadonlyArray<ChatChunk>) => unknown
 }

@@ -13,9 +13,7 @@ export interface Group {
   readonly text: string
 }
 
-/**
- * What to send for one request, whichever server sends it. Every plan waits the configured latency before its headers.
- */
+/** What to send for one request, whichever server sends it; every plan waits the configured latency first. */
 export type Plan =
   /** A whole body (with `content-length`), after `delayMs`. */
   | {

@@ -236,9 +236,7 @@ export const decode = (
   )
 }
 
-/**
- * Whether a body asks for Claude's 1M-token window (`additionalModelRequestFields.anthropic_beta` holding its beta).
- */
+/** Whether a body asks for Claude's 1M-token window (its beta in `additionalModelRequestFields.anthropic_beta`). */
 function asksLongContext(body: Codec.Body): boolean {
   const betas = body.additionalModelRequestFields?.["anthropic_beta"]
   return Array.isArray(betas) && betas.includes(longContextBeta)

@@ -53,9 +53,7 @@ const signatureMissing = (name: string, position: number): ApiError =>
 // The Gemini API's answer to a signature it did not make for the call it came back on.
 const signatureCorrupted: ApiError = invalid("Corrupted thought signature.", "contents")
 
-/**
- * Whether `model` checks replayed function calls' signatures: Gemini 3 and later, as the thought signatures page says.
- */
+/** Whether `model` checks replayed calls' signatures: Gemini 3 and later, as the thought signatures page says. */
 const checksSignatures = (model: string): boolean => /^gemini-3/.test(model)
 
 type Body = typeof Codec.GenerateContentRequest.Type

@@ -17,9 +17,7 @@ export interface Organization {
   readonly seal: (text: string) => string
   /** The text the organisation sealed in `encrypted`; undefined when it did not make it. */
   readonly open: (encrypted: unknown) => string | undefined
-  /**
-   * The refusal of the first input item whose encrypted content the organisation did not make; none when all are its.
-   */
+  /** The refusal of the first input item whose encrypted content the organisation did not make, if any. */
   readonly refusal: (input: unknown) => ApiError | undefined
 }
 
