@@ -318,10 +318,7 @@ interface Opened<T> {
   readonly window: number
 }
 
-/**
- * The requests of one simulator: each numbered (its id), let through the gate (`admit`) and, for a route that reads
- * one, its JSON body read and decoded.
- */
+/** The requests of one simulator: each numbered, let through the gate and, for a route that reads one, its body read. */
 const makeRequests = (config: Config, admit: Admit) => {
   let nextId = 1
   const numbered = (format: Gate): Record<string, string> => requestIdHeaders(format, nextId++)
@@ -339,10 +336,7 @@ const makeRequests = (config: Config, admit: Admit) => {
     return isPlan(admitted) ? admitted : out
   }
 
-  /**
-   * The start every request with a body shares: an id, the gate (fault header, key, rate limit), the JSON body read and
-   * decoded, and the context window of the model it names (`modelOf`). A plan when it ends there.
-   */
+  /** The start every request with a body shares, up to its model's context window; a plan when it ends there. */
   const open = <T>(format: Gate, decode: Decode<T>, modelOf: (decoded: T) => string, input: RouteInput) => {
     const bodyText = input.body
     if (bodyText === undefined) return badBody(format)
@@ -430,8 +424,7 @@ const replyPlan = <X>(
 
 /**
  * A generation: the prompt (continued from a stored reply, as its prefill fault leaves it) checked against the context
- * window, a reply generated (the knob headers and the prompt cache), played through the scenarios, kept when asked and
- * planned.
+ * window, a reply generated, played through the scenarios, kept when asked and planned.
  */
 const makeGenerate = (
   config: Config,
@@ -543,9 +536,8 @@ const makeEmbed = (config: Config, requests: Requests) => (format: EmbeddingForm
 }
 
 /**
- * The engine of one simulator: its request ids, its parsed faults, its rate-limit buckets, its prompt cache, its `down`
- * windows (`startedAt`: the simulator's start, on its `Clock`) and the Responses formats of its organisation; `bill` is
- * told each generated reply's usage, which its wire writes.
+ * The engine of one simulator, holding its state (request ids, faults, rate limits, prompt cache, `down` windows from
+ * `startedAt` on its `Clock`, its organisation's Responses formats); `bill` is told each usage its wires write.
  */
 export const makeEngine = (config: Config, startedAt: number, bill: (usage: Usage) => void) => {
   const chaos = makeChaos()

@@ -1,8 +1,6 @@
 /**
- * Which tools a simulated reply calls: whether this turn calls any (when the conversation asks for one: the tool choice
- * forces a call, or the user's turn names a tool; every turn when the model loops; never where the request rules a call
- * out), and which (the named one, the one the user's text names, or the offered ones in turn). Otherwise the model
- * answers in text, so an agent's task ends.
+ * Which tools a simulated reply calls, if any: only when the conversation asks for one (or the model loops), never
+ * where the request rules a call out. Otherwise the model answers in text, so an agent's task ends.
  */
 import type { OutputMode, Prompt, Tool } from "../../simulator/Reply.js"
 
@@ -38,21 +36,13 @@ function toldNoTools(prompt: Prompt): boolean {
   return noToolsWording.test(prompt.lastUserText) || noToolsWording.test(prompt.instructions ?? "")
 }
 
-/**
- * Whether the request rules a tool call out: no tools, tool choice `none`, a compaction asked for by the API's own
- * means (`Prompt.compaction`), or an instruction not to call tools under a choice that does not force one (see
- * `toldNoTools`).
- */
+/** Whether the request rules a tool call out; an instruction not to call tools yields to a choice that forces one. */
 export function callsRuledOut(prompt: Prompt): boolean {
   return prompt.tools.length === 0 || prompt.toolChoice._tag === "None" || prompt.compaction === true ||
     (!forces(prompt) && toldNoTools(prompt))
 }
 
-/**
- * The tools a reply calls (`count` of them, cycling, when parallel calls are allowed), or `undefined` when the reply is
- * text: the `text` mode, a request that rules calls out (see `callsRuledOut`), or a turn that calls none (see
- * `callsTools`).
- */
+/** The tools a reply calls (`count` of them, cycling, when parallel calls are allowed), or `undefined` for text. */
 export const toolsToCall = (prompt: Prompt, output: OutputMode, count: number): ReadonlyArray<Tool> | undefined => {
   if (output === "text" || !callsTools(prompt, output) || callsRuledOut(prompt)) return undefined
   const choice = prompt.toolChoice
