@@ -34,10 +34,8 @@ const simulatedRates: Media.Rates = {
 }
 
 /**
- * The prompt tokens of one media part, in whatever message or tool result it comes: an image by `images`, its API's
- * rule (`tokens/images.ts`: by its dimensions, else the rule's fixed figure); any other medium by what it is and how
- * long, as `tokens/media.ts` reads it (a PDF its pages, audio and video their seconds, a text document a token a byte);
- * a part by URL, whose bytes the simulator never fetches, the rule's fixed figure.
+ * The prompt tokens of one media part: an image by `images`, its API's rule, any other medium as `tokens/media.ts`
+ * measures it; a part by URL, whose bytes the simulator never fetches, by the rule's fixed figure.
  */
 export function mediaTokens(part: Pick<ImagePart, "url" | "mediaType" | "detail">, images: Images.Rule): number {
   return Media.partTokens(part, images, simulatedRates)
@@ -113,9 +111,8 @@ export class Transcript {
   constructor(readonly images: Images.Rule) {}
 
   /**
-   * A message of `role` with `text` and `media` tokens of non-text parts. A system or developer message is an
-   * instruction, not a turn: the last message is still the one before it (a user's request followed by a note is
-   * answered).
+   * A system or developer message is an instruction, not a turn: the last message is still the one before it (a user's
+   * request followed by a note is answered).
    */
   add(role: string, text: string, media: number): void {
     this.chars += text.length
@@ -140,9 +137,8 @@ export class Transcript {
   }
 
   /**
-   * The messages of a request a codec read, every role alike: text parts are text, media parts their `mediaTokens`, and
-   * an assistant's reasoning (its text, or the opaque payloads it travels in) and tool calls (their names and
-   * arguments) count as their characters.
+   * The messages of a request a codec read, every role alike; an assistant's reasoning counts its text or the opaque
+   * payload it travels in.
    */
   addMessages(messages: ReadonlyArray<Message>): void {
     for (const message of messages) {
