@@ -4,9 +4,9 @@
  * the same errors.
  *
  * Requests are read with the Chat Completions codec (`internal/wire/openAiChat/`), the one the gateway reads the same
- * wire with; what it refuses is worded the way OpenAI words it, naming the offending field (`Invalid 'messages': empty
- * array…`). Replies and streams are written by the dialect's one writer, the gateway's. The implementation is in
- * `internal/simulator/openAiChat/`.
+ * wire with; what it refuses is worded the way OpenAI words it, naming the offending field
+ * (`Invalid 'messages': empty array…`). Replies and streams are written by the dialect's one writer, the gateway's.
+ * The implementation is in `internal/simulator/openAiChat/`.
  *
  * Prompt tokens count the messages, assistant reasoning and tool calls, and the tool definitions, plus each image part
  * by OpenAI's rule (`low` detail 85, else 85 and 170 a 512-pixel tile of the image fitted as OpenAI fits it; 765 by

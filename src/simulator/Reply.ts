@@ -1,8 +1,8 @@
 /**
- * The simulator's deterministic reply generator, shared by every wire format: a format reduces its request to a {@link
- * Prompt}, {@link generate} turns it into a {@link Reply} (reasoning, text, tool calls, finish reason, usage) and the
- * format renders it, whole or streamed. The same prompt always gives the same reply, so a streamed and a non-streamed
- * call for the same request carry the same text and the same usage.
+ * The simulator's deterministic reply generator, shared by every wire format: a format reduces its request to a
+ * {@link Prompt}, {@link generate} turns it into a {@link Reply} (reasoning, text, tool calls, finish reason, usage)
+ * and the format renders it, whole or streamed. The same prompt always gives the same reply, so a streamed and a
+ * non-streamed call for the same request carry the same text and the same usage.
  *
  * Rules (docs/simulator.md gives the model's manners with tools and JSON):
  * - Prompt tokens: {@link countTokens} of the prompt's UTF-16 code units (messages, reasoning sent back, tool calls and
