@@ -318,7 +318,7 @@ interface Opened<T> {
   readonly window: number
 }
 
-/** The requests of one simulator: each numbered, let through the gate and, for a route that reads one, its body read. */
+/** The requests of one simulator: each numbered, let through the gate and, where a route reads one, its body read. */
 const makeRequests = (config: Config, admit: Admit) => {
   let nextId = 1
   const numbered = (format: Gate): Record<string, string> => requestIdHeaders(format, nextId++)

@@ -1,7 +1,7 @@
 /**
  * The simulator's `POST /v1/responses/compact` (OpenAI's Responses API reference, "Compact a response"), answered whole
- * as OpenAI answers it: the input's user messages, then one `compaction` item whose `encrypted_content` is the generated
- * reply as a stand-in summary, sealed by the simulator's organisation (`organization.ts`), so that a later
+ * as OpenAI answers it: the input's user messages, then one `compaction` item whose `encrypted_content` is the
+ * generated reply as a stand-in summary, sealed by the simulator's organisation (`organization.ts`), so that a later
  * `/v1/responses` request replaying the item takes it as OpenAI's API does. No tool is called.
  */
 import * as Result from "effect/Result"
@@ -82,8 +82,8 @@ function renderReply(seal: Organization["seal"], reply: Reply.Reply, meta: Reply
 }
 
 /**
- * The compaction endpoint's format of `organization`: the Responses wire's key, errors and prompt cache, as a compaction
- * reads the conversation as a response does.
+ * The compaction endpoint's format of `organization`: the Responses wire's key, errors and prompt cache, as a
+ * compaction reads the conversation as a response does.
  */
 export function compactFormatOf(organization: Organization): WireFormat<Extra> {
   return {
