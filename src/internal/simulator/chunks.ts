@@ -96,9 +96,8 @@ function finishOf(reply: Reply.Reply, meta: ReplyMeta): ChatChunk {
 }
 
 /**
- * `reply` whole, as the `ChatResponse` its stream's chunks fold into (`ChatChunk.collect`), naming `meta`'s id and
- * model: its reasoning only when it has some, its tool calls' `id`s as `callId` makes them (the simulator's id of a
- * call in the dialect's shape; default the reply's own).
+ * `reply` whole, as the `ChatResponse` its stream's chunks fold into (`ChatChunk.collect`); `callId` gives a call's id
+ * in the dialect's shape (default the reply's own).
  */
 export function responseOf(
   reply: Reply.Reply,
@@ -144,9 +143,8 @@ function usageAfter(usage: Reply.Usage, candidates: number, thoughts: number): U
 }
 
 /**
- * The stream of `reply` with its calls whole, each event led by the usage so far (a token a reasoning or text event,
- * one a call, up to the reply's own count): reasoning tokens, text tokens, then the calls `callsPerEvent` to an event;
- * `tail` is the final usage and the finish, naming `meta`'s id and model.
+ * The stream of `reply` with its calls whole, `callsPerEvent` to an event, each event led by the usage so far (a token
+ * a reasoning or text event, one a call, up to the reply's own count), for a dialect whose events carry both (Gemini's).
  */
 export function wholeCallBatches(reply: Reply.Reply, meta: ReplyMeta, options: WholeCallOptions): ReplyBatches {
   const { usage } = reply

@@ -198,11 +198,7 @@ export interface RequestRead<Extra> {
   readonly images: Images.Rule
 }
 
-/**
- * A request a codec read as the prompt it asks about: its messages and tool definitions tallied, its tools and tool
- * choice as the generator takes them, its limit and its output format; or the API's error for a choice of a tool not
- * offered.
- */
+/** A request a codec read as the prompt it asks about, or the API's error for a choice of a tool not offered. */
 export function requestPrompt<Extra>(
   request: ChatRequest,
   read: RequestRead<Extra>
