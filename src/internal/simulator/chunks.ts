@@ -144,7 +144,7 @@ function usageAfter(usage: Reply.Usage, candidates: number, thoughts: number): U
 
 /**
  * The stream of `reply` with its calls whole, `callsPerEvent` to an event, each event led by the usage so far (a token
- * a reasoning or text event, one a call, up to the reply's own count), for a dialect whose events carry both (Gemini's).
+ * a reasoning or text event, one a call, up to the reply's own count), as Gemini streams.
  */
 export function wholeCallBatches(reply: Reply.Reply, meta: ReplyMeta, options: WholeCallOptions): ReplyBatches {
   const { usage } = reply
