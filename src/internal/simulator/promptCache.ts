@@ -67,10 +67,8 @@ export class PromptCache {
 }
 
 /**
- * Builds the prefixes of one request, in prompt order: `add` each piece of the prompt (with its characters and media
- * tokens, counted as the format counts its prompt), `mark` a breakpoint after the last one added. A piece is
- * `identify`d (what makes it itself: its JSON) and hashed only when a breakpoint follows it, so a request without one
- * costs no hashing.
+ * Builds the prefixes of one request, in prompt order. A piece is `identify`d (its JSON) and hashed only when a
+ * breakpoint follows it, so a request without one costs no hashing.
  */
 export class PrefixBuilder<Piece> {
   private chars = 0

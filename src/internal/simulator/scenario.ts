@@ -417,9 +417,8 @@ export class Scenarios {
 
   /**
    * The reply to `prompt` as its scenario scripts it, over `generated` (the simulator's own) and `fault` (the
-   * request's): a matched turn's fault or delay in place of the request's; without a scenario or a matching turn,
-   * `generated` as it is; a strict scenario's unmatched request, or a scenario name not loaded, the request's error.
-   * `body` is the request's as parsed, for the session it names.
+   * request's), which a matched turn's fault or delay replaces; a strict scenario's unmatched request, or a scenario
+   * name not loaded, is the request's error. `body` is the request's as parsed, for the session it names.
    */
   play(
     request: { readonly prompt: Reply.Prompt; readonly headers: Http.IncomingHttpHeaders; readonly body: unknown },
