@@ -1,8 +1,7 @@
 /**
  * What a wire format of the simulator implements: pure functions that decode a request into a `Reply.Prompt` and render
- * a `Reply.Reply`, a stream of it or an error as that format's bytes, and the shapes they share. One module per format
- * (`OpenAiChat`, `OpenAiResponses`, `Anthropic`, `Gemini`, `Ollama`) implements it; `Simulator` serves them all on one
- * port.
+ * a `Reply.Reply`, a stream of it or an error as that format's bytes, and the shapes they share. Each format's module
+ * implements it; `Simulator` serves them all on one port.
  *
  * @since 0.2.0
  */
