@@ -4,7 +4,6 @@
  * them) and reduced to a `Reply.Prompt`, with the window a Claude Sonnet 4 or 4.5 prompt has without the 1M-token beta
  * (200,000 tokens). What is wrong is worded as the API words it (as pydantic does: `max_tokens: Field required`).
  */
-
 import * as Result from "effect/Result"
 import type * as Http from "node:http"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"

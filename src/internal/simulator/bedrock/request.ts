@@ -4,7 +4,6 @@
  * Claude Sonnet 4 or 4.5 prompt has without the 1M-token beta in `additionalModelRequestFields.anthropic_beta`
  * (200,000 tokens); the model comes from the path.
  */
-
 import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
 import type * as Reply from "../../../simulator/Reply.js"

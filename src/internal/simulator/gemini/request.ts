@@ -4,7 +4,6 @@
  * Gemini 3 model's function-call signatures among them), and reduced to a `Reply.Prompt`; the model and method come
  * from the URL (`params`).
  */
-
 import * as Result from "effect/Result"
 import type { Extra } from "../../../simulator/Gemini.js"
 import type * as Reply from "../../../simulator/Reply.js"

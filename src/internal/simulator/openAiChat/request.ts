@@ -4,7 +4,6 @@
  * lists them; tool pairing in `toolPairs.ts`) and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI
  * words it, naming the offending field.
  */
-
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/OpenAiChat.js"

@@ -5,7 +5,6 @@
  * `Reply.Prompt`: a compaction when the input ends with `compaction_trigger`, a compaction item given back read as its
  * summary. What is wrong is worded as OpenAI words it, naming the offending field.
  */
-
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/OpenAiResponses.js"
