@@ -21,8 +21,8 @@ import { type Plan, resetAfter, resetNow, sleep } from "./plan.js"
 import { chat, maxBody, routes } from "./routes.js"
 
 /**
- * Kept to measure against the plain listener (`bench/simulator.ts`) and for whoever needs the platform's middleware.
- * The router is built once per simulator.
+ * The platform server's app, kept to measure against the plain listener (`bench/simulator.ts`) and for whoever needs
+ * the platform's middleware. The router is built once per simulator.
  */
 export const platformApp = (
   engine: Engine,
