@@ -18,8 +18,9 @@
  * - Function calls come whole, without an id, the first of each reply with a `thoughtSignature`, as Gemini 3 sends
  *   them. As Gemini 3 checks, a `gemini-3*` request whose current turn (the model contents after the last user text)
  *   replays a first `functionCall` part without its signature is a 400, and so is a call whose signature the simulator
- *   did not make for it (its name and arguments): moved from another call, or damaged ("Corrupted thought
- *   signature."). The documented stand-in `skip_thought_signature_validator` is taken. Earlier models check neither.
+ *   did not make for it (its name and arguments): moved from another call, or damaged
+ *   ("Corrupted thought signature."). The documented stand-in `skip_thought_signature_validator` is taken. Earlier
+ *   models check neither.
  * - A stream sends one event per token, function calls two to an event, then a closing event with `finishReason`; no
  *   end marker. Every event carries the running `usageMetadata` and ends with CRLF CRLF, as Google's servers send them.
  * - Implicit caching: a repeated prefix of at least 1024 tokens seen in the last five minutes is reported in

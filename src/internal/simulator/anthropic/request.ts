@@ -1,8 +1,9 @@
 /**
  * The Messages request (`POST /v1/messages`) and the `count_tokens` body, read with the Anthropic codec
- * (`wire/anthropic/request.ts`), then held to the rules the API adds past the wire's shape (docs/simulator.md lists
- * them) and reduced to a `Reply.Prompt`, with the window a Claude Sonnet 4 or 4.5 prompt has without the 1M-token beta
- * (200,000 tokens). What is wrong is worded as the API words it (as pydantic does: `max_tokens: Field required`).
+ * (`wire/anthropic/request.ts`), then held to the rules the API adds past the wire's shape (docs/simulator.md and each
+ * check's doc give them) and reduced to a `Reply.Prompt`, with the window a Claude Sonnet 4 or 4.5 prompt has without
+ * the 1M-token beta (200,000 tokens). What is wrong is worded as the API words it, as pydantic does
+ * (`max_tokens: Field required`).
  */
 import * as Result from "effect/Result"
 import type * as Http from "node:http"
