@@ -28,10 +28,7 @@ export interface ReplyBatches {
  */
 export type ToolOrder = "interleaved" | "whole" | "together"
 
-/**
- * The chunks of `reply`'s stream, each written alone but the calls `together`, its `Finish` naming `meta`'s id and
- * model.
- */
+/** The chunks of `reply`'s stream, each written alone but the calls `together`. */
 export function replyChunks(reply: Reply.Reply, meta: ReplyMeta, order: ToolOrder = "interleaved"): ReplyBatches {
   const events: Array<ReadonlyArray<ChatChunk>> = []
   for (const text of reply.reasoning) events.push([{ _tag: "ReasoningDelta", text }])

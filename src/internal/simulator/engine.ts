@@ -500,10 +500,7 @@ const makeGenerate = (
   return replyPlan(config, format, decoded, reply, meta, scripted.fault, out)
 }
 
-/**
- * An embedding request: the same gate, faults and model check as a generation; every input checked against the context
- * window; vectors from `Reply.embedding`.
- */
+/** An embedding request: a generation's gate, faults and model check, every input within the context window. */
 const makeEmbed = (config: Config, requests: Requests) => (format: EmbeddingFormat, input: RouteInput): Plan => {
   const opened = requests.open(format, format.decode, embeddingModel, input)
   if (!("decoded" in opened)) return opened

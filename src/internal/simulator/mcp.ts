@@ -190,10 +190,7 @@ export const lazyMcpApp = Effect.fn("Simulator.lazyMcpApp")(
   }
 )
 
-/**
- * The MCP endpoint as a `node:http` request listener, for the plain listener's server, served by
- * `@effect/platform-node` until the scope closes; its server built on the first request (`lazyMcpApp`).
- */
+/** The MCP endpoint as a `node:http` request listener, for the plain listener's server, until the scope closes. */
 export const mcpHandler = Effect.fn("Simulator.mcpHandler")(
   function*(closing: (res: Http.ServerResponse) => void) {
     return yield* NodeHttpServer.makeHandler(yield* lazyMcpApp(closing), { scope: yield* Effect.scope })

@@ -74,10 +74,7 @@ export const countPlan = (engine: Engine, input: RouteInput): Effect.Effect<Plan
     )
   })
 
-/**
- * The plan of a batch request (a job's, an S3 object's), made by `answer` in Converse's format once the request's
- * signature (Bedrock's or S3's) is checked.
- */
+/** The plan of a batch request (a job's, an S3 object's), once its signature (Bedrock's or S3's) is checked. */
 export const batchPlan = (
   engine: Engine,
   input: RouteInput,
