@@ -1,50 +1,29 @@
 /**
- * The simulator's Anthropic Messages wire format (`POST /v1/messages`), per
- * Anthropic's Messages API reference: request decoding, message and
- * stream-event shapes, errors.
+ * The simulator's Anthropic Messages wire format (`POST /v1/messages`), per Anthropic's Messages API reference: request
+ * decoding, message and stream-event shapes, errors.
  *
- * - Auth: `x-api-key` (an `authorization: Bearer` token is accepted too, as
- *   Anthropic does for OAuth). The `anthropic-version` header is not checked:
- *   a wire format sees only the body.
- * - Requests are read with the Anthropic codec's schema and held to the API's
- *   rules, its errors worded as the API words them: `model`, `max_tokens`
- *   (required), `messages` (`user`/`assistant`, and `system` for the
- *   models that take one, `claude-opus-4-8…`, right after a user message and
- *   last or before an assistant message, text only),
- *   `system` (a string or text blocks), `tools` (`input_schema`),
- *   `tool_choice` (`auto`, `any`, `tool`, `none`, `disable_parallel_tool_use`),
- *   `thinking` (`enabled` with `budget_tokens` of at least 1024 and below
- *   `max_tokens`). Every `tool_use` of an assistant turn needs its `tool_result`
- *   in the next user turn; a `thinking` block sent back needs its `signature`;
- *   with thinking on, an assistant turn with `tool_use` must start with its
- *   thinking block, as the API requires.
- * - Prompt tokens: `Reply.countTokens` over the system prompt, text blocks,
- *   `tool_use` inputs (as JSON), `tool_result` contents, thinking (its text, a
- *   redacted block's data) and the tool definitions (name, description,
- *   schema; not a deferred one), plus each image block by Anthropic's rule
- *   (its width times height over 750, scaled to at most 1,600; 1,600 by URL)
- *   and a PDF 258 a page. `POST /v1/messages/count_tokens` answers them as
- *   `{"input_tokens": N}` for a body checked as a Messages body's prompt.
- * - Replies: a `thinking` block (when asked for, with a deterministic
- *   signature), a `text` block, or `tool_use` blocks (`toolu_…` ids). Usage
- *   reports `input_tokens` without the cached tokens, which are in
- *   `cache_read_input_tokens`, nor the cache writes, which are in
- *   `cache_creation_input_tokens` (and by lifetime in `cache_creation`);
- *   `output_tokens` includes thinking, also given as
- *   `output_tokens_details.thinking_tokens`. Cache reads and writes are the
- *   prompt cache's (`Simulator`'s module doc), at each `cache_control`.
- * - Streams: `message_start`, a `ping`, then per block `content_block_start`,
- *   its deltas (`thinking_delta` and one `signature_delta`, `text_delta`,
- *   `input_json_delta` starting with an empty `partial_json`), and
- *   `content_block_stop`; then `message_delta` and `message_stop`. Each event
- *   is one chunk for the fault grammar; the last two are the tail.
- * - Headers: the request id is `request-id`; a simulator with
- *   `requestsPerMinute` sends `anthropic-ratelimit-requests-{limit,remaining,reset}`
- *   (the reset an RFC 3339 timestamp) on every response, and `retry-after` on 429.
- * - Faults: every `stream-error` shape is sent as Anthropic's `error` event
- *   (`openai`, the default: `overloaded_error`; `vllm` and `openrouter`:
- *   `api_error`); a non-streamed request gets that error object with status 200.
- *   A malformed event is `event: content_block_delta` with `data: {not json`.
+ * - Auth: `x-api-key` (an `authorization: Bearer` token is accepted too, as Anthropic does for OAuth). The
+ *   `anthropic-version` header is not checked: a wire format sees only the body.
+ * - Requests are read with the Anthropic codec's schema and held to the API's rules (docs/simulator.md; among them a
+ *   `system` message only for the models that take one, `claude-opus-4-8…`, every `tool_use` answered in the next user
+ *   turn, a `thinking` block sent back with its `signature` and first in an assistant turn with `tool_use`), worded as
+ *   the API words them.
+ * - Prompt tokens count the system prompt, the blocks, thinking sent back and the tool definitions (not a deferred
+ *   one), plus each image by Anthropic's rule (width times height over 750, at most 1,600; 1,600 by URL) and a PDF 258
+ *   a page. `POST /v1/messages/count_tokens` answers them as `{"input_tokens": N}`.
+ * - Replies: a `thinking` block (when asked for, with a deterministic signature), a `text` block, or `tool_use` blocks.
+ *   `input_tokens` leaves out the cache reads (`cache_read_input_tokens`) and writes (`cache_creation_input_tokens`, by
+ *   lifetime in `cache_creation`), which the prompt cache reports at each `cache_control` (`Simulator`'s module doc);
+ *   `output_tokens` includes thinking, also given as `output_tokens_details.thinking_tokens`.
+ * - Streams: `message_start`, a `ping`, then per block `content_block_start`, its deltas (`thinking_delta` and one
+ *   `signature_delta`, `text_delta`, `input_json_delta` starting with an empty `partial_json`), and
+ *   `content_block_stop`; then `message_delta` and `message_stop`. Each event is one chunk for the fault grammar; the
+ *   last two are the tail.
+ * - Headers: the request id is `request-id`; with `requestsPerMinute`, every response carries
+ *   `anthropic-ratelimit-requests-{limit,remaining,reset}` (the reset an RFC 3339 timestamp), and a 429 `retry-after`.
+ * - Faults: every `stream-error` shape is sent as Anthropic's `error` event (`openai`, the default: `overloaded_error`;
+ *   `vllm` and `openrouter`: `api_error`); a non-streamed request gets that error object with status 200. A malformed
+ *   event is `event: content_block_delta` with `data: {not json`.
  *
  * The implementation is in `internal/simulator/anthropic/`.
  *

@@ -3,34 +3,28 @@
  * `CountTokens`), so the library's `Bedrock` client and AWS's own SDK (`@aws-sdk/client-bedrock-runtime`, its endpoint
  * set to the simulator) can be tested with no AWS account.
  *
- * - Paths: `POST /model/{modelId}/converse` (JSON) and `/model/{modelId}/converse-stream`
- *   (`application/vnd.amazon.eventstream` frames, one per token, written with `@smithy/eventstream-codec`), and
- *   `/model/{modelId}/count-tokens` (`CountTokens` of a Converse body in `input.converse`: the prompt tokens Converse
- *   bills, as `{"inputTokens": N}`). Models are the simulator's `models`, by model id.
- * - Auth: a SigV4 `authorization` header is verified (the request signed again with `@smithy/signature-v4`) for the
- *   simulator's `bedrockCredentials` option (default: `testCredentials`); a signature by any other access key is
- *   refused (`UnrecognizedClientException`), one that does not match is `InvalidSignatureException`. A Bedrock API
- *   key (`Authorization: Bearer`) is taken as any other key. With the simulator's `apiKeys` set, a signed request's
- *   access key id must be one of them.
- * - `InvokeModel` for Anthropic's models (Amazon Bedrock API reference: `InvokeModel`,
- *   `InvokeModelWithResponseStream`; Anthropic's "Claude on Amazon Bedrock"), as `@anthropic-ai/bedrock-sdk` calls
- *   it: `POST /model/{modelId}/invoke` and `/model/{modelId}/invoke-with-response-stream`, the body Anthropic's
- *   Messages body with an `anthropic_version` (`bedrock-2023-05-31`) and no `model` (nor `stream`: the path says
- *   it), answered as the `Anthropic` format answers it; the stream is event-stream `chunk` frames, each
- *   `{"bytes": ...}` holding one Messages stream event's JSON, base64-encoded. A model whose id does not name
- *   Anthropic (`anthropic.`) is refused there. Prompt caching at `cache_control` is `Anthropic`'s.
- * - Prompt caching: the prompt (tools, system, messages) up to each `cachePoint` block is cached for five minutes,
- *   per model; usage reports the tokens read as `cacheReadInputTokens` and written as `cacheWriteInputTokens`, and
- *   the rest as `inputTokens` (the prompt cache of `Simulator`'s module doc).
+ * - Paths: `POST /model/{modelId}/converse` (JSON), `/model/{modelId}/converse-stream`
+ *   (`application/vnd.amazon.eventstream` frames, one per token) and `/model/{modelId}/count-tokens` (a Converse body
+ *   in `input.converse`, answered `{"inputTokens": N}`). Models are the simulator's `models`, by model id.
+ * - Auth: a SigV4 `authorization` header is verified (the request signed again) for the `bedrockCredentials` option
+ *   (default: `testCredentials`); another access key is `UnrecognizedClientException`, a signature that does not match
+ *   `InvalidSignatureException`. A Bedrock API key (`Authorization: Bearer`) is taken as any other key. With `apiKeys`
+ *   set, a signed request's access key id must be one of them.
+ * - `InvokeModel` for Anthropic's models (`InvokeModel`, `InvokeModelWithResponseStream`; Anthropic's "Claude on Amazon
+ *   Bedrock"), as `@anthropic-ai/bedrock-sdk` calls it: `POST /model/{modelId}/invoke` and
+ *   `/model/{modelId}/invoke-with-response-stream`, the body Anthropic's Messages body with an `anthropic_version`
+ *   (`bedrock-2023-05-31`) and no `model` (nor `stream`: the path says it), answered as the `Anthropic` format answers
+ *   it, streamed as event-stream `chunk` frames of base64 Messages events. A model whose id does not name Anthropic
+ *   (`anthropic.`) is refused there.
+ * - Prompt caching: the prompt (tools, system, messages) up to each `cachePoint` block is cached for five minutes, per
+ *   model, reported as `cacheReadInputTokens` and `cacheWriteInputTokens` (`Simulator`'s module doc).
  * - Errors are Bedrock's: a `{"message"}` body with the AWS error type in the `x-amzn-errortype` header
  *   (`ThrottlingException` 429, `ValidationException` 400 for an unknown model or a prompt past the window,
  *   `UnrecognizedClientException` 403); a `stream-error` fault is an `exception` frame, on both APIs.
- *
- * - Batch inference (Amazon Bedrock API reference: `CreateModelInvocationJob`, `GetModelInvocationJob`,
- *   `StopModelInvocationJob`): `POST /model-invocation-job` of `modelInvocationType` `Converse`, its input file read
- *   from a minimal S3 under `/s3` (`PUT` and `GET /s3/{bucket}/{key}`, path-style, signed for `s3`), each record
- *   answered as a Converse call, the job's results written there when it ends, with the batch faults of
- *   `Simulator.batchFaultHeader`.
+ * - Batch inference (`CreateModelInvocationJob`, `GetModelInvocationJob`, `StopModelInvocationJob`):
+ *   `POST /model-invocation-job` of `modelInvocationType` `Converse`, its input file read from a minimal S3 under `/s3`
+ *   (path-style, signed for `s3`), each record answered as a Converse call, the results written there when the job
+ *   ends, with the batch faults of `Simulator.batchFaultHeader`.
  *
  * Signing and the frames use AWS's libraries, optional peer dependencies imported at the first Bedrock request.
  *
@@ -52,8 +46,8 @@ import { messagesBody } from "./Vertex.js"
 import type { ApiError, WireFormat } from "./WireFormat.js"
 
 /**
- * The AWS credentials the simulator verifies SigV4 signatures for: give them to the client (`Bedrock.Credentials`,
- * or the AWS SDK's `credentials`).
+ * The AWS credentials the simulator verifies SigV4 signatures for: give them to the client (`Bedrock.Credentials`, or
+ * the AWS SDK's `credentials`).
  *
  * @since 0.3.0
  * @category Wire Formats
@@ -132,8 +126,8 @@ export const invokeBody = (
 }
 
 /**
- * Anthropic's models on Bedrock's `InvokeModel` and `InvokeModelWithResponseStream`: the Anthropic Messages format
- * in Bedrock's body, auth, errors and event-stream `chunk` frames (written with `codec`).
+ * Anthropic's models on Bedrock's `InvokeModel` and `InvokeModelWithResponseStream`: the Anthropic Messages format in
+ * Bedrock's body, auth, errors and event-stream `chunk` frames (written with `codec`).
  *
  * @since 0.3.0
  * @category Wire Formats
@@ -156,8 +150,8 @@ const testSecretOf = (id: string): string | undefined =>
   id === testCredentials.accessKeyId ? testCredentials.secretAccessKey : undefined
 
 /**
- * The request's signature checked (when it has one) for the credentials `secretOf` knows (the secret key of an
- * access key id; default: `testCredentials` alone): undefined when it verifies or is not SigV4, else the error Bedrock
+ * The request's signature checked (when it has one) for the credentials `secretOf` knows (the secret key of an access
+ * key id; default: `testCredentials` alone): undefined when it verifies or is not SigV4, else the error Bedrock
  * answers.
  *
  * @since 0.3.0

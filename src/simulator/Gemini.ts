@@ -1,55 +1,36 @@
 /**
- * The simulator's Gemini API wire format (`POST /v1beta/models/{model}:generateContent`
- * and `:streamGenerateContent?alt=sse`), per the Gemini API reference: request decoding,
- * response and stream shapes, errors; its embeddings (`:batchEmbedContents`, `:embedContent`); and `:countTokens`,
- * the prompt tokens a generation of the same request reports.
+ * The simulator's Gemini API wire format (`POST /v1beta/models/{model}:generateContent` and
+ * `:streamGenerateContent?alt=sse`), per the Gemini API reference: requests, responses, streams and errors; its
+ * embeddings (`:batchEmbedContents`, `:embedContent`); and `:countTokens`, the prompt tokens a generation reports.
  *
- * - The model and the method come from the URL, not the body. The key is read
- *   from `x-goog-api-key`, or from the `?key=` query parameter when the header
- *   is absent. `:streamGenerateContent` without `?alt=sse` answers as the real API does, one JSON array streamed
- *   (`[`, the objects apart by a line of comma and CRLF, `]`); only `v1beta` is served.
- * - A bad key is answered as Gemini does: HTTP 400 `INVALID_ARGUMENT` with an
- *   `ErrorInfo` of reason `API_KEY_INVALID`; a missing one with 403
- *   `PERMISSION_DENIED`. A rate limit is 429 `RESOURCE_EXHAUSTED` with
- *   `QuotaFailure` and `RetryInfo` details (the engine adds `retry-after`
- *   headers too, which the real API does not send).
- * - An injected `status=429` whose `code` is `insufficient_quota` or names a
- *   per-day quota (`PerDay`) gets a per-day `QuotaFailure`, as a daily quota
- *   exhausted; `status=400;code=API_KEY_INVALID` an invalid-key body. Every
- *   `stream-error` shape sends Gemini's one error event,
- *   `data: {"error":{"code":500,…,"status":"INTERNAL"}}`.
- * - A prompt whose last user text contains {@link blockedPromptMarker} is
- *   blocked: HTTP 200 with `promptFeedback.blockReason: "SAFETY"` and no
- *   candidates (one such event when streamed).
- * - Reasoning is returned as `thought: true` parts when
- *   `generationConfig.thinkingConfig.includeThoughts` is true and the budget is
- *   not 0, counted in `thoughtsTokenCount`.
- * - Function calls come whole, without an id, and the first of each reply
- *   carries a `thoughtSignature`, as Gemini 3 sends them. As Gemini 3 checks, a
- *   request to a `gemini-3*` model whose current turn (the model contents after
- *   the last user text) replays a function call without its signature on the
- *   first `functionCall` part of a content is answered with 400, and so is one
- *   whose call carries a signature the simulator did not make for that call
- *   (its name and arguments): one moved from another call, or damaged
- *   ("Corrupted thought signature."). The stand-ins the Gemini API documents
- *   (`skip_thought_signature_validator`) are taken. Earlier models check
- *   neither.
- * - A stream sends one event per reasoning token, one per text token, function
- *   calls two to an event, then a closing event with `finishReason` and the
- *   final usage; there is no end marker. Every event carries the running
- *   `usageMetadata`. Events end with CRLF CRLF, as Google's servers send them.
- * - Implicit caching: a prompt that repeats a prefix of at least 1024 tokens
- *   seen in the last five minutes reports it in `cachedContentTokenCount`
- *   (`Simulator`'s module doc, "Prompt cache").
+ * - The model and the method come from the URL, not the body; the key from `x-goog-api-key`, else the `?key=` query
+ *   parameter. `:streamGenerateContent` without `?alt=sse` answers as the real API does, one JSON array streamed (`[`,
+ *   the objects apart by a line of comma and CRLF, `]`); only `v1beta` is served.
+ * - A bad key is answered as Gemini does: 400 `INVALID_ARGUMENT` with an `ErrorInfo` of reason `API_KEY_INVALID`; a
+ *   missing one 403 `PERMISSION_DENIED`. A rate limit is 429 `RESOURCE_EXHAUSTED` with `QuotaFailure` and `RetryInfo`
+ *   details (the engine adds `retry-after` headers too, which the real API does not send).
+ * - An injected `status=429` whose `code` is `insufficient_quota` or names a per-day quota (`PerDay`) gets a per-day
+ *   `QuotaFailure`, as a daily quota exhausted; `status=400;code=API_KEY_INVALID` an invalid-key body. Every
+ *   `stream-error` shape sends Gemini's one error event, `data: {"error":{"code":500,…,"status":"INTERNAL"}}`.
+ * - A prompt whose last user text contains {@link blockedPromptMarker} is blocked: HTTP 200 with
+ *   `promptFeedback.blockReason: "SAFETY"` and no candidates (one such event when streamed).
+ * - Reasoning comes as `thought: true` parts when `thinkingConfig.includeThoughts` is true and the budget is not 0.
+ * - Function calls come whole, without an id, the first of each reply with a `thoughtSignature`, as Gemini 3 sends
+ *   them. As Gemini 3 checks, a `gemini-3*` request whose current turn (the model contents after the last user text)
+ *   replays a first `functionCall` part without its signature is a 400, and so is a call whose signature the simulator
+ *   did not make for it (its name and arguments): moved from another call, or damaged
+ *   ("Corrupted thought signature."). The documented stand-in `skip_thought_signature_validator` is taken. Earlier
+ *   models check neither.
+ * - A stream sends one event per token, function calls two to an event, then a closing event with `finishReason`; no
+ *   end marker. Every event carries the running `usageMetadata` and ends with CRLF CRLF, as Google's servers send them.
+ * - Implicit caching: a repeated prefix of at least 1024 tokens seen in the last five minutes is reported in
+ *   `cachedContentTokenCount` (`Simulator`'s module doc, "Prompt cache").
  *
- * Prompt tokens are counted over the text of `systemInstruction`, every part
- * (text but not thoughts, function call names and arguments, function
- * responses) and the function declarations (name, description, schema)
- * (`Reply.countTokens`), plus each image by Gemini's rule (258 up to 384 x 384
- * pixels, else 258 a 768-pixel tile; 258 by URL) and other media by length.
+ * Prompt tokens count `systemInstruction`, every part but thoughts and the function declarations, plus each image by
+ * Gemini's rule (258 up to 384 x 384 pixels, else 258 a 768-pixel tile; 258 by URL) and other media by length.
  *
- * Its replies and streams are written with the Gemini dialect's codec and one writer (`internal/wire/gemini/`), the
- * gateway's too; its request checks, errors and embeddings are in `internal/simulator/gemini/`.
+ * Replies and streams are written with the Gemini dialect's codec and one writer (`internal/wire/gemini/`), the
+ * gateway's too; request checks, errors and embeddings are in `internal/simulator/gemini/`.
  *
  * @since 0.1.0
  */
@@ -94,10 +75,9 @@ export interface Extra {
 export const blockedPromptMarker: "[simulator:block]" = marker
 
 /**
- * What a route took from a Gemini URL: the model and method from the path
- * segment (`gemini-2.5-flash:streamGenerateContent`), `alt` from the query, and
- * the headers with a `?key=` moved into `x-goog-api-key` when that header is
- * absent. Undefined for a method the simulator does not serve.
+ * What a route took from a Gemini URL: the model and method from the path segment
+ * (`gemini-2.5-flash:streamGenerateContent`), `alt` from the query, and the headers with a `?key=` moved into
+ * `x-goog-api-key` when that header is absent. Undefined for a method the simulator does not serve.
  *
  * @since 0.1.0
  * @category Routes

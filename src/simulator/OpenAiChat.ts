@@ -1,22 +1,16 @@
 /**
- * The simulator's OpenAI Chat Completions wire format (`POST /v1/chat/completions`),
- * per OpenAI's Chat Completions API reference: request decoding, response and
- * chunk shapes, errors; and OpenAI embeddings (`POST /v1/embeddings`) with the
- * same errors.
+ * The simulator's OpenAI Chat Completions wire format (`POST /v1/chat/completions`), per OpenAI's Chat Completions API
+ * reference: request decoding, response and chunk shapes, errors; and OpenAI embeddings (`POST /v1/embeddings`) with
+ * the same errors.
  *
- * Requests are read with the Chat Completions codec (`internal/wire/openAiChat/`), the
- * schema and mapping the gateway reads the same wire with; what it refuses is
- * worded the way OpenAI words it, naming the offending field (`Invalid
- * 'messages': empty array…`). Replies, chunks and embeddings lists are the Chat
- * Completions and embeddings codecs' too; a stream is the reply's chunks written by
- * the dialect's one writer, the gateway's.
+ * Requests are read with the Chat Completions codec (`internal/wire/openAiChat/`), the one the gateway reads the same
+ * wire with; what it refuses is worded the way OpenAI words it, naming the offending field
+ * (`Invalid 'messages': empty array…`). Replies and streams are written by the dialect's one writer, the gateway's.
  * The implementation is in `internal/simulator/openAiChat/`.
  *
- * Prompt tokens are counted over message text (string contents, text parts),
- * assistant reasoning and tool-call names and arguments, and the tool
- * definitions (name, description, schema) (`Reply.countTokens`), plus each
- * image part by OpenAI's rule (`low` detail 85, else 85 and 170 a 512-pixel
- * tile of the image fitted as OpenAI fits it; 765 by URL).
+ * Prompt tokens count the messages, assistant reasoning and tool calls, and the tool definitions, plus each image part
+ * by OpenAI's rule (`low` detail 85, else 85 and 170 a 512-pixel tile of the image fitted as OpenAI fits it; 765 by
+ * URL).
  *
  * @since 0.1.0
  */
@@ -66,8 +60,8 @@ export const format: WireFormat<Extra> = {
 // Embeddings (`POST /v1/embeddings`, OpenAI's Embeddings API reference)
 
 /**
- * Reads `input` (a string, an array of strings, token ids or arrays of them), `model`,
- * `dimensions` and `encoding_format`, with OpenAI's messages for what is wrong.
+ * Reads `input` (a string, an array of strings, token ids or arrays of them), `model`, `dimensions` and
+ * `encoding_format`, with OpenAI's messages for what is wrong.
  *
  * @since 0.1.0
  * @category Wire Formats

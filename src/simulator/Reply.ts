@@ -1,57 +1,29 @@
 /**
- * The simulator's deterministic reply generator, shared by every wire format.
+ * The simulator's deterministic reply generator, shared by every wire format: a format reduces its request to a
+ * {@link Prompt}, {@link generate} turns it into a {@link Reply} (reasoning, text, tool calls, finish reason, usage)
+ * and the format renders it, whole or streamed. The same prompt always gives the same reply, so a streamed and a
+ * non-streamed call for the same request carry the same text and the same usage.
  *
- * A wire format reduces its request to a {@link Prompt}; {@link generate} turns
- * that into a {@link Reply} (reasoning tokens, text tokens, tool calls, finish
- * reason, usage) that the format then renders, whole or streamed. The same
- * prompt always gives the same reply, so a streamed and a non-streamed call for
- * the same request carry the same text and the same usage.
- *
- * Rules:
- * - Prompt tokens: `ceil(C / 4)` where `C` is the number of UTF-16 code units of
- *   the prompt text (see {@link countTokens}: messages, reasoning sent back, tool
- *   calls and tool definitions), plus each media part's tokens in any message or
- *   tool result: an image by its API's rule (its dimensions, as OpenAI's,
- *   Anthropic's or Gemini's guide counts them), a PDF 258 a page, audio 32 and
- *   video 263 a second (`Pricing`'s defaults), at least 1.
- * - Reply tokens: each token is one word from a fixed lorem-ipsum vocabulary,
- *   chosen by a PRNG seeded with a hash of the model and the last user message.
- *   The first word is capitalised, later words carry a leading space, and the
- *   last ends with a full stop: `"Lorem", " dolor", …, " amet."`.
- * - Reasoning (when requested): the same rule with another seed, counted in
- *   `reasoningTokens` and inside `completionTokens`.
- * - A cap (`max_tokens`) shortens reasoning first, then text, and makes the
- *   finish reason `length`.
- * - Tool calls: arguments synthesised from the tool's JSON Schema
- *   (`synthesizeArguments` in `internal/simulator/schemaValues.ts`); each call counts
- *   `ceil((name.length + arguments.length) / 4)` completion tokens.
- * - Structured output: when the prompt carries a JSON Schema for the reply
- *   (and makes no tool call), the text is a JSON value that conforms to it
- *   (`synthesize`), in pieces of at most four characters, one token
- *   each. The `nonconforming` output knob makes that JSON, and tool
- *   arguments, violate their schema (`violate`); `text` makes the model
- *   ignore the schema and the tools and answer plain words. A recursive
- *   schema's recursive occurrences get their smallest value; a schema whose
- *   value passes the bounds of any expansion of a caller's schema is refused
- *   ({@link SchemaRefused}, a 400).
- * - After an assistant message (a prefill), the words go on from it: the
- *   first is not capitalised and has its leading space.
- * - Tool calls fill a tool's required arguments, typed by its schema, at
- *   every depth, and leave the optional ones out. The tool called is the one
- *   the tool choice names, else the last one the last user message names as
- *   a word (`use the Bash tool`), else the first offered.
- * - After a tool result (the last message is one), the reply is text, not
- *   another call, unless the tool choice forces one, so an agent's loop ends:
- *   it starts with `The tool returned <result>` (at most 200 characters of
- *   it) and is padded with words to the reply length. The `loop` output mode
- *   calls a tool again instead, every time.
- * - JSON mode without a schema (OpenAI's `json_object`, Gemini's JSON MIME
- *   type, Ollama's `format: "json"`): the words as one JSON object,
- *   `{"answer": "Lorem ipsum …."}`, in four-character pieces; the
- *   `nonconforming` mode leaves it unclosed (not JSON).
- * - Embeddings ({@link embedding}): a unit vector drawn from a PRNG seeded
- *   with a hash of the model and the text, its values float32 numbers, so the
- *   same text always has the same vector whatever else is in the request.
+ * Rules (docs/simulator.md gives the model's manners with tools and JSON):
+ * - Prompt tokens: {@link countTokens} of the prompt's UTF-16 code units (messages, reasoning sent back, tool calls and
+ *   tool definitions), plus each media part's, in any message or tool result: an image by its API's rule (its
+ *   dimensions, as OpenAI's, Anthropic's or Gemini's guide counts them), a PDF 258 a page, audio 32 and video 263 a
+ *   second (`Pricing`'s defaults), at least 1.
+ * - Reply tokens: words of a lorem-ipsum vocabulary picked by a PRNG seeded with the model and the last user message;
+ *   reasoning (when requested) the same with another seed, inside `completionTokens`. A cap (`max_tokens`) shortens
+ *   reasoning first, then text, and makes the finish reason `length`.
+ * - Tool calls fill a tool's required arguments, typed by its schema at every depth (`synthesizeArguments`), and leave
+ *   the optional ones out; each call counts `ceil((name.length + arguments.length) / 4)` completion tokens.
+ * - Structured output: for a JSON Schema (and no tool call) the text is a conforming JSON value in pieces of at most
+ *   four characters, one token each; JSON mode without a schema gives `{"answer": "Lorem ipsum …."}`. The
+ *   `nonconforming` output mode violates the schema (JSON mode: leaves the object unclosed), `text` ignores schemas and
+ *   tools. A recursive schema's recursive occurrences get their smallest value; a schema whose value passes the bounds
+ *   of any expansion of a caller's schema is refused ({@link SchemaRefused}, a 400).
+ * - After an assistant message (a prefill), the words go on from it: not capitalised, with a leading space.
+ * - After a tool result the reply is text, not another call, unless the tool choice forces one, so an agent's loop
+ *   ends: `The tool returned <result>` (at most 200 characters of it) padded with words. The `loop` mode calls again.
+ * - Embeddings ({@link embedding}): a unit vector from a PRNG seeded with the model and the text, so the same text
+ *   always has the same vector whatever else is in the request.
  *
  * @since 0.1.0
  */
@@ -115,8 +87,8 @@ export interface Prompt {
    */
   readonly assistantTurns?: number | undefined
   /**
-   * The text of every message of the request, system and tool results included, in order: what a scenario looks for
-   * a compaction's summary in. Default: none.
+   * The text of every message of the request, system and tool results included, in order: what a scenario looks for a
+   * compaction's summary in. Default: none.
    *
    * @since 0.3.0
    */
@@ -148,8 +120,8 @@ export interface Prompt {
    */
   readonly prefillFlags?: ReadonlyArray<PrefillFlag> | undefined
   /**
-   * When the messages end with an assistant's reply and then a user message (a continuation turn, as a router asks
-   * for the rest of a cut reply): the user text that reply answered, and the reply. Default: none.
+   * When the messages end with an assistant's reply and then a user message (a continuation turn, as a router asks for
+   * the rest of a cut reply): the user text that reply answered, and the reply. Default: none.
    */
   readonly continued?: { readonly userText: string; readonly assistantText: string } | undefined
 }
@@ -192,20 +164,17 @@ export interface Knobs {
   /** Of `cacheWriteTokens`, those written for an hour (clamped to them); the rest for five minutes. Default: 0. */
   readonly cacheWrite1hTokens?: number | undefined
   /**
-   * How the model treats the schemas and tools it is given: `conforming` (the
-   * default) follows them, calling a tool when the conversation asks for one
-   * (the tool choice forces a call, or the user's text names an offered tool)
-   * and answering in text otherwise; `nonconforming` writes JSON that violates
-   * them; `text` ignores them, and the tools, and answers plain words; `loop`
-   * calls a tool on every turn, after a tool result too, so an agent's loop
-   * never ends on its own.
+   * How the model treats the schemas and tools it is given: `conforming` (the default) follows them, calling a tool
+   * when the conversation asks for one (a forced choice, or the user's text names an offered tool); `nonconforming`
+   * writes JSON that violates them; `text` ignores them and the tools and answers plain words; `loop` calls a tool on
+   * every turn, after a tool result too, so an agent's loop never ends on its own.
    */
   readonly output?: OutputMode | undefined
   /** How a continuation turn (`Prompt.continued`) is answered; default: as any request. */
   readonly continuation?: ContinuationMode | undefined
   /**
-   * The reply's text, whatever the prompt (no tool call, no JSON): in pieces of at most four non-space characters,
-   * each with the spaces before it (`replyPieces`); `maxTokens` cuts it as any reply. Default: words.
+   * The reply's text, whatever the prompt (no tool call, no JSON): in pieces of at most four non-space characters, each
+   * with the spaces before it (`replyPieces`); `maxTokens` cuts it as any reply. Default: words.
    *
    * @since 0.3.0
    */
@@ -385,8 +354,8 @@ const capitalised = vocabulary.map((word) => word.charAt(0).toUpperCase() + word
 export const countTokens = (chars: number): number => Math.ceil(chars / 4)
 
 /**
- * Tokens an image part adds to a prompt at OpenAI's low detail (`detail: "low"`); at any other detail, and on the
- * other APIs, an image counts by its dimensions.
+ * Tokens an image part adds to a prompt at OpenAI's low detail (`detail: "low"`); at any other detail, and on the other
+ * APIs, an image counts by its dimensions.
  *
  * @since 0.1.0
  * @category Tokens
@@ -459,11 +428,9 @@ const jsonPieces = (text: string): Array<string> => {
 }
 
 /**
- * A schema the simulator does not answer for: one whose value would take
- * more work than any expansion of a caller's schema is allowed (a node budget
- * and a nesting bound; a recursion alone is not refused, its recursive
- * occurrences get the smallest value they allow). Answered as a provider
- * answers a schema it cannot take: an invalid request.
+ * A schema whose value would take more work than any expansion of a caller's schema is allowed (a node budget and a
+ * nesting bound; a recursion alone is not refused). Answered as a provider answers a schema it cannot take: an invalid
+ * request.
  *
  * @since 0.1.0
  * @category Models
@@ -487,17 +454,11 @@ const schemaJson = (subject: string, value: () => unknown): Result.Result<string
 /**
  * The reply to a prompt; pure and deterministic.
  *
- * The reply is a tool call when the prompt offers tools, the tool choice is
- * not `none`, the choice forces a call or the text does not tell the model to
- * call none (`Do NOT call any tools`, `Respond with plain text only`, in the
- * system text or the last user text), and the last message is from the user
- * (or a tool result, when the tool choice forces a call or in the `loop`
- * output mode): the tool the
- * choice names, else the last the user's text names, else the first, or
- * `knobs.toolCalls` calls cycling through the tools. Otherwise text: JSON for
- * the prompt's `responseSchema` when it has one, a JSON object in JSON mode,
- * else words: the success of a `Result` whose failure, for a
- * schema past the bounds of its expansion, is {@link SchemaRefused}.
+ * A tool call when the prompt offers tools, the choice is not `none`, the choice forces a call or no text tells the
+ * model to call none (`Do NOT call any tools`, `Respond with plain text only`, in the system or last user text), and
+ * the last message is the user's (or a tool result, under a forced choice or in the `loop` mode): the tool the choice
+ * names, else the last the user's text names, else the first, or `knobs.toolCalls` calls cycling through the tools.
+ * Otherwise text. Fails with {@link SchemaRefused} for a schema past the bounds of its expansion.
  *
  * @since 0.1.0
  * @category Constructors
@@ -602,8 +563,7 @@ export const generate = (prompt: Prompt, knobs: Knobs): Result.Result<Reply, Sch
 export const defaultEmbeddingDimensions = 16
 
 /**
- * The embedding of `text`: `dimensions` float32 values of a unit vector,
- * deterministic in the model and the text.
+ * The embedding of `text`: `dimensions` float32 values of a unit vector, deterministic in the model and the text.
  *
  * @since 0.1.0
  * @category Embeddings

@@ -1,33 +1,26 @@
 /**
- * A local LLM server on loopback that answers deterministically, with knobs for
- * latency, time to first token, tokens per second, reply length, keys, models,
- * context limits and per-key rate limits, and faults chosen per request.
+ * A local LLM server on loopback that answers deterministically, with knobs for latency, time to first token, tokens
+ * per second, reply length, keys, models, context limits and per-key rate limits, and faults chosen per request.
  *
- * Import it from `effect-llm-router/testing`. This module is the contract: the
- * options, the service, the fault grammar and the shapes every wire format
- * shares; the server, routing, auth, rate limits, pacing and fault injection
- * are in `src/internal/simulator/`. Each wire format (`OpenAiChat`,
- * `OpenAiResponses`, `Anthropic`, `Gemini`, `Ollama`, `AzureOpenAi`, `Bedrock`, all on the same port) is a
- * `WireFormat` (`simulator/WireFormat.ts`): pure functions that decode a request into a `Reply.Prompt`
- * and render a `Reply.Reply` or an error as bytes.
+ * Import it from `effect-llm-router/testing`; docs/simulator.md is the guide. This module is the contract (the options,
+ * the service, the fault grammar, the shapes every wire format shares); the server, routing, auth, rate limits, pacing
+ * and fault injection are in `src/internal/simulator/`. Each wire format (`OpenAiChat`, `OpenAiResponses`, `Anthropic`,
+ * `Gemini`, `Ollama`, `AzureOpenAi`, `Bedrock`, all on the same port) is a `WireFormat`: pure functions that decode a
+ * request into a `Reply.Prompt` and render a `Reply.Reply` or an error as bytes.
  *
  * ## Embeddings
  *
- * `POST /v1/embeddings` (OpenAI: `float` or `base64`, `dimensions`, at most
- * 2048 inputs), `POST /v1beta/models/{model}:batchEmbedContents` and
- * `:embedContent` (Gemini: at most 100 requests, no usage, as Gemini) and
- * `POST /api/embed` (Ollama: `prompt_eval_count`) go through the same gate as
- * generation (fault header, keys, per-key rate limit, known models, the
- * context window per input), and answer with `Reply.embedding` vectors: 16
- * dimensions unless asked, the same text always the same vector. Of the
+ * `POST /v1/embeddings` (OpenAI: `float` or `base64`, `dimensions`, at most 2048 inputs), Gemini's `:embedContent` and
+ * `:batchEmbedContents` (at most 100 requests, no usage, as Gemini) and `POST /api/embed` (Ollama: `prompt_eval_count`)
+ * pass the same gate as generation (fault header, keys, rate limit, known models, the context window per input) and
+ * answer with `Reply.embedding` vectors: 16 dimensions unless asked, the same text always the same vector. Of the
  * faults that change a reply, those for a non-streamed body apply.
  *
  * ## Serving
  *
- * Each request becomes a plan (a body, a paced stream, a truncated body, a
- * dropped or hung connection) that a server writes: by default a plain
- * `node:http` listener, with waits as fibers on `Clock`; `server: "platform"`
- * writes the same plans through `effect/http`'s `HttpRouter`.
+ * Each request becomes a plan (a body, a paced stream, a truncated body, a dropped or hung connection) that a server
+ * writes: by default a plain `node:http` listener, waiting on `Clock`; `server: "platform"` writes the same plans
+ * through `effect/http`'s `HttpRouter`.
  *
  * ## Fault header grammar (`x-simulator-fault`)
  *
@@ -115,54 +108,50 @@
  *                       repeatable in the order the requests arrive; `stats`
  *                       counts the faults picked (`injected`)
  * ```
- * A chunk is one `data:` event (one line of Ollama's NDJSON), the first (`role`)
- * chunk included; every wire format has its malformed event. Times are read from
- * the simulator's `Clock`. An unknown
- * kind, parameter or value is answered with 400 naming the header value.
+ * A chunk is one `data:` event (one line of Ollama's NDJSON), the first (`role`) chunk included; every wire format has
+ * its malformed event. Times are read from the simulator's `Clock`. An unknown kind, parameter or value is answered
+ * with 400 naming the header value.
  *
  * ## Per-request headers
  * - `x-simulator-reply-tokens: <n>`: text tokens in the reply (overrides `replyTokens`).
  * - `x-simulator-reply: <text>` (since 0.3.0): the reply is this text, percent-decoded (`encodeURIComponent`'s form, so
- *   any text, newlines and non-ASCII included, fits a header; text without `%` reads as itself), in pieces of at most
- *   four non-space characters, each with the spaces before it, as its tokens; no tool call, whatever the tools.
- * - `x-simulator-reasoning: <text>` (since 0.3.0): the reply reasons with this text (percent-decoded as
- *   `x-simulator-reply`), whether or not the request asks for reasoning, in the same pieces, before the reply.
- * - `x-simulator-refusal: <text>` (since 0.3.0): the model refuses with this text (percent-decoded as
- *   `x-simulator-reply`): no text, no tool call, the refusal in each wire's own form (OpenAI's `refusal` field; a text
- *   block and `stop_reason: "refusal"` on Anthropic's; a text part on Gemini's), whole and streamed.
+ *   any text fits a header; text without `%` reads as itself), in pieces of at most four non-space characters, each
+ *   with the spaces before it, as its tokens; no tool call, whatever the tools.
+ * - `x-simulator-reasoning: <text>` (since 0.3.0): the reply reasons with this text (decoded as `x-simulator-reply`),
+ *   whether or not the request asks for reasoning, in the same pieces, before the reply.
+ * - `x-simulator-refusal: <text>` (since 0.3.0): the model refuses with this text (decoded as `x-simulator-reply`), in
+ *   each wire's own form (OpenAI's `refusal` field; a text block and `stop_reason: "refusal"` on Anthropic's; a text
+ *   part on Gemini's), whole and streamed.
  * - `x-simulator-tool-calls: <n>`: parallel tool calls when the reply is a tool call.
  * - `x-simulator-cached-tokens: <n>`: prompt tokens reported as cached.
  * - `x-simulator-cache-write-tokens: <n>`: prompt tokens reported as written to the cache (Anthropic's
- *   `cache_creation_input_tokens`; the other wires have no such count).
- * Each of the two, when sent, stands in for what the prompt cache reports.
- * - `x-simulator-scenario: <name>` (since 0.3.0): the request plays the scenario of that name among the `scenarios`
- *   option's (see below); an unknown name is a 400.
- * - `x-simulator-session: <id>` (since 0.3.0): the session the request is of, for a scenario's faults (default: the
- *   request's `prompt_cache_key`, else its `metadata.user_id`, else one session of all such requests).
+ *   `cache_creation_input_tokens`; the other wires have no such count). Each of the two, when sent, stands in for what
+ *   the prompt cache reports.
+ * - `x-simulator-scenario: <name>` (since 0.3.0): the scenario of that name among the `scenarios` option's; an unknown
+ *   name is a 400.
+ * - `x-simulator-session: <id>` (since 0.3.0): the request's session, for a scenario's faults (default: its
+ *   `prompt_cache_key`, else its `metadata.user_id`, else one session of all such requests).
  *
  * ## Scenarios
- * A scenario ({@link Scenario}, docs/simulator.md) scripts a session's turns: text, reasoning, tool calls, usage (cache
- * reads and writes included), finish reason, a delay, or a fault that fails the request once a session. A request is
- * placed by its history, with no state (the assistant's turns it holds; the latest compaction summary of the scenario
- * it holds), and answered by the first turn there whose conditions hold, the reply written by its wire's writer as a
- * generated one is; a request no turn answers gets the generated reply, or a 400 when the scenario is `strict`.
+ * A scenario ({@link Scenario}, docs/simulator.md) scripts a session's turns: text, reasoning, tool calls, usage,
+ * finish reason, a delay, or a fault that fails the request once a session. A request is placed by its history, with no
+ * state; a request no turn answers gets the generated reply, or a 400 when the scenario is `strict`.
  *
  * ## Prompt cache
- * The simulator remembers the prompt prefixes it has seen (the last 1024), so a request that repeats one reports
- * cache reads, and one that extends it cache writes, in its wire's usage shape: Anthropic's prefixes end at each
- * `cache_control` breakpoint and are held for its `ttl` (five minutes, or an hour), read also at any earlier block (as
- * Anthropic looks back from a breakpoint moved to the newest turn), the writes split by lifetime in
- * `cache_creation`; OpenAI's (chat and Responses) end at each message or input item past 1024 tokens, held five
- * minutes per model (or, with no minimum length, at each one of a request with a `prompt_cache_key`, per model and
- * key), the reads in `cached_tokens`; Gemini's (implicit caching) at each content of a prompt past 1024 tokens, held
- * five minutes, the reads in `cachedContentTokenCount`. A request reads the longest prefix held; Anthropic's have no
- * minimum length. Ollama requests are not cached.
+ * The simulator remembers the last 1024 prompt prefixes it saw: a request that repeats one reports cache reads, one
+ * that extends it cache writes, in its wire's usage shape. Anthropic's prefixes end at each `cache_control` breakpoint,
+ * held for its `ttl` (five minutes or an hour), read also at any earlier block (Anthropic looks back from a breakpoint
+ * moved to the newest turn), the writes split by lifetime in `cache_creation`; OpenAI's (chat and Responses) end at
+ * each message or input item past 1024 tokens, held five minutes per model (with a `prompt_cache_key`: at every item,
+ * with no minimum length, per model and key), the reads in `cached_tokens`; Gemini's (implicit caching) at each content
+ * past 1024 tokens, held five minutes, the reads in `cachedContentTokenCount`. A request reads the longest prefix held;
+ * Anthropic's have no minimum length. Ollama requests are not cached.
  *
  * ## MCP
  *
  * `/mcp` is an MCP server (Streamable HTTP; protocol revisions 2025-11-25, 2025-06-18 and 2025-03-26) built on
- * `effect/ai`'s `McpServer`, on both servers, with three tools that answer the same way every time: `add`
- * (`{ a, b }` to `{ sum }`), `echo` (`{ text }` to itself) and `weather` (`{ city }` to its temperature and sky).
+ * `effect/ai`'s `McpServer`, on both servers, with three tools that answer the same way every time: `add` (`{ a, b }`
+ * to `{ sum }`), `echo` (`{ text }` to itself) and `weather` (`{ city }` to its temperature and sky).
  * `x-simulator-mcp-fault` (see {@link decodeMcpFault}) chooses a request's fault:
  *
  * ```
@@ -226,16 +215,13 @@ export interface Options {
   /** The port; `0` picks a free one. Default `0`. */
   readonly port?: number
   /**
-   * How many connections may wait to be accepted (the listen queue; the kernel caps it
-   * at `net.core.somaxconn`). Default 65535, so a burst of clients in a load test is
-   * queued rather than dropped and retried by the kernel seconds later.
+   * How many connections may wait to be accepted (the listen queue; the kernel caps it at `net.core.somaxconn`).
+   * Default 65535, so a load test's burst of clients is queued rather than dropped and retried by the kernel later.
    */
   readonly backlog?: number
   /** Delay before any response's headers. Default zero. */
   readonly latency?: Duration.Input
-  /**
-   * Delay between the headers and the first chunk of a stream (added to a non-streamed reply's delay). Default zero.
-   */
+  /** Delay between the headers and a stream's first chunk (added to a non-streamed reply's delay). Default zero. */
   readonly timeToFirstToken?: Duration.Input
   /** Pacing between chunks of a stream (and the time a non-streamed reply takes). Default unlimited. */
   readonly tokensPerSecond?: number
@@ -287,23 +273,22 @@ export interface Options {
    */
   readonly batchFault?: string
   /**
-   * A scenario (see {@link Scenario}) played for every generation request that names none with
-   * `x-simulator-scenario`. Default none: replies are generated.
+   * A scenario (see {@link Scenario}) played for every generation request that names none with `x-simulator-scenario`.
+   * Default none: replies are generated.
    *
    * @since 0.3.0
    */
   readonly scenario?: Scenario
   /**
-   * Scenarios a request chooses by name with `x-simulator-scenario` ({@link scenarioHeader}); a name not among them
-   * is a 400. Default none.
+   * Scenarios a request chooses by name with `x-simulator-scenario` ({@link scenarioHeader}); a name not among them is
+   * a 400. Default none.
    *
    * @since 0.3.0
    */
   readonly scenarios?: Readonly<Record<string, Scenario>>
   /**
-   * Which HTTP server answers: `"node"`, a plain `node:http` listener (the
-   * default, far cheaper per request), or `"platform"`, `effect/http`'s
-   * `HttpRouter` on `@effect/platform-node`'s `NodeHttpServer`. Both send the same bytes.
+   * Which HTTP server answers: `"node"`, a plain `node:http` listener (the default, far cheaper per request), or
+   * `"platform"`, `effect/http`'s `HttpRouter` on `@effect/platform-node`'s `NodeHttpServer`. Both send the same bytes.
    */
   readonly server?: "node" | "platform"
 }
@@ -344,11 +329,11 @@ export interface ScenarioToolCall {
 }
 
 /**
- * Which requests a scenario's turn answers, besides its place (see {@link Scenario}): `turn`, the assistant's turns
- * in the request's history (default: the place after the turn before); `lastRole`, the last message's role;
- * `contains`, a text the last message (the user's, or a tool result) holds; `compaction`, a compaction request (no
- * tool call allowed, and a summary asked for in the system or last user text), which the turn answers with its summary
- * (`text`) or fails (`fault`).
+ * Which requests a scenario's turn answers, besides its place (see {@link Scenario}): `turn`, the assistant's turns in
+ * the request's history (default: the place after the turn before); `lastRole`, the last message's role; `contains`, a
+ * text the last message (the user's, or a tool result) holds; `compaction`, a compaction request (no tool call allowed,
+ * and a summary asked for in the system or last user text), which the turn answers with its summary (`text`) or fails
+ * (`fault`).
  *
  * @since 0.3.0
  * @category Scenarios
@@ -362,10 +347,10 @@ export interface ScenarioWhen {
 
 /**
  * One turn of a scenario: what the model answers (`text`, `reasoning`, `toolCalls`; with neither text nor calls, the
- * simulator's own reply), the `usage` it reports, its `finishReason` (default `tool_calls` with calls, else `stop`),
- * or a `fault` that fails the request, once a session (a value of the `x-simulator-fault` grammar that ends the
- * request: `status`, `html`, `empty`, `reset`, `malformed`, `truncate`, `stream-error`), and a `delay` in
- * milliseconds before its first token.
+ * simulator's own reply), the `usage` it reports, its `finishReason` (default `tool_calls` with calls, else `stop`), or
+ * a `fault` that fails the request, once a session (a value of the `x-simulator-fault` grammar that ends the request:
+ * `status`, `html`, `empty`, `reset`, `malformed`, `truncate`, `stream-error`), and a `delay` in milliseconds before
+ * its first token.
  *
  * @since 0.3.0
  * @category Scenarios
@@ -383,13 +368,13 @@ export interface ScenarioTurn {
 
 /**
  * A session's turns, scripted (docs/simulator.md has the format and a whole example). A request is placed by its
- * history, with no state: the assistant's turns it holds are its turn number, and the latest compaction summary of
- * the scenario it holds is the part of the session it is in. It is answered by the first turn of that part with that
- * number whose `when` holds and whose tool calls it offers; a turn's number is its `when.turn`, else one more than the
- * turn's before it (a fault's retry: the same; the first after a compaction: 0). A turn with a fault fails the first
- * request it answers in a session (`x-simulator-session`, else the request's `prompt_cache_key` or
- * `metadata.user_id`; without any, every request is of one session), so that the retry gets the turn after it. A
- * request no turn answers gets the simulator's own reply, or, when `strict`, a 400.
+ * history, with no state: the assistant's turns it holds are its turn number, and the latest compaction summary of the
+ * scenario it holds is the part of the session it is in. It is answered by the first turn of that part with that number
+ * whose `when` holds and whose tool calls it offers; a turn's number is its `when.turn`, else one more than the turn's
+ * before it (a fault's retry: the same; the first after a compaction: 0). A turn with a fault fails the first request
+ * it answers in a session (`x-simulator-session`, else the request's `prompt_cache_key` or `metadata.user_id`; without
+ * any, every request is of one session), so that the retry gets the turn after it. A request no turn answers gets the
+ * simulator's own reply, or, when `strict`, a 400.
  *
  * @since 0.3.0
  * @category Scenarios
@@ -417,8 +402,8 @@ export const scenarioHeader: "x-simulator-scenario" = internalScenario.scenarioH
 export const sessionHeader: "x-simulator-session" = internalScenario.sessionHeader
 
 /**
- * Decodes a scenario from its parsed JSON: a success with the scenario, or a failure naming every bad path, one a
- * line (`turns[3].usage.cacheRead: expected a whole number, 0 or more`).
+ * Decodes a scenario from its parsed JSON: a success with the scenario, or a failure naming every bad path, one a line
+ * (`turns[3].usage.cacheRead: expected a whole number, 0 or more`).
  *
  * @example
  * ```ts
@@ -549,8 +534,8 @@ export const bedrockCredentials: { readonly accessKeyId: string; readonly secret
   Bedrock.testCredentials
 
 /**
- * Decodes an `x-simulator-fault` value (grammar in the module docs): a success
- * with the fault, or a failure with the reason it is invalid.
+ * Decodes an `x-simulator-fault` value (grammar in the module docs): a success with the fault, or a failure with the
+ * reason it is invalid.
  *
  * @example
  * ```ts
@@ -572,8 +557,7 @@ export const bedrockCredentials: { readonly accessKeyId: string; readonly secret
 export const decodeFault: (value: string) => Result.Result<Fault, string> = internalFault.decodeFault
 
 /**
- * Parses an `x-simulator-fault` value (grammar in the module docs); a `string`
- * result is the reason it is invalid.
+ * Parses an `x-simulator-fault` value (grammar in the module docs); a `string` result is the reason it is invalid.
  *
  * @example
  * ```ts
@@ -590,12 +574,10 @@ export const decodeFault: (value: string) => Result.Result<Fault, string> = inte
 export const parseFault = (value: string): Fault | string => Result.merge(decodeFault(value))
 
 /**
- * The faults a `chaos` fault picks from, each as likely: every per-request fault
- * of the grammar (429 with and without `retry-after`, 5xx, an HTML page, an
- * empty body, resets and stalls before and after the first chunk, a malformed
- * event, a truncated body, an error event, no answer at all, a late first
- * token). `down` (a window in time), `output` (which only schemas notice), `flood` (which only a size limit ends) and
- * `echo-key` are not among them.
+ * The faults a `chaos` fault picks from, each as likely: every per-request fault of the grammar (429 with and without
+ * `retry-after`, 5xx, an HTML page, an empty body, resets and stalls before and after the first chunk, a malformed
+ * event, a truncated body, an error event, no answer at all, a late first token). `down` (a window in time), `output`
+ * (which only schemas notice), `flood` (which only a size limit ends) and `echo-key` are not among them.
  *
  * @example
  * ```ts
@@ -617,14 +599,13 @@ export const parseFault = (value: string): Fault | string => Result.merge(decode
 export const chaosFaults: ReadonlyArray<string> = internalFault.chaosFaults
 
 /**
- * The request header that chooses the faults of the batch its request creates (OpenAI's `POST /v1/batches`,
- * Anthropic's `POST /v1/messages/batches`, Gemini's `:batchGenerateContent`, Bedrock's `POST /model-invocation-job`,
- * Vertex AI's `POST .../batchPredictionJobs`):
- * items joined by `,`, each `slow=<ms>`
- * (the batch ends that long after it was created; default a second), `expire` (it expires at its end with half its
- * lines run), `refuse` (refused: failed at once, or its creation answered 400 by Anthropic), `fail=<i>+<j>` (those
- * lines answered with a 500 error), `missing=<i>+<j>` (left out of its result file) or `repeat=<i>+<j>` (written twice
- * in it). A batch's lines run over its time on the simulator's `Clock`.
+ * The request header that chooses the faults of the batch its request creates (OpenAI's `POST /v1/batches`, Anthropic's
+ * `POST /v1/messages/batches`, Gemini's `:batchGenerateContent`, Bedrock's `POST /model-invocation-job`, Vertex AI's
+ * `POST .../batchPredictionJobs`): items joined by `,`, each `slow=<ms>` (the batch ends that long after it was
+ * created; default a second), `expire` (it expires at its end with half its lines run), `refuse` (refused: failed at
+ * once, or its creation answered 400 by Anthropic), `fail=<i>+<j>` (those lines answered with a 500 error),
+ * `missing=<i>+<j>` (left out of its result file) or `repeat=<i>+<j>` (written twice in it). A batch's lines run over
+ * its time on the simulator's `Clock`.
  *
  * @example
  * ```ts
@@ -762,15 +743,14 @@ export interface Simulator {
   readonly requestCount: Effect.Effect<number>
   readonly stats: Effect.Effect<Stats>
   /**
-   * When each request arrived (its headers parsed), in `Clock` milliseconds,
-   * oldest first: the last 100,000 at most. What a client's rate limit looks
-   * like from the server's side.
+   * When each request arrived (its headers parsed), in `Clock` milliseconds, oldest first: the last 100,000 at most.
+   * What a client's rate limit looks like from the server's side.
    */
   readonly arrivals: Effect.Effect<ReadonlyArray<number>>
   /**
    * The usage of each reply the simulator generated, oldest first: the last 100,000 at most. What the simulated
-   * provider billed, cache reads and writes (by lifetime) among it; priced at a model's `Pricing`, the bill a
-   * gateway's recorded spend can be checked against. A reply sent without usage (the `usage=none` fault) is not in it.
+   * provider billed, cache reads and writes (by lifetime) among it; priced at a model's `Pricing`, the bill a gateway's
+   * recorded spend can be checked against. A reply sent without usage (the `usage=none` fault) is not in it.
    *
    * @since 0.3.0
    */
@@ -799,8 +779,7 @@ export const Simulator: Context.Service<Simulator, Simulator> = Context.Service<
 )
 
 /**
- * The simulator could not start: the port could not be bound. (Options out of
- * range fail with `OptionsError`.)
+ * The simulator could not start: the port could not be bound. (Options out of range fail with `OptionsError`.)
  *
  * @since 0.1.0
  * @category Errors
@@ -820,12 +799,10 @@ export class SimulatorStartError extends Schema.TaggedError<SimulatorStartError>
 // ---------------------------------------------------------------------------
 
 /**
- * Starts a simulator on loopback and returns once it listens; closing the scope
- * closes every connection and the server.
+ * Starts a simulator on loopback and returns once it listens; closing the scope closes every connection and the server.
  *
- * Time (rate-limit windows, `created`, delays) is read from the `Clock` of the
- * fiber that runs `make`: under `TestClock` (`it.effect`), rate
- * windows move with `TestClock.adjust`, and any delay knob waits for it too.
+ * Time (rate-limit windows, `created`, delays) is read from the `Clock` of the fiber that runs `make`: under
+ * `TestClock` (`it.effect`), rate windows move with `TestClock.adjust`, and any delay knob waits for it too.
  *
  * @example
  * ```ts

@@ -7,12 +7,12 @@
  *   `:streamRawPredict`, the Messages body with `anthropic_version` (required) and no `model` (the path names it).
  *   Models are the simulator's `models`, the `claude-` ones Anthropic's and the others Google's (a model on the other
  *   publisher's path is 404); any project and location are served, under `v1` and `v1beta1`.
- * - Auth: an `authorization: Bearer` token (a Google access token), checked against the simulator's `apiKeys`; no
- *   other header is read.
+ * - Auth: an `authorization: Bearer` token (a Google access token), checked against the simulator's `apiKeys`; no other
+ *   header is read.
  * - Errors as Google's front end answers them, for both publishers: a bad or missing token 401 `UNAUTHENTICATED`, an
- *   injected `status=403` `PERMISSION_DENIED`, an unknown model 404 `NOT_FOUND` ("Publisher Model ... was not
- *   found"), a rate limit 429 `RESOURCE_EXHAUSTED`; an
- *   Anthropic request the model refuses in Anthropic's words (`invalid_request_error`), a Gemini one in Google's.
+ *   injected `status=403` `PERMISSION_DENIED`, an unknown model 404 `NOT_FOUND` ("Publisher Model ... was not found"),
+ *   a rate limit 429 `RESOURCE_EXHAUSTED`; an Anthropic request the model refuses in Anthropic's words
+ *   (`invalid_request_error`), a Gemini one in Google's.
  *
  * @since 0.3.0
  */
@@ -27,8 +27,8 @@ import type { ApiError, WireFormat } from "./WireFormat.js"
 type Params = Readonly<Record<string, string | undefined>>
 
 /**
- * A route's model segment (`gemini-2.5-flash:generateContent`, `claude-sonnet-4-5:rawPredict`) split into the model
- * and the method; undefined for a method `publisher` does not serve.
+ * A route's model segment (`gemini-2.5-flash:generateContent`, `claude-sonnet-4-5:rawPredict`) split into the model and
+ * the method; undefined for a method `publisher` does not serve.
  *
  * @since 0.3.0
  * @category Routes

@@ -1,8 +1,6 @@
 /**
- * What a wire format of the simulator implements: pure functions that decode
- * a request into a `Reply.Prompt` and render a `Reply.Reply`, a stream of it or
- * an error as that format's bytes, and the shapes they share. One module per
- * format (`OpenAiChat`, `OpenAiResponses`, `Anthropic`, `Gemini`, `Ollama`)
+ * What a wire format of the simulator implements: pure functions that decode a request into a `Reply.Prompt` and render
+ * a `Reply.Reply`, a stream of it or an error as that format's bytes, and the shapes they share. Each format's module
  * implements it; `Simulator` serves them all on one port.
  *
  * @since 0.2.0
@@ -60,8 +58,8 @@ export interface Decoded<Extra> {
   /** Whether the simulator keeps the reply for a later request to continue (Responses' `store`). Default false. */
   readonly keeps?: boolean | undefined
   /**
-   * The most tokens the API takes for this request whatever the model's context window: 200,000 for Claude Sonnet 4
-   * and 4.5 without the 1M-token beta (Anthropic's context windows guide). Default: the model's window.
+   * The most tokens the API takes for this request whatever the model's context window: 200,000 for Claude Sonnet 4 and
+   * 4.5 without the 1M-token beta (Anthropic's context windows guide). Default: the model's window.
    *
    * @since 0.3.0
    */
@@ -69,11 +67,10 @@ export interface Decoded<Extra> {
 }
 
 /**
- * A prefix of a request's prompt that the provider's prompt cache may hold:
- * `id` is the same for the same prefix of the same model (and cache key),
- * `tokens` its size as the format counts the prompt, `ttl` how long it is held
- * once written; a prefix without one is only read, when an earlier request
- * wrote it (Anthropic looks back from a breakpoint to earlier blocks).
+ * A prefix of a request's prompt that the provider's prompt cache may hold: `id` is the same for the same prefix of the
+ * same model (and cache key), `tokens` its size as the format counts the prompt, `ttl` how long it is held once
+ * written; a prefix without one is only read, when an earlier request wrote it (Anthropic looks back from a breakpoint
+ * to earlier blocks).
  *
  * @since 0.2.0
  * @category Wire Formats
@@ -112,8 +109,8 @@ export interface ReplyMeta {
 }
 
 /**
- * A stream rendered as events: `events[i]` is the `i`-th chunk (one SSE event),
- * `tail` the terminal events written after the last chunk.
+ * A stream rendered as events: `events[i]` is the `i`-th chunk (one SSE event), `tail` the terminal events written
+ * after the last chunk.
  *
  * @since 0.1.0
  * @category Wire Formats
@@ -129,8 +126,8 @@ export interface RenderedStream {
    */
   readonly contentType?: string | undefined
   /**
-   * The `stream-error` fault's end after `written` events, where its framing follows what went before (the JSON
-   * array's separator). Default: the format's `renderStreamError`.
+   * The `stream-error` fault's end after `written` events, where its framing follows what went before (the JSON array's
+   * separator). Default: the format's `renderStreamError`.
    *
    * @since 0.3.0
    */
@@ -154,9 +151,9 @@ export interface WireFormat<Extra> {
   /** The API key a request carries. */
   readonly apiKey: (headers: Http.IncomingHttpHeaders) => string | undefined
   /**
-   * `params` are what the route took from the URL, for formats that put
-   * request fields there (Gemini's model and method); absent for the others.
-   * `headers` are the request's, for the formats whose rules read some (Anthropic's `anthropic-beta`, since 0.3.0).
+   * `params` are what the route took from the URL, for formats that put request fields there (Gemini's model and
+   * method); absent for the others. `headers` are the request's, for the formats whose rules read some (Anthropic's
+   * `anthropic-beta`, since 0.3.0).
    */
   readonly decode: (
     body: unknown,
@@ -199,9 +196,8 @@ export interface WireFormat<Extra> {
   /** The header that carries the request id (Anthropic's `request-id`). Default `x-request-id`. */
   readonly requestIdHeader?: string
   /**
-   * Writes the rate-limit headers of a simulator with `requestsPerMinute`, from
-   * the key's bucket (`resetMs`: until it is full again). Default: OpenAI's
-   * `x-ratelimit-{limit,remaining,reset}-requests`.
+   * Writes the rate-limit headers of a simulator with `requestsPerMinute`, from the key's bucket (`resetMs`: until it
+   * is full again). Default: OpenAI's `x-ratelimit-{limit,remaining,reset}-requests`.
    */
   readonly rateLimitHeaders?: (headers: Record<string, string>, state: RateLimitState) => void
 }
@@ -225,8 +221,8 @@ export interface EmbeddingRequest {
 }
 
 /**
- * One embeddings wire format: its request decoding and reply rendering, plus
- * the key, error and header handling of the API it belongs to.
+ * One embeddings wire format: its request decoding and reply rendering, plus the key, error and header handling of the
+ * API it belongs to.
  *
  * @since 0.1.0
  * @category Wire Formats

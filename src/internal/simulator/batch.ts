@@ -1,11 +1,7 @@
 /**
- * The simulator's batch APIs, each beside its dialect's other simulator code, over one batch server
- * (`batchServer.ts`: the batches' schedule on the simulator's `Clock`, their lines answered as calls, the ids and the
- * clouds' objects every API shares) and the batch faults (`batchFault.ts`): OpenAI's files and batches, on OpenAI's
- * and Azure OpenAI's paths (`openAiChat/batch.ts`), Anthropic's Message Batches (`anthropic/batch.ts`), the Gemini
- * API's batch mode (`gemini/batch.ts`), Vertex AI's batch prediction jobs with the Cloud Storage objects they read and
- * write (`gemini/vertexBatch.ts`), Amazon Bedrock's batch inference jobs with the S3 objects they read and write
- * (`bedrock/batch.ts`).
+ * The simulator's batch APIs (OpenAI's and Azure OpenAI's, Anthropic's, the Gemini API's, Vertex AI's, Bedrock's),
+ * each beside its dialect's other simulator code, over one batch server (`batchServer.ts`) and the batch faults
+ * (`batchFault.ts`); docs/simulator.md ("Batches") has what each answers.
  */
 import type { WireFormat } from "../../simulator/WireFormat.js"
 import { anthropicBatches } from "./anthropic/batch.js"

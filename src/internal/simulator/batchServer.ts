@@ -1,8 +1,8 @@
 /**
- * What every dialect's simulated batch API is written over: a batch held in the simulator's process, each line
- * answered at creation as a call of it would be (the engine's `generate`, through the same gate, faults and knobs),
- * its lines run over the batch's time on the simulator's `Clock` (so a test's `TestClock` moves it, `viewOf`), and
- * the steps each route shares: the gate, a create's faults decoded, the ids, the clouds' objects and the answers.
+ * What every dialect's simulated batch API is written over: a batch held in the simulator's process, each line answered
+ * at creation as a call of it would be (the engine's `generate`, through the same gate, faults and knobs), its lines
+ * run over the batch's time on the simulator's `Clock` (so a test's `TestClock` moves it, `viewOf`), and the steps each
+ * route shares: the gate, a create's faults decoded, the ids, the clouds' objects and the answers.
  */
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"

@@ -1,6 +1,4 @@
-/**
- * A tool call's arguments as a simulated stream sends them: in pieces, so a client must join them.
- */
+/** A tool call's arguments as a simulated stream sends them: in pieces, so a client must join them. */
 
 /** `text` in pieces of at most 8 characters, and at least two pieces. */
 export function fragment(text: string): ReadonlyArray<string> {

@@ -1,13 +1,8 @@
 /**
- * A generated reply as the library's types, which each wire's one writer (`wire/<dialect>/`) writes as the gateway
- * writes its answers: whole, the `ChatResponse` a provider's reply would decode into (`responseOf`); streamed, the
- * `ChatChunk`s its stream would decode into, turned into the dialect's events.
- * Each chunk of `events` is one event the simulator writes on its own, so that its per-token timing holds: reasoning
- * tokens, then text tokens, then the tool calls' fragments interleaved (every call's opening fragment, then argument
- * pieces round-robin, so a client must merge by index, unless a dialect's blocks never interleave: then each call
- * whole, its opening then its pieces); `tail` is the usage and the finish. A dialect whose events carry calls whole
- * and the usage so far (Gemini's) writes `wholeCallBatches`, each event a batch. `writeChunks` is the loop every other
- * dialect's renderer runs: one write a chunk of `events`, the tail's writes together.
+ * A generated reply as the library's types (`ChatResponse`, `ChatChunk`), so each wire's one writer (`wire/<dialect>/`)
+ * writes it as the gateway writes its answers. Each chunk of `events` is written on its own, so that per-token timing
+ * holds: reasoning, then text, then the tool calls' fragments interleaved round-robin (a client must merge by index),
+ * or each call whole where a dialect's blocks never interleave; `tail` is the usage and the finish.
  */
 import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../ChatChunk.js"
@@ -19,8 +14,8 @@ import type { EventList } from "../wire/eventSink.js"
 import { usageOf } from "./usage.js"
 
 /**
- * A reply's stream as the writes that make it: each of `events` a batch of chunks written at once (one chunk, but for
- * a dialect that sends several together), and the batch written at its end.
+ * A reply's stream as the writes that make it: each of `events` a batch of chunks written at once (one chunk, but for a
+ * dialect that sends several together), and the batch written at its end.
  */
 export interface ReplyBatches {
   readonly events: ReadonlyArray<ReadonlyArray<ChatChunk>>
@@ -33,10 +28,7 @@ export interface ReplyBatches {
  */
 export type ToolOrder = "interleaved" | "whole" | "together"
 
-/**
- * The chunks of `reply`'s stream, each written alone but the calls `together`, its `Finish` naming `meta`'s id and
- * model.
- */
+/** The chunks of `reply`'s stream, each written alone but the calls `together`. */
 export function replyChunks(reply: Reply.Reply, meta: ReplyMeta, order: ToolOrder = "interleaved"): ReplyBatches {
   const events: Array<ReadonlyArray<ChatChunk>> = []
   for (const text of reply.reasoning) events.push([{ _tag: "ReasoningDelta", text }])
@@ -71,9 +63,7 @@ export function replyChunks(reply: Reply.Reply, meta: ReplyMeta, order: ToolOrde
   return { events, tail }
 }
 
-/**
- * A dialect's one stream writer (`wire/<dialect>/writer.ts`), as the simulator uses it: what it returns is not read.
- */
+/** A dialect's one stream writer (`wire/<dialect>/writer.ts`) as the simulator uses it, not reading what it returns. */
 export interface ChunkWriter {
   readonly write: (chunks: ReadonlyArray<ChatChunk>) => unknown
 }
@@ -103,9 +93,8 @@ function finishOf(reply: Reply.Reply, meta: ReplyMeta): ChatChunk {
 }
 
 /**
- * `reply` whole, as the `ChatResponse` its stream's chunks fold into (`ChatChunk.collect`), naming `meta`'s id and
- * model: its reasoning only when it has some, its tool calls' `id`s as `callId` makes them (the simulator's id of a
- * call in the dialect's shape; default the reply's own).
+ * `reply` whole, as the `ChatResponse` its stream's chunks fold into (`ChatChunk.collect`); `callId` gives a call's id
+ * in the dialect's shape (default the reply's own).
  */
 export function responseOf(
   reply: Reply.Reply,
@@ -151,9 +140,8 @@ function usageAfter(usage: Reply.Usage, candidates: number, thoughts: number): U
 }
 
 /**
- * The stream of `reply` with its calls whole, each event led by the usage so far (a token a reasoning or text event,
- * one a call, up to the reply's own count): reasoning tokens, text tokens, then the calls `callsPerEvent` to an event;
- * `tail` is the final usage and the finish, naming `meta`'s id and model.
+ * The stream of `reply` with its calls whole, `callsPerEvent` to an event, each event led by the usage so far (a token
+ * a reasoning or text event, one a call, up to the reply's own count), as Gemini streams.
  */
 export function wholeCallBatches(reply: Reply.Reply, meta: ReplyMeta, options: WholeCallOptions): ReplyBatches {
   const { usage } = reply

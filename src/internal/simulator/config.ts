@@ -1,7 +1,4 @@
-/**
- * A simulator's options checked and resolved to the values the engine and the
- * servers read.
- */
+/** A simulator's options checked and resolved to the values the engine and the servers read. */
 import * as Duration from "effect/Duration"
 import * as Result from "effect/Result"
 import type { OptionsError } from "../../OptionsError.js"

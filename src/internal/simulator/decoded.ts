@@ -1,8 +1,7 @@
 /**
- * A generation request as a wire format decoded it: the prompt with its tokens
- * counted, and the tokens it asks for, which the engine checks against the
- * model's context window; the transcript a format tallies its messages in; and
- * the prompt of a request a codec read, its tools and tool choice as the generator takes them.
+ * A generation request as a wire format decoded it: the prompt with its tokens counted, and the tokens it asks for,
+ * which the engine checks against the model's context window; the transcript a format tallies its messages in; and the
+ * prompt of a request a codec read, its tools and tool choice as the generator takes them.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../ChatRequest.js"
@@ -35,10 +34,8 @@ const simulatedRates: Media.Rates = {
 }
 
 /**
- * The prompt tokens of one media part, in whatever message or tool result it comes: an image by `images`, its API's
- * rule (`tokens/images.ts`: by its dimensions, else the rule's fixed figure); any other medium by what it is and how
- * long, as `tokens/media.ts` reads it (a PDF its pages, audio and video their seconds, a text document a token a
- * byte); a part by URL, whose bytes the simulator never fetches, the rule's fixed figure.
+ * The prompt tokens of one media part: an image by `images`, its API's rule, any other medium as `tokens/media.ts`
+ * measures it; a part by URL, whose bytes the simulator never fetches, by the rule's fixed figure.
  */
 export function mediaTokens(part: Pick<ImagePart, "url" | "mediaType" | "detail">, images: Images.Rule): number {
   return Media.partTokens(part, images, simulatedRates)
@@ -93,9 +90,8 @@ type Tallied =
   | "continued"
 
 /**
- * The messages of a request as a format reads them, in order: the prompt's
- * size, the last user text (the reply's seed), and the last message's role and
- * text (a tool result when the role is `"tool"`).
+ * The messages of a request as a format reads them, in order: the prompt's size, the last user text (the reply's seed),
+ * and the last message's role and text (a tool result when the role is `"tool"`).
  */
 export class Transcript {
   chars = 0
@@ -115,9 +111,8 @@ export class Transcript {
   constructor(readonly images: Images.Rule) {}
 
   /**
-   * A message of `role` with `text` and `media` tokens of non-text parts. A system or developer message is an
-   * instruction, not a turn: the last message is still the one before it (a user's request followed by a note is
-   * answered).
+   * A system or developer message is an instruction, not a turn: the last message is still the one before it (a user's
+   * request followed by a note is answered).
    */
   add(role: string, text: string, media: number): void {
     this.chars += text.length
@@ -142,9 +137,8 @@ export class Transcript {
   }
 
   /**
-   * The messages of a request a codec read, every role alike: text parts are text, media parts their `mediaTokens`,
-   * and an assistant's reasoning (its text, or the opaque payloads it travels in) and tool calls (their names and
-   * arguments) count as their characters.
+   * The messages of a request a codec read, every role alike; an assistant's reasoning counts its text or the opaque
+   * payload it travels in.
    */
   addMessages(messages: ReadonlyArray<Message>): void {
     for (const message of messages) {
@@ -204,11 +198,7 @@ export interface RequestRead<Extra> {
   readonly images: Images.Rule
 }
 
-/**
- * A request a codec read as the prompt it asks about: its messages and tool definitions tallied, its tools and tool
- * choice as the generator takes them, its limit and its output format; or the API's error for a choice of a tool not
- * offered.
- */
+/** A request a codec read as the prompt it asks about, or the API's error for a choice of a tool not offered. */
 export function requestPrompt<Extra>(
   request: ChatRequest,
   read: RequestRead<Extra>

@@ -1,6 +1,6 @@
 /**
- * An embeddings wire format built on the generation format of the same API,
- * whose key, error and error-body handling it takes.
+ * An embeddings wire format built on the generation format of the same API, whose key, error and error-body handling it
+ * takes.
  */
 import type { EmbeddingFormat, WireFormat } from "../../simulator/WireFormat.js"
 

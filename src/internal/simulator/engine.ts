@@ -1,7 +1,6 @@
 /**
- * The engine: a request reduced to a {@link Plan}, independent of the HTTP
- * server that writes it. Every route goes through the same gate (fault header,
- * key, rate limit), then a wire format decodes the body and renders the reply.
+ * The engine: a request reduced to a {@link Plan}, independent of the HTTP server that writes it. Every route goes
+ * through the same gate (fault header, key, rate limit), then a wire format decodes the body and renders the reply.
  */
 import * as Result from "effect/Result"
 import * as Http from "node:http"
@@ -189,8 +188,8 @@ const echoKeyPlan = (
 ): Plan => {
   const echoed = key ?? ""
   if (fault.where === "error") {
-    // Every credential the request carried, as a careless upstream quotes them back: a cloud's token, its
-    // signature and session token too.
+    // Every credential the request carried, as a careless upstream quotes them back: a cloud's token, its signature and
+    // session token too.
     const carried = [headers.authorization, headers["x-amz-security-token"]].filter((value) =>
       typeof value === "string" && value !== "" && value !== echoed
     )
@@ -226,8 +225,8 @@ const makeDownWindows = (startedAt: number) => {
 }
 
 /**
- * Fault header, auth and rate limit: what every route checks first. The function made returns a plan (an error, or
- * a fault that replaces the reply), or the fault to apply to the reply, if any.
+ * Fault header, auth and rate limit: what every route checks first. The function made returns a plan (an error, or a
+ * fault that replaces the reply), or the fault to apply to the reply, if any.
  */
 const makeAdmit = (config: Config, startedAt: number, chaos: ReturnType<typeof makeChaos>) => {
   const decodeFaultCached = makeCachedParser()
@@ -283,8 +282,8 @@ type Admit = ReturnType<typeof makeAdmit>
 type Prefill = Extract<Admitted, { readonly _tag: "RefusePrefill" | "PrefillOnFlag" }>
 
 /**
- * The prompt as a `prefill=` fault leaves it: undefined when refused; answered with a new message (as after the
- * user's) when it ends with an assistant message but lacks the flag the server goes on from one by.
+ * The prompt as a `prefill=` fault leaves it: undefined when refused; answered with a new message (as after the user's)
+ * when it ends with an assistant message but lacks the flag the server goes on from one by.
  */
 const prefilled = (prompt: Reply.Prompt, prefill: Prefill | undefined): Reply.Prompt | undefined => {
   if (prefill === undefined || prompt.lastRole !== "assistant") return prompt
@@ -319,10 +318,7 @@ interface Opened<T> {
   readonly window: number
 }
 
-/**
- * The requests of one simulator: each numbered (its id), let through the gate (`admit`) and, for a route that reads
- * one, its JSON body read and decoded.
- */
+/** The requests of one simulator: each numbered, let through the gate and, where a route reads one, its body read. */
 const makeRequests = (config: Config, admit: Admit) => {
   let nextId = 1
   const numbered = (format: Gate): Record<string, string> => requestIdHeaders(format, nextId++)
@@ -340,10 +336,7 @@ const makeRequests = (config: Config, admit: Admit) => {
     return isPlan(admitted) ? admitted : out
   }
 
-  /**
-   * The start every request with a body shares: an id, the gate (fault header, key, rate limit), the JSON body read
-   * and decoded, and the context window of the model it names (`modelOf`). A plan when it ends there.
-   */
+  /** The start every request with a body shares, up to its model's context window; a plan when it ends there. */
   const open = <T>(format: Gate, decode: Decode<T>, modelOf: (decoded: T) => string, input: RouteInput) => {
     const bodyText = input.body
     if (bodyText === undefined) return badBody(format)
@@ -430,9 +423,8 @@ const replyPlan = <X>(
 }
 
 /**
- * A generation: the prompt (continued from a stored reply, as its prefill fault leaves it) checked against the
- * context window, a reply generated (the knob headers and the prompt cache), played through the scenarios, kept
- * when asked and planned.
+ * A generation: the prompt (continued from a stored reply, as its prefill fault leaves it) checked against the context
+ * window, a reply generated, played through the scenarios, kept when asked and planned.
  */
 const makeGenerate = (
   config: Config,
@@ -508,11 +500,7 @@ const makeGenerate = (
   return replyPlan(config, format, decoded, reply, meta, scripted.fault, out)
 }
 
-/**
- * An embedding request: the same gate, faults and model check as a
- * generation; every input checked against the context window; vectors from
- * `Reply.embedding`.
- */
+/** An embedding request: a generation's gate, faults and model check, every input within the context window. */
 const makeEmbed = (config: Config, requests: Requests) => (format: EmbeddingFormat, input: RouteInput): Plan => {
   const opened = requests.open(format, format.decode, embeddingModel, input)
   if (!("decoded" in opened)) return opened
@@ -545,9 +533,8 @@ const makeEmbed = (config: Config, requests: Requests) => (format: EmbeddingForm
 }
 
 /**
- * The engine of one simulator: its request ids, its parsed faults, its
- * rate-limit buckets, its prompt cache, its `down` windows (`startedAt`: the simulator's start, on its `Clock`) and
- * the Responses formats of its organisation; `bill` is told each generated reply's usage, which its wire writes.
+ * The engine of one simulator, holding its state (request ids, faults, rate limits, prompt cache, `down` windows from
+ * `startedAt` on its `Clock`, its organisation's Responses formats); `bill` is told each usage its wires write.
  */
 export const makeEngine = (config: Config, startedAt: number, bill: (usage: Usage) => void) => {
   const chaos = makeChaos()
@@ -563,9 +550,9 @@ export const makeEngine = (config: Config, startedAt: number, bill: (usage: Usag
   )
 
   /**
-   * A prompt's token count (Anthropic's `count_tokens`, Gemini's `countTokens`, Bedrock's `CountTokens`, the
-   * Responses API's `input_tokens`): the same gate, faults and model
-   * check as a generation, and the prompt tokens a reply would report, as `render` writes them.
+   * A prompt's token count (Anthropic's `count_tokens`, Gemini's `countTokens`, Bedrock's `CountTokens`, the Responses
+   * API's `input_tokens`): the same gate, faults and model check as a generation, and the prompt tokens a reply would
+   * report, as `render` writes them.
    */
   const countTokens = <X>(
     format: WireFormat<X>,

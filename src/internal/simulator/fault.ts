@@ -1,6 +1,6 @@
 /**
- * Faults: the `x-simulator-fault` grammar (documented in `Simulator.ts`) parsed,
- * and a parsed fault applied to a rendered reply.
+ * Faults: the `x-simulator-fault` grammar (documented in `Simulator.ts`) parsed, and a parsed fault applied to a
+ * rendered reply.
  */
 import * as Result from "effect/Result"
 import type { Fault, StreamErrorShape } from "../../simulator/Simulator.js"
@@ -40,11 +40,9 @@ const faultKinds = Object.keys(faultParams) as ReadonlyArray<FaultKind>
 const isFaultKind = (kind: string): kind is FaultKind => Object.hasOwn(faultParams, kind)
 
 /**
- * The faults a `chaos` fault picks from, each as likely: every per-request
- * fault of the grammar (`down`, a window in time, `output`, which only
- * schemas notice, `flood`, which only a size limit ends, `echo-key`, a
- * test of masking, and `usage`, which only a count of usage notices, aside), streams
- * cut before and after their first chunk.
+ * The faults a `chaos` fault picks from, each as likely: every per-request fault of the grammar (`down`, a window in
+ * time, `output`, which only schemas notice, `flood`, which only a size limit ends, `echo-key`, a test of masking, and
+ * `usage`, which only a count of usage notices, aside), streams cut before and after their first chunk.
  */
 export const chaosFaults: ReadonlyArray<string> = [
   "status=429",
@@ -220,8 +218,8 @@ const faultOf = (
 }
 
 /**
- * A parser that remembers the values it has seen, since a client usually sends
- * the same few; bounded, so a client cannot grow it without limit.
+ * A parser that remembers the values it has seen, since a client usually sends the same few; bounded, so a client
+ * cannot grow it without limit.
  */
 export const makeCachedParser = (): (value: string) => Result.Result<Fault, string> => {
   const faults = new Map<string, Result.Result<Fault, string>>()
@@ -237,9 +235,8 @@ export const makeCachedParser = (): (value: string) => Result.Result<Fault, stri
 }
 
 /**
- * What `chaos` faults inject: for each fault value (`""` for the options'
- * fault) a PRNG seeded with its seed, read once per request, and a count of
- * the faults picked, by fault value of {@link chaosFaults}. Bounded as the parser.
+ * What `chaos` faults inject: for each fault value (`""` for the options' fault) a PRNG seeded with its seed, read once
+ * per request, and a count of the faults picked, by fault value of {@link chaosFaults}. Bounded as the parser.
  */
 export const makeChaos = () => {
   type Picked = Exclude<Fault, { readonly _tag: "Chaos" }>

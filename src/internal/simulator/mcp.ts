@@ -1,6 +1,6 @@
 /**
- * The simulator's MCP server: effect/ai's `McpServer` over Streamable HTTP at `/mcp`, with three deterministic
- * tools (`add`, `echo`, `weather`) whose faults a request chooses with `x-simulator-mcp-fault` (grammar in
+ * The simulator's MCP server: effect/ai's `McpServer` over Streamable HTTP at `/mcp`, with three deterministic tools
+ * (`add`, `echo`, `weather`) whose faults a request chooses with `x-simulator-mcp-fault` (grammar in
  * `simulator/Simulator.ts`): a delay, an `isError` result, a connection dropped mid-call, and `weather`'s description
  * changed after a list.
  */
@@ -135,8 +135,8 @@ function weatherHandler(closing: (res: Http.ServerResponse) => void) {
 type Registered = McpServer.ToolkitRequirements<typeof ForecastDrifted.tools>
 
 /**
- * A list carrying `drift` is answered as registered, then `weather` is registered again with its other description,
- * so every later list shows it (a tool's description changed under a client that pinned it). Once per simulator.
+ * A list carrying `drift` is answered as registered, then `weather` is registered again with its other description, so
+ * every later list shows it (a tool's description changed under a client that pinned it). Once per simulator.
  */
 const drift = McpServer.visibility(Effect.gen(function*() {
   // Registered in the layer's context alone, as at start: the list's own request must not become the handlers'.
@@ -190,10 +190,7 @@ export const lazyMcpApp = Effect.fn("Simulator.lazyMcpApp")(
   }
 )
 
-/**
- * The MCP endpoint as a `node:http` request listener, for the plain listener's server, served by
- * `@effect/platform-node` until the scope closes; its server built on the first request (`lazyMcpApp`).
- */
+/** The MCP endpoint as a `node:http` request listener, for the plain listener's server, until the scope closes. */
 export const mcpHandler = Effect.fn("Simulator.mcpHandler")(
   function*(closing: (res: Http.ServerResponse) => void) {
     return yield* NodeHttpServer.makeHandler(yield* lazyMcpApp(closing), { scope: yield* Effect.scope })

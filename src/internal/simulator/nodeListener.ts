@@ -1,8 +1,7 @@
 /**
- * The default server, a plain `node:http` request listener, several times
- * cheaper per request than `effect/http`'s: no Effect per request or per token,
- * a plan with no wait written synchronously as one string, an unpaced stream as
- * one chunked body.
+ * The default server, a plain `node:http` request listener, several times cheaper per request than `effect/http`'s: no
+ * Effect per request or per token, a plan with no wait written synchronously as one string, an unpaced stream as one
+ * chunked body.
  */
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -16,10 +15,8 @@ import { type Plan, resetAfter, resetNow, sleep } from "./plan.js"
 import { chat, matchRoute, maxBody } from "./routes.js"
 
 /**
- * The default server: a plain `node:http` request listener. A plan without
- * delays is written synchronously, with no fiber; a delayed or paced plan runs
- * as a fiber in the simulator's scope (interrupted when the client goes away or
- * the scope closes), sleeping on `Clock`.
+ * A delayed or paced plan runs as a fiber in the simulator's scope, sleeping on `Clock`, so that it is interrupted when
+ * the client goes away or the scope closes.
  */
 export const nodeListener = (
   engine: Engine,

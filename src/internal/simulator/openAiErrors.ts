@@ -1,8 +1,7 @@
 /**
- * How OpenAI words a bad request field, in both of its wire formats (Chat
- * Completions and Responses): a missing parameter, a value of the wrong type,
- * an empty array where one item at least is required. A field a codec's
- * schema refused is worded from the value found at its path.
+ * How OpenAI words a bad request field, in both of its wire formats (Chat Completions and Responses): a missing
+ * parameter, a value of the wrong type, an empty array where one item at least is required. A field a codec's schema
+ * refused is worded from the value found at its path.
  */
 import type { ApiError } from "../../simulator/WireFormat.js"
 import { invalid, typeName } from "./requestChecks.js"
@@ -37,8 +36,8 @@ const articles: Readonly<Record<string, string>> = {
 }
 
 /**
- * A field at `param` holding `value` that a codec's schema refused with `message` (`expected string`): missing, of
- * the wrong type, or not one of the values the field takes.
+ * A field at `param` holding `value` that a codec's schema refused with `message` (`expected string`): missing, of the
+ * wrong type, or not one of the values the field takes.
  */
 export const refusedField = (param: string, value: unknown, message: string): ApiError => {
   if (value === undefined) return missingParameter(param)

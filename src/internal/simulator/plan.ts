@@ -1,6 +1,6 @@
 /**
- * A plan: what to send for one request, reduced from it by code that knows
- * nothing of the HTTP server, and the moves both servers make to write one.
+ * A plan: what to send for one request, reduced from it by code that knows nothing of the HTTP server, and the moves
+ * both servers make to write one.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -13,10 +13,7 @@ export interface Group {
   readonly text: string
 }
 
-/**
- * What to send for one request, whichever server sends it. Every plan waits
- * the configured latency before its headers.
- */
+/** What to send for one request, whichever server sends it; every plan waits the configured latency first. */
 export type Plan =
   /** A whole body (with `content-length`), after `delayMs`. */
   | {

@@ -1,9 +1,8 @@
 /**
- * The platform server: the same plans served through `effect/http`, the
- * stack the gateway serves HTTP with. It is not the default because its
- * per-request machinery (a fiber per request, the handler pipeline, the
- * router's context, `Effect.callback` around reading the body) costs far more
- * CPU per request than the plain listener; `bench/simulator.ts` measures both.
+ * The platform server: the same plans served through `effect/http`, the stack the gateway serves HTTP with. It is not
+ * the default because its per-request machinery (a fiber per request, the handler pipeline, the router's context,
+ * `Effect.callback` around reading the body) costs far more CPU per request than the plain listener;
+ * `bench/simulator.ts` measures both.
  */
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as Clock from "effect/Clock"
@@ -22,11 +21,8 @@ import { type Plan, resetAfter, resetNow, sleep } from "./plan.js"
 import { chat, maxBody, routes } from "./routes.js"
 
 /**
- * The same plans served through `effect/http`: `HttpRouter` routes on
- * `NodeHttpServer`, responses as `HttpServerResponse` values (a paced stream as
- * an Effect `Stream`). Kept to measure against the plain listener (see
- * `bench/simulator.ts`) and for whoever needs the platform's middleware. The
- * router is built once per simulator, with `HttpRouter.make`.
+ * The platform server's app, kept to measure against the plain listener (`bench/simulator.ts`) and for whoever needs
+ * the platform's middleware. The router is built once per simulator.
  */
 export const platformApp = (
   engine: Engine,

@@ -1,18 +1,12 @@
 /**
- * The simulator's prompt cache: a small memory of the prompt prefixes it has
- * seen, so a request that repeats one reports cache reads, and one that adds to
- * it reports cache writes, in its wire's usage shape. A wire format says which
- * prefixes of a request a provider would cache (`WireFormat.cachePrefixes`):
- * Anthropic's up to each `cache_control` breakpoint (read also at the blocks
- * before one, as its lookback finds them), OpenAI's at each message boundary
- * past 1024 tokens (at every one with a `prompt_cache_key`), Gemini's at each
- * content boundary past its implicit caching's minimum.
+ * The simulator's prompt cache: a small memory of the prompt prefixes it has seen, so a request that repeats one
+ * reports cache reads, and one that adds to it cache writes. Each wire format says which prefixes a provider would
+ * cache (`WireFormat.cachePrefixes`).
  *
- * A request reads the longest prefix held and writes the rest up to its longest
- * breakpoint, each part written for the lifetime of the breakpoint that ends it
- * (as Anthropic's `cache_creation` splits writes by TTL). Every breakpoint of
- * the request is then held (or refreshed, as a cache hit refreshes it) for its
- * lifetime; past `capacity` prefixes the least recently used is forgotten.
+ * A request reads the longest prefix held and writes the rest up to its longest breakpoint, each part written for the
+ * lifetime of the breakpoint that ends it (as Anthropic's `cache_creation` splits writes by TTL). Every breakpoint of
+ * the request is then held (or refreshed, as a cache hit refreshes it) for its lifetime; past `capacity` prefixes the
+ * least recently used is forgotten.
  */
 import { createHash } from "node:crypto"
 import * as Reply from "../../simulator/Reply.js"
@@ -30,8 +24,8 @@ export interface CacheUse {
 const lifetimeMillis = { "5m": 5 * 60_000, "1h": 60 * 60_000 } as const
 
 /**
- * The fewest prompt tokens a provider caches on its own, unasked: Gemini's implicit caching (its context caching
- * guide) and OpenAI's (its prompt caching guide).
+ * The fewest prompt tokens a provider caches on its own, unasked: Gemini's implicit caching (its context caching guide)
+ * and OpenAI's (its prompt caching guide).
  */
 export const implicitMinimum = 1024
 
@@ -73,10 +67,8 @@ export class PromptCache {
 }
 
 /**
- * Builds the prefixes of one request, in prompt order: `add` each piece of the prompt (with its characters and media
- * tokens, counted as the format counts its prompt), `mark` a breakpoint after the last one added. A piece is
- * `identify`d (what makes it itself: its JSON) and hashed only when a breakpoint follows it, so a request without
- * one costs no hashing.
+ * Builds the prefixes of one request, in prompt order. A piece is `identify`d (its JSON) and hashed only when a
+ * breakpoint follows it, so a request without one costs no hashing.
  */
 export class PrefixBuilder<Piece> {
   private chars = 0

@@ -1,6 +1,6 @@
 /**
- * Requests per minute per key: a token bucket per API key, refilled
- * continuously, read at the time the engine passes in (from `Clock`).
+ * Requests per minute per key: a token bucket per API key, refilled continuously, read at the time the engine passes in
+ * (from `Clock`).
  */
 import type { ApiError, WireFormat } from "../../simulator/WireFormat.js"
 
@@ -21,10 +21,8 @@ interface Bucket {
 }
 
 /**
- * A take from each key's bucket, for a simulator with `requestsPerMinute`
- * (`undefined`: unlimited, and nothing is written). The take writes the
- * rate-limit headers, which go on every response, and returns the error when
- * the bucket is empty.
+ * A take from each key's bucket (`rpm` undefined: unlimited, nothing written); the rate-limit headers go on every
+ * response, not only on a 429.
  */
 export const makeRateLimit = (rpm: number | undefined) => {
   const buckets = new Map<string, Bucket>()

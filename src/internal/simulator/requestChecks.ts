@@ -1,9 +1,7 @@
 /**
- * What the simulator's wire formats share in checking a request by hand
- * (field by field, so an error names the offending field as the real API does):
- * the key of a bearer `authorization` header, a value's
- * type as error messages name it, the value at the path a codec's schema
- * refused, and the `InvalidRequest` failure.
+ * What the simulator's wire formats share in checking a request by hand (field by field, so an error names the
+ * offending field as the real API does): the key of a bearer `authorization` header, a value's type as error messages
+ * name it, the value at the path a codec's schema refused, and the `InvalidRequest` failure.
  */
 import type * as Http from "node:http"
 import type { ApiError } from "../../simulator/WireFormat.js"

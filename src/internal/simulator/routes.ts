@@ -1,7 +1,6 @@
 /**
- * Request routing: every endpoint of every wire format, as one table both
- * servers serve (`HttpRouter` routes it for the platform server; `matchRoute`
- * matches it by hand for the plain listener).
+ * Request routing: every endpoint of every wire format, as one table both servers serve (`HttpRouter` routes it for the
+ * platform server; `matchRoute` matches it by hand for the plain listener).
  */
 import type * as Effect from "effect/Effect"
 import type * as HttpRouter from "effect/http/HttpRouter"

@@ -1,8 +1,8 @@
 /**
  * Scenarios: a session's turns scripted as JSON (`Simulator.Scenario`, docs/simulator.md), decoded with every bad path
- * named, and played: a request placed at its turn, statelessly, by its history (the assistant's turns it holds, and
- * the latest compaction summary of the scenario it holds), and answered with the turn's text, tool calls, usage and
- * finish, or failed with its fault once per session.
+ * named, and played: a request placed at its turn, statelessly, by its history (the assistant's turns it holds, and the
+ * latest compaction summary of the scenario it holds), and answered with the turn's text, tool calls, usage and finish,
+ * or failed with its fault once per session.
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -87,8 +87,8 @@ function count(usage: Record<string, unknown>, name: string): number | undefined
 }
 
 /**
- * The rules between a usage's counts, on its JSON as written, each count inside the one that holds it: those it
- * leaves out are none (a cache's) or the simulator's (input, output), which the reply makes hold them.
+ * The rules between a usage's counts, on its JSON as written, each count inside the one that holds it: those it leaves
+ * out are none (a cache's) or the simulator's (input, output), which the reply makes hold them.
  */
 function usageRefusals(usage: Record<string, unknown>): Array<Refusal> {
   const refusals: Array<Refusal> = []
@@ -189,9 +189,9 @@ interface Placed {
 }
 
 /**
- * Each turn placed: a turn without `when.turn` answers one assistant turn more than the one before it, a fault's
- * retry the same as its fault (the retry resends the request), the first after a compaction none (the history starts
- * again from the summary); a compaction turn that fails starts no part, its retry does.
+ * Each turn placed: a turn without `when.turn` answers one assistant turn more than the one before it, a fault's retry
+ * the same as its fault (the retry resends the request), the first after a compaction none (the history starts again
+ * from the summary); a compaction turn that fails starts no part, its retry does.
  */
 function place(scenario: Scenario): ReadonlyArray<Placed> {
   let next = 0
@@ -227,8 +227,8 @@ function summaryBody(text: string): string {
 const summaryWording =
   /\bsummari[sz](?:es?|ing)\b|\b(?:create|write|provide|produce|give|generate)\s+(?:[\w-]+\s+){0,3}summary\b/i
 
-// A title asked for, as agents name a session (opencode's "You are a title generator", whose rules speak of the
-// message "you are summarizing"): a side request, never a compaction.
+// A title asked for, as agents name a session (opencode's "You are a title generator", whose rules speak of the message
+// "you are summarizing"): a side request, never a compaction.
 const titleWording = /\btitle generator\b|\b(?:generate|write|create|give)\s+(?:[\w-]+\s+){0,3}title\b/i
 
 /**
@@ -328,11 +328,9 @@ class Played {
 }
 
 /**
- * The reply a matched turn scripts, over `generated` (the simulator's own reply to the request): its reasoning (else
- * the generated one, when the request asks for it), its text and its tool calls as the turn gives them (with neither
- * text nor calls, the generated ones); its finish
- * reason, else `tool_calls` with calls and `stop` without; its usage where the turn gives it (a count it leaves out:
- * input and output as the simulator counts them, cache reads and writes none), else the simulator's.
+ * The reply a matched turn scripts, as `Simulator.ScenarioTurn` documents it, over `generated` (the simulator's own):
+ * what the turn leaves out (reasoning, text and tool calls when it gives neither, usage counts) is `generated`'s, but
+ * cache reads and writes, which are none.
  */
 function scriptedReply({ index, turn }: Matched, generated: Reply.Reply): Reply.Reply {
   const calls = (turn.toolCalls ?? []).map((call, i): Reply.ToolCall => {
@@ -340,8 +338,8 @@ function scriptedReply({ index, turn }: Matched, generated: Reply.Reply): Reply.
     return { id: call.id ?? `call_scenario_${index}_${i}`, name: call.name, arguments: args, fragments: fragment(args) }
   })
   const own = turn.text === undefined && calls.length === 0
-  // A model asked to reason always does (the Responses API wants its reasoning item back before its calls): without
-  // the turn's reasoning, the generated one, which there is only when the request asks for it.
+  // A model asked to reason always does (the Responses API wants its reasoning item back before its calls): without the
+  // turn's reasoning, the generated one, which there is only when the request asks for it.
   const reasoning = turn.reasoning === undefined ? generated.reasoning : Reply.replyPieces(turn.reasoning)
   const content = turn.text === undefined ? own ? generated.content : [] : Reply.replyPieces(turn.text)
   const toolCalls = own ? generated.toolCalls : calls
@@ -391,8 +389,8 @@ function headerText(headers: Http.IncomingHttpHeaders, name: string): string | u
 }
 
 /**
- * The session a request is of, for a scenario's faults: the `x-simulator-session` header, else what the client sends
- * of its own to name its conversation (OpenAI's `prompt_cache_key`, as Codex sends its conversation's id; Anthropic's
+ * The session a request is of, for a scenario's faults: the `x-simulator-session` header, else what the client sends of
+ * its own to name its conversation (OpenAI's `prompt_cache_key`, as Codex sends its conversation's id; Anthropic's
  * `metadata.user_id`, as Claude Code sends its session's), else none: one session of all such requests.
  */
 function sessionOf(headers: Http.IncomingHttpHeaders, body: unknown): string {
@@ -419,9 +417,8 @@ export class Scenarios {
 
   /**
    * The reply to `prompt` as its scenario scripts it, over `generated` (the simulator's own) and `fault` (the
-   * request's): a matched turn's fault or delay in place of the request's; without a scenario or a matching turn,
-   * `generated` as it is; a strict scenario's unmatched request, or a scenario name not loaded, the request's error.
-   * `body` is the request's as parsed, for the session it names.
+   * request's), which a matched turn's fault or delay replaces; a strict scenario's unmatched request, or a scenario
+   * name not loaded, is the request's error. `body` is the request's as parsed, for the session it names.
    */
   play(
     request: { readonly prompt: Reply.Prompt; readonly headers: Http.IncomingHttpHeaders; readonly body: unknown },

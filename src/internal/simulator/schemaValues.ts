@@ -1,8 +1,7 @@
 /**
- * Values for a JSON Schema, for the simulator's replies: one that conforms
- * (structured output, tool arguments) and one that does not (the
- * `nonconforming` output knob). Schemas are JSON Schema (draft 7 or 2020-12,
- * as Effect's `JSONSchema.make` writes them) or Gemini's upper-case subset.
+ * Values for a JSON Schema, for the simulator's replies: one that conforms (structured output, tool arguments) and one
+ * that does not (the `nonconforming` output knob). Schemas are JSON Schema (draft 7 or 2020-12, as Effect's
+ * `JSONSchema.make` writes them) or Gemini's upper-case subset.
  */
 import type { OutputMode } from "../../simulator/Reply.js"
 import { isJsonObject } from "../json.js"
@@ -57,8 +56,8 @@ const branchOf = (schema: Readonly<Record<string, unknown>>, orNull = false): un
 
 /**
  * One value's generation: the walk that bounds it, whether it writes the properties an object does not require
- * (`optional`), and whether it is inside a recursion, where it writes the smallest value the schema allows so that
- * the recursion ends.
+ * (`optional`), and whether it is inside a recursion, where it writes the smallest value the schema allows so that the
+ * recursion ends.
  */
 interface Generation {
   readonly walk: SchemaWalk
@@ -132,18 +131,11 @@ const conforming = (schema: unknown, generation: Generation, depth: number): unk
 }
 
 /**
- * A value that satisfies a JSON Schema (draft 7 or 2020-12 as Effect's
- * `JSONSchema.make` writes it, or Gemini's OpenAPI subset with upper-case
- * types): `const`, else the first `enum` value, else the first non-null branch
- * of `anyOf`/`oneOf`/`allOf`; strings `"sim"` (padded to `minLength`), numbers
- * and integers `1` (moved inside `minimum`/`maximum`), booleans `true`, arrays
- * `max(1, minItems)` items (tuples position by position), objects every
- * declared property. Local `$ref`s (`#/$defs/…`) are followed; a recursive
- * one's value is the smallest the schema allows (required properties only,
- * `minItems` items, a `null` branch where there is one), and so is everything
- * inside it. With `optional` false an object has its required properties
- * only, at every depth. Throws `SchemaLimitError` when the value needs more
- * than the bounds of a `SchemaWalk`.
+ * A value that satisfies a JSON Schema: `const`, else the first `enum` value, else the first non-null branch; strings
+ * `"sim"`, numbers `1`, booleans `true`, arrays of `max(1, minItems)` items, each within the schema's bounds. A
+ * recursive `$ref`'s value is the smallest the schema allows (required properties only, `minItems` items, a `null`
+ * branch where there is one), so that the recursion ends. With `optional` false an object has its required properties
+ * only, at every depth. Throws `SchemaLimitError` when the value needs more than the bounds of a `SchemaWalk`.
  */
 export const synthesize = (schema: unknown, optional = true): unknown =>
   conforming(schema, { walk: makeSchemaWalk(schema), optional, minimal: false }, 0)
@@ -192,18 +184,16 @@ const violating = (schema: unknown, generation: Generation, depth: number): unkn
 }
 
 /**
- * A value that does not satisfy a JSON Schema: an object of the schema's
- * shape whose first property is wrong, recursively, down to a value of the
- * wrong type (at a recursive `$ref` at the latest) or outside an `enum`;
- * bounded as {@link synthesize} is.
+ * A value that does not satisfy a JSON Schema: an object of the schema's shape whose first property is wrong,
+ * recursively, down to a value of the wrong type (at a recursive `$ref` at the latest) or outside an `enum`; bounded as
+ * {@link synthesize} is.
  */
 export const violate = (schema: unknown, optional = true): unknown =>
   violating(schema, { walk: makeSchemaWalk(schema), optional, minimal: false }, 0)
 
 /**
- * Tool-call arguments for a tool's schema, as a model fills them: the required
- * properties, at every depth, and none of the optional ones; {@link synthesize}'s
- * value, or {@link violate}'s for a nonconforming model; always an object.
+ * Tool-call arguments for a tool's schema, as a model fills them: the required properties, at every depth, and none of
+ * the optional ones; {@link synthesize}'s value, or {@link violate}'s for a nonconforming model; always an object.
  */
 export const synthesizeArguments = (schema: unknown, output: OutputMode = "conforming"): unknown => {
   const parameters = schema ?? { type: "object" }

@@ -1,7 +1,6 @@
 /**
- * A simulator's HTTP server and its lifecycle: one `node:http` server, counted
- * per request and per connection, answered by the plain listener or the
- * platform server, and closed (every connection with it) when the scope closes.
+ * A simulator's HTTP server and its lifecycle: one `node:http` server, counted per request and per connection, answered
+ * by the plain listener or the platform server, and closed (every connection with it) when the scope closes.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Clock from "effect/Clock"
@@ -22,10 +21,7 @@ import { Recent } from "./recent.js"
 /** How many arrival times, and replies' usages, a simulator keeps for its callers. */
 const kept = 100_000
 
-/**
- * Starts the server and returns once it listens; `listenError` makes the
- * failure when the address cannot be bound.
- */
+/** Starts the server and returns once it listens; `listenError` makes the failure when the address cannot be bound. */
 export const start = <E>(
   config: Config,
   listenError: (cause: unknown) => E
@@ -44,8 +40,8 @@ export const start = <E>(
         counters.openConnections--
       })
     })
-    // Time is read from the Clock of the fiber that starts the simulator (a
-    // TestClock in tests), synchronously in the request handlers.
+    // Time is read from the Clock of the fiber that starts the simulator (a TestClock in tests), synchronously in the
+    // request handlers.
     const clock = yield* Clock.Clock
     const arrivals = new Recent<number>(kept)
     // Registered first, so every request is counted whichever server answers it.
@@ -97,8 +93,8 @@ export const start = <E>(
       yield* httpServer.serve(app).pipe(
         Effect.provideService(HttpMiddleware.TracerDisabledWhen, () => true)
       )
-      // Runs before the server's own finalizers (it is added after them): a
-      // stalled stream must not keep close() waiting.
+      // Runs before the server's own finalizers (it is added after them): a stalled stream must not keep close()
+      // waiting.
       yield* Effect.addFinalizer(() => Effect.sync(() => server.closeAllConnections()))
     }
 

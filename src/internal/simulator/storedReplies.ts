@@ -1,8 +1,8 @@
 /**
- * The replies the simulator keeps, as OpenAI's Responses API keeps a response made with `store` (its default): a
- * later request naming one (`previous_response_id`, `Decoded.continues`) is answered as if its prompt and reply came
- * before the request's own input, and one naming an id not kept is 404, as OpenAI answers an unknown or expired
- * response. At most `maxReplies` are kept, the oldest forgotten first.
+ * The replies the simulator keeps, as OpenAI's Responses API keeps a response made with `store` (its default): a later
+ * request naming one (`previous_response_id`, `Decoded.continues`) is answered as if its prompt and reply came before
+ * the request's own input, and one naming an id not kept is 404, as OpenAI answers an unknown or expired response. At
+ * most `maxReplies` are kept, the oldest forgotten first.
  */
 import * as Result from "effect/Result"
 import type * as Reply from "../../simulator/Reply.js"

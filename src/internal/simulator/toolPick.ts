@@ -1,8 +1,6 @@
 /**
- * Which tools a simulated reply calls: whether this turn calls any (when the conversation asks for one: the tool
- * choice forces a call, or the user's turn names a tool; every turn when the model loops; never where the request
- * rules a call out), and which (the named one, the one the user's text names, or the offered ones in turn). Otherwise
- * the model answers in text, so an agent's task ends.
+ * Which tools a simulated reply calls, if any: only when the conversation asks for one (or the model loops), never
+ * where the request rules a call out. Otherwise the model answers in text, so an agent's task ends.
  */
 import type { OutputMode, Prompt, Tool } from "../../simulator/Reply.js"
 
@@ -11,9 +9,9 @@ function forces(prompt: Prompt): boolean {
 }
 
 /**
- * Whether the model calls a tool now: when the tool choice forces a call (as the APIs do) or the model loops, after
- * the user's turn or a tool result; after the user's turn too when its text names an offered tool (`use the Bash
- * tool`). A prompt that names none is answered in text: an agent offers its tools on every request.
+ * Whether the model calls a tool now: when the tool choice forces a call (as the APIs do) or the model loops, after the
+ * user's turn or a tool result; after the user's turn too when its text names an offered tool (`use the Bash tool`). A
+ * prompt that names none is answered in text: an agent offers its tools on every request.
  */
 const callsTools = (prompt: Prompt, output: OutputMode): boolean =>
   ((prompt.lastRole === "user" || prompt.lastRole === "tool") && (output === "loop" || forces(prompt))) ||
@@ -23,9 +21,9 @@ const callsTools = (prompt: Prompt, output: OutputMode): boolean =>
  * An instruction not to call tools, as agents word it before asking for a summary (Claude Code's `/compact`: "Do NOT
  * call any tools", "Respond with TEXT ONLY"): "do not" ("don't", "never") "call" ("use", "invoke") "tools" ("any
  * tools", "a tool"), or "respond with text only" ("plain text only"), in any case. Narrow on purpose: a prompt that
- * merely mentions tools is no such instruction, nor is one that rules out a kind of use ("never use tools like Bash
- * as means to communicate", in opencode's system prompt for Claude models; "do not use tools to send messages to
- * others", in Codex's for its GPT-6 models).
+ * merely mentions tools is no such instruction, nor is one that rules out a kind of use ("never use tools like Bash as
+ * means to communicate", in opencode's system prompt for Claude models; "do not use tools to send messages to others",
+ * in Codex's for its GPT-6 models).
  */
 const noToolsWording = new RegExp(
   String.raw`\b(?:do not|don't|never)\s+(?:call|use|invoke)\s+(?:any\s+|a\s+)?tools?\b(?!\s+(?:like|such as|to)\b)` +
@@ -38,21 +36,13 @@ function toldNoTools(prompt: Prompt): boolean {
   return noToolsWording.test(prompt.lastUserText) || noToolsWording.test(prompt.instructions ?? "")
 }
 
-/**
- * Whether the request rules a tool call out: no tools, tool choice `none`, a compaction asked for by the API's own
- * means (`Prompt.compaction`), or an instruction not to call tools under a choice that does not force one (see
- * `toldNoTools`).
- */
+/** Whether the request rules a tool call out; an instruction not to call tools yields to a choice that forces one. */
 export function callsRuledOut(prompt: Prompt): boolean {
   return prompt.tools.length === 0 || prompt.toolChoice._tag === "None" || prompt.compaction === true ||
     (!forces(prompt) && toldNoTools(prompt))
 }
 
-/**
- * The tools a reply calls (`count` of them, cycling, when parallel calls are allowed), or `undefined` when the reply
- * is text: the `text` mode, a request that rules calls out (see `callsRuledOut`), or a turn that calls none (see
- * `callsTools`).
- */
+/** The tools a reply calls (`count` of them, cycling, when parallel calls are allowed), or `undefined` for text. */
 export const toolsToCall = (prompt: Prompt, output: OutputMode, count: number): ReadonlyArray<Tool> | undefined => {
   if (output === "text" || !callsTools(prompt, output) || callsRuledOut(prompt)) return undefined
   const choice = prompt.toolChoice
@@ -67,8 +57,8 @@ export const toolsToCall = (prompt: Prompt, output: OutputMode, count: number): 
 }
 
 /**
- * The tool the text names last as a word, in any case (`use the Bash tool`), if any: the user's request ends a
- * message that an agent may start with notes naming other tools.
+ * The tool the text names last as a word, in any case (`use the Bash tool`), if any: the user's request ends a message
+ * that an agent may start with notes naming other tools.
  */
 const namedInText = (tools: ReadonlyArray<Tool>, text: string): Tool | undefined => {
   const byName = new Map(tools.map((tool) => [tool.name.toLowerCase(), tool]))

@@ -1,8 +1,7 @@
 /**
- * The prefixes of a Messages request that Anthropic's prompt cache holds (its prompt caching reference): the prompt
- * in cache order (tools, system, messages) up to each block with a `cache_control`, for its `ttl` (`5m` unless
- * `1h`). Sizes are counted as the request decoder counts the prompt: a tool definition by its name, description and
- * schema, a thinking block by its text (a redacted one by its data), an image by Anthropic's rule.
+ * The prefixes of a Messages request that Anthropic's prompt cache holds (its prompt caching reference): the prompt in
+ * cache order (tools, system, messages) up to each block with a `cache_control`, for its `ttl` (`5m` unless `1h`),
+ * sized as the request decoder counts the prompt.
  */
 import type { CachePrefix } from "../../../simulator/WireFormat.js"
 import { isJsonObject } from "../../json.js"

@@ -1,10 +1,8 @@
 /**
- * The Messages reply, written by the dialect's one writer (`wire/anthropic/writer.ts`): the message object of the
- * reply as a `ChatResponse` (`simulator/chunks.ts`' `responseOf`), and the stream from the reply's chunks
- * (`simulator/chunks.ts`, each tool call whole: Anthropic's blocks never interleave), with what only the simulator
- * writes as the writer's options: a `ping`, a made-up signature of the thinking block, the empty
- * `input_json_delta` a tool's input opens with, `message_start`'s output of 1, no block for an empty reply, and its
- * tool use ids (`toolu_` and the call's). Each event is its own write.
+ * The Messages reply, whole and streamed, written by the dialect's one writer (`wire/anthropic/writer.ts`), each tool
+ * call whole (Anthropic's blocks never interleave). What only the simulator writes goes in as the writer's options: a
+ * `ping`, a made-up thinking signature, the empty `input_json_delta` a tool's input opens with, `message_start`'s
+ * output of 1, no block for an empty reply, and `toolu_` ids.
  */
 import type { Extra } from "../../../simulator/Anthropic.js"
 import type * as Reply from "../../../simulator/Reply.js"
@@ -34,9 +32,7 @@ export const renderReply = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): 
 
 /**
  * The Messages stream of `reply`, its events kept by `out` (default: each SSE event its own write; Bedrock's
- * `InvokeModelWithResponseStream` gives a sink of its `chunk` frames): `message_start` with the prompt's usage, then
- * one write a chunk; the tail is what the writer writes for the usage and the finish (the last block's stop,
- * `message_delta`, `message_stop`).
+ * `InvokeModelWithResponseStream` gives a sink of its `chunk` frames).
  */
 export function renderStream(
   reply: Reply.Reply,

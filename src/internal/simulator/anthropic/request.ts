@@ -1,16 +1,9 @@
 /**
  * The Messages request (`POST /v1/messages`) and the `count_tokens` body, read with the Anthropic codec
- * (`wire/anthropic/request.ts`: its schema checks the body, its mapping makes the library's request), then held to the
- * rules the API adds past the wire's shape (a positive integer `max_tokens`, one message at least, a `temperature` up
- * to 1, a thinking budget of at least 1024 and below `max_tokens`, a mid-conversation system message only for the
- * models that take one and where they take it, every `tool_use` answered in the next turn, a thinking block sent back
- * with its signature and first in the final assistant turn of a tool loop, a `tool_choice` only with tools and not
- * forcing a tool with thinking on, with thinking on a `temperature` of 1 alone and a `top_p` of 0.95 or more, not both
- * a `temperature` and a `top_p` for the models that refuse them, no `top_k` with thinking on, at most four
- * `cache_control` blocks and none of `ttl` `1h` after a shorter one, no message without content but the final
- * assistant turn, no empty or white-space text block), and reduced to a `Reply.Prompt`, with the window a Claude
- * Sonnet 4 or 4.5 prompt has without the 1M-token beta (200,000 tokens). What is wrong is worded as the API words it
- * (as pydantic does: `max_tokens: Field required`), naming the field.
+ * (`wire/anthropic/request.ts`), then held to the rules the API adds past the wire's shape (docs/simulator.md and each
+ * check's doc give them) and reduced to a `Reply.Prompt`, with the window a Claude Sonnet 4 or 4.5 prompt has without
+ * the 1M-token beta (200,000 tokens). What is wrong is worded as the API words it, as pydantic does
+ * (`max_tokens: Field required`).
  */
 import * as Result from "effect/Result"
 import type * as Http from "node:http"

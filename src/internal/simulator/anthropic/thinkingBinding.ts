@@ -2,9 +2,10 @@
  * Thinking bound to the conversation's prefix, as Claude 5.1 and the models after it check it (`bindsThinking`): a
  * thinking block's signature holds a digest of the prompt it was made after (the system, the tools but the deferred
  * ones, which tool search loads later, and the earlier messages), and a block sent back after another prefix is
- * refused, unless the request asks for such blocks dropped (`thinking.block_binding.prefix_mismatch_behavior:
- * "drop_block"`, which the API takes only with its beta header). The digest reads the prompt's content, not its
- * cache breakpoints, which a client moves every turn, nor the form it is written in (a string or a text block).
+ * refused, unless the request asks for such blocks dropped
+ * (`thinking.block_binding.prefix_mismatch_behavior: "drop_block"`, which the API takes only with its beta header).
+ * The digest reads the prompt's content, not its cache breakpoints, which a client moves every turn, nor the form it
+ * is written in (a string or a text block).
  */
 import type { ApiError } from "../../../simulator/WireFormat.js"
 import { canonicalJson } from "../../json.js"

@@ -1,7 +1,7 @@
 /**
  * The simulator's Amazon Bedrock batch inference jobs and the S3 objects they read and write: an object put and got
- * (path-style, under `s3Root`), a job created from its input file (each record answered as its call), read and
- * stopped, its results object and manifest written once it has ended.
+ * (path-style, under `s3Root`), a job created from its input file (each record answered as its call), read and stopped,
+ * its results object and manifest written once it has ended.
  */
 import type { WireFormat } from "../../../simulator/WireFormat.js"
 import { isJsonObject } from "../../json.js"
@@ -126,8 +126,8 @@ export function bedrockBatches(server: BatchServer) {
   }
 
   /**
-   * The job's results object and its manifest, written once it has ended: the records that ran (those never run are
-   * not in it), less the missing ones, the repeated ones twice. An expired job that ran none writes nothing.
+   * The job's results object and its manifest, written once it has ended: the records that ran (those never run are not
+   * in it), less the missing ones, the repeated ones twice. An expired job that ran none writes nothing.
    */
   function writeResults(batch: Held<Job>, view: View) {
     const job = batch.made

@@ -1,9 +1,7 @@
 /**
- * The prefixes of a `Converse` request that Bedrock's prompt cache holds (Amazon Bedrock user guide, "Prompt
- * caching"): the prompt in cache order (tools, system, messages) up to each `cachePoint` block, for its `ttl` (`5m`
- * unless `1h`), apart per model.
- * Sizes are counted as the request decoder counts the prompt: a tool definition by its name, description and schema,
- * reasoning by its text, an image by Anthropic's rule.
+ * The prefixes of a `Converse` request that Bedrock's prompt cache holds (Amazon Bedrock user guide, "Prompt caching"):
+ * the prompt in cache order (tools, system, messages) up to each `cachePoint` block, for its `ttl` (`5m` unless `1h`),
+ * apart per model, sized as the request decoder counts the prompt.
  */
 import * as Result from "effect/Result"
 import type { CachePrefix } from "../../../simulator/WireFormat.js"

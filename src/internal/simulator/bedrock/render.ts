@@ -1,9 +1,7 @@
 /**
- * The Bedrock replies: the `Converse` body, written by the codec (`wire/bedrock/codec.ts`); the `ConverseStream`
- * events and their frames, written by the one writer (`wire/bedrock/writer.ts`), and the
- * `InvokeModelWithResponseStream` `chunk` frames, each carrying one event of the Messages stream Anthropic's writer
- * writes into the Bedrock writer's sink of `chunk` frames; and errors in Bedrock's words, written by the writer's
- * `errorBody` (a `{"message"}` body, the type in the `x-amzn-errortype` header).
+ * The Bedrock replies, written by the dialect's codec and one writer (`wire/bedrock/`): `Converse` bodies,
+ * `ConverseStream` frames, `InvokeModelWithResponseStream` `chunk` frames each carrying one event of Anthropic's
+ * Messages stream, and errors in Bedrock's words (a `{"message"}` body, the type in the `x-amzn-errortype` header).
  */
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import type { Extra } from "../../../simulator/Anthropic.js"
@@ -25,8 +23,8 @@ import { replyChunks, responseOf, writeChunks } from "../chunks.js"
 const latencyMs = 1
 
 /**
- * The `InvokeModelWithResponseStream` stream of a reply (Amazon Bedrock API reference, `ResponseStream`): its
- * Messages stream as Anthropic's writer writes it, each event a `chunk` frame whose `bytes` are its data.
+ * The `InvokeModelWithResponseStream` stream of a reply (Amazon Bedrock API reference, `ResponseStream`): its Messages
+ * stream as Anthropic's writer writes it, each event a `chunk` frame whose `bytes` are its data.
  */
 export function renderInvokeStream(
   codec: EventStreamCodec,
@@ -50,11 +48,7 @@ export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string =>
     )
   )
 
-/**
- * The `ConverseStream` frames of a reply, written by the one writer (`wire/bedrock/writer.ts`) from the reply's
- * chunks (`simulator/chunks.ts`, each tool call whole), one frame per event; its tail what the usage and the finish
- * write (the last block's stop, `messageStop` and `metadata`).
- */
+/** The `ConverseStream` frames of a reply, one frame per event, each tool call whole. */
 export function renderStream(codec: EventStreamCodec, reply: Reply.Reply, meta: ReplyMeta): RenderedStream {
   const out = eventFrames(codec)
   const { events, tail } = replyChunks(reply, meta, "whole")

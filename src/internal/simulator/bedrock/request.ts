@@ -1,13 +1,8 @@
 /**
- * The Bedrock `Converse` request, checked against the codec's schema of the wire (`wire/bedrock/codec.ts`), read into
- * the library's request by the codec (`toRequest`), held to the API's rules past the shape (a `toolConfig` with one
- * tool at least, and one wherever the turns hold tool calls or results; a temperature and a topP up to 1; a
- * conversation that starts with a user turn and alternates; no message without content, no blank text; no `cachePoint`
- * of an hour after a shorter one; each `toolUse` answered by a `toolResult` in the next turn, and each result a use's:
- * `toolPairs.ts`; with Claude's thinking on, its reasoning sent back signed and opening the final tool turn;
- * `outputConfig.textFormat` only to a model that takes it, its schema the reply's) and
- * reduced to a `Reply.Prompt`, with the window a Claude Sonnet 4 or 4.5 prompt has without the 1M-token beta in
- * `additionalModelRequestFields.anthropic_beta` (200,000 tokens); the model comes from the path.
+ * The Bedrock `Converse` request, read with the codec (`wire/bedrock/codec.ts`), held to the API's rules past the shape
+ * (docs/simulator.md lists them; tool pairing in `toolPairs.ts`) and reduced to a `Reply.Prompt`, with the window a
+ * Claude Sonnet 4 or 4.5 prompt has without the 1M-token beta in `additionalModelRequestFields.anthropic_beta`
+ * (200,000 tokens); the model comes from the path.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
@@ -41,8 +36,8 @@ function isSet<A>(value: A | null | undefined): value is A {
 const blank = (text: string | null | undefined): boolean => isSet(text) && isBlank(text)
 
 /**
- * What Converse refuses as empty (its answers to such a request): a message with no content block, and a text block,
- * a tool result's text or a system block that is empty or only white space.
+ * What Converse refuses as empty (its answers to such a request): a message with no content block, and a text block, a
+ * tool result's text or a system block that is empty or only white space.
  */
 function emptyError(body: Codec.Body): ApiError | undefined {
   const blankAt = (object: string, where: string) =>
@@ -240,9 +235,7 @@ export const decode = (
   )
 }
 
-/**
- * Whether a body asks for Claude's 1M-token window (`additionalModelRequestFields.anthropic_beta` holding its beta).
- */
+/** Whether a body asks for Claude's 1M-token window (its beta in `additionalModelRequestFields.anthropic_beta`). */
 function asksLongContext(body: Codec.Body): boolean {
   const betas = body.additionalModelRequestFields?.["anthropic_beta"]
   return Array.isArray(betas) && betas.includes(longContextBeta)

@@ -1,8 +1,6 @@
 /**
- * The simulator's Bedrock routes (`/model/{modelId}/converse` and `/converse-stream`; `/count-tokens`; `/invoke` and
- * `/invoke-with-response-stream` for Anthropic's models; the control plane's batch inference jobs and the S3 objects
- * they read and write): AWS's libraries loaded, the signature checked, then the engine's answer in the API's wire
- * format.
+ * The simulator's Bedrock routes (Converse, CountTokens, InvokeModel for Anthropic's models, batch inference jobs and
+ * their S3 objects): AWS's libraries loaded, the signature checked, then the engine's answer in the API's wire format.
  */
 import * as Effect from "effect/Effect"
 import * as Bedrock from "../../../simulator/Bedrock.js"
@@ -76,10 +74,7 @@ export const countPlan = (engine: Engine, input: RouteInput): Effect.Effect<Plan
     )
   })
 
-/**
- * The plan of a batch request (a job's, an S3 object's), made by `answer` in Converse's format once the request's
- * signature (Bedrock's or S3's) is checked.
- */
+/** The plan of a batch request (a job's, an S3 object's), once its signature (Bedrock's or S3's) is checked. */
 export const batchPlan = (
   engine: Engine,
   input: RouteInput,

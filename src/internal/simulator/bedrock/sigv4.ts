@@ -1,9 +1,9 @@
 /**
  * The simulator's check of an AWS Signature Version 4 `authorization` header: the request as it came (method, host,
- * path as written, query, the headers it signed, body) signed again with `@smithy/signature-v4` for the credentials
- * the simulator knows, at the time and in the region and service the signature names (Bedrock's, or S3's for a
- * batch's files); it verifies when both signatures are the same. The request's age is not checked (a test's clock may
- * be anywhere).
+ * path as written, query, the headers it signed, body) signed again with `@smithy/signature-v4` for the credentials the
+ * simulator knows, at the time and in the region and service the signature names (Bedrock's, or S3's for a batch's
+ * files); it verifies when both signatures are the same. The request's age is not checked (a test's clock may be
+ * anywhere).
  */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -121,8 +121,8 @@ export async function verify(
 }
 
 /**
- * The request's signature checked (when it has one) for the credentials `secretOf` knows: undefined when it verifies
- * or is not SigV4, else the error Bedrock answers; a failure when AWS's libraries could not be loaded.
+ * The request's signature checked (when it has one) for the credentials `secretOf` knows: undefined when it verifies or
+ * is not SigV4, else the error Bedrock answers; a failure when AWS's libraries could not be loaded.
  */
 export function checked(
   request: SignedRequest,

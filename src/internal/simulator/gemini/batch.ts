@@ -1,6 +1,6 @@
 /**
- * The simulator's Gemini API batch mode: a batch created with its requests inline (each answered as its call), read
- * as its operation (its responses inline once it has ended) and cancelled.
+ * The simulator's Gemini API batch mode: a batch created with its requests inline (each answered as its call), read as
+ * its operation (its responses inline once it has ended) and cancelled.
  */
 import type { WireFormat } from "../../../simulator/WireFormat.js"
 import { isJsonObject } from "../../json.js"

@@ -1,7 +1,7 @@
 /**
- * The prefixes of a `generateContent` request that Gemini's implicit caching holds (its context caching guide):
- * the prompt at each content boundary, the system instruction first, once it reaches the documented minimum of 1024
- * tokens, apart per model. Sizes are counted as the request decoder counts the prompt (`partSize`).
+ * The prefixes of a `generateContent` request that Gemini's implicit caching holds (its context caching guide): the
+ * prompt at each content boundary, the system instruction first, once it reaches the documented minimum of 1024 tokens,
+ * apart per model. Sizes are counted as the request decoder counts the prompt (`partSize`).
  */
 import * as Result from "effect/Result"
 import type { CachePrefix } from "../../../simulator/WireFormat.js"

@@ -49,8 +49,8 @@ function embedContentOf(
 }
 
 /**
- * Reads `batchEmbedContents` (`{requests: [...]}`, at most 100, each naming the
- * URL's model) or `embedContent` (one request at the top level).
+ * Reads `batchEmbedContents` (`{requests: [...]}`, at most 100, each naming the URL's model) or `embedContent` (one
+ * request at the top level).
  */
 export const decodeEmbedding = (
   body: unknown,

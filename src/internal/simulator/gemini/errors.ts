@@ -1,7 +1,7 @@
 /**
- * Google's errors as the simulator answers them: the status, message and `details` per failure and per injected
- * status (the invalid-key `ErrorInfo`, the `QuotaFailure` and `RetryInfo` of a rate limit), and the one error event
- * of a stream, written by the dialect's one writer (`wire/gemini/writer.ts`, the gateway's).
+ * Google's errors as the simulator answers them: the status, message and `details` per failure and per injected status
+ * (the invalid-key `ErrorInfo`, the `QuotaFailure` and `RetryInfo` of a rate limit), and the one error event of a
+ * stream, written by the dialect's one writer (`wire/gemini/writer.ts`, the gateway's).
  */
 import type { ApiError } from "../../../simulator/WireFormat.js"
 import { errorBody } from "../../wire/gemini/writer.js"

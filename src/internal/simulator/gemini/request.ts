@@ -1,11 +1,8 @@
 /**
- * The Gemini request (`:generateContent`, `:streamGenerateContent`), checked against the codec's schema of the wire
- * (`wire/gemini/codec.ts`), then by hand for what the API refuses beyond its types, with the API's messages (a function
- * calling config only with function declarations, at most five stop sequences, no content without parts, no part
- * without data: an empty text but a signature's carrier, function responses right after the calls, one a call) and,
- * for a Gemini 3 model, the function-call signature rules (the first call of each step of the current turn signed, and
- * each signature the one made for its call or a documented stand-in), and reduced to a `Reply.Prompt`; the model and
- * method come from the URL (`params`).
+ * The Gemini request (`:generateContent`, `:streamGenerateContent`), read with the codec (`wire/gemini/codec.ts`), then
+ * checked by hand for what the API refuses beyond its types, with its messages (docs/simulator.md lists the rules, a
+ * Gemini 3 model's function-call signatures among them), and reduced to a `Reply.Prompt`; the model and method come
+ * from the URL (`params`).
  */
 import * as Result from "effect/Result"
 import type { Extra } from "../../../simulator/Gemini.js"
@@ -55,9 +52,7 @@ const signatureMissing = (name: string, position: number): ApiError =>
 // The Gemini API's answer to a signature it did not make for the call it came back on.
 const signatureCorrupted: ApiError = invalid("Corrupted thought signature.", "contents")
 
-/**
- * Whether `model` checks replayed function calls' signatures: Gemini 3 and later, as the thought signatures page says.
- */
+/** Whether `model` checks replayed calls' signatures: Gemini 3 and later, as the thought signatures page says. */
 const checksSignatures = (model: string): boolean => /^gemini-3/.test(model)
 
 type Body = typeof Codec.GenerateContentRequest.Type
@@ -149,9 +144,9 @@ function mediaPart(part: Pick<Part, "inlineData" | "fileData">): { url: string; 
 }
 
 /**
- * What a part weighs in the prompt: its characters (text but not thoughts, which are not prompt text the reply
- * answers; a function call's name and arguments, a function response's name and text) and its media's tokens (a
- * function response's own media parts too).
+ * What a part weighs in the prompt: its characters (text but not thoughts, which are not prompt text the reply answers;
+ * a function call's name and arguments, a function response's name and text) and its media's tokens (a function
+ * response's own media parts too).
  */
 export function partSize(part: Part): { readonly chars: number; readonly media: number } {
   if (typeof part.text === "string") return { chars: part.thought === true ? 0 : part.text.length, media: 0 }
@@ -270,8 +265,8 @@ function decodeContent(
 }
 
 /**
- * The Gemini API's rule for function responses: they come in the content right after a model's function calls, as
- * many as the calls (a request may end with the calls).
+ * The Gemini API's rule for function responses: they come in the content right after a model's function calls, as many
+ * as the calls (a request may end with the calls).
  */
 function unpairedResponses(turns: ReadonlyArray<Turn>): ApiError | undefined {
   for (let i = 0; i < turns.length; i++) {
@@ -413,8 +408,8 @@ export function decode(
   }
   const unpaired = unpairedResponses(turns)
   if (unpaired !== undefined) return Result.fail(unpaired)
-  // The current turn starts after the last user content with text; on Gemini 3 its function
-  // calls must carry their signatures (on the first call part of each content).
+  // The current turn starts after the last user content with text; on Gemini 3 its function calls must carry their
+  // signatures (on the first call part of each content).
   let lastUserText = ""
   let current = 0
   for (let i = turns.length - 1; i >= 0; i--) {

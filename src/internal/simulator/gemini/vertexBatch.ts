@@ -1,7 +1,7 @@
 /**
- * The simulator's Vertex AI batch prediction jobs and the Cloud Storage objects they read and write: an object
- * uploaded and read (Cloud Storage's JSON API), a job created from its input file (each line answered as its call, its
- * labels checked as Vertex checks them), read and cancelled, its `predictions.jsonl` written once it has ended.
+ * The simulator's Vertex AI batch prediction jobs and the Cloud Storage objects they read and write: an object uploaded
+ * and read (Cloud Storage's JSON API), a job created from its input file (each line answered as its call, its labels
+ * checked as Vertex checks them), read and cancelled, its `predictions.jsonl` written once it has ended.
  */
 import type { WireFormat } from "../../../simulator/WireFormat.js"
 import { isJsonObject } from "../../json.js"

@@ -1,7 +1,7 @@
 /**
  * The simulator's OpenAI Batch API, its files and batches, served by OpenAI's paths and Azure OpenAI's v1 API's over
- * one store of both: a file uploaded, a batch created from it (each line answered as its call), read and cancelled,
- * its output and error files written once it has ended.
+ * one store of both: a file uploaded, a batch created from it (each line answered as its call), read and cancelled, its
+ * output and error files written once it has ended.
  */
 import type { WireFormat } from "../../../simulator/WireFormat.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
@@ -86,8 +86,8 @@ export function openAiBatches<O, Z>(server: BatchServer, formats: {
   function viewed(batch: Held<Made>, now: number): OpenAiBatch.BatchView {
     const view = viewOf(batch, now)
     if (view.state !== "running" && batch.files === undefined) {
-      // Answered lines go to the output file; lines answered with an error, or never run, to the error file (Batch
-      // API reference, `error_file_id`).
+      // Answered lines go to the output file; lines answered with an error, or never run, to the error file (Batch API
+      // reference, `error_file_id`).
       const lines = written(batch, view)
       const answered = lines.filter(({ outcome }) => isReply(outcome))
       const failed = lines.filter(({ outcome }) => !isReply(outcome))

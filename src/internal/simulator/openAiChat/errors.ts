@@ -1,8 +1,8 @@
 /**
  * OpenAI's errors as the simulator answers them: the answer (status, message, type, param, code) per failure and per
- * injected status, worded by the dialect's one writer (`wire/openAiChat/writer.ts`, the gateway's), and the error
- * event of a 200 stream in each of its shapes (OpenAI's by the writer; vLLM's and OpenRouter's bodies by the codec).
- * The Responses API answers with the same.
+ * injected status, worded by the dialect's one writer (`wire/openAiChat/writer.ts`, the gateway's), and the error event
+ * of a 200 stream in each of its shapes (OpenAI's by the writer; vLLM's and OpenRouter's bodies by the codec). The
+ * Responses API answers with the same.
  */
 import type { StreamErrorShape } from "../../../simulator/Simulator.js"
 import type { ApiError, ReplyMeta } from "../../../simulator/WireFormat.js"

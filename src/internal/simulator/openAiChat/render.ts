@@ -1,9 +1,6 @@
 /**
- * The Chat Completions reply, written by the dialect's one writer (`wire/openAiChat/`): the `chat.completion` object
- * of the reply as a `ChatResponse` (the codec's `completion`, the gateway's), and the stream of its
- * `chat.completion.chunk` events from the reply's chunks (`simulator/chunks.ts`), each its own write, the first the
- * assistant's role; the simulator names its configuration (`system_fingerprint`), and an Azure deployment's replies
- * carry the writer's content-filter results.
+ * The Chat Completions reply, whole and streamed, written by the dialect's one writer (`wire/openAiChat/`), the
+ * gateway's; an Azure deployment's replies carry the writer's content-filter results.
  */
 import type { Extra } from "../../../simulator/OpenAiChat.js"
 import type * as Reply from "../../../simulator/Reply.js"
@@ -35,8 +32,7 @@ export function renderStream(
     includeUsage: extra.includeUsage,
     contentFilters: options.contentFilters
   }, out)
-  // The first write opens the stream: the assistant's role alone (Azure's prompt results first, an event of their
-  // own).
+  // The first write opens the stream: the assistant's role alone (Azure's prompt results first, an event of their own).
   const { events, tail } = replyChunks(reply, meta)
   return writeChunks(writer, out, { events: [[], ...events], tail })
 }

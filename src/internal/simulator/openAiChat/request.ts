@@ -1,12 +1,8 @@
 /**
  * The Chat Completions request (`POST /v1/chat/completions`), read with the Chat Completions codec
- * (`wire/openAiChat/codec.ts`: its schema checks the body, its mapping makes the library's request), then held to the
- * rules OpenAI's server adds past the wire's shape (one message at least, a positive integer limit, `stream_options`
- * only with `stream`, a `tool_choice` among the `tools`, no empty `tools`, a choice and `parallel_tool_calls` only with
- * tools, a `service_tier` among its tiers, at most four `stop` sequences, no `stop`, `temperature` or `top_p` to a
- * reasoning model that reasons, each tool call answered by a tool message and each tool message a call's answer:
- * `toolPairs.ts`; DeepSeek's thinking model's reasoning sent back in its tool loop), and reduced to a `Reply.Prompt`.
- * What is wrong is worded as OpenAI words it, naming the offending field.
+ * (`wire/openAiChat/codec.ts`), then held to the rules OpenAI's server adds past the wire's shape (docs/simulator.md
+ * lists them; tool pairing in `toolPairs.ts`) and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI
+ * words it, naming the offending field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
@@ -127,8 +123,8 @@ function nestedSchemaName(format: Readonly<Record<string, unknown>>): ApiError |
 
 /**
  * What OpenAI refuses in the tool fields: an empty `tools`, and `tool_choice` (but `none`) or `parallel_tool_calls`
- * without tools, each worded as its answer words it. A `none` choice without tools is taken: it asks for what a
- * request without tools gets.
+ * without tools, each worded as its answer words it. A `none` choice without tools is taken: it asks for what a request
+ * without tools gets.
  */
 function toolFieldError(wire: Wire): ApiError | undefined {
   if (wire.tools !== undefined && wire.tools !== null && wire.tools.length === 0) return emptyArray("tools")

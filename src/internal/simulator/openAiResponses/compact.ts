@@ -1,11 +1,8 @@
 /**
- * The simulator's `POST /v1/responses/compact` (OpenAI's Responses API reference, "Compact a response"): a Responses
- * body (its `input` or its `previous_response_id` the conversation), answered whole with a `response.compaction`
- * object, as OpenAI answers it: the input's user messages, then one `compaction` item whose `encrypted_content` is
- * opaque (the generated reply, the conversation's stand-in summary, sealed by the simulator's organisation:
- * `organization.ts`), and the call's usage. No tool is called:
- * a compaction answers with none. Its errors are the Responses wire's (`simulator/OpenAiResponses.ts`), and a later
- * `/v1/responses` request replaying the compaction item takes it as OpenAI's API does.
+ * The simulator's `POST /v1/responses/compact` (OpenAI's Responses API reference, "Compact a response"), answered whole
+ * as OpenAI answers it: the input's user messages, then one `compaction` item whose `encrypted_content` is the
+ * generated reply as a stand-in summary, sealed by the simulator's organisation (`organization.ts`), so that a later
+ * `/v1/responses` request replaying the item takes it as OpenAI's API does. No tool is called.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
@@ -85,9 +82,8 @@ function renderReply(seal: Organization["seal"], reply: Reply.Reply, meta: Reply
 }
 
 /**
- * The compaction endpoint's format of `organization`: the Responses wire's (its key, errors and prompt cache, as a
- * compaction reads the conversation as a response does), its body a compact one, answered whole with a compacted
- * response.
+ * The compaction endpoint's format of `organization`: the Responses wire's key, errors and prompt cache, as a
+ * compaction reads the conversation as a response does.
  */
 export function compactFormatOf(organization: Organization): WireFormat<Extra> {
   return {

@@ -1,10 +1,10 @@
 /**
  * The organisation a simulator stands for on the Responses API. OpenAI's encrypted content (a `reasoning` item's
  * `encrypted_content` asked for with `include: ["reasoning.encrypted_content"]`, a `compaction` item's) can be read
- * back only by the organisation that made it: replayed to another, it is refused 400 `invalid_encrypted_content`
- * ("The encrypted content gAAA...DQ== could not be verified."). The simulator's stand-in is its text sealed with an
- * HMAC under the organisation's secret, so content made by one simulator is refused by another as OpenAI refuses it,
- * and a gateway that replays it to the wrong deployment fails its test as it would fail in production.
+ * back only by the organisation that made it: replayed to another, it is refused 400 `invalid_encrypted_content` ("The
+ * encrypted content gAAA...DQ== could not be verified."). The simulator's stand-in is its text sealed with an HMAC
+ * under the organisation's secret, so content made by one simulator is refused by another as OpenAI refuses it, and a
+ * gateway that replays it to the wrong deployment fails its test as it would fail in production.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import type { ApiError } from "../../../simulator/WireFormat.js"
@@ -17,9 +17,7 @@ export interface Organization {
   readonly seal: (text: string) => string
   /** The text the organisation sealed in `encrypted`; undefined when it did not make it. */
   readonly open: (encrypted: unknown) => string | undefined
-  /**
-   * The refusal of the first input item whose encrypted content the organisation did not make; none when all are its.
-   */
+  /** The refusal of the first input item whose encrypted content the organisation did not make, if any. */
   readonly refusal: (input: unknown) => ApiError | undefined
 }
 

@@ -1,10 +1,8 @@
 /**
- * The Responses reply, written by the dialect's one writer (`wire/openAiResponses/writer.ts`): the response object of
- * the reply as a `ChatResponse` (`simulator/chunks.ts`' `responseOf`), as a Responses deployment gives it (its
- * reasoning item's summary only when the request asked for one, a made-up `encrypted_content` only when it included
- * it, the hosted tools' calls it makes), and the stream of the reply's chunks (`simulator/chunks.ts`), one event each
- * write, the simulator's ids and stand-ins writer options; failures as a failed response, the stream's `error` event
- * or OpenAI's error bodies (the Chat Completions writer's).
+ * The Responses reply, whole and streamed, written by the dialect's one writer (`wire/openAiResponses/writer.ts`) as a
+ * Responses deployment gives it: the reasoning summary only when the request asked for one, a made-up
+ * `encrypted_content` only when it included it, the hosted tools' calls; failures as a failed response, the stream's
+ * `error` event or OpenAI's error bodies.
  */
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Extra } from "../../../simulator/OpenAiResponses.js"
@@ -124,8 +122,8 @@ export function renderStream(
     compaction: extra.compaction === true ? (summary) => sealedSummary(seal, summary) : undefined
   }, out)
   const chunks = replyChunks(reply, meta)
-  // No opening write: the first chunk's opens the stream (`response.created`, `response.in_progress`); the tail is
-  // what the usage and the finish write: the open items' ends, then `response.completed` (or `.incomplete`).
+  // No opening write: the first chunk's opens the stream (`response.created`, `response.in_progress`); the tail is what
+  // the usage and the finish write: the open items' ends, then `response.completed` (or `.incomplete`).
   return writeChunks(writer, out, { events: chunks.events, tail: ending(chunks.tail, meta, extra) })
 }
 

@@ -1,13 +1,9 @@
 /**
- * The Responses request (`POST /v1/responses`), read with the Responses codec (`wire/openAiResponses/codec.ts`: its
- * schema checks the body, its mapping makes the library's request), then held to the rules OpenAI's server adds past
- * the wire's shape (no Chat Completions field, one input item at least, `stream_options` only with `stream`, a
- * `max_output_tokens` of 16 at least, a reasoning item found by id only when responses are stored, a `function_call`
- * replayed with its reasoning item, encrypted content made by the simulator's organisation (`organization.ts`), a
- * `tool_choice` among the `tools`, a `service_tier` among its tiers, each `function_call` answered by its output and
- * each output a call's: `toolPairs.ts`), and reduced to a `Reply.Prompt`: a compaction
- * when the input ends with `compaction_trigger`, the summary of a compaction item given back read in its place. What
- * is wrong is worded as OpenAI words it, naming the offending field.
+ * The Responses request (`POST /v1/responses`), read with the Responses codec (`wire/openAiResponses/codec.ts`), then
+ * held to the rules OpenAI's server adds past the wire's shape (no Chat Completions field, encrypted content made by
+ * the simulator's organisation, tool pairing in `toolPairs.ts`; docs/simulator.md lists the rest) and reduced to a
+ * `Reply.Prompt`: a compaction when the input ends with `compaction_trigger`, a compaction item given back read as its
+ * summary. What is wrong is worded as OpenAI words it, naming the offending field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
