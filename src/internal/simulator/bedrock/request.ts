@@ -1,8 +1,8 @@
 /**
  * The Bedrock `Converse` request, read with the codec (`wire/bedrock/codec.ts`), held to the API's rules past the shape
- * (docs/simulator.md lists them; tool pairing in `toolPairs.ts`) and reduced to a `Reply.Prompt`, with the window a
- * Claude Sonnet 4 or 4.5 prompt has without the 1M-token beta in `additionalModelRequestFields.anthropic_beta`
- * (200,000 tokens); the model comes from the path.
+ * (docs/simulator.md and each check's doc give them; tool pairing in `toolPairs.ts`) and reduced to a `Reply.Prompt`,
+ * with the window a Claude Sonnet 4 or 4.5 prompt has without the 1M-token beta in
+ * `additionalModelRequestFields.anthropic_beta` (200,000 tokens); the model comes from the path.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"

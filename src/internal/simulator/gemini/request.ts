@@ -1,8 +1,8 @@
 /**
  * The Gemini request (`:generateContent`, `:streamGenerateContent`), read with the codec (`wire/gemini/codec.ts`), then
- * checked by hand for what the API refuses beyond its types, with its messages (docs/simulator.md lists the rules, a
- * Gemini 3 model's function-call signatures among them), and reduced to a `Reply.Prompt`; the model and method come
- * from the URL (`params`).
+ * checked by hand for what the API refuses beyond its types, with its messages (docs/simulator.md and each check's doc
+ * give the rules, a Gemini 3 model's function-call signatures among them), and reduced to a `Reply.Prompt`; the model
+ * and method come from the URL (`params`).
  */
 import * as Result from "effect/Result"
 import type { Extra } from "../../../simulator/Gemini.js"

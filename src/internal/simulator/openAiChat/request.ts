@@ -1,8 +1,8 @@
 /**
  * The Chat Completions request (`POST /v1/chat/completions`), read with the Chat Completions codec
  * (`wire/openAiChat/codec.ts`), then held to the rules OpenAI's server adds past the wire's shape (docs/simulator.md
- * lists them; tool pairing in `toolPairs.ts`) and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI
- * words it, naming the offending field.
+ * and each check's doc give them; tool pairing in `toolPairs.ts`) and reduced to a `Reply.Prompt`. What is wrong is
+ * worded as OpenAI words it, naming the offending field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"

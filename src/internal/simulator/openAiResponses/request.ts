@@ -1,9 +1,9 @@
 /**
  * The Responses request (`POST /v1/responses`), read with the Responses codec (`wire/openAiResponses/codec.ts`), then
  * held to the rules OpenAI's server adds past the wire's shape (no Chat Completions field, encrypted content made by
- * the simulator's organisation, tool pairing in `toolPairs.ts`; docs/simulator.md lists the rest) and reduced to a
- * `Reply.Prompt`: a compaction when the input ends with `compaction_trigger`, a compaction item given back read as its
- * summary. What is wrong is worded as OpenAI words it, naming the offending field.
+ * the simulator's organisation, tool pairing in `toolPairs.ts`; docs/simulator.md and each check's doc give the rest)
+ * and reduced to a `Reply.Prompt`: a compaction when the input ends with `compaction_trigger`, a compaction item given
+ * back read as its summary. What is wrong is worded as OpenAI words it, naming the offending field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
