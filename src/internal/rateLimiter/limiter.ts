@@ -7,7 +7,7 @@
  * the head sleeps that long. The next caller reserves once the head is served, so the heads of every instance's lines
  * are served in the order they reached the store. A step that makes tokens due sooner (a reset, a refund, a cancelled
  * head) wakes the head, which gives its reservation back and reserves again. The slots' head tries again when this
- * limiter frees one or every `slotPollMillis`, since other instances' releases are not seen.
+ * limiter frees one or every `slotPollMillis`.
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
