@@ -94,10 +94,7 @@ export function jitterFactor(cooldown: Cooldown, random: RandomSource): number {
   return cooldown.jitter ? 0.8 + 0.4 * random.nextDoubleUnsafe() : 1
 }
 
-/**
- * How a call with a lease went: an outcome, or the call's `Exit` (interruptions and defects are not held against the
- * key).
- */
+/** How a call with a lease went: an outcome, or its `Exit` (interruptions and defects are not held against the key). */
 export type Settled = KeyPool.Outcome | Exit.Exit<unknown, LlmError>
 
 /** The outcome an `Exit` tells the pool: none for an interruption or a defect, which say nothing about the key. */
@@ -377,8 +374,8 @@ function noCapacity(providerId: string, availableAt: number | undefined) {
   )
 }
 
-// Made when it happens: an error made with the pool would keep, in its stack's frames until read, what the pool's
-// build held (every key's candidate, 100,000 of them at a gateway's reload).
+// Made when it happens: an error made with the pool would keep, in its stack's frames until read, what the pool's build
+// held (every key's candidate, at a gateway's reload).
 function storeUnavailable(providerId: string) {
   return new NoCapacityError({ provider: providerId, model: "", storeUnavailable: true })
 }
@@ -435,10 +432,7 @@ function pickOf(core: Core, from: View): Effect.Effect<Attempt, StoreUnavailable
     : Effect.map(leases.pick, (result) => result._tag === "Taken" ? storedLease(core, result, from) : result)
 }
 
-/**
- * What one pool sees of its keys, narrowed as it refuses some (a 403 through it); other pools of a key's state still
- * use it.
- */
+/** What one pool sees of its keys, narrowed as it refuses some; other pools of a key's state still use it. */
 interface Sight {
   readonly view: () => View
   /** The store's pick over the current view, made again only when the view is. */

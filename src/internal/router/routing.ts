@@ -44,10 +44,7 @@ export type Restore = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
 
 /** How a call reaches a deployment, and what its answer holds (a chat's, an embedding's, a stream's). */
 export interface Sender<A> {
-  /**
-   * One attempt at a deployment. `span`: the attempt's, which a stream ends when it closes (a call's ends with the
-   * attempt).
-   */
+  /** One attempt at a deployment; `span`: the attempt's, which a stream ends when it closes. */
   readonly send: (
     state: State,
     request: ChatRequest,
@@ -532,10 +529,7 @@ export function usable(members: ReadonlyArray<State>, call: Call, now: number): 
   return out
 }
 
-/**
- * When the first of `members` held back only by a rate limit (its keys cooling, a `Retry-After`) is usable again;
- * `Infinity` when none is.
- */
+/** When the first of `members` held back only by a rate limit is usable again; `Infinity` when none is. */
 export function firstUnheld(members: ReadonlyArray<State>, call: Call, now: number): number {
   let at = Infinity
   for (const state of members) {
@@ -695,10 +689,7 @@ export function routing<A>(
   })
 }
 
-/**
- * Runs a whole call (a chat, an embedding) under the deadline it inherits and the router's own; traced, a span an
- * attempt.
- */
+/** Runs a whole call (a chat, an embedding) under the deadline it inherits and the router's own. */
 export function run<A>(
   core: Core,
   request: ChatRequest,

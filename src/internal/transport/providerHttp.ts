@@ -76,9 +76,7 @@ function reader(response: HttpClientResponse.HttpClientResponse): Effect.Effect<
   )
 }
 
-/**
- * The whole body; past `maxBytes` nothing more is read, the request is cancelled, the read fails with `BodyTooLarge`.
- */
+/** The whole body; past `maxBytes` the request is cancelled and the read fails with `BodyTooLarge`. */
 export function readWhole(
   response: HttpClientResponse.HttpClientResponse,
   maxBytes: number
@@ -324,9 +322,7 @@ export function eventLimit(own: number, maxResponseBytes: number): number {
   return Math.min(own, maxResponseBytes)
 }
 
-/**
- * The `OutputDecodeError` detail of `what` (an event, a line) past its `eventLimit`; `option` names the parser's own.
- */
+/** The `OutputDecodeError` detail of `what` past its `eventLimit`; `option` names the parser's own limit. */
 export function eventTooLarge(what: string, option: string, own: number, maxResponseBytes: number): string {
   return maxResponseBytes < own
     ? overLimit(what, "maxResponseBytes", `${maxResponseBytes} bytes`)
