@@ -22,10 +22,7 @@ import * as Steps from "../steps.js"
 /** How finely a warming key's share grows: from 1/levels to full in `levels - 1` steps. */
 export const levels = 10
 
-/**
- * The level of a key `elapsed` milliseconds into a slow start of `window`: 1 at its start, growing in equal steps to
- * `levels`.
- */
+/** A key's level `elapsed` milliseconds into a slow start of `window`: 1 at its start, in equal steps to `levels`. */
 export function levelAt(elapsed: number, window: number): number {
   return elapsed >= window ? levels : 1 + Math.floor(Math.max(0, elapsed) * (levels - 1) / window)
 }
@@ -136,8 +133,8 @@ function wakeAll(group: Group): void {
 }
 
 /**
- * The slots of `candidates`, in their order: those the group lacks added (waking its waiters), the others as first
- * listed.
+ * The slots of `candidates`, in their order: those the group lacks added (waking its waiters), the others as listed
+ * first.
  */
 export function join(group: Group, candidates: ReadonlyArray<KeyPool.LeaseCandidate>): Array<Slot> {
   let added = false

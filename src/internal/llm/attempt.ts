@@ -42,8 +42,7 @@ export interface Held {
 }
 
 /**
- * What a `consume` for the attempt asks: one request token, and the estimate (own and enumerable, so a spread keeps
- * it).
+ * What a `consume` for the attempt asks: a request token and the estimate (own and enumerable, so a spread keeps it).
  */
 function askOf(taking: Taking, onExceeded: "delay" | "fail"): RateLimiter.ConsumeOptions {
   return {
@@ -120,10 +119,7 @@ function cooledBy(env: Env, now: number, failures: Failures | undefined, call: R
   return (failures?.rateLimitedAt ?? now) + env.rateLimitWaitMillis
 }
 
-/**
- * One attempt's taking; the request's estimated model tokens are computed only when a limiter reads them (one without a
- * budget does not).
- */
+/** One attempt's taking; its estimated model tokens are computed only when a limiter with a budget reads them. */
 class Taking {
   readonly scope = Scope.makeUnsafe()
   tokens: number | undefined = undefined
@@ -349,17 +345,14 @@ export function withinDeadline<R extends Attempted, A>(
   })
 }
 
-/**
- * A phase timeout (no headers, no first token, a stall) is not retried here inside a router with somewhere else to go.
- */
+/** A phase timeout (no headers, no first token, a stall) is left to a router with somewhere else to go. */
 function isPhaseTimeout(error: LlmError): boolean {
   return error._tag === "TimeoutError" &&
     (error.phase === "headers" || error.phase === "firstToken" || error.phase === "idle")
 }
 
 /**
- * What a call's failures so far tell its next attempt: made at its first failure, so a call that succeeds allocates
- * none.
+ * What a call's failures so far tell its next attempt: made at its first failure, so a call that succeeds makes none.
  */
 export interface Failures {
   /** When the call was first rate-limited, if it was. */
@@ -408,8 +401,7 @@ function settle(request: Attempted, failures: Failures | undefined, error: LlmEr
     : error
 }
 
-// The call's attempts after its first failed with `first`, one at a time: the
-// policy's machinery, made only now.
+// The call's attempts after its first failed with `first`: the policy's machinery, made only now.
 const afterFirst = Effect.fnUntraced(function*(
   env: Env,
   request: Attempted,
