@@ -117,10 +117,7 @@ export interface Definition extends ProviderHttp.Options {
   readonly embeddings: Embeddings | string
   /** The provider's token counting endpoint; without one, `ProviderClient.countTokens` is absent. */
   readonly countTokens?: TokenCounting | undefined
-  /**
-   * The cloud credential the client signs in with (Bedrock's AWS credentials); a failure is a detail naming it.
-   * Default: `token`, when there is one.
-   */
+  /** The cloud credential the client signs in with (Bedrock's AWS credentials). Default: `token`, when there is one. */
   readonly credential?: Effect.Effect<unknown, string> | undefined
   /** `ProviderClient.prefill`. Default false. */
   readonly prefill?: boolean | undefined
@@ -129,10 +126,7 @@ export interface Definition extends ProviderHttp.Options {
    * every call, count and batch line is written as it reads without tool search (`toolSearch.ts`). Default false.
    */
   readonly toolSearch?: boolean | undefined
-  /**
-   * Headers of one call beside the definition's own (Anthropic's `anthropic-beta` values its body needs). Default:
-   * none.
-   */
+  /** Headers of one call beside the definition's own (Anthropic's `anthropic-beta` values its body needs). */
   readonly requestHeaders?:
     | ((request: ChatRequest, model: string) => Readonly<Record<string, string>> | undefined)
     | undefined
@@ -185,7 +179,7 @@ export function limitsOf(options: HttpOptions): Pick<Definition, Limit> {
 type Limit = "timeout" | "headersTimeout" | "firstTokenTimeout" | "idleTimeout" | "maxResponseBytes"
 
 /**
- * The `OptionsError` of an optional option that is not a positive integer (`integer`) or number (`Infinity` included).
+ * The `OptionsError` of an optional option that is not a positive integer (`integer`) or number (`Infinity` allowed).
  */
 export function checkPositive(adapter: string, option: string, value: number | undefined, integer = false) {
   return Invalid.positive(adapter, option, value, { optional: true, integer, unbounded: !integer })

@@ -36,13 +36,12 @@ import { concat } from "../transport/bytes.js"
 import { BodyResponse } from "../transport/clientResponse.js"
 
 /**
- * Bytes buffered ahead of a `stream` consumer before undici stops reading the socket; a body read whole is not bounded,
- * as it must be held whole anyway.
+ * Bytes buffered ahead of a `stream` consumer before undici stops reading; a body read whole must be held whole anyway.
  */
 const highWaterMark = 64 * 1024
 
-// A resolved promise's `then` queues the same microtask as `queueMicrotask`, without the
-// AsyncResource Node makes for each `queueMicrotask` (one wake a read; its cost in docs/performance.md).
+// A resolved promise's `then` queues the same microtask as `queueMicrotask`, without the AsyncResource Node makes for
+// each `queueMicrotask` (docs/performance.md).
 const resolved = Promise.resolve()
 
 /** Why a cancelled request failed inside undici; never seen by callers, whose fiber was interrupted. */
@@ -351,8 +350,7 @@ export class UndiciResponse extends BodyResponse {
     const forget = Effect.sync(() => {
       exchange.waiter = undefined
     })
-    // What the body has now, or a wait that resumes with what it brings, in one step (not a look, then a wait, then a
-    // read).
+    // What the body has now, or a wait that resumes with what it brings, in one step (not a look, a wait, then a read).
     const read: Read = Effect.callback((resume) => {
       const now = ready()
       if (now !== undefined) return resume(now)
@@ -400,8 +398,8 @@ function convertBody(body: HttpBody.HttpBody): Converted | Effect.Effect<Convert
     case "Raw":
       return { body: body.body as DispatchBody }
     case "FormData": {
-      // Rare for LLM APIs: let the web encoder write the multipart body (one
-      // `Response`, so the boundary in the header is the body's).
+      // Rare for LLM APIs: the web encoder writes the multipart body (one `Response`, so the header's boundary is the
+      // body's).
       const encoded = new Response(body.formData)
       return {
         body: Readable.fromWeb(encoded.body! as Parameters<typeof Readable.fromWeb>[0]),
