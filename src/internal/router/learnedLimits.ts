@@ -203,8 +203,7 @@ export class Learned {
 }
 
 /**
- * The learned limits of the deployment under `key`; its steps run on the services of the router being built (its
- * logger, its `Clock`).
+ * The learned limits of the deployment under `key`; its steps run on the router's services (its logger, its `Clock`).
  */
 export function make(
   settings: Settings,

@@ -34,7 +34,7 @@ export const exactUnits = 16_384
 export const runWeight = 8
 
 /**
- * A channel's tail is cut into pieces past this many characters: a shorter reply is not tokenized unless its usage is
+ * A channel's tail is cut into pieces past this many characters: a shorter reply is tokenized only if its usage is
  * missing.
  */
 export const flushAt = 64 * maxPiece
