@@ -177,8 +177,7 @@ export interface SpanOf<A> {
   /** Writes what a success adds, when it is sampled. */
   readonly done?: ((span: Tracer.Span, a: A) => void) | undefined
   /**
-   * The success carries the span on, and whoever holds it ends it (`end`): a stream's span outlives the effect that
-   * opens the stream.
+   * The success carries the span on, and whoever holds it ends it (`end`): a stream's outlives the effect opening it.
    */
   readonly handedOn?: boolean | undefined
   /** No span even when traced (an `Llm` call inside a router's attempt span). */

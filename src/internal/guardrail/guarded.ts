@@ -187,8 +187,7 @@ export function guardStream(chain: ReadonlyArray<Guardrail>, model: string | und
       }
 
       /**
-       * The text still held, and the tool calls and refusal of `end` checked as a whole reply's are, then the usage
-       * held and `end`.
+       * The text still held, the tool calls and refusal of `end` checked as a whole reply's, then the usage and `end`.
        */
       const finish = (
         end: Extract<ChatChunk, { readonly _tag: "Finish" }> | undefined

@@ -174,10 +174,7 @@ function reserve(tokens: Tokens, waiter: Waiter): Effect.Effect<number, StoreUna
   })
 }
 
-/**
- * Waits in line for `cost` tokens and takes them. Interrupted or failed, it leaves the line and gives back its
- * reservation.
- */
+/** Waits in line for `cost` tokens and takes them; interrupted or failed, it leaves the line and gives them back. */
 function takeTokens(tokens: Tokens, cost: number): Effect.Effect<number, StoreUnavailableError> {
   return Effect.uninterruptible(Effect.suspend(() => {
     const waiter = tokens.line.join(cost)
@@ -244,10 +241,7 @@ interface Permit {
   readonly level: number
 }
 
-/**
- * A reservation settled with the tokens the call used: what it did not use given back, what it used past it charged,
- * once.
- */
+/** A reservation settled with the tokens used: what it did not use given back, what it used past it charged, once. */
 function reconcile(budget: Tokens | undefined, reservation: Reservation, actualTokens: number): Effect.Effect<void> {
   return Effect.suspend(() => {
     if (budget === undefined || reservation.settled) return Effect.void
@@ -298,8 +292,7 @@ function resetOf(tokens: Tokens) {
 }
 
 /**
- * A limiter's buckets and slots in `stores` under `key`, each with the line of calls waiting for it, closed with the
- * scope.
+ * A limiter's buckets and slots in `stores` under `key`, each with its line of waiting calls, closed with the scope.
  */
 const linesOf = Effect.fnUntraced(function*(options: RateLimiter.Options, key: string, stores: Stores) {
   const { capacity, maxConcurrency, refillRate, tokensPerMinute } = options
@@ -385,8 +378,8 @@ export const make = Effect.fnUntraced(
       )
     }
 
-    // `onExceeded: "fail"`: everything or nothing, at once; what was taken before the bucket that refused goes back.
-    // `onExceeded: "fail"` takes the request tokens last; refused, what was taken before goes back.
+    // `onExceeded: "fail"`: everything or nothing, at once, the request tokens last; what was taken before a refusal
+    // goes back.
     function tryRequests(
       cost: number,
       slot: Effect.Effect<void> | undefined,

@@ -64,9 +64,8 @@ function discard(opened: Opened) {
   return close(opened, Exit.interrupt())
 }
 
-// A deployment's stream, read through its own pull (in a scope of the attempt's, which holds what the stream holds) up
-// to its first chunk. Any `Llm` is read this way: for one built by `Llm.make` or a router, the pull is its source's
-// own.
+// A deployment's stream read through its own pull (in a scope of the attempt's) up to its first chunk. Any `Llm` is
+// read this way: for one built by `Llm.make` or a router, the pull is its source's own.
 function openSend(
   state: State,
   routed: ChatRequest,
