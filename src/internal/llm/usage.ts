@@ -178,10 +178,7 @@ export function makeReplyCounter(): ReplyCounter {
   }
 }
 
-/**
- * The usage of a streamed reply, counted locally, with the hosted tools' calls of the usage it `reported` (one of no
- * tokens).
- */
+/** A streamed reply's usage counted locally, with the hosted tools' calls of the usage it `reported`. */
 export function estimateStreamUsage(
   request: ChatRequest,
   reply: ReplyCounter,

@@ -36,10 +36,7 @@ const unsupported = (description: string): Result.Result<never, AiError.AiError>
 const toBase64 = (bytes: Uint8Array): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
 
-/**
- * A file part as our media part, as the gateway carries one: a URL as it is, with its media type when the URL does not
- * say it; bytes or base64 as a data URL.
- */
+/** A file part as our media part: a URL as it is (with its type when the URL does not say it), bytes as a data URL. */
 const mediaOf = (part: Prompt.FilePart): Result.Result<ContentPart, AiError.AiError> => {
   if (!Media.isCarried(part.mediaType)) {
     return unsupported(

@@ -69,8 +69,7 @@ type Finished = Pick<ChatResponse, "id" | "model" | "provider" | "latency" | "re
 }
 
 /**
- * The metadata and finish parts; what `effect/ai` has no field for (cost, provider, key id) goes in the finish's
- * metadata.
+ * The metadata and finish parts; what `effect/ai` has no field for (cost, provider, key id) in the finish's metadata.
  */
 export const closingParts = (
   finished: Finished | ChatChunk.Finish,
@@ -96,10 +95,7 @@ export const closingParts = (
   ]
 }
 
-/**
- * The `tool-call` part of `call` (with `reply` when it is the reply's first part), or the `AiError` of arguments not
- * JSON.
- */
+/** The `tool-call` part of `call` (with `reply` on the reply's first part), or the `AiError` of arguments not JSON. */
 export const toolCallPart = (
   call: Pick<ToolCall, "id" | "name" | "arguments" | "providerMetadata">,
   reply: ProviderMetadata | undefined,
@@ -130,8 +126,7 @@ const withReply = <P extends { readonly type: string }>(part: P, reply: Provider
   reply === undefined ? part : { ...part, metadata: carry({ reply }) }
 
 /**
- * GenAI attributes on `effect/ai`'s span of the call, as its own providers set them (under a tracer, `Llm`'s spans are
- * its children).
+ * GenAI attributes on `effect/ai`'s span of the call, as its own providers set them; `Llm`'s spans are its children.
  */
 export const annotate = (span: Span, request: ChatRequest, finished: Finished | ChatChunk.Finish, usage: Usage): void =>
   Telemetry.addGenAIAnnotations(span, {

@@ -108,9 +108,7 @@ class Parts {
     return Result.succeed(out)
   }
 
-  /**
-   * A text or reasoning delta, in the block of its kind (started here if none is open); the other kind's block ends.
-   */
+  /** A text or reasoning delta, in its kind's block (opened here if none is); the other kind's block ends. */
   private delta(kind: "text" | "reasoning", text: string, out: Array<Part>) {
     this.end(kind === "text" ? "reasoning" : "text", out, undefined)
     let id = this.open[kind]
