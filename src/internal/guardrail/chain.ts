@@ -107,10 +107,7 @@ export function blocked(block: Block, where: Where): GuardrailError {
   return new GuardrailError({ guardrail: block.guardrail, where, reason: block.reason })
 }
 
-/**
- * `text` with `spans` replaced, overlapping spans merged into one with the first's replacement, spans clamped to the
- * text.
- */
+/** `text` with `spans` replaced, overlapping ones merged with the first's replacement, all clamped to the text. */
 export function applyMasks(text: string, spans: ReadonlyArray<Span>): string {
   if (spans.length === 0) return text
   const sorted = [...spans].sort((a, b) => a.start - b.start || b.end - a.end)

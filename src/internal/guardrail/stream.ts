@@ -115,8 +115,7 @@ export function cutOf(from: number, spans: ReadonlyArray<Span>): number {
 }
 
 /**
- * `spans` (offsets into context + held) in held's offsets: those within the context left out, one begun in it cut to
- * its part in held.
+ * `spans` (offsets into context + held) in held's offsets: those in the context dropped, one begun there cut to held.
  */
 function inHeld(spans: ReadonlyArray<Span>, offset: number): Array<Span> {
   const out: Array<Span> = []

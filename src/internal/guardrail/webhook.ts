@@ -86,10 +86,7 @@ export function verdictOf(settings: Settings, body: unknown, length: number): Re
   }
 }
 
-/**
- * The verdicts of an answer for `texts` (a batch's, one for each text in order, or a single text's), or what is wrong
- * with it.
- */
+/** The verdicts of an answer for `texts` (a batch's, one a text in order, or a single text's), or what is wrong. */
 export function verdictsOf(
   settings: Settings,
   body: unknown,

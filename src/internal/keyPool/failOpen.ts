@@ -104,9 +104,7 @@ const readAll = (
     })
   })
 
-/**
- * `shared`, falling back on an outage's `local()` store with `1 / instances` of each key's cap while it is unavailable.
- */
+/** `shared`, falling back while it is unavailable on an outage's `local()` store with `1 / instances` of each cap. */
 export const failOpen = (
   shared: KeyPool.LeaseStore["Service"],
   local: () => KeyPool.LeaseStore["Service"],

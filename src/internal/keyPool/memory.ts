@@ -132,10 +132,7 @@ function wakeAll(group: Group): void {
   Deferred.doneUnsafe(wake, Effect.void)
 }
 
-/**
- * The slots of `candidates`, in their order: those the group lacks added (waking its waiters), the others as listed
- * first.
- */
+/** The slots of `candidates` in order: those the group lacks added (waking its waiters), the others as first listed. */
 export function join(group: Group, candidates: ReadonlyArray<KeyPool.LeaseCandidate>): Array<Slot> {
   let added = false
   const slots = candidates.map((candidate) => {

@@ -232,9 +232,7 @@ class StoredLease implements KeyPool.Lease {
   ) {}
 }
 
-/**
- * A pool's steps over its leased keys, but those it refused (a 403 through it); `leases` undefined when none is left.
- */
+/** A pool's steps over its leased keys but those it refused (a 403); `leases` undefined when none is left. */
 interface View {
   readonly leases: KeyPool.Leases | undefined
   readonly places: ReadonlyArray<number>
@@ -690,10 +688,7 @@ function makeSettle(core: Core, settings: Settings, refuse: Sight["refuse"]) {
 // The leased keys' states in the store, by place in the lease group (a refused key's: none, as it is not read).
 type LeasedRead = { readonly now: number; readonly keys: ReadonlyArray<KeyPool.LeaseKeyState | undefined> }
 
-/**
- * A pool's `status`: its keys in order, the leased ones as the store counts them, the others as this instance sees
- * them.
- */
+/** A pool's `status`: its keys in order, the leased as the store counts them, the others as this instance sees them. */
 function makeStatus(
   core: Core,
   sight: Sight,

@@ -23,13 +23,11 @@ import { releaseScript, type Verdict, verdictArgs } from "./verdict.js"
 /** One candidate of `pick`: its member name in the state hash is a masked key id, never a key. */
 export type Candidate = KeyPool.LeaseCandidate
 
-// KEYS: the state hash, the lease set. ARGV: ttl, lease id, slow start (ms),
-// the bar (the load of a key picked elsewhere, in flight and share; -1: none),
-// candidates n, then weight and cap (-1: none) per candidate, then the state
-// fields to read: off:<id> (disabled reason), cool:<id> (cooldown end, kept
-// after it for the warm-up), pick:<id> (pick sequence), n:<id> (leases held)
-// per candidate, then seq, due and ver (the keys' states' version, which each cooldown and disable bumps). The lease
-// set's members are "<lease>|n:<id>". Every answer ends with that version.
+// KEYS: the state hash, the lease set. ARGV: ttl, lease id, slow start (ms), the bar (the load of a key picked
+// elsewhere, in flight and share; -1: none), candidates n, then weight and cap (-1: none) per candidate, then the state
+// fields to read: off:<id> (disabled reason), cool:<id> (cooldown end, kept after it for the warm-up), pick:<id> (pick
+// sequence), n:<id> (leases held) per candidate, then seq, due and ver (the keys' states' version, which each cooldown
+// and disable bumps). The lease set's members are "<lease>|n:<id>". Every answer ends with that version.
 const pickScript = overKeys(
   (
     ttl: number,
@@ -160,9 +158,8 @@ return 1
 `
 ).withReturnType<0 | 1>()
 
-// KEYS: the state hash, the lease set. ARGV: the key ids.
-// Returns per key: in flight (its leases not yet expired), cooldown end (0:
-// none), disabled reason ("" none); then now.
+// KEYS: the state hash, the lease set. ARGV: the key ids. Returns per key: in flight (its leases not yet expired),
+// cooldown end (0: none), disabled reason ("" none); then now.
 const statusScript = overKeys(
   (ids: ReadonlyArray<string>) => ids,
   `
