@@ -23,10 +23,7 @@ export interface TakenKey {
   key: string | undefined
 }
 
-/**
- * What an attempt of a call with a session is told besides `call`: its pinned key on `deployment`, and where to report
- * the key it takes.
- */
+/** What an attempt of a session's call is told besides `call`: its pinned key, and where to report the key it takes. */
 export const pinnedCall = (
   call: RouterCall,
   pin: Pin | undefined,
@@ -40,8 +37,5 @@ export const pinnedCall = (
   }
 })
 
-/**
- * A pin is kept under the session's digest, so it takes a few bytes whatever the session (a client chooses it, and may
- * send a megabyte).
- */
+/** Pins are kept under the session's digest: a client chooses the session, and may send a megabyte of it. */
 export const digestOf = (session: string): string => hash("sha256", session, "base64url")

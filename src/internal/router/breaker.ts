@@ -171,8 +171,8 @@ function mirrored(state: State, step: Effect.Effect<BreakerReply>): Effect.Effec
 }
 
 /**
- * Before a probe the mirror lets go: whether the store grants it to this call. Refused (another call or instance
- * probes, or it opened again), the attempt does not go.
+ * Whether the store grants this call the probe the mirror lets go (another may probe); refused, the attempt does not
+ * go.
  */
 export function claimProbe(state: State): Effect.Effect<boolean> {
   return Effect.map(mirrored(state, state.store.send), (reply) => reply.granted)

@@ -209,9 +209,7 @@ export function settleSuccess(settings: Settings, state: State, success: Success
   if (skippedEvents !== undefined) state.skippedEvents += skippedEvents
 }
 
-/**
- * Bookkeeping when an attempt fails (`error` undefined: interrupted or died); its breaker verdict goes to the store.
- */
+/** Bookkeeping when an attempt fails (`error` undefined: interrupted or died); its verdict goes to the store. */
 export function settleFailure(settings: Settings, state: State, now: number, error: LlmError | undefined): void {
   state.inFlight--
   if (error === undefined) return
@@ -224,9 +222,7 @@ export function settleFailure(settings: Settings, state: State, now: number, err
   }
 }
 
-/**
- * A stream that fails after its first chunk has succeeded already: only an error about the deployment's health counts.
- */
+/** A stream failing after its first chunk has succeeded already: only an error about the deployment's health counts. */
 export function settleStreamFailure(settings: Settings, state: State, error: LlmError): void {
   if (settings.cooldownOn.has(error._tag)) state.failures++
 }

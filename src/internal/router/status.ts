@@ -10,10 +10,7 @@ import type { DeploymentLoad, Options, Pins, Status } from "../../Router.js"
 import * as Steps from "../steps.js"
 import type { State } from "./deployment.js"
 
-/**
- * The status of a router over `states`, from their key pools and limiters, the ledger, the budget and the sessions'
- * pins.
- */
+/** The status of a router over `states`: key pools and limiters, the ledger, the budget and the sessions' pins. */
 export const make = (
   options: Options,
   states: ReadonlyArray<State>,

@@ -15,8 +15,8 @@ import { overKeys } from "../../../persistence/script.js"
 /** A transition; `send` takes the probe when one is due, `release` ends a probe with no verdict. */
 type Op = "send" | "success" | "failure" | "release" | "hold" | "peek"
 
-// KEYS: the state hash, the failures list. ARGV: op, failures, window, period,
-// probe lease (ms), amount (failure: 1 when the probe failed; hold: its ms).
+// KEYS: the state hash, the failures list. ARGV: op, failures, window, period, probe lease (ms), amount (failure: 1
+// when the probe failed; hold: its ms).
 const breakerScript = overKeys(
   (op: Op, failures: number, windowMillis: number, periodMillis: number, probeMillis: number, amount: number) => [
     op,
