@@ -110,10 +110,7 @@ export interface Definition extends ProviderHttp.Options {
   /** A whole reply, or its error (a blocked prompt's); throws `ShapeError` when the body is not one. */
   readonly reply: (body: JsonObject, context: ReplyContext) => Result.Result<Reply, LlmError>
   readonly stream: (context: StreamContext) => ProviderHttp.StreamParser
-  /**
-   * The embeddings wire, or, for a provider without one, the detail of the `InvalidRequestError` every `embed` fails
-   * with.
-   */
+  /** The embeddings wire, or, without one, the detail of the `InvalidRequestError` every `embed` fails with. */
   readonly embeddings: Embeddings | string
   /** The provider's token counting endpoint; without one, `ProviderClient.countTokens` is absent. */
   readonly countTokens?: TokenCounting | undefined
@@ -178,9 +175,7 @@ export function limitsOf(options: HttpOptions): Pick<Definition, Limit> {
 
 type Limit = "timeout" | "headersTimeout" | "firstTokenTimeout" | "idleTimeout" | "maxResponseBytes"
 
-/**
- * The `OptionsError` of an optional option that is not a positive integer (`integer`) or number (`Infinity` allowed).
- */
+/** The `OptionsError` of an optional option not a positive integer (`integer`) or number (`Infinity` allowed). */
 export function checkPositive(adapter: string, option: string, value: number | undefined, integer = false) {
   return Invalid.positive(adapter, option, value, { optional: true, integer, unbounded: !integer })
 }

@@ -66,9 +66,7 @@ const isTokenIds = (u: unknown): boolean =>
 export const allText = (inputs: ReadonlyArray<Piece>): inputs is ReadonlyArray<string> =>
   inputs.every((piece) => typeof piece === "string")
 
-/**
- * A cheap estimate of the tokens `inputs` take, for the rate limiter's budget: about four characters a token of a text.
- */
+/** A cheap estimate of `inputs`' tokens for the rate limiter's budget: about four characters a token of a text. */
 export const estimateTokens = (inputs: ReadonlyArray<Piece>): number => {
   let chars = 0
   let ids = 0

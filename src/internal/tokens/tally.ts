@@ -33,10 +33,7 @@ export const exactUnits = 16_384
 /** The units a UTF-8 byte counts for in a piece cut inside a run. */
 export const runWeight = 8
 
-/**
- * A channel's tail is cut into pieces past this many characters: a shorter reply is tokenized only if its usage is
- * missing.
- */
+/** A channel's tail is cut into pieces past this many characters: a shorter reply is tokenized only without usage. */
 export const flushAt = 64 * maxPiece
 
 /** A text that arrives in parts: what follows its last cut. */

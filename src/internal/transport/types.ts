@@ -36,9 +36,7 @@ export interface Options extends HttpOptions {
   readonly baseUrl: string
   /** The header that carries the key (`authorization` with `Bearer `, `x-api-key`...); none when undefined. */
   readonly auth: (key: Redacted.Redacted<string>) => readonly [name: string, value: string] | undefined
-  /**
-   * Headers that depend on the time of the request (a signed token); traces redact only `authorization`. Default: none.
-   */
+  /** Headers that depend on the request's time (a signed token); traces redact only `authorization`. Default: none. */
   readonly timedAuth?:
     | ((key: Redacted.Redacted<string>, nowMillis: number) => Readonly<Record<string, string>>)
     | undefined
