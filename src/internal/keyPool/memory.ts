@@ -4,8 +4,8 @@
  * drives cooldowns, warm-ups and lapsing loads. A lease held here never lapses: its holder is this process, which
  * cannot die without it.
  *
- * A group (the keys under one key of the store, the union of every pool's keys naming it) keeps its usable keys in a
- * min-heap by load, so a pick is O(log n) whatever the number of keys. Every step is synchronous and runs in one
+ * A group (the keys under one key of the store, the union of every pool's keys naming it, each with the weight and cap
+ * it was first listed with) keeps its usable keys in a min-heap by load, so a pick is O(log n) whatever the number of keys. Every step is synchronous and runs in one
  * effect, so under any concurrency each sees and leaves a consistent group; the group is mutable on purpose, as copying
  * the heap per pick would make a pick linear. A pick that finds no key hands out a signal completed at the next change
  * that may free one, so a pool waits for a release without polling.
@@ -74,8 +74,9 @@ export interface Group {
   /** Bumped by every rate limit and disable, so publishers know to read the keys' states again. */
   version: number
   /**
-   * Completed (and cleared) on every change that could let a waiter through. Every waiter wakes and picks again:
-   * cheaper than a queue of waiters kept consistent under interruption, at the price of no FIFO order among them.
+   * Completed (and cleared) on every change that could let a waiter through; made only when a pick finds no key.
+   * Every waiter wakes and picks again: cheaper than a queue of waiters kept consistent under interruption, at the
+   * price of no FIFO order among them.
    */
   wake: Deferred.Deferred<void> | undefined
   /** Leases held, by name (a number of the group's, as a string: short to hash). */
@@ -299,7 +300,7 @@ const none = [0, 0] as const
 
 /**
  * Applies a verdict to `slot` at `now`, as `redis/verdict.ts`'s script does: a rate limit counts unless the key already
- * cools (a call sent before). Gives its cooldown end and `now` (0, 0: none).
+ * cools (a call sent before); a disable is for good. Gives its cooldown end and `now` (0, 0: none).
  */
 export function apply(
   group: Group,

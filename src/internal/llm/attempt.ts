@@ -357,7 +357,10 @@ function isPhaseTimeout(error: LlmError): boolean {
 export interface Failures {
   /** When the call was first rate-limited, if it was. */
   rateLimitedAt: number | undefined
-  /** The last rate-limited or rejected key's error: what the call fails with when rotation finds no key left. */
+  /**
+   * The last rate-limited or rejected key's error: what the call fails with when rotation finds no key left
+   * (`NoCapacityError` when none).
+   */
   rotatedBy: LlmError | undefined
 }
 

@@ -87,7 +87,7 @@ export interface Start {
   readonly outer: RouterCall
   /**
    * For a caller that runs the attempts in an uninterruptible region of its own (a stream, until its source is handed
-   * out): gives them back the caller's interruptibility.
+   * out): gives them back the caller's interruptibility; the router's timer waits as the caller does.
    */
   readonly restore?: Restore | undefined
   /** A stream that broke after its first chunk: the deployment and the error the call goes on from. */
