@@ -5,10 +5,11 @@
  * cannot die without it.
  *
  * A group (the keys under one key of the store, the union of every pool's keys naming it, each with the weight and cap
- * it was first listed with) keeps its usable keys in a min-heap by load, so a pick is O(log n) whatever the number of keys. Every step is synchronous and runs in one
- * effect, so under any concurrency each sees and leaves a consistent group; the group is mutable on purpose, as copying
- * the heap per pick would make a pick linear. A pick that finds no key hands out a signal completed at the next change
- * that may free one, so a pool waits for a release without polling.
+ * it was first listed with) keeps its usable keys in a min-heap by load, so a pick is O(log n) whatever the number of
+ * keys. Every step is synchronous and runs in one effect, so under any concurrency each sees and leaves a consistent
+ * group; the group is mutable on purpose, as copying the heap per pick would make a pick linear. A pick that finds no
+ * key hands out a signal completed at the next change that may free one, so a pool waits for a release without
+ * polling.
  */
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
