@@ -163,7 +163,9 @@ function bytesOf(data: { readonly payload: string; readonly base64: boolean }): 
   }
 }
 
-/** A WAV's seconds from its `fmt ` and `data` chunks (the data's bytes no more than the file holds); none without both. */
+/**
+ * A WAV's seconds from its `fmt ` and `data` chunks (the data's bytes no more than the file holds); none without both.
+ */
 export function wavSeconds(bytes: Uint8Array): number | undefined {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   if (buffer.length < 12 || buffer.toString("latin1", 0, 4) !== "RIFF" || buffer.toString("latin1", 8, 12) !== "WAVE") {
@@ -208,7 +210,7 @@ export function movieSeconds(bytes: Uint8Array): number | undefined {
 const pageObject = /\/Type\s*\/Page(?![A-Za-z])/g
 const objectStream = /\/Type\s*\/ObjStm\b/
 
-/** A PDF's pages: its `/Type /Page` objects, in the file and in its compressed object streams; none when it has none. */
+/** A PDF's pages: its `/Type /Page` objects, in the file and its compressed object streams; none when it has none. */
 export function pdfPages(bytes: Uint8Array): number | undefined {
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1")
   if (!text.startsWith("%PDF")) return undefined
