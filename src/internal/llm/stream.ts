@@ -39,7 +39,7 @@ import { estimateStreamUsage, isMissing, makeReplyCounter, tokenizer, withFinish
 
 type Batch = ChunkSources.Batch
 
-/** A stream's attempt after its first chunk; closing `scope` aborts the request. */
+/** A stream's attempt after its first chunk, which is still in `pull`; closing `scope` aborts the request. */
 interface Opened {
   readonly pull: Pull.Pull<Batch, LlmError>
   readonly scope: Scope.Closeable

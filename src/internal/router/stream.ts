@@ -284,7 +284,7 @@ function routedSource(
     return close(opened, exit)
   }
   // Runs as the consumer's pull does; the next attempt is opened in an uninterruptible region of its own, so an opened
-  // stream is always `current`.
+  // stream is always `current`. `marker`: the chunk the next attempt's reply follows (`Restart` or `Continue`).
   function goOn(
     failed: State,
     error: LlmError,
