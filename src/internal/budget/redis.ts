@@ -16,9 +16,9 @@
  * check.
  *
  * While Redis is unavailable: `"fail-open"` serves from memory (`failOpen.ts`) with `1 / instances` of what this
- * instance last read was left of each limit, and a record takes those charges too; `"fail-closed"` fails with
- * `StoreUnavailableError`. A settle lost to an outage leaves the reservation to lapse, its cost uncounted unless a
- * record took it.
+ * instance last read was left of each limit, and a record takes those charges too (its next raise brings them into the
+ * store's count); `"fail-closed"` fails with `StoreUnavailableError`. A settle lost to an outage leaves the
+ * reservation to lapse, its cost uncounted unless a record took it.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
