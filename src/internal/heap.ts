@@ -1,12 +1,10 @@
 /**
- * A binary min-heap of items that each carry a small non-negative integer id,
- * with a position index (id -> place in the array) so an item whose priority
- * changed can be moved, or removed, in O(log n) instead of being searched for.
+ * A binary min-heap of items that each carry a small non-negative integer id, with a position index so an item whose
+ * priority changed can be moved, or removed, in O(log n) instead of being searched for.
  *
- * The heap does not own priorities: `less` reads them from wherever the caller
- * keeps them, and the caller calls `update` after changing one. That lets two
- * heaps (the key pool's ready keys and its cooling keys) order the same items by
- * different fields without copying them.
+ * The heap does not own priorities: `less` reads them wherever the caller keeps them, and the caller calls `update`
+ * after changing one, so two heaps (the key pool's ready and cooling keys) order the same items by different fields
+ * without copying them.
  */
 
 /** An indexed min-heap. Not thread-safe by design: callers update it inside one synchronous step. */
@@ -159,18 +157,12 @@ class HeapImpl<A> implements Heap<A> {
   }
 }
 
-/**
- * An empty heap ordered by `less`. `idOf` must give each item a distinct small
- * non-negative integer (its slot number): the index is an array of that size.
- */
+/** An empty heap ordered by `less`; `idOf`'s ids index an array of that size, so they must be small and distinct. */
 export function make<A>(less: (a: A, b: A) => boolean, idOf: (a: A) => number): Heap<A> {
   return new HeapImpl(less, idOf)
 }
 
-/**
- * For tests: why the heap is broken (a child less than its parent, or a stale
- * position index), or `undefined` when it is sound. O(n + max id).
- */
+/** For tests: why the heap is broken (a child less than its parent, a stale position index), or `undefined`. */
 export function invariantViolation<A>(heap: Heap<A>): string | undefined {
   return (heap as HeapImpl<A>).violation()
 }

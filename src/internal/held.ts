@@ -7,10 +7,9 @@ import * as Scope from "effect/Scope"
 
 /**
  * `acquire`'s value, `release` of it called when the scope closes (not before: a release may read what happened while
- * the value was held); uninterruptible from the acquire to the finalizer, so what is taken is always given back.
- * Unlike `Effect.acquireRelease`, the release does not run with the context the acquire had: that one merges the whole
- * captured context into the closing fiber's on every release, a copy of every service a call has in reach for a
- * release that reads none (docs/performance.md, "The gateway's non-streamed layers at 32 requests in flight").
+ * the value was held); uninterruptible from the acquire to the finalizer, so what is taken is always given back. Unlike
+ * `Effect.acquireRelease`, the release does not run with the acquire's context, which would copy every service a call
+ * has in reach into the closing fiber for a release that reads none (docs/performance.md).
  */
 export function inScope<A, E, R>(
   acquire: Effect.Effect<A, E, R>,

@@ -1,6 +1,6 @@
 /**
- * Work over many items (a batch's lines: some tens of thousands) done in slices, the event loop given back between
- * two, so that one large piece of work does not hold every other request waiting.
+ * Work over many items (a batch's lines) done in slices, the event loop given back between two, so that one large piece
+ * of work does not hold every other request waiting.
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -9,8 +9,7 @@ import * as Result from "effect/Result"
 const sliceItems = 200
 
 /**
- * `step` applied to each of `items` in turn, a turn of the event loop given between every `sliceItems`; the first
- * failure stops it.
+ * `step` applied to each of `items` in turn, the event loop given back every `sliceItems`; the first failure stops it.
  */
 export function inSlices<A, B, E>(
   items: Iterable<A>,

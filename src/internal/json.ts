@@ -1,6 +1,5 @@
 /**
- * JSON as every wire reads and writes it: text parsed (none when it is not JSON), an object as `JSON.parse` returns it
- * (its guard and its schema), a value's canonical text, a reply's id and model as the provider names them, and a tool
+ * JSON as every wire reads and writes it: parsed text, objects, canonical text, a reply's id and model, and a tool
  * call's arguments as the object a provider wants (in a request, refused when they are not one; in a reply, kept).
  */
 
@@ -27,8 +26,8 @@ export function parseJsonObject(text: string): JsonObject | undefined {
 }
 
 /**
- * `value` as JSON text with every object's keys sorted and its undefined fields (and any field named `omitting`) left
- * out: values equal as JSON give equal text whatever their key order, for a digest or a key made of them.
+ * `value` as JSON text with keys sorted and undefined fields (and `omitting`) left out, so values equal as JSON give
+ * equal text, for a digest or a key made of them.
  */
 export function canonicalJson(value: unknown, omitting?: string): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
@@ -52,8 +51,8 @@ export function replyModel(value: unknown): string | undefined {
 }
 
 /**
- * A tool call's arguments, JSON text in the domain, as the object a request to `provider` carries; `""` (a call made
- * with no arguments) is `{}`. Throws `RequestError` at `param`, naming the call, when they are not a JSON object.
+ * A tool call's arguments as the object a request carries; `""` (a call with no arguments) is `{}`. Throws
+ * `RequestError` at `param` when they are not a JSON object.
  */
 export function requestArguments(call: ToolCall, provider: string, param: string): JsonObject {
   if (call.arguments.trim() === "") return {}
@@ -78,8 +77,8 @@ export function requestArguments(call: ToolCall, provider: string, param: string
 
 /**
  * A tool call's arguments as the object a reply writes (Anthropic's `tool_use` `input`, Gemini's `functionCall`
- * `args`), whatever a deployment answered: `""` is `{}`, and arguments that are not a JSON object are kept under
- * `arguments`, as a reply cannot be refused.
+ * `args`): `""` is `{}`, and arguments that are not a JSON object are kept under `arguments`, as a reply cannot be
+ * refused.
  */
 export function replyArguments(call: Pick<ToolCall, "arguments">): JsonObject {
   if (call.arguments.trim() === "") return {}

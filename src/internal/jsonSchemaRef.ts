@@ -1,20 +1,13 @@
 /**
- * A JSON Schema's local `$ref`s (`#/$defs/Point`) followed against the root
- * schema, within bounds, for the code that expands a caller's schema: Gemini's
- * codec, which inlines refs into its OpenAPI subset, and the simulator, which
- * generates values that fit. A schema of a few hundred bytes whose `$defs`
- * refer to one another several times over expands to billions of nodes, so
- * every expansion goes through one {@link SchemaWalk}: a budget of nodes for
- * the whole expansion, a bound on nesting, and the refs being expanded, so that
- * a ref met again inside its own expansion (recursion) is told apart.
+ * A JSON Schema's local `$ref`s followed against the root schema, within bounds, for the code that expands a caller's
+ * schema (Gemini's codec, which inlines refs into its OpenAPI subset; the simulator). A small schema whose `$defs`
+ * refer to one another several times over expands to billions of nodes, so every expansion goes through one {@link
+ * SchemaWalk}: a node budget, a bound on nesting, and the refs being expanded, so that recursion is told apart.
  */
 
 import { isJsonObject } from "./json.js"
 
-/**
- * The schema nodes one expansion may visit, every inlined copy counted: far
- * more than a real schema expands to, few enough to expand in milliseconds.
- */
+/** The schema nodes one expansion may visit, every inlined copy counted: far more than a real schema expands to. */
 export const schemaNodeLimit = 20_000
 
 /** How deep one expansion may nest schemas in one another, so that no expansion runs out of stack. */
@@ -25,10 +18,7 @@ export class SchemaLimitError {
   constructor(readonly reason: string) {}
 }
 
-/**
- * The node a local JSON Pointer `$ref` names in `root` (`~1` and `~0` unescaped),
- * or `undefined` when it is not local or names nothing.
- */
+/** The node a local JSON Pointer `$ref` names in `root`, or `undefined` when it is not local or names nothing. */
 export const resolveLocalRef = (root: unknown, ref: string): unknown => {
   if (!ref.startsWith("#/")) return undefined
   let node: unknown = root
@@ -64,8 +54,8 @@ export interface SchemaLimits {
 }
 
 /**
- * A walk of `root` that every node of one expansion is counted in. A dangling
- * or non-local `$ref` stands for the keywords beside it alone.
+ * A walk of `root` that every node of one expansion is counted in; a dangling or non-local `$ref` stands for the
+ * keywords beside it.
  */
 export const makeSchemaWalk = (
   root: unknown,

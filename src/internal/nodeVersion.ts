@@ -1,8 +1,8 @@
 /**
  * Refuses a Node older than the package supports, in words, as it is imported: Effect 4's Node platform loads
- * undici 8, which on Node 20 fails deep inside its own code with a `TypeError` that names neither. The package's
- * entry points and its command's launcher import this module before anything else, and ES modules evaluate their
- * imports in order, so the refusal comes before undici is loaded.
+ * undici 8, which on Node 20 fails deep inside its own code with a `TypeError` that names neither. The package's entry
+ * points import this module first, and ES modules evaluate their imports in order, so the refusal comes before undici
+ * is loaded.
  *
  * @since 0.2.0
  */

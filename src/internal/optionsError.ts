@@ -1,7 +1,4 @@
-/**
- * Building `OptionsError`s: the value rendered safely, and the checks most
- * options share.
- */
+/** Building `OptionsError`s: the value rendered safely, and the checks most options share. */
 import * as Duration from "effect/Duration"
 import * as Redacted from "effect/Redacted"
 import { OptionsError } from "../OptionsError.js"
@@ -55,8 +52,8 @@ export const all = (problems: ReadonlyArray<OptionsError | undefined>): OptionsE
 }
 
 /**
- * `error`'s options (its others' too) renamed under `prefix` (`config.guardrails.pii.`) as the gateway's own, as its
- * checks name a problem of a part built by another module.
+ * `error`'s options renamed under `prefix` (`config.guardrails.pii.`), as the gateway's checks name a problem of a part
+ * another module built.
  */
 export const under = (prefix: string, error: OptionsError): OptionsError =>
   all(
@@ -65,9 +62,7 @@ export const under = (prefix: string, error: OptionsError): OptionsError =>
     )
   )!
 
-/**
- * The error of a value that is not a non-empty string (`optional`: `undefined` passes); undefined for a good one.
- */
+/** The error of a value that is not a non-empty string (`optional`: `undefined` passes); undefined for a good one. */
 export const nonEmpty = (
   module: string,
   option: string,
@@ -88,10 +83,7 @@ export interface Positive {
   readonly unbounded?: boolean | undefined
 }
 
-/**
- * The error of a value that is not a positive finite number (as `how` says);
- * undefined for a good one.
- */
+/** The error of a value that is not a positive finite number (as `how` says); undefined for a good one. */
 export const positive = (
   module: string,
   option: string,
@@ -117,9 +109,8 @@ export interface AtMost {
 }
 
 /**
- * The error of a value that is not a finite duration of at least 0 (more
- * than 0 when `positive`), nor longer than `atMost` when given; undefined for
- * a good one or for `undefined`.
+ * The error of a value that is not a finite duration of at least 0 (more than 0 when `positive`), nor longer than
+ * `atMost`; undefined for a good one or for `undefined`.
  */
 export const duration = (
   module: string,

@@ -1,13 +1,9 @@
 /**
- * The size of what a chat request sends as its prompt, before any call (and,
- * for budgets, of an embedding request's inputs): every
- * message's text (and an assistant's reasoning, shown or opaque, and tool calls, a tool result's
- * name), the tool definitions and a JSON schema response format, each measured
- * by a function of the caller's. Two measures are built on it: a cheap
- * estimate for rate limits (about four characters a token), and a bound for
- * budgets (a token is at least one UTF-8 byte in the byte-level tokenizers
- * OpenAI, Anthropic and Gemini use, so a prompt has at most as many tokens as
- * bytes, plus the chat format's markers). Images are not counted: their tokens are their provider's.
+ * The size of what a chat request sends as its prompt, before any call (and, for budgets, of an embedding request's
+ * inputs), each text measured by a function of the caller's. Two measures are built on it: a cheap estimate for rate
+ * limits, and a bound for budgets (a token is at least one UTF-8 byte in the byte-level tokenizers OpenAI, Anthropic
+ * and Gemini use, so a prompt has at most as many tokens as bytes, plus the chat format's markers). Images are not
+ * counted: their tokens are their provider's.
  */
 import type * as ChatRequest from "../ChatRequest.js"
 import type * as Embedding from "../Embedding.js"
@@ -15,8 +11,8 @@ import { textOf, type ToolDefinition } from "../Message.js"
 import { opaqueReasoning } from "./wire/signedReasoning.js"
 
 /**
- * The texts of the tool definitions a prompt holds: each one's name, description and parameters' JSON Schema; a
- * deferred tool's (tool search) only once a result loads it, so none.
+ * The texts of the tool definitions a prompt holds; a deferred tool's (tool search) only once a result loads it, so
+ * none.
  */
 export function toolTexts(tools: ReadonlyArray<ToolDefinition> | undefined): ReadonlyArray<string> {
   const texts: Array<string> = []

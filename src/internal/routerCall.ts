@@ -1,36 +1,16 @@
 /**
- * What a `Router` tells the `Llm` it calls about the call in progress: one
- * `Context.Reference`, provided by the router around each attempt and read by
- * `Llm.make`'s calls when they start.
+ * What a `Router` tells the `Llm` it calls about the call in progress: one `Context.Reference`, provided by the router
+ * around each attempt and read by `Llm.make`'s calls when they start. Being in the context, it passes through any
+ * decorator between the router and the `Llm` (a budget, a ledger, one an application writes) without a line of code. A
+ * router inside a router reads the outer one's and provides its own: the sooner deadline, a probe of either, itself as
+ * the place to go on.
  *
- * - `deadline`: when the whole call ends (the router's, with every attempt and
- *   fallback); a call ends by the sooner of it and its own.
- * - `oneAttempt`: the attempt is a breaker's half-open probe, whose single
- *   outcome decides whether a failing deployment takes traffic again; the call
- *   makes one attempt whatever its retry policy says (a probe that retried
- *   would keep a recovering deployment busy, and its last failure would open
- *   the breaker for another period).
- * - `onward`: whether the router has somewhere else to go; a call reads it
- *   only before it would wait on the same deployment (a phase timeout it would
- *   retry, keys all cooling, a retry's backoff past `retryWait`), and leaves
- *   that wait to the router when it has.
- * - `retryWait`: how long in all the call's retries may wait on the deployment
- *   while the router has somewhere else to go (`Router.Options.maxRetryWait`).
- * - `inAttemptSpan`: the call runs under a router's attempt span, which stands
- *   for the call span the `Llm` would make.
- * - `limits`: a stream's phase limits the router learned for the deployment
- *   (`Router.Options.learnedLimits`), which the transport keeps when they are
- *   sooner than the adapter's own.
- * - `key` and `tookKey`: a router with `affinity` names the key its session's
- *   last call used on this deployment (`key`), which the call takes when that
- *   key is usable now (`KeyPool.Service.tryTakeKey`), and is told the key the
- *   call took (`tookKey`), to pin the session to it.
- *
- * It is in the context the call runs in, so a decorator between the router
- * and the `Llm` (a budget, a ledger, one an application writes) passes it on
- * without a line of code. A router inside a router reads the outer one's and
- * provides its own: the sooner deadline, a probe of either, itself as the
- * place to go on.
+ * A probe (`oneAttempt`) makes one attempt whatever the retry policy says: a probe that retried would keep a recovering
+ * deployment busy, and its last failure would open the breaker for another period. `onward` is read only before a call
+ * would wait on the same deployment (a phase timeout it would retry, keys all cooling, a backoff past `retryWait`): the
+ * call leaves that wait to the router when it has somewhere else to go. With `affinity`, the call takes the session's
+ * last key (`key`) when it is usable now and reports the key it took (`tookKey`), to pin the session to it. The
+ * transport keeps learned `limits` when they are sooner than the adapter's own.
  */
 import * as Context from "effect/Context"
 import type { LlmError } from "../LlmError.js"
@@ -85,8 +65,7 @@ export const RouterCall = Context.Reference<RouterCall>("effect-llm-router/inter
 })
 
 /**
- * Whether the call should leave a wait that fails with `tag` to the router:
- * it runs in a router with another deployment or a fallback for it.
+ * Whether the call should leave a wait that fails with `tag` to the router: another deployment or a fallback takes it.
  */
 export const goesElsewhere = (call: RouterCall, tag: LlmError["_tag"]): boolean =>
   call.onward !== undefined && call.onward.elsewhere(tag)

@@ -1,10 +1,8 @@
 /**
- * The one source of the request rules: a value checked by its schema's own
- * guard (`Schema.is`), and, only when the guard refuses, by the schema's decode
- * for what is wrong, each issue as its path and a message. The `Llm`'s check of
- * a `ChatRequest` or `EmbeddingRequest`, the gateway's wire bodies and `batch`'s
- * input lines all go through here; each names the path in its own way
- * (`messages[2].content`, Anthropic's `messages.2.content`).
+ * The one source of the request rules: a value checked by its schema's own guard (`Schema.is`), and, only when the
+ * guard refuses, by the schema's decode for what is wrong. The `Llm`'s request checks, the gateway's wire bodies and
+ * `batch`'s input lines all go through here, each naming paths in its own way (`messages[2].content`, Anthropic's
+ * `messages.2.content`).
  */
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
@@ -46,15 +44,12 @@ function refusalsOf(issue: SchemaIssue.Issue): Refused {
 }
 
 /**
- * `schema`'s check: a success holding the value itself (no copy) when the schema accepts it,
- * else a failure holding `Refused` with the issues its decode finds under `options` (the first
- * or all of them, `errors`; the bad value quoted, `reportInput`).
+ * `schema`'s check: the value itself (no copy) when the schema accepts it, else `Refused` with the issues its decode
+ * finds under `options`.
  *
- * The guard is the schema's own, compiled by Effect's schema compiler
- * (`SchemaJITCompiler`, for this schema and the schemas it holds): every
- * request goes through it, and interpreted it costs several times the rest of
- * its check (docs/performance.md). Where code cannot be generated at run time
- * the compiler leaves the interpreter in place, which accepts the same.
+ * The guard is compiled by Effect's schema compiler (`SchemaJITCompiler`): every request goes through it, and
+ * interpreted it costs several times the rest of its check (docs/performance.md). Where code cannot be generated at run
+ * time the compiler leaves the interpreter in place, which accepts the same.
  */
 export function checker<S extends Schema.ConstraintDecoder<unknown>>(
   schema: S,
@@ -90,9 +85,8 @@ export function maybe<S extends Schema.Top>(schema: S) {
 }
 
 /**
- * A body refused before anything is sent: the wire field (`messages[2].role`,
- * none for the body as a whole) and what is wrong. A decode returns it as the
- * failure of a `Result`, never beside the value it decodes.
+ * A body refused before anything is sent: the wire field (none for the body as a whole) and what is wrong; a decode
+ * returns it as the failure of a `Result`, never beside the value.
  */
 export class Problem {
   readonly _tag = "Problem"
@@ -117,9 +111,8 @@ const notJson = new Problem(
 )
 
 /**
- * A request body's text as JSON, checked by `check` (a schema's, `checker`'s), or what is wrong with it: `unparsed`
- * for text that is not JSON, `problem` of what the check refused (its path bracketed, `messages[2].role`, unless the
- * dialect writes its own).
+ * A request body's text as JSON, checked by `check`, or what is wrong with it: `unparsed` for text that is not JSON,
+ * `problem` of what the check refused (its path bracketed unless the dialect writes its own).
  */
 export function decodeBody<A>(
   text: string,

@@ -1,16 +1,13 @@
 /**
  * Work over a long list (a provider.json's keys, a pool's keys, their status) done a step at a time, other fibers (a
- * server's requests) run between the steps: a list of many thousand items never holds the process in one run.
+ * server's requests) run between the steps, so a long list never holds the process in one run.
  */
 import * as Effect from "effect/Effect"
 
 /** The items one step takes. */
 export const itemsPerStep = 2_000
 
-/**
- * `step` over `items`, `itemsPerStep` at a time (`from`: the chunk's first item's index), other fibers run between
- * (none after the last).
- */
+/** `step` over `items`, `itemsPerStep` at a time (`from`: the chunk's first index), other fibers run between. */
 export function inSteps<A>(
   items: ReadonlyArray<A>,
   step: (chunk: ReadonlyArray<A>, from: number) => void

@@ -1,19 +1,12 @@
 /**
- * The spans of `Llm` and `Router` calls, after OpenTelemetry's GenAI semantic
- * conventions (the attribute names `effect/ai`'s `Telemetry` writes):
- * - a call span, `chat {model}` or `embeddings {model}` (kind client):
- *   `gen_ai.operation.name`, `gen_ai.provider.name` (and `gen_ai.system`, its
- *   older name), `gen_ai.request.*`; when it succeeds `gen_ai.response.*`,
- *   `gen_ai.usage.*` and `llm_router.cost_usd`; when it fails `error.type`
- *   (the error's tag) and, for a timeout, `llm_router.timeout_phase`;
- * - one `Router.attempt` span per deployment a router tries, and one
- *   `Llm.attempt` span per attempt of an `Llm` (its retries), under it when the
- *   `Llm` is a router's deployment, whose own call span the router's stands for.
+ * The spans of `Llm` and `Router` calls, after OpenTelemetry's GenAI semantic conventions (the attribute names
+ * `effect/ai`'s `Telemetry` writes): a call span, `chat {model}` or `embeddings {model}`, with one `Router.attempt`
+ * span per deployment a router tries and one `Llm.attempt` span per attempt of an `Llm`; a router's deployment makes no
+ * call span, the router's stands for it (docs/telemetry.md).
  *
- * Never a key (an attempt names its key by the masked id), never a prompt or a
- * reply. Spans only under a tracer the application installed (Effect's
- * built-in one exports nothing, and its spans cost a short call a large share
- * of its CPU); attributes only on a span its sampler kept.
+ * Never a key (an attempt names its key by the masked id), never a prompt or a reply. Spans only under a tracer the
+ * application installed (Effect's built-in one exports nothing, and its spans cost a short call a large share of its
+ * CPU); attributes only on a span its sampler kept.
  */
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
@@ -86,11 +79,7 @@ export function describeCall(operation: Operation, provider: string, request: Re
   }
 }
 
-/**
- * An attempt span's first attributes: where it went, its number (of the
- * `Llm`'s attempts, or of the router's), and `extra` (the masked key id, the
- * deployment).
- */
+/** An attempt span's first attributes; `extra`: the masked key id, the deployment. */
 export function describeAttempt(
   provider: string,
   model: string | undefined,
@@ -188,9 +177,7 @@ export interface SpanOf<A> {
   /** Writes what a success adds, when it is sampled. */
   readonly done?: ((span: Tracer.Span, a: A) => void) | undefined
   /**
-   * The success carries the span on, and whoever holds it ends it (`end`): a
-   * stream's span, which outlives the effect that opens the stream. Default:
-   * the span ends with the effect.
+   * The success carries the span on, and whoever holds it ends it (`end`): a stream's outlives the effect opening it.
    */
   readonly handedOn?: boolean | undefined
   /** No span even when traced (an `Llm` call inside a router's attempt span). */
@@ -198,11 +185,8 @@ export interface SpanOf<A> {
 }
 
 /**
- * The effect `use` makes, in its span when the fiber is traced (`use` gets
- * the span, or `undefined` untraced or skipped): the one way this library
- * makes a span. The effect runs under the span; a failure writes
- * `error.type` and ends it; a success ends it with `done`'s attributes, or
- * hands it on.
+ * The effect `use` makes, in its span when the fiber is traced: the one way this library makes a span. A failure writes
+ * `error.type` and ends it; a success ends it with `done`'s attributes, or hands it on.
  */
 export function spanned<A, E>(
   options: SpanOf<A>,
@@ -218,9 +202,8 @@ export function spanned<A, E>(
 }
 
 /**
- * `spanned` when `traced`, else `use(undefined)` in this same step: the caller read `untraced` where it had the fiber
- * at hand (once for a call and its attempts), so an untraced call makes neither the span's options nor the step
- * `spanned` takes to read the fiber.
+ * `spanned` when `traced`, else `use(undefined)` in this same step: the caller read `untraced` once for a call and its
+ * attempts, so an untraced call makes neither the span's options nor the step `spanned` takes to read the fiber.
  */
 export function spannedWhen<A, E>(
   traced: boolean,

@@ -1,15 +1,13 @@
 /**
  * Fail-open, as a decorator over `Budget.BudgetStore` (the shared part is `persistence/failOpen.ts`): every step goes
- * to the shared store, and while that fails with `StoreUnavailableError`, to an outage's local store in memory. A
- * reservation is settled or released where it was taken; a settle served by a local store is also given to `keep`,
- * what the shared store keeps of it while away (a Redis store's record).
+ * to the shared store and, while that fails with `StoreUnavailableError`, to an outage's local store in memory. A
+ * reservation is settled or released where it was taken; a settle served locally is also given to `keep` (a Redis
+ * store's record).
  *
  * An outage never renews a budget: a local store holds `1 / instances` of what was left of each limit when this
- * instance last read its counter in the shared store (`known`), so a limit spent there is spent here too, and one whose
- * window began since it was read holds that of a window starting from nothing, as the shared store's would. A check on
- * a counter this instance never read (it started during the outage) is answered as under fail-closed, the store
- * unavailable, until the shared store answers: what was spent there is not known, so nothing is safe to give.
- * A status during an outage reads what was last known spent, plus what this instance did since.
+ * instance last read its counter (`known`), so a limit spent there is spent here too, and a window begun since starts
+ * from nothing, as the shared store's would. A counter this instance never read is answered as under fail-closed until
+ * the shared store answers: what was spent there is not known, so nothing is safe to give.
  */
 import * as Effect from "effect/Effect"
 import type * as Budget from "../../Budget.js"

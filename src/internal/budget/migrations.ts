@@ -1,10 +1,8 @@
 /**
- * The budget's own schema: the tables its SQL store uses (`sql.ts`), and no other, recorded in a table of its own so
- * that `Budget.layerStoreSql` migrates only them in a library user's database. A window's spend per counter (its
- * `scope`), keyed by the window's period and start, and the reservations of calls in flight, each lapsing at its
- * `expires_at` unless its call renews it, into what it is charged then (`lapse`). The gateway's database had the
- * first two tables first, from its own migrations (`gateway/keys/migrations.ts`), and runs this schema after them: a
- * table that is there already is left as it is.
+ * The budget's own schema: the tables its SQL store uses (`sql.ts`), recorded in a table of its own so that
+ * `Budget.layerStoreSql` migrates only them in a library user's database. The gateway's database had the first two
+ * tables first, from its own migrations (`gateway/keys/migrations.ts`), and runs this schema after them: a table that
+ * is there already is left as it is.
  */
 import { type Schema, statements } from "../persistence/migrations.js"
 

@@ -1,35 +1,24 @@
 /**
- * The Redis backend of `Budget.BudgetStore`: each counter's window is a hash
- * in Redis (its spend, and one field per reservation) beside a sorted set of
- * the reservations by expiry, so a reservation whose instance died lapses
- * within the lease TTL. `reserve` is one script over every counter of the
- * reservation: drop lapsed reservations, refuse if any limit would be passed,
- * else reserve in all, atomically. `settle` is one script: drop the
- * reservation, add the cost to the window the call ends in. A hold (`Budget.hold`) lapses at its own `until`,
- * unrenewed, its window's keys kept as long; its settle counts the cost only where the hold still was, in `spent`
- * (not in a record), so any instance may settle it, or settle it again, and it counts once.
+ * The Redis backend of `Budget.BudgetStore`: each counter's window is a hash (its spend, and one field per reservation)
+ * beside a sorted set of the reservations by expiry, so a reservation whose instance died lapses within the lease TTL.
+ * `reserve` is one script over every counter of the reservation: drop lapsed reservations, refuse if any limit would be
+ * passed, else reserve in all, atomically. A hold (`Budget.hold`) lapses at its own `until`, unrenewed; its settle
+ * counts the cost only where the hold still was, in `spent`, so any instance may settle it, or settle it again, and it
+ * counts once.
  *
  * ## Spend rebuilt from a record
  *
- * A window's spend is the sum of its `spent` field (a budget without a record
- * counts there) and of one field per record (`spent:<record id>`: an
- * instance's part, the total its `Budget.SpendRecord` holds for that window).
- * A charge first adds its cost to the record, then raises the record's field
- * to the new total (a maximum: charges may land in any order, or twice); a
- * charge the record did not take is counted in `spent` instead, so the window
- * stays right, and a Redis restart loses only that cost. A check (or a status)
- * that finds its record's field gone from a window (Redis lost it, or the
- * window is new) writes the recorded total back (0 when none), then checks
- * again: after a Redis restart each instance restores its own part at its
- * next check of the budget.
+ * A window's spend is its `spent` field plus one field per record (`spent:<record id>`: the total an instance's
+ * `Budget.SpendRecord` holds for that window). A charge adds its cost to the record, then raises the record's field to
+ * the new total (a maximum: charges may land in any order, or twice); a charge the record did not take goes to `spent`,
+ * so a Redis restart loses only that cost. A check that finds its record's field gone (Redis lost it, or the window is
+ * new) writes the recorded total back and checks again: after a restart each instance restores its own part at its next
+ * check.
  *
- * While Redis is unavailable: under `"fail-open"` the fail-open decorator
- * (`failOpen.ts`) serves from memory with `1 / instances` of what this instance last read was left of each limit
- * (each check, charge and status reads it), and a
- * record takes those charges too (its next raise brings them into the store's
- * count); `"fail-closed"` fails with `StoreUnavailableError`. A settle lost to
- * an outage leaves the reservation to lapse: that cost is not counted, unless
- * a record took it.
+ * While Redis is unavailable: `"fail-open"` serves from memory (`failOpen.ts`) with `1 / instances` of what this
+ * instance last read was left of each limit, and a record takes those charges too (its next raise brings them into the
+ * store's count); `"fail-closed"` fails with `StoreUnavailableError`. A settle lost to an outage leaves the
+ * reservation to lapse, its cost uncounted unless a record took it.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"

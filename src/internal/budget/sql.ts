@@ -1,39 +1,33 @@
 /**
- * The SQL backend of `Budget.BudgetStore`, in the tables of the budget's own schema (`migrations.ts`): the gateway's
- * ledger (the keys and teams made at run time, provider.json keys' budgets when the gateway has a database) and
- * `Budget.layerStoreSql`, so a restart of an instance, or of its database, gives nothing back. Two tables: `spend`,
- * a window's spend per counter (its `scope` column), keyed by the window's period and start (an hour's and a day's
- * window of one counter may start at the same instant), and `reservations`, the estimates of calls in flight, one row
- * per reservation and counter.
+ * The SQL backend of `Budget.BudgetStore` (the gateway's ledger and `Budget.layerStoreSql`), in the budget's own schema
+ * (`migrations.ts`), so a restart of an instance or of its database gives nothing back. `spend` holds a window's spend
+ * per counter, keyed by the window's period and start (an hour's and a day's window may start at the same instant);
+ * `reservations` the estimates of calls in flight, a row per reservation and counter.
  *
  * ## Concurrency
  *
- * `reserve` is one transaction: for each counter in a fixed (sorted) order it makes sure its window's `spend` row
- * exists and locks it (`SELECT ... FOR UPDATE` on Postgres; on SQLite the transaction's first write takes the
- * database's only write lock), so every reservation in a counter is serialised on that row, across every instance on
- * the database; under the lock it reads the spend and the reservations of the counter (each statement of a Postgres
- * `READ COMMITTED` transaction sees what was committed before it, the competing checks included), refuses or reserves,
- * and commits. A `settle` deletes the call's reservations and adds its cost in one transaction, so a check sees either
- * both or neither (an uncommitted delete still counts the estimate: conservative). A deadlock or a serialisation
- * failure rolls back and is retried.
+ * `reserve` is one transaction that locks each counter's window row in a fixed (sorted) order (`SELECT ... FOR UPDATE`
+ * on Postgres; on SQLite the first write takes the database's only write lock), so every reservation in a counter is
+ * serialised on that row across instances; under the lock it reads the spend and reservations (a Postgres `READ
+ * COMMITTED` statement sees the competing checks committed before it), refuses or reserves, and commits. A `settle`
+ * deletes the reservations and adds the cost in one transaction, so a check sees both or neither (an uncommitted delete
+ * still counts the estimate: conservative). A deadlock or a serialisation failure rolls back and is retried.
  *
  * ## Reservations of a vanished instance
  *
- * Each reservation of a call is a lease, renewed by its instance while its call runs; one whose instance died lapses
- * after the lease and is charged nothing (its `lapse`), as the Redis store drops it: what the call cost is not known,
- * and its worst case (45 to 280 times an agent's real call) would be counted as spent. The budget then shows less than
- * its provider's bill by what the dead call cost, as the request log does, which never saw it end. A hold
- * (`Budget.hold`) is no lease: it expires at its own `until`, unrenewed, so any instance settles it, and one never
- * settled lapses into its estimate (a batch whose settle never came was run and billed).
+ * A call's reservation is a lease its instance renews while the call runs; one whose instance died lapses and is
+ * charged nothing, as in the Redis store: what the call cost is unknown, and its worst case would count far more than
+ * an agent's real call. The budget then shows less than the provider's bill by that call, as the request log does. A
+ * hold (`Budget.hold`) is no lease: it expires at its own `until`, so any instance settles it, and one never settled
+ * lapses into its estimate (a batch whose settle never came was run and billed).
  *
  * ## The database away
  *
  * Each transaction is bounded and retried on contention (`persistence/sql.ts`); a reservation that cannot be made fails
- * with `StoreUnavailableError` (a budget's check then with `NoCapacityError`, which the gateway answers with 503). A
- * settle is retried in the background until the database takes it, and at close for a while longer (`closeTimeout`); it
- * is idempotent (it adds the cost only with the reservation it deletes), so a retry of a settle whose commit was
- * acknowledged late counts once; a settle that never lands leaves the reservation to lapse, as a dead instance's
- * does.
+ * with `StoreUnavailableError` (a budget's check then with `NoCapacityError`, a 503 at the gateway). A settle is
+ * retried in the background until the database takes it, and at close for `closeTimeout`; it adds the cost only with
+ * the reservation it deletes, so a retry of a settle acknowledged late counts once, and one that never lands leaves the
+ * reservation to lapse.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -81,10 +75,7 @@ const Scopes = Schema.Struct({ names: Schema.Array(Schema.String), since: Schema
 
 const byName = <A extends Budget.Counter>(a: A, b: A) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0
 
-/**
- * The counter's window row, made when missing and locked, with its lapsed reservations charged to it: what a
- * reservation step reads of a counter, its statements made once for `sql`.
- */
+/** The counter's window row, made when missing and locked, with its lapsed reservations charged to it. */
 function counterSpend(sql: SqlClient.SqlClient) {
   const locked = SqlSchema.findOneOption({
     Request: WindowOf,

@@ -1,9 +1,8 @@
 /**
- * The budget over a `Budget.BudgetStore`, which never asks which backend keeps it: a check reserves the call's
- * estimate in the counters of every limit it is under, all or none, in one step of the store; a charge settles the
- * reservation with its cost (or releases it, for a call that was not billed), once; a status reads the counters'
- * windows. A store that is unavailable refuses a check with `NoCapacityError` (`storeUnavailable`); a store that
- * fails open (`budget/failOpen.ts`) never is.
+ * The budget over a `Budget.BudgetStore`, whatever backend keeps it: a check reserves the call's estimate in every
+ * limit it is under, all or none, in one step of the store; a charge settles the reservation with its cost (or releases
+ * it, for a call not billed), once. An unavailable store refuses a check with `NoCapacityError`; one that fails open
+ * (`budget/failOpen.ts`) never is.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"

@@ -1,8 +1,6 @@
 /**
- * The fixed window of a `Budget` period that holds an instant (one of the
- * back-to-back windows of its length from the Unix epoch, or the UTC month),
- * its name, the slack of a budget's sums, and the refusal every form of a budget (in memory, in a store, in the
- * gateway's database) gives.
+ * The fixed window of a `Budget` period that holds an instant (back-to-back windows from the Unix epoch, or the UTC
+ * month), the slack of a budget's sums, and the refusal every form of a budget gives.
  */
 import * as Duration from "effect/Duration"
 import type { Call, Limit, Period } from "../../Budget.js"
@@ -31,16 +29,13 @@ export interface Window {
   readonly start: number
   readonly end: number
   /**
-   * Its period's key (`periodKey`): windows of two periods may start at the same instant (an hour's and a day's at
-   * 00:00 UTC), so a window is named by its period and its start together.
+   * Its period's key: windows of two periods may start at the same instant (an hour's and a day's), so both name a
+   * window.
    */
   readonly period: string
 }
 
-/**
- * Whether a period's length is one a budget takes: a minute at least (a shorter one is a rate limit) and a year (366
- * days) at most.
- */
+/** Whether a budget takes a period this long: a shorter one than a minute is a rate limit. */
 export const periodInBounds = (millis: number): boolean => millis >= 60_000 && millis <= 366 * 86_400_000
 
 /** The bounds `periodInBounds` takes, in words. */

@@ -1,7 +1,6 @@
 /**
  * A chain of guardrails: each asked about the same text in turn, normalised once (`normalise.ts`), their blocks and
- * masks gathered in the text as written (masks as the union of their spans), and the one stream mode the chain runs
- * in, its strictest.
+ * masks gathered in the text as written, and the one stream mode the chain runs in, its strictest.
  */
 import * as Effect from "effect/Effect"
 import type { Guardrail, Mode, OnError, Span, Verdict, Where } from "../../Guardrail.js"
@@ -49,8 +48,8 @@ export function scanNormalised(
 }
 
 /**
- * Every guardrail of `chain` asked about all of `texts` at once (`checkAll`: one webhook post for them all), each
- * normalised, in order; what they answered about each text, its spans in the text as written.
+ * Every guardrail of `chain` asked about all of `texts` at once (`checkAll`: one webhook post for them all), in order;
+ * their answers' spans in the text as written.
  */
 export function scanAll(
   chain: ReadonlyArray<Guardrail>,
@@ -108,10 +107,7 @@ export function blocked(block: Block, where: Where): GuardrailError {
   return new GuardrailError({ guardrail: block.guardrail, where, reason: block.reason })
 }
 
-/**
- * `text` with `spans` (offsets into it) replaced, overlapping spans merged into one that takes the first's
- * replacement; spans outside the text are clamped to it.
- */
+/** `text` with `spans` replaced, overlapping ones merged with the first's replacement, all clamped to the text. */
 export function applyMasks(text: string, spans: ReadonlyArray<Span>): string {
   if (spans.length === 0) return text
   const sorted = [...spans].sort((a, b) => a.start - b.start || b.end - a.end)
@@ -140,9 +136,9 @@ export type Resolved =
 const strictness: Record<Mode, number> = { audit: 0, window: 1, buffer: 2 }
 
 /**
- * The strictest mode of `chain` (`buffer` over `window` over `audit`). A buffer holds the smallest bound of its
- * buffering guardrails, closed when any of them is; a window's overlap is the largest of the chain's overlaps and
- * declared longest matches, its size the smallest window of its windowing guardrails, and at least twice the overlap.
+ * The strictest mode of `chain` (`buffer` over `window` over `audit`). A buffer holds the smallest bound, closed when
+ * any guardrail's is; a window's overlap is the largest of the chain's overlaps and declared longest matches, its size
+ * the smallest window, and at least twice the overlap.
  */
 export function resolve(chain: ReadonlyArray<Guardrail>): Resolved {
   if (chain.length === 0) return { _tag: "None" }

@@ -1,12 +1,11 @@
 /**
- * The built-in checks: named sets of patterns (emails, phone numbers, payment cards, IBANs, national ids, IP
- * addresses, secrets) and word lists. Each check finds spans of a text synchronously and declares the longest text a
- * finding and the characters around it that decide it can take (`longestMatch`): a window's overlap at least that long
- * sees every finding whole (docs/guardrails.md).
+ * The built-in checks: named sets of patterns and word lists. Each check finds spans of a text synchronously and
+ * declares the longest text a finding and the characters that decide it can take (`longestMatch`): a window's overlap
+ * at least that long sees every finding whole (docs/guardrails.md).
  *
  * Every pattern is linear in its input: its repetitions are bounded, its alternatives start on different characters,
- * and a candidate starts only where a lookbehind of one character allows, so no text makes a pattern backtrack more
- * than its own bound at each position.
+ * and a candidate starts only where a one-character lookbehind allows, so no text makes a pattern backtrack past its
+ * own bound at each position.
  */
 import type { Check, Finding } from "../../Guardrail.js"
 import { normalise } from "./normalise.js"
@@ -19,10 +18,9 @@ interface Pattern {
   readonly label: string
   readonly regex: RegExp
   /**
-   * The longest match, plus the characters its lookbehind and lookahead read; for a pattern that ends in a run of its
-   * characters with no check digit and no lookahead (a PEM block, a JSON Web Token), the longest text before the run
-   * decides it: any text that ends inside the run holds a finding up to its end, so a window holds it whole until it
-   * ends (docs/guardrails.md).
+   * The longest match, plus the characters its lookarounds read; for a pattern that ends in an unbounded run with no
+   * check digit and no lookahead (a PEM block, a JSON Web Token), the longest text before the run: any text that ends
+   * inside the run holds a finding up to its end, so a window holds it whole until it ends.
    */
   readonly longest: number
   /** Whether a candidate is one (a check digit, a shape rule); default every candidate. */
@@ -157,10 +155,9 @@ const pemBody = "[A-Za-z0-9+/=:,\\s-]"
 const tokenStart = "(?<![A-Za-z0-9_-])"
 
 /**
- * Secrets: API keys of the common providers (OpenAI, Anthropic, Google, GitHub, Slack, Stripe), AWS access key ids and
- * secret access keys (by the name before them), private keys in PEM blocks (found by their header line; the finding
- * runs to the end marker, at most 4,096 characters on, or without one as far as PEM's characters go) and JSON Web
- * Tokens (found by their header and the start of their payload).
+ * Secrets: API keys of the common providers, AWS access key ids and secret access keys (by the name before them),
+ * private keys in PEM blocks (by their header line, to the end marker or as far as PEM's characters go, within a bound)
+ * and JSON Web Tokens (by their header and the start of their payload).
  */
 export const secrets: Check = patternCheck("secrets", [
   {
@@ -238,9 +235,9 @@ function escape(word: string): string {
 }
 
 /**
- * A word list: each word found whole (not inside a longer word, letters and digits of any script counting as word
- * characters), whatever its case. Words are matched literally; a phrase's spaces match one space each. Each word is
- * normalised as the text a chain checks is (`normalise.ts`), so a word written with a look-alike finds its text too.
+ * A word list: each word found whole (letters and digits of any script are word characters), whatever its case, matched
+ * literally (a phrase's spaces match one space each). Each word is normalised as the checked text is (`normalise.ts`),
+ * so a word written with a look-alike finds its text too.
  */
 export function words(name: string, list: ReadonlyArray<string>): Check {
   const kept = [...new Set(list.map((word) => normalise(word.trim()).text).filter((word) => word !== ""))]

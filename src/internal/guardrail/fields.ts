@@ -1,16 +1,13 @@
 /**
  * Every text a guardrail reads of a request, a reply and a JSON value (docs/guardrails.md), each as one walk that
  * visits the texts in order and puts back what the visit gives: walked once to gather the texts, once more to put the
- * checked ones in their place, so the two never disagree on what is where.
+ * checked ones in place, so the two never disagree on what is where.
  *
- * A request's texts are all of its strings but three that name where the call goes, never what it says (`model`,
- * `session`, `previousResponse`); a reply's are what the model wrote (its reasoning, text, refusal and tool calls'
- * ids, names and arguments), not the names the provider and the library give it (`id`, `model`, `provider`, `keyId`)
- * nor its provider metadata, the provider's own copy of the reasoning (checked as `reasoning`) and its signatures. A
- * JSON value's are each key and each string, and each number as its text (a card number sent as a number); bytes
- * are not text. The test
- * of the walks reads the schemas' fields, so a string field added to a request or a reply is one the walk visits, or
- * one it names as left out.
+ * A request's texts are all its strings but those that name where the call goes (`model`, `session`,
+ * `previousResponse`); a reply's are what the model wrote, not the names the provider and the library give it nor its
+ * provider metadata (the provider's copy of the reasoning is checked as `reasoning`). A JSON value's are each key,
+ * string and number (a card number sent as a number); bytes are not text. The walks' test reads the schemas' fields,
+ * so a string field added to a request or a reply is one the walk visits, or names as left out.
  */
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"

@@ -1,8 +1,7 @@
 /**
- * A chain of guardrails around an `Llm`: every text of the request checked before the call (`fields.ts`), every text
- * of a whole reply the model wrote after it, and a stream's text and reasoning deltas through the chain's mode (its
- * tool calls and usage held with the text, and released with it, at the end, where they and the refusal are checked
- * as a whole reply's are).
+ * A chain of guardrails around an `Llm`: every text of the request checked before the call (`fields.ts`), every text of
+ * a whole reply the model wrote after it, and a stream's deltas through the chain's mode (its tool calls and usage held
+ * with the text, and checked and released at the end as a whole reply's are).
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -54,10 +53,9 @@ const unmaskable: Record<Fields.Fixed, string> = {
 }
 
 /**
- * `value`'s texts (`walk`) through the guardrails of `chain` that run where `place` says, each guardrail asked once
- * for them all (each distinct text once): `value` with its texts masked, or the first block of the first text that
- * has one. A mask's finding in a text a mask cannot change (`Fields.Fixed`) fails as a block of the first guardrail
- * that masked, naming where.
+ * `value`'s texts (`walk`) through the guardrails of `chain` that run at `place`, each asked once for each distinct
+ * text: `value` masked, or the first block. A mask's finding in a text a mask cannot change (`Fields.Fixed`) fails as a
+ * block of the first guardrail that masked.
  */
 function checkFields<A>(
   chain: ReadonlyArray<Guardrail>,
@@ -117,9 +115,9 @@ export function checkRequest(
 }
 
 /**
- * A whole reply with every text the model wrote checked (`Fields.reply`), or the first block. When a mask changed its
- * reasoning, it goes without its provider metadata, where a provider's own copy of the reasoning (a signed thinking
- * block, a reasoning item's summary) would go out unmasked.
+ * A whole reply with every text the model wrote checked, or the first block. Reasoning a mask changed goes without its
+ * provider metadata, where the provider's own copy of it (a signed thinking block, a reasoning item's summary) would go
+ * out unmasked.
  */
 export function checkReply(
   chain: ReadonlyArray<Guardrail>,
@@ -146,11 +144,10 @@ interface HeldCall {
 type Kind = "TextDelta" | "ReasoningDelta"
 
 /**
- * A stream's chunks through the chain: text and reasoning deltas each through a gate of the mode (in window mode,
- * one gate releases what it holds, checked, when deltas of the other kind come, so the two keep their order);
- * tool calls' pieces gathered and, out of audit mode, held with usage until the end, where they (their ids, names
- * and arguments) and the `Finish` chunk's refusal are checked whole and released (one piece a call) with the rest; a
- * `Restart` drops what was held of the attempt before it.
+ * A stream's chunks through the chain: text and reasoning deltas each through a gate of the mode (in window mode, one
+ * gate releases what it holds, checked, when deltas of the other kind come, so the two keep their order); out of audit
+ * mode, tool calls and usage are held until the end, where the calls and the `Finish` chunk's refusal are checked whole
+ * and released with the rest; a `Restart` drops what was held of the attempt before it.
  */
 export function guardStream(chain: ReadonlyArray<Guardrail>, model: string | undefined) {
   const guardrails = running(chain, "reply")
@@ -174,9 +171,8 @@ export function guardStream(chain: ReadonlyArray<Guardrail>, model: string | und
       }
 
       /**
-       * A delta through its kind's gate; in window mode the other kind's gate, when it held the last delta, first
-       * releases what it holds (checked), keeping what it released last as the context of its next check, so a
-       * finding cut by deltas of the other kind is still read whole.
+       * In window mode the other kind's gate first releases what it holds (checked), keeping what it released last as
+       * its next check's context, so a finding cut by deltas of the other kind is still read whole.
        */
       function delta(kind: Kind, text: string): Effect.Effect<ReadonlyArray<ChatChunk>, GuardrailError> {
         const before = last
@@ -191,8 +187,7 @@ export function guardStream(chain: ReadonlyArray<Guardrail>, model: string | und
       }
 
       /**
-       * The reasoning and text still held, the tool calls and the refusal of `end` checked as a whole reply's are
-       * (`Fields.answer`), the usage held, then `end`.
+       * The text still held, the tool calls and refusal of `end` checked as a whole reply's, then the usage and `end`.
        */
       const finish = (
         end: Extract<ChatChunk, { readonly _tag: "Finish" }> | undefined
@@ -297,8 +292,8 @@ export function make(chain: ReadonlyArray<Guardrail>): Effect.Effect<GuardedServ
 }
 
 /**
- * A block as the `LlmError` of content refused (`ContentFilterError`), so an `Llm`'s callers see one error family;
- * its provider is `guardrail` and its detail the block's message (the guardrail, where and its reason, never the text).
+ * A block as a `ContentFilterError`, so an `Llm`'s callers see one error family; its detail names the guardrail, where
+ * and its reason, never the text.
  */
 function refused(model: string | undefined) {
   return <E>(error: E | GuardrailError): E | ContentFilterError =>

@@ -1,8 +1,7 @@
 /**
- * OpenAI's moderation endpoint as a guardrail: `POST /moderations` through the library's own transport (the key as a
- * bearer token, masked in every failure; the timeout kept by the `Clock`'s watchdog); a flagged text blocks, its
- * reason naming the categories. A failure (the endpoint down, late, refusing the key, answering garbage) counts by
- * the guardrail's `onError`.
+ * OpenAI's moderation endpoint as a guardrail: `POST /moderations` through the library's own transport (the key masked
+ * in every failure, the timeout kept by the `Clock`'s watchdog); a flagged text blocks, naming the categories. A
+ * failure counts by the guardrail's `onError`.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

@@ -2,20 +2,16 @@
  * The one normalisation a guardrail's text goes through before any check reads it (docs/guardrails.md), so that a
  * disguise written to slip past a pattern reads as what it disguises:
  *
- * - what a right-to-left override (U+202E) holds is read in the order it is shown, reversed;
- * - format and other invisible characters are removed (zero-width spaces and joiners, the byte-order mark, soft
- *   hyphens, variation selectors, tag characters, the bidirectional controls: Unicode's `Cf` and
- *   `Default_Ignorable_Code_Point`);
- * - compatibility forms are folded and accents taken apart by NFKD (fullwidth `ＡＫＩＡ`, mathematical letters,
- *   circled digits, ligatures), and the marks on a character that reads as ASCII dropped (`Á`, `A` and a combining
- *   stroke or enclosing circle); a letter of another script keeps its marks, composed again;
- * - look-alike letters of other scripts are folded to the ASCII letter or digit they pass for (`АКІА` in Cyrillic,
- *   `ꓮ` in Lisu, `ᗅ` in Canadian syllabics: `lookAlikes.ts`, from Unicode's confusables, says which), and a
- *   regional indicator symbol (`🇦`, the letters of flags) to its letter.
+ * - what a right-to-left override (U+202E) holds is read in the order it is shown;
+ * - invisible characters are removed (Unicode's `Cf` and `Default_Ignorable_Code_Point`: zero-width characters, soft
+ *   hyphens, variation selectors, tag characters, bidirectional controls);
+ * - NFKD folds compatibility forms (fullwidth `ＡＫＩＡ`, mathematical letters, circled digits) and the marks on a
+ *   character that reads as ASCII are dropped; a letter of another script keeps its marks;
+ * - look-alike letters of other scripts (`АКІА` in Cyrillic: `lookAlikes.ts`, from Unicode's confusables) and regional
+ *   indicator symbols are folded to the ASCII letter or digit they pass for.
  *
- * A check reads the normalised text; what it finds is mapped back to the span of the text as written (`original`),
- * which a mask replaces whole, the invisible characters inside it included (a finding inside an override, the whole
- * override).
+ * What a check finds in the normalised text is mapped back to the span of the text as written (`original`), which a
+ * mask replaces whole, invisible characters included (a finding inside an override, the whole override).
  */
 import { lookAlikes } from "./lookAlikes.js"
 
@@ -63,10 +59,9 @@ interface Read {
 }
 
 /**
- * `text`'s characters in the order they are shown: what a right-to-left override holds (to its pop, the end of its
- * paragraph or of the text) is shown reversed, a base with its marks kept together (Unicode's bidirectional algorithm:
- * every character the override holds is right-to-left, so the whole run is reversed), each of its characters standing
- * for the whole run, so that a finding in it is the run.
+ * `text`'s characters in the order they are shown: what a right-to-left override holds is reversed, a base with its
+ * marks kept together (Unicode's bidirectional algorithm), each of its characters standing for the whole run, so that a
+ * finding in it is the run.
  */
 function shownOrder(text: string): Array<Read> {
   const out: Array<Read> = []
@@ -92,8 +87,8 @@ function shownOrder(text: string): Array<Read> {
 }
 
 /**
- * Where the override at `start` of `text` ends: past its pop (nested embeddings and overrides counted, their content
- * reversed with it), else at the end of its paragraph or of the text.
+ * Where the override at `start` ends: past its pop (nested embeddings and overrides counted), else at the end of its
+ * paragraph or of the text.
  */
 function overrideEnd(text: string, start: number): number {
   let depth = 0
@@ -141,9 +136,9 @@ function* inOrder(text: string): Generator<Read> {
 }
 
 /**
- * A base and its marks decomposed (NFKD: fullwidth forms, ligatures, mathematical letters, accents apart), the marks
- * of a base that is ASCII once folded dropped (an accent, a stroke, an enclosing circle on a letter it disguises), and
- * the rest composed again (NFC), as NFKC leaves a letter of another script with its marks.
+ * A base and its marks decomposed (NFKD), the marks of a base that is ASCII once folded dropped (an accent, a stroke,
+ * an enclosing circle on a letter it disguises), and the rest composed again (NFC), as NFKC leaves a letter of another
+ * script with its marks.
  */
 function unmarked(unit: string): string {
   let kept = ""

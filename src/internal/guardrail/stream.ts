@@ -1,16 +1,14 @@
 /**
- * The stream modes as gates over a reply's text deltas: each takes a delta and gives back the text it releases now,
- * and at the end the rest, or fails with the block. Pure in everything but the chain's checks.
+ * The stream modes as gates over a reply's text deltas: each takes a delta and gives back the text it releases now, and
+ * at the end the rest, or fails with the block. Pure in everything but the chain's checks.
  *
  * - audit: releases every delta at once; at the end checks the whole text, and fails on a block.
- * - buffer: releases nothing until the end, where the whole text is checked and released masked; past its bound,
- *   its policy: closed fails, open releases what it holds and lets the rest through unchecked.
- * - window: holds deltas until `window` characters gathered, then checks them with up to `overlap` characters
- *   released before them; releases all but the last `overlap` characters (and never a part of a finding: the cut
- *   moves back to the start of any finding it would split), masked. A finding that starts in the held-back tail is
- *   decided at a later check, once the text after it has been seen. With an overlap at least a check's longest match,
- *   every finding of the whole text is seen whole by one check, so the window finds what a buffer finds and masks it
- *   the same way (docs/guardrails.md).
+ * - buffer: releases the whole text checked and masked at the end; past its bound, closed fails, open releases what it
+ *   holds and lets the rest through unchecked.
+ * - window: checks every `window` characters with up to `overlap` released characters before them, and releases all
+ *   but the last `overlap`, never cutting a finding (a finding in the held-back tail is decided by a later check).
+ *   With an overlap at least a check's longest match, one check sees every finding whole, so the window finds and masks
+ *   what a buffer does (docs/guardrails.md).
  */
 import * as Effect from "effect/Effect"
 import type { Guardrail, GuardrailError, Span } from "../../Guardrail.js"
@@ -100,10 +98,7 @@ function buffer(
   }
 }
 
-/**
- * Where a window may cut `held` (a check's spans in its offsets): `from` (the start of what it keeps back), moved back
- * to the start of any span it would split.
- */
+/** Where a window may cut `held`: `from`, moved back to the start of any span it would split. */
 export function cutOf(from: number, spans: ReadonlyArray<Span>): number {
   let cut = Math.max(from, 0)
   let moved = true
@@ -120,8 +115,7 @@ export function cutOf(from: number, spans: ReadonlyArray<Span>): number {
 }
 
 /**
- * `spans` (offsets into context + held) in held's offsets: those within the context left out, one begun in it (the
- * text before it released whole by an `end`, and more of it come since) cut to its part in held.
+ * `spans` (offsets into context + held) in held's offsets: those in the context dropped, one begun there cut to held.
  */
 function inHeld(spans: ReadonlyArray<Span>, offset: number): Array<Span> {
   const out: Array<Span> = []
@@ -132,10 +126,8 @@ function inHeld(spans: ReadonlyArray<Span>, offset: number): Array<Span> {
 }
 
 /**
- * The window's gate. Its sizes count the text as the checks read it (normalised: invisible characters removed), so
- * characters slipped between a finding's cannot stretch it past the overlap: the window gathers `window` such
- * characters before a check, and keeps back (and keeps as the next check's context) the text that holds the last
- * `overlap` of them.
+ * The window's gate. Its sizes count the text as the checks read it (normalised), so invisible characters slipped
+ * inside a finding cannot stretch it past the overlap.
  */
 function window(
   chain: ReadonlyArray<Guardrail>,

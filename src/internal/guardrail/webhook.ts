@@ -1,8 +1,7 @@
 /**
- * The webhook contract: the text and its context posted as JSON, the verdict read back, within a timeout and a bound
- * on the answer's size; a `batch` webhook's post carries `texts`, answered with a verdict for each. A failure (an
- * answer not 2xx, late, unreachable, past the bound, not JSON, not a verdict, not one for each text, spans outside the
- * text) counts by the guardrail's `onError`, for every text of the post.
+ * The webhook contract: the text and its context posted as JSON and the verdict read back, within a timeout and a size
+ * bound; a `batch` webhook's post carries `texts`, answered with a verdict for each. Any failure counts by the
+ * guardrail's `onError`, for every text of the post.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -87,10 +86,7 @@ export function verdictOf(settings: Settings, body: unknown, length: number): Re
   }
 }
 
-/**
- * The verdicts of an answer's JSON for `texts`: a batch's `verdicts`, one for each text in order, or a single text's
- * verdict; or what is wrong with it.
- */
+/** The verdicts of an answer for `texts` (a batch's, one a text in order, or a single text's), or what is wrong. */
 export function verdictsOf(
   settings: Settings,
   body: unknown,

@@ -1,15 +1,13 @@
 /**
  * Fail-open, as a decorator over `KeyPool.LeaseStore` (the shared part is `persistence/failOpen.ts`): every step goes
- * to the shared store, and while that fails with `StoreUnavailableError`, to an outage's local store whose keys hold
- * `1 / instances` of their caps. A lease is given back where it was taken; a verdict on a key goes to the store
- * serving at that moment. Loads published while the shared store is away reach no other instance: the keys without
- * a cap are picked by this instance's calls alone.
+ * to the shared store and, while that fails with `StoreUnavailableError`, to an outage's local store whose keys hold `1
+ * / instances` of their caps. A lease is given back where it was taken; a verdict goes to the store serving at that
+ * moment. Loads published during an outage reach no other instance, so uncapped keys are picked by this instance's
+ * calls alone.
  *
- * An outage frees no key: each outage's local store begins with every key as this instance last read it in the
- * shared store (a verdict's answer, a `status`, a publish's view of the keys' states, and the states a pick reads when
- * their version moved, so a cooldown another instance set is known from this instance's next pick), so a key cooling
- * there cools here until the same end (measured on this instance's `Clock` from when it was read), and a disabled key
- * stays disabled.
+ * An outage frees no key: its local store begins with every key as this instance last read it in the shared store (a
+ * pick rereads the states when their version moved, so another instance's cooldown is known), so a key cooling there
+ * cools here until the same end, and a disabled key stays disabled.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -106,10 +104,7 @@ const readAll = (
     })
   })
 
-/**
- * `shared`, falling back on an outage's `local()` store with `1 / instances` of each key's cap while it is
- * unavailable.
- */
+/** `shared`, falling back while it is unavailable on an outage's `local()` store with `1 / instances` of each cap. */
 export const failOpen = (
   shared: KeyPool.LeaseStore["Service"],
   local: () => KeyPool.LeaseStore["Service"],

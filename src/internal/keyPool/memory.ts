@@ -1,16 +1,15 @@
 /**
- * The memory backend of `KeyPool.LeaseStore` (`KeyPool.layerStoreMemory`): the steps of the Redis
- * lease scripts (`redis/leases.ts`, `redis/verdict.ts`, `redis/published.ts`) on state kept in this process and read
- * on the `Clock`, so `TestClock` drives cooldowns, warm-ups and lapsing loads. A lease held here never lapses: its
- * holder is this process, which cannot die without it.
+ * The memory backend of `KeyPool.LeaseStore`: the steps of the Redis lease scripts (`redis/leases.ts`,
+ * `redis/verdict.ts`, `redis/published.ts`) on state kept in this process and read on the `Clock`, so `TestClock`
+ * drives cooldowns, warm-ups and lapsing loads. A lease held here never lapses: its holder is this process, which
+ * cannot die without it.
  *
- * The keys under one key of the store are a group: the union of every pool's keys naming it (by masked id; a key
- * keeps the weight and cap it was first listed with). A group keeps its usable keys in a binary min-heap by calls in
- * flight over weight times warm-up share, ties to the key picked longest ago, so a pick is O(log n) whatever the
- * number of keys. Every step is synchronous and runs in one effect, so under any concurrency each sees and leaves a
- * consistent group; the group is mutable on purpose, as copying a heap of 10,000 keys per pick would make a pick
- * linear. A pick that finds no key hands out a signal completed at the next change that may free one (a release of
- * a key at its cap, a cooldown, a disable, a key added), so a pool waits for a release without polling.
+ * A group (the keys under one key of the store, the union of every pool's keys naming it, each with the weight and cap
+ * it was first listed with) keeps its usable keys in a min-heap by load, so a pick is O(log n) whatever the number of
+ * keys. Every step is synchronous and runs in one effect, so under any concurrency each sees and leaves a consistent
+ * group; the group is mutable on purpose, as copying the heap per pick would make a pick linear. A pick that finds no
+ * key hands out a signal completed at the next change that may free one, so a pool waits for a release without
+ * polling.
  */
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -24,10 +23,7 @@ import * as Steps from "../steps.js"
 /** How finely a warming key's share grows: from 1/levels to full in `levels - 1` steps. */
 export const levels = 10
 
-/**
- * The level of a key `elapsed` milliseconds into a slow start of `window`:
- * 1 at its start, growing in equal steps, `levels` (full) at its end.
- */
+/** A key's level `elapsed` milliseconds into a slow start of `window`: 1 at its start, in equal steps to `levels`. */
 export function levelAt(elapsed: number, window: number): number {
   return elapsed >= window ? levels : 1 + Math.floor(Math.max(0, elapsed) * (levels - 1) / window)
 }
@@ -60,9 +56,9 @@ export interface Slot {
 }
 
 /**
- * The keys under one key of the store. A slot is in `ready` exactly when it is enabled, not cooling and below its
- * cap, so the top of `ready` is the key to hand out; in `cooling` exactly when it is enabled and its cooldown has not
- * been seen to end (cooldowns are compared with the clock at pick time, when the ended tops move back to `ready`).
+ * The keys under one key of the store. A slot is in `ready` exactly when it is enabled, not cooling and below its cap,
+ * so the top of `ready` is the key to hand out; in `cooling` while enabled and its cooldown not seen to end (cooldowns
+ * are compared with the clock at pick time, when the ended tops move back to `ready`).
  */
 export interface Group {
   readonly slots: Array<Slot>
@@ -138,10 +134,7 @@ function wakeAll(group: Group): void {
   Deferred.doneUnsafe(wake, Effect.void)
 }
 
-/**
- * The slots of `candidates`, in their order: the ones the group lacks added (waking its waiters), the others as they
- * are (their first weight and cap).
- */
+/** The slots of `candidates` in order: those the group lacks added (waking its waiters), the others as first listed. */
 export function join(group: Group, candidates: ReadonlyArray<KeyPool.LeaseCandidate>): Array<Slot> {
   let added = false
   const slots = candidates.map((candidate) => {
@@ -273,8 +266,8 @@ function stopRamp(group: Group, slot: Slot): void {
 }
 
 /**
- * Cools an enabled key until `until` (epoch ms), unless it already cools as long: a later report never shortens a
- * cooldown the provider asked for. Wakes the waiters, who re-plan: it may end before the one they sleep on.
+ * Cools an enabled key until `until`, unless it already cools as long: a later report never shortens a cooldown the
+ * provider asked for. Wakes the waiters, who re-plan: it may end before the one they sleep on.
  */
 export function coolUntil(group: Group, slot: Slot, until: number): void {
   if (slot.disabled !== undefined || slot.coolingUntil >= until) return
@@ -307,9 +300,8 @@ export function setElsewhere(group: Group, slot: Slot, count: number): void {
 const none = [0, 0] as const
 
 /**
- * Applies a verdict to `slot` at `now`, as `redis/verdict.ts`'s script does: a success clears its rate-limit count, a
- * rate limit counts (unless the key already cools: a call sent before) and cools it as asked or by the exponential
- * cooldown, at most `capMillis`, a disable is for good. Gives its cooldown end and `now` (0, 0: none).
+ * Applies a verdict to `slot` at `now`, as `redis/verdict.ts`'s script does: a rate limit counts unless the key already
+ * cools (a call sent before); a disable is for good. Gives its cooldown end and `now` (0, 0: none).
  */
 export function apply(
   group: Group,
@@ -374,8 +366,8 @@ const publishTtlMillis = 1000
 const declined: KeyPool.LeaseDeclined = { _tag: "Declined" }
 
 /**
- * The steps of a pool naming `options.key` over `group`. Its candidates are usually every key of the group, picked
- * from the heap; a pool naming fewer (pools of one key listing different keys) picks the least loaded of its own.
+ * The steps of a pool naming `options.key` over `group`: picked from the heap, or, for a pool naming fewer keys than
+ * the group, the least loaded of its own.
  */
 export function leasesOf(group: Group, options: KeyPool.LeasesOptions): KeyPool.Leases {
   return leasesOver(group, join(group, options.candidates), options.slowStartMillis)

@@ -1,8 +1,8 @@
 /**
  * How pools are made once their options are checked, all by the one algorithm over the provided lease store
- * (`keyPool/stored.ts`), or the deprecated `shared`'s: a standalone pool under its `key` or one no other pool names;
- * a registry's under its `key` or one of the registry's per provider id (and endpoint), so a registry's pools share
- * each key's state. Also the service `KeyPool.fromAcquire` builds, and the registry's tag, `KeyPool.KeyPoolRegistry`.
+ * (`keyPool/stored.ts`): a standalone pool under its `key` or one no other pool names; a registry's under its `key` or
+ * one of the registry's per provider id (and endpoint), so a registry's pools share each key's state. Also
+ * `KeyPool.fromAcquire` and the registry's tag.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -90,10 +90,7 @@ const viaSharedStore = <A, E, R>(
     (shared) => Effect.succeed(Redis.layer(shared.store))
   )
 
-/**
- * A pool over the provided `KeyPool.LeaseStore`, kept there under `options.key`, else under `unnamed`: pools naming
- * one key (and endpoint) of one store are one pool.
- */
+/** A pool over the provided `KeyPool.LeaseStore`: pools naming one key (and endpoint) of one store are one pool. */
 const overStore = (
   given: KeyPool.Options,
   unnamed: (options: KeyPool.Options) => string
@@ -112,10 +109,9 @@ export const make = (options: KeyPool.Options): Effect.Effect<KeyPool.Service, O
   overStore(options, uniqueId)
 
 /**
- * A registry with no pools yet (`KeyPool.makeRegistry`): each pool picks among the keys it lists only; one without a
- * `key` of its own is kept in the provided store under a key of the registry's and its provider id (and endpoint),
- * so the pools of one registry, provider id and endpoint keep one group (the same key listed by two of them is one
- * key: its calls, cooldowns and disable count once).
+ * A registry with no pools yet: each pool picks among the keys it lists only; one without a `key` of its own is kept
+ * under a key of the registry's, provider id and endpoint, so the same key listed by two pools is one key (its calls,
+ * cooldowns and disable count once).
  */
 export const makeRegistry: Effect.Effect<KeyPool.RegistryService> = Effect.sync(() => {
   const registry = uniqueId()
@@ -134,9 +130,8 @@ class ScopedLease implements KeyPool.Lease {
 }
 
 /**
- * `KeyPool.fromAcquire`: each `take` acquires in a scope of its own, closed by `release`. Such a pool cannot be
- * tried without waiting, so `tryTake` (and `tryTakeKey`) always says no, nor told how long to wait, so `take` waits
- * as its `acquire` does.
+ * `KeyPool.fromAcquire`: each `take` acquires in a scope of its own, closed by `release`. Such a pool can be neither
+ * tried without waiting (`tryTake` always says no) nor told how long to wait, so `take` waits as `acquire` does.
  */
 export const fromAcquire = (scoped: KeyPool.ScopedService): KeyPool.Service => {
   const foreign = Effect.die(new Error(`KeyPool ${scoped.providerId}: a lease this pool did not issue was given to it`))

@@ -1,17 +1,16 @@
 /**
- * The key pool: one algorithm over a `KeyPool.LeaseStore`, which never asks which backend keeps it. A pool made
- * without a store runs it over a store in memory of its own (a registry's pools, over one of the registry's:
- * `keyPool/registry.ts`). Keys leased in the store keep their in-flight leases, cooldown, rate-limit count and
- * disabled reason there: a cap holds across every instance, exactly. A store that publishes loads rather than lease
- * keys without a cap (Redis: a lease costs a round trip) has those picked in this process over the loads every
- * instance publishes (`keyPool/uncapped.ts`): no round trip per call, and a load balance as close as the publish
- * period lets it be; a pool with both takes a leased key only when it is less loaded than the least loaded uncapped
- * one. A 429 one instance sees cools the key for all; totals and failure counts in `status` are this instance's.
+ * The key pool: one algorithm over a `KeyPool.LeaseStore`, whatever backend keeps it (a pool made without one runs over
+ * a store in memory of its own). Keys leased in the store keep their leases, cooldown, rate-limit count and disabled
+ * reason there, so a cap holds exactly across every instance. A store that publishes loads (Redis, where a lease costs
+ * a round trip) has its uncapped keys picked in this process over the loads every instance publishes
+ * (`keyPool/uncapped.ts`): no round trip per call, a balance as close as the publish period allows; a pool with both
+ * takes a leased key only when it is less loaded than the least loaded uncapped one. A 429 one instance sees cools the
+ * key for all; totals and failure counts in `status` are this instance's.
  *
- * A take that finds no key waits, within `maxWait`, for a cooldown's end or a release: for the store's signal of
- * its next change where it gives one (memory), else looking again every 50 ms (another instance's release is not
- * seen otherwise). While the store is unavailable the pool fails with `NoCapacityError` (`storeUnavailable`), the
- * error a pool with no usable key fails with; a store that fails open (`keyPool/failOpen.ts`) never is.
+ * A take that finds no key waits, within `maxWait`, for a cooldown's end or a release: on the store's signal where it
+ * gives one (memory), else polling, since another instance's release is not seen otherwise. While the store is
+ * unavailable the pool fails with `NoCapacityError` (`storeUnavailable`), as a pool with no usable key does; a store
+ * that fails open (`keyPool/failOpen.ts`) never is.
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -95,10 +94,7 @@ export function jitterFactor(cooldown: Cooldown, random: RandomSource): number {
   return cooldown.jitter ? 0.8 + 0.4 * random.nextDoubleUnsafe() : 1
 }
 
-/**
- * How a call with a lease went, as the `Llm` service tells it: an outcome, or
- * the call's `Exit` (interruptions and defects are not held against the key).
- */
+/** How a call with a lease went: an outcome, or its `Exit` (interruptions and defects are not held against the key). */
 export type Settled = KeyPool.Outcome | Exit.Exit<unknown, LlmError>
 
 /** The outcome an `Exit` tells the pool: none for an interruption or a defect, which say nothing about the key. */
@@ -204,8 +200,8 @@ export function maxConcurrencyOf(entry: KeyPool.Options["keys"][number]): number
 }
 
 /**
- * A key as listed, plain or with options: one record and its credentials, nothing else made for it (a pool of
- * 100,000 keys is rebuilt at each reload of a gateway, and each object a key makes is copied by the collector).
+ * A key as listed: one record and its credentials, nothing else made for it (a large pool is rebuilt at each gateway
+ * reload, and the collector copies each object a key makes).
  */
 export function normalize(entry: KeyPool.Options["keys"][number]): Key {
   const listed = listedOptions(entry)
@@ -219,10 +215,7 @@ export function normalize(entry: KeyPool.Options["keys"][number]): Key {
   }
 }
 
-/**
- * A lease taken in the store: `lease` names it there, `index` is its key's place in the lease group, `candidate` its
- * place among the candidates of `leases`, the steps it was taken with (and is given back through).
- */
+/** A lease taken in the store: `index` is its key's place in the lease group, `candidate` its place in `leases`. */
 class StoredLease implements KeyPool.Lease {
   /** Until released. */
   held = true
@@ -239,19 +232,13 @@ class StoredLease implements KeyPool.Lease {
   ) {}
 }
 
-/**
- * A pool's steps over its leased keys in the store's group, and each candidate's place in the lease group: every
- * leased key but those the pool refused (a 403 through it); `leases` undefined when none is left.
- */
+/** A pool's steps over its leased keys but those it refused (a 403); `leases` undefined when none is left. */
 interface View {
   readonly leases: KeyPool.Leases | undefined
   readonly places: ReadonlyArray<number>
 }
 
-/**
- * Why an attempt found no key, as the store says it (`KeyPool.LeaseBlocked`) without its states' token: `availableAt`
- * on the clock that read `now` (the store's, or this process').
- */
+/** Why an attempt found no key, as the store says it; `availableAt` on the clock that read `now`. */
 type Blocked = Omit<KeyPool.LeaseBlocked, "stateVersion">
 
 /** What one attempt at a key found: a lease, or why none. */
@@ -385,8 +372,8 @@ function noCapacity(providerId: string, availableAt: number | undefined) {
   )
 }
 
-// Made when it happens: an error made with the pool would keep, in its stack's frames until read, what the pool's
-// build held (every key's candidate, 100,000 of them at a gateway's reload).
+// Made when it happens: an error made with the pool would keep, in its stack's frames until read, what the pool's build
+// held (every key's candidate, at a gateway's reload).
 function storeUnavailable(providerId: string) {
   return new NoCapacityError({ provider: providerId, model: "", storeUnavailable: true })
 }
@@ -443,10 +430,7 @@ function pickOf(core: Core, from: View): Effect.Effect<Attempt, StoreUnavailable
     : Effect.map(leases.pick, (result) => result._tag === "Taken" ? storedLease(core, result, from) : result)
 }
 
-/**
- * What one pool sees of its keys: the view of its leased keys, narrowed as it refuses some (a 403 through it), and
- * why it refused each; the other pools of a key's state still use it.
- */
+/** What one pool sees of its keys, narrowed as it refuses some; other pools of a key's state still use it. */
 interface Sight {
   readonly view: () => View
   /** The store's pick over the current view, made again only when the view is. */
@@ -537,10 +521,9 @@ function attemptOf(core: Core, sight: Sight, slowStartMillis: number): Effect.Ef
 }
 
 /**
- * A pool's `take`: `attempt`, and after a blocked one a wait for a release (on the store's signal, else polled: it
- * may come from another instance) or a cooldown's end, within `maxWait`; for a cooling key only when it cools by
- * `cooledBy`. The waits are interruptible, whatever region `take` runs in: a key is only ever counted in the step that
- * returns it.
+ * A pool's `take`: after a blocked attempt, a wait within `maxWait` for a release (on the store's signal, else polled:
+ * it may come from another instance) or a cooldown's end (only one that cools by `cooledBy`). The waits are
+ * interruptible whatever region `take` runs in: a key is only ever counted in the step that returns it.
  */
 function makeTake(
   providerId: string,
@@ -705,10 +688,7 @@ function makeSettle(core: Core, settings: Settings, refuse: Sight["refuse"]) {
 // The leased keys' states in the store, by place in the lease group (a refused key's: none, as it is not read).
 type LeasedRead = { readonly now: number; readonly keys: ReadonlyArray<KeyPool.LeaseKeyState | undefined> }
 
-/**
- * A pool's `status`: its keys in its order, the leased ones as the store counts them (without the store: this
- * instance's leases, none usable), the others as this instance sees them.
- */
+/** A pool's `status`: its keys in order, the leased as the store counts them, the others as this instance sees them. */
 function makeStatus(
   core: Core,
   sight: Sight,

@@ -1,10 +1,8 @@
 /**
  * A stored pool's keys without a cap, where its store publishes loads rather than lease them (Redis): picked in this
- * process from a group of the memory store's (`keyPool/memory.ts`), over this instance's calls plus the other
- * instances' as they last published them (`KeyPool.Loads`). A call on such a key costs no round trip to the store;
- * a cooldown or a disable it reports is told to the store at once (a cooldown's end is the store's, so every
- * instance cools alike), and the other instances learn it at their next publish. Every publish period of the store
- * this instance's counts are published and the others' and the keys' states taken in.
+ * process from a memory store's group (`keyPool/memory.ts`), over this instance's calls plus the others' as they last
+ * published them. A call costs no round trip; a cooldown or disable it reports goes to the store at once (the store
+ * sets a cooldown's end, so every instance cools alike), and the others learn it at their next publish.
  *
  * While the store is away the others' counts count as none: the keys are picked by this instance's calls alone.
  */

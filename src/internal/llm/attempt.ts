@@ -1,9 +1,8 @@
 /**
- * The attempts of an `Llm` call. Under the retry policy and the call's deadline: its own (`Options.deadline`) or a
- * sooner one a `Router` set for it (`RouterCall.deadline`), read when the call starts, and the bounds it puts on
- * waits, provider calls and backoffs. Each attempt: take a rate permit (`consume`, with the request's estimated model
- * tokens for a limiter that keeps a budget), take a key, call the provider, report the outcome with the key, give
- * back the key and the permit.
+ * The attempts of an `Llm` call, under the retry policy and the call's deadline: its own (`Options.deadline`) or a
+ * sooner one a `Router` set for it (`RouterCall.deadline`), which bounds waits, provider calls and backoffs. Each
+ * attempt takes a rate permit (with the request's estimated tokens for a limiter that keeps a budget) and a key, calls
+ * the provider, reports the outcome with the key, and gives both back.
  */
 import type * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -43,8 +42,7 @@ export interface Held {
 }
 
 /**
- * What a `consume` for the attempt asks: one request token, and the estimate (own and enumerable, so a spread keeps
- * it).
+ * What a `consume` for the attempt asks: a request token and the estimate (own and enumerable, so a spread keeps it).
  */
 function askOf(taking: Taking, onExceeded: "delay" | "fail"): RateLimiter.ConsumeOptions {
   return {
@@ -91,10 +89,8 @@ function tryPermit(taking: Taking) {
   )
 }
 
-// Waits for what `acquire` takes, interruptibly and within the deadline,
-// although the caller holds what it gets uninterruptibly: `acquire` runs in
-// a fiber of its own, and what it takes after the caller stopped waiting
-// (interrupted, or out of time) is given back.
+// Waits for `acquire` interruptibly and within the deadline, although the caller holds what it gets uninterruptibly:
+// `acquire` runs in a fiber of its own, and what it takes after the caller stopped waiting is given back.
 function waitFor<A, E>(
   env: Env,
   acquire: Effect.Effect<A, E>,
@@ -113,13 +109,9 @@ function waitFor<A, E>(
     ))
 }
 
-// Until when a cooling key is waited for: one that frees within
-// `Options.maxRateLimitWait` of the call's first rate limit (of now, before
-// any). Inside a router that could take the call elsewhere (`RouterCall`,
-// asked with the error the call would fail with), none is, so the router
-// moves on at once, unless the call's last rate limit said when to come back
-// (`Retry-After`): a short one is waited out on this deployment, a longer one
-// than `maxRateLimitWait` is not.
+// Until when a cooling key is waited for: one that frees within `Options.maxRateLimitWait` of the call's first rate
+// limit. Inside a router that could take the call elsewhere (`RouterCall`), none is, so the router moves on at once,
+// unless the last rate limit's `Retry-After` is within `maxRateLimitWait`: that is waited out on this deployment.
 function cooledBy(env: Env, now: number, failures: Failures | undefined, call: RouterCall): number {
   const last = failures?.rotatedBy
   const toldWhen = last?._tag === "RateLimitError" && last.retryAfter !== undefined
@@ -127,11 +119,7 @@ function cooledBy(env: Env, now: number, failures: Failures | undefined, call: R
   return (failures?.rateLimitedAt ?? now) + env.rateLimitWaitMillis
 }
 
-/**
- * One attempt's taking: its request, its deadline, its failures so far, the
- * scope its permit is held in, and the request's estimated model tokens,
- * computed only when a limiter reads them (one without a budget does not).
- */
+/** One attempt's taking; its estimated model tokens are computed only when a limiter with a budget reads them. */
 class Taking {
   readonly scope = Scope.makeUnsafe()
   tokens: number | undefined = undefined
@@ -226,10 +214,8 @@ function permitThenKey(taking: Taking) {
 }
 
 /**
- * The rate permit, then the key. Runs uninterruptibly; the waits inside stay
- * interruptible and give back what was taken before them. `tokens`: the
- * request's estimate for a tokens-per-minute budget; `failures`: the call's
- * so far, after its first attempt.
+ * The rate permit, then the key. Runs uninterruptibly; the waits inside stay interruptible and give back what was taken
+ * before them. `failures`: the call's so far, after its first attempt.
  */
 export function hold(
   env: Env,
@@ -256,9 +242,8 @@ export function describeAttempt(env: Env, request: Attempted, attempt: number, h
 }
 
 /**
- * Reports the attempt's outcome with its key (none for an interruption or a
- * defect), then gives back the key and the permit. Every exit an attempt
- * ends with fails with an `LlmError`: the call's own, or the stream's.
+ * Reports the attempt's outcome with its key (none for an interruption or a defect), then gives back the key and the
+ * permit. Every exit an attempt ends with fails with an `LlmError`: the call's own, or the stream's.
  */
 export function letGo(env: Env, held: Held, exit: Exit.Exit<unknown, unknown>) {
   const outcome = outcomeOf(exit as Exit.Exit<unknown, LlmError>)
@@ -266,18 +251,14 @@ export function letGo(env: Env, held: Held, exit: Exit.Exit<unknown, unknown>) {
   return outcome === undefined ? release : Effect.andThen(env.pool.report(held.lease, outcome), release)
 }
 
-/**
- * Settles the budget with the tokens the provider counted; with no usage
- * reported, the estimate stays spent.
- */
+/** Settles the budget with the tokens the provider counted; with no usage reported, the estimate stays spent. */
 export function reconcile(held: Held, usage: Pick<Usage, "totalTokens"> | undefined) {
   return held.budget === undefined || isMissing(usage) ? Effect.void : held.budget.reconcile(usage!.totalTokens)
 }
 
 /**
- * One attempt of a call answered whole (a chat, an embedding batch, a token count: no usage to settle): a
- * permit and a key held for the call, its outcome reported with the key.
- * Held uninterruptibly; the provider call runs as the caller does.
+ * One attempt of a call answered whole (a chat, an embedding batch, a token count: no usage to settle). Held
+ * uninterruptibly; the provider call runs as the caller does.
  */
 export function attemptCall<
   R extends Attempted,
@@ -332,9 +313,8 @@ export function deadlineError(env: Env, request: Attempted, due: Due): TimeoutEr
 }
 
 /**
- * Bounds a wait by what is left of the call's deadline. Used only where a
- * wait really happens (a busy limiter or pool, a backoff), so a call that
- * finds a permit and a key at once forks no timer.
+ * Bounds a wait by what is left of the call's deadline; used only where a wait really happens, so a call that finds a
+ * permit and a key at once forks no timer.
  */
 export function bounded<A, E>(env: Env, effect: Effect.Effect<A, E>, request: Attempted, due: Due) {
   return Effect.clockWith((clock) => {
@@ -346,9 +326,8 @@ export function bounded<A, E>(env: Env, effect: Effect.Effect<A, E>, request: At
 }
 
 /**
- * A provider call bounded by what is left of the deadline: by cutting the
- * request's timeout when the client takes one (the transport's watchdog keeps
- * it), by `timeoutFail` otherwise; one system over the `Clock` either way.
+ * A provider call bounded by what is left of the deadline: by cutting the request's timeout when the client takes one
+ * (the transport's watchdog keeps it), by `timeoutFail` otherwise; one system over the `Clock` either way.
  */
 export function withinDeadline<R extends Attempted, A>(
   env: Env,
@@ -366,25 +345,21 @@ export function withinDeadline<R extends Attempted, A>(
   })
 }
 
-/**
- * A timeout of a phase (no headers, no first token, a stall): inside a router
- * with somewhere else to go (`RouterCall.onward`), it is not retried here.
- */
+/** A phase timeout (no headers, no first token, a stall) is left to a router with somewhere else to go. */
 function isPhaseTimeout(error: LlmError): boolean {
   return error._tag === "TimeoutError" &&
     (error.phase === "headers" || error.phase === "firstToken" || error.phase === "idle")
 }
 
 /**
- * What a call's failures so far tell its next attempt (`attempt.takeKey`):
- * made at its first failure, so a call that succeeds at once allocates none.
+ * What a call's failures so far tell its next attempt: made at its first failure, so a call that succeeds makes none.
  */
 export interface Failures {
   /** When the call was first rate-limited, if it was. */
   rateLimitedAt: number | undefined
   /**
-   * The last rate-limited or rejected key's error: what the call fails with
-   * when rotation finds no key left (`NoCapacityError` when none).
+   * The last rate-limited or rejected key's error: what the call fails with when rotation finds no key left
+   * (`NoCapacityError` when none).
    */
   rotatedBy: LlmError | undefined
 }
@@ -401,16 +376,9 @@ function leftToRouter(call: RouterCall, error: LlmError, waited: number, delay: 
 }
 
 /**
- * Runs `attemptOnce` (given the attempt's number, from 1, and the call's
- * `Failures` after the first) until it succeeds, the policy gives up or the
- * deadline passes; `once` (a router's probe): the first attempt only,
- * whatever the policy says. The first attempt runs without the policy's
- * machinery; a failure hands it the error. When rotation has used up every
- * key (the pool answers NoCapacityError right after a rate limit or a
- * rejected key, when no key frees within `maxRateLimitWait`, or at once
- * inside a router that has somewhere else to go: see `attempt.takeKey`), the
- * provider's own error is what the caller can act on, so it is the one
- * returned.
+ * Runs `attemptOnce` until it succeeds, the policy gives up or the deadline passes; `once` (a router's probe): the
+ * first attempt only. The first attempt runs without the policy's machinery. When rotation has used up every key (see
+ * `attempt.takeKey`), the provider's own error is returned: it is the one the caller can act on.
  */
 export function retrying<A>(
   env: Env,
@@ -436,8 +404,7 @@ function settle(request: Attempted, failures: Failures | undefined, error: LlmEr
     : error
 }
 
-// The call's attempts after its first failed with `first`, one at a time: the
-// policy's machinery, made only now.
+// The call's attempts after its first failed with `first`: the policy's machinery, made only now.
 const afterFirst = Effect.fnUntraced(function*(
   env: Env,
   request: Attempted,

@@ -1,7 +1,4 @@
-/**
- * `Llm.chat`: attempts under the retry policy, then the usage (estimated
- * when the provider sent none) and the cost.
- */
+/** `Llm.chat`: attempts under the retry policy, then the usage (estimated when the provider sent none) and the cost. */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type { Input as ChatRequest } from "../../ChatRequest.js"

@@ -1,9 +1,7 @@
 /**
- * `Llm.countTokens`: the provider's count, attempted as a chat call is
- * (permit, key, outcome, retry, deadline) but taking no model tokens from a
- * budget, where the provider has a counting endpoint; else the local estimate: a quarter of the prompt's characters
- * (`internal/promptSize.ts`: texts, reasoning, tool calls and definitions) with each message's markers, and its media
- * (`usage.ts`' `mediaTokens`).
+ * `Llm.countTokens`: the provider's count where it has a counting endpoint, attempted as a chat call is but taking no
+ * model tokens from a budget; else the local estimate, a quarter of the prompt's characters (`promptSize.ts`) with each
+ * message's markers, and its media (`mediaTokens`).
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"

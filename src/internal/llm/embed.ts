@@ -1,8 +1,6 @@
 /**
- * `Llm.embed`: the inputs split into batches of the provider's size, each
- * batch attempted as a chat call is (permit, key, outcome, retry, deadline),
- * a few at a time, the vectors joined in input order with the usage summed
- * and priced.
+ * `Llm.embed`: the inputs split into batches of the provider's size, each attempted as a chat call is, a few at a time,
+ * the vectors joined in input order with the usage summed and priced.
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"

@@ -1,9 +1,7 @@
 /**
- * `Llm.make`: the service over a provider client, a key pool and a rate limiter; what every step of an `Llm` call
- * reads (`Env`: the services `Llm.make` was given and its options, resolved once); and the check an `Llm` makes of
- * every request before it takes a permit or a key: the request against its schema (`ChatRequest`,
- * `EmbeddingRequest`), by the schema's own guard, failing with `InvalidRequestError` that names each bad path
- * (`internal/schemaCheck.ts`).
+ * `Llm.make`: the service over a provider client, a key pool and a rate limiter; what every step of a call reads
+ * (`Env`, resolved once); and the check of every request against its schema before it takes a permit or a key
+ * (`schemaCheck.ts`).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

@@ -1,8 +1,7 @@
 /**
- * `Llm.chatStream`: each attempt opens the provider's stream up to its first
- * chunk, retried only before it; after it a failure fails the stream. The
- * source then settles the token budget and the cost at the `Finish` chunk,
- * and on close gives back the key (with the stream's outcome) and the permit.
+ * `Llm.chatStream`: each attempt opens the provider's stream up to its first chunk, retried only before it; after it a
+ * failure fails the stream. The source settles the token budget and the cost at the `Finish` chunk, and on close gives
+ * back the key (with the stream's outcome) and the permit.
  */
 import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
@@ -40,11 +39,7 @@ import { estimateStreamUsage, isMissing, makeReplyCounter, tokenizer, withFinish
 
 type Batch = ChunkSources.Batch
 
-/**
- * A stream's attempt after its first chunk: the provider's pull (the first
- * chunk still in it), the scope it was taken in (closing it aborts the
- * request), and what the attempt holds.
- */
+/** A stream's attempt after its first chunk, which is still in `pull`; closing `scope` aborts the request. */
 interface Opened {
   readonly pull: Pull.Pull<Batch, LlmError>
   readonly scope: Scope.Closeable
@@ -67,13 +62,9 @@ function openFirst(env: Env, request: ChatRequest, credentials: Credentials, sco
   )
 }
 
-// One attempt at a stream: holds a permit and a key, reads the provider's
-// `chatStream` through its own pull, taken in a scope of the attempt's, and
-// waits for its first chunk, all before the deadline, in the attempt's span
-// (under the call's, else the current one). Fails (and lets go of
-// everything, the request first) before the first chunk; after it, the pull,
-// the span and what the attempt holds belong to the stream.
-// Untraced (no tracer, or the native one: `Held.traced`), no span is made, and the attempt opens in this same step.
+// One attempt at a stream, all before the deadline and in the attempt's span: fails, letting go of everything (the
+// request first), before the first chunk; after it, the pull, the span and what the attempt holds belong to the stream.
+// Untraced (`Held.traced`), no span is made, and the attempt opens in this same step.
 function openAttempt(env: Env, request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined) {
   return (attempt: number, failures: Failures | undefined) =>
     Effect.uninterruptibleMask((restore) =>
@@ -112,10 +103,8 @@ function annotateFinish(span: Tracer.Span, finish: ChatChunk.Finish, usage: Usag
   Telemetry.annotateUsage(span, usage)
 }
 
-// The stream after its first chunk: settles the token budget at the Finish
-// chunk (or inserts an estimated Usage chunk before Finish when the provider
-// sent none), puts the cost of the final usage on the Finish chunk, and on
-// close gives back the key with the stream's outcome.
+// The stream after its first chunk: settles the token budget at the Finish chunk (inserting an estimated Usage chunk
+// when the provider sent none), puts the final cost on it, and on close gives back the key with the stream's outcome.
 function settledSource(
   env: Env,
   request: ChatRequest,
@@ -149,8 +138,7 @@ function settledSource(
     })
   }
   // Traced, the attempt's span is current while the provider's stream is read (a skipped event's span event goes
-  // there).
-  // One step a pull: a batch is settled, a failure (not the end) kept as the stream's outcome.
+  // there). One step a pull: a batch is settled, a failure (not the end) kept as the stream's outcome.
   const pull = Effect.matchCauseEffect(
     Telemetry.under(opened.pull, attemptSpan),
     {

@@ -1,7 +1,6 @@
 /**
- * Structured output, both ends: a chat request that asks for JSON following
- * an Effect Schema's JSON Schema, and the reply's text decoded with that
- * schema. `Llm.generateObject` is these two around `Llm.chat`.
+ * Structured output, both ends: a request for JSON following an Effect Schema's JSON Schema, and the reply decoded with
+ * it.
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -28,11 +27,9 @@ export const requestFor = <A, I>(request: ChatRequest, schema: Schema.Codec<A, I
 }
 
 /**
- * The reply's text decoded with `schema`, through its JSON form
- * (`Schema.toCodecJson`), which is what the request's JSON Schema describes. A refusal or a reply cut by a safety
- * system is a `ContentFilterError` (the model did not try); text that is not
- * JSON, or JSON that fails the schema, an `OutputDecodeError` with the whole
- * text in `raw` and the reason in `detail`.
+ * The reply's text decoded through the schema's JSON form (`Schema.toCodecJson`), which the request's JSON Schema
+ * describes. A refusal or a reply cut by a safety system is a `ContentFilterError` (the model did not try); text that
+ * is not JSON or fails the schema, an `OutputDecodeError` with the whole text in `raw`.
  */
 export const decode = <A, I>(
   response: ChatResponse,

@@ -1,11 +1,10 @@
 /**
- * The usage and cost of an `Llm` call (a chat, or embeddings): usage the provider did not report is estimated
- * locally; the cost is `Options.price`, else the built-in price of the model that answered, else of the requested
- * model.
+ * The usage and cost of an `Llm` call (a chat, or embeddings): usage the provider did not report is estimated locally;
+ * the cost is `Options.price`, else the built-in price of the model that answered, else of the requested model.
  *
- * The local estimate counts tokens with `gpt-tokenizer` (o200k_base) through a bounded tally (`tokens/tally.ts`):
- * exact for ordinary text up to 16 Ki characters, sampled past that, linear in any case. The tokenizer's tables are
- * large, so they are loaded on first use only. Media parts count as `mediaTokens` counts them.
+ * The local estimate counts tokens with `gpt-tokenizer` (o200k_base) through a bounded tally (`tokens/tally.ts`): exact
+ * for ordinary text, sampled past a bound, linear in any case. The tokenizer's tables are large, so they are loaded on
+ * first use only.
  */
 import * as Effect from "effect/Effect"
 import type * as ChatChunk from "../../ChatChunk.js"
@@ -48,9 +47,9 @@ const localRates: Media.Rates = {
 }
 
 /**
- * The prompt tokens of a request's media parts, counted locally: an image by OpenAI's rule (`tokens/images.ts`: its
- * dimensions where its header tells them, else 765), the APIs with no counting endpoint being OpenAI's Chat Completions
- * and its compatibles; a PDF 258 a page, audio 32 and video 263 a second, a text document a token a byte.
+ * The prompt tokens of a request's media parts, counted locally for the APIs with no counting endpoint (OpenAI's Chat
+ * Completions and its compatibles): an image by OpenAI's rule (`tokens/images.ts`), other media as `tokens/media.ts`
+ * measures them.
  */
 export function mediaTokens(request: ChatRequest): number {
   let tokens = 0
@@ -119,9 +118,8 @@ export function estimateUsage(
 }
 
 /**
- * The text of a streamed reply (text, reasoning, tool calls), counted as it
- * arrives in bounded memory: each text keeps only its tail, and what was cut
- * off is tallied once the tokenizer is loaded.
+ * The text of a streamed reply, counted in bounded memory as it arrives: each text keeps only its tail, and what was
+ * cut off is tallied once the tokenizer is loaded.
  */
 export interface ReplyCounter {
   readonly add: (chunk: ChatChunk.ChatChunk) => void
@@ -180,10 +178,7 @@ export function makeReplyCounter(): ReplyCounter {
   }
 }
 
-/**
- * The usage of a streamed reply, counted locally and marked `estimated`, with the hosted tools' calls of the usage it
- * `reported` (one of no tokens).
- */
+/** A streamed reply's usage counted locally, with the hosted tools' calls of the usage it `reported`. */
 export function estimateStreamUsage(
   request: ChatRequest,
   reply: ReplyCounter,
@@ -217,10 +212,7 @@ function builtInPrice(env: Env, model: string) {
   return env.builtInPrices.get(model)
 }
 
-/**
- * A reply's cost at its model's price, and what the prompt cache saved it when it read or wrote cached tokens: both
- * absent when the price is unknown.
- */
+/** A reply's cost, and what the prompt cache saved it: both absent when the price is unknown. */
 function costOf(
   env: Env,
   request: ChatRequest,

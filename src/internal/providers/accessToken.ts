@@ -17,9 +17,8 @@ export interface Issued {
 }
 
 /**
- * The bearer token `ask` gives, for each call: the one held while it is fresh, else a new one (`renewing.ts`). `ask`
- * fails with a detail naming the credential, or gives `undefined` for no token (`noToken` is then the failure); a held
- * token that has not expired yet still serves when asking for its successor fails.
+ * The bearer token `ask` gives, held while fresh (`renewing.ts`); `ask` gives `undefined` for no token (`noToken` is
+ * then the failure). A held token that has not expired still serves when asking for its successor fails.
  */
 export const heldToken = (
   ask: Effect.Effect<Issued | undefined, string>,

@@ -1,15 +1,12 @@
 /**
- * The one adapter template. A provider is a `Definition`: its HTTP options
- * (base URL, headers, how the key is sent) and its wire table (paths, body
- * builder, reply decoder, stream parser, embeddings). `make` turns a
- * definition into a `ProviderClient`, and `layer` / `layerConfig` into its layers.
+ * The one adapter template. A provider is a `Definition`: its HTTP options (base URL, headers, how the key is sent) and
+ * its wire table (paths, body builder, reply decoder, stream parser, embeddings); `make` turns it into a
+ * `ProviderClient`.
  *
- * The template owns what every adapter does the same way: the model check, a
- * body the codec cannot write (`RequestError` -> `InvalidRequestError`), an
- * error payload in a 2xx body, a reply of the wrong shape (`ShapeError` ->
- * `OutputDecodeError`), a stream request answered with one JSON body (replayed
- * as chunks) or with an HTML page (a proxy's login page), and the embedding call. Every failure of a sent call
- * leaves the transport (`transport/providerHttp.ts`) with the credentials its request carried masked.
+ * The template owns what every adapter does the same way: the model check, a body the codec cannot write
+ * (`InvalidRequestError`), an error payload in a 2xx body, a reply of the wrong shape (`OutputDecodeError`), a stream
+ * request answered with one JSON body (replayed as chunks) or with an HTML page (a proxy's login page), and the
+ * embedding call. Every failure of a sent call leaves the transport with the credentials its request carried masked.
  */
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
@@ -84,10 +81,7 @@ export interface StreamContext {
 /** A provider's embeddings wire: `embeddingBatches`' options less the provider and model. */
 export type Embeddings = Batches.WireBody & Omit<Batches.WireCommon, "provider" | "model">
 
-/**
- * A provider's endpoint that counts a prompt's tokens without generating (Anthropic's `count_tokens`, Gemini's
- * `countTokens`).
- */
+/** A provider's endpoint that counts a prompt's tokens (Anthropic's `count_tokens`, Gemini's `countTokens`). */
 export interface TokenCounting {
   /** The endpoint's path for `model` (Gemini's names the model, Anthropic's does not). */
   readonly path: (model: string) => string
@@ -104,45 +98,32 @@ export interface Definition extends ProviderHttp.Options {
   /** The path of a call of `request` (the Responses API compacts at a path of its own). */
   readonly path: (model: string, stream: boolean, request: ChatRequest) => string
   /**
-   * The JSON body, for a call made with the key `keyId` (masked, `Credentials.keyId`: a reply the provider keeps is
-   * continued by its id with the key that made it, `ChatRequest.previousResponse`); throws `RequestError` for a
-   * request the format cannot express.
+   * The JSON body, for a call made with the masked key `keyId` (a reply the provider keeps is continued by its id with
+   * the key that made it, `ChatRequest.previousResponse`); throws `RequestError` for a request the format cannot
+   * express.
    */
   readonly body: (request: ChatRequest, model: string, stream: boolean, keyId: string) => unknown
   /** The error payload a 2xx body carries, if it is one. */
   readonly failureOf: (body: JsonObject) => unknown
-  /**
-   * The headers the error of such a body reads (`retry-after`...): the
-   * response's, or only its request id. Default: `"requestId"`.
-   */
+  /** The headers the error of such a body reads (`retry-after`...): the response's, or only its request id. */
   readonly failureHeaders?: "response" | "requestId" | undefined
   /** A whole reply, or its error (a blocked prompt's); throws `ShapeError` when the body is not one. */
   readonly reply: (body: JsonObject, context: ReplyContext) => Result.Result<Reply, LlmError>
   readonly stream: (context: StreamContext) => ProviderHttp.StreamParser
-  /**
-   * The embeddings wire, or, for a provider without an embeddings API, the
-   * detail of the `InvalidRequestError` every `embed` fails with, before any HTTP.
-   */
+  /** The embeddings wire, or, without one, the detail of the `InvalidRequestError` every `embed` fails with. */
   readonly embeddings: Embeddings | string
   /** The provider's token counting endpoint; without one, `ProviderClient.countTokens` is absent. */
   readonly countTokens?: TokenCounting | undefined
-  /**
-   * The cloud credential the client signs in with, as `sign` asks it (Bedrock's AWS credentials): a failure is a detail
-   * naming it. Default: `token`, when there is one (`ProviderClient.credential`).
-   */
+  /** The cloud credential the client signs in with (Bedrock's AWS credentials). Default: `token`, when there is one. */
   readonly credential?: Effect.Effect<unknown, string> | undefined
   /** `ProviderClient.prefill`. Default false. */
   readonly prefill?: boolean | undefined
   /**
    * Whether the API loads deferred tools itself (Anthropic's tool search: `defer_loading`, `tool_reference`); else
-   * every call, count and batch line is written from the request as it reads without tool search
-   * (`toolSearch.ts`). Default false.
+   * every call, count and batch line is written as it reads without tool search (`toolSearch.ts`). Default false.
    */
   readonly toolSearch?: boolean | undefined
-  /**
-   * Headers of one call of `request` to `model` beside the definition's own (Anthropic's `anthropic-beta` values its
-   * body needs), set over them. Default: none.
-   */
+  /** Headers of one call beside the definition's own (Anthropic's `anthropic-beta` values its body needs). */
   readonly requestHeaders?:
     | ((request: ChatRequest, model: string) => Readonly<Record<string, string>> | undefined)
     | undefined
@@ -150,10 +131,7 @@ export interface Definition extends ProviderHttp.Options {
   readonly batch?: BatchApi.BatchWire | undefined
 }
 
-/**
- * The client of a definition over the `HttpClient` in the context; `define`
- * fails with the `OptionsError` of an option out of range.
- */
+/** The client of a definition over the `HttpClient` in the context. */
 export function make<O>(
   define: (options: O) => Result.Result<Definition, OptionsError>,
   options: O
@@ -197,10 +175,7 @@ export function limitsOf(options: HttpOptions): Pick<Definition, Limit> {
 
 type Limit = "timeout" | "headersTimeout" | "firstTokenTimeout" | "idleTimeout" | "maxResponseBytes"
 
-/**
- * The `OptionsError` of an optional option that is not a positive integer
- * (when `integer`) or a positive number (`Infinity`, no bound, included).
- */
+/** The `OptionsError` of an optional option not a positive integer (`integer`) or number (`Infinity` allowed). */
 export function checkPositive(adapter: string, option: string, value: number | undefined, integer = false) {
   return Invalid.positive(adapter, option, value, { optional: true, integer, unbounded: !integer })
 }

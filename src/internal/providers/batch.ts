@@ -1,9 +1,7 @@
 /**
- * A provider's batch API as a client makes it (`ProviderClient.batch`): the dialect's steps (`BatchWire`, in its wire
- * folder's `client.ts`) over the adapter's transport, or over the other endpoints the dialect names (Bedrock's control
- * plane and S3 buckets), each step one exchange with the key it is given, its failures typed and masked as a call's
- * are; each result line's reply read by the dialect's own reply reader, its error by the one mapping of an HTTP
- * failure.
+ * A provider's batch API as a client makes it (`ProviderClient.batch`): the dialect's steps (`BatchWire`) over the
+ * adapter's transport, or over the other endpoints it names (Bedrock's control plane and S3 buckets), each step's
+ * failures typed and masked as a call's are, each result line read by the dialect's own reply reader.
  */
 import * as Effect from "effect/Effect"
 import * as HttpBody from "effect/http/HttpBody"
@@ -43,8 +41,8 @@ export interface BatchEndpoint {
 /** One batch step's HTTP, for a model and a key. */
 export interface BatchHttp {
   /**
-   * A JSON exchange with `path` (`body` undefined: a `GET`), its reply read by `reader`, whose `ShapeError` fails the
-   * step with `OutputDecodeError`.
+   * A JSON exchange with `path` (`body` undefined: a `GET`); `reader`'s `ShapeError` fails the step with
+   * `OutputDecodeError`.
    */
   readonly json: <A>(
     path: string,
@@ -90,8 +88,8 @@ export interface BatchWire {
 }
 
 /**
- * A results file's lines, read from a bucket: none when a batch that did not complete wrote no file (a job that
- * expired or was stopped before it began, answered 404); a completed batch's file is always there.
+ * A results file's lines, read from a bucket: none when a batch that did not complete wrote no file (a 404); a
+ * completed batch's file is always there.
  */
 export function resultsFile(
   read: Effect.Effect<ReadonlyArray<RawLine>, LlmError>,
@@ -193,8 +191,8 @@ interface LineContext {
 }
 
 /**
- * A result line's outcome: its reply read, its error mapped as an HTTP failure's, or a line never run. A reply that
- * carries no id of its own (Bedrock's Converse) is named by its batch and its line's id, so no two lines share one.
+ * A result line's outcome. A reply that carries no id of its own (Bedrock's Converse) is named by its batch and line
+ * id, so no two lines share one.
  */
 function lineOf(context: LineContext, raw: RawLine): BatchLine {
   const { batchId, credentials, model, parts } = context

@@ -1,8 +1,7 @@
 /**
- * Embedding requests taken apart and put back together: the inputs checked,
- * split into batches a provider takes in one request, and the batches'
- * responses joined in input order with their usage summed. Also the one call
- * flow every embedding adapter shares (`embedWith`): check, send, read.
+ * Embedding requests taken apart and put back together: the inputs checked and split into batches a provider takes in
+ * one request, the batches' responses joined in input order; and the one call flow every embedding adapter shares
+ * (`embedWith`).
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -67,10 +66,7 @@ const isTokenIds = (u: unknown): boolean =>
 export const allText = (inputs: ReadonlyArray<Piece>): inputs is ReadonlyArray<string> =>
   inputs.every((piece) => typeof piece === "string")
 
-/**
- * A cheap estimate of the tokens `inputs` take, for the rate limiter's budget: one per four characters of a text,
- * the ids of a tokenized input.
- */
+/** A cheap estimate of `inputs`' tokens for the rate limiter's budget: about four characters a token of a text. */
 export const estimateTokens = (inputs: ReadonlyArray<Piece>): number => {
   let chars = 0
   let ids = 0
@@ -81,11 +77,7 @@ export const estimateTokens = (inputs: ReadonlyArray<Piece>): number => {
   return Math.ceil(chars / 4) + ids
 }
 
-/**
- * The responses of a request's batches, given in batch order, as one: vectors
- * concatenated, usage summed (estimated when any batch's was), the first
- * batch's model and key.
- */
+/** The responses of a request's batches, in batch order, as one: usage summed (estimated when any batch's was). */
 export const combine = (parts: ReadonlyArray<EmbeddingResponse>, latency: Duration.Duration): EmbeddingResponse => {
   const first = parts[0]!
   if (parts.length === 1) return { ...first, latency }
@@ -202,9 +194,8 @@ function prepare(
 const noUsage: EmbeddingUsage = { promptTokens: 0, totalTokens: 0, estimated: false }
 
 /**
- * One embedding request of one batch over `transport`: inputs checked (no
- * HTTP for a bad request), the body sent, the reply read. Usage the provider
- * did not report is all zeros; `Llm.embed` estimates it.
+ * One embedding request of one batch: a bad request sends no HTTP. Usage the provider did not report is all zeros;
+ * `Llm.embed` estimates it.
  */
 export const embedWith =
   (transport: ProviderHttp.Transport, options: WireOptions) =>

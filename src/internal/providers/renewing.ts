@@ -20,8 +20,8 @@ export interface Held<A> {
 const refreshMarginMillis = 5 * 60 * 1000
 
 /**
- * When a credential got at `now` that expires at `expiresAt` is asked for again: 5 minutes before it expires, or
- * halfway to its expiry for one that lives less than twice that; never for one that never expires.
+ * When a credential is asked for again: a margin before it expires, or halfway to its expiry for one that lives less
+ * than twice the margin; never for one that never expires.
  */
 export const refreshAtOf = (expiresAt: number, now: number): number =>
   expiresAt === Infinity ? Infinity : Math.max(expiresAt - refreshMarginMillis, now + (expiresAt - now) / 2)
@@ -67,8 +67,6 @@ export const renewable = <A>(ask: (now: number) => Effect.Effect<Held<A>, string
   }
 }
 
-/**
- * The credential `ask` gets (given the `Clock`'s time), held while fresh: a failure is a detail naming the credential.
- */
+/** The credential `ask` gets, held while fresh: a failure is a detail naming the credential. */
 export const renewing = <A>(ask: (now: number) => Effect.Effect<Held<A>, string>): Effect.Effect<A, string> =>
   renewable(ask).current

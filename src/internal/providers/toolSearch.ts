@@ -1,10 +1,8 @@
 /**
  * Tool search where the API has none (every API but Anthropic's Messages, docs/adapters.md, "Tool search"): a deferred
- * tool (`ToolDefinition.deferLoading`) is in the model's context only once a tool result has loaded it
- * (`ToolMessage.toolReferences`, Anthropic's `tool_reference` blocks), so such a request is sent as it would read with
- * the loaded tools defined: the deferred tools a result of the conversation names as plain tools, the others left
- * out, and each result that loads tools with a line of its text naming them. A request without deferred tools or
- * references is sent as it is.
+ * tool is in the model's context only once a tool result has loaded it (`ToolMessage.toolReferences`), so such a
+ * request is sent as it would read with the loaded tools defined: those as plain tools, the other deferred ones left
+ * out, and each loading result with a line of its text naming them.
  */
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { Message, ToolDefinition } from "../../Message.js"

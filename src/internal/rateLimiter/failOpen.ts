@@ -1,14 +1,12 @@
 /**
- * Fail-open, as a decorator over `RateLimiter`'s stores (the shared part is `persistence/failOpen.ts`): every step
- * goes to the shared store, and while that fails with `StoreUnavailableError`, to a local store holding
- * `1 / instances` of each limit; the next step that succeeds on the shared store is served there again. A slot is
- * given back where it was taken; tokens given back (a cancelled wait, a settled budget) go to the store serving at
- * that moment.
+ * Fail-open, as a decorator over `RateLimiter`'s stores (the shared part is `persistence/failOpen.ts`): every step goes
+ * to the shared store and, while that fails with `StoreUnavailableError`, to a local store holding `1 / instances` of
+ * each limit. A slot is given back where it was taken; tokens given back go to the store serving at that moment.
  *
- * An outage never refills a bucket: each outage's local bucket begins at `1 / instances` of the level the shared
- * bucket last answered (refilled since at its rate, as the shared one would have been), so an instance that had
- * emptied it starts its outage empty. A bucket this instance never reached in the shared store (it started during the
- * outage) begins empty too, and refills at its share of the rate: the others may have emptied it.
+ * An outage never refills a bucket: its local bucket begins at `1 / instances` of the level the shared bucket last
+ * answered (refilled since at its rate), so an instance that had emptied it starts its outage empty. A bucket this
+ * instance never reached in the shared store begins empty too, and refills at its share of the rate: the others may
+ * have emptied it.
  */
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -71,8 +69,8 @@ function bucketOf(
 }
 
 /**
- * `shared`, falling back while it is unavailable on `local` slots with `1 / instances` of each cap, and on each
- * outage's buckets.
+ * `shared`, falling back while it is unavailable on `local` slots with `1 / instances` of each cap, and on outage
+ * buckets.
  */
 export const failOpen = (shared: Stores, local: RateLimiter.SlotStore["Service"], instances: number): Stores => ({
   buckets: {

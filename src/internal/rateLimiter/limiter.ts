@@ -1,14 +1,13 @@
 /**
- * The one limiter behind `RateLimiter`, written over its two stores: a request bucket and an optional budget bucket
- * (`BucketStore`), and optional in-flight slots (`SlotStore`). It never asks which backend it runs on.
+ * The one limiter behind `RateLimiter`, over its two stores: a request bucket and an optional budget bucket
+ * (`BucketStore`), and optional in-flight slots (`SlotStore`), whatever their backend.
  *
- * Each bucket has a line of this limiter's callers, served first come, first served. Only the head of a line holds a
- * reservation in the store: its `take` reserves the tokens (the level going below zero when they are not there) and
- * answers how long until they have refilled, and the head sleeps that long. The next caller reserves once the head
- * is served, so the heads of every instance's lines are served in the order they reached the store, each the moment
- * a bucket of `capacity` refilling at `refillRate` could grant it. A step here that makes tokens due sooner (a
- * reset, a refund, a cancelled head) wakes the head, which gives its reservation back and reserves again. The slots'
- * head tries for a slot, and tries again when this limiter frees one or every `slotPollMillis`.
+ * Each bucket has a first-come, first-served line of this limiter's callers. Only the head holds a reservation in the
+ * store: its `take` reserves the tokens (the level going below zero) and answers how long until they have refilled, and
+ * the head sleeps that long. The next caller reserves once the head is served, so the heads of every instance's lines
+ * are served in the order they reached the store. A step that makes tokens due sooner (a reset, a refund, a cancelled
+ * head) wakes the head, which gives its reservation back and reserves again. The slots' head tries again when this
+ * limiter frees one or every `slotPollMillis`.
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -150,10 +149,7 @@ const tokensOf = Effect.fnUntraced(function*(buckets: Stores["buckets"], options
   return tokens
 })
 
-/**
- * As the head of the line: reserves `waiter.cost` and sleeps until it is due, reserving again when woken early.
- * Gives the level the bucket has when the tokens are granted.
- */
+/** As the head of the line: reserves `waiter.cost` and sleeps until it is due, reserving again when woken early. */
 function reserve(tokens: Tokens, waiter: Waiter): Effect.Effect<number, StoreUnavailableError> {
   return Effect.flatMap(tokens.bucket.take(waiter.cost), (result) => {
     waiter.reserved = true
@@ -178,10 +174,7 @@ function reserve(tokens: Tokens, waiter: Waiter): Effect.Effect<number, StoreUna
   })
 }
 
-/**
- * Waits in line for `cost` tokens and takes them; gives the level left. Interrupted or failed, it leaves the line
- * and gives back a reservation it held.
- */
+/** Waits in line for `cost` tokens and takes them; interrupted or failed, it leaves the line and gives them back. */
 function takeTokens(tokens: Tokens, cost: number): Effect.Effect<number, StoreUnavailableError> {
   return Effect.uninterruptible(Effect.suspend(() => {
     const waiter = tokens.line.join(cost)
@@ -248,10 +241,7 @@ interface Permit {
   readonly level: number
 }
 
-/**
- * A reservation of `budget` settled with the tokens the call used: what it did not use given back, what it used past
- * its estimate charged, once.
- */
+/** A reservation settled with the tokens used: what it did not use given back, what it used past it charged, once. */
 function reconcile(budget: Tokens | undefined, reservation: Reservation, actualTokens: number): Effect.Effect<void> {
   return Effect.suspend(() => {
     if (budget === undefined || reservation.settled) return Effect.void
@@ -302,8 +292,7 @@ function resetOf(tokens: Tokens) {
 }
 
 /**
- * A limiter's buckets (its requests', and its tokens' with `tokensPerMinute`) and its slots (with `maxConcurrency`) in
- * `stores` under `key`, each with the line of calls waiting for it, closed with the scope.
+ * A limiter's buckets and slots in `stores` under `key`, each with its line of waiting calls, closed with the scope.
  */
 const linesOf = Effect.fnUntraced(function*(options: RateLimiter.Options, key: string, stores: Stores) {
   const { capacity, maxConcurrency, refillRate, tokensPerMinute } = options
@@ -389,8 +378,8 @@ export const make = Effect.fnUntraced(
       )
     }
 
-    // `onExceeded: "fail"`: everything or nothing, at once; what was taken before the bucket that refused goes back.
-    // `onExceeded: "fail"` takes the request tokens last; refused, what was taken before goes back.
+    // `onExceeded: "fail"`: everything or nothing, at once, the request tokens last; what was taken before a refusal
+    // goes back.
     function tryRequests(
       cost: number,
       slot: Effect.Effect<void> | undefined,

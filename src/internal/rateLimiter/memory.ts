@@ -1,8 +1,7 @@
 /**
- * The memory backend of `RateLimiter`'s stores: a bucket's steps (`level.ts`, as the Redis script takes them) on a
- * level kept in this process and read on the `Clock`'s monotonic time, so `TestClock` drives it and a stepped wall
- * clock does not refill it, and slots counted in a map. Buckets of one store under one key are one bucket, as they are
- * in Redis.
+ * The memory backend of `RateLimiter`'s stores: a bucket's steps (`level.ts`) on a level read on the `Clock`'s
+ * monotonic time, so `TestClock` drives it and a stepped wall clock does not refill it, and slots counted in a map.
+ * Buckets of one store under one key are one bucket, as they are in Redis.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"

@@ -1,20 +1,15 @@
 /**
- * The SQL backend of `RateLimiter`'s `BucketStore`, in the gateway's database (`rate_buckets`, migration
- * `15_rate_buckets`), so every instance on one database draws from one bucket per key. A bucket's steps are
- * `level.ts`'s, read on the `Clock`'s wall time (instances share no monotonic clock; `TestClock` drives it).
+ * The SQL backend of `RateLimiter`'s `BucketStore`, in the gateway's database (`rate_buckets`), so every instance on
+ * one database draws from one bucket per key. A bucket's steps are `level.ts`'s, read on the `Clock`'s wall time
+ * (instances share no monotonic clock; `TestClock` drives it).
  *
- * ## Concurrency
- *
- * Each step is one transaction: it makes sure the bucket's row exists (`INSERT ... ON CONFLICT DO NOTHING`) and locks
- * it (`SELECT ... FOR UPDATE` on Postgres, where a competing step of the key waits for the commit and then reads the
- * committed level, as `READ COMMITTED` reads each statement anew; on SQLite the insert takes the database's only write
- * lock), steps the level, and writes it back, or deletes the row once the bucket is full. Contention is retried within
- * the step's bound (`persistence/sql.ts`).
- *
- * ## Bounded rows
+ * Each step is one transaction that makes sure the bucket's row exists and locks it (`SELECT ... FOR UPDATE` on
+ * Postgres, where a competing step waits for the commit and then reads the committed level, as `READ COMMITTED` reads
+ * each statement anew; on SQLite the insert takes the database's only write lock), steps the level, and writes it back.
+ * Contention is retried within the step's bound (`persistence/sql.ts`).
  *
  * A row lives only while its bucket is not full: a step that fills it deletes it, and a step that makes a new row
- * sweeps the rows whose `full_at` has passed, so the table holds the buckets drawn on within one refill.
+ * sweeps the rows whose `full_at` has passed, so the table holds only the buckets drawn on within one refill.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"

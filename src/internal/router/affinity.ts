@@ -1,14 +1,10 @@
 /**
- * Session affinity (`Router.Options.affinity`): which deployment, and which of
- * its keys, answered a session's last call, kept for a time to live that every
- * answer starts again, so the session's next call goes where the provider's
- * prompt cache is warm. Each is kept under its session's digest, never the
- * session itself, in the router's `Router.AffinityStore` (`stores/memory.ts`,
- * `stores/redis/affinity.ts` in Redis).
+ * Session affinity (`Router.Options.affinity`): which deployment, and which of its keys, answered a session's last
+ * call, kept for a time to live every answer restarts, so the session's next call goes where the provider's prompt
+ * cache is warm. Kept under the session's digest in the router's `Router.AffinityStore`.
  *
- * A pin says where to go first, never more: a deployment that cannot take the
- * call now (cooling down, breaker open, rate-limited) is left as any other,
- * and the session is pinned to wherever the call is answered.
+ * A pin says where to go first, never more: a deployment that cannot take the call now is left as any other, and the
+ * session is pinned to wherever the call is answered.
  */
 import { hash } from "node:crypto"
 import type { Pin } from "../../Router.js"
@@ -27,10 +23,7 @@ export interface TakenKey {
   key: string | undefined
 }
 
-/**
- * What an attempt of a call with a session is told besides `call`: the key the session is pinned to on `deployment`,
- * and where to tell the key it takes.
- */
+/** What an attempt of a session's call is told besides `call`: its pinned key, and where to report the key it takes. */
 export const pinnedCall = (
   call: RouterCall,
   pin: Pin | undefined,
@@ -44,8 +37,5 @@ export const pinnedCall = (
   }
 })
 
-/**
- * What a pin is kept under: the session's SHA-256 digest, so a pin takes the same few bytes whatever the session
- * (a client chooses it, and may send a megabyte of it).
- */
+/** Pins are kept under the session's digest: a client chooses the session, and may send a megabyte of it. */
 export const digestOf = (session: string): string => hash("sha256", session, "base64url")

@@ -8,13 +8,11 @@
  * (`RouterCall.oneAttempt`); its success closes the breaker, its failure opens it again for another period, and a
  * probe that is interrupted leaves it half-open for the next request.
  *
- * Each transition is one step of the store (memory: `stores/memory.ts`; Redis: one script each): a failure that opens
- * the breaker in a shared store opens it for every router on it, and of the routers whose mirrors let a probe go, only
- * the one whose `send` the store grants sends it. A refresh reads every deployment's breaker every `refreshMillis`, so
- * a router learns what the others on its store did without calls of its own.
- *
- * A closed breaker with no failure seen costs nothing: no step runs on a success unless the mirror had something to
- * clear, and none on a send unless a probe is due.
+ * Each transition is one step of the store: a failure that opens the breaker in a shared store opens it for every
+ * router on it, and of the routers whose mirrors let a probe go, only the one the store grants `send` sends it. A
+ * refresh every `refreshMillis` tells a router what the others on its store did without calls of its own. A closed
+ * breaker with no failure seen costs nothing: no step runs on a success unless the mirror had something to clear, nor
+ * on a send unless a probe is due.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -173,8 +171,8 @@ function mirrored(state: State, step: Effect.Effect<BreakerReply>): Effect.Effec
 }
 
 /**
- * Before a probe the mirror lets go (`probeDue`): whether the store grants it to this call. Refused (another
- * call or instance probes, or it opened again), the mirror says so and the attempt does not go.
+ * Whether the store grants this call the probe the mirror lets go (another may probe); refused, the attempt does not
+ * go.
  */
 export function claimProbe(state: State): Effect.Effect<boolean> {
   return Effect.map(mirrored(state, state.store.send), (reply) => reply.granted)
@@ -187,10 +185,9 @@ export function counts(settings: RouterSettings.Settings, error: LlmError): bool
 }
 
 /**
- * After an attempt (`"success"`, or its error; undefined: interrupted), what it tells the store: its verdict on the
- * breaker, and a hold it set (the deployment's `limitedUntil` past `heldUntil`, what it was when the attempt
- * started). A success tells it only when the mirror had something to clear, or it was the probe. Undefined: nothing
- * to tell, the hot path of a healthy deployment.
+ * After an attempt (undefined: interrupted), what it tells the store: its verdict on the breaker, and a hold it set
+ * (`limitedUntil` past `heldUntil`, its value when the attempt started). Undefined: nothing to tell, the hot path of a
+ * healthy deployment.
  */
 export function report(
   settings: RouterSettings.Settings,
@@ -220,9 +217,8 @@ function holdStep(state: State, heldUntil: number): Effect.Effect<BreakerReply> 
 }
 
 /**
- * A hold a stream set after its first chunk (its last chunk's rate-limit headers: the deployment's `limitedUntil`
- * past `heldUntil`, what it was before), told to the store as `report` tells an attempt's, so every router on the
- * store holds the deployment back. Undefined: no hold was set.
+ * A hold a stream set after its first chunk (its last chunk's rate-limit headers), told to the store as `report` tells
+ * an attempt's, so every router on the store holds the deployment back.
  */
 export function reportHold(state: State, heldUntil: number): Effect.Effect<unknown> | undefined {
   const held = holdStep(state, heldUntil)
@@ -239,8 +235,8 @@ export function reportStreamFailure(
 }
 
 /**
- * Reads every deployment's breaker into its mirror every `refreshMillis`, in the scope: for stores other routers may
- * write (a router's own memory store changes only by its own steps, whose answers its mirrors take already).
+ * Reads every deployment's breaker into its mirror every `refreshMillis`: for stores other routers may write (a
+ * router's own memory store changes only by its own steps, whose answers its mirrors take already).
  */
 export function refresh(states: ReadonlyArray<State>): Effect.Effect<void, never, Scope.Scope> {
   const once = Effect.forEach(states, (state) => mirrored(state, state.store.peek), { discard: true })

@@ -1,18 +1,14 @@
 /**
- * Mid-stream continuation (`Router.Options.midStream: "continue"`): a stream
- * broke after part of its reply went out, and the next deployment is asked
- * to go on from exactly that text. A deployment that takes an assistant
- * prefill (`Deployment.prefill`: Anthropic's Messages API, a compatible server
- * that says so) gets the text as the start of its own reply; any other gets a
- * continuation turn: the text as an assistant message, then a user message
- * asking for the rest. A prefill the deployment refuses (an
- * `InvalidRequestError`, a 400) is asked again by the turn, in the same attempt,
- * and is not asked by prefill again (`refused`).
+ * Mid-stream continuation (`Router.Options.midStream: "continue"`): a stream broke after part of its reply went out,
+ * and the next deployment is asked to go on from exactly that text. A deployment that takes an assistant prefill
+ * (`Deployment.prefill`: Anthropic's Messages API, a compatible server that says so) gets the text as the start of its
+ * own reply; any other gets a continuation turn: the text as an assistant message, then a user message asking for the
+ * rest. A prefill the deployment refuses (a 400) is asked again by the turn in the same attempt, and never by prefill
+ * again (`refused`).
  *
- * A turn's reply is checked before any of it is forwarded (`judge`): models
- * asked to go on often start again, or repeat the last sentence first. Such an
- * opening is dropped; an answer given again in other words is not passed off
- * as the rest of the first.
+ * A turn's reply is checked before any of it is forwarded (`judge`): models asked to go on often start again, or repeat
+ * the last sentence first. Such an opening is dropped; an answer given again in other words is not passed off as the
+ * rest of the first.
  */
 import * as Effect from "effect/Effect"
 import type * as ChatChunk from "../../ChatChunk.js"
@@ -28,10 +24,8 @@ export const instruction = "Your previous reply was cut off. Write only the rest
   "do not start over, and add no preamble or comment."
 
 /**
- * What a broken stream had sent when it is continued: its text (the router's
- * only copy is the text it forwarded), and the usage and cost of the attempts
- * that broke, added to the rest's (no cost for one on a deployment without a
- * price).
+ * What a broken stream had sent: its text (the router's only copy is the text it forwarded), and the usage and cost of
+ * the attempts that broke, added to the rest's.
  */
 export interface Sent {
   readonly text: string
@@ -61,9 +55,8 @@ export const turn = (request: ChatRequest, sent: Sent): ChatRequest => ({
 })
 
 /**
- * A continuation's attempt: by prefill where the deployment takes one, its
- * refusal (`InvalidRequestError`) asked again by a turn; else by a turn. With
- * no text sent yet (only reasoning went out), the request as it was.
+ * A continuation's attempt: by prefill where the deployment takes one, a refusal asked again by a turn; else by a turn.
+ * With no text sent yet (only reasoning went out), the request as it was.
  */
 export const send = <A>(
   request: ChatRequest,
@@ -82,10 +75,9 @@ export const send = <A>(
 }
 
 /**
- * What a continuation turn's opening says of it (`judge`): not yet known (`Undecided`: hold it and read on); it goes on
- * from the text sent, once its first `drop` characters (a restarted opening, a repeated tail) are dropped
- * (`Continues`); or it is another answer (`Restarted`: the answer restarted in other words, or one that ended within
- * a repeat of what was sent), which must not be forwarded as the rest of the first.
+ * What a continuation turn's opening says of it (`judge`): not yet known (`Undecided`); it goes on from the text sent
+ * once its first `drop` characters (a restarted opening, a repeated tail) are dropped (`Continues`); or it is another
+ * answer (`Restarted`), which must not be forwarded as the rest of the first.
  */
 export type Verdict =
   | { readonly _tag: "Undecided" }
@@ -131,17 +123,17 @@ export const openingWindow = 64
 export const minimumOverlap = 16
 /**
  * The share of the sent text's first pairs of near words that an opening's first pairs hold, beyond which it is the
- * same answer in other words: a continuation names the answer's subject again, a restart says its words again next
- * to the same neighbours.
+ * same answer in other words: a continuation names the answer's subject again, a restart says its words again next to
+ * the same neighbours.
  */
 const rewordedShare = 1 / 3
 const comparedWords = 12
 /** How far apart two words may be to pair: each word pairs with the next `pairedWithin`. */
 const pairedWithin = 2
 
-// The first words of `text` as compared for a rewording: its runs between white space, lower case, their letters and
-// digits only (`multi_agent_v1` is one word, as an answer written without punctuation has it), of four letters or
-// more (short ones are common to any two texts); its last run left out while it may be cut short (`whole` false).
+// The first words compared for a rewording: letters and digits only (`multi_agent_v1` is one word, as an answer written
+// without punctuation has it), of four letters or more (short ones are common to any two texts); the last run left out
+// while it may be cut short.
 function firstWords(text: string, whole: boolean): ReadonlyArray<string> {
   const runs = text.toLowerCase().split(/\s+/u).filter((run) => run !== "")
   if (!whole) runs.pop()
@@ -195,10 +187,9 @@ function separatorEnd(text: string, from: number): number {
   return end
 }
 
-// How much of the separator `theirs` (the opening's, at the join) to drop after the sent text's `ours`: all `ours`
-// holds
-// when `theirs` starts with it (the join exactly the answer's); else what they share at the start (by code point),
-// then, when `ours` ends in white space, the white space that follows. Either way the join keeps a separator.
+// How much of the opening's separator `theirs` to drop after the sent text's `ours`: all `ours` holds when `theirs`
+// starts with it; else what they share at the start, then, when `ours` ends in white space, the white space that
+// follows. Either way the join keeps a separator.
 function separatorDropped(ours: string, theirs: string): number {
   if (theirs.startsWith(ours)) return ours.length
   let common = 0
@@ -212,16 +203,12 @@ function separatorDropped(ours: string, theirs: string): number {
 }
 
 /**
- * Whether a continuation turn's `opening` (its text so far; `ended`: all of it) goes on from `sent`, compared
- * normalised (case, punctuation and white space aside): an opening that starts the sent text again word for word
- * continues once that is dropped, one that repeats the sent text's tail ( `minimumOverlap` characters at least) once
- * the repeat is dropped; one that shares neither continues as it is, unless more than a third of its first pairs of
- * near words (each of its first twelve words of four letters or more with each of the next two, in either order) are
- * pairs of the sent text's first twelve words too (the answer again in other words: `sharedPairs`), or it ended within
- * a repeat of the sent text's start (whole words, `minimumOverlap` characters at least). What is dropped ends at the
- * join with one separator: the sent text's, then what of the opening's it does not already hold (`separatorDropped`),
- * so the word at the join is never glued to its neighbour, and the answer comes out exactly when the opening writes
- * the join as the sent text did.
+ * Whether a continuation turn's `opening` (`ended`: all of it) goes on from `sent`, compared normalised (case,
+ * punctuation and white space aside). An opening that starts the sent text again word for word, or repeats its tail
+ * (`minimumOverlap` characters at least), continues once that is dropped. One that shares neither continues as it is,
+ * unless more than `rewordedShare` of its first pairs of near words are pairs of the sent text's too (the answer again
+ * in other words: `sharedPairs`), or it ended within a repeat of the sent text's start. What is dropped ends at the
+ * join with one separator (`separatorDropped`), so the word at the join is never glued to its neighbour.
  */
 export const judge = (sent: string, opening: string, ended: boolean): Verdict => {
   const before = normalised(sent).text
@@ -241,10 +228,10 @@ export const judge = (sent: string, opening: string, ended: boolean): Verdict =>
   if (before === "") return dropped(0)
   // The whole sent text again, and more or the end: dropped, the rest (if any) goes on from the join.
   if (text.startsWith(before) && (ended || text.length > before.length)) return dropped(before.length)
-  // The answer from its start again, so far: read on while it may be, as long as the sent text and one character
-  // more (which says whether the sent text's last word was whole). Ended there, it is
-  // a restart when it is whole words of the start, `minimumOverlap` characters at least; a shorter one (" call."
-  // after a text that begins "Caller") is too little to tell, and goes on as it is.
+  // The answer from its start again, so far: read on while it may be, up to the sent text and one character more (which
+  // says whether its last word was whole). Ended there, it is a restart when it is whole words of the start,
+  // `minimumOverlap` characters at least; a shorter one (" call." after "Caller...") is too little to tell, and goes on
+  // as it is.
   if (before.startsWith(text)) {
     if (!ended) return { _tag: "Undecided" }
     const wholeWords = before[text.length] === " "
@@ -309,10 +296,7 @@ function sumCalls(
   return out
 }
 
-/**
- * The usage of an attempt that broke: what its stream reported, else counted
- * locally (`estimated`) from its request and the text it sent.
- */
+/** The usage of an attempt that broke: what its stream reported, else counted locally (`estimated`). */
 export const brokenUsage = (
   request: ChatRequest,
   reported: Usage | undefined,

@@ -1,7 +1,5 @@
 /**
- * A deployment as the router keeps it: its `Llm`, what its layer provides
- * besides, its breaker and the counters the strategies and `status` read; and
- * the bookkeeping of each attempt on it. Plain mutable fields: a call's
+ * A deployment as the router keeps it, and the bookkeeping of each attempt on it. Plain mutable fields: a call's
  * bookkeeping is a few synchronous writes, not a `Ref` update.
  */
 import * as Context from "effect/Context"
@@ -49,8 +47,8 @@ export interface State extends Candidate {
   /** Its client's cloud credential, asked for a token (`ProviderClient.credential`); none for a client of keys. */
   readonly credential: ProviderClient.Service["credential"]
   /**
-   * Whether a broken stream is continued on it by assistant prefill (`Deployment.prefill`): learned false once it
-   * refuses one (a 400), for the router's life (a gateway's reload makes a new router).
+   * Whether a broken stream is continued on it by assistant prefill: learned false once it refuses one (a 400), for the
+   * router's life (a gateway's reload makes a new router).
    */
   prefill: boolean
   /** Its breaker as the router reads it: what `store` answered last (`breaker.ts`). */
@@ -81,9 +79,8 @@ export interface Built {
   readonly context: Context.Context<Llm.Llm>
 }
 
-// The deployment's Llm, checked against the budget and recorded in the
-// ledger when the options have them. What the router tells the Llm
-// (`RouterCall`) is in the context the wrappers run in, so it reaches it.
+// Wrapped for the budget and the ledger; what the router tells the Llm (`RouterCall`) is in the context the wrappers
+// run in, so it reaches it.
 function decorate(
   options: Options,
   deployment: Deployment<unknown, unknown>,
@@ -113,10 +110,7 @@ export function embeds(state: State, tokens: boolean): boolean {
     (!tokens && state.embeddingInput === "text")
 }
 
-/**
- * The state of a built deployment, its `Llm` wrapped for the router's budget and ledger; `store`: its breaker;
- * `learned`: its learned limits, undefined when learning is off.
- */
+/** The state of a built deployment, its `Llm` wrapped for the router's budget and ledger. */
 export function make(
   options: Options,
   { context, deployment }: Built,
@@ -166,9 +160,8 @@ function holdUntil(settings: Settings, state: State, now: number, until: number)
 }
 
 /**
- * What the provider's rate-limit headers said of a reply: none left holds the
- * deployment back. A request refills in reset / limit (buckets refill
- * continuously); tokens wait for the whole reset.
+ * What the provider's rate-limit headers said of a reply: none left holds the deployment back. A request refills in
+ * reset / limit (buckets refill continuously); tokens wait for the whole reset.
  */
 export function holdFor(settings: Settings, state: State, rateLimit: RateLimitSnapshot, now: number): void {
   const requests = rateLimit.remainingRequests === 0 && rateLimit.resetRequests !== undefined
@@ -216,10 +209,7 @@ export function settleSuccess(settings: Settings, state: State, success: Success
   if (skippedEvents !== undefined) state.skippedEvents += skippedEvents
 }
 
-/**
- * Bookkeeping when an attempt fails; `error` is undefined when it was interrupted or died. Its verdict on the breaker
- * goes to the store (`Breaker.report`).
- */
+/** Bookkeeping when an attempt fails (`error` undefined: interrupted or died); its verdict goes to the store. */
 export function settleFailure(settings: Settings, state: State, now: number, error: LlmError | undefined): void {
   state.inFlight--
   if (error === undefined) return
@@ -232,10 +222,7 @@ export function settleFailure(settings: Settings, state: State, now: number, err
   }
 }
 
-/**
- * A stream that fails after its first chunk: its call has succeeded already,
- * so only an error that says something of the deployment's health counts.
- */
+/** A stream failing after its first chunk has succeeded already: only an error about the deployment's health counts. */
 export function settleStreamFailure(settings: Settings, state: State, error: LlmError): void {
   if (settings.cooldownOn.has(error._tag)) state.failures++
 }

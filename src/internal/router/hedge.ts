@@ -1,11 +1,8 @@
 /**
- * Hedging (`Router.Options.hedge`): an attempt at a deployment and, once
- * `hedge.after` has passed without its answer (for a stream, its first chunk),
- * one at the next usable deployment too; the first to succeed wins and the
- * other is interrupted (settled as an interrupted attempt: its key and permit
- * freed, nothing billed). A failure of one leaves the other running; a failure
- * of the first before the hedge starts goes on as without hedging, at once;
- * when both fail, the call goes on from the later failure.
+ * Hedging (`Router.Options.hedge`): once `hedge.after` has passed without an attempt's answer (a stream's first chunk),
+ * an attempt at the next usable deployment too; the first to succeed wins and the other is interrupted (its key and
+ * permit freed, nothing billed). A failure of one leaves the other running; a failure before the hedge starts goes on
+ * as without hedging; when both fail, the call goes on from the later failure.
  */
 import type * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
@@ -48,9 +45,8 @@ export const hedged = <A>(call: Hedging<A>, first: State, now: number): Effect.E
     failures.push({ state, error })
     return Effect.fail(error)
   }
-  // The first success wins, and the other attempt, if it started and is still
-  // running, counts as cancelled before the call returns; a success after it
-  // (both ended at once) is let go of at once.
+  // The other attempt, if still running, counts as cancelled before the call returns; a success after it (both ended at
+  // once) is let go of at once.
   const claim = (state: State) => (value: A): Effect.Effect<A> => {
     if (won === undefined) {
       won = { value }

@@ -1,19 +1,16 @@
 /**
  * Phase limits a deployment learns from its own streams (`Options.learnedLimits`): the time to a stream's first chunk
  * and the longest wait between its chunks, each over a window of the latest streams. Once a window holds `minSamples`,
- * its limit is a high quantile of it times a factor, never under the floor; the router tells each attempt these limits
- * (`RouterCall.limits`) and the transport keeps the sooner of them and the adapter's own. A provider that is usually
- * fast is then left in seconds when it goes silent or stalls, and a slow one (a reasoning model) is never cut sooner
- * than its own history says.
+ * its limit is a high quantile of it times a factor, never under the floor; the transport keeps the sooner of it and
+ * the adapter's own. A usually fast provider is then left in seconds when it goes silent or stalls, and a slow one (a
+ * reasoning model) is never cut sooner than its own history says.
  *
- * The samples are kept in the router's `Router.LearnedLimitStore` (memory: `stores/memory.ts`, over `Window`; Redis:
- * one script per step, `stores/redis/learned.ts`), under the deployment's key, so routers on one store learn from all
- * their streams. What a deployment's attempts read, synchronously, is a mirror of the store's last answer: each
- * sample is one step of the store, run in a fiber of its own that the stream never waits for, whose answer the mirror
- * takes; and a store other routers write is read every `refreshMillis`.
+ * The samples are kept in the router's `Router.LearnedLimitStore` under the deployment's key, so routers on one store
+ * learn from all their streams. Attempts read a mirror of the store's last answer synchronously: each sample is one
+ * store step in a fiber the stream never waits for, and a store other routers write is read every `refreshMillis`.
  *
- * Unstreamed calls keep the adapter's limits: the wait for an unstreamed reply's headers grows with the reply's
- * length, which is not known before it.
+ * Unstreamed calls keep the adapter's limits: the wait for an unstreamed reply's headers grows with the reply's length,
+ * which is not known before it.
  */
 import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -70,10 +67,9 @@ export function resolve(options: LearnedLimitsOptions | false | undefined): Sett
 }
 
 /**
- * The latest samples of one phase, in milliseconds, and their quantile: the rules of a `Router.LearnedLimitStore`,
- * which the memory store runs (the Redis one runs the same in Lua over a sorted set, `stores/redis/learned.ts`).
- * The samples are kept in arrival order (which one leaves a full window) and sorted (which one is the quantile): a
- * sample costs a binary search and a shift of the window, never a sort.
+ * The latest samples of one phase and their quantile: the rules the memory `Router.LearnedLimitStore` runs (the Redis
+ * one runs the same in Lua, `stores/redis/learned.ts`). Kept in arrival order (which one leaves a full window) and
+ * sorted (which one is the quantile), a sample costs a binary search and a shift, never a sort.
  */
 export class Window {
   private readonly arrived: Float64Array
@@ -191,11 +187,11 @@ export class Learned {
   }
 
   /**
-   * What a stream's attempt is told: `undefined` while nothing is learned, and for an attempt the call could not leave
-   * for another deployment (`elsewhere`), which keeps its adapter's limits. A learned limit is there to leave a
-   * deployment gone silent for one that answers; cutting the last one a call could try fails the call sooner and
-   * answers nothing, and when the gateway's own loop is too busy to read a reply in time, it would blame the
-   * provider for the wait. Before its first-token limit is learned, an attempt gets the initial one.
+   * `undefined` while nothing is learned, and for an attempt the call could not leave for another deployment
+   * (`elsewhere`): a learned limit is there to leave a deployment gone silent for one that answers; cutting the last
+   * one a call could try fails the call sooner and answers nothing, and when the gateway's own loop is too busy to read
+   * a reply in time, it would blame the provider. Before its first-token limit is learned, an attempt gets the initial
+   * one.
    */
   limits(elsewhere: () => boolean): PhaseLimits | undefined {
     const firstToken = this.learnedLimit("firstChunk") ?? this.settings.initialFirstTokenMillis
@@ -207,8 +203,7 @@ export class Learned {
 }
 
 /**
- * The learned limits of the deployment under `key` in `store`: its steps run in fibers on the services of the
- * router being built (its logger, its `Clock`).
+ * The learned limits of the deployment under `key`; its steps run on the router's services (its logger, its `Clock`).
  */
 export function make(
   settings: Settings,
@@ -230,8 +225,8 @@ export function make(
 }
 
 /**
- * Reads every deployment's samples into its mirror every `refreshMillis`, in the scope: for stores other routers may
- * write (a router's own memory store changes only by its own steps, whose answers its mirrors take already).
+ * Reads every deployment's samples into its mirror every `refreshMillis`: for stores other routers may write (a
+ * router's own memory store changes only by its own steps, whose answers its mirrors take already).
  */
 export function refresh(learned: ReadonlyArray<Learned>): Effect.Effect<void, never, Scope.Scope> {
   if (learned.length === 0) return Effect.void

@@ -1,13 +1,11 @@
 /**
- * One call through the router, from its start to the deployment that answers. Its start: the deployments its address
- * names, the router's call span (`chat {model}`, `embeddings {model}`) and, for a whole answer (a chat, an embedding),
- * its attempts under the deadline it inherits and the router's own. The call loop: the call tries its address's
- * deployments, then its fallbacks, until one succeeds, all under one deadline. Addressing and picking: which
- * deployments a request's model names, which of them a call may try now, and which one the strategy picks among those.
+ * One call through the router, from its start to the deployment that answers: the deployments its address names, the
+ * router's call span, and the call loop that tries those deployments, then its fallbacks, under one deadline, picking
+ * among the usable ones by the strategy.
  *
- * The picking rules are plain scans over the usable deployments (a router has a handful, so a scan beats keeping a
- * heap in order). Each takes one uniform number in [0, 1) drawn from Effect's `Random` by the caller, so a seeded
- * `Random` makes every choice reproducible.
+ * The picking rules are plain scans (a router has a handful of deployments, so a scan beats keeping a heap in order).
+ * Each takes one uniform number in [0, 1) drawn from Effect's `Random` by the caller, so a seeded `Random` makes every
+ * choice reproducible.
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -44,16 +42,9 @@ export interface Core {
 /** Gives an effect back the interruptibility of a caller that runs in an uninterruptible region. */
 export type Restore = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
 
-/**
- * How a call reaches a deployment, and what its answer holds (a chat's, an
- * embedding's, a stream's).
- */
+/** How a call reaches a deployment, and what its answer holds (a chat's, an embedding's, a stream's). */
 export interface Sender<A> {
-  /**
-   * One attempt at a deployment: the request with the deployment's model.
-   * `restore`: the call's (`Start.restore`); `span`: the attempt's, traced,
-   * which a stream ends when it closes (a call's ends with the attempt).
-   */
+  /** One attempt at a deployment; `span`: the attempt's, which a stream ends when it closes. */
   readonly send: (
     state: State,
     request: ChatRequest,
@@ -95,20 +86,15 @@ export interface Start {
   /** The call the router itself runs in (an outer router's, else `outside`), read when the attempts start. */
   readonly outer: RouterCall
   /**
-   * A caller that runs the attempts in an uninterruptible region of its own
-   * (a stream, until its source is handed out): its restore, which gives them
-   * back the caller's interruptibility; the router's timer waits as the caller does.
+   * For a caller that runs the attempts in an uninterruptible region of its own (a stream, until its source is handed
+   * out): gives them back the caller's interruptibility; the router's timer waits as the caller does.
    */
   readonly restore?: Restore | undefined
   /** A stream that broke after its first chunk: the deployment and the error the call goes on from. */
   readonly broken?: { readonly state: State; readonly error: LlmError } | undefined
 }
 
-/**
- * One attempt under way (`attemptOn`'s): `now`, when it started; `chain`,
- * whether a failure goes on to the next attempt; `claim`, a hedge's; `restore`, the interruptibility of
- * the attempt's caller; `probe`, whether it is a breaker's probe.
- */
+/** One attempt under way: `chain`, whether a failure goes on to the next attempt; `claim`, a hedge's. */
 interface Sending<A> {
   readonly state: State
   readonly now: number
@@ -119,9 +105,8 @@ interface Sending<A> {
 }
 
 /**
- * One call's progress through its deployments. A class rather than closures:
- * nothing is allocated per call beyond the instance. A stream keeps it after
- * its first chunk, to restart on the next deployment when it breaks.
+ * One call's progress through its deployments; a class rather than closures, so nothing is allocated per call beyond
+ * the instance. A stream keeps it after its first chunk, to restart on the next deployment when it breaks.
  */
 export class Routing<A> implements Call, Onward {
   readonly core: Core
@@ -167,10 +152,8 @@ export class Routing<A> implements Call, Onward {
     this.session = options.core.affinity === undefined ? undefined : options.request.session
   }
 
-  // The next attempt, picked at once: `Random` draws synchronously, so no
-  // effect is needed per draw. Only ever called while the call runs (in
-  // `run`'s callback or an attempt's continuation), so the clock it reads is
-  // current.
+  // Picked at once: `Random` draws synchronously, so no effect is needed per draw. Only called while the call runs, so
+  // the clock it reads is current.
   next(): Effect.Effect<A, LlmError> {
     return this.step(this.core.settings.drawsRandom ? this.random.nextDoubleUnsafe() : 0)
   }
@@ -190,9 +173,8 @@ export class Routing<A> implements Call, Onward {
       : Hedge.hedged(this, state, now)
   }
 
-  // No deployment usable now: a fallback for the last error, else a wait for
-  // the first deployment held back by a rate limit when it frees within
-  // `maxRateLimitWait` (and the deadline), else the call fails.
+  // No deployment usable now: a fallback for the last error, else a wait for the first deployment held back by a rate
+  // limit when it frees within `maxRateLimitWait` (and the deadline), else the call fails.
   noneUsable(now: number): Effect.Effect<A, LlmError> {
     const error = this.last?.error ?? noneUsable(this, this.members, now)
     const freeAt = firstUnheld(this.members, this, now)
@@ -205,12 +187,10 @@ export class Routing<A> implements Call, Onward {
   }
 
   /**
-   * One attempt at `state`. Its bookkeeping is entered and its settling
-   * installed in one uninterruptible step, so it is settled however the
-   * attempt ends, interrupted included; the attempt itself, and (`chain`) the
-   * next one after a failure, run as the caller does. A breaker's probe is
-   * one attempt. `claim`: a hedge's, run on success in the same region, so a
-   * success is never lost to an interruption.
+   * One attempt at `state`. Its bookkeeping is entered and its settling installed in one uninterruptible step, so it is
+   * settled however the attempt ends, interrupted included; the attempt itself, and (`chain`) the next one after a
+   * failure, run as the caller does. `claim` (a hedge's) runs on success in the same region, so a success is never lost
+   * to an interruption.
    */
   attemptOn(
     state: State,
@@ -380,9 +360,8 @@ export class Routing<A> implements Call, Onward {
     this.attempts.push(attemptOf(state, error))
   }
 
-  // Whether, were the deployment tried last to fail with `tag` now, another
-  // one or a fallback is there to go to, as `failed` goes on (read by the
-  // `Llm` before it waits on the same deployment, `RouterCall.onward`).
+  // Whether another deployment or a fallback is there to go to, were the last one tried to fail with `tag` now; read by
+  // the `Llm` before it waits on the same deployment (`RouterCall.onward`).
   elsewhere(tag: ErrorTag): boolean {
     const now = this.clock.currentTimeMillisUnsafe()
     if (now >= this.deadlineAt) return false
@@ -431,12 +410,9 @@ export class Routing<A> implements Call, Onward {
   }
 
   /**
-   * The call's attempts from here under its deadline, the sooner of the
-   * router's own from now and the outer call's (a router above this one's):
-   * the first attempt or, after a stream broke (`Start.broken`, when the
-   * deadline of its opening is long past), the next one the rules allow. Each
-   * attempt is told it (`RouterCall`), and it is checked between attempts; a
-   * timer bounds the attempts, whatever their `Llm` does (a decorator may wait).
+   * The call's attempts from here under the sooner of the router's own deadline and the outer call's: the first attempt
+   * or, after a stream broke (`Start.broken`, when the deadline of its opening is long past), the next one the rules
+   * allow. A timer bounds the attempts, whatever their `Llm` does (a decorator may wait).
    */
   attempt(start: Start): Effect.Effect<A, LlmError> {
     const now = this.clock.currentTimeMillisUnsafe()
@@ -553,11 +529,7 @@ export function usable(members: ReadonlyArray<State>, call: Call, now: number): 
   return out
 }
 
-/**
- * When the first of `members` held back only by a rate limit (its keys
- * cooling, a `Retry-After`, rate-limit headers) is usable again; `Infinity`
- * when none is (every one tried, breaker open or too small).
- */
+/** When the first of `members` held back only by a rate limit is usable again; `Infinity` when none is. */
 export function firstUnheld(members: ReadonlyArray<State>, call: Call, now: number): number {
   let at = Infinity
   for (const state of members) {
@@ -636,10 +608,9 @@ export function leastBusy(candidates: ReadonlyArray<Candidate>, u: number): numb
 }
 
 /**
- * Lowest mean latency, except that a share `exploration` of the picks goes to
- * a candidate chosen uniformly, so a deployment that was slow (or failing) and
- * has recovered gets measured again. A candidate never measured counts as 0 ms,
- * so each one is tried early.
+ * Lowest mean latency, except that a share `exploration` of the picks goes to a candidate chosen uniformly, so a
+ * deployment that was slow (or failing) and has recovered gets measured again. A candidate never measured counts as 0
+ * ms, so each one is tried early.
  */
 export function lowestLatency(candidates: ReadonlyArray<Candidate>, u: number, exploration: number): number {
   return u < exploration
@@ -718,10 +689,7 @@ export function routing<A>(
   })
 }
 
-/**
- * Runs a whole call (a chat, an embedding) under the deadline it inherits and
- * the router's own; traced, in a call span with one span per attempt.
- */
+/** Runs a whole call (a chat, an embedding) under the deadline it inherits and the router's own. */
 export function run<A>(
   core: Core,
   request: ChatRequest,

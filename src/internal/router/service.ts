@@ -1,7 +1,6 @@
 /**
- * The router assembled: options checked, each deployment's layer built once,
- * and the service's calls over the call loop (`routing.ts`), the streams
- * (`stream.ts`) and the status (`status.ts`).
+ * The router assembled: options checked, each deployment's layer built once, and the service over `routing.ts`,
+ * `stream.ts` and `status.ts`.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -84,11 +83,8 @@ const makeService = (
 
   const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError> => run(core, request, chatSender, "chat")
 
-  // Embeddings go the same way as a chat with the same model: addressed,
-  // picked, retried elsewhere and fallen back by the same rules, with the
-  // embedding request sent as it is (its model the deployment's), but only to
-  // the deployments whose client takes its input (texts, or token ids). It
-  // weighs nothing for lowest cost or a budget: `Pricing` prices chat tokens only.
+  // Embeddings are routed by a chat's rules, only to the deployments whose client takes their input (texts, or token
+  // ids); they weigh nothing for lowest cost or a budget, as `Pricing` prices chat tokens only.
   const textCore = narrowed(core, (state) => Deployments.embeds(state, false))
   const tokensCore = narrowed(core, (state) => Deployments.embeds(state, true))
   const embed = (request: EmbeddingRequest): Effect.Effect<EmbeddingResponse, LlmError> => {
@@ -119,16 +115,13 @@ const makeService = (
 }
 
 /**
- * How long `Router.Service.unavailableCredentials` keeps a credential's failure before asking it again, in milliseconds
- * on the `Clock`: a readiness probe answers at once while a credential gives nothing (Azure's default chain takes about
- * a second to find no account), and a credential signed in since is seen within this.
+ * How long a credential's failure is kept before it is asked again: a readiness probe answers at once while a
+ * credential gives nothing (Azure's default chain is slow to find no account), and a credential signed in since is seen
+ * within this.
  */
 export const credentialRecheckMillis = 5_000
 
-/**
- * `Router.Service.unavailableCredentials`: every deployment's credential asked at once, those that gave none (each
- * failure kept `credentialRecheckMillis`, not asked again meanwhile).
- */
+/** `Router.Service.unavailableCredentials`: every deployment's credential asked at once, those that gave none. */
 function unavailableCredentials(
   states: ReadonlyArray<Deployments.State>
 ): Effect.Effect<Readonly<Record<string, string>>> {
@@ -167,10 +160,7 @@ const routerId = (names: ReadonlyArray<string>): string => hash("sha256", names.
 /** The stores a router requires (`chosen`). */
 export type Stores = BreakerStore | LearnedLimitStore | AffinityStore
 
-/**
- * `Router.make`: invalid options fail with `OptionsError`. With the deprecated `shared`, over its store's Redis layer,
- * which provides the stores.
- */
+/** `Router.make`; with the deprecated `shared`, over its store's Redis layer, which provides the stores. */
 export const make = <D extends Deployment<unknown, unknown>>(
   options: Options<D>
 ): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope | Stores> =>

@@ -1,7 +1,6 @@
 /**
- * `Router.status`: every deployment's load in LLM-API-BalancedCall's shape
- * (`model-load`), plus the router's own fields, and the sums of
- * `system-load` and `system-capacity` over them.
+ * `Router.status`: every deployment's load in LLM-API-BalancedCall's shape (`model-load`), plus the router's own
+ * fields.
  */
 import * as Effect from "effect/Effect"
 import * as Budget from "../../Budget.js"
@@ -11,10 +10,7 @@ import type { DeploymentLoad, Options, Pins, Status } from "../../Router.js"
 import * as Steps from "../steps.js"
 import type { State } from "./deployment.js"
 
-/**
- * The status of a router over `states`, read from their key pools and limiters, the ledger, the budget and the
- * sessions' pins.
- */
+/** The status of a router over `states`: key pools and limiters, the ledger, the budget and the sessions' pins. */
 export const make = (
   options: Options,
   states: ReadonlyArray<State>,
@@ -98,8 +94,8 @@ const sameLimit = (a: Budget.LimitStatus, b: Budget.LimitStatus) =>
   a.scope === b.scope && a.limit === b.limit && a.period === b.period
 
 /**
- * One deployment as two routers report it, over its one `Llm` (so one key pool and one bucket, read from `a`): the
- * calls each counts added up, the more open of the two breakers.
+ * One deployment as two routers report it, over its one `Llm` (so one key pool and bucket, read from `a`): the calls
+ * added up, the more open breaker.
  */
 const addLoads = (a: DeploymentLoad, b: DeploymentLoad): DeploymentLoad => ({
   ...a,
@@ -123,9 +119,9 @@ const addLoads = (a: DeploymentLoad, b: DeploymentLoad): DeploymentLoad => ({
 })
 
 /**
- * The status of several routers over the same deployments (each deployment's `Llm` built once and shared by them):
- * per deployment name, the calls every router sent it counted together, its breaker the most open of the routers'
- * (each router keeps its own), the load percent and totals over the result.
+ * The status of several routers over the same deployments (each deployment's `Llm` built once and shared): per
+ * deployment, the calls every router sent it counted together, its breaker the most open of the routers' (each keeps
+ * its own).
  */
 export const combine = (statuses: ReadonlyArray<Status>): Status => {
   const details = new Map<string, DeploymentLoad>()

@@ -1,18 +1,12 @@
 /**
- * Streams through the router. The call loop opens a deployment's stream up
- * to its first chunk (so a failure before it falls over like a chat's), then
- * the stream is handed out holding its deployment until the consumer closes
- * it. A failure after the first chunk restarts the request on the next
- * deployment the call's rules allow, the stream then carrying a `Restart`
- * chunk before the new reply (`midStream: "restart"`); or asks that deployment
- * to continue from the text already sent (`continuation.ts`), the stream
- * carrying a `Continue` chunk before the rest, whose usage and cost then count
- * the broken attempts too (`"continue"`); or fails the stream (`"fail"`). A
- * reply broken in a tool call is not continued: half a call's arguments cannot
- * be asked for again, so that stream fails. In every mode, a stream starts
- * with a `Start` chunk naming the deployment and model that answer (and, when
- * the first deployments failed before their first chunk, the last of them and
- * its error), so the answering model is known from the first chunk.
+ * Streams through the router. The call loop opens a deployment's stream up to its first chunk (so a failure before it
+ * falls over like a chat's), then hands the stream out holding its deployment until the consumer closes it. A failure
+ * after the first chunk restarts the request on the next deployment behind a `Restart` chunk (`midStream: "restart"`),
+ * asks it to continue from the text already sent behind a `Continue` chunk, its usage and cost counting the broken
+ * attempts too (`"continue"`, `continuation.ts`), or fails the stream (`"fail"`). A reply broken in a tool call is not
+ * continued: half a call's arguments cannot be asked for again. Every stream starts with a `Start` chunk naming the
+ * deployment and model that answer (and the last failure before it), so the answering model is known from the first
+ * chunk.
  */
 import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
@@ -47,11 +41,7 @@ import {
 } from "./routing.js"
 import type { Settings } from "./settings.js"
 
-/**
- * A deployment's stream after its first chunk: that batch, the pull of the
- * rest, the scope the pull was taken in (closing it lets go of what the
- * stream holds), the deployment, and the attempt's span when traced.
- */
+/** A deployment's stream after its first chunk; closing `scope` lets go of what the stream holds. */
 interface Opened {
   readonly first: ChunkSources.Batch
   readonly rest: Pull.Pull<ChunkSources.Batch, LlmError>
@@ -74,11 +64,8 @@ function discard(opened: Opened) {
   return close(opened, Exit.interrupt())
 }
 
-// A deployment's stream, read through its own pull (taken in a scope of the
-// attempt's, which holds what the stream holds) up to its first chunk, with
-// the deployment it holds until the stream is closed. Any `Llm` is read this
-// way: for one built by `Llm.make` or a router, the pull is its source's own.
-// `restore`: the stream's, given at every opening.
+// A deployment's stream read through its own pull (in a scope of the attempt's) up to its first chunk. Any `Llm` is
+// read this way: for one built by `Llm.make` or a router, the pull is its source's own.
 function openSend(
   state: State,
   routed: ChatRequest,
@@ -177,10 +164,9 @@ function annotateFinish(
   Telemetry.annotate(span, "llm_router.attempts", attempts)
 }
 
-// What a continuation carries across a stream's attempts: the text forwarded (noted only when `noting`, with
-// `midStream: "continue"`), whether a tool call went out, the usage the current attempt reported, and what the broken
-// attempts sent and used; and a continuation turn's reply, held back until its opening is judged
-// (`Continuation.judge`): the chunks held, their text, and the break it follows.
+// What a continuation carries across a stream's attempts: the text forwarded (noted only when `noting`), whether a tool
+// call went out, the usage reported and what the broken attempts sent and used; and a continuation turn's reply, held
+// back until its opening is judged (`Continuation.judge`).
 function makeContinuing(noting: boolean) {
   let text = ""
   let toolCalled = false
@@ -224,10 +210,9 @@ function makeContinuing(noting: boolean) {
   function stopJudging(): void {
     judging = undefined
   }
-  // A continuation turn's batch judged with those held before it: what is given out now (none while undecided). Its
-  // opening, when it starts the answer again or repeats the sent tail, is dropped; an answer given again in other
-  // words follows a `Restart` chunk, so a consumer that can start over does, and one that cannot ends with an error.
-  // `current` is the attempt read, the call's attempt `attempt`.
+  // A continuation turn's batch judged with those held before it: what is given out now (none while undecided). A
+  // restarted or repeated opening is dropped; an answer given again in other words follows a `Restart` chunk, so a
+  // consumer that can start over does, and one that cannot ends with an error.
   function judged(
     batch: ReadonlyArray<ChatChunk.ChatChunk>,
     ended: boolean,
@@ -264,13 +249,10 @@ function makeContinuing(noting: boolean) {
   return { given, possible, carry, opened, isJudging, stopJudging, judged }
 }
 
-// The deployment's stream as the router gives it out: a Finish chunk's
-// rate-limit headers hold the deployment back and its skipped events count in
-// its status; a failure after the first chunk counts towards its cooldown and
-// lets go of the deployment, then restarts or continues the request elsewhere
-// (unless the reply was whole: its Finish chunk passed) or fails the stream; closing frees
-// the deployment and closes the scope with the stream's outcome (what a budget
-// charges by).
+// The deployment's stream as the router gives it out: a Finish chunk's rate-limit headers hold the deployment back; a
+// failure after the first chunk counts towards its cooldown, lets go of it, then restarts or continues elsewhere
+// (unless the Finish chunk passed) or fails the stream; closing closes the scope with the stream's outcome (what a
+// budget charges by).
 function routedSource(
   core: Core,
   routing: Routing<Opened>,
@@ -301,9 +283,8 @@ function routedSource(
     current = undefined
     return close(opened, exit)
   }
-  // Runs as the consumer's pull does; the next attempt is opened in an
-  // uninterruptible region of its own, so an opened stream is always `current`.
-  // `marker`: the chunk the next attempt's reply follows (`Restart` or `Continue`).
+  // Runs as the consumer's pull does; the next attempt is opened in an uninterruptible region of its own, so an opened
+  // stream is always `current`. `marker`: the chunk the next attempt's reply follows (`Restart` or `Continue`).
   function goOn(
     failed: State,
     error: LlmError,
@@ -417,10 +398,8 @@ function routedSource(
 
 /** The router's `chatStream`. */
 export function chatStream(core: Core) {
-  // The call runs in this region (each deployment's stream opened through its
-  // `restore`), so no interruption lands between a stream opened and the
-  // source handed out. Traced, the call's span lasts until the stream closes,
-  // with the time to its first token.
+  // The call runs in this region (each stream opened through its `restore`), so no interruption lands between a stream
+  // opened and the source handed out. Traced, the call's span lasts until the stream closes.
   function openSource(request: ChatRequest): Effect.Effect<ChunkSources.ChunkSource, LlmError> {
     return Effect.withFiber((fiber) => {
       const members = membersOf(core, request)

@@ -1,17 +1,13 @@
 /**
- * What a media part of a request is, and how long, before any call: a part is classified by its media type (the
- * part's `mediaType`, else its `data:` URL's, else its URL's file extension or host), not by the wire field it came
- * in, and measured where its provider bills by length (the Gemini API's "Understand and count tokens" guide: audio
- * 32 tokens a second, video 263, a PDF 258 a page): a WAV's seconds from its header, an MP4's or QuickTime's from its
- * movie header (`mvhd`), a PDF's pages from its page objects (those in compressed object streams too), and any other
- * audio or video bounded from its size at the lowest bit rate the formats Gemini reads go down to.
+ * What a media part of a request is, and how long, before any call. A part is classified by its media type (its
+ * `mediaType`, else its `data:` URL's, else its URL's extension or host), not by the wire field it came in, and
+ * measured where its provider bills by length (the Gemini API's "Understand and count tokens" guide: audio and video by
+ * the second, a PDF by the page).
  *
- * A part's size is known before the call only when its bytes are in the request (a `data:` URL), or when it goes by
- * URL to an API that reads a URL only as the kind of the field it is sent in (`UrlReading` `"typed"`: an image, billed
- * by its dimensions at a bounded most, or a PDF, by its pages). Any other part by URL is `unsized` whatever its
- * spelling or declared type (a type a client declares is a claim the provider does not read: Gemini bills a YouTube
- * URL declared `image/png` as the video): a budget reserves it at the most the call can bill. docs/cost.md ("Media")
- * says what is reserved for each kind.
+ * A part's size is known before the call only when its bytes are in the request, or when it goes by URL to an API that
+ * reads a URL only as the kind of its field (`UrlReading` `"typed"`). Any other part by URL is `unsized` whatever its
+ * declared type (Gemini bills a YouTube URL declared `image/png` as the video): a budget reserves it at the most the
+ * call can bill (docs/cost.md, "Media").
  */
 import { inflateSync } from "node:zlib"
 import type * as ChatRequest from "../../ChatRequest.js"
@@ -39,8 +35,8 @@ export interface Media {
 }
 
 /**
- * The lowest bit rate of the audio formats Gemini reads (Opus in Ogg goes down to 6 kbit/s), as bytes a second: an
- * audio or video part whose length its header does not tell lasts at most its size over this.
+ * The lowest bit rate of the audio formats Gemini reads (Opus in Ogg), as bytes a second: an audio or video part whose
+ * header does not tell its length lasts at most its size over this.
  */
 export const leastBytesPerSecond = 750
 
@@ -111,9 +107,8 @@ function typeOfUrl(url: string): string | undefined {
 }
 
 /**
- * Whether a URL of no type one can tell is read as an image, as the APIs that take images by web URL read one: an
- * `http:` or `https:` URL, but not a Gemini Files API URI (an uploaded file of any type). Any other URL (a Cloud
- * Storage `gs://` object, another scheme) may hold anything.
+ * Whether a URL of no type one can tell is read as an image, as the APIs that take images by web URL read one; a Gemini
+ * Files API URI or a `gs://` object may hold anything.
  */
 function readsAsImage(url: string): boolean {
   if (url.startsWith("data:")) return true
@@ -134,8 +129,8 @@ export function kindOfType(mediaType: string): Kind {
 }
 
 /**
- * Whether some dialect carries a part of `mediaType` in a message: images, audio, video and PDFs, and text documents
- * (`text/plain`, `text/csv`...), which Gemini reads; any other type (an archive, a spreadsheet) none does.
+ * Whether some dialect carries a part of `mediaType`: images, audio, video, PDFs and text documents (which Gemini
+ * reads); any other type (an archive, a spreadsheet) none does.
  */
 export function isCarried(mediaType: string): boolean {
   return kindOfType(mediaType) !== "document" || mediaType.toLowerCase().startsWith("text/")
@@ -149,9 +144,8 @@ export function mediaTypeOf(part: Pick<ImagePart, "url" | "mediaType">): string 
 }
 
 /**
- * A part's kind, from its media type alone (no bytes read): a part of no type one can tell is an image when it is a
- * web URL, as the APIs that take images by URL read one, and `unknown` otherwise (a Gemini Files API URI, a `gs://`
- * object of no extension). What an API is sent it as; by URL, never what its cost is known by (`isSized`).
+ * A part's kind, from its media type alone: a part of no type one can tell is an image when it is a web URL, `unknown`
+ * otherwise. What an API is sent it as; by URL, never what its cost is known by (`isSized`).
  */
 export function kindOf(part: Pick<ImagePart, "url" | "mediaType">): Kind {
   const type = mediaTypeOf(part)
@@ -170,8 +164,7 @@ function bytesOf(data: { readonly payload: string; readonly base64: boolean }): 
 }
 
 /**
- * A WAV's seconds from its `fmt ` and `data` chunks: the data's bytes (no more than the file holds) over the bytes a
- * second its sample rate, channels and sample size make; none when it is not a WAV with both.
+ * A WAV's seconds from its `fmt ` and `data` chunks (the data's bytes no more than the file holds); none without both.
  */
 export function wavSeconds(bytes: Uint8Array): number | undefined {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -217,10 +210,7 @@ export function movieSeconds(bytes: Uint8Array): number | undefined {
 const pageObject = /\/Type\s*\/Page(?![A-Za-z])/g
 const objectStream = /\/Type\s*\/ObjStm\b/
 
-/**
- * A PDF's pages: its page objects (`/Type /Page`), counted in the file and in each of its compressed object streams;
- * none when it has none (a PDF that hides them otherwise).
- */
+/** A PDF's pages: its `/Type /Page` objects, in the file and its compressed object streams; none when it has none. */
 export function pdfPages(bytes: Uint8Array): number | undefined {
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1")
   if (!text.startsWith("%PDF")) return undefined
@@ -293,9 +283,9 @@ export function mediaParts(
 }
 
 /**
- * How an API reads a media part by URL: `"typed"`, only as the kind of the field it is sent in (OpenAI's `image_url`
- * and `input_image`, Anthropic's `image` and `document` URL sources: an image or a PDF, anything else failing the
- * call); `"fetched"`, as whatever the URL holds, whatever type it is declared (Gemini's `fileData`).
+ * How an API reads a media part by URL: `"typed"`, only as the kind of its field (OpenAI's `image_url` and
+ * `input_image`, Anthropic's `image` and `document` URL sources: anything else fails the call); `"fetched"`, as
+ * whatever the URL holds, whatever its declared type (Gemini's `fileData`).
  */
 export type UrlReading = "typed" | "fetched"
 
@@ -321,18 +311,14 @@ export function describe(kind: Kind, mediaType: string | undefined): string {
   return `${kind === "audio" ? "audio" : kind === "image" ? "an image" : `a ${kind}`}${type}`
 }
 
-/**
- * Whether a part's size is known before the call (the module doc): its bytes are in the request, or it is an image or
- * a PDF by URL for an API that reads a URL only as that kind (`urls` `"typed"`).
- */
+/** Whether a part's size is known before the call (the module doc). */
 function isSized(media: Media, urls: UrlReading): boolean {
   return media.inline || (urls === "typed" && (media.kind === "image" || media.kind === "pdf"))
 }
 
 /**
- * The most prompt tokens one part can cost at `rates`: an image `imageTokens`; audio and video their seconds at their
- * rate; a PDF its pages at `pdfPageTokens` (by URL, `mostPdfPages`); another document one token a byte. `undefined`
- * for a part whose size cannot be known before the call (`isSized`).
+ * The most prompt tokens one part can cost at `rates` (a PDF by URL at `mostPdfPages`, another document a token a
+ * byte); `undefined` for a part whose size cannot be known before the call.
  */
 export function mostPartTokens(media: Media, rates: Rates): number | undefined {
   if (!isSized(media, rates.urls)) return undefined
@@ -352,8 +338,8 @@ export function mostPartTokens(media: Media, rates: Rates): number | undefined {
 }
 
 /**
- * The prompt tokens one part costs where an API counts images by `images` (its rule, `images.ts`) and any other medium
- * as `mostPartTokens` at `rates`; a part whose size cannot be known before the call, `images`' fixed figure.
+ * The prompt tokens one part costs where an API counts images by `images` (`images.ts`) and any other medium as
+ * `mostPartTokens`; an unsized part, `images`' fixed figure.
  */
 export function partTokens(
   part: Pick<ImagePart, "url" | "mediaType" | "detail">,
@@ -366,9 +352,8 @@ export function partTokens(
 }
 
 /**
- * The most prompt tokens a request's media parts whose size is known can cost at `rates`, the first part whose
- * size cannot be known before the call, if any, and whether a part may be billed as audio (audio, a video's sound, a
- * file of no stated type, or any part whose size is not known).
+ * The most prompt tokens a request's sized media parts can cost, its first unsized part, and whether a part may be
+ * billed as audio (audio, a video's sound, a file of no stated type, or any unsized part).
  */
 export function mostMediaTokens(
   request: ChatRequest.Input,

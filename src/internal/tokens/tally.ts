@@ -1,34 +1,21 @@
 /**
  * Bounded, linear local token counting over a tokenizer that is not.
  *
- * `gpt-tokenizer`'s byte-pair merge costs about the square of a pre-token's
- * length (a run of letters, digits or whitespace), so a long run without
- * spaces (a base64 blob, CJK text, one repeated character) stalls the process
- * for seconds, and its merge cache keeps up to 100,000 pre-tokens however
- * long they are. A tally feeds it short pieces only, and only a bounded share
- * of a long text:
+ * `gpt-tokenizer`'s byte-pair merge costs about the square of a pre-token's length, so a long run without spaces (a
+ * base64 blob, CJK text, one repeated character) stalls the process, and its merge cache keeps pre-tokens however long
+ * they are. A tally feeds it short pieces only, and only a bounded share of a long text:
  *
- * - Text is cut before every space that follows a non-space: the tokenizer's
- *   own pre-tokenizer cuts there too (no pre-token holds a non-space followed
- *   by a space), so the pieces' counts add up to the whole text's exactly.
- * - A run with no such cut is cut every `maxRun` characters (never inside a
- *   surrogate pair); each such cut may move a token or two at its edges.
- * - The first `exactUnits` units of text are all counted: a character is a
- *   unit, except in a piece cut inside a run, where each of its UTF-8 bytes
- *   is `runWeight` units: such pieces cost the tokenizer several times more
- *   per byte (every pre-token new, so none from its cache), and it works on
- *   bytes (a CJK character is three). Past them, pieces are sampled: from
- *   `exactUnits * 2^(k-1)` to `exactUnits * 2^k` units one piece in `2^k` is
- *   counted (the first always, the others picked by a hash of their index), so
- *   each doubling of the text costs about `exactUnits / 2` more units of
- *   tokenizing. The pieces left out are counted at the tokens per character
- *   of the pieces counted in the same stretch.
+ * - Text is cut before every space that follows a non-space, where the tokenizer's own pre-tokenizer cuts too, so the
+ *   pieces' counts add up to the whole text's exactly.
+ * - A run with no such cut is cut every `maxRun` characters (never inside a surrogate pair); each such cut may move a
+ *   token or two at its edges.
+ * - The first `exactUnits` units of text are all counted; a piece cut inside a run weighs `runWeight` units a UTF-8
+ *   byte, as it costs the tokenizer several times more (no pre-token from its cache). Past them, pieces are sampled:
+ *   from `exactUnits * 2^(k-1)` to `exactUnits * 2^k` units one piece in `2^k` is counted, so each doubling of the text
+ *   costs about `exactUnits / 2` more units; the pieces left out are counted at the rate of those counted beside them.
  *
- * A tally sums any number of texts (the messages of a prompt, the text,
- * reasoning and tool calls of a reply) under one budget, each text cut on its
- * own. A text can arrive in parts (`Channel`): only its tail after the last
- * cut (at most `flushAt` characters and the last part) is kept, so a streamed
- * reply of any size is counted in bounded memory.
+ * A tally sums any number of texts under one budget, each cut on its own. A text can arrive in parts (`Channel`): only
+ * its tail after the last cut is kept, so a streamed reply of any size is counted in bounded memory.
  */
 
 /** A tokenizer's count for one text. */
@@ -46,10 +33,7 @@ export const exactUnits = 16_384
 /** The units a UTF-8 byte counts for in a piece cut inside a run. */
 export const runWeight = 8
 
-/**
- * A channel's tail is cut into pieces once it passes this many characters: a
- * reply shorter than that is not tokenized unless its usage is missing.
- */
+/** A channel's tail is cut into pieces past this many characters: a shorter reply is tokenized only without usage. */
 export const flushAt = 64 * maxPiece
 
 /** A text that arrives in parts: what follows its last cut. */
@@ -57,9 +41,7 @@ export interface Channel {
   tail: string
 }
 
-/**
- * A sum of token counts under one budget.
- */
+/** A sum of token counts under one budget. */
 export interface Tally {
   /** Adds the tokens of one whole text. */
   readonly count: (text: string) => void
@@ -92,10 +74,9 @@ const utf8Length = (text: string, start: number, end: number): number => {
   return bytes
 }
 
-// Where the piece that starts at `start` ends, or -1 when the text after
-// `start` may still grow and is too short to decide. The decision reads at
-// most `maxPiece + 1` characters, so a text counted in parts is cut exactly
-// as the same text counted at once.
+// Where the piece that starts at `start` ends, or -1 when the text may still grow and is too short to decide. The
+// decision reads at most `maxPiece + 1` characters, so a text counted in parts is cut exactly as the same text counted
+// at once.
 export const pieceEnd = (text: string, start: number, ended: boolean): number => {
   const available = text.length - start
   if (!ended && available <= maxPiece) return -1
@@ -119,9 +100,7 @@ interface Stretch {
   skipped: number
 }
 
-// Whether the `index`th piece of stretch `level` is counted: one in 2^level,
-// by the high bits of a multiplicative hash, so no period in the pieces lines
-// up with the sample.
+// One piece in 2^level, by the high bits of a multiplicative hash, so no period in the pieces lines up with the sample.
 const sampled = (index: number, level: number): boolean =>
   level === 0 || (Math.imul(index, 0x9e3779b1) >>> 0) >>> (32 - Math.min(level, 31)) === 0
 

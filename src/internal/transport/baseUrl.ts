@@ -5,9 +5,8 @@
  */
 
 /**
- * A root normalised: scheme and host in lower case and a default port dropped (as `URL` reads them), the trailing
- * slashes of its path and its fragment (never sent) dropped; its credentials kept when `credentials`. An unparsable
- * root stays as it is.
+ * A root normalised as `URL` reads it, its path's trailing slashes and its fragment (never sent) dropped; its
+ * credentials kept when `credentials`. An unparsable root stays as it is.
  */
 function normalised(baseUrl: string, credentials: boolean): string {
   if (!URL.canParse(baseUrl)) return baseUrl

@@ -1,12 +1,6 @@
-/**
- * Bytes of a response body: chunks joined into one array, and the cause of a
- * body read whole that passed its limit.
- */
+/** Bytes of a response body: chunks joined into one array, and the cause of a body read whole that passed its limit. */
 
-/**
- * The cause of the failure of a body read whole (`bodySource.readWhole`) that
- * passed its limit of `maxBytes`.
- */
+/** The cause of the failure of a body read whole (`readWhole`) that passed its limit of `maxBytes`. */
 export class BodyTooLarge extends Error {
   constructor(readonly maxBytes: number) {
     super(`the body passed ${maxBytes} bytes`)
@@ -17,10 +11,8 @@ export class BodyTooLarge extends Error {
 const emptyBody = new Uint8Array(0)
 
 /**
- * The chunks as one array. Copied with `set`, cheaper than `Buffer.concat`
- * (which checks and copies each chunk through a slower path; measured in
- * docs/performance.md): a provider flushing every token hands over dozens of
- * chunks a read.
+ * Copied with `set`, cheaper than `Buffer.concat` (docs/performance.md): a provider flushing every token hands over
+ * dozens of chunks a read.
  */
 export const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
   if (chunks.length === 0) return emptyBody

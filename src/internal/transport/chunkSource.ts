@@ -1,15 +1,11 @@
 /**
- * A stream's chunks pulled one batch at a time (`ChunkSource`): the form in
- * which an adapter builds its stream, and in which `Llm` and `Router` hold a
- * stream they hand on, letting go in `close` of what they hold for its whole
- * life (a key and a permit, a deployment).
+ * A stream's chunks pulled one batch at a time (`ChunkSource`): the form in which an adapter builds its stream, and in
+ * which `Llm` and `Router` hold a stream they hand on, letting go in `close` of what they hold for its whole life (a
+ * key and a permit, a deployment).
  *
- * Effect 4 runs a stream as its channel's pull, so a stream built by
- * `streamFromSource` and read back by `openToFirst` (through
- * `Channel.toPullScoped`) gives the source's own pull, with no second stream
- * around it: `Llm` reads its provider's `chatStream`, and `Router` its
- * deployments' `chatStream`, that way, whoever built the stream (an adapter,
- * an `Llm`, a user's decorator).
+ * Effect 4 runs a stream as its channel's pull, so a stream built by `streamFromSource` and read back by `openToFirst`
+ * gives the source's own pull, with no second stream around it, whoever built the stream (an adapter, an `Llm`, a
+ * user's decorator).
  */
 import type * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
@@ -56,13 +52,10 @@ export function startingWith(
 }
 
 /**
- * `stream` read through its own pull, taken in `scope`, once its first batch
- * has arrived: the point before which a caller may still try elsewhere (an
- * `Llm` retries, a `Router` falls back) and after which a failure fails the
- * stream. A stream that ends before any batch fails with `ended()`. What the
- * stream holds (its request) is let go when `scope` closes; the caller closes
- * it on every path, a failure here included. `opened` gets the first batch
- * and the pull of the rest.
+ * `stream` read through its own pull once its first batch has arrived: the point before which a caller may still try
+ * elsewhere (an `Llm` retries, a `Router` falls back) and after which a failure fails the stream; one that ends before
+ * any batch fails with `ended()`. What the stream holds is let go when `scope` closes, which the caller does on every
+ * path, a failure here included.
  */
 export function openFirst<A, E = LlmError>(
   stream: Stream.Stream<ChatChunk, E>,

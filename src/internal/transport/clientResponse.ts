@@ -1,8 +1,7 @@
 /**
  * What the project's own `HttpClientResponse`s (`undici/exchange.ts`' `UndiciResponse`, `gateway/mcp/tapped.ts`' tapped
- * one) make alike: `arrayBuffer`, `text`, `json`, `urlParamsBody` and `formData`, each from one read of the whole body
- * (`bytes`), a body that does not decode failing as the response's `decodeError` says; and the inspection and `pipe`
- * that effect's own responses have. A response gives its head, its `stream`, its whole body and its decode error.
+ * one) make alike: every body accessor from one read of the whole body (`bytes`), a body that does not decode failing
+ * with the response's `decodeError`, and the inspection and `pipe` effect's own responses have.
  */
 import * as Effect from "effect/Effect"
 import type * as Cookies from "effect/http/Cookies"

@@ -1,16 +1,11 @@
 /**
- * One provider call over HTTP, as every wire adapter makes it, within its phase limits, over any `HttpClient`:
- * sending a JSON POST with the key and extra headers (secret header names redacted from traces), mapping a non-2xx
- * answer through `fromHttpFailure` with its bounded body, transport failures and timeouts, reading a whole JSON reply,
- * and opening a streamed body as a `ChunkSource` read through a per-stream parser (the response body read through the
- * `HttpClientResponse` contract's `stream`, whatever the client, with no second `Stream`).
+ * One provider call over HTTP, as every wire adapter makes it, over any `HttpClient`: a JSON POST with its secrets
+ * masked in traces and errors, a non-2xx answer mapped through `fromHttpFailure`, a JSON reply read whole, or a
+ * streamed body opened as a `ChunkSource` read through a per-stream parser.
  *
- * The phase limits are kept here with the reads they end: no response headers within `headers`; no body byte within
- * `firstToken` of the headers; a read of a streamed body waiting `idle` for its next bytes; and the call's own
- * timeout (`request`) until its reply, or a stream's first batch, is in. The call stamps what happens on its `Watch`
- * (`headersIn`, `reading`, `read`, `release`), which costs a clock read; the `Clock`'s one watchdog
- * (`time/watchdog`) looks at the watch when its soonest limit is due, and again later or with the phase that passed.
- * No timer per read: an idle limit looked at early is looked at again when what is left of it is due.
+ * The phase limits (`headers`, `firstToken`, `idle`, and the call's own `request` timeout until its reply or a stream's
+ * first batch) are kept by the `Clock`'s one watchdog (`time/watchdog`), which looks at the stamps on the call's
+ * `Watch` when its soonest limit is due: no timer per read.
  */
 import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
@@ -61,20 +56,15 @@ import type { Call, JsonReply, Options, StreamParser, Transport } from "./types.
 type Mask = (error: LlmError) => LlmError
 
 /**
- * A response body read without a second `Stream`: `read` waits for the next
- * chunks and gives every chunk the body's stream pulled at once; it fails with
- * `Cause.Done` once the body has ended; `cancel` closes the body's stream (the request is
- * cancelled if it still runs, and a read in progress ends).
+ * A response body read without a second `Stream`: `read` gives every chunk pulled at once, failing with `Cause.Done` at
+ * the end; `cancel` closes the body's stream, which cancels the request and ends a read in progress.
  */
 interface BodyReader {
   readonly read: Pull.Pull<Arr.NonEmptyReadonlyArray<Uint8Array>, HttpClientError.HttpClientError>
   readonly cancel: Effect.Effect<void>
 }
 
-/**
- * The reader of `response.stream`, through its channel's own pull
- * (`Stream.toPull` would add a semaphore per pull; one reader pulls here).
- */
+/** `response.stream` read through its channel's own pull: `Stream.toPull` would add a semaphore per pull. */
 function reader(response: HttpClientResponse.HttpClientResponse): Effect.Effect<BodyReader> {
   return Effect.flatMap(
     Scope.make(),
@@ -86,10 +76,7 @@ function reader(response: HttpClientResponse.HttpClientResponse): Effect.Effect<
   )
 }
 
-/**
- * The whole body, unless it passes `maxBytes`: then nothing more is read, the
- * request is cancelled, and the read fails with `BodyTooLarge` as its cause.
- */
+/** The whole body; past `maxBytes` the request is cancelled and the read fails with `BodyTooLarge`. */
 export function readWhole(
   response: HttpClientResponse.HttpClientResponse,
   maxBytes: number
@@ -149,26 +136,14 @@ interface BodySource extends ChunkSource {
 }
 
 /**
- * The body as a `ChunkSource`, read without a second stream, by a fiber of its
- * own: one read a pull, none ahead, so that a read in progress can be ended
- * from outside (`stop`, when a phase limit passes) whatever the client's body
- * stream does when it is cancelled. Some clients' streams end a waiting read
- * when cancelled from another fiber (this library's undici client, fetch's);
- * others leave it waiting forever (`NodeHttpClient`'s, over a Node `Readable`).
- * A race per read would do the same at a cost per read (two fibers each); this
- * costs one fiber a stream and a hand-over a read (docs/performance.md).
+ * The body as a `ChunkSource`, read by a fiber of its own, one read a pull and none ahead, so that `stop` (a phase
+ * limit passed) ends a read in progress whatever the client's stream does when cancelled: undici's and fetch's end a
+ * waiting read, `NodeHttpClient`'s waits forever. A race per read would cost two fibers a read (docs/performance.md).
  *
- * The fiber feeds every network chunk a read brought to the parser and hands
- * the pull what it produced, so one array of ChatChunks per read, never an
- * Effect per event, and a pull is the hand-over alone. Events the parser
- * skipped (`StreamParser.skipped`) are reported as they are found. The first
- * batch out ends the call's own timeout (`Watch.release`): the pull that waits
- * for it is the caller's (an `Llm` reads it within its deadline and retries
- * before it), not read here ahead of it.
- *
- * A read that the call's watchdog ended (by `stop`) fails with that limit's
- * error, unless the parser had seen the terminal event: a body held open
- * after the reply loses nothing.
+ * A read's chunks all go through the parser at once: a pull gets one array of ChatChunks, never an Effect per event.
+ * The first batch out ends the call's own timeout (`Watch.release`): the caller's pull waits for it within its
+ * deadline. A read the watchdog ended fails with that limit's error, unless the parser saw the terminal event (a body
+ * held open after the reply loses nothing).
  */
 function bodySource(body: Body): Effect.Effect<BodySource> {
   return Effect.suspend(() => {
@@ -176,8 +151,7 @@ function bodySource(body: Body): Effect.Effect<BodySource> {
     // A failure found with chunks before it: those go out first, it on the next pull.
     let pending: LlmError | undefined
     let ended = false
-    // The response's rate-limit headers and the count of skipped events go out
-    // on its Finish chunk (a healthy stream without headers copies nothing).
+    // Rate-limit headers and the skipped-event count go out on the Finish chunk; a stream with neither copies nothing.
     function batch(out: Arr.NonEmptyArray<ChatChunk>) {
       watch.release()
       const skippedEvents = parser.skipped?.count
@@ -341,18 +315,14 @@ export function overLimit(what: string, option: string, limit: string): string {
 }
 
 /**
- * The largest stream event (an SSE event, an NDJSON line) a parser buffers, in
- * characters: the parser's own limit (`own`), or `maxResponseBytes` when
- * smaller. A character is at least one byte, so an event is never cut below
- * `maxResponseBytes` bytes.
+ * The largest stream event a parser buffers, in characters: its own limit, or `maxResponseBytes` when smaller. A
+ * character is at least one byte, so an event is never cut below `maxResponseBytes` bytes.
  */
 export function eventLimit(own: number, maxResponseBytes: number): number {
   return Math.min(own, maxResponseBytes)
 }
 
-/**
- * The `OutputDecodeError` detail of `what` (an event, a line) past its `eventLimit`; `option` names the parser's own.
- */
+/** The `OutputDecodeError` detail of `what` past its `eventLimit`; `option` names the parser's own limit. */
 export function eventTooLarge(what: string, option: string, own: number, maxResponseBytes: number): string {
   return maxResponseBytes < own
     ? overLimit(what, "maxResponseBytes", `${maxResponseBytes} bytes`)
@@ -438,9 +408,8 @@ function makePrepare(
 ): Transport["prepare"] {
   const provider = options.provider
   const baseUrl = options.baseUrl.replace(/\/+$/, "")
-  // The URL and headers of a request to `path` with `credentials`, built once
-  // (up to `maxHeads` paths per key): a call adds only its body, so less is
-  // built, and kept alive through the network wait, per call.
+  // A request head per path and key, built once (up to `maxHeads` paths a key): a call adds only its body, so less is
+  // built, and held through the network wait, per call.
   const heads = new WeakMap<Credentials, Map<string, HttpClientRequest.HttpClientRequest>>()
   function headOf(path: string, credentials: Credentials): HttpClientRequest.HttpClientRequest {
     let byPath = heads.get(credentials)
@@ -484,9 +453,8 @@ function makePrepare(
 }
 
 /**
- * A transport's `watched`: runs `work` within the call's phase limits (`streamed`: its first token and stalls too),
- * raced by the call's one watchdog: a limit that passes interrupts the work, which cancels its request. With no limit,
- * no watchdog.
+ * A transport's `watched`: `work` raced by the call's one watchdog within its phase limits (`streamed`: first token and
+ * stalls too); a limit that passes interrupts the work, cancelling its request. With no limit, no watchdog.
  */
 function makeWatched(options: Options) {
   const headersMillis = limitMillis(options.headersTimeout, defaultHeadersTimeout)
@@ -526,9 +494,8 @@ type Answered<A> = (
 ) => Effect.Effect<A, LlmError>
 
 /**
- * A transport's `send`: sends the call with its credentials (the key's header, a timed header, a cloud's token or
- * signature) and goes on with `answered` on a 2xx response (given as a continuation, not a response to flatMap on: two
- * fewer steps a call), its failures masked with the secrets the request carried.
+ * A transport's `send`: the call sent with its credentials, its failures masked with every secret the request carried;
+ * `answered` is a continuation rather than a response to flatMap on, which saves steps per call.
  */
 function makeSend(client: HttpClient.HttpClient, options: Options, secretHeaderNames: ReadonlyArray<string>) {
   const { provider, sign, timedAuth, token } = options
@@ -544,9 +511,8 @@ function makeSend(client: HttpClient.HttpClient, options: Options, secretHeaderN
     return secrets
   }
 
-  // The one mask of a call's failures, here for every adapter (none masks its own): whichever part built them (an error
-  // answer, a 200 body's or a stream event's error, a decode error's raw excerpt), with every secret the request
-  // carried masked in every field.
+  // The one mask of a call's failures for every adapter (none masks its own), whatever built them: every secret the
+  // request carried, masked in every field.
   function maskOf(secrets: ReadonlyArray<Redacted.Redacted<string>>): Mask {
     return (error) => masked(error, secrets)
   }
@@ -675,9 +641,8 @@ function readBounded(response: HttpClientResponse.HttpClientResponse): Effect.Ef
   })
 }
 
-// The source of a 2xx stream, opened at its headers. The call's timeout bounds the wait for its first batch, the
-// idle limit each read after it: past a limit, the watchdog stops the body's reads (made by a fiber of their own),
-// which ends the read in progress.
+// A 2xx stream's source, opened at its headers: past the call's timeout (first batch) or idle limit (each later read),
+// the watchdog stops the body's reads, which ends the read in progress.
 function opened(
   response: HttpClientResponse.HttpClientResponse,
   body: Omit<Body, "reader" | "rateLimit">
@@ -861,18 +826,12 @@ export class Watch implements Bound<Phase> {
     if (bytes) this.begun = true
   }
 
-  /**
-   * The call's own timeout no longer bounds it (a stream's first batch is out);
-   * the rest is watched by `watchRest`'s fiber, when there is an idle limit.
-   */
+  /** The call's own timeout no longer bounds it (a stream's first batch is out); `watchRest` watches the rest. */
   release(): void {
     this.requestDue = Infinity
   }
 
-  /**
-   * Keeps the rest of a released stream within the idle limit: runs `stop`
-   * once it has passed. The returned function stops watching.
-   */
+  /** Runs `stop` once the released stream's idle limit passes; the returned function stops watching. */
   watchRest(stop: Effect.Effect<void>): () => void {
     return this.watchdog.keep(this, (phase) => {
       this.passed = phase
@@ -903,11 +862,7 @@ export class Watch implements Bound<Phase> {
   }
 }
 
-/**
- * `work` within `watch`'s limits, kept by the `Clock`'s watchdog: a limit that
- * passes is recorded (`Watch.passed`), interrupts the work and fails with
- * `passed(phase)`.
- */
+/** `work` within `watch`'s limits: a limit that passes is recorded (`Watch.passed`) and interrupts the work. */
 export function raced<A, E>(work: Effect.Effect<A, E>, watch: Watch, passed: (phase: Phase) => E): Effect.Effect<A, E> {
   return bounded(work, watch, (phase) => {
     watch.passed = phase

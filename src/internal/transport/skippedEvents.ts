@@ -1,13 +1,9 @@
 /**
- * Stream events that were not JSON, skipped instead of failing the stream: a
- * single malformed event inside an otherwise healthy stream (README,
- * "Streaming"). A stream parser makes one at its first such event (a
- * healthy stream allocates nothing) and counts them as it reads; the body's
- * reader (`bodySource`) reports each new one as a warning log and a span
- * event, and puts the count on the `Finish` chunk (`skippedEvents`, then on
- * the `ChatResponse` that `collect` folds, and in a `Router`'s status). The
- * answer still has to end with its terminal event, or the parser fails it
- * with `StreamTruncatedError`.
+ * Stream events that were not JSON, skipped instead of failing the stream: a single malformed event inside an otherwise
+ * healthy stream (README, "Streaming"). A parser makes the counter at its first such event, so a healthy stream
+ * allocates nothing; the body's reader reports each new one, and the count goes out on the `Finish` chunk
+ * (`skippedEvents`). The answer still has to end with its terminal event, or the parser fails it with
+ * `StreamTruncatedError`.
  */
 import * as Effect from "effect/Effect"
 import { skippedEvent } from "../telemetry.js"

@@ -1,8 +1,4 @@
-/**
- * The types of an adapter's HTTP transport (`transport/providerHttp.ts`): its options,
- * one prepared call, a whole JSON reply, a stream's parser and start, and the
- * transport itself.
- */
+/** The types of an adapter's HTTP transport (`transport/providerHttp.ts`). */
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
@@ -19,9 +15,8 @@ import type { ChunkSource } from "./chunkSource.js"
 import type { SkippedEvents } from "./skippedEvents.js"
 
 /**
- * One response body's stream state. `push` and `end` append chunks to `out` and
- * return the failure that ends the stream, if any; `done` is true once the
- * terminal event was seen (a transport failure after it loses nothing).
+ * One response body's stream state. `push` and `end` append chunks to `out` and return the failure that ends the
+ * stream, if any; `done`: the terminal event was seen (a transport failure after it loses nothing).
  */
 export interface StreamParser {
   readonly done: boolean
@@ -34,34 +29,25 @@ export interface StreamParser {
   end(out: Array<ChatChunk>): LlmError | undefined
 }
 
-/**
- * The transport of one adapter: where it sends, how the key goes, and the `HttpOptions` its user set (headers,
- * timeouts).
- */
+/** The transport of one adapter: where it sends, how the key goes, and the user's `HttpOptions`. */
 export interface Options extends HttpOptions {
   readonly provider: string
   /** Joined with each call's path; a trailing `/` is dropped. */
   readonly baseUrl: string
   /** The header that carries the key (`authorization` with `Bearer `, `x-api-key`...); none when undefined. */
   readonly auth: (key: Redacted.Redacted<string>) => readonly [name: string, value: string] | undefined
-  /**
-   * Headers that depend on the time of the request (a signed token), added
-   * once per request with the key and the `Clock`'s time. Of their names,
-   * traces redact only `authorization`. Default: none.
-   */
+  /** Headers that depend on the request's time (a signed token); traces redact only `authorization`. Default: none. */
   readonly timedAuth?:
     | ((key: Redacted.Redacted<string>, nowMillis: number) => Readonly<Record<string, string>>)
     | undefined
   /**
-   * A bearer token asked for per request (Microsoft Entra ID's), sent as `Authorization: Bearer <token>` in place of
-   * the key: `auth` then sends none. Its failure, a detail naming the credential tried, fails the call with `AuthError`
-   * of reason `credential_unavailable`. Default: none.
+   * A bearer token asked for per request (Microsoft Entra ID's), sent in place of the key; its failure fails the call
+   * with `AuthError` `credential_unavailable`. Default: none.
    */
   readonly token?: Effect.Effect<Redacted.Redacted<string>, string> | undefined
   /**
-   * Signs each request as it is sent (AWS Signature Version 4), with the `Clock`'s time: the request with its
-   * signature's headers, or, when no credentials could be had, a detail naming the credentials tried, which fails the
-   * call with `AuthError` of reason `credential_unavailable`. Default: none.
+   * Signs each request as it is sent (AWS Signature Version 4); a detail naming the credentials tried, when none could
+   * be had, fails the call with `AuthError` `credential_unavailable`. Default: none.
    */
   readonly sign?:
     | ((request: HttpClientRequest.HttpClientRequest, nowMillis: number) => Effect.Effect<
@@ -70,8 +56,8 @@ export interface Options extends HttpOptions {
     >)
     | undefined
   /**
-   * Headers that `timedAuth` or `sign` set that carry a secret besides `authorization` (AWS's session token,
-   * `x-amz-security-token`): redacted from traces as the key's header is. Default: none.
+   * Headers besides `authorization` that `timedAuth` or `sign` set with a secret (AWS's `x-amz-security-token`),
+   * redacted from traces as the key's header is. Default: none.
    */
   readonly secretHeaders?: ReadonlyArray<string> | undefined
   /** The request id of a response, for the errors `json` builds. Default: none. */
@@ -124,15 +110,11 @@ export interface Transport {
     readonly headers?: Readonly<Record<string, string>> | undefined
   }) => Result.Result<Call, InvalidRequestError>
   /**
-   * Sends the call, reads its whole reply as a JSON object and goes on with `read`, all within the
-   * timeout; a body past `maxResponseBytes` is not read on and fails with `OutputDecodeError`. Every failure, `read`'s
-   * too, has every secret the request carried masked (its key where sent, a cloud's token, signature or session token).
+   * Sends the call and reads its whole reply as a JSON object, within the timeout; a body past `maxResponseBytes` fails
+   * with `OutputDecodeError`. Every failure, `read`'s too, has every secret the request carried masked.
    */
   readonly json: <A>(call: Call, read: (reply: JsonReply) => Effect.Effect<A, LlmError>) => Effect.Effect<A, LlmError>
-  /**
-   * Sends the call and reads its whole reply as text (a JSONL file: a batch's results), within the timeout and
-   * `maxResponseBytes`, its failures masked as `json`'s.
-   */
+  /** Sends the call and reads its whole reply as text (a batch's JSONL results), bounded and masked as `json`'s. */
   readonly text: <A>(
     call: Call,
     read: (text: string, response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, LlmError>
@@ -142,21 +124,17 @@ export interface Transport {
   /** The start of a body, bounded (an error or HTML page); empty when it cannot be read. */
   readonly boundedText: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<string>
   /**
-   * Sends the call and reads its body through the parser `open` builds, as a
-   * `ChunkSource` opened at the response's headers; the timeout bounds the
-   * wait for its first batch (headers and all), not the rest. When
-   * `open` returns an Effect instead (a server that answered a stream request
-   * with one JSON body), its chunks are the source's only batch. Every failure, of its opening and of every pull, has
-   * every secret the request carried masked, as `json`'s.
+   * Sends the call and reads its body as a `ChunkSource` through the parser `open` builds; the timeout bounds the wait
+   * for the first batch, not the rest. An Effect from `open` (a server that answered a stream request with one JSON
+   * body) gives the source's only batch. Failures are masked as `json`'s.
    */
   readonly source: (
     call: Call,
     open: (start: StreamStart) => StreamParser | Effect.Effect<ReadonlyArray<ChatChunk>, LlmError>
   ) => Effect.Effect<ChunkSource, LlmError>
   /**
-   * The error of a 2xx body that carries an error payload, or of an error event
-   * inside a stream. `nowMillis` comes from the `Clock` (`StreamStart.clock`). Unmasked: asked within a sent call,
-   * whose failures the transport masks.
+   * The error of a 2xx body that carries an error payload, or of a stream's error event; unmasked, as the transport
+   * masks the sent call's failures.
    */
   readonly errorOf: (
     call: Call,

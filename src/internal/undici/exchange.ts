@@ -1,18 +1,12 @@
 /**
- * One HTTP exchange over an undici `Dispatcher`, driven by a dispatch handler
- * of undici's own (`onRequestStart`/`onResponseStart`/`onResponseData`/
- * `onResponseEnd`/`onResponseError`, the API undici's core runs).
+ * One HTTP exchange over an undici `Dispatcher`, driven by a dispatch handler of undici's own (`onRequestStart`...
+ * `onResponseError`, the API undici's core runs), and the client that makes the exchanges (`client`, behind
+ * `UndiciHttpClient.fromDispatcher`).
  *
- * Why not `dispatcher.request`: it puts every body behind a Node `Readable`
- * (push, buffer, `read`, events) and needs an `AbortSignal` to be cancelled.
- * Here the chunks go straight into an array that the response's `stream` pulls
- * as one array per pull, `text` joins them once, and the controller undici
- * hands to `onRequestStart` cancels the request, with no `AbortController`,
- * listener or registry per request.
- *
- * The exchange's `HttpClientResponse` (`UndiciResponse`, below): its headers, and its body read whole or as a stream
- * that gives every chunk arrived since the last pull in one array. And the client that makes the exchanges
- * (`client`, behind `UndiciHttpClient.fromDispatcher`): a request's target and body as undici's dispatch takes them.
+ * Why not `dispatcher.request`: it puts every body behind a Node `Readable` (push, buffer, `read`, events) and needs an
+ * `AbortSignal` to be cancelled. Here the chunks go straight into an array that the response's `stream` pulls as one
+ * array per pull, `text` joins them once, and the controller undici hands to `onRequestStart` cancels the request, with
+ * no `AbortController`, listener or registry per request.
  */
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Arr from "effect/Array"
@@ -42,14 +36,12 @@ import { concat } from "../transport/bytes.js"
 import { BodyResponse } from "../transport/clientResponse.js"
 
 /**
- * Bytes buffered ahead of a `stream` consumer before undici stops reading the
- * socket; `text`/`json`/`arrayBuffer` read without a limit, as a body read
- * whole must be held whole anyway.
+ * Bytes buffered ahead of a `stream` consumer before undici stops reading; a body read whole must be held whole anyway.
  */
 const highWaterMark = 64 * 1024
 
-// A resolved promise's `then` queues the same microtask as `queueMicrotask`, without the
-// AsyncResource Node makes for each `queueMicrotask` (one wake a read; its cost in docs/performance.md).
+// A resolved promise's `then` queues the same microtask as `queueMicrotask`, without the AsyncResource Node makes for
+// each `queueMicrotask` (docs/performance.md).
 const resolved = Promise.resolve()
 
 /** Why a cancelled request failed inside undici; never seen by callers, whose fiber was interrupted. */
@@ -152,10 +144,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * The first chunk of a socket read. undici hands over every HTTP chunk of
-   * one read in one synchronous run, so a microtask wakes the reader after the
-   * last chunk, and it takes them in one read (woken at each, the reader
-   * passed each event alone through every stream above it).
+   * undici hands over every HTTP chunk of one socket read in one synchronous run, so a microtask wakes the reader after
+   * the last one to take them in one read (woken at each, the reader passed each event alone through every stream above
+   * it).
    */
   private readStarted(): void {
     this.reading = true
@@ -232,9 +223,8 @@ export class UndiciResponse extends BodyResponse {
 
   get headers(): Headers.Headers {
     if (this.cachedHeaders !== undefined) return this.cachedHeaders
-    // undici names headers in lower case; repeated ones join as `Headers.fromInput` joins arrays.
-    // Built on the prototype `Headers.fromRecordUnsafe` would set: setting a prototype afterwards costs more than the
-    // copy.
+    // undici names headers in lower case; repeated ones join as `Headers.fromInput` joins arrays. Built on the
+    // prototype `Headers.fromRecordUnsafe` would set, as setting a prototype afterwards costs more than the copy.
     const record: Record<string, string> = Object.create(headersPrototype)
     const raw = this.rawHeaders
     for (const name in raw) {
@@ -255,8 +245,8 @@ export class UndiciResponse extends BodyResponse {
   }
 
   /**
-   * The whole body. Read once and kept, so `text` after `json` (or twice)
-   * answers the same bytes; interruption while it arrives cancels the request.
+   * The whole body, read once and kept, so `text` after `json` (or twice) answers the same bytes; interruption while it
+   * arrives cancels the request.
    */
   get bytes(): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {
     return Effect.suspend(() => {
@@ -311,9 +301,8 @@ export class UndiciResponse extends BodyResponse {
   }
 
   /**
-   * The body's chunks as undici delivers them, every chunk buffered since the
-   * last pull in one array. Ending early (interruption, a `take`, a failure
-   * downstream) cancels the request, so the server sees the socket close.
+   * Every chunk buffered since the last pull, in one array. Ending early (interruption, a `take`, a failure downstream)
+   * cancels the request, so the server sees the socket close.
    */
   get stream(): Stream.Stream<Uint8Array, HttpClientError.HttpClientError> {
     // The cancel is a finalizer of the channel's own scope: `Stream.ensuring` adds a scope of its own to every body.
@@ -361,8 +350,7 @@ export class UndiciResponse extends BodyResponse {
     const forget = Effect.sync(() => {
       exchange.waiter = undefined
     })
-    // What the body has now, or a wait that resumes with what it brings, in one step (not a look, then a wait, then a
-    // read).
+    // What the body has now, or a wait that resumes with what it brings, in one step (not a look, a wait, then a read).
     const read: Read = Effect.callback((resume) => {
       const now = ready()
       if (now !== undefined) return resume(now)
@@ -410,8 +398,8 @@ function convertBody(body: HttpBody.HttpBody): Converted | Effect.Effect<Convert
     case "Raw":
       return { body: body.body as DispatchBody }
     case "FormData": {
-      // Rare for LLM APIs: let the web encoder write the multipart body (one
-      // `Response`, so the boundary in the header is the body's).
+      // Rare for LLM APIs: the web encoder writes the multipart body (one `Response`, so the header's boundary is the
+      // body's).
       const encoded = new Response(body.formData)
       return {
         body: Readable.fromWeb(encoded.body! as Parameters<typeof Readable.fromWeb>[0]),
@@ -424,8 +412,8 @@ function convertBody(body: HttpBody.HttpBody): Converted | Effect.Effect<Convert
 }
 
 /**
- * The client `UndiciHttpClient.fromDispatcher` makes over `dispatcher` (timeouts in milliseconds): traced requests
- * through `HttpClient.make`, for the platform's span, redaction and propagation; untraced ones straight to `send`.
+ * The client over `dispatcher`: traced requests through `HttpClient.make`, for the platform's span, redaction and
+ * propagation; untraced ones straight to `send`.
  */
 export function client(
   dispatcher: Dispatcher,
@@ -464,9 +452,8 @@ export function client(
     })
   )
 
-  // The targets of the URLs requests went to without `urlParams` or a hash,
-  // parsed once each: a client sends to a few endpoints, and parsing a URL and
-  // reading its origin costs about as much as the rest of a short dispatch.
+  // The targets of URLs without `urlParams` or a hash, parsed once each: a client sends to a few endpoints, and parsing
+  // a URL and reading its origin costs about as much as the rest of a short dispatch.
   const targets = new Map<string, Target>()
 
   function untraced(request: HttpClientRequest.HttpClientRequest) {

@@ -1,8 +1,7 @@
 /**
- * Azure OpenAI's table (Azure OpenAI's REST API reference): the Chat Completions adapter's, with Azure's paths (a
- * deployment's, dated by `api-version`, or the v1 API's), its `api-key` header, or a Microsoft Entra ID bearer token.
- * Bodies, replies, streams and errors are Chat Completions', which skip Azure's content-filter fields
- * (`prompt_filter_results`, `content_filter_results`, a first stream chunk without choices).
+ * Azure OpenAI's table (Azure OpenAI's REST API reference): the Chat Completions adapter's, with Azure's paths, its
+ * `api-key` header or an Entra ID bearer token. Replies and streams are Chat Completions', which skip Azure's
+ * content-filter fields (`prompt_filter_results`, `content_filter_results`, a first stream chunk without choices).
  */
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Redacted from "effect/Redacted"
@@ -22,8 +21,8 @@ const requestIdOf = (response: HttpClientResponse.HttpClientResponse) =>
   response.headers["x-request-id"] ?? response.headers["apim-request-id"]
 
 /**
- * The path of `operation` (`chat/completions`, `embeddings`) for a deployment: the deployment's own, dated by
- * `apiVersion`, or without one the v1 API's, which names the deployment in the body's `model`.
+ * A deployment's path, dated by `apiVersion`, or without one the v1 API's, which names the deployment in the body's
+ * `model`.
  */
 export const pathOf = (apiVersion: string | undefined) =>
   apiVersion === undefined

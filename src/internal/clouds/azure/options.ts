@@ -1,7 +1,4 @@
-/**
- * Azure OpenAI's adapter settings and the Entra ID credential it asks tokens of, which its table reads and the
- * public `AzureOpenAi` module gives users.
- */
+/** Azure OpenAI's adapter settings and the Entra ID credential it asks tokens of, given to users by `AzureOpenAi`. */
 import type { HttpOptions } from "../../../ProviderClient.js"
 import type * as OpenAiChat from "../../wire/openAiChat/options.js"
 
@@ -30,10 +27,9 @@ export interface Options
   readonly apiVersion?: string | undefined
   /**
    * Authenticate with Microsoft Entra ID instead of keys: a token of the `Credential` in context as `Authorization:
-   * Bearer`, the key a call is given not sent (a pool of one stand-in key, `"none"`, serves). No token fails the
-   * call with `AuthError` of reason `credential_unavailable` naming the credential; the key pool holds it against
-   * no key, so the next call asks the credential again. Default: `false`, the key is
-   * sent as `api-key`.
+   * Bearer`, the call's key not sent (a pool of one stand-in key, `"none"`, serves). No token fails the call with
+   * `AuthError` `credential_unavailable`, held against no key, so the next call asks the credential again. Default:
+   * `false`, the key is sent as `api-key`.
    */
   readonly entraId?: boolean | undefined
   /**

@@ -1,7 +1,7 @@
 /**
- * Microsoft Entra ID tokens for Azure OpenAI: one token of a credential held and shared by every call, asked for
- * again before it expires (`accessToken.ts`), and the default credential, `@azure/identity`'s
- * `DefaultAzureCredential`, loaded only when a token is first asked of it (the package is an optional peer dependency).
+ * Microsoft Entra ID tokens for Azure OpenAI: a credential's token held and shared by every call (`accessToken.ts`),
+ * and `@azure/identity`'s `DefaultAzureCredential`, loaded only when a token is first asked of it (the package is an
+ * optional peer dependency).
  */
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
@@ -17,8 +17,8 @@ export const nameOf = (credential: TokenCredential): string =>
   credentialName(credential, "the Entra ID credential provided")
 
 /**
- * The bearer token of `credential` for each call, held while it is fresh (`accessToken.ts`), asked for again when the
- * credential advises (`refreshAfterTimestamp`) or before it expires. A failure is a detail naming the credential.
+ * The bearer token of `credential`, asked for again when the credential advises (`refreshAfterTimestamp`) or before it
+ * expires. A failure is a detail naming the credential.
  */
 export const tokenSource = (
   credential: TokenCredential,

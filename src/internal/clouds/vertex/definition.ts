@@ -1,9 +1,8 @@
 /**
- * Vertex AI's table (Vertex AI's REST reference): a model's publisher picks the wire. Google's models (Gemini) take the
- * Gemini adapter's table on Vertex's paths (`:generateContent`, `:streamGenerateContent?alt=sse`); Anthropic's take the
- * Anthropic adapter's on `:rawPredict` and `:streamRawPredict`, the body's version `vertex-2023-10-16` and no `model`.
- * Both send a Google access token as `Authorization: Bearer`. With a batch group, Google's models' batches are batch
- * prediction jobs over Cloud Storage (`wire/gemini/vertexBatch.ts`).
+ * Vertex AI's table (Vertex AI's REST reference): a model's publisher picks the wire. Google's models take the Gemini
+ * adapter's table on Vertex's paths; Anthropic's take the Anthropic adapter's on `:rawPredict` and `:streamRawPredict`,
+ * the body's version `vertex-2023-10-16` and no `model`. Both send a Google access token. With a batch group, Google's
+ * models' batches are batch prediction jobs over Cloud Storage (`wire/gemini/vertexBatch.ts`).
  */
 import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
@@ -51,7 +50,7 @@ const isHttpUrl = (value: unknown): boolean =>
 
 /**
  * The batch settings of `options.batch` for the location's `jobs`, or the `OptionsError` naming each field missing or
- * wrong; undefined without one.
+ * wrong.
  */
 function batchOf(options: Options, jobs: string): Result.Result<VertexBatch.Settings | undefined, OptionsError> {
   const batch = options.batch

@@ -1,7 +1,4 @@
-/**
- * Vertex AI's adapter settings and the Google credential it asks tokens of, which its table reads and the public
- * `Vertex` module gives users.
- */
+/** Vertex AI's adapter settings and the Google credential it asks tokens of, given to users by `Vertex`. */
 import type { HttpOptions } from "../../../ProviderClient.js"
 import type * as Anthropic from "../../wire/anthropic/options.js"
 
@@ -45,11 +42,9 @@ export interface Options extends
 }
 
 /**
- * Where a Vertex client's batches go (Vertex AI REST reference, `batchPredictionJobs.create`): each batch's requests
- * written as one JSONL file under `inputUri`, a job made on the client's location that writes its results in a folder
- * of its own under `outputUri`, polled and cancelled by its name, its results read back from Cloud Storage. Cloud
- * Storage's requests carry the same Google access token as the client's calls: the credential needs to read and write
- * both buckets.
+ * Where a Vertex client's batches go (Vertex AI REST reference, `batchPredictionJobs.create`): a JSONL input file under
+ * `inputUri`, a job writing its results in a folder of its own under `outputUri`. Cloud Storage's requests carry the
+ * client's Google access token, so the credential needs to read and write both buckets.
  *
  * @since 0.3.0
  * @category Models

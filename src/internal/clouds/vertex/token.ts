@@ -1,8 +1,7 @@
 /**
- * Google access tokens for Vertex AI: one token of a credential held and shared by every call, asked for again before
- * it expires (`accessToken.ts`), and the default credential, Application Default Credentials through
- * `google-auth-library`'s `GoogleAuth`, loaded only when a token is first asked of it (the package is an optional peer
- * dependency).
+ * Google access tokens for Vertex AI: a credential's token held and shared by every call, renewed before it expires
+ * (`accessToken.ts`), and Application Default Credentials through `google-auth-library`, loaded only when a token is
+ * first asked of it (the package is an optional peer dependency).
  */
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
@@ -17,9 +16,8 @@ export const scope = "https://www.googleapis.com/auth/cloud-platform"
 export const nameOf = (credential: AuthClient): string => credentialName(credential, "the Google credential provided")
 
 /**
- * The bearer token of `credential` for each call, held until 5 minutes before the expiry its `credentials` give
- * (`expiry_date`); without one, asked for at every call (`google-auth-library`'s clients hold their own). A failure
- * is a detail naming the credential.
+ * The bearer token of `credential` for each call, held until shortly before its `expiry_date`; without one, asked for
+ * at every call (`google-auth-library`'s clients hold their own). A failure is a detail naming the credential.
  */
 export const tokenSource = (credential: AuthClient, name: string): Effect.Effect<Redacted.Redacted<string>, string> =>
   heldToken(
@@ -40,10 +38,8 @@ export const tokenSource = (credential: AuthClient, name: string): Effect.Effect
 const noneFound = /could not load the default credentials/i
 
 /**
- * Application Default Credentials (`google-auth-library`'s `GoogleAuth` for the `cloud-platform` scope): the file
- * `GOOGLE_APPLICATION_CREDENTIALS` names (a service account's key, workload identity federation), gcloud's
- * (`gcloud auth application-default login`), or the metadata server of Google Cloud's compute. The package is imported
- * when the first token is asked for.
+ * Application Default Credentials for the `cloud-platform` scope: the file `GOOGLE_APPLICATION_CREDENTIALS` names,
+ * gcloud's (`gcloud auth application-default login`), or the metadata server of Google Cloud's compute.
  */
 export class ApplicationDefaultCredentials implements AuthClient {
   private loaded: Promise<AuthClient> | undefined

@@ -1,26 +1,16 @@
 /**
- * Leases in Redis: what an instance holds of a capped resource (a key's
- * in-flight slots, a limiter's concurrency; a key pool's keys without a cap
- * take none, `published.ts`) as members of one sorted set per
- * group (`<lease>|n:<id>`), scored by when they expire, each key's count of
- * them kept beside its other state (`n:<id>` in the group's state hash).
- * Holders renew theirs while their calls run; an instance that dies stops
- * renewing, and its leases stop counting once their TTL has passed: the next
- * pick on the group drops them and takes them off their keys' counts (a
- * release finding its lease gone leaves the count alone), and `status`
- * leaves them out. Every instance reads the same in-flight numbers. A pick
- * that then finds no lease held at all sets every count back to none, so a set
- * lost on its own (evicted, deleted) frees its keys within the TTL.
+ * Leases in Redis: what an instance holds of a capped resource (a key's in-flight slots, a limiter's concurrency;
+ * uncapped keys take none, `published.ts`), as members of one sorted set per group (`<lease>|n:<id>`) scored by expiry,
+ * each key's count kept beside its other state (`n:<id>` in the group's state hash). Holders renew theirs while their
+ * calls run; a dead instance's leases stop counting once their TTL has passed: the next pick drops them and takes them
+ * off their keys' counts (a release finding its lease gone leaves the count alone), so every instance reads the same
+ * in-flight numbers. A pick that finds no lease held at all sets every count back to none, so a set lost on its own
+ * (evicted, deleted) frees its keys within the TTL.
  *
- * Taking a lease is one script whose commands do not grow with the candidates
- * (but for the pruning and one `HMGET` per 750): drop the expired leases, read every candidate's
- * state and count in one `HMGET` (the field names sent by the caller, built
- * once per group), skip the disabled and cooling ones and those at their
- * cap, pick the least loaded (in flight over weight times warm-up share, ties
- * to the one picked longest ago), and add the lease and its count, all
- * atomically; or decline, when the caller's best key elsewhere (an uncapped
- * one) is no more loaded. A release is a `ZREM` and, when that found the lease, an
- * `HINCRBY`, plus what the verdict writes.
+ * Taking a lease is one atomic script whose commands do not grow with the candidates (but for the pruning and a batched
+ * `HMGET`): drop the expired leases, read every candidate's state and count, skip the disabled, cooling and capped
+ * ones, pick the least loaded (in flight over weight times warm-up share, ties to the one picked longest ago) and add
+ * the lease and its count; or decline, when the caller's best key elsewhere (an uncapped one) is no more loaded.
  */
 import * as Effect from "effect/Effect"
 import type * as KeyPool from "../../../KeyPool.js"
@@ -33,13 +23,11 @@ import { releaseScript, type Verdict, verdictArgs } from "./verdict.js"
 /** One candidate of `pick`: its member name in the state hash is a masked key id, never a key. */
 export type Candidate = KeyPool.LeaseCandidate
 
-// KEYS: the state hash, the lease set. ARGV: ttl, lease id, slow start (ms),
-// the bar (the load of a key picked elsewhere, in flight and share; -1: none),
-// candidates n, then weight and cap (-1: none) per candidate, then the state
-// fields to read: off:<id> (disabled reason), cool:<id> (cooldown end, kept
-// after it for the warm-up), pick:<id> (pick sequence), n:<id> (leases held)
-// per candidate, then seq, due and ver (the keys' states' version, which each cooldown and disable bumps). The lease
-// set's members are "<lease>|n:<id>". Every answer ends with that version.
+// KEYS: the state hash, the lease set. ARGV: ttl, lease id, slow start (ms), the bar (the load of a key picked
+// elsewhere, in flight and share; -1: none), candidates n, then weight and cap (-1: none) per candidate, then the state
+// fields to read: off:<id> (disabled reason), cool:<id> (cooldown end, kept after it for the warm-up), pick:<id> (pick
+// sequence), n:<id> (leases held) per candidate, then seq, due and ver (the keys' states' version, which each cooldown
+// and disable bumps). The lease set's members are "<lease>|n:<id>". Every answer ends with that version.
 const pickScript = overKeys(
   (
     ttl: number,
@@ -170,9 +158,8 @@ return 1
 `
 ).withReturnType<0 | 1>()
 
-// KEYS: the state hash, the lease set. ARGV: the key ids.
-// Returns per key: in flight (its leases not yet expired), cooldown end (0:
-// none), disabled reason ("" none); then now.
+// KEYS: the state hash, the lease set. ARGV: the key ids. Returns per key: in flight (its leases not yet expired),
+// cooldown end (0: none), disabled reason ("" none); then now.
 const statusScript = overKeys(
   (ids: ReadonlyArray<string>) => ids,
   `
@@ -211,10 +198,7 @@ export const keysOf = (connection: Connection, key: string) => ({
   set: `${connection.prefix}:leases:${key}:held`
 })
 
-/**
- * A group over `candidates`, whose held leases a fiber in the store's scope
- * renews every third of the TTL while any is held.
- */
+/** A group over `candidates`, whose held leases a fiber in the store's scope renews every third of the TTL. */
 export const group = (
   connection: Connection,
   key: string,

@@ -1,15 +1,10 @@
 /**
- * Published counts: how a key pool's keys without a cap are shared. Such a key
- * takes no lease in Redis; each instance counts its own calls on it and, every
- * `publishPeriod`, publishes those counts and reads the others' in one script:
- * one field per instance in the pool's counts hash, holding when it stops
- * counting (`publishTtl` ahead) and its non-zero counts by key id. An instance
- * that dies stops publishing, and the next publish of any other drops its field
- * once that time has passed; the hash itself expires a TTL after the last
- * publish. The same script reads the keys' cooldowns, disabled reasons and
- * rate-limit counts from the pool's state hash (`leases.ts`), but only
- * when its version (bumped by every cooldown and disable) moved since the
- * caller last read them.
+ * Published counts: how a key pool's uncapped keys are shared. Such a key takes no lease in Redis; each instance counts
+ * its own calls and, every `publishPeriod`, publishes its counts and reads the others' in one script: a field per
+ * instance in the pool's counts hash, holding when it stops counting (`publishTtl` ahead). A dead instance's field is
+ * dropped by the next publish once that time has passed, and the hash expires a TTL after the last publish. The script
+ * also reads the keys' states from the state hash (`leases.ts`), but only when their version moved since the caller
+ * last read them.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

@@ -1,19 +1,15 @@
 /**
- * What a key's outcome writes in its pool's state hash (`leases.ts`), by
- * one script that also gives back the key's lease when there is one: a
- * success clears its rate-limit count, a rate limit counts and extends its
- * cooldown, an auth failure disables it.
+ * What a key's outcome writes in its pool's state hash (`leases.ts`): a success clears its rate-limit count, a rate
+ * limit counts and extends its cooldown, an auth failure disables it; the same script gives back the key's lease.
  */
 import * as Redis from "effect/persistence/Redis"
 import type * as KeyPool from "../../../KeyPool.js"
 
-// KEYS: the lease set, the state hash. ARGV: lease member ("" none), its key's
-// count field, key id, verdict, then per verdict: "rate" asked-ms (or -1),
-// initial, max, jitter factor, cap; "off" reason. The count goes down only
-// when the lease was still there (a pick may have dropped it as expired).
-// A cooldown or a disable bumps the hash's "ver", so readers of the keys'
-// states (`published.ts`) know to read them again. Returns the key's
-// cooldown end (0: none) and Redis' time.
+// KEYS: the lease set, the state hash. ARGV: lease member ("" none), its key's count field, key id, verdict, then per
+// verdict: "rate" asked-ms (or -1), initial, max, jitter factor, cap; "off" reason. Returns the key's cooldown end (0:
+// none) and Redis' time. The count goes down only when the lease was still there (a pick may have dropped it as
+// expired). A cooldown or a disable bumps the hash's "ver", so readers of the keys' states (`published.ts`) know to
+// read them again.
 export const releaseScript = Redis.script(
   (set: string, state: string, lease: string, count: string, id: string, verdict: ReadonlyArray<string | number>) => [
     set,

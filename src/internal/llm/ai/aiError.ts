@@ -1,9 +1,7 @@
 /**
- * Our errors as `effect/ai`'s: each `LlmError` becomes the `AiError` reason a
- * user of `effect/ai` catches with `Effect.catchReason("AiError", ...)`. The
- * reason's text is our message (keys already masked); its metadata, under
- * `"effect-llm-router"`, keeps what the reason has no field for (our tag, the
- * provider, the model, the status, the request id).
+ * Our errors as `effect/ai`'s: each `LlmError` becomes the `AiError` reason a user of `effect/ai` catches, its text our
+ * message (keys already masked), and what the reason has no field for (our tag, the provider, the model, the status,
+ * the request id) in its metadata under `"effect-llm-router"`.
  */
 import { AiError } from "effect/ai"
 import * as Clock from "effect/Clock"

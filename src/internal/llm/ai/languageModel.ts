@@ -1,12 +1,8 @@
 /**
- * `Llm.languageModel` and `Llm.embeddingModel`: the `Llm` in context as
- * `effect/ai`'s `LanguageModel` and `EmbeddingModel`. `effect/ai` does the
- * rest (tool-call resolution through a `Toolkit`, structured output decoding,
- * `Chat` history); each call here is one `chat`, `chatStream` or `embed` of
- * the `Llm`, with its request and reply mapped and its errors made `AiError`s.
+ * The `Llm` in context as `effect/ai`'s `LanguageModel` and `EmbeddingModel`; `effect/ai` does the rest (tool-call
+ * resolution, structured output, `Chat` history), each call here one `chat`, `chatStream` or `embed` of the `Llm`.
  *
- * `Llm.ts` loads this module when the layer is built, so a program that never
- * uses `effect/ai` does not load it.
+ * `Llm.ts` loads this module when the layer is built, so a program that never uses `effect/ai` does not load it.
  */
 import { EmbeddingModel, LanguageModel } from "effect/ai"
 import * as Effect from "effect/Effect"

@@ -1,10 +1,7 @@
 /**
- * `effect/ai`'s request as ours: the `Prompt`'s messages and parts, the
- * toolkit's tools, the tool choice and the response format of
- * `LanguageModel.ProviderOptions` become one `ChatRequest`, over the defaults
- * the layer was given. A file is a media part, as the gateway carries one. What
- * our messages cannot carry (a file of a type no dialect reads, a tool the
- * provider runs itself) fails with an `AiError` that says so.
+ * `effect/ai`'s request as ours: the `Prompt`, the toolkit's tools, the tool choice and the response format become one
+ * `ChatRequest`, over the layer's defaults. What our messages cannot carry (a file of a type no dialect reads, a tool
+ * the provider runs itself) fails with an `AiError` that says so.
  */
 import { AiError, type LanguageModel, Prompt, Tool } from "effect/ai"
 import * as Result from "effect/Result"
@@ -39,11 +36,7 @@ const unsupported = (description: string): Result.Result<never, AiError.AiError>
 const toBase64 = (bytes: Uint8Array): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
 
-/**
- * A file part as our media part (an image, audio, a video, a PDF or a text document, as the gateway carries one): a
- * URL as it is, with its media type when the URL does not say it; bytes or base64 as a data URL. A type no dialect
- * carries fails, naming it.
- */
+/** A file part as our media part: a URL as it is (with its type when the URL does not say it), bytes as a data URL. */
 const mediaOf = (part: Prompt.FilePart): Result.Result<ContentPart, AiError.AiError> => {
   if (!Media.isCarried(part.mediaType)) {
     return unsupported(

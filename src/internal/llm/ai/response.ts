@@ -1,10 +1,7 @@
 /**
- * Our reply as `effect/ai`'s response parts: reasoning, text and tool calls,
- * then the response's metadata and its finish (reason and usage). What the
- * provider needs back in the next turn (a tool call's or the reply's
- * `providerMetadata`) rides in the parts' metadata under our key, which
- * `Prompt.fromResponseParts` turns into the next prompt's part options, where
- * `request.ts` finds it again.
+ * Our reply as `effect/ai`'s response parts. What the provider needs back in the next turn (a tool call's or the
+ * reply's `providerMetadata`) rides in the parts' metadata under our key, which `Prompt.fromResponseParts` turns into
+ * the next prompt's part options, where `request.ts` finds it again.
  */
 import { AiError, type Response, Telemetry, Tool } from "effect/ai"
 import * as Duration from "effect/Duration"
@@ -72,8 +69,7 @@ type Finished = Pick<ChatResponse, "id" | "model" | "provider" | "latency" | "re
 }
 
 /**
- * The response's metadata and finish parts, with what `effect/ai` has no field for (cost, provider, key id) in the
- * finish's metadata.
+ * The metadata and finish parts; what `effect/ai` has no field for (cost, provider, key id) in the finish's metadata.
  */
 export const closingParts = (
   finished: Finished | ChatChunk.Finish,
@@ -99,10 +95,7 @@ export const closingParts = (
   ]
 }
 
-/**
- * The `tool-call` part of `call`, carrying its metadata and `reply` (the reply's, when this part is its first), or the
- * `AiError` of arguments that are not JSON.
- */
+/** The `tool-call` part of `call` (with `reply` on the reply's first part), or the `AiError` of arguments not JSON. */
 export const toolCallPart = (
   call: Pick<ToolCall, "id" | "name" | "arguments" | "providerMetadata">,
   reply: ProviderMetadata | undefined,
@@ -133,9 +126,7 @@ const withReply = <P extends { readonly type: string }>(part: P, reply: Provider
   reply === undefined ? part : { ...part, metadata: carry({ reply }) }
 
 /**
- * GenAI attributes on `effect/ai`'s span of the call, as its own providers set
- * them: the provider, the request's parameters, the reply's id, model, finish
- * reason and tokens. (Under a tracer, `Llm`'s own spans are its children.)
+ * GenAI attributes on `effect/ai`'s span of the call, as its own providers set them; `Llm`'s spans are its children.
  */
 export const annotate = (span: Span, request: ChatRequest, finished: Finished | ChatChunk.Finish, usage: Usage): void =>
   Telemetry.addGenAIAnnotations(span, {

@@ -1,18 +1,11 @@
 /**
- * Our chunk stream as `effect/ai`'s stream parts: text and reasoning as
- * start / delta / end blocks, a tool call's arguments as they come
- * (`tool-params-*`) and then whole (`tool-call`), and at the `Finish` chunk
- * the response's metadata and its finish. One state object per stream, fed
- * each batch of chunks through the stream's pull: no Effect per chunk.
+ * Our chunk stream as `effect/ai`'s stream parts. One state object per stream, fed each batch of chunks through the
+ * stream's pull: no Effect per chunk.
  *
- * A router's `Restart` chunk means "discard what came before", which
- * `effect/ai`'s parts cannot say: parts already given out stay given out. A
- * restart before any part went out is followed silently; after, the stream
- * fails with `InternalProviderError` rather than join two replies into one.
- * A `Continue` chunk (the same reply going on from another deployment) adds
- * no part: the text goes on in the block it was in; nor does a `Start` chunk
- * (the deployment that answers): the response's metadata goes out at the
- * `Finish` chunk, with the model that finished.
+ * A router's `Restart` chunk means "discard what came before", which `effect/ai`'s parts cannot say: a restart before
+ * any part went out is followed silently; after, the stream fails with `InternalProviderError` rather than join two
+ * replies into one. A `Continue` chunk adds no part (the text goes on in the block it was in), nor does a `Start`
+ * chunk: the response's metadata goes out at the `Finish` chunk, with the model that finished.
  */
 import { AiError, type Response } from "effect/ai"
 import * as Arr from "effect/Array"
@@ -115,9 +108,7 @@ class Parts {
     return Result.succeed(out)
   }
 
-  /**
-   * A text or reasoning delta, in the block of its kind (started here if none is open); the other kind's block ends.
-   */
+  /** A text or reasoning delta, in its kind's block (opened here if none is); the other kind's block ends. */
   private delta(kind: "text" | "reasoning", text: string, out: Array<Part>) {
     this.end(kind === "text" ? "reasoning" : "text", out, undefined)
     let id = this.open[kind]

@@ -1,8 +1,7 @@
 /**
- * Zhipu GLM's key as a signed token: a key `id.secret` is not sent as it is
- * but as a short-lived JWT, HS256 over `{api_key: id, exp, timestamp}` (both
- * times in milliseconds, as Zhipu's own SDK writes them) with the header
- * `{alg: "HS256", sign_type: "SIGN"}`, signed with `secret`.
+ * Zhipu GLM's key as a signed token: a key `id.secret` is sent as a short-lived JWT, HS256 over `{api_key: id, exp,
+ * timestamp}` (times in milliseconds, as Zhipu's own SDK writes them) with the header `{alg: "HS256", sign_type:
+ * "SIGN"}`, signed with `secret`.
  *
  * @since 0.1.0
  * @internal
@@ -27,10 +26,8 @@ export const sign = (id: string, secret: string, nowMillis: number): string => {
 }
 
 /**
- * An `OpenAiChat` `auth` function for Zhipu: an `id.secret` key becomes
- * `Authorization: Bearer <JWT>`, the token cached per key until
- * `refreshMarginMillis` before it expires. A key without a dot (Zhipu also
- * accepts its API key as a plain bearer token) is sent as it is.
+ * An `OpenAiChat` `auth` function for Zhipu, its token cached per key until `refreshMarginMillis` before it expires. A
+ * key without a dot is sent as it is (Zhipu also accepts its API key as a plain bearer token).
  */
 export const auth = (): (key: Redacted.Redacted<string>, nowMillis: number) => Readonly<Record<string, string>> => {
   // Keyed by the key itself: a pool holds a few keys, and this map never leaves the closure.

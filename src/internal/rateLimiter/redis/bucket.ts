@@ -1,15 +1,11 @@
 /**
- * A token bucket in Redis: the level and when it was last read, in one hash,
- * changed only by one Lua script that reads the time from Redis (`TIME`), so
- * every instance sees one bucket on one clock.
+ * A token bucket in Redis: the level and when it was last read, in one hash changed only by one Lua script that reads
+ * Redis' time (`TIME`), so every instance sees one bucket on one clock.
  *
- * A `take` reserves: it takes its tokens at once, the level going below zero
- * when they are not there, and waits until they would have refilled. The
- * tokens are thus handed out in the order the takes reached Redis, each at the
- * moment a bucket of `capacity` refilling at `rate` could grant it, so no window
- * `t` sees more than `capacity + rate * t` of them, whichever instance asks.
- * effect/persistence's `RateLimiter` store refills in whole tokens on the
- * caller's clock, which would make the bound depend on the instances' clocks.
+ * A `take` reserves: it takes its tokens at once, the level going below zero, and waits until they would have refilled,
+ * so tokens go out in the order the takes reached Redis and no window `t` sees more than `capacity + rate * t` of them,
+ * whichever instance asks. effect/persistence's `RateLimiter` store refills in whole tokens on the caller's clock,
+ * which would make the bound depend on the instances' clocks.
  */
 import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"

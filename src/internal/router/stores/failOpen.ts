@@ -1,10 +1,8 @@
 /**
- * Fail-open, as decorators over the router's stores (the shared part is `persistence/failOpen.ts`): every step goes to
- * the shared store, and while that fails with `StoreUnavailableError`, to a local one in memory. A breaker, a learned
- * limit or a pin only spares a failing deployment, a silent stream or a cold cache, never a limit that must hold, so
- * the router's stores fail open whatever the store's `onUnavailable`: each instance then keeps its own breakers,
- * samples and pins, as in memory, until a step succeeds on the shared store again. The outage itself is logged once,
- * by the store's connection.
+ * Fail-open, as decorators over the router's stores (the shared part is `persistence/failOpen.ts`). A breaker, a
+ * learned limit or a pin only spares a failing deployment, a silent stream or a cold cache, never a limit that must
+ * hold, so the router's stores fail open whatever the store's `onUnavailable`: each instance keeps its own in memory
+ * until a step succeeds on the shared store again. The store's connection logs the outage once.
  */
 import * as Effect from "effect/Effect"
 import type * as Router from "../../../Router.js"

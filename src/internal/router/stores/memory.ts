@@ -1,8 +1,7 @@
 /**
- * The memory backends of `Router.BreakerStore`, `Router.AffinityStore` and `Router.LearnedLimitStore`: breakers kept by
- * the rules of `router/breaker.ts` on the `Clock` (`TestClock` drives their periods), pins in a map bounded by
- * `maxSessions`, stream samples in windows of `router/learnedLimits.ts`. Breakers (pins, samples) under one key of one
- * store are one breaker (one set of pins, of samples), as they are in Redis.
+ * The memory backends of the router's stores, by the rules of `router/breaker.ts` and `router/learnedLimits.ts` on the
+ * `Clock` (`TestClock` drives them); pins in a map bounded by `maxSessions`. What is under one key of one store is
+ * shared, as it is in Redis.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -94,10 +93,7 @@ export function affinityStore(): Router.AffinityStore["Service"] {
   }
 }
 
-/**
- * A `LearnedLimitStore` in this process' memory: each key's two windows, made with the options of the first to ask for
- * them.
- */
+/** A `LearnedLimitStore` in memory: each key's two windows, made with the options of the first to ask for them. */
 export function learnedLimitStore(): Router.LearnedLimitStore["Service"] {
   const kept = new Map<string, Router.Samples>()
   function samplesOf(options: Router.SamplesOptions): Router.Samples {

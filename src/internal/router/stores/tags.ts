@@ -1,7 +1,4 @@
-/**
- * `Router.BreakerStore`'s, `Router.AffinityStore`'s and `Router.LearnedLimitStore`'s tags, here so the router's
- * internals can read them.
- */
+/** The router's store tags, here so the router's internals can read them. */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Router from "../../../Router.js"

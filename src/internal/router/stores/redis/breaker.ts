@@ -1,30 +1,22 @@
 /**
- * The Redis backend of `Router.BreakerStore`: a router deployment's circuit breaker and rate-limit hold, shared
- * by every router that names the same store, key and deployment: a hash (the
- * state, when an open breaker lets its probe go, the probe's lease, the hold)
- * and a list of the recent failures' times. Every transition is one Lua
- * script on Redis' clock (`TIME`), the same rules as the in-memory breaker
- * (internal/router/breaker.ts): N failures within the window open it; once the
- * period is over, one `send` across all instances takes the probe (a lease of
- * the store's `leaseTtl`, so an instance that dies while probing frees it); the
- * probe's success closes it, its failure opens it again.
+ * The Redis backend of `Router.BreakerStore`: a deployment's circuit breaker and rate-limit hold, shared by every
+ * router naming the same store, key and deployment. Every transition is one Lua script on Redis' clock (`TIME`), with
+ * the rules of the in-memory breaker (`router/breaker.ts`); the probe is a lease of the store's `leaseTtl`, so an
+ * instance that dies while probing frees it.
  *
- * Times come back as milliseconds from Redis' now, so each instance sets
- * its own clock's deadlines from them, whatever the instances' clocks say.
+ * Times come back as milliseconds from Redis' now, so each instance sets its own clock's deadlines from them, whatever
+ * the instances' clocks say.
  */
 import * as Effect from "effect/Effect"
 import type { BreakerOptions, BreakerReply } from "../../../../Router.js"
 import type { Connection, StoreUnavailableError } from "../../../../Store.js"
 import { overKeys } from "../../../persistence/script.js"
 
-/**
- * A transition: `send` (an attempt goes out; takes the probe when one is due), `success`, `failure`, `release` (a probe
- * with no verdict), `hold`, `peek`.
- */
+/** A transition; `send` takes the probe when one is due, `release` ends a probe with no verdict. */
 type Op = "send" | "success" | "failure" | "release" | "hold" | "peek"
 
-// KEYS: the state hash, the failures list. ARGV: op, failures, window, period,
-// probe lease (ms), amount (failure: 1 when the probe failed; hold: its ms).
+// KEYS: the state hash, the failures list. ARGV: op, failures, window, period, probe lease (ms), amount (failure: 1
+// when the probe failed; hold: its ms).
 const breakerScript = overKeys(
   (op: Op, failures: number, windowMillis: number, periodMillis: number, probeMillis: number, amount: number) => [
     op,

@@ -1,7 +1,6 @@
 /**
- * The Redis backends of `Router.BreakerStore`, `Router.AffinityStore` and `Router.LearnedLimitStore`
- * (`breaker.ts`, `affinity.ts`, `learned.ts`), each wrapped in the fail-open decorator
- * (`../failOpen.ts`) over a memory store of its own.
+ * The Redis backends of the router's stores, each wrapped in the fail-open decorator (`../failOpen.ts`) over a memory
+ * store of its own.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"

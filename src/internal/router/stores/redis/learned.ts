@@ -1,11 +1,9 @@
 /**
- * The Redis backend of `Router.LearnedLimitStore`: a router deployment's stream samples, shared by every router that
- * names the same store, key and deployment. Per phase, a sorted set of its latest samples (each a member numbered by
- * the hash's count of that phase's samples, scored by its milliseconds) and a list of those members in arrival order,
- * which says which one leaves a full window. Each step is one Lua script, by the rules of the memory store's windows
- * (internal/router/learnedLimits.ts, `Window`): once `minSamples` are in, the quantile is the sample at
- * `ceil(quantile * count)` in order, one `ZRANGE` by rank. A score comes back as the shortest decimal of its double, so
- * every backend answers the same number. The keys outlive their last sample by a week, then a deployment learns again.
+ * The Redis backend of `Router.LearnedLimitStore`: a deployment's stream samples, shared by every router naming the
+ * same store, key and deployment. Per phase, a sorted set of its latest samples scored by milliseconds and a list of
+ * them in arrival order, which says which one leaves a full window. Each step is one Lua script with the rules of the
+ * memory store's `Window` (`router/learnedLimits.ts`). A score comes back as the shortest decimal of its double, so
+ * every backend answers the same number. The keys outlive their last sample by a while, then a deployment learns again.
  */
 import * as Effect from "effect/Effect"
 import type { PhaseSamples, SamplesOptions, SamplesReply, StreamPhase } from "../../../../Router.js"
