@@ -40,17 +40,12 @@
  *
  * ## Lookup rule
  *
- * `lookup(model)` lowercases the name, drops everything up to the last `/` (a provider prefix: `openai/gpt-4o` as
- * OpenRouter names it, `models/gemini-2.5-pro` as Gemini does), and tries, in order:
- * 1. the name itself;
- * 2. the name without a trailing date or alias suffix: `-2024-08-06`, `-20250514`, `@20250514` (Vertex), `-latest`;
- * 3. both of these again with dots between digits turned into dashes (`claude-sonnet-4.5`, OpenRouter's spelling,
- *    finds `claude-sonnet-4-5`);
- * 4. for a Bedrock cross-region inference profile id (`us.`, `us-gov.`, `eu.`, `apac.`, `jp.`, `au.` or `global.`
- *    before the model id), all of the above for the model id without it, at its model's on-demand price. An ARN is
- *    read as its last segment, so a foundation model's and an inference profile's ARN price as their model.
- * There is no prefix matching: `gpt-4o-audio-preview` is priced differently from `gpt-4o`, so it has no price rather
- * than a wrong one.
+ * `lookup(model)` lowercases the name and drops a provider prefix (up to the last `/`: OpenRouter's `openai/gpt-4o`,
+ * Gemini's `models/gemini-2.5-pro`), then tries in order the name, the name without a trailing date or alias suffix
+ * (`-2024-08-06`, `-20250514`, Vertex's `@20250514`, `-latest`), and both with dots between digits as dashes
+ * (OpenRouter's `claude-sonnet-4.5`); for a Bedrock cross-region inference profile (`us.`, `eu.`, `global.`... before
+ * the model id; an ARN is read as its last segment) the same for its model, at that model's on-demand price. There is
+ * no prefix matching: `gpt-4o-audio-preview` is priced differently from `gpt-4o`, so it has no price, not a wrong one.
  *
  * @since 0.1.0
  */
