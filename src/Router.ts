@@ -18,9 +18,8 @@
  *
  * A request's `model` names a deployment, a group (`groups`) or a model. A stream opens with a `ChatChunk.Start` chunk
  * naming the deployment and model that answer. A router requires its stores (breakers, learned limits, session pins):
- * `layerStoreMemory`, this process's alone, or `layerStoreRedis`, shared by the instances on one Redis.
- * docs/router.md says how picking, failover, cooldowns, mid-stream failures, hedging and affinity work;
- * docs/telemetry.md, a call's spans.
+ * `layerStoreMemory`, this process's alone, or `layerStoreRedis`, shared by the instances on one Redis. docs/router.md
+ * says how picking, failover, cooldowns, mid-stream failures, hedging and affinity work; docs/telemetry.md, its spans.
  *
  * @since 0.1.0
  */
