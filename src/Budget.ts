@@ -1,9 +1,9 @@
 /**
  * Spend limits in US dollars, per period, for the whole application (`overall`), a deployment or a group: a call that
- * would pass one fails with `BudgetExceededError` before it is sent. `check` reserves the call's estimated cost
- * (`Pricing.estimate`) in every limit it is under, so two concurrent calls cannot both pass a limit only one fits;
- * `charge` then replaces the reservation with the real cost. A limit counts as passed only by more than a billionth of
- * a dollar, as float sums of cents are not exact.
+ * would pass one fails with `BudgetExceededError` before it is sent. `check` (asked by the `Router`, or `guard` for a
+ * single `Llm`) reserves the call's estimated cost (`Pricing.estimate`) in every limit it is under, so two concurrent
+ * calls cannot both pass a limit only one fits; `charge` then replaces the reservation with the real cost. A limit
+ * counts as passed only by more than a billionth of a dollar, as float sums of cents are not exact.
  *
  * A period is a fixed window, not a rolling one (a `Duration` counted from the Unix epoch, so `"1 day"` is the UTC
  * day, or `"month"`, the UTC calendar month): fixed windows are how providers bill, and they give a refused call a
