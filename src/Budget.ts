@@ -1,46 +1,14 @@
 /**
- * Spend limits in US dollars, per period, for the whole application
- * (`overall`), a deployment or a group: a call that would pass one fails with
- * `BudgetExceededError` before it is sent.
+ * Spend limits in US dollars, per period, for the whole application (`overall`), a deployment or a group: a call that
+ * would pass one fails with `BudgetExceededError` before it is sent. `check` (asked by the `Router`, or `guard` for a
+ * single `Llm`) reserves the call's estimated cost (`Pricing.estimate`) in every limit it is under, so two concurrent
+ * calls cannot both pass a limit only one fits; `charge` then replaces the reservation with the real cost. A limit
+ * counts as passed only by more than a billionth of a dollar, as float sums of cents are not exact.
  *
- * A caller (the `Router`, or `guard` for a single `Llm`) asks `check` with the
- * call's estimated cost (`Pricing.estimate`: the prompt counted at most, at
- * the highest price a prompt token of it can be billed at, a prompt-cache
- * write's for a request with cache breakpoints, plus `maxTokens` at the output
- * price). `check` reserves that estimate in every limit it is under, so two
- * concurrent calls cannot both pass a limit that only one fits; after the call,
- * `charge` replaces the reservation with the real cost (reserve, then
- * reconcile, as `RateLimiter`'s tokens-per-minute budget does): the response's
- * `cost`, its cache reads and writes priced apart (`Pricing.cost`).
- *
- * ## Scopes
- *
- * A limit names its `scope`. Limits of scope `overall` apply to every check;
- * any other scope (a deployment's name, a group's name: the caller's choice)
- * applies to the checks that list it in `scopes`. A scope may have several
- * limits (per minute and per day).
- *
- * ## Periods
- *
- * A period is a fixed window, not a rolling one: a `Duration` period is one of
- * the back-to-back windows of that length counted from the Unix epoch (so
- * `"1 day"` is the UTC day, `"1 hour"` the clock hour), and `"month"` is the
- * UTC calendar month. When a window ends its spend starts again from zero;
- * the estimates of calls still in flight stay reserved, and their cost is
- * charged to the window in which they end. Fixed windows are how providers
- * bill, and they give a refused call a definite time to retry (`periodEnd`).
- * Time is read from `Clock`, so `TestClock` drives it in tests.
- *
- * A call is refused when its window's spend, plus reservations, plus its
- * estimate would pass the limit by more than a billionth of a dollar (float
- * sums of cents are not exact), or when the limit is already reached.
- *
- * ## Stores
- *
- * Spend and reservations live in a store, `BudgetStore`, which a budget
- * requires: `layerStoreMemory`, this process's alone, or `layerStoreRedis` or
- * `layerStoreSql`, for budgets shared by every instance. The budget is the
- * same over each; budgets giving the same `key` over one store hold one budget.
+ * A period is a fixed window, not a rolling one (a `Duration` counted from the Unix epoch, so `"1 day"` is the UTC
+ * day, or `"month"`, the UTC calendar month): fixed windows are how providers bill, and they give a refused call a
+ * definite time to retry (`periodEnd`). A budget requires its `BudgetStore`: `layerStoreMemory`, this process's alone,
+ * or `layerStoreRedis` or `layerStoreSql`, shared by every instance. docs/cost.md says how budgets work.
  *
  * @since 0.1.0
  */
@@ -136,9 +104,8 @@ export interface Options {
 }
 
 /**
- * Where an instance records the spend it charges to a budget kept in Redis
- * (`layerStoreRedis(store, { record })`): a total per counter (a limit of the
- * budget) and window, in a place that outlives the store (the gateway's database).
+ * Where an instance records the spend it charges to a budget kept in Redis (`layerStoreRedis(store, { record })`): a
+ * total per counter (a limit of the budget) and window, in a place that outlives the store (the gateway's database).
  *
  * @since 0.3.0
  * @category Models
@@ -196,8 +163,7 @@ export interface Reservation {
 /**
  * A reservation any instance can settle (`hold`): it stays whether or not the instance that took it lives, until it
  * is settled once (`settleHold`) or lapses at `until` (the SQL store counts it at its estimate, Redis drops it, memory
- * keeps it for the process's life). Keep it where the
- * instance that settles it reads it (a database row), as the gateway keeps a batch's worst case until it is settled.
+ * keeps it for the process's life). Keep it where the instance that settles it reads it (a database row).
  *
  * @since 0.3.0
  * @category Models
@@ -239,15 +205,13 @@ export interface LimitStatus {
  */
 export interface Service {
   /**
-   * Reserves `call.estimate` in every limit the call is under, or fails naming
-   * the first it would pass; a budget whose store is unavailable (a Redis store under
-   * `onUnavailable: "fail-closed"`, a SQL store) fails with `NoCapacityError`.
+   * Reserves `call.estimate` in every limit the call is under, or fails naming the first it would pass; a budget whose
+   * store is unavailable (a Redis store under `onUnavailable: "fail-closed"`, a SQL store) fails with `NoCapacityError`.
    */
   readonly check: (call: Call) => Effect.Effect<Reservation, BudgetExceededError | NoCapacityError>
   /**
-   * Replaces the reservation with the real cost (0 for a call that was not
-   * billed). `undefined` keeps the estimate as the cost. Later charges of the
-   * same reservation do nothing.
+   * Replaces the reservation with the real cost (0 for a call that was not billed). `undefined` keeps the estimate as
+   * the cost. Later charges of the same reservation do nothing.
    */
   readonly charge: (reservation: Reservation, cost: number | undefined) => Effect.Effect<void>
   /**
@@ -487,13 +451,12 @@ export interface SqlStoreOptions {
 
 /**
  * A `BudgetStore` in a SQL database (`effect/sql`'s `SqlClient`: SQLite, or Postgres for several instances), in two
- * tables of its own, `spend` and `reservations`, which the layer makes or brings up to date (and no other table,
- * recording its migrations in `effect_llm_router_budget_migrations`; a database the gateway made has them already):
- * a restart of an instance, or of the database, gives nothing back. Each step is one transaction, bounded by
- * `statementTimeout` and retried on contention. A reservation is renewed while its call runs; one whose instance died
- * lapses after `leaseTtl` uncharged, as in Redis: what the call cost is not known (its provider may have billed its
- * prompt and what it generated), and its worst case would be counted as spent. A hold never settled lapses into its
- * estimate. A settle the database does not take is retried in the background for as long as the layer lives.
+ * tables of its own, `spend` and `reservations`, which the layer makes or migrates (recording it in
+ * `effect_llm_router_budget_migrations`): a restart of an instance, or of the database, gives nothing back. Each step
+ * is one transaction, bounded by `statementTimeout` and retried on contention. A reservation whose instance died
+ * lapses after `leaseTtl` uncharged, as in Redis: what the call cost is not known, and its worst case would be counted
+ * as spent. A hold never settled lapses into its estimate; a settle the database does not take is retried in the
+ * background while the layer lives.
  *
  * @example
  * ```ts
@@ -519,9 +482,8 @@ export const layerStoreSql = (
   Layer.effect(BudgetStore, Effect.flatMap(SqlClient.SqlClient, (sql) => Sql.budgetStore(sql, options)))
 
 /**
- * A budget over the `BudgetStore` provided (`layerStoreMemory` for this process's alone). A limit with a negative
- * amount, or a period that is not a positive finite duration or `"month"`, fails with `OptionsError`. With the
- * deprecated `shared`, over its store's Redis layer, and no store is required.
+ * A budget over the `BudgetStore` provided (none with the deprecated `shared`). A limit with a negative amount, or a
+ * period that is not a positive finite duration or `"month"`, fails with `OptionsError`.
  *
  * @example
  * ```ts
@@ -558,7 +520,6 @@ export function make(options: Options): Effect.Effect<Service, OptionsError, Bud
     )
 }
 
-// A budget over the provided `BudgetStore`.
 const makeOverStore = Effect.fnUntraced(function*(
   options: Options
 ): Effect.fn.Return<Service, OptionsError, BudgetStore> {
@@ -612,10 +573,9 @@ export interface GuardOptions {
   /** Scopes besides `overall` every call counts against. Default: none. */
   readonly scopes?: ReadonlyArray<string>
   /**
-   * The price estimates use. Default: the built-in price of the request's
-   * model. With no price (a request that names no model, a model not in the
-   * table) the estimate is 0: only the responses' costs count, so pass the
-   * price of the model the `Llm` below defaults to.
+   * The price estimates use. Default: the built-in price of the request's model. With no price (a request that names
+   * no model, a model not in the table) the estimate is 0 and only the responses' costs count, so pass the price of
+   * the model the `Llm` below defaults to.
    */
   readonly price?: Pricing.Price | undefined
   /** Reply tokens to estimate for requests without `maxTokens`. Default: 0. */
@@ -625,11 +585,9 @@ export interface GuardOptions {
 }
 
 /**
- * Wraps an `Llm` so every call is checked against `budget` before it is sent
- * and charged after: the response's `cost` (the estimate when it has none);
- * nothing for a call that failed with an error; the estimate for an
- * interrupted call or a stream that ended after output but without a
- * `Finish` (the provider may have billed it).
+ * Wraps an `Llm` so every call is checked against `budget` before it is sent and charged after: the response's `cost`
+ * (the estimate when it has none); nothing for a call that failed with an error; the estimate for an interrupted call
+ * or a stream that ended after output but without a `Finish` (the provider may have billed it).
  *
  * @example
  * ```ts
@@ -694,8 +652,7 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
           return chunk
         })
       })),
-    // Embeddings have no price in `Pricing`, so a budget cannot weigh them, and a count costs nothing: they pass
-    // through.
+    // Embeddings have no price in `Pricing`, so a budget cannot weigh them, and a count costs nothing: both pass.
     embed: llm.embed,
     countTokens: llm.countTokens
   })

@@ -1,24 +1,11 @@
 /**
- * The keys of one provider, least-loaded first.
+ * The keys of one provider, least-loaded first: requests in flight divided by weight, ties going to the key picked
+ * longest ago, so idle traffic rotates through every key. `report` tells the pool how a call went: a `RateLimitError`
+ * cools the key down (longer at each consecutive one), an `AuthError` disables it (a 403 for that pool only,
+ * docs/router.md), success clears its failure count. A key back from a cooldown warms up over `slowStart`.
  *
- * The least-loaded usable key goes first: requests in flight divided by
- * weight, ties going to the key picked longest ago (so idle traffic rotates
- * through every key). `acquire` is scoped: closing the scope
- * (success, failure or interruption) returns the key. `report` tells the pool
- * how a call went: a `RateLimitError` cools the key down (briefly, longer
- * at each consecutive one), an `AuthError` disables it (a 403 for that pool
- * only, docs/router.md), success clears its
- * failure count. A key back from a cooldown warms up: its share of the
- * traffic grows over `slowStart`.
- *
- * Every pool is one algorithm over a `LeaseStore`, which keeps its keys'
- * leases, cooldowns and disables, and which a pool requires: `layerStoreMemory`,
- * this process's alone (a binary min-heap of the usable keys: a pick is
- * O(log n)), or `layerStoreRedis`, shared by every instance. A pool keeps its
- * keys there under its `key`, shared with every pool, in any instance, naming
- * that key of that store; pools built with `layer` and no `key` keep one state
- * per key through `KeyPoolRegistry`, among the pools of one `providerId` and
- * `endpoint`, each picking among the keys it lists only.
+ * A pool keeps its keys' leases, cooldowns and disables in the `LeaseStore` it requires: `layerStoreMemory`, this
+ * process's alone, or `layerStoreRedis`, shared by every instance. docs/llm.md and docs/store.md say how.
  *
  * @since 0.1.0
  */
@@ -53,13 +40,9 @@ export interface KeyOptions {
 }
 
 /**
- * What `acquire` does when no key is usable.
- *
- * - `Fail`: fail at once with `NoCapacityError`.
- * - `Wait`: wait for a release or the earliest cooldown end, at most `maxWait`,
- *   then fail with `NoCapacityError`. It fails at once when waiting cannot help:
- *   every key disabled, or the earliest cooldown ends after `maxWait` and no key
- *   is merely at its concurrency cap.
+ * What `acquire` does when no key is usable: `Fail` fails at once with `NoCapacityError`; `Wait` waits for a release
+ * or the earliest cooldown end, at most `maxWait`, and fails at once when waiting cannot help (every key disabled, or
+ * the earliest cooldown ends after `maxWait` and no key is merely at its cap).
  *
  * @since 0.1.0
  * @category Models
@@ -79,27 +62,20 @@ export interface Options {
    */
   readonly providerId: string
   /**
-   * The server the keys are sent to (`ProviderConfig` names an entry's by its `api` and base URL): pools of one
-   * `providerId` share a state, in a `KeyPoolRegistry` or in a store (`layerStoreRedis`), only when their
-   * `endpoint`s are equal too, so a key is never disabled by another endpoint's 401s. Only
-   * compared (in a store, by a digest): never shown, as a URL may hold credentials. Default: none, one state per
-   * `providerId`.
+   * The server the keys are sent to: pools of one `providerId` share a state only when their `endpoint`s are equal
+   * too, so a key is never disabled by another endpoint's 401s. Only compared, never shown, as a URL may hold
+   * credentials. Default: none, one state per `providerId`.
    *
    * @since 0.3.0
    */
   readonly endpoint?: string | undefined
-  /**
-   * Keys, plain or with options; at least one. A key listed twice counts once (its first
-   * listing wins). Keys that end alike get different ids (`KeyStatus.keyId`).
-   */
+  /** At least one; a key listed twice counts once (its first listing wins), and keys that end alike get different ids. */
   readonly keys: ReadonlyArray<KeyOptions | Redacted.Redacted<string> | string>
   /**
-   * The cooldown of a key rate-limited without `retryAfter` (one with it
-   * cools for exactly that): `initial` at the first rate limit, doubled at
-   * each consecutive one up to `max`, each drawn between 80% and 120% of that
-   * (at most `max`) unless `jitter` is false; a success starts over. A rate
-   * limit reported while the key already cools (a request sent before) does
-   * not count again. Default `{ initial: "1 second", max: "30 seconds", jitter: true }`.
+   * The cooldown of a key rate-limited without `retryAfter` (one with it cools for exactly that): `initial`, doubled at
+   * each consecutive rate limit up to `max`, jittered by ±20% unless `jitter` is false; a success starts over. A rate
+   * limit reported while the key already cools (a request sent before) does not count again. Default
+   * `{ initial: "1 second", max: "30 seconds", jitter: true }`.
    */
   readonly rateLimitCooldown?: {
     readonly initial?: Duration.Input
@@ -107,46 +83,32 @@ export interface Options {
     readonly jitter?: boolean
   }
   /**
-   * The longest a key cools down, whatever a provider's `retry-after` asks
-   * (a `retry-after: 86400` would otherwise bench the key for a day) and
-   * whatever `rateLimitCooldown.max` says. Default 5 minutes.
+   * The longest a key cools down, whatever a provider's `retry-after` asks (a `retry-after: 86400` would otherwise
+   * bench the key for a day) and whatever `rateLimitCooldown.max` says. Default 5 minutes.
    */
   readonly maxCooldown?: Duration.Input
   /**
-   * How long a key back from a cooldown takes to reach its full share: its
-   * weight counts a tenth at first, growing in steps to all of it at the
-   * window's end, so it takes fewer concurrent requests than the others
-   * meanwhile. Default 10 seconds; 0 disables.
+   * How long a key back from a cooldown takes to reach its full share of concurrent requests, from a tenth of its
+   * weight. Default 10 seconds; 0 disables.
    */
   readonly slowStart?: Duration.Input
   /**
-   * Default `{ _tag: "Wait", maxWait: "60 seconds" }`: a rate-limited key
-   * usually frees within a minute, and a caller that slows down for it is
-   * better served than one that fails, while the bound keeps a call from
-   * hanging. Routers that fall back to another deployment want `Fail`.
+   * Default `{ _tag: "Wait", maxWait: "60 seconds" }`: a rate-limited key usually frees within a minute, and a caller
+   * that slows down for it is better served than one that fails. Routers that fall back to another deployment want
+   * `Fail`.
    */
   readonly whenExhausted?: WhenExhausted
   /**
-   * Where the pool is kept in its `LeaseStore` (`layerStoreMemory`, `layerStoreRedis`): pools naming the same key
-   * (and `endpoint`) of one store are one pool, as instances sharing a Redis store are. Default: a key no other pool
-   * names; under `layer`, one of its `KeyPoolRegistry`'s per `providerId`, so that registry's pools share each key.
+   * Where the pool is kept in its `LeaseStore`: pools naming the same key (and `endpoint`) of one store are one pool.
+   * Default: a key no other pool names; under `layer`, one of its `KeyPoolRegistry`'s per `providerId`.
    *
    * @since 0.3.0
    */
   readonly key?: string | undefined
   /**
-   * Keeps each key's in-flight leases, cooldown and disabled state in a shared
-   * store (`Store.make`) under `key` (and `endpoint`), so every instance naming the same store,
-   * key and endpoint sees one pool: a 429 on one instance cools the key for all, and
-   * least-loaded selection counts every instance's calls. A key with a
-   * `maxConcurrency` is held by a lease in the store, exact across instances,
-   * renewed while its call runs and expired within the store's `leaseTtl` once
-   * its instance is gone. A key without one takes no round trip: it is picked
-   * by this instance's calls plus the counts the others publish every
-   * `publishPeriod` of the store (theirs lapse within its `publishTtl` once
-   * they are gone), and a cooldown or disable another instance reports reaches
-   * this one at its next publish. Such a pool does not join a `KeyPoolRegistry`'s state:
-   * the store is what it shares. Default: in this process's memory.
+   * Keeps each key's leases, cooldown and disabled state in a shared store (`Store.make`) under `key` (and
+   * `endpoint`), so every instance naming the same store, key and endpoint sees one pool: a 429 on one instance cools
+   * the key for all (docs/store.md). Such a pool does not join a `KeyPoolRegistry`. Default: in this process's memory.
    *
    * @deprecated Since 0.3.0, removed in 0.4.0: provide `layerStoreRedis(store)` and name the pool with `key`.
    */
@@ -186,9 +148,8 @@ export interface KeyStatus {
   /** Epoch milliseconds when the key's cooldown ends, while it is cooling down. */
   readonly coolingUntil: number | undefined
   /**
-   * The part of its weight the key takes traffic with now: 0 while cooling
-   * or disabled, from 0.1 up to 1 while it warms up after a cooldown
-   * (`Options.slowStart`), else 1.
+   * The part of its weight the key takes traffic with now: 0 while cooling or disabled, from 0.1 up to 1 while it warms
+   * up after a cooldown (`Options.slowStart`), else 1.
    */
   readonly share: number
   /** Why the key was disabled (an `AuthError` reason), once it is. */
@@ -211,10 +172,8 @@ export type Outcome = "success" | LlmError
  */
 export interface TakeOptions {
   /**
-   * Wait for a cooling key only when its cooldown ends by this time (epoch
-   * milliseconds, on the `Clock`); when none will, fail at once with
-   * `NoCapacityError`, as `whenExhausted: Fail` does. Waits for a release
-   * are unchanged. Default: any cooldown that ends within `maxWait`.
+   * Wait for a cooling key only when its cooldown ends by this time (epoch milliseconds, on the `Clock`); when none
+   * will, fail at once with `NoCapacityError`. Waits for a release are unchanged. Default: any cooldown within `maxWait`.
    */
   readonly cooledBy?: number | undefined
 }
@@ -231,9 +190,8 @@ export interface ReleaseOptions {
 }
 
 /**
- * A pool. `Llm` holds its keys with `tryTake` or `take`, tells the outcome
- * with `report`, and gives them back with `release`; a pool written by hand
- * implements these (or is built with `fromAcquire`).
+ * A pool. `Llm` holds its keys with `tryTake` or `take`, tells the outcome with `report`, and gives them back with
+ * `release`; a pool written by hand implements these (or is built with `fromAcquire`).
  *
  * @since 0.1.0
  * @category Models
@@ -241,10 +199,8 @@ export interface ReleaseOptions {
 export interface Service {
   readonly providerId: string
   /**
-   * `take`, with the key given back (`release`) when the scope closes: the
-   * least-loaded usable key, held until the scope closes. Fails with
-   * `NoCapacityError` (`model` empty, `availableAt` the earliest cooldown end)
-   * per `Options.whenExhausted`.
+   * The least-loaded usable key, given back when the scope closes. Fails with `NoCapacityError` (`model` empty,
+   * `availableAt` the earliest cooldown end) per `Options.whenExhausted`.
    *
    * @example
    * ```ts
@@ -264,11 +220,8 @@ export interface Service {
    */
   readonly acquire: Effect.Effect<Lease, NoCapacityError, Scope.Scope>
   /**
-   * The least-loaded usable key without a scope: waits and fails as
-   * `acquire` does (`Options.whenExhausted`, `TakeOptions.cooledBy`). Give
-   * the key back with `release` (a second release does nothing). Run it
-   * uninterruptibly, so the lease cannot be lost between this and `release`:
-   * its waits stay interruptible.
+   * The least-loaded usable key without a scope, waiting and failing as `acquire` does; give it back with `release`.
+   * Run it uninterruptibly, so the lease cannot be lost before `release`: its waits stay interruptible.
    *
    * @example
    * ```ts
@@ -295,30 +248,26 @@ export interface Service {
    */
   readonly tryTake: Effect.Effect<Lease | undefined>
   /**
-   * The key whose masked id is `keyId` (`KeyStatus.keyId`) when it is usable now (enabled, not cooling, below its
-   * cap), whatever its load; `undefined` otherwise (or for a pool that cannot tell without waiting): never waits.
-   * A router with `affinity` asks for the key a session's last call used, so the provider's prompt cache for that
-   * key stays warm. Give the key back with `release`, as a `tryTake`'s.
+   * The key whose masked id is `keyId` when it is usable now (enabled, not cooling, below its cap), whatever its load;
+   * `undefined` otherwise (or for a pool that cannot tell without waiting). A router with `affinity` asks for a
+   * session's last key, so the provider's prompt cache stays warm. Give it back with `release`.
    *
    * @since 0.3.0
    */
   readonly tryTakeKey: (keyId: string) => Effect.Effect<Lease | undefined>
   /**
-   * Gives back a key from `take` or `tryTake` (an outcome is told with
-   * `report` before). A lease given back already (twice by hand, or by hand
-   * and again as `acquire`'s scope closes) is not given back, nor counted,
-   * again. A lease from an unrelated pool is a defect.
+   * Gives back a key from `take` or `tryTake` (`report` its outcome before). A lease given back already is not given
+   * back, nor counted, again. A lease from an unrelated pool is a defect.
    *
    * @since 0.3.0
    */
   readonly release: (lease: Lease, options?: ReleaseOptions) => Effect.Effect<void>
   /**
-   * `RateLimitError`: cool the key down for its `retryAfter` (or the
-   * exponential `rateLimitCooldown`), at most `maxCooldown`; a cooldown is only ever extended. `AuthError`: disable the
-   * key for good with the error's reason: for every pool sharing its state, but for a `forbidden` one (a 403: the key
-   * may not do what this pool's calls ask, such as a project key limited to some models), which this pool alone
-   * stops using (since 0.3.0); a `credential_unavailable` one counts a failure. Success: clear its failure count. Other
-   * errors: count a failure. A lease from an unrelated pool is a defect.
+   * `RateLimitError`: cool the key down for its `retryAfter` (or `rateLimitCooldown`), at most `maxCooldown`; a
+   * cooldown is only ever extended. `AuthError`: disable the key for good, for every pool sharing its state, but a
+   * `forbidden` one (a 403: the key may not do what this pool asks, such as a project key limited to some models),
+   * which this pool alone stops using (since 0.3.0); a `credential_unavailable` one counts a failure. Success: clear
+   * its failure count. Other errors: count a failure. A lease from an unrelated pool is a defect.
    */
   readonly report: (lease: Lease, outcome: Outcome) => Effect.Effect<void>
   /** Every key in the order first listed, with masked ids. */
@@ -348,12 +297,9 @@ export interface Service {
 export class KeyPool extends Context.Service<KeyPool, Service>()("effect-llm-router/KeyPool") {}
 
 /**
- * A standalone pool over the `LeaseStore` provided (`layerStoreMemory` for this
- * process's alone), under its `key`. Invalid options (no keys, an empty or
- * missing key such as an unset environment variable's `undefined`, a weight
- * that is not > 0, a `maxConcurrency` below 1) fail with `OptionsError`, which
- * never shows a key. With the deprecated `shared`, over its store's Redis
- * layer, and no store is required.
+ * A standalone pool over the `LeaseStore` provided (none with the deprecated `shared`), under its `key`. Invalid
+ * options (no keys, an empty or missing key such as an unset environment variable's `undefined`, a weight that is not
+ * > 0, a `maxConcurrency` below 1) fail with `OptionsError`, which never shows a key.
  *
  * @example
  * ```ts
@@ -388,11 +334,9 @@ export function make(options: Options): Effect.Effect<Service, OptionsError, Lea
 export type ScopedService = Pick<Service, "providerId" | "acquire" | "report" | "status">
 
 /**
- * A whole pool from a scoped `acquire`, `report` and `status`: `take` runs
- * `acquire` in a scope of its own that `release` closes. It cannot tell
- * whether a key is free without waiting, so `tryTake` and `tryTakeKey` always answer
- * `undefined` (`Llm` then waits for a key as `acquire` does), nor how long
- * to wait, so `TakeOptions.cooledBy` is not heeded.
+ * A whole pool from a scoped `acquire`, `report` and `status`. It cannot tell whether a key is free without waiting,
+ * so `tryTake` and `tryTakeKey` always answer `undefined` (`Llm` then waits as `acquire` does), nor how long to wait,
+ * so `TakeOptions.cooledBy` is not heeded.
  *
  * @example
  * ```ts
@@ -472,15 +416,13 @@ export interface LeaseBlocked {
   /** The store's time when it looked (epoch ms), to measure `availableAt` against. */
   readonly now: number
   /**
-   * Completes at the store's next change that may free a key (a release of a key at its cap, a cooldown, a disable,
-   * a key added), where the store can tell (in memory): a pool waiting for a release waits for it. Without it a pool
-   * looks again every 50 ms.
+   * Completes at the store's next change that may free a key, where the store can tell (in memory); without it a
+   * waiting pool looks again every 50 ms.
    */
   readonly wake?: Effect.Effect<void> | undefined
   /**
-   * A token of the keys' states that changes with each cooldown and disable, where the store keeps one (Redis): a
-   * reader of those states (fail-open's memory of them) reads `status` again when it moves, so a cooldown another
-   * instance set is known without waiting for a status read of its own.
+   * A token that changes with each cooldown and disable, where the store keeps one (Redis): a pool reads `status` again
+   * when it moves, so it learns of a cooldown another instance set without a status read of its own.
    */
   readonly stateVersion?: string | undefined
 }
@@ -637,10 +579,9 @@ export interface Loads {
 }
 
 /**
- * Where pools keep what every instance of them shares: each key's leases, cooldown, rate-limit count and disable,
- * and the loads instances publish of the keys without a cap. One store for both: a publish reads the keys' states in
- * the same step, and a verdict on any key writes the same state. A pool made (`make`, `layer`) where one is provided
- * keeps its state there, under its `Options.key`.
+ * Where pools keep what every instance of them shares, under their `Options.key`: each key's leases, cooldown,
+ * rate-limit count and disable, and the loads instances publish of the keys without a cap. One store holds both, so a
+ * publish reads the keys' states in the same step.
  *
  * @since 0.3.0
  * @category Stores
@@ -654,10 +595,8 @@ export const LeaseStore: typeof Tag.LeaseStore = Tag.LeaseStore
 export type LeaseStore = Tag.LeaseStore
 
 /**
- * A `LeaseStore` in this process' memory, on the `Clock` (`TestClock` drives its cooldowns): pools naming one key of
- * it share their keys as instances sharing a Redis store do. Provide it to keep a pool's state in this process alone:
- * it keeps each group's usable keys in a heap, leases keys without a cap too (a lease costs no round trip here), and
- * wakes a waiting call at the release it waits for (`LeaseBlocked.wake`). Each build of the layer is a store of its
+ * A `LeaseStore` in this process's memory, on the `Clock` (`TestClock` drives its cooldowns): pools naming one key of
+ * it share their keys, and a waiting call wakes at the release it waits for. Each build of the layer is a store of its
  * own.
  *
  * @example
@@ -709,13 +648,10 @@ export const layerStoreRedis = (store: Store.Store): Layer.Layer<LeaseStore> => 
  */
 export interface RegistryService {
   /**
-   * A pool of the keys `options.keys` lists, and only those: it picks among them and `status` shows them. Each key's
-   * state (calls in flight, cooldown, disable) is shared with every pool of the same `options.providerId` and
-   * `options.endpoint` that lists it too (by its masked id: the same secret is one key), so a call through one pool
-   * counts on the key's load in the others, and a 401 through one disables it in all. A key keeps the weight and cap
-   * the first pool listing it gave. `rateLimitCooldown`, `slowStart` and `whenExhausted` are per pool. The state is
-   * kept in the `LeaseStore` provided, under `options.key` when it names one (then it is that key's, shared with
-   * every pool naming it, and not the registry's).
+   * A pool of the keys `options.keys` lists, and only those. Each key's state (calls in flight, cooldown, disable) is
+   * shared with every pool of the same `providerId` and `endpoint` that lists it too, so a 401 through one disables it
+   * in all; a key keeps the weight and cap the first pool listing it gave. `rateLimitCooldown`, `slowStart` and
+   * `whenExhausted` are per pool. With `options.key`, the state is that key's in the `LeaseStore`, not the registry's.
    *
    * Before 0.3.0 a pool picked among every key of the pools of its provider id (the union).
    */
@@ -745,9 +681,8 @@ export interface RegistryService {
 export const makeRegistry: Effect.Effect<RegistryService> = Registry.makeRegistry
 
 /**
- * The registry pools built with `layer` share state through: one state per key
- * among the pools of one provider id and endpoint. `KeyPoolRegistry.layer`, a registry with no pools yet, is a single
- * value, so every layer that provides it within one build shares the same registry.
+ * The registry pools built with `layer` share state through: one state per key among the pools of one provider id and
+ * endpoint. `KeyPoolRegistry.layer` is a single value, so every layer that provides it within one build shares it.
  *
  * @example
  * ```ts
@@ -780,9 +715,8 @@ export const KeyPoolRegistry: typeof Registry.KeyPoolRegistry = Registry.KeyPool
 export type KeyPoolRegistry = Registry.KeyPoolRegistry
 
 /**
- * A pool of the keys it lists, sharing each key's state with every pool of the
- * same `providerId` and `endpoint` in the registry that lists it too, kept in the
- * `LeaseStore` provided (`layerStoreMemory` for this process's alone).
+ * A pool of the keys it lists, sharing each key's state with every pool of the same `providerId` and `endpoint` in the
+ * registry that lists it too, kept in the `LeaseStore` provided.
  *
  * @example
  * ```ts

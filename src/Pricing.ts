@@ -1,83 +1,51 @@
 /**
- * What a call costs: per-model prices (USD per million tokens) with their tiers
- * (long context, service tiers), a built-in table of common models, the lookup
- * rule that finds a model's price under the names providers and gateways give
- * it, `cost`, which prices a `Usage` at its tier, `cacheSavings`, what the
- * prompt cache saved it, and `estimate`, the most a request can cost.
- *
- * A cost is a number only when a price is known: `cost(undefined, usage)` is
- * `undefined`, never a `0` that reads like a free call.
+ * What a call costs: per-model prices (USD per million tokens) with their tiers (long context, service tiers), a
+ * built-in table of common models, the lookup rule that finds a model's price under the names providers and gateways
+ * give it, `cost`, which prices a `Usage` at its tier, `cacheSavings`, what the prompt cache saved it, and `estimate`,
+ * the most a request can cost. A cost is a number only when a price is known: `cost(undefined, usage)` is
+ * `undefined`, never a `0` that reads like a free call. docs/cost.md says how each works.
  *
  * ## The built-in table
  *
- * Standard list prices in US dollars per million tokens, with the tiers
- * named below, as published on the providers' public price pages. They were
- * checked (on the date docs/cost.md gives) against stored copies of those pages
- * and against dated summaries that cite them (the live pages could not be
- * opened from the machine this was written on), so check the pages before you
- * bill anyone from these numbers:
+ * Standard list prices from the providers' public price pages, with the tiers named below. They were checked (on the
+ * date docs/cost.md gives) against stored copies of those pages and dated summaries citing them, not the live pages,
+ * so check the pages before you bill anyone from these numbers:
  *
- * - OpenAI: https://platform.openai.com/docs/pricing; the Priority
- *   processing tier (`serviceTiers.priority`, also named `fast`) of GPT-5,
- *   GPT-5 mini, GPT-4.1, GPT-4.1 mini and nano and GPT-4o from OpenAI's
- *   "Priority Processing for API Customers" page
- *   (https://openai.com/api-priority-processing/). The Batch API's prices,
- *   half the standard ones (https://platform.openai.com/docs/guides/batch),
- *   are every OpenAI model's `batchTier`. Flex processing is not in the
- *   table: a call reported at that tier is priced at the standard prices,
- *   more than it is billed; give it in provider.json (`service_tiers`) to
- *   bill it exactly.
- * - Anthropic: https://platform.claude.com/docs/en/about-claude/pricing
- *   (`cachedInput` is the "cache hits and refreshes" price, a tenth of the
- *   input price; `cacheWrite` the five-minute cache write, 1.25 times the
- *   input price, and `cacheWrite1h` the one-hour write, twice the input
- *   price; Claude Sonnet 4 and 4.5's long-context tier, a prompt of more
- *   than 200k input tokens, at $6 input and $22.50 output, the cache's
- *   multipliers applying to the $6). The Bedrock ids of Sonnet 4 and 4.5
- *   carry the same tier, unchecked against Bedrock's own price page, so a
- *   budget reserves it there too. The Message Batches API bills every
- *   token, cache reads and writes included, at half these prices
- *   (https://platform.claude.com/docs/en/build-with-claude/batch-processing):
- *   every Claude model's `batchTier`.
- * - Google: https://ai.google.dev/gemini-api/docs/pricing (Gemini 2.5
- *   Pro's tier for prompts over 200k tokens is its `longContext`: $2.50
- *   input, $0.25 cached, $15 output). `cachedInput` is the text "context
- *   caching price", which implicit caching charges for a cache hit (a
- *   cached audio token is priced as a text one, below the sheet's audio
- *   caching price); Gemini 2.5 Flash's `audioInput` is its audio input
- *   price, $1. The hourly storage charge of an explicit cache
- *   (`cachedContents`) is not a per-call cost and is not modelled. Batch
- *   mode is half the standard prices
- *   (https://ai.google.dev/gemini-api/docs/batch-mode): every Gemini
- *   model's `batchTier` (Gemini 2.5 Pro's long prompts included, at half
- *   the standard tier's prices, not half the long tier's).
+ * - OpenAI: https://platform.openai.com/docs/pricing; the Priority processing tier (`serviceTiers.priority`, also
+ *   named `fast`) of GPT-5, GPT-5 mini, GPT-4.1, GPT-4.1 mini and nano and GPT-4o from
+ *   https://openai.com/api-priority-processing/. The Batch API's prices, half the standard ones
+ *   (https://platform.openai.com/docs/guides/batch), are every OpenAI model's `batchTier`. Flex processing is not in
+ *   the table: a call reported at that tier is priced at the standard prices, more than it is billed; give it in
+ *   provider.json (`service_tiers`) to bill it exactly.
+ * - Anthropic: https://platform.claude.com/docs/en/about-claude/pricing (`cachedInput` is the "cache hits and
+ *   refreshes" price, a tenth of the input price; `cacheWrite` the five-minute write, 1.25 times it, and
+ *   `cacheWrite1h` the one-hour write, twice it; Claude Sonnet 4 and 4.5's long-context tier is a prompt of more than
+ *   200k input tokens, the cache's multipliers applying to its input price). The Bedrock ids of Sonnet 4 and 4.5 carry
+ *   the same tier, unchecked against Bedrock's own price page, so a budget reserves it there too. The Message Batches
+ *   API bills every token, cache reads and writes included, at half these prices
+ *   (https://platform.claude.com/docs/en/build-with-claude/batch-processing): every Claude model's `batchTier`.
+ * - Google: https://ai.google.dev/gemini-api/docs/pricing (Gemini 2.5 Pro's tier for prompts over 200k tokens is its
+ *   `longContext`). `cachedInput` is the text "context caching price", which implicit caching charges for a cache hit
+ *   (a cached audio token is priced as a text one, below the sheet's audio caching price). The hourly storage charge
+ *   of an explicit cache (`cachedContents`) is not a per-call cost and is not modelled. Batch mode is half the
+ *   standard prices (https://ai.google.dev/gemini-api/docs/batch-mode): every Gemini model's `batchTier` (Gemini 2.5
+ *   Pro's long prompts included, at half the standard tier's prices, not half the long tier's).
  * - Amazon Bedrock: https://aws.amazon.com/bedrock/pricing/ (on-demand, us-east-1). Batch inference is half the
  *   on-demand price: every Bedrock model id's `batchTier`.
- * - DeepSeek: https://api-docs.deepseek.com/quick_start/pricing
- *   (`cachedInput` is the cache-hit price; `deepseek-chat` and
- *   `deepseek-reasoner` are priced alike since DeepSeek-V3.2)
+ * - DeepSeek: https://api-docs.deepseek.com/quick_start/pricing (`cachedInput` is the cache-hit price;
+ *   `deepseek-chat` and `deepseek-reasoner` are priced alike since DeepSeek-V3.2)
  *
- * Prices change: override them per model in provider.json (`pricing`), or
- * pass your own `Price` to `Llm.layer({ price })`.
+ * Prices change: override them per model in provider.json (`pricing`), or pass your own `Price` to
+ * `Llm.layer({ price })`.
  *
  * ## Lookup rule
  *
- * `lookup(model)` lowercases the name, drops everything up to the last `/`
- * (a provider prefix: `openai/gpt-4o` as OpenRouter names it,
- * `models/gemini-2.5-pro` as Gemini does), and tries, in order:
- * 1. the name itself;
- * 2. the name without a trailing date or alias suffix: `-2024-08-06`,
- *    `-20250514`, `@20250514` (Vertex), `-latest`;
- * 3. both of these again with dots between digits turned into dashes
- *    (`claude-sonnet-4.5`, OpenRouter's spelling, finds `claude-sonnet-4-5`);
- * 4. for a Bedrock cross-region inference profile id (`us.`, `us-gov.`, `eu.`,
- *    `apac.`, `jp.`, `au.` or `global.` before the model id), all of the above
- *    for the model id without it. An ARN is read as its last segment, so a
- *    foundation model's ARN (`...:foundation-model/anthropic.claude-...`) and an
- *    inference profile's (`...:inference-profile/us.anthropic.claude-...`) price
- *    as their model. A profile is priced at its model's on-demand price.
- * There is no prefix matching: `gpt-4o-audio-preview` is priced differently
- * from `gpt-4o`, so it has no price rather than a wrong one.
+ * `lookup(model)` lowercases the name and drops a provider prefix (up to the last `/`: OpenRouter's `openai/gpt-4o`,
+ * Gemini's `models/gemini-2.5-pro`), then tries in order the name, the name without a trailing date or alias suffix
+ * (`-2024-08-06`, `-20250514`, Vertex's `@20250514`, `-latest`), and both with dots between digits as dashes
+ * (OpenRouter's `claude-sonnet-4.5`); for a Bedrock cross-region inference profile (`us.`, `eu.`, `global.`... before
+ * the model id; an ARN is read as its last segment) the same for its model, at that model's on-demand price. There is
+ * no prefix matching: `gpt-4o-audio-preview` is priced differently from `gpt-4o`, so it has no price, not a wrong one.
  *
  * @since 0.1.0
  */
@@ -104,11 +72,10 @@ export const PerMillion = Schema.Number.check(
  * The price of each kind of token of a call, in US dollars per million tokens: `input` for prompt tokens, `output`
  * for completion tokens (reasoning included), and for the prompt tokens of a provider's prompt cache `cachedInput`
  * (read from it; default `input`), `cacheWrite` (written for its default lifetime, five minutes at Anthropic; default
- * `input`) and `cacheWrite1h` (written for an hour; default `cacheWrite`); `audioInput` for the prompt tokens of audio
- * not read from the cache (default `input`), `cachedAudioInput` for those read from it (OpenAI's audio and realtime
- * models price a cached audio token apart from a cached text one, their model pages' "Audio tokens: Cached input";
- * default `cachedInput`), and `audioOutput` for the completion tokens of audio (default `output`).
- * A `Price` is one of these with more; its `longContext` and `serviceTiers` are others, of its tiers.
+ * `input`) and `cacheWrite1h` (written for an hour; default `cacheWrite`); `audioInput` for uncached audio prompt
+ * tokens (default `input`), `cachedAudioInput` for cached ones, which OpenAI's audio and realtime models price apart
+ * (default `cachedInput`), and `audioOutput` (default `output`). A `Price` holds these, and each of its tiers
+ * (`longContext`, `serviceTiers`) another set.
  *
  * @since 0.3.0
  * @category Models
@@ -150,42 +117,23 @@ export const LongContext = Schema.Struct({
 export type LongContext = typeof LongContext.Type
 
 /**
- * A model's prices in US dollars per million tokens: `input` for prompt tokens,
- * `output` for completion tokens (reasoning included), and three prices for the
- * prompt tokens of a provider's prompt cache: `cachedInput` for the ones read
- * from it (a cache hit; default: `input`), `cacheWrite` for the ones written to
- * it for its default lifetime (five minutes at Anthropic; default: `input`) and
- * `cacheWrite1h` for the ones written for an hour (Anthropic's `ttl: "1h"`;
- * default: `cacheWrite`). Providers that cache on their own (OpenAI, Gemini,
- * DeepSeek) charge no write premium and report no writes: leave both unset.
- * `imageTokens` is the most prompt tokens one image can cost on the model, as
- * its provider's vision guide reckons them (default: `defaultImageTokens`),
- * which `estimate` counts each image at. Audio, video and PDF parts are
- * counted by their length (docs/cost.md, "Media"): `audioTokensPerSecond`
- * (default `defaultAudioTokensPerSecond`), `videoTokensPerSecond` (default
- * `defaultVideoTokensPerSecond`), `pdfPageTokens` (default
- * `defaultPdfPageTokens`). `mediaUrls` is how the model's API reads a media
- * part by URL: `"typed"`, only as the kind of the field it is sent in (OpenAI's
- * `image_url`, Anthropic's `image` and `document` sources: an image billed by
- * its dimensions, a PDF by its pages); `"fetched"`, as whatever the URL holds
- * (Gemini's `fileData`: a YouTube URL is billed as its video, whatever type it
- * is declared). Default `"fetched"`: a price that does not say may be any
- * API's. `contextWindow` is the most prompt tokens a call of the model can be
- * billed for, its context window of input: a part whose size cannot be known
- * before the call (any part by URL when URLs are fetched, audio, video and
- * files of no stated type by URL when they are typed; docs/cost.md, "Media")
- * makes `estimate` count the prompt as that many tokens, and each hosted
- * tool call that many more for its results (default: none, and such a part
- * or tool has no bound: `estimate` is `Infinity`).
- * `hostedToolCalls` prices a call of each tool the provider runs itself (a
- * Responses request's `web_search`...), in US dollars a call (default:
- * `defaultHostedToolCalls`, each type it does not name).
- * `audioInput` and `audioOutput` price audio tokens (`TokenPrices`).
- * `longContext` is the tier of a call whose prompt is longer than its `above`
- * (`LongContext`), and `serviceTiers` the prices of each service tier a reply
- * reports it was served at (`Usage.serviceTier`: OpenAI's `priority` and
- * `flex`, Anthropic's `batch`...) that is not billed at these (default: none,
- * each tier billed at these prices).
+ * A model's prices: its `TokenPrices` (providers that cache on their own, OpenAI, Gemini and DeepSeek, charge no write
+ * premium and report no writes: leave `cacheWrite` and `cacheWrite1h` unset), its tiers, and what `estimate` needs to
+ * bound a request (docs/cost.md, "Media").
+ * - `imageTokens`: the most prompt tokens one image can cost on the model, by its provider's vision guide (default
+ *   `defaultImageTokens`); `audioTokensPerSecond`, `videoTokensPerSecond`, `pdfPageTokens`: what audio, video and PDF
+ *   parts count by their length (defaults `defaultAudioTokensPerSecond`, `defaultVideoTokensPerSecond`,
+ *   `defaultPdfPageTokens`).
+ * - `mediaUrls`: how the model's API reads a media part by URL: `"typed"`, only as the kind of the field it is sent in
+ *   (OpenAI's `image_url`, Anthropic's `image` and `document` sources); `"fetched"`, as whatever the URL holds
+ *   (Gemini's `fileData`: a YouTube URL is billed as its video). Default `"fetched"`: a price that does not say may be
+ *   any API's.
+ * - `contextWindow`: the most prompt tokens a call can be billed for, which `estimate` counts a prompt with a part of
+ *   unknown size at, and each hosted tool call's results at. Default: none, and such a request's `estimate` is `Infinity`.
+ * - `hostedToolCalls`: US dollars a call of each tool the provider runs itself (default: `defaultHostedToolCalls`, for
+ *   each type it does not name).
+ * - `longContext`: the tier of a call whose prompt is longer than its `above`; `serviceTiers`: the prices of each
+ *   service tier a reply reports (`Usage.serviceTier`) that is not billed at these. Default: none.
  *
  * @since 0.1.0
  * @category Models
@@ -213,9 +161,7 @@ export const Price = Schema.Struct({
 
 /**
  * The prompt tokens `estimate` counts an image at when its price does not say (`Price.imageTokens`): more than any
- * image costs under the vision rules its providers publish. The largest is OpenAI's for gpt-4o-mini (2,833 tokens and
- * 5,667 for each of at most eight 512-pixel tiles: 48,169); gpt-4o's is 1,445, Claude's about 1,600 (4,784 on its
- * newest models), Gemini's 258 a tile.
+ * image costs under the vision rules its providers publish, the largest being OpenAI's for gpt-4o-mini (docs/cost.md).
  *
  * @since 0.3.0
  * @category Constants
@@ -250,12 +196,11 @@ export const defaultVideoTokensPerSecond = 263
 export const defaultPdfPageTokens = 258
 
 /**
- * The price in US dollars of one call of each tool OpenAI's Responses API runs itself, as its price page lists them
- * (https://platform.openai.com/docs/pricing, "Built-in tools"), the highest where it lists several: `web_search` $10
- * per 1,000 calls, `web_search_preview` $25 per 1,000 (its non-reasoning models' rate), `file_search` $2.50 per
- * 1,000, `code_interpreter` $0.03 (a container of the default size, which a call may open), `image_generation` $0.25
- * (gpt-image-1's high-quality 1536x1024 image, the dearest it makes), `mcp` nothing (the tokens only). A type it does
- * not name is not billed per call (a tool the client runs: `computer_use_preview`, `local_shell`, `custom`).
+ * The price in US dollars of one call of each tool OpenAI's Responses API runs itself, from its price page
+ * (https://platform.openai.com/docs/pricing, "Built-in tools"), the highest where it lists several:
+ * `web_search_preview` at its non-reasoning models' rate, `code_interpreter` a container of the default size (which a
+ * call may open), `image_generation` gpt-image-1's dearest image, `mcp` nothing (the tokens only). A type it does not
+ * name is not billed per call (a tool the client runs: `computer_use_preview`, `local_shell`, `custom`).
  *
  * @since 0.3.0
  * @category Constants
@@ -288,19 +233,15 @@ export const toolPromptTokens = 1_000
 export type Price = typeof Price.Type
 
 /**
- * The service tier a batch's lines are priced at (`Usage.serviceTier` of each `ChatResponse` a `Batch` gives back):
- * the built-in prices of OpenAI's, Anthropic's, Google's and Amazon Bedrock's models carry it, at their providers'
- * batch discount.
+ * The service tier a batch's lines are priced at (`Usage.serviceTier` of each `ChatResponse` a `Batch` gives back): the
+ * built-in prices of OpenAI's, Anthropic's, Google's and Amazon Bedrock's models carry it, at their batch discount.
  *
  * @since 0.3.0
  * @category Constants
  */
 export const batchTier = "batch"
 
-/**
- * The share of its standard prices a batch is billed at by OpenAI, Anthropic, Google and Amazon Bedrock (batch
- * inference at half the on-demand price, Amazon Bedrock pricing): half.
- */
+/** OpenAI, Anthropic, Google and Amazon Bedrock all bill a batch at half their standard prices. */
 const batchShare = 0.5
 
 const tokenPriceNames = [
@@ -329,8 +270,7 @@ function batchPriced(table: Readonly<Record<string, Price>>): Record<string, Pri
 }
 
 /**
- * The built-in prices (see the module doc for where they come from), keyed by
- * the names `lookup` resolves to.
+ * The built-in prices (see the module doc for where they come from), keyed by the names `lookup` resolves to.
  *
  * @example
  * ```ts
@@ -387,8 +327,7 @@ export function candidates(model: string): ReadonlyArray<string> {
 }
 
 /**
- * The price of a model in `table` (default: `builtIn`) under the lookup rule
- * of the module doc, or `undefined` when none is known.
+ * The price of a model in `table` (default: `builtIn`) under the lookup rule of the module doc, or `undefined`.
  *
  * @example
  * ```ts
@@ -474,17 +413,10 @@ export function tierOf(price: Price, usage: Pick<Usage, "promptTokens" | "servic
 }
 
 /**
- * The cost in US dollars of a call with this usage, at the prices of its tier
- * (`tierOf`: its service tier's, or its long-context tier's): prompt tokens
- * read from the prompt cache at `cachedInput` (their audio at
- * `cachedAudioInput`: the prompt's audio past its uncached tokens, as a usage
- * does not say which of its audio was read), prompt tokens written to it at
- * `cacheWrite` (the ones written for an hour at `cacheWrite1h`), the other
- * prompt tokens at `input` (their audio at `audioInput`), and completion
- * tokens (reasoning included) at `output` (their audio at `audioOutput`),
- * each price falling back as `TokenPrices` says, and each hosted tool's call
- * at `hostedToolCalls` (`Usage.hostedToolCalls`). `undefined` when `price`
- * is: an unknown price is not a free call.
+ * The cost in US dollars of a call with this usage, at the prices of its tier (`tierOf`): each kind of token at its
+ * `TokenPrices` price (a usage does not say which of the prompt's audio was read from the cache, so its audio counts
+ * as uncached first), and each hosted tool's call at `hostedCallPrice`. `undefined` when `price` is: an unknown price
+ * is not a free call.
  *
  * @example
  * ```ts
@@ -510,8 +442,7 @@ export function cost(price: Price | undefined, usage: BilledUsage): number | und
   const writtenForAnHour = Math.min(usage.cacheWrite1hTokens ?? 0, written)
   const fresh = usage.promptTokens - read - written
   // A usage counts the prompt's audio, not which of it was read from the cache (Chat Completions'
-  // `prompt_tokens_details` has `cached_tokens` and `audio_tokens` apart): the audio is taken as not cached first, the
-  // rest of it as read.
+  // `prompt_tokens_details` has `cached_tokens` and `audio_tokens` apart): it is taken as not cached first.
   const heard = Math.min(usage.audioPromptTokens ?? 0, fresh)
   const heardCached = Math.min((usage.audioPromptTokens ?? 0) - heard, read)
   const spoken = Math.min(usage.audioCompletionTokens ?? 0, usage.completionTokens)
@@ -526,10 +457,9 @@ export function cost(price: Price | undefined, usage: BilledUsage): number | und
 }
 
 /**
- * What the provider's prompt cache saved a call with this usage, in US dollars: its cost had every prompt token been
- * billed as not cached (neither read from the cache nor written to it) less its `cost`. Negative when writes at a
- * premium cost more than the reads saved (an Anthropic call that writes and reads nothing). `undefined` when `price`
- * is.
+ * What the provider's prompt cache saved a call with this usage, in US dollars: its cost had no prompt token been read
+ * from the cache or written to it, less its `cost`. Negative when writes at a premium cost more than the reads saved
+ * (an Anthropic call that writes and reads nothing). `undefined` when `price` is.
  *
  * @example
  * ```ts
@@ -620,9 +550,8 @@ function mostHostedResultTokens(price: Price, request: ChatRequest.Input): numbe
 }
 
 /**
- * The highest price a prompt token of `request` can be billed at in the tier `rates`: `input` or a cache read's (a
- * price may set it higher), `audioInput` when the request has a part that may be audio (`audible`), or a cache
- * write's when the request carries a cache breakpoint (`Message.CacheBreakpoint`) of that lifetime.
+ * The highest price a prompt token of `request` can be billed at in `rates`: a price may set a cache read above
+ * `input`, and an audio token's or a cache write's count only where the request may have one.
  */
 function mostPerPromptToken(rates: TokenPrices, request: ChatRequest.Input, audible: boolean): number {
   let most = Math.max(
@@ -645,12 +574,9 @@ function mostPerPromptToken(rates: TokenPrices, request: ChatRequest.Input, audi
 }
 
 /**
- * The service tiers a request asking for a tier may be served and billed at, where it is more than the tier asked:
- * Priority processing's two names (OpenAI's `service_tier` reference: `priority`, also `fast`, which its reply
- * reports as `priority`); `auto`, which leaves the choice to the provider and may be served at priority (Anthropic's
- * "Service tiers" page: `auto` uses Priority Tier capacity when it is available; OpenAI's reference: `auto` is the
- * project's default tier, which may be priority); and `scale`, which an Anthropic deployment is sent as `auto`
- * (`wire/serviceTier.ts`).
+ * Tiers a request may be billed at beyond the one it asks: priority has two names (OpenAI's `service_tier` reference:
+ * `fast` is reported as `priority`); `auto` may be served at priority (Anthropic's "Service tiers" page; OpenAI's
+ * reference: the project's default tier); `scale` is sent to Anthropic as `auto` (`wire/serviceTier.ts`).
  */
 const servedAt: Readonly<Record<string, ReadonlyArray<string>>> = {
   priority: ["priority", "fast"],
@@ -660,10 +586,8 @@ const servedAt: Readonly<Record<string, ReadonlyArray<string>>> = {
 }
 
 /**
- * The tiers a call of `request` with a prompt of at most `prompt` tokens can be billed at: `price`'s own; its
- * long-context tier when the prompt may pass its `above`; each service tier the tier the request asks for
- * (`providerOptions.service_tier`, which wins in the body, else `serviceTier`, else `auto`) may be served at
- * (`servedAt`, else the tier itself) where `price` prices it.
+ * The tiers a call of `request` with a prompt of at most `prompt` tokens can be billed at. The tier asked is
+ * `providerOptions.service_tier`, which wins in the body, else `serviceTier`.
  */
 function tiersOf(price: Price, request: ChatRequest.Input, prompt: number): ReadonlyArray<TokenPrices> {
   const tiers: Array<TokenPrices> = [price]
@@ -699,35 +623,17 @@ export interface EstimateOptions {
 }
 
 /**
- * The most a request can cost before it is sent, for budgets: its prompt
- * tokens counted at most (one per UTF-8 byte of its text, as a token of a
- * byte-level tokenizer is at least one byte, and each message's markers; or
- * `options.promptTokens`, its provider's count), all
- * at the highest price a prompt token of it can be billed at (the input price,
- * a cache read's if higher, an audio token's (read from the cache or not)
- * when it has a part that may be audio, and a cache write's when the request has a cache breakpoint of that
- * lifetime), plus `maxTokens` (or `defaultMaxTokens`) at the output price
- * (an audio token's if higher), each in the dearest tier the call can be
- * billed at: the price's own, its long-context tier when the prompt counted
- * may be longer than the tier's `above`, and each service tier the tier the
- * request asks for (`serviceTier`, or `providerOptions.service_tier`) may be
- * served at when the price has it: the tier itself, priority for `fast`, and
- * priority for `auto` (the provider's choice, which may be priority), for a
- * request naming none (served as `auto`) and for `scale` (sent to Anthropic
- * as `auto`).
- * Each media part counts by what it is, whatever field it came
- * in: an image as `imageTokens` of the price (default `defaultImageTokens`),
- * audio and video by their seconds, a PDF by its pages (docs/cost.md,
- * "Media"); a part whose size cannot be known before the call (`Price.mediaUrls`)
- * makes the prompt the price's `contextWindow` of tokens, the most the call
- * can be billed for, and without one the estimate `Infinity` (`unboundedPart`
- * names the part). A request with tools counts
- * `toolPromptTokens` more, for the prompt a provider adds of its own for tool
- * use; one with hosted tools (`providerOptions.tools`, a Responses request's
- * `web_search`...) its `max_tool_calls` (default `defaultMaxToolCalls`) calls
- * at the dearest one's `hostedCallPrice`, and as many context windows of
- * prompt more for the model turns that read their results (without a
- * `contextWindow`, `Infinity`: `unboundedTool` names the tool).
+ * The most a request can cost before it is sent, for budgets: its prompt tokens counted at most (one per UTF-8 byte of
+ * its text, as a byte-level tokenizer's token is at least one byte, plus each message's markers; or
+ * `options.promptTokens`) at the highest price a prompt token of it can be billed at (a cache write's when it has a
+ * cache breakpoint, an audio token's when it may have audio), plus `maxTokens` (or `defaultMaxTokens`) at the output
+ * price, in the dearest tier the call may be billed at: its long-context tier, and priority for a request asking
+ * `fast`, `auto`, `scale` or no tier, as the provider may serve those at priority. Media parts count by what they are
+ * (docs/cost.md, "Media"); a part whose size cannot be known before the call makes the prompt the price's
+ * `contextWindow`, and without one the estimate is `Infinity` (`unboundedPart`). A request with tools counts
+ * `toolPromptTokens` more; one with hosted tools (`providerOptions.tools`) its `max_tool_calls` (default
+ * `defaultMaxToolCalls`) calls at the dearest one's `hostedCallPrice`, and a context window of prompt more for each
+ * (without a `contextWindow`, `Infinity`: `unboundedTool`).
  *
  * @example
  * ```ts
@@ -859,14 +765,8 @@ function tierFromPerMtok(pricing: PerMtok): TokenPrices {
 }
 
 /**
- * A price as provider.json writes it (`pricing` of a model entry):
- * `cached_input_per_mtok` is `cachedInput`, `cache_write_per_mtok`
- * `cacheWrite`, `cache_write_1h_per_mtok` `cacheWrite1h`,
- * `audio_input_per_mtok`, `cached_audio_input_per_mtok` and
- * `audio_output_per_mtok` `audioInput`, `cachedAudioInput` and `audioOutput`;
- * `long_context` (its `above_tokens` and prices) is `longContext` and `service_tiers` `serviceTiers`; `image_tokens`,
- * `audio_tokens_per_second`, `video_tokens_per_second`, `pdf_page_tokens` and
- * `hosted_tool_calls` are `Price`'s fields of those names.
+ * A price as provider.json writes it (`pricing` of a model entry): `Price`'s fields in snake case, each token price
+ * with `_per_mtok` (`cached_input_per_mtok` is `cachedInput`), and `long_context` with its `above_tokens`.
  *
  * @example
  * ```ts

@@ -1,19 +1,11 @@
 /**
- * A token bucket that paces calls to a provider, an optional cap on calls in
- * flight, and an optional tokens-per-minute budget.
+ * A token bucket that paces calls to a provider, an optional cap on calls in flight, and an optional tokens-per-minute
+ * budget. In every window of length `t` it admits at most `capacity + refillRate * t` tokens, however many fibers call
+ * it. Waiters are served strictly in arrival order, so a large request is never starved by small ones that arrived
+ * after it. Time is read only through Effect's `Clock`, so `TestClock` drives it in tests.
  *
- * The bucket holds `capacity` tokens and refills at `refillRate` tokens per
- * second, so a burst of up to `capacity` calls goes at once and then calls go at
- * `refillRate` per second. In every window of length `t` it admits at most
- * `capacity + refillRate * t` tokens, however many fibers call it. Waiters are
- * served strictly in arrival order, so a large request is never starved by
- * small ones that arrived after it, and each is served the moment its tokens
- * have refilled. Time is read only through Effect's `Clock`, so `TestClock`
- * drives it in tests.
- *
- * The state lives in two stores, `BucketStore` and `SlotStore`, which a limiter
- * requires: `layerStoreMemory`, this process's alone, or `layerStoreRedis`, for
- * limits shared by every instance. The limiter is the same over either.
+ * A limiter requires its two stores, `BucketStore` and `SlotStore`: `layerStoreMemory`, this process's alone, or
+ * `layerStoreRedis`, for limits shared by every instance (docs/store.md).
  *
  * @since 0.1.0
  */
@@ -51,10 +43,8 @@ export interface Options {
   /** The most `consume` scopes open at once, a positive integer. Default: no cap. */
   readonly maxConcurrency?: number | undefined
   /**
-   * A budget of model tokens per minute, kept in a second bucket of this
-   * capacity that refills at `tokensPerMinute / 60` per second (see
-   * `ConsumeOptions.tokens` and `ConsumeResult.reconcile`). A positive finite
-   * number. Default: no budget.
+   * A budget of model tokens per minute: a second bucket of this capacity refilling at `tokensPerMinute / 60` per
+   * second (see `ConsumeOptions.tokens` and `ConsumeResult.reconcile`). A positive finite number. Default: no budget.
    */
   readonly tokensPerMinute?: number | undefined
   /**
@@ -64,9 +54,8 @@ export interface Options {
    */
   readonly key?: string | undefined
   /**
-   * Keeps the bucket, the budget and the in-flight cap in a shared store
-   * (`Store.make`) under `key`: the same as `key` with the stores of
-   * `layerStoreRedis(store)`.
+   * Keeps the bucket, the budget and the in-flight cap in a shared store (`Store.make`) under `key`: the same as `key`
+   * with the stores of `layerStoreRedis(store)`.
    *
    * @deprecated since 0.3.0: provide `layerStoreRedis(store)` and give `key`. Removed in 0.4.0.
    */
@@ -120,17 +109,14 @@ export interface ConsumeOptions {
   /** Request tokens to take from the bucket. Default 1. */
   readonly cost?: number | undefined
   /**
-   * Model tokens to take from the tokens-per-minute budget: an estimate of the
-   * call's usage (`estimateTokens`), settled by `ConsumeResult.reconcile`.
-   * Ignored (not read) without `tokensPerMinute`: `Llm` computes its estimate
-   * only when a limiter reads it, and settles the budget of one that does.
+   * Model tokens to take from the tokens-per-minute budget: an estimate of the call's usage (`estimateTokens`), settled
+   * by `ConsumeResult.reconcile`. Not read without `tokensPerMinute` (`Llm` estimates only when a limiter reads it).
    * Default 0.
    */
   readonly tokens?: number | undefined
   /**
-   * When the slot, the tokens or the budget are not free now: `"delay"` waits
-   * for them in arrival order; `"fail"` fails at once with
-   * `RateLimiterExceededError`, taking nothing. Default `"delay"`.
+   * When the slot, the tokens or the budget are not free now: `"delay"` waits for them in arrival order; `"fail"` fails
+   * at once with `RateLimiterExceededError`, taking nothing. Default `"delay"`.
    */
   readonly onExceeded?: "delay" | "fail" | undefined
 }
@@ -151,11 +137,9 @@ export interface ConsumeResult {
   /** How long until the bucket is full again, with nothing else taken. */
   readonly resetAfter: Duration.Duration
   /**
-   * Settles the budget against the model tokens the call used: unused tokens go
-   * back; tokens beyond the estimate are taken at once, into debt if the budget
-   * is short. Settles once; later calls, and a usage that is not a non-negative
-   * finite number, do nothing. Not called, the estimate stays spent, as a
-   * provider counts a request it never reported on.
+   * Settles the budget against the model tokens the call used: unused tokens go back; tokens beyond the estimate are
+   * taken at once, into debt if the budget is short. Settles once; later calls, and a usage that is not a non-negative
+   * finite number, do nothing. Not called, the estimate stays spent, as a provider counts a request it never reported on.
    */
   readonly reconcile: (actualTokens: number) => Effect.Effect<void>
 }
@@ -183,8 +167,7 @@ export class RateLimiterCostError extends Schema.TaggedError<RateLimiterCostErro
 }
 
 /**
- * A `consume` with `onExceeded: "fail"` that found its slot, tokens or budget
- * taken. It took nothing.
+ * A `consume` with `onExceeded: "fail"` that found its slot, tokens or budget taken. It took nothing.
  *
  * @since 0.1.0
  * @category Errors
@@ -217,23 +200,19 @@ export class RateLimiterExceededError extends Schema.TaggedError<RateLimiterExce
 }
 
 /**
- * A limiter. `Llm` takes each attempt's permit with `consume` (`onExceeded:
- * "fail"` first, `"delay"` when refused) and closes its scope when the
- * attempt ends, so a limiter written by hand, or a decorator of one, is used
- * as it is.
+ * A limiter. `Llm` takes each attempt's permit with `consume` (`onExceeded: "fail"` first, `"delay"` when refused) and
+ * closes its scope when the attempt ends, so a limiter written by hand, or a decorator of one, is used as it is.
  *
  * @since 0.1.0
  * @category Models
  */
 export interface Service {
   /**
-   * Takes a slot (with `maxConcurrency`), the budget's `tokens` (with
-   * `tokensPerMinute`) and `cost` request tokens, in arrival order; waits for
-   * them or fails at once, per `onExceeded`. The slot is held until the scope
-   * closes, which suits a stream that must keep its slot while it is read;
-   * the tokens are spent. Fails with `RateLimiterCostError` when the cost or
-   * the tokens could never be granted, and with `StoreUnavailableError` when
-   * its store (`layerStoreRedis`) is unavailable under `onUnavailable: "fail-closed"`.
+   * Takes a slot (with `maxConcurrency`), the budget's `tokens` (with `tokensPerMinute`) and `cost` request tokens, in
+   * arrival order; waits for them or fails at once, per `onExceeded`. The slot is held until the scope closes, which
+   * suits a stream that must keep its slot while it is read; the tokens are spent. Fails with `RateLimiterCostError`
+   * when the cost or the tokens could never be granted, and with `StoreUnavailableError` when its store
+   * (`layerStoreRedis`) is unavailable under `onUnavailable: "fail-closed"`.
    *
    * @example
    * ```ts
@@ -441,9 +420,8 @@ const validate = (options: Options): OptionsError | undefined =>
     Invalid.nonEmpty("RateLimiter", "key", options.key, { optional: true })
 
 /**
- * Builds a limiter over the `BucketStore` and `SlotStore` provided (`layerStoreMemory` for this process's alone),
- * whose refill fibers live in the current scope. Fails with `OptionsError` naming the first option out of range. With
- * the deprecated `shared`, over its store's Redis layer, and no store is required.
+ * Builds a limiter over the stores provided (none with the deprecated `shared`), its refill fibers living in the
+ * current scope. Fails with `OptionsError` naming the first option out of range.
  *
  * @example
  * ```ts
@@ -471,7 +449,6 @@ export function make(options: Options): Effect.Effect<Service, OptionsError, Sco
   return viaShared("RateLimiter", options, makeOverStores, (shared) => Effect.succeed(layerStoreRedis(shared.store)))
 }
 
-// A limiter over the provided `BucketStore` and `SlotStore`.
 const makeOverStores = Effect.fnUntraced(
   function*(options: Options): Effect.fn.Return<Service, OptionsError, Scope.Scope | BucketStore | SlotStore> {
     const invalid = validate(options)
@@ -531,9 +508,8 @@ export const layerConfig = (
   Layer.effect(RateLimiter, Effect.flatMap(config, (options) => make(options)))
 
 /**
- * A limiter that never waits: every `consume` succeeds at once and the budget
- * holds nothing. For tests, and for calls with no configured limit. `status`
- * reports an infinite capacity and counts calls in flight.
+ * A limiter that never waits: every `consume` succeeds at once and the budget holds nothing. For tests, and for calls
+ * with no configured limit. `status` reports an infinite capacity and counts calls in flight.
  *
  * @example
  * ```ts
@@ -575,9 +551,8 @@ export const makeUnlimited: Effect.Effect<Service> = Effect.sync(() => Internal.
 export const unlimited: Layer.Layer<RateLimiter> = Layer.effect(RateLimiter, makeUnlimited)
 
 /**
- * Runs `self` inside a `consume(options)` of the limiter in context: the slot
- * is held while `self` runs and freed when it ends, however it ends. The
- * scope is its own, so a scope `self` needs is left to the caller.
+ * Runs `self` inside a `consume(options)` of the limiter in context: the slot is held while `self` runs and freed when
+ * it ends, however it ends. The scope is its own, so a scope `self` needs is left to the caller.
  *
  * @example
  * ```ts
@@ -621,11 +596,9 @@ export interface EstimateOptions {
 }
 
 /**
- * A cheap estimate of the model tokens a request can use, to `consume` before
- * the call (`ConsumeOptions.tokens`): about one token per four characters of
- * prompt (messages, tool definitions, a JSON schema response format), plus
- * `maxTokens`. Images are not counted. `ConsumeResult.reconcile` corrects the
- * estimate with the real usage afterwards.
+ * A cheap estimate of the model tokens a request can use, to `consume` before the call (`ConsumeOptions.tokens`):
+ * about one token per four characters of prompt (messages, tool definitions, a JSON schema response format), plus
+ * `maxTokens`. Images are not counted. `ConsumeResult.reconcile` corrects it with the real usage afterwards.
  *
  * @example
  * ```ts

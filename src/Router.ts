@@ -1,9 +1,7 @@
 /**
- * An `Llm` made of several deployments (each an `Llm` of its own: a provider,
- * a model, keys and limits), which picks one per call, falls back to others
- * when a call fails, and cools failing deployments down. It is provided under
- * the `Llm` Tag, so an application swaps a single `Llm` for a router without
- * changing a line:
+ * An `Llm` made of several deployments (each an `Llm` of its own: a provider, a model, keys and limits), which picks
+ * one per call, falls back to others when a call fails, and cools failing deployments down. It is provided under the
+ * `Llm` Tag, so an application swaps a single `Llm` for a router without changing a line:
  *
  * ```ts
  * const router = Router.layer({
@@ -18,24 +16,10 @@
  * Llm.chat({ model: "fast", messages: [Message.user("Hi")] }).pipe(Effect.provide(router))
  * ```
  *
- * A request's `model` names a deployment, a group (`groups`) or a model; the strategy (`weighted`, `least-busy`,
- * `lowest-latency`, `lowest-cost`, `priority`, drawing from Effect's `Random`) picks one of the addressed deployments
- * usable now. A failure with a tag in `retryOn` tries another one; otherwise the first `fallbacks` entry whose `on`
- * lists the tag is followed (any entry, when no deployment of the address is usable), and the final error lists
- * every attempt. A stream opens with a `ChatChunk.Start` chunk
- * naming the deployment and model that answer; one that breaks after its first chunk
- * restarts behind a `ChatChunk.Restart` chunk, or continues behind a `ChatChunk.Continue` one (`midStream`); `hedge`
- * gives a slow attempt a second one. A failing deployment cools down (`cooldown`), then one call probes it with a
- * single attempt. With `affinity`, the calls of one `session` go to the deployment and key that answered its last
- * call while they can take it, so the provider's prompt cache stays warm. One `deadline` bounds a call with every
- * deployment's own retries, which wait at most `maxRetryWait` while the call could go elsewhere. Breakers, learned
- * limits and pins are kept in the stores a router requires:
- * `layerStoreMemory`, this process's alone, or `layerStoreRedis`, shared by the instances on one Redis; routers naming
- * one `key` of one store are one group, in memory as in Redis. `budget` and `ledger` check and
- * record spend per deployment. `status` reports LLM-API-BalancedCall's load and capacity fields in camelCase, with keys
- * masked. Traced, a call is a `chat {model}` span with a `Router.attempt` span per deployment tried
- * (docs/telemetry.md).
- * docs/router.md says how each of these works.
+ * A request's `model` names a deployment, a group (`groups`) or a model. A stream opens with a `ChatChunk.Start` chunk
+ * naming the deployment and model that answer. A router requires its stores (breakers, learned limits, session pins):
+ * `layerStoreMemory`, this process's alone, or `layerStoreRedis`, shared by the instances on one Redis. docs/router.md
+ * says how picking, failover, cooldowns, mid-stream failures, hedging and affinity work; docs/telemetry.md, its spans.
  *
  * @since 0.1.0
  */
@@ -76,9 +60,8 @@ export type ErrorTag = LlmError["_tag"]
 export type StrategyName = "weighted" | "least-busy" | "lowest-latency" | "lowest-cost" | "priority"
 
 /**
- * One deployment: an `Llm` serving one model, with how the router treats it.
- * `llm` may provide `KeyPool` and `RateLimiter` as well (as `ProviderConfig`'s
- * deployments do); when it does, `status` reports its keys and its bucket.
+ * One deployment: an `Llm` serving one model, with how the router treats it. `llm` may provide `KeyPool` and
+ * `RateLimiter` as well (as `ProviderConfig`'s deployments do); when it does, `status` reports its keys and its bucket.
  *
  * @since 0.1.0
  * @category Models
@@ -91,9 +74,7 @@ export interface Deployment<E = never, R = never> {
   /** The provider, for status. Default: `name`. */
   readonly provider?: string
   readonly llm: Layer.Layer<Llm.Llm, E, R>
-  /**
-   * Share of `weighted` picks relative to the other deployments (the seed's `model_weight`). Default 1; must be > 0.
-   */
+  /** Share of `weighted` picks relative to the other deployments (the seed's `model_weight`). Default 1; must be > 0. */
   readonly weight?: number
   /** The context window in tokens, for `ContextLengthError` fallbacks. Default: unknown. */
   readonly contextWindow?: number
@@ -102,11 +83,9 @@ export interface Deployment<E = never, R = never> {
   /** The price, for `lowest-cost` and budget estimates. Default: the built-in price of `model` (`Pricing.lookup`). */
   readonly price?: Pricing.Price
   /**
-   * Whether the deployment takes a last assistant message as the start of its reply and goes on from it (an assistant
-   * prefill), as Anthropic's API does: how `midStream: "continue"` asks it to continue a broken stream. A deployment
-   * that refuses it (400) is asked by a continuation turn instead. A compatible server that needs its vendor's flags
-   * to go on (vLLM, DeepSeek) declares them on its client (`OpenAiChat.Options.prefill`), which sets this default.
-   * Default: what its layer's `ProviderClient` declares (`ProviderClient.prefill`), else false.
+   * Whether the deployment goes on from a last assistant message (an assistant prefill, as Anthropic's API does): how
+   * `midStream: "continue"` resumes a broken stream; one that refuses it (400) gets a continuation turn instead.
+   * Default: its layer's `ProviderClient.prefill` (which `OpenAiChat.Options.prefill` sets for vLLM, DeepSeek), else false.
    */
   readonly prefill?: boolean
 }
@@ -163,9 +142,8 @@ export interface LearnedLimitsOptions {
   readonly window?: number
   /**
    * The first-token limit of a deployment's stream before its own is learned, while another deployment or a fallback
-   * could take the call (the last one left is never cut by it); `false`: none. Default 15 seconds: a chat model's
-   * first token comes within a few seconds, so one that has not come by then is better sought elsewhere than waited
-   * for. A router over reasoning models that stream nothing until they answer sets it higher.
+   * could take the call (the last one left is never cut by it); `false`: none. Default 15 seconds, as a chat model's
+   * first token comes within a few: set it higher for reasoning models that stream nothing until they answer.
    *
    * @since 0.3.0
    */
@@ -186,8 +164,7 @@ export interface AffinityOptions {
 }
 
 /**
- * The router's deployments and how it treats them. Only `deployments` is
- * required; every other field has the default its doc gives.
+ * The router's deployments and how it treats them; only `deployments` is required.
  *
  * @example
  * ```ts
@@ -247,14 +224,11 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   /** Records each call's usage and cost under its deployment's name (`UsageLedger.tracked`). Default: none. */
   readonly ledger?: UsageLedger.Service
   /**
-   * A stream broken after its first chunk: `"restart"` frees the attempt and sends the request on by the call's rules
-   * (`retryOn`, fallbacks), a `ChatChunk.Restart` chunk before the new reply (`collect` keeps what follows it);
-   * `"continue"` sends it on by the same rules asking the next deployment to go on from exactly the text already
-   * sent (an assistant prefill where the deployment takes one, `Deployment.prefill`, else a continuation turn), a
-   * `ChatChunk.Continue` chunk before the rest, the stream's usage counting both attempts; a stream that broke in a
-   * tool call, or whose reply was whole, fails instead. `"fail"` fails the stream. In every mode, a stream starts
-   * with a `ChatChunk.Start` chunk naming the deployment and model that answer (and the deployment that failed before
-   * its first chunk, if one did). Default `"restart"` (the gateway's: `"continue"`).
+   * A stream broken after its first chunk: `"restart"` sends the request on by the call's rules (`retryOn`,
+   * fallbacks) behind a `ChatChunk.Restart` chunk (`collect` keeps what follows it); `"continue"` asks the next
+   * deployment to go on from exactly the text already sent (`Deployment.prefill`, else a continuation turn) behind a
+   * `ChatChunk.Continue` chunk, its usage counting both attempts, and fails a stream broken in a tool call or whose
+   * reply was whole; `"fail"` fails the stream. Default `"restart"` (the gateway's: `"continue"`).
    */
   readonly midStream?: "restart" | "continue" | "fail"
   /**
@@ -264,12 +238,10 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    */
   readonly hedge?: { readonly after: Duration.Input }
   /**
-   * Phase limits learned from each deployment's own streams: once `minSamples` streams are in, a stream's first-token
-   * (and headers) limit is the `quantile` of its recent times to a first chunk times `factor`, its idle limit the same
-   * of its longest waits between chunks, never under `floor`; each attempt keeps the sooner of these and its adapter's
-   * own limits, so a provider that is usually fast is left in seconds when it goes silent or stalls, and a slow one is
-   * never cut sooner than its history says. Unstreamed calls keep their adapter's limits (an unstreamed reply's wait
-   * grows with its length). `false` turns learning off. Default: on, with the defaults of `LearnedLimitsOptions`.
+   * First-token and idle limits learned from each deployment's own streams; each attempt keeps the sooner of these and
+   * its adapter's own, so a usually fast provider is left in seconds when it goes silent, and a slow one is never cut
+   * sooner than its history says. Unstreamed calls keep their adapter's limits (an unstreamed reply's wait grows with
+   * its length). `false` turns learning off. Default: on, with the defaults of `LearnedLimitsOptions`.
    */
   readonly learnedLimits?: LearnedLimitsOptions | false
   /**
@@ -283,21 +255,17 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    */
   readonly maxRateLimitWait?: Duration.Input
   /**
-   * How long in all a deployment's own retries (its `Llm`'s retry policy: backoff, a 5xx's `retryAfter`) may wait
-   * while the router has somewhere else to go for the failure (another deployment of the address, or a fallback):
-   * a retry that would wait longer is left to the router, which moves on at once. A deployment with nowhere else to
-   * go retries by its policy. Default: 1 second, the default policy's first retry (about half a second) and no more,
-   * so a failing deployment's fallback answers within about a second.
+   * How long in all a deployment's own retries (its `Llm`'s retry policy) may wait while the router has somewhere else
+   * to go for the failure (another deployment, a fallback); a longer retry is left to the router, which moves on at
+   * once. Default: 1 second, the default policy's first retry and no more, so a fallback answers within about a second.
    *
    * @since 0.3.0
    */
   readonly maxRetryWait?: Duration.Input
   /**
-   * Where the router keeps its breakers, learned limits and sessions' pins in the stores it requires (`BreakerStore`,
-   * `LearnedLimitStore`, `AffinityStore`): routers naming the same key of one store share the breakers and learned
-   * limits of the deployments they name alike, and the pins of the same deployments, in memory (`layerStoreMemory`)
-   * as instances sharing a Redis store (`layerStoreRedis`) do. Default `"router"`: routers of one store that name no
-   * key are one group; give each its own key to keep them apart.
+   * Where the router keeps its breakers, learned limits and pins in its stores: routers naming the same key of one
+   * store share them for the deployments they name alike, in memory as in Redis. Default `"router"`: give each router
+   * its own key to keep them apart.
    *
    * @since 0.3.0
    */
@@ -311,20 +279,16 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    */
   readonly shared?: { readonly store: Store.Store | Store.Options; readonly key?: string } | undefined
   /**
-   * Session affinity: a call with a `session` (`ChatRequest.session`) goes first to the deployment that answered the
-   * session's last call, with the key it took there, while that deployment is usable and within `ttl` of that answer,
-   * so the provider's prompt cache for the session stays warm. Failover is unchanged: a pinned deployment cooling
-   * down, with its breaker open or rate-limited is left as any other, and the session is pinned to wherever the call
-   * is answered; a pinned key that is cooling, disabled or at its cap gives way to the least-loaded one. Kept in the
-   * `AffinityStore` under `key` (with `layerStoreRedis`, every instance reads the same pins). `true`: the defaults of
+   * Session affinity: a call with a `session` (`ChatRequest.session`) goes first to the deployment and key that
+   * answered the session's last call, while usable and within `ttl`, so the provider's prompt cache stays warm.
+   * Failover is unchanged, and the session is pinned to wherever the call is answered. `true`: the defaults of
    * `AffinityOptions`. Default: off.
    */
   readonly affinity?: boolean | AffinityOptions | undefined
 }
 
 /**
- * One key of a deployment, as LLM-API-BalancedCall's `system-capacity` lists
- * it (`key`, `weight`, `current`), masked.
+ * One key of a deployment, as LLM-API-BalancedCall's `system-capacity` lists it (`key`, `weight`, `current`), masked.
  *
  * @since 0.1.0
  * @category Models
@@ -343,8 +307,8 @@ export interface KeyLoad {
 }
 
 /**
- * One deployment as LLM-API-BalancedCall's `model-load` returns a model
- * (`type`, `current`, `max`, `weight`, `keys`), plus the router's own fields.
+ * One deployment as LLM-API-BalancedCall's `model-load` returns a model (`type`, `current`, `max`, `weight`, `keys`),
+ * plus the router's own fields.
  *
  * @since 0.1.0
  * @category Models
@@ -423,9 +387,8 @@ export interface DeploymentLoad {
 }
 
 /**
- * The whole router: `system-load`'s `load_percent` (`loadPercent`) and
- * `system-capacity`'s `total_max` (`totalMax`) and `details` in one value.
- * `details[name]` is what `model-load` returns for that deployment.
+ * The whole router: `system-load`'s `load_percent` (`loadPercent`) and `system-capacity`'s `total_max` (`totalMax`)
+ * and `details` in one value; `details[name]` is what `model-load` returns for that deployment.
  *
  * @since 0.1.0
  * @category Models
@@ -439,8 +402,7 @@ export interface Status {
 }
 
 /**
- * The router: an `Llm` (its calls routed over the deployments) with its
- * `status`.
+ * The router: an `Llm` (its calls routed over the deployments) with its `status`.
  *
  * @since 0.1.0
  * @category Models
@@ -448,13 +410,10 @@ export interface Status {
 export interface Service extends Llm.Service {
   readonly status: Effect.Effect<Status>
   /**
-   * The deployments whose cloud credential gives no token now, by name, each with what the credential said (its
-   * `AuthError` detail: the credential tried, never a secret): every deployment whose layer's client signs in with one
-   * (`ProviderClient.credential`) is asked, as a call would ask it (a token held while fresh is not asked again), all
-   * at once. Deployments that send keys are not asked. A credential that gave nothing is not asked again for 5 seconds
-   * (on the `Clock`): its answer is kept, so a readiness probe answers at once. A gateway's `/ready` and `serve`'s
-   * start
-   * line show them.
+   * The deployments whose cloud credential (`ProviderClient.credential`) gives no token now, by name, each with its
+   * `AuthError` detail (the credential tried, never a secret); deployments that send keys are not asked. A credential
+   * that gave nothing is not asked again for 5 seconds (on the `Clock`), so a readiness probe (a gateway's `/ready`)
+   * answers at once.
    *
    * @since 0.3.0
    */
@@ -505,14 +464,10 @@ export class Router extends Context.Service<Router, Service>()("effect-llm-route
 export const status: Effect.Effect<Status, never, Router> = Router.use((router) => router.status)
 
 /**
- * Builds the router in the current scope, over the stores it requires
- * (`layerStoreMemory` for this process's alone): each deployment's layer is
- * built once, here. With the deprecated `shared`, over its store's Redis
- * layer, and no store is required. Invalid options (no deployments, a name listed twice, a weight
- * that is not > 0, a fallback or `model` naming nothing, `exploration`,
- * `latencyAlpha` or `cooldown.failures` out of range, a `midStream` other
- * than `"restart"` or `"fail"`, a `hedge.after` that is not a duration) fail with
- * `OptionsError`, which names the option and the value.
+ * Builds the router in the current scope, each deployment's layer once, over the stores it requires (`Stores`; none
+ * with the deprecated `shared`). Invalid options (no deployments, a name listed twice, a weight that is not > 0, a
+ * fallback or `model` naming nothing, `exploration`, `latencyAlpha` or `cooldown.failures` out of range, an unknown
+ * `midStream`, a `hedge.after` that is not a duration) fail with `OptionsError`, which names the option and the value.
  *
  * @example
  * ```ts
@@ -551,9 +506,8 @@ export function make<D extends Deployment<unknown, unknown>>(
 }
 
 /**
- * The router as `Llm` (and as `Router`, for `status`): the application's
- * code is the same as with a single `Llm`. It requires its stores, as `make`
- * does (`layerStoreMemory` for this process's alone).
+ * The router as `Llm` (and as `Router`, for `status`): the application's code is the same as with a single `Llm`. It
+ * requires its stores, as `make` does.
  *
  * @example
  * ```ts
@@ -656,11 +610,9 @@ export interface Breaker {
 }
 
 /**
- * Where routers keep their deployments' breakers and rate-limit holds: `layerStoreMemory`, `layerStoreRedis`. A router
- * keeps each deployment's under `Options.key` and its name, and reads them on its hot path from a mirror of the
- * store's last answer, refreshed four times a second from a store other processes write (`shared: true`, as Redis
- * is; a memory store says `false`, and its routers read one another's steps at their own): a closed breaker with no
- * failure costs no step. A router requires one.
+ * Where routers keep their deployments' breakers and rate-limit holds (`layerStoreMemory`, `layerStoreRedis`), under
+ * `Options.key` and the deployment's name. A router reads them from a mirror of the store's last answer, so a closed
+ * breaker with no failure costs no step; a store other processes write (`shared: true`) is read four times a second.
  *
  * @example
  * ```ts
@@ -828,11 +780,10 @@ export interface Samples {
 }
 
 /**
- * Where routers keep what their deployments' streams taught them (`Options.learnedLimits`): `layerStoreMemory`,
- * `layerStoreRedis`. A router keeps each deployment's samples under `Options.key` and its name, and reads its limits
- * on its hot path from a mirror of the store's last answer: a stream's samples go to the store without the stream
- * waiting for them, and a store other processes write (`shared: true`, as Redis is) is read every second, so routers
- * on one Redis learn from every instance's streams. A router requires one.
+ * Where routers keep what their deployments' streams taught them (`Options.learnedLimits`; `layerStoreMemory`,
+ * `layerStoreRedis`), under `Options.key` and the deployment's name. A stream does not wait for its samples to be
+ * stored; a store other processes write (`shared: true`) is read every second, so routers on one Redis learn from
+ * every instance's streams.
  *
  * @example
  * ```ts
@@ -867,11 +818,9 @@ export type LearnedLimitStore = Tags.LearnedLimitStore
 export type Stores = BreakerStore | LearnedLimitStore | AffinityStore
 
 /**
- * The router's three stores in this process' memory, on the `Clock` (`TestClock` drives the breakers' periods):
- * provide it to keep a router's state in this process alone. Routers given the same `key` (or none: `"router"`) share
- * the breakers and learned limits of the deployments they name alike, as instances sharing a Redis store do; each
- * reads what the others wrote at its next step with the store (a failure, a probe), as no other process writes it
- * (`shared: false`), so none polls it. Each build of the layer is a store of its own.
+ * The router's three stores in this process's memory, on the `Clock` (`TestClock` drives the breakers' periods).
+ * Routers given the same `key` (or none: `"router"`) share the breakers and learned limits of the deployments they
+ * name alike; each build of the layer is a store of its own.
  *
  * @example
  * ```ts
@@ -901,12 +850,11 @@ export const layerStoreMemory: Layer.Layer<Stores> = Layer.effectContext(
 )
 
 /**
- * The router's three stores in a shared `Store` (Redis): every instance's router giving the same `key` shares each
- * deployment's breaker (a deployment one instance sees failing cools for all, one instance probes it), what its
- * streams taught it (`Options.learnedLimits`: every instance learns from all their streams) and its sessions' pins.
- * While Redis is away each instance keeps its own breakers, samples and pins in memory, whatever the store's
- * `onUnavailable` (they spare failing deployments, silent streams and cold caches, never a limit), and uses Redis
- * again at the first step that succeeds there; the outage is logged once. Samples not added for a week are dropped.
+ * The router's three stores in a shared `Store` (Redis): the routers of every instance giving the same `key` share
+ * each deployment's breaker (a deployment one instance sees failing cools for all), learned limits and session pins.
+ * While Redis is away each instance keeps its own in memory, whatever the store's `onUnavailable` (they spare failing
+ * deployments, silent streams and cold caches, never a limit), until a step succeeds there again. Samples not added
+ * for a week are dropped.
  *
  * @example
  * ```ts
