@@ -371,7 +371,7 @@ export class BudgetStore extends Context.Service<BudgetStore, {
 
 /**
  * A `BudgetStore` in this process' memory, on the `Clock` (`TestClock` drives its windows): budgets giving the same
- * `key` hold one budget. What `make` uses when no store is provided (each budget then with a store of its own).
+ * `key` hold one budget.
  *
  * @example
  * ```ts

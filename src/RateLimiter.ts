@@ -360,8 +360,7 @@ export class SlotStore extends Context.Service<SlotStore, {
 }>()("effect-llm-router/RateLimiter/SlotStore") {}
 
 /**
- * Both stores in this process' memory: limiters given the same `key` share a limit. What `make` uses when no store
- * is provided (each limiter then with stores of its own).
+ * Both stores in this process' memory: limiters given the same `key` share a limit.
  *
  * @example
  * ```ts
