@@ -81,7 +81,8 @@ export interface KeyInfo {
   /** The names it may call; `undefined`: every name. */
   readonly models: ReadonlyArray<string> | undefined
   /**
-   * The MCP tools it may list and call (`Key.tools`: qualified names and globs); `undefined`: none (an admin key's too).
+   * The MCP tools it may list and call (`Key.tools`: qualified names and globs); `undefined`: none (an admin
+   * key's too).
    *
    * @since 0.3.0
    */
@@ -158,7 +159,8 @@ export interface Options {
   readonly store?: Store.Store | Store.Options | undefined
   /**
    * How long `/v1/responses` keeps a stored response for `previous_response_id` and `GET`/`DELETE /v1/responses/{id}`,
-   * in memory or, with a store, in its Redis for every instance. Default: the config's `keys.responsesTtl`, else an hour.
+   * in memory or, with a store, in its Redis for every instance. Default: the config's `keys.responsesTtl`, else one
+   * hour.
    */
   readonly responsesTtl?: Duration.Input | undefined
   /** Where keys made at run time, spend and the request log are kept, in place of the config's `database`. */

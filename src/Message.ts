@@ -43,9 +43,9 @@ export class TextPart extends Schema.Opaque<TextPart>()(Schema.Struct({
 
 /**
  * A medium inside a multi-part user message, by an `https:` URL (`gs://` for Vertex) or a `data:` URL. Most often an
- * image, the only medium Chat Completions, Responses, Bedrock and Ollama take; Anthropic also takes a PDF, Gemini audio,
- * video, PDFs and text documents. A deployment that cannot read it refuses it by its path; a budget reserves a URL
- * whose size is unknown before the call at the model's whole context window (docs/cost.md, "Media").
+ * image, the only medium Chat Completions, Responses, Bedrock and Ollama take; Anthropic also takes a PDF, Gemini
+ * audio, video, PDFs and text documents. A deployment that cannot read it refuses it by its path; a budget reserves a
+ * URL whose size is unknown before the call at the model's whole context window (docs/cost.md, "Media").
  *
  * @since 0.1.0
  * @category Models
@@ -333,8 +333,8 @@ export class ToolMessage extends Schema.Opaque<ToolMessage>()(Schema.Struct({
   name: Schema.optional(Schema.String),
   /**
    * What the tool returned: text, or parts (since 0.3.0) where a tool returns media. A deployment whose API has no
-   * place for a part refuses it by its path (`InvalidRequestError`), never dropping it: Anthropic takes images and PDFs;
-   * Gemini PNG, JPEG and WebP images, PDFs and plain text; Bedrock's Converse images, PDFs and text documents;
+   * place for a part refuses it by its path (`InvalidRequestError`), never dropping it: Anthropic takes images and
+   * PDFs; Gemini PNG, JPEG and WebP images, PDFs and plain text; Bedrock's Converse images, PDFs and text documents;
    * Responses images; Chat Completions and Ollama text only.
    */
   content: Schema.Union([Schema.String, Schema.Array(ContentPart)]).annotate({
