@@ -386,9 +386,9 @@ export interface WebhookOptions extends CommonOptions {
 /**
  * A guardrail that posts `{ guardrail, text, context: { where, model } }` as JSON to a URL and reads its answer:
  * `{ "verdict": "pass" }`, `{ "verdict": "mask", "spans": [{ "start", "end", "replacement"?, "label"? }] }` or
- * `{ "verdict": "block", "reason" }`. With `batch`, several texts go as `texts` in one post, answered
- * `{ "verdicts": [...] }`. An answer not 2xx, late, unreachable or not of that shape is a failure, a pass or a block
- * by `onError`.
+ * `{ "verdict": "block", "reason" }` (with `batch`, one list of each). An answer not 2xx, late, unreachable or not of
+ * that shape is a failure, a pass or a block by `onError`.
+
  *
  * @since 0.3.0
  * @category Constructors
