@@ -1,24 +1,13 @@
 /**
- * Many requests as one provider batch, at its batch price: submitted where the provider has a batch API (OpenAI's
- * files and batches, Azure OpenAI's global batch, Anthropic's Message Batches, the Gemini API's batch mode, Bedrock's
- * batch inference where its options name the S3 prefixes and role, Vertex AI's batch prediction where its options
- * name the Cloud Storage prefixes; `ProviderClient.batch`), polled on a
- * `Schedule` until it ends, and each request's `ChatResponse` or typed error given back in order, its usage marked
- * with `Pricing.batchTier` and its cost at that tier's prices (half the standard ones for these providers). Where the
- * provider has none (an OpenAI-compatible server, Ollama, Vertex AI and Bedrock without `batch`), the requests run as
- * `Llm` calls a few at a time, with the same results at the standard price.
+ * Many requests as one provider batch, at its batch price (half the standard one for these providers): submitted where
+ * the provider has a batch API (`ProviderClient.batch`), polled on a `Schedule` until it ends, and each request's
+ * `ChatResponse` or typed error given back in order. Where the provider has none, the requests run as `Llm` calls a
+ * few at a time, at the standard price.
  *
- * A request's failure is a value among the results, never the batch's: the provider's error for that line (an
- * `LlmError`), or `BatchLineError` for a line the provider never answered (`missing` from its result file, or not run
- * because the batch `expired` or was `cancelled`). A result file that repeats a line counts it once. The batch itself
- * fails only when it cannot be made: a request that is not valid or names another model (`InvalidRequestError`,
- * nothing sent), a submission or a poll the provider refuses (an `LlmError`), or a batch the provider will not run
- * (`BatchError` of reason `refused`).
- *
- * A batch whose consumer is interrupted before it ends is cancelled at the provider.
- *
- * The providers answer a batch's lines when it ends, so `stream` gives them then; as calls, each as it completes.
- * `events` gives the progress too: the provider's counts at every poll.
+ * A request's failure is a value among the results, never the batch's: the provider's error for that line, or
+ * `BatchLineError` for a line it never answered. The batch itself fails only when it cannot be made (an invalid
+ * request, a refused submission or poll, `BatchError`). A batch whose consumer is interrupted is cancelled at the
+ * provider. See docs/batch.md.
  *
  * @since 0.3.0
  */
@@ -130,8 +119,9 @@ export interface Progress {
 export type Event = Progress | Line
 
 /**
- * Options of `make` and `layer`: an `Llm`'s (the model of requests that name none, the retry policy and deadline of
- * each call when the requests run as calls, the price), and how the batch is polled and run.
+ * Options of `make` and `layer`: an `Llm`'s (the retry policy and deadline apply when the requests run as calls), and
+ * how the batch is polled and run.
+
  *
  * @since 0.3.0
  * @category Models

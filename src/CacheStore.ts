@@ -1,17 +1,12 @@
 /**
- * Where `ResponseCache` keeps replies: a key-value store of `ChatResponse`s
- * with a time to live per entry. A store is a layer: `layerStoreMemory` keeps
- * them in this process, bounded by a capacity with least-recently-used
- * eviction; `layerStoreRedis` keeps them in a `Store` (Redis), shared by every
- * instance that names it; another store implements the same `Service`. Every
- * backend keeps one contract (`test/contract/cacheStore.ts`).
+ * Where `ResponseCache` keeps replies: a key-value store of `ChatResponse`s with a time to live per entry.
+ * `layerStoreMemory` keeps them in this process, bounded by a capacity with least-recently-used eviction;
+ * `layerStoreRedis` in a `Store` (Redis), shared by every instance; another store implements the same `Service` (the
+ * contract every backend keeps: `test/contract/cacheStore.ts`).
  *
- * The memory store is a `Map` kept in recency order (a read moves an entry to
- * the end; the first entry is the least recently used) with an expiry time
- * per entry read from `Clock`, so `TestClock` drives expiry in tests.
- * Effect's `Cache` does not fit: it computes values through a lookup
- * function, with one time to live for the whole cache, while this store is
- * written after a call completes, with the caller's time to live.
+ * The memory store is a `Map` kept in recency order (a read moves its entry to the end). Effect's `Cache` does not
+ * fit: it computes values through a lookup with one time to live for the whole cache, while this store is written
+ * after a call completes, with the caller's time to live.
  *
  * @since 0.1.0
  */
@@ -119,8 +114,7 @@ interface Entry {
 }
 
 /**
- * An in-memory store. A capacity that is not a positive whole number fails
- * with `OptionsError`.
+ * An in-memory store. A capacity that is not a positive whole number fails with `OptionsError`.
  *
  * @example
  * ```ts
@@ -227,9 +221,9 @@ export interface RedisStoreOptions {
 
 /**
  * A `CacheStore` in a shared `Store` (Redis): every instance naming the same store and key reads the replies any of
- * them stored. Entries expire in Redis (no capacity: Redis' own memory policy bounds it). A step Redis does not
- * answer within the store's `commandTimeout`, Redis away included, fails with `Store.StoreUnavailableError`, whichever
- * the store's `onUnavailable`: `ResponseCache` counts it as a miss, so a cache never fails a call.
+ * them stored. Entries expire in Redis (no capacity: Redis' own memory policy bounds it). A step Redis does not answer
+ * in time fails with `Store.StoreUnavailableError`, whatever `onUnavailable`: `ResponseCache` counts it as a miss.
+
  *
  * @example
  * ```ts

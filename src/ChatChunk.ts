@@ -1,9 +1,6 @@
 /**
- * The pieces of a streamed reply, and `collect`, which folds a stream of them into
- * the same `ChatResponse` the non-streaming call returns.
- *
- * Chunks are plain tagged objects (no class instances): a stream makes one per
- * token, so they must be cheap to build.
+ * The pieces of a streamed reply, and `collect`, which folds a stream of them into the same `ChatResponse` the
+ * non-streaming call returns. Chunks are plain tagged objects, not class instances: a stream makes one per token.
  *
  * @since 0.1.0
  */
@@ -50,9 +47,8 @@ export const ReasoningDelta = Schema.TaggedStruct("ReasoningDelta", { text: Sche
 export type ReasoningDelta = typeof ReasoningDelta.Type
 
 /**
- * A piece of a tool call. `index` identifies the call within the reply (dense,
- * from 0, in the order calls were opened); `id` and `name` come with the first
- * piece of a call, `arguments` is appended piece by piece.
+ * A piece of a tool call. `index` identifies the call within the reply (dense, from 0, in the order calls were
+ * opened); `id` and `name` come with the first piece of a call, `arguments` is appended piece by piece.
  *
  * @since 0.1.0
  * @category Models
@@ -87,8 +83,7 @@ export const Usage = Schema.TaggedStruct("Usage", { usage: UsageModel })
 export type Usage = typeof Usage.Type
 
 /**
- * The last chunk of every complete stream: why it stopped, and what the
- * `ChatResponse` needs besides the content.
+ * The last chunk of every complete stream: why it stopped, and what the `ChatResponse` needs besides the content.
  *
  * @since 0.1.0
  * @category Models
@@ -104,9 +99,8 @@ export const Finish = Schema.TaggedStruct("Finish", {
   /** Provider data for the reply as a whole (Anthropic's signed thinking blocks). */
   providerMetadata: Schema.optional(ProviderMetadata),
   /**
-   * The cost in US dollars of the reply's usage, when its price is known. `Llm`
-   * sets it here, where the usage is final, so `collect` gives the same cost as
-   * the non-streaming call.
+   * The cost in US dollars of the reply's usage, when its price is known; set here, where the usage is final, so
+   * `collect` gives the same cost as the non-streaming call.
    */
   cost: Schema.optional(Schema.Number),
   /**
@@ -147,11 +141,10 @@ const AttemptFields = {
 }
 
 /**
- * The first chunk of every stream a `Router` gives out: the deployment and model whose reply follows, known before
- * any of it (as `effect/ai`'s `response-metadata` part opens a stream), so a consumer names the answering model from
- * the start, as the whole reply (`Finish.model`) names it at the end. When the first deployments tried failed before
- * their first chunk, `attempt` is above 1 and `from` and `error` name the last of them and its error's `_tag`
- * (nothing of theirs was sent). Nothing is discarded or added: `collect` and `makeAccumulator` pass over it.
+ * The first chunk of every stream a `Router` gives out: the deployment and model whose reply follows, so a consumer
+ * names the answering model from the start. When the first deployments tried failed before their first chunk,
+ * `attempt` is above 1 and `from` and `error` name the last of them (nothing of theirs was sent). `collect` and
+ * `makeAccumulator` pass over it.
  *
  * @since 0.3.0
  * @category Models
@@ -171,11 +164,9 @@ export const Start = Schema.TaggedStruct("Start", {
 export type Start = typeof Start.Type
 
 /**
- * The reply starts over: what came before this chunk belongs to an attempt
- * that broke mid-stream, and is discarded; the reply of attempt `attempt`, at
- * `deployment`, follows. A `Router` sends it when it restarts a stream on
- * another deployment (`Router.Options.midStream: "restart"`); `collect` and
- * `makeAccumulator` keep only what follows the last one.
+ * The reply starts over: what came before this chunk belongs to an attempt that broke mid-stream, and is discarded.
+ * A `Router` sends it when it restarts a stream on another deployment (`Router.Options.midStream: "restart"`);
+ * `collect` and `makeAccumulator` keep only what follows the last one.
  *
  * @since 0.1.0
  * @category Models
@@ -189,16 +180,9 @@ export const Restart = Schema.TaggedStruct("Restart", AttemptFields)
 export type Restart = typeof Restart.Type
 
 /**
- * The reply goes on from another deployment: the attempt before (at `from`)
- * failed with `error`, and attempt `attempt`, at `deployment`, produces what
- * follows. A `Router` sends it after a break mid-stream with
- * `Router.Options.midStream: "continue"` (the deployment was asked to continue
- * from exactly the text already sent: the text after this chunk continues the
- * text before it, and the stream's `Usage` counts every attempt). A reply
- * whose first deployments failed before their first chunk (nothing had been
- * sent) says so in its `Start` chunk instead. Nothing is discarded: `collect`
- * and `makeAccumulator` keep everything; a consumer may use it to name `model`
- * as what produces the rest.
+ * The reply goes on from another deployment: the attempt at `from` broke mid-stream with `error`, and `deployment`
+ * continues from exactly the text already sent (`Router.Options.midStream: "continue"`); the stream's `Usage` counts
+ * every attempt. Nothing is discarded: `collect` and `makeAccumulator` keep everything.
  *
  * @since 0.1.0
  * @category Models
@@ -233,9 +217,8 @@ export const ChatChunk = Schema.Union([
 export type ChatChunk = typeof ChatChunk.Type
 
 /**
- * A mutable fold of chunks into a response, for code that consumes a stream
- * itself (a gateway relaying it, a cache recording it). A `Restart` chunk
- * discards everything before it; a `Start` or `Continue` chunk discards nothing.
+ * A mutable fold of chunks into a response, for code that consumes a stream itself (a gateway relaying it, a cache
+ * recording it). A `Restart` chunk discards everything before it; a `Start` or `Continue` chunk discards nothing.
  *
  * @since 0.1.0
  * @category Models
@@ -346,9 +329,8 @@ const responseOf = (
 })
 
 /**
- * Folds a chunk stream into the `ChatResponse` the non-streaming call returns,
- * from what follows its last `Restart` chunk, if any. A stream that ends
- * without a `Finish` chunk fails with `StreamTruncatedError`.
+ * Folds a chunk stream into the `ChatResponse` the non-streaming call returns, from what follows its last `Restart`
+ * chunk, if any. A stream that ends without a `Finish` chunk fails with `StreamTruncatedError`.
  *
  * @example
  * ```ts
@@ -386,8 +368,8 @@ export const collect = <E, R>(
   })
 
 /**
- * The chunks that replay a whole response as a stream (a cache hit, a mock).
- * `collect` of them gives back an equal response.
+ * The chunks that replay a whole response as a stream (a cache hit, a mock); `collect` gives back an equal response.
+
  *
  * @example
  * ```ts

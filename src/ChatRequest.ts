@@ -1,6 +1,5 @@
 /**
- * What a caller asks of a model: the provider-neutral request every adapter
- * translates to its wire format.
+ * What a caller asks of a model: the provider-neutral request every adapter translates to its wire format.
  *
  * @since 0.1.0
  */
@@ -55,10 +54,9 @@ export const ResponseFormat = Schema.Union([TextFormat, JsonObjectFormat, JsonSc
 export type ResponseFormat = typeof ResponseFormat.Type
 
 /**
- * A `json_schema` response format whose schema is made from an Effect Schema.
- * The name is made fit for every provider (OpenAI wants
- * `^[a-zA-Z0-9_-]{1,64}$`, and Anthropic sends the format as a tool of that
- * name): other characters become `_`, and it is cut at 64.
+ * A `json_schema` response format whose schema is made from an Effect Schema. The name is made fit for every provider
+ * (OpenAI wants `^[a-zA-Z0-9_-]{1,64}$`; Anthropic sends the format as a tool of that name): other characters become
+ * `_`, and it is cut at 64.
  *
  * @example
  * ```ts
@@ -86,8 +84,7 @@ export const jsonSchemaFormat = <A, I>(
 }
 
 /**
- * Which tool the model may or must call: `auto` (default), `none`, `required`
- * (some tool), or `{ tool: name }` (that tool).
+ * Which tool the model may or must call: `auto` (default), `none`, `required` (some tool), or `{ tool: name }`.
  *
  * @since 0.1.0
  * @category Models
@@ -119,12 +116,10 @@ const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
 
 /**
- * A reply the provider keeps under its own id (OpenAI's Responses API with `store`), which a request continues: the
- * provider's id of it (`ChatResponse.id`), the provider and the key that made it (`ChatResponse.provider`,
- * `ChatResponse.keyId`), and how many of the request's first messages it already holds (its input and its reply).
- * A client that keeps replies (`OpenAiResponses.Options.store`) sends such a request with that id and only the
- * messages after them, when it is called as that provider with that key; any other client, or the same one with
- * another key, sends every message.
+ * A reply the provider keeps under its own id (OpenAI's Responses API with `store`), which a request continues: its
+ * id, the provider and key that made it, and how many of the request's first messages it already holds. A client that
+ * keeps replies (`OpenAiResponses.Options.store`) sends that id and only the later messages when called as that
+ * provider with that key; any other client, or another key, sends every message.
  *
  * @since 0.3.0
  * @category Models
@@ -143,11 +138,9 @@ export const PreviousResponse = Schema.Struct({
 export type PreviousResponse = typeof PreviousResponse.Type
 
 /**
- * A chat request. Every field but `messages` is optional; unset fields are not
- * sent, so the provider's defaults apply. An `Llm` checks every request
- * against this schema before sending it: one out of range (a `temperature`
- * of 5 or `NaN`, no messages) or of the wrong shape fails with
- * `InvalidRequestError` naming the path.
+ * A chat request. Every field but `messages` is optional; unset fields are not sent, so the provider's defaults apply.
+ * An `Llm` checks every request against this schema before sending it: one out of range (a `temperature` of 5 or
+ * `NaN`, no messages) or of the wrong shape fails with `InvalidRequestError` naming the path.
  *
  * @since 0.1.0
  * @category Models
@@ -182,30 +175,24 @@ export class ChatRequest extends Schema.Opaque<ChatRequest>()(Schema.Struct({
    */
   session: Schema.optional(Schema.String),
   /**
-   * A key shared by requests with the same long prompt prefix, so the provider
-   * serves them from one prompt cache (OpenAI's `prompt_cache_key`). Sent to
-   * OpenAI's Chat Completions (`OpenAiChat.Options.sendPromptCacheKey`) and
-   * Responses APIs; not to Anthropic, Gemini or Ollama, which cache by prefix
-   * (Anthropic at `Message.CacheBreakpoint`s: a request with a key and none is
-   * sent one of five minutes on its last block). Default: none.
+   * A key shared by requests with the same long prompt prefix, so the provider serves them from one prompt cache
+   * (OpenAI's `prompt_cache_key`). Sent to OpenAI's Chat Completions (`OpenAiChat.Options.sendPromptCacheKey`) and
+   * Responses APIs; not to Anthropic, Gemini or Ollama, which cache by prefix (to Anthropic, a request with a key and
+   * no `Message.CacheBreakpoint` is sent one of five minutes on its last block). Default: none.
    */
   promptCacheKey: Schema.optional(Schema.String),
   /**
    * The service tier to serve the request at, in OpenAI's names (`auto`, `default`, `flex`, `scale`, `priority`,
-   * `fast`; an OpenAI-compatible server's own names pass to it as they are). Sent to OpenAI's Chat Completions
-   * (`OpenAiChat.Options.sendServiceTier`: not to `Presets` servers or Azure) and Responses APIs as `service_tier`, to
-   * Anthropic as its `service_tier` (`auto`, or `standard_only` for `default` and `flex`), to
-   * Bedrock as `serviceTier` (`default`, `flex`, `priority`, `reserved`); not to Gemini or Ollama, nor where the
-   * target has no such tier (docs/adapters.md). A budget reserves at the dearest tier the request may be served at
-   * where the model prices it (`Pricing.estimate`: `auto` at priority too). Default: none, the provider's default tier.
+   * `fast`; an OpenAI-compatible server's own names pass as they are). Sent to OpenAI's APIs, Anthropic and Bedrock in
+   * their own names; not to Gemini or Ollama, nor where the target has no such tier (docs/adapters.md). A budget
+   * reserves at the dearest tier the request may be served at (`auto` at priority too). Default: the provider's tier.
    * @since 0.3.0
    */
   serviceTier: Schema.optional(Schema.String),
   /**
-   * Whether to ask for the model's 1M-token context window where the API gates it behind an opt-in: Anthropic's
-   * `context-1m-2025-08-07` beta, sent to Anthropic (and Claude on Vertex) as that `anthropic-beta` value and to Claude
-   * on Bedrock as `additionalModelRequestFields.anthropic_beta`; the other APIs have no such setting, a model's window
-   * being what it is (docs/adapters.md). Default: not asked, so Claude Sonnet 4 and 4.5 take 200,000 tokens.
+   * Whether to ask for the model's 1M-token context window where the API gates it behind an opt-in (Anthropic's
+   * `context-1m-2025-08-07` beta, on Anthropic, Vertex and Bedrock); other APIs have no such setting
+   * (docs/adapters.md). Default: not asked, so Claude Sonnet 4 and 4.5 take 200,000 tokens.
    *
    * @since 0.3.0
    */
@@ -218,15 +205,14 @@ export class ChatRequest extends Schema.Opaque<ChatRequest>()(Schema.Struct({
   /** How long to wait for the whole reply (for a stream: for its first chunk). Default: the client's timeout. */
   timeout: Schema.optional(Schema.Duration),
   /**
-   * Fields merged into the provider's request body untouched (for example
-   * `{ "logprobs": true }`), after the fields this library sets, so they win.
+   * Fields merged into the provider's request body untouched (for example `{ "logprobs": true }`), after the fields
+   * this library sets, so they win.
    */
   providerOptions: Schema.optional(Schema.Record(Schema.String, Schema.Unknown))
 })) {}
 
 /**
- * The fields of a request, as a plain object literal: what `Llm.chat` and the
- * provider clients accept.
+ * The fields of a request, as a plain object literal: what `Llm.chat` and the provider clients accept.
  *
  * @since 0.1.0
  * @category Models
@@ -234,8 +220,9 @@ export class ChatRequest extends Schema.Opaque<ChatRequest>()(Schema.Struct({
 export type Input = typeof ChatRequest.Type
 
 /**
- * Checks a request built from untrusted input; fails with a `SchemaError` that
- * names every bad field (with `{ errors: "all" }`).
+ * Checks a request built from untrusted input; fails with a `SchemaError` that names every bad field (with
+ * `{ errors: "all" }`).
+
  *
  * @example
  * ```ts

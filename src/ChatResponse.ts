@@ -7,9 +7,8 @@ import * as Schema from "effect/Schema"
 import { ProviderMetadata, ToolCall } from "./Message.js"
 
 /**
- * Why the model stopped: `stop` (natural end or a stop sequence), `length` (the
- * token limit), `tool_calls` (it wants tools run), `content_filter` (a safety
- * system cut it), `other` (anything the provider reports that is none of these).
+ * Why the model stopped: `stop` (natural end or a stop sequence), `length` (the token limit), `tool_calls` (it wants
+ * tools run), `content_filter` (a safety system cut it), `other` (anything else the provider reports).
  *
  * @since 0.1.0
  * @category Models
@@ -25,13 +24,10 @@ export type FinishReason = typeof FinishReason.Type
 const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
 /**
- * Token counts of one call. `cachedPromptTokens` (cache reads) is part of `promptTokens` and
- * `reasoningTokens` part of `completionTokens`, as OpenAI counts them. `cacheWriteTokens`, the prompt tokens
- * written to the provider's cache (Anthropic's `cache_creation_input_tokens`), is part of `promptTokens` too,
- * and is set only when the provider reports it; `cacheWrite1hTokens`, the part of them written for an hour
- * (Anthropic's `cache_creation.ephemeral_1h_input_tokens`; the rest were written for five minutes), likewise.
- * `estimated` is true when the provider reported no usage and the numbers were
- * counted locally.
+ * Token counts of one call. `cachedPromptTokens` (cache reads) is part of `promptTokens` and `reasoningTokens` part
+ * of `completionTokens`, as OpenAI counts them. `cacheWriteTokens` (Anthropic's `cache_creation_input_tokens`) is part
+ * of `promptTokens` too, and `cacheWrite1hTokens` the part of them written for an hour; both set only when the provider
+ * reports them. `estimated` is true when the provider reported no usage and the numbers were counted locally.
  *
  * @since 0.1.0
  * @category Models
@@ -110,14 +106,10 @@ export const emptyUsage: Usage = {
 }
 
 /**
- * What a provider's rate-limit headers said on a successful reply
- * (`x-ratelimit-remaining-requests`, `x-ratelimit-reset-tokens`,
- * `anthropic-ratelimit-requests-remaining`...). For tokens, the tightest of the
- * token limits sent (total, input, output). `Router` stops picking a
- * deployment whose remaining count is 0: for requests, until one request has
- * refilled (`resetRequests / limitRequests`, as providers refill their
- * buckets continuously; the whole `resetRequests` when the limit is unknown);
- * for tokens, until `resetTokens`.
+ * What a provider's rate-limit headers said on a successful reply (`x-ratelimit-remaining-requests`,
+ * `anthropic-ratelimit-requests-remaining`...); for tokens, the tightest of the limits sent (total, input, output).
+ * `Router` stops picking a deployment whose remaining count is 0: for requests, until one request has refilled
+ * (`resetRequests / limitRequests`, as providers refill continuously); for tokens, until `resetTokens`.
  *
  * @since 0.1.0
  * @category Models
@@ -140,9 +132,8 @@ export const RateLimitSnapshot = Schema.Struct({
 export type RateLimitSnapshot = typeof RateLimitSnapshot.Type
 
 /**
- * How many malformed events (data that is not JSON) a streamed reply skipped:
- * a single bad event inside an otherwise healthy stream is skipped, logged
- * and counted rather than failing the reply.
+ * How many malformed events (data that is not JSON) a streamed reply skipped: a single bad event inside an otherwise
+ * healthy stream is skipped, logged and counted rather than failing the reply.
  *
  * @example
  * ```ts
@@ -197,9 +188,9 @@ export class ChatResponse extends Schema.Opaque<ChatResponse>()(Schema.Struct({
   /** The cost in US dollars, when prices are known for the model. */
   cost: Schema.optional(Schema.Number),
   /**
-   * What the provider's prompt cache saved the call, in US dollars, when prices are known for the model
-   * (`Pricing.cacheSavings`: its cost had no prompt token been read from the cache or written to it, less `cost`;
+   * What the provider's prompt cache saved the call, in US dollars, when prices are known (`Pricing.cacheSavings`;
    * negative when writes at a premium cost more than reads saved). Absent when the call read and wrote nothing cached.
+
    *
    * @since 0.3.0
    */

@@ -1,10 +1,6 @@
 /**
- * Embeddings: what a caller asks to have embedded, and the vectors that come
- * back, in the order of the inputs.
- *
- * `Llm.embed` takes an `Input`; a list longer than the provider takes in one
- * request is split into batches and the vectors reassembled in order, with
- * the usage of every batch summed.
+ * Embeddings: what a caller asks to have embedded, and the vectors that come back, in the order of the inputs.
+ * `Llm.embed` splits a list longer than the provider takes in one request into batches, the usage summed.
  *
  * @since 0.1.0
  */
@@ -22,16 +18,11 @@ const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 export const Tokens = Schema.Array(Count)
 
 /**
- * What to embed: one text or several, or token ids (one input as an array of
- * ids, several as an array of such arrays), which only OpenAI-compatible APIs
- * take: a client that takes text only refuses them with `InvalidRequestError`
- * (param `input`), and a `Router` sends them only to deployments whose client
- * takes them. Every input must be a non-empty string (or a non-empty array of
- * ids), and a list must hold at least one: an empty list or an empty string fails with
- * `InvalidRequestError` (param `input`) before any call, since no provider
- * embeds nothing and OpenAI rejects empty strings. An `Llm` checks a request
- * against this schema first: one that does not match (an `input` of 42, a
- * `dimensions` of 1.5) fails with `InvalidRequestError` naming the path.
+ * What to embed: one text or several, or token ids (one input as an array of ids, several as an array of such
+ * arrays), which only OpenAI-compatible APIs take: a client that takes text only refuses them with
+ * `InvalidRequestError`, and a `Router` sends them only to deployments that take them. An empty list or an empty
+ * input fails with `InvalidRequestError` before any call (OpenAI rejects empty strings), as does a request that does
+ * not match this schema (an `input` of 42, a `dimensions` of 1.5), naming the path.
  *
  * @since 0.1.0
  * @category Models
@@ -44,8 +35,8 @@ export class EmbeddingRequest extends Schema.Opaque<EmbeddingRequest>()(Schema.S
   /** The embedding model; when unset, the layer's default model is used. */
   model: Schema.optional(Schema.String),
   /**
-   * The length of the vectors, for models that can shorten them (OpenAI
-   * `text-embedding-3-*`, Gemini, Ollama). Default: the model's own.
+   * The length of the vectors, for models that can shorten them (OpenAI `text-embedding-3-*`, Gemini, Ollama).
+   * Default: the model's own.
    */
   dimensions: Schema.optional(PositiveInt),
   /** How long to wait for each batch's reply. Default: the client's timeout. */
@@ -53,8 +44,7 @@ export class EmbeddingRequest extends Schema.Opaque<EmbeddingRequest>()(Schema.S
 })) {}
 
 /**
- * The fields of an embedding request, as a plain object literal: what
- * `Llm.embed` and the provider clients accept.
+ * The fields of an embedding request, as a plain object literal: what `Llm.embed` and the provider clients accept.
  *
  * @since 0.1.0
  * @category Models
@@ -79,8 +69,8 @@ export const isTokens = (request: Pick<Input, "input">): boolean =>
   Array.isArray(request.input) && request.input.length > 0 && typeof request.input[0] !== "string"
 
 /**
- * Checks a request built from untrusted input; fails with a `SchemaError` that
- * names every bad field (with `{ errors: "all" }`).
+ * Checks a request built from untrusted input; fails with a `SchemaError` that names every bad field (with
+ * `{ errors: "all" }`).
  *
  * @example
  * ```ts
@@ -97,9 +87,9 @@ export const isTokens = (request: Pick<Input, "input">): boolean =>
 export const decode = Schema.decodeUnknownEffect(EmbeddingRequest)
 
 /**
- * Token counts of an embedding call. Embeddings produce no completion tokens,
- * so `totalTokens` is the prompt's. `estimated` is true when the provider
- * reported no usage (Gemini never does) and the tokens were counted locally.
+ * Token counts of an embedding call; `totalTokens` is the prompt's. `estimated` is true when the provider reported no
+ * usage (Gemini never does) and the tokens were counted locally.
+
  *
  * @since 0.1.0
  * @category Models

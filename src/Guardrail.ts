@@ -2,27 +2,20 @@
  * Guardrails: checks that look at the text of a call and answer pass, mask (with the spans to replace) or block (with
  * a reason), on the request before it is sent and on the reply as it comes back.
  *
- * A guardrail is built from the built-in checks (`make`: emails, phone numbers, payment cards, IBANs, national ids,
- * IP addresses, secrets, word lists; no outside service), from a webhook (`webhook`: the text and its context posted
- * as JSON, the verdict read back, within a timeout), or from OpenAI's moderation endpoint (`moderation`). Each states
- * how a failing check counts (`onError`: `open` lets the text through, `closed` blocks it) and how a streamed reply
- * is checked (`mode`):
+ * A guardrail is built from the built-in checks (`make`; no outside service), from a webhook (`webhook`), or from
+ * OpenAI's moderation endpoint (`moderation`). Each states how a failing check counts (`onError`: `open` lets the text
+ * through, `closed` blocks it) and how a streamed reply is checked (`mode`):
  *
  * - `audit`: the stream flows untouched; the whole reply is checked at its end, and a block fails the stream there.
  * - `buffer`: nothing is released until the whole reply passed (at most `maxBufferBytes`; past it, `onError`).
  * - `window`: text is held until `window` characters gathered, checked with the `overlap` characters around the cut,
  *   then released; a block drops what is held. What was released is never taken back.
  *
- * `guard` wraps the `Llm` in context with a chain of guardrails and provides it as the `Llm`, so every caller of
- * `Llm` (`Llm.chat`, `Llm.chatStream`, `Llm.generateObject`, a `Router` or `Batch` given it, code of your own) is
- * guarded without changing how it calls: every text of the request is checked before the call (a block fails it with
- * `ContentFilterError`, provider `guardrail`, and nothing is sent; a mask rewrites it, but refuses a text a mask would
- * break, naming it: the reasoning of an earlier turn its provider signed, `messages[1].reasoning`, a tool's name, a
- * URL, a JSON key), every text of a whole reply the model wrote before it is returned, and a stream runs through the
- * chain's strictest mode (its reasoning through a window of its own; its tool calls and refusal checked at its end).
- * Each text is read normalised (as a right-to-left override shows it, invisible characters removed, NFKD, marks on
- * letters that read as ASCII dropped, look-alike letters and regional indicators folded), its findings mapped back to
- * the text as written. docs/guardrails.md has what is read and each mode's guarantee.
+ * `guard` provides the `Llm` in context behind a chain of guardrails as the `Llm`, so every caller of `Llm` (a `Router`
+ * or `Batch` given it, code of your own) is guarded without changing how it calls. A mask refuses a text it would
+ * break, naming it (signed reasoning of an earlier turn, a tool's name, a URL, a JSON key). Each text is read
+ * normalised (invisible characters removed, look-alike letters folded, ...), its findings mapped back to the text as
+ * written. docs/guardrails.md has what is read and each mode's guarantee.
  *
  * @example
  * ```ts
@@ -384,9 +377,8 @@ export interface WebhookOptions extends CommonOptions {
   /** The longest text the webhook's findings take, when it knows (a window needs it or an `overlap`). */
   readonly longestMatch?: number | undefined
   /**
-   * Whether the webhook takes its texts as a list: each post carries `texts` (one or more) in place of `text`, and is
-   * answered `{ "verdicts": [...] }`, one for each in order; an MCP tool call's strings are then one post a direction,
-   * not one each. Default: false (one text a post, as a webhook written for `text` expects).
+   * Whether the webhook takes its texts as a list: each post carries `texts` in place of `text`, answered
+   * `{ "verdicts": [...] }` in order, so an MCP tool call's strings are one post a direction. Default: false.
    */
   readonly batch?: boolean | undefined
 }
@@ -394,9 +386,9 @@ export interface WebhookOptions extends CommonOptions {
 /**
  * A guardrail that posts `{ guardrail, text, context: { where, model } }` as JSON to a URL and reads its answer:
  * `{ "verdict": "pass" }`, `{ "verdict": "mask", "spans": [{ "start", "end", "replacement"?, "label"? }] }` or
- * `{ "verdict": "block", "reason" }`. With `batch`, several texts go as `texts` in one post, answered
- * `{ "verdicts": [...] }`. An answer not 2xx, late, unreachable or not of that shape is a failure, a pass or a block
- * by `onError`.
+ * `{ "verdict": "block", "reason" }` (with `batch`, one list of each). An answer not 2xx, late, unreachable or not of
+ * that shape is a failure, a pass or a block by `onError`.
+
  *
  * @since 0.3.0
  * @category Constructors
@@ -488,9 +480,9 @@ export class GuardedLlm
 /**
  * The `Llm` in context behind `guardrails`, as the `Llm`: every caller of `Llm` guarded, without changing how it
  * calls. `chat` and `chatStream` check the request before the call and the reply after it (a stream in the chain's
- * strictest mode); a block fails the call with `ContentFilterError` (provider `guardrail`, its `detail` the
- * `GuardrailError`'s message: the guardrail, where and its reason, never the text), one of `LlmError` as every
- * failure of an `Llm` is. `embed` and `countTokens` are the wrapped `Llm`'s own.
+ * strictest mode); a block fails the call with `ContentFilterError` (provider `guardrail`, its `detail` naming the
+ * guardrail, where and its reason, never the text). `embed` and `countTokens` are the wrapped `Llm`'s own.
+
  *
  * @since 0.3.0
  * @category Layers

@@ -1,32 +1,10 @@
 /**
- * The main service: chat with a model through a key pool and a rate limiter,
- * retrying what can succeed, and always reporting usage.
- *
- * `chat` = take a rate permit -> take the least-loaded key -> call the provider ->
- * report the outcome to the key pool -> retry per the policy -> usage (estimated
- * locally when the provider sent none) and its cost (`Options.price`).
- * `chatStream` does the same, retrying only until the first chunk has arrived:
- * after that a failure fails the stream; its cost is on the `Finish` chunk.
- * Interrupting a call, or the consumer of a stream, aborts the HTTP request and
- * frees the key and the permit.
- *
- * `embed` splits its inputs into batches of the provider's size
- * (`ProviderClient.maxEmbeddingInputs`), sends each batch through the same
- * attempt as `chat` (permit, key, outcome, retry, deadline), a few at a time,
- * and joins the vectors in input order with the usage summed.
- *
- * `countTokens` asks the provider for a prompt's token count where it has an
- * endpoint for it (Anthropic, Gemini, Bedrock, Responses), through the same attempt (permit, key,
- * outcome, retry, deadline), and otherwise counts locally (an estimate, marked so: texts, reasoning, tools and media,
- * an image by its dimensions).
- *
- * Under a tracer the application installed, each `chat`, `chatStream` and
- * `embed` is a span after OpenTelemetry's GenAI conventions (`chat {model}`,
- * `embeddings {model}`, with one `Llm.attempt` span per attempt) carrying
- * `gen_ai.*` attributes: the provider, the model, the reply and the tokens,
- * `error.type` on failure, and for an attempt its number and the masked key
- * id, never a key. Under Effect's built-in tracer, which exports nothing, no
- * span is made.
+ * The main service: chat with a model through a key pool and a rate limiter, retrying what can succeed, and always
+ * reporting usage (estimated locally when the provider sent none) and its cost. `chatStream` retries only until the
+ * first chunk has arrived: after that a failure fails the stream; its cost is on the `Finish` chunk. Interrupting a
+ * call, or the consumer of a stream, aborts the HTTP request and frees the key and the permit. `embed` sends its inputs
+ * in batches of the provider's size, the vectors in input order. Under a tracer the application installed, each call
+ * is an OpenTelemetry GenAI span (docs/telemetry.md). See docs/llm.md.
  *
  * @since 0.1.0
  */
@@ -61,10 +39,7 @@ import type * as RetryPolicy from "./RetryPolicy.js"
 export interface TokenCount {
   /** The tokens the request's prompt takes. */
   readonly inputTokens: number
-  /**
-   * True when the provider has no counting endpoint and the count was made locally (about four characters a token
-   * plus each message's markers; images are not counted).
-   */
+  /** True when the provider has no counting endpoint and the count is a local estimate (docs/llm.md). */
   readonly estimated: boolean
 }
 
@@ -118,49 +93,35 @@ export interface Options {
   /** The model of requests that name none. Default: the provider client's default. */
   readonly model?: string
   /**
-   * The retry policy. Default: `RetryPolicy.make()` (3 retries with backoff
-   * from 500 millis, and 3 moves to another key after a rate-limited or
-   * rejected one). A `Router`'s half-open probe makes one attempt whatever it says.
+   * The retry policy. Default: `RetryPolicy.make()` (3 retries with backoff from 500 millis, and 3 moves to another
+   * key after a rate-limited or rejected one). A `Router`'s half-open probe makes one attempt whatever it says.
    */
   readonly retry?: RetryPolicy.RetryPolicy
   /**
-   * How long a call waits for a rate-limited key: a key whose cooldown (its
-   * `retryAfter`, or the pool's short exponential cooldown) ends within this
-   * of the call's first rate limit is waited for on this provider; a later
-   * one is not, and the call fails at once with that `RateLimitError` (its
-   * `retryAfter` set when the provider sent one) so a `Router` moves on.
-   * Before any rate limit of its own, a call waits this long for keys that
-   * other calls left cooling, else fails with `NoCapacityError`. Inside a
-   * `Router` that has another deployment or a fallback for the call, a call
-   * whose keys are all cooling fails at once instead, so the router moves on,
-   * unless its last rate limit came with a `Retry-After` within this bound
-   * (that one is waited out here). The pool's `whenExhausted` bounds every
-   * wait too (`Fail`: none). Default: 5 seconds.
+   * How long a call waits for a rate-limited key: a key whose cooldown ends later than this after the call's first
+   * rate limit is not waited for, and the call fails at once with that `RateLimitError` so a `Router` moves on. Keys
+   * that other calls left cooling are waited for this long, else `NoCapacityError`. Inside a `Router` with another
+   * deployment or a fallback for the call, only a `Retry-After` within this bound is waited out. The pool's
+   * `whenExhausted` bounds every wait too (`Fail`: none). Default: 5 seconds.
    */
   readonly maxRateLimitWait?: Duration.Input
   /**
-   * One bound on a call with all its retries (for a stream: until its first
-   * chunk; for `embed`: each batch); past it the call fails with
-   * `TimeoutError`. A `Router`'s deadline, when sooner, bounds it too.
-   * Default: 10 minutes.
+   * One bound on a call with all its retries (for a stream: until its first chunk; for `embed`: each batch); past it
+   * the call fails with `TimeoutError`. A `Router`'s deadline, when sooner, bounds it too. Default: 10 minutes.
    */
   readonly deadline?: Duration.Input
   /** How many batches of one `embed` call are in flight at once. Default: 4. */
   readonly embeddingConcurrency?: number
   /**
-   * The price of this service's calls, which sets `cost` on every response
-   * (on a stream's `Finish` chunk). Default: the built-in price of the model
-   * that answered (`Pricing.lookup(response.model)`), else of the requested
-   * model; when neither is known, responses carry no cost.
+   * The price of this service's calls, which sets `cost` on every response (on a stream's `Finish` chunk). Default:
+   * the built-in price of the model that answered, else of the requested model; when neither is known, no cost.
    */
   readonly price?: Pricing.Price
 }
 
 /**
- * Builds the service from a `ProviderClient`, a `KeyPool` and a `RateLimiter`.
- * Its `chat`, `chatStream` and `embed` check each request against its schema
- * first: one that is not a `ChatRequest` (or `EmbeddingRequest`) fails with
- * `InvalidRequestError` naming the bad paths, and nothing is sent.
+ * Builds the service from a `ProviderClient`, a `KeyPool` and a `RateLimiter`. A request that is not a `ChatRequest`
+ * (or `EmbeddingRequest`) fails with `InvalidRequestError` naming the bad paths, and nothing is sent.
  *
  * @example
  * ```ts
@@ -208,8 +169,7 @@ export const layer = (
   Layer.effect(Llm, make(options))
 
 /**
- * `layer` with its options read from `Config`, each option a `Config` of its
- * own or all of them one.
+ * `layer` with its options read from `Config`, each option a `Config` of its own or all of them one.
  *
  * @example
  * ```ts
@@ -271,8 +231,7 @@ export const chatStream = (request: ChatRequest): Stream.Stream<ChatChunk.ChatCh
   Stream.unwrap(Effect.map(Llm, (llm) => llm.chatStream(request)))
 
 /**
- * The vectors of one text or many from the `Llm` in context, in input order,
- * with the usage.
+ * The vectors of one text or many from the `Llm` in context, in input order, with the usage.
  *
  * @example
  * ```ts
@@ -315,8 +274,7 @@ export const countTokens = (request: ChatRequest): Effect.Effect<TokenCount, Llm
   Effect.flatMap(Llm, (llm) => llm.countTokens(request))
 
 /**
- * A structured output: the value decoded from the reply, and the reply itself
- * (usage, cost, model, latency).
+ * A structured output: the value decoded from the reply, and the reply itself (usage, cost, model, latency).
  *
  * @since 0.1.0
  * @category Models
@@ -334,9 +292,8 @@ export interface GeneratedObject<A> {
  */
 export interface GenerateObjectOptions {
   /**
-   * The schema's name as sent (OpenAI `json_schema.name`, Anthropic's tool
-   * name; characters other than letters, digits, `_` and `-` become `_`).
-   * Default: the schema's identifier or title annotation, else `"output"`.
+   * The schema's name as sent (OpenAI `json_schema.name`, Anthropic's tool name; characters other than letters,
+   * digits, `_` and `-` become `_`). Default: the schema's identifier or title annotation, else `"output"`.
    */
   readonly name?: string | undefined
   /** What the output is, for the model. Default: the schema's description annotation, if any. */
@@ -346,14 +303,10 @@ export interface GenerateObjectOptions {
 }
 
 /**
- * Asks for a reply that follows `schema` and decodes it: the JSON Schema made
- * from the Effect Schema (`JSONSchema.make`) goes as the request's
- * `responseFormat` (each adapter sends it as its provider's structured-output
- * option), and the reply's text is decoded with `schema`. Text that is not
- * JSON, or JSON that fails the schema, fails with `OutputDecodeError`, whose
- * `raw` is the whole text and `detail` the reason; a refusal or a safety cut
- * fails with `ContentFilterError`. Built on `chat`, so it works over any `Llm`
- * (a test one, a router).
+ * Asks for a reply that follows `schema` (sent as the request's `responseFormat`) and decodes it. Text that is not
+ * JSON, or JSON that fails the schema, fails with `OutputDecodeError`, whose `raw` is the whole text and `detail` the
+ * reason; a refusal or a safety cut fails with `ContentFilterError`. Built on `chat`, so it works over any `Llm` (a
+ * test one, a router). See docs/structured-output.md.
  *
  * @example
  * ```ts
@@ -385,9 +338,8 @@ export const generateObject = <A, I>(
 const effectAi = Effect.promise(() => import("./internal/llm/ai/languageModel.js"))
 
 /**
- * Options of `languageModel`: the request fields every call carries (the
- * model, the temperature, the token limit, ...). The prompt, the tools, the
- * tool choice and the response format come from each `effect/ai` call.
+ * Options of `languageModel`: the request fields every call carries (the model, the temperature, the token limit,
+ * ...). The prompt, the tools, the tool choice and the response format come from each `effect/ai` call.
  *
  * @since 0.2.0
  * @category Models
@@ -395,19 +347,11 @@ const effectAi = Effect.promise(() => import("./internal/llm/ai/languageModel.js
 export type LanguageModelOptions = EffectAi.Options
 
 /**
- * The `Llm` in context (a `Router` too) as `effect/ai`'s `LanguageModel`, so
- * code written against `effect/ai` (`LanguageModel.generateText`,
- * `streamText`, `generateObject`, `Chat`, tools through a `Toolkit`) gets this
- * library's keys, limits, retries and routing. Each call is one `chat` (or
- * `chatStream`) of the `Llm`: the `Prompt` becomes the request's messages,
- * the toolkit's tools its tools, and the reply comes back as response parts
- * with our usage and finish reason (cost, provider and masked key id in the
- * finish part's metadata under `"effect-llm-router"`, GenAI attributes on
- * `effect/ai`'s span of the call). Failures are
- * `AiError`s whose reason matches our error (`RateLimitError` with its
- * `retryAfter`, `AuthenticationError`, `QuotaExhaustedError`,
- * `InvalidRequestError`, `ContentPolicyError`, `InternalProviderError`,
- * `NetworkError`, `InvalidResponseError`), so `Effect.catchReason` works on them.
+ * The `Llm` in context (a `Router` too) as `effect/ai`'s `LanguageModel`, so code written against `effect/ai`
+ * (`generateText`, `streamText`, `generateObject`, `Chat`, a `Toolkit`) gets this library's keys, limits, retries and
+ * routing. Each call is one `chat` (or `chatStream`); cost, provider and masked key id are in the finish part's
+ * metadata under `"effect-llm-router"`. Failures are `AiError`s whose reason matches our error (`RateLimitError` with
+ * its `retryAfter`, ...), so `Effect.catchReason` works on them. See docs/effect-ai.md.
  *
  * @example
  * ```ts
@@ -447,9 +391,9 @@ export const languageModel = (
 export type EmbeddingModelOptions = EffectAi.EmbeddingOptions
 
 /**
- * The `Llm` in context as `effect/ai`'s `EmbeddingModel`: `embed` and
- * `embedMany` go through `Llm.embed` (its batches, keys and retries), the
- * vectors in input order, failures as `AiError`s as in `languageModel`.
+ * The `Llm` in context as `effect/ai`'s `EmbeddingModel`: `embed` and `embedMany` go through `Llm.embed`, the vectors
+ * in input order, failures as `AiError`s as in `languageModel`.
+
  *
  * @example
  * ```ts

@@ -1,12 +1,8 @@
 /**
- * The failures a caller can act on, and the one function that maps an HTTP
- * failure (a status, headers and a body, or an error inside a 200 stream) to them.
- *
- * Every error carries `provider`, `model`, `status?`, `requestId?` and `detail?`
- * (the provider's own words, shortened), and a `message` that says what
- * happened and what to do. An adapter's errors never hold its key: every field
- * of every error it fails with has the key masked (`maskKey`), whatever the
- * provider echoed back.
+ * The failures a caller can act on, and the one function that maps an HTTP failure (a status, headers and a body, or
+ * an error inside a 200 stream) to them. Every error carries `provider`, `model`, `status?`, `requestId?` and `detail?`
+ * (the provider's own words, shortened), and a `message` that says what happened and what to do. An adapter's errors
+ * never hold its key: it is masked (`maskKey`) in every field, whatever the provider echoed back.
  *
  * @since 0.1.0
  */
@@ -66,8 +62,8 @@ const common = {
   requestId: Schema.optional(Schema.String),
   detail: Schema.optional(Schema.String),
   /**
-   * Set by `Router` on the error that ends a call: every deployment tried, in
-   * order, this error's own attempt last. Absent on errors of a single `Llm`.
+   * Set by `Router` on the error that ends a call: every deployment tried, in order, this error's own attempt last.
+   * Absent on errors of a single `Llm`.
    */
   attempts: Schema.optional(Schema.Array(Attempt))
 }
@@ -108,9 +104,8 @@ export const AuthReason = Schema.Literals([
 ])
 
 /**
- * The key was rejected (401, 403), or its account is out of quota or credit
- * (429 `insufficient_quota`, 402), or no token came from the deployment's
- * credential. Retrying with the same key will not help.
+ * The key was rejected (401, 403), or its account is out of quota or credit (429 `insufficient_quota`, 402), or no
+ * token came from the deployment's credential. Retrying with the same key will not help.
  *
  * @since 0.1.0
  * @category Errors
@@ -201,8 +196,8 @@ export class InvalidRequestError extends Schema.TaggedError<InvalidRequestError>
 }
 
 /**
- * The provider failed or is overloaded (500, 502, 503, 504, 529, and errors inside
- * a stream that name no other cause). Worth retrying after a pause.
+ * The provider failed or is overloaded (500, 502, 503, 504, 529, and errors inside a stream that name no other cause).
+ * Worth retrying after a pause.
  *
  * @since 0.1.0
  * @category Errors
@@ -224,8 +219,7 @@ export class ProviderUnavailableError extends Schema.TaggedError<ProviderUnavail
 }
 
 /**
- * No answer came within a time limit (its `phase` says which), or the provider answered 408
- * (no `phase`).
+ * No answer came within a time limit (its `phase` says which), or the provider answered 408 (no `phase`).
  *
  * @since 0.1.0
  * @category Errors
@@ -249,9 +243,8 @@ export class TimeoutError extends Schema.TaggedError<TimeoutError>()("TimeoutErr
 }
 
 /**
- * The connection failed: refused, reset, DNS, TLS. With `responseStarted`, the
- * provider was reached and the connection broke after its response had begun
- * (its headers, perhaps part of a stream, had arrived): a stream cut mid-way.
+ * The connection failed: refused, reset, DNS, TLS. With `responseStarted`, it broke after the provider's response had
+ * begun: a stream cut mid-way.
  *
  * @since 0.1.0
  * @category Errors
@@ -285,11 +278,9 @@ export class StreamTruncatedError extends Schema.TaggedError<StreamTruncatedErro
 }
 
 /**
- * A body or event that does not decode, or a structured output that does not
- * match its schema. `raw` holds the text that failed (a body or event
- * shortened; a structured output's reply text whole). A stream event that is
- * not JSON at all is not this error: it is skipped, logged as a warning and
- * counted, and the stream must still end properly (or `StreamTruncatedError`).
+ * A body or event that does not decode, or a structured output that does not match its schema. `raw` holds the text
+ * that failed (a body or event shortened; a structured output's reply text whole). A stream event that is not JSON at
+ * all is not this error: it is skipped and logged, and the stream must still end properly (or `StreamTruncatedError`).
  *
  * @since 0.1.0
  * @category Errors
@@ -309,14 +300,11 @@ export class OutputDecodeError extends Schema.TaggedError<OutputDecodeError>()("
 }
 
 /**
- * Every key is disabled or cooling down, or (`exhausted: "deployments"`, from
- * a `Router`) every deployment of the address is held back: its breaker open,
- * its rate limit holding it, too small, or tried already, each named in
- * `detail`. `availableAt` (epoch milliseconds) is when the first one frees,
- * when any will. `model` is empty when the failure came from a key pool that
- * serves several models. `storeUnavailable`: the limits are shared through a
- * `Store` whose Redis is unreachable and which fails closed (a gateway
- * answers 503).
+ * Every key is disabled or cooling down, or (`exhausted: "deployments"`, from a `Router`) every deployment of the
+ * address is held back (breaker open, rate-limited, too small, or tried already), each named in `detail`.
+ * `availableAt` (epoch milliseconds) is when the first one frees, when any will. `model` is empty when a key pool
+ * serves several models. `storeUnavailable`: the limits' `Store` is unreachable and fails closed (a gateway answers
+ * 503).
  *
  * @since 0.1.0
  * @category Errors
@@ -432,9 +420,8 @@ export const LlmError = Schema.Union([
 ])
 
 /**
- * Whether retrying the same call (after a pause, or with another key) can
- * succeed: rate limits, rejected keys (with another key), unavailable providers,
- * timeouts and transport failures.
+ * Whether retrying the same call (after a pause, or with another key) can succeed: rate limits, rejected keys (with
+ * another key), unavailable providers, timeouts and transport failures.
  *
  * @example
  * ```ts
@@ -458,9 +445,8 @@ export const isRetryable: (error: LlmError) => boolean = Retryable.isRetryable
 // ---------------------------------------------------------------------------
 
 /**
- * What is known of a failed call. `status` is absent for an error that arrived
- * inside a 200 stream. `body` is the raw text, or the already-parsed JSON value of
- * an error event. `headers` are keyed by lower-case name.
+ * What is known of a failed call. `status` is absent for an error inside a 200 stream; `body` is the raw text, or an
+ * error event's parsed JSON; `headers` are keyed by lower-case name.
  *
  * @since 0.1.0
  * @category Mapping
@@ -478,10 +464,9 @@ export interface HttpFailure {
 }
 
 /**
- * A short, printable id for a key: its first three and last four characters
- * (short keys: only their last two), then `#` and four hex digits of the key's
- * SHA-256, so two keys that end alike get different ids (`sk-…f3a9#0d64`).
- * This is the `keyId` of responses, key status and ledgers.
+ * A short, printable id for a key (the `keyId` of responses, key status and ledgers): its first three and last four
+ * characters (short keys: only their last two), then `#` and four hex digits of its SHA-256, so two keys that end
+ * alike get different ids.
  *
  * @example
  * ```ts
@@ -496,12 +481,10 @@ export interface HttpFailure {
 export const maskKey: (key: string) => string = ErrorInfo.maskKey
 
 /**
- * Maps a failed call to its `LlmError`: the status code first, refined by the
- * body's error code, type and message (context overflow signals of every
- * provider, `insufficient_quota`, content filters), with `retryAfter` read from
- * `retry-after-ms`, `retry-after` (seconds or HTTP date), `x-ratelimit-reset-*`,
- * and Gemini's `RetryInfo`. Bodies that are not JSON map by status and keep a
- * short excerpt.
+ * Maps a failed call to its `LlmError`: by status code, refined by the body's error code, type and message, with
+ * `retryAfter` read from `retry-after-ms`, `retry-after` (seconds or HTTP date), `x-ratelimit-reset-*` and Gemini's
+ * `RetryInfo`. A body that is not JSON maps by status and keeps a short excerpt.
+
  *
  * @example
  * ```ts

@@ -11,8 +11,7 @@
  * }).pipe(Effect.provide(test))
  * ```
  *
- * `embed` answers from the same script (`LlmTest.embedding([[0.1, 0.2]])`), and
- * its requests are recorded apart, in `LlmTest.embeddingRequests`.
+ * `embed` answers from the same script (`LlmTest.embedding([[0.1, 0.2]])`); its requests are in `embeddingRequests`.
  *
  * @since 0.1.0
  */
@@ -125,8 +124,7 @@ export const embeddingRequests: Effect.Effect<ReadonlyArray<EmbeddingRequest>, n
 )
 
 /**
- * Embeddings with the given vectors. Usage defaults to zero; provider and
- * model to `"test"`.
+ * Embeddings with the given vectors. Usage defaults to zero; provider and model to `"test"`.
  *
  * @example
  * ```ts
@@ -239,9 +237,8 @@ const asEmbedding = (answer: Answer): Effect.Effect<EmbeddingResponse, LlmError>
   isError(answer) ? Effect.fail(answer) : isEmbedding(answer) ? Effect.succeed(answer) : wrongKind("embed", answer)
 
 /**
- * An `Llm` that answers each chat call with the result of `handler` and each
- * `embed` call with the result of `options.embed`, plus the recorder. Without
- * `options.embed`, an `embed` call is a defect. `countTokens` counts locally.
+ * An `Llm` that answers each chat call with `handler` and each `embed` call with `options.embed` (without it, an
+ * `embed` call is a defect), plus the recorder. `countTokens` counts locally.
  *
  * @example
  * ```ts
@@ -299,10 +296,9 @@ export const fromHandler = (
   )
 
 /**
- * An `Llm` that answers calls (`chat`, `chatStream` and `embed` alike) in order
- * from `script`. A call past the end of the script, or a call answered with the
- * wrong kind of answer (embeddings for `chat`, a chat reply for `embed`), is a
- * defect: the test asked for something it did not script.
+ * An `Llm` that answers calls (`chat`, `chatStream` and `embed` alike) in order from `script`. A call past the end of
+ * the script, or answered with the wrong kind of answer, is a defect: the test asked for something it did not script.
+
  *
  * @example
  * ```ts

@@ -1,22 +1,17 @@
 /**
- * Chat messages, their content parts, tool definitions and tool calls.
- *
- * Messages are discriminated by `role`, as on the wire. Every type here is an
- * `effect/Schema` struct whose values are plain objects (`Schema.Opaque` only
- * names the type): a request can be decoded from JSON (the gateway does) or
- * written as an object literal, and `Schema.encode` takes either.
+ * Chat messages, their content parts, tool definitions and tool calls, discriminated by `role` as on the wire. Every
+ * type is an `effect/Schema` struct of plain objects (`Schema.Opaque` only names the type): decode one from JSON or
+ * write an object literal; `Schema.encode` takes either.
  *
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
 
 /**
- * A prompt-cache breakpoint: the provider caches the prompt up to and
- * including the block that carries it, for `ttl` (Anthropic's `cache_control`,
- * Bedrock's `cachePoint`: `5m` or `1h`; default: the provider's, five minutes).
- * Both take an hour's breakpoint only before every shorter one (tools, system,
- * messages), so one after a shorter one is sent for five minutes. Providers that
- * cache prefixes on their own (OpenAI, Gemini, DeepSeek) are sent nothing for it.
+ * A prompt-cache breakpoint: the provider caches the prompt up to and including the block that carries it, for `ttl`
+ * (Anthropic's `cache_control`, Bedrock's `cachePoint`: `5m` or `1h`; default: the provider's, five minutes). Both take
+ * an hour's breakpoint only before every shorter one, so one after a shorter one is sent for five minutes. Providers
+ * that cache prefixes on their own (OpenAI, Gemini, DeepSeek) are sent nothing for it.
  *
  * @example
  * ```ts
@@ -47,13 +42,10 @@ export class TextPart extends Schema.Opaque<TextPart>()(Schema.Struct({
 })) {}
 
 /**
- * A medium inside a multi-part user message, by URL: an `https:` URL (a `gs://` one for Vertex) or a `data:` URL. Most
- * often an image, the only medium Chat Completions, Responses, Bedrock and Ollama deployments take; an Anthropic
- * deployment also takes a PDF, a Gemini one audio, video, PDFs and text documents. What it is comes from `mediaType`,
- * else the `data:` URL's own type, else the URL's file extension or host (a YouTube video), else it is an image by a
- * web URL and a file of no stated type by any other; a deployment that cannot read it refuses it by its path, and a
- * budget reserves it by what it is, or, by a URL whose size cannot be known before the call (one Gemini fetches), at
- * the model's context window whatever it is said to be (docs/cost.md, "Media").
+ * A medium inside a multi-part user message, by an `https:` URL (`gs://` for Vertex) or a `data:` URL. Most often an
+ * image, the only medium Chat Completions, Responses, Bedrock and Ollama take; Anthropic also takes a PDF, Gemini
+ * audio, video, PDFs and text documents. A deployment that cannot read it refuses it by its path; a budget reserves a
+ * URL whose size is unknown before the call at the model's whole context window (docs/cost.md, "Media").
  *
  * @since 0.1.0
  * @category Models
@@ -72,10 +64,9 @@ export class ImagePart extends Schema.Opaque<ImagePart>()(Schema.Struct({
   /** How closely the model looks at the image. Default: the provider's (`auto`). */
   detail: Schema.optional(Schema.Literals(["auto", "low", "high"])),
   /**
-   * What a document (a PDF) says of itself beside its bytes, as an Anthropic `document` block carries it: its
-   * `title`, a `context` the model reads with it but does not cite, and whether the model may cite it (`citations`).
-   * Sent to Anthropic's Messages API (and its Bedrock and Vertex forms); Bedrock's Converse API names a tool
-   * result's document by its `title`; other APIs have no place for it. Default: none.
+   * A document's (a PDF's) `title`, a `context` the model reads but does not cite, and whether it may cite it
+   * (`citations`), as Anthropic's `document` block carries them (also on Bedrock and Vertex); Bedrock's Converse
+   * names a tool result's document by its `title`; other APIs have no place for it. Default: none.
    *
    * @since 0.3.0
    */
@@ -109,10 +100,8 @@ export type ContentPart = typeof ContentPart.Type
 export const JsonSchemaObject = Schema.Record(Schema.String, Schema.Unknown)
 
 /**
- * Opaque data a provider needs sent back unchanged in the next turn (signed
- * reasoning blocks, thought signatures), keyed by provider API (`anthropic`,
- * `gemini`). Adapters write and read their own key; callers just carry it along
- * by building the next assistant message with `fromResponse`.
+ * Opaque data a provider needs sent back unchanged in the next turn (signed reasoning blocks, thought signatures),
+ * keyed by provider API; callers carry it along by building the next assistant message with `fromResponse`.
  *
  * @since 0.1.0
  * @category Models
@@ -147,17 +136,15 @@ export class ToolDefinition extends Schema.Opaque<ToolDefinition>()(Schema.Struc
   cache: Schema.optional(CacheBreakpoint),
   /**
    * Tool search: the definition is loaded only where a tool result names it (`ToolMessage.toolReferences`), as
-   * Anthropic's `defer_loading` does, which an Anthropic deployment is sent. A deployment whose API has no tool
-   * search is sent the deferred tools a result of the conversation names as plain tools, and not the others.
-   * Default: off.
+   * Anthropic's `defer_loading`. A deployment whose API has no tool search is sent the deferred tools a result of the
+   * conversation names as plain tools, and not the others. Default: off.
    *
    * @since 0.3.0
    */
   deferLoading: Schema.optional(Schema.Boolean)
 })) {
   /**
-   * A tool whose parameters are described by an Effect Schema. Throws a
-   * `SchemaError` when the name is not a valid tool name.
+   * A tool whose parameters are described by an Effect Schema; throws a `SchemaError` for an invalid tool name.
    *
    * @example
    * ```ts
@@ -192,10 +179,8 @@ export class ToolDefinition extends Schema.Opaque<ToolDefinition>()(Schema.Struc
 const checkToolDefinition = Schema.decodeSync(ToolDefinition)
 
 /**
- * The JSON Schema of an Effect Schema's JSON form (`Schema.toCodecJson`), with
- * excess properties refused and any definitions under `$defs`; no `$schema`
- * marker, which some providers reject. Decode what a model sends for it with
- * `decodeJson`, which accepts everything the JSON Schema allows.
+ * The JSON Schema of an Effect Schema's JSON form, refusing excess properties, with definitions under `$defs` and no
+ * `$schema` marker (some providers reject it). Decode what a model sends for it with `decodeJson`.
  *
  * @example
  * ```ts
@@ -222,9 +207,8 @@ export function jsonSchemaOf<A, I>(schema: Schema.Codec<A, I>): Record<string, u
 }
 
 /**
- * Decodes JSON text a model wrote for `jsonSchemaOf(schema)`, through the
- * schema's JSON form, so whatever that JSON Schema allows decodes (`null` for an
- * optional field, a `Date` as its ISO string).
+ * Decodes JSON text a model wrote for `jsonSchemaOf(schema)` through the schema's JSON form, so whatever that JSON
+ * Schema allows decodes (`null` for an optional field, a `Date` as its ISO string).
  *
  * @example
  * ```ts
@@ -250,8 +234,8 @@ export function decodeJson<A, I>(schema: Schema.Codec<A, I>) {
 }
 
 /**
- * A call the model asked for. `arguments` is the JSON text exactly as the model
- * sent it: it can be invalid JSON, so decode it with `ToolCall.decodeArguments`.
+ * A call the model asked for. `arguments` is the JSON text exactly as the model sent it: it can be invalid JSON, so
+ * decode it with `ToolCall.decodeArguments`.
  *
  * @since 0.1.0
  * @category Models
@@ -260,16 +244,11 @@ export class ToolCall extends Schema.Opaque<ToolCall>()(Schema.Struct({
   id: Schema.String,
   name: Schema.String,
   arguments: Schema.String,
-  /**
-   * What a provider needs back unchanged with this call in the next turn
-   * (Gemini's `thoughtSignature`), keyed by provider API. Opaque to callers.
-   */
+  /** What a provider needs back unchanged with this call in the next turn (Gemini's `thoughtSignature`). */
   providerMetadata: Schema.optional(ProviderMetadata)
 })) {
   /**
-   * Decodes the arguments with a schema (through its JSON form, as
-   * `decodeJson`); fails with a `SchemaError` when the JSON is invalid or does
-   * not match.
+   * Decodes the arguments as `decodeJson` does; fails with a `SchemaError` when the JSON is invalid or does not match.
    *
    * @example
    * ```ts
@@ -312,8 +291,8 @@ export class UserMessage extends Schema.Opaque<UserMessage>()(Schema.Struct({
 })) {}
 
 /**
- * An earlier reply of the model, sent back as history. `reasoning` is kept so it
- * can be sent back where a provider requires it (DeepSeek with tool calls).
+ * An earlier reply of the model, sent back as history. `reasoning` is kept so it can be sent back where a provider
+ * requires it (DeepSeek with tool calls).
  *
  * @since 0.1.0
  * @category Models
@@ -353,13 +332,10 @@ export class ToolMessage extends Schema.Opaque<ToolMessage>()(Schema.Struct({
   /** The tool's name; some providers (Gemini, Ollama) match results by name. */
   name: Schema.optional(Schema.String),
   /**
-   * What the tool returned: text, or parts (text, images, PDFs; parts since 0.3.0) where a tool returns media, as
-   * Anthropic's `tool_result` content and Responses' `function_call_output` carry them. A deployment whose API has no
-   * place for a part refuses it by its path (`InvalidRequestError`), never dropping it: Anthropic's Messages API takes
-   * images and PDFs there; Gemini PNG, JPEG and WebP images, PDFs and plain text (a function response's `parts`, the
-   * n-th named by the n-th `{"$ref": name}` of the JSON text); Bedrock's Converse images, PDFs and text documents
-   * (named by their `document.title`); Responses images; Chat Completions and Ollama text only. A budget
-   * reserves the parts by what they are, as a user message's.
+   * What the tool returned: text, or parts (since 0.3.0) where a tool returns media. A deployment whose API has no
+   * place for a part refuses it by its path (`InvalidRequestError`), never dropping it: Anthropic takes images and
+   * PDFs; Gemini PNG, JPEG and WebP images, PDFs and plain text; Bedrock's Converse images, PDFs and text documents;
+   * Responses images; Chat Completions and Ollama text only.
    */
   content: Schema.Union([Schema.String, Schema.Array(ContentPart)]).annotate({
     expected: "a string or an array of parts"
@@ -452,9 +428,9 @@ export function assistant(
 }
 
 /**
- * The assistant message that records a reply in the history, with its tool
- * calls, reasoning and provider metadata, so the next turn of a tool loop sends
- * back everything the provider requires.
+ * The assistant message that records a reply in the history, with its tool calls, reasoning and provider metadata, so
+ * the next turn of a tool loop sends back everything the provider requires.
+
  *
  * @example
  * ```ts

@@ -1,12 +1,7 @@
 /**
- * The one error every constructor and layer of the library fails with when an
- * option is out of range: a `RateLimiter` capacity of 0, a `Router` deployment
- * weight of -1, a preset with no base URL. It names the module, the option's
- * path and the value it got, so the fix is in the message.
- *
- * It is a build-time failure, in the error channel of `make`, `layer` and
- * `layerConfig` (beside `ConfigError` there), not one of the `LlmError`s a
- * call fails with.
+ * The one error every constructor and layer of the library fails with when an option is out of range (a `RateLimiter`
+ * capacity of 0, a preset with no base URL), naming the module, the option's path and the value, so the fix is in the
+ * message. It is a build-time failure of `make`, `layer` and `layerConfig`, not one of the `LlmError`s of a call.
  *
  * @example
  * ```ts
@@ -26,9 +21,9 @@
 import * as Schema from "effect/Schema"
 
 /**
- * An option out of range. `value` is the offending value as text, never a key:
- * a `Redacted` value, or any option named `key` or `apiKey` (`keys[0]`...),
- * reads `<redacted>`.
+ * An option out of range. `value` is the offending value as text, never a key: a `Redacted` value, or any option
+ * named `key` or `apiKey` (`keys[0]`...), reads `<redacted>`.
+
  *
  * @example
  * ```ts

@@ -1,8 +1,6 @@
 /**
- * The service every wire adapter implements (`OpenAiChat`, `OpenAiResponses`,
- * `Anthropic`, `Gemini`, `Ollama`): one call of one model with one key.
- * Retries, key choice, rate limits and the splitting of embedding inputs into
- * batches live above it, in `Llm`.
+ * The service every wire adapter implements (`OpenAiChat`, `OpenAiResponses`, `Anthropic`, `Gemini`, `Ollama`): one
+ * call of one model with one key. Retries, key choice, rate limits and embedding batches live above it, in `Llm`.
  *
  * @since 0.1.0
  */
@@ -64,51 +62,37 @@ export const credentials = (key: Redacted.Redacted<string> | string): Credential
  */
 export interface HttpOptions {
   /**
-   * Extra headers on every request (a proxy's or gateway's). `Redacted` values
-   * are sent as they are, and their header names are redacted from traces.
-   * Default: none.
+   * Extra headers on every request (a proxy's or gateway's). `Redacted` values are sent as they are, and their header
+   * names are redacted from traces. Default: none.
    */
   readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
   /**
-   * How long a call may take; a request's own `timeout` overrides it. For
-   * `chat`, the whole reply; for `chatStream`, the wait for its first chunk
-   * (for a local server, that includes loading the model); the rest of a
-   * stream may take its time. Exceeding it fails with `TimeoutError`.
-   * Default: 10 minutes.
+   * How long a call may take; a request's own `timeout` overrides it. For `chat`, the whole reply; for `chatStream`,
+   * the wait for its first chunk (for a local server, loading the model included); the rest of a stream may take its
+   * time. Exceeding it fails with `TimeoutError`. Default: 10 minutes.
    */
   readonly timeout?: Duration.Input | undefined
   /**
-   * How long to wait for the response headers (a provider that accepts the
-   * request and never answers). Exceeding it fails with `TimeoutError` of
-   * phase `"headers"`, which a `Router` does not retry on the same deployment.
-   * Default: 30 seconds.
+   * How long to wait for the response headers (a provider that accepts the request and never answers). Exceeding it
+   * fails with `TimeoutError` of phase `"headers"`, which a `Router` does not retry on the same deployment. Default:
+   * 30 seconds.
    */
   readonly headersTimeout?: Duration.Input | undefined
   /**
-   * How long a stream may wait, once its headers are in, for its first body
-   * bytes (the first token). Exceeding it fails with `TimeoutError` of phase
-   * `"firstToken"`. Default: 2 minutes, room for a reasoning model's thinking
-   * before its first byte; a `Router` brings it down to a deployment's own
-   * first-token times once it has learned them (`Router.Options.learnedLimits`).
+   * How long a stream may wait, once its headers are in, for its first body bytes. Exceeding it fails with
+   * `TimeoutError` of phase `"firstToken"`. Default: 2 minutes, room for a reasoning model's thinking; a `Router`
+   * brings it down to a deployment's own first-token times once it has learned them (`Router.Options.learnedLimits`).
    */
   readonly firstTokenTimeout?: Duration.Input | undefined
   /**
-   * How long a stream may send nothing once its body has begun (a stall).
-   * Exceeding it fails with `TimeoutError` of phase `"idle"`. Default: 30 seconds.
-   *
-   * Every limit is kept over the `Clock` (a `TestClock` moves them), whatever
-   * the `HttpClient`.
+   * How long a stream may send nothing once its body has begun (a stall). Exceeding it fails with `TimeoutError` of
+   * phase `"idle"`. Default: 30 seconds. Every limit is kept over the `Clock` (a `TestClock` moves them).
    */
   readonly idleTimeout?: Duration.Input | undefined
   /**
-   * The largest reply read, in bytes (a positive integer): a whole body
-   * (`chat`, `embed`, a stream request answered with one JSON body) of more
-   * fails with `OutputDecodeError` naming this limit, and nothing more of it
-   * is read (the request is cancelled, its connection let go). A stream as a
-   * whole is not bounded, but its single events are: one SSE event or NDJSON
-   * line that grows past this many characters (the format's own `maxEventSize`
-   * or `maxLineSize`, when smaller) fails the same way. Default: 64 MiB, room
-   * for the largest embeddings batch OpenAI answers in base64.
+   * The largest reply read, in bytes: a whole body of more fails with `OutputDecodeError` naming this limit, and the
+   * request is cancelled. A stream as a whole is not bounded, but one SSE event or NDJSON line past this many
+   * characters fails the same way. Default: 64 MiB, room for the largest embeddings batch OpenAI answers in base64.
    */
   readonly maxResponseBytes?: number | undefined
 }
@@ -216,26 +200,21 @@ export interface Service {
    */
   readonly baseUrl?: string | undefined
   /**
-   * How long a call that sets no `timeout` of its own may take (see
-   * `HttpOptions.timeout`). A client that declares it bounds each call by the
-   * request's `timeout`, or this: `chat` until the whole reply, a stream until
-   * its first chunk. The `Llm` service cuts it to what is left of its
-   * deadline; for a client without it, `Llm` bounds each call with a timer of
-   * its own.
+   * How long a call that sets no `timeout` of its own may take (see `HttpOptions.timeout`). `Llm` cuts it to what is
+   * left of its deadline; for a client without it, `Llm` bounds each call with a timer of its own.
    */
   readonly timeout?: Duration.Duration | undefined
   /** One call; the reply whole. */
   readonly chat: (request: ChatRequest, credentials: Credentials) => Effect.Effect<ChatResponse, LlmError>
   /**
-   * One call, streamed. The stream ends with a `Finish` chunk or fails; it never
-   * ends cleanly without one. Interrupting the consumer aborts the HTTP request.
+   * One call, streamed. The stream ends with a `Finish` chunk or fails; it never ends cleanly without one.
+   * Interrupting the consumer aborts the HTTP request.
    */
   readonly chatStream: (request: ChatRequest, credentials: Credentials) => Stream.Stream<ChatChunk, LlmError>
   /**
-   * One embedding request: at most `maxEmbeddingInputs` inputs, whose vectors
-   * come back in input order. Usage the provider does not report is zero (not
-   * `estimated`); `Llm.embed` estimates it. A provider with no embeddings API
-   * (Anthropic) fails with `InvalidRequestError`, without any HTTP.
+   * One embedding request of at most `maxEmbeddingInputs` inputs, the vectors in input order. Usage the provider does
+   * not report is zero (`Llm.embed` estimates it). A provider with no embeddings API (Anthropic) fails with
+   * `InvalidRequestError`, without any HTTP.
    */
   readonly embed: (request: EmbeddingRequest, credentials: Credentials) => Effect.Effect<EmbeddingResponse, LlmError>
   /** The most inputs one `embed` request takes; `Llm.embed` splits longer lists into batches of this size. */
@@ -248,27 +227,25 @@ export interface Service {
   readonly embeddingInput?: "none" | "text" | "tokens" | undefined
   /**
    * Whether the API takes a last assistant message as the start of the reply and goes on from it (an assistant
-   * prefill, as Anthropic's Messages API does; a compatible server that declares it, `OpenAiChat.Options.prefill`,
-   * sent with its vendor's flags). A `Router` with `midStream: "continue"` continues a broken stream on
+   * prefill, as Anthropic's Messages API does). A `Router` with `midStream: "continue"` continues a broken stream on
    * such a deployment by prefill, elsewhere by a continuation turn (`Router.Deployment.prefill` overrides it).
    * Default: false.
    */
   readonly prefill?: boolean | undefined
   /**
    * The prompt tokens of `request` as the provider counts them, without generating anything (Anthropic's
-   * `POST /v1/messages/count_tokens`, Gemini's `:countTokens`, Bedrock's `CountTokens`, the Responses API's
-   * `POST /v1/responses/input_tokens`). Absent for a provider with no counting endpoint:
-   * `Llm.countTokens` then counts locally.
+   * `count_tokens`, Gemini's `:countTokens`, Bedrock's `CountTokens`, the Responses API's `input_tokens`). Absent for a
+   * provider with no counting endpoint: `Llm.countTokens` then counts locally.
    */
   readonly countTokens?:
     | ((request: ChatRequest, credentials: Credentials) => Effect.Effect<number, LlmError>)
     | undefined
   /**
    * For a client that signs in with a cloud's credential rather than the key it is given (Vertex AI, Azure OpenAI
-   * with Microsoft Entra ID, Bedrock with SigV4): asks it for a token as a call would (one held while fresh is not
-   * asked again), failing with `AuthError` of reason `credential_unavailable` whose detail names the credential and
-   * what it tried. Absent for a client that sends its key. A `Router` reads it
-   * (`Router.Service.unavailableCredentials`).
+   * with Microsoft Entra ID, Bedrock with SigV4): asks it for a token as a call would, failing with `AuthError` of
+   * reason `credential_unavailable`. Absent for a client that sends its key. `Router.Service.unavailableCredentials`
+   * reads it.
+
    *
    * @since 0.3.0
    */

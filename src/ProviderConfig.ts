@@ -13,21 +13,13 @@
  * }
  * ```
  *
- * `api` picks the adapter (`chat-completions`, the default, `responses`,
- * `anthropic`, `gemini`, `ollama`); `preset` one of `Presets`; `base_url` the
- * API root (`/v1` included for the OpenAI-style APIs); `headers` go on every
- * request; `pricing` (US dollars per million tokens) overrides the built-in
- * price. `ModelEntry` documents each field. A `router` section names routers
- * over the file's models (`RouterEntry`; `namedRouterOptions` builds one).
- * A `store` section (`StoreEntry`) shares the limits and key pools with other instances (`Store`).
- * A `gateway` section (`GatewayEntry`) holds the keys clients call `Gateway` with.
- *
- * `env:NAME` reads a key from the environment (through Effect's `Config`), as
- * `Redacted`, and so may `store.redis` and `store.sql`. A model's keys go only to
- * its endpoint (provider, `api`, `base_url`): docs/configuration.md. A file that
- * is too large, too deep, names `__proto__` or does not decode fails with `ProviderConfigError`
- * naming every bad path; a field no schema knows is a warning log naming its
- * path and the known name it is close to. Neither shows a key value.
+ * `ModelEntry` documents each field (`api` picks the adapter, `chat-completions` by default). The `router` section
+ * names routers over the file's models (`RouterEntry`), `store` shares limits and key pools with other instances
+ * (`StoreEntry`), `gateway` holds the keys clients call `Gateway` with (`GatewayEntry`). `env:NAME` reads a key (and
+ * `store.redis`, `store.sql`) from the environment as `Redacted`. A model's keys go only to its endpoint (provider,
+ * `api`, `base_url`). A file that is too large, too deep, names `__proto__` or does not decode fails with
+ * `ProviderConfigError` naming every bad path; an unknown field is a warning log. Neither shows a key value. See
+ * docs/configuration.md.
  *
  * @since 0.1.0
  */
@@ -119,25 +111,11 @@ export const ProviderFile = Schema.Record(Schema.String, Schema.Array(ModelEntry
 export const StoreEntry = internalStore.StoreEntry
 
 /**
- * The file's `gateway` section: `keys` (each `{ name, key, models?, tools?, rate_limit_capacity?,
- * rate_limit_refill_rate?, budget?: { limit, period?, default_max_tokens? } }`, `key` as `env:NAME` or the key
- * itself, `period` in seconds, a duration or `"month"`, the default; `default_max_tokens`, default 4,096, is what a
- * request without `max_tokens` is sent and reserved with: `Gateway.Key`), `admin_keys` (`{ name, key }`),
- * `model_load_details` (serve `GET /llm/model-load/<deployment>` to admin keys; default off), `log_payloads` (the
- * request log keeps each call's request body and reply text, keys masked; default off), `request_log_retention`
- * (days the request log keeps its rows; default 30), `request_log_max_rows` (default 100,000) and
- * `request_log_max_bytes` (default 256 MiB), `responses_ttl` (how long `/v1/responses` keeps a response, in seconds
- * or a duration such as `"2 hours"`; default one hour), `responses_max_bytes` (the responses kept, in memory or
- * Redis; default 64 MiB), `responses_max_key_bytes` (one gateway key's; default a quarter of `responses_max_bytes`),
- * `responses_max_response_bytes` (one response; default 4 MiB) and `responses_max_chain` (responses in one
- * `previous_response_id` chain; default 100), `affinity_max_sessions` (sessions each of the gateway's routers
- * keeps pinned in memory; default 10,000), `request_body_timeout_seconds` (the seconds a request's headers and
- * body have to arrive in; default 30) and `hosted_tools` (`"omit"` or `"refuse"`: what a Responses request's tools
- * that OpenAI runs itself do for a model reaching another API; default `"omit"`) and `allow_keyless` (a gateway without
- * keys answers requests without one beyond loopback or with a shared store too; default off), and `audit`
- * (`{ anchor?, anchor_every?, retention? }`: the file the audit log's head is appended to, and how often, in seconds
- * or a duration, default one minute: `Gateway.AuditAnchor`; how long its rows are kept, default 365 days:
- * `Gateway.Keys.auditRetention`): `Gateway.Keys`.
+ * The file's `gateway` section, `Gateway.Keys` in snake_case: `keys` (each `{ name, key, models?, tools?,
+ * rate_limit_capacity?, rate_limit_refill_rate?, budget?: { limit, period?, default_max_tokens? } }`: `Gateway.Key`;
+ * a request without `max_tokens` is sent and reserved with `default_max_tokens`, default 4,096), `admin_keys`,
+ * `allow_keyless`, `hosted_tools`, `audit`, `log_payloads` and the bounds on what the gateway keeps. Each field and its
+ * default: docs/configuration.md and docs/gateway.md.
  * @since 0.3.0
  * @category Schemas
  */
@@ -168,9 +146,8 @@ export type RouterEntry = typeof RouterEntry.Type
 export const Issue = Schema.Struct({ path: Schema.String, message: Schema.String })
 
 /**
- * A configuration that cannot be used: a file that cannot be read or does not
- * decode (every bad path listed), a missing `env:` variable (named, never its
- * value), or a provider, model or router that is not in it.
+ * A configuration that cannot be used: a file that cannot be read or does not decode (every bad path listed), a
+ * missing `env:` variable (named, never its value), or a provider, model or router that is not in it.
  *
  * @since 0.1.0
  * @category Errors
@@ -208,8 +185,7 @@ export interface ModelConfig {
 export type RouterConfig = Gateway.NamedRouter
 
 /**
- * A decoded configuration: provider name to model name to settings, and the
- * named routers of the `router` section.
+ * A decoded configuration: provider name to model name to settings, and the named routers of the `router` section.
  *
  * @since 0.1.0
  * @category Models
@@ -316,9 +292,8 @@ export const model: (
 ) => Effect.Effect<ModelConfig, ProviderConfigError> = internalLookup.model
 
 /**
- * The model a deployment name names, as the `router` section's `deployments`
- * do: `provider/model_name`, or a `model_name` only one provider has; else a
- * `ProviderConfigError` saying why (no such model, or several).
+ * The model a deployment name names, as the `router` section's `deployments` do: `provider/model_name`, or a
+ * `model_name` only one provider has; else a `ProviderConfigError` saying why (no such model, or several).
  *
  * @example
  * ```ts
@@ -336,8 +311,8 @@ export const named: (config: ProviderConfig, name: string) => Effect.Effect<Mode
   internalLookup.named
 
 /**
- * The price of a configured model: its `pricing` entry, else the built-in
- * price of its `model_name` (`Pricing.lookup`), else `undefined`.
+ * The price of a configured model: its `pricing` entry, else the built-in price of its `model_name`
+ * (`Pricing.lookup`), else `undefined`.
  *
  * @example
  * ```ts
@@ -356,9 +331,7 @@ export const named: (config: ProviderConfig, name: string) => Effect.Effect<Mode
 export const priceOf: (settings: ModelConfig) => Pricing.Price | undefined = internalLookup.priceOf
 
 /**
- * The `ProviderClient` a model entry's `api` (and `preset`) selects, with its
- * base URL, model, timeout and headers. `provider` names it in responses and
- * errors.
+ * The `ProviderClient` a model entry's `api` (and `preset`) selects; `provider` names it in responses and errors.
  *
  * @example
  * ```ts
@@ -404,10 +377,8 @@ export const layer: (
 ) => Layer.Layer<Llm.Llm, ProviderConfigError | OptionsError, HttpClient.HttpClient> = internalLayers.layer
 
 /**
- * Every model's `Llm` layer, addressable as `models.openai["gpt-4o"]`. All of
- * them share one key-pool registry, so the models of a provider on one endpoint
- * (`api` and `base_url`) share its keys' load and cooldowns, as SimpleLLMFunc's
- * pools do; a key is never sent to another endpoint.
+ * Every model's `Llm` layer, addressable as `models.openai["gpt-4o"]`. The models of a provider on one endpoint (`api`
+ * and `base_url`) share its keys' load and cooldowns; a key is never sent to another endpoint.
  *
  * @example
  * ```ts
@@ -444,10 +415,8 @@ export interface Deployment {
 }
 
 /**
- * Every model of a configuration, in file order, with layers sharing one
- * key-pool registry: what `routerOptions` builds a router from. With a
- * `store` section, each layer connects to it when built; given a connected
- * `store` (`Store.make`), every layer uses that one connection instead.
+ * Every model of a configuration, in file order, with layers sharing one key-pool registry. With a `store` section,
+ * each layer connects to it when built; given a connected `store` (`Store.make`), every layer uses that one instead.
  *
  * @example
  * ```ts
@@ -507,9 +476,9 @@ export const routerLayer: (
 ) => Layer.Layer<Llm.Llm | Router.Router, OptionsError, HttpClient.HttpClient> = internalRouterOptions.routerLayer
 
 /**
- * Router options for the router `name` of the `router` section (`RouterEntry`): the deployments it lists, in its
- * order, with its strategy, fallbacks, timeouts, hedging and mid-stream policy; a name not there fails with
- * `ProviderConfigError` listing the routers there are.
+ * Router options for the router `name` of the `router` section (`RouterEntry`), its deployments in its order; a name
+ * not there fails with `ProviderConfigError` listing the routers there are.
+
  *
  * @example
  * ```ts

@@ -1,7 +1,6 @@
 /**
- * An optional cache of replies in front of any `Llm`: a request asked again
- * within the time to live is answered from a `CacheStore` without calling the
- * provider. Off unless you add `ResponseCache.layer`.
+ * An optional cache of replies in front of any `Llm`: a request asked again within the time to live is answered from a
+ * `CacheStore` without calling the provider. Off unless you add `ResponseCache.layer`.
  *
  * ```ts
  * const cached = ResponseCache.layer({ ttl: "1 hour" }).pipe(
@@ -9,36 +8,15 @@
  * )
  * ```
  *
- * ## The key
+ * The key is `namespace` and a SHA-256 of the request's fields that make its reply (`canonical`); `user` and `timeout`
+ * are not part of it. A request that leaves `model` to the layer below has no model in its key, so give each cached
+ * `Llm` of a shared store its own `namespace`.
  *
- * A SHA-256 of the request's canonical form: `messages`, `model`,
- * `temperature`, `topP`, `maxTokens`, `stop`, `tools`, `toolChoice`,
- * `parallelToolCalls`, `responseFormat`, `reasoningEffort`, `seed` and `providerOptions`, as JSON
- * with object keys sorted and absent (`undefined`) fields dropped, prefixed by
- * the layer's `namespace`. `user` and `timeout` are not part of it: they do not
- * change the reply. A request that leaves `model` to the layer below has no
- * model in its key, so give each cached `Llm` of a shared store its own
- * `namespace`.
- *
- * ## What is stored and served
- *
- * - `chat`: a hit returns the stored response as it was (same text, usage,
- *   cost, latency); a miss calls the `Llm` below and stores a success.
- * - `chatStream`: a hit replays the stored response as chunks
- *   (`ChatChunk.fromResponse`), which `ChatChunk.collect` folds back into an
- *   equal response; a miss streams from the `Llm` below and stores the reply
- *   when its `Finish` chunk arrives, never a stream that failed, was cut or was
- *   abandoned before it.
- * - Failures are never stored. A store that fails (`Store.StoreUnavailableError`)
- *   counts in `storeErrors` and the call goes on as a miss: a cache never fails
- *   a call.
- * - Identical requests that miss at the same time are not merged: each calls
- *   the provider and the last to finish is stored. Merging them would tie one
- *   caller's interruption, timeout and retries to the others'.
- *
- * A hit's `cost` is the cost of the call that was stored; to count only what
- * is spent, put `UsageLedger.track` and `Budget.guard` below the cache (on the
- * `Llm` it wraps), where hits never reach them.
+ * A streamed hit is replayed as chunks; a streamed miss is stored when its `Finish` chunk arrives, never one that
+ * failed, was cut or was abandoned. Failures are never stored, and a store that fails counts in `storeErrors` as a
+ * miss: a cache never fails a call. Identical requests that miss at once are not merged: that would tie one caller's
+ * interruption, timeout and retries to the others'. A hit's `cost` is that of the call stored; to count only what is
+ * spent, put `UsageLedger.track` and `Budget.guard` below the cache. See docs/cost.md.
  *
  * @since 0.1.0
  */
@@ -107,9 +85,8 @@ export interface Service {
 export class ResponseCache extends Context.Service<ResponseCache, Service>()("effect-llm-router/ResponseCache") {}
 
 /**
- * The canonical form of the fields of a request that make its reply (see the
- * module doc): equal for requests that differ only in key order, `user` or
- * `timeout`.
+ * The canonical form of the fields of a request that make its reply: equal for requests that differ only in key
+ * order, `user` or `timeout`.
  *
  * @example
  * ```ts
@@ -159,8 +136,7 @@ export const key = (request: ChatRequest, namespace = ""): string =>
 const defaultTtl: Duration.Input = "1 hour"
 
 /**
- * Wraps `llm` with a cache over `store`; returns the wrapped `Llm` and the
- * cache's own service (its counts).
+ * Wraps `llm` with a cache over `store`; returns the wrapped `Llm` and the cache's own service (its counts).
  *
  * @example
  * ```ts
@@ -258,8 +234,8 @@ const recording = <E, R>(
   })
 
 /**
- * A layer that puts a cache in front of the `Llm` below it, and provides the
- * cache's counts as `ResponseCache`.
+ * A layer that puts a cache in front of the `Llm` below it, and provides the cache's counts as `ResponseCache`.
+
  *
  * @example
  * ```ts

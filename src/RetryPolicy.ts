@@ -1,13 +1,10 @@
 /**
  * The retry policy of `Llm`, as a `Schedule` users can see, replace and compose.
  *
- * The default policy retries what can succeed on a second try (`LlmError.isRetryable`):
- * a rate-limited or rejected key is retried at once, because `Llm` reports it to the
- * key pool and the next attempt takes another key (the pool itself holds a key back
- * for its `retryAfter` or a short exponential cooldown), within a budget of key
- * rotations of its own; an unavailable provider, a timeout or a transport failure
- * backs off exponentially with jitter, never sooner than a `retryAfter` the provider
- * sent, within the retry count. Everything else fails at once.
+ * The default policy retries what can succeed on a second try (`LlmError.isRetryable`): a rate-limited or rejected key
+ * is retried at once, because the next attempt takes another key (the pool holds the bad one back), within a budget of
+ * key rotations of its own; an unavailable provider, a timeout or a transport failure backs off exponentially with
+ * jitter, never sooner than a `retryAfter` the provider sent. Everything else fails at once.
  *
  * @since 0.1.0
  */
@@ -32,8 +29,8 @@ export interface Options {
   /** Retries after the first attempt (provider.json `max_retries`), key rotations aside. Default: 3. */
   readonly maxRetries?: number
   /**
-   * Attempts on another key after a rate-limited or rejected one
-   * (`rotatesKey`), counted apart from `maxRetries`. Default: 3.
+   * Attempts on another key after a rate-limited or rejected one (`rotatesKey`), counted apart from `maxRetries`.
+   * Default: 3.
    */
   readonly maxKeyRotations?: number
   /** The first backoff delay (provider.json `retry_delay`). Default: 500 millis. */
@@ -68,8 +65,7 @@ export interface Options {
 export const rotatesKey = (error: LlmError): boolean => error._tag === "RateLimitError" || error._tag === "AuthError"
 
 /**
- * The wait a failure itself asks for (`retryAfter` of a rate limit or an
- * unavailable provider).
+ * The wait a failure itself asks for (`retryAfter` of a rate limit or an unavailable provider).
  *
  * @example
  * ```ts
@@ -95,8 +91,8 @@ export const retryAfterOf = (error: LlmError): Duration.Duration | undefined =>
   error._tag === "RateLimitError" || error._tag === "ProviderUnavailableError" ? error.retryAfter : undefined
 
 /**
- * Exponential backoff with optional jitter and a cap, that never waits less than
- * the `retryAfter` of the failure it answers.
+ * Exponential backoff with optional jitter and a cap, that never waits less than the `retryAfter` of the failure it
+ * answers.
  *
  * @example
  * ```ts
@@ -130,10 +126,9 @@ export const backoff = (
 }
 
 /**
- * The default policy: at most `maxKeyRotations` moves to another key after a
- * rate limit or a rejected key, without delay; at most `maxRetries` retries
- * of the other retryable failures, with backoff (its delays grow with those
- * retries only). The two budgets are separate.
+ * The default policy: at most `maxKeyRotations` moves to another key after a rate limit or a rejected key, without
+ * delay; at most `maxRetries` retries of the other retryable failures, with backoff growing with those retries only.
+
  *
  * @example
  * ```ts

@@ -1,22 +1,9 @@
 /**
- * The shared store several instances of an application keep their limits in,
- * so N instances behind a load balancer admit what one would, not N times it.
- *
- * Memory is the default: every layer keeps its state in the process. Given a
- * `Store` (Redis), provided as each concept's Redis layer, `RateLimiter` shares its token buckets and in-flight cap
- * (`RateLimiter.layerStoreRedis`), `KeyPool` its capped keys' leases, every key's cooldown and disabled state, and
- * the calls in flight on its uncapped keys, published by each instance every `publishPeriod`
- * (`KeyPool.layerStoreRedis`), `Budget` its spend (`Budget.layerStoreRedis`) and `Router` its breakers, pins and
- * learned limits (`Router.layerStoreRedis`), with every instance that names the same store and key. Everything Redis
- * does for them is one Lua script, with the time read inside it (`TIME`), so the instances' clocks do not matter.
- *
- * When Redis goes away, `onUnavailable` decides: `"fail-closed"` fails calls
- * with a typed error until it returns; `"fail-open"` has each instance keep
- * `1 / instances` of every limit locally (of a budget's spend and a bucket's
- * tokens, of what was left when it last read them: an outage renews neither;
- * nothing of a limit it never read), keys cooling or disabled as it last read
- * them, and share again once it returns.
- * A command never waits longer than `commandTimeout`.
+ * The shared store several instances of an application keep their limits in, so N instances behind a load balancer
+ * admit what one would, not N times it. Memory is the default; given a `Store` (Redis) through each concept's
+ * `layerStoreRedis`, `RateLimiter`, `KeyPool`, `Budget` and `Router` share their state with every instance that names
+ * the same store and key. Each Redis step is one Lua script that reads the time inside it (`TIME`), so the instances'
+ * clocks do not matter. Without Redis, `onUnavailable` decides. See docs/store.md.
  *
  * @since 0.3.0
  */
@@ -47,13 +34,10 @@ export interface Options {
    */
   readonly redis: string | Redacted.Redacted<string>
   /**
-   * While Redis is unreachable: `"fail-closed"` fails calls (`StoreUnavailableError`,
-   * or `NoCapacityError` from a key pool) so no limit is ever passed;
-   * `"fail-open"` keeps serving with each instance holding `1 / instances` of
-   * every limit (of what was left of a budget or a bucket when the instance last
-   * read it; a bucket it never read starts empty, a budget it never read is
-   * refused as unavailable until Redis answers), its keys' cooldowns and disables
-   * kept as it last read them. Default `"fail-closed"`.
+   * While Redis is unreachable: `"fail-closed"` fails calls (`StoreUnavailableError`, or `NoCapacityError` from a key
+   * pool) so no limit is ever passed; `"fail-open"` keeps serving with each instance holding `1 / instances` of what
+   * was left of every limit when it last read it (a bucket it never read starts empty, a budget it never read is
+   * refused until Redis answers), its keys' cooldowns and disables as it last read them. Default `"fail-closed"`.
    */
   readonly onUnavailable?: "fail-open" | "fail-closed" | undefined
   /**
@@ -67,9 +51,8 @@ export interface Options {
    */
   readonly commandTimeout?: Duration.Input | undefined
   /**
-   * How long a key lease outlives the instance that holds it: leases are renewed
-   * while their calls run, so an instance that dies frees its keys within this.
-   * Default 10 seconds.
+   * How long a key lease outlives the instance that holds it: leases are renewed while their calls run, so an instance
+   * that dies frees its keys within this. Default 10 seconds.
    */
   readonly leaseTtl?: Duration.Input | undefined
   /**
@@ -119,18 +102,15 @@ export interface Connection {
   /** The store's scope: fibers that serve it (lease renewals) live as long as its connection. */
   readonly scope: Scope.Scope
   /**
-   * Runs a script. Fails with `StoreUnavailableError` when Redis is not
-   * connected, or the command failed or outlived `commandTimeout`; logs the
-   * first failure of an outage and the return.
+   * Runs a script. Fails with `StoreUnavailableError` when Redis is not connected, or the command failed or outlived
+   * `commandTimeout`; logs the first failure of an outage and the return.
    */
   readonly eval: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
     script: Redis.Script<Config>
   ) => (...params: Config["params"]) => Effect.Effect<Config["result"], StoreUnavailableError>
   /**
-   * Runs a script without waiting for its reply: for a write whose loss an
-   * expiry already covers (a lease's release: the lease lapses within its TTL
-   * anyway). Sent at once, so the commands this instance sends after it see
-   * its effect; a failure, or Redis away, drops it.
+   * Runs a script without waiting for its reply: for a write whose loss an expiry already covers (a lease's release).
+   * Sent at once, so the commands this instance sends after it see its effect; a failure, or Redis away, drops it.
    */
   readonly post: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
     script: Redis.Script<Config>
@@ -144,8 +124,8 @@ export interface Connection {
 }
 
 /**
- * A script run with arguments already strings: the number of keys, then the
- * keys and the other arguments, as `Redis.script` lists them.
+ * A script run with arguments already strings: the number of keys, then the keys and the other arguments, as
+ * `Redis.script` lists them.
  *
  * @since 0.3.0
  * @category Models
@@ -154,9 +134,8 @@ export interface Bound<A> {
   /** As `Connection.eval`. */
   readonly eval: (args: ReadonlyArray<string>) => Effect.Effect<A, StoreUnavailableError>
   /**
-   * Sends the command when run, and returns the wait for its reply (as
-   * `eval` fails), to run once: commands started together go out in one
-   * write, and their round trips overlap.
+   * Sends the command when run, and returns the wait for its reply (failing as `eval` does), to run once: commands
+   * started together go out in one write, and their round trips overlap.
    */
   readonly start: (args: ReadonlyArray<string>) => Effect.Effect<Effect.Effect<A, StoreUnavailableError>>
   /** As `Connection.post`. */
@@ -164,8 +143,8 @@ export interface Bound<A> {
 }
 
 /**
- * Where a layer keeps its state: the store, and the name its state has there.
- * Instances that give the same store and key share one limiter, or one pool.
+ * Where a layer keeps its state: the store, and the name its state has there. Instances that give the same store and
+ * key share one limiter, or one pool.
  *
  * @since 0.3.0
  * @category Models
@@ -217,10 +196,10 @@ const validate = (options: Options): OptionsError | undefined => {
 }
 
 /**
- * A Redis store whose connection lives in the current scope. It connects in
- * the background and reconnects by itself: a store whose Redis is down still
- * builds, and behaves per `onUnavailable` until Redis is reachable. Fails with
- * `OptionsError` naming a bad option.
+ * A Redis store whose connection lives in the current scope. It connects in the background and reconnects by itself:
+ * a store whose Redis is down still builds, and behaves per `onUnavailable`. Fails with `OptionsError` naming a bad
+ * option.
+
  *
  * @example
  * ```ts

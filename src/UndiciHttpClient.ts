@@ -1,41 +1,17 @@
 /**
- * A lean `HttpClient.HttpClient` over undici, a drop-in for
- * `NodeHttpClient.layerUndici`: `Layer.provide(UndiciHttpClient.layer())`.
+ * A lean `HttpClient.HttpClient` over undici, a drop-in for `NodeHttpClient.layerUndici`:
+ * `Layer.provide(UndiciHttpClient.layer())`.
  *
- * Why it exists: the platform's undici client spends most of a call's client
- * CPU around the request rather than in it (an `AbortController`, a
- * `FinalizationRegistry` entry and a response wrapper per request, an
- * `Effect.cached` per body read, a Node `Readable` behind every body and an
- * `abort()` after every stream). This one dispatches with its own undici
- * handler: the body's chunks go into an array that `stream` pulls whole, and
- * cancelling is the controller undici hands the handler.
+ * Why it exists: the platform's undici client spends most of a call's client CPU around the request rather than in
+ * it (an `AbortController`, a `FinalizationRegistry` entry, a response wrapper and a Node `Readable` per request). This
+ * one dispatches with its own undici handler. Every `HttpClient` combinator works; a traced request goes through
+ * `HttpClient.make`, so its span and propagation headers are the platform's own; errors are the platform's
+ * `HttpClientError`s (non-2xx answers are responses); interrupting a request or ending its `stream` early cancels it.
  *
- * What stays as the platform does it:
- * - Every `HttpClient` combinator works (`mapRequest`, `filterStatusOk`,
- *   `retry`, `transform`...): the client is an ordinary platform client.
- * - Tracing: when the fiber's tracer is enabled and neither
- *   `Tracer.DisablePropagation` nor `HttpClient.TracerDisabledWhen` excludes
- *   the request, the request goes through `HttpClient.make`, so its span, its
- *   attributes (headers as `HttpClient.TracerHeaderFilter` picks them, with
- *   `Headers.CurrentRedactedNames` redacted) and trace propagation headers are
- *   the platform's own. Only untraced requests take the short path.
- * - Errors: a request that gets no response (refused, reset, DNS, a timeout of
- *   undici's) fails with an `HttpClientError` whose reason is a
- *   `TransportError`; a URL that does not parse, an `InvalidUrlError`; a body
- *   that fails mid-way or does not decode as JSON, a `DecodeError`. Non-2xx
- *   answers are responses, not failures.
- * - Interruption: interrupting the fiber while it waits for the headers, or
- *   while it reads the body (`text`, `json`, `stream`), cancels the request and
- *   closes its connection; a `stream` that ends early (a `take`, a failure
- *   downstream) does the same.
- *
- * Differences: a body is read once (`text` after `json` answers the same
- * text, but `text` after `stream` fails with a `DecodeError`); a response
- * whose body is never read keeps its connection until the body timeout (the
- * platform aborts it when the response is garbage collected), so read or
- * stream every body, as the providers do; closing the scope of
- * `HttpClient.withScope` does not cancel a request already sent (interrupt its
- * fiber instead), as that abort signal is private to the platform.
+ * Differences: a body is read once (`text` after `stream` fails with a `DecodeError`); a response whose body is never
+ * read keeps its connection until the body timeout (the platform aborts it when garbage collected), so read or stream
+ * every body; closing the scope of `HttpClient.withScope` does not cancel a request already sent (interrupt its fiber
+ * instead), as that abort signal is private to the platform.
  *
  * @since 0.1.0
  */
@@ -55,9 +31,8 @@ import type { OptionsError } from "./OptionsError.js"
  */
 export interface Options {
   /**
-   * Send through this dispatcher (an `Agent`, `Pool`, `ProxyAgent`,
-   * `MockAgent`...) instead of an `Agent` of the client's own. The caller owns
-   * it: the client never closes it, and `connections`, `pipelining` and
+   * Send through this dispatcher (an `Agent`, `Pool`, `ProxyAgent`, `MockAgent`...) instead of an `Agent` of the
+   * client's own. The caller owns it: the client never closes it, and `connections`, `pipelining` and
    * `keepAliveTimeout` do not apply to it.
    */
   readonly dispatcher?: Dispatcher | undefined
@@ -68,15 +43,13 @@ export interface Options {
   /** How long an idle kept-alive socket stays open. Default: undici's 4 seconds (less when the server says so). */
   readonly keepAliveTimeout?: Duration.Input | undefined
   /**
-   * The longest wait for a response's headers. A non-streamed reply from a
-   * reasoning model can think for minutes before its headers. Default:
-   * 10 minutes. Use `Effect.timeout` (the providers' `timeout`) for shorter
-   * per-call limits.
+   * The longest wait for a response's headers: a non-streamed reply from a reasoning model can think for minutes
+   * before them. Default: 10 minutes. Use the providers' `timeout` for shorter per-call limits.
    */
   readonly headersTimeout?: Duration.Input | undefined
   /**
-   * The longest silence between two chunks of a body. A stream can pause
-   * while a model thinks or calls a tool. Default: 5 minutes; `0` for none.
+   * The longest silence between two chunks of a body: a stream can pause while a model thinks or calls a tool.
+   * Default: 5 minutes; `0` for none.
    */
   readonly bodyTimeout?: Duration.Input | undefined
 }
@@ -85,8 +58,7 @@ const defaultHeadersTimeout = Duration.minutes(10)
 const defaultBodyTimeout = Duration.minutes(5)
 
 /**
- * A client over `dispatcher`, which the caller keeps open while the client is
- * in use and closes after.
+ * A client over `dispatcher`, which the caller keeps open while the client is in use and closes after.
  *
  * @example
  * ```ts
@@ -125,9 +97,9 @@ const validate = (options: Options): OptionsError | undefined =>
     Invalid.duration("UndiciHttpClient", "bodyTimeout", options.bodyTimeout)
 
 /**
- * A client with an undici `Agent` of its own (kept-alive sockets per origin),
- * closed with the scope; or over `options.dispatcher`, which stays the
- * caller's. An option out of range fails with `OptionsError`.
+ * A client with an undici `Agent` of its own (kept-alive sockets per origin), closed with the scope; or over
+ * `options.dispatcher`, which stays the caller's. An option out of range fails with `OptionsError`.
+
  *
  * @example
  * ```ts

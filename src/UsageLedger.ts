@@ -1,15 +1,8 @@
 /**
- * The `UsageLedger`: the issue's "`Usage` service". It records each call's
- * token usage and cost, and returns totals overall, per deployment, per key
- * (masked id) and per model.
- *
- * It is not called `Usage` because that name already means one call's token
- * counts (`ChatResponse.Usage`) and the stream chunk that carries them
- * (`ChatChunk.Usage`); a ledger is what adds those up.
- *
- * Recording is on every call's path, so it is one synchronous update of
- * mutable totals (no immutable map rebuilt per call); `totals` copies them.
- * Keys appear only as the masked ids responses already carry (`sk-…f3a9#0d64`).
+ * The `UsageLedger` records each call's token usage and cost, and returns totals overall, per deployment, per key
+ * (masked id) and per model. It is not called `Usage`, which already names one call's token counts
+ * (`ChatResponse.Usage`, `ChatChunk.Usage`). Recording is on every call's path, so it is one synchronous update of
+ * mutable totals; `totals` copies them.
  *
  * ```ts
  * const app = Effect.gen(function*() {
@@ -87,13 +80,9 @@ export const callOf = (deployment: string, response: ChatResponse): Call => ({
 })
 
 /**
- * Sums over recorded calls. `cost` adds the priced calls only; `unpriced`
- * counts the calls with no cost, so a total is never silently short. The
- * prompt cache's tokens are inside `promptTokens`, as in `Usage`: the reads in
- * `cachedPromptTokens`, the writes in `cacheWriteTokens`, of which the ones
- * written for an hour in `cacheWrite1hTokens`. `cacheSavings` adds what the
- * cache saved the priced calls (`ChatResponse.cacheSavings`), net of the
- * premiums of its writes.
+ * Sums over recorded calls. `cost` adds the priced calls only; `unpriced` counts the calls with no cost, so a total
+ * is never silently short. The prompt cache's tokens are inside `promptTokens`, as in `Usage`. `cacheSavings` adds
+ * what the cache saved the priced calls, net of the premiums of its writes.
  *
  * @since 0.1.0
  * @category Models
@@ -267,11 +256,9 @@ export const make: Effect.Effect<Service> = Effect.sync(() => {
 export const layer: Layer.Layer<UsageLedger> = Layer.effect(UsageLedger, make)
 
 /**
- * Wraps an `Llm` so that each of its completed calls is recorded under
- * `deployment`: `chat` on success, `chatStream` at its `Finish` chunk (the
- * stream's last `Usage` chunk, zero counts when it had none, and the `Finish`
- * chunk's cost). Failed calls and streams that end without a `Finish` are not
- * recorded, nor are embeddings.
+ * Wraps an `Llm` so that each of its completed calls is recorded under `deployment`: `chat` on success, `chatStream`
+ * at its `Finish` chunk. Failed calls, streams that end without a `Finish` and embeddings are not recorded.
+
  *
  * @example
  * ```ts

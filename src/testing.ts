@@ -1,12 +1,11 @@
 /**
- * effect-llm-router/testing: what an application's tests need, apart from the
- * main entry point so that a program that does not test pulls none of it
- * (`Simulator` brings a `node:http` server).
+ * effect-llm-router/testing: what an application's tests need, apart from the main entry point so that a program that
+ * does not test pulls none of it (`Simulator` brings a `node:http` server).
  *
- * - `LlmTest`: an `Llm` that answers from a script or a function and records
- *   the requests it saw.
- * - `Simulator`: a local LLM server on loopback that speaks every supported wire
- *   format, with knobs and injected faults, for tests over real HTTP.
+ * - `LlmTest`: an `Llm` that answers from a script or a function and records the requests it saw.
+ * - `Simulator`: a local LLM server on loopback that speaks every supported wire format, with knobs and injected
+ *   faults, for tests over real HTTP.
+
  *
  * @example
  * ```ts
