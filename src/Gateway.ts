@@ -137,9 +137,10 @@ export interface Options {
    */
   readonly adminKeys?: ReadonlyArray<AdminKey>
   /**
-   * A secret the gateway proves it holds, without showing it, at `GET /admin/instance?challenge=...` (an HMAC-SHA256
-   * bound to the TCP connection), so a program on this machine can tell it from another process on the address before
-   * sending it a credential (`serve` gives its admin token). Give a secret of 256 random bits; none: the route is 404.
+   * A secret the gateway proves it holds, without showing it, at `GET /admin/instance?challenge=...` (the HMAC-SHA256
+   * of the challenge and both ends of the TCP connection the request came on), so a program on this machine can tell
+   * it from another process on the address or between before sending it a credential on that connection (`serve`
+   * gives its admin token). Give a secret of 256 random bits; none: the route is 404.
    *
    * @since 0.3.0
    */
