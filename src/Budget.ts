@@ -205,8 +205,9 @@ export interface LimitStatus {
  */
 export interface Service {
   /**
-   * Reserves `call.estimate` in every limit the call is under, or fails naming the first it would pass; a budget whose
-   * store is unavailable (a Redis store under `onUnavailable: "fail-closed"`, a SQL store) fails with `NoCapacityError`.
+   * Reserves `call.estimate` in every limit the call is under, or fails naming the first it would pass.
+   * A budget whose store is unavailable (a Redis store under `onUnavailable: "fail-closed"`, a SQL store) fails with
+   * `NoCapacityError`.
    */
   readonly check: (call: Call) => Effect.Effect<Reservation, BudgetExceededError | NoCapacityError>
   /**

@@ -69,7 +69,10 @@ export interface Options {
    * @since 0.3.0
    */
   readonly endpoint?: string | undefined
-  /** At least one; a key listed twice counts once (its first listing wins), and keys that end alike get different ids. */
+  /**
+   * At least one; a key listed twice counts once (its first listing wins).
+   * Keys that end alike get different ids.
+   */
   readonly keys: ReadonlyArray<KeyOptions | Redacted.Redacted<string> | string>
   /**
    * The cooldown of a key rate-limited without `retryAfter` (one with it cools for exactly that): `initial`, doubled at
@@ -173,7 +176,8 @@ export type Outcome = "success" | LlmError
 export interface TakeOptions {
   /**
    * Wait for a cooling key only when its cooldown ends by this time (epoch milliseconds, on the `Clock`); when none
-   * will, fail at once with `NoCapacityError`. Waits for a release are unchanged. Default: any cooldown within `maxWait`.
+   * will, fail at once with `NoCapacityError`. Waits for a release are unchanged.
+   * Default: any cooldown within `maxWait`.
    */
   readonly cooledBy?: number | undefined
 }

@@ -129,7 +129,8 @@ export type LongContext = typeof LongContext.Type
  *   (Gemini's `fileData`: a YouTube URL is billed as its video). Default `"fetched"`: a price that does not say may be
  *   any API's.
  * - `contextWindow`: the most prompt tokens a call can be billed for, which `estimate` counts a prompt with a part of
- *   unknown size at, and each hosted tool call's results at. Default: none, and such a request's `estimate` is `Infinity`.
+ *   unknown size at, and each hosted tool call's results at.
+ *   Default: none, and such a request's `estimate` is `Infinity`.
  * - `hostedToolCalls`: US dollars a call of each tool the provider runs itself (default: `defaultHostedToolCalls`, for
  *   each type it does not name).
  * - `longContext`: the tier of a call whose prompt is longer than its `above`; `serviceTiers`: the prices of each

@@ -138,8 +138,9 @@ export interface ConsumeResult {
   readonly resetAfter: Duration.Duration
   /**
    * Settles the budget against the model tokens the call used: unused tokens go back; tokens beyond the estimate are
-   * taken at once, into debt if the budget is short. Settles once; later calls, and a usage that is not a non-negative
-   * finite number, do nothing. Not called, the estimate stays spent, as a provider counts a request it never reported on.
+   * taken at once, into debt if the budget is short.
+   * Settles once; later calls, and a usage that is not a non-negative finite number, do nothing.
+   * Not called, the estimate stays spent, as a provider counts a request it never reported on.
    */
   readonly reconcile: (actualTokens: number) => Effect.Effect<void>
 }

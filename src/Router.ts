@@ -74,7 +74,10 @@ export interface Deployment<E = never, R = never> {
   /** The provider, for status. Default: `name`. */
   readonly provider?: string
   readonly llm: Layer.Layer<Llm.Llm, E, R>
-  /** Share of `weighted` picks relative to the other deployments (the seed's `model_weight`). Default 1; must be > 0. */
+  /**
+   * Share of `weighted` picks relative to the other deployments (the seed's `model_weight`).
+   * Default 1; must be > 0.
+   */
   readonly weight?: number
   /** The context window in tokens, for `ContextLengthError` fallbacks. Default: unknown. */
   readonly contextWindow?: number
@@ -85,7 +88,8 @@ export interface Deployment<E = never, R = never> {
   /**
    * Whether the deployment goes on from a last assistant message (an assistant prefill, as Anthropic's API does): how
    * `midStream: "continue"` resumes a broken stream; one that refuses it (400) gets a continuation turn instead.
-   * Default: its layer's `ProviderClient.prefill` (which `OpenAiChat.Options.prefill` sets for vLLM, DeepSeek), else false.
+   * Default: its layer's `ProviderClient.prefill`, else false.
+   * (`OpenAiChat.Options.prefill` sets it for the compatible servers that need their vendor's flags: vLLM, DeepSeek.)
    */
   readonly prefill?: boolean
 }

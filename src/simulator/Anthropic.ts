@@ -4,10 +4,11 @@
  *
  * - Auth: `x-api-key` (an `authorization: Bearer` token is accepted too, as Anthropic does for OAuth). The
  *   `anthropic-version` header is not checked: a wire format sees only the body.
- * - Requests are read with the Anthropic codec's schema and held to the API's rules (docs/simulator.md; among them a
- *   `system` message only for the models that take one, `claude-opus-4-8…`, every `tool_use` answered in the next user
- *   turn, a `thinking` block sent back with its `signature` and first in an assistant turn with `tool_use`), worded as
- *   the API words them.
+ * - Requests are read with the Anthropic codec's schema and held to the API's rules (docs/simulator.md; among them:
+ *   a `system` message only for the models that take one, `claude-opus-4-8…`;
+ *   every `tool_use` answered in the next user turn;
+ *   a `thinking` block sent back with its `signature` and first in an assistant turn with `tool_use`),
+ *   worded as the API words them.
  * - Prompt tokens count the system prompt, the blocks, thinking sent back and the tool definitions (not a deferred
  *   one), plus each image by Anthropic's rule (width times height over 750, at most 1,600; 1,600 by URL) and a PDF 258
  *   a page. `POST /v1/messages/count_tokens` answers them as `{"input_tokens": N}`.

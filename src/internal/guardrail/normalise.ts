@@ -7,8 +7,8 @@
  *   hyphens, variation selectors, tag characters, bidirectional controls);
  * - NFKD folds compatibility forms (fullwidth `ＡＫＩＡ`, mathematical letters, circled digits) and the marks on a
  *   character that reads as ASCII are dropped; a letter of another script keeps its marks;
- * - look-alike letters of other scripts (`АКІА` in Cyrillic: `lookAlikes.ts`, from Unicode's confusables) and regional
- *   indicator symbols are folded to the ASCII letter or digit they pass for.
+ * - look-alike letters of other scripts (`АКІА` in Cyrillic: `lookAlikes.ts`, from Unicode's confusables)
+ *   and regional indicator symbols are folded to the ASCII letter or digit they pass for.
  *
  * What a check finds in the normalised text is mapped back to the span of the text as written (`original`), which a
  * mask replaces whole, invisible characters included (a finding inside an override, the whole override).
