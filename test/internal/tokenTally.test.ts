@@ -103,9 +103,9 @@ describe("tokenTally", () => {
       { numRuns: 100 }
     ))
 
-  // One piece in 2^k of a stretch is counted, so the estimate's error is chance: mostly under 1%, rarely past 2% (a
-  // run of CI found 2.09%). Each run tokenizes 33,000 to 140,000 characters, so a failure is reported as found, not
-  // shrunk: shrinking an array of a thousand pairs a run at a time takes the better part of an hour.
+  // One piece in 2^k of a stretch is counted, so the estimate's error is chance, now and then past 2%. Each run
+  // tokenizes a long text, so a failure is reported as found, not shrunk: shrinking an array of a thousand pairs one
+  // such run at a time holds a worker far past any timeout (it is synchronous, so no timeout stops it).
   it("stays within 3% (plus 2 tokens) of the exact count on ordinary text past the sampling threshold", () =>
     fc.assert(
       fc.property(
