@@ -99,65 +99,56 @@ const ReasoningItem = Schema.Struct({
   encrypted_content: maybe(Schema.String)
 })
 
-// Every field of an object the gateway passes on as it came, beside those it reads.
-const rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
+// An object of `fields` with every other field it holds, which the gateway passes on as it came.
+function withRest<F extends Schema.Struct.Fields>(fields: F) {
+  return Schema.StructWithRest(Schema.Struct(fields), [Schema.Record(Schema.String, Schema.Unknown)])
+}
 
 /**
  * A custom tool's call (OpenAI's Responses API reference, "Custom tools": free-text input) and a client tool search's,
  * with their outputs: passed on as they came to a Responses deployment, as a function's (`clientTools.ts`) to another.
  */
-const CustomToolCallItem = Schema.StructWithRest(
-  Schema.Struct({
-    type: Schema.Literal("custom_tool_call"),
-    call_id: Schema.String,
-    name: Schema.String,
-    namespace: maybe(Schema.String),
-    input: Schema.String
-  }),
-  rest
-)
+const CustomToolCallItem = withRest({
+  type: Schema.Literal("custom_tool_call"),
+  call_id: Schema.String,
+  name: Schema.String,
+  namespace: maybe(Schema.String),
+  input: Schema.String
+})
 
-const CustomToolCallOutputItem = Schema.StructWithRest(
-  Schema.Struct({ type: Schema.Literal("custom_tool_call_output"), call_id: Schema.String, output: Content }),
-  rest
-)
+const CustomToolCallOutputItem = withRest({
+  type: Schema.Literal("custom_tool_call_output"),
+  call_id: Schema.String,
+  output: Content
+})
 
-const ToolSearchCallItem = Schema.StructWithRest(
-  Schema.Struct({
-    type: Schema.Literal("tool_search_call"),
-    call_id: maybe(Schema.String),
-    execution: maybe(Schema.String),
-    arguments: maybe(JsonObjectSchema)
-  }),
-  rest
-)
+const ToolSearchCallItem = withRest({
+  type: Schema.Literal("tool_search_call"),
+  call_id: maybe(Schema.String),
+  execution: maybe(Schema.String),
+  arguments: maybe(JsonObjectSchema)
+})
 
 // Any tool type is read, so that one only a Responses deployment runs is passed to it as it came, or refused by name.
-const OneTool = Schema.StructWithRest(
-  Schema.Struct({
-    type: Schema.String.check(
-      Schema.makeFilter((type: string) => type !== "namespace", {
-        message: "expected a tool type other than namespace"
-      })
-    ),
-    name: maybe(Schema.String),
-    description: maybe(Schema.String),
-    parameters: maybe(JsonObjectSchema),
-    strict: maybe(Schema.Boolean)
-  }),
-  rest
-)
+const OneTool = withRest({
+  type: Schema.String.check(
+    Schema.makeFilter((type: string) => type !== "namespace", {
+      message: "expected a tool type other than namespace"
+    })
+  ),
+  name: maybe(Schema.String),
+  description: maybe(Schema.String),
+  parameters: maybe(JsonObjectSchema),
+  strict: maybe(Schema.Boolean)
+})
 
 // A group of tools under one name (`namespace.ts`).
-const NamespaceTool = Schema.StructWithRest(
-  Schema.Struct({
-    type: Schema.Literal("namespace"),
-    name: Schema.String,
-    description: maybe(Schema.String),
-    tools: Schema.Array(OneTool)
-  }),
-  rest
-)
+const NamespaceTool = withRest({
+  type: Schema.Literal("namespace"),
+  name: Schema.String,
+  description: maybe(Schema.String),
+  tools: Schema.Array(OneTool)
+})
 
 /** A tool of a body's `tools` (or of an item holding tools), as the wire reads it. */
 export const WireTool = Schema.Union([OneTool, NamespaceTool]).annotate({
@@ -168,20 +159,14 @@ export const WireTool = Schema.Union([OneTool, NamespaceTool]).annotate({
  * The tools a client gives in its input rather than in `tools` (Codex's models of the Responses API's "lite" form
  * send all theirs so): read as the body's own by a deployment of another API (`clientTools.ts`).
  */
-const AdditionalToolsItem = Schema.StructWithRest(
-  Schema.Struct({ type: Schema.Literal("additional_tools"), tools: Schema.Array(WireTool) }),
-  rest
-)
+const AdditionalToolsItem = withRest({ type: Schema.Literal("additional_tools"), tools: Schema.Array(WireTool) })
 
-const ToolSearchOutputItem = Schema.StructWithRest(
-  Schema.Struct({
-    type: Schema.Literal("tool_search_output"),
-    call_id: maybe(Schema.String),
-    execution: maybe(Schema.String),
-    tools: Schema.Array(WireTool)
-  }),
-  rest
-)
+const ToolSearchOutputItem = withRest({
+  type: Schema.Literal("tool_search_output"),
+  call_id: maybe(Schema.String),
+  execution: maybe(Schema.String),
+  tools: Schema.Array(WireTool)
+})
 
 /** A client tool's call or output of a kind only the Responses API has, as the wire reads it. */
 export type ClientToolItem =
@@ -231,16 +216,13 @@ export function callItemType(tool: string): string {
 
 // An item of another type (a hosted tool's call, a client tool's call or output other than a function's): passed
 // as it came to a Responses deployment, refused by name for any other.
-const OtherItem = Schema.StructWithRest(
-  Schema.Struct({
-    type: Schema.String.check(
-      Schema.makeFilter((type: string) => !modelledItems.has(type) && !clientToolItems.has(type), {
-        message: "expected another item type"
-      })
-    )
-  }),
-  rest
-)
+const OtherItem = withRest({
+  type: Schema.String.check(
+    Schema.makeFilter((type: string) => !modelledItems.has(type) && !clientToolItems.has(type), {
+      message: "expected another item type"
+    })
+  )
+})
 
 // The message last of the modelled items: its `type` may be left out, so it is a candidate for any item, and an item
 // of another type that does not hold what it must is refused by its own type's schema, not the message's.
@@ -266,10 +248,7 @@ export type FlatTool = typeof OneTool.Type
 // A function's by name (and namespace), or a hosted tool's (`{"type": "web_search"}`, `allowed_tools`, `mcp`...).
 const WireToolChoice = Schema.Union([
   Schema.Literals(["auto", "none", "required"]),
-  Schema.StructWithRest(
-    Schema.Struct({ type: Schema.String, name: maybe(Schema.String), namespace: maybe(Schema.String) }),
-    rest
-  )
+  withRest({ type: Schema.String, name: maybe(Schema.String), namespace: maybe(Schema.String) })
 ]).annotate({ expected: `"auto", "none", "required" or {"type": "function", "name"}` })
 
 const WireFormat = Schema.Union([
@@ -1381,105 +1360,55 @@ function withHostedCalls(
 const At = { item_id: Schema.String, output_index: Schema.Number }
 const InContent = { ...At, content_index: Schema.Number }
 const InSummary = { ...At, summary_index: Schema.Number }
-const Numbered = { sequence_number: Schema.Number }
+const Logprobs = { logprobs: Schema.optional(Schema.Array(Schema.Unknown)) }
+
+// The event (or events) named `type`: its name, its number and `fields`.
+function event<const T extends string, F extends Schema.Struct.Fields>(type: T | readonly [T, ...Array<T>], fields: F) {
+  return Schema.Struct({
+    type: typeof type === "string" ? Schema.Literal(type) : Schema.Literals(type),
+    sequence_number: Schema.Number,
+    ...fields
+  })
+}
 
 /** The stream's events the library reads or writes; unknown events and fields are the reader's to skip. */
 export const StreamEvent = Schema.Union([
-  Schema.Struct({
-    type: Schema.Literals([
-      "response.created",
-      "response.in_progress",
-      "response.queued",
-      "response.completed",
-      "response.incomplete",
-      "response.failed"
-    ]),
-    ...Numbered,
-    response: ResponseObject
-  }),
-  Schema.Struct({
-    type: Schema.Literals(["response.output_item.added", "response.output_item.done"]),
-    ...Numbered,
-    output_index: Schema.Number,
-    item: OutputItem
-  }),
-  Schema.Struct({
-    type: Schema.Literals(["response.content_part.added", "response.content_part.done"]),
-    ...Numbered,
+  event([
+    "response.created",
+    "response.in_progress",
+    "response.queued",
+    "response.completed",
+    "response.incomplete",
+    "response.failed"
+  ], { response: ResponseObject }),
+  event(["response.output_item.added", "response.output_item.done"], { output_index: Schema.Number, item: OutputItem }),
+  event(["response.content_part.added", "response.content_part.done"], {
     ...InContent,
     part: Schema.Union([OutputText, RefusalPart])
   }),
-  Schema.Struct({
-    type: Schema.Literals(["response.output_text.delta", "response.refusal.delta", "response.reasoning_text.delta"]),
-    ...Numbered,
+  event(["response.output_text.delta", "response.refusal.delta", "response.reasoning_text.delta"], {
     ...InContent,
     delta: Schema.String,
-    logprobs: Schema.optional(Schema.Array(Schema.Unknown))
+    ...Logprobs
   }),
-  Schema.Struct({
-    type: Schema.Literal("response.output_text.done"),
-    ...Numbered,
-    ...InContent,
-    text: Schema.String,
-    logprobs: Schema.optional(Schema.Array(Schema.Unknown))
-  }),
-  Schema.Struct({
-    type: Schema.Literal("response.refusal.done"),
-    ...Numbered,
-    ...InContent,
-    refusal: Schema.String
-  }),
-  Schema.Struct({
-    type: Schema.Literals(["response.reasoning_summary_part.added", "response.reasoning_summary_part.done"]),
-    ...Numbered,
+  event("response.output_text.done", { ...InContent, text: Schema.String, ...Logprobs }),
+  event("response.refusal.done", { ...InContent, refusal: Schema.String }),
+  event(["response.reasoning_summary_part.added", "response.reasoning_summary_part.done"], {
     ...InSummary,
     part: SummaryText
   }),
-  Schema.Struct({
-    type: Schema.Literal("response.reasoning_summary_text.delta"),
-    ...Numbered,
-    ...InSummary,
-    delta: Schema.String
-  }),
-  Schema.Struct({
-    type: Schema.Literal("response.reasoning_summary_text.done"),
-    ...Numbered,
-    ...InSummary,
-    text: Schema.String
-  }),
-  Schema.Struct({
-    type: Schema.Literal("response.function_call_arguments.delta"),
-    ...Numbered,
-    ...At,
-    delta: Schema.String
-  }),
-  Schema.Struct({
-    type: Schema.Literal("response.function_call_arguments.done"),
-    ...Numbered,
+  event("response.reasoning_summary_text.delta", { ...InSummary, delta: Schema.String }),
+  event("response.reasoning_summary_text.done", { ...InSummary, text: Schema.String }),
+  event("response.function_call_arguments.delta", { ...At, delta: Schema.String }),
+  event("response.function_call_arguments.done", {
     ...At,
     arguments: Schema.String,
     name: Schema.optional(Schema.String)
   }),
-  Schema.Struct({
-    type: Schema.Literal("response.custom_tool_call_input.delta"),
-    ...Numbered,
-    ...At,
-    delta: Schema.String
-  }),
-  Schema.Struct({
-    type: Schema.Literal("response.custom_tool_call_input.done"),
-    ...Numbered,
-    ...At,
-    input: Schema.String
-  }),
+  event("response.custom_tool_call_input.delta", { ...At, delta: Schema.String }),
+  event("response.custom_tool_call_input.done", { ...At, input: Schema.String }),
   // The fields are top-level, not under `error`.
-  Schema.Struct({
-    type: Schema.Literal("error"),
-    ...Numbered,
-    code: Schema.NullOr(Schema.String),
-    message: Schema.String,
-    param: Schema.NullOr(Schema.String)
-  })
+  event("error", { code: Schema.NullOr(Schema.String), message: Schema.String, param: Schema.NullOr(Schema.String) })
 ])
 
 /** A stream event as the wire writes it. */
