@@ -33,6 +33,7 @@ import {
   type ItemStatus,
   messageItem,
   metadataKey,
+  type Outcome,
   type OutputItem,
   outputItemsOf,
   outputText,
@@ -190,10 +191,7 @@ export function response(
   compaction?: Seal
 ): Finished {
   const { incomplete, status } = statusOf(reply.finishReason)
-  return finished(responseObject({
-    id: ids.response,
-    createdAt: ids.createdAt,
-    echo,
+  return finished(objectOf({ ids, echo }, {
     status,
     model: reply.model,
     output: outputItems(reply, ids, names, compaction),
@@ -232,17 +230,19 @@ export interface Response {
   readonly echo: JsonObject
 }
 
+// The `response` object of `response`'s ids and echo, as `outcome` says.
+function objectOf({ echo, ids }: Response, outcome: Omit<Outcome, "id" | "createdAt" | "echo">): ResponseObject {
+  return responseObject({ id: ids.response, createdAt: ids.createdAt, echo, ...outcome })
+}
+
 // The response not yet finished: in progress, or failed with `error`, holding `output` so far.
 function snapshot(
-  { echo, ids }: Response,
+  response: Response,
   model: string,
   output: ReadonlyArray<OutputItem>,
   error?: { readonly code: string; readonly message: string }
 ): ResponseObject {
-  return responseObject({
-    id: ids.response,
-    createdAt: ids.createdAt,
-    echo,
+  return objectOf(response, {
     status: error === undefined ? "in_progress" : "failed",
     completedAt: null,
     model,
@@ -377,24 +377,20 @@ function makeMessages(output: Output, ids: Ids) {
     output.added(index, opened.item)
     return opened
   }
+  // Where the events of `message`'s text part are.
+  function textAt(message: OpenItem) {
+    return { item_id: message.id, output_index: message.index, content_index: 0 }
+  }
   function openText(): OpenItem {
     const opened = openMessage()
-    const { id, index } = opened
-    put("response.content_part.added", { item_id: id, output_index: index, content_index: 0, part: outputText("") })
+    put("response.content_part.added", { ...textAt(opened), part: outputText("") })
     return opened
   }
   // Closes the open message's `output_text` part: the part, written.
   function closeTextPart(message: OpenItem): ReturnType<typeof outputText> {
-    const { id, index } = message
     const part = outputText(message.text)
-    put("response.output_text.done", {
-      item_id: id,
-      output_index: index,
-      content_index: 0,
-      text: message.text,
-      logprobs: []
-    })
-    put("response.content_part.done", { item_id: id, output_index: index, content_index: 0, part })
+    put("response.output_text.done", { ...textAt(message), text: message.text, logprobs: [] })
+    put("response.content_part.done", { ...textAt(message), part })
     return part
   }
   function closeMessage(message: OpenItem, status: ItemStatus, content: Parameters<typeof messageItem>[2]): void {
@@ -422,13 +418,7 @@ function makeMessages(output: Output, ids: Ids) {
   function delta(delta: string): void {
     text ??= openText()
     text.text += delta
-    put("response.output_text.delta", {
-      item_id: text.id,
-      output_index: text.index,
-      content_index: 0,
-      delta,
-      logprobs: []
-    })
+    put("response.output_text.delta", { ...textAt(text), delta, logprobs: [] })
   }
   // No message went out yet.
   function none(): boolean {
@@ -449,19 +439,18 @@ function makeReasoning(output: Output, ids: Ids, summary: boolean, seal: StreamO
   const put = output.put
   let reasoning: OpenItem | undefined
   let held: Array<number> = []
+  // Where the events of the open item's summary part are.
+  function summaryAt({ id, index }: OpenItem) {
+    return { item_id: id, output_index: index, summary_index: 0 }
+  }
   function close(): void {
     if (reasoning === undefined) return
     const { id, index } = reasoning
     const parts = summary ? [summaryText(reasoning.text)] : []
     if (summary) {
       const part = parts[0]!
-      put("response.reasoning_summary_text.done", {
-        item_id: id,
-        output_index: index,
-        summary_index: 0,
-        text: part.text
-      })
-      put("response.reasoning_summary_part.done", { item_id: id, output_index: index, summary_index: 0, part })
+      put("response.reasoning_summary_text.done", { ...summaryAt(reasoning), text: part.text })
+      put("response.reasoning_summary_part.done", { ...summaryAt(reasoning), part })
     }
     reasoning = undefined
     if (seal !== undefined) return output.done(index, reasoningItem(id, parts, seal === "none" ? undefined : seal(id)))
@@ -484,23 +473,11 @@ function makeReasoning(output: Output, ids: Ids, summary: boolean, seal: StreamO
       const encrypted = seal === undefined || seal === "none" ? undefined : null
       reasoning = { index, id, item: reasoningItem(id, [], encrypted), text: "" }
       output.added(index, reasoning.item)
-      if (summary) {
-        put("response.reasoning_summary_part.added", {
-          item_id: id,
-          output_index: index,
-          summary_index: 0,
-          part: summaryText("")
-        })
-      }
+      if (summary) put("response.reasoning_summary_part.added", { ...summaryAt(reasoning), part: summaryText("") })
     }
     reasoning.text += delta
     if (!summary) return
-    put("response.reasoning_summary_text.delta", {
-      item_id: reasoning.id,
-      output_index: reasoning.index,
-      summary_index: 0,
-      delta
-    })
+    put("response.reasoning_summary_text.delta", { ...summaryAt(reasoning), delta })
   }
   return { delta, close, release, reset }
 }
@@ -645,10 +622,7 @@ export function streamWriter(
       output.whole(compactionItem(ids.item("cmp", output.items.length), compaction(summarized)))
     }
     if (carried !== undefined) output.whole(carrierItem(ids, output.items.length, carried))
-    const response = responseObject({
-      id: ids.response,
-      createdAt: ids.createdAt,
-      echo: options.echo,
+    const response = objectOf(options, {
       status,
       model: chunk.model,
       output: output.items,
@@ -700,10 +674,7 @@ export function warmedUp(
   model: string,
   now: number
 ): { readonly events: string; readonly finished: Finished } {
-  const completed = responseObject({
-    id: response.ids.response,
-    createdAt: response.ids.createdAt,
-    echo: response.echo,
+  const completed = objectOf(response, {
     status: "completed",
     model,
     output: [],
