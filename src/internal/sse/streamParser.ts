@@ -274,6 +274,15 @@ export interface ErrorFields {
   readonly requestId?: string
 }
 
+/** The fields of the errors of a stream of `context`'s call, as `model` answers it. */
+export function errorFieldsOf(
+  context: { readonly provider: string; readonly requestId: () => string | undefined },
+  model: string
+): ErrorFields {
+  const requestId = context.requestId()
+  return { provider: context.provider, model, ...(requestId !== undefined ? { requestId } : {}) }
+}
+
 export abstract class SseParser implements StreamParser {
   private readonly sse: Parser
   /** The terminal event was seen and the closing chunks were emitted; the rest of the body is drained unread. */

@@ -19,7 +19,7 @@ import type * as Sse from "../../../Sse.js"
 import { RequestError } from "../../codecError.js"
 import type { JsonObject } from "../../json.js"
 import * as Adapter from "../../providers/adapter.js"
-import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
+import { type ErrorFields, errorFieldsOf, JsonSseParser } from "../../sse/streamParser.js"
 import { causeText } from "../../transport/providerHttp.js"
 import * as Batch from "./batch.js"
 import * as Wire from "./codec.js"
@@ -27,7 +27,7 @@ import { type ChunkToolCallRead, excerpt, finishReason, readChunk } from "./code
 import * as Embeddings from "./embeddings.js"
 import type { Options } from "./options.js"
 
-function requestIdOf(response: HttpClientResponse.HttpClientResponse) {
+export function requestIdOf(response: HttpClientResponse.HttpClientResponse) {
   return response.headers["x-request-id"]
 }
 
@@ -135,12 +135,7 @@ export class ChatStreamParser extends JsonSseParser {
   }
 
   protected errorFields(): ErrorFields {
-    const requestId = this.context.requestId()
-    return {
-      provider: this.context.provider,
-      model: this.model,
-      ...(requestId !== undefined ? { requestId } : {})
-    }
+    return errorFieldsOf(this.context, this.model)
   }
 
   protected decodeError(detail: string, raw: string): LlmError {
@@ -235,30 +230,23 @@ export class ChatStreamParser extends JsonSseParser {
         call.pending += args
         return
       }
-      out.push(this.delta0(call, call.pending + args))
+      out.push(this.delta(call.index, call.pending + args, call.id, call.name))
       call.pending = ""
       call.announced = true
       return
     }
     if (args === "" && !newId && !newName) return
-    const delta: { -readonly [K in keyof ToolCallDelta]: ToolCallDelta[K] } = {
-      _tag: "ToolCallDelta",
-      index: call.index,
-      arguments: args
-    }
-    if (newId) delta.id = id
-    if (newName) delta.name = name
-    out.push(delta)
+    out.push(this.delta(call.index, args, newId ? id : undefined, newName ? name : undefined))
   }
 
-  private delta0(call: ToolCallState, args: string): ToolCallDelta {
+  private delta(index: number, args: string, id: string | undefined, name: string | undefined): ToolCallDelta {
     const delta: { -readonly [K in keyof ToolCallDelta]: ToolCallDelta[K] } = {
       _tag: "ToolCallDelta",
-      index: call.index,
+      index,
       arguments: args
     }
-    if (call.id !== undefined) delta.id = call.id
-    if (call.name !== undefined) delta.name = call.name
+    if (id !== undefined) delta.id = id
+    if (name !== undefined) delta.name = name
     return delta
   }
 
@@ -266,7 +254,7 @@ export class ChatStreamParser extends JsonSseParser {
     this.done = true
     // A call whose name never came is still reported, so its arguments are not lost.
     for (const call of this.calls) {
-      if (!call.announced) out.push(this.delta0(call, call.pending))
+      if (!call.announced) out.push(this.delta(call.index, call.pending, call.id, call.name))
     }
     if (this.usage !== undefined) out.push({ _tag: "Usage", usage: this.usage })
     const refusal = this.refusal

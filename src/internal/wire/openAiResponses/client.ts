@@ -10,7 +10,6 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
@@ -22,7 +21,8 @@ import type * as Sse from "../../../Sse.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import * as Adapter from "../../providers/adapter.js"
-import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
+import { type ErrorFields, errorFieldsOf, SseParser } from "../../sse/streamParser.js"
+import { requestIdOf } from "../openAiChat/client.js"
 import { headers } from "../openAiChat/codec.js"
 import * as Embeddings from "../openAiChat/embeddings.js"
 import * as Wire from "./codec.js"
@@ -81,22 +81,14 @@ export class ResponsesStreamParser extends SseParser {
   }
 
   protected ended(): LlmError {
-    const requestId = this.context.requestId()
     return new StreamTruncatedError({
-      provider: this.context.provider,
-      model: this.context.model,
-      ...(requestId !== undefined ? { requestId } : {}),
+      ...this.errorFields(),
       detail: "the stream ended without response.completed, response.incomplete, response.failed or an error event"
     })
   }
 
   protected errorFields(): ErrorFields {
-    const requestId = this.context.requestId()
-    return {
-      provider: this.context.provider,
-      model: this.context.model,
-      ...(requestId !== undefined ? { requestId } : {})
-    }
+    return errorFieldsOf(this.context, this.context.model)
   }
 
   protected events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
@@ -269,10 +261,6 @@ export class ResponsesStreamParser extends SseParser {
       ...(whole.providerMetadata !== undefined ? { providerMetadata: whole.providerMetadata } : {})
     })
   }
-}
-
-function requestIdOf(response: HttpClientResponse.HttpClientResponse) {
-  return response.headers["x-request-id"]
 }
 
 function providerOf(options: Options): string {
