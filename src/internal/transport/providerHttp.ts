@@ -511,12 +511,6 @@ function makeSend(client: HttpClient.HttpClient, options: Options, secretHeaderN
     return secrets
   }
 
-  // The one mask of a call's failures for every adapter (none masks its own), whatever built them: every secret the
-  // request carried, masked in every field.
-  function maskOf(secrets: ReadonlyArray<Redacted.Redacted<string>>): Mask {
-    return (error) => masked(error, secrets)
-  }
-
   function withSecretHeaders<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
     return secretHeaderNames.length === 0
       ? effect
@@ -548,7 +542,9 @@ function makeSend(client: HttpClient.HttpClient, options: Options, secretHeaderN
         Effect.mapError(execute(outgoing), httpTransportError(provider, call, false)),
         (response) => {
           watch.headersIn()
-          const mask = maskOf(secrets)
+          // The one mask of a call's failures for every adapter (none masks its own), whatever built them: every
+          // secret the request carried, masked in every field.
+          const mask: Mask = (error) => masked(error, secrets)
           return Effect.mapError(
             isOk(response.status)
               ? answered(response, startMillis, mask)
@@ -629,12 +625,7 @@ function readBounded(response: HttpClientResponse.HttpClientResponse): Effect.Ef
         size += bytes.length
         return size < maxErrorBodyBytes
       })).pipe(
-        Effect.map(() => {
-          const decoder = new TextDecoder()
-          let text = ""
-          for (const part of parts) text += decoder.decode(part, { stream: true })
-          return (text + decoder.decode()).slice(0, maxErrorBodyBytes)
-        }),
+        Effect.map(() => utf8.decode(concat(parts)).slice(0, maxErrorBodyBytes)),
         // An unreadable error body still maps by its status.
         Effect.orElseSucceed(() => "")
       )

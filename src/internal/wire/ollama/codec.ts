@@ -251,21 +251,14 @@ const format = (format: ResponseFormat): unknown =>
   format.type === "json_object" ? "json" : format.type === "json_schema" ? format.schema : undefined
 
 /** `think`: `false` for `none`, else a level; models without levels take any level as `true`. */
-export const think = (effort: ReasoningEffort): boolean | string => {
-  switch (effort) {
-    case "none":
-      return false
-    case "minimal":
-    case "low":
-      return "low"
-    case "medium":
-      return "medium"
-    case "high":
-    case "xhigh":
-      return "high"
-    case "max":
-      return "max"
-  }
+const thinkOf: Readonly<Record<ReasoningEffort, boolean | string>> = {
+  none: false,
+  minimal: "low",
+  low: "low",
+  medium: "medium",
+  high: "high",
+  xhigh: "high",
+  max: "max"
 }
 
 /** What the request body needs besides the request. */
@@ -299,7 +292,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObj
     const value = format(request.responseFormat)
     if (value !== undefined) body["format"] = value
   }
-  if (request.reasoningEffort !== undefined) body["think"] = think(request.reasoningEffort)
+  if (request.reasoningEffort !== undefined) body["think"] = thinkOf[request.reasoningEffort]
   if (options.keepAlive !== undefined) body["keep_alive"] = options.keepAlive
   const sampling: JsonObject = {}
   if (request.temperature !== undefined) sampling["temperature"] = request.temperature
