@@ -301,15 +301,11 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObj
   if (request.stop !== undefined && request.stop.length > 0) sampling["stop"] = request.stop
   if (request.seed !== undefined) sampling["seed"] = request.seed
   if (options.numCtx !== undefined) sampling["num_ctx"] = options.numCtx
-  const extra = request.providerOptions
-  if (extra !== undefined) {
-    const extraSampling = extra["options"]
-    Object.assign(body, extra)
-    if (isJsonObject(extraSampling)) body["options"] = { ...sampling, ...extraSampling }
-    else if (extraSampling === undefined && Object.keys(sampling).length > 0) body["options"] = sampling
-  } else if (Object.keys(sampling).length > 0) {
-    body["options"] = sampling
-  }
+  const extra = request.providerOptions ?? {}
+  const extraSampling = extra["options"]
+  Object.assign(body, extra)
+  if (isJsonObject(extraSampling)) body["options"] = { ...sampling, ...extraSampling }
+  else if (extraSampling === undefined && Object.keys(sampling).length > 0) body["options"] = sampling
   return body
 }
 
@@ -318,18 +314,10 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObj
 
 /** `done_reason`: `stop` becomes `tool_calls` when calls were made (Ollama never says so itself). */
 export const finishReason = (reason: unknown, madeToolCalls: boolean): FinishReason => {
-  switch (reason) {
-    case undefined:
-    case null:
-    case "":
-    case "stop":
-      return madeToolCalls ? "tool_calls" : "stop"
-    case "length":
-      return "length"
-    default:
-      // `load` and `unload` answer requests without messages; anything else is new.
-      return "other"
-  }
+  if (reason === "length") return "length"
+  // `load` and `unload` answer requests without messages; anything else is new.
+  if (reason !== undefined && reason !== null && reason !== "" && reason !== "stop") return "other"
+  return madeToolCalls ? "tool_calls" : "stop"
 }
 
 /** Usage from the final object's counts; a missing count is 0 (they are `omitempty`). */

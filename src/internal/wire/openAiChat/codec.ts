@@ -586,17 +586,8 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonObj
 // The reply
 
 export function finishReason(reason: string | undefined): FinishReason {
-  switch (reason) {
-    case "stop":
-    case "length":
-    case "tool_calls":
-    case "content_filter":
-      return reason
-    case "function_call":
-      return "tool_calls"
-    default:
-      return "other"
-  }
+  if (reason === "stop" || reason === "length" || reason === "tool_calls" || reason === "content_filter") return reason
+  return reason === "function_call" ? "tool_calls" : "other"
 }
 
 const usageFields = openAiUsageFields("prompt", "completion")
