@@ -34,12 +34,14 @@ export function requestIdOf(response: HttpClientResponse.HttpClientResponse) {
 /** The Chat Completions table of `options`; `adapter` names the options' owner in an `OptionsError`. */
 export function definition(options: Options, adapter = "OpenAiChat"): Result.Result<Adapter.Definition, OptionsError> {
   const provider = options.provider ?? "openai"
-  const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
-  const includeUsage = options.includeUsage ?? true
-  const promptCacheKey = options.sendPromptCacheKey ?? true
-  const serviceTier = options.sendServiceTier ?? true
+  const bodyOptions = {
+    includeUsage: options.includeUsage ?? true,
+    maxTokensField: options.maxTokensField ?? "max_completion_tokens",
+    promptCacheKey: options.sendPromptCacheKey ?? true,
+    serviceTier: options.sendServiceTier ?? true,
+    prefill: options.prefill ?? false
+  }
   const maxEventSize = options.maxEventSize
-  const prefill = options.prefill ?? false
   const invalid = Adapter.checkPositive(adapter, "maxEventSize", maxEventSize) ??
     Adapter.checkPositive(adapter, "maxResponseBytes", options.maxResponseBytes, true)
   if (invalid !== undefined) return Result.fail(invalid)
@@ -57,15 +59,7 @@ export function definition(options: Options, adapter = "OpenAiChat"): Result.Res
     path: () => "/chat/completions",
     body: (request, model, stream) => {
       try {
-        return Wire.requestBody(request, {
-          model,
-          stream,
-          includeUsage,
-          maxTokensField,
-          promptCacheKey,
-          serviceTier,
-          prefill
-        })
+        return Wire.requestBody(request, { ...bodyOptions, model, stream })
       } catch (error) {
         if (error instanceof RequestError) throw error
         throw new RequestError(
@@ -78,7 +72,7 @@ export function definition(options: Options, adapter = "OpenAiChat"): Result.Res
     reply: (body) => Result.succeed(Wire.reply(body)),
     stream: (context) => new ChatStreamParser({ ...context, maxEventSize }),
     embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64"),
-    prefill: prefill !== false,
+    prefill: bodyOptions.prefill !== false,
     ...((options.batches ?? provider === "openai") ? { batch: Batch.clientWire } : {})
   })
 }
