@@ -8,6 +8,7 @@
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type { Mutable } from "effect/Types"
 import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../../../ChatRequest.js"
 import type {
   AssistantMessage,
@@ -29,6 +30,7 @@ import { requireMediaKind } from "../contentKinds.js"
 import type { Origin } from "../dialect.js"
 import { isBlank } from "../emptyText.js"
 import { outputTool, outputToolName } from "../outputTool.js"
+import { problem } from "../problem.js"
 import * as ServiceTier from "../serviceTier.js"
 import { countAt } from "../usage.js"
 import { metadataOf, thinkingBlocksOf } from "./reply.js"
@@ -190,8 +192,6 @@ const dotted = (path: ReadonlyArray<PropertyKey>): string => path.map(String).jo
 
 // `messages[2].role` (as the engine's errors write paths) as Anthropic writes it.
 const dottedText = (path: string): string => path.replace(/\[(\d+)\]/g, ".$1")
-
-const problem = (param: string, detail: string) => new Problem(param, `${param}: ${detail}`)
 
 type WireCache = typeof CacheControl.Type | null | undefined
 
@@ -391,10 +391,7 @@ export const effortOf = (budget: number): ReasoningEffort => {
 }
 
 const toolOf = (wire: typeof WireTool.Type): ToolDefinition => {
-  const out: { -readonly [K in keyof ToolDefinition]: ToolDefinition[K] } = {
-    name: wire.name,
-    parameters: wire.input_schema
-  }
+  const out: Mutable<ToolDefinition> = { name: wire.name, parameters: wire.input_schema }
   set(out, "description", wire.description)
   set(out, "strict", wire.strict)
   set(out, "deferLoading", wire.defer_loading)
@@ -411,7 +408,7 @@ export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result
   if (typeof system === "string") {
     messages.push({ role: "system", content: system })
     origins?.push({ at: "system", parts: [] })
-  } else if (system !== null && system !== undefined) {
+  } else if (system != null) {
     for (let i = 0; i < system.length; i++) {
       messages.push(withCache({ role: "system", content: system[i]!.text }, system[i]!.cache_control))
       origins?.push({ at: `system.${i}`, parts: [] })
@@ -423,27 +420,25 @@ export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result
     if (typeof content === "string") {
       messages.push({ role, content })
       origins?.push({ at: `${at}.content`, parts: [] })
-    } else if (role === "system") {
-      const refused = systemTurn(content, at, messages, origins)
-      if (refused !== undefined) return Result.fail(refused)
-    } else if (role === "user") {
-      const refused = userTurn(content, at, messages, origins)
-      if (refused !== undefined) return Result.fail(refused)
     } else {
-      const refused = assistantTurn(content, at, messages)
+      const refused = role === "system"
+        ? systemTurn(content, at, messages, origins)
+        : role === "user"
+        ? userTurn(content, at, messages, origins)
+        : assistantTurn(content, at, messages)
       if (refused !== undefined) return Result.fail(refused)
-      origins?.push({ at: `${at}.content`, parts: [] })
+      if (role === "assistant") origins?.push({ at: `${at}.content`, parts: [] })
     }
   }
   if (messages.length > 0) messages.push(withLastBreakpoint(messages.pop()!, body.cache_control))
-  const request: { -readonly [K in keyof ChatRequest]: ChatRequest[K] } = { messages }
+  const request: Mutable<ChatRequest> = { messages }
   set(request, "maxTokens", body.max_tokens)
   set(request, "temperature", body.temperature)
   set(request, "topP", body.top_p)
   set(request, "stop", body.stop_sequences)
-  if (body.tools !== null && body.tools !== undefined && body.tools.length > 0) request.tools = body.tools.map(toolOf)
+  if (body.tools != null && body.tools.length > 0) request.tools = body.tools.map(toolOf)
   const choice = body.tool_choice
-  if (choice !== null && choice !== undefined) {
+  if (choice != null) {
     request.toolChoice = choice.type === "tool"
       ? { tool: choice.name }
       : choice.type === "any"
@@ -454,7 +449,7 @@ export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result
     }
   }
   const thinking = body.thinking
-  if (thinking !== null && thinking !== undefined) {
+  if (thinking != null) {
     request.reasoningEffort = thinking.type === "enabled"
       ? effortOf(thinking.budget_tokens)
       : thinking.type === "disabled"
@@ -462,15 +457,11 @@ export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result
       : knownEffort(body.output_config?.effort) ?? "medium"
   }
   const format = body.output_config?.format
-  if (format !== null && format !== undefined) {
-    request.responseFormat = { type: "json_schema", name: "output", schema: format.schema }
-  }
+  if (format != null) request.responseFormat = { type: "json_schema", name: "output", schema: format.schema }
   set(request, "user", body.metadata?.user_id)
   // Claude Code names its session there: the conversation a router with affinity keeps on one deployment.
   set(request, "session", body.metadata?.user_id)
-  if (body.service_tier !== null && body.service_tier !== undefined) {
-    request.serviceTier = ServiceTier.fromAnthropic(body.service_tier)
-  }
+  if (body.service_tier != null) request.serviceTier = ServiceTier.fromAnthropic(body.service_tier)
   return Result.succeed(request)
 }
 
@@ -490,13 +481,11 @@ const decodeWith = <B extends AnyBody, A>(
   text: string,
   check: (input: unknown) => Result.Result<B, Refused>,
   made: (body: B, request: ChatRequest) => A
-): Result.Result<A, Problem> => {
-  const checked = decodeBody(text, check, dottedProblem, notJson)
-  if (Result.isFailure(checked)) return Result.fail(checked.failure)
-  const request = toRequest(checked.success)
-  if (Result.isFailure(request)) return Result.fail(request.failure)
-  return Result.succeed(made(checked.success, request.success))
-}
+): Result.Result<A, Problem> =>
+  Result.flatMap(
+    decodeBody(text, check, dottedProblem, notJson),
+    (body) => Result.map(toRequest(body), (request) => made(body, request))
+  )
 
 function messagesDecoded(body: typeof WireMessagesRequest.Type, request: ChatRequest): Messages {
   return { _tag: "Messages", model: body.model, request, stream: body.stream === true, body }

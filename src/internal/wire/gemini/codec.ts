@@ -45,6 +45,7 @@ import * as Media from "../../tokens/media.js"
 import { type Carried, envelopeOf, opened, restoreCall } from "../carried.js"
 import type { Origin } from "../dialect.js"
 import { isEmpty } from "../emptyText.js"
+import { problem } from "../problem.js"
 import { countAt, reportedUsage, tokenCount, withReported } from "../usage.js"
 import { geminiSchema, jsonSchemaOf } from "./schema.js"
 
@@ -233,10 +234,6 @@ export const checkGenerateContent = checker(GenerateContentRequest, { errors: "f
 
 /** `CountTokensRequest`'s check. */
 export const checkCountTokens = checker(CountTokensRequest, { errors: "first" })
-
-function problem(param: string, detail: string): Problem {
-  return new Problem(param, `${param}: ${detail}`)
-}
 
 // A call of a model turn not answered yet: its id (Gemini's or made) and its name.
 interface Pending {
@@ -485,8 +482,10 @@ function toolsInto(
     const declarations = checkFunctionDeclarations(tool["functionDeclarations"] ?? [])
     if (Result.isFailure(declarations)) {
       const refused = problemOf(declarations.failure)
-      const param = `tools[${i}].functionDeclarations${refused.param ?? ""}`
-      return new Problem(param, `${param}: ${declarations.failure.refusals[0].message}`)
+      return problem(
+        `tools[${i}].functionDeclarations${refused.param ?? ""}`,
+        declarations.failure.refusals[0].message
+      )
     }
     for (const declaration of declarations.success) {
       const definition: Mutable<ToolDefinition> = {
@@ -844,17 +843,13 @@ export function requestBody(request: ChatRequest): JsonObject {
       case "system":
         if (!isEmpty(message.content)) system.push({ text: message.content })
         continue
-      case "user": {
-        // A message with no part Gemini takes is left out: it refuses a content without parts.
-        const parts = userParts(message.content, where)
-        if (parts.length === 0) continue
-        contents.push({ role: "user", parts })
-        break
-      }
+      case "user":
       case "assistant": {
-        const parts = modelParts(message, where)
+        // A message with no part Gemini takes is left out: it refuses a content without parts.
+        const user = message.role === "user"
+        const parts = user ? userParts(message.content, where) : modelParts(message, where)
         if (parts.length === 0) continue
-        contents.push({ role: "model", parts })
+        contents.push({ role: user ? "user" : "model", parts })
         break
       }
       case "tool": {
