@@ -197,13 +197,13 @@ type WireCache = typeof CacheControl.Type | null | undefined
 
 // `value` with the breakpoint of a block's `cache_control`, when it has one.
 const withCache = <A extends object>(value: A, wire: WireCache): A & { readonly cache?: CacheBreakpoint } => {
-  if (wire === null || wire === undefined) return value
-  return { ...value, cache: wire.ttl === null || wire.ttl === undefined ? {} : { ttl: wire.ttl } }
+  if (wire == null) return value
+  return { ...value, cache: wire.ttl == null ? {} : { ttl: wire.ttl } }
 }
 
 /** The top-level `cache_control` (automatic caching) on the last block; string content becomes a text part for it. */
 const withLastBreakpoint = (message: Message, wire: WireCache): Message => {
-  if (wire === null || wire === undefined) return message
+  if (wire == null) return message
   if (message.role !== "user") return withCache(message, wire)
   const parts: ReadonlyArray<ContentPart> = typeof message.content === "string"
     ? [{ type: "text", text: message.content }]
@@ -255,7 +255,7 @@ type ResultContent = string | ReadonlyArray<ResultBlock> | null | undefined
 // A tool result's content: a string as it is, blocks as parts (a PDF or image a tool returned kept, not flattened),
 // but its tool references, which are the message's own.
 const resultContent = (content: ResultContent): string | Array<ContentPart> =>
-  content === null || content === undefined
+  content == null
     ? ""
     : typeof content === "string"
     ? content
@@ -263,13 +263,13 @@ const resultContent = (content: ResultContent): string | Array<ContentPart> =>
 
 // The tools a tool result's content loads (its `tool_reference` blocks), by name.
 const referencesOf = (content: ResultContent): ReadonlyArray<string> =>
-  content === null || content === undefined || typeof content === "string"
+  content == null || typeof content === "string"
     ? []
     : content.flatMap((block) => block.type === "tool_reference" ? [block.tool_name] : [])
 
 // A tool result's parts' paths, in order, for its `Origin`.
 const resultParts = (content: ResultContent, at: string): ReadonlyArray<string> =>
-  content === null || content === undefined || typeof content === "string"
+  content == null || typeof content === "string"
     ? []
     : content.flatMap((block, k) => block.type === "tool_reference" ? [] : [`${at}.content.${k}`])
 
@@ -379,7 +379,7 @@ const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string, into: Arra
 
 // `output_config.effort` as a reasoning effort, when it names one.
 const knownEffort = (effort: string | null | undefined): ReasoningEffort | undefined =>
-  effort !== null && effort !== undefined && effort in thinkingBudgets
+  effort != null && effort in thinkingBudgets
     ? effort as ReasoningEffort
     : undefined
 
@@ -1015,7 +1015,7 @@ export function breakpointBlocks(body: JsonObject): ReadonlyArray<readonly [Arra
       if (!isJsonObject(block)) return
       // A tool result's own blocks may hold one too, before its own in the prompt.
       if (block["type"] === "tool_result") take(block["content"])
-      if (block["cache_control"] !== undefined && block["cache_control"] !== null) places.push([list, i])
+      if (block["cache_control"] != null) places.push([list, i])
     })
   }
   // The prompt's order: tools, system, messages.

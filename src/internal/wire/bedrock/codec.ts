@@ -894,7 +894,7 @@ export function cachePointBlocks(body: JsonObject): ReadonlyArray<Place> {
   const take = (list: unknown) => {
     if (!Array.isArray(list)) return
     list.forEach((block, i) => {
-      if (isJsonObject(block) && block["cachePoint"] !== undefined && block["cachePoint"] !== null) {
+      if (isJsonObject(block) && block["cachePoint"] != null) {
         places.push([list, i])
       }
     })

@@ -255,7 +255,7 @@ function inlineMedia(blob: { readonly mimeType: string; readonly data: string })
 // A `fileData` part: its stated type is kept where the URL does not tell it (a Files API URI, a URL of no extension).
 function fileMedia(file: { readonly mimeType?: string | null | undefined; readonly fileUri: string }): ImagePart {
   const { fileUri, mimeType } = file
-  return mimeType === null || mimeType === undefined || mimeType.toLowerCase() === Media.mediaTypeOf({ url: fileUri })
+  return mimeType == null || mimeType.toLowerCase() === Media.mediaTypeOf({ url: fileUri })
     ? { type: "image", url: fileUri }
     : { type: "image", url: fileUri, mediaType: mimeType }
 }
@@ -318,15 +318,15 @@ function resultMediaInto(
   for (let k = 0; k < parts.length; k++) {
     const part = parts[k]!
     const where = `${at}.parts[${k}]`
-    const media = part.inlineData !== null && part.inlineData !== undefined
+    const media = part.inlineData != null
       ? { part: { part: inlineMedia(part.inlineData), at: where }, name: part.inlineData.displayName }
-      : part.fileData !== null && part.fileData !== undefined
+      : part.fileData != null
       ? { part: { part: fileMedia(part.fileData), at: where }, name: part.fileData.displayName }
       : undefined
     if (media === undefined) return problem(where, "expected an inlineData or fileData part")
     const refusal = resultMediaRefusal(Media.mediaTypeOf(media.part.part))
     if (refusal !== undefined) return problem(where, refusal)
-    if (media.name === null || media.name === undefined) {
+    if (media.name == null) {
       rest.push(media.part)
     } else if (named.has(media.name)) {
       return problem(`${where}.displayName`, `"${media.name}" names an earlier part too`)
@@ -1027,14 +1027,13 @@ export function totalTokensOf(body: JsonObject): number {
 
 /** Whether a parsed body or event is `{"error": {...}}`. */
 export function isErrorPayload(value: JsonObject): boolean {
-  const error = value["error"]
-  return error !== undefined && error !== null
+  return value["error"] != null
 }
 
 /** The first candidate, or undefined when there is none. */
 export function candidateOf(body: JsonObject): JsonObject | undefined {
   const candidates = body["candidates"]
-  if (candidates === undefined || candidates === null) return undefined
+  if (candidates == null) return undefined
   if (!Array.isArray(candidates)) throw new ShapeError("candidates is not an array")
   const first: unknown = candidates[0]
   if (first === undefined) return undefined
@@ -1055,10 +1054,10 @@ export function blockedDetail(body: JsonObject): string | undefined {
 /** The parts of a candidate's content (an empty list when it has none, as after SAFETY). */
 export function partsOf(candidate: JsonObject): ReadonlyArray<unknown> {
   const content = candidate["content"]
-  if (content === undefined || content === null) return []
+  if (content == null) return []
   if (!isJsonObject(content)) throw new ShapeError("candidate.content is not an object")
   const parts = content["parts"]
-  if (parts === undefined || parts === null) return []
+  if (parts == null) return []
   if (!Array.isArray(parts)) throw new ShapeError("candidate.content.parts is not an array")
   return parts
 }
@@ -1086,7 +1085,7 @@ export function partOf(raw: unknown): ReadPart {
     if (typeof name !== "string") throw new ShapeError("functionCall.name is not a string")
     const args = fn["args"]
     const id = typeof fn["id"] === "string" && fn["id"] !== "" ? fn["id"] : undefined
-    const json = args === undefined || args === null ? "{}" : JSON.stringify(args)
+    const json = args == null ? "{}" : JSON.stringify(args)
     return {
       _tag: "Call",
       call: (index, reply) => {
