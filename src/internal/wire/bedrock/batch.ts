@@ -81,19 +81,15 @@ export const JobStatus = Schema.Literals([
 
 /** What a job's status is as a batch's: `PartiallyCompleted` ran out of time with lines not run, as `Expired` did. */
 export function stateOf(status: typeof JobStatus.Type): BatchState {
-  switch (status) {
-    case "Completed":
-      return "completed"
-    case "PartiallyCompleted":
-    case "Expired":
-      return "expired"
-    case "Stopped":
-      return "cancelled"
-    case "Failed":
-      return "refused"
-    default:
-      return "running"
-  }
+  return endedStates[status] ?? "running"
+}
+
+const endedStates: Partial<Record<typeof JobStatus.Type, BatchState>> = {
+  Completed: "completed",
+  PartiallyCompleted: "expired",
+  Expired: "expired",
+  Stopped: "cancelled",
+  Failed: "refused"
 }
 
 const S3Uri = Schema.Struct({ s3Uri: Schema.String })

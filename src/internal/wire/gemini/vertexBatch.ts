@@ -145,19 +145,15 @@ export const JobState = Schema.Literals([
  * completed.
  */
 export function stateOf(state: typeof JobState.Type): BatchState {
-  switch (state) {
-    case "JOB_STATE_SUCCEEDED":
-    case "JOB_STATE_PARTIALLY_SUCCEEDED":
-      return "completed"
-    case "JOB_STATE_FAILED":
-      return "refused"
-    case "JOB_STATE_CANCELLED":
-      return "cancelled"
-    case "JOB_STATE_EXPIRED":
-      return "expired"
-    default:
-      return "running"
-  }
+  return endedStates[state] ?? "running"
+}
+
+const endedStates: Partial<Record<typeof JobState.Type, BatchState>> = {
+  JOB_STATE_SUCCEEDED: "completed",
+  JOB_STATE_PARTIALLY_SUCCEEDED: "completed",
+  JOB_STATE_FAILED: "refused",
+  JOB_STATE_CANCELLED: "cancelled",
+  JOB_STATE_EXPIRED: "expired"
 }
 
 // int64 fields are written as strings in JSON (proto3's JSON mapping).
