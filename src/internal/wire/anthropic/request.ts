@@ -239,16 +239,15 @@ const pdf = (block: DocumentBlock): ContentPart => {
 }
 
 // A text, image or document block as its part, with its breakpoint.
-const partOf = (block: Exclude<ResultBlock, typeof ToolReferenceBlock.Type>): ContentPart => {
-  switch (block.type) {
-    case "text":
-      return withCache({ type: "text", text: block.text }, block.cache_control)
-    case "image":
-      return withCache(image(block.source), block.cache_control)
-    case "document":
-      return withCache(pdf(block), block.cache_control)
-  }
-}
+const partOf = (block: Exclude<ResultBlock, typeof ToolReferenceBlock.Type>): ContentPart =>
+  withCache(
+    block.type === "text"
+      ? { type: "text", text: block.text }
+      : block.type === "image"
+      ? image(block.source)
+      : pdf(block),
+    block.cache_control
+  )
 
 type ResultContent = string | ReadonlyArray<ResultBlock> | null | undefined
 

@@ -540,20 +540,11 @@ function toolChoiceOf(
 ) {
   if (config == null) return
   const allowed = config.allowedFunctionNames ?? []
-  let choice: ToolChoice | undefined
-  switch (config.mode) {
-    case "NONE":
-      choice = "none"
-      break
-    case "ANY":
-      choice = allowed.length === 1 ? { tool: allowed[0]! } : "required"
-      if (allowed.length > 1) request.tools = request.tools?.filter((tool) => allowed.includes(tool.name))
-      break
-    case "AUTO":
-    case "VALIDATED":
-      choice = "auto"
-  }
-  if (choice !== undefined) request.toolChoice = choice
+  if (config.mode === "ANY") {
+    request.toolChoice = allowed.length === 1 ? { tool: allowed[0]! } : "required"
+    if (allowed.length > 1) request.tools = request.tools?.filter((tool) => allowed.includes(tool.name))
+  } else if (config.mode === "NONE") request.toolChoice = "none"
+  else if (config.mode === "AUTO" || config.mode === "VALIDATED") request.toolChoice = "auto"
 }
 
 /** A checked body as the library's request, or what is wrong with it; `origins` gets where each message came from. */
