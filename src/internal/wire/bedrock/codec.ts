@@ -368,15 +368,14 @@ function assistantTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Mess
     else return problem(`${at}.content[${i}]`, "an assistant turn holds text and toolUse")
   }
   const metadata = replyMetadata(signature)
-  const message: AssistantMessage = {
+  out.push({
     role: "assistant",
     content: text,
     ...(toolCalls.length > 0 ? { toolCalls } : {}),
     ...(reasoning !== undefined ? { reasoning } : {}),
     ...(metadata !== undefined ? { providerMetadata: metadata } : {}),
     ...(cache !== undefined ? { cache } : {})
-  }
-  out.push(message)
+  })
   return undefined
 }
 
