@@ -25,9 +25,9 @@ export const tokenSource = (credential: AuthClient, name: string): Effect.Effect
       try: async () => {
         const { token } = await credential.getAccessToken()
         const expiry = credential.credentials?.expiry_date
-        return token === null || token === undefined
+        return token == null
           ? undefined
-          : { token, expiresAt: expiry === null || expiry === undefined ? undefined : expiry }
+          : { token, expiresAt: expiry ?? undefined }
       },
       catch: (error) => `${name}: ${causeText(error)}`
     }),

@@ -6,10 +6,10 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { BatchStatus } from "../../../ProviderClient.js"
-import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import type { BatchWire, RawLine, RawOutcome } from "../../providers/batch.js"
 import { jsonLines } from "../batch.js"
+import { shapeReader } from "../shapeReader.js"
 import { statusOfError } from "./errors.js"
 
 /** The path of the batches. */
@@ -40,7 +40,7 @@ export const BatchObject = Schema.Struct({
   cancel_initiated_at: Schema.optionalKey(Schema.NullOr(Schema.String))
 })
 
-const decodeBatchObject = Schema.decodeUnknownResult(BatchObject)
+const decodeBatchObject = shapeReader(BatchObject, "a message batch")
 
 /** The body creating a batch of `requests`' Messages bodies. */
 export function createBody(
@@ -53,9 +53,7 @@ export function createBody(
 
 /** The batch object read; throws `ShapeError` when it is not one. */
 export function readBatch(body: JsonObject): BatchStatus {
-  const read = decodeBatchObject(body)
-  if (read._tag === "Failure") throw new ShapeError(`not a message batch: ${read.failure.message}`)
-  const batch = read.success
+  const batch = decodeBatchObject(body)
   const counts = batch.request_counts
   const failed = counts.errored + counts.canceled + counts.expired
   const total = counts.processing + counts.succeeded + failed

@@ -12,29 +12,20 @@ export function errorJson(type: string, message: string, code?: string | undefin
 
 /** `error.type` per HTTP status; a status the reference does not list is `api_error` from 500, else a bad request. */
 export function errorType(status: number): string {
-  switch (status) {
-    case 401:
-      return "authentication_error"
-    case 402:
-      return "billing_error"
-    case 403:
-      return "permission_error"
-    case 404:
-      return "not_found_error"
-    case 408:
-    case 504:
-      return "timeout_error"
-    case 409:
-      return "api_error"
-    case 413:
-      return "request_too_large"
-    case 429:
-      return "rate_limit_error"
-    case 529:
-      return "overloaded_error"
-    default:
-      return status >= 500 ? "api_error" : "invalid_request_error"
-  }
+  return errorTypes[status] ?? (status >= 500 ? "api_error" : "invalid_request_error")
+}
+
+const errorTypes: Readonly<Record<number, string>> = {
+  401: "authentication_error",
+  402: "billing_error",
+  403: "permission_error",
+  404: "not_found_error",
+  408: "timeout_error",
+  409: "api_error",
+  413: "request_too_large",
+  429: "rate_limit_error",
+  504: "timeout_error",
+  529: "overloaded_error"
 }
 
 /**

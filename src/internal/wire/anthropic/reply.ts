@@ -220,7 +220,7 @@ export function reply(body: JsonObject, outputTool?: string): Reply {
         if (typeof id !== "string" || typeof name !== "string") {
           throw new ShapeError(`content[${i}] (tool_use) has no string id and name`)
         }
-        const json = input === undefined || input === null ? "{}" : JSON.stringify(input)
+        const json = input == null ? "{}" : JSON.stringify(input)
         if (name === outputTool) text += json
         else toolCalls.push({ id, name, arguments: json })
         break

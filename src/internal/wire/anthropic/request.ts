@@ -8,6 +8,7 @@
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type { Mutable } from "effect/Types"
 import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../../../ChatRequest.js"
 import type {
   AssistantMessage,
@@ -29,6 +30,7 @@ import { requireMediaKind } from "../contentKinds.js"
 import type { Origin } from "../dialect.js"
 import { isBlank } from "../emptyText.js"
 import { outputTool, outputToolName } from "../outputTool.js"
+import { problem } from "../problem.js"
 import * as ServiceTier from "../serviceTier.js"
 import { countAt } from "../usage.js"
 import { metadataOf, thinkingBlocksOf } from "./reply.js"
@@ -191,19 +193,17 @@ const dotted = (path: ReadonlyArray<PropertyKey>): string => path.map(String).jo
 // `messages[2].role` (as the engine's errors write paths) as Anthropic writes it.
 const dottedText = (path: string): string => path.replace(/\[(\d+)\]/g, ".$1")
 
-const problem = (param: string, detail: string) => new Problem(param, `${param}: ${detail}`)
-
 type WireCache = typeof CacheControl.Type | null | undefined
 
 // `value` with the breakpoint of a block's `cache_control`, when it has one.
 const withCache = <A extends object>(value: A, wire: WireCache): A & { readonly cache?: CacheBreakpoint } => {
-  if (wire === null || wire === undefined) return value
-  return { ...value, cache: wire.ttl === null || wire.ttl === undefined ? {} : { ttl: wire.ttl } }
+  if (wire == null) return value
+  return { ...value, cache: wire.ttl == null ? {} : { ttl: wire.ttl } }
 }
 
 /** The top-level `cache_control` (automatic caching) on the last block; string content becomes a text part for it. */
 const withLastBreakpoint = (message: Message, wire: WireCache): Message => {
-  if (wire === null || wire === undefined) return message
+  if (wire == null) return message
   if (message.role !== "user") return withCache(message, wire)
   const parts: ReadonlyArray<ContentPart> = typeof message.content === "string"
     ? [{ type: "text", text: message.content }]
@@ -239,23 +239,22 @@ const pdf = (block: DocumentBlock): ContentPart => {
 }
 
 // A text, image or document block as its part, with its breakpoint.
-const partOf = (block: Exclude<ResultBlock, typeof ToolReferenceBlock.Type>): ContentPart => {
-  switch (block.type) {
-    case "text":
-      return withCache({ type: "text", text: block.text }, block.cache_control)
-    case "image":
-      return withCache(image(block.source), block.cache_control)
-    case "document":
-      return withCache(pdf(block), block.cache_control)
-  }
-}
+const partOf = (block: Exclude<ResultBlock, typeof ToolReferenceBlock.Type>): ContentPart =>
+  withCache(
+    block.type === "text"
+      ? { type: "text", text: block.text }
+      : block.type === "image"
+      ? image(block.source)
+      : pdf(block),
+    block.cache_control
+  )
 
 type ResultContent = string | ReadonlyArray<ResultBlock> | null | undefined
 
 // A tool result's content: a string as it is, blocks as parts (a PDF or image a tool returned kept, not flattened),
 // but its tool references, which are the message's own.
 const resultContent = (content: ResultContent): string | Array<ContentPart> =>
-  content === null || content === undefined
+  content == null
     ? ""
     : typeof content === "string"
     ? content
@@ -263,13 +262,13 @@ const resultContent = (content: ResultContent): string | Array<ContentPart> =>
 
 // The tools a tool result's content loads (its `tool_reference` blocks), by name.
 const referencesOf = (content: ResultContent): ReadonlyArray<string> =>
-  content === null || content === undefined || typeof content === "string"
+  content == null || typeof content === "string"
     ? []
     : content.flatMap((block) => block.type === "tool_reference" ? [block.tool_name] : [])
 
 // A tool result's parts' paths, in order, for its `Origin`.
 const resultParts = (content: ResultContent, at: string): ReadonlyArray<string> =>
-  content === null || content === undefined || typeof content === "string"
+  content == null || typeof content === "string"
     ? []
     : content.flatMap((block, k) => block.type === "tool_reference" ? [] : [`${at}.content.${k}`])
 
@@ -379,7 +378,7 @@ const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string, into: Arra
 
 // `output_config.effort` as a reasoning effort, when it names one.
 const knownEffort = (effort: string | null | undefined): ReasoningEffort | undefined =>
-  effort !== null && effort !== undefined && effort in thinkingBudgets
+  effort != null && effort in thinkingBudgets
     ? effort as ReasoningEffort
     : undefined
 
@@ -391,10 +390,7 @@ export const effortOf = (budget: number): ReasoningEffort => {
 }
 
 const toolOf = (wire: typeof WireTool.Type): ToolDefinition => {
-  const out: { -readonly [K in keyof ToolDefinition]: ToolDefinition[K] } = {
-    name: wire.name,
-    parameters: wire.input_schema
-  }
+  const out: Mutable<ToolDefinition> = { name: wire.name, parameters: wire.input_schema }
   set(out, "description", wire.description)
   set(out, "strict", wire.strict)
   set(out, "deferLoading", wire.defer_loading)
@@ -411,7 +407,7 @@ export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result
   if (typeof system === "string") {
     messages.push({ role: "system", content: system })
     origins?.push({ at: "system", parts: [] })
-  } else if (system !== null && system !== undefined) {
+  } else if (system != null) {
     for (let i = 0; i < system.length; i++) {
       messages.push(withCache({ role: "system", content: system[i]!.text }, system[i]!.cache_control))
       origins?.push({ at: `system.${i}`, parts: [] })
@@ -423,27 +419,25 @@ export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result
     if (typeof content === "string") {
       messages.push({ role, content })
       origins?.push({ at: `${at}.content`, parts: [] })
-    } else if (role === "system") {
-      const refused = systemTurn(content, at, messages, origins)
-      if (refused !== undefined) return Result.fail(refused)
-    } else if (role === "user") {
-      const refused = userTurn(content, at, messages, origins)
-      if (refused !== undefined) return Result.fail(refused)
     } else {
-      const refused = assistantTurn(content, at, messages)
+      const refused = role === "system"
+        ? systemTurn(content, at, messages, origins)
+        : role === "user"
+        ? userTurn(content, at, messages, origins)
+        : assistantTurn(content, at, messages)
       if (refused !== undefined) return Result.fail(refused)
-      origins?.push({ at: `${at}.content`, parts: [] })
+      if (role === "assistant") origins?.push({ at: `${at}.content`, parts: [] })
     }
   }
   if (messages.length > 0) messages.push(withLastBreakpoint(messages.pop()!, body.cache_control))
-  const request: { -readonly [K in keyof ChatRequest]: ChatRequest[K] } = { messages }
+  const request: Mutable<ChatRequest> = { messages }
   set(request, "maxTokens", body.max_tokens)
   set(request, "temperature", body.temperature)
   set(request, "topP", body.top_p)
   set(request, "stop", body.stop_sequences)
-  if (body.tools !== null && body.tools !== undefined && body.tools.length > 0) request.tools = body.tools.map(toolOf)
+  if (body.tools != null && body.tools.length > 0) request.tools = body.tools.map(toolOf)
   const choice = body.tool_choice
-  if (choice !== null && choice !== undefined) {
+  if (choice != null) {
     request.toolChoice = choice.type === "tool"
       ? { tool: choice.name }
       : choice.type === "any"
@@ -454,7 +448,7 @@ export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result
     }
   }
   const thinking = body.thinking
-  if (thinking !== null && thinking !== undefined) {
+  if (thinking != null) {
     request.reasoningEffort = thinking.type === "enabled"
       ? effortOf(thinking.budget_tokens)
       : thinking.type === "disabled"
@@ -462,15 +456,11 @@ export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result
       : knownEffort(body.output_config?.effort) ?? "medium"
   }
   const format = body.output_config?.format
-  if (format !== null && format !== undefined) {
-    request.responseFormat = { type: "json_schema", name: "output", schema: format.schema }
-  }
+  if (format != null) request.responseFormat = { type: "json_schema", name: "output", schema: format.schema }
   set(request, "user", body.metadata?.user_id)
   // Claude Code names its session there: the conversation a router with affinity keeps on one deployment.
   set(request, "session", body.metadata?.user_id)
-  if (body.service_tier !== null && body.service_tier !== undefined) {
-    request.serviceTier = ServiceTier.fromAnthropic(body.service_tier)
-  }
+  if (body.service_tier != null) request.serviceTier = ServiceTier.fromAnthropic(body.service_tier)
   return Result.succeed(request)
 }
 
@@ -490,13 +480,11 @@ const decodeWith = <B extends AnyBody, A>(
   text: string,
   check: (input: unknown) => Result.Result<B, Refused>,
   made: (body: B, request: ChatRequest) => A
-): Result.Result<A, Problem> => {
-  const checked = decodeBody(text, check, dottedProblem, notJson)
-  if (Result.isFailure(checked)) return Result.fail(checked.failure)
-  const request = toRequest(checked.success)
-  if (Result.isFailure(request)) return Result.fail(request.failure)
-  return Result.succeed(made(checked.success, request.success))
-}
+): Result.Result<A, Problem> =>
+  Result.flatMap(
+    decodeBody(text, check, dottedProblem, notJson),
+    (body) => Result.map(toRequest(body), (request) => made(body, request))
+  )
 
 function messagesDecoded(body: typeof WireMessagesRequest.Type, request: ChatRequest): Messages {
   return { _tag: "Messages", model: body.model, request, stream: body.stream === true, body }
@@ -1026,7 +1014,7 @@ export function breakpointBlocks(body: JsonObject): ReadonlyArray<readonly [Arra
       if (!isJsonObject(block)) return
       // A tool result's own blocks may hold one too, before its own in the prompt.
       if (block["type"] === "tool_result") take(block["content"])
-      if (block["cache_control"] !== undefined && block["cache_control"] !== null) places.push([list, i])
+      if (block["cache_control"] != null) places.push([list, i])
     })
   }
   // The prompt's order: tools, system, messages.

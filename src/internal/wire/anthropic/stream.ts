@@ -55,13 +55,7 @@ export class AnthropicStreamParser extends SseParser {
   }
 
   protected ended(): LlmError {
-    const requestId = this.context.requestId()
-    return new StreamTruncatedError({
-      provider: this.context.provider,
-      model: this.model,
-      ...(requestId !== undefined ? { requestId } : {}),
-      detail: "the stream ended without message_stop"
-    })
+    return new StreamTruncatedError({ ...this.errorFields(), detail: "the stream ended without message_stop" })
   }
 
   protected errorFields(): ErrorFields {

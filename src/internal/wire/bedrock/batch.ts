@@ -12,6 +12,7 @@ import { isJsonObject, type JsonObject } from "../../json.js"
 import { type BatchEndpoint, type BatchHttp, type BatchWire, resultsFile } from "../../providers/batch.js"
 import type { RawLine, RawOutcome } from "../../providers/batch.js"
 import { jobName, jsonLines, keyUnder, toJsonLines } from "../batch.js"
+import { shapeReader } from "../shapeReader.js"
 import { errorType } from "./writer.js"
 
 /** The path of the control plane's jobs. */
@@ -80,19 +81,15 @@ export const JobStatus = Schema.Literals([
 
 /** What a job's status is as a batch's: `PartiallyCompleted` ran out of time with lines not run, as `Expired` did. */
 export function stateOf(status: typeof JobStatus.Type): BatchState {
-  switch (status) {
-    case "Completed":
-      return "completed"
-    case "PartiallyCompleted":
-    case "Expired":
-      return "expired"
-    case "Stopped":
-      return "cancelled"
-    case "Failed":
-      return "refused"
-    default:
-      return "running"
-  }
+  return endedStates[status] ?? "running"
+}
+
+const endedStates: Partial<Record<typeof JobStatus.Type, BatchState>> = {
+  Completed: "completed",
+  PartiallyCompleted: "expired",
+  Expired: "expired",
+  Stopped: "cancelled",
+  Failed: "refused"
 }
 
 const S3Uri = Schema.Struct({ s3Uri: Schema.String })
@@ -109,15 +106,9 @@ export const Job = Schema.Struct({
   errorRecordCount: Schema.optionalKey(Schema.Number)
 })
 
-const decodeJob = Schema.decodeUnknownResult(Job)
-const decodeCreated = Schema.decodeUnknownResult(Schema.Struct({ jobArn: Schema.String }))
-
 /** The job read; throws `ShapeError` when it is not one. */
-function readJob(body: JsonObject): typeof Job.Type {
-  const read = decodeJob(body)
-  if (read._tag === "Failure") throw new ShapeError(`not a model invocation job: ${read.failure.message}`)
-  return read.success
-}
+const readJob = shapeReader(Job, "a model invocation job")
+const readCreated = shapeReader(Schema.Struct({ jobArn: Schema.String }), "a created job")
 
 /** The job's status as a batch's. */
 export function statusOf(body: JsonObject): BatchStatus {
@@ -237,9 +228,7 @@ export interface Settings {
 
 function created(total: number) {
   return (body: JsonObject): BatchStatus => {
-    const read = decodeCreated(body)
-    if (read._tag === "Failure") throw new ShapeError(`not a created job: ${read.failure.message}`)
-    return { id: read.success.jobArn, state: "running", total, succeeded: 0, failed: 0 }
+    return { id: readCreated(body).jobArn, state: "running", total, succeeded: 0, failed: 0 }
   }
 }
 

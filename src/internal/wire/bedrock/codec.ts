@@ -14,6 +14,7 @@
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type { Mutable } from "effect/Types"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
@@ -46,6 +47,7 @@ import { requireImage } from "../contentKinds.js"
 import { isBlank } from "../emptyText.js"
 import { mergeOptions } from "../gemini/codec.js"
 import { outputFinishReason, outputTool, outputToolName } from "../outputTool.js"
+import { problem } from "../problem.js"
 import * as ServiceTier from "../serviceTier.js"
 import { countAt, reportedUsage, tokenCount } from "../usage.js"
 
@@ -184,7 +186,7 @@ export const checkConverse = checker(ConverseRequest, { errors: "first" })
 
 /** A `cachePoint` as the breakpoint it sets, with its lifetime. */
 function breakpointOf(point: typeof CachePoint.Type): CacheBreakpoint {
-  return point.ttl === undefined || point.ttl === null ? {} : { ttl: point.ttl }
+  return point.ttl == null ? {} : { ttl: point.ttl }
 }
 
 /** A `toolResult`'s content as the text of a tool message: its texts, and its JSON values as JSON. */
@@ -192,7 +194,7 @@ export function resultText(content: ReadonlyArray<typeof ToolResultContent.Type>
   let text = ""
   for (const part of content) {
     if (typeof part.text === "string") text += part.text
-    else if (part.json !== undefined && part.json !== null) text += JSON.stringify(part.json)
+    else if (part.json != null) text += JSON.stringify(part.json)
   }
   return text
 }
@@ -240,10 +242,10 @@ function nameProblem(name: string, at: string, named: Map<string, string>): stri
  * or a document of a format no dialect of the library carries.
  */
 export function mediaPart(block: MediaBlock): ImagePart | undefined {
-  if (block.image !== undefined && block.image !== null) {
+  if (block.image != null) {
     return { type: "image", url: `data:image/${block.image.format};base64,${block.image.source.bytes}` }
   }
-  if (block.document === undefined || block.document === null) return undefined
+  if (block.document == null) return undefined
   const { format, name, source } = block.document
   const type = documentTypes[format]
   return type === undefined
@@ -259,11 +261,11 @@ function mediaInto(
   named: Map<string, string>
 ): Problem | undefined {
   const document = block.document
-  if (document !== undefined && document !== null) {
+  if (document != null) {
     if (documentTypes[document.format] === undefined) {
-      return new Problem(
+      return problem(
         `${at}.document.format`,
-        `${at}.document.format: a "${document.format}" document is carried to no provider; send its text, or a PDF`
+        `a "${document.format}" document is carried to no provider; send its text, or a PDF`
       )
     }
     const refused = nameProblem(document.name, `${at}.document.name`, named)
@@ -321,25 +323,18 @@ function userTurn(
       const refused = mediaInto(block, `${at}.content[${i}]`, parts, named)
       if (refused !== undefined) return refused
       last = { kind: "part", index: parts.length - 1 }
-    } else if (block.toolResult !== undefined && block.toolResult !== null) {
-      if (parts.length > 0) {
-        return new Problem(`${at}.content[${i}]`, `${at}.content[${i}]: a toolResult comes before the turn's text`)
-      }
+    } else if (block.toolResult != null) {
+      if (parts.length > 0) return problem(`${at}.content[${i}]`, "a toolResult comes before the turn's text")
       const refused = toolResultInto(block.toolResult, `${at}.content[${i}].toolResult.content`, out, named)
       if (refused !== undefined) return refused
       last = { kind: "message", index: out.length - 1 }
-    } else if (block.cachePoint !== undefined && block.cachePoint !== null) {
-      if (last === undefined) {
-        return new Problem(`${at}.content[${i}]`, `${at}.content[${i}]: a cachePoint closes no block`)
-      }
+    } else if (block.cachePoint != null) {
+      if (last === undefined) return problem(`${at}.content[${i}]`, "a cachePoint closes no block")
       const cache = breakpointOf(block.cachePoint)
       if (last.kind === "part") parts[last.index] = { ...parts[last.index]!, cache }
       else out[last.index] = { ...out[last.index]!, cache } as Message
     } else {
-      return new Problem(
-        `${at}.content[${i}]`,
-        `${at}.content[${i}]: a user turn holds text, image, document and toolResult`
-      )
+      return problem(`${at}.content[${i}]`, "a user turn holds text, image, document and toolResult")
     }
   }
   if (parts.length === 0) return undefined
@@ -360,28 +355,27 @@ function assistantTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Mess
   for (let i = 0; i < blocks.length; i++) {
     const block = blocks[i]!
     if (typeof block.text === "string") text += block.text
-    else if (block.toolUse !== undefined && block.toolUse !== null) {
+    else if (block.toolUse != null) {
       const use = block.toolUse
       toolCalls.push({ id: use.toolUseId, name: use.name, arguments: JSON.stringify(use.input ?? {}) })
-    } else if (block.reasoningContent !== undefined && block.reasoningContent !== null) {
+    } else if (block.reasoningContent != null) {
       const thought = block.reasoningContent.reasoningText
-      if (thought !== undefined && thought !== null) {
+      if (thought != null) {
         reasoning = (reasoning ?? "") + thought.text
         if (typeof thought.signature === "string") signature = thought.signature
       }
-    } else if (block.cachePoint !== undefined && block.cachePoint !== null) cache = breakpointOf(block.cachePoint)
-    else return new Problem(`${at}.content[${i}]`, `${at}.content[${i}]: an assistant turn holds text and toolUse`)
+    } else if (block.cachePoint != null) cache = breakpointOf(block.cachePoint)
+    else return problem(`${at}.content[${i}]`, "an assistant turn holds text and toolUse")
   }
   const metadata = replyMetadata(signature)
-  const message: AssistantMessage = {
+  out.push({
     role: "assistant",
     content: text,
     ...(toolCalls.length > 0 ? { toolCalls } : {}),
     ...(reasoning !== undefined ? { reasoning } : {}),
     ...(metadata !== undefined ? { providerMetadata: metadata } : {}),
     ...(cache !== undefined ? { cache } : {})
-  }
-  out.push(message)
+  })
   return undefined
 }
 
@@ -389,26 +383,25 @@ function toolsInto(tools: ReadonlyArray<typeof Tool.Type>, out: Array<ToolDefini
   for (let i = 0; i < tools.length; i++) {
     const tool = tools[i]!
     const spec = tool.toolSpec
-    if (spec !== undefined && spec !== null) {
+    if (spec != null) {
       out.push({
         name: spec.name,
         ...(typeof spec.description === "string" ? { description: spec.description } : {}),
         parameters: spec.inputSchema.json
       })
-    } else if (tool.cachePoint !== undefined && tool.cachePoint !== null && out.length > 0) {
+    } else if (tool.cachePoint != null && out.length > 0) {
       out[out.length - 1] = { ...out[out.length - 1]!, cache: breakpointOf(tool.cachePoint) }
     } else {
-      return new Problem(`toolConfig.tools[${i}]`, `toolConfig.tools[${i}]: a tool is a toolSpec or a cachePoint`)
+      return problem(`toolConfig.tools[${i}]`, "a tool is a toolSpec or a cachePoint")
     }
   }
   return undefined
 }
 
 function toolChoiceOf(choice: NonNullable<NonNullable<Body["toolConfig"]>["toolChoice"]>): ToolChoice | undefined {
-  if (choice.tool !== undefined && choice.tool !== null) return { tool: choice.tool.name }
-  if (choice.any !== undefined && choice.any !== null) return "required"
-  if (choice.auto !== undefined && choice.auto !== null) return "auto"
-  return undefined
+  return choice.tool != null ? { tool: choice.tool.name } : choice.any != null ? "required" : choice.auto != null
+    ? "auto"
+    : undefined
 }
 
 /** The library's request of a checked body for `model` (the path's), or the `Problem` of a body that does not fit. */
@@ -418,52 +411,43 @@ export function toRequest(body: Body, model: string): Result.Result<ChatRequest,
   for (let i = 0; i < system.length; i++) {
     const block = system[i]!
     if (typeof block.text === "string") messages.push({ role: "system", content: block.text })
-    else if (block.cachePoint !== undefined && block.cachePoint !== null && messages.length > 0) {
+    else if (block.cachePoint != null && messages.length > 0) {
       messages[messages.length - 1] = {
         ...messages[messages.length - 1]!,
         cache: breakpointOf(block.cachePoint)
       } as Message
     } else {
-      return Result.fail(
-        new Problem(`system[${i}]`, `system[${i}]: a system block is text or a cachePoint after one`)
-      )
+      return Result.fail(problem(`system[${i}]`, "a system block is text or a cachePoint after one"))
     }
   }
   const named = new Map<string, string>()
   for (let i = 0; i < body.messages.length; i++) {
     const message = body.messages[i]!
     const at = `messages[${i}]`
-    if (message.role === "user") {
-      const refused = userTurn(message.content, at, messages, named)
-      if (refused !== undefined) return Result.fail(refused)
-    } else {
-      const refused = assistantTurn(message.content, at, messages)
-      if (refused !== undefined) return Result.fail(refused)
-    }
+    const refused = message.role === "user"
+      ? userTurn(message.content, at, messages, named)
+      : assistantTurn(message.content, at, messages)
+    if (refused !== undefined) return Result.fail(refused)
   }
-  const request: { -readonly [K in keyof ChatRequest]: ChatRequest[K] } = { messages, model }
+  const request: Mutable<ChatRequest> = { messages, model }
   const config = body.inferenceConfig
-  if (config !== undefined && config !== null) {
+  if (config != null) {
     if (typeof config.maxTokens === "number") request.maxTokens = config.maxTokens
     if (typeof config.temperature === "number") request.temperature = config.temperature
     if (typeof config.topP === "number") request.topP = config.topP
-    if (config.stopSequences !== undefined && config.stopSequences !== null && config.stopSequences.length > 0) {
-      request.stop = config.stopSequences
-    }
+    if (config.stopSequences != null && config.stopSequences.length > 0) request.stop = config.stopSequences
   }
   const toolConfig = body.toolConfig
-  if (toolConfig !== undefined && toolConfig !== null) {
+  if (toolConfig != null) {
     const tools: Array<ToolDefinition> = []
     const refused = toolsInto(toolConfig.tools, tools)
     if (refused !== undefined) return Result.fail(refused)
     if (tools.length > 0) request.tools = tools
-    const choice = toolConfig.toolChoice === undefined || toolConfig.toolChoice === null
-      ? undefined
-      : toolChoiceOf(toolConfig.toolChoice)
+    const choice = toolConfig.toolChoice == null ? undefined : toolChoiceOf(toolConfig.toolChoice)
     if (choice !== undefined) request.toolChoice = choice
   }
-  if (body.serviceTier !== undefined && body.serviceTier !== null) request.serviceTier = body.serviceTier.type
-  if (body.outputConfig !== undefined && body.outputConfig !== null) {
+  if (body.serviceTier != null) request.serviceTier = body.serviceTier.type
+  if (body.outputConfig != null) {
     const format = formatOf(body.outputConfig.textFormat.structure.jsonSchema)
     if (format instanceof Problem) return Result.fail(format)
     request.responseFormat = format
@@ -484,9 +468,9 @@ function formatOf(
   try {
     schema = JSON.parse(jsonSchema.schema)
   } catch {
-    return new Problem(schemaPath, `${schemaPath}: not JSON (Converse takes the JSON schema as a string of JSON)`)
+    return problem(schemaPath, "not JSON (Converse takes the JSON schema as a string of JSON)")
   }
-  if (!isJsonObject(schema)) return new Problem(schemaPath, `${schemaPath}: the JSON schema is not an object`)
+  if (!isJsonObject(schema)) return problem(schemaPath, "the JSON schema is not an object")
   return {
     type: "json_schema",
     name: jsonSchema.name ?? "output",
@@ -909,7 +893,7 @@ export function cachePointBlocks(body: JsonObject): ReadonlyArray<Place> {
   const take = (list: unknown) => {
     if (!Array.isArray(list)) return
     list.forEach((block, i) => {
-      if (isJsonObject(block) && block["cachePoint"] !== undefined && block["cachePoint"] !== null) {
+      if (isJsonObject(block) && block["cachePoint"] != null) {
         places.push([list, i])
       }
     })

@@ -20,16 +20,21 @@ function frameText(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1")
 }
 
-/** An `event` frame of type `type`, its payload `data` (JSON text). */
-export function eventFrame(codec: EventStreamCodec, type: string, data: string): string {
+/** A frame of message type `kind` (`event`, `exception`) and of type `type`, its payload `data` (JSON text). */
+function jsonFrame(codec: EventStreamCodec, kind: "event" | "exception", type: string, data: string): string {
   return frameText(codec.encode({
     headers: {
-      ":event-type": { type: "string", value: type },
+      [`:${kind}-type`]: { type: "string", value: type },
       ":content-type": { type: "string", value: "application/json" },
-      ":message-type": { type: "string", value: "event" }
+      ":message-type": { type: "string", value: kind }
     },
     body: encoder.encode(data)
   }))
+}
+
+/** An `event` frame of type `type`, its payload `data` (JSON text). */
+export function eventFrame(codec: EventStreamCodec, type: string, data: string): string {
+  return jsonFrame(codec, "event", type, data)
 }
 
 /**
@@ -91,14 +96,7 @@ export function failureBody(type: string, message: string): string {
 
 /** An `exception` frame of `type` (`throttlingException`). */
 export function exceptionFrame(codec: EventStreamCodec, type: string, message: string): string {
-  return frameText(codec.encode({
-    headers: {
-      ":exception-type": { type: "string", value: type },
-      ":content-type": { type: "string", value: "application/json" },
-      ":message-type": { type: "string", value: "exception" }
-    },
-    body: encoder.encode(errorJson(message))
-  }))
+  return jsonFrame(codec, "exception", type, errorJson(message))
 }
 
 /** An `InvokeModelWithResponseStream` `chunk` frame carrying `data`, one event's data of a Messages stream. */

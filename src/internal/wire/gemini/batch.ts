@@ -9,6 +9,7 @@ import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import type { BatchHttp, BatchWire, RawLine, RawOutcome } from "../../providers/batch.js"
+import { shapeReader } from "../shapeReader.js"
 
 /** The body of `models/{model}:batchGenerateContent`. */
 export const CreateBody = Schema.Struct({
@@ -43,7 +44,7 @@ export const Operation = Schema.Struct({
   }))
 })
 
-const decodeOperation = Schema.decodeUnknownResult(Operation)
+const readOperationBody = shapeReader(Operation, "a batch operation")
 
 /** The body creating a batch of `requests`' generateContent bodies. */
 export function createBody(
@@ -75,9 +76,7 @@ const states: Readonly<Record<string, BatchState>> = {
 
 /** The operation read: the batch's id (`batches/...`), state and counts; throws `ShapeError` when it is not one. */
 export function readOperation(body: JsonObject): BatchStatus {
-  const read = decodeOperation(body)
-  if (read._tag === "Failure") throw new ShapeError(`not a batch operation: ${read.failure.message}`)
-  const operation = read.success
+  const operation = readOperationBody(body)
   const stateName = operation.metadata?.state ?? "BATCH_STATE_PENDING"
   const state = states[stateName]
   if (state === undefined) throw new ShapeError(`unknown batch state "${stateName}"`)

@@ -210,28 +210,15 @@ export class GeminiStreamParser extends JsonSseParser {
       switch (part._tag) {
         case "Text":
           if (part.text !== "") out.push({ _tag: part.thought ? "ReasoningDelta" : "TextDelta", text: part.text })
-          if (part.signature !== undefined) this.signature = part.signature
           break
         case "Call": {
           const index = this.calls++
-          const call = part.call(index, this.id)
-          out.push(
-            call.providerMetadata === undefined
-              ? { _tag: "ToolCallDelta", index, id: call.id, name: call.name, arguments: call.arguments }
-              : {
-                _tag: "ToolCallDelta",
-                index,
-                id: call.id,
-                name: call.name,
-                arguments: call.arguments,
-                providerMetadata: call.providerMetadata
-              }
-          )
-          break
+          // The call's own fields only: its id, name, arguments and, where it has one, its metadata.
+          out.push({ _tag: "ToolCallDelta", index, ...part.call(index, this.id) })
+          continue
         }
-        case "Other":
-          if (part.signature !== undefined) this.signature = part.signature
       }
+      if (part.signature !== undefined) this.signature = part.signature
     }
     const reason = candidate["finishReason"]
     if (typeof reason === "string") this.reason = reason

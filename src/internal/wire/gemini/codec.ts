@@ -13,6 +13,7 @@
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type { Mutable } from "effect/Types"
 import { createHash } from "node:crypto"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
@@ -44,12 +45,11 @@ import * as Media from "../../tokens/media.js"
 import { type Carried, envelopeOf, opened, restoreCall } from "../carried.js"
 import type { Origin } from "../dialect.js"
 import { isEmpty } from "../emptyText.js"
+import { problem } from "../problem.js"
 import { countAt, reportedUsage, tokenCount, withReported } from "../usage.js"
 import { geminiSchema, jsonSchemaOf } from "./schema.js"
 
 export { Problem }
-
-type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
 // ---------------------------------------------------------------------------
 // What the two directions share: resource names, call ids, thought signatures
@@ -125,12 +125,8 @@ export function madeCallId(index: number, reply = ""): string {
   return id === "" ? `call_${index}` : `call_${id}_${index}`
 }
 
+/** The ids `madeCallId` makes rather than Gemini's own, which are never sent back to Gemini. */
 const madeCallIdShape = /^call_(?:[A-Za-z0-9_-]+_)?\d+$/
-
-/** Whether `id` is one `madeCallId` made rather than Gemini's own, which is never sent back to Gemini. */
-function isMadeCallId(id: string): boolean {
-  return madeCallIdShape.test(id)
-}
 
 /**
  * `reasoningEffort` as a thinking budget in tokens (Gemini 2.5 budgets; Gemini 3 models accept them too). `none`
@@ -239,10 +235,6 @@ export const checkGenerateContent = checker(GenerateContentRequest, { errors: "f
 /** `CountTokensRequest`'s check. */
 export const checkCountTokens = checker(CountTokensRequest, { errors: "first" })
 
-function problem(param: string, detail: string): Problem {
-  return new Problem(param, `${param}: ${detail}`)
-}
-
 // A call of a model turn not answered yet: its id (Gemini's or made) and its name.
 interface Pending {
   readonly id: string
@@ -251,7 +243,7 @@ interface Pending {
 
 // Gemini's own id is kept to be sent back; one `madeCallId` made is not Gemini's.
 function ownMetadata(signature: string | null | undefined, id: string | undefined): ProviderMetadata | undefined {
-  return withMetadata(signature ?? undefined, id !== undefined && !isMadeCallId(id) ? id : undefined)
+  return withMetadata(signature ?? undefined, id !== undefined && !madeCallIdShape.test(id) ? id : undefined)
 }
 
 // An `inlineData` part: any type goes on as a data URL of it, reserved by what it is, refused by a deployment that
@@ -263,7 +255,7 @@ function inlineMedia(blob: { readonly mimeType: string; readonly data: string })
 // A `fileData` part: its stated type is kept where the URL does not tell it (a Files API URI, a URL of no extension).
 function fileMedia(file: { readonly mimeType?: string | null | undefined; readonly fileUri: string }): ImagePart {
   const { fileUri, mimeType } = file
-  return mimeType === null || mimeType === undefined || mimeType.toLowerCase() === Media.mediaTypeOf({ url: fileUri })
+  return mimeType == null || mimeType.toLowerCase() === Media.mediaTypeOf({ url: fileUri })
     ? { type: "image", url: fileUri }
     : { type: "image", url: fileUri, mediaType: mimeType }
 }
@@ -326,15 +318,15 @@ function resultMediaInto(
   for (let k = 0; k < parts.length; k++) {
     const part = parts[k]!
     const where = `${at}.parts[${k}]`
-    const media = part.inlineData !== null && part.inlineData !== undefined
+    const media = part.inlineData != null
       ? { part: { part: inlineMedia(part.inlineData), at: where }, name: part.inlineData.displayName }
-      : part.fileData !== null && part.fileData !== undefined
+      : part.fileData != null
       ? { part: { part: fileMedia(part.fileData), at: where }, name: part.fileData.displayName }
       : undefined
     if (media === undefined) return problem(where, "expected an inlineData or fileData part")
     const refusal = resultMediaRefusal(Media.mediaTypeOf(media.part.part))
     if (refusal !== undefined) return problem(where, refusal)
-    if (media.name === null || media.name === undefined) {
+    if (media.name == null) {
       rest.push(media.part)
     } else if (named.has(media.name)) {
       return problem(`${where}.displayName`, `"${media.name}" names an earlier part too`)
@@ -369,16 +361,16 @@ function userTurn(
   for (let j = 0; j < parts.length; j++) {
     const part = parts[j]!
     const where = `${at}.parts[${j}]`
-    if (part.functionResponse !== null && part.functionResponse !== undefined) {
+    if (part.functionResponse != null) {
       const { id, name, parts: media, response } = part.functionResponse
-      const whole = id === null || id === undefined ? undefined : JSON.stringify(part.functionResponse)
+      const whole = id == null ? undefined : JSON.stringify(part.functionResponse)
       if (whole !== undefined && read.has(whole)) continue
       if (whole !== undefined) read.add(whole)
       const attached: Array<Placed> = []
       const refused = resultMediaInto(media ?? [], response ?? {}, `${where}.functionResponse`, attached)
       if (refused !== undefined) return refused
-      const index = pending.findIndex((call) => (id !== null && id !== undefined ? call.id === id : call.name === name))
-      if (index < 0 && (id === null || id === undefined)) {
+      const index = pending.findIndex((call) => (id != null ? call.id === id : call.name === name))
+      if (index < 0 && id == null) {
         return problem(`${where}.functionResponse`, `no earlier functionCall of "${name}" is left to answer`)
       }
       const callId = index < 0 ? id! : pending[index]!.id
@@ -394,19 +386,21 @@ function userTurn(
       })
       origins.push({ at: where, parts: [`${where}.functionResponse`, ...attached.map((placed) => placed.at)] })
       results++
-    } else if (typeof part.text === "string") {
-      content.push({ type: "text", text: part.text })
-      contentOrigins.push(where)
-    } else if (part.inlineData !== null && part.inlineData !== undefined) {
-      content.push(inlineMedia(part.inlineData))
-      contentOrigins.push(where)
-    } else if (part.fileData !== null && part.fileData !== undefined) {
-      content.push(fileMedia(part.fileData))
-      contentOrigins.push(where)
-    } else if (part.functionCall !== null && part.functionCall !== undefined) {
-      return problem(`${where}.functionCall`, "a functionCall part belongs in a model turn")
     } else {
-      return problem(where, "expected a text, inlineData, fileData or functionResponse part")
+      const read: ContentPart | undefined = typeof part.text === "string"
+        ? { type: "text", text: part.text }
+        : part.inlineData != null
+        ? inlineMedia(part.inlineData)
+        : part.fileData != null
+        ? fileMedia(part.fileData)
+        : undefined
+      if (read === undefined) {
+        return part.functionCall != null
+          ? problem(`${where}.functionCall`, "a functionCall part belongs in a model turn")
+          : problem(where, "expected a text, inlineData, fileData or functionResponse part")
+      }
+      content.push(read)
+      contentOrigins.push(where)
     }
   }
   if (content.length > 0 || results === 0) {
@@ -432,17 +426,18 @@ function modelTurn(
   for (let j = 0; j < parts.length; j++) {
     const part = parts[j]!
     const call = part.functionCall
-    if (call !== null && call !== undefined) {
+    if (call != null) {
       const id = call.id ?? madeCallId(calls.length)
       const state = opened(part.thoughtSignature)
       if (state !== undefined) carried = state
       const meta = ownMetadata(state === undefined ? part.thoughtSignature : undefined, call.id ?? undefined)
       const arguments_ = JSON.stringify(call.args ?? {})
-      calls.push(
-        meta === undefined
-          ? { id, name: call.name, arguments: arguments_ }
-          : { id, name: call.name, arguments: arguments_, providerMetadata: meta }
-      )
+      calls.push({
+        id,
+        name: call.name,
+        arguments: arguments_,
+        ...(meta === undefined ? {} : { providerMetadata: meta })
+      })
       pending.push({ id, name: call.name })
     } else if (typeof part.text === "string") {
       if (part.thought === true) reasoning = (reasoning ?? "") + part.text
@@ -487,8 +482,10 @@ function toolsInto(
     const declarations = checkFunctionDeclarations(tool["functionDeclarations"] ?? [])
     if (Result.isFailure(declarations)) {
       const refused = problemOf(declarations.failure)
-      const param = `tools[${i}].functionDeclarations${refused.param ?? ""}`
-      return new Problem(param, `${param}: ${declarations.failure.refusals[0].message}`)
+      return problem(
+        `tools[${i}].functionDeclarations${refused.param ?? ""}`,
+        declarations.failure.refusals[0].message
+      )
     }
     for (const declaration of declarations.success) {
       const definition: Mutable<ToolDefinition> = {
@@ -518,20 +515,18 @@ function generationConfig(config: NonNullable<Body["generationConfig"]>, request
   set(request, "temperature", config.temperature)
   set(request, "topP", config.topP)
   set(request, "maxTokens", config.maxOutputTokens)
-  if (config.stopSequences !== null && config.stopSequences !== undefined && config.stopSequences.length > 0) {
-    request.stop = config.stopSequences
-  }
+  if (config.stopSequences != null && config.stopSequences.length > 0) request.stop = config.stopSequences
   set(request, "seed", config.seed)
   if (config.responseMimeType === "application/json") {
     const schema = config.responseJsonSchema ?? jsonSchemaOf(config.responseSchema)
-    request.responseFormat = schema === null || schema === undefined
+    request.responseFormat = schema == null
       ? { type: "json_object" }
       : { type: "json_schema", name: "response", schema: schema as Readonly<Record<string, unknown>> }
   }
   const thinking = config.thinkingConfig
-  if (thinking !== null && thinking !== undefined) {
+  if (thinking != null) {
     const level = thinking.thinkingLevel
-    if (level !== null && level !== undefined && level !== "THINKING_LEVEL_UNSPECIFIED") {
+    if (level != null && level !== "THINKING_LEVEL_UNSPECIFIED") {
       request.reasoningEffort = level.toLowerCase() as ReasoningEffort
     } else if (typeof thinking.thinkingBudget === "number") {
       set(request, "reasoningEffort", effortOfBudget(thinking.thinkingBudget))
@@ -543,22 +538,13 @@ function toolChoiceOf(
   config: NonNullable<Body["toolConfig"]>["functionCallingConfig"],
   request: Mutable<ChatRequest>
 ) {
-  if (config === null || config === undefined) return
+  if (config == null) return
   const allowed = config.allowedFunctionNames ?? []
-  let choice: ToolChoice | undefined
-  switch (config.mode) {
-    case "NONE":
-      choice = "none"
-      break
-    case "ANY":
-      choice = allowed.length === 1 ? { tool: allowed[0]! } : "required"
-      if (allowed.length > 1) request.tools = request.tools?.filter((tool) => allowed.includes(tool.name))
-      break
-    case "AUTO":
-    case "VALIDATED":
-      choice = "auto"
-  }
-  if (choice !== undefined) request.toolChoice = choice
+  if (config.mode === "ANY") {
+    request.toolChoice = allowed.length === 1 ? { tool: allowed[0]! } : "required"
+    if (allowed.length > 1) request.tools = request.tools?.filter((tool) => allowed.includes(tool.name))
+  } else if (config.mode === "NONE") request.toolChoice = "none"
+  else if (config.mode === "AUTO" || config.mode === "VALIDATED") request.toolChoice = "auto"
 }
 
 /** A checked body as the library's request, or what is wrong with it; `origins` gets where each message came from. */
@@ -586,23 +572,20 @@ export function toRequest(body: Body, origins: Array<Origin> = []): Result.Resul
     }
   }
   const request: Mutable<ChatRequest> = { messages }
-  if (body.tools !== null && body.tools !== undefined) {
+  if (body.tools != null) {
     const tools: Array<ToolDefinition> = []
     const refused = toolsInto(body.tools, tools)
     if (refused !== undefined) return Result.fail(refused)
     if (tools.length > 0) request.tools = tools
   }
   toolChoiceOf(body.toolConfig?.functionCallingConfig, request)
-  if (body.generationConfig !== null && body.generationConfig !== undefined) {
-    generationConfig(body.generationConfig, request)
-  }
+  if (body.generationConfig != null) generationConfig(body.generationConfig, request)
   return Result.succeed(request)
 }
 
 /** A checked `countTokens` body as the request whose prompt is counted, or what is wrong with it. */
 export function countRequest(body: typeof CountTokensRequest.Type): Result.Result<ChatRequest, Problem> {
-  const inner = body.generateContentRequest
-  return toRequest(inner !== null && inner !== undefined ? inner : { contents: body.contents ?? [] })
+  return toRequest(body.generateContentRequest ?? { contents: body.contents ?? [] })
 }
 
 // The request's fields as the wire names them, where the library's differ.
@@ -851,17 +834,13 @@ export function requestBody(request: ChatRequest): JsonObject {
       case "system":
         if (!isEmpty(message.content)) system.push({ text: message.content })
         continue
-      case "user": {
-        // A message with no part Gemini takes is left out: it refuses a content without parts.
-        const parts = userParts(message.content, where)
-        if (parts.length === 0) continue
-        contents.push({ role: "user", parts })
-        break
-      }
+      case "user":
       case "assistant": {
-        const parts = modelParts(message, where)
+        // A message with no part Gemini takes is left out: it refuses a content without parts.
+        const user = message.role === "user"
+        const parts = user ? userParts(message.content, where) : modelParts(message, where)
         if (parts.length === 0) continue
-        contents.push({ role: "model", parts })
+        contents.push({ role: user ? "user" : "model", parts })
         break
       }
       case "tool": {
@@ -1039,14 +1018,13 @@ export function totalTokensOf(body: JsonObject): number {
 
 /** Whether a parsed body or event is `{"error": {...}}`. */
 export function isErrorPayload(value: JsonObject): boolean {
-  const error = value["error"]
-  return error !== undefined && error !== null
+  return value["error"] != null
 }
 
 /** The first candidate, or undefined when there is none. */
 export function candidateOf(body: JsonObject): JsonObject | undefined {
   const candidates = body["candidates"]
-  if (candidates === undefined || candidates === null) return undefined
+  if (candidates == null) return undefined
   if (!Array.isArray(candidates)) throw new ShapeError("candidates is not an array")
   const first: unknown = candidates[0]
   if (first === undefined) return undefined
@@ -1067,10 +1045,10 @@ export function blockedDetail(body: JsonObject): string | undefined {
 /** The parts of a candidate's content (an empty list when it has none, as after SAFETY). */
 export function partsOf(candidate: JsonObject): ReadonlyArray<unknown> {
   const content = candidate["content"]
-  if (content === undefined || content === null) return []
+  if (content == null) return []
   if (!isJsonObject(content)) throw new ShapeError("candidate.content is not an object")
   const parts = content["parts"]
-  if (parts === undefined || parts === null) return []
+  if (parts == null) return []
   if (!Array.isArray(parts)) throw new ShapeError("candidate.content.parts is not an array")
   return parts
 }
@@ -1098,7 +1076,7 @@ export function partOf(raw: unknown): ReadPart {
     if (typeof name !== "string") throw new ShapeError("functionCall.name is not a string")
     const args = fn["args"]
     const id = typeof fn["id"] === "string" && fn["id"] !== "" ? fn["id"] : undefined
-    const json = args === undefined || args === null ? "{}" : JSON.stringify(args)
+    const json = args == null ? "{}" : JSON.stringify(args)
     return {
       _tag: "Call",
       call: (index, reply) => {
@@ -1129,14 +1107,12 @@ export function reply(body: JsonObject, candidate: JsonObject): Reply {
       case "Text":
         if (part.thought) reasoning = (reasoning ?? "") + part.text
         else text += part.text
-        if (part.signature !== undefined) signature = part.signature
         break
       case "Call":
         toolCalls.push(part.call(toolCalls.length, replyId(body["responseId"])))
-        break
-      case "Other":
-        if (part.signature !== undefined) signature = part.signature
+        continue
     }
+    if (part.signature !== undefined) signature = part.signature
   }
   const reason = candidate["finishReason"]
   return {

@@ -14,6 +14,7 @@ import { isJsonObject, type JsonObject } from "../../json.js"
 import { type BatchEndpoint, type BatchHttp, type BatchWire, resultsFile } from "../../providers/batch.js"
 import type { RawLine, RawOutcome } from "../../providers/batch.js"
 import { jobName, jsonLines, keyUnder, toJsonLines } from "../batch.js"
+import { shapeReader } from "../shapeReader.js"
 
 /** A Cloud Storage object or prefix: its bucket and its name. */
 export interface GcsLocation {
@@ -144,19 +145,15 @@ export const JobState = Schema.Literals([
  * completed.
  */
 export function stateOf(state: typeof JobState.Type): BatchState {
-  switch (state) {
-    case "JOB_STATE_SUCCEEDED":
-    case "JOB_STATE_PARTIALLY_SUCCEEDED":
-      return "completed"
-    case "JOB_STATE_FAILED":
-      return "refused"
-    case "JOB_STATE_CANCELLED":
-      return "cancelled"
-    case "JOB_STATE_EXPIRED":
-      return "expired"
-    default:
-      return "running"
-  }
+  return endedStates[state] ?? "running"
+}
+
+const endedStates: Partial<Record<typeof JobState.Type, BatchState>> = {
+  JOB_STATE_SUCCEEDED: "completed",
+  JOB_STATE_PARTIALLY_SUCCEEDED: "completed",
+  JOB_STATE_FAILED: "refused",
+  JOB_STATE_CANCELLED: "cancelled",
+  JOB_STATE_EXPIRED: "expired"
 }
 
 // int64 fields are written as strings in JSON (proto3's JSON mapping).
@@ -175,14 +172,8 @@ export const Job = Schema.Struct({
   }))
 })
 
-const decodeJob = Schema.decodeUnknownResult(Job)
-
 /** The job read; throws `ShapeError` when it is not one. */
-function readJob(body: JsonObject): typeof Job.Type {
-  const read = decodeJob(body)
-  if (read._tag === "Failure") throw new ShapeError(`not a batch prediction job: ${read.failure.message}`)
-  return read.success
-}
+const readJob = shapeReader(Job, "a batch prediction job")
 
 /** The job's status as a batch's: its lines are those it counts, run or not. */
 export function statusOf(body: JsonObject): BatchStatus {
