@@ -21,7 +21,7 @@ import * as Result from "effect/Result"
 import { isJsonObject } from "../internal/json.js"
 import type { Refused } from "../internal/schemaCheck.js"
 import { replyChunks, responseOf, writeChunks } from "../internal/simulator/chunks.js"
-import { toolChars, Transcript } from "../internal/simulator/decoded.js"
+import { requestPrompt } from "../internal/simulator/decoded.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { bareTypeName, bearerKey, invalid, valueAt } from "../internal/simulator/requestChecks.js"
 import * as Images from "../internal/tokens/images.js"
@@ -165,25 +165,15 @@ function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
   const converted = toRequest(wire)
   if (Result.isFailure(converted)) return Result.fail(invalid(converted.failure.message, converted.failure.param))
   const request = converted.success
-  const transcript = new Transcript(Images.openAi)
-  transcript.addMessages(request.messages)
-  transcript.chars += toolChars(request.tools)
-  const format = request.responseFormat
-  return Result.succeed(transcript.decoded(
-    {
-      model: wire.model,
-      tools: (request.tools ?? []).map((tool) => ({ name: tool.name, parameters: tool.parameters })),
-      // Ollama has no tool choice: offered tools may be called.
-      toolChoice: { _tag: "Auto" },
-      parallelToolCalls: true,
-      reasoning: request.reasoningEffort !== undefined && request.reasoningEffort !== "none",
-      maxTokens: request.maxTokens,
-      responseSchema: format?.type === "json_schema" ? format.schema : undefined,
-      jsonObject: format?.type === "json_object"
-    },
-    wire.stream !== false,
-    {}
-  ))
+  // Ollama has no tool choice (the codec reads none): offered tools may be called.
+  return requestPrompt(request, {
+    model: wire.model,
+    stream: wire.stream !== false,
+    extra: {},
+    parallelToolCalls: true,
+    reasoning: request.reasoningEffort !== undefined && request.reasoningEffort !== "none",
+    images: Images.openAi
+  })
 }
 
 /** Nanoseconds the simulated model "spent", derived from the counts so replies stay deterministic. */

@@ -5,8 +5,6 @@
  * `additionalModelRequestFields.anthropic_beta` (200,000 tokens); the model comes from the path.
  */
 import * as Result from "effect/Result"
-import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
-import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import { bracketed } from "../../schemaCheck.js"
@@ -16,18 +14,9 @@ import * as Codec from "../../wire/bedrock/codec.js"
 import { longerAfterShorter } from "../../wire/cacheLifetime.js"
 import { isBlank } from "../../wire/emptyText.js"
 import { signatureOf } from "../anthropic/render.js"
-import { toolChars, Transcript } from "../decoded.js"
+import { requestPrompt } from "../decoded.js"
 import { invalid } from "../requestChecks.js"
 import { unpaired } from "../toolPairs.js"
-
-const toolChoiceOf = (choice: ToolChoice | undefined): Reply.ToolChoice =>
-  choice === undefined || choice === "auto"
-    ? { _tag: "Auto" }
-    : choice === "none"
-    ? { _tag: "None" }
-    : choice === "required"
-    ? { _tag: "Required" }
-    : { _tag: "Named", name: choice.tool }
 
 function isSet<A>(value: A | null | undefined): value is A {
   return value !== undefined && value !== null
@@ -113,27 +102,6 @@ function thinkingError(body: Codec.Body): ApiError | undefined {
       "`assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and " +
       "`tool_result` blocks).",
     `messages.${last}.content.0.type`
-  )
-}
-
-/** The prompt of a request the codec read. */
-function promptOf(request: ChatRequest, model: string, stream: boolean): Decoded<undefined> {
-  // The models Converse is simulated for are Claude's: Anthropic's rule for an image.
-  const transcript = new Transcript(Images.anthropic)
-  transcript.addMessages(request.messages)
-  transcript.chars += toolChars(request.tools)
-  return transcript.decoded(
-    {
-      model,
-      tools: (request.tools ?? []).map((tool) => ({ name: tool.name, parameters: tool.parameters })),
-      toolChoice: toolChoiceOf(request.toolChoice),
-      parallelToolCalls: true,
-      reasoning: request.reasoningEffort !== undefined,
-      maxTokens: request.maxTokens,
-      responseSchema: request.responseFormat?.type === "json_schema" ? request.responseFormat.schema : undefined
-    },
-    stream,
-    undefined
   )
 }
 
@@ -227,12 +195,18 @@ export const decode = (
   }
   const thinking = Codec.thinkingBudgetOf(checked) === undefined ? undefined : thinkingError(checked)
   if (thinking !== undefined) return Result.fail(thinking)
-  const decoded = promptOf(request.success, model, params?.stream === "true")
-  return Result.succeed(
-    asksLongContext(checked) || !needsLongContextBeta(model)
-      ? decoded
-      : { ...decoded, window: standardContextWindow }
-  )
+  const decoded = requestPrompt(request.success, {
+    model,
+    stream: params?.stream === "true",
+    extra: undefined,
+    parallelToolCalls: true,
+    reasoning: request.success.reasoningEffort !== undefined,
+    // The models Converse is simulated for are Claude's: Anthropic's rule for an image.
+    images: Images.anthropic
+  })
+  return asksLongContext(checked) || !needsLongContextBeta(model)
+    ? decoded
+    : Result.map(decoded, (decoded) => ({ ...decoded, window: standardContextWindow }))
 }
 
 /** Whether a body asks for Claude's 1M-token window (its beta in `additionalModelRequestFields.anthropic_beta`). */
