@@ -4,6 +4,7 @@
  * with the window a Claude Sonnet 4 or 4.5 prompt has without the 1M-token beta in
  * `additionalModelRequestFields.anthropic_beta` (200,000 tokens); the model comes from the path.
  */
+import { isNotNullish } from "effect/Predicate"
 import * as Result from "effect/Result"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
@@ -18,11 +19,7 @@ import { requestPrompt } from "../decoded.js"
 import { invalid } from "../requestChecks.js"
 import { unpaired } from "../toolPairs.js"
 
-function isSet<A>(value: A | null | undefined): value is A {
-  return value !== undefined && value !== null
-}
-
-const blank = (text: string | null | undefined): boolean => isSet(text) && isBlank(text)
+const blank = (text: string | null | undefined): boolean => isNotNullish(text) && isBlank(text)
 
 /**
  * What Converse refuses as empty (its answers to such a request): a message with no content block, and a text block, a
@@ -90,13 +87,13 @@ function thinkingError(body: Codec.Body): ApiError | undefined {
     const content = body.messages[i]!.content
     for (let j = 0; j < content.length; j++) {
       const thought = content[j]!.reasoningContent?.reasoningText
-      if (isSet(thought) && thought.signature !== signatureOf(thought.text)) {
+      if (isNotNullish(thought) && thought.signature !== signatureOf(thought.text)) {
         return refused("Invalid `signature` in `thinking` block", `messages.${i}.content.${j}`)
       }
     }
   }
   const final = body.messages[last]?.content ?? []
-  if (!final.some((block) => isSet(block.toolUse)) || isSet(final[0]?.reasoningContent)) return undefined
+  if (!final.some((block) => isNotNullish(block.toolUse)) || isNotNullish(final[0]?.reasoningContent)) return undefined
   return refused(
     "Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final " +
       "`assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and " +
@@ -129,9 +126,9 @@ export const decode = (
   }
   // The API's answer to tool calls or results in a conversation that offers no tool.
   const toolBlocks = checked.messages.some((message) =>
-    message.content.some((block) => isSet(block.toolUse) || isSet(block.toolResult))
+    message.content.some((block) => isNotNullish(block.toolUse) || isNotNullish(block.toolResult))
   )
-  if (toolBlocks && !isSet(checked.toolConfig)) {
+  if (toolBlocks && !isNotNullish(checked.toolConfig)) {
     return Result.fail(invalid(
       "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
       "toolConfig"
@@ -140,7 +137,7 @@ export const decode = (
   // The Converse reference's `InferenceConfiguration`: a temperature and a topP from 0 to 1.
   for (const name of ["temperature", "topP"] as const) {
     const value = checked.inferenceConfig?.[name]
-    if (value !== undefined && value !== null && !(value >= 0 && value <= 1)) {
+    if (isNotNullish(value) && !(value >= 0 && value <= 1)) {
       return Result.fail(invalid(
         `1 validation error detected: Value '${value}' at 'inferenceConfig.${name}' failed to satisfy constraint: ` +
           "Member must have value less than or equal to 1",
@@ -173,7 +170,7 @@ export const decode = (
   if (lifetimes !== undefined) return Result.fail(lifetimes)
   const model = params?.modelId ?? ""
   // Structured output is a model's (the Bedrock user guide's supported models): the simulated Claude's that take it.
-  if (isSet(checked.outputConfig) && !Codec.takesTextFormat(model)) {
+  if (isNotNullish(checked.outputConfig) && !Codec.takesTextFormat(model)) {
     return Result.fail(invalid(
       `The model ${model} does not support structured output (outputConfig.textFormat).`,
       "outputConfig.textFormat"
