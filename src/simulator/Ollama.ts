@@ -221,39 +221,36 @@ const injected: Readonly<Record<number, string>> = {
 }
 
 const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {
+  const [status, message] = errorOf(error)
+  return { status, body: errorJson(message) }
+}
+
+// An error's status and Ollama's message for it.
+function errorOf(error: ApiError): readonly [status: number, message: string] {
   switch (error._tag) {
     case "InvalidRequest":
-      return { status: error.status ?? 400, body: errorJson(error.message) }
+      return [error.status ?? 400, error.message]
     case "InvalidKey":
-      return { status: 401, body: errorJson("unauthorized") }
+      return [401, "unauthorized"]
     case "RateLimited":
-      return {
-        status: 429,
-        body: errorJson(
-          `too many requests: limit ${error.limit} per minute, retry in ${Math.ceil(error.retryAfterMs)}ms`
-        )
-      }
+      return [429, `too many requests: limit ${error.limit} per minute, retry in ${Math.ceil(error.retryAfterMs)}ms`]
     case "ModelNotFound":
-      return { status: 404, body: errorJson(`model '${error.model}' not found`) }
+      return [404, `model '${error.model}' not found`]
     case "ContextLength":
-      return {
-        status: 400,
-        body: errorJson(
-          `input exceeds maximum context length: ${error.promptTokens} prompt tokens and ${error.completionTokens} ` +
-            `to predict, the context length is ${error.limit}`
-        )
-      }
+      return [
+        400,
+        `input exceeds maximum context length: ${error.promptTokens} prompt tokens and ${error.completionTokens} ` +
+        `to predict, the context length is ${error.limit}`
+      ]
     case "NotFound":
-      return { status: 404, body: errorJson(`${error.method} ${error.path}: 404 page not found`) }
+      return [404, `${error.method} ${error.path}: 404 page not found`]
     case "Injected": {
       const { fault } = error
-      return {
-        status: fault.status,
-        body: errorJson(
-          fault.message ?? injected[fault.status] ??
-            `simulated ${fault.status >= 500 ? "server" : "client"} error (HTTP ${fault.status})`
-        )
-      }
+      return [
+        fault.status,
+        fault.message ?? injected[fault.status] ??
+          `simulated ${fault.status >= 500 ? "server" : "client"} error (HTTP ${fault.status})`
+      ]
     }
   }
 }
