@@ -21,7 +21,7 @@ import * as Result from "effect/Result"
 import { isJsonObject } from "../internal/json.js"
 import type { Refused } from "../internal/schemaCheck.js"
 import { replyChunks, responseOf, writeChunks } from "../internal/simulator/chunks.js"
-import { toolChars, Transcript } from "../internal/simulator/decoded.js"
+import { requestPrompt } from "../internal/simulator/decoded.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { bareTypeName, bearerKey, invalid, valueAt } from "../internal/simulator/requestChecks.js"
 import * as Images from "../internal/tokens/images.js"
@@ -165,25 +165,15 @@ function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
   const converted = toRequest(wire)
   if (Result.isFailure(converted)) return Result.fail(invalid(converted.failure.message, converted.failure.param))
   const request = converted.success
-  const transcript = new Transcript(Images.openAi)
-  transcript.addMessages(request.messages)
-  transcript.chars += toolChars(request.tools)
-  const format = request.responseFormat
-  return Result.succeed(transcript.decoded(
-    {
-      model: wire.model,
-      tools: (request.tools ?? []).map((tool) => ({ name: tool.name, parameters: tool.parameters })),
-      // Ollama has no tool choice: offered tools may be called.
-      toolChoice: { _tag: "Auto" },
-      parallelToolCalls: true,
-      reasoning: request.reasoningEffort !== undefined && request.reasoningEffort !== "none",
-      maxTokens: request.maxTokens,
-      responseSchema: format?.type === "json_schema" ? format.schema : undefined,
-      jsonObject: format?.type === "json_object"
-    },
-    wire.stream !== false,
-    {}
-  ))
+  // Ollama has no tool choice (the codec reads none): offered tools may be called.
+  return requestPrompt(request, {
+    model: wire.model,
+    stream: wire.stream !== false,
+    extra: {},
+    parallelToolCalls: true,
+    reasoning: request.reasoningEffort !== undefined && request.reasoningEffort !== "none",
+    images: Images.openAi
+  })
 }
 
 /** Nanoseconds the simulated model "spent", derived from the counts so replies stay deterministic. */
@@ -231,39 +221,36 @@ const injected: Readonly<Record<number, string>> = {
 }
 
 const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {
+  const [status, message] = errorOf(error)
+  return { status, body: errorJson(message) }
+}
+
+// An error's status and Ollama's message for it.
+function errorOf(error: ApiError): readonly [status: number, message: string] {
   switch (error._tag) {
     case "InvalidRequest":
-      return { status: error.status ?? 400, body: errorJson(error.message) }
+      return [error.status ?? 400, error.message]
     case "InvalidKey":
-      return { status: 401, body: errorJson("unauthorized") }
+      return [401, "unauthorized"]
     case "RateLimited":
-      return {
-        status: 429,
-        body: errorJson(
-          `too many requests: limit ${error.limit} per minute, retry in ${Math.ceil(error.retryAfterMs)}ms`
-        )
-      }
+      return [429, `too many requests: limit ${error.limit} per minute, retry in ${Math.ceil(error.retryAfterMs)}ms`]
     case "ModelNotFound":
-      return { status: 404, body: errorJson(`model '${error.model}' not found`) }
+      return [404, `model '${error.model}' not found`]
     case "ContextLength":
-      return {
-        status: 400,
-        body: errorJson(
-          `input exceeds maximum context length: ${error.promptTokens} prompt tokens and ${error.completionTokens} ` +
-            `to predict, the context length is ${error.limit}`
-        )
-      }
+      return [
+        400,
+        `input exceeds maximum context length: ${error.promptTokens} prompt tokens and ${error.completionTokens} ` +
+        `to predict, the context length is ${error.limit}`
+      ]
     case "NotFound":
-      return { status: 404, body: errorJson(`${error.method} ${error.path}: 404 page not found`) }
+      return [404, `${error.method} ${error.path}: 404 page not found`]
     case "Injected": {
       const { fault } = error
-      return {
-        status: fault.status,
-        body: errorJson(
-          fault.message ?? injected[fault.status] ??
-            `simulated ${fault.status >= 500 ? "server" : "client"} error (HTTP ${fault.status})`
-        )
-      }
+      return [
+        fault.status,
+        fault.message ?? injected[fault.status] ??
+          `simulated ${fault.status >= 500 ? "server" : "client"} error (HTTP ${fault.status})`
+      ]
     }
   }
 }

@@ -276,72 +276,13 @@ export interface Reply {
   readonly usage: Usage
 }
 
-const vocabulary: ReadonlyArray<string> = [
-  "lorem",
-  "ipsum",
-  "dolor",
-  "sit",
-  "amet",
-  "consectetur",
-  "adipiscing",
-  "elit",
-  "sed",
-  "do",
-  "eiusmod",
-  "tempor",
-  "incididunt",
-  "ut",
-  "labore",
-  "et",
-  "dolore",
-  "magna",
-  "aliqua",
-  "enim",
-  "ad",
-  "minim",
-  "veniam",
-  "quis",
-  "nostrud",
-  "exercitation",
-  "ullamco",
-  "laboris",
-  "nisi",
-  "aliquip",
-  "ex",
-  "ea",
-  "commodo",
-  "consequat",
-  "duis",
-  "aute",
-  "irure",
-  "in",
-  "reprehenderit",
-  "voluptate",
-  "velit",
-  "esse",
-  "cillum",
-  "fugiat",
-  "nulla",
-  "pariatur",
-  "excepteur",
-  "sint",
-  "occaecat",
-  "cupidatat",
-  "non",
-  "proident",
-  "sunt",
-  "culpa",
-  "qui",
-  "officia",
-  "deserunt",
-  "mollit",
-  "anim",
-  "id",
-  "est",
-  "laborum",
-  "vitae",
-  "semper"
-]
+const vocabulary: ReadonlyArray<string> = (
+  "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et " +
+  "dolore magna aliqua enim ad minim veniam quis nostrud exercitation ullamco laboris nisi aliquip ex " +
+  "ea commodo consequat duis aute irure in reprehenderit voluptate velit esse cillum fugiat nulla " +
+  "pariatur excepteur sint occaecat cupidatat non proident sunt culpa qui officia deserunt mollit anim " +
+  "id est laborum vitae semper"
+).split(" ")
 const spaced = vocabulary.map((word) => ` ${word}`)
 const capitalised = vocabulary.map((word) => word.charAt(0).toUpperCase() + word.slice(1))
 
@@ -421,11 +362,7 @@ const callId = (seed: number, index: number): string => {
 }
 
 /** JSON text in pieces of at most four characters: one token each, as `countTokens` counts. */
-const jsonPieces = (text: string): Array<string> => {
-  const out: Array<string> = []
-  for (let i = 0; i < text.length; i += 4) out.push(text.slice(i, i + 4))
-  return out
-}
+const jsonPieces = (text: string): Array<string> => text.match(/[\s\S]{1,4}/g) ?? []
 
 /**
  * A schema whose value would take more work than any expansion of a caller's schema is allowed (a node budget and a

@@ -5,7 +5,7 @@
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../ChatRequest.js"
-import type { ImagePart, Message, ToolDefinition } from "../../Message.js"
+import type { ImagePart, Message } from "../../Message.js"
 import * as Pricing from "../../Pricing.js"
 import * as Reply from "../../simulator/Reply.js"
 import type { Decoded } from "../../simulator/WireFormat.js"
@@ -41,59 +41,21 @@ export function mediaTokens(part: Pick<ImagePart, "url" | "mediaType" | "detail"
   return Media.partTokens(part, images, simulatedRates)
 }
 
-/** The characters of the prompt's tool definitions (`internal/promptSize.ts`' texts of each). */
-export function toolChars(tools: ReadonlyArray<ToolDefinition> | undefined): number {
-  let chars = 0
-  for (const text of toolTexts(tools)) chars += text.length
-  return chars
-}
-
 /** A decoded request: prompt tokens counted (at least 1), and requested tokens as the prompt's plus `maxTokens`. */
-export const decoded = <Extra>(read: ReadPrompt, stream: boolean, extra: Extra): Decoded<Extra> => {
-  const promptTokens = Math.max(1, Reply.countTokens(read.chars) + read.media)
-  return {
-    prompt: {
-      model: read.model,
-      promptTokens,
-      lastUserText: read.lastUserText,
-      instructions: read.instructions,
-      lastRole: read.lastRole,
-      assistantTurns: read.assistantTurns,
-      texts: read.texts,
-      toolResult: read.toolResult,
-      tools: read.tools,
-      toolChoice: read.toolChoice,
-      parallelToolCalls: read.parallelToolCalls,
-      reasoning: read.reasoning,
-      maxTokens: read.maxTokens,
-      responseSchema: read.responseSchema,
-      jsonObject: read.jsonObject,
-      prefillFlags: read.prefillFlags,
-      continued: read.continued
-    },
-    stream,
-    requestedTokens: promptTokens + (read.maxTokens ?? 0),
-    extra
-  }
+export const decoded = <Extra>(
+  { chars, media, ...read }: ReadPrompt,
+  stream: boolean,
+  extra: Extra
+): Decoded<Extra> => {
+  const promptTokens = Math.max(1, Reply.countTokens(chars) + media)
+  return { prompt: { ...read, promptTokens }, stream, requestedTokens: promptTokens + (read.maxTokens ?? 0), extra }
 }
-
-/** What a {@link Transcript} holds of a prompt. */
-type Tallied =
-  | "chars"
-  | "media"
-  | "lastUserText"
-  | "instructions"
-  | "lastRole"
-  | "assistantTurns"
-  | "texts"
-  | "toolResult"
-  | "continued"
 
 /**
  * The messages of a request as a format reads them, in order: the prompt's size, the last user text (the reply's seed),
  * and the last message's role and text (a tool result when the role is `"tool"`).
  */
-export class Transcript {
+class Transcript {
   chars = 0
   media = 0
   lastUserText = ""
@@ -160,26 +122,6 @@ export class Transcript {
       for (const call of message.toolCalls ?? []) this.chars += call.name.length + call.arguments.length
     }
   }
-
-  /** The request decoded: the transcript's prompt with the rest the format read. */
-  decoded<Extra>(rest: Omit<ReadPrompt, Tallied>, stream: boolean, extra: Extra): Decoded<Extra> {
-    return decoded(
-      {
-        ...rest,
-        chars: this.chars,
-        media: this.media,
-        lastUserText: this.lastUserText,
-        instructions: this.instructions,
-        lastRole: this.lastRole,
-        assistantTurns: this.assistantTurns,
-        texts: this.texts,
-        toolResult: this.lastRole === "tool" ? this.lastText : undefined,
-        continued: this.lastRole === "user" ? this.continued : undefined
-      },
-      stream,
-      extra
-    )
-  }
 }
 
 /** What a format reads off its wire besides the request its codec made. */
@@ -192,8 +134,8 @@ export interface RequestRead<Extra> {
   /** Whether the caller asked for reasoning (and not effort `"none"`). */
   readonly reasoning: boolean
   readonly prefillFlags?: ReadonlyArray<Reply.PrefillFlag> | undefined
-  /** The API's error for a tool choice that names none of the tools. */
-  readonly unknownTool: (name: string) => InvalidRequest
+  /** The API's error for a tool choice that names none of the tools; without it, such a choice is taken. */
+  readonly unknownTool?: ((name: string) => InvalidRequest) | undefined
   /** The API's rule for an image's tokens. */
   readonly images: Images.Rule
 }
@@ -203,19 +145,28 @@ export function requestPrompt<Extra>(
   request: ChatRequest,
   read: RequestRead<Extra>
 ): Result.Result<Decoded<Extra>, InvalidRequest> {
-  const tools = toolsOf(request.tools)
+  const tools = (request.tools ?? []).map((tool): Reply.Tool => ({ name: tool.name, parameters: tool.parameters }))
   const chosen = toolChoiceOf(request.toolChoice, tools, read.unknownTool)
   if (Result.isFailure(chosen)) return Result.fail(chosen.failure)
-  const toolChoice = chosen.success
   const format = request.responseFormat
   const transcript = new Transcript(read.images)
   transcript.addMessages(request.messages)
-  transcript.chars += toolChars(request.tools)
-  return Result.succeed(transcript.decoded(
+  const { lastRole, lastText } = transcript
+  return Result.succeed(decoded(
     {
       model: read.model,
+      // The tool definitions' characters: `internal/promptSize.ts`' texts of each.
+      chars: toolTexts(request.tools).reduce((chars, text) => chars + text.length, transcript.chars),
+      media: transcript.media,
+      lastUserText: transcript.lastUserText,
+      instructions: transcript.instructions,
+      lastRole,
+      assistantTurns: transcript.assistantTurns,
+      texts: transcript.texts,
+      toolResult: lastRole === "tool" ? lastText : undefined,
+      continued: lastRole === "user" ? transcript.continued : undefined,
       tools,
-      toolChoice,
+      toolChoice: chosen.success,
       parallelToolCalls: read.parallelToolCalls,
       reasoning: read.reasoning,
       maxTokens: request.maxTokens,
@@ -228,30 +179,18 @@ export function requestPrompt<Extra>(
   ))
 }
 
-// The tools a codec read, as the reply's generator offers them.
-function toolsOf(tools: ReadonlyArray<ToolDefinition> | undefined): ReadonlyArray<Reply.Tool> {
-  return tools === undefined ? [] : tools.map((tool) => ({ name: tool.name, parameters: tool.parameters }))
-}
+// The generator's tool choice of each a codec's choice may be by name.
+const choices = { auto: { _tag: "Auto" }, none: { _tag: "None" }, required: { _tag: "Required" } } as const
 
 // A codec's tool choice as the generator's, or `unknownTool`'s error when it names none of `tools`.
 function toolChoiceOf(
   choice: ToolChoice | undefined,
   tools: ReadonlyArray<Reply.Tool>,
-  unknownTool: (name: string) => InvalidRequest
+  unknownTool: ((name: string) => InvalidRequest) | undefined
 ): Result.Result<Reply.ToolChoice, InvalidRequest> {
-  switch (choice) {
-    case undefined:
-    case "auto":
-      return Result.succeed({ _tag: "Auto" })
-    case "none":
-      return Result.succeed({ _tag: "None" })
-    case "required":
-      return Result.succeed({ _tag: "Required" })
-    default: {
-      const name = choice.tool
-      return tools.some((tool) => tool.name === name)
-        ? Result.succeed({ _tag: "Named", name })
-        : Result.fail(unknownTool(name))
-    }
-  }
+  if (choice === undefined || typeof choice === "string") return Result.succeed(choices[choice ?? "auto"])
+  const name = choice.tool
+  return unknownTool === undefined || tools.some((tool) => tool.name === name)
+    ? Result.succeed({ _tag: "Named", name })
+    : Result.fail(unknownTool(name))
 }

@@ -291,9 +291,10 @@ const prefilled = (prompt: Reply.Prompt, prefill: Prefill | undefined): Reply.Pr
   return prompt.prefillFlags?.includes(prefill.flag) === true ? prompt : { ...prompt, lastRole: "user" }
 }
 
-const isPlan = (u: Plan | Admitted | undefined): u is Plan =>
-  u !== undefined &&
-  (u._tag === "Body" || u._tag === "Stream" || u._tag === "Truncated" || u._tag === "Drop" || u._tag === "Hang")
+const planTags: ReadonlySet<unknown> = new Set(["Body", "Stream", "Truncated", "Drop", "Hang"])
+
+const isPlan = (u: Plan | Admitted | Record<string, string> | undefined): u is Plan =>
+  u !== undefined && planTags.has(u._tag)
 
 type Decode<T> = (
   body: unknown,
@@ -579,9 +580,8 @@ export const makeEngine = (config: Config, startedAt: number, bill: (usage: Usag
     now: number,
     model: string | undefined
   ): Plan => {
-    const out = requests.numbered(format)
-    const admitted = admit(format, headers, now, out)
-    if (isPlan(admitted)) return admitted
+    const out = requests.gate(format, headers, now)
+    if (isPlan(out)) return out
     const entry = (id: string) => ({ id, object: "model", created: 1_700_000_000, owned_by: "simulator" })
     if (model !== undefined && !config.models.has(model)) {
       return errorPlan(format, { _tag: "ModelNotFound", model }, out)

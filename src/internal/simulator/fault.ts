@@ -44,23 +44,10 @@ const isFaultKind = (kind: string): kind is FaultKind => Object.hasOwn(faultPara
  * time, `output`, which only schemas notice, `flood`, which only a size limit ends, `echo-key`, a test of masking, and
  * `usage`, which only a count of usage notices, aside), streams cut before and after their first chunk.
  */
-export const chaosFaults: ReadonlyArray<string> = [
-  "status=429",
-  "status=429;retry-after=none",
-  "status=500",
-  "status=503",
-  "html=502",
-  "empty=503",
-  "reset=0",
-  "reset=3",
-  "malformed=3",
-  "truncate=3",
-  "stream-error=3",
-  "stall=0",
-  "stall=3",
-  "silent=forever",
-  "first-token=100"
-]
+export const chaosFaults: ReadonlyArray<string> = (
+  "status=429 status=429;retry-after=none status=500 status=503 html=502 empty=503 reset=0 reset=3 " +
+  "malformed=3 truncate=3 stream-error=3 stall=0 stall=3 silent=forever first-token=100"
+).split(" ")
 
 /** Decodes an `x-simulator-fault` value: the fault, or the reason it is invalid. */
 export const decodeFault = (value: string): Result.Result<Fault, string> =>
@@ -98,12 +85,9 @@ const faultOf = (
   param: (name: string) => string | undefined
 ): Result.Result<Fault, string> => {
   const fail = (reason: string) => Result.fail(reason)
-  const status = (): Result.Result<number, string> => {
-    const n = Number(raw)
-    return /^\d{3}$/.test(raw) && n >= 400 && n <= 599
-      ? Result.succeed(n)
-      : fail(`"${kind}" needs an HTTP status from 400 to 599, got "${raw}"`)
-  }
+  const isStatus = (text: string) => /^\d{3}$/.test(text) && Number(text) >= 400 && Number(text) <= 599
+  const status = (): Result.Result<number, string> =>
+    isStatus(raw) ? Result.succeed(Number(raw)) : fail(`"${kind}" needs an HTTP status from 400 to 599, got "${raw}"`)
   const count = (): Result.Result<number, string> =>
     /^\d{1,6}$/.test(raw)
       ? Result.succeed(Number(raw))
@@ -148,13 +132,10 @@ const faultOf = (
     case "down":
       return Result.flatMap(millis(), (ms) => {
         const statusText = param("status") ?? "503"
-        const n = Number(statusText)
-        if (!(/^\d{3}$/.test(statusText) && n >= 400 && n <= 599)) {
-          return fail(`"down" needs a status from 400 to 599, got "${statusText}"`)
-        }
+        if (!isStatus(statusText)) return fail(`"down" needs a status from 400 to 599, got "${statusText}"`)
         const since = param("since") ?? "start"
         if (since !== "start" && since !== "first") return fail(`unknown since "${since}" (expected start, first)`)
-        return Result.succeed<Fault>({ _tag: "Down", ms, status: n, since })
+        return Result.succeed<Fault>({ _tag: "Down", ms, status: Number(statusText), since })
       })
     case "silent":
       return raw === "forever"
@@ -334,33 +315,26 @@ export const bodyPlan = (
   bodyError: (shape: StreamErrorShape) => string
 ): Plan => {
   out["content-type"] = "application/json"
-  if (fault === undefined) return { _tag: "Body", status: 200, headers: out, body: text, delayMs }
-  if (fault._tag === "Silent") {
-    return fault.ms === undefined
-      ? { _tag: "Hang" }
-      : { _tag: "Body", status: 200, headers: out, body: text, delayMs: delayMs + fault.ms }
-  }
-  if (fault._tag === "FirstToken") {
-    return { _tag: "Body", status: 200, headers: out, body: text, delayMs: delayMs + fault.ms }
-  }
-  if (fault._tag === "Flood") {
-    return {
-      _tag: "Stream",
-      headers: out,
-      delayMs,
-      groups: [{ delayMs: 0, text: " ".repeat(fault.bytes) }],
-      then: "stall"
-    }
-  }
-  if (fault._tag === "StallAtEnd") {
-    return { _tag: "Stream", headers: out, delayMs, groups: [{ delayMs: 0, text }], then: "stall" }
+  const sent = (body: string, late = 0): Plan => ({
+    _tag: "Body",
+    status: 200,
+    headers: out,
+    body,
+    delayMs: delayMs + late
+  })
+  if (fault === undefined) return sent(text)
+  if (fault._tag === "Silent") return fault.ms === undefined ? { _tag: "Hang" } : sent(text, fault.ms)
+  if (fault._tag === "FirstToken") return sent(text, fault.ms)
+  if (fault._tag === "Flood" || fault._tag === "StallAtEnd") {
+    const first = fault._tag === "Flood" ? " ".repeat(fault.bytes) : text
+    return { _tag: "Stream", headers: out, delayMs, groups: [{ delayMs: 0, text: first }], then: "stall" }
   }
   const half = text.slice(0, text.length >> 1)
   switch (fault._tag) {
     case "Malformed":
-      return { _tag: "Body", status: 200, headers: out, body: half, delayMs }
+      return sent(half)
     case "StreamError":
-      return { _tag: "Body", status: 200, headers: out, body: bodyError(fault.shape), delayMs }
+      return sent(bodyError(fault.shape))
     case "Truncate":
       return { _tag: "Truncated", headers: out, declaredLength: Buffer.byteLength(text), body: half, delayMs }
     case "Reset":

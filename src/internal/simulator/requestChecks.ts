@@ -1,7 +1,8 @@
 /**
  * What the simulator's wire formats share in checking a request by hand (field by field, so an error names the
  * offending field as the real API does): the key of a bearer `authorization` header, a value's type as error messages
- * name it, the value at the path a codec's schema refused, and the `InvalidRequest` failure.
+ * name it, the value at the path a codec's schema refused, the `InvalidRequest` failure, and a URL path's segment
+ * decoded.
  */
 import type * as Http from "node:http"
 import type { ApiError } from "../../simulator/WireFormat.js"
@@ -39,4 +40,13 @@ export const valueAt = (body: unknown, path: ReadonlyArray<PropertyKey>): unknow
     value = (value as Readonly<Record<PropertyKey, unknown>>)[key]
   }
   return value
+}
+
+/** A path segment percent-decoded, or as it is when its escapes are invalid. */
+export const decodeSegment = (segment: string): string => {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
 }

@@ -19,6 +19,7 @@ import { s3Root } from "./batch.js"
 import * as BedrockRoute from "./bedrock/route.js"
 import type { Engine } from "./engine.js"
 import type { Plan } from "./plan.js"
+import { decodeSegment } from "./requestChecks.js"
 
 /** The largest request body read; a larger one is answered as an invalid request. */
 export const maxBody = 32 * 1024 * 1024
@@ -311,14 +312,6 @@ export const routes: ReadonlyArray<Route> = [
 ]
 
 const compiledRoutes = routes.map((route) => ({ route, segments: route.path.split("/") }))
-
-const decodeSegment = (segment: string): string => {
-  try {
-    return decodeURIComponent(segment)
-  } catch {
-    return segment
-  }
-}
 
 /** The route table matched by hand, for the plain listener (`HttpRouter` does its own). */
 export const matchRoute = (

@@ -20,15 +20,7 @@ import { decodeFault, type ReplyFault } from "./fault.js"
 import { callsRuledOut } from "./toolPick.js"
 
 /** The faults a turn may fail its request with: those that end it, so that the client's retry gets the next turn. */
-const failingFaults: ReadonlySet<Fault["_tag"]> = new Set([
-  "Status",
-  "Html",
-  "Empty",
-  "Reset",
-  "Malformed",
-  "Truncate",
-  "StreamError"
-])
+const failingFaults: ReadonlySet<string> = new Set("Status Html Empty Reset Malformed Truncate StreamError".split(" "))
 
 /** A failing fault of the `x-simulator-fault` grammar, or why the text is none. */
 function failingFault(text: string): Result.Result<Fault, string> {

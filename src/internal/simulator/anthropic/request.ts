@@ -183,23 +183,25 @@ function toolChoiceError(wire: AnyBody): ApiError | undefined {
 
 /** What the API refuses in a body's fields that fit the wire: its ranges, and a thinking budget below `max_tokens`. */
 function fieldError(wire: AnyBody): ApiError | undefined {
-  const maxTokens = wire.max_tokens
-  if (maxTokens !== undefined && maxTokens !== null && (!Number.isInteger(maxTokens) || maxTokens < 1)) {
+  const maxTokens = wire.max_tokens ?? undefined
+  if (maxTokens !== undefined && (!Number.isInteger(maxTokens) || maxTokens < 1)) {
     return maxTokensError(maxTokens)
   }
   if (wire.messages.length === 0) return invalid("messages: at least one message is required", "messages")
-  const temperature = wire.temperature
-  if (temperature !== undefined && temperature !== null && temperature > 1) {
+  const temperature = wire.temperature ?? undefined
+  const topP = wire.top_p ?? undefined
+  if (temperature !== undefined && temperature > 1) {
     return invalid("temperature: Input should be less than or equal to 1", "temperature")
   }
-  if (temperature !== undefined && temperature !== null && temperature < 0) {
+  if (temperature !== undefined && temperature < 0) {
     return invalid("temperature: Input should be greater than or equal to 0", "temperature")
   }
   const choiceBroken = toolChoiceError(wire)
   if (choiceBroken !== undefined) return choiceBroken
   // The top-level one (automatic caching) takes one of the four too.
   const automatic = wire.cache_control === undefined || wire.cache_control === null ? 0 : 1
-  const breakpoints = breakpointBlocks(wire as unknown as JsonObject).length + automatic
+  const blocks = breakpointBlocks(wire as unknown as JsonObject)
+  const breakpoints = blocks.length + automatic
   if (breakpoints > maxBreakpoints) {
     return invalid(
       `A maximum of ${maxBreakpoints} blocks with cache_control may be provided. Found ${breakpoints}.`,
@@ -207,10 +209,7 @@ function fieldError(wire: AnyBody): ApiError | undefined {
     )
   }
   // The top-level one is applied to the last cacheable block: it comes last.
-  const controls = [
-    ...breakpointBlocks(wire as unknown as JsonObject).map(([list, i]) => (list[i] as JsonObject)["cache_control"]),
-    wire.cache_control
-  ]
+  const controls = [...blocks.map(([list, i]) => (list[i] as JsonObject)["cache_control"]), wire.cache_control]
   if (longerAfterShorter(controls.filter((control) => control !== undefined && control !== null)) !== undefined) {
     return invalid(
       "A ttl='1h' cache_control block must not come after a ttl='5m' cache_control block. Note that blocks are " +
@@ -218,15 +217,12 @@ function fieldError(wire: AnyBody): ApiError | undefined {
       "cache_control"
     )
   }
-  if (
-    temperature !== undefined && temperature !== null && wire.top_p !== undefined && wire.top_p !== null &&
-    !takesBothSamplings(wire.model)
-  ) {
+  if (temperature !== undefined && topP !== undefined && !takesBothSamplings(wire.model)) {
     return invalid("`temperature` and `top_p` cannot both be specified for this model. Please use only one.")
   }
   const thinking = wire.thinking
   const thinkingOn = thinking !== undefined && thinking !== null && thinking.type !== "disabled"
-  if (thinkingOn && temperature !== undefined && temperature !== null && temperature !== 1) {
+  if (thinkingOn && temperature !== undefined && temperature !== 1) {
     return invalid("`temperature` may only be set to 1 when thinking is enabled or in adaptive mode.", "temperature")
   }
   // The codec does not read `top_k`; the body does hold it (Anthropic's extended thinking guide: not with thinking).
@@ -234,7 +230,7 @@ function fieldError(wire: AnyBody): ApiError | undefined {
   if (thinkingOn && topK !== undefined && topK !== null) {
     return invalid("`top_k` is not supported when thinking is enabled.", "top_k")
   }
-  if (thinkingOn && wire.top_p !== undefined && wire.top_p !== null && wire.top_p < minThinkingTopP) {
+  if (thinkingOn && topP !== undefined && topP < minThinkingTopP) {
     return invalid(
       `\`top_p\` must be greater than or equal to ${minThinkingTopP} or unset when thinking is enabled.`,
       "top_p"
@@ -243,7 +239,7 @@ function fieldError(wire: AnyBody): ApiError | undefined {
   if (thinking?.type !== "enabled") return undefined
   const budget = thinking.budget_tokens
   if (!Number.isInteger(budget) || budget < minThinkingBudget) return budgetError
-  if (maxTokens !== undefined && maxTokens !== null && budget >= maxTokens) {
+  if (maxTokens !== undefined && budget >= maxTokens) {
     return invalid("`max_tokens` must be greater than `thinking.budget_tokens`", "max_tokens")
   }
   return undefined

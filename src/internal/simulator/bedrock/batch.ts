@@ -23,6 +23,7 @@ import {
   written
 } from "../batchServer.js"
 import type { Plan } from "../plan.js"
+import { decodeSegment } from "../requestChecks.js"
 import type { RouteInput } from "../routes.js"
 
 /** Where the simulator's S3 is: its objects addressed path-style under it, `/s3/{bucket}/{key}`. */
@@ -71,13 +72,7 @@ function createOf(body: unknown): Create | string {
 /** The `bucket/key` of an S3 request's path (`/s3/{bucket}/{key}`, path-style), each segment decoded. */
 function objectOf(url: string): string {
   const path = url.split("?", 1)[0]!.slice(s3Root.length + 1)
-  return path.split("/").map((segment) => {
-    try {
-      return decodeURIComponent(segment)
-    } catch {
-      return segment
-    }
-  }).join("/")
+  return path.split("/").map(decodeSegment).join("/")
 }
 
 /** A job's status as Bedrock names it. */

@@ -4,9 +4,8 @@
  * with the window a Claude Sonnet 4 or 4.5 prompt has without the 1M-token beta in
  * `additionalModelRequestFields.anthropic_beta` (200,000 tokens); the model comes from the path.
  */
+import { isNotNullish } from "effect/Predicate"
 import * as Result from "effect/Result"
-import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
-import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import { bracketed } from "../../schemaCheck.js"
@@ -16,24 +15,11 @@ import * as Codec from "../../wire/bedrock/codec.js"
 import { longerAfterShorter } from "../../wire/cacheLifetime.js"
 import { isBlank } from "../../wire/emptyText.js"
 import { signatureOf } from "../anthropic/render.js"
-import { toolChars, Transcript } from "../decoded.js"
+import { requestPrompt } from "../decoded.js"
 import { invalid } from "../requestChecks.js"
 import { unpaired } from "../toolPairs.js"
 
-const toolChoiceOf = (choice: ToolChoice | undefined): Reply.ToolChoice =>
-  choice === undefined || choice === "auto"
-    ? { _tag: "Auto" }
-    : choice === "none"
-    ? { _tag: "None" }
-    : choice === "required"
-    ? { _tag: "Required" }
-    : { _tag: "Named", name: choice.tool }
-
-function isSet<A>(value: A | null | undefined): value is A {
-  return value !== undefined && value !== null
-}
-
-const blank = (text: string | null | undefined): boolean => isSet(text) && isBlank(text)
+const blank = (text: string | null | undefined): boolean => isNotNullish(text) && isBlank(text)
 
 /**
  * What Converse refuses as empty (its answers to such a request): a message with no content block, and a text block, a
@@ -101,39 +87,18 @@ function thinkingError(body: Codec.Body): ApiError | undefined {
     const content = body.messages[i]!.content
     for (let j = 0; j < content.length; j++) {
       const thought = content[j]!.reasoningContent?.reasoningText
-      if (isSet(thought) && thought.signature !== signatureOf(thought.text)) {
+      if (isNotNullish(thought) && thought.signature !== signatureOf(thought.text)) {
         return refused("Invalid `signature` in `thinking` block", `messages.${i}.content.${j}`)
       }
     }
   }
   const final = body.messages[last]?.content ?? []
-  if (!final.some((block) => isSet(block.toolUse)) || isSet(final[0]?.reasoningContent)) return undefined
+  if (!final.some((block) => isNotNullish(block.toolUse)) || isNotNullish(final[0]?.reasoningContent)) return undefined
   return refused(
     "Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final " +
       "`assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and " +
       "`tool_result` blocks).",
     `messages.${last}.content.0.type`
-  )
-}
-
-/** The prompt of a request the codec read. */
-function promptOf(request: ChatRequest, model: string, stream: boolean): Decoded<undefined> {
-  // The models Converse is simulated for are Claude's: Anthropic's rule for an image.
-  const transcript = new Transcript(Images.anthropic)
-  transcript.addMessages(request.messages)
-  transcript.chars += toolChars(request.tools)
-  return transcript.decoded(
-    {
-      model,
-      tools: (request.tools ?? []).map((tool) => ({ name: tool.name, parameters: tool.parameters })),
-      toolChoice: toolChoiceOf(request.toolChoice),
-      parallelToolCalls: true,
-      reasoning: request.reasoningEffort !== undefined,
-      maxTokens: request.maxTokens,
-      responseSchema: request.responseFormat?.type === "json_schema" ? request.responseFormat.schema : undefined
-    },
-    stream,
-    undefined
   )
 }
 
@@ -161,9 +126,9 @@ export const decode = (
   }
   // The API's answer to tool calls or results in a conversation that offers no tool.
   const toolBlocks = checked.messages.some((message) =>
-    message.content.some((block) => isSet(block.toolUse) || isSet(block.toolResult))
+    message.content.some((block) => isNotNullish(block.toolUse) || isNotNullish(block.toolResult))
   )
-  if (toolBlocks && !isSet(checked.toolConfig)) {
+  if (toolBlocks && !isNotNullish(checked.toolConfig)) {
     return Result.fail(invalid(
       "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
       "toolConfig"
@@ -172,7 +137,7 @@ export const decode = (
   // The Converse reference's `InferenceConfiguration`: a temperature and a topP from 0 to 1.
   for (const name of ["temperature", "topP"] as const) {
     const value = checked.inferenceConfig?.[name]
-    if (value !== undefined && value !== null && !(value >= 0 && value <= 1)) {
+    if (isNotNullish(value) && !(value >= 0 && value <= 1)) {
       return Result.fail(invalid(
         `1 validation error detected: Value '${value}' at 'inferenceConfig.${name}' failed to satisfy constraint: ` +
           "Member must have value less than or equal to 1",
@@ -205,7 +170,7 @@ export const decode = (
   if (lifetimes !== undefined) return Result.fail(lifetimes)
   const model = params?.modelId ?? ""
   // Structured output is a model's (the Bedrock user guide's supported models): the simulated Claude's that take it.
-  if (isSet(checked.outputConfig) && !Codec.takesTextFormat(model)) {
+  if (isNotNullish(checked.outputConfig) && !Codec.takesTextFormat(model)) {
     return Result.fail(invalid(
       `The model ${model} does not support structured output (outputConfig.textFormat).`,
       "outputConfig.textFormat"
@@ -227,12 +192,18 @@ export const decode = (
   }
   const thinking = Codec.thinkingBudgetOf(checked) === undefined ? undefined : thinkingError(checked)
   if (thinking !== undefined) return Result.fail(thinking)
-  const decoded = promptOf(request.success, model, params?.stream === "true")
-  return Result.succeed(
-    asksLongContext(checked) || !needsLongContextBeta(model)
-      ? decoded
-      : { ...decoded, window: standardContextWindow }
-  )
+  const decoded = requestPrompt(request.success, {
+    model,
+    stream: params?.stream === "true",
+    extra: undefined,
+    parallelToolCalls: true,
+    reasoning: request.success.reasoningEffort !== undefined,
+    // The models Converse is simulated for are Claude's: Anthropic's rule for an image.
+    images: Images.anthropic
+  })
+  return asksLongContext(checked) || !needsLongContextBeta(model)
+    ? decoded
+    : Result.map(decoded, (decoded) => ({ ...decoded, window: standardContextWindow }))
 }
 
 /** Whether a body asks for Claude's 1M-token window (its beta in `additionalModelRequestFields.anthropic_beta`). */

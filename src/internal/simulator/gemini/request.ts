@@ -32,6 +32,10 @@ function snakeCase(path: string): string {
   return path.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
 }
 
+/** A field the API refuses, at `path`, with the `* GenerateContentRequest.` its message starts with. */
+const refused = (path: string, message: string): Result.Result<never, ApiError> =>
+  Result.fail(invalid(`* GenerateContentRequest.${path}: ${message}`, path))
+
 /** The schema's first refusal, at `at` (the path of the value checked), as Google words a bad value. */
 export function refusal(refused: Refused, at = ""): ApiError {
   const { message, path } = refused.refusals[0]
@@ -78,7 +82,7 @@ function decodeTools(tools: Body["tools"]): Result.Result<Declared, ApiError> {
       const declaration = declarations[j]!
       const path = `tools[${i}].function_declarations[${j}]`
       if (declaration.name === "") {
-        return Result.fail(invalid(`* GenerateContentRequest.${path}.name: Name cannot be empty.`, `${path}.name`))
+        return refused(`${path}.name`, "Name cannot be empty.")
       }
       const parameters = declaration.parameters ?? declaration.parametersJsonSchema
       out.push({ name: declaration.name, parameters })
@@ -110,11 +114,10 @@ function decodeToolChoice(
     case "VALIDATED": {
       for (const name of names) {
         if (!tools.some((tool) => tool.name === name)) {
-          return Result.fail(invalid(
-            `* GenerateContentRequest.tool_config.function_calling_config.allowed_function_names: ` +
-              `function '${name}' is not declared in tools.`,
-            "tool_config.function_calling_config.allowed_function_names"
-          ))
+          return refused(
+            "tool_config.function_calling_config.allowed_function_names",
+            `function '${name}' is not declared in tools.`
+          )
         }
       }
       return Result.succeed(names.length === 1 ? { _tag: "Named", name: names[0]! } : { _tag: "Required" })
@@ -206,9 +209,7 @@ function decodeContent(
   const turnRole = role ?? "user"
   if (turnRole === "function") return Result.fail(invalid(`Please use a valid role: user, model.`, `${path}.role`))
   if (parts.length === 0) {
-    return Result.fail(
-      invalid(`* GenerateContentRequest.${path}.parts: contents.parts must not be empty.`, `${path}.parts`)
-    )
+    return refused(`${path}.parts`, "contents.parts must not be empty.")
   }
   let text = ""
   let hasText = false
@@ -234,10 +235,7 @@ function decodeContent(
     } else if (part.functionCall !== null && part.functionCall !== undefined) {
       const name = part.functionCall.name
       if (name === "") {
-        return Result.fail(invalid(
-          `* GenerateContentRequest.${at}.function_call.name: Name cannot be empty.`,
-          `${at}.function_call.name`
-        ))
+        return refused(`${at}.function_call.name`, "Name cannot be empty.")
       }
       toolChars += size.chars
       const signature = part.thoughtSignature ?? ""
@@ -246,19 +244,13 @@ function decodeContent(
     } else if (part.functionResponse !== null && part.functionResponse !== undefined) {
       const name = part.functionResponse.name
       if (name === "") {
-        return Result.fail(invalid(
-          `* GenerateContentRequest.${at}.function_response.name: Name cannot be empty.`,
-          `${at}.function_response.name`
-        ))
+        return refused(`${at}.function_response.name`, "Name cannot be empty.")
       }
       toolResult = responseText(part.functionResponse.response)
       responses++
       toolChars += size.chars
     } else {
-      return Result.fail(invalid(
-        `* GenerateContentRequest.${at}.data: required oneof field 'data' must have one initialized field`,
-        `${at}.data`
-      ))
+      return refused(`${at}.data`, "required oneof field 'data' must have one initialized field")
     }
   }
   return Result.succeed({ role: turnRole, text, hasText, media, toolChars, calls, toolResult, responses })
@@ -330,17 +322,11 @@ function decodeGenerationConfig(config: Body["generationConfig"]): Result.Result
   }
   const stops = config.stopSequences?.length ?? 0
   if (stops > Codec.maxStop) {
-    return Result.fail(invalid(
-      `* GenerateContentRequest.generation_config.stop_sequences: at most ${Codec.maxStop} stop sequences are allowed`,
-      "generation_config.stop_sequences"
-    ))
+    return refused("generation_config.stop_sequences", `at most ${Codec.maxStop} stop sequences are allowed`)
   }
   const temperature = config.temperature ?? undefined
   if (temperature !== undefined && !(temperature >= 0 && temperature <= 2)) {
-    return Result.fail(invalid(
-      `* GenerateContentRequest.generation_config.temperature: temperature must be in the range [0.0, 2.0]`,
-      "generation_config.temperature"
-    ))
+    return refused("generation_config.temperature", "temperature must be in the range [0.0, 2.0]")
   }
   const thinking = config.thinkingConfig
   const reasoning = thinking !== null && thinking !== undefined && thinking.includeThoughts === true &&
@@ -355,11 +341,10 @@ function decodeGenerationConfig(config: Body["generationConfig"]): Result.Result
   if (
     (responseSchema !== undefined || responseJsonSchema !== undefined) && config.responseMimeType !== "application/json"
   ) {
-    return Result.fail(invalid(
-      "* GenerateContentRequest.generation_config.response_mime_type: a response schema needs response_mime_type " +
-        "application/json.",
-      "generation_config.response_mime_type"
-    ))
+    return refused(
+      "generation_config.response_mime_type",
+      "a response schema needs response_mime_type application/json."
+    )
   }
   const badKeyword = unknownKeyword(responseSchema, "generation_config.response_schema")
   if (badKeyword !== undefined) return Result.fail(badKeyword)
@@ -380,7 +365,7 @@ export function decode(
   }
   const contents = json["contents"]
   if (contents === undefined || contents === null || (Array.isArray(contents) && contents.length === 0)) {
-    return Result.fail(invalid("* GenerateContentRequest.contents: contents is not specified", "contents"))
+    return refused("contents", "contents is not specified")
   }
   const checked = Codec.checkGenerateContent(json)
   if (Result.isFailure(checked)) return Result.fail(refusal(checked.failure))

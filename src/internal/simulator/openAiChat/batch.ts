@@ -49,9 +49,8 @@ function lineOf(batch: Held<Made>) {
     const id = `batch_req_sim${index}`
     const customId = batch.entries[index]!.customId
     if (typeof outcome === "string") return OpenAiBatch.unfinishedLine(id, customId, outcome)
-    return outcome._tag === "Reply"
-      ? OpenAiBatch.outputLine(id, customId, 200, outcome.body, `req_sim${index}`)
-      : OpenAiBatch.outputLine(id, customId, outcome.status ?? 500, outcome.body, `req_sim${index}`)
+    const status = outcome._tag === "Reply" ? 200 : outcome.status ?? 500
+    return OpenAiBatch.outputLine(id, customId, status, outcome.body, `req_sim${index}`)
   }
 }
 

@@ -28,8 +28,15 @@ const injected: Readonly<Record<number, readonly [type: string, code: string | n
   529: ["overloaded_error", null, "Overloaded"]
 }
 
-// A failure as the simulator answers it: its status and OpenAI's words for it.
-function answer(status: number, message: string, type: string, param: string | null, code: string | null): ErrorAnswer {
+// A failure as the simulator answers it: its status and OpenAI's words for it (by default an invalid request's, with
+// no param).
+function answer(
+  status: number,
+  message: string,
+  code: string | null,
+  type = "invalid_request_error",
+  param: string | null = null
+): ErrorAnswer {
   return { status, message, type, param, code, retryAfter: undefined }
 }
 
@@ -37,13 +44,7 @@ function answer(status: number, message: string, type: string, param: string | n
 function answerOf(error: ApiError): ErrorAnswer {
   switch (error._tag) {
     case "InvalidRequest":
-      return answer(
-        error.status ?? 400,
-        error.message,
-        "invalid_request_error",
-        error.param ?? null,
-        error.code ?? null
-      )
+      return answer(error.status ?? 400, error.message, error.code ?? null, undefined, error.param ?? null)
     case "InvalidKey":
       return answer(
         401,
@@ -52,8 +53,6 @@ function answerOf(error: ApiError): ErrorAnswer {
             "Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
           : `Incorrect API key provided: ${error.maskedKey}. You can find your API key at ` +
             `https://platform.openai.com/account/api-keys.`,
-        "invalid_request_error",
-        null,
         "invalid_api_key"
       )
     case "RateLimited":
@@ -62,16 +61,13 @@ function answerOf(error: ApiError): ErrorAnswer {
         `Rate limit reached for requests on this key: Limit ${error.limit} / min. Please try again in ${
           Math.ceil(error.retryAfterMs)
         }ms.`,
-        "requests",
-        null,
-        "rate_limit_exceeded"
+        "rate_limit_exceeded",
+        "requests"
       )
     case "ModelNotFound":
       return answer(
         404,
         `The model \`${error.model}\` does not exist or you do not have access to it.`,
-        "invalid_request_error",
-        null,
         "model_not_found"
       )
     case "ContextLength": {
@@ -81,13 +77,13 @@ function answerOf(error: ApiError): ErrorAnswer {
         `This model's maximum context length is ${error.limit} tokens. However, you requested ${total} tokens ` +
           `(${error.promptTokens} in the messages, ${error.completionTokens} in the completion). ` +
           "Please reduce the length of the messages or completion.",
-        "invalid_request_error",
-        "messages",
-        "context_length_exceeded"
+        "context_length_exceeded",
+        undefined,
+        "messages"
       )
     }
     case "NotFound":
-      return answer(404, `Invalid URL (${error.method} ${error.path})`, "invalid_request_error", null, null)
+      return answer(404, `Invalid URL (${error.method} ${error.path})`, null)
     case "Injected": {
       const { fault } = error
       const quota = fault.code === "insufficient_quota"
@@ -99,9 +95,8 @@ function answerOf(error: ApiError): ErrorAnswer {
         fault.status,
         fault.message ??
           (quota ? "You exceeded your current quota, please check your plan and billing details." : message),
-        fault.type ?? (quota ? "insufficient_quota" : type),
-        null,
-        fault.code ?? code
+        fault.code ?? code,
+        fault.type ?? (quota ? "insufficient_quota" : type)
       )
     }
   }
@@ -118,15 +113,7 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
 export const streamErrorJson = (shape: StreamErrorShape, meta: ReplyMeta): string => {
   switch (shape) {
     case "openai":
-      return errors.body(
-        answer(
-          500,
-          "The server had an error while processing your request. Sorry about that!",
-          "server_error",
-          null,
-          null
-        )
-      )
+      return errors.body(answer(500, injected[500]![2], null, "server_error"))
     case "vllm":
       return vllmErrorJson("The engine failed while generating (simulated).", "InternalServerError", 500)
     case "openrouter":

@@ -35,17 +35,10 @@ import { summaryOf } from "./compactionContent.js"
 import type { Organization } from "./organization.js"
 
 /** Chat Completions fields the Responses API does not know. */
-const chatOnly = [
-  "messages",
-  "response_format",
-  "max_tokens",
-  "max_completion_tokens",
-  "reasoning_effort",
-  "stop",
-  "seed",
-  "functions",
+const chatOnly = (
+  "messages response_format max_tokens max_completion_tokens reasoning_effort stop seed functions " +
   "function_call"
-] as const
+).split(" ")
 
 const messageRoles = new Set(["user", "assistant", "system", "developer"])
 
