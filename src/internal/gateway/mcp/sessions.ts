@@ -10,6 +10,7 @@
  * for `maxAge`; a store that fails leaves it answered where it is held. Sessions are bounded per key and in all
  * (`Bounds`, `admit`).
  */
+import * as Arr from "effect/Array"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -239,13 +240,6 @@ const Id = Schema.Struct({ id: Schema.String })
 // How many session ids one query asks the database of.
 const knownBatch = 500
 
-// `items` in runs of `size`.
-function chunksOf<A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> {
-  const chunks: Array<ReadonlyArray<A>> = []
-  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size))
-  return chunks
-}
-
 // The session the rows of `layerSql`'s read hold (each its row and one of its subscriptions), if any.
 function recordedOf(rows: ReadonlyArray<typeof SessionRow.Type>): Recorded | undefined {
   if (rows[0] === undefined) return undefined
@@ -337,10 +331,7 @@ export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (
         if (subscribed) kept?.add(uri)
         else kept?.delete(uri)
       }),
-    end: (id) =>
-      Effect.sync(() => {
-        sessions.delete(id)
-      }),
+    end: room.remove,
     known: (ids) => Effect.sync(() => new Set(ids.filter((id) => sessions.has(id))))
   }
 })
@@ -445,20 +436,11 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
               ON CONFLICT (session, uri) DO NOTHING`
             : sql`DELETE FROM mcp_subscriptions WHERE session = ${id} AND uri = ${uri}`
         ).pipe(Effect.asVoid),
-      end: (id) =>
-        Sql.transaction(
-          sql,
-          bounds,
-          "ending an MCP session",
-          Effect.andThen(
-            sql`DELETE FROM mcp_subscriptions WHERE session = ${id}`,
-            sql`DELETE FROM mcp_sessions WHERE id = ${id}`
-          )
-        ).pipe(Effect.asVoid),
+      end: (id) => Sql.transaction(sql, bounds, "ending an MCP session", room.remove(id)),
       known: (ids) =>
         Effect.map(
           Effect.forEach(
-            chunksOf(ids, knownBatch),
+            Arr.chunksOf(ids, knownBatch),
             (batch) =>
               Sql.step(
                 bounds,
@@ -612,15 +594,7 @@ const restart = Effect.fnUntraced(function*(endpoint: Answer, session: Session) 
     return id
   })
   if (local === undefined) return undefined
-  const holding: Held = {
-    local,
-    path: session.path,
-    caller: session.caller,
-    startedAt: session.startedAt,
-    saved: true,
-    takes: true
-  }
-  return holding
+  return { local, path: session.path, caller: session.caller, startedAt: session.startedAt, saved: true, takes: true }
 })
 
 // The session held for the client's `session`: the one held, else the restart under way, else a new restart. A
@@ -766,9 +740,8 @@ const starting = (
   Effect.gen(function*() {
     const read = yield* Effect.result(asked.request.text)
     const rule = McpRequest.ruleOf(yield* McpRequest.Request)
-    if (read._tag === "Success" && rule === Allow.nothing) {
-      const initialize = initializeOf(read.success)
-      if (initialize !== undefined) return toolless(read.success)
+    if (read._tag === "Success" && rule === Allow.nothing && initializeOf(read.success) !== undefined) {
+      return toolless(read.success)
     }
     // The request keeps its body, so the endpoint reads it again (or refuses it, when it could not be read).
     const response = yield* Effect.provideService(endpoint, HttpServerRequest.HttpServerRequest, asked.request)
@@ -817,7 +790,7 @@ export const make = Effect.fnUntraced(function*(
     )
 
   // The endpoint's answer to `asked` through the session `holding` it holds, named `id` by its client, which
-  // subscribes to what the store records in `recorded` (`undefined`: not known).
+  // subscribes to what the store records in `recorded` (`undefined`: not known); a `DELETE` answered ends it.
   const passOn = (asked: Asked, id: string, holding: Held, recorded: Subscriptions.Read | undefined) => {
     const request = holding.local === id ? asked.request : asked.request.modify({
       headers: Headers.set(asked.request.headers, sessionHeader, holding.local)
@@ -825,6 +798,8 @@ export const make = Effect.fnUntraced(function*(
     return McpRequest.inSession(
       Effect.provideService(endpoint, HttpServerRequest.HttpServerRequest, request),
       { id, recorded, record: recording(store, held, id) }
+    ).pipe(
+      Effect.tap((response) => asked.request.method === "DELETE" && response.status < 300 ? ended(id) : Effect.void)
     )
   }
 
@@ -861,23 +836,17 @@ export const make = Effect.fnUntraced(function*(
       }
       const holds = yield* holdingOf(session)
       if (holds === undefined) return unknown()
-      if (asked.request.method !== "DELETE") {
-        return yield* passOn(asked, id, holds, holds.takes ? { uris: session.subscribed, version: readAt } : undefined)
-      }
-      const response = yield* passOn(asked, id, holds, undefined)
-      if (response.status < 300) yield* ended(id)
-      return response
+      const takes = holds.takes && asked.request.method !== "DELETE"
+      return yield* passOn(asked, id, holds, takes ? { uris: session.subscribed, version: readAt } : undefined)
     })
 
   // The answer to a request naming session `id` through `holding`, the session held here for it (none: an unknown
-  // session), the store not telling what it subscribes to; a `DELETE` answered ends it.
+  // session), the store not telling what it subscribes to.
   const heldOnly = (asked: Asked, id: string, holding: Held | undefined) =>
     Effect.gen(function*() {
       if (holding === undefined || holding.path !== asked.path || holding.caller !== asked.caller) return unknown()
       if (!holding.saved) yield* Effect.orDie(unsaved.touch(id, yield* Clock.currentTimeMillis))
-      const response = yield* passOn(asked, id, holding, undefined)
-      if (asked.request.method === "DELETE" && response.status < 300) yield* ended(id)
-      return response
+      return yield* passOn(asked, id, holding, undefined)
     })
 
   // Records the session `response` names, as it is sent: `McpServer` names it in a response handler that runs before
