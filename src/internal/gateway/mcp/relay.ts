@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as HttpClient from "effect/http/HttpClient"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -246,11 +247,9 @@ export function listener(
   ask?: ServerRequests.Ask | undefined,
   declared: Readonly<Record<string, unknown>> = {}
 ): Listener {
-  const token = decodeToken(meta?.["progressToken"])
-  const level = decodeLevel(meta?.["io.modelcontextprotocol/logLevel"])
   return {
-    progressToken: token._tag === "Some" ? token.value : undefined,
-    logLevel: level._tag === "Some" ? level.value : undefined,
+    progressToken: Option.getOrUndefined(decodeToken(meta?.["progressToken"])),
+    logLevel: Option.getOrUndefined(decodeLevel(meta?.["io.modelcontextprotocol/logLevel"])),
     ask,
     declared,
     deliver: (relayed) =>

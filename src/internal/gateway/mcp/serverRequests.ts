@@ -36,6 +36,7 @@ import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
+import * as Struct from "effect/Struct"
 import { randomUUID } from "node:crypto"
 import * as Sse from "../../../Sse.js"
 import { isJsonObject, parseJsonObject } from "../../json.js"
@@ -56,7 +57,7 @@ export const isRelayed = (method: unknown): method is Method =>
 export const askTimeout = Duration.seconds(60)
 
 /** The capability of a client each relayed request needs. */
-const needs = {
+export const needs = {
   "sampling/createMessage": "sampling",
   "elicitation/create": "elicitation",
   "roots/list": "roots"
@@ -70,12 +71,7 @@ export const declared = { sampling: {}, elicitation: {}, roots: {} } as const
  * each call's `_meta` (that revision declares them per request, so each call declares its own client's).
  */
 export function declaredOf(capabilities: McpSchema.ClientCapabilities): Readonly<Record<string, unknown>> {
-  const out: Record<string, unknown> = {}
-  for (const method of relayedMethods) {
-    const capability = capabilities[needs[method]]
-    if (capability !== undefined) out[needs[method]] = capability
-  }
-  return out
+  return Struct.pick(capabilities, Object.values(needs))
 }
 
 /** The error a 2026-07-28 server answers a request that needs a capability its client did not declare. */
@@ -210,8 +206,7 @@ const decodeToken = Schema.decodeUnknownOption(McpSchema.ProgressToken)
 // The progress token `params` (a server's request's) asked progress by.
 function tokenOf(params: unknown): McpSchema.ProgressToken | undefined {
   const meta = isJsonObject(params) ? params["_meta"] : undefined
-  const token = decodeToken(isJsonObject(meta) ? meta["progressToken"] : undefined)
-  return token._tag === "Some" ? token.value : undefined
+  return Option.getOrUndefined(decodeToken(isJsonObject(meta) ? meta["progressToken"] : undefined))
 }
 
 // `params` without the progress token of its server, which the client never sees (it is sent the gateway's).

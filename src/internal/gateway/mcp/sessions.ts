@@ -832,7 +832,8 @@ export const make = Effect.fnUntraced(function*(
       if (asked.request.method === "DELETE" && held.get(id) === undefined && endsAsStarted(asked, session)) {
         // Nothing here to end but its record: a restart under way here is let go of at the sweep.
         yield* ended(id)
-        return terminated()
+        // 204, as `McpServer` answers a `DELETE` that ended a session.
+        return HttpServerResponse.empty({ status: 204 })
       }
       const holds = yield* holdingOf(session)
       if (holds === undefined) return unknown()
@@ -909,9 +910,4 @@ function endsAsStarted(asked: Asked, session: Session): boolean {
   const version = asked.request.headers["mcp-protocol-version"]
   return version === undefined ||
     (JSON.parse(session.initialize) as { readonly protocolVersion?: unknown }).protocolVersion === version
-}
-
-// The answer to a `DELETE` that ended a session: 204, as `McpServer` answers one.
-function terminated() {
-  return HttpServerResponse.empty({ status: 204 })
 }
