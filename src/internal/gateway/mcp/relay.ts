@@ -25,6 +25,7 @@ import type * as Sse from "../../../Sse.js"
 import { isJsonObject, parseJsonObject } from "../../json.js"
 import type * as Resume from "./resume.js"
 import * as ServerRequests from "./serverRequests.js"
+import { listChangedMethods } from "./standalone.js"
 import * as Tapped from "./tapped.js"
 
 /** The most progress notifications one call relays. */
@@ -74,12 +75,8 @@ export interface Call {
   dropped: number
 }
 
-/** The notifications that tell a server's lists changed. */
-export const listChangedMethods = [
-  "notifications/tools/list_changed",
-  "notifications/prompts/list_changed",
-  "notifications/resources/list_changed"
-] as const
+/** The notifications that tell a server's lists changed, as they tell a client. */
+export { listChangedMethods }
 
 type ListChangedMethod = (typeof listChangedMethods)[number]
 
