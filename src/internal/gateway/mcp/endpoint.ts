@@ -218,10 +218,7 @@ function guardOf(server: Governable): ToolGuardrails.Guard {
 
 // What a call's upstream failure is: the server's own error it answered (`Upstreams.UpstreamError`), or why it was
 // not sent or carried on (its server's limiter, a client's input it could not give).
-interface Failed {
-  readonly message: string
-  readonly answered?: McpSchema.McpErrorBase | undefined
-}
+type Failed = Pick<Upstreams.UpstreamError, "message" | "answered">
 
 // A call's arguments as its guardrails let them go, with the chain that checked them, which checks the rest.
 interface Checked {

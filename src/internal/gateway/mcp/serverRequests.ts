@@ -41,6 +41,7 @@ import { randomUUID } from "node:crypto"
 import * as Sse from "../../../Sse.js"
 import { isJsonObject, parseJsonObject } from "../../json.js"
 import type * as Listen from "./listen.js"
+import { isRequestId } from "./rpc.js"
 import * as Tapped from "./tapped.js"
 
 /** The requests of a server relayed to its call's client. */
@@ -118,7 +119,7 @@ export const requests = (): Requests => ({ asked: new Map(), answering: new Map(
  * which `McpServer` tells the client, and the server is answered nothing.
  */
 export function cancelled(requests: Requests, id: unknown): void {
-  if (typeof id !== "string" && typeof id !== "number") return
+  if (!isRequestId(id)) return
   const answering = requests.answering.get(String(id))
   if (answering !== undefined) Deferred.doneUnsafe(answering, Effect.void)
 }
@@ -392,7 +393,7 @@ function askedOf(text: string, requests: Requests) {
   const message = parseJsonObject(text)
   if (message === undefined || "method" in message || !("error" in message)) return undefined
   const id = message["id"]
-  const asked = typeof id === "string" || typeof id === "number" ? requests.asked.get(String(id)) : undefined
+  const asked = isRequestId(id) ? requests.asked.get(String(id)) : undefined
   if (asked !== undefined) requests.asked.delete(String(id))
   return asked
 }
@@ -519,7 +520,7 @@ function seen(outbound: Outgoing, chunk: string): string | undefined {
     if (found || !event.startsWith("data: ")) return event
     const message = parseJsonObject(event.slice("data: ".length))
     const id = message?.["id"]
-    if (message === undefined || !isRelayed(message["method"]) || (typeof id !== "string" && typeof id !== "number")) {
+    if (message === undefined || !isRelayed(message["method"]) || !isRequestId(id)) {
       return event
     }
     found = true
@@ -603,10 +604,7 @@ export function refusing(standalone: Listen.Standalone, maxBytes: number): Liste
   const answer = (data: string) => {
     if (!data.includes("\"method\"") || !data.includes("\"id\"")) return Effect.void
     const message = parseJsonObject(data)
-    return message !== undefined && "method" in message && (typeof message["id"] === "string" ||
-        typeof message["id"] === "number")
-      ? reply(message)
-      : Effect.void
+    return message !== undefined && "method" in message && isRequestId(message["id"]) ? reply(message) : Effect.void
   }
   const http = HttpClient.transformResponse(standalone.http, (effect) =>
     Effect.flatMap(effect, (response) => {

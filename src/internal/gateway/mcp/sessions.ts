@@ -33,6 +33,7 @@ import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 import * as Allow from "../access/tools.js"
 import * as McpRequest from "./request.js"
+import { isRequestId } from "./rpc.js"
 import type * as Subscriptions from "./subscriptions.js"
 
 /** A session as recorded when it started. */
@@ -53,21 +54,16 @@ export interface Recorded extends Session {
   readonly subscribed: ReadonlyArray<string>
 }
 
-/** How many sessions, and bytes of their records (`sizeOf`), the store keeps per key and in all (`admit`). */
-export interface Bounds {
-  readonly maxSessions: number
-  readonly maxKeySessions: number
-  readonly maxBytes: number
-  readonly maxKeyBytes: number
-}
-
 /** The bounds when the configuration gives none (docs/mcp.md). */
-export const defaultBounds: Bounds = {
+export const defaultBounds = {
   maxSessions: 5_000,
   maxKeySessions: 100,
   maxBytes: 16 * 1024 * 1024,
   maxKeyBytes: 1024 * 1024
 }
+
+/** How many sessions, and bytes of their records (`sizeOf`), the store keeps per key and in all (`admit`). */
+export type Bounds = Readonly<typeof defaultBounds>
 
 /** The bounds `keys` (the configuration's `gateway` section) gives, the defaults where it gives none. */
 export function boundsOf(keys: Gateway.Keys | undefined): Bounds {
@@ -509,7 +505,7 @@ function initializeOf(text: string): string | undefined {
 // The id of the JSON-RPC request in `text`, for an answer to it; `null` when it has none.
 function requestIdOf(text: string): unknown {
   const id = parseJsonObject(text)?.["id"]
-  return typeof id === "string" || typeof id === "number" ? id : null
+  return isRequestId(id) ? id : null
 }
 
 // A JSON-RPC error answering the request in `text`, with HTTP `status`: what a client shows of a refused `initialize`

@@ -20,7 +20,7 @@ import * as Stream from "effect/Stream"
 import { isJsonObject, parseJsonObject } from "../../json.js"
 import type * as Allow from "../access/tools.js"
 import * as Resources from "./resources.js"
-import { failed } from "./rpc.js"
+import { failed, isRequestId } from "./rpc.js"
 import type * as Standalone from "./standalone.js"
 import type * as Upstreams from "./upstream.js"
 
@@ -418,7 +418,7 @@ function requestOf(text: string) {
   const { id, method, params } = message
   const known = methods.find((one) => one === method)
   const uri = isJsonObject(params) ? params["uri"] : undefined
-  if ((typeof id !== "string" && typeof id !== "number") || known === undefined || typeof uri !== "string") {
+  if (!isRequestId(id) || known === undefined || typeof uri !== "string") {
     return undefined
   }
   return { id, method: known, uri }
