@@ -113,8 +113,8 @@ export function revisionMeta(
     : {}
 }
 
-// `meta` as a request's `_meta`, when it has anything.
-function withMeta(meta: Readonly<Record<string, unknown>>) {
+/** `meta` as a request's `_meta`, when it has anything. */
+export function withMeta(meta: Readonly<Record<string, unknown>>) {
   return Object.keys(meta).length === 0 ? {} : { _meta: meta }
 }
 

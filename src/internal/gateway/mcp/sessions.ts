@@ -253,7 +253,7 @@ export class SessionStore
  * the sessions whose start the store could not record (`make`).
  */
 export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (): Store => {
-  const sessions = new Map<
+  let sessions = new Map<
     string,
     { readonly session: Session; readonly subscribed: Set<string>; usedAt: number; readonly bytes: number }
   >()
@@ -302,11 +302,10 @@ export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (
         const was = new Map(sessions)
         sessions.set(session.id, { session, subscribed: new Set(), usedAt: session.startedAt, bytes: sizeOf(session) })
         return admitted<never>(
-          Effect.tapError(admit(room, session, bounds, session.startedAt), () =>
-            Effect.sync(() => {
-              sessions.clear()
-              for (const [id, kept] of was) sessions.set(id, kept)
-            }))
+          Effect.tapError(
+            admit(room, session, bounds, session.startedAt),
+            () => Effect.sync(() => void (sessions = was))
+          )
         )
       }),
     read: (id) =>

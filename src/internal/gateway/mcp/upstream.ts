@@ -536,7 +536,6 @@ function supervised(
   status: Ref.Ref<Supervise.Status<Connection>>,
   reopen: Effect.Effect<Connection, UpstreamError>
 ) {
-  const pingParams = Object.keys(spec.revision).length === 0 ? {} : { _meta: spec.revision }
   return Supervise.supervise(status, {
     open: Effect.mapError(reopen, (error) => error.message),
     ended: (connection) => connection.ended,
@@ -550,7 +549,7 @@ function supervised(
     ping: spec.pingInterval === undefined ? undefined : {
       every: spec.pingInterval,
       send: (connection) =>
-        Rpc.request(connection.transport, "ping", pingParams, McpSchema.Ping.successSchema).pipe(
+        Rpc.request(connection.transport, "ping", Rpc.withMeta(spec.revision), McpSchema.Ping.successSchema).pipe(
           Effect.asVoid,
           Effect.catchIf(answered, () => Effect.void),
           Effect.mapError((error) => error.message)
