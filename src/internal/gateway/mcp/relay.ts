@@ -24,7 +24,6 @@ import { randomUUID } from "node:crypto"
 import type * as Sse from "../../../Sse.js"
 import { isJsonObject, parseJsonObject } from "../../json.js"
 import type * as Resume from "./resume.js"
-import { isRequestId } from "./rpc.js"
 import * as ServerRequests from "./serverRequests.js"
 import { listChangedMethods } from "./standalone.js"
 import * as Tapped from "./tapped.js"
@@ -184,7 +183,7 @@ function noteAsked(relay: Relay, data: string, call: Call): boolean {
   if (message === undefined) return false
   const id = message["id"]
   const method = message["method"]
-  if (!isRequestId(id) || !ServerRequests.isRelayed(method)) return false
+  if (!ServerRequests.isRequestId(id) || !ServerRequests.isRelayed(method)) return false
   relay.requests.asked.set(String(id), { call, id, method, params: message["params"], ask: call.listener.ask })
   return true
 }

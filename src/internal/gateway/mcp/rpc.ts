@@ -82,9 +82,6 @@ export function callOutcome(
   )
 }
 
-/** Whether `id` is a JSON-RPC request's id: a string or a number. */
-export const isRequestId = Schema.is(McpSchema.RequestId)
-
 /** Whether `error` is a server's answer that it has no such method (`-32601`). */
 export function isMethodNotFound(error: McpClientError.McpClientError): boolean {
   return error.reason._tag === "ProtocolError" && error.reason.code === McpSchema.METHOD_NOT_FOUND_ERROR_CODE
@@ -107,7 +104,7 @@ export function revisionMeta(
   return protocol === "2026-07-28"
     ? {
       "io.modelcontextprotocol/protocolVersion": protocol,
-      "io.modelcontextprotocol/clientInfo": { name: client.name, version: client.version },
+      "io.modelcontextprotocol/clientInfo": client,
       [capabilitiesMeta]: {}
     }
     : {}

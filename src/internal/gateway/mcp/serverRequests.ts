@@ -41,7 +41,6 @@ import { randomUUID } from "node:crypto"
 import * as Sse from "../../../Sse.js"
 import { isJsonObject, parseJsonObject } from "../../json.js"
 import type * as Listen from "./listen.js"
-import { isRequestId } from "./rpc.js"
 import * as Tapped from "./tapped.js"
 
 /** The requests of a server relayed to its call's client. */
@@ -53,6 +52,9 @@ export type Method = (typeof relayedMethods)[number]
 /** Whether `method` is one a server's request of which is relayed. */
 export const isRelayed = (method: unknown): method is Method =>
   (relayedMethods as ReadonlyArray<unknown>).includes(method)
+
+/** Whether `id` is a JSON-RPC request's id: a string or a number. */
+export const isRequestId = Schema.is(McpSchema.RequestId)
 
 /** How long the gateway waits for a client's answer to its server's request. */
 export const askTimeout = Duration.seconds(60)

@@ -33,7 +33,7 @@ import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 import * as Allow from "../access/tools.js"
 import * as McpRequest from "./request.js"
-import { isRequestId } from "./rpc.js"
+import { isRequestId } from "./serverRequests.js"
 import type * as Subscriptions from "./subscriptions.js"
 
 /** A session as recorded when it started. */
