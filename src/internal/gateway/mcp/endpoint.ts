@@ -119,12 +119,6 @@ export function argumentsDigest(payload: Readonly<Record<string, unknown>> | und
   return hash("sha256", JSON.stringify(payload ?? {}), "hex")
 }
 
-// A guardrail's block of a call's arguments or result, as the call's error: answered as a refusal is (`refused`), its
-// message the guardrail and its reason, never the text it found.
-function blockedBy(error: GuardrailError) {
-  return new McpSchema.InternalError({ message: Errors.guardrailBlocked(error).message })
-}
-
 // A call's failure as the tool result every revision answers it with (`isError`, the message its text): `McpServer`
 // answers a handler's error so only in 2025-11-25 and 2026-07-28, as -32603 in the older two, which their clients
 // (Codex's, Gemini CLI's) show as a broken call rather than as a tool's failure the model reads.
@@ -218,10 +212,7 @@ function guardOf(server: Governable): ToolGuardrails.Guard {
 
 // What a call's upstream failure is: the server's own error it answered (`Upstreams.UpstreamError`), or why it was
 // not sent or carried on (its server's limiter, a client's input it could not give).
-interface Failed {
-  readonly message: string
-  readonly answered?: McpSchema.McpErrorBase | undefined
-}
+type Failed = Pick<Upstreams.UpstreamError, "message" | "answered">
 
 // A call's arguments as its guardrails let them go, with the chain that checked them, which checks the rest.
 interface Checked {
@@ -379,7 +370,8 @@ function recorded(calling: Calling, span: Trace.Span, start: number, clock: Cloc
 }
 
 // A governed call's answer as the tool's: an undeclared input as the request it would need, which `McpServer`
-// refuses as the protocol asks (-32021, the capability named, HTTP 400); a stop as the call's error.
+// refuses as the protocol asks (-32021, the capability named, HTTP 400); a stop as the call's error (a guardrail's
+// block answered as a refusal is, its message the guardrail and its reason, never the text it found).
 function toolAnswer(call: Effect.Effect<Answered, GovernedCall.Stop<McpSchema.InternalError | Refusal, Answered>>) {
   return Effect.mapBoth(call, {
     onSuccess: (answered) =>
@@ -387,7 +379,11 @@ function toolAnswer(call: Effect.Effect<Answered, GovernedCall.Stop<McpSchema.In
         ? new McpSchema.InputRequired({ inputRequests: { [answered.request.method]: answered.request } })
         : answered,
     onFailure: (stop) =>
-      stop._tag === "Blocked" ? blockedBy(stop.error) : stop.error._tag === "Refusal" ? stop.error.error : stop.error
+      stop._tag === "Blocked"
+        ? refused(Errors.guardrailBlocked(stop.error))
+        : stop.error._tag === "Refusal"
+        ? stop.error.error
+        : stop.error
   })
 }
 
@@ -565,7 +561,7 @@ const register = Effect.fnUntraced(function*(
     yield* endpoint.mcp.addTool({
       tool: new McpSchema.Tool({ ...tool, name: served.name }),
       annotations: Context.empty(),
-      services: yield* gate(qualified, name, { kind: "tool", value: tool }),
+      services: yield* gate(name, { kind: "tool", value: tool }),
       handle: forward(served, endpoint.mcp.notifications)
     })
   }
@@ -664,7 +660,8 @@ function gateOf(
   servable: (rule: Allow.Rule, qualified: string, seen: Pins.Seen) => Effect.Effect<boolean>,
   admitted: ReturnType<typeof admission>
 ) {
-  return (naming: Resources.Naming): Resources.Gate => (qualified, server, definition) => {
+  return (naming: Resources.Naming): Resources.Gate => (server, definition) => {
+    const qualified = Allow.qualified(server, definition.value.name)
     const seen = Pins.seen(server, definition)
     // The relay of a server's error to the call's client runs inside the visibility (not on lists).
     return Layer.build(

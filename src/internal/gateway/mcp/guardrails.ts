@@ -13,7 +13,7 @@ import type { Guardrail, GuardrailError } from "../../../Guardrail.js"
 import { running } from "../../guardrail/chain.js"
 import { checkJson } from "../../guardrail/guarded.js"
 import type * as Relay from "./relay.js"
-import type * as ServerRequests from "./serverRequests.js"
+import * as ServerRequests from "./serverRequests.js"
 
 type Chain = ReadonlyArray<Guardrail>
 
@@ -148,11 +148,7 @@ export function guard(
 }
 
 // What a server's request asks its client, in a refusal's words.
-const asking: Record<ServerRequests.Method, string> = {
-  "sampling/createMessage": "the server's sampling request",
-  "elicitation/create": "the server's elicitation request",
-  "roots/list": "the server's roots request"
-}
+const asking = (method: ServerRequests.Method) => `the server's ${ServerRequests.needs[method]} request`
 
 /**
  * `ask` with what a server asks its call's client checked on its way there (`toolResult`) and the client's answer on
@@ -168,11 +164,11 @@ export function guardedAsk(
     Effect.andThen(noted(error), Effect.fail({ code: McpSchema.INTERNAL_ERROR_CODE, message: refusal(error, what) }))
   return (method, params, send) =>
     Effect.gen(function*() {
-      const asked = yield* Effect.catch(checkMessage(chain, "toolResult", params, "params"), failure(asking[method]))
+      const asked = yield* Effect.catch(checkMessage(chain, "toolResult", params, "params"), failure(asking(method)))
       const answer = yield* ask(method, asked, send)
       return yield* Effect.catch(
         checkMessage(chain, "toolArguments", answer, "result"),
-        failure(`the client's answer to ${asking[method]}`)
+        failure(`the client's answer to ${asking(method)}`)
       )
     })
 }

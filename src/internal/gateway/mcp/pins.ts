@@ -82,25 +82,16 @@ export interface Subject {
 
 // What a pin covers of each kind: what a model or a client reads of it, never `_meta`, nor what changes by itself (a
 // resource's size, its annotations' `lastModified`).
+const coveredFields = {
+  tool: ["title", "description", "inputSchema", "outputSchema", "annotations"],
+  prompt: ["title", "description", "arguments"],
+  resource: ["uri", "title", "description", "mimeType"],
+  template: ["uriTemplate", "title", "description", "mimeType"]
+} as const
+
 function covered(definition: Definition): Readonly<Record<string, unknown>> {
-  switch (definition.kind) {
-    case "tool": {
-      const { annotations, description, inputSchema, outputSchema, title } = definition.value
-      return { title, description, inputSchema, outputSchema, annotations }
-    }
-    case "prompt": {
-      const { arguments: args, description, title } = definition.value
-      return { title, description, arguments: args }
-    }
-    case "resource": {
-      const { description, mimeType, title, uri } = definition.value
-      return { uri, title, description, mimeType }
-    }
-    case "template": {
-      const { description, mimeType, title, uriTemplate } = definition.value
-      return { uriTemplate, title, description, mimeType }
-    }
-  }
+  const value: Readonly<Record<string, unknown>> = { ...definition.value }
+  return Object.fromEntries(coveredFields[definition.kind].map((field) => [field, value[field]]))
 }
 
 /** An upstream's definition, of any kind. */

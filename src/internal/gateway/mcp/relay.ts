@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as HttpClient from "effect/http/HttpClient"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -24,6 +25,7 @@ import type * as Sse from "../../../Sse.js"
 import { isJsonObject, parseJsonObject } from "../../json.js"
 import type * as Resume from "./resume.js"
 import * as ServerRequests from "./serverRequests.js"
+import { listChangedMethods } from "./standalone.js"
 import * as Tapped from "./tapped.js"
 
 /** The most progress notifications one call relays. */
@@ -73,12 +75,8 @@ export interface Call {
   dropped: number
 }
 
-/** The notifications that tell a server's lists changed. */
-export const listChangedMethods = [
-  "notifications/tools/list_changed",
-  "notifications/prompts/list_changed",
-  "notifications/resources/list_changed"
-] as const
+/** The notifications that tell a server's lists changed, as they tell a client. */
+export { listChangedMethods }
 
 type ListChangedMethod = (typeof listChangedMethods)[number]
 
@@ -185,7 +183,7 @@ function noteAsked(relay: Relay, data: string, call: Call): boolean {
   if (message === undefined) return false
   const id = message["id"]
   const method = message["method"]
-  if ((typeof id !== "string" && typeof id !== "number") || !ServerRequests.isRelayed(method)) return false
+  if (!ServerRequests.isRequestId(id) || !ServerRequests.isRelayed(method)) return false
   relay.requests.asked.set(String(id), { call, id, method, params: message["params"], ask: call.listener.ask })
   return true
 }
@@ -246,11 +244,9 @@ export function listener(
   ask?: ServerRequests.Ask | undefined,
   declared: Readonly<Record<string, unknown>> = {}
 ): Listener {
-  const token = decodeToken(meta?.["progressToken"])
-  const level = decodeLevel(meta?.["io.modelcontextprotocol/logLevel"])
   return {
-    progressToken: token._tag === "Some" ? token.value : undefined,
-    logLevel: level._tag === "Some" ? level.value : undefined,
+    progressToken: Option.getOrUndefined(decodeToken(meta?.["progressToken"])),
+    logLevel: Option.getOrUndefined(decodeLevel(meta?.["io.modelcontextprotocol/logLevel"])),
     ask,
     declared,
     deliver: (relayed) =>

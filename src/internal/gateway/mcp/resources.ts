@@ -236,11 +236,10 @@ export function readSubject(
 
 /**
  * What a registration of `server`'s `definition` is served to (its own `McpServer.visibility` middleware, asked on
- * list, call and read): a request whose rule allows `qualified`, while the definition is offered now and pinned; on a
+ * list, call and read): a request whose rule allows its qualified name, while the definition is offered now and pinned; on a
  * list only when it passes the request's guardrails too; a read only of a URI naming its server (`namesServer`).
  */
 export type Gate = (
-  qualified: string,
   server: string,
   definition: Pins.Definition
 ) => Effect.Effect<Context.Context<never>, never, Scope.Scope>
@@ -349,7 +348,7 @@ export const register = Effect.fnUntraced(function*(
     yield* server.addResource({
       resource: new McpSchema.Resource({ ...resource, uri, name: servedName(naming, name, resource.name) }),
       annotations: Context.empty(),
-      services: yield* gate(Allow.qualified(name, resource.name), name, { kind: "resource", value: resource }),
+      services: yield* gate(name, { kind: "resource", value: resource }),
       handle: read(naming, upstream, guard, uri)
     })
   }
@@ -371,7 +370,7 @@ export const register = Effect.fnUntraced(function*(
         name: servedName(naming, name, template.name)
       }),
       annotations: Context.empty(),
-      services: yield* gate(Allow.qualified(name, template.name), name, { kind: "template", value: template }),
+      services: yield* gate(name, { kind: "template", value: template }),
       routerPath: path,
       completions: completions(
         upstream,
@@ -387,7 +386,7 @@ export const register = Effect.fnUntraced(function*(
     yield* server.addPrompt({
       prompt: new McpSchema.Prompt({ ...prompt, name: servedName(naming, name, prompt.name) }),
       annotations: Context.empty(),
-      services: yield* gate(Allow.qualified(name, prompt.name), name, { kind: "prompt", value: prompt }),
+      services: yield* gate(name, { kind: "prompt", value: prompt }),
       completions: completions(
         upstream,
         guard,

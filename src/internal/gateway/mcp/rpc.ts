@@ -104,14 +104,14 @@ export function revisionMeta(
   return protocol === "2026-07-28"
     ? {
       "io.modelcontextprotocol/protocolVersion": protocol,
-      "io.modelcontextprotocol/clientInfo": { name: client.name, version: client.version },
+      "io.modelcontextprotocol/clientInfo": client,
       [capabilitiesMeta]: {}
     }
     : {}
 }
 
-// `meta` as a request's `_meta`, when it has anything.
-function withMeta(meta: Readonly<Record<string, unknown>>) {
+/** `meta` as a request's `_meta`, when it has anything. */
+export function withMeta(meta: Readonly<Record<string, unknown>>) {
   return Object.keys(meta).length === 0 ? {} : { _meta: meta }
 }
 

@@ -36,6 +36,7 @@ import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
+import * as Struct from "effect/Struct"
 import { randomUUID } from "node:crypto"
 import * as Sse from "../../../Sse.js"
 import { isJsonObject, parseJsonObject } from "../../json.js"
@@ -52,11 +53,14 @@ export type Method = (typeof relayedMethods)[number]
 export const isRelayed = (method: unknown): method is Method =>
   (relayedMethods as ReadonlyArray<unknown>).includes(method)
 
+/** Whether `id` is a JSON-RPC request's id: a string or a number. */
+export const isRequestId = Schema.is(McpSchema.RequestId)
+
 /** How long the gateway waits for a client's answer to its server's request. */
 export const askTimeout = Duration.seconds(60)
 
 /** The capability of a client each relayed request needs. */
-const needs = {
+export const needs = {
   "sampling/createMessage": "sampling",
   "elicitation/create": "elicitation",
   "roots/list": "roots"
@@ -70,12 +74,7 @@ export const declared = { sampling: {}, elicitation: {}, roots: {} } as const
  * each call's `_meta` (that revision declares them per request, so each call declares its own client's).
  */
 export function declaredOf(capabilities: McpSchema.ClientCapabilities): Readonly<Record<string, unknown>> {
-  const out: Record<string, unknown> = {}
-  for (const method of relayedMethods) {
-    const capability = capabilities[needs[method]]
-    if (capability !== undefined) out[needs[method]] = capability
-  }
-  return out
+  return Struct.pick(capabilities, Object.values(needs))
 }
 
 /** The error a 2026-07-28 server answers a request that needs a capability its client did not declare. */
@@ -122,7 +121,7 @@ export const requests = (): Requests => ({ asked: new Map(), answering: new Map(
  * which `McpServer` tells the client, and the server is answered nothing.
  */
 export function cancelled(requests: Requests, id: unknown): void {
-  if (typeof id !== "string" && typeof id !== "number") return
+  if (!isRequestId(id)) return
   const answering = requests.answering.get(String(id))
   if (answering !== undefined) Deferred.doneUnsafe(answering, Effect.void)
 }
@@ -210,8 +209,7 @@ const decodeToken = Schema.decodeUnknownOption(McpSchema.ProgressToken)
 // The progress token `params` (a server's request's) asked progress by.
 function tokenOf(params: unknown): McpSchema.ProgressToken | undefined {
   const meta = isJsonObject(params) ? params["_meta"] : undefined
-  const token = decodeToken(isJsonObject(meta) ? meta["progressToken"] : undefined)
-  return token._tag === "Some" ? token.value : undefined
+  return Option.getOrUndefined(decodeToken(isJsonObject(meta) ? meta["progressToken"] : undefined))
 }
 
 // `params` without the progress token of its server, which the client never sees (it is sent the gateway's).
@@ -397,7 +395,7 @@ function askedOf(text: string, requests: Requests) {
   const message = parseJsonObject(text)
   if (message === undefined || "method" in message || !("error" in message)) return undefined
   const id = message["id"]
-  const asked = typeof id === "string" || typeof id === "number" ? requests.asked.get(String(id)) : undefined
+  const asked = isRequestId(id) ? requests.asked.get(String(id)) : undefined
   if (asked !== undefined) requests.asked.delete(String(id))
   return asked
 }
@@ -524,7 +522,7 @@ function seen(outbound: Outgoing, chunk: string): string | undefined {
     if (found || !event.startsWith("data: ")) return event
     const message = parseJsonObject(event.slice("data: ".length))
     const id = message?.["id"]
-    if (message === undefined || !isRelayed(message["method"]) || (typeof id !== "string" && typeof id !== "number")) {
+    if (message === undefined || !isRelayed(message["method"]) || !isRequestId(id)) {
       return event
     }
     found = true
@@ -608,10 +606,7 @@ export function refusing(standalone: Listen.Standalone, maxBytes: number): Liste
   const answer = (data: string) => {
     if (!data.includes("\"method\"") || !data.includes("\"id\"")) return Effect.void
     const message = parseJsonObject(data)
-    return message !== undefined && "method" in message && (typeof message["id"] === "string" ||
-        typeof message["id"] === "number")
-      ? reply(message)
-      : Effect.void
+    return message !== undefined && "method" in message && isRequestId(message["id"]) ? reply(message) : Effect.void
   }
   const http = HttpClient.transformResponse(standalone.http, (effect) =>
     Effect.flatMap(effect, (response) => {

@@ -10,6 +10,7 @@
  * for `maxAge`; a store that fails leaves it answered where it is held. Sessions are bounded per key and in all
  * (`Bounds`, `admit`).
  */
+import * as Arr from "effect/Array"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -32,6 +33,7 @@ import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 import * as Allow from "../access/tools.js"
 import * as McpRequest from "./request.js"
+import { isRequestId } from "./serverRequests.js"
 import type * as Subscriptions from "./subscriptions.js"
 
 /** A session as recorded when it started. */
@@ -52,21 +54,16 @@ export interface Recorded extends Session {
   readonly subscribed: ReadonlyArray<string>
 }
 
-/** How many sessions, and bytes of their records (`sizeOf`), the store keeps per key and in all (`admit`). */
-export interface Bounds {
-  readonly maxSessions: number
-  readonly maxKeySessions: number
-  readonly maxBytes: number
-  readonly maxKeyBytes: number
-}
-
 /** The bounds when the configuration gives none (docs/mcp.md). */
-export const defaultBounds: Bounds = {
+export const defaultBounds = {
   maxSessions: 5_000,
   maxKeySessions: 100,
   maxBytes: 16 * 1024 * 1024,
   maxKeyBytes: 1024 * 1024
 }
+
+/** How many sessions, and bytes of their records (`sizeOf`), the store keeps per key and in all (`admit`). */
+export type Bounds = Readonly<typeof defaultBounds>
 
 /** The bounds `keys` (the configuration's `gateway` section) gives, the defaults where it gives none. */
 export function boundsOf(keys: Gateway.Keys | undefined): Bounds {
@@ -239,13 +236,6 @@ const Id = Schema.Struct({ id: Schema.String })
 // How many session ids one query asks the database of.
 const knownBatch = 500
 
-// `items` in runs of `size`.
-function chunksOf<A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> {
-  const chunks: Array<ReadonlyArray<A>> = []
-  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size))
-  return chunks
-}
-
 // The session the rows of `layerSql`'s read hold (each its row and one of its subscriptions), if any.
 function recordedOf(rows: ReadonlyArray<typeof SessionRow.Type>): Recorded | undefined {
   if (rows[0] === undefined) return undefined
@@ -263,7 +253,7 @@ export class SessionStore
  * the sessions whose start the store could not record (`make`).
  */
 export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (): Store => {
-  const sessions = new Map<
+  let sessions = new Map<
     string,
     { readonly session: Session; readonly subscribed: Set<string>; usedAt: number; readonly bytes: number }
   >()
@@ -312,11 +302,10 @@ export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (
         const was = new Map(sessions)
         sessions.set(session.id, { session, subscribed: new Set(), usedAt: session.startedAt, bytes: sizeOf(session) })
         return admitted<never>(
-          Effect.tapError(admit(room, session, bounds, session.startedAt), () =>
-            Effect.sync(() => {
-              sessions.clear()
-              for (const [id, kept] of was) sessions.set(id, kept)
-            }))
+          Effect.tapError(
+            admit(room, session, bounds, session.startedAt),
+            () => Effect.sync(() => void (sessions = was))
+          )
         )
       }),
     read: (id) =>
@@ -337,10 +326,7 @@ export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (
         if (subscribed) kept?.add(uri)
         else kept?.delete(uri)
       }),
-    end: (id) =>
-      Effect.sync(() => {
-        sessions.delete(id)
-      }),
+    end: room.remove,
     known: (ids) => Effect.sync(() => new Set(ids.filter((id) => sessions.has(id))))
   }
 })
@@ -445,20 +431,11 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
               ON CONFLICT (session, uri) DO NOTHING`
             : sql`DELETE FROM mcp_subscriptions WHERE session = ${id} AND uri = ${uri}`
         ).pipe(Effect.asVoid),
-      end: (id) =>
-        Sql.transaction(
-          sql,
-          bounds,
-          "ending an MCP session",
-          Effect.andThen(
-            sql`DELETE FROM mcp_subscriptions WHERE session = ${id}`,
-            sql`DELETE FROM mcp_sessions WHERE id = ${id}`
-          )
-        ).pipe(Effect.asVoid),
+      end: (id) => Sql.transaction(sql, bounds, "ending an MCP session", room.remove(id)),
       known: (ids) =>
         Effect.map(
           Effect.forEach(
-            chunksOf(ids, knownBatch),
+            Arr.chunksOf(ids, knownBatch),
             (batch) =>
               Sql.step(
                 bounds,
@@ -527,7 +504,7 @@ function initializeOf(text: string): string | undefined {
 // The id of the JSON-RPC request in `text`, for an answer to it; `null` when it has none.
 function requestIdOf(text: string): unknown {
   const id = parseJsonObject(text)?.["id"]
-  return typeof id === "string" || typeof id === "number" ? id : null
+  return isRequestId(id) ? id : null
 }
 
 // A JSON-RPC error answering the request in `text`, with HTTP `status`: what a client shows of a refused `initialize`
@@ -612,15 +589,7 @@ const restart = Effect.fnUntraced(function*(endpoint: Answer, session: Session) 
     return id
   })
   if (local === undefined) return undefined
-  const holding: Held = {
-    local,
-    path: session.path,
-    caller: session.caller,
-    startedAt: session.startedAt,
-    saved: true,
-    takes: true
-  }
-  return holding
+  return { local, path: session.path, caller: session.caller, startedAt: session.startedAt, saved: true, takes: true }
 })
 
 // The session held for the client's `session`: the one held, else the restart under way, else a new restart. A
@@ -766,9 +735,8 @@ const starting = (
   Effect.gen(function*() {
     const read = yield* Effect.result(asked.request.text)
     const rule = McpRequest.ruleOf(yield* McpRequest.Request)
-    if (read._tag === "Success" && rule === Allow.nothing) {
-      const initialize = initializeOf(read.success)
-      if (initialize !== undefined) return toolless(read.success)
+    if (read._tag === "Success" && rule === Allow.nothing && initializeOf(read.success) !== undefined) {
+      return toolless(read.success)
     }
     // The request keeps its body, so the endpoint reads it again (or refuses it, when it could not be read).
     const response = yield* Effect.provideService(endpoint, HttpServerRequest.HttpServerRequest, asked.request)
@@ -817,7 +785,7 @@ export const make = Effect.fnUntraced(function*(
     )
 
   // The endpoint's answer to `asked` through the session `holding` it holds, named `id` by its client, which
-  // subscribes to what the store records in `recorded` (`undefined`: not known).
+  // subscribes to what the store records in `recorded` (`undefined`: not known); a `DELETE` answered ends it.
   const passOn = (asked: Asked, id: string, holding: Held, recorded: Subscriptions.Read | undefined) => {
     const request = holding.local === id ? asked.request : asked.request.modify({
       headers: Headers.set(asked.request.headers, sessionHeader, holding.local)
@@ -825,6 +793,8 @@ export const make = Effect.fnUntraced(function*(
     return McpRequest.inSession(
       Effect.provideService(endpoint, HttpServerRequest.HttpServerRequest, request),
       { id, recorded, record: recording(store, held, id) }
+    ).pipe(
+      Effect.tap((response) => asked.request.method === "DELETE" && response.status < 300 ? ended(id) : Effect.void)
     )
   }
 
@@ -857,27 +827,22 @@ export const make = Effect.fnUntraced(function*(
       if (asked.request.method === "DELETE" && held.get(id) === undefined && endsAsStarted(asked, session)) {
         // Nothing here to end but its record: a restart under way here is let go of at the sweep.
         yield* ended(id)
-        return terminated()
+        // 204, as `McpServer` answers a `DELETE` that ended a session.
+        return HttpServerResponse.empty({ status: 204 })
       }
       const holds = yield* holdingOf(session)
       if (holds === undefined) return unknown()
-      if (asked.request.method !== "DELETE") {
-        return yield* passOn(asked, id, holds, holds.takes ? { uris: session.subscribed, version: readAt } : undefined)
-      }
-      const response = yield* passOn(asked, id, holds, undefined)
-      if (response.status < 300) yield* ended(id)
-      return response
+      const takes = holds.takes && asked.request.method !== "DELETE"
+      return yield* passOn(asked, id, holds, takes ? { uris: session.subscribed, version: readAt } : undefined)
     })
 
   // The answer to a request naming session `id` through `holding`, the session held here for it (none: an unknown
-  // session), the store not telling what it subscribes to; a `DELETE` answered ends it.
+  // session), the store not telling what it subscribes to.
   const heldOnly = (asked: Asked, id: string, holding: Held | undefined) =>
     Effect.gen(function*() {
       if (holding === undefined || holding.path !== asked.path || holding.caller !== asked.caller) return unknown()
       if (!holding.saved) yield* Effect.orDie(unsaved.touch(id, yield* Clock.currentTimeMillis))
-      const response = yield* passOn(asked, id, holding, undefined)
-      if (asked.request.method === "DELETE" && response.status < 300) yield* ended(id)
-      return response
+      return yield* passOn(asked, id, holding, undefined)
     })
 
   // Records the session `response` names, as it is sent: `McpServer` names it in a response handler that runs before
@@ -940,9 +905,4 @@ function endsAsStarted(asked: Asked, session: Session): boolean {
   const version = asked.request.headers["mcp-protocol-version"]
   return version === undefined ||
     (JSON.parse(session.initialize) as { readonly protocolVersion?: unknown }).protocolVersion === version
-}
-
-// The answer to a `DELETE` that ended a session: 204, as `McpServer` answers one.
-function terminated() {
-  return HttpServerResponse.empty({ status: 204 })
 }

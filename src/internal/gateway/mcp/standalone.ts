@@ -120,8 +120,8 @@ export interface Changes {
 
 // An SSE event of `method` with `params` (no id: a notice of what is lost), or with its id.
 function event(method: Change["method"], id?: string, params?: { readonly uri: string }): string {
-  const data = JSON.stringify(params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params })
-  return id === undefined ? `event: message\ndata: ${data}\n\n` : `id: ${id}\nevent: message\ndata: ${data}\n\n`
+  const data = JSON.stringify({ jsonrpc: "2.0", method, params })
+  return `${id === undefined ? "" : `id: ${id}\n`}event: message\ndata: ${data}\n\n`
 }
 
 // Whether `change` concerns the stream at `path` whose key's rule is `rule`, opened for `session`: a list's change of

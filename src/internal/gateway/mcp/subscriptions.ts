@@ -21,6 +21,7 @@ import { isJsonObject, parseJsonObject } from "../../json.js"
 import type * as Allow from "../access/tools.js"
 import * as Resources from "./resources.js"
 import { failed } from "./rpc.js"
+import { isRequestId } from "./serverRequests.js"
 import type * as Standalone from "./standalone.js"
 import type * as Upstreams from "./upstream.js"
 
@@ -263,10 +264,6 @@ function unsupported(server: string) {
   })
 }
 
-function failedUpstream(server: string, error: { readonly message: string }) {
-  return new RpcError({ code: McpSchema.INTERNAL_ERROR_CODE, message: failed(server, error).message })
-}
-
 /** The subscriptions of the endpoints `serving` describes, their upstreams followed for the scope's life. */
 export const make = Effect.fnUntraced(function*(serving: Serving) {
   const table = emptyTable()
@@ -301,7 +298,9 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
     const located = yield* serving.locate(asked.path, asked.uri, asked.rule)
     if (located === undefined) return yield* notFound(asked.uri)
     const { upstream } = located
-    const failing = Effect.mapError((error: { readonly message: string }) => failedUpstream(upstream.name, error))
+    const failing = Effect.mapError((error: { readonly message: string }) =>
+      new RpcError({ code: McpSchema.INTERNAL_ERROR_CODE, message: failed(upstream.name, error).message })
+    )
     if (!(yield* failing(upstream.subscribes))) return yield* unsupported(upstream.name)
     const key = resourceKey(upstream.name, located.uri)
     if (table.resources.get(key)?.sessions.has(asked.session) === true) return
@@ -420,7 +419,7 @@ function requestOf(text: string) {
   const { id, method, params } = message
   const known = methods.find((one) => one === method)
   const uri = isJsonObject(params) ? params["uri"] : undefined
-  if ((typeof id !== "string" && typeof id !== "number") || known === undefined || typeof uri !== "string") {
+  if (!isRequestId(id) || known === undefined || typeof uri !== "string") {
     return undefined
   }
   return { id, method: known, uri }
@@ -438,15 +437,6 @@ function answerOf(id: string | number, error: Pick<RpcError, "code" | "message">
       ? { jsonrpc: "2.0", id, result: {} }
       : { jsonrpc: "2.0", id, error: { code: error.code, message: error.message } }
   )
-}
-
-/** The answer to a stateless client's (no session's) subscribe: there is no session to tell a change on. */
-function statelessError(): RpcError {
-  return new RpcError({
-    code: unsupportedCode,
-    message: "Resource subscriptions need a session: the gateway takes them in a 2025-11-25 session (or an earlier " +
-      "revision's), whose standalone stream it tells the changes on; the stateless 2026-07-28 revision has none"
-  })
 }
 
 // The JSON of an `initialize` result in `text`, advertising `resources.subscribe`; anything else as it is.
@@ -512,10 +502,14 @@ export function serving(subscriptions: Subscriptions) {
             ? Effect.flatMap(http, advertising)
             : http
         }
+        // A stateless client's (no session's) subscribe: there is no session to tell a change on.
         if (session === undefined) {
-          return request.headers["mcp-method"] === undefined
-            ? http
-            : Effect.succeed(answerOf(asked.id, statelessError()))
+          return request.headers["mcp-method"] === undefined ? http : Effect.succeed(answerOf(asked.id, {
+            code: unsupportedCode,
+            message: "Resource subscriptions need a session: the gateway takes them in a 2025-11-25 session (or an " +
+              "earlier revision's), whose standalone stream it tells the changes on; the stateless 2026-07-28 revision " +
+              "has none"
+          }))
         }
         const taking = subscriptions.answer({
           session: session.id,

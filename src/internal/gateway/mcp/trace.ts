@@ -33,27 +33,6 @@ function traceHeaders(
   })
 }
 
-/** The caller's span, from a request's `_meta` or else its HTTP headers; none when it sent no valid `traceparent`. */
-export function callerSpan(
-  meta: Readonly<Record<string, unknown>> | undefined,
-  headers: Headers.Headers
-): Option.Option<Tracer.ExternalSpan> {
-  return HttpTraceContext.w3c(traceHeaders(meta, headers))
-}
-
-/** The `_meta` an upstream is sent with a call made in `span`: its `traceparent`, and the caller's `tracestate`. */
-export function metaOf(
-  span: Tracer.Span,
-  meta: Readonly<Record<string, unknown>> | undefined,
-  headers: Headers.Headers
-): Record<string, string> {
-  const tracestate = traceHeaders(meta, headers)["tracestate"]
-  return {
-    traceparent: HttpTraceContext.toHeaders(span)["traceparent"]!,
-    ...(tracestate === undefined ? {} : { tracestate })
-  }
-}
-
 /** What a call's body is given: the `_meta` to send upstream, and how it records its outcome on the span. */
 export interface Span {
   readonly meta: Record<string, string>
@@ -69,7 +48,11 @@ export function traced<A, E, R>(
   request: { readonly meta: Readonly<Record<string, unknown>> | undefined; readonly headers: Headers.Headers },
   call: (span: Span) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, Exclude<R, Tracer.ParentSpan>> {
-  const parent = callerSpan(request.meta, request.headers)
+  const headers = traceHeaders(request.meta, request.headers)
+  // The caller's span; none when it sent no valid `traceparent`.
+  const parent = HttpTraceContext.w3c(headers)
+  // The caller's `tracestate`, sent upstream beside the span's own `traceparent`.
+  const tracestate = headers["tracestate"]
   return Effect.useSpan(
     `tools/call ${traced.name}`,
     {
@@ -86,7 +69,10 @@ export function traced<A, E, R>(
     (span) =>
       Effect.withParentSpan(
         call({
-          meta: metaOf(span, request.meta, request.headers),
+          meta: {
+            traceparent: HttpTraceContext.toHeaders(span)["traceparent"]!,
+            ...(tracestate === undefined ? {} : { tracestate })
+          },
           outcome: (outcome) => span.attribute("llm_router.mcp_outcome", outcome)
         }),
         span,

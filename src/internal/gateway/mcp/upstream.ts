@@ -32,6 +32,7 @@ import * as ChildProcess from "effect/process/ChildProcess"
 import * as ChildProcessSpawner from "effect/process/ChildProcessSpawner"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
+import * as Record from "effect/Record"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import type * as Result from "effect/Result"
@@ -39,6 +40,7 @@ import type * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
+import * as Struct from "effect/Struct"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type * as Gateway from "../../../Gateway.js"
 import { isJsonObject } from "../../json.js"
@@ -146,19 +148,12 @@ export const maxStrayLogs = 20
 /** The most characters of a stray log's data the gateway's log keeps. */
 const strayLogChars = 1000
 
-// The gateway's log at a server's log level.
-function logAt(level: McpSchema.LoggingLevel) {
-  switch (level) {
-    case "debug":
-      return Effect.logDebug
-    case "info":
-    case "notice":
-      return Effect.logInfo
-    case "warning":
-      return Effect.logWarning
-    default:
-      return Effect.logError
-  }
+// The gateway's log at a server's log level: an error's above `warning`.
+const logAt: Partial<Record<McpSchema.LoggingLevel, typeof Effect.logError>> = {
+  debug: Effect.logDebug,
+  info: Effect.logInfo,
+  notice: Effect.logInfo,
+  warning: Effect.logWarning
 }
 
 // What `spec`'s server sends of its own, followed for ever: a change of its lists `relist`s it (once for those that
@@ -196,7 +191,7 @@ const follow = Effect.fnUntraced(function*(
       }
       logged += 1
       const data = JSON.stringify(one.params.data) ?? ""
-      yield* logAt(one.params.level)(
+      yield* (logAt[one.params.level] ?? Effect.logError)(
         `Gateway: the MCP server ${spec.name} logged${
           one.params.logger === undefined ? "" : ` (${one.params.logger})`
         }: ` +
@@ -241,16 +236,6 @@ interface Spec {
   readonly mask: (text: string) => string
   /** Masks them in every string of a JSON value (`credentials.ts`). */
   readonly maskValue: (value: unknown) => unknown
-}
-
-// A stdio server's environment: the few variables a program needs to run, then the entry's own.
-function environment(env: Gateway.McpStdioServer["env"]): Record<string, string | Redacted.Redacted<string>> {
-  const out: Record<string, string | Redacted.Redacted<string>> = {}
-  for (const name of inheritedEnv) {
-    const value = process.env[name]
-    if (value !== undefined) out[name] = value
-  }
-  return { ...out, ...env }
 }
 
 // The Node spawner, watched: `ended` completes when the process exits or its output stops (with the exit code when
@@ -331,8 +316,7 @@ const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferr
   const { server } = spec
   const protocol = server.protocol === "2026-07-28" ? McpProtocol.v2026_07_28 : McpProtocol.v2025_11_25
   if ("url" in server) {
-    const headers: Record<string, string> = {}
-    for (const [name, value] of Object.entries(server.headers ?? {})) headers[name] = Redacted.value(value)
+    const headers = Record.map(server.headers ?? {}, Redacted.value)
     const session: Listen.Session = { id: undefined }
     const http = authorized(yield* HttpClient.HttpClient, spec.token)
     // A call's stream its server ends before the answer is resumed (2025-11-25; the stateless revision has none).
@@ -356,7 +340,8 @@ const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferr
     return { connected: ServerRequests.declaring(connected), standalone }
   }
   const command = ChildProcess.make(server.command, [...(server.args ?? [])], {
-    env: environment(server.env),
+    // A stdio server's environment: the few variables a program needs to run, then the entry's own.
+    env: { ...Struct.pick(process.env, inheritedEnv), ...server.env },
     extendEnv: false
   })
   const connected = yield* Effect.provide(
@@ -551,7 +536,6 @@ function supervised(
   status: Ref.Ref<Supervise.Status<Connection>>,
   reopen: Effect.Effect<Connection, UpstreamError>
 ) {
-  const pingParams = Object.keys(spec.revision).length === 0 ? {} : { _meta: spec.revision }
   return Supervise.supervise(status, {
     open: Effect.mapError(reopen, (error) => error.message),
     ended: (connection) => connection.ended,
@@ -565,7 +549,7 @@ function supervised(
     ping: spec.pingInterval === undefined ? undefined : {
       every: spec.pingInterval,
       send: (connection) =>
-        Rpc.request(connection.transport, "ping", pingParams, McpSchema.Ping.successSchema).pipe(
+        Rpc.request(connection.transport, "ping", Rpc.withMeta(spec.revision), McpSchema.Ping.successSchema).pipe(
           Effect.asVoid,
           Effect.catchIf(answered, () => Effect.void),
           Effect.mapError((error) => error.message)
@@ -609,29 +593,25 @@ const unreachable = (
     ? Deferred.succeed(connection.ended, `it did not answer (${error.reason.message})`)
     : Effect.void
 
-// A call's failure on `connection`: noted as the connection's loss where it is one, then answered as the call's error.
-const callFailed = (
-  spec: Spec,
-  connection: Connection,
+// A call's failure on `connection` (noted as the connection's loss where it is one: `unreachable`), as the call's error.
+const callFailed = (spec: Spec, connection: Connection) =>
+(
   error: McpClientError.McpClientError | UpstreamError
 ): Effect.Effect<never, UpstreamError> =>
-  Effect.andThen(
-    unreachable(spec, connection, error),
-    error._tag === "McpUpstreamError" ? Effect.fail(error) : Effect.flatMap(
-      // A stdio connection lost under the call: its process stopped, and why is known within a moment.
-      "command" in spec.server && (error.reason._tag === "TransportError" || error.reason._tag === "ClosedError")
-        ? Effect.timeoutOption(Deferred.await(connection.ended), "1 second")
-        : Effect.succeedNone,
-      (ended) =>
-        Effect.fail(
-          new UpstreamError({
-            message: ended._tag === "Some"
-              ? `it stopped during the call (it ${ended.value}); the gateway is starting it again`
-              : detail(spec, error),
-            answered: answeredOf(error)
-          })
-        )
-    )
+  error._tag === "McpUpstreamError" ? Effect.fail(error) : Effect.flatMap(
+    // A stdio connection lost under the call: its process stopped, and why is known within a moment.
+    "command" in spec.server && (error.reason._tag === "TransportError" || error.reason._tag === "ClosedError")
+      ? Effect.timeoutOption(Deferred.await(connection.ended), "1 second")
+      : Effect.succeedNone,
+    (ended) =>
+      Effect.fail(
+        new UpstreamError({
+          message: ended._tag === "Some"
+            ? `it stopped during the call (it ${ended.value}); the gateway is starting it again`
+            : detail(spec, error),
+          answered: answeredOf(error)
+        })
+      )
   )
 
 // The connection a call goes to: the current one; for an HTTP server that was not reached, a new one (`reopen`).
@@ -736,8 +716,23 @@ export const connect = Effect.fnUntraced(function*(
 
   const current = currentOf(server, status, reopen(undefined))
 
-  // The call of `tool` on the current connection, sent again on a new one when an HTTP server forgot its session. A
-  // stateless server is told what the calling client declared (`declared`) in place of the gateway's own nothing.
+  // `send` on the current connection, sent again on a new one when an HTTP server forgot its session; its failure
+  // noted as the connection's loss where it is one (`unreachable`), then handed to `failed` of that connection.
+  const onCurrent = <A, E>(
+    send: (connection: Connection) => Effect.Effect<A, McpClientError.McpClientError | UpstreamError>,
+    failed: (connection: Connection) => (error: McpClientError.McpClientError | UpstreamError) => Effect.Effect<A, E>
+  ) =>
+    Effect.flatMap(current, (connection) =>
+      send(connection).pipe(
+        Effect.catchIf(
+          (error) => error._tag === "McpClientError" && sessionExpired(error),
+          () => Effect.flatMap(reopen(connection), send)
+        ),
+        Effect.tapError((error) => unreachable(spec, connection, error)),
+        Effect.catch(failed(connection))
+      ))
+
+  // The call of `tool` on the current connection (`onCurrent`). A stateless server is told what the calling client declared (`declared`) in place of the gateway's own nothing.
   const callOn = (
     tool: McpSchema.Tool,
     payload: Readonly<Record<string, unknown>> | undefined,
@@ -761,14 +756,7 @@ export const connect = Effect.fnUntraced(function*(
           Effect.flatMap(Rpc.request(connection.transport, "tools/call", params, Rpc.CallResult, tool), Rpc.callOutcome)
         )
       )
-    return Effect.flatMap(current, (connection) =>
-      send(connection).pipe(
-        Effect.catchIf(
-          (error) => error._tag === "McpClientError" && sessionExpired(error),
-          () => Effect.flatMap(reopen(connection), send)
-        ),
-        Effect.catch((error) => callFailed(spec, connection, error))
-      ))
+    return onCurrent(send, (connection) => callFailed(spec, connection))
   }
   const call = (
     tool: McpSchema.Tool,
@@ -791,14 +779,7 @@ export const connect = Effect.fnUntraced(function*(
     const sent = Object.keys(revision).length === 0 ? params : { ...params, _meta: { ...revision, ...meta } }
     const send = (connection: Connection) =>
       withFreshToken(spec, timed(spec, method, Rpc.request(connection.transport, method, sent, schema)))
-    return Effect.flatMap(current, (connection) =>
-      send(connection).pipe(
-        Effect.catchIf(
-          (error) => error._tag === "McpClientError" && sessionExpired(error),
-          () => Effect.flatMap(reopen(connection), send)
-        ),
-        Effect.tapError((error) => unreachable(spec, connection, error))
-      ))
+    return onCurrent(send, () => Effect.fail)
   }
   return {
     name,
