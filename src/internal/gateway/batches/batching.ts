@@ -606,11 +606,6 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
 
   const submit = makeSubmit({ ...configured, batchDeploymentFor, signerFor, fromLlm, keys, calls, settlements, store })
 
-  /** What an id of `kind` names, when it is one of the caller's. */
-  function opened(kind: Ids.Kind, id: string, caller: Caller | undefined) {
-    return reopened(kind, id, ownerOf(caller))
-  }
-
   /**
    * The caller's batch (or its result file) `id` of `kind`, opened and asked of its provider (`statusOf`); a batch run
    * as calls that no store here keeps is not found, with where such batches are kept.
@@ -622,7 +617,7 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
     step: "retrieve" | "cancel"
   ): Effect.Effect<Read, Errors.ErrorAnswer> {
     return Effect.flatMap(
-      opened(kind, id, caller),
+      reopened(kind, id, ownerOf(caller)),
       (found) =>
         Effect.mapBoth(statusOf(found, step), {
           onFailure: (error) => Calls.isUnkept(error) ? unkept(kind, id, error) : fromLlm(error),
@@ -642,11 +637,6 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
       ({ found, status }) =>
         ended(status.state) ? Effect.asVoid(settledHere(kind, id, found, status, caller)) : Effect.void
     )
-  }
-
-  /** The caller's batch `id` of `kind` cancelled at its provider, as it stands then. */
-  function cancel(kind: Ids.BatchKind, id: string, caller: Caller | undefined) {
-    return asked(kind, id, caller, "cancel")
   }
 
   /**
@@ -693,21 +683,18 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
     return { batches, hasMore }
   })
 
-  /** A batch's create, counted by its caller's rate limit before its lines are read (429 past it). */
-  function admitted(caller: Caller | undefined): Effect.Effect<void, Errors.ErrorAnswer> {
-    return auth.limit(caller)
-  }
-
   return {
     ownerOf,
     fromLlm,
     reopened,
     statusOf,
     asked,
-    admitted,
+    /** A batch's create, counted by its caller's rate limit before its lines are read (429 past it). */
+    admitted: (caller: Caller | undefined) => auth.limit(caller),
     submit,
     retrieve,
-    cancel,
+    /** The caller's batch `id` of `kind` cancelled at its provider, as it stands then. */
+    cancel: (kind: Ids.BatchKind, id: string, caller: Caller | undefined) => asked(kind, id, caller, "cancel"),
     results,
     page,
     recorded
