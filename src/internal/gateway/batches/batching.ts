@@ -227,15 +227,10 @@ function makeDeployments(engine: Engine, calls: BatchCalls) {
    * fallbacks') whose API has a batch API; else the gateway's own, signed with the first key pool its calls reach.
    */
   function batchDeploymentFor(model: string, target: Target, owner: string): BatchDeployment | undefined {
-    for (const name of target.deployments) {
-      const found = engine.batchDeployment(name)
-      if (found !== undefined) return found
-    }
-    for (const name of target.deployments) {
-      const found = asCalls(model, name, target, owner)
-      if (found !== undefined) return found
-    }
-    return undefined
+    let found: BatchDeployment | undefined
+    for (const name of target.deployments) found ??= engine.batchDeployment(name)
+    for (const name of target.deployments) found ??= asCalls(model, name, target, owner)
+    return found
   }
 
   return { deploymentOf, batchDeploymentFor }
