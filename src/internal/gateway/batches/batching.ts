@@ -427,20 +427,6 @@ function loggedOf({ journal, metrics, now }: Logging, kind: Ids.BatchKind, found
     })
 }
 
-/** A settled batch's end and unanswered lines in `metrics`, each custom id once (answered ones count as recorded). */
-function endedOf(
-  metrics: Metrics,
-  deployment: BatchDeployment,
-  status: BatchStatus,
-  lines: ReadonlyArray<BatchLine>
-): void {
-  for (const { outcome } of Settlement.distinctLines(lines)) {
-    if (typeof outcome === "string") metrics.batchLine(deployment, outcome)
-    else if (Result.isFailure(outcome)) metrics.batchLine(deployment, "failed")
-  }
-  metrics.batchEnded(deployment, status.state)
-}
-
 /** What settling is built over. */
 interface Settling extends Logging, Pick<Configured, "auth"> {
   readonly settlements: Settlements
@@ -483,7 +469,14 @@ const makeSettling = Effect.fnUntraced(function*(settling: Settling) {
         holder,
         last: status,
         logged: loggedOf(settling, kind, found, caller),
-        ended: Effect.sync(() => endedOf(settling.metrics, deployment, status, lines)),
+        // Its end and unanswered lines in the metrics, each custom id once (answered ones count as recorded).
+        ended: Effect.sync(() => {
+          for (const { outcome } of Settlement.distinctLines(lines)) {
+            if (typeof outcome === "string") settling.metrics.batchLine(deployment, outcome)
+            else if (Result.isFailure(outcome)) settling.metrics.batchLine(deployment, "failed")
+          }
+          settling.metrics.batchEnded(deployment, status.state)
+        }),
         charged: (hold, cost) => auth.settleBatch(caller, hold, cost)
       },
       Settlement.billed(lines, runAsCalls(deployment) ? "live" : deployment.price)
