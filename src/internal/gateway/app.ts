@@ -74,9 +74,7 @@ export const lasting = Effect.fnUntraced(function*(options: {
   readonly secrets: () => ReadonlyArray<Redacted.Redacted<string>>
 }) {
   const clock = yield* Clock.Clock
-  function now() {
-    return clock.currentTimeMillisUnsafe()
-  }
+  const now = () => clock.currentTimeMillisUnsafe()
   const { stores } = options
   const metrics = Metrics.makeMetrics(options.status, now, Context.get(stores, ResponsesStore.StoredResponses).usage)
   const audit = Context.get(stores, AuditLog.AuditLogStore)

@@ -246,17 +246,8 @@ export interface StreamedCall extends Call {
   readonly newEncoder: () => StreamEncoder
 }
 
-/** A call answered as one reply. */
-export interface WholeCall extends Call {
-  /** The reply's body in the route's wire. */
-  readonly render: (response: ChatResponse) => string
-  /** The body's content type (`Chat.contentType`); none: JSON. */
-  readonly contentType?: string | undefined
-  /** What is done with the reply and its body before they are answered, if anything (`Chat.beforeAnswer`). */
-  readonly beforeAnswer?: ((response: ChatResponse, body: string) => Effect.Effect<void>) | undefined
-  /** The answer instead of a reply the route cannot answer with, if any (`Chat.refusal`). */
-  readonly refusal?: ((response: ChatResponse) => Errors.ErrorAnswer | undefined) | undefined
-}
+/** A call answered as one reply: its body rendered in the route's wire, as its `Chat` says. */
+export interface WholeCall extends Call, Pick<Chat, "render" | "contentType" | "beforeAnswer" | "refusal"> {}
 
 /** A chat body as its route decoded it, and how the route answers it, streamed or whole. */
 export interface Chat {
@@ -303,13 +294,7 @@ export function answered(serving: Answering, { scope, sessionHeader, tally }: Wi
       const call = { request, target, context, failures: chat.failures, tally, guardrails: chain.success }
       const { newEncoder } = chat
       if (!chat.stream || newEncoder === undefined) {
-        return whole({
-          ...call,
-          render: chat.render,
-          contentType: chat.contentType,
-          beforeAnswer: chat.beforeAnswer,
-          refusal: chat.refusal
-        })
+        return whole({ ...chat, ...call })
       }
       return streamed(serving, {
         ...call,

@@ -25,7 +25,6 @@ import type * as Store from "../../Store.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as RouterSettings from "../router/settings.js"
 import * as RouterStatus from "../router/status.js"
-import type * as Media from "../tokens/media.js"
 import * as ResponsesCodec from "../wire/openAiResponses/codec.js"
 import * as Guardrails from "./guardrails.js"
 
@@ -171,97 +170,56 @@ export function reachable<D extends Pick<Router.Deployment<unknown, unknown>, "n
 export function worstPrice(
   deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined; readonly api?: string | undefined }>
 ): Pricing.Price | undefined {
-  let input = 0
-  let cacheWrite = 0
-  let cacheWrite1h = 0
-  let output = 0
-  let imageTokens = 0
-  let audioTokensPerSecond = 0
-  let videoTokensPerSecond = 0
-  let pdfPageTokens = 0
-  let mediaUrls: Media.UrlReading = "typed"
-  // Undefined once a deployment that fetches URLs has no window; 0 while none has one.
-  let contextWindow: number | undefined = 0
-  let windowless = false
+  const prices = deployments.flatMap(({ price }) => price === undefined ? [] : [price])
+  if (prices.length === 0 || prices.length < deployments.length) return undefined
+  const most = (read: (price: Pricing.Price) => number | undefined, fallback: number) =>
+    Math.max(...prices.map((price) => read(price) ?? fallback))
+  const windows = prices.flatMap(({ contextWindow }) => contextWindow === undefined ? [] : [contextWindow])
+  // None once a deployment that fetches URLs has no window; and a request with hosted tools reaches only deployments
+  // that all speak the Responses API (`responses/hosted.ts`).
+  const windowless = prices.some((price) => price.contextWindow === undefined && price.mediaUrls !== "typed") ||
+    (windows.length < prices.length && deployments.every(({ api }) => api === "responses"))
+  const contextWindow = windowless ? 0 : Math.max(0, ...windows)
   const hostedToolCalls: Record<string, number> = {}
-  let audioInput = 0
-  let audioOutput = 0
-  let above: number | undefined
-  for (const { price } of deployments) {
-    if (price === undefined) return undefined
-    audioInput = Math.max(audioInput, price.audioInput ?? price.input, price.cachedAudioInput ?? 0)
-    audioOutput = Math.max(audioOutput, price.audioOutput ?? price.output)
-    if (price.longContext !== undefined) above = Math.min(above ?? Infinity, price.longContext.above)
-    input = Math.max(input, price.input, price.cachedInput ?? 0)
-    cacheWrite = Math.max(cacheWrite, Pricing.cacheWritePrice(price))
-    cacheWrite1h = Math.max(cacheWrite1h, Pricing.cacheWritePrice(price, "1h"))
-    output = Math.max(output, price.output)
-    imageTokens = Math.max(imageTokens, price.imageTokens ?? Pricing.defaultImageTokens)
-    audioTokensPerSecond = Math.max(
-      audioTokensPerSecond,
-      price.audioTokensPerSecond ?? Pricing.defaultAudioTokensPerSecond
-    )
-    videoTokensPerSecond = Math.max(
-      videoTokensPerSecond,
-      price.videoTokensPerSecond ?? Pricing.defaultVideoTokensPerSecond
-    )
-    pdfPageTokens = Math.max(pdfPageTokens, price.pdfPageTokens ?? Pricing.defaultPdfPageTokens)
-    if (price.mediaUrls !== "typed") mediaUrls = "fetched"
-    if (price.contextWindow === undefined) {
-      windowless = true
-      if (price.mediaUrls !== "typed") contextWindow = undefined
-    } else if (contextWindow !== undefined) contextWindow = Math.max(contextWindow, price.contextWindow)
+  for (const price of prices) {
     for (const [type, dollars] of Object.entries({ ...Pricing.defaultHostedToolCalls, ...price.hostedToolCalls })) {
       hostedToolCalls[type] = Math.max(hostedToolCalls[type] ?? 0, dollars)
     }
   }
-  if (deployments.length === 0) return undefined
-  // A request with hosted tools reaches only deployments that all speak the Responses API (`responses/hosted.ts`).
-  if (windowless && deployments.every(({ api }) => api === "responses")) contextWindow = undefined
-  const tiers = new Set(deployments.flatMap(({ price }) => Object.keys(price?.serviceTiers ?? {})))
+  const above = Math.min(...prices.map((price) => price.longContext?.above ?? Infinity))
+  const tiers = new Set(prices.flatMap((price) => Object.keys(price.serviceTiers ?? {})))
   return {
-    input,
-    cacheWrite,
-    cacheWrite1h,
-    output,
-    audioInput,
-    audioOutput,
+    ...dearest(prices),
     // Past the lowest threshold, each deployment at its long-context tier where it has one, else at its own prices.
-    ...(above === undefined ? {} : {
-      longContext: { above, ...dearest(deployments.map(({ price }) => price!.longContext ?? price!)) }
+    ...(above === Infinity ? {} : {
+      longContext: { above, ...dearest(prices.map((price) => price.longContext ?? price)) }
     }),
     ...(tiers.size === 0 ? {} : {
       serviceTiers: Object.fromEntries(
-        [...tiers].map((tier) => [tier, dearest(deployments.map(({ price }) => price!.serviceTiers?.[tier] ?? price!))])
+        [...tiers].map((tier) => [tier, dearest(prices.map((price) => price.serviceTiers?.[tier] ?? price))])
       )
     }),
-    imageTokens,
-    audioTokensPerSecond,
-    videoTokensPerSecond,
-    pdfPageTokens,
-    mediaUrls,
-    ...(contextWindow === undefined || contextWindow === 0 ? {} : { contextWindow }),
+    imageTokens: most((price) => price.imageTokens, Pricing.defaultImageTokens),
+    audioTokensPerSecond: most((price) => price.audioTokensPerSecond, Pricing.defaultAudioTokensPerSecond),
+    videoTokensPerSecond: most((price) => price.videoTokensPerSecond, Pricing.defaultVideoTokensPerSecond),
+    pdfPageTokens: most((price) => price.pdfPageTokens, Pricing.defaultPdfPageTokens),
+    mediaUrls: prices.every((price) => price.mediaUrls === "typed") ? "typed" : "fetched",
+    ...(contextWindow === 0 ? {} : { contextWindow }),
     hostedToolCalls
   }
 }
 
 /** The highest of each price of `all` (a cache read's counted as an input token's), their fallbacks applied. */
 function dearest(all: ReadonlyArray<Pricing.TokenPrices>): Pricing.TokenPrices {
-  let input = 0
-  let cacheWrite = 0
-  let cacheWrite1h = 0
-  let output = 0
-  let audioInput = 0
-  let audioOutput = 0
-  for (const rates of all) {
-    input = Math.max(input, rates.input, rates.cachedInput ?? 0)
-    cacheWrite = Math.max(cacheWrite, Pricing.cacheWritePrice(rates))
-    cacheWrite1h = Math.max(cacheWrite1h, Pricing.cacheWritePrice(rates, "1h"))
-    output = Math.max(output, rates.output)
-    audioInput = Math.max(audioInput, rates.audioInput ?? rates.input, rates.cachedAudioInput ?? 0)
-    audioOutput = Math.max(audioOutput, rates.audioOutput ?? rates.output)
+  const most = (read: (rates: Pricing.TokenPrices) => number) => Math.max(0, ...all.map(read))
+  return {
+    input: most((rates) => Math.max(rates.input, rates.cachedInput ?? 0)),
+    cacheWrite: most((rates) => Pricing.cacheWritePrice(rates)),
+    cacheWrite1h: most((rates) => Pricing.cacheWritePrice(rates, "1h")),
+    output: most((rates) => rates.output),
+    audioInput: most((rates) => Math.max(rates.audioInput ?? rates.input, rates.cachedAudioInput ?? 0)),
+    audioOutput: most((rates) => rates.audioOutput ?? rates.output)
   }
-  return { input, cacheWrite, cacheWrite1h, output, audioInput, audioOutput }
 }
 
 /**
@@ -274,9 +232,7 @@ const leastReplyLimits: Readonly<Partial<Record<NonNullable<Deployment["api"]>, 
 
 /** The least reply limit any of `deployments` sends (one token where none has a least of its own). */
 export function leastMaxTokens(deployments: ReadonlyArray<Pick<Deployment, "api">>): number {
-  let least = 1
-  for (const { api } of deployments) least = Math.max(least, api === undefined ? 1 : leastReplyLimits[api] ?? 1)
-  return least
+  return Math.max(1, ...deployments.map(({ api }) => api === undefined ? 1 : leastReplyLimits[api] ?? 1))
 }
 
 /** What a target's reach says of it; guardrails `common` (the gateway's, its router's) and `guarded` by deployment. */

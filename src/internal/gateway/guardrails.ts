@@ -74,13 +74,10 @@ export function chainOf(
   names: ReadonlyArray<string> | undefined
 ): Result.Result<ReadonlyArray<Guardrail>, string> {
   if (names === undefined || names.length === 0) return Result.succeed(target)
-  const own: Array<Guardrail> = []
-  for (const name of names) {
-    const guardrail = named.get(name)
-    if (guardrail === undefined) return Result.fail(name)
-    own.push(guardrail)
-  }
-  return Result.succeed(union(target, own))
+  const missing = names.find((name) => !named.has(name))
+  return missing === undefined
+    ? Result.succeed(union(target, names.map((name) => named.get(name)!)))
+    : Result.fail(missing)
 }
 
 /** Leading `Start` chunks held and given out with the chunks after them: a first batch carries the answer's start. */

@@ -35,6 +35,7 @@ import {
   DatabaseError,
   defaultPort,
   type GatewayStartError,
+  type Keys,
   type Options,
   type Service,
   type SourceError
@@ -104,14 +105,10 @@ function adminKeysOf(config: Config, options: Options) {
 
 // The callers of the database's keys and teams, their budgets in the spend ledger of `stores`, for the gateway's life.
 function manage(database: Sql.Database["Service"], stores: Context.Context<Stores.Stores>, drain: Drain) {
-  return Effect.gen(function*() {
-    const runtime = yield* RuntimeKeys.make(
-      Context.get(stores, KeyStore.KeyStore),
-      stores,
-      (stale) => drain.revoked(stale)
-    ).pipe(Effect.provideContext(stores))
-    return { runtime, database }
-  })
+  return RuntimeKeys.make(Context.get(stores, KeyStore.KeyStore), stores, (stale) => drain.revoked(stale)).pipe(
+    Effect.provideContext(stores),
+    Effect.map((runtime) => ({ runtime, database }))
+  )
 }
 
 // What the key policy (`keys/policy.ts`) reads of `config` served with `options`.
@@ -234,6 +231,11 @@ const keptAtReload =
 // where the options give it): each change its own problem.
 function restartOnly(options: Options, config: Config): ReadonlyArray<OptionsError | undefined> {
   const started = options.config
+  // A field of the keys changed, unless the options give it (`overridden`), named with `shown`.
+  const kept = (field: keyof Keys, shown: unknown, overridden = false) =>
+    overridden || JSON.stringify(config.keys?.[field]) === JSON.stringify(started.keys?.[field])
+      ? undefined
+      : OptionsErrors.make("Gateway", `config.keys.${field}`, shown, keptAtReload)
   return [
     options.store === undefined && !sameStore(config.store, started.store)
       ? OptionsErrors.make("Gateway", "config.store", "another store", keptAtReload)
@@ -241,31 +243,13 @@ function restartOnly(options: Options, config: Config): ReadonlyArray<OptionsErr
     options.database === undefined && !sameDatabase(config.database, started.database)
       ? OptionsErrors.make("Gateway", "config.database", "another database", keptAtReload)
       : undefined,
-    options.logPayloads === undefined && config.keys?.logPayloads !== started.keys?.logPayloads
-      ? OptionsErrors.make("Gateway", "config.keys.logPayloads", config.keys?.logPayloads, keptAtReload)
-      : undefined,
-    options.responsesTtl === undefined &&
-      JSON.stringify(config.keys?.responsesTtl) !== JSON.stringify(started.keys?.responsesTtl)
-      ? OptionsErrors.make("Gateway", "config.keys.responsesTtl", "another time to keep responses", keptAtReload)
-      : undefined,
-    options.requestLogRetention === undefined &&
-      JSON.stringify(config.keys?.requestLogRetention) !== JSON.stringify(started.keys?.requestLogRetention)
-      ? OptionsErrors.make("Gateway", "config.keys.requestLogRetention", "another retention", keptAtReload)
-      : undefined,
-    JSON.stringify(config.keys?.responsesSocketIdle) !== JSON.stringify(started.keys?.responsesSocketIdle)
-      ? OptionsErrors.make("Gateway", "config.keys.responsesSocketIdle", "another idle time", keptAtReload)
-      : undefined,
-    JSON.stringify(config.keys?.auditAnchor) !== JSON.stringify(started.keys?.auditAnchor)
-      ? OptionsErrors.make("Gateway", "config.keys.auditAnchor", "another anchor", keptAtReload)
-      : undefined,
-    JSON.stringify(config.keys?.auditRetention) !== JSON.stringify(started.keys?.auditRetention)
-      ? OptionsErrors.make("Gateway", "config.keys.auditRetention", "another retention", keptAtReload)
-      : undefined,
-    ...boundFields.map((field) =>
-      config.keys?.[field] === started.keys?.[field]
-        ? undefined
-        : OptionsErrors.make("Gateway", `config.keys.${field}`, config.keys?.[field], keptAtReload)
-    )
+    kept("logPayloads", config.keys?.logPayloads, options.logPayloads !== undefined),
+    kept("responsesTtl", "another time to keep responses", options.responsesTtl !== undefined),
+    kept("requestLogRetention", "another retention", options.requestLogRetention !== undefined),
+    kept("responsesSocketIdle", "another idle time"),
+    kept("auditAnchor", "another anchor"),
+    kept("auditRetention", "another retention"),
+    ...boundFields.map((field) => kept(field, config.keys?.[field]))
   ]
 }
 
@@ -415,10 +399,7 @@ function listen(
       websocket: { maxPayload: maxBodyBytes + frameSlack }
     }).pipe(
       Scope.provide(serverScope),
-      Effect.mapError((error) => {
-        const cause = error.cause
-        return startError(`${host}:${port}: ${messageOf(cause)}`, cause)
-      })
+      Effect.mapError(({ cause }) => startError(`${host}:${port}: ${messageOf(cause)}`, cause))
     )
     const address = server.address()
     const bound = typeof address === "object" && address !== null ? address.port : port

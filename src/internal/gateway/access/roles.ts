@@ -4,39 +4,28 @@
  */
 import { type GlobalRole, isGlobalRole, type Role, roleOf, teamRole } from "../../gatewayConfig/roles.js"
 
-/** What an admin route needs (`access.ts`' table). */
-export type Permission =
+/** Every permission an admin route may need (`access.ts`' table), in the order docs/identity.md's table lists them. */
+export const permissions = [
   /** Anyone known: who they are (`GET /admin/me`). */
-  | "self"
-  /** The live dashboard, metrics, model load, spend, the request log and the MCP servers' figures. */
-  | "observe"
-  | "keys.read"
-  | "keys.write"
-  | "teams.read"
-  | "teams.write"
-  /** A team's budget (and nothing else of it). */
-  | "budgets.write"
-  | "reload"
-  | "audit"
-  /** Roles granted through the admin API. */
-  | "grants"
-  /** An MCP tool's changed definition approved. */
-  | "mcp.approve"
-
-/** Every permission, in the order docs/identity.md's table lists them. */
-export const permissions: ReadonlyArray<Permission> = [
   "self",
+  /** The live dashboard, metrics, model load, spend, the request log and the MCP servers' figures. */
   "observe",
   "keys.read",
   "keys.write",
   "teams.read",
   "teams.write",
+  /** A team's budget (and nothing else of it). */
   "budgets.write",
   "reload",
   "audit",
+  /** Roles granted through the admin API. */
   "grants",
+  /** An MCP tool's changed definition approved. */
   "mcp.approve"
-]
+] as const
+
+/** What an admin route needs. */
+export type Permission = typeof permissions[number]
 
 // An operator runs the gateway, but neither gives roles nor trusts a changed MCP tool.
 const operator = permissions.filter((permission) => permission !== "grants" && permission !== "mcp.approve")

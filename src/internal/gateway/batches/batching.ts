@@ -227,15 +227,10 @@ function makeDeployments(engine: Engine, calls: BatchCalls) {
    * fallbacks') whose API has a batch API; else the gateway's own, signed with the first key pool its calls reach.
    */
   function batchDeploymentFor(model: string, target: Target, owner: string): BatchDeployment | undefined {
-    for (const name of target.deployments) {
-      const found = engine.batchDeployment(name)
-      if (found !== undefined) return found
-    }
-    for (const name of target.deployments) {
-      const found = asCalls(model, name, target, owner)
-      if (found !== undefined) return found
-    }
-    return undefined
+    let found: BatchDeployment | undefined
+    for (const name of target.deployments) found ??= engine.batchDeployment(name)
+    for (const name of target.deployments) found ??= asCalls(model, name, target, owner)
+    return found
   }
 
   return { deploymentOf, batchDeploymentFor }
@@ -432,20 +427,6 @@ function loggedOf({ journal, metrics, now }: Logging, kind: Ids.BatchKind, found
     })
 }
 
-/** A settled batch's end and unanswered lines in `metrics`, each custom id once (answered ones count as recorded). */
-function endedOf(
-  metrics: Metrics,
-  deployment: BatchDeployment,
-  status: BatchStatus,
-  lines: ReadonlyArray<BatchLine>
-): void {
-  for (const { outcome } of Settlement.distinctLines(lines)) {
-    if (typeof outcome === "string") metrics.batchLine(deployment, outcome)
-    else if (Result.isFailure(outcome)) metrics.batchLine(deployment, "failed")
-  }
-  metrics.batchEnded(deployment, status.state)
-}
-
 /** What settling is built over. */
 interface Settling extends Logging, Pick<Configured, "auth"> {
   readonly settlements: Settlements
@@ -488,7 +469,14 @@ const makeSettling = Effect.fnUntraced(function*(settling: Settling) {
         holder,
         last: status,
         logged: loggedOf(settling, kind, found, caller),
-        ended: Effect.sync(() => endedOf(settling.metrics, deployment, status, lines)),
+        // Its end and unanswered lines in the metrics, each custom id once (answered ones count as recorded).
+        ended: Effect.sync(() => {
+          for (const { outcome } of Settlement.distinctLines(lines)) {
+            if (typeof outcome === "string") settling.metrics.batchLine(deployment, outcome)
+            else if (Result.isFailure(outcome)) settling.metrics.batchLine(deployment, "failed")
+          }
+          settling.metrics.batchEnded(deployment, status.state)
+        }),
         charged: (hold, cost) => auth.settleBatch(caller, hold, cost)
       },
       Settlement.billed(lines, runAsCalls(deployment) ? "live" : deployment.price)
@@ -606,11 +594,6 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
 
   const submit = makeSubmit({ ...configured, batchDeploymentFor, signerFor, fromLlm, keys, calls, settlements, store })
 
-  /** What an id of `kind` names, when it is one of the caller's. */
-  function opened(kind: Ids.Kind, id: string, caller: Caller | undefined) {
-    return reopened(kind, id, ownerOf(caller))
-  }
-
   /**
    * The caller's batch (or its result file) `id` of `kind`, opened and asked of its provider (`statusOf`); a batch run
    * as calls that no store here keeps is not found, with where such batches are kept.
@@ -622,7 +605,7 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
     step: "retrieve" | "cancel"
   ): Effect.Effect<Read, Errors.ErrorAnswer> {
     return Effect.flatMap(
-      opened(kind, id, caller),
+      reopened(kind, id, ownerOf(caller)),
       (found) =>
         Effect.mapBoth(statusOf(found, step), {
           onFailure: (error) => Calls.isUnkept(error) ? unkept(kind, id, error) : fromLlm(error),
@@ -642,11 +625,6 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
       ({ found, status }) =>
         ended(status.state) ? Effect.asVoid(settledHere(kind, id, found, status, caller)) : Effect.void
     )
-  }
-
-  /** The caller's batch `id` of `kind` cancelled at its provider, as it stands then. */
-  function cancel(kind: Ids.BatchKind, id: string, caller: Caller | undefined) {
-    return asked(kind, id, caller, "cancel")
   }
 
   /**
@@ -693,21 +671,18 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
     return { batches, hasMore }
   })
 
-  /** A batch's create, counted by its caller's rate limit before its lines are read (429 past it). */
-  function admitted(caller: Caller | undefined): Effect.Effect<void, Errors.ErrorAnswer> {
-    return auth.limit(caller)
-  }
-
   return {
     ownerOf,
     fromLlm,
     reopened,
     statusOf,
     asked,
-    admitted,
+    /** A batch's create, counted by its caller's rate limit before its lines are read (429 past it). */
+    admitted: (caller: Caller | undefined) => auth.limit(caller),
     submit,
     retrieve,
-    cancel,
+    /** The caller's batch `id` of `kind` cancelled at its provider, as it stands then. */
+    cancel: (kind: Ids.BatchKind, id: string, caller: Caller | undefined) => asked(kind, id, caller, "cancel"),
     results,
     page,
     recorded

@@ -196,23 +196,20 @@ const runner = Effect.fnUntraced(function*(runs: Runs, options: Options) {
    * lease; a running that failed (the store away) is left to the next retrieve.
    */
   function runHere(run: string): Effect.Effect<void> {
-    return Effect.asVoid(FiberMap.run(running, run, runningHere(run), { onlyIfMissing: true }))
-  }
-
-  /** `run`'s lines run under its lease when this instance takes it. */
-  function runningHere(run: string): Effect.Effect<void> {
+    // Its lines run under its lease when this instance takes it.
     const held = Effect.acquireUseRelease(
       Effect.orElseSucceed(leased(run), () => "lost" as const),
       (lease) => lease === "lost" ? Effect.void : renewed(run),
       (lease) => lease === "lost" ? Effect.void : Effect.ignore(runs.unlease(run, holder))
     )
-    return Effect.catch(
+    const logged = Effect.catch(
       held,
       (error) =>
         Effect.logWarning("a batch's lines stopped running; a retrieve runs them again").pipe(
           Effect.annotateLogs({ reason: error.message })
         )
     )
+    return Effect.asVoid(FiberMap.run(running, run, logged, { onlyIfMissing: true }))
   }
 
   return runHere
@@ -280,7 +277,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
           "RunsFull",
           (full) => Effect.fail(new RateLimitError({ provider, model, status: 429, detail: full.message }))
         ),
-      retrieve: (run, model) => retrieve(run, model),
+      retrieve,
       cancel: (run, model) =>
         Effect.andThen(
           Effect.mapError(Effect.flatMap(Clock.currentTimeMillis, (now) => runs.cancel(run, now)), unavailable(model)),

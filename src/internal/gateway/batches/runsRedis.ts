@@ -28,6 +28,7 @@ import {
   RunsFull,
   RunStore
 } from "./runs.js"
+import { pairsOf } from "./settlementsRedis.js"
 import { bounds } from "./store.js"
 
 // The runs' index, and a run dropped from it with its keys. ARGV[1]: the prefix.
@@ -267,10 +268,6 @@ export const layerRedis: Layer.Layer<RunStore, never, SharedStore> = Layer.effec
         Effect.map(read(keyOf(run)), (reply) => {
           const [model, lines, started, cancelled, ended, owner, customIds, ...answers] = reply
           if (typeof model !== "string" || typeof lines !== "string") return undefined
-          const byId = new Map<string, ReturnType<typeof answerOf>>()
-          for (let at = 0; at + 1 < answers.length; at += 2) {
-            byId.set(String(answers[at]), answerOf(String(answers[at + 1])))
-          }
           const isEnded = typeof ended === "string"
           return {
             run: {
@@ -281,7 +278,9 @@ export const layerRedis: Layer.Layer<RunStore, never, SharedStore> = Layer.effec
             },
             customIds: customIdsOf(customIds, lines),
             lines: isEnded ? [] : decodeLines(lines),
-            answers: byId,
+            answers: new Map(
+              Array.from(pairsOf(answers as ReadonlyArray<string>), ([customId, text]) => [customId, answerOf(text)])
+            ),
             cancelled: typeof cancelled === "string",
             ended: isEnded
           }

@@ -127,7 +127,7 @@ return #gone
 `)
 
 /** A flat list of fields and values as a map. */
-function pairsOf(flat: ReadonlyArray<string>): Map<string, string> {
+export function pairsOf(flat: ReadonlyArray<string>) {
   const out = new Map<string, string>()
   for (let i = 0; i + 1 < flat.length; i += 2) out.set(flat[i]!, flat[i + 1]!)
   return out

@@ -51,6 +51,11 @@ export interface Payload {
 
 type Noted<A> = { -readonly [K in keyof A]: A[K] }
 
+// `fields` noted in `outcome`.
+function note(outcome: Outcome, fields: Partial<Outcome>) {
+  Object.assign(outcome, fields)
+}
+
 /** An outcome of nothing yet. */
 export function begin(): Outcome {
   return {
@@ -80,67 +85,49 @@ export function failed(
   error: string | undefined,
   answer: { readonly logged?: string | undefined }
 ): void {
-  const noted: Noted<Outcome> = outcome
-  noted.error = error
-  noted.errorMessage = answer.logged
+  note(outcome, { error, errorMessage: answer.logged })
 }
 
 /** A failure named by its tag alone (an MCP tool call's end), its message left as noted. */
 export function erred(outcome: Outcome, error: string): void {
-  const noted: Noted<Outcome> = outcome
-  noted.error = error
+  note(outcome, { error })
 }
 
 /** The answer's status. */
 export function answeredAs(outcome: Outcome, status: number): void {
-  const noted: Noted<Outcome> = outcome
-  noted.status = status
+  note(outcome, { status })
 }
 
 /** A WebSocket opened (101 Switching Protocols): the socket's life is the request's. */
 export function upgraded(outcome: Outcome): void {
-  const noted: Noted<Outcome> = outcome
-  noted.status = 101
-  noted.socket = true
+  note(outcome, { status: 101, socket: true })
 }
 
 /** A client gone before its answer: 499 (nginx's "client closed request"); a socket's client leaving just ends it. */
 export function gone(outcome: Outcome): void {
-  if (outcome.socket) return
-  const noted: Noted<Outcome> = outcome
-  noted.status = 499
-  noted.error = "ClientClosed"
+  if (!outcome.socket) note(outcome, { status: 499, error: "ClientClosed" })
 }
 
 /** A whole reply's deployment, tokens and cost, and its text in the payload. */
 export function answered(outcome: Outcome, payload: Payload | undefined, response: ChatResponse): void {
-  const noted: Noted<Outcome> = outcome
-  noted.deployment = `${response.provider}/${response.model}`
-  noted.usage = response.usage
-  noted.cost = response.cost
-  noted.cacheSavings = response.cacheSavings
+  const { cacheSavings, cost, usage } = response
+  note(outcome, { deployment: `${response.provider}/${response.model}`, usage, cost, cacheSavings })
   if (payload !== undefined) (payload as Noted<Payload>).reply = response.text
 }
 
 /** A reply's deployment, usage and cost, without its text: embeddings', a batch's line's. */
 export function billed(outcome: Outcome, deployment: string, usage: Usage, cost: number | undefined): void {
-  const noted: Noted<Outcome> = outcome
-  noted.deployment = deployment
-  noted.usage = usage
-  noted.cost = cost
+  note(outcome, { deployment, usage, cost })
 }
 
 /** An MCP tool call's price, charged once its server ran it (none when it is free). */
 export function charged(outcome: Outcome, price: number): void {
-  const noted: Noted<Outcome> = outcome
-  noted.cost = price > 0 ? price : undefined
+  note(outcome, { cost: price > 0 ? price : undefined })
 }
 
 /** A stream whose first batch is in, `firstToken` millis after the request. */
 export function opened(outcome: Outcome, firstToken: number): void {
-  const noted: Noted<Outcome> = outcome
-  noted.streaming = true
-  noted.firstToken = firstToken
+  note(outcome, { streaming: true, firstToken })
 }
 
 /**

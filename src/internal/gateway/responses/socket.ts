@@ -223,9 +223,8 @@ export function serve<R>(
     const { pull } = yield* socket.reader
     while (true) {
       // Stopping first: once the gateway shuts down, a frame already sent is not taken.
-      const next = yield* Effect.raceFirst(Effect.as(stopping, "stopping" as const), Effect.timeoutOption(pull, idle))
-      if (next === "stopping") return yield* writer.write(goingAway)
-      const frames = next
+      const frames = yield* Effect.raceFirst(Effect.as(stopping, "stopping" as const), Effect.timeoutOption(pull, idle))
+      if (frames === "stopping") return yield* writer.write(goingAway)
       if (Option.isNone(frames)) return yield* writer.write(new Socket.CloseEvent(1000, idleReason(idle)))
       for (const frame of frames.value) {
         yield* Effect.scoped(

@@ -73,30 +73,28 @@ export const make = Effect.gen(function*() {
   }
 
   function admitted<R, Q extends Auth.Request | undefined>(asked: Asked<R, Q>) {
-    return RequestContext.use((context) => admittedIn(context, asked))
-  }
-
-  function admittedIn<R, Q extends Auth.Request | undefined>(context: Request.Service, asked: Asked<R, Q>) {
-    const { handle, model } = asked
-    const { caller } = context
-    const target = Intake.oversizedModel(model) === undefined ? asked.target ?? engine.resolve(model) : undefined
-    context.model.set(Intake.logged(model))
-    if (target === undefined) {
-      return Effect.match(auth.limit(caller), {
-        onFailure: (answer) => refused(context, answer),
-        onSuccess: () => refused(context, notFoundAnswer(model, caller))
-      })
-    }
-    // A request without a gateway key (a gateway that requires none, or an open path) has no limit or budget.
-    if (caller === undefined) return handle(target, asked.request(context), context)
-    const bounded = auth.bounded(caller, asked.request(context))
-    return Effect.matchEffect(auth.admit(caller, model, target, bounded), {
-      onFailure: (answer) => Effect.succeed(refused(context, answer)),
-      onSuccess: ({ lowered, request, settle }) => {
-        context.settlement.set(settle)
-        if (lowered !== undefined) context.lowered.set(lowered)
-        return handle(target, request, context)
+    return RequestContext.use((context) => {
+      const { handle, model } = asked
+      const { caller } = context
+      const target = Intake.oversizedModel(model) === undefined ? asked.target ?? engine.resolve(model) : undefined
+      context.model.set(Intake.logged(model))
+      if (target === undefined) {
+        return Effect.match(auth.limit(caller), {
+          onFailure: (answer) => refused(context, answer),
+          onSuccess: () => refused(context, notFoundAnswer(model, caller))
+        })
       }
+      // A request without a gateway key (a gateway that requires none, or an open path) has no limit or budget.
+      if (caller === undefined) return handle(target, asked.request(context), context)
+      const bounded = auth.bounded(caller, asked.request(context))
+      return Effect.matchEffect(auth.admit(caller, model, target, bounded), {
+        onFailure: (answer) => Effect.succeed(refused(context, answer)),
+        onSuccess: ({ lowered, request, settle }) => {
+          context.settlement.set(settle)
+          if (lowered !== undefined) context.lowered.set(lowered)
+          return handle(target, request, context)
+        }
+      })
     })
   }
 

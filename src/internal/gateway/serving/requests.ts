@@ -127,13 +127,6 @@ export const make = Effect.fnUntraced(function*(refusalLines: RefusalLines) {
   const journal = yield* Journal
   const { auth } = options
 
-  function served<E, R>(
-    handle: (served: Served) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
-    route?: string
-  ) {
-    return serve(handle, route)
-  }
-
   // The context is made here and provided once, to the route's handler, whose steps read it through its type; only
   // this module's own steps (`withBody`) are handed it.
   function serve<E, R>(
@@ -226,7 +219,7 @@ export const make = Effect.fnUntraced(function*(refusalLines: RefusalLines) {
   }
 
   function plain<E, R>(answer: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) {
-    return served(() => answer)
+    return serve(() => answer)
   }
 
   function withBody<R>(
@@ -259,7 +252,7 @@ export const make = Effect.fnUntraced(function*(refusalLines: RefusalLines) {
     }, route)
   }
 
-  return Requests.of({ served, plain, withBody })
+  return Requests.of({ served: serve, plain, withBody })
 })
 
 /** The serving of each request, over the `Configuration` and `Journal` provided. */
