@@ -67,21 +67,21 @@ const keyFields = [
 ]
 const teamFields = ["name", "tools", "guardrails", "budget", "metadata"]
 
+const refused = (field: string, message: string) => new Invalid({ field, message })
+
 /** The body as a JSON object, or what is wrong with it. */
 export const parse = (text: string): Body | Invalid => {
   if (text.trim() === "") return {}
   const body = parseJson(text)
-  if (Option.isNone(body)) return new Invalid({ field: "body", message: "The request body is not valid JSON." })
-  return isJsonObject(body.value)
-    ? body.value
-    : new Invalid({ field: "body", message: "The request body must be a JSON object." })
+  if (Option.isNone(body)) return refused("body", "The request body is not valid JSON.")
+  return isJsonObject(body.value) ? body.value : refused("body", "The request body must be a JSON object.")
 }
 
 const unknownField = (body: Body, known: ReadonlyArray<string>): Invalid | undefined => {
   const field = Object.keys(body).find((name) => !known.includes(name))
   return field === undefined
     ? undefined
-    : new Invalid({ field: field, message: `\`${field}\` is not a field here; the fields are ${known.join(", ")}.` })
+    : refused(field, `\`${field}\` is not a field here; the fields are ${known.join(", ")}.`)
 }
 
 // Control characters (a terminal's escape codes among them) are never part of a name: a name is printed by `keys
@@ -89,13 +89,10 @@ const unknownField = (body: Body, known: ReadonlyArray<string>): Invalid | undef
 // eslint-disable-next-line no-control-regex
 const control = /[\u0000-\u001f\u007f-\u009f]/
 
-const nameOf = (value: unknown, field: string): string | Invalid =>
+const nameOf = (value: unknown): string | Invalid =>
   typeof value === "string" && value.trim() !== "" && value.length <= 200 && !control.test(value)
     ? value
-    : new Invalid({
-      field: field,
-      message: `\`${field}\` must be a non-empty string of at most 200 characters, without control characters.`
-    })
+    : refused("name", "`name` must be a non-empty string of at most 200 characters, without control characters.")
 
 /** The most a key's or team's `metadata` takes, as JSON. */
 export const maxMetadataBytes = 16 * 1024
@@ -103,10 +100,7 @@ export const maxMetadataBytes = 16 * 1024
 const metadataOf = (value: unknown): Body | null | Invalid =>
   value === null || (isJsonObject(value) && Buffer.byteLength(JSON.stringify(value)) <= maxMetadataBytes)
     ? value
-    : new Invalid({
-      field: "metadata",
-      message: `\`metadata\` must be a JSON object of at most ${maxMetadataBytes} bytes.`
-    })
+    : refused("metadata", `\`metadata\` must be a JSON object of at most ${maxMetadataBytes} bytes.`)
 
 /** The most a budget's limit may be, in US dollars. */
 const largestLimit = 1e9
@@ -115,29 +109,23 @@ const largestLimit = 1e9
 const budgetOf = (value: unknown): BudgetLimit | null | Invalid => {
   if (value === null) return null
   if (!isJsonObject(value)) {
-    return new Invalid({
-      field: "budget",
-      message: "`budget` must be an object: {\"limit\": dollars, \"period\": \"month\" or \"1 day\"}."
-    })
+    return refused("budget", "`budget` must be an object: {\"limit\": dollars, \"period\": \"month\" or \"1 day\"}.")
   }
   const stray = unknownField(value, ["limit", "period"])
-  if (stray !== undefined) return new Invalid({ field: `budget.${stray.field}`, message: stray.message })
+  if (stray !== undefined) return refused(`budget.${stray.field}`, stray.message)
   const limit = value["limit"]
   if (typeof limit !== "number" || !Number.isFinite(limit) || limit < 0 || limit > largestLimit) {
-    return new Invalid({
-      field: "budget.limit",
-      message: `\`budget.limit\` must be 0 or more US dollars, at most ${largestLimit}.`
-    })
+    return refused("budget.limit", `\`budget.limit\` must be 0 or more US dollars, at most ${largestLimit}.`)
   }
   const period = value["period"]
   if (period === "month") return { limit, period }
   const length = typeof period === "string" ? Duration.fromInput(period as Duration.Input) : Option.none()
   if (Option.isNone(length) || !periodInBounds(Duration.toMillis(length.value))) {
-    return new Invalid({
-      field: "budget.period",
-      message: `\`budget.period\` must be "month" (the UTC calendar month) or a duration ${periodBounds} such as ` +
+    return refused(
+      "budget.period",
+      `\`budget.period\` must be "month" (the UTC calendar month) or a duration ${periodBounds} such as ` +
         "\"1 day\" or \"12 hours\"."
-    })
+    )
   }
   return { limit, period: period as Duration.Input }
 }
@@ -148,7 +136,7 @@ const largestRate = 1e6
 const positive = (value: unknown, field: string): number | Invalid =>
   typeof value === "number" && Number.isFinite(value) && value > 0 && value <= largestRate
     ? value
-    : new Invalid({ field: field, message: `\`${field}\` must be a positive number, at most ${largestRate}.` })
+    : refused(field, `\`${field}\` must be a positive number, at most ${largestRate}.`)
 
 /** The latest time the admin API takes (the end of year 9999, in Unix seconds). */
 const latestSeconds = 253_402_300_799
@@ -170,143 +158,110 @@ function namesOf(field: string, most: number, what: string) {
       (Array.isArray(value) && value.length <= most &&
         value.every((name) => typeof name === "string" && name !== "" && name.length <= 200 && !control.test(name)))
       ? value
-      : new Invalid({
+      : refused(
         field,
-        message:
-          `\`${field}\` must be a list of at most ${most} ${what} (each at most 200 characters), or null for none.`
-      })
+        `\`${field}\` must be a list of at most ${most} ${what} (each at most 200 characters), or null for none.`
+      )
 }
-
-/** A list of qualified MCP tool names and globs (`files__read`, `calc__*`), or `null` for none. */
-const toolsOf = namesOf("tools", maxTools, "MCP tool names or globs (`files__read`, `calc__*`)")
-
-/** A list of guardrail names, or `null` for none; whether the configuration has them is the caller's to check. */
-const guardrailsOf = namesOf("guardrails", maxGuardrails, "names of the configuration's guardrails")
 
 const invalid = (value: unknown): value is Invalid => value instanceof Invalid
 
-/** Reads what keys and teams share (`tools`, `guardrails`, `budget`) from `body` into `input`, or the first refused. */
-const sharedOf = (
-  body: Body,
-  input: { -readonly [K in keyof TeamInput]: TeamInput[K] }
-): Invalid | undefined => {
-  if ("tools" in body) {
-    const tools = toolsOf(body["tools"])
-    if (invalid(tools)) return tools
-    input.tools = tools
+/** A reader of an input's field from a body: its value, `undefined` when the body leaves it, or what is refused. */
+type Reader = (body: Body) => unknown
+
+/** The reader of the body's field `name` by `read`. */
+const field = (name: string, read: (value: unknown) => unknown): Reader => (body) =>
+  name in body ? read(body[name]) : undefined
+
+/** The reader of `name`, which `create` requires: it names the `what`. */
+const nameField = (mode: "create" | "update", what: string): Reader => (body) =>
+  "name" in body
+    ? nameOf(body["name"])
+    : mode === "create"
+    ? refused("name", `\`name\` is required: it names the ${what}.`)
+    : undefined
+
+/** What keys and teams share: `tools`, `guardrails`, `budget`. */
+const sharedFields = {
+  /** A list of qualified MCP tool names and globs (`files__read`, `calc__*`), or `null` for none. */
+  tools: field("tools", namesOf("tools", maxTools, "MCP tool names or globs (`files__read`, `calc__*`)")),
+  /** A list of guardrail names, or `null` for none; whether the configuration has them is the caller's to check. */
+  guardrails: field("guardrails", namesOf("guardrails", maxGuardrails, "names of the configuration's guardrails")),
+  budget: field("budget", budgetOf)
+}
+
+/** The fields `readers` read from `body` (none it does not know, of `known`), in their order; or the first refused. */
+function inputOf<I>(body: Body, known: ReadonlyArray<string>, readers: Record<string, Reader>): I | Invalid {
+  const stray = unknownField(body, known)
+  if (stray !== undefined) return stray
+  const input: Record<string, unknown> = {}
+  for (const [name, read] of Object.entries(readers)) {
+    const value = read(body)
+    if (invalid(value)) return value
+    if (value !== undefined) input[name] = value
   }
-  if ("guardrails" in body) {
-    const guardrails = guardrailsOf(body["guardrails"])
-    if (invalid(guardrails)) return guardrails
-    input.guardrails = guardrails
+  return input as I
+}
+
+const teamOf = (team: unknown) =>
+  team === null || (typeof team === "string" && team.length <= 200)
+    ? team
+    : refused("team", "`team` must be a team's id (POST /admin/teams makes one), or null.")
+
+const modelsOf = (models: unknown) =>
+  models === null ||
+    (Array.isArray(models) && models.length <= maxModels &&
+      models.every((model) => typeof model === "string" && model.length <= 200))
+    ? models
+    : refused(
+      "models",
+      `\`models\` must be a list of at most ${maxModels} model names (each at most 200 characters), or ` +
+        "null for every model."
+    )
+
+// `rate_limit_capacity` and `rate_limit_refill_rate`, given together.
+const rateLimitOf: Reader = (body) => {
+  const given = "rate_limit_capacity" in body
+  if (given !== ("rate_limit_refill_rate" in body)) {
+    return refused(
+      given ? "rate_limit_refill_rate" : "rate_limit_capacity",
+      "`rate_limit_capacity` and `rate_limit_refill_rate` are given together."
+    )
   }
-  if ("budget" in body) {
-    const budget = budgetOf(body["budget"])
-    if (invalid(budget)) return budget
-    input.budget = budget
-  }
-  return undefined
+  if (!given) return undefined
+  const capacity = body["rate_limit_capacity"]
+  const refillRate = body["rate_limit_refill_rate"]
+  if (capacity === null && refillRate === null) return null
+  const checkedCapacity = positive(capacity, "rate_limit_capacity")
+  if (invalid(checkedCapacity)) return checkedCapacity
+  const checkedRate = positive(refillRate, "rate_limit_refill_rate")
+  return invalid(checkedRate) ? checkedRate : { capacity: checkedCapacity, refillRate: checkedRate }
+}
+
+// A time in the future of `now`, in Unix seconds, as epoch ms; or `null`.
+const expiresOf = (now: number) => (at: unknown) => {
+  if (at === null) return null
+  return typeof at === "number" && at <= latestSeconds && millisOf(at) > now ? millisOf(at) : refused(
+    "expires_at",
+    "`expires_at` must be a time in the future, in Unix seconds (at most the end of year 9999), or null."
+  )
 }
 
 /** A key's fields from `body`; on `create`, `name` is required and `expires_at` must be in the future of `now`. */
-export const keyInput = (body: Body, mode: "create" | "update", now: number): KeyInput | Invalid => {
-  const stray = unknownField(body, keyFields)
-  if (stray !== undefined) return stray
-  const input: { -readonly [K in keyof KeyInput]: KeyInput[K] } = {}
-  if (mode === "create" && !("name" in body)) {
-    return new Invalid({ field: "name", message: "`name` is required: it names the key." })
-  }
-  if ("name" in body) {
-    const name = nameOf(body["name"], "name")
-    if (invalid(name)) return name
-    input.name = name
-  }
-  if ("team" in body) {
-    const team = body["team"]
-    if (team !== null && (typeof team !== "string" || team.length > 200)) {
-      return new Invalid({
-        field: "team",
-        message: "`team` must be a team's id (POST /admin/teams makes one), or null."
-      })
-    }
-    input.team = team
-  }
-  if ("models" in body) {
-    const models = body["models"]
-    if (
-      models !== null &&
-      !(Array.isArray(models) && models.length <= maxModels &&
-        models.every((model) => typeof model === "string" && model.length <= 200))
-    ) {
-      return new Invalid({
-        field: "models",
-        message: `\`models\` must be a list of at most ${maxModels} model names (each at most 200 characters), or ` +
-          "null for every model."
-      })
-    }
-    input.models = models
-  }
-  const shared = sharedOf(body, input)
-  if (shared !== undefined) return shared
-  const capacity = body["rate_limit_capacity"]
-  const refillRate = body["rate_limit_refill_rate"]
-  if (("rate_limit_capacity" in body) !== ("rate_limit_refill_rate" in body)) {
-    const missing = "rate_limit_capacity" in body ? "rate_limit_refill_rate" : "rate_limit_capacity"
-    return new Invalid({
-      field: missing,
-      message: "`rate_limit_capacity` and `rate_limit_refill_rate` are given together."
-    })
-  }
-  if ("rate_limit_capacity" in body) {
-    if (capacity === null && refillRate === null) input.rateLimit = null
-    else {
-      const checkedCapacity = positive(capacity, "rate_limit_capacity")
-      if (invalid(checkedCapacity)) return checkedCapacity
-      const checkedRate = positive(refillRate, "rate_limit_refill_rate")
-      if (invalid(checkedRate)) return checkedRate
-      input.rateLimit = { capacity: checkedCapacity, refillRate: checkedRate }
-    }
-  }
-  if ("expires_at" in body) {
-    const at = body["expires_at"]
-    if (at !== null && !(typeof at === "number" && at <= latestSeconds && millisOf(at) > now)) {
-      return new Invalid({
-        field: "expires_at",
-        message: "`expires_at` must be a time in the future, in Unix seconds (at most the end of year 9999), or null."
-      })
-    }
-    input.expiresAt = at === null ? null : millisOf(at)
-  }
-  if ("metadata" in body) {
-    const metadata = metadataOf(body["metadata"])
-    if (invalid(metadata)) return metadata
-    input.metadata = metadata
-  }
-  return input
-}
+export const keyInput = (body: Body, mode: "create" | "update", now: number): KeyInput | Invalid =>
+  inputOf(body, keyFields, {
+    name: nameField(mode, "key"),
+    team: field("team", teamOf),
+    models: field("models", modelsOf),
+    ...sharedFields,
+    rateLimit: rateLimitOf,
+    expiresAt: field("expires_at", expiresOf(now)),
+    metadata: field("metadata", metadataOf)
+  })
 
 /** A team's fields from `body`; on `create`, `name` is required. */
-export const teamInput = (body: Body, mode: "create" | "update"): TeamInput | Invalid => {
-  const stray = unknownField(body, teamFields)
-  if (stray !== undefined) return stray
-  const input: { -readonly [K in keyof TeamInput]: TeamInput[K] } = {}
-  if (mode === "create" && !("name" in body)) {
-    return new Invalid({ field: "name", message: "`name` is required: it names the team." })
-  }
-  if ("name" in body) {
-    const name = nameOf(body["name"], "name")
-    if (invalid(name)) return name
-    input.name = name
-  }
-  const shared = sharedOf(body, input)
-  if (shared !== undefined) return shared
-  if ("metadata" in body) {
-    const metadata = metadataOf(body["metadata"])
-    if (invalid(metadata)) return metadata
-    input.metadata = metadata
-  }
-  return input
-}
+export const teamInput = (body: Body, mode: "create" | "update"): TeamInput | Invalid =>
+  inputOf(body, teamFields, { name: nameField(mode, "team"), ...sharedFields, metadata: field("metadata", metadataOf) })
 
 /** How long a rotated key's predecessor stays valid unless the request says (`grace_seconds`). */
 export const defaultGraceSeconds = 3600
@@ -321,8 +276,5 @@ export const graceOf = (body: Body): number | Invalid => {
   const grace = body["grace_seconds"] ?? defaultGraceSeconds
   return typeof grace === "number" && grace >= 0 && grace <= maxGraceSeconds
     ? grace * 1000
-    : new Invalid({
-      field: "grace_seconds",
-      message: `\`grace_seconds\` must be 0 to ${maxGraceSeconds} seconds (30 days).`
-    })
+    : refused("grace_seconds", `\`grace_seconds\` must be 0 to ${maxGraceSeconds} seconds (30 days).`)
 }

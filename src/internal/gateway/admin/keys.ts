@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { randomBytes } from "node:crypto"
+import type * as Budget from "../../../Budget.js"
 import type { KeyInfo } from "../../../Gateway.js"
 import { maskKey } from "../../../LlmError.js"
 import type { StoreUnavailableError } from "../../../Store.js"
@@ -90,6 +91,26 @@ const seconds = (millis: number | undefined) => millis === undefined ? null : un
 const budgetView = (budget: BudgetLimit | undefined) =>
   budget === undefined ? null : { limit: budget.limit, period: periodName(budget.period) }
 
+// What a key may use and spend, as a key made here and a provider.json key both show it.
+const limitsView = (key: Partial<Pick<KeyRecord, "models" | "tools" | "guardrails" | "budget" | "rateLimit">>) => ({
+  models: key.models ?? null,
+  tools: key.tools ?? null,
+  guardrails: key.guardrails ?? null,
+  budget: budgetView(key.budget),
+  rate_limit_capacity: key.rateLimit?.capacity ?? null,
+  rate_limit_refill_rate: key.rateLimit?.refillRate ?? null
+})
+
+// A budget's spend in its period now, with its `limit` and `period`.
+const spendView = (found: Budget.CounterSpend, limit: number | null, period: string) => ({
+  spent: found.spent,
+  reserved: found.reserved,
+  limit,
+  period,
+  period_start: seconds(found.periodStart),
+  period_end: seconds(found.periodEnd)
+})
+
 /** An update's fields as a change writes them: each cleared one (`null`) as `undefined`. */
 type Change<I> = { [K in keyof I]?: null extends I[K] ? NonNullable<I[K]> | undefined : I[K] }
 
@@ -106,12 +127,7 @@ const keyView = (key: KeyRecord) => ({
   source: "api",
   read_only: false,
   team: key.teamId ?? null,
-  models: key.models ?? null,
-  tools: key.tools ?? null,
-  guardrails: key.guardrails ?? null,
-  budget: budgetView(key.budget),
-  rate_limit_capacity: key.rateLimit?.capacity ?? null,
-  rate_limit_refill_rate: key.rateLimit?.refillRate ?? null,
+  ...limitsView(key),
   expires_at: seconds(key.expiresAt),
   metadata: key.metadata ?? null,
   created_at: seconds(key.createdAt),
@@ -128,12 +144,7 @@ const configView = (key: KeyInfo) => ({
   name: key.name,
   source: "provider.json",
   read_only: true,
-  models: key.models ?? null,
-  tools: key.tools ?? null,
-  guardrails: key.guardrails ?? null,
-  budget: budgetView(key.budget),
-  rate_limit_capacity: key.rateLimit?.capacity ?? null,
-  rate_limit_refill_rate: key.rateLimit?.refillRate ?? null
+  ...limitsView(key)
 })
 
 const teamView = (team: TeamRecord) => ({
@@ -223,8 +234,11 @@ const adminContext = Effect.gen(function*() {
     effect: Effect.Effect<A, StoreUnavailableError | NameTaken>,
     name: () => string,
     what: keyof typeof takenBy
-  ) => Effect.mapError(effect, (error) => error._tag === "NameTaken" ? nameTaken(what, name()) : unavailable(error))
-  const reload = Effect.mapError(store.reload, unavailable)
+  ) =>
+    Effect.andThen(
+      Effect.mapError(effect, (error) => error._tag === "NameTaken" ? nameTaken(what, name()) : unavailable(error)),
+      Effect.mapError(store.reload, unavailable)
+    )
 
   const liveKey = (id: string) => {
     if (id.startsWith(Caller.configKeyPrefix)) {
@@ -285,15 +299,13 @@ const adminContext = Effect.gen(function*() {
       }
     })
 
-  const spendOf = (scope: string, budget: BudgetLimit | undefined) =>
-    Effect.map(Effect.mapError(ledger.spend(scope, limitOf(scope, budget).period), unavailable), (found) => ({
-      spent: found.spent,
-      reserved: found.reserved,
-      limit: budget?.limit ?? null,
-      period: periodName(limitOf(scope, budget).period),
-      period_start: seconds(found.periodStart),
-      period_end: seconds(found.periodEnd)
-    }))
+  const spendOf = (scope: string, budget: BudgetLimit | undefined) => {
+    const { period } = limitOf(scope, budget)
+    return Effect.map(
+      Effect.mapError(ledger.spend(scope, period), unavailable),
+      (found) => spendView(found, budget?.limit ?? null, periodName(period))
+    )
+  }
 
   const membersOf = (id: string) => store.keys().filter((key) => key.teamId === id && key.revokedAt === undefined)
 
@@ -308,7 +320,6 @@ const adminContext = Effect.gen(function*() {
     bodyOf,
     checked,
     saved,
-    reload,
     liveKey,
     teamOf,
     knownGuardrails,
@@ -322,8 +333,7 @@ type AdminContext = Effect.Success<typeof adminContext>
 
 // The routes of the keys the store holds (and, read only, of the configuration's keys).
 function keyHandlers(context: AdminContext) {
-  const { admin, auth, bodyOf, checked, configNames, configuration, knownGuardrails, liveKey, reload, saved, sees } =
-    context
+  const { admin, auth, bodyOf, checked, configNames, configuration, knownGuardrails, liveKey, saved, sees } = context
   const { shared, spendOf, store, vet } = context
 
   const createKey = admin((_, text) =>
@@ -354,7 +364,6 @@ function keyHandlers(context: AdminContext) {
         revokedAt: undefined
       }
       yield* saved(store.insertKey(record), () => name, "key")
-      yield* reload
       return json(201, JSON.stringify({ ...keyView(record), key }))
     })
   )
@@ -381,14 +390,7 @@ function keyHandlers(context: AdminContext) {
         if (found === undefined) return yield* Effect.fail(notFound("key", id))
         // Its budget as the gateway keeps it (in the ledger, the store or memory), if it has one.
         const budget = (yield* auth.budgetStatus).find((held) => held.team === undefined && held.key === found.name)
-        const spend = budget === undefined ? null : {
-          spent: budget.status.spent,
-          reserved: budget.status.reserved,
-          limit: budget.status.limit,
-          period: budget.status.period,
-          period_start: seconds(budget.status.periodStart),
-          period_end: seconds(budget.status.periodEnd)
-        }
+        const spend = budget === undefined ? null : spendView(budget.status, budget.status.limit, budget.status.period)
         return json(200, JSON.stringify({ ...configView(found), spend }))
       }
       const key = store.keys().find((candidate) => candidate.id === id)
@@ -415,7 +417,6 @@ function keyHandlers(context: AdminContext) {
       const { team, ...fields } = changeOf(input)
       const change = { ...fields, ...(input.team === undefined ? {} : { teamId: team }) }
       yield* saved(store.updateKey(id, change), () => input.name ?? key.name, "key")
-      yield* reload
       const updated = store.keys().find((candidate) => candidate.id === id)!
       return json(200, JSON.stringify(keyView(updated)))
     })
@@ -438,7 +439,6 @@ function keyHandlers(context: AdminContext) {
         () => key.name,
         "key"
       )
-      yield* reload
       const rotated = store.keys().find((candidate) => candidate.id === id)!
       return json(200, JSON.stringify({ ...keyView(rotated), key: replacement }))
     })
@@ -448,7 +448,6 @@ function keyHandlers(context: AdminContext) {
     Effect.gen(function*() {
       yield* liveKey(id)
       yield* saved(store.updateKey(id, { revokedAt: configuration.now() }), () => id, "key")
-      yield* reload
       return json(200, JSON.stringify({ id, object: "gateway.key", deleted: true }))
     })
   )
@@ -458,7 +457,7 @@ function keyHandlers(context: AdminContext) {
 
 // The routes of the teams the store holds.
 function teamHandlers(context: AdminContext) {
-  const { admin, bodyOf, checked, configuration, knownGuardrails, membersOf, reload, saved, sees, shared } = context
+  const { admin, bodyOf, checked, configuration, knownGuardrails, membersOf, saved, sees, shared } = context
   const { spendOf, store, teamOf, vet } = context
 
   const createTeam = admin((_, text) =>
@@ -478,7 +477,6 @@ function teamHandlers(context: AdminContext) {
         updatedAt: now
       }
       yield* saved(store.insertTeam(record), () => record.name, "team")
-      yield* reload
       return json(201, JSON.stringify(teamView(record)))
     })
   )
@@ -511,14 +509,13 @@ function teamHandlers(context: AdminContext) {
         for (const key of membersOf(id)) yield* vet(key.models, input.budget, undefined)
       }
       yield* saved(store.updateTeam(id, changeOf(input)), () => input.name ?? team.name, "team")
-      yield* reload
       return json(200, JSON.stringify(teamView(store.teams().find((candidate) => candidate.id === id)!)))
     })
   )
 
   const deleteTeam = admin((id) =>
     Effect.gen(function*() {
-      yield* teamOf(id)
+      const team = yield* teamOf(id)
       const members = membersOf(id)
       if (members.length > 0) {
         return yield* Effect.fail(Errors.answer(
@@ -530,8 +527,7 @@ function teamHandlers(context: AdminContext) {
           "team_not_empty"
         ))
       }
-      yield* Effect.mapError(store.deleteTeam(id), unavailable)
-      yield* reload
+      yield* saved(store.deleteTeam(id), () => team.name, "team")
       return json(200, JSON.stringify({ id, object: "gateway.team", deleted: true }))
     })
   )

@@ -19,6 +19,9 @@ import * as Pins from "../mcp/pins.js"
 import { decodePath, errorResponse, json } from "../serving/answers.js"
 import { Requests } from "../serving/requests.js"
 
+// A path parameter, decoded.
+const param = (params: Params, name: string) => decodePath(params[name] ?? "")
+
 const unavailable = Errors.dataUnavailable("The MCP definitions' pins could not be read or written; retry later.")
 
 /** A pin as the admin API writes it. */
@@ -68,7 +71,6 @@ export function subjects(pins: Pins.Pins): Subjects {
       () => null
     )
   }
-  const param = (params: Params, name: string) => decodePath(params[name] ?? "")
   return {
     "POST /admin/mcp/pins/:server/:tool/approve": {
       object: (params) => `${param(params, "server")}/tool/${param(params, "tool")}`,
@@ -103,28 +105,25 @@ export const routes = Effect.fnUntraced(function*(pins: Pins.Pins) {
     adminOnly(answered(pins.list, (all) => json(200, JSON.stringify({ pins: all.map(render) }))))
   )
   const approveTool = served(() =>
-    Effect.flatMap(HttpRouter.params, (params) =>
-      adminOnly(approval(pins, {
-        server: decodePath(params["server"] ?? ""),
-        kind: "tool",
-        name: decodePath(params["tool"] ?? "")
-      })))
+    Effect.flatMap(
+      HttpRouter.params,
+      (params) =>
+        adminOnly(approval(pins, { server: param(params, "server"), kind: "tool", name: param(params, "tool") }))
+    )
   )
   const approve = served(() =>
     Effect.flatMap(HttpRouter.params, (params) => {
-      const kind = Pins.kinds.find((candidate) => candidate === decodePath(params["kind"] ?? ""))
+      const kind = Pins.kinds.find((candidate) => candidate === param(params, "kind"))
       return adminOnly(
         kind === undefined
           ? Effect.succeed(errorResponse(Errors.answer(
             400,
-            `\`${decodePath(params["kind"] ?? "")}\` is not a kind of MCP definition; the kinds are ${
-              Pins.kinds.join(", ")
-            }.`,
+            `\`${param(params, "kind")}\` is not a kind of MCP definition; the kinds are ${Pins.kinds.join(", ")}.`,
             "invalid_request_error",
             "kind",
             "invalid_kind"
           )))
-          : approval(pins, { server: decodePath(params["server"] ?? ""), kind, name: decodePath(params["name"] ?? "") })
+          : approval(pins, { server: param(params, "server"), kind, name: param(params, "name") })
       )
     })
   )

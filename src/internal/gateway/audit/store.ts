@@ -22,38 +22,24 @@ import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Sql from "../../persistence/sql.js"
 import * as Chain from "./chain.js"
 
+// A chain's row (`Chain.Row`), under its columns' names where they differ.
 const Stored = tableRow("admin_audit", {
   seq: Numeric,
   at: Numeric,
   actor: Schema.String,
   action: Schema.String,
   object: Schema.NullOr(Schema.String),
-  before_value: Schema.NullOr(Schema.String),
-  after_value: Schema.NullOr(Schema.String),
+  before: Schema.NullOr(Schema.String),
+  after: Schema.NullOr(Schema.String),
   // Any text: a row edited to an outcome no gateway writes is for the chain's digest to find, not a failed read.
   outcome: Schema.String,
   status: Numeric,
   code: Schema.NullOr(Schema.String),
-  origin: Schema.NullOr(Schema.String),
+  from: Schema.NullOr(Schema.String),
   digest: Schema.String
-})
+}).pipe(Schema.encodeKeys({ before: "before_value", after: "after_value", from: "origin" }))
 
-function rowOf(stored: typeof Stored.Type): Chain.Row {
-  return {
-    seq: stored.seq,
-    at: stored.at,
-    actor: stored.actor,
-    action: stored.action,
-    object: stored.object,
-    before: stored.before_value,
-    after: stored.after_value,
-    outcome: stored.outcome as Chain.Outcome,
-    status: stored.status,
-    code: stored.code,
-    from: stored.origin,
-    digest: stored.digest
-  }
-}
+const rowOf = (stored: typeof Stored.Type) => stored as Chain.Row
 
 const HeadRow = tableRow("admin_audit_head", { seq: Numeric, digest: Schema.String })
 const BaseRow = tableRow("admin_audit_head", { base_seq: Numeric, base_digest: Schema.String })

@@ -200,13 +200,22 @@ export function make(store: Store, now: () => number, maxSessions: number = defa
   }
 }
 
-// The entries of `map` ended by `now` forgotten; then the oldest while more than `max` are kept.
-function prune<A extends { readonly expiresAt: number }>(map: Map<string, A>, now: number, max: number) {
-  for (const [key, entry] of map) if (entry.expiresAt <= now) map.delete(key)
-  for (const key of map.keys()) {
-    if (map.size <= max) break
-    map.delete(key)
-  }
+// `entry` kept under `key` in `map`, then its entries ended by `now` forgotten, and the oldest while more than `max`.
+function add<A extends { readonly expiresAt: number }>(
+  map: Map<string, A>,
+  key: string,
+  entry: A,
+  now: number,
+  max: number
+) {
+  return Effect.sync(() => {
+    map.set(key, entry)
+    for (const [key, entry] of map) if (entry.expiresAt <= now) map.delete(key)
+    for (const key of map.keys()) {
+      if (map.size <= max) break
+      map.delete(key)
+    }
+  })
 }
 
 // The entry of `key` forgotten; what it was.
@@ -254,24 +263,12 @@ export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (
   const pending = new Map<string, Pending>()
   const signedOut = new Map<string, { readonly expiresAt: number }>()
   return {
-    open: (key, session, now, max) =>
-      Effect.sync(() => {
-        sessions.set(key, session)
-        prune(sessions, now, max)
-      }),
+    open: (key, session, now, max) => add(sessions, key, session, now, max),
     find: (key) => Effect.sync(() => sessions.get(key)),
     close: (key) => Effect.sync(() => remove(sessions, key)),
-    begin: (key, entry, now, max) =>
-      Effect.sync(() => {
-        pending.set(key, entry)
-        prune(pending, now, max)
-      }),
+    begin: (key, entry, now, max) => add(pending, key, entry, now, max),
     take: (key) => Effect.sync(() => remove(pending, key)),
-    signOut: (key, until, now, max) =>
-      Effect.sync(() => {
-        signedOut.set(key, { expiresAt: until })
-        prune(signedOut, now, max)
-      }),
+    signOut: (key, until, now, max) => add(signedOut, key, { expiresAt: until }, now, max),
     signedOutUntil: (key) => Effect.sync(() => signedOut.get(key)?.expiresAt)
   }
 })

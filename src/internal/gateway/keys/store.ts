@@ -180,10 +180,23 @@ const keyOf = (row: typeof KeyRow.Type): KeyRecord => ({
 const orNull = <A>(value: A | undefined): A | null => value ?? null
 const jsonOrNull = (value: unknown): string | null => value === undefined ? null : JSON.stringify(value)
 
-/** A key's columns as written. */
-const keyColumns = (change: KeyChange): Record<string, unknown> => {
+/** A team's columns as written. */
+const teamColumns = (change: TeamChange): Record<string, unknown> => {
   const columns: Record<string, unknown> = {}
   if ("name" in change) columns["name"] = change.name
+  if ("budget" in change) {
+    columns["budget_limit"] = orNull(change.budget?.limit)
+    columns["budget_period"] = orNull(change.budget?.period === undefined ? undefined : String(change.budget.period))
+  }
+  for (const list of ["tools", "guardrails", "metadata"] as const) {
+    if (list in change) columns[list] = jsonOrNull(change[list])
+  }
+  return columns
+}
+
+/** A key's columns as written: a team's, and its own. */
+const keyColumns = (change: KeyChange): Record<string, unknown> => {
+  const columns = teamColumns(change)
   if ("sha256" in change) columns["sha256"] = change.sha256
   if ("previous" in change) {
     // The last replaced also in the columns of one, as a version before the list reads it.
@@ -194,32 +207,12 @@ const keyColumns = (change: KeyChange): Record<string, unknown> => {
   }
   if ("teamId" in change) columns["team_id"] = orNull(change.teamId)
   if ("models" in change) columns["models"] = jsonOrNull(change.models)
-  if ("tools" in change) columns["tools"] = jsonOrNull(change.tools)
-  if ("guardrails" in change) columns["guardrails"] = jsonOrNull(change.guardrails)
-  if ("budget" in change) {
-    columns["budget_limit"] = orNull(change.budget?.limit)
-    columns["budget_period"] = orNull(change.budget?.period === undefined ? undefined : String(change.budget.period))
-  }
   if ("rateLimit" in change) {
     columns["rate_limit_capacity"] = orNull(change.rateLimit?.capacity)
     columns["rate_limit_refill_rate"] = orNull(change.rateLimit?.refillRate)
   }
   if ("expiresAt" in change) columns["expires_at"] = orNull(change.expiresAt)
-  if ("metadata" in change) columns["metadata"] = jsonOrNull(change.metadata)
   if ("revokedAt" in change) columns["revoked_at"] = orNull(change.revokedAt)
-  return columns
-}
-
-const teamColumns = (change: TeamChange): Record<string, unknown> => {
-  const columns: Record<string, unknown> = {}
-  if ("name" in change) columns["name"] = change.name
-  if ("budget" in change) {
-    columns["budget_limit"] = orNull(change.budget?.limit)
-    columns["budget_period"] = orNull(change.budget?.period === undefined ? undefined : String(change.budget.period))
-  }
-  if ("tools" in change) columns["tools"] = jsonOrNull(change.tools)
-  if ("guardrails" in change) columns["guardrails"] = jsonOrNull(change.guardrails)
-  if ("metadata" in change) columns["metadata"] = jsonOrNull(change.metadata)
   return columns
 }
 
@@ -313,26 +306,27 @@ function memoryTables(): Tables<never> {
   const keyTaken = (id: string, change: KeyChange) =>
     taken(keys, id, (key) => key.name)(change.name) || taken(keys, id, (key) => key.sha256)(change.sha256)
   const teamTaken = (id: string, change: TeamChange) => taken(teams, id, (team) => team.name)(change.name)
+  // The row of `id` changed, unless it is gone; `NameTaken` when another row has a value the change gives.
+  const update = <A extends { readonly id: string; readonly updatedAt: number }, C extends Partial<A>>(
+    rows: Map<string, A>,
+    id: string,
+    change: C,
+    isTaken: (id: string, change: C) => boolean
+  ) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const row = rows.get(id)
+      if (row === undefined) return Effect.void
+      if (isTaken(id, change)) return Effect.fail(new NameTaken())
+      return write(rows, { ...row, ...change, updatedAt: stampOf(now, row.updatedAt) })
+    })
   return {
     shared: false,
     fingerprint: Effect.sync(() => String(changes)),
     read: Effect.sync(() => ({ keys: [...keys.values()].sort(byAge), teams: [...teams.values()].sort(byAge) })),
     insertKey: (key) => keyTaken(key.id, key) ? Effect.fail(new NameTaken()) : write(keys, key),
-    updateKey: (id, change) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const key = keys.get(id)
-        if (key === undefined) return Effect.void
-        if (keyTaken(id, change)) return Effect.fail(new NameTaken())
-        return write(keys, { ...key, ...change, updatedAt: stampOf(now, key.updatedAt) })
-      }),
+    updateKey: (id, change) => update(keys, id, change, keyTaken),
     insertTeam: (team) => teamTaken(team.id, team) ? Effect.fail(new NameTaken()) : write(teams, team),
-    updateTeam: (id, change) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const team = teams.get(id)
-        if (team === undefined) return Effect.void
-        if (teamTaken(id, change)) return Effect.fail(new NameTaken())
-        return write(teams, { ...team, ...change, updatedAt: stampOf(now, team.updatedAt) })
-      }),
+    updateTeam: (id, change) => update(teams, id, change, teamTaken),
     deleteTeam: (id) =>
       Effect.sync(() => {
         for (const key of keys.values()) {

@@ -121,16 +121,13 @@ function mcpHeldCounter(server: string) {
   })
 }
 
-function newTools() {
-  return new Map<string, ToolSeries>()
+function newMap() {
+  return new Map()
 }
 function newToolSeries(tool: string, server: string) {
   return new ToolSeries(server, tool)
 }
 
-function newModels() {
-  return new Map<string, Series>()
-}
 function newSeries(model: string, route: string) {
   return new Series(route, model)
 }
@@ -239,9 +236,6 @@ function batchesEndedCounter(state: BatchState, series: BatchSeries) {
   })
 }
 
-function newBatchModels() {
-  return new Map<string, BatchSeries>()
-}
 function newBatchSeries(model: string, provider: string) {
   return new BatchSeries(provider, model)
 }
@@ -375,7 +369,7 @@ class Registry {
   }
 
   series(route: string, model: string): Series {
-    return cached(cached(this.routes, route, newModels, undefined), model, newSeries, route)
+    return cached(cached(this.routes, route, newMap, undefined), model, newSeries, route)
   }
 
   error(tag: string): void {
@@ -479,7 +473,7 @@ export function makeMetrics(
   // By provider, then model: the configuration's deployments bound the label values.
   const batches = new Map<string, Map<string, BatchSeries>>()
   function batchSeries({ model, provider }: BatchDeploymentOf): BatchSeries {
-    return cached(cached(batches, provider, newBatchModels, undefined), model, newBatchSeries, provider)
+    return cached(cached(batches, provider, newMap, undefined), model, newBatchSeries, provider)
   }
 
   return {
@@ -489,7 +483,7 @@ export function makeMetrics(
     refused: (reason) => cached(refusals, reason, refusedCounter, undefined).updateUnsafe(1, context),
     mcpToolHeld: (server) => cached(held, server, mcpHeldCounter, undefined).updateUnsafe(1, context),
     toolCall: (server, tool, outcome, seconds) => {
-      const series = cached(cached(tools, server, newTools, undefined), tool, newToolSeries, server)
+      const series = cached(cached(tools, server, newMap, undefined), tool, newToolSeries, server)
       series.calls(outcome).updateUnsafe(1, context)
       series.duration.updateUnsafe(seconds, context)
     },

@@ -112,20 +112,20 @@ function trimmed(rows: ReadonlyArray<Requests.Row>, bounds: Requests.Bounds): Ar
   return kept
 }
 
+// The columns a group's sums add up besides its calls, in `Requests.SpendRow`'s order.
+const summed = [
+  "cost",
+  "input_tokens",
+  "output_tokens",
+  "cached_tokens",
+  "cache_write_tokens",
+  "cache_savings"
+] as const
+
 /** A group's sums as they add up. */
-interface Sums {
-  readonly group: string | null
-  readonly mcp_server: string | null
-  readonly bucket: number
-  calls: number
-  other_requests: number
-  cost: number
-  input_tokens: number
-  output_tokens: number
-  cached_tokens: number
-  cache_write_tokens: number
-  cache_savings: number
-}
+type Sums =
+  & { readonly group: string | null; readonly mcp_server: string | null; readonly bucket: number }
+  & Record<"calls" | "other_requests" | typeof summed[number], number>
 
 /** `Requests.spend` over rows in memory: the same groups, names, sums and order. */
 function spendOf(rows: ReadonlyArray<Requests.Row>, query: Requests.SpendQuery): ReadonlyArray<Requests.SpendRow> {
@@ -135,6 +135,7 @@ function spendOf(rows: ReadonlyArray<Requests.Row>, query: Requests.SpendQuery):
   // A key's name is the one its newest row gives, in the list's order (`newerFirst`), whether in the range or not.
   const keyNames = new Map<string, { readonly row: Requests.Row }>()
   const groups = new Map<string, Sums>()
+  const zeros = Object.fromEntries(summed.map((name) => [name, 0]))
   for (const row of rows) {
     if (query.groupBy === "key" && row.key_id !== null) {
       const named = keyNames.get(row.key_id)
@@ -145,27 +146,11 @@ function spendOf(rows: ReadonlyArray<Requests.Row>, query: Requests.SpendQuery):
     const server = byServer ? row.mcp_server : null
     const bucket = size === undefined ? 0 : Math.floor(row.at / size) * size
     const id = JSON.stringify([group, server, bucket])
-    const sums = groups.get(id) ?? {
-      group,
-      mcp_server: server,
-      bucket,
-      calls: 0,
-      other_requests: 0,
-      cost: 0,
-      input_tokens: 0,
-      output_tokens: 0,
-      cached_tokens: 0,
-      cache_write_tokens: 0,
-      cache_savings: 0
-    }
+    const sums = groups.get(id) ??
+      ({ group, mcp_server: server, bucket, calls: 0, other_requests: 0, ...zeros } as Sums)
     if (Requests.isCall(row)) sums.calls += 1
     else sums.other_requests += 1
-    sums.cost += row.cost ?? 0
-    sums.input_tokens += row.input_tokens ?? 0
-    sums.output_tokens += row.output_tokens ?? 0
-    sums.cached_tokens += row.cached_tokens ?? 0
-    sums.cache_write_tokens += row.cache_write_tokens ?? 0
-    sums.cache_savings += row.cache_savings ?? 0
+    for (const name of summed) sums[name] += row[name] ?? 0
     groups.set(id, sums)
   }
   const ordered = [...groups.values()].sort((a, b) =>

@@ -13,51 +13,57 @@ import * as SqlSchema from "effect/sql/SqlSchema"
 import { Numeric, tableRow } from "../../persistence/columns.js"
 import type { Permission } from "../access/roles.js"
 
-/** One call, as the table keeps it (a type, not an interface: `sql.insert` takes records). */
-export type Row = {
+const NumberOrNull = Schema.NullOr(Numeric)
+const TextOrNull = Schema.NullOr(Schema.String)
+
+// A row as a database gives it back.
+const Stored = tableRow("requests", {
   /** Unique per row (a client may send the same `x-request-id` twice); a UUIDv7, so later rows' ids sort after. */
-  readonly id: string
-  readonly request_id: string
+  id: Schema.String,
+  request_id: Schema.String,
   /** Epoch milliseconds when the request came in. */
-  readonly at: number
+  at: Numeric,
   /** The key's id (`Caller.id`, `access/caller.ts`): what the row is the key's by. */
-  readonly key_id: string | null
+  key_id: TextOrNull,
   /** The key's name when the call was made. */
-  readonly key_name: string | null
-  readonly team_id: string | null
+  key_name: TextOrNull,
+  team_id: TextOrNull,
   /** The path asked (`/v1/chat/completions`). */
-  readonly route: string
+  route: Schema.String,
   /** The model asked for. */
-  readonly model: string | null
+  model: TextOrNull,
   /** The deployment that answered (`provider/model`). */
-  readonly deployment: string | null
-  readonly status: number
-  readonly input_tokens: number | null
-  readonly output_tokens: number | null
-  readonly cached_tokens: number | null
-  readonly cache_write_tokens: number | null
+  deployment: TextOrNull,
+  status: Numeric,
+  input_tokens: NumberOrNull,
+  output_tokens: NumberOrNull,
+  cached_tokens: NumberOrNull,
+  cache_write_tokens: NumberOrNull,
   /** Of `cache_write_tokens`, those written for an hour (migration `18_cache_savings`). */
-  readonly cache_write_1h_tokens: number | null
+  cache_write_1h_tokens: NumberOrNull,
   /** US dollars, when the deployment has a price. */
-  readonly cost: number | null
+  cost: NumberOrNull,
   /**
    * US dollars the provider's prompt cache saved the call (what its prompt would have cost uncached less what it cost),
    * when the deployment has a price and the call read or wrote cached tokens.
    */
-  readonly cache_savings: number | null
-  readonly latency_ms: number
-  readonly first_token_ms: number | null
+  cache_savings: NumberOrNull,
+  latency_ms: Numeric,
+  first_token_ms: NumberOrNull,
   /** The error's tag or the gateway's refusal code. */
-  readonly error: string | null
+  error: TextOrNull,
   /** The request's body and reply text, keys masked, when payloads are logged (`Gateway.Options.logPayloads`). */
-  readonly payload: string | null
+  payload: TextOrNull,
   /** An MCP tool call's server (migration `8_mcp_calls`). */
-  readonly mcp_server: string | null
+  mcp_server: TextOrNull,
   /** An MCP tool call's tool, its own name on its server. */
-  readonly mcp_tool: string | null
+  mcp_tool: TextOrNull,
   /** The SHA-256 (hex) of an MCP tool call's arguments as JSON: never the arguments. */
-  readonly arguments_digest: string | null
-}
+  arguments_digest: TextOrNull
+})
+
+/** One call, as the table keeps it (a type, not an interface: `sql.insert` takes records). */
+export type Row = typeof Stored.Type
 
 /** What a read of the table fails with: the database's error, or a row read back unlike its columns. */
 export type Failure = SqlError | Schema.SchemaError
@@ -304,37 +310,6 @@ export interface ListQuery {
   readonly limit: number
   readonly after?: { readonly at: number; readonly id: string } | undefined
 }
-
-const NumberOrNull = Schema.NullOr(Numeric)
-const TextOrNull = Schema.NullOr(Schema.String)
-
-// A row as a database gives it back.
-const Stored = tableRow("requests", {
-  id: Schema.String,
-  request_id: Schema.String,
-  at: Numeric,
-  key_id: TextOrNull,
-  key_name: TextOrNull,
-  team_id: TextOrNull,
-  route: Schema.String,
-  model: TextOrNull,
-  deployment: TextOrNull,
-  status: Numeric,
-  input_tokens: NumberOrNull,
-  output_tokens: NumberOrNull,
-  cached_tokens: NumberOrNull,
-  cache_write_tokens: NumberOrNull,
-  cache_write_1h_tokens: NumberOrNull,
-  cost: NumberOrNull,
-  cache_savings: NumberOrNull,
-  latency_ms: Numeric,
-  first_token_ms: NumberOrNull,
-  error: TextOrNull,
-  payload: TextOrNull,
-  mcp_server: TextOrNull,
-  mcp_tool: TextOrNull,
-  arguments_digest: TextOrNull
-})
 
 /** The rows that match, newest first (ties by id), after `query.after` when given. */
 export const list = (sql: SqlClient.SqlClient, query: ListQuery): Effect.Effect<ReadonlyArray<Row>, Failure> => {

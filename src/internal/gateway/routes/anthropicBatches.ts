@@ -9,9 +9,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
-import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Wire from "../../wire/anthropic/batch.js"
@@ -22,12 +20,10 @@ import type { Caller } from "../access/caller.js"
 import { type Batching, completionWindow, invalid, type Read, type Served } from "../batches/batching.js"
 import { type Entry, linesOf } from "../batches/intake.js"
 import type * as Errors from "../errorAnswer.js"
-import type * as Request from "../request/context.js"
 import { RequestContext } from "../request/context.js"
-import * as Outcome from "../request/outcome.js"
-import { decodePath, errorResponse, json } from "../serving/answers.js"
 import { Configuration } from "../serving/configuration.js"
 import { Requests, type WithBody } from "../serving/requests.js"
+import { batchRoutes, jsonl, ok } from "./openAiBatches.js"
 
 // The body's requests read one by one, as the batch's lines are (`intake.ts`), not whole.
 const decodeCreate = Schema.decodeUnknownResult(
@@ -60,14 +56,15 @@ export const routes = (batching: Batching) =>
   Effect.gen(function*() {
     const { now } = yield* Configuration
     const { served, withBody } = yield* Requests
+    const { byId, failed, list } = batchRoutes(served, batching, errors)
 
-    function failed(context: Request.Service, answer: Errors.ErrorAnswer) {
-      Outcome.failed(context.outcome, answer.code ?? undefined, answer)
-      return errorResponse(answer, errors)
-    }
-
-    /** The message batch object of `read`, the batch's id `id`, its results at `origin` once it ended. */
-    function objectOf(id: string, { found, status }: Read, origin: string, cancelling = false) {
+    /** The message batch object of `read`, the batch's id `id`, its results once it ended at the origin `request` asked. */
+    function objectOf(
+      id: string,
+      { found, status }: Read,
+      request: HttpServerRequest.HttpServerRequest,
+      cancelling = false
+    ) {
       const done = ended(status.state)
       const unfinished = Math.max(0, status.total - status.succeeded - status.failed)
       const failedAs = (state: typeof status.state) => status.state === state ? status.failed + unfinished : 0
@@ -86,7 +83,9 @@ export const routes = (batching: Batching) =>
         errored: done && (expired > 0 || canceled > 0) ? 0 : status.failed,
         canceled,
         expired,
-        resultsUrl: done && status.state !== "refused" ? `${origin}${Wire.batchesPath}/${id}/results` : undefined
+        resultsUrl: done && status.state !== "refused"
+          ? `${originOf(request.headers)}${Wire.batchesPath}/${id}/results`
+          : undefined
       })
     }
 
@@ -110,25 +109,6 @@ export const routes = (batching: Batching) =>
       return toJsonLines(out)
     }
 
-    // A route of the batch id in its path, answered for the request's caller.
-    function byId<A>(
-      handle: (id: string, caller: Caller | undefined, origin: string) => Effect.Effect<A, Errors.ErrorAnswer>,
-      answer: (a: A) => HttpServerResponse.HttpServerResponse
-    ) {
-      return served(({ request }) =>
-        RequestContext.use((context) =>
-          Effect.flatMap(
-            HttpRouter.params,
-            (params) =>
-              Effect.match(handle(decodePath(params["id"] ?? ""), context.caller, originOf(request.headers)), {
-                onFailure: (error) => failed(context, error),
-                onSuccess: answer
-              })
-          )
-        )
-      )
-    }
-
     // `POST /v1/messages/batches`: the requests checked, reserved against the budget, and passed to the provider.
     function create({ text }: WithBody) {
       return RequestContext.use((context) =>
@@ -144,19 +124,19 @@ export const routes = (batching: Batching) =>
           context.model.set(lines.model)
           const made = yield* batching.submit("message", context.caller, lines, "", "requests")
           const request = yield* HttpServerRequest.HttpServerRequest
-          return json(200, JSON.stringify(objectOf(made.id, made, originOf(request.headers))))
+          return ok(objectOf(made.id, made, request))
         }).pipe(Effect.catch((answer: Errors.ErrorAnswer) => Effect.succeed(failed(context, answer))))
       )
     }
 
-    function retrieve(id: string, caller: Caller | undefined, origin: string) {
-      return Effect.map(batching.retrieve("message", id, caller), (read) => objectOf(id, read, origin))
+    function retrieve(id: string, caller: Caller | undefined, request: HttpServerRequest.HttpServerRequest) {
+      return Effect.map(batching.retrieve("message", id, caller), (read) => objectOf(id, read, request))
     }
 
-    function cancel(id: string, caller: Caller | undefined, origin: string) {
+    function cancel(id: string, caller: Caller | undefined, request: HttpServerRequest.HttpServerRequest) {
       return Effect.map(
         batching.cancel("message", id, caller),
-        (read) => objectOf(id, read, origin, !ended(read.status.state))
+        (read) => objectOf(id, read, request, !ended(read.status.state))
       )
     }
 
@@ -168,38 +148,13 @@ export const routes = (batching: Batching) =>
           : Effect.map(batching.results(found, status, caller), resultsFile))
     }
 
-    // `GET /v1/messages/batches`: a page of the caller's batches, the newest first, each as it stands now.
-    const list = served(({ request }) =>
-      RequestContext.use((context) => {
-        const query = new URL(request.url, "http://gateway").searchParams
-        const origin = originOf(request.headers)
-        return Effect.match(batching.page("message", context.caller, query.get("after_id"), query.get("limit")), {
-          onFailure: (error) =>
-            failed(context, error),
-          onSuccess: ({ batches, hasMore }) =>
-            json(
-              200,
-              JSON.stringify({
-                data: batches.map((read) =>
-                  objectOf(read.id, read, origin)
-                ),
-                first_id: batches[0]?.id ?? null,
-                last_id: batches.at(-1)?.id ?? null,
-                has_more: hasMore
-              })
-            )
-        })
-      })
-    )
-
     return {
       create: withBody(Wire.batchesPath, create),
-      retrieve: byId(retrieve, (object) => json(200, JSON.stringify(object))),
-      cancel: byId(cancel, (object) => json(200, JSON.stringify(object))),
-      results: byId(
-        results,
-        (text) => HttpServerResponse.text(text, { status: 200, contentType: "application/jsonl" })
-      ),
-      list
+      retrieve: byId(retrieve, ok),
+      cancel: byId(cancel, ok),
+      results: byId(results, jsonl),
+      // `GET /v1/messages/batches`: a page of the caller's batches.
+      list: list("message", "after_id", {}, (read, request) =>
+        objectOf(read.id, read, request))
     }
   })

@@ -19,6 +19,7 @@ import { randomUUID } from "node:crypto"
 import type { BatchStatus } from "../../../ProviderClient.js"
 import { parseJson } from "../../json.js"
 import { ended, toJsonLines } from "../../wire/batch.js"
+import type { ErrorWriter } from "../../wire/dialect.js"
 import * as Wire from "../../wire/openAiChat/batch.js"
 import { completion } from "../../wire/openAiChat/codec.js"
 import * as OpenAiChat from "../../wire/openAiChat/dialect.js"
@@ -28,6 +29,7 @@ import {
   type Batching,
   completionWindow,
   invalid,
+  type Made,
   notFound,
   type Read,
   type Served,
@@ -70,10 +72,73 @@ function* entriesOf(content: string, now: () => number): Generator<Result.Result
   }
 }
 
-/** The error answer of `context`'s request, its outcome recorded failed. */
-function failed(context: Request.Service, answer: Errors.ErrorAnswer) {
-  Outcome.failed(context.outcome, answer.code ?? undefined, answer)
-  return errorResponse(answer, openAiErrors)
+/** A JSON answer of `object`, 200. */
+export const ok = (object: unknown) => json(200, JSON.stringify(object))
+
+/** A JSONL answer of `content`, 200. */
+export const jsonl = (content: string) =>
+  HttpServerResponse.text(content, { status: 200, contentType: "application/jsonl" })
+
+/**
+ * What the batch APIs' routes share, over `served` and `batching`: a failure's answer in the words of `errors`, its
+ * outcome recorded failed (`failed`); a route of the id in its path (`byId`); a page of the caller's batches (`list`).
+ */
+export function batchRoutes(served: Requests["Service"]["served"], batching: Batching, errors: ErrorWriter) {
+  function failed(context: Request.Service, answer: Errors.ErrorAnswer) {
+    Outcome.failed(context.outcome, answer.code ?? undefined, answer)
+    return errorResponse(answer, errors)
+  }
+
+  // A route of the id in its path, answered for the request's caller.
+  function byId<A>(
+    handle: (
+      id: string,
+      caller: Caller | undefined,
+      request: HttpServerRequest.HttpServerRequest
+    ) => Effect.Effect<A, Errors.ErrorAnswer>,
+    answer: (a: A) => HttpServerResponse.HttpServerResponse
+  ) {
+    return served(({ request }) =>
+      RequestContext.use((context) =>
+        Effect.flatMap(
+          HttpRouter.params,
+          (params) =>
+            Effect.match(handle(decodePath(params["id"] ?? ""), context.caller, request), {
+              onFailure: (error) => failed(context, error),
+              onSuccess: answer
+            })
+        )
+      )
+    )
+  }
+
+  // A page of the caller's batches of `kind` after the one the query's `after` names, the newest first, each as it
+  // stands now (`objectOf`), the page's fields after `head`.
+  function list(
+    kind: Ids.BatchKind,
+    after: string,
+    head: object,
+    objectOf: (read: Made, request: HttpServerRequest.HttpServerRequest) => unknown
+  ) {
+    return served(({ request }) =>
+      RequestContext.use((context) => {
+        const query = new URL(request.url, "http://gateway").searchParams
+        return Effect.match(batching.page(kind, context.caller, query.get(after), query.get("limit")), {
+          onFailure: (error) => failed(context, error),
+          onSuccess: ({ batches, hasMore }) =>
+            ok({
+              ...head,
+              data: batches.map((read) => objectOf(read, request)),
+              first_id: batches[0]?.id ?? null,
+              last_id: batches.at(-1)?.id ?? null,
+              has_more: hasMore
+            })
+        })
+      })
+    )
+  }
+
+  return { failed, byId, list }
 }
 
 /** The batch object the client is given for `status`, its ids signed under `secret` (`Opened.signer`). */
@@ -134,6 +199,7 @@ export const routes = (batching: Batching) =>
     const { served, withBody } = yield* Requests
     const { ownerOf } = batching
     const store = yield* BatchStore
+    const { byId, failed, list } = batchRoutes(served, batching, openAiErrors)
     const seconds = () => Math.floor(now() / 1000)
 
     function objectOf({ found, status }: Read) {
@@ -162,8 +228,7 @@ export const routes = (batching: Batching) =>
           // Kept where every instance reads it: a batch of it may be made on another.
           return Effect.match(store.putFile(file, now()), {
             onFailure: (error) => failed(context, storeAnswer(error)),
-            onSuccess: () =>
-              json(200, JSON.stringify(Wire.fileObject(file.id, file.bytes, file.createdAt, file.filename, "batch")))
+            onSuccess: () => ok(Wire.fileObject(file.id, file.bytes, file.createdAt, file.filename, "batch"))
           })
         })
       )
@@ -182,25 +247,6 @@ export const routes = (batching: Batching) =>
       })
     }
 
-    // A route of the id in its path, answered for the request's caller.
-    function byId<A>(
-      handle: (id: string, caller: Caller | undefined) => Effect.Effect<A, Errors.ErrorAnswer>,
-      answer: (a: A) => HttpServerResponse.HttpServerResponse
-    ) {
-      return served(() =>
-        RequestContext.use((context) =>
-          Effect.flatMap(
-            HttpRouter.params,
-            (params) =>
-              Effect.match(handle(decodePath(params["id"] ?? ""), context.caller), {
-                onFailure: (error) => failed(context, error),
-                onSuccess: answer
-              })
-          )
-        )
-      )
-    }
-
     // `POST /v1/batches`: the input file's lines checked, reserved against the budget, and passed to the provider.
     function create({ text }: WithBody) {
       return RequestContext.use((context) => {
@@ -217,7 +263,7 @@ export const routes = (batching: Batching) =>
           )
           context.model.set(lines.model)
           const made = yield* batching.submit("batch", caller, lines, input_file_id, "input_file_id")
-          return json(200, JSON.stringify(objectOf(made)))
+          return ok(objectOf(made))
         }).pipe(Effect.catch((answer: Errors.ErrorAnswer) => Effect.succeed(failed(context, answer))))
       })
     }
@@ -230,27 +276,6 @@ export const routes = (batching: Batching) =>
       return Effect.map(batching.cancel("batch", id, caller), objectOf)
     }
 
-    // `GET /v1/batches`: a page of the caller's batches, the newest first, each as it stands now.
-    const list = served(({ request }) =>
-      RequestContext.use((context) => {
-        const query = new URL(request.url, "http://gateway").searchParams
-        return Effect.match(batching.page("batch", context.caller, query.get("after"), query.get("limit")), {
-          onFailure: (error) => failed(context, error),
-          onSuccess: ({ batches, hasMore }) =>
-            json(
-              200,
-              JSON.stringify({
-                object: "list",
-                data: batches.map(objectOf),
-                first_id: batches[0]?.id ?? null,
-                last_id: batches.at(-1)?.id ?? null,
-                has_more: hasMore
-              })
-            )
-        })
-      })
-    )
-
     function fileObject(id: string, caller: Caller | undefined) {
       return Effect.map(
         contentOf(id, caller),
@@ -260,14 +285,12 @@ export const routes = (batching: Batching) =>
 
     return {
       upload: withBody("/v1/files", upload),
-      file: byId(fileObject, (object) => json(200, JSON.stringify(object))),
-      content: byId(
-        contentOf,
-        ({ content }) => HttpServerResponse.text(content, { status: 200, contentType: "application/jsonl" })
-      ),
+      file: byId(fileObject, ok),
+      content: byId(contentOf, ({ content }) => jsonl(content)),
       create: withBody("/v1/batches", create),
-      retrieve: byId(retrieve, (object) => json(200, JSON.stringify(object))),
-      cancel: byId(cancel, (object) => json(200, JSON.stringify(object))),
-      list
+      retrieve: byId(retrieve, ok),
+      cancel: byId(cancel, ok),
+      // `GET /v1/batches`: a page of the caller's batches.
+      list: list("batch", "after", { object: "list" }, objectOf)
     }
   })

@@ -147,12 +147,7 @@ export const routes = Effect.gen(function*() {
       })
       const ttl = oidc.settings.sessionTtl
       const id = yield* Effect.mapError(
-        sessions.open({
-          subject: person.subject,
-          groups: person.groups,
-          tokens: person.tokens,
-          expiresAt: now() + Duration.toMillis(ttl)
-        }),
+        sessions.open({ ...person, expiresAt: now() + Duration.toMillis(ttl) }),
         unavailable
       )
       yield* Effect.logInfo(`Gateway: ${person.subject} signed in to the dashboard`).pipe(
