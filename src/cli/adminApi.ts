@@ -17,10 +17,11 @@ import { buildConnector, Client } from "undici"
 import { defaultPort } from "../Gateway.js"
 import { messageOf } from "../internal/errorText.js"
 import { type Connection, endpointText, proofOf } from "../internal/gateway/identity/instance.js"
+import { definedFields } from "../internal/json.js"
 import type { OptionsError } from "../OptionsError.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminToken from "./adminToken.js"
-import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { ExitCode, type Io, runParsed } from "./io.js"
 import * as LoginStore from "./loginStore.js"
 import { noArgumentFlags, numberFlag, parseFlags, UsageError } from "./usage.js"
 
@@ -374,13 +375,31 @@ export const requestJsonLines = <S extends Schema.Codec<unknown, unknown>>(
 
 /**
  * A `DELETE` (key revoked, team deleted), done only when the gateway answers `{ deleted: true }`: any other success
- * (another server's page on the address) is a `GatewayRequestError`.
+ * (another server's page on the address) is a `GatewayRequestError`. `done` then goes to stderr.
  */
 export const remove = (
   options: Omit<Request, "method" | "body">,
-  what: string
+  what: string,
+  done: string,
+  io: Io
 ): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
-  Effect.asVoid(requestJson({ ...options, method: "DELETE" }, Schema.Struct({ deleted: Schema.Literal(true) }), what))
+  Effect.map(
+    requestJson({ ...options, method: "DELETE" }, Schema.Struct({ deleted: Schema.Literal(true) }), what),
+    () => io.stderr(`${printable(done)}\n`)
+  )
+
+/** A `PATCH` of the key or team `id`, `what`: whole as JSON with `--json`; on stderr, what was updated. */
+export const printUpdated = <S extends Schema.Codec<{ readonly name: string }, unknown>>(
+  options: Omit<Request, "method"> & { readonly json: boolean },
+  item: S,
+  what: string,
+  id: string,
+  io: Io
+): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
+  Effect.map(requestJson({ ...options, method: "PATCH" }, item, `${what} updated`), ({ answer, whole }) => {
+    if (options.json) io.stdout(`${JSON.stringify(whole)}\n`)
+    io.stderr(printable(`updated the ${what} ${answer.name} (id ${id}).`) + "\n")
+  })
 
 /** A list the admin API answers at `path`: whole as JSON with `--json`, else a tab-separated table. */
 export const printList = <S extends Schema.Codec<unknown, unknown>>(
@@ -431,6 +450,18 @@ export const timeFlag = (
   )
 }
 
+/**
+ * `rows` as a table's lines, each ending in a newline: columns two spaces apart, the first `left` aligned left, the rest
+ * right.
+ */
+export const aligned = (rows: ReadonlyArray<ReadonlyArray<string>>, left: number): string => {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
+  return rows.map((row) =>
+    row.map((cell, column) => column < left ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)).join("  ")
+      .trimEnd() + "\n"
+  ).join("")
+}
+
 /** A budget as the admin API shows it. */
 export interface BudgetView {
   readonly limit: number
@@ -479,7 +510,7 @@ export const updateBody = (
   fields: Record<string, unknown>,
   flags: string
 ): Result.Result<Record<string, unknown>, UsageError> => {
-  const body = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined))
+  const body = definedFields(fields)
   return Object.keys(body).length === 0
     ? Result.fail(new UsageError({ reason: `${command} needs ${flags}` }))
     : Result.succeed(body)
@@ -523,6 +554,20 @@ export const noSuchAction = (command: string, verb: string | undefined, verbs: s
   })
 
 /**
+ * `use` with the admin key `adminAccess` decides (none: `undefined`), kept among `secrets`, over the client it goes by.
+ */
+export const withAdminAccess = <A, E>(
+  io: Io,
+  args: { readonly url: string; readonly data: string | undefined },
+  secrets: Array<Redacted.Redacted<string>>,
+  use: (key: Redacted.Redacted<string> | undefined) => Effect.Effect<A, E, HttpClient.HttpClient>
+) =>
+  Effect.flatMap(adminAccess(io, args.url, args.data), ({ http, key }) => {
+    if (key !== undefined) secrets.push(key)
+    return Effect.provideService(use(key), HttpClient.HttpClient, http)
+  })
+
+/**
  * Runs an admin command: its usage for `help`, else `perform` with the admin key against `parsed.url`; exit code 2 for
  * bad flags or no admin key, 1 refused or unreachable.
  */
@@ -532,18 +577,15 @@ export const runCommand = <P extends { readonly url: string; readonly data: stri
   io: Io,
   parsed: Result.Result<P | "help", UsageError>,
   perform: (parsed: P, key: Redacted.Redacted<string>, io: Io) => Effect.Effect<void, E, HttpClient.HttpClient>
-): Effect.Effect<number> => {
-  const secrets: Array<Redacted.Redacted<string>> = []
-  return Effect.gen(function*() {
-    const args = yield* Effect.fromResult(parsed)
-    if (args === "help") {
-      io.stdout(usageText)
-      return ExitCode.ok
-    }
-    const { http, key } = yield* adminAccess(io, args.url, args.data)
-    if (key === undefined) return yield* new UsageError({ reason: noAdminKey(command, args.data, io) })
-    secrets.push(key)
-    yield* perform(args, key, io).pipe(Effect.provideService(HttpClient.HttpClient, http))
-    return ExitCode.ok
-  }).pipe(Effect.scoped, exitCodeOf(io, command, () => secrets))
-}
+): Effect.Effect<number> =>
+  runParsed(
+    io,
+    command,
+    usageText,
+    Effect.fromResult(parsed),
+    (args, secrets) =>
+      withAdminAccess(io, args, secrets, (key): Effect.Effect<number, E | UsageError, HttpClient.HttpClient> =>
+        key === undefined
+          ? Effect.fail(new UsageError({ reason: noAdminKey(command, args.data, io) }))
+          : Effect.as(perform(args, key, io), ExitCode.ok))
+  )
