@@ -87,11 +87,22 @@ export const gatewayUrl = (flag: string | undefined): Result.Result<string, Usag
   return Result.succeed(flag.replace(/\/+$/, ""))
 }
 
+/** An action's verb, its one argument and the flags' values, as `parseActions` read them for `flags`. */
+export interface ActionFlags<O extends Parameters<typeof parseFlags>[1]> {
+  readonly verb: string | undefined
+  readonly argument: string | undefined
+  readonly values: Result.Result.Success<ReturnType<typeof parseFlags<O>>>["values"]
+}
+
 /**
- * The flags of an admin command with actions (`keys`, `teams`): `"help"`, or the verb, its one argument, the flags
- * and what every action takes (URL, `--data`, `--json`).
+ * The arguments of an admin command with actions (`keys`, `teams`): `"help"`, or the `action` made of the verb, its one
+ * argument and the flags, with what every action takes (URL, `--data`, `--json`).
  */
-export const actionFlags = <const O extends Parameters<typeof parseFlags>[1]>(argv: ReadonlyArray<string>, flags: O) =>
+export const parseActions = <const O extends Parameters<typeof parseFlags>[1], Action>(
+  argv: ReadonlyArray<string>,
+  flags: O,
+  action: (flags: ActionFlags<O>) => Result.Result<Action, UsageError>
+): Result.Result<Parsed<Action> | "help", UsageError> =>
   Result.gen(function*() {
     const { positionals, values } = yield* parseFlags(argv, flags)
     const given: { readonly help?: boolean; readonly url?: string; readonly data?: string; readonly json?: boolean } =
@@ -100,25 +111,7 @@ export const actionFlags = <const O extends Parameters<typeof parseFlags>[1]>(ar
     const [verb, argument, ...rest] = positionals
     if (rest.length > 0) return yield* Result.fail(new UsageError({ reason: `unexpected argument "${rest[0]}"` }))
     const url = yield* gatewayUrl(given.url)
-    return { verb, argument, values, common: { url, data: given.data, json: given.json === true } }
-  })
-
-/** An action's verb, its one argument and the flags' values, as `actionFlags` read them for `flags`. */
-export type ActionFlags<O extends Parameters<typeof parseFlags>[1]> = Exclude<
-  Result.Result.Success<ReturnType<typeof actionFlags<O>>>,
-  "help"
->
-
-/** The arguments of an admin command with actions: `"help"`, or the `action` made of them with the common flags. */
-export const parseActions = <const O extends Parameters<typeof parseFlags>[1], Action>(
-  argv: ReadonlyArray<string>,
-  flags: O,
-  action: (flags: ActionFlags<O>) => Result.Result<Action, UsageError>
-): Result.Result<Parsed<Action> | "help", UsageError> =>
-  Result.gen(function*() {
-    const parsed = yield* actionFlags(argv, flags)
-    if (parsed === "help") return parsed
-    return { ...parsed.common, action: yield* action(parsed) }
+    return { url, data: given.data, json: given.json === true, action: yield* action({ verb, argument, values }) }
   })
 
 /** The flags of a command that talks to one gateway and takes no arguments (`login`, `logout`, `spend`). */
@@ -138,15 +131,9 @@ export const gatewayCommandFlags = <const O extends Parameters<typeof noArgument
 // The names of this machine's loopback, as a URL's `hostname` gives them.
 const loopbackNames: ReadonlySet<string> = new Set(["127.0.0.1", "localhost", "[::1]"])
 
-/** A client of one gateway that never opens a second connection, and the connection it opened, once it has. */
-interface Pinned {
-  readonly http: HttpClient.HttpClient
-  readonly connection: () => Connection | undefined
-}
-
-// Only the first connection is ever used: once it closes, each request fails rather than go out on a connection no
-// proof covers.
-const pinnedClient = (url: string): Effect.Effect<Pinned, never, Scope.Scope> => {
+// A client of one gateway that never opens a second connection, and the connection it opened, once it has. Only the
+// first connection is ever used: once it closes, each request fails rather than go out on a connection no proof covers.
+const pinnedClient = (url: string) => {
   let opened: Connection | "closed" | undefined
   const connect = buildConnector({})
   const pinned: buildConnector.connector = (options, callback) => {
@@ -462,14 +449,8 @@ export const aligned = (rows: ReadonlyArray<ReadonlyArray<string>>, left: number
   ).join("")
 }
 
-/** A budget as the admin API shows it. */
-export interface BudgetView {
-  readonly limit: number
-  readonly period: string
-}
-
-/** A budget as a table cell: `$20/1d`, or `-` for none. */
-export const budgetCell = (budget: BudgetView | null | undefined): string =>
+/** A budget as the admin API shows it, as a table cell: `$20/1d`, or `-` for none. */
+export const budgetCell = (budget: { readonly limit: number; readonly period: string } | null | undefined): string =>
   budget === null || budget === undefined ? "-" : `$${budget.limit}/${budget.period}`
 
 /** A key's or team's MCP tools as a table cell; `null` or empty allows no tool, so `none` (docs/mcp.md). */
