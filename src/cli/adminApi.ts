@@ -17,10 +17,11 @@ import { buildConnector, Client } from "undici"
 import { defaultPort } from "../Gateway.js"
 import { messageOf } from "../internal/errorText.js"
 import { type Connection, endpointText, proofOf } from "../internal/gateway/identity/instance.js"
+import { definedFields } from "../internal/json.js"
 import type { OptionsError } from "../OptionsError.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminToken from "./adminToken.js"
-import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { ExitCode, type Io, runParsed } from "./io.js"
 import * as LoginStore from "./loginStore.js"
 import { noArgumentFlags, numberFlag, parseFlags, UsageError } from "./usage.js"
 
@@ -86,11 +87,22 @@ export const gatewayUrl = (flag: string | undefined): Result.Result<string, Usag
   return Result.succeed(flag.replace(/\/+$/, ""))
 }
 
+/** An action's verb, its one argument and the flags' values, as `parseActions` read them for `flags`. */
+export interface ActionFlags<O extends Parameters<typeof parseFlags>[1]> {
+  readonly verb: string | undefined
+  readonly argument: string | undefined
+  readonly values: Result.Result.Success<ReturnType<typeof parseFlags<O>>>["values"]
+}
+
 /**
- * The flags of an admin command with actions (`keys`, `teams`): `"help"`, or the verb, its one argument, the flags
- * and what every action takes (URL, `--data`, `--json`).
+ * The arguments of an admin command with actions (`keys`, `teams`): `"help"`, or the `action` made of the verb, its one
+ * argument and the flags, with what every action takes (URL, `--data`, `--json`).
  */
-export const actionFlags = <const O extends Parameters<typeof parseFlags>[1]>(argv: ReadonlyArray<string>, flags: O) =>
+export const parseActions = <const O extends Parameters<typeof parseFlags>[1], Action>(
+  argv: ReadonlyArray<string>,
+  flags: O,
+  action: (flags: ActionFlags<O>) => Result.Result<Action, UsageError>
+): Result.Result<Parsed<Action> | "help", UsageError> =>
   Result.gen(function*() {
     const { positionals, values } = yield* parseFlags(argv, flags)
     const given: { readonly help?: boolean; readonly url?: string; readonly data?: string; readonly json?: boolean } =
@@ -99,25 +111,7 @@ export const actionFlags = <const O extends Parameters<typeof parseFlags>[1]>(ar
     const [verb, argument, ...rest] = positionals
     if (rest.length > 0) return yield* Result.fail(new UsageError({ reason: `unexpected argument "${rest[0]}"` }))
     const url = yield* gatewayUrl(given.url)
-    return { verb, argument, values, common: { url, data: given.data, json: given.json === true } }
-  })
-
-/** An action's verb, its one argument and the flags' values, as `actionFlags` read them for `flags`. */
-export type ActionFlags<O extends Parameters<typeof parseFlags>[1]> = Exclude<
-  Result.Result.Success<ReturnType<typeof actionFlags<O>>>,
-  "help"
->
-
-/** The arguments of an admin command with actions: `"help"`, or the `action` made of them with the common flags. */
-export const parseActions = <const O extends Parameters<typeof parseFlags>[1], Action>(
-  argv: ReadonlyArray<string>,
-  flags: O,
-  action: (flags: ActionFlags<O>) => Result.Result<Action, UsageError>
-): Result.Result<Parsed<Action> | "help", UsageError> =>
-  Result.gen(function*() {
-    const parsed = yield* actionFlags(argv, flags)
-    if (parsed === "help") return parsed
-    return { ...parsed.common, action: yield* action(parsed) }
+    return { url, data: given.data, json: given.json === true, action: yield* action({ verb, argument, values }) }
   })
 
 /** The flags of a command that talks to one gateway and takes no arguments (`login`, `logout`, `spend`). */
@@ -137,15 +131,9 @@ export const gatewayCommandFlags = <const O extends Parameters<typeof noArgument
 // The names of this machine's loopback, as a URL's `hostname` gives them.
 const loopbackNames: ReadonlySet<string> = new Set(["127.0.0.1", "localhost", "[::1]"])
 
-/** A client of one gateway that never opens a second connection, and the connection it opened, once it has. */
-interface Pinned {
-  readonly http: HttpClient.HttpClient
-  readonly connection: () => Connection | undefined
-}
-
-// Only the first connection is ever used: once it closes, each request fails rather than go out on a connection no
-// proof covers.
-const pinnedClient = (url: string): Effect.Effect<Pinned, never, Scope.Scope> => {
+// A client of one gateway that never opens a second connection, and the connection it opened, once it has. Only the
+// first connection is ever used: once it closes, each request fails rather than go out on a connection no proof covers.
+const pinnedClient = (url: string) => {
   let opened: Connection | "closed" | undefined
   const connect = buildConnector({})
   const pinned: buildConnector.connector = (options, callback) => {
@@ -374,13 +362,31 @@ export const requestJsonLines = <S extends Schema.Codec<unknown, unknown>>(
 
 /**
  * A `DELETE` (key revoked, team deleted), done only when the gateway answers `{ deleted: true }`: any other success
- * (another server's page on the address) is a `GatewayRequestError`.
+ * (another server's page on the address) is a `GatewayRequestError`. `done` then goes to stderr.
  */
 export const remove = (
   options: Omit<Request, "method" | "body">,
-  what: string
+  what: string,
+  done: string,
+  io: Io
 ): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
-  Effect.asVoid(requestJson({ ...options, method: "DELETE" }, Schema.Struct({ deleted: Schema.Literal(true) }), what))
+  Effect.map(
+    requestJson({ ...options, method: "DELETE" }, Schema.Struct({ deleted: Schema.Literal(true) }), what),
+    () => io.stderr(`${printable(done)}\n`)
+  )
+
+/** A `PATCH` of the key or team `id`, `what`: whole as JSON with `--json`; on stderr, what was updated. */
+export const printUpdated = <S extends Schema.Codec<{ readonly name: string }, unknown>>(
+  options: Omit<Request, "method"> & { readonly json: boolean },
+  item: S,
+  what: string,
+  id: string,
+  io: Io
+): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
+  Effect.map(requestJson({ ...options, method: "PATCH" }, item, `${what} updated`), ({ answer, whole }) => {
+    if (options.json) io.stdout(`${JSON.stringify(whole)}\n`)
+    io.stderr(printable(`updated the ${what} ${answer.name} (id ${id}).`) + "\n")
+  })
 
 /** A list the admin API answers at `path`: whole as JSON with `--json`, else a tab-separated table. */
 export const printList = <S extends Schema.Codec<unknown, unknown>>(
@@ -431,14 +437,20 @@ export const timeFlag = (
   )
 }
 
-/** A budget as the admin API shows it. */
-export interface BudgetView {
-  readonly limit: number
-  readonly period: string
+/**
+ * `rows` as a table's lines, each ending in a newline: columns two spaces apart, the first `left` aligned left, the rest
+ * right.
+ */
+export const aligned = (rows: ReadonlyArray<ReadonlyArray<string>>, left: number): string => {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
+  return rows.map((row) =>
+    row.map((cell, column) => column < left ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)).join("  ")
+      .trimEnd() + "\n"
+  ).join("")
 }
 
-/** A budget as a table cell: `$20/1d`, or `-` for none. */
-export const budgetCell = (budget: BudgetView | null | undefined): string =>
+/** A budget as the admin API shows it, as a table cell: `$20/1d`, or `-` for none. */
+export const budgetCell = (budget: { readonly limit: number; readonly period: string } | null | undefined): string =>
   budget === null || budget === undefined ? "-" : `$${budget.limit}/${budget.period}`
 
 /** A key's or team's MCP tools as a table cell; `null` or empty allows no tool, so `none` (docs/mcp.md). */
@@ -479,7 +491,7 @@ export const updateBody = (
   fields: Record<string, unknown>,
   flags: string
 ): Result.Result<Record<string, unknown>, UsageError> => {
-  const body = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined))
+  const body = definedFields(fields)
   return Object.keys(body).length === 0
     ? Result.fail(new UsageError({ reason: `${command} needs ${flags}` }))
     : Result.succeed(body)
@@ -523,6 +535,20 @@ export const noSuchAction = (command: string, verb: string | undefined, verbs: s
   })
 
 /**
+ * `use` with the admin key `adminAccess` decides (none: `undefined`), kept among `secrets`, over the client it goes by.
+ */
+export const withAdminAccess = <A, E>(
+  io: Io,
+  args: { readonly url: string; readonly data: string | undefined },
+  secrets: Array<Redacted.Redacted<string>>,
+  use: (key: Redacted.Redacted<string> | undefined) => Effect.Effect<A, E, HttpClient.HttpClient>
+) =>
+  Effect.flatMap(adminAccess(io, args.url, args.data), ({ http, key }) => {
+    if (key !== undefined) secrets.push(key)
+    return Effect.provideService(use(key), HttpClient.HttpClient, http)
+  })
+
+/**
  * Runs an admin command: its usage for `help`, else `perform` with the admin key against `parsed.url`; exit code 2 for
  * bad flags or no admin key, 1 refused or unreachable.
  */
@@ -532,18 +558,15 @@ export const runCommand = <P extends { readonly url: string; readonly data: stri
   io: Io,
   parsed: Result.Result<P | "help", UsageError>,
   perform: (parsed: P, key: Redacted.Redacted<string>, io: Io) => Effect.Effect<void, E, HttpClient.HttpClient>
-): Effect.Effect<number> => {
-  const secrets: Array<Redacted.Redacted<string>> = []
-  return Effect.gen(function*() {
-    const args = yield* Effect.fromResult(parsed)
-    if (args === "help") {
-      io.stdout(usageText)
-      return ExitCode.ok
-    }
-    const { http, key } = yield* adminAccess(io, args.url, args.data)
-    if (key === undefined) return yield* new UsageError({ reason: noAdminKey(command, args.data, io) })
-    secrets.push(key)
-    yield* perform(args, key, io).pipe(Effect.provideService(HttpClient.HttpClient, http))
-    return ExitCode.ok
-  }).pipe(Effect.scoped, exitCodeOf(io, command, () => secrets))
-}
+): Effect.Effect<number> =>
+  runParsed(
+    io,
+    command,
+    usageText,
+    Effect.fromResult(parsed),
+    (args, secrets) =>
+      withAdminAccess(io, args, secrets, (key): Effect.Effect<number, E | UsageError, HttpClient.HttpClient> =>
+        key === undefined
+          ? Effect.fail(new UsageError({ reason: noAdminKey(command, args.data, io) }))
+          : Effect.as(perform(args, key, io), ExitCode.ok))
+  )

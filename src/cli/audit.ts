@@ -13,10 +13,8 @@
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Clock from "effect/Clock"
-import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
@@ -35,7 +33,7 @@ import * as Sql from "../internal/persistence/sql.js"
 import * as ProviderConfig from "../ProviderConfig.js"
 import * as AdminApi from "./adminApi.js"
 import * as AdminToken from "./adminToken.js"
-import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { ExitCode, type Io, runParsed, withEnv } from "./io.js"
 import { auditUsage, parseFlags, positiveIntegerFlag, UsageError } from "./usage.js"
 
 const flags = {
@@ -141,9 +139,7 @@ const table = (rows: ReadonlyArray<typeof Row.Type>): string => {
       row.from ?? "-"
     ])
   ]
-  const widths = header.map((_, column) => Math.max(...lines.map((line) => line[column]!.length)))
-  return lines.map((line) => line.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd())
-    .join("\n") + "\n"
+  return AdminApi.aligned(lines, header.length)
 }
 
 const list = (args: ListArgs, key: Redacted.Redacted<string> | undefined, io: Io) =>
@@ -247,25 +243,15 @@ const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<strin
  * @since 0.3.0
  * @category Commands
  */
-export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
-  const secrets: Array<Redacted.Redacted<string>> = []
-  const env = Object.fromEntries(
-    Object.entries(io.env).filter((entry): entry is [string, string] => entry[1] !== undefined)
-  )
-  return Effect.gen(function*() {
-    const args = yield* Effect.fromResult(parse(argv, io, yield* Clock.currentTimeMillis))
-    if (args === "help") {
-      io.stdout(auditUsage)
-      return ExitCode.ok
-    }
-    if (args._tag === "verify") return yield* verify(args, io, secrets)
-    const { http, key } = yield* AdminApi.adminAccess(io, args.url, args.data)
-    if (key !== undefined) secrets.push(key)
-    yield* list(args, key, io).pipe(Effect.provideService(HttpClient.HttpClient, http))
-    return ExitCode.ok
-  }).pipe(
-    Effect.scoped,
-    Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
-    exitCodeOf(io, "audit", () => secrets)
-  )
-}
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
+  runParsed(
+    io,
+    "audit",
+    auditUsage,
+    Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fromResult(parse(argv, io, now))),
+    (args, secrets) =>
+      Effect.gen(function*() {
+        if (args._tag === "verify") return yield* verify(args, io, secrets)
+        return yield* AdminApi.withAdminAccess(io, args, secrets, (key) => Effect.as(list(args, key, io), ExitCode.ok))
+      })
+  ).pipe(withEnv(io))

@@ -8,7 +8,6 @@
  * @since 0.3.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -24,7 +23,7 @@ import { type Appender, appender, record, resume } from "./batchOutput.js"
 import * as Progress from "./batchProgress.js"
 import { runBatches } from "./batchProvider.js"
 import { resolve, type Resolved, type RunOptions as SourceOptions } from "./chatSource.js"
-import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { ExitCode, exitCodeOf, type Io, withEnv } from "./io.js"
 import { batchUsage, programName } from "./usage.js"
 
 /**
@@ -195,8 +194,6 @@ const program = (args: Args, io: Io, options: RunOptions, secrets: Secrets) =>
 export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {}): Effect.Effect<number> => {
   const secrets: Secrets = { current: [] }
   const parsed = parse(argv)
-  const env: Record<string, string> = {}
-  for (const [name, value] of Object.entries(io.env)) if (value !== undefined) env[name] = value
   return Effect.gen(function*() {
     const args = yield* Effect.fromResult(parsed)
     if (args === "help") {
@@ -207,7 +204,7 @@ export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {
   }).pipe(
     Effect.scoped,
     Effect.provide(NodeFileSystem.layer),
-    Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
+    withEnv(io),
     exitCodeOf(io, "batch", () => secrets.current)
   )
 }

@@ -6,7 +6,6 @@
  *
  * @since 0.1.0
  */
-import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
@@ -18,7 +17,7 @@ import * as Message from "../Message.js"
 import { type Args, parse } from "./chatArgs.js"
 import { printStream, toJson } from "./chatOutput.js"
 import { resolve, type RunOptions } from "./chatSource.js"
-import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { ExitCode, exitCodeOf, type Io, withEnv } from "./io.js"
 import { chatUsage, UsageError } from "./usage.js"
 
 const readPrompt = (args: Args, io: Io) =>
@@ -74,12 +73,10 @@ export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {
     yield* Effect.provide(converse(args, prompt, io), resolved.layer)
     return ExitCode.ok
   })
-  const env: Record<string, string> = {}
-  for (const [name, value] of Object.entries(io.env)) if (value !== undefined) env[name] = value
   const json = Result.isSuccess(parsed) && parsed.success !== "help" && parsed.success.json
   return program.pipe(
     Effect.scoped,
-    Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
+    withEnv(io),
     exitCodeOf(io, "chat", () => secrets, { json })
   )
 }

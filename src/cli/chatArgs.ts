@@ -128,21 +128,17 @@ export interface Args extends SourceArgs {
   readonly json: boolean
 }
 
-const parseTimeouts = (values: {
-  readonly "headers-timeout"?: string | undefined
-  readonly "first-token-timeout"?: string | undefined
-  readonly "idle-timeout"?: string | undefined
-}): Result.Result<Timeouts, UsageError> =>
-  Result.gen(function*() {
-    const headers = yield* secondsFlag("headers-timeout", values["headers-timeout"])
-    const firstToken = yield* secondsFlag("first-token-timeout", values["first-token-timeout"])
-    const idle = yield* secondsFlag("idle-timeout", values["idle-timeout"])
-    return {
-      ...(headers !== undefined ? { headers_timeout: headers } : {}),
-      ...(firstToken !== undefined ? { first_token_timeout: firstToken } : {}),
-      ...(idle !== undefined ? { idle_timeout: idle } : {})
-    }
-  })
+const timeoutFlags = ["headers-timeout", "first-token-timeout", "idle-timeout"] as const
+
+// Each timeout flag given as its provider.json field (`--idle-timeout` as `idle_timeout`).
+const parseTimeouts = (values: SourceValues): Result.Result<Timeouts, UsageError> =>
+  Result.map(
+    Result.all(timeoutFlags.map((flag) => secondsFlag(flag, values[flag]))),
+    (seconds) =>
+      Object.fromEntries(
+        timeoutFlags.flatMap((flag, i) => seconds[i] === undefined ? [] : [[flag.replaceAll("-", "_"), seconds[i]]])
+      )
+  )
 
 /**
  * The values of `sourceFlags` as `parseFlags` gives them.

@@ -22,16 +22,16 @@ import { programName } from "./usage.js"
 export const roundCost = (cost: number): number => Number(cost.toPrecision(12))
 
 /**
- * The reply as `--json` prints it. `keyId` is left out: even masked, a key has no business in output that gets pasted
- * into issues.
+ * The reply as `--json` prints it (through `JSON.stringify`, which leaves out the fields `undefined`). `keyId` is left
+ * out: even masked, a key has no business in output that gets pasted into issues.
  *
  * @since 0.1.0
  * @category Output
  */
 export const toJson = (response: ChatResponse) => ({
   text: response.text,
-  ...(response.reasoning !== undefined ? { reasoning: response.reasoning } : {}),
-  ...(response.refusal !== undefined ? { refusal: response.refusal } : {}),
+  reasoning: response.reasoning,
+  refusal: response.refusal,
   toolCalls: response.toolCalls.map((call) => ({ id: call.id, name: call.name, arguments: call.arguments })),
   finishReason: response.finishReason,
   usage: {
@@ -39,16 +39,14 @@ export const toJson = (response: ChatResponse) => ({
     completionTokens: response.usage.completionTokens,
     totalTokens: response.usage.totalTokens,
     cachedPromptTokens: response.usage.cachedPromptTokens,
-    ...(response.usage.cacheWriteTokens !== undefined ? { cacheWriteTokens: response.usage.cacheWriteTokens } : {}),
-    ...(response.usage.cacheWrite1hTokens !== undefined
-      ? { cacheWrite1hTokens: response.usage.cacheWrite1hTokens }
-      : {}),
+    cacheWriteTokens: response.usage.cacheWriteTokens,
+    cacheWrite1hTokens: response.usage.cacheWrite1hTokens,
     reasoningTokens: response.usage.reasoningTokens,
     estimated: response.usage.estimated,
     // A batch's lines say so: `batch`, the tier their cost is priced at.
-    ...(response.usage.serviceTier !== undefined ? { serviceTier: response.usage.serviceTier } : {})
+    serviceTier: response.usage.serviceTier
   },
-  ...(response.cost !== undefined ? { cost: roundCost(response.cost) } : {}),
+  cost: response.cost === undefined ? undefined : roundCost(response.cost),
   model: response.model,
   provider: response.provider,
   id: response.id,

@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import { definedFields } from "../internal/json.js"
 import { llmOptions, modelParts } from "../internal/providerConfig/layers.js"
 import { providerKeys } from "../internal/providerConfig/routerOptions.js"
 import * as KeyPool from "../KeyPool.js"
@@ -72,13 +73,8 @@ export interface RunOptions {
 export const keyVariable = (api: ProviderConfig.Api, preset: Presets.Name | undefined): string | undefined =>
   preset !== undefined
     ? Presets.presets[preset].keyVariable
-    : api === "anthropic"
-    ? "ANTHROPIC_API_KEY"
-    : api === "gemini"
-    ? "GEMINI_API_KEY"
-    : api === "ollama"
-    ? "OLLAMA_API_KEY"
-    : "OPENAI_API_KEY"
+    : { anthropic: "ANTHROPIC_API_KEY", gemini: "GEMINI_API_KEY", ollama: "OLLAMA_API_KEY" }[api as string] ??
+      "OPENAI_API_KEY"
 
 /**
  * The one deployment a command addresses, as `Batch` is built over it: its client, key pool and limiter, and the
@@ -87,11 +83,8 @@ export const keyVariable = (api: ProviderConfig.Api, preset: Presets.Name | unde
  * @since 0.3.0
  * @category Models
  */
-export interface Deployment {
-  readonly parts: Layer.Layer<
-    ProviderClient | KeyPool.KeyPool | RateLimiter.RateLimiter,
-    ProviderConfig.ProviderConfigError | OptionsError
-  >
+export interface Deployment<E = ProviderConfig.ProviderConfigError | OptionsError, R = never> {
+  readonly parts: Layer.Layer<ProviderClient | KeyPool.KeyPool | RateLimiter.RateLimiter, E, R>
   readonly options: Llm.Options
 }
 
@@ -227,16 +220,7 @@ const direct = (options: {
 const overHttp = <E>(
   made: {
     readonly layer: Layer.Layer<Llm.Llm, E, HttpClient.HttpClient>
-    readonly deployment:
-      | {
-        readonly parts: Layer.Layer<
-          ProviderClient | KeyPool.KeyPool | RateLimiter.RateLimiter,
-          E,
-          HttpClient.HttpClient
-        >
-        readonly options: Llm.Options
-      }
-      | undefined
+    readonly deployment: Deployment<E, HttpClient.HttpClient> | undefined
   },
   secrets: ReadonlyArray<Redacted.Redacted<string>>
 ) => {
@@ -278,13 +262,21 @@ export const resolve = Effect.fnUntraced(function*(args: Args, io: Io, options: 
   if (preset !== undefined && Presets.presets[preset].baseUrl === undefined && source.baseUrl === undefined) {
     return yield* new UsageError({ reason: `--preset ${preset} needs --base-url (the server's root, /v1 included)` })
   }
-  const client = (provider: string, baseUrl: string | undefined) => (model: string) =>
-    ProviderConfig.clientLayer(provider, {
-      model_name: model,
-      api,
-      ...(preset !== undefined ? { preset } : {}),
-      ...(baseUrl !== undefined ? { base_url: baseUrl } : {}),
-      ...args.timeouts
+  const model = source.model ?? defaultModel
+  const directly = (provider: string, baseUrl: string | undefined, key: Redacted.Redacted<string>) =>
+    direct({
+      client: (model) =>
+        ProviderConfig.clientLayer(provider, {
+          model_name: model,
+          api,
+          ...definedFields({ preset, base_url: baseUrl }),
+          ...args.timeouts
+        }),
+      key,
+      provider,
+      model,
+      maxRetries: source.maxRetries,
+      routing: args.routing
     })
   if (given !== undefined || source.baseUrl !== undefined || preset !== undefined) {
     // A local Ollama (native or /v1) or vLLM checks no key: `none` sends none.
@@ -302,20 +294,10 @@ export const resolve = Effect.fnUntraced(function*(args: Args, io: Io, options: 
     if (source.model === undefined && (preset !== undefined || !openAiStyle)) {
       return yield* new UsageError({ reason: `--model is needed${chosen}` })
     }
-    const model = source.model ?? defaultModel
     const provider = source.provider ?? preset ?? (openAiStyle ? "openai" : api)
-    const made = direct({
-      client: client(provider, source.baseUrl),
-      key,
-      provider,
-      model,
-      maxRetries: source.maxRetries,
-      routing: args.routing
-    })
     // The stand-in `none` is no secret: scrubbing it would mangle messages that say "none".
-    return overHttp(made, given === undefined ? [] : [given]) satisfies Resolved
+    return overHttp(directly(provider, source.baseUrl, key), given === undefined ? [] : [given]) satisfies Resolved
   }
-  const model = source.model ?? defaultModel
   // Loaded only here: the server side of effect/http is a good part of startup.
   const Simulator = yield* Effect.promise(() => import("../simulator/Simulator.js"))
   const simulatorOptions = options.simulator ?? builtInSimulator
@@ -331,14 +313,7 @@ export const resolve = Effect.fnUntraced(function*(args: Args, io: Io, options: 
       `(${real} or pass --config FILE for a real provider)\n`
   )
   const provider = source.provider ?? "simulator"
-  const made = direct({
-    // The simulator serves every API on one port: the OpenAI-style ones under /v1.
-    client: client(provider, openAiStyle ? `${simulator.url}/v1` : simulator.url),
-    key: Redacted.make("sk-simulator"),
-    provider,
-    model,
-    maxRetries: source.maxRetries,
-    routing: args.routing
-  })
-  return overHttp(made, []) satisfies Resolved
+  // The simulator serves every API on one port: the OpenAI-style ones under /v1.
+  const baseUrl = openAiStyle ? `${simulator.url}/v1` : simulator.url
+  return overHttp(directly(provider, baseUrl, Redacted.make("sk-simulator")), []) satisfies Resolved
 })

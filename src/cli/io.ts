@@ -5,9 +5,11 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import { maskKey } from "../LlmError.js"
 import { helpHint, programName, UsageError } from "./usage.js"
 
@@ -124,3 +126,43 @@ export const exitCodeOf = <E>(
       io.stderr(`${scrub(line, secrets())}\n${scrub(Cause.pretty(cause), secrets())}\n`)
       return ExitCode.failed
     }))
+
+/**
+ * `io`'s environment as the `ConfigProvider` of an effect, its unset variables left out.
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const withEnv = (io: Io) =>
+  Effect.provideService(
+    ConfigProvider.ConfigProvider,
+    ConfigProvider.fromEnv({
+      env: Object.fromEntries(
+        Object.entries(io.env).filter((entry): entry is [string, string] => entry[1] !== undefined)
+      )
+    })
+  )
+
+/**
+ * A command as it runs: `parsed`, then `usage` printed for `help` (0), else `perform`'s exit code, in a scope; its end
+ * as `exitCodeOf` gives it, scrubbed of the secrets `perform` adds to the array it is given.
+ *
+ * @since 0.3.0
+ * @category Commands
+ */
+export const runParsed = <A, E1, R1, E2, R2>(
+  io: Io,
+  command: string,
+  usage: string,
+  parsed: Effect.Effect<A | "help", E1, R1>,
+  perform: (args: A, secrets: Array<Redacted.Redacted<string>>) => Effect.Effect<number, E2, R2>
+): Effect.Effect<number, never, Exclude<R1 | R2, Scope.Scope>> => {
+  const secrets: Array<Redacted.Redacted<string>> = []
+  return Effect.flatMap(parsed, (args) =>
+    args === "help"
+      ? Effect.sync(() => {
+        io.stdout(usage)
+        return ExitCode.ok
+      })
+      : perform(args, secrets)).pipe(Effect.scoped, exitCodeOf(io, command, () => secrets))
+}

@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import { definedFields } from "../internal/json.js"
 import * as AdminApi from "./adminApi.js"
 import type { Io } from "./io.js"
 import { keysUsage, listFlag, numberFlag, type UsageError } from "./usage.js"
@@ -85,18 +86,16 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
           yield* onlyFor(values, verb, ["team", "models", "tools", "budget", "period", "expires-at"])
           const budget = yield* AdminApi.budgetFlags(values)
           const expiresAt = yield* expiresAtFlag(values["expires-at"])
-          const models = listFlag(values.models)
-          const tools = listFlag(values.tools)
           return {
             verb,
-            body: {
+            body: definedFields({
               name,
-              ...(values.team === undefined ? {} : { team: values.team }),
-              ...(models === undefined ? {} : { models }),
-              ...(tools === undefined ? {} : { tools }),
-              ...(budget === undefined ? {} : { budget }),
-              ...(expiresAt === undefined ? {} : { expires_at: expiresAt })
-            }
+              team: values.team,
+              models: listFlag(values.models),
+              tools: listFlag(values.tools),
+              budget,
+              expires_at: expiresAt
+            })
           }
         }
         case "list": {
@@ -141,6 +140,8 @@ const MadeKey = Schema.Struct({
   previous_key_valid_until: Schema.optional(Schema.NullOr(Schema.Number))
 })
 
+const keyPath = (id: string) => `/admin/keys/${encodeURIComponent(id)}`
+
 const shownKey = (made: typeof MadeKey.Type): string => made.key
 
 const describeKey = (key: KeyView): string => {
@@ -177,10 +178,11 @@ function teamToolsNote(url: string, key: Redacted.Redacted<string>, made: KeyVie
 const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
   Effect.gen(function*() {
     const action = parsed.action
+    const at = (path: string) => ({ url: parsed.url, key, path, json: parsed.json })
     switch (action.verb) {
       case "create": {
         const made = yield* AdminApi.printMade(
-          { url: parsed.url, key, path: "/admin/keys", body: action.body, json: parsed.json },
+          { ...at("/admin/keys"), body: action.body },
           { item: MadeKey, what: "key made", shown: shownKey },
           io
         )
@@ -192,7 +194,7 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
       }
       case "list":
         return yield* AdminApi.printList(
-          { url: parsed.url, key, path: "/admin/keys", json: parsed.json },
+          at("/admin/keys"),
           {
             item: KeyView,
             what: "list of keys",
@@ -201,40 +203,20 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
           },
           io
         )
-      case "update": {
-        const { answer: updated, whole } = yield* AdminApi.requestJson(
-          {
-            url: parsed.url,
-            key,
-            method: "PATCH",
-            path: `/admin/keys/${encodeURIComponent(action.id)}`,
-            body: action.body
-          },
+      case "update":
+        return yield* AdminApi.printUpdated(
+          { ...at(keyPath(action.id)), body: action.body },
           KeyView,
-          "key updated"
+          "key",
+          action.id,
+          io
         )
-        if (parsed.json) io.stdout(`${JSON.stringify(whole)}\n`)
-        io.stderr(AdminApi.printable(`updated the key ${updated.name} (id ${action.id}).`) + "\n")
-        return
-      }
-      case "revoke": {
-        yield* AdminApi.remove(
-          { url: parsed.url, key, path: `/admin/keys/${encodeURIComponent(action.id)}` },
-          "key revoked"
-        )
-        io.stderr(`revoked the key ${AdminApi.printable(action.id)}.\n`)
-        return
-      }
+      case "revoke":
+        return yield* AdminApi.remove(at(keyPath(action.id)), "key revoked", `revoked the key ${action.id}.`, io)
       case "rotate": {
         const body = action.graceSeconds === undefined ? {} : { grace_seconds: action.graceSeconds }
         const rotated = yield* AdminApi.printMade(
-          {
-            url: parsed.url,
-            key,
-            path: `/admin/keys/${encodeURIComponent(action.id)}/rotate`,
-            body,
-            json: parsed.json
-          },
+          { ...at(`${keyPath(action.id)}/rotate`), body },
           { item: MadeKey, what: "key rotated", shown: shownKey },
           io
         )

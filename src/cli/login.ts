@@ -17,7 +17,7 @@ import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminApi from "./adminApi.js"
 import { printable } from "./adminApi.js"
 import * as AdminToken from "./adminToken.js"
-import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { ExitCode, type Io, runParsed } from "./io.js"
 import * as LoginStore from "./loginStore.js"
 import { loginUsage, logoutUsage, UsageError } from "./usage.js"
 
@@ -198,18 +198,14 @@ const login = Effect.fnUntraced(function*(args: LoginArgs, io: Io, secrets: Arra
  *
  * @since 0.3.0
  */
-export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
-  const secrets: Array<Redacted.Redacted<string>> = []
-  return Effect.gen(function*() {
-    const flags = yield* Effect.fromResult(parseLogin(argv))
-    if (flags === "help") {
-      io.stdout(loginUsage)
-      return ExitCode.ok
-    }
-    yield* login(yield* resolve(flags), io, secrets)
-    return ExitCode.ok
-  }).pipe(exitCodeOf(io, "login", () => secrets))
-}
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
+  runParsed(
+    io,
+    "login",
+    loginUsage,
+    Effect.fromResult(parseLogin(argv)),
+    (flags, secrets) => Effect.as(Effect.flatMap(resolve(flags), (args) => login(args, io, secrets)), ExitCode.ok)
+  )
 
 const logoutFlags = {
   url: { type: "string" },
@@ -237,29 +233,30 @@ const revoke = Effect.fnUntraced(function*(login: LoginStore.Stored) {
  * @since 0.3.0
  */
 export const runLogout = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
-  Effect.gen(function*() {
-    const parsed = yield* Effect.fromResult(AdminApi.gatewayCommandFlags("logout", argv, logoutFlags))
-    if (parsed === "help") {
-      io.stdout(logoutUsage)
-      return ExitCode.ok
-    }
-    const { url, values } = parsed
-    const directory = AdminToken.dataDirectory(values.data, io.env)
-    const login = (yield* LoginStore.readAll(directory))[url]
-    if (login === undefined) {
-      io.stderr(`Not logged in for ${url}: nothing to do\n`)
-      return ExitCode.ok
-    }
-    // The tokens are forgotten here whatever the issuer answers: a login is never kept for want of a revocation.
-    const revoked = yield* revoke(login).pipe(
-      Effect.catch((error) =>
-        Effect.sync(() => {
-          io.stderr(`${error.message} (it lapses at its expiry)\n`)
-          return false
-        })
-      )
-    )
-    yield* LoginStore.put(directory, url, undefined)
-    io.stderr(`Logged out for ${url}${revoked ? ", the login revoked at its issuer" : ""}\n`)
-    return ExitCode.ok
-  }).pipe(exitCodeOf(io, "logout", () => []))
+  runParsed(
+    io,
+    "logout",
+    logoutUsage,
+    Effect.fromResult(AdminApi.gatewayCommandFlags("logout", argv, logoutFlags)),
+    ({ url, values }) =>
+      Effect.gen(function*() {
+        const directory = AdminToken.dataDirectory(values.data, io.env)
+        const login = (yield* LoginStore.readAll(directory))[url]
+        if (login === undefined) {
+          io.stderr(`Not logged in for ${url}: nothing to do\n`)
+          return ExitCode.ok
+        }
+        // The tokens are forgotten here whatever the issuer answers: a login is never kept for want of a revocation.
+        const revoked = yield* revoke(login).pipe(
+          Effect.catch((error) =>
+            Effect.sync(() => {
+              io.stderr(`${error.message} (it lapses at its expiry)\n`)
+              return false
+            })
+          )
+        )
+        yield* LoginStore.put(directory, url, undefined)
+        io.stderr(`Logged out for ${url}${revoked ? ", the login revoked at its issuer" : ""}\n`)
+        return ExitCode.ok
+      })
+  )

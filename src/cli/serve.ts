@@ -8,7 +8,6 @@
  * @since 0.2.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
@@ -27,7 +26,7 @@ import * as ProviderConfig from "../ProviderConfig.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminToken from "./adminToken.js"
 import { builtInSimulator, secretsOf } from "./chatSource.js"
-import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { ExitCode, exitCodeOf, type Io, withEnv } from "./io.js"
 import { jsonLines } from "./logLines.js"
 import * as PidFile from "./pidFile.js"
 import {
@@ -274,14 +273,11 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
   // Every key of the configuration, scrubbed from whatever is printed.
   const secrets: Array<Redacted.Redacted<string>> = []
-  const env = Object.fromEntries(
-    Object.entries(io.env).filter((entry): entry is [string, string] => entry[1] !== undefined)
-  )
   return Effect.fromResult(parse(argv, io.env)).pipe(
     Effect.flatMap((args) => args === "help" ? Effect.sync(() => printUsage(io)) : serve(args, io, secrets)),
     Effect.scoped,
     Effect.provide(UndiciHttpClient.layer()),
-    Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
+    withEnv(io),
     Effect.provide(Logger.layer([jsonLines(io)])),
     exitCodeOf(io, "serve", () => secrets)
   )

@@ -10,8 +10,9 @@ import * as Result from "effect/Result"
 import { readFileSync } from "node:fs"
 import * as path from "node:path"
 import { messageOf } from "../internal/errorText.js"
+import { definedFields } from "../internal/json.js"
 import * as Simulator from "../simulator/Simulator.js"
-import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { type Io, runParsed } from "./io.js"
 import {
   listFlag,
   noArgumentFlags,
@@ -88,28 +89,18 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
     if (models !== undefined && models.length === 0) {
       return yield* Result.fail(new UsageError({ reason: "--models needs at least one model" }))
     }
-    const {
-      contextWindow,
-      latency,
-      reasoningTokens,
-      replyTokens,
-      requestsPerMinute,
-      timeToFirstToken,
-      tokensPerSecond
-    } = numbers
+    const { latency, port, timeToFirstToken, ...counts } = numbers
     const options: Simulator.Options = {
-      port: numbers.port ?? defaultPort,
-      ...(values.host !== undefined ? { host: values.host } : {}),
-      ...(latency !== undefined ? { latency: Duration.millis(latency) } : {}),
-      ...(timeToFirstToken !== undefined ? { timeToFirstToken: Duration.millis(timeToFirstToken) } : {}),
-      ...(tokensPerSecond !== undefined ? { tokensPerSecond } : {}),
-      ...(replyTokens !== undefined ? { replyTokens } : {}),
-      ...(reasoningTokens !== undefined ? { reasoningTokens } : {}),
-      ...(apiKeys !== undefined ? { apiKeys } : {}),
-      ...(models !== undefined ? { models } : {}),
-      ...(contextWindow !== undefined ? { contextWindow } : {}),
-      ...(requestsPerMinute !== undefined ? { requestsPerMinute } : {}),
-      ...(values.fault !== undefined ? { fault: values.fault } : {})
+      port: port ?? defaultPort,
+      ...definedFields({
+        host: values.host,
+        latency: latency === undefined ? undefined : Duration.millis(latency),
+        timeToFirstToken: timeToFirstToken === undefined ? undefined : Duration.millis(timeToFirstToken),
+        ...counts,
+        apiKeys,
+        models,
+        fault: values.fault
+      })
     }
     return { options, scenarioFile: values.scenario }
   })
@@ -142,23 +133,19 @@ function readScenario(file: string): Result.Result<Simulator.Options, UsageError
  * @since 0.1.0
  * @category Commands
  */
-export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
-  const parsed = parse(argv)
-  return Effect.gen(function*() {
-    const flags = yield* Effect.fromResult(parsed)
-    if (flags === "help") {
-      io.stdout(simulateUsage)
-      return ExitCode.ok
-    }
-    const scenario = flags.scenarioFile === undefined ? {} : yield* Effect.fromResult(readScenario(flags.scenarioFile))
-    const options: Simulator.Options = { ...flags.options, ...scenario }
-    const simulator = yield* Simulator.make(options).pipe(
-      Effect.catchTag("OptionsError", (error) => new UsageError({ reason: error.message }))
-    )
-    io.stdout(`${simulator.url}\n`)
-    io.stderr(
-      `${programName}: simulator listening; OpenAI-compatible base URL ${simulator.url}/v1. Ctrl-C to stop.\n`
-    )
-    return yield* Effect.never
-  }).pipe(Effect.scoped, exitCodeOf(io, "simulate", () => []))
-}
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
+  runParsed(io, "simulate", simulateUsage, Effect.fromResult(parse(argv)), (flags) =>
+    Effect.gen(function*() {
+      const scenario = flags.scenarioFile === undefined
+        ? {}
+        : yield* Effect.fromResult(readScenario(flags.scenarioFile))
+      const options: Simulator.Options = { ...flags.options, ...scenario }
+      const simulator = yield* Simulator.make(options).pipe(
+        Effect.catchTag("OptionsError", (error) => new UsageError({ reason: error.message }))
+      )
+      io.stdout(`${simulator.url}\n`)
+      io.stderr(
+        `${programName}: simulator listening; OpenAI-compatible base URL ${simulator.url}/v1. Ctrl-C to stop.\n`
+      )
+      return yield* Effect.never
+    }))

@@ -7,12 +7,11 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as HttpClient from "effect/http/HttpClient"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as AdminApi from "./adminApi.js"
-import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { ExitCode, type Io, runParsed } from "./io.js"
 import { spendUsage, UsageError } from "./usage.js"
 
 const groups = ["key", "team", "model", "deployment"] as const
@@ -81,10 +80,20 @@ type Answer = typeof Answer.Type
 
 type Group = typeof Group.Type
 
+// The table's numeric columns, in order; the dollar ones shown to the micro-dollar.
+const columns = [
+  "calls",
+  "cost",
+  "input_tokens",
+  "output_tokens",
+  "cached_tokens",
+  "cache_write_tokens",
+  "cache_savings"
+] as const
+type Sums = { readonly [K in typeof columns[number]]: number }
+
 // A group of requests that are not calls alone: nothing to show in the table's columns.
-const onlyOtherRequests = (group: Group): boolean =>
-  group.calls === 0 && group.cost === 0 && group.input_tokens === 0 && group.output_tokens === 0 &&
-  group.cached_tokens === 0 && group.cache_write_tokens === 0 && group.cache_savings === 0
+const onlyOtherRequests = (group: Group): boolean => columns.every((column) => group[column] === 0)
 
 // The requests that are not calls, apart from the table: their count, if there are any.
 const otherRequestsLine = (groups: ReadonlyArray<Group>): string => {
@@ -94,6 +103,17 @@ const otherRequestsLine = (groups: ReadonlyArray<Group>): string => {
     : `Not counted as calls: ${others} other request(s) (MCP protocol messages, file uploads and reads, batch ` +
       "reads, requests refused before their model was read).\n"
 }
+
+// A sum of floating-point dollars may come out as -0.0000001: shown to the micro-dollar, it is no saving.
+const dollars = (value: number) => {
+  const shown = Math.abs(value) < 5e-7 ? 0 : value
+  return `${shown < 0 ? "-" : ""}$${Math.abs(shown).toFixed(6)}`
+}
+
+const numbers = (sums: Sums): Array<string> =>
+  columns.map((column) =>
+    column === "cost" || column === "cache_savings" ? dollars(sums[column]) : String(sums[column])
+  )
 
 /**
  * The answer as a table: a row per group with calls, the costliest first, and their total; then the other requests'
@@ -116,23 +136,9 @@ const table = (answer: Answer): string => {
   ]
   const text = (value: string | null | undefined) =>
     value === null || value === undefined ? "(none)" : AdminApi.printable(value)
-  const total = answer.groups.reduce(
-    (sum, group) => ({
-      calls: sum.calls + group.calls,
-      cost: sum.cost + group.cost,
-      input: sum.input + group.input_tokens,
-      output: sum.output + group.output_tokens,
-      cached: sum.cached + group.cached_tokens,
-      written: sum.written + group.cache_write_tokens,
-      saved: sum.saved + group.cache_savings
-    }),
-    { calls: 0, cost: 0, input: 0, output: 0, cached: 0, written: 0, saved: 0 }
-  )
-  // A sum of floating-point dollars may come out as -0.0000001: shown to the micro-dollar, it is no saving.
-  const dollars = (value: number) => {
-    const shown = Math.abs(value) < 5e-7 ? 0 : value
-    return `${shown < 0 ? "-" : ""}$${Math.abs(shown).toFixed(6)}`
-  }
+  const total = Object.fromEntries(
+    columns.map((column) => [column, answer.groups.reduce((sum, group) => sum + group[column], 0)])
+  ) as Sums
   const rows = [
     header,
     ...answer.groups.filter((group) => !onlyOtherRequests(group)).map((group) => [
@@ -143,34 +149,15 @@ const table = (answer: Answer): string => {
             ? `(MCP tools: ${AdminApi.printable(group.mcp_server)})`
             : text(group.group)
         ]),
-      String(group.calls),
-      dollars(group.cost),
-      String(group.input_tokens),
-      String(group.output_tokens),
-      String(group.cached_tokens),
-      String(group.cache_write_tokens),
-      dollars(group.cache_savings)
+      ...numbers(group)
     ]),
-    [
-      "TOTAL",
-      ...(named ? [""] : []),
-      String(total.calls),
-      dollars(total.cost),
-      String(total.input),
-      String(total.output),
-      String(total.cached),
-      String(total.written),
-      dollars(total.saved)
-    ]
+    ["TOTAL", ...(named ? [""] : []), ...numbers(total)]
   ]
-  const widths = header.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
-  const line = (row: ReadonlyArray<string>) =>
-    row.map((cell, column) =>
-      column === 0 || (named && column === 1) ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)
-    ).join("  ").trimEnd()
   const to = new Date(answer.to * 1000).toISOString()
   const range = answer.from === 0 ? `all time to ${to}` : `${new Date(answer.from * 1000).toISOString()} to ${to}`
-  return `Spend by ${answer.group_by}, ${range}\n${rows.map(line).join("\n")}\n${otherRequestsLine(answer.groups)}`
+  return `Spend by ${answer.group_by}, ${range}\n${AdminApi.aligned(rows, named ? 2 : 1)}${
+    otherRequestsLine(answer.groups)
+  }`
 }
 
 const fetchSpend = (args: Args, key: Redacted.Redacted<string> | undefined) => {
@@ -191,18 +178,16 @@ const fetchSpend = (args: Args, key: Redacted.Redacted<string> | undefined) => {
  * @since 0.3.0
  * @category Commands
  */
-export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
-  const secrets: Array<Redacted.Redacted<string>> = []
-  return Effect.gen(function*() {
-    const args = yield* Effect.fromResult(parse(argv, yield* Clock.currentTimeMillis))
-    if (args === "help") {
-      io.stdout(spendUsage)
-      return ExitCode.ok
-    }
-    const { http, key } = yield* AdminApi.adminAccess(io, args.url, args.data)
-    if (key !== undefined) secrets.push(key)
-    const { answer, text } = yield* fetchSpend(args, key).pipe(Effect.provideService(HttpClient.HttpClient, http))
-    io.stdout(args.json ? `${text}\n` : table(answer))
-    return ExitCode.ok
-  }).pipe(Effect.scoped, exitCodeOf(io, "spend", () => secrets))
-}
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
+  runParsed(
+    io,
+    "spend",
+    spendUsage,
+    Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fromResult(parse(argv, now))),
+    (args, secrets) =>
+      AdminApi.withAdminAccess(io, args, secrets, (key) =>
+        Effect.map(fetchSpend(args, key), ({ answer, text }) => {
+          io.stdout(args.json ? `${text}\n` : table(answer))
+          return ExitCode.ok
+        }))
+  )

@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import { definedFields } from "../internal/json.js"
 import * as AdminApi from "./adminApi.js"
 import type { Io } from "./io.js"
 import { listFlag, teamsUsage, type UsageError } from "./usage.js"
@@ -77,11 +78,7 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
           const name = yield* AdminApi.argumentOf(`teams ${verb}`, argument, "the team's NAME")
           yield* onlyFor(values, verb, ["budget", "period", "tools"])
           const budget = yield* AdminApi.budgetFlags(values)
-          const tools = listFlag(values.tools)
-          return {
-            verb,
-            body: { name, ...(budget === undefined ? {} : { budget }), ...(tools === undefined ? {} : { tools }) }
-          }
+          return { verb, body: definedFields({ name, budget, tools: listFlag(values.tools) }) }
         }
         case "list": {
           yield* AdminApi.noArgument(`teams ${verb}`, argument)
@@ -130,10 +127,11 @@ const teamPath = (id: string) => `/admin/teams/${encodeURIComponent(id)}`
 function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
   return Effect.gen(function*() {
     const action = parsed.action
+    const at = (path: string) => ({ url: parsed.url, key, path, json: parsed.json })
     switch (action.verb) {
       case "create": {
         const made = yield* AdminApi.printMade(
-          { url: parsed.url, key, path: "/admin/teams", body: action.body, json: parsed.json },
+          { ...at("/admin/teams"), body: action.body },
           { item: TeamView, what: "team made", shown: (team) => team.id },
           io
         )
@@ -142,7 +140,7 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
       }
       case "list":
         return yield* AdminApi.printList(
-          { url: parsed.url, key, path: "/admin/teams", json: parsed.json },
+          at("/admin/teams"),
           { item: TeamView, what: "list of teams", header: "id\tname\tbudget\ttools", row },
           io
         )
@@ -165,21 +163,16 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
         )
         return
       }
-      case "update": {
-        const { answer: updated, whole } = yield* AdminApi.requestJson(
-          { url: parsed.url, key, method: "PATCH", path: teamPath(action.id), body: action.body },
+      case "update":
+        return yield* AdminApi.printUpdated(
+          { ...at(teamPath(action.id)), body: action.body },
           TeamView,
-          "team updated"
+          "team",
+          action.id,
+          io
         )
-        if (parsed.json) io.stdout(`${JSON.stringify(whole)}\n`)
-        io.stderr(AdminApi.printable(`updated the team ${updated.name} (id ${action.id}).`) + "\n")
-        return
-      }
-      case "delete": {
-        yield* AdminApi.remove({ url: parsed.url, key, path: teamPath(action.id) }, "team deleted")
-        io.stderr(`deleted the team ${AdminApi.printable(action.id)}.\n`)
-        return
-      }
+      case "delete":
+        return yield* AdminApi.remove(at(teamPath(action.id)), "team deleted", `deleted the team ${action.id}.`, io)
     }
   })
 }

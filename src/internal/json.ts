@@ -37,6 +37,12 @@ export function canonicalJson(value: unknown, omitting?: string): string {
   return `{${fields.map((name) => `${JSON.stringify(name)}:${canonicalJson(record[name], omitting)}`).join(",")}}`
 }
 
+/** `fields` without those `undefined`, in their order: optional fields left out rather than given as `undefined`. */
+export const definedFields = <A extends Record<string, unknown>>(
+  fields: A
+): { [K in keyof A]?: Exclude<A[K], undefined> } =>
+  Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as never
+
 /** A JSON object of any fields, for a request schema's free-form members (a tool's parameters, a JSON schema). */
 export const JsonObjectSchema = Schema.Record(Schema.String, Schema.Unknown)
 
