@@ -587,22 +587,15 @@ function unknownGuardrailIssues(named: {
 }): Array<typeof Issue.Type> {
   const { file, gateway, guardrails, mcpServers, routers } = named
   const issues: Array<typeof Issue.Type> = []
+  const check = (names: ReadonlyArray<string> | undefined, at: string) =>
+    issues.push(...unknownNames(guardrails, names, `${at}.guardrails`))
   for (const [provider, entries] of Object.entries(file)) {
-    entries.forEach((entry, index) =>
-      issues.push(...unknownNames(guardrails, entry?.guardrails, `${provider}[${index}].guardrails`))
-    )
+    entries.forEach((entry, index) => check(entry?.guardrails, `${provider}[${index}]`))
   }
-  for (const [name, router] of Object.entries(routers)) {
-    issues.push(...unknownNames(guardrails, router.guardrails, `router.${name}.guardrails`))
-  }
-  issues.push(...unknownNames(guardrails, gateway?.section.guardrails, "gateway.guardrails"))
-  for (const [name, server] of Object.entries(mcpServers)) {
-    issues.push(...unknownNames(guardrails, server.guardrails, `mcp_servers.${name}.guardrails`))
-  }
-  for (const [index, key] of (gateway?.section.keys ?? []).entries()) {
-    const at = `gateway.keys[${gateway!.indexes.keys[index]}]`
-    issues.push(...unknownNames(guardrails, key.guardrails, `${at}.guardrails`))
-  }
+  for (const [name, router] of Object.entries(routers)) check(router.guardrails, `router.${name}`)
+  check(gateway?.section.guardrails, "gateway")
+  for (const [name, server] of Object.entries(mcpServers)) check(server.guardrails, `mcp_servers.${name}`)
+  gateway?.section.keys?.forEach((key, index) => check(key.guardrails, `gateway.keys[${gateway.indexes.keys[index]}]`))
   return issues
 }
 
