@@ -66,6 +66,16 @@ function same<A>(previous: ReadonlyArray<A>, next: ReadonlyArray<A>): ReadonlyAr
   return next.every((item, i) => item === previous[i]) ? previous : next
 }
 
+/** An optional list with each item mapped (`same`). */
+function each<A>(items: ReadonlyArray<A> | undefined, f: (item: A, i: number) => A) {
+  return items && same(items, items.map(f))
+}
+
+/** An optional JSON object's texts visited where it is present (`json`). */
+function record(value: object | undefined, field: Field, visit: Visit) {
+  return value && json(value, field, visit) as Record<string, unknown>
+}
+
 /** `record` with the fields of `changes` that differ from its own, or `record` itself when none does. */
 function changed<A extends object>(record: A, changes: Partial<A>): A {
   for (const [name, value] of Object.entries(changes)) {
@@ -120,11 +130,8 @@ function toolCall(call: ToolCall, path: string, visit: Visit, metadata: boolean)
       id: visit(call.id, { path: `${path}.id`, fixed: "shape" }),
       name: visit(call.name, { path: `${path}.name`, fixed: "shape" }),
       arguments: visit(call.arguments, { path: `${path}.arguments` }),
-      providerMetadata: metadata && call.providerMetadata !== undefined
-        ? json(call.providerMetadata, { path: `${path}.providerMetadata`, fixed: "provider" }, visit) as Record<
-          string,
-          unknown
-        >
+      providerMetadata: metadata
+        ? record(call.providerMetadata, { path: `${path}.providerMetadata`, fixed: "provider" }, visit)
         : undefined
     })
   )
@@ -145,9 +152,9 @@ function message(value: Message, index: number, visit: Visit): Message {
           toolCallId: visit(value.toolCallId, { path: `${path}.toolCallId`, fixed: "shape" }),
           name: optional(value.name, { path: `${path}.name`, fixed: "shape" }, visit),
           content: content(value.content, `${path}.content`, visit),
-          toolReferences: value.toolReferences === undefined ? undefined : same(
+          toolReferences: each(
             value.toolReferences,
-            value.toolReferences.map((name, i) => visit(name, { path: `${path}.toolReferences[${i}]`, fixed: "shape" }))
+            (name, i) => visit(name, { path: `${path}.toolReferences[${i}]`, fixed: "shape" })
           )
         })
       )
@@ -156,21 +163,17 @@ function message(value: Message, index: number, visit: Visit): Message {
         value,
         present({
           content: visit(value.content, { path: `${path}.content` }),
-          toolCalls: value.toolCalls === undefined ? undefined : same(
-            value.toolCalls,
-            value.toolCalls.map((call, i) => toolCall(call, `${path}.toolCalls[${i}]`, visit, true))
-          ),
+          toolCalls: each(value.toolCalls, (call, i) => toolCall(call, `${path}.toolCalls[${i}]`, visit, true)),
           reasoning: optional(
             value.reasoning,
             { path: `${path}.reasoning`, fixed: signedReasoning(value) ? "signed" : undefined },
             visit
           ),
-          providerMetadata: value.providerMetadata === undefined
-            ? undefined
-            : json(value.providerMetadata, { path: `${path}.providerMetadata`, fixed: "provider" }, visit) as Record<
-              string,
-              unknown
-            >
+          providerMetadata: record(
+            value.providerMetadata,
+            { path: `${path}.providerMetadata`, fixed: "provider" },
+            visit
+          )
         })
       )
   }
@@ -195,9 +198,7 @@ export function request(value: ChatRequest, visit: Visit): ChatRequest {
     value,
     present({
       messages: same(value.messages, value.messages.map((item, i) => message(item, i, visit))),
-      tools: value.tools === undefined
-        ? undefined
-        : same(value.tools, value.tools.map((item, i) => tool(item, i, visit))),
+      tools: each(value.tools, (item, i) => tool(item, i, visit)),
       toolChoice: typeof value.toolChoice === "object"
         ? changed(value.toolChoice, { tool: visit(value.toolChoice.tool, { path: "toolChoice.tool", fixed: "shape" }) })
         : undefined,
@@ -211,14 +212,10 @@ export function request(value: ChatRequest, visit: Visit): ChatRequest {
           })
         )
         : undefined,
-      stop: value.stop === undefined
-        ? undefined
-        : same(value.stop, value.stop.map((item, i) => visit(item, { path: `stop[${i}]` }))),
+      stop: each(value.stop, (item, i) => visit(item, { path: `stop[${i}]` })),
       user: optional(value.user, { path: "user" }, visit),
       promptCacheKey: optional(value.promptCacheKey, { path: "promptCacheKey" }, visit),
-      providerOptions: value.providerOptions === undefined
-        ? undefined
-        : json(value.providerOptions, { path: "providerOptions" }, visit) as Record<string, unknown>
+      providerOptions: record(value.providerOptions, { path: "providerOptions" }, visit)
     })
   )
 }

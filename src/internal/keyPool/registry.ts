@@ -41,9 +41,11 @@ function invalidKey(entry: KeyPool.Options["keys"][number], index: number): Opti
   if (bad !== undefined) {
     return new OptionsError({ module: "KeyPool", option: `keys[${index}]`, value: bad, expected: "a non-empty key" })
   }
-  // Read without making the key's record: the pool makes it once, after every key is checked.
-  const maxConcurrency = Stored.maxConcurrencyOf(entry)
-  return Invalid.positive("KeyPool", `keys[${index}].weight`, Stored.weightOf(entry)) ??
+  // Read without making the key's record: the pool makes it once, after every key is checked. A weight is 1 unless
+  // given, a cap of requests in flight none.
+  const listed = Stored.listedOptions(entry)
+  const maxConcurrency = listed?.maxConcurrency ?? Infinity
+  return Invalid.positive("KeyPool", `keys[${index}].weight`, listed?.weight ?? 1) ??
     (maxConcurrency === Infinity
       ? undefined
       : Invalid.positive("KeyPool", `keys[${index}].maxConcurrency`, maxConcurrency, { integer: true }))
@@ -55,10 +57,9 @@ const invalidOptions = (options: KeyPool.Options): Effect.Effect<OptionsError | 
   const timing = Invalid.duration("KeyPool", "rateLimitCooldown.initial", cooldown?.initial, true) ??
     Invalid.duration("KeyPool", "rateLimitCooldown.max", cooldown?.max, true) ??
     Invalid.duration("KeyPool", "maxCooldown", options.maxCooldown, true) ??
-    Invalid.duration("KeyPool", "slowStart", options.slowStart)
+    Invalid.duration("KeyPool", "slowStart", options.slowStart) ??
+    Invalid.nonEmpty("KeyPool", "key", options.key, { optional: true })
   if (timing !== undefined) return Effect.succeed(timing)
-  const key = Invalid.nonEmpty("KeyPool", "key", options.key, { optional: true })
-  if (key !== undefined) return Effect.succeed(key)
   // A pool without keys could only ever fail its calls with NoCapacityError.
   if (options.keys.length === 0) {
     return Effect.succeed(
@@ -78,31 +79,27 @@ const invalidOptions = (options: KeyPool.Options): Effect.Effect<OptionsError | 
 const validated = (options: KeyPool.Options): Effect.Effect<void, OptionsError> =>
   Effect.flatMap(invalidOptions(options), (invalid) => invalid === undefined ? Effect.void : Effect.fail(invalid))
 
-// With the deprecated `shared`: over its store's Redis layer, under its key.
-const viaSharedStore = <A, E, R>(
-  options: KeyPool.Options,
-  make: (options: KeyPool.Options) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E | OptionsError, R> =>
-  viaShared(
-    "KeyPool",
-    options,
-    make,
-    (shared) => Effect.succeed(Redis.layer(shared.store))
-  )
-
-/** A pool over the provided `KeyPool.LeaseStore`: pools naming one key (and endpoint) of one store are one pool. */
+/**
+ * A pool over the provided `KeyPool.LeaseStore`: pools naming one key (and endpoint) of one store are one pool. With
+ * the deprecated `shared`: over its store's Redis layer, under its key.
+ */
 const overStore = (
   given: KeyPool.Options,
   unnamed: (options: KeyPool.Options) => string
 ): Effect.Effect<KeyPool.Service, OptionsError, LeaseStore> =>
-  viaSharedStore(given, (options) =>
-    Effect.andThen(
-      validated(options),
-      Effect.flatMap(
-        Effect.service(LeaseStore),
-        (store) => Stored.make(options, { store, key: options.key ?? unnamed(options) }, Stored.settingsOf(options))
-      )
-    ))
+  viaShared(
+    "KeyPool",
+    given,
+    (options) =>
+      Effect.andThen(
+        validated(options),
+        Effect.flatMap(
+          Effect.service(LeaseStore),
+          (store) => Stored.make(options, { store, key: options.key ?? unnamed(options) }, Stored.settingsOf(options))
+        )
+      ),
+    (shared) => Effect.succeed(Redis.layer(shared.store))
+  )
 
 /** A standalone pool (`KeyPool.make`): over the provided store, under a key no other pool names unless it names one. */
 export const make = (options: KeyPool.Options): Effect.Effect<KeyPool.Service, OptionsError, LeaseStore> =>

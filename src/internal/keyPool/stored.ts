@@ -113,19 +113,13 @@ export type Verdict =
   | { readonly _tag: "Ignored" }
 
 const success: Verdict = { _tag: "Success" }
+const ignoredVerdict: Verdict = { _tag: "Ignored" }
 
 /** The verdict of an outcome: interruptions and defects are `Ignored`. */
 export function verdictOf(outcome: Settled): Verdict {
-  if (outcome === "success") return success
-  if (Exit.isExit(outcome)) {
-    if (Exit.isSuccess(outcome)) return success
-    // Interruption and defects say nothing about the key.
-    return Option.match(Cause.findErrorOption(outcome.cause), {
-      onNone: () => ({ _tag: "Ignored" }),
-      onSome: verdictOfError
-    })
-  }
-  return verdictOfError(outcome)
+  // Interruption and defects say nothing about the key.
+  const settled = Exit.isExit(outcome) ? outcomeOf(outcome) : outcome
+  return settled === undefined ? ignoredVerdict : settled === "success" ? success : verdictOfError(settled)
 }
 
 function verdictOfError(error: LlmError): Verdict {
@@ -184,19 +178,9 @@ export interface Key {
   readonly credentials: ProviderClient.Credentials
 }
 
-// The options of a key listed with them; `undefined` for a key listed alone.
-function listedOptions(entry: KeyPool.Options["keys"][number]): KeyPool.KeyOptions | undefined {
+/** The options of a key listed with them; `undefined` for a key listed alone. */
+export function listedOptions(entry: KeyPool.Options["keys"][number]): KeyPool.KeyOptions | undefined {
   return typeof entry === "string" || Redacted.isRedacted(entry) ? undefined : entry as KeyPool.KeyOptions
-}
-
-/** A listed key's weight: 1 unless given. */
-export function weightOf(entry: KeyPool.Options["keys"][number]): number {
-  return listedOptions(entry)?.weight ?? 1
-}
-
-/** A listed key's cap of requests in flight: none unless given. */
-export function maxConcurrencyOf(entry: KeyPool.Options["keys"][number]): number {
-  return listedOptions(entry)?.maxConcurrency ?? Infinity
 }
 
 /**
@@ -743,11 +727,9 @@ function makeStatus(
           const place = placeOf[at]!
           if (place >= 0) {
             const stored = read?.keys[place]
-            return refused[at] !== undefined
-              ? keyStatus(at, { inFlight: holding[place]!, coolingUntil: 0, disabled: refused[at] }, now, false)
-              : read === undefined || stored === undefined
-              ? keyStatus(at, { inFlight: holding[place]!, coolingUntil: 0, disabled: undefined }, now, false)
-              : keyStatus(at, stored, read.now, true)
+            return refused[at] === undefined && stored !== undefined
+              ? keyStatus(at, stored, read!.now, true)
+              : keyStatus(at, { inFlight: holding[place]!, coolingUntil: 0, disabled: refused[at] }, now, false)
           }
           const slot = localOf[at]!.local
           return keyStatus(at, { ...slot, inFlight: slot.inFlight + slot.elsewhere }, now, usable)

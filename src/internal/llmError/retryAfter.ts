@@ -92,8 +92,7 @@ export function fromHeaders(header: HeaderLookup, nowMillis: number): Duration.D
     const anthropicDate = anthropic === undefined ? Number.NaN : Date.parse(anthropic)
     const millis = openAiMillis ?? (Number.isNaN(anthropicDate) ? undefined : anthropicDate - nowMillis)
     if (millis === undefined) continue
-    const remaining = header(names.remaining[0]) ?? header(names.remaining[1])
-    if (remaining !== undefined && Number(remaining.trim()) === 0) exhausted.push(millis)
+    if (countOf(header, names.remaining) === 0) exhausted.push(millis)
     else others.push(millis)
   }
   if (exhausted.length > 0) return nonNegative(Math.max(...exhausted))

@@ -358,18 +358,18 @@ function decodeRouters(json: unknown): Effect.Effect<Readonly<Record<string, typ
  */
 function undecodedNames(providers: unknown, decoded: DecodedEntries): ReadonlySet<string> {
   const names = new Set<string>()
-  if (!isJsonObject(providers)) return names
-  for (const [provider, entries] of Object.entries(providers)) {
-    if (!Array.isArray(entries)) continue
-    entries.forEach((entry: unknown, index) => {
-      const name = isJsonObject(entry) ? entry.model_name : undefined
-      if (decoded[provider]?.[index] !== undefined || typeof name !== "string") return
-      names.add(`${provider}/${name}`)
-      names.add(name)
-    })
+  for (const { entry, index, provider } of jsonEntries(providers)) {
+    const name = isJsonObject(entry) ? entry.model_name : undefined
+    if (decoded[provider]?.[index] === undefined && typeof name === "string") names.add(`${provider}/${name}`).add(name)
   }
   return names
 }
+
+// Each entry of the providers' JSON as written, with its provider and its index (a provider not a list has none).
+const jsonEntries = (providers: unknown) =>
+  Object.entries(isJsonObject(providers) ? providers : {}).flatMap(([provider, entries]) =>
+    Array.isArray(entries) ? entries.map((entry: unknown, index) => ({ provider, entry, index })) : []
+  )
 
 /** Each issue once: a key's unset variable is named by the file's reading and by its entry's. */
 function distinct(issues: ReadonlyArray<typeof Issue.Type>): ReadonlyArray<typeof Issue.Type> {
@@ -402,11 +402,8 @@ const envKeys = (providers: unknown, gateway: unknown): Array<{ readonly text: s
       if (text !== undefined) out.push({ text, path: path(index) })
     })
   }
-  for (const [provider, entries] of Object.entries(isJsonObject(providers) ? providers : {})) {
-    if (!Array.isArray(entries)) continue
-    entries.forEach((entry, i) => {
-      if (isJsonObject(entry)) collect(entry.api_keys, (k) => `${provider}[${i}].api_keys[${k}]`)
-    })
+  for (const { entry, index, provider } of jsonEntries(providers)) {
+    if (isJsonObject(entry)) collect(entry.api_keys, (k) => `${provider}[${index}].api_keys[${k}]`)
   }
   for (const at of ["keys", "admin_keys"]) {
     if (isJsonObject(gateway)) collect(gateway[at], (i) => `gateway.${at}[${i}].key`)
@@ -463,6 +460,14 @@ const masker = (secrets: ReadonlyArray<string>) => {
 function entryIssues(entry: ModelEntry, at: string): Array<typeof Issue.Type> {
   const issues: Array<typeof Issue.Type> = []
   const api = entry.api ?? "chat-completions"
+  // Each of `fields` written for an entry of another api than `forApi`.
+  const foreign = (forApi: string, ...fields: ReadonlyArray<keyof ModelEntry>) => {
+    for (const field of fields) {
+      if (entry[field] !== undefined && api !== forApi) {
+        issues.push({ path: `${at}.${field}`, message: `is for the ${forApi} api, not ${api}` })
+      }
+    }
+  }
   const preset = entry.preset === undefined ? undefined : Presets.presets[entry.preset]
   if (preset !== undefined && api !== "chat-completions") {
     issues.push({ path: `${at}.preset`, message: `presets are for the chat-completions api, not ${api}` })
@@ -478,22 +483,14 @@ function entryIssues(entry: ModelEntry, at: string): Array<typeof Issue.Type> {
       message: `"${entry.prefill}" asks a chat-completions server to go on; for the ${api} api, expected true or false`
     })
   }
-  for (const field of ["deployment", "api_version"] as const) {
-    if (entry[field] !== undefined && api !== "azure") {
-      issues.push({ path: `${at}.${field}`, message: `is for the azure api, not ${api}` })
-    }
-  }
+  foreign("azure", "deployment", "api_version")
   if (api === "azure" && entry.base_url === undefined) {
     issues.push({
       path: `${at}.base_url`,
       message: "the azure api needs base_url (the resource's endpoint, https://RESOURCE.openai.azure.com)"
     })
   }
-  for (const field of ["location", "publisher"] as const) {
-    if (entry[field] !== undefined && api !== "vertex") {
-      issues.push({ path: `${at}.${field}`, message: `is for the vertex api, not ${api}` })
-    }
-  }
+  foreign("vertex", "location", "publisher")
   if (api === "vertex") {
     for (const field of ["project", "location"] as const) {
       if (entry[field] === undefined) {
@@ -510,24 +507,19 @@ function entryIssues(entry: ModelEntry, at: string): Array<typeof Issue.Type> {
       })
     }
   }
-  if (entry.region !== undefined && api !== "bedrock") {
-    issues.push({ path: `${at}.region`, message: `is for the bedrock api, not ${api}` })
-  }
+  foreign("bedrock", "region")
   if (api === "bedrock" && entry.region === undefined && entry.base_url === undefined) {
     issues.push({ path: `${at}.region`, message: "the bedrock api needs region (us-east-1) or base_url" })
   }
-  if (entry.profile !== undefined && api !== "bedrock") {
-    issues.push({ path: `${at}.profile`, message: `is for the bedrock api, not ${api}` })
-  } else if (entry.profile !== undefined && entry.api_keys !== undefined) {
+  foreign("bedrock", "profile")
+  if (api === "bedrock" && entry.profile !== undefined && entry.api_keys !== undefined) {
     issues.push({
       path: `${at}.profile`,
       message: "a profile signs with SigV4, Bedrock API keys need none; give one of profile and api_keys"
     })
   }
   if (entry.batch !== undefined) issues.push(...batchIssues(entry.batch, api, entry.api_keys !== undefined, at))
-  if (entry.store !== undefined && api !== "responses") {
-    issues.push({ path: `${at}.store`, message: `is for the responses api, not ${api}` })
-  }
+  foreign("responses", "store")
   const claude = api === "anthropic" || api === "bedrock" ||
     (api === "vertex" && publisherOf(entry, entry.model_name) === "anthropic")
   if (entry.cache_conversations !== undefined && !claude) {
@@ -595,22 +587,15 @@ function unknownGuardrailIssues(named: {
 }): Array<typeof Issue.Type> {
   const { file, gateway, guardrails, mcpServers, routers } = named
   const issues: Array<typeof Issue.Type> = []
+  const check = (names: ReadonlyArray<string> | undefined, at: string) =>
+    issues.push(...unknownNames(guardrails, names, `${at}.guardrails`))
   for (const [provider, entries] of Object.entries(file)) {
-    entries.forEach((entry, index) =>
-      issues.push(...unknownNames(guardrails, entry?.guardrails, `${provider}[${index}].guardrails`))
-    )
+    entries.forEach((entry, index) => check(entry?.guardrails, `${provider}[${index}]`))
   }
-  for (const [name, router] of Object.entries(routers)) {
-    issues.push(...unknownNames(guardrails, router.guardrails, `router.${name}.guardrails`))
-  }
-  issues.push(...unknownNames(guardrails, gateway?.section.guardrails, "gateway.guardrails"))
-  for (const [name, server] of Object.entries(mcpServers)) {
-    issues.push(...unknownNames(guardrails, server.guardrails, `mcp_servers.${name}.guardrails`))
-  }
-  for (const [index, key] of (gateway?.section.keys ?? []).entries()) {
-    const at = `gateway.keys[${gateway!.indexes.keys[index]}]`
-    issues.push(...unknownNames(guardrails, key.guardrails, `${at}.guardrails`))
-  }
+  for (const [name, router] of Object.entries(routers)) check(router.guardrails, `router.${name}`)
+  check(gateway?.section.guardrails, "gateway")
+  for (const [name, server] of Object.entries(mcpServers)) check(server.guardrails, `mcp_servers.${name}`)
+  gateway?.section.keys?.forEach((key, index) => check(key.guardrails, `gateway.keys[${gateway.indexes.keys[index]}]`))
   return issues
 }
 
@@ -767,18 +752,16 @@ export const read = (
       issues.push(...unread(unset))
     }
     const file = withKeyLists(
-      Result.isSuccess(decoded) ? decoded.success : yield* decodeEach(cut.json),
+      Result.getOrUndefined(decoded) ?? (yield* decodeEach(cut.json)),
       cut.lists,
       keyLists.map((list) => list.keys)
     )
     const undecoded = undecodedNames(cut.json, file)
-    const routerSection = Result.isSuccess(section) ? section.success : yield* decodeRouters(routerJson)
+    const routerSection = Result.getOrUndefined(section) ?? (yield* decodeRouters(routerJson))
+    const guardrailsRead = guardrailsSection && Result.getOrUndefined(guardrailsSection)
+    const mcpServers = mcpSection && Result.getOrUndefined(mcpSection)
     // What names of guardrails may be listed: the section's, read from its JSON when it does not decode.
-    const guardrailNames: Readonly<Record<string, unknown>> = guardrailsSection?._tag === "Success"
-      ? guardrailsSection.success
-      : isJsonObject(guardrailsJson)
-      ? guardrailsJson
-      : {}
+    const guardrailNames = guardrailsRead ?? (isJsonObject(guardrailsJson) ? guardrailsJson : {})
     const { issues: entryIssues, providers, unsetKeys } = yield* readProviders(file)
     issues.push(...entryIssues)
     const { issues: routerIssues, routers } = internalRouter.resolve(routerSection, providers, undecoded)
@@ -788,22 +771,19 @@ export const read = (
       : yield* resolveGateway(gatewaySection.section, readSecret, gatewaySection.indexes)
     if (gateway !== undefined) issues.push(...gateway.issues)
     yield* warnLiteralSecrets(source, gateway?.literals ?? [])
-    const mcp = mcpSection?._tag === "Success" ? yield* resolveMcp(mcpSection.success, readSecret) : undefined
+    const mcp = mcpServers === undefined ? undefined : yield* resolveMcp(mcpServers, readSecret)
     if (mcp !== undefined) issues.push(...mcp.issues)
     // The guardrails read, and every name listed of them checked against the section.
-    const guardrails = yield* resolveGuardrails(
-      guardrailsSection?._tag === "Success" ? guardrailsSection.success : {},
-      readSecret
-    )
+    const guardrails = yield* resolveGuardrails(guardrailsRead ?? {}, readSecret)
     issues.push(...guardrails.issues)
     issues.push(...unknownGuardrailIssues({
       guardrails: guardrailNames,
       file,
       routers: routerSection,
       gateway: gatewaySection,
-      mcpServers: mcpSection?._tag === "Success" ? mcpSection.success : {}
+      mcpServers: mcpServers ?? {}
     }))
-    const storeRead = yield* readStore(store?._tag === "Success" ? store.success : undefined)
+    const storeRead = yield* readStore(store && Result.getOrUndefined(store))
     issues.push(...storeRead.issues)
     const config: ProviderConfig = {
       providers,

@@ -189,18 +189,13 @@ function noModel(provider: string) {
   })
 }
 
-// The id of the request `response` answers, as the definition reads it.
-function requestIdOf(definition: Definition, response: HttpClientResponse.HttpClientResponse) {
-  return definition.requestId?.(response)
-}
-
 function idHeaders(requestId: string | undefined) {
   return requestId === undefined ? undefined : { "x-request-id": requestId }
 }
 
 // The headers the error of an error payload in a 2xx body reads (`Definition.failureHeaders`).
 function failureHeadersOf(definition: Definition, response: HttpClientResponse.HttpClientResponse) {
-  return definition.failureHeaders === "response" ? response.headers : idHeaders(requestIdOf(definition, response))
+  return definition.failureHeaders === "response" ? response.headers : idHeaders(definition.requestId?.(response))
 }
 
 // The body `encode` writes for `model`, or the refusal it throws (`RequestError`) as an `InvalidRequestError`.
@@ -313,7 +308,7 @@ function makeToResponse(definition: Definition, transport: ProviderHttp.Transpor
       return Effect.fail(transport.errorOf(call, failure, nowMillis, failureHeadersOf(definition, response)))
     }
     function decodeError(detail: string) {
-      return transport.decodeError(call, detail, text, requestIdOf(definition, response))
+      return transport.decodeError(call, detail, text, definition.requestId?.(response))
     }
     const read = readReply(definition, body, { provider, model: call.model, request, decodeError })
     if (Result.isFailure(read)) return Effect.fail(read.failure)
@@ -356,7 +351,7 @@ function makeCountTokens(
             throw error
           }
           const detail = `the response has the wrong shape: ${error.reason}`
-          return Effect.fail(transport.decodeError(call, detail, text, requestIdOf(definition, response)))
+          return Effect.fail(transport.decodeError(call, detail, text, definition.requestId?.(response)))
         }
       })
     })
@@ -469,7 +464,7 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
         )
       }
       function requestId() {
-        return requestIdOf(definition, response)
+        return definition.requestId?.(response)
       }
       function now() {
         return clock.currentTimeMillisUnsafe()

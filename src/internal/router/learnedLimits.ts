@@ -86,11 +86,11 @@ export class Window {
     const { arrived, sorted } = this
     if (this.count === arrived.length) {
       // The oldest sample leaves the sorted ones.
-      const at = firstAtLeast(sorted, this.count, arrived[this.next]!)
+      const at = placeOf(sorted, this.count, arrived[this.next]!, false)
       sorted.copyWithin(at, at + 1, this.count)
       this.count--
     }
-    const at = firstAbove(sorted, this.count, millis)
+    const at = placeOf(sorted, this.count, millis, true)
     sorted.copyWithin(at + 1, at, this.count)
     sorted[at] = millis
     this.count++
@@ -109,24 +109,13 @@ export class Window {
   }
 }
 
-// The first of the `count` sorted values at least (above) `value`: where it is (goes after its equals).
-function firstAtLeast(sorted: Float64Array, count: number, value: number): number {
+// The first of the `count` sorted values at least (`above`: above) `value`: where it is (goes after its equals).
+function placeOf(sorted: Float64Array, count: number, value: number, above: boolean): number {
   let low = 0
   let high = count
   while (low < high) {
     const middle = (low + high) >>> 1
-    if (sorted[middle]! < value) low = middle + 1
-    else high = middle
-  }
-  return low
-}
-
-function firstAbove(sorted: Float64Array, count: number, value: number): number {
-  let low = 0
-  let high = count
-  while (low < high) {
-    const middle = (low + high) >>> 1
-    if (sorted[middle]! <= value) low = middle + 1
+    if (sorted[middle]! < value || (above && sorted[middle] === value)) low = middle + 1
     else high = middle
   }
   return low

@@ -496,17 +496,20 @@ export function picker(settings: Settings): Pick {
     switch (settings.strategy) {
       case "weighted":
         return weighted(candidates, u)
+      // Fewest calls in flight per unit of weight; ties shared at random.
       case "least-busy":
-        return leastBusy(candidates, u)
+        return lowest(candidates, u, (candidate) => candidate.inFlight / candidate.weight)
       case "lowest-latency":
         return lowestLatency(candidates, u, settings.exploration)
+      // Lowest cost; ties shared at random.
       case "lowest-cost":
-        return lowestCost(candidates, u, (state) =>
+        return lowest(candidates, u, (state) =>
           state.price === undefined
             ? Infinity
             : Pricing.estimate(state.price, request, { defaultMaxTokens: settings.replyTokens }))
+      // The first candidate in the order they were listed.
       case "priority":
-        return priority(candidates, u)
+        return 0
     }
   }
 }
@@ -585,7 +588,7 @@ export function weighted(candidates: ReadonlyArray<Candidate>, u: number): numbe
 }
 
 /** Picks uniformly among the indices where `score` is lowest. */
-function lowest(candidates: ReadonlyArray<Candidate>, u: number, score: (candidate: Candidate) => number): number {
+function lowest<C extends Candidate>(candidates: ReadonlyArray<C>, u: number, score: (candidate: C) => number): number {
   let best = Infinity
   let ties = 0
   for (const candidate of candidates) {
@@ -602,11 +605,6 @@ function lowest(candidates: ReadonlyArray<Candidate>, u: number, score: (candida
   return 0
 }
 
-/** Fewest calls in flight per unit of weight; ties shared at random. */
-export function leastBusy(candidates: ReadonlyArray<Candidate>, u: number): number {
-  return lowest(candidates, u, (candidate) => candidate.inFlight / candidate.weight)
-}
-
 /**
  * Lowest mean latency, except that a share `exploration` of the picks goes to a candidate chosen uniformly, so a
  * deployment that was slow (or failing) and has recovered gets measured again. A candidate never measured counts as 0
@@ -616,20 +614,6 @@ export function lowestLatency(candidates: ReadonlyArray<Candidate>, u: number, e
   return u < exploration
     ? Math.min(candidates.length - 1, Math.floor((u / exploration) * candidates.length))
     : lowest(candidates, (u - exploration) / (1 - exploration), (candidate) => candidate.latencyMillis ?? 0)
-}
-
-/** The first candidate in the order they were listed. */
-export function priority(_candidates: ReadonlyArray<Candidate>, _u: number): number {
-  return 0
-}
-
-/** Lowest cost (as `costOf` prices it); ties shared at random. */
-export function lowestCost<C extends Candidate>(
-  candidates: ReadonlyArray<C>,
-  u: number,
-  costOf: (candidate: C) => number
-): number {
-  return lowest(candidates, u, costOf as (candidate: Candidate) => number)
 }
 
 /** The deployments `request`'s model names (every one, for none); `undefined` when it names nothing. */
@@ -648,11 +632,6 @@ export function unknownAddress(core: Core, request: ChatRequest) {
   )
 }
 
-/** The model a call span names: the address asked for, else the router's own model. */
-function calledModel(core: Core, request: ChatRequest): string | undefined {
-  return request.model ?? core.settings.model
-}
-
 /** The router's call span (a stream's handed on with the stream, which ends it when it closes). */
 export function callSpan(
   core: Core,
@@ -660,7 +639,8 @@ export function callSpan(
   operation: Telemetry.Operation,
   handedOn: boolean
 ): Telemetry.SpanOf<unknown> {
-  const model = calledModel(core, request)
+  // The address asked for, else the router's own model.
+  const model = request.model ?? core.settings.model
   return {
     name: Telemetry.callName(operation, model),
     describe: Telemetry.describeCall(operation, provider, request.model === model ? request : { ...request, model }),

@@ -106,21 +106,14 @@ export const invalid = (options: Options): OptionsError | undefined => {
   if (options.midStream !== undefined && !midStreamModes.includes(options.midStream)) {
     return fail("midStream", options.midStream, `"restart", "continue" or "fail"`)
   }
-  const maxHold = options.maxHold === undefined ? undefined : Invalid.duration("Router", "maxHold", options.maxHold)
-  if (maxHold !== undefined) return maxHold
-  const wait = Invalid.duration("Router", "maxRateLimitWait", options.maxRateLimitWait)
-  if (wait !== undefined) return wait
-  const retryWait = Invalid.duration("Router", "maxRetryWait", options.maxRetryWait)
-  if (retryWait !== undefined) return retryWait
-  const hedge = options.hedge === undefined ? undefined : Invalid.duration("Router", "hedge.after", options.hedge.after)
-  if (hedge !== undefined) return hedge
-  const learning = invalidLearning(options.learnedLimits)
-  if (learning !== undefined) return learning
-  const key = Invalid.nonEmpty("Router", "key", options.key, { optional: true })
-  if (key !== undefined) return key
-  const affinity = invalidAffinity(options.affinity)
-  if (affinity !== undefined) return affinity
-  return Invalid.positive("Router", "cooldown.failures", options.cooldown?.failures ?? 3, { integer: true })
+  return Invalid.duration("Router", "maxHold", options.maxHold) ??
+    Invalid.duration("Router", "maxRateLimitWait", options.maxRateLimitWait) ??
+    Invalid.duration("Router", "maxRetryWait", options.maxRetryWait) ??
+    Invalid.duration("Router", "hedge.after", options.hedge?.after) ??
+    invalidLearning(options.learnedLimits) ??
+    Invalid.nonEmpty("Router", "key", options.key, { optional: true }) ??
+    invalidAffinity(options.affinity) ??
+    Invalid.positive("Router", "cooldown.failures", options.cooldown?.failures ?? 3, { integer: true })
 }
 
 const invalidLearning = (options: Options["learnedLimits"]): OptionsError | undefined => {
@@ -132,17 +125,15 @@ const invalidLearning = (options: Options["learnedLimits"]): OptionsError | unde
   if (options.factor !== undefined && !(options.factor >= 1)) {
     return fail("learnedLimits.factor", options.factor, "a number of at least 1")
   }
-  const floor = options.floor === undefined
-    ? undefined
-    : Invalid.duration("Router", "learnedLimits.floor", options.floor)
-  if (floor !== undefined) return floor
-  const initial = options.initialFirstToken === undefined || options.initialFirstToken === false
-    ? undefined
-    : Invalid.duration("Router", "learnedLimits.initialFirstToken", options.initialFirstToken)
-  if (initial !== undefined) return initial
   const minSamples = options.minSamples ?? LearnedLimits.defaults.minSamples
-  const samples = Invalid.positive("Router", "learnedLimits.minSamples", minSamples, { integer: true })
-  if (samples !== undefined) return samples
+  const invalid = Invalid.duration("Router", "learnedLimits.floor", options.floor) ??
+    Invalid.duration(
+      "Router",
+      "learnedLimits.initialFirstToken",
+      options.initialFirstToken === false ? undefined : options.initialFirstToken
+    ) ??
+    Invalid.positive("Router", "learnedLimits.minSamples", minSamples, { integer: true })
+  if (invalid !== undefined) return invalid
   const window = options.window ?? Math.max(LearnedLimits.defaults.window, minSamples)
   if (!(Number.isInteger(window) && window >= minSamples)) {
     return fail("learnedLimits.window", window, `an integer of at least minSamples (${minSamples})`)

@@ -97,34 +97,21 @@ interface Broken {
   readonly error: LlmError
 }
 
-// The stream's first chunk: the attempt `attempt` whose reply follows, after `failed` failed before its first chunk.
-function startOf(
+// The chunk before the reply of `opened`, the call's attempt `attempt`, after `failed` broke with `error`; the stream's
+// first chunk (`Start`) after `failed` failed before its first chunk, if one did.
+function markerOf(
+  tag: "Start" | "Restart" | "Continue",
   attempt: number,
   opened: Opened,
   failed: Broken | undefined
-): ChatChunk.Start {
-  return failed === undefined
-    ? { _tag: "Start", attempt, deployment: opened.state.name, model: opened.state.model }
-    : {
-      _tag: "Start",
-      attempt,
-      deployment: opened.state.name,
-      model: opened.state.model,
-      from: failed.state.name,
-      error: failed.error._tag
-    }
-}
-
-// The chunk before the reply of `opened`, the call's attempt `attempt`, after `failed` broke with `error`.
-function markerOf(tag: "Restart" | "Continue", attempt: number, opened: Opened, failed: Broken): ChatChunk.ChatChunk {
+) {
   return {
     _tag: tag,
     attempt,
     deployment: opened.state.name,
     model: opened.state.model,
-    from: failed.state.name,
-    error: failed.error._tag
-  }
+    ...(failed === undefined ? {} : { from: failed.state.name, error: failed.error._tag })
+  } as ChatChunk.ChatChunk
 }
 
 // A continued reply's chunks: its usage and cost count the broken attempts' too (a broken attempt on a deployment
@@ -269,7 +256,10 @@ function routedSource(
   const continuing = makeContinuing(continues)
   // Its first batch until given out, then the pull of its rest: one pull that a restart switches over. The batch opens
   // with the deployment that answers, whether or not others failed before it.
-  let head: ChunkSources.Batch | undefined = [startOf(routing.tried.length, first, routing.last), ...first.first]
+  let head: ChunkSources.Batch | undefined = [
+    markerOf("Start", routing.tried.length, first, routing.last),
+    ...first.first
+  ]
   let rest = first.rest
   let outcome: Exit.Exit<void, LlmError> = Exit.void
   // A failure after the Finish chunk comes after a whole reply: restarting would send a second one.
@@ -290,19 +280,20 @@ function routedSource(
     error: LlmError,
     marker: "Restart" | "Continue"
   ): Effect.Effect<ChunkSources.Batch, LlmError> {
+    const broken = { state: failed, error }
     return Effect.withFiber((fiber) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.andThen(
           letGo(Exit.fail(error)),
           Effect.map(
-            routing.attempt({ outer: fiber.getRef(RouterCall), restore, broken: { state: failed, error } }),
+            routing.attempt({ outer: fiber.getRef(RouterCall), restore, broken }),
             (opened): ChunkSources.Batch => {
               current = opened
               head = opened.first
               rest = opened.rest
               longestWait = 0
-              continuing.opened(opened, marker, { state: failed, error })
-              return [markerOf(marker, routing.tried.length, opened, { state: failed, error })]
+              continuing.opened(opened, marker, broken)
+              return [markerOf(marker, routing.tried.length, opened, broken)]
             }
           )
         )

@@ -15,6 +15,7 @@ import { messageOf } from "../../errorText.js"
 import { metadataKey } from "./aiError.js"
 import type { CarriedMetadata } from "./request.js"
 
+// Our finish reasons as `effect/ai`'s.
 const finishReasons: Readonly<Record<FinishReason, Response.FinishReason>> = {
   stop: "stop",
   length: "length",
@@ -22,9 +23,6 @@ const finishReasons: Readonly<Record<FinishReason, Response.FinishReason>> = {
   content_filter: "content-filter",
   other: "other"
 }
-
-/** Our finish reason as `effect/ai`'s. */
-export const finishReasonOf = (reason: FinishReason): Response.FinishReason => finishReasons[reason]
 
 /** Our usage as `effect/ai`'s; the cache writes when the provider reported them (Anthropic). */
 export const usageOf = (usage: Usage): typeof Response.Usage.Encoded => ({
@@ -88,7 +86,7 @@ export const closingParts = (
     { type: "response-metadata", id: finished.id, modelId: finished.model },
     {
       type: "finish",
-      reason: finishReasonOf(finished.finishReason),
+      reason: finishReasons[finished.finishReason],
       usage: usageOf(usage),
       metadata: { [metadataKey]: ours }
     }
@@ -139,7 +137,7 @@ export const annotate = (span: Span, request: ChatRequest, finished: Finished | 
       maxTokens: request.maxTokens,
       stopSequences: request.stop
     },
-    response: { id: finished.id, model: finished.model, finishReasons: [finishReasonOf(finished.finishReason)] },
+    response: { id: finished.id, model: finished.model, finishReasons: [finishReasons[finished.finishReason]] },
     usage: { inputTokens: usage.promptTokens, outputTokens: usage.completionTokens }
   })
 
