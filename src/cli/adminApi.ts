@@ -438,8 +438,8 @@ export const timeFlag = (
 }
 
 /**
- * `rows` as a table's lines, each ending in a newline: columns two spaces apart, the first `left` aligned left, the rest
- * right.
+ * `rows` as a table's lines, each ending in a newline: columns two spaces apart, the first `left` aligned left, the
+ * rest right.
  */
 export const aligned = (rows: ReadonlyArray<ReadonlyArray<string>>, left: number): string => {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))

@@ -236,8 +236,9 @@ export function readSubject(
 
 /**
  * What a registration of `server`'s `definition` is served to (its own `McpServer.visibility` middleware, asked on
- * list, call and read): a request whose rule allows its qualified name, while the definition is offered now and pinned; on a
- * list only when it passes the request's guardrails too; a read only of a URI naming its server (`namesServer`).
+ * list, call and read): a request whose rule allows its qualified name, while the definition is offered now and
+ * pinned; on a list only when it passes the request's guardrails too; a read only of a URI naming its server
+ * (`namesServer`).
  */
 export type Gate = (
   server: string,

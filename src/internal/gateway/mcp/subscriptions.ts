@@ -507,8 +507,8 @@ export function serving(subscriptions: Subscriptions) {
           return request.headers["mcp-method"] === undefined ? http : Effect.succeed(answerOf(asked.id, {
             code: unsupportedCode,
             message: "Resource subscriptions need a session: the gateway takes them in a 2025-11-25 session (or an " +
-              "earlier revision's), whose standalone stream it tells the changes on; the stateless 2026-07-28 revision " +
-              "has none"
+              "earlier revision's), whose standalone stream it tells the changes on; the stateless 2026-07-28 " +
+              "revision has none"
           }))
         }
         const taking = subscriptions.answer({

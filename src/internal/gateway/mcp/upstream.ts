@@ -593,7 +593,7 @@ const unreachable = (
     ? Deferred.succeed(connection.ended, `it did not answer (${error.reason.message})`)
     : Effect.void
 
-// A call's failure on `connection` (noted as the connection's loss where it is one: `unreachable`), as the call's error.
+// A call's failure on `connection` as the call's error, noted as the connection's loss where it is one (`unreachable`).
 const callFailed = (spec: Spec, connection: Connection) =>
 (
   error: McpClientError.McpClientError | UpstreamError
@@ -732,7 +732,8 @@ export const connect = Effect.fnUntraced(function*(
         Effect.catch(failed(connection))
       ))
 
-  // The call of `tool` on the current connection (`onCurrent`). A stateless server is told what the calling client declared (`declared`) in place of the gateway's own nothing.
+  // The call of `tool` on the current connection (`onCurrent`). A stateless server is told what the calling client
+  // declared (`declared`) in place of the gateway's own nothing.
   const callOn = (
     tool: McpSchema.Tool,
     payload: Readonly<Record<string, unknown>> | undefined,

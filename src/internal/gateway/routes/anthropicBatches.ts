@@ -58,7 +58,7 @@ export const routes = (batching: Batching) =>
     const { served, withBody } = yield* Requests
     const { byId, failed, list } = batchRoutes(served, batching, errors)
 
-    /** The message batch object of `read`, the batch's id `id`, its results once it ended at the origin `request` asked. */
+    /** The message batch object of `read` (id `id`); its results once it ended, at the origin `request` asked. */
     function objectOf(
       id: string,
       { found, status }: Read,
