@@ -7,6 +7,7 @@
  * as `OutputDecodeError`.
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
+import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../ChatChunk.js"
 import { type LlmError, OutputDecodeError } from "../../LlmError.js"
 import * as Sse from "../../Sse.js"
@@ -283,6 +284,10 @@ export function errorFieldsOf(
   return { provider: context.provider, model, ...(requestId !== undefined ? { requestId } : {}) }
 }
 
+/** The latency of a stream of `context`'s call, now. */
+export const latencyOf = (context: { readonly now: () => number; readonly startMillis: number }): Duration.Duration =>
+  Duration.millis(Math.max(0, context.now() - context.startMillis))
+
 export abstract class SseParser implements StreamParser {
   private readonly sse: Parser
   /** The terminal event was seen and the closing chunks were emitted; the rest of the body is drained unread. */
@@ -341,7 +346,7 @@ export abstract class SseParser implements StreamParser {
   protected abstract errorFields(): ErrorFields
 
   /** Counts an event whose data is not JSON; the stream goes on. */
-  protected skip(data: string): undefined {
+  protected skip(data: string): LlmError | undefined {
     return (this.skipped ??= new SkippedEvents(() => this.errorFields())).skip(data)
   }
 

@@ -25,14 +25,14 @@ import { JsonObjectSchema, requestArguments } from "../../json.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } from "../../schemaCheck.js"
 import type * as Media from "../../tokens/media.js"
-import { shortenAfterShorter } from "../cacheLifetime.js"
+import { breakpointPlaces, limitBreakpoints, type Place } from "../cacheLifetime.js"
 import { requireMediaKind } from "../contentKinds.js"
 import type { Origin } from "../dialect.js"
 import { isBlank } from "../emptyText.js"
 import { outputTool, outputToolName } from "../outputTool.js"
 import { problem } from "../problem.js"
 import * as ServiceTier from "../serviceTier.js"
-import { countAt } from "../usage.js"
+import { countAt, definedFields } from "../usage.js"
 import { metadataOf, thinkingBlocksOf } from "./reply.js"
 
 // ---------------------------------------------------------------------------
@@ -249,29 +249,6 @@ const partOf = (block: Exclude<ResultBlock, typeof ToolReferenceBlock.Type>): Co
     block.cache_control
   )
 
-type ResultContent = string | ReadonlyArray<ResultBlock> | null | undefined
-
-// A tool result's content: a string as it is, blocks as parts (a PDF or image a tool returned kept, not flattened),
-// but its tool references, which are the message's own.
-const resultContent = (content: ResultContent): string | Array<ContentPart> =>
-  content == null
-    ? ""
-    : typeof content === "string"
-    ? content
-    : content.flatMap((block) => block.type === "tool_reference" ? [] : [partOf(block)])
-
-// The tools a tool result's content loads (its `tool_reference` blocks), by name.
-const referencesOf = (content: ResultContent): ReadonlyArray<string> =>
-  content == null || typeof content === "string"
-    ? []
-    : content.flatMap((block) => block.type === "tool_reference" ? [block.tool_name] : [])
-
-// A tool result's parts' paths, in order, for its `Origin`.
-const resultParts = (content: ResultContent, at: string): ReadonlyArray<string> =>
-  content == null || typeof content === "string"
-    ? []
-    : content.flatMap((block, k) => block.type === "tool_reference" ? [] : [`${at}.content.${k}`])
-
 // A user turn: its tool results as tool messages, then the rest as one user message; each one's `Origin` too.
 const userTurn = (
   content: ReadonlyArray<WireBlock>,
@@ -292,18 +269,25 @@ const userTurn = (
         placed.push(`${at}.content.${j}`)
         break
       case "tool_result": {
-        const references = referencesOf(block.content)
+        // Its content: a string as it is, blocks as parts (a PDF or image a tool returned kept, not flattened), but its
+        // tool references (the tools it loads, by name), which are the message's own.
+        const content = block.content ?? ""
+        const blocks = typeof content === "string" ? [] : content
+        const kept = blocks.flatMap((part, k) => part.type === "tool_reference" ? [] : [[part, k] as const])
+        const references = blocks.flatMap((part) => part.type === "tool_reference" ? [part.tool_name] : [])
+        const where = `${at}.content.${j}`
         into.push(withCache(
           {
             role: "tool",
             toolCallId: block.tool_use_id,
-            content: resultContent(block.content),
+            content: typeof content === "string" ? content : kept.map(([part]) => partOf(part)),
             ...(references.length > 0 ? { toolReferences: references } : {})
           },
           block.cache_control
         ))
         results++
-        origins?.push({ at: `${at}.content.${j}`, parts: resultParts(block.content, `${at}.content.${j}`) })
+        // Its parts' paths, in order.
+        origins?.push({ at: where, parts: kept.map(([, k]) => `${where}.content.${k}`) })
         break
       }
       default:
@@ -951,8 +935,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObj
   const tier = ServiceTier.toAnthropic(request.serviceTier)
   if (tier !== undefined) body["service_tier"] = tier
   if (options.stream) body["stream"] = true
-  keepLastBreakpoints(body)
-  shortenAfterShorter(breakpointBlocks(body), "cache_control")
+  limitBreakpoints(() => breakpointBlocks(body), "cache_control", false)
   if (request.promptCacheKey !== undefined || options.cacheConversations === true) cacheConversation(body)
   if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
   return body
@@ -999,55 +982,18 @@ export const takesBothSamplings = (model: string): boolean =>
 /** The least `top_p` Anthropic takes with thinking on (its extended thinking guide). */
 export const minThinkingTopP = 0.95
 
-/**
- * The most `cache_control` blocks a Messages request may hold (Anthropic's prompt caching guide: four breakpoints),
- * which a client of another dialect (a Chat Completions one's `cache_control` on every part) may pass.
- */
-export const maxBreakpoints = 4
+export { maxBreakpoints } from "../cacheLifetime.js"
 
 /** Where each block of `body` that holds a `cache_control` is (its list and index), in the prompt's order. */
-export function breakpointBlocks(body: JsonObject): ReadonlyArray<readonly [Array<unknown>, number]> {
-  const places: Array<readonly [Array<unknown>, number]> = []
-  const take = (list: unknown) => {
-    if (!Array.isArray(list)) return
-    list.forEach((block, i) => {
-      if (!isJsonObject(block)) return
-      // A tool result's own blocks may hold one too, before its own in the prompt.
-      if (block["type"] === "tool_result") take(block["content"])
-      if (block["cache_control"] != null) places.push([list, i])
-    })
-  }
-  // The prompt's order: tools, system, messages.
-  take(body["tools"])
-  take(body["system"])
-  for (const message of Array.isArray(body["messages"]) ? body["messages"] : []) {
-    if (isJsonObject(message)) take(message["content"])
-  }
-  return places
-}
-
-/**
- * `body` with its breakpoints but the last `maxBreakpoints` left out, which cache the longest prefixes; a block is
- * replaced by a copy, as a kept block (a signed thinking block) may be shared.
- */
-function keepLastBreakpoints(body: JsonObject): void {
-  const places = breakpointBlocks(body)
-  for (const [list, i] of places.slice(0, Math.max(0, places.length - maxBreakpoints))) {
-    const { cache_control: _dropped, ...rest } = list[i] as JsonObject
-    list[i] = rest
-  }
-}
+export const breakpointBlocks = (body: JsonObject): ReadonlyArray<Place> =>
+  breakpointPlaces("cache_control", body["tools"], body["system"], body["messages"])
 
 // The fields of a Messages body that `count_tokens` takes too; it refuses the others (`max_tokens`, `stream`...).
 const countedFields = ["model", "messages", "system", "tools", "tool_choice", "thinking"] as const
 
 /** The body of `count_tokens`: `requestBody`'s prompt, without the fields that only shape the reply. */
-export const countBody = (request: ChatRequest, options: Omit<BodyOptions, "stream">): JsonObject => {
-  const whole = requestBody(request, { ...options, stream: false })
-  const body: JsonObject = {}
-  for (const field of countedFields) if (whole[field] !== undefined) body[field] = whole[field]
-  return body
-}
+export const countBody = (request: ChatRequest, options: Omit<BodyOptions, "stream">): JsonObject =>
+  definedFields(requestBody(request, { ...options, stream: false }), countedFields)
 
 /** A `count_tokens` reply: the prompt's `tokens`. */
 export function countReply(tokens: number): string {

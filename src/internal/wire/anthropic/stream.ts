@@ -7,14 +7,13 @@
  * dense index in opening order, as `ToolCallDelta` promises. The forced tool of a `json_schema` response format
  * (`StreamContext.outputTool`) is no tool call: its input JSON streams as `TextDelta`s, its `tool_use` stop is `stop`.
  */
-import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import type * as Adapter from "../../providers/adapter.js"
-import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
+import { type ErrorFields, errorFieldsOf, latencyOf, SseParser } from "../../sse/streamParser.js"
 import { outputFinishReason } from "../outputTool.js"
 import { finishReason, metadataOf, readUsage, usageObject, usageOf, type WireUsage } from "./reply.js"
 
@@ -59,8 +58,7 @@ export class AnthropicStreamParser extends SseParser {
   }
 
   protected errorFields(): ErrorFields {
-    const requestId = this.context.requestId()
-    return { provider: this.context.provider, model: this.model, ...(requestId !== undefined ? { requestId } : {}) }
+    return errorFieldsOf(this.context, this.model)
   }
 
   protected events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
@@ -263,7 +261,7 @@ export class AnthropicStreamParser extends SseParser {
       id: this.id,
       model: this.model,
       provider: this.context.provider,
-      latency: Duration.millis(Math.max(0, this.context.now() - this.context.startMillis)),
+      latency: latencyOf(this.context),
       keyId: this.context.keyId,
       ...(providerMetadata !== undefined ? { providerMetadata } : {})
     })

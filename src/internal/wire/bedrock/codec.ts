@@ -32,7 +32,7 @@ import type {
 import { RequestError, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, requestArguments } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
-import { checker, maybe, Problem } from "../../schemaCheck.js"
+import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import { defaultMaxTokens } from "../anthropic/options.js"
 import {
@@ -42,14 +42,14 @@ import {
   takesOutputFormat,
   thinkingBudgets
 } from "../anthropic/request.js"
-import { type Place, shortenAfterShorter } from "../cacheLifetime.js"
+import { breakpointPlaces, limitBreakpoints, type Place } from "../cacheLifetime.js"
 import { requireImage } from "../contentKinds.js"
 import { isBlank } from "../emptyText.js"
 import { mergeOptions } from "../gemini/codec.js"
 import { outputFinishReason, outputTool, outputToolName } from "../outputTool.js"
 import { problem } from "../problem.js"
 import * as ServiceTier from "../serviceTier.js"
-import { countAt, reportedUsage, tokenCount } from "../usage.js"
+import { countAt, definedFields, reportedUsage, tokenCount } from "../usage.js"
 
 // ---------------------------------------------------------------------------
 // What the two directions share
@@ -189,6 +189,11 @@ function breakpointOf(point: typeof CachePoint.Type): CacheBreakpoint {
   return point.ttl == null ? {} : { ttl: point.ttl }
 }
 
+/** The last of `list` (a system prompt's messages, a turn's parts or messages, tools) with the breakpoint of `point`. */
+function cacheLast(list: Array<object>, point: typeof CachePoint.Type): void {
+  list[list.length - 1] = { ...list[list.length - 1]!, cache: breakpointOf(point) }
+}
+
 /** A `toolResult`'s content as the text of a tool message: its texts, and its JSON values as JSON. */
 export function resultText(content: ReadonlyArray<typeof ToolResultContent.Type>): string {
   let text = ""
@@ -312,27 +317,25 @@ function userTurn(
   named: Map<string, string>
 ): Problem | undefined {
   const parts: Array<ContentPart> = []
-  // Where the last block went, for the cache point after it.
-  let last: { readonly kind: "part" | "message"; readonly index: number } | undefined
+  // Where the last block went (last), for the cache point after it.
+  let last: Array<ContentPart> | Array<Message> | undefined
   for (let i = 0; i < blocks.length; i++) {
     const block = blocks[i]!
     if (typeof block.text === "string") {
       parts.push({ type: "text", text: block.text })
-      last = { kind: "part", index: parts.length - 1 }
+      last = parts
     } else if (block.image != null || block.document != null) {
       const refused = mediaInto(block, `${at}.content[${i}]`, parts, named)
       if (refused !== undefined) return refused
-      last = { kind: "part", index: parts.length - 1 }
+      last = parts
     } else if (block.toolResult != null) {
       if (parts.length > 0) return problem(`${at}.content[${i}]`, "a toolResult comes before the turn's text")
       const refused = toolResultInto(block.toolResult, `${at}.content[${i}].toolResult.content`, out, named)
       if (refused !== undefined) return refused
-      last = { kind: "message", index: out.length - 1 }
+      last = out
     } else if (block.cachePoint != null) {
       if (last === undefined) return problem(`${at}.content[${i}]`, "a cachePoint closes no block")
-      const cache = breakpointOf(block.cachePoint)
-      if (last.kind === "part") parts[last.index] = { ...parts[last.index]!, cache }
-      else out[last.index] = { ...out[last.index]!, cache } as Message
+      cacheLast(last, block.cachePoint)
     } else {
       return problem(`${at}.content[${i}]`, "a user turn holds text, image, document and toolResult")
     }
@@ -390,7 +393,7 @@ function toolsInto(tools: ReadonlyArray<typeof Tool.Type>, out: Array<ToolDefini
         parameters: spec.inputSchema.json
       })
     } else if (tool.cachePoint != null && out.length > 0) {
-      out[out.length - 1] = { ...out[out.length - 1]!, cache: breakpointOf(tool.cachePoint) }
+      cacheLast(out, tool.cachePoint)
     } else {
       return problem(`toolConfig.tools[${i}]`, "a tool is a toolSpec or a cachePoint")
     }
@@ -411,12 +414,8 @@ export function toRequest(body: Body, model: string): Result.Result<ChatRequest,
   for (let i = 0; i < system.length; i++) {
     const block = system[i]!
     if (typeof block.text === "string") messages.push({ role: "system", content: block.text })
-    else if (block.cachePoint != null && messages.length > 0) {
-      messages[messages.length - 1] = {
-        ...messages[messages.length - 1]!,
-        cache: breakpointOf(block.cachePoint)
-      } as Message
-    } else {
+    else if (block.cachePoint != null && messages.length > 0) cacheLast(messages, block.cachePoint)
+    else {
       return Result.fail(problem(`system[${i}]`, "a system block is text or a cachePoint after one"))
     }
   }
@@ -432,9 +431,9 @@ export function toRequest(body: Body, model: string): Result.Result<ChatRequest,
   const request: Mutable<ChatRequest> = { messages, model }
   const config = body.inferenceConfig
   if (config != null) {
-    if (typeof config.maxTokens === "number") request.maxTokens = config.maxTokens
-    if (typeof config.temperature === "number") request.temperature = config.temperature
-    if (typeof config.topP === "number") request.topP = config.topP
+    set(request, "maxTokens", config.maxTokens)
+    set(request, "temperature", config.temperature)
+    set(request, "topP", config.topP)
     if (config.stopSequences != null && config.stopSequences.length > 0) request.stop = config.stopSequences
   }
   const toolConfig = body.toolConfig
@@ -844,8 +843,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions = {}): Js
     ...(betas.length === 0 ? {} : { anthropic_beta: betas })
   }
   if (Object.keys(additional).length > 0) body["additionalModelRequestFields"] = additional
-  keepLastCachePoints(body)
-  shortenAfterShorter(cachePointBlocks(body), "cachePoint")
+  limitBreakpoints(() => cachePointBlocks(body), "cachePoint", true)
   const cached = request.promptCacheKey !== undefined || options.cacheConversations === true
   if (cached && options.claude === true) cacheConversation(turns, body)
   if (request.providerOptions !== undefined) mergeOptions(body, request.providerOptions)
@@ -869,10 +867,7 @@ const countedFields = ["messages", "system", "toolConfig", "additionalModelReque
 
 /** A `CountTokens` body (`POST /model/{modelId}/count-tokens`) for the Converse body of `request`. */
 export function countBody(request: ChatRequest): JsonObject {
-  const whole = requestBody(request)
-  const converse: JsonObject = {}
-  for (const field of countedFields) if (whole[field] !== undefined) converse[field] = whole[field]
-  return { input: { converse } }
+  return { input: { converse: definedFields(requestBody(request), countedFields) } }
 }
 
 /** A `CountTokens` reply: the prompt's `tokens`. */
@@ -881,37 +876,14 @@ export const countReply = (tokens: number): string => JSON.stringify({ inputToke
 /** The count of a `CountTokens` reply (`{inputTokens}`); throws `ShapeError` when it has none. */
 export const countOf = (body: JsonObject): number => countAt(body, "inputTokens")
 
-/**
- * The most `cachePoint` blocks a Converse request is sent (Bedrock's prompt caching guide: four checkpoints), which a
- * client of another dialect (a Chat Completions one's `cache_control` on every part) may pass.
- */
-const maxCachePoints = 4
-
 /** Where each `cachePoint` block of `body` is (its list and index), in the prompt's order: tools, system, messages. */
-export function cachePointBlocks(body: JsonObject): ReadonlyArray<Place> {
-  const places: Array<Place> = []
-  const take = (list: unknown) => {
-    if (!Array.isArray(list)) return
-    list.forEach((block, i) => {
-      if (isJsonObject(block) && block["cachePoint"] != null) {
-        places.push([list, i])
-      }
-    })
-  }
-  take(isJsonObject(body["toolConfig"]) ? body["toolConfig"]["tools"] : undefined)
-  take(body["system"])
-  for (const turn of Array.isArray(body["messages"]) ? body["messages"] : []) {
-    if (isJsonObject(turn)) take(turn["content"])
-  }
-  return places
-}
-
-/** `body` with its cache points but the last `maxCachePoints` (tools, system, messages, in order) left out. */
-function keepLastCachePoints(body: JsonObject): void {
-  const places = cachePointBlocks(body)
-  // Backwards, so that each index still names its block.
-  for (const [list, i] of places.slice(0, Math.max(0, places.length - maxCachePoints)).reverse()) list.splice(i, 1)
-}
+export const cachePointBlocks = (body: JsonObject): ReadonlyArray<Place> =>
+  breakpointPlaces(
+    "cachePoint",
+    isJsonObject(body["toolConfig"]) ? body["toolConfig"]["tools"] : undefined,
+    body["system"],
+    body["messages"]
+  )
 
 // ---------------------------------------------------------------------------
 // The reply: schema, stop reasons and usage both ways

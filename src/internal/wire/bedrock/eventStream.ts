@@ -5,12 +5,12 @@
  */
 import type { EventStreamCodec, Message, MessageHeaders } from "@smithy/eventstream-codec"
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import type * as Adapter from "../../providers/adapter.js"
+import { latencyOf } from "../../sse/streamParser.js"
 import { concat } from "../../transport/bytes.js"
 import { causeText, overLimit, type StreamParser } from "../../transport/providerHttp.js"
 import { outputFinishReason } from "../outputTool.js"
@@ -85,7 +85,7 @@ export class EventStreamParser implements StreamParser {
       id: context.requestId() ?? "",
       model: context.model,
       provider: context.provider,
-      latency: Duration.millis(Math.max(0, context.now() - context.startMillis)),
+      latency: latencyOf(context),
       keyId: context.keyId,
       ...(metadata !== undefined ? { providerMetadata: metadata } : {})
     })

@@ -4,7 +4,6 @@
  * holding only new parts; `usageMetadata` is a running total (the last one wins); function calls come whole. There is
  * no end marker: a body that ends without a `finishReason` is truncated.
  */
-import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
@@ -22,8 +21,9 @@ import { replyId, replyModel } from "../../json.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import * as Adapter from "../../providers/adapter.js"
 import type { BatchWire } from "../../providers/batch.js"
-import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
+import { type ErrorFields, JsonSseParser, latencyOf } from "../../sse/streamParser.js"
 import { excerpt } from "../openAiChat/codec.js"
+import { definedFields } from "../usage.js"
 import * as Batch from "./batch.js"
 import * as Wire from "./codec.js"
 import * as Embeddings from "./embeddings.js"
@@ -102,10 +102,7 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
         ? (request, model) => ({
           generateContentRequest: { model: Wire.resourceOf(model), ...Wire.requestBody(request) }
         })
-        : (request) => {
-          const body = Wire.requestBody(request)
-          return Object.fromEntries(countedFields.flatMap((field) => field in body ? [[field, body[field]]] : []))
-        },
+        : (request) => definedFields(Wire.requestBody(request), countedFields),
       count: Wire.totalTokensOf
     }
   })
@@ -153,7 +150,7 @@ export class GeminiStreamParser extends JsonSseParser {
       id: this.id,
       model: this.model,
       provider: this.context.provider,
-      latency: Duration.millis(Math.max(0, this.context.now() - this.context.startMillis)),
+      latency: latencyOf(this.context),
       keyId: this.context.keyId,
       ...(metadata !== undefined ? { providerMetadata: metadata } : {})
     })

@@ -260,6 +260,10 @@ function fileMedia(file: { readonly mimeType?: string | null | undefined; readon
     : { type: "image", url: fileUri, mediaType: mimeType }
 }
 
+// An `inlineData` or `fileData` part as its media part; none for another part.
+const mediaOf = (part: ResultPart): ImagePart | undefined =>
+  part.inlineData != null ? inlineMedia(part.inlineData) : part.fileData != null ? fileMedia(part.fileData) : undefined
+
 /**
  * The media types Gemini takes in a function response's `parts` (the Gemini API reference, "Function calling",
  * "Multimodal function responses"): PNG, JPEG and WebP images, PDFs and plain text.
@@ -318,20 +322,17 @@ function resultMediaInto(
   for (let k = 0; k < parts.length; k++) {
     const part = parts[k]!
     const where = `${at}.parts[${k}]`
-    const media = part.inlineData != null
-      ? { part: { part: inlineMedia(part.inlineData), at: where }, name: part.inlineData.displayName }
-      : part.fileData != null
-      ? { part: { part: fileMedia(part.fileData), at: where }, name: part.fileData.displayName }
-      : undefined
+    const media = mediaOf(part)
     if (media === undefined) return problem(where, "expected an inlineData or fileData part")
-    const refusal = resultMediaRefusal(Media.mediaTypeOf(media.part.part))
+    const refusal = resultMediaRefusal(Media.mediaTypeOf(media))
     if (refusal !== undefined) return problem(where, refusal)
-    if (media.name == null) {
-      rest.push(media.part)
-    } else if (named.has(media.name)) {
-      return problem(`${where}.displayName`, `"${media.name}" names an earlier part too`)
+    const name = (part.inlineData ?? part.fileData)?.displayName
+    if (name == null) {
+      rest.push({ part: media, at: where })
+    } else if (named.has(name)) {
+      return problem(`${where}.displayName`, `"${name}" names an earlier part too`)
     } else {
-      named.set(media.name, media.part)
+      named.set(name, { part: media, at: where })
     }
   }
   for (const ref of referencesOf(response)) {
@@ -389,11 +390,7 @@ function userTurn(
     } else {
       const read: ContentPart | undefined = typeof part.text === "string"
         ? { type: "text", text: part.text }
-        : part.inlineData != null
-        ? inlineMedia(part.inlineData)
-        : part.fileData != null
-        ? fileMedia(part.fileData)
-        : undefined
+        : mediaOf(part)
       if (read === undefined) {
         return part.functionCall != null
           ? problem(`${where}.functionCall`, "a functionCall part belongs in a model turn")

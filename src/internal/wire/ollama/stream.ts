@@ -4,12 +4,12 @@
  * the `done` line is truncated.
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import type * as Adapter from "../../providers/adapter.js"
+import { latencyOf } from "../../sse/streamParser.js"
 import { eventLimit, eventTooLarge } from "../../transport/providerHttp.js"
 import { SkippedEvents } from "../../transport/skippedEvents.js"
 import { finishReason, fragment, usage } from "./codec.js"
@@ -117,7 +117,7 @@ export class OllamaStreamParser {
       id: "",
       model: this.model,
       provider: this.context.provider,
-      latency: Duration.millis(Math.max(0, this.context.now() - this.context.startMillis)),
+      latency: latencyOf(this.context),
       keyId: this.context.keyId
     })
   }

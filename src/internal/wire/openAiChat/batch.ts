@@ -10,6 +10,7 @@ import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import type { BatchWire, RawLine, RawOutcome } from "../../providers/batch.js"
 import { jsonLines, toJsonLines } from "../batch.js"
+import { shapeReader } from "../shapeReader.js"
 
 /** The endpoint every line of a batch is sent to, and the batch names. */
 export const endpoint = "/v1/chat/completions"
@@ -47,7 +48,7 @@ export const BatchObject = Schema.Struct({
   })))
 })
 
-const decodeBatchObject = Schema.decodeUnknownResult(BatchObject)
+const decodeBatchObject = shapeReader(BatchObject, "a batch object")
 
 /** The input file's line of a request's chat body, to `url` (the batch's endpoint). */
 export function inputLine(customId: string, body: unknown, url: string = endpoint): JsonObject {
@@ -88,9 +89,7 @@ export function readBatch(body: JsonObject): BatchStatus & {
   readonly outputFileId: string | undefined
   readonly errorFileId: string | undefined
 } {
-  const read = decodeBatchObject(body)
-  if (read._tag === "Failure") throw new ShapeError(`not a batch object: ${read.failure.message}`)
-  const batch = read.success
+  const batch = decodeBatchObject(body)
   const state = states[batch.status]
   if (state === undefined) throw new ShapeError(`unknown batch status "${batch.status}"`)
   const counts = batch.request_counts ?? { total: 0, completed: 0, failed: 0 }

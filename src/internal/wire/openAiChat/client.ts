@@ -2,7 +2,6 @@
  * The Chat Completions adapter (`OpenAiChat`): its table, which Azure OpenAI's (`AzureOpenAi`) fills in with its own
  * paths and key header, and its stream's parser, which holds no Effect so that the hot path is a loop over events.
  */
-import * as Duration from "effect/Duration"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Result from "effect/Result"
 import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
@@ -19,7 +18,7 @@ import type * as Sse from "../../../Sse.js"
 import { RequestError } from "../../codecError.js"
 import type { JsonObject } from "../../json.js"
 import * as Adapter from "../../providers/adapter.js"
-import { type ErrorFields, errorFieldsOf, JsonSseParser } from "../../sse/streamParser.js"
+import { type ErrorFields, errorFieldsOf, JsonSseParser, latencyOf } from "../../sse/streamParser.js"
 import { causeText } from "../../transport/providerHttp.js"
 import * as Batch from "./batch.js"
 import * as Wire from "./codec.js"
@@ -258,7 +257,7 @@ export class ChatStreamParser extends JsonSseParser {
       id: this.id,
       model: this.model,
       provider: this.context.provider,
-      latency: Duration.millis(Math.max(0, this.context.now() - this.context.startMillis)),
+      latency: latencyOf(this.context),
       ...(refusal !== undefined ? { refusal } : {}),
       keyId: this.context.keyId
     })

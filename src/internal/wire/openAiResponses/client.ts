@@ -8,7 +8,6 @@
  * saved. The terminal event's response is authoritative: what no delta announced is emitted from its `output`, and its
  * reasoning items and hosted tools' calls become the reply's provider metadata.
  */
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
@@ -21,7 +20,7 @@ import type * as Sse from "../../../Sse.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import * as Adapter from "../../providers/adapter.js"
-import { type ErrorFields, errorFieldsOf, SseParser } from "../../sse/streamParser.js"
+import { type ErrorFields, errorFieldsOf, JsonSseParser, latencyOf } from "../../sse/streamParser.js"
 import { requestIdOf } from "../openAiChat/client.js"
 import { headers } from "../openAiChat/codec.js"
 import * as Embeddings from "../openAiChat/embeddings.js"
@@ -68,7 +67,9 @@ const stringOf = (value: unknown, field: string): string => {
   throw new ShapeError(`${field} is not a string`)
 }
 
-export class ResponsesStreamParser extends SseParser {
+export class ResponsesStreamParser extends JsonSseParser {
+  /** The name of the event being read: an event whose data has no `type` is read by it. */
+  private name = ""
   private readonly calls: Array<CallState> = []
   private readonly byItem = new Map<string, CallState>()
   private readonly byOutput = new Map<number, CallState>()
@@ -95,31 +96,24 @@ export class ResponsesStreamParser extends SseParser {
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!
       if (!read.has(event.event)) continue
-      const data = event.data
-      let value: unknown
-      try {
-        value = JSON.parse(data)
-      } catch {
-        if (event.event === "error") return this.context.errorOf(data)
-        this.skip(data)
-        continue
-      }
-      if (!isJsonObject(value)) return this.context.decodeError("a stream event is not a JSON object", data)
-      try {
-        const failure = this.event(value, event.event, out)
-        if (failure !== undefined || this.done) return failure
-      } catch (error) {
-        if (error instanceof ShapeError) {
-          return this.context.decodeError(`a stream event has the wrong shape: ${error.reason}`, data)
-        }
-        throw error
-      }
+      this.name = event.event
+      const failure = this.jsonEvent(event.data, out)
+      if (failure !== undefined || this.done) return failure
     }
     return undefined
   }
 
-  private event(value: JsonObject, name: string, out: Array<ChatChunk>): LlmError | undefined {
-    const type = typeof value["type"] === "string" ? value["type"] : name
+  /** An error event whose data is not JSON still ends the stream as an error. */
+  protected override skip(data: string): LlmError | undefined {
+    return this.name === "error" ? this.context.errorOf(data) : super.skip(data)
+  }
+
+  protected decodeError(detail: string, raw: string): LlmError {
+    return this.context.decodeError(detail, raw)
+  }
+
+  protected readEvent(value: JsonObject, out: Array<ChatChunk>): LlmError | undefined {
+    const type = typeof value["type"] === "string" ? value["type"] : this.name
     switch (type) {
       case "response.output_text.delta": {
         const delta = stringOf(value["delta"], "output_text.delta")
@@ -255,7 +249,7 @@ export class ResponsesStreamParser extends SseParser {
       id: whole.id,
       model: whole.model ?? this.context.model,
       provider: this.context.provider,
-      latency: Duration.millis(Math.max(0, this.context.now() - this.context.startMillis)),
+      latency: latencyOf(this.context),
       ...(refusal !== undefined ? { refusal } : {}),
       keyId: this.context.keyId,
       ...(whole.providerMetadata !== undefined ? { providerMetadata: whole.providerMetadata } : {})

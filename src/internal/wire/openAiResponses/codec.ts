@@ -33,7 +33,7 @@ import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
 import { requireMediaKind } from "../contentKinds.js"
 import { fileBytes, fixedSampling, functionTool } from "../openAiChat/codec.js"
-import { countAt, openAiUsage, openAiUsageFields } from "../usage.js"
+import { countAt, definedFields, openAiUsage, openAiUsageFields } from "../usage.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
 
 export { Problem }
@@ -920,10 +920,7 @@ const countedFields = [
 
 /** A `POST /v1/responses/input_tokens` body for `request`: its whole conversation, with no kept response. */
 export function countBody(request: ChatRequest, model: string): JsonObject {
-  const whole = requestBody(request, { model, stream: false, store: false })
-  const body: JsonObject = {}
-  for (const field of countedFields) if (whole[field] !== undefined) body[field] = whole[field]
-  return body
+  return definedFields(requestBody(request, { model, stream: false, store: false }), countedFields)
 }
 
 /** A `POST /v1/responses/input_tokens` reply: the input's `tokens`. */

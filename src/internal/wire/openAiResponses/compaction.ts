@@ -13,6 +13,7 @@ import type { ProviderMetadata } from "../../../Message.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, replyId } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
+import { definedFields } from "../usage.js"
 import { type CompactBody, type CountBody, metadataKey, usage, type UsageCounts, usageObject } from "./codec.js"
 
 /** The `providerOptions` entry that makes a Responses request a compaction (never sent: the path says it). */
@@ -59,11 +60,7 @@ const compactFields = [
 ] as const
 
 /** A `/responses` body (`requestBody`'s) as the `/responses/compact` body of the same conversation. */
-export function compactBody(body: JsonObject): JsonObject {
-  const out: JsonObject = {}
-  for (const field of compactFields) if (body[field] !== undefined) out[field] = body[field]
-  return out
-}
+export const compactBody = (body: JsonObject): JsonObject => definedFields(body, compactFields)
 
 /**
  * A `response.compaction` object as a reply: no text, its usage, and its output items kept as they came in the reply's
