@@ -678,6 +678,8 @@ const messagesOf = (
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i]!
     const last = turns[turns.length - 1]
+    // The user turn opened by tool results that this message joins, if any.
+    const results = last?.results === true && Array.isArray(last.content) ? last.content : undefined
     switch (message.role) {
       case "system": {
         if (isBlank(message.content)) break
@@ -692,12 +694,8 @@ const messagesOf = (
       case "user": {
         const content = userContent(message.content, i)
         if (content.length === 0) break
-        if (last !== undefined && last.results && Array.isArray(last.content)) {
-          if (typeof content === "string") last.content.push({ type: "text", text: content })
-          else last.content.push(...content)
-        } else {
-          turns.push({ role: "user", content, results: false })
-        }
+        if (results === undefined) turns.push({ role: "user", content, results: false })
+        else results.push(...(typeof content === "string" ? [{ type: "text", text: content }] : content))
         break
       }
       case "assistant": {
@@ -711,11 +709,8 @@ const messagesOf = (
           { type: "tool_result", tool_use_id: message.toolCallId, ...(content.length === 0 ? {} : { content }) },
           message.cache
         )
-        if (last !== undefined && last.results && Array.isArray(last.content)) {
-          last.content.push(block)
-        } else {
-          turns.push({ role: "user", content: [block], results: true })
-        }
+        if (results === undefined) turns.push({ role: "user", content: [block], results: true })
+        else results.push(block)
       }
     }
   }
