@@ -35,14 +35,6 @@ export interface Held<Made> {
   files: { readonly output: string | undefined; readonly error: string | undefined } | undefined
 }
 
-/** A batch to hold, as its create made it. */
-export interface Holding<Made> {
-  readonly id: string
-  readonly model: string
-  readonly lines: ReadonlyArray<Line>
-  readonly made: Made
-}
-
 /** Cancels a batch still running at `now` (one that has ended stays as it ended). */
 export function cancel(batch: Held<unknown>, now: number): void {
   if (viewOf(batch, now).state === "running") batch.cancelledAt = now
@@ -203,7 +195,8 @@ export interface BatchServer {
     format: WireFormat<X>,
     input: RouteInput,
     fault: BatchFault,
-    holding: Holding<Made>
+    // The batch as its create made it.
+    holding: { readonly id: string; readonly model: string; readonly lines: ReadonlyArray<Line>; readonly made: Made }
   ) => Held<Made>
 }
 
