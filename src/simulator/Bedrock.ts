@@ -134,9 +134,8 @@ export const invokeBody = (
  */
 export const invokeFormat = (codec: EventStreamCodec): WireFormat<Anthropic.Extra> => ({
   ...common(codec),
-  decode: (body, params) => {
-    return Result.flatMap(invokeBody(body, params), (read) => Anthropic.format.decode(read.messages, params))
-  },
+  decode: (body, params) =>
+    Result.flatMap(invokeBody(body, params), (read) => Anthropic.format.decode(read.messages, params)),
   cachePrefixes: (body, params) => {
     const read = invokeBody(body, params)
     return Result.isFailure(read) ? [] : Anthropic.format.cachePrefixes?.(read.success.messages, params) ?? []

@@ -49,48 +49,37 @@ export const anthropicTarget = (segment: string): Params | undefined => {
  * @category Wire Formats
  */
 export const frontEndError = (error: ApiError): { readonly status: number; readonly body: string } | undefined => {
+  const answer = (status: number, message: string) => ({ status, body: errorJson(status, message) })
   switch (error._tag) {
     case "InvalidKey":
-      return {
-        status: 401,
-        body: errorJson(
-          401,
-          "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other " +
-            "valid authentication credential. " +
-            "See https://developers.google.com/identity/sign-in/web/devconsole-project."
-        )
-      }
+      return answer(
+        401,
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other " +
+          "valid authentication credential. " +
+          "See https://developers.google.com/identity/sign-in/web/devconsole-project."
+      )
     case "ModelNotFound":
-      return {
-        status: 404,
-        body: errorJson(
-          404,
-          `Publisher Model \`${error.model}\` was not found or your project does not have access to it. ` +
-            "Please ensure you are using a valid model version."
-        )
-      }
+      return answer(
+        404,
+        `Publisher Model \`${error.model}\` was not found or your project does not have access to it. ` +
+          "Please ensure you are using a valid model version."
+      )
     case "RateLimited":
-      return {
-        status: 429,
-        body: errorJson(
-          429,
-          "Resource exhausted. Please try again later. Please refer to " +
-            "https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details."
-        )
-      }
+      return answer(
+        429,
+        "Resource exhausted. Please try again later. Please refer to " +
+          "https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details."
+      )
     case "NotFound":
-      return { status: 404, body: errorJson(404, `The requested URL ${error.path} was not found on this server.`) }
+      return answer(404, `The requested URL ${error.path} was not found on this server.`)
     case "Injected":
       // A permission Google's IAM refuses is answered by the front end, for either publisher.
       return error.fault.status === 403
-        ? {
-          status: 403,
-          body: errorJson(
-            403,
-            error.fault.message ??
-              "Permission 'aiplatform.endpoints.predict' denied on resource (or it may not exist). (injected fault)"
-          )
-        }
+        ? answer(
+          403,
+          error.fault.message ??
+            "Permission 'aiplatform.endpoints.predict' denied on resource (or it may not exist). (injected fault)"
+        )
         : undefined
     default:
       return undefined

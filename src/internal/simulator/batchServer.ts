@@ -35,22 +35,6 @@ export interface Held<Made> {
   files: { readonly output: string | undefined; readonly error: string | undefined } | undefined
 }
 
-/** A batch to hold, as its create made it. */
-export interface Holding<Made> {
-  readonly id: string
-  readonly model: string
-  readonly input: RouteInput
-  readonly fault: BatchFault
-  readonly entries: ReadonlyArray<Entry>
-  readonly made: Made
-}
-
-/** A batch held from its create, not cancelled, its files not written. */
-export function held<Made>(holding: Holding<Made>): Held<Made> {
-  const { entries, fault, id, input, made, model } = holding
-  return { id, model, createdAt: input.now, fault, entries, made, cancelledAt: undefined, files: undefined }
-}
-
 /** Cancels a batch still running at `now` (one that has ended stays as it ended). */
 export function cancel(batch: Held<unknown>, now: number): void {
   if (viewOf(batch, now).state === "running") batch.cancelledAt = now
@@ -63,10 +47,15 @@ export interface View {
   readonly outcomes: ReadonlyArray<RawOutcome | undefined>
 }
 
+/** When a batch stopped running, or `now` while it runs. */
+export function stoppedAt(batch: Held<unknown>, now: number): number {
+  return Math.min(now, batch.cancelledAt ?? Infinity, batch.createdAt + batch.fault.ms)
+}
+
 export function viewOf(batch: Held<unknown>, now: number): View {
   const total = batch.entries.length
   const end = batch.createdAt + batch.fault.ms
-  const at = Math.min(now, batch.cancelledAt ?? Infinity, end)
+  const at = stoppedAt(batch, now)
   const share = batch.fault.ms === 0 ? 1 : (at - batch.createdAt) / batch.fault.ms
   const finished = now >= end || batch.cancelledAt !== undefined
   const state: BatchState = batch.fault.refuse
@@ -175,6 +164,8 @@ export interface Line {
   readonly customId: string
   readonly body: unknown
   readonly params?: RouteInput["params"]
+  /** Its answer, when it fails before its call (the call is still made). */
+  readonly outcome?: RawOutcome | undefined
 }
 
 /** The steps every dialect's batch routes share, over one engine. */
@@ -195,13 +186,18 @@ export interface BatchServer {
   readonly invalid: (format: Gate, message: string, out: Record<string, string>) => Plan
   /** A 404 of the request's path. */
   readonly notFound: (format: Gate, input: RouteInput, out: Record<string, string>) => Plan
-  /** Each line answered as its call, with the request's headers (its key, its knobs), a failing line with a 500. */
-  readonly answer: <X>(
+  /**
+   * A batch created in `batches`, not cancelled, its files not written: each line answered as its call, with the
+   * request's headers (its key, its knobs), a failing line with a 500.
+   */
+  readonly hold: <X, Made>(
+    batches: Map<string, Held<Made>>,
     format: WireFormat<X>,
     input: RouteInput,
     fault: BatchFault,
-    lines: ReadonlyArray<Line>
-  ) => ReadonlyArray<Entry>
+    // The batch as its create made it.
+    holding: { readonly id: string; readonly model: string; readonly lines: ReadonlyArray<Line>; readonly made: Made }
+  ) => Held<Made>
 }
 
 /** The batch server of one engine. */
@@ -235,9 +231,9 @@ export function makeBatchServer(engine: EngineParts): BatchServer {
           : then(out, fault.success)
       }),
     notFound: (format, input, out) => engine.error(format, { _tag: "NotFound", method: "GET", path: input.url }, out),
-    answer: (format, input, fault, lines) => {
+    hold: (batches, format, input, fault, { id, lines, made, model }) => {
       const { [batchFaultHeader]: _fault, ...headers } = input.headers
-      return lines.map(({ body, customId, params }, index) => {
+      const entries = lines.map(({ body, customId, outcome, params }, index) => {
         const lineHeaders = fault.fail.has(index) ? { ...headers, "x-simulator-fault": "status=500" } : headers
         const plan = engine.generate(format, {
           ...input,
@@ -245,8 +241,11 @@ export function makeBatchServer(engine: EngineParts): BatchServer {
           body: JSON.stringify(body),
           params: params ?? input.params
         })
-        return { customId, outcome: outcomeOf(plan) }
+        return { customId, outcome: outcome ?? outcomeOf(plan) }
       })
+      const batch = { id, model, createdAt: input.now, fault, entries, made, cancelledAt: undefined, files: undefined }
+      batches.set(id, batch)
+      return batch
     }
   }
 }

@@ -8,6 +8,7 @@ import * as Invalid from "../optionsError.js"
 import { bracketed } from "../schemaCheck.js"
 import { type BatchFault, decodeBatchFault } from "./batch.js"
 import { decodeFault } from "./fault.js"
+import { valueAt } from "./requestChecks.js"
 import { checkScenario } from "./scenario.js"
 
 /** The models a simulator knows unless told otherwise. */
@@ -64,16 +65,6 @@ function millis(name: string, value: Duration.Input | undefined): Result.Result<
   if (value === undefined) return Result.succeed(0)
   const bad = Invalid.duration("Simulator", name, value)
   return bad === undefined ? Result.succeed(Duration.toMillis(value)) : Result.fail(bad)
-}
-
-/** The value at `path` in `json`, for an error to show. */
-function valueAt(json: unknown, path: ReadonlyArray<PropertyKey>): unknown {
-  let value = json
-  for (const key of path) {
-    if (typeof value !== "object" || value === null) return undefined
-    value = (value as Record<PropertyKey, unknown>)[key]
-  }
-  return value
 }
 
 /** A scenario option (`option` its name), or an `OptionsError` naming each of its bad paths. */

@@ -246,13 +246,6 @@ function callable(turn: ScriptedTurn, prompt: Reply.Prompt): boolean {
   return !callsRuledOut(prompt) && calls.every((call) => prompt.tools.some((tool) => tool.name === call.name))
 }
 
-/** A turn the request matched: the turn, its place in the file, and its failing fault (spent once played). */
-interface Matched {
-  readonly index: number
-  readonly turn: ScriptedTurn
-  readonly fault: Fault | undefined
-}
-
 /** How many sessions' spent faults a scenario keeps: enough for a test's sessions, bounded. */
 const keptSessions = 1024
 
@@ -280,7 +273,7 @@ class Played {
   }
 
   /** The first turn that answers `prompt` in `session` and has not failed there before, if any; a fault is spent. */
-  match(prompt: Reply.Prompt, session: string): Matched | undefined {
+  match(prompt: Reply.Prompt, session: string): Placed | undefined {
     const at = prompt.assistantTurns ?? 0
     const compaction = isCompaction(prompt)
     const part = this.partOf(prompt)
@@ -294,9 +287,8 @@ class Played {
         callable(turn, prompt) &&
         (placed.fault === undefined || spent?.has(placed.index) !== true)
     })
-    if (found === undefined) return undefined
-    if (found.fault !== undefined) this.spend(session, found.index)
-    return { index: found.index, turn: found.turn, fault: found.fault }
+    if (found?.fault !== undefined) this.spend(session, found.index)
+    return found
   }
 
   private spend(session: string, index: number): void {
@@ -324,7 +316,7 @@ class Played {
  * what the turn leaves out (reasoning, text and tool calls when it gives neither, usage counts) is `generated`'s, but
  * cache reads and writes, which are none.
  */
-function scriptedReply({ index, turn }: Matched, generated: Reply.Reply): Reply.Reply {
+function scriptedReply({ index, turn }: Placed, generated: Reply.Reply): Reply.Reply {
   const calls = (turn.toolCalls ?? []).map((call, i): Reply.ToolCall => {
     const args = JSON.stringify(call.arguments ?? {})
     return { id: call.id ?? `call_scenario_${index}_${i}`, name: call.name, arguments: args, fragments: fragment(args) }

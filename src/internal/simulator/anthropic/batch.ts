@@ -7,7 +7,7 @@ import { isJsonObject, type JsonObject } from "../../json.js"
 import * as AnthropicBatch from "../../wire/anthropic/batch.js"
 import { toJsonLines } from "../../wire/batch.js"
 import { type BatchFault, refusal } from "../batchFault.js"
-import { type BatchServer, cancel, type Held, held, json, parsed, text, viewOf, written } from "../batchServer.js"
+import { type BatchServer, cancel, type Held, json, type Line, parsed, text, viewOf, written } from "../batchServer.js"
 import type { Plan } from "../plan.js"
 import type { RouteInput } from "../routes.js"
 
@@ -58,7 +58,7 @@ export function anthropicBatches<A>(server: BatchServer, format: WireFormat<A>) 
     if (requests === undefined || requests.length === 0) {
       return server.invalid(format, "requests: a list of at least one request", out)
     }
-    const lines: Array<{ readonly customId: string; readonly body: unknown }> = []
+    const lines: Array<Line> = []
     for (const request of requests) {
       if (!isJsonObject(request) || typeof request.custom_id !== "string" || !isJsonObject(request.params)) {
         return server.invalid(format, "each request needs a custom_id and params", out)
@@ -66,15 +66,12 @@ export function anthropicBatches<A>(server: BatchServer, format: WireFormat<A>) 
       lines.push({ customId: request.custom_id, body: request.params })
     }
     const model = (lines[0]!.body as JsonObject).model
-    const batch = held({
+    const batch = server.hold(batches, format, input, fault, {
       id: `msgbatch_sim${server.nextId()}`,
       model: typeof model === "string" ? model : "",
-      input,
-      fault,
-      entries: server.answer(format, input, fault, lines),
+      lines,
       made: undefined
     })
-    batches.set(batch.id, batch)
     return json(out, AnthropicBatch.batchObject(viewed(batch, input.now, baseOf(input))))
   }
 

@@ -110,6 +110,9 @@ function refusalError(body: unknown, refused: Refused): ApiError {
   if (path.length === 0) return invalid(`The request body must be a JSON object, got ${bareTypeName(body)}`)
   const value = valueAt(body, path)
   const generic = () => invalid(`${dotted(path)}: ${pydantic(message, value)}`, dotted(path))
+  if ((path[0] === "thinking" || path[0] === "tool_choice") && path.length === 1 && !isJsonObject(value)) {
+    return invalid(`${path[0]}: Input should be an object`, path[0])
+  }
   switch (path[0]) {
     case "max_tokens":
       return value === undefined ? generic() : maxTokensError(value)
@@ -132,13 +135,9 @@ function refusalError(body: unknown, refused: Refused): ApiError {
         ? generic()
         : invalid(`system.${String(path[1])}: Input should be a text block`, `system.${String(path[1])}`)
     case "thinking":
-      if (path.length === 1 && !isJsonObject(value)) return invalid("thinking: Input should be an object", "thinking")
       return unionError(body, ["thinking"], thinkingTags, (tag) => tag === "enabled" ? budgetError : undefined) ??
         generic()
     case "tool_choice":
-      if (path.length === 1 && !isJsonObject(value)) {
-        return invalid("tool_choice: Input should be an object", "tool_choice")
-      }
       return unionError(
         body,
         ["tool_choice"],
@@ -486,12 +485,16 @@ function promptOf(wire: AnyBody, request: ChatRequest, drops: boolean): Result.R
   })
 }
 
-// A body checked by `check`, then as the engine's request and the prompt; or the API's error.
-function decodeWith(
+/**
+ * The decoder of the bodies `check` checks, given the request's headers (the betas it reads): a body checked, then as
+ * the engine's request and the prompt; or the API's error.
+ */
+const decoderOf = (check: (body: unknown) => Result.Result<AnyBody, Refused>) =>
+(
   body: unknown,
-  check: (body: unknown) => Result.Result<AnyBody, Refused>,
-  headers: Http.IncomingHttpHeaders | undefined
-): Result.Result<Decoded<Extra>, ApiError> {
+  _params?: unknown,
+  headers?: Http.IncomingHttpHeaders
+): Result.Result<Decoded<Extra>, ApiError> => {
   const checked = check(body)
   if (Result.isFailure(checked)) return Result.fail(refusalError(body, checked.failure))
   const wire = checked.success
@@ -509,14 +512,6 @@ function decodeWith(
     (decoded) => standard ? { ...decoded, window: standardContextWindow } : decoded
   )
 }
-
-/** The decoder of the bodies `check` checks, given the request's headers (the betas it reads). */
-const decoderOf = (check: (body: unknown) => Result.Result<AnyBody, Refused>) =>
-(
-  body: unknown,
-  _params?: unknown,
-  headers?: Http.IncomingHttpHeaders
-): Result.Result<Decoded<Extra>, ApiError> => decodeWith(body, check, headers)
 
 /** A Messages body. */
 export const decode = decoderOf(checkMessages)

@@ -13,10 +13,10 @@ import {
   cancel,
   empty,
   type Held,
-  held,
   json,
   parsed,
   ranCounts,
+  stoppedAt,
   text,
   type View,
   viewOf,
@@ -112,7 +112,7 @@ export function bedrockBatches(server: BatchServer) {
       inputUri: job.inputUri,
       outputUri: job.outputUri,
       submittedAt: batch.createdAt,
-      endedAt: ended ? Math.min(now, batch.cancelledAt ?? Infinity, batch.createdAt + batch.fault.ms) : undefined,
+      endedAt: ended ? stoppedAt(batch, now) : undefined,
       total: batch.entries.length,
       processed: succeeded + failed,
       succeeded,
@@ -166,15 +166,12 @@ export function bedrockBatches(server: BatchServer) {
     const jobArn = `arn:aws:bedrock:${region}:123456789012:model-invocation-job/sim${
       String(server.nextId()).padStart(9, "0")
     }`
-    const batch = held({
+    server.hold(batches, format, input, fault, {
       id: jobArn,
       model: modelId,
-      input,
-      fault,
-      entries: server.answer(format, input, fault, lines),
+      lines,
       made: { jobName, roleArn, inputUri, outputUri, inputs: lines.map((line) => line.body) }
     })
-    batches.set(batch.id, batch)
     return json(out, { jobArn })
   }
 

@@ -11,7 +11,6 @@ import {
   cancel,
   counts,
   type Held,
-  held,
   json,
   type Line,
   parsed,
@@ -69,15 +68,12 @@ export function geminiBatches<G>(server: BatchServer, format: WireFormat<G>) {
   function create(input: RouteInput, out: Record<string, string>, fault: BatchFault, model: string): Plan {
     const lines = linesOf(parsed(input.body), model)
     if (typeof lines === "string") return server.invalid(format, lines, out)
-    const batch = held({
+    const batch = server.hold(batches, format, input, fault, {
       id: `batches/sim${server.nextId()}`,
       model,
-      input,
-      fault,
-      entries: server.answer(format, input, fault, lines),
+      lines,
       made: undefined
     })
-    batches.set(batch.id, batch)
     return json(out, GeminiBatch.operation(viewed(batch, input.now)))
   }
 

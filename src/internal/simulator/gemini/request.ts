@@ -414,37 +414,35 @@ export function decode(
   const last = turns[turns.length - 1]!
   const lastRole = last.role === "model" ? "assistant" : last.toolResult !== undefined ? "tool" : "user"
 
-  const declared = decodeTools(body.tools)
-  if (Result.isFailure(declared)) return Result.fail(declared.failure)
-  const tools = declared.success.tools
-  chars += declared.success.chars
-  const chosen = decodeToolChoice(body.toolConfig, tools)
-  if (Result.isFailure(chosen)) return Result.fail(chosen.failure)
-  const toolChoice = chosen.success
-  const configured = decodeGenerationConfig(body.generationConfig)
-  if (Result.isFailure(configured)) return Result.fail(configured.failure)
-  const generation = configured.success
-
-  return Result.succeed(decoded(
-    {
-      model,
-      lastUserText,
-      instructions,
-      lastRole,
-      assistantTurns: turns.filter((turn) => turn.role === "model").length,
-      texts: [...(instructions === "" ? [] : [instructions]), ...turns.map((turn) => turn.toolResult ?? turn.text)],
-      toolResult: lastRole === "tool" ? last.toolResult : undefined,
-      tools,
-      toolChoice,
-      parallelToolCalls: true,
-      reasoning: generation.reasoning,
-      maxTokens: generation.maxTokens,
-      responseSchema: generation.responseSchema,
-      jsonObject: generation.jsonObject,
-      chars,
-      media
-    },
-    method === "streamGenerateContent",
-    { blocked: lastUserText.includes(blockedPromptMarker), framing: params?.alt === "sse" ? "sse" : "array" }
-  ))
+  // The tools, then their choice and the generation config: the first of them refused is the error.
+  return Result.flatMap(decodeTools(body.tools), (declared) =>
+    Result.map(
+      Result.all([decodeToolChoice(body.toolConfig, declared.tools), decodeGenerationConfig(body.generationConfig)]),
+      ([toolChoice, generation]) =>
+        decoded(
+          {
+            model,
+            lastUserText,
+            instructions,
+            lastRole,
+            assistantTurns: turns.filter((turn) => turn.role === "model").length,
+            texts: [
+              ...(instructions === "" ? [] : [instructions]),
+              ...turns.map((turn) => turn.toolResult ?? turn.text)
+            ],
+            toolResult: lastRole === "tool" ? last.toolResult : undefined,
+            tools: declared.tools,
+            toolChoice,
+            parallelToolCalls: true,
+            reasoning: generation.reasoning,
+            maxTokens: generation.maxTokens,
+            responseSchema: generation.responseSchema,
+            jsonObject: generation.jsonObject,
+            chars: chars + declared.chars,
+            media
+          },
+          method === "streamGenerateContent",
+          { blocked: lastUserText.includes(blockedPromptMarker), framing: params?.alt === "sse" ? "sse" : "array" }
+        )
+    ))
 }

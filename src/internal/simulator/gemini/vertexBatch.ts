@@ -12,12 +12,11 @@ import { type BatchFault, refusal } from "../batchFault.js"
 import {
   type BatchServer,
   cancel,
-  type Entry,
   type Held,
-  held,
   json,
   parsed,
   ranCounts,
+  stoppedAt,
   text,
   type View,
   viewOf,
@@ -87,7 +86,6 @@ export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
       ? VertexBatch.outputDirectoryOf(prediction.outputUriPrefix, batch.createdAt)
       : undefined
     if (outputDirectory !== undefined && batch.files === undefined) writePredictions(batch, view)
-    const stopped = ended ? Math.min(now, batch.cancelledAt ?? Infinity, batch.createdAt + batch.fault.ms) : undefined
     return {
       name: batch.id,
       displayName: prediction.displayName,
@@ -105,7 +103,7 @@ export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
       outputUriPrefix: prediction.outputUriPrefix,
       outputDirectory,
       createdAt: batch.createdAt,
-      endedAt: stopped,
+      endedAt: ended ? stoppedAt(batch, now) : undefined,
       succeeded,
       failed,
       incomplete: batch.entries.length - succeeded - failed,
@@ -120,7 +118,7 @@ export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
     )!
     const key = keyUnder(directory.name, VertexBatch.predictionsFile)
     batch.files = { output: key, error: undefined }
-    const processedAt = Math.min(batch.cancelledAt ?? Infinity, batch.createdAt + batch.fault.ms)
+    const processedAt = stoppedAt(batch, Infinity)
     const lines = written(batch, view).flatMap(({ index, outcome }) =>
       typeof outcome === "string" ? [] : [VertexBatch.outputLine(batch.made.requests[index], outcome, processedAt)]
     )
@@ -141,28 +139,25 @@ export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
     if (records.length === 0 || records.some((record) => !isJsonObject(record.request))) {
       return server.invalid(format, "Every line of the input file needs a request object.", out)
     }
-    const lines = records.map((record, index) => ({
-      customId: String(index),
-      body: record.request,
-      params: { model: modelId, method: "generateContent" }
-    }))
-    // A request's labels outside Vertex's rules fail its line, as its call would fail.
-    const entries = server.answer(format, input, fault, lines).map((entry, index): Entry => {
-      const problem = VertexBatch.labelsProblem(records[index]!.request)
-      return problem === undefined
-        ? entry
-        : { ...entry, outcome: { _tag: "Failed", status: 400, body: JSON.parse(errorJson(400, problem)) } }
+    const lines = records.map((record, index) => {
+      // A request's labels outside Vertex's rules fail its line, as its call would fail.
+      const problem = VertexBatch.labelsProblem(record.request)
+      return {
+        customId: String(index),
+        body: record.request,
+        params: { model: modelId, method: "generateContent" },
+        outcome: problem === undefined
+          ? undefined
+          : { _tag: "Failed" as const, status: 400, body: JSON.parse(errorJson(400, problem)) }
+      }
     })
     const root = /^\/[^/]+\/(projects\/[^/]+\/locations\/[^/]+)\//.exec(input.url)?.[1] ?? "projects/-/locations/-"
-    const batch = held({
+    const batch = server.hold(batches, format, input, fault, {
       id: `${root}/batchPredictionJobs/sim${server.nextId()}`,
       model: modelId,
-      input,
-      fault,
-      entries,
+      lines,
       made: { ...job, requests: records.map((record) => record.request) }
     })
-    batches.set(batch.id, batch)
     return json(out, VertexBatch.jobObject(viewed(batch, input.now)))
   }
 

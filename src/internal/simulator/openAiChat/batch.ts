@@ -14,8 +14,8 @@ import {
   cancel,
   counts,
   type Held,
-  held,
   json,
+  type Line,
   parsed,
   text,
   viewOf,
@@ -55,8 +55,8 @@ function lineOf(batch: Held<Made>) {
 }
 
 /** The lines of an input file, or what is wrong with them. */
-function linesOf(file: File): ReadonlyArray<{ readonly customId: string; readonly body: unknown }> | string {
-  const lines: Array<{ readonly customId: string; readonly body: unknown }> = []
+function linesOf(file: File): ReadonlyArray<Line> | string {
+  const lines: Array<Line> = []
   for (const line of file.content.split("\n")) {
     if (line.trim() === "") continue
     const value = parsed(line)
@@ -76,9 +76,10 @@ export function openAiBatches<O, Z>(server: BatchServer, formats: {
   const batches = new Map<string, Held<Made>>()
   const files = new Map<string, File>()
 
-  function fileOf(content: string, now: number): string {
+  /** A file stored, a result file unless named otherwise: its id. */
+  function fileOf(content: string, now: number, named = { filename: "batch_output.jsonl", purpose: "batch_output" }) {
     const id = `file-sim${server.nextId()}`
-    files.set(id, { content, filename: "batch_output.jsonl", purpose: "batch_output", createdAt: now })
+    files.set(id, { content, filename: named.filename, purpose: named.purpose, createdAt: now })
     return id
   }
 
@@ -115,8 +116,7 @@ export function openAiBatches<O, Z>(server: BatchServer, formats: {
     const contentType = input.headers["content-type"]
     const read = OpenAiBatch.readUpload(typeof contentType === "string" ? contentType : undefined, input.body ?? "")
     if (typeof read === "string") return server.invalid(format, read, out)
-    const id = `file-sim${server.nextId()}`
-    files.set(id, { ...read, createdAt: input.now })
+    const id = fileOf(read.content, input.now, read)
     return json(
       out,
       OpenAiBatch.fileObject(id, Buffer.byteLength(read.content), input.now, read.filename, read.purpose)
@@ -133,15 +133,12 @@ export function openAiBatches<O, Z>(server: BatchServer, formats: {
     const lines = linesOf(file)
     if (typeof lines === "string") return server.invalid(format, lines, out)
     const model = lines.map((line) => (line.body as JsonObject).model).find((m) => typeof m === "string") as string
-    const batch = held({
+    const batch = server.hold(batches, format, input, fault, {
       id: `batch_sim${server.nextId()}`,
       model: model ?? "",
-      input,
-      fault,
-      entries: server.answer(format, input, fault, lines),
+      lines,
       made: { inputFileId: request.input_file_id as string }
     })
-    batches.set(batch.id, batch)
     return json(out, OpenAiBatch.batchObject(viewed(batch, input.now)))
   }
 
