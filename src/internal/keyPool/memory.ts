@@ -459,10 +459,7 @@ export function leaseStore(scope: Scope.Scope): KeyPool.LeaseStore["Service"] {
   const groups = new Map<string, Group>()
   function groupOf(key: string): Group {
     let group = groups.get(key)
-    if (group === undefined) {
-      group = makeGroup()
-      groups.set(key, group)
-    }
+    if (group === undefined) groups.set(key, group = makeGroup())
     return group
   }
 

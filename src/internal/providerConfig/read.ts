@@ -278,23 +278,32 @@ function withKeyLists(
   return out
 }
 
+/**
+ * What each value of the JSON object `json` decodes to alone by `decodeOne`, by its key (none when `json` is not an
+ * object); a value it gives `undefined` for is left out.
+ */
+const eachAlone = <A>(json: unknown, decodeOne: (value: unknown) => Effect.Effect<A | undefined>) =>
+  Effect.map(
+    Effect.forEach(
+      Object.entries(isJsonObject(json) ? json : {}),
+      ([key, value]) => Effect.map(decodeOne(value), (decoded) => [key, decoded] as const)
+    ),
+    (decoded) => Object.fromEntries(decoded.filter((entry): entry is readonly [string, A] => entry[1] !== undefined))
+  )
+
+// An entry decoded alone: `undefined` when it does not decode.
+const decodeAlone = <S extends Schema.Top>(schema: S, json: unknown) =>
+  Effect.map(decode(schema, json, []), Result.getOrUndefined)
+
 /** The entries of the providers' JSON that decode alone, when the whole does not: each at its index. */
-function decodeEach(providers: unknown): Effect.Effect<DecodedEntries> {
-  return Effect.gen(function*() {
-    const out: Record<string, Array<ModelEntry | undefined>> = {}
-    if (!isJsonObject(providers)) return out
-    for (const [provider, entries] of Object.entries(providers)) {
-      if (!Array.isArray(entries)) continue
-      const decoded: Array<ModelEntry | undefined> = []
-      for (const entry of entries) {
-        const one = yield* decode(ModelEntry, entry, [])
-        decoded.push(Result.isSuccess(one) ? one.success : undefined)
-      }
-      out[provider] = decoded
-    }
-    return out
-  })
-}
+const decodeEach = (providers: unknown): Effect.Effect<DecodedEntries> =>
+  eachAlone(
+    providers,
+    (entries) =>
+      Array.isArray(entries)
+        ? Effect.forEach(entries, (entry) => decodeAlone(ModelEntry, entry))
+        : Effect.succeed(undefined)
+  )
 
 /**
  * The `gateway` section decoded with its `keys` and `admin_keys` apart, each key alone: its issues, and the section of
@@ -340,17 +349,7 @@ function decodeGateway(json: unknown): Effect.Effect<{
 }
 
 /** The routers of the `router` JSON that decode alone, when the whole section does not. */
-function decodeRouters(json: unknown): Effect.Effect<Readonly<Record<string, typeof RouterEntry.Type>>> {
-  return Effect.gen(function*() {
-    const out: Record<string, typeof RouterEntry.Type> = {}
-    if (!isJsonObject(json)) return out
-    for (const [name, entry] of Object.entries(json)) {
-      const one = yield* decode(RouterEntry, entry, [])
-      if (Result.isSuccess(one)) out[name] = one.success
-    }
-    return out
-  })
-}
+const decodeRouters = (json: unknown) => eachAlone(json, (entry) => decodeAlone(RouterEntry, entry))
 
 /**
  * The names a router may give of the entries that do not decode (`provider/model_name` and `model_name`): their own

@@ -331,9 +331,7 @@ function makeCountTokens(
         counting.path,
         (model, written) => counting.body(written, model)
       )
-      if (Result.isFailure(prepared)) {
-        return Effect.fail(prepared.failure)
-      }
+      if (Result.isFailure(prepared)) return Effect.fail(prepared.failure)
       const call = prepared.success
       return transport.json(call, ({ body, response, text }) => {
         const failure = definition.failureOf(body)
@@ -347,9 +345,7 @@ function makeCountTokens(
         try {
           return Effect.succeed(counting.count(body))
         } catch (error) {
-          if (!(error instanceof ShapeError)) {
-            throw error
-          }
+          if (!(error instanceof ShapeError)) throw error
           const detail = `the response has the wrong shape: ${error.reason}`
           return Effect.fail(transport.decodeError(call, detail, text, definition.requestId?.(response)))
         }

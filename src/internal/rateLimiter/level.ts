@@ -3,10 +3,26 @@
  * `sql.ts`); the Redis backend runs the same steps in its script (`redis/bucket.ts`). A missing bucket reads as a full
  * one, and a step that leaves it full forgets it, so nothing lingers per key.
  */
+import type * as Effect from "effect/Effect"
 import type * as RateLimiter from "../../RateLimiter.js"
+import type { StoreUnavailableError } from "../../Store.js"
 
 /** A step of a bucket: one operation of `RateLimiter.Bucket`. */
 export type Step = "take" | "try" | "give" | "charge" | "reset" | "peek"
+
+/** The bucket whose steps `of` makes, each of an amount (a reset's and a peek's of none, made once). */
+export function bucketOf(
+  of: (name: Step) => (amount: number) => Effect.Effect<RateLimiter.BucketResult, StoreUnavailableError>
+): RateLimiter.Bucket {
+  return {
+    take: of("take"),
+    tryTake: of("try"),
+    give: of("give"),
+    charge: of("charge"),
+    reset: of("reset")(0),
+    peek: of("peek")(0)
+  }
+}
 
 /** A bucket's level and when it was read (milliseconds). */
 export interface Level {

@@ -128,9 +128,7 @@ function statusOf(
 }
 
 // The `reconcile` of a consume that took nothing from the budget.
-function settledAlready(_actualTokens: number): Effect.Effect<void> {
-  return Effect.void
-}
+const settledAlready = (): Effect.Effect<void> => Effect.void
 
 /** A bucket of the store with this limiter's line for it. */
 interface Tokens {
@@ -140,14 +138,11 @@ interface Tokens {
   readonly perMilli: number
 }
 
-const tokensOf = Effect.fnUntraced(function*(buckets: Stores["buckets"], options: RateLimiter.BucketOptions) {
-  const tokens: Tokens = {
-    bucket: yield* buckets.bucket(options),
-    line: new Line(),
-    perMilli: options.refillRate / 1000
-  }
-  return tokens
-})
+const tokensOf = (buckets: Stores["buckets"], options: RateLimiter.BucketOptions) =>
+  Effect.map(
+    buckets.bucket(options),
+    (bucket): Tokens => ({ bucket, line: new Line(), perMilli: options.refillRate / 1000 })
+  )
 
 /** As the head of the line: reserves `waiter.cost` and sleeps until it is due, reserving again when woken early. */
 function reserve(tokens: Tokens, waiter: Waiter): Effect.Effect<number, StoreUnavailableError> {
@@ -471,7 +466,7 @@ const unlimitedResult: RateLimiter.ConsumeResult = {
   limit: Infinity,
   remaining: Infinity,
   resetAfter: Duration.zero,
-  reconcile: () => Effect.void
+  reconcile: settledAlready
 }
 
 /** The limiter of `RateLimiter.makeUnlimited`. */

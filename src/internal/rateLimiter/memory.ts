@@ -32,17 +32,7 @@ export function bucketStore(): RateLimiter.BucketStore["Service"] {
       // fraction of a millisecond that an ideal bucket would.
       return stepped.result
     }
-    function of(name: Level.Step) {
-      return (amount: number) => Effect.sync(() => step(name, amount))
-    }
-    return {
-      take: of("take"),
-      tryTake: of("try"),
-      give: of("give"),
-      charge: of("charge"),
-      reset: Effect.sync(() => step("reset", 0)),
-      peek: Effect.sync(() => step("peek", 0))
-    } satisfies RateLimiter.Bucket
+    return Level.bucketOf((name) => (amount) => Effect.sync(() => step(name, amount)))
   })
   return { bucket }
 }

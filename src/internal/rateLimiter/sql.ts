@@ -64,17 +64,7 @@ export function bucketStore(database: Database["Service"]): RateLimiter.BucketSt
   })
 
   function bucket(options: RateLimiter.BucketOptions): Effect.Effect<RateLimiter.Bucket> {
-    function of(name: Level.Step) {
-      return (amount: number) => stepped(options, name, amount)
-    }
-    return Effect.succeed({
-      take: of("take"),
-      tryTake: of("try"),
-      give: of("give"),
-      charge: of("charge"),
-      reset: stepped(options, "reset", 0),
-      peek: stepped(options, "peek", 0)
-    })
+    return Effect.succeed(Level.bucketOf((name) => (amount) => stepped(options, name, amount)))
   }
 
   return { bucket }

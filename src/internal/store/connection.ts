@@ -11,6 +11,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import { constVoid } from "effect/Function"
 import * as Layer from "effect/Layer"
 import type * as Redis from "effect/persistence/Redis"
 import * as Redacted from "effect/Redacted"
@@ -98,7 +99,7 @@ class InFlight {
     if (this.last === undefined) this.first = sent
     else this.last.next = sent
     this.last = sent
-    this.release ??= this.watchdog.keep(this.bound, noop)
+    this.release ??= this.watchdog.keep(this.bound, constVoid)
   }
   remove(sent: Sent) {
     if (!sent.linked) return
@@ -127,8 +128,6 @@ class InFlight {
     }
   }
 }
-
-const noop = () => {}
 
 // How a command goes out on `client`: its reply to `onReply`, its failure to `onFailure`.
 type Send = (client: Client, onReply: (reply: unknown) => void, onFailure: (cause: unknown) => void) => void
@@ -162,10 +161,7 @@ const shas = new WeakMap<{ readonly lua: string }, string>()
 
 const shaOf = (script: { readonly lua: string }): string => {
   let sha = shas.get(script)
-  if (sha === undefined) {
-    sha = hash("sha1", script.lua, "hex")
-    shas.set(script, sha)
-  }
+  if (sha === undefined) shas.set(script, sha = hash("sha1", script.lua, "hex"))
   return sha
 }
 
@@ -263,9 +259,7 @@ export const make = Effect.fnUntraced(
 
     const unavailable = (reason: string) => {
       const error = storeUnavailable(address, reason)
-      if (down || (starting && client === undefined)) {
-        return Effect.fail(error)
-      }
+      if (down || (starting && client === undefined)) return Effect.fail(error)
       down = true
       const then = onUnavailable === "fail-open"
         ? "each instance keeps its share of the limits locally until it returns"
@@ -279,12 +273,8 @@ export const make = Effect.fnUntraced(
     // What a command ended with, as its waiter resumes: the reply, or `StoreUnavailableError` (logged at an outage's
     // first failure); made when handed to the waiter, so a waiter logs the outage.
     const ended = (sent: Sent): Effect.Effect<unknown, StoreUnavailableError> => {
-      if (sent.reason !== undefined) {
-        return unavailable(sent.reason)
-      }
-      if (!down) {
-        return Effect.succeed(sent.reply)
-      }
+      if (sent.reason !== undefined) return unavailable(sent.reason)
+      if (!down) return Effect.succeed(sent.reply)
       down = false
       return Effect.as(Effect.logInfo(`Shared store: Redis at ${address} is back; limits are shared again`), sent.reply)
     }
@@ -317,11 +307,9 @@ export const make = Effect.fnUntraced(
 
     const request = <A>(send: Send) => Effect.suspend(() => wait<A>(begin(send)))
 
-    const ignore = () => {}
-
     const post = (script: AnyScript, sha: string, args: ReadonlyArray<string>) =>
       Effect.sync(() => {
-        if (client !== undefined && client.isReady) runScript(client, script, sha, args, ignore, ignore)
+        if (client !== undefined && client.isReady) runScript(client, script, sha, args, constVoid, constVoid)
       })
 
     const connection: Connection = {
@@ -354,7 +342,6 @@ export const make = Effect.fnUntraced(
         }
       }
     }
-    const store: Store.Store = { address, onUnavailable, connection }
-    return store
+    return { address, onUnavailable, connection }
   }
 )

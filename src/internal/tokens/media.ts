@@ -240,10 +240,7 @@ const measured = new WeakMap<Pick<ImagePart, "url" | "mediaType">, Media>()
 /** A part classified and, where its provider bills by length, measured (the module doc). */
 export function classify(part: Pick<ImagePart, "url" | "mediaType">): Media {
   let media = measured.get(part)
-  if (media === undefined) {
-    media = measure(part)
-    measured.set(part, media)
-  }
+  if (media === undefined) measured.set(part, media = measure(part))
   return media
 }
 
@@ -253,18 +250,19 @@ function measure(part: Pick<ImagePart, "url" | "mediaType">): Media {
   const data = dataUrl(part.url)
   if (data === undefined) return { kind, mediaType, inline: false }
   const bytes = bytesOf(data)
+  const inline = { kind, mediaType, inline: true, bytes: bytes.length }
   switch (kind) {
     case "audio":
     case "video": {
       const read = kind === "audio" ? wavSeconds(bytes) : movieSeconds(bytes)
-      return { kind, mediaType, inline: true, bytes: bytes.length, seconds: read ?? bytes.length / leastBytesPerSecond }
+      return { ...inline, seconds: read ?? bytes.length / leastBytesPerSecond }
     }
     case "pdf":
-      return { kind, mediaType, inline: true, bytes: bytes.length, pages: pdfPages(bytes) ?? mostPdfPages }
+      return { ...inline, pages: pdfPages(bytes) ?? mostPdfPages }
     case "image":
-      return { kind, mediaType, inline: true, bytes: bytes.length, size: Images.imageSize(bytes) }
+      return { ...inline, size: Images.imageSize(bytes) }
     default:
-      return { kind, mediaType, inline: true, bytes: bytes.length }
+      return inline
   }
 }
 
@@ -367,9 +365,7 @@ export function mostMediaTokens(
     const most = mostPartTokens(media, rates)
     if (most !== undefined) tokens += most
     else unsized ??= { at, what: `${describe(media.kind, media.mediaType)} by URL` }
-    if (most === undefined || media.kind === "audio" || media.kind === "video" || media.kind === "unknown") {
-      audible = true
-    }
+    audible ||= most === undefined || media.kind === "audio" || media.kind === "video" || media.kind === "unknown"
   }
   return { tokens, unsized, audible }
 }

@@ -386,12 +386,8 @@ function headersOf(options: Options) {
   const staticHeaders: Record<string, string> = { "content-type": "application/json" }
   const secretHeaderNames: Array<string> = []
   for (const [name, value] of Object.entries(options.headers ?? {})) {
-    if (Redacted.isRedacted(value)) {
-      staticHeaders[name.toLowerCase()] = Redacted.value(value)
-      secretHeaderNames.push(name.toLowerCase())
-    } else {
-      staticHeaders[name.toLowerCase()] = value
-    }
+    staticHeaders[name.toLowerCase()] = Redacted.isRedacted(value) ? Redacted.value(value) : value
+    if (Redacted.isRedacted(value)) secretHeaderNames.push(name.toLowerCase())
   }
   const probe = options.auth(Redacted.make(""))
   // `authorization` is redacted by the platform already; other key headers are not.
@@ -691,11 +687,9 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
         const text = utf8.decode(bytes)
         // JSON.parse skips the blank lines some servers send while a request waits.
         const body = parseJson(text)
-        if (Option.isNone(body)) {
-          return Effect.fail(decodeError(call, "the response body is not JSON", text, requestIdOf?.(response)))
-        }
-        if (!isJsonObject(body.value)) {
-          return Effect.fail(decodeError(call, "the response body is not a JSON object", text, requestIdOf?.(response)))
+        if (Option.isNone(body) || !isJsonObject(body.value)) {
+          const what = Option.isNone(body) ? "JSON" : "a JSON object"
+          return Effect.fail(decodeError(call, `the response body is not ${what}`, text, requestIdOf?.(response)))
         }
         const now = clock.currentTimeMillisUnsafe()
         return Effect.succeed({

@@ -20,9 +20,6 @@ import { uniqueId } from "../../persistence/uniqueId.js"
 import { renewer } from "../../store/renewal.js"
 import { releaseScript, type Verdict, verdictArgs } from "./verdict.js"
 
-/** One candidate of `pick`: its member name in the state hash is a masked key id, never a key. */
-export type Candidate = KeyPool.LeaseCandidate
-
 // KEYS: the state hash, the lease set. ARGV: ttl, lease id, slow start (ms), the bar (the load of a key picked
 // elsewhere, in flight and share; -1: none), candidates n, then weight and cap (-1: none) per candidate, then the state
 // fields to read: off:<id> (disabled reason), cool:<id> (cooldown end, kept after it for the warm-up), pick:<id> (pick
@@ -181,16 +178,7 @@ return out
 `
 ).withReturnType<ReadonlyArray<number | string>>()
 
-export type Declined = KeyPool.LeaseDeclined
-export type Load = KeyPool.LeaseLoad
-export type Blocked = KeyPool.LeaseBlocked
-export type Taken = KeyPool.LeaseTaken
-type KeyState = KeyPool.LeaseKeyState
-
-/** The leases of one group of candidates (a key pool's keys, or a limiter's one slot) under `key`. */
-export type Group = KeyPool.Leases
-
-const declined: Declined = { _tag: "Declined" }
+const declined: KeyPool.LeaseDeclined = { _tag: "Declined" }
 
 /** The state hash and the lease set of the group under `key`. */
 export const keysOf = (connection: Connection, key: string) => ({
@@ -198,13 +186,17 @@ export const keysOf = (connection: Connection, key: string) => ({
   set: `${connection.prefix}:leases:${key}:held`
 })
 
-/** A group over `candidates`, whose held leases a fiber in the store's scope renews every third of the TTL. */
+/**
+ * The leases of a group over `candidates` (a key pool's keys, or a limiter's one slot) under `key`, each candidate's
+ * member name in the state hash a masked key id, never a key; its held leases a fiber in the store's scope renews
+ * every third of the TTL.
+ */
 export const group = (
   connection: Connection,
   key: string,
-  candidates: ReadonlyArray<Candidate>,
+  candidates: ReadonlyArray<KeyPool.LeaseCandidate>,
   slowStartMillis: number
-): Effect.Effect<Group> =>
+): Effect.Effect<KeyPool.Leases> =>
   Effect.gen(function*() {
     const ttl = connection.leaseTtlMillis
     const { set, state } = keysOf(connection, key)
@@ -237,9 +229,9 @@ export const group = (
     const picked =
       (lease: string) =>
       ([taken, index, releasable, enabled, now, ver]: readonly [0 | 1 | 2, number, 0 | 1, number, number, string]):
-        | Taken
-        | Blocked
-        | Declined =>
+        | KeyPool.LeaseTaken
+        | KeyPool.LeaseBlocked
+        | KeyPool.LeaseDeclined =>
       {
         if (taken === 2) return declined
         if (taken === 1) {
@@ -261,12 +253,12 @@ export const group = (
     const pick = Effect.suspend(() => {
       const lease = uniqueId()
       return Effect.map(picking.eval(pickArgs(lease)), picked(lease)) as Effect.Effect<
-        Taken | Blocked,
+        KeyPool.LeaseTaken | KeyPool.LeaseBlocked,
         StoreUnavailableError
       >
     })
 
-    const pickBelow = (bar: Load) =>
+    const pickBelow = (bar: KeyPool.LeaseLoad) =>
       Effect.suspend(() => {
         const lease = uniqueId()
         return Effect.map(
@@ -284,7 +276,7 @@ export const group = (
           if (taken !== 1) return undefined
           const member = `${lease}|${counts[index]!}`
           held.hold(member, set)
-          return { _tag: "Taken", index, lease: member } satisfies Taken
+          return { _tag: "Taken", index, lease: member } satisfies KeyPool.LeaseTaken
         })
       })
 
@@ -294,18 +286,13 @@ export const group = (
         return releasing.eval(releaseArgs(index, lease, verdictArgs(verdict)))
       })
 
-    const status = Effect.map(connection.eval(statusScript)(keys, ids), (out) => {
-      const list: Array<KeyState> = []
-      for (let i = 0; i < candidates.length; i++) {
+    const status = Effect.map(connection.eval(statusScript)(keys, ids), (out) => ({
+      now: Number(out[out.length - 1]),
+      keys: ids.map((_, i): KeyPool.LeaseKeyState => {
         const reason = String(out[i * 3 + 2])
-        list.push({
-          inFlight: Number(out[i * 3]),
-          coolingUntil: Number(out[i * 3 + 1]),
-          disabled: reason === "" ? undefined : reason
-        })
-      }
-      return { now: Number(out[out.length - 1]), keys: list }
-    })
+        return { inFlight: Number(out[i * 3]), coolingUntil: Number(out[i * 3 + 1]), disabled: reason || undefined }
+      })
+    }))
 
     return { pick, pickBelow, pickOne, release, status }
   })

@@ -12,11 +12,10 @@ import * as Redis from "effect/persistence/Redis"
 import type * as RateLimiter from "../../../RateLimiter.js"
 import type { Connection } from "../../../Store.js"
 import { open, template } from "../../persistence/script.js"
-
-type Op = "take" | "try" | "give" | "charge" | "reset" | "peek"
+import { bucketOf, type Step } from "../level.js"
 
 const bucketScript = Redis.script(
-  (key: string, op: Op, capacity: number, perMilli: number, amount: number) => [key, op, capacity, perMilli, amount],
+  (key: string, op: Step, capacity: number, perMilli: number, amount: number) => [key, op, capacity, perMilli, amount],
   {
     numberOfKeys: 1,
     lua: `
@@ -88,16 +87,8 @@ export const make = (connection: Connection, options: RateLimiter.BucketOptions)
   const fullKey = `${connection.prefix}:bucket:${options.key}`
   const script = connection.bind(bucketScript)
   // Each operation's arguments made strings once, the amount left open.
-  const op = (name: Op) => {
+  return bucketOf((name) => {
     const args = template(bucketScript, fullKey, name, options.capacity, options.refillRate / 1000, open)
-    return (amount: number) => Effect.map(script.eval(args(String(amount))), parse)
-  }
-  return {
-    take: op("take"),
-    tryTake: op("try"),
-    give: op("give"),
-    charge: op("charge"),
-    reset: op("reset")(0),
-    peek: op("peek")(0)
-  }
+    return (amount) => Effect.map(script.eval(args(String(amount))), parse)
+  })
 }
