@@ -26,6 +26,7 @@ import * as Memory from "./internal/budget/memory.js"
 import * as Redis from "./internal/budget/redis.js"
 import * as Sql from "./internal/budget/sql.js"
 import * as Internal from "./internal/budget/stored.js"
+import { definedFields } from "./internal/json.js"
 import * as Invalid from "./internal/optionsError.js"
 import { uniqueId } from "./internal/persistence/uniqueId.js"
 import { viaShared } from "./internal/store/deprecatedShared.js"
@@ -614,9 +615,7 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
       estimate: price === undefined
         ? 0
         : Pricing.estimate(price, request, { defaultMaxTokens: options?.defaultMaxTokens }),
-      ...(options?.scopes !== undefined ? { scopes: options.scopes } : {}),
-      ...(options?.provider !== undefined ? { provider: options.provider } : {}),
-      ...(request.model !== undefined ? { model: request.model } : {})
+      ...definedFields({ scopes: options?.scopes, provider: options?.provider, model: request.model })
     })
   }
   // A call that failed with an error (not interrupted) was not billed.

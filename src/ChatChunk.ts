@@ -7,6 +7,7 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Struct from "effect/Struct"
 import {
   type ChatResponse,
   emptyUsage,
@@ -15,6 +16,7 @@ import {
   SkippedEvents,
   Usage as UsageModel
 } from "./ChatResponse.js"
+import { definedFields } from "./internal/json.js"
 import { StreamTruncatedError } from "./LlmError.js"
 import { ProviderMetadata, type ToolCall } from "./Message.js"
 
@@ -314,19 +316,17 @@ const responseOf = (
   model: finish.model,
   provider: finish.provider,
   text,
-  ...(reasoning !== undefined ? { reasoning } : {}),
-  ...(finish.refusal !== undefined ? { refusal: finish.refusal } : {}),
+  ...definedFields({ reasoning, refusal: finish.refusal }),
   toolCalls,
   finishReason: finish.finishReason,
   usage,
-  ...(finish.cost !== undefined ? { cost: finish.cost } : {}),
-  ...(finish.cacheSavings !== undefined ? { cacheSavings: finish.cacheSavings } : {}),
+  ...definedFields({ cost: finish.cost, cacheSavings: finish.cacheSavings }),
   latency: finish.latency,
-  ...(finish.keyId !== undefined ? { keyId: finish.keyId } : {}),
-  ...(finish.providerMetadata !== undefined ? { providerMetadata: finish.providerMetadata } : {}),
-  ...(finish.rateLimit !== undefined ? { rateLimit: finish.rateLimit } : {}),
-  ...(finish.skippedEvents !== undefined ? { skippedEvents: finish.skippedEvents } : {})
+  ...definedFields(Struct.pick(finish, ["keyId", "providerMetadata", "rateLimit", "skippedEvents"]))
 })
+
+// The fields of a `Finish` chunk a response has only sometimes.
+const extras = ["refusal", "keyId", "providerMetadata", "cost", "cacheSavings", "rateLimit", "skippedEvents"] as const
 
 /**
  * Folds a chunk stream into the `ChatResponse` the non-streaming call returns, from what follows its last `Restart`
@@ -408,13 +408,7 @@ export const fromResponse = (response: ChatResponse): ReadonlyArray<ChatChunk> =
     model: response.model,
     provider: response.provider,
     latency: response.latency,
-    ...(response.refusal !== undefined ? { refusal: response.refusal } : {}),
-    ...(response.keyId !== undefined ? { keyId: response.keyId } : {}),
-    ...(response.providerMetadata !== undefined ? { providerMetadata: response.providerMetadata } : {}),
-    ...(response.cost !== undefined ? { cost: response.cost } : {}),
-    ...(response.cacheSavings !== undefined ? { cacheSavings: response.cacheSavings } : {}),
-    ...(response.rateLimit !== undefined ? { rateLimit: response.rateLimit } : {}),
-    ...(response.skippedEvents !== undefined ? { skippedEvents: response.skippedEvents } : {})
+    ...definedFields(Struct.pick(response, extras))
   })
   return chunks
 }

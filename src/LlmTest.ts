@@ -94,10 +94,7 @@ export class LlmTest extends Context.Service<LlmTest, {
  * @since 0.1.0
  * @category Accessors
  */
-export const requests: Effect.Effect<ReadonlyArray<ChatRequest>, never, LlmTest> = Effect.flatMap(
-  LlmTest,
-  (test) => test.requests
-)
+export const requests: Effect.Effect<ReadonlyArray<ChatRequest>, never, LlmTest> = LlmTest.use((test) => test.requests)
 
 /**
  * The `embed` requests seen so far.
@@ -118,9 +115,8 @@ export const requests: Effect.Effect<ReadonlyArray<ChatRequest>, never, LlmTest>
  * @since 0.1.0
  * @category Accessors
  */
-export const embeddingRequests: Effect.Effect<ReadonlyArray<EmbeddingRequest>, never, LlmTest> = Effect.flatMap(
-  LlmTest,
-  (test) => test.embeddingRequests
+export const embeddingRequests: Effect.Effect<ReadonlyArray<EmbeddingRequest>, never, LlmTest> = LlmTest.use((test) =>
+  test.embeddingRequests
 )
 
 /**

@@ -23,7 +23,7 @@ import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminToken from "./adminToken.js"
 import { ExitCode, type Io, runParsed } from "./io.js"
 import * as LoginStore from "./loginStore.js"
-import { noArgumentFlags, numberFlag, parseFlags, UsageError } from "./usage.js"
+import { failUsage, noArgumentFlags, numberFlag, parseFlags, UsageError } from "./usage.js"
 
 /**
  * The variable the admin key is read from, never a flag (a flag would show in the process list and shell history).
@@ -82,7 +82,7 @@ export class GatewayRequestError extends Schema.TaggedError<GatewayRequestError>
 export const gatewayUrl = (flag: string | undefined): Result.Result<string, UsageError> => {
   if (flag === undefined) return Result.succeed(`http://127.0.0.1:${defaultPort}`)
   if (!/^https?:\/\/[^/]/.test(flag)) {
-    return Result.fail(new UsageError({ reason: `--url needs an http:// or https:// URL, got "${flag}"` }))
+    return failUsage(`--url needs an http:// or https:// URL, got "${flag}"`)
   }
   return Result.succeed(flag.replace(/\/+$/, ""))
 }
@@ -109,7 +109,7 @@ export const parseActions = <const O extends Parameters<typeof parseFlags>[1], A
       values
     if (given.help === true) return "help" as const
     const [verb, argument, ...rest] = positionals
-    if (rest.length > 0) return yield* Result.fail(new UsageError({ reason: `unexpected argument "${rest[0]}"` }))
+    if (rest.length > 0) return yield* failUsage(`unexpected argument "${rest[0]}"`)
     const url = yield* gatewayUrl(given.url)
     return { url, data: given.data, json: given.json === true, action: yield* action({ verb, argument, values }) }
   })
@@ -430,11 +430,7 @@ export const timeFlag = (
     return Result.succeed(String((now - Number(relative[1]) * (relative[2] === "h" ? 3.6e6 : 8.64e7)) / 1000))
   }
   if (/^\d+(\.\d+)?$/.test(text) || Number.isFinite(Date.parse(text))) return Result.succeed(text)
-  return Result.fail(
-    new UsageError({
-      reason: `--${name} needs an ISO 8601 time, Unix seconds, or a time ago such as 24h or 7d, got "${text}"`
-    })
-  )
+  return failUsage(`--${name} needs an ISO 8601 time, Unix seconds, or a time ago such as 24h or 7d, got "${text}"`)
 }
 
 /**
@@ -464,7 +460,7 @@ export const budgetFlags = (
   Result.gen(function*() {
     const limit = yield* numberFlag("budget", values.budget, { min: 0, expected: "0 or more US dollars" })
     if (values.period !== undefined && limit === undefined) {
-      return yield* Result.fail(new UsageError({ reason: "--period goes with --budget" }))
+      return yield* failUsage("--period goes with --budget")
     }
     return limit === undefined ? undefined : { limit, period: values.period ?? "month" }
   })
@@ -482,7 +478,7 @@ export const clearable = <A>(
   cleared === true
     ? value === undefined
       ? Result.succeed(null)
-      : Result.fail(new UsageError({ reason: `--${clearing} does not go with --${flag}` }))
+      : failUsage(`--${clearing} does not go with --${flag}`)
     : Result.succeed(value)
 
 /** The body of an `update`, fields left as they are omitted; nothing to change is a `UsageError` naming `flags`. */
@@ -493,7 +489,7 @@ export const updateBody = (
 ): Result.Result<Record<string, unknown>, UsageError> => {
   const body = definedFields(fields)
   return Object.keys(body).length === 0
-    ? Result.fail(new UsageError({ reason: `${command} needs ${flags}` }))
+    ? failUsage(`${command} needs ${flags}`)
     : Result.succeed(body)
 }
 
@@ -507,7 +503,7 @@ export const strayFlag = (
   const stray = flags.find((flag) => values[flag] !== undefined && !allowed.includes(flag))
   return stray === undefined
     ? Result.void
-    : Result.fail(new UsageError({ reason: `${command} does not take --${stray}` }))
+    : failUsage(`${command} does not take --${stray}`)
 }
 
 /** The one argument of `command` (`keys revoke`), or the `UsageError` saying it needs `what` (`the key's ID`). */
@@ -517,14 +513,14 @@ export const argumentOf = (
   what: string
 ): Result.Result<string, UsageError> =>
   argument === undefined
-    ? Result.fail(new UsageError({ reason: `${command} needs ${what}` }))
+    ? failUsage(`${command} needs ${what}`)
     : Result.succeed(argument)
 
 /** Fails with the `UsageError` of an argument given to `command`, which takes none (`keys list`). */
 export const noArgument = (command: string, argument: string | undefined): Result.Result<void, UsageError> =>
   argument === undefined
     ? Result.void
-    : Result.fail(new UsageError({ reason: `${command} takes no argument, got "${argument}"` }))
+    : failUsage(`${command} takes no argument, got "${argument}"`)
 
 /** The `UsageError` of an action `command` (`keys`) does not have: none given, or `verb`; `verbs` lists its own. */
 export const noSuchAction = (command: string, verb: string | undefined, verbs: string): UsageError =>

@@ -34,7 +34,7 @@ import * as ProviderConfig from "../ProviderConfig.js"
 import * as AdminApi from "./adminApi.js"
 import * as AdminToken from "./adminToken.js"
 import { ExitCode, type Io, runParsed, withEnv } from "./io.js"
-import { auditUsage, parseFlags, positiveIntegerFlag, UsageError } from "./usage.js"
+import { auditUsage, failUsage, parseFlags, positiveIntegerFlag, UsageError } from "./usage.js"
 
 const flags = {
   url: { type: "string" },
@@ -79,9 +79,7 @@ const parse = (
     if (values.help === true) return "help" as const
     const [action = "list", ...rest] = positionals
     if (rest.length > 0 || (action !== "list" && action !== "verify")) {
-      return yield* Result.fail(
-        new UsageError({ reason: `audit takes list or verify, got "${positionals.join(" ")}"` })
-      )
+      return yield* failUsage(`audit takes list or verify, got "${positionals.join(" ")}"`)
     }
     yield* AdminApi.strayFlag(
       `audit ${action}`,
@@ -177,11 +175,7 @@ function anchorsOf(args: VerifyArgs): Result.Result<ReadonlyArray<Chain.Anchored
   try {
     text = readFileSync(args.anchor, "utf8")
   } catch (cause) {
-    return Result.fail(
-      new UsageError({
-        reason: `--anchor ${args.anchor} cannot be read: ${messageOf(cause)}`
-      })
-    )
+    return failUsage(`--anchor ${args.anchor} cannot be read: ${messageOf(cause)}`)
   }
   return Result.mapError(
     AuditAnchor.parse(text),

@@ -23,7 +23,7 @@ import { type Appender, appender, record, resume } from "./batchOutput.js"
 import * as Progress from "./batchProgress.js"
 import { runBatches } from "./batchProvider.js"
 import { resolve, type Resolved, type RunOptions as SourceOptions } from "./chatSource.js"
-import { ExitCode, exitCodeOf, type Io, withEnv } from "./io.js"
+import { ExitCode, type Io, runParsed, withEnv } from "./io.js"
 import { batchUsage, programName } from "./usage.js"
 
 /**
@@ -74,19 +74,14 @@ const send = (
   args: Args,
   out: Appender,
   counts: Progress.Counts,
-  secrets: () => ReadonlyArray<Redacted.Redacted<string>>
+  secrets: ReadonlyArray<Redacted.Redacted<string>>
 ) => {
   // Through a router, --model addresses a deployment, group or model of it for lines that name none.
   const model = line.request.model ?? (args.routing.router === undefined ? undefined : args.source.model)
   return Llm.chat(model === undefined ? line.request : { ...line.request, model }).pipe(
     Effect.result,
-    Effect.flatMap((result) => record({ out, counts, id: line.id, result, secrets: secrets() }))
+    Effect.flatMap((result) => record({ out, counts, id: line.id, result, secrets }))
   )
-}
-
-/** The keys known so far, which every line printed or written is scrubbed of. */
-interface Secrets {
-  current: ReadonlyArray<Redacted.Redacted<string>>
 }
 
 /** How the lines run: as calls, or as provider batches of the deployment's (its `Batch`, and its model). */
@@ -123,9 +118,10 @@ const modeOf = Effect.fnUntraced(function*(args: Args, resolved: Resolved, io: I
   return { _tag: "Batches", batch, provider: client.provider, model } satisfies Mode
 })
 
-const program = (args: Args, io: Io, options: RunOptions, secrets: Secrets) =>
+/** `secrets`: the keys known so far, which every line printed or written is scrubbed of. */
+const program = (args: Args, io: Io, options: RunOptions, secrets: Array<Redacted.Redacted<string>>) =>
   Effect.gen(function*() {
-    if (args.source._tag === "Direct" && args.source.key !== undefined) secrets.current = [args.source.key]
+    if (args.source._tag === "Direct" && args.source.key !== undefined) secrets.push(args.source.key)
     const total = yield* countLines(args.input, args.maxLineBytes)
     const resumed = yield* resume(args.out)
     if (resumed.cut > 0) {
@@ -135,7 +131,7 @@ const program = (args: Args, io: Io, options: RunOptions, secrets: Secrets) =>
       )
     }
     const resolved = yield* resolve(args, io, options)
-    secrets.current = [...secrets.current, ...resolved.secrets]
+    secrets.push(...resolved.secrets)
     const mode = yield* modeOf(args, resolved, io)
     const out = yield* appender(args.out)
     io.stderr(
@@ -152,7 +148,7 @@ const program = (args: Args, io: Io, options: RunOptions, secrets: Secrets) =>
     const interrupted = () => progress.finish(true)
     const code = mode._tag === "Calls"
       ? yield* lines.pipe(
-        Stream.mapEffect((line) => send(line, args, out, counts, () => secrets.current), {
+        Stream.mapEffect((line) => send(line, args, out, counts, secrets), {
           concurrency: args.concurrency,
           unordered: true
         }),
@@ -172,7 +168,7 @@ const program = (args: Args, io: Io, options: RunOptions, secrets: Secrets) =>
             outFile: args.out,
             counts,
             progress,
-            secrets: () => secrets.current
+            secrets
           })
         ),
         Effect.map((unfinished) => unfinished.length === 0 ? ExitCode.ok : ExitCode.failed),
@@ -191,20 +187,11 @@ const program = (args: Args, io: Io, options: RunOptions, secrets: Secrets) =>
  * @since 0.3.0
  * @category Commands
  */
-export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {}): Effect.Effect<number> => {
-  const secrets: Secrets = { current: [] }
-  const parsed = parse(argv)
-  return Effect.gen(function*() {
-    const args = yield* Effect.fromResult(parsed)
-    if (args === "help") {
-      io.stdout(batchUsage)
-      return ExitCode.ok
-    }
-    return yield* program(args, io, options, secrets)
-  }).pipe(
-    Effect.scoped,
-    Effect.provide(NodeFileSystem.layer),
-    withEnv(io),
-    exitCodeOf(io, "batch", () => secrets.current)
-  )
-}
+export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {}): Effect.Effect<number> =>
+  runParsed(
+    io,
+    "batch",
+    batchUsage,
+    Effect.fromResult(parse(argv)),
+    (args, secrets) => program(args, io, options, secrets)
+  ).pipe(Effect.provide(NodeFileSystem.layer), withEnv(io))

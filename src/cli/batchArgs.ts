@@ -8,7 +8,7 @@ import * as Result from "effect/Result"
 import * as path from "node:path"
 import { defaultMaxBodyBytes } from "../internal/gateway/server.js"
 import { parseSource, type SourceArgs, sourceFlags } from "./chatArgs.js"
-import { parseFlags, positiveIntegerFlag, secondsFlag, UsageError } from "./usage.js"
+import { failUsage, parseFlags, positiveIntegerFlag, secondsFlag, type UsageError } from "./usage.js"
 
 /**
  * How many requests run at once unless `--concurrency` says otherwise.
@@ -79,18 +79,16 @@ export const parse = (argv: ReadonlyArray<string>): Result.Result<Args | "help",
     if (values.help === true) return "help" as const
     const [input, ...extra] = positionals
     if (input === undefined) {
-      return yield* Result.fail(new UsageError({ reason: "no input: pass the JSONL file of requests" }))
+      return yield* failUsage("no input: pass the JSONL file of requests")
     }
     if (extra.length > 0) {
-      return yield* Result.fail(new UsageError({ reason: `batch takes one input file, got also "${extra.join(" ")}"` }))
+      return yield* failUsage(`batch takes one input file, got also "${extra.join(" ")}"`)
     }
     if (values.out === undefined) {
-      return yield* Result.fail(new UsageError({ reason: "--out FILE is needed: the JSONL file results go to" }))
+      return yield* failUsage("--out FILE is needed: the JSONL file results go to")
     }
     if (path.resolve(values.out) === path.resolve(input)) {
-      return yield* Result.fail(
-        new UsageError({ reason: `--out ${values.out} is the input file: results go to a file of their own` })
-      )
+      return yield* failUsage(`--out ${values.out} is the input file: results go to a file of their own`)
     }
     const concurrency = yield* positiveIntegerFlag("concurrency", values.concurrency)
     const poll = yield* secondsFlag("poll", values.poll)

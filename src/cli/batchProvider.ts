@@ -79,7 +79,7 @@ export const runBatches = Effect.fnUntraced(function*(options: {
   readonly outFile: string
   readonly counts: Progress.Counts
   readonly progress: Progress.Progress
-  readonly secrets: () => ReadonlyArray<Redacted.Redacted<string>>
+  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
 }) {
   const { counts, lines, out, progress } = options
   const outcomes: Array<Batch.Outcome | undefined> = new Array(lines.length)
@@ -88,7 +88,7 @@ export const runBatches = Effect.fnUntraced(function*(options: {
   const writeReady = Effect.suspend(() => {
     const ready: Array<Effect.Effect<void>> = []
     for (let result = outcomes[written]; result !== undefined; result = outcomes[written]) {
-      ready.push(record({ out, counts, id: lines[written]!.id, result, secrets: options.secrets() }))
+      ready.push(record({ out, counts, id: lines[written]!.id, result, secrets: options.secrets }))
       written++
     }
     return Effect.all(ready, { discard: true })

@@ -7,17 +7,16 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import type * as Redacted from "effect/Redacted"
-import * as Result from "effect/Result"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
+import { definedFields } from "../internal/json.js"
 import * as Llm from "../Llm.js"
 import type { LlmError } from "../LlmError.js"
 import * as Message from "../Message.js"
 import { type Args, parse } from "./chatArgs.js"
 import { printStream, toJson } from "./chatOutput.js"
 import { resolve, type RunOptions } from "./chatSource.js"
-import { ExitCode, exitCodeOf, type Io, withEnv } from "./io.js"
+import { ExitCode, type Io, runParsed, withEnv } from "./io.js"
 import { chatUsage, UsageError } from "./usage.js"
 
 const readPrompt = (args: Args, io: Io) =>
@@ -32,11 +31,13 @@ const readPrompt = (args: Args, io: Io) =>
   })
 
 const request = (args: Args, prompt: string): ChatRequest => ({
-  // Through a router, --model addresses a deployment, group or model of it.
-  ...(args.routing.router !== undefined && args.source.model !== undefined ? { model: args.source.model } : {}),
   messages: args.system === undefined ? [Message.user(prompt)] : [Message.system(args.system), Message.user(prompt)],
-  ...(args.temperature !== undefined ? { temperature: args.temperature } : {}),
-  ...(args.maxTokens !== undefined ? { maxTokens: args.maxTokens } : {})
+  ...definedFields({
+    // Through a router, --model addresses a deployment, group or model of it.
+    model: args.routing.router === undefined ? undefined : args.source.model,
+    temperature: args.temperature,
+    maxTokens: args.maxTokens
+  })
 })
 
 const converse = (args: Args, prompt: string, io: Io): Effect.Effect<void, LlmError, Llm.Llm> => {
@@ -57,26 +58,20 @@ const converse = (args: Args, prompt: string, io: Io): Effect.Effect<void, LlmEr
  * @since 0.1.0
  * @category Commands
  */
-export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {}): Effect.Effect<number> => {
-  let secrets: ReadonlyArray<Redacted.Redacted<string>> = []
-  const parsed = parse(argv)
-  const program = Effect.gen(function*() {
-    const args = yield* Effect.fromResult(parsed)
-    if (args === "help") {
-      io.stdout(chatUsage)
-      return ExitCode.ok
-    }
-    if (args.source._tag === "Direct" && args.source.key !== undefined) secrets = [args.source.key]
-    const prompt = yield* readPrompt(args, io)
-    const resolved = yield* resolve(args, io, options)
-    secrets = [...secrets, ...resolved.secrets]
-    yield* Effect.provide(converse(args, prompt, io), resolved.layer)
-    return ExitCode.ok
-  })
-  const json = Result.isSuccess(parsed) && parsed.success !== "help" && parsed.success.json
-  return program.pipe(
-    Effect.scoped,
-    withEnv(io),
-    exitCodeOf(io, "chat", () => secrets, { json })
-  )
-}
+export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {}): Effect.Effect<number> =>
+  runParsed(
+    io,
+    "chat",
+    chatUsage,
+    Effect.fromResult(parse(argv)),
+    (args, secrets) =>
+      Effect.gen(function*() {
+        if (args.source._tag === "Direct" && args.source.key !== undefined) secrets.push(args.source.key)
+        const prompt = yield* readPrompt(args, io)
+        const resolved = yield* resolve(args, io, options)
+        secrets.push(...resolved.secrets)
+        yield* Effect.provide(converse(args, prompt, io), resolved.layer)
+        return ExitCode.ok
+      }),
+    (args) => args.json
+  ).pipe(withEnv(io))

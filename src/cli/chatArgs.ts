@@ -9,7 +9,7 @@ import * as Result from "effect/Result"
 import type * as ProviderConfig from "../ProviderConfig.js"
 import * as Presets from "../providers/Presets.js"
 import * as Route from "./route.js"
-import { numberFlag, parseFlags, positiveIntegerFlag, secondsFlag, UsageError } from "./usage.js"
+import { failUsage, numberFlag, parseFlags, positiveIntegerFlag, secondsFlag, type UsageError } from "./usage.js"
 
 /**
  * The OpenAI API root used when a key is given without `--base-url`.
@@ -166,36 +166,26 @@ export const parseSource = (values: SourceValues): Result.Result<SourceArgs, Usa
     const routing = yield* Route.parse(values)
     const timeouts = yield* parseTimeouts(values)
     if (values["base-url"] !== undefined && !URL.canParse(values["base-url"])) {
-      return yield* Result.fail(
-        new UsageError({
-          reason: `--base-url needs an absolute URL such as ${defaultBaseUrl}, got "${values["base-url"]}"`
-        })
-      )
+      return yield* failUsage(`--base-url needs an absolute URL such as ${defaultBaseUrl}, got "${values["base-url"]}"`)
     }
     const api = values.api ?? "chat-completions"
     if (!isApi(api)) {
-      return yield* Result.fail(new UsageError({ reason: `--api needs one of ${apis.join(", ")}, got "${api}"` }))
+      return yield* failUsage(`--api needs one of ${apis.join(", ")}, got "${api}"`)
     }
     const preset = values.preset
     if (preset !== undefined && !Presets.isName(preset)) {
-      return yield* Result.fail(
-        new UsageError({ reason: `--preset needs one of ${Presets.names.join(", ")}, got "${preset}"` })
-      )
+      return yield* failUsage(`--preset needs one of ${Presets.names.join(", ")}, got "${preset}"`)
     }
     if (preset !== undefined && api !== "chat-completions") {
-      return yield* Result.fail(new UsageError({ reason: `--preset is for --api chat-completions, not ${api}` }))
+      return yield* failUsage(`--preset is for --api chat-completions, not ${api}`)
     }
     if (values.config !== undefined) {
       const mixed = (["api", "preset", "base-url", "key", "max-retries"] as const).filter((name) =>
         values[name] !== undefined
       )
       if (mixed.length > 0) {
-        return yield* Result.fail(
-          new UsageError({
-            reason: `--config cannot be combined with ${
-              mixed.map((name) => `--${name}`).join(", ")
-            } (set them in the file)`
-          })
+        return yield* failUsage(
+          `--config cannot be combined with ${mixed.map((name) => `--${name}`).join(", ")} (set them in the file)`
         )
       }
       return {

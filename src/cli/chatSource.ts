@@ -209,10 +209,9 @@ const direct = (options: {
     }
   }
   const { fallback, timeout } = options.routing
-  const primary = deployment(options.model)
   return {
     layer: Route.oneOff(routed(options.model), fallback === undefined ? undefined : routed(fallback), timeout),
-    deployment: Route.isRouted(options.routing) ? undefined : primary
+    deployment: Route.isRouted(options.routing) ? undefined : deployment(options.model)
   }
 }
 

@@ -105,7 +105,7 @@ export const exitCodeOf = <E>(
   io: Io,
   command: string,
   secrets: () => ReadonlyArray<Redacted.Redacted<string>>,
-  options: { readonly json?: boolean } = {}
+  json: () => boolean = () => false
 ) =>
 <R>(effect: Effect.Effect<number, E, R>): Effect.Effect<number, never, R> =>
   Effect.catchCause(effect, (cause) =>
@@ -116,7 +116,7 @@ export const exitCodeOf = <E>(
         return reportUsage(io, failure.value, command)
       }
       const error: unknown = failure._tag === "Some" ? failure.value : Cause.squash(cause)
-      if (options.json === true) io.stdout(`${scrub(JSON.stringify(errorJson(error)), secrets())}\n`)
+      if (json()) io.stdout(`${scrub(JSON.stringify(errorJson(error)), secrets())}\n`)
       if (failure._tag === "Some") {
         const line = isTagged(error) ? `${error._tag}: ${error.message}` : `Error: ${String(error)}`
         io.stderr(`${scrub(line, secrets())}\n`)
@@ -145,7 +145,8 @@ export const withEnv = (io: Io) =>
 
 /**
  * A command as it runs: `parsed`, then `usage` printed for `help` (0), else `perform`'s exit code, in a scope; its end
- * as `exitCodeOf` gives it, scrubbed of the secrets `perform` adds to the array it is given.
+ * as `exitCodeOf` gives it, scrubbed of the secrets `perform` adds to the array it is given, with `errorJson` on stdout
+ * when `json` says so of the arguments.
  *
  * @since 0.3.0
  * @category Commands
@@ -155,14 +156,19 @@ export const runParsed = <A, E1, R1, E2, R2>(
   command: string,
   usage: string,
   parsed: Effect.Effect<A | "help", E1, R1>,
-  perform: (args: A, secrets: Array<Redacted.Redacted<string>>) => Effect.Effect<number, E2, R2>
+  perform: (args: A, secrets: Array<Redacted.Redacted<string>>) => Effect.Effect<number, E2, R2>,
+  json?: (args: A) => boolean
 ): Effect.Effect<number, never, Exclude<R1 | R2, Scope.Scope>> => {
   const secrets: Array<Redacted.Redacted<string>> = []
-  return Effect.flatMap(parsed, (args) =>
-    args === "help"
-      ? Effect.sync(() => {
-        io.stdout(usage)
-        return ExitCode.ok
-      })
-      : perform(args, secrets)).pipe(Effect.scoped, exitCodeOf(io, command, () => secrets))
+  let asJson = false
+  return Effect.flatMap(parsed, (args) => {
+    if (args !== "help") {
+      asJson = json?.(args) === true
+      return perform(args, secrets)
+    }
+    return Effect.sync(() => {
+      io.stdout(usage)
+      return ExitCode.ok
+    })
+  }).pipe(Effect.scoped, exitCodeOf(io, command, () => secrets, () => asJson))
 }

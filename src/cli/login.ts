@@ -19,7 +19,7 @@ import { printable } from "./adminApi.js"
 import * as AdminToken from "./adminToken.js"
 import { ExitCode, type Io, runParsed } from "./io.js"
 import * as LoginStore from "./loginStore.js"
-import { loginUsage, logoutUsage, UsageError } from "./usage.js"
+import { failUsage, loginUsage, logoutUsage, UsageError } from "./usage.js"
 
 /** The scopes asked for by default: who the person is, and a refresh token. */
 export const defaultScopes = "openid email offline_access"
@@ -62,12 +62,12 @@ const parseLogin = (argv: ReadonlyArray<string>): Result.Result<LoginFlags | "he
     if (parsed === "help") return parsed
     const { url, values } = parsed
     if (values.issuer !== undefined && !/^https?:\/\/[^/]/.test(values.issuer)) {
-      return yield* Result.fail(new UsageError({ reason: `${needsIssuer}, got "${values.issuer}"` }))
+      return yield* failUsage(`${needsIssuer}, got "${values.issuer}"`)
     }
     const clientId = values["client-id"]
-    if (clientId === "") return yield* Result.fail(new UsageError({ reason: needsClientId }))
+    if (clientId === "") return yield* failUsage(needsClientId)
     const scope = values.scope === undefined ? undefined : scopeOf(values.scope)
-    if (scope === "") return yield* Result.fail(new UsageError({ reason: "--scope needs at least one scope" }))
+    if (scope === "") return yield* failUsage("--scope needs at least one scope")
     return { url, issuer: values.issuer?.replace(/\/+$/, ""), clientId, scope, data: values.data }
   })
 

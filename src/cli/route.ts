@@ -15,7 +15,7 @@ import { LlmError } from "../LlmError.js"
 import type { OptionsError } from "../OptionsError.js"
 import * as ProviderConfig from "../ProviderConfig.js"
 import * as Router from "../Router.js"
-import { secondsFlag, UsageError } from "./usage.js"
+import { failUsage, secondsFlag, UsageError } from "./usage.js"
 
 /**
  * The routing flags of one `chat`.
@@ -50,18 +50,12 @@ export const parse = (values: {
     const timeout = yield* secondsFlag("timeout", values.timeout)
     if (values.router !== undefined) {
       if (values.config === undefined) {
-        return yield* Result.fail(
-          new UsageError({ reason: "--router needs --config (the file that names the router)" })
-        )
+        return yield* failUsage("--router needs --config (the file that names the router)")
       }
       const mixed = (["provider", "fallback"] as const).filter((name) => values[name] !== undefined)
       if (mixed.length > 0) {
-        return yield* Result.fail(
-          new UsageError({
-            reason: `--router cannot be combined with ${
-              mixed.map((name) => `--${name}`).join(", ")
-            } (set them in the router)`
-          })
+        return yield* failUsage(
+          `--router cannot be combined with ${mixed.map((name) => `--${name}`).join(", ")} (set them in the router)`
         )
       }
     }

@@ -14,6 +14,7 @@ import { definedFields } from "../internal/json.js"
 import * as Simulator from "../simulator/Simulator.js"
 import { type Io, runParsed } from "./io.js"
 import {
+  failUsage,
   listFlag,
   noArgumentFlags,
   numberFlag,
@@ -72,22 +73,18 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
     })
     const tps = numbers.tokensPerSecond
     if (tps !== undefined && !(tps > 0)) {
-      return yield* Result.fail(
-        new UsageError({
-          reason: `--tokens-per-second needs a positive number, got "${values["tokens-per-second"]}"`
-        })
-      )
+      return yield* failUsage(`--tokens-per-second needs a positive number, got "${values["tokens-per-second"]}"`)
     }
     if (values.fault !== undefined) {
       const fault = Simulator.decodeFault(values.fault)
       if (Result.isFailure(fault)) {
-        return yield* Result.fail(new UsageError({ reason: `--fault "${values.fault}": ${fault.failure}` }))
+        return yield* failUsage(`--fault "${values.fault}": ${fault.failure}`)
       }
     }
     const apiKeys = listFlag(values.keys)
     const models = listFlag(values.models)
     if (models !== undefined && models.length === 0) {
-      return yield* Result.fail(new UsageError({ reason: "--models needs at least one model" }))
+      return yield* failUsage("--models needs at least one model")
     }
     const { latency, port, timeToFirstToken, ...counts } = numbers
     const options: Simulator.Options = {
@@ -110,7 +107,7 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
  * as for `x-simulator-scenario`); a file unreadable, not JSON or no scenario is a usage error naming every bad path.
  */
 function readScenario(file: string): Result.Result<Simulator.Options, UsageError> {
-  const bad = (why: string) => Result.fail(new UsageError({ reason: `--scenario "${file}": ${why}` }))
+  const bad = (why: string) => failUsage(`--scenario "${file}": ${why}`)
   let json: unknown
   try {
     json = JSON.parse(readFileSync(file, "utf8"))

@@ -496,6 +496,14 @@ export const version = (): string => {
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly reason: string }> {}
 
 /**
+ * A `UsageError` of `reason`, as a failed `Result`.
+ *
+ * @since 0.3.0
+ * @category Errors
+ */
+export const failUsage = (reason: string): Result.Result<never, UsageError> => Result.fail(new UsageError({ reason }))
+
+/**
  * Joins a negative number to the string flag before it (`--idle-timeout -1` to `=-1`): no flag here is a dash and a
  * digit, so it is the flag's value, and its check then names what is wrong with it.
  */
@@ -556,7 +564,7 @@ export const parseFlags = <const O extends NonNullable<ParseArgsConfig["options"
     return Result.succeed({ values: parsed.values, positionals: parsed.positionals })
   } catch (error) {
     const message = messageOf(error)
-    return Result.fail(new UsageError({ reason: flagProblem(args, options) ?? message.split("\n", 1)[0]! }))
+    return failUsage(flagProblem(args, options) ?? message.split("\n", 1)[0]!)
   }
 }
 
@@ -577,9 +585,7 @@ export const noArgumentFlags = <const O extends NonNullable<ParseArgsConfig["opt
     const common: { readonly help?: boolean } = values
     if (common.help === true) return "help" as const
     if (positionals.length > 0) {
-      return yield* Result.fail(
-        new UsageError({ reason: `${command} takes no arguments, got "${positionals.join(" ")}"` })
-      )
+      return yield* failUsage(`${command} takes no arguments, got "${positionals.join(" ")}"`)
     }
     return values
   })
@@ -603,7 +609,7 @@ export const numberFlag = (
     (check.max === undefined || value <= check.max)
   return ok
     ? Result.succeed(value)
-    : Result.fail(new UsageError({ reason: `--${name} needs ${check.expected}, got "${text}"` }))
+    : failUsage(`--${name} needs ${check.expected}, got "${text}"`)
 }
 
 /**
