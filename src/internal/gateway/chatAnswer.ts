@@ -296,13 +296,12 @@ export function counted(
     request: () => undefined,
     handle: (target, _request, context) => {
       tally.model(model)
-      const sent = target.address === undefined ? request : { ...request, model: target.address }
-      return Effect.matchEffect(target.llm.countTokens(sent), {
+      return Effect.match(target.llm.countTokens(addressed(request, target)), {
         onFailure: (error) => {
           tally.failed(error)
-          return Effect.succeed(serving.failed(context, failures, error))
+          return serving.failed(context, failures, error)
         },
-        onSuccess: (count) => Effect.succeed(json(200, reply(count.inputTokens)))
+        onSuccess: (count) => json(200, reply(count.inputTokens))
       })
     }
   })
@@ -351,7 +350,8 @@ function checkedIn(call: Call): Effect.Effect<ChatRequest, GuardrailError> {
     }))
 }
 
-function addressed(request: ChatRequest, target: Target): ChatRequest {
+/** `request` naming the model as `target`'s deployment is addressed, when it is. */
+export function addressed<Q extends { readonly model?: string | undefined }>(request: Q, target: Target): Q {
   return target.address === undefined ? request : { ...request, model: target.address }
 }
 
