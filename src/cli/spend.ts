@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import { summed } from "../internal/gateway/observe/requestTable.js"
 import * as AdminApi from "./adminApi.js"
 import { ExitCode, type Io, runParsed } from "./io.js"
 import { spendUsage, UsageError } from "./usage.js"
@@ -81,15 +82,7 @@ type Answer = typeof Answer.Type
 type Group = typeof Group.Type
 
 // The table's numeric columns, in order; the dollar ones shown to the micro-dollar.
-const columns = [
-  "calls",
-  "cost",
-  "input_tokens",
-  "output_tokens",
-  "cached_tokens",
-  "cache_write_tokens",
-  "cache_savings"
-] as const
+const columns = ["calls", ...summed] as const
 type Sums = { readonly [K in typeof columns[number]]: number }
 
 // A group of requests that are not calls alone: nothing to show in the table's columns.

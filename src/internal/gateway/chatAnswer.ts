@@ -278,6 +278,35 @@ export interface Chat {
   readonly target?: Target | undefined
 }
 
+/**
+ * A count's answer once `model` is admitted (a count takes a request of the key's rate limit, and nothing of its
+ * budget): `request`'s count by its target's provider where it has an endpoint for it, else the estimate, in the
+ * route's `reply`.
+ */
+export function counted(
+  serving: Answering,
+  tally: Logs.Tally,
+  model: string,
+  request: ChatRequest,
+  failures: Failures,
+  reply: (tokens: number) => string
+) {
+  return serving.admitted({
+    model,
+    request: () => undefined,
+    handle: (target, _request, context) => {
+      tally.model(model)
+      return Effect.match(target.llm.countTokens(addressed(request, target)), {
+        onFailure: (error) => {
+          tally.failed(error)
+          return serving.failed(context, failures, error)
+        },
+        onSuccess: (count) => json(200, reply(count.inputTokens))
+      })
+    }
+  })
+}
+
 /** The answer to a chat body on any route: its model admitted for the key, then streamed or whole, with its session. */
 export function answered(serving: Answering, { scope, sessionHeader, tally }: WithBody, chat: Chat) {
   return serving.admitted({
@@ -321,7 +350,8 @@ function checkedIn(call: Call): Effect.Effect<ChatRequest, GuardrailError> {
     }))
 }
 
-function addressed(request: ChatRequest, target: Target): ChatRequest {
+/** `request` naming the model as `target`'s deployment is addressed, when it is. */
+export function addressed<Q extends { readonly model?: string | undefined }>(request: Q, target: Target): Q {
   return target.address === undefined ? request : { ...request, model: target.address }
 }
 

@@ -31,7 +31,7 @@ export function answered(serving: Admission.Service, { tally }: WithBody, embedd
     request: () => embedding.request,
     handle: (target, sent, context) => {
       tally.model(embedding.model)
-      const request = target.address === undefined ? sent : { ...sent, model: target.address }
+      const request = ChatAnswer.addressed(sent, target)
       const embedded = GovernedCall.governed<EmbeddingRequest, EmbeddingResponse, LlmError, never>({
         reserve: Request.reserved(context),
         // No guardrail reads embeddings' inputs (docs/guardrails.md).

@@ -78,54 +78,32 @@ export function placement({ database, sqlite, store }: Omit<Backends, "responses
   return { records, state, shared: database !== undefined && !sqlite ? records : store !== undefined ? state : records }
 }
 
+// The records' stores but the keys', each with a layer in memory and one in the database.
+const recordStores = [Ledger, McpPins, McpSessions, Sessions, Grants, RequestLogStore, AuditLog, AuditRefusals]
+
 // With a database, failing when its keys cannot be read.
 function records(backend: Placement["records"]) {
   if (backend._tag === "Memory") {
-    return Layer.mergeAll(
-      KeyStore.layerMemory,
-      Ledger.layerMemory,
-      McpPins.layerMemory,
-      McpSessions.layerMemory,
-      Sessions.layerMemory,
-      Grants.layerMemory,
-      RequestLogStore.layerMemory,
-      AuditLog.layerMemory,
-      AuditRefusals.layerMemory
-    )
+    return Layer.mergeAll(KeyStore.layerMemory, ...recordStores.map((store) => store.layerMemory))
   }
-  return Layer.mergeAll(
-    KeyStore.layerSql,
-    Ledger.layerSql,
-    McpPins.layerSql,
-    McpSessions.layerSql,
-    Sessions.layerSql,
-    Grants.layerSql,
-    RequestLogStore.layerSql,
-    AuditLog.layerSql,
-    AuditRefusals.layerSql
-  ).pipe(Layer.provide(Layer.succeed(Sql.Database, backend.database)))
+  return Layer.mergeAll(KeyStore.layerSql, ...recordStores.map((store) => store.layerSql)).pipe(
+    Layer.provide(Layer.succeed(Sql.Database, backend.database))
+  )
 }
+
+// The shared stores in memory or in a database but the keys' budgets.
+const sharedStores = [Settlements, BatchStore, BatchRuns, IdSecret]
 
 // provider.json keys' budgets, in Redis, are recorded each instance's part in its database, when it has one, so that
 // they are rebuilt when Redis loses them.
 function shared(backend: Placement["shared"], database: Sql.Database["Service"] | undefined) {
   switch (backend._tag) {
     case "Memory":
-      return Layer.mergeAll(
-        Settlements.layerMemory,
-        BatchStore.layerMemory,
-        BatchRuns.layerMemory,
-        IdSecret.layerMemory,
-        KeyLimits.layerLedger
-      )
+      return Layer.mergeAll(KeyLimits.layerLedger, ...sharedStores.map((store) => store.layerMemory))
     case "Sql":
-      return Layer.mergeAll(
-        Settlements.layerSql,
-        BatchStore.layerSql,
-        BatchRuns.layerSql,
-        IdSecret.layerSql,
-        KeyLimits.layerLedger
-      ).pipe(Layer.provide(Layer.succeed(Sql.Database, backend.database)))
+      return Layer.mergeAll(KeyLimits.layerLedger, ...sharedStores.map((store) => store.layerSql)).pipe(
+        Layer.provide(Layer.succeed(Sql.Database, backend.database))
+      )
     case "Redis":
       return Layer.mergeAll(
         SettlementsRedis.layerRedis,

@@ -40,6 +40,14 @@ import { graceOf, Invalid, keyInput, parse, teamInput, unixSeconds } from "./inp
 
 type Refusal = Errors.ErrorAnswer
 
+// The record of the id `id` among `records`, if any.
+const byId = <A extends { readonly id: string }>(records: ReadonlyArray<A>, id: string | undefined) =>
+  records.find((record) => record.id === id)
+
+// `record`, or 404 when none has the id.
+const existing = <A>(what: "key" | "team", id: string, record: A | undefined): Effect.Effect<A, Refusal> =>
+  record === undefined ? Effect.fail(notFound(what, id)) : Effect.succeed(record)
+
 const fresh = (prefix: string, bytes: number) => `${prefix}${randomBytes(bytes).toString("base64url")}`
 
 const notFound = (what: string, id: string): Refusal =>
@@ -245,13 +253,10 @@ const adminContext = Effect.gen(function*() {
       const name = id.slice(Caller.configKeyPrefix.length)
       return Effect.fail(configNames().has(name) ? readOnly(name) : notFound("key", id))
     }
-    const key = store.keys().find((candidate) => candidate.id === id && candidate.revokedAt === undefined)
-    return key === undefined ? Effect.fail(notFound("key", id)) : Effect.succeed(key)
+    const key = byId(store.keys(), id)
+    return existing("key", id, key?.revokedAt === undefined ? key : undefined)
   }
-  const teamOf = (id: string) => {
-    const team = store.teams().find((candidate) => candidate.id === id)
-    return team === undefined ? Effect.fail(notFound("team", id)) : Effect.succeed(team)
-  }
+  const teamOf = (id: string) => existing("team", id, byId(store.teams(), id))
 
   // Guardrail names the configuration has (checked again per call: a reload may remove one, and its calls are refused).
   const knownGuardrails = (names: ReadonlyArray<string> | null | undefined) => {
@@ -273,7 +278,7 @@ const adminContext = Effect.gen(function*() {
     teamId: string | undefined
   ) =>
     Effect.gen(function*() {
-      const team = teamId === undefined ? undefined : store.teams().find((candidate) => candidate.id === teamId)
+      const team = byId(store.teams(), teamId)
       if (teamId !== undefined && team === undefined) {
         return yield* Effect.fail(
           Errors.invalidRequest(`No team has the id \`${teamId}\` (GET /admin/teams lists them).`, "team")
@@ -393,9 +398,8 @@ function keyHandlers(context: AdminContext) {
         const spend = budget === undefined ? null : spendView(budget.status, budget.status.limit, budget.status.period)
         return json(200, JSON.stringify({ ...configView(found), spend }))
       }
-      const key = store.keys().find((candidate) => candidate.id === id)
-      if (key === undefined) return yield* Effect.fail(notFound("key", id))
-      const team = key.teamId === undefined ? undefined : store.teams().find((found) => found.id === key.teamId)
+      const key = yield* existing("key", id, byId(store.keys(), id))
+      const team = byId(store.teams(), key.teamId)
       const spend = yield* spendOf(keyScope(key.id), key.budget)
       const teamSpend = team === undefined ? null : yield* spendOf(teamScope(team.id), team.budget)
       return json(200, JSON.stringify({ ...keyView(key), spend, team_spend: teamSpend }))
@@ -417,8 +421,7 @@ function keyHandlers(context: AdminContext) {
       const { team, ...fields } = changeOf(input)
       const change = { ...fields, ...(input.team === undefined ? {} : { teamId: team }) }
       yield* saved(store.updateKey(id, change), () => input.name ?? key.name, "key")
-      const updated = store.keys().find((candidate) => candidate.id === id)!
-      return json(200, JSON.stringify(keyView(updated)))
+      return json(200, JSON.stringify(keyView(byId(store.keys(), id)!)))
     })
   )
 
@@ -439,8 +442,7 @@ function keyHandlers(context: AdminContext) {
         () => key.name,
         "key"
       )
-      const rotated = store.keys().find((candidate) => candidate.id === id)!
-      return json(200, JSON.stringify({ ...keyView(rotated), key: replacement }))
+      return json(200, JSON.stringify({ ...keyView(byId(store.keys(), id)!), key: replacement }))
     })
   )
 
@@ -509,7 +511,7 @@ function teamHandlers(context: AdminContext) {
         for (const key of membersOf(id)) yield* vet(key.models, input.budget, undefined)
       }
       yield* saved(store.updateTeam(id, changeOf(input)), () => input.name ?? team.name, "team")
-      return json(200, JSON.stringify(teamView(store.teams().find((candidate) => candidate.id === id)!)))
+      return json(200, JSON.stringify(teamView(byId(store.teams(), id)!)))
     })
   )
 
@@ -563,13 +565,13 @@ export function subjects(store: Store, auth: Auth.Auth): Subjects {
     return Effect.sync(() => {
       const config = auth.keys.find((key) => !key.admin && Caller.configKeyId(key.name) === id)
       if (config !== undefined) return configView(config)
-      const key = store.keys().find((candidate) => candidate.id === id)
+      const key = byId(store.keys(), id)
       return key === undefined ? null : keyView(key)
     })
   }
   function teamState(id: string | undefined) {
     return Effect.sync(() => {
-      const team = store.teams().find((candidate) => candidate.id === id)
+      const team = byId(store.teams(), id)
       return team === undefined ? null : teamView(team)
     })
   }

@@ -28,7 +28,7 @@ import * as Bounded from "../../persistence/bounded.js"
 import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Leases from "../../persistence/lease.js"
 import * as Sql from "../../persistence/sql.js"
-import { bounds } from "./store.js"
+import { bounds, memoryRoom } from "./store.js"
 
 /** A batch run as calls, as it was made. */
 export interface Run {
@@ -195,25 +195,6 @@ interface Kept extends Leases.Leased {
   ended: boolean
 }
 
-/** Runs in memory as a room of the bounds: the oldest ended first. */
-function memoryRoom(runs: Map<string, Kept>): Bounded.Room<string, never> {
-  const of = (owner: string | undefined) =>
-    [...runs.values()].filter((kept) => owner === undefined || kept.run.owner === owner)
-  return {
-    held: (owner) =>
-      Effect.sync(() => {
-        const held = of(owner)
-        return { count: held.length, bytes: held.reduce((sum, kept) => sum + kept.bytes, 0) }
-      }),
-    oldest: (owner) =>
-      Effect.sync(() =>
-        of(owner).filter((kept) => kept.ended)
-          .sort((a, b) => a.run.startedAt - b.run.startedAt || (a.run.id < b.run.id ? -1 : 1))[0]?.run.id
-      ),
-    remove: (id) => Effect.sync(() => void runs.delete(id))
-  }
-}
-
 /** The runs in this process's memory, for its life: a gateway without a database. */
 export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, (): Runs => {
   let runs = new Map<string, Kept>()
@@ -238,7 +219,15 @@ export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, (): Runs 
           cancelled: false,
           ended: false
         })
-        return Effect.flatMap(Bounded.kept(memoryRoom(next), runBounds(run.owner)), (past) => {
+        // The oldest ended let go of first.
+        const room = memoryRoom(
+          next,
+          (kept, owner: string) => kept.run.owner === owner,
+          (kept) => kept.bytes,
+          (kept) => kept.run.startedAt,
+          (kept) => kept.ended
+        )
+        return Effect.flatMap(Bounded.kept(room, runBounds(run.owner)), (past) => {
           if (past !== undefined) return Effect.fail(runsFull(past))
           runs = next
           return Effect.void

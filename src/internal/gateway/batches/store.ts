@@ -153,11 +153,16 @@ export function checked(file: InputFile): Effect.Effect<void, FileTooLarge> {
     : Effect.void
 }
 
-/** Entries in memory by id, `scoped` telling those of a scope, `bytesOf` their size. */
-function memoryRoom<A extends { readonly createdAt: number }, S>(
+/**
+ * Entries in memory by id as a room of the bounds, `scoped` telling those of a scope, `bytesOf` their size, `madeAt`
+ * when each was made: the oldest `removable` let go of first.
+ */
+export function memoryRoom<A, S>(
   entries: Map<string, A>,
   scoped: (entry: A, scope: S) => boolean,
-  bytesOf: (entry: A) => number
+  bytesOf: (entry: A) => number,
+  madeAt: (entry: A) => number,
+  removable: (entry: A) => boolean = () => true
 ): Bounded.Room<S, never> {
   const of = (scope: S | undefined) =>
     [...entries.entries()].filter(([, entry]) => scope === undefined || scoped(entry, scope))
@@ -168,7 +173,10 @@ function memoryRoom<A extends { readonly createdAt: number }, S>(
         return { count: held.length, bytes: held.reduce((sum, [, entry]) => sum + bytesOf(entry), 0) }
       }),
     oldest: (scope) =>
-      Effect.sync(() => of(scope).sort(([a, x], [b, y]) => x.createdAt - y.createdAt || (a < b ? -1 : 1))[0]?.[0]),
+      Effect.sync(() =>
+        of(scope).filter(([, entry]) => removable(entry))
+          .sort(([a, x], [b, y]) => madeAt(x) - madeAt(y) || (a < b ? -1 : 1))[0]?.[0]
+      ),
     remove: (id) => Effect.sync(() => void entries.delete(id))
   }
 }
@@ -187,11 +195,13 @@ function expire<A extends { readonly createdAt: number }>(
 export const layerMemory: Layer.Layer<BatchStore> = Layer.sync(BatchStore, (): Store => {
   const files = new Map<string, InputFile>()
   const batches = new Map<string, BatchRecord>()
-  const fileRoom = memoryRoom(files, (file, owner: string) => file.owner === owner, (file) => file.bytes)
+  const madeAt = (entry: InputFile | BatchRecord) => entry.createdAt
+  const fileRoom = memoryRoom(files, (file, owner: string) => file.owner === owner, (file) => file.bytes, madeAt)
   const batchRoom = memoryRoom(
     batches,
     (batch, { kind, owner }: Lister) => batch.kind === kind && batch.owner === owner,
-    () => 0
+    () => 0,
+    madeAt
   )
   return {
     putFile: (file, now) =>

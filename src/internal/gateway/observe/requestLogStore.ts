@@ -112,15 +112,7 @@ function trimmed(rows: ReadonlyArray<Requests.Row>, bounds: Requests.Bounds): Ar
   return kept
 }
 
-// The columns a group's sums add up besides its calls, in `Requests.SpendRow`'s order.
-const summed = [
-  "cost",
-  "input_tokens",
-  "output_tokens",
-  "cached_tokens",
-  "cache_write_tokens",
-  "cache_savings"
-] as const
+const { summed } = Requests
 
 /** A group's sums as they add up. */
 type Sums =

@@ -205,6 +205,16 @@ export interface SpendRow {
   readonly cache_savings: number
 }
 
+/** The columns a group's sums add up besides its calls, in `SpendRow`'s order. */
+export const summed = [
+  "cost",
+  "input_tokens",
+  "output_tokens",
+  "cached_tokens",
+  "cache_write_tokens",
+  "cache_savings"
+] as const
+
 /**
  * Whether `row` is a call of a model or of an MCP tool; the rest of the log (MCP protocol messages, file uploads, batch
  * reads, refusals) is spent on neither and counted apart (`callColumn` is the same rule in SQL).
@@ -247,17 +257,15 @@ export const spend = (sql: SqlClient.SqlClient, query: SpendQuery): Effect.Effec
   const mcp = byServer ? sql.literal("mcp_server") : sql.literal("NULL")
   const statement = sql`SELECT ${column} AS grp, ${name} AS name, ${mcp} AS mcp, ${bucket} AS bucket_start,
       SUM(${sql.literal(callColumn)}) AS calls, COUNT(*) - SUM(${sql.literal(callColumn)}) AS other_requests,
-      COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(input_tokens), 0) AS input_tokens,
-      COALESCE(SUM(output_tokens), 0) AS output_tokens, COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
-      COALESCE(SUM(cache_write_tokens), 0) AS cache_write_tokens, COALESCE(SUM(cache_savings), 0) AS cache_savings
+      ${sql.literal(summed.map((name) => `COALESCE(SUM(${name}), 0) AS ${name}`).join(", "))}
     FROM requests WHERE at >= ${query.from} AND at < ${query.to}
     GROUP BY ${column}${byServer ? sql.literal(", mcp_server") : sql.literal("")}${
     size === undefined ? sql.literal("") : sql`, ${bucket}`
   }
     ORDER BY ${size === undefined ? sql.literal("cost DESC, calls DESC") : sql.literal("bucket_start, cost DESC")}`
-  const summed = SqlSchema.findAll({ Request: Schema.Void, Result: Sums, execute: () => statement })
+  const sums = SqlSchema.findAll({ Request: Schema.Void, Result: Sums, execute: () => statement })
   return Effect.map(
-    summed(undefined),
+    sums(undefined),
     (rows) =>
       rows.map(({ bucket_start, grp, mcp, name: keyName, ...sums }): SpendRow => ({
         group: grp,

@@ -15,7 +15,7 @@ import * as Anthropic from "../../wire/anthropic/dialect.js"
 import { betasOf, countReply, countTokens as decodeCount, longContextBeta } from "../../wire/anthropic/request.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as Errors from "../errorAnswer.js"
-import { json, problemResponse } from "../serving/answers.js"
+import { problemResponse } from "../serving/answers.js"
 import { Requests, type WithBody } from "../serving/requests.js"
 
 const { errors } = Anthropic.dialect
@@ -47,27 +47,19 @@ function withBetas(request: ChatRequest, header: string | undefined): ChatReques
   return betasOf(header).includes(longContextBeta) ? { ...request, longContext: true } : request
 }
 
-// A `/v1/messages/count_tokens` body's answer: refused, or the count once its model is admitted (a count takes a
-// request of the key's rate limit, and nothing of its budget).
+// A `/v1/messages/count_tokens` body's answer: refused, or the count once its model is admitted
+// (`ChatAnswer.counted`).
 function count(serving: ChatAnswer.Answering, { betaHeader, tally, text }: WithBody) {
   const result = decodeCount(text)
   if (Result.isFailure(result)) return Effect.succeed(problemResponse(result.failure, errors))
-  const decoded = result.success
-  const failures = Errors.failures(serving.now, errors, Anthropic.placed(decoded.body))
-  return serving.admitted({
-    model: decoded.model,
-    request: () => undefined,
-    handle: (target, _request, context) => {
-      tally.model(decoded.model)
-      const restored = withBetas(restoredRequest(decoded.request), betaHeader)
-      const request = target.address === undefined ? restored : { ...restored, model: target.address }
-      return Effect.matchEffect(target.llm.countTokens(request), {
-        onFailure: (error) => {
-          tally.failed(error)
-          return Effect.succeed(serving.failed(context, failures, error))
-        },
-        onSuccess: (counted) => Effect.succeed(json(200, countReply(counted.inputTokens)))
-      })
-    }
-  })
+  const { body, model, request } = result.success
+  const failures = Errors.failures(serving.now, errors, Anthropic.placed(body))
+  return ChatAnswer.counted(
+    serving,
+    tally,
+    model,
+    withBetas(restoredRequest(request), betaHeader),
+    failures,
+    countReply
+  )
 }

@@ -20,7 +20,7 @@ import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
 import * as Errors from "../errorAnswer.js"
 import { RequestContext } from "../request/context.js"
-import { decodePath, errorResponse, json, refusal } from "../serving/answers.js"
+import { decodePath, errorResponse, refusal } from "../serving/answers.js"
 import { Requests, type WithBody } from "../serving/requests.js"
 
 /**
@@ -77,27 +77,11 @@ export const route = Effect.gen(function*() {
     })
   }
 
-  // A `countTokens` body's answer: refused, or the count once its model is admitted (a count takes a request of the
-  // key's rate limit, and nothing of its budget): the provider's where it has an endpoint for it, else the estimate.
+  // A `countTokens` body's answer: refused, or the count once its model is admitted (`ChatAnswer.counted`).
   function counted(model: string, { tally, text }: WithBody) {
     const result = Gemini.count(text)
     if (Result.isFailure(result)) return problem(result.failure)
-    const decoded = result.success
-    return serving.admitted({
-      model,
-      request: () => undefined,
-      handle: (target, _request, context) => {
-        tally.model(model)
-        const request = target.address === undefined ? decoded : { ...decoded, model: target.address }
-        return Effect.matchEffect(target.llm.countTokens(request), {
-          onFailure: (error) => {
-            tally.failed(error)
-            return Effect.succeed(serving.failed(context, failures, error))
-          },
-          onSuccess: (count) => Effect.succeed(json(200, countReply(count.inputTokens)))
-        })
-      }
-    })
+    return ChatAnswer.counted(serving, tally, model, result.success, failures, countReply)
   }
 
   // An `embedContent` or `batchEmbedContents` body's answer, over the embeddings path.
