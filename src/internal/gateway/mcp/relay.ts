@@ -216,21 +216,14 @@ export function tapHttp(http: HttpClient.HttpClient, relay: Relay, maxBytes: num
  * `McpClient` fails on its own bound).
  */
 export function tapLines<E, R>(stdout: Stream.Stream<Uint8Array, E, R>, relay: Relay, maxBytes: number) {
-  const decoder = new TextDecoder()
-  let buffer = ""
+  const read = Tapped.lines()
   let reading = true
   return Stream.tap(stdout, (chunk) =>
     Effect.sync(() => {
       if (!reading) return
-      buffer += decoder.decode(chunk, { stream: true })
-      let start = 0
-      let end: number
-      while ((end = buffer.indexOf("\n", start)) >= 0) {
-        observe(relay, buffer.slice(start, end), undefined, true)
-        start = end + 1
-      }
-      buffer = buffer.slice(start)
-      if (buffer.length > maxBytes) reading = false
+      const { lines, rest } = read(chunk)
+      for (const line of lines) observe(relay, line, undefined, true)
+      if (rest.length > maxBytes) reading = false
     }))
 }
 

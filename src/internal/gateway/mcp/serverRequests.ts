@@ -465,17 +465,12 @@ export const answeringLines = Effect.fnUntraced(function*<E>(
     ),
     scope
   )
-  const decoder = new TextDecoder()
-  let buffer = ""
+  const read = Tapped.lines()
   const send: Send = (message) => Effect.asVoid(Queue.offer(input, `${message}\n`))
   const write = (chunk: Uint8Array) =>
     Effect.suspend(() => {
       if (failed !== undefined) return Effect.fail(failed.error)
-      buffer += decoder.decode(chunk, { stream: true })
-      const end = buffer.lastIndexOf("\n") + 1
-      const lines = buffer.slice(0, end).split("\n").slice(0, -1)
-      buffer = buffer.slice(end)
-      return Effect.forEach(lines, (line): Effect.Effect<unknown> => {
+      return Effect.forEach(read(chunk).lines, (line): Effect.Effect<unknown> => {
         const asked = askedOf(line, requests)
         return asked === undefined
           ? Queue.offer(input, `${line}\n`)

@@ -74,6 +74,17 @@ export function tapped(
   return new TappedResponse(response, body)
 }
 
+/** A reader of a stream's lines: given each chunk, the lines it ends, and what follows the last of them (`rest`). */
+export function lines() {
+  const decoder = new TextDecoder()
+  let rest = ""
+  return (chunk: Uint8Array) => {
+    const ended = (rest + decoder.decode(chunk, { stream: true })).split("\n")
+    rest = ended.pop() ?? ""
+    return { lines: ended, rest }
+  }
+}
+
 /** Whether `response` is a stream of server-sent events. */
 export const isEventStream = (response: HttpClientResponse.HttpClientResponse) =>
   response.headers["content-type"]?.startsWith("text/event-stream") === true
