@@ -375,14 +375,6 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
     }
   )
 
-  const tell = (session: string, taken: ReadonlyArray<Subscribed>) =>
-    Effect.forEach(taken, (subscribed) =>
-      serving.publish({
-        method: "notifications/resources/updated",
-        uris: new Map([[session, subscribed.uri]]),
-        qualified: [subscribed.qualified]
-      }), { discard: true })
-
   for (const upstream of serving.upstreams) {
     yield* Effect.forkScoped(Stream.runForEach(upstream.updates, (uri) => updated(upstream, uri)))
     yield* Effect.forkScoped(Stream.runForEach(upstream.reopened, () => resubscribe(upstream)))
@@ -401,8 +393,14 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
       stale(table, session, recorded.uris).length === 0 && missing(table, session, recorded.uris).length === 0
         ? Effect.succeed([])
         : lock.withPermit(take(session, path, rule, recorded)),
-    tell,
-    version: (session) => changes.versionOf(session),
+    tell: (session, taken) =>
+      Effect.forEach(taken, (subscribed) =>
+        serving.publish({
+          method: "notifications/resources/updated",
+          uris: new Map([[session, subscribed.uri]]),
+          qualified: [subscribed.qualified]
+        }), { discard: true }),
+    version: changes.versionOf,
     end: (session) =>
       lock.withPermit(Effect.ensuring(
         Effect.forEach(drop(table, session), ({ server, uri }) => release(server, uri), { discard: true }),
