@@ -189,7 +189,7 @@ function breakpointOf(point: typeof CachePoint.Type): CacheBreakpoint {
   return point.ttl == null ? {} : { ttl: point.ttl }
 }
 
-/** The last of `list` (a system prompt's messages, a turn's parts or messages, tools) with the breakpoint of `point`. */
+/** The last of `list` (a system prompt's messages, a turn's parts or messages, tools) given the breakpoint `point`. */
 function cacheLast(list: Array<object>, point: typeof CachePoint.Type): void {
   list[list.length - 1] = { ...list[list.length - 1]!, cache: breakpointOf(point) }
 }
