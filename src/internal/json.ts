@@ -43,6 +43,10 @@ export const definedFields = <A extends Record<string, unknown>>(
 ): { [K in keyof A]?: Exclude<A[K], undefined> } =>
   Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as never
 
+/** The fields of `body` named in `fields` that it defines, in `fields`' order (a counting or compaction body). */
+export const pickDefined = (body: JsonObject, fields: ReadonlyArray<string>): JsonObject =>
+  Object.fromEntries(fields.flatMap((field) => body[field] === undefined ? [] : [[field, body[field]]]))
+
 /** A JSON object of any fields, for a request schema's free-form members (a tool's parameters, a JSON schema). */
 export const JsonObjectSchema = Schema.Record(Schema.String, Schema.Unknown)
 

@@ -6,10 +6,6 @@ import type { Usage } from "../../ChatResponse.js"
 import { ShapeError } from "../codecError.js"
 import { isJsonObject, type JsonObject } from "../json.js"
 
-/** The fields of `body` named in `fields` that it defines, in `fields`' order: a counting (or compaction) body. */
-export const definedFields = (body: JsonObject, fields: ReadonlyArray<string>): JsonObject =>
-  Object.fromEntries(fields.flatMap((field) => body[field] === undefined ? [] : [[field, body[field]]]))
-
 /**
  * The count a counting endpoint's reply holds at `field` (Anthropic's and the Responses API's `input_tokens`,
  * Gemini's `totalTokens`, Bedrock's `inputTokens`); throws `ShapeError` when it is not a count.

@@ -21,7 +21,7 @@ import type {
   ToolMessage
 } from "../../../Message.js"
 import { RequestError } from "../../codecError.js"
-import { JsonObjectSchema, requestArguments } from "../../json.js"
+import { JsonObjectSchema, pickDefined, requestArguments } from "../../json.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } from "../../schemaCheck.js"
 import type * as Media from "../../tokens/media.js"
@@ -32,7 +32,7 @@ import { isBlank } from "../emptyText.js"
 import { outputTool, outputToolName } from "../outputTool.js"
 import { problem } from "../problem.js"
 import * as ServiceTier from "../serviceTier.js"
-import { countAt, definedFields } from "../usage.js"
+import { countAt } from "../usage.js"
 import { metadataOf, thinkingBlocksOf } from "./reply.js"
 
 // ---------------------------------------------------------------------------
@@ -988,7 +988,7 @@ const countedFields = ["model", "messages", "system", "tools", "tool_choice", "t
 
 /** The body of `count_tokens`: `requestBody`'s prompt, without the fields that only shape the reply. */
 export const countBody = (request: ChatRequest, options: Omit<BodyOptions, "stream">): JsonObject =>
-  definedFields(requestBody(request, { ...options, stream: false }), countedFields)
+  pickDefined(requestBody(request, { ...options, stream: false }), countedFields)
 
 /** A `count_tokens` reply: the prompt's `tokens`. */
 export function countReply(tokens: number): string {

@@ -30,7 +30,7 @@ import type {
   ToolMessage
 } from "../../../Message.js"
 import { RequestError, ShapeError } from "../../codecError.js"
-import { isJsonObject, type JsonObject, JsonObjectSchema, requestArguments } from "../../json.js"
+import { isJsonObject, type JsonObject, JsonObjectSchema, pickDefined, requestArguments } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
@@ -49,7 +49,7 @@ import { mergeOptions } from "../gemini/codec.js"
 import { outputFinishReason, outputTool, outputToolName } from "../outputTool.js"
 import { problem } from "../problem.js"
 import * as ServiceTier from "../serviceTier.js"
-import { countAt, definedFields, reportedUsage, tokenCount } from "../usage.js"
+import { countAt, reportedUsage, tokenCount } from "../usage.js"
 
 // ---------------------------------------------------------------------------
 // What the two directions share
@@ -867,7 +867,7 @@ const countedFields = ["messages", "system", "toolConfig", "additionalModelReque
 
 /** A `CountTokens` body (`POST /model/{modelId}/count-tokens`) for the Converse body of `request`. */
 export function countBody(request: ChatRequest): JsonObject {
-  return { input: { converse: definedFields(requestBody(request), countedFields) } }
+  return { input: { converse: pickDefined(requestBody(request), countedFields) } }
 }
 
 /** A `CountTokens` reply: the prompt's `tokens`. */

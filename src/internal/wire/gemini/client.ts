@@ -17,13 +17,12 @@ import {
 } from "../../../LlmError.js"
 import type { OptionsError } from "../../../OptionsError.js"
 import type * as Sse from "../../../Sse.js"
-import { replyId, replyModel } from "../../json.js"
+import { pickDefined, replyId, replyModel } from "../../json.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import * as Adapter from "../../providers/adapter.js"
 import type { BatchWire } from "../../providers/batch.js"
 import { type ErrorFields, JsonSseParser, latencyOf } from "../../sse/streamParser.js"
 import { excerpt } from "../openAiChat/codec.js"
-import { definedFields } from "../usage.js"
 import * as Batch from "./batch.js"
 import * as Wire from "./codec.js"
 import * as Embeddings from "./embeddings.js"
@@ -102,7 +101,7 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
         ? (request, model) => ({
           generateContentRequest: { model: Wire.resourceOf(model), ...Wire.requestBody(request) }
         })
-        : (request) => definedFields(Wire.requestBody(request), countedFields),
+        : (request) => pickDefined(Wire.requestBody(request), countedFields),
       count: Wire.totalTokensOf
     }
   })

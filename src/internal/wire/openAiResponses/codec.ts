@@ -27,13 +27,13 @@ import type {
   ToolDefinition
 } from "../../../Message.js"
 import { optionalString, RequestError, ShapeError } from "../../codecError.js"
-import { isJsonObject, type JsonObject, JsonObjectSchema, replyId, replyModel } from "../../json.js"
+import { isJsonObject, type JsonObject, JsonObjectSchema, pickDefined, replyId, replyModel } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
 import { requireMediaKind } from "../contentKinds.js"
 import { fileBytes, fixedSampling, functionTool } from "../openAiChat/codec.js"
-import { countAt, definedFields, openAiUsage, openAiUsageFields } from "../usage.js"
+import { countAt, openAiUsage, openAiUsageFields } from "../usage.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
 
 export { Problem }
@@ -920,7 +920,7 @@ const countedFields = [
 
 /** A `POST /v1/responses/input_tokens` body for `request`: its whole conversation, with no kept response. */
 export function countBody(request: ChatRequest, model: string): JsonObject {
-  return definedFields(requestBody(request, { model, stream: false, store: false }), countedFields)
+  return pickDefined(requestBody(request, { model, stream: false, store: false }), countedFields)
 }
 
 /** A `POST /v1/responses/input_tokens` reply: the input's `tokens`. */

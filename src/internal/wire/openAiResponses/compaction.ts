@@ -11,9 +11,8 @@
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { ProviderMetadata } from "../../../Message.js"
 import { ShapeError } from "../../codecError.js"
-import { isJsonObject, type JsonObject, replyId } from "../../json.js"
+import { isJsonObject, type JsonObject, pickDefined, replyId } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
-import { definedFields } from "../usage.js"
 import { type CompactBody, type CountBody, metadataKey, usage, type UsageCounts, usageObject } from "./codec.js"
 
 /** The `providerOptions` entry that makes a Responses request a compaction (never sent: the path says it). */
@@ -60,7 +59,7 @@ const compactFields = [
 ] as const
 
 /** A `/responses` body (`requestBody`'s) as the `/responses/compact` body of the same conversation. */
-export const compactBody = (body: JsonObject): JsonObject => definedFields(body, compactFields)
+export const compactBody = (body: JsonObject): JsonObject => pickDefined(body, compactFields)
 
 /**
  * A `response.compaction` object as a reply: no text, its usage, and its output items kept as they came in the reply's
