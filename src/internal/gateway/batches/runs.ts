@@ -16,7 +16,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import type { SqlError } from "effect/sql/SqlError"
 import * as SqlSchema from "effect/sql/SqlSchema"
 import { ChatRequest } from "../../../ChatRequest.js"
 import { ChatResponse } from "../../../ChatResponse.js"
@@ -28,7 +27,7 @@ import * as Bounded from "../../persistence/bounded.js"
 import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Leases from "../../persistence/lease.js"
 import * as Sql from "../../persistence/sql.js"
-import { bounds, memoryRoom } from "./store.js"
+import { bounds, memoryRoom, sqlRoom } from "./store.js"
 
 /** A batch run as calls, as it was made. */
 export interface Run {
@@ -365,43 +364,26 @@ const ProgressRow = tableRow("batch_runs", {
   failed: Numeric
 })
 const AnswerRow = tableRow("batch_run_answers", { custom_id: Schema.String, answer: AnswerJson })
-const HeldRow = tableRow("batch_runs", { count: Numeric, bytes: NumberOrNull })
-const RunId = tableRow("batch_runs", { id: Schema.String })
 
 const idsOf = (run: typeof RunLines.Type): ReadonlyArray<string> =>
   run.custom_ids ?? run.lines.map((line) => line.customId)
-
-/** The runs of the database as a room of the bounds: the oldest ended first. */
-function sqlRoom(sql: Sql.Database["Service"]["sql"]): Bounded.Room<string, SqlError | Schema.SchemaError> {
-  const mine = (owner: string | undefined) => owner === undefined ? sql.literal("1 = 1") : sql`owner = ${owner}`
-  const held = SqlSchema.findAll({
-    Request: Schema.UndefinedOr(Schema.String),
-    Result: HeldRow,
-    execute: (owner) => sql`SELECT COUNT(*) AS count, SUM(bytes) AS bytes FROM batch_runs WHERE ${mine(owner)}`
-  })
-  const oldest = SqlSchema.findOneOption({
-    Request: Schema.UndefinedOr(Schema.String),
-    Result: RunId,
-    execute: (owner) =>
-      sql`SELECT id FROM batch_runs WHERE ${mine(owner)} AND ended_at IS NOT NULL ORDER BY started_at, id LIMIT 1`
-  })
-  return {
-    held: (owner) => Effect.map(held(owner), ([row]) => ({ count: row?.count ?? 0, bytes: row?.bytes ?? 0 })),
-    oldest: (owner) => Effect.map(oldest(owner), (row) => Option.getOrUndefined(row)?.id),
-    remove: (id) =>
-      Effect.andThen(
-        sql`DELETE FROM batch_run_answers WHERE run = ${id}`,
-        Effect.asVoid(sql`DELETE FROM batch_runs WHERE id = ${id}`)
-      )
-  }
-}
 
 /** The runs in the gateway's database, which every instance on it shares. */
 export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect(
   RunStore,
   Effect.map(Sql.Database, ({ bounds: sqlBounds, sql }): Runs => {
     const lease = Leases.sqlLease(sql, { name: "batch_runs", closed: "ended_at" })
-    const room = sqlRoom(sql)
+    // The oldest ended let go of first.
+    const room = sqlRoom(sql, "batch_runs", {
+      scoped: (owner: string) => sql`owner = ${owner}`,
+      madeAt: "started_at",
+      removable: "ended_at IS NOT NULL",
+      remove: (id) =>
+        Effect.andThen(
+          sql`DELETE FROM batch_run_answers WHERE run = ${id}`,
+          Effect.asVoid(sql`DELETE FROM batch_runs WHERE id = ${id}`)
+        )
+    })
     const linesOf = SqlSchema.findOneOption({
       Request: Schema.Struct({ run: Schema.String, holder: Schema.String }),
       Result: RunLines,

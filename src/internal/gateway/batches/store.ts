@@ -15,9 +15,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as SqlSchema from "effect/sql/SqlSchema"
+import type * as Statement from "effect/sql/Statement"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Bounded from "../../persistence/bounded.js"
 import { Numeric, tableRow } from "../../persistence/columns.js"
@@ -252,12 +255,7 @@ const FileRow = tableRow("batch_input_files", {
   bytes: Numeric,
   created_at: Numeric
 })
-// `SUM` of no rows is null: none held.
-const FilesHeld = tableRow("batch_input_files", { count: Numeric, bytes: Schema.NullOr(Numeric) })
-const RecordsHeld = tableRow("batch_records", { count: Numeric })
-const FileId = tableRow("batch_input_files", { id: Schema.String })
 const RecordId = tableRow("batch_records", { id: Schema.String, created_at: Numeric })
-const ListerKey = Schema.Struct({ kind: Schema.String, owner: Schema.String })
 const Listing = Schema.Struct({
   kind: Schema.String,
   owner: Schema.String,
@@ -268,44 +266,60 @@ const Listing = Schema.Struct({
 
 type SqlFailure = SqlError | Schema.SchemaError
 
+/**
+ * The rows of `table` in the database as a room of the bounds, `scoped` telling those of a scope, their column `bytes`
+ * their size (unless not `sized`), the column `madeAt` when each was made: the oldest `removable` (a condition, when
+ * given) let go of first, by `remove` (its row deleted, when not given).
+ */
+export function sqlRoom<S>(
+  sql: SqlClient.SqlClient,
+  table: string,
+  { madeAt = "created_at", remove, removable, scoped, sized = true }: {
+    readonly scoped: (scope: S) => Statement.Fragment
+    readonly sized?: boolean
+    readonly madeAt?: string
+    readonly removable?: string
+    readonly remove?: (id: string) => Effect.Effect<void, SqlError>
+  }
+): Bounded.Room<S, SqlFailure> {
+  // `SUM` of no rows is null: none held.
+  const Held = tableRow(table, { count: Numeric, bytes: Schema.NullOr(Numeric) })
+  const Id = tableRow(table, { id: Schema.String })
+  const where = (scope: S | undefined, removable?: string) =>
+    sql.and([scope === undefined ? undefined : scoped(scope), removable].filter(Predicate.isNotUndefined))
+  const from = sql.literal(table)
+  return {
+    held: (scope) =>
+      Effect.map(
+        Sql.rows(
+          Held,
+          sql`SELECT COUNT(*) AS count, ${sql.literal(sized ? "SUM(bytes)" : "0")} AS bytes FROM ${from}
+            WHERE ${where(scope)}`
+        ),
+        ([row]) => ({ count: row?.count ?? 0, bytes: row?.bytes ?? 0 })
+      ),
+    oldest: (scope) =>
+      Effect.map(
+        Sql.rows(
+          Id,
+          sql`SELECT id FROM ${from} WHERE ${where(scope, removable)}
+            ORDER BY ${sql.literal(madeAt)}, id LIMIT 1`
+        ),
+        ([row]) => row?.id
+      ),
+    remove: remove ?? ((id) => Effect.asVoid(sql`DELETE FROM ${from} WHERE id = ${id}`))
+  }
+}
+
 /** The files and records in the gateway's database, which every instance on it shares. */
 export const layerSql: Layer.Layer<BatchStore, never, Sql.Database> = Layer.effect(
   BatchStore,
   Effect.map(Sql.Database, ({ bounds: sqlBounds, sql }): Store => {
-    const ofOwner = (owner: string | undefined) => owner === undefined ? sql.literal("") : sql`WHERE owner = ${owner}`
-    const ofLister = (lister: typeof ListerKey.Encoded | undefined) =>
-      lister === undefined ? sql.literal("") : sql`WHERE kind = ${lister.kind} AND owner = ${lister.owner}`
-    const filesHeld = SqlSchema.findAll({
-      Request: Schema.UndefinedOr(Schema.String),
-      Result: FilesHeld,
-      execute: (owner) => sql`SELECT COUNT(*) AS count, SUM(bytes) AS bytes FROM batch_input_files ${ofOwner(owner)}`
+    const fileRoom = sqlRoom(sql, "batch_input_files", { scoped: (owner: string) => sql`owner = ${owner}` })
+    const batchRoom = sqlRoom(sql, "batch_records", {
+      scoped: ({ kind, owner }: Lister) => sql`kind = ${kind} AND owner = ${owner}`,
+      sized: false
     })
-    const oldestFile = SqlSchema.findOneOption({
-      Request: Schema.UndefinedOr(Schema.String),
-      Result: FileId,
-      execute: (owner) => sql`SELECT id FROM batch_input_files ${ofOwner(owner)} ORDER BY created_at, id LIMIT 1`
-    })
-    const recordsHeld = SqlSchema.findAll({
-      Request: Schema.UndefinedOr(ListerKey),
-      Result: RecordsHeld,
-      execute: (lister) => sql`SELECT COUNT(*) AS count FROM batch_records ${ofLister(lister)}`
-    })
-    const oldestRecord = SqlSchema.findOneOption({
-      Request: Schema.UndefinedOr(ListerKey),
-      Result: RecordId,
-      execute: (lister) =>
-        sql`SELECT id, created_at FROM batch_records ${ofLister(lister)} ORDER BY created_at, id LIMIT 1`
-    })
-    const fileRoom: Bounded.Room<string, SqlFailure> = {
-      held: (owner) => Effect.map(filesHeld(owner), ([row]) => ({ count: row?.count ?? 0, bytes: row?.bytes ?? 0 })),
-      oldest: (owner) => Effect.map(oldestFile(owner), (row) => Option.getOrUndefined(row)?.id),
-      remove: (id) => Effect.asVoid(sql`DELETE FROM batch_input_files WHERE id = ${id}`)
-    }
-    const batchRoom: Bounded.Room<Lister, SqlFailure> = {
-      held: (lister) => Effect.map(recordsHeld(lister), ([row]) => ({ count: row?.count ?? 0, bytes: 0 })),
-      oldest: (lister) => Effect.map(oldestRecord(lister), (row) => Option.getOrUndefined(row)?.id),
-      remove: (id) => Effect.asVoid(sql`DELETE FROM batch_records WHERE id = ${id}`)
-    }
     const fileOf = SqlSchema.findOneOption({
       Request: Schema.Struct({ id: Schema.String, owner: Schema.String, since: Schema.Number }),
       Result: FileRow,
