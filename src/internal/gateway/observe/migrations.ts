@@ -6,33 +6,36 @@ import { type Migrations, statements } from "../../persistence/migrations.js"
 import * as Partitions from "./requestPartitions.js"
 import { sizeExpression } from "./requestTable.js"
 
-// The columns of `requests` as the migrations up to `18_cache_savings` made them.
-const columns = [
-  "id",
-  "request_id",
-  "at",
-  "key_id",
-  "key_name",
-  "team_id",
-  "route",
-  "model",
-  "deployment",
-  "status",
-  "input_tokens",
-  "output_tokens",
-  "cached_tokens",
-  "cache_write_tokens",
-  "cache_write_1h_tokens",
-  "cost",
-  "cache_savings",
-  "latency_ms",
-  "first_token_ms",
-  "error",
-  "payload",
-  "mcp_server",
-  "mcp_tool",
-  "arguments_digest"
-].join(", ")
+// `requests` partitioned by day, of the columns the migrations up to `18_cache_savings` made.
+const partitioned = `CREATE TABLE requests (
+  id TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  at BIGINT NOT NULL,
+  key_id TEXT,
+  key_name TEXT,
+  team_id TEXT,
+  route TEXT NOT NULL,
+  model TEXT,
+  deployment TEXT,
+  status INTEGER NOT NULL,
+  input_tokens INTEGER,
+  output_tokens INTEGER,
+  cached_tokens INTEGER,
+  cache_write_tokens INTEGER,
+  cache_write_1h_tokens INTEGER,
+  cost DOUBLE PRECISION,
+  cache_savings DOUBLE PRECISION,
+  latency_ms DOUBLE PRECISION NOT NULL,
+  first_token_ms DOUBLE PRECISION,
+  error TEXT,
+  payload TEXT,
+  mcp_server TEXT,
+  mcp_tool TEXT,
+  arguments_digest TEXT
+) PARTITION BY RANGE (at)`
+
+// Their names: each column's line's first word.
+const columns = Array.from(partitioned.matchAll(/^ {2}(\w+) /gm), ([, name]) => name).join(", ")
 
 /**
  * On Postgres, `requests` made a table partitioned by day (`requestPartitions.ts`) and its rows copied in, the indexes
@@ -45,40 +48,15 @@ const partitionRequests = (sql: SqlClient.SqlClient): Effect.Effect<void, SqlErr
     yield* sql`ALTER TABLE requests RENAME TO requests_unpartitioned`
     yield* sql`ALTER INDEX requests_pkey RENAME TO requests_unpartitioned_pkey`
     yield* sql`DROP INDEX requests_by_time, requests_by_key_id, requests_by_team, requests_by_model`
-    yield* sql`CREATE TABLE requests (
-      id TEXT NOT NULL,
-      request_id TEXT NOT NULL,
-      at BIGINT NOT NULL,
-      key_id TEXT,
-      key_name TEXT,
-      team_id TEXT,
-      route TEXT NOT NULL,
-      model TEXT,
-      deployment TEXT,
-      status INTEGER NOT NULL,
-      input_tokens INTEGER,
-      output_tokens INTEGER,
-      cached_tokens INTEGER,
-      cache_write_tokens INTEGER,
-      cache_write_1h_tokens INTEGER,
-      cost DOUBLE PRECISION,
-      cache_savings DOUBLE PRECISION,
-      latency_ms DOUBLE PRECISION NOT NULL,
-      first_token_ms DOUBLE PRECISION,
-      error TEXT,
-      payload TEXT,
-      mcp_server TEXT,
-      mcp_tool TEXT,
-      arguments_digest TEXT
-    ) PARTITION BY RANGE (at)`
+    yield* sql.unsafe(partitioned)
     yield* sql`CREATE TABLE request_log_days (
       day BIGINT PRIMARY KEY,
       row_count BIGINT NOT NULL,
       byte_count BIGINT NOT NULL
     )`
-    const days = yield* sql<{ readonly day: unknown }>`SELECT DISTINCT (at / ${
-      sql.literal(String(Partitions.dayMillis))
-    }) * ${sql.literal(String(Partitions.dayMillis))} AS day FROM requests_unpartitioned`
+    // A row's day: its time, to the day.
+    const day = sql.literal(`(at / ${Partitions.dayMillis}) * ${Partitions.dayMillis}`)
+    const days = yield* sql<{ readonly day: unknown }>`SELECT DISTINCT ${day} AS day FROM requests_unpartitioned`
     yield* Partitions.make(sql, days.map((one) => Number(one.day)))
     yield* sql`INSERT INTO requests (${sql.literal(columns)})
       SELECT ${sql.literal(columns)} FROM requests_unpartitioned`
@@ -89,10 +67,8 @@ const partitionRequests = (sql: SqlClient.SqlClient): Effect.Effect<void, SqlErr
     yield* sql`CREATE INDEX requests_by_team ON requests (team_id, at)`
     yield* sql`CREATE INDEX requests_by_model ON requests (model, at)`
     yield* sql`UPDATE request_log_days SET row_count = counted.row_count, byte_count = counted.byte_count
-      FROM (SELECT (at / ${sql.literal(String(Partitions.dayMillis))}) * ${
-      sql.literal(String(Partitions.dayMillis))
-    } AS day, COUNT(*) AS row_count, SUM(${sql.literal(sizeExpression)}) AS byte_count FROM requests GROUP BY 1)
-        AS counted WHERE request_log_days.day = counted.day`
+      FROM (SELECT ${day} AS day, COUNT(*) AS row_count, SUM(${sql.literal(sizeExpression)}) AS byte_count
+        FROM requests GROUP BY 1) AS counted WHERE request_log_days.day = counted.day`
   })
 
 /** Its migrations, by `<id>_<name>` (`persistence/migrations.ts`). */
