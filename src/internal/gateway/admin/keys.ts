@@ -166,21 +166,8 @@ const teamView = (team: TeamRecord) => ({
   created_at: seconds(team.createdAt)
 })
 
-type Operation =
-  | "createKey"
-  | "listKeys"
-  | "getKey"
-  | "updateKey"
-  | "revokeKey"
-  | "rotateKey"
-  | "createTeam"
-  | "listTeams"
-  | "getTeam"
-  | "updateTeam"
-  | "deleteTeam"
-
 /** The admin API's paths and what each serves. */
-const operations: ReadonlyArray<readonly ["GET" | "POST" | "PATCH" | "DELETE", `/${string}`, Operation]> = [
+const operations = [
   ["POST", "/admin/keys", "createKey"],
   ["GET", "/admin/keys", "listKeys"],
   ["GET", "/admin/keys/:id", "getKey"],
@@ -192,7 +179,9 @@ const operations: ReadonlyArray<readonly ["GET" | "POST" | "PATCH" | "DELETE", `
   ["GET", "/admin/teams/:id", "getTeam"],
   ["PATCH", "/admin/teams/:id", "updateTeam"],
   ["DELETE", "/admin/teams/:id", "deleteTeam"]
-]
+] as const
+
+type Operation = (typeof operations)[number][2]
 
 // What every key and team route works with: who may ask, the request's body checked, the store's rows and the spend.
 const adminContext = Effect.gen(function*() {
