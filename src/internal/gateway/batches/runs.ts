@@ -170,12 +170,13 @@ export function runBounds(owner: string): ReadonlyArray<Bounded.Bound<string>> {
 /** The refusal of a run that would pass `past`: the bound of runs, or of their bytes, of its maker or of all. */
 export function runsFull({ bound, held }: Bounded.Past<string>): RunsFull {
   const overCount = held.count > bound.count
-  return bound.scope === undefined
-    ? new RunsFull(overCount ? { bound: "runs", limit: bound.count } : { bound: "runBytesInAll", limit: bound.bytes })
-    : new RunsFull(
-      overCount ? { bound: "ownerRuns", limit: bound.count } : { bound: "ownerRunBytes", limit: bound.bytes }
-    )
+  return refusedBy(
+    bound.scope === undefined ? (overCount ? "runs" : "runBytesInAll") : overCount ? "ownerRuns" : "ownerRunBytes"
+  )
 }
+
+/** The refusal of a run by the bound `bound` names. */
+export const refusedBy = (bound: RunsFull["bound"]): RunsFull => new RunsFull({ bound, limit: bounds[bound] })
 
 /** The bytes an ended run's lines count: its custom ids, as the shared stores keep them. */
 export function endedBytes(customIds: ReadonlyArray<string>): number {

@@ -24,8 +24,9 @@ import {
   encodeAnswer,
   type Lease,
   outcomeOf,
+  refusedBy,
   type Runs,
-  RunsFull,
+  type RunsFull,
   RunStore
 } from "./runs.js"
 import { pairsOf } from "./settlementsRedis.js"
@@ -247,12 +248,8 @@ export const layerRedis: Layer.Layer<RunStore, never, SharedStore> = Layer.effec
               total: customIds.length,
               since: now - batchTtl
             }),
-            (reply) => {
-              const limit = refusedBy[reply]
-              return limit === undefined
-                ? Effect.void
-                : Effect.fail(new RunsFull({ bound: reply as RunsFull["bound"], limit }))
-            }
+            // "started", "kept", or the name of the bound that refused it.
+            (reply) => reply in bounds ? Effect.fail(refusedBy(reply as RunsFull["bound"])) : Effect.void
           )
         }),
       lease: (run, holder, now, until) => Effect.map(lease(keyOf(run), holder, now, until), (held) => held as Lease),
@@ -293,11 +290,3 @@ export const layerRedis: Layer.Layer<RunStore, never, SharedStore> = Layer.effec
     }
   })
 )
-
-/** The bounds the start script names when it refuses a run, and their limits. */
-const refusedBy: Readonly<Record<string, number>> = {
-  ownerRuns: bounds.ownerRuns,
-  ownerRunBytes: bounds.ownerRunBytes,
-  runs: bounds.runs,
-  runBytesInAll: bounds.runBytesInAll
-}
