@@ -12,13 +12,7 @@ import { digestOf } from "../../affinity.js"
 // KEYS: the pin. ARGV: its time to live (ms), the pin as JSON, the prefix of the per-deployment sets, the session's
 // member in them, the deployment. A session pinned elsewhere before leaves that deployment's set.
 const pinScript = overKeys(
-  (
-    ttl: number,
-    json: string,
-    sets: string,
-    member: string,
-    deployment: string
-  ) => [ttl, json, sets, member, deployment],
+  (...argv: [ttl: number, json: string, sets: string, member: string, deployment: string]) => argv,
   `
 local ttl = tonumber(ARGV[1])
 local old = redis.call("GET", KEYS[1])

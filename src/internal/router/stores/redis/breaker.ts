@@ -18,14 +18,9 @@ type Op = "send" | "success" | "failure" | "release" | "hold" | "peek"
 // KEYS: the state hash, the failures list. ARGV: op, failures, window, period, probe lease (ms), amount (failure: 1
 // when the probe failed; hold: its ms).
 const breakerScript = overKeys(
-  (op: Op, failures: number, windowMillis: number, periodMillis: number, probeMillis: number, amount: number) => [
-    op,
-    failures,
-    windowMillis,
-    periodMillis,
-    probeMillis,
-    amount
-  ],
+  (
+    ...argv: [op: Op, failures: number, windowMillis: number, periodMillis: number, probeMillis: number, amount: number]
+  ) => argv,
   `
 local op = ARGV[1]
 local failures = tonumber(ARGV[2])
