@@ -19,9 +19,10 @@ import * as RateLimiter from "../../../RateLimiter.js"
 import { periodBounds, periodInBounds } from "../../budget/window.js"
 import * as OptionsErrors from "../../optionsError.js"
 import type { TokenCallers } from "../access/authentication.js"
-import { type Caller, digest, personPrefix, type Served, unpricedOf } from "../access/caller.js"
+import { type Caller, digest, personPrefix, type Served } from "../access/caller.js"
 import * as Allow from "../access/tools.js"
 import * as Errors from "../errorAnswer.js"
+import { pricelessBudget, unknownModels } from "../keys/auth.js"
 import { SpendLedger } from "../keys/ledger.js"
 import { limitOf, teamScope } from "../keys/runtime.js"
 import type { TeamRecord } from "../keys/store.js"
@@ -62,7 +63,6 @@ export function problems(
   served: Served,
   clients: ReadonlyArray<string>
 ): ReadonlyArray<OptionsError | undefined> {
-  const known = (model: string) => served.resolve(model) !== undefined
   if (entries.length === 0) return []
   return [
     database ? undefined : OptionsErrors.make(
@@ -76,14 +76,7 @@ export function problems(
       entry.audience === ""
         ? OptionsErrors.make("Gateway", `tokenCallers[${index}].audience`, "", "a non-empty audience")
         : Oidc.audienceProblem(`tokenCallers[${index}].audience`, entry.audience, clients),
-      ...(entry.models ?? []).map((model, m) =>
-        known(model) ? undefined : OptionsErrors.make(
-          "Gateway",
-          `tokenCallers[${index}].models[${m}]`,
-          model,
-          "a router, deployment, model or group of the configuration (GET /v1/models lists them)"
-        )
-      ),
+      ...unknownModels(served, `tokenCallers[${index}]`, entry.models),
       OptionsErrors.duration("Gateway", `tokenCallers[${index}].maxTokenLifetime`, entry.maxTokenLifetime, true),
       Object.keys(entry.teams).length > 0 ? undefined : OptionsErrors.make(
         "Gateway",
@@ -102,7 +95,6 @@ function limitProblems(
   field: string,
   served: Served
 ): ReadonlyArray<OptionsError | undefined> {
-  const priceless = entry.budget === undefined ? undefined : unpricedOf(served, entry.models)
   const period = entry.budget?.period
   return [
     OptionsErrors.positive("Gateway", `${field}.rateLimit.capacity`, entry.rateLimit?.capacity, {
@@ -124,13 +116,7 @@ function limitProblems(
       integer: true,
       optional: true
     }),
-    priceless === undefined ? undefined : OptionsErrors.make(
-      "Gateway",
-      `${field}.budget`,
-      priceless,
-      "on priced models only (a budget counts dollars: give every deployment of that name `pricing` in " +
-        "provider.json, or limit the entry's `models` to priced ones)"
-    )
+    pricelessBudget(served, field, entry, "entry's")
   ]
 }
 

@@ -229,6 +229,34 @@ export interface Served extends CallerServed {
   readonly guardrails?: ReadonlyMap<string, unknown> | undefined
 }
 
+/** The problems of `models` the configuration does not serve, each naming its field under `field`. */
+export const unknownModels = (served: CallerServed, field: string, models: ReadonlyArray<string> | undefined) =>
+  (models ?? []).map((model, m) =>
+    served.resolve(model) !== undefined ? undefined : OptionsErrors.make(
+      "Gateway",
+      `${field}.models[${m}]`,
+      model,
+      "a router, deployment, model or group of the configuration (GET /v1/models lists them)"
+    )
+  )
+
+/** The problem of `entry`'s budget on a model without a price, if it has one; `whose` names the entry (`"key's"`). */
+export const pricelessBudget = (
+  served: CallerServed,
+  field: string,
+  entry: Pick<Key, "budget" | "models">,
+  whose: string
+) => {
+  const priceless = entry.budget === undefined ? undefined : unpricedOf(served, entry.models)
+  return priceless === undefined ? undefined : OptionsErrors.make(
+    "Gateway",
+    `${field}.budget`,
+    priceless,
+    "on priced models only (a budget counts dollars: give every deployment of that name `pricing` in " +
+      `provider.json, or limit the ${whose} \`models\` to priced ones)`
+  )
+}
+
 /**
  * Every problem of the keys, each naming its field: a name or key missing or listed twice, a name a key made at run
  * time has, an unknown guardrail, model or group, a budget on a model without a price, a bad default `max_tokens`.
@@ -255,13 +283,11 @@ export function problems(
     }
     digests.add(sha256)
   }
-  const known = (model: string) => served.resolve(model) !== undefined
   for (const [index, key] of keys.entries()) {
     const field = `keys[${index}]`
     own(field, key.name, key.key)
     // A name is one key's: a key made at run time of this name would share the name in every answer and log line.
     const made = named(key.name)
-    const priceless = key.budget === undefined ? undefined : unpricedOf(served, key.models)
     found.push(
       made === undefined ? undefined : OptionsErrors.make(
         "Gateway",
@@ -280,21 +306,8 @@ export function problems(
           })`
         )
       ),
-      ...(key.models ?? []).map((model, m) =>
-        known(model) ? undefined : OptionsErrors.make(
-          "Gateway",
-          `${field}.models[${m}]`,
-          model,
-          "a router, deployment, model or group of the configuration (GET /v1/models lists them)"
-        )
-      ),
-      priceless === undefined ? undefined : OptionsErrors.make(
-        "Gateway",
-        `${field}.budget`,
-        priceless,
-        "on priced models only (a budget counts dollars: give every deployment of that name `pricing` in " +
-          "provider.json, or limit the key's `models` to priced ones)"
-      ),
+      ...unknownModels(served, field, key.models),
+      pricelessBudget(served, field, key, "key's"),
       OptionsErrors.positive("Gateway", `${field}.budget.defaultMaxTokens`, key.budget?.defaultMaxTokens, {
         integer: true,
         optional: true
