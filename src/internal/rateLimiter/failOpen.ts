@@ -54,17 +54,16 @@ function bucketOf(
     return bucket
   })
   const outages = outage(begin)
-  const step = (
-    sharedStep: Effect.Effect<RateLimiter.BucketResult, StoreUnavailableError>,
-    localStep: (bucket: RateLimiter.Bucket) => Effect.Effect<RateLimiter.BucketResult, never>
-  ) => outages.orLocal(Effect.map(sharedStep, seen), localStep)
+  // A step on the shared bucket, else on the outage's.
+  const step = (run: (bucket: RateLimiter.Bucket) => Effect.Effect<RateLimiter.BucketResult, StoreUnavailableError>) =>
+    outages.orLocal(Effect.map(run(shared), seen), (bucket) => Effect.orDie(run(bucket)))
   return {
-    take: (amount) => step(shared.take(amount), (bucket) => Effect.orDie(bucket.take(amount))),
-    tryTake: (amount) => step(shared.tryTake(amount), (bucket) => Effect.orDie(bucket.tryTake(amount))),
-    give: (amount) => step(shared.give(amount), (bucket) => Effect.orDie(bucket.give(amount))),
-    charge: (amount) => step(shared.charge(amount), (bucket) => Effect.orDie(bucket.charge(amount))),
-    reset: step(shared.reset, (bucket) => Effect.orDie(bucket.reset)),
-    peek: step(shared.peek, (bucket) => Effect.orDie(bucket.peek))
+    take: (amount) => step((bucket) => bucket.take(amount)),
+    tryTake: (amount) => step((bucket) => bucket.tryTake(amount)),
+    give: (amount) => step((bucket) => bucket.give(amount)),
+    charge: (amount) => step((bucket) => bucket.charge(amount)),
+    reset: step((bucket) => bucket.reset),
+    peek: step((bucket) => bucket.peek)
   }
 }
 
