@@ -120,9 +120,6 @@ function limitProblems(
   ]
 }
 
-const refused = (why: string) =>
-  Errors.answer(401, `The access token was refused: ${why}.`, "invalid_request_error", null, "invalid_token")
-
 const noTeam = (team: string, value: string) =>
   Errors.answer(
     403,
@@ -209,12 +206,14 @@ export const make = Effect.fnUntraced(function*(
 
   const caller = Effect.fnUntraced(function*(token: string) {
     const issuer = issuerOf(token)
-    if (issuer === undefined) return yield* Effect.fail(refused("it is not from an issuer this gateway takes"))
+    if (issuer === undefined) {
+      return yield* Effect.fail(Oidc.invalidToken("it is not from an issuer this gateway takes"))
+    }
     const person = yield* issuer.oidc.verify(token)
     const teamClaim = issuer.oidc.settings.groupsClaim
     const value = mappedValue(issuer.entry.teams, person.groups)
     if (value === undefined) {
-      return yield* Effect.fail(refused(
+      return yield* Effect.fail(Oidc.invalidToken(
         `its \`${teamClaim}\` claim names no team this gateway maps (token_callers[].teams)`
       ))
     }

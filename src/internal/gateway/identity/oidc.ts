@@ -250,7 +250,8 @@ const unavailable = (why: string) =>
     "identity_provider_unavailable"
   )
 
-const invalidToken = (why: string) =>
+/** The answer to an access token refused, saying why. */
+export const invalidToken = (why: string) =>
   Errors.answer(401, `The access token was refused: ${why}.`, "invalid_request_error", null, "invalid_token")
 
 /** The answer to a sign-in that could not be completed, saying why. */
