@@ -25,6 +25,7 @@ import {
   type Lease,
   outcomeOf,
   refusedBy,
+  type Run,
   type Runs,
   type RunsFull,
   RunStore
@@ -55,12 +56,8 @@ end
 `
 
 /** A run's fields, and what bounds it, as the start script takes them. */
-interface Start {
-  readonly id: string
-  readonly model: string
-  readonly owner: string
+interface Start extends Run {
   readonly lines: string
-  readonly startedAt: number
   /** Its custom ids, one a line of the text. */
   readonly ids: string
   readonly customIds: string
@@ -237,11 +234,8 @@ export const layerRedis: Layer.Layer<RunStore, never, SharedStore> = Layer.effec
           const customIds = run.lines.map((line) => line.customId)
           return Effect.flatMap(
             start(prefix, {
-              id: run.id,
-              model: run.model,
-              owner: run.owner,
+              ...run,
               lines: run.encoded,
-              startedAt: run.startedAt,
               ids: customIds.join("\n"),
               customIds: JSON.stringify(customIds),
               bytes: Buffer.byteLength(run.encoded),

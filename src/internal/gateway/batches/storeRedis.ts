@@ -15,7 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Redis from "effect/persistence/Redis"
 import * as OwnedIndex from "../../persistence/ownedIndex.js"
 import { SharedStore } from "../../store/sharedStore.js"
-import { BatchStore, bounds, checked, type Store as Service } from "./store.js"
+import { BatchStore, bounds, checked, type InputFile, type Store as Service } from "./store.js"
 
 // A file dropped: its hash, and its place in the index (`ownedIndex.ts`' steps). ARGV[1]: the prefix.
 const dropFile = `
@@ -27,13 +27,7 @@ local function dropFile(id) drop(id, files, owners) end
 `
 
 /** A file's fields, and what bounds it, as the put script takes them. */
-interface Put {
-  readonly id: string
-  readonly owner: string
-  readonly filename: string
-  readonly content: string
-  readonly bytes: number
-  readonly createdAt: number
+interface Put extends InputFile {
   /** The files kept are those of an instant from this one on. */
   readonly since: number
 }
