@@ -94,9 +94,6 @@ export const layerMemory: Layer.Layer<GrantStore> = Layer.sync(GrantStore, (): G
 export const layerSql: Layer.Layer<GrantStore, never, Sql.Database> = Layer.effect(
   GrantStore,
   Effect.map(Sql.Database, ({ bounds, sql }): Grants => {
-    const bySubjectRole = (subject: string, role: string) =>
-      grantsOf(sql`SELECT * FROM role_grants WHERE subject = ${subject} AND role = ${role}`)
-    const byId = (id: string) => grantsOf(sql`SELECT * FROM role_grants WHERE id = ${id}`)
     return {
       list: Sql.step(
         bounds,
@@ -122,7 +119,9 @@ export const layerSql: Layer.Layer<GrantStore, never, Sql.Database> = Layer.effe
             yield* sql`INSERT INTO role_grants (id, subject, role, created_at, created_by)
             VALUES (${id}, ${grant.subject}, ${grant.role}, ${grant.createdAt}, ${grant.createdBy})
             ON CONFLICT (subject, role) DO NOTHING`
-            const [found] = yield* bySubjectRole(grant.subject, grant.role)
+            const [found] = yield* grantsOf(
+              sql`SELECT * FROM role_grants WHERE subject = ${grant.subject} AND role = ${grant.role}`
+            )
             return { grant: found!, made: found!.id === id }
           })
         ),
@@ -132,7 +131,7 @@ export const layerSql: Layer.Layer<GrantStore, never, Sql.Database> = Layer.effe
           bounds,
           "removing a role grant",
           Effect.gen(function*() {
-            const [found] = yield* byId(id)
+            const [found] = yield* grantsOf(sql`SELECT * FROM role_grants WHERE id = ${id}`)
             if (found !== undefined) yield* sql`DELETE FROM role_grants WHERE id = ${id}`
             return found
           })
