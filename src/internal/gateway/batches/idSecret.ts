@@ -8,13 +8,13 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Redis from "effect/persistence/Redis"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as SqlSchema from "effect/sql/SqlSchema"
 import { randomBytes } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { tableRow } from "../../persistence/columns.js"
+import { overArgv } from "../../persistence/script.js"
 import * as Sql from "../../persistence/sql.js"
 import { SharedStore } from "../../store/sharedStore.js"
 
@@ -65,16 +65,10 @@ export const layerSql: Layer.Layer<IdSecretStore, never, Sql.Database> = Layer.e
 )
 
 // ARGV: the key, and a new secret, kept unless one is already; the secret kept.
-const secretScript = Redis.script(
-  (key: string, secret: string) => [key, secret],
-  {
-    numberOfKeys: 0,
-    lua: `
+const secretScript = overArgv<[key: string, secret: string], string>(`
 redis.call("SET", ARGV[1], ARGV[2], "NX")
 return redis.call("GET", ARGV[1])
-`
-  }
-).withReturnType<string>()
+`)
 
 /** The secret in the Redis the instances share, for those without a database every instance shares. */
 export const layerRedis: Layer.Layer<IdSecretStore, never, SharedStore> = Layer.effect(
