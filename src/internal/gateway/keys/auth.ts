@@ -411,6 +411,12 @@ const spendFitted = (
       const asked = yield* check(worstCase(target, request))
       if (Result.isSuccess(asked)) return { reservation: asked.success, request, lowered: undefined }
       let refusal = asked.failure
+      // Refused: not even the least reply fits, over the prompt counted as `prompt` tokens.
+      const leastRefused = (refused: BudgetExceededError, prompt: number | undefined) => {
+        const reply = target.leastMaxTokens
+        const cost = Fit.worstCaseAt(target, request, reply, prompt)
+        return Effect.fail(overBudget(refused, now, unavailable, modelWorstCase, { cost, reply }))
+      }
       const maxTokens = request.maxTokens
       if (refusal._tag === "NoCapacityError" || maxTokens === undefined || refusal.spent >= refusal.limit) {
         return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase))
@@ -418,19 +424,13 @@ const spendFitted = (
       // No count makes a prompt smaller than none: when the least reply does not fit over an empty prompt, the
       // provider is not asked for one.
       if (Fit.replyFitting(target, request, maxTokens, 0, refusal.limit - refusal.spent) === undefined) {
-        const reply = target.leastMaxTokens
-        const cost = Fit.worstCaseAt(target, request, reply, undefined)
-        return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase, { cost, reply }))
+        return yield* leastRefused(refusal, undefined)
       }
       const promptTokens = yield* Fit.countedPrompt(target, request)
       for (let round = 0; round < fitRounds; round++) {
         const left = refusal.limit - refusal.spent
         const sent = Fit.replyFitting(target, request, maxTokens, promptTokens, left)
-        if (sent === undefined) {
-          const reply = target.leastMaxTokens
-          const cost = Fit.worstCaseAt(target, request, reply, promptTokens)
-          return yield* Effect.fail(overBudget(refusal, now, unavailable, modelWorstCase, { cost, reply }))
-        }
+        if (sent === undefined) return yield* leastRefused(refusal, promptTokens)
         const fitted = yield* check(Fit.worstCaseAt(target, request, sent, promptTokens))
         if (Result.isSuccess(fitted)) {
           return {
