@@ -206,6 +206,12 @@ export const layerMemory: Layer.Layer<BatchStore> = Layer.sync(BatchStore, (): S
     () => 0,
     madeAt
   )
+  // The ids of the batches kept at `now` that `of` tells, the newest first.
+  const newestIds = (now: number, of: (batch: BatchRecord) => boolean = () => true) => {
+    expire(batches, bounds.batchTtl, now)
+    return [...batches.values()].filter(of).sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
+      .map((batch) => batch.id)
+  }
   return {
     putFile: (file, now) =>
       Effect.andThen(
@@ -231,19 +237,12 @@ export const layerMemory: Layer.Layer<BatchStore> = Layer.sync(BatchStore, (): S
       }),
     listed: (kind, owner, after, limit, now) =>
       Effect.sync(() => {
-        expire(batches, bounds.batchTtl, now)
-        const ids = [...batches.values()].filter((batch) => batch.kind === kind && batch.owner === owner)
-          .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1)).map((batch) => batch.id)
+        const ids = newestIds(now, (batch) => batch.kind === kind && batch.owner === owner)
         const start = after === undefined ? 0 : ids.indexOf(after) + 1
         if (after !== undefined && start === 0) return { ids: [], hasMore: false }
         return { ids: ids.slice(start, start + limit), hasMore: start + limit < ids.length }
       }),
-    newest: (limit, now) =>
-      Effect.sync(() => {
-        expire(batches, bounds.batchTtl, now)
-        return [...batches.values()].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
-          .slice(0, limit).map((batch) => batch.id)
-      })
+    newest: (limit, now) => Effect.sync(() => newestIds(now).slice(0, limit))
   }
 })
 
