@@ -369,22 +369,25 @@ const AnswerRow = tableRow("batch_run_answers", { custom_id: Schema.String, answ
 const idsOf = (run: typeof RunLines.Type): ReadonlyArray<string> =>
   run.custom_ids ?? run.lines.map((line) => line.customId)
 
+/** The runs of the database as a room of the bounds: the oldest ended first. */
+const runsRoom = (sql: Sql.Database["Service"]["sql"]) =>
+  sqlRoom(sql, "batch_runs", {
+    scoped: (owner: string) => sql`owner = ${owner}`,
+    madeAt: "started_at",
+    removable: "ended_at IS NOT NULL",
+    remove: (id) =>
+      Effect.andThen(
+        sql`DELETE FROM batch_run_answers WHERE run = ${id}`,
+        Effect.asVoid(sql`DELETE FROM batch_runs WHERE id = ${id}`)
+      )
+  })
+
 /** The runs in the gateway's database, which every instance on it shares. */
 export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect(
   RunStore,
   Effect.map(Sql.Database, ({ bounds: sqlBounds, sql }): Runs => {
     const lease = Leases.sqlLease(sql, { name: "batch_runs", closed: "ended_at" })
-    // The oldest ended let go of first.
-    const room = sqlRoom(sql, "batch_runs", {
-      scoped: (owner: string) => sql`owner = ${owner}`,
-      madeAt: "started_at",
-      removable: "ended_at IS NOT NULL",
-      remove: (id) =>
-        Effect.andThen(
-          sql`DELETE FROM batch_run_answers WHERE run = ${id}`,
-          Effect.asVoid(sql`DELETE FROM batch_runs WHERE id = ${id}`)
-        )
-    })
+    const room = runsRoom(sql)
     const linesOf = SqlSchema.findOneOption({
       Request: Schema.Struct({ run: Schema.String, holder: Schema.String }),
       Result: RunLines,
