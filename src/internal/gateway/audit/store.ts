@@ -256,7 +256,7 @@ function sqlRows({ bounds, sql }: Sql.Database["Service"]): Rows<SqlError | Sche
         Effect.andThen(sql`UPDATE admin_audit_head SET seq = seq WHERE id = 1`, effect)
       ),
     read: (what, effect) => Sql.transaction(sql, bounds, what, effect),
-    head: Effect.map(headOf(undefined), Option.match({ onNone: () => Chain.emptyHead, onSome: (head) => head })),
+    head: Effect.map(headOf(undefined), Option.getOrElse(() => Chain.emptyHead)),
     base: Effect.map(
       baseOf(undefined),
       Option.match({
