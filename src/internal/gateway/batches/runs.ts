@@ -277,7 +277,7 @@ export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, (): Runs 
     progress: (run) =>
       Effect.sync(() => {
         const kept = runs.get(run)
-        return kept === undefined ? undefined : progressOf({ ...kept, answers: kept.answers })
+        return kept === undefined ? undefined : progressOf(kept)
       })
   }
 })
