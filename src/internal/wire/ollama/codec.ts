@@ -12,9 +12,10 @@ import type { AssistantMessage, ContentPart, Message, ToolCall, ToolDefinition, 
 import { optionalString, RequestError, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, replyModel, requestArguments } from "../../json.js"
 import { type EmbeddingsRead, isVector } from "../../providers/embeddingBatches.js"
-import { checker, maybe, Problem, set } from "../../schemaCheck.js"
+import { checker, maybe, type Problem, set } from "../../schemaCheck.js"
 import { requireImage, toolResultText } from "../contentKinds.js"
 import { type EventSink, eventText } from "../eventSink.js"
+import { problem } from "../problem.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 import { ndjson } from "./ndjson.js"
 
@@ -121,10 +122,7 @@ function effortInto(think: boolean | string, request: Mutable<ChatRequest>): Pro
     request.reasoningEffort = think === false ? "none" : think === true ? "medium" : think as ReasoningEffort
     return undefined
   }
-  return new Problem(
-    "think",
-    `think: expected true, false or a level (low, medium, high, max), got ${JSON.stringify(think)}`
-  )
+  return problem("think", `expected true, false or a level (low, medium, high, max), got ${JSON.stringify(think)}`)
 }
 
 // The sampling options the library carries; others (`num_ctx`, `top_k`...) are the deployment's.
@@ -153,8 +151,7 @@ export function toRequest(body: Body): Result.Result<ChatRequest, Problem> {
       const fn = tools[i]!.function
       const parameters = fn.parameters ?? {}
       if (!isJsonObject(parameters)) {
-        const param = `tools[${i}].function.parameters`
-        return Result.fail(new Problem(param, `${param}: expected an object`))
+        return Result.fail(problem(`tools[${i}].function.parameters`, "expected an object"))
       }
       const definition: Mutable<ToolDefinition> = { name: fn.name, parameters }
       set(definition, "description", fn.description)

@@ -19,10 +19,11 @@ import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } 
 import { optionalString, RequestError, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, parseJson, replyId, replyModel } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
-import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
+import { checker, maybe, type Problem, problemOf, set } from "../../schemaCheck.js"
 import { asciiJson } from "../asciiJson.js"
 import { carriedBy, idCarrying } from "../carried.js"
 import { requireMediaKind } from "../contentKinds.js"
+import { problem } from "../problem.js"
 import { openAiUsage, openAiUsageFields } from "../usage.js"
 
 /**
@@ -220,10 +221,7 @@ function messageInto(wire: typeof WireMessage.Type, index: number, out: Array<Me
     }
     case "tool":
       return wire.tool_call_id === undefined || wire.tool_call_id === null
-        ? new Problem(
-          `messages[${index}].tool_call_id`,
-          `messages[${index}].tool_call_id: missing (a tool message answers a tool call by its id)`
-        )
+        ? problem(`messages[${index}].tool_call_id`, "missing (a tool message answers a tool call by its id)")
         : toolMessageInto(wire, carriedBy(wire.tool_call_id).id, index, out)
   }
 }
@@ -246,10 +244,7 @@ function toolMessageInto(
   for (let j = 0; j < content.length; j++) {
     const part = content[j]!
     if (part.type !== "text") {
-      return new Problem(
-        `messages[${index}].content[${j}].type`,
-        `messages[${index}].content[${j}].type: a tool message takes text parts only`
-      )
+      return problem(`messages[${index}].content[${j}].type`, "a tool message takes text parts only")
     }
     parts.push({ type: "text", text: part.text })
   }

@@ -33,6 +33,7 @@ import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
 import { requireMediaKind } from "../contentKinds.js"
 import { fileBytes, fixedSampling, functionTool } from "../openAiChat/codec.js"
+import { problem } from "../problem.js"
 import { countAt, openAiUsage, openAiUsageFields } from "../usage.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
 
@@ -336,16 +337,14 @@ function contentRefusal(content: WireContent, at: string, field = "content"): Pr
   if (typeof content === "string") return undefined
   for (let j = 0; j < content.length; j++) {
     const part = content[j]!
+    const where = `${at}.${field}[${j}]`
     if (part.type === "input_image" && (part.image_url === null || part.image_url === undefined)) {
-      return new Problem(
-        `${at}.${field}[${j}].image_url`,
-        `${at}.${field}[${j}].image_url: missing (this gateway takes images by URL or data URL, not by file_id)`
-      )
+      return problem(`${where}.image_url`, "missing (this gateway takes images by URL or data URL, not by file_id)")
     }
     if (part.type === "input_file" && !part.file_data) {
-      return new Problem(
-        `${at}.${field}[${j}].file_data`,
-        `${at}.${field}[${j}].file_data: missing (this gateway takes files by their bytes, not by file_url or file_id)`
+      return problem(
+        `${where}.file_data`,
+        "missing (this gateway takes files by their bytes, not by file_url or file_id)"
       )
     }
   }
@@ -562,7 +561,7 @@ export function isHostedChoice(
 function toolChoice(choice: typeof WireToolChoice.Type): Result.Result<ToolChoice, Problem> {
   if (typeof choice === "string") return Result.succeed(choice)
   if (choice.name === null || choice.name === undefined) {
-    return Result.fail(new Problem("tool_choice.name", "tool_choice.name: missing"))
+    return Result.fail(problem("tool_choice.name", "missing"))
   }
   return Result.succeed({ tool: nameOf(choice.name, choice.namespace) })
 }
@@ -639,7 +638,7 @@ export function toRequest(
   for (const { at, tool: one } of tools) {
     if (one.type !== "function") continue
     if (one.name === null || one.name === undefined) {
-      return Result.fail(new Problem(`${at}.name`, `${at}.name: missing`))
+      return Result.fail(problem(`${at}.name`, "missing"))
     }
     definitions.push(functionTool({ ...one, name: one.name }))
   }
