@@ -94,7 +94,7 @@ function messageOf(wire: NonNullable<Body["messages"]>[number]): Message {
     }
     case "assistant": {
       const out: Mutable<AssistantMessage> = { role: "assistant", content }
-      if (wire.thinking !== undefined && wire.thinking !== null && wire.thinking !== "") out.reasoning = wire.thinking
+      if (wire.thinking != null && wire.thinking !== "") out.reasoning = wire.thinking
       const calls = wire.tool_calls ?? []
       if (calls.length > 0) {
         out.toolCalls = calls.map((call) => ({
@@ -162,11 +162,11 @@ export function toRequest(body: Body): Result.Result<ChatRequest, Problem> {
   const format = body.format
   if (format === "json") request.responseFormat = { type: "json_object" }
   else if (isJsonObject(format)) request.responseFormat = { type: "json_schema", name: "response", schema: format }
-  if (body.think !== undefined && body.think !== null) {
+  if (body.think != null) {
     const refused = effortInto(body.think, request)
     if (refused !== undefined) return Result.fail(refused)
   }
-  if (body.options !== undefined && body.options !== null) samplingInto(body.options, request)
+  if (body.options != null) samplingInto(body.options, request)
   return Result.succeed(request)
 }
 
@@ -313,7 +313,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObj
 export const finishReason = (reason: unknown, madeToolCalls: boolean): FinishReason => {
   if (reason === "length") return "length"
   // `load` and `unload` answer requests without messages; anything else is new.
-  if (reason !== undefined && reason !== null && reason !== "" && reason !== "stop") return "other"
+  if (reason != null && reason !== "" && reason !== "stop") return "other"
   return madeToolCalls ? "tool_calls" : "stop"
 }
 
@@ -327,7 +327,7 @@ export const usage = (body: JsonObject): Usage => {
  * empty become `call_<number>`, stable between a stream and a whole reply).
  */
 export const toolCalls = (value: unknown, first: number): Array<ToolCall> => {
-  if (value === undefined || value === null) return []
+  if (value == null) return []
   if (!Array.isArray(value)) throw new ShapeError("message.tool_calls is not an array")
   const out: Array<ToolCall> = []
   for (let i = 0; i < value.length; i++) {
@@ -341,7 +341,7 @@ export const toolCalls = (value: unknown, first: number): Array<ToolCall> => {
     out.push({
       id: typeof id === "string" && id !== "" ? id : `call_${first + i}`,
       name,
-      arguments: typeof args === "string" ? args : args === undefined || args === null ? "{}" : JSON.stringify(args)
+      arguments: typeof args === "string" ? args : args == null ? "{}" : JSON.stringify(args)
     })
   }
   return out
@@ -359,7 +359,7 @@ export interface Fragment {
 export const fragment = (body: JsonObject, firstCall: number): Fragment => {
   const message = body["message"]
   const modelName = replyModel(body["model"])
-  if (message === undefined || message === null) return { model: modelName, text: "", reasoning: "", toolCalls: [] }
+  if (message == null) return { model: modelName, text: "", reasoning: "", toolCalls: [] }
   if (!isJsonObject(message)) throw new ShapeError("message is not an object")
   return {
     model: modelName,
@@ -508,7 +508,7 @@ export function line(json: string): string {
 export const malformed: string = line("{not json")
 
 /** Whether a parsed body or line is Ollama's `{"error": …}`. */
-export const isErrorPayload = (value: JsonObject): boolean => value["error"] !== undefined && value["error"] !== null
+export const isErrorPayload = (value: JsonObject): boolean => value["error"] != null
 
 /**
  * `keepAlive` in Ollama's form: a Go duration string in milliseconds (`"300000ms"`),

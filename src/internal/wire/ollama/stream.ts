@@ -83,7 +83,7 @@ export class OllamaStreamParser {
     }
     if (!isJsonObject(value)) return this.context.decodeError("a stream line is not a JSON object", text)
     const error = value["error"]
-    if (error !== undefined && error !== null) return this.context.errorOf(value)
+    if (error != null) return this.context.errorOf(value)
     try {
       this.fragment(value, out)
     } catch (cause) {

@@ -148,8 +148,8 @@ function messageText(content: WireContent): string {
 
 /** A `cache_control` as the breakpoint it sets; none for none. */
 function breakpointOf(control: typeof CacheControl.Type | null | undefined): CacheBreakpoint | undefined {
-  if (control === null || control === undefined) return undefined
-  return control.ttl === null || control.ttl === undefined ? {} : { ttl: control.ttl }
+  if (control == null) return undefined
+  return control.ttl == null ? {} : { ttl: control.ttl }
 }
 
 /**
@@ -169,7 +169,7 @@ function messageBreakpoint(wire: typeof WireMessage.Type): { readonly cache?: Ca
 function userContent(wire: typeof WireMessage.Type): string | ReadonlyArray<ContentPart> {
   const content = wire.content
   const own = breakpointOf(wire.cache_control)
-  if (content === null || content === undefined || typeof content === "string") {
+  if (content == null || typeof content === "string") {
     return own === undefined ? content ?? "" : [{ type: "text", text: content ?? "", cache: own }]
   }
   return content.map((part, j): ContentPart => {
@@ -179,7 +179,7 @@ function userContent(wire: typeof WireMessage.Type): string | ReadonlyArray<Cont
     // A file's name is not carried: Converse's document names take no dots, and no other API reads one.
     if (part.type === "file") return { type: "image", url: part.file.file_data, ...marked }
     const detail = part.image_url.detail
-    return detail === null || detail === undefined
+    return detail == null
       ? { type: "image", url: part.image_url.url, ...marked }
       : { type: "image", url: part.image_url.url, detail, ...marked }
   })
@@ -220,7 +220,7 @@ function messageInto(wire: typeof WireMessage.Type, index: number, out: Array<Me
       return undefined
     }
     case "tool":
-      return wire.tool_call_id === undefined || wire.tool_call_id === null
+      return wire.tool_call_id == null
         ? problem(`messages[${index}].tool_call_id`, "missing (a tool message answers a tool call by its id)")
         : toolMessageInto(wire, carriedBy(wire.tool_call_id).id, index, out)
   }
@@ -234,9 +234,9 @@ function toolMessageInto(
   out: Array<Message>
 ): Problem | undefined {
   const content = wire.content
-  const named = wire.name !== undefined && wire.name !== null ? { name: wire.name } : {}
+  const named = wire.name != null ? { name: wire.name } : {}
   const cache = messageBreakpoint(wire)
-  if (content === null || content === undefined || typeof content === "string") {
+  if (content == null || typeof content === "string") {
     out.push({ role: "tool", toolCallId, ...named, content: content ?? "", ...cache })
     return undefined
   }
@@ -307,10 +307,10 @@ export function toRequest(body: typeof ChatBody.Type): Result.Result<ChatRequest
   set(request, "topP", body.top_p)
   set(request, "maxTokens", body.max_completion_tokens ?? body.max_tokens)
   set(request, "stop", typeof body.stop === "string" ? [body.stop] : body.stop)
-  if (body.tools !== null && body.tools !== undefined && body.tools.length > 0) request.tools = body.tools.map(toolOf)
-  if (body.tool_choice !== null && body.tool_choice !== undefined) request.toolChoice = toolChoiceOf(body.tool_choice)
+  if (body.tools != null && body.tools.length > 0) request.tools = body.tools.map(toolOf)
+  if (body.tool_choice != null) request.toolChoice = toolChoiceOf(body.tool_choice)
   set(request, "parallelToolCalls", body.parallel_tool_calls)
-  if (body.response_format !== null && body.response_format !== undefined) {
+  if (body.response_format != null) {
     request.responseFormat = responseFormatOf(body.response_format)
   }
   // Checked against `ReasoningEffort` with the rest of the request, by the `Llm`.
@@ -326,7 +326,7 @@ export function toRequest(body: typeof ChatBody.Type): Result.Result<ChatRequest
 
 /** Which name of the reply's limit `toRequest` took from the body (`max_completion_tokens` when it gave both). */
 export function maxTokensField(body: typeof ChatBody.Type): MaxTokensField {
-  return body.max_completion_tokens === null || body.max_completion_tokens === undefined
+  return body.max_completion_tokens == null
     ? "max_tokens"
     : "max_completion_tokens"
 }
@@ -344,7 +344,7 @@ export function toChatRequest(json: unknown): Result.Result<ChatRequest, string>
   const request = toRequest(body)
   if (Result.isFailure(request)) return Result.fail(request.failure.message)
   const model = body.model
-  return Result.succeed(model === null || model === undefined ? request.success : { ...request.success, model })
+  return Result.succeed(model == null ? request.success : { ...request.success, model })
 }
 
 /** The wire's names of the engine's `maxTokens`: OpenAI's current one and the one it replaced. */
@@ -597,7 +597,7 @@ export function usage(value: unknown, serviceTier?: unknown): Usage | undefined 
 
 /** `content`: a string, null, or (some compatible servers) an array of text parts. */
 export function textOf(value: unknown, field: string): string | undefined {
-  if (value === undefined || value === null) return undefined
+  if (value == null) return undefined
   if (typeof value === "string") return value
   if (Array.isArray(value)) {
     let out = ""
@@ -611,7 +611,7 @@ export function textOf(value: unknown, field: string): string | undefined {
 
 /** Tool-call arguments are a JSON string; a few servers send the object itself. */
 export function argumentsOf(value: unknown): string | undefined {
-  return typeof value === "string" ? value : value === undefined || value === null ? undefined : JSON.stringify(value)
+  return typeof value === "string" ? value : value == null ? undefined : JSON.stringify(value)
 }
 
 /**
@@ -630,7 +630,7 @@ export function reasoningOf(record: JsonObject, contentField: string): string | 
 /** Whether a parsed body or event is an error object: an `error` field, or vLLM's flat `object: "error"`. */
 export function isErrorPayload(value: JsonObject): boolean {
   const error = value["error"]
-  return (error !== undefined && error !== null) || value["object"] === "error"
+  return error != null || value["object"] === "error"
 }
 
 /** Reads a non-streaming reply; throws `ShapeError` when it is not one. */
@@ -643,7 +643,7 @@ export function reply(body: JsonObject): Reply {
   if (!isJsonObject(message)) throw new ShapeError("choices[0].message is not an object")
   const rawCalls = message["tool_calls"]
   const toolCalls: Array<ToolCall> = []
-  if (rawCalls !== undefined && rawCalls !== null) {
+  if (rawCalls != null) {
     if (!Array.isArray(rawCalls)) throw new ShapeError("message.tool_calls is not an array")
     for (const raw of rawCalls) {
       const fn = isJsonObject(raw) ? raw["function"] : undefined
@@ -852,7 +852,7 @@ function joined(a: string | undefined, b: string | undefined): string | undefine
  */
 export function readChunk(value: JsonObject): ChunkRead {
   let failure: unknown = isErrorPayload(value) ? value : undefined
-  let usageRead = value["usage"] === undefined || value["usage"] === null
+  let usageRead = value["usage"] == null
     ? undefined
     : usage(value["usage"], value["service_tier"])
   const groq = value["x_groq"]
@@ -866,7 +866,7 @@ export function readChunk(value: JsonObject): ChunkRead {
   let toolCalls = noToolCalls
   let reason: string | undefined
   const choices = value["choices"]
-  if (choices !== undefined && choices !== null) {
+  if (choices != null) {
     if (!Array.isArray(choices)) throw new ShapeError("choices is not an array")
     for (let i = 0; i < choices.length; i++) {
       const choice: unknown = choices[i]
@@ -884,7 +884,7 @@ export function readChunk(value: JsonObject): ChunkRead {
       const refused = delta["refusal"]
       if (typeof refused === "string") refusal = joined(refusal, refused)
       const calls = delta["tool_calls"]
-      if (calls === undefined || calls === null) continue
+      if (calls == null) continue
       if (!Array.isArray(calls)) throw new ShapeError("delta.tool_calls is not an array")
       const fragments = toolCalls === noToolCalls ? [] : [...toolCalls]
       for (let c = 0; c < calls.length; c++) fragments.push(toolCallFragment(calls[c]))

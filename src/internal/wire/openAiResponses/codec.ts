@@ -338,7 +338,7 @@ function contentRefusal(content: WireContent, at: string, field = "content"): Pr
   for (let j = 0; j < content.length; j++) {
     const part = content[j]!
     const where = `${at}.${field}[${j}]`
-    if (part.type === "input_image" && (part.image_url === null || part.image_url === undefined)) {
+    if (part.type === "input_image" && part.image_url == null) {
       return problem(`${where}.image_url`, "missing (this gateway takes images by URL or data URL, not by file_id)")
     }
     if (part.type === "input_file" && !part.file_data) {
@@ -358,11 +358,11 @@ function userContent(content: WireContent): string | ReadonlyArray<ContentPart> 
   for (let j = 0; j < content.length; j++) {
     const part = content[j]!
     if (part.type === "input_text" || part.type === "output_text") parts.push({ type: "text", text: part.text })
-    else if (part.type === "input_image" && part.image_url !== null && part.image_url !== undefined) {
+    else if (part.type === "input_image" && part.image_url != null) {
       const url = part.image_url
       // `original` has no counterpart in the library's details: the provider's default applies.
       const detail = part.detail === "original" ? undefined : part.detail
-      parts.push(detail === null || detail === undefined ? { type: "image", url } : { type: "image", url, detail })
+      parts.push(detail == null ? { type: "image", url } : { type: "image", url, detail })
     } else if (part.type === "input_file" && part.file_data) {
       // Its name is not carried: Converse's document names take no dots, and no other API reads one.
       parts.push({ type: "image", url: part.file_data })
@@ -560,7 +560,7 @@ export function isHostedChoice(
 
 function toolChoice(choice: typeof WireToolChoice.Type): Result.Result<ToolChoice, Problem> {
   if (typeof choice === "string") return Result.succeed(choice)
-  if (choice.name === null || choice.name === undefined) {
+  if (choice.name == null) {
     return Result.fail(problem("tool_choice.name", "missing"))
   }
   return Result.succeed({ tool: nameOf(choice.name, choice.namespace) })
@@ -590,7 +590,7 @@ function itemsInto(items: ReadonlyArray<WireItem>, turn: Turn): Problem | undefi
 
 /** The messages of a body's `input`: a string is one user message; each item in place. */
 export function inputMessages(body: CountBody): Result.Result<Array<Message>, Problem> {
-  if (body.input === null || body.input === undefined) return Result.succeed([])
+  if (body.input == null) return Result.succeed([])
   if (typeof body.input === "string") return Result.succeed([{ role: "user", content: body.input }])
   const turn = newTurn()
   const refused = itemsInto(body.input, turn)
@@ -630,14 +630,14 @@ export function toRequest(
   tools: ReadonlyArray<Placed<FlatTool>>
 ): Result.Result<ChatRequest, Problem> {
   const instructions = body.instructions
-  const messages = instructions === null || instructions === undefined
+  const messages = instructions == null
     ? conversation
     : [{ role: "system" as const, content: instructions }, ...conversation]
   const request: Mutable<ChatRequest> = { messages }
   const definitions: Array<ToolDefinition> = []
   for (const { at, tool: one } of tools) {
     if (one.type !== "function") continue
-    if (one.name === null || one.name === undefined) {
+    if (one.name == null) {
       return Result.fail(problem(`${at}.name`, "missing"))
     }
     definitions.push(functionTool({ ...one, name: one.name }))
@@ -653,7 +653,7 @@ export function toRequest(
   }
   const choice = body.tool_choice
   if (isHostedChoice(choice)) passed["tool_choice"] = choice
-  else if (choice !== null && choice !== undefined) {
+  else if (choice != null) {
     const chosen = toolChoice(choice)
     if (Result.isFailure(chosen)) return Result.fail(chosen.failure)
     request.toolChoice = chosen.success
@@ -661,7 +661,7 @@ export function toRequest(
   if (Object.keys(passed).length > 0) request.providerOptions = passed
   set(request, "parallelToolCalls", body.parallel_tool_calls)
   const format = body.text?.format
-  if (format !== null && format !== undefined) request.responseFormat = responseFormat(format)
+  if (format != null) request.responseFormat = responseFormat(format)
   set(request, "reasoningEffort", body.reasoning?.effort)
   set(request, "maxTokens", body.max_output_tokens)
   set(request, "temperature", body.temperature)
@@ -1196,7 +1196,7 @@ export function failureOf(response: JsonObject): JsonObject | undefined {
 
 /** Arguments are a JSON string; a few servers send the object itself. */
 export function argumentsOf(value: unknown): string {
-  return typeof value === "string" ? value : value === undefined || value === null ? "" : JSON.stringify(value)
+  return typeof value === "string" ? value : value == null ? "" : JSON.stringify(value)
 }
 
 /** Separates reasoning summary parts, in whole replies and streams alike. */
