@@ -97,24 +97,23 @@ export interface WireUsage {
   serviceTier?: string
 }
 
+// Each count of `WireUsage`, and the field of a usage object holding it (or the field of that field).
+const counts: ReadonlyArray<readonly [Exclude<keyof WireUsage, "serviceTier">, string, string?]> = [
+  ["input", "input_tokens"],
+  ["cacheCreation", "cache_creation_input_tokens"],
+  ["cacheCreation1h", "cache_creation", "ephemeral_1h_input_tokens"],
+  ["cacheRead", "cache_read_input_tokens"],
+  ["output", "output_tokens"],
+  ["thinking", "output_tokens_details", "thinking_tokens"]
+]
+
 /** Overwrites `into` with every count `value` carries (usage in a stream is cumulative, never added). */
 export function readUsage(value: unknown, into: WireUsage): void {
   if (!isJsonObject(value)) return
-  const input = value["input_tokens"]
-  if (typeof input === "number") into.input = tokenCount(input)
-  const creation = value["cache_creation_input_tokens"]
-  if (typeof creation === "number") into.cacheCreation = tokenCount(creation)
-  const byTtl = value["cache_creation"]
-  if (isJsonObject(byTtl) && typeof byTtl["ephemeral_1h_input_tokens"] === "number") {
-    into.cacheCreation1h = tokenCount(byTtl["ephemeral_1h_input_tokens"])
-  }
-  const read = value["cache_read_input_tokens"]
-  if (typeof read === "number") into.cacheRead = tokenCount(read)
-  const output = value["output_tokens"]
-  if (typeof output === "number") into.output = tokenCount(output)
-  const details = value["output_tokens_details"]
-  if (isJsonObject(details) && typeof details["thinking_tokens"] === "number") {
-    into.thinking = tokenCount(details["thinking_tokens"])
+  for (const [key, field, inner] of counts) {
+    const outer = value[field]
+    const count = inner === undefined ? outer : isJsonObject(outer) ? outer[inner] : undefined
+    if (typeof count === "number") into[key] = tokenCount(count)
   }
   const tier = value["service_tier"]
   if (typeof tier === "string") into.serviceTier = tier
