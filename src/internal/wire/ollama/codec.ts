@@ -5,6 +5,7 @@
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type { Mutable } from "effect/Types"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
@@ -18,8 +19,6 @@ import { type EventSink, eventText } from "../eventSink.js"
 import { problem } from "../problem.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 import { ndjson } from "./ndjson.js"
-
-type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
 // ---------------------------------------------------------------------------
 // Request: its schema (Ollama's API docs, "Generate a chat completion"; unknown fields ignored, `null` as unset)

@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type { Mutable } from "effect/Types"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
@@ -251,8 +252,6 @@ function toolMessageInto(
   out.push({ role: "tool", toolCallId, ...named, content: parts, ...cache })
   return undefined
 }
-
-type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
 /** An OpenAI function tool (of chat completions or of the Responses API) as a `ToolDefinition`. */
 export function functionTool(fn: {

@@ -15,6 +15,7 @@
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type { Mutable } from "effect/Types"
 import type { Input as ChatRequest, PreviousResponse, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import { ReasoningEffort } from "../../../ChatRequest.js"
 import { emptyUsage, type FinishReason, type Usage } from "../../../ChatResponse.js"
@@ -321,8 +322,6 @@ export type WireItem = typeof Item.Type
 type WireContent = typeof Content.Type
 // ---------------------------------------------------------------------------
 // The request body: decoding
-
-type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
 function textOf(content: WireContent): string {
   if (typeof content === "string") return content
