@@ -278,7 +278,8 @@ function toolChoiceOf(choice: typeof WireToolChoice.Type): ToolChoice {
   return typeof choice === "string" ? choice : { tool: choice.function.name }
 }
 
-function responseFormatOf(format: typeof WireResponseFormat.Type): ResponseFormat {
+/** An OpenAI response format as the library's (the Responses API's `text.format` with its fields as `json_schema`). */
+export function responseFormatOf(format: typeof WireResponseFormat.Type): ResponseFormat {
   if (format.type !== "json_schema") return { type: format.type }
   const { description, name, schema, strict } = format.json_schema
   const out: Mutable<Extract<ResponseFormat, { readonly type: "json_schema" }>> = {
@@ -484,13 +485,17 @@ function encodeToolChoice(choice: ToolChoice): unknown {
   return typeof choice === "string" ? choice : { type: "function", function: { name: choice.tool } }
 }
 
-function encodeResponseFormat(format: ResponseFormat): JsonObject {
+/**
+ * A response format as OpenAI writes it: a JSON schema's fields `nested` under `json_schema` (chat completions'), or
+ * beside its `type` (the Responses API's `text.format`).
+ */
+export function encodeFormat(format: ResponseFormat, nested: boolean): JsonObject {
   if (format.type !== "json_schema") return { type: format.type }
   const schema: JsonObject = { name: format.name }
   if (format.description !== undefined) schema["description"] = format.description
   schema["schema"] = format.schema
   schema["strict"] = format.strict ?? true
-  return { type: "json_schema", json_schema: schema }
+  return nested ? { type: "json_schema", json_schema: schema } : { type: "json_schema", ...schema }
 }
 
 /**
@@ -562,7 +567,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonObj
     if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
     if (request.parallelToolCalls !== undefined) body["parallel_tool_calls"] = request.parallelToolCalls
   }
-  if (request.responseFormat !== undefined) body["response_format"] = encodeResponseFormat(request.responseFormat)
+  if (request.responseFormat !== undefined) body["response_format"] = encodeFormat(request.responseFormat, true)
   if (request.reasoningEffort !== undefined) body["reasoning_effort"] = request.reasoningEffort
   if (request.seed !== undefined) body["seed"] = request.seed
   if (request.user !== undefined) body["user"] = request.user

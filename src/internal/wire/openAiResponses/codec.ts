@@ -16,7 +16,7 @@
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { Mutable } from "effect/Types"
-import type { Input as ChatRequest, PreviousResponse, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
+import type { Input as ChatRequest, PreviousResponse, ToolChoice } from "../../../ChatRequest.js"
 import { ReasoningEffort } from "../../../ChatRequest.js"
 import { emptyUsage, type FinishReason, type Usage } from "../../../ChatResponse.js"
 import type {
@@ -33,7 +33,7 @@ import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
 import { requireMediaKind } from "../contentKinds.js"
-import { fileBytes, fixedSampling, functionTool } from "../openAiChat/codec.js"
+import { encodeFormat, fileBytes, fixedSampling, functionTool, responseFormatOf } from "../openAiChat/codec.js"
 import { problem } from "../problem.js"
 import { countAt, openAiUsage, openAiUsageFields } from "../usage.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
@@ -565,18 +565,6 @@ function toolChoice(choice: typeof WireToolChoice.Type): Result.Result<ToolChoic
   return Result.succeed({ tool: nameOf(choice.name, choice.namespace) })
 }
 
-function responseFormat(format: typeof WireFormat.Type): ResponseFormat {
-  if (format.type !== "json_schema") return { type: format.type }
-  const out: Mutable<Extract<ResponseFormat, { readonly type: "json_schema" }>> = {
-    type: "json_schema",
-    name: format.name,
-    schema: format.schema
-  }
-  set(out, "description", format.description)
-  set(out, "strict", format.strict)
-  return out
-}
-
 // The messages of `items` (a body's input, a stored response's output) folded into `turn`.
 function itemsInto(items: ReadonlyArray<WireItem>, turn: Turn): Problem | undefined {
   for (let i = 0; i < items.length; i++) {
@@ -660,7 +648,11 @@ export function toRequest(
   if (Object.keys(passed).length > 0) request.providerOptions = passed
   set(request, "parallelToolCalls", body.parallel_tool_calls)
   const format = body.text?.format
-  if (format != null) request.responseFormat = responseFormat(format)
+  if (format != null) {
+    request.responseFormat = responseFormatOf(
+      format.type === "json_schema" ? { type: format.type, json_schema: format } : format
+    )
+  }
   set(request, "reasoningEffort", body.reasoning?.effort)
   set(request, "maxTokens", body.max_output_tokens)
   set(request, "temperature", body.temperature)
@@ -812,15 +804,6 @@ function encodeToolChoice(choice: ToolChoice): unknown {
   return typeof choice === "string" ? choice : { type: "function", name: choice.tool }
 }
 
-function encodeTextFormat(format: ResponseFormat): JsonObject {
-  if (format.type !== "json_schema") return { type: format.type }
-  const out: JsonObject = { type: "json_schema", name: format.name }
-  if (format.description !== undefined) out["description"] = format.description
-  out["schema"] = format.schema
-  out["strict"] = format.strict ?? true
-  return out
-}
-
 /** What the request body needs besides the request. */
 export interface BodyOptions {
   readonly model: string
@@ -877,7 +860,9 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonObj
     if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
     if (request.parallelToolCalls !== undefined) body["parallel_tool_calls"] = request.parallelToolCalls
   }
-  if (request.responseFormat !== undefined) body["text"] = { format: encodeTextFormat(request.responseFormat) }
+  if (request.responseFormat !== undefined) {
+    body["text"] = { format: encodeFormat(request.responseFormat, false) }
+  }
   const effort = request.reasoningEffort
   if (effort !== undefined) {
     if (effort === "none") {
