@@ -860,9 +860,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonObj
     if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
     if (request.parallelToolCalls !== undefined) body["parallel_tool_calls"] = request.parallelToolCalls
   }
-  if (request.responseFormat !== undefined) {
-    body["text"] = { format: encodeFormat(request.responseFormat, false) }
-  }
+  if (request.responseFormat !== undefined) body["text"] = { format: encodeFormat(request.responseFormat, false) }
   const effort = request.reasoningEffort
   if (effort !== undefined) {
     if (effort === "none") {
