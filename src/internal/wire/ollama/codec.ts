@@ -15,7 +15,7 @@ import { isJsonObject, type JsonObject, JsonObjectSchema, replyModel, requestArg
 import { type EmbeddingsRead, isVector } from "../../providers/embeddingBatches.js"
 import { checker, maybe, type Problem, set } from "../../schemaCheck.js"
 import { requireImage, toolResultText } from "../contentKinds.js"
-import { type EventSink, eventText } from "../eventSink.js"
+import { emit, type EventSink, eventText } from "../eventSink.js"
 import { problem } from "../problem.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 import { ndjson } from "./ndjson.js"
@@ -455,11 +455,7 @@ export interface StreamWriter {
 export function streamWriter(head: string, metrics: () => Metrics, out: EventSink): StreamWriter {
   const lines = streamLines(head)
   // A line of the JSON text `json`, whole.
-  function line(json: string): void {
-    out.open()
-    out.text(json)
-    out.close()
-  }
+  const line = (json: string) => emit(out, undefined, json)
   return {
     write(chunks) {
       const calls: Array<{ id: string; name: string; arguments: string }> = []
