@@ -140,9 +140,7 @@ export const definition = (
       "an absolute URL such as https://bedrock-runtime.us-east-1.amazonaws.com"
     ))
   }
-  const batch = batchOf(options, signS3)
-  if (Result.isFailure(batch)) return Result.fail(batch.failure)
-  return Result.succeed({
+  return Result.map(batchOf(options, signS3), (batch) => ({
     ...Adapter.limitsOf(options),
     provider: options.provider ?? "bedrock",
     baseUrl,
@@ -174,6 +172,6 @@ export const definition = (
       count: Codec.countOf
     },
     prefill: options.model !== undefined && Codec.isClaude(options.model),
-    batch: batch.success === undefined ? undefined : Batch.clientWire(batch.success)
-  })
+    batch: batch === undefined ? undefined : Batch.clientWire(batch)
+  }))
 }

@@ -31,6 +31,7 @@ import { textOf } from "../../../Message.js"
 import { RequestError, ShapeError } from "../../codecError.js"
 import {
   canonicalJson,
+  definedFields,
   isJsonObject,
   type JsonObject,
   JsonObjectSchema,
@@ -452,8 +453,7 @@ function modelTurn(
     role: "assistant",
     content: text,
     ...(calls.length > 0 ? { toolCalls: calls.map((call) => restoreCall(call, carried?.calls)) } : {}),
-    ...(kept !== undefined ? { reasoning: kept } : {}),
-    ...(meta !== undefined ? { providerMetadata: meta } : {})
+    ...definedFields({ reasoning: kept, providerMetadata: meta })
   })
   return undefined
 }

@@ -13,6 +13,7 @@
  */
 import { type ChatChunk, type Finish, makeAccumulator, type Restart, type ToolCallDelta } from "../../../ChatChunk.js"
 import { emptyUsage, type Usage } from "../../../ChatResponse.js"
+import { definedFields } from "../../json.js"
 import type { Encoded, ErrorAnswer, ErrorWriter, StreamEncoder } from "../dialect.js"
 import { emit, type EventSink, eventText, FramedText, type Framing as TextFraming, sseFraming } from "../eventSink.js"
 import { foldStream } from "../streamFold.js"
@@ -145,8 +146,7 @@ export function streamWriter(id: string, model: string, out: EventSink, options:
     parts.push(callPart({
       name: chunk.name ?? "",
       arguments: chunk.arguments,
-      ...(chunk.id !== undefined ? { id: chunk.id } : {}),
-      ...(chunk.providerMetadata !== undefined ? { providerMetadata: chunk.providerMetadata } : {})
+      ...definedFields({ id: chunk.id, providerMetadata: chunk.providerMetadata })
     }))
     return true
   }
