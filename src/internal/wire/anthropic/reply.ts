@@ -39,7 +39,7 @@ export function metadataOf(thinking: ReadonlyArray<JsonObject>): ProviderMetadat
  * where the context window filled, as with `max_tokens`, and failing would throw away output a stream has already
  * delivered. `pause_turn` (a server-tool loop paused) is `other`.
  */
-export function finishReason(reason: string | undefined): FinishReason {
+export function finishReason(reason: unknown): FinishReason {
   switch (reason) {
     case "end_turn":
     case "stop_sequence":
@@ -239,14 +239,13 @@ export function reply(body: JsonObject, outputTool?: string): Reply {
   }
   const wire: WireUsage = {}
   readUsage(body["usage"], wire)
-  const reason = body["stop_reason"]
   return {
     id: replyId(body["id"]),
     model: replyModel(body["model"]),
     text,
     reasoning,
     toolCalls,
-    finishReason: outputFinishReason(finishReason(typeof reason === "string" ? reason : undefined), outputTool),
+    finishReason: outputFinishReason(finishReason(body["stop_reason"]), outputTool),
     usage: usageOf(wire),
     providerMetadata: metadataOf(thinking)
   }

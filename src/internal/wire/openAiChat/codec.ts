@@ -584,7 +584,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonObj
 // ---------------------------------------------------------------------------
 // The reply
 
-export function finishReason(reason: string | undefined): FinishReason {
+export function finishReason(reason: unknown): FinishReason {
   if (reason === "stop" || reason === "length" || reason === "tool_calls" || reason === "content_filter") return reason
   return reason === "function_call" ? "tool_calls" : "other"
 }
@@ -659,7 +659,6 @@ export function reply(body: JsonObject): Reply {
       })
     }
   }
-  const reason = choice["finish_reason"]
   return {
     id: replyId(body["id"]),
     model: replyModel(body["model"]),
@@ -667,7 +666,7 @@ export function reply(body: JsonObject): Reply {
     reasoning: reasoningOf(message, "message.reasoning_content"),
     refusal: optionalString(message["refusal"], "message.refusal"),
     toolCalls,
-    finishReason: finishReason(typeof reason === "string" ? reason : undefined),
+    finishReason: finishReason(choice["finish_reason"]),
     usage: usage(body["usage"], body["service_tier"])
   }
 }
