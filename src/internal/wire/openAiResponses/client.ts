@@ -20,7 +20,7 @@ import type * as Sse from "../../../Sse.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import * as Adapter from "../../providers/adapter.js"
-import { type ErrorFields, errorFieldsOf, JsonSseParser, latencyOf } from "../../sse/streamParser.js"
+import { type ErrorFields, errorFieldsOf, JsonSseParser } from "../../sse/streamParser.js"
 import { requestIdOf } from "../openAiChat/client.js"
 import { headers } from "../openAiChat/codec.js"
 import * as Embeddings from "../openAiChat/embeddings.js"
@@ -241,18 +241,12 @@ export class ResponsesStreamParser extends JsonSseParser {
       out.push({ _tag: "ReasoningDelta", text: whole.reasoning })
     }
     if (!this.textSeen && whole.text !== "") out.push({ _tag: "TextDelta", text: whole.text })
-    if (whole.usage !== undefined) out.push({ _tag: "Usage", usage: whole.usage })
-    const refusal = this.refusal ?? whole.refusal
-    out.push({
-      _tag: "Finish",
+    Adapter.finishInto(out, this.context, whole.usage, {
       finishReason: finishReason(response, hasCalls),
       id: whole.id,
       model: whole.model ?? this.context.model,
-      provider: this.context.provider,
-      latency: latencyOf(this.context),
-      ...(refusal !== undefined ? { refusal } : {}),
-      keyId: this.context.keyId,
-      ...(whole.providerMetadata !== undefined ? { providerMetadata: whole.providerMetadata } : {})
+      refusal: this.refusal ?? whole.refusal,
+      providerMetadata: whole.providerMetadata
     })
   }
 }
