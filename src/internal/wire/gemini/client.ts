@@ -140,8 +140,7 @@ export class GeminiStreamParser extends JsonSseParser {
       })
     }
     this.done = true
-    const usage = Wire.usage(this.usage)
-    Adapter.finishInto(out, this.context, usage, {
+    Adapter.finishInto(out, this.context, Wire.usage(this.usage), {
       finishReason: Wire.finishReason(this.reason, this.calls > 0),
       id: this.id,
       model: this.model,

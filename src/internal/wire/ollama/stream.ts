@@ -81,8 +81,7 @@ export class OllamaStreamParser {
       return this.skipped.skip(text)
     }
     if (!isJsonObject(value)) return this.context.decodeError("a stream line is not a JSON object", text)
-    const error = value["error"]
-    if (error != null) return this.context.errorOf(value)
+    if (value["error"] != null) return this.context.errorOf(value)
     try {
       this.fragment(value, out)
     } catch (cause) {
