@@ -107,9 +107,12 @@ const counts: ReadonlyArray<readonly [Exclude<keyof WireUsage, "serviceTier">, s
   ["thinking", "output_tokens_details", "thinking_tokens"]
 ]
 
-/** Overwrites `into` with every count `value` carries (usage in a stream is cumulative, never added). */
-export function readUsage(value: unknown, into: WireUsage): void {
-  if (!isJsonObject(value)) return
+/**
+ * Overwrites `into` with every count `value` carries (usage in a stream is cumulative, never added); whether `value`
+ * is a usage object.
+ */
+export function readUsage(value: unknown, into: WireUsage): boolean {
+  if (!isJsonObject(value)) return false
   for (const [key, field, inner] of counts) {
     const outer = value[field]
     const count = inner === undefined ? outer : isJsonObject(outer) ? outer[inner] : undefined
@@ -117,6 +120,7 @@ export function readUsage(value: unknown, into: WireUsage): void {
   }
   const tier = value["service_tier"]
   if (typeof tier === "string") into.serviceTier = tier
+  return true
 }
 
 /** The domain's usage: `input_tokens` leaves out cached tokens, so the prompt is input + cache writes + cache reads. */

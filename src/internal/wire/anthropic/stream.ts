@@ -102,19 +102,13 @@ export class AnthropicStreamParser extends SseParser {
         if (typeof id === "string") this.id = id
         const model = message["model"]
         if (typeof model === "string" && model !== "") this.model = model
-        if (isJsonObject(message["usage"])) {
-          readUsage(message["usage"], this.usage)
-          this.sawUsage = true
-        }
+        if (readUsage(message["usage"], this.usage)) this.sawUsage = true
         return undefined
       }
       case "message_delta": {
         const delta = value["delta"]
         if (isJsonObject(delta) && typeof delta["stop_reason"] === "string") this.reason = delta["stop_reason"]
-        if (isJsonObject(value["usage"])) {
-          readUsage(value["usage"], this.usage)
-          this.sawUsage = true
-        }
+        if (readUsage(value["usage"], this.usage)) this.sawUsage = true
         return undefined
       }
       case "message_stop":
