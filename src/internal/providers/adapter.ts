@@ -79,7 +79,6 @@ export interface StreamContext {
   readonly maxResponseBytes: number
 }
 
-/** A provider's embeddings wire: `embeddingBatches`' options less the provider and model. */
 /**
  * A stream's last chunks pushed onto `out`: its `Usage`, when it has one, then its `Finish` as `end` says, for the call
  * `context` names.
@@ -104,6 +103,7 @@ export function finishInto(
   })
 }
 
+/** A provider's embeddings wire: `embeddingBatches`' options less the provider and model. */
 export type Embeddings = Batches.WireBody & Omit<Batches.WireCommon, "provider" | "model">
 
 /** A provider's endpoint that counts a prompt's tokens (Anthropic's `count_tokens`, Gemini's `countTokens`). */
