@@ -154,7 +154,7 @@ export class GeminiStreamParser extends JsonSseParser {
   }
 
   protected decodeError(detail: string, raw: string): LlmError {
-    return new OutputDecodeError({ provider: this.context.provider, model: this.model, detail, raw: excerpt(raw) })
+    return new OutputDecodeError({ ...this.errorFields(), detail, raw: excerpt(raw) })
   }
 
   protected events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {

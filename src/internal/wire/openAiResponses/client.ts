@@ -11,7 +11,7 @@
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
-import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
+import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type { OptionsError } from "../../../OptionsError.js"
@@ -196,8 +196,7 @@ export class ResponsesStreamParser extends JsonSseParser {
     if (itemId !== undefined) this.byItem.set(itemId, call)
     const outputIndex = event["output_index"]
     if (typeof outputIndex === "number") this.byOutput.set(outputIndex, call)
-    const delta: ToolCallDelta = { _tag: "ToolCallDelta", index: call.index, id: callId, name, arguments: args }
-    out.push(delta)
+    out.push({ _tag: "ToolCallDelta", index: call.index, id: callId, name, arguments: args })
     return call
   }
 
