@@ -49,6 +49,7 @@ import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import { definedFields } from "../internal/json.js"
 import * as Invalid from "../internal/optionsError.js"
 import * as ZhipuJwt from "../internal/providers/presets/zhipuJwt.js"
 import type { OptionsError } from "../OptionsError.js"
@@ -249,8 +250,7 @@ export const options = (name: Name, overrides: Overrides = {}): Effect.Effect<Op
         )
       )
     }
-    const defined = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined))
-    return Effect.succeed({ provider: preset.provider, ...preset.options(), ...defined, baseUrl })
+    return Effect.succeed({ provider: preset.provider, ...preset.options(), ...definedFields(overrides), baseUrl })
   })
 
 /**

@@ -27,6 +27,7 @@ import { type Credentials, type HttpOptions, ProviderClient, type Service } from
 import { RequestError, ShapeError } from "../codecError.js"
 import type { JsonObject } from "../json.js"
 import * as Invalid from "../optionsError.js"
+import { latencyOf } from "../sse/streamParser.js"
 import { type ChunkSource, streamFromSource } from "../transport/chunkSource.js"
 import * as ProviderHttp from "../transport/providerHttp.js"
 import * as BatchApi from "./batch.js"
@@ -76,6 +77,30 @@ export interface StreamContext {
   readonly decodeError: (detail: string, raw: string) => LlmError
   /** `HttpOptions.maxResponseBytes`: no single event may grow past it. */
   readonly maxResponseBytes: number
+}
+
+/**
+ * A stream's last chunks pushed onto `out`: its `Usage`, when it has one, then its `Finish` as `end` says, for the call
+ * `context` names.
+ */
+export function finishInto(
+  out: Array<ChatChunk.ChatChunk>,
+  context: StreamContext,
+  usage: Usage | undefined,
+  end: Pick<Reply, "finishReason" | "refusal" | "providerMetadata"> & { readonly id: string; readonly model: string }
+): void {
+  if (usage !== undefined) out.push({ _tag: "Usage", usage })
+  out.push({
+    _tag: "Finish",
+    finishReason: end.finishReason,
+    id: end.id,
+    model: end.model,
+    provider: context.provider,
+    latency: latencyOf(context),
+    ...(end.refusal !== undefined ? { refusal: end.refusal } : {}),
+    keyId: context.keyId,
+    ...(end.providerMetadata !== undefined ? { providerMetadata: end.providerMetadata } : {})
+  })
 }
 
 /** A provider's embeddings wire: `embeddingBatches`' options less the provider and model. */

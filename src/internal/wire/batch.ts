@@ -6,8 +6,10 @@
  */
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
+import type { OptionsError } from "../../OptionsError.js"
 import type { BatchState } from "../../ProviderClient.js"
 import { isJsonObject, type JsonObject } from "../json.js"
+import * as Invalid from "../optionsError.js"
 
 /** The custom ids every batch API takes (Anthropic's pattern, the narrowest). */
 export const customIdPattern = /^[a-zA-Z0-9_-]{1,64}$/
@@ -47,6 +49,21 @@ export function ended(state: BatchState): boolean {
 /** `prefix` and `name` joined by one `/` (a prefix may end with one, or be empty): an object's key in a bucket. */
 export function keyUnder(prefix: string, name: string): string {
   return prefix === "" ? name : `${prefix.replace(/\/+$/, "")}/${name}`
+}
+
+/**
+ * The `OptionsError` of `module`'s endpoint `option` when its `value` is given and no http(s) URL (`minio:9000` parses
+ * as a URL of the scheme `minio:`); `example` is one.
+ */
+export function endpointProblem(
+  module: string,
+  option: string,
+  value: string | undefined,
+  example: string
+): OptionsError | undefined {
+  return value === undefined || (URL.canParse(value) && /^https?:$/.test(new URL(value).protocol))
+    ? undefined
+    : Invalid.make(module, option, value, `an absolute URL such as ${example}`)
 }
 
 /**

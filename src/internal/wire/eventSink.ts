@@ -109,11 +109,16 @@ export class FramedEvents extends FramedText implements EventList {
   }
 }
 
-/** The text of one event named `name` of `data` (a malformed event, an error event), framed as `framing`. */
-export function eventText(framing: Framing, name: string | undefined, data: string): string {
-  const out = new FramedText(framing)
+/** Writes into `out` one whole event named `name` of `data` (any text). */
+export function emit(out: EventSink, name: string | undefined, data: string): void {
   out.open(name)
   out.text(data)
   out.close()
+}
+
+/** The text of one event named `name` of `data` (a malformed event, an error event), framed as `framing`. */
+export function eventText(framing: Framing, name: string | undefined, data: string): string {
+  const out = new FramedText(framing)
+  emit(out, name, data)
   return out.string()
 }

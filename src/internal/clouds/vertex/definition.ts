@@ -12,6 +12,7 @@ import { RequestError } from "../../codecError.js"
 import * as Invalid from "../../optionsError.js"
 import type * as Adapter from "../../providers/adapter.js"
 import { definition as anthropicDefinition } from "../../wire/anthropic/client.js"
+import { endpointProblem } from "../../wire/batch.js"
 import { definition as geminiDefinition } from "../../wire/gemini/client.js"
 import * as VertexBatch from "../../wire/gemini/vertexBatch.js"
 import type { Options } from "./options.js"
@@ -44,10 +45,6 @@ const countingOf = (options: Options, gemini: Adapter.TokenCounting): Adapter.To
 /** Cloud Storage's JSON API (Cloud Storage documentation, "JSON API"). */
 export const storageEndpoint = "https://storage.googleapis.com"
 
-/** Whether `value` is an http(s) URL. */
-const isHttpUrl = (value: unknown): boolean =>
-  typeof value === "string" && URL.canParse(value) && /^https?:$/.test(new URL(value).protocol)
-
 /**
  * The batch settings of `options.batch` for the location's `jobs`, or the `OptionsError` naming each field missing or
  * wrong.
@@ -76,12 +73,7 @@ function batchOf(options: Options, jobs: string): Result.Result<VertexBatch.Sett
       batch.outputUri,
       "the Cloud Storage prefix Vertex AI writes each batch's results under (gs://bucket/prefix/)"
     ),
-    batch.storageEndpoint === undefined || isHttpUrl(batch.storageEndpoint) ? undefined : Invalid.make(
-      "Vertex",
-      "batch.storageEndpoint",
-      batch.storageEndpoint,
-      `an absolute URL such as ${storageEndpoint}`
-    )
+    endpointProblem("Vertex", "batch.storageEndpoint", batch.storageEndpoint, storageEndpoint)
   ])
   if (invalid !== undefined) return Result.fail(invalid)
   return Result.succeed({

@@ -56,8 +56,18 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
       .filter((value) => !configured.includes(value))
     return needed.length === 0 ? undefined : { "anthropic-beta": [...configured, ...needed].join(",") }
   }
-  // A reply read whole or streamed, the forced tool of a structured answer's (where it is one) read as its text.
+  // The body written, and a reply read whole or streamed, the forced tool of a structured answer's (where it is one)
+  // read as its text.
   const replies = (structuredOutputs: boolean) => ({
+    body: (request: ChatRequest, model: string, stream: boolean) =>
+      Wire.requestBody(request, {
+        model,
+        stream,
+        maxTokens,
+        systemInPlace: systemInPlace(model),
+        structuredOutputs,
+        cacheConversations: options.cacheConversations
+      }),
     reply: (body: JsonObject, { model, request }: Adapter.ReplyContext) =>
       Result.succeed(reply(body, Wire.forcedOutputTool(request, model, structuredOutputs))),
     stream: (context: Adapter.StreamContext) =>
@@ -80,9 +90,10 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
     requestHeaders
   }
   if (cloud !== undefined) {
+    const { body, ...read } = replies(false)
     return Result.succeed({
       ...common,
-      ...replies(false),
+      ...read,
       provider: options.provider ?? cloud.provider,
       baseUrl: cloud.baseUrl,
       headers: { ...beta, ...options.headers },
@@ -90,14 +101,8 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
       token: cloud.token,
       path: cloud.path,
       body: (request, model, stream) => {
-        const { model: _, ...body } = Wire.requestBody(request, {
-          model,
-          stream,
-          maxTokens,
-          systemInPlace: systemInPlace(model),
-          cacheConversations: options.cacheConversations
-        })
-        return { anthropic_version: cloud.bodyVersion, ...body }
+        const { model: _, ...rest } = body(request, model, stream)
+        return { anthropic_version: cloud.bodyVersion, ...rest }
       }
     })
   }
@@ -109,15 +114,6 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
     headers: { "anthropic-version": options.version ?? apiVersion, ...beta, ...options.headers },
     auth: apiKey,
     path: () => "/v1/messages",
-    body: (request, model, stream) =>
-      Wire.requestBody(request, {
-        model,
-        stream,
-        maxTokens,
-        systemInPlace: systemInPlace(model),
-        structuredOutputs: true,
-        cacheConversations: options.cacheConversations
-      }),
     batch: Batch.clientWire,
     countTokens: {
       path: () => "/v1/messages/count_tokens",

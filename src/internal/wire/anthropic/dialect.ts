@@ -26,17 +26,16 @@ export function placed(body: AnyBody): (text: string) => string {
 
 /** A Messages body decoded with how it is answered: this folder's writer. */
 export function decode(text: string): Result.Result<Decoded, Problem> {
-  const messaged = messages(text)
-  if (Result.isFailure(messaged)) return Result.fail(messaged.failure)
-  const decoded = messaged.success
-  const id = `msg_${randomUUID().replaceAll("-", "")}`
-  return Result.succeed({
-    model: decoded.model,
-    request: restoredRequest(decoded.request),
-    stream: decoded.stream,
-    newEncoder: () => streamEncoder(id, decoded.model),
-    render: (response) => message(response, id),
-    path: placed(decoded.body)
+  return Result.map(messages(text), (decoded) => {
+    const id = `msg_${randomUUID().replaceAll("-", "")}`
+    return {
+      model: decoded.model,
+      request: restoredRequest(decoded.request),
+      stream: decoded.stream,
+      newEncoder: () => streamEncoder(id, decoded.model),
+      render: (response) => message(response, id),
+      path: placed(decoded.body)
+    }
   })
 }
 

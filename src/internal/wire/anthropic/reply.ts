@@ -39,7 +39,7 @@ export function metadataOf(thinking: ReadonlyArray<JsonObject>): ProviderMetadat
  * where the context window filled, as with `max_tokens`, and failing would throw away output a stream has already
  * delivered. `pause_turn` (a server-tool loop paused) is `other`.
  */
-export function finishReason(reason: string | undefined): FinishReason {
+export function finishReason(reason: unknown): FinishReason {
   switch (reason) {
     case "end_turn":
     case "stop_sequence":
@@ -97,27 +97,30 @@ export interface WireUsage {
   serviceTier?: string
 }
 
-/** Overwrites `into` with every count `value` carries (usage in a stream is cumulative, never added). */
-export function readUsage(value: unknown, into: WireUsage): void {
-  if (!isJsonObject(value)) return
-  const input = value["input_tokens"]
-  if (typeof input === "number") into.input = tokenCount(input)
-  const creation = value["cache_creation_input_tokens"]
-  if (typeof creation === "number") into.cacheCreation = tokenCount(creation)
-  const byTtl = value["cache_creation"]
-  if (isJsonObject(byTtl) && typeof byTtl["ephemeral_1h_input_tokens"] === "number") {
-    into.cacheCreation1h = tokenCount(byTtl["ephemeral_1h_input_tokens"])
-  }
-  const read = value["cache_read_input_tokens"]
-  if (typeof read === "number") into.cacheRead = tokenCount(read)
-  const output = value["output_tokens"]
-  if (typeof output === "number") into.output = tokenCount(output)
-  const details = value["output_tokens_details"]
-  if (isJsonObject(details) && typeof details["thinking_tokens"] === "number") {
-    into.thinking = tokenCount(details["thinking_tokens"])
+// Each count of `WireUsage`, and the field of a usage object holding it (or the field of that field).
+const counts: ReadonlyArray<readonly [Exclude<keyof WireUsage, "serviceTier">, string, string?]> = [
+  ["input", "input_tokens"],
+  ["cacheCreation", "cache_creation_input_tokens"],
+  ["cacheCreation1h", "cache_creation", "ephemeral_1h_input_tokens"],
+  ["cacheRead", "cache_read_input_tokens"],
+  ["output", "output_tokens"],
+  ["thinking", "output_tokens_details", "thinking_tokens"]
+]
+
+/**
+ * Overwrites `into` with every count `value` carries (usage in a stream is cumulative, never added); whether `value`
+ * is a usage object.
+ */
+export function readUsage(value: unknown, into: WireUsage): boolean {
+  if (!isJsonObject(value)) return false
+  for (const [key, field, inner] of counts) {
+    const outer = value[field]
+    const count = inner === undefined ? outer : isJsonObject(outer) ? outer[inner] : undefined
+    if (typeof count === "number") into[key] = tokenCount(count)
   }
   const tier = value["service_tier"]
   if (typeof tier === "string") into.serviceTier = tier
+  return true
 }
 
 /** The domain's usage: `input_tokens` leaves out cached tokens, so the prompt is input + cache writes + cache reads. */
@@ -240,14 +243,13 @@ export function reply(body: JsonObject, outputTool?: string): Reply {
   }
   const wire: WireUsage = {}
   readUsage(body["usage"], wire)
-  const reason = body["stop_reason"]
   return {
     id: replyId(body["id"]),
     model: replyModel(body["model"]),
     text,
     reasoning,
     toolCalls,
-    finishReason: outputFinishReason(finishReason(typeof reason === "string" ? reason : undefined), outputTool),
+    finishReason: outputFinishReason(finishReason(body["stop_reason"]), outputTool),
     usage: usageOf(wire),
     providerMetadata: metadataOf(thinking)
   }

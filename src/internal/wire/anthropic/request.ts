@@ -21,7 +21,7 @@ import type {
   ToolMessage
 } from "../../../Message.js"
 import { RequestError } from "../../codecError.js"
-import { JsonObjectSchema, pickDefined, requestArguments } from "../../json.js"
+import { definedFields, JsonObjectSchema, pickDefined, requestArguments } from "../../json.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } from "../../schemaCheck.js"
 import type * as Media from "../../tokens/media.js"
@@ -354,8 +354,7 @@ const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string, into: Arra
     role: "assistant",
     content: text,
     ...(calls.length > 0 ? { toolCalls: calls } : {}),
-    ...(reasoning !== undefined ? { reasoning } : {}),
-    ...(metadata !== undefined ? { providerMetadata: metadata } : {})
+    ...definedFields({ reasoning, providerMetadata: metadata })
   }, cache))
   return undefined
 }
@@ -552,8 +551,7 @@ const documentFields = (part: ImagePart): JsonObject => {
   const document = part.document
   if (document === undefined) return {}
   return {
-    ...(document.title !== undefined ? { title: document.title } : {}),
-    ...(document.context !== undefined ? { context: document.context } : {}),
+    ...definedFields({ title: document.title, context: document.context }),
     ...(document.citations !== undefined ? { citations: { enabled: document.citations } } : {})
   }
 }

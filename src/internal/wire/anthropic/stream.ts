@@ -12,8 +12,8 @@ import type { ChatChunk } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
-import type * as Adapter from "../../providers/adapter.js"
-import { type ErrorFields, errorFieldsOf, latencyOf, SseParser } from "../../sse/streamParser.js"
+import * as Adapter from "../../providers/adapter.js"
+import { type ErrorFields, errorFieldsOf, SseParser } from "../../sse/streamParser.js"
 import { outputFinishReason } from "../outputTool.js"
 import { finishReason, metadataOf, readUsage, usageObject, usageOf, type WireUsage } from "./reply.js"
 
@@ -102,19 +102,13 @@ export class AnthropicStreamParser extends SseParser {
         if (typeof id === "string") this.id = id
         const model = message["model"]
         if (typeof model === "string" && model !== "") this.model = model
-        if (isJsonObject(message["usage"])) {
-          readUsage(message["usage"], this.usage)
-          this.sawUsage = true
-        }
+        if (readUsage(message["usage"], this.usage)) this.sawUsage = true
         return undefined
       }
       case "message_delta": {
         const delta = value["delta"]
         if (isJsonObject(delta) && typeof delta["stop_reason"] === "string") this.reason = delta["stop_reason"]
-        if (isJsonObject(value["usage"])) {
-          readUsage(value["usage"], this.usage)
-          this.sawUsage = true
-        }
+        if (readUsage(value["usage"], this.usage)) this.sawUsage = true
         return undefined
       }
       case "message_stop":
@@ -253,17 +247,11 @@ export class AnthropicStreamParser extends SseParser {
   private finish(out: Array<ChatChunk>): void {
     this.done = true
     this.noInputs(out)
-    if (this.sawUsage) out.push({ _tag: "Usage", usage: usageOf(this.usage) })
-    const providerMetadata = metadataOf(this.thinking)
-    out.push({
-      _tag: "Finish",
+    Adapter.finishInto(out, this.context, this.sawUsage ? usageOf(this.usage) : undefined, {
       finishReason: outputFinishReason(finishReason(this.reason), this.context.outputTool),
       id: this.id,
       model: this.model,
-      provider: this.context.provider,
-      latency: latencyOf(this.context),
-      keyId: this.context.keyId,
-      ...(providerMetadata !== undefined ? { providerMetadata } : {})
+      providerMetadata: metadataOf(this.thinking)
     })
   }
 }

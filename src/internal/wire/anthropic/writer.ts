@@ -25,7 +25,7 @@ import { asciiJson } from "../asciiJson.js"
 import { bytesOf } from "../bodyText.js"
 import { envelopeOf } from "../carried.js"
 import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
-import { type EventSink, eventText, FramedText, sse } from "../eventSink.js"
+import { emit, type EventSink, eventText, FramedText, sse } from "../eventSink.js"
 import { foldStream } from "../streamFold.js"
 import { carrierBlock, toolUseId } from "./carrier.js"
 import { errorJson, errorType } from "./errors.js"
@@ -197,9 +197,7 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
     open = blocks++
     kind = next
     thinking = ""
-    out.open("content_block_start")
-    out.text(blockStart(open, block))
-    out.close()
+    emit(out, "content_block_start", blockStart(open, block))
   }
   // A delta of block `index`: its head, the JSON string of `value`, and the delta's end.
   function delta(index: number, type: Parameters<typeof deltaHead>[1], value: string): void {

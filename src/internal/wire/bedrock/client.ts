@@ -12,6 +12,7 @@ import type { JsonObject } from "../../json.js"
 import * as Invalid from "../../optionsError.js"
 import * as Adapter from "../../providers/adapter.js"
 import type * as ProviderHttp from "../../transport/providerHttp.js"
+import { endpointProblem } from "../batch.js"
 import type { Aws } from "./aws.js"
 import * as Batch from "./batch.js"
 import * as Codec from "./codec.js"
@@ -42,10 +43,6 @@ const failureOf = (body: JsonObject): unknown =>
     : undefined
 
 type Signer = NonNullable<ProviderHttp.Options["sign"]>
-
-/** Whether `value` is an http(s) URL (`minio:9000` parses as a URL of the scheme `minio:`). */
-const isHttpUrl = (value: unknown): boolean =>
-  typeof value === "string" && URL.canParse(value) && /^https?:$/.test(new URL(value).protocol)
 
 /**
  * The batch settings of `options.batch`, or the `OptionsError` naming each field missing or wrong; undefined without
@@ -82,24 +79,14 @@ function batchOf(
       batch.outputUri,
       "the S3 prefix Bedrock writes each batch's results under (s3://bucket/prefix/)"
     ),
-    batch.endpoint === undefined || isHttpUrl(batch.endpoint) ? undefined : Invalid.make(
-      "Bedrock",
-      "batch.endpoint",
-      batch.endpoint,
-      "an absolute URL such as https://bedrock.us-east-1.amazonaws.com"
-    ),
+    endpointProblem("Bedrock", "batch.endpoint", batch.endpoint, "https://bedrock.us-east-1.amazonaws.com"),
     batch.endpoint !== undefined || region !== undefined ? undefined : Invalid.make(
       "Bedrock",
       "batch.endpoint",
       batch.endpoint,
       "the control plane's URL, or a region to find it by"
     ),
-    batch.s3Endpoint === undefined || isHttpUrl(batch.s3Endpoint) ? undefined : Invalid.make(
-      "Bedrock",
-      "batch.s3Endpoint",
-      batch.s3Endpoint,
-      "an absolute URL such as https://s3.us-east-1.amazonaws.com"
-    ),
+    endpointProblem("Bedrock", "batch.s3Endpoint", batch.s3Endpoint, "https://s3.us-east-1.amazonaws.com"),
     batch.timeoutHours === undefined ||
       (Number.isInteger(batch.timeoutHours) && batch.timeoutHours >= 24 && batch.timeoutHours <= 168)
       ? undefined
@@ -153,9 +140,7 @@ export const definition = (
       "an absolute URL such as https://bedrock-runtime.us-east-1.amazonaws.com"
     ))
   }
-  const batch = batchOf(options, signS3)
-  if (Result.isFailure(batch)) return Result.fail(batch.failure)
-  return Result.succeed({
+  return Result.map(batchOf(options, signS3), (batch) => ({
     ...Adapter.limitsOf(options),
     provider: options.provider ?? "bedrock",
     baseUrl,
@@ -187,6 +172,6 @@ export const definition = (
       count: Codec.countOf
     },
     prefill: options.model !== undefined && Codec.isClaude(options.model),
-    batch: batch.success === undefined ? undefined : Batch.clientWire(batch.success)
-  })
+    batch: batch === undefined ? undefined : Batch.clientWire(batch)
+  }))
 }

@@ -30,7 +30,8 @@ import type {
   ToolMessage
 } from "../../../Message.js"
 import { RequestError, ShapeError } from "../../codecError.js"
-import { isJsonObject, type JsonObject, JsonObjectSchema, pickDefined, requestArguments } from "../../json.js"
+import { definedFields, pickDefined, requestArguments } from "../../json.js"
+import { isJsonObject, type JsonObject, JsonObjectSchema } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
@@ -375,9 +376,7 @@ function assistantTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Mess
     role: "assistant",
     content: text,
     ...(toolCalls.length > 0 ? { toolCalls } : {}),
-    ...(reasoning !== undefined ? { reasoning } : {}),
-    ...(metadata !== undefined ? { providerMetadata: metadata } : {}),
-    ...(cache !== undefined ? { cache } : {})
+    ...definedFields({ reasoning, providerMetadata: metadata, cache })
   })
   return undefined
 }

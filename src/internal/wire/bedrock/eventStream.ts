@@ -9,8 +9,7 @@ import type { ChatChunk } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
-import type * as Adapter from "../../providers/adapter.js"
-import { latencyOf } from "../../sse/streamParser.js"
+import * as Adapter from "../../providers/adapter.js"
 import { concat } from "../../transport/bytes.js"
 import { causeText, overLimit, type StreamParser } from "../../transport/providerHttp.js"
 import { outputFinishReason } from "../outputTool.js"
@@ -77,17 +76,11 @@ export class EventStreamParser implements StreamParser {
           : "the stream ended without its metadata event"
       })
     }
-    if (reader.usage !== undefined) out.push({ _tag: "Usage", usage: reader.usage })
-    const metadata = Codec.replyMetadata(reader.signature)
-    out.push({
-      _tag: "Finish",
+    Adapter.finishInto(out, context, reader.usage, {
       finishReason: outputFinishReason(Codec.finishReason(reader.stopReason), reader.outputTool),
       id: context.requestId() ?? "",
       model: context.model,
-      provider: context.provider,
-      latency: latencyOf(context),
-      keyId: context.keyId,
-      ...(metadata !== undefined ? { providerMetadata: metadata } : {})
+      providerMetadata: Codec.replyMetadata(reader.signature)
     })
     return undefined
   }

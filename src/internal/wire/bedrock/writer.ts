@@ -10,7 +10,7 @@ import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { emptyUsage, type Usage } from "../../../ChatResponse.js"
 import type { JsonObject } from "../../json.js"
-import type { EventList, EventSink } from "../eventSink.js"
+import { emit, type EventList, type EventSink } from "../eventSink.js"
 import { errorJson, stopReason, wireUsage } from "./codec.js"
 
 const encoder = new TextEncoder()
@@ -178,11 +178,7 @@ export function streamWriter(out: EventSink, options: StreamOptions): StreamWrit
   const tools: Array<number> = []
 
   // An event of `type`, its payload `payload`'s JSON.
-  function put(type: string, payload: JsonObject): void {
-    out.open(type)
-    out.text(JSON.stringify(payload))
-    out.close()
-  }
+  const put = (type: string, payload: JsonObject) => emit(out, type, JSON.stringify(payload))
   function delta(index: number, delta: JsonObject): void {
     put("contentBlockDelta", { delta, contentBlockIndex: index })
   }

@@ -169,7 +169,6 @@ export function operation(view: BatchView): JsonObject {
         inlinedResponses: view.responses.map(({ key, outcome }) => inlinedResponse(key, outcome))
       }
     }
-  const ended = view.state !== "running"
   return {
     name: view.name,
     metadata: {
@@ -186,7 +185,7 @@ export function operation(view: BatchView): JsonObject {
       },
       ...(output === undefined ? {} : { output })
     },
-    done: ended,
+    done: view.state !== "running",
     ...(output === undefined ? {} : { response: output }),
     ...(view.refusal === undefined ? {} : { error: { code: 400, message: view.refusal, status: "INVALID_ARGUMENT" } })
   }

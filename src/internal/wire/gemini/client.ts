@@ -21,7 +21,7 @@ import { pickDefined, replyId, replyModel } from "../../json.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import * as Adapter from "../../providers/adapter.js"
 import type { BatchWire } from "../../providers/batch.js"
-import { type ErrorFields, JsonSseParser, latencyOf } from "../../sse/streamParser.js"
+import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
 import { excerpt } from "../openAiChat/codec.js"
 import * as Batch from "./batch.js"
 import * as Wire from "./codec.js"
@@ -140,18 +140,11 @@ export class GeminiStreamParser extends JsonSseParser {
       })
     }
     this.done = true
-    const usage = Wire.usage(this.usage)
-    if (usage !== undefined) out.push({ _tag: "Usage", usage })
-    const metadata = Wire.replyMetadata(this.signature)
-    out.push({
-      _tag: "Finish",
+    Adapter.finishInto(out, this.context, Wire.usage(this.usage), {
       finishReason: Wire.finishReason(this.reason, this.calls > 0),
       id: this.id,
       model: this.model,
-      provider: this.context.provider,
-      latency: latencyOf(this.context),
-      keyId: this.context.keyId,
-      ...(metadata !== undefined ? { providerMetadata: metadata } : {})
+      providerMetadata: Wire.replyMetadata(this.signature)
     })
     return undefined
   }
@@ -161,7 +154,7 @@ export class GeminiStreamParser extends JsonSseParser {
   }
 
   protected decodeError(detail: string, raw: string): LlmError {
-    return new OutputDecodeError({ provider: this.context.provider, model: this.model, detail, raw: excerpt(raw) })
+    return new OutputDecodeError({ ...this.errorFields(), detail, raw: excerpt(raw) })
   }
 
   protected events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {

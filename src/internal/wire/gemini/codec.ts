@@ -31,6 +31,7 @@ import { textOf } from "../../../Message.js"
 import { RequestError, ShapeError } from "../../codecError.js"
 import {
   canonicalJson,
+  definedFields,
   isJsonObject,
   type JsonObject,
   JsonObjectSchema,
@@ -452,8 +453,7 @@ function modelTurn(
     role: "assistant",
     content: text,
     ...(calls.length > 0 ? { toolCalls: calls.map((call) => restoreCall(call, carried?.calls)) } : {}),
-    ...(kept !== undefined ? { reasoning: kept } : {}),
-    ...(meta !== undefined ? { providerMetadata: meta } : {})
+    ...definedFields({ reasoning: kept, providerMetadata: meta })
   })
   return undefined
 }
@@ -922,10 +922,10 @@ const filterReasons: ReadonlySet<string> = new Set([
 ])
 
 /** Gemini has no tool-call reason: a reply with function calls ends with `STOP`. */
-export function finishReason(reason: string | undefined, hasCalls: boolean): FinishReason {
+export function finishReason(reason: unknown, hasCalls: boolean): FinishReason {
   if (reason === "STOP") return hasCalls ? "tool_calls" : "stop"
   if (reason === "MAX_TOKENS") return "length"
-  if (reason !== undefined && filterReasons.has(reason)) return "content_filter"
+  if (typeof reason === "string" && filterReasons.has(reason)) return "content_filter"
   return "other"
 }
 
@@ -1111,14 +1111,13 @@ export function reply(body: JsonObject, candidate: JsonObject): Reply {
     }
     if (part.signature !== undefined) signature = part.signature
   }
-  const reason = candidate["finishReason"]
   return {
     id: replyId(body["responseId"]),
     model: replyModel(body["modelVersion"]),
     text,
     reasoning,
     toolCalls,
-    finishReason: finishReason(typeof reason === "string" ? reason : undefined, toolCalls.length > 0),
+    finishReason: finishReason(candidate["finishReason"], toolCalls.length > 0),
     usage: usage(body["usageMetadata"]),
     providerMetadata: replyMetadata(signature)
   }

@@ -27,24 +27,22 @@ export function isGeminiRequest(method: string, path: string): boolean {
  * its messages came from (`Codec.toRequest`).
  */
 export function generate(text: string, origins?: Array<Origin>): Result.Result<ChatRequest, Problem> {
-  const body = decodeBody(text, Codec.checkGenerateContent)
-  return Result.isFailure(body) ? Result.fail(body.failure) : Codec.toRequest(body.success, origins)
+  return Result.flatMap(decodeBody(text, Codec.checkGenerateContent), (body) => Codec.toRequest(body, origins))
 }
 
 /** A `countTokens` body (its text) as the request whose prompt is counted, or what is wrong with it. */
 export function count(text: string): Result.Result<ChatRequest, Problem> {
-  const body = decodeBody(text, Codec.checkCountTokens)
-  return Result.isFailure(body) ? Result.fail(body.failure) : Codec.countRequest(body.success)
+  return Result.flatMap(decodeBody(text, Codec.checkCountTokens), Codec.countRequest)
 }
 
 /** An embedding body (its text; `batch` for `:batchEmbedContents`) as the engine's request, or what is wrong. */
 export function embedding(text: string, batch: boolean): Result.Result<EmbeddingInput, Problem> {
-  if (!batch) {
-    const one = decodeBody(text, Embeddings.checkEmbedContent)
-    return Result.isFailure(one) ? Result.fail(one.failure) : Embeddings.toEmbeddingRequest([one.success])
-  }
-  const body = decodeBody(text, Embeddings.checkBatchEmbedContents)
-  return Result.isFailure(body) ? Result.fail(body.failure) : Embeddings.toEmbeddingRequest(body.success.requests)
+  return batch
+    ? Result.flatMap(
+      decodeBody(text, Embeddings.checkBatchEmbedContents),
+      (body) => Embeddings.toEmbeddingRequest(body.requests)
+    )
+    : Result.flatMap(decodeBody(text, Embeddings.checkEmbedContent), (one) => Embeddings.toEmbeddingRequest([one]))
 }
 
 /**
@@ -54,16 +52,16 @@ export function embedding(text: string, batch: boolean): Result.Result<Embedding
 export function dialectFor(model: string, stream: boolean, framing: Framing = "sse"): Dialect {
   function decode(text: string): Result.Result<Decoded, Problem> {
     const origins: Array<Origin> = []
-    const request = generate(text, origins)
-    if (Result.isFailure(request)) return Result.fail(request.failure)
-    const id = randomUUID()
-    return Result.succeed({
-      model,
-      request: request.success,
-      stream,
-      newEncoder: () => streamEncoder(id, model, framing),
-      render: (response) => Codec.response(response, id, model),
-      path: (path) => Codec.geminiPath(path, origins)
+    return Result.map(generate(text, origins), (request) => {
+      const id = randomUUID()
+      return {
+        model,
+        request,
+        stream,
+        newEncoder: () => streamEncoder(id, model, framing),
+        render: (response) => Codec.response(response, id, model),
+        path: (path) => Codec.geminiPath(path, origins)
+      }
     })
   }
   return { decode, errors }

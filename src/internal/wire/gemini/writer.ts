@@ -13,8 +13,9 @@
  */
 import { type ChatChunk, type Finish, makeAccumulator, type Restart, type ToolCallDelta } from "../../../ChatChunk.js"
 import { emptyUsage, type Usage } from "../../../ChatResponse.js"
+import { definedFields } from "../../json.js"
 import type { Encoded, ErrorAnswer, ErrorWriter, StreamEncoder } from "../dialect.js"
-import { type EventSink, eventText, FramedText, type Framing as TextFraming, sseFraming } from "../eventSink.js"
+import { emit, type EventSink, eventText, FramedText, type Framing as TextFraming, sseFraming } from "../eventSink.js"
 import { foldStream } from "../streamFold.js"
 import {
   callPart,
@@ -81,9 +82,7 @@ export function textFraming(framing: Framing, written = 0): TextFraming {
 /** A whole stream of one object's JSON (a blocked prompt's reply), framed as `framing`. */
 export function single(json: string, framing: Framing): string {
   const out = new FramedText(textFraming(framing))
-  out.open()
-  out.text(json)
-  out.close()
+  emit(out, undefined, json)
   out.end()
   return out.string()
 }
@@ -132,9 +131,7 @@ export function streamWriter(id: string, model: string, out: EventSink, options:
   function eventOf(end?: End): void {
     const latest = fold.usage()
     const usage = end ?? (runningUsage && latest !== undefined ? { usage: latest } : undefined)
-    out.open()
-    out.text(chunkJson(parts, id, producing, usage))
-    out.close()
+    emit(out, undefined, chunkJson(parts, id, producing, usage))
     parts = []
   }
   function flush(): void {
@@ -149,8 +146,7 @@ export function streamWriter(id: string, model: string, out: EventSink, options:
     parts.push(callPart({
       name: chunk.name ?? "",
       arguments: chunk.arguments,
-      ...(chunk.id !== undefined ? { id: chunk.id } : {}),
-      ...(chunk.providerMetadata !== undefined ? { providerMetadata: chunk.providerMetadata } : {})
+      ...definedFields({ id: chunk.id, providerMetadata: chunk.providerMetadata })
     }))
     return true
   }
@@ -190,9 +186,7 @@ export function streamWriter(id: string, model: string, out: EventSink, options:
   })
 
   function error(body: string): void {
-    out.open()
-    out.text(body)
-    out.close()
+    emit(out, undefined, body)
     out.end()
   }
 

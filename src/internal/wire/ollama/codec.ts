@@ -5,6 +5,7 @@
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type { Mutable } from "effect/Types"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
@@ -12,13 +13,12 @@ import type { AssistantMessage, ContentPart, Message, ToolCall, ToolDefinition, 
 import { optionalString, RequestError, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, replyModel, requestArguments } from "../../json.js"
 import { type EmbeddingsRead, isVector } from "../../providers/embeddingBatches.js"
-import { checker, maybe, Problem, set } from "../../schemaCheck.js"
+import { checker, maybe, type Problem, set } from "../../schemaCheck.js"
 import { requireImage, toolResultText } from "../contentKinds.js"
-import { type EventSink, eventText } from "../eventSink.js"
+import { emit, type EventSink, eventText } from "../eventSink.js"
+import { problem } from "../problem.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 import { ndjson } from "./ndjson.js"
-
-type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
 // ---------------------------------------------------------------------------
 // Request: its schema (Ollama's API docs, "Generate a chat completion"; unknown fields ignored, `null` as unset)
@@ -93,7 +93,7 @@ function messageOf(wire: NonNullable<Body["messages"]>[number]): Message {
     }
     case "assistant": {
       const out: Mutable<AssistantMessage> = { role: "assistant", content }
-      if (wire.thinking !== undefined && wire.thinking !== null && wire.thinking !== "") out.reasoning = wire.thinking
+      if (wire.thinking != null && wire.thinking !== "") out.reasoning = wire.thinking
       const calls = wire.tool_calls ?? []
       if (calls.length > 0) {
         out.toolCalls = calls.map((call) => ({
@@ -121,10 +121,7 @@ function effortInto(think: boolean | string, request: Mutable<ChatRequest>): Pro
     request.reasoningEffort = think === false ? "none" : think === true ? "medium" : think as ReasoningEffort
     return undefined
   }
-  return new Problem(
-    "think",
-    `think: expected true, false or a level (low, medium, high, max), got ${JSON.stringify(think)}`
-  )
+  return problem("think", `expected true, false or a level (low, medium, high, max), got ${JSON.stringify(think)}`)
 }
 
 // The sampling options the library carries; others (`num_ctx`, `top_k`...) are the deployment's.
@@ -153,8 +150,7 @@ export function toRequest(body: Body): Result.Result<ChatRequest, Problem> {
       const fn = tools[i]!.function
       const parameters = fn.parameters ?? {}
       if (!isJsonObject(parameters)) {
-        const param = `tools[${i}].function.parameters`
-        return Result.fail(new Problem(param, `${param}: expected an object`))
+        return Result.fail(problem(`tools[${i}].function.parameters`, "expected an object"))
       }
       const definition: Mutable<ToolDefinition> = { name: fn.name, parameters }
       set(definition, "description", fn.description)
@@ -165,11 +161,11 @@ export function toRequest(body: Body): Result.Result<ChatRequest, Problem> {
   const format = body.format
   if (format === "json") request.responseFormat = { type: "json_object" }
   else if (isJsonObject(format)) request.responseFormat = { type: "json_schema", name: "response", schema: format }
-  if (body.think !== undefined && body.think !== null) {
+  if (body.think != null) {
     const refused = effortInto(body.think, request)
     if (refused !== undefined) return Result.fail(refused)
   }
-  if (body.options !== undefined && body.options !== null) samplingInto(body.options, request)
+  if (body.options != null) samplingInto(body.options, request)
   return Result.succeed(request)
 }
 
@@ -316,7 +312,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonObj
 export const finishReason = (reason: unknown, madeToolCalls: boolean): FinishReason => {
   if (reason === "length") return "length"
   // `load` and `unload` answer requests without messages; anything else is new.
-  if (reason !== undefined && reason !== null && reason !== "" && reason !== "stop") return "other"
+  if (reason != null && reason !== "" && reason !== "stop") return "other"
   return madeToolCalls ? "tool_calls" : "stop"
 }
 
@@ -330,7 +326,7 @@ export const usage = (body: JsonObject): Usage => {
  * empty become `call_<number>`, stable between a stream and a whole reply).
  */
 export const toolCalls = (value: unknown, first: number): Array<ToolCall> => {
-  if (value === undefined || value === null) return []
+  if (value == null) return []
   if (!Array.isArray(value)) throw new ShapeError("message.tool_calls is not an array")
   const out: Array<ToolCall> = []
   for (let i = 0; i < value.length; i++) {
@@ -344,7 +340,7 @@ export const toolCalls = (value: unknown, first: number): Array<ToolCall> => {
     out.push({
       id: typeof id === "string" && id !== "" ? id : `call_${first + i}`,
       name,
-      arguments: typeof args === "string" ? args : args === undefined || args === null ? "{}" : JSON.stringify(args)
+      arguments: typeof args === "string" ? args : args == null ? "{}" : JSON.stringify(args)
     })
   }
   return out
@@ -362,7 +358,7 @@ export interface Fragment {
 export const fragment = (body: JsonObject, firstCall: number): Fragment => {
   const message = body["message"]
   const modelName = replyModel(body["model"])
-  if (message === undefined || message === null) return { model: modelName, text: "", reasoning: "", toolCalls: [] }
+  if (message == null) return { model: modelName, text: "", reasoning: "", toolCalls: [] }
   if (!isJsonObject(message)) throw new ShapeError("message is not an object")
   return {
     model: modelName,
@@ -459,11 +455,7 @@ export interface StreamWriter {
 export function streamWriter(head: string, metrics: () => Metrics, out: EventSink): StreamWriter {
   const lines = streamLines(head)
   // A line of the JSON text `json`, whole.
-  function line(json: string): void {
-    out.open()
-    out.text(json)
-    out.close()
-  }
+  const line = (json: string) => emit(out, undefined, json)
   return {
     write(chunks) {
       const calls: Array<{ id: string; name: string; arguments: string }> = []
@@ -511,7 +503,7 @@ export function line(json: string): string {
 export const malformed: string = line("{not json")
 
 /** Whether a parsed body or line is Ollama's `{"error": …}`. */
-export const isErrorPayload = (value: JsonObject): boolean => value["error"] !== undefined && value["error"] !== null
+export const isErrorPayload = (value: JsonObject): boolean => value["error"] != null
 
 /**
  * `keepAlive` in Ollama's form: a Go duration string in milliseconds (`"300000ms"`),

@@ -8,8 +8,7 @@ import type { ChatChunk } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
-import type * as Adapter from "../../providers/adapter.js"
-import { latencyOf } from "../../sse/streamParser.js"
+import * as Adapter from "../../providers/adapter.js"
 import { eventLimit, eventTooLarge } from "../../transport/providerHttp.js"
 import { SkippedEvents } from "../../transport/skippedEvents.js"
 import { finishReason, fragment, usage } from "./codec.js"
@@ -82,8 +81,7 @@ export class OllamaStreamParser {
       return this.skipped.skip(text)
     }
     if (!isJsonObject(value)) return this.context.decodeError("a stream line is not a JSON object", text)
-    const error = value["error"]
-    if (error !== undefined && error !== null) return this.context.errorOf(value)
+    if (value["error"] != null) return this.context.errorOf(value)
     try {
       this.fragment(value, out)
     } catch (cause) {
@@ -109,16 +107,11 @@ export class OllamaStreamParser {
 
   private finish(value: JsonObject, out: Array<ChatChunk>): void {
     this.done = true
-    out.push({ _tag: "Usage", usage: usage(value) })
-    out.push({
-      _tag: "Finish",
+    Adapter.finishInto(out, this.context, usage(value), {
       finishReason: finishReason(value["done_reason"], this.calls > 0),
       // Ollama gives replies no id.
       id: "",
-      model: this.model,
-      provider: this.context.provider,
-      latency: latencyOf(this.context),
-      keyId: this.context.keyId
+      model: this.model
     })
   }
 }

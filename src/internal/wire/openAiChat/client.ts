@@ -18,7 +18,7 @@ import type * as Sse from "../../../Sse.js"
 import { RequestError } from "../../codecError.js"
 import type { JsonObject } from "../../json.js"
 import * as Adapter from "../../providers/adapter.js"
-import { type ErrorFields, errorFieldsOf, JsonSseParser, latencyOf } from "../../sse/streamParser.js"
+import { type ErrorFields, errorFieldsOf, JsonSseParser } from "../../sse/streamParser.js"
 import { causeText } from "../../transport/providerHttp.js"
 import * as Batch from "./batch.js"
 import * as Wire from "./codec.js"
@@ -249,17 +249,11 @@ export class ChatStreamParser extends JsonSseParser {
     for (const call of this.calls) {
       if (!call.announced) out.push(this.delta(call.index, call.pending, call.id, call.name))
     }
-    if (this.usage !== undefined) out.push({ _tag: "Usage", usage: this.usage })
-    const refusal = this.refusal
-    out.push({
-      _tag: "Finish",
+    Adapter.finishInto(out, this.context, this.usage, {
       finishReason: finishReason(this.reason),
       id: this.id,
       model: this.model,
-      provider: this.context.provider,
-      latency: latencyOf(this.context),
-      ...(refusal !== undefined ? { refusal } : {}),
-      keyId: this.context.keyId
+      refusal: this.refusal
     })
   }
 }

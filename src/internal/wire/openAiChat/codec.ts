@@ -13,16 +13,18 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type { Mutable } from "effect/Types"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import { optionalString, RequestError, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, parseJson, replyId, replyModel } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
-import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
+import { checker, maybe, type Problem, problemOf, set } from "../../schemaCheck.js"
 import { asciiJson } from "../asciiJson.js"
 import { carriedBy, idCarrying } from "../carried.js"
 import { requireMediaKind } from "../contentKinds.js"
+import { problem } from "../problem.js"
 import { openAiUsage, openAiUsageFields } from "../usage.js"
 
 /**
@@ -147,8 +149,8 @@ function messageText(content: WireContent): string {
 
 /** A `cache_control` as the breakpoint it sets; none for none. */
 function breakpointOf(control: typeof CacheControl.Type | null | undefined): CacheBreakpoint | undefined {
-  if (control === null || control === undefined) return undefined
-  return control.ttl === null || control.ttl === undefined ? {} : { ttl: control.ttl }
+  if (control == null) return undefined
+  return control.ttl == null ? {} : { ttl: control.ttl }
 }
 
 /**
@@ -168,7 +170,7 @@ function messageBreakpoint(wire: typeof WireMessage.Type): { readonly cache?: Ca
 function userContent(wire: typeof WireMessage.Type): string | ReadonlyArray<ContentPart> {
   const content = wire.content
   const own = breakpointOf(wire.cache_control)
-  if (content === null || content === undefined || typeof content === "string") {
+  if (content == null || typeof content === "string") {
     return own === undefined ? content ?? "" : [{ type: "text", text: content ?? "", cache: own }]
   }
   return content.map((part, j): ContentPart => {
@@ -178,7 +180,7 @@ function userContent(wire: typeof WireMessage.Type): string | ReadonlyArray<Cont
     // A file's name is not carried: Converse's document names take no dots, and no other API reads one.
     if (part.type === "file") return { type: "image", url: part.file.file_data, ...marked }
     const detail = part.image_url.detail
-    return detail === null || detail === undefined
+    return detail == null
       ? { type: "image", url: part.image_url.url, ...marked }
       : { type: "image", url: part.image_url.url, detail, ...marked }
   })
@@ -219,11 +221,8 @@ function messageInto(wire: typeof WireMessage.Type, index: number, out: Array<Me
       return undefined
     }
     case "tool":
-      return wire.tool_call_id === undefined || wire.tool_call_id === null
-        ? new Problem(
-          `messages[${index}].tool_call_id`,
-          `messages[${index}].tool_call_id: missing (a tool message answers a tool call by its id)`
-        )
+      return wire.tool_call_id == null
+        ? problem(`messages[${index}].tool_call_id`, "missing (a tool message answers a tool call by its id)")
         : toolMessageInto(wire, carriedBy(wire.tool_call_id).id, index, out)
   }
 }
@@ -236,9 +235,9 @@ function toolMessageInto(
   out: Array<Message>
 ): Problem | undefined {
   const content = wire.content
-  const named = wire.name !== undefined && wire.name !== null ? { name: wire.name } : {}
+  const named = wire.name != null ? { name: wire.name } : {}
   const cache = messageBreakpoint(wire)
-  if (content === null || content === undefined || typeof content === "string") {
+  if (content == null || typeof content === "string") {
     out.push({ role: "tool", toolCallId, ...named, content: content ?? "", ...cache })
     return undefined
   }
@@ -246,18 +245,13 @@ function toolMessageInto(
   for (let j = 0; j < content.length; j++) {
     const part = content[j]!
     if (part.type !== "text") {
-      return new Problem(
-        `messages[${index}].content[${j}].type`,
-        `messages[${index}].content[${j}].type: a tool message takes text parts only`
-      )
+      return problem(`messages[${index}].content[${j}].type`, "a tool message takes text parts only")
     }
     parts.push({ type: "text", text: part.text })
   }
   out.push({ role: "tool", toolCallId, ...named, content: parts, ...cache })
   return undefined
 }
-
-type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
 /** An OpenAI function tool (of chat completions or of the Responses API) as a `ToolDefinition`. */
 export function functionTool(fn: {
@@ -284,7 +278,8 @@ function toolChoiceOf(choice: typeof WireToolChoice.Type): ToolChoice {
   return typeof choice === "string" ? choice : { tool: choice.function.name }
 }
 
-function responseFormatOf(format: typeof WireResponseFormat.Type): ResponseFormat {
+/** An OpenAI response format as the library's (the Responses API's `text.format` with its fields as `json_schema`). */
+export function responseFormatOf(format: typeof WireResponseFormat.Type): ResponseFormat {
   if (format.type !== "json_schema") return { type: format.type }
   const { description, name, schema, strict } = format.json_schema
   const out: Mutable<Extract<ResponseFormat, { readonly type: "json_schema" }>> = {
@@ -312,10 +307,10 @@ export function toRequest(body: typeof ChatBody.Type): Result.Result<ChatRequest
   set(request, "topP", body.top_p)
   set(request, "maxTokens", body.max_completion_tokens ?? body.max_tokens)
   set(request, "stop", typeof body.stop === "string" ? [body.stop] : body.stop)
-  if (body.tools !== null && body.tools !== undefined && body.tools.length > 0) request.tools = body.tools.map(toolOf)
-  if (body.tool_choice !== null && body.tool_choice !== undefined) request.toolChoice = toolChoiceOf(body.tool_choice)
+  if (body.tools != null && body.tools.length > 0) request.tools = body.tools.map(toolOf)
+  if (body.tool_choice != null) request.toolChoice = toolChoiceOf(body.tool_choice)
   set(request, "parallelToolCalls", body.parallel_tool_calls)
-  if (body.response_format !== null && body.response_format !== undefined) {
+  if (body.response_format != null) {
     request.responseFormat = responseFormatOf(body.response_format)
   }
   // Checked against `ReasoningEffort` with the rest of the request, by the `Llm`.
@@ -331,7 +326,7 @@ export function toRequest(body: typeof ChatBody.Type): Result.Result<ChatRequest
 
 /** Which name of the reply's limit `toRequest` took from the body (`max_completion_tokens` when it gave both). */
 export function maxTokensField(body: typeof ChatBody.Type): MaxTokensField {
-  return body.max_completion_tokens === null || body.max_completion_tokens === undefined
+  return body.max_completion_tokens == null
     ? "max_tokens"
     : "max_completion_tokens"
 }
@@ -349,7 +344,7 @@ export function toChatRequest(json: unknown): Result.Result<ChatRequest, string>
   const request = toRequest(body)
   if (Result.isFailure(request)) return Result.fail(request.failure.message)
   const model = body.model
-  return Result.succeed(model === null || model === undefined ? request.success : { ...request.success, model })
+  return Result.succeed(model == null ? request.success : { ...request.success, model })
 }
 
 /** The wire's names of the engine's `maxTokens`: OpenAI's current one and the one it replaced. */
@@ -490,13 +485,17 @@ function encodeToolChoice(choice: ToolChoice): unknown {
   return typeof choice === "string" ? choice : { type: "function", function: { name: choice.tool } }
 }
 
-function encodeResponseFormat(format: ResponseFormat): JsonObject {
+/**
+ * A response format as OpenAI writes it: a JSON schema's fields `nested` under `json_schema` (chat completions'), or
+ * beside its `type` (the Responses API's `text.format`).
+ */
+export function encodeFormat(format: ResponseFormat, nested: boolean): JsonObject {
   if (format.type !== "json_schema") return { type: format.type }
   const schema: JsonObject = { name: format.name }
   if (format.description !== undefined) schema["description"] = format.description
   schema["schema"] = format.schema
   schema["strict"] = format.strict ?? true
-  return { type: "json_schema", json_schema: schema }
+  return nested ? { type: "json_schema", json_schema: schema } : { type: "json_schema", ...schema }
 }
 
 /**
@@ -568,7 +567,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonObj
     if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
     if (request.parallelToolCalls !== undefined) body["parallel_tool_calls"] = request.parallelToolCalls
   }
-  if (request.responseFormat !== undefined) body["response_format"] = encodeResponseFormat(request.responseFormat)
+  if (request.responseFormat !== undefined) body["response_format"] = encodeFormat(request.responseFormat, true)
   if (request.reasoningEffort !== undefined) body["reasoning_effort"] = request.reasoningEffort
   if (request.seed !== undefined) body["seed"] = request.seed
   if (request.user !== undefined) body["user"] = request.user
@@ -585,7 +584,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonObj
 // ---------------------------------------------------------------------------
 // The reply
 
-export function finishReason(reason: string | undefined): FinishReason {
+export function finishReason(reason: unknown): FinishReason {
   if (reason === "stop" || reason === "length" || reason === "tool_calls" || reason === "content_filter") return reason
   return reason === "function_call" ? "tool_calls" : "other"
 }
@@ -602,7 +601,7 @@ export function usage(value: unknown, serviceTier?: unknown): Usage | undefined 
 
 /** `content`: a string, null, or (some compatible servers) an array of text parts. */
 export function textOf(value: unknown, field: string): string | undefined {
-  if (value === undefined || value === null) return undefined
+  if (value == null) return undefined
   if (typeof value === "string") return value
   if (Array.isArray(value)) {
     let out = ""
@@ -616,7 +615,7 @@ export function textOf(value: unknown, field: string): string | undefined {
 
 /** Tool-call arguments are a JSON string; a few servers send the object itself. */
 export function argumentsOf(value: unknown): string | undefined {
-  return typeof value === "string" ? value : value === undefined || value === null ? undefined : JSON.stringify(value)
+  return typeof value === "string" ? value : value == null ? undefined : JSON.stringify(value)
 }
 
 /**
@@ -635,7 +634,7 @@ export function reasoningOf(record: JsonObject, contentField: string): string | 
 /** Whether a parsed body or event is an error object: an `error` field, or vLLM's flat `object: "error"`. */
 export function isErrorPayload(value: JsonObject): boolean {
   const error = value["error"]
-  return (error !== undefined && error !== null) || value["object"] === "error"
+  return error != null || value["object"] === "error"
 }
 
 /** Reads a non-streaming reply; throws `ShapeError` when it is not one. */
@@ -648,7 +647,7 @@ export function reply(body: JsonObject): Reply {
   if (!isJsonObject(message)) throw new ShapeError("choices[0].message is not an object")
   const rawCalls = message["tool_calls"]
   const toolCalls: Array<ToolCall> = []
-  if (rawCalls !== undefined && rawCalls !== null) {
+  if (rawCalls != null) {
     if (!Array.isArray(rawCalls)) throw new ShapeError("message.tool_calls is not an array")
     for (const raw of rawCalls) {
       const fn = isJsonObject(raw) ? raw["function"] : undefined
@@ -660,7 +659,6 @@ export function reply(body: JsonObject): Reply {
       })
     }
   }
-  const reason = choice["finish_reason"]
   return {
     id: replyId(body["id"]),
     model: replyModel(body["model"]),
@@ -668,7 +666,7 @@ export function reply(body: JsonObject): Reply {
     reasoning: reasoningOf(message, "message.reasoning_content"),
     refusal: optionalString(message["refusal"], "message.refusal"),
     toolCalls,
-    finishReason: finishReason(typeof reason === "string" ? reason : undefined),
+    finishReason: finishReason(choice["finish_reason"]),
     usage: usage(body["usage"], body["service_tier"])
   }
 }
@@ -857,7 +855,7 @@ function joined(a: string | undefined, b: string | undefined): string | undefine
  */
 export function readChunk(value: JsonObject): ChunkRead {
   let failure: unknown = isErrorPayload(value) ? value : undefined
-  let usageRead = value["usage"] === undefined || value["usage"] === null
+  let usageRead = value["usage"] == null
     ? undefined
     : usage(value["usage"], value["service_tier"])
   const groq = value["x_groq"]
@@ -871,7 +869,7 @@ export function readChunk(value: JsonObject): ChunkRead {
   let toolCalls = noToolCalls
   let reason: string | undefined
   const choices = value["choices"]
-  if (choices !== undefined && choices !== null) {
+  if (choices != null) {
     if (!Array.isArray(choices)) throw new ShapeError("choices is not an array")
     for (let i = 0; i < choices.length; i++) {
       const choice: unknown = choices[i]
@@ -889,7 +887,7 @@ export function readChunk(value: JsonObject): ChunkRead {
       const refused = delta["refusal"]
       if (typeof refused === "string") refusal = joined(refusal, refused)
       const calls = delta["tool_calls"]
-      if (calls === undefined || calls === null) continue
+      if (calls == null) continue
       if (!Array.isArray(calls)) throw new ShapeError("delta.tool_calls is not an array")
       const fragments = toolCalls === noToolCalls ? [] : [...toolCalls]
       for (let c = 0; c < calls.length; c++) fragments.push(toolCallFragment(calls[c]))

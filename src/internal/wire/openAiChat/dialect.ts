@@ -50,33 +50,26 @@ const checkEmbedding = checker(WireEmbeddingRequest, { errors: "first" })
 
 /** A chat completions body (its text) as the engine's request, or what is wrong with it. */
 export function chat(text: string): Result.Result<Chat, Problem> {
-  const checked = decodeBody(text, checkChat)
-  if (Result.isFailure(checked)) return Result.fail(checked.failure)
-  const wire = checked.success
-  // The model is the gateway's address, not the engine's: the handler sets it.
-  const request = toChatRequest(wire)
-  if (Result.isFailure(request)) return Result.fail(request.failure)
-  return Result.succeed({
-    _tag: "Chat",
-    model: wire.model,
-    request: request.success,
-    stream: wire.stream === true,
-    includeUsage: wire.stream_options?.include_usage === true,
-    maxTokensField: maxTokensField(wire)
-  })
+  return Result.flatMap(decodeBody(text, checkChat), (wire) =>
+    // The model is the gateway's address, not the engine's: the handler sets it.
+    Result.map(toChatRequest(wire), (request) => ({
+      _tag: "Chat",
+      model: wire.model,
+      request,
+      stream: wire.stream === true,
+      includeUsage: wire.stream_options?.include_usage === true,
+      maxTokensField: maxTokensField(wire)
+    })))
 }
 
 /** An embeddings body (its text) as the engine's request, or what is wrong with it. */
 export function embeddings(text: string): Result.Result<Embeddings, Problem> {
-  const checked = decodeBody(text, checkEmbedding)
-  if (Result.isFailure(checked)) return Result.fail(checked.failure)
-  const wire = checked.success
-  return Result.succeed({
+  return Result.map(decodeBody(text, checkEmbedding), (wire) => ({
     _tag: "Embeddings",
     model: wire.model,
     request: toRequest(wire),
     base64: wire.encoding_format === "base64"
-  })
+  }))
 }
 
 // The engine's request paths as a body that named the reply's limit `field` names them, made once for each name.
@@ -95,18 +88,17 @@ export function pathOf(field: MaxTokensField): (engine: string) => string {
 
 /** A chat body decoded with how it is answered: this folder's writer, dated by `now` (Clock millis). */
 export function decode(text: string, now: () => number): Result.Result<Decoded, Problem> {
-  const chatted = chat(text)
-  if (Result.isFailure(chatted)) return Result.fail(chatted.failure)
-  const decoded = chatted.success
-  const id = `chatcmpl-${randomUUID()}`
-  const seconds = () => Math.floor(now() / 1000)
-  return Result.succeed({
-    model: decoded.model,
-    request: decoded.request,
-    stream: decoded.stream,
-    newEncoder: () => streamEncoder(id, decoded.model, seconds(), decoded.includeUsage),
-    render: (response) => completion(response, id, seconds()),
-    path: pathOf(decoded.maxTokensField)
+  return Result.map(chat(text), (decoded) => {
+    const id = `chatcmpl-${randomUUID()}`
+    const seconds = () => Math.floor(now() / 1000)
+    return {
+      model: decoded.model,
+      request: decoded.request,
+      stream: decoded.stream,
+      newEncoder: () => streamEncoder(id, decoded.model, seconds(), decoded.includeUsage),
+      render: (response) => completion(response, id, seconds()),
+      path: pathOf(decoded.maxTokensField)
+    }
   })
 }
 

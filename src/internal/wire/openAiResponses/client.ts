@@ -11,7 +11,7 @@
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
-import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
+import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type { OptionsError } from "../../../OptionsError.js"
@@ -20,7 +20,7 @@ import type * as Sse from "../../../Sse.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import * as Adapter from "../../providers/adapter.js"
-import { type ErrorFields, errorFieldsOf, JsonSseParser, latencyOf } from "../../sse/streamParser.js"
+import { type ErrorFields, errorFieldsOf, JsonSseParser } from "../../sse/streamParser.js"
 import { requestIdOf } from "../openAiChat/client.js"
 import { headers } from "../openAiChat/codec.js"
 import * as Embeddings from "../openAiChat/embeddings.js"
@@ -196,8 +196,7 @@ export class ResponsesStreamParser extends JsonSseParser {
     if (itemId !== undefined) this.byItem.set(itemId, call)
     const outputIndex = event["output_index"]
     if (typeof outputIndex === "number") this.byOutput.set(outputIndex, call)
-    const delta: ToolCallDelta = { _tag: "ToolCallDelta", index: call.index, id: callId, name, arguments: args }
-    out.push(delta)
+    out.push({ _tag: "ToolCallDelta", index: call.index, id: callId, name, arguments: args })
     return call
   }
 
@@ -241,18 +240,12 @@ export class ResponsesStreamParser extends JsonSseParser {
       out.push({ _tag: "ReasoningDelta", text: whole.reasoning })
     }
     if (!this.textSeen && whole.text !== "") out.push({ _tag: "TextDelta", text: whole.text })
-    if (whole.usage !== undefined) out.push({ _tag: "Usage", usage: whole.usage })
-    const refusal = this.refusal ?? whole.refusal
-    out.push({
-      _tag: "Finish",
+    Adapter.finishInto(out, this.context, whole.usage, {
       finishReason: finishReason(response, hasCalls),
       id: whole.id,
       model: whole.model ?? this.context.model,
-      provider: this.context.provider,
-      latency: latencyOf(this.context),
-      ...(refusal !== undefined ? { refusal } : {}),
-      keyId: this.context.keyId,
-      ...(whole.providerMetadata !== undefined ? { providerMetadata: whole.providerMetadata } : {})
+      refusal: this.refusal ?? whole.refusal,
+      providerMetadata: whole.providerMetadata
     })
   }
 }

@@ -15,7 +15,8 @@
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import type { Input as ChatRequest, PreviousResponse, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
+import type { Mutable } from "effect/Types"
+import type { Input as ChatRequest, PreviousResponse, ToolChoice } from "../../../ChatRequest.js"
 import { ReasoningEffort } from "../../../ChatRequest.js"
 import { emptyUsage, type FinishReason, type Usage } from "../../../ChatResponse.js"
 import type {
@@ -32,7 +33,8 @@ import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
 import { requireMediaKind } from "../contentKinds.js"
-import { fileBytes, fixedSampling, functionTool } from "../openAiChat/codec.js"
+import { encodeFormat, fileBytes, fixedSampling, functionTool, responseFormatOf } from "../openAiChat/codec.js"
+import { problem } from "../problem.js"
 import { countAt, openAiUsage, openAiUsageFields } from "../usage.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
 
@@ -321,8 +323,6 @@ type WireContent = typeof Content.Type
 // ---------------------------------------------------------------------------
 // The request body: decoding
 
-type Mutable<A> = { -readonly [K in keyof A]: A[K] }
-
 function textOf(content: WireContent): string {
   if (typeof content === "string") return content
   let out = ""
@@ -336,16 +336,14 @@ function contentRefusal(content: WireContent, at: string, field = "content"): Pr
   if (typeof content === "string") return undefined
   for (let j = 0; j < content.length; j++) {
     const part = content[j]!
-    if (part.type === "input_image" && (part.image_url === null || part.image_url === undefined)) {
-      return new Problem(
-        `${at}.${field}[${j}].image_url`,
-        `${at}.${field}[${j}].image_url: missing (this gateway takes images by URL or data URL, not by file_id)`
-      )
+    const where = `${at}.${field}[${j}]`
+    if (part.type === "input_image" && part.image_url == null) {
+      return problem(`${where}.image_url`, "missing (this gateway takes images by URL or data URL, not by file_id)")
     }
     if (part.type === "input_file" && !part.file_data) {
-      return new Problem(
-        `${at}.${field}[${j}].file_data`,
-        `${at}.${field}[${j}].file_data: missing (this gateway takes files by their bytes, not by file_url or file_id)`
+      return problem(
+        `${where}.file_data`,
+        "missing (this gateway takes files by their bytes, not by file_url or file_id)"
       )
     }
   }
@@ -359,11 +357,11 @@ function userContent(content: WireContent): string | ReadonlyArray<ContentPart> 
   for (let j = 0; j < content.length; j++) {
     const part = content[j]!
     if (part.type === "input_text" || part.type === "output_text") parts.push({ type: "text", text: part.text })
-    else if (part.type === "input_image" && part.image_url !== null && part.image_url !== undefined) {
+    else if (part.type === "input_image" && part.image_url != null) {
       const url = part.image_url
       // `original` has no counterpart in the library's details: the provider's default applies.
       const detail = part.detail === "original" ? undefined : part.detail
-      parts.push(detail === null || detail === undefined ? { type: "image", url } : { type: "image", url, detail })
+      parts.push(detail == null ? { type: "image", url } : { type: "image", url, detail })
     } else if (part.type === "input_file" && part.file_data) {
       // Its name is not carried: Converse's document names take no dots, and no other API reads one.
       parts.push({ type: "image", url: part.file_data })
@@ -561,22 +559,10 @@ export function isHostedChoice(
 
 function toolChoice(choice: typeof WireToolChoice.Type): Result.Result<ToolChoice, Problem> {
   if (typeof choice === "string") return Result.succeed(choice)
-  if (choice.name === null || choice.name === undefined) {
-    return Result.fail(new Problem("tool_choice.name", "tool_choice.name: missing"))
+  if (choice.name == null) {
+    return Result.fail(problem("tool_choice.name", "missing"))
   }
   return Result.succeed({ tool: nameOf(choice.name, choice.namespace) })
-}
-
-function responseFormat(format: typeof WireFormat.Type): ResponseFormat {
-  if (format.type !== "json_schema") return { type: format.type }
-  const out: Mutable<Extract<ResponseFormat, { readonly type: "json_schema" }>> = {
-    type: "json_schema",
-    name: format.name,
-    schema: format.schema
-  }
-  set(out, "description", format.description)
-  set(out, "strict", format.strict)
-  return out
 }
 
 // The messages of `items` (a body's input, a stored response's output) folded into `turn`.
@@ -591,7 +577,7 @@ function itemsInto(items: ReadonlyArray<WireItem>, turn: Turn): Problem | undefi
 
 /** The messages of a body's `input`: a string is one user message; each item in place. */
 export function inputMessages(body: CountBody): Result.Result<Array<Message>, Problem> {
-  if (body.input === null || body.input === undefined) return Result.succeed([])
+  if (body.input == null) return Result.succeed([])
   if (typeof body.input === "string") return Result.succeed([{ role: "user", content: body.input }])
   const turn = newTurn()
   const refused = itemsInto(body.input, turn)
@@ -631,15 +617,15 @@ export function toRequest(
   tools: ReadonlyArray<Placed<FlatTool>>
 ): Result.Result<ChatRequest, Problem> {
   const instructions = body.instructions
-  const messages = instructions === null || instructions === undefined
+  const messages = instructions == null
     ? conversation
     : [{ role: "system" as const, content: instructions }, ...conversation]
   const request: Mutable<ChatRequest> = { messages }
   const definitions: Array<ToolDefinition> = []
   for (const { at, tool: one } of tools) {
     if (one.type !== "function") continue
-    if (one.name === null || one.name === undefined) {
-      return Result.fail(new Problem(`${at}.name`, `${at}.name: missing`))
+    if (one.name == null) {
+      return Result.fail(problem(`${at}.name`, "missing"))
     }
     definitions.push(functionTool({ ...one, name: one.name }))
   }
@@ -654,7 +640,7 @@ export function toRequest(
   }
   const choice = body.tool_choice
   if (isHostedChoice(choice)) passed["tool_choice"] = choice
-  else if (choice !== null && choice !== undefined) {
+  else if (choice != null) {
     const chosen = toolChoice(choice)
     if (Result.isFailure(chosen)) return Result.fail(chosen.failure)
     request.toolChoice = chosen.success
@@ -662,7 +648,11 @@ export function toRequest(
   if (Object.keys(passed).length > 0) request.providerOptions = passed
   set(request, "parallelToolCalls", body.parallel_tool_calls)
   const format = body.text?.format
-  if (format !== null && format !== undefined) request.responseFormat = responseFormat(format)
+  if (format != null) {
+    request.responseFormat = responseFormatOf(
+      format.type === "json_schema" ? { type: format.type, json_schema: format } : format
+    )
+  }
   set(request, "reasoningEffort", body.reasoning?.effort)
   set(request, "maxTokens", body.max_output_tokens)
   set(request, "temperature", body.temperature)
@@ -814,15 +804,6 @@ function encodeToolChoice(choice: ToolChoice): unknown {
   return typeof choice === "string" ? choice : { type: "function", name: choice.tool }
 }
 
-function encodeTextFormat(format: ResponseFormat): JsonObject {
-  if (format.type !== "json_schema") return { type: format.type }
-  const out: JsonObject = { type: "json_schema", name: format.name }
-  if (format.description !== undefined) out["description"] = format.description
-  out["schema"] = format.schema
-  out["strict"] = format.strict ?? true
-  return out
-}
-
 /** What the request body needs besides the request. */
 export interface BodyOptions {
   readonly model: string
@@ -879,7 +860,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonObj
     if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
     if (request.parallelToolCalls !== undefined) body["parallel_tool_calls"] = request.parallelToolCalls
   }
-  if (request.responseFormat !== undefined) body["text"] = { format: encodeTextFormat(request.responseFormat) }
+  if (request.responseFormat !== undefined) body["text"] = { format: encodeFormat(request.responseFormat, false) }
   const effort = request.reasoningEffort
   if (effort !== undefined) {
     if (effort === "none") {
@@ -1197,7 +1178,7 @@ export function failureOf(response: JsonObject): JsonObject | undefined {
 
 /** Arguments are a JSON string; a few servers send the object itself. */
 export function argumentsOf(value: unknown): string {
-  return typeof value === "string" ? value : value === undefined || value === null ? "" : JSON.stringify(value)
+  return typeof value === "string" ? value : value == null ? "" : JSON.stringify(value)
 }
 
 /** Separates reasoning summary parts, in whole replies and streams alike. */

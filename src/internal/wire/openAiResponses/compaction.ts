@@ -104,7 +104,7 @@ export function compactionItem(id: string, encrypted: string): CompactionItem {
  * conversation a compacted response keeps as it was, beside its compaction item.
  */
 export function userItems(input: CompactBody["input"]): Array<JsonObject> {
-  if (input === null || input === undefined) return []
+  if (input == null) return []
   if (typeof input === "string") return [userItem([{ type: "input_text", text: input }])]
   const out: Array<JsonObject> = []
   for (const item of input) {

@@ -54,12 +54,10 @@ function checked<B extends CountBody>(
   text: string,
   check: (input: unknown) => Result.Result<B, Refused>
 ): Result.Result<Checked<B>, Problem> {
-  const checked = decodeBody(text, check)
-  if (Result.isFailure(checked)) return Result.fail(checked.failure)
-  const body = checked.success
-  const flat = flatTools(body)
-  if (Result.isFailure(flat)) return Result.fail(flat.failure)
-  return Result.succeed({ body, tools: flat.success.tools, names: flat.success.names })
+  return Result.flatMap(
+    decodeBody(text, check),
+    (body) => Result.map(flatTools(body), ({ names, tools }) => ({ body, tools, names }))
+  )
 }
 
 /** A `/v1/responses` body's text checked, or what is wrong with it. */

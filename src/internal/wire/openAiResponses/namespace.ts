@@ -33,7 +33,7 @@ export const qualified = (namespace: string, name: string): string => `${namespa
 
 /** The name of a tool read from the wire: qualified when it names a namespace. */
 export const nameOf = (name: string, namespace: string | null | undefined): string =>
-  namespace === null || namespace === undefined ? name : qualified(namespace, name)
+  namespace == null ? name : qualified(namespace, name)
 
 // What OpenAI, Anthropic and Gemini all take as a function's name.
 const takenEverywhere = /^[A-Za-z0-9_-]{1,64}$/

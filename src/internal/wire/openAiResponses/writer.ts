@@ -21,7 +21,7 @@ import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import { envelopeOf } from "../carried.js"
 import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
-import { type EventSink, eventText, FramedText, sse } from "../eventSink.js"
+import { emit, type EventSink, eventText, FramedText, sse } from "../eventSink.js"
 import { errors as openAiErrors } from "../openAiChat/writer.js"
 import { foldStream } from "../streamFold.js"
 import * as ClientTools from "./clientTools.js"
@@ -344,9 +344,7 @@ function makeOutput(out: EventSink): Output {
   let sequence = 0
   const items: Array<OutputItem> = []
   function put<T extends EventType>(type: T, fields: EventFields<T>): void {
-    out.open(type)
-    out.text(eventData(type, sequence++, fields))
-    out.close()
+    emit(out, type, eventData(type, sequence++, fields))
   }
   function added(index: number, item: OutputItem): void {
     items.push(item)
