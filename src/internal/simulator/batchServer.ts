@@ -186,6 +186,13 @@ export interface BatchServer {
   readonly invalid: (format: Gate, message: string, out: Record<string, string>) => Plan
   /** A 404 of the request's path. */
   readonly notFound: (format: Gate, input: RouteInput, out: Record<string, string>) => Plan
+  /** The gate, then `then` with `found` (the batch or object the request names) and the answer's headers; else a 404. */
+  readonly found: <A>(
+    format: Gate,
+    input: RouteInput,
+    found: A | undefined,
+    then: (found: A, out: Record<string, string>) => Plan
+  ) => Plan
   /**
    * A batch created in `batches`, not cancelled, its files not written: each line answered as its call, with the
    * request's headers (its key, its knobs), a failing line with a 500.
@@ -218,6 +225,10 @@ export function makeBatchServer(engine: EngineParts): BatchServer {
     return "_tag" in gate && typeof gate._tag === "string" ? gate as Plan : then(gate as Record<string, string>)
   }
 
+  function notFound(format: Gate, input: RouteInput, out: Record<string, string>): Plan {
+    return engine.error(format, { _tag: "NotFound", method: "GET", path: input.url }, out)
+  }
+
   return {
     nextId: () => nextId++,
     objects: new Map(),
@@ -230,7 +241,9 @@ export function makeBatchServer(engine: EngineParts): BatchServer {
           ? invalid(format, `Invalid ${batchFaultHeader} header: ${fault.failure}.`, out)
           : then(out, fault.success)
       }),
-    notFound: (format, input, out) => engine.error(format, { _tag: "NotFound", method: "GET", path: input.url }, out),
+    notFound,
+    found: (format, input, found, then) =>
+      gated(format, input, (out) => found === undefined ? notFound(format, input, out) : then(found, out)),
     hold: (batches, format, input, fault, { id, lines, made, model }) => {
       const { [batchFaultHeader]: _fault, ...headers } = input.headers
       const entries = lines.map(({ body, customId, outcome, params }, index) => {

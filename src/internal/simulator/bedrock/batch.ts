@@ -75,20 +75,16 @@ function objectOf(url: string): string {
   return path.split("/").map(decodeSegment).join("/")
 }
 
-/** A job's status as Bedrock names it. */
-function statusOf(view: View): BedrockBatch.JobView["status"] {
-  return view.state === "running"
-    ? view.ran === 0 ? "Scheduled" : "InProgress"
-    : view.state === "completed"
-    ? "Completed"
-    : view.state === "cancelled"
-    ? "Stopped"
-    : view.state === "refused"
-    ? "Failed"
-    // Out of time: with some records run, partly completed; with none, expired.
-    : view.ran === 0
-    ? "Expired"
-    : "PartiallyCompleted"
+/**
+ * A job's status as Bedrock names it, by its state: with no record run, and with some (out of time with some run, it
+ * is partly completed).
+ */
+const statuses: Record<View["state"], readonly [BedrockBatch.JobView["status"], BedrockBatch.JobView["status"]]> = {
+  running: ["Scheduled", "InProgress"],
+  completed: ["Completed", "Completed"],
+  cancelled: ["Stopped", "Stopped"],
+  refused: ["Failed", "Failed"],
+  expired: ["Expired", "PartiallyCompleted"]
 }
 
 /** Bedrock's batch inference routes and S3's, over their own store of jobs and the server's objects. */
@@ -107,7 +103,7 @@ export function bedrockBatches(server: BatchServer) {
       jobName: job.jobName,
       modelId: batch.model,
       roleArn: job.roleArn,
-      status: statusOf(view),
+      status: statuses[view.state][view.ran === 0 ? 0 : 1],
       message: view.state === "refused" ? refusal : undefined,
       inputUri: job.inputUri,
       outputUri: job.outputUri,
@@ -190,9 +186,7 @@ export function bedrockBatches(server: BatchServer) {
       server.creating(format, input, (out, fault) => create(format, input, out, fault)),
     /** A job read, or stopped (answered with no body, as Bedrock answers). */
     job: <X>(format: WireFormat<X>, input: RouteInput, stop: boolean) =>
-      server.gated(format, input, (out) => {
-        const batch = findJob(input.params.id)
-        if (batch === undefined) return server.notFound(format, input, out)
+      server.found(format, input, findJob(input.params.id), (batch, out) => {
         if (!stop) return json(out, BedrockBatch.jobObject(viewed(batch, input.now)))
         cancel(batch, input.now)
         return empty(out)

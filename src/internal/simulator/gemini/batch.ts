@@ -81,9 +81,7 @@ export function geminiBatches<G>(server: BatchServer, format: WireFormat<G>) {
     createGemini: (input: RouteInput, model: string) =>
       server.creating(format, input, (out, fault) => create(input, out, fault, model)),
     gemini: (input: RouteInput, cancelled: boolean) =>
-      server.gated(format, input, (out) => {
-        const batch = batches.get(`batches/${input.params.id ?? ""}`)
-        if (batch === undefined) return server.notFound(format, input, out)
+      server.found(format, input, batches.get(`batches/${input.params.id ?? ""}`), (batch, out) => {
         if (cancelled) {
           cancel(batch, input.now)
           return json(out, {})

@@ -70,6 +70,11 @@ function gcsObjectOf(input: RouteInput): string {
   return `${input.params.bucket ?? ""}/${name}`
 }
 
+/** The job a request's path names (`{version}/projects/.../batchPredictionJobs/{id}`, a cancel's `:cancel` off). */
+function jobName(url: string): string {
+  return url.split("?", 1)[0]!.replace(/^\/[^/]+\//, "").replace(/:cancel$/, "")
+}
+
 /** Vertex AI's batch prediction routes and Cloud Storage's, over their own store of jobs and the server's objects. */
 export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
   const batches = new Map<string, Held<Prediction>>()
@@ -165,10 +170,7 @@ export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
     create: (input: RouteInput) => server.creating(format, input, (out, fault) => create(input, out, fault)),
     /** A job read, or cancelled (answered with an empty object, as Vertex answers). */
     job: (input: RouteInput, cancelled: boolean) =>
-      server.gated(format, input, (out) => {
-        const name = input.url.split("?", 1)[0]!.replace(/^\/[^/]+\//, "").replace(/:cancel$/, "")
-        const batch = batches.get(name)
-        if (batch === undefined) return server.notFound(format, input, out)
+      server.found(format, input, batches.get(jobName(input.url)), (batch, out) => {
         if (!cancelled) return json(out, VertexBatch.jobObject(viewed(batch, input.now)))
         cancel(batch, input.now)
         return json(out, {})
@@ -181,9 +183,6 @@ export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
         return json(out, { bucket: object.slice(0, slash), name: object.slice(slash + 1), kind: "storage#object" })
       }),
     media: (input: RouteInput) =>
-      server.gated(format, input, (out) => {
-        const object = objects.get(gcsObjectOf(input))
-        return object === undefined ? server.notFound(format, input, out) : text(out, object)
-      })
+      server.found(format, input, objects.get(gcsObjectOf(input)), (object, out) => text(out, object))
   }
 }
