@@ -14,7 +14,7 @@ import type { Fault } from "../../simulator/Simulator.js"
 import * as Vertex from "../../simulator/Vertex.js"
 import type { ApiError, Decoded, EmbeddingFormat, ReplyMeta, WireFormat } from "../../simulator/WireFormat.js"
 import { makeBatches } from "./batch.js"
-import type { Gate } from "./batchServer.js"
+import { type Gate, json } from "./batchServer.js"
 import type { Config } from "./config.js"
 import {
   type Admitted,
@@ -266,23 +266,6 @@ type Decode<T> = (
   headers?: Http.IncomingHttpHeaders
 ) => Result.Result<T, ApiError>
 
-/** A request past the gate, its body read and decoded: what a route answers from. */
-interface Opened<T> {
-  readonly id: number
-  readonly out: Record<string, string>
-  readonly fault: ReplyFault | undefined
-  readonly output: Reply.OutputMode | undefined
-  readonly continuation: Reply.ContinuationMode | undefined
-  /** `usage=none`: the reply reports no usage. */
-  readonly noUsage: boolean
-  /** `prefill=...`: what a request that ends with an assistant message gets. */
-  readonly prefill: Prefill | undefined
-  readonly decoded: T
-  /** The request body as parsed. */
-  readonly body: unknown
-  readonly window: number
-}
-
 /** The requests of one simulator: each numbered, let through the gate and, where a route reads one, its body read. */
 const makeRequests = (config: Config, admit: Admit) => {
   let nextId = 1
@@ -291,9 +274,6 @@ const makeRequests = (config: Config, admit: Admit) => {
   /** The answer to a request a route refused before the engine read it (a signature that does not verify). */
   const refuse = (format: Gate, error: ApiError): Plan => errorPlan(format, error, numbered(format))
 
-  const badBody = (format: Gate): Plan =>
-    refuse(format, invalid("The request body could not be read, or is larger than 32 MiB."))
-
   /** The gate of a route that reads no body: a plan when it ends there, else the answer's headers. */
   const gate = (format: Gate, headers: Http.IncomingHttpHeaders, now: number): Plan | Record<string, string> => {
     const out = numbered(format)
@@ -301,21 +281,23 @@ const makeRequests = (config: Config, admit: Admit) => {
     return isPlan(admitted) ? admitted : out
   }
 
-  /** The start every request with a body shares, up to its model's context window; a plan when it ends there. */
+  /**
+   * The start every request with a body shares, up to its model's context window; a plan when it ends there, else the
+   * request past the gate, its body read (`body`, as parsed) and decoded: what a route answers from.
+   */
   const open = <T>(format: Gate, decode: Decode<T>, modelOf: (decoded: T) => string, input: RouteInput) => {
     const bodyText = input.body
-    if (bodyText === undefined) return badBody(format)
+    if (bodyText === undefined) {
+      return refuse(format, invalid("The request body could not be read, or is larger than 32 MiB."))
+    }
     const id = nextId++
     const out: Record<string, string> = requestIdHeaders(format, id)
     const admitted = admit(format, input.headers, input.now, out)
     if (isPlan(admitted)) return admitted
-    const prefill = admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag" ? admitted : undefined
     const fault = admitted?._tag === "Output" || admitted?._tag === "Continuation" ||
         admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag" || admitted?._tag === "NoUsage"
       ? undefined
       : admitted
-    const output = admitted?._tag === "Output" ? admitted.mode : undefined
-    const continuation = admitted?._tag === "Continuation" ? admitted.mode : undefined
     let body: unknown
     try {
       body = JSON.parse(bodyText)
@@ -332,19 +314,20 @@ const makeRequests = (config: Config, admit: Admit) => {
     const decoded = read.success
     const model = modelOf(decoded)
     if (!config.models.has(model)) return errorPlan(format, { _tag: "ModelNotFound", model }, out)
-    const opened: Opened<T> = {
+    return {
       id,
       out,
       fault,
-      output,
-      continuation,
+      output: admitted?._tag === "Output" ? admitted.mode : undefined,
+      continuation: admitted?._tag === "Continuation" ? admitted.mode : undefined,
+      // `usage=none`: the reply reports no usage.
       noUsage: admitted?._tag === "NoUsage",
-      prefill,
+      // `prefill=...`: what a request that ends with an assistant message gets.
+      prefill: admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag" ? admitted : undefined,
       decoded,
       body,
       window: config.contextWindows[model] ?? config.contextWindow
     }
-    return opened
   }
 
   return { numbered, refuse, gate, open }
@@ -550,11 +533,7 @@ export const makeEngine = (config: Config, startedAt: number, bill: (usage: Usag
     if (model !== undefined && !config.models.has(model)) {
       return errorPlan(format, { _tag: "ModelNotFound", model }, out)
     }
-    out["content-type"] = "application/json"
-    const body = JSON.stringify(
-      model !== undefined ? entry(model) : { object: "list", data: config.modelList.map(entry) }
-    )
-    return { _tag: "Body", status: 200, headers: out, body, delayMs: 0 }
+    return json(out, model !== undefined ? entry(model) : { object: "list", data: config.modelList.map(entry) })
   }
 
   const notFound = (format: Gate, method: string, path: string): Plan =>
