@@ -89,12 +89,7 @@ export async function verify(
   const host = headers.host ?? ""
   const colon = host.lastIndexOf(":")
   const query = request.url.indexOf("?")
-  const params: Record<string, string> = {}
-  if (query >= 0) {
-    new URLSearchParams(request.url.slice(query + 1)).forEach((value, key) => {
-      params[key] = value
-    })
-  }
+  const params = query < 0 ? {} : Object.fromEntries(new URLSearchParams(request.url.slice(query + 1)))
   const token = request.headers["x-amz-security-token"]
   const signed = await aws.signer(
     {
