@@ -23,45 +23,30 @@ import {
   written
 } from "../batchServer.js"
 import type { Plan } from "../plan.js"
+import { valueAt } from "../requestChecks.js"
 import type { RouteInput } from "../routes.js"
 
-/** What a Vertex AI batch prediction job was made with: its name, files, and each line's request for its results. */
-interface Prediction {
-  readonly displayName: string
-  readonly model: string
-  readonly inputUri: string
-  readonly outputUriPrefix: string
-  readonly requests: ReadonlyArray<unknown>
-}
-
-/** A job's create as its body names it: its name, its model, its input file and its output folder. */
-interface Create {
-  readonly displayName: string
-  readonly model: string
-  readonly inputUri: string
-  readonly outputUriPrefix: string
-}
-
-/** A job's create read from its body, or what is wrong with it. */
-function createOf(body: unknown): Create | string {
-  const create = isJsonObject(body) ? body : {}
-  const inputConfig = isJsonObject(create.inputConfig) ? create.inputConfig : {}
-  const uris = isJsonObject(inputConfig.gcsSource) ? inputConfig.gcsSource.uris : undefined
-  const outputConfig = isJsonObject(create.outputConfig) ? create.outputConfig : {}
-  const destination = isJsonObject(outputConfig.gcsDestination)
-    ? outputConfig.gcsDestination.outputUriPrefix
-    : undefined
-  const { displayName, model } = create
+/** A job's create read from its body (its name, its model, its input file and its output folder), or what is wrong. */
+function createOf(body: unknown) {
+  const uris = valueAt(body, ["inputConfig", "gcsSource", "uris"])
+  const destination = valueAt(body, ["outputConfig", "gcsDestination", "outputUriPrefix"])
+  const { displayName, model } = isJsonObject(body) ? body : {}
   const inputUri = Array.isArray(uris) && uris.length === 1 ? uris[0] : undefined
   if (
     typeof displayName !== "string" || typeof model !== "string" || typeof inputUri !== "string" ||
     typeof destination !== "string" || VertexBatch.gcsLocationOf(destination) === undefined ||
-    inputConfig.instancesFormat !== "jsonl" || outputConfig.predictionsFormat !== "jsonl"
+    valueAt(body, ["inputConfig", "instancesFormat"]) !== "jsonl" ||
+    valueAt(body, ["outputConfig", "predictionsFormat"]) !== "jsonl"
   ) {
     return "displayName, model, inputConfig (instancesFormat jsonl, one gcsSource.uris) and outputConfig " +
       "(predictionsFormat jsonl, gcsDestination.outputUriPrefix) are required, the URIs gs:// ones"
   }
   return { displayName, model, inputUri, outputUriPrefix: destination }
+}
+
+/** What a Vertex AI batch prediction job was made with: its create, and each line's request for its results. */
+interface Prediction extends Exclude<ReturnType<typeof createOf>, string> {
+  readonly requests: ReadonlyArray<unknown>
 }
 
 /** The object a Cloud Storage request names: its bucket and its name (the upload's `name` query). */
