@@ -427,9 +427,7 @@ const makeGenerate = (
     reasoning: reasoningText,
     refusal: refusalText
   })
-  if (Result.isFailure(generated)) {
-    return errorPlan(format, invalid(generated.failure.message), out)
-  }
+  if (Result.isFailure(generated)) return errorPlan(format, invalid(generated.failure.message), out)
   // A scenario's turn, where one answers the request, stands in for the generated reply and the request's fault.
   const played = scenarios.play({ prompt, headers, body }, generated.success, opened.fault)
   if (Result.isFailure(played)) return errorPlan(format, played.failure, out)

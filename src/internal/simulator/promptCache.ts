@@ -29,6 +29,9 @@ const lifetimeMillis = { "5m": 5 * 60_000, "1h": 60 * 60_000 } as const
  */
 export const implicitMinimum = 1024
 
+/** A value's characters when it is a string, else none: a prompt piece's size as the request decoders count it. */
+export const textLength = (value: unknown): number => typeof value === "string" ? value.length : 0
+
 /** A cache of at most `capacity` prefixes (the least recently used forgotten first). */
 export class PromptCache {
   // Prefix id to the Clock millis it expires at, in order of use.
