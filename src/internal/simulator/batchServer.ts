@@ -40,19 +40,13 @@ export function cancel(batch: Held<unknown>, now: number): void {
   if (viewOf(batch, now).state === "running") batch.cancelledAt = now
 }
 
-/** Where a batch is at `now`: its state, how many lines have run, and each line's outcome as it stands. */
-export interface View {
-  readonly state: BatchState
-  readonly ran: number
-  readonly outcomes: ReadonlyArray<RawOutcome | undefined>
-}
-
 /** When a batch stopped running, or `now` while it runs. */
 export function stoppedAt(batch: Held<unknown>, now: number): number {
   return Math.min(now, batch.cancelledAt ?? Infinity, batch.createdAt + batch.fault.ms)
 }
 
-export function viewOf(batch: Held<unknown>, now: number): View {
+/** Where a batch is at `now`: its state, how many lines have run, and each line's outcome as it stands. */
+export function viewOf(batch: Held<unknown>, now: number) {
   const total = batch.entries.length
   const end = batch.createdAt + batch.fault.ms
   const at = stoppedAt(batch, now)
@@ -77,6 +71,8 @@ export function viewOf(batch: Held<unknown>, now: number): View {
   )
   return { state, ran, outcomes }
 }
+
+export type View = ReturnType<typeof viewOf>
 
 /** The lines that ran, answered or failed, as the clouds' jobs count them: those never run are in neither count. */
 export function ranCounts(view: View) {

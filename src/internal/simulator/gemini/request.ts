@@ -62,14 +62,11 @@ const checksSignatures = (model: string): boolean => /^gemini-3/.test(model)
 type Body = typeof Codec.GenerateContentRequest.Type
 type Part = typeof Codec.Part.Type
 
-/** The function declarations as the generator offers them, and their characters: names, descriptions and schemas. */
-interface Declared {
-  readonly tools: ReadonlyArray<Reply.Tool>
-  readonly chars: number
-}
-
-// Google's own tools (googleSearch, codeExecution, urlContext...) are accepted and ignored.
-function decodeTools(tools: Body["tools"]): Result.Result<Declared, ApiError> {
+/**
+ * The function declarations as the generator offers them, and their characters: names, descriptions and schemas.
+ * Google's own tools (googleSearch, codeExecution, urlContext...) are accepted and ignored.
+ */
+function decodeTools(tools: Body["tools"]) {
   const out: Array<Reply.Tool> = []
   let chars = 0
   for (let i = 0; i < (tools ?? []).length; i++) {
