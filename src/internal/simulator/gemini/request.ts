@@ -291,14 +291,8 @@ const unknownKeyword = (schema: unknown, path: string): ApiError | undefined => 
   return undefined
 }
 
-interface GenerationConfig {
-  readonly maxTokens: number | undefined
-  readonly reasoning: boolean
-  readonly responseSchema: unknown
-  readonly jsonObject: boolean
-}
-
-function decodeGenerationConfig(config: Body["generationConfig"]): Result.Result<GenerationConfig, ApiError> {
+/** A generation config as the generator reads it: its token limit, its reasoning, its response schema or JSON mode. */
+function decodeGenerationConfig(config: Body["generationConfig"]) {
   if (config === undefined || config === null) {
     return Result.succeed({ maxTokens: undefined, reasoning: false, responseSchema: undefined, jsonObject: false })
   }
