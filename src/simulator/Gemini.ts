@@ -138,14 +138,12 @@ export const countReply: (tokens: number) => string = Codec.countReply
 export const isEmbedding = (params: Readonly<Record<string, string | undefined>>): boolean =>
   embeddingMethods.has(params.method ?? "")
 
-// A made-up thought signature for a call: opaque base64, as Gemini's are, made from the call it signs.
-function signatureOf(call: Reply.ToolCall): ProviderMetadata {
-  return { gemini: { thoughtSignature: callSignature(call.name, JSON.parse(call.arguments)) } }
-}
-
-// As Gemini 3 writes them: no id, the reply's thought signature on its first call only.
+// As Gemini 3 writes them: no id, the reply's thought signature on its first call only (a made-up one: opaque base64,
+// as Gemini's are, made from the call it signs).
 function callMetadata(call: Reply.ToolCall, index: number): ProviderMetadata | undefined {
-  return index === 0 ? signatureOf(call) : undefined
+  return index === 0
+    ? { gemini: { thoughtSignature: callSignature(call.name, JSON.parse(call.arguments)) } }
+    : undefined
 }
 
 // Why the simulator blocks a prompt, as `promptFeedback` says it.

@@ -30,7 +30,7 @@
 import * as Result from "effect/Result"
 import { SchemaLimitError } from "../internal/jsonSchemaRef.js"
 import { fragment } from "../internal/simulator/callFragments.js"
-import { prng } from "../internal/simulator/prng.js"
+import { fnv1a, prng } from "../internal/simulator/prng.js"
 import { synthesize, synthesizeArguments, violate } from "../internal/simulator/schemaValues.js"
 import { toolsToCall } from "../internal/simulator/toolPick.js"
 
@@ -303,16 +303,6 @@ export const countTokens = (chars: number): number => Math.ceil(chars / 4)
  */
 export const imageTokens = 85
 
-/** FNV-1a, 32 bits. */
-const hash = (text: string, seed = 0x811c9dc5): number => {
-  let h = seed >>> 0
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  return h >>> 0
-}
-
 /** `n` words: capitalised first, leading spaces after, a full stop at the end. */
 const words = (seed: number, n: number, continuing = false): Array<string> => {
   const next = prng(seed)
@@ -401,7 +391,7 @@ const schemaJson = (subject: string, value: () => unknown): Result.Result<string
  * @category Constructors
  */
 export const generate = (prompt: Prompt, knobs: Knobs): Result.Result<Reply, SchemaRefused> => {
-  const seed = hash(prompt.lastUserText, hash(prompt.model))
+  const seed = fnv1a(prompt.lastUserText, fnv1a(prompt.model))
   const budget = prompt.maxTokens ?? Number.POSITIVE_INFINITY
   let truncated = false
 
@@ -414,7 +404,7 @@ export const generate = (prompt: Prompt, knobs: Knobs): Result.Result<Reply, Sch
   const reasoning = given !== undefined
     ? given.slice(0, reasoningCount)
     : reasoningCount > 0
-    ? words(hash("reasoning", seed), reasoningCount)
+    ? words(fnv1a("reasoning", seed), reasoningCount)
     : []
   const left = budget - reasoningCount
 
@@ -506,7 +496,7 @@ export const defaultEmbeddingDimensions = 16
  * @category Embeddings
  */
 export const embedding = (model: string, text: string, dimensions: number): Array<number> => {
-  const next = prng(hash(text, hash(model)))
+  const next = prng(fnv1a(text, fnv1a(model)))
   const raw = new Array<number>(dimensions)
   let norm = 0
   for (let i = 0; i < dimensions; i++) {

@@ -40,19 +40,13 @@ export function cancel(batch: Held<unknown>, now: number): void {
   if (viewOf(batch, now).state === "running") batch.cancelledAt = now
 }
 
-/** Where a batch is at `now`: its state, how many lines have run, and each line's outcome as it stands. */
-export interface View {
-  readonly state: BatchState
-  readonly ran: number
-  readonly outcomes: ReadonlyArray<RawOutcome | undefined>
-}
-
 /** When a batch stopped running, or `now` while it runs. */
 export function stoppedAt(batch: Held<unknown>, now: number): number {
   return Math.min(now, batch.cancelledAt ?? Infinity, batch.createdAt + batch.fault.ms)
 }
 
-export function viewOf(batch: Held<unknown>, now: number): View {
+/** Where a batch is at `now`: its state, how many lines have run, and each line's outcome as it stands. */
+export function viewOf(batch: Held<unknown>, now: number) {
   const total = batch.entries.length
   const end = batch.createdAt + batch.fault.ms
   const at = stoppedAt(batch, now)
@@ -77,6 +71,8 @@ export function viewOf(batch: Held<unknown>, now: number): View {
   )
   return { state, ran, outcomes }
 }
+
+export type View = ReturnType<typeof viewOf>
 
 /** The lines that ran, answered or failed, as the clouds' jobs count them: those never run are in neither count. */
 export function ranCounts(view: View) {
@@ -168,42 +164,11 @@ export interface Line {
   readonly outcome?: RawOutcome | undefined
 }
 
-/** The steps every dialect's batch routes share, over one engine. */
-export interface BatchServer {
-  /** The next of the ids every batch, job and file is named with. */
-  readonly nextId: () => number
-  /** The cloud objects the jobs read and write (S3's, Cloud Storage's), by `bucket/key`. */
-  readonly objects: Map<string, string>
-  /** The gate, then `then` with the answer's headers. */
-  readonly gated: (format: Gate, input: RouteInput, then: (out: Record<string, string>) => Plan) => Plan
-  /** A create, with its batch's faults decoded. */
-  readonly creating: (
-    format: Gate,
-    input: RouteInput,
-    then: (out: Record<string, string>, fault: BatchFault) => Plan
-  ) => Plan
-  /** A 400 naming what is wrong with the request. */
-  readonly invalid: (format: Gate, message: string, out: Record<string, string>) => Plan
-  /** A 404 of the request's path. */
-  readonly notFound: (format: Gate, input: RouteInput, out: Record<string, string>) => Plan
-  /**
-   * A batch created in `batches`, not cancelled, its files not written: each line answered as its call, with the
-   * request's headers (its key, its knobs), a failing line with a 500.
-   */
-  readonly hold: <X, Made>(
-    batches: Map<string, Held<Made>>,
-    format: WireFormat<X>,
-    input: RouteInput,
-    fault: BatchFault,
-    // The batch as its create made it.
-    holding: { readonly id: string; readonly model: string; readonly lines: ReadonlyArray<Line>; readonly made: Made }
-  ) => Held<Made>
-}
-
-/** The batch server of one engine. */
-export function makeBatchServer(engine: EngineParts): BatchServer {
+/** The batch server of one engine: the steps every dialect's batch routes share. */
+export function makeBatchServer(engine: EngineParts) {
   let nextId = 1
 
+  /** A 400 naming what is wrong with the request. */
   function invalid(format: Gate, message: string, out: Record<string, string>): Plan {
     return engine.error(format, { _tag: "InvalidRequest", message }, out)
   }
@@ -213,25 +178,56 @@ export function makeBatchServer(engine: EngineParts): BatchServer {
     return typeof header === "string" ? decodeBatchFault(header) : Result.succeed(engine.batchFault ?? noFault)
   }
 
+  /** The gate, then `then` with the answer's headers. */
   function gated(format: Gate, input: RouteInput, then: (out: Record<string, string>) => Plan): Plan {
     const gate = engine.gate(format, input.headers, input.now)
     return "_tag" in gate && typeof gate._tag === "string" ? gate as Plan : then(gate as Record<string, string>)
   }
 
+  /** A 404 of the request's path. */
+  function notFound(format: Gate, input: RouteInput, out: Record<string, string>): Plan {
+    return engine.error(format, { _tag: "NotFound", method: "GET", path: input.url }, out)
+  }
+
   return {
+    /** The next of the ids every batch, job and file is named with. */
     nextId: () => nextId++,
-    objects: new Map(),
+    /** The cloud objects the jobs read and write (S3's, Cloud Storage's), by `bucket/key`. */
+    objects: new Map<string, string>(),
     gated,
     invalid,
-    creating: (format, input, then) =>
+    /** A create, with its batch's faults decoded. */
+    creating: (format: Gate, input: RouteInput, then: (out: Record<string, string>, fault: BatchFault) => Plan) =>
       gated(format, input, (out) => {
         const fault = faultOf(input)
         return Result.isFailure(fault)
           ? invalid(format, `Invalid ${batchFaultHeader} header: ${fault.failure}.`, out)
           : then(out, fault.success)
       }),
-    notFound: (format, input, out) => engine.error(format, { _tag: "NotFound", method: "GET", path: input.url }, out),
-    hold: (batches, format, input, fault, { id, lines, made, model }) => {
+    notFound,
+    /** The gate, then `then` with `found` (the batch or object the request names) and the answer's headers; else a 404. */
+    found: <A>(
+      format: Gate,
+      input: RouteInput,
+      found: A | undefined,
+      then: (found: A, out: Record<string, string>) => Plan
+    ) => gated(format, input, (out) => found === undefined ? notFound(format, input, out) : then(found, out)),
+    /**
+     * A batch created in `batches` as its create made it, not cancelled, its files not written: each line answered as
+     * its call, with the request's headers (its key, its knobs), a failing line with a 500.
+     */
+    hold: <X, Made>(
+      batches: Map<string, Held<Made>>,
+      format: WireFormat<X>,
+      input: RouteInput,
+      fault: BatchFault,
+      { id, lines, made, model }: {
+        readonly id: string
+        readonly model: string
+        readonly lines: ReadonlyArray<Line>
+        readonly made: Made
+      }
+    ): Held<Made> => {
       const { [batchFaultHeader]: _fault, ...headers } = input.headers
       const entries = lines.map(({ body, customId, outcome, params }, index) => {
         const lineHeaders = fault.fail.has(index) ? { ...headers, "x-simulator-fault": "status=500" } : headers
@@ -249,3 +245,5 @@ export function makeBatchServer(engine: EngineParts): BatchServer {
     }
   }
 }
+
+export type BatchServer = ReturnType<typeof makeBatchServer>

@@ -36,23 +36,17 @@ export function replyChunks(reply: Reply.Reply, meta: ReplyMeta, order: ToolOrde
   const calls = reply.toolCalls
   const tail: ReadonlyArray<ChatChunk> = [{ _tag: "Usage", usage: usageOf(reply.usage) }, finishOf(reply, meta)]
   const deltas: Array<ChatChunk> = []
-  if (order === "interleaved") {
+  const interleaved = order === "interleaved"
+  for (let index = 0; index < calls.length; index++) {
+    const { fragments, id, name } = calls[index]!
+    deltas.push({ _tag: "ToolCallDelta", index, id, name, arguments: "" })
+    if (!interleaved) { for (const piece of fragments) deltas.push({ _tag: "ToolCallDelta", index, arguments: piece }) }
+  }
+  const rounds = interleaved ? calls.reduce((n, call) => Math.max(n, call.fragments.length), 0) : 0
+  for (let round = 0; round < rounds; round++) {
     for (let index = 0; index < calls.length; index++) {
-      const { id, name } = calls[index]!
-      deltas.push({ _tag: "ToolCallDelta", index, id, name, arguments: "" })
-    }
-    const rounds = calls.reduce((n, call) => Math.max(n, call.fragments.length), 0)
-    for (let round = 0; round < rounds; round++) {
-      for (let index = 0; index < calls.length; index++) {
-        const piece = calls[index]!.fragments[round]
-        if (piece !== undefined) deltas.push({ _tag: "ToolCallDelta", index, arguments: piece })
-      }
-    }
-  } else {
-    for (let index = 0; index < calls.length; index++) {
-      const { fragments, id, name } = calls[index]!
-      deltas.push({ _tag: "ToolCallDelta", index, id, name, arguments: "" })
-      for (const piece of fragments) deltas.push({ _tag: "ToolCallDelta", index, arguments: piece })
+      const piece = calls[index]!.fragments[round]
+      if (piece !== undefined) deltas.push({ _tag: "ToolCallDelta", index, arguments: piece })
     }
   }
   if (order === "together") {

@@ -3,10 +3,10 @@ import * as Duration from "effect/Duration"
 import * as Result from "effect/Result"
 import type { OptionsError } from "../../OptionsError.js"
 import * as Bedrock from "../../simulator/Bedrock.js"
-import type { Fault, Options, Scenario } from "../../simulator/Simulator.js"
+import type { Options, Scenario } from "../../simulator/Simulator.js"
 import * as Invalid from "../optionsError.js"
 import { bracketed } from "../schemaCheck.js"
-import { type BatchFault, decodeBatchFault } from "./batch.js"
+import { decodeBatchFault } from "./batch.js"
 import { decodeFault } from "./fault.js"
 import { valueAt } from "./requestChecks.js"
 import { checkScenario } from "./scenario.js"
@@ -14,36 +14,8 @@ import { checkScenario } from "./scenario.js"
 /** The models a simulator knows unless told otherwise. */
 export const defaultModels: ReadonlyArray<string> = ["gpt-4o-mini", "gpt-4o", "sim-small", "sim-large"]
 
-export interface Config {
-  readonly host: string
-  readonly port: number
-  readonly backlog: number
-  readonly server: "node" | "platform"
-  readonly latencyMs: number
-  readonly ttftMs: number
-  readonly tokenGapMs: number | undefined
-  readonly replyTokens: number
-  readonly reasoningTokens: number
-  readonly apiKeys: ReadonlySet<string> | undefined
-  readonly models: ReadonlySet<string>
-  /** The secret key of each AWS access key id Bedrock's routes know. */
-  readonly awsSecrets: ReadonlyMap<string, string>
-  readonly modelList: ReadonlyArray<string>
-  readonly contextWindow: number
-  readonly contextWindows: Readonly<Record<string, number>>
-  readonly requestsPerMinute: number | undefined
-  /** The tier a request naming none (or `auto`) is served at and its reply reports; none: the standard one. */
-  readonly defaultServiceTier: string | undefined
-  /** The secret of the organisation the simulator stands for; none: one of its own. */
-  readonly organization: string | undefined
-  readonly fault: Fault | undefined
-  /** The faults of every batch created without `x-simulator-batch-fault`. */
-  readonly batchFault: BatchFault | undefined
-  /** The scenario played without `x-simulator-scenario`, under its name in errors. */
-  readonly scenario: { readonly name: string; readonly scenario: Scenario } | undefined
-  /** The scenarios `x-simulator-scenario` names. */
-  readonly scenarios: Readonly<Record<string, Scenario>>
-}
+/** A simulator's options resolved: the values the engine and the servers read. */
+export type Config = Result.Result.Success<ReturnType<typeof resolve>>
 
 const invalid = (option: string, value: unknown, expected: string) => Invalid.make("Simulator", option, value, expected)
 
@@ -80,7 +52,7 @@ function scenarioOption(option: string, json: unknown): Result.Result<Scenario, 
 }
 
 /** The options with their defaults filled in, or the `OptionsError` of the first one out of range. */
-export const resolve = (options: Options): Result.Result<Config, OptionsError> =>
+export const resolve = (options: Options) =>
   Result.gen(function*() {
     const port = yield* int("port", options.port, 0, 0)
     const backlog = yield* int("backlog", options.backlog, 65535, 1)
@@ -135,6 +107,7 @@ export const resolve = (options: Options): Result.Result<Config, OptionsError> =
       reasoningTokens,
       apiKeys: options.apiKeys === undefined ? undefined : new Set(options.apiKeys),
       models: new Set(modelList),
+      // The secret key of each AWS access key id Bedrock's routes know.
       awsSecrets: new Map(
         (options.bedrockCredentials ?? [Bedrock.testCredentials]).map((
           pair
@@ -144,11 +117,16 @@ export const resolve = (options: Options): Result.Result<Config, OptionsError> =
       contextWindow,
       contextWindows: options.contextWindows ?? {},
       requestsPerMinute: options.requestsPerMinute,
+      // The tier a request naming none (or `auto`) is served at and its reply reports; none: the standard one.
       defaultServiceTier: options.defaultServiceTier,
+      // The secret of the organisation the simulator stands for; none: one of its own.
       organization: options.organization,
       fault,
+      // The faults of every batch created without `x-simulator-batch-fault`.
       batchFault,
+      // The scenario played without `x-simulator-scenario`, under its name in errors.
       scenario,
+      // The scenarios `x-simulator-scenario` names.
       scenarios
     }
   })

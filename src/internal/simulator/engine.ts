@@ -12,15 +12,9 @@ import * as OpenAiChat from "../../simulator/OpenAiChat.js"
 import * as Reply from "../../simulator/Reply.js"
 import type { Fault } from "../../simulator/Simulator.js"
 import * as Vertex from "../../simulator/Vertex.js"
-import type {
-  ApiError,
-  Decoded,
-  EmbeddingFormat,
-  EmbeddingRequest,
-  ReplyMeta,
-  WireFormat
-} from "../../simulator/WireFormat.js"
+import type { ApiError, Decoded, EmbeddingFormat, ReplyMeta, WireFormat } from "../../simulator/WireFormat.js"
 import { makeBatches } from "./batch.js"
+import { type Gate, json } from "./batchServer.js"
 import type { Config } from "./config.js"
 import {
   type Admitted,
@@ -29,6 +23,7 @@ import {
   faultStream,
   makeCachedParser,
   makeChaos,
+  remembered,
   type ReplyFault
 } from "./fault.js"
 import { compactFormatOf } from "./openAiResponses/compact.js"
@@ -37,6 +32,7 @@ import * as Organization from "./openAiResponses/organization.js"
 import { type Plan, streamPlan } from "./plan.js"
 import { PromptCache } from "./promptCache.js"
 import { makeRateLimit } from "./rateLimit.js"
+import { invalid } from "./requestChecks.js"
 import type { RouteInput } from "./routes.js"
 import { Scenarios } from "./scenario.js"
 import { StoredReplies } from "./storedReplies.js"
@@ -68,21 +64,8 @@ const intHeader = (
   const n = Number(text)
   return /^\d+$/.test(text) && n >= min && n <= max
     ? Result.succeed(n)
-    : Result.fail({
-      _tag: "InvalidRequest",
-      message: `Invalid ${name} header "${text}": expected an integer from ${min} to ${max}.`,
-      param: name
-    })
+    : Result.fail(invalid(`Invalid ${name} header "${text}": expected an integer from ${min} to ${max}.`, name))
 }
-
-/** The header whose text is the reply (`Simulator`'s per-request headers). */
-const replyHeader = "x-simulator-reply"
-
-/** The header whose text is the reply's reasoning. */
-const reasoningHeader = "x-simulator-reasoning"
-
-/** The header whose text is the reply's refusal. */
-const refusalHeader = "x-simulator-refusal"
 
 /** A header's text, percent-decoded (`encodeURIComponent`'s form); an invalid escape is the request's error. */
 const textHeader = (
@@ -95,11 +78,9 @@ const textHeader = (
   try {
     return Result.succeed(decodeURIComponent(text))
   } catch {
-    return Result.fail({
-      _tag: "InvalidRequest",
-      message: `Invalid ${name} header: expected text, percent-encoded as encodeURIComponent writes it.`,
-      param: name
-    })
+    return Result.fail(
+      invalid(`Invalid ${name} header: expected text, percent-encoded as encodeURIComponent writes it.`, name)
+    )
   }
 }
 
@@ -107,9 +88,9 @@ const textHeader = (
 const knobsOf = (headers: Http.IncomingHttpHeaders) =>
   Result.gen(function*() {
     const replyTokens = yield* intHeader(headers, "x-simulator-reply-tokens", 0, 100_000)
-    const replyText = yield* textHeader(headers, replyHeader)
-    const reasoningText = yield* textHeader(headers, reasoningHeader)
-    const refusalText = yield* textHeader(headers, refusalHeader)
+    const replyText = yield* textHeader(headers, "x-simulator-reply")
+    const reasoningText = yield* textHeader(headers, "x-simulator-reasoning")
+    const refusalText = yield* textHeader(headers, "x-simulator-refusal")
     const toolCalls = yield* intHeader(headers, "x-simulator-tool-calls", 1, 64)
     const cachedTokens = yield* intHeader(headers, "x-simulator-cached-tokens", 0, Number.MAX_SAFE_INTEGER)
     const cacheWriteTokens = yield* intHeader(headers, "x-simulator-cache-write-tokens", 0, Number.MAX_SAFE_INTEGER)
@@ -117,11 +98,6 @@ const knobsOf = (headers: Http.IncomingHttpHeaders) =>
   })
 
 const promptModel = (decoded: Decoded<unknown>): string => decoded.prompt.model
-
-const embeddingModel = (request: EmbeddingRequest): string => request.model
-
-/** What admitting a request and answering an error need of a format. */
-type Gate = Pick<WireFormat<never>, "apiKey" | "renderError" | "requestIdHeader" | "rateLimitHeaders">
 
 /** The first response header: the request id, under the format's name for it. */
 const requestIdHeaders = (format: Gate, id: number): Record<string, string> => ({
@@ -208,20 +184,8 @@ const echoKeyPlan = (
  */
 const makeDownWindows = (startedAt: number) => {
   const firstSeen = new Map<string, number>()
-  return (fault: Extract<Fault, { readonly _tag: "Down" }>, value: string, now: number): boolean => {
-    let opened = startedAt
-    if (fault.since === "first") {
-      const seen = firstSeen.get(value)
-      if (seen === undefined) {
-        if (firstSeen.size > 256) firstSeen.clear()
-        firstSeen.set(value, now)
-        opened = now
-      } else {
-        opened = seen
-      }
-    }
-    return now < opened + fault.ms
-  }
+  return (fault: Extract<Fault, { readonly _tag: "Down" }>, value: string, now: number): boolean =>
+    now < (fault.since === "first" ? remembered(firstSeen, value, () => now) : startedAt) + fault.ms
 }
 
 /**
@@ -302,23 +266,6 @@ type Decode<T> = (
   headers?: Http.IncomingHttpHeaders
 ) => Result.Result<T, ApiError>
 
-/** A request past the gate, its body read and decoded: what a route answers from. */
-interface Opened<T> {
-  readonly id: number
-  readonly out: Record<string, string>
-  readonly fault: ReplyFault | undefined
-  readonly output: Reply.OutputMode | undefined
-  readonly continuation: Reply.ContinuationMode | undefined
-  /** `usage=none`: the reply reports no usage. */
-  readonly noUsage: boolean
-  /** `prefill=...`: what a request that ends with an assistant message gets. */
-  readonly prefill: Prefill | undefined
-  readonly decoded: T
-  /** The request body as parsed. */
-  readonly body: unknown
-  readonly window: number
-}
-
 /** The requests of one simulator: each numbered, let through the gate and, where a route reads one, its body read. */
 const makeRequests = (config: Config, admit: Admit) => {
   let nextId = 1
@@ -327,9 +274,6 @@ const makeRequests = (config: Config, admit: Admit) => {
   /** The answer to a request a route refused before the engine read it (a signature that does not verify). */
   const refuse = (format: Gate, error: ApiError): Plan => errorPlan(format, error, numbered(format))
 
-  const badBody = (format: Gate): Plan =>
-    refuse(format, { _tag: "InvalidRequest", message: "The request body could not be read, or is larger than 32 MiB." })
-
   /** The gate of a route that reads no body: a plan when it ends there, else the answer's headers. */
   const gate = (format: Gate, headers: Http.IncomingHttpHeaders, now: number): Plan | Record<string, string> => {
     const out = numbered(format)
@@ -337,21 +281,23 @@ const makeRequests = (config: Config, admit: Admit) => {
     return isPlan(admitted) ? admitted : out
   }
 
-  /** The start every request with a body shares, up to its model's context window; a plan when it ends there. */
+  /**
+   * The start every request with a body shares, up to its model's context window; a plan when it ends there, else the
+   * request past the gate, its body read (`body`, as parsed) and decoded: what a route answers from.
+   */
   const open = <T>(format: Gate, decode: Decode<T>, modelOf: (decoded: T) => string, input: RouteInput) => {
     const bodyText = input.body
-    if (bodyText === undefined) return badBody(format)
+    if (bodyText === undefined) {
+      return refuse(format, invalid("The request body could not be read, or is larger than 32 MiB."))
+    }
     const id = nextId++
     const out: Record<string, string> = requestIdHeaders(format, id)
     const admitted = admit(format, input.headers, input.now, out)
     if (isPlan(admitted)) return admitted
-    const prefill = admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag" ? admitted : undefined
     const fault = admitted?._tag === "Output" || admitted?._tag === "Continuation" ||
         admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag" || admitted?._tag === "NoUsage"
       ? undefined
       : admitted
-    const output = admitted?._tag === "Output" ? admitted.mode : undefined
-    const continuation = admitted?._tag === "Continuation" ? admitted.mode : undefined
     let body: unknown
     try {
       body = JSON.parse(bodyText)
@@ -368,19 +314,20 @@ const makeRequests = (config: Config, admit: Admit) => {
     const decoded = read.success
     const model = modelOf(decoded)
     if (!config.models.has(model)) return errorPlan(format, { _tag: "ModelNotFound", model }, out)
-    const opened: Opened<T> = {
+    return {
       id,
       out,
       fault,
-      output,
-      continuation,
+      output: admitted?._tag === "Output" ? admitted.mode : undefined,
+      continuation: admitted?._tag === "Continuation" ? admitted.mode : undefined,
+      // `usage=none`: the reply reports no usage.
       noUsage: admitted?._tag === "NoUsage",
-      prefill,
+      // `prefill=...`: what a request that ends with an assistant message gets.
+      prefill: admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag" ? admitted : undefined,
       decoded,
       body,
       window: config.contextWindows[model] ?? config.contextWindow
     }
-    return opened
   }
 
   return { numbered, refuse, gate, open }
@@ -480,9 +427,7 @@ const makeGenerate = (
     reasoning: reasoningText,
     refusal: refusalText
   })
-  if (Result.isFailure(generated)) {
-    return errorPlan(format, { _tag: "InvalidRequest", message: generated.failure.message }, out)
-  }
+  if (Result.isFailure(generated)) return errorPlan(format, invalid(generated.failure.message), out)
   // A scenario's turn, where one answers the request, stands in for the generated reply and the request's fault.
   const played = scenarios.play({ prompt, headers, body }, generated.success, opened.fault)
   if (Result.isFailure(played)) return errorPlan(format, played.failure, out)
@@ -503,7 +448,7 @@ const makeGenerate = (
 
 /** An embedding request: a generation's gate, faults and model check, every input within the context window. */
 const makeEmbed = (config: Config, requests: Requests) => (format: EmbeddingFormat, input: RouteInput): Plan => {
-  const opened = requests.open(format, format.decode, embeddingModel, input)
+  const opened = requests.open(format, format.decode, (request) => request.model, input)
   if (!("decoded" in opened)) return opened
   const { decoded: request, fault, id, out, window } = opened
   let promptTokens = 0
@@ -586,11 +531,7 @@ export const makeEngine = (config: Config, startedAt: number, bill: (usage: Usag
     if (model !== undefined && !config.models.has(model)) {
       return errorPlan(format, { _tag: "ModelNotFound", model }, out)
     }
-    out["content-type"] = "application/json"
-    const body = JSON.stringify(
-      model !== undefined ? entry(model) : { object: "list", data: config.modelList.map(entry) }
-    )
-    return { _tag: "Body", status: 200, headers: out, body, delayMs: 0 }
+    return json(out, model !== undefined ? entry(model) : { object: "list", data: config.modelList.map(entry) })
   }
 
   const notFound = (format: Gate, method: string, path: string): Plan =>

@@ -198,21 +198,21 @@ const faultOf = (
   }
 }
 
-/**
- * A parser that remembers the values it has seen, since a client usually sends the same few; bounded, so a client
- * cannot grow it without limit.
- */
+/** `key`'s value in `map`, made by `make` the first time it is asked for; bounded, so a client cannot grow it. */
+export const remembered = <V>(map: Map<string, V>, key: string, make: (key: string) => V): V => {
+  let value = map.get(key)
+  if (value === undefined) {
+    value = make(key)
+    if (map.size > 256) map.clear()
+    map.set(key, value)
+  }
+  return value
+}
+
+/** A parser that remembers the values it has seen, since a client usually sends the same few; bounded. */
 export const makeCachedParser = (): (value: string) => Result.Result<Fault, string> => {
   const faults = new Map<string, Result.Result<Fault, string>>()
-  return (value) => {
-    let fault = faults.get(value)
-    if (fault === undefined) {
-      fault = decodeFault(value)
-      if (faults.size > 256) faults.clear()
-      faults.set(value, fault)
-    }
-    return fault
-  }
+  return (value) => remembered(faults, value, decodeFault)
 }
 
 /**
@@ -226,12 +226,7 @@ export const makeChaos = () => {
   const injected = new Map<string, number>()
   /** The fault this request gets, if any. */
   const pick = (fault: Extract<Fault, { readonly _tag: "Chaos" }>, value: string): Picked | undefined => {
-    let next = streams.get(value)
-    if (next === undefined) {
-      if (streams.size > 256) streams.clear()
-      next = prng(fault.seed)
-      streams.set(value, next)
-    }
+    const next = remembered(streams, value, () => prng(fault.seed))
     if (next() / 0x1_0000_0000 >= fault.rate) return undefined
     const i = next() % chaosFaults.length
     injected.set(chaosFaults[i]!, (injected.get(chaosFaults[i]!) ?? 0) + 1)

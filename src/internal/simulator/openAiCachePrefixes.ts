@@ -9,7 +9,7 @@ import type { CachePrefix } from "../../simulator/WireFormat.js"
 import { isJsonObject } from "../json.js"
 import * as Images from "../tokens/images.js"
 import { mediaTokens } from "./decoded.js"
-import { implicitMinimum, PrefixBuilder } from "./promptCache.js"
+import { implicitMinimum, PrefixBuilder, textLength as length } from "./promptCache.js"
 
 // A media part's URL as the decoders read it: Chat's `image_url.url` and `file.file_data`, Responses' `image_url`,
 // `file_data` and `file_url`.
@@ -39,8 +39,6 @@ const contentSize = (content: unknown): readonly [chars: number, media: number] 
   }
   return [chars, media]
 }
-
-const length = (value: unknown): number => (typeof value === "string" ? value.length : 0)
 
 // A Chat Completions message's size: its content and an assistant's tool calls.
 const chatMessageSize = (message: Readonly<Record<string, unknown>>): readonly [chars: number, media: number] => {

@@ -1,11 +1,26 @@
 /**
- * What both of OpenAI's wire formats word the same way, each placing the field its own way: what is wrong with the
- * structured-output format (`response_format`, `text.format`), and a `service_tier` neither takes.
+ * What both of OpenAI's wire formats word the same way, each placing the field its own way: a value not among those a
+ * field takes, what is wrong with the structured-output format (`response_format`, `text.format`), a `service_tier`
+ * neither takes, and `stream_options` without `stream`.
  */
 import type { ApiError } from "../../simulator/WireFormat.js"
 import { isJsonObject } from "../json.js"
 import { fixedSampling } from "../wire/openAiChat/codec.js"
 import { invalid } from "./requestChecks.js"
+
+/** `value` at `param`, which takes only `values` (their list as OpenAI writes it). */
+export const supported = (value: unknown, values: string, param: string): ApiError =>
+  invalid(
+    `Invalid value: ${JSON.stringify(value) ?? "nothing"}. Supported values are: ${values}.`,
+    param,
+    "invalid_value"
+  )
+
+/** `stream_options` sent without `stream`. */
+export const streamOptionsError = invalid(
+  "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+  "stream_options"
+)
 
 /**
  * What is wrong with a structured-output format at `path`, as OpenAI words it: not an object, a `type` it does not
@@ -25,13 +40,7 @@ export const outputFormatError = (
     case "json_schema":
       return schemaError(format)
     default:
-      return invalid(
-        `Invalid value: ${
-          JSON.stringify(format.type) ?? "nothing"
-        }. Supported values are: 'text', 'json_object' and 'json_schema'.`,
-        `${path}.type`,
-        "invalid_value"
-      )
+      return supported(format.type, "'text', 'json_object' and 'json_schema'", `${path}.type`)
   }
 }
 
@@ -42,12 +51,7 @@ const serviceTiers = new Set(["auto", "default", "flex", "scale", "priority", "f
 export const serviceTierError = (tier: string | null | undefined): ApiError | undefined =>
   tier === undefined || tier === null || serviceTiers.has(tier)
     ? undefined
-    : invalid(
-      `Invalid value: ${JSON.stringify(tier)}. Supported values are: 'auto', 'default', 'flex', 'scale', 'priority' ` +
-        "and 'fast'.",
-      "service_tier",
-      "invalid_value"
-    )
+    : supported(tier, "'auto', 'default', 'flex', 'scale', 'priority' and 'fast'", "service_tier")
 
 /**
  * Whether a GPT-5.1 or later model takes sampling fields at the reasoning effort asked: at `none`, its default

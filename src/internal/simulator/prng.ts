@@ -1,3 +1,16 @@
+/** FNV-1a, 32 bits, from `seed` (FNV's offset basis unless given). */
+export const fnv1a = (text: string, seed = 0x811c9dc5): number => {
+  let h = seed >>> 0
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}
+
+/** `fnv1a` of `text` as 8 hex digits. */
+export const fnv1aHex = (text: string): string => fnv1a(text).toString(16).padStart(8, "0")
+
 /** mulberry32: a tiny seeded PRNG (32-bit outputs), good enough to pick words and faults. */
 export const prng = (seed: number) => {
   let state = seed >>> 0

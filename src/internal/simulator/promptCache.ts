@@ -12,15 +12,6 @@ import { createHash } from "node:crypto"
 import * as Reply from "../../simulator/Reply.js"
 import type { CachePrefix } from "../../simulator/WireFormat.js"
 
-/** The prompt tokens a request read from the cache and wrote to it. */
-export interface CacheUse {
-  readonly read: number
-  /** Every token written, for either lifetime. */
-  readonly written: number
-  /** Of `written`, the tokens written for an hour. */
-  readonly writtenForAnHour: number
-}
-
 const lifetimeMillis = { "5m": 5 * 60_000, "1h": 60 * 60_000 } as const
 
 /**
@@ -29,6 +20,9 @@ const lifetimeMillis = { "5m": 5 * 60_000, "1h": 60 * 60_000 } as const
  */
 export const implicitMinimum = 1024
 
+/** A value's characters when it is a string, else none: a prompt piece's size as the request decoders count it. */
+export const textLength = (value: unknown): number => typeof value === "string" ? value.length : 0
+
 /** A cache of at most `capacity` prefixes (the least recently used forgotten first). */
 export class PromptCache {
   // Prefix id to the Clock millis it expires at, in order of use.
@@ -36,8 +30,11 @@ export class PromptCache {
 
   constructor(private readonly capacity: number) {}
 
-  /** What a request with `prefixes` (shortest first) reads and writes at `now`; its breakpoints are held after. */
-  use(prefixes: ReadonlyArray<CachePrefix>, now: number): CacheUse {
+  /**
+   * The prompt tokens a request with `prefixes` (shortest first) reads from the cache at `now`, and writes to it (every
+   * token written, for either lifetime, and of those the tokens written for an hour); its breakpoints are held after.
+   */
+  use(prefixes: ReadonlyArray<CachePrefix>, now: number) {
     let hit = -1
     for (let i = prefixes.length - 1; i >= 0 && hit < 0; i--) {
       const expires = this.held.get(prefixes[i]!.id)

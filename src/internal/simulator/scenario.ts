@@ -168,31 +168,21 @@ export function decodeScenario(json: unknown): Result.Result<Scenario, string> {
   )
 }
 
-/** A turn with where it plays: its turn number in its part of the session, and the part (the compaction before it). */
-interface Placed {
-  readonly index: number
-  readonly turn: ScriptedTurn
-  /** The assistant's turns a request it answers holds; undefined: any (a compaction turn that names none). */
-  readonly number: number | undefined
-  /** The index of the compaction turn before it, -1 for none. */
-  readonly part: number
-  readonly compaction: boolean
-  readonly fault: Fault | undefined
-}
-
 /**
- * Each turn placed: a turn without `when.turn` answers one assistant turn more than the one before it, a fault's retry
+ * Each turn placed, with where it plays: its turn number in its part of the session (`number`: the assistant's turns a
+ * request it answers holds; undefined: any, a compaction turn that names none), and the part (`part`: the index of the
+ * compaction turn before it, -1 for none). A turn without `when.turn` answers one assistant turn more than the one before it, a fault's retry
  * the same as its fault (the retry resends the request), the first after a compaction none (the history starts again
  * from the summary); a compaction turn that fails starts no part, its retry does.
  */
-function place(scenario: Scenario): ReadonlyArray<Placed> {
+function place(scenario: Scenario) {
   let next = 0
   let part = -1
-  return scenario.turns.map((turn, index): Placed => {
+  return scenario.turns.map((turn, index) => {
     const compaction = turn.when?.compaction === true
     const number = turn.when?.turn ?? (compaction ? undefined : next)
     const fault = turn.fault === undefined ? undefined : Result.getOrThrow(failingFault(turn.fault))
-    const placed: Placed = { index, turn, number, part, compaction, fault }
+    const placed = { index, turn, number, part, compaction, fault }
     if (compaction && fault === undefined) {
       part = index
       next = 0
@@ -204,6 +194,8 @@ function place(scenario: Scenario): ReadonlyArray<Placed> {
     return placed
   })
 }
+
+type Placed = ReturnType<typeof place>[number]
 
 // A summary written in `<summary>` tags, as Claude Code asks for one: the agent keeps the text inside them.
 const summaryTags = /<summary>([\s\S]*?)<\/summary>/

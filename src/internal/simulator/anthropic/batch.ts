@@ -78,16 +78,12 @@ export function anthropicBatches<A>(server: BatchServer, format: WireFormat<A>) 
   return {
     createAnthropic: (input: RouteInput) => server.creating(format, input, (out, fault) => create(input, out, fault)),
     anthropic: (input: RouteInput, cancelled: boolean) =>
-      server.gated(format, input, (out) => {
-        const batch = batches.get(input.params.id ?? "")
-        if (batch === undefined) return server.notFound(format, input, out)
+      server.found(format, input, batches.get(input.params.id ?? ""), (batch, out) => {
         if (cancelled) cancel(batch, input.now)
         return json(out, AnthropicBatch.batchObject(viewed(batch, input.now, baseOf(input))))
       }),
     anthropicResults: (input: RouteInput) =>
-      server.gated(format, input, (out) => {
-        const batch = batches.get(input.params.id ?? "")
-        if (batch === undefined) return server.notFound(format, input, out)
+      server.found(format, input, batches.get(input.params.id ?? ""), (batch, out) => {
         const view = viewOf(batch, input.now)
         if (view.state === "running") return server.invalid(format, "the batch has not ended", out)
         const lines = written(batch, view).map(({ index, outcome }) =>

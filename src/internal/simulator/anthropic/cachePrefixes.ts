@@ -7,7 +7,7 @@ import type { CachePrefix } from "../../../simulator/WireFormat.js"
 import { isJsonObject } from "../../json.js"
 import * as Images from "../../tokens/images.js"
 import { mediaTokens } from "../decoded.js"
-import { PrefixBuilder } from "../promptCache.js"
+import { PrefixBuilder, textLength as length } from "../promptCache.js"
 
 /** A block of the prompt, and the role of the turn it is in (`tool` for a tool definition). */
 interface Piece {
@@ -45,8 +45,6 @@ const resultSize = (content: unknown): readonly [chars: number, media: number] =
   return [chars, media]
 }
 
-const length = (value: unknown): number => typeof value === "string" ? value.length : 0
-
 // A tool definition's characters, as the request decoder counts them: a deferred one's none.
 const toolSize = (tool: Readonly<Record<string, unknown>>): number =>
   tool.defer_loading === true
@@ -57,7 +55,7 @@ const toolSize = (tool: Readonly<Record<string, unknown>>): number =>
 const sizeOf = (block: Readonly<Record<string, unknown>>): readonly [chars: number, media: number] => {
   switch (block.type) {
     case "text":
-      return [typeof block.text === "string" ? block.text.length : 0, 0]
+      return [length(block.text), 0]
     case "image":
     case "document":
       return [0, blockTokens(block)]

@@ -10,17 +10,11 @@ import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js
 import { message, streamWriter } from "../../wire/anthropic/writer.js"
 import { type EventList, FramedEvents, sse } from "../../wire/eventSink.js"
 import { replyChunks, responseOf, writeChunks } from "../chunks.js"
+import { fnv1aHex } from "../prng.js"
 import { usageOf } from "../usage.js"
 
 /** A deterministic stand-in for a thinking block's signature. */
-export const signatureOf = (text: string): string => {
-  let h = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  return `sim-sig-${(h >>> 0).toString(16).padStart(8, "0")}`
-}
+export const signatureOf = (text: string): string => `sim-sig-${fnv1aHex(text)}`
 const toolId = (id: string): string => `toolu_${id.startsWith("call_") ? id.slice(5) : id}`
 
 /** The signature of a reply's thinking: its text's, and where the model binds it, the prompt's it was made after. */

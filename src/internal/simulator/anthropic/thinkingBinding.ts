@@ -10,17 +10,8 @@
 import type { ApiError } from "../../../simulator/WireFormat.js"
 import { canonicalJson } from "../../json.js"
 import { type AnyBody, bindingBeta } from "../../wire/anthropic/request.js"
+import { fnv1aHex } from "../prng.js"
 import { invalid, valueAt } from "../requestChecks.js"
-
-// 32 bits of FNV-1a over `text`, as 8 hex digits.
-function digestOf(text: string): string {
-  let h = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  return (h >>> 0).toString(16).padStart(8, "0")
-}
 
 // A system prompt's or a message's content as blocks: a string is one text block.
 const blocks = (content: unknown): unknown => typeof content === "string" ? [{ type: "text", text: content }] : content
@@ -29,7 +20,7 @@ const blocks = (content: unknown): unknown => typeof content === "string" ? [{ t
 export function prefixDigest(wire: AnyBody, end: number): string {
   const tools = (wire.tools ?? []).filter((tool) => tool.defer_loading !== true)
   const messages = wire.messages.slice(0, end).map(({ content, role }) => ({ role, content: blocks(content) }))
-  return digestOf(canonicalJson({ system: blocks(wire.system ?? []), tools, messages }, "cache_control"))
+  return fnv1aHex(canonicalJson({ system: blocks(wire.system ?? []), tools, messages }, "cache_control"))
 }
 
 /**

@@ -23,37 +23,17 @@ import {
   written
 } from "../batchServer.js"
 import type { Plan } from "../plan.js"
-import { decodeSegment } from "../requestChecks.js"
+import { decodeSegment, valueAt } from "../requestChecks.js"
 import type { RouteInput } from "../routes.js"
 
 /** Where the simulator's S3 is: its objects addressed path-style under it, `/s3/{bucket}/{key}`. */
 export const s3Root = "/s3"
 
-/** What a Bedrock job was made with: its name, role, files, and each record's input for its results line. */
-interface Job {
-  readonly jobName: string
-  readonly roleArn: string
-  readonly inputUri: string
-  readonly outputUri: string
-  readonly inputs: ReadonlyArray<unknown>
-}
-
-/** A job's create as its body names it. */
-interface Create {
-  readonly jobName: string
-  readonly roleArn: string
-  readonly modelId: string
-  readonly inputUri: string
-  readonly outputUri: string
-}
-
-/** A job's create read from its body, or what is wrong with it. */
-function createOf(body: unknown): Create | string {
+/** A job's create read from its body (its name, role, model and files), or what is wrong with it. */
+function createOf(body: unknown) {
   const create = isJsonObject(body) ? body : {}
-  const inputConfig = isJsonObject(create.inputDataConfig) ? create.inputDataConfig.s3InputDataConfig : undefined
-  const outputConfig = isJsonObject(create.outputDataConfig) ? create.outputDataConfig.s3OutputDataConfig : undefined
-  const inputUri = isJsonObject(inputConfig) ? inputConfig.s3Uri : undefined
-  const outputUri = isJsonObject(outputConfig) ? outputConfig.s3Uri : undefined
+  const inputUri = valueAt(create, ["inputDataConfig", "s3InputDataConfig", "s3Uri"])
+  const outputUri = valueAt(create, ["outputDataConfig", "s3OutputDataConfig", "s3Uri"])
   const { jobName, modelId, roleArn } = create
   if (
     typeof jobName !== "string" || typeof roleArn !== "string" || typeof modelId !== "string" ||
@@ -69,26 +49,27 @@ function createOf(body: unknown): Create | string {
   return { jobName, roleArn, modelId, inputUri, outputUri }
 }
 
+/** What a Bedrock job was made with: its create, and each record's input for its results line. */
+interface Job extends Exclude<ReturnType<typeof createOf>, string> {
+  readonly inputs: ReadonlyArray<unknown>
+}
+
 /** The `bucket/key` of an S3 request's path (`/s3/{bucket}/{key}`, path-style), each segment decoded. */
 function objectOf(url: string): string {
   const path = url.split("?", 1)[0]!.slice(s3Root.length + 1)
   return path.split("/").map(decodeSegment).join("/")
 }
 
-/** A job's status as Bedrock names it. */
-function statusOf(view: View): BedrockBatch.JobView["status"] {
-  return view.state === "running"
-    ? view.ran === 0 ? "Scheduled" : "InProgress"
-    : view.state === "completed"
-    ? "Completed"
-    : view.state === "cancelled"
-    ? "Stopped"
-    : view.state === "refused"
-    ? "Failed"
-    // Out of time: with some records run, partly completed; with none, expired.
-    : view.ran === 0
-    ? "Expired"
-    : "PartiallyCompleted"
+/**
+ * A job's status as Bedrock names it, by its state: with no record run, and with some (out of time with some run, it
+ * is partly completed).
+ */
+const statuses: Record<View["state"], readonly [BedrockBatch.JobView["status"], BedrockBatch.JobView["status"]]> = {
+  running: ["Scheduled", "InProgress"],
+  completed: ["Completed", "Completed"],
+  cancelled: ["Stopped", "Stopped"],
+  refused: ["Failed", "Failed"],
+  expired: ["Expired", "PartiallyCompleted"]
 }
 
 /** Bedrock's batch inference routes and S3's, over their own store of jobs and the server's objects. */
@@ -107,7 +88,7 @@ export function bedrockBatches(server: BatchServer) {
       jobName: job.jobName,
       modelId: batch.model,
       roleArn: job.roleArn,
-      status: statusOf(view),
+      status: statuses[view.state][view.ran === 0 ? 0 : 1],
       message: view.state === "refused" ? refusal : undefined,
       inputUri: job.inputUri,
       outputUri: job.outputUri,
@@ -148,7 +129,7 @@ export function bedrockBatches(server: BatchServer) {
   function create<X>(format: WireFormat<X>, input: RouteInput, out: Record<string, string>, fault: BatchFault): Plan {
     const job = createOf(parsed(input.body))
     if (typeof job === "string") return server.invalid(format, job, out)
-    const { inputUri, jobName, modelId, outputUri, roleArn } = job
+    const { inputUri, modelId } = job
     const location = BedrockBatch.s3LocationOf(inputUri)
     const file = location === undefined ? undefined : objects.get(`${location.bucket}/${location.key}`)
     if (file === undefined) return server.invalid(format, `No input file at ${inputUri}.`, out)
@@ -170,7 +151,7 @@ export function bedrockBatches(server: BatchServer) {
       id: jobArn,
       model: modelId,
       lines,
-      made: { jobName, roleArn, inputUri, outputUri, inputs: lines.map((line) => line.body) }
+      made: { ...job, inputs: lines.map((line) => line.body) }
     })
     return json(out, { jobArn })
   }
@@ -190,9 +171,7 @@ export function bedrockBatches(server: BatchServer) {
       server.creating(format, input, (out, fault) => create(format, input, out, fault)),
     /** A job read, or stopped (answered with no body, as Bedrock answers). */
     job: <X>(format: WireFormat<X>, input: RouteInput, stop: boolean) =>
-      server.gated(format, input, (out) => {
-        const batch = findJob(input.params.id)
-        if (batch === undefined) return server.notFound(format, input, out)
+      server.found(format, input, findJob(input.params.id), (batch, out) => {
         if (!stop) return json(out, BedrockBatch.jobObject(viewed(batch, input.now)))
         cancel(batch, input.now)
         return empty(out)

@@ -34,21 +34,23 @@ const withAws = (engine: Engine, then: (aws: Aws.Aws) => Effect.Effect<Plan, str
     )
   )
 
-/** The plan of a request to `format`'s API, once its signature is checked. */
-function planOf<X>(
+/** `answer` once the request's signature is checked, else its refusal; a body that could not be read is the engine's. */
+const signed = (
   engine: Engine,
   input: RouteInput,
-  format: WireFormat<X>,
-  stream: boolean
-): Effect.Effect<Plan, string> {
-  const params = { ...input.params, stream: String(stream) }
-  // A body that could not be read is the engine's to answer.
-  if (input.body === undefined) return Effect.succeed(engine.generate(format, { ...input, params }))
-  return Effect.map(
-    Bedrock.checkSignature(input.headers, input.url, input.body, engine.awsSecretOf),
-    (refused) => refused === undefined ? engine.generate(format, { ...input, params }) : engine.refuse(format, refused)
-  )
-}
+  format: Parameters<Engine["refuse"]>[0],
+  answer: () => Plan
+): Effect.Effect<Plan, string> =>
+  input.body === undefined
+    ? Effect.succeed(answer())
+    : Effect.map(
+      Bedrock.checkSignature(input.headers, input.url, input.body, engine.awsSecretOf),
+      (refused) => refused === undefined ? answer() : engine.refuse(format, refused)
+    )
+
+/** The plan of a request to `format`'s API, once its signature is checked. */
+const planOf = <X>(engine: Engine, input: RouteInput, format: WireFormat<X>) =>
+  signed(engine, input, format, () => engine.generate(format, input))
 
 /** The plan of a request to `api` (`stream`: its streaming operation). */
 export const plan = (
@@ -57,21 +59,18 @@ export const plan = (
   api: keyof typeof apis,
   stream: boolean
 ): Effect.Effect<Plan> =>
-  withAws(engine, (aws) =>
-    api === "converse"
-      ? planOf(engine, input, apis.converse(aws.codec), stream)
-      : planOf(engine, input, apis.invoke(aws.codec), stream))
+  withAws(engine, (aws) => {
+    const streamed = { ...input, params: { ...input.params, stream: String(stream) } }
+    return api === "converse"
+      ? planOf(engine, streamed, apis.converse(aws.codec))
+      : planOf(engine, streamed, apis.invoke(aws.codec))
+  })
 
 /** The plan of a `CountTokens` request, once its signature is checked: the prompt tokens Converse would report. */
 export const countPlan = (engine: Engine, input: RouteInput): Effect.Effect<Plan> =>
   withAws(engine, (aws) => {
     const format = apis.converse(aws.codec)
-    const count = () => engine.countTokens(format, decodeCount, countReply, input)
-    if (input.body === undefined) return Effect.succeed(count())
-    return Effect.map(
-      Bedrock.checkSignature(input.headers, input.url, input.body, engine.awsSecretOf),
-      (refused) => refused === undefined ? count() : engine.refuse(format, refused)
-    )
+    return signed(engine, input, format, () => engine.countTokens(format, decodeCount, countReply, input))
   })
 
 /** The plan of a batch request (a job's, an S3 object's), once its signature (Bedrock's or S3's) is checked. */

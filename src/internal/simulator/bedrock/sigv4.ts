@@ -12,22 +12,13 @@ import type { ApiError } from "../../../simulator/WireFormat.js"
 import type { Aws } from "../../wire/bedrock/aws.js"
 import { load, service } from "../../wire/bedrock/aws.js"
 
-/** The parts of a SigV4 `authorization` header. */
-export interface Authorization {
-  readonly accessKeyId: string
-  readonly date: string
-  readonly region: string
-  readonly service: string
-  readonly signedHeaders: ReadonlyArray<string>
-}
-
 const shape = new RegExp(
   "^AWS4-HMAC-SHA256 Credential=([^/]+)/(\\d{8})/([^/]+)/([^/]+)/aws4_request," +
     " ?SignedHeaders=([^,]+), ?Signature=[0-9a-f]{64}$"
 )
 
 /** The SigV4 `authorization` header's parts; undefined when it is not one (a Bedrock API key). */
-export function authorizationOf(headers: Http.IncomingHttpHeaders): Authorization | undefined {
+export function authorizationOf(headers: Http.IncomingHttpHeaders) {
   const match = shape.exec(headers.authorization ?? "")
   return match === null ? undefined : {
     accessKeyId: match[1]!,
@@ -44,6 +35,9 @@ const denied = (message: string): ApiError => ({
   code: "InvalidSignatureException",
   message
 })
+
+/** The parts of a SigV4 `authorization` header. */
+export type Authorization = NonNullable<ReturnType<typeof authorizationOf>>
 
 /** `20240101T000000Z` as a date. */
 function amzDate(text: string): Date | undefined {
@@ -89,12 +83,7 @@ export async function verify(
   const host = headers.host ?? ""
   const colon = host.lastIndexOf(":")
   const query = request.url.indexOf("?")
-  const params: Record<string, string> = {}
-  if (query >= 0) {
-    new URLSearchParams(request.url.slice(query + 1)).forEach((value, key) => {
-      params[key] = value
-    })
-  }
+  const params = query < 0 ? {} : Object.fromEntries(new URLSearchParams(request.url.slice(query + 1)))
   const token = request.headers["x-amz-security-token"]
   const signed = await aws.signer(
     {

@@ -18,6 +18,7 @@ import {
   written
 } from "../batchServer.js"
 import type { Plan } from "../plan.js"
+import { valueAt } from "../requestChecks.js"
 import type { RouteInput } from "../routes.js"
 
 function viewed(batch: Held<undefined>, now: number): GeminiBatch.BatchView {
@@ -43,11 +44,8 @@ function viewed(batch: Held<undefined>, now: number): GeminiBatch.BatchView {
 
 /** The inlined requests of a batch's create, each a line of `model`'s, or what is wrong with them. */
 function linesOf(body: unknown, model: string): ReadonlyArray<Line> | string {
-  const batch = isJsonObject(body) && isJsonObject(body.batch) ? body.batch : undefined
-  const config = batch !== undefined && isJsonObject(batch.inputConfig) ? batch.inputConfig : undefined
-  const holder = config !== undefined && isJsonObject(config.requests) ? config.requests : undefined
-  const requests = holder !== undefined && Array.isArray(holder.requests) ? holder.requests : undefined
-  if (requests === undefined || requests.length === 0) {
+  const requests = valueAt(body, ["batch", "inputConfig", "requests", "requests"])
+  if (!Array.isArray(requests) || requests.length === 0) {
     return "batch.inputConfig.requests.requests: at least one request"
   }
   const lines: Array<Line> = []
@@ -81,9 +79,7 @@ export function geminiBatches<G>(server: BatchServer, format: WireFormat<G>) {
     createGemini: (input: RouteInput, model: string) =>
       server.creating(format, input, (out, fault) => create(input, out, fault, model)),
     gemini: (input: RouteInput, cancelled: boolean) =>
-      server.gated(format, input, (out) => {
-        const batch = batches.get(`batches/${input.params.id ?? ""}`)
-        if (batch === undefined) return server.notFound(format, input, out)
+      server.found(format, input, batches.get(`batches/${input.params.id ?? ""}`), (batch, out) => {
         if (cancelled) {
           cancel(batch, input.now)
           return json(out, {})

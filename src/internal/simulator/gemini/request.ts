@@ -62,14 +62,11 @@ const checksSignatures = (model: string): boolean => /^gemini-3/.test(model)
 type Body = typeof Codec.GenerateContentRequest.Type
 type Part = typeof Codec.Part.Type
 
-/** The function declarations as the generator offers them, and their characters: names, descriptions and schemas. */
-interface Declared {
-  readonly tools: ReadonlyArray<Reply.Tool>
-  readonly chars: number
-}
-
-// Google's own tools (googleSearch, codeExecution, urlContext...) are accepted and ignored.
-function decodeTools(tools: Body["tools"]): Result.Result<Declared, ApiError> {
+/**
+ * The function declarations as the generator offers them, and their characters: names, descriptions and schemas.
+ * Google's own tools (googleSearch, codeExecution, urlContext...) are accepted and ignored.
+ */
+function decodeTools(tools: Body["tools"]) {
   const out: Array<Reply.Tool> = []
   let chars = 0
   for (let i = 0; i < (tools ?? []).length; i++) {
@@ -178,21 +175,6 @@ interface Call {
   readonly valid: boolean
 }
 
-interface Turn {
-  readonly role: "user" | "model"
-  readonly text: string
-  readonly hasText: boolean
-  readonly media: number
-  /** Characters of function calls and responses. */
-  readonly toolChars: number
-  /** Each `functionCall` part: its name, and whether it carries a signature and whether that one is valid. */
-  readonly calls: ReadonlyArray<Call>
-  /** The last function response's text, when the content holds any. */
-  readonly toolResult: string | undefined
-  /** How many `functionResponse` parts it holds. */
-  readonly responses: number
-}
-
 const signed = (part: Part): boolean => typeof part.thoughtSignature === "string" && part.thoughtSignature !== ""
 
 const emptyText = (at: string): ApiError =>
@@ -201,11 +183,16 @@ const emptyText = (at: string): ApiError =>
     `${at}.text`
   )
 
+/**
+ * A content as a turn: its role, its text, its media's tokens, the characters of its function calls and responses
+ * (`toolChars`), each `functionCall` part (its name, whether it carries a signature and whether that one is valid), the
+ * last function response's text when it holds any (`toolResult`), and how many `functionResponse` parts it holds.
+ */
 function decodeContent(
   role: "user" | "model" | "function" | null | undefined,
   parts: ReadonlyArray<Part>,
   path: string
-): Result.Result<Turn, ApiError> {
+) {
   const turnRole = role ?? "user"
   if (turnRole === "function") return Result.fail(invalid(`Please use a valid role: user, model.`, `${path}.role`))
   if (parts.length === 0) {
@@ -260,6 +247,8 @@ function decodeContent(
  * The Gemini API's rule for function responses: they come in the content right after a model's function calls, as many
  * as the calls (a request may end with the calls).
  */
+type Turn = Result.Result.Success<ReturnType<typeof decodeContent>>
+
 function unpairedResponses(turns: ReadonlyArray<Turn>): ApiError | undefined {
   for (let i = 0; i < turns.length; i++) {
     const turn = turns[i]!
@@ -302,14 +291,8 @@ const unknownKeyword = (schema: unknown, path: string): ApiError | undefined => 
   return undefined
 }
 
-interface GenerationConfig {
-  readonly maxTokens: number | undefined
-  readonly reasoning: boolean
-  readonly responseSchema: unknown
-  readonly jsonObject: boolean
-}
-
-function decodeGenerationConfig(config: Body["generationConfig"]): Result.Result<GenerationConfig, ApiError> {
+/** A generation config as the generator reads it: its token limit, its reasoning, its response schema or JSON mode. */
+function decodeGenerationConfig(config: Body["generationConfig"]) {
   if (config === undefined || config === null) {
     return Result.succeed({ maxTokens: undefined, reasoning: false, responseSchema: undefined, jsonObject: false })
   }

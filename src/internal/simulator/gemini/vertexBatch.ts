@@ -23,40 +23,20 @@ import {
   written
 } from "../batchServer.js"
 import type { Plan } from "../plan.js"
+import { valueAt } from "../requestChecks.js"
 import type { RouteInput } from "../routes.js"
 
-/** What a Vertex AI batch prediction job was made with: its name, files, and each line's request for its results. */
-interface Prediction {
-  readonly displayName: string
-  readonly model: string
-  readonly inputUri: string
-  readonly outputUriPrefix: string
-  readonly requests: ReadonlyArray<unknown>
-}
-
-/** A job's create as its body names it: its name, its model, its input file and its output folder. */
-interface Create {
-  readonly displayName: string
-  readonly model: string
-  readonly inputUri: string
-  readonly outputUriPrefix: string
-}
-
-/** A job's create read from its body, or what is wrong with it. */
-function createOf(body: unknown): Create | string {
-  const create = isJsonObject(body) ? body : {}
-  const inputConfig = isJsonObject(create.inputConfig) ? create.inputConfig : {}
-  const uris = isJsonObject(inputConfig.gcsSource) ? inputConfig.gcsSource.uris : undefined
-  const outputConfig = isJsonObject(create.outputConfig) ? create.outputConfig : {}
-  const destination = isJsonObject(outputConfig.gcsDestination)
-    ? outputConfig.gcsDestination.outputUriPrefix
-    : undefined
-  const { displayName, model } = create
+/** A job's create read from its body (its name, its model, its input file and its output folder), or what is wrong. */
+function createOf(body: unknown) {
+  const uris = valueAt(body, ["inputConfig", "gcsSource", "uris"])
+  const destination = valueAt(body, ["outputConfig", "gcsDestination", "outputUriPrefix"])
+  const { displayName, model } = isJsonObject(body) ? body : {}
   const inputUri = Array.isArray(uris) && uris.length === 1 ? uris[0] : undefined
   if (
     typeof displayName !== "string" || typeof model !== "string" || typeof inputUri !== "string" ||
     typeof destination !== "string" || VertexBatch.gcsLocationOf(destination) === undefined ||
-    inputConfig.instancesFormat !== "jsonl" || outputConfig.predictionsFormat !== "jsonl"
+    valueAt(body, ["inputConfig", "instancesFormat"]) !== "jsonl" ||
+    valueAt(body, ["outputConfig", "predictionsFormat"]) !== "jsonl"
   ) {
     return "displayName, model, inputConfig (instancesFormat jsonl, one gcsSource.uris) and outputConfig " +
       "(predictionsFormat jsonl, gcsDestination.outputUriPrefix) are required, the URIs gs:// ones"
@@ -64,10 +44,20 @@ function createOf(body: unknown): Create | string {
   return { displayName, model, inputUri, outputUriPrefix: destination }
 }
 
+/** What a Vertex AI batch prediction job was made with: its create, and each line's request for its results. */
+interface Prediction extends Exclude<ReturnType<typeof createOf>, string> {
+  readonly requests: ReadonlyArray<unknown>
+}
+
 /** The object a Cloud Storage request names: its bucket and its name (the upload's `name` query). */
 function gcsObjectOf(input: RouteInput): string {
   const name = input.params.object ?? new URL(input.url, "http://localhost").searchParams.get("name") ?? ""
   return `${input.params.bucket ?? ""}/${name}`
+}
+
+/** The job a request's path names (`{version}/projects/.../batchPredictionJobs/{id}`, a cancel's `:cancel` off). */
+function jobName(url: string): string {
+  return url.split("?", 1)[0]!.replace(/^\/[^/]+\//, "").replace(/:cancel$/, "")
 }
 
 /** Vertex AI's batch prediction routes and Cloud Storage's, over their own store of jobs and the server's objects. */
@@ -165,10 +155,7 @@ export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
     create: (input: RouteInput) => server.creating(format, input, (out, fault) => create(input, out, fault)),
     /** A job read, or cancelled (answered with an empty object, as Vertex answers). */
     job: (input: RouteInput, cancelled: boolean) =>
-      server.gated(format, input, (out) => {
-        const name = input.url.split("?", 1)[0]!.replace(/^\/[^/]+\//, "").replace(/:cancel$/, "")
-        const batch = batches.get(name)
-        if (batch === undefined) return server.notFound(format, input, out)
+      server.found(format, input, batches.get(jobName(input.url)), (batch, out) => {
         if (!cancelled) return json(out, VertexBatch.jobObject(viewed(batch, input.now)))
         cancel(batch, input.now)
         return json(out, {})
@@ -181,9 +168,6 @@ export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
         return json(out, { bucket: object.slice(0, slash), name: object.slice(slash + 1), kind: "storage#object" })
       }),
     media: (input: RouteInput) =>
-      server.gated(format, input, (out) => {
-        const object = objects.get(gcsObjectOf(input))
-        return object === undefined ? server.notFound(format, input, out) : text(out, object)
-      })
+      server.found(format, input, objects.get(gcsObjectOf(input)), (object, out) => text(out, object))
   }
 }

@@ -148,15 +148,10 @@ export function openAiBatches<O, Z>(server: BatchServer, formats: {
     return {
       upload: (input: RouteInput) => server.gated(format, input, (out) => upload(format, input, out)),
       fileContent: (input: RouteInput) =>
-        server.gated(format, input, (out) => {
-          const file = files.get(input.params.id ?? "")
-          return file === undefined ? server.notFound(format, input, out) : text(out, file.content)
-        }),
+        server.found(format, input, files.get(input.params.id ?? ""), (file, out) => text(out, file.content)),
       create: (input: RouteInput) => server.creating(format, input, (out, fault) => create(openAi, input, out, fault)),
       batch: (input: RouteInput, cancelled: boolean) =>
-        server.gated(format, input, (out) => {
-          const batch = batches.get(input.params.id ?? "")
-          if (batch === undefined) return server.notFound(format, input, out)
+        server.found(format, input, batches.get(input.params.id ?? ""), (batch, out) => {
           if (cancelled) cancel(batch, input.now)
           return json(out, OpenAiBatch.batchObject(viewed(batch, input.now)))
         })

@@ -15,7 +15,7 @@ import * as Images from "../../tokens/images.js"
 import { checkCreateRequest, type CreateRequest, maxStop, toRequest } from "../../wire/openAiChat/codec.js"
 import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
-import { fixedSamplingError, outputFormatError, serviceTierError } from "../openAiRequest.js"
+import { fixedSamplingError, outputFormatError, serviceTierError, streamOptionsError } from "../openAiRequest.js"
 import { invalid, type InvalidRequest, typeName, valueAt } from "../requestChecks.js"
 import { unpaired } from "../toolPairs.js"
 
@@ -28,11 +28,6 @@ const toolChoiceError = invalid(
 
 const unknownToolError = (name: string): InvalidRequest =>
   invalid(`Invalid value for 'tool_choice': function '${name}' is not in 'tools'.`, "tool_choice")
-
-const streamOptionsError = invalid(
-  "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-  "stream_options"
-)
 
 const toolCallIdError = (param: string): ApiError =>
   invalid(`Missing parameter 'tool_call_id': messages with role 'tool' must have a 'tool_call_id'.`, param)

@@ -28,7 +28,13 @@ import { isTriggered, withoutTrigger } from "../../wire/openAiResponses/compacti
 import type { Names } from "../../wire/openAiResponses/namespace.js"
 import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, refusedField } from "../openAiErrors.js"
-import { fixedSamplingError, outputFormatError, serviceTierError } from "../openAiRequest.js"
+import {
+  fixedSamplingError,
+  outputFormatError,
+  serviceTierError,
+  streamOptionsError,
+  supported
+} from "../openAiRequest.js"
 import { invalid, typeName, valueAt } from "../requestChecks.js"
 import { unpaired } from "../toolPairs.js"
 import { summaryOf } from "./compactionContent.js"
@@ -44,13 +50,6 @@ const messageRoles = new Set(["user", "assistant", "system", "developer"])
 
 const contentTypes = "one of a string or array of input items"
 
-const supported = (value: unknown, values: string, param: string): ApiError =>
-  invalid(
-    `Invalid value: ${JSON.stringify(value) ?? "nothing"}. Supported values are: ${values}.`,
-    param,
-    "invalid_value"
-  )
-
 const maxOutputTokensError = (value: unknown): ApiError =>
   invalid(
     `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= ${minMaxOutputTokens}, but got ${
@@ -59,11 +58,6 @@ const maxOutputTokensError = (value: unknown): ApiError =>
     "max_output_tokens",
     "integer_below_min_value"
   )
-
-const streamOptionsError = invalid(
-  "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-  "stream_options"
-)
 
 /** What is wrong with a message item's `content` (or an output's) at `path`, as OpenAI words it. */
 function contentError(content: unknown, path: string): ApiError | undefined {
