@@ -288,6 +288,12 @@ const control = /[\u0000-\u001f\u007f-\u009f]/g
 export const printable = (text: string): string =>
   text.replace(control, (character) => JSON.stringify(character).slice(1, -1))
 
+/** A table's row of `cells`, each printable, tab-separated. */
+export const tabbed = (cells: ReadonlyArray<string>): string => cells.map(printable).join("\t")
+
+/** `text` made printable on a line of stderr of its own: what a command says it did. */
+export const say = (io: Io, text: string): void => io.stderr(`${printable(text)}\n`)
+
 // The gateway's error message, from its OpenAI-shaped error JSON, or the body's start; printable.
 const detailOf = (text: string): string => {
   try {
@@ -396,7 +402,7 @@ export const remove = (
 ): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
   Effect.map(
     requestJson({ ...options, method: "DELETE" }, Schema.Struct({ deleted: Schema.Literal(true) }), what),
-    () => io.stderr(`${printable(done)}\n`)
+    () => say(io, done)
   )
 
 /** A `PATCH` of the key or team `id`, `what`: whole as JSON with `--json`; on stderr, what was updated. */
@@ -409,7 +415,7 @@ export const printUpdated = <S extends Schema.Codec<{ readonly name: string }, u
 ): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
   Effect.map(requestJson({ ...options, method: "PATCH" }, item, `${what} updated`), ({ answer, whole }) => {
     if (options.json) io.stdout(`${JSON.stringify(whole)}\n`)
-    io.stderr(printable(`updated the ${what} ${answer.name} (id ${id}).`) + "\n")
+    say(io, `updated the ${what} ${answer.name} (id ${id}).`)
   })
 
 /** A list the admin API answers at `path`: whole as JSON with `--json`, else a tab-separated table. */

@@ -141,9 +141,7 @@ const shownKey = (made: typeof MadeKey.Type): string => made.key
 const describeKey = (key: KeyView): string => {
   const budget = AdminApi.budgetCell(key.budget)
   const models = key.models === null || key.models === undefined ? "all" : key.models.join(",")
-  return [key.id, key.name, key.source, key.team ?? "-", models, budget, AdminApi.toolsCell(key.tools)].map((cell) =>
-    AdminApi.printable(String(cell))
-  ).join("\t")
+  return AdminApi.tabbed([key.id, key.name, key.source, key.team ?? "-", models, budget, AdminApi.toolsCell(key.tools)])
 }
 
 /** A team as `keys create` reads it: the MCP tools it allows its keys. */
@@ -181,9 +179,7 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
           io
         )
         const note = yield* teamToolsNote(parsed.url, key, made)
-        io.stderr(
-          AdminApi.printable(`made the key ${made.name} (id ${made.id}); it is shown only now: keep it.${note}`) + "\n"
-        )
+        AdminApi.say(io, `made the key ${made.name} (id ${made.id}); it is shown only now: keep it.${note}`)
         return
       }
       case "list":
@@ -218,12 +214,7 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
         const old = until === null || until === undefined
           ? "The old key no longer works."
           : `The old key works until ${new Date(until * 1000).toISOString()}.`
-        io.stderr(
-          AdminApi.printable(
-            `rotated the key ${rotated.name} (id ${action.id}); the new key is shown only now. ${old}`
-          ) +
-            "\n"
-        )
+        AdminApi.say(io, `rotated the key ${rotated.name} (id ${action.id}); the new key is shown only now. ${old}`)
         return
       }
     }

@@ -100,9 +100,7 @@ const TeamDetail = Schema.Struct({
 })
 
 const row = (team: TeamView): string =>
-  [team.id, team.name, AdminApi.budgetCell(team.budget), AdminApi.toolsCell(team.tools)].map((cell) =>
-    AdminApi.printable(String(cell))
-  ).join("\t")
+  AdminApi.tabbed([team.id, team.name, AdminApi.budgetCell(team.budget), AdminApi.toolsCell(team.tools)])
 
 const teamPath = (id: string) => `/admin/teams/${encodeURIComponent(id)}`
 
@@ -117,7 +115,7 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
           { item: TeamView, what: "team made", shown: (team) => team.id },
           io
         )
-        io.stderr(AdminApi.printable(`made the team ${made.name} (id ${made.id}).`) + "\n")
+        AdminApi.say(io, `made the team ${made.name} (id ${made.id}).`)
         return
       }
       case "list":
