@@ -87,22 +87,28 @@ export const gatewayUrl = (flag: string | undefined): Result.Result<string, Usag
   return Result.succeed(flag.replace(/\/+$/, ""))
 }
 
-/** An action's verb, its one argument and the flags' values, as `parseActions` read them for `flags`. */
+/** An action's verb and the flags' values, as `parseActions` read them for `flags`, and its checks of the rest. */
 export interface ActionFlags<O extends Parameters<typeof parseFlags>[1]> {
   readonly verb: string | undefined
-  readonly argument: string | undefined
   readonly values: Result.Result.Success<ReturnType<typeof parseFlags<O>>>["values"]
+  /** The one argument, or the `UsageError` saying the action needs `what` (`the key's ID`). */
+  readonly argument: (what: string) => Result.Result<string, UsageError>
+  /** Fails with the `UsageError` naming the first of the command's own flags given that `allowed` does not list. */
+  readonly onlyFor: (allowed: ReadonlyArray<string>) => Result.Result<void, UsageError>
 }
 
 /**
  * The arguments of an admin command with actions (`keys`, `teams`): `"help"`, or the `action` made of the verb, its one
- * argument and the flags, with what every action takes (URL, `--data`, `--json`).
+ * argument and the flags, with what every action takes (URL, `--data`, `--json`). `list` takes nothing of its own;
+ * `action` gives `undefined` for a verb it does not have, which `verbs` then lists.
  */
 export const parseActions = <const O extends Parameters<typeof parseFlags>[1], Action>(
+  command: string,
+  verbs: string,
   argv: ReadonlyArray<string>,
   flags: O,
-  action: (flags: ActionFlags<O>) => Result.Result<Action, UsageError>
-): Result.Result<Parsed<Action> | "help", UsageError> =>
+  action: (flags: ActionFlags<O>) => Result.Result<Action | undefined, UsageError>
+): Result.Result<Parsed<Action | { readonly verb: "list" }> | "help", UsageError> =>
   Result.gen(function*() {
     const { positionals, values } = yield* parseFlags(argv, flags)
     const given: { readonly help?: boolean; readonly url?: string; readonly data?: string; readonly json?: boolean } =
@@ -111,7 +117,25 @@ export const parseActions = <const O extends Parameters<typeof parseFlags>[1], A
     const [verb, argument, ...rest] = positionals
     if (rest.length > 0) return yield* failUsage(`unexpected argument "${rest[0]}"`)
     const url = yield* gatewayUrl(given.url)
-    return { url, data: given.data, json: given.json === true, action: yield* action({ verb, argument, values }) }
+    const own = Object.keys(flags).filter((flag) => !(flag in commonFlags))
+    const onlyFor = (allowed: ReadonlyArray<string>) => strayFlag(`${command} ${verb}`, values, own, allowed)
+    if (verb === "list") {
+      if (argument !== undefined) return yield* failUsage(`${command} list takes no argument, got "${argument}"`)
+      yield* onlyFor([])
+    }
+    const chosen = verb === "list" ? { verb } as const : yield* action({
+      verb,
+      values,
+      onlyFor,
+      argument: (what) =>
+        argument === undefined ? failUsage(`${command} ${verb} needs ${what}`) : Result.succeed(argument)
+    })
+    if (chosen === undefined) {
+      return yield* failUsage(
+        verb === undefined ? `${command} needs an action: ${verbs}` : `unknown ${command} action "${verb}" (${verbs})`
+      )
+    }
+    return { url, data: given.data, json: given.json === true, action: chosen }
   })
 
 /** The flags of a command that talks to one gateway and takes no arguments (`login`, `logout`, `spend`). */
@@ -264,6 +288,12 @@ const control = /[\u0000-\u001f\u007f-\u009f]/g
 export const printable = (text: string): string =>
   text.replace(control, (character) => JSON.stringify(character).slice(1, -1))
 
+/** A table's row of `cells`, each printable, tab-separated. */
+export const tabbed = (cells: ReadonlyArray<string>): string => cells.map(printable).join("\t")
+
+/** `text` made printable on a line of stderr of its own: what a command says it did. */
+export const say = (io: Io, text: string): void => io.stderr(`${printable(text)}\n`)
+
 // The gateway's error message, from its OpenAI-shaped error JSON, or the body's start; printable.
 const detailOf = (text: string): string => {
   try {
@@ -372,7 +402,7 @@ export const remove = (
 ): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
   Effect.map(
     requestJson({ ...options, method: "DELETE" }, Schema.Struct({ deleted: Schema.Literal(true) }), what),
-    () => io.stderr(`${printable(done)}\n`)
+    () => say(io, done)
   )
 
 /** A `PATCH` of the key or team `id`, `what`: whole as JSON with `--json`; on stderr, what was updated. */
@@ -385,7 +415,7 @@ export const printUpdated = <S extends Schema.Codec<{ readonly name: string }, u
 ): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
   Effect.map(requestJson({ ...options, method: "PATCH" }, item, `${what} updated`), ({ answer, whole }) => {
     if (options.json) io.stdout(`${JSON.stringify(whole)}\n`)
-    io.stderr(printable(`updated the ${what} ${answer.name} (id ${id}).`) + "\n")
+    say(io, `updated the ${what} ${answer.name} (id ${id}).`)
   })
 
 /** A list the admin API answers at `path`: whole as JSON with `--json`, else a tab-separated table. */
@@ -505,30 +535,6 @@ export const strayFlag = (
     ? Result.void
     : failUsage(`${command} does not take --${stray}`)
 }
-
-/** The one argument of `command` (`keys revoke`), or the `UsageError` saying it needs `what` (`the key's ID`). */
-export const argumentOf = (
-  command: string,
-  argument: string | undefined,
-  what: string
-): Result.Result<string, UsageError> =>
-  argument === undefined
-    ? failUsage(`${command} needs ${what}`)
-    : Result.succeed(argument)
-
-/** Fails with the `UsageError` of an argument given to `command`, which takes none (`keys list`). */
-export const noArgument = (command: string, argument: string | undefined): Result.Result<void, UsageError> =>
-  argument === undefined
-    ? Result.void
-    : failUsage(`${command} takes no argument, got "${argument}"`)
-
-/** The `UsageError` of an action `command` (`keys`) does not have: none given, or `verb`; `verbs` lists its own. */
-export const noSuchAction = (command: string, verb: string | undefined, verbs: string): UsageError =>
-  new UsageError({
-    reason: verb === undefined
-      ? `${command} needs an action: ${verbs}`
-      : `unknown ${command} action "${verb}" (${verbs})`
-  })
 
 /**
  * `use` with the admin key `adminAccess` decides (none: `undefined`), kept among `secrets`, over the client it goes by.

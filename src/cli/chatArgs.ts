@@ -215,8 +215,7 @@ export const parseSource = (values: SourceValues): Result.Result<SourceArgs, Usa
  */
 export const parse = (argv: ReadonlyArray<string>): Result.Result<Args | "help", UsageError> =>
   Result.gen(function*() {
-    const parsed = yield* parseFlags(argv, flags)
-    const { values, positionals } = parsed
+    const { positionals, values } = yield* parseFlags(argv, flags)
     if (values.help === true) return "help" as const
     const temperature = yield* numberFlag("temperature", values.temperature, {
       min: 0,

@@ -42,11 +42,6 @@ type Action =
 
 type Parsed = AdminApi.Parsed<Action>
 
-const verbs = "create, list, update, revoke or rotate"
-
-const onlyFor = (values: Record<string, unknown>, verb: string, allowed: ReadonlyArray<string>) =>
-  AdminApi.strayFlag(`keys ${verb}`, values, keyFlags, allowed)
-
 const expiresAtFlag = (text: string | undefined) =>
   numberFlag("expires-at", text, { integer: true, expected: "Unix seconds" })
 
@@ -78,48 +73,47 @@ function updateBody(values: ActionFlags["values"]): Result.Result<Record<string,
 type ActionFlags = AdminApi.ActionFlags<typeof flags>
 
 const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", UsageError> =>
-  AdminApi.parseActions(argv, flags, ({ argument, values, verb }) =>
-    Result.gen(function*() {
-      switch (verb) {
-        case "create": {
-          const name = yield* AdminApi.argumentOf(`keys ${verb}`, argument, "the key's NAME")
-          yield* onlyFor(values, verb, ["team", "models", "tools", "budget", "period", "expires-at"])
-          const budget = yield* AdminApi.budgetFlags(values)
-          const expiresAt = yield* expiresAtFlag(values["expires-at"])
-          return {
-            verb,
-            body: definedFields({
-              name,
-              team: values.team,
-              models: listFlag(values.models),
-              tools: listFlag(values.tools),
-              budget,
-              expires_at: expiresAt
-            })
+  AdminApi.parseActions(
+    "keys",
+    "create, list, update, revoke or rotate",
+    argv,
+    flags,
+    ({ argument, onlyFor, values, verb }) =>
+      Result.gen(function*() {
+        switch (verb) {
+          case "create": {
+            const name = yield* argument("the key's NAME")
+            yield* onlyFor(["team", "models", "tools", "budget", "period", "expires-at"])
+            const budget = yield* AdminApi.budgetFlags(values)
+            const expiresAt = yield* expiresAtFlag(values["expires-at"])
+            return {
+              verb,
+              body: definedFields({
+                name,
+                team: values.team,
+                models: listFlag(values.models),
+                tools: listFlag(values.tools),
+                budget,
+                expires_at: expiresAt
+              })
+            }
+          }
+          case "update": {
+            const id = yield* argument("the key's ID (keys list)")
+            yield* onlyFor(keyFlags.filter((flag) => flag !== "grace"))
+            return { verb, id, body: yield* updateBody(values) }
+          }
+          case "revoke":
+          case "rotate": {
+            const id = yield* argument("the key's ID (keys list)")
+            yield* onlyFor(verb === "rotate" ? ["grace"] : [])
+            if (verb === "revoke") return { verb, id }
+            const grace = yield* numberFlag("grace", values.grace, { min: 0, expected: "0 or more seconds" })
+            return { verb, id, graceSeconds: grace }
           }
         }
-        case "list": {
-          yield* AdminApi.noArgument(`keys ${verb}`, argument)
-          yield* onlyFor(values, verb, [])
-          return { verb }
-        }
-        case "update": {
-          const id = yield* AdminApi.argumentOf(`keys ${verb}`, argument, "the key's ID (keys list)")
-          yield* onlyFor(values, verb, keyFlags.filter((flag) => flag !== "grace"))
-          return { verb, id, body: yield* updateBody(values) }
-        }
-        case "revoke":
-        case "rotate": {
-          const id = yield* AdminApi.argumentOf(`keys ${verb}`, argument, "the key's ID (keys list)")
-          yield* onlyFor(values, verb, verb === "rotate" ? ["grace"] : [])
-          if (verb === "revoke") return { verb, id }
-          const grace = yield* numberFlag("grace", values.grace, { min: 0, expected: "0 or more seconds" })
-          return { verb, id, graceSeconds: grace }
-        }
-        default:
-          return yield* Result.fail(AdminApi.noSuchAction("keys", verb, verbs))
-      }
-    }))
+      })
+  )
 
 /** A key as the admin API shows it (`GET /admin/keys`), the fields printed here; it may have more. */
 const KeyView = Schema.Struct({
@@ -147,9 +141,7 @@ const shownKey = (made: typeof MadeKey.Type): string => made.key
 const describeKey = (key: KeyView): string => {
   const budget = AdminApi.budgetCell(key.budget)
   const models = key.models === null || key.models === undefined ? "all" : key.models.join(",")
-  return [key.id, key.name, key.source, key.team ?? "-", models, budget, AdminApi.toolsCell(key.tools)].map((cell) =>
-    AdminApi.printable(String(cell))
-  ).join("\t")
+  return AdminApi.tabbed([key.id, key.name, key.source, key.team ?? "-", models, budget, AdminApi.toolsCell(key.tools)])
 }
 
 /** A team as `keys create` reads it: the MCP tools it allows its keys. */
@@ -187,9 +179,7 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
           io
         )
         const note = yield* teamToolsNote(parsed.url, key, made)
-        io.stderr(
-          AdminApi.printable(`made the key ${made.name} (id ${made.id}); it is shown only now: keep it.${note}`) + "\n"
-        )
+        AdminApi.say(io, `made the key ${made.name} (id ${made.id}); it is shown only now: keep it.${note}`)
         return
       }
       case "list":
@@ -224,12 +214,7 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
         const old = until === null || until === undefined
           ? "The old key no longer works."
           : `The old key works until ${new Date(until * 1000).toISOString()}.`
-        io.stderr(
-          AdminApi.printable(
-            `rotated the key ${rotated.name} (id ${action.id}); the new key is shown only now. ${old}`
-          ) +
-            "\n"
-        )
+        AdminApi.say(io, `rotated the key ${rotated.name} (id ${action.id}); the new key is shown only now. ${old}`)
         return
       }
     }

@@ -152,12 +152,12 @@ const login = Effect.fnUntraced(function*(args: LoginArgs, io: Io, secrets: Arra
   let interval = Duration.seconds(device.interval ?? 5)
   while (true) {
     yield* Effect.sleep(interval)
-    const answer = yield* Effect.tryPromise({
+    const answer = yield* Effect.result(Effect.tryPromise({
       try: () => client.genericGrantRequest(config, deviceGrant, { device_code: device.device_code }),
       catch: (cause) => cause
-    }).pipe(Effect.map((tokens) => ({ tokens })), Effect.catch((cause) => Effect.succeed({ cause })))
-    if ("tokens" in answer) {
-      const tokens = answer.tokens
+    }))
+    if (Result.isSuccess(answer)) {
+      const tokens = answer.success
       secrets.push(Redacted.make(tokens.access_token))
       if (tokens.refresh_token !== undefined) secrets.push(Redacted.make(tokens.refresh_token))
       const stored = LoginStore.storedOf(
@@ -175,7 +175,7 @@ const login = Effect.fnUntraced(function*(args: LoginArgs, io: Io, secrets: Arra
       )
       return
     }
-    const error = LoginStore.issuerErrorOf(answer.cause)
+    const error = LoginStore.issuerErrorOf(answer.failure)
     if (error === "access_denied") {
       return yield* failed(`The login was denied at ${args.issuer}: nothing was stored`)
     }
@@ -188,7 +188,7 @@ const login = Effect.fnUntraced(function*(args: LoginArgs, io: Io, secrets: Arra
     if (pending) continue
     return yield* LoginStore.atIssuer(
       `The issuer at ${args.issuer} refused the login`,
-      () => Promise.reject(answer.cause)
+      () => Promise.reject(answer.failure)
     )
   }
 })

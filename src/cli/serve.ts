@@ -26,12 +26,12 @@ import * as ProviderConfig from "../ProviderConfig.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminToken from "./adminToken.js"
 import { builtInSimulator, secretsOf } from "./chatSource.js"
-import { ExitCode, exitCodeOf, type Io, withEnv } from "./io.js"
+import { type Io, runParsed, withEnv } from "./io.js"
 import { jsonLines } from "./logLines.js"
 import * as PidFile from "./pidFile.js"
 import {
   noArgumentFlags,
-  numberFlag,
+  portFlag,
   positiveIntegerFlag,
   programName,
   secondsFlag,
@@ -62,12 +62,7 @@ const parse = (argv: ReadonlyArray<string>, env: Io["env"]): Result.Result<Args 
   Result.gen(function*() {
     const values = yield* noArgumentFlags("serve", argv, flags)
     if (values === "help") return values
-    const port = yield* numberFlag("port", values.port, {
-      integer: true,
-      min: 0,
-      max: 65535,
-      expected: "a port from 0 to 65535"
-    })
+    const port = yield* portFlag(values.port)
     const maxBodyBytes = yield* positiveIntegerFlag("max-body-bytes", values["max-body-bytes"])
     const gracePeriod = yield* secondsFlag("grace-period", values["grace-period"])
     return {
@@ -81,12 +76,6 @@ const parse = (argv: ReadonlyArray<string>, env: Io["env"]): Result.Result<Args 
       }
     }
   })
-
-// `serve --help`: its usage printed, exit 0.
-function printUsage(io: Io): number {
-  io.stdout(serveUsage)
-  return ExitCode.ok
-}
 
 /**
  * What the gateway serves with no config beyond the simulator's chat models (the names the README and docs/gateway.md
@@ -270,15 +259,18 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
  * @since 0.2.0
  * @category Commands
  */
-export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
-  // Every key of the configuration, scrubbed from whatever is printed.
-  const secrets: Array<Redacted.Redacted<string>> = []
-  return Effect.fromResult(parse(argv, io.env)).pipe(
-    Effect.flatMap((args) => args === "help" ? Effect.sync(() => printUsage(io)) : serve(args, io, secrets)),
-    Effect.scoped,
-    Effect.provide(UndiciHttpClient.layer()),
-    withEnv(io),
-    Effect.provide(Logger.layer([jsonLines(io)])),
-    exitCodeOf(io, "serve", () => secrets)
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
+  runParsed(
+    io,
+    "serve",
+    serveUsage,
+    Effect.fromResult(parse(argv, io.env)),
+    // Every key of the configuration goes among `secrets`, scrubbed from whatever is printed.
+    (args, secrets) =>
+      serve(args, io, secrets).pipe(
+        Effect.scoped,
+        Effect.provide(UndiciHttpClient.layer()),
+        withEnv(io),
+        Effect.provide(Logger.layer([jsonLines(io)]))
+      )
   )
-}

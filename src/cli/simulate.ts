@@ -18,6 +18,7 @@ import {
   listFlag,
   noArgumentFlags,
   numberFlag,
+  portFlag,
   positiveIntegerFlag,
   programName,
   simulateUsage,
@@ -62,7 +63,7 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
     const count = { integer: true, min: 0, expected: "an integer, 0 or more" }
     const millis = { min: 0, expected: "milliseconds, 0 or more" }
     const numbers = yield* Result.all({
-      port: numberFlag("port", values.port, { integer: true, min: 0, max: 65535, expected: "a port from 0 to 65535" }),
+      port: portFlag(values.port),
       latency: numberFlag("latency", values.latency, millis),
       timeToFirstToken: numberFlag("time-to-first-token", values["time-to-first-token"], millis),
       tokensPerSecond: numberFlag("tokens-per-second", values["tokens-per-second"], { expected: "a positive number" }),

@@ -11,9 +11,10 @@ import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { summed } from "../internal/gateway/observe/requestTable.js"
+import { definedFields } from "../internal/json.js"
 import * as AdminApi from "./adminApi.js"
 import { ExitCode, type Io, runParsed } from "./io.js"
-import { spendUsage, UsageError } from "./usage.js"
+import { failUsage, spendUsage, type UsageError } from "./usage.js"
 
 const groups = ["key", "team", "model", "deployment"] as const
 
@@ -41,9 +42,7 @@ const parse = (argv: ReadonlyArray<string>, now: number): Result.Result<Args | "
     const { url, values } = parsed
     const groupBy = values["group-by"] ?? "model"
     if (!(groups as ReadonlyArray<string>).includes(groupBy)) {
-      return yield* Result.fail(
-        new UsageError({ reason: `--group-by needs one of ${groups.join(", ")}, got "${groupBy}"` })
-      )
+      return yield* failUsage(`--group-by needs one of ${groups.join(", ")}, got "${groupBy}"`)
     }
     const from = yield* AdminApi.timeFlag("from", values.from, now)
     const to = yield* AdminApi.timeFlag("to", values.to, now)
@@ -154,9 +153,7 @@ const table = (answer: Answer): string => {
 }
 
 const fetchSpend = (args: Args, key: Redacted.Redacted<string> | undefined) => {
-  const query = new URLSearchParams({ group_by: args.groupBy })
-  if (args.from !== undefined) query.set("from", args.from)
-  if (args.to !== undefined) query.set("to", args.to)
+  const query = new URLSearchParams(definedFields({ group_by: args.groupBy, from: args.from, to: args.to }))
   return AdminApi.requestJson(
     { url: args.url, key, method: "GET", path: `/admin/spend?${query}` },
     Answer,

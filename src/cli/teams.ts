@@ -33,27 +33,10 @@ type Action =
 
 type Parsed = AdminApi.Parsed<Action>
 
-const verbs = "create, list, show, update or delete"
-
-const onlyFor = (values: Record<string, unknown>, verb: string, allowed: ReadonlyArray<string>) =>
-  AdminApi.strayFlag(
-    `teams ${verb}`,
-    values,
-    ["name", "budget", "period", "no-budget", "tools", "no-tools"],
-    allowed
-  )
-
-interface TeamValues {
-  readonly name?: string | undefined
-  readonly budget?: string | undefined
-  readonly period?: string | undefined
-  readonly "no-budget"?: boolean | undefined
-  readonly tools?: string | undefined
-  readonly "no-tools"?: boolean | undefined
-}
-
 // The body of `update`: a new name, a new budget or none (`--no-budget`), new tools or none; at least one of them.
-function updateBody(values: TeamValues): Result.Result<Record<string, unknown>, UsageError> {
+function updateBody(
+  values: AdminApi.ActionFlags<typeof flags>["values"]
+): Result.Result<Record<string, unknown>, UsageError> {
   return Result.gen(function*() {
     const budget = yield* AdminApi.clearable(
       "budget",
@@ -71,35 +54,34 @@ function updateBody(values: TeamValues): Result.Result<Record<string, unknown>, 
 }
 
 const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", UsageError> =>
-  AdminApi.parseActions(argv, flags, ({ argument, values, verb }) =>
-    Result.gen(function*() {
-      switch (verb) {
-        case "create": {
-          const name = yield* AdminApi.argumentOf(`teams ${verb}`, argument, "the team's NAME")
-          yield* onlyFor(values, verb, ["budget", "period", "tools"])
-          const budget = yield* AdminApi.budgetFlags(values)
-          return { verb, body: definedFields({ name, budget, tools: listFlag(values.tools) }) }
+  AdminApi.parseActions(
+    "teams",
+    "create, list, show, update or delete",
+    argv,
+    flags,
+    ({ argument, onlyFor, values, verb }) =>
+      Result.gen(function*() {
+        switch (verb) {
+          case "create": {
+            const name = yield* argument("the team's NAME")
+            yield* onlyFor(["budget", "period", "tools"])
+            const budget = yield* AdminApi.budgetFlags(values)
+            return { verb, body: definedFields({ name, budget, tools: listFlag(values.tools) }) }
+          }
+          case "show":
+          case "delete": {
+            const id = yield* argument("the team's ID (teams list)")
+            yield* onlyFor([])
+            return { verb, id }
+          }
+          case "update": {
+            const id = yield* argument("the team's ID (teams list)")
+            const body = yield* updateBody(values)
+            return { verb, id, body }
+          }
         }
-        case "list": {
-          yield* AdminApi.noArgument(`teams ${verb}`, argument)
-          yield* onlyFor(values, verb, [])
-          return { verb }
-        }
-        case "show":
-        case "delete": {
-          const id = yield* AdminApi.argumentOf(`teams ${verb}`, argument, "the team's ID (teams list)")
-          yield* onlyFor(values, verb, [])
-          return { verb, id }
-        }
-        case "update": {
-          const id = yield* AdminApi.argumentOf(`teams ${verb}`, argument, "the team's ID (teams list)")
-          const body = yield* updateBody(values)
-          return { verb, id, body }
-        }
-        default:
-          return yield* Result.fail(AdminApi.noSuchAction("teams", verb, verbs))
-      }
-    }))
+      })
+  )
 
 /** A team as the admin API shows it (`GET /admin/teams`), the fields printed here; it may have more. */
 const TeamView = Schema.Struct({
@@ -118,9 +100,7 @@ const TeamDetail = Schema.Struct({
 })
 
 const row = (team: TeamView): string =>
-  [team.id, team.name, AdminApi.budgetCell(team.budget), AdminApi.toolsCell(team.tools)].map((cell) =>
-    AdminApi.printable(String(cell))
-  ).join("\t")
+  AdminApi.tabbed([team.id, team.name, AdminApi.budgetCell(team.budget), AdminApi.toolsCell(team.tools)])
 
 const teamPath = (id: string) => `/admin/teams/${encodeURIComponent(id)}`
 
@@ -135,7 +115,7 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
           { item: TeamView, what: "team made", shown: (team) => team.id },
           io
         )
-        io.stderr(AdminApi.printable(`made the team ${made.name} (id ${made.id}).`) + "\n")
+        AdminApi.say(io, `made the team ${made.name} (id ${made.id}).`)
         return
       }
       case "list":

@@ -563,8 +563,7 @@ export const parseFlags = <const O extends NonNullable<ParseArgsConfig["options"
     const parsed = parseArgs({ args, options, allowPositionals: true, strict: true })
     return Result.succeed({ values: parsed.values, positionals: parsed.positionals })
   } catch (error) {
-    const message = messageOf(error)
-    return failUsage(flagProblem(args, options) ?? message.split("\n", 1)[0]!)
+    return failUsage(flagProblem(args, options) ?? messageOf(error).split("\n", 1)[0]!)
   }
 }
 
@@ -611,6 +610,10 @@ export const numberFlag = (
     ? Result.succeed(value)
     : failUsage(`--${name} needs ${check.expected}, got "${text}"`)
 }
+
+/** `--port`'s value, a port from 0 to 65535, or a `UsageError`. */
+export const portFlag = (text: string | undefined): Result.Result<number | undefined, UsageError> =>
+  numberFlag("port", text, { integer: true, min: 0, max: 65535, expected: "a port from 0 to 65535" })
 
 /**
  * A flag's value as a positive number of seconds, or a `UsageError` naming the flag.

@@ -40,7 +40,7 @@ import { Journal } from "./observe/record.js"
 import * as Request from "./request/context.js"
 import * as Outcome from "./request/outcome.js"
 import { Admission } from "./serving/admission.js"
-import { errorResponse, json } from "./serving/answers.js"
+import { errorResponse, json, notedFailure } from "./serving/answers.js"
 import { Configuration } from "./serving/configuration.js"
 import type { WithBody } from "./serving/requests.js"
 
@@ -316,9 +316,7 @@ export function answered(serving: Answering, { scope, sessionHeader, tally }: Wi
       tally.model(chat.model)
       const chain = Guardrails.chainOf(serving.engine.guardrails, target.guardrails, context.caller?.guardrails)
       if (Result.isFailure(chain)) {
-        const told = Errors.guardrailUnavailable(chain.failure)
-        Outcome.failed(context.outcome, told.code ?? undefined, told)
-        return Effect.succeed(errorResponse(told, chat.failures.errors))
+        return Effect.succeed(notedFailure(context, Errors.guardrailUnavailable(chain.failure), chat.failures.errors))
       }
       const call = { request, target, context, failures: chat.failures, tally, guardrails: chain.success }
       const { newEncoder } = chat
@@ -469,10 +467,7 @@ function whole(call: WholeCall) {
     onFailure: (stop) => failedAnswer(call.failures, stop.error),
     onSuccess: (response) => {
       const refused = call.refusal?.(response)
-      if (refused !== undefined) {
-        Outcome.failed(context.outcome, refused.code ?? undefined, refused)
-        return Effect.succeed(errorResponse(refused, call.failures.errors))
-      }
+      if (refused !== undefined) return Effect.succeed(notedFailure(context, refused, call.failures.errors))
       const body = call.render(response)
       const answer = call.contentType === undefined
         ? json(200, body)

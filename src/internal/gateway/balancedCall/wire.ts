@@ -31,15 +31,14 @@ export interface Chat {
 }
 
 /** A `/llm/chat` (or `/llm/chat/stream`) body as the engine's request, or what is wrong with it. */
-export const chat = (text: string): Result.Result<Chat, Problem> => {
-  const checked = decodeBody(text, checkChatBody)
-  if (Result.isFailure(checked)) return Result.fail(checked.failure)
-  const body = checked.success
-  const model = typeof body.model === "string" ? body.model : everyModel
-  const request = toRequest(body)
-  if (Result.isFailure(request)) return Result.fail(request.failure)
-  return Result.succeed({ _tag: "Chat", model, request: request.success, maxTokensField: maxTokensField(body) })
-}
+export const chat = (text: string): Result.Result<Chat, Problem> =>
+  Result.flatMap(decodeBody(text, checkChatBody), (body) =>
+    Result.map(toRequest(body), (request) => ({
+      _tag: "Chat",
+      model: typeof body.model === "string" ? body.model : everyModel,
+      request,
+      maxTokensField: maxTokensField(body)
+    })))
 
 /** A whole reply as the seed's `{ "result": text }`, with its tool calls when it made some. */
 export const reply = (response: ChatResponse): string =>

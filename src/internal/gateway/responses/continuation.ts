@@ -200,15 +200,13 @@ export const make = Effect.fnUntraced(function*() {
   }
 
   /**
-   * The refusal of a body continuing a chain past the store's bounds, logged; none when it may go on. A socket's own
-   * response is held alone: only its bytes are bounded.
+   * The refusal of a body continuing a chain past the store's bounds; none when it may go on. A socket's own response
+   * is held alone: only its bytes are bounded.
    */
-  function refusal(body: Body, { held, messages, previous }: Conversation, context: Request.Service) {
+  function refusal(body: Body, { held, messages, previous }: Conversation) {
     if (previous === undefined || (body.store === false && held !== true)) return undefined
     const bounds = held === true ? { ...store.bounds, maxChain: Number.POSITIVE_INFINITY } : store.bounds
-    const past = pastBounds(body.previous_response_id!, previous, messages, bounds)
-    if (past !== undefined) Outcome.failed(context.outcome, past.code ?? undefined, past)
-    return past
+    return pastBounds(body.previous_response_id!, previous, messages, bounds)
   }
 
   /**

@@ -23,6 +23,7 @@ import { PreviousResponse } from "../../../ChatRequest.js"
 import type { ChatResponse } from "../../../ChatResponse.js"
 import { Message } from "../../../Message.js"
 import type { StoreUnavailableError } from "../../../Store.js"
+import { definedFields } from "../../json.js"
 import * as Bounded from "../../persistence/bounded.js"
 import { type BodyTool, storedOf, WireTool } from "../../wire/openAiResponses/codec.js"
 
@@ -138,15 +139,8 @@ const fromUtf8 = new TextDecoder()
  * A response as the memory store holds it: the UTF-8 bytes of its JSON, in a buffer of their own, whose length is what
  * it holds (a string read from a request may hold twice its UTF-8 length, or keep the request's whole text alive).
  */
-export const heldOf = (response: StoredResponse): Uint8Array =>
-  utf8.encode(encodeStored({
-    body: response.body,
-    conversation: response.conversation,
-    ...(response.session === undefined ? {} : { session: response.session }),
-    ...(response.upstream === undefined ? {} : { upstream: response.upstream }),
-    ...(response.chain === undefined ? {} : { chain: response.chain }),
-    ...(response.tools === undefined ? {} : { tools: response.tools })
-  }))
+export const heldOf = ({ body, conversation, ...rest }: StoredResponse): Uint8Array =>
+  utf8.encode(encodeStored({ body, conversation, ...definedFields(rest) }))
 
 /** The response `heldOf` holds; none when it does not decode. */
 export const fromHeld = (held: Uint8Array): StoredResponse | undefined =>

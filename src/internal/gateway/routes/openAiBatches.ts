@@ -41,8 +41,7 @@ import { BatchStore, type InputFile } from "../batches/store.js"
 import type * as Errors from "../errorAnswer.js"
 import type * as Request from "../request/context.js"
 import { RequestContext } from "../request/context.js"
-import * as Outcome from "../request/outcome.js"
-import { decodePath, errorResponse, json } from "../serving/answers.js"
+import { decodePath, json, notedFailure } from "../serving/answers.js"
 import { Configuration } from "../serving/configuration.js"
 import { Requests, type WithBody } from "../serving/requests.js"
 
@@ -84,10 +83,7 @@ export const jsonl = (content: string) =>
  * outcome recorded failed (`failed`); a route of the id in its path (`byId`); a page of the caller's batches (`list`).
  */
 export function batchRoutes(served: Requests["Service"]["served"], batching: Batching, errors: ErrorWriter) {
-  function failed(context: Request.Service, answer: Errors.ErrorAnswer) {
-    Outcome.failed(context.outcome, answer.code ?? undefined, answer)
-    return errorResponse(answer, errors)
-  }
+  const failed = (context: Request.Service, answer: Errors.ErrorAnswer) => notedFailure(context, answer, errors)
 
   // A route of the id in its path, answered for the request's caller.
   function byId<A>(

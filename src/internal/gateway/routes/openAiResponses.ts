@@ -30,7 +30,7 @@ import * as Compaction from "../responses/compaction.js"
 import * as Continuation from "../responses/continuation.js"
 import * as Hosted from "../responses/hosted.js"
 import * as Socket from "../responses/socket.js"
-import { decodePath, errorResponse, json, problemResponse, refusal } from "../serving/answers.js"
+import { decodePath, errorResponse, json, notedFailure, problemResponse, refusal } from "../serving/answers.js"
 import { ModelNames } from "../serving/modelNames.js"
 import { Requests, type WithBody } from "../serving/requests.js"
 
@@ -104,8 +104,8 @@ export const routes = Effect.fnUntraced(function*(sockets: Socket.Sockets) {
     const decodedBody = compacting ? Result.map(checked, Compaction.untriggered) : checked
     return placed(decodedBody, held, (sent, conversation, context) => {
       const { body } = sent
-      const past = kept.refusal(body, conversation, context)
-      if (past !== undefined) return Effect.succeed(errorResponse(past))
+      const past = kept.refusal(body, conversation)
+      if (past !== undefined) return Effect.succeed(notedFailure(context, past))
       const made = Responses.request(body, conversation.messages, sent.tools)
       if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
       const continued = kept.continuing(made.success, conversation)

@@ -39,10 +39,9 @@ import * as Intake from "../intake.js"
 import * as KeyStore from "../keys/store.js"
 import * as Dashboard from "../observe/dashboard/dashboard.js"
 import { RequestContext } from "../request/context.js"
-import * as Outcome from "../request/outcome.js"
 import type * as Socket from "../responses/socket.js"
 import type * as ResponsesStore from "../responses/store.js"
-import { errorResponse, json, refusal } from "../serving/answers.js"
+import { errorResponse, json, notedFailure, refusal } from "../serving/answers.js"
 import * as Configuration from "../serving/configuration.js"
 import { ModelNames } from "../serving/modelNames.js"
 import * as Requests from "../serving/requests.js"
@@ -257,10 +256,7 @@ const reload = Effect.gen(function*() {
             null,
             "invalid_configuration"
           )
-          return RequestContext.useSync((context) => {
-            Outcome.failed(context.outcome, answer.code ?? undefined, answer)
-            return errorResponse(answer)
-          })
+          return RequestContext.useSync((context) => notedFailure(context, answer))
         },
         onSuccess: (models) => Effect.succeed(json(200, JSON.stringify({ status: "reloaded", models })))
       })
@@ -323,8 +319,7 @@ const wrongMethods = Effect.fnUntraced(function*(routes: ReadonlyArray<Matched>)
           null,
           "method_not_allowed"
         )
-        Outcome.failed(context.outcome, answer.code ?? undefined, answer)
-        return HttpServerResponse.setHeader(refusal(context, answer), "allow", allow)
+        return HttpServerResponse.setHeader(notedFailure(context, answer), "allow", allow)
       })
     )
   }

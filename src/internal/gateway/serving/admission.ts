@@ -16,7 +16,7 @@ import * as Intake from "../intake.js"
 import { RequestContext } from "../request/context.js"
 import type * as Request from "../request/context.js"
 import * as Outcome from "../request/outcome.js"
-import { errorResponse, refusal } from "./answers.js"
+import { errorResponse, notedFailure } from "./answers.js"
 import { Configuration } from "./configuration.js"
 import { ModelNames } from "./modelNames.js"
 
@@ -66,12 +66,6 @@ export const make = Effect.gen(function*() {
     return errorResponse(answer, failures.errors)
   }
 
-  // A refusal of the call of `context`'s request, noted in its outcome.
-  function refused(context: Request.Service, answer: Errors.ErrorAnswer) {
-    Outcome.failed(context.outcome, answer.code ?? undefined, answer)
-    return refusal(context, answer)
-  }
-
   function admitted<R, Q extends Auth.Request | undefined>(asked: Asked<R, Q>) {
     return RequestContext.use((context) => {
       const { handle, model } = asked
@@ -80,15 +74,15 @@ export const make = Effect.gen(function*() {
       context.model.set(Intake.logged(model))
       if (target === undefined) {
         return Effect.match(auth.limit(caller), {
-          onFailure: (answer) => refused(context, answer),
-          onSuccess: () => refused(context, notFoundAnswer(model, caller))
+          onFailure: (answer) => notedFailure(context, answer),
+          onSuccess: () => notedFailure(context, notFoundAnswer(model, caller))
         })
       }
       // A request without a gateway key (a gateway that requires none, or an open path) has no limit or budget.
       if (caller === undefined) return handle(target, asked.request(context), context)
       const bounded = auth.bounded(caller, asked.request(context))
       return Effect.matchEffect(auth.admit(caller, model, target, bounded), {
-        onFailure: (answer) => Effect.succeed(refused(context, answer)),
+        onFailure: (answer) => Effect.succeed(notedFailure(context, answer)),
         onSuccess: ({ lowered, request, settle }) => {
           context.settlement.set(settle)
           if (lowered !== undefined) context.lowered.set(lowered)

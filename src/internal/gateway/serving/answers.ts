@@ -8,6 +8,7 @@ import type { ErrorWriter } from "../../wire/dialect.js"
 import * as Dialects from "../dialects.js"
 import * as Errors from "../errorAnswer.js"
 import type * as Request from "../request/context.js"
+import * as Outcome from "../request/outcome.js"
 
 /** A JSON answer with `status`. */
 export function json(status: number, body: string) {
@@ -21,6 +22,19 @@ export function errorResponse(error: Errors.ErrorAnswer, errors: ErrorWriter = D
     contentType: "application/json",
     ...(error.retryAfter !== undefined ? { headers: { "retry-after": String(error.retryAfter) } } : {})
   })
+}
+
+/**
+ * A refusal of the request of `context` noted in its outcome by its code, in the words of `errors` (by default its
+ * path's dialect, as `refusal`).
+ */
+export function notedFailure(
+  context: Pick<Request.Service, "method" | "path" | "outcome">,
+  answer: Errors.ErrorAnswer,
+  errors = Dialects.errorsOf(context.method, context.path)
+) {
+  Outcome.failed(context.outcome, answer.code ?? undefined, answer)
+  return errorResponse(answer, errors)
 }
 
 /** A body the wire refuses: 400 naming its field, in the words of `errors` (by default the gateway's own). */
