@@ -24,7 +24,7 @@ import {
 } from "../../ProviderConfig.js"
 import * as Presets from "../../providers/Presets.js"
 import { publisherOf } from "../clouds/vertex/definition.js"
-import { isJsonObject } from "../json.js"
+import { definedFields, isJsonObject } from "../json.js"
 import * as Steps from "../steps.js"
 import {
   AdminKeyEntry,
@@ -85,11 +85,9 @@ const standInKey = (api: string, entry: ModelConfig["entry"]): string => {
 }
 
 const keyOptions = (entry: typeof KeyEntry.Type, key: Redacted.Redacted<string>): KeyPool.KeyOptions =>
-  typeof entry === "string" ? { key } : {
-    key,
-    ...(entry.weight !== undefined ? { weight: entry.weight } : {}),
-    ...(entry.max_concurrency !== undefined ? { maxConcurrency: entry.max_concurrency } : {})
-  }
+  typeof entry === "string"
+    ? { key }
+    : { key, ...definedFields({ weight: entry.weight, maxConcurrency: entry.max_concurrency }) }
 
 /**
  * An entry's keys read a chunk at a time, other fibers run between. A key whose variable is unset stands as written
@@ -607,10 +605,10 @@ function readStore(entry: typeof StoreEntry.Type | undefined): Effect.Effect<{
     const sql = entry?.sql === undefined ? undefined : yield* Effect.result(readSecret(entry.sql, "store.sql"))
     const redis = entry?.redis === undefined ? undefined : yield* Effect.result(readRedis(entry.redis))
     return {
-      config: {
-        ...(entry !== undefined && redis?._tag === "Success" ? { store: toOptions(entry, redis.success) } : {}),
-        ...(sql?._tag === "Success" ? { database: { postgres: sql.success } } : {})
-      },
+      config: definedFields({
+        store: entry !== undefined && redis?._tag === "Success" ? toOptions(entry, redis.success) : undefined,
+        database: sql?._tag === "Success" ? { postgres: sql.success } : undefined
+      }),
       issues: [...(sql?._tag === "Failure" ? sql.failure : []), ...(redis?._tag === "Failure" ? redis.failure : [])]
     }
   })
