@@ -68,7 +68,7 @@ export function envOf(
     pool,
     limiter,
     policy: options?.retry ?? RetryPolicy.make(),
-    rateLimitWaitMillis: Duration.toMillis(Duration.fromInputUnsafe(options?.maxRateLimitWait ?? "5 seconds")),
+    rateLimitWaitMillis: Duration.toMillis(options?.maxRateLimitWait ?? "5 seconds"),
     deadline,
     deadlineMillis: Duration.toMillis(deadline),
     model: options?.model,
