@@ -123,7 +123,7 @@ export function make(options: WebhookOptions): Effect.Effect<Guardrail, OptionsE
     if (problem !== undefined) return yield* Effect.fail(problem)
     const settings = yield* settingsOf(options, options.longestMatch)
     const client = yield* HttpClient.HttpClient
-    const timeout = options.timeout === undefined ? defaultTimeout : Duration.fromInputUnsafe(options.timeout)
+    const timeout = Duration.fromInputUnsafe(options.timeout ?? defaultTimeout)
     const plain: Record<string, string> = {}
     const secret: Array<string> = []
     for (const [name, value] of Object.entries(options.headers ?? {})) {
