@@ -55,8 +55,7 @@ interface Opened {
 // Frees the deployment an opened stream holds and closes its scope with `exit` (and ends its attempt's span).
 function close(opened: Opened, exit: Exit.Exit<void, LlmError>): Effect.Effect<void> {
   release(opened.state)
-  const closed = Scope.close(opened.scope, exit)
-  return Effect.andThen(closed, Telemetry.end(opened.span, exit))
+  return Effect.andThen(Scope.close(opened.scope, exit), Telemetry.end(opened.span, exit))
 }
 
 // A hedge's second stream to reach its first chunk, after the winner: nothing of it is used.
