@@ -15,7 +15,7 @@ import * as Make from "../guardrail/make.js"
 import * as Moderation from "../guardrail/moderation.js"
 import * as Webhook from "../guardrail/webhook.js"
 import { definedFields } from "../json.js"
-import { Headers, HttpUrl, NonEmpty, NonNegativeInt, oneOf, optional, PositiveInt } from "./fields.js"
+import { Headers, HttpUrl, NonEmpty, NonNegativeInt, oneOf, optional, PositiveInt, snake } from "./fields.js"
 import { readAll, type ReadSecret } from "./gateway.js"
 import { duration, DurationEntry } from "./router.js"
 
@@ -64,9 +64,6 @@ export const GuardrailsEntry = Schema.Record(Schema.String, GuardrailEntry)
 
 /** A guardrail of the section, built on the gateway's `HttpClient`. */
 export type Built = Effect.Effect<Guardrail.Guardrail, OptionsError, HttpClient.HttpClient>
-
-// An option's name as the file writes it (`maxBufferBytes`: `max_buffer_bytes`).
-const snake = (option: string): string => option.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
 
 /** The issues of a constructor's `OptionsError`, under the guardrail's path. */
 function issuesOf(at: string, error: OptionsError): Array<typeof Issue.Type> {
