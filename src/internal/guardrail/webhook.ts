@@ -14,7 +14,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { CheckContext, Guardrail, Verdict, WebhookOptions } from "../../Guardrail.js"
 import type { OptionsError } from "../../OptionsError.js"
-import { isJsonObject } from "../json.js"
+import { definedFields, isJsonObject } from "../json.js"
 import * as Problems from "../optionsError.js"
 import { BodyTooLarge } from "../transport/bytes.js"
 import { readWhole } from "../transport/providerHttp.js"
@@ -131,10 +131,7 @@ export function make(options: WebhookOptions): Effect.Effect<Guardrail, OptionsE
       if (Redacted.isRedacted(value)) secret.push(name.toLowerCase())
     }
 
-    const context = (place: CheckContext) => ({
-      where: place.where,
-      ...(place.model === undefined ? {} : { model: place.model })
-    })
+    const context = (place: CheckContext) => ({ where: place.where, ...definedFields({ model: place.model }) })
 
     /** The verdicts of `texts`, one post for them all (a `batch` webhook) or one each; or what failed. */
     function ask(texts: ReadonlyArray<string>, place: CheckContext): Effect.Effect<ReadonlyArray<Verdict>, string> {
