@@ -20,7 +20,7 @@ import type * as Tracer from "effect/Tracer"
 import type * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { RateLimitSnapshot, Usage } from "../../ChatResponse.js"
-import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
+import type { LlmError } from "../../LlmError.js"
 import * as Pricing from "../../Pricing.js"
 import { withAttempts } from "../llmError/withAttempts.js"
 import { RouterCall } from "../routerCall.js"
@@ -76,12 +76,7 @@ function openSend(
     restore!(ChunkSources.openFirst(
       state.llm.chatStream(routed),
       scope,
-      () =>
-        new StreamTruncatedError({
-          provider: state.provider,
-          model: state.model,
-          detail: "the stream ended before any chunk"
-        }),
+      ChunkSources.endedEmpty(state.provider, state.model),
       (first, rest): Opened => ({ first, rest, scope, state, span, routed })
     )),
     (cause) => Scope.close(scope, Exit.failCause(cause))
