@@ -205,19 +205,14 @@ const oidcOf = (
   literals: Array<string>
 ) =>
   Effect.gen(function*() {
-    let secret: Redacted.Redacted<string> | undefined
-    if (entry.client_secret !== undefined) {
-      const path = "gateway.oidc.client_secret"
-      if (!entry.client_secret.startsWith("env:")) literals.push(path)
-      const found = yield* Effect.result(read(entry.client_secret, path))
-      if (found._tag === "Failure") issues.push(...found.failure)
-      else secret = found.success
-    }
+    if (entry.client_secret?.startsWith("env:") === false) literals.push("gateway.oidc.client_secret")
+    const secret = yield* readAll(definedFields({ client_secret: entry.client_secret }), "gateway.oidc", read)
+    issues.push(...secret.issues)
     return {
       issuer: entry.issuer,
       clientId: entry.client_id,
       ...definedFields({
-        clientSecret: secret,
+        clientSecret: secret.out.client_secret,
         audience: entry.audience,
         scopes: entry.scopes,
         userClaim: entry.user_claim,
