@@ -397,7 +397,7 @@ export const fromResponse = (response: ChatResponse): ReadonlyArray<ChatChunk> =
       id: call.id,
       name: call.name,
       arguments: call.arguments,
-      ...(call.providerMetadata !== undefined ? { providerMetadata: call.providerMetadata } : {})
+      ...definedFields({ providerMetadata: call.providerMetadata })
     })
   )
   chunks.push({ _tag: "Usage", usage: response.usage })

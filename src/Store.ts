@@ -159,8 +159,8 @@ const withinTimers: Invalid.AtMost = { millis: maxTimerMillis, why: "about 24.8 
 
 /** `Options.publishPeriod` and `Options.publishTtl`, defaults applied, in milliseconds. */
 export const publishMillis = (options: Options): { readonly period: number; readonly ttl: number } => ({
-  period: Duration.toMillis(Duration.fromInputUnsafe(options.publishPeriod ?? "100 millis")),
-  ttl: Duration.toMillis(Duration.fromInputUnsafe(options.publishTtl ?? "1 second"))
+  period: Duration.toMillis(options.publishPeriod ?? "100 millis"),
+  ttl: Duration.toMillis(options.publishTtl ?? "1 second")
 })
 
 // Counts that lapse before the next publish would leave an instance's calls uncounted between publishes.

@@ -55,8 +55,7 @@ class HeapImpl<A> implements Heap<A> {
       return
     }
     while (this.positions.length <= id) this.positions.push(absent)
-    this.array.push(item)
-    this.positions[id] = this.array.length - 1
+    this.place(item, this.array.length)
     this.siftUp(this.array.length - 1)
   }
 
@@ -93,10 +92,15 @@ class HeapImpl<A> implements Heap<A> {
     const last = array.pop()!
     this.positions[this.idOf(removed)] = absent
     if (at < array.length) {
-      array[at] = last
-      this.positions[this.idOf(last)] = at
+      this.place(last, at)
       if (this.siftUp(at) === at) this.siftDown(at)
     }
+  }
+
+  /** Puts `item` at `at` in the array and records it there. */
+  private place(item: A, at: number): void {
+    this.array[at] = item
+    this.positions[this.idOf(item)] = at
   }
 
   private siftUp(start: number): number {
@@ -107,12 +111,10 @@ class HeapImpl<A> implements Heap<A> {
       const parentAt = (at - 1) >> 1
       const parent = array[parentAt]!
       if (!this.less(item, parent)) break
-      array[at] = parent
-      this.positions[this.idOf(parent)] = at
+      this.place(parent, at)
       at = parentAt
     }
-    array[at] = item
-    this.positions[this.idOf(item)] = at
+    this.place(item, at)
     return at
   }
 
@@ -135,12 +137,10 @@ class HeapImpl<A> implements Heap<A> {
         }
       }
       if (!this.less(child, item)) break
-      array[at] = child
-      this.positions[this.idOf(child)] = at
+      this.place(child, at)
       at = childAt
     }
-    array[at] = item
-    this.positions[this.idOf(item)] = at
+    this.place(item, at)
   }
 
   /** @internal */

@@ -37,11 +37,12 @@ export function canonicalJson(value: unknown, omitting?: string): string {
   return `{${fields.map((name) => `${JSON.stringify(name)}:${canonicalJson(record[name], omitting)}`).join(",")}}`
 }
 
+/** `A` with every field optional, and never `undefined`: what `definedFields` leaves of it. */
+type Defined<A> = { [K in keyof A]?: Exclude<A[K], undefined> }
+
 /** `fields` without those `undefined`, in their order: optional fields left out rather than given as `undefined`. */
-export const definedFields = <A extends Record<string, unknown>>(
-  fields: A
-): { [K in keyof A]?: Exclude<A[K], undefined> } =>
-  Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as never
+export const definedFields = <A extends Record<string, unknown>>(fields: A): Defined<A> =>
+  Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Defined<A>
 
 /** The fields of `body` named in `fields` that it defines, in `fields`' order (a counting or compaction body). */
 export const pickDefined = (body: JsonObject, fields: ReadonlyArray<string>): JsonObject =>

@@ -12,6 +12,7 @@
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { ContentPart, ImagePart, Message, ToolCall, ToolDefinition } from "../../Message.js"
+import { definedFields } from "../json.js"
 import { signedReasoning } from "../wire/signedReasoning.js"
 
 /**
@@ -89,21 +90,16 @@ function optional(text: string | undefined, field: Field, visit: Visit): string 
   return text === undefined ? undefined : visit(text, field)
 }
 
-/** The fields of `changes` whose value is not undefined (an optional field stays absent). */
-function present<A extends object>(changes: A): Partial<A> {
-  return Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined)) as Partial<A>
-}
-
 function part(value: ContentPart, path: string, visit: Visit): ContentPart {
   if (value.type === "text") return changed(value, { text: visit(value.text, { path: `${path}.text` }) })
   return changed<ImagePart>(
     value,
-    present({
+    definedFields({
       url: visit(value.url, { path: `${path}.url`, fixed: "shape" }),
       mediaType: optional(value.mediaType, { path: `${path}.mediaType`, fixed: "shape" }, visit),
       document: value.document === undefined ? undefined : changed(
         value.document,
-        present({
+        definedFields({
           title: optional(value.document.title, { path: `${path}.document.title` }, visit),
           context: optional(value.document.context, { path: `${path}.document.context` }, visit)
         })
@@ -126,7 +122,7 @@ function content(
 function toolCall(call: ToolCall, path: string, visit: Visit, metadata: boolean): ToolCall {
   return changed(
     call,
-    present({
+    definedFields({
       id: visit(call.id, { path: `${path}.id`, fixed: "shape" }),
       name: visit(call.name, { path: `${path}.name`, fixed: "shape" }),
       arguments: visit(call.arguments, { path: `${path}.arguments` }),
@@ -148,7 +144,7 @@ function message(value: Message, index: number, visit: Visit): Message {
     case "tool":
       return changed(
         value,
-        present({
+        definedFields({
           toolCallId: visit(value.toolCallId, { path: `${path}.toolCallId`, fixed: "shape" }),
           name: optional(value.name, { path: `${path}.name`, fixed: "shape" }, visit),
           content: content(value.content, `${path}.content`, visit),
@@ -161,7 +157,7 @@ function message(value: Message, index: number, visit: Visit): Message {
     case "assistant":
       return changed(
         value,
-        present({
+        definedFields({
           content: visit(value.content, { path: `${path}.content` }),
           toolCalls: each(value.toolCalls, (call, i) => toolCall(call, `${path}.toolCalls[${i}]`, visit, true)),
           reasoning: optional(
@@ -183,7 +179,7 @@ function tool(value: ToolDefinition, index: number, visit: Visit): ToolDefinitio
   const path = `tools[${index}]`
   return changed(
     value,
-    present({
+    definedFields({
       name: visit(value.name, { path: `${path}.name`, fixed: "shape" }),
       description: optional(value.description, { path: `${path}.description` }, visit),
       parameters: json(value.parameters, { path: `${path}.parameters` }, visit) as Record<string, unknown>
@@ -196,7 +192,7 @@ export function request(value: ChatRequest, visit: Visit): ChatRequest {
   const format = value.responseFormat
   return changed(
     value,
-    present({
+    definedFields({
       messages: same(value.messages, value.messages.map((item, i) => message(item, i, visit))),
       tools: each(value.tools, (item, i) => tool(item, i, visit)),
       toolChoice: typeof value.toolChoice === "object"
@@ -205,7 +201,7 @@ export function request(value: ChatRequest, visit: Visit): ChatRequest {
       responseFormat: format?.type === "json_schema"
         ? changed(
           format,
-          present({
+          definedFields({
             name: visit(format.name, { path: "responseFormat.name", fixed: "shape" }),
             description: optional(format.description, { path: "responseFormat.description" }, visit),
             schema: json(format.schema, { path: "responseFormat.schema" }, visit) as Record<string, unknown>
@@ -230,7 +226,7 @@ export interface Answer {
 export function answer<A extends Answer>(value: A, visit: Visit): A {
   return changed<Answer>(
     value,
-    present({
+    definedFields({
       refusal: optional(value.refusal, { path: "refusal" }, visit),
       toolCalls: same(
         value.toolCalls,
@@ -244,5 +240,5 @@ export function answer<A extends Answer>(value: A, visit: Visit): A {
 export function reply(value: ChatResponse, visit: Visit): ChatResponse {
   const reasoning = optional(value.reasoning, { path: "reasoning" }, visit)
   const text = visit(value.text, { path: "text" })
-  return answer(changed(value, present({ reasoning, text })), visit)
+  return answer(changed(value, definedFields({ reasoning, text })), visit)
 }

@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect"
 import type { CheckContext, CommonOptions, Guardrail, Options, Span, Verdict, Where } from "../../Guardrail.js"
 import type { OptionsError } from "../../OptionsError.js"
 import * as Problems from "../optionsError.js"
-import type { Check, Finding } from "./checks.js"
+import type { Check } from "./checks.js"
 
 const module = "Guardrail"
 
@@ -74,13 +74,11 @@ export function settings(
 function spansOf(checks: ReadonlyArray<Check>, text: string): Array<Span> {
   const spans: Array<Span> = []
   for (const check of checks) {
-    for (const finding of check.find(text)) spans.push(spanOf(check, finding))
+    for (const { end, label, start } of check.find(text)) {
+      spans.push({ start, end, label, replacement: `[REDACTED:${check.name}]` })
+    }
   }
   return spans
-}
-
-function spanOf(check: Check, finding: Finding): Span {
-  return { start: finding.start, end: finding.end, label: finding.label, replacement: `[REDACTED:${check.name}]` }
 }
 
 /** A block's reason: what was found, in words, each kind once. */

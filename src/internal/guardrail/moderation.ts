@@ -76,7 +76,7 @@ export function make(options: ModerationOptions): Effect.Effect<Guardrail, Optio
     if (problem !== undefined) return yield* Effect.fail(problem)
     const settings: Settings = yield* settingsOf({ ...options, name: options.name ?? "openai-moderation" }, undefined)
     const model = options.model ?? defaultModel
-    const timeout = options.timeout === undefined ? defaultTimeout : Duration.fromInputUnsafe(options.timeout)
+    const timeout = Duration.fromInputUnsafe(options.timeout ?? defaultTimeout)
     const client = yield* HttpClient.HttpClient
     const transport = ProviderHttp.make(client, { provider: "openai", baseUrl, auth: bearer, timeout })
     const credentials = { key: options.apiKey, keyId: maskKey(Redacted.value(options.apiKey)) }

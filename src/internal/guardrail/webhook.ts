@@ -14,7 +14,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { CheckContext, Guardrail, Verdict, WebhookOptions } from "../../Guardrail.js"
 import type { OptionsError } from "../../OptionsError.js"
-import { isJsonObject } from "../json.js"
+import { definedFields, isJsonObject } from "../json.js"
 import * as Problems from "../optionsError.js"
 import { BodyTooLarge } from "../transport/bytes.js"
 import { readWhole } from "../transport/providerHttp.js"
@@ -123,7 +123,7 @@ export function make(options: WebhookOptions): Effect.Effect<Guardrail, OptionsE
     if (problem !== undefined) return yield* Effect.fail(problem)
     const settings = yield* settingsOf(options, options.longestMatch)
     const client = yield* HttpClient.HttpClient
-    const timeout = options.timeout === undefined ? defaultTimeout : Duration.fromInputUnsafe(options.timeout)
+    const timeout = Duration.fromInputUnsafe(options.timeout ?? defaultTimeout)
     const plain: Record<string, string> = {}
     const secret: Array<string> = []
     for (const [name, value] of Object.entries(options.headers ?? {})) {
@@ -131,10 +131,7 @@ export function make(options: WebhookOptions): Effect.Effect<Guardrail, OptionsE
       if (Redacted.isRedacted(value)) secret.push(name.toLowerCase())
     }
 
-    const context = (place: CheckContext) => ({
-      where: place.where,
-      ...(place.model === undefined ? {} : { model: place.model })
-    })
+    const context = (place: CheckContext) => ({ where: place.where, ...definedFields({ model: place.model }) })
 
     /** The verdicts of `texts`, one post for them all (a `batch` webhook) or one each; or what failed. */
     function ask(texts: ReadonlyArray<string>, place: CheckContext): Effect.Effect<ReadonlyArray<Verdict>, string> {

@@ -144,8 +144,7 @@ export const fromAcquire = (scoped: KeyPool.ScopedService): KeyPool.Service => {
     tryTake: Effect.succeed(undefined),
     tryTakeKey: () => Effect.succeed(undefined),
     release: (lease) => lease instanceof ScopedLease ? Scope.close(lease.scope, Exit.void) : foreign,
-    report: (lease, outcome) =>
-      lease instanceof ScopedLease ? scoped.report(lease.lease, outcome) : scoped.report(lease, outcome),
+    report: (lease, outcome) => scoped.report(lease instanceof ScopedLease ? lease.lease : lease, outcome),
     status: scoped.status
   }
 }

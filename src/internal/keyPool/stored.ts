@@ -50,25 +50,21 @@ const defaultCooldownCap = Duration.minutes(5)
 const defaultSlowStart = Duration.seconds(10)
 const defaultMaxWait = Duration.seconds(60)
 
-function millisOf(input: Duration.Input) {
-  return Duration.toMillis(Duration.fromInputUnsafe(input))
-}
-
 export function settingsOf(options: KeyPool.Options): Settings {
   const exhausted = options.whenExhausted ?? { _tag: "Wait", maxWait: defaultMaxWait }
   const cooldown = options.rateLimitCooldown
-  const initialMillis = millisOf(cooldown?.initial ?? defaultInitialCooldown)
+  const initialMillis = Duration.toMillis(cooldown?.initial ?? defaultInitialCooldown)
   return {
     providerId: options.providerId,
     cooldown: {
       initialMillis,
       // A max below the initial cooldown caps it: every cooldown is then the max.
-      maxMillis: millisOf(cooldown?.max ?? Duration.max(defaultMaxCooldown, Duration.millis(initialMillis))),
+      maxMillis: Duration.toMillis(cooldown?.max ?? Duration.max(defaultMaxCooldown, Duration.millis(initialMillis))),
       jitter: cooldown?.jitter ?? true,
-      capMillis: millisOf(options.maxCooldown ?? defaultCooldownCap)
+      capMillis: Duration.toMillis(options.maxCooldown ?? defaultCooldownCap)
     },
-    slowStartMillis: millisOf(options.slowStart ?? defaultSlowStart),
-    maxWaitMillis: exhausted._tag === "Fail" ? undefined : millisOf(exhausted.maxWait)
+    slowStartMillis: Duration.toMillis(options.slowStart ?? defaultSlowStart),
+    maxWaitMillis: exhausted._tag === "Fail" ? undefined : Duration.toMillis(exhausted.maxWait)
   }
 }
 

@@ -68,7 +68,7 @@ export function envOf(
     pool,
     limiter,
     policy: options?.retry ?? RetryPolicy.make(),
-    rateLimitWaitMillis: Duration.toMillis(Duration.fromInputUnsafe(options?.maxRateLimitWait ?? "5 seconds")),
+    rateLimitWaitMillis: Duration.toMillis(options?.maxRateLimitWait ?? "5 seconds"),
     deadline,
     deadlineMillis: Duration.toMillis(deadline),
     model: options?.model,
@@ -88,9 +88,6 @@ export interface Attempted {
 export function withModel<R extends Attempted>(env: Env, request: R): R {
   return request.model !== undefined || env.model === undefined ? request : { ...request, model: env.model }
 }
-
-const checkChat = checker(ChatRequest, { errors: "all", reportInput: true })
-const checkEmbedding = checker(EmbeddingRequest, { errors: "all", reportInput: true })
 
 const shown = 5
 
@@ -114,18 +111,17 @@ function modelOf(u: unknown, model: string | undefined): string {
   return typeof own === "string" ? own : model ?? ""
 }
 
-/** `undefined` when the request is a `ChatRequest`; else the error naming what is wrong with it. */
-export function invalidChat(u: unknown, provider: string, model: string | undefined): InvalidRequestError | undefined {
-  const checked = checkChat(u)
-  return Result.isFailure(checked) ? problem(checked.failure, provider, modelOf(u, model)) : undefined
+// `undefined` when a request is one `schema` takes; else the error naming what is wrong with it.
+const invalidBy = (schema: typeof ChatRequest | typeof EmbeddingRequest) => {
+  const check = checker(schema, { errors: "all", reportInput: true })
+  return (u: unknown, provider: string, model: string | undefined): InvalidRequestError | undefined => {
+    const checked = check(u)
+    return Result.isFailure(checked) ? problem(checked.failure, provider, modelOf(u, model)) : undefined
+  }
 }
 
+/** `undefined` when the request is a `ChatRequest`; else the error naming what is wrong with it. */
+export const invalidChat = invalidBy(ChatRequest)
+
 /** `undefined` when the request is an `EmbeddingRequest`; else the error naming what is wrong with it. */
-export function invalidEmbedding(
-  u: unknown,
-  provider: string,
-  model: string | undefined
-): InvalidRequestError | undefined {
-  const checked = checkEmbedding(u)
-  return Result.isFailure(checked) ? problem(checked.failure, provider, modelOf(u, model)) : undefined
-}
+export const invalidEmbedding = invalidBy(EmbeddingRequest)

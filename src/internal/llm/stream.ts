@@ -16,7 +16,7 @@ import type * as Tracer from "effect/Tracer"
 import type * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { Usage } from "../../ChatResponse.js"
-import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
+import type { LlmError } from "../../LlmError.js"
 import type { Credentials } from "../../ProviderClient.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import { RouterCall } from "../routerCall.js"
@@ -50,15 +50,11 @@ interface Opened {
 // The provider's stream, read up to its first chunk within the request's
 // timeout (a client's timeout bounds a stream until its first chunk).
 function openFirst(env: Env, request: ChatRequest, credentials: Credentials, scope: Scope.Scope) {
-  return ChunkSources.openToFirst(
+  return ChunkSources.openFirst(
     env.client.chatStream(request, credentials),
     scope,
-    () =>
-      new StreamTruncatedError({
-        provider: env.client.provider,
-        model: request.model ?? "",
-        detail: "the stream ended before any chunk"
-      })
+    ChunkSources.endedEmpty(env.client.provider, request.model ?? ""),
+    ChunkSources.startingWith
   )
 }
 

@@ -10,6 +10,7 @@ import type { ChatResponse } from "../../ChatResponse.js"
 import type { GenerateObjectOptions as Options } from "../../Llm.js"
 import { ContentFilterError, OutputDecodeError } from "../../LlmError.js"
 import { messageOf } from "../errorText.js"
+import { definedFields } from "../json.js"
 
 /** `request` asking for JSON that follows `schema` (any `responseFormat` it had is replaced). */
 export const requestFor = <A, I>(request: ChatRequest, schema: Schema.Codec<A, I>, options?: Options): ChatRequest => {
@@ -19,10 +20,7 @@ export const requestFor = <A, I>(request: ChatRequest, schema: Schema.Codec<A, I
   const description = options?.description ?? SchemaAST.resolveDescription(schema.ast)
   return {
     ...request,
-    responseFormat: jsonSchemaFormat(name, schema, {
-      ...(description !== undefined ? { description } : {}),
-      ...(options?.strict !== undefined ? { strict: options.strict } : {})
-    })
+    responseFormat: jsonSchemaFormat(name, schema, definedFields({ description, strict: options?.strict }))
   }
 }
 

@@ -207,7 +207,8 @@ export function isMissing(usage: Pick<Usage, "totalTokens"> | undefined): boolea
   return usage === undefined || usage.totalTokens === 0
 }
 
-function builtInPrice(env: Env, model: string) {
+function builtInPrice(env: Env, model: string | undefined) {
+  if (model === undefined) return undefined
   if (!env.builtInPrices.has(model)) env.builtInPrices.set(model, Pricing.lookup(model))
   return env.builtInPrices.get(model)
 }
@@ -219,8 +220,7 @@ function costOf(
   model: string,
   usage: Usage
 ): { readonly cost?: number; readonly cacheSavings?: number } {
-  const price = env.price ?? builtInPrice(env, model) ??
-    (request.model === undefined ? undefined : builtInPrice(env, request.model))
+  const price = env.price ?? builtInPrice(env, model) ?? builtInPrice(env, request.model)
   const cost = Pricing.cost(price, usage)
   if (cost === undefined) return {}
   const cached = usage.cachedPromptTokens > 0 || (usage.cacheWriteTokens ?? 0) > 0
@@ -238,8 +238,7 @@ export function withEmbeddingCost(
   requested: string | undefined,
   response: EmbeddingResponse
 ): EmbeddingResponse {
-  const price = env.price ?? builtInPrice(env, response.model) ??
-    (requested === undefined ? undefined : builtInPrice(env, requested))
+  const price = env.price ?? builtInPrice(env, response.model) ?? builtInPrice(env, requested)
   const usage = { promptTokens: response.usage.promptTokens, completionTokens: 0, cachedPromptTokens: 0 }
   const cost = Pricing.cost(price, usage)
   return cost === undefined ? response : { ...response, cost }

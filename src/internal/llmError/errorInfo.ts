@@ -9,15 +9,15 @@ import { isJsonObject } from "../json.js"
 const maxDetail = 300
 
 export interface ErrorInfo {
-  readonly message: string | undefined
-  readonly code: string | undefined
-  readonly type: string | undefined
-  readonly numericCode: number | undefined
-  readonly param: string | undefined
-  readonly details: unknown
-  readonly requestId: string | undefined
+  readonly message?: string | undefined
+  readonly code?: string | undefined
+  readonly type?: string | undefined
+  readonly numericCode?: number | undefined
+  readonly param?: string | undefined
+  readonly details?: unknown
+  readonly requestId?: string | undefined
   /** An AWS error's `__type` (`com.amazon.coral.service#UnrecognizedClientException`). */
-  readonly awsType: string | undefined
+  readonly awsType?: string | undefined
   readonly text: string
 }
 
@@ -40,17 +40,7 @@ export const errorInfo = (body: unknown): ErrorInfo => {
   const parsed = parseBody(body)
   if (!isJsonObject(parsed)) {
     const text = typeof parsed === "string" ? excerpt(parsed) : ""
-    return {
-      message: text === "" ? undefined : text,
-      code: undefined,
-      type: undefined,
-      numericCode: undefined,
-      param: undefined,
-      details: undefined,
-      requestId: undefined,
-      awsType: undefined,
-      text
-    }
+    return { message: text === "" ? undefined : text, text }
   }
   // {error: {...}} (OpenAI, Gemini, OpenRouter, Anthropic), {error: "text"} (Ollama), or a flat
   // {object: "error", message, type, code} (vLLM before 0.10.1).

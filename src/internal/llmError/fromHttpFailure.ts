@@ -11,7 +11,7 @@ import {
   RateLimitError,
   TimeoutError
 } from "../../LlmError.js"
-import { isJsonObject } from "../json.js"
+import { definedFields, isJsonObject } from "../json.js"
 import { errorInfo, excerpt } from "./errorInfo.js"
 import { masked } from "./mask.js"
 import * as RetryAfter from "./retryAfter.js"
@@ -111,9 +111,7 @@ const classify = (failure: HttpFailure): LlmError => {
   const fields: Fields = {
     provider: failure.provider,
     model: failure.model,
-    ...(status !== undefined ? { status } : {}),
-    ...(requestId !== undefined ? { requestId } : {}),
-    ...(detailText !== undefined ? { detail: excerpt(detailText) } : {})
+    ...definedFields({ status, requestId, detail: detailText && excerpt(detailText) })
   }
   const code = (info.code ?? "").toLowerCase()
   const type = (info.type ?? awsErrorType(header("x-amzn-errortype") ?? info.awsType) ?? "").toLowerCase()
@@ -140,13 +138,11 @@ const classify = (failure: HttpFailure): LlmError => {
       : new AuthError({ ...fields, reason: "forbidden" })
   }
   if (status === 429 || rateLimitCodes.includes(code) || rateLimitCodes.includes(type)) {
-    const wait = retryAfter()
-    return new RateLimitError(wait === undefined ? fields : { ...fields, retryAfter: wait })
+    return new RateLimitError({ ...fields, ...definedFields({ retryAfter: retryAfter() }) })
   }
   // 413: the body is too large (Anthropic's edge answers before the API, often not in JSON).
   if (status === 413 || isContextOverflow(signals)) {
-    const contextWindow = contextWindowOf(info.message)
-    return new ContextLengthError(contextWindow === undefined ? fields : { ...fields, contextWindow })
+    return new ContextLengthError({ ...fields, ...definedFields({ contextWindow: contextWindowOf(info.message) }) })
   }
   if (contentFilterSignals.some((signal) => signals.includes(signal))) return new ContentFilterError(fields)
   // Azure OpenAI names a deployment where OpenAI names a model (Azure OpenAI's REST API reference).
@@ -161,12 +157,7 @@ const classify = (failure: HttpFailure): LlmError => {
   if (status === 408) return new TimeoutError(fields)
   // An error event inside a 200 stream that names no other cause is the provider failing.
   if (status === undefined || status >= 500 || status === 409 || status === 498) {
-    const wait = retryAfter()
-    return new ProviderUnavailableError(wait === undefined ? fields : { ...fields, retryAfter: wait })
+    return new ProviderUnavailableError({ ...fields, ...definedFields({ retryAfter: retryAfter() }) })
   }
-  return new InvalidRequestError({
-    ...fields,
-    ...(info.param !== undefined ? { param: info.param } : {}),
-    ...(info.code !== undefined ? { code: info.code } : {})
-  })
+  return new InvalidRequestError({ ...fields, ...definedFields({ param: info.param, code: info.code }) })
 }

@@ -5,6 +5,9 @@ import * as Schema from "effect/Schema"
 // "expected undefined".
 export const optional: typeof Schema.optionalKey = Schema.optionalKey
 
+/** An option's name as the file spells it (`defaultMaxTokens`: `default_max_tokens`). */
+export const snake = (text: string): string => text.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
+
 export const NonEmpty = Schema.String.check(Schema.isMinLength(1, { message: "expected a non-empty string" }))
 export const Positive = Schema.Number.check(
   Schema.makeFilter((n: number) => Number.isFinite(n) && n > 0, { message: "expected a positive number" })

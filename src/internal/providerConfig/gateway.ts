@@ -13,8 +13,9 @@ import type { Issue } from "../../ProviderConfig.js"
 import { periodBounds, periodInBounds } from "../budget/window.js"
 import type * as Gateway from "../gatewayConfig/config.js"
 import { roleProblem } from "../gatewayConfig/roles.js"
+import { definedFields } from "../json.js"
 import { HttpUrl, NonEmpty, oneOf, optional, Positive, PositiveInt } from "./fields.js"
-import { DurationEntry, toDuration } from "./router.js"
+import { duration, DurationEntry, toDuration } from "./router.js"
 
 // Seconds, a duration string such as "1 day", or "month" (the UTC calendar month), within a budget's bounds.
 const Period = Schema.Union([Schema.Number, Schema.String]).check(
@@ -179,31 +180,21 @@ export type ReadSecret = (
   path: string
 ) => Effect.Effect<Redacted.Redacted<string>, ReadonlyArray<typeof Issue.Type>>
 
+// Every value of `values` read (`env:NAME` or as written), or the issues of those that could not be.
+export const readAll = (values: Readonly<Record<string, string>>, at: string, read: ReadSecret) =>
+  Effect.gen(function*() {
+    const out: Record<string, Redacted.Redacted<string>> = {}
+    const issues: Array<typeof Issue.Type> = []
+    for (const [name, text] of Object.entries(values)) {
+      const value = yield* Effect.result(read(text, `${at}.${name}`))
+      if (value._tag === "Failure") issues.push(...value.failure)
+      else out[name] = value.success
+    }
+    return { out, issues }
+  })
+
 const period = (value: number | string | undefined): Budget.Period =>
   value === undefined || value === "month" ? "month" : Duration.toMillis(toDuration(value)!)
-
-// The section's bounds on what the gateway keeps, as `Gateway.Keys` names them.
-const bounds = (entry: GatewayEntry): Partial<Gateway.Keys> => ({
-  ...(entry.request_log_max_rows !== undefined ? { requestLogMaxRows: entry.request_log_max_rows } : {}),
-  ...(entry.request_log_max_bytes !== undefined ? { requestLogMaxBytes: entry.request_log_max_bytes } : {}),
-  ...(entry.responses_max_bytes !== undefined ? { responsesMaxBytes: entry.responses_max_bytes } : {}),
-  ...(entry.responses_max_key_bytes !== undefined ? { responsesMaxKeyBytes: entry.responses_max_key_bytes } : {}),
-  ...(entry.responses_max_response_bytes !== undefined
-    ? { responsesMaxResponseBytes: entry.responses_max_response_bytes }
-    : {}),
-  ...(entry.responses_max_chain !== undefined ? { responsesMaxChain: entry.responses_max_chain } : {}),
-  ...(entry.responses_sockets_max_key !== undefined ? { responsesSocketsMaxKey: entry.responses_sockets_max_key } : {}),
-  ...(entry.mcp_sessions_max !== undefined ? { mcpSessionsMax: entry.mcp_sessions_max } : {}),
-  ...(entry.mcp_sessions_max_key !== undefined ? { mcpSessionsMaxKey: entry.mcp_sessions_max_key } : {}),
-  ...(entry.mcp_sessions_max_bytes !== undefined ? { mcpSessionsMaxBytes: entry.mcp_sessions_max_bytes } : {}),
-  ...(entry.mcp_sessions_max_key_bytes !== undefined
-    ? { mcpSessionsMaxKeyBytes: entry.mcp_sessions_max_key_bytes }
-    : {}),
-  ...(entry.affinity_max_sessions !== undefined ? { affinityMaxSessions: entry.affinity_max_sessions } : {}),
-  ...(entry.request_body_timeout_seconds !== undefined
-    ? { requestBodyTimeoutSeconds: entry.request_body_timeout_seconds }
-    : {})
-})
 
 // The `oidc` entry as `Gateway.Oidc`, its client secret read (an issue in `issues` when it cannot be; its path in
 // `literals` when written in the file).
@@ -214,27 +205,24 @@ const oidcOf = (
   literals: Array<string>
 ) =>
   Effect.gen(function*() {
-    let secret: Redacted.Redacted<string> | undefined
-    if (entry.client_secret !== undefined) {
-      const path = "gateway.oidc.client_secret"
-      if (!entry.client_secret.startsWith("env:")) literals.push(path)
-      const found = yield* Effect.result(read(entry.client_secret, path))
-      if (found._tag === "Failure") issues.push(...found.failure)
-      else secret = found.success
-    }
+    if (entry.client_secret?.startsWith("env:") === false) literals.push("gateway.oidc.client_secret")
+    const secret = yield* readAll(definedFields({ client_secret: entry.client_secret }), "gateway.oidc", read)
+    issues.push(...secret.issues)
     return {
       issuer: entry.issuer,
       clientId: entry.client_id,
-      ...(secret === undefined ? {} : { clientSecret: secret }),
-      ...(entry.audience === undefined ? {} : { audience: entry.audience }),
-      ...(entry.scopes === undefined ? {} : { scopes: entry.scopes }),
-      ...(entry.user_claim === undefined ? {} : { userClaim: entry.user_claim }),
-      ...(entry.groups_claim === undefined ? {} : { groupsClaim: entry.groups_claim }),
-      ...(entry.roles === undefined ? {} : { roles: entry.roles }),
-      ...(entry.session_ttl === undefined ? {} : { sessionTtl: toDuration(entry.session_ttl)! }),
-      ...(entry.max_token_lifetime === undefined ? {} : { maxTokenLifetime: toDuration(entry.max_token_lifetime)! }),
-      ...(entry.redirect_url === undefined ? {} : { redirectUrl: entry.redirect_url }),
-      ...(entry.cli_client_id === undefined ? {} : { cliClientId: entry.cli_client_id })
+      ...definedFields({
+        clientSecret: secret.out.client_secret,
+        audience: entry.audience,
+        scopes: entry.scopes,
+        userClaim: entry.user_claim,
+        groupsClaim: entry.groups_claim,
+        roles: entry.roles,
+        sessionTtl: duration(entry.session_ttl),
+        maxTokenLifetime: duration(entry.max_token_lifetime),
+        redirectUrl: entry.redirect_url,
+        cliClientId: entry.cli_client_id
+      })
     } satisfies Gateway.Oidc
   })
 
@@ -246,27 +234,21 @@ interface Limits {
 }
 
 // An entry's rate limit and budget as `Gateway.Key` and `Gateway.TokenCallers` have them.
-function limitsOf(item: Limits): Pick<Gateway.Key, "rateLimit" | "budget"> {
-  return {
-    ...(item.rate_limit_capacity !== undefined && item.rate_limit_refill_rate !== undefined
-      ? { rateLimit: { capacity: item.rate_limit_capacity, refillRate: item.rate_limit_refill_rate } }
-      : {}),
-    ...(item.budget !== undefined
-      ? {
-        budget: {
-          limit: item.budget.limit,
-          period: period(item.budget.period),
-          ...(item.budget.default_max_tokens !== undefined
-            ? { defaultMaxTokens: item.budget.default_max_tokens }
-            : {})
-        }
-      }
-      : {})
-  }
+export function limitsOf(item: Limits): Pick<Gateway.Key, "rateLimit" | "budget"> {
+  return definedFields({
+    rateLimit: item.rate_limit_capacity !== undefined && item.rate_limit_refill_rate !== undefined
+      ? { capacity: item.rate_limit_capacity, refillRate: item.rate_limit_refill_rate }
+      : undefined,
+    budget: item.budget && {
+      limit: item.budget.limit,
+      period: period(item.budget.period),
+      ...definedFields({ defaultMaxTokens: item.budget.default_max_tokens })
+    }
+  })
 }
 
 // The issue of half a rate limit (`whose`: "a key's") at `path`, pushed on `issues`.
-function halfRateLimit(item: Limits, path: string, whose: string, issues: Array<typeof Issue.Type>) {
+export function halfRateLimit(item: Limits, path: string, whose: string, issues: Array<typeof Issue.Type>) {
   if ((item.rate_limit_capacity === undefined) === (item.rate_limit_refill_rate === undefined)) return
   const missing = item.rate_limit_capacity === undefined ? "rate_limit_capacity" : "rate_limit_refill_rate"
   issues.push({
@@ -279,10 +261,12 @@ const tokenCallersOf = (entry: typeof TokenCallersEntry.Type): Gateway.TokenCall
   issuer: entry.issuer,
   audience: entry.audience,
   teams: entry.teams,
-  ...(entry.user_claim === undefined ? {} : { userClaim: entry.user_claim }),
-  ...(entry.team_claim === undefined ? {} : { teamClaim: entry.team_claim }),
-  ...(entry.models === undefined ? {} : { models: entry.models }),
-  ...(entry.max_token_lifetime === undefined ? {} : { maxTokenLifetime: toDuration(entry.max_token_lifetime)! }),
+  ...definedFields({
+    userClaim: entry.user_claim,
+    teamClaim: entry.team_claim,
+    models: entry.models,
+    maxTokenLifetime: duration(entry.max_token_lifetime)
+  }),
   ...limitsOf(entry)
 })
 
@@ -381,34 +365,43 @@ export const resolve = (
         keys: keys.map(({ entry: item, key }): Gateway.Key => ({
           name: item.name,
           key,
-          ...(item.models !== undefined ? { models: item.models } : {}),
-          ...(item.tools !== undefined ? { tools: item.tools } : {}),
-          ...(item.guardrails !== undefined ? { guardrails: item.guardrails } : {}),
+          ...definedFields({ models: item.models, tools: item.tools, guardrails: item.guardrails }),
           ...limitsOf(item)
         })),
         adminKeys: admins.map(({ entry: item, key }) => ({ name: item.name, key })),
-        ...(entry.model_load_details === true ? { modelLoadDetails: true } : {}),
-        ...(entry.log_payloads === true ? { logPayloads: true } : {}),
-        ...(entry.request_log_retention !== undefined
-          ? { requestLogRetention: Duration.days(entry.request_log_retention) }
-          : {}),
-        ...(entry.responses_ttl !== undefined ? { responsesTtl: toDuration(entry.responses_ttl)! } : {}),
-        ...(entry.responses_socket_idle !== undefined
-          ? { responsesSocketIdle: toDuration(entry.responses_socket_idle)! }
-          : {}),
-        ...bounds(entry),
-        ...(entry.hosted_tools !== undefined ? { hostedTools: entry.hosted_tools } : {}),
-        ...(entry.allow_keyless === true ? { allowKeyless: true } : {}),
-        ...(entry.guardrails !== undefined ? { guardrails: entry.guardrails } : {}),
-        ...(oidc === undefined ? {} : { oidc }),
-        ...(entry.token_callers === undefined ? {} : { tokenCallers: entry.token_callers.map(tokenCallersOf) }),
-        ...(entry.audit?.anchor === undefined ? {} : {
-          auditAnchor: {
+        ...definedFields({
+          modelLoadDetails: entry.model_load_details || undefined,
+          logPayloads: entry.log_payloads || undefined,
+          requestLogRetention: entry.request_log_retention === undefined
+            ? undefined
+            : Duration.days(entry.request_log_retention),
+          responsesTtl: duration(entry.responses_ttl),
+          responsesSocketIdle: duration(entry.responses_socket_idle),
+          // The section's bounds on what the gateway keeps.
+          requestLogMaxRows: entry.request_log_max_rows,
+          requestLogMaxBytes: entry.request_log_max_bytes,
+          responsesMaxBytes: entry.responses_max_bytes,
+          responsesMaxKeyBytes: entry.responses_max_key_bytes,
+          responsesMaxResponseBytes: entry.responses_max_response_bytes,
+          responsesMaxChain: entry.responses_max_chain,
+          responsesSocketsMaxKey: entry.responses_sockets_max_key,
+          mcpSessionsMax: entry.mcp_sessions_max,
+          mcpSessionsMaxKey: entry.mcp_sessions_max_key,
+          mcpSessionsMaxBytes: entry.mcp_sessions_max_bytes,
+          mcpSessionsMaxKeyBytes: entry.mcp_sessions_max_key_bytes,
+          affinityMaxSessions: entry.affinity_max_sessions,
+          requestBodyTimeoutSeconds: entry.request_body_timeout_seconds,
+          hostedTools: entry.hosted_tools,
+          allowKeyless: entry.allow_keyless || undefined,
+          guardrails: entry.guardrails,
+          oidc,
+          tokenCallers: entry.token_callers?.map(tokenCallersOf),
+          auditAnchor: entry.audit?.anchor === undefined ? undefined : {
             file: entry.audit.anchor,
-            ...(entry.audit.anchor_every === undefined ? {} : { every: toDuration(entry.audit.anchor_every)! })
-          }
-        }),
-        ...(entry.audit?.retention === undefined ? {} : { auditRetention: toDuration(entry.audit.retention)! })
+            ...definedFields({ every: duration(entry.audit.anchor_every) })
+          },
+          auditRetention: duration(entry.audit?.retention)
+        })
       }
     }
   })

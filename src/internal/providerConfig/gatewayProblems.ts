@@ -10,10 +10,8 @@ import * as Option from "effect/Option"
 import type { OptionsError } from "../../OptionsError.js"
 import { type Issue, type ProviderConfig, ProviderConfigError } from "../../ProviderConfig.js"
 import { parseJson } from "../json.js"
+import { snake } from "./fields.js"
 import { type Places, readFile } from "./read.js"
-
-// A field of the gateway's options as the file spells it (`defaultMaxTokens`: `default_max_tokens`).
-const snake = (text: string): string => text.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
 
 // The fields of `Gateway.Keys` whose file spelling is not theirs in snake case.
 const gatewayFields: ReadonlyArray<readonly [string, string]> = [

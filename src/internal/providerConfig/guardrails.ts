@@ -6,7 +6,6 @@
  */
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
-import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Guardrail from "../../Guardrail.js"
 import type { OptionsError } from "../../OptionsError.js"
@@ -15,9 +14,10 @@ import * as Checks from "../guardrail/checks.js"
 import * as Make from "../guardrail/make.js"
 import * as Moderation from "../guardrail/moderation.js"
 import * as Webhook from "../guardrail/webhook.js"
-import { Headers, HttpUrl, NonEmpty, NonNegativeInt, oneOf, optional, PositiveInt } from "./fields.js"
-import type { ReadSecret } from "./gateway.js"
-import { DurationEntry, toDuration } from "./router.js"
+import { definedFields } from "../json.js"
+import { Headers, HttpUrl, NonEmpty, NonNegativeInt, oneOf, optional, PositiveInt, snake } from "./fields.js"
+import { readAll, type ReadSecret } from "./gateway.js"
+import { duration, DurationEntry } from "./router.js"
 
 // Where a guardrail runs, as the file names the places.
 const places = {
@@ -65,9 +65,6 @@ export const GuardrailsEntry = Schema.Record(Schema.String, GuardrailEntry)
 /** A guardrail of the section, built on the gateway's `HttpClient`. */
 export type Built = Effect.Effect<Guardrail.Guardrail, OptionsError, HttpClient.HttpClient>
 
-// An option's name as the file writes it (`maxBufferBytes`: `max_buffer_bytes`).
-const snake = (option: string): string => option.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
-
 /** The issues of a constructor's `OptionsError`, under the guardrail's path. */
 function issuesOf(at: string, error: OptionsError): Array<typeof Issue.Type> {
   return [error, ...(error.others ?? [])].map((problem) => ({
@@ -80,12 +77,14 @@ function issuesOf(at: string, error: OptionsError): Array<typeof Issue.Type> {
 function common(name: string, entry: GuardrailEntry): Guardrail.CommonOptions {
   return {
     name,
-    ...(entry.on !== undefined ? { on: entry.on.map((place) => places[place]) } : {}),
-    ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
-    ...(entry.window !== undefined ? { window: entry.window } : {}),
-    ...(entry.overlap !== undefined ? { overlap: entry.overlap } : {}),
-    ...(entry.max_buffer_bytes !== undefined ? { maxBufferBytes: entry.max_buffer_bytes } : {}),
-    ...(entry.on_error !== undefined ? { onError: entry.on_error } : {})
+    ...definedFields({
+      on: entry.on?.map((place) => places[place]),
+      mode: entry.mode,
+      window: entry.window,
+      overlap: entry.overlap,
+      maxBufferBytes: entry.max_buffer_bytes,
+      onError: entry.on_error
+    })
   }
 }
 
@@ -122,22 +121,17 @@ const one = (name: string, entry: GuardrailEntry, read: ReadSecret) =>
       issues.push({ path: `${at}.timeout`, message: "is for a webhook or moderation" })
     }
     const options = common(name, entry)
-    const timeout = entry.timeout === undefined ? {} : { timeout: toDuration(entry.timeout)! }
+    const timeout = definedFields({ timeout: duration(entry.timeout) })
     let built: Built | undefined
     if (entry.webhook !== undefined) {
-      const headers: Record<string, Redacted.Redacted<string>> = {}
-      for (const [header, text] of Object.entries(entry.headers ?? {})) {
-        const value = yield* Effect.result(read(text, `${at}.headers.${header}`))
-        if (value._tag === "Failure") issues.push(...value.failure)
-        else headers[header] = value.success
-      }
+      const headers = yield* readAll(entry.headers ?? {}, `${at}.headers`, read)
+      issues.push(...headers.issues)
       const webhook: Guardrail.WebhookOptions = {
         ...options,
         url: entry.webhook,
-        headers,
+        headers: headers.out,
         ...timeout,
-        ...(entry.longest_match !== undefined ? { longestMatch: entry.longest_match } : {}),
-        ...(entry.batch !== undefined ? { batch: entry.batch } : {})
+        ...definedFields({ longestMatch: entry.longest_match, batch: entry.batch })
       }
       const checked = yield* Effect.result(Make.settings(webhook, webhook.longestMatch))
       if (checked._tag === "Failure") issues.push(...issuesOf(at, checked.failure))
@@ -152,9 +146,7 @@ const one = (name: string, entry: GuardrailEntry, read: ReadSecret) =>
         ...options,
         apiKey: apiKey.success,
         ...timeout,
-        ...(moderation.base_url !== undefined ? { baseUrl: moderation.base_url } : {}),
-        ...(moderation.model !== undefined ? { model: moderation.model } : {}),
-        ...(moderation.categories !== undefined ? { categories: moderation.categories } : {})
+        ...definedFields({ baseUrl: moderation.base_url, model: moderation.model, categories: moderation.categories })
       })
     } else {
       const checks = [
@@ -162,7 +154,7 @@ const one = (name: string, entry: GuardrailEntry, read: ReadSecret) =>
         ...(entry.words === undefined ? [] : [Checks.words(`${name}-words`, entry.words)])
       ]
       const made = yield* Effect.result(
-        Make.make({ ...options, checks, ...(entry.action !== undefined ? { action: entry.action } : {}) })
+        Make.make({ ...options, checks, ...definedFields({ action: entry.action }) })
       )
       if (made._tag === "Failure") issues.push(...issuesOf(at, made.failure))
       else built = Effect.succeed(made.success)

@@ -6,14 +6,14 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { Issue } from "../../ProviderConfig.js"
 import type * as Gateway from "../gatewayConfig/config.js"
 import { isServerName, serverNameRule } from "../gatewayConfig/mcpServerNames.js"
+import { definedFields } from "../json.js"
 import { HttpUrl, NonEmpty, oneOf, optional, Positive, PositiveInt } from "./fields.js"
-import type { ReadSecret } from "./gateway.js"
-import { DurationEntry, toDuration } from "./router.js"
+import { halfRateLimit, limitsOf, readAll, type ReadSecret } from "./gateway.js"
+import { duration, DurationEntry, toDuration } from "./router.js"
 
 const Url = NonEmpty.check(
   Schema.makeFilter((url: string) => /^https?:\/\/[^\s]+$/.test(url), {
@@ -67,47 +67,10 @@ export type McpServersEntry = typeof McpServersEntry.Type
 
 type Issues = ReadonlyArray<typeof Issue.Type>
 
-// Every value of `values` read (`env:NAME` or as written), or the issues of those that could not be.
-const readAll = (values: Readonly<Record<string, string>>, at: string, read: ReadSecret) =>
-  Effect.gen(function*() {
-    const out: Record<string, Redacted.Redacted<string>> = {}
-    const issues: Array<typeof Issue.Type> = []
-    for (const [name, text] of Object.entries(values)) {
-      const value = yield* Effect.result(read(text, `${at}.${name}`))
-      if (value._tag === "Failure") issues.push(...value.failure)
-      else out[name] = value.success
-    }
-    return { out, issues }
-  })
-
 // The fields of one kind of server that the other kind has no use for.
 const httpOnly = ["headers", "token_url", "client_id", "client_secret", "scope"] as const
 const credentials = ["token_url", "client_id", "client_secret"] as const
 const stdioOnly = ["args", "env"] as const
-
-// How a server's calls are governed, as `Gateway.McpGovernance` takes it.
-function governance(server: typeof McpServerEntry.Type): Gateway.McpGovernance {
-  return {
-    ...(server.price_per_call === undefined ? {} : { pricePerCall: server.price_per_call }),
-    ...(server.max_concurrency === undefined ? {} : { maxConcurrency: server.max_concurrency }),
-    ...(server.guardrails === undefined ? {} : { guardrails: server.guardrails }),
-    ...(server.rate_limit_capacity === undefined || server.rate_limit_refill_rate === undefined ? {} : {
-      rateLimit: { capacity: server.rate_limit_capacity, refillRate: server.rate_limit_refill_rate }
-    })
-  }
-}
-
-// How the server is spoken to and bounded, as `Gateway.McpConnection` takes it.
-function connection(server: typeof McpServerEntry.Type): Gateway.McpConnection {
-  return {
-    ...(server.protocol === undefined ? {} : { protocol: server.protocol }),
-    ...(server.max_reply_bytes === undefined ? {} : { maxReplyBytes: server.max_reply_bytes }),
-    ...(server.call_timeout === undefined ? {} : { callTimeout: toDuration(server.call_timeout)! }),
-    ...(server.ping_interval === undefined ? {} : {
-      pingInterval: server.ping_interval === 0 ? Duration.zero : toDuration(server.ping_interval)!
-    })
-  }
-}
 
 // The issues of an HTTP server's client credentials: all three of `token_url`, `client_id` and `client_secret`, or
 // none (`scope` only with them).
@@ -156,17 +119,23 @@ export const resolve = (
       if (server.tools !== undefined && server.tools.length === 0) {
         issues.push({ path: `${at}.tools`, message: "expected at least one name (leave tools out to take every tool)" })
       }
-      if ((server.rate_limit_capacity === undefined) !== (server.rate_limit_refill_rate === undefined)) {
-        const missing = server.rate_limit_capacity === undefined ? "rate_limit_capacity" : "rate_limit_refill_rate"
-        issues.push({
-          path: `${at}.${missing}`,
-          message: "is missing (a server's rate limit takes both rate_limit_capacity and rate_limit_refill_rate)"
-        })
-      }
+      halfRateLimit(server, at, "a server's", issues)
+      // The tools taken, how their calls are governed (`Gateway.McpGovernance`; a server's limits are a rate limit,
+      // no budget), and how the server is spoken to and bounded (`Gateway.McpConnection`).
       const tools = {
-        ...(server.tools === undefined ? {} : { tools: server.tools }),
-        ...governance(server),
-        ...connection(server)
+        ...definedFields({
+          tools: server.tools,
+          pricePerCall: server.price_per_call,
+          maxConcurrency: server.max_concurrency,
+          guardrails: server.guardrails
+        }),
+        ...limitsOf(server),
+        ...definedFields({
+          protocol: server.protocol,
+          maxReplyBytes: server.max_reply_bytes,
+          callTimeout: duration(server.call_timeout),
+          pingInterval: server.ping_interval === 0 ? Duration.zero : duration(server.ping_interval)
+        })
       }
       if (server.url !== undefined) {
         const headers = yield* readAll(server.headers ?? {}, `${at}.headers`, read)
@@ -183,13 +152,13 @@ export const resolve = (
               tokenUrl: server.token_url!,
               clientId: server.client_id!,
               clientSecret: secret.success,
-              ...(server.scope === undefined ? {} : { scope: server.scope })
+              ...definedFields({ scope: server.scope })
             }
           }
           : {}
         servers[name] = {
           url: server.url,
-          ...(server.headers === undefined ? {} : { headers: headers.out }),
+          ...definedFields({ headers: server.headers && headers.out }),
           ...oauth,
           ...tools
         }
@@ -198,8 +167,7 @@ export const resolve = (
         issues.push(...env.issues)
         servers[name] = {
           command: server.command!,
-          ...(server.args === undefined ? {} : { args: server.args }),
-          ...(server.env === undefined ? {} : { env: env.out }),
+          ...definedFields({ args: server.args, env: server.env && env.out }),
           ...tools
         }
       }

@@ -24,7 +24,7 @@ import {
 } from "../../ProviderConfig.js"
 import * as Presets from "../../providers/Presets.js"
 import { publisherOf } from "../clouds/vertex/definition.js"
-import { isJsonObject } from "../json.js"
+import { definedFields, isJsonObject } from "../json.js"
 import * as Steps from "../steps.js"
 import {
   AdminKeyEntry,
@@ -85,11 +85,9 @@ const standInKey = (api: string, entry: ModelConfig["entry"]): string => {
 }
 
 const keyOptions = (entry: typeof KeyEntry.Type, key: Redacted.Redacted<string>): KeyPool.KeyOptions =>
-  typeof entry === "string" ? { key } : {
-    key,
-    ...(entry.weight !== undefined ? { weight: entry.weight } : {}),
-    ...(entry.max_concurrency !== undefined ? { maxConcurrency: entry.max_concurrency } : {})
-  }
+  typeof entry === "string"
+    ? { key }
+    : { key, ...definedFields({ weight: entry.weight, maxConcurrency: entry.max_concurrency }) }
 
 /**
  * An entry's keys read a chunk at a time, other fibers run between. A key whose variable is unset stands as written
@@ -112,19 +110,18 @@ function readKeys(
       for (let k = from; k < Math.min(entries.length, from + keyChunk); k++) {
         const entry = entries[k]!
         const text = typeof entry === "string" ? entry : entry.key
-        // A key written in the file is taken as it is; only an `env:` one asks `Config`.
-        if (!text.startsWith("env:")) {
-          keys.push(keyOptions(entry, Redacted.make(text)))
-          continue
-        }
-        const path = `${at}.api_keys[${k}]`
-        const read = yield* Effect.result(readSecret(text, path))
-        if (Result.isSuccess(read)) keys.push(keyOptions(entry, read.success))
-        else {
+        // A key written in the file is taken as it is; only an `env:` one asks `Config` (unset, it stands as written).
+        if (text.startsWith("env:")) {
+          const path = `${at}.api_keys[${k}]`
+          const read = yield* Effect.result(readSecret(text, path))
+          if (Result.isSuccess(read)) {
+            keys.push(keyOptions(entry, read.success))
+            continue
+          }
           issues.push(...read.failure)
           unset.push(path)
-          keys.push(keyOptions(entry, Redacted.make(text)))
         }
+        keys.push(keyOptions(entry, Redacted.make(text)))
       }
     }
     return { keys, issues, unset }
@@ -459,81 +456,67 @@ const masker = (secrets: ReadonlyArray<string>) => {
 function entryIssues(entry: ModelEntry, at: string): Array<typeof Issue.Type> {
   const issues: Array<typeof Issue.Type> = []
   const api = entry.api ?? "chat-completions"
+  const issue = (field: string, message: string) => issues.push({ path: `${at}.${field}`, message })
   // Each of `fields` written for an entry of another api than `forApi`.
   const foreign = (forApi: string, ...fields: ReadonlyArray<keyof ModelEntry>) => {
     for (const field of fields) {
       if (entry[field] !== undefined && api !== forApi) {
-        issues.push({ path: `${at}.${field}`, message: `is for the ${forApi} api, not ${api}` })
+        issue(field, `is for the ${forApi} api, not ${api}`)
       }
     }
   }
   const preset = entry.preset === undefined ? undefined : Presets.presets[entry.preset]
   if (preset !== undefined && api !== "chat-completions") {
-    issues.push({ path: `${at}.preset`, message: `presets are for the chat-completions api, not ${api}` })
+    issue("preset", `presets are for the chat-completions api, not ${api}`)
   } else if (preset !== undefined && preset.baseUrl === undefined && entry.base_url === undefined) {
-    issues.push({
-      path: `${at}.base_url`,
-      message: `the ${preset.name} preset needs base_url (the server's root, /v1 included)`
-    })
+    issue("base_url", `the ${preset.name} preset needs base_url (the server's root, /v1 included)`)
   }
   if (typeof entry.prefill === "string" && api !== "chat-completions") {
-    issues.push({
-      path: `${at}.prefill`,
-      message: `"${entry.prefill}" asks a chat-completions server to go on; for the ${api} api, expected true or false`
-    })
+    issue(
+      "prefill",
+      `"${entry.prefill}" asks a chat-completions server to go on; for the ${api} api, expected true or false`
+    )
   }
   foreign("azure", "deployment", "api_version")
   if (api === "azure" && entry.base_url === undefined) {
-    issues.push({
-      path: `${at}.base_url`,
-      message: "the azure api needs base_url (the resource's endpoint, https://RESOURCE.openai.azure.com)"
-    })
+    issue("base_url", "the azure api needs base_url (the resource's endpoint, https://RESOURCE.openai.azure.com)")
   }
   foreign("vertex", "location", "publisher")
   if (api === "vertex") {
     for (const field of ["project", "location"] as const) {
       if (entry[field] === undefined) {
-        issues.push({
-          path: `${at}.${field}`,
-          message: `the vertex api needs ${field} (the Google Cloud ${field})`
-        })
+        issue(field, `the vertex api needs ${field} (the Google Cloud ${field})`)
       }
     }
     if (entry.api_keys !== undefined) {
-      issues.push({
-        path: `${at}.api_keys`,
-        message: "the vertex api signs in with Application Default Credentials, not keys; leave api_keys out"
-      })
+      issue("api_keys", "the vertex api signs in with Application Default Credentials, not keys; leave api_keys out")
     }
   }
   foreign("bedrock", "region")
   if (api === "bedrock" && entry.region === undefined && entry.base_url === undefined) {
-    issues.push({ path: `${at}.region`, message: "the bedrock api needs region (us-east-1) or base_url" })
+    issue("region", "the bedrock api needs region (us-east-1) or base_url")
   }
   foreign("bedrock", "profile")
   if (api === "bedrock" && entry.profile !== undefined && entry.api_keys !== undefined) {
-    issues.push({
-      path: `${at}.profile`,
-      message: "a profile signs with SigV4, Bedrock API keys need none; give one of profile and api_keys"
-    })
+    issue("profile", "a profile signs with SigV4, Bedrock API keys need none; give one of profile and api_keys")
   }
   if (entry.batch !== undefined) issues.push(...batchIssues(entry.batch, api, entry.api_keys !== undefined, at))
   foreign("responses", "store")
   const claude = api === "anthropic" || api === "bedrock" ||
     (api === "vertex" && publisherOf(entry, entry.model_name) === "anthropic")
   if (entry.cache_conversations !== undefined && !claude) {
-    issues.push({
-      path: `${at}.cache_conversations`,
-      message: `is for Claude (the anthropic or bedrock api, or vertex with publisher anthropic), not ${api}` +
+    issue(
+      "cache_conversations",
+      `is for Claude (the anthropic or bedrock api, or vertex with publisher anthropic), not ${api}` +
         (api === "vertex" ? " with publisher google" : "")
-    })
+    )
   }
   // An Azure entry without keys authenticates with Microsoft Entra ID, a Vertex one with Google's credentials, a
   // Bedrock one with SigV4.
   const keyless = api === "ollama" || api === "azure" || api === "vertex" || api === "bedrock" ||
     (preset !== undefined && !preset.needsKey)
   if (entry.api_keys === undefined && !keyless) {
-    issues.push({ path: `${at}.api_keys`, message: "expected at least one key" })
+    issue("api_keys", "expected at least one key")
   }
   return issues
 }
@@ -607,10 +590,10 @@ function readStore(entry: typeof StoreEntry.Type | undefined): Effect.Effect<{
     const sql = entry?.sql === undefined ? undefined : yield* Effect.result(readSecret(entry.sql, "store.sql"))
     const redis = entry?.redis === undefined ? undefined : yield* Effect.result(readRedis(entry.redis))
     return {
-      config: {
-        ...(entry !== undefined && redis?._tag === "Success" ? { store: toOptions(entry, redis.success) } : {}),
-        ...(sql?._tag === "Success" ? { database: { postgres: sql.success } } : {})
-      },
+      config: definedFields({
+        store: entry !== undefined && redis?._tag === "Success" ? toOptions(entry, redis.success) : undefined,
+        database: sql?._tag === "Success" ? { postgres: sql.success } : undefined
+      }),
       issues: [...(sql?._tag === "Failure" ? sql.failure : []), ...(redis?._tag === "Failure" ? redis.failure : [])]
     }
   })

@@ -7,6 +7,7 @@ import * as Schema from "effect/Schema"
 import { LlmError } from "../../LlmError.js"
 import type { Issue, ModelConfig, RouterConfig } from "../../ProviderConfig.js"
 import type { ErrorTag, LearnedLimitsOptions, Options } from "../../Router.js"
+import { definedFields } from "../json.js"
 import { NonEmpty, oneOf, optional, PositiveInt } from "./fields.js"
 
 /** Seconds (a positive number) or an Effect duration string, as a finite positive duration; else undefined. */
@@ -72,8 +73,9 @@ export const RouterEntry = Schema.Struct({
 
 export type RouterEntry = typeof RouterEntry.Type
 
-// Decoded entries passed `toDuration` already.
-const duration = (value: number | string): Duration.Duration => toDuration(value)!
+// Decoded entries passed `toDuration` already; an absent one stays `undefined`.
+export const duration = (value: number | string | undefined): Duration.Duration | undefined =>
+  value === undefined ? undefined : toDuration(value)
 
 const known = (names: ReadonlyArray<string>): string => names.length === 0 ? "none" : names.join(", ")
 
@@ -140,7 +142,7 @@ export const resolve = (
     routers[name] = {
       deployments: listed.map(fullName),
       options: toOptions(entry),
-      ...(entry.guardrails !== undefined ? { guardrails: entry.guardrails } : {})
+      ...definedFields({ guardrails: entry.guardrails })
     }
   }
   return { routers, issues }
@@ -150,53 +152,40 @@ export const resolve = (
 const tags = (names: ReadonlyArray<string>) => names as ReadonlyArray<ErrorTag>
 
 const learnedLimits = (entry: NonNullable<RouterEntry["learned_limits"]>): LearnedLimitsOptions | false =>
-  entry === false ? false : {
-    ...(entry.quantile !== undefined ? { quantile: entry.quantile } : {}),
-    ...(entry.factor !== undefined ? { factor: entry.factor } : {}),
-    ...(entry.floor !== undefined ? { floor: duration(entry.floor) } : {}),
-    ...(entry.min_samples !== undefined ? { minSamples: entry.min_samples } : {}),
-    ...(entry.window !== undefined ? { window: entry.window } : {}),
-    ...(entry.initial_first_token !== undefined
-      ? { initialFirstToken: entry.initial_first_token === false ? false : duration(entry.initial_first_token) }
-      : {})
-  }
+  entry === false ? false : definedFields({
+    quantile: entry.quantile,
+    factor: entry.factor,
+    floor: duration(entry.floor),
+    minSamples: entry.min_samples,
+    window: entry.window,
+    initialFirstToken: entry.initial_first_token !== false && duration(entry.initial_first_token)
+  })
 
 const toOptions = (entry: RouterEntry): Omit<Options, "deployments"> => {
   const { cooldown } = entry
-  return {
-    ...(entry.strategy !== undefined ? { strategy: entry.strategy } : {}),
-    ...(entry.fallbacks !== undefined
-      ? {
-        fallbacks: Object.fromEntries(
-          Object.entries(entry.fallbacks).map((
-            [from, list]
-          ) => [from, list.map(({ on, to }) => ({ to, on: tags(on) }))])
-        )
-      }
-      : {}),
-    ...(entry.retry_on !== undefined ? { retryOn: tags(entry.retry_on) } : {}),
-    ...(entry.deadline !== undefined ? { deadline: duration(entry.deadline) } : {}),
-    ...(entry.max_retry_wait !== undefined ? { maxRetryWait: duration(entry.max_retry_wait) } : {}),
-    ...(cooldown !== undefined
-      ? {
-        cooldown: {
-          ...(cooldown.failures !== undefined ? { failures: cooldown.failures } : {}),
-          ...(cooldown.window !== undefined ? { window: duration(cooldown.window) } : {}),
-          ...(cooldown.period !== undefined ? { period: duration(cooldown.period) } : {}),
-          ...(cooldown.on !== undefined ? { on: tags(cooldown.on) } : {})
-        }
-      }
-      : {}),
-    ...(entry.hedge !== undefined ? { hedge: { after: duration(entry.hedge.after) } } : {}),
-    ...(entry.mid_stream !== undefined ? { midStream: entry.mid_stream } : {}),
-    ...(entry.learned_limits !== undefined ? { learnedLimits: learnedLimits(entry.learned_limits) } : {}),
-    ...(entry.model !== undefined ? { model: entry.model } : {}),
-    ...(entry.affinity !== undefined ? { affinity: affinityOf(entry.affinity) } : {})
-  }
+  return definedFields({
+    strategy: entry.strategy,
+    fallbacks: entry.fallbacks && Object.fromEntries(
+      Object.entries(entry.fallbacks).map(([from, list]) => [from, list.map(({ on, to }) => ({ to, on: tags(on) }))])
+    ),
+    retryOn: entry.retry_on && tags(entry.retry_on),
+    deadline: duration(entry.deadline),
+    maxRetryWait: duration(entry.max_retry_wait),
+    cooldown: cooldown && definedFields({
+      failures: cooldown.failures,
+      window: duration(cooldown.window),
+      period: duration(cooldown.period),
+      on: cooldown.on && tags(cooldown.on)
+    }),
+    hedge: entry.hedge && { after: toDuration(entry.hedge.after)! },
+    midStream: entry.mid_stream,
+    learnedLimits: entry.learned_limits === undefined ? undefined : learnedLimits(entry.learned_limits),
+    model: entry.model,
+    affinity: entry.affinity === undefined ? undefined : affinityOf(entry.affinity)
+  })
 }
 
 const affinityOf = (affinity: NonNullable<RouterEntry["affinity"]>): NonNullable<Options["affinity"]> =>
-  typeof affinity === "boolean" ? affinity : {
-    ...(affinity.ttl !== undefined ? { ttl: duration(affinity.ttl) } : {}),
-    ...(affinity.max_sessions !== undefined ? { maxSessions: affinity.max_sessions } : {})
-  }
+  typeof affinity === "boolean"
+    ? affinity
+    : definedFields({ ttl: duration(affinity.ttl), maxSessions: affinity.max_sessions })

@@ -53,16 +53,14 @@ export function resolve(options: LearnedLimitsOptions | false | undefined): Sett
   return {
     quantile: options?.quantile ?? defaults.quantile,
     factor: options?.factor ?? defaults.factor,
-    floorMillis: options?.floor === undefined
-      ? defaults.floorMillis
-      : Duration.toMillis(Duration.fromInputUnsafe(options.floor)),
+    floorMillis: options?.floor === undefined ? defaults.floorMillis : Duration.toMillis(options.floor),
     minSamples: options?.minSamples ?? defaults.minSamples,
     window: options?.window ?? Math.max(defaults.window, options?.minSamples ?? defaults.minSamples),
     initialFirstTokenMillis: options?.initialFirstToken === false
       ? undefined
       : options?.initialFirstToken === undefined
       ? defaults.initialFirstTokenMillis
-      : Duration.toMillis(Duration.fromInputUnsafe(options.initialFirstToken))
+      : Duration.toMillis(options.initialFirstToken)
   }
 }
 

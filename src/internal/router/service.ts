@@ -173,41 +173,33 @@ export const make = <D extends Deployment<unknown, unknown>>(
 const makeOverStores = <D extends Deployment<unknown, unknown>>(
   options: Options<D>
 ): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope | Stores> =>
-  Effect.suspend(
-    (): Effect.Effect<
-      Service,
-      Layer.Error<D["llm"]> | OptionsError,
-      Layer.Services<D["llm"]> | Scope.Scope | Stores
-    > => {
-      const problem = Settings.invalid(options as Options)
-      if (problem !== undefined) return Effect.fail(problem)
-      const settings = Settings.resolve(options as Options)
-      return Effect.gen(function*() {
-        const built = yield* Effect.forEach(options.deployments, (deployment) =>
-          Effect.map(
-            Layer.build(deployment.llm as Layer.Layer<Llm.Llm, Layer.Error<D["llm"]>, Layer.Services<D["llm"]>>),
-            (context): Deployments.Built => ({ deployment, context })
-          ))
-        // The stores are chosen once here; each deployment's breaker and learned limits are kept under its name.
-        const { affinity, breakers, key, learned, own } = yield* chosen(options as Options)
-        const learning = settings.learnedLimits
-        const states = yield* Effect.forEach(built, (entry) => {
-          const at = `${key}:${entry.deployment.name}`
-          return Effect.map(
-            Effect.all([
-              breakers.breaker({ key: at, ...settings.cooldown }),
-              learning === undefined ? Effect.undefined : LearnedLimits.make(learning, learned, at)
-            ]),
-            ([breaker, limits]) => Deployments.make(options as Options, entry, breaker, limits)
-          )
-        })
-        if (!own.breakers) yield* Breaker.refresh(states)
-        if (!own.learned) yield* LearnedLimits.refresh(states.flatMap((state) => state.learned ?? []))
-        const names = states.map((state) => state.name)
-        const pins = settings.affinity === undefined
-          ? undefined
-          : yield* affinity.pins({ key: `${key}:${routerId(names)}`, ...settings.affinity, deployments: names })
-        return makeService(options as Options, settings, states, pins)
-      })
-    }
-  )
+  Effect.gen(function*() {
+    const problem = Settings.invalid(options as Options)
+    if (problem !== undefined) return yield* Effect.fail(problem)
+    const settings = Settings.resolve(options as Options)
+    const built = yield* Effect.forEach(options.deployments, (deployment) =>
+      Effect.map(
+        Layer.build(deployment.llm as Layer.Layer<Llm.Llm, Layer.Error<D["llm"]>, Layer.Services<D["llm"]>>),
+        (context): Deployments.Built => ({ deployment, context })
+      ))
+    // The stores are chosen once here; each deployment's breaker and learned limits are kept under its name.
+    const { affinity, breakers, key, learned, own } = yield* chosen(options as Options)
+    const learning = settings.learnedLimits
+    const states = yield* Effect.forEach(built, (entry) => {
+      const at = `${key}:${entry.deployment.name}`
+      return Effect.map(
+        Effect.all([
+          breakers.breaker({ key: at, ...settings.cooldown }),
+          learning === undefined ? Effect.undefined : LearnedLimits.make(learning, learned, at)
+        ]),
+        ([breaker, limits]) => Deployments.make(options as Options, entry, breaker, limits)
+      )
+    })
+    if (!own.breakers) yield* Breaker.refresh(states)
+    if (!own.learned) yield* LearnedLimits.refresh(states.flatMap((state) => state.learned ?? []))
+    const names = states.map((state) => state.name)
+    const pins = settings.affinity === undefined
+      ? undefined
+      : yield* affinity.pins({ key: `${key}:${routerId(names)}`, ...settings.affinity, deployments: names })
+    return makeService(options as Options, settings, states, pins)
+  })

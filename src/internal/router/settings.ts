@@ -173,9 +173,9 @@ export const resolve = (options: Options): Settings => {
     replyTokens: options.replyTokens ?? replyTokensDefault,
     midStream: options.midStream ?? "restart",
     learnedLimits: LearnedLimits.resolve(options.learnedLimits),
-    maxHoldMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxHold ?? "5 minutes")),
-    rateLimitWaitMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxRateLimitWait ?? "5 seconds")),
-    retryWaitMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxRetryWait ?? "1 second")),
+    maxHoldMillis: Duration.toMillis(options.maxHold ?? "5 minutes"),
+    rateLimitWaitMillis: Duration.toMillis(options.maxRateLimitWait ?? "5 seconds"),
+    retryWaitMillis: Duration.toMillis(options.maxRetryWait ?? "1 second"),
     hedgeAfter: options.hedge === undefined ? undefined : Duration.fromInputUnsafe(options.hedge.after),
     affinity: resolveAffinity(options.affinity)
   }
@@ -185,7 +185,7 @@ const resolveAffinity = (affinity: Options["affinity"]): Settings["affinity"] =>
   if (affinity === undefined || affinity === false) return undefined
   const chosen = affinity === true ? {} : affinity
   return {
-    ttlMillis: Duration.toMillis(Duration.fromInputUnsafe(chosen.ttl ?? "5 minutes")),
+    ttlMillis: Duration.toMillis(chosen.ttl ?? "5 minutes"),
     maxSessions: chosen.maxSessions ?? 10_000
   }
 }

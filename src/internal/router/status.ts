@@ -80,7 +80,9 @@ const learnedOf = (state: State): DeploymentLoad["learnedLimits"] => {
 
 const breakerRank = { closed: 0, "half-open": 1, open: 2 } as const
 
-const laterOf = (a: number | null, b: number | null): number | null => a === null ? b : b === null ? a : Math.max(a, b)
+// Two figures either router may lack (`null`): the later, or the sum.
+const laterOf = (a: number | null, b: number | null) => a === null ? b : b === null ? a : Math.max(a, b)
+const sumOf = (a: number | null, b: number | null) => a === null ? b : b === null ? a : a + b
 
 // The mean latency of both, each weighted by its calls.
 const meanLatency = (a: DeploymentLoad, b: DeploymentLoad): number | null => {
@@ -109,12 +111,8 @@ const addLoads = (a: DeploymentLoad, b: DeploymentLoad): DeploymentLoad => ({
   limitedUntil: laterOf(a.limitedUntil, b.limitedUntil),
   rateLimited: a.rateLimited + b.rateLimited,
   latencyMillis: meanLatency(a, b),
-  spend: a.spend === null ? b.spend : b.spend === null ? a.spend : a.spend + b.spend,
-  pinnedSessions: a.pinnedSessions === null
-    ? b.pinnedSessions
-    : b.pinnedSessions === null
-    ? a.pinnedSessions
-    : a.pinnedSessions + b.pinnedSessions,
+  spend: sumOf(a.spend, b.spend),
+  pinnedSessions: sumOf(a.pinnedSessions, b.pinnedSessions),
   budgets: [...a.budgets, ...b.budgets.filter((limit) => !a.budgets.some((known) => sameLimit(known, limit)))]
 })
 

@@ -20,7 +20,7 @@ import type * as Tracer from "effect/Tracer"
 import type * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { RateLimitSnapshot, Usage } from "../../ChatResponse.js"
-import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
+import type { LlmError } from "../../LlmError.js"
 import * as Pricing from "../../Pricing.js"
 import { withAttempts } from "../llmError/withAttempts.js"
 import { RouterCall } from "../routerCall.js"
@@ -55,8 +55,7 @@ interface Opened {
 // Frees the deployment an opened stream holds and closes its scope with `exit` (and ends its attempt's span).
 function close(opened: Opened, exit: Exit.Exit<void, LlmError>): Effect.Effect<void> {
   release(opened.state)
-  const closed = Scope.close(opened.scope, exit)
-  return Effect.andThen(closed, Telemetry.end(opened.span, exit))
+  return Effect.andThen(Scope.close(opened.scope, exit), Telemetry.end(opened.span, exit))
 }
 
 // A hedge's second stream to reach its first chunk, after the winner: nothing of it is used.
@@ -77,12 +76,7 @@ function openSend(
     restore!(ChunkSources.openFirst(
       state.llm.chatStream(routed),
       scope,
-      () =>
-        new StreamTruncatedError({
-          provider: state.provider,
-          model: state.model,
-          detail: "the stream ended before any chunk"
-        }),
+      ChunkSources.endedEmpty(state.provider, state.model),
       (first, rest): Opened => ({ first, rest, scope, state, span, routed })
     )),
     (cause) => Scope.close(scope, Exit.failCause(cause))

@@ -3,7 +3,7 @@
  * which `Llm` and `Router` hold a stream they hand on, letting go in `close` of what they hold for its whole life (a
  * key and a permit, a deployment).
  *
- * Effect 4 runs a stream as its channel's pull, so a stream built by `streamFromSource` and read back by `openToFirst`
+ * Effect 4 runs a stream as its channel's pull, so a stream built by `streamFromSource` and read back by `openFirst`
  * gives the source's own pull, with no second stream around it, whoever built the stream (an adapter, an `Llm`, a
  * user's decorator).
  */
@@ -15,7 +15,7 @@ import type * as Pull from "effect/Pull"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ChatChunk } from "../../ChatChunk.js"
-import type { LlmError } from "../../LlmError.js"
+import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
 
 /** One batch of a stream's chunks. */
 export type Batch = Arr.NonEmptyReadonlyArray<ChatChunk>
@@ -70,11 +70,6 @@ export function openFirst<A, E = LlmError>(
     }))
 }
 
-/** `openFirst`, with the first batch given out again before the rest. */
-export function openToFirst(
-  stream: Stream.Stream<ChatChunk, LlmError>,
-  scope: Scope.Scope,
-  ended: () => LlmError
-): Effect.Effect<Pull.Pull<Batch, LlmError>, LlmError> {
-  return openFirst(stream, scope, ended, startingWith)
-}
+/** `openFirst`'s `ended` for a stream of `model` at `provider`: the stream is truncated before any chunk. */
+export const endedEmpty = (provider: string, model: string) => () =>
+  new StreamTruncatedError({ provider, model, detail: "the stream ended before any chunk" })

@@ -329,11 +329,6 @@ export function eventTooLarge(what: string, option: string, own: number, maxResp
     : overLimit(what, option, `${own} characters`)
 }
 
-// A phase limit in milliseconds; `undefined` when unset.
-function limitMillis(input: Duration.Input | undefined, fallback: Duration.Duration): number {
-  return Duration.toMillis(input === undefined ? fallback : Duration.fromInputUnsafe(input))
-}
-
 // Paths (one per model for Gemini) whose request head is kept per key.
 const maxHeads = 64
 
@@ -453,9 +448,9 @@ function makePrepare(
  * stalls too); a limit that passes interrupts the work, cancelling its request. With no limit, no watchdog.
  */
 function makeWatched(options: Options) {
-  const headersMillis = limitMillis(options.headersTimeout, defaultHeadersTimeout)
-  const firstTokenMillis = limitMillis(options.firstTokenTimeout, defaultFirstTokenTimeout)
-  const idleMillis = limitMillis(options.idleTimeout, defaultIdleTimeout)
+  const headersMillis = Duration.toMillis(options.headersTimeout ?? defaultHeadersTimeout)
+  const firstTokenMillis = Duration.toMillis(options.firstTokenTimeout ?? defaultFirstTokenTimeout)
+  const idleMillis = Duration.toMillis(options.idleTimeout ?? defaultIdleTimeout)
   return function watched<A>(
     call: Call,
     streamed: boolean,
@@ -647,7 +642,7 @@ function opened(
 
 export function make(client: HttpClient.HttpClient, options: Options): Transport {
   const provider = options.provider
-  const timeout = options.timeout === undefined ? defaultTimeout : Duration.fromInputUnsafe(options.timeout)
+  const timeout = Duration.fromInputUnsafe(options.timeout ?? defaultTimeout)
   const requestIdOf = options.requestId
   const rawMax = options.maxRawExcerpt ?? maxRawExcerpt
   const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes

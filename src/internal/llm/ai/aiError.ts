@@ -9,6 +9,7 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { LlmError } from "../../../LlmError.js"
+import { definedFields } from "../../json.js"
 
 /** The key of this library's entry in the metadata of parts and error reasons. */
 export const metadataKey = "effect-llm-router"
@@ -38,10 +39,7 @@ export const reasonOf = (error: LlmError, nowMillis: number): AiError.AiErrorRea
   const description = error.message
   switch (error._tag) {
     case "RateLimitError":
-      return new AiError.RateLimitError({
-        metadata,
-        ...(error.retryAfter !== undefined ? { retryAfter: error.retryAfter } : {})
-      })
+      return new AiError.RateLimitError({ metadata, ...definedFields({ retryAfter: error.retryAfter }) })
     case "NoCapacityError":
       // Every key cooling down or busy: a rate limit of this deployment, over when the first key frees.
       return new AiError.RateLimitError({
@@ -77,11 +75,7 @@ export const reasonOf = (error: LlmError, nowMillis: number): AiError.AiErrorRea
         metadata
       })
     case "InvalidRequestError":
-      return new AiError.InvalidRequestError({
-        ...(error.param !== undefined ? { parameter: error.param } : {}),
-        description,
-        metadata
-      })
+      return new AiError.InvalidRequestError({ ...definedFields({ parameter: error.param }), description, metadata })
     case "ContentFilterError":
       return new AiError.ContentPolicyError({ description, metadata })
     case "ProviderUnavailableError":

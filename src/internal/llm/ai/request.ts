@@ -8,7 +8,7 @@ import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import { type Input as ChatRequest, jsonSchemaFormat, type ToolChoice } from "../../../ChatRequest.js"
 import type { ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../../Message.js"
-import { isJsonObject } from "../../json.js"
+import { definedFields, isJsonObject } from "../../json.js"
 import * as Media from "../../tokens/media.js"
 import { metadataKey } from "./aiError.js"
 
@@ -90,7 +90,7 @@ const assistantMessage = (message: Prompt.AssistantMessage): Result.Result<Messa
           id: part.id,
           name: part.name,
           arguments: JSON.stringify(part.params ?? {}),
-          ...(mine?.toolCall !== undefined ? { providerMetadata: mine.toolCall } : {})
+          ...definedFields({ providerMetadata: mine?.toolCall })
         })
         break
       case "file":
@@ -108,7 +108,7 @@ const assistantMessage = (message: Prompt.AssistantMessage): Result.Result<Messa
     content: texts.join(""),
     ...(toolCalls.length > 0 ? { toolCalls } : {}),
     ...(reasonings.length > 0 ? { reasoning: reasonings.join("") } : {}),
-    ...(metadata !== undefined ? { providerMetadata: metadata } : {})
+    ...definedFields({ providerMetadata: metadata })
   })
 }
 
@@ -151,13 +151,11 @@ const toolOf = (tool: Tool.Any): Result.Result<ToolDefinition, AiError.AiError> 
   if (Tool.isProviderDefined(tool)) {
     return unsupported(`the tool ${tool.name} runs at its provider: only tools this program runs can be offered here`)
   }
-  const description = Tool.getDescription(tool)
-  const strict = Tool.getStrictMode(tool)
   return Result.succeed({
     name: tool.name,
-    ...(description !== undefined ? { description } : {}),
+    ...definedFields({ description: Tool.getDescription(tool) }),
     parameters: Tool.getJsonSchema(tool) as Record<string, unknown>,
-    ...(strict !== undefined ? { strict } : {})
+    ...definedFields({ strict: Tool.getStrictMode(tool) })
   })
 }
 

@@ -12,6 +12,7 @@ import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import { messageOf } from "../../errorText.js"
+import { definedFields } from "../../json.js"
 import { metadataKey } from "./aiError.js"
 import type { CarriedMetadata } from "./request.js"
 
@@ -103,10 +104,7 @@ export const toolCallPart = (
     if (reply === undefined && call.providerMetadata === undefined) {
       return { type: "tool-call", id: call.id, name: call.name, params }
     }
-    const what: CarriedMetadata = {
-      ...(reply !== undefined ? { reply } : {}),
-      ...(call.providerMetadata !== undefined ? { toolCall: call.providerMetadata } : {})
-    }
+    const what: CarriedMetadata = definedFields({ reply, toolCall: call.providerMetadata })
     return { type: "tool-call", id: call.id, name: call.name, params, metadata: carry(what) }
   })
 
