@@ -205,7 +205,7 @@ export function makeBatchServer(engine: EngineParts) {
           : then(out, fault.success)
       }),
     notFound,
-    /** The gate, then `then` with `found` (the batch or object the request names) and the answer's headers; else a 404. */
+    /** The gate, then `then` with `found` (the batch or object named) and the answer's headers; else a 404. */
     found: <A>(
       format: Gate,
       input: RouteInput,

@@ -171,9 +171,9 @@ export function decodeScenario(json: unknown): Result.Result<Scenario, string> {
 /**
  * Each turn placed, with where it plays: its turn number in its part of the session (`number`: the assistant's turns a
  * request it answers holds; undefined: any, a compaction turn that names none), and the part (`part`: the index of the
- * compaction turn before it, -1 for none). A turn without `when.turn` answers one assistant turn more than the one before it, a fault's retry
- * the same as its fault (the retry resends the request), the first after a compaction none (the history starts again
- * from the summary); a compaction turn that fails starts no part, its retry does.
+ * compaction turn before it, -1 for none). A turn without `when.turn` answers one assistant turn more than the one
+ * before it, a fault's retry the same as its fault (the retry resends the request), the first after a compaction none
+ * (the history starts again from the summary); a compaction turn that fails starts no part, its retry does.
  */
 function place(scenario: Scenario) {
   let next = 0

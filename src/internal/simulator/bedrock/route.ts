@@ -34,7 +34,9 @@ const withAws = (engine: Engine, then: (aws: Aws.Aws) => Effect.Effect<Plan, str
     )
   )
 
-/** `answer` once the request's signature is checked, else its refusal; a body that could not be read is the engine's. */
+/**
+ * `answer` once the request's signature is checked, else its refusal; a body that could not be read is the engine's.
+ */
 const signed = (
   engine: Engine,
   input: RouteInput,
