@@ -64,7 +64,11 @@ describe.concurrent("Codex with serve's /mcp, over each backend", () => {
           )
           expect(codex.code, `codex exec's stderr:\n${codex.stderr}`).toBe(0)
           // What Codex offered its model: the gateway's tools under its `mcp__gw` namespace, only the allowed one.
-          expect(models.bodies.length, `codex exec's stderr:\n${codex.stderr}`).toBeGreaterThanOrEqual(2)
+          const offered = models.bodies.map((body) =>
+            (JSON.parse(body) as { readonly tools?: ReadonlyArray<Offered> }).tools?.map((tool) => tool.name)
+          )
+          expect(models.bodies.length, `offered: ${JSON.stringify(offered)}\ncodex exec's stderr:\n${codex.stderr}`)
+            .toBeGreaterThanOrEqual(2)
           for (const body of models.bodies) {
             const tools = (JSON.parse(body) as { readonly tools: ReadonlyArray<Offered> }).tools
             const namespace = tools.find((tool) => tool.name === "mcp__gw")
