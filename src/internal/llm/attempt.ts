@@ -13,6 +13,7 @@ import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import type { Usage } from "../../ChatResponse.js"
 import type * as KeyPool from "../../KeyPool.js"
 import { InvalidRequestError, type LlmError, NoCapacityError, TimeoutError } from "../../LlmError.js"
@@ -291,6 +292,23 @@ export interface Due {
   readonly timeout: Duration.Duration
   /** The call's `Clock`, read when an attempt starts. */
   readonly clock: Clock.Clock
+}
+
+/** What `use` makes of the router's call and its `Clock`, in the call's span of `request` when traced. */
+export function inCallSpan<A>(
+  env: Env,
+  request: Telemetry.Requested,
+  span: Pick<Telemetry.LlmCall<A>, "operation" | "done" | "handedOn">,
+  use: (call: RouterCall, clock: Clock.Clock) => (span: Tracer.Span | undefined) => Effect.Effect<A, LlmError>
+): Effect.Effect<A, LlmError> {
+  return Effect.withFiber((fiber) => {
+    const call = fiber.getRef(RouterCall)
+    return Telemetry.spannedWhen(
+      !Telemetry.untraced(fiber),
+      () => Telemetry.llmCallSpan({ ...span, provider: env.client.provider, request, router: call }),
+      use(call, fiber.getRef(Clock.Clock))
+    )
+  })
 }
 
 /** The sooner of the call's own deadline and `handedDown` (a `Router`'s, `Infinity` when none). */

@@ -1,13 +1,11 @@
 /** `Llm.chat`: attempts under the retry policy, then the usage (estimated when the provider sent none) and the cost. */
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
 import * as RateLimiter from "../../RateLimiter.js"
-import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
-import { attemptCall, dueOf, retrying } from "./attempt.js"
+import { attemptCall, dueOf, inCallSpan, retrying } from "./attempt.js"
 import { type Env, invalidChat, withModel } from "./service.js"
 import { estimateUsage, isMissing, withCost } from "./usage.js"
 
@@ -15,9 +13,8 @@ export const chat = (env: Env, input: ChatRequest): Effect.Effect<ChatResponse, 
   const invalid = invalidChat(input, env.client.provider, env.model)
   if (invalid !== undefined) return Effect.fail(invalid)
   const request = withModel(env, input)
-  return Effect.withFiber((fiber) => {
-    const call = fiber.getRef(RouterCall)
-    const due = dueOf(env, call.deadline, fiber.getRef(Clock.Clock))
+  return inCallSpan(env, request, { operation: "chat", done: Telemetry.annotateResponse }, (call, clock) => {
+    const due = dueOf(env, call.deadline, clock)
     const answer = Effect.flatMap(
       retrying(
         env,
@@ -31,13 +28,6 @@ export const chat = (env: Env, input: ChatRequest): Effect.Effect<ChatResponse, 
           ? Effect.map(estimateUsage(request, response), (usage) => withCost(env, request, { ...response, usage }))
           : Effect.succeed(withCost(env, request, response))
     )
-    return Telemetry.spannedWhen(!Telemetry.untraced(fiber), () =>
-      Telemetry.llmCallSpan({
-        operation: "chat",
-        provider: env.client.provider,
-        request,
-        router: call,
-        done: Telemetry.annotateResponse
-      }), () => answer)
+    return () => answer
   })
 }

@@ -3,16 +3,13 @@
  * model tokens from a budget; else the local estimate, a quarter of the prompt's characters (`promptSize.ts`) with each
  * message's markers, and its media (`mediaTokens`).
  */
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { TokenCount } from "../../Llm.js"
 import type { LlmError } from "../../LlmError.js"
 import type { Credentials } from "../../ProviderClient.js"
 import { estimatedPromptTokens } from "../promptSize.js"
-import { RouterCall } from "../routerCall.js"
-import * as Telemetry from "../telemetry.js"
-import { attemptCall, dueOf, retrying } from "./attempt.js"
+import { attemptCall, dueOf, inCallSpan, retrying } from "./attempt.js"
 import { type Env, invalidChat, withModel } from "./service.js"
 import { mediaTokens } from "./usage.js"
 
@@ -30,17 +27,12 @@ export const countTokens = (env: Env, input: ChatRequest): Effect.Effect<TokenCo
   // A count reports no usage: the attempt has nothing to settle.
   const counted = (bound: ChatRequest, credentials: Credentials) =>
     Effect.map(count(bound, credentials), (inputTokens) => ({ inputTokens, usage: undefined }))
-  return Effect.withFiber((fiber) => {
-    const call = fiber.getRef(RouterCall)
-    const due = dueOf(env, call.deadline, fiber.getRef(Clock.Clock))
+  return inCallSpan(env, request, { operation: "count_tokens" }, (call, clock) => {
+    const due = dueOf(env, call.deadline, clock)
     const answer = Effect.map(
       retrying(env, request, due, attemptCall(env, request, due, noModelTokens, counted), call.oneAttempt),
       ({ inputTokens }): TokenCount => ({ inputTokens, estimated: false })
     )
-    return Telemetry.spannedWhen(
-      !Telemetry.untraced(fiber),
-      () => Telemetry.llmCallSpan({ operation: "count_tokens", provider: env.client.provider, request, router: call }),
-      () => answer
-    )
+    return () => answer
   })
 }

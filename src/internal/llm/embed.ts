@@ -7,9 +7,8 @@ import * as Result from "effect/Result"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
 import type { LlmError } from "../../LlmError.js"
 import * as EmbeddingBatches from "../providers/embeddingBatches.js"
-import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
-import { attemptCall, dueOf, retrying } from "./attempt.js"
+import { attemptCall, dueOf, inCallSpan, retrying } from "./attempt.js"
 import { type Env, invalidEmbedding, withModel } from "./service.js"
 import { estimateEmbeddingUsage, isMissing, withEmbeddingCost } from "./usage.js"
 
@@ -39,8 +38,7 @@ export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<Embeddin
   const inputs = EmbeddingBatches.inputsOf(request, env.client.provider, request.model ?? "")
   if (Result.isFailure(inputs)) return Effect.fail(inputs.failure)
   const batches = EmbeddingBatches.split(inputs.success, env.client.maxEmbeddingInputs)
-  return Effect.withFiber((fiber) => {
-    const call = fiber.getRef(RouterCall)
+  return inCallSpan(env, request, { operation: "embeddings", done: Telemetry.annotateEmbedding }, (call) => {
     const handedDown = call.deadline
     const once = call.oneAttempt
     const embedded = Effect.map(
@@ -49,13 +47,6 @@ export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<Embeddin
       })),
       ([latency, parts]) => withEmbeddingCost(env, request.model, EmbeddingBatches.combine(parts, latency))
     )
-    return Telemetry.spannedWhen(!Telemetry.untraced(fiber), () =>
-      Telemetry.llmCallSpan({
-        operation: "embeddings",
-        provider: env.client.provider,
-        request,
-        router: call,
-        done: Telemetry.annotateEmbedding
-      }), () => embedded)
+    return () => embedded
   })
 }

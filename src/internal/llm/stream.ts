@@ -5,7 +5,6 @@
  */
 import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Pull from "effect/Pull"
@@ -19,7 +18,6 @@ import type { Usage } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
 import type { Credentials } from "../../ProviderClient.js"
 import * as RateLimiter from "../../RateLimiter.js"
-import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import * as ChunkSources from "../transport/chunkSource.js"
 import {
@@ -29,6 +27,7 @@ import {
   type Failures,
   type Held,
   hold,
+  inCallSpan,
   letGo,
   reconcile,
   retrying,
@@ -163,11 +162,10 @@ function openSource(env: Env, input: ChatRequest): Effect.Effect<ChunkSources.Ch
   const invalid = invalidChat(input, env.client.provider, env.model)
   if (invalid !== undefined) return Effect.fail(invalid)
   const request = withModel(env, input)
-  return Effect.withFiber<ChunkSources.ChunkSource, LlmError>((fiber) => {
-    const call = fiber.getRef(RouterCall)
-    const due = dueOf(env, call.deadline, fiber.getRef(Clock.Clock))
+  return inCallSpan(env, request, { operation: "chat", handedOn: true }, (call, clock) => {
+    const due = dueOf(env, call.deadline, clock)
     const startedAt = due.clock.currentTimeMillisUnsafe()
-    const attempts = (callSpan: Tracer.Span | undefined) =>
+    return (callSpan: Tracer.Span | undefined) =>
       Effect.map(
         retrying(env, request, due, openAttempt(env, request, due, callSpan), call.oneAttempt),
         (opened) => {
@@ -176,18 +174,6 @@ function openSource(env: Env, input: ChatRequest): Effect.Effect<ChunkSources.Ch
           return settledSource(env, request, opened, callSpan)
         }
       )
-    return Telemetry.spannedWhen(
-      !Telemetry.untraced(fiber),
-      () =>
-        Telemetry.llmCallSpan({
-          operation: "chat",
-          provider: env.client.provider,
-          request,
-          router: call,
-          handedOn: true
-        }),
-      attempts
-    )
   })
 }
 
