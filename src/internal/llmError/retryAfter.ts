@@ -86,11 +86,7 @@ export function fromHeaders(header: HeaderLookup, nowMillis: number): Duration.D
   const exhausted: Array<number> = []
   const others: Array<number> = []
   for (const names of resetKinds) {
-    const openAi = header(names.openAiReset)
-    const openAiMillis = openAi === undefined ? undefined : parseDurationMillis(openAi)
-    const anthropic = header(names.anthropicReset)
-    const anthropicDate = anthropic === undefined ? Number.NaN : Date.parse(anthropic)
-    const millis = openAiMillis ?? (Number.isNaN(anthropicDate) ? undefined : anthropicDate - nowMillis)
+    const millis = resetMillis(header, names, nowMillis, true)
     if (millis === undefined) continue
     if (countOf(header, names.remaining) === 0) exhausted.push(millis)
     else others.push(millis)
@@ -109,9 +105,11 @@ export interface Snapshot {
   readonly resetTokens?: Duration.Duration
 }
 
-function resetMillis(header: HeaderLookup, names: KindHeaders, nowMillis: number): number | undefined {
+/** A kind's reset, OpenAI's else Anthropic's; an OpenAI one that does not parse is none unless `lenient`. */
+function resetMillis(header: HeaderLookup, names: KindHeaders, nowMillis: number, lenient = false): number | undefined {
   const openAi = header(names.openAiReset)
-  if (openAi !== undefined) return parseDurationMillis(openAi)
+  const millis = openAi === undefined ? undefined : parseDurationMillis(openAi)
+  if (lenient ? millis !== undefined : openAi !== undefined) return millis
   const anthropic = header(names.anthropicReset)
   const date = anthropic === undefined ? Number.NaN : Date.parse(anthropic)
   return Number.isNaN(date) ? undefined : date - nowMillis
