@@ -25,7 +25,7 @@ import type { ProviderMetadata, ToolCall } from "../../Message.js"
 import type { OptionsError } from "../../OptionsError.js"
 import { type Credentials, type HttpOptions, ProviderClient, type Service } from "../../ProviderClient.js"
 import { RequestError, ShapeError } from "../codecError.js"
-import type { JsonObject } from "../json.js"
+import { definedFields, type JsonObject } from "../json.js"
 import * as Invalid from "../optionsError.js"
 import { latencyOf } from "../sse/streamParser.js"
 import { type ChunkSource, streamFromSource } from "../transport/chunkSource.js"
@@ -308,8 +308,7 @@ function responseOf(
     model: reply.model ?? model,
     provider,
     text: reply.text,
-    ...(reply.reasoning !== undefined ? { reasoning: reply.reasoning } : {}),
-    ...(reply.refusal !== undefined ? { refusal: reply.refusal } : {}),
+    ...definedFields({ reasoning: reply.reasoning, refusal: reply.refusal }),
     toolCalls: reply.toolCalls,
     finishReason: reply.finishReason,
     usage: reply.usage ?? emptyUsage,
