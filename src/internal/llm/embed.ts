@@ -7,6 +7,7 @@ import * as Result from "effect/Result"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
 import type { LlmError } from "../../LlmError.js"
 import * as EmbeddingBatches from "../providers/embeddingBatches.js"
+import type { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import { attemptCall, dueOf, inCallSpan, retrying } from "./attempt.js"
 import { type Env, invalidEmbedding, withModel } from "./service.js"
@@ -17,15 +18,14 @@ import { estimateEmbeddingUsage, isMissing, withEmbeddingCost } from "./usage.js
 const embedBatch = (
   env: Env,
   request: EmbeddingRequest,
-  handedDown: number,
-  once: boolean,
+  call: RouterCall,
   inputs: ReadonlyArray<EmbeddingBatches.Piece>
 ) =>
   Effect.clockWith((clock) => {
     const batch: EmbeddingRequest = { ...request, input: EmbeddingBatches.asInput(inputs) }
-    const due = dueOf(env, handedDown, clock)
+    const due = dueOf(env, call.deadline, clock)
     const attempt = attemptCall(env, batch, due, () => EmbeddingBatches.estimateTokens(inputs), env.client.embed)
-    return Effect.flatMap(retrying(env, batch, due, attempt, once), (response) =>
+    return Effect.flatMap(retrying(env, batch, due, attempt, call.oneAttempt), (response) =>
       isMissing(response.usage)
         ? Effect.map(estimateEmbeddingUsage(inputs), (usage) => ({ ...response, usage }))
         : Effect.succeed(response))
@@ -39,10 +39,8 @@ export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<Embeddin
   if (Result.isFailure(inputs)) return Effect.fail(inputs.failure)
   const batches = EmbeddingBatches.split(inputs.success, env.client.maxEmbeddingInputs)
   return inCallSpan(env, request, { operation: "embeddings", done: Telemetry.annotateEmbedding }, (call) => {
-    const handedDown = call.deadline
-    const once = call.oneAttempt
     const embedded = Effect.map(
-      Effect.timed(Effect.forEach(batches, (batch) => embedBatch(env, request, handedDown, once, batch), {
+      Effect.timed(Effect.forEach(batches, (batch) => embedBatch(env, request, call, batch), {
         concurrency: env.embeddingConcurrency
       })),
       ([latency, parts]) => withEmbeddingCost(env, request.model, EmbeddingBatches.combine(parts, latency))
