@@ -19,16 +19,11 @@ function baseOf(input: RouteInput): string {
 
 function viewed(batch: Held<undefined>, now: number, baseUrl: string): AnthropicBatch.BatchView {
   const view = viewOf(batch, now)
-  let canceled = 0
-  let expired = 0
-  let errored = 0
-  let succeeded = 0
-  for (const outcome of view.outcomes) {
-    if (outcome === "cancelled") canceled++
-    else if (outcome === "expired") expired++
-    else if (outcome?._tag === "Reply") succeeded++
-    else if (outcome !== undefined) errored++
-  }
+  // The lines by outcome: a reply's or a failure's tag, or the reason a line never ran.
+  const count = (kind: string) =>
+    view.outcomes.filter((outcome) => (typeof outcome === "object" ? outcome._tag : outcome) === kind).length
+  const canceled = count("cancelled")
+  const expired = count("expired")
   const ended = view.state !== "running"
   return {
     id: batch.id,
@@ -38,8 +33,8 @@ function viewed(batch: Held<undefined>, now: number, baseUrl: string): Anthropic
     expiresAt: batch.createdAt + 24 * 3_600_000,
     endedAt: ended ? Math.min(now, batch.createdAt + batch.fault.ms) : undefined,
     processing: batch.entries.length - view.ran - canceled - expired,
-    succeeded,
-    errored,
+    succeeded: count("Reply"),
+    errored: count("Failed"),
     canceled,
     expired,
     resultsUrl: ended ? `${baseUrl}${AnthropicBatch.batchesPath}/${batch.id}/results` : undefined
