@@ -2,12 +2,13 @@
  * The simulator's Anthropic Message Batches: a batch created with its requests inline (each answered as its call),
  * read, cancelled, and its results read once it has ended.
  */
+import * as Schema from "effect/Schema"
 import type { WireFormat } from "../../../simulator/WireFormat.js"
-import { isJsonObject, type JsonObject } from "../../json.js"
+import { isJsonObject } from "../../json.js"
 import * as AnthropicBatch from "../../wire/anthropic/batch.js"
 import { toJsonLines } from "../../wire/batch.js"
 import { type BatchFault, refusal } from "../batchFault.js"
-import { type BatchServer, cancel, type Held, json, type Line, parsed, text, viewOf, written } from "../batchServer.js"
+import { type BatchServer, cancel, type Held, json, parsed, text, viewOf, written } from "../batchServer.js"
 import type { Plan } from "../plan.js"
 import type { RouteInput } from "../routes.js"
 
@@ -41,6 +42,8 @@ function viewed(batch: Held<undefined>, now: number, baseUrl: string): Anthropic
   }
 }
 
+const isBatchRequest = Schema.is(AnthropicBatch.BatchRequest)
+
 /** Anthropic's Message Batches' routes, over their own store of batches. */
 export function anthropicBatches<A>(server: BatchServer, format: WireFormat<A>) {
   const batches = new Map<string, Held<undefined>>()
@@ -53,18 +56,12 @@ export function anthropicBatches<A>(server: BatchServer, format: WireFormat<A>) 
     if (requests === undefined || requests.length === 0) {
       return server.invalid(format, "requests: a list of at least one request", out)
     }
-    const lines: Array<Line> = []
-    for (const request of requests) {
-      if (!isJsonObject(request) || typeof request.custom_id !== "string" || !isJsonObject(request.params)) {
-        return server.invalid(format, "each request needs a custom_id and params", out)
-      }
-      lines.push({ customId: request.custom_id, body: request.params })
-    }
-    const model = (lines[0]!.body as JsonObject).model
+    if (!requests.every(isBatchRequest)) return server.invalid(format, "each request needs a custom_id and params", out)
+    const model = requests[0]!.params.model
     const batch = server.hold(batches, format, input, fault, {
       id: `msgbatch_sim${server.nextId()}`,
       model: typeof model === "string" ? model : "",
-      lines,
+      lines: requests.map((request) => ({ customId: request.custom_id, body: request.params })),
       made: undefined
     })
     return json(out, AnthropicBatch.batchObject(viewed(batch, input.now, baseOf(input))))
