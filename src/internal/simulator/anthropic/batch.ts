@@ -2,12 +2,13 @@
  * The simulator's Anthropic Message Batches: a batch created with its requests inline (each answered as its call),
  * read, cancelled, and its results read once it has ended.
  */
+import * as Schema from "effect/Schema"
 import type { WireFormat } from "../../../simulator/WireFormat.js"
-import { isJsonObject, type JsonObject } from "../../json.js"
+import { isJsonObject } from "../../json.js"
 import * as AnthropicBatch from "../../wire/anthropic/batch.js"
 import { toJsonLines } from "../../wire/batch.js"
 import { type BatchFault, refusal } from "../batchFault.js"
-import { type BatchServer, cancel, type Held, json, type Line, parsed, text, viewOf, written } from "../batchServer.js"
+import { type BatchServer, cancel, type Held, json, parsed, text, viewOf, written } from "../batchServer.js"
 import type { Plan } from "../plan.js"
 import type { RouteInput } from "../routes.js"
 
@@ -19,16 +20,11 @@ function baseOf(input: RouteInput): string {
 
 function viewed(batch: Held<undefined>, now: number, baseUrl: string): AnthropicBatch.BatchView {
   const view = viewOf(batch, now)
-  let canceled = 0
-  let expired = 0
-  let errored = 0
-  let succeeded = 0
-  for (const outcome of view.outcomes) {
-    if (outcome === "cancelled") canceled++
-    else if (outcome === "expired") expired++
-    else if (outcome?._tag === "Reply") succeeded++
-    else if (outcome !== undefined) errored++
-  }
+  // The lines by outcome: a reply's or a failure's tag, or the reason a line never ran.
+  const count = (kind: string) =>
+    view.outcomes.filter((outcome) => (typeof outcome === "object" ? outcome._tag : outcome) === kind).length
+  const canceled = count("cancelled")
+  const expired = count("expired")
   const ended = view.state !== "running"
   return {
     id: batch.id,
@@ -38,13 +34,15 @@ function viewed(batch: Held<undefined>, now: number, baseUrl: string): Anthropic
     expiresAt: batch.createdAt + 24 * 3_600_000,
     endedAt: ended ? Math.min(now, batch.createdAt + batch.fault.ms) : undefined,
     processing: batch.entries.length - view.ran - canceled - expired,
-    succeeded,
-    errored,
+    succeeded: count("Reply"),
+    errored: count("Failed"),
     canceled,
     expired,
     resultsUrl: ended ? `${baseUrl}${AnthropicBatch.batchesPath}/${batch.id}/results` : undefined
   }
 }
+
+const isBatchRequest = Schema.is(AnthropicBatch.BatchRequest)
 
 /** Anthropic's Message Batches' routes, over their own store of batches. */
 export function anthropicBatches<A>(server: BatchServer, format: WireFormat<A>) {
@@ -58,18 +56,12 @@ export function anthropicBatches<A>(server: BatchServer, format: WireFormat<A>) 
     if (requests === undefined || requests.length === 0) {
       return server.invalid(format, "requests: a list of at least one request", out)
     }
-    const lines: Array<Line> = []
-    for (const request of requests) {
-      if (!isJsonObject(request) || typeof request.custom_id !== "string" || !isJsonObject(request.params)) {
-        return server.invalid(format, "each request needs a custom_id and params", out)
-      }
-      lines.push({ customId: request.custom_id, body: request.params })
-    }
-    const model = (lines[0]!.body as JsonObject).model
+    if (!requests.every(isBatchRequest)) return server.invalid(format, "each request needs a custom_id and params", out)
+    const model = requests[0]!.params.model
     const batch = server.hold(batches, format, input, fault, {
       id: `msgbatch_sim${server.nextId()}`,
       model: typeof model === "string" ? model : "",
-      lines,
+      lines: requests.map((request) => ({ customId: request.custom_id, body: request.params })),
       made: undefined
     })
     return json(out, AnthropicBatch.batchObject(viewed(batch, input.now, baseOf(input))))

@@ -2,21 +2,12 @@
  * The simulator's Gemini API batch mode: a batch created with its requests inline (each answered as its call), read as
  * its operation (its responses inline once it has ended) and cancelled.
  */
+import * as Schema from "effect/Schema"
 import type { WireFormat } from "../../../simulator/WireFormat.js"
-import { isJsonObject } from "../../json.js"
+import { isJsonObject, JsonObjectSchema } from "../../json.js"
 import * as GeminiBatch from "../../wire/gemini/batch.js"
 import { type BatchFault, refusal } from "../batchFault.js"
-import {
-  type BatchServer,
-  cancel,
-  counts,
-  type Held,
-  json,
-  type Line,
-  parsed,
-  viewOf,
-  written
-} from "../batchServer.js"
+import { type BatchServer, cancel, counts, type Held, json, parsed, viewOf, written } from "../batchServer.js"
 import type { Plan } from "../plan.js"
 import { valueAt } from "../requestChecks.js"
 import type { RouteInput } from "../routes.js"
@@ -42,21 +33,20 @@ function viewed(batch: Held<undefined>, now: number): GeminiBatch.BatchView {
   }
 }
 
+const isInlined = Schema.is(Schema.Struct({ request: JsonObjectSchema, metadata: Schema.optionalKey(Schema.Unknown) }))
+
 /** The inlined requests of a batch's create, each a line of `model`'s, or what is wrong with them. */
-function linesOf(body: unknown, model: string): ReadonlyArray<Line> | string {
+function linesOf(body: unknown, model: string) {
   const requests = valueAt(body, ["batch", "inputConfig", "requests", "requests"])
   if (!Array.isArray(requests) || requests.length === 0) {
     return "batch.inputConfig.requests.requests: at least one request"
   }
-  const lines: Array<Line> = []
-  for (const [index, entry] of requests.entries()) {
-    if (!isJsonObject(entry) || !isJsonObject(entry.request)) return "each inlined request needs a request"
-    const key = isJsonObject(entry.metadata) && typeof entry.metadata.key === "string"
-      ? entry.metadata.key
-      : String(index)
-    lines.push({ customId: key, body: entry.request, params: { model, method: "generateContent" } })
-  }
-  return lines
+  if (!requests.every(isInlined)) return "each inlined request needs a request"
+  return requests.map(({ metadata, request }, index) => ({
+    customId: isJsonObject(metadata) && typeof metadata.key === "string" ? metadata.key : String(index),
+    body: request,
+    params: { model, method: "generateContent" }
+  }))
 }
 
 /** The Gemini API's batch routes, over their own store of batches. */

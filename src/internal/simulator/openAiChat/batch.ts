@@ -3,8 +3,9 @@
  * one store of both: a file uploaded, a batch created from it (each line answered as its call), read and cancelled, its
  * output and error files written once it has ended.
  */
+import * as Schema from "effect/Schema"
 import type { WireFormat } from "../../../simulator/WireFormat.js"
-import { isJsonObject, type JsonObject } from "../../json.js"
+import { isJsonObject, JsonObjectSchema } from "../../json.js"
 import type { RawOutcome } from "../../providers/batch.js"
 import { toJsonLines } from "../../wire/batch.js"
 import * as OpenAiBatch from "../../wire/openAiChat/batch.js"
@@ -15,7 +16,6 @@ import {
   counts,
   type Held,
   json,
-  type Line,
   parsed,
   text,
   viewOf,
@@ -54,18 +54,14 @@ function lineOf(batch: Held<Made>) {
   }
 }
 
+const isLine = Schema.is(Schema.Struct({ custom_id: Schema.String, body: JsonObjectSchema }))
+
 /** The lines of an input file, or what is wrong with them. */
-function linesOf(file: File): ReadonlyArray<Line> | string {
-  const lines: Array<Line> = []
-  for (const line of file.content.split("\n")) {
-    if (line.trim() === "") continue
-    const value = parsed(line)
-    if (!isJsonObject(value) || typeof value.custom_id !== "string" || !isJsonObject(value.body)) {
-      return "every line of the input file needs a custom_id and a body"
-    }
-    lines.push({ customId: value.custom_id, body: value.body })
-  }
-  return lines
+function linesOf(file: File) {
+  const values = file.content.split("\n").filter((line) => line.trim() !== "").map(parsed)
+  return values.every(isLine)
+    ? values.map((value) => ({ customId: value.custom_id, body: value.body }))
+    : "every line of the input file needs a custom_id and a body"
 }
 
 /** The OpenAI Batch API's routes of OpenAI's paths and Azure OpenAI's, over one store of files and batches. */
@@ -132,7 +128,7 @@ export function openAiBatches<O, Z>(server: BatchServer, formats: {
     if (request.endpoint !== endpoint) return server.invalid(format, `the simulator batches only ${endpoint}`, out)
     const lines = linesOf(file)
     if (typeof lines === "string") return server.invalid(format, lines, out)
-    const model = lines.map((line) => (line.body as JsonObject).model).find((m) => typeof m === "string") as string
+    const model = lines.map((line) => line.body.model).find((m) => typeof m === "string") as string
     const batch = server.hold(batches, format, input, fault, {
       id: `batch_sim${server.nextId()}`,
       model: model ?? "",
