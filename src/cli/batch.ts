@@ -44,15 +44,12 @@ export interface RunOptions extends SourceOptions {
 const requests = (args: Args, done: ReadonlySet<string>, counts: Progress.Counts, progress: Progress.Progress) => {
   const firstLineOf = new Map<string, number>()
   const bad = (line: number, reason: string) =>
-    Effect.as(
-      Effect.andThen(
-        Effect.sync(() => counts.bad++),
-        progress.log(`${programName}: ${args.input} line ${line}: ${reason}; skipped\n`)
-      ),
-      undefined
+    Effect.andThen(
+      Effect.sync(() => counts.bad++),
+      progress.log(`${programName}: ${args.input} line ${line}: ${reason}; skipped\n`)
     )
   return lines(args.input, args.maxLineBytes).pipe(
-    Stream.mapEffect((raw): Effect.Effect<Request | undefined> => {
+    Stream.mapEffect((raw): Effect.Effect<Request | void> => {
       const line = readLine(raw, args.maxLineBytes)
       if (line._tag === "Blank") return Effect.succeed(undefined)
       if (line._tag === "Bad") return bad(line.line, line.reason)

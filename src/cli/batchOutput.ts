@@ -164,12 +164,12 @@ export const appender = (file: string) =>
  */
 export const resultLine = (
   id: Id,
-  result: { readonly response: ChatResponse } | { readonly error: unknown },
+  result: Result.Result<ChatResponse, unknown>,
   secrets: ReadonlyArray<Redacted.Redacted<string>>
 ): string =>
   scrub(
     JSON.stringify(
-      "response" in result ? { id, response: toJson(result.response) } : { id, ...errorJson(result.error) }
+      Result.isSuccess(result) ? { id, response: toJson(result.success) } : { id, ...errorJson(result.failure) }
     ),
     secrets
   )
@@ -192,8 +192,6 @@ export const record = (options: {
     counts.succeeded++
     counts.tokens += result.success.usage.totalTokens
     counts.cost += result.success.cost ?? 0
-    return options.out.append(resultLine(options.id, { response: result.success }, options.secrets))
-  }
-  counts.failed++
-  return options.out.append(resultLine(options.id, { error: result.failure }, options.secrets))
+  } else counts.failed++
+  return options.out.append(resultLine(options.id, result, options.secrets))
 }

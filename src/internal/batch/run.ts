@@ -33,15 +33,9 @@ export interface Settings {
   readonly concurrency: number
 }
 
-function progress(status: BatchStatus): Progress {
-  return {
-    _tag: "Progress",
-    batchId: status.id,
-    state: status.state,
-    total: status.total,
-    succeeded: status.succeeded,
-    failed: status.failed
-  }
+/** A batch's progress as its events give it: its id (none when run as calls), its state and its counts of lines. */
+function progress(batchId: string | undefined, { failed, state, succeeded, total }: Omit<BatchStatus, "id">): Progress {
+  return { _tag: "Progress", batchId, state, total, succeeded, failed }
 }
 
 /** The requests with the service's model, or the error of the first that is not a `ChatRequest`. */
@@ -147,7 +141,7 @@ function providerEvents(
     const cancel = Effect.suspend(() =>
       ended(last.state) ? Effect.void : Effect.ignore(api.cancel(last.id, model, credentials))
     )
-    return Stream.concat(Stream.map(polls, progress), lines).pipe(
+    return Stream.concat(Stream.map(polls, (status) => progress(status.id, status)), lines).pipe(
       Stream.onExit((exit) => Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? cancel : Effect.void)
     )
   }))
@@ -157,17 +151,12 @@ function callEvents(settings: Settings, requests: ReadonlyArray<ChatRequest>): S
   const { env } = settings
   const counts = { succeeded: 0, failed: 0 }
   const total = requests.length
-  function progressNow(): Progress {
-    const done = counts.succeeded + counts.failed
-    return {
-      _tag: "Progress",
-      batchId: undefined,
-      state: done === total ? "completed" : "running",
+  const progressNow = () =>
+    progress(undefined, {
+      state: counts.succeeded + counts.failed === total ? "completed" : "running",
       total,
-      succeeded: counts.succeeded,
-      failed: counts.failed
-    }
-  }
+      ...counts
+    })
   const lines = Stream.fromIterable(requests.entries()).pipe(
     Stream.mapEffect(
       ([index, request]) =>

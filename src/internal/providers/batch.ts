@@ -139,7 +139,7 @@ function httpOf(
     return { ...prepared, request }
   }
   function shaped<A>(sent: ProviderHttp.Call, reader: (body: JsonObject) => A) {
-    return (reply: ProviderHttp.JsonReply): Effect.Effect<A, LlmError> => {
+    return transport.json(sent, (reply): Effect.Effect<A, LlmError> => {
       try {
         return Effect.succeed(reader(reply.body))
       } catch (error) {
@@ -147,20 +147,19 @@ function httpOf(
         const detail = `the response has the wrong shape: ${error.reason}`
         return Effect.fail(transport.decodeError(sent, detail, reply.text))
       }
-    }
+    })
   }
   const json: BatchHttp["json"] = (path, body, reader) =>
-    Effect.flatMap(call(path, body ?? null), (prepared) => {
-      const sent = body === undefined ? get(prepared) : prepared
-      return transport.json(sent, shaped(sent, reader))
-    })
+    Effect.flatMap(
+      call(path, body ?? null),
+      (prepared) => shaped(body === undefined ? get(prepared) : prepared, reader)
+    )
   const text: BatchHttp["text"] = (path) =>
     Effect.flatMap(call(path, null), (prepared) => transport.text(get(prepared), (body) => Effect.succeed(body)))
   const upload: BatchHttp["upload"] = (path, boundary, body, reader) =>
     Effect.flatMap(call(path, null), (prepared) => {
       const request = HttpClientRequest.bodyText(prepared.request, body, `multipart/form-data; boundary=${boundary}`)
-      const sent = { ...prepared, request }
-      return transport.json(sent, shaped(sent, reader))
+      return shaped({ ...prepared, request }, reader)
     })
   const send: BatchHttp["send"] = (method, path, body, contentType) =>
     Effect.flatMap(call(path, null), (prepared) => {

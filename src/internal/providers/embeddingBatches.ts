@@ -14,14 +14,17 @@ import type * as ProviderHttp from "../transport/providerHttp.js"
 /** One input: a text, or token ids. */
 export type Piece = string | ReadonlyArray<number>
 
+/** The refusal of an embedding request before any HTTP, its field `param` at fault. */
+const refused = (provider: string, model: string, param: string, detail: string) =>
+  Result.fail(new InvalidRequestError({ provider, model, param, detail }))
+
 /** The inputs of a request as a list (a text or an array of token ids each), or the error naming what is wrong. */
 export const inputsOf = (
   request: Input,
   provider: string,
   model: string
 ): Result.Result<ReadonlyArray<Piece>, InvalidRequestError> => {
-  const invalid = (detail: string, param: string) =>
-    Result.fail(new InvalidRequestError({ provider, model, param, detail }))
+  const invalid = (detail: string, param: string) => refused(provider, model, param, detail)
   const input = request.input
   const inputs: ReadonlyArray<Piece> = typeof input === "string"
     ? [input]
@@ -133,14 +136,12 @@ function bodyOf(
 ): Result.Result<unknown, InvalidRequestError> {
   if (options.tokens) return Result.succeed(options.body(model, inputs, request))
   if (allText(inputs)) return Result.succeed(options.body(model, inputs, request))
-  return Result.fail(
-    new InvalidRequestError({
-      provider: options.provider,
-      model,
-      param: "input",
-      detail: `the input is token ids, which ${options.provider}'s embeddings API does not take ` +
-        "(only OpenAI-compatible ones do): send the text"
-    })
+  return refused(
+    options.provider,
+    model,
+    "input",
+    `the input is token ids, which ${options.provider}'s embeddings API does not take ` +
+      "(only OpenAI-compatible ones do): send the text"
   )
 }
 
@@ -158,25 +159,15 @@ function prepare(
     const provider = options.provider
     const model = request.model ?? options.model
     if (model === undefined || model === "") {
-      return yield* Result.fail(
-        new InvalidRequestError({
-          provider,
-          model: "",
-          param: "model",
-          detail: "the request names no model and the client has no default `model`"
-        })
-      )
+      return yield* refused(provider, "", "model", "the request names no model and the client has no default `model`")
     }
     const inputs = yield* inputsOf(request, provider, model)
     if (inputs.length > options.maxInputs) {
-      return yield* Result.fail(
-        new InvalidRequestError({
-          provider,
-          model,
-          param: "input",
-          detail: `${inputs.length} inputs in one request; ${provider} takes at most ${options.maxInputs} (Llm.embed ` +
-            `splits them)`
-        })
+      return yield* refused(
+        provider,
+        model,
+        "input",
+        `${inputs.length} inputs in one request; ${provider} takes at most ${options.maxInputs} (Llm.embed splits them)`
       )
     }
     const body = yield* bodyOf(options, model, inputs, request)

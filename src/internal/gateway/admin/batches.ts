@@ -72,9 +72,8 @@ export const routes = Effect.fnUntraced(function*(batching: Batching, teams: Acc
     // A provider or store not answering now leaves its figures empty, not the list.
     const settled = Option.getOrUndefined(yield* Effect.option(settlements.settled(id)))
     // A batch settled ended as its settling found it: its provider is asked no more.
-    const status: Option.Option<LastStatus> = settled?.last !== undefined
-      ? Option.some(settled.last)
-      : yield* Effect.option(batching.statusOf(found.value, "retrieve"))
+    const status = settled?.last ??
+      Option.getOrUndefined(yield* Effect.option(batching.statusOf(found.value, "retrieve")))
     const caller = options.auth.callerOf(ref.caller)
     const team = caller?.team === undefined ? undefined : teams?.byId(caller.team)
     const keyShown = Access.sees(principal, "keys.read", team)
@@ -86,10 +85,10 @@ export const routes = Effect.fnUntraced(function*(batching: Batching, teams: Acc
       team_id: Access.sees(principal, "teams.read", team) ? caller?.team ?? null : null,
       deployment: deployment.name,
       model: deployment.model,
-      status: Option.isSome(status) ? status.value.state : null,
-      request_counts: Option.isSome(status)
-        ? { total: status.value.total, succeeded: status.value.succeeded, failed: status.value.failed }
-        : null,
+      status: status?.state ?? null,
+      request_counts: status === undefined
+        ? null
+        : { total: status.total, succeeded: status.succeeded, failed: status.failed },
       created_at: unixSeconds(ref.createdAt),
       ...settledOf(settled)
     }

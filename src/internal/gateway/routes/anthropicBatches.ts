@@ -9,7 +9,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Wire from "../../wire/anthropic/batch.js"
@@ -18,12 +18,10 @@ import { errors, message } from "../../wire/anthropic/writer.js"
 import { ended, toJsonLines } from "../../wire/batch.js"
 import type { Caller } from "../access/caller.js"
 import { type Batching, completionWindow, invalid, type Read, type Served } from "../batches/batching.js"
-import { type Entry, linesOf } from "../batches/intake.js"
-import type * as Errors from "../errorAnswer.js"
-import { RequestContext } from "../request/context.js"
+import type { Entry } from "../batches/intake.js"
 import { Configuration } from "../serving/configuration.js"
-import { Requests, type WithBody } from "../serving/requests.js"
-import { batchRoutes, jsonl, ok } from "./openAiBatches.js"
+import { Requests } from "../serving/requests.js"
+import { batchRoutes, jsonl } from "./openAiBatches.js"
 
 // The body's requests read one by one, as the batch's lines are (`intake.ts`), not whole.
 const decodeCreate = Schema.decodeUnknownResult(
@@ -55,8 +53,7 @@ function originOf(headers: Readonly<Record<string, string | undefined>>): string
 export const routes = (batching: Batching) =>
   Effect.gen(function*() {
     const { now } = yield* Configuration
-    const { served, withBody } = yield* Requests
-    const { byId, failed, list } = batchRoutes(served, batching, errors)
+    const { asked, byId, create, list } = batchRoutes(yield* Requests, batching, "message", errors, objectOf)
 
     /** The message batch object of `read` (id `id`); its results once it ended, at the origin `request` asked. */
     function objectOf(
@@ -109,35 +106,12 @@ export const routes = (batching: Batching) =>
       return toJsonLines(out)
     }
 
-    // `POST /v1/messages/batches`: the requests checked, reserved against the budget, and passed to the provider.
-    function create({ text }: WithBody) {
-      return RequestContext.use((context) =>
-        Effect.gen(function*() {
-          // A request of the key's rate limit, as every call's, taken before its requests are read.
-          yield* batching.admitted(context.caller)
-          const body = decodeCreate(text)
-          if (Result.isFailure(body)) return yield* Effect.fail(invalid(body.failure.message, "requests"))
-          const lines = yield* Effect.mapError(
-            linesOf(entriesOf(body.success.requests)),
-            (problem) => invalid(problem, "requests")
-          )
-          context.model.set(lines.model)
-          const made = yield* batching.submit("message", context.caller, lines, "", "requests")
-          const request = yield* HttpServerRequest.HttpServerRequest
-          return ok(objectOf(made.id, made, request))
-        }).pipe(Effect.catch((answer: Errors.ErrorAnswer) => Effect.succeed(failed(context, answer))))
-      )
-    }
-
-    function retrieve(id: string, caller: Caller | undefined, request: HttpServerRequest.HttpServerRequest) {
-      return Effect.map(batching.retrieve("message", id, caller), (read) => objectOf(id, read, request))
-    }
-
-    function cancel(id: string, caller: Caller | undefined, request: HttpServerRequest.HttpServerRequest) {
-      return Effect.map(
-        batching.cancel("message", id, caller),
-        (read) => objectOf(id, read, request, !ended(read.status.state))
-      )
+    // The body's requests as the batch's entries (no input file).
+    function input(text: string) {
+      const body = decodeCreate(text)
+      return Result.isFailure(body)
+        ? Effect.fail(invalid(body.failure.message, "requests"))
+        : Effect.succeed({ entries: entriesOf(body.success.requests), inputFile: "" })
     }
 
     // `GET /v1/messages/batches/{id}/results`: the ended batch's results, in Anthropic's shape.
@@ -149,12 +123,12 @@ export const routes = (batching: Batching) =>
     }
 
     return {
-      create: withBody(Wire.batchesPath, create),
-      retrieve: byId(retrieve, ok),
-      cancel: byId(cancel, ok),
+      // `POST /v1/messages/batches`: the requests checked, reserved against the budget, and passed to the provider.
+      create: create(Wire.batchesPath, "requests", input),
+      retrieve: asked("retrieve"),
+      cancel: asked("cancel"),
       results: byId(results, jsonl),
       // `GET /v1/messages/batches`: a page of the caller's batches.
-      list: list("message", "after_id", {}, (read, request) =>
-        objectOf(read.id, read, request))
+      list: list("after_id", {})
     }
   })

@@ -12,11 +12,9 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
-import type { BatchStatus } from "../../../ProviderClient.js"
 import { parseJson } from "../../json.js"
 import { ended, toJsonLines } from "../../wire/batch.js"
 import type { ErrorWriter } from "../../wire/dialect.js"
@@ -29,7 +27,6 @@ import {
   type Batching,
   completionWindow,
   invalid,
-  type Made,
   notFound,
   type Read,
   type Served,
@@ -78,11 +75,25 @@ export const ok = (object: unknown) => json(200, JSON.stringify(object))
 export const jsonl = (content: string) =>
   HttpServerResponse.text(content, { status: 200, contentType: "application/jsonl" })
 
+/** What a batch's create reads of its body: its lines' entries, and the input file it names ("" for none). */
+interface Input {
+  readonly entries: Iterable<Result.Result<Entry, string>>
+  readonly inputFile: string
+}
+
 /**
- * What the batch APIs' routes share, over `served` and `batching`: a failure's answer in the words of `errors`, its
- * outcome recorded failed (`failed`); a route of the id in its path (`byId`); a page of the caller's batches (`list`).
+ * What the batch APIs' routes share, over `requests` and `batching`, for batches of `kind`: a failure's answer in the
+ * words of `errors`, its outcome recorded failed (`failed`); a route of the id in its path (`byId`); a batch's create,
+ * its retrieve or cancel (`asked`), a page of the caller's batches (`list`), each answered as its batch object
+ * (`objectOf`).
  */
-export function batchRoutes(served: Requests["Service"]["served"], batching: Batching, errors: ErrorWriter) {
+export function batchRoutes(
+  { served, withBody }: Requests["Service"],
+  batching: Batching,
+  kind: Ids.BatchKind,
+  errors: ErrorWriter,
+  objectOf: (id: string, read: Read, request: HttpServerRequest.HttpServerRequest, cancelling?: boolean) => unknown
+) {
   const failed = (context: Request.Service, answer: Errors.ErrorAnswer) => notedFailure(context, answer, errors)
 
   // A route of the id in its path, answered for the request's caller.
@@ -108,14 +119,41 @@ export function batchRoutes(served: Requests["Service"]["served"], batching: Bat
     )
   }
 
-  // A page of the caller's batches of `kind` after the one the query's `after` names, the newest first, each as it
-  // stands now (`objectOf`), the page's fields after `head`.
-  function list(
-    kind: Ids.BatchKind,
-    after: string,
-    head: object,
-    objectOf: (read: Made, request: HttpServerRequest.HttpServerRequest) => unknown
+  // A batch's create at `path`: its lines read (`input`, of the body's text), checked, reserved against the budget and
+  // passed to the provider; `param` is the body's field of the lines.
+  function create(
+    path: string,
+    param: string,
+    input: (text: string, caller: Caller | undefined) => Effect.Effect<Input, Errors.ErrorAnswer>
   ) {
+    return withBody(path, ({ text }) =>
+      RequestContext.use((context) =>
+        Effect.gen(function*() {
+          // A request of the key's rate limit, as every call's, taken before its lines are read.
+          yield* batching.admitted(context.caller)
+          const { entries, inputFile } = yield* input(text, context.caller)
+          const lines = yield* Effect.mapError(linesOf(entries), (problem) => invalid(problem, param))
+          context.model.set(lines.model)
+          const made = yield* batching.submit(kind, context.caller, lines, inputFile, param)
+          return ok(objectOf(made.id, made, yield* HttpServerRequest.HttpServerRequest))
+        }).pipe(Effect.catch((answer: Errors.ErrorAnswer) => Effect.succeed(failed(context, answer))))
+      ))
+  }
+
+  // The batch of the id in its path retrieved or cancelled at its provider, as it stands then.
+  const asked = (step: "retrieve" | "cancel") =>
+    byId(
+      (id, caller, request) =>
+        Effect.map(
+          batching[step](kind, id, caller),
+          (read) => objectOf(id, read, request, step === "cancel" && !ended(read.status.state))
+        ),
+      ok
+    )
+
+  // A page of the caller's batches after the one the query's `after` names, the newest first, each as it stands now,
+  // the page's fields after `head`.
+  function list(after: string, head: object) {
     return served(({ request }) =>
       RequestContext.use((context) => {
         const query = new URL(request.url, "http://gateway").searchParams
@@ -124,7 +162,7 @@ export function batchRoutes(served: Requests["Service"]["served"], batching: Bat
           onSuccess: ({ batches, hasMore }) =>
             ok({
               ...head,
-              data: batches.map((read) => objectOf(read, request)),
+              data: batches.map((read) => objectOf(read.id, read, request)),
               first_id: batches[0]?.id ?? null,
               last_id: batches.at(-1)?.id ?? null,
               has_more: hasMore
@@ -134,11 +172,11 @@ export function batchRoutes(served: Requests["Service"]["served"], batching: Bat
     )
   }
 
-  return { failed, byId, list }
+  return { failed, byId, create, asked, list }
 }
 
-/** The batch object the client is given for `status`, its ids signed under `secret` (`Opened.signer`). */
-function batchObject(ref: Ids.BatchRef, status: BatchStatus, secret: Redacted.Redacted<string>) {
+/** The batch object the client is given for `read`, its ids signed under its secret (`Opened.signer`). */
+function batchObject({ found: { ref, signer: secret }, status }: Read) {
   const results = ended(status.state) && status.state !== "refused"
   return Wire.batchObject({
     id: Ids.sealed("batch", ref, secret),
@@ -192,15 +230,17 @@ function requestedFile(text: string): Effect.Effect<string, Errors.ErrorAnswer> 
 export const routes = (batching: Batching) =>
   Effect.gen(function*() {
     const { now } = yield* Configuration
-    const { served, withBody } = yield* Requests
+    const requests = yield* Requests
     const { ownerOf } = batching
     const store = yield* BatchStore
-    const { byId, failed, list } = batchRoutes(served, batching, openAiErrors)
+    const { asked, byId, create, failed, list } = batchRoutes(
+      requests,
+      batching,
+      "batch",
+      openAiErrors,
+      (_id, read) => batchObject(read)
+    )
     const seconds = () => Math.floor(now() / 1000)
-
-    function objectOf({ found, status }: Read) {
-      return batchObject(found.ref, status, found.signer)
-    }
 
     // `POST /v1/files`: an input file kept for a batch.
     function upload({ text }: WithBody) {
@@ -243,34 +283,13 @@ export const routes = (batching: Batching) =>
       })
     }
 
-    // `POST /v1/batches`: the input file's lines checked, reserved against the budget, and passed to the provider.
-    function create({ text }: WithBody) {
-      return RequestContext.use((context) => {
-        const caller = context.caller
-        return Effect.gen(function*() {
-          // A request of the key's rate limit, as every call's, taken before its file is read.
-          yield* batching.admitted(caller)
-          const input_file_id = yield* requestedFile(text)
-          const file = yield* Effect.mapError(store.file(input_file_id, ownerOf(caller), now()), storeAnswer)
-          if (file === undefined) return yield* Effect.fail(notFound("file", input_file_id))
-          const lines = yield* Effect.mapError(
-            linesOf(entriesOf(file.content, now)),
-            (message) => invalid(message, "input_file_id")
-          )
-          context.model.set(lines.model)
-          const made = yield* batching.submit("batch", caller, lines, input_file_id, "input_file_id")
-          return ok(objectOf(made))
-        }).pipe(Effect.catch((answer: Errors.ErrorAnswer) => Effect.succeed(failed(context, answer))))
-      })
-    }
-
-    function retrieve(id: string, caller: Caller | undefined) {
-      return Effect.map(batching.retrieve("batch", id, caller), objectOf)
-    }
-
-    function cancel(id: string, caller: Caller | undefined) {
-      return Effect.map(batching.cancel("batch", id, caller), objectOf)
-    }
+    // The lines of the input file `POST /v1/batches` names: the caller's.
+    const input = Effect.fnUntraced(function*(text: string, caller: Caller | undefined) {
+      const inputFile = yield* requestedFile(text)
+      const file = yield* Effect.mapError(store.file(inputFile, ownerOf(caller), now()), storeAnswer)
+      if (file === undefined) return yield* Effect.fail(notFound("file", inputFile))
+      return { entries: entriesOf(file.content, now), inputFile }
+    })
 
     function fileObject(id: string, caller: Caller | undefined) {
       return Effect.map(
@@ -280,13 +299,14 @@ export const routes = (batching: Batching) =>
     }
 
     return {
-      upload: withBody("/v1/files", upload),
+      upload: requests.withBody("/v1/files", upload),
       file: byId(fileObject, ok),
       content: byId(contentOf, ({ content }) => jsonl(content)),
-      create: withBody("/v1/batches", create),
-      retrieve: byId(retrieve, ok),
-      cancel: byId(cancel, ok),
+      // `POST /v1/batches`: the input file's lines checked, reserved against the budget, and passed to the provider.
+      create: create("/v1/batches", "input_file_id", input),
+      retrieve: asked("retrieve"),
+      cancel: asked("cancel"),
       // `GET /v1/batches`: a page of the caller's batches.
-      list: list("batch", "after", { object: "list" }, objectOf)
+      list: list("after", { object: "list" })
     }
   })
