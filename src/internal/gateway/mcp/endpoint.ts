@@ -463,30 +463,26 @@ const governable = Effect.fnUntraced(function*(
   return { upstream, price: server.pricePerCall ?? 0, limiter, ...guarding } satisfies Governable
 })
 
-// Every definition of `listing` of `server` as the pins see it.
-function seenOf(server: string, listing: Upstreams.Listing): ReadonlyArray<Pins.Seen> {
-  return [
-    ...listing.tools.map((value) => Pins.seen(server, { kind: "tool", value })),
-    ...listing.prompts.map((value) => Pins.seen(server, { kind: "prompt", value })),
-    ...listing.resources.map((value) => Pins.seen(server, { kind: "resource", value })),
-    ...listing.templates.map((value) => Pins.seen(server, { kind: "template", value }))
+/** A definition as the pins see it, with its qualified name (`<server>__<name>`, what a key's rule asks about). */
+interface Listed extends Pins.Seen {
+  readonly qualified: string
+}
+
+// Every definition of `listing` of `server` as `Listed`, by `subjectKey`.
+function listedOf(server: string, listing: Upstreams.Listing): ReadonlyMap<string, Listed> {
+  const definitions: ReadonlyArray<Pins.Definition> = [
+    ...listing.tools.map((value) => ({ kind: "tool", value }) as const),
+    ...listing.prompts.map((value) => ({ kind: "prompt", value }) as const),
+    ...listing.resources.map((value) => ({ kind: "resource", value }) as const),
+    ...listing.templates.map((value) => ({ kind: "template", value }) as const)
   ]
+  return new Map(definitions.map((definition) => {
+    const seen = Pins.seen(server, definition)
+    return [subjectKey(seen), { ...seen, qualified: Allow.qualified(server, definition.value.name) }]
+  }))
 }
 
 const subjectKey = (seen: Pins.Seen) => `${seen.kind}\u0000${seen.name}`
-
-// The qualified name (`<server>__<name>`, what a key's rule asks about) of every definition of `listing` of `server`,
-// by `subjectKey`.
-function qualifiedOf(server: string, listing: Upstreams.Listing): ReadonlyMap<string, string> {
-  const named = (kind: Pins.Kind, key: string, name: string) =>
-    [`${kind}\u0000${key}`, Allow.qualified(server, name)] as const
-  return new Map([
-    ...listing.tools.map((tool) => named("tool", tool.name, tool.name)),
-    ...listing.prompts.map((prompt) => named("prompt", prompt.name, prompt.name)),
-    ...listing.resources.map((resource) => named("resource", resource.uri, resource.name)),
-    ...listing.templates.map((template) => named("template", template.uriTemplate, template.name))
-  ])
-}
 
 // How many withheld definitions an endpoint remembers having logged.
 const maxWithheldLogged = 1024
@@ -511,18 +507,15 @@ const listChanged = {
 } as const
 
 // The changes of `before` to `now` (what was added, changed or removed) by the notification that tells each kind's,
-// with the qualified names (`named`: those of both) each concerns.
+// with the qualified names each concerns.
 function changesOf(
-  before: ReadonlyMap<string, Pins.Seen>,
-  now: ReadonlyMap<string, Pins.Seen>,
-  named: ReadonlyMap<string, string>
+  before: ReadonlyMap<string, Listed>,
+  now: ReadonlyMap<string, Listed>
 ): ReadonlyMap<Standalone.ListChange["method"], ReadonlyArray<string>> {
   const changed = new Map<Standalone.ListChange["method"], Array<string>>()
-  const note = (seen: Pins.Seen) => {
-    const qualified = named.get(subjectKey(seen))
-    if (qualified === undefined) return
-    const method = listChanged[seen.kind]
-    changed.set(method, [...changed.get(method) ?? [], qualified])
+  const note = (listed: Listed) => {
+    const method = listChanged[listed.kind]
+    changed.set(method, [...changed.get(method) ?? [], listed.qualified])
   }
   for (const [key, seen] of now) if (before.get(key)?.digest !== seen.digest) note(seen)
   for (const [key, seen] of before) if (!now.has(key)) note(seen)
@@ -612,9 +605,7 @@ export function problems(
 /** A server as the endpoints serve it now: what it offered when last listed, each definition by kind and name. */
 interface Offered {
   readonly listing: Upstreams.Listing
-  readonly seen: ReadonlyMap<string, Pins.Seen>
-  /** The qualified name of each definition, by the key of `seen`. */
-  readonly qualified: ReadonlyMap<string, string>
+  readonly seen: ReadonlyMap<string, Listed>
   readonly own: Mounted
 }
 
@@ -753,16 +744,14 @@ export const make = Effect.fnUntraced(function*(
   const serve = Effect.fnUntraced(function*(server: Governable, listing: Upstreams.Listing) {
     const name = server.upstream.name
     if (listing === Upstreams.unlisted) return
-    const now = new Map(seenOf(name, listing).map((one) => [subjectKey(one), one]))
+    const now = listedOf(name, listing)
     const before = offered.get(name)
     if (before !== undefined && sameOffer(before.seen, now)) return
     yield* pins.observe([...now.values()])
     const own = before?.own ?? (yield* mount(router, `/mcp/${name}`, "own"))
-    const qualified = qualifiedOf(name, listing)
-    offered.set(name, { listing, seen: now, qualified, own })
+    offered.set(name, { listing, seen: now, own })
     for (const endpoint of [all, own]) yield* register(endpoint, server, listing, gate(endpoint.naming))
-    const named = new Map([...before?.qualified ?? [], ...qualified])
-    for (const [method, names] of changesOf(before?.seen ?? new Map(), now, named)) {
+    for (const [method, names] of changesOf(before?.seen ?? new Map(), now)) {
       yield* changes.publish({ paths: ["/mcp", `/mcp/${name}`], method, qualified: names })
     }
     const gone = new Set(

@@ -22,7 +22,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import type * as Sse from "../../../Sse.js"
-import { isJsonObject, parseJsonObject } from "../../json.js"
+import { definedFields, isJsonObject, parseJsonObject } from "../../json.js"
 import type * as Resume from "./resume.js"
 import * as ServerRequests from "./serverRequests.js"
 import { listChangedMethods } from "./standalone.js"
@@ -276,10 +276,7 @@ export const relaying = <A, E, R>(
     }
     relay.calls.add(call)
     if (token !== undefined) relay.byToken.set(token, call)
-    const meta = {
-      ...(token === undefined ? {} : { progressToken: token }),
-      ...(listener.logLevel === undefined ? {} : { "io.modelcontextprotocol/logLevel": listener.logLevel })
-    }
+    const meta = definedFields({ progressToken: token, "io.modelcontextprotocol/logLevel": listener.logLevel })
     return yield* send(meta).pipe(
       Effect.provideService(Exchange, call),
       Effect.onExit((exit) =>

@@ -12,6 +12,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as FindMyWay from "effect/http/FindMyWay"
 import type * as Scope from "effect/Scope"
+import { definedFields } from "../../json.js"
 import * as Allow from "../access/tools.js"
 import { unreservedDecoded } from "../intake.js"
 import type { Guard } from "./guardrails.js"
@@ -298,11 +299,7 @@ function completions(
       )) as { readonly value: string; readonly context?: CompletionContext }
       const result = yield* upstream.request(
         "completion/complete",
-        {
-          ref,
-          argument: { name, value: asked.value },
-          ...(asked.context === undefined ? {} : { context: asked.context })
-        },
+        { ref, argument: { name, value: asked.value }, ...definedFields({ context: asked.context }) },
         McpSchema.CompleteResult
       ).pipe(
         Effect.catchIf(

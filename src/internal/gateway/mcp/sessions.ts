@@ -562,15 +562,18 @@ function posted(path: string, message: object, session?: string) {
 
 // A web handler of `answer` in the current fiber's context, for the requests the gateway makes of its own endpoint
 // (restarting or ending a session), with their own response handlers: `McpServer` names a session it starts in the
-// response to `initialize`, which is not the client's.
+// response to `initialize`, which is not the client's. Each response is read whole, its headers given.
 const handlerOf = (answer: Answer, session: Subscriptions.Named | undefined) =>
-  Effect.map(
-    Effect.context<never>(),
-    (context) =>
-      HttpEffect.toWebHandlerWith<never, Scope.Scope | HttpServerRequest.HttpServerRequest>(context)(
-        Effect.provideService(answer, McpRequest.Request, McpRequest.own(session))
-      )
-  )
+  Effect.map(Effect.context(), (context) => {
+    const handler = HttpEffect.toWebHandlerWith<never, Scope.Scope | HttpServerRequest.HttpServerRequest>(context)(
+      Effect.provideService(answer, McpRequest.Request, McpRequest.own(session))
+    )
+    return async (request: Request) => {
+      const response = await handler(request)
+      await response.arrayBuffer()
+      return response.headers
+    }
+  })
 
 // The client's session `session` started on `endpoint` as it was started: how to hold it, under the id the endpoint
 // gave it.
@@ -578,14 +581,9 @@ const restart = Effect.fnUntraced(function*(endpoint: Answer, session: Session) 
   const handler = yield* handlerOf(endpoint, undefined)
   const local = yield* Effect.promise(async () => {
     const initialize = { jsonrpc: "2.0", id: 0, method: "initialize", params: JSON.parse(session.initialize) }
-    const started = await handler(posted(session.path, initialize))
-    await started.arrayBuffer()
-    const id = started.headers.get(sessionHeader)
+    const id = (await handler(posted(session.path, initialize))).get(sessionHeader)
     if (id === null) return undefined
-    const initialized = await handler(
-      posted(session.path, { jsonrpc: "2.0", method: "notifications/initialized" }, id)
-    )
-    await initialized.arrayBuffer()
+    await handler(posted(session.path, { jsonrpc: "2.0", method: "notifications/initialized" }, id))
     return id
   })
   if (local === undefined) return undefined
@@ -637,12 +635,9 @@ function makeHolding(
 // subscriptions here.
 const close = Effect.fnUntraced(function*(endpoint: Answer, id: string, path: string, local: string) {
   const handler = yield* handlerOf(endpoint, { id, recorded: undefined, record: () => Effect.void })
-  yield* Effect.promise(async () => {
-    const ended = await handler(
-      new Request(`http://mcp${path}`, { method: "DELETE", headers: { [sessionHeader]: local } })
-    )
-    await ended.arrayBuffer()
-  })
+  yield* Effect.promise(() =>
+    handler(new Request(`http://mcp${path}`, { method: "DELETE", headers: { [sessionHeader]: local } }))
+  )
 })
 
 // `session` saved in `store` within `bounds`, else (the store failed) in this instance's memory, `unsaved`.

@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as HttpBody from "effect/http/HttpBody"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
@@ -21,7 +22,6 @@ import { isJsonObject, parseJsonObject } from "../../json.js"
 import type * as Allow from "../access/tools.js"
 import * as Resources from "./resources.js"
 import { failed } from "./rpc.js"
-import { isRequestId } from "./serverRequests.js"
 import type * as Standalone from "./standalone.js"
 import type * as Upstreams from "./upstream.js"
 
@@ -410,18 +410,17 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
   } satisfies Subscriptions
 })
 
+const decodeRequest = Schema.decodeUnknownOption(Schema.Struct({
+  id: McpSchema.RequestId,
+  method: Schema.Literals(methods),
+  params: Schema.Struct({ uri: Schema.String })
+}))
+
 // The `resources/subscribe` or `resources/unsubscribe` request `text` holds (a JSON-RPC request), if it is one.
-function requestOf(text: string) {
-  const message = methods.some((method) => text.includes(method)) ? parseJsonObject(text) : undefined
-  if (message === undefined) return undefined
-  const { id, method, params } = message
-  const known = methods.find((one) => one === method)
-  const uri = isJsonObject(params) ? params["uri"] : undefined
-  if (!isRequestId(id) || known === undefined || typeof uri !== "string") {
-    return undefined
-  }
-  return { id, method: known, uri }
-}
+const requestOf = (text: string) =>
+  methods.some((method) => text.includes(method))
+    ? Option.getOrUndefined(decodeRequest(parseJsonObject(text)))
+    : undefined
 
 // Whether `text` is a JSON-RPC `initialize`.
 function initializes(text: string): boolean {
@@ -514,7 +513,7 @@ export function serving(subscriptions: Subscriptions) {
           path,
           rule,
           method: asked.method,
-          uri: asked.uri,
+          uri: asked.params.uri,
           record: session.record
         })
         return Effect.match(taking, {

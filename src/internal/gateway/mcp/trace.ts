@@ -9,6 +9,7 @@ import * as Headers from "effect/http/Headers"
 import * as HttpTraceContext from "effect/http/HttpTraceContext"
 import * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
+import { definedFields } from "../../json.js"
 
 /** What names a call's span. */
 export interface Traced {
@@ -62,17 +63,14 @@ export function traced<A, E, R>(
         "gen_ai.operation.name": "execute_tool",
         "gen_ai.tool.name": traced.tool,
         "llm_router.mcp_server": traced.server,
-        ...(traced.keyId === undefined ? {} : { "llm_router.key_id": traced.keyId })
+        ...definedFields({ "llm_router.key_id": traced.keyId })
       },
       ...(Option.isSome(parent) ? { parent: parent.value } : {})
     },
     (span) =>
       Effect.withParentSpan(
         call({
-          meta: {
-            traceparent: HttpTraceContext.toHeaders(span)["traceparent"]!,
-            ...(tracestate === undefined ? {} : { tracestate })
-          },
+          meta: { traceparent: HttpTraceContext.toHeaders(span)["traceparent"]!, ...definedFields({ tracestate }) },
           outcome: (outcome) => span.attribute("llm_router.mcp_outcome", outcome)
         }),
         span,

@@ -351,30 +351,26 @@ const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferr
   return { connected: ServerRequests.declaring(connected), standalone: Effect.void }
 })
 
-// `definition` with the configuration's credentials masked in its strings, made again as its class (itself when it
-// held none): a server that echoes its request into a definition hands no credential to whatever shows the listing
-// (`/mcp`, the pins and their log lines, the admin API, the dashboard, the audit log).
-function maskedDefinition<F extends object, A extends F>(
-  spec: Spec,
-  Definition: new(fields: F) => A,
-  definition: A
-): A {
-  const fields: F = { ...definition }
-  const masked = spec.maskValue(fields)
-  return masked === fields ? definition : new Definition(masked as F)
+// A definition of class `Definition` with the configuration's credentials masked in its strings, made again as its
+// class (itself when it held none): a server that echoes its request into a definition hands no credential to whatever
+// shows the listing (`/mcp`, the pins and their log lines, the admin API, the dashboard, the audit log).
+function masked<F extends object, A extends F>(spec: Spec, Definition: new(fields: F) => A) {
+  return (definition: A) => {
+    const fields = { ...definition }
+    const value = spec.maskValue(fields)
+    return value === fields ? definition : new Definition(value as F)
+  }
 }
 
 // What the server offers on `client`'s connection, every credential of the configuration masked in it.
 const list = Effect.fnUntraced(function*(spec: Spec, client: McpClient.McpClient, connected: McpClient.Transport) {
-  const tools = (yield* client.listTools()).filter((tool) => spec.taken(tool.name))
-  const resources = yield* client.listResources()
-  const prompts = yield* client.listPrompts()
-  const templates = yield* Rpc.listTemplates(connected, openTimeout, spec.revision)
   return {
-    tools: tools.map((tool) => maskedDefinition(spec, McpSchema.Tool, tool)),
-    resources: resources.map((resource) => maskedDefinition(spec, McpSchema.Resource, resource)),
-    templates: templates.map((template) => maskedDefinition(spec, McpSchema.ResourceTemplate, template)),
-    prompts: prompts.map((prompt) => maskedDefinition(spec, McpSchema.Prompt, prompt))
+    tools: (yield* client.listTools()).filter((tool) => spec.taken(tool.name)).map(masked(spec, McpSchema.Tool)),
+    resources: (yield* client.listResources()).map(masked(spec, McpSchema.Resource)),
+    prompts: (yield* client.listPrompts()).map(masked(spec, McpSchema.Prompt)),
+    templates: (yield* Rpc.listTemplates(connected, openTimeout, spec.revision)).map(
+      masked(spec, McpSchema.ResourceTemplate)
+    )
   } satisfies Listing
 })
 
