@@ -397,13 +397,11 @@ function keyHandlers(context: AdminContext) {
       if (input.name !== undefined && input.name !== key.name && configNames().has(input.name)) {
         return yield* Effect.fail(nameTaken("key", input.name))
       }
-      const models = input.models === undefined ? key.models : input.models ?? undefined
-      const budget = input.budget === undefined ? key.budget : input.budget ?? undefined
-      const teamId = input.team === undefined ? key.teamId : input.team ?? undefined
-      yield* vet(models, budget, teamId)
-      yield* knownGuardrails(input.guardrails)
       const { team, ...fields } = changeOf(input)
       const change = { ...fields, ...(input.team === undefined ? {} : { teamId: team }) }
+      const changed = { ...key, ...change }
+      yield* vet(changed.models, changed.budget, changed.teamId)
+      yield* knownGuardrails(input.guardrails)
       yield* saved(store.updateKey(id, change), () => input.name ?? key.name, "key")
       return json(200, JSON.stringify(keyView(byId(store.keys(), id)!)))
     })
