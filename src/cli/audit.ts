@@ -27,6 +27,7 @@ import { messageOf } from "../internal/errorText.js"
 import * as AuditAnchor from "../internal/gateway/audit/anchor.js"
 import type * as Chain from "../internal/gateway/audit/chain.js"
 import * as AuditStore from "../internal/gateway/audit/store.js"
+import { definedFields } from "../internal/json.js"
 import * as Database from "../internal/persistence/database.js"
 import { describe } from "../internal/persistence/database.js"
 import * as Sql from "../internal/persistence/sql.js"
@@ -99,12 +100,9 @@ const parse = (
     const from = yield* AdminApi.timeFlag("from", values.from, now)
     const to = yield* AdminApi.timeFlag("to", values.to, now)
     const limit = yield* positiveIntegerFlag("limit", values.limit)
-    const query = new URLSearchParams()
-    if (values.actor !== undefined) query.set("actor", values.actor)
-    if (values.action !== undefined) query.set("action", values.action)
-    if (typeof from === "string") query.set("from", from)
-    if (typeof to === "string") query.set("to", to)
-    if (typeof limit === "number") query.set("limit", String(limit))
+    const query = new URLSearchParams(
+      definedFields({ actor: values.actor, action: values.action, from, to, limit: limit?.toString() })
+    )
     return { _tag: "list" as const, url, data: values.data, query, jsonl: values.jsonl === true }
   })
 

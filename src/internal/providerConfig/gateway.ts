@@ -174,6 +174,9 @@ export const GatewayEntry = Schema.Struct({
 
 export type GatewayEntry = typeof GatewayEntry.Type
 
+// The section's bounds (`responses_max_bytes`...), every one a number.
+type MaxField = Extract<keyof GatewayEntry, `${string}max${string}`>
+
 /** Reads a key as written (`env:NAME` or the key), or names what is missing at `path`. */
 export type ReadSecret = (
   text: string,
@@ -334,28 +337,25 @@ export const resolve = (
     for (const [index, item] of (entry.token_callers ?? []).entries()) {
       halfRateLimit(item, `gateway.token_callers[${index}]`, "a person's", issues)
     }
-    // One response larger than a key's or the whole budget could never be kept, nor a key's past the whole.
-    const budgets = [
-      ["responses_max_response_bytes", "responses_max_key_bytes"],
-      ["responses_max_response_bytes", "responses_max_bytes"],
-      ["responses_max_key_bytes", "responses_max_bytes"]
-    ] as const
-    for (const [inner, outer] of budgets) {
-      if ((entry[inner] ?? 0) > (entry[outer] ?? Infinity)) {
-        issues.push({ path: `gateway.${inner}`, message: `expected at most ${outer} (${entry[outer]})` })
-        break
-      }
-    }
-    // A key's MCP sessions bounded past all of them.
-    const sessionBounds = [
-      ["mcp_sessions_max_key", "mcp_sessions_max"],
-      ["mcp_sessions_max_key_bytes", "mcp_sessions_max_bytes"]
-    ] as const
-    for (const [inner, outer] of sessionBounds) {
-      if ((entry[inner] ?? 0) > (entry[outer] ?? Infinity)) {
-        issues.push({ path: `gateway.${inner}`, message: `expected at most ${outer} (${entry[outer]})` })
-      }
-    }
+    // Each bound `inner` set past its `outer` one.
+    const pastBounds = (bounds: ReadonlyArray<readonly [MaxField, MaxField]>) =>
+      bounds.filter(([inner, outer]) => (entry[inner] ?? 0) > (entry[outer] ?? Infinity)).map(([inner, outer]) => ({
+        path: `gateway.${inner}`,
+        message: `expected at most ${outer} (${entry[outer]})`
+      }))
+    issues.push(
+      // One response larger than a key's or the whole budget could never be kept, nor a key's past the whole.
+      ...pastBounds([
+        ["responses_max_response_bytes", "responses_max_key_bytes"],
+        ["responses_max_response_bytes", "responses_max_bytes"],
+        ["responses_max_key_bytes", "responses_max_bytes"]
+      ]).slice(0, 1),
+      // A key's MCP sessions bounded past all of them.
+      ...pastBounds([
+        ["mcp_sessions_max_key", "mcp_sessions_max"],
+        ["mcp_sessions_max_key_bytes", "mcp_sessions_max_bytes"]
+      ])
+    )
     return {
       issues,
       literals,

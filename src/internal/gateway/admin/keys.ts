@@ -93,8 +93,6 @@ const sharedDatabaseRequired: Refusal = Errors.answer(
 
 const unavailable = (error: StoreUnavailableError): Refusal => Errors.databaseUnavailable(error.reason)
 
-const fromInvalid = (invalid: Invalid): Refusal => Errors.invalidRequest(invalid.message, invalid.field)
-
 const seconds = (millis: number | undefined) => millis === undefined ? null : unixSeconds(millis)
 const budgetView = (budget: BudgetLimit | undefined) =>
   budget === undefined ? null : { limit: budget.limit, period: periodName(budget.period) }
@@ -221,12 +219,9 @@ const adminContext = Effect.gen(function*() {
     Access.sees(principal, permission, teamId === undefined ? undefined : teams.byId(teamId))
   const teams = Access.teamsOf(store)
 
-  const bodyOf = (text: string) => {
-    const body = parse(text)
-    return body instanceof Invalid ? Effect.fail(fromInvalid(body)) : Effect.succeed(body)
-  }
   const checked = <A>(value: A | Invalid): Effect.Effect<A, Refusal> =>
-    value instanceof Invalid ? Effect.fail(fromInvalid(value)) : Effect.succeed(value)
+    value instanceof Invalid ? Effect.fail(Errors.invalidRequest(value.message, value.field)) : Effect.succeed(value)
+  const bodyOf = (text: string) => checked(parse(text))
   const saved = <A>(
     effect: Effect.Effect<A, StoreUnavailableError | NameTaken>,
     name: () => string,
@@ -402,13 +397,11 @@ function keyHandlers(context: AdminContext) {
       if (input.name !== undefined && input.name !== key.name && configNames().has(input.name)) {
         return yield* Effect.fail(nameTaken("key", input.name))
       }
-      const models = input.models === undefined ? key.models : input.models ?? undefined
-      const budget = input.budget === undefined ? key.budget : input.budget ?? undefined
-      const teamId = input.team === undefined ? key.teamId : input.team ?? undefined
-      yield* vet(models, budget, teamId)
-      yield* knownGuardrails(input.guardrails)
       const { team, ...fields } = changeOf(input)
       const change = { ...fields, ...(input.team === undefined ? {} : { teamId: team }) }
+      const changed = { ...key, ...change }
+      yield* vet(changed.models, changed.budget, changed.teamId)
+      yield* knownGuardrails(input.guardrails)
       yield* saved(store.updateKey(id, change), () => input.name ?? key.name, "key")
       return json(200, JSON.stringify(keyView(byId(store.keys(), id)!)))
     })
