@@ -158,3 +158,14 @@ export class Database extends Context.Service<Database, {
   readonly sql: SqlClient.SqlClient
   readonly bounds: Bounds
 }>()("effect-llm-router/persistence/Database") {}
+
+/** The `Database` with `step` and `transaction` bound to its client and bounds, what a SQL store's layer reads. */
+export const steps = Effect.map(Database, ({ bounds, sql }) => ({
+  sql,
+  bounds,
+  step: <A, E>(what: string, effect: Effect.Effect<A, E>) => step(bounds, what, effect),
+  transaction: <A, E>(what: string, effect: Effect.Effect<A, E>) => transaction(sql, bounds, what, effect)
+}))
+
+/** What `steps` gives. */
+export type Steps = Effect.Success<typeof steps>

@@ -206,7 +206,7 @@ function memoryRows(): Rows<never> {
 }
 
 /** The tables `admin_audit` and `admin_audit_head` of `database`. */
-function sqlRows({ bounds, sql }: Sql.Database["Service"]): Rows<SqlError | Schema.SchemaError> {
+function sqlRows({ sql, transaction }: Sql.Steps): Rows<SqlError | Schema.SchemaError> {
   const headOf = SqlSchema.findOneOption({
     Request: Schema.Void,
     Result: HeadRow,
@@ -248,14 +248,12 @@ function sqlRows({ bounds, sql }: Sql.Database["Service"]): Rows<SqlError | Sche
   })
   return {
     write: (what, effect) =>
-      Sql.transaction(
-        sql,
-        bounds,
+      transaction(
         what,
         // The head's row written first: its lock held to the commit, so no other write reads the head meanwhile.
         Effect.andThen(sql`UPDATE admin_audit_head SET seq = seq WHERE id = 1`, effect)
       ),
-    read: (what, effect) => Sql.transaction(sql, bounds, what, effect),
+    read: (what, effect) => transaction(what, effect),
     head: Effect.map(headOf(undefined), Option.getOrElse(() => Chain.emptyHead)),
     base: Effect.map(
       baseOf(undefined),
@@ -288,7 +286,7 @@ function sqlRows({ bounds, sql }: Sql.Database["Service"]): Rows<SqlError | Sche
 /** The audit log in the gateway's database, which every instance on it shares (one chain). */
 export const layerSql: Layer.Layer<AuditLogStore, never, Sql.Database> = Layer.effect(
   AuditLogStore,
-  Effect.map(Sql.Database, (database) => overRows(sqlRows(database)))
+  Effect.map(Sql.steps, (database) => overRows(sqlRows(database)))
 )
 
 /** The audit log in this process's memory, for its life: a gateway without a database keeps it so. */

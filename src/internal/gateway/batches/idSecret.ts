@@ -43,7 +43,7 @@ export const layerMemory: Layer.Layer<IdSecretStore> = Layer.sync(IdSecretStore,
 /** The secret in the gateway's database, which every instance on it shares. */
 export const layerSql: Layer.Layer<IdSecretStore, never, Sql.Database> = Layer.effect(
   IdSecretStore,
-  Effect.map(Sql.Database, ({ bounds, sql }): Secrets => {
+  Effect.map(Sql.steps, ({ sql, step }): Secrets => {
     const kept = SqlSchema.findOne({
       Request: Schema.Void,
       Result: tableRow("batch_id_secret", { secret: Schema.RedactedFromValue(Schema.NonEmptyString) }),
@@ -51,8 +51,7 @@ export const layerSql: Layer.Layer<IdSecretStore, never, Sql.Database> = Layer.e
     })
     return {
       // Of instances making it at once, the first insert wins; every one reads the row it left.
-      secret: Sql.step(
-        bounds,
+      secret: step(
         "reading the batch ids' secret",
         Effect.gen(function*() {
           yield* sql`INSERT INTO batch_id_secret (id, secret) VALUES (1, ${made()}) ON CONFLICT (id) DO NOTHING`

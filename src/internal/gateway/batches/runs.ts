@@ -385,7 +385,7 @@ const runsRoom = (sql: Sql.Database["Service"]["sql"]) =>
 /** The runs in the gateway's database, which every instance on it shares. */
 export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect(
   RunStore,
-  Effect.map(Sql.Database, ({ bounds: sqlBounds, sql }): Runs => {
+  Effect.map(Sql.steps, ({ sql, step, transaction }): Runs => {
     const lease = Leases.sqlLease(sql, { name: "batch_runs", closed: "ended_at" })
     const room = runsRoom(sql)
     const linesOf = SqlSchema.findOneOption({
@@ -419,9 +419,7 @@ export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect
     })
     return {
       start: (run, now) =>
-        Sql.transaction(
-          sql,
-          sqlBounds,
+        transaction(
           "recording a batch run as calls",
           Effect.gen(function*() {
             const before = forgottenBefore(now)
@@ -451,20 +449,17 @@ export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect
           })
         ),
       lease: (run, holder, now, until) =>
-        Sql.step(
-          sqlBounds,
+        step(
           "taking a batch run's running",
           Effect.map(
             lease.take<{ readonly cancelled_at: unknown }>({ id: run, holder, now, until }, "cancelled_at"),
             ([row]): Lease => row === undefined ? "lost" : row.cancelled_at === null ? "held" : "cancelled"
           )
         ),
-      unlease: (run, holder) =>
-        Sql.step(sqlBounds, "giving up a batch run's running", lease.giveUp(run, holder)).pipe(Effect.asVoid),
+      unlease: (run, holder) => step("giving up a batch run's running", lease.giveUp(run, holder)).pipe(Effect.asVoid),
       // One statement: a line's row filled in once, the first answer staying.
       answer: (run, customId, answer) =>
-        Sql.step(
-          sqlBounds,
+        step(
           "recording a batch run's line answered",
           Effect.map(
             sql`UPDATE batch_run_answers
@@ -474,16 +469,13 @@ export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect
           )
         ),
       cancel: (run, now) =>
-        Sql.step(
-          sqlBounds,
+        step(
           "recording a batch run cancelled",
           sql`UPDATE batch_runs SET cancelled_at = ${now} WHERE id = ${run} AND cancelled_at IS NULL`
         ).pipe(Effect.asVoid),
       // Its requests and its lines not answered let go of: it runs no more.
       end: (run, holder, now) =>
-        Sql.transaction(
-          sql,
-          sqlBounds,
+        transaction(
           "recording a batch run ended",
           Effect.gen(function*() {
             const row = Option.getOrUndefined(yield* linesOf({ run, holder }))
@@ -496,9 +488,7 @@ export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect
           })
         ),
       read: (run) =>
-        Sql.transaction(
-          sql,
-          sqlBounds,
+        transaction(
           "reading a batch run",
           Effect.gen(function*() {
             const row = Option.getOrUndefined(yield* runOf(run))
@@ -517,8 +507,7 @@ export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect
         ),
       // One statement: the run's row and its lines' outcomes counted, no answer read.
       progress: (run) =>
-        Sql.step(
-          sqlBounds,
+        step(
           "reading a batch run's progress",
           Effect.map(progressOf(run), (found) =>
             Option.getOrUndefined(Option.map(found, (row): Progress => ({

@@ -196,7 +196,7 @@ function lastStatusOf(row: typeof BatchRow.Type): LastStatus | undefined {
 /** The settlements in the gateway's database, which every instance on it shares. */
 export const layerSql: Layer.Layer<SettlementStore, never, Sql.Database> = Layer.effect(
   SettlementStore,
-  Effect.map(Sql.Database, ({ bounds, sql }): Settlements => {
+  Effect.map(Sql.steps, ({ sql, step, transaction }): Settlements => {
     const lease = Leases.sqlLease(sql, { name: "batch_settlements", closed: "settled_at" })
     const batchOf = SqlSchema.findOneOption({
       Request: Schema.String,
@@ -217,31 +217,25 @@ export const layerSql: Layer.Layer<SettlementStore, never, Sql.Database> = Layer
     })
     return {
       open: (batch) =>
-        Sql.step(
-          bounds,
+        step(
           "recording a batch open",
           sql`INSERT INTO batch_settlements (id, opened_at, hold_id, hold_estimate, hold_at, hold_until)
             VALUES (${batch.id}, ${batch.openedAt}, ${batch.hold?.id ?? null}, ${batch.hold?.estimate ?? null},
             ${batch.hold?.at ?? null}, ${batch.hold?.until ?? null})
             ON CONFLICT (id) DO NOTHING`
         ).pipe(Effect.asVoid),
-      opened: Sql.step(
-        bounds,
+      opened: step(
         "listing the open batches",
         Effect.map(opened(undefined), (rows) => rows.map((row) => ({ id: row.id, openedAt: row.opened_at })))
       ),
       lease: (batch, holder, now, until) =>
-        Sql.step(
-          bounds,
+        step(
           "taking a batch's settling",
           Effect.map(lease.take({ id: batch, holder, now, until }, "id"), (rows) => rows.length > 0)
         ),
-      unlease: (batch, holder) =>
-        Sql.step(bounds, "giving up a batch's settling", lease.giveUp(batch, holder)).pipe(Effect.asVoid),
+      unlease: (batch, holder) => step("giving up a batch's settling", lease.giveUp(batch, holder)).pipe(Effect.asVoid),
       settleLine: (batch, customId, cost) =>
-        Sql.transaction(
-          sql,
-          bounds,
+        transaction(
           "recording a batch's line settled",
           Effect.gen(function*() {
             const inserted = yield* sql`INSERT INTO batch_settled_lines (batch, custom_id, cost)
@@ -252,8 +246,7 @@ export const layerSql: Layer.Layer<SettlementStore, never, Sql.Database> = Layer
         ),
       // One statement: of two instances closing at once, the row's lock lets one update it; the other finds it settled.
       close: (batch, now, last) =>
-        Sql.step(
-          bounds,
+        step(
           "recording a batch settled",
           Effect.map(
             sql`UPDATE batch_settlements SET settled_at = ${now}, ${lease.freed},
@@ -264,9 +257,7 @@ export const layerSql: Layer.Layer<SettlementStore, never, Sql.Database> = Layer
           )
         ),
       settled: (batch) =>
-        Sql.transaction(
-          sql,
-          bounds,
+        transaction(
           "reading a batch's settlement",
           Effect.gen(function*() {
             const row = Option.getOrUndefined(yield* batchOf(batch))
@@ -282,9 +273,7 @@ export const layerSql: Layer.Layer<SettlementStore, never, Sql.Database> = Layer
           })
         ),
       forget: (before) =>
-        Sql.transaction(
-          sql,
-          bounds,
+        transaction(
           "forgetting the batches settled long ago",
           Effect.gen(function*() {
             yield* sql`DELETE FROM batch_settled_lines WHERE batch IN

@@ -313,7 +313,7 @@ export function sqlRoom<S>(
 /** The files and records in the gateway's database, which every instance on it shares. */
 export const layerSql: Layer.Layer<BatchStore, never, Sql.Database> = Layer.effect(
   BatchStore,
-  Effect.map(Sql.Database, ({ bounds: sqlBounds, sql }): Store => {
+  Effect.map(Sql.steps, ({ sql, step, transaction }): Store => {
     const fileRoom = sqlRoom(sql, "batch_input_files", { scoped: (owner: string) => sql`owner = ${owner}` })
     const batchRoom = sqlRoom(sql, "batch_records", {
       scoped: ({ kind, owner }: Lister) => sql`kind = ${kind} AND owner = ${owner}`,
@@ -358,9 +358,7 @@ export const layerSql: Layer.Layer<BatchStore, never, Sql.Database> = Layer.effe
       putFile: (file, now) =>
         Effect.andThen(
           checked(file),
-          Sql.transaction(
-            sql,
-            sqlBounds,
+          transaction(
             "keeping a batch's input file",
             Effect.gen(function*() {
               yield* sql`DELETE FROM batch_input_files WHERE created_at < ${filesBefore(now)}`
@@ -371,16 +369,13 @@ export const layerSql: Layer.Layer<BatchStore, never, Sql.Database> = Layer.effe
           )
         ),
       file: (id, owner, now) =>
-        Sql.step(
-          sqlBounds,
+        step(
           "reading a batch's input file",
           Effect.map(fileOf({ id, owner, since: filesBefore(now) }), (row) =>
             Option.getOrUndefined(Option.map(row, ({ created_at, ...file }) => ({ ...file, createdAt: created_at }))))
         ),
       record: (batch, now) =>
-        Sql.transaction(
-          sql,
-          sqlBounds,
+        transaction(
           "recording a batch",
           Effect.gen(function*() {
             yield* sql`DELETE FROM batch_records WHERE created_at < ${batchesBefore(now)}`
@@ -391,9 +386,7 @@ export const layerSql: Layer.Layer<BatchStore, never, Sql.Database> = Layer.effe
           })
         ),
       listed: (kind, owner, after, limit, now) =>
-        Sql.transaction(
-          sql,
-          sqlBounds,
+        transaction(
           "listing batches",
           Effect.gen(function*() {
             const since = batchesBefore(now)
@@ -406,8 +399,7 @@ export const layerSql: Layer.Layer<BatchStore, never, Sql.Database> = Layer.effe
           })
         ),
       newest: (limit, now) =>
-        Sql.step(
-          sqlBounds,
+        step(
           "listing the newest batches",
           Effect.map(newestOf({ since: batchesBefore(now), limit }), (rows) => rows.map((row) => row.id))
         )

@@ -93,16 +93,11 @@ export const layerMemory: Layer.Layer<GrantStore> = Layer.sync(GrantStore, (): G
 /** The grants in the gateway's database (`role_grants`), which every instance on it shares. */
 export const layerSql: Layer.Layer<GrantStore, never, Sql.Database> = Layer.effect(
   GrantStore,
-  Effect.map(Sql.Database, ({ bounds, sql }): Grants => {
+  Effect.map(Sql.steps, ({ sql, step, transaction }): Grants => {
     return {
-      list: Sql.step(
-        bounds,
-        "listing the role grants",
-        grantsOf(sql`SELECT * FROM role_grants ORDER BY subject, role`)
-      ),
+      list: step("listing the role grants", grantsOf(sql`SELECT * FROM role_grants ORDER BY subject, role`)),
       rolesOf: (subject) =>
-        Sql.step(
-          bounds,
+        step(
           "reading a person's role grants",
           Effect.map(
             grantsOf(sql`SELECT * FROM role_grants WHERE subject = ${subject}`),
@@ -110,9 +105,7 @@ export const layerSql: Layer.Layer<GrantStore, never, Sql.Database> = Layer.effe
           )
         ),
       add: (grant) =>
-        Sql.transaction(
-          sql,
-          bounds,
+        transaction(
           "granting a role",
           Effect.gen(function*() {
             const id = grantId()
@@ -126,9 +119,7 @@ export const layerSql: Layer.Layer<GrantStore, never, Sql.Database> = Layer.effe
           })
         ),
       remove: (id) =>
-        Sql.transaction(
-          sql,
-          bounds,
+        transaction(
           "removing a role grant",
           Effect.gen(function*() {
             const [found] = yield* grantsOf(sql`SELECT * FROM role_grants WHERE id = ${id}`)

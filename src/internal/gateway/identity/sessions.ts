@@ -276,14 +276,12 @@ export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (
 /** Sessions in the gateway's database (`admin_sessions`, `admin_sign_ins`), which every instance on it shares. */
 export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.effect(
   SessionStore,
-  Effect.map(Sql.Database, ({ bounds, sql }): Store => {
+  Effect.map(Sql.steps, ({ sql, step, transaction }): Store => {
     type Table = "admin_sessions" | "admin_sign_ins" | "admin_signed_out_tokens"
     // `insert` into `table`, then its rows ended by `now` deleted, and those ending before the `max`th latest (the
     // oldest past the bound; rows ending at the same moment as that one are kept): one transaction.
     const added = (table: Table, what: string, insert: Effect.Effect<unknown, SqlError>, now: number, max: number) =>
-      Sql.transaction(
-        sql,
-        bounds,
+      transaction(
         what,
         Effect.andThen(
           insert,
@@ -293,8 +291,7 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
       )
     // The row of `key` in `table` deleted in one statement (so one taker has it): what it held.
     const removed = <A>(table: Table, what: string, key: string, row: Schema.Decoder<A>) =>
-      Sql.step(
-        bounds,
+      step(
         what,
         Effect.map(Sql.rows(row, sql`DELETE FROM ${sql(table)} WHERE digest = ${key} RETURNING *`), ([found]) => found)
       )
@@ -310,8 +307,7 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
           max
         ),
       find: (key) =>
-        Sql.step(
-          bounds,
+        step(
           "reading a dashboard session",
           Effect.map(Sql.rows(KeptRow, sql`SELECT * FROM admin_sessions WHERE digest = ${key}`), ([row]) => keptOf(row))
         ),
@@ -337,8 +333,7 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
           max
         ),
       signedOutUntil: (key) =>
-        Sql.step(
-          bounds,
+        step(
           "reading a signed-out token",
           Effect.map(
             Sql.rows(SignedOutRow, sql`SELECT expires_at FROM admin_signed_out_tokens WHERE digest = ${key}`),

@@ -341,11 +341,10 @@ function memoryTables(): Tables<never> {
 }
 
 /** The tables `keys` and `teams` of `database`. */
-function sqlTables({ bounds, sql }: Sql.Database["Service"]): Tables {
+function sqlTables({ sql, step, transaction }: Sql.Steps): Tables {
   // A write whose unique name (a key's or a team's) another row has: `NameTaken`.
   const named = <A>(what: string, effect: Effect.Effect<A, SqlError>) =>
-    Sql.step(
-      bounds,
+    step(
       what,
       Effect.catchIf(
         effect,
@@ -357,8 +356,7 @@ function sqlTables({ bounds, sql }: Sql.Database["Service"]): Tables {
   const stamp = (now: number) => sql`CASE WHEN updated_at >= ${now} THEN updated_at + 1 ELSE ${now} END`
   return {
     shared: true,
-    fingerprint: Sql.step(
-      bounds,
+    fingerprint: step(
       "reading the keys",
       Effect.map(
         Sql.rows(
@@ -370,8 +368,7 @@ function sqlTables({ bounds, sql }: Sql.Database["Service"]): Tables {
         (rows) => rows.flatMap((row) => Object.values(row).map(String)).join(":")
       )
     ),
-    read: Sql.step(
-      bounds,
+    read: step(
       "reading the keys",
       Effect.all({
         keys: Effect.map(Sql.rows(KeyRow, sql`SELECT * FROM keys ORDER BY created_at, id`), (rows) => rows.map(keyOf)),
@@ -408,9 +405,7 @@ function sqlTables({ bounds, sql }: Sql.Database["Service"]): Tables {
         return named("changing a team", sql`UPDATE teams SET ${set} updated_at = ${stamp(now)} WHERE id = ${id}`)
       }),
     deleteTeam: (id) =>
-      Sql.transaction(
-        sql,
-        bounds,
+      transaction(
         "deleting a team",
         Effect.andThen(
           sql`UPDATE keys SET team_id = NULL WHERE team_id = ${id} AND revoked_at IS NOT NULL`,
@@ -435,5 +430,5 @@ export const layerMemory: Layer.Layer<KeyStore> = Layer.effect(
  */
 export const layerSql: Layer.Layer<KeyStore, StoreUnavailableError, Sql.Database> = Layer.effect(
   KeyStore,
-  Effect.flatMap(Sql.Database, (database) => overTables(sqlTables(database)))
+  Effect.flatMap(Sql.steps, (database) => overTables(sqlTables(database)))
 )

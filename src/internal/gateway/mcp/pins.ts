@@ -243,7 +243,7 @@ export const layerMemory: Layer.Layer<PinStore> = Layer.sync(PinStore, (): Store
 /** Pins in the gateway's database (the `tool_pins` table), which every instance on it shares. */
 export const layerSql: Layer.Layer<PinStore, never, Sql.Database> = Layer.effect(
   PinStore,
-  Effect.map(Sql.Database, ({ bounds, sql }): Store => {
+  Effect.map(Sql.steps, ({ sql, step, transaction }): Store => {
     const select = (subject: Subject) =>
       Effect.map(
         pinsOf(sql`SELECT * FROM tool_pins WHERE server = ${subject.server} AND tool = ${column(subject)}`),
@@ -257,9 +257,7 @@ export const layerSql: Layer.Layer<PinStore, never, Sql.Database> = Layer.effect
       WHERE server = ${pin.server} AND tool = ${column(pin)}`
     return {
       see: (seen, at) =>
-        Sql.transaction(
-          sql,
-          bounds,
+        transaction(
           "recording an MCP definition",
           Effect.gen(function*() {
             if ((yield* select(seen)) === undefined) {
@@ -279,16 +277,13 @@ export const layerSql: Layer.Layer<PinStore, never, Sql.Database> = Layer.effect
             return pin
           })
         ),
-      read: (subject) => Sql.step(bounds, "reading an MCP definition's pin", select(subject)),
-      list: Sql.step(
-        bounds,
+      read: (subject) => step("reading an MCP definition's pin", select(subject)),
+      list: step(
         "listing the MCP definitions' pins",
         Effect.map(pinsOf(sql`SELECT * FROM tool_pins`), (pins) => pins.sort(byServerKindName))
       ),
       approve: (subject, at) =>
-        Sql.transaction(
-          sql,
-          bounds,
+        transaction(
           "approving an MCP definition",
           Effect.gen(function*() {
             const current = yield* select(subject)

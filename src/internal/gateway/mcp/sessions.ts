@@ -334,7 +334,7 @@ export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (
 /** Sessions in the database (`mcp_sessions`, subscriptions in `mcp_subscriptions`), shared by every instance on it. */
 export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.effect(
   SessionStore,
-  Effect.map(Sql.Database, ({ bounds, sql }): Store => {
+  Effect.map(Sql.steps, ({ sql, step, transaction }): Store => {
     // The sessions of `caller` (of all, `undefined`), through the sessions' index by key.
     const of = (caller: string | null | undefined) =>
       caller === undefined ? sql`1 = 1` : caller === null ? sql`caller IS NULL` : sql`caller = ${caller}`
@@ -377,9 +377,7 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
     }
     return {
       save: (session, before, limits) =>
-        admitted(Sql.transaction(
-          sql,
-          bounds,
+        admitted(transaction(
           "recording an MCP session",
           Effect.gen(function*() {
             // Saves of several instances queue on the table's lock, each counting what those before it recorded
@@ -400,14 +398,12 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
           })
         )),
       touch: (id, at) =>
-        Sql.step(
-          bounds,
+        step(
           "noting an MCP session used",
           sql`UPDATE mcp_sessions SET used_at = ${at} WHERE id = ${id} AND used_at < ${at}`
         ).pipe(Effect.asVoid),
       read: (id) =>
-        Sql.step(
-          bounds,
+        step(
           "reading an MCP session",
           // One query, so that a request naming a session waits on one round trip to the database: a row for each of
           // the session's subscriptions, its columns repeated (one row, its uri `NULL`, when it has none).
@@ -422,8 +418,7 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
           )
         ),
       subscribe: (id, uri, subscribed) =>
-        Sql.step(
-          bounds,
+        step(
           "recording an MCP subscription",
           subscribed
             ? sql`INSERT INTO mcp_subscriptions (session, uri)
@@ -431,17 +426,13 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
               ON CONFLICT (session, uri) DO NOTHING`
             : sql`DELETE FROM mcp_subscriptions WHERE session = ${id} AND uri = ${uri}`
         ).pipe(Effect.asVoid),
-      end: (id) => Sql.transaction(sql, bounds, "ending an MCP session", room.remove(id)),
+      end: (id) => transaction("ending an MCP session", room.remove(id)),
       known: (ids) =>
         Effect.map(
           Effect.forEach(
             Arr.chunksOf(ids, knownBatch),
             (batch) =>
-              Sql.step(
-                bounds,
-                "reading MCP sessions",
-                Sql.rows(Id, sql`SELECT id FROM mcp_sessions WHERE ${sql.in("id", batch)}`)
-              )
+              step("reading MCP sessions", Sql.rows(Id, sql`SELECT id FROM mcp_sessions WHERE ${sql.in("id", batch)}`))
           ),
           (batches) => new Set(batches.flat().map((row) => row.id))
         )

@@ -69,7 +69,7 @@ const writing = (sql: SqlClient.SqlClient) =>
 /** The request log in the gateway's database, which every instance on it shares. */
 export const layerSql: Layer.Layer<RequestLogStore, never, Sql.Database> = Layer.effect(
   RequestLogStore,
-  Effect.map(Sql.Database, ({ bounds, sql }) => {
+  Effect.map(Sql.steps, ({ bounds, sql, step }) => {
     const slow: Sql.Bounds = { address: bounds.address, timeout: writeTimeout }
     const steps = writing(sql)
     return RequestLogStore.of({
@@ -78,9 +78,9 @@ export const layerSql: Layer.Layer<RequestLogStore, never, Sql.Database> = Layer
           ? Effect.void
           : Effect.asVoid(Sql.step(slow, "writing the request log", steps.write(rows))),
       sweep: (sweep) => Sql.step(slow, "applying the request log's retention", steps.sweep(sweep)),
-      spend: (query) => Sql.step(bounds, "reading the request log", Requests.spend(sql, query)),
-      toolCalls: Sql.step(bounds, "reading the MCP calls of the request log", Requests.toolCalls(sql)),
-      list: (query) => Sql.step(bounds, "reading the request log", Requests.list(sql, query))
+      spend: (query) => step("reading the request log", Requests.spend(sql, query)),
+      toolCalls: step("reading the MCP calls of the request log", Requests.toolCalls(sql)),
+      list: (query) => step("reading the request log", Requests.list(sql, query))
     })
   })
 )
