@@ -45,8 +45,10 @@ describe.concurrent("Codex with serve's /mcp, over each backend", () => {
               `[mcp_servers.gw]`,
               `url = "${url}/mcp"`,
               `bearer_token_env_var = "GATEWAY_KEY"`,
-              // Codex waits 10 s for an MCP server by default, then goes on without its tools; a loaded machine (five
-              // agents and their gateways at once) may take longer to answer its `initialize` and `tools/list`.
+              // Codex gives an optional MCP server a second to start, then runs the turn without its tools; a loaded
+              // machine (five agents and their gateways at once) may take longer to answer its `initialize` and
+              // `tools/list`. A required server is waited for, up to its startup timeout (10 s by default).
+              `required = true`,
               `startup_timeout_sec = 120`,
               ``
             ].join("\n")
