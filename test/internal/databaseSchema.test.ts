@@ -4,14 +4,13 @@
  * is, on SQLite and on Postgres (nothing run again, the same tables, columns and indexes as a database migrated anew);
  * and `collect` over every way of cutting the schema into concepts' parts.
  */
-import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
@@ -25,7 +24,7 @@ import { migrations, schemas } from "../../src/internal/gateway/databaseSchema.j
 import * as Database from "../../src/internal/persistence/database.js"
 import { collect, type Migrations } from "../../src/internal/persistence/migrations.js"
 import * as Before from "../fixtures/sql/migrationsBefore.js"
-import { type PostgresServer, postgresServer } from "../utils/postgresServer.js"
+import { postgresServerFor } from "../utils/sqlDatabases.js"
 
 const beforeNames = Object.keys(Before.migrations)
 
@@ -111,17 +110,11 @@ const sqliteFile = Effect.map(
   (directory): Gateway.Database => ({ sqlite: join(directory, "gateway.db") })
 )
 
-const serverScope = Effect.runSync(Scope.make())
-let postgres: PostgresServer | undefined
-beforeAll(() =>
-  Effect.runPromise(Effect.provideService(postgresServer, Scope.Scope, serverScope)).then((made) => {
-    postgres = made
-  }), 60_000)
-afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)))
+const postgresServer = postgresServerFor()
 
 let made = 0
 const postgresDatabase = Effect.map(
-  Effect.suspend(() => postgres!.database(`schema_${made++}`)),
+  Effect.flatMap(postgresServer, (server) => server.database(`schema_${made++}`)),
   (url): Gateway.Database => ({ postgres: Redacted.make(url) })
 )
 

@@ -169,7 +169,7 @@ export function redisServerFor(): Effect.Effect<RedisServer> {
   beforeAll(() =>
     Effect.runPromise(Effect.provideService(redisServer, Scope.Scope, serverScope)).then((server) => {
       started = server
-    }), 60_000)
+    }), 300_000) // a bound, not a wait: starts are slow beside CI's agent tests
   afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)))
   return Effect.sync(() => started!)
 }

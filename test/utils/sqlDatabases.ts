@@ -32,6 +32,9 @@ export const sqliteDatabase = (prefix: string): Effect.Effect<Sql.Database["Serv
     return { sql, bounds: { address: "test.db", timeout: Sql.defaultTimeout } }
   })
 
+// A bound, not a wait: a new cluster's initdb and start took over a minute beside CI's agent tests (load 15).
+const serverStartBound = 300_000
+
 // The test file's Postgres server, once it is asked for: started before its tests, stopped after them.
 let shared: Effect.Effect<PostgresServer> | undefined
 
@@ -46,8 +49,8 @@ export function postgresServerFor(): Effect.Effect<PostgresServer> {
   beforeAll(() =>
     Effect.runPromise(Effect.provideService(postgresServer, Scope.Scope, serverScope)).then((made) => {
       postgres = made
-    }), 60_000)
-  afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)), 60_000)
+    }), serverStartBound)
+  afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)), serverStartBound)
   shared = Effect.sync(() => postgres!)
   return shared
 }
