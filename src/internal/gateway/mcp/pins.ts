@@ -143,7 +143,7 @@ function first(seen: Seen, at: number, twin: boolean): Pin {
       pinnedAt: at,
       held: { digest, definition, seenAt: at }
     }
-    : { ...seen, pinnedAt: at, held: undefined }
+    : { server, kind, name, digest, definition, pinnedAt: at, held: undefined }
 }
 
 // Whether `pin` holds back `seen`'s definition as another of its server's definitions of its kind.
