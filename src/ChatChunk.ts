@@ -298,8 +298,7 @@ export const makeAccumulator = (): Accumulator => {
     },
     response() {
       if (finish === undefined) return undefined
-      const toolCalls: Array<ToolCall> = []
-      for (const call of calls) if (call !== undefined) toolCalls.push({ ...call })
+      const toolCalls = calls.flatMap((call) => call === undefined ? [] : [{ ...call }])
       return responseOf(finish, text, reasoning, toolCalls, usage)
     }
   }

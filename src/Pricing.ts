@@ -49,9 +49,11 @@
  *
  * @since 0.1.0
  */
+import * as Record from "effect/Record"
 import * as Schema from "effect/Schema"
 import type * as ChatRequest from "./ChatRequest.js"
 import type { Usage } from "./ChatResponse.js"
+import { definedFields } from "./internal/json.js"
 import * as BuiltIn from "./internal/pricing/table.js"
 import { mostPromptTokens } from "./internal/promptSize.js"
 import { mostMediaTokens, type Rates } from "./internal/tokens/media.js"
@@ -267,7 +269,7 @@ function withBatch(price: Price): Price {
 
 /** Each price of `table` with its batch tier. */
 function batchPriced(table: Readonly<Record<string, Price>>): Record<string, Price> {
-  return Object.fromEntries(Object.entries(table).map(([model, price]) => [model, withBatch(price)]))
+  return Record.map(table, withBatch)
 }
 
 /**
@@ -342,10 +344,8 @@ export function candidates(model: string): ReadonlyArray<string> {
  * @category Accessors
  */
 export function lookup(model: string, table: Readonly<Record<string, Price>> = builtIn): Price | undefined {
-  for (const name of candidates(model)) {
-    if (Object.hasOwn(table, name)) return table[name]
-  }
-  return undefined
+  const name = candidates(model).find((candidate) => Object.hasOwn(table, candidate))
+  return name === undefined ? undefined : table[name]
 }
 
 const perToken = 1 / 1_000_000
@@ -520,12 +520,10 @@ interface HostedTool {
 function hostedTools(price: Price, request: ChatRequest.Input): ReadonlyArray<HostedTool> {
   const tools = request.providerOptions?.["tools"]
   if (!Array.isArray(tools)) return []
-  const hosted: Array<HostedTool> = []
-  tools.forEach((tool: unknown, i) => {
+  return tools.flatMap((tool: unknown, i) => {
     const type: unknown = typeof tool === "object" && tool !== null ? (tool as { type?: unknown }).type : undefined
-    if (typeof type === "string" && isHosted(price, type)) hosted.push({ at: `providerOptions.tools[${i}]`, type })
+    return typeof type === "string" && isHosted(price, type) ? [{ at: `providerOptions.tools[${i}]`, type }] : []
   })
-  return hosted
 }
 
 /** The calls of hosted tools a request can make: its `max_tool_calls`, else `defaultMaxToolCalls`. */
@@ -798,14 +796,14 @@ export function fromPerMtok(
   const tiers = pricing.service_tiers
   return {
     ...tierFromPerMtok(pricing),
-    ...(pricing.image_tokens === undefined ? {} : { imageTokens: pricing.image_tokens }),
-    ...(pricing.audio_tokens_per_second === undefined ? {} : { audioTokensPerSecond: pricing.audio_tokens_per_second }),
-    ...(pricing.video_tokens_per_second === undefined ? {} : { videoTokensPerSecond: pricing.video_tokens_per_second }),
-    ...(pricing.pdf_page_tokens === undefined ? {} : { pdfPageTokens: pricing.pdf_page_tokens }),
-    ...(pricing.hosted_tool_calls === undefined ? {} : { hostedToolCalls: pricing.hosted_tool_calls }),
-    ...(long === undefined ? {} : { longContext: { above: long.above_tokens, ...tierFromPerMtok(long) } }),
-    ...(tiers === undefined ? {} : {
-      serviceTiers: Object.fromEntries(Object.entries(tiers).map(([name, tier]) => [name, tierFromPerMtok(tier)]))
+    ...definedFields({
+      imageTokens: pricing.image_tokens,
+      audioTokensPerSecond: pricing.audio_tokens_per_second,
+      videoTokensPerSecond: pricing.video_tokens_per_second,
+      pdfPageTokens: pricing.pdf_page_tokens,
+      hostedToolCalls: pricing.hosted_tool_calls,
+      longContext: long === undefined ? undefined : { above: long.above_tokens, ...tierFromPerMtok(long) },
+      serviceTiers: tiers === undefined ? undefined : Record.map(tiers, tierFromPerMtok)
     })
   }
 }

@@ -16,6 +16,7 @@ import { classifySqliteError, SqlError } from "effect/sql/SqlError"
 import * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 import type * as NodeSqlite from "node:sqlite"
+import { keptIn } from "../keptIn.js"
 import { retryContended } from "./sql.js"
 
 /**
@@ -82,14 +83,7 @@ export const make = (
     })
     const prepare = (sql: string) =>
       Effect.try({
-        try: () => {
-          let statement = prepared.get(sql)
-          if (statement === undefined) {
-            statement = preparedOf(db.prepare(sql))
-            prepared.set(sql, statement)
-          }
-          return statement
-        },
+        try: () => keptIn(prepared, sql, () => preparedOf(db.prepare(sql))),
         catch: (cause) => failure(cause, "Failed to prepare statement", "prepare")
       })
     // Rows as records, or (`arrays`) as arrays of values.

@@ -4,6 +4,7 @@
  * batch's events as the text of one write (`FramedText`); the simulator's keeps each event on its own (`FramedEvents`),
  * so it times and faults them one by one without reading back what a writer wrote.
  */
+import { keptIn } from "../keptIn.js"
 import { BodyText } from "./bodyText.js"
 
 /** What a stream writer writes its events into. */
@@ -40,15 +41,8 @@ export function sseFraming(lineEnd: "\n" | "\r\n" = "\n"): Framing {
   const unnamed = "data: "
   // The lines before each name's data, made once a name.
   const heads = new Map<string, string>()
-  function head(name: string | undefined): string {
-    if (name === undefined) return unnamed
-    let lines = heads.get(name)
-    if (lines === undefined) {
-      lines = `event: ${name}${lineEnd}data: `
-      heads.set(name, lines)
-    }
-    return lines
-  }
+  const headOf = (name: string) => `event: ${name}${lineEnd}data: `
+  const head = (name: string | undefined): string => name === undefined ? unnamed : keptIn(heads, name, headOf)
   return { head, tail: lineEnd + lineEnd, end: () => "" }
 }
 

@@ -19,6 +19,7 @@ import * as Schema from "effect/Schema"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import { isJsonObject, parseJsonObject } from "../../json.js"
+import { keptIn } from "../../keptIn.js"
 import type * as Allow from "../access/tools.js"
 import * as Resources from "./resources.js"
 import { failed } from "./rpc.js"
@@ -63,14 +64,9 @@ export function resourceKey(server: string, uri: string): string {
  */
 export function add(table: Table, session: string, server: string, uri: string, subscribed: Subscribed): boolean {
   const key = resourceKey(server, uri)
-  const watched = table.resources.get(key)
-  const first = watched === undefined
-  const sessions = watched?.sessions ?? new Map<string, Subscribed>()
-  if (first) table.resources.set(key, { server, uri, sessions })
-  sessions.set(session, subscribed)
-  const keys = table.sessions.get(session) ?? new Set<string>()
-  keys.add(key)
-  table.sessions.set(session, keys)
+  const first = !table.resources.has(key)
+  keptIn(table.resources, key, () => ({ server, uri, sessions: new Map() })).sessions.set(session, subscribed)
+  keptIn(table.sessions, session, () => new Set<string>()).add(key)
   return first
 }
 

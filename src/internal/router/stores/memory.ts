@@ -6,6 +6,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Router from "../../../Router.js"
+import { keptIn } from "../../keptIn.js"
 import { digestOf } from "../affinity.js"
 import * as Breaker from "../breaker.js"
 import { Window } from "../learnedLimits.js"
@@ -15,12 +16,7 @@ export function breakerStore(): Router.BreakerStore["Service"] {
   const breakers = new Map<string, Breaker.Breaker>()
   const breaker = Effect.fnUntraced(function*(options: Router.BreakerOptions) {
     const clock = yield* Clock.Clock
-    let kept = breakers.get(options.key)
-    if (kept === undefined) {
-      kept = Breaker.make()
-      breakers.set(options.key, kept)
-    }
-    const state = kept
+    const state = keptIn(breakers, options.key, Breaker.make)
     function step(change: (now: number) => boolean | void) {
       return Effect.sync(() => {
         const now = clock.currentTimeMillisUnsafe()
@@ -81,15 +77,7 @@ export function pins(ttlMillis: number, maxSessions: number): Router.Pins & {
 export function affinityStore(): Router.AffinityStore["Service"] {
   const sets = new Map<string, Router.Pins>()
   return {
-    pins: (options) =>
-      Effect.sync(() => {
-        let kept = sets.get(options.key)
-        if (kept === undefined) {
-          kept = pins(options.ttlMillis, options.maxSessions)
-          sets.set(options.key, kept)
-        }
-        return kept
-      })
+    pins: (options) => Effect.sync(() => keptIn(sets, options.key, () => pins(options.ttlMillis, options.maxSessions)))
   }
 }
 
@@ -111,15 +99,7 @@ export function learnedLimitStore(): Router.LearnedLimitStore["Service"] {
     }
   }
   return {
-    samples: (options) =>
-      Effect.sync(() => {
-        let samples = kept.get(options.key)
-        if (samples === undefined) {
-          samples = samplesOf(options)
-          kept.set(options.key, samples)
-        }
-        return samples
-      }),
+    samples: (options) => Effect.sync(() => keptIn(kept, options.key, () => samplesOf(options))),
     shared: false
   }
 }

@@ -816,11 +816,9 @@ export function requestBody(request: ChatRequest, options: BodyOptions = {}): Js
   if (output !== undefined) {
     body["toolConfig"] = { tools: [toolSpec(output)], toolChoice: toolChoiceBody({ tool: output.name }) }
   } else if (callable) {
-    const specs: Array<JsonObject> = []
-    for (const tool of tools) {
-      specs.push(toolSpec(tool))
-      if (tool.cache !== undefined) specs.push(cachePoint(tool.cache))
-    }
+    const specs = tools.flatMap((tool) =>
+      tool.cache === undefined ? [toolSpec(tool)] : [toolSpec(tool), cachePoint(tool.cache)]
+    )
     const choice = request.toolChoice === undefined ? undefined : toolChoiceBody(request.toolChoice)
     body["toolConfig"] = choice === undefined ? { tools: specs } : { tools: specs, toolChoice: choice }
   }

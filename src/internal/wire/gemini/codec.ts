@@ -101,13 +101,7 @@ function withMetadata(
 ): ProviderMetadata | undefined {
   return signature === undefined && id === undefined
     ? undefined
-    : {
-      [metadataKey]: {
-        ...(signature !== undefined ? { thoughtSignature: signature } : {}),
-        ...(id !== undefined ? { id } : {}),
-        ...(signedArguments !== undefined ? { signedArguments } : {})
-      }
-    }
+    : { [metadataKey]: definedFields({ thoughtSignature: signature, id, signedArguments }) }
 }
 
 /** The digest of a call's arguments as the API holds them (a protobuf `Struct`, whose keys keep no order). */

@@ -106,13 +106,11 @@ export function compactionItem(id: string, encrypted: string): CompactionItem {
 export function userItems(input: CompactBody["input"]): Array<JsonObject> {
   if (input == null) return []
   if (typeof input === "string") return [userItem([{ type: "input_text", text: input }])]
-  const out: Array<JsonObject> = []
-  for (const item of input) {
-    if ((item.type !== undefined && item.type !== "message") || !("role" in item) || item.role !== "user") continue
+  return input.flatMap((item) => {
+    if ((item.type !== undefined && item.type !== "message") || !("role" in item) || item.role !== "user") return []
     const content = item.content as unknown
-    out.push(userItem(typeof content === "string" ? [{ type: "input_text", text: content }] : content))
-  }
-  return out
+    return [userItem(typeof content === "string" ? [{ type: "input_text", text: content }] : content)]
+  })
 }
 
 function userItem(content: unknown): JsonObject {
