@@ -9,7 +9,7 @@ import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import { periodBounds, periodInBounds } from "../../budget/window.js"
 import { isJsonObject, parseJson } from "../../json.js"
-import type { BudgetLimit } from "../keys/store.js"
+import type { BudgetLimit, KeyRecord, TeamRecord } from "../keys/store.js"
 
 /** A time as the admin API writes it: Unix seconds, to the millisecond, of epoch milliseconds. */
 export const unixSeconds = (millis: number): number => millis / 1000
@@ -25,30 +25,20 @@ export const timeOf = (text: string): number | undefined => {
 /** A field that is refused, and why. */
 export class Invalid extends Data.TaggedError("Invalid")<{ readonly field: string; readonly message: string }> {}
 
-/** A key's fields as a request gives them: absent (left), `null` (cleared), or the value. */
-export interface KeyInput {
+/** The fields `K` of a stored `R` as a request gives them: absent (left), `null` (cleared), or the value. */
+type Given<R, K extends keyof R> = { readonly [F in K]?: NonNullable<R[F]> | null }
+
+/** A key's fields as a request gives them. */
+export interface KeyInput
+  extends Given<KeyRecord, "models" | "tools" | "guardrails" | "budget" | "rateLimit" | "expiresAt" | "metadata">
+{
   readonly name?: string
   readonly team?: string | null
-  readonly models?: ReadonlyArray<string> | null
-  /** The MCP tools it may use: qualified names and globs (`null`: none). */
-  readonly tools?: ReadonlyArray<string> | null
-  /** The names of the guardrails its calls run (`null`: none). */
-  readonly guardrails?: ReadonlyArray<string> | null
-  readonly budget?: BudgetLimit | null
-  readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | null
-  /** Epoch ms. */
-  readonly expiresAt?: number | null
-  readonly metadata?: Readonly<Record<string, unknown>> | null
 }
 
-export interface TeamInput {
+/** A team's fields as a request gives them. */
+export interface TeamInput extends Given<TeamRecord, "tools" | "guardrails" | "budget" | "metadata"> {
   readonly name?: string
-  /** The MCP tools its keys may use, as far as their own lists allow (`null`: none). */
-  readonly tools?: ReadonlyArray<string> | null
-  /** The names of the guardrails its keys' calls run (`null`: none). */
-  readonly guardrails?: ReadonlyArray<string> | null
-  readonly budget?: BudgetLimit | null
-  readonly metadata?: Readonly<Record<string, unknown>> | null
 }
 
 type Body = Readonly<Record<string, unknown>>

@@ -330,9 +330,10 @@ function keyHandlers(context: AdminContext) {
       yield* shared
       const now = configuration.now()
       const input = yield* checked(keyInput(yield* bodyOf(text), "create", now))
+      const { name: _name, team, ...limits } = changeOf(input)
       const name = input.name!
       if (configNames().has(name)) return yield* Effect.fail(nameTaken("key", name))
-      yield* vet(input.models ?? undefined, input.budget ?? undefined, input.team ?? undefined)
+      yield* vet(limits.models, limits.budget, team)
       yield* knownGuardrails(input.guardrails)
       const key = fresh("elr-", 24)
       const record: KeyRecord = {
@@ -340,14 +341,8 @@ function keyHandlers(context: AdminContext) {
         name,
         sha256: Caller.digest(key).toString("hex"),
         previous: [],
-        teamId: input.team ?? undefined,
-        models: input.models ?? undefined,
-        tools: input.tools ?? undefined,
-        guardrails: input.guardrails ?? undefined,
-        budget: input.budget ?? undefined,
-        rateLimit: input.rateLimit ?? undefined,
-        expiresAt: input.expiresAt ?? undefined,
-        metadata: input.metadata ?? undefined,
+        teamId: team,
+        ...limits,
         createdAt: now,
         updatedAt: now,
         revokedAt: undefined
@@ -452,11 +447,8 @@ function teamHandlers(context: AdminContext) {
       yield* knownGuardrails(input.guardrails)
       const record: TeamRecord = {
         id: fresh("team_", 12),
+        ...changeOf(input),
         name: input.name!,
-        tools: input.tools ?? undefined,
-        guardrails: input.guardrails ?? undefined,
-        budget: input.budget ?? undefined,
-        metadata: input.metadata ?? undefined,
         createdAt: now,
         updatedAt: now
       }

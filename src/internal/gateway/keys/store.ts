@@ -30,12 +30,12 @@ export interface BudgetLimit {
 export interface TeamRecord {
   readonly id: string
   readonly name: string
-  readonly budget: BudgetLimit | undefined
+  readonly budget?: BudgetLimit | undefined
   /** The MCP tools its keys may use, besides their own lists allowing them (`access/tools.ts`); none when undefined. */
-  readonly tools: ReadonlyArray<string> | undefined
+  readonly tools?: ReadonlyArray<string> | undefined
   /** The names of the guardrails its keys' calls run, besides their own (docs/guardrails.md); none when undefined. */
-  readonly guardrails: ReadonlyArray<string> | undefined
-  readonly metadata: Readonly<Record<string, unknown>> | undefined
+  readonly guardrails?: ReadonlyArray<string> | undefined
+  readonly metadata?: Readonly<Record<string, unknown>> | undefined
   readonly createdAt: number
   readonly updatedAt: number
 }
@@ -58,17 +58,17 @@ export interface KeyRecord {
    * rotation keeps the grace an earlier one gave.
    */
   readonly previous: ReadonlyArray<PreviousKey>
-  readonly teamId: string | undefined
-  readonly models: ReadonlyArray<string> | undefined
+  readonly teamId?: string | undefined
+  readonly models?: ReadonlyArray<string> | undefined
   /** The MCP tools it may use: qualified names and globs (`access/tools.ts`); none when undefined. */
-  readonly tools: ReadonlyArray<string> | undefined
+  readonly tools?: ReadonlyArray<string> | undefined
   /** The names of the guardrails its calls run (docs/guardrails.md); none when undefined. */
-  readonly guardrails: ReadonlyArray<string> | undefined
-  readonly budget: BudgetLimit | undefined
-  readonly rateLimit: { readonly capacity: number; readonly refillRate: number } | undefined
+  readonly guardrails?: ReadonlyArray<string> | undefined
+  readonly budget?: BudgetLimit | undefined
+  readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | undefined
   /** Epoch ms. */
-  readonly expiresAt: number | undefined
-  readonly metadata: Readonly<Record<string, unknown>> | undefined
+  readonly expiresAt?: number | undefined
+  readonly metadata?: Readonly<Record<string, unknown>> | undefined
   readonly createdAt: number
   readonly updatedAt: number
   readonly revokedAt: number | undefined
