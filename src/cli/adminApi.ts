@@ -34,12 +34,7 @@ import { failUsage, noArgumentFlags, numberFlag, parseFlags, UsageError } from "
 export const adminKeyVariable = "EFFECT_LLM_ROUTER_ADMIN_KEY"
 
 /** The flags every admin command takes besides its own: the gateway, serve's data directory, JSON, help. */
-export const commonFlags = {
-  url: { type: "string" },
-  data: { type: "string" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" }
-} as const
+export const commonFlags = { url: { type: "string" }, data: { type: "string" }, json: { type: "boolean" } } as const
 
 /** An admin command's arguments: its `action`, and what every admin command reads. */
 export interface Parsed<Action> {

@@ -47,8 +47,7 @@ const flags = {
   from: { type: "string" },
   to: { type: "string" },
   limit: { type: "string" },
-  jsonl: { type: "boolean" },
-  help: { type: "boolean", short: "h" }
+  jsonl: { type: "boolean" }
 } as const
 
 interface ListArgs {
@@ -85,7 +84,7 @@ const parse = (
     yield* AdminApi.strayFlag(
       `audit ${action}`,
       values,
-      Object.keys(flags).filter((flag) => flag !== "help"),
+      Object.keys(flags),
       action === "list" ? listFlags : verifyFlags
     )
     if (action === "verify") {

@@ -41,8 +41,7 @@ const flags = {
   concurrency: { type: "string" },
   live: { type: "boolean" },
   poll: { type: "string" },
-  "max-line-bytes": { type: "string" },
-  help: { type: "boolean", short: "h" }
+  "max-line-bytes": { type: "string" }
 } as const
 
 /**

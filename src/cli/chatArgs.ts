@@ -64,8 +64,7 @@ const flags = {
   temperature: { type: "string" },
   "max-tokens": { type: "string" },
   "no-stream": { type: "boolean" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" }
+  json: { type: "boolean" }
 } as const
 
 /**

@@ -31,8 +31,7 @@ const loginFlags = {
   issuer: { type: "string" },
   "client-id": { type: "string" },
   scope: { type: "string" },
-  data: { type: "string" },
-  help: { type: "boolean", short: "h" }
+  data: { type: "string" }
 } as const
 
 interface LoginArgs {
@@ -207,11 +206,7 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
     (flags, secrets) => Effect.as(Effect.flatMap(resolve(flags), (args) => login(args, io, secrets)), ExitCode.ok)
   )
 
-const logoutFlags = {
-  url: { type: "string" },
-  data: { type: "string" },
-  help: { type: "boolean", short: "h" }
-} as const
+const logoutFlags = { url: { type: "string" }, data: { type: "string" } } as const
 
 // The stored login `login` revoked at its issuer, if the issuer publishes a revocation endpoint: whether it did.
 const revoke = Effect.fnUntraced(function*(login: LoginStore.Stored) {

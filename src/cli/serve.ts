@@ -47,8 +47,7 @@ const flags = {
   port: string,
   "max-body-bytes": string,
   "grace-period": string,
-  data: string,
-  help: { type: "boolean", short: "h" }
+  data: string
 } as const
 
 interface Args {

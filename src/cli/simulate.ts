@@ -46,8 +46,7 @@ const flags = {
   "context-window": { type: "string" },
   "requests-per-minute": { type: "string" },
   fault: { type: "string" },
-  scenario: { type: "string" },
-  help: { type: "boolean", short: "h" }
+  scenario: { type: "string" }
 } as const
 
 /** What the flags say: the options, and the scenario file to read, if any. */

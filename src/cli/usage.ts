@@ -545,19 +545,25 @@ const flagProblem = (argv: ReadonlyArray<string>, options: NonNullable<ParseArgs
   return undefined
 }
 
+/** The flag every command takes besides its own. */
+const helpFlag = { help: { type: "boolean", short: "h" } } as const
+type Help = typeof helpFlag
+
 /**
- * `util.parseArgs` in strict mode; what it refuses is a `UsageError` with a one-line reason in the command's words.
+ * `util.parseArgs` in strict mode, over `flags` and `--help`; what it refuses is a `UsageError` with a one-line reason
+ * in the command's words.
  *
  * @since 0.1.0
  * @category Parsing
  */
 export const parseFlags = <const O extends NonNullable<ParseArgsConfig["options"]>>(
   argv: ReadonlyArray<string>,
-  options: O
+  flags: O
 ): Result.Result<{
-  readonly values: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>["values"]
+  readonly values: ReturnType<typeof parseArgs<{ options: O & Help; allowPositionals: true; strict: true }>>["values"]
   readonly positionals: ReadonlyArray<string>
 }, UsageError> => {
+  const options = { ...flags, ...helpFlag }
   const args = joinNegatives(argv, options)
   try {
     const parsed = parseArgs({ args, options, allowPositionals: true, strict: true })

@@ -8,38 +8,29 @@ import { type ModelConfig, type ProviderConfig, ProviderConfigError } from "../.
 import type * as Media from "../tokens/media.js"
 import { findModel } from "./router.js"
 
+/** A `ProviderConfigError` of the configuration, its one issue `message` at `path`. */
+export const configIssue = (path: string, message: string): Effect.Effect<never, ProviderConfigError> =>
+  Effect.fail(new ProviderConfigError({ source: "the provider configuration", issues: [{ path, message }] }))
+
+/** `record`'s entry `name`, or a `ProviderConfigError` at `path` naming the `kind`s there are. */
+const entryOf = <A>(record: Readonly<Record<string, A>>, name: string, path: string, kind: string) => {
+  // Own names only: `constructor` names no provider unless the file has one.
+  const found = Object.hasOwn(record, name) ? record[name] : undefined
+  return found === undefined
+    ? configIssue(path, `no such ${kind}; known: ${Object.keys(record).join(", ") || "none"}`)
+    : Effect.succeed(found)
+}
+
 /** The settings of one model, or a `ProviderConfigError` naming what exists. */
 export const model = (
   config: ProviderConfig,
   provider: string,
   modelName: string
-): Effect.Effect<ModelConfig, ProviderConfigError> => {
-  // Own names only: `constructor` names no provider unless the file has one.
-  const models = Object.hasOwn(config.providers, provider) ? config.providers[provider] : undefined
-  if (models === undefined) {
-    return Effect.fail(
-      new ProviderConfigError({
-        source: "the provider configuration",
-        issues: [{
-          path: provider,
-          message: `no such provider; known: ${Object.keys(config.providers).join(", ") || "none"}`
-        }]
-      })
-    )
-  }
-  const found = Object.hasOwn(models, modelName) ? models[modelName] : undefined
-  return found === undefined
-    ? Effect.fail(
-      new ProviderConfigError({
-        source: "the provider configuration",
-        issues: [{
-          path: `${provider}.${modelName}`,
-          message: `no such model; known: ${Object.keys(models).join(", ") || "none"}`
-        }]
-      })
-    )
-    : Effect.succeed(found)
-}
+): Effect.Effect<ModelConfig, ProviderConfigError> =>
+  Effect.flatMap(
+    entryOf(config.providers, provider, provider, "provider"),
+    (models) => entryOf(models, modelName, `${provider}.${modelName}`, "model")
+  )
 
 /**
  * The model's `pricing` entry, else the built-in price of its `model_name`, else `undefined`. An entry states money;
@@ -88,9 +79,5 @@ const mediaRates = (price: Pricing.Price | undefined): Partial<Pricing.Price> =>
 /** The model a deployment name (`provider/model_name`, or a `model_name` one provider has) names. */
 export const named = (config: ProviderConfig, name: string): Effect.Effect<ModelConfig, ProviderConfigError> => {
   const found = findModel(config.providers, name)
-  return typeof found === "string"
-    ? Effect.fail(
-      new ProviderConfigError({ source: "the provider configuration", issues: [{ path: name, message: found }] })
-    )
-    : Effect.succeed(found)
+  return typeof found === "string" ? configIssue(name, found) : Effect.succeed(found)
 }

@@ -122,21 +122,17 @@ export const resolve = (
       halfRateLimit(server, at, "a server's", issues)
       // The tools taken, how their calls are governed (`Gateway.McpGovernance`; a server's limits are a rate limit,
       // no budget), and how the server is spoken to and bounded (`Gateway.McpConnection`).
-      const tools = {
-        ...definedFields({
-          tools: server.tools,
-          pricePerCall: server.price_per_call,
-          maxConcurrency: server.max_concurrency,
-          guardrails: server.guardrails
-        }),
+      const tools = definedFields({
+        tools: server.tools,
+        pricePerCall: server.price_per_call,
+        maxConcurrency: server.max_concurrency,
+        guardrails: server.guardrails,
         ...limitsOf(server),
-        ...definedFields({
-          protocol: server.protocol,
-          maxReplyBytes: server.max_reply_bytes,
-          callTimeout: duration(server.call_timeout),
-          pingInterval: server.ping_interval === 0 ? Duration.zero : duration(server.ping_interval)
-        })
-      }
+        protocol: server.protocol,
+        maxReplyBytes: server.max_reply_bytes,
+        callTimeout: duration(server.call_timeout),
+        pingInterval: server.ping_interval === 0 ? Duration.zero : duration(server.ping_interval)
+      })
       if (server.url !== undefined) {
         const headers = yield* readAll(server.headers ?? {}, `${at}.headers`, read)
         issues.push(...headers.issues)

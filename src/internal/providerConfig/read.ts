@@ -822,23 +822,13 @@ const syntaxError = (text: string, error: Error): string => {
 const readJson = Effect.fnUntraced(
   function*(path: string): Effect.fn.Return<unknown, ProviderConfigError, FileSystem.FileSystem> {
     const fs = yield* FileSystem.FileSystem
-    const unreadable = (error: { readonly message: string }) =>
-      new ProviderConfigError({ source: path, issues: [{ path: "", message: error.message }] })
-    const { size } = yield* Effect.mapError(fs.stat(path), unreadable)
-    if (size > maxBytes) {
-      return yield* new ProviderConfigError({
-        source: path,
-        issues: [{ path: "", message: `${size} bytes, more than the ${maxBytes} a provider.json may have` }]
-      })
-    }
-    const text = yield* Effect.mapError(fs.readFileString(path), unreadable)
+    const fileIssue = (message: string) => new ProviderConfigError({ source: path, issues: [{ path: "", message }] })
+    const { size } = yield* Effect.mapError(fs.stat(path), (error) => fileIssue(error.message))
+    if (size > maxBytes) return yield* fileIssue(`${size} bytes, more than the ${maxBytes} a provider.json may have`)
+    const text = yield* Effect.mapError(fs.readFileString(path), (error) => fileIssue(error.message))
     return yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
-      catch: (error) =>
-        new ProviderConfigError({
-          source: path,
-          issues: [{ path: "", message: `not valid JSON: ${syntaxError(text, error as Error)}` }]
-        })
+      catch: (error) => fileIssue(`not valid JSON: ${syntaxError(text, error as Error)}`)
     })
   }
 )

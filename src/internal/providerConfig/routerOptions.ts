@@ -9,12 +9,12 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Llm from "../../Llm.js"
 import type { OptionsError } from "../../OptionsError.js"
-import { type ProviderConfig, ProviderConfigError } from "../../ProviderConfig.js"
+import { type ProviderConfig, type ProviderConfigError } from "../../ProviderConfig.js"
 import * as Router from "../../Router.js"
 import * as Store from "../../Store.js"
 import type * as Gateway from "../gatewayConfig/config.js"
 import { deployments as deploymentsOf } from "./layers.js"
-import { priceOf } from "./lookup.js"
+import { configIssue, priceOf } from "./lookup.js"
 
 type Options = Router.Options<Router.Deployment<OptionsError, HttpClient.HttpClient>>
 
@@ -76,15 +76,7 @@ export function namedRouterOptions(
   const router = Object.hasOwn(config.routers, name) ? config.routers[name] : undefined
   if (router === undefined) {
     const known = Object.keys(config.routers)
-    return Effect.fail(
-      new ProviderConfigError({
-        source: "the provider configuration",
-        issues: [{
-          path: `router.${name}`,
-          message: `no such router; known: ${known.length === 0 ? "none" : known.join(", ")}`
-        }]
-      })
-    )
+    return configIssue(`router.${name}`, `no such router; known: ${known.length === 0 ? "none" : known.join(", ")}`)
   }
   return Effect.map(routerOptions(config, router.options), (options) => ({
     ...options,
