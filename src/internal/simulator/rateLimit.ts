@@ -3,6 +3,7 @@
  * (from `Clock`).
  */
 import type { ApiError, WireFormat } from "../../simulator/WireFormat.js"
+import { keptIn } from "../keptIn.js"
 
 /** Go's `time.Duration` text, as OpenAI's `x-ratelimit-reset-*` headers use it: `12ms`, `1.5s`, `6m0s`. */
 const goDuration = (ms: number): string => {
@@ -34,11 +35,7 @@ export const makeRateLimit = (rpm: number | undefined) => {
   ): ApiError | undefined => {
     if (rpm === undefined) return undefined
     const perMs = rpm / 60_000
-    let bucket = buckets.get(key)
-    if (bucket === undefined) {
-      bucket = { tokens: rpm, at: now }
-      buckets.set(key, bucket)
-    }
+    const bucket = keptIn(buckets, key, () => ({ tokens: rpm, at: now }))
     bucket.tokens = Math.min(rpm, bucket.tokens + Math.max(0, now - bucket.at) * perMs)
     bucket.at = now
     const allowed = bucket.tokens >= 1

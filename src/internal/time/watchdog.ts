@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Scheduler from "effect/Scheduler"
 import * as Heap from "../heap.js"
+import { keptIn } from "../keptIn.js"
 
 /** `setTimeout` takes a 32-bit signed delay; a longer wait is a chain of timers. */
 export const maxTimerMillis = 2_147_483_647
@@ -153,19 +154,15 @@ export class Watchdog {
 }
 
 const watchdogs = new WeakMap<Clock.Clock, Watchdog>()
+const newWatchdog = (clock: Clock.Clock, fiber: Fiber.Fiber<unknown, unknown>) =>
+  new Watchdog(clock, fiber.getRef(Scheduler.Scheduler))
 
 /**
  * The watchdog of `fiber`'s `Clock`, its fiber run by the `Scheduler` of the fiber that first needed it (a
  * `TestClock`'s test, or the default one).
  */
 export function watchdogOf(fiber: Fiber.Fiber<unknown, unknown>): Watchdog {
-  const clock = fiber.getRef(Clock.Clock)
-  let watchdog = watchdogs.get(clock)
-  if (watchdog === undefined) {
-    watchdog = new Watchdog(clock, fiber.getRef(Scheduler.Scheduler))
-    watchdogs.set(clock, watchdog)
-  }
-  return watchdog
+  return keptIn(watchdogs, fiber.getRef(Clock.Clock), newWatchdog, fiber)
 }
 
 // `work` in a worker fiber of its own within a bound the watchdog keeps (`bounded`): one record per bound, whose

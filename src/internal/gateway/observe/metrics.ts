@@ -13,6 +13,7 @@ import type { GuardrailError } from "../../../Guardrail.js"
 import type { LlmError } from "../../../LlmError.js"
 import type { BatchState } from "../../../ProviderClient.js"
 import type * as Router from "../../../Router.js"
+import { keptIn } from "../../keptIn.js"
 
 /** The `model` label of a request whose model the configuration does not have. */
 const unknownModel = "(unknown)"
@@ -21,16 +22,6 @@ const durationBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 const firstTokenBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
 const breakerValue = { closed: 0, "half-open": 1, open: 2 } as const
-
-// `map`'s value for `key`, made (with `arg`: no closure per call) and kept on first use.
-function cached<K, V, A>(map: Map<K, V>, key: K, make: (key: K, arg: A) => V, arg: A): V {
-  let value = map.get(key)
-  if (value === undefined) {
-    value = make(key, arg)
-    map.set(key, value)
-  }
-  return value
-}
 
 // The metrics of one route and model, built on first use.
 class Series {
@@ -89,7 +80,7 @@ class Series {
   }
 
   requests(status: number): Metric.Counter<number> {
-    return cached(this.statuses, status, requestsCounter, this)
+    return keptIn(this.statuses, status, requestsCounter, this)
   }
 }
 
@@ -212,11 +203,11 @@ class BatchSeries {
   }
 
   line(outcome: BatchLineOutcome): Metric.Counter<number> {
-    return cached(this.lines, outcome, batchLinesCounter, this)
+    return keptIn(this.lines, outcome, batchLinesCounter, this)
   }
 
   ended(state: BatchState): Metric.Counter<number> {
-    return cached(this.ends, state, batchesEndedCounter, this)
+    return keptIn(this.ends, state, batchesEndedCounter, this)
   }
 }
 
@@ -262,7 +253,7 @@ class ToolSeries {
   }
 
   calls(outcome: ToolOutcome): Metric.Counter<number> {
-    return cached(this.outcomes, outcome, toolCallsCounter, this)
+    return keptIn(this.outcomes, outcome, toolCallsCounter, this)
   }
 }
 
@@ -369,11 +360,11 @@ class Registry {
   }
 
   series(route: string, model: string): Series {
-    return cached(cached(this.routes, route, newMap, undefined), model, newSeries, route)
+    return keptIn(keptIn(this.routes, route, newMap), model, newSeries, route)
   }
 
   error(tag: string): void {
-    cached(this.errors, tag, errorsCounter, undefined).updateUnsafe(1, this.context)
+    keptIn(this.errors, tag, errorsCounter).updateUnsafe(1, this.context)
   }
 }
 
@@ -447,7 +438,7 @@ export function makeMetrics(
     }
     for (const name in current.details) {
       const load = current.details[name]!
-      const gauges = cached(deployments, name, deploymentGauges, undefined)
+      const gauges = keptIn(deployments, name, deploymentGauges)
       gauges.inFlight.updateUnsafe(load.inFlight, context)
       gauges.breaker.updateUnsafe(breakerValue[load.cooldown.state], context)
       // An unbounded bucket (no rate limit configured) has nothing to report.
@@ -456,7 +447,7 @@ export function makeMetrics(
         gauges.limiterWaiting.updateUnsafe(load.rateLimit.waiting, context)
       }
       for (const key of load.keys) {
-        cached(gauges.keys, key.key, keyGaugeOf, name).updateUnsafe(key.current, context)
+        keptIn(gauges.keys, key.key, keyGaugeOf, name).updateUnsafe(key.current, context)
       }
     }
     return HttpServerResponse.text(PrometheusMetrics.formatUnsafe(context), { contentType })
@@ -473,17 +464,17 @@ export function makeMetrics(
   // By provider, then model: the configuration's deployments bound the label values.
   const batches = new Map<string, Map<string, BatchSeries>>()
   function batchSeries({ model, provider }: BatchDeploymentOf): BatchSeries {
-    return cached(cached(batches, provider, newMap, undefined), model, newBatchSeries, provider)
+    return keptIn(keptIn(batches, provider, newMap), model, newBatchSeries, provider)
   }
 
   return {
     tally: (route, started) => new Tally(registry, route, started),
     scrape: Effect.map(status, read),
     requestLogDropped: (count) => dropped.updateUnsafe(count, context),
-    refused: (reason) => cached(refusals, reason, refusedCounter, undefined).updateUnsafe(1, context),
-    mcpToolHeld: (server) => cached(held, server, mcpHeldCounter, undefined).updateUnsafe(1, context),
+    refused: (reason) => keptIn(refusals, reason, refusedCounter).updateUnsafe(1, context),
+    mcpToolHeld: (server) => keptIn(held, server, mcpHeldCounter).updateUnsafe(1, context),
     toolCall: (server, tool, outcome, seconds) => {
-      const series = cached(cached(tools, server, newMap, undefined), tool, newToolSeries, server)
+      const series = keptIn(keptIn(tools, server, newMap), tool, newToolSeries, server)
       series.calls(outcome).updateUnsafe(1, context)
       series.duration.updateUnsafe(seconds, context)
     },
