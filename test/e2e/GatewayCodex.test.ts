@@ -1,6 +1,6 @@
 /**
- * Codex CLI's real first request (0.169.0, `codex exec "say hi"`, default settings: its function tools, the
- * `multi_agent_v1` namespace of five functions and `web_search`; `test/fixtures/codex-0.169.0-first-request.json`, ids
+ * Codex CLI's real first request (0.171.0, `codex exec "say hi"`, default settings: its function tools, the
+ * `multi_agent_v1` namespace of five functions and `web_search`; `test/fixtures/codex-0.171.0-first-request.json`, ids
  * replaced) through `/v1/responses` with the official `openai` client, streamed, against the simulator behind a Chat
  * Completions, an Anthropic, a Gemini and a Responses deployment: each answers it; `web_search` is left out for the
  * first three (named in `x-omitted-tools`) and offered to the Responses one; a namespace's function is offered under
@@ -24,7 +24,7 @@ const key = "sk-gateway-codex-0001"
 type Params = OpenAI.Responses.ResponseCreateParamsStreaming
 
 const codexRequest = JSON.parse(
-  readFileSync(new URL("../fixtures/codex-0.169.0-first-request.json", import.meta.url), "utf8")
+  readFileSync(new URL("../fixtures/codex-0.171.0-first-request.json", import.meta.url), "utf8")
 ) as Params
 
 class Fixture extends Context.Service<Fixture, {

@@ -93,7 +93,7 @@ const shell: OpenAI.Responses.FunctionTool = {
 // Codex CLI's compaction body (its `CompactionInput`) of its real first request (`GatewayCodex.test.ts`' fixture):
 // the request's history, instructions, tools (function, namespace and `web_search`), reasoning and cache key.
 const codexFirst = JSON.parse(
-  readFileSync(new URL("../fixtures/codex-0.169.0-first-request.json", import.meta.url), "utf8")
+  readFileSync(new URL("../fixtures/codex-0.171.0-first-request.json", import.meta.url), "utf8")
 ) as OpenAI.Responses.ResponseCreateParams
 const codexCompaction = (model: string) =>
   ({

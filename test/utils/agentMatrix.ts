@@ -204,7 +204,7 @@ const special: Partial<Record<Agent, Partial<Record<Row, Cell>>>> = {
       },
       backends
     },
-    // `exec --image` attaches images only, and the 0.169 binary holds no `input_file`, the Responses API's file part.
+    // `exec --image` attaches images only, and the 0.171 binary holds no `input_file`, the Responses API's file part.
     "PDFs": {
       lacks: "Codex sends no PDFs to its model: it attaches images only (`--image`) and writes no `input_file`"
     },
