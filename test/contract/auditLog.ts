@@ -2,9 +2,9 @@
  * The contract every backend of the admin audit log (`audit/store.ts`' `AuditLogStore`) keeps, run against each
  * (`test/gateway/audit.test.ts`: memory, SQLite and Postgres): pages read by cursor, concatenated, are the whole log
  * newest first while rows are appended between pages, each row's `at` the `Clock`'s time of its append (TestClock),
- * and the chain they form verifies whole; rows at any instants, any retention: those older are deleted from the start,
- * pruning again deletes nothing, the chain verifies from its base and goes on after it; and, in a database, a row
- * edited there is found at that row.
+ * and the chain they form verifies whole; appends made at once each answer their own row, in one chain; rows at any
+ * instants, any retention: those older are deleted from the start, pruning again deletes nothing, the chain verifies
+ * from its base and goes on after it; and, in a database, a row edited there is found at that row.
  */
 import { assert, describe } from "@effect/vitest"
 import * as Duration from "effect/Duration"
@@ -77,6 +77,30 @@ export const auditLogContract = (backend: StoreBackend<AuditStore.AuditLog>) =>
           const rows = initial + appended
           assert.deepStrictEqual([verified.broken, verified.rows, verified.head.seq], [undefined, rows, rows])
           assert.deepStrictEqual(yield* log.head, verified.head)
+        }),
+      runsOf[backend.name]
+    )
+
+    effectProp(
+      `${backend.name}: appends made at once each answer their own row, and together form one chain that verifies`,
+      fc.record({ before: fc.integer({ min: 0, max: 3 }), atOnce: fc.integer({ min: 1, max: 24 }) }),
+      ({ atOnce, before }) =>
+        Effect.gen(function*() {
+          const log = yield* backend.store
+          for (let i = 0; i < before; i++) yield* appendAfter(log, "1 second")
+          const objects = Array.from({ length: atOnce }, (_, i) => `team_${i}`)
+          const rows = yield* Effect.forEach(objects, (object) => log.append({ ...sample, object }), {
+            concurrency: "unbounded"
+          })
+          assert.deepStrictEqual(rows.map((row) => row.object), objects)
+          assert.deepStrictEqual(
+            rows.map((row) => row.seq).sort((a, b) => a - b),
+            objects.map((_, i) => before + i + 1)
+          )
+          const stored = yield* log.page({ limit: atOnce })
+          assert.deepStrictEqual([...stored].sort((a, b) => a.seq - b.seq), [...rows].sort((a, b) => a.seq - b.seq))
+          const verified = yield* log.verify()
+          assert.deepStrictEqual([verified.broken, verified.rows], [undefined, before + atOnce])
         }),
       runsOf[backend.name]
     )

@@ -3,14 +3,17 @@
  * two layers, the database (`layerSql`), which every instance shares, or this process's memory (`layerMemory`); one
  * algorithm over either backend (`Rows`), under one contract (`test/contract/auditLog.ts`).
  *
- * An append reads the head and writes the next row and the head as one write: in the database, one transaction that
- * first updates the head's row, so that it holds that row's lock (Postgres) or the write lock (SQLite) until it
- * commits, and appends from every instance queue there and form one chain; in memory, under one lock. Pages are read
+ * An append reads the head and writes the next rows and the head as one write (the entries waiting then, `appender`):
+ * in the database, one transaction that first updates the head's row, so that it holds that row's lock (Postgres) or
+ * the write lock (SQLite) until it commits, and appends from every instance queue there and form one chain; in memory,
+ * under one lock. Pages are read
  * newest first, the page after a row found by its `seq` (stable while rows are appended); `verify` walks oldest first
  * in one snapshot, from the chain's base.
  */
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -118,18 +121,52 @@ interface Rows<E> {
 /** How many rows `verify` reads at a time. */
 const batch = 1000
 
+/** An entry waiting for the next append's write, and where its row goes. */
+interface Waiting {
+  readonly entry: Chain.Entry
+  readonly row: Deferred.Deferred<Chain.Row, StoreUnavailableError>
+}
+
+/**
+ * The log's `append`: entries wait their turn, and each write takes every entry waiting when it begins (one head read,
+ * one transaction), so that appends made at once take the head's lock once, not once each. An append is not
+ * interrupted once its entry waits, since a write may carry other appends' entries.
+ */
+function appender<E>(rows: Rows<E>): AuditLog["append"] {
+  const waiting: Array<Waiting> = []
+  const turn = Semaphore.makeUnsafe(1)
+  const chained = (entries: ReadonlyArray<Chain.Entry>) =>
+    Effect.gen(function*() {
+      const written: Array<Chain.Row> = []
+      let head = yield* rows.head
+      for (const entry of entries) {
+        const row = Chain.next(head, entry)
+        yield* rows.add(row)
+        written.push(row)
+        head = row
+      }
+      return written
+    })
+  const writeWaiting = Effect.suspend(() => {
+    const taken = waiting.splice(0)
+    return Effect.flatMap(
+      Effect.exit(rows.write("appending to the admin audit log", chained(taken.map((one) => one.entry)))),
+      (exit) => Effect.forEach(taken, (one, i) => Deferred.done(one.row, Exit.map(exit, (written) => written[i]!)))
+    )
+  })
+  return (entry) =>
+    Effect.uninterruptible(Effect.gen(function*() {
+      const row = yield* Deferred.make<Chain.Row, StoreUnavailableError>()
+      waiting.push({ entry, row })
+      yield* Semaphore.withPermit(turn)(writeWaiting)
+      return yield* Deferred.await(row)
+    }))
+}
+
 /** The audit log over `rows`. */
 function overRows<E>(rows: Rows<E>): AuditLog {
   return {
-    append: (entry) =>
-      rows.write(
-        "appending to the admin audit log",
-        Effect.gen(function*() {
-          const row = Chain.next(yield* rows.head, entry)
-          yield* rows.add(row)
-          return row
-        })
-      ),
+    append: appender(rows),
     page: (query) => rows.read("reading the admin audit log", rows.page(query)),
     head: rows.read("reading the admin audit log's head", rows.head),
     lastBefore: (at) => rows.read("reading the admin audit log", rows.lastBefore(at)),
