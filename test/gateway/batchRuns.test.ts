@@ -26,7 +26,9 @@ import { serviceOf, sqliteDatabase, storeBackends, storeOn } from "../utils/sqlD
 
 for (const backend of storeBackends("batch_runs", Runs.RunStore, Runs)) batchRunsContract(backend)
 
-batchRunsContract(redisBackend("runs", Runs.RunStore, RunsRedis.layerRedis))
+// Its runs carry up to a quarter of a maker's bytes (16 MiB) a command, about 0.1 s on a quiet machine: the shared
+// two seconds, set for small commands, would time one out on a loaded one.
+batchRunsContract(redisBackend("runs", Runs.RunStore, RunsRedis.layerRedis, { commandTimeout: "30 seconds" }))
 
 /** The migrations before the one that keeps an answer's outcome beside it. */
 const beforeOutcomes = Object.fromEntries(

@@ -138,12 +138,13 @@ export const redisInstances = <O, S, R>(
 /**
  * A gateway store's Redis backend for its contract: one redis-server for the test file that calls this (at its top
  * level: started before its tests, stopped after them), and the service of `tag` that `layer` builds on a connected
- * store under a prefix of its own (`<prefix>-<uuid>`), each time the effect runs a new one.
+ * store under a prefix of its own (`<prefix>-<uuid>`) and `options`, each time the effect runs a new one.
  */
 export function redisBackend<I, S>(
   prefix: string,
   tag: Context.Key<I, S>,
-  layer: Layer.Layer<I, never, SharedStore>
+  layer: Layer.Layer<I, never, SharedStore>,
+  options: Partial<Store.Options> = {}
 ): { readonly name: "Redis"; readonly store: Effect.Effect<S, never, Scope.Scope> } {
   const server = redisServerFor()
   return {
@@ -152,7 +153,7 @@ export function redisBackend<I, S>(
       server,
       (redis) =>
         Effect.flatMap(
-          Effect.orDie(connected(redis.url, { prefix: `${prefix}-${randomUUID()}` })),
+          Effect.orDie(connected(redis.url, { ...options, prefix: `${prefix}-${randomUUID()}` })),
           (store) => serviceOf(tag, Layer.provide(layer, Layer.succeed(SharedStore, store)))
         )
     )
