@@ -1,21 +1,9 @@
 /**
  * Guardrails: checks that look at the text of a call and answer pass, mask (with the spans to replace) or block (with
- * a reason), on the request before it is sent and on the reply as it comes back.
- *
- * A guardrail is built from the built-in checks (`make`; no outside service), from a webhook (`webhook`), or from
- * OpenAI's moderation endpoint (`moderation`). Each states how a failing check counts (`onError`: `open` lets the text
- * through, `closed` blocks it) and how a streamed reply is checked (`mode`):
- *
- * - `audit`: the stream flows untouched; the whole reply is checked at its end, and a block fails the stream there.
- * - `buffer`: nothing is released until the whole reply passed (at most `maxBufferBytes`; past it, `onError`).
- * - `window`: text is held until `window` characters gathered, checked with the `overlap` characters around the cut,
- *   then released; a block drops what is held. What was released is never taken back.
- *
- * `guard` provides the `Llm` in context behind a chain of guardrails as the `Llm`, so every caller of `Llm` (a `Router`
- * or `Batch` given it, code of your own) is guarded without changing how it calls. A mask refuses a text it would
- * break, naming it (signed reasoning of an earlier turn, a tool's name, a URL, a JSON key). Each text is read
- * normalised (invisible characters removed, look-alike letters folded, ...), its findings mapped back to the text as
- * written. docs/guardrails.md has what is read and each mode's guarantee.
+ * a reason), on the request before it is sent and on the reply as it comes back, built from the built-in checks
+ * (`make`), a webhook (`webhook`) or OpenAI's moderation endpoint (`moderation`), and put in front of any `Llm` by
+ * `guard`. docs/guardrails.md is the reference: what a guardrail reads, the built-in checks, the webhook, the three
+ * stream modes and what each guarantees, and the gateway's guardrails.
  *
  * @example
  * ```ts

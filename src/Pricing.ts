@@ -1,51 +1,10 @@
 /**
  * What a call costs: per-model prices (USD per million tokens) with their tiers (long context, service tiers), a
- * built-in table of common models, the lookup rule that finds a model's price under the names providers and gateways
- * give it, `cost`, which prices a `Usage` at its tier, `cacheSavings`, what the prompt cache saved it, and `estimate`,
- * the most a request can cost. A cost is a number only when a price is known: `cost(undefined, usage)` is
- * `undefined`, never a `0` that reads like a free call. docs/cost.md says how each works.
- *
- * ## The built-in table
- *
- * Standard list prices from the providers' public price pages, with the tiers named below. They were checked (on the
- * date docs/cost.md gives) against stored copies of those pages and dated summaries citing them, not the live pages,
- * so check the pages before you bill anyone from these numbers:
- *
- * - OpenAI: https://platform.openai.com/docs/pricing; the Priority processing tier (`serviceTiers.priority`, also
- *   named `fast`) of GPT-5, GPT-5 mini, GPT-4.1, GPT-4.1 mini and nano and GPT-4o from
- *   https://openai.com/api-priority-processing/. The Batch API's prices, half the standard ones
- *   (https://platform.openai.com/docs/guides/batch), are every OpenAI model's `batchTier`. Flex processing is not in
- *   the table: a call reported at that tier is priced at the standard prices, more than it is billed; give it in
- *   provider.json (`service_tiers`) to bill it exactly.
- * - Anthropic: https://platform.claude.com/docs/en/about-claude/pricing (`cachedInput` is the "cache hits and
- *   refreshes" price, a tenth of the input price; `cacheWrite` the five-minute write, 1.25 times it, and
- *   `cacheWrite1h` the one-hour write, twice it; Claude Sonnet 4 and 4.5's long-context tier is a prompt of more than
- *   200k input tokens, the cache's multipliers applying to its input price). The Bedrock ids of Sonnet 4 and 4.5 carry
- *   the same tier, unchecked against Bedrock's own price page, so a budget reserves it there too. The Message Batches
- *   API bills every token, cache reads and writes included, at half these prices
- *   (https://platform.claude.com/docs/en/build-with-claude/batch-processing): every Claude model's `batchTier`.
- * - Google: https://ai.google.dev/gemini-api/docs/pricing (Gemini 2.5 Pro's tier for prompts over 200k tokens is its
- *   `longContext`). `cachedInput` is the text "context caching price", which implicit caching charges for a cache hit
- *   (a cached audio token is priced as a text one, below the sheet's audio caching price). The hourly storage charge
- *   of an explicit cache (`cachedContents`) is not a per-call cost and is not modelled. Batch mode is half the
- *   standard prices (https://ai.google.dev/gemini-api/docs/batch-mode): every Gemini model's `batchTier` (Gemini 2.5
- *   Pro's long prompts included, at half the standard tier's prices, not half the long tier's).
- * - Amazon Bedrock: https://aws.amazon.com/bedrock/pricing/ (on-demand, us-east-1). Batch inference is half the
- *   on-demand price: every Bedrock model id's `batchTier`.
- * - DeepSeek: https://api-docs.deepseek.com/quick_start/pricing (`cachedInput` is the cache-hit price;
- *   `deepseek-chat` and `deepseek-reasoner` are priced alike since DeepSeek-V3.2)
- *
- * Prices change: override them per model in provider.json (`pricing`), or pass your own `Price` to
- * `Llm.layer({ price })`.
- *
- * ## Lookup rule
- *
- * `lookup(model)` lowercases the name and drops a provider prefix (up to the last `/`: OpenRouter's `openai/gpt-4o`,
- * Gemini's `models/gemini-2.5-pro`), then tries in order the name, the name without a trailing date or alias suffix
- * (`-2024-08-06`, `-20250514`, Vertex's `@20250514`, `-latest`), and both with dots between digits as dashes
- * (OpenRouter's `claude-sonnet-4.5`); for a Bedrock cross-region inference profile (`us.`, `eu.`, `global.`... before
- * the model id; an ARN is read as its last segment) the same for its model, at that model's on-demand price. There is
- * no prefix matching: `gpt-4o-audio-preview` is priced differently from `gpt-4o`, so it has no price, not a wrong one.
+ * built-in table of common models, `lookup`, which finds a model's price under the names providers and gateways give
+ * it, `cost`, which prices a `Usage` at its tier, `cacheSavings`, what the prompt cache saved it, and `estimate`, the
+ * most a request can cost. A cost is a number only when a price is known: `cost(undefined, usage)` is `undefined`,
+ * never a `0` that reads like a free call. docs/cost.md is the reference: "How each works" for the prices, the built-in
+ * table's sources and the lookup rule, "Tiers" for the tiers, "Media" for what a part costs.
  *
  * @since 0.1.0
  */

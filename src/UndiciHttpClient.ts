@@ -7,11 +7,8 @@
  * one dispatches with its own undici handler. Every `HttpClient` combinator works; a traced request goes through
  * `HttpClient.make`, so its span and propagation headers are the platform's own; errors are the platform's
  * `HttpClientError`s (non-2xx answers are responses); interrupting a request or ending its `stream` early cancels it.
- *
- * Differences: a body is read once (`text` after `stream` fails with a `DecodeError`); a response whose body is never
- * read keeps its connection until the body timeout (the platform aborts it when garbage collected), so read or stream
- * every body; closing the scope of `HttpClient.withScope` does not cancel a request already sent (interrupt its fiber
- * instead), as that abort signal is private to the platform.
+ * Where it differs from the platform's client is in docs/adapters.md ("The HTTP client"): the platform aborts an unread
+ * body when garbage collected, and keeps `withScope`'s abort signal private.
  *
  * @since 0.1.0
  */

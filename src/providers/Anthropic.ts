@@ -1,37 +1,8 @@
 /**
- * Anthropic's Messages API (`POST {baseUrl}/v1/messages`, API version
- * `2023-06-01`) as a `ProviderClient`.
- *
- * - The key goes in `x-api-key`, whose name is redacted from traces.
- * - System messages become the top-level `system` in their order, but a later one that a model taking
- *   mid-conversation system messages can have in its place (`Options.midConversationSystem`); tool calls become
- *   `tool_use` blocks and tool results `tool_result` blocks of one user turn.
- * - `max_tokens` is required by the API: a request without `maxTokens` sends
- *   the client's `maxTokens` (default 4096).
- * - `reasoningEffort` turns on extended thinking with a token budget
- *   (`minimal` 1024, `low` 2048, `medium` 8192, `high` 16384, `xhigh` 32768,
- *   `max` 63999; `none` sends no `thinking`). Without `maxTokens`, `max_tokens`
- *   is the budget plus the default; with it, the budget is lowered below it.
- * - Thinking text is the response's `reasoning`. The signed blocks (`thinking`
- *   with its `signature`, `redacted_thinking`) are kept in
- *   `providerMetadata.anthropic.thinking` (on the `Finish` chunk of a stream),
- *   and sent back first in the assistant turn built with
- *   `Message.fromResponse`, as the API requires in a tool loop with thinking.
- * - Stop reasons: `end_turn` and `stop_sequence` are `stop`, `max_tokens` and
- *   `model_context_window_exceeded` are `length` (the reply is valid up to the
- *   limit), `tool_use` is `tool_calls`, `refusal` is `content_filter`, others
- *   `other`.
- * - A `cache` breakpoint (`Message.CacheBreakpoint`) on a system message, part, tool result, tool definition or
- *   assistant message is sent as that block's `cache_control`, with its `ttl` (an hour's after a shorter one:
- *   none, as the API refuses it).
- * - Usage: the prompt is `input_tokens` plus both cache counts (the API leaves
- *   cached tokens out of `input_tokens`); `cachedPromptTokens` are the cache reads, `cacheWriteTokens` the writes,
- *   and `cacheWrite1hTokens` the writes for an hour (`cache_creation.ephemeral_1h_input_tokens`).
- * - `countTokens` asks `POST {baseUrl}/v1/messages/count_tokens` with the request's prompt (its messages, system,
- *   tools, tool choice and thinking).
- * - Errors (`{type: "error", error: {type, message}}`, `529 overloaded_error`,
- *   and the `error` event inside a stream) map through `fromHttpFailure`; a
- *   stream that ends without `message_stop` fails with `StreamTruncatedError`.
+ * Anthropic's Messages API (`POST {baseUrl}/v1/messages`) as a `ProviderClient`: extended thinking, its signed blocks
+ * carried through a tool loop, and prompt caching. Its reference is docs/adapters.md: "Request fields on every wire"
+ * for what it sends (cache breakpoints included), and "What each adapter adds" for its thinking budgets, stop reasons,
+ * usage and the blocks it keeps.
  *
  * ```ts
  * const Claude = Anthropic.layer({ model: "claude-sonnet-4-5" })

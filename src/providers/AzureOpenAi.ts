@@ -1,19 +1,8 @@
 /**
  * Azure OpenAI (Azure OpenAI's REST API reference) as a `ProviderClient`: Chat Completions, streamed and not, with
- * tools, images and structured output as `OpenAiChat` sends them, and embeddings, on a resource's endpoint.
- *
- * - With `apiVersion`: `POST {baseUrl}/openai/deployments/{deployment}/chat/completions?api-version={apiVersion}`.
- * - Without: the v1 API, `POST {baseUrl}/openai/v1/chat/completions`, the deployment named in the body's `model`.
- *
- * The deployment is `deployment`, else the request's model. A key goes as `api-key: KEY` (a header traces redact);
- * with `entraId`, every request carries `Authorization: Bearer <token>` from Microsoft Entra ID instead, a token of
- * the `Credential` in context (by default `@azure/identity`'s `DefaultAzureCredential`) for the scope
- * `https://cognitiveservices.azure.com/.default`, asked for again before it expires.
- *
- * Azure's content-filter fields (`prompt_filter_results`, `content_filter_results`, a first stream chunk without
- * choices) are skipped; a reply cut by the filter finishes with `"content_filter"`. Errors map as OpenAI's do: 429
- * is a `RateLimitError` with the `retry-after` Azure sends, 401 and 403 an `AuthError`, 404 `DeploymentNotFound` a
- * `ModelNotFoundError`.
+ * tools, images and structured output as `OpenAiChat` sends them, and embeddings, on a resource's endpoint, with a key
+ * or a Microsoft Entra ID token. docs/adapters.md ("Azure OpenAI") is its reference: the paths, the deployment, the
+ * credential, the content-filter fields and the errors.
  *
  * @since 0.3.0
  */

@@ -1,36 +1,8 @@
 /**
  * Amazon Bedrock's Converse API (the Amazon Bedrock API reference: `Converse`, `ConverseStream`) as a
- * `ProviderClient`: text, system prompts, images, tools and prompt-cache points, streamed and not, for every model
- * Converse serves (Anthropic Claude, Meta Llama, Amazon Nova, Mistral...), by model id, inference profile id or ARN.
- * A `json_schema` response format (`Llm.generateObject`) is a forced tool whose input is the reply's text, for the
- * models that take a tool choice (Anthropic Claude, Mistral Large...); it cannot be combined with `tools`.
- *
- * - `POST {baseUrl}/model/{modelId}/converse` and `/converse-stream`, the model id URL-encoded; `baseUrl` defaults to
- *   the region's runtime endpoint, `https://bedrock-runtime.{region}.amazonaws.com`. `countTokens` asks
- *   `/model/{modelId}/count-tokens` (`CountTokens`) with the Converse body's messages, system and tools.
- * - Auth (`auth`): by default every request is signed with AWS Signature Version 4 (service `bedrock`) with the
- *   credentials of a shared config `profile` when one is given (`fromIni`), else of the `Credentials` provider in
- *   context (by default AWS's default chain, `fromNodeProviderChain`), held (the secret key and session token
- *   `Redacted`) and asked for again before they expire; the key a call is given is not sent. With
- *   `auth: "api-key"`, the key is a Bedrock API key sent as `Authorization: Bearer`, and nothing is signed. Traces
- *   redact the signature (`authorization`) and the session token (`x-amz-security-token`).
- * - Streams are `application/vnd.amazon.eventstream` frames; an exception frame fails the stream with its typed
- *   error.
- * - A client whose `model` is Anthropic's Claude (`anthropic.claude-...`, or an inference profile or ARN of one) has
- *   `prefill`: Claude goes on from a last assistant message, so a router continues a broken stream there by prefill.
- * - Errors: `ThrottlingException` (429) is a `RateLimitError`, `AccessDeniedException` and
- *   `UnrecognizedClientException` (403) an `AuthError`, `ResourceNotFoundException` or a `ValidationException`
- *   naming the model identifier a `ModelNotFoundError`; credentials that cannot be had an `AuthError` of reason
- *   `credential_unavailable` naming the provider tried.
- *
- * - Batches (`Batch`): with `batch`, each batch is a batch inference job (`CreateModelInvocationJob` on the control
- *   plane, `https://bedrock.{region}.amazonaws.com`), its requests' Converse bodies written as one JSONL file under
- *   `batch.inputUri` and its results read from under `batch.outputUri`, S3's requests signed (service `s3`) with the
- *   same credentials; without it, `Batch` runs a Bedrock client's requests as calls.
- *
- * Signing, the frames and the default chain use AWS's libraries, optional peer dependencies imported when a client is
- * built (`@smithy/signature-v4`, `@smithy/hash-node`, `@smithy/eventstream-codec`) or when credentials are first
- * asked of the default chain (`@aws-sdk/credential-providers`).
+ * `ProviderClient`, for every model Converse serves, by model id, inference profile id or ARN, each request signed
+ * with SigV4 or sent a Bedrock API key. docs/adapters.md ("Amazon Bedrock") is its reference: the routes, structured
+ * output, token counts, credentials, errors and prefill; its batch inference jobs are in docs/batch.md ("Bedrock").
  *
  * @since 0.3.0
  */

@@ -1,34 +1,8 @@
 /**
- * Ollama's native chat API (`POST {baseUrl}/api/chat`, Ollama's API docs) as a
- * `ProviderClient`: NDJSON streams, thinking, whole tool calls, and token
- * counts from `prompt_eval_count` / `eval_count`.
- *
- * Mapping notes:
- * - Sampling goes in `options` (`temperature`, `top_p`, `num_predict` from
- *   `maxTokens`, `stop`, `seed`, and `num_ctx` from the `numCtx` option).
- *   `providerOptions` are merged into the body last; an `options` object in
- *   them is merged into the sampling options (`{ options: { top_k: 20 } }`).
- * - `reasoningEffort` becomes `think`: `none` -> `false`; `minimal`/`low` ->
- *   `"low"`, `medium` -> `"medium"`, `high`/`xhigh` -> `"high"`, `max` ->
- *   `"max"`. Models without levels treat a level as `true`; a model that
- *   cannot think answers 400 (`InvalidRequestError`).
- * - `responseFormat`: `json_object` -> `format: "json"`, `json_schema` -> the
- *   schema object itself.
- * - Tools: Ollama has no tool choice. `toolChoice: "none"` sends no tools;
- *   `required` and a named tool cannot be enforced and are not sent. `user` is
- *   not sent either.
- * - Images must be `data:<type>;base64,…` URLs (sent as bare base64 in
- *   `images`); an `https:` URL fails with `InvalidRequestError`, as do
- *   assistant tool-call arguments that are not a JSON object.
- * - Replies have no id (`id` is `""`); tool calls without an id get
- *   `call_<index>`. `done_reason` `stop` with tool calls becomes `tool_calls`.
- *   Usage: `promptTokens` = `prompt_eval_count` (only the tokens Ollama
- *   evaluated; a prompt served from its cache counts less or 0), and
- *   `completionTokens` = `eval_count` (thinking included); a missing count is 0.
- *
- * Auth: local Ollama takes none, and no `Authorization` header is sent when
- * the key is empty or `"none"`. Any other key is sent as `Authorization:
- * Bearer <key>` (Ollama cloud, `https://ollama.com`, or a proxy in front).
+ * Ollama's native chat API (`POST {baseUrl}/api/chat`, Ollama's API docs) as a `ProviderClient`: NDJSON streams,
+ * thinking, whole tool calls, and token counts; local Ollama, Ollama cloud or a proxy in front (a key other than
+ * `none` goes as `Authorization: Bearer`). Its reference is docs/adapters.md: "Request fields on every wire" for what
+ * it sends, and "What each adapter adds" for thinking levels, images, ids and usage.
  *
  * ```ts
  * const Local = Ollama.layer({ model: "llama3.2", numCtx: 8192 })

@@ -1,29 +1,12 @@
 /**
- * OpenAI Chat Completions (`POST {baseUrl}/chat/completions`) as a
- * `ProviderClient`: OpenAI itself and every compatible server (DeepSeek,
- * OpenRouter, Groq, vLLM, Ollama `/v1`, LM Studio...), with their quirks handled.
- *
- * The layer needs an `HttpClient.HttpClient`; applications provide
- * `UndiciHttpClient.layer()` or `NodeHttpClient.layerUndici`.
+ * OpenAI Chat Completions (`POST {baseUrl}/chat/completions`) as a `ProviderClient`: OpenAI itself and every
+ * compatible server (DeepSeek, OpenRouter, Groq, vLLM, Ollama `/v1`, LM Studio...), with their quirks handled. Its
+ * reference is docs/adapters.md: "Request fields on every wire" for what it sends, "What each adapter adds" for how it
+ * reads a stream, and "The HTTP client" for the `HttpClient` its layer needs.
  *
  * ```ts
  * const OpenAi = OpenAiChat.layer({ baseUrl: "https://api.openai.com/v1", model: "gpt-4o-mini" })
  * ```
- *
- * Behaviour worth knowing:
- * - A stream ends with a `Finish` chunk, after a `Usage` chunk when the server
- *   reported usage; it ends at `data: [DONE]`, or at the end of the body when a
- *   finish reason was seen. A body that ends with neither fails with
- *   `StreamTruncatedError`; an error event inside the stream fails it with the
- *   error `LlmError.fromHttpFailure` maps. A stream request answered with one
- *   JSON body (a server that ignores `stream`) is replayed as chunks.
- * - Tool-call fragments are assembled as OpenAI's Chat Completions API
- *   reference, streaming, describes, and as compatible servers send them
- *   (missing or sparse indexes, repeated indexes, arguments before the name);
- *   `ToolCallDelta.index` counts calls from 0 in the order they opened.
- * - The platform `HttpClient`'s span per request (and its trace headers) is
- *   made only when the application installed a tracer: under Effect's built-in
- *   tracer nobody sees it, and it costs a large share of a call's client CPU.
  *
  * @since 0.1.0
  */

@@ -1,65 +1,8 @@
 /**
- * The OpenAI Responses API (`POST {baseUrl}/responses`) as a
- * `ProviderClient`.
- *
- * How a `ChatRequest` is sent:
- * - system messages become `instructions` (joined with blank lines); the other
- *   messages become input items: user messages with `input_text` and
- *   `input_image` parts, assistant replies as `output_text` message items and
- *   `function_call` items, tool results as `function_call_output` items
- *   (matched by `call_id`, the `ToolCall.id`);
- * - tools are flat function tools, with `strict: false` unless a tool asks
- *   for it (the API's own default is `true`); `responseFormat` becomes
- *   `text.format`; `maxTokens` becomes `max_output_tokens`; `stop` and `seed`
- *   have no Responses counterpart and are not sent;
- * - `reasoningEffort` becomes `reasoning: {effort, summary: "auto"}`: the
- *   summary is the only reasoning text OpenAI returns, so it is always asked
- *   for, and arrives as `ChatResponse.reasoning` (`ReasoningDelta`s in a stream).
- *
- * `countTokens` asks `POST {baseUrl}/responses/input_tokens` with the whole conversation, its instructions, tools,
- * tool choice, text format and reasoning.
- *
- * No server-side state by default: `store` defaults to `false` and every call
- * sends the whole history, as the rest of this library does. With `store`, a
- * request that continues a reply this API keeps (`ChatRequest.previousResponse`,
- * made by this provider with the call's key) is sent as its
- * `previous_response_id` with only the messages after it; should the API no
- * longer know that id (404), the call is made again at once, with the whole
- * history. Without `store`, reasoning models need
- * their reasoning items back in the next turn of a tool loop (OpenAI's
- * reasoning guide, encrypted reasoning items): when reasoning is on, the
- * adapter asks for `include: ["reasoning.encrypted_content"]`, returns the
- * encrypted reasoning items in
- * `providerMetadata.openaiResponses.reasoningItems`, and sends them back,
- * before the rest of the reply, for an assistant message built with
- * `Message.fromResponse` (without their `rs_…` ids, which point at nothing
- * stored; with `store: true`, by id). Set `reasoningEffort` when using a
- * reasoning model in a tool loop, so those items are returned. Output items
- * of other types (the calls of tools the API runs itself, `web_search_call`,
- * `mcp_call`..., asked for through `providerOptions.tools`) are kept as they
- * came in `providerMetadata.openaiResponses.outputItems` and go back the same
- * way, after the reasoning items and before the text.
- *
- * Encrypted content (a reasoning item's, a compaction item's) is valid only at the organisation that made it; OpenAI
- * refuses it anywhere else (400 `invalid_encrypted_content`). The client marks each reply's with where it was made (a
- * digest of the provider, the base URL and the call's key), gives a later call made there the content as it came, and
- * leaves out what was made elsewhere (another deployment, or another key); content with no mark goes as it is, and
- * should the API refuse it, the call is made again at once without any encrypted content. A conversation that moves to
- * another deployment goes on without the reasoning those items held, instead of failing.
- *
- * A request whose `providerOptions` has `responses_compact: true` compacts the conversation instead of answering it
- * (OpenAI's "Compact a response", `POST {baseUrl}/responses/compact`, never streamed): the body has the fields that
- * endpoint takes (the input, instructions, tools, reasoning, `prompt_cache_key`...; not `store`, `stream` or the
- * sampling settings, and not the option itself), and the reply has no text, the call's usage, and the compacted
- * output items (the conversation's user messages and its `compaction` item) as they came in
- * `providerMetadata.openaiResponses.compacted`, to send back as the next turn's input. The gateway's
- * `/v1/responses/compact` passes a call to a Responses deployment this way.
- *
- * The finish reason, which the API does not send, is derived: `incomplete` for
- * `max_output_tokens` is `length`, for `content_filter` is `content_filter`;
- * any function call is `tool_calls`; anything else is `stop`. A `failed`
- * response, a `response.failed` event or an `error` event fails with the typed
- * error `fromHttpFailure` gives it.
+ * The OpenAI Responses API (`POST {baseUrl}/responses`) as a `ProviderClient`: stateless by default, or continuing a
+ * reply the API keeps (`store`), and compacting a conversation when asked. Its reference is docs/adapters.md: "Request
+ * fields on every wire" for what it sends, and "What each adapter adds" for its reasoning items, hosted tools' calls,
+ * finish reasons, `store`, encrypted content and compaction.
  *
  * ```ts
  * const OpenAi = OpenAiResponses.layer({ baseUrl: "https://api.openai.com/v1", model: "gpt-5-mini" })

@@ -1,47 +1,12 @@
 /**
- * Presets for OpenAI-compatible providers: each fills `OpenAiChat`'s base
- * URL, provider name and the options its quirks need, so
+ * Presets for OpenAI-compatible providers (DeepSeek, OpenRouter, Groq, Together, vLLM, Ollama's `/v1`, Zhipu GLM,
+ * DashScope): each fills `OpenAiChat`'s base URL, provider name and the options its quirks need, and any option given
+ * overrides the preset's, `baseUrl` included. docs/adapters.md ("Presets") gives each one's base URL, key variable
+ * and quirks.
  *
  * ```ts
  * const DeepSeek = Presets.layer("deepseek", { model: "deepseek-chat" })
  * ```
- *
- * is all a DeepSeek client takes. Any option given overrides the preset's,
- * `baseUrl` included.
- *
- * Each preset, with its base URL and key variable (docs/adapters.md's presets table has the same); every one sends
- * `maxTokens` as `max_tokens`, and no `prompt_cache_key`:
- * - `deepseek`: `https://api.deepseek.com/v1`, `DEEPSEEK_API_KEY`
- * - `openrouter`: `https://openrouter.ai/api/v1`, `OPENROUTER_API_KEY`
- * - `groq`: `https://api.groq.com/openai/v1`, `GROQ_API_KEY`
- * - `together`: `https://api.together.xyz/v1`, `TOGETHER_API_KEY`
- * - `vllm`: none (`baseUrl` is required), `VLLM_API_KEY` (optional)
- * - `ollama`: `http://localhost:11434/v1`, none needed; no `Authorization` for the key `none`
- * - `zhipu`: `https://open.bigmodel.cn/api/paas/v4`, `ZHIPUAI_API_KEY`; an `id.secret` key sent as a signed JWT
- * - `dashscope`: `https://dashscope.aliyuncs.com/compatible-mode/v1`, `DASHSCOPE_API_KEY`
- *
- * The other quirks need no setting, `OpenAiChat` handles them for every
- * server: DeepSeek's `reasoning_content` and OpenRouter's and Ollama's
- * `reasoning` become `ChatResponse.reasoning`; DeepSeek's blank lines and
- * `: keep-alive` comments and OpenRouter's `: OPENROUTER PROCESSING` comments
- * while a request waits are skipped; Groq's usage in `x_groq.usage` is read;
- * a 402 (DeepSeek's insufficient balance, OpenRouter's no credits) is an
- * `AuthError` with reason `payment_required`, so the key pool sets that key
- * aside; OpenRouter's numeric error codes and vLLM's flat `object: "error"`
- * bodies map through `LlmError.fromHttpFailure`.
- *
- * Assistant prefill (`OpenAiChat.Options.prefill`, what a `Router` continuing a broken stream uses): the `vllm`
- * preset asks by vLLM's `continue_final_message`. DeepSeek serves its Chat Prefix Completion only at its beta base
- * URL, which the `deepseek` preset does not use: `Presets.layer("deepseek", { baseUrl:
- * "https://api.deepseek.com/beta", prefill: "prefix" })` turns it on.
- *
- * OpenRouter's optional attribution headers go in `headers`:
- * `Presets.layer("openrouter", { model, headers: { "HTTP-Referer": "https://myapp.example", "X-Title": "My app" } })`.
- *
- * Zhipu: a key of the form `id.secret` becomes, per request, `Authorization:
- * Bearer <JWT>`, HS256 over `{api_key: id, exp, timestamp}` with the header
- * `{alg: "HS256", sign_type: "SIGN"}`, valid three minutes and reused until
- * thirty seconds before it expires; a key without a dot is sent as it is.
  *
  * @since 0.1.0
  */

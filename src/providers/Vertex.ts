@@ -1,27 +1,8 @@
 /**
  * Google Cloud's Vertex AI (Vertex AI's REST reference) as a `ProviderClient`: Google's models (Gemini) and Anthropic's
- * models (Claude) on a project's location, each in its own publisher's wire, with a Google access token.
- *
- * - Google's models: `POST {baseUrl}/v1/projects/{project}/locations/{location}/publishers/google/models/{model}
- *   :generateContent` and `:streamGenerateContent?alt=sse`, the Gemini API's bodies, replies, streams and errors
- *   (`Gemini`'s mapping, which this shares); `countTokens` asks `:countTokens`.
- * - Anthropic's models (`publisher: "anthropic"`, or a model named `claude-…`): `POST
- *   {baseUrl}/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{model}:rawPredict` and
- *   `:streamRawPredict`, Anthropic's Messages body (`Anthropic`'s mapping) with `anthropic_version:
- *   "vertex-2023-10-16"` and no `model`.
- * - `baseUrl` defaults to the location's endpoint, `https://{location}-aiplatform.googleapis.com`
- *   (`https://aiplatform.googleapis.com` for `global`).
- * - Every request carries `Authorization: Bearer <token>`, a token of the `Credential` in context (by default
- *   Application Default Credentials through `google-auth-library`) for the `cloud-platform` scope, held and asked for
- *   again before it expires. The key a call is given is not sent (a pool of one stand-in key, `"none"`, serves). No
- *   token fails the call with `AuthError` of reason `credential_unavailable` naming the credential and what it tried.
- * - Errors map as the Gemini and Anthropic adapters' do: 429 `RESOURCE_EXHAUSTED` is a `RateLimitError`, 401 and 403
- *   an `AuthError`, 404 a `ModelNotFoundError`.
- * - Embeddings (Vertex's `:predict`) are not served: `embed` fails with `InvalidRequestError`.
- * - Batches (`Batch`): with `batch`, each batch of a Google model is a batch prediction job (`POST
- *   {baseUrl}/v1/projects/{project}/locations/{location}/batchPredictionJobs`), its requests written as one JSONL file
- *   under `batch.inputUri` and its results read from under `batch.outputUri` through Cloud Storage's JSON API, with
- *   the same token; without it, `Batch` runs a Vertex client's requests as calls.
+ * models (Claude) on a project's location, each in its own publisher's wire (`Gemini`'s and `Anthropic`'s mappings,
+ * which this shares), with a Google access token. docs/adapters.md ("Google Vertex AI") is its reference: the paths,
+ * credentials, errors and what is not served; its batch prediction jobs are in docs/batch.md ("Vertex AI").
  *
  * @since 0.3.0
  */

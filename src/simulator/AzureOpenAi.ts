@@ -1,19 +1,8 @@
 /**
  * The simulator's Azure OpenAI wire format (Azure OpenAI's REST API reference): Chat Completions and embeddings at a
  * deployment's paths and at the v1 API's, answered by the Chat Completions format (`OpenAiChat`) with Azure's own
- * additions.
- *
- * - Paths: `POST /openai/deployments/{deployment}/chat/completions?api-version=...` (and `/embeddings`), the deployment
- *   standing for the body's `model` (which may be absent); without `api-version`, 404 `Resource not found`, as Azure
- *   answers. `POST /openai/v1/chat/completions` (and `/embeddings`): the deployment is the body's `model`. Deployments
- *   are the simulator's `models`.
- * - Auth: the `api-key` header, or an `authorization: Bearer` token (Microsoft Entra ID's), checked against the
- *   simulator's `apiKeys` alike.
- * - Replies carry Azure's content-filter fields: `prompt_filter_results` on the body and `content_filter_results` on
- *   its choice; a stream opens with a chunk of no choices that holds the prompt's results, and each delta's choice has
- *   its own.
- * - Errors: 401 and 429 in Azure's words with a numeric `code`, an unknown deployment 404 `DeploymentNotFound`; the
- *   others as OpenAI's.
+ * additions: auth, content-filter fields and errors, which docs/simulator.md gives (its opening section and "Each
+ * wire's own rules").
  *
  * @since 0.3.0
  */

@@ -1,32 +1,10 @@
 /**
  * The simulator's Amazon Bedrock wire format (Amazon Bedrock API reference: `Converse`, `ConverseStream`,
- * `CountTokens`), so the library's `Bedrock` client and AWS's own SDK (`@aws-sdk/client-bedrock-runtime`, its endpoint
- * set to the simulator) can be tested with no AWS account.
- *
- * - Paths: `POST /model/{modelId}/converse` (JSON), `/model/{modelId}/converse-stream`
- *   (`application/vnd.amazon.eventstream` frames, one per token) and `/model/{modelId}/count-tokens` (a Converse body
- *   in `input.converse`, answered `{"inputTokens": N}`). Models are the simulator's `models`, by model id.
- * - Auth: a SigV4 `authorization` header is verified (the request signed again) for the `bedrockCredentials` option
- *   (default: `testCredentials`); another access key is `UnrecognizedClientException`, a signature that does not match
- *   `InvalidSignatureException`. A Bedrock API key (`Authorization: Bearer`) is taken as any other key. With `apiKeys`
- *   set, a signed request's access key id must be one of them.
- * - `InvokeModel` for Anthropic's models (`InvokeModel`, `InvokeModelWithResponseStream`; Anthropic's "Claude on Amazon
- *   Bedrock"), as `@anthropic-ai/bedrock-sdk` calls it: `POST /model/{modelId}/invoke` and
- *   `/model/{modelId}/invoke-with-response-stream`, the body Anthropic's Messages body with an `anthropic_version`
- *   (`bedrock-2023-05-31`) and no `model` (nor `stream`: the path says it), answered as the `Anthropic` format answers
- *   it, streamed as event-stream `chunk` frames of base64 Messages events. A model whose id does not name Anthropic
- *   (`anthropic.`) is refused there.
- * - Prompt caching: the prompt (tools, system, messages) up to each `cachePoint` block is cached for five minutes, per
- *   model, reported as `cacheReadInputTokens` and `cacheWriteInputTokens` (`Simulator`'s module doc).
- * - Errors are Bedrock's: a `{"message"}` body with the AWS error type in the `x-amzn-errortype` header
- *   (`ThrottlingException` 429, `ValidationException` 400 for an unknown model or a prompt past the window,
- *   `UnrecognizedClientException` 403); a `stream-error` fault is an `exception` frame, on both APIs.
- * - Batch inference (`CreateModelInvocationJob`, `GetModelInvocationJob`, `StopModelInvocationJob`):
- *   `POST /model-invocation-job` of `modelInvocationType` `Converse`, its input file read from a minimal S3 under `/s3`
- *   (path-style, signed for `s3`), each record answered as a Converse call, the results written there when the job
- *   ends, with the batch faults of `Simulator.batchFaultHeader`.
- *
- * Signing and the frames use AWS's libraries, optional peer dependencies imported at the first Bedrock request.
+ * `CountTokens`, and `InvokeModel` for Anthropic's models), so the library's `Bedrock` client and AWS's own SDKs can
+ * be tested with no AWS account. Its paths, SigV4 checks (for `bedrockCredentials`, by default
+ * {@link testCredentials}), errors, prompt caching and batch inference jobs are in docs/simulator.md, its opening
+ * section, "Each wire's own rules" and "Batches". Signing and the frames use AWS's libraries, optional peer
+ * dependencies imported at the first Bedrock request.
  *
  * @since 0.3.0
  */

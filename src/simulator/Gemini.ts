@@ -1,36 +1,10 @@
 /**
- * The simulator's Gemini API wire format (`POST /v1beta/models/{model}:generateContent` and
- * `:streamGenerateContent?alt=sse`), per the Gemini API reference: requests, responses, streams and errors; its
- * embeddings (`:batchEmbedContents`, `:embedContent`); and `:countTokens`, the prompt tokens a generation reports.
- *
- * - The model and the method come from the URL, not the body; the key from `x-goog-api-key`, else the `?key=` query
- *   parameter. `:streamGenerateContent` without `?alt=sse` answers as the real API does, one JSON array streamed (`[`,
- *   the objects apart by a line of comma and CRLF, `]`); only `v1beta` is served.
- * - A bad key is answered as Gemini does: 400 `INVALID_ARGUMENT` with an `ErrorInfo` of reason `API_KEY_INVALID`; a
- *   missing one 403 `PERMISSION_DENIED`. A rate limit is 429 `RESOURCE_EXHAUSTED` with `QuotaFailure` and `RetryInfo`
- *   details (the engine adds `retry-after` headers too, which the real API does not send).
- * - An injected `status=429` whose `code` is `insufficient_quota` or names a per-day quota (`PerDay`) gets a per-day
- *   `QuotaFailure`, as a daily quota exhausted; `status=400;code=API_KEY_INVALID` an invalid-key body. Every
- *   `stream-error` shape sends Gemini's one error event, `data: {"error":{"code":500,…,"status":"INTERNAL"}}`.
- * - A prompt whose last user text contains {@link blockedPromptMarker} is blocked: HTTP 200 with
- *   `promptFeedback.blockReason: "SAFETY"` and no candidates (one such event when streamed).
- * - Reasoning comes as `thought: true` parts when `thinkingConfig.includeThoughts` is true and the budget is not 0.
- * - Function calls come whole, without an id, the first of each reply with a `thoughtSignature`, as Gemini 3 sends
- *   them. As Gemini 3 checks, a `gemini-3*` request whose current turn (the model contents after the last user text)
- *   replays a first `functionCall` part without its signature is a 400, and so is a call whose signature the simulator
- *   did not make for it (its name and arguments): moved from another call, or damaged
- *   ("Corrupted thought signature."). The documented stand-in `skip_thought_signature_validator` is taken. Earlier
- *   models check neither.
- * - A stream sends one event per token, function calls two to an event, then a closing event with `finishReason`; no
- *   end marker. Every event carries the running `usageMetadata` and ends with CRLF CRLF, as Google's servers send them.
- * - Implicit caching: a repeated prefix of at least 1024 tokens seen in the last five minutes is reported in
- *   `cachedContentTokenCount` (`Simulator`'s module doc, "Prompt cache").
- *
- * Prompt tokens count `systemInstruction`, every part but thoughts and the function declarations, plus each image by
- * Gemini's rule (258 up to 384 x 384 pixels, else 258 a 768-pixel tile; 258 by URL) and other media by length.
- *
- * Replies and streams are written with the Gemini dialect's codec and one writer (`internal/wire/gemini/`), the
- * gateway's too; request checks, errors and embeddings are in `internal/simulator/gemini/`.
+ * The simulator's Gemini API wire format (`:generateContent`, `:streamGenerateContent`, `:countTokens` and the
+ * embeddings), per the Gemini API reference. What it holds of the API (keys, errors, quotas, a blocked prompt, with
+ * {@link blockedPromptMarker}, thought signatures, implicit caching, the stream's framing) is in docs/simulator.md,
+ * its opening section and "Each wire's own rules". Replies and streams are written with the Gemini dialect's codec and
+ * one writer (`internal/wire/gemini/`), the gateway's too; request checks, errors and embeddings are in
+ * `internal/simulator/gemini/`.
  *
  * @since 0.1.0
  */

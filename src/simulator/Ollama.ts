@@ -1,19 +1,7 @@
 /**
- * The simulator's Ollama native wire format (`POST /api/chat`), per Ollama's API docs:
- * request decoding (what it refuses worded as Ollama's server words it), the whole-reply body, the NDJSON stream and
- * `{"error": "…"}` errors; and `POST /api/embed`.
- *
- * As Ollama does, a request streams unless it says `"stream": false`. A stream is one JSON object per line: a line per
- * reasoning (`message.thinking`) or text (`message.content`) token, every tool call whole in one line (`done_reason`
- * left at `"stop"`), then a `done: true` line with the counts. The shared faults map onto it:
- * `stream-error` writes an `{"error": …}` line (the `shape` parameter is ignored);
- * `malformed` a line that is not JSON; `truncate` ends the body before the `done` line.
- *
- * Usage: `prompt_eval_count` is the prompt minus `x-simulator-cached-tokens` (Ollama counts only the tokens it
- * evaluated) and, like every count, is left out when it is zero (Go's `omitempty`); `eval_count` holds reasoning, text
- * and tool-call tokens. Durations are nanoseconds derived from the counts. `num_predict` in `options` caps the reply;
- * `think` (true or a level) asks for reasoning. Prompt tokens are counted as for Chat Completions, each image in
- * `images` by OpenAI's rule.
+ * The simulator's Ollama native wire format (`POST /api/chat` and `POST /api/embed`), per Ollama's API docs: request
+ * decoding (what it refuses worded as Ollama's server words it), the whole-reply body, the NDJSON stream and errors.
+ * Its stream, usage and faults' form are in docs/simulator.md ("Each wire's own rules").
  *
  * @since 0.1.0
  */

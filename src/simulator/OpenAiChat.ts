@@ -1,16 +1,10 @@
 /**
  * The simulator's OpenAI Chat Completions wire format (`POST /v1/chat/completions`), per OpenAI's Chat Completions API
  * reference: request decoding, response and chunk shapes, errors; and OpenAI embeddings (`POST /v1/embeddings`) with
- * the same errors.
- *
- * Requests are read with the Chat Completions codec (`internal/wire/openAiChat/`), the one the gateway reads the same
- * wire with; what it refuses is worded the way OpenAI words it, naming the offending field
- * (`Invalid 'messages': empty array…`). Replies and streams are written by the dialect's one writer, the gateway's.
- * The implementation is in `internal/simulator/openAiChat/`.
- *
- * Prompt tokens count the messages, assistant reasoning and tool calls, and the tool definitions, plus each image part
- * by OpenAI's rule (`low` detail 85, else 85 and 170 a 512-pixel tile of the image fitted as OpenAI fits it; 765 by
- * URL).
+ * the same errors. Requests are read with the codec the gateway reads this wire with (`internal/wire/openAiChat/`),
+ * what it refuses worded as OpenAI words it; replies are written by the dialect's one writer, the gateway's. What it
+ * holds of the API, and how it counts a prompt, are in docs/simulator.md. The implementation is in
+ * `internal/simulator/openAiChat/`.
  *
  * @since 0.1.0
  */

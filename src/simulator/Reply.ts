@@ -2,28 +2,9 @@
  * The simulator's deterministic reply generator, shared by every wire format: a format reduces its request to a
  * {@link Prompt}, {@link generate} turns it into a {@link Reply} (reasoning, text, tool calls, finish reason, usage)
  * and the format renders it, whole or streamed. The same prompt always gives the same reply, so a streamed and a
- * non-streamed call for the same request carry the same text and the same usage.
- *
- * Rules (docs/simulator.md gives the model's manners with tools and JSON):
- * - Prompt tokens: {@link countTokens} of the prompt's UTF-16 code units (messages, reasoning sent back, tool calls and
- *   tool definitions), plus each media part's, in any message or tool result: an image by its API's rule (its
- *   dimensions, as OpenAI's, Anthropic's or Gemini's guide counts them), a PDF 258 a page, audio 32 and video 263 a
- *   second (`Pricing`'s defaults), at least 1.
- * - Reply tokens: words of a lorem-ipsum vocabulary picked by a PRNG seeded with the model and the last user message;
- *   reasoning (when requested) the same with another seed, inside `completionTokens`. A cap (`max_tokens`) shortens
- *   reasoning first, then text, and makes the finish reason `length`.
- * - Tool calls fill a tool's required arguments, typed by its schema at every depth (`synthesizeArguments`), and leave
- *   the optional ones out; each call counts `ceil((name.length + arguments.length) / 4)` completion tokens.
- * - Structured output: for a JSON Schema (and no tool call) the text is a conforming JSON value in pieces of at most
- *   four characters, one token each; JSON mode without a schema gives `{"answer": "Lorem ipsum …."}`. The
- *   `nonconforming` output mode violates the schema (JSON mode: leaves the object unclosed), `text` ignores schemas and
- *   tools. A recursive schema's recursive occurrences get their smallest value; a schema whose value passes the bounds
- *   of any expansion of a caller's schema is refused ({@link SchemaRefused}, a 400).
- * - After an assistant message (a prefill), the words go on from it: not capitalised, with a leading space.
- * - After a tool result the reply is text, not another call, unless the tool choice forces one, so an agent's loop
- *   ends: `The tool returned <result>` (at most 200 characters of it) padded with words. The `loop` mode calls again.
- * - Embeddings ({@link embedding}): a unit vector from a PRNG seeded with the model and the text, so the same text
- *   always has the same vector whatever else is in the request.
+ * non-streamed call for the same request carry the same text and the same usage. docs/simulator.md gives its rules:
+ * {@link countTokens}' count and the model's manners with tools and JSON in its opening section, the words, caps,
+ * schemas ({@link SchemaRefused}) and {@link embedding}s in "Each wire's own rules".
  *
  * @since 0.1.0
  */

@@ -1,18 +1,7 @@
 /**
  * The simulator's Vertex AI wire formats (Vertex AI's REST reference): Google's models and Anthropic's on a project's
- * location, answered by the Gemini and Anthropic formats (`Gemini`, `Anthropic`) with Vertex's paths, auth and errors.
- *
- * - Paths: `POST /v1/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent`,
- *   `:streamGenerateContent?alt=sse` and `:countTokens`; `POST .../publishers/anthropic/models/{model}:rawPredict` and
- *   `:streamRawPredict`, the Messages body with `anthropic_version` (required) and no `model` (the path names it).
- *   Models are the simulator's `models`, the `claude-` ones Anthropic's and the others Google's (a model on the other
- *   publisher's path is 404); any project and location are served, under `v1` and `v1beta1`.
- * - Auth: an `authorization: Bearer` token (a Google access token), checked against the simulator's `apiKeys`; no other
- *   header is read.
- * - Errors as Google's front end answers them, for both publishers: a bad or missing token 401 `UNAUTHENTICATED`, an
- *   injected `status=403` `PERMISSION_DENIED`, an unknown model 404 `NOT_FOUND` ("Publisher Model ... was not found"),
- *   a rate limit 429 `RESOURCE_EXHAUSTED`; an Anthropic request the model refuses in Anthropic's words
- *   (`invalid_request_error`), a Gemini one in Google's.
+ * location, answered by the Gemini and Anthropic formats (`Gemini`, `Anthropic`) with Vertex's paths, auth and errors,
+ * which docs/simulator.md gives (its opening section and "Each wire's own rules").
  *
  * @since 0.3.0
  */

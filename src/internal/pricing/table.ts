@@ -1,6 +1,6 @@
 /**
  * The built-in price table, `Pricing.builtIn`: each model's standard list prices in US dollars per million tokens,
- * with its provider's published tiers (price pages named in the `Pricing` module doc); `Pricing.builtIn` adds the
+ * with its provider's published tiers (price pages named in docs/cost.md); `Pricing.builtIn` adds the
  * batch tier where the provider bills a batch at a share of these.
  */
 import type { Price, TokenPrices } from "../../Pricing.js"

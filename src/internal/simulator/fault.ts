@@ -1,5 +1,5 @@
 /**
- * Faults: the `x-simulator-fault` grammar (documented in `Simulator.ts`) parsed, and a parsed fault applied to a
+ * Faults: the `x-simulator-fault` grammar (documented in docs/simulator.md) parsed, and a parsed fault applied to a
  * rendered reply.
  */
 import * as Result from "effect/Result"

@@ -1,7 +1,7 @@
 /**
  * The simulator's MCP server: effect/ai's `McpServer` over Streamable HTTP at `/mcp`, with three deterministic tools
  * (`add`, `echo`, `weather`) whose faults a request chooses with `x-simulator-mcp-fault` (grammar in
- * `simulator/Simulator.ts`): a delay, an `isError` result, a connection dropped mid-call, and `weather`'s description
+ * docs/simulator.md, "MCP"): a delay, an `isError` result, a connection dropped mid-call, and `weather`'s description
  * changed after a list.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
