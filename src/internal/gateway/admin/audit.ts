@@ -14,10 +14,9 @@ import { AdminCheck } from "../access/adminCheck.js"
 import type * as Chain from "../audit/chain.js"
 import type { AuditLog, Query } from "../audit/store.js"
 import * as Errors from "../errorAnswer.js"
-import { errorResponse, json } from "../serving/answers.js"
 import { Requests } from "../serving/requests.js"
 import { unixSeconds } from "./input.js"
-import { defaultLimit, integer, maxLimit, oneOf, problem, type Read, readAll, timeParameter } from "./spend.js"
+import { defaultLimit, integer, maxLimit, oneOf, problem, queried, type Read, readAll, timeParameter } from "./spend.js"
 
 const unavailable = Errors.dataUnavailable("The audit log's database could not be read; retry later.")
 
@@ -103,21 +102,15 @@ export function answer(
     }
     const limit = Math.min(read.limit ?? defaultLimit, maxLimit)
     // One row more than the page: whether there is a page after.
-    return Effect.matchEffect(log.page({ ...filters, limit: limit + 1 }), {
-      onFailure: (error) =>
-        Effect.as(
-          Effect.logWarning("audit log query failed").pipe(Effect.annotateLogs({ reason: error.reason })),
-          errorResponse(unavailable)
-        ),
-      onSuccess: (rows) =>
-        Effect.succeed(json(
-          200,
-          JSON.stringify({
-            data: rows.slice(0, limit).map(render),
-            next_cursor: rows.length > limit ? cursorOf(rows[limit - 1]!) : null
-          })
-        ))
-    })
+    return queried(
+      log.page({ ...filters, limit: limit + 1 }),
+      (rows) => ({
+        data: rows.slice(0, limit).map(render),
+        next_cursor: rows.length > limit ? cursorOf(rows[limit - 1]!) : null
+      }),
+      "audit log query failed",
+      unavailable
+    )
   })
 }
 

@@ -113,16 +113,19 @@ export const readAll = <R extends Record<string, Read<unknown>>, E, Needs>(
     : answer(values as never)
 }
 
-const unavailable = Errors.dataUnavailable("The request log could not be read; retry later.")
+const requestLogUnavailable = Errors.dataUnavailable("The request log could not be read; retry later.")
 
-const answerOf = <A>(
+/** What `query` reads, as `render` makes it, answered 200; else `unavailable`, with the warning `failed`. */
+export const queried = <A>(
   query: Effect.Effect<A, StoreUnavailableError>,
-  render: (value: A) => unknown
+  render: (value: A) => unknown,
+  failed = "request log query failed",
+  unavailable = requestLogUnavailable
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   Effect.matchEffect(query, {
     onFailure: (error) =>
       Effect.as(
-        Effect.logWarning("request log query failed").pipe(Effect.annotateLogs({ reason: error.reason })),
+        Effect.logWarning(failed).pipe(Effect.annotateLogs({ reason: error.reason })),
         errorResponse(unavailable)
       ),
     onSuccess: (value) => Effect.succeed(json(200, JSON.stringify(render(value))))
@@ -164,7 +167,7 @@ function spend(
         errorResponse(Access.permissionRequired(principal, `GET /admin/spend?group_by=${groupBy}`, needed))
       )
     }
-    return answerOf(log.spend({ groupBy, from, to, bucket: read.bucket }), (rows) => ({
+    return queried(log.spend({ groupBy, from, to, bucket: read.bucket }), (rows) => ({
       group_by: groupBy,
       from: unixSeconds(from),
       to: unixSeconds(to),
@@ -222,7 +225,7 @@ function requests(
     const limit = Math.min(query.limit ?? defaultLimit, maxLimit)
     // One row more than the page: whether there is a page after.
     const page = log.list({ ...query, after: query.cursor, limit: limit + 1 })
-    return answerOf(page, (rows) => ({
+    return queried(page, (rows) => ({
       data: rows.slice(0, limit).map((row) => ({
         ...rowFor(principal, teams, row),
         at: unixSeconds(row.at),
