@@ -14,10 +14,9 @@ import { AdminCheck } from "../access/adminCheck.js"
 import type * as Chain from "../audit/chain.js"
 import type { AuditLog, Query } from "../audit/store.js"
 import * as Errors from "../errorAnswer.js"
-import { errorResponse, json } from "../serving/answers.js"
 import { Requests } from "../serving/requests.js"
 import { unixSeconds } from "./input.js"
-import { defaultLimit, integer, maxLimit, oneOf, problem, type Read, readAll, timeParameter } from "./spend.js"
+import { defaultLimit, integer, maxLimit, oneOf, problem, queried, type Read, readAll, timeParameter } from "./spend.js"
 
 const unavailable = Errors.dataUnavailable("The audit log's database could not be read; retry later.")
 
@@ -85,7 +84,7 @@ export function answer(
   log: AuditLog,
   request: HttpServerRequest.HttpServerRequest
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> {
-  const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
+  return readAll(request, (get) => ({
     actor: { value: get("actor") ?? undefined },
     action: { value: get("action") ?? undefined },
     from: timeParameter("from", get("from")),
@@ -93,32 +92,25 @@ export function answer(
     limit: integer("limit", get("limit"), 1, Number.MAX_SAFE_INTEGER),
     cursor: cursorParameter(get("cursor")),
     format: oneOf("format", get("format"), ["json", "jsonl"])
-  }))
-  if ("refusal" in parsed) return Effect.succeed(errorResponse(parsed.refusal))
-  const read = parsed.values
-  const filters = { actor: read.actor, action: read.action, from: read.from, to: read.to, before: read.cursor }
-  const lines = read.format === "jsonl" ||
-    (read.format === undefined && (request.headers["accept"] ?? "").includes(ndjson))
-  if (lines) {
-    const query = { ...filters, limit: read.limit ?? Number.MAX_SAFE_INTEGER }
-    return Effect.succeed(HttpServerResponse.stream(exported(log, query), { contentType: ndjson }))
-  }
-  const limit = Math.min(read.limit ?? defaultLimit, maxLimit)
-  // One row more than the page: whether there is a page after.
-  return Effect.matchEffect(log.page({ ...filters, limit: limit + 1 }), {
-    onFailure: (error) =>
-      Effect.as(
-        Effect.logWarning("audit log query failed").pipe(Effect.annotateLogs({ reason: error.reason })),
-        errorResponse(unavailable)
-      ),
-    onSuccess: (rows) =>
-      Effect.succeed(json(
-        200,
-        JSON.stringify({
-          data: rows.slice(0, limit).map(render),
-          next_cursor: rows.length > limit ? cursorOf(rows[limit - 1]!) : null
-        })
-      ))
+  }), (read) => {
+    const filters = { actor: read.actor, action: read.action, from: read.from, to: read.to, before: read.cursor }
+    const lines = read.format === "jsonl" ||
+      (read.format === undefined && (request.headers["accept"] ?? "").includes(ndjson))
+    if (lines) {
+      const query = { ...filters, limit: read.limit ?? Number.MAX_SAFE_INTEGER }
+      return Effect.succeed(HttpServerResponse.stream(exported(log, query), { contentType: ndjson }))
+    }
+    const limit = Math.min(read.limit ?? defaultLimit, maxLimit)
+    // One row more than the page: whether there is a page after.
+    return queried(
+      log.page({ ...filters, limit: limit + 1 }),
+      (rows) => ({
+        data: rows.slice(0, limit).map(render),
+        next_cursor: rows.length > limit ? cursorOf(rows[limit - 1]!) : null
+      }),
+      "audit log query failed",
+      unavailable
+    )
   })
 }
 

@@ -96,18 +96,18 @@ export const routes = Effect.fnUntraced(function*(batching: Batching, teams: Acc
   })
 
   const list = served(({ request }) =>
-    adminAs((principal) => {
-      const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
-        limit: integer("limit", get("limit"), 1, Number.MAX_SAFE_INTEGER)
-      }))
-      if ("refusal" in parsed) return Effect.succeed(errorResponse(parsed.refusal))
-      const limit = Math.min(parsed.values.limit ?? defaultLimit, maxLimit)
-      return batching.recorded(limit).pipe(
-        Effect.flatMap((ids) => Effect.forEach(ids, (id) => listedOf(principal, id), { concurrency: readsAtOnce })),
-        Effect.map((rows) => json(200, JSON.stringify({ data: rows.filter((row) => row !== undefined) }))),
-        Effect.catch((answer) => Effect.succeed(errorResponse(answer)))
+    adminAs((principal) =>
+      readAll(
+        request,
+        (get) => ({ limit: integer("limit", get("limit"), 1, Number.MAX_SAFE_INTEGER) }),
+        (read) =>
+          batching.recorded(Math.min(read.limit ?? defaultLimit, maxLimit)).pipe(
+            Effect.flatMap((ids) => Effect.forEach(ids, (id) => listedOf(principal, id), { concurrency: readsAtOnce })),
+            Effect.map((rows) => json(200, JSON.stringify({ data: rows.filter((row) => row !== undefined) }))),
+            Effect.catch((answer) => Effect.succeed(errorResponse(answer)))
+          )
       )
-    })
+    )
   )
   return [HttpRouter.route("GET", "/admin/batches", list)]
 })

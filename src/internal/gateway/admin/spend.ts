@@ -76,14 +76,18 @@ const afterOf = (text: string | null): Read<{ readonly at: number; readonly id: 
   return problem("cursor", "a next_cursor this gateway gave", text)
 }
 
-/** Every parameter a path takes, read; or the 400 naming each one that does not read or is not taken. */
-export const readAll = <R extends Record<string, Read<unknown>>>(
-  params: URLSearchParams,
-  reads: (get: (name: string) => string | null) => R
-):
-  | { readonly values: { readonly [K in keyof R]: R[K] extends Read<infer A> ? A : never } }
-  | { readonly refusal: Errors.ErrorAnswer } =>
-{
+/**
+ * `answer` of every parameter of `request`'s query that its path takes, read; or the 400 naming each one that does not
+ * read or is not taken.
+ */
+export const readAll = <R extends Record<string, Read<unknown>>, E, Needs>(
+  request: HttpServerRequest.HttpServerRequest,
+  reads: (get: (name: string) => string | null) => R,
+  answer: (
+    values: { readonly [K in keyof R]: R[K] extends Read<infer A> ? A : never }
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, Needs>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, Needs> => {
+  const params = new URL(request.url, "http://gateway").searchParams
   const taken = new Set<string>()
   const read = reads((name) => {
     taken.add(name)
@@ -104,22 +108,24 @@ export const readAll = <R extends Record<string, Read<unknown>>>(
       names.push(name)
     } else values[name] = result.value
   }
-  if (problems.length > 0) {
-    return { refusal: Errors.invalidRequest(`Bad parameters: ${problems.join("; ")}.`, names[0]) }
-  }
-  return { values: values as never }
+  return problems.length > 0
+    ? Effect.succeed(errorResponse(Errors.invalidRequest(`Bad parameters: ${problems.join("; ")}.`, names[0])))
+    : answer(values as never)
 }
 
-const unavailable = Errors.dataUnavailable("The request log could not be read; retry later.")
+const requestLogUnavailable = Errors.dataUnavailable("The request log could not be read; retry later.")
 
-const answerOf = <A>(
+/** What `query` reads, as `render` makes it, answered 200; else `unavailable`, with the warning `failed`. */
+export const queried = <A>(
   query: Effect.Effect<A, StoreUnavailableError>,
-  render: (value: A) => unknown
+  render: (value: A) => unknown,
+  failed = "request log query failed",
+  unavailable = requestLogUnavailable
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   Effect.matchEffect(query, {
     onFailure: (error) =>
       Effect.as(
-        Effect.logWarning("request log query failed").pipe(Effect.annotateLogs({ reason: error.reason })),
+        Effect.logWarning(failed).pipe(Effect.annotateLogs({ reason: error.reason })),
         errorResponse(unavailable)
       ),
     onSuccess: (value) => Effect.succeed(json(200, JSON.stringify(render(value))))
@@ -139,41 +145,40 @@ function spend(
   request: HttpServerRequest.HttpServerRequest,
   principal: Principal
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> {
-  const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
+  return readAll(request, (get) => ({
     group_by: oneOf("group_by", get("group_by"), groups),
     from: timeParameter("from", get("from")),
     to: timeParameter("to", get("to")),
     bucket: oneOf("bucket", get("bucket"), buckets)
-  }))
-  if ("refusal" in parsed) return Effect.succeed(errorResponse(parsed.refusal))
-  const read = parsed.values
-  const from = read.from ?? 0
-  const to = read.to ?? now() + 1
-  if (from > to) {
-    const refusal = Errors.invalidRequest(
-      `Bad parameters: from (${unixSeconds(from)}) is after to (${unixSeconds(to)}).`,
-      "from"
-    )
-    return Effect.succeed(errorResponse(refusal))
-  }
-  const groupBy = read.group_by ?? "model"
-  const needed = Requests.groupPermissions[groupBy]
-  if (needed !== undefined && !Access.sees(principal, needed, undefined)) {
-    return Effect.succeed(
-      errorResponse(Access.permissionRequired(principal, `GET /admin/spend?group_by=${groupBy}`, needed))
-    )
-  }
-  return answerOf(log.spend({ groupBy, from, to, bucket: read.bucket }), (rows) => ({
-    group_by: groupBy,
-    from: unixSeconds(from),
-    to: unixSeconds(to),
-    ...(read.bucket === undefined ? {} : { bucket: read.bucket }),
-    groups: rows.map((row) => ({
-      ...row,
-      ...(groupBy === "team" ? { name: row.group === null ? null : teams?.byId(row.group)?.name ?? null } : {}),
-      ...(row.bucket === undefined ? {} : { bucket: unixSeconds(row.bucket) })
+  }), (read) => {
+    const from = read.from ?? 0
+    const to = read.to ?? now() + 1
+    if (from > to) {
+      const refusal = Errors.invalidRequest(
+        `Bad parameters: from (${unixSeconds(from)}) is after to (${unixSeconds(to)}).`,
+        "from"
+      )
+      return Effect.succeed(errorResponse(refusal))
+    }
+    const groupBy = read.group_by ?? "model"
+    const needed = Requests.groupPermissions[groupBy]
+    if (needed !== undefined && !Access.sees(principal, needed, undefined)) {
+      return Effect.succeed(
+        errorResponse(Access.permissionRequired(principal, `GET /admin/spend?group_by=${groupBy}`, needed))
+      )
+    }
+    return queried(log.spend({ groupBy, from, to, bucket: read.bucket }), (rows) => ({
+      group_by: groupBy,
+      from: unixSeconds(from),
+      to: unixSeconds(to),
+      ...(read.bucket === undefined ? {} : { bucket: read.bucket }),
+      groups: rows.map((row) => ({
+        ...row,
+        ...(groupBy === "team" ? { name: row.group === null ? null : teams?.byId(row.group)?.name ?? null } : {}),
+        ...(row.bucket === undefined ? {} : { bucket: unixSeconds(row.bucket) })
+      }))
     }))
-  }))
+  })
 }
 
 /**
@@ -201,35 +206,34 @@ function requests(
   request: HttpServerRequest.HttpServerRequest,
   principal: Principal
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> {
-  const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
+  return readAll(request, (get) => ({
     key: { value: get("key") ?? undefined },
     team: { value: get("team") ?? undefined },
     model: { value: get("model") ?? undefined },
     status: integer("status", get("status"), 100, 599),
     limit: integer("limit", get("limit"), 1, Number.MAX_SAFE_INTEGER),
     cursor: afterOf(get("cursor"))
-  }))
-  if ("refusal" in parsed) return Effect.succeed(errorResponse(parsed.refusal))
-  const query = parsed.values
-  // A filter by key or team would tell which exist: it needs what reads them.
-  for (const [filter, needed] of [["key", "keys.read"], ["team", "teams.read"]] as const) {
-    if (query[filter] !== undefined && !Access.sees(principal, needed, undefined)) {
-      return Effect.succeed(
-        errorResponse(Access.permissionRequired(principal, `GET /admin/requests?${filter}=...`, needed))
-      )
+  }), (query) => {
+    // A filter by key or team would tell which exist: it needs what reads them.
+    for (const [filter, needed] of [["key", "keys.read"], ["team", "teams.read"]] as const) {
+      if (query[filter] !== undefined && !Access.sees(principal, needed, undefined)) {
+        return Effect.succeed(
+          errorResponse(Access.permissionRequired(principal, `GET /admin/requests?${filter}=...`, needed))
+        )
+      }
     }
-  }
-  const limit = Math.min(query.limit ?? defaultLimit, maxLimit)
-  // One row more than the page: whether there is a page after.
-  const page = log.list({ ...query, after: query.cursor, limit: limit + 1 })
-  return answerOf(page, (rows) => ({
-    data: rows.slice(0, limit).map((row) => ({
-      ...rowFor(principal, teams, row),
-      at: unixSeconds(row.at),
-      payload: row.payload === null ? null : JSON.parse(row.payload)
-    })),
-    next_cursor: rows.length > limit ? cursorOf(rows[limit - 1]!) : null
-  }))
+    const limit = Math.min(query.limit ?? defaultLimit, maxLimit)
+    // One row more than the page: whether there is a page after.
+    const page = log.list({ ...query, after: query.cursor, limit: limit + 1 })
+    return queried(page, (rows) => ({
+      data: rows.slice(0, limit).map((row) => ({
+        ...rowFor(principal, teams, row),
+        at: unixSeconds(row.at),
+        payload: row.payload === null ? null : JSON.parse(row.payload)
+      })),
+      next_cursor: rows.length > limit ? cursorOf(rows[limit - 1]!) : null
+    }))
+  })
 }
 
 /** `GET /admin/spend` and `GET /admin/requests` over the request log's store, a team named as `teams` names it. */

@@ -6,7 +6,6 @@
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
-import * as Result from "effect/Result"
 import type { Status } from "../../../Router.js"
 import * as OpenAiChat from "../../wire/openAiChat/dialect.js"
 import { errors } from "../../wire/openAiChat/writer.js"
@@ -16,7 +15,7 @@ import * as ChatAnswer from "../chatAnswer.js"
 import * as Errors from "../errorAnswer.js"
 import * as Intake from "../intake.js"
 import { RequestContext } from "../request/context.js"
-import { decodePath, errorResponse, json, problemResponse } from "../serving/answers.js"
+import { decodePath, errorResponse, json, problemOr } from "../serving/answers.js"
 import { Requests, type WithBody } from "../serving/requests.js"
 import * as BalancedCall from "./wire.js"
 
@@ -34,18 +33,16 @@ export const routes = Effect.gen(function*() {
   // `POST /llm/chat` (a whole reply) and `/llm/chat/stream`: the same engine and paths, in its wire.
   function chat(route: string, stream: boolean) {
     return withBody(route, (body: WithBody) => {
-      const result = BalancedCall.chat(body.text)
-      if (Result.isFailure(result)) return Effect.succeed(problemResponse(result.failure))
-      const decoded = result.success
-      return ChatAnswer.answered(serving, body, {
-        model: decoded.model,
-        request: decoded.request,
-        stream,
-        failures: failures.get(decoded.maxTokensField)!,
-        newEncoder: BalancedCall.streamEncoder,
-        render: BalancedCall.reply,
-        target: decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model)
-      })
+      return problemOr(BalancedCall.chat(body.text), (decoded) =>
+        ChatAnswer.answered(serving, body, {
+          model: decoded.model,
+          request: decoded.request,
+          stream,
+          failures: failures.get(decoded.maxTokensField)!,
+          newEncoder: BalancedCall.streamEncoder,
+          render: BalancedCall.reply,
+          target: decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model)
+        }))
     })
   }
 

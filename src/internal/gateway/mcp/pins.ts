@@ -29,15 +29,8 @@ export type Kind = "tool" | "prompt" | "resource" | "template"
 /** The kinds, in the order the admin API lists them. */
 export const kinds: ReadonlyArray<Kind> = ["tool", "prompt", "resource", "template"]
 
-/** A definition's pin: the definition trusted, and the one held back since it changed, if any. */
-export interface Pin {
-  readonly server: string
-  readonly kind: Kind
-  /** The server's own name of the tool or prompt, URI of the resource, URI template of the template. */
-  readonly name: string
-  readonly digest: string
-  /** The definition pinned (the fields the digest covers), as JSON. */
-  readonly definition: string
+/** A definition's pin: the definition trusted (as it was seen), and the one held back since it changed, if any. */
+export interface Pin extends Seen {
   readonly pinnedAt: number
   readonly held: Held | undefined
 }
@@ -53,8 +46,10 @@ export interface Held {
 export interface Seen {
   readonly server: string
   readonly kind: Kind
+  /** The server's own name of the tool or prompt, URI of the resource, URI template of the template. */
   readonly name: string
   readonly digest: string
+  /** The definition (the fields the digest covers), as JSON. */
   readonly definition: string
 }
 

@@ -8,14 +8,13 @@
  * be made is an error, never a made-up number.
  */
 import * as Effect from "effect/Effect"
-import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import { restoredRequest } from "../../wire/anthropic/carrier.js"
 import * as Anthropic from "../../wire/anthropic/dialect.js"
 import { betasOf, countReply, countTokens as decodeCount, longContextBeta } from "../../wire/anthropic/request.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as Errors from "../errorAnswer.js"
-import { problemResponse } from "../serving/answers.js"
+import { problemOr } from "../serving/answers.js"
 import { Requests, type WithBody } from "../serving/requests.js"
 
 const { errors } = Anthropic.dialect
@@ -32,14 +31,12 @@ export const routes = Effect.gen(function*() {
 
 // A `/v1/messages` body's answer: refused, or streamed or whole once its model is admitted.
 function answer(serving: ChatAnswer.Answering, body: WithBody) {
-  const result = Anthropic.dialect.decode(body.text, serving.now)
-  if (Result.isFailure(result)) return Effect.succeed(problemResponse(result.failure, errors))
-  const decoded = result.success
-  return ChatAnswer.answered(serving, body, {
-    ...decoded,
-    request: withBetas(decoded.request, body.betaHeader),
-    failures: Errors.failures(serving.now, errors, decoded.path)
-  })
+  return problemOr(Anthropic.dialect.decode(body.text, serving.now), (decoded) =>
+    ChatAnswer.answered(serving, body, {
+      ...decoded,
+      request: withBetas(decoded.request, body.betaHeader),
+      failures: Errors.failures(serving.now, errors, decoded.path)
+    }), errors)
 }
 
 /** `request` with what the client's `anthropic-beta` header asks for that is no field of the body: the 1M window. */
@@ -50,16 +47,13 @@ function withBetas(request: ChatRequest, header: string | undefined): ChatReques
 // A `/v1/messages/count_tokens` body's answer: refused, or the count once its model is admitted
 // (`ChatAnswer.counted`).
 function count(serving: ChatAnswer.Answering, { betaHeader, tally, text }: WithBody) {
-  const result = decodeCount(text)
-  if (Result.isFailure(result)) return Effect.succeed(problemResponse(result.failure, errors))
-  const { body, model, request } = result.success
-  const failures = Errors.failures(serving.now, errors, Anthropic.placed(body))
-  return ChatAnswer.counted(
-    serving,
-    tally,
-    model,
-    withBetas(restoredRequest(request), betaHeader),
-    failures,
-    countReply
-  )
+  return problemOr(decodeCount(text), ({ body, model, request }) =>
+    ChatAnswer.counted(
+      serving,
+      tally,
+      model,
+      withBetas(restoredRequest(request), betaHeader),
+      Errors.failures(serving.now, errors, Anthropic.placed(body)),
+      countReply
+    ), errors)
 }

@@ -5,7 +5,6 @@
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
-import * as Result from "effect/Result"
 import * as OpenAiChat from "../../wire/openAiChat/dialect.js"
 import { embeddingList } from "../../wire/openAiChat/embeddings.js"
 import * as ChatAnswer from "../chatAnswer.js"
@@ -13,7 +12,7 @@ import * as EmbeddingAnswer from "../embeddingAnswer.js"
 import type { ModelEntry } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
 import { RequestContext } from "../request/context.js"
-import { decodePath, json, problemResponse } from "../serving/answers.js"
+import { decodePath, json, problemOr } from "../serving/answers.js"
 import { ModelNames } from "../serving/modelNames.js"
 import { Requests, type WithBody } from "../serving/requests.js"
 
@@ -33,24 +32,22 @@ export const routes = Effect.gen(function*() {
 
   // A `/v1/chat/completions` body's answer: refused, or streamed or whole once its model is admitted.
   function chatCompletion(body: WithBody) {
-    const result = OpenAiChat.dialect.decode(body.text, serving.now)
-    if (Result.isFailure(result)) return Effect.succeed(problemResponse(result.failure))
-    const decoded = result.success
-    return ChatAnswer.answered(serving, body, { ...decoded, failures: failures.get(decoded.path)! })
+    return problemOr(
+      OpenAiChat.dialect.decode(body.text, serving.now),
+      (decoded) => ChatAnswer.answered(serving, body, { ...decoded, failures: failures.get(decoded.path)! })
+    )
   }
 
   // A `/v1/embeddings` body's answer: refused, or the embeddings once its model is admitted.
   const embeddingFailures = failures.get(OpenAiChat.pathOf("max_tokens"))!
   function embedding(body: WithBody) {
-    const result = OpenAiChat.embeddings(body.text)
-    if (Result.isFailure(result)) return Effect.succeed(problemResponse(result.failure))
-    const decoded = result.success
-    return EmbeddingAnswer.answered(serving, body, {
-      model: decoded.model,
-      request: decoded.request,
-      failures: embeddingFailures,
-      render: (response) => embeddingList(response.embeddings, decoded.model, response.usage, decoded.base64)
-    })
+    return problemOr(OpenAiChat.embeddings(body.text), (decoded) =>
+      EmbeddingAnswer.answered(serving, body, {
+        model: decoded.model,
+        request: decoded.request,
+        failures: embeddingFailures,
+        render: (response) => embeddingList(response.embeddings, decoded.model, response.usage, decoded.base64)
+      }))
   }
 
   function modelObject(model: ModelEntry) {

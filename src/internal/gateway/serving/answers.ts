@@ -2,7 +2,9 @@
  * The answers every route writes: JSON, a refusal in the words of its path's dialect (`dialects.ts`), a body the wire
  * refuses, one larger than the gateway takes; and a path's part decoded.
  */
+import * as Effect from "effect/Effect"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Result from "effect/Result"
 import type { Problem } from "../../schemaCheck.js"
 import type { ErrorWriter } from "../../wire/dialect.js"
 import * as Dialects from "../dialects.js"
@@ -40,6 +42,15 @@ export function notedFailure(
 /** A body the wire refuses: 400 naming its field, in the words of `errors` (by default the gateway's own). */
 export function problemResponse(problem: Problem, errors: ErrorWriter = Dialects.own) {
   return errorResponse(Errors.invalidRequest(problem.message, problem.param), errors)
+}
+
+/** `answer` of a decoded body's value, or its problem as `problemResponse` words it in `errors`. */
+export function problemOr<A, E, R>(
+  decoded: Result.Result<A, Problem>,
+  answer: (value: A) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+  errors?: ErrorWriter
+) {
+  return Result.isFailure(decoded) ? Effect.succeed(problemResponse(decoded.failure, errors)) : answer(decoded.success)
 }
 
 /** The answer to a body (or a WebSocket's frame) past the gateway's limit (`limit` bytes): 413, naming the setting. */
