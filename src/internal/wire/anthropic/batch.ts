@@ -8,7 +8,7 @@ import * as Schema from "effect/Schema"
 import type { BatchStatus } from "../../../ProviderClient.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import type { BatchWire, RawLine, RawOutcome } from "../../providers/batch.js"
-import { jsonLines } from "../batch.js"
+import { resultLines } from "../batch.js"
 import { shapeReader } from "../shapeReader.js"
 import { statusOfError } from "./errors.js"
 
@@ -88,11 +88,7 @@ function outcomeOf(result: unknown): RawOutcome {
 
 /** The lines of a results file. */
 export function readLines(text: string): ReadonlyArray<RawLine> {
-  return jsonLines(text).map((line, position) => ({
-    customId: typeof line.custom_id === "string" ? line.custom_id : undefined,
-    position,
-    outcome: outcomeOf(line.result)
-  }))
+  return resultLines(text, "custom_id", (line) => outcomeOf(line.result))
 }
 
 // ---------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import { type BatchEndpoint, type BatchHttp, type BatchWire, resultsFile } from "../../providers/batch.js"
-import type { RawLine, RawOutcome } from "../../providers/batch.js"
-import { jobName, jsonLines, keyUnder, toJsonLines } from "../batch.js"
+import type { RawOutcome } from "../../providers/batch.js"
+import { jobName, keyUnder, resultLines, toJsonLines } from "../batch.js"
 import { shapeReader } from "../shapeReader.js"
 import { errorType } from "./writer.js"
 
@@ -135,14 +135,7 @@ function outcomeOf(line: JsonObject): RawOutcome {
   return { _tag: "Failed", status: code, body: { __type: errorType(code, "InternalServerException"), message } }
 }
 
-/** The lines of a results file. */
-export function readLines(text: string): ReadonlyArray<RawLine> {
-  return jsonLines(text).map((line, position) => ({
-    customId: typeof line.recordId === "string" ? line.recordId : undefined,
-    position,
-    outcome: outcomeOf(line)
-  }))
-}
+const readLines = (text: string) => resultLines(text, "recordId", outcomeOf)
 
 // ---------------------------------------------------------------------------
 // The simulator's side
