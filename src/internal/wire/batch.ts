@@ -54,6 +54,9 @@ export function toJsonLines(values: ReadonlyArray<unknown>): string {
   return text
 }
 
+/** An instant, in milliseconds since the epoch, as the ISO 8601 text batch objects write it. */
+export const isoTime = (millis: number): string => new Date(millis).toISOString()
+
 /** Whether a state has ended. */
 export function ended(state: BatchState): boolean {
   return state !== "running"
