@@ -13,7 +13,7 @@ import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import { definition } from "../internal/clouds/azure/definition.js"
 import type { AccessToken, Options, TokenCredential } from "../internal/clouds/azure/options.js"
-import { DefaultAzureCredential, nameOf, tokenSource } from "../internal/clouds/azure/token.js"
+import { DefaultAzureCredential, tokenSource } from "../internal/clouds/azure/token.js"
 import * as Adapter from "../internal/providers/adapter.js"
 import type { OptionsError } from "../OptionsError.js"
 import type { ProviderClient, Service } from "../ProviderClient.js"
@@ -78,8 +78,7 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
   options.entraId === true
     ? Effect.flatMap(
       Credential,
-      (credential) =>
-        Adapter.make((given: Options) => definition(given, tokenSource(credential, nameOf(credential))), options)
+      (credential) => Adapter.make((given: Options) => definition(given, tokenSource(credential)), options)
     )
     : Adapter.make((given: Options) => definition(given, undefined), options)
 

@@ -13,7 +13,7 @@ import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import { definition } from "../internal/clouds/vertex/definition.js"
 import type { AuthClient, BatchOptions, Options } from "../internal/clouds/vertex/options.js"
-import { ApplicationDefaultCredentials, nameOf, tokenSource } from "../internal/clouds/vertex/token.js"
+import { ApplicationDefaultCredentials, tokenSource } from "../internal/clouds/vertex/token.js"
 import * as Adapter from "../internal/providers/adapter.js"
 import type { OptionsError } from "../OptionsError.js"
 import type { ProviderClient, Service } from "../ProviderClient.js"
@@ -73,8 +73,7 @@ export const Credential: Context.Reference<AuthClient> = Context.Reference<AuthC
 export const make = (options: Options): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
   Effect.flatMap(
     Credential,
-    (credential) =>
-      Adapter.make((given: Options) => definition(given, tokenSource(credential, nameOf(credential))), options)
+    (credential) => Adapter.make((given: Options) => definition(given, tokenSource(credential)), options)
   )
 
 /**

@@ -10,6 +10,7 @@ import type { OptionsError } from "../../OptionsError.js"
 import type { BatchState } from "../../ProviderClient.js"
 import { isJsonObject, type JsonObject } from "../json.js"
 import * as Invalid from "../optionsError.js"
+import type { RawLine, RawOutcome } from "../providers/batch.js"
 
 /** The custom ids every batch API takes (Anthropic's pattern, the narrowest). */
 export const customIdPattern = /^[a-zA-Z0-9_-]{1,64}$/
@@ -34,12 +35,27 @@ export function jsonLines(text: string): ReadonlyArray<JsonObject> {
   return out
 }
 
+/** A JSONL results file's lines, each named by its `idField` where that is a string, its outcome read by `outcomeOf`. */
+export function resultLines(
+  text: string,
+  idField: string,
+  outcomeOf: (line: JsonObject) => RawOutcome
+): ReadonlyArray<RawLine> {
+  return jsonLines(text).map((line, position) => {
+    const id = line[idField]
+    return { customId: typeof id === "string" ? id : undefined, position, outcome: outcomeOf(line) }
+  })
+}
+
 /** The lines of a JSONL text, each object on a line of its own, ending with a newline. */
 export function toJsonLines(values: ReadonlyArray<unknown>): string {
   let text = ""
   for (const value of values) text += `${JSON.stringify(value)}\n`
   return text
 }
+
+/** An instant, in milliseconds since the epoch, as the ISO 8601 text batch objects write it. */
+export const isoTime = (millis: number): string => new Date(millis).toISOString()
 
 /** Whether a state has ended. */
 export function ended(state: BatchState): boolean {

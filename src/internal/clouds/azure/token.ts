@@ -22,7 +22,7 @@ export const nameOf = (credential: TokenCredential): string =>
  */
 export const tokenSource = (
   credential: TokenCredential,
-  name: string
+  name = nameOf(credential)
 ): Effect.Effect<Redacted.Redacted<string>, string> =>
   heldToken(
     Effect.tryPromise({

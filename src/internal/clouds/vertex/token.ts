@@ -19,15 +19,16 @@ export const nameOf = (credential: AuthClient): string => credentialName(credent
  * The bearer token of `credential` for each call, held until shortly before its `expiry_date`; without one, asked for
  * at every call (`google-auth-library`'s clients hold their own). A failure is a detail naming the credential.
  */
-export const tokenSource = (credential: AuthClient, name: string): Effect.Effect<Redacted.Redacted<string>, string> =>
+export const tokenSource = (
+  credential: AuthClient,
+  name = nameOf(credential)
+): Effect.Effect<Redacted.Redacted<string>, string> =>
   heldToken(
     Effect.tryPromise({
       try: async () => {
         const { token } = await credential.getAccessToken()
         const expiry = credential.credentials?.expiry_date
-        return token == null
-          ? undefined
-          : { token, expiresAt: expiry ?? undefined }
+        return token == null ? undefined : { token, expiresAt: expiry ?? undefined }
       },
       catch: (error) => `${name}: ${causeText(error)}`
     }),

@@ -8,7 +8,7 @@ import * as Schema from "effect/Schema"
 import type { BatchStatus } from "../../../ProviderClient.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import type { BatchWire, RawLine, RawOutcome } from "../../providers/batch.js"
-import { jsonLines } from "../batch.js"
+import { isoTime, resultLines } from "../batch.js"
 import { shapeReader } from "../shapeReader.js"
 import { statusOfError } from "./errors.js"
 
@@ -88,11 +88,7 @@ function outcomeOf(result: unknown): RawOutcome {
 
 /** The lines of a results file. */
 export function readLines(text: string): ReadonlyArray<RawLine> {
-  return jsonLines(text).map((line, position) => ({
-    customId: typeof line.custom_id === "string" ? line.custom_id : undefined,
-    position,
-    outcome: outcomeOf(line.result)
-  }))
+  return resultLines(text, "custom_id", (line) => outcomeOf(line.result))
 }
 
 // ---------------------------------------------------------------------------
@@ -118,7 +114,6 @@ export interface BatchView {
 
 /** The message batch object of `view`. */
 export function batchObject(view: BatchView): JsonObject {
-  const iso = (millis: number) => new Date(millis).toISOString()
   return {
     id: view.id,
     type: "message_batch",
@@ -130,11 +125,11 @@ export function batchObject(view: BatchView): JsonObject {
       canceled: view.canceled,
       expired: view.expired
     },
-    ended_at: view.endedAt === undefined ? null : iso(view.endedAt),
-    created_at: iso(view.createdAt),
-    expires_at: iso(view.expiresAt),
+    ended_at: view.endedAt === undefined ? null : isoTime(view.endedAt),
+    created_at: isoTime(view.createdAt),
+    expires_at: isoTime(view.expiresAt),
     archived_at: null,
-    cancel_initiated_at: view.cancelling ? iso(view.createdAt) : null,
+    cancel_initiated_at: view.cancelling ? isoTime(view.createdAt) : null,
     results_url: view.resultsUrl ?? null
   }
 }

@@ -10,8 +10,8 @@ import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import { type BatchEndpoint, type BatchHttp, type BatchWire, resultsFile } from "../../providers/batch.js"
-import type { RawLine, RawOutcome } from "../../providers/batch.js"
-import { jobName, jsonLines, keyUnder, toJsonLines } from "../batch.js"
+import type { RawOutcome } from "../../providers/batch.js"
+import { isoTime, jobName, keyUnder, resultLines, toJsonLines } from "../batch.js"
 import { shapeReader } from "../shapeReader.js"
 import { errorType } from "./writer.js"
 
@@ -135,14 +135,7 @@ function outcomeOf(line: JsonObject): RawOutcome {
   return { _tag: "Failed", status: code, body: { __type: errorType(code, "InternalServerException"), message } }
 }
 
-/** The lines of a results file. */
-export function readLines(text: string): ReadonlyArray<RawLine> {
-  return jsonLines(text).map((line, position) => ({
-    customId: typeof line.recordId === "string" ? line.recordId : undefined,
-    position,
-    outcome: outcomeOf(line)
-  }))
-}
+const readLines = (text: string) => resultLines(text, "recordId", outcomeOf)
 
 // ---------------------------------------------------------------------------
 // The simulator's side
@@ -168,7 +161,6 @@ export interface JobView {
 
 /** The job object of `view` (API reference, `GetModelInvocationJob`'s response). */
 export function jobObject(view: JobView): JsonObject {
-  const iso = (millis: number) => new Date(millis).toISOString()
   return {
     jobArn: view.jobArn,
     jobName: view.jobName,
@@ -176,9 +168,9 @@ export function jobObject(view: JobView): JsonObject {
     roleArn: view.roleArn,
     status: view.status,
     ...(view.message === undefined ? {} : { message: view.message }),
-    submitTime: iso(view.submittedAt),
-    lastModifiedTime: iso(view.endedAt ?? view.submittedAt),
-    ...(view.endedAt === undefined ? {} : { endTime: iso(view.endedAt) }),
+    submitTime: isoTime(view.submittedAt),
+    lastModifiedTime: isoTime(view.endedAt ?? view.submittedAt),
+    ...(view.endedAt === undefined ? {} : { endTime: isoTime(view.endedAt) }),
     inputDataConfig: { s3InputDataConfig: { s3Uri: view.inputUri, s3InputFormat: "JSONL" } },
     outputDataConfig: { s3OutputDataConfig: { s3Uri: view.outputUri } },
     modelInvocationType: "Converse",

@@ -13,7 +13,7 @@ import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import { type BatchEndpoint, type BatchHttp, type BatchWire, resultsFile } from "../../providers/batch.js"
 import type { RawLine, RawOutcome } from "../../providers/batch.js"
-import { jobName, jsonLines, keyUnder, toJsonLines } from "../batch.js"
+import { isoTime, jobName, jsonLines, keyUnder, toJsonLines } from "../batch.js"
 import { shapeReader } from "../shapeReader.js"
 
 /** A Cloud Storage object or prefix: its bucket and its name. */
@@ -248,7 +248,6 @@ export interface JobView {
 
 /** The job object of `view` (REST reference, `BatchPredictionJob`). */
 export function jobObject(view: JobView): JsonObject {
-  const iso = (millis: number) => new Date(millis).toISOString()
   return {
     name: view.name,
     displayName: view.displayName,
@@ -263,15 +262,15 @@ export function jobObject(view: JobView): JsonObject {
       failedCount: String(view.failed),
       incompleteCount: String(view.incomplete)
     },
-    createTime: iso(view.createdAt),
-    updateTime: iso(view.endedAt ?? view.createdAt),
-    ...(view.endedAt === undefined ? {} : { endTime: iso(view.endedAt) })
+    createTime: isoTime(view.createdAt),
+    updateTime: isoTime(view.endedAt ?? view.createdAt),
+    ...(view.endedAt === undefined ? {} : { endTime: isoTime(view.endedAt) })
   }
 }
 
 /** A results line: the request echoed with its reply, or with its error's body as its `status`. */
 export function outputLine(request: unknown, outcome: Exclude<RawOutcome, string>, processedAt: number): JsonObject {
-  const processed_time = new Date(processedAt).toISOString()
+  const processed_time = isoTime(processedAt)
   return outcome._tag === "Reply"
     ? { status: "", processed_time, request: request as JsonObject, response: outcome.body }
     : { status: JSON.stringify(outcome.body), processed_time, request: request as JsonObject }
@@ -279,7 +278,7 @@ export function outputLine(request: unknown, outcome: Exclude<RawOutcome, string
 
 /** The folder a job's results go to under its output prefix, named by when it was made (as Vertex names it). */
 export function outputDirectoryOf(outputUriPrefix: string, createdAt: number): string {
-  return keyUnder(outputUriPrefix, `prediction-model-${new Date(createdAt).toISOString()}`)
+  return keyUnder(outputUriPrefix, `prediction-model-${isoTime(createdAt)}`)
 }
 
 // Label keys and values (Vertex AI, "Add labels to API calls"): keys begin with a lowercase letter; both hold lowercase

@@ -8,8 +8,8 @@ import * as Schema from "effect/Schema"
 import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
-import type { BatchWire, RawLine, RawOutcome } from "../../providers/batch.js"
-import { jsonLines, toJsonLines } from "../batch.js"
+import type { BatchWire, RawOutcome } from "../../providers/batch.js"
+import { resultLines, toJsonLines } from "../batch.js"
 import { shapeReader } from "../shapeReader.js"
 
 /** The endpoint every line of a batch is sent to, and the batch names. */
@@ -122,15 +122,6 @@ function outcomeOf(line: JsonObject): RawOutcome {
   const error = line.error
   return (isJsonObject(error) ? unfinished(error.code) : undefined) ??
     { _tag: "Failed", status: undefined, body: { error } }
-}
-
-/** The lines of an output or error file, from `position` on. */
-export function readLines(text: string, position: number): ReadonlyArray<RawLine> {
-  return jsonLines(text).map((line, index) => ({
-    customId: typeof line.custom_id === "string" ? line.custom_id : undefined,
-    position: position + index,
-    outcome: outcomeOf(line)
-  }))
 }
 
 // ---------------------------------------------------------------------------
@@ -271,11 +262,8 @@ export function clientWireAt(paths: Paths): BatchWire {
         const files = [batch.outputFileId, batch.errorFileId].filter((id): id is string => id !== undefined)
         return Effect.map(
           Effect.forEach(files, (id) => http.text(path(`/files/${encodeURIComponent(id)}/content`))),
-          (texts) => {
-            const lines: Array<RawLine> = []
-            for (const text of texts) lines.push(...readLines(text, lines.length))
-            return lines
-          }
+          // Joined by a newline, so a file's last line ends even where the file does not.
+          (texts) => resultLines(texts.join("\n"), "custom_id", outcomeOf)
         )
       })
   }
