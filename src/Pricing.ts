@@ -232,7 +232,8 @@ function batchPriced(table: Readonly<Record<string, Price>>): Record<string, Pri
 }
 
 /**
- * The built-in prices (see the module doc for where they come from), keyed by the names `lookup` resolves to.
+ * The built-in prices (docs/cost.md, "How each works", says where they come from), keyed by the names `lookup`
+ * resolves to.
  *
  * @example
  * ```ts
@@ -267,7 +268,7 @@ function spellings(name: string): ReadonlyArray<string> {
 }
 
 /**
- * The names `lookup` tries for a model, in order (see the module doc).
+ * The names `lookup` tries for a model, in order (docs/cost.md, "How each works").
  *
  * @example
  * ```ts
@@ -289,7 +290,8 @@ export function candidates(model: string): ReadonlyArray<string> {
 }
 
 /**
- * The price of a model in `table` (default: `builtIn`) under the lookup rule of the module doc, or `undefined`.
+ * The price of a model in `table` (default: `builtIn`) under the lookup rule (docs/cost.md, "How each works"), or
+ * `undefined`.
  *
  * @example
  * ```ts

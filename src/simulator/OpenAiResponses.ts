@@ -67,7 +67,7 @@ export interface CalledAs {
 
 /**
  * The Responses wire format, of an organisation named `simulator`: each running simulator serves the format of an
- * organisation of its own, so what one encrypts another refuses (see the module docs).
+ * organisation of its own, so what one encrypts another refuses (docs/simulator.md, "Each wire's own rules").
  *
  * @since 0.1.0
  * @category Wire Formats

@@ -108,7 +108,7 @@ export interface Options {
    * @since 0.3.0
    */
   readonly organization?: string
-  /** A fault (see the module docs) for requests that carry no `x-simulator-fault`. Default none. */
+  /** A fault (docs/simulator.md) for requests that carry no `x-simulator-fault`. Default none. */
   readonly fault?: string
   /**
    * The faults of every batch created without `x-simulator-batch-fault` ({@link batchFaultHeader}). Default none: a
@@ -379,8 +379,8 @@ export const bedrockCredentials: { readonly accessKeyId: string; readonly secret
   Bedrock.testCredentials
 
 /**
- * Decodes an `x-simulator-fault` value (grammar in the module docs): a success with the fault, or a failure with the
- * reason it is invalid.
+ * Decodes an `x-simulator-fault` value (its grammar in docs/simulator.md): a success with the fault, or a failure
+ * with the reason it is invalid.
  *
  * @example
  * ```ts
@@ -402,7 +402,8 @@ export const bedrockCredentials: { readonly accessKeyId: string; readonly secret
 export const decodeFault: (value: string) => Result.Result<Fault, string> = internalFault.decodeFault
 
 /**
- * Parses an `x-simulator-fault` value (grammar in the module docs); a `string` result is the reason it is invalid.
+ * Parses an `x-simulator-fault` value (its grammar in docs/simulator.md); a `string` result is the reason it is
+ * invalid.
  *
  * @example
  * ```ts
