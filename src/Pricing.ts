@@ -13,6 +13,7 @@ import * as Schema from "effect/Schema"
 import type * as ChatRequest from "./ChatRequest.js"
 import type { Usage } from "./ChatResponse.js"
 import { definedFields } from "./internal/json.js"
+import { ownValue } from "./internal/ownValue.js"
 import * as BuiltIn from "./internal/pricing/table.js"
 import { mostPromptTokens } from "./internal/promptSize.js"
 import { mostMediaTokens, type Rates } from "./internal/tokens/media.js"
@@ -556,8 +557,9 @@ function tiersOf(price: Price, request: ChatRequest.Input, prompt: number): Read
   const asked = request.providerOptions?.["service_tier"] ?? request.serviceTier ?? "auto"
   const priced = price.serviceTiers
   if (typeof asked !== "string" || priced === undefined) return tiers
-  for (const name of Object.hasOwn(servedAt, asked) ? servedAt[asked]! : [asked]) {
-    if (Object.hasOwn(priced, name)) tiers.push(priced[name]!)
+  for (const name of ownValue(servedAt, asked) ?? [asked]) {
+    const tier = ownValue(priced, name)
+    if (tier !== undefined) tiers.push(tier)
   }
   return tiers
 }

@@ -12,6 +12,7 @@
 import { inflateSync } from "node:zlib"
 import type * as ChatRequest from "../../ChatRequest.js"
 import type { ImagePart } from "../../Message.js"
+import { ownValue } from "../ownValue.js"
 import * as Images from "./images.js"
 
 /** What a part is: an image, audio, a video, a PDF, another document (text), or by URL of no type one can tell. */
@@ -81,7 +82,7 @@ const videoHosts: ReadonlySet<string> = new Set(["youtube.com", "www.youtube.com
 
 /** The media type a file extension stands for (`pdf`: `application/pdf`), if one this module knows. */
 export function typeOfExtension(extension: string): string | undefined {
-  return extensionTypes[extension.toLowerCase()]
+  return ownValue(extensionTypes, extension.toLowerCase())
 }
 
 /** A `data:` URL's media type, its payload and whether it is base64; none for another URL. */

@@ -10,6 +10,7 @@
  * `default`. Bedrock's `ServiceTier` reference takes `priority`, `default`, `flex` and `reserved`. Gemini's and
  * Ollama's requests have no tier.
  */
+import { ownValue } from "../ownValue.js"
 
 /** Anthropic's `service_tier` for each tier it has one for. */
 const anthropicTiers: Readonly<Record<string, string>> = {
@@ -37,10 +38,11 @@ export function fromAnthropic(tier: string): string {
 
 /** The `service_tier` an Anthropic request is sent for `tier`; undefined where it has none. */
 export function toAnthropic(tier: string | undefined): string | undefined {
-  return tier === undefined || !Object.hasOwn(anthropicTiers, tier) ? undefined : anthropicTiers[tier]
+  return tier === undefined ? undefined : ownValue(anthropicTiers, tier)
 }
 
 /** The `serviceTier` a Converse request is sent for `tier`; undefined where it has none. */
 export function toBedrock(tier: string | undefined): { readonly type: string } | undefined {
-  return tier === undefined || !Object.hasOwn(bedrockTiers, tier) ? undefined : { type: bedrockTiers[tier]! }
+  const type = tier === undefined ? undefined : ownValue(bedrockTiers, tier)
+  return type === undefined ? undefined : { type }
 }

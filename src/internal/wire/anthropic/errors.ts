@@ -1,4 +1,5 @@
 import { isJsonObject, type JsonObject } from "../../json.js"
+import { ownValue } from "../../ownValue.js"
 /**
  * Anthropic's error body (its API errors reference): `{"type": "error", "error": {"type", "message"}}`, the same
  * object a stream's `error` event carries, with the `error.type` each HTTP status has. The client recognises one
@@ -35,7 +36,7 @@ const errorTypes: Readonly<Record<number, string>> = {
  */
 export function statusOfError(body: unknown): number | undefined {
   const type = isJsonObject(body) && isJsonObject(body["error"]) ? body["error"]["type"] : undefined
-  return typeof type === "string" ? statuses[type] : undefined
+  return typeof type === "string" ? ownValue(statuses, type) : undefined
 }
 
 const statuses: Readonly<Record<string, number>> = {

@@ -32,6 +32,7 @@ import type {
 import { RequestError, ShapeError } from "../../codecError.js"
 import { definedFields, pickDefined, requestArguments } from "../../json.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema } from "../../json.js"
+import { ownValue } from "../../ownValue.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
@@ -253,7 +254,7 @@ export function mediaPart(block: MediaBlock): ImagePart | undefined {
   }
   if (block.document == null) return undefined
   const { format, name, source } = block.document
-  const type = documentTypes[format]
+  const type = ownValue(documentTypes, format)
   return type === undefined
     ? undefined
     : { type: "image", url: `data:${type};base64,${source.bytes}`, document: { title: name } }
@@ -268,7 +269,7 @@ function mediaInto(
 ): Problem | undefined {
   const document = block.document
   if (document != null) {
-    if (documentTypes[document.format] === undefined) {
+    if (ownValue(documentTypes, document.format) === undefined) {
       return problem(
         `${at}.document.format`,
         `a "${document.format}" document is carried to no provider; send its text, or a PDF`
@@ -505,7 +506,7 @@ function dataBytes(url: string, where: string, what: string): { readonly type: s
 /** An image part as an `image` block: a `data:` URL's bytes (base64) and its format. */
 function imageBlock(url: string, where: string): JsonObject {
   const { bytes, type } = dataBytes(url, where, "an image")
-  const format = imageFormats[type]
+  const format = ownValue(imageFormats, type)
   if (format === undefined) {
     throw new RequestError(`Bedrock's Converse API takes png, jpeg, gif and webp images, not "${type}"`, where)
   }
@@ -545,7 +546,7 @@ function defaultName(names: Names): string {
 /** A document part as a `document` block, named by its `document.title` or else `defaultName` (`nameProblem`). */
 function documentBlock(part: ImagePart, where: string, names: Names): JsonObject {
   const { bytes, type } = dataBytes(part.url, `${where}.url`, "a document")
-  const format = documentFormats[Media.mediaTypeOf(part) ?? type]
+  const format = ownValue(documentFormats, Media.mediaTypeOf(part) ?? type)
   if (format === undefined) {
     throw new RequestError(
       `${where} is ${Media.describe(Media.kindOf(part), Media.mediaTypeOf(part))}: Bedrock's Converse API takes ` +
@@ -914,7 +915,7 @@ const stopReasons: Readonly<Record<string, FinishReason>> = {
 
 /** The finish reason of a `stopReason`. */
 export function finishReason(reason: string): FinishReason {
-  return stopReasons[reason] ?? "other"
+  return ownValue(stopReasons, reason) ?? "other"
 }
 
 // Each finish reason's `stopReason` (`other` is an ended turn).

@@ -8,6 +8,7 @@ import * as Schema from "effect/Schema"
 import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
+import { ownValue } from "../../ownValue.js"
 import type { BatchHttp, BatchWire, RawLine, RawOutcome } from "../../providers/batch.js"
 import { shapeReader } from "../shapeReader.js"
 
@@ -78,7 +79,7 @@ const states: Readonly<Record<string, BatchState>> = {
 export function readOperation(body: JsonObject): BatchStatus {
   const operation = readOperationBody(body)
   const stateName = operation.metadata?.state ?? "BATCH_STATE_PENDING"
-  const state = states[stateName]
+  const state = ownValue(states, stateName)
   if (state === undefined) throw new ShapeError(`unknown batch state "${stateName}"`)
   const stats = operation.metadata?.batchStats ?? {}
   return {

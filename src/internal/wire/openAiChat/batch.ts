@@ -8,6 +8,7 @@ import * as Schema from "effect/Schema"
 import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
 import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
+import { ownValue } from "../../ownValue.js"
 import type { BatchWire, RawOutcome } from "../../providers/batch.js"
 import { resultLines, toJsonLines } from "../batch.js"
 import { shapeReader } from "../shapeReader.js"
@@ -90,7 +91,7 @@ export function readBatch(body: JsonObject): BatchStatus & {
   readonly errorFileId: string | undefined
 } {
   const batch = decodeBatchObject(body)
-  const state = states[batch.status]
+  const state = ownValue(states, batch.status)
   if (state === undefined) throw new ShapeError(`unknown batch status "${batch.status}"`)
   const counts = batch.request_counts ?? { total: 0, completed: 0, failed: 0 }
   const reasons = (batch.errors?.data ?? []).flatMap((error) => error.message === undefined ? [] : [error.message])
