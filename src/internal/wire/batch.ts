@@ -35,7 +35,9 @@ export function jsonLines(text: string): ReadonlyArray<JsonObject> {
   return out
 }
 
-/** A JSONL results file's lines, each named by its `idField` where that is a string, its outcome read by `outcomeOf`. */
+/**
+ * A JSONL results file's lines: each named by its `idField` where that is a string, its outcome read by `outcomeOf`.
+ */
 export function resultLines(
   text: string,
   idField: string,
