@@ -34,33 +34,28 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
-import * as Option from "effect/Option"
 import * as Request from "effect/Request"
 import * as RequestResolver from "effect/RequestResolver"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
-import * as SqlSchema from "effect/sql/SqlSchema"
 import type * as Budget from "../../Budget.js"
 import type { StoreUnavailableError } from "../../Store.js"
 import { Numeric, tableRow } from "../persistence/columns.js"
 import * as Renewal from "../persistence/leases.js"
 import { migrate } from "../persistence/migrations.js"
-import { type Bounds, closeTimeout, defaultTimeout, step, transaction } from "../persistence/sql.js"
+import { type Bounds, closeTimeout, defaultTimeout, rows, step, transaction } from "../persistence/sql.js"
 import { unavailable } from "../persistence/unavailable.js"
 import { schema } from "./migrations.js"
-import { refuses, type Window, windowAt } from "./window.js"
+import { refuses, windowAt } from "./window.js"
 
 /** A read of a counter's spend in its window that holds now. */
 class SpendRead
   extends Request.Class<{ readonly counter: Budget.Counter }, Budget.CounterSpend, StoreUnavailableError>
 {}
 
-// The columns each statement reads, and no more: a reservation step decodes only what it sums.
-const Spent = tableRow("spend", { spent: Numeric })
-const Lapsed = tableRow("reservations", { lapse: Numeric })
-const Reserved = tableRow("reservations", { reserved: Numeric })
+// The columns each statement reads, and no more.
 const WindowSpent = tableRow("spend", {
   scope: Schema.String,
   period: Schema.String,
@@ -68,104 +63,85 @@ const WindowSpent = tableRow("spend", {
   spent: Numeric
 })
 const ScopeHeld = tableRow("reservations", { scope: Schema.String, live: Numeric, lapsed: Numeric })
+const Lapsed = tableRow("reservations", { lapse: Numeric })
 const Gone = tableRow("reservations", { scope: Schema.String })
-const WindowOf = Schema.Struct({ name: Schema.String, period: Schema.String, start: Schema.Number })
-const Lapsing = Schema.Struct({ name: Schema.String, now: Schema.Number })
-const Scopes = Schema.Struct({ names: Schema.Array(Schema.String), since: Schema.Number })
 
 const byName = <A extends Budget.Counter>(a: A, b: A) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0
 
-/** The counter's window row, made when missing and locked, with its lapsed reservations charged to it. */
+/**
+ * Each counter's spend and reservations in its window that holds `now`, a reservation lapsed by then as spent: two
+ * statements over all of them, whose window rows `locked` takes (`FOR UPDATE` on Postgres) for the transaction.
+ */
+function countsOf(sql: SqlClient.SqlClient) {
+  return Effect.fnUntraced(function*(counters: ReadonlyArray<Budget.Counter>, now: number, locked = false) {
+    const windows = counters.map((counter) => windowAt(counter.period, now))
+    const names = [...new Set(counters.map((counter) => counter.name))]
+    const lock = sql.literal(locked ? sql.onDialectOrElse({ pg: () => "FOR UPDATE", orElse: () => "" }) : "")
+    const spent = yield* rows(
+      WindowSpent,
+      sql`SELECT scope, period, window_start, spent FROM spend
+        WHERE ${sql.in("scope", names)} AND window_start >= ${Math.min(...windows.map(({ start }) => start))} ${lock}`
+    )
+    const held = yield* rows(
+      ScopeHeld,
+      sql`SELECT scope,
+        COALESCE(SUM(CASE WHEN expires_at > ${now} THEN estimate ELSE 0 END), 0) AS live,
+        COALESCE(SUM(CASE WHEN expires_at <= ${now} THEN lapse ELSE 0 END), 0) AS lapsed
+        FROM reservations WHERE ${sql.in("scope", names)} GROUP BY scope`
+    )
+    const windowRows = new Map(spent.map((row) => [`${row.scope}@${row.period}@${row.window_start}`, row]))
+    const heldRows = new Map(held.map((row) => [row.scope, row]))
+    return counters.map((counter, i): Budget.CounterSpend => {
+      const window = windows[i]!
+      const reservations = heldRows.get(counter.name)
+      return {
+        spent: (windowRows.get(`${counter.name}@${window.period}@${window.start}`)?.spent ?? 0) +
+          (reservations?.lapsed ?? 0),
+        reserved: reservations?.live ?? 0,
+        periodStart: window.start,
+        periodEnd: window.end
+      }
+    })
+  })
+}
+
+/**
+ * The counter's spend in its window that holds `now`, its row made when missing and locked, its lapsed reservations
+ * charged to it.
+ */
 function counterSpend(sql: SqlClient.SqlClient) {
-  const locked = SqlSchema.findOneOption({
-    Request: WindowOf,
-    Result: Spent,
-    execute: ({ name, period, start }) =>
-      sql.onDialectOrElse({
-        pg: () =>
-          sql`SELECT spent FROM spend
-            WHERE scope = ${name} AND period = ${period} AND window_start = ${start} FOR UPDATE`,
-        orElse: () =>
-          sql`SELECT spent FROM spend WHERE scope = ${name} AND period = ${period} AND window_start = ${start}`
-      })
-  })
-  const lapsedOf = SqlSchema.findAll({
-    Request: Lapsing,
-    Result: Lapsed,
-    execute: (at) => sql`DELETE FROM reservations WHERE scope = ${at.name} AND expires_at <= ${at.now} RETURNING lapse`
-  })
-  const reservedOf = SqlSchema.findAll({
-    Request: Schema.String,
-    Result: Reserved,
-    execute: (scope) => sql`SELECT COALESCE(SUM(estimate), 0) AS reserved FROM reservations WHERE scope = ${scope}`
-  })
-  return Effect.fnUntraced(function*(name: string, window: Window, now: number) {
+  const counts = countsOf(sql)
+  return Effect.fnUntraced(function*(counter: Budget.Counter, now: number) {
+    const { name } = counter
+    const window = windowAt(counter.period, now)
     yield* sql`INSERT INTO spend (scope, period, window_start, spent) VALUES (${name}, ${window.period},
       ${window.start}, 0) ON CONFLICT (scope, period, window_start) DO NOTHING`
-    const row = yield* locked({ name, period: window.period, start: window.start })
-    const lapsed = yield* lapsedOf({ name, now })
+    const lapsed = yield* rows(
+      Lapsed,
+      sql`DELETE FROM reservations WHERE scope = ${name} AND expires_at <= ${now} RETURNING lapse`
+    )
     const charged = lapsed.reduce((sum, reservation) => sum + reservation.lapse, 0)
     if (charged > 0) {
       yield* sql`UPDATE spend SET spent = spent + ${charged}
         WHERE scope = ${name} AND period = ${window.period} AND window_start = ${window.start}`
     }
-    const [held] = yield* reservedOf(name)
-    return Option.match(row, { onNone: () => 0, onSome: ({ spent }) => spent }) + charged + (held?.reserved ?? 0)
+    const [found] = yield* counts([counter], now, true)
+    return found!
   })
 }
 
-// The reads asked together (the dashboard's, a key's and its team's) are one transaction: two statements over
-// all their counters, each answer then picked out by its counter and window.
+// The reads asked together (the dashboard's, a key's and its team's) are one transaction.
 function spendReads(sql: SqlClient.SqlClient, bounds: Bounds) {
-  const windowsOf = SqlSchema.findAll({
-    Request: Scopes,
-    Result: WindowSpent,
-    execute: ({ names, since }) =>
-      sql`SELECT scope, period, window_start, spent FROM spend
-        WHERE ${sql.in("scope", names)} AND window_start >= ${since}`
-  })
-  const heldOf = SqlSchema.findAll({
-    Request: Scopes,
-    Result: ScopeHeld,
-    execute: ({ names, since }) =>
-      sql`SELECT scope,
-        COALESCE(SUM(CASE WHEN expires_at > ${since} THEN estimate ELSE 0 END), 0) AS live,
-        COALESCE(SUM(CASE WHEN expires_at <= ${since} THEN lapse ELSE 0 END), 0) AS lapsed
-        FROM reservations WHERE ${sql.in("scope", names)} GROUP BY scope`
-  })
+  const counts = countsOf(sql)
   return RequestResolver.make<SpendRead>((entries) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      const windows = entries.map((entry) => windowAt(entry.request.counter.period, now))
-      const names = [...new Set(entries.map((entry) => entry.request.counter.name))]
-      const earliest = Math.min(...windows.map((window) => window.start))
-      const read = transaction(
-        sql,
-        bounds,
-        "a spend read",
-        Effect.all([windowsOf({ names, since: earliest }), heldOf({ names, since: now })])
-      )
-      return Effect.match(read, {
-        onFailure: (error) => entries.forEach((entry) => entry.completeUnsafe(Exit.fail(error))),
-        onSuccess: ([spent, reserved]) => {
-          const windowRows = new Map(
-            spent.map((row) => [`${row.scope}@${row.period}@${row.window_start}`, row])
-          )
-          const heldRows = new Map(reserved.map((row) => [row.scope, row]))
-          entries.forEach((entry, i) => {
-            const { name } = entry.request.counter
-            const window = windows[i]!
-            const row = windowRows.get(`${name}@${window.period}@${window.start}`)
-            const reservations = heldRows.get(name)
-            entry.completeUnsafe(Exit.succeed({
-              spent: (row?.spent ?? 0) + (reservations?.lapsed ?? 0),
-              reserved: reservations?.live ?? 0,
-              periodStart: window.start,
-              periodEnd: window.end
-            }))
-          })
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.match(
+        transaction(sql, bounds, "a spend read", counts(entries.map((entry) => entry.request.counter), now)),
+        {
+          onFailure: (error) => entries.forEach((entry) => entry.completeUnsafe(Exit.fail(error))),
+          onSuccess: (found) => entries.forEach((entry, i) => entry.completeUnsafe(Exit.succeed(found[i]!)))
         }
-      })
-    })
+      ))
   )
 }
 
@@ -198,11 +174,6 @@ export const make = (
     })
 
     const lockedSpend = counterSpend(sql)
-    const goneOf = SqlSchema.findAll({
-      Request: Schema.String,
-      Result: Gone,
-      execute: (id) => sql`DELETE FROM reservations WHERE id = ${id} RETURNING scope`
-    })
     const reserve = (reservation: Budget.Held): Effect.Effect<Budget.Reserved, StoreUnavailableError> => {
       const { at, counters, estimate, id } = reservation
       const ordered = counters.map((counter, index) => ({ ...counter, index })).sort(byName)
@@ -212,10 +183,9 @@ export const make = (
         "a budget check",
         Effect.gen(function*() {
           for (const counter of ordered) {
-            const window = windowAt(counter.period, at)
-            const committed = yield* lockedSpend(counter.name, window, at)
-            if (refuses(committed, estimate, counter.limit)) {
-              return { _tag: "Refused", index: counter.index, committed, periodEnd: window.end } as const
+            const { periodEnd, reserved, spent } = yield* lockedSpend(counter, at)
+            if (refuses(spent + reserved, estimate, counter.limit)) {
+              return { _tag: "Refused", index: counter.index, committed: spent + reserved, periodEnd } as const
             }
           }
           // A hold lasts until its own instant, unrenewed, and lapses into its estimate; a call's reservation is a
@@ -241,7 +211,8 @@ export const make = (
           bounds,
           "a budget charge",
           Effect.gen(function*() {
-            const names = new Set((yield* goneOf(reservation.id)).map((row) =>
+            const gone = yield* rows(Gone, sql`DELETE FROM reservations WHERE id = ${reservation.id} RETURNING scope`)
+            const names = new Set(gone.map((row) =>
               row.scope
             ))
             for (const counter of [...reservation.counters].sort(byName)) {
