@@ -58,11 +58,7 @@ for _, gone in ipairs(redis.call("ZRANGEBYSCORE", order, "-inf", "(" .. ARGV[8])
 local key = prefix .. "file:" .. id
 redis.call("HSET", key, "owner", owner, "filename", ARGV[4], "content", ARGV[5], "bytes", bytes, "created", created)
 redis.call("PEXPIRE", key, ARGV[9])
-redis.call("ZADD", order, created, id)
-redis.call("ZADD", owners .. owner, created, id)
-redis.call("HSET", sizes, id, bytes .. " " .. owner)
-redis.call("HINCRBY", totals, "*", bytes)
-redis.call("HINCRBY", totals, owner, bytes)
+add(id, owner, bytes, created, owners)
 keep(owners .. owner, owner, tonumber(ARGV[10]), tonumber(ARGV[11]), files, owners)
 keep(order, "*", tonumber(ARGV[12]), tonumber(ARGV[13]), files, owners)
 return 1
