@@ -104,14 +104,14 @@ return 1
 `
 )
 
-// Entries kept before the index existed, taken into it so its bounds count them. KEYS: the index's order, each one's
-// bytes, the bytes of all and of each owner. ARGV: the owners' orders' key prefix, the entries' key prefix, then the
-// ids found. An entry's bytes are its fields' and `entryBytes` (what `bytesOf` counts, near enough: its JSON's fields
-// without their names), its place in the order when Redis will forget it. How many were taken in.
+// Entries kept before the index existed, taken into it so its bounds count them. KEYS: the index (`index`). ARGV: the
+// entries' key prefix, the owners' orders' key prefix, then the ids found. An entry's bytes are its fields' and
+// `entryBytes` (what `bytesOf` counts, near enough: its JSON's fields without their names), its place in the order
+// when Redis will forget it. How many were taken in.
 const adoptScript = overKeys(
   (prefixes: readonly [string, string], ids: ReadonlyArray<string>) => [...prefixes, ...ids],
   index + `
-local ownerPrefix, entryPrefix = ARGV[1], ARGV[2]
+local entryPrefix, ownerPrefix = ARGV[1], ARGV[2]
 local taken = 0
 for i = 3, #ARGV do
   local id = ARGV[i]
@@ -173,7 +173,8 @@ const make = (store: Store.Store, options: StoreOptions = {}): Service => {
   const keyOf = (id: string) => `${entryPrefix}${id}`
   const indexOf = `${connection.prefix}:responses-index:`
   const prefixes = [entryPrefix, `${indexOf}owner:`] as const
-  const keysOf = (id: string) => [keyOf(id), `${indexOf}order`, `${indexOf}sizes`, `${indexOf}bytes`]
+  const indexKeys = [`${indexOf}order`, `${indexOf}sizes`, `${indexOf}bytes`]
+  const keysOf = (id: string) => [keyOf(id), ...indexKeys]
   const put = connection.eval(putScript)
   const remove = connection.eval(removeScript)
   const adoptBatch = connection.eval(adoptScript)
@@ -197,13 +198,7 @@ const make = (store: Store.Store, options: StoreOptions = {}): Service => {
         ),
         ([next, found]) => {
           const ids = found.map((key) => key.slice(entryPrefix.length))
-          const batch = ids.length === 0
-            ? Effect.void
-            : adoptBatch(
-              [`${indexOf}order`, `${indexOf}sizes`, `${indexOf}bytes`],
-              [prefixes[1], entryPrefix] as const,
-              ids
-            )
+          const batch = ids.length === 0 ? Effect.void : adoptBatch(indexKeys, prefixes, ids)
           return next === "0" ? batch : Effect.andThen(batch, step(next))
         }
       )
