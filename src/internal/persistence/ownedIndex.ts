@@ -4,12 +4,19 @@
  * (`ownerPrefix .. owner`), each entry's `"<bytes> <owner>"` in the hash `sizes`, and bytes of all (`"*"`) and per
  * owner in the hash `totals`. A script running them first sets the locals `order`, `sizes` and `totals`.
  *
- * `forget(id, ownerPrefix)` takes an entry out of the index; `drop(id, entryPrefix, ownerPrefix)` deletes its key too;
- * `keep(zset, field, count, most, entryPrefix, ownerPrefix)` drops the oldest of `zset` while it holds more than
- * `count` entries or its total (`field`: `"*"` or the owner) more than `most` bytes, as `bounded.ts` does over the
- * memory and SQL stores.
+ * `add(id, owner, bytes, score, ownerPrefix)` puts an entry in the index at `score`; `forget(id, ownerPrefix)` takes it
+ * out; `drop(id, entryPrefix, ownerPrefix)` deletes its key too; `keep(zset, field, count, most, entryPrefix,
+ * ownerPrefix)` drops the oldest of `zset` while it holds more than `count` entries or its total (`field`: `"*"` or the
+ * owner) more than `most` bytes, as `bounded.ts` does over the memory and SQL stores.
  */
 export const steps = `
+local function add(id, owner, bytes, score, ownerPrefix)
+  redis.call("ZADD", order, score, id)
+  redis.call("ZADD", ownerPrefix .. owner, score, id)
+  redis.call("HSET", sizes, id, bytes .. " " .. owner)
+  redis.call("HINCRBY", totals, "*", bytes)
+  redis.call("HINCRBY", totals, owner, bytes)
+end
 local function forget(id, ownerPrefix)
   local record = redis.call("HGET", sizes, id)
   if not record then return end

@@ -1,7 +1,8 @@
 /**
  * How the store's Lua scripts are declared and their arguments built: the `Redis.script` parameter list is each
- * script's one layout of its arguments (`overKeys` for a per-call list of keys, `overArgv` for none), and what a caller
- * sends is built from it at once (`argsOf`) or once per caller with the one per-call value left open (`template`).
+ * script's one layout of its arguments (`overKeys` for a per-call list of keys, `overArgv` and `overArgvOf` for none),
+ * and what a caller sends is built from it at once (`argsOf`) or once per caller with the one per-call value left open
+ * (`template`).
  */
 import * as Redis from "effect/persistence/Redis"
 
@@ -25,12 +26,18 @@ export const overKeys = <Rest extends ReadonlyArray<unknown>>(
     lua: readNow + lua
   })
 
+/** A script of no keys (it makes them from its arguments), whose arguments `argv` makes of its parameters. */
+export const overArgvOf = <Params extends ReadonlyArray<unknown>>(
+  argv: (...params: Params) => ReadonlyArray<unknown>,
+  lua: string
+) => Redis.script(argv, { numberOfKeys: 0, lua })
+
 /**
  * A script of no keys, whose arguments are its parameters in their order (it makes its keys from them): `Params`
  * names them, `Result` types its reply.
  */
 export const overArgv = <Params extends ReadonlyArray<string | number>, Result>(lua: string) =>
-  Redis.script((...params: Params) => params, { numberOfKeys: 0, lua }).withReturnType<Result>()
+  overArgvOf((...params: Params) => params, lua).withReturnType<Result>()
 
 /** A script's arguments as sent: the number of keys, then the keys and the other arguments, as strings. */
 export const argsOf = <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(

@@ -12,9 +12,8 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Redis from "effect/persistence/Redis"
 import * as Leases from "../../persistence/lease.js"
-import { overArgv } from "../../persistence/script.js"
+import { overArgv, overArgvOf } from "../../persistence/script.js"
 import { SharedStore } from "../../store/sharedStore.js"
 import {
   answerJson,
@@ -71,7 +70,7 @@ interface Start extends Run {
 // the first start kept, how long Redis keeps it at most (ms: past its time, a run nobody starts after is let go of all
 // the same), then the maker's count and bytes bounds and all's. Its reply: "started", "kept" (started already), or the
 // name of the bound that refused it.
-const startScript = Redis.script(
+const startScript = overArgvOf(
   (prefix: string, run: Start) => [
     prefix,
     run.id,
@@ -90,9 +89,7 @@ const startScript = Redis.script(
     bounds.runs,
     bounds.runBytesInAll
   ],
-  {
-    numberOfKeys: 0,
-    lua: runsIndex + `
+  runsIndex + `
 local id, owner, bytes = ARGV[2], ARGV[4], tonumber(ARGV[9])
 for _, gone in ipairs(redis.call("ZRANGEBYSCORE", order, "-inf", "(" .. ARGV[11])) do dropRun(gone) end
 local key = prefix .. "run:" .. id
@@ -134,7 +131,6 @@ redis.call("PEXPIRE", key, ARGV[12])
 redis.call("PEXPIRE", key .. ":ids", ARGV[12])
 return "started"
 `
-  }
 ).withReturnType<string>()
 
 // ARGV: the run's key, the holder, now, until. Its reply: "held", "cancelled" or "lost", as `Runs.lease`.

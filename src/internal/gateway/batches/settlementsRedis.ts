@@ -11,12 +11,11 @@
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Redis from "effect/persistence/Redis"
 import type * as Budget from "../../../Budget.js"
 import type { BatchState } from "../../../ProviderClient.js"
 import type * as Store from "../../../Store.js"
 import * as Leases from "../../persistence/lease.js"
-import { overArgv } from "../../persistence/script.js"
+import { overArgv, overArgvOf } from "../../persistence/script.js"
 import { SharedStore } from "../../store/sharedStore.js"
 import { type LastStatus, type Settlements, SettlementStore } from "./settlements.js"
 
@@ -28,7 +27,7 @@ local key, lines = prefix .. "batch:" .. id, prefix .. "lines:" .. id
 
 // ARGV: the prefix, the id, when it was opened, then its hold's id, estimate, instant and end (each empty for none).
 // 0 when it was recorded already.
-const openScript = Redis.script(
+const openScript = overArgvOf(
   (prefix: string, id: string, openedAt: number, hold: Budget.Hold | undefined) => [
     prefix,
     id,
@@ -38,9 +37,7 @@ const openScript = Redis.script(
     hold?.at ?? "",
     hold?.until ?? ""
   ],
-  {
-    numberOfKeys: 0,
-    lua: batchKeys + `
+  batchKeys + `
 if redis.call("EXISTS", key) == 1 then return 0 end
 redis.call("HSET", key, "opened", ARGV[3])
 if ARGV[4] ~= "" then
@@ -49,7 +46,6 @@ end
 redis.call("ZADD", prefix .. "open", ARGV[3], id)
 return 1
 `
-  }
 ).withReturnType<number>()
 
 // ARGV: the prefix, the id, the holder, now, until. 1 when the holder holds the lease now.
@@ -71,7 +67,7 @@ return redis.call("HSETNX", lines, ARGV[3], ARGV[4])
 )
 
 // ARGV: the prefix, the id, now, then the last status: its state, total, succeeded and failed. 1 when this closed it.
-const closeScript = Redis.script(
+const closeScript = overArgvOf(
   (prefix: string, id: string, now: number, last: LastStatus) => [
     prefix,
     id,
@@ -81,9 +77,7 @@ const closeScript = Redis.script(
     last.succeeded,
     last.failed
   ],
-  {
-    numberOfKeys: 0,
-    lua: batchKeys + Leases.luaSteps + `
+  batchKeys + Leases.luaSteps + `
 if redis.call("EXISTS", key) == 0 or redis.call("HEXISTS", key, "settled") == 1 then return 0 end
 redis.call("HSET", key, "settled", ARGV[3], "state", ARGV[4], "total", ARGV[5], "succeeded", ARGV[6],
   "failed", ARGV[7])
@@ -92,7 +86,6 @@ redis.call("ZREM", prefix .. "open", id)
 redis.call("ZADD", prefix .. "settled", ARGV[3], id)
 return 1
 `
-  }
 ).withReturnType<number>()
 
 // ARGV: the prefix, the id. Its reply: nothing for a batch not recorded, else the record's fields and values, then

@@ -12,8 +12,8 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Redis from "effect/persistence/Redis"
 import * as OwnedIndex from "../../persistence/ownedIndex.js"
+import { overArgvOf } from "../../persistence/script.js"
 import { SharedStore } from "../../store/sharedStore.js"
 import { BatchStore, bounds, checked, type InputFile, type Store as Service } from "./store.js"
 
@@ -34,7 +34,7 @@ interface Put extends InputFile {
 
 // ARGV: the prefix, the file's id, owner, name, content, bytes and instant, the first instant kept, the file's time to
 // live (ms), then the owner's count and bytes bounds and the whole's.
-const putScript = Redis.script(
+const putScript = overArgvOf(
   (prefix: string, file: Put, ttl: number) => [
     prefix,
     file.id,
@@ -50,24 +50,17 @@ const putScript = Redis.script(
     bounds.files,
     bounds.fileBytesInAll
   ],
-  {
-    numberOfKeys: 0,
-    lua: dropFile + `
+  dropFile + `
 local id, owner, bytes, created = ARGV[2], ARGV[3], tonumber(ARGV[6]), tonumber(ARGV[7])
 for _, gone in ipairs(redis.call("ZRANGEBYSCORE", order, "-inf", "(" .. ARGV[8])) do dropFile(gone) end
 local key = prefix .. "file:" .. id
 redis.call("HSET", key, "owner", owner, "filename", ARGV[4], "content", ARGV[5], "bytes", bytes, "created", created)
 redis.call("PEXPIRE", key, ARGV[9])
-redis.call("ZADD", order, created, id)
-redis.call("ZADD", owners .. owner, created, id)
-redis.call("HSET", sizes, id, bytes .. " " .. owner)
-redis.call("HINCRBY", totals, "*", bytes)
-redis.call("HINCRBY", totals, owner, bytes)
+add(id, owner, bytes, created, owners)
 keep(owners .. owner, owner, tonumber(ARGV[10]), tonumber(ARGV[11]), files, owners)
 keep(order, "*", tonumber(ARGV[12]), tonumber(ARGV[13]), files, owners)
 return 1
 `
-  }
 ).withReturnType<number>()
 
 // A batch's record dropped, and the lists kept within their counts. ARGV[1]: the prefix.
@@ -92,7 +85,7 @@ end
 
 // ARGV: the prefix, the batch's id, its list (`<kind>:<owner>`), its instant, the first instant kept, then the list's
 // count bound and the whole's. 0 when it was recorded already.
-const recordScript = Redis.script(
+const recordScript = overArgvOf(
   (prefix: string, id: string, list: string, createdAt: number, since: number) => [
     prefix,
     id,
@@ -102,9 +95,7 @@ const recordScript = Redis.script(
     bounds.ownerBatches,
     bounds.batches
   ],
-  {
-    numberOfKeys: 0,
-    lua: dropBatch + `
+  dropBatch + `
 local id, list = ARGV[2], ARGV[3]
 for _, gone in ipairs(redis.call("ZRANGEBYSCORE", order, "-inf", "(" .. ARGV[5])) do drop(gone) end
 if redis.call("HEXISTS", lists, id) == 1 then return 0 end
@@ -115,13 +106,12 @@ keep(prefix .. "batches:list:" .. list, tonumber(ARGV[6]))
 keep(order, tonumber(ARGV[7]))
 return 1
 `
-  }
 ).withReturnType<number>()
 
 // ARGV: the prefix, the list (`<kind>:<owner>`), "1" and the cursor's id when there is one (else "0" and ""), the
 // page's size, the first instant kept. Its reply: 1 when older ones follow (else 0), then the page's ids, the newest
 // first; the order of equal instants that of the ids, as a SQL store's `ORDER BY created_at DESC, id DESC`.
-const listedScript = Redis.script(
+const listedScript = overArgvOf(
   (prefix: string, list: string, after: string | undefined, limit: number, since: number) => [
     prefix,
     list,
@@ -130,9 +120,7 @@ const listedScript = Redis.script(
     limit,
     since
   ],
-  {
-    numberOfKeys: 0,
-    lua: `
+  `
 local key = ARGV[1] .. "batches:list:" .. ARGV[2]
 local limit, since = tonumber(ARGV[5]), tonumber(ARGV[6])
 local start = 0
@@ -151,7 +139,6 @@ for i = 1, #found, 2 do
 end
 return page
 `
-  }
 ).withReturnType<ReadonlyArray<string | number>>()
 
 // An owner as kept: JSON, so that no key's id can pass for another's.

@@ -15,10 +15,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Redis from "effect/persistence/Redis"
 import * as Schema from "effect/Schema"
 import type * as Store from "../../../Store.js"
 import * as OwnedIndex from "../../persistence/ownedIndex.js"
+import { overKeys } from "../../persistence/script.js"
 import { SharedStore } from "../../store/sharedStore.js"
 import {
   boundsOf,
@@ -55,19 +55,18 @@ interface Bounds {
   readonly maxBytes: number
 }
 
-// The index (`ownedIndex.ts`' steps). KEYS[2]: the order of all, KEYS[3]: each one's bytes and owner, KEYS[4]: the
-// bytes of all and of each owner; an owner's order is `ownerPrefix .. owner`; an entry is `entryPrefix .. id`.
+// The index (`ownedIndex.ts`' steps), the last three keys: the order of all, each one's bytes and owner, the bytes of
+// all and of each owner; an owner's order is `ownerPrefix .. owner`; an entry is `entryPrefix .. id`.
 const index = `
-local order, sizes, totals = KEYS[2], KEYS[3], KEYS[4]
+local order, sizes, totals = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
 ${OwnedIndex.steps}`
 
 // KEYS: the entry, then the index (`index`). ARGV: the owner, the response's JSON, the conversation's JSON, the time to
 // live (ms), the session, the upstream's JSON (each empty for none), the chain's length, the entry's bytes, the
 // owner's bound, the total bound, the entries' key prefix, the owners' orders' key prefix, the entry's id, the tools'
 // JSON (empty for none). Another owner's live entry stays as it is.
-const putScript = Redis.script(
-  (keys: ReadonlyArray<string>, entry: Entry, bounds: Bounds, prefixes: readonly [string, string], id: string) => [
-    ...keys,
+const putScript = overKeys(
+  (entry: Entry, bounds: Bounds, prefixes: readonly [string, string], id: string) => [
     entry.owner,
     entry.body,
     entry.conversation,
@@ -82,14 +81,10 @@ const putScript = Redis.script(
     id,
     entry.tools
   ],
-  {
-    numberOfKeys: (keys) => keys.length,
-    lua: index + `
+  index + `
 local owner, ttl, bytes = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[8])
 local maxKey, maxAll = tonumber(ARGV[9]), tonumber(ARGV[10])
 local entryPrefix, ownerPrefix, id = ARGV[11], ARGV[12], ARGV[13]
-local time = redis.call("TIME")
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 for _, gone in ipairs(redis.call("ZRANGEBYSCORE", order, "-inf", now, "LIMIT", 0, 100)) do
   drop(gone, entryPrefix, ownerPrefix)
 end
@@ -102,34 +97,21 @@ keep(order, "*", math.huge, maxAll - bytes, entryPrefix, ownerPrefix)
 redis.call("HSET", KEYS[1], "owner", owner, "body", ARGV[2], "conversation", ARGV[3], "session", ARGV[5],
   "upstream", ARGV[6], "chain", ARGV[7], "tools", ARGV[14])
 redis.call("PEXPIRE", KEYS[1], ttl)
-local expires = now + ttl
-redis.call("ZADD", order, expires, id)
-redis.call("ZADD", ownerPrefix .. owner, expires, id)
-redis.call("HSET", sizes, id, bytes .. " " .. owner)
-redis.call("HINCRBY", totals, "*", bytes)
-redis.call("HINCRBY", totals, owner, bytes)
+add(id, owner, bytes, now + ttl, ownerPrefix)
 -- The index outlives its last entry by a minute, no more.
 for _, key in ipairs({ order, sizes, totals, ownerPrefix .. owner }) do redis.call("PEXPIRE", key, ttl + 60000) end
 return 1
 `
-  }
 )
 
-// Entries kept before the index existed, taken into it so its bounds count them. KEYS: the index's order, each one's
-// bytes, the bytes of all and of each owner. ARGV: the owners' orders' key prefix, the entries' key prefix, then the
-// ids found. An entry's bytes are its fields' and `entryBytes` (what `bytesOf` counts, near enough: its JSON's fields
-// without their names), its place in the order when Redis will forget it. How many were taken in.
-const adoptScript = Redis.script(
-  (keys: ReadonlyArray<string>, prefixes: readonly [string, string], ids: ReadonlyArray<string>) => [
-    ...keys,
-    ...prefixes,
-    ...ids
-  ],
-  {
-    numberOfKeys: (keys) => keys.length,
-    lua: `
-local order, sizes, totals = KEYS[1], KEYS[2], KEYS[3]
-local ownerPrefix, entryPrefix = ARGV[1], ARGV[2]
+// Entries kept before the index existed, taken into it so its bounds count them. KEYS: the index (`index`). ARGV: the
+// entries' key prefix, the owners' orders' key prefix, then the ids found. An entry's bytes are its fields' and
+// `entryBytes` (what `bytesOf` counts, near enough: its JSON's fields without their names), its place in the order
+// when Redis will forget it. How many were taken in.
+const adoptScript = overKeys(
+  (prefixes: readonly [string, string], ids: ReadonlyArray<string>) => [...prefixes, ...ids],
+  index + `
+local entryPrefix, ownerPrefix = ARGV[1], ARGV[2]
 local taken = 0
 for i = 3, #ARGV do
   local id = ARGV[i]
@@ -145,11 +127,7 @@ for i = 3, #ARGV do
     for _, field in ipairs({ "body", "conversation", "session", "upstream", "chain", "tools" }) do
       bytes = bytes + redis.call("HSTRLEN", key, field)
     end
-    redis.call("ZADD", order, now + ttl, id)
-    redis.call("ZADD", ownerPrefix .. owner, now + ttl, id)
-    redis.call("HSET", sizes, id, bytes .. " " .. owner)
-    redis.call("HINCRBY", totals, "*", bytes)
-    redis.call("HINCRBY", totals, owner, bytes)
+    add(id, owner, bytes, now + ttl, ownerPrefix)
     for _, kept in ipairs({ order, sizes, totals, ownerPrefix .. owner }) do
       if redis.call("PTTL", kept) < ttl + 60000 then redis.call("PEXPIRE", kept, ttl + 60000) end
     end
@@ -158,7 +136,6 @@ for i = 3, #ARGV do
 end
 return taken
 `
-  }
 ).withReturnType<number>()
 
 // How many entries one SCAN step asks for, and so the most one adopting script takes in.
@@ -166,23 +143,15 @@ const scanBatch = 500
 
 // KEYS: the entry, then the index (`index`). ARGV: the owner, the entries' key prefix, the owners' orders' key prefix,
 // the entry's id. Whether the owner's entry was removed.
-const removeScript = Redis.script(
-  (keys: ReadonlyArray<string>, owner: string, prefixes: readonly [string, string], id: string) => [
-    ...keys,
-    owner,
-    ...prefixes,
-    id
-  ],
-  {
-    numberOfKeys: (keys) => keys.length,
-    lua: index + `
+const removeScript = overKeys(
+  (owner: string, prefixes: readonly [string, string], id: string) => [owner, ...prefixes, id],
+  index + `
 if redis.call("HGET", KEYS[1], "owner") == ARGV[1] then
   drop(ARGV[4], ARGV[2], ARGV[3])
   return 1
 end
 return 0
 `
-  }
 ).withReturnType<number>()
 
 const encodeConversation = Schema.encodeSync(ConversationJson)
@@ -204,7 +173,8 @@ const make = (store: Store.Store, options: StoreOptions = {}): Service => {
   const keyOf = (id: string) => `${entryPrefix}${id}`
   const indexOf = `${connection.prefix}:responses-index:`
   const prefixes = [entryPrefix, `${indexOf}owner:`] as const
-  const keysOf = (id: string) => [keyOf(id), `${indexOf}order`, `${indexOf}sizes`, `${indexOf}bytes`]
+  const indexKeys = [`${indexOf}order`, `${indexOf}sizes`, `${indexOf}bytes`]
+  const keysOf = (id: string) => [keyOf(id), ...indexKeys]
   const put = connection.eval(putScript)
   const remove = connection.eval(removeScript)
   const adoptBatch = connection.eval(adoptScript)
@@ -228,13 +198,7 @@ const make = (store: Store.Store, options: StoreOptions = {}): Service => {
         ),
         ([next, found]) => {
           const ids = found.map((key) => key.slice(entryPrefix.length))
-          const batch = ids.length === 0
-            ? Effect.void
-            : adoptBatch(
-              [`${indexOf}order`, `${indexOf}sizes`, `${indexOf}bytes`],
-              [prefixes[1], entryPrefix] as const,
-              ids
-            )
+          const batch = ids.length === 0 ? Effect.void : adoptBatch(indexKeys, prefixes, ids)
           return next === "0" ? batch : Effect.andThen(batch, step(next))
         }
       )
