@@ -64,16 +64,13 @@ function objectOf(url: string): string {
  * A job's status as Bedrock names it, by its state: with no record run, and with some (out of time with some run, it
  * is partly completed).
  */
-const statuses: Record<
-  View["state"],
-  readonly [typeof BedrockBatch.JobStatus.Type, typeof BedrockBatch.JobStatus.Type]
-> = {
+const statuses = {
   running: ["Scheduled", "InProgress"],
   completed: ["Completed", "Completed"],
   cancelled: ["Stopped", "Stopped"],
   refused: ["Failed", "Failed"],
   expired: ["Expired", "PartiallyCompleted"]
-}
+} as const
 
 /** Bedrock's batch inference routes and S3's, over their own store of jobs and the server's objects. */
 export function bedrockBatches(server: BatchServer) {

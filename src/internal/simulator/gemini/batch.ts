@@ -3,7 +3,6 @@
  * its operation (its responses inline once it has ended) and cancelled.
  */
 import * as Schema from "effect/Schema"
-import type { BatchState } from "../../../ProviderClient.js"
 import type { WireFormat } from "../../../simulator/WireFormat.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema } from "../../json.js"
 import { isoTime } from "../../wire/batch.js"
@@ -14,13 +13,14 @@ import type { Plan } from "../plan.js"
 import { valueAt } from "../requestChecks.js"
 import type { RouteInput } from "../routes.js"
 
-const wireStates: Readonly<Record<BatchState, string>> = {
+/** A batch's state as the operation names it. */
+const wireStates = {
   running: "BATCH_STATE_RUNNING",
   completed: "BATCH_STATE_SUCCEEDED",
   refused: "BATCH_STATE_FAILED",
   cancelled: "BATCH_STATE_CANCELLED",
   expired: "BATCH_STATE_EXPIRED"
-}
+} as const
 
 /** The batch's operation: its metadata, and once it has ended its output. */
 function operation(batch: Held<undefined>, now: number): typeof GeminiBatch.Operation.Encoded & JsonObject {
