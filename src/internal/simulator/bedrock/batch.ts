@@ -4,8 +4,8 @@
  * its results object and manifest written once it has ended.
  */
 import type { WireFormat } from "../../../simulator/WireFormat.js"
-import { isJsonObject } from "../../json.js"
-import { jsonLines, keyUnder, toJsonLines } from "../../wire/batch.js"
+import { isJsonObject, type JsonObject } from "../../json.js"
+import { isoTime, jsonLines, keyUnder, toJsonLines } from "../../wire/batch.js"
 import * as BedrockBatch from "../../wire/bedrock/batch.js"
 import { type BatchFault, refusal } from "../batchFault.js"
 import {
@@ -64,40 +64,43 @@ function objectOf(url: string): string {
  * A job's status as Bedrock names it, by its state: with no record run, and with some (out of time with some run, it
  * is partly completed).
  */
-const statuses: Record<View["state"], readonly [BedrockBatch.JobView["status"], BedrockBatch.JobView["status"]]> = {
+const statuses = {
   running: ["Scheduled", "InProgress"],
   completed: ["Completed", "Completed"],
   cancelled: ["Stopped", "Stopped"],
   refused: ["Failed", "Failed"],
   expired: ["Expired", "PartiallyCompleted"]
-}
+} as const
 
 /** Bedrock's batch inference routes and S3's, over their own store of jobs and the server's objects. */
 export function bedrockBatches(server: BatchServer) {
   const batches = new Map<string, Held<Job>>()
   const { objects } = server
 
-  function viewed(batch: Held<Job>, now: number): BedrockBatch.JobView {
+  /** The job object (API reference, `GetModelInvocationJob`'s response). */
+  function jobObject(batch: Held<Job>, now: number): typeof BedrockBatch.Job.Encoded & JsonObject {
     const job = batch.made
     const view = viewOf(batch, now)
     const { failed, succeeded } = ranCounts(view)
-    const ended = view.state !== "running"
-    if (ended && view.state !== "refused" && batch.files === undefined) writeResults(batch, view)
+    const endedAt = view.state === "running" ? undefined : stoppedAt(batch, now)
+    if (endedAt !== undefined && view.state !== "refused" && batch.files === undefined) writeResults(batch, view)
     return {
       jobArn: batch.id,
       jobName: job.jobName,
       modelId: batch.model,
       roleArn: job.roleArn,
       status: statuses[view.state][view.ran === 0 ? 0 : 1],
-      message: view.state === "refused" ? refusal : undefined,
-      inputUri: job.inputUri,
-      outputUri: job.outputUri,
-      submittedAt: batch.createdAt,
-      endedAt: ended ? stoppedAt(batch, now) : undefined,
-      total: batch.entries.length,
-      processed: succeeded + failed,
-      succeeded,
-      failed
+      ...(view.state === "refused" ? { message: refusal } : {}),
+      submitTime: isoTime(batch.createdAt),
+      lastModifiedTime: isoTime(endedAt ?? batch.createdAt),
+      ...(endedAt === undefined ? {} : { endTime: isoTime(endedAt) }),
+      inputDataConfig: { s3InputDataConfig: { s3Uri: job.inputUri, s3InputFormat: "JSONL" } },
+      outputDataConfig: { s3OutputDataConfig: { s3Uri: job.outputUri } },
+      modelInvocationType: "Converse",
+      totalRecordCount: batch.entries.length,
+      processedRecordCount: succeeded + failed,
+      successRecordCount: succeeded,
+      errorRecordCount: failed
     }
   }
 
@@ -120,10 +123,13 @@ export function bedrockBatches(server: BatchServer) {
     )
     objects.set(`${output.bucket}/${key}`, toJsonLines(lines))
     const manifestKey = keyUnder(keyUnder(output.key, jobId), "manifest.json.out")
-    objects.set(
-      `${output.bucket}/${manifestKey}`,
-      JSON.stringify(BedrockBatch.manifest(viewed(batch, batch.createdAt + batch.fault.ms)))
+    // The summary S3 holds beside the results.
+    const { errorRecordCount, processedRecordCount, successRecordCount, totalRecordCount } = jobObject(
+      batch,
+      batch.createdAt + batch.fault.ms
     )
+    const summary = { totalRecordCount, processedRecordCount, successRecordCount, errorRecordCount }
+    objects.set(`${output.bucket}/${manifestKey}`, JSON.stringify(summary))
   }
 
   function create<X>(format: WireFormat<X>, input: RouteInput, out: Record<string, string>, fault: BatchFault): Plan {
@@ -172,7 +178,7 @@ export function bedrockBatches(server: BatchServer) {
     /** A job read, or stopped (answered with no body, as Bedrock answers). */
     job: <X>(format: WireFormat<X>, input: RouteInput, stop: boolean) =>
       server.found(format, input, findJob(input.params.id), (batch, out) => {
-        if (!stop) return json(out, BedrockBatch.jobObject(viewed(batch, input.now)))
+        if (!stop) return json(out, jobObject(batch, input.now))
         cancel(batch, input.now)
         return empty(out)
       }),

@@ -4,7 +4,8 @@
  */
 import * as Schema from "effect/Schema"
 import type { WireFormat } from "../../../simulator/WireFormat.js"
-import { isJsonObject, JsonObjectSchema } from "../../json.js"
+import { isJsonObject, type JsonObject, JsonObjectSchema } from "../../json.js"
+import { isoTime } from "../../wire/batch.js"
 import * as GeminiBatch from "../../wire/gemini/batch.js"
 import { type BatchFault, refusal } from "../batchFault.js"
 import { type BatchServer, cancel, counts, type Held, json, parsed, viewOf, written } from "../batchServer.js"
@@ -12,24 +13,48 @@ import type { Plan } from "../plan.js"
 import { valueAt } from "../requestChecks.js"
 import type { RouteInput } from "../routes.js"
 
-function viewed(batch: Held<undefined>, now: number): GeminiBatch.BatchView {
+/** A batch's state as the operation names it. */
+const wireStates = {
+  running: "BATCH_STATE_RUNNING",
+  completed: "BATCH_STATE_SUCCEEDED",
+  refused: "BATCH_STATE_FAILED",
+  cancelled: "BATCH_STATE_CANCELLED",
+  expired: "BATCH_STATE_EXPIRED"
+} as const
+
+/** The batch's operation: its metadata, and once it has ended its output. */
+function operation(batch: Held<undefined>, now: number): typeof GeminiBatch.Operation.Encoded & JsonObject {
   const view = viewOf(batch, now)
   const { failed, succeeded } = counts(view)
+  const total = batch.entries.length
+  const output = view.state === "running" || view.state === "refused" ? undefined : {
+    "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatchOutput",
+    inlinedResponses: {
+      // Gemini's output holds the lines that ran: the ones an expired or cancelled batch never ran are not in it.
+      inlinedResponses: written(batch, view).flatMap(({ index, outcome }) =>
+        typeof outcome === "string" ? [] : [GeminiBatch.inlinedResponse(batch.entries[index]!.customId, outcome)]
+      )
+    }
+  }
   return {
     name: batch.id,
-    model: batch.model,
-    state: view.state,
-    createdAt: batch.createdAt,
-    total: batch.entries.length,
-    succeeded,
-    failed,
-    refusal: view.state === "refused" ? refusal : undefined,
-    responses: view.state === "running" || view.state === "refused"
-      ? undefined
-      // Gemini's output holds the lines that ran: the ones an expired or cancelled batch never ran are not in it.
-      : written(batch, view).flatMap(({ index, outcome }) =>
-        typeof outcome === "string" ? [] : [{ key: batch.entries[index]!.customId, outcome }]
-      )
+    metadata: {
+      "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatch",
+      model: `models/${batch.model}`,
+      displayName: "effect-llm-router",
+      createTime: isoTime(batch.createdAt),
+      state: wireStates[view.state],
+      batchStats: {
+        requestCount: String(total),
+        successfulRequestCount: String(succeeded),
+        failedRequestCount: String(failed),
+        pendingRequestCount: String(total - succeeded - failed)
+      },
+      ...(output === undefined ? {} : { output })
+    },
+    done: view.state !== "running",
+    ...(output === undefined ? {} : { response: output }),
+    ...(view.state === "refused" ? { error: { code: 400, message: refusal, status: "INVALID_ARGUMENT" } } : {})
   }
 }
 
@@ -62,7 +87,7 @@ export function geminiBatches<G>(server: BatchServer, format: WireFormat<G>) {
       lines,
       made: undefined
     })
-    return json(out, GeminiBatch.operation(viewed(batch, input.now)))
+    return json(out, operation(batch, input.now))
   }
 
   return {
@@ -74,7 +99,7 @@ export function geminiBatches<G>(server: BatchServer, format: WireFormat<G>) {
           cancel(batch, input.now)
           return json(out, {})
         }
-        return json(out, GeminiBatch.operation(viewed(batch, input.now)))
+        return json(out, operation(batch, input.now))
       })
   }
 }

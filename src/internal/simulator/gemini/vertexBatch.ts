@@ -4,8 +4,8 @@
  * checked as Vertex checks them), read and cancelled, its `predictions.jsonl` written once it has ended.
  */
 import type { WireFormat } from "../../../simulator/WireFormat.js"
-import { isJsonObject } from "../../json.js"
-import { jsonLines, keyUnder, toJsonLines } from "../../wire/batch.js"
+import { isJsonObject, type JsonObject } from "../../json.js"
+import { isoTime, jsonLines, keyUnder, toJsonLines } from "../../wire/batch.js"
 import { errorJson } from "../../wire/gemini/codec.js"
 import * as VertexBatch from "../../wire/gemini/vertexBatch.js"
 import { type BatchFault, refusal } from "../batchFault.js"
@@ -65,14 +65,15 @@ export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
   const batches = new Map<string, Held<Prediction>>()
   const { objects } = server
 
-  function viewed(batch: Held<Prediction>, now: number): VertexBatch.JobView {
+  /** The job object (REST reference, `BatchPredictionJob`). */
+  function jobObject(batch: Held<Prediction>, now: number): typeof VertexBatch.Job.Encoded & JsonObject {
     const prediction = batch.made
     const view = viewOf(batch, now)
     const { failed, succeeded } = ranCounts(view)
-    const ended = view.state !== "running"
+    const endedAt = view.state === "running" ? undefined : stoppedAt(batch, now)
     // The lines that ran are written once it has ended, in the folder the job names: none when it was refused, or
     // expired before it ran any.
-    const outputDirectory = ended && view.state !== "refused" && view.ran > 0
+    const outputDirectory = endedAt !== undefined && view.state !== "refused" && view.ran > 0
       ? VertexBatch.outputDirectoryOf(prediction.outputUriPrefix, batch.createdAt)
       : undefined
     if (outputDirectory !== undefined && batch.files === undefined) writePredictions(batch, view)
@@ -80,6 +81,8 @@ export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
       name: batch.id,
       displayName: prediction.displayName,
       model: prediction.model,
+      inputConfig: { instancesFormat: "jsonl", gcsSource: { uris: [prediction.inputUri] } },
+      outputConfig: { predictionsFormat: "jsonl", gcsDestination: { outputUriPrefix: prediction.outputUriPrefix } },
       state: view.state === "running"
         ? view.ran === 0 ? "JOB_STATE_PENDING" : "JOB_STATE_RUNNING"
         : view.state === "completed"
@@ -89,15 +92,16 @@ export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
         : view.state === "refused"
         ? "JOB_STATE_FAILED"
         : "JOB_STATE_EXPIRED",
-      inputUri: prediction.inputUri,
-      outputUriPrefix: prediction.outputUriPrefix,
-      outputDirectory,
-      createdAt: batch.createdAt,
-      endedAt: ended ? stoppedAt(batch, now) : undefined,
-      succeeded,
-      failed,
-      incomplete: batch.entries.length - succeeded - failed,
-      error: view.state === "refused" ? refusal : undefined
+      ...(outputDirectory === undefined ? {} : { outputInfo: { gcsOutputDirectory: outputDirectory } }),
+      ...(view.state === "refused" ? { error: { code: 3, message: refusal } } : {}),
+      completionStats: {
+        successfulCount: String(succeeded),
+        failedCount: String(failed),
+        incompleteCount: String(batch.entries.length - succeeded - failed)
+      },
+      createTime: isoTime(batch.createdAt),
+      updateTime: isoTime(endedAt ?? batch.createdAt),
+      ...(endedAt === undefined ? {} : { endTime: isoTime(endedAt) })
     }
   }
 
@@ -148,7 +152,7 @@ export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
       lines,
       made: { ...job, requests: records.map((record) => record.request) }
     })
-    return json(out, VertexBatch.jobObject(viewed(batch, input.now)))
+    return json(out, jobObject(batch, input.now))
   }
 
   return {
@@ -156,7 +160,7 @@ export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
     /** A job read, or cancelled (answered with an empty object, as Vertex answers). */
     job: (input: RouteInput, cancelled: boolean) =>
       server.found(format, input, batches.get(jobName(input.url)), (batch, out) => {
-        if (!cancelled) return json(out, VertexBatch.jobObject(viewed(batch, input.now)))
+        if (!cancelled) return json(out, jobObject(batch, input.now))
         cancel(batch, input.now)
         return json(out, {})
       }),

@@ -11,7 +11,7 @@ import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import { type BatchEndpoint, type BatchHttp, type BatchWire, resultsFile } from "../../providers/batch.js"
 import type { RawOutcome } from "../../providers/batch.js"
-import { isoTime, jobName, keyUnder, resultLines, toJsonLines } from "../batch.js"
+import { jobName, keyUnder, resultLines, toJsonLines } from "../batch.js"
 import { shapeReader } from "../shapeReader.js"
 import { errorType } from "./writer.js"
 
@@ -94,12 +94,14 @@ const endedStates: Partial<Record<typeof JobStatus.Type, BatchState>> = {
 
 const S3Uri = Schema.Struct({ s3Uri: Schema.String })
 
-/** The job, as far as a client reads it. */
+/** The job, as far as a client reads it; the simulator writes it (with the fields no client reads). */
 export const Job = Schema.Struct({
   jobArn: Schema.String,
   status: JobStatus,
   message: Schema.optionalKey(Schema.String),
-  inputDataConfig: Schema.Struct({ s3InputDataConfig: S3Uri }),
+  inputDataConfig: Schema.Struct({
+    s3InputDataConfig: Schema.Struct({ ...S3Uri.fields, s3InputFormat: Schema.optionalKey(Schema.String) })
+  }),
   outputDataConfig: Schema.Struct({ s3OutputDataConfig: S3Uri }),
   totalRecordCount: Schema.optionalKey(Schema.Number),
   successRecordCount: Schema.optionalKey(Schema.Number),
@@ -141,46 +143,6 @@ const readLines = (text: string) => resultLines(text, "recordId", outcomeOf)
 // The simulator's side
 // ---------------------------------------------------------------------------
 
-/** What a simulated job is, for its object. */
-export interface JobView {
-  readonly jobArn: string
-  readonly jobName: string
-  readonly modelId: string
-  readonly roleArn: string
-  readonly status: typeof JobStatus.Type
-  readonly message: string | undefined
-  readonly inputUri: string
-  readonly outputUri: string
-  readonly submittedAt: number
-  readonly endedAt: number | undefined
-  readonly total: number
-  readonly processed: number
-  readonly succeeded: number
-  readonly failed: number
-}
-
-/** The job object of `view` (API reference, `GetModelInvocationJob`'s response). */
-export function jobObject(view: JobView): JsonObject {
-  return {
-    jobArn: view.jobArn,
-    jobName: view.jobName,
-    modelId: view.modelId,
-    roleArn: view.roleArn,
-    status: view.status,
-    ...(view.message === undefined ? {} : { message: view.message }),
-    submitTime: isoTime(view.submittedAt),
-    lastModifiedTime: isoTime(view.endedAt ?? view.submittedAt),
-    ...(view.endedAt === undefined ? {} : { endTime: isoTime(view.endedAt) }),
-    inputDataConfig: { s3InputDataConfig: { s3Uri: view.inputUri, s3InputFormat: "JSONL" } },
-    outputDataConfig: { s3OutputDataConfig: { s3Uri: view.outputUri } },
-    modelInvocationType: "Converse",
-    totalRecordCount: view.total,
-    processedRecordCount: view.processed,
-    successRecordCount: view.succeeded,
-    errorRecordCount: view.failed
-  }
-}
-
 /** A results line: the record's input with its reply, or with its error's code and message. */
 export function outputLine(recordId: string, modelInput: unknown, outcome: RawOutcome): JsonObject {
   if (typeof outcome === "object" && outcome._tag === "Reply") {
@@ -190,16 +152,6 @@ export function outputLine(recordId: string, modelInput: unknown, outcome: RawOu
   const body = typeof outcome === "object" && isJsonObject(outcome.body) ? outcome.body : {}
   const errorMessage = typeof body.message === "string" ? body.message : `the record was not run (${String(outcome)})`
   return { recordId, modelInput: modelInput as JsonObject, error: { errorCode: status, errorMessage } }
-}
-
-/** The summary S3 holds beside a job's results (`manifest.json.out`). */
-export function manifest(view: JobView): JsonObject {
-  return {
-    totalRecordCount: view.total,
-    processedRecordCount: view.processed,
-    successRecordCount: view.succeeded,
-    errorRecordCount: view.failed
-  }
 }
 
 // ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { BatchState, BatchStatus } from "../../../ProviderClient.js"
 import { ShapeError } from "../../codecError.js"
-import { isJsonObject, type JsonObject } from "../../json.js"
+import { isJsonObject, type JsonObject, JsonObjectSchema } from "../../json.js"
 import { ownValue } from "../../ownValue.js"
 import type { BatchHttp, BatchWire, RawLine, RawOutcome } from "../../providers/batch.js"
 import { shapeReader } from "../shapeReader.js"
@@ -33,15 +33,21 @@ const Int64 = Schema.Union([Schema.Number, Schema.NumberFromString])
 const Stats = Schema.Struct({
   requestCount: Schema.optionalKey(Int64),
   successfulRequestCount: Schema.optionalKey(Int64),
-  failedRequestCount: Schema.optionalKey(Int64)
+  failedRequestCount: Schema.optionalKey(Int64),
+  pendingRequestCount: Schema.optionalKey(Int64)
 })
 
-/** The operation, as far as a client reads it. */
+/** The operation, as far as a client reads it; the simulator writes it (with the fields no client reads). */
 export const Operation = Schema.Struct({
   name: Schema.String,
   metadata: Schema.optionalKey(Schema.Struct({
+    "@type": Schema.optionalKey(Schema.String),
+    model: Schema.optionalKey(Schema.String),
+    displayName: Schema.optionalKey(Schema.String),
+    createTime: Schema.optionalKey(Schema.String),
     state: Schema.optionalKey(Schema.String),
-    batchStats: Schema.optionalKey(Stats)
+    batchStats: Schema.optionalKey(Stats),
+    output: Schema.optionalKey(JsonObjectSchema)
   }))
 })
 
@@ -126,31 +132,8 @@ export function readLines(body: JsonObject): ReadonlyArray<RawLine> {
 // The simulator's side
 // ---------------------------------------------------------------------------
 
-/** What a simulated batch is, for its operation. */
-export interface BatchView {
-  /** `batches/{id}`. */
-  readonly name: string
-  readonly model: string
-  readonly state: BatchState
-  readonly createdAt: number
-  readonly total: number
-  readonly succeeded: number
-  readonly failed: number
-  /** Why a refused batch failed. */
-  readonly refusal: string | undefined
-  /** An ended batch's responses, each with its key. */
-  readonly responses: ReadonlyArray<{ readonly key: string; readonly outcome: Exclude<RawOutcome, string> }> | undefined
-}
-
-const wireStates: Readonly<Record<BatchState, string>> = {
-  running: "BATCH_STATE_RUNNING",
-  completed: "BATCH_STATE_SUCCEEDED",
-  refused: "BATCH_STATE_FAILED",
-  cancelled: "BATCH_STATE_CANCELLED",
-  expired: "BATCH_STATE_EXPIRED"
-}
-
-function inlinedResponse(key: string, outcome: Exclude<RawOutcome, string>): JsonObject {
+/** An ended batch's response under its key, as its output inlines it: the reply, or the error's `google.rpc.Status`. */
+export function inlinedResponse(key: string, outcome: Exclude<RawOutcome, string>): JsonObject {
   const metadata = { key }
   return outcome._tag === "Reply"
     ? { response: outcome.body, metadata }
@@ -158,38 +141,6 @@ function inlinedResponse(key: string, outcome: Exclude<RawOutcome, string>): Jso
       error: isJsonObject(outcome.body) && isJsonObject(outcome.body.error) ? outcome.body.error : outcome.body,
       metadata
     }
-}
-
-/** The operation of `view`: its metadata, and once ended its output. */
-export function operation(view: BatchView): JsonObject {
-  const output = view.responses === undefined
-    ? undefined
-    : {
-      "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatchOutput",
-      inlinedResponses: {
-        inlinedResponses: view.responses.map(({ key, outcome }) => inlinedResponse(key, outcome))
-      }
-    }
-  return {
-    name: view.name,
-    metadata: {
-      "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatch",
-      model: `models/${view.model}`,
-      displayName: "effect-llm-router",
-      createTime: new Date(view.createdAt).toISOString(),
-      state: wireStates[view.state],
-      batchStats: {
-        requestCount: String(view.total),
-        successfulRequestCount: String(view.succeeded),
-        failedRequestCount: String(view.failed),
-        pendingRequestCount: String(view.total - view.succeeded - view.failed)
-      },
-      ...(output === undefined ? {} : { output })
-    },
-    done: view.state !== "running",
-    ...(output === undefined ? {} : { response: output }),
-    ...(view.refusal === undefined ? {} : { error: { code: 400, message: view.refusal, status: "INVALID_ARGUMENT" } })
-  }
 }
 
 // ---------------------------------------------------------------------------

@@ -159,11 +159,14 @@ const endedStates: Partial<Record<typeof JobState.Type, BatchState>> = {
 // int64 fields are written as strings in JSON (proto3's JSON mapping).
 const Int64 = Schema.Union([Schema.Number, Schema.NumberFromString])
 
-/** The job, as far as a client reads it. */
+/** The job, as far as a client reads it; the simulator writes it (with the fields no client reads). */
 export const Job = Schema.Struct({
   name: Schema.String,
   state: JobState,
-  error: Schema.optionalKey(Schema.Struct({ message: Schema.optionalKey(Schema.String) })),
+  error: Schema.optionalKey(Schema.Struct({
+    code: Schema.optionalKey(Schema.Number),
+    message: Schema.optionalKey(Schema.String)
+  })),
   outputInfo: Schema.optionalKey(Schema.Struct({ gcsOutputDirectory: Schema.optionalKey(Schema.String) })),
   completionStats: Schema.optionalKey(Schema.Struct({
     successfulCount: Schema.optionalKey(Int64),
@@ -226,47 +229,6 @@ export function readLines(text: string): ReadonlyArray<RawLine> {
 // ---------------------------------------------------------------------------
 // The simulator's side
 // ---------------------------------------------------------------------------
-
-/** What a simulated job is, for its object. */
-export interface JobView {
-  readonly name: string
-  readonly displayName: string
-  readonly model: string
-  readonly state: typeof JobState.Type
-  readonly inputUri: string
-  readonly outputUriPrefix: string
-  /** Where its results are, once it has written them. */
-  readonly outputDirectory: string | undefined
-  readonly createdAt: number
-  readonly endedAt: number | undefined
-  readonly succeeded: number
-  readonly failed: number
-  readonly incomplete: number
-  /** Why a failed job failed. */
-  readonly error: string | undefined
-}
-
-/** The job object of `view` (REST reference, `BatchPredictionJob`). */
-export function jobObject(view: JobView): JsonObject {
-  return {
-    name: view.name,
-    displayName: view.displayName,
-    model: view.model,
-    inputConfig: { instancesFormat: "jsonl", gcsSource: { uris: [view.inputUri] } },
-    outputConfig: { predictionsFormat: "jsonl", gcsDestination: { outputUriPrefix: view.outputUriPrefix } },
-    state: view.state,
-    ...(view.outputDirectory === undefined ? {} : { outputInfo: { gcsOutputDirectory: view.outputDirectory } }),
-    ...(view.error === undefined ? {} : { error: { code: 3, message: view.error } }),
-    completionStats: {
-      successfulCount: String(view.succeeded),
-      failedCount: String(view.failed),
-      incompleteCount: String(view.incomplete)
-    },
-    createTime: isoTime(view.createdAt),
-    updateTime: isoTime(view.endedAt ?? view.createdAt),
-    ...(view.endedAt === undefined ? {} : { endTime: isoTime(view.endedAt) })
-  }
-}
 
 /** A results line: the request echoed with its reply, or with its error's body as its `status`. */
 export function outputLine(request: unknown, outcome: Exclude<RawOutcome, string>, processedAt: number): JsonObject {

@@ -133,7 +133,7 @@ function outcomeOf(line: JsonObject): RawOutcome {
 export interface BatchView {
   readonly id: string
   readonly inputFileId: string
-  readonly state: BatchState | "cancelling"
+  readonly state: BatchState
   readonly createdAt: number
   readonly expiresAt: number
   readonly total: number
@@ -144,9 +144,8 @@ export interface BatchView {
   readonly refusal: string | undefined
 }
 
-const wireStatus: Readonly<Record<BatchView["state"], string>> = {
+const wireStatus: Readonly<Record<BatchState, string>> = {
   running: "in_progress",
-  cancelling: "cancelling",
   completed: "completed",
   expired: "expired",
   cancelled: "cancelled",
