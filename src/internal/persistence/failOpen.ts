@@ -15,6 +15,29 @@ export const orLocal = <A, E = StoreUnavailableError>(
   local: Effect.Effect<A, E>
 ): Effect.Effect<A, E> => Effect.catchTag(shared, "StoreUnavailableError", () => local)
 
+/** A step of a store: an effect, or a function giving one. */
+export type Step<E = never> = Effect.Effect<unknown, E> | ((...args: Array<never>) => Effect.Effect<unknown, E>)
+
+/** The steps of `T` as a shared store answers them: each fails with `StoreUnavailableError` while the store is away. */
+export type Shared<T> = {
+  readonly [K in keyof T]: T[K] extends (...args: infer P) => Effect.Effect<infer A> ?
+    (...args: P) => Effect.Effect<A, StoreUnavailableError>
+    : T[K] extends Effect.Effect<infer A> ? Effect.Effect<A, StoreUnavailableError>
+    : never
+}
+
+/** Each step of `shared`, or the same step of `local` when the shared store is unavailable (`orLocal`). */
+export const eachOrLocal = <T extends { readonly [K in keyof T]: Step }>(shared: Shared<T>, local: T): T => {
+  const steps: Record<string, unknown> = {}
+  for (const [name, step] of Object.entries<Step<StoreUnavailableError>>(shared)) {
+    const kept = local[name as keyof T] as typeof step
+    steps[name] = typeof step === "function" && typeof kept === "function"
+      ? (...args: Array<never>) => orLocal(step(...args), kept(...args))
+      : orLocal(step as Effect.Effect<unknown, StoreUnavailableError>, kept as Effect.Effect<unknown>)
+  }
+  return steps as T
+}
+
 /** One instance's part of an amount shared by `instances` (a refill rate, a spend limit). */
 export const shareOf = (amount: number, instances: number): number => amount / instances
 

@@ -4,8 +4,9 @@
  * (`router/affinity.ts`). Each step fails with `StoreUnavailableError` while Redis is away.
  */
 import * as Effect from "effect/Effect"
-import type { Pin, PinsOptions } from "../../../../Router.js"
-import type { Connection, StoreUnavailableError } from "../../../../Store.js"
+import type { Pin, Pins, PinsOptions } from "../../../../Router.js"
+import type { Connection } from "../../../../Store.js"
+import type { Shared } from "../../../persistence/failOpen.js"
 import { overKeys } from "../../../persistence/script.js"
 import { digestOf } from "../../affinity.js"
 
@@ -49,15 +50,8 @@ const decodePin = (json: string | null): Pin | undefined => {
   return { deployment: read.deployment, key: typeof read.key === "string" ? read.key : undefined }
 }
 
-/** The pins of `options.key` as Redis answers them. */
-export interface Pins {
-  readonly lookup: (session: string) => Effect.Effect<Pin | undefined, StoreUnavailableError>
-  readonly pin: (session: string, pin: Pin) => Effect.Effect<void, StoreUnavailableError>
-  readonly counts: Effect.Effect<ReadonlyMap<string, number>, StoreUnavailableError>
-}
-
 /** The pins in the store under `options.key`, for `options.deployments`. */
-export const make = (connection: Connection, options: PinsOptions): Pins => {
+export const make = (connection: Connection, options: PinsOptions): Shared<Pins> => {
   const base = `${connection.prefix}:affinity:${options.key}`
   const sets = `${base}#pinned:`
   const { deployments, ttlMillis } = options

@@ -8,8 +8,9 @@
  * the instances' clocks say.
  */
 import * as Effect from "effect/Effect"
-import type { BreakerOptions, BreakerReply } from "../../../../Router.js"
-import type { Connection, StoreUnavailableError } from "../../../../Store.js"
+import type { Breaker, BreakerOptions, BreakerReply } from "../../../../Router.js"
+import type { Connection } from "../../../../Store.js"
+import type { Shared } from "../../../persistence/failOpen.js"
 import { overKeys } from "../../../persistence/script.js"
 
 /** A transition; `send` takes the probe when one is due, `release` ends a probe with no verdict. */
@@ -98,18 +99,8 @@ return { state, openMillis, probing, counted, math.max(0, held - now), granted }
   ]
 >()
 
-/** A breaker's steps as Redis answers them: each fails with `StoreUnavailableError` while Redis is away. */
-export interface Breaker {
-  readonly send: Effect.Effect<BreakerReply, StoreUnavailableError>
-  readonly success: Effect.Effect<BreakerReply, StoreUnavailableError>
-  readonly failure: (probe: boolean) => Effect.Effect<BreakerReply, StoreUnavailableError>
-  readonly release: Effect.Effect<BreakerReply, StoreUnavailableError>
-  readonly hold: (millis: number) => Effect.Effect<BreakerReply, StoreUnavailableError>
-  readonly peek: Effect.Effect<BreakerReply, StoreUnavailableError>
-}
-
 /** The breaker of `options.key` in the store. */
-export const make = (connection: Connection, options: BreakerOptions): Breaker => {
+export const make = (connection: Connection, options: BreakerOptions): Shared<Breaker> => {
   const keys = [`${connection.prefix}:breaker:${options.key}`, `${connection.prefix}:breaker:${options.key}:failures`]
   const step = (op: Op, amount: number) =>
     Effect.map(

@@ -6,8 +6,9 @@
  * every backend answers the same number. The keys outlive their last sample by a while, then a deployment learns again.
  */
 import * as Effect from "effect/Effect"
-import type { PhaseSamples, SamplesOptions, SamplesReply, StreamPhase } from "../../../../Router.js"
-import type { Connection, StoreUnavailableError } from "../../../../Store.js"
+import type { PhaseSamples, Samples, SamplesOptions, SamplesReply, StreamPhase } from "../../../../Router.js"
+import type { Connection } from "../../../../Store.js"
+import type { Shared } from "../../../persistence/failOpen.js"
 import { overKeys } from "../../../persistence/script.js"
 
 const keptMillis = 7 * 24 * 3_600_000
@@ -63,14 +64,8 @@ const phaseOf = (count: number | string, value: string): PhaseSamples => ({
   quantile: value === "" ? undefined : Number(value)
 })
 
-/** A deployment's samples as Redis answers them: each step fails with `StoreUnavailableError` while Redis is away. */
-export interface RedisSamples {
-  readonly add: (phase: StreamPhase, millis: number) => Effect.Effect<SamplesReply, StoreUnavailableError>
-  readonly peek: Effect.Effect<SamplesReply, StoreUnavailableError>
-}
-
 /** The samples of `options.key` in the store. */
-export const make = (connection: Connection, options: SamplesOptions): RedisSamples => {
+export const make = (connection: Connection, options: SamplesOptions): Shared<Samples> => {
   const base = `${connection.prefix}:learned:${options.key}`
   const keys = [base, `${base}#firstChunk`, `${base}#firstChunk:order`, `${base}#gap`, `${base}#gap:order`]
   const step = (phase: StreamPhase | "", millis: number) =>
