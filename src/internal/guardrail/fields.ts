@@ -77,10 +77,13 @@ function record(value: object | undefined, field: Field, visit: Visit) {
   return value && json(value, field, visit) as Record<string, unknown>
 }
 
-/** `record` with the fields of `changes` that differ from its own, or `record` itself when none does. */
-function changed<A extends object>(record: A, changes: Partial<A>): A {
+/**
+ * `record` with the fields of `changes` that differ from its own, or `record` itself when none does; a change
+ * `undefined` (an optional field absent) is none.
+ */
+function changed<A extends object>(record: A, changes: { readonly [K in keyof A]?: A[K] | undefined }): A {
   for (const [name, value] of Object.entries(changes)) {
-    if (record[name as keyof A] !== value) return { ...record, ...changes }
+    if (value !== undefined && record[name as keyof A] !== value) return { ...record, ...definedFields(changes) }
   }
   return record
 }
@@ -92,20 +95,14 @@ function optional(text: string | undefined, field: Field, visit: Visit): string 
 
 function part(value: ContentPart, path: string, visit: Visit): ContentPart {
   if (value.type === "text") return changed(value, { text: visit(value.text, { path: `${path}.text` }) })
-  return changed<ImagePart>(
-    value,
-    definedFields({
-      url: visit(value.url, { path: `${path}.url`, fixed: "shape" }),
-      mediaType: optional(value.mediaType, { path: `${path}.mediaType`, fixed: "shape" }, visit),
-      document: value.document === undefined ? undefined : changed(
-        value.document,
-        definedFields({
-          title: optional(value.document.title, { path: `${path}.document.title` }, visit),
-          context: optional(value.document.context, { path: `${path}.document.context` }, visit)
-        })
-      )
+  return changed<ImagePart>(value, {
+    url: visit(value.url, { path: `${path}.url`, fixed: "shape" }),
+    mediaType: optional(value.mediaType, { path: `${path}.mediaType`, fixed: "shape" }, visit),
+    document: value.document === undefined ? undefined : changed(value.document, {
+      title: optional(value.document.title, { path: `${path}.document.title` }, visit),
+      context: optional(value.document.context, { path: `${path}.document.context` }, visit)
     })
-  )
+  })
 }
 
 function content(
@@ -120,17 +117,14 @@ function content(
 
 /** A tool call's texts: its id and name (fixed: a result names its call by them), its arguments, its metadata. */
 function toolCall(call: ToolCall, path: string, visit: Visit, metadata: boolean): ToolCall {
-  return changed(
-    call,
-    definedFields({
-      id: visit(call.id, { path: `${path}.id`, fixed: "shape" }),
-      name: visit(call.name, { path: `${path}.name`, fixed: "shape" }),
-      arguments: visit(call.arguments, { path: `${path}.arguments` }),
-      providerMetadata: metadata
-        ? record(call.providerMetadata, { path: `${path}.providerMetadata`, fixed: "provider" }, visit)
-        : undefined
-    })
-  )
+  return changed(call, {
+    id: visit(call.id, { path: `${path}.id`, fixed: "shape" }),
+    name: visit(call.name, { path: `${path}.name`, fixed: "shape" }),
+    arguments: visit(call.arguments, { path: `${path}.arguments` }),
+    providerMetadata: metadata
+      ? record(call.providerMetadata, { path: `${path}.providerMetadata`, fixed: "provider" }, visit)
+      : undefined
+  })
 }
 
 /** The `index`th message of a request: its reasoning fixed where its provider signed it (`signedReasoning`). */
@@ -142,78 +136,63 @@ function message(value: Message, index: number, visit: Visit): Message {
     case "user":
       return changed(value, { content: content(value.content, `${path}.content`, visit) })
     case "tool":
-      return changed(
-        value,
-        definedFields({
-          toolCallId: visit(value.toolCallId, { path: `${path}.toolCallId`, fixed: "shape" }),
-          name: optional(value.name, { path: `${path}.name`, fixed: "shape" }, visit),
-          content: content(value.content, `${path}.content`, visit),
-          toolReferences: each(
-            value.toolReferences,
-            (name, i) => visit(name, { path: `${path}.toolReferences[${i}]`, fixed: "shape" })
-          )
-        })
-      )
+      return changed(value, {
+        toolCallId: visit(value.toolCallId, { path: `${path}.toolCallId`, fixed: "shape" }),
+        name: optional(value.name, { path: `${path}.name`, fixed: "shape" }, visit),
+        content: content(value.content, `${path}.content`, visit),
+        toolReferences: each(
+          value.toolReferences,
+          (name, i) => visit(name, { path: `${path}.toolReferences[${i}]`, fixed: "shape" })
+        )
+      })
     case "assistant":
-      return changed(
-        value,
-        definedFields({
-          content: visit(value.content, { path: `${path}.content` }),
-          toolCalls: each(value.toolCalls, (call, i) => toolCall(call, `${path}.toolCalls[${i}]`, visit, true)),
-          reasoning: optional(
-            value.reasoning,
-            { path: `${path}.reasoning`, fixed: signedReasoning(value) ? "signed" : undefined },
-            visit
-          ),
-          providerMetadata: record(
-            value.providerMetadata,
-            { path: `${path}.providerMetadata`, fixed: "provider" },
-            visit
-          )
-        })
-      )
+      return changed(value, {
+        content: visit(value.content, { path: `${path}.content` }),
+        toolCalls: each(value.toolCalls, (call, i) => toolCall(call, `${path}.toolCalls[${i}]`, visit, true)),
+        reasoning: optional(
+          value.reasoning,
+          { path: `${path}.reasoning`, fixed: signedReasoning(value) ? "signed" : undefined },
+          visit
+        ),
+        providerMetadata: record(
+          value.providerMetadata,
+          { path: `${path}.providerMetadata`, fixed: "provider" },
+          visit
+        )
+      })
   }
 }
 
 function tool(value: ToolDefinition, index: number, visit: Visit): ToolDefinition {
   const path = `tools[${index}]`
-  return changed(
-    value,
-    definedFields({
-      name: visit(value.name, { path: `${path}.name`, fixed: "shape" }),
-      description: optional(value.description, { path: `${path}.description` }, visit),
-      parameters: json(value.parameters, { path: `${path}.parameters` }, visit) as Record<string, unknown>
-    })
-  )
+  return changed(value, {
+    name: visit(value.name, { path: `${path}.name`, fixed: "shape" }),
+    description: optional(value.description, { path: `${path}.description` }, visit),
+    parameters: json(value.parameters, { path: `${path}.parameters` }, visit) as Record<string, unknown>
+  })
 }
 
 /** A request's texts (see the module's documentation), in order: its messages first. */
 export function request(value: ChatRequest, visit: Visit): ChatRequest {
   const format = value.responseFormat
-  return changed(
-    value,
-    definedFields({
-      messages: same(value.messages, value.messages.map((item, i) => message(item, i, visit))),
-      tools: each(value.tools, (item, i) => tool(item, i, visit)),
-      toolChoice: typeof value.toolChoice === "object"
-        ? changed(value.toolChoice, { tool: visit(value.toolChoice.tool, { path: "toolChoice.tool", fixed: "shape" }) })
-        : undefined,
-      responseFormat: format?.type === "json_schema"
-        ? changed(
-          format,
-          definedFields({
-            name: visit(format.name, { path: "responseFormat.name", fixed: "shape" }),
-            description: optional(format.description, { path: "responseFormat.description" }, visit),
-            schema: json(format.schema, { path: "responseFormat.schema" }, visit) as Record<string, unknown>
-          })
-        )
-        : undefined,
-      stop: each(value.stop, (item, i) => visit(item, { path: `stop[${i}]` })),
-      user: optional(value.user, { path: "user" }, visit),
-      promptCacheKey: optional(value.promptCacheKey, { path: "promptCacheKey" }, visit),
-      providerOptions: record(value.providerOptions, { path: "providerOptions" }, visit)
-    })
-  )
+  return changed(value, {
+    messages: same(value.messages, value.messages.map((item, i) => message(item, i, visit))),
+    tools: each(value.tools, (item, i) => tool(item, i, visit)),
+    toolChoice: typeof value.toolChoice === "object"
+      ? changed(value.toolChoice, { tool: visit(value.toolChoice.tool, { path: "toolChoice.tool", fixed: "shape" }) })
+      : undefined,
+    responseFormat: format?.type === "json_schema"
+      ? changed(format, {
+        name: visit(format.name, { path: "responseFormat.name", fixed: "shape" }),
+        description: optional(format.description, { path: "responseFormat.description" }, visit),
+        schema: json(format.schema, { path: "responseFormat.schema" }, visit) as Record<string, unknown>
+      })
+      : undefined,
+    stop: each(value.stop, (item, i) => visit(item, { path: `stop[${i}]` })),
+    user: optional(value.user, { path: "user" }, visit),
+    promptCacheKey: optional(value.promptCacheKey, { path: "promptCacheKey" }, visit),
+    providerOptions: record(value.providerOptions, { path: "providerOptions" }, visit)
+  })
 }
 
 /** What a reply answers besides its text and reasoning: its refusal and its tool calls. */
@@ -224,21 +203,18 @@ export interface Answer {
 
 /** An answer's texts: its refusal, then its tool calls'. */
 export function answer<A extends Answer>(value: A, visit: Visit): A {
-  return changed<Answer>(
-    value,
-    definedFields({
-      refusal: optional(value.refusal, { path: "refusal" }, visit),
-      toolCalls: same(
-        value.toolCalls,
-        value.toolCalls.map((call, i) => toolCall(call, `toolCalls[${i}]`, visit, false))
-      )
-    })
-  ) as A
+  return changed<Answer>(value, {
+    refusal: optional(value.refusal, { path: "refusal" }, visit),
+    toolCalls: same(
+      value.toolCalls,
+      value.toolCalls.map((call, i) => toolCall(call, `toolCalls[${i}]`, visit, false))
+    )
+  }) as A
 }
 
 /** A whole reply's texts (see the module's documentation): its reasoning, its text, then its answer's. */
 export function reply(value: ChatResponse, visit: Visit): ChatResponse {
   const reasoning = optional(value.reasoning, { path: "reasoning" }, visit)
   const text = visit(value.text, { path: "text" })
-  return answer(changed(value, definedFields({ reasoning, text })), visit)
+  return answer(changed(value, { reasoning, text }), visit)
 }
