@@ -368,9 +368,8 @@ const list = Effect.fnUntraced(function*(spec: Spec, client: McpClient.McpClient
     tools: (yield* client.listTools()).filter((tool) => spec.taken(tool.name)).map(masked(spec, McpSchema.Tool)),
     resources: (yield* client.listResources()).map(masked(spec, McpSchema.Resource)),
     prompts: (yield* client.listPrompts()).map(masked(spec, McpSchema.Prompt)),
-    templates: (yield* Rpc.listTemplates(connected, openTimeout, spec.revision)).map(
-      masked(spec, McpSchema.ResourceTemplate)
-    )
+    templates: (yield* timed(openTimeout, "resources/templates/list", Rpc.listTemplates(connected, spec.revision)))
+      .map(masked(spec, McpSchema.ResourceTemplate))
   } satisfies Listing
 })
 
@@ -413,16 +412,16 @@ const open = Effect.fnUntraced(function*(spec: Spec, parent: Scope.Scope) {
   return { ...opened, scope, ended } satisfies Connection
 })
 
-// `request` (of `operation`) to the server of `spec` bounded by its `callTimeout` (kept by the Clock's watchdog, as
-// every call's deadline is), failing as `McpClient` fails a request past its deadline.
+// `request` (of `operation`) to a server bounded by `timeout` (kept by the Clock's watchdog, as every call's deadline
+// is), failing as `McpClient` fails a request past its deadline.
 function timed<A, R>(
-  spec: Spec,
+  timeout: Duration.Duration,
   operation: string,
   request: Effect.Effect<A, McpClientError.McpClientError, R>
 ): Effect.Effect<A, McpClientError.McpClientError, R> {
   return timeoutFail(
     request,
-    spec.callTimeout,
+    timeout,
     () => new McpClientError.McpClientError({ reason: new McpClientError.TimeoutError({ operation }) })
   )
 }
@@ -748,7 +747,7 @@ export const connect = Effect.fnUntraced(function*(
       withFreshToken(
         spec,
         timed(
-          spec,
+          spec.callTimeout,
           "tools/call",
           Effect.flatMap(Rpc.request(connection.transport, "tools/call", params, Rpc.CallResult, tool), Rpc.callOutcome)
         )
@@ -775,7 +774,7 @@ export const connect = Effect.fnUntraced(function*(
     const meta = params["_meta"] as Readonly<Record<string, unknown>> | undefined
     const sent = Object.keys(revision).length === 0 ? params : { ...params, _meta: { ...revision, ...meta } }
     const send = (connection: Connection) =>
-      withFreshToken(spec, timed(spec, method, Rpc.request(connection.transport, method, sent, schema)))
+      withFreshToken(spec, timed(spec.callTimeout, method, Rpc.request(connection.transport, method, sent, schema)))
     return onCurrent(send, () => Effect.fail)
   }
   return {
