@@ -727,33 +727,8 @@ export const connect = Effect.fnUntraced(function*(
         Effect.catch(failed(connection))
       ))
 
-  // The call of `tool` on the current connection (`onCurrent`). A stateless server is told what the calling client
-  // declared (`declared`) in place of the gateway's own nothing.
-  const callOn = (
-    tool: McpSchema.Tool,
-    payload: Readonly<Record<string, unknown>> | undefined,
-    meta: Readonly<Record<string, string>>,
-    declared: Readonly<Record<string, unknown>>,
-    continuation: ServerRequests.Continuation
-  ) => {
-    const stateless = server.protocol === "2026-07-28"
-    const params = {
-      name: tool.name,
-      ...(payload === undefined ? {} : { arguments: payload }),
-      ...continuation,
-      _meta: { ...revision, ...(stateless ? { [Rpc.capabilitiesMeta]: declared } : {}), ...meta }
-    }
-    const send = (connection: Connection) =>
-      withFreshToken(
-        spec,
-        timed(
-          spec.callTimeout,
-          "tools/call",
-          Effect.flatMap(Rpc.request(connection.transport, "tools/call", params, Rpc.CallResult, tool), Rpc.callOutcome)
-        )
-      )
-    return onCurrent(send, (connection) => callFailed(spec, connection))
-  }
+  // The call of `tool` on the current connection (`onCurrent`), relaying to `listener` (`relay.ts`). A stateless server
+  // is told what the calling client declared (`listener.declared`) in place of the gateway's own nothing.
   const call = (
     tool: McpSchema.Tool,
     payload: Readonly<Record<string, unknown>> | undefined,
@@ -761,11 +736,28 @@ export const connect = Effect.fnUntraced(function*(
     listener: Relay.Listener,
     continuation: ServerRequests.Continuation = {}
   ) =>
-    Relay.relaying(
-      spec.relay,
-      listener,
-      (relayed) => callOn(tool, payload, { ...meta, ...relayed }, listener.declared, continuation)
-    )
+    Relay.relaying(spec.relay, listener, (relayed) => {
+      const declared = server.protocol === "2026-07-28" ? { [Rpc.capabilitiesMeta]: listener.declared } : {}
+      const params = {
+        name: tool.name,
+        ...(payload === undefined ? {} : { arguments: payload }),
+        ...continuation,
+        _meta: { ...revision, ...declared, ...meta, ...relayed }
+      }
+      const send = (connection: Connection) =>
+        withFreshToken(
+          spec,
+          timed(
+            spec.callTimeout,
+            "tools/call",
+            Effect.flatMap(
+              Rpc.request(connection.transport, "tools/call", params, Rpc.CallResult, tool),
+              Rpc.callOutcome
+            )
+          )
+        )
+      return onCurrent(send, (connection) => callFailed(spec, connection))
+    })
   const request = <S extends Schema.Top & { readonly DecodingServices: never }>(
     method: string,
     params: Readonly<Record<string, unknown>>,
