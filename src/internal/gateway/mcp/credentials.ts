@@ -11,14 +11,13 @@
  * its start is shared by much else (`https://`).
  */
 import * as Effect from "effect/Effect"
-import * as HttpBody from "effect/http/HttpBody"
-import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
 import type * as Gateway from "../../../Gateway.js"
 import { scrub } from "../../llmError/errorInfo.js"
 import { scrubbed } from "../../llmError/mask.js"
 import type { Renewable } from "../../providers/renewing.js"
+import * as Tapped from "./tapped.js"
 
 /** The credentials of a configuration's MCP servers, and the mask of what a caller receives. */
 export interface Credentials {
@@ -107,15 +106,6 @@ function signs(
   ]
 }
 
-// `chunks` of text cut into whole server-sent events (each ending in a blank line), what is left at the end last.
-function events<E>(chunks: Stream.Stream<string, E>): Stream.Stream<string, E> {
-  return Stream.mapAccum(chunks, () => "", (pending: string, chunk: string) => {
-    const text = pending + chunk
-    const end = text.lastIndexOf("\n\n")
-    return end < 0 ? [text, []] : [text.slice(end + 2), [text.slice(0, end + 2)]]
-  }, { onHalt: (pending) => pending === "" ? [] : [pending] })
-}
-
 // The shortest piece of a credential masked where an upstream cut its echo (a start or an end of it): shorter pieces
 // are too common to tell from other text.
 const shortestPiece = 8
@@ -154,7 +144,6 @@ export function make(servers: Readonly<Record<string, Gateway.McpServer>>): Cred
       return mask(line)
     }
   }
-  const maskedText = (text: string): string => text.split("\n").map(maskedLine).join("\n")
 
   return {
     mask,
@@ -164,17 +153,7 @@ export function make(servers: Readonly<Record<string, Gateway.McpServer>>): Cred
       // Nothing held, nothing to mask: an answer passes as it is, its body neither decoded nor re-encoded. Only a
       // server with OAuth has tokens noted later, and its token endpoint is held from the start.
       if (seen.length === 0) return response
-      const { body } = response
-      if (body._tag === "Uint8Array") {
-        const text = new TextDecoder().decode(body.body)
-        const out = maskedText(text)
-        return out === text
-          ? response
-          : HttpServerResponse.setBody(response, HttpBody.uint8Array(new TextEncoder().encode(out), body.contentType))
-      }
-      if (body._tag !== "Stream") return response
-      const stream = body.stream.pipe(Stream.decodeText(), events, Stream.map(maskedText), Stream.encodeText)
-      return HttpServerResponse.setBody(response, HttpBody.stream(stream, body.contentType))
+      return Tapped.linesMapped(response, maskedLine)
     },
     noting: (server, token) => ({
       current: Effect.tap(token.current, (value) => Effect.sync(() => note(server, value))),

@@ -113,7 +113,6 @@ const Exchange = Context.Reference<Call | undefined>("effect-llm-router/gateway/
 const decodeProgress = Schema.decodeUnknownOption(McpSchema.ProgressNotification.payloadSchema)
 const decodeLog = Schema.decodeUnknownOption(McpSchema.LoggingMessageNotification.payloadSchema)
 const decodeLevel = Schema.decodeUnknownOption(McpSchema.LoggingLevel)
-const decodeToken = Schema.decodeUnknownOption(McpSchema.ProgressToken)
 const decodeUpdated = Schema.decodeUnknownOption(McpSchema.ResourceUpdatedNotification.payloadSchema)
 
 // `relayed` queued for `call`'s client, unless the call is past its bounds (then counted as dropped).
@@ -238,7 +237,7 @@ export function listener(
   declared: Readonly<Record<string, unknown>> = {}
 ): Listener {
   return {
-    progressToken: Option.getOrUndefined(decodeToken(meta?.["progressToken"])),
+    progressToken: ServerRequests.tokenIn(meta),
     logLevel: Option.getOrUndefined(decodeLevel(meta?.["io.modelcontextprotocol/logLevel"])),
     ask,
     declared,

@@ -7,7 +7,6 @@
 import type * as McpClient from "effect/ai/McpClient"
 import * as McpClientError from "effect/ai/McpClientError"
 import * as McpSchema from "effect/ai/McpSchema"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -118,10 +117,9 @@ export function withMeta(meta: Readonly<Record<string, unknown>>) {
 // As `McpClient`'s own lists: at most this many pages.
 const maxPages = 100
 
-/** Every resource template of the server on `transport`, within `timeout`; none from a server without the method. */
+/** Every resource template of the server on `transport`; none from a server without the method. */
 export const listTemplates = Effect.fnUntraced(function*(
   transport: McpClient.Transport,
-  _timeout: Duration.Duration,
   meta: Readonly<Record<string, unknown>>
 ) {
   const templates: Array<McpSchema.ResourceTemplate> = []
@@ -138,16 +136,4 @@ export const listTemplates = Effect.fnUntraced(function*(
     if (cursor === undefined) return templates
   }
   return yield* protocolError(`The list of resource templates ran past ${maxPages} pages`)
-}, (effect, _transport, timeout) =>
-  effect.pipe(
-    Effect.catchIf(isMethodNotFound, () => Effect.succeed([])),
-    Effect.timeoutOrElse({
-      duration: timeout,
-      orElse: () =>
-        Effect.fail(
-          new McpClientError.McpClientError({
-            reason: new McpClientError.TimeoutError({ operation: "resources/templates/list" })
-          })
-        )
-    })
-  ))
+}, Effect.catchIf(isMethodNotFound, () => Effect.succeed([])))

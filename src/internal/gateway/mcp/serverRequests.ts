@@ -206,9 +206,8 @@ export class Outbound extends Context.Service<Outbound, Outgoing>()("effect-llm-
 
 const decodeToken = Schema.decodeUnknownOption(McpSchema.ProgressToken)
 
-// The progress token `params` (a server's request's) asked progress by.
-function tokenOf(params: unknown): McpSchema.ProgressToken | undefined {
-  const meta = isJsonObject(params) ? params["_meta"] : undefined
+/** The progress token a request's `_meta` (`meta`) asks progress by, if any. */
+export function tokenIn(meta: unknown): McpSchema.ProgressToken | undefined {
   return Option.getOrUndefined(decodeToken(isJsonObject(meta) ? meta["progressToken"] : undefined))
 }
 
@@ -232,7 +231,7 @@ const through = Effect.fnUntraced(function*(
   asking: (params: unknown) => Effect.Effect<unknown, Failure>
 ) {
   const { relayed } = outbound
-  const upstreamToken = tokenOf(params)
+  const upstreamToken = tokenIn(isJsonObject(params) ? params["_meta"] : undefined)
   const token = upstreamToken === undefined ? undefined : `progress-${randomUUID()}`
   const inFlight: InFlight = { token: upstreamToken, send, cancel: yield* Deferred.make<void>(), progress: 0 }
   let key: string | undefined

@@ -11,7 +11,6 @@
 import * as McpSchema from "effect/ai/McpSchema"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as HttpBody from "effect/http/HttpBody"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Option from "effect/Option"
@@ -24,6 +23,7 @@ import type * as Allow from "../access/tools.js"
 import * as Resources from "./resources.js"
 import { failed } from "./rpc.js"
 import type * as Standalone from "./standalone.js"
+import * as Tapped from "./tapped.js"
 import type * as Upstreams from "./upstream.js"
 
 /** What a session subscribed to a resource by: the URI its endpoint serves it as, and its qualified name. */
@@ -447,27 +447,10 @@ function advertised(text: string): string {
   })
 }
 
-/**
- * `response` (`McpServer`'s answer to an `initialize`) advertising `resources.subscribe`, which `McpServer` leaves
- * off on HTTP: its JSON, or each event of its SSE stream (read whole: the stream of one answer).
- */
-function advertising(response: HttpServerResponse.HttpServerResponse) {
-  const { body } = response
-  if (body._tag === "Uint8Array") {
-    const text = new TextDecoder().decode(body.body)
-    return Effect.succeed(HttpServerResponse.setBody(response, HttpBody.text(advertised(text), body.contentType)))
-  }
-  if (body._tag !== "Stream") return Effect.succeed(response)
-  return Effect.map(
-    Stream.mkString(Stream.decodeText(body.stream)),
-    (text) => {
-      const events = text.split("\n").map((line) =>
-        line.startsWith("data: ") ? `data: ${advertised(line.slice(6))}` : line
-      )
-      return HttpServerResponse.setBody(response, HttpBody.text(events.join("\n"), body.contentType))
-    }
-  )
-}
+// A line of `McpServer`'s answer to an `initialize` (its JSON, or an event's) advertising `resources.subscribe`, which
+// `McpServer` leaves off on HTTP.
+const advertising = (line: string): string =>
+  line.startsWith("data: ") ? `data: ${advertised(line.slice(6))}` : advertised(line)
 
 /**
  * `http`'s answer (an endpoint's `McpServer`) to `request` at `path`, with the subscriptions' part taken here: a
@@ -492,7 +475,7 @@ export function serving(subscriptions: Subscriptions) {
         const asked = requestOf(text)
         if (asked === undefined) {
           return request.headers["mcp-session-id"] === undefined && initializes(text)
-            ? Effect.flatMap(http, advertising)
+            ? Effect.map(http, (response) => Tapped.linesMapped(response, advertising))
             : http
         }
         // A stateless client's (no session's) subscribe: there is no session to tell a change on.

@@ -2,15 +2,18 @@
  * An upstream's response read as it passes (`relay.ts`' tap of a call's stream, `serverRequests.ts`' of a standalone
  * one), its body replaced by what the tap gives on. Built on the tap's Effect stream rather than a web
  * `ReadableStream` read back (a fiber, promises and a cancel per response); each body accessor reads that stream, so
- * whatever `McpClient` reads passes the tap. An SSE body is decoded once for all its readers (`events`).
+ * whatever `McpClient` reads passes the tap. An SSE body is decoded once for all its readers (`events`). An endpoint's
+ * answer is rewritten line by line as it passes (`linesMapped`: `credentials.ts`' mask, `subscriptions.ts`' advertising).
  */
 import * as Channel from "effect/Channel"
 import * as Effect from "effect/Effect"
 import type * as Cookies from "effect/http/Cookies"
 import type * as Headers from "effect/http/Headers"
+import * as HttpBody from "effect/http/HttpBody"
 import * as HttpClientError from "effect/http/HttpClientError"
 import type * as HttpClientRequest from "effect/http/HttpClientRequest"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Option from "effect/Option"
 import type * as Socket from "effect/socket/Socket"
 import * as Stream from "effect/Stream"
@@ -123,4 +126,35 @@ export function events<E>(
   // `ended`'s stream, built once `tapped` ends by the channel's `concatWith`: fewer operations than `Stream.concat`,
   // which flattens a stream of streams.
   return Stream.fromChannel(Channel.concatWith(Stream.toChannel(tapped), () => Stream.toChannel(ended(whole()))))
+}
+
+// `chunks` of text cut into whole server-sent events (each ending in a blank line), what is left at the end last.
+function wholeEvents<E>(chunks: Stream.Stream<string, E>): Stream.Stream<string, E> {
+  return Stream.mapAccum(chunks, () => "", (pending: string, chunk: string) => {
+    const text = pending + chunk
+    const end = text.lastIndexOf("\n\n")
+    return end < 0 ? [text, []] : [text.slice(end + 2), [text.slice(0, end + 2)]]
+  }, { onHalt: (pending) => pending === "" ? [] : [pending] })
+}
+
+/**
+ * `response` (an endpoint's answer: a JSON body, or an SSE stream read in whole events) with each line of its body
+ * mapped by `line`; itself when its body is whole and `line` left every line as it was.
+ */
+export function linesMapped(
+  response: HttpServerResponse.HttpServerResponse,
+  line: (text: string) => string
+): HttpServerResponse.HttpServerResponse {
+  const mapped = (text: string): string => text.split("\n").map(line).join("\n")
+  const { body } = response
+  if (body._tag === "Uint8Array") {
+    const text = new TextDecoder().decode(body.body)
+    const out = mapped(text)
+    return out === text
+      ? response
+      : HttpServerResponse.setBody(response, HttpBody.uint8Array(new TextEncoder().encode(out), body.contentType))
+  }
+  if (body._tag !== "Stream") return response
+  const stream = body.stream.pipe(Stream.decodeText(), wholeEvents, Stream.map(mapped), Stream.encodeText)
+  return HttpServerResponse.setBody(response, HttpBody.stream(stream, body.contentType))
 }

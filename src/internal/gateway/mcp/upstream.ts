@@ -368,9 +368,8 @@ const list = Effect.fnUntraced(function*(spec: Spec, client: McpClient.McpClient
     tools: (yield* client.listTools()).filter((tool) => spec.taken(tool.name)).map(masked(spec, McpSchema.Tool)),
     resources: (yield* client.listResources()).map(masked(spec, McpSchema.Resource)),
     prompts: (yield* client.listPrompts()).map(masked(spec, McpSchema.Prompt)),
-    templates: (yield* Rpc.listTemplates(connected, openTimeout, spec.revision)).map(
-      masked(spec, McpSchema.ResourceTemplate)
-    )
+    templates: (yield* timed(openTimeout, "resources/templates/list", Rpc.listTemplates(connected, spec.revision)))
+      .map(masked(spec, McpSchema.ResourceTemplate))
   } satisfies Listing
 })
 
@@ -413,16 +412,16 @@ const open = Effect.fnUntraced(function*(spec: Spec, parent: Scope.Scope) {
   return { ...opened, scope, ended } satisfies Connection
 })
 
-// `request` (of `operation`) to the server of `spec` bounded by its `callTimeout` (kept by the Clock's watchdog, as
-// every call's deadline is), failing as `McpClient` fails a request past its deadline.
+// `request` (of `operation`) to a server bounded by `timeout` (kept by the Clock's watchdog, as every call's deadline
+// is), failing as `McpClient` fails a request past its deadline.
 function timed<A, R>(
-  spec: Spec,
+  timeout: Duration.Duration,
   operation: string,
   request: Effect.Effect<A, McpClientError.McpClientError, R>
 ): Effect.Effect<A, McpClientError.McpClientError, R> {
   return timeoutFail(
     request,
-    spec.callTimeout,
+    timeout,
     () => new McpClientError.McpClientError({ reason: new McpClientError.TimeoutError({ operation }) })
   )
 }
@@ -728,33 +727,8 @@ export const connect = Effect.fnUntraced(function*(
         Effect.catch(failed(connection))
       ))
 
-  // The call of `tool` on the current connection (`onCurrent`). A stateless server is told what the calling client
-  // declared (`declared`) in place of the gateway's own nothing.
-  const callOn = (
-    tool: McpSchema.Tool,
-    payload: Readonly<Record<string, unknown>> | undefined,
-    meta: Readonly<Record<string, string>>,
-    declared: Readonly<Record<string, unknown>>,
-    continuation: ServerRequests.Continuation
-  ) => {
-    const stateless = server.protocol === "2026-07-28"
-    const params = {
-      name: tool.name,
-      ...(payload === undefined ? {} : { arguments: payload }),
-      ...continuation,
-      _meta: { ...revision, ...(stateless ? { [Rpc.capabilitiesMeta]: declared } : {}), ...meta }
-    }
-    const send = (connection: Connection) =>
-      withFreshToken(
-        spec,
-        timed(
-          spec,
-          "tools/call",
-          Effect.flatMap(Rpc.request(connection.transport, "tools/call", params, Rpc.CallResult, tool), Rpc.callOutcome)
-        )
-      )
-    return onCurrent(send, (connection) => callFailed(spec, connection))
-  }
+  // The call of `tool` on the current connection (`onCurrent`), relaying to `listener` (`relay.ts`). A stateless server
+  // is told what the calling client declared (`listener.declared`) in place of the gateway's own nothing.
   const call = (
     tool: McpSchema.Tool,
     payload: Readonly<Record<string, unknown>> | undefined,
@@ -762,11 +736,28 @@ export const connect = Effect.fnUntraced(function*(
     listener: Relay.Listener,
     continuation: ServerRequests.Continuation = {}
   ) =>
-    Relay.relaying(
-      spec.relay,
-      listener,
-      (relayed) => callOn(tool, payload, { ...meta, ...relayed }, listener.declared, continuation)
-    )
+    Relay.relaying(spec.relay, listener, (relayed) => {
+      const declared = server.protocol === "2026-07-28" ? { [Rpc.capabilitiesMeta]: listener.declared } : {}
+      const params = {
+        name: tool.name,
+        ...(payload === undefined ? {} : { arguments: payload }),
+        ...continuation,
+        _meta: { ...revision, ...declared, ...meta, ...relayed }
+      }
+      const send = (connection: Connection) =>
+        withFreshToken(
+          spec,
+          timed(
+            spec.callTimeout,
+            "tools/call",
+            Effect.flatMap(
+              Rpc.request(connection.transport, "tools/call", params, Rpc.CallResult, tool),
+              Rpc.callOutcome
+            )
+          )
+        )
+      return onCurrent(send, (connection) => callFailed(spec, connection))
+    })
   const request = <S extends Schema.Top & { readonly DecodingServices: never }>(
     method: string,
     params: Readonly<Record<string, unknown>>,
@@ -775,7 +766,7 @@ export const connect = Effect.fnUntraced(function*(
     const meta = params["_meta"] as Readonly<Record<string, unknown>> | undefined
     const sent = Object.keys(revision).length === 0 ? params : { ...params, _meta: { ...revision, ...meta } }
     const send = (connection: Connection) =>
-      withFreshToken(spec, timed(spec, method, Rpc.request(connection.transport, method, sent, schema)))
+      withFreshToken(spec, timed(spec.callTimeout, method, Rpc.request(connection.transport, method, sent, schema)))
     return onCurrent(send, () => Effect.fail)
   }
   return {
