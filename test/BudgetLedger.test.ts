@@ -43,7 +43,7 @@ import { contentionBackoffCap } from "../src/internal/persistence/sql.js"
 import * as Sqlite from "../src/internal/persistence/sqlite.js"
 import { eventually } from "./utils/eventually.js"
 import { silentDatabase } from "./utils/silentDatabase.js"
-import { serviceOf, sqliteDatabase } from "./utils/sqlDatabases.js"
+import { inMemory, serviceOf, sqliteDatabase } from "./utils/sqlDatabases.js"
 
 const dir = mkdtempSync(join(tmpdir(), "budget-ledger-"))
 const file = join(dir, "gateway.db")
@@ -336,7 +336,7 @@ describe("the SQL budget ledger's steps", () => {
 
 describe("the gateway's spend ledger as a service", () => {
   it.effect.each(
-    [["in memory", Effect.succeed(Ledger.layerMemory)], [
+    [[
       "on SQLite",
       Effect.map(
         Effect.orDie(Database.connect({ sqlite: ":memory:" }, schemas)),
@@ -384,13 +384,13 @@ describe("the gateway's spend ledger as a service", () => {
       const tokens: Effect.Effect<Effect.Success<Tokens>, unknown, Without<Tokens>> = undefined as unknown as Tokens
       // @ts-expect-error: the gateway's stores without the ledger are not its stores.
       const stores: Layer.Layer<Stores.Stores> = Layer.mergeAll(
-        Grants.layerMemory,
-        KeyStore.layerMemory,
-        McpPins.layerMemory,
+        inMemory(Grants.layerSql),
+        Layer.orDie(inMemory(KeyStore.layerSql)),
+        inMemory(McpPins.layerSql),
         McpSessions.layerMemory,
-        Sessions.layerMemory,
-        Settlements.layerMemory,
-        RequestLogStore.layerMemory
+        inMemory(Sessions.layerSql),
+        inMemory(Settlements.layerSql),
+        inMemory(RequestLogStore.layerSql)
       )
       assert.lengthOf([routes, runtime, tokens, stores].filter(Boolean), 1)
     }

@@ -10,7 +10,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -35,7 +34,7 @@ import * as Database from "../../src/internal/persistence/database.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
 import { appendAfter, auditLogContract, sample } from "../contract/auditLog.js"
 import { effectProp } from "../utils/effectProp.js"
-import { serviceOf, sqliteDatabase, storeBackends, storeOn } from "../utils/sqlDatabases.js"
+import { inMemory, serviceOf, sqliteDatabase, storeBackends, storeOn } from "../utils/sqlDatabases.js"
 
 const entry: fc.Arbitrary<Chain.Entry> = fc.record({
   at: fc.integer({ min: 0, max: 2 ** 42 }),
@@ -285,7 +284,7 @@ describe("the audit chain against its anchor", () => {
       const directory = mkdtempSync(join(tmpdir(), "anchor-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
       const file = join(directory, "audit-anchor.jsonl")
-      const { log } = memoryLog()
+      const { log } = yield* memoryLog
       const digests = new Map([[0, Chain.genesis]])
       const append = Effect.map(log.append(sample), (row) => digests.set(row.seq, row.digest))
       const read = () => Anchor.parse(readFileSync(file, "utf8"))
@@ -383,7 +382,7 @@ describe("the audit log's retention", () => {
 
   it.effect("keep prunes at start and each hour after, on the Clock", () =>
     Effect.gen(function*() {
-      const log = yield* serviceOf(AuditStore.AuditLogStore, AuditStore.layerMemory)
+      const log = yield* serviceOf(AuditStore.AuditLogStore, inMemory(AuditStore.layerSql))
       yield* log.append({ ...sample, at: 0 })
       yield* TestClock.adjust("2 days")
       yield* log.append({ ...sample, at: yield* Effect.clockWith((clock) => clock.currentTimeMillis) })
@@ -402,7 +401,7 @@ describe("recording admin routes", () => {
   it.effect("refuses to build a mutating admin route without an audit subject, naming it", () =>
     Effect.gen(function*() {
       const route = HttpRouter.route("POST", "/admin/widgets", Effect.succeed(HttpServerResponse.empty()))
-      const { log } = memoryLog()
+      const { log } = yield* memoryLog
       const recording = {
         log,
         refusals: yield* Refusals.make(log),
@@ -425,18 +424,14 @@ describe("recording admin routes", () => {
 })
 
 /** The audit log in memory, every entry appended also kept in order in `rows`, to be read as they are. */
-function memoryLog() {
+const memoryLog = Effect.map(serviceOf(AuditStore.AuditLogStore, inMemory(AuditStore.layerSql)), (store) => {
   const rows: Array<Chain.Entry> = []
-  const store = Context.get(
-    Effect.runSync(Effect.scoped(Layer.build(AuditStore.layerMemory))),
-    AuditStore.AuditLogStore
-  )
   const log: AuditStore.AuditLog = {
     ...store,
     append: (appended) => Effect.andThen(Effect.sync(() => rows.push(appended)), store.append(appended))
   }
   return { rows, log }
-}
+})
 
 /** The summaries among `rows`: when each was written and how many refusals it says there were. */
 const summaries = (rows: ReadonlyArray<Chain.Entry>) =>
@@ -485,7 +480,7 @@ describe("the refusals of nobody known", () => {
     ] as const
   )("%s: no row of their own, and one row a window on counting them all", ([_, state]) =>
     Effect.gen(function*() {
-      const { log, rows } = memoryLog()
+      const { log, rows } = yield* memoryLog
       const refusals = yield* Refusals.make(log, { state: yield* state })
       for (let i = 0; i < 35; i++) yield* refusals.count(yield* now())
       assert.deepStrictEqual(rows, [])
@@ -521,7 +516,7 @@ describe("the refusals of nobody known", () => {
         Effect.orDie(Database.connect({ sqlite: join(dir, "gateway.db") }, schemas)),
         (sql) => Refusals.sqlState({ sql, bounds: { address: "gateway.db", timeout: Sql.defaultTimeout } })
       )
-      const { log, rows } = memoryLog()
+      const { log, rows } = yield* memoryLog
       const instances = [
         yield* Refusals.make(log, { state: yield* stateOn }),
         yield* Refusals.make(log, { state: yield* stateOn })
@@ -537,7 +532,7 @@ describe("the refusals of nobody known", () => {
       assert.deepStrictEqual(summaries(rows), [{ at: 60_000, refusals: 50 }])
       // A summary's instance gone before writing it: its count is claimed by the next instance counting into it two
       // windows on, and comes out once.
-      const { log: otherLog, rows: otherRows } = memoryLog()
+      const { log: otherLog, rows: otherRows } = yield* memoryLog
       const orphanState = yield* stateOn
       yield* Effect.scoped(Effect.gen(function*() {
         const doomed = yield* Refusals.make(otherLog, { state: orphanState })
@@ -557,7 +552,7 @@ describe("the refusals of nobody known", () => {
     (gaps) =>
       Effect.gen(function*() {
         const per = Duration.seconds(10)
-        const { log, rows } = memoryLog()
+        const { log, rows } = yield* memoryLog
         const refusals = yield* Refusals.make(log, { per })
         for (const gap of gaps) {
           yield* TestClock.adjust(Duration.millis(gap))

@@ -21,6 +21,7 @@ import * as Settlement from "../../src/internal/gateway/batches/settlement.js"
 import * as Message from "../../src/Message.js"
 import type { BatchApi, Credentials } from "../../src/ProviderClient.js"
 import { effectProp } from "../utils/effectProp.js"
+import { inMemory } from "../utils/sqlDatabases.js"
 
 const credentials: Credentials = { key: Redacted.make("sk-test"), keyId: "sk-…test" }
 
@@ -56,7 +57,7 @@ const countingReads = (reads: { count: number }) =>
           })
       }
     })
-  ).pipe(Layer.provide(Runs.layerMemory))
+  ).pipe(Layer.provide(inMemory(Runs.layerSql)))
 
 /** The batch API of the maker `owner`'s runs, of `window`, each line's turn of its rate limit taken by `turn`. */
 const apiOf = (
@@ -76,7 +77,7 @@ describe("the gateway's batch API, lines run as calls", () => {
         const submitted = yield* api.submit(requests(count), "gone", credentials)
         yield* endedOf(api, submitted.id)
         expect(turns).toEqual(Array.from({ length: count }, () => "config:k"))
-      }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)),
+      }).pipe(Effect.scoped, Effect.provide(inMemory(Runs.layerSql))),
     20
   )
 
@@ -89,7 +90,7 @@ describe("the gateway's batch API, lines run as calls", () => {
       expect(yield* api.retrieve(submitted.id, "gone", credentials)).toMatchObject({ state: "running", failed: 0 })
       yield* Deferred.succeed(gate, undefined)
       expect(yield* endedOf(api, submitted.id)).toMatchObject({ state: "completed", failed: 3 })
-    }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)))
+    }).pipe(Effect.scoped, Effect.provide(inMemory(Runs.layerSql))))
 
   effectProp(
     "retrieves of a run this instance runs start no second running: each line takes one turn, however many polls",
@@ -107,7 +108,7 @@ describe("the gateway's batch API, lines run as calls", () => {
         yield* Deferred.succeed(gate, undefined)
         expect(yield* endedOf(api, submitted.id)).toMatchObject({ state: "completed", failed: count })
         expect(turns).toHaveLength(count)
-      }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)),
+      }).pipe(Effect.scoped, Effect.provide(inMemory(Runs.layerSql))),
     20
   )
 
@@ -128,7 +129,7 @@ describe("the gateway's batch API, lines run as calls", () => {
       yield* Deferred.succeed(gate, undefined)
       expect(yield* endedOf(here, submitted.id)).toMatchObject({ state: "completed", failed: 2 })
       expect(turns).toEqual({ here: 2, there: 0 })
-    }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)))
+    }).pipe(Effect.scoped, Effect.provide(inMemory(Runs.layerSql))))
 
   it.effect("a run whose window closed before its lines started ends expired, every line expired", () =>
     Effect.gen(function*() {
@@ -143,7 +144,7 @@ describe("the gateway's batch API, lines run as calls", () => {
         ["line-1", 1, "expired"],
         ["line-2", 2, "expired"]
       ])
-    }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)))
+    }).pipe(Effect.scoped, Effect.provide(inMemory(Runs.layerSql))))
 
   effectProp(
     "a retrieve reads a run's progress, not its answers: only its result's lines read them",
@@ -179,5 +180,5 @@ describe("the gateway's batch API, lines run as calls", () => {
           "ModelNotFoundError"
         )
       }
-    }).pipe(Effect.scoped, Effect.provide(Runs.layerMemory)))
+    }).pipe(Effect.scoped, Effect.provide(inMemory(Runs.layerSql))))
 })

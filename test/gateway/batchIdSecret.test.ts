@@ -1,7 +1,6 @@
 /**
  * The batch ids' secret against its store's contract (`contract/batchIdSecret.ts`) on each backend the gateway has:
- * memory (`layerMemory`: one process, so its instances are one service), SQLite and Postgres (`layerSql`, two
- * instances on one database), and Redis (`layerRedis`, two connections under one prefix on one redis-server the file
+ * SQLite and Postgres (`layerSql`, two instances on one database), and Redis (`layerRedis`, two connections under one prefix on one redis-server the file
  * shares); and the read the gateway keeps (`remembered`) trying the store again after a failure.
  */
 import { afterAll, beforeAll, expect, it } from "@effect/vitest"
@@ -36,10 +35,6 @@ const onDatabase = (database: Effect.Effect<Sql.Database["Service"], never, Scop
       ])
   )
 
-batchIdSecretContract({
-  name: "memory",
-  instances: Effect.map(built(IdSecret.layerMemory), (store) => [store, store] as const)
-})
 batchIdSecretContract({ name: "SQLite", instances: onDatabase(sqliteDatabase("batch-id-secret")) })
 batchIdSecretContract({ name: "Postgres", instances: onDatabase(postgresFor("batch_id_secret")) })
 

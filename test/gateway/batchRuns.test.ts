@@ -1,6 +1,6 @@
 /**
  * The batches the gateway runs as calls against their store's contract (`contract/batchRuns.ts`) on each backend the
- * gateway has: memory (`layerMemory`), SQLite and Postgres (`layerSql`), and Redis (`runsRedis.ts`' `layerRedis`, each
+ * gateway has: SQLite and Postgres (`layerSql`), and Redis (`runsRedis.ts`' `layerRedis`, each
  * test under a prefix of its own on one redis-server the file shares); and a database whose runs were answered before
  * their outcomes were kept beside their answers counts them as its full read does, once migrated; a SQL row read back
  * unlike its columns (a number, an answer's JSON) is a typed failure.

@@ -1,6 +1,6 @@
 /**
  * The batches' settlements against their store's contract (`contract/batchSettlements.ts`) on each backend the gateway
- * has: memory (`layerMemory`), SQLite and Postgres (`layerSql`), and Redis (`settlementsRedis.ts`' `layerRedis`, each
+ * has: SQLite and Postgres (`layerSql`), and Redis (`settlementsRedis.ts`' `layerRedis`, each
  * test under a prefix of its own on one redis-server the file shares), and the settling of a batch over each; a SQL
  * row read back unlike its columns is a typed failure.
  */

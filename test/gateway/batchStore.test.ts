@@ -1,6 +1,6 @@
 /**
  * The batches' files and records against their store's contract (`contract/batchStore.ts`) on each backend the gateway
- * has: memory (`layerMemory`), SQLite and Postgres (`layerSql`), and Redis (`storeRedis.ts`' `layerRedis`, each test
+ * has: SQLite and Postgres (`layerSql`), and Redis (`storeRedis.ts`' `layerRedis`, each test
  * under a prefix of its own on one redis-server the file shares); a SQL row read back unlike its columns is a typed
  * failure.
  */

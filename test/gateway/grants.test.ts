@@ -1,6 +1,6 @@
 /**
  * The roles granted to people through the admin API against their store's contract (`contract/grants.ts`) on each
- * backend the gateway keeps them in: memory (`layerMemory`, a gateway without a database), SQLite and Postgres
+ * backend the gateway keeps them in: SQLite and Postgres
  * (`layerSql`); and the store required where it is read: the grants' routes and the admin check do not compile
  * without it.
  */

@@ -1,32 +1,19 @@
 /**
  * The dashboard's sessions and sign-ins under way (docs/identity.md): their store's contract
- * (`contract/identitySessions.ts`) on each backend the gateway keeps them in (memory, `layerMemory`; SQLite and
- * Postgres, `layerSql`); in memory, over every bound and overflow, exactly the newest are held; and sealed text opens
- * under its own session's id only, and not once any byte of it is changed.
+ * (`contract/identitySessions.ts`) on each backend the gateway keeps them in (SQLite and Postgres, `layerSql`); and
+ * sealed text opens under its own session's id only, and not once any byte of it is changed.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as fc from "fast-check"
 import { randomBytes } from "node:crypto"
 import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
-import { identitySessionsContract, session } from "../contract/identitySessions.js"
-import { serviceOf, storeBackends } from "../utils/sqlDatabases.js"
+import { identitySessionsContract } from "../contract/identitySessions.js"
+import { storeBackends } from "../utils/sqlDatabases.js"
 
 for (const backend of storeBackends("sessions", Sessions.SessionStore, Sessions)) identitySessionsContract(backend)
 
-// A new memory store.
-const memoryStore = () => Effect.runSync(Effect.scoped(serviceOf(Sessions.SessionStore, Sessions.layerMemory)))
-
 describe("the dashboard's sessions", () => {
-  it("memory: at most the bound are held: past it, the oldest ends", () =>
-    fc.assert(fc.property(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 0, max: 20 }), (bound, extra) => {
-      const sessions = Sessions.make(memoryStore(), () => 0, bound)
-      const ids = Array.from({ length: bound + extra }, () => Effect.runSync(sessions.open(session(10))))
-      const live = ids.map((id) => Effect.runSync(sessions.find(id)) !== undefined)
-      expect(live).toEqual(ids.map((_, index) => index >= extra))
-    })))
-
   it("text sealed under one session opens under its id only, and not once edited", () =>
     fc.assert(fc.property(fc.string({ minLength: 1 }), fc.nat(), (token, at) => {
       const id = randomBytes(32).toString("base64url")

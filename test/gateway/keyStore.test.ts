@@ -1,6 +1,6 @@
 /**
- * The keys and teams made at run time against their store's contract (`contract/keyStore.ts`) on each backend: memory
- * (`layerMemory`), SQLite and Postgres (`layerSql`); and the store required where it is read: the admin API of keys,
+ * The keys and teams made at run time against their store's contract (`contract/keyStore.ts`) on each backend: SQLite
+ * and Postgres (`layerSql`); and the store required where it is read: the admin API of keys,
  * the admin check and the gateway's stores do not compile without it.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -29,7 +29,7 @@ import type * as Stores from "../../src/internal/gateway/stores.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as Router from "../../src/Router.js"
 import { keyStoreContract } from "../contract/keyStore.js"
-import { postgresFor, sqliteDatabase, storeBackends, unreadableRow } from "../utils/sqlDatabases.js"
+import { inMemory, postgresFor, sqliteDatabase, storeBackends, unreadableRow } from "../utils/sqlDatabases.js"
 
 for (const backend of storeBackends("keys", KeyStore.KeyStore, KeyStore)) keyStoreContract(backend)
 
@@ -58,27 +58,27 @@ it("is required: the routes that read it, and the gateway's stores, left without
   // @ts-expect-error: so does the admin check, to scope a team's admins.
   const check: Effect.Effect<unknown, unknown, Without<typeof AdminChecks.make>> =
     undefined as unknown as typeof AdminChecks.make
-  // Every store of the gateway but the keys', in memory.
+  // Every store of the gateway but the keys', in a database in memory.
   const others = Layer.mergeAll(
-    Grants.layerMemory,
-    McpPins.layerMemory,
+    inMemory(Grants.layerSql),
+    inMemory(McpPins.layerSql),
     McpSessions.layerMemory,
-    Sessions.layerMemory,
-    Settlements.layerMemory,
-    BatchStore.layerMemory,
-    BatchRuns.layerMemory,
-    IdSecret.layerMemory,
-    RequestLogStore.layerMemory,
-    AuditLog.layerMemory,
-    AuditRefusals.layerMemory,
+    inMemory(Sessions.layerSql),
+    inMemory(Settlements.layerSql),
+    inMemory(BatchStore.layerSql),
+    inMemory(BatchRuns.layerSql),
+    inMemory(IdSecret.layerSql),
+    inMemory(RequestLogStore.layerSql),
+    inMemory(AuditLog.layerSql),
+    inMemory(AuditRefusals.layerSql),
     ResponsesStore.layerStoreMemory(),
     Layer.succeed(RouterStores, Router.layerStoreMemory)
   ).pipe(
     Layer.provideMerge(KeyLimits.layerLedger),
-    Layer.provideMerge(Layer.merge(Ledger.layerMemory, RateLimiter.layerStoreMemory))
+    Layer.provideMerge(Layer.merge(inMemory(Ledger.layerSql), RateLimiter.layerStoreMemory))
   )
   // @ts-expect-error: the gateway's stores without the keys' are not its stores.
   const stores: Layer.Layer<Stores.Stores> = others
-  const whole: Layer.Layer<Stores.Stores> = Layer.merge(others, KeyStore.layerMemory)
+  const whole: Layer.Layer<Stores.Stores> = Layer.merge(others, Layer.orDie(inMemory(KeyStore.layerSql)))
   expect([routes, check, stores, whole].filter(Boolean)).toHaveLength(2)
 })

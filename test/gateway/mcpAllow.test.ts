@@ -23,7 +23,7 @@ import { isServerName } from "../../src/internal/gatewayConfig/mcpServerNames.js
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { namedCatalog, namedTools } from "../utils/mcpUpstreams.js"
-import { serviceOf } from "../utils/sqlDatabases.js"
+import { inMemory, serviceOf } from "../utils/sqlDatabases.js"
 
 // `glob` matches `name`: `*` any run of characters, every other character itself.
 function matches(glob: string, name: string): boolean {
@@ -116,7 +116,7 @@ describe("MCP tool rules at /mcp", () => {
             files: { url: yield* namedTools(servers.files) },
             calc: { url: yield* namedTools(servers.calc) }
           },
-          Pins.make(yield* serviceOf(Pins.PinStore, Pins.layerMemory), () => {}),
+          Pins.make(yield* serviceOf(Pins.PinStore, inMemory(Pins.layerSql)), () => {}),
           unguarded,
           limiters
         )
@@ -178,7 +178,7 @@ describe("MCP resource, template and prompt rules at /mcp", () => {
             files: { url: yield* namedCatalog(catalogs.files) },
             calc: { url: yield* namedCatalog(catalogs.calc) }
           },
-          Pins.make(yield* serviceOf(Pins.PinStore, Pins.layerMemory), () => {}),
+          Pins.make(yield* serviceOf(Pins.PinStore, inMemory(Pins.layerSql)), () => {}),
           unguarded,
           limiters
         )

@@ -1,6 +1,6 @@
 /**
  * The MCP definitions' pins against their store's contract (`contract/mcpPins.ts`) on each backend the gateway has:
- * memory (`layerMemory`), SQLite and Postgres (`layerSql`). A definition's digest ignores the order of its keys and
+ * SQLite and Postgres (`layerSql`). A definition's digest ignores the order of its keys and
  * changes with its description and schemas.
  */
 import { describe, expect } from "@effect/vitest"

@@ -38,7 +38,7 @@ import { requestLogContract } from "../contract/requestLog.js"
 import { effectProp } from "../utils/effectProp.js"
 import { eventually } from "../utils/eventually.js"
 import { silentDatabase } from "../utils/silentDatabase.js"
-import { postgresFor, postgresServerFor, serviceOf, storeBackends } from "../utils/sqlDatabases.js"
+import { inMemory, postgresFor, postgresServerFor, serviceOf, storeBackends } from "../utils/sqlDatabases.js"
 import { withWarnings } from "../utils/warnings.js"
 
 const hour = 3_600_000
@@ -70,9 +70,9 @@ const onSql = (sql: SqlClient.SqlClient) =>
     )
   )
 
-/** The writer's backends: this process's memory, and a SQLite file. */
+/** The writer's backends: a database in this process's memory, and a SQLite file. */
 const backends = [
-  ["memory", serviceOf(RequestLogStore.RequestLogStore, RequestLogStore.layerMemory)],
+  ["memory", serviceOf(RequestLogStore.RequestLogStore, inMemory(RequestLogStore.layerSql))],
   ["SQLite", Effect.flatMap(database, onSql)]
 ] as const
 

@@ -32,6 +32,16 @@ export const sqliteDatabase = (prefix: string): Effect.Effect<Sql.Database["Serv
     return { sql, bounds: { address: "test.db", timeout: Sql.defaultTimeout } }
   })
 
+/** A new SQLite database in this process's memory, as a gateway without a database keeps its records in. */
+export const memoryDatabase: Effect.Effect<Sql.Database["Service"], never, Scope.Scope> = Effect.map(
+  Effect.orDie(Database.connect({ sqlite: ":memory:" }, schemas)),
+  (sql) => ({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
+)
+
+/** A gateway store's `layerSql` on a new database in this process's memory (`memoryDatabase`). */
+export const inMemory = <I, E>(layerSql: Layer.Layer<I, E, Sql.Database>): Layer.Layer<I, E> =>
+  Layer.provide(layerSql, Layer.effect(Sql.Database, memoryDatabase))
+
 // A bound, not a wait: a new cluster's initdb and start took over a minute beside CI's agent tests (load 15).
 const serverStartBound = 300_000
 

@@ -3,10 +3,10 @@
  *
  * - its records (the keys and teams made at run time, the spend ledger, the MCP tools' pins and sessions, the
  *   dashboard's sessions, the roles granted, the request log, the audit log and its count of refusals) in its
- *   database, else in this process's memory;
+ *   database, else in a SQLite database in this process's memory (no file), for its life;
  * - what any instance may be asked for (the batches' settlements, files, records, runs and ids' secret, and
  *   provider.json keys' budgets) in a database every instance shares (Postgres), else in the shared store's Redis,
- *   else in its database (a SQLite file of its own), else in memory;
+ *   else in its database (a SQLite file of its own), else with the records in memory;
  * - what the instances share call by call (the keys' limiters, the kept responses, the routers' breakers and pins) in
  *   the shared store's Redis, else in memory.
  *
@@ -20,6 +20,7 @@ import { DatabaseError } from "../../Gateway.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
+import * as Database from "../persistence/database.js"
 import * as Sql from "../persistence/sql.js"
 import { SharedStore } from "../store/sharedStore.js"
 import * as AuditRefusals from "./audit/refusals.js"
@@ -31,6 +32,7 @@ import * as Settlements from "./batches/settlements.js"
 import * as SettlementsRedis from "./batches/settlementsRedis.js"
 import * as BatchStore from "./batches/store.js"
 import * as BatchStoreRedis from "./batches/storeRedis.js"
+import { schemas } from "./databaseSchema.js"
 import { RouterStores } from "./engine.js"
 import * as Grants from "./identity/grants.js"
 import * as Sessions from "./identity/sessions.js"
@@ -59,60 +61,64 @@ export interface Backends {
 /** Where a store is kept. */
 export type Backend =
   | { readonly _tag: "Memory" }
-  | { readonly _tag: "Sql"; readonly database: Sql.Database["Service"] }
+  | { readonly _tag: "Sql" }
   | { readonly _tag: "Redis"; readonly store: Store.Store }
 
-/** Where each kind of the gateway's stores is kept (the module's doc says which stores are of which kind). */
+/**
+ * Where each kind of the gateway's stores is kept (the module's doc says which stores are of which kind); the records
+ * are always in a database, the one configured or one in this process's memory.
+ */
 export interface Placement {
-  readonly records: Extract<Backend, { readonly _tag: "Memory" | "Sql" }>
-  readonly shared: Backend
+  readonly shared: Extract<Backend, { readonly _tag: "Sql" | "Redis" }>
   readonly state: Extract<Backend, { readonly _tag: "Memory" | "Redis" }>
 }
 
-const memory = { _tag: "Memory" } as const
-
 /** The one choice of every store's backend from what the gateway was configured with. */
 export function placement({ database, sqlite, store }: Omit<Backends, "responses">): Placement {
-  const records = database === undefined ? memory : { _tag: "Sql" as const, database }
-  const state = store === undefined ? memory : { _tag: "Redis" as const, store }
-  return { records, state, shared: database !== undefined && !sqlite ? records : store !== undefined ? state : records }
+  const redis = store === undefined ? undefined : { _tag: "Redis" as const, store }
+  return {
+    state: redis ?? { _tag: "Memory" },
+    shared: redis === undefined || (database !== undefined && !sqlite) ? { _tag: "Sql" } : redis
+  }
 }
 
-// The records' stores but the keys', each with a layer in memory and one in the database.
-const recordStores = [Ledger, McpPins, McpSessions, Sessions, Grants, RequestLogStore, AuditLog, AuditRefusals]
+/** Where the in-memory database is, as a store's error names it. */
+const inMemory = "this process's memory"
 
-// With a database, failing when its keys cannot be read.
-function records(backend: Placement["records"]) {
-  if (backend._tag === "Memory") {
-    return Layer.mergeAll(KeyStore.layerMemory, ...recordStores.map((store) => store.layerMemory))
-  }
-  return Layer.mergeAll(KeyStore.layerSql, ...recordStores.map((store) => store.layerSql)).pipe(
-    Layer.provide(Layer.succeed(Sql.Database, backend.database))
+// The configured database, else a SQLite database in this process's memory (no file) for the layer's life.
+function databaseOf(database: Sql.Database["Service"] | undefined) {
+  return database !== undefined ? Layer.succeed(Sql.Database, database) : Layer.effect(
+    Sql.Database,
+    Effect.map(
+      Database.connect({ sqlite: ":memory:" }, schemas),
+      (sql) => ({ sql, bounds: { address: inMemory, timeout: Sql.defaultTimeout } })
+    )
   )
 }
 
-// The shared stores in memory or in a database but the keys' budgets.
-const sharedStores = [Settlements, BatchStore, BatchRuns, IdSecret]
+// The records' stores, failing when the keys cannot be read.
+const records = Layer.mergeAll(
+  KeyStore.layerSql,
+  ...[Ledger, McpPins, McpSessions, Sessions, Grants, RequestLogStore, AuditLog, AuditRefusals].map((store) =>
+    store.layerSql
+  )
+)
 
 // provider.json keys' budgets, in Redis, are recorded each instance's part in its database, when it has one, so that
 // they are rebuilt when Redis loses them.
 function shared(backend: Placement["shared"], database: Sql.Database["Service"] | undefined) {
-  switch (backend._tag) {
-    case "Memory":
-      return Layer.mergeAll(KeyLimits.layerLedger, ...sharedStores.map((store) => store.layerMemory))
-    case "Sql":
-      return Layer.mergeAll(KeyLimits.layerLedger, ...sharedStores.map((store) => store.layerSql)).pipe(
-        Layer.provide(Layer.succeed(Sql.Database, backend.database))
-      )
-    case "Redis":
-      return Layer.mergeAll(
-        SettlementsRedis.layerRedis,
-        BatchStoreRedis.layerRedis,
-        BatchRunsRedis.layerRedis,
-        IdSecret.layerRedis,
-        KeyLimits.layerBudgetStore.pipe(Layer.provide(keyBudgetsInRedis(backend.store, database)))
-      ).pipe(Layer.provide(Layer.succeed(SharedStore, backend.store)))
-  }
+  return backend._tag === "Sql"
+    ? Layer.mergeAll(
+      KeyLimits.layerLedger,
+      ...[Settlements, BatchStore, BatchRuns, IdSecret].map((store) => store.layerSql)
+    )
+    : Layer.mergeAll(
+      SettlementsRedis.layerRedis,
+      BatchStoreRedis.layerRedis,
+      BatchRunsRedis.layerRedis,
+      IdSecret.layerRedis,
+      KeyLimits.layerBudgetStore.pipe(Layer.provide(keyBudgetsInRedis(backend.store, database)))
+    ).pipe(Layer.provide(Layer.succeed(SharedStore, backend.store)))
 }
 
 function keyBudgetsInRedis(store: Store.Store, database: Sql.Database["Service"] | undefined) {
@@ -149,8 +155,10 @@ function state(backend: Placement["state"], responses: ResponsesStore.StoreOptio
  */
 export function layer(backends: Backends) {
   const placed = placement(backends)
-  const recordsAndState = Layer.merge(records(placed.records), state(placed.state, backends.responses))
-  return Layer.provideMerge(shared(placed.shared, backends.database), recordsAndState)
+  const recordsAndState = Layer.merge(records, state(placed.state, backends.responses))
+  return Layer.provideMerge(shared(placed.shared, backends.database), recordsAndState).pipe(
+    Layer.provide(databaseOf(backends.database))
+  )
 }
 
 /** Every store of the gateway. */

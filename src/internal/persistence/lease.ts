@@ -2,31 +2,12 @@
  * A lease on one record of a store, for each backend: one holder until an instant (Clock millis), taken when free,
  * the taker's own (a renewal) or lapsed, given up by its holder only. A store keeps the lease inside its record
  * (`gateway/batches/`), so its own step takes it only while the record is open, reading what else it needs in the same
- * step. These are the lease's parts of those steps: memory (`take`, `giveUp`), SQL (`sqlLease`: `holder`,
- * `lease_until`) and a Redis hash (`luaSteps`: `holder`, `until`, and `giveUpScript`).
+ * step. These are the lease's parts of those steps: SQL (`sqlLease`: `holder`, `lease_until`) and a Redis hash
+ * (`luaSteps`: `holder`, `until`, and `giveUpScript`).
  */
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Statement from "effect/sql/Statement"
 import { overArgv } from "./script.js"
-
-/** A record's lease as a memory store keeps it: its holder (none when free) and until when. */
-export interface Leased {
-  holder: string | undefined
-  until: number
-}
-
-/** `lease` taken, or renewed, by `holder` until `until` when free, `holder`'s or lapsed by `now`: whether it was. */
-export function take(lease: Leased, holder: string, now: number, until: number): boolean {
-  if (lease.holder !== undefined && lease.holder !== holder && lease.until > now) return false
-  lease.holder = holder
-  lease.until = until
-  return true
-}
-
-/** `lease` given up by `holder`, when it holds it (none when its record is not kept). */
-export function giveUp(lease: Leased | undefined, holder: string): void {
-  if (lease !== undefined && lease.holder === holder) lease.holder = undefined
-}
 
 /** A taking of a record's lease: the record's id, its holder, now and until when (Clock millis). */
 export interface Taking {

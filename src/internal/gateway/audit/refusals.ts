@@ -51,9 +51,6 @@ export class RefusalCount
   extends Context.Service<RefusalCount, Dropped.DropCount>()("effect-llm-router/gateway/audit/RefusalCount")
 {}
 
-/** The count in this process' memory, for its life. */
-export const layerMemory: Layer.Layer<RefusalCount> = Layer.sync(RefusalCount, memoryState)
-
 /** The count in the gateway's database, one for every instance on it. */
 export const layerSql: Layer.Layer<RefusalCount, never, Database> = Layer.effect(
   RefusalCount,

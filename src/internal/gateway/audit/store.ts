@@ -1,12 +1,11 @@
 /**
- * The admin audit log: rows appended, never changed, each chained to the one before (`chain.ts`). `AuditLogStore` has
- * two layers, the database (`layerSql`), which every instance shares, or this process's memory (`layerMemory`); one
- * algorithm over either backend (`Rows`), under one contract (`test/contract/auditLog.ts`).
+ * The admin audit log: rows appended, never changed, each chained to the one before (`chain.ts`). `AuditLogStore` is
+ * in the database (`layerSql`), which every instance shares; one algorithm over its tables (`Rows`), under one contract
+ * (`test/contract/auditLog.ts`).
  *
  * An append reads the head and writes the next rows and the head as one write (the entries waiting then, `appender`):
- * in the database, one transaction that first updates the head's row, so that it holds that row's lock (Postgres) or
- * the write lock (SQLite) until it commits, and appends from every instance queue there and form one chain; in memory,
- * under one lock. Pages are read
+ * one transaction that first updates the head's row, so that it holds that row's lock (Postgres) or the write lock
+ * (SQLite) until it commits, and appends from every instance queue there and form one chain. Pages are read
  * newest first, the page after a row found by its `seq` (stable while rows are appended); `verify` walks oldest first
  * in one snapshot, from the chain's base.
  */
@@ -193,55 +192,6 @@ function overRows<E>(rows: Rows<E>): AuditLog {
   }
 }
 
-/** Whether `row` is among those `query` asks for (its `limit` aside). */
-function matches(row: Chain.Row, query: Query): boolean {
-  return (query.actor === undefined || row.actor === query.actor) &&
-    (query.action === undefined || row.action === query.action) &&
-    (query.from === undefined || row.at >= query.from) &&
-    (query.to === undefined || row.at < query.to) &&
-    (query.before === undefined || row.seq < query.before)
-}
-
-const headOfRow = (row: Chain.Row): Chain.Head => ({ seq: row.seq, digest: row.digest })
-
-/** The rows in this process's memory, in `seq` order; one write or read at a time. */
-function memoryRows(): Rows<never> {
-  let rows: Array<Chain.Row> = []
-  let head = Chain.emptyHead
-  let base = Chain.emptyHead
-  const lock = Semaphore.makeUnsafe(1)
-  const locked = <A>(_what: string, effect: Effect.Effect<A>) => Semaphore.withPermit(lock)(effect)
-  return {
-    write: locked,
-    read: locked,
-    head: Effect.sync(() => head),
-    base: Effect.sync(() => base),
-    add: (row) =>
-      Effect.sync(() => {
-        rows.push(row)
-        head = headOfRow(row)
-      }),
-    page: (query) =>
-      Effect.sync(() => {
-        const found: Array<Chain.Row> = []
-        for (let i = rows.length - 1; i >= 0 && found.length < query.limit; i--) {
-          if (matches(rows[i]!, query)) found.push(rows[i]!)
-        }
-        return found
-      }),
-    lastBefore: (at) => Effect.sync(() => rows.filter((one) => one.at < at).at(-1)),
-    cut: (cutAt) =>
-      Effect.sync(() => {
-        const kept = rows.filter((row) => row.seq > cutAt.seq)
-        const deleted = rows.length - kept.length
-        rows = kept
-        if (cutAt.seq > base.seq) base = cutAt
-        return deleted
-      }),
-    after: (seq, limit) => Effect.sync(() => rows.filter((row) => row.seq > seq).slice(0, limit))
-  }
-}
-
 /** The tables `admin_audit` and `admin_audit_head` of `database`. */
 function sqlRows({ sql, transaction }: Sql.Steps): Rows<SqlError | Schema.SchemaError> {
   const headOf = SqlSchema.findOneOption({
@@ -325,6 +275,3 @@ export const layerSql: Layer.Layer<AuditLogStore, never, Sql.Database> = Layer.e
   AuditLogStore,
   Effect.map(Sql.steps, (database) => overRows(sqlRows(database)))
 )
-
-/** The audit log in this process's memory, for its life: a gateway without a database keeps it so. */
-export const layerMemory: Layer.Layer<AuditLogStore> = Layer.sync(AuditLogStore, () => overRows(memoryRows()))

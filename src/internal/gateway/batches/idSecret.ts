@@ -2,7 +2,7 @@
  * The secret a batch's id is signed under (`ids.ts`, docs/batch.md) when the deployment's key is no secret (a keyless
  * server's stand-in `none`, a cloud identity's name): 256 random bits, made by the first instance that needs it and
  * kept where every instance reads it, so no client can make an id. The store, `IdSecretStore`, is the database
- * (`layerSql`), else the shared Redis (`layerRedis`), else memory (`layerMemory`), under one contract
+ * (`layerSql`), else the shared Redis (`layerRedis`), under one contract
  * (`test/contract/batchIdSecret.ts`): one secret, whoever asks first and however many at once.
  */
 import * as Context from "effect/Context"
@@ -33,12 +33,6 @@ export class IdSecretStore
 function made(): string {
   return randomBytes(32).toString("base64url")
 }
-
-/** The secret in this process's memory, for its life: a gateway without a database or a shared store. */
-export const layerMemory: Layer.Layer<IdSecretStore> = Layer.sync(IdSecretStore, (): Secrets => {
-  const secret = Redacted.make(made())
-  return { secret: Effect.succeed(secret) }
-})
 
 /** The secret in the gateway's database, which every instance on it shares. */
 export const layerSql: Layer.Layer<IdSecretStore, never, Sql.Database> = Layer.effect(

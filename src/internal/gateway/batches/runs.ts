@@ -3,8 +3,7 @@
  * lines, its maker, the lease on its running (one instance at a time runs its lines; a lease lapses when its holder
  * stops renewing it, so an instance that died leaves the rest to the next), each line's answer recorded once by custom
  * id, and whether it was cancelled and when it ended. `calls.ts` runs them; this is their store, `RunStore`: the
- * database (`layerSql`), else the Redis the instances share (`runsRedis.ts`), else memory (`layerMemory`), under one
- * contract (`test/contract/batchRuns.ts`). An ended run lets go of its requests, and is forgotten with its batch's
+ * database (`layerSql`), else the Redis the instances share (`runsRedis.ts`), under one contract (`test/contract/batchRuns.ts`). An ended run lets go of its requests, and is forgotten with its batch's
  * record. The runs are bounded by count and bytes (`store.ts`' `bounds`, `persistence/bounded.ts`): the oldest ended
  * are let go of first, and a new run is refused (`RunsFull`) when the runs still running hold the bound.
  */
@@ -27,7 +26,7 @@ import * as Bounded from "../../persistence/bounded.js"
 import { Numeric, tableRow } from "../../persistence/columns.js"
 import * as Leases from "../../persistence/lease.js"
 import * as Sql from "../../persistence/sql.js"
-import { bounds, memoryRoom, sqlRoom } from "./store.js"
+import { bounds, sqlRoom } from "./store.js"
 
 /** A batch run as calls, as it was made. */
 export interface Run {
@@ -182,105 +181,6 @@ export const refusedBy = (bound: RunsFull["bound"]): RunsFull => new RunsFull({ 
 export function endedBytes(customIds: ReadonlyArray<string>): number {
   return Buffer.byteLength(JSON.stringify(customIds))
 }
-
-interface Kept extends Leases.Leased {
-  readonly run: Run
-  readonly customIds: ReadonlyArray<string>
-  /** Its lines' custom ids: the lines it answers (none once it ended). */
-  readonly unanswered: Set<string>
-  lines: ReadonlyArray<BatchRequest>
-  bytes: number
-  readonly answers: Map<string, Answer>
-  cancelled: boolean
-  ended: boolean
-}
-
-/** The runs in this process's memory, for its life: a gateway without a database. */
-export const layerMemory: Layer.Layer<RunStore> = Layer.sync(RunStore, (): Runs => {
-  let runs = new Map<string, Kept>()
-  return {
-    start: ({ encoded, lines, ...run }, now) =>
-      Effect.suspend(() => {
-        const before = forgottenBefore(now)
-        for (const [id, kept] of runs) if (kept.run.startedAt < before) runs.delete(id)
-        if (runs.has(run.id)) return Effect.void
-        const customIds = lines.map((line) => line.customId)
-        // Bounded on a copy, taken whole or not at all.
-        const next = new Map(runs)
-        next.set(run.id, {
-          run,
-          customIds,
-          unanswered: new Set(customIds),
-          lines,
-          bytes: Buffer.byteLength(encoded),
-          answers: new Map(),
-          holder: undefined,
-          until: 0,
-          cancelled: false,
-          ended: false
-        })
-        // The oldest ended let go of first.
-        const room = memoryRoom(
-          next,
-          (kept, owner: string) => kept.run.owner === owner,
-          (kept) => kept.bytes,
-          (kept) => kept.run.startedAt,
-          (kept) => kept.ended
-        )
-        return Effect.flatMap(Bounded.kept(room, runBounds(run.owner)), (past) => {
-          if (past !== undefined) return Effect.fail(runsFull(past))
-          runs = next
-          return Effect.void
-        })
-      }),
-    lease: (run, holder, now, until) =>
-      Effect.sync(() => {
-        const kept = runs.get(run)
-        if (kept === undefined || kept.ended || !Leases.take(kept, holder, now, until)) return "lost"
-        return kept.cancelled ? "cancelled" : "held"
-      }),
-    unlease: (run, holder) => Effect.sync(() => Leases.giveUp(runs.get(run), holder)),
-    answer: (run, customId, answer) =>
-      Effect.sync(() => {
-        const kept = runs.get(run)
-        if (kept === undefined || !kept.unanswered.delete(customId)) return false
-        kept.answers.set(customId, answer)
-        return true
-      }),
-    cancel: (run) =>
-      Effect.sync(() => {
-        const kept = runs.get(run)
-        if (kept !== undefined) kept.cancelled = true
-      }),
-    end: (run, holder) =>
-      Effect.sync(() => {
-        const kept = runs.get(run)
-        if (kept?.holder !== holder || kept.ended) return
-        kept.ended = true
-        kept.holder = undefined
-        kept.lines = []
-        kept.unanswered.clear()
-        kept.bytes = endedBytes(kept.customIds)
-      }),
-    read: (run) =>
-      Effect.sync(() => {
-        const kept = runs.get(run)
-        return kept === undefined ? undefined : {
-          run: kept.run,
-          customIds: kept.customIds,
-          lines: kept.lines,
-          answers: new Map(kept.answers),
-          cancelled: kept.cancelled,
-          ended: kept.ended
-        }
-      }),
-    progress: (run) =>
-      Effect.sync(() => {
-        const kept = runs.get(run)
-        return kept === undefined ? undefined : progressOf(kept)
-      })
-  }
-})
 
 /** A run's line as the stores keep it. */
 const LineJson = Schema.toCodecJson(Schema.Struct({ customId: Schema.String, request: ChatRequest }))

@@ -3,8 +3,7 @@
  * made, the lease on its settling (one instance at a time; a lease lapses when its holder stops renewing it, so an
  * instance that died leaves it to the next), the lines settled with their cost, and the batch recorded settled with its
  * last status (which the admin's list then shows, asking the provider no more). `settlement.ts` settles; this is its
- * store, `SettlementStore`: the database (`layerSql`), else the shared Redis (`settlementsRedis.ts`), else memory
- * (`layerMemory`), under one contract (`test/contract/batchSettlements.ts`), the lease by `persistence/lease.ts`.
+ * store, `SettlementStore`: the database (`layerSql`), else the shared Redis (`settlementsRedis.ts`), under one contract (`test/contract/batchSettlements.ts`), the lease by `persistence/lease.ts`.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -30,11 +29,6 @@ export interface OpenBatch {
 
 /** A batch's status at its provider as its settling found it ended: final, so it need not be asked again. */
 export type LastStatus = Pick<BatchStatus, "state" | "total" | "succeeded" | "failed">
-
-/** The fields of a `LastStatus` alone, as a store keeps them. */
-function lastOf({ failed, state, succeeded, total }: LastStatus): LastStatus {
-  return { state, total, succeeded, failed }
-}
 
 /** What is recorded of a batch's settling; no last status while open, or when a version that kept none settled it. */
 export interface Settled {
@@ -85,82 +79,6 @@ export interface Settlements {
 export class SettlementStore
   extends Context.Service<SettlementStore, Settlements>()("effect-llm-router/gateway/batches/SettlementStore")
 {}
-
-interface Kept extends Leases.Leased {
-  readonly openedAt: number
-  readonly hold: Budget.Hold | undefined
-  closed: boolean
-  /** When it was settled, in Clock millis. */
-  settledAt: number
-  last: LastStatus | undefined
-  readonly lines: Map<string, number>
-}
-
-/** The settlements in this process's memory, for its life: a gateway without a database. */
-export const layerMemory: Layer.Layer<SettlementStore> = Layer.sync(SettlementStore, (): Settlements => {
-  const batches = new Map<string, Kept>()
-  return {
-    open: (batch) =>
-      Effect.sync(() => {
-        if (!batches.has(batch.id)) {
-          batches.set(batch.id, {
-            openedAt: batch.openedAt,
-            hold: batch.hold,
-            holder: undefined,
-            until: 0,
-            closed: false,
-            settledAt: 0,
-            last: undefined,
-            lines: new Map()
-          })
-        }
-      }),
-    opened: Effect.sync(() =>
-      [...batches.entries()].filter(([, kept]) => !kept.closed).map(([id, kept]) => ({
-        id,
-        openedAt: kept.openedAt
-      })).sort((a, b) => a.openedAt - b.openedAt || (a.id < b.id ? -1 : 1))
-    ),
-    lease: (batch, holder, now, until) =>
-      Effect.sync(() => {
-        const kept = batches.get(batch)
-        return kept !== undefined && !kept.closed && Leases.take(kept, holder, now, until)
-      }),
-    unlease: (batch, holder) => Effect.sync(() => Leases.giveUp(batches.get(batch), holder)),
-    settleLine: (batch, customId, cost) =>
-      Effect.sync(() => {
-        const kept = batches.get(batch)
-        if (kept === undefined || kept.lines.has(customId)) return false
-        kept.lines.set(customId, cost)
-        return true
-      }),
-    close: (batch, now, last) =>
-      Effect.sync(() => {
-        const kept = batches.get(batch)
-        if (kept === undefined || kept.closed) return false
-        kept.closed = true
-        kept.settledAt = now
-        kept.last = lastOf(last)
-        kept.holder = undefined
-        return true
-      }),
-    settled: (batch) =>
-      Effect.sync(() => {
-        const kept = batches.get(batch)
-        return kept === undefined ? undefined : {
-          lines: new Map(kept.lines),
-          hold: kept.hold,
-          closed: kept.closed,
-          settledAt: kept.closed ? kept.settledAt : undefined,
-          last: kept.last
-        }
-      }),
-    forget: (before) =>
-      Effect.sync(() => {
-        for (const [id, kept] of batches) if (kept.closed && kept.settledAt < before) batches.delete(id)
-      })
-  }
-})
 
 const NumberOrNull = Schema.NullOr(Numeric)
 

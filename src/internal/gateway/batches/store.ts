@@ -4,10 +4,10 @@
  * is its owner's (the `Caller.id` that uploaded or made it), read and listed for that owner only. A batch's id carries
  * what answers for it (`ids.ts`); its record only lists it.
  *
- * The store is `BatchStore`: the database (`layerSql`), else the Redis the instances share (`storeRedis.ts`), else
- * memory (`layerMemory`), under one contract (`test/contract/batchStore.ts`) and the same `bounds`. Past an owner's
- * bound only the owner's oldest are let go of, so one key's uploads never push out another's below the whole's bound.
- * Memory and SQL keep the bounds by `persistence/bounded.ts`; Redis, whose step is one script, by the same in Lua.
+ * The store is `BatchStore`: the database (`layerSql`), else the Redis the instances share (`storeRedis.ts`), under
+ * one contract (`test/contract/batchStore.ts`) and the same `bounds`. Past an owner's bound only the owner's oldest are
+ * let go of, so one key's uploads never push out another's below the whole's bound. SQL keeps the bounds by
+ * `persistence/bounded.ts`; Redis, whose step is one script, by the same in Lua.
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -155,96 +155,6 @@ export function checked(file: InputFile): Effect.Effect<void, FileTooLarge> {
     ? Effect.fail(new FileTooLarge({ bytes: file.bytes, limit: bounds.fileBytes }))
     : Effect.void
 }
-
-/**
- * Entries in memory by id as a room of the bounds, `scoped` telling those of a scope, `bytesOf` their size, `madeAt`
- * when each was made: the oldest `removable` let go of first.
- */
-export function memoryRoom<A, S>(
-  entries: Map<string, A>,
-  scoped: (entry: A, scope: S) => boolean,
-  bytesOf: (entry: A) => number,
-  madeAt: (entry: A) => number,
-  removable: (entry: A) => boolean = () => true
-): Bounded.Room<S, never> {
-  const of = (scope: S | undefined) =>
-    [...entries.entries()].filter(([, entry]) => scope === undefined || scoped(entry, scope))
-  return {
-    held: (scope) =>
-      Effect.sync(() => {
-        const held = of(scope)
-        return { count: held.length, bytes: held.reduce((sum, [, entry]) => sum + bytesOf(entry), 0) }
-      }),
-    oldest: (scope) =>
-      Effect.sync(() =>
-        of(scope).filter(([, entry]) => removable(entry))
-          .sort(([a, x], [b, y]) => madeAt(x) - madeAt(y) || (a < b ? -1 : 1))[0]?.[0]
-      ),
-    remove: (id) => Effect.sync(() => void entries.delete(id))
-  }
-}
-
-/** Entries older than `ttl` at `now` let go of. */
-function expire<A extends { readonly createdAt: number }>(
-  entries: Map<string, A>,
-  ttl: Duration.Duration,
-  now: number
-) {
-  const before = now - Duration.toMillis(ttl)
-  for (const [id, entry] of entries) if (entry.createdAt < before) entries.delete(id)
-}
-
-/** The files and records in this process's memory, for its life: a gateway without a database. */
-export const layerMemory: Layer.Layer<BatchStore> = Layer.sync(BatchStore, (): Store => {
-  const files = new Map<string, InputFile>()
-  const batches = new Map<string, BatchRecord>()
-  const madeAt = (entry: InputFile | BatchRecord) => entry.createdAt
-  const fileRoom = memoryRoom(files, (file, owner: string) => file.owner === owner, (file) => file.bytes, madeAt)
-  const batchRoom = memoryRoom(
-    batches,
-    (batch, { kind, owner }: Lister) => batch.kind === kind && batch.owner === owner,
-    () => 0,
-    madeAt
-  )
-  // The ids of the batches kept at `now` that `of` tells, the newest first.
-  const newestIds = (now: number, of: (batch: BatchRecord) => boolean = () => true) => {
-    expire(batches, bounds.batchTtl, now)
-    return [...batches.values()].filter(of).sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
-      .map((batch) => batch.id)
-  }
-  return {
-    putFile: (file, now) =>
-      Effect.andThen(
-        checked(file),
-        Effect.suspend(() => {
-          expire(files, bounds.fileTtl, now)
-          files.set(file.id, file)
-          return Bounded.keep(fileRoom, fileBounds(file.owner))
-        })
-      ),
-    file: (id, owner, now) =>
-      Effect.sync(() => {
-        expire(files, bounds.fileTtl, now)
-        const file = files.get(id)
-        return file?.owner === owner ? file : undefined
-      }),
-    record: (batch, now) =>
-      Effect.suspend(() => {
-        expire(batches, bounds.batchTtl, now)
-        if (batches.has(batch.id)) return Effect.void
-        batches.set(batch.id, batch)
-        return Bounded.keep(batchRoom, batchBounds(batch))
-      }),
-    listed: (kind, owner, after, limit, now) =>
-      Effect.sync(() => {
-        const ids = newestIds(now, (batch) => batch.kind === kind && batch.owner === owner)
-        const start = after === undefined ? 0 : ids.indexOf(after) + 1
-        if (after !== undefined && start === 0) return { ids: [], hasMore: false }
-        return { ids: ids.slice(start, start + limit), hasMore: start + limit < ids.length }
-      }),
-    newest: (limit, now) => Effect.sync(() => newestIds(now).slice(0, limit))
-  }
-})
 
 const FileRow = tableRow("batch_input_files", {
   id: Schema.String,

@@ -1,8 +1,7 @@
 /**
  * Roles granted to people through the admin API (`/admin/grants`): a grant names its subject (the person's user claim,
- * as `gateway.oidc.user_claim` reads it) and one role. They are the service `GrantStore`, of two layers: the gateway's
- * database (`layerSql`: `role_grants`, migration 13), so that every instance on it reads the same, or this process's
- * memory (`layerMemory`), for its life, on a gateway without one; both keep one contract (`test/contract/grants.ts`).
+ * as `gateway.oidc.user_claim` reads it) and one role. They are the service `GrantStore`, in the gateway's database
+ * (`layerSql`: `role_grants`, migration 13), so that every instance on it reads the same (`test/contract/grants.ts`).
  * A person's roles are read at each admin request, so a grant made or removed is in force at once, everywhere.
  */
 import * as Context from "effect/Context"
@@ -63,32 +62,6 @@ const grantId = () => `grant_${randomBytes(12).toString("base64url")}`
 export class GrantStore
   extends Context.Service<GrantStore, Grants>()("effect-llm-router/gateway/identity/GrantStore")
 {}
-
-/** The grants in this process's memory, for its life: a gateway without a database. */
-export const layerMemory: Layer.Layer<GrantStore> = Layer.sync(GrantStore, (): Grants => {
-  const grants = new Map<string, Grant>()
-  const compare = (a: string, b: string) => a < b ? -1 : a > b ? 1 : 0
-  // By subject, then role, as the database's list.
-  const list = () => [...grants.values()].sort((a, b) => compare(a.subject, b.subject) || compare(a.role, b.role))
-  return {
-    list: Effect.sync(list),
-    rolesOf: (subject) => Effect.sync(() => list().filter((grant) => grant.subject === subject).map((one) => one.role)),
-    add: (grant) =>
-      Effect.sync(() => {
-        const found = [...grants.values()].find((one) => one.subject === grant.subject && one.role === grant.role)
-        if (found !== undefined) return { grant: found, made: false }
-        const made = { ...grant, id: grantId() }
-        grants.set(made.id, made)
-        return { grant: made, made: true }
-      }),
-    remove: (id) =>
-      Effect.sync(() => {
-        const found = grants.get(id)
-        grants.delete(id)
-        return found
-      })
-  }
-})
 
 /** The grants in the gateway's database (`role_grants`), which every instance on it shares. */
 export const layerSql: Layer.Layer<GrantStore, never, Sql.Database> = Layer.effect(

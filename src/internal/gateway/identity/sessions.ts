@@ -1,7 +1,7 @@
 /**
  * The dashboard's sessions and the sign-ins under way (docs/identity.md), one algorithm over `SessionStore`: the
  * database (`layerSql`), which every instance shares, so that any instance answers a session's cookie and a sign-out on
- * one is seen by all; else memory (`layerMemory`). Both keep one contract (`test/contract/identitySessions.ts`).
+ * one is seen by all, under one contract (`test/contract/identitySessions.ts`).
  *
  * A session is kept under its id's SHA-256 digest, never the id the cookie holds, so that the store names no live
  * cookie; the issuer's tokens are sealed with a key only the cookie's id gives, so they are of no use without the
@@ -200,31 +200,6 @@ export function make(store: Store, now: () => number, maxSessions: number = defa
   }
 }
 
-// `entry` kept under `key` in `map`, then its entries ended by `now` forgotten, and the oldest while more than `max`.
-function add<A extends { readonly expiresAt: number }>(
-  map: Map<string, A>,
-  key: string,
-  entry: A,
-  now: number,
-  max: number
-) {
-  return Effect.sync(() => {
-    map.set(key, entry)
-    for (const [key, entry] of map) if (entry.expiresAt <= now) map.delete(key)
-    for (const key of map.keys()) {
-      if (map.size <= max) break
-      map.delete(key)
-    }
-  })
-}
-
-// The entry of `key` forgotten; what it was.
-function remove<A>(map: Map<string, A>, key: string): A | undefined {
-  const entry = map.get(key)
-  map.delete(key)
-  return entry
-}
-
 // Named as its columns: a failure inside the JSON of `groups_json` is named by the key it decodes to.
 const KeptRow = tableRow("admin_sessions", {
   subject: Schema.String,
@@ -256,22 +231,6 @@ const keptOf = (row: typeof KeptRow.Type | undefined): Kept | undefined =>
 export class SessionStore
   extends Context.Service<SessionStore, Store>()("effect-llm-router/gateway/identity/SessionStore")
 {}
-
-/** Sessions in this process's memory, for its life: a gateway without a database (one instance, across reloads). */
-export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (): Store => {
-  const sessions = new Map<string, Kept>()
-  const pending = new Map<string, Pending>()
-  const signedOut = new Map<string, { readonly expiresAt: number }>()
-  return {
-    open: (key, session, now, max) => add(sessions, key, session, now, max),
-    find: (key) => Effect.sync(() => sessions.get(key)),
-    close: (key) => Effect.sync(() => remove(sessions, key)),
-    begin: (key, entry, now, max) => add(pending, key, entry, now, max),
-    take: (key) => Effect.sync(() => remove(pending, key)),
-    signOut: (key, until, now, max) => add(signedOut, key, { expiresAt: until }, now, max),
-    signedOutUntil: (key) => Effect.sync(() => signedOut.get(key)?.expiresAt)
-  }
-})
 
 /** Sessions in the gateway's database (`admin_sessions`, `admin_sign_ins`), which every instance on it shares. */
 export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.effect(

@@ -1,6 +1,6 @@
 /**
  * The gateway's spend ledger (`SpendLedger`): budgets over whichever `Budget.BudgetStore` is provided (the database,
- * `budget/sql.ts`, or this process's memory), each limit counted under its scope (`key:<id>`, `team:<id>`,
+ * `budget/sql.ts`), each limit counted under its scope (`key:<id>`, `team:<id>`,
  * `config-key:<name>`), so a key's budget and its team's, and a reload's budget of a key, read and charge the same
  * counters. Every limit of a ledger budget applies to every call.
  */
@@ -57,6 +57,3 @@ export const layerSql: Layer.Layer<SpendLedger, never, Sql.Database> = layer.pip
     )
   )
 )
-
-/** The ledger in this process's memory, for its life: a gateway without a database keeps its budgets so. */
-export const layerMemory: Layer.Layer<SpendLedger> = layer.pipe(Layer.provide(Budget.layerStoreMemory))

@@ -1,7 +1,6 @@
 /**
  * The keys and teams made at run time (the admin API, `admin/keys.ts`): the service `KeyStore`, over the gateway's
- * database (`layerSql`), which every instance on it shares, or this process's memory (`layerMemory`), under one
- * contract (`test/contract/keyStore.ts`). Requests are authenticated against a copy in memory, without a query.
+ * database (`layerSql`), which every instance on it shares, under one contract (`test/contract/keyStore.ts`). Requests are authenticated against a copy in memory, without a query.
  *
  * The copy is read again whenever a cheap fingerprint of the tables moved (a database's row counts and the sum of their
  * `updated_at`, which every change moves forward). Every instance reads it every `refreshEvery`, so a key revoked on
@@ -219,18 +218,13 @@ const keyColumns = (change: KeyChange): Record<string, unknown> => {
 /** The keys' and teams' store. */
 export class KeyStore extends Context.Service<KeyStore, Store>()("effect-llm-router/gateway/keys/KeyStore") {}
 
-/** What a backend keeps: the tables, written at once, read whole (failing with `E`) when their fingerprint moved. */
-interface Tables<E extends StoreUnavailableError = StoreUnavailableError> {
-  /**
-   * Whether other processes change them (a database's): the copy is then read again every `refreshEvery`; tables only
-   * this store writes are read again by its `reload` alone.
-   */
-  readonly shared: boolean
+/** What the database keeps: the tables, written at once, read whole when their fingerprint moved. */
+interface Tables {
   /** A value that changes with every change of either table. */
-  readonly fingerprint: Effect.Effect<string, E>
+  readonly fingerprint: Effect.Effect<string, StoreUnavailableError>
   readonly read: Effect.Effect<
     { readonly keys: ReadonlyArray<KeyRecord>; readonly teams: ReadonlyArray<TeamRecord> },
-    E
+    StoreUnavailableError
   >
   readonly insertKey: Store["insertKey"]
   /** A change with at least one column. */
@@ -242,9 +236,9 @@ interface Tables<E extends StoreUnavailableError = StoreUnavailableError> {
 
 /**
  * The store over `tables`: its copy read now, and again whenever they changed (at its `reload`, and every
- * `refreshEvery` when other processes change them), for the scope's life.
+ * `refreshEvery`, since other processes change them), for the scope's life.
  */
-const overTables = Effect.fnUntraced(function*<E extends StoreUnavailableError>(tables: Tables<E>) {
+const overTables = Effect.fnUntraced(function*(tables: Tables) {
   let keys: ReadonlyArray<KeyRecord> = []
   let teams: ReadonlyArray<TeamRecord> = []
   let fingerprint: string | undefined
@@ -276,69 +270,9 @@ const overTables = Effect.fnUntraced(function*<E extends StoreUnavailableError>(
     deleteTeam: tables.deleteTeam
   }
   yield* load
-  if (tables.shared) {
-    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(refreshEvery), Effect.ignore(load))))
-  }
+  yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(refreshEvery), Effect.ignore(load))))
   return store
 })
-
-// A change's `updated_at`: now, or one past the row's last when the clock has not moved on since.
-const stampOf = (now: number, last: number) => last >= now ? last + 1 : now
-
-const byAge = (a: { readonly createdAt: number; readonly id: string }, b: typeof a) =>
-  a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
-
-/** The tables in this process's memory, with the unique names and digests the database's have. */
-function memoryTables(): Tables<never> {
-  const keys = new Map<string, KeyRecord>()
-  const teams = new Map<string, TeamRecord>()
-  let changes = 0
-  // Whether another row than `id`'s has a value `of` gives.
-  const taken =
-    <A extends { readonly id: string }>(rows: Map<string, A>, id: string, of: (row: A) => string) =>
-    (value: string | undefined) =>
-      value !== undefined && [...rows.values()].some((row) => row.id !== id && of(row) === value)
-  const write = <A extends { readonly id: string }>(rows: Map<string, A>, row: A) =>
-    Effect.sync(() => {
-      rows.set(row.id, row)
-      changes++
-    })
-  const keyTaken = (id: string, change: KeyChange) =>
-    taken(keys, id, (key) => key.name)(change.name) || taken(keys, id, (key) => key.sha256)(change.sha256)
-  const teamTaken = (id: string, change: TeamChange) => taken(teams, id, (team) => team.name)(change.name)
-  // The row of `id` changed, unless it is gone; `NameTaken` when another row has a value the change gives.
-  const update = <A extends { readonly id: string; readonly updatedAt: number }, C extends Partial<A>>(
-    rows: Map<string, A>,
-    id: string,
-    change: C,
-    isTaken: (id: string, change: C) => boolean
-  ) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      const row = rows.get(id)
-      if (row === undefined) return Effect.void
-      if (isTaken(id, change)) return Effect.fail(new NameTaken())
-      return write(rows, { ...row, ...change, updatedAt: stampOf(now, row.updatedAt) })
-    })
-  return {
-    shared: false,
-    fingerprint: Effect.sync(() => String(changes)),
-    read: Effect.sync(() => ({ keys: [...keys.values()].sort(byAge), teams: [...teams.values()].sort(byAge) })),
-    insertKey: (key) => keyTaken(key.id, key) ? Effect.fail(new NameTaken()) : write(keys, key),
-    updateKey: (id, change) => update(keys, id, change, keyTaken),
-    insertTeam: (team) => teamTaken(team.id, team) ? Effect.fail(new NameTaken()) : write(teams, team),
-    updateTeam: (id, change) => update(teams, id, change, teamTaken),
-    deleteTeam: (id) =>
-      Effect.sync(() => {
-        for (const key of keys.values()) {
-          if (key.teamId === id && key.revokedAt !== undefined) {
-            keys.set(key.id, { ...key, teamId: undefined })
-            changes++
-          }
-        }
-        if (teams.delete(id)) changes++
-      })
-  }
-}
 
 /** The tables `keys` and `teams` of `database`. */
 function sqlTables({ sql, step, transaction }: Sql.Steps): Tables {
@@ -352,10 +286,9 @@ function sqlTables({ sql, step, transaction }: Sql.Steps): Tables {
         () => Effect.fail(new NameTaken())
       )
     )
-  // A change's `updated_at`, as `stampOf` gives it, in the statement.
+  // A change's `updated_at`, in the statement: now, or one past the row's last when the clock has not moved on since.
   const stamp = (now: number) => sql`CASE WHEN updated_at >= ${now} THEN updated_at + 1 ELSE ${now} END`
   return {
-    shared: true,
     fingerprint: step(
       "reading the keys",
       Effect.map(
@@ -414,15 +347,6 @@ function sqlTables({ sql, step, transaction }: Sql.Steps): Tables {
       )
   }
 }
-
-/**
- * Keys and teams in this process's memory, for the scope's life: a gateway whose keys are its configuration's alone
- * (without a database no key is made at run time: the admin API of keys answers that it needs one).
- */
-export const layerMemory: Layer.Layer<KeyStore> = Layer.effect(
-  KeyStore,
-  Effect.suspend(() => overTables(memoryTables()))
-)
 
 /**
  * Keys and teams in the gateway's database (tables `keys` and `teams`), which every instance on it shares: read at

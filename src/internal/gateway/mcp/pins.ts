@@ -6,7 +6,7 @@
  * held; a new name whose definition equals one held back of its server and kind is, so that a server cannot serve a
  * held text at once under a new name.
  *
- * The pins live in `PinStore` (the database, so that every instance agrees, else memory; one contract,
+ * The pins live in `PinStore` (the database, so that every instance agrees; one contract,
  * `test/contract/mcpPins.ts`). Each instance keeps the digests it last read and looks a differing one up again, so that
  * an approval on one instance is seen by the others at their next request.
  */
@@ -212,28 +212,6 @@ const pinsOf = (statement: Effect.Effect<ReadonlyArray<unknown>, SqlError>) =>
 
 /** The pins' store. */
 export class PinStore extends Context.Service<PinStore, Store>()("effect-llm-router/gateway/mcp/PinStore") {}
-
-/** Pins in memory, for the process's life: a gateway without a database. */
-export const layerMemory: Layer.Layer<PinStore> = Layer.sync(PinStore, (): Store => {
-  const pins = new Map<string, Pin>()
-  function put(pin: Pin) {
-    pins.set(keyOf(pin), pin)
-    return pin
-  }
-  return {
-    see: (seen, at) =>
-      Effect.sync(() =>
-        put(next(pins.get(keyOf(seen)) ?? first(seen, at, [...pins.values()].some(twinOf(seen))), seen, at))
-      ),
-    read: (subject) => Effect.sync(() => pins.get(keyOf(subject))),
-    list: Effect.sync(() => [...pins.values()].sort(byServerKindName)),
-    approve: (subject, at) =>
-      Effect.sync(() => {
-        const current = pins.get(keyOf(subject))
-        return current?.held === undefined ? undefined : put(approved(current, at))
-      })
-  }
-})
 
 /** Pins in the gateway's database (the `tool_pins` table), which every instance on it shares. */
 export const layerSql: Layer.Layer<PinStore, never, Sql.Database> = Layer.effect(

@@ -1,7 +1,7 @@
 /**
  * MCP sessions (`Mcp-Session-Id`, revision 2025-11-25) that any gateway instance answers and that outlive a reload.
  * `McpServer` keeps sessions in one endpoint's memory, so the gateway records each it starts (its path, its caller's
- * key, the client's `initialize`) in the shared `SessionStore` (`layerSql`, else `layerMemory`; one contract,
+ * key, the client's `initialize`) in the shared `SessionStore` (`layerSql`; one contract with `layerMemory`,
  * `test/contract/mcpSessions.ts`), and an instance that does not hold a session named to it starts it again as the
  * client did, once however many of its requests come at once (what a session set, a `logging/setLevel`, stays with the
  * instance; the tool rule is read per request anyway). The store is read at every request naming a session, so that
@@ -248,10 +248,7 @@ export class SessionStore
   extends Context.Service<SessionStore, Store>()("effect-llm-router/gateway/mcp/SessionStore")
 {}
 
-/**
- * Sessions in memory, for the process's life: a gateway without a database (one instance, across its reloads), and
- * the sessions whose start the store could not record (`make`).
- */
+/** Sessions in memory, for the process's life: the sessions whose start the store could not record (`make`). */
 export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (): Store => {
   let sessions = new Map<
     string,

@@ -192,7 +192,7 @@ export interface SpendRow {
   readonly mcp_server?: string | null
   /** Epoch milliseconds of the bucket's start, when asked per bucket. */
   readonly bucket?: number
-  /** Its model calls and MCP tool calls (`isCall`). */
+  /** Its model calls and MCP tool calls (`callColumn`). */
   readonly calls: number
   /** Its other requests: MCP protocol messages, file uploads and reads, batch reads, requests refused unread. */
   readonly other_requests: number
@@ -216,12 +216,9 @@ export const summed = [
 ] as const
 
 /**
- * Whether `row` is a call of a model or of an MCP tool; the rest of the log (MCP protocol messages, file uploads, batch
- * reads, refusals) is spent on neither and counted apart (`callColumn` is the same rule in SQL).
+ * Whether a row is a call of a model or of an MCP tool, as a column: 1 for a call, else 0; the rest of the log (MCP
+ * protocol messages, file uploads, batch reads, refusals) is spent on neither and counted apart.
  */
-export const isCall = (row: Pick<Row, "model" | "mcp_server">): boolean => row.model !== null || row.mcp_server !== null
-
-/** `isCall` as a column: 1 for a call, else 0. */
 const callColumn = "CASE WHEN model IS NULL AND mcp_server IS NULL THEN 0 ELSE 1 END"
 
 const Sums = tableRow("requests", {
