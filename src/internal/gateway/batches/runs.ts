@@ -3,9 +3,10 @@
  * lines, its maker, the lease on its running (one instance at a time runs its lines; a lease lapses when its holder
  * stops renewing it, so an instance that died leaves the rest to the next), each line's answer recorded once by custom
  * id, and whether it was cancelled and when it ended. `calls.ts` runs them; this is their store, `RunStore`: the
- * database (`layerSql`), else the Redis the instances share (`runsRedis.ts`), under one contract (`test/contract/batchRuns.ts`). An ended run lets go of its requests, and is forgotten with its batch's
- * record. The runs are bounded by count and bytes (`store.ts`' `bounds`, `persistence/bounded.ts`): the oldest ended
- * are let go of first, and a new run is refused (`RunsFull`) when the runs still running hold the bound.
+ * database (`layerSql`), else the Redis the instances share (`runsRedis.ts`), under one contract
+ * (`test/contract/batchRuns.ts`). An ended run lets go of its requests, and is forgotten with its batch's record. The
+ * runs are bounded by count and bytes (`store.ts`' `bounds`, `persistence/bounded.ts`): the oldest ended are let go of
+ * first, and a new run is refused (`RunsFull`) when the runs still running hold the bound.
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"

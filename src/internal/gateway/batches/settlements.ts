@@ -3,7 +3,8 @@
  * made, the lease on its settling (one instance at a time; a lease lapses when its holder stops renewing it, so an
  * instance that died leaves it to the next), the lines settled with their cost, and the batch recorded settled with its
  * last status (which the admin's list then shows, asking the provider no more). `settlement.ts` settles; this is its
- * store, `SettlementStore`: the database (`layerSql`), else the shared Redis (`settlementsRedis.ts`), under one contract (`test/contract/batchSettlements.ts`), the lease by `persistence/lease.ts`.
+ * store, `SettlementStore`: the database (`layerSql`), else the shared Redis (`settlementsRedis.ts`), under one
+ * contract (`test/contract/batchSettlements.ts`), the lease by `persistence/lease.ts`.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"

@@ -1,6 +1,7 @@
 /**
  * The keys and teams made at run time (the admin API, `admin/keys.ts`): the service `KeyStore`, over the gateway's
- * database (`layerSql`), which every instance on it shares, under one contract (`test/contract/keyStore.ts`). Requests are authenticated against a copy in memory, without a query.
+ * database (`layerSql`), which every instance on it shares, under one contract (`test/contract/keyStore.ts`).
+ * Requests are authenticated against a copy in memory, without a query.
  *
  * The copy is read again whenever a cheap fingerprint of the tables moved (a database's row counts and the sum of their
  * `updated_at`, which every change moves forward). Every instance reads it every `refreshEvery`, so a key revoked on
