@@ -386,60 +386,76 @@ export const requestJsonLines = <S extends Schema.Codec<unknown, unknown>>(
   })
 
 /**
- * A `DELETE` (key revoked, team deleted), done only when the gateway answers `{ deleted: true }`: any other success
- * (another server's page on the address) is a `GatewayRequestError`. `done` then goes to stderr.
+ * The requests an admin command makes of what the admin API keeps at `/admin/{noun}s` (keys, teams), each one `item`
+ * decodes, a row of the list's `header`: at `parsed.url` with `key`, each printing the gateway's whole JSON on stdout
+ * with `--json`, and saying what it did on stderr.
  */
-export const remove = (
-  options: Omit<Request, "method" | "body">,
-  what: string,
-  done: string,
+export const recordsClient = <S extends Schema.Codec<{ readonly name: string }, unknown>>(
+  records: {
+    readonly noun: string
+    readonly item: S
+    readonly header: string
+    readonly row: (item: S["Type"]) => string
+  },
+  parsed: { readonly url: string; readonly json: boolean },
+  key: Redacted.Redacted<string>,
   io: Io
-): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
-  Effect.map(
-    requestJson({ ...options, method: "DELETE" }, Schema.Struct({ deleted: Schema.Literal(true) }), what),
-    () => say(io, done)
-  )
-
-/** A `PATCH` of the key or team `id`, `what`: whole as JSON with `--json`; on stderr, what was updated. */
-export const printUpdated = <S extends Schema.Codec<{ readonly name: string }, unknown>>(
-  options: Omit<Request, "method"> & { readonly json: boolean },
-  item: S,
-  what: string,
-  id: string,
-  io: Io
-): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
-  Effect.map(requestJson({ ...options, method: "PATCH" }, item, `${what} updated`), ({ answer, whole }) => {
-    if (options.json) io.stdout(`${JSON.stringify(whole)}\n`)
-    say(io, `updated the ${what} ${answer.name} (id ${id}).`)
+) => {
+  const path = `/admin/${records.noun}s`
+  /** The request `method` of the records, or of the one `id` (then `suffix`, an action of it), with `body`. */
+  const request = (method: Request["method"], id?: string, body?: unknown, suffix = ""): Request => ({
+    url: parsed.url,
+    key,
+    method,
+    path: id === undefined ? path : `${path}/${encodeURIComponent(id)}${suffix}`,
+    body
   })
-
-/** A list the admin API answers at `path`: whole as JSON with `--json`, else a tab-separated table. */
-export const printList = <S extends Schema.Codec<unknown, unknown>>(
-  options: Omit<Request, "method" | "body"> & { readonly json: boolean },
-  list: { readonly item: S; readonly what: string; readonly header: string; readonly row: (item: S["Type"]) => string },
-  io: Io
-): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
-  Effect.map(
-    requestJson({ ...options, method: "GET" }, Schema.Struct({ data: Schema.Array(list.item) }), list.what),
-    ({ answer: { data }, whole }) => {
-      if (options.json) io.stdout(`${JSON.stringify(whole.data)}\n`)
-      else io.stdout([list.header, ...data.map(list.row)].join("\n") + "\n")
-    }
-  )
-
-/**
- * What a POST makes: whole as JSON with `--json`, else `made.shown` (a key, an id) alone on its stdout line, so a
- * script can take it. Gives the answer, for what the command then says on stderr.
- */
-export const printMade = <S extends Schema.Codec<unknown, unknown>>(
-  options: Omit<Request, "method"> & { readonly json: boolean },
-  made: { readonly item: S; readonly what: string; readonly shown: (item: S["Type"]) => string },
-  io: Io
-): Effect.Effect<S["Type"], GatewayRequestError, HttpClient.HttpClient> =>
-  Effect.map(requestJson({ ...options, method: "POST" }, made.item, made.what), ({ answer, whole }) => {
-    io.stdout(`${options.json ? JSON.stringify(whole) : made.shown(answer)}\n`)
-    return answer
-  })
+  const printed = (whole: unknown, text: string) => io.stdout(`${parsed.json ? JSON.stringify(whole) : text}\n`)
+  return {
+    request,
+    /** The list: a tab-separated table. */
+    list: Effect.map(
+      requestJson(request("GET"), Schema.Struct({ data: Schema.Array(records.item) }), `list of ${records.noun}s`),
+      ({ answer: { data }, whole }) => printed(whole.data, [records.header, ...data.map(records.row)].join("\n"))
+    ),
+    /**
+     * What a `POST` of `body` makes at the records, or at the record `id`'s `suffix` (a rotation): `made.shown` (a key,
+     * an id) alone on its stdout line, so a script can take it. Gives the answer, for what the command then says.
+     */
+    make: <M extends Schema.Codec<unknown, unknown>>(
+      made: { readonly item: M; readonly what: string; readonly shown: (item: M["Type"]) => string },
+      body: unknown,
+      id?: string,
+      suffix?: string
+    ): Effect.Effect<M["Type"], GatewayRequestError, HttpClient.HttpClient> =>
+      Effect.map(requestJson(request("POST", id, body, suffix), made.item, made.what), ({ answer, whole }) => {
+        printed(whole, made.shown(answer))
+        return answer
+      }),
+    /** A `PATCH` of the record `id`; on stderr, what was updated. */
+    update: (id: string, body: unknown) =>
+      Effect.map(
+        requestJson(request("PATCH", id, body), records.item, `${records.noun} updated`),
+        ({ answer, whole }) => {
+          if (parsed.json) io.stdout(`${JSON.stringify(whole)}\n`)
+          say(io, `updated the ${records.noun} ${answer.name} (id ${id}).`)
+        }
+      ),
+    /**
+     * A `DELETE` of the record `id` (`done`: revoked, deleted), done only when the gateway answers `{ deleted: true }`:
+     * any other success (another server's page on the address) is a `GatewayRequestError`.
+     */
+    remove: (id: string, done: string) =>
+      Effect.map(
+        requestJson(
+          request("DELETE", id),
+          Schema.Struct({ deleted: Schema.Literal(true) }),
+          `${records.noun} ${done}`
+        ),
+        () => say(io, `${done} the ${records.noun} ${id}.`)
+      )
+  }
+}
 
 const ago = /^(\d+(?:\.\d+)?)([hd])$/
 

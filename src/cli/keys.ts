@@ -134,14 +134,19 @@ const MadeKey = Schema.Struct({
   previous_key_valid_until: Schema.optional(Schema.NullOr(Schema.Number))
 })
 
-const keyPath = (id: string) => `/admin/keys/${encodeURIComponent(id)}`
-
 const shownKey = (made: typeof MadeKey.Type): string => made.key
 
 const describeKey = (key: KeyView): string => {
   const budget = AdminApi.budgetCell(key.budget)
   const models = key.models === null || key.models === undefined ? "all" : key.models.join(",")
   return AdminApi.tabbed([key.id, key.name, key.source, key.team ?? "-", models, budget, AdminApi.toolsCell(key.tools)])
+}
+
+const keyRecords = {
+  noun: "key",
+  item: KeyView,
+  header: "id\tname\tsource\tteam\tmodels\tbudget\ttools",
+  row: describeKey
 }
 
 /** A team as `keys create` reads it: the MCP tools it allows its keys. */
@@ -170,45 +175,27 @@ function teamToolsNote(url: string, key: Redacted.Redacted<string>, made: KeyVie
 const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
   Effect.gen(function*() {
     const action = parsed.action
-    const at = (path: string) => ({ url: parsed.url, key, path, json: parsed.json })
+    const keys = AdminApi.recordsClient(keyRecords, parsed, key, io)
     switch (action.verb) {
       case "create": {
-        const made = yield* AdminApi.printMade(
-          { ...at("/admin/keys"), body: action.body },
-          { item: MadeKey, what: "key made", shown: shownKey },
-          io
-        )
+        const made = yield* keys.make({ item: MadeKey, what: "key made", shown: shownKey }, action.body)
         const note = yield* teamToolsNote(parsed.url, key, made)
         AdminApi.say(io, `made the key ${made.name} (id ${made.id}); it is shown only now: keep it.${note}`)
         return
       }
       case "list":
-        return yield* AdminApi.printList(
-          at("/admin/keys"),
-          {
-            item: KeyView,
-            what: "list of keys",
-            header: "id\tname\tsource\tteam\tmodels\tbudget\ttools",
-            row: describeKey
-          },
-          io
-        )
+        return yield* keys.list
       case "update":
-        return yield* AdminApi.printUpdated(
-          { ...at(keyPath(action.id)), body: action.body },
-          KeyView,
-          "key",
-          action.id,
-          io
-        )
+        return yield* keys.update(action.id, action.body)
       case "revoke":
-        return yield* AdminApi.remove(at(keyPath(action.id)), "key revoked", `revoked the key ${action.id}.`, io)
+        return yield* keys.remove(action.id, "revoked")
       case "rotate": {
         const body = action.graceSeconds === undefined ? {} : { grace_seconds: action.graceSeconds }
-        const rotated = yield* AdminApi.printMade(
-          { ...at(`${keyPath(action.id)}/rotate`), body },
+        const rotated = yield* keys.make(
           { item: MadeKey, what: "key rotated", shown: shownKey },
-          io
+          body,
+          action.id,
+          "/rotate"
         )
         const until = rotated.previous_key_valid_until
         const old = until === null || until === undefined
