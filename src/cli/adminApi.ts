@@ -506,33 +506,32 @@ export const budgetFlags = (
     return limit === undefined ? undefined : { limit, period: values.period ?? "month" }
   })
 
-/**
- * An `update` field from its flag (`--tools`) and clearing flag (`--no-tools`): the new value, `null` to clear, or
- * `undefined` to leave it; both given is a `UsageError`.
- */
-export const clearable = <A>(
-  flag: string,
-  value: A | undefined,
-  clearing: string,
-  cleared: boolean | undefined
-): Result.Result<A | null | undefined, UsageError> =>
-  cleared === true
-    ? value === undefined
-      ? Result.succeed(null)
-      : failUsage(`--${clearing} does not go with --${flag}`)
-    : Result.succeed(value)
+/** An `update` flag (`--expires-at` sets `expires_at`), its value, and the flag that clears it (`null`), if any. */
+type UpdateField = readonly [flag: string, value: unknown, clearing?: string]
 
-/** The body of an `update`, fields left as they are omitted; nothing to change is a `UsageError` naming `flags`. */
+/**
+ * The body of an `update` from `fields` (each as given, or the `Result` of reading it) in order and the clearing flags
+ * among `values`, fields left as they are omitted. A value with its clearing flag, or nothing to change, is a
+ * `UsageError`, the latter naming `flags`.
+ */
 export const updateBody = (
   command: string,
-  fields: Record<string, unknown>,
+  values: Record<string, unknown>,
+  fields: ReadonlyArray<UpdateField | Result.Result<UpdateField, UsageError>>,
   flags: string
-): Result.Result<Record<string, unknown>, UsageError> => {
-  const body = definedFields(fields)
-  return Object.keys(body).length === 0
-    ? failUsage(`${command} needs ${flags}`)
-    : Result.succeed(body)
-}
+): Result.Result<Record<string, unknown>, UsageError> =>
+  Result.gen(function*() {
+    const body: Record<string, unknown> = {}
+    for (const field of fields) {
+      const [flag, value, clearing = ""] = Result.isResult(field) ? yield* field : field
+      const cleared = values[clearing] === true
+      if (cleared && value !== undefined) return yield* failUsage(`--${clearing} does not go with --${flag}`)
+      body[flag.replaceAll("-", "_")] = cleared ? null : value
+    }
+    const defined = definedFields(body)
+    if (Object.keys(defined).length > 0) return defined
+    return yield* failUsage(`${command} needs ${flags}`)
+  })
 
 /** Fails with the `UsageError` naming the first flag among `flags` that `values` gives but `allowed` does not list. */
 export const strayFlag = (

@@ -45,33 +45,6 @@ type Parsed = AdminApi.Parsed<Action>
 const expiresAtFlag = (text: string | undefined) =>
   numberFlag("expires-at", text, { integer: true, expected: "Unix seconds" })
 
-// The body of `update`: each field given a new value or cleared (`--no-team`, `--all-models`...); at least one.
-function updateBody(values: ActionFlags["values"]): Result.Result<Record<string, unknown>, UsageError> {
-  return Result.gen(function*() {
-    const budget = yield* AdminApi.budgetFlags(values)
-    return yield* AdminApi.updateBody(
-      "keys update",
-      {
-        name: values.name,
-        team: yield* AdminApi.clearable("team", values.team, "no-team", values["no-team"]),
-        models: yield* AdminApi.clearable("models", listFlag(values.models), "all-models", values["all-models"]),
-        tools: yield* AdminApi.clearable("tools", listFlag(values.tools), "no-tools", values["no-tools"]),
-        budget: yield* AdminApi.clearable("budget", budget, "no-budget", values["no-budget"]),
-        expires_at: yield* AdminApi.clearable(
-          "expires-at",
-          yield* expiresAtFlag(values["expires-at"]),
-          "no-expiry",
-          values["no-expiry"]
-        )
-      },
-      "--name, --team, --no-team, --models, --all-models, --tools, --no-tools, --budget, --no-budget, " +
-        "--expires-at or --no-expiry"
-    )
-  })
-}
-
-type ActionFlags = AdminApi.ActionFlags<typeof flags>
-
 const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", UsageError> =>
   AdminApi.parseActions(
     "keys",
@@ -101,7 +74,23 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
           case "update": {
             const id = yield* argument("the key's ID (keys list)")
             yield* onlyFor(keyFlags.filter((flag) => flag !== "grace"))
-            return { verb, id, body: yield* updateBody(values) }
+            // Each field given a new value or cleared (`--no-team`, `--all-models`...); at least one.
+            const budget = yield* AdminApi.budgetFlags(values)
+            const body = yield* AdminApi.updateBody(
+              "keys update",
+              values,
+              [
+                ["name", values.name],
+                ["team", values.team, "no-team"],
+                ["models", listFlag(values.models), "all-models"],
+                ["tools", listFlag(values.tools), "no-tools"],
+                ["budget", budget, "no-budget"],
+                Result.map(expiresAtFlag(values["expires-at"]), (at) => ["expires-at", at, "no-expiry"])
+              ],
+              "--name, --team, --no-team, --models, --all-models, --tools, --no-tools, --budget, --no-budget, " +
+                "--expires-at or --no-expiry"
+            )
+            return { verb, id, body }
           }
           case "revoke":
           case "rotate": {

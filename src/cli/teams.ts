@@ -33,26 +33,6 @@ type Action =
 
 type Parsed = AdminApi.Parsed<Action>
 
-// The body of `update`: a new name, a new budget or none (`--no-budget`), new tools or none; at least one of them.
-function updateBody(
-  values: AdminApi.ActionFlags<typeof flags>["values"]
-): Result.Result<Record<string, unknown>, UsageError> {
-  return Result.gen(function*() {
-    const budget = yield* AdminApi.clearable(
-      "budget",
-      yield* AdminApi.budgetFlags(values),
-      "no-budget",
-      values["no-budget"]
-    )
-    const tools = yield* AdminApi.clearable("tools", listFlag(values.tools), "no-tools", values["no-tools"])
-    return yield* AdminApi.updateBody(
-      "teams update",
-      { name: values.name, budget, tools },
-      "--name, --budget, --no-budget, --tools or --no-tools"
-    )
-  })
-}
-
 const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", UsageError> =>
   AdminApi.parseActions(
     "teams",
@@ -76,7 +56,13 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
           }
           case "update": {
             const id = yield* argument("the team's ID (teams list)")
-            const body = yield* updateBody(values)
+            // A new name, a new budget or none (`--no-budget`), new tools or none; at least one of them.
+            const budget = yield* AdminApi.budgetFlags(values)
+            const body = yield* AdminApi.updateBody("teams update", values, [
+              ["name", values.name],
+              ["budget", budget, "no-budget"],
+              ["tools", listFlag(values.tools), "no-tools"]
+            ], "--name, --budget, --no-budget, --tools or --no-tools")
             return { verb, id, body }
           }
         }
