@@ -506,19 +506,22 @@ export const budgetFlags = (
     return limit === undefined ? undefined : { limit, period: values.period ?? "month" }
   })
 
-/** An `update` flag (`--expires-at` sets `expires_at`), its value, and the flag that clears it (`null`), if any. */
-type UpdateField = readonly [flag: string, value: unknown, clearing?: string]
+type Field = readonly [flag: string, value: unknown, clearing?: string]
 
 /**
- * The body of an `update` from `fields` (each as given, or the `Result` of reading it) in order and the clearing flags
- * among `values`, fields left as they are omitted. A value with its clearing flag, or nothing to change, is a
- * `UsageError`, the latter naming `flags`.
+ * A record's field as a flag gives it (`--expires-at` sets `expires_at`), with the flag that clears it (`null`), if any;
+ * or the `Result` of reading it.
  */
-export const updateBody = (
-  command: string,
+export type RecordField = Field | Result.Result<Field, UsageError>
+
+/**
+ * The body of a `create` or `update` from `fields` in order and the clearing flags among `values`, fields left as they
+ * are omitted. A value with its clearing flag is a `UsageError`, as is nothing to change where `needs` says so.
+ */
+export const recordBody = (
   values: Record<string, unknown>,
-  fields: ReadonlyArray<UpdateField | Result.Result<UpdateField, UsageError>>,
-  flags: string
+  fields: ReadonlyArray<RecordField>,
+  needs?: string
 ): Result.Result<Record<string, unknown>, UsageError> =>
   Result.gen(function*() {
     const body: Record<string, unknown> = {}
@@ -529,8 +532,8 @@ export const updateBody = (
       body[flag.replaceAll("-", "_")] = cleared ? null : value
     }
     const defined = definedFields(body)
-    if (Object.keys(defined).length > 0) return defined
-    return yield* failUsage(`${command} needs ${flags}`)
+    if (needs === undefined || Object.keys(defined).length > 0) return defined
+    return yield* failUsage(needs)
   })
 
 /** Fails with the `UsageError` naming the first flag among `flags` that `values` gives but `allowed` does not list. */

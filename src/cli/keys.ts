@@ -9,7 +9,6 @@ import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import { definedFields } from "../internal/json.js"
 import * as AdminApi from "./adminApi.js"
 import type { Io } from "./io.js"
 import { keysUsage, listFlag, numberFlag, type UsageError } from "./usage.js"
@@ -45,6 +44,16 @@ type Parsed = AdminApi.Parsed<Action>
 const expiresAtFlag = (text: string | undefined) =>
   numberFlag("expires-at", text, { integer: true, expected: "Unix seconds" })
 
+// What a key's flags set (`create`), or set or clear (`update`), besides its name; `--budget` read first.
+const keyFields = (values: AdminApi.ActionFlags<typeof flags>["values"]) =>
+  Result.map(AdminApi.budgetFlags(values), (budget): ReadonlyArray<AdminApi.RecordField> => [
+    ["team", values.team, "no-team"],
+    ["models", listFlag(values.models), "all-models"],
+    ["tools", listFlag(values.tools), "no-tools"],
+    ["budget", budget, "no-budget"],
+    Result.map(expiresAtFlag(values["expires-at"]), (at) => ["expires-at", at, "no-expiry"])
+  ])
+
 const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", UsageError> =>
   AdminApi.parseActions(
     "keys",
@@ -57,38 +66,17 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
           case "create": {
             const name = yield* argument("the key's NAME")
             yield* onlyFor(["team", "models", "tools", "budget", "period", "expires-at"])
-            const budget = yield* AdminApi.budgetFlags(values)
-            const expiresAt = yield* expiresAtFlag(values["expires-at"])
-            return {
-              verb,
-              body: definedFields({
-                name,
-                team: values.team,
-                models: listFlag(values.models),
-                tools: listFlag(values.tools),
-                budget,
-                expires_at: expiresAt
-              })
-            }
+            return { verb, body: yield* AdminApi.recordBody(values, [["name", name], ...yield* keyFields(values)]) }
           }
           case "update": {
             const id = yield* argument("the key's ID (keys list)")
             yield* onlyFor(keyFlags.filter((flag) => flag !== "grace"))
             // Each field given a new value or cleared (`--no-team`, `--all-models`...); at least one.
-            const budget = yield* AdminApi.budgetFlags(values)
-            const body = yield* AdminApi.updateBody(
-              "keys update",
+            const body = yield* AdminApi.recordBody(
               values,
-              [
-                ["name", values.name],
-                ["team", values.team, "no-team"],
-                ["models", listFlag(values.models), "all-models"],
-                ["tools", listFlag(values.tools), "no-tools"],
-                ["budget", budget, "no-budget"],
-                Result.map(expiresAtFlag(values["expires-at"]), (at) => ["expires-at", at, "no-expiry"])
-              ],
-              "--name, --team, --no-team, --models, --all-models, --tools, --no-tools, --budget, --no-budget, " +
-                "--expires-at or --no-expiry"
+              [["name", values.name], ...yield* keyFields(values)],
+              "keys update needs --name, --team, --no-team, --models, --all-models, --tools, --no-tools, --budget, " +
+                "--no-budget, --expires-at or --no-expiry"
             )
             return { verb, id, body }
           }

@@ -58,11 +58,11 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
             const id = yield* argument("the team's ID (teams list)")
             // A new name, a new budget or none (`--no-budget`), new tools or none; at least one of them.
             const budget = yield* AdminApi.budgetFlags(values)
-            const body = yield* AdminApi.updateBody("teams update", values, [
+            const body = yield* AdminApi.recordBody(values, [
               ["name", values.name],
               ["budget", budget, "no-budget"],
               ["tools", listFlag(values.tools), "no-tools"]
-            ], "--name, --budget, --no-budget, --tools or --no-tools")
+            ], "teams update needs --name, --budget, --no-budget, --tools or --no-tools")
             return { verb, id, body }
           }
         }
