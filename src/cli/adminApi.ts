@@ -509,8 +509,8 @@ export const budgetFlags = (
 type Field = readonly [flag: string, value: unknown, clearing?: string]
 
 /**
- * A record's field as a flag gives it (`--expires-at` sets `expires_at`), with the flag that clears it (`null`), if any;
- * or the `Result` of reading it.
+ * A record's field as a flag gives it (`--expires-at` sets `expires_at`), with the flag that clears it (`null`) if
+ * any; or the `Result` of reading it.
  */
 export type RecordField = Field | Result.Result<Field, UsageError>
 
