@@ -386,60 +386,76 @@ export const requestJsonLines = <S extends Schema.Codec<unknown, unknown>>(
   })
 
 /**
- * A `DELETE` (key revoked, team deleted), done only when the gateway answers `{ deleted: true }`: any other success
- * (another server's page on the address) is a `GatewayRequestError`. `done` then goes to stderr.
+ * The requests an admin command makes of what the admin API keeps at `/admin/{noun}s` (keys, teams), each one `item`
+ * decodes, a row of the list's `header`: at `parsed.url` with `key`, each printing the gateway's whole JSON on stdout
+ * with `--json`, and saying what it did on stderr.
  */
-export const remove = (
-  options: Omit<Request, "method" | "body">,
-  what: string,
-  done: string,
+export const recordsClient = <S extends Schema.Codec<{ readonly name: string }, unknown>>(
+  records: {
+    readonly noun: string
+    readonly item: S
+    readonly header: string
+    readonly row: (item: S["Type"]) => string
+  },
+  parsed: { readonly url: string; readonly json: boolean },
+  key: Redacted.Redacted<string>,
   io: Io
-): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
-  Effect.map(
-    requestJson({ ...options, method: "DELETE" }, Schema.Struct({ deleted: Schema.Literal(true) }), what),
-    () => say(io, done)
-  )
-
-/** A `PATCH` of the key or team `id`, `what`: whole as JSON with `--json`; on stderr, what was updated. */
-export const printUpdated = <S extends Schema.Codec<{ readonly name: string }, unknown>>(
-  options: Omit<Request, "method"> & { readonly json: boolean },
-  item: S,
-  what: string,
-  id: string,
-  io: Io
-): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
-  Effect.map(requestJson({ ...options, method: "PATCH" }, item, `${what} updated`), ({ answer, whole }) => {
-    if (options.json) io.stdout(`${JSON.stringify(whole)}\n`)
-    say(io, `updated the ${what} ${answer.name} (id ${id}).`)
+) => {
+  const path = `/admin/${records.noun}s`
+  /** The request `method` of the records, or of the one `id` (then `suffix`, an action of it), with `body`. */
+  const request = (method: Request["method"], id?: string, body?: unknown, suffix = ""): Request => ({
+    url: parsed.url,
+    key,
+    method,
+    path: id === undefined ? path : `${path}/${encodeURIComponent(id)}${suffix}`,
+    body
   })
-
-/** A list the admin API answers at `path`: whole as JSON with `--json`, else a tab-separated table. */
-export const printList = <S extends Schema.Codec<unknown, unknown>>(
-  options: Omit<Request, "method" | "body"> & { readonly json: boolean },
-  list: { readonly item: S; readonly what: string; readonly header: string; readonly row: (item: S["Type"]) => string },
-  io: Io
-): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
-  Effect.map(
-    requestJson({ ...options, method: "GET" }, Schema.Struct({ data: Schema.Array(list.item) }), list.what),
-    ({ answer: { data }, whole }) => {
-      if (options.json) io.stdout(`${JSON.stringify(whole.data)}\n`)
-      else io.stdout([list.header, ...data.map(list.row)].join("\n") + "\n")
-    }
-  )
-
-/**
- * What a POST makes: whole as JSON with `--json`, else `made.shown` (a key, an id) alone on its stdout line, so a
- * script can take it. Gives the answer, for what the command then says on stderr.
- */
-export const printMade = <S extends Schema.Codec<unknown, unknown>>(
-  options: Omit<Request, "method"> & { readonly json: boolean },
-  made: { readonly item: S; readonly what: string; readonly shown: (item: S["Type"]) => string },
-  io: Io
-): Effect.Effect<S["Type"], GatewayRequestError, HttpClient.HttpClient> =>
-  Effect.map(requestJson({ ...options, method: "POST" }, made.item, made.what), ({ answer, whole }) => {
-    io.stdout(`${options.json ? JSON.stringify(whole) : made.shown(answer)}\n`)
-    return answer
-  })
+  const printed = (whole: unknown, text: string) => io.stdout(`${parsed.json ? JSON.stringify(whole) : text}\n`)
+  return {
+    request,
+    /** The list: a tab-separated table. */
+    list: Effect.map(
+      requestJson(request("GET"), Schema.Struct({ data: Schema.Array(records.item) }), `list of ${records.noun}s`),
+      ({ answer: { data }, whole }) => printed(whole.data, [records.header, ...data.map(records.row)].join("\n"))
+    ),
+    /**
+     * What a `POST` of `body` makes at the records, or at the record `id`'s `suffix` (a rotation): `made.shown` (a key,
+     * an id) alone on its stdout line, so a script can take it. Gives the answer, for what the command then says.
+     */
+    make: <M extends Schema.Codec<unknown, unknown>>(
+      made: { readonly item: M; readonly what: string; readonly shown: (item: M["Type"]) => string },
+      body: unknown,
+      id?: string,
+      suffix?: string
+    ): Effect.Effect<M["Type"], GatewayRequestError, HttpClient.HttpClient> =>
+      Effect.map(requestJson(request("POST", id, body, suffix), made.item, made.what), ({ answer, whole }) => {
+        printed(whole, made.shown(answer))
+        return answer
+      }),
+    /** A `PATCH` of the record `id`; on stderr, what was updated. */
+    update: (id: string, body: unknown) =>
+      Effect.map(
+        requestJson(request("PATCH", id, body), records.item, `${records.noun} updated`),
+        ({ answer, whole }) => {
+          if (parsed.json) io.stdout(`${JSON.stringify(whole)}\n`)
+          say(io, `updated the ${records.noun} ${answer.name} (id ${id}).`)
+        }
+      ),
+    /**
+     * A `DELETE` of the record `id` (`done`: revoked, deleted), done only when the gateway answers `{ deleted: true }`:
+     * any other success (another server's page on the address) is a `GatewayRequestError`.
+     */
+    remove: (id: string, done: string) =>
+      Effect.map(
+        requestJson(
+          request("DELETE", id),
+          Schema.Struct({ deleted: Schema.Literal(true) }),
+          `${records.noun} ${done}`
+        ),
+        () => say(io, `${done} the ${records.noun} ${id}.`)
+      )
+  }
+}
 
 const ago = /^(\d+(?:\.\d+)?)([hd])$/
 
@@ -490,33 +506,35 @@ export const budgetFlags = (
     return limit === undefined ? undefined : { limit, period: values.period ?? "month" }
   })
 
-/**
- * An `update` field from its flag (`--tools`) and clearing flag (`--no-tools`): the new value, `null` to clear, or
- * `undefined` to leave it; both given is a `UsageError`.
- */
-export const clearable = <A>(
-  flag: string,
-  value: A | undefined,
-  clearing: string,
-  cleared: boolean | undefined
-): Result.Result<A | null | undefined, UsageError> =>
-  cleared === true
-    ? value === undefined
-      ? Result.succeed(null)
-      : failUsage(`--${clearing} does not go with --${flag}`)
-    : Result.succeed(value)
+type Field = readonly [flag: string, value: unknown, clearing?: string]
 
-/** The body of an `update`, fields left as they are omitted; nothing to change is a `UsageError` naming `flags`. */
-export const updateBody = (
-  command: string,
-  fields: Record<string, unknown>,
-  flags: string
-): Result.Result<Record<string, unknown>, UsageError> => {
-  const body = definedFields(fields)
-  return Object.keys(body).length === 0
-    ? failUsage(`${command} needs ${flags}`)
-    : Result.succeed(body)
-}
+/**
+ * A record's field as a flag gives it (`--expires-at` sets `expires_at`), with the flag that clears it (`null`) if
+ * any; or the `Result` of reading it.
+ */
+export type RecordField = Field | Result.Result<Field, UsageError>
+
+/**
+ * The body of a `create` or `update` from `fields` in order and the clearing flags among `values`, fields left as they
+ * are omitted. A value with its clearing flag is a `UsageError`, as is nothing to change where `needs` says so.
+ */
+export const recordBody = (
+  values: Record<string, unknown>,
+  fields: ReadonlyArray<RecordField>,
+  needs?: string
+): Result.Result<Record<string, unknown>, UsageError> =>
+  Result.gen(function*() {
+    const body: Record<string, unknown> = {}
+    for (const field of fields) {
+      const [flag, value, clearing = ""] = Result.isResult(field) ? yield* field : field
+      const cleared = values[clearing] === true
+      if (cleared && value !== undefined) return yield* failUsage(`--${clearing} does not go with --${flag}`)
+      body[flag.replaceAll("-", "_")] = cleared ? null : value
+    }
+    const defined = definedFields(body)
+    if (needs === undefined || Object.keys(defined).length > 0) return defined
+    return yield* failUsage(needs)
+  })
 
 /** Fails with the `UsageError` naming the first flag among `flags` that `values` gives but `allowed` does not list. */
 export const strayFlag = (

@@ -9,7 +9,6 @@ import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import { definedFields } from "../internal/json.js"
 import * as AdminApi from "./adminApi.js"
 import type { Io } from "./io.js"
 import { keysUsage, listFlag, numberFlag, type UsageError } from "./usage.js"
@@ -45,32 +44,15 @@ type Parsed = AdminApi.Parsed<Action>
 const expiresAtFlag = (text: string | undefined) =>
   numberFlag("expires-at", text, { integer: true, expected: "Unix seconds" })
 
-// The body of `update`: each field given a new value or cleared (`--no-team`, `--all-models`...); at least one.
-function updateBody(values: ActionFlags["values"]): Result.Result<Record<string, unknown>, UsageError> {
-  return Result.gen(function*() {
-    const budget = yield* AdminApi.budgetFlags(values)
-    return yield* AdminApi.updateBody(
-      "keys update",
-      {
-        name: values.name,
-        team: yield* AdminApi.clearable("team", values.team, "no-team", values["no-team"]),
-        models: yield* AdminApi.clearable("models", listFlag(values.models), "all-models", values["all-models"]),
-        tools: yield* AdminApi.clearable("tools", listFlag(values.tools), "no-tools", values["no-tools"]),
-        budget: yield* AdminApi.clearable("budget", budget, "no-budget", values["no-budget"]),
-        expires_at: yield* AdminApi.clearable(
-          "expires-at",
-          yield* expiresAtFlag(values["expires-at"]),
-          "no-expiry",
-          values["no-expiry"]
-        )
-      },
-      "--name, --team, --no-team, --models, --all-models, --tools, --no-tools, --budget, --no-budget, " +
-        "--expires-at or --no-expiry"
-    )
-  })
-}
-
-type ActionFlags = AdminApi.ActionFlags<typeof flags>
+// What a key's flags set (`create`), or set or clear (`update`), besides its name; `--budget` read first.
+const keyFields = (values: AdminApi.ActionFlags<typeof flags>["values"]) =>
+  Result.map(AdminApi.budgetFlags(values), (budget): ReadonlyArray<AdminApi.RecordField> => [
+    ["team", values.team, "no-team"],
+    ["models", listFlag(values.models), "all-models"],
+    ["tools", listFlag(values.tools), "no-tools"],
+    ["budget", budget, "no-budget"],
+    Result.map(expiresAtFlag(values["expires-at"]), (at) => ["expires-at", at, "no-expiry"])
+  ])
 
 const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", UsageError> =>
   AdminApi.parseActions(
@@ -84,24 +66,19 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
           case "create": {
             const name = yield* argument("the key's NAME")
             yield* onlyFor(["team", "models", "tools", "budget", "period", "expires-at"])
-            const budget = yield* AdminApi.budgetFlags(values)
-            const expiresAt = yield* expiresAtFlag(values["expires-at"])
-            return {
-              verb,
-              body: definedFields({
-                name,
-                team: values.team,
-                models: listFlag(values.models),
-                tools: listFlag(values.tools),
-                budget,
-                expires_at: expiresAt
-              })
-            }
+            return { verb, body: yield* AdminApi.recordBody(values, [["name", name], ...yield* keyFields(values)]) }
           }
           case "update": {
             const id = yield* argument("the key's ID (keys list)")
             yield* onlyFor(keyFlags.filter((flag) => flag !== "grace"))
-            return { verb, id, body: yield* updateBody(values) }
+            // Each field given a new value or cleared (`--no-team`, `--all-models`...); at least one.
+            const body = yield* AdminApi.recordBody(
+              values,
+              [["name", values.name], ...yield* keyFields(values)],
+              "keys update needs --name, --team, --no-team, --models, --all-models, --tools, --no-tools, --budget, " +
+                "--no-budget, --expires-at or --no-expiry"
+            )
+            return { verb, id, body }
           }
           case "revoke":
           case "rotate": {
@@ -134,14 +111,19 @@ const MadeKey = Schema.Struct({
   previous_key_valid_until: Schema.optional(Schema.NullOr(Schema.Number))
 })
 
-const keyPath = (id: string) => `/admin/keys/${encodeURIComponent(id)}`
-
 const shownKey = (made: typeof MadeKey.Type): string => made.key
 
 const describeKey = (key: KeyView): string => {
   const budget = AdminApi.budgetCell(key.budget)
   const models = key.models === null || key.models === undefined ? "all" : key.models.join(",")
   return AdminApi.tabbed([key.id, key.name, key.source, key.team ?? "-", models, budget, AdminApi.toolsCell(key.tools)])
+}
+
+const keyRecords = {
+  noun: "key",
+  item: KeyView,
+  header: "id\tname\tsource\tteam\tmodels\tbudget\ttools",
+  row: describeKey
 }
 
 /** A team as `keys create` reads it: the MCP tools it allows its keys. */
@@ -170,45 +152,27 @@ function teamToolsNote(url: string, key: Redacted.Redacted<string>, made: KeyVie
 const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
   Effect.gen(function*() {
     const action = parsed.action
-    const at = (path: string) => ({ url: parsed.url, key, path, json: parsed.json })
+    const keys = AdminApi.recordsClient(keyRecords, parsed, key, io)
     switch (action.verb) {
       case "create": {
-        const made = yield* AdminApi.printMade(
-          { ...at("/admin/keys"), body: action.body },
-          { item: MadeKey, what: "key made", shown: shownKey },
-          io
-        )
+        const made = yield* keys.make({ item: MadeKey, what: "key made", shown: shownKey }, action.body)
         const note = yield* teamToolsNote(parsed.url, key, made)
         AdminApi.say(io, `made the key ${made.name} (id ${made.id}); it is shown only now: keep it.${note}`)
         return
       }
       case "list":
-        return yield* AdminApi.printList(
-          at("/admin/keys"),
-          {
-            item: KeyView,
-            what: "list of keys",
-            header: "id\tname\tsource\tteam\tmodels\tbudget\ttools",
-            row: describeKey
-          },
-          io
-        )
+        return yield* keys.list
       case "update":
-        return yield* AdminApi.printUpdated(
-          { ...at(keyPath(action.id)), body: action.body },
-          KeyView,
-          "key",
-          action.id,
-          io
-        )
+        return yield* keys.update(action.id, action.body)
       case "revoke":
-        return yield* AdminApi.remove(at(keyPath(action.id)), "key revoked", `revoked the key ${action.id}.`, io)
+        return yield* keys.remove(action.id, "revoked")
       case "rotate": {
         const body = action.graceSeconds === undefined ? {} : { grace_seconds: action.graceSeconds }
-        const rotated = yield* AdminApi.printMade(
-          { ...at(`${keyPath(action.id)}/rotate`), body },
+        const rotated = yield* keys.make(
           { item: MadeKey, what: "key rotated", shown: shownKey },
-          io
+          body,
+          action.id,
+          "/rotate"
         )
         const until = rotated.previous_key_valid_until
         const old = until === null || until === undefined

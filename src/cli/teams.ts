@@ -33,26 +33,6 @@ type Action =
 
 type Parsed = AdminApi.Parsed<Action>
 
-// The body of `update`: a new name, a new budget or none (`--no-budget`), new tools or none; at least one of them.
-function updateBody(
-  values: AdminApi.ActionFlags<typeof flags>["values"]
-): Result.Result<Record<string, unknown>, UsageError> {
-  return Result.gen(function*() {
-    const budget = yield* AdminApi.clearable(
-      "budget",
-      yield* AdminApi.budgetFlags(values),
-      "no-budget",
-      values["no-budget"]
-    )
-    const tools = yield* AdminApi.clearable("tools", listFlag(values.tools), "no-tools", values["no-tools"])
-    return yield* AdminApi.updateBody(
-      "teams update",
-      { name: values.name, budget, tools },
-      "--name, --budget, --no-budget, --tools or --no-tools"
-    )
-  })
-}
-
 const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", UsageError> =>
   AdminApi.parseActions(
     "teams",
@@ -76,7 +56,13 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
           }
           case "update": {
             const id = yield* argument("the team's ID (teams list)")
-            const body = yield* updateBody(values)
+            // A new name, a new budget or none (`--no-budget`), new tools or none; at least one of them.
+            const budget = yield* AdminApi.budgetFlags(values)
+            const body = yield* AdminApi.recordBody(values, [
+              ["name", values.name],
+              ["budget", budget, "no-budget"],
+              ["tools", listFlag(values.tools), "no-tools"]
+            ], "teams update needs --name, --budget, --no-budget, --tools or --no-tools")
             return { verb, id, body }
           }
         }
@@ -102,34 +88,22 @@ const TeamDetail = Schema.Struct({
 const row = (team: TeamView): string =>
   AdminApi.tabbed([team.id, team.name, AdminApi.budgetCell(team.budget), AdminApi.toolsCell(team.tools)])
 
-const teamPath = (id: string) => `/admin/teams/${encodeURIComponent(id)}`
+const teamRecords = { noun: "team", item: TeamView, header: "id\tname\tbudget\ttools", row }
 
 function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
   return Effect.gen(function*() {
     const action = parsed.action
-    const at = (path: string) => ({ url: parsed.url, key, path, json: parsed.json })
+    const teams = AdminApi.recordsClient(teamRecords, parsed, key, io)
     switch (action.verb) {
       case "create": {
-        const made = yield* AdminApi.printMade(
-          { ...at("/admin/teams"), body: action.body },
-          { item: TeamView, what: "team made", shown: (team) => team.id },
-          io
-        )
+        const made = yield* teams.make({ item: TeamView, what: "team made", shown: (team) => team.id }, action.body)
         AdminApi.say(io, `made the team ${made.name} (id ${made.id}).`)
         return
       }
       case "list":
-        return yield* AdminApi.printList(
-          at("/admin/teams"),
-          { item: TeamView, what: "list of teams", header: "id\tname\tbudget\ttools", row },
-          io
-        )
+        return yield* teams.list
       case "show": {
-        const { answer: team, whole } = yield* AdminApi.requestJson(
-          { url: parsed.url, key, method: "GET", path: teamPath(action.id) },
-          TeamDetail,
-          "team"
-        )
+        const { answer: team, whole } = yield* AdminApi.requestJson(teams.request("GET", action.id), TeamDetail, "team")
         if (parsed.json) {
           io.stdout(`${JSON.stringify(whole)}\n`)
           return
@@ -144,15 +118,9 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
         return
       }
       case "update":
-        return yield* AdminApi.printUpdated(
-          { ...at(teamPath(action.id)), body: action.body },
-          TeamView,
-          "team",
-          action.id,
-          io
-        )
+        return yield* teams.update(action.id, action.body)
       case "delete":
-        return yield* AdminApi.remove(at(teamPath(action.id)), "team deleted", `deleted the team ${action.id}.`, io)
+        return yield* teams.remove(action.id, "deleted")
     }
   })
 }
