@@ -30,7 +30,8 @@ import { model, priceOf } from "./lookup.js"
 
 const defaultOpenAiBaseUrl = "https://api.openai.com/v1"
 
-function batchOf(batch: NonNullable<ModelEntry["batch"]>): Bedrock.BatchOptions {
+// Both clouds' batch options: each takes its own fields (the file's check allows only those, `read.ts`).
+function batchOf(batch: NonNullable<ModelEntry["batch"]>): Bedrock.BatchOptions & Vertex.BatchOptions {
   return {
     // The file's check requires them (`read.ts`); a config built without fails as the adapter's `OptionsError`.
     roleArn: batch.role_arn ?? "",
@@ -38,7 +39,8 @@ function batchOf(batch: NonNullable<ModelEntry["batch"]>): Bedrock.BatchOptions 
     outputUri: batch.output_uri ?? "",
     endpoint: batch.endpoint,
     s3Endpoint: batch.s3_endpoint,
-    timeoutHours: batch.timeout_hours
+    timeoutHours: batch.timeout_hours,
+    storageEndpoint: batch.storage_endpoint
   }
 }
 
@@ -109,13 +111,7 @@ const adapterLayer = (
         location: entry.location ?? "",
         publisher: entry.publisher,
         cacheConversations: entry.cache_conversations,
-        ...(entry.batch === undefined ? {} : {
-          batch: {
-            inputUri: entry.batch.input_uri ?? "",
-            outputUri: entry.batch.output_uri ?? "",
-            storageEndpoint: entry.batch.storage_endpoint
-          }
-        })
+        ...(entry.batch === undefined ? {} : { batch: batchOf(entry.batch) })
       })
     case "bedrock":
       return Bedrock.layer({

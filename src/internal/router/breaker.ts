@@ -51,18 +51,11 @@ export function mirror(): Mirror {
 
 /** Whether a request may be sent now, as the mirror says. */
 export function isAvailable(breaker: Mirror, now: number): boolean {
-  switch (breaker.state) {
-    case "closed":
-      return true
-    case "open":
-      return now >= breaker.openUntil
-    case "half-open":
-      return !breaker.probing
-  }
+  return breaker.state === "closed" || probeDue(breaker, now)
 }
 
-/** Whether a request sent now would be the probe, which the store has to grant. */
-export function probeDue(breaker: Mirror, now: number): boolean {
+/** Whether a request sent now would be the probe, which the store has to grant (on the mirror or the store's own). */
+export function probeDue(breaker: Pick<Mirror, "state" | "openUntil" | "probing">, now: number): boolean {
   return breaker.state === "half-open" ? !breaker.probing : breaker.state === "open" && now >= breaker.openUntil
 }
 
@@ -102,12 +95,10 @@ export function replyOf(breaker: Breaker, now: number, granted: boolean): Breake
 
 /** An attempt goes out: grants it unless the breaker is open, or half-open with its probe out (then takes it). */
 export function send(breaker: Breaker, now: number): boolean {
-  if (breaker.state === "open" && now >= breaker.openUntil) {
-    breaker.state = "half-open"
-    breaker.probing = false
-  }
-  if (breaker.state === "open" || (breaker.state === "half-open" && breaker.probing)) return false
-  if (breaker.state === "half-open") breaker.probing = true
+  if (breaker.state === "closed") return true
+  if (!probeDue(breaker, now)) return false
+  breaker.state = "half-open"
+  breaker.probing = true
   return true
 }
 

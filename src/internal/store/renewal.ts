@@ -4,17 +4,15 @@
  * `persistence/leases.ts`.
  */
 import * as Effect from "effect/Effect"
-import * as Redis from "effect/persistence/Redis"
 import type { Connection } from "../../Store.js"
 import * as Renewal from "../persistence/leases.js"
+import { overArgvOf } from "../persistence/script.js"
 
 // ARGV: ttl, expire (1: push the sets' own expiry too), then set and member pairs. Only members still held are renewed
 // (XX).
-const renewScript = Redis.script(
+const renewScript = overArgvOf(
   (ttl: number, expire: 0 | 1, pairs: ReadonlyArray<string>) => [ttl, expire, ...pairs],
-  {
-    numberOfKeys: 0,
-    lua: `
+  `
 local time = redis.call("TIME")
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local ttl = tonumber(ARGV[1])
@@ -25,7 +23,6 @@ for i = 3, #ARGV, 2 do
 end
 return 0
 `
-  }
 )
 
 /** Members of sorted sets scored by expiry that this instance keeps alive. */
