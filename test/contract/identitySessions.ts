@@ -1,6 +1,6 @@
 /**
  * The contract every backend of the dashboard's sessions' store (`identity/sessions.ts`' `SessionStore`) keeps, under
- * the sessions' algorithm (`Sessions.make`), run against each (`test/gateway/identitySessions.test.ts`: memory;
+ * the sessions' algorithm (`Sessions.make`), run against each (`test/gateway/identitySessions.test.ts`:
  * SQLite; Postgres, which several instances share): a session lasts its life and ends at sign-out, kept under its id's
  * digest with its tokens sealed (neither the id nor a token in the store), and its access token refused from its
  * sign-out to its end; a sign-in's state is taken once and not after its ten minutes; opening trims the ended and,
@@ -103,6 +103,19 @@ export const identitySessionsContract = (backend: StoreBackend<Sessions.Store>) 
         yield* sessions.open(session(50))
         expect(yield* held).toEqual([false, false, true])
         expect((yield* sessions.find(fourth))?.expiresAt).toBe(40)
+      }).pipe(Effect.scoped))
+
+    it.live(`${label}: past the bound exactly the bound are held, the newest among them, however many end at once`, () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore
+        const sessions = Sessions.make(store, () => 0, 3)
+        const digests: Array<string> = []
+        for (const end of [10, 10, 10, 10, 20, 20, 10, 30, 30, 30, 30, 5]) {
+          digests.push(digest(yield* sessions.open(session(end))).toString("hex"))
+          const held = yield* Effect.filter(digests, (key) => Effect.map(store.find(key), (kept) => kept !== undefined))
+          expect(held.length).toBe(Math.min(digests.length, 3))
+          expect(held).toContain(digests.at(-1))
+        }
       }).pipe(Effect.scoped))
 
     const sql = backend.sql

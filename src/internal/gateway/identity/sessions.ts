@@ -237,15 +237,23 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
   SessionStore,
   Effect.map(Sql.steps, ({ sql, step, transaction }): Store => {
     type Table = "admin_sessions" | "admin_sign_ins" | "admin_signed_out_tokens"
-    // `insert` into `table`, then its rows ended by `now` deleted, and those ending before the `max`th latest (the
-    // oldest past the bound; rows ending at the same moment as that one are kept): one transaction.
-    const added = (table: Table, what: string, insert: Effect.Effect<unknown, SqlError>, now: number, max: number) =>
+    // `insert` of `key` into `table`, then its rows ended by `now` deleted, and past `max` the others ending first
+    // (those ending at one moment in their digests' order), `key` kept: one transaction.
+    const added = (
+      table: Table,
+      what: string,
+      key: string,
+      insert: Effect.Effect<unknown, SqlError>,
+      now: number,
+      max: number
+    ) =>
       transaction(
         what,
         Effect.andThen(
           insert,
-          sql`DELETE FROM ${sql(table)} WHERE expires_at <= ${now} OR expires_at < (
-          SELECT expires_at FROM ${sql(table)} ORDER BY expires_at DESC LIMIT 1 OFFSET ${max - 1})`
+          sql`DELETE FROM ${sql(table)} WHERE expires_at <= ${now} OR digest IN (SELECT digest FROM (
+            SELECT digest, ROW_NUMBER() OVER (ORDER BY expires_at DESC, digest DESC) AS place
+            FROM ${sql(table)} WHERE digest <> ${key}) AS ranked WHERE place >= ${max})`
         )
       )
     // The row of `key` in `table` deleted in one statement (so one taker has it): what it held.
@@ -259,6 +267,7 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
         added(
           "admin_sessions",
           "opening a dashboard session",
+          key,
           sql`INSERT INTO admin_sessions (digest, subject, groups_json, tokens_sealed, expires_at)
           VALUES (${key}, ${session.subject}, ${JSON.stringify(session.groups)}, ${session.sealedTokens ?? null},
             ${session.expiresAt})`,
@@ -275,6 +284,7 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
         added(
           "admin_sign_ins",
           "beginning a sign-in",
+          key,
           sql`INSERT INTO admin_sign_ins (digest, code_verifier, nonce, redirect_uri, expires_at)
           VALUES (${key}, ${Redacted.value(pending.codeVerifier)}, ${pending.nonce}, ${pending.redirectUri},
             ${pending.expiresAt})`,
@@ -286,6 +296,7 @@ export const layerSql: Layer.Layer<SessionStore, never, Sql.Database> = Layer.ef
         added(
           "admin_signed_out_tokens",
           "signing out a session's token",
+          key,
           sql`INSERT INTO admin_signed_out_tokens (digest, expires_at) VALUES (${key}, ${until})
           ON CONFLICT (digest) DO UPDATE SET expires_at = ${until}`,
           now,
