@@ -105,7 +105,7 @@ export const identitySessionsContract = (backend: StoreBackend<Sessions.Store>) 
         expect((yield* sessions.find(fourth))?.expiresAt).toBe(40)
       }).pipe(Effect.scoped))
 
-    it.live(`${label}: past the bound exactly the bound are held, the newest among them, however many end at once`, () =>
+    it.live(`${label}: past the bound exactly the bound are held, the newest too, however many end at once`, () =>
       Effect.gen(function*() {
         const store = yield* makeStore
         const sessions = Sessions.make(store, () => 0, 3)
