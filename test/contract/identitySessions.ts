@@ -1,6 +1,6 @@
 /**
  * The contract every backend of the dashboard's sessions' store (`identity/sessions.ts`' `SessionStore`) keeps, under
- * the sessions' algorithm (`Sessions.make`), run against each (`test/gateway/identitySessions.test.ts`: memory;
+ * the sessions' algorithm (`Sessions.make`), run against each (`test/gateway/identitySessions.test.ts`:
  * SQLite; Postgres, which several instances share): a session lasts its life and ends at sign-out, kept under its id's
  * digest with its tokens sealed (neither the id nor a token in the store), and its access token refused from its
  * sign-out to its end; a sign-in's state is taken once and not after its ten minutes; opening trims the ended and,

@@ -1,6 +1,6 @@
 /**
  * The contract every backend of the request log (`observe/requestLogStore.ts`' `RequestLogStore`) keeps, run against
- * each (`test/gateway/requestLog.test.ts`: memory, SQLite and Postgres): rows at any instants, of any sizes, swept with
+ * each (`test/gateway/requestLog.test.ts`: SQLite and Postgres): rows at any instants, of any sizes, swept with
  * any retention and any bounds on rows and bytes, leave exactly the newest rows since the retention's start that fit
  * both bounds, counted from the newest (ties by id), to the backend's grain (`grainOf`: Postgres keeps the day the
  * retention starts in, and the day in which a bound is passed, whole), and a second sweep removes nothing; pages read

@@ -104,7 +104,7 @@ export const storeOn = <I, S, E>(
 
 /**
  * The backends of a gateway store (the service `tag`, its layers those of its module): in memory when it has
- * `layerMemory`, then in a new SQLite file and in a new database on the test file's Postgres server (call it at the
+ * `layerMemory` (the MCP sessions' store alone), then in a new SQLite file and in a new database on the test file's Postgres server (call it at the
  * file's top level), each named after `prefix` (letters and underscores). A layer that fails to build (a store read
  * at start) fails the test as a defect.
  */
