@@ -104,9 +104,9 @@ export const storeOn = <I, S, E>(
 
 /**
  * The backends of a gateway store (the service `tag`, its layers those of its module): in memory when it has
- * `layerMemory` (the MCP sessions' store alone), then in a new SQLite file and in a new database on the test file's Postgres server (call it at the
- * file's top level), each named after `prefix` (letters and underscores). A layer that fails to build (a store read
- * at start) fails the test as a defect.
+ * `layerMemory` (the MCP sessions' store alone), then in a new SQLite file and in a new database on the test file's
+ * Postgres server (call it at the file's top level), each named after `prefix` (letters and underscores). A layer that
+ * fails to build (a store read at start) fails the test as a defect.
  */
 export function storeBackends<I, S, E = never>(
   prefix: string,
