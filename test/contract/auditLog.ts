@@ -32,7 +32,7 @@ export const sample: Chain.Entry = {
 }
 
 /** The runs of the property: fewer on Postgres, whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 50, Postgres: 10 } as const
+const runsOf = { SQLite: 50, Postgres: 10 } as const
 
 const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 

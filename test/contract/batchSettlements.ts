@@ -31,7 +31,7 @@ import type { StoreBackend } from "../utils/sqlDatabases.js"
 import { leaseProperty, type Leasing } from "./lease.js"
 
 /** The runs of the properties: fewer on the backends whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 20, Postgres: 10, Redis: 20 } as const
+const runsOf = { SQLite: 20, Postgres: 10, Redis: 20 } as const
 
 /** A backend of the store: its name, and its service, each time the effect runs a new one. */
 export interface Backend {

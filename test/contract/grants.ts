@@ -27,7 +27,7 @@ const step: fc.Arbitrary<Step> = fc.record({
 })
 
 /** The runs of the property: fewer on Postgres, whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 20, Postgres: 10 } as const
+const runsOf = { SQLite: 20, Postgres: 10 } as const
 
 export const grantsContract = (backend: StoreBackend<Grants.Grants>) =>
   describe(`role grants' store contract: ${backend.name}`, () => {

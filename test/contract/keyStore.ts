@@ -87,7 +87,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 )
 
 /** The runs of the property: fewer on a database, whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 25, Postgres: 10 } as const
+const runsOf = { SQLite: 25, Postgres: 10 } as const
 
 export const keyStoreContract = (backend: StoreBackend<KeyStore.Store>) =>
   describe(`keys' and teams' store contract: ${backend.name}`, () => {

@@ -71,7 +71,7 @@ interface Model {
 const digestOf = (index: number, version: number) => Pins.seen("docs", definition(subjects[index]!, version)).digest
 
 /** The runs of each property: fewer on a database, whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 25, Postgres: 10 } as const
+const runsOf = { SQLite: 25, Postgres: 10 } as const
 
 export const mcpPinsContract = (backend: StoreBackend<Pins.Store>) =>
   describe(`MCP definitions' pins contract: ${backend.name}`, () => {

@@ -18,15 +18,15 @@ import { effectProp } from "../utils/effectProp.js"
 import type { StoreBackend } from "../utils/sqlDatabases.js"
 
 /** The runs of each property: fewer on Postgres, whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 50, Postgres: 15 } as const
+const runsOf = { SQLite: 50, Postgres: 15 } as const
 
 const hour = 3_600_000
 
 /**
- * What a backend's sweep removes at once, in milliseconds of `at` (`requestLogStore.ts`): none, row by row, in memory
- * and on SQLite; on Postgres, a UTC day's partition.
+ * What a backend's sweep removes at once, in milliseconds of `at` (`requestLogStore.ts`): none, row by row,
+ * on SQLite; on Postgres, a UTC day's partition.
  */
-const grainOf = { memory: undefined, SQLite: undefined, Postgres: 24 * hour } as const
+const grainOf = { SQLite: undefined, Postgres: 24 * hour } as const
 
 /** A row of the log, its fields drawn from small sets so that groups, filters and ties happen. */
 const row = fc.record({
