@@ -1,6 +1,6 @@
 /**
  * The contract every backend of the admin audit log (`audit/store.ts`' `AuditLogStore`) keeps, run against each
- * (`test/gateway/audit.test.ts`: memory, SQLite and Postgres): pages read by cursor, concatenated, are the whole log
+ * (`test/gateway/audit.test.ts`: SQLite and Postgres): pages read by cursor, concatenated, are the whole log
  * newest first while rows are appended between pages, each row's `at` the `Clock`'s time of its append (TestClock),
  * and the chain they form verifies whole; appends made at once each answer their own row, in one chain; rows at any
  * instants, any retention: those older are deleted from the start, pruning again deletes nothing, the chain verifies
@@ -32,7 +32,7 @@ export const sample: Chain.Entry = {
 }
 
 /** The runs of the property: fewer on Postgres, whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 50, Postgres: 10 } as const
+const runsOf = { SQLite: 50, Postgres: 10 } as const
 
 const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 
@@ -144,7 +144,7 @@ export const auditLogContract = (backend: StoreBackend<AuditStore.AuditLog>) =>
     )
 
     const sql = backend.sql
-    // Memory is this process's own: only a database's rows can be edited behind the gateway's back.
+    // Only a backend with a database has rows to edit behind the gateway's back.
     if (sql === undefined) return
     effectProp(
       `${backend.name}: any one row edited in the database is found at that row`,

@@ -1,6 +1,6 @@
 /**
  * The contract every backend of the batch ids' secret (`batches/idSecret.ts`' `IdSecretStore`) keeps, run against each
- * (`test/gateway/batchIdSecret.test.ts`: memory, SQLite, Postgres and Redis): one secret of 256 random bits, the one
+ * (`test/gateway/batchIdSecret.test.ts`: SQLite, Postgres and Redis): one secret of 256 random bits, the one
  * the first read made, read by every instance on the store however many ask at once and however often; a store of its
  * own makes a secret of its own.
  */
@@ -12,7 +12,7 @@ import type * as IdSecret from "../../src/internal/gateway/batches/idSecret.js"
 
 /** A backend of the store: its name, and two instances on one new store each time the effect runs. */
 export interface Backend {
-  readonly name: "memory" | "SQLite" | "Postgres" | "Redis"
+  readonly name: "SQLite" | "Postgres" | "Redis"
   readonly instances: Effect.Effect<readonly [IdSecret.Secrets, IdSecret.Secrets], never, Scope.Scope>
 }
 

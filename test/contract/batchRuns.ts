@@ -1,6 +1,6 @@
 /**
  * The contract every backend of the batches the gateway runs as calls (`batches/runs.ts`' `RunStore`) keeps, run
- * against each (`test/gateway/batchRuns.test.ts`: memory, SQLite, Postgres and Redis): a run recorded once, its lines
+ * against each (`test/gateway/batchRuns.test.ts`: SQLite, Postgres and Redis): a run recorded once, its lines
  * read back as they were made (any text, any reply limit); its lease held by one holder at a time until it lapses,
  * renewed by its holder, cancelled for its holder once the run is, lost to all once the run ended; each line answered
  * once, its first answer kept (a reply or a typed error, read back as it was), never a line the run does not hold (for
@@ -24,7 +24,7 @@ import type { StoreBackend } from "../utils/sqlDatabases.js"
 import { leaseProperty, type Leasing } from "./lease.js"
 
 /** The runs of the properties: fewer on the backends whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 20, Postgres: 10, Redis: 20 } as const
+const runsOf = { SQLite: 20, Postgres: 10, Redis: 20 } as const
 
 /** A backend of the store: its name, and its service, each time the effect runs a new one. */
 export interface Backend {

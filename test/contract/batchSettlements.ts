@@ -1,6 +1,6 @@
 /**
  * The contract every backend of the batches' settlements (`batches/settlements.ts`' `SettlementStore`) keeps, run
- * against each (`test/gateway/batchSettlements.test.ts`: memory, SQLite, Postgres and Redis), and the settling of a
+ * against each (`test/gateway/batchSettlements.test.ts`: SQLite, Postgres and Redis), and the settling of a
  * batch over it (`batches/settlement.ts`): a batch recorded open once and listed until it is settled, the oldest first,
  * its last status kept by the close that settles it (any status, any counts); one holder
  * of a batch's lease at a time, taken again when it lapsed or was given up, none once the batch is settled; a line
@@ -31,7 +31,7 @@ import type { StoreBackend } from "../utils/sqlDatabases.js"
 import { leaseProperty, type Leasing } from "./lease.js"
 
 /** The runs of the properties: fewer on the backends whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 20, Postgres: 10, Redis: 20 } as const
+const runsOf = { SQLite: 20, Postgres: 10, Redis: 20 } as const
 
 /** A backend of the store: its name, and its service, each time the effect runs a new one. */
 export interface Backend {

@@ -1,6 +1,6 @@
 /**
  * The contract every backend of the batches' files and records (`batches/store.ts`' `BatchStore`) keeps, run against
- * each (`test/gateway/batchStore.test.ts`: memory, SQLite, Postgres and Redis): a file read by its uploader only, for
+ * each (`test/gateway/batchStore.test.ts`: SQLite, Postgres and Redis): a file read by its uploader only, for
  * its day; one larger than the bound refused, naming it; an owner's files past its count or bytes let go of the oldest
  * first, another owner's kept, and every owner's past the whole's count; a batch's record listed to its maker only,
  * for its kind, once however often recorded, the newest first, every page after a cursor the next ones (for any
@@ -16,7 +16,7 @@ import { effectProp } from "../utils/effectProp.js"
 import type { StoreBackend } from "../utils/sqlDatabases.js"
 
 /** The runs of the properties: fewer on the backends whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 20, Postgres: 10, Redis: 20 } as const
+const runsOf = { SQLite: 20, Postgres: 10, Redis: 20 } as const
 
 /** A backend of the store: its name, and its service, each time the effect runs a new one. */
 export interface Backend {

@@ -1,6 +1,6 @@
 /**
  * The contract every backend of the roles granted to people (`identity/grants.ts`' `GrantStore`) keeps, run against
- * each (`test/gateway/grants.test.ts`: memory; SQLite and Postgres, the gateway's databases): a grant made is listed and read
+ * each (`test/gateway/grants.test.ts`: SQLite and Postgres, the gateway's databases): a grant made is listed and read
  * as its subject's role, and granting the same role again answers the one made; a grant removed is gone, and
  * removing it again finds nothing; a row whose role this version does not know (a newer one's) is left out; and any
  * sequence of grants and removals, by any subjects and roles, lists exactly what a set of (subject, role) pairs holds.
@@ -27,7 +27,7 @@ const step: fc.Arbitrary<Step> = fc.record({
 })
 
 /** The runs of the property: fewer on Postgres, whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 20, Postgres: 10 } as const
+const runsOf = { SQLite: 20, Postgres: 10 } as const
 
 export const grantsContract = (backend: StoreBackend<Grants.Grants>) =>
   describe(`role grants' store contract: ${backend.name}`, () => {

@@ -1,6 +1,6 @@
 /**
  * The contract every backend of the keys and teams made at run time (`keys/store.ts`' `KeyStore`) keeps, run against
- * each (`test/gateway/keyStore.test.ts`: memory; SQLite and Postgres, the gateway's databases): a key and a team are
+ * each (`test/gateway/keyStore.test.ts`: SQLite and Postgres, the gateway's databases): a key and a team are
  * read back whole, oldest first, once the store reloads, and its listeners run after a reload that found a change
  * only; a name (a key's among keys, a team's among teams, a revoked key's included) is taken once, at making and at
  * renaming; a rotation keeps every replaced key with its grace, and each change moves `updated_at` forward even
@@ -87,7 +87,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 )
 
 /** The runs of the property: fewer on a database, whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 25, Postgres: 10 } as const
+const runsOf = { SQLite: 25, Postgres: 10 } as const
 
 export const keyStoreContract = (backend: StoreBackend<KeyStore.Store>) =>
   describe(`keys' and teams' store contract: ${backend.name}`, () => {

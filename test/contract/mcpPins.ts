@@ -1,6 +1,6 @@
 /**
  * The contract every backend of the MCP definitions' pins (`mcp/pins.ts`' `PinStore`) keeps, run against each
- * (`test/gateway/mcpPins.test.ts`: memory; SQLite and Postgres), under the pins' algorithm (`Pins.make`): any sequence
+ * (`test/gateway/mcpPins.test.ts`: SQLite and Postgres), under the pins' algorithm (`Pins.make`): any sequence
  * of the definitions of tools, prompts, resources and templates seen and of approvals agrees with the rule for each
  * subject on its own (a tool and a prompt of one name, and a tool named as a prompt is stored, are three): it is pinned
  * to the first definition seen, a different one is held (the latest) until approved, seeing the pinned one again
@@ -71,7 +71,7 @@ interface Model {
 const digestOf = (index: number, version: number) => Pins.seen("docs", definition(subjects[index]!, version)).digest
 
 /** The runs of each property: fewer on a database, whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 25, Postgres: 10 } as const
+const runsOf = { SQLite: 25, Postgres: 10 } as const
 
 export const mcpPinsContract = (backend: StoreBackend<Pins.Store>) =>
   describe(`MCP definitions' pins contract: ${backend.name}`, () => {

@@ -30,7 +30,7 @@ const recorded = (
 // Bounds no test of the store's other steps reaches.
 const roomy: Sessions.Bounds = { maxSessions: 1_000, maxKeySessions: 1_000, maxBytes: 1e9, maxKeyBytes: 1e9 }
 
-export const mcpSessionsContract = (backend: StoreBackend<Sessions.Store>) =>
+export const mcpSessionsContract = (backend: StoreBackend<Sessions.Store, "memory" | "SQLite" | "Postgres">) =>
   describe(`MCP sessions' store contract: ${backend.name}`, () => {
     const makeStore = backend.store
     const label = backend.name

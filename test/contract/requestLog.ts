@@ -1,6 +1,6 @@
 /**
  * The contract every backend of the request log (`observe/requestLogStore.ts`' `RequestLogStore`) keeps, run against
- * each (`test/gateway/requestLog.test.ts`: memory, SQLite and Postgres): rows at any instants, of any sizes, swept with
+ * each (`test/gateway/requestLog.test.ts`: SQLite and Postgres): rows at any instants, of any sizes, swept with
  * any retention and any bounds on rows and bytes, leave exactly the newest rows since the retention's start that fit
  * both bounds, counted from the newest (ties by id), to the backend's grain (`grainOf`: Postgres keeps the day the
  * retention starts in, and the day in which a bound is passed, whole), and a second sweep removes nothing; pages read
@@ -18,15 +18,15 @@ import { effectProp } from "../utils/effectProp.js"
 import type { StoreBackend } from "../utils/sqlDatabases.js"
 
 /** The runs of each property: fewer on Postgres, whose steps are slower. */
-const runsOf = { memory: 100, SQLite: 50, Postgres: 15 } as const
+const runsOf = { SQLite: 50, Postgres: 15 } as const
 
 const hour = 3_600_000
 
 /**
- * What a backend's sweep removes at once, in milliseconds of `at` (`requestLogStore.ts`): none, row by row, in memory
- * and on SQLite; on Postgres, a UTC day's partition.
+ * What a backend's sweep removes at once, in milliseconds of `at` (`requestLogStore.ts`): none, row by row,
+ * on SQLite; on Postgres, a UTC day's partition.
  */
-const grainOf = { memory: undefined, SQLite: undefined, Postgres: 24 * hour } as const
+const grainOf = { SQLite: undefined, Postgres: 24 * hour } as const
 
 /** A row of the log, its fields drawn from small sets so that groups, filters and ties happen. */
 const row = fc.record({

@@ -76,9 +76,12 @@ export function postgresFor(prefix: string): Effect.Effect<Sql.Database["Service
   })
 }
 
-/** A gateway store on one of its backends: its service, each time the effect runs a new one, and its database. */
-export interface StoreBackend<S> {
-  readonly name: "memory" | "SQLite" | "Postgres"
+/**
+ * A gateway store on one of its backends (`Name`: the databases alone unless the store has a memory layer): its
+ * service, each time the effect runs a new one, and its database.
+ */
+export interface StoreBackend<S, Name extends string = "SQLite" | "Postgres"> {
+  readonly name: Name
   readonly store: Effect.Effect<S, never, Scope.Scope>
   /** The backend's database, which `sql` makes the store's service over; none in memory. */
   readonly sql:
@@ -104,10 +107,20 @@ export const storeOn = <I, S, E>(
 
 /**
  * The backends of a gateway store (the service `tag`, its layers those of its module): in memory when it has
- * `layerMemory`, then in a new SQLite file and in a new database on the test file's Postgres server (call it at the
- * file's top level), each named after `prefix` (letters and underscores). A layer that fails to build (a store read
- * at start) fails the test as a defect.
+ * `layerMemory` (the MCP sessions' store alone), then in a new SQLite file and in a new database on the test file's
+ * Postgres server (call it at the file's top level), each named after `prefix` (letters and underscores). A layer that
+ * fails to build (a store read at start) fails the test as a defect.
  */
+export function storeBackends<I, S, E = never>(
+  prefix: string,
+  tag: Context.Key<I, S>,
+  layers: { readonly layerMemory: Layer.Layer<I>; readonly layerSql: Layer.Layer<I, E, Sql.Database> }
+): ReadonlyArray<StoreBackend<S, "memory" | "SQLite" | "Postgres">>
+export function storeBackends<I, S, E = never>(
+  prefix: string,
+  tag: Context.Key<I, S>,
+  layers: { readonly layerSql: Layer.Layer<I, E, Sql.Database> }
+): ReadonlyArray<StoreBackend<S>>
 export function storeBackends<I, S, E = never>(
   prefix: string,
   tag: Context.Key<I, S>,
@@ -115,7 +128,7 @@ export function storeBackends<I, S, E = never>(
     readonly layerMemory?: Layer.Layer<I> | undefined
     readonly layerSql: Layer.Layer<I, E, Sql.Database>
   }
-): ReadonlyArray<StoreBackend<S>> {
+): ReadonlyArray<StoreBackend<S, "memory" | "SQLite" | "Postgres">> {
   const store = (database: Sql.Database["Service"]) =>
     Effect.orDie(serviceOf(tag, Layer.provide(layers.layerSql, Layer.succeed(Sql.Database, database))))
   const onDatabase = (

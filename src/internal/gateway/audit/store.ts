@@ -1,7 +1,6 @@
 /**
  * The admin audit log: rows appended, never changed, each chained to the one before (`chain.ts`). `AuditLogStore` is
- * in the database (`layerSql`), which every instance shares; one algorithm over its tables (`Rows`), under one contract
- * (`test/contract/auditLog.ts`).
+ * in the database (`layerSql`), which every instance shares, under one contract (`test/contract/auditLog.ts`).
  *
  * An append reads the head and writes the next rows and the head as one write (the entries waiting then, `appender`):
  * one transaction that first updates the head's row, so that it holds that row's lock (Postgres) or the write lock
@@ -17,7 +16,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Semaphore from "effect/Semaphore"
-import type { SqlError } from "effect/sql/SqlError"
 import * as SqlSchema from "effect/sql/SqlSchema"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { Numeric, tableRow } from "../../persistence/columns.js"
@@ -99,24 +97,6 @@ export class AuditLogStore
   extends Context.Service<AuditLogStore, AuditLog>()("effect-llm-router/gateway/audit/AuditLogStore")
 {}
 
-/** What a backend keeps: the rows and, beside them, the chain's head and base; each step failing with `E`. */
-interface Rows<E> {
-  /** `effect` as one write: no other write of the log between its steps. */
-  readonly write: <A>(what: string, effect: Effect.Effect<A, E>) => Effect.Effect<A, StoreUnavailableError>
-  /** `effect`'s reads as of one instant: no write of the log seen between them. */
-  readonly read: <A>(what: string, effect: Effect.Effect<A, E>) => Effect.Effect<A, StoreUnavailableError>
-  readonly head: Effect.Effect<Chain.Head, E>
-  readonly base: Effect.Effect<Chain.Head, E>
-  /** `row` added, and made the head. */
-  readonly add: (row: Chain.Row) => Effect.Effect<void, E>
-  readonly page: (query: Query) => Effect.Effect<ReadonlyArray<Chain.Row>, E>
-  readonly lastBefore: (at: number) => Effect.Effect<Chain.Row | undefined, E>
-  /** The rows up to `base` deleted, `base` kept as the base when it is past the one kept: how many were deleted. */
-  readonly cut: (base: Chain.Head) => Effect.Effect<number, E>
-  /** Up to `limit` rows after `seq`, in `seq` order. */
-  readonly after: (seq: number, limit: number) => Effect.Effect<ReadonlyArray<Chain.Row>, E>
-}
-
 /** How many rows `verify` reads at a time. */
 const batch = 1000
 
@@ -127,29 +107,19 @@ interface Waiting {
 }
 
 /**
- * The log's `append`: entries wait their turn, and each write takes every entry waiting when it begins (one head read,
- * one transaction), so that appends made at once take the head's lock once, not once each. An append is not
- * interrupted once its entry waits, since a write may carry other appends' entries.
+ * The log's `append`, `write` making the given entries' rows: entries wait their turn, and each write takes every entry
+ * waiting when it begins (one head read, one transaction), so that appends made at once take the head's lock once, not
+ * once each. An append is not interrupted once its entry waits, since a write may carry other appends' entries.
  */
-function appender<E>(rows: Rows<E>): AuditLog["append"] {
+function appender(
+  write: (entries: ReadonlyArray<Chain.Entry>) => Effect.Effect<ReadonlyArray<Chain.Row>, StoreUnavailableError>
+): AuditLog["append"] {
   const waiting: Array<Waiting> = []
   const turn = Semaphore.makeUnsafe(1)
-  const chained = (entries: ReadonlyArray<Chain.Entry>) =>
-    Effect.gen(function*() {
-      const written: Array<Chain.Row> = []
-      let head = yield* rows.head
-      for (const entry of entries) {
-        const row = Chain.next(head, entry)
-        yield* rows.add(row)
-        written.push(row)
-        head = row
-      }
-      return written
-    })
   const writeWaiting = Effect.suspend(() => {
     const taken = waiting.splice(0)
     return Effect.flatMap(
-      Effect.exit(rows.write("appending to the admin audit log", chained(taken.map((one) => one.entry)))),
+      Effect.exit(write(taken.map((one) => one.entry))),
       (exit) => Effect.forEach(taken, (one, i) => Deferred.done(one.row, Exit.map(exit, (written) => written[i]!)))
     )
   })
@@ -162,116 +132,119 @@ function appender<E>(rows: Rows<E>): AuditLog["append"] {
     }))
 }
 
-/** The audit log over `rows`. */
-function overRows<E>(rows: Rows<E>): AuditLog {
-  return {
-    append: appender(rows),
-    page: (query) => rows.read("reading the admin audit log", rows.page(query)),
-    head: rows.read("reading the admin audit log's head", rows.head),
-    lastBefore: (at) => rows.read("reading the admin audit log", rows.lastBefore(at)),
-    prune: (base) => rows.write("pruning the admin audit log", rows.cut(base)),
-    verify: (anchors = []) =>
-      rows.read(
-        "verifying the admin audit log",
-        Effect.gen(function*() {
-          const head = yield* rows.head
-          const base = yield* rows.base
-          const walk = Chain.walk(anchors, base)
-          // Below any `seq`, so a row whose `seq` was edited down is read too.
-          let after = Number.MIN_SAFE_INTEGER
-          while (true) {
-            const read = yield* rows.after(after, batch)
-            const broken = walk.feed(read)
-            if (broken !== undefined) return { broken, rows: walk.end(head).rows, head, base }
-            if (read.length < batch) break
-            after = read.at(-1)!.seq
-          }
-          return { ...walk.end(head), head, base }
-        })
-      )
-  }
-}
-
-/** The tables `admin_audit` and `admin_audit_head` of `database`. */
-function sqlRows({ sql, transaction }: Sql.Steps): Rows<SqlError | Schema.SchemaError> {
-  const headOf = SqlSchema.findOneOption({
-    Request: Schema.Void,
-    Result: HeadRow,
-    execute: () => sql`SELECT seq, digest FROM admin_audit_head WHERE id = 1`
-  })
-  const baseOf = SqlSchema.findOneOption({
-    Request: Schema.Void,
-    Result: BaseRow,
-    execute: () => sql`SELECT base_seq, base_digest FROM admin_audit_head WHERE id = 1`
-  })
-  const pageOf = SqlSchema.findAll({
-    Request: PageOf,
-    Result: Stored,
-    execute: (query) =>
-      sql`SELECT * FROM admin_audit WHERE ${
-        sql.and([
-          ...(query.actor === undefined ? [] : [sql`actor = ${query.actor}`]),
-          ...(query.action === undefined ? [] : [sql`action = ${query.action}`]),
-          ...(query.from === undefined ? [] : [sql`at >= ${query.from}`]),
-          ...(query.to === undefined ? [] : [sql`at < ${query.to}`]),
-          ...(query.before === undefined ? [] : [sql`seq < ${query.before}`])
-        ])
-      } ORDER BY seq DESC LIMIT ${query.limit}`
-  })
-  const lastBefore = SqlSchema.findOneOption({
-    Request: Schema.Number,
-    Result: Stored,
-    execute: (at) => sql`SELECT * FROM admin_audit WHERE at < ${at} ORDER BY seq DESC LIMIT 1`
-  })
-  const countedTo = SqlSchema.findAll({
-    Request: Schema.Number,
-    Result: Counted,
-    execute: (seq) => sql`SELECT COUNT(*) AS n FROM admin_audit WHERE seq <= ${seq}`
-  })
-  const after = SqlSchema.findAll({
-    Request: After,
-    Result: Stored,
-    execute: ({ limit, seq }) => sql`SELECT * FROM admin_audit WHERE seq > ${seq} ORDER BY seq LIMIT ${limit}`
-  })
-  return {
-    write: (what, effect) =>
+/** The audit log in the gateway's database, which every instance on it shares (one chain). */
+export const layerSql: Layer.Layer<AuditLogStore, never, Sql.Database> = Layer.effect(
+  AuditLogStore,
+  Effect.map(Sql.steps, ({ sql, transaction }): AuditLog => {
+    const headOf = SqlSchema.findOneOption({
+      Request: Schema.Void,
+      Result: HeadRow,
+      execute: () => sql`SELECT seq, digest FROM admin_audit_head WHERE id = 1`
+    })
+    const baseOf = SqlSchema.findOneOption({
+      Request: Schema.Void,
+      Result: BaseRow,
+      execute: () => sql`SELECT base_seq, base_digest FROM admin_audit_head WHERE id = 1`
+    })
+    const pageOf = SqlSchema.findAll({
+      Request: PageOf,
+      Result: Stored,
+      execute: (query) =>
+        sql`SELECT * FROM admin_audit WHERE ${
+          sql.and([
+            ...(query.actor === undefined ? [] : [sql`actor = ${query.actor}`]),
+            ...(query.action === undefined ? [] : [sql`action = ${query.action}`]),
+            ...(query.from === undefined ? [] : [sql`at >= ${query.from}`]),
+            ...(query.to === undefined ? [] : [sql`at < ${query.to}`]),
+            ...(query.before === undefined ? [] : [sql`seq < ${query.before}`])
+          ])
+        } ORDER BY seq DESC LIMIT ${query.limit}`
+    })
+    const lastBefore = SqlSchema.findOneOption({
+      Request: Schema.Number,
+      Result: Stored,
+      execute: (at) => sql`SELECT * FROM admin_audit WHERE at < ${at} ORDER BY seq DESC LIMIT 1`
+    })
+    const countedTo = SqlSchema.findAll({
+      Request: Schema.Number,
+      Result: Counted,
+      execute: (seq) => sql`SELECT COUNT(*) AS n FROM admin_audit WHERE seq <= ${seq}`
+    })
+    const after = SqlSchema.findAll({
+      Request: After,
+      Result: Stored,
+      execute: ({ limit, seq }) => sql`SELECT * FROM admin_audit WHERE seq > ${seq} ORDER BY seq LIMIT ${limit}`
+    })
+    /** `effect` as one write: no other write of the log between its steps. */
+    const write = <A, E>(what: string, effect: Effect.Effect<A, E>) =>
       transaction(
         what,
         // The head's row written first: its lock held to the commit, so no other write reads the head meanwhile.
         Effect.andThen(sql`UPDATE admin_audit_head SET seq = seq WHERE id = 1`, effect)
+      )
+    const head = Effect.map(headOf(undefined), Option.getOrElse(() => Chain.emptyHead))
+    return {
+      append: appender((entries) =>
+        write(
+          "appending to the admin audit log",
+          Effect.gen(function*() {
+            const written: Array<Chain.Row> = []
+            let last = yield* head
+            for (const entry of entries) {
+              const row = Chain.next(last, entry)
+              // The row added, and made the head.
+              yield* sql`INSERT INTO admin_audit (seq, at, actor, action, object, before_value, after_value, outcome,
+                status, code, origin, digest) VALUES (${row.seq}, ${row.at}, ${row.actor}, ${row.action}, ${row.object},
+                ${row.before}, ${row.after}, ${row.outcome}, ${row.status}, ${row.code}, ${row.from}, ${row.digest})`
+              yield* sql`UPDATE admin_audit_head SET seq = ${row.seq}, digest = ${row.digest} WHERE id = 1`
+              written.push(row)
+              last = row
+            }
+            return written
+          })
+        )
       ),
-    read: (what, effect) => transaction(what, effect),
-    head: Effect.map(headOf(undefined), Option.getOrElse(() => Chain.emptyHead)),
-    base: Effect.map(
-      baseOf(undefined),
-      Option.match({
-        onNone: () => Chain.emptyHead,
-        onSome: (head) => ({ seq: head.base_seq, digest: head.base_digest })
-      })
-    ),
-    add: (row) =>
-      Effect.andThen(
-        sql`INSERT INTO admin_audit (seq, at, actor, action, object, before_value, after_value, outcome, status, code,
-          origin, digest) VALUES (${row.seq}, ${row.at}, ${row.actor}, ${row.action}, ${row.object}, ${row.before},
-          ${row.after}, ${row.outcome}, ${row.status}, ${row.code}, ${row.from}, ${row.digest})`,
-        sql`UPDATE admin_audit_head SET seq = ${row.seq}, digest = ${row.digest} WHERE id = 1`
-      ),
-    page: (query) => Effect.map(pageOf(query), (rows) => rows.map(rowOf)),
-    lastBefore: (at) => Effect.map(lastBefore(at), (row) => Option.getOrUndefined(Option.map(row, rowOf))),
-    cut: (cutAt) =>
-      Effect.gen(function*() {
-        const [counted] = yield* countedTo(cutAt.seq)
-        yield* sql`DELETE FROM admin_audit WHERE seq <= ${cutAt.seq}`
-        yield* sql`UPDATE admin_audit_head SET base_seq = ${cutAt.seq}, base_digest = ${cutAt.digest}
-          WHERE id = 1 AND base_seq < ${cutAt.seq}`
-        return counted?.n ?? 0
-      }),
-    after: (seq, limit) => Effect.map(after({ seq, limit }), (rows) => rows.map(rowOf))
-  }
-}
-
-/** The audit log in the gateway's database, which every instance on it shares (one chain). */
-export const layerSql: Layer.Layer<AuditLogStore, never, Sql.Database> = Layer.effect(
-  AuditLogStore,
-  Effect.map(Sql.steps, (database) => overRows(sqlRows(database)))
+      page: (query) => transaction("reading the admin audit log", Effect.map(pageOf(query), (rows) => rows.map(rowOf))),
+      head: transaction("reading the admin audit log's head", head),
+      lastBefore: (at) =>
+        transaction(
+          "reading the admin audit log",
+          Effect.map(lastBefore(at), (row) => Option.getOrUndefined(Option.map(row, rowOf)))
+        ),
+      // The rows up to `base` deleted, `base` kept as the base when it is past the one kept.
+      prune: (base) =>
+        write(
+          "pruning the admin audit log",
+          Effect.gen(function*() {
+            const [counted] = yield* countedTo(base.seq)
+            yield* sql`DELETE FROM admin_audit WHERE seq <= ${base.seq}`
+            yield* sql`UPDATE admin_audit_head SET base_seq = ${base.seq}, base_digest = ${base.digest}
+              WHERE id = 1 AND base_seq < ${base.seq}`
+            return counted?.n ?? 0
+          })
+        ),
+      verify: (anchors = []) =>
+        transaction(
+          "verifying the admin audit log",
+          Effect.gen(function*() {
+            const last = yield* head
+            const base = Option.match(yield* baseOf(undefined), {
+              onNone: () => Chain.emptyHead,
+              onSome: (row) => ({ seq: row.base_seq, digest: row.base_digest })
+            })
+            const walk = Chain.walk(anchors, base)
+            // Below any `seq`, so a row whose `seq` was edited down is read too.
+            let seq = Number.MIN_SAFE_INTEGER
+            while (true) {
+              const read = (yield* after({ seq, limit: batch })).map(rowOf)
+              const broken = walk.feed(read)
+              if (broken !== undefined) return { broken, rows: walk.end(last).rows, head: last, base }
+              if (read.length < batch) break
+              seq = read.at(-1)!.seq
+            }
+            return { ...walk.end(last), head: last, base }
+          })
+        )
+    }
+  })
 )

@@ -219,141 +219,113 @@ const keyColumns = (change: KeyChange): Record<string, unknown> => {
 /** The keys' and teams' store. */
 export class KeyStore extends Context.Service<KeyStore, Store>()("effect-llm-router/gateway/keys/KeyStore") {}
 
-/** What the database keeps: the tables, written at once, read whole when their fingerprint moved. */
-interface Tables {
-  /** A value that changes with every change of either table. */
-  readonly fingerprint: Effect.Effect<string, StoreUnavailableError>
-  readonly read: Effect.Effect<
-    { readonly keys: ReadonlyArray<KeyRecord>; readonly teams: ReadonlyArray<TeamRecord> },
-    StoreUnavailableError
-  >
-  readonly insertKey: Store["insertKey"]
-  /** A change with at least one column. */
-  readonly updateKey: Store["updateKey"]
-  readonly insertTeam: Store["insertTeam"]
-  readonly updateTeam: Store["updateTeam"]
-  readonly deleteTeam: Store["deleteTeam"]
-}
-
-/**
- * The store over `tables`: its copy read now, and again whenever they changed (at its `reload`, and every
- * `refreshEvery`, since other processes change them), for the scope's life.
- */
-const overTables = Effect.fnUntraced(function*(tables: Tables) {
-  let keys: ReadonlyArray<KeyRecord> = []
-  let teams: ReadonlyArray<TeamRecord> = []
-  let fingerprint: string | undefined
-  const listeners: Array<Effect.Effect<void>> = []
-
-  const load = Effect.gen(function*() {
-    const seen = yield* tables.fingerprint
-    if (seen === fingerprint) return
-    const read = yield* tables.read
-    keys = read.keys
-    teams = read.teams
-    fingerprint = seen
-    // The listeners of now: one added while they run waits for the next change.
-    yield* Effect.forEach([...listeners], (listener) => listener, { discard: true })
-  })
-
-  const store: Store = {
-    keys: () => keys,
-    teams: () => teams,
-    onChange: (listener) => {
-      listeners.push(listener)
-    },
-    reload: load,
-    insertKey: tables.insertKey,
-    updateKey: (id, change) =>
-      Object.keys(keyColumns(change)).length === 0 ? Effect.void : tables.updateKey(id, change),
-    insertTeam: tables.insertTeam,
-    updateTeam: tables.updateTeam,
-    deleteTeam: tables.deleteTeam
-  }
-  yield* load
-  yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(refreshEvery), Effect.ignore(load))))
-  return store
-})
-
-/** The tables `keys` and `teams` of `database`. */
-function sqlTables({ sql, step, transaction }: Sql.Steps): Tables {
-  // A write whose unique name (a key's or a team's) another row has: `NameTaken`.
-  const named = <A>(what: string, effect: Effect.Effect<A, SqlError>) =>
-    step(
-      what,
-      Effect.catchIf(
-        effect,
-        (error) => error.reason._tag === "UniqueViolation",
-        () => Effect.fail(new NameTaken())
-      )
-    )
-  // A change's `updated_at`, in the statement: now, or one past the row's last when the clock has not moved on since.
-  const stamp = (now: number) => sql`CASE WHEN updated_at >= ${now} THEN updated_at + 1 ELSE ${now} END`
-  return {
-    fingerprint: step(
-      "reading the keys",
-      Effect.map(
-        Sql.rows(
-          Versions,
-          sql`SELECT
-          (SELECT COUNT(*) FROM keys) AS key_count, (SELECT COALESCE(SUM(updated_at), 0) FROM keys) AS key_version,
-          (SELECT COUNT(*) FROM teams) AS team_count, (SELECT COALESCE(SUM(updated_at), 0) FROM teams) AS team_version`
-        ),
-        (rows) => rows.flatMap((row) => Object.values(row).map(String)).join(":")
-      )
-    ),
-    read: step(
-      "reading the keys",
-      Effect.all({
-        keys: Effect.map(Sql.rows(KeyRow, sql`SELECT * FROM keys ORDER BY created_at, id`), (rows) => rows.map(keyOf)),
-        teams: Effect.map(
-          Sql.rows(TeamRow, sql`SELECT * FROM teams ORDER BY created_at, id`),
-          (rows) => rows.map(teamOf)
-        )
-      })
-    ),
-    insertKey: (key) =>
-      named(
-        "making a key",
-        sql`INSERT INTO keys ${
-          sql.insert({ id: key.id, ...keyColumns(key), created_at: key.createdAt, updated_at: key.updatedAt })
-        }`
-      ),
-    updateKey: (id, change) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        named(
-          "changing a key",
-          sql`UPDATE keys SET ${sql.update(keyColumns(change))}, updated_at = ${stamp(now)} WHERE id = ${id}`
-        )),
-    insertTeam: (team) =>
-      named(
-        "making a team",
-        sql`INSERT INTO teams ${
-          sql.insert({ id: team.id, ...teamColumns(team), created_at: team.createdAt, updated_at: team.updatedAt })
-        }`
-      ),
-    updateTeam: (id, change) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const columns = teamColumns(change)
-        const set = Object.keys(columns).length === 0 ? sql`` : sql`${sql.update(columns)},`
-        return named("changing a team", sql`UPDATE teams SET ${set} updated_at = ${stamp(now)} WHERE id = ${id}`)
-      }),
-    deleteTeam: (id) =>
-      transaction(
-        "deleting a team",
-        Effect.andThen(
-          sql`UPDATE keys SET team_id = NULL WHERE team_id = ${id} AND revoked_at IS NOT NULL`,
-          Effect.asVoid(sql`DELETE FROM teams WHERE id = ${id}`)
-        )
-      )
-  }
-}
-
 /**
  * Keys and teams in the gateway's database (tables `keys` and `teams`), which every instance on it shares: read at
- * start (failing when they cannot be), and again whenever another instance changed them.
+ * start (failing when they cannot be), and again whenever they changed (at the store's `reload`, and every
+ * `refreshEvery`, since other instances change them), for the scope's life.
  */
 export const layerSql: Layer.Layer<KeyStore, StoreUnavailableError, Sql.Database> = Layer.effect(
   KeyStore,
-  Effect.flatMap(Sql.steps, (database) => overTables(sqlTables(database)))
+  Effect.gen(function*() {
+    const { sql, step, transaction } = yield* Sql.steps
+    // A write whose unique name (a key's or a team's) another row has: `NameTaken`.
+    const named = <A>(what: string, effect: Effect.Effect<A, SqlError>) =>
+      step(
+        what,
+        Effect.catchIf(
+          effect,
+          (error) => error.reason._tag === "UniqueViolation",
+          () => Effect.fail(new NameTaken())
+        )
+      )
+    // A change's `updated_at`, in the statement: now, or one past the row's last when the clock has not moved on since.
+    const stamp = (now: number) => sql`CASE WHEN updated_at >= ${now} THEN updated_at + 1 ELSE ${now} END`
+    let keys: ReadonlyArray<KeyRecord> = []
+    let teams: ReadonlyArray<TeamRecord> = []
+    // A value that changes with every change of either table.
+    let fingerprint: string | undefined
+    const listeners: Array<Effect.Effect<void>> = []
+
+    const load = Effect.gen(function*() {
+      const seen = yield* step(
+        "reading the keys",
+        Effect.map(
+          Sql.rows(
+            Versions,
+            sql`SELECT
+          (SELECT COUNT(*) FROM keys) AS key_count, (SELECT COALESCE(SUM(updated_at), 0) FROM keys) AS key_version,
+          (SELECT COUNT(*) FROM teams) AS team_count, (SELECT COALESCE(SUM(updated_at), 0) FROM teams) AS team_version`
+          ),
+          (rows) => rows.flatMap((row) => Object.values(row).map(String)).join(":")
+        )
+      )
+      if (seen === fingerprint) return
+      const read = yield* step(
+        "reading the keys",
+        Effect.all({
+          keys: Effect.map(
+            Sql.rows(KeyRow, sql`SELECT * FROM keys ORDER BY created_at, id`),
+            (rows) => rows.map(keyOf)
+          ),
+          teams: Effect.map(
+            Sql.rows(TeamRow, sql`SELECT * FROM teams ORDER BY created_at, id`),
+            (rows) => rows.map(teamOf)
+          )
+        })
+      )
+      keys = read.keys
+      teams = read.teams
+      fingerprint = seen
+      // The listeners of now: one added while they run waits for the next change.
+      yield* Effect.forEach([...listeners], (listener) => listener, { discard: true })
+    })
+
+    const store: Store = {
+      keys: () => keys,
+      teams: () => teams,
+      onChange: (listener) => {
+        listeners.push(listener)
+      },
+      reload: load,
+      insertKey: (key) =>
+        named(
+          "making a key",
+          sql`INSERT INTO keys ${
+            sql.insert({ id: key.id, ...keyColumns(key), created_at: key.createdAt, updated_at: key.updatedAt })
+          }`
+        ),
+      updateKey: (id, change) => {
+        const columns = keyColumns(change)
+        return Object.keys(columns).length === 0 ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          named(
+            "changing a key",
+            sql`UPDATE keys SET ${sql.update(columns)}, updated_at = ${stamp(now)} WHERE id = ${id}`
+          ))
+      },
+      insertTeam: (team) =>
+        named(
+          "making a team",
+          sql`INSERT INTO teams ${
+            sql.insert({ id: team.id, ...teamColumns(team), created_at: team.createdAt, updated_at: team.updatedAt })
+          }`
+        ),
+      updateTeam: (id, change) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const columns = teamColumns(change)
+          const set = Object.keys(columns).length === 0 ? sql`` : sql`${sql.update(columns)},`
+          return named("changing a team", sql`UPDATE teams SET ${set} updated_at = ${stamp(now)} WHERE id = ${id}`)
+        }),
+      deleteTeam: (id) =>
+        transaction(
+          "deleting a team",
+          Effect.andThen(
+            sql`UPDATE keys SET team_id = NULL WHERE team_id = ${id} AND revoked_at IS NOT NULL`,
+            Effect.asVoid(sql`DELETE FROM teams WHERE id = ${id}`)
+          )
+        )
+    }
+    yield* load
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(refreshEvery), Effect.ignore(load))))
+    return store
+  })
 )

@@ -141,22 +141,11 @@ function first(seen: Seen, at: number, twin: boolean): Pin {
     : { server, kind, name, digest, definition, pinnedAt: at, held: undefined }
 }
 
-// Whether `pin` holds back `seen`'s definition as another of its server's definitions of its kind.
-const twinOf = (seen: Seen) => (pin: Pin): boolean =>
-  pin.server === seen.server && pin.kind === seen.kind && pin.name !== seen.name && pin.held?.digest === seen.digest
-
 // The pin that `seen` makes of `current`.
 function next(current: Pin, seen: Seen, at: number): Pin {
   if (current.digest === seen.digest) return { ...current, held: undefined }
   if (current.held?.digest === seen.digest) return current
   return { ...current, held: { digest: seen.digest, definition: seen.definition, seenAt: at } }
-}
-
-// `current` with its held definition pinned at `at`.
-function approved(current: Pin, at: number): Pin {
-  return current.held === undefined
-    ? current
-    : { ...current, digest: current.held.digest, definition: current.held.definition, pinnedAt: at, held: undefined }
 }
 
 const keyOf = (subject: Subject) => `${subject.server}\u0000${subject.kind}\u0000${subject.name}`
@@ -236,7 +225,8 @@ export const layerSql: Layer.Layer<PinStore, never, Sql.Database> = Layer.effect
             if ((yield* select(seen)) === undefined) {
               const holding = yield* pinsOf(sql`SELECT * FROM tool_pins
               WHERE server = ${seen.server} AND held_digest = ${seen.digest}`)
-              const pin = first(seen, at, holding.some(twinOf(seen)))
+              // A twin: another of its server's definitions of its kind holds back this definition.
+              const pin = first(seen, at, holding.some((held) => held.kind === seen.kind && held.name !== seen.name))
               yield* sql`INSERT INTO tool_pins
               (server, tool, digest, definition, pinned_at, held_digest, held_definition, held_at)
               VALUES (${pin.server}, ${column(pin)}, ${pin.digest}, ${pin.definition}, ${pin.pinnedAt},
@@ -261,7 +251,8 @@ export const layerSql: Layer.Layer<PinStore, never, Sql.Database> = Layer.effect
           Effect.gen(function*() {
             const current = yield* select(subject)
             if (current?.held === undefined) return undefined
-            const pin = approved(current, at)
+            const { definition, digest } = current.held
+            const pin = { ...current, digest, definition, pinnedAt: at, held: undefined }
             yield* write(pin)
             return pin
           })
