@@ -2,8 +2,9 @@
  * An upstream's response read as it passes (`relay.ts`' tap of a call's stream, `serverRequests.ts`' of a standalone
  * one), its body replaced by what the tap gives on. Built on the tap's Effect stream rather than a web
  * `ReadableStream` read back (a fiber, promises and a cancel per response); each body accessor reads that stream, so
- * whatever `McpClient` reads passes the tap. An SSE body is decoded once for all its readers (`events`). An endpoint's
- * answer is rewritten line by line as it passes (`linesMapped`: `credentials.ts`' mask, `subscriptions.ts`' advertising).
+ * whatever `McpClient` reads passes the tap. An SSE body is decoded once for all its readers (`events`). An
+ * endpoint's answer is rewritten line by line as it passes (`linesMapped`: `credentials.ts`' mask, `subscriptions.ts`'
+ * advertising).
  */
 import * as Channel from "effect/Channel"
 import * as Effect from "effect/Effect"
