@@ -1,7 +1,8 @@
 /**
  * The batch ids' secret against its store's contract (`contract/batchIdSecret.ts`) on each backend the gateway has:
  * SQLite and Postgres (`layerSql`, two instances on one database), and Redis (`layerRedis`, two connections under
- * one prefix on one redis-server the file shares); and the read the gateway keeps (`remembered`) trying the store again after a failure.
+ * one prefix on one redis-server the file shares); and the read the gateway keeps (`remembered`) trying the store
+ * again after a failure.
  */
 import { afterAll, beforeAll, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
