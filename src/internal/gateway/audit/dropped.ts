@@ -1,6 +1,6 @@
 /**
  * The count of refusals the audit log gives no row of their own (`refusals.ts`), every address together, until its
- * summary row: in memory, or in the database (`audit_refusals_dropped`, one row under `key`), where every instance
+ * summary row, in the gateway's database (`audit_refusals_dropped`, one row under `key`), where every instance
  * counts into that row, so that one summary says how many all of them refused.
  *
  * The instance whose count made the row (`add` answers `true`) writes the summary one window on, taking the row
@@ -33,28 +33,6 @@ export interface DropCount {
   readonly add: (at: number) => Effect.Effect<boolean, StoreUnavailableError>
   /** The count, taken for its summary: `undefined` when another took it. */
   readonly take: Effect.Effect<Dropped | undefined, StoreUnavailableError>
-}
-
-/** A count in this process' memory. */
-export function memory(): DropCount {
-  let pending: { count: number; first: number; last: number } | undefined
-  return {
-    add: (at) =>
-      Effect.sync(() => {
-        if (pending !== undefined) {
-          pending.count++
-          pending.last = at
-          return false
-        }
-        pending = { count: 1, first: at, last: at }
-        return true
-      }),
-    take: Effect.sync(() => {
-      const counted = pending
-      pending = undefined
-      return counted
-    })
-  }
 }
 
 const Counted = tableRow("audit_refusals_dropped", { dropped: Numeric })

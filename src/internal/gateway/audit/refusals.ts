@@ -3,7 +3,7 @@
  * with one it does not take, or from a person holding no role), which anyone who reaches the port can cause: none is a
  * row of its own. They are counted, every address together, and one window after the first a summary row says how
  * many (`summaryAction`), so that a flood from any number of addresses leaves at most one row a window. The count
- * (`RefusalCount`) is in memory, or in the database (`dropped.ts`), one for every instance on it.
+ * (`RefusalCount`) is in the gateway's database (`dropped.ts`), one for every instance on it.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -36,11 +36,6 @@ export interface Refusals {
   readonly count: (at: number) => Effect.Effect<void, StoreUnavailableError>
 }
 
-/** The count in this process' memory. */
-export function memoryState(): Dropped.DropCount {
-  return Dropped.memory()
-}
-
 /** The count of `per` windows in `database`, shared by every instance on it. */
 export function sqlState(database: Database["Service"], per: Duration.Duration = window): Dropped.DropCount {
   return Dropped.sql(database, per)
@@ -57,14 +52,13 @@ export const layerSql: Layer.Layer<RefusalCount, never, Database> = Layer.effect
   Effect.map(Database, (database) => sqlState(database))
 )
 
-/** The refusals counted in `state` (memory when not given), their summaries written to `log` in the scope. */
+/** The refusals counted in `state`, their summaries written to `log` one window `per` on, in the scope. */
 export const make = Effect.fnUntraced(function*(
   log: AuditLog,
-  options: { readonly per?: Duration.Duration | undefined; readonly state?: Dropped.DropCount | undefined } = {}
+  options: { readonly per?: Duration.Duration | undefined; readonly state: Dropped.DropCount }
 ): Effect.fn.Return<Refusals, never, Scope.Scope> {
   const scope = yield* Effect.scope
-  const per = options.per ?? window
-  const dropped = options.state ?? memoryState()
+  const { per = window, state: dropped } = options
 
   // One window after the first refusal it counts: the summary row, and the count started again.
   const summarise = Effect.gen(function*() {

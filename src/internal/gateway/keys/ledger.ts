@@ -25,9 +25,10 @@ export interface Ledger {
 /** The gateway's spend ledger. */
 export class SpendLedger extends Context.Service<SpendLedger, Ledger>()("effect-llm-router/gateway/keys/SpendLedger") {}
 
-/** The ledger over `store`. */
-function over(store: Budget.BudgetStore["Service"]): Ledger {
-  return {
+/** The ledger over the `Budget.BudgetStore` provided. */
+export const layer: Layer.Layer<SpendLedger, never, Budget.BudgetStore> = Layer.effect(
+  SpendLedger,
+  Effect.map(Budget.BudgetStore, (store) => ({
     store,
     budget: (limits) =>
       Stored.make(store, {
@@ -36,13 +37,7 @@ function over(store: Budget.BudgetStore["Service"]): Ledger {
         applying: () => limits.map((_, index) => index)
       }),
     spend: (scope, period) => Effect.map(store.spend([{ name: scope, period }]), ([found]) => found!)
-  }
-}
-
-/** The ledger over the `Budget.BudgetStore` provided. */
-export const layer: Layer.Layer<SpendLedger, never, Budget.BudgetStore> = Layer.effect(
-  SpendLedger,
-  Effect.map(Budget.BudgetStore, over)
+  }))
 )
 
 /** The ledger in the gateway's database, already migrated, which every instance on it shares. */
