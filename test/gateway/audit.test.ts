@@ -444,7 +444,7 @@ const summaries = (rows: ReadonlyArray<Chain.Entry>) =>
 const sqliteState = (per?: Duration.Duration) =>
   Effect.map(
     Effect.orDie(Database.connect({ sqlite: ":memory:" }, schemas)),
-    (sql) => Refusals.sqlState({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } }, per)
+    (sql) => Dropped.sql({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } }, per ?? Refusals.window)
   )
 
 const now = () => Effect.clockWith((clock) => clock.currentTimeMillis)
@@ -510,7 +510,7 @@ describe("the refusals of nobody known", () => {
       )
       const stateOn = Effect.map(
         Effect.orDie(Database.connect({ sqlite: join(dir, "gateway.db") }, schemas)),
-        (sql) => Refusals.sqlState({ sql, bounds: { address: "gateway.db", timeout: Sql.defaultTimeout } })
+        (sql) => Dropped.sql({ sql, bounds: { address: "gateway.db", timeout: Sql.defaultTimeout } }, Refusals.window)
       )
       const { log, rows } = yield* memoryLog
       const instances = [

@@ -125,8 +125,7 @@ function counterSpend(sql: SqlClient.SqlClient) {
       yield* sql`UPDATE spend SET spent = spent + ${charged}
         WHERE scope = ${name} AND period = ${window.period} AND window_start = ${window.start}`
     }
-    const [found] = yield* counts([counter], now, true)
-    return found!
+    return (yield* counts([counter], now, true))[0]!
   })
 }
 

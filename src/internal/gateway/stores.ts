@@ -91,7 +91,7 @@ function databaseOf(database: Sql.Database["Service"] | undefined) {
     Sql.Database,
     Effect.map(
       Database.connect({ sqlite: ":memory:" }, schemas),
-      (sql) => ({ sql, bounds: { address: inMemory, timeout: Sql.defaultTimeout } })
+      (sql) => ({ sql, bounds: { address: inMemory, timeout: Sql.defaultTimeout }, unshared: true })
     )
   )
 }

@@ -157,6 +157,8 @@ export function transaction<A, E>(
 export class Database extends Context.Service<Database, {
   readonly sql: SqlClient.SqlClient
   readonly bounds: Bounds
+  /** Whether only this process reads and writes it (a database in its memory): no other writer's change to look for. */
+  readonly unshared?: boolean | undefined
 }>()("effect-llm-router/persistence/Database") {}
 
 /** The `Database` with `step` and `transaction` bound to its client and bounds, what a SQL store's layer reads. */

@@ -36,11 +36,6 @@ export interface Refusals {
   readonly count: (at: number) => Effect.Effect<void, StoreUnavailableError>
 }
 
-/** The count of `per` windows in `database`, shared by every instance on it. */
-export function sqlState(database: Database["Service"], per: Duration.Duration = window): Dropped.DropCount {
-  return Dropped.sql(database, per)
-}
-
 /** Where the refusals of nobody known are counted. */
 export class RefusalCount
   extends Context.Service<RefusalCount, Dropped.DropCount>()("effect-llm-router/gateway/audit/RefusalCount")
@@ -49,7 +44,7 @@ export class RefusalCount
 /** The count in the gateway's database, one for every instance on it. */
 export const layerSql: Layer.Layer<RefusalCount, never, Database> = Layer.effect(
   RefusalCount,
-  Effect.map(Database, (database) => sqlState(database))
+  Effect.map(Database, (database) => Dropped.sql(database, window))
 )
 
 /** The refusals counted in `state`, their summaries written to `log` one window `per` on, in the scope. */

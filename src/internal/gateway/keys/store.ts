@@ -222,12 +222,13 @@ export class KeyStore extends Context.Service<KeyStore, Store>()("effect-llm-rou
 /**
  * Keys and teams in the gateway's database (tables `keys` and `teams`), which every instance on it shares: read at
  * start (failing when they cannot be), and again whenever they changed (at the store's `reload`, and every
- * `refreshEvery`, since other instances change them), for the scope's life.
+ * `refreshEvery` on a database other instances change), for the scope's life.
  */
 export const layerSql: Layer.Layer<KeyStore, StoreUnavailableError, Sql.Database> = Layer.effect(
   KeyStore,
   Effect.gen(function*() {
     const { sql, step, transaction } = yield* Sql.steps
+    const { unshared } = yield* Sql.Database
     // A write whose unique name (a key's or a team's) another row has: `NameTaken`.
     const named = <A>(what: string, effect: Effect.Effect<A, SqlError>) =>
       step(
@@ -325,7 +326,9 @@ export const layerSql: Layer.Layer<KeyStore, StoreUnavailableError, Sql.Database
         )
     }
     yield* load
-    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(refreshEvery), Effect.ignore(load))))
+    if (unshared !== true) {
+      yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(refreshEvery), Effect.ignore(load))))
+    }
     return store
   })
 )
