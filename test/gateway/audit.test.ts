@@ -14,8 +14,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Result from "effect/Result"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
@@ -32,6 +34,7 @@ import * as AuditStore from "../../src/internal/gateway/audit/store.js"
 import { schemas } from "../../src/internal/gateway/databaseSchema.js"
 import * as Database from "../../src/internal/persistence/database.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
+import { StoreUnavailableError } from "../../src/Store.js"
 import { appendAfter, auditLogContract, sample } from "../contract/auditLog.js"
 import { effectProp } from "../utils/effectProp.js"
 import { inMemory, serviceOf, sqliteDatabase, storeBackends, storeOn } from "../utils/sqlDatabases.js"
@@ -406,7 +409,8 @@ describe("recording admin routes", () => {
         log,
         refusals: yield* Refusals.make(log, { state: yield* sqliteState() }),
         actor: () => Effect.succeed({ name: "ops", roles: ["admin"] }),
-        now: () => 0
+        now: () => 0,
+        unrecorded: () => {}
       }
       const refused = yield* Effect.exit(Record.recorded([route], { ...recording, subjects: {} }))
       assert.isTrue(Exit.isFailure(refused))
@@ -420,6 +424,40 @@ describe("recording admin routes", () => {
       ]
       const built = yield* Record.recorded(routes, { ...recording, subjects: { "POST /admin/widgets": subject } })
       assert.strictEqual(built.length, 3)
+    }))
+
+  it.effect("answers an action its row failed to be written for as done, counted and logged as not recorded", () =>
+    Effect.gen(function*() {
+      const { log } = yield* memoryLog
+      let unrecorded = 0
+      const refusing: AuditStore.AuditLog = {
+        ...log,
+        append: () => Effect.fail(new StoreUnavailableError({ address: "memory", reason: "the disk is full" }))
+      }
+      const route = HttpRouter.route("POST", "/admin/widgets", Effect.succeed(HttpServerResponse.text("made")))
+      const [built] = yield* Record.recorded([route], {
+        log: refusing,
+        refusals: yield* Refusals.make(refusing, { state: yield* sqliteState() }),
+        actor: () => Effect.succeed({ name: "ops", roles: ["admin"] }),
+        now: () => 0,
+        subjects: { "POST /admin/widgets": { object: () => "w1", state: () => Effect.succeed(null) } },
+        unrecorded: () => void unrecorded++
+      })
+      const lines: Array<string> = []
+      const response = yield* built!.handler.pipe(
+        Effect.provideService(
+          HttpServerRequest.HttpServerRequest,
+          HttpServerRequest.fromWeb(new Request("http://gateway/admin/widgets", { method: "POST" }))
+        ),
+        Effect.provideService(HttpRouter.RouteContext, { params: {}, route: built! }),
+        Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => void lines.push(line))]))
+      )
+      assert.strictEqual(response.status, 200)
+      assert.strictEqual(unrecorded, 1)
+      assert.strictEqual(lines.length, 1)
+      assert.include(lines[0], "not recorded in the audit log")
+      assert.include(lines[0], "the disk is full")
+      assert.include(lines[0], "POST /admin/widgets")
     }))
 })
 

@@ -5,7 +5,8 @@
  * log already has the admin paths' calls. A row names who (`actor.ts`), the action (method and route pattern), its
  * object with its values before and after (its route's `Subject`: secrets never), when, from where (the connection's
  * address: no proxy's `X-Forwarded-For` is trusted) and the outcome. It is appended before the answer goes out; an
- * append that fails is logged, and the answer still goes (the action is done by then).
+ * append that fails is logged and counted (`unrecorded`), and the answer still goes: the action is done by then, and
+ * holding its answer back would not undo it.
  *
  * A request naming nobody the gateway knows, or a person holding no role (anyone with an account at the issuer),
  * writes no row of its own: anyone who reaches the port can send one. Its refusal is counted in one summary across
@@ -63,6 +64,8 @@ export interface Recording {
   readonly actor: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<Actor | undefined>
   readonly now: () => number
   readonly subjects: Subjects
+  /** Counts a request whose row (or refusal's count) the log did not take (`llm_gateway_audit_unrecorded_total`). */
+  readonly unrecorded: () => void
 }
 
 /** The id of the object an action made, from its answer's JSON (`{ "id": ... }`). */
@@ -106,15 +109,16 @@ function textOf(value: unknown): string | null {
   return value === undefined || value === null ? null : canonicalJson(value)
 }
 
-// A write to the log that failed: logged (the action is done by then), the answer still going out.
-function written(write: Effect.Effect<unknown, StoreUnavailableError>, action: string, actor = "", object = "") {
+// A write to the log that failed: counted and logged (the action is done by then), the answer still going out.
+function written(recording: Recording, write: Effect.Effect<unknown, StoreUnavailableError>, names: object) {
   return Effect.uninterruptible(write).pipe(
     Effect.asVoid,
-    Effect.catch((error) =>
-      Effect.logError("Gateway: an admin action was done but not recorded in the audit log").pipe(
-        Effect.annotateLogs({ action, actor, object, reason: error.message })
+    Effect.catch((error) => {
+      recording.unrecorded()
+      return Effect.logError("Gateway: an admin action was done but not recorded in the audit log").pipe(
+        Effect.annotateLogs({ ...names, reason: error.message })
       )
-    )
+    })
   )
 }
 
@@ -140,7 +144,7 @@ function recordedHandler<E, R>(
     // Nobody known, or a person holding no role (anyone with an account at the issuer): no row of its own, a refusal
     // counted in the summary.
     if (actor === undefined || actor.roles.length === 0) {
-      if (isRefusal(response.status)) yield* written(recording.refusals.count(recording.now()), action)
+      if (isRefusal(response.status)) yield* written(recording, recording.refusals.count(recording.now()), { action })
       return response
     }
     const answer = answerOf(response)
@@ -160,7 +164,7 @@ function recordedHandler<E, R>(
       code: outcome === "ok" ? null : codeOf(answer),
       from: Option.getOrNull(request.remoteAddress)
     }
-    yield* written(recording.log.append(entry), action, entry.actor, entry.object ?? "")
+    yield* written(recording, recording.log.append(entry), { action, actor: entry.actor, object: entry.object })
     return response
   })
 }

@@ -142,6 +142,8 @@ export interface Metrics {
   readonly scrape: Effect.Effect<HttpServerResponse.HttpServerResponse>
   /** Rows of the request log dropped (its queue full, or its database failing). */
   readonly requestLogDropped: (count: number) => void
+  /** An admin action done whose row the audit log's database did not take (`audit/record.ts`). */
+  readonly auditUnrecorded: () => void
   /** A request refused before it was authenticated, by its refusal's code (`invalid_api_key`, `host_not_allowed`). */
   readonly refused: (reason: string) => void
   /** An MCP tool held back because its definition is not the one pinned (`mcp/pins.ts`), by its server. */
@@ -456,6 +458,9 @@ export function makeMetrics(
   const dropped = Metric.counter("llm_gateway_request_log_dropped_total", {
     description: "Rows of the request log dropped: its queue was full, or its database failed to take them."
   })
+  const unrecorded = Metric.counter("llm_gateway_audit_unrecorded_total", {
+    description: "Admin actions done that the audit log's database failed to record (each also logged as an error)."
+  })
 
   const refusals = new Map<string, Metric.Counter<number>>()
   const held = new Map<string, Metric.Counter<number>>()
@@ -471,6 +476,7 @@ export function makeMetrics(
     tally: (route, started) => new Tally(registry, route, started),
     scrape: Effect.map(status, read),
     requestLogDropped: (count) => dropped.updateUnsafe(count, context),
+    auditUnrecorded: () => unrecorded.updateUnsafe(1, context),
     refused: (reason) => keptIn(refusals, reason, refusedCounter).updateUnsafe(1, context),
     mcpToolHeld: (server) => keptIn(held, server, mcpHeldCounter).updateUnsafe(1, context),
     toolCall: (server, tool, outcome, seconds) => {

@@ -266,9 +266,10 @@ const reload = Effect.gen(function*() {
 
 /** Every admin action recorded, once, here (`audit/record.ts`): each mutating admin route's subject named. */
 const audited = Effect.fnUntraced(function*<E, R>(routes: ReadonlyArray<HttpRouter.Route<E, R>>, table: TableOptions) {
-  const { engine, now, options } = yield* Configuration.Configuration
+  const { engine, metrics, now, options } = yield* Configuration.Configuration
   const admin = yield* AdminCheck
   return yield* AuditRecord.recorded(routes, {
+    unrecorded: metrics.auditUnrecorded,
     log: table.audit,
     refusals: table.auditRefusals,
     actor: (request) =>
