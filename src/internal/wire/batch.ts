@@ -1,7 +1,7 @@
 /**
  * What every dialect's batch API shares, for the client and the simulator alike: the custom ids every API takes, a
- * JSONL text split into its objects, and the names and object keys of the APIs that read their files from a bucket
- * (Bedrock's S3, Vertex AI's Cloud Storage). A result line before its reply is read (`RawLine`) is the adapter
+ * JSONL text split into its objects, and the names, URIs and object keys of the APIs that read their files from a
+ * bucket (Bedrock's S3, Vertex AI's Cloud Storage). A result line before its reply is read (`RawLine`) is the adapter
  * template's (`providers/batch.ts`).
  */
 import * as Effect from "effect/Effect"
@@ -67,6 +67,60 @@ export function ended(state: BatchState): boolean {
 /** `prefix` and `name` joined by one `/` (a prefix may end with one, or be empty): an object's key in a bucket. */
 export function keyUnder(prefix: string, name: string): string {
   return prefix === "" ? name : `${prefix.replace(/\/+$/, "")}/${name}`
+}
+
+/** An object or prefix in a bucket: its bucket and its key (in Cloud Storage, the object's name). */
+export interface BucketLocation {
+  readonly bucket: string
+  readonly key: string
+}
+
+/** A cloud's bucket URIs, `{scheme}://bucket/key`, read and written; `store` names its storage in an error. */
+export class BucketUris {
+  private readonly pattern: RegExp
+
+  /** `bucketName`: the pattern of the cloud's bucket names. */
+  constructor(readonly scheme: string, readonly store: string, bucketName: string) {
+    this.pattern = new RegExp(`^${scheme}://(${bucketName})(?:/(.*))?$`)
+  }
+
+  /** A URI read, or undefined when it is not one. */
+  locationOf(uri: unknown): BucketLocation | undefined {
+    const match = typeof uri === "string" ? this.pattern.exec(uri) : null
+    return match === null ? undefined : { bucket: match[1]!, key: match[2] ?? "" }
+  }
+
+  /** A location as its URI. */
+  uriOf(location: BucketLocation): string {
+    return `${this.scheme}://${location.bucket}/${location.key}`
+  }
+}
+
+/**
+ * A batch's `inputUri` and `outputUri` read as prefixes of `uris`, with the `OptionsError` of `module` for each that is
+ * not one (`writer` writes the results).
+ */
+export function batchFolders(
+  module: string,
+  batch: { readonly inputUri: unknown; readonly outputUri: unknown },
+  uris: BucketUris,
+  writer: string
+) {
+  const problem = (field: "inputUri" | "outputUri", what: string) =>
+    uris.locationOf(batch[field]) !== undefined ? undefined : Invalid.make(
+      module,
+      `batch.${field}`,
+      batch[field],
+      `the ${uris.store} prefix ${what} under (${uris.scheme}://bucket/prefix/)`
+    )
+  return {
+    input: uris.locationOf(batch.inputUri),
+    output: uris.locationOf(batch.outputUri),
+    problems: [
+      problem("inputUri", "each batch's input file is written"),
+      problem("outputUri", `${writer} writes each batch's results`)
+    ]
+  }
 }
 
 /**

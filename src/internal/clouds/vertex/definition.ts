@@ -12,7 +12,7 @@ import { RequestError } from "../../codecError.js"
 import * as Invalid from "../../optionsError.js"
 import type * as Adapter from "../../providers/adapter.js"
 import { definition as anthropicDefinition } from "../../wire/anthropic/client.js"
-import { endpointProblem } from "../../wire/batch.js"
+import { batchFolders, endpointProblem } from "../../wire/batch.js"
 import { definition as geminiDefinition } from "../../wire/gemini/client.js"
 import * as VertexBatch from "../../wire/gemini/vertexBatch.js"
 import type { Options } from "./options.js"
@@ -52,8 +52,7 @@ export const storageEndpoint = "https://storage.googleapis.com"
 function batchOf(options: Options, jobs: string): Result.Result<VertexBatch.Settings | undefined, OptionsError> {
   const batch = options.batch
   if (batch === undefined) return Result.succeed(undefined)
-  const input = typeof batch.inputUri === "string" ? VertexBatch.gcsLocationOf(batch.inputUri) : undefined
-  const output = typeof batch.outputUri === "string" ? VertexBatch.gcsLocationOf(batch.outputUri) : undefined
+  const { input, output, problems } = batchFolders("Vertex", batch, VertexBatch.gcsUris, "Vertex AI")
   const invalid = Invalid.all([
     options.publisher !== "anthropic" ? undefined : Invalid.make(
       "Vertex",
@@ -61,18 +60,7 @@ function batchOf(options: Options, jobs: string): Result.Result<VertexBatch.Sett
       "publisher: \"anthropic\"",
       "Google's models (batch prediction jobs carry Gemini's requests; Claude's batches run as calls)"
     ),
-    input !== undefined ? undefined : Invalid.make(
-      "Vertex",
-      "batch.inputUri",
-      batch.inputUri,
-      "the Cloud Storage prefix each batch's input file is written under (gs://bucket/prefix/)"
-    ),
-    output !== undefined ? undefined : Invalid.make(
-      "Vertex",
-      "batch.outputUri",
-      batch.outputUri,
-      "the Cloud Storage prefix Vertex AI writes each batch's results under (gs://bucket/prefix/)"
-    ),
+    ...problems,
     endpointProblem("Vertex", "batch.storageEndpoint", batch.storageEndpoint, storageEndpoint)
   ])
   if (invalid !== undefined) return Result.fail(invalid)

@@ -38,7 +38,7 @@ function createOf(body: unknown) {
   if (
     typeof jobName !== "string" || typeof roleArn !== "string" || typeof modelId !== "string" ||
     typeof inputUri !== "string" || typeof outputUri !== "string" ||
-    BedrockBatch.s3LocationOf(outputUri) === undefined
+    BedrockBatch.s3Uris.locationOf(outputUri) === undefined
   ) {
     return "jobName, roleArn, modelId, inputDataConfig.s3InputDataConfig.s3Uri and " +
       "outputDataConfig.s3OutputDataConfig.s3Uri are required, the URIs s3:// ones"
@@ -110,8 +110,8 @@ export function bedrockBatches(server: BatchServer) {
    */
   function writeResults(batch: Held<Job>, view: View) {
     const job = batch.made
-    const input = BedrockBatch.s3LocationOf(job.inputUri)!
-    const output = BedrockBatch.s3LocationOf(job.outputUri)!
+    const input = BedrockBatch.s3Uris.locationOf(job.inputUri)!
+    const output = BedrockBatch.s3Uris.locationOf(job.outputUri)!
     const jobId = BedrockBatch.jobIdOf(batch.id)
     const key = BedrockBatch.outputKeyOf(output.key, jobId, input.key)
     batch.files = { output: key, error: undefined }
@@ -136,7 +136,7 @@ export function bedrockBatches(server: BatchServer) {
     const job = createOf(parsed(input.body))
     if (typeof job === "string") return server.invalid(format, job, out)
     const { inputUri, modelId } = job
-    const location = BedrockBatch.s3LocationOf(inputUri)
+    const location = BedrockBatch.s3Uris.locationOf(inputUri)
     const file = location === undefined ? undefined : objects.get(`${location.bucket}/${location.key}`)
     if (file === undefined) return server.invalid(format, `No input file at ${inputUri}.`, out)
     const records = jsonLines(file)

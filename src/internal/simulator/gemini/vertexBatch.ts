@@ -34,7 +34,7 @@ function createOf(body: unknown) {
   const inputUri = Array.isArray(uris) && uris.length === 1 ? uris[0] : undefined
   if (
     typeof displayName !== "string" || typeof model !== "string" || typeof inputUri !== "string" ||
-    typeof destination !== "string" || VertexBatch.gcsLocationOf(destination) === undefined ||
+    typeof destination !== "string" || VertexBatch.gcsUris.locationOf(destination) === undefined ||
     valueAt(body, ["inputConfig", "instancesFormat"]) !== "jsonl" ||
     valueAt(body, ["outputConfig", "predictionsFormat"]) !== "jsonl"
   ) {
@@ -107,10 +107,10 @@ export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
 
   /** The job's `predictions.jsonl`: the lines that ran, less the missing ones, the repeated ones twice. */
   function writePredictions(batch: Held<Prediction>, view: View) {
-    const directory = VertexBatch.gcsLocationOf(
+    const directory = VertexBatch.gcsUris.locationOf(
       VertexBatch.outputDirectoryOf(batch.made.outputUriPrefix, batch.createdAt)
     )!
-    const key = keyUnder(directory.name, VertexBatch.predictionsFile)
+    const key = keyUnder(directory.key, VertexBatch.predictionsFile)
     batch.files = { output: key, error: undefined }
     const processedAt = stoppedAt(batch, Infinity)
     const lines = written(batch, view).flatMap(({ index, outcome }) =>
@@ -126,8 +126,8 @@ export function vertexBatches<V>(server: BatchServer, format: WireFormat<V>) {
     if (modelId === undefined) {
       return server.invalid(format, `The simulator runs jobs of Google's models only, not ${job.model}.`, out)
     }
-    const location = VertexBatch.gcsLocationOf(job.inputUri)
-    const file = location === undefined ? undefined : objects.get(`${location.bucket}/${location.name}`)
+    const location = VertexBatch.gcsUris.locationOf(job.inputUri)
+    const file = location === undefined ? undefined : objects.get(`${location.bucket}/${location.key}`)
     if (file === undefined) return server.invalid(format, `No input file at ${job.inputUri}.`, out)
     const records = jsonLines(file)
     if (records.length === 0 || records.some((record) => !isJsonObject(record.request))) {

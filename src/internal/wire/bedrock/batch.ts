@@ -11,32 +11,18 @@ import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import { type BatchEndpoint, type BatchHttp, type BatchWire, resultsFile } from "../../providers/batch.js"
 import type { RawOutcome } from "../../providers/batch.js"
-import { jobName, keyUnder, resultLines, toJsonLines } from "../batch.js"
+import { type BucketLocation, BucketUris, jobName, keyUnder, resultLines, toJsonLines } from "../batch.js"
 import { shapeReader } from "../shapeReader.js"
 import { errorType } from "./writer.js"
 
 /** The path of the control plane's jobs. */
 export const jobsPath = "/model-invocation-job"
 
-/** An S3 object or prefix: its bucket and its key. */
-export interface S3Location {
-  readonly bucket: string
-  readonly key: string
-}
-
-// Bucket names: 3 to 63 lowercase letters, digits, dots and hyphens (Amazon S3 user guide, "Bucket naming rules").
-const s3Uri = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/
-
-/** An `s3://bucket/key` URI read, or undefined when it is not one. */
-export function s3LocationOf(uri: string): S3Location | undefined {
-  const match = s3Uri.exec(uri)
-  return match === null ? undefined : { bucket: match[1]!, key: match[2] ?? "" }
-}
-
-/** A location as its `s3://` URI. */
-export function s3UriOf(location: S3Location): string {
-  return `s3://${location.bucket}/${location.key}`
-}
+/**
+ * S3's URIs, `s3://bucket/key`; a bucket's name is 3 to 63 lowercase letters, digits, dots and hyphens (Amazon S3 user
+ * guide, "Bucket naming rules").
+ */
+export const s3Uris = new BucketUris("s3", "S3", "[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 /**
  * A key as a path, each segment encoded as SigV4 encodes S3's (RFC 3986: everything but letters, digits and `-._~`),
@@ -161,8 +147,8 @@ export function outputLine(recordId: string, modelInput: unknown, outcome: RawOu
 /** Where a deployment's batches go: its buckets, the role that reads and writes them, and the control plane. */
 export interface Settings {
   readonly roleArn: string
-  readonly input: S3Location
-  readonly output: S3Location
+  readonly input: BucketLocation
+  readonly output: BucketLocation
   /** Hours a job may wait and run before it stops (24 to 168). Default: Bedrock's. */
   readonly timeoutHours: number | undefined
   readonly control: BatchEndpoint
@@ -183,8 +169,8 @@ function jobPath(id: string) {
 /** A job with its input file and its output prefix; throws `ShapeError` when they are not `s3://` URIs. */
 function readLocatedJob(body: JsonObject) {
   const job = readJob(body)
-  const input = s3LocationOf(job.inputDataConfig.s3InputDataConfig.s3Uri)
-  const output = s3LocationOf(job.outputDataConfig.s3OutputDataConfig.s3Uri)
+  const input = s3Uris.locationOf(job.inputDataConfig.s3InputDataConfig.s3Uri)
+  const output = s3Uris.locationOf(job.outputDataConfig.s3OutputDataConfig.s3Uri)
   if (input === undefined || output === undefined) throw new ShapeError("the job's input or output is not an s3:// URI")
   return { job, input, output }
 }
@@ -223,8 +209,8 @@ export function clientWire(settings: Settings): BatchWire {
           roleArn: settings.roleArn,
           modelId: model,
           modelInvocationType: "Converse",
-          inputDataConfig: { s3InputDataConfig: { s3Uri: s3UriOf({ ...settings.input, key: inputKey }) } },
-          outputDataConfig: { s3OutputDataConfig: { s3Uri: s3UriOf(settings.output) } },
+          inputDataConfig: { s3InputDataConfig: { s3Uri: s3Uris.uriOf({ ...settings.input, key: inputKey }) } },
+          outputDataConfig: { s3OutputDataConfig: { s3Uri: s3Uris.uriOf(settings.output) } },
           ...(settings.timeoutHours === undefined ? {} : { timeoutDurationInHours: settings.timeoutHours })
         }, created(lines.length))
       }),

@@ -12,7 +12,7 @@ import type { JsonObject } from "../../json.js"
 import * as Invalid from "../../optionsError.js"
 import * as Adapter from "../../providers/adapter.js"
 import type * as ProviderHttp from "../../transport/providerHttp.js"
-import { endpointProblem } from "../batch.js"
+import { batchFolders, endpointProblem } from "../batch.js"
 import type { Aws } from "./aws.js"
 import * as Batch from "./batch.js"
 import * as Codec from "./codec.js"
@@ -57,8 +57,7 @@ function batchOf(
   if (signS3 === undefined) {
     return Result.fail(Invalid.make("Bedrock", "batch", "auth: \"api-key\"", "SigV4 (S3 takes no Bedrock API key)"))
   }
-  const input = typeof batch.inputUri === "string" ? Batch.s3LocationOf(batch.inputUri) : undefined
-  const output = typeof batch.outputUri === "string" ? Batch.s3LocationOf(batch.outputUri) : undefined
+  const { input, output, problems: folderProblems } = batchFolders("Bedrock", batch, Batch.s3Uris, "Bedrock")
   const region = options.region
   const problems = [
     typeof batch.roleArn === "string" && roleArnShape.test(batch.roleArn) ? undefined : Invalid.make(
@@ -67,18 +66,7 @@ function batchOf(
       batch.roleArn,
       "the ARN of the service role Bedrock reads and writes the buckets with (arn:aws:iam::123456789012:role/name)"
     ),
-    input !== undefined ? undefined : Invalid.make(
-      "Bedrock",
-      "batch.inputUri",
-      batch.inputUri,
-      "the S3 prefix each batch's input file is written under (s3://bucket/prefix/)"
-    ),
-    output !== undefined ? undefined : Invalid.make(
-      "Bedrock",
-      "batch.outputUri",
-      batch.outputUri,
-      "the S3 prefix Bedrock writes each batch's results under (s3://bucket/prefix/)"
-    ),
+    ...folderProblems,
     endpointProblem("Bedrock", "batch.endpoint", batch.endpoint, "https://bedrock.us-east-1.amazonaws.com"),
     batch.endpoint !== undefined || region !== undefined ? undefined : Invalid.make(
       "Bedrock",

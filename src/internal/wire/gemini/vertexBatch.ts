@@ -13,38 +13,23 @@ import { ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject } from "../../json.js"
 import { type BatchEndpoint, type BatchHttp, type BatchWire, resultsFile } from "../../providers/batch.js"
 import type { RawLine, RawOutcome } from "../../providers/batch.js"
-import { isoTime, jobName, jsonLines, keyUnder, toJsonLines } from "../batch.js"
+import { type BucketLocation, BucketUris, isoTime, jobName, jsonLines, keyUnder, toJsonLines } from "../batch.js"
 import { shapeReader } from "../shapeReader.js"
 
-/** A Cloud Storage object or prefix: its bucket and its name. */
-export interface GcsLocation {
-  readonly bucket: string
-  readonly name: string
-}
-
-// Bucket names: 3 to 222 lowercase letters, digits, dots, `-` and `_`, a letter or digit at each end (Cloud Storage
-// documentation, "Bucket naming").
-const gcsUri = /^gs:\/\/([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(?:\/(.*))?$/
-
-/** A `gs://bucket/name` URI read, or undefined when it is not one. */
-export function gcsLocationOf(uri: string): GcsLocation | undefined {
-  const match = gcsUri.exec(uri)
-  return match === null ? undefined : { bucket: match[1]!, name: match[2] ?? "" }
-}
-
-/** A location as its `gs://` URI. */
-export function gcsUriOf(location: GcsLocation): string {
-  return `gs://${location.bucket}/${location.name}`
-}
+/**
+ * Cloud Storage's URIs, `gs://bucket/name`; a bucket's name is 3 to 222 lowercase letters, digits, dots, `-` and `_`, a
+ * letter or digit at each end (Cloud Storage documentation, "Bucket naming").
+ */
+export const gcsUris = new BucketUris("gs", "Cloud Storage", "[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 
 /** The JSON API's path uploading an object's bytes whole (`uploadType=media`). */
-export function uploadPath(location: GcsLocation): string {
-  return `/upload/storage/v1/b/${location.bucket}/o?uploadType=media&name=${encodeURIComponent(location.name)}`
+export function uploadPath(location: BucketLocation): string {
+  return `/upload/storage/v1/b/${location.bucket}/o?uploadType=media&name=${encodeURIComponent(location.key)}`
 }
 
 /** The JSON API's path of an object's bytes (`alt=media`), its name one encoded segment. */
-export function mediaPath(location: GcsLocation): string {
-  return `/storage/v1/b/${location.bucket}/o/${encodeURIComponent(location.name)}?alt=media`
+export function mediaPath(location: BucketLocation): string {
+  return `/storage/v1/b/${location.bucket}/o/${encodeURIComponent(location.key)}?alt=media`
 }
 
 /** The file a job writes its results to, in its output folder. */
@@ -271,8 +256,8 @@ export interface Settings {
   readonly provider: string
   /** The location's jobs (`/v1/projects/{project}/locations/{location}/batchPredictionJobs`). */
   readonly jobs: string
-  readonly input: GcsLocation
-  readonly output: GcsLocation
+  readonly input: BucketLocation
+  readonly output: BucketLocation
   readonly storage: BatchEndpoint
   /** Whether Google publishes a model: only Gemini's requests are written as lines. */
   readonly isGoogles: (model: string) => boolean
@@ -286,10 +271,10 @@ function created(total: number) {
  * The job's results folder, where it has one (an unfinished job may have none yet); throws `ShapeError` when its object
  * is not a job, or a completed job names none.
  */
-function outputDirectoryIn(body: JsonObject): GcsLocation | undefined {
+function outputDirectoryIn(body: JsonObject): BucketLocation | undefined {
   const job = readJob(body)
   const directory = job.outputInfo?.gcsOutputDirectory
-  const location = directory === undefined ? undefined : gcsLocationOf(directory)
+  const location = gcsUris.locationOf(directory)
   if (location === undefined && stateOf(job.state) === "completed") {
     throw new ShapeError(`the completed job names no gs:// results folder (${directory ?? "none"})`)
   }
@@ -297,9 +282,9 @@ function outputDirectoryIn(body: JsonObject): GcsLocation | undefined {
 }
 
 /** The job's results: none where an unfinished job wrote none (no folder, or no file in it). */
-function resultsOf(http: BatchHttp, directory: GcsLocation | undefined, state: BatchState) {
+function resultsOf(http: BatchHttp, directory: BucketLocation | undefined, state: BatchState) {
   if (directory === undefined) return Effect.succeed([])
-  const file = { bucket: directory.bucket, name: keyUnder(directory.name, predictionsFile) }
+  const file = { bucket: directory.bucket, key: keyUnder(directory.key, predictionsFile) }
   return resultsFile(Effect.map(http.at("storage").text(mediaPath(file)), readLines), state)
 }
 
@@ -314,14 +299,17 @@ export function clientWire(settings: Settings): BatchWire {
       settings.isGoogles(model)
         ? Effect.gen(function*() {
           const name = yield* jobName
-          const input = { ...settings.input, name: keyUnder(settings.input.name, `${name}.jsonl`) }
+          const input = { ...settings.input, key: keyUnder(settings.input.key, `${name}.jsonl`) }
           const file = toJsonLines(lines.map(({ body, customId }) => ({ request: labelled(body, customId) })))
           yield* http.at("storage").send("POST", uploadPath(input), file, "application/jsonl")
           return yield* http.json(settings.jobs, {
             displayName: name,
             model: `publishers/google/models/${model}`,
-            inputConfig: { instancesFormat: "jsonl", gcsSource: { uris: [gcsUriOf(input)] } },
-            outputConfig: { predictionsFormat: "jsonl", gcsDestination: { outputUriPrefix: gcsUriOf(settings.output) } }
+            inputConfig: { instancesFormat: "jsonl", gcsSource: { uris: [gcsUris.uriOf(input)] } },
+            outputConfig: {
+              predictionsFormat: "jsonl",
+              gcsDestination: { outputUriPrefix: gcsUris.uriOf(settings.output) }
+            }
           }, created(lines.length))
         })
         : Effect.fail(
