@@ -18,8 +18,7 @@ export function inScope<A, E, R>(
   return Effect.uninterruptible(
     Effect.flatMap(
       acquire,
-      (value) =>
-        Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizerExit(scope, () => release(value)), value))
+      (value) => Scope.Scope.use((scope) => Effect.as(Scope.addFinalizerExit(scope, () => release(value)), value))
     )
   )
 }
