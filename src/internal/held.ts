@@ -1,6 +1,6 @@
 /**
  * A value held in the caller's scope and let go when the scope closes, for a release that needs no service: a count
- * taken and given back (a key's lease, a permit of an unlimited limiter, a gateway generation's lease).
+ * taken and given back (a key's lease).
  */
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
@@ -18,8 +18,7 @@ export function inScope<A, E, R>(
   return Effect.uninterruptible(
     Effect.flatMap(
       acquire,
-      (value) =>
-        Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizerExit(scope, () => release(value)), value))
+      (value) => Scope.Scope.use((scope) => Effect.as(Scope.addFinalizerExit(scope, () => release(value)), value))
     )
   )
 }

@@ -402,7 +402,7 @@ export function streamed(serving: Answering, call: StreamedCall) {
       onFailure: (stop) => failedAnswer(failures, stop.error),
       onSuccess: ({ first, rest }) => {
         const headers = { "cache-control": "no-cache", ...Request.answerHeaders(context) }
-        return Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
+        return HttpServerRequest.HttpServerRequest.useSync((request) =>
           answer({
             encoder: call.newEncoder(),
             first,
@@ -414,7 +414,8 @@ export function streamed(serving: Answering, call: StreamedCall) {
             scope: held,
             drain,
             endNow: endNowOf(request)
-          }))
+          })
+        )
       }
     })
   )

@@ -68,9 +68,9 @@ function stopOf<E>(error: E | GuardrailError): Stop<E, never> {
 // A step, its failure as the call's stop, which leaves nothing charged unless the call was sent and then interrupted
 // (its upstream may have run it).
 function step<A, E, Env>(effect: Effect.Effect<A, E | GuardrailError, Env>, settle: Settle, sent: boolean) {
-  return Effect.onExit(
+  return Effect.onExitPrimitive(
     Effect.mapError(effect, stopOf<E>),
-    (exit) => Exit.isSuccess(exit) ? Effect.void : settle(sent && Cause.hasInterrupts(exit.cause) ? undefined : 0)
+    (exit) => Exit.isSuccess(exit) ? undefined : settle(sent && Cause.hasInterrupts(exit.cause) ? undefined : 0)
   )
 }
 
@@ -92,7 +92,6 @@ export function governed<I, A, E, Env>(steps: Steps<I, A, E, Env>): Effect.Effec
       (error): Stop<E, A> => ({ _tag: "Blocked", error, answered: answer })
     )
   })
-  return (held === undefined ? Effect.scoped(call) : Scope.provide(call, held)).pipe(
-    Effect.onExit((exit) => Effect.sync(() => steps.record(endedOf(exit))))
-  )
+  const scoped = held === undefined ? Effect.scoped(call) : Scope.provide(call, held)
+  return Effect.onExitPrimitive(scoped, (exit) => void steps.record(endedOf(exit)))
 }

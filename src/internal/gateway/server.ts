@@ -44,7 +44,6 @@ import type { OptionsError } from "../../OptionsError.js"
 import * as Router from "../../Router.js"
 import * as Store from "../../Store.js"
 import { messageOf } from "../errorText.js"
-import { inScope } from "../held.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as Database from "../persistence/database.js"
 import { describe } from "../persistence/database.js"
@@ -666,17 +665,13 @@ export function makeGenerations<A>(): Effect.Effect<Generations<A>, never, Scope
 
     return {
       current: () => current!.value,
-      lease: Effect.map(
-        inScope(
-          Effect.sync(() => {
-            const leased = current
-            if (leased !== undefined) leased.leases++
-            return leased
-          }),
-          (leased) => leased === undefined ? Effect.void : release(leased)
-        ),
-        (leased) => leased?.value
-      ),
+      // Uninterruptible from the count taken to its release added, as `inScope`'s.
+      lease: Effect.uninterruptible(Scope.Scope.use((scope) => {
+        const leased = current
+        if (leased === undefined) return Effect.undefined
+        leased.leases++
+        return Effect.as(Scope.addFinalizerExit(scope, () => release(leased)), leased.value)
+      })),
       replace: (build) => replacing.withPermits(1)(swap(build))
     }
   })

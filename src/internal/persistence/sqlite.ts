@@ -81,33 +81,34 @@ export const make = (
       statement,
       returns: statement.columns().length > 0
     })
-    const prepare = (sql: string) =>
-      Effect.try({
-        try: () => keptIn(prepared, sql, () => preparedOf(db.prepare(sql))),
-        catch: (cause) => failure(cause, "Failed to prepare statement", "prepare")
-      })
-    // Rows as records, or (`arrays`) as arrays of values.
-    const run = <Row>({ returns, statement }: Prepared, params: ReadonlyArray<unknown>, arrays: boolean) =>
-      Effect.try({
-        try: (): ReadonlyArray<Row> => {
-          statement.setReturnArrays(arrays)
-          const values = params as Array<NodeSqlite.SQLInputValue>
-          // Stepped to its end whatever it is: a statement declaring no columns may still step more than once
-          // (`PRAGMA incremental_vacuum` frees a page a step).
-          const rows = statement.all(...values) as unknown as ReadonlyArray<Row>
-          return returns ? rows : []
-        },
-        catch: (cause) => failure(cause, "Failed to execute statement", "execute")
+    // Rows as records, or (`arrays`) as arrays of values, as the step's exit.
+    const run = <Row>({ returns, statement }: Prepared, params: ReadonlyArray<unknown>, arrays: boolean) => {
+      try {
+        statement.setReturnArrays(arrays)
+        // Stepped to its end whatever it is: a statement declaring no columns may still step more than once
+        // (`PRAGMA incremental_vacuum` frees a page a step).
+        const rows = statement.all(...params as Array<NodeSqlite.SQLInputValue>) as unknown as ReadonlyArray<Row>
+        return Effect.succeed(returns ? rows : [])
+      } catch (cause) {
+        return Effect.fail(failure(cause, "Failed to execute statement", "execute"))
+      }
+    }
+    // `sql` prepared once, then run: one step.
+    const executed = <Row>(sql: string, params: ReadonlyArray<unknown>, arrays: boolean) =>
+      Effect.suspend(() => {
+        try {
+          return run<Row>(keptIn(prepared, sql, () => preparedOf(db.prepare(sql))), params, arrays)
+        } catch (cause) {
+          return Effect.fail(failure(cause, "Failed to prepare statement", "prepare"))
+        }
       })
     const connection: SqlConnection.Connection = {
-      execute: (sql, params, transformRows) =>
-        Effect.flatMap(prepare(sql), (statement) => {
-          const rows = run<object>(statement, params, false)
-          return transformRows === undefined ? rows : Effect.map(rows, transformRows)
-        }),
-      executeRaw: (sql, params) => Effect.flatMap(prepare(sql), (statement) => run<object>(statement, params, false)),
-      executeValues: (sql, params) =>
-        Effect.flatMap(prepare(sql), (statement) => run<ReadonlyArray<unknown>>(statement, params, true)),
+      execute: (sql, params, transformRows) => {
+        const rows = executed<object>(sql, params, false)
+        return transformRows === undefined ? rows : Effect.map(rows, transformRows)
+      },
+      executeRaw: (sql, params) => executed<object>(sql, params, false),
+      executeValues: (sql, params) => executed<ReadonlyArray<unknown>>(sql, params, true),
       executeValuesUnprepared: (sql, params) =>
         Effect.suspend(() => run<ReadonlyArray<unknown>>(preparedOf(db.prepare(sql)), params, true)),
       executeUnprepared: (sql, params, transformRows) => {

@@ -19,7 +19,6 @@ import * as Scope from "effect/Scope"
 import type * as RateLimiter from "../../RateLimiter.js"
 import { RateLimiterCostError, RateLimiterExceededError } from "../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../Store.js"
-import { inScope } from "../held.js"
 import { monotonicMillis } from "../time/monotonic.js"
 
 /** What a limiter keeps its state in. */
@@ -475,12 +474,13 @@ export function unlimited(): RateLimiter.Service {
   const leave = Effect.sync(() => {
     inFlight--
   })
-  const enter = Effect.sync(() => {
-    inFlight++
-    return leave
-  })
   return {
-    consume: () => Effect.as(inScope(enter, () => leave), unlimitedResult),
+    // Uninterruptible from the count taken to its release added, as `inScope`'s.
+    consume: () =>
+      Effect.uninterruptible(Scope.Scope.use((scope) => {
+        inFlight++
+        return Effect.as(Scope.addFinalizerExit(scope, () => leave), unlimitedResult)
+      })),
     status: Effect.sync(() => ({
       available: Infinity,
       capacity: Infinity,

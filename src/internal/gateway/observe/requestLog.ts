@@ -17,7 +17,6 @@ import * as SecureRandom from "effect/crypto/SecureRandom"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Queue from "effect/Queue"
 import type * as Redacted from "effect/Redacted"
@@ -148,13 +147,13 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       return Effect.logWarning("request log rows dropped").pipe(Effect.annotateLogs({ dropped: count, reason }))
     })
     const write = (rows: ReadonlyArray<Requests.Row>) =>
-      store.write(rows).pipe(
-        Effect.andThen(Effect.sync(() => {
+      Effect.matchCause(store.write(rows), {
+        onSuccess: () => {
           writtenRows += rows.length
           for (const row of rows) writtenBytes += Requests.bytesOf(row)
-        })),
-        Effect.catchCause((cause) => Effect.sync(() => drop(rows.length, `the store refused them: ${why(cause)}`)))
-      )
+        },
+        onFailure: (cause) => drop(rows.length, `the store refused them: ${why(cause)}`)
+      })
     const sweepDue = (now: number, nextSweep: number): boolean =>
       now >= nextSweep || writtenRows >= kept.rows * sweepShare || writtenBytes >= kept.bytes * sweepShare
     const sweep = (now: number) =>
@@ -171,15 +170,17 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
     // Up to `room` more rows for a batch: those that come within the linger (all at once when they fill it, or when the
     // queue closes); none once the queue is closed and empty.
     const more = (room: number) =>
-      room === 0 ? Effect.succeed([]) : Queue.takeBetween(queue, room, room).pipe(
-        Effect.timeoutOption(linger),
-        Effect.flatMap(Option.match({
-          // The linger passed: what has come (a take of none would give none even with rows queued).
-          onNone: () => Queue.sizeUnsafe(queue) > 0 ? Queue.takeBetween(queue, 1, room) : Effect.succeed([]),
-          onSome: Effect.succeed
-        })),
-        Effect.orElseSucceed((): ReadonlyArray<Requests.Row> => [])
-      )
+      room === 0 ?
+        Effect.succeed([]) :
+        Effect.raceFirst(Queue.takeBetween(queue, room, room), Effect.sleep(linger)).pipe(
+          // The linger passed (the sleep won): what has come (a take of none would give none even with rows queued).
+          Effect.flatMap((rows) =>
+            rows !== undefined || Queue.sizeUnsafe(queue) === 0
+              ? Effect.succeed(rows ?? [])
+              : Queue.takeBetween(queue, 1, room)
+          ),
+          Effect.orElseSucceed((): ReadonlyArray<Requests.Row> => [])
+        )
     // Batches as they come, and a sweep each interval (the first at start); ends once the queue is closed and empty.
     const writer = Effect.gen(function*() {
       let nextSweep = 0
@@ -189,11 +190,12 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
           yield* sweep(now)
           nextSweep = now + sweepMillis
         }
-        const taken = yield* Effect.timeoutOption(
+        // The rows, or none once the next sweep is due (the sleep won).
+        const taken = yield* Effect.raceFirst(
           Queue.takeBetween(queue, 1, batchSize),
-          Duration.millis(Math.max(1, nextSweep - now))
+          Effect.sleep(Math.max(1, nextSweep - now))
         )
-        if (Option.isSome(taken)) yield* write([...taken.value, ...yield* more(batchSize - taken.value.length)])
+        if (taken !== undefined) yield* write([...taken, ...yield* more(batchSize - taken.length)])
         yield* report
       }
     }).pipe(Effect.catchCause(() => report))
@@ -202,12 +204,10 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       Queue.end(queue).pipe(
         Effect.andThen(Fiber.join(fiber)),
         Effect.timeout(Sql.closeTimeout),
-        Effect.catchCause(() =>
-          Effect.flatMap(Queue.size(queue), (left) => {
-            drop(left, "the store did not take them before shutdown")
-            return report
-          })
-        ),
+        Effect.catchCause(() => {
+          drop(Queue.sizeUnsafe(queue), "the store did not take them before shutdown")
+          return report
+        }),
         Effect.ensuring(Fiber.interrupt(fiber))
       )
     )

@@ -19,8 +19,8 @@ import * as Requests from "./requestTable.js"
 
 /** The request log's store. */
 export interface Service {
-  /** `rows` written, in one step. */
-  readonly write: (rows: ReadonlyArray<Requests.Row>) => Effect.Effect<void, StoreUnavailableError>
+  /** `rows` written, in one step; it answers what its statement gives, which the writer does not read. */
+  readonly write: (rows: ReadonlyArray<Requests.Row>) => Effect.Effect<unknown, StoreUnavailableError>
   /**
    * The rows that came in before `sweep.before` removed, then the oldest past `sweep.bounds` (`Requests.trim`), their
    * space given back, to the backend's grain (module header); the store readied for the next day.
@@ -72,10 +72,7 @@ export const layerSql: Layer.Layer<RequestLogStore, never, Sql.Database> = Layer
     const slow: Sql.Bounds = { address: bounds.address, timeout: writeTimeout }
     const steps = writing(sql)
     return RequestLogStore.of({
-      write: (rows) =>
-        rows.length === 0
-          ? Effect.void
-          : Effect.asVoid(Sql.step(slow, "writing the request log", steps.write(rows))),
+      write: (rows) => rows.length === 0 ? Effect.void : Sql.step(slow, "writing the request log", steps.write(rows)),
       sweep: (sweep) => Sql.step(slow, "applying the request log's retention", steps.sweep(sweep)),
       spend: (query) => step("reading the request log", Requests.spend(sql, query)),
       toolCalls: step("reading the MCP calls of the request log", Requests.toolCalls(sql)),

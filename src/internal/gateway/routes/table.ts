@@ -111,7 +111,7 @@ export const make = Effect.fnUntraced(function*(table: TableOptions) {
     )
   )
   // The request as the router and the key check see it: its path normalised once.
-  return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+  return HttpServerRequest.HttpServerRequest.use((request) => {
     const url = Intake.canonicalUrl(request.url)
     return url === request.url
       ? routed

@@ -5,6 +5,7 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
@@ -193,28 +194,28 @@ export const make = Effect.fnUntraced(function*(refusalLines: RefusalLines) {
           requestContext
         )
       }
+      // The request's record written as it ends, then `answer`.
+      const recorded = <A>(answer: A) =>
+        refused === undefined
+          ? journal.written(requestContext, now(), answer)
+          : Effect.as(journal.refused(requestContext, now(), suppressed), answer)
       // Once answered, the answer is counted and its record written uninterruptibly: a client leaving then is no 499.
-      return Effect.uninterruptibleMask((restore) =>
+      const served = Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(handled), (response) => {
           Outcome.answeredAs(outcome, response.status)
           tally?.answered(response)
           // A stream's answer carries it from its making (`ChatAnswer.answer`, its headers built once); the others get
           // it here.
           if (outcome.streaming) return Effect.succeed(response)
-          const answered = HttpServerResponse.setHeaders(response, Request.answerHeaders(requestContext))
-          return refused === undefined
-            ? journal.written(requestContext, now(), answered)
-            : Effect.as(journal.refused(requestContext, now(), suppressed), answered)
-        })
-      ).pipe(
-        Effect.onInterrupt(() => {
-          if (outcome.streaming) return Effect.void
-          Outcome.gone(outcome)
-          return refused === undefined
-            ? journal.written(requestContext, now(), undefined)
-            : journal.refused(requestContext, now(), suppressed)
+          return recorded(HttpServerResponse.setHeaders(response, Request.answerHeaders(requestContext)))
         })
       )
+      // Interrupted before it was answered: the client left.
+      return Effect.onExitPrimitive(served, (exit) => {
+        if (!Exit.hasInterrupts(exit) || outcome.streaming) return
+        Outcome.gone(outcome)
+        return recorded(undefined)
+      })
     }
   }
 
