@@ -25,6 +25,7 @@ import { definedFields, JsonObjectSchema, pickDefined, requestArguments } from "
 import { isJsonObject, type JsonObject } from "../../json.js"
 import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } from "../../schemaCheck.js"
 import type * as Media from "../../tokens/media.js"
+import { breakpointBlock, breakpointOf, CacheControl } from "../breakpoint.js"
 import { breakpointPlaces, limitBreakpoints, type Place } from "../cacheLifetime.js"
 import { requireMediaKind } from "../contentKinds.js"
 import type { Origin } from "../dialect.js"
@@ -37,11 +38,6 @@ import { metadataOf, thinkingBlocksOf } from "./reply.js"
 
 // ---------------------------------------------------------------------------
 // The schema, and decoding
-
-const CacheControl = Schema.Struct({
-  type: Schema.Literal("ephemeral"),
-  ttl: maybe(Schema.Literals(["5m", "1h"]))
-})
 
 const optionalCache = maybe(CacheControl)
 
@@ -197,8 +193,8 @@ type WireCache = typeof CacheControl.Type | null | undefined
 
 // `value` with the breakpoint of a block's `cache_control`, when it has one.
 const withCache = <A extends object>(value: A, wire: WireCache): A & { readonly cache?: CacheBreakpoint } => {
-  if (wire == null) return value
-  return { ...value, cache: wire.ttl == null ? {} : { ttl: wire.ttl } }
+  const cache = breakpointOf(wire)
+  return cache === undefined ? value : { ...value, cache }
 }
 
 /** The top-level `cache_control` (automatic caching) on the last block; string content becomes a text part for it. */
@@ -535,13 +531,9 @@ export const minThinkingBudget = 1024
 
 const dataUrl = /^data:([^;,]+);base64,(.*)$/s
 
-/** A cache breakpoint as the block's `cache_control` (Anthropic's prompt caching reference). */
-export const cacheControl = (cache: CacheBreakpoint): JsonObject =>
-  cache.ttl === undefined ? { type: "ephemeral" } : { type: "ephemeral", ttl: cache.ttl }
-
 // `block` with the `cache_control` of `cache`, when there is one.
 const cached = (block: JsonObject, cache: CacheBreakpoint | undefined): JsonObject =>
-  cache === undefined ? block : { ...block, cache_control: cacheControl(cache) }
+  cache === undefined ? block : { ...block, cache_control: breakpointBlock("ephemeral", cache) }
 
 // The media the Messages API reads in a message's content: images, and PDFs as `document` blocks.
 const messagesMedia: ReadonlyArray<Media.Kind> = ["image", "pdf"]
@@ -727,7 +719,7 @@ const encodeTool = (tool: ToolDefinition): JsonObject => {
   out["input_schema"] = tool.parameters
   if (tool.strict !== undefined) out["strict"] = tool.strict
   if (tool.deferLoading === true) out["defer_loading"] = true
-  else if (tool.cache !== undefined) out["cache_control"] = cacheControl(tool.cache)
+  else if (tool.cache !== undefined) out["cache_control"] = breakpointBlock("ephemeral", tool.cache)
   return out
 }
 

@@ -44,6 +44,7 @@ import {
   takesOutputFormat,
   thinkingBudgets
 } from "../anthropic/request.js"
+import { breakpointBlock, breakpointOf, breakpointSchema } from "../breakpoint.js"
 import { breakpointPlaces, limitBreakpoints, type Place } from "../cacheLifetime.js"
 import { requireImage } from "../contentKinds.js"
 import { isBlank } from "../emptyText.js"
@@ -85,7 +86,7 @@ const imageFormats: Readonly<Record<string, string>> = {
 // The request body: its schema, and its mapping to the library's request
 
 // The Converse API reference's `CachePointBlock`: its `ttl`, `5m` or `1h`, else the default five minutes.
-const CachePoint = Schema.Struct({ type: Schema.Literal("default"), ttl: maybe(Schema.Literals(["5m", "1h"])) })
+const CachePoint = breakpointSchema("default")
 
 const ImageBlock = Schema.Struct({
   format: Schema.Literals(["png", "jpeg", "gif", "webp"]),
@@ -185,11 +186,6 @@ type Block = typeof ContentBlock.Type
 
 /** The body checked against `ConverseRequest`: the body, or what is wrong with it. */
 export const checkConverse = checker(ConverseRequest, { errors: "first" })
-
-/** A `cachePoint` as the breakpoint it sets, with its lifetime. */
-function breakpointOf(point: typeof CachePoint.Type): CacheBreakpoint {
-  return point.ttl == null ? {} : { ttl: point.ttl }
-}
 
 /** The last of `list` (a system prompt's messages, a turn's parts or messages, tools) given the breakpoint `point`. */
 function cacheLast(list: Array<object>, point: typeof CachePoint.Type): void {
@@ -561,9 +557,7 @@ function documentBlock(part: ImagePart, where: string, names: Names): JsonObject
 }
 
 /** A breakpoint as the `cachePoint` block after the block it closes, with its `ttl` where it has one. */
-function cachePoint(cache: CacheBreakpoint): JsonObject {
-  return { cachePoint: cache.ttl === undefined ? { type: "default" } : { type: "default", ttl: cache.ttl } }
-}
+const cachePoint = (cache: CacheBreakpoint): JsonObject => ({ cachePoint: breakpointBlock("default", cache) })
 
 function userBlocks(
   content: string | ReadonlyArray<ContentPart>,

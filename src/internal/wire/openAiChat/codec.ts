@@ -22,19 +22,11 @@ import { isJsonObject, type JsonObject, JsonObjectSchema, parseJson, replyId, re
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, type Problem, problemOf, set } from "../../schemaCheck.js"
 import { asciiJson } from "../asciiJson.js"
+import { breakpointOf, CacheControl } from "../breakpoint.js"
 import { carriedBy, idCarrying } from "../carried.js"
 import { requireMediaKind } from "../contentKinds.js"
 import { problem } from "../problem.js"
 import { openAiUsage, openAiUsageFields } from "../usage.js"
-
-/**
- * A prompt-cache breakpoint as OpenAI-compatible gateways take it on a part or a message (OpenRouter's and LiteLLM's
- * `cache_control`, Anthropic's spelling), for a deployment whose API takes breakpoints (Anthropic's, Bedrock's).
- */
-const CacheControl = Schema.Struct({
-  type: Schema.Literal("ephemeral"),
-  ttl: maybe(Schema.Literals(["5m", "1h"]))
-})
 
 // A file's bytes, as the API's `file_data` and `input_file` take them: a data URL.
 export const fileBytes = Schema.String.check(Schema.isPattern(/^data:/, { message: "a data: URL of the file's bytes" }))
@@ -145,12 +137,6 @@ type WireContent = typeof Content.Type | null | undefined
 // A message's text: its text parts joined (the reply's reader, which takes the same shapes).
 function messageText(content: WireContent): string {
   return textOf(content, "content") ?? ""
-}
-
-/** A `cache_control` as the breakpoint it sets; none for none. */
-function breakpointOf(control: typeof CacheControl.Type | null | undefined): CacheBreakpoint | undefined {
-  if (control == null) return undefined
-  return control.ttl == null ? {} : { ttl: control.ttl }
 }
 
 /**
