@@ -600,8 +600,8 @@ export function textOf(value: unknown, field: string): string | undefined {
 }
 
 /** Tool-call arguments are a JSON string; a few servers send the object itself. */
-export function argumentsOf(value: unknown): string | undefined {
-  return typeof value === "string" ? value : value == null ? undefined : JSON.stringify(value)
+export function argumentsOf(value: unknown): string {
+  return typeof value === "string" ? value : value == null ? "" : JSON.stringify(value)
 }
 
 /**
@@ -641,7 +641,7 @@ export function reply(body: JsonObject): Reply {
       toolCalls.push({
         id: optionalString(raw["id"], "tool_calls[].id") ?? "",
         name: optionalString(fn["name"], "tool_calls[].function.name") ?? "",
-        arguments: argumentsOf(fn["arguments"]) ?? ""
+        arguments: argumentsOf(fn["arguments"])
       })
     }
   }
@@ -826,7 +826,7 @@ function toolCallFragment(raw: unknown): ChunkToolCallRead {
     index: typeof index === "number" ? index : undefined,
     id: nonEmpty(raw["id"]),
     name: isJsonObject(fn) ? nonEmpty(fn["name"]) : undefined,
-    arguments: (isJsonObject(fn) ? argumentsOf(fn["arguments"]) : undefined) ?? ""
+    arguments: isJsonObject(fn) ? argumentsOf(fn["arguments"]) : ""
   }
 }
 

@@ -33,6 +33,7 @@ import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
 import { requireMediaKind } from "../contentKinds.js"
+import { argumentsOf } from "../openAiChat/codec.js"
 import { encodeFormat, fileBytes, fixedSampling, functionTool, responseFormatOf } from "../openAiChat/codec.js"
 import { problem } from "../problem.js"
 import { countAt, openAiUsage, openAiUsageFields } from "../usage.js"
@@ -1174,11 +1175,6 @@ export function failureOf(response: JsonObject): JsonObject | undefined {
   if (isJsonObject(error)) return { error }
   if (response["status"] === "failed") return { error: { message: "the response failed without an error" } }
   return undefined
-}
-
-/** Arguments are a JSON string; a few servers send the object itself. */
-export function argumentsOf(value: unknown): string {
-  return typeof value === "string" ? value : value == null ? "" : JSON.stringify(value)
 }
 
 /** Separates reasoning summary parts, in whole replies and streams alike. */
