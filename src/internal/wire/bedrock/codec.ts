@@ -37,6 +37,7 @@ import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import { defaultMaxTokens } from "../anthropic/options.js"
+import { finishReason as anthropicFinishReason, stopReason as anthropicStopReason } from "../anthropic/reply.js"
 import {
   effortOf,
   longContextBeta,
@@ -897,33 +898,17 @@ export const ConverseResponse = Schema.Struct({
   metrics: maybe(Schema.Struct({ latencyMs: Schema.Number }))
 })
 
-const stopReasons: Readonly<Record<string, FinishReason>> = {
-  end_turn: "stop",
-  stop_sequence: "stop",
-  tool_use: "tool_calls",
-  max_tokens: "length",
-  model_context_window_exceeded: "length",
-  guardrail_intervened: "content_filter",
-  content_filtered: "content_filter"
-}
+// A filter's `stopReason`s: Converse spells the others as Anthropic's `stop_reason`, and names no `refusal`.
+const filtered: ReadonlySet<string> = new Set(["guardrail_intervened", "content_filtered"])
 
 /** The finish reason of a `stopReason`. */
 export function finishReason(reason: string): FinishReason {
-  return ownValue(stopReasons, reason) ?? "other"
-}
-
-// Each finish reason's `stopReason` (`other` is an ended turn).
-const wireStopReasons: Readonly<Record<FinishReason, string>> = {
-  stop: "end_turn",
-  tool_calls: "tool_use",
-  length: "max_tokens",
-  content_filter: "content_filtered",
-  other: "end_turn"
+  return filtered.has(reason) ? "content_filter" : reason === "refusal" ? "other" : anthropicFinishReason(reason)
 }
 
 /** The `stopReason` of a finish reason (`other` is an ended turn). */
 export function stopReason(reason: FinishReason): string {
-  return wireStopReasons[reason]
+  return reason === "content_filter" ? "content_filtered" : anthropicStopReason(reason)
 }
 
 /**
