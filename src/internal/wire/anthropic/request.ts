@@ -33,6 +33,7 @@ import { isBlank } from "../emptyText.js"
 import { outputTool, outputToolName } from "../outputTool.js"
 import { problem } from "../problem.js"
 import * as ServiceTier from "../serviceTier.js"
+import { toolDeclaration } from "../toolDeclaration.js"
 import { countAt } from "../usage.js"
 import { metadataOf, thinkingBlocksOf } from "./reply.js"
 
@@ -714,10 +715,7 @@ const messagesOf = (
  * deferred tool (Anthropic's tool search guide).
  */
 const encodeTool = (tool: ToolDefinition): JsonObject => {
-  const out: JsonObject = { name: tool.name }
-  if (tool.description !== undefined) out["description"] = tool.description
-  out["input_schema"] = tool.parameters
-  if (tool.strict !== undefined) out["strict"] = tool.strict
+  const out = toolDeclaration(tool, "input_schema")
   if (tool.deferLoading === true) out["defer_loading"] = true
   else if (tool.cache !== undefined) out["cache_control"] = breakpointBlock("ephemeral", tool.cache)
   return out

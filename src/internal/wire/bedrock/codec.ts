@@ -53,6 +53,7 @@ import { mergeOptions } from "../gemini/codec.js"
 import { outputFinishReason, outputTool, outputToolName } from "../outputTool.js"
 import { problem } from "../problem.js"
 import * as ServiceTier from "../serviceTier.js"
+import { namedTool } from "../toolDeclaration.js"
 import { countAt, reportedUsage, tokenCount } from "../usage.js"
 
 // ---------------------------------------------------------------------------
@@ -657,13 +658,7 @@ function assistantBlocks(message: AssistantMessage, where: string, callable: boo
 }
 
 function toolSpec(tool: ToolDefinition): JsonObject {
-  return {
-    toolSpec: {
-      name: tool.name,
-      ...(tool.description !== undefined ? { description: tool.description } : {}),
-      inputSchema: { json: tool.parameters }
-    }
-  }
+  return { toolSpec: { ...namedTool(tool), inputSchema: { json: tool.parameters } } }
 }
 
 function toolChoiceBody(choice: ToolChoice): JsonObject | undefined {

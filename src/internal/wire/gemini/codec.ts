@@ -47,6 +47,7 @@ import { type Carried, envelopeOf, opened, restoreCall } from "../carried.js"
 import type { Origin } from "../dialect.js"
 import { isEmpty } from "../emptyText.js"
 import { problem } from "../problem.js"
+import { namedTool } from "../toolDeclaration.js"
 import { countAt, reportedUsage, tokenCount, withReported } from "../usage.js"
 import { geminiSchema, jsonSchemaOf } from "./schema.js"
 
@@ -758,8 +759,7 @@ function hasProperties(schema: JsonObject): boolean {
 }
 
 function declarationOf(tool: ToolDefinition, index: number): JsonObject {
-  const declaration: JsonObject = { name: tool.name }
-  if (tool.description !== undefined) declaration["description"] = tool.description
+  const declaration = namedTool(tool)
   const parameters = geminiSchema(tool.parameters, `tools[${index}].parameters`)
   // Gemini rejects an object schema with no properties: a tool without arguments declares none.
   if (isJsonObject(parameters) && !(parameters["type"] === "object" && !hasProperties(parameters))) {

@@ -17,6 +17,7 @@ import { checker, maybe, type Problem, set } from "../../schemaCheck.js"
 import { requireImage, toolResultText } from "../contentKinds.js"
 import { emit, type EventSink, eventText } from "../eventSink.js"
 import { problem } from "../problem.js"
+import { namedTool } from "../toolDeclaration.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 import { ndjson } from "./ndjson.js"
 
@@ -236,11 +237,8 @@ export function toolCallObject(call: Pick<ToolCall, "id" | "name">, index: numbe
   return call.id === "" ? { function: fn } : { id: call.id, function: fn }
 }
 
-const tool = (tool: ToolDefinition): JsonObject => {
-  const fn: JsonObject = { name: tool.name }
-  if (tool.description !== undefined) fn["description"] = tool.description
-  fn["parameters"] = tool.parameters
-  return { type: "function", function: fn }
+function tool(tool: ToolDefinition): JsonObject {
+  return { type: "function", function: { ...namedTool(tool), parameters: tool.parameters } }
 }
 
 const format = (format: ResponseFormat): unknown =>

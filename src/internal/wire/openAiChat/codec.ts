@@ -26,6 +26,7 @@ import { breakpointOf, CacheControl } from "../breakpoint.js"
 import { carriedBy, idCarrying } from "../carried.js"
 import { requireMediaKind } from "../contentKinds.js"
 import { problem } from "../problem.js"
+import { toolDeclaration } from "../toolDeclaration.js"
 import { openAiUsage, openAiUsageFields } from "../usage.js"
 
 // A file's bytes, as the API's `file_data` and `input_file` take them: a data URL.
@@ -460,11 +461,7 @@ function encodeMessages(messages: ChatRequest["messages"]): Array<JsonObject> {
 }
 
 function encodeTool(tool: ToolDefinition): JsonObject {
-  const fn: JsonObject = { name: tool.name }
-  if (tool.description !== undefined) fn["description"] = tool.description
-  fn["parameters"] = tool.parameters
-  if (tool.strict !== undefined) fn["strict"] = tool.strict
-  return { type: "function", function: fn }
+  return { type: "function", function: toolDeclaration(tool, "parameters") }
 }
 
 function encodeToolChoice(choice: ToolChoice): unknown {

@@ -36,6 +36,7 @@ import { requireMediaKind } from "../contentKinds.js"
 import { argumentsOf } from "../openAiChat/codec.js"
 import { encodeFormat, fileBytes, fixedSampling, functionTool, responseFormatOf } from "../openAiChat/codec.js"
 import { problem } from "../problem.js"
+import { toolDeclaration } from "../toolDeclaration.js"
 import { countAt, openAiUsage, openAiUsageFields } from "../usage.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
 
@@ -792,13 +793,9 @@ export function input(
   return { instructions, items }
 }
 
+// The Responses API treats an absent `strict` as true; the domain's default is off.
 function encodeTool(tool: ToolDefinition): JsonObject {
-  const out: JsonObject = { type: "function", name: tool.name }
-  if (tool.description !== undefined) out["description"] = tool.description
-  out["parameters"] = tool.parameters
-  // The Responses API treats an absent `strict` as true; the domain's default is off.
-  out["strict"] = tool.strict ?? false
-  return out
+  return { type: "function", ...toolDeclaration(tool, "parameters"), strict: tool.strict ?? false }
 }
 
 function encodeToolChoice(choice: ToolChoice): unknown {
