@@ -29,6 +29,7 @@ import { breakpointBlock, breakpointOf, CacheControl } from "../breakpoint.js"
 import { breakpointPlaces, limitBreakpoints, type Place } from "../cacheLifetime.js"
 import { requireMediaKind } from "../contentKinds.js"
 import type { Origin } from "../dialect.js"
+import { effortOfBudget } from "../effort.js"
 import { isBlank } from "../emptyText.js"
 import { outputTool, outputToolName } from "../outputTool.js"
 import { problem } from "../problem.js"
@@ -362,13 +363,6 @@ const knownEffort = (effort: string | null | undefined): ReasoningEffort | undef
     ? effort as ReasoningEffort
     : undefined
 
-/** The effort whose budget is the largest not above `budget` (the least one below them all). */
-export const effortOf = (budget: number): ReasoningEffort => {
-  let effort: ReasoningEffort = "minimal"
-  for (const [name, tokens] of Object.entries(thinkingBudgets)) if (tokens <= budget) effort = name as ReasoningEffort
-  return effort
-}
-
 const toolOf = (wire: typeof WireTool.Type): ToolDefinition => {
   const out: Mutable<ToolDefinition> = { name: wire.name, parameters: wire.input_schema }
   set(out, "description", wire.description)
@@ -430,7 +424,7 @@ export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result
   const thinking = body.thinking
   if (thinking != null) {
     request.reasoningEffort = thinking.type === "enabled"
-      ? effortOf(thinking.budget_tokens)
+      ? effortOfBudget(thinking.budget_tokens, thinkingBudgets)
       : thinking.type === "disabled"
       ? "none"
       : knownEffort(body.output_config?.effort) ?? "medium"

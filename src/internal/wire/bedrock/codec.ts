@@ -38,16 +38,11 @@ import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import { defaultMaxTokens } from "../anthropic/options.js"
 import { finishReason as anthropicFinishReason, stopReason as anthropicStopReason } from "../anthropic/reply.js"
-import {
-  effortOf,
-  longContextBeta,
-  minThinkingBudget,
-  takesOutputFormat,
-  thinkingBudgets
-} from "../anthropic/request.js"
+import { longContextBeta, minThinkingBudget, takesOutputFormat, thinkingBudgets } from "../anthropic/request.js"
 import { breakpointBlock, breakpointOf, breakpointSchema } from "../breakpoint.js"
 import { breakpointPlaces, limitBreakpoints, type Place } from "../cacheLifetime.js"
 import { requireImage } from "../contentKinds.js"
+import { effortOfBudget } from "../effort.js"
 import { isBlank } from "../emptyText.js"
 import { mergeOptions } from "../gemini/codec.js"
 import { outputFinishReason, outputTool, outputToolName } from "../outputTool.js"
@@ -450,7 +445,7 @@ export function toRequest(body: Body, model: string): Result.Result<ChatRequest,
     request.responseFormat = format
   }
   const budget = thinkingBudgetOf(body)
-  if (budget !== undefined) request.reasoningEffort = effortOf(budget)
+  if (budget !== undefined) request.reasoningEffort = effortOfBudget(budget, thinkingBudgets)
   return Result.succeed(request)
 }
 

@@ -45,6 +45,7 @@ import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import { type Carried, envelopeOf, opened, restoreCall } from "../carried.js"
 import type { Origin } from "../dialect.js"
+import { effortOfBudget } from "../effort.js"
 import { isEmpty } from "../emptyText.js"
 import { problem } from "../problem.js"
 import { namedTool } from "../toolDeclaration.js"
@@ -492,17 +493,6 @@ function toolsInto(
   return undefined
 }
 
-// The effort whose budget is the largest not above `budget`; `-1`, Gemini's "as the model decides", none at all.
-function effortOfBudget(budget: number): ReasoningEffort | undefined {
-  if (budget < 0) return undefined
-  if (budget === 0) return "none"
-  let effort: ReasoningEffort = "minimal"
-  for (const [name, tokens] of Object.entries(thinkingBudgets)) {
-    if (tokens > 0 && tokens <= budget) effort = name as ReasoningEffort
-  }
-  return effort
-}
-
 function generationConfig(config: NonNullable<Body["generationConfig"]>, request: Mutable<ChatRequest>) {
   set(request, "temperature", config.temperature)
   set(request, "topP", config.topP)
@@ -520,8 +510,10 @@ function generationConfig(config: NonNullable<Body["generationConfig"]>, request
     const level = thinking.thinkingLevel
     if (level != null && level !== "THINKING_LEVEL_UNSPECIFIED") {
       request.reasoningEffort = level.toLowerCase() as ReasoningEffort
-    } else if (typeof thinking.thinkingBudget === "number") {
-      set(request, "reasoningEffort", effortOfBudget(thinking.thinkingBudget))
+    } else if (typeof thinking.thinkingBudget === "number" && thinking.thinkingBudget >= 0) {
+      // `-1`, Gemini's "as the model decides", is no effort at all.
+      const budget = thinking.thinkingBudget
+      request.reasoningEffort = budget === 0 ? "none" : effortOfBudget(budget, thinkingBudgets)
     }
   }
 }
