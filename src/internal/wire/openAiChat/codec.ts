@@ -16,7 +16,7 @@ import * as Schema from "effect/Schema"
 import type { Mutable } from "effect/Types"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
-import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
+import type { CacheBreakpoint, ContentPart, ImagePart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import { optionalString, RequestError, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, parseJson, replyId, replyModel } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
@@ -381,16 +381,21 @@ export function headers(options: {
 function encodePart(part: ContentPart, where: string): JsonObject {
   if (part.type === "text") return { type: "text", text: part.text }
   if (requireMediaKind(part, where, "the Chat Completions API", ["image", "pdf"]) === "pdf") {
-    // The API's file content part takes a file's bytes (a data URL) or an uploaded file's id, not a web URL.
-    if (!part.url.startsWith("data:")) {
-      throw new RequestError(`${where} is a PDF by URL: the Chat Completions API takes a PDF's bytes only`, where)
-    }
-    return { type: "file", file: { filename: part.document?.title ?? "document.pdf", file_data: part.url } }
+    return { type: "file", file: pdfFile(part, where, "the Chat Completions API takes a PDF's bytes only") }
   }
   return {
     type: "image_url",
     image_url: part.detail === undefined ? { url: part.url } : { url: part.url, detail: part.detail }
   }
+}
+
+/**
+ * A PDF part as OpenAI's file part takes it (Chat Completions' `file`, Responses' `input_file`): its name and its bytes
+ * as a data URL, not a web URL (`refusal`, what is said of one).
+ */
+export function pdfFile(part: ImagePart, where: string, refusal: string) {
+  if (!part.url.startsWith("data:")) throw new RequestError(`${where} is a PDF by URL: ${refusal}`, where)
+  return { filename: part.document?.title ?? "document.pdf", file_data: part.url }
 }
 
 /** A tool call as the wire writes it, in a request's history and in a reply. */

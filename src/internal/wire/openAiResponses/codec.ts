@@ -27,13 +27,13 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../../Message.js"
-import { optionalString, RequestError, ShapeError } from "../../codecError.js"
+import { optionalString, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, pickDefined, replyId, replyModel } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
 import { requireMediaKind } from "../contentKinds.js"
-import { argumentsOf } from "../openAiChat/codec.js"
+import { argumentsOf, pdfFile } from "../openAiChat/codec.js"
 import { encodeFormat, fileBytes, fixedSampling, functionTool, responseFormatOf } from "../openAiChat/codec.js"
 import { problem } from "../problem.js"
 import { toolDeclaration } from "../toolDeclaration.js"
@@ -699,11 +699,7 @@ export function responsesPath(path: string): string {
 function encodeInputPart(part: ContentPart, where: string): JsonObject {
   if (part.type === "text") return { type: "input_text", text: part.text }
   if (requireMediaKind(part, where, "the Responses API", ["image", "pdf"]) === "pdf") {
-    // The API's input file, by its bytes (a data URL) and its name.
-    if (!part.url.startsWith("data:")) {
-      throw new RequestError(`${where} is a PDF by URL: this gateway sends the Responses API a PDF's bytes only`, where)
-    }
-    return { type: "input_file", filename: part.document?.title ?? "document.pdf", file_data: part.url }
+    return { type: "input_file", ...pdfFile(part, where, "this gateway sends the Responses API a PDF's bytes only") }
   }
   // `detail` is required by the API's input image type.
   return { type: "input_image", image_url: part.url, detail: part.detail ?? "auto" }
