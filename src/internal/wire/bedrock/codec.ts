@@ -41,7 +41,7 @@ import { finishReason as anthropicFinishReason, stopReason as anthropicStopReaso
 import { longContextBeta, minThinkingBudget, takesOutputFormat, thinkingBudgets } from "../anthropic/request.js"
 import { breakpointBlock, breakpointOf, breakpointSchema } from "../breakpoint.js"
 import { breakpointPlaces, limitBreakpoints, type Place } from "../cacheLifetime.js"
-import { requireImage } from "../contentKinds.js"
+import { base64Payload, requireImage } from "../contentKinds.js"
 import { effortOfBudget } from "../effort.js"
 import { isBlank } from "../emptyText.js"
 import { mergeOptions } from "../gemini/codec.js"
@@ -490,10 +490,7 @@ function dataBytes(url: string, where: string, what: string): { readonly type: s
       where
     )
   }
-  const bytes = match[2]!.split(";").includes("base64")
-    ? match[3]!
-    : Buffer.from(decodeURIComponent(match[3]!), "utf8").toString("base64")
-  return { type: match[1]!.toLowerCase(), bytes }
+  return { type: match[1]!.toLowerCase(), bytes: base64Payload(match[3]!, match[2]!.split(";").includes("base64")) }
 }
 
 /** An image part as an `image` block: a `data:` URL's bytes (base64) and its format. */

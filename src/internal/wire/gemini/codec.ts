@@ -44,6 +44,7 @@ import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import { type Carried, envelopeOf, opened, restoreCall } from "../carried.js"
+import { base64Payload } from "../contentKinds.js"
 import type { Origin } from "../dialect.js"
 import { effortOfBudget } from "../effort.js"
 import { isEmpty } from "../emptyText.js"
@@ -619,18 +620,12 @@ function imagePart(part: ImagePart, where: string): JsonObject {
   if (url.startsWith("data:")) {
     const comma = url.indexOf(",")
     if (comma < 0) throw new RequestError("an image data: URL has no data", where)
-    const meta = url.slice(5, comma).split(";")
     const mimeType = type ?? "application/octet-stream"
-    const payload = url.slice(comma + 1)
     let data: string
-    if (meta.includes("base64")) {
-      data = payload
-    } else {
-      try {
-        data = Buffer.from(decodeURIComponent(payload), "utf8").toString("base64")
-      } catch {
-        throw new RequestError("an image data: URL is not valid percent-encoded text", where)
-      }
+    try {
+      data = base64Payload(url.slice(comma + 1), url.slice(5, comma).split(";").includes("base64"))
+    } catch {
+      throw new RequestError("an image data: URL is not valid percent-encoded text", where)
     }
     return { inlineData: { mimeType, data } }
   }
