@@ -625,6 +625,23 @@ export function isErrorPayload(value: JsonObject): boolean {
   return error != null || value["object"] === "error"
 }
 
+/**
+ * A message's `tool_calls` (OpenAI's shape, which Ollama's takes too), each read by `read` from its object and its
+ * `function`, in order; throws `ShapeError` when the list or a call is not of that shape.
+ */
+export function readToolCalls(
+  value: unknown,
+  read: (raw: JsonObject, fn: JsonObject, index: number) => ToolCall
+): Array<ToolCall> {
+  if (value == null) return []
+  if (!Array.isArray(value)) throw new ShapeError("message.tool_calls is not an array")
+  return value.map((raw: unknown, index) => {
+    const fn = isJsonObject(raw) ? raw["function"] : undefined
+    if (!isJsonObject(raw) || !isJsonObject(fn)) throw new ShapeError("a tool call has no function object")
+    return read(raw, fn, index)
+  })
+}
+
 /** Reads a non-streaming reply; throws `ShapeError` when it is not one. */
 export function reply(body: JsonObject): Reply {
   const choices = body["choices"]
@@ -633,20 +650,11 @@ export function reply(body: JsonObject): Reply {
   if (!isJsonObject(choice)) throw new ShapeError("choices[0] is not an object")
   const message = choice["message"]
   if (!isJsonObject(message)) throw new ShapeError("choices[0].message is not an object")
-  const rawCalls = message["tool_calls"]
-  const toolCalls: Array<ToolCall> = []
-  if (rawCalls != null) {
-    if (!Array.isArray(rawCalls)) throw new ShapeError("message.tool_calls is not an array")
-    for (const raw of rawCalls) {
-      const fn = isJsonObject(raw) ? raw["function"] : undefined
-      if (!isJsonObject(raw) || !isJsonObject(fn)) throw new ShapeError("a tool call has no function object")
-      toolCalls.push({
-        id: optionalString(raw["id"], "tool_calls[].id") ?? "",
-        name: optionalString(fn["name"], "tool_calls[].function.name") ?? "",
-        arguments: argumentsOf(fn["arguments"])
-      })
-    }
-  }
+  const toolCalls = readToolCalls(message["tool_calls"], (raw, fn) => ({
+    id: optionalString(raw["id"], "tool_calls[].id") ?? "",
+    name: optionalString(fn["name"], "tool_calls[].function.name") ?? "",
+    arguments: argumentsOf(fn["arguments"])
+  }))
   return {
     id: replyId(body["id"]),
     model: replyModel(body["model"]),
