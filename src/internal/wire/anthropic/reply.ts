@@ -8,7 +8,7 @@ import * as Schema from "effect/Schema"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import { ShapeError } from "../../codecError.js"
-import { isJsonObject, type JsonObject, replyId, replyModel } from "../../json.js"
+import { isJsonObject, type JsonObject, replyId, replyModel, requireObject } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { outputFinishReason } from "../outputTool.js"
 import { reportedUsage, tokenCount, withReported } from "../usage.js"
@@ -209,8 +209,7 @@ export function reply(body: JsonObject, outputTool?: string): Reply {
   const toolCalls: Array<ToolCall> = []
   const thinking: Array<JsonObject> = []
   for (let i = 0; i < content.length; i++) {
-    const block: unknown = content[i]
-    if (!isJsonObject(block)) throw new ShapeError(`content[${i}] is not an object`)
+    const block = requireObject(content[i], `content[${i}]`)
     switch (block["type"]) {
       case "text": {
         const value = block["text"]

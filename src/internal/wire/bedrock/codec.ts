@@ -30,7 +30,7 @@ import type {
   ToolMessage
 } from "../../../Message.js"
 import { RequestError, ShapeError } from "../../codecError.js"
-import { definedFields, pickDefined, requestArguments } from "../../json.js"
+import { definedFields, pickDefined, requestArguments, requireObject } from "../../json.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema } from "../../json.js"
 import { ownValue } from "../../ownValue.js"
 import type { Reply } from "../../providers/adapter.js"
@@ -959,18 +959,12 @@ export function wireUsage(usage: Usage): JsonObject {
   return out
 }
 
-function recordAt(value: unknown, key: string, what: string): JsonObject {
-  const inner = isJsonObject(value) ? value[key] : undefined
-  if (!isJsonObject(inner)) throw new ShapeError(`${what} is not an object`)
-  return inner
-}
-
 /**
  * A whole `Converse` reply for the client; throws `ShapeError` when the body is not one. The input of a `toolUse` of
  * `outputTool` (the forced tool of a `json_schema` response format) is the reply's text, as JSON, not a tool call.
  */
 export function reply(body: JsonObject, outputTool?: string): Reply {
-  const message = recordAt(recordAt(body, "output", "output"), "message", "output.message")
+  const message = requireObject(requireObject(body["output"], "output")["message"], "output.message")
   const content = message["content"]
   if (!Array.isArray(content)) throw new ShapeError("output.message.content is not an array")
   if (typeof body["stopReason"] !== "string") throw new ShapeError("stopReason is not a string")
@@ -1076,7 +1070,7 @@ export class StreamReader {
   read(type: string, payload: JsonObject, out: Array<ChatChunk>): void {
     switch (type) {
       case "contentBlockDelta": {
-        const delta = recordAt(payload, "delta", "contentBlockDelta.delta")
+        const delta = requireObject(payload["delta"], "contentBlockDelta.delta")
         if (typeof delta["text"] === "string") {
           if (delta["text"] !== "") out.push({ _tag: "TextDelta", text: delta["text"] })
           return
@@ -1110,7 +1104,7 @@ export class StreamReader {
         return
       }
       case "contentBlockStart": {
-        const use = recordAt(payload, "start", "contentBlockStart.start")["toolUse"]
+        const use = requireObject(payload["start"], "contentBlockStart.start")["toolUse"]
         if (!isJsonObject(use) || typeof use["toolUseId"] !== "string" || typeof use["name"] !== "string") return
         if (use["name"] === this.outputTool) {
           this.output = { index: Number(payload["contentBlockIndex"]), json: false }

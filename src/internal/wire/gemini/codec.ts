@@ -38,7 +38,8 @@ import {
   replyArguments,
   replyId,
   replyModel,
-  requestArguments
+  requestArguments,
+  requireObject
 } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
@@ -1006,8 +1007,7 @@ export function candidateOf(body: JsonObject): JsonObject | undefined {
   if (!Array.isArray(candidates)) throw new ShapeError("candidates is not an array")
   const first: unknown = candidates[0]
   if (first === undefined) return undefined
-  if (!isJsonObject(first)) throw new ShapeError("candidates[0] is not an object")
-  return first
+  return requireObject(first, "candidates[0]")
 }
 
 /** Why the prompt was blocked (`promptFeedback.blockReason`), with Gemini's message when it sent one. */
@@ -1024,8 +1024,7 @@ export function blockedDetail(body: JsonObject): string | undefined {
 export function partsOf(candidate: JsonObject): ReadonlyArray<unknown> {
   const content = candidate["content"]
   if (content == null) return []
-  if (!isJsonObject(content)) throw new ShapeError("candidate.content is not an object")
-  const parts = content["parts"]
+  const parts = requireObject(content, "candidate.content")["parts"]
   if (parts == null) return []
   if (!Array.isArray(parts)) throw new ShapeError("candidate.content.parts is not an array")
   return parts

@@ -19,6 +19,7 @@ import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js
 import type { CacheBreakpoint, ContentPart, ImagePart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import { optionalString, RequestError, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, parseJson, replyId, replyModel } from "../../json.js"
+import { requireObject } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, type Problem, problemOf, set } from "../../schemaCheck.js"
 import { asciiJson } from "../asciiJson.js"
@@ -646,10 +647,8 @@ export function readToolCalls(
 export function reply(body: JsonObject): Reply {
   const choices = body["choices"]
   if (!Array.isArray(choices)) throw new ShapeError("choices is not an array")
-  const choice: unknown = choices[0]
-  if (!isJsonObject(choice)) throw new ShapeError("choices[0] is not an object")
-  const message = choice["message"]
-  if (!isJsonObject(message)) throw new ShapeError("choices[0].message is not an object")
+  const choice = requireObject(choices[0], "choices[0]")
+  const message = requireObject(choice["message"], "choices[0].message")
   const toolCalls = readToolCalls(message["tool_calls"], (raw, fn) => ({
     id: optionalString(raw["id"], "tool_calls[].id") ?? "",
     name: optionalString(fn["name"], "tool_calls[].function.name") ?? "",
@@ -868,8 +867,7 @@ export function readChunk(value: JsonObject): ChunkRead {
   if (choices != null) {
     if (!Array.isArray(choices)) throw new ShapeError("choices is not an array")
     for (let i = 0; i < choices.length; i++) {
-      const choice: unknown = choices[i]
-      if (!isJsonObject(choice)) throw new ShapeError("a choice is not an object")
+      const choice = requireObject(choices[i], "a choice")
       const index = choice["index"]
       if (typeof index === "number" && index !== 0) continue
       const finish = choice["finish_reason"]
