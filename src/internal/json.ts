@@ -57,6 +57,12 @@ export function requireObject(value: unknown, field: string): JsonObject {
   return value
 }
 
+/** A reply's field that is a list; anything else is a `ShapeError` naming `field`. */
+export function requireArray(value: unknown, field: string): Array<unknown> {
+  if (!Array.isArray(value)) throw new ShapeError(`${field} is not an array`)
+  return value
+}
+
 /** A reply's id as the provider sent it; `""` when it sent none. */
 export function replyId(value: unknown): string {
   return (typeof value === "string" ? value : "")

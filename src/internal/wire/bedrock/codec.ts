@@ -30,7 +30,7 @@ import type {
   ToolMessage
 } from "../../../Message.js"
 import { RequestError, ShapeError } from "../../codecError.js"
-import { definedFields, pickDefined, requestArguments, requireObject } from "../../json.js"
+import { definedFields, pickDefined, requestArguments, requireArray, requireObject } from "../../json.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema } from "../../json.js"
 import { ownValue } from "../../ownValue.js"
 import type { Reply } from "../../providers/adapter.js"
@@ -965,8 +965,7 @@ export function wireUsage(usage: Usage): JsonObject {
  */
 export function reply(body: JsonObject, outputTool?: string): Reply {
   const message = requireObject(requireObject(body["output"], "output")["message"], "output.message")
-  const content = message["content"]
-  if (!Array.isArray(content)) throw new ShapeError("output.message.content is not an array")
+  const content = requireArray(message["content"], "output.message.content")
   if (typeof body["stopReason"] !== "string") throw new ShapeError("stopReason is not a string")
   let text = ""
   let reasoning: string | undefined

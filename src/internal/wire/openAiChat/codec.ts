@@ -19,7 +19,7 @@ import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js
 import type { CacheBreakpoint, ContentPart, ImagePart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import { optionalString, RequestError, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, parseJson, replyId, replyModel } from "../../json.js"
-import { requireObject } from "../../json.js"
+import { requireArray, requireObject } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, type Problem, problemOf, set } from "../../schemaCheck.js"
 import { asciiJson } from "../asciiJson.js"
@@ -645,8 +645,7 @@ export function readToolCalls(
 
 /** Reads a non-streaming reply; throws `ShapeError` when it is not one. */
 export function reply(body: JsonObject): Reply {
-  const choices = body["choices"]
-  if (!Array.isArray(choices)) throw new ShapeError("choices is not an array")
+  const choices = requireArray(body["choices"], "choices")
   const choice = requireObject(choices[0], "choices[0]")
   const message = requireObject(choice["message"], "choices[0].message")
   const toolCalls = readToolCalls(message["tool_calls"], (raw, fn) => ({

@@ -29,6 +29,7 @@ import type {
 } from "../../../Message.js"
 import { optionalString, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, pickDefined, replyId, replyModel } from "../../json.js"
+import { requireArray } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
@@ -1238,8 +1239,7 @@ export function storedOf(metadata: ProviderMetadata | undefined): boolean {
 
 /** Reads a response object (whole, or from a terminal stream event); throws `ShapeError` when it is not one. */
 export function reply(response: JsonObject, store: boolean): Reply {
-  const output = response["output"]
-  if (!Array.isArray(output)) throw new ShapeError("output is not an array")
+  const output = requireArray(response["output"], "output")
   let text = ""
   let refusal: string | undefined
   const reasoning: Array<string> = []
@@ -1251,8 +1251,7 @@ export function reply(response: JsonObject, store: boolean): Reply {
     if (!isModelled(item["type"])) outputItems.push(item)
     switch (item["type"]) {
       case "message": {
-        const content = item["content"]
-        if (!Array.isArray(content)) throw new ShapeError("a message item's content is not an array")
+        const content = requireArray(item["content"], "a message item's content")
         for (const part of content) {
           if (!isJsonObject(part)) continue
           if (part["type"] === "output_text") text += optionalString(part["text"], "output_text.text") ?? ""
