@@ -1,12 +1,12 @@
 /**
- * JSON as every wire reads and writes it: parsed text, objects, canonical text, a reply's id and model, and a tool
- * call's arguments as the object a provider wants (in a request, refused when they are not one; in a reply, kept).
+ * JSON as every wire reads and writes it: parsed text, objects, canonical text, a reply's id, model and objects, and a
+ * tool call's arguments as the object a provider wants (in a request, refused when they are not one; in a reply, kept).
  */
 
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { ToolCall } from "../Message.js"
-import { RequestError } from "./codecError.js"
+import { RequestError, ShapeError } from "./codecError.js"
 
 /** A JSON object as `JSON.parse` returns it. */
 export type JsonObject = Record<string, unknown>
@@ -50,6 +50,18 @@ export const pickDefined = (body: JsonObject, fields: ReadonlyArray<string>): Js
 
 /** A JSON object of any fields, for a request schema's free-form members (a tool's parameters, a JSON schema). */
 export const JsonObjectSchema = Schema.Record(Schema.String, Schema.Unknown)
+
+/** A reply's field that is a JSON object; anything else is a `ShapeError` naming `field`. */
+export function requireObject(value: unknown, field: string): JsonObject {
+  if (!isJsonObject(value)) throw new ShapeError(`${field} is not an object`)
+  return value
+}
+
+/** A reply's field that is a list; anything else is a `ShapeError` naming `field`. */
+export function requireArray(value: unknown, field: string): Array<unknown> {
+  if (!Array.isArray(value)) throw new ShapeError(`${field} is not an array`)
+  return value
+}
 
 /** A reply's id as the provider sent it; `""` when it sent none. */
 export function replyId(value: unknown): string {

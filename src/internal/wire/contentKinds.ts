@@ -1,12 +1,20 @@
 /**
  * What a format takes in a message's content and a tool result's: a media part of a kind it does not read is refused
  * by its path (`RequestError`), naming what it is (`Media.kindOf`: by its type, not by the field it came in), never
- * dropped.
+ * dropped; and a `data:` URL's bytes as the base64 of an API that takes a medium so.
  */
 
 import type { ContentPart, ImagePart } from "../../Message.js"
 import { RequestError } from "../codecError.js"
 import * as Media from "../tokens/media.js"
+
+/**
+ * A `data:` URL's payload as the base64 of its bytes, as an API that takes a medium's bytes wants them: as it is when
+ * it is base64, else its percent-decoded text's UTF-8 (a `URIError` when that is not valid percent-encoding).
+ */
+export function base64Payload(payload: string, base64: boolean): string {
+  return base64 ? payload : Buffer.from(decodeURIComponent(payload), "utf8").toString("base64")
+}
 
 /**
  * Refuses a media part that is not an image, for a format that takes only images (`api`: its name, for the message).

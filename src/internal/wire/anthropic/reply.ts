@@ -8,7 +8,7 @@ import * as Schema from "effect/Schema"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import { ShapeError } from "../../codecError.js"
-import { isJsonObject, type JsonObject, replyId, replyModel } from "../../json.js"
+import { isJsonObject, type JsonObject, replyId, replyModel, requireArray, requireObject } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { outputFinishReason } from "../outputTool.js"
 import { reportedUsage, tokenCount, withReported } from "../usage.js"
@@ -202,15 +202,13 @@ export const Message = Schema.Struct({ content: Schema.Array(ReplyBlock) })
  * forced tool of a `json_schema` response format) is the reply's text, as JSON, not a tool call.
  */
 export function reply(body: JsonObject, outputTool?: string): Reply {
-  const content = body["content"]
-  if (!Array.isArray(content)) throw new ShapeError("content is not an array")
+  const content = requireArray(body["content"], "content")
   let text = ""
   let reasoning: string | undefined
   const toolCalls: Array<ToolCall> = []
   const thinking: Array<JsonObject> = []
   for (let i = 0; i < content.length; i++) {
-    const block: unknown = content[i]
-    if (!isJsonObject(block)) throw new ShapeError(`content[${i}] is not an object`)
+    const block = requireObject(content[i], `content[${i}]`)
     switch (block["type"]) {
       case "text": {
         const value = block["text"]

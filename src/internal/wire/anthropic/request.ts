@@ -25,23 +25,21 @@ import { definedFields, JsonObjectSchema, pickDefined, requestArguments } from "
 import { isJsonObject, type JsonObject } from "../../json.js"
 import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } from "../../schemaCheck.js"
 import type * as Media from "../../tokens/media.js"
+import { breakpointBlock, breakpointOf, CacheControl } from "../breakpoint.js"
 import { breakpointPlaces, limitBreakpoints, type Place } from "../cacheLifetime.js"
 import { requireMediaKind } from "../contentKinds.js"
 import type { Origin } from "../dialect.js"
+import { effortOfBudget } from "../effort.js"
 import { isBlank } from "../emptyText.js"
 import { outputTool, outputToolName } from "../outputTool.js"
 import { problem } from "../problem.js"
 import * as ServiceTier from "../serviceTier.js"
+import { toolDeclaration } from "../toolDeclaration.js"
 import { countAt } from "../usage.js"
 import { metadataOf, thinkingBlocksOf } from "./reply.js"
 
 // ---------------------------------------------------------------------------
 // The schema, and decoding
-
-const CacheControl = Schema.Struct({
-  type: Schema.Literal("ephemeral"),
-  ttl: maybe(Schema.Literals(["5m", "1h"]))
-})
 
 const optionalCache = maybe(CacheControl)
 
@@ -197,8 +195,8 @@ type WireCache = typeof CacheControl.Type | null | undefined
 
 // `value` with the breakpoint of a block's `cache_control`, when it has one.
 const withCache = <A extends object>(value: A, wire: WireCache): A & { readonly cache?: CacheBreakpoint } => {
-  if (wire == null) return value
-  return { ...value, cache: wire.ttl == null ? {} : { ttl: wire.ttl } }
+  const cache = breakpointOf(wire)
+  return cache === undefined ? value : { ...value, cache }
 }
 
 /** The top-level `cache_control` (automatic caching) on the last block; string content becomes a text part for it. */
@@ -365,13 +363,6 @@ const knownEffort = (effort: string | null | undefined): ReasoningEffort | undef
     ? effort as ReasoningEffort
     : undefined
 
-/** The effort whose budget is the largest not above `budget` (the least one below them all). */
-export const effortOf = (budget: number): ReasoningEffort => {
-  let effort: ReasoningEffort = "minimal"
-  for (const [name, tokens] of Object.entries(thinkingBudgets)) if (tokens <= budget) effort = name as ReasoningEffort
-  return effort
-}
-
 const toolOf = (wire: typeof WireTool.Type): ToolDefinition => {
   const out: Mutable<ToolDefinition> = { name: wire.name, parameters: wire.input_schema }
   set(out, "description", wire.description)
@@ -433,7 +424,7 @@ export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result
   const thinking = body.thinking
   if (thinking != null) {
     request.reasoningEffort = thinking.type === "enabled"
-      ? effortOf(thinking.budget_tokens)
+      ? effortOfBudget(thinking.budget_tokens, thinkingBudgets)
       : thinking.type === "disabled"
       ? "none"
       : knownEffort(body.output_config?.effort) ?? "medium"
@@ -535,13 +526,9 @@ export const minThinkingBudget = 1024
 
 const dataUrl = /^data:([^;,]+);base64,(.*)$/s
 
-/** A cache breakpoint as the block's `cache_control` (Anthropic's prompt caching reference). */
-export const cacheControl = (cache: CacheBreakpoint): JsonObject =>
-  cache.ttl === undefined ? { type: "ephemeral" } : { type: "ephemeral", ttl: cache.ttl }
-
 // `block` with the `cache_control` of `cache`, when there is one.
 const cached = (block: JsonObject, cache: CacheBreakpoint | undefined): JsonObject =>
-  cache === undefined ? block : { ...block, cache_control: cacheControl(cache) }
+  cache === undefined ? block : { ...block, cache_control: breakpointBlock("ephemeral", cache) }
 
 // The media the Messages API reads in a message's content: images, and PDFs as `document` blocks.
 const messagesMedia: ReadonlyArray<Media.Kind> = ["image", "pdf"]
@@ -722,12 +709,9 @@ const messagesOf = (
  * deferred tool (Anthropic's tool search guide).
  */
 const encodeTool = (tool: ToolDefinition): JsonObject => {
-  const out: JsonObject = { name: tool.name }
-  if (tool.description !== undefined) out["description"] = tool.description
-  out["input_schema"] = tool.parameters
-  if (tool.strict !== undefined) out["strict"] = tool.strict
+  const out = toolDeclaration(tool, "input_schema")
   if (tool.deferLoading === true) out["defer_loading"] = true
-  else if (tool.cache !== undefined) out["cache_control"] = cacheControl(tool.cache)
+  else if (tool.cache !== undefined) out["cache_control"] = breakpointBlock("ephemeral", tool.cache)
   return out
 }
 

@@ -30,27 +30,25 @@ import type {
   ToolMessage
 } from "../../../Message.js"
 import { RequestError, ShapeError } from "../../codecError.js"
-import { definedFields, pickDefined, requestArguments } from "../../json.js"
+import { definedFields, pickDefined, requestArguments, requireArray, requireObject } from "../../json.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema } from "../../json.js"
 import { ownValue } from "../../ownValue.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import { defaultMaxTokens } from "../anthropic/options.js"
-import {
-  effortOf,
-  longContextBeta,
-  minThinkingBudget,
-  takesOutputFormat,
-  thinkingBudgets
-} from "../anthropic/request.js"
+import { finishReason as anthropicFinishReason, stopReason as anthropicStopReason } from "../anthropic/reply.js"
+import { longContextBeta, minThinkingBudget, takesOutputFormat, thinkingBudgets } from "../anthropic/request.js"
+import { breakpointBlock, breakpointOf, breakpointSchema } from "../breakpoint.js"
 import { breakpointPlaces, limitBreakpoints, type Place } from "../cacheLifetime.js"
-import { requireImage } from "../contentKinds.js"
+import { base64Payload, requireImage } from "../contentKinds.js"
+import { effortOfBudget } from "../effort.js"
 import { isBlank } from "../emptyText.js"
 import { mergeOptions } from "../gemini/codec.js"
 import { outputFinishReason, outputTool, outputToolName } from "../outputTool.js"
 import { problem } from "../problem.js"
 import * as ServiceTier from "../serviceTier.js"
+import { namedTool } from "../toolDeclaration.js"
 import { countAt, reportedUsage, tokenCount } from "../usage.js"
 
 // ---------------------------------------------------------------------------
@@ -85,7 +83,7 @@ const imageFormats: Readonly<Record<string, string>> = {
 // The request body: its schema, and its mapping to the library's request
 
 // The Converse API reference's `CachePointBlock`: its `ttl`, `5m` or `1h`, else the default five minutes.
-const CachePoint = Schema.Struct({ type: Schema.Literal("default"), ttl: maybe(Schema.Literals(["5m", "1h"])) })
+const CachePoint = breakpointSchema("default")
 
 const ImageBlock = Schema.Struct({
   format: Schema.Literals(["png", "jpeg", "gif", "webp"]),
@@ -185,11 +183,6 @@ type Block = typeof ContentBlock.Type
 
 /** The body checked against `ConverseRequest`: the body, or what is wrong with it. */
 export const checkConverse = checker(ConverseRequest, { errors: "first" })
-
-/** A `cachePoint` as the breakpoint it sets, with its lifetime. */
-function breakpointOf(point: typeof CachePoint.Type): CacheBreakpoint {
-  return point.ttl == null ? {} : { ttl: point.ttl }
-}
 
 /** The last of `list` (a system prompt's messages, a turn's parts or messages, tools) given the breakpoint `point`. */
 function cacheLast(list: Array<object>, point: typeof CachePoint.Type): void {
@@ -452,7 +445,7 @@ export function toRequest(body: Body, model: string): Result.Result<ChatRequest,
     request.responseFormat = format
   }
   const budget = thinkingBudgetOf(body)
-  if (budget !== undefined) request.reasoningEffort = effortOf(budget)
+  if (budget !== undefined) request.reasoningEffort = effortOfBudget(budget, thinkingBudgets)
   return Result.succeed(request)
 }
 
@@ -497,10 +490,7 @@ function dataBytes(url: string, where: string, what: string): { readonly type: s
       where
     )
   }
-  const bytes = match[2]!.split(";").includes("base64")
-    ? match[3]!
-    : Buffer.from(decodeURIComponent(match[3]!), "utf8").toString("base64")
-  return { type: match[1]!.toLowerCase(), bytes }
+  return { type: match[1]!.toLowerCase(), bytes: base64Payload(match[3]!, match[2]!.split(";").includes("base64")) }
 }
 
 /** An image part as an `image` block: a `data:` URL's bytes (base64) and its format. */
@@ -561,9 +551,7 @@ function documentBlock(part: ImagePart, where: string, names: Names): JsonObject
 }
 
 /** A breakpoint as the `cachePoint` block after the block it closes, with its `ttl` where it has one. */
-function cachePoint(cache: CacheBreakpoint): JsonObject {
-  return { cachePoint: cache.ttl === undefined ? { type: "default" } : { type: "default", ttl: cache.ttl } }
-}
+const cachePoint = (cache: CacheBreakpoint): JsonObject => ({ cachePoint: breakpointBlock("default", cache) })
 
 function userBlocks(
   content: string | ReadonlyArray<ContentPart>,
@@ -662,13 +650,7 @@ function assistantBlocks(message: AssistantMessage, where: string, callable: boo
 }
 
 function toolSpec(tool: ToolDefinition): JsonObject {
-  return {
-    toolSpec: {
-      name: tool.name,
-      ...(tool.description !== undefined ? { description: tool.description } : {}),
-      inputSchema: { json: tool.parameters }
-    }
-  }
+  return { toolSpec: { ...namedTool(tool), inputSchema: { json: tool.parameters } } }
 }
 
 function toolChoiceBody(choice: ToolChoice): JsonObject | undefined {
@@ -903,33 +885,17 @@ export const ConverseResponse = Schema.Struct({
   metrics: maybe(Schema.Struct({ latencyMs: Schema.Number }))
 })
 
-const stopReasons: Readonly<Record<string, FinishReason>> = {
-  end_turn: "stop",
-  stop_sequence: "stop",
-  tool_use: "tool_calls",
-  max_tokens: "length",
-  model_context_window_exceeded: "length",
-  guardrail_intervened: "content_filter",
-  content_filtered: "content_filter"
-}
+// A filter's `stopReason`s: Converse spells the others as Anthropic's `stop_reason`, and names no `refusal`.
+const filtered: ReadonlySet<string> = new Set(["guardrail_intervened", "content_filtered"])
 
 /** The finish reason of a `stopReason`. */
 export function finishReason(reason: string): FinishReason {
-  return ownValue(stopReasons, reason) ?? "other"
-}
-
-// Each finish reason's `stopReason` (`other` is an ended turn).
-const wireStopReasons: Readonly<Record<FinishReason, string>> = {
-  stop: "end_turn",
-  tool_calls: "tool_use",
-  length: "max_tokens",
-  content_filter: "content_filtered",
-  other: "end_turn"
+  return filtered.has(reason) ? "content_filter" : reason === "refusal" ? "other" : anthropicFinishReason(reason)
 }
 
 /** The `stopReason` of a finish reason (`other` is an ended turn). */
 export function stopReason(reason: FinishReason): string {
-  return wireStopReasons[reason]
+  return reason === "content_filter" ? "content_filtered" : anthropicStopReason(reason)
 }
 
 /**
@@ -993,20 +959,13 @@ export function wireUsage(usage: Usage): JsonObject {
   return out
 }
 
-function recordAt(value: unknown, key: string, what: string): JsonObject {
-  const inner = isJsonObject(value) ? value[key] : undefined
-  if (!isJsonObject(inner)) throw new ShapeError(`${what} is not an object`)
-  return inner
-}
-
 /**
  * A whole `Converse` reply for the client; throws `ShapeError` when the body is not one. The input of a `toolUse` of
  * `outputTool` (the forced tool of a `json_schema` response format) is the reply's text, as JSON, not a tool call.
  */
 export function reply(body: JsonObject, outputTool?: string): Reply {
-  const message = recordAt(recordAt(body, "output", "output"), "message", "output.message")
-  const content = message["content"]
-  if (!Array.isArray(content)) throw new ShapeError("output.message.content is not an array")
+  const message = requireObject(requireObject(body["output"], "output")["message"], "output.message")
+  const content = requireArray(message["content"], "output.message.content")
   if (typeof body["stopReason"] !== "string") throw new ShapeError("stopReason is not a string")
   let text = ""
   let reasoning: string | undefined
@@ -1110,7 +1069,7 @@ export class StreamReader {
   read(type: string, payload: JsonObject, out: Array<ChatChunk>): void {
     switch (type) {
       case "contentBlockDelta": {
-        const delta = recordAt(payload, "delta", "contentBlockDelta.delta")
+        const delta = requireObject(payload["delta"], "contentBlockDelta.delta")
         if (typeof delta["text"] === "string") {
           if (delta["text"] !== "") out.push({ _tag: "TextDelta", text: delta["text"] })
           return
@@ -1144,7 +1103,7 @@ export class StreamReader {
         return
       }
       case "contentBlockStart": {
-        const use = recordAt(payload, "start", "contentBlockStart.start")["toolUse"]
+        const use = requireObject(payload["start"], "contentBlockStart.start")["toolUse"]
         if (!isJsonObject(use) || typeof use["toolUseId"] !== "string" || typeof use["name"] !== "string") return
         if (use["name"] === this.outputTool) {
           this.output = { index: Number(payload["contentBlockIndex"]), json: false }

@@ -38,15 +38,19 @@ import {
   replyArguments,
   replyId,
   replyModel,
-  requestArguments
+  requestArguments,
+  requireObject
 } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import { type Carried, envelopeOf, opened, restoreCall } from "../carried.js"
+import { base64Payload } from "../contentKinds.js"
 import type { Origin } from "../dialect.js"
+import { effortOfBudget } from "../effort.js"
 import { isEmpty } from "../emptyText.js"
 import { problem } from "../problem.js"
+import { namedTool } from "../toolDeclaration.js"
 import { countAt, reportedUsage, tokenCount, withReported } from "../usage.js"
 import { geminiSchema, jsonSchemaOf } from "./schema.js"
 
@@ -491,17 +495,6 @@ function toolsInto(
   return undefined
 }
 
-// The effort whose budget is the largest not above `budget`; `-1`, Gemini's "as the model decides", none at all.
-function effortOfBudget(budget: number): ReasoningEffort | undefined {
-  if (budget < 0) return undefined
-  if (budget === 0) return "none"
-  let effort: ReasoningEffort = "minimal"
-  for (const [name, tokens] of Object.entries(thinkingBudgets)) {
-    if (tokens > 0 && tokens <= budget) effort = name as ReasoningEffort
-  }
-  return effort
-}
-
 function generationConfig(config: NonNullable<Body["generationConfig"]>, request: Mutable<ChatRequest>) {
   set(request, "temperature", config.temperature)
   set(request, "topP", config.topP)
@@ -519,8 +512,10 @@ function generationConfig(config: NonNullable<Body["generationConfig"]>, request
     const level = thinking.thinkingLevel
     if (level != null && level !== "THINKING_LEVEL_UNSPECIFIED") {
       request.reasoningEffort = level.toLowerCase() as ReasoningEffort
-    } else if (typeof thinking.thinkingBudget === "number") {
-      set(request, "reasoningEffort", effortOfBudget(thinking.thinkingBudget))
+    } else if (typeof thinking.thinkingBudget === "number" && thinking.thinkingBudget >= 0) {
+      // `-1`, Gemini's "as the model decides", is no effort at all.
+      const budget = thinking.thinkingBudget
+      request.reasoningEffort = budget === 0 ? "none" : effortOfBudget(budget, thinkingBudgets)
     }
   }
 }
@@ -626,18 +621,12 @@ function imagePart(part: ImagePart, where: string): JsonObject {
   if (url.startsWith("data:")) {
     const comma = url.indexOf(",")
     if (comma < 0) throw new RequestError("an image data: URL has no data", where)
-    const meta = url.slice(5, comma).split(";")
     const mimeType = type ?? "application/octet-stream"
-    const payload = url.slice(comma + 1)
     let data: string
-    if (meta.includes("base64")) {
-      data = payload
-    } else {
-      try {
-        data = Buffer.from(decodeURIComponent(payload), "utf8").toString("base64")
-      } catch {
-        throw new RequestError("an image data: URL is not valid percent-encoded text", where)
-      }
+    try {
+      data = base64Payload(url.slice(comma + 1), url.slice(5, comma).split(";").includes("base64"))
+    } catch {
+      throw new RequestError("an image data: URL is not valid percent-encoded text", where)
     }
     return { inlineData: { mimeType, data } }
   }
@@ -758,8 +747,7 @@ function hasProperties(schema: JsonObject): boolean {
 }
 
 function declarationOf(tool: ToolDefinition, index: number): JsonObject {
-  const declaration: JsonObject = { name: tool.name }
-  if (tool.description !== undefined) declaration["description"] = tool.description
+  const declaration = namedTool(tool)
   const parameters = geminiSchema(tool.parameters, `tools[${index}].parameters`)
   // Gemini rejects an object schema with no properties: a tool without arguments declares none.
   if (isJsonObject(parameters) && !(parameters["type"] === "object" && !hasProperties(parameters))) {
@@ -1019,8 +1007,7 @@ export function candidateOf(body: JsonObject): JsonObject | undefined {
   if (!Array.isArray(candidates)) throw new ShapeError("candidates is not an array")
   const first: unknown = candidates[0]
   if (first === undefined) return undefined
-  if (!isJsonObject(first)) throw new ShapeError("candidates[0] is not an object")
-  return first
+  return requireObject(first, "candidates[0]")
 }
 
 /** Why the prompt was blocked (`promptFeedback.blockReason`), with Gemini's message when it sent one. */
@@ -1037,8 +1024,7 @@ export function blockedDetail(body: JsonObject): string | undefined {
 export function partsOf(candidate: JsonObject): ReadonlyArray<unknown> {
   const content = candidate["content"]
   if (content == null) return []
-  if (!isJsonObject(content)) throw new ShapeError("candidate.content is not an object")
-  const parts = content["parts"]
+  const parts = requireObject(content, "candidate.content")["parts"]
   if (parts == null) return []
   if (!Array.isArray(parts)) throw new ShapeError("candidate.content.parts is not an array")
   return parts

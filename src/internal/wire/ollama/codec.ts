@@ -16,7 +16,9 @@ import { type EmbeddingsRead, isVector } from "../../providers/embeddingBatches.
 import { checker, maybe, type Problem, set } from "../../schemaCheck.js"
 import { requireImage, toolResultText } from "../contentKinds.js"
 import { emit, type EventSink, eventText } from "../eventSink.js"
+import { readToolCalls } from "../openAiChat/codec.js"
 import { problem } from "../problem.js"
+import { namedTool } from "../toolDeclaration.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 import { ndjson } from "./ndjson.js"
 
@@ -236,11 +238,8 @@ export function toolCallObject(call: Pick<ToolCall, "id" | "name">, index: numbe
   return call.id === "" ? { function: fn } : { id: call.id, function: fn }
 }
 
-const tool = (tool: ToolDefinition): JsonObject => {
-  const fn: JsonObject = { name: tool.name }
-  if (tool.description !== undefined) fn["description"] = tool.description
-  fn["parameters"] = tool.parameters
-  return { type: "function", function: fn }
+function tool(tool: ToolDefinition): JsonObject {
+  return { type: "function", function: { ...namedTool(tool), parameters: tool.parameters } }
 }
 
 const format = (format: ResponseFormat): unknown =>
@@ -325,26 +324,18 @@ export const usage = (body: JsonObject): Usage => {
  * The tool calls of one message, numbered from `first` (ids that Ollama left
  * empty become `call_<number>`, stable between a stream and a whole reply).
  */
-export const toolCalls = (value: unknown, first: number): Array<ToolCall> => {
-  if (value == null) return []
-  if (!Array.isArray(value)) throw new ShapeError("message.tool_calls is not an array")
-  const out: Array<ToolCall> = []
-  for (let i = 0; i < value.length; i++) {
-    const raw: unknown = value[i]
-    const fn = isJsonObject(raw) ? raw["function"] : undefined
-    if (!isJsonObject(raw) || !isJsonObject(fn)) throw new ShapeError("a tool call has no function object")
+export const toolCalls = (value: unknown, first: number): Array<ToolCall> =>
+  readToolCalls(value, (raw, fn, i) => {
     const name = fn["name"]
     if (typeof name !== "string") throw new ShapeError("a tool call has no function.name")
     const args = fn["arguments"]
     const id = raw["id"]
-    out.push({
+    return {
       id: typeof id === "string" && id !== "" ? id : `call_${first + i}`,
       name,
       arguments: typeof args === "string" ? args : args == null ? "{}" : JSON.stringify(args)
-    })
-  }
-  return out
-}
+    }
+  })
 
 /** The parts of one object (a whole reply, or one stream line) that the response is built from. */
 export interface Fragment {

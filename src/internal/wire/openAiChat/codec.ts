@@ -16,25 +16,19 @@ import * as Schema from "effect/Schema"
 import type { Mutable } from "effect/Types"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
-import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
+import type { CacheBreakpoint, ContentPart, ImagePart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import { optionalString, RequestError, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, parseJson, replyId, replyModel } from "../../json.js"
+import { requireArray, requireObject } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, type Problem, problemOf, set } from "../../schemaCheck.js"
 import { asciiJson } from "../asciiJson.js"
+import { breakpointOf, CacheControl } from "../breakpoint.js"
 import { carriedBy, idCarrying } from "../carried.js"
 import { requireMediaKind } from "../contentKinds.js"
 import { problem } from "../problem.js"
+import { toolDeclaration } from "../toolDeclaration.js"
 import { openAiUsage, openAiUsageFields } from "../usage.js"
-
-/**
- * A prompt-cache breakpoint as OpenAI-compatible gateways take it on a part or a message (OpenRouter's and LiteLLM's
- * `cache_control`, Anthropic's spelling), for a deployment whose API takes breakpoints (Anthropic's, Bedrock's).
- */
-const CacheControl = Schema.Struct({
-  type: Schema.Literal("ephemeral"),
-  ttl: maybe(Schema.Literals(["5m", "1h"]))
-})
 
 // A file's bytes, as the API's `file_data` and `input_file` take them: a data URL.
 export const fileBytes = Schema.String.check(Schema.isPattern(/^data:/, { message: "a data: URL of the file's bytes" }))
@@ -145,12 +139,6 @@ type WireContent = typeof Content.Type | null | undefined
 // A message's text: its text parts joined (the reply's reader, which takes the same shapes).
 function messageText(content: WireContent): string {
   return textOf(content, "content") ?? ""
-}
-
-/** A `cache_control` as the breakpoint it sets; none for none. */
-function breakpointOf(control: typeof CacheControl.Type | null | undefined): CacheBreakpoint | undefined {
-  if (control == null) return undefined
-  return control.ttl == null ? {} : { ttl: control.ttl }
 }
 
 /**
@@ -394,16 +382,21 @@ export function headers(options: {
 function encodePart(part: ContentPart, where: string): JsonObject {
   if (part.type === "text") return { type: "text", text: part.text }
   if (requireMediaKind(part, where, "the Chat Completions API", ["image", "pdf"]) === "pdf") {
-    // The API's file content part takes a file's bytes (a data URL) or an uploaded file's id, not a web URL.
-    if (!part.url.startsWith("data:")) {
-      throw new RequestError(`${where} is a PDF by URL: the Chat Completions API takes a PDF's bytes only`, where)
-    }
-    return { type: "file", file: { filename: part.document?.title ?? "document.pdf", file_data: part.url } }
+    return { type: "file", file: pdfFile(part, where, "the Chat Completions API takes a PDF's bytes only") }
   }
   return {
     type: "image_url",
     image_url: part.detail === undefined ? { url: part.url } : { url: part.url, detail: part.detail }
   }
+}
+
+/**
+ * A PDF part as OpenAI's file part takes it (Chat Completions' `file`, Responses' `input_file`): its name and its bytes
+ * as a data URL, not a web URL (`refusal`, what is said of one).
+ */
+export function pdfFile(part: ImagePart, where: string, refusal: string) {
+  if (!part.url.startsWith("data:")) throw new RequestError(`${where} is a PDF by URL: ${refusal}`, where)
+  return { filename: part.document?.title ?? "document.pdf", file_data: part.url }
 }
 
 /** A tool call as the wire writes it, in a request's history and in a reply. */
@@ -474,11 +467,7 @@ function encodeMessages(messages: ChatRequest["messages"]): Array<JsonObject> {
 }
 
 function encodeTool(tool: ToolDefinition): JsonObject {
-  const fn: JsonObject = { name: tool.name }
-  if (tool.description !== undefined) fn["description"] = tool.description
-  fn["parameters"] = tool.parameters
-  if (tool.strict !== undefined) fn["strict"] = tool.strict
-  return { type: "function", function: fn }
+  return { type: "function", function: toolDeclaration(tool, "parameters") }
 }
 
 function encodeToolChoice(choice: ToolChoice): unknown {
@@ -614,8 +603,8 @@ export function textOf(value: unknown, field: string): string | undefined {
 }
 
 /** Tool-call arguments are a JSON string; a few servers send the object itself. */
-export function argumentsOf(value: unknown): string | undefined {
-  return typeof value === "string" ? value : value == null ? undefined : JSON.stringify(value)
+export function argumentsOf(value: unknown): string {
+  return typeof value === "string" ? value : value == null ? "" : JSON.stringify(value)
 }
 
 /**
@@ -637,28 +626,33 @@ export function isErrorPayload(value: JsonObject): boolean {
   return error != null || value["object"] === "error"
 }
 
+/**
+ * A message's `tool_calls` (OpenAI's shape, which Ollama's takes too), each read by `read` from its object and its
+ * `function`, in order; throws `ShapeError` when the list or a call is not of that shape.
+ */
+export function readToolCalls(
+  value: unknown,
+  read: (raw: JsonObject, fn: JsonObject, index: number) => ToolCall
+): Array<ToolCall> {
+  if (value == null) return []
+  if (!Array.isArray(value)) throw new ShapeError("message.tool_calls is not an array")
+  return value.map((raw: unknown, index) => {
+    const fn = isJsonObject(raw) ? raw["function"] : undefined
+    if (!isJsonObject(raw) || !isJsonObject(fn)) throw new ShapeError("a tool call has no function object")
+    return read(raw, fn, index)
+  })
+}
+
 /** Reads a non-streaming reply; throws `ShapeError` when it is not one. */
 export function reply(body: JsonObject): Reply {
-  const choices = body["choices"]
-  if (!Array.isArray(choices)) throw new ShapeError("choices is not an array")
-  const choice: unknown = choices[0]
-  if (!isJsonObject(choice)) throw new ShapeError("choices[0] is not an object")
-  const message = choice["message"]
-  if (!isJsonObject(message)) throw new ShapeError("choices[0].message is not an object")
-  const rawCalls = message["tool_calls"]
-  const toolCalls: Array<ToolCall> = []
-  if (rawCalls != null) {
-    if (!Array.isArray(rawCalls)) throw new ShapeError("message.tool_calls is not an array")
-    for (const raw of rawCalls) {
-      const fn = isJsonObject(raw) ? raw["function"] : undefined
-      if (!isJsonObject(raw) || !isJsonObject(fn)) throw new ShapeError("a tool call has no function object")
-      toolCalls.push({
-        id: optionalString(raw["id"], "tool_calls[].id") ?? "",
-        name: optionalString(fn["name"], "tool_calls[].function.name") ?? "",
-        arguments: argumentsOf(fn["arguments"]) ?? ""
-      })
-    }
-  }
+  const choices = requireArray(body["choices"], "choices")
+  const choice = requireObject(choices[0], "choices[0]")
+  const message = requireObject(choice["message"], "choices[0].message")
+  const toolCalls = readToolCalls(message["tool_calls"], (raw, fn) => ({
+    id: optionalString(raw["id"], "tool_calls[].id") ?? "",
+    name: optionalString(fn["name"], "tool_calls[].function.name") ?? "",
+    arguments: argumentsOf(fn["arguments"])
+  }))
   return {
     id: replyId(body["id"]),
     model: replyModel(body["model"]),
@@ -840,7 +834,7 @@ function toolCallFragment(raw: unknown): ChunkToolCallRead {
     index: typeof index === "number" ? index : undefined,
     id: nonEmpty(raw["id"]),
     name: isJsonObject(fn) ? nonEmpty(fn["name"]) : undefined,
-    arguments: (isJsonObject(fn) ? argumentsOf(fn["arguments"]) : undefined) ?? ""
+    arguments: isJsonObject(fn) ? argumentsOf(fn["arguments"]) : ""
   }
 }
 
@@ -872,8 +866,7 @@ export function readChunk(value: JsonObject): ChunkRead {
   if (choices != null) {
     if (!Array.isArray(choices)) throw new ShapeError("choices is not an array")
     for (let i = 0; i < choices.length; i++) {
-      const choice: unknown = choices[i]
-      if (!isJsonObject(choice)) throw new ShapeError("a choice is not an object")
+      const choice = requireObject(choices[i], "a choice")
       const index = choice["index"]
       if (typeof index === "number" && index !== 0) continue
       const finish = choice["finish_reason"]

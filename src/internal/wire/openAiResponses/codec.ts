@@ -27,14 +27,17 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../../Message.js"
-import { optionalString, RequestError, ShapeError } from "../../codecError.js"
+import { optionalString, ShapeError } from "../../codecError.js"
 import { isJsonObject, type JsonObject, JsonObjectSchema, pickDefined, replyId, replyModel } from "../../json.js"
+import { requireArray } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
 import { requireMediaKind } from "../contentKinds.js"
+import { argumentsOf, pdfFile } from "../openAiChat/codec.js"
 import { encodeFormat, fileBytes, fixedSampling, functionTool, responseFormatOf } from "../openAiChat/codec.js"
 import { problem } from "../problem.js"
+import { toolDeclaration } from "../toolDeclaration.js"
 import { countAt, openAiUsage, openAiUsageFields } from "../usage.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
 
@@ -697,11 +700,7 @@ export function responsesPath(path: string): string {
 function encodeInputPart(part: ContentPart, where: string): JsonObject {
   if (part.type === "text") return { type: "input_text", text: part.text }
   if (requireMediaKind(part, where, "the Responses API", ["image", "pdf"]) === "pdf") {
-    // The API's input file, by its bytes (a data URL) and its name.
-    if (!part.url.startsWith("data:")) {
-      throw new RequestError(`${where} is a PDF by URL: this gateway sends the Responses API a PDF's bytes only`, where)
-    }
-    return { type: "input_file", filename: part.document?.title ?? "document.pdf", file_data: part.url }
+    return { type: "input_file", ...pdfFile(part, where, "this gateway sends the Responses API a PDF's bytes only") }
   }
   // `detail` is required by the API's input image type.
   return { type: "input_image", image_url: part.url, detail: part.detail ?? "auto" }
@@ -791,13 +790,9 @@ export function input(
   return { instructions, items }
 }
 
+// The Responses API treats an absent `strict` as true; the domain's default is off.
 function encodeTool(tool: ToolDefinition): JsonObject {
-  const out: JsonObject = { type: "function", name: tool.name }
-  if (tool.description !== undefined) out["description"] = tool.description
-  out["parameters"] = tool.parameters
-  // The Responses API treats an absent `strict` as true; the domain's default is off.
-  out["strict"] = tool.strict ?? false
-  return out
+  return { type: "function", ...toolDeclaration(tool, "parameters"), strict: tool.strict ?? false }
 }
 
 function encodeToolChoice(choice: ToolChoice): unknown {
@@ -1176,11 +1171,6 @@ export function failureOf(response: JsonObject): JsonObject | undefined {
   return undefined
 }
 
-/** Arguments are a JSON string; a few servers send the object itself. */
-export function argumentsOf(value: unknown): string {
-  return typeof value === "string" ? value : value == null ? "" : JSON.stringify(value)
-}
-
 /** Separates reasoning summary parts, in whole replies and streams alike. */
 export const reasoningSeparator = "\n\n"
 
@@ -1249,8 +1239,7 @@ export function storedOf(metadata: ProviderMetadata | undefined): boolean {
 
 /** Reads a response object (whole, or from a terminal stream event); throws `ShapeError` when it is not one. */
 export function reply(response: JsonObject, store: boolean): Reply {
-  const output = response["output"]
-  if (!Array.isArray(output)) throw new ShapeError("output is not an array")
+  const output = requireArray(response["output"], "output")
   let text = ""
   let refusal: string | undefined
   const reasoning: Array<string> = []
@@ -1262,8 +1251,7 @@ export function reply(response: JsonObject, store: boolean): Reply {
     if (!isModelled(item["type"])) outputItems.push(item)
     switch (item["type"]) {
       case "message": {
-        const content = item["content"]
-        if (!Array.isArray(content)) throw new ShapeError("a message item's content is not an array")
+        const content = requireArray(item["content"], "a message item's content")
         for (const part of content) {
           if (!isJsonObject(part)) continue
           if (part["type"] === "output_text") text += optionalString(part["text"], "output_text.text") ?? ""

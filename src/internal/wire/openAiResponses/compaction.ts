@@ -10,8 +10,7 @@
  */
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { ProviderMetadata } from "../../../Message.js"
-import { ShapeError } from "../../codecError.js"
-import { isJsonObject, type JsonObject, pickDefined, replyId } from "../../json.js"
+import { isJsonObject, type JsonObject, pickDefined, replyId, requireArray } from "../../json.js"
 import type { Reply } from "../../providers/adapter.js"
 import { type CompactBody, type CountBody, metadataKey, usage, type UsageCounts, usageObject } from "./codec.js"
 
@@ -66,8 +65,7 @@ export const compactBody = (body: JsonObject): JsonObject => pickDefined(body, c
  * provider metadata (`compactedItems`); throws `ShapeError` when it has no `output` list.
  */
 export function compactedReply(response: JsonObject): Reply {
-  const output = response["output"]
-  if (!Array.isArray(output)) throw new ShapeError("output is not an array")
+  const output = requireArray(response["output"], "output")
   return {
     id: replyId(response["id"]),
     model: undefined,
