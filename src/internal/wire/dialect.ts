@@ -59,6 +59,13 @@ export interface Encoded {
   readonly before?: Effect.Effect<void> | undefined
 }
 
+/** Each batch one write: what `write` wrote of it, taken from `out`, and its `Restart` if it ends the stream there. */
+export const batchesOf = (
+  write: (chunks: ReadonlyArray<ChatChunk>) => Restart | undefined,
+  out: { readonly flush: () => Uint8Array }
+) =>
+(chunks: ReadonlyArray<ChatChunk>): Encoded => ({ restarted: write(chunks), bytes: out.flush() })
+
 /**
  * Turns a stream's batches into the dialect's stream (SSE events, or the seed's plain text), each batch into the
  * bytes of one write; one per stream (it keeps what was forwarded).

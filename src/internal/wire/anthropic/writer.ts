@@ -24,7 +24,7 @@ import { replyArguments } from "../../json.js"
 import { asciiJson } from "../asciiJson.js"
 import { bytesOf } from "../bodyText.js"
 import { envelopeOf } from "../carried.js"
-import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
+import { answeringModel, batchesOf, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
 import { emit, type EventSink, eventText, FramedText, sse } from "../eventSink.js"
 import { foldStream } from "../streamFold.js"
 import { carrierBlock, toolUseId } from "./carrier.js"
@@ -312,10 +312,7 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
 export function streamEncoder(id: string, model: string): StreamEncoder {
   const out = new FramedText(sse)
   const writer = streamWriter({ id, model }, out)
-  function batch(chunks: ReadonlyArray<ChatChunk>): Encoded {
-    const restarted = writer.write(chunks)
-    return { bytes: out.flush(), restarted }
-  }
+  const batch = batchesOf(writer.write, out)
   return { contentType: "text/event-stream", batch, error: (answer) => bytesOf(errorEvent(answer)) }
 }
 

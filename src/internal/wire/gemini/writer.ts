@@ -14,7 +14,7 @@
 import { type ChatChunk, type Finish, makeAccumulator, type Restart, type ToolCallDelta } from "../../../ChatChunk.js"
 import { emptyUsage, type Usage } from "../../../ChatResponse.js"
 import { definedFields } from "../../json.js"
-import type { Encoded, ErrorAnswer, ErrorWriter, StreamEncoder } from "../dialect.js"
+import { batchesOf, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
 import { emit, type EventSink, eventText, FramedText, type Framing as TextFraming, sseFraming } from "../eventSink.js"
 import { foldStream } from "../streamFold.js"
 import {
@@ -197,10 +197,7 @@ export function streamWriter(id: string, model: string, out: EventSink, options:
 export function streamEncoder(id: string, model: string, framing: Framing = "sse"): StreamEncoder {
   const out = new FramedText(textFraming(framing))
   const writer = streamWriter(id, model, out)
-  function batch(chunks: ReadonlyArray<ChatChunk>): Encoded {
-    const restarted = writer.write(chunks)
-    return { bytes: out.flush(), restarted }
-  }
+  const batch = batchesOf(writer.write, out)
   function error(answer: ErrorAnswer): Uint8Array {
     writer.error(errors.body(answer))
     return out.flush()

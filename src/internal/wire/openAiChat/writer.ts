@@ -10,7 +10,7 @@
  */
 import type { ChatChunk, Restart } from "../../../ChatChunk.js"
 import { bytesOf } from "../bodyText.js"
-import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
+import { answeringModel, batchesOf, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
 import { type EventSink, eventText, FramedText, sse } from "../eventSink.js"
 import { foldStream } from "../streamFold.js"
 import {
@@ -113,9 +113,6 @@ export function streamWriter(meta: ChunkMeta, out: EventSink): StreamWriter {
 export function streamEncoder(id: string, model: string, created: number, includeUsage: boolean): StreamEncoder {
   const out = new FramedText(sse)
   const writer = streamWriter({ id, created, model, includeUsage }, out)
-  function batch(chunks: ReadonlyArray<ChatChunk>): Encoded {
-    const restarted = writer.write(chunks)
-    return { bytes: out.flush(), restarted }
-  }
+  const batch = batchesOf(writer.write, out)
   return { contentType: "text/event-stream", batch, error: (answer) => bytesOf(errorEvent(answer)) }
 }
