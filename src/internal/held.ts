@@ -1,6 +1,6 @@
 /**
  * A value held in the caller's scope and let go when the scope closes, for a release that needs no service: a count
- * taken and given back (a key's lease).
+ * taken and given back (a key's lease, a permit of an unlimited limiter, a gateway generation's lease).
  */
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
@@ -21,4 +21,15 @@ export function inScope<A, E, R>(
       (value) => Scope.Scope.use((scope) => Effect.as(Scope.addFinalizerExit(scope, () => release(value)), value))
     )
   )
+}
+
+/** `inScope` of a value taken at once: `take`'s, in one step (an unlimited limiter's permit, a generation's lease). */
+export function takenInScope<A>(
+  take: () => A,
+  release: (value: A) => Effect.Effect<void>
+): Effect.Effect<A, never, Scope.Scope> {
+  return Effect.uninterruptible(Scope.Scope.use((scope) => {
+    const value = take()
+    return Effect.as(Scope.addFinalizerExit(scope, () => release(value)), value)
+  }))
 }

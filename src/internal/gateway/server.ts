@@ -44,6 +44,7 @@ import type { OptionsError } from "../../OptionsError.js"
 import * as Router from "../../Router.js"
 import * as Store from "../../Store.js"
 import { messageOf } from "../errorText.js"
+import { takenInScope } from "../held.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as Database from "../persistence/database.js"
 import { describe } from "../persistence/database.js"
@@ -665,13 +666,13 @@ export function makeGenerations<A>(): Effect.Effect<Generations<A>, never, Scope
 
     return {
       current: () => current!.value,
-      // Uninterruptible from the count taken to its release added, as `inScope`'s.
-      lease: Effect.uninterruptible(Scope.Scope.use((scope) => {
-        const leased = current
-        if (leased === undefined) return Effect.undefined
-        leased.leases++
-        return Effect.as(Scope.addFinalizerExit(scope, () => release(leased)), leased.value)
-      })),
+      lease: Effect.map(
+        takenInScope(() => {
+          if (current !== undefined) current.leases++
+          return current
+        }, (leased) => leased === undefined ? Effect.void : release(leased)),
+        (leased) => leased?.value
+      ),
       replace: (build) => replacing.withPermits(1)(swap(build))
     }
   })

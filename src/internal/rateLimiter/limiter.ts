@@ -19,6 +19,7 @@ import * as Scope from "effect/Scope"
 import type * as RateLimiter from "../../RateLimiter.js"
 import { RateLimiterCostError, RateLimiterExceededError } from "../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../Store.js"
+import { takenInScope } from "../held.js"
 import { monotonicMillis } from "../time/monotonic.js"
 
 /** What a limiter keeps its state in. */
@@ -475,12 +476,7 @@ export function unlimited(): RateLimiter.Service {
     inFlight--
   })
   return {
-    // Uninterruptible from the count taken to its release added, as `inScope`'s.
-    consume: () =>
-      Effect.uninterruptible(Scope.Scope.use((scope) => {
-        inFlight++
-        return Effect.as(Scope.addFinalizerExit(scope, () => leave), unlimitedResult)
-      })),
+    consume: () => takenInScope(() => void inFlight++, () => leave).pipe(Effect.as(unlimitedResult)),
     status: Effect.sync(() => ({
       available: Infinity,
       capacity: Infinity,
