@@ -145,8 +145,8 @@ export const read = Effect.fnUntraced(function*(directory: string) {
 })
 
 /**
- * The token in `directory`, made first when there is none (directory mode 0700, file 0600), written only if the file
- * does not exist yet, so two processes starting together keep one token.
+ * The token in `directory`, made first when there is none (directory mode 0700, file 0600), put in place whole and
+ * only if the file does not exist yet, so two processes starting together keep one token and neither reads it empty.
  *
  * @since 0.3.0
  * @category Constructors
@@ -157,8 +157,15 @@ export const ensure = Effect.fnUntraced(function*(directory: string) {
   const kept = yield* read(directory)
   if (kept !== undefined) return kept
   yield* Effect.mapError(fs.makeDirectory(directory, { recursive: true, mode: 0o700 }), failed(path))
-  yield* fs.writeFileString(path, `${fresh()}\n`, { flag: "wx", mode: 0o600 }).pipe(
-    // Another process made it first: its token is the one.
+  // Written whole in a private folder beside it, then linked into place: a link appears whole or not at all, and fails
+  // when another process made the file first (its token is the one), so no reader ever sees it half written.
+  yield* Effect.gen(function*() {
+    const folder = yield* fs.makeTempDirectoryScoped({ directory, prefix: `${fileName}-` })
+    const written = Path.join(folder, fileName)
+    yield* fs.writeFileString(written, `${fresh()}\n`, { flag: "wx", mode: 0o600 })
+    yield* fs.link(written, path)
+  }).pipe(
+    Effect.scoped,
     Effect.catchIf((error) => error.reason._tag === "AlreadyExists", () => Effect.void),
     Effect.mapError(failed(path))
   )
