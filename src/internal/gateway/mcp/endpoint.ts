@@ -660,14 +660,12 @@ function gateOf(
         McpServer.visibility((asked) =>
           asked.method === "resources/read" && !Resources.readable(naming, seen, asked.target)
             ? Effect.succeed(false)
-            : Effect.flatMap(
-              McpRequest.current,
-              (served) =>
-                Effect.flatMap(
-                  servable(McpRequest.ruleOf(served), qualified, seen),
-                  (allowed) => allowed && listing(asked.method) ? admitted(seen, definition) : Effect.succeed(allowed)
-                )
-            )
+            : Effect.flatMap(McpRequest.current, (served) => {
+              const allowing = servable(McpRequest.ruleOf(served), qualified, seen)
+              return listing(asked.method)
+                ? Effect.flatMap(allowing, (allowed) => allowed ? admitted(seen, definition) : Effect.succeed(false))
+                : allowing
+            })
         )
       ).layer
     )
@@ -786,7 +784,7 @@ export const make = Effect.fnUntraced(function*(
     // Every answer passes here with the servers' credentials masked (`credentials.ts`): no upstream text reaches a
     // caller another way. The HTTP request and the MCP request it carries are read in one step.
     http: Effect.map(
-      Effect.flatMap(Effect.context<HttpServerRequest.HttpServerRequest | McpRequest.Request>(), (services) => {
+      Effect.contextWith((services: Context.Context<HttpServerRequest.HttpServerRequest | McpRequest.Request>) => {
         const request = Context.get(services, HttpServerRequest.HttpServerRequest)
         const path = new URL(request.url, "http://gateway").pathname
         const served = path === "/mcp" || (path.startsWith("/mcp/") && offered.has(path.slice("/mcp/".length)))

@@ -40,20 +40,18 @@ function answer(relayable: Relayable) {
  * error there, that error is the answer, whatever the handler then answered (a call answers its failures as results);
  * else the handler's outcome goes as it came.
  */
-export const middleware = McpServer.middleware<{ provides: Relayed }>()((effect) =>
-  Effect.suspend(() => {
-    const place: Relayed["Service"] = { relayable: undefined }
-    return Effect.provideService(effect, Relayed, place).pipe(
-      Effect.matchCauseEffect({
-        onFailure: (cause) =>
-          place.relayable === undefined || Cause.hasInterrupts(cause)
-            ? Effect.failCause(cause)
-            : answer(place.relayable),
-        onSuccess: (success) => place.relayable === undefined ? Effect.succeed(success) : answer(place.relayable)
-      })
-    )
-  })
-)
+export const middleware = McpServer.middleware<{ provides: Relayed }>()((effect) => {
+  const place: Relayed["Service"] = { relayable: undefined }
+  return Effect.provideService(effect, Relayed, place).pipe(
+    Effect.matchCauseEffect({
+      onFailure: (cause) =>
+        place.relayable === undefined || Cause.hasInterrupts(cause)
+          ? Effect.failCause(cause)
+          : answer(place.relayable),
+      onSuccess: (success) => place.relayable === undefined ? Effect.succeed(success) : answer(place.relayable)
+    })
+  )
+})
 
 /**
  * `relayable` left in `services`' place for the request's middleware to answer, and `failure`, the handler's own

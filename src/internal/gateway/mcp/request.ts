@@ -78,7 +78,7 @@ export function ruleOf(served: Served): Allow.Rule {
  * The request a handler of the endpoints runs in. `McpServer` runs every handler inside the request `Endpoints.http`
  * answers, which requires it: one run without it is a defect of the gateway, not a request to answer.
  */
-export const current: Effect.Effect<Served> = Effect.flatMap(Effect.context<never>(), currentIn)
+export const current: Effect.Effect<Served> = Effect.contextWith(currentIn)
 
 /** The request in `services`, as `current` reads it: for a handler that reads other services there in the same step. */
 export function currentIn(services: Context.Context<never>): Effect.Effect<Served> {

@@ -464,41 +464,40 @@ export function serving(subscriptions: Subscriptions) {
     path: string,
     rule: Allow.Rule,
     session: Named | undefined
-  ): Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R> =>
-    Effect.suspend(() => {
-      if (request.method === "DELETE" && session !== undefined) {
-        return Effect.tap(http, (response) => response.status >= 300 ? Effect.void : subscriptions.end(session.id))
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R> => {
+    if (request.method === "DELETE" && session !== undefined) {
+      return Effect.tap(http, (response) => response.status >= 300 ? Effect.void : subscriptions.end(session.id))
+    }
+    if (request.method !== "POST") return http
+    // A body that cannot be read is `McpServer`'s to refuse, as it reads it again.
+    return Effect.flatMap(Effect.orElseSucceed(request.text, () => ""), (text) => {
+      const asked = requestOf(text)
+      if (asked === undefined) {
+        return request.headers["mcp-session-id"] === undefined && initializes(text)
+          ? Effect.map(http, (response) => Tapped.linesMapped(response, advertising))
+          : http
       }
-      if (request.method !== "POST") return http
-      // A body that cannot be read is `McpServer`'s to refuse, as it reads it again.
-      return Effect.flatMap(Effect.orElseSucceed(request.text, () => ""), (text) => {
-        const asked = requestOf(text)
-        if (asked === undefined) {
-          return request.headers["mcp-session-id"] === undefined && initializes(text)
-            ? Effect.map(http, (response) => Tapped.linesMapped(response, advertising))
-            : http
-        }
-        // A stateless client's (no session's) subscribe: there is no session to tell a change on.
-        if (session === undefined) {
-          return request.headers["mcp-method"] === undefined ? http : Effect.succeed(answerOf(asked.id, {
-            code: unsupportedCode,
-            message: "Resource subscriptions need a session: the gateway takes them in a 2025-11-25 session (or an " +
-              "earlier revision's), whose standalone stream it tells the changes on; the stateless 2026-07-28 " +
-              "revision has none"
-          }))
-        }
-        const taking = subscriptions.answer({
-          session: session.id,
-          path,
-          rule,
-          method: asked.method,
-          uri: asked.params.uri,
-          record: session.record
-        })
-        return Effect.match(taking, {
-          onFailure: (error) => answerOf(asked.id, error),
-          onSuccess: () => answerOf(asked.id, undefined)
-        })
+      // A stateless client's (no session's) subscribe: there is no session to tell a change on.
+      if (session === undefined) {
+        return request.headers["mcp-method"] === undefined ? http : Effect.succeed(answerOf(asked.id, {
+          code: unsupportedCode,
+          message: "Resource subscriptions need a session: the gateway takes them in a 2025-11-25 session (or an " +
+            "earlier revision's), whose standalone stream it tells the changes on; the stateless 2026-07-28 " +
+            "revision has none"
+        }))
+      }
+      const taking = subscriptions.answer({
+        session: session.id,
+        path,
+        rule,
+        method: asked.method,
+        uri: asked.params.uri,
+        record: session.record
+      })
+      return Effect.match(taking, {
+        onFailure: (error) => answerOf(asked.id, error),
+        onSuccess: () => answerOf(asked.id, undefined)
       })
     })
+  }
 }
