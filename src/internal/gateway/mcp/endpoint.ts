@@ -430,7 +430,7 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         headers: http._tag === "Some" ? http.value.headers : Headers.empty
       },
       call
-    ).pipe(Effect.catchTag("InternalError", failedCall))
+    ).pipe(Effect.catch(failedCall))
   })
 }
 

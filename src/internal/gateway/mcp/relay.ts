@@ -197,7 +197,7 @@ export function tapHttp(http: HttpClient.HttpClient, relay: Relay, maxBytes: num
     http,
     (effect, request) =>
       Effect.flatMap(effect, (response) =>
-        Effect.map(Effect.service(Exchange), (exchange) => {
+        Effect.map(Exchange, (exchange) => {
           if (!Tapped.isEventStream(response)) return response
           const reader = (event: Sse.Event) => observe(relay, event.data, exchange, false)
           const tapped = resume?.(request, response, reader) ?? Tapped.events(response.stream, maxBytes, reader)
@@ -276,26 +276,25 @@ export const relaying = <A, E, R>(
     relay.calls.add(call)
     if (token !== undefined) relay.byToken.set(token, call)
     const meta = definedFields({ progressToken: token, "io.modelcontextprotocol/logLevel": listener.logLevel })
+    // What it dropped, told once its deliverer is done.
+    const told = () =>
+      call.dropped === 0 ? Effect.void : Effect.logWarning(
+        `Gateway: an MCP server sent more notifications during one call than are relayed (${maxProgress} ` +
+          `progress, ${maxLogs} logs, ${maxRelayedBytes} bytes); ${call.dropped} were dropped`
+      )
     return yield* send(meta).pipe(
       Effect.provideService(Exchange, call),
-      Effect.onExit((exit) =>
-        Effect.gen(function*() {
-          relay.calls.delete(call)
-          for (const [id, asked] of relay.requests.asked) if (asked.call === call) relay.requests.asked.delete(id)
-          if (token !== undefined) relay.byToken.delete(token)
-          const delivering = call.delivering
-          yield* Queue.end(call.queue)
-          if (delivering !== undefined) {
-            if (!Exit.hasInterrupts(exit)) yield* Effect.timeoutOption(Fiber.join(delivering), drainTimeout)
-            yield* Fiber.interrupt(delivering)
-          }
-          if (call.dropped > 0) {
-            yield* Effect.logWarning(
-              `Gateway: an MCP server sent more notifications during one call than are relayed (${maxProgress} ` +
-                `progress, ${maxLogs} logs, ${maxRelayedBytes} bytes); ${call.dropped} were dropped`
-            )
-          }
-        })
-      )
+      Effect.onExit((exit) => {
+        relay.calls.delete(call)
+        for (const [id, asked] of relay.requests.asked) if (asked.call === call) relay.requests.asked.delete(id)
+        if (token !== undefined) relay.byToken.delete(token)
+        const delivering = call.delivering
+        Queue.endUnsafe(call.queue)
+        if (delivering === undefined) return told()
+        return Effect.andThen(
+          Exit.hasInterrupts(exit) ? Effect.void : Effect.timeoutOption(Fiber.join(delivering), drainTimeout),
+          Effect.andThen(Fiber.interrupt(delivering), told)
+        )
+      })
     )
   })
