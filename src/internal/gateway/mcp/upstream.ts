@@ -465,8 +465,8 @@ function refusedToken(spec: Spec, error: McpClientError.McpClientError): boolean
   return spec.token !== undefined && error.reason._tag === "HttpError" && error.reason.status === 401
 }
 
-function sessionExpired(error: McpClientError.McpClientError): boolean {
-  return error.reason._tag === "ClosedError" && error.reason.sessionExpired === true
+function sessionExpired(error: McpClientError.McpClientError | UpstreamError): boolean {
+  return error._tag === "McpClientError" && error.reason._tag === "ClosedError" && error.reason.sessionExpired === true
 }
 
 // `attempt`, sent once more with a fresh token when the server refused the one it had (a 401).
@@ -615,7 +615,8 @@ function currentOf(
   status: Ref.Ref<Supervise.Status<Connection>>,
   reopen: Effect.Effect<Connection, UpstreamError>
 ): Effect.Effect<Connection, UpstreamError> {
-  return Effect.flatMap(Ref.get(status), (now) => {
+  return Effect.suspend(() => {
+    const now = Ref.getUnsafe(status)
     if (now._tag === "Up") return Effect.succeed(now.connection)
     if ("url" in server) return reopen
     return Effect.fail(
@@ -719,12 +720,8 @@ export const connect = Effect.fnUntraced(function*(
   ) =>
     Effect.flatMap(current, (connection) =>
       send(connection).pipe(
-        Effect.catchIf(
-          (error) => error._tag === "McpClientError" && sessionExpired(error),
-          () => Effect.flatMap(reopen(connection), send)
-        ),
-        Effect.tapError((error) => unreachable(spec, connection, error)),
-        Effect.catch(failed(connection))
+        Effect.catchIf(sessionExpired, () => Effect.flatMap(reopen(connection), send)),
+        Effect.catch((error) => Effect.andThen(unreachable(spec, connection, error), failed(connection)(error)))
       ))
 
   // The call of `tool` on the current connection (`onCurrent`), relaying to `listener` (`relay.ts`). A stateless server
