@@ -69,7 +69,7 @@ function stopOf<E>(error: E | GuardrailError): Stop<E, never> {
 // (its upstream may have run it).
 function step<A, E, Env>(effect: Effect.Effect<A, E | GuardrailError, Env>, settle: Settle, sent: boolean) {
   return Effect.onExitPrimitive(
-    Effect.mapError(effect, stopOf<E>),
+    Effect.mapErrorEager(effect, stopOf<E>),
     (exit) => Exit.isSuccess(exit) ? undefined : settle(sent && Cause.hasInterrupts(exit.cause) ? undefined : 0)
   )
 }
@@ -78,7 +78,7 @@ function step<A, E, Env>(effect: Effect.Effect<A, E | GuardrailError, Env>, sett
 export function governed<I, A, E, Env>(steps: Steps<I, A, E, Env>): Effect.Effect<A, Stop<E, A>, Env> {
   const { guardOut, held, send, turn } = steps
   const call = Effect.gen(function*() {
-    const settle = yield* Effect.mapError(steps.reserve, stopOf<E>)
+    const settle = yield* Effect.mapErrorEager(steps.reserve, stopOf<E>)
     const input = yield* step(steps.guardIn, settle, false)
     const sent = step(send(input), settle, true)
     const answer =
