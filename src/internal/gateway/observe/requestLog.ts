@@ -120,6 +120,7 @@ const rowOf = (id: string, record: RequestRecord, payload: string | null): Reque
 export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, never, RequestLogStore | Scope.Scope> =>
   Effect.gen(function*() {
     const store = yield* RequestLogStore
+    const clock = yield* Clock.Clock
     const retention = Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? defaultRetention))
     const kept: Requests.Bounds = {
       rows: options.maxRows ?? defaultMaxRows,
@@ -168,24 +169,22 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       )
     const sweepMillis = Duration.toMillis(sweepInterval)
     // Up to `room` more rows for a batch: those that come within the linger (all at once when they fill it, or when the
-    // queue closes); none once the queue is closed and empty.
+    // queue closes); none once the queue is closed and empty, or when there is no room.
     const more = (room: number) =>
-      room === 0 ?
-        Effect.succeed([]) :
-        Effect.raceFirst(Queue.takeBetween(queue, room, room), Effect.sleep(linger)).pipe(
-          // The linger passed (the sleep won): what has come (a take of none would give none even with rows queued).
-          Effect.flatMap((rows) =>
-            rows !== undefined || Queue.sizeUnsafe(queue) === 0
-              ? Effect.succeed(rows ?? [])
-              : Queue.takeBetween(queue, 1, room)
-          ),
-          Effect.orElseSucceed((): ReadonlyArray<Requests.Row> => [])
-        )
+      Effect.raceFirst(Queue.takeBetween(queue, room, room), clock.sleep(linger)).pipe(
+        // The linger passed (the sleep won): what has come (a take of none would give none even with rows queued).
+        Effect.flatMap((rows) =>
+          rows !== undefined || Queue.sizeUnsafe(queue) === 0
+            ? Effect.succeed(rows ?? [])
+            : Queue.takeBetween(queue, 1, room)
+        ),
+        Effect.orElseSucceed((): ReadonlyArray<Requests.Row> => [])
+      )
     // Batches as they come, and a sweep each interval (the first at start); ends once the queue is closed and empty.
     const writer = Effect.gen(function*() {
       let nextSweep = 0
       while (true) {
-        const now = yield* Clock.currentTimeMillis
+        const now = clock.currentTimeMillisUnsafe()
         if (sweepDue(now, nextSweep)) {
           yield* sweep(now)
           nextSweep = now + sweepMillis
