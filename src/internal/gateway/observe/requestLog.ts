@@ -171,15 +171,14 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
     // Up to `room` more rows for a batch: those that come within the linger (all at once when they fill it, or when the
     // queue closes); none once the queue is closed and empty, or when there is no room.
     const more = (room: number) =>
-      Effect.raceFirst(Queue.takeBetween(queue, room, room), clock.sleep(linger)).pipe(
+      Effect.matchEffect(Effect.raceFirst(Queue.takeBetween(queue, room, room), clock.sleep(linger)), {
+        onFailure: () => Effect.succeed([]),
         // The linger passed (the sleep won): what has come (a take of none would give none even with rows queued).
-        Effect.flatMap((rows) =>
+        onSuccess: (rows) =>
           rows !== undefined || Queue.sizeUnsafe(queue) === 0
             ? Effect.succeed(rows ?? [])
             : Queue.takeBetween(queue, 1, room)
-        ),
-        Effect.orElseSucceed((): ReadonlyArray<Requests.Row> => [])
-      )
+      })
     // Batches as they come, and a sweep each interval (the first at start); ends once the queue is closed and empty.
     const writer = Effect.gen(function*() {
       let nextSweep = 0
