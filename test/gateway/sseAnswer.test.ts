@@ -58,7 +58,7 @@ const answerOf = (first: Batch, rest: Pull.Pull<Batch, LlmError>) =>
       context,
       failures,
       tally,
-      guardrails: [],
+      headers: { "cache-control": "no-cache", "x-request-id": "id-1" },
       scope: yield* Scope.make(),
       drain,
       endNow: (last) => endedNow.push(last === undefined ? "" : text(last))

@@ -14,6 +14,7 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Headers from "effect/http/Headers"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Pull from "effect/Pull"
@@ -82,16 +83,18 @@ function failedAnswer(failures: Failures, error: CallError) {
   return Effect.succeed(errorResponse(answerOf(failures, error), failures.errors))
 }
 
-/**
- * A stream whose first batch is in: what its answer is made of. Without guardrails the batches of `rest` are its
- * upstream's as they came, their tokens and cost noted here as each comes (`Outcome.answeredUpstream`).
- */
-export interface Opened extends Pick<Call, "context" | "failures" | "tally" | "guardrails"> {
+/** A stream whose first batch is in: what its answer is made of. */
+export interface Opened {
   /** Encodes the stream's batches in the route's wire. */
   readonly encoder: StreamEncoder
   readonly first: Batch
   /** The rest of the stream, pulled batch by batch. */
   readonly rest: Pull.Pull<Batch, CallError>
+  readonly context: Request.Service
+  readonly failures: Failures
+  readonly tally: Logs.Tally
+  /** The answer's headers (its content type is the encoder's). */
+  readonly headers: Headers.Input
   /** The stream's scope: closing it lets go of what the stream holds. */
   readonly scope: Scope.Closeable
   /** Where the stream is kept, to be cut when the gateway shuts down (`drain.ts`). */
@@ -111,7 +114,7 @@ type Writes = NonEmptyReadonlyArray<Uint8Array>
  * upstream call and ends with the route's shutdown error event, unless its whole answer went out already.
  */
 export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
-  const { context, encoder, failures, first, guardrails, rest, scope, tally } = opened
+  const { context, encoder, failures, first, rest, scope, tally } = opened
   const { outcome } = context
   let ended = false
   // Whether the answer's `Finish` went out; whether the stream is being cut; whether the body's writer waits on a
@@ -202,10 +205,7 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
       // As a match would: a typed failure beside a defect is a defect too.
       return cutting !== undefined ? pulled(cutShort()) : Effect.orDie(Effect.failCause(cause))
     },
-    onSuccess: (batch) => {
-      if (guardrails.length === 0) Outcome.answeredUpstream(outcome, batch)
-      return pulled(written(batch))
-    }
+    onSuccess: (batch) => pulled(written(batch))
   })
   const pull = Effect.suspend((): Pull.Pull<Writes> => {
     if (queued !== undefined) {
@@ -220,7 +220,7 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
   })
   return HttpServerResponse.stream(Stream.fromPull(Effect.succeed(pull)), {
     contentType: encoder.contentType,
-    headers: { "cache-control": "no-cache", ...Request.answerHeaders(context) }
+    headers: opened.headers
   })
 }
 
@@ -320,7 +320,9 @@ export function answered(serving: Answering, { scope, sessionHeader, tally }: Wi
       }
       const call = { request, target, context, failures: chat.failures, tally, guardrails: chain.success }
       const { newEncoder } = chat
-      if (!chat.stream || newEncoder === undefined) return whole({ ...chat, ...call })
+      if (!chat.stream || newEncoder === undefined) {
+        return whole({ ...chat, ...call })
+      }
       return streamed(serving, {
         ...call,
         model: chat.model,
@@ -387,10 +389,7 @@ export function streamed(serving: Answering, call: StreamedCall) {
             model: call.model,
             detail: "the stream ended before its first chunk"
           }),
-        (first, rest) => {
-          if (call.guardrails.length === 0) Outcome.answeredUpstream(context.outcome, first)
-          return { first, rest }
-        }
+        (first, rest) => ({ first, rest })
       ),
     // Known once its upstream's `Finish` is in: a stream cut or failed before it is charged its reservation.
     cost: () => context.outcome.cost,
@@ -401,17 +400,23 @@ export function streamed(serving: Answering, call: StreamedCall) {
     heldUntilEnd,
     Effect.matchEffect(opened, {
       onFailure: (stop) => failedAnswer(failures, stop.error),
-      onSuccess: (opening) =>
-        HttpServerRequest.HttpServerRequest.useSync((request) =>
+      onSuccess: ({ first, rest }) => {
+        const headers = { "cache-control": "no-cache", ...Request.answerHeaders(context) }
+        return HttpServerRequest.HttpServerRequest.useSync((request) =>
           answer({
-            ...call,
-            ...opening,
             encoder: call.newEncoder(),
+            first,
+            rest,
+            context,
+            failures,
+            tally,
+            headers,
             scope: held,
             drain,
             endNow: endNowOf(request)
           })
         )
+      }
     })
   )
 }
@@ -419,19 +424,19 @@ export function streamed(serving: Answering, call: StreamedCall) {
 // A stream opened: its first batch, and the pull of the rest.
 type Opening = Pick<Opened, "first" | "rest">
 
-// The stream of the call's `request` (as its input guardrails left it), through its output guardrails if it has any,
-// its tokens and cost noted before them as they come from the upstream (`Outcome.answeredUpstream`); without, the
-// stream as it is, whose opening and answer note them.
+// The stream of the call's `request` (as its input guardrails left it), its tokens and cost noted as they come from the
+// upstream (`Outcome.answeredUpstream`), then through its output guardrails.
 function upstreamOf(call: Call, request: ChatRequest) {
-  const upstream = call.target.llm.chatStream(addressed(request, call.target))
-  if (call.guardrails.length === 0) return upstream
-  return upstream.pipe(
+  const { outcome } = call.context
+  const upstream = call.target.llm.chatStream(addressed(request, call.target)).pipe(
     Stream.mapArray(function noted(batch) {
-      Outcome.answeredUpstream(call.context.outcome, batch)
+      Outcome.answeredUpstream(outcome, batch)
       return batch
-    }),
-    Guardrails.guardedStream(call.guardrails, request.model)
+    })
   )
+  return call.guardrails.length === 0
+    ? upstream
+    : upstream.pipe(Guardrails.guardedStream(call.guardrails, request.model))
 }
 
 // How a stream's call ended, noted once at its exit: its first batch in (time to it, stream counted), or its failure.
