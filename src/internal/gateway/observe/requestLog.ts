@@ -1,11 +1,12 @@
 /**
  * The gateway's request log: a row per call, made when the request ends from the same record as the log line
  * (`observe/record.ts`), kept in its store (`requestLogStore.ts`: the database, else this process's memory). A request
- * only puts its row on a bounded queue, never waiting; one fiber writes the queue in batches (the rows within `linger`
- * of the first), so neither a slow database nor one gone delays or fails a call, and SQLite's costly transaction is
- * paid once a batch (docs/performance.md). A row with no room, or refused by the store, is dropped, counted and warned
- * of. The same fiber sweeps the store and gives the space back, so the log, a database's file included, stays bounded.
- * On shutdown the queue is written out before the store closes, so a clean stop loses nothing.
+ * only puts its row on a bounded queue, never waiting; one fiber gives the rows their ids and writes them in batches
+ * (the rows within `linger` of the first), so neither a slow database nor one gone delays or fails a call, and SQLite's
+ * costly transaction is paid once a batch (docs/performance.md). A row with no room, or refused by the store, is
+ * dropped, counted and warned of. The same fiber sweeps the store and gives the space back, so the log, a database's
+ * file included, stays bounded. On shutdown the queue is written out before the store closes, so a clean stop loses
+ * nothing.
  *
  * A row holds no prompt and no reply unless payloads are logged (`Gateway.Options.logPayloads`), with every key the
  * gateway knows masked. Only calls get a row: not the gateway's own paths, a WebSocket's handshake (its requests get
@@ -89,8 +90,10 @@ const why = (cause: Cause.Cause<StoreUnavailableError>): string => {
     : String(error)
 }
 
-const rowOf = (id: string, record: RequestRecord, payload: string | null): Requests.Row => ({
-  id,
+/** A call's row waiting for its id. */
+type Queued = Omit<Requests.Row, "id">
+
+const rowOf = (record: RequestRecord, payload: string | null): Queued => ({
   request_id: record.id,
   at: record.start,
   key_id: record.caller?.id ?? null,
@@ -129,7 +132,7 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
     // What was written since the last sweep: a share of either bound brings the next one forward.
     let writtenRows = 0
     let writtenBytes = 0
-    const queue = yield* Queue.make<Requests.Row, Cause.Done>({
+    const queue = yield* Queue.make<Queued, Cause.Done>({
       capacity: options.capacity ?? defaultCapacity,
       strategy: "dropping"
     })
@@ -147,14 +150,21 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       unreported = 0
       return Effect.logWarning("request log rows dropped").pipe(Effect.annotateLogs({ dropped: count, reason }))
     })
-    const write = (rows: ReadonlyArray<Requests.Row>) =>
-      Effect.matchCause(store.write(rows), {
+    // Each row's id a UUIDv7 (RFC 9562), made in the order the calls were queued: each sorts after the one before, so
+    // its entry goes at the end of the table's primary key index, where a random id would land on any page, costing
+    // more as the table grows. Made here, a batch at a time, not in the request: the random bytes of each are a call
+    // into the system, which costs a request far more than a batch's run of them (docs/performance.md). The id's time
+    // is the system's, which nothing reads; the row's are the `Clock`'s.
+    const write = (queued: ReadonlyArray<Queued>) => {
+      const rows = queued.map((row) => ({ id: SecureRandom.uuidV7Unsafe(), ...row }))
+      return Effect.matchCause(store.write(rows), {
         onSuccess: () => {
           writtenRows += rows.length
           for (const row of rows) writtenBytes += Requests.bytesOf(row)
         },
         onFailure: (cause) => drop(rows.length, `the store refused them: ${why(cause)}`)
       })
+    }
     const sweepDue = (now: number, nextSweep: number): boolean =>
       now >= nextSweep || writtenRows >= kept.rows * sweepShare || writtenBytes >= kept.bytes * sweepShare
     const sweep = (now: number) =>
@@ -221,12 +231,7 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
     return {
       logPayloads: options.logPayloads,
       record: (record) => {
-        if (!isCall(record)) return
-        // Its id a UUIDv7 (RFC 9562), made as it is queued: each sorts after the one before, so its entry goes at the
-        // end of the table's primary key index, where a random id would land on any page, costing more as the table
-        // grows (docs/performance.md). The id's time is the system's, which nothing reads; the row's are the `Clock`'s.
-        const row = rowOf(SecureRandom.uuidV7Unsafe(), record, payloadOf(record))
-        if (!Queue.offerUnsafe(queue, row)) drop(1, "the queue was full")
+        if (isCall(record) && !Queue.offerUnsafe(queue, rowOf(record, payloadOf(record)))) drop(1, "the queue was full")
       }
     }
   })
