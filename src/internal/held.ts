@@ -23,13 +23,13 @@ export function inScope<A, E, R>(
   )
 }
 
-/** `inScope` of a value taken at once: `take`'s, in one step (an unlimited limiter's permit, a generation's lease). */
-export function takenInScope<A>(
-  take: () => A,
-  release: (value: A) => Effect.Effect<void>
-): Effect.Effect<A, never, Scope.Scope> {
+/**
+ * `inScope` of a value taken at once, in one step (an unlimited limiter's permit, a generation's lease): `take` gives
+ * the value and its release.
+ */
+export function takenInScope<A>(take: () => readonly [A, Effect.Effect<void>]): Effect.Effect<A, never, Scope.Scope> {
   return Effect.uninterruptible(Scope.Scope.use((scope) => {
-    const value = take()
-    return Effect.as(Scope.addFinalizerExit(scope, () => release(value)), value)
+    const [value, release] = take()
+    return Effect.as(Scope.addFinalizerExit(scope, () => release), value)
   }))
 }

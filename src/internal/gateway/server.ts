@@ -666,13 +666,12 @@ export function makeGenerations<A>(): Effect.Effect<Generations<A>, never, Scope
 
     return {
       current: () => current!.value,
-      lease: Effect.map(
-        takenInScope(() => {
-          if (current !== undefined) current.leases++
-          return current
-        }, (leased) => leased === undefined ? Effect.void : release(leased)),
-        (leased) => leased?.value
-      ),
+      lease: takenInScope(() => {
+        const leased = current
+        if (leased === undefined) return [undefined, Effect.void]
+        leased.leases++
+        return [leased.value, release(leased)]
+      }),
       replace: (build) => replacing.withPermits(1)(swap(build))
     }
   })

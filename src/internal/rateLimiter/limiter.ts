@@ -476,7 +476,7 @@ export function unlimited(): RateLimiter.Service {
     inFlight--
   })
   return {
-    consume: () => takenInScope(() => void inFlight++, () => leave).pipe(Effect.as(unlimitedResult)),
+    consume: () => takenInScope(() => (inFlight++, [unlimitedResult, leave])),
     status: Effect.sync(() => ({
       available: Infinity,
       capacity: Infinity,
