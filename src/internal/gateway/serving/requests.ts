@@ -194,27 +194,25 @@ export const make = Effect.fnUntraced(function*(refusalLines: RefusalLines) {
           requestContext
         )
       }
-      // The request's record written as it ends, then `answer`.
-      const recorded = <A>(answer: A) =>
-        refused === undefined
-          ? journal.written(requestContext, now(), answer)
-          : Effect.as(journal.refused(requestContext, now(), suppressed), answer)
-      // Once answered, the answer is counted and its record written uninterruptibly: a client leaving then is no 499.
-      const served = Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(restore(handled), (response) => {
-          Outcome.answeredAs(outcome, response.status)
-          tally?.answered(response)
-          // A stream's answer carries it from its making (`ChatAnswer.answer`, its headers built once); the others get
-          // it here.
-          if (outcome.streaming) return Effect.succeed(response)
-          return recorded(HttpServerResponse.setHeaders(response, Request.answerHeaders(requestContext)))
-        })
+      // A stream's answer carries the request's headers from its making (`ChatAnswer.answer`, built once); the others
+      // get them here.
+      const withHeaders = Effect.map(
+        handled,
+        (response) =>
+          outcome.streaming ? response : HttpServerResponse.setHeaders(response, Request.answerHeaders(requestContext))
       )
-      // Interrupted before it was answered: the client left.
-      return Effect.onExitPrimitive(served, (exit) => {
-        if (!Exit.hasInterrupts(exit) || outcome.streaming) return
-        Outcome.gone(outcome)
-        return recorded(undefined)
+      // Once answered, the answer is counted and its record written as the request ends, uninterruptibly: a client
+      // leaving then is no 499. Interrupted before it was answered: the client left. A stream's record is its scope's.
+      return Effect.onExitPrimitive(withHeaders, (exit) => {
+        if (Exit.isSuccess(exit)) {
+          Outcome.answeredAs(outcome, exit.value.status)
+          tally?.answered(exit.value)
+        } else if (!Exit.hasInterrupts(exit)) return
+        if (outcome.streaming) return
+        if (Exit.isFailure(exit)) Outcome.gone(outcome)
+        return refused === undefined
+          ? journal.written(requestContext, now(), undefined)
+          : journal.refused(requestContext, now(), suppressed)
       })
     }
   }
