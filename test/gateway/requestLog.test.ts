@@ -106,7 +106,7 @@ const call = (log: RequestLog.RequestLog, id: string, start: number) => {
   })
   Outcome.answeredAs(context.outcome, 200)
   const journal = Journal.make({ stats: makeLiveStats([], 0), requestLog: log, logRequests: false })
-  return journal.written(context, start + 5, undefined)
+  return journal.written(context, start + 5) ?? Effect.void
 }
 
 const ids = (store: RequestLogStore.Service) =>

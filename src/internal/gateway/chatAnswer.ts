@@ -371,7 +371,7 @@ export function streamed(serving: Answering, call: StreamedCall) {
     return Effect.ensuring(
       Effect.suspend(() => {
         tally.end()
-        return serving.written(context, serving.now(), undefined)
+        return serving.written(context, serving.now()) ?? Effect.void
       }),
       closed
     )

@@ -423,7 +423,7 @@ function loggedOf({ journal, metrics, now }: Logging, kind: Ids.BatchKind, found
       context.model.set(deployment.model)
       Outcome.answeredAs(context.outcome, 200)
       Outcome.billed(context.outcome, `${line.provider}/${line.model}`, line.usage, line.cost)
-      return journal.written(context, now(), undefined)
+      return journal.written(context, now()) ?? Effect.void
     })
 }
 

@@ -58,8 +58,11 @@ export function recordOf(context: Request.Service, now: number, suppressed?: num
 export interface Service {
   /** Whether the request log keeps payloads: a request's context then gathers its body and its reply's text. */
   readonly logPayloads: boolean
-  /** The request's end at `now`: its record fed to live figures, its row queued and its line written; then `answer`. */
-  readonly written: <A>(context: Request.Service, now: number, answer: A) => Effect.Effect<A>
+  /**
+   * The request's end at `now`: its record fed to live figures and its row queued; what writes its line, none when
+   * requests are not logged.
+   */
+  readonly written: (context: Request.Service, now: number) => Effect.Effect<void> | undefined
   /**
    * A request refused before it was authenticated: no row; its line when `suppressed` says one is written (the
    * count of refusals' lines not written before it), none when it is undefined.
@@ -79,11 +82,11 @@ export interface Destinations {
 
 /** The journal of `destinations`. */
 export function make({ logRequests, requestLog, stats }: Destinations): Service {
-  function written<A>(context: Request.Service, now: number, answer: A): Effect.Effect<A> {
+  function written(context: Request.Service, now: number): Effect.Effect<void> | undefined {
     const record = recordOf(context, now)
     stats.record(record.deployment, record.latency, record.firstToken, record.cost)
     requestLog.record(record)
-    return logRequests ? Effect.as(line(record), answer) : Effect.succeed(answer)
+    return logRequests ? line(record) : undefined
   }
   return Journal.of({
     logPayloads: requestLog.logPayloads,

@@ -211,7 +211,7 @@ export const make = Effect.fnUntraced(function*(refusalLines: RefusalLines) {
         if (outcome.streaming) return
         if (Exit.isFailure(exit)) Outcome.gone(outcome)
         return refused === undefined
-          ? journal.written(requestContext, now(), undefined)
+          ? journal.written(requestContext, now())
           : journal.refused(requestContext, now(), suppressed)
       })
     }
