@@ -144,12 +144,12 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       reason = because
       options.dropped(count)
     }
-    const report = Effect.suspend(() => {
+    const report = () => {
       if (unreported === 0) return Effect.void
       const count = unreported
       unreported = 0
       return Effect.logWarning("request log rows dropped").pipe(Effect.annotateLogs({ dropped: count, reason }))
-    })
+    }
     // Each row's id a UUIDv7 (RFC 9562), made in the order the calls were queued: each sorts after the one before, so
     // its entry goes at the end of the table's primary key index, where a random id would land on any page, costing
     // more as the table grows. Made here, a batch at a time, not in the request: the random bytes of each are a call
@@ -204,9 +204,9 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
           Effect.sleep(Math.max(1, nextSweep - now))
         )
         if (taken !== undefined) yield* write([...taken, ...yield* more(batchSize - taken.length)])
-        yield* report
+        yield* report()
       }
-    }).pipe(Effect.catchCause(() => report))
+    }).pipe(Effect.catchCause(report))
     const fiber = yield* Effect.forkDetach(writer)
     yield* Effect.addFinalizer(() =>
       Queue.end(queue).pipe(
@@ -214,7 +214,7 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
         Effect.timeout(Sql.closeTimeout),
         Effect.catchCause(() => {
           drop(Queue.sizeUnsafe(queue), "the store did not take them before shutdown")
-          return report
+          return report()
         }),
         Effect.ensuring(Fiber.interrupt(fiber))
       )
