@@ -25,11 +25,13 @@ export function inScope<A, E, R>(
 
 /**
  * `inScope` of a value taken at once, in one step (an unlimited limiter's permit, a generation's lease): `take` gives
- * the value and its release.
+ * the value and its release, called as the scope closes.
  */
-export function takenInScope<A>(take: () => readonly [A, Effect.Effect<void>]): Effect.Effect<A, never, Scope.Scope> {
+export function takenInScope<A>(
+  take: () => readonly [A, () => Effect.Effect<void>]
+): Effect.Effect<A, never, Scope.Scope> {
   return Effect.uninterruptible(Scope.Scope.use((scope) => {
     const [value, release] = take()
-    return Effect.as(Scope.addFinalizerExit(scope, () => release), value)
+    return Effect.as(Scope.addFinalizerExit(scope, release), value)
   }))
 }

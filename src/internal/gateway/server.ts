@@ -643,7 +643,7 @@ export function makeGenerations<A>(): Effect.Effect<Generations<A>, never, Scope
     let current: Held<A> | undefined
 
     function release(held: Held<A>): Effect.Effect<void> {
-      return Effect.suspend(() => --held.leases === 0 ? Scope.close(held.scope, Exit.void) : Effect.void)
+      return --held.leases === 0 ? Scope.close(held.scope, Exit.void) : Effect.void
     }
 
     // Only the build may be interrupted: a generation built is served, or closed.
@@ -668,9 +668,9 @@ export function makeGenerations<A>(): Effect.Effect<Generations<A>, never, Scope
       current: () => current!.value,
       lease: takenInScope(() => {
         const leased = current
-        if (leased === undefined) return [undefined, Effect.void]
+        if (leased === undefined) return [undefined, () => Effect.void]
         leased.leases++
-        return [leased.value, release(leased)]
+        return [leased.value, () => release(leased)]
       }),
       replace: (build) => replacing.withPermits(1)(swap(build))
     }

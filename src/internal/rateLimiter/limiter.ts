@@ -472,9 +472,7 @@ const unlimitedResult: RateLimiter.ConsumeResult = {
 /** The limiter of `RateLimiter.makeUnlimited`. */
 export function unlimited(): RateLimiter.Service {
   let inFlight = 0
-  const leave = Effect.sync(() => {
-    inFlight--
-  })
+  const leave = () => (inFlight--, Effect.void)
   return {
     consume: () => takenInScope(() => (inFlight++, [unlimitedResult, leave])),
     status: Effect.sync(() => ({
