@@ -286,13 +286,13 @@ function sentTo(calling: Calling, meta: Readonly<Record<string, string>>) {
   const { upstream } = served.server
   const { context, services } = calling
   return (checked: Checked) =>
-    Effect.gen(function*() {
+    Effect.suspend(() => {
       const client = Context.getOption(services, McpSchema.McpServerClient)
       const outbound = Context.getOption(services, ServerRequests.Outbound)
       // What the server asked of a 2026-07-28 client that did not declare it, once it did: only a client of that
       // revision is told so (`ServerRequests.asker`), so only its call waits for it beside its answer.
       const undeclared = context.protocolVersion === ServerRequests.roundTrips
-        ? yield* Deferred.make<McpSchema.McpInputRequest>()
+        ? Deferred.makeUnsafe<McpSchema.McpInputRequest>()
         : undefined
       const capabilities = client._tag === "Some" ? client.value.clientCapabilities : context.clientCapabilities
       const ask = ServerRequests.asker(
@@ -324,8 +324,8 @@ function sentTo(calling: Calling, meta: Readonly<Record<string, string>>) {
             : failedUpstream(calling, checked, error)
         )
       )
-      if (undeclared === undefined) return yield* answered
-      return yield* Effect.raceFirst(
+      if (undeclared === undefined) return answered
+      return Effect.raceFirst(
         answered,
         Effect.map(Deferred.await(undeclared), (request): Answered => ({ _tag: "Undeclared", request }))
       )

@@ -64,11 +64,6 @@ export function own(session: Subscriptions.Named | undefined): Served {
   return { _tag: "Own", session }
 }
 
-/** `effect` served in the session `session` of the request it serves. */
-export function inSession<A, E, R>(effect: Effect.Effect<A, E, R>, session: Subscriptions.Named) {
-  return Effect.updateService(effect, Request, (served): Served => ({ ...served, session }))
-}
-
 /** The tool rule of `served`: its caller's, none for the gateway's own. */
 export function ruleOf(served: Served): Allow.Rule {
   return served._tag === "Called" ? served.rule : Allow.nothing

@@ -773,10 +773,13 @@ export const make = Effect.fnUntraced(function*(
     const request = holding.local === id ? asked.request : asked.request.modify({
       headers: Headers.set(asked.request.headers, sessionHeader, holding.local)
     })
-    return McpRequest.inSession(
-      Effect.provideService(endpoint, HttpServerRequest.HttpServerRequest, request),
-      { id, recorded, record: recording(store, held, id) }
-    ).pipe(
+    // The HTTP request and the request served in its session, in one update of the context.
+    const inSession = (services: Context.Context<Scope.Scope | McpRequest.Request>) =>
+      Context.add(Context.add(services, HttpServerRequest.HttpServerRequest, request), McpRequest.Request, {
+        ...Context.get(services, McpRequest.Request),
+        session: { id, recorded, record: recording(store, held, id) }
+      })
+    return Effect.updateContext(endpoint, inSession).pipe(
       Effect.tap((response) => asked.request.method === "DELETE" && response.status < 300 ? ended(id) : Effect.void)
     )
   }
