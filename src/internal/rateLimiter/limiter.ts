@@ -472,9 +472,16 @@ const unlimitedResult: RateLimiter.ConsumeResult = {
 /** The limiter of `RateLimiter.makeUnlimited`. */
 export function unlimited(): RateLimiter.Service {
   let inFlight = 0
-  const leave = () => (inFlight--, Effect.void)
+  const leave = () => {
+    inFlight--
+    return Effect.void
+  }
+  const enter = () => {
+    inFlight++
+    return [unlimitedResult, leave] as const
+  }
   return {
-    consume: () => takenInScope(() => (inFlight++, [unlimitedResult, leave])),
+    consume: () => takenInScope(enter),
     status: Effect.sync(() => ({
       available: Infinity,
       capacity: Infinity,
