@@ -225,7 +225,7 @@ export interface Service {
    * @since 0.3.0
    */
   readonly keysRequired: boolean
-  /** Whether `key` is one of the admin keys (compared by digest, in constant time). */
+  /** Whether `key` is one of the admin keys (looked up by its SHA-256 digest). */
   readonly isAdmin: (key: Redacted.Redacted<string>) => boolean
   /**
    * Reads the configuration again (`Options.source`), builds it whole and serves it in place of the running one; calls

@@ -19,41 +19,91 @@ import * as Pricing from "../../src/Pricing.js"
 import * as Reply from "../../src/simulator/Reply.js"
 import { memoryKeyLimits } from "../utils/memoryKeyLimits.js"
 
-describe("gateway keys: digests and their constant-time compare", () => {
-  it("a key's digest is its SHA-256", () => {
-    expect(Caller.digest("gw-key-0001").toString("hex")).toBe(createHash("sha256").update("gw-key-0001").digest("hex"))
+describe("gateway keys: looked up by digest", () => {
+  it("a key's digest is its SHA-256, in hex", () => {
+    expect(Caller.digest("gw-key-0001")).toBe(createHash("sha256").update("gw-key-0001").digest("hex"))
   })
 
-  it("sameDigest: equal digests match; one byte off, or another length, does not (and does not throw)", () => {
-    const a = Caller.digest("gw-key-0001")
-    expect(Caller.sameDigest(a, Buffer.from(a))).toBe(true)
-    for (const index of [0, 15, 31]) {
-      const b = Buffer.from(a)
-      b[index] = b[index]! ^ 1
-      expect(Caller.sameDigest(a, b)).toBe(false)
-    }
-    expect(Caller.sameDigest(a, a.subarray(0, 16))).toBe(false)
-    expect(Caller.sameDigest(a, new Uint8Array(0))).toBe(false)
-  })
-
-  it("two keys' digests match exactly when the keys are equal", () =>
+  it("two keys' digests are equal exactly when the keys are", () =>
     fc.assert(fc.property(fc.string(), fc.string(), (x, y) => {
-      expect(Caller.sameDigest(Caller.digest(x), Caller.digest(y))).toBe(x === y)
-      expect(Caller.sameDigest(Caller.digest(x), Caller.digest(x))).toBe(true)
+      expect(Caller.digest(x) === Caller.digest(y)).toBe(x === y)
     })))
 
-  it("find: the item whose digest is the presented key's, else none", () =>
-    fc.assert(fc.property(
-      fc.uniqueArray(fc.string({ minLength: 1 }), { minLength: 1, maxLength: 6 }),
-      fc.nat(),
-      fc.string(),
-      (keys, pick, other) => {
-        const items = keys.map((key) => ({ key, digest: Caller.digest(key) }))
-        const wanted = keys[pick % keys.length]!
-        expect(Caller.find(items, wanted)?.key).toBe(wanted)
-        expect(Caller.find(items, other)?.key).toBe(keys.includes(other) ? other : undefined)
+  const served = { resolve: () => undefined, models: [] }
+  const keyAt = (index: number) => `gw-key-${String(index).padStart(5, "0")}-secret`
+  const many = 5_000
+  const heldIndex = (text: string): number | undefined => {
+    const index = Number(/^gw-key-(\d{5})-secret$/.exec(text)?.[1] ?? NaN)
+    return index < many ? index : undefined
+  }
+  const manyKeys = Effect.gen(function*() {
+    return yield* Auth.make(
+      Array.from({ length: many }, (_, index) => ({ name: `k${index}`, key: Redacted.make(keyAt(index)) })),
+      [{ name: "ops", key: Redacted.make("gw-admin-key") }],
+      served,
+      yield* memoryKeyLimits,
+      new Map()
+    )
+  })
+  const refusal = (auth: Authentication.Auth, key: string) =>
+    Effect.map(Effect.flip(auth.authenticate({ authorization: `Bearer ${key}` })), (error) => error.code)
+
+  it.effect(`among ${many.toLocaleString("en")} keys, each finds its own caller; the admin key, its name`, () =>
+    Effect.gen(function*() {
+      const auth = yield* manyKeys
+      for (let index = 0; index < many; index++) {
+        const caller = yield* auth.authenticate({ authorization: `Bearer ${keyAt(index)}` })
+        expect(caller.id).toBe(Caller.configKeyId(`k${index}`))
+        expect(caller.digest).toBe(Caller.digest(keyAt(index)))
       }
-    )))
+      expect(auth.adminNamed(Redacted.make("gw-admin-key"))).toBe("ops")
+      expect(auth.isAdmin(Redacted.make(keyAt(0)))).toBe(false)
+      // The admin key calls no model: it is not a caller.
+      expect(yield* refusal(auth, "gw-admin-key")).toBe("invalid_api_key")
+    }).pipe(Effect.scoped))
+
+  it.effect("a key cut at every point, or with any one character changed, dropped or doubled, finds none", () =>
+    Effect.gen(function*() {
+      const auth = yield* manyKeys
+      const key = keyAt(1234)
+      const near = new Set<string>()
+      for (let at = 0; at <= key.length; at++) {
+        near.add(key.slice(0, at))
+        near.add(key.slice(at))
+        near.add(key.slice(0, at) + key.slice(at - 1, at) + key.slice(at))
+        if (at < key.length) {
+          near.add(key.slice(0, at) + key.slice(at + 1))
+          for (const other of ["0", "9", "a", "Z", "-", " ", "\t", "\u00a0"]) {
+            near.add(key.slice(0, at) + other + key.slice(at + 1))
+          }
+        }
+      }
+      // Whitespace around a presented key is not the key's: the header's value is trimmed first. A change that gives
+      // another held key (a digit changed) finds that one.
+      const unheld = Array.from(near).filter((text) => heldIndex(text.trim()) === undefined && text.trim() !== "")
+      for (const text of unheld) expect(yield* refusal(auth, text)).toBe("invalid_api_key")
+      expect(unheld.length).toBeGreaterThan(key.length * 8)
+      for (const text of near) {
+        const index = heldIndex(text.trim())
+        if (index !== undefined) expect((yield* auth.authenticate({ "x-api-key": text })).name).toBe(`k${index}`)
+      }
+    }).pipe(Effect.scoped))
+
+  it.effect("any other text finds none, and finding a key does not depend on which others are held", () =>
+    Effect.gen(function*() {
+      const auth = yield* manyKeys
+      yield* Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(fc.string({ minLength: 1 }), fc.nat({ max: many - 1 }), async (text, index) => {
+            const trimmed = text.trim()
+            fc.pre(trimmed !== "" && heldIndex(trimmed) === undefined)
+            expect(await Effect.runPromise(refusal(auth, text))).toBe("invalid_api_key")
+            const caller = await Effect.runPromise(auth.authenticate({ "x-api-key": ` ${keyAt(index)}\t` }))
+            expect(caller.name).toBe(`k${index}`)
+          })
+        )
+      )
+    }).pipe(Effect.scoped))
 })
 
 describe("a budgeted call's worst case", () => {

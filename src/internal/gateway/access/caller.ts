@@ -1,9 +1,9 @@
 /**
  * Who a gateway call is from: the authenticated `Caller` (a key of provider.json, a key made at run time, or a caller
- * by token), its ids and ledger scopes, and the key digests every lookup compares. It sits below `keys/auth.ts`,
+ * by token), its ids and ledger scopes, and the key digest every lookup is by. It sits below `keys/auth.ts`,
  * `keys/runtime.ts` and `identity/callers.ts`, which all build callers, so none of them imports another for it.
  */
-import { hash, timingSafeEqual } from "node:crypto"
+import { hash } from "node:crypto"
 import type * as Budget from "../../../Budget.js"
 import type * as RateLimiter from "../../../RateLimiter.js"
 import type { Target } from "../engine.js"
@@ -19,22 +19,12 @@ export interface Served {
 export const unpricedOf = (engine: Served, models: ReadonlyArray<string> | undefined): string | undefined =>
   (models ?? engine.models.map((model) => model.id)).find((model) => engine.resolve(model)?.price === undefined)
 
-/** A key's SHA-256 digest. */
-export const digest = (key: string): Buffer => hash("sha256", key, "buffer")
-
-/** Whether two digests are equal, in a time that does not depend on where they differ. */
-export const sameDigest = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && timingSafeEqual(a, b)
-
-/** The digest among `digests` equal to that of `presented`: every one compared, whichever matches. */
-export const find = <A extends { readonly digest: Uint8Array }>(
-  items: ReadonlyArray<A>,
-  presented: string | Buffer
-): A | undefined => {
-  const wanted = typeof presented === "string" ? digest(presented) : presented
-  let found: A | undefined
-  for (const item of items) if (sameDigest(item.digest, wanted)) found = item
-  return found
-}
+/**
+ * A key's SHA-256 digest, in hex: what a key is kept and looked up by. A lookup by it (a `Map`'s) takes a time that
+ * depends on the digest of what was presented and on no key's text, so it tells nothing of how close a guess came (a
+ * guess one character off has an unrelated digest), and not on how many keys there are.
+ */
+export const digest = (key: string): string => hash("sha256", key, "hex")
 
 /** An authenticated gateway key: its name, digest and limits. */
 export interface Caller {
@@ -44,7 +34,11 @@ export interface Caller {
    */
   readonly id: string
   readonly name: string
-  readonly digest: Buffer
+  /**
+   * The digest of the key it was asked with (a replaced key's, within its rotation's grace: `keys/runtime.ts`);
+   * undefined for a caller by token.
+   */
+  readonly digest: string | undefined
   /** The team id of a key made at run time; undefined for keys of provider.json. */
   readonly team: string | undefined
   /** The names it may call; `undefined`: every name. */

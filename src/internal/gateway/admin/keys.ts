@@ -339,7 +339,7 @@ function keyHandlers(context: AdminContext) {
       const record: KeyRecord = {
         id: fresh("key_", 12),
         name,
-        sha256: Caller.digest(key).toString("hex"),
+        sha256: Caller.digest(key),
         previous: [],
         teamId: team,
         ...limits,
@@ -415,7 +415,7 @@ function keyHandlers(context: AdminContext) {
         ...(grace > 0 ? [{ sha256: key.sha256, until: now + grace }] : [])
       ]
       yield* saved(
-        store.updateKey(id, { sha256: Caller.digest(replacement).toString("hex"), previous }),
+        store.updateKey(id, { sha256: Caller.digest(replacement), previous }),
         () => key.name,
         "key"
       )

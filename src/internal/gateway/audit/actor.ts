@@ -9,5 +9,5 @@ const digestPrefix = 12
 
 /** A secret (a session's id) as a row names it: `sha256:` and the first hex digits of its digest. */
 export function digestNamed(secret: string): string {
-  return `sha256:${digest(secret).toString("hex").slice(0, digestPrefix)}`
+  return `sha256:${digest(secret).slice(0, digestPrefix)}`
 }

@@ -19,7 +19,7 @@ import * as RateLimiter from "../../../RateLimiter.js"
 import { periodBounds, periodInBounds } from "../../budget/window.js"
 import * as OptionsErrors from "../../optionsError.js"
 import type { TokenCallers } from "../access/authentication.js"
-import { type Caller, digest, personPrefix, type Served } from "../access/caller.js"
+import { type Caller, personPrefix, type Served } from "../access/caller.js"
 import * as Allow from "../access/tools.js"
 import * as Errors from "../errorAnswer.js"
 import { pricelessBudget, unknownModels } from "../keys/auth.js"
@@ -225,7 +225,7 @@ export const make = Effect.fnUntraced(function*(
     return {
       id: personScope(person.id),
       name: person.subject,
-      digest: digest(token),
+      digest: undefined,
       team: team.id,
       models: entry.models === undefined ? undefined : new Set(entry.models),
       tools: Allow.rule(team.tools),

@@ -98,8 +98,6 @@ const maxPending = 1_000
 /** How long a sign-in may take, from `/admin/login` to `/admin/callback`. */
 export const pendingMillis = 10 * 60_000
 
-const keyOf = (id: string) => digest(id).toString("hex")
-
 // The key that seals a session's tokens: from the session's id (which only the cookie holds), apart from its digest.
 const sealingKey = (id: string) => createHmac("sha256", id).update("effect-llm-router session tokens").digest()
 
@@ -171,30 +169,30 @@ export function make(store: Store, now: () => number, maxSessions: number = defa
         sealedTokens: seal(id, tokensText(session.tokens)),
         expiresAt: session.expiresAt
       }
-      return Effect.as(store.open(keyOf(id), kept, now(), maxSessions), id)
+      return Effect.as(store.open(digest(id), kept, now(), maxSessions), id)
     },
     find: (id) =>
       Effect.map(
-        store.find(keyOf(id)),
+        store.find(digest(id)),
         (kept) => kept === undefined || kept.expiresAt <= now() ? undefined : sessionOf(id, kept)
       ),
     close: Effect.fnUntraced(function*(id) {
-      const kept = yield* store.close(keyOf(id))
+      const kept = yield* store.close(digest(id))
       if (kept === undefined || kept.expiresAt <= now()) return undefined
       const session = sessionOf(id, kept)
       const access = session.tokens.access
       if (access !== undefined) {
         const until = session.tokens.accessUntil ?? session.expiresAt
-        yield* store.signOut(keyOf(Redacted.value(access)), until, now(), maxSessions)
+        yield* store.signOut(digest(Redacted.value(access)), until, now(), maxSessions)
       }
       return session
     }),
     signedOut: (token) =>
-      Effect.map(store.signedOutUntil(keyOf(token)), (until) => until !== undefined && until > now()),
-    begin: (state, pending) => store.begin(keyOf(state), pending, now(), maxPending),
+      Effect.map(store.signedOutUntil(digest(token)), (until) => until !== undefined && until > now()),
+    begin: (state, pending) => store.begin(digest(state), pending, now(), maxPending),
     take: (state) =>
       Effect.map(
-        store.take(keyOf(state)),
+        store.take(digest(state)),
         (pending) => pending === undefined || pending.expiresAt <= now() ? undefined : pending
       )
   }

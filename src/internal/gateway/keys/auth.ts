@@ -1,13 +1,14 @@
 /**
  * Gateway keys: who may call the gateway and what each caller may do. A key is kept only as its SHA-256 digest; a
  * presented key (`Authorization: Bearer`, as OpenAI's clients send it; `x-api-key`, as Anthropic's; `x-goog-api-key` or
- * `?key=`, as Google's) is compared with every digest by `crypto.timingSafeEqual`, all of them whatever matches, so
- * neither the answer's time nor its content tells how close a guess came; one shaped as a JWT is an issuer's access
- * token when callers by token are configured (`identity/callers.ts`). A key's model names, token bucket and budget
- * refuse a request before anything is sent; they live in the stores `keys/limits.ts` chose, named by the key, so a
- * reload keeps them. With a database, keys made at run time (`keys/runtime.ts`) are found beside the configuration's.
- * A budgeted call reserves its worst case at the highest price its model can reach for the request's scope, and is
- * charged its real cost, at most the reservation (docs/cost.md). Admin keys are kept the same way.
+ * `?key=`, as Google's) is looked up by its digest, so neither the answer's time nor its content tells how close a
+ * guess came, and a request costs the same among a hundred thousand keys as among one (`access/caller.ts`' `digest`);
+ * one shaped as a JWT is an issuer's access token when callers by token are configured (`identity/callers.ts`). A key's
+ * model names, token bucket and budget refuse a request before anything is sent; they live in the stores
+ * `keys/limits.ts` chose, named by the key, so a reload keeps them. With a database, keys made at run time
+ * (`keys/runtime.ts`) are found beside the configuration's. A budgeted call reserves its worst case at the highest
+ * price its model can reach for the request's scope, and is charged its real cost, at most the reservation
+ * (docs/cost.md). Admin keys are kept the same way.
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -40,8 +41,8 @@ import {
 import {
   type Caller,
   configKeyId,
+  configKeyPrefix,
   digest,
-  find,
   personPrefix,
   type Served as CallerServed,
   unpricedOf
@@ -208,12 +209,12 @@ const forbidden = (model: string) =>
 
 const info = (
   name: string,
-  sha256: Buffer,
+  sha256: string,
   admin: boolean,
   key: Pick<Key, "models" | "tools" | "guardrails" | "budget" | "rateLimit">
 ): KeyInfo => ({
   name,
-  sha256: sha256.toString("hex"),
+  sha256,
   admin,
   models: key.models,
   tools: key.tools,
@@ -275,7 +276,7 @@ export function problems(
       found.push(OptionsErrors.make("Gateway", `${field}.name`, name, "a name of its own (names are unique)"))
     }
     names.add(`${field}:${name}`)
-    const sha256 = digest(Redacted.value(key)).toString("hex")
+    const sha256 = digest(Redacted.value(key))
     if (Redacted.value(key) === "" || digests.has(sha256)) {
       found.push(
         OptionsErrors.make("Gateway", `${field}.key`, key, "a non-empty key of its own (a key is listed once)")
@@ -495,7 +496,8 @@ const admitCall = <Q extends Request | undefined>(
 
 /**
  * The configuration's keys hashed, each with its limiter and budget from `limits` (a budget handed on from `kept`
- * when it has one), and its admin keys; `budgets` holds `kept` with the keys' own.
+ * when it has one), by digest and by id, and its admin keys' names by digest; `budgets` holds `kept` with the keys'
+ * own.
  */
 const hashed = Effect.fnUntraced(function*(
   keys: ReadonlyArray<Key>,
@@ -504,8 +506,9 @@ const hashed = Effect.fnUntraced(function*(
   kept: ReadonlyMap<string, KeptBudget>
 ) {
   const budgets = new Map(kept)
-  const callers: Array<Caller> = []
-  const admins: Array<{ readonly name: string; readonly digest: Buffer }> = []
+  const byDigest = new Map<string, Caller>()
+  const byId = new Map<string, Caller>()
+  const admins = new Map<string, string>()
   const infos: Array<KeyInfo> = []
   for (const key of keys) {
     const sha256 = digest(Redacted.value(key.key))
@@ -516,7 +519,7 @@ const hashed = Effect.fnUntraced(function*(
       budgets.set(key.name, held)
       budget = held.budget
     }
-    callers.push({
+    const caller: Caller = {
       id: configKeyId(key.name),
       name: key.name,
       digest: sha256,
@@ -527,15 +530,17 @@ const hashed = Effect.fnUntraced(function*(
       limiter,
       budget,
       defaultMaxTokens: key.budget === undefined ? undefined : key.budget.defaultMaxTokens ?? defaultMaxTokens
-    })
+    }
+    byDigest.set(sha256, caller)
+    byId.set(caller.id, caller)
     infos.push(info(key.name, sha256, false, key))
   }
   for (const key of adminKeys) {
     const sha256 = digest(Redacted.value(key.key))
-    admins.push({ name: key.name, digest: sha256 })
+    admins.set(sha256, key.name)
     infos.push(info(key.name, sha256, true, { models: undefined, tools: undefined, guardrails: undefined }))
   }
-  return { callers, admins, infos, budgets }
+  return { byDigest, byId, admins, infos, budgets }
 })
 
 /**
@@ -565,15 +570,14 @@ export const make = (
     const refused = OptionsErrors.all(problems(keys, adminKeys, engine, (name) => database?.runtime.named(name)))
     if (refused !== undefined) return yield* refused
     const clock = yield* Clock.Clock
-    const { admins, budgets, callers, infos } = yield* hashed(keys, adminKeys, limits, kept)
+    const { admins, budgets, byDigest, byId, infos } = yield* hashed(keys, adminKeys, limits, kept)
 
     const tokens = options.tokens
     const authenticate = (headers: Readonly<Record<string, string | undefined>>) => {
       const key = presented(headers)
       if (key === undefined) return Effect.fail(missing)
       const wanted = digest(key)
-      // Both lists searched, whichever holds the key.
-      const found = find(callers, wanted) ?? database?.runtime.find(wanted, clock.currentTimeMillisUnsafe())
+      const found = byDigest.get(wanted) ?? database?.runtime.find(wanted, clock.currentTimeMillisUnsafe())
       if (found !== undefined) return "status" in found ? Effect.fail(found) : Effect.succeed(found)
       // Not a key: an access token, when callers by token are configured.
       return tokens !== undefined && isJwtShaped(key) ? tokens.caller(key) : Effect.fail(wrong)
@@ -581,7 +585,8 @@ export const make = (
 
     // The answer when the caller's budget's store is away: a provider.json key's store is the one the gateway chose
     // for them (`KeyLimits.Stores`); a key made at run time's is the database's ledger.
-    const unavailableFor = (caller: Caller) => callers.includes(caller) ? limits.unavailable : ledgerUnavailable
+    const unavailableFor = (caller: Caller) =>
+      caller.id.startsWith(configKeyPrefix) ? limits.unavailable : ledgerUnavailable
 
     const admit = <Q extends Request | undefined>(
       caller: Caller | undefined,
@@ -609,8 +614,7 @@ export const make = (
       )
     }
 
-    const callerOf = (id: string): Caller | undefined =>
-      callers.find((caller) => caller.id === id) ?? database?.runtime.byId(id)
+    const callerOf = (id: string): Caller | undefined => byId.get(id) ?? database?.runtime.byId(id)
 
     const reserve = (
       caller: Caller | undefined,
@@ -641,7 +645,10 @@ export const make = (
     const budgetStatus = Effect.suspend(() =>
       Effect.map(
         Effect.forEach(
-          [...callers.filter((caller) => caller.budget !== undefined), ...(database?.runtime.budgeted() ?? [])],
+          [
+            ...Array.from(byId.values()).filter((caller) => caller.budget !== undefined),
+            ...(database?.runtime.budgeted() ?? [])
+          ],
           (caller) =>
             Effect.map(
               caller.budget!.status,
@@ -656,10 +663,10 @@ export const make = (
     )
 
     function adminNamed(key: Redacted.Redacted<string>) {
-      return find(admins, Redacted.value(key))?.name
+      return admins.get(digest(Redacted.value(key)))
     }
 
-    const always = callers.length > 0 || tokens !== undefined || options.keysRequired === true
+    const always = byId.size > 0 || tokens !== undefined || options.keysRequired === true
     const common = {
       keys: infos,
       budgets,

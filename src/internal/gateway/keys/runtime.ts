@@ -15,7 +15,7 @@ import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import type * as Budget from "../../../Budget.js"
 import * as RateLimiter from "../../../RateLimiter.js"
-import { type Caller, configKeyPrefix, personPrefix, sameDigest } from "../access/caller.js"
+import { type Caller, configKeyPrefix, personPrefix } from "../access/caller.js"
 import * as Allow from "../access/tools.js"
 import * as Errors from "../errorAnswer.js"
 import { SpendLedger } from "./ledger.js"
@@ -49,15 +49,22 @@ export interface RuntimeKeys {
   /** The caller of the live key made at run time of id `id`, if there is one. */
   readonly byId: (id: string) => Caller | undefined
   /** The caller `digest` names at `now`, the refusal of an expired key, or `undefined`. */
-  readonly find: (digest: Buffer, now: number) => Caller | Errors.ErrorAnswer | undefined
+  readonly find: (digest: string, now: number) => Caller | Errors.ErrorAnswer | undefined
 }
 
 interface Entry {
   readonly caller: Caller
   /** Whether the key has a budget of its own (besides its team's). */
   readonly budgeted: boolean
-  /** The key's digest and those of the keys its rotations replaced, each until it stops working, with its caller. */
-  readonly digests: ReadonlyArray<{ readonly digest: Buffer; readonly until: number; readonly caller: Caller }>
+}
+
+/**
+ * What a digest names: the key's own digest, or that of a key one of its rotations replaced, until it stops working,
+ * with the caller known by it. A key is made at random, its replacements too, so one digest names one key.
+ */
+interface Named {
+  readonly caller: Caller
+  readonly until: number
   readonly expiresAt: number | undefined
 }
 
@@ -90,6 +97,8 @@ export const make = (
     const outer = yield* Effect.scope
     const limiters = new Map<string, Limiter>()
     let entries: ReadonlyArray<Entry> = []
+    let byId: ReadonlyMap<string, Caller> = new Map()
+    let byDigest: ReadonlyMap<string, Named> = new Map()
     // The fiber that cuts the streams of replaced keys when the next grace period ends.
     let graceEnd: Fiber.Fiber<void> | undefined
 
@@ -97,17 +106,15 @@ export const make = (
     // with past its grace. provider.json's callers and callers by token are not this module's.
     const staleAt = (now: number) => (caller: Caller): boolean => {
       if (caller.id.startsWith(configKeyPrefix) || caller.id.startsWith(personPrefix)) return false
-      const entry = entries.find((candidate) => candidate.caller.id === caller.id)
-      return entry === undefined ||
-        !entry.digests.some((candidate) => candidate.until > now && sameDigest(candidate.digest, caller.digest))
+      const named = caller.digest === undefined ? undefined : byDigest.get(caller.digest)
+      return named === undefined || named.caller.id !== caller.id || named.until <= now
     }
     // The streams of callers stale now cut, and again when the next grace period ends.
     const cutStale: Effect.Effect<void> = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       yield* revoked(staleAt(now))
-      const next = Math.min(
-        ...entries.flatMap((entry) => entry.digests.map((candidate) => candidate.until).filter((until) => until > now))
-      )
+      let next = Infinity
+      for (const named of byDigest.values()) if (named.until > now && named.until < next) next = named.until
       if (graceEnd !== undefined) yield* Fiber.interrupt(graceEnd)
       // The fiber, when its time comes, is no longer the one to interrupt: it arms the next.
       const due = Effect.suspend(() => {
@@ -143,7 +150,12 @@ export const make = (
       return limiter
     })
 
-    const entryOf = Effect.fnUntraced(function*(key: KeyRecord, teams: ReadonlyMap<string, TeamRecord>) {
+    // The key's entry, its digest and those of the keys its rotations replaced set in `digests`.
+    const entryOf = Effect.fnUntraced(function*(
+      key: KeyRecord,
+      teams: ReadonlyMap<string, TeamRecord>,
+      digests: Map<string, Named>
+    ) {
       const team = key.teamId === undefined ? undefined : teams.get(key.teamId)
       const limits = [limitOf(keyScope(key.id), key.budget)]
       if (team !== undefined) limits.push(limitOf(teamScope(team.id), team.budget))
@@ -151,7 +163,7 @@ export const make = (
       const caller: Caller = {
         id: key.id,
         name: key.name,
-        digest: Buffer.from(key.sha256, "hex"),
+        digest: key.sha256,
         models: key.models === undefined ? undefined : new Set(key.models),
         // A key in a team may use what both lists allow.
         tools: team === undefined ? Allow.rule(key.tools) : Allow.both(Allow.rule(key.tools), Allow.rule(team.tools)),
@@ -166,14 +178,11 @@ export const make = (
       }
       // A replaced key is the same caller, known by the digest it was asked with: its streams are cut when its grace
       // ends (`stale`).
-      const digests = [
-        { digest: caller.digest, until: Infinity, caller },
-        ...key.previous.map((replaced) => {
-          const digest = Buffer.from(replaced.sha256, "hex")
-          return { digest, until: replaced.until, caller: { ...caller, digest } }
-        })
-      ]
-      return { caller, budgeted: key.budget !== undefined, digests, expiresAt: key.expiresAt }
+      digests.set(key.sha256, { caller, until: Infinity, expiresAt: key.expiresAt })
+      for (const { sha256, until } of key.previous) {
+        digests.set(sha256, { caller: { ...caller, digest: sha256 }, until, expiresAt: key.expiresAt })
+      }
+      return { caller, budgeted: key.budget !== undefined }
     })
 
     const rebuild = Effect.gen(function*() {
@@ -185,7 +194,10 @@ export const make = (
           yield* Scope.close(kept.scope, Exit.void)
         }
       }
-      entries = yield* Effect.forEach(live, (key) => entryOf(key, teams))
+      const digests = new Map<string, Named>()
+      entries = yield* Effect.forEach(live, (key) => entryOf(key, teams, digests))
+      byId = new Map(entries.map((entry) => [entry.caller.id, entry.caller]))
+      byDigest = digests
       yield* cutStale
     })
 
@@ -196,21 +208,11 @@ export const make = (
       everMade: () => store.keys().length > 0,
       budgeted: () => entries.filter((entry) => entry.budgeted).map((entry) => entry.caller),
       named: (name) => entries.find((entry) => entry.caller.name === name)?.caller.id,
-      byId: (id) => entries.find((entry) => entry.caller.id === id)?.caller,
+      byId: (id) => byId.get(id),
       find: (digest, now) => {
-        let found: Entry | undefined
-        let caller: Caller | undefined
-        // Every digest compared, whichever matches (`Auth.find`).
-        for (const entry of entries) {
-          for (const candidate of entry.digests) {
-            if (candidate.until > now && sameDigest(candidate.digest, digest)) {
-              found = entry
-              caller = candidate.caller
-            }
-          }
-        }
-        if (found === undefined) return undefined
-        return found.expiresAt !== undefined && found.expiresAt <= now ? expired(found.expiresAt) : caller
+        const named = byDigest.get(digest)
+        if (named === undefined || named.until <= now) return undefined
+        return named.expiresAt !== undefined && named.expiresAt <= now ? expired(named.expiresAt) : named.caller
       }
     }
   })
