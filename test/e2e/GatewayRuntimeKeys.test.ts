@@ -348,6 +348,22 @@ describe("keys made at run time", () => {
     60_000
   )
 
+  it.live(
+    "without a budget, count their whole spend, a call sent without max_tokens too (its reply past what was reserved)",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 200 })
+        const gateway = yield* gatewayOn(simulator, { sqlite: yield* temporary })
+        const made = yield* call(gateway.url, "POST", "/admin/keys", { name: "counted" })
+        const costs = [yield* chat(gateway, made.body.key!, null), yield* chat(gateway, made.body.key!, 300)]
+        assert.deepStrictEqual(costs.map((answered) => answered.status), [200, 200])
+        const read = yield* call(gateway.url, "GET", `/admin/keys/${made.body.id!}`)
+        assert.closeTo(read.body.spend!.spent, costs[0]!.cost + costs[1]!.cost, 1e-9)
+        assert.strictEqual(read.body.spend!.reserved, 0)
+      }),
+    60_000
+  )
+
   it.live("on a gateway without a database, the admin API says it needs one", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })

@@ -373,6 +373,38 @@ describe("a budgeted key's admission", () => {
       }).pipe(Effect.scoped)
   )
 
+  it.effect("a call reported past its worst case is charged its reservation: its budget never passes its limit", () =>
+    Effect.gen(function*() {
+      const { admitOnce } = yield* budgetedAuth(1)
+      const past = yield* admitOnce((settle) => settle(reserved * 3), Exit.void)
+      expect(past.spent).toBeCloseTo(reserved, 12)
+      expect(past.reserved).toBeCloseTo(0, 12)
+    }).pipe(Effect.scoped))
+
+  it(
+    "a chat sent without a reply bound (a caller whose spend is only counted gives none) reserves its prompt and is " +
+      "charged its whole cost, whatever it is",
+    () =>
+      fc.assert(
+        fc.asyncProperty(fc.double({ min: 0, max: 100, noNaN: true }), (cost) =>
+          Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+            const { auth, caller } = yield* budgetedAuth(1_000)
+            const counted = { ...caller, defaultMaxTokens: undefined }
+            const unbound = { messages: [Message.user("Hello")] }
+            expect(auth.bounded(counted, unbound)).toBe(unbound)
+            const scope = yield* Scope.make()
+            const { settle } = yield* Scope.provide(auth.admit(counted, "m", targetOf(price), unbound), scope)
+            expect((yield* caller.budget!.status)[0]!.reserved).toBeCloseTo(Pricing.estimate(price, unbound), 12)
+            yield* settle(cost)
+            yield* Scope.close(scope, Exit.void)
+            const [status] = yield* caller.budget!.status
+            expect(status!.spent).toBeCloseTo(cost, 9)
+            expect(status!.reserved).toBeCloseTo(0, 9)
+          })))),
+        { numRuns: 50 }
+      )
+  )
+
   // One chat admitted after `spent` of the $0.05 budget went to an earlier call: what it was sent as and reserved, or
   // the refusal.
   const fitOnce = (spent: number, asked: number, text: string, target: ReturnType<typeof targetOf>) =>

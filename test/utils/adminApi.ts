@@ -160,13 +160,13 @@ export const chatWithoutKey = (gateway: Gateway.Service) =>
   })
 
 /** A short chat with `key`: its status (200, or the refusal's) and, when answered, its cost at `pricing`. */
-export const chat = (gateway: Gateway.Service, key: string, maxTokens = 10) =>
+export const chat = (gateway: Gateway.Service, key: string, maxTokens: number | null = 10) =>
   Effect.promise(async () => {
     try {
       const completion = await client(gateway, key).chat.completions.create({
         model: "gpt-4o-mini",
         messages: [{ role: "user", content: "Hello" }],
-        max_tokens: maxTokens
+        ...(maxTokens === null ? {} : { max_tokens: maxTokens })
       })
       const usage = completion.usage!
       return { status: 200, cost: (usage.prompt_tokens + usage.completion_tokens) / 1000 }

@@ -122,18 +122,20 @@ const batchWorstCase = "(every line's prompt and max_tokens at its model's batch
 const isChat = (request: Request): request is ChatRequest => "messages" in request
 
 /**
- * Charges a call's `cost` for its `reservation`, its worst case: a call reported past it (a provider billing past a
- * bound it was sent) is charged the reservation, so a budget never passes the limit it fitted; the request log keeps
- * the provider's figure (docs/cost.md).
+ * Charges a call's `cost` for its `reservation`: when the reservation is its worst case (`bound`), a call reported past
+ * it (a provider billing past a bound it was sent) is charged the reservation, so a budget never passes the limit it
+ * fitted; the request log keeps the provider's figure (docs/cost.md). A chat sent without a reply bound (a caller whose
+ * spend is only counted, which gives none) reserved its prompt alone, and is charged its cost.
  */
 const charged = (
   budget: Budget.Service,
   model: string,
   reservation: Budget.Reservation,
+  bound: boolean,
   cost: number | undefined
 ): Effect.Effect<void> => {
   const reserved = reservation.estimate
-  if (cost === undefined || cost <= reserved) return budget.charge(reservation, cost)
+  if (cost === undefined || cost <= reserved || !bound) return budget.charge(reservation, cost)
   return Effect.andThen(
     Effect.logWarning("a call was reported past its reservation: its budget is charged the reservation").pipe(
       Effect.annotateLogs({ model, cost, reserved })
@@ -356,11 +358,12 @@ const limit = (caller: Caller | undefined, requests = 1): Effect.Effect<void, Er
   caller?.limiter === undefined || requests === 0 ? Effect.void : limited(caller, caller.limiter, requests)
 
 // What `reserved` reserved, held for the request's scope: charged the real cost by `Settle` (at most the
-// reservation, `charged`), else when the scope closes nothing (an error before any output; a stream's end settles
-// first) or, interrupted, the reservation.
+// reservation when it is the call's worst case, `bound`: `charged`), else when the scope closes nothing (an error
+// before any output; a stream's end settles first) or, interrupted, the reservation.
 const held = <A extends { readonly reservation: Budget.Reservation }>(
   budget: Budget.Service,
   model: string,
+  bound: boolean,
   reserved: Effect.Effect<A, Errors.ErrorAnswer>
 ) =>
   Effect.acquireRelease(
@@ -369,7 +372,7 @@ const held = <A extends { readonly reservation: Budget.Reservation }>(
       budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
   ).pipe(Effect.map((admitted) => ({
     ...admitted,
-    settle: ((cost) => charged(budget, model, admitted.reservation, cost)) satisfies Settle
+    settle: ((cost) => charged(budget, model, admitted.reservation, bound, cost)) satisfies Settle
   })))
 
 // `estimate` reserved for the request's scope, or the refusal.
@@ -384,6 +387,7 @@ const spend = (
     held(
       budget,
       model,
+      true,
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.mapError(
           Effect.map(budget.check({ estimate, provider: "gateway", model }), (reservation) => ({ reservation })),
@@ -406,6 +410,8 @@ const spendFitted = (
   held(
     budget,
     model,
+    // Fitting keeps a bound, or gives none.
+    request.maxTokens !== undefined,
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const check = (estimate: number) => Effect.result(budget.check({ estimate, provider: "gateway", model }))
