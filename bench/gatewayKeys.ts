@@ -48,8 +48,7 @@ import { envNumber } from "./env.js"
 const providerKey = "sk-gateway-keys-bench-provider"
 const adminKey = "adm-gateway-keys-bench-0123456789"
 const model = "gpt-4o-mini"
-// `max_tokens` above the simulator's 16-token reply: without it, a key made at run time with no budget reserves the
-// prompt alone, and each call, billed past it, logs a warning.
+// A reply bound above the simulator's 16-token reply, as a budgeted caller's requests have one.
 const chat = JSON.stringify({ model, max_tokens: 32, messages: [{ role: "user", content: "hi" }] })
 
 /** Where the keys are: listed in provider.json, or made through the admin API. */
