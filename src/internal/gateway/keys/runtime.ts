@@ -1,7 +1,10 @@
 /**
- * The callers of the keys made at run time (`keys/store.ts`), rebuilt whenever the store reads a change: each with its
- * models, its token bucket (kept across reloads while its figures stay) and a budget in the SQL ledger over its own
- * scope and, in a team, its team's, so a call must fit both; without a budget its spend is still counted by the month.
+ * The callers of the keys made at run time (`keys/store.ts`), each with its models, its token bucket (kept across
+ * reloads while its figures stay) and a budget in the SQL ledger over its own scope and, in a team, its team's, so a
+ * call must fit both; without a budget its spend is still counted by the month. Whenever the store reads a change, only
+ * the callers of keys whose record or team's record changed are built again: the store keeps an unchanged record the
+ * same object, and a caller is kept while its key's and its team's records are the objects it was built from, so one
+ * change among many keys builds one caller.
  * A key is found by its digest, or within a rotation's grace by a replaced key's; an expired one is refused with when
  * it expired. A revoked key's streams in flight are cut (`revoked`) as soon as the store reads it, on any instance, and
  * a replaced key's when its grace period ends.
@@ -68,6 +71,18 @@ interface Named {
   readonly expiresAt: number | undefined
 }
 
+/**
+ * A live key's entry as the last rebuild made it: from which record, and which of its team's (none outside a team),
+ * with the digests it set. The store keeps an unchanged record the same object, so the same two objects mean nothing
+ * to rebuild.
+ */
+interface Built {
+  readonly key: KeyRecord
+  readonly team: TeamRecord | undefined
+  readonly entry: Entry
+  readonly digests: ReadonlyArray<readonly [string, Named]>
+}
+
 interface Limiter {
   readonly figures: string
   readonly limiter: RateLimiter.Service
@@ -96,6 +111,7 @@ export const make = (
     const ledger = yield* SpendLedger
     const outer = yield* Effect.scope
     const limiters = new Map<string, Limiter>()
+    let built: ReadonlyMap<string, Built> = new Map()
     let entries: ReadonlyArray<Entry> = []
     let byId: ReadonlyMap<string, Caller> = new Map()
     let byDigest: ReadonlyMap<string, Named> = new Map()
@@ -150,13 +166,8 @@ export const make = (
       return limiter
     })
 
-    // The key's entry, its digest and those of the keys its rotations replaced set in `digests`.
-    const entryOf = Effect.fnUntraced(function*(
-      key: KeyRecord,
-      teams: ReadonlyMap<string, TeamRecord>,
-      digests: Map<string, Named>
-    ) {
-      const team = key.teamId === undefined ? undefined : teams.get(key.teamId)
+    // The key's entry, with its digest and those of the keys its rotations replaced.
+    const entryOf = Effect.fnUntraced(function*(key: KeyRecord, team: TeamRecord | undefined) {
       const limits = [limitOf(keyScope(key.id), key.budget)]
       if (team !== undefined) limits.push(limitOf(teamScope(team.id), team.budget))
       const budgeted = key.budget !== undefined || team?.budget !== undefined
@@ -178,24 +189,40 @@ export const make = (
       }
       // A replaced key is the same caller, known by the digest it was asked with: its streams are cut when its grace
       // ends (`stale`).
-      digests.set(key.sha256, { caller, until: Infinity, expiresAt: key.expiresAt })
-      for (const { sha256, until } of key.previous) {
-        digests.set(sha256, { caller: { ...caller, digest: sha256 }, until, expiresAt: key.expiresAt })
-      }
-      return { caller, budgeted: key.budget !== undefined }
+      const digests: Array<readonly [string, Named]> = [
+        [key.sha256, { caller, until: Infinity, expiresAt: key.expiresAt }],
+        ...key.previous.map(({ sha256, until }): readonly [string, Named] => [
+          sha256,
+          { caller: { ...caller, digest: sha256 }, until, expiresAt: key.expiresAt }
+        ])
+      ]
+      const built: Built = { key, team, entry: { caller, budgeted: key.budget !== undefined }, digests }
+      return built
     })
 
+    // Each live key's entry: the one built before while its record and its team's are the same objects, else a new
+    // one, so a change of one key among many builds one.
     const rebuild = Effect.gen(function*() {
       const teams = new Map(store.teams().map((team) => [team.id, team]))
       const live = store.keys().filter((key) => key.revokedAt === undefined)
+      const liveIds = new Set(live.map((key) => key.id))
       for (const [id, kept] of limiters) {
-        if (!live.some((key) => key.id === id)) {
+        if (!liveIds.has(id)) {
           limiters.delete(id)
           yield* Scope.close(kept.scope, Exit.void)
         }
       }
+      const next = new Map<string, Built>()
       const digests = new Map<string, Named>()
-      entries = yield* Effect.forEach(live, (key) => entryOf(key, teams, digests))
+      for (const key of live) {
+        const team = key.teamId === undefined ? undefined : teams.get(key.teamId)
+        const kept = built.get(key.id)
+        const made = kept !== undefined && kept.key === key && kept.team === team ? kept : yield* entryOf(key, team)
+        next.set(key.id, made)
+        for (const [digest, named] of made.digests) digests.set(digest, named)
+      }
+      built = next
+      entries = Array.from(next.values(), (made) => made.entry)
       byId = new Map(entries.map((entry) => [entry.caller.id, entry.caller]))
       byDigest = digests
       yield* cutStale

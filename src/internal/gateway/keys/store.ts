@@ -4,10 +4,15 @@
  * Requests are authenticated against a copy in memory, without a query.
  *
  * The copy is read again whenever a cheap fingerprint of the tables moved (a database's row counts and the sum of their
- * `updated_at`, which every change moves forward). Every instance reads it every `refreshEvery`, so a key revoked on
+ * `updated_at`, which every change moves forward, a team's deletion detaching its revoked keys included). Then only the
+ * keys' ids and `updated_at` are scanned, and only the rows the copy lacks or holds at another `updated_at` are read
+ * whole: a key's record unchanged stays the same object, in the same place (oldest first), as does a team's, so that
+ * one change among many keys costs a scan, not a read and decode of every row, and those who build on the records
+ * (`runtime.ts`) can tell by identity what changed. Every instance reads it every `refreshEvery`, so a key revoked on
  * one is refused by the others within about that time, and at once by the one that revoked it, which reloads before it
  * answers. A key is stored as its SHA-256 digest; a revoked key's row stays (its name taken), so its spend can be read.
  */
+import * as Arr from "effect/Array"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -140,6 +145,12 @@ const KeyRow = tableRow("keys", {
   revoked_at: Schema.NullOr(Numeric)
 })
 
+/** The columns a reload scans to find the keys that changed. */
+const KeyStamp = tableRow("keys", { id: Schema.String, updated_at: Numeric })
+
+/** The most ids one statement reads the rows of (a bound on its parameters, which SQLite and Postgres limit). */
+const readChunk = 500
+
 const budgetOf = (row: { readonly budget_limit: number | null; readonly budget_period: string | null }) =>
   row.budget_limit === null || row.budget_period === null
     ? undefined
@@ -247,33 +258,65 @@ export const layerSql: Layer.Layer<KeyStore, StoreUnavailableError, Sql.Database
     let fingerprint: string | undefined
     const listeners: Array<Effect.Effect<void>> = []
 
-    const load = Effect.gen(function*() {
-      const seen = yield* step(
-        "reading the keys",
-        Effect.map(
-          Sql.rows(
-            Versions,
-            sql`SELECT
+    // The fingerprint, each value in text: numbers and bigints alike.
+    const versions = step(
+      "reading the keys",
+      Effect.map(
+        Sql.rows(
+          Versions,
+          sql`SELECT
           (SELECT COUNT(*) FROM keys) AS key_count, (SELECT COALESCE(SUM(updated_at), 0) FROM keys) AS key_version,
           (SELECT COUNT(*) FROM teams) AS team_count, (SELECT COALESCE(SUM(updated_at), 0) FROM teams) AS team_version`
-          ),
-          (rows) => rows.flatMap((row) => Object.values(row).map(String)).join(":")
-        )
+        ),
+        (rows) => rows.flatMap((row) => Object.values(row).map(String)).join(":")
       )
-      if (seen === fingerprint) return
-      const read = yield* step(
+    )
+
+    // The keys now, oldest first: the copy's record of a key whose `updated_at` is the one it read, else the row read
+    // whole. A scan of the ids and stamps stays cheap among many keys, where reading and decoding every row did not.
+    const readKeys = Effect.gen(function*() {
+      const stamps = yield* step(
         "reading the keys",
-        Effect.all({
-          keys: Effect.map(
-            Sql.rows(KeyRow, sql`SELECT * FROM keys ORDER BY created_at, id`),
-            (rows) => rows.map(keyOf)
-          ),
-          teams: Effect.map(
-            Sql.rows(TeamRow, sql`SELECT * FROM teams ORDER BY created_at, id`),
-            (rows) => rows.map(teamOf)
-          )
-        })
+        Sql.rows(KeyStamp, sql`SELECT id, updated_at FROM keys ORDER BY created_at, id`)
       )
+      const held = new Map(keys.map((key) => [key.id, key]))
+      const kept = (stamp: typeof KeyStamp.Type) => {
+        const key = held.get(stamp.id)
+        return key !== undefined && key.updatedAt === stamp.updated_at ? key : undefined
+      }
+      const changed = stamps.filter((stamp) => kept(stamp) === undefined).map(({ id }) => id)
+      const read = new Map<string, KeyRecord>()
+      for (const chunk of Arr.chunksOf(changed, readChunk)) {
+        const rows = yield* step(
+          "reading the keys",
+          Sql.rows(KeyRow, sql`SELECT * FROM keys WHERE ${sql.in("id", chunk)}`)
+        )
+        for (const row of rows) read.set(row.id, keyOf(row))
+      }
+      // A row gone between the scan and its read is left out, as the next scan would find it gone.
+      return stamps.flatMap((stamp) => {
+        const key = kept(stamp) ?? read.get(stamp.id)
+        return key === undefined ? [] : [key]
+      })
+    })
+
+    // The teams, read whole (they are few), the copy's record kept for a team whose `updated_at` has not moved, so
+    // those reading them (`runtime.ts`) can tell it unchanged by its identity.
+    const readTeams = Effect.map(
+      step("reading the teams", Sql.rows(TeamRow, sql`SELECT * FROM teams ORDER BY created_at, id`)),
+      (rows) => {
+        const held = new Map(teams.map((team) => [team.id, team]))
+        return rows.map((row) => {
+          const kept = held.get(row.id)
+          return kept !== undefined && kept.updatedAt === row.updated_at ? kept : teamOf(row)
+        })
+      }
+    )
+
+    const load = Effect.gen(function*() {
+      const seen = yield* versions
+      if (seen === fingerprint) return
+      const read = yield* Effect.all({ keys: readKeys, teams: readTeams })
       keys = read.keys
       teams = read.teams
       fingerprint = seen
@@ -320,7 +363,10 @@ export const layerSql: Layer.Layer<KeyStore, StoreUnavailableError, Sql.Database
         transaction(
           "deleting a team",
           Effect.andThen(
-            sql`UPDATE keys SET team_id = NULL WHERE team_id = ${id} AND revoked_at IS NOT NULL`,
+            // Stamped as any change: a reload reads again only the keys whose `updated_at` moved.
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              sql`UPDATE keys SET team_id = NULL, updated_at = ${stamp(now)}
+                WHERE team_id = ${id} AND revoked_at IS NOT NULL`),
             Effect.asVoid(sql`DELETE FROM teams WHERE id = ${id}`)
           )
         )
