@@ -6,7 +6,9 @@
  * renaming; a rotation keeps every replaced key with its grace, and each change moves `updated_at` forward even
  * within one millisecond; budgets are set, changed and cleared; a team deleted lets its revoked keys go. Any sequence
  * of makings, renamings, revocations, budgets and team moves reads as a model of the two tables does. On a database,
- * two instances agree: what one writes the other reads once `refreshEvery` passes on its `Clock`, and not before.
+ * two instances agree: what one writes the other reads once `refreshEvery` passes on its `Clock`, and not before;
+ * among many keys, a reload after changes made on either reads what a new store reads at start, keeping each unchanged
+ * key's and team's record the same object.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -350,6 +352,54 @@ export const keyStoreContract = (backend: StoreBackend<KeyStore.Store>) =>
           yield* Deferred.await(revoked)
           expect(other.keys()[0]!.revokedAt).toBe(3)
         }))
+
+      it.effect(
+        `${label}: among many keys, a reload after changes (one instance's and another's) reads what a new store reads, ` +
+          "each unchanged key's and team's record the same object as before",
+        () =>
+          Effect.gen(function*() {
+            const database = yield* sql.database
+            const one = yield* sql.store(database)
+            const other = yield* sql.store(database)
+            yield* one.insertTeam(teamRecord("team_1", "research", 1, { guardrails: ["pii"] }))
+            yield* one.insertTeam(teamRecord("team_2", "support", 2))
+            // More keys than one statement reads the rows of, a few in the first team, one in the second.
+            const ids = Array.from({ length: 1_100 }, (_, at) => `key_${String(at).padStart(4, "0")}`)
+            for (const [at, id] of ids.entries()) {
+              const teamId = at % 100 === 0 ? "team_1" : at === 101 ? "team_2" : undefined
+              yield* one.insertKey(keyRecord(id, `name ${id}`, 10 + at, { teamId, models: [`model ${at % 7}`] }))
+            }
+            yield* one.updateKey("key_0101", { revokedAt: 3 })
+            yield* one.reload
+            expect(one.keys().map((key) => key.id)).toEqual(ids)
+            const keysBefore = new Map(one.keys().map((key) => [key.id, key]))
+            const teamsBefore = new Map(one.teams().map((team) => [team.id, team]))
+
+            // One key renamed and one revoked here, a team deleted with a revoked key in it (which it lets go), and
+            // on the other instance a key's budget changed and a key made.
+            yield* one.updateKey("key_0500", { name: "renamed" })
+            yield* one.updateKey("key_0700", { revokedAt: 4 })
+            yield* one.deleteTeam("team_2")
+            yield* other.updateKey("key_0002", { budget: { limit: 9, period: "month" } })
+            yield* other.insertKey(keyRecord("key_9999", "made elsewhere", 5))
+            yield* one.reload
+
+            const fresh = yield* sql.store(database)
+            expect(one.keys()).toEqual(fresh.keys())
+            expect(one.teams()).toEqual(fresh.teams())
+            const changed = ["key_0500", "key_0700", "key_0101", "key_0002", "key_9999"]
+            expect(one.keys().map((key) => key.id)).toEqual(["key_9999", ...ids])
+            expect(one.keys().filter((key) => key !== keysBefore.get(key.id)).map((key) => key.id).sort())
+              .toEqual([...changed].sort())
+            expect(one.keys().find((key) => key.id === "key_0101")).toMatchObject({ teamId: undefined, revokedAt: 3 })
+            expect(one.keys().find((key) => key.id === "key_0002")!.budget).toEqual({ limit: 9, period: "month" })
+            expect(one.teams().map((team) => team.id)).toEqual(["team_1"])
+            expect(one.teams()[0]).toBe(teamsBefore.get("team_1"))
+            // The other instance, reloaded, agrees.
+            yield* other.reload
+            expect(other.keys()).toEqual(fresh.keys())
+          })
+      )
 
       it.effect(`${label}: a row read back in a shape the store does not write fails its reload, naming the column`, () =>
         Effect.gen(function*() {

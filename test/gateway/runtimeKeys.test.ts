@@ -5,7 +5,8 @@
  * millisecond before the grace ends and never from it, each replaced key by its own grace; an expired key refused; a
  * revoked key found by none of its digests once the store reads it, its callers called stale, provider.json's and
  * callers by token never; the streams asked with a replaced key cut when its grace ends (the fiber sleeping to it);
- * and among 2,000 keys each found by its own digest only.
+ * a change of one key building its caller again and keeping the others' (the same objects), and a team's change its
+ * keys'; and among 2,000 keys each found by its own digest only.
  *
  * The spend ledger is the gateway's (`Ledger.layer`) over a budget store in memory, not its SQL one: the keys' callers
  * only build their budgets with it, and the SQL store renews its leases every 10 s for its life, a fiber the
@@ -396,6 +397,52 @@ describe("keys made at run time, found by digest", () => {
         expect([stale(old), stale(now)]).toEqual([true, false])
         yield* TestClock.adjust(30 * day)
         expect(cuts).toHaveLength(during + 1)
+      }).pipe(Effect.scoped)
+  )
+
+  it.effect(
+    "a change of one key builds its caller again and keeps the others' (the same objects); a team's change builds its " +
+      "keys' callers again, its guardrails and tools reaching them",
+    () =>
+      Effect.gen(function*() {
+        const { makeKey, runtime, saved, store } = yield* gateway
+        const now = yield* Clock.currentTimeMillis
+        yield* saved(store.insertTeam({
+          id: "team_1",
+          name: "research",
+          tools: ["docs__*"],
+          guardrails: ["pii"],
+          createdAt: now,
+          updatedAt: now
+        }))
+        const inTeam = [
+          yield* makeKey("a", { teamId: "team_1", tools: ["docs__*"] }),
+          yield* makeKey("b", { teamId: "team_1", tools: ["docs__*", "web__*"] })
+        ]
+        const alone = [yield* makeKey("c"), yield* makeKey("d", { guardrails: ["secrets"] })]
+        const callers = () => new Map([...inTeam, ...alone].map(({ id }) => [id, runtime.byId(id)!]))
+        const before = callers()
+
+        // Key c's guardrails changed: its caller alone is new, and found by its digest.
+        yield* saved(store.updateKey("key_c", { guardrails: ["toxicity"] }))
+        const afterKey = callers()
+        for (const id of ["key_a", "key_b", "key_d"]) expect(afterKey.get(id)).toBe(before.get(id))
+        const changed = afterKey.get("key_c")!
+        expect(changed).not.toBe(before.get("key_c"))
+        expect(changed).toMatchObject({ id: "key_c", digest: alone[0]!.digest, guardrails: ["toxicity"] })
+        expect(runtime.find(alone[0]!.digest, now)).toBe(changed)
+
+        // The team's guardrails and tools changed: its keys' callers are new and carry them; the others are kept.
+        yield* saved(store.updateTeam("team_1", { guardrails: ["pii", "jailbreak"], tools: ["web__search"] }))
+        const afterTeam = callers()
+        for (const id of ["key_c", "key_d"]) expect(afterTeam.get(id)).toBe(afterKey.get(id))
+        const [a, b] = [afterTeam.get("key_a")!, afterTeam.get("key_b")!]
+        expect([a, b].map((caller) => before.get(caller.id) === caller)).toEqual([false, false])
+        expect([a.guardrails, b.guardrails]).toEqual([["pii", "jailbreak"], ["pii", "jailbreak"]])
+        // A key in the team may use what both lists allow: now nothing for a, web search for b.
+        expect([a.tools("docs__search"), a.tools("web__search")]).toEqual([false, false])
+        expect([b.tools("docs__search"), b.tools("web__search"), b.tools("web__fetch")]).toEqual([false, true, false])
+        expect(runtime.find(inTeam[1]!.digest, now)).toBe(b)
       }).pipe(Effect.scoped)
   )
 
