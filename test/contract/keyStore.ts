@@ -354,8 +354,8 @@ export const keyStoreContract = (backend: StoreBackend<KeyStore.Store>) =>
         }))
 
       it.effect(
-        `${label}: among many keys, a reload after changes (one instance's and another's) reads what a new store reads, ` +
-          "each unchanged key's and team's record the same object as before",
+        `${label}: among many keys, a reload after changes (one instance's and another's) reads what a new ` +
+          "store reads, each unchanged key's and team's record the same object as before",
         () =>
           Effect.gen(function*() {
             const database = yield* sql.database

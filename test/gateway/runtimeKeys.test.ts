@@ -401,8 +401,8 @@ describe("keys made at run time, found by digest", () => {
   )
 
   it.effect(
-    "a change of one key builds its caller again and keeps the others' (the same objects); a team's change builds its " +
-      "keys' callers again, its guardrails and tools reaching them",
+    "a change of one key builds its caller again and keeps the others' (the same objects); a team's change " +
+      "builds its keys' callers again, its guardrails and tools reaching them",
     () =>
       Effect.gen(function*() {
         const { makeKey, runtime, saved, store } = yield* gateway
