@@ -55,12 +55,6 @@ export interface RuntimeKeys {
   readonly find: (digest: string, now: number) => Caller | Errors.ErrorAnswer | undefined
 }
 
-interface Entry {
-  readonly caller: Caller
-  /** Whether the key has a budget of its own (besides its team's). */
-  readonly budgeted: boolean
-}
-
 /**
  * What a digest names: the key's own digest, or that of a key one of its rotations replaced, until it stops working,
  * with the caller known by it. A key is made at random, its replacements too, so one digest names one key.
@@ -79,7 +73,7 @@ interface Named {
 interface Built {
   readonly key: KeyRecord
   readonly team: TeamRecord | undefined
-  readonly entry: Entry
+  readonly caller: Caller
   readonly digests: ReadonlyArray<readonly [string, Named]>
 }
 
@@ -112,8 +106,6 @@ export const make = (
     const outer = yield* Effect.scope
     const limiters = new Map<string, Limiter>()
     let built: ReadonlyMap<string, Built> = new Map()
-    let entries: ReadonlyArray<Entry> = []
-    let byId: ReadonlyMap<string, Caller> = new Map()
     let byDigest: ReadonlyMap<string, Named> = new Map()
     // The fiber that cuts the streams of replaced keys when the next grace period ends.
     let graceEnd: Fiber.Fiber<void> | undefined
@@ -196,7 +188,7 @@ export const make = (
           { caller: { ...caller, digest: sha256 }, until, expiresAt: key.expiresAt }
         ])
       ]
-      const built: Built = { key, team, entry: { caller, budgeted: key.budget !== undefined }, digests }
+      const built: Built = { key, team, caller, digests }
       return built
     })
 
@@ -222,8 +214,6 @@ export const make = (
         for (const [digest, named] of made.digests) digests.set(digest, named)
       }
       built = next
-      entries = Array.from(next.values(), (made) => made.entry)
-      byId = new Map(entries.map((entry) => [entry.caller.id, entry.caller]))
       byDigest = digests
       yield* cutStale
     })
@@ -233,9 +223,11 @@ export const make = (
 
     return {
       everMade: () => store.keys().length > 0,
-      budgeted: () => entries.filter((entry) => entry.budgeted).map((entry) => entry.caller),
-      named: (name) => entries.find((entry) => entry.caller.name === name)?.caller.id,
-      byId: (id) => byId.get(id),
+      // Those with a budget of their own (besides their team's).
+      budgeted: () =>
+        Array.from(built.values()).filter((made) => made.key.budget !== undefined).map((made) => made.caller),
+      named: (name) => Array.from(built.values()).find((made) => made.key.name === name)?.key.id,
+      byId: (id) => built.get(id)?.caller,
       find: (digest, now) => {
         const named = byDigest.get(digest)
         if (named === undefined || named.until <= now) return undefined
