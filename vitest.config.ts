@@ -15,6 +15,9 @@ export default defineConfig({
     // Most files wait on sockets, child processes and servers rather than compute: vitest's default (one worker
     // fewer than the cores) ran them one at a time on a two-core machine (docs/performance.md, "The test suite").
     maxWorkers: 4,
+    // A file's concurrent tests two at a time: the coding agents' files start an agent process a test, and five of
+    // them at once on two cores took more CPU in all and longer than two (docs/performance.md, "The test suite").
+    maxConcurrency: 2,
     testTimeout: 120_000,
     hookTimeout: 30_000
   }

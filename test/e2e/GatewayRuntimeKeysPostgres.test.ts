@@ -94,8 +94,13 @@ describe("keys made at run time on a shared Postgres", () => {
         (gateway) => chat(gateway, key),
         { concurrency: 200 }
       )
+      // Answered, or refused for the budget; on a loaded machine a call whose turn at the budget's rows does not come
+      // within the store's bound is refused as the store unavailable (503), and is not charged either.
       const statuses = new Set(answers.map((answer) => answer.status))
-      assert.deepStrictEqual([...statuses].sort(), [200, 429])
+      assert.includeMembers([...statuses], [200, 429])
+      assert.includeMembers([200, 429, 503], [...statuses])
+      const unavailable = answers.filter((answer) => answer.status === 503)
+      for (const answer of unavailable) assert.strictEqual(answer.error?.code, "store_unavailable")
       const answered = answers.filter((answer) => answer.status === 200)
       const first = yield* spentOf(instances[0]!.url, made.body.id!)
       const spent = answered.reduce((sum, answer) => sum + answer.cost, warmUp.cost)
