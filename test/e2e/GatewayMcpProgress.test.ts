@@ -19,11 +19,14 @@ import * as Relay from "../../src/internal/gateway/mcp/relay.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { sdkClient } from "../utils/mcpClient.js"
+import { sdkClient, served } from "../utils/mcpClient.js"
 import { progressCount, progressStdioServer, sdkProgressCount } from "../utils/mcpProgress.js"
 import { effectUpstream, sdkUpstream } from "../utils/mcpUpstreams.js"
 
 const providerKey = "sk-provider-mcp-progress-0001"
+
+// Each upstream: at `/mcp` under its qualified name, at `/mcp/<server>` under its own.
+const upstreams = ["steps", "sdk", "counter", "modern"] as const
 
 class Fixture extends Context.Service<Fixture, {
   readonly gateway: Gateway.Service
@@ -58,6 +61,10 @@ const fixture = Layer.effect(
       config: ProviderConfig.gatewayConfig(yield* ProviderConfig.fromJson({ sim, mcp_servers: servers })),
       port: 0
     })
+    // Each upstream's `count` served at both endpoints before any test calls it: the start waits a while, not until
+    // every server answers (the stdio one may start slower than that on a loaded machine).
+    yield* served(gateway.url, upstreams.map((server) => `${server}__count`))
+    for (const server of upstreams) yield* served(gateway.url, ["count"], undefined, `/mcp/${server}`)
     return { gateway, tokens }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
@@ -84,9 +91,6 @@ const counted = (client: Client, name: string, args: { n: number; tag: string; l
 
 const expected = (n: number, tag: string) =>
   Array.from({ length: n }, (_, i) => ({ progress: i + 1, total: n, message: `${tag} ${i + 1}` }))
-
-// Each upstream: at `/mcp` under its qualified name, at `/mcp/<server>` under its own.
-const upstreams = ["steps", "sdk", "counter", "modern"] as const
 
 layer(fixture, { timeout: 120_000, excludeTestServices: true })("Gateway /mcp: progress and logs relayed", (it) => {
   it.effect("each upstream's progress and logs reach the client under its own token, at /mcp and /mcp/<server>", () =>

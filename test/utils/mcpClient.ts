@@ -39,14 +39,14 @@ export const sdkClient = (url: string, key?: string, revision?: string) =>
   )
 
 /**
- * The tools `/mcp` at `url` lists to a client without a key (or with `key`), by name, sorted: each read a client of its
- * own.
+ * The tools `/mcp` (or the endpoint at `path`: `/mcp/<server>`) at `url` lists to a client without a key (or with
+ * `key`), by name, sorted: each read a client of its own.
  */
-export const listedTools = (url: string, key?: string) =>
+export const listedTools = (url: string, key?: string, path = "/mcp") =>
   Effect.promise(async () => {
     const client = new Client({ name: "mcp-listed", version: "1.0.0" })
     const headers: Record<string, string> = key === undefined ? {} : { authorization: `Bearer ${key}` }
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers } }))
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${url}${path}`), { requestInit: { headers } }))
     try {
       return (await client.listTools()).tools.map((tool) => tool.name).sort()
     } finally {
@@ -55,13 +55,14 @@ export const listedTools = (url: string, key?: string) =>
   })
 
 /**
- * Waits until `/mcp` at `url` lists each of `names` (to `key`, when given): a gateway serves an MCP server slower to
- * answer than its start waits for (a stdio server's process starting on a loaded machine) from when it answers.
+ * Waits until `/mcp` (or the endpoint at `path`) at `url` lists each of `names` (to `key`, when given): a gateway
+ * serves an MCP server slower to answer than its start (or a reload) waits for (a stdio server's process starting on a
+ * loaded machine) from when it answers. `/mcp/<server>` is not there until `/mcp` lists its tools: wait there first.
  */
-export const served = (url: string, names: ReadonlyArray<string>, key?: string) =>
+export const served = (url: string, names: ReadonlyArray<string>, key?: string, path = "/mcp") =>
   eventually(
-    `${names.join(", ")} listed`,
-    listedTools(url, key),
+    `${names.join(", ")} listed at ${path}`,
+    listedTools(url, key, path),
     (tools) => names.every((name) => tools.includes(name)),
     {
       every: "100 millis",
