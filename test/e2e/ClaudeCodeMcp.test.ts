@@ -93,22 +93,22 @@ describe.concurrent("Claude Code with serve's /mcp, over each backend", () => {
             ])
           }
           for (const body of models.bodies) expect(body).not.toContain("files__write")
-          // The simulated model called it (by the name the user's text gives), Claude Code called it through `/mcp`, and
-          // the gateway logged the call of the upstream's `read` for the agent's key.
+          // The simulated model called it (by the name the user's text gives), Claude Code called it through `/mcp`,
+          // and the upstream's answer (its tool's name) went back to the model as the call's result, after which the
+          // simulated model answered in text, which `claude -p` printed.
+          const failure = `claude's stdout:\n${run.stdout}\nstderr:\n${run.stderr}\nserve:\n${serving.stderr()}`
+          const [call, result] = turns.at(-1)!.messages.slice(-2)
+          const blocks = (message: Messages["messages"][number] | undefined) =>
+            typeof message?.content === "string" ? [] : message?.content ?? []
+          const used = blocks(call).filter((block) => block.type === "tool_use").map((block) => block.name)
+          expect(used, failure).toEqual(["mcp__gw__files__read"])
+          const output = blocks(result).find((block) => block.type === "tool_result")?.content
+          expect(typeof output === "string" ? output : output?.[0]?.text, failure).toBe("read\n")
+          // The gateway logged the call of the upstream's `read` for the agent's key.
           const calls = yield* mcpCallsLogged(serving)
           expect(calls.map((line) => [line["path"], line["mcp_server"], line["mcp_tool"], line["key_name"]])).toEqual([
             ["/mcp", "files", "read", "agent"]
           ])
-          // And the upstream's answer (its tool's name) went back to the model as the call's result, after which the
-          // simulated model answered in text, which `claude -p` printed.
-          const [call, result] = turns.at(-1)!.messages.slice(-2)
-          const blocks = (message: Messages["messages"][number] | undefined) =>
-            typeof message?.content === "string" ? [] : message?.content ?? []
-          expect(blocks(call).filter((block) => block.type === "tool_use").map((block) => block.name)).toEqual([
-            "mcp__gw__files__read"
-          ])
-          const output = blocks(result).find((block) => block.type === "tool_result")?.content
-          expect(typeof output === "string" ? output : output?.[0]?.text).toBe("read\n")
           expect(run.stdout).toMatch(/^The tool returned .*read/)
         }).pipe(Effect.scoped),
       300_000
