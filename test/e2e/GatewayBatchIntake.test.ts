@@ -91,6 +91,9 @@ describe("A batch's create", () => {
           model: callsModel,
           messages: [{ role: "user", content: "Hi" }]
         }).then(() => creating)
+        // Handled at once, awaited once the probes end: a refusal meanwhile fails the test there, not as a rejection
+        // left unhandled while the probes run.
+        for (const pending of [creates, call]) pending.catch(() => undefined)
         // A probe is counted when it was answered while both creates still ran. One whose kept-alive connection the
         // server let go of (the in-process simulator's own create held the loop past its keep-alive, under load) is
         // reset, and not counted.

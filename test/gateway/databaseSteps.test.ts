@@ -21,7 +21,7 @@ import * as SpendRecord from "../../src/internal/gateway/keys/spendRecord.js"
 import * as KeyStore from "../../src/internal/gateway/keys/store.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
 import { silentDatabase } from "../utils/silentDatabase.js"
-import { serviceOf } from "../utils/sqlDatabases.js"
+import { memoryDatabase, serviceOf } from "../utils/sqlDatabases.js"
 
 describe("the gateway database's stores on a database that does not answer", () => {
   it.effect("the keys store fails to load with StoreUnavailableError once its statement timeout passes", () =>
@@ -186,4 +186,41 @@ describe("a SQL step interrupted", () => {
         yield* Effect.promise(() => fc.assert(property, { numRuns: 60 }))
       })
   )
+})
+
+describe("a long SQL transaction", () => {
+  // A transaction of `statements` on a database of a 1 s step bound, whose statements each take `each` on the `Clock`
+  // and answer; where it ended, on the `Clock`, and how.
+  const ended = (statements: number, each: Duration.Input, answers: number) =>
+    Effect.gen(function*() {
+      const { sql } = yield* memoryDatabase
+      const bounds = { address: "a database", timeout: Duration.seconds(1) }
+      const start = yield* Clock.currentTimeMillis
+      const fiber = yield* Effect.forkChild(
+        Effect.result(
+          Sql.longTransaction(sql, bounds, "writing a run", statements, (answered) =>
+            Effect.gen(function*() {
+              for (let i = 0; i < answers; i++) {
+                yield* Effect.sleep(each)
+                yield* sql`SELECT 1`
+                yield* answered
+              }
+            }))
+        ).pipe(Effect.zip(Clock.currentTimeMillis))
+      )
+      yield* TestClock.adjust(Duration.minutes(1))
+      const [result, at] = yield* Fiber.join(fiber)
+      return { after: at - start, result: Result.isSuccess(result) ? "committed" : result.failure.reason }
+    }).pipe(Effect.scoped)
+
+  it.effect("takes its step's bound after each statement answered, up to that bound for each of its statements", () =>
+    Effect.gen(function*() {
+      // Three statements of 900 ms each: 2.7 s, past one step's bound, each answered within it.
+      expect(yield* ended(3, "900 millis", 3)).toEqual({ after: 2_700, result: "committed" })
+      // A statement unanswered for the bound after the last answer fails it then.
+      expect(yield* ended(3, "1100 millis", 3)).toEqual({ after: 1_000, result: "writing a run: no answer within 1s" })
+      expect(yield* ended(3, "900 millis", 2)).toEqual({ after: 1_800, result: "committed" })
+      // Answered in time without end: failed at its statements' bound, 3 s.
+      expect(yield* ended(3, "900 millis", 100)).toEqual({ after: 3_000, result: "writing a run: no answer within 1s" })
+    }))
 })

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll } from "@effect/vitest"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -21,6 +22,11 @@ import * as Database from "../../src/internal/persistence/database.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
 import { type PostgresServer, postgresServer } from "./postgresServer.js"
 
+// A bound, not a wait: the tests on these databases test their stores' steps, not how long a step may take
+// (`Sql.defaultTimeout`, set for a production database's host). A run of a quarter of a maker's bytes took over its
+// five seconds on Postgres beside CI's tests (load 15).
+const stepTimeout = Duration.seconds(60)
+
 /** A new SQLite database, its directory named after `prefix`. */
 export const sqliteDatabase = (prefix: string): Effect.Effect<Sql.Database["Service"], never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -29,13 +35,13 @@ export const sqliteDatabase = (prefix: string): Effect.Effect<Sql.Database["Serv
       (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
     )
     const sql = yield* Effect.orDie(Database.connect({ sqlite: join(directory, "gateway.db") }, schemas))
-    return { sql, bounds: { address: "test.db", timeout: Sql.defaultTimeout } }
+    return { sql, bounds: { address: "test.db", timeout: stepTimeout } }
   })
 
 /** A new SQLite database in this process's memory, as a gateway without a database keeps its records in. */
 export const memoryDatabase: Effect.Effect<Sql.Database["Service"], never, Scope.Scope> = Effect.map(
   Effect.orDie(Database.connect({ sqlite: ":memory:" }, schemas)),
-  (sql) => ({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
+  (sql) => ({ sql, bounds: { address: "memory", timeout: stepTimeout } })
 )
 
 /** A gateway store's `layerSql` on a new database in this process's memory (`memoryDatabase`). */
@@ -72,7 +78,7 @@ export function postgresFor(prefix: string): Effect.Effect<Sql.Database["Service
     const name = `${prefix}_${randomUUID().replaceAll("-", "")}`
     const url = yield* (yield* server).database(name)
     const sql = yield* Effect.orDie(Database.connect({ postgres: Redacted.make(url) }, schemas))
-    return { sql, bounds: { address: name, timeout: Sql.defaultTimeout } }
+    return { sql, bounds: { address: name, timeout: stepTimeout } }
   })
 }
 

@@ -4,6 +4,7 @@
  * held lock, since `sqlite.ts` does not wait), failures reported as `StoreUnavailableError` naming the database:
  * a refused statement, or a row read back in a shape its schema (`columns.ts`) refuses, named by its column.
  */
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -13,7 +14,7 @@ import type * as SchemaIssue from "effect/SchemaIssue"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import * as SqlSchema from "effect/sql/SqlSchema"
-import { timeoutFail } from "../time/watchdog.js"
+import { type Bound, bounded, timeoutFail } from "../time/watchdog.js"
 import type { StoreUnavailableError } from "./unavailable.js"
 import { unavailable } from "./unavailable.js"
 
@@ -150,6 +151,51 @@ export function transaction<A, E>(
   return step(bounds, what, sql.withTransaction(effect))
 }
 
+// A long transaction's bound: the step's timeout after the database's last answer, up to its end at the latest.
+class SinceAnswered implements Bound<"timeout"> {
+  constructor(private at: number, readonly end: number) {}
+  answered(at: number): void {
+    this.at = Math.min(Math.max(this.at, at), this.end)
+  }
+  check(now: number): "timeout" | number {
+    return now >= this.at ? "timeout" : this.at
+  }
+}
+
+/**
+ * `effect` as one transaction of `sql` of up to `statements` statements (a large write: a row for each of a batch's
+ * lines), a `step` whose bound is its timeout after the database's last answer (`effect` yields `answered` after each
+ * of its statements; a refusal for contention is one too) rather than after its start, and its timeout for each of its
+ * `statements` at most: many statements each answered in time, on a loaded host or behind another writer's, are not a
+ * database that does not answer.
+ */
+export function longTransaction<A, E>(
+  sql: SqlClient.SqlClient,
+  bounds: Bounds,
+  what: string,
+  statements: number,
+  effect: (answered: Effect.Effect<void>) => Effect.Effect<A, E>
+): Effect.Effect<A, Exclude<E, SqlError | Schema.SchemaError> | StoreUnavailableError> {
+  return Effect.withFiber((fiber) => {
+    const clock = fiber.getRef(Clock.Clock)
+    const timeout = Duration.toMillis(bounds.timeout)
+    const started = clock.currentTimeMillisUnsafe()
+    const bound = new SinceAnswered(started + timeout, started + timeout * Math.max(1, statements))
+    const answered = Effect.sync(() => bound.answered(clock.currentTimeMillisUnsafe() + timeout))
+    const attempt = Effect.tapError(
+      sql.withTransaction(effect(answered)),
+      (error) => isContention(error) ? answered : Effect.void
+    )
+    return bounded(
+      Effect.mapError(retriedOnContention(attempt), (error) => reported(bounds, what, error)),
+      bound,
+      () => unavailable(bounds.address, what, `no answer within ${Duration.format(bounds.timeout)}`),
+      // As `step`'s: a rollback on a database that does not answer must not hold the caller.
+      { awaitInterruption: false }
+    )
+  })
+}
+
 /**
  * The database a SQL store is kept in: its client, where it is and how long a step may take. Every SQL store's layer
  * needs it; the gateway gives it once, for all of them.
@@ -166,7 +212,12 @@ export const steps = Effect.map(Database, ({ bounds, sql }) => ({
   sql,
   bounds,
   step: <A, E>(what: string, effect: Effect.Effect<A, E>) => step(bounds, what, effect),
-  transaction: <A, E>(what: string, effect: Effect.Effect<A, E>) => transaction(sql, bounds, what, effect)
+  transaction: <A, E>(what: string, effect: Effect.Effect<A, E>) => transaction(sql, bounds, what, effect),
+  longTransaction: <A, E>(
+    what: string,
+    statements: number,
+    effect: (answered: Effect.Effect<void>) => Effect.Effect<A, E>
+  ) => longTransaction(sql, bounds, what, statements, effect)
 }))
 
 /** What `steps` gives. */

@@ -244,6 +244,9 @@ export function customIdsOf(customIds: string | null | undefined, lines: string)
 /** How many lines' rows one statement writes: within any database's count of a statement's parameters. */
 const linesAStatement = 500
 
+/** The statements of a run's start beside its lines' rows: the forgotten runs' deletes, its row, its bounds' check. */
+const statementsBeside = 8
+
 const NumberOrNull = Schema.NullOr(Numeric)
 
 // A run's lines and custom ids, decoded: the ids kept apart once it ended (its lines gone), else its lines' own.
@@ -286,7 +289,7 @@ const runsRoom = (sql: Sql.Database["Service"]["sql"]) =>
 /** The runs in the gateway's database, which every instance on it shares. */
 export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect(
   RunStore,
-  Effect.map(Sql.steps, ({ sql, step, transaction }): Runs => {
+  Effect.map(Sql.steps, ({ longTransaction, sql, step, transaction }): Runs => {
     const lease = Leases.sqlLease(sql, { name: "batch_runs", closed: "ended_at" })
     const room = runsRoom(sql)
     const linesOf = SqlSchema.findOneOption({
@@ -319,35 +322,42 @@ export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect
           FROM batch_runs WHERE id = ${run}`
     })
     return {
+      // Its bound runs from the database's last answer: a large run is many statements, each answered in time.
       start: (run, now) =>
-        transaction(
+        longTransaction(
           "recording a batch run as calls",
-          Effect.gen(function*() {
-            const before = forgottenBefore(now)
-            yield* sql`DELETE FROM batch_run_answers WHERE run IN
-              (SELECT id FROM batch_runs WHERE started_at < ${before})`
-            yield* sql`DELETE FROM batch_runs WHERE started_at < ${before}`
-            const customIds = run.lines.map((line) => line.customId)
-            const inserted = yield* sql`INSERT INTO batch_runs
-              (id, model, owner, lines, custom_ids, bytes, total, started_at)
-              VALUES (${run.id}, ${run.model}, ${run.owner}, ${run.encoded}, ${JSON.stringify(customIds)},
-                ${Buffer.byteLength(run.encoded)}, ${customIds.length}, ${run.startedAt})
-              ON CONFLICT (id) DO NOTHING RETURNING id`
-            if (inserted.length === 0) return
-            // A row a line, unanswered: what an answer fills in, so a run holds one answer for each of its lines only.
-            // A turn of the event loop between two statements: a large batch is many.
-            for (let at = 0; at < customIds.length; at += linesAStatement) {
-              const rows = customIds.slice(at, at + linesAStatement).map((customId) => ({
-                run: run.id,
-                custom_id: customId
-              }))
-              yield* sql`INSERT INTO batch_run_answers ${sql.insert(rows as [(typeof rows)[0], ...typeof rows])}`
-              yield* Effect.yieldNow
-            }
-            const past = yield* Bounded.kept(room, runBounds(run.owner))
-            // Refused: the transaction, the run's rows with it, rolled back.
-            if (past !== undefined) return yield* Effect.fail(runsFull(past))
-          })
+          statementsBeside + Math.ceil(run.lines.length / linesAStatement),
+          (answered) =>
+            Effect.gen(function*() {
+              const before = forgottenBefore(now)
+              yield* sql`DELETE FROM batch_run_answers WHERE run IN
+                (SELECT id FROM batch_runs WHERE started_at < ${before})`
+              yield* answered
+              yield* sql`DELETE FROM batch_runs WHERE started_at < ${before}`
+              yield* answered
+              const customIds = run.lines.map((line) => line.customId)
+              const inserted = yield* sql`INSERT INTO batch_runs
+                (id, model, owner, lines, custom_ids, bytes, total, started_at)
+                VALUES (${run.id}, ${run.model}, ${run.owner}, ${run.encoded}, ${JSON.stringify(customIds)},
+                  ${Buffer.byteLength(run.encoded)}, ${customIds.length}, ${run.startedAt})
+                ON CONFLICT (id) DO NOTHING RETURNING id`
+              yield* answered
+              if (inserted.length === 0) return
+              // A row a line, unanswered: what an answer fills in, so a run holds one answer for each of its lines
+              // only. A turn of the event loop between two statements: a large batch is many.
+              for (let at = 0; at < customIds.length; at += linesAStatement) {
+                const rows = customIds.slice(at, at + linesAStatement).map((customId) => ({
+                  run: run.id,
+                  custom_id: customId
+                }))
+                yield* sql`INSERT INTO batch_run_answers ${sql.insert(rows as [(typeof rows)[0], ...typeof rows])}`
+                yield* answered
+                yield* Effect.yieldNow
+              }
+              const past = yield* Bounded.kept(room, runBounds(run.owner))
+              // Refused: the transaction, the run's rows with it, rolled back.
+              if (past !== undefined) return yield* Effect.fail(runsFull(past))
+            })
         ),
       lease: (run, holder, now, until) =>
         step(
