@@ -38,7 +38,7 @@ describe("Codex CLI against serve", () => {
           "say hi with exec_command"
         ], {
           cwd: work,
-          env: { ...envWithoutKeys(), CODEX_HOME: home },
+          env: { ...envWithoutKeys(), HOME: home, CODEX_HOME: home },
           timeoutMs: 150_000
         })
         expect(codex.code, `codex exec's stderr:\n${codex.stderr}`).toBe(0)

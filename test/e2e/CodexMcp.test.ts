@@ -62,7 +62,11 @@ describe.concurrent("Codex with serve's /mcp, over each backend", () => {
               "--dangerously-bypass-approvals-and-sandbox",
               "Read the file with the mcp__gw__files__read tool."
             ],
-            { cwd: work, env: { ...envWithoutKeys(), CODEX_HOME: home, GATEWAY_KEY: agentKey }, timeoutMs: 150_000 }
+            {
+              cwd: work,
+              env: { ...envWithoutKeys(), HOME: home, CODEX_HOME: home, GATEWAY_KEY: agentKey },
+              timeoutMs: 150_000
+            }
           )
           expect(codex.code, `codex exec's stderr:\n${codex.stderr}`).toBe(0)
           // What Codex offered its model: the gateway's tools under its `mcp__gw` namespace, only the allowed one.

@@ -62,7 +62,7 @@ describe.concurrent("Codex's images through serve, over each backend", () => {
           const ask = (args: ReadonlyArray<string>) =>
             spawnProcess(process.execPath, [codexBin, "exec", "--skip-git-repo-check", ...args], {
               cwd: work,
-              env: { ...envWithoutKeys(), CODEX_HOME: home, GATEWAY_KEY: agentKey },
+              env: { ...envWithoutKeys(), HOME: home, CODEX_HOME: home, GATEWAY_KEY: agentKey },
               timeoutMs: 150_000
             })
           // The same question without the image, then with it.

@@ -44,7 +44,7 @@ const session = (backend: keyof typeof models) =>
         ""
       ].join("\n")
     )
-    const env = { ...envWithoutKeys(), CODEX_HOME: replicas.home }
+    const env = { ...envWithoutKeys(), HOME: replicas.home, CODEX_HOME: replicas.home }
     yield* codexLogin(env)
     const counts = yield* playAcrossReplicas(replicas, {
       agent: "codex exec",

@@ -65,7 +65,7 @@ describe("Codex CLI playing a scenario", () => {
           "Fix the greeting in hello.txt"
         ], {
           cwd: work,
-          env: { ...envWithoutKeys(), CODEX_HOME: home, OPENAI_API_KEY: "sk-simulator" },
+          env: { ...envWithoutKeys(), HOME: home, CODEX_HOME: home, OPENAI_API_KEY: "sk-simulator" },
           timeoutMs: 150_000
         })
         expect(codex.code, `codex exec's stderr:\n${codex.stderr}`).toBe(0)

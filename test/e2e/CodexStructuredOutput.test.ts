@@ -66,7 +66,11 @@ describe.concurrent("Codex's structured output through serve, over each backend"
               schemaFile,
               "Name a city and its population."
             ],
-            { cwd: work, env: { ...envWithoutKeys(), CODEX_HOME: home, GATEWAY_KEY: agentKey }, timeoutMs: 150_000 }
+            {
+              cwd: work,
+              env: { ...envWithoutKeys(), HOME: home, CODEX_HOME: home, GATEWAY_KEY: agentKey },
+              timeoutMs: 150_000
+            }
           )
           expect(codex.code, `codex exec's stderr:\n${codex.stderr}`).toBe(0)
           const answer = JSON.parse(codex.stdout.trim())

@@ -60,9 +60,13 @@ export const geminiCliRun = (gemini: string, session: AgentSession, stdin?: stri
     timeoutMs
   })
 
-/** Codex's environment: its home the session's; the gateway key in `GATEWAY_KEY` too, for a provider of its own. */
+/**
+ * Codex's environment: its home and the user's the session's (the login shell it runs commands in reads no dotfile of
+ * the machine's); the gateway key in `GATEWAY_KEY` too, for a provider of its own.
+ */
 export const codexEnv = (session: AgentSession, keyInEnv: boolean) => ({
   ...envWithoutKeys(),
+  HOME: session.home,
   CODEX_HOME: session.home,
   ...(keyInEnv ? { GATEWAY_KEY: agentKey } : {})
 })
