@@ -102,16 +102,21 @@ describe("keys made at run time on a shared Postgres", () => {
       const unavailable = answers.filter((answer) => answer.status === 503)
       for (const answer of unavailable) assert.strictEqual(answer.error?.code, "store_unavailable")
       const answered = answers.filter((answer) => answer.status === 200)
-      const first = yield* spentOf(instances[0]!.url, made.body.id!)
       const spent = answered.reduce((sum, answer) => sum + answer.cost, warmUp.cost)
-      assert.isAtMost(first, limit + 1e-9)
       assert.isAtLeast(answered.length, 5)
-      // Every answered call is charged, once: the ledger holds their costs and the warm-up call's.
+      // Every answered call is charged, once: the ledger holds their costs and the warm-up call's, and no reservation.
+      // A charge the store took late is written by a retry, and a reservation whose step passed its bound (its call
+      // refused) lapses: on a loaded machine either may come after the answers.
+      yield* eventually(
+        "the team's spend to be the answered calls' and nothing reserved",
+        call(instances[1]!.url, "GET", `/admin/teams/${team.body.id!}`),
+        (read) => Math.abs(read.body.spend!.spent - spent) < 1e-9 && read.body.spend!.reserved === 0,
+        { every: "100 millis", within: "90 seconds" }
+      )
+      const first = yield* spentOf(instances[0]!.url, made.body.id!)
+      assert.isAtMost(first, limit + 1e-9)
       assert.closeTo(first, spent, 1e-9)
-      const read = yield* call(instances[1]!.url, "GET", `/admin/teams/${team.body.id!}`)
-      assert.closeTo(read.body.spend!.spent, first, 1e-9)
-      assert.strictEqual(read.body.spend!.reserved, 0)
-    }), 120_000)
+    }), 240_000)
 
   it.live(
     "keep their spend across restarts of the gateway and of Postgres; Postgres down is a prompt 503",
