@@ -16,6 +16,7 @@
  * map and the host's network cannot), and the test is their Service, spreading the calls over them.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -279,6 +280,13 @@ const send = (url: string, method: string, route: string, key: string, body?: un
     )
   )
 
+/** `effect`, or the test failed naming `what` once `seconds` pass on the wall clock. */
+const within = (what: string, seconds: number) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.timeoutOrElse(effect, {
+    duration: Duration.seconds(seconds),
+    orElse: () => Effect.die(new Error(`${what}: not done within ${seconds} s`))
+  })
+
 /** The one rendered object of `kind`. */
 const ofKind = <A>(objects: ReadonlyArray<KubeObject>, kind: string): A =>
   objects.find((object) => object.kind === kind) as unknown as A
@@ -356,10 +364,19 @@ describe("the chart's Deployment, played", () => {
         yield* Effect.addFinalizer(() =>
           Effect.ignore(podmanOk(["pod", "rm", "--force", "--time", "5", ...replicas.map((replica) => replica.pod)]))
         )
-        // Started together, on one empty database.
+        // What each pod said, with any failure from here on (before the pods go): a status alone does not tell why.
+        yield* Effect.addFinalizer((exit) =>
+          Exit.isSuccess(exit) ? Effect.void : Effect.forEach(replicas, (replica) =>
+            Effect.flatMap(
+              podman(["logs", `${replica.pod}-gateway`]),
+              (logs) => Effect.sync(() => ctx.annotate(`${replica.pod}: ${logs.stdout}${logs.stderr}`))
+            ), { discard: true })
+        )
+        // Started together, on one empty database. Each step is bound on the wall clock, well inside the test's
+        // timeout, so that one which never ends fails naming itself, with the pods' logs.
         yield* Effect.forEach(
           replicas,
-          (replica) => podmanOk(["kube", "play", "--network", "host", "--configmap", configMap, replica.file], 300_000),
+          (replica) => podmanOk(["kube", "play", "--network", "host", "--configmap", configMap, replica.file], 240_000),
           { concurrency: "unbounded" }
         )
         yield* Effect.forEach(replicas, (replica) =>
@@ -368,15 +385,7 @@ describe("the chart's Deployment, played", () => {
             send(replica.url, "GET", "/ready", admin),
             (answer) => answer.status === 200,
             { every: "100 millis", within: "120 seconds" }
-          ).pipe(
-            // What the pod said, with the failure: the readiness alone does not tell why.
-            Effect.tapDefect(() =>
-              Effect.flatMap(
-                podman(["logs", `${replica.pod}-gateway`]),
-                (logs) => Effect.sync(() => ctx.annotate(`${replica.pod}: ${logs.stdout}${logs.stderr}`))
-              )
-            )
-          ))
+          ), { concurrency: "unbounded" }).pipe(within("the three replicas ready", 180))
         const migrations = execFileSync("psql", [
           database,
           "-At",
@@ -390,7 +399,7 @@ describe("the chart's Deployment, played", () => {
         const made = yield* send(replicas[0]!.url, "POST", "/admin/keys", admin, {
           name: "fleet",
           budget: { limit: 0.1, period: "1 day" }
-        })
+        }).pipe(within("a key made", 60))
         expect(made.status).toBe(201)
         const key = made.body.key as string
         yield* Effect.forEach(replicas, (replica) =>
@@ -398,7 +407,7 @@ describe("the chart's Deployment, played", () => {
             `the key known to ${replica.pod}`,
             send(replica.url, "GET", "/v1/models", key),
             (answer) => answer.status === 200
-          ))
+          )).pipe(within("the key known to the three replicas", 120))
         // Twelve calls round the three replicas: ten fit the budget, the two after are refused.
         const statuses = yield* Effect.forEach(Array.from({ length: 12 }, (_, call) => call), (call) =>
           Effect.map(
@@ -408,7 +417,7 @@ describe("the chart's Deployment, played", () => {
               messages: [{ role: "user", content: `Call ${call}` }]
             }),
             (answer) => answer.status
-          ))
+          )).pipe(within("twelve calls round the replicas", 120))
         expect(statuses).toEqual([...Array<number>(10).fill(200), 429, 429])
         for (const replica of replicas) {
           const read = yield* send(replica.url, "GET", `/admin/keys/${made.body.id as string}`, admin)
@@ -416,6 +425,6 @@ describe("the chart's Deployment, played", () => {
           expect((read.body.spend as { readonly spent: number }).spent).toBeCloseTo(0.1, 9)
         }
       }).pipe(Effect.scoped),
-    400_000
+    720_000
   )
 })

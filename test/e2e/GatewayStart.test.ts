@@ -1,7 +1,8 @@
 /**
  * `serve` answering at every instant of its start and of a reload, with MCP servers configured (over Streamable HTTP,
  * one with an OAuth token endpoint, and over stdio) that are slow to initialize, that fail, or that never answer (the
- * start waits 10 seconds for them at most, whatever they wait for): requests of every kind (a model
+ * start waits 10 seconds for them at most, whatever they wait for), or its database a Postgres whose every reply comes
+ * late (the start's steps after the port is bound slow): requests of every kind (a model
  * call in two dialects, `/mcp`, `/health`, `/ready`, `/metrics`, the dashboard, the admin API) are sent every 10 ms
  * from before the gateway listens until after a reload, each given a bound to be answered in. Before the first
  * configuration is served each is answered at once, 503 with `Retry-After` (`/health` and `/ready` saying `starting`);
@@ -22,6 +23,8 @@ import { awaitWhileRunning, startCli, startInProcess } from "../utils/cliHarness
 import { eventually } from "../utils/eventually.js"
 import { freePort } from "../utils/freePort.js"
 import { calcServer, heldUpstream, namedTools } from "../utils/mcpUpstreams.js"
+import { postgresServer } from "../utils/postgresServer.js"
+import { pausableProxy } from "../utils/redisProxy.js"
 
 const providerKey = "sk-provider-start-0001"
 
@@ -124,10 +127,11 @@ function isStarting(probe: Probe, outcome: Outcome): boolean {
     : outcome.body.includes("The gateway is starting")
 }
 
-/** The MCP servers of a run, as provider.json's `mcp_servers` takes them. */
+/** The MCP servers of a run, as provider.json's `mcp_servers` takes them, and its `store` if it has one. */
 interface Upstreams {
   readonly name: string
   readonly servers: Effect.Effect<Record<string, unknown>, never, Scope.Scope>
+  readonly store?: Effect.Effect<Record<string, unknown>, never, Scope.Scope>
   /** Whether the start lasts long enough that requests are certain to land before the gateway serves. */
   readonly lasting: boolean
 }
@@ -168,11 +172,27 @@ const runs: ReadonlyArray<Upstreams> = [
         calc: nodeCommand("setInterval(() => {}, 60_000)")
       }
     })
+  },
+  {
+    // Every step of its start after the port is bound (the request log's, the audit log's, the sessions') slow.
+    name: "its database a Postgres far away (each reply 50 ms late)",
+    lasting: true,
+    servers: Effect.succeed({}),
+    store: Effect.gen(function*() {
+      const server = yield* postgresServer
+      const database = new URL(yield* server.database("start"))
+      const proxy = yield* pausableProxy(server.port, 50)
+      database.port = String(proxy.port)
+      return { sql: database.href }
+    })
   }
 ]
 
-/** A provider.json over the simulator with `servers` as its `mcp_servers`, its data directory, and a free port. */
-const configured = (servers: Record<string, unknown>) =>
+/**
+ * A provider.json over the simulator with `servers` as its `mcp_servers` and `store` as its store, its data
+ * directory, and a free port.
+ */
+const configured = (servers: Record<string, unknown>, store?: Record<string, unknown>) =>
   Effect.gen(function*() {
     const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "start-"))
@@ -182,7 +202,8 @@ const configured = (servers: Record<string, unknown>) =>
       file,
       JSON.stringify({
         sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }],
-        mcp_servers: servers
+        mcp_servers: servers,
+        ...(store === undefined ? {} : { store })
       })
     )
     const port = yield* Effect.promise(freePort)
@@ -235,11 +256,12 @@ function check(outcomes: ReadonlyArray<Sent>, lasting: boolean) {
 
 const startLine = "gateway listening at"
 
-describe("serve with MCP servers answers every request at every instant of its start and of a reload", () => {
+describe("serve answers every request at every instant of its start and of a reload", () => {
   for (const upstreams of runs) {
     it.live(upstreams.name, () =>
       Effect.gen(function*() {
-        const { data, file, port, url } = yield* configured(yield* upstreams.servers)
+        const store = upstreams.store === undefined ? undefined : yield* upstreams.store
+        const { data, file, port, url } = yield* configured(yield* upstreams.servers, store)
         const run: Run = { phase: "starting", token: undefined, stop: false }
         const finish = yield* sweep(url, run)
         const running = yield* startInProcess((io) =>

@@ -499,6 +499,19 @@ export function make(
     // A reload builds in whichever fiber asks for it: with the gateway's own services.
     const services = yield* Effect.context<HttpClient.HttpClient>()
     const generations = yield* makeGenerations<Generation>()
+    // Served from the moment the port is bound, before anything else of the start (the stores that outlast a
+    // reload, the first configuration), so that no request waits for it: a request the server took before it serves
+    // would never be answered. Until the first configuration is served (its MCP servers connected or given up on),
+    // each is answered at once as the gateway starting.
+    const serving = yield* Scope.fork(yield* Effect.scope)
+    yield* httpServer.serve(
+      Effect.flatMap(generations.lease, (generation) => generation === undefined ? Starting.answer : generation.app)
+    ).pipe(
+      Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
+      // A span per request would cost more than the gateway's own work.
+      Effect.provideService(HttpMiddleware.TracerDisabledWhen, () => true),
+      Scope.provide(serving)
+    )
     const current = generations.current
     const lasting = yield* makeLasting(options, {
       status: Effect.suspend(() => current().engine.status),
@@ -595,15 +608,8 @@ export function make(
       )
     )
 
-    // Served from the moment the port is bound, so that no request waits for the first configuration: until it is
-    // served (its MCP servers connected or given up on), each is answered at once as the gateway starting.
-    yield* httpServer.serve(
-      Effect.flatMap(generations.lease, (generation) => generation === undefined ? Starting.answer : generation.app)
-    ).pipe(
-      Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
-      // A span per request would cost more than the gateway's own work.
-      Effect.provideService(HttpMiddleware.TracerDisabledWhen, () => true)
-    )
+    // The requests still running at the close (past the drain) interrupted before what they use closes.
+    yield* Effect.addFinalizer(() => Scope.close(serving, Exit.void))
     yield* generations.replace(build(options.config))
     // Added last, so it runs first on the scope's close: before the server interrupts the requests left, and before
     // the configurations served are closed.
