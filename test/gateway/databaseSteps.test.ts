@@ -190,20 +190,25 @@ describe("a SQL step interrupted", () => {
 
 describe("a long SQL transaction", () => {
   // A transaction of `statements` on a database of a 1 s step bound, whose statements each take `each` on the `Clock`
-  // and answer; where it ended, on the `Clock`, and how.
-  const ended = (statements: number, each: Duration.Input, answers: number) =>
+  // and answer, its first `refused` attempts each refused for contention after `each`; where it ended, on the
+  // `Clock`, and how.
+  const ended = (statements: number, each: Duration.Input, answers: number, refused = 0) =>
     Effect.gen(function*() {
       const { sql } = yield* memoryDatabase
       const bounds = { address: "a database", timeout: Duration.seconds(1) }
       const start = yield* Clock.currentTimeMillis
+      let attempts = 0
       const fiber = yield* Effect.forkChild(
         Effect.result(
-          Sql.longTransaction(sql, bounds, "writing a run", statements, (answered) =>
+          Sql.longTransaction(sql, bounds, "writing a run", statements, (statement) =>
             Effect.gen(function*() {
+              if (attempts++ < refused) {
+                yield* Effect.sleep(each)
+                return yield* Effect.fail(new SqlError({ reason: new LockTimeoutError({ cause: "busy" }) }))
+              }
               for (let i = 0; i < answers; i++) {
                 yield* Effect.sleep(each)
-                yield* sql`SELECT 1`
-                yield* answered
+                yield* statement(sql`SELECT 1`)
               }
             }))
         ).pipe(Effect.zip(Clock.currentTimeMillis))
@@ -222,5 +227,17 @@ describe("a long SQL transaction", () => {
       expect(yield* ended(3, "900 millis", 2)).toEqual({ after: 1_800, result: "committed" })
       // Answered in time without end: failed at its statements' bound, 3 s.
       expect(yield* ended(3, "900 millis", 100)).toEqual({ after: 3_000, result: "writing a run: no answer within 1s" })
+    }))
+
+  it.effect("takes a refusal for contention as an answer: its attempt again, from then, has the step's bound", () =>
+    Effect.gen(function*() {
+      // Three attempts refused after 900 ms each, the contention waits between them (10, 20 and 40 ms), then one
+      // whose statement answers after 900 ms: 3.67 s, each answer within the bound after the one before.
+      expect(yield* ended(10, "900 millis", 1, 3)).toEqual({ after: 3_670, result: "committed" })
+      // A refusal later than the bound after the start is no answer in time.
+      expect(yield* ended(10, "1100 millis", 1, 1)).toEqual({
+        after: 1_000,
+        result: "writing a run: no answer within 1s"
+      })
     }))
 })

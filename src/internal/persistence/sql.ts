@@ -113,24 +113,29 @@ function reported<E>(
   return error as Exclude<E, SqlError | Schema.SchemaError>
 }
 
+/** What a step's work is once retried on contention, its failures as the store reports them (`reported`). */
+type Reported<E> = Exclude<E, SqlError | Schema.SchemaError> | StoreUnavailableError
+
+// A step's work retried on contention, and what its bound fails it with.
+function attempted<A, E>(bounds: Bounds, what: string, effect: Effect.Effect<A, E>) {
+  return {
+    work: Effect.mapError(retriedOnContention(effect), (error): Reported<E> => reported(bounds, what, error)),
+    passed: () => unavailable(bounds.address, what, `no answer within ${Duration.format(bounds.timeout)}`)
+  }
+}
+
+// A transaction interrupted at its bound rolls back on its connection; a database that does not answer would
+// otherwise hold the step in that rollback too.
+const unawaited = { awaitInterruption: false } as const
+
 /**
  * `effect` (a statement or a `transaction`) retried on contention until `bounds.timeout`, its `SqlError`s and read-back
  * `SchemaError`s as `StoreUnavailableError` (`what` names the step); a failure the caller made of a `SqlError` it
  * expects (a name already taken) is left as it is.
  */
-export function step<A, E>(
-  bounds: Bounds,
-  what: string,
-  effect: Effect.Effect<A, E>
-): Effect.Effect<A, Exclude<E, SqlError | Schema.SchemaError> | StoreUnavailableError> {
-  return timeoutFail(
-    Effect.mapError(retriedOnContention(effect), (error) => reported(bounds, what, error)),
-    bounds.timeout,
-    () => unavailable(bounds.address, what, `no answer within ${Duration.format(bounds.timeout)}`),
-    // A transaction interrupted at the bound rolls back on its connection; a database that does not answer would
-    // otherwise hold the step in that rollback too.
-    { awaitInterruption: false }
-  )
+export function step<A, E>(bounds: Bounds, what: string, effect: Effect.Effect<A, E>): Effect.Effect<A, Reported<E>> {
+  const { passed, work } = attempted(bounds, what, effect)
+  return timeoutFail(work, bounds.timeout, passed, unawaited)
 }
 
 /**
@@ -147,7 +152,7 @@ export function transaction<A, E>(
   bounds: Bounds,
   what: string,
   effect: Effect.Effect<A, E>
-): Effect.Effect<A, Exclude<E, SqlError | Schema.SchemaError> | StoreUnavailableError> {
+): Effect.Effect<A, Reported<E>> {
   return step(bounds, what, sql.withTransaction(effect))
 }
 
@@ -162,37 +167,36 @@ class SinceAnswered implements Bound<"timeout"> {
   }
 }
 
+/** A statement of a `longTransaction`: its answer moves the transaction's bound. */
+export type Statement = <A, E>(statement: Effect.Effect<A, E>) => Effect.Effect<A, E>
+
 /**
  * `effect` as one transaction of `sql` of up to `statements` statements (a large write: a row for each of a batch's
- * lines), a `step` whose bound is its timeout after the database's last answer (`effect` yields `answered` after each
- * of its statements; a refusal for contention is one too) rather than after its start, and its timeout for each of its
- * `statements` at most: many statements each answered in time, on a loaded host or behind another writer's, are not a
- * database that does not answer.
+ * lines), a `step` whose bound is its timeout after the database's last answer (each statement `effect` runs through
+ * `statement`, or a refusal for contention) rather than after its start, and its timeout for each of its `statements`
+ * at most: many statements each answered in time, on a loaded host or behind another writer's, are not a database
+ * that does not answer.
  */
 export function longTransaction<A, E>(
   sql: SqlClient.SqlClient,
   bounds: Bounds,
   what: string,
   statements: number,
-  effect: (answered: Effect.Effect<void>) => Effect.Effect<A, E>
-): Effect.Effect<A, Exclude<E, SqlError | Schema.SchemaError> | StoreUnavailableError> {
+  effect: (statement: Statement) => Effect.Effect<A, E>
+): Effect.Effect<A, Reported<E>> {
   return Effect.withFiber((fiber) => {
     const clock = fiber.getRef(Clock.Clock)
     const timeout = Duration.toMillis(bounds.timeout)
     const started = clock.currentTimeMillisUnsafe()
     const bound = new SinceAnswered(started + timeout, started + timeout * Math.max(1, statements))
     const answered = Effect.sync(() => bound.answered(clock.currentTimeMillisUnsafe() + timeout))
-    const attempt = Effect.tapError(
-      sql.withTransaction(effect(answered)),
-      (error) => isContention(error) ? answered : Effect.void
+    const statement: Statement = (effect) => Effect.tap(effect, answered)
+    const { passed, work } = attempted(
+      bounds,
+      what,
+      Effect.tapError(sql.withTransaction(effect(statement)), (error) => isContention(error) ? answered : Effect.void)
     )
-    return bounded(
-      Effect.mapError(retriedOnContention(attempt), (error) => reported(bounds, what, error)),
-      bound,
-      () => unavailable(bounds.address, what, `no answer within ${Duration.format(bounds.timeout)}`),
-      // As `step`'s: a rollback on a database that does not answer must not hold the caller.
-      { awaitInterruption: false }
-    )
+    return bounded(work, bound, passed, unawaited)
   })
 }
 
@@ -213,11 +217,8 @@ export const steps = Effect.map(Database, ({ bounds, sql }) => ({
   bounds,
   step: <A, E>(what: string, effect: Effect.Effect<A, E>) => step(bounds, what, effect),
   transaction: <A, E>(what: string, effect: Effect.Effect<A, E>) => transaction(sql, bounds, what, effect),
-  longTransaction: <A, E>(
-    what: string,
-    statements: number,
-    effect: (answered: Effect.Effect<void>) => Effect.Effect<A, E>
-  ) => longTransaction(sql, bounds, what, statements, effect)
+  longTransaction: <A, E>(what: string, statements: number, effect: (statement: Statement) => Effect.Effect<A, E>) =>
+    longTransaction(sql, bounds, what, statements, effect)
 }))
 
 /** What `steps` gives. */

@@ -327,21 +327,18 @@ export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect
         longTransaction(
           "recording a batch run as calls",
           statementsBeside + Math.ceil(run.lines.length / linesAStatement),
-          (answered) =>
+          (statement) =>
             Effect.gen(function*() {
               const before = forgottenBefore(now)
-              yield* sql`DELETE FROM batch_run_answers WHERE run IN
-                (SELECT id FROM batch_runs WHERE started_at < ${before})`
-              yield* answered
-              yield* sql`DELETE FROM batch_runs WHERE started_at < ${before}`
-              yield* answered
+              yield* statement(sql`DELETE FROM batch_run_answers WHERE run IN
+                (SELECT id FROM batch_runs WHERE started_at < ${before})`)
+              yield* statement(sql`DELETE FROM batch_runs WHERE started_at < ${before}`)
               const customIds = run.lines.map((line) => line.customId)
-              const inserted = yield* sql`INSERT INTO batch_runs
+              const inserted = yield* statement(sql`INSERT INTO batch_runs
                 (id, model, owner, lines, custom_ids, bytes, total, started_at)
                 VALUES (${run.id}, ${run.model}, ${run.owner}, ${run.encoded}, ${JSON.stringify(customIds)},
                   ${Buffer.byteLength(run.encoded)}, ${customIds.length}, ${run.startedAt})
-                ON CONFLICT (id) DO NOTHING RETURNING id`
-              yield* answered
+                ON CONFLICT (id) DO NOTHING RETURNING id`)
               if (inserted.length === 0) return
               // A row a line, unanswered: what an answer fills in, so a run holds one answer for each of its lines
               // only. A turn of the event loop between two statements: a large batch is many.
@@ -350,8 +347,9 @@ export const layerSql: Layer.Layer<RunStore, never, Sql.Database> = Layer.effect
                   run: run.id,
                   custom_id: customId
                 }))
-                yield* sql`INSERT INTO batch_run_answers ${sql.insert(rows as [(typeof rows)[0], ...typeof rows])}`
-                yield* answered
+                yield* statement(
+                  sql`INSERT INTO batch_run_answers ${sql.insert(rows as [(typeof rows)[0], ...typeof rows])}`
+                )
                 yield* Effect.yieldNow
               }
               const past = yield* Bounded.kept(room, runBounds(run.owner))
