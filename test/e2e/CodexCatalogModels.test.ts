@@ -26,7 +26,7 @@ const answers = (session: AgentSession, prompt: string, answer: string) =>
       path.join(session.home, "config.toml"),
       [`model = "${session.model}"`, `openai_base_url = "${session.url}/v1"`, ""].join("\n")
     )
-    const env = codexEnv(session, false)
+    const env = codexEnv(session.home)
     yield* codexLogin(env)
     const ran = yield* codexExec(session, env)([prompt])
     expect(ran.code, `codex's stdout:\n${ran.stdout}\nstderr:\n${ran.stderr}\nserve:\n${session.log()}`).toBe(0)

@@ -9,7 +9,8 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { awaitFirstLine, envWithoutKeys, spawnProcess, startCli } from "../utils/cliHarness.js"
+import { codexEnv } from "../utils/agentRuns.js"
+import { awaitFirstLine, spawnProcess, startCli } from "../utils/cliHarness.js"
 import { providerLines } from "../utils/codexConfig.js"
 import { eventually } from "../utils/eventually.js"
 import { codexBin } from "../utils/pinnedCli.js"
@@ -38,7 +39,7 @@ describe("Codex CLI against serve", () => {
           "say hi with exec_command"
         ], {
           cwd: work,
-          env: { ...envWithoutKeys(), HOME: home, CODEX_HOME: home },
+          env: codexEnv(home),
           timeoutMs: 150_000
         })
         expect(codex.code, `codex exec's stderr:\n${codex.stderr}`).toBe(0)

@@ -44,7 +44,7 @@ const longTurn = (backend: Backend) =>
         "\n"
       )
     )
-    const env = codexEnv(session, false)
+    const env = codexEnv(session.home)
     yield* codexLogin(env)
     const ran = yield* codexExec(session, env, longPrompt.withQuestion)(["-"])
     expect(ran.code, `codex's stdout:\n${ran.stdout}\nstderr:\n${ran.stderr}\nserve:\n${session.log()}`).toBe(0)

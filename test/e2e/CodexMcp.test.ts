@@ -11,8 +11,9 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { agentAgainstServe, mcpCallsLogged } from "../utils/agentAgainstServe.js"
+import { codexEnv } from "../utils/agentRuns.js"
 import { backends } from "../utils/agentSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { spawnProcess } from "../utils/cliHarness.js"
 import { providerLines } from "../utils/codexConfig.js"
 import { codexBin } from "../utils/pinnedCli.js"
 
@@ -64,7 +65,7 @@ describe.concurrent("Codex with serve's /mcp, over each backend", () => {
             ],
             {
               cwd: work,
-              env: { ...envWithoutKeys(), HOME: home, CODEX_HOME: home, GATEWAY_KEY: agentKey },
+              env: codexEnv(home, agentKey),
               timeoutMs: 150_000
             }
           )

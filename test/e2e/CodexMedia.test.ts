@@ -11,8 +11,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { agentAgainstServe } from "../utils/agentAgainstServe.js"
 import { chart, expectDelivered, type Medium, userTurnShapes } from "../utils/agentMedia.js"
+import { codexEnv } from "../utils/agentRuns.js"
 import { backends } from "../utils/agentSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { spawnProcess } from "../utils/cliHarness.js"
 import { providerLines } from "../utils/codexConfig.js"
 import { codexBin } from "../utils/pinnedCli.js"
 
@@ -62,7 +63,7 @@ describe.concurrent("Codex's images through serve, over each backend", () => {
           const ask = (args: ReadonlyArray<string>) =>
             spawnProcess(process.execPath, [codexBin, "exec", "--skip-git-repo-check", ...args], {
               cwd: work,
-              env: { ...envWithoutKeys(), HOME: home, CODEX_HOME: home, GATEWAY_KEY: agentKey },
+              env: codexEnv(home, agentKey),
               timeoutMs: 150_000
             })
           // The same question without the image, then with it.

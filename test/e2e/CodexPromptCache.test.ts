@@ -38,7 +38,7 @@ const cachedTask = (backend: Backend) =>
       path.join(session.home, "config.toml"),
       [`model = "${model}"`, `openai_base_url = "${session.url}/v1"`, ""].join("\n")
     )
-    const env = codexEnv(session, false)
+    const env = codexEnv(session.home)
     yield* codexLogin(env)
     const run = codexExec(session, env)
     yield* playCachedTask(session, { agent: "codex exec", run, first: [prompts.first], resumed: [] }, {

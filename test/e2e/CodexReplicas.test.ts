@@ -15,10 +15,9 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { agentReplicas, keptWithItsDeployment, playAcrossReplicas } from "../utils/agentReplicas.js"
-import { codexExec, codexLogin } from "../utils/agentRuns.js"
+import { codexEnv, codexExec, codexLogin } from "../utils/agentRuns.js"
 import { codexCompactAbove, codexScenario } from "../utils/agentScenarios.js"
 import { prompts } from "../utils/agentSession.js"
-import { envWithoutKeys } from "../utils/cliHarness.js"
 
 // A model that reasons, as each backend names it: asked to reason (`model_reasoning_effort`, the models being outside
 // its catalog), Codex asks for its reasoning encrypted and sends back each turn's.
@@ -44,7 +43,7 @@ const session = (backend: keyof typeof models) =>
         ""
       ].join("\n")
     )
-    const env = { ...envWithoutKeys(), HOME: replicas.home, CODEX_HOME: replicas.home }
+    const env = codexEnv(replicas.home)
     yield* codexLogin(env)
     const counts = yield* playAcrossReplicas(replicas, {
       agent: "codex exec",

@@ -10,7 +10,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { codexEnv } from "../utils/agentRuns.js"
+import { spawnProcess } from "../utils/cliHarness.js"
 import { codexBin } from "../utils/pinnedCli.js"
 
 const command = (cmd: string) => ({ toolCalls: [{ name: "exec_command", arguments: { cmd } }] })
@@ -65,7 +66,7 @@ describe("Codex CLI playing a scenario", () => {
           "Fix the greeting in hello.txt"
         ], {
           cwd: work,
-          env: { ...envWithoutKeys(), HOME: home, CODEX_HOME: home, OPENAI_API_KEY: "sk-simulator" },
+          env: { ...codexEnv(home), OPENAI_API_KEY: "sk-simulator" },
           timeoutMs: 150_000
         })
         expect(codex.code, `codex exec's stderr:\n${codex.stderr}`).toBe(0)

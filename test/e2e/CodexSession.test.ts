@@ -18,7 +18,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { codexEnv, codexExec, codexLogin } from "../utils/agentRuns.js"
 import { codexCompactAbove, codexScenario } from "../utils/agentScenarios.js"
-import { agentSession, type Backend, backends, playSession, prompts } from "../utils/agentSession.js"
+import { agentKey, agentSession, type Backend, backends, playSession, prompts } from "../utils/agentSession.js"
 import { providerLines } from "../utils/codexConfig.js"
 import { eventually } from "../utils/eventually.js"
 
@@ -132,7 +132,7 @@ const session = (pointing: Pointing, backend: Backend, thinking = false) =>
         ""
       ].join("\n")
     )
-    const env = codexEnv(session, !pointing.login)
+    const env = codexEnv(session.home, pointing.login ? undefined : agentKey)
     if (pointing.login) yield* codexLogin(env)
     const exec = codexExec(session, env)
     const codex = (args: ReadonlyArray<string>) =>

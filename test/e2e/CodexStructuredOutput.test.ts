@@ -11,8 +11,9 @@ import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { agentAgainstServe } from "../utils/agentAgainstServe.js"
+import { codexEnv } from "../utils/agentRuns.js"
 import { type Backend, backends } from "../utils/agentSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { spawnProcess } from "../utils/cliHarness.js"
 import { providerLines } from "../utils/codexConfig.js"
 import { codexBin } from "../utils/pinnedCli.js"
 
@@ -68,7 +69,7 @@ describe.concurrent("Codex's structured output through serve, over each backend"
             ],
             {
               cwd: work,
-              env: { ...envWithoutKeys(), HOME: home, CODEX_HOME: home, GATEWAY_KEY: agentKey },
+              env: codexEnv(home, agentKey),
               timeoutMs: 150_000
             }
           )

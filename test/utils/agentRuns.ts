@@ -1,6 +1,7 @@
 /**
  * How the agents' session tests run each agent CLI headless against a session's `serve` (`agentSession`), in the
- * session's workspace, with a scratch home and its gateway key: a function from the agent's arguments to its run.
+ * session's workspace, with a scratch home and its gateway key: a function from the agent's arguments to its run; and
+ * Codex's environment, which every Codex test runs it with.
  */
 import { expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -61,14 +62,14 @@ export const geminiCliRun = (gemini: string, session: AgentSession, stdin?: stri
   })
 
 /**
- * Codex's environment: its home and the user's the session's (the login shell it runs commands in reads no dotfile of
- * the machine's); the gateway key in `GATEWAY_KEY` too, for a provider of its own.
+ * Codex's environment: its home and the user's `home` (the login shell it runs commands in reads no dotfile of the
+ * machine's); `gatewayKey`, when given, in `GATEWAY_KEY` too, for a provider of its own.
  */
-export const codexEnv = (session: AgentSession, keyInEnv: boolean) => ({
+export const codexEnv = (home: string, gatewayKey?: string): Record<string, string> => ({
   ...envWithoutKeys(),
-  HOME: session.home,
-  CODEX_HOME: session.home,
-  ...(keyInEnv ? { GATEWAY_KEY: agentKey } : {})
+  HOME: home,
+  CODEX_HOME: home,
+  ...(gatewayKey === undefined ? {} : { GATEWAY_KEY: gatewayKey })
 })
 
 /** The gateway key saved by `codex login --with-api-key`, for its built-in provider. */
