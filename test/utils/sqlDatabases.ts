@@ -23,8 +23,8 @@ import * as Sql from "../../src/internal/persistence/sql.js"
 import { type PostgresServer, postgresServer } from "./postgresServer.js"
 
 // A bound, not a wait: the tests on these databases test their stores' steps, not how long a step may take
-// (`Sql.defaultTimeout`, set for a production database's host). A run of a quarter of a maker's bytes took over its
-// five seconds on Postgres beside CI's tests (load 15).
+// (`Sql.defaultTimeout`, set for a production database's host), which a large write on Postgres beside the whole
+// suite, on a host loaded many times over its cores, was seen to pass.
 const stepTimeout = Duration.seconds(60)
 
 /** A new SQLite database, its directory named after `prefix`. */
@@ -48,7 +48,7 @@ export const memoryDatabase: Effect.Effect<Sql.Database["Service"], never, Scope
 export const inMemory = <I, E>(layerSql: Layer.Layer<I, E, Sql.Database>): Layer.Layer<I, E> =>
   Layer.provide(layerSql, Layer.effect(Sql.Database, memoryDatabase))
 
-// A bound, not a wait: a new cluster's initdb and start took over a minute beside CI's agent tests (load 15).
+// A bound, not a wait: a new cluster's initdb and start was seen to take over a minute beside the agents' tests.
 const serverStartBound = 300_000
 
 // The test file's Postgres server, once it is asked for: started before its tests, stopped after them.
