@@ -1,7 +1,9 @@
+import type Anthropic from "@anthropic-ai/sdk"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import type OpenAI from "openai"
@@ -34,6 +36,7 @@ import {
 import { eventually } from "../utils/eventually.js"
 import { postgresServer } from "../utils/postgresServer.js"
 import { redisServer } from "../utils/redisServer.js"
+import { jsonLines, logLineOf } from "../utils/requestLines.js"
 
 const payerKey = "gw-calls-payer-2b4d6f8a0c1e3a5b"
 const brokeKey = "gw-calls-broke-7e9a1c3b5d0f2a4c"
@@ -56,6 +59,8 @@ const callsInstances = (
     readonly count?: number
     readonly fault?: string
     readonly brokeLimit?: number
+    /** Whether each request's log line is written (`Gateway.Options.logRequests`). */
+    readonly logRequests?: boolean
   } = {}
 ) =>
   instances(
@@ -71,6 +76,7 @@ const callsInstances = (
     },
     {
       database: options.database,
+      logRequests: options.logRequests ?? false,
       keys: [
         { name: "free", key: Redacted.make(freeKey) },
         { name: "payer", key: Redacted.make(payerKey), budget: { limit: 1, period: "1 day" } },
@@ -334,6 +340,106 @@ describe("Gateway batches run as calls, where no deployment of the model has a b
         expect(listed.data.map((each) => each.id)).toContain(batch.id)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
+  )
+
+  it.live(
+    "its database away, each wire's batch create, retrieve, cancel, results and list say so (503 " +
+      "database_unavailable), naming what of the batch, not the provider; the store's reason logged, not its password",
+    () =>
+      Effect.gen(function*() {
+        const postgres = yield* postgresServer
+        // A password in its URL (the server trusts loopback), which no answer and no log line may hold.
+        const password = "pw-never-shown-4c8e2a6f"
+        const url = (yield* postgres.database("away")).replace("postgres@", `postgres:${password}@`)
+        const simulator = yield* simulatorOf
+        const logged: Array<string> = []
+        const [gateway] = yield* callsInstances(simulator, {
+          database: { postgres: Redacted.make(url) },
+          logRequests: true
+        }).pipe(Effect.provide(jsonLines(logged)))
+        const openai = openAiClient(gateway!, freeKey)
+        const anthropic = anthropicClient(gateway!, freeKey)
+        const file = yield* upload(openai, inputFile(model, 2))
+        const batch = yield* promise(() => create(openai, file.id))
+        const done = yield* endedOn(gateway!, batch.id, freeKey)
+        const requests = [{
+          custom_id: "req-0",
+          params: { model, max_tokens: 100, messages: [{ role: "user" as const, content: "Hello" }] }
+        }]
+        const messages = yield* promise(() => anthropic.messages.batches.create({ requests }))
+        // Both ended first: no line of theirs is still to call when the database goes.
+        yield* eventually(
+          "the message batch ended",
+          promise(() => anthropic.messages.batches.retrieve(messages.id)),
+          (read) => read.processing_status === "ended"
+        )
+        yield* postgres.stop
+        const calls = yield* callsOf(simulator)
+
+        // Each ask: what the client is told its database did not give, and the store's step its log line names.
+        const run = "a batch run"
+        const listing = ["the batches could not be listed", "listing batches"] as const
+        // A refusal's message and its request's log line (its status as written): the database's, naming `what`, the
+        // store's reason logged.
+        const expectDatabase = Effect.fnUntraced(function*(
+          refused: { readonly status: number | undefined; readonly headers: Headers | undefined },
+          message: string | null,
+          [what, step]: readonly [string, string]
+        ) {
+          expect(message).toContain(`The gateway's database did not answer: ${what}`)
+          expect(message).not.toMatch(/provider/i)
+          expect(message).not.toContain(password)
+          const line = yield* logLineOf(logged, refused.headers?.get("x-request-id") ?? "")
+          expect(line).toMatchObject({ status: refused.status, error: "database_unavailable" })
+          expect(line["error_message"]).toContain(step)
+        })
+        // OpenAI's shape: 503 and its code (a create, a list and a result file read the batches' files or records
+        // first).
+        const input = "reading a batch's input file"
+        const openAiAsked = [
+          ["the batch's input file could not be read", input, () => create(openai, file.id)],
+          ["the batch could not be read", run, () => openai.batches.retrieve(batch.id)],
+          ["the batch's cancel could not be recorded", run, () => openai.batches.cancel(batch.id)],
+          ["the file could not be read", input, () => openai.files.content(done.output_file_id!)],
+          [...listing, () => openai.batches.list()]
+        ] as const
+        for (const [what, step, ask] of openAiAsked) {
+          const refused = yield* refusal(ask)
+          expect(refused).toMatchObject({ status: 503, code: "database_unavailable", type: "server_error" })
+          yield* expectDatabase(refused, refused.message, [what, step])
+        }
+        // Anthropic's shape, as its other answers of a service that cannot answer now: 529 `overloaded_error`, with
+        // the database's message. A create refused records no batch and sends none of its lines.
+        const anthropicAsked = [
+          ["the batch could not be recorded, and none of its lines was sent", run, () =>
+            anthropic.messages.batches.create({ requests })],
+          ["the batch could not be read", run, () =>
+            anthropic.messages.batches.retrieve(messages.id)],
+          ["the batch's cancel could not be recorded", run, () =>
+            anthropic.messages.batches.cancel(messages.id)],
+          ["the batch could not be read", run, () => anthropic.messages.batches.results(messages.id)],
+          [...listing, () => anthropic.messages.batches.list()]
+        ] as const
+        for (const [what, step, ask] of anthropicAsked) {
+          const refused = yield* refusal<InstanceType<typeof Anthropic.APIError>>(ask)
+          expect(refused).toMatchObject({ status: 529, type: "overloaded_error" })
+          yield* expectDatabase(refused, refused.apiMessage, [what, step])
+        }
+        expect(yield* callsOf(simulator)).toBe(calls)
+        expect(logged.filter((line) => line.includes(password))).toEqual([])
+        // The database back, each batch is answered as before.
+        yield* postgres.start
+        const again = yield* eventually(
+          "the batch answered again",
+          Effect.result(Effect.tryPromise(() => openai.batches.retrieve(batch.id))),
+          Result.isSuccess,
+          { every: "200 millis" }
+        )
+        expect(again).toMatchObject({ success: { id: batch.id, status: "completed" } })
+        const read = yield* promise(() => anthropic.messages.batches.retrieve(messages.id))
+        expect(read.processing_status).toBe("ended")
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    90_000
   )
 
   for (const backend of ["SQLite", "Postgres", "Redis"] as const) {

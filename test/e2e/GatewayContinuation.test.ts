@@ -4,17 +4,16 @@ import type { GoogleGenAI } from "@google/genai"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
 import OpenAI from "openai"
 import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { answerTo, continuedFrom, question } from "../utils/continuationTurns.js"
-import { eventually } from "../utils/eventually.js"
 import { gatewayClients } from "../utils/gatewayClients.js"
 import { testAdminKey, testAdmins } from "../utils/gatewayHarness.js"
 import { type Sample, scrape, valueOf } from "../utils/prometheus.js"
+import { jsonLines, logLineOf } from "../utils/requestLines.js"
 
 const key = "sk-continue-gateway-0001"
 
@@ -102,7 +101,7 @@ const fixture = Layer.effect(
       adminKeys: testAdmins,
       logRequests: true
     })
-      .pipe(Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])))
+      .pipe(Effect.provide(jsonLines(lines)))
     const { anthropic, google, openai } = gatewayClients(gateway.url)
     return { gateway, lines, openAi: openai, anthropic, google }
   })
@@ -155,22 +154,6 @@ const failedStream = (openAi: OpenAI, model: string) =>
 
 const textOf = (chunks: Streamed["chunks"]) => chunks.map((chunk) => chunk.text).join("")
 
-interface LogLine {
-  readonly message: string
-  readonly annotations: Record<string, unknown>
-}
-
-const logLine = (lines: ReadonlyArray<string>, id: string) =>
-  eventually(
-    `the log line of ${id}`,
-    Effect.sync(() =>
-      lines.map((line) => JSON.parse(line) as LogLine).find((line) =>
-        line.message === "request" && line.annotations["request_id"] === id
-      )?.annotations
-    ),
-    (line) => line !== undefined
-  )
-
 // Through the OpenAI endpoint: what the primary sent before the break (the chunks naming its model, gpt-4o-mini, from
 // the first), the rest (those naming the fallback's), and the stream.
 const split = (openAi: OpenAI, model: string) =>
@@ -204,7 +187,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           expect(stream.chunks.at(-1)!.model).toBe("sim-large")
           expect(stream.chunks.filter((chunk) => chunk.model === "sim-large").length).toBeGreaterThan(1)
           expect(stream.completionTokens).toBeGreaterThan(12)
-          const line = yield* logLine(lines, stream.id)
+          const line = yield* logLineOf(lines, stream.id)
           expect(line).toMatchObject({
             status: 200,
             error: "TransportError",
@@ -223,7 +206,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(before.length > 0 && whole.startsWith(before)).toBe(true)
         const rest = yield* continuedFrom(openAi, "fallback/sim-large", before)
         expect(after).toBe(rest)
-        expect(yield* logLine(lines, stream.id)).toMatchObject({
+        expect(yield* logLineOf(lines, stream.id)).toMatchObject({
           error: "TimeoutError",
           deployment: "fallback/sim-large",
           failed_deployment: "stalled/gpt-4o-mini"
@@ -241,7 +224,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             const stream = yield* streamed(openAi, router)
             expect(textOf(stream.chunks)).toBe(yield* answerTo(openAi, "fallback/sim-large"))
             expect(new Set(stream.chunks.map((chunk) => chunk.model))).toEqual(new Set(["sim-large"]))
-            const line = yield* logLine(lines, stream.id)
+            const line = yield* logLineOf(lines, stream.id)
             expect(line).toMatchObject({
               status: 200,
               error: "ProviderUnavailableError",
@@ -271,7 +254,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           const read = yield* failedStream(openAi, "cut-then-refusing-all")
           expect(read.error).toBeInstanceOf(OpenAI.APIError)
           expect(read.text).toBe(before)
-          expect(yield* logLine(lines, read.id)).toMatchObject({ status: 200, error: "TransportError" })
+          expect(yield* logLineOf(lines, read.id)).toMatchObject({ status: 200, error: "TransportError" })
         })
     )
 
@@ -284,7 +267,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           const read = yield* failedStream(openAi, "cut-then-chat-restarting")
           expect((read.error as InstanceType<typeof OpenAI.APIError>).code).toBe("stream_restarted")
           expect(read.text.length).toBeGreaterThan(0)
-          expect(yield* logLine(lines, read.id)).toMatchObject({
+          expect(yield* logLineOf(lines, read.id)).toMatchObject({
             error: "TransportError",
             deployment: "fallback/sim-large",
             mid_stream: "restarted",
@@ -328,7 +311,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           expect(text).toBe(before + rest)
           expect(message.usage.output_tokens).toBeGreaterThan(12)
           const id = (yield* promise(() => stream.withResponse())).response.headers.get("x-request-id")!
-          expect(yield* logLine(lines, id)).toMatchObject({
+          expect(yield* logLineOf(lines, id)).toMatchObject({
             status: 200,
             error: "TransportError",
             deployment: "claude/sim-large",

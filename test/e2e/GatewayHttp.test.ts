@@ -3,7 +3,6 @@ import { expect, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
 import * as Net from "node:net"
 import OpenAI from "openai"
@@ -11,18 +10,13 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { eventually } from "../utils/eventually.js"
 import { faulty, type Raw, rejection, send } from "../utils/gatewayHarness.js"
+import { jsonLines, logLineOf } from "../utils/requestLines.js"
 
 const key = "sk-gateway-http-key-0001"
 const gatewayKey = "gw-http-key-0002"
 const adminKey = "gw-http-admin-0003"
 const admin = { authorization: `Bearer ${adminKey}` }
-
-interface LogLine {
-  readonly message: string
-  readonly annotations: Record<string, unknown>
-}
 
 class Fixture extends Context.Service<Fixture, {
   readonly open: Gateway.Service
@@ -71,7 +65,7 @@ const fixture = Layer.effect(
       })
     })
     const { keyed, open } = yield* served.pipe(
-      Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))]))
+      Effect.provide(jsonLines(lines))
     )
     return { open, keyed, simulator, lines, closedPort: port }
   })
@@ -91,17 +85,6 @@ const post = (gateway: Gateway.Service, path: string, headers: Record<string, st
   send(gateway, { method: "POST", path, headers, body })
 
 const errorOf = (answer: Raw) => (JSON.parse(answer.text) as { readonly error: Record<string, unknown> }).error
-
-const logLine = (lines: ReadonlyArray<string>, id: string) =>
-  eventually(
-    `the log line of ${id}`,
-    Effect.sync(() =>
-      lines.map((line) => JSON.parse(line) as LogLine).find((line) =>
-        line.message === "request" && line.annotations["request_id"] === id
-      )
-    ),
-    (line) => line !== undefined
-  ).pipe(Effect.map((line) => line!.annotations))
 
 // The gateway and the simulator run on the live clock; only each test's own fiber has a TestClock.
 layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway's HTTP edges over loopback", (it) => {
@@ -206,7 +189,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway's HTTP e
       for (const hidden of ["ECONNREFUSED", `127.0.0.1:${closedPort}`, "gone/", "gone ("]) {
         expect(told).not.toContain(hidden)
       }
-      const logged = yield* logLine(lines, refused.headers["x-request-id"] as string)
+      const logged = yield* logLineOf(lines, refused.headers["x-request-id"] as string)
       expect(logged["error"]).toBe("TransportError")
       expect(logged["error_message"]).toContain("ECONNREFUSED")
 
@@ -221,7 +204,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway's HTTP e
         expect(answer.text).not.toContain("req_sim")
         expect(answer.text).not.toContain("down/")
       }
-      expect((yield* logLine(lines, openAi.headers["x-request-id"] as string))["error_message"]).toContain("req_sim")
+      expect((yield* logLineOf(lines, openAi.headers["x-request-id"] as string))["error_message"]).toContain("req_sim")
       // A failure after the stream began: its error event.
       const broken = yield* post(open, "/v1/chat/completions", json, streaming(hello.replace("sim/", "broken/")))
       expect(broken.status).toBe(200)
@@ -270,7 +253,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway's HTTP e
       )
       expect(message.headers["x-request-id"]).toBe(`${id}.m`)
       expect(message.text).toMatch(/"id":"msg_[0-9a-f]{32}"/)
-      expect((yield* logLine(lines, id))["status"]).toBe(200)
+      expect((yield* logLineOf(lines, id))["status"]).toBe(200)
       for (const bad of ["has space", "quote\"d", "x".repeat(129), "semi;colon", ""]) {
         const answer = yield* send(open, { method: "GET", path: "/health", headers: { "x-request-id": bad } })
         expect(answer.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/)

@@ -18,8 +18,9 @@ import * as fc from "fast-check"
 import * as Calls from "../../src/internal/gateway/batches/calls.js"
 import * as Runs from "../../src/internal/gateway/batches/runs.js"
 import * as Settlement from "../../src/internal/gateway/batches/settlement.js"
+import type { GatewayBatchApi } from "../../src/internal/gateway/engine.js"
 import * as Message from "../../src/Message.js"
-import type { BatchApi, Credentials } from "../../src/ProviderClient.js"
+import type { Credentials } from "../../src/ProviderClient.js"
 import { effectProp } from "../utils/effectProp.js"
 import { inMemory } from "../utils/sqlDatabases.js"
 
@@ -32,7 +33,7 @@ const requests = (count: number) =>
   }))
 
 /** The status once the run ended, read every simulated second. */
-const endedOf = (api: BatchApi, id: string) =>
+const endedOf = (api: GatewayBatchApi, id: string) =>
   Effect.gen(function*() {
     for (let i = 0; i < 100; i++) {
       const status = yield* api.retrieve(id, "gone", credentials)

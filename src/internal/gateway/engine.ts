@@ -107,6 +107,20 @@ export interface Engine {
   readonly keyPool: (name: string) => KeyPool.Service | undefined
 }
 
+/**
+ * A batch API as the gateway's batches read it: a provider's (`ProviderClient.BatchApi`), or the gateway's own, which
+ * runs a batch as calls over its database (`batches/calls.ts`), each step failing with `StoreUnavailableError` too
+ * when that does not answer.
+ */
+export type GatewayBatchApi = {
+  readonly [K in keyof BatchApi]: (
+    ...args: Parameters<BatchApi[K]>
+  ) => Effect.Effect<
+    Effect.Success<ReturnType<BatchApi[K]>>,
+    Effect.Error<ReturnType<BatchApi[K]>> | Store.StoreUnavailableError
+  >
+}
+
 /** A deployment whose API has a batch API: what the gateway's `/v1/batches` passes a batch to. */
 export interface BatchDeployment {
   readonly name: string
@@ -114,7 +128,7 @@ export interface BatchDeployment {
   readonly provider: string
   /** The model its calls name. */
   readonly model: string
-  readonly api: BatchApi
+  readonly api: GatewayBatchApi
   readonly pool: KeyPool.Service
   /** Its price, or `undefined` when it has none. */
   readonly price: Pricing.Price | undefined

@@ -203,13 +203,16 @@ export const fromLlmError = (error: LlmError, now: number, path: (engine: string
 })
 
 /**
- * The gateway's database (keys made at run time, the spend ledger) did not answer in time or failed: nothing was
- * sent, and no spend is lost; `logged`, what failed.
+ * The gateway's database (keys made at run time, the spend ledger, the batches it keeps) did not answer in time or
+ * failed; `logged`, what failed (the store's reason, which the client is not told). `unanswered` names what of the
+ * request could not be read or written; without it, the keys and spend: nothing was sent, and no spend is lost.
  */
-export const databaseUnavailable = (logged: string): ErrorAnswer => ({
+export const databaseUnavailable = (logged: string, unanswered?: string): ErrorAnswer => ({
   ...answer(
     503,
-    "The database that holds this gateway's keys and spend is unreachable; nothing was sent. Retry shortly.",
+    unanswered === undefined
+      ? "The database that holds this gateway's keys and spend is unreachable; nothing was sent. Retry shortly."
+      : `The gateway's database did not answer: ${unanswered}. Retry shortly.`,
     "server_error",
     null,
     "database_unavailable",

@@ -28,7 +28,7 @@ import { inSlices } from "../../inSlices.js"
 import { ended } from "../../wire/batch.js"
 import type * as Authentication from "../access/authentication.js"
 import type { Caller } from "../access/caller.js"
-import type { BatchDeployment, Engine, Target } from "../engine.js"
+import type { BatchDeployment, Engine, GatewayBatchApi, Target } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
 import * as Guardrails from "../guardrails.js"
 import { unbounded, worstCase } from "../keys/auth.js"
@@ -79,11 +79,29 @@ export function notFound(what: "batch" | "file", id: string): Errors.ErrorAnswer
   return Errors.answer(404, `No ${what} found with id '${id}'.`, "invalid_request_error", "id", "not_found")
 }
 
-/** The answer to a failed step of the batches' store: a file too large (413, naming the limit), or the store away. */
-export function storeAnswer(error: FileTooLarge | StoreUnavailableError): Errors.ErrorAnswer {
-  return error._tag === "FileTooLarge"
-    ? Errors.answer(413, error.message, "invalid_request_error", "file", "file_too_large")
-    : Errors.databaseUnavailable(error.reason)
+/**
+ * The answer to a failed step of the batches' stores: a file too large (413, naming the limit), or the store away (503
+ * `database_unavailable`, saying what could not be read or written: `unanswered`; its reason only logged).
+ */
+export function storeAnswer(unanswered: string) {
+  return (error: FileTooLarge | StoreUnavailableError): Errors.ErrorAnswer =>
+    error._tag === "FileTooLarge"
+      ? Errors.answer(413, error.message, "invalid_request_error", "file", "file_too_large")
+      : Errors.databaseUnavailable(error.reason, unanswered)
+}
+
+/** A step of a batch API. */
+type Step = keyof GatewayBatchApi
+
+/**
+ * What of a batch each step of its batch API reads or writes, as the client is told when the gateway's own (`calls.ts`)
+ * finds its database away.
+ */
+const unanswered: Readonly<Record<Step, string>> = {
+  submit: "the batch could not be recorded, and none of its lines was sent",
+  retrieve: "the batch could not be read",
+  cancel: "the batch's cancel could not be recorded or read back",
+  results: "the batch's results could not be read"
 }
 
 /** A batch run as calls refused by a bound of the runs kept (`runs.ts`), naming it. */
@@ -185,7 +203,10 @@ function runAsCalls(deployment: BatchDeployment): boolean {
 }
 
 /** The batch `found` asked of its provider: read (`retrieve`), or cancelled (`cancel`); as it stands then. */
-function statusOf(found: Opened, step: "retrieve" | "cancel"): Effect.Effect<BatchStatus, LlmError> {
+function statusOf(
+  found: Opened,
+  step: "retrieve" | "cancel"
+): Effect.Effect<BatchStatus, LlmError | StoreUnavailableError> {
   const { credentials, deployment, ref } = found
   return deployment.api[step](ref.batch, deployment.model, credentials)
 }
@@ -296,7 +317,7 @@ function makeOpening({ deploymentOf, idSecret, keys, providerKeys }: Opening) {
 interface Submitting extends Pick<Configured, "auth" | "engine" | "metrics" | "notFoundAnswer" | "now"> {
   readonly batchDeploymentFor: (model: string, target: Target, owner: string) => BatchDeployment | undefined
   readonly signerFor: (key: Redacted.Redacted<string>) => Effect.Effect<Redacted.Redacted<string>, Errors.ErrorAnswer>
-  readonly fromLlm: (error: LlmError) => Errors.ErrorAnswer
+  readonly failedAt: (step: Step) => (error: LlmError | StoreUnavailableError) => Errors.ErrorAnswer
   readonly keys: Keys
   readonly calls: BatchCalls
   readonly settlements: Settlements
@@ -309,7 +330,7 @@ interface Submitting extends Pick<Configured, "auth" | "engine" | "metrics" | "n
  * masked) or its worst case does not fit the budget; held until settled. `param` is the body's field of the lines.
  */
 function makeSubmit(submitting: Submitting) {
-  const { auth, batchDeploymentFor, calls, engine, fromLlm, keys, metrics, notFoundAnswer, now } = submitting
+  const { auth, batchDeploymentFor, calls, engine, failedAt, keys, metrics, notFoundAnswer, now } = submitting
   const { settlements, signerFor, store } = submitting
   return Effect.fn("Batching.submit")(function*(
     kind: Ids.BatchKind,
@@ -356,7 +377,7 @@ function makeSubmit(submitting: Submitting) {
     // A batch the provider refused ran nothing: its hold is let go. One interrupted while sent may be the provider's:
     // its hold lapses at its end (`Budget.Hold`). The signer is known first: a batch is answered for by its id alone.
     const { credentials, signer, status } = yield* Effect.flatMap(
-      Effect.mapError(keys.leastLoaded(deployment.pool), fromLlm),
+      Effect.mapError(keys.leastLoaded(deployment.pool), failedAt("submit")),
       (credentials) =>
         Effect.flatMap(signerFor(credentials.key), (signer) =>
           Effect.mapBoth(
@@ -364,7 +385,7 @@ function makeSubmit(submitting: Submitting) {
               ? calls.start(owner, sent, deployment.model)
               : deployment.api.submit(sent, deployment.model, credentials),
             {
-              onFailure: (error) => error._tag === "RunsFull" ? runsFullAnswer(error) : fromLlm(error),
+              onFailure: (error) => error._tag === "RunsFull" ? runsFullAnswer(error) : failedAt("submit")(error),
               onSuccess: (status) => ({ credentials, signer, status })
             }
           ))
@@ -580,7 +601,10 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
   const { auth, engine, metrics, now, providerKeys } = configured
   const settlements = yield* SettlementStore
   const store = yield* BatchStore
-  const idSecret = Effect.mapError(IdSecret.remembered(yield* IdSecret.IdSecretStore), storeAnswer)
+  const idSecret = Effect.mapError(
+    IdSecret.remembered(yield* IdSecret.IdSecretStore),
+    storeAnswer("the secret batch ids are signed with could not be read")
+  )
   // The gateway's own batch API, for a model none of whose deployments has one: its runs last the configuration's life.
   const calls = yield* Calls.make({ window: completionWindow, resolve: engine.resolve, turn: auth.turn })
   const keys = BatchKeys.make()
@@ -592,7 +616,16 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
     return Errors.fromLlmError(error, now(), (path) => path)
   }
 
-  const submit = makeSubmit({ ...configured, batchDeploymentFor, signerFor, fromLlm, keys, calls, settlements, store })
+  /**
+   * The answer to a failure of a batch API's `step`: an engine failure's, or, the gateway's own batch API finding its
+   * database away, that database's (not the provider's), naming what of the batch could not be read or written.
+   */
+  function failedAt(step: Step) {
+    return (error: LlmError | StoreUnavailableError): Errors.ErrorAnswer =>
+      error._tag === "StoreUnavailableError" ? storeAnswer(unanswered[step])(error) : fromLlm(error)
+  }
+
+  const submit = makeSubmit({ ...configured, batchDeploymentFor, signerFor, failedAt, keys, calls, settlements, store })
 
   /**
    * The caller's batch (or its result file) `id` of `kind`, opened and asked of its provider (`statusOf`); a batch run
@@ -608,7 +641,7 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
       reopened(kind, id, ownerOf(caller)),
       (found) =>
         Effect.mapBoth(statusOf(found, step), {
-          onFailure: (error) => Calls.isUnkept(error) ? unkept(kind, id, error) : fromLlm(error),
+          onFailure: (error) => Calls.isUnkept(error) ? unkept(kind, id, error) : failedAt(step)(error),
           onSuccess: (status) => ({ found, status })
         })
     )
@@ -638,7 +671,10 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
   ): Effect.fn.Return<ReadonlyArray<Served>, Errors.ErrorAnswer> {
     const chain = yield* Effect.fromResult(replyChain(engine, found.ref, caller))
     const { credentials, deployment, ref } = found
-    const lines = yield* Effect.mapError(deployment.api.results(status, deployment.model, credentials), fromLlm)
+    const lines = yield* Effect.mapError(
+      deployment.api.results(status, deployment.model, credentials),
+      failedAt("results")
+    )
     return yield* Effect.forEach(Settlement.distinctLines(lines), servedLine(chain, ref.model, fromLlm), {
       concurrency: checkedAtOnce
     })
@@ -649,7 +685,7 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
    * caller: the one read of the batches made that the admin's list of them goes through.
    */
   const recorded = (limit: number): Effect.Effect<ReadonlyArray<string>, Errors.ErrorAnswer> =>
-    Effect.mapError(store.newest(limit, now()), storeAnswer)
+    Effect.mapError(store.newest(limit, now()), storeAnswer("the batches could not be listed"))
 
   /** A page of the caller's batches of `kind` made through any instance on this store, newest first, as they stand. */
   const page = Effect.fn("Batching.page")(function*(
@@ -661,7 +697,7 @@ export const make = Effect.fnUntraced(function*(configured: Configured) {
     const size = Math.min(listedBatches, Math.max(1, Number(limit ?? 20) || 20))
     const { hasMore, ids } = yield* Effect.mapError(
       store.listed(kind, ownerOf(caller), after ?? undefined, size, now()),
-      storeAnswer
+      storeAnswer("the batches could not be listed")
     )
     const batches = yield* Effect.forEach(
       ids,

@@ -15,14 +15,14 @@ import * as Effect from "effect/Effect"
 import * as FiberMap from "effect/FiberMap"
 import * as Ref from "effect/Ref"
 import { randomUUID } from "node:crypto"
-import { ModelNotFoundError, ProviderUnavailableError, RateLimitError } from "../../../LlmError.js"
+import { ModelNotFoundError, RateLimitError } from "../../../LlmError.js"
 import type { LlmError } from "../../../LlmError.js"
-import type { BatchApi, BatchLine, BatchRequest, BatchStatus } from "../../../ProviderClient.js"
+import type { BatchLine, BatchRequest, BatchStatus } from "../../../ProviderClient.js"
 import type { RateLimiterCostError, RateLimiterExceededError } from "../../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { callConcurrency } from "../../batch/run.js"
 import * as Renewal from "../../persistence/leases.js"
-import type { Target } from "../engine.js"
+import type { GatewayBatchApi, Target } from "../engine.js"
 import {
   encodeLines,
   type Lease,
@@ -75,7 +75,7 @@ function unkept(model: string): ModelNotFoundError {
 }
 
 /** Whether a failure of this batch API is that the run is not kept (forgotten, or in another instance's memory). */
-export function isUnkept(error: LlmError): boolean {
+export function isUnkept(error: LlmError | StoreUnavailableError): error is ModelNotFoundError {
   return error._tag === "ModelNotFoundError" && error.provider === provider && error.status === 404
 }
 
@@ -220,21 +220,16 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const runs = yield* RunStore
   const runHere = yield* runner(runs, options)
 
-  function unavailable(model: string) {
-    return (error: StoreUnavailableError): LlmError =>
-      new ProviderUnavailableError({ provider, model, status: 503, detail: error.reason })
-  }
-
-  /** What `read` answers of a run; a run not recorded (forgotten, or in another instance's memory) as `unkept`. */
+  /**
+   * What `read` answers of a run; a run not recorded (forgotten, or in another instance's memory) as `unkept`. The
+   * store away is its own failure, not the provider's: the batches' answer names the gateway's database.
+   */
   function found<A>(model: string, read: Effect.Effect<A | undefined, StoreUnavailableError>) {
-    return Effect.flatMap(
-      Effect.mapError(read, unavailable(model)),
-      (kept) => kept === undefined ? Effect.fail(unkept(model)) : Effect.succeed(kept)
-    )
+    return Effect.flatMap(read, (kept) => kept === undefined ? Effect.fail(unkept(model)) : Effect.succeed(kept))
   }
 
   /** `run` as it stands, from its progress alone (a client polls it); taken up here when unended and nobody runs it. */
-  function retrieve(run: string, model: string): Effect.Effect<BatchStatus, LlmError> {
+  function retrieve(run: string, model: string): Effect.Effect<BatchStatus, LlmError | StoreUnavailableError> {
     return Effect.flatMap(found(model, runs.progress(run)), (progress) => {
       const status = statusOf(run, progress)
       return status.state === "running" ? Effect.as(runHere(run), status) : Effect.succeed(status)
@@ -249,7 +244,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     owner: string,
     requests: ReadonlyArray<BatchRequest>,
     model: string
-  ): Effect.fn.Return<BatchStatus, LlmError | RunsFull> {
+  ): Effect.fn.Return<BatchStatus, LlmError | RunsFull | StoreUnavailableError> {
     const now = yield* Clock.currentTimeMillis
     const run = {
       id: runId(model),
@@ -259,17 +254,13 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       lines: requests,
       encoded: yield* encodeLines(requests)
     }
-    yield* Effect.catchTag(
-      runs.start(run, now),
-      "StoreUnavailableError",
-      (error) => Effect.fail(unavailable(model)(error))
-    )
+    yield* runs.start(run, now)
     yield* runHere(run.id)
     return { id: run.id, state: "running", total: requests.length, succeeded: 0, failed: 0 } as const
   })
 
   /** The batch API of the runs of `owner`, as a deployment's is; `start` makes a run with its refusal named. */
-  function api(owner: string): BatchApi {
+  function api(owner: string): GatewayBatchApi {
     return {
       submit: (requests, model) =>
         Effect.catchTag(
@@ -279,10 +270,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         ),
       retrieve,
       cancel: (run, model) =>
-        Effect.andThen(
-          Effect.mapError(Effect.flatMap(Clock.currentTimeMillis, (now) => runs.cancel(run, now)), unavailable(model)),
-          retrieve(run, model)
-        ),
+        Effect.andThen(Effect.flatMap(Clock.currentTimeMillis, (now) => runs.cancel(run, now)), retrieve(run, model)),
       results: (status, model) =>
         Effect.map(
           found(model, runs.read(status.id)),

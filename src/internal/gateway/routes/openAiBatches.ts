@@ -263,7 +263,7 @@ export const routes = (batching: Batching) =>
           }
           // Kept where every instance reads it: a batch of it may be made on another.
           return Effect.match(store.putFile(file, now()), {
-            onFailure: (error) => failed(context, storeAnswer(error)),
+            onFailure: (error) => failed(context, storeAnswer("the file could not be kept")(error)),
             onSuccess: () => ok(Wire.fileObject(file.id, file.bytes, file.createdAt, file.filename, "batch"))
           })
         })
@@ -274,7 +274,10 @@ export const routes = (batching: Batching) =>
     function contentOf(id: string, caller: Caller | undefined) {
       const kind = id.startsWith("file-gwe1.") ? "error" : "output"
       return Effect.gen(function*() {
-        const input = yield* Effect.mapError(store.file(id, ownerOf(caller), now()), storeAnswer)
+        const input = yield* Effect.mapError(
+          store.file(id, ownerOf(caller), now()),
+          storeAnswer("the file could not be read")
+        )
         if (input !== undefined) return { file: input.filename, purpose: "batch", content: input.content }
         const { found, status } = yield* batching.asked(kind, id, caller, "retrieve")
         if (!ended(status.state) || status.state === "refused") return yield* Effect.fail(notFound("file", id))
@@ -286,7 +289,10 @@ export const routes = (batching: Batching) =>
     // The lines of the input file `POST /v1/batches` names: the caller's.
     const input = Effect.fnUntraced(function*(text: string, caller: Caller | undefined) {
       const inputFile = yield* requestedFile(text)
-      const file = yield* Effect.mapError(store.file(inputFile, ownerOf(caller), now()), storeAnswer)
+      const file = yield* Effect.mapError(
+        store.file(inputFile, ownerOf(caller), now()),
+        storeAnswer("the batch's input file could not be read")
+      )
       if (file === undefined) return yield* Effect.fail(notFound("file", inputFile))
       return { entries: entriesOf(file.content, now), inputFile }
     })
