@@ -307,8 +307,14 @@ it.live(
         mcp_servers: { unruly: { ...unrulyServer, env: { UNRULY_CATALOG: file } } },
         gateway: keys
       })
-      const first = yield* offered(gateway.url)
-      expect(first.tools).toContain("unruly__note")
+      // The start waits 10 seconds at most for its servers; one slower to spawn (tsx under load) is listed once it
+      // answers.
+      const first = yield* eventually(
+        "the stdio server's tools at /mcp",
+        offered(gateway.url),
+        (now) => now.tools.includes("unruly__note"),
+        { within: "30 seconds", every: "200 millis" }
+      )
       expect(first.prompts).toEqual(["unruly__brief"])
       expect(first.resources).toEqual(["mcp://unruly/file:///readme.md"])
 
@@ -371,5 +377,5 @@ it.live(
       expect(removed.resources).toEqual([])
       expect(yield* called(gateway.url, "unruly__added")).toMatch(/^error: .*unruly__added/)
     }).pipe(Effect.scoped),
-  { timeout: 90_000 }
+  { timeout: 120_000 }
 )
