@@ -8,11 +8,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Budget, type Store } from "effect-llm-router"
 import * as Effect from "effect/Effect"
-import * as Logger from "effect/Logger"
 import * as fc from "fast-check"
 import { budgetInMemory } from "./utils/memoryStores.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
+import { jsonLines } from "./utils/requestLines.js"
 import { connected, untilShared } from "./utils/sharedStore.js"
 
 /**
@@ -227,7 +227,7 @@ describe("Budget with a spend record, on a real redis-server", () => {
             return failures
           })
         const warnings: Array<string> = []
-        const quiet = Logger.layer([Logger.map(Logger.formatJson, (line) => warnings.push(line))])
+        const quiet = jsonLines(warnings)
         yield* Effect.promise(() =>
           fc.assert(
             fc.asyncProperty(fc.array(step, { maxLength: 12 }), (steps) => {

@@ -11,6 +11,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
+import { jsonLines, requestLogLines } from "../utils/requestLines.js"
 
 const providerKey = "sk-provider-keys-e2e-0001"
 // Read through `env:` by the file's `gateway` section.
@@ -78,7 +79,7 @@ const fixture = Layer.effect(
           budget: { limit: 0.0001, period: "month", defaultMaxTokens: 3 }
         }
       ]
-    }).pipe(Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])))
+    }).pipe(Effect.provide(jsonLines(lines)))
     return { gateway, lines }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
@@ -98,14 +99,6 @@ const client = (gateway: Gateway.Service, apiKey: string) =>
   new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey, maxRetries: 0 })
 
 const ask = (model: string) => ({ model, messages: [{ role: "user" as const, content: "Hello" }] })
-
-interface LogLine {
-  readonly message: unknown
-  readonly annotations: Record<string, unknown>
-}
-
-const requestLines = (lines: ReadonlyArray<string>): ReadonlyArray<LogLine> =>
-  lines.map((line) => JSON.parse(line) as LogLine).filter((line) => line.message === "request")
 
 layer(fixture, { timeout: 60_000, excludeTestServices: true })(
   "Gateway keys, over loopback with the official openai client",
@@ -267,7 +260,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           const id = response.headers.get("x-request-id")
           yield* eventually(
             "the stream's log line",
-            Effect.sync(() => requestLines(lines).find((line) => line.annotations["request_id"] === id)),
+            Effect.sync(() => requestLogLines(lines).find((line) => line.annotations["request_id"] === id)),
             (line) => line !== undefined
           )
           // Its real cost ($0.0000021: 2 prompt and 3 reply tokens) is charged, so a call of $0.0000987 (163
@@ -343,10 +336,10 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         // The stream's line is written when its scope closes, just after its last byte (polled up to 30 s).
         const logged = yield* eventually(
           "the stream's log line",
-          Effect.sync(() => requestLines(lines).find((line) => line.annotations["request_id"] === streamId)),
+          Effect.sync(() => requestLogLines(lines).find((line) => line.annotations["request_id"] === streamId)),
           (line) => line !== undefined
         )
-        const parsed = requestLines(lines)
+        const parsed = requestLogLines(lines)
         const plain = parsed.find((line) => line.annotations["request_id"] === id)!
         expect(plain.annotations).toMatchObject({
           method: "POST",
@@ -385,7 +378,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         yield* Effect.promise(() => abandoned.catch(() => undefined))
         const gone = yield* eventually(
           "the abandoned call's log line",
-          Effect.sync(() => requestLines(lines).find((line) => line.annotations["model"] === "quiet")),
+          Effect.sync(() => requestLogLines(lines).find((line) => line.annotations["model"] === "quiet")),
           (line) => line !== undefined
         )
         expect(gone!.annotations).toMatchObject({ status: 499, error: "ClientClosed", key_name: "full" })
@@ -418,14 +411,14 @@ describe("Gateway keys and the listening address", () => {
         host: "0.0.0.0",
         port: 0,
         keys: [{ name: "k", key: Redacted.make(miniKey) }]
-      }).pipe(Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])))
+      }).pipe(Effect.provide(jsonLines(lines)))
       expect(open.host).toBe("0.0.0.0")
       const response = yield* promise(() =>
         fetch(`http://127.0.0.1:${open.port}/v1/models`, { headers: { authorization: `Bearer ${miniKey}` } })
       )
       expect(response.status).toBe(200)
       // Without `logRequests`, nothing is logged per request.
-      expect(requestLines(lines)).toEqual([])
+      expect(requestLogLines(lines)).toEqual([])
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
   it.live(

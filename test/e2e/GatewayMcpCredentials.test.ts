@@ -31,7 +31,6 @@ import {
   ReadResourceRequestSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
-import * as Logger from "effect/Logger"
 import * as fc from "fast-check"
 import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -47,6 +46,7 @@ import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { adminKey, call } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 import { sdkUpstream, unrulyServer } from "../utils/mcpUpstreams.js"
+import { jsonLines } from "../utils/requestLines.js"
 
 const providerKey = "sk-provider-mcp-credentials-0001"
 const agentKey = "gw-mcp-credentials-agent-6b8d0f2a4c"
@@ -307,9 +307,6 @@ function catalogOf(secrets: ReadonlyArray<string>) {
   }
 }
 
-// Every line `Gateway.make` logs while the scope is open, formatted as JSON (its annotations in it).
-const loggedLines = (lines: Array<string>) => Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])
-
 describe("the admin's views of the MCP servers' definitions", () => {
   it.live(
     "hold none of the credentials the configuration gives, wherever it gives them and wherever a definition holds them",
@@ -358,7 +355,7 @@ describe("the admin's views of the MCP servers' definitions", () => {
                   }
                 })
                 const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 }).pipe(
-                  Effect.provide(loggedLines(lines))
+                  Effect.provide(jsonLines(lines))
                 )
                 const listed = yield* eventually(
                   "the servers hdr, oauth and local listed",

@@ -13,7 +13,6 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
 import { join } from "node:path"
 import type OpenAI from "openai"
 import type * as Gateway from "../../src/Gateway.js"
@@ -25,6 +24,7 @@ import { gatewayClients } from "../utils/gatewayClients.js"
 import { get, rejection } from "../utils/gatewayHarness.js"
 import { samplesOf, valueOf } from "../utils/prometheus.js"
 import { postJson } from "../utils/rawHttp.js"
+import { jsonLines, requestLogLines } from "../utils/requestLines.js"
 import {
   adminKey,
   alphaKey,
@@ -62,7 +62,7 @@ const fixture = Layer.effect(
     const lines: Array<string> = []
     const gateway = yield* serveOn(yield* simulator, { sqlite: join(dir, "gateway.db") }, section, {
       logRequests: true
-    }).pipe(Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])))
+    }).pipe(Effect.provide(jsonLines(lines)))
     const { anthropic, google, openai } = gatewayClients(gateway.url, alphaKey)
     return { gateway, lines, openAi: openai, anthropic, google }
   })
@@ -74,13 +74,6 @@ const huge = "m".repeat(1 << 20)
 const inPath = "m".repeat(4000)
 const messages = [{ role: "user" as const, content: "Hello" }]
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
-
-interface LogLine {
-  readonly message: string
-  readonly annotations: Record<string, unknown>
-}
-const parsed = (lines: ReadonlyArray<string>) =>
-  lines.map((line) => JSON.parse(line) as LogLine).filter((line) => line.message === "request")
 
 // What an official client raised: its status, code and message.
 const raised = (error: unknown) => {
@@ -175,7 +168,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway: a tenan
           expect(answer.status).toBe(400)
           ids.push(id)
         }
-        const logged = parsed(lines).filter((line) => ids.includes(String(line.annotations["request_id"])))
+        const logged = requestLogLines(lines).filter((line) => ids.includes(String(line.annotations["request_id"])))
         expect(logged).toHaveLength(20)
         for (const line of logged) {
           expect(line.annotations).toMatchObject({ status: 400, error: "model_too_long" })
@@ -242,7 +235,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway: a tenan
         // A second later, one more: its line is written, and counts what was not.
         yield* Effect.sleep("1100 millis")
         expect((yield* get(gateway, path, "gw-wrong-key-0123456789")).status).toBe(401)
-        const refusals = parsed(lines.slice(before)).filter((line) => line.annotations["status"] === 401)
+        const refusals = requestLogLines(lines.slice(before)).filter((line) => line.annotations["status"] === 401)
         for (const line of refusals) {
           expect(String(line.annotations["path"]).length).toBeLessThanOrEqual(maxLoggedLength + 1)
           expect(String(line.annotations["path"]).startsWith("/v1/models/zzz")).toBe(true)

@@ -17,7 +17,6 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
 import * as Result from "effect/Result"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
@@ -37,6 +36,7 @@ import * as Sql from "../../src/internal/persistence/sql.js"
 import { StoreUnavailableError } from "../../src/Store.js"
 import { appendAfter, auditLogContract, sample } from "../contract/auditLog.js"
 import { effectProp } from "../utils/effectProp.js"
+import { jsonLines } from "../utils/requestLines.js"
 import { inMemory, serviceOf, sqliteDatabase, storeBackends, storeOn } from "../utils/sqlDatabases.js"
 
 const entry: fc.Arbitrary<Chain.Entry> = fc.record({
@@ -450,7 +450,7 @@ describe("recording admin routes", () => {
           HttpServerRequest.fromWeb(new Request("http://gateway/admin/widgets", { method: "POST" }))
         ),
         Effect.provideService(HttpRouter.RouteContext, { params: {}, route: built! }),
-        Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => void lines.push(line))]))
+        Effect.provide(jsonLines(lines))
       )
       assert.strictEqual(response.status, 200)
       assert.strictEqual(unrecorded, 1)

@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Logger from "effect/Logger"
 import * as fc from "fast-check"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -15,6 +14,7 @@ import type { RequestLog } from "../../src/internal/gateway/observe/requestLog.j
 import * as Request from "../../src/internal/gateway/request/context.js"
 import * as Outcome from "../../src/internal/gateway/request/outcome.js"
 import { effectProp } from "../utils/effectProp.js"
+import { jsonLines } from "../utils/requestLines.js"
 
 const maybe = <A>(arbitrary: fc.Arbitrary<A>) => fc.option(arbitrary, { nil: undefined })
 const text = fc.string({ minLength: 1, maxLength: 12 })
@@ -72,7 +72,7 @@ describe("a request's context", () => {
         // Requests logged: what writes the line is given.
         const writing = journal.written(context, given.start + given.took)
         expect(writing).toBeDefined()
-        yield* Effect.provide(writing!, Logger.layer([Logger.map(Logger.formatJson, (line) => void lines.push(line))]))
+        yield* Effect.provide(writing!, jsonLines(lines))
 
         expect(rows.length).toBe(1)
         const record = rows[0]!

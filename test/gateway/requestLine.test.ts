@@ -1,6 +1,5 @@
 import { describe, expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Logger from "effect/Logger"
 import * as fc from "fast-check"
 import type { Usage } from "../../src/ChatResponse.js"
 import type { Caller } from "../../src/internal/gateway/access/caller.js"
@@ -8,6 +7,7 @@ import * as Line from "../../src/internal/gateway/observe/line.js"
 import type { RequestRecord } from "../../src/internal/gateway/observe/record.js"
 import * as Request from "../../src/internal/gateway/request/context.js"
 import { effectProp } from "../utils/effectProp.js"
+import { jsonLines } from "../utils/requestLines.js"
 
 const maybe = <A>(arbitrary: fc.Arbitrary<A>) => fc.option(arbitrary, { nil: undefined })
 const text = fc.string({ maxLength: 12 })
@@ -71,9 +71,7 @@ describe("a request's log line", () => {
           payload: undefined
         }
         const lines: Array<string> = []
-        yield* Line.line(record).pipe(
-          Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => void lines.push(line))]))
-        )
+        yield* Line.line(record).pipe(Effect.provide(jsonLines(lines)))
         const usage = given.usage
         const expected = [
           ["request_id", "req_1"],

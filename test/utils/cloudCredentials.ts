@@ -4,13 +4,13 @@
  * left behind (its log lines, its spans) checked for secrets.
  */
 import * as Effect from "effect/Effect"
-import * as Logger from "effect/Logger"
 import { expect } from "vitest"
 import * as AzureOpenAi from "../../src/providers/AzureOpenAi.js"
 import * as Bedrock from "../../src/providers/Bedrock.js"
 import * as Vertex from "../../src/providers/Vertex.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { recordingTracer } from "./recordingTracer.js"
+import { jsonLines } from "./requestLines.js"
 
 /** The Bedrock model the cloud deployments serve. */
 export const claude = "anthropic.claude-3-5-haiku-20241022-v1:0"
@@ -92,7 +92,7 @@ export function observed() {
     spans,
     observe: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       effect.pipe(
-        Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])),
+        Effect.provide(jsonLines(lines)),
         Effect.withTracer(tracer)
       ),
     since: () => {

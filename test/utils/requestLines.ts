@@ -1,6 +1,7 @@
 /**
- * The request log lines of a gateway serving with `logRequests`, as the tests read them: written as JSON by Effect's
- * `Logger` into an array (`jsonLines`), and the fields of one request's line once it is written (`logLineOf`).
+ * Log lines as the tests read them: written as JSON by Effect's `Logger` into an array (`jsonLines`); among them the
+ * request lines of a gateway serving with `logRequests` (`requestLogLines`), and the fields of one request's line once
+ * it is written (`logLineOf`).
  */
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
@@ -12,20 +13,20 @@ export interface LogLine {
   readonly annotations: Record<string, unknown>
 }
 
-/** A logger writing each line as JSON into `lines`, to provide to `Gateway.make`. */
+/** A logger writing each line as JSON (`Logger.formatJson`'s text) into `lines`, to provide to what a test runs. */
 export const jsonLines = (lines: Array<string>) =>
   Logger.layer([Logger.map(Logger.formatJson, (line) => void lines.push(line))])
+
+/** The request lines (message `request`) among `lines`, parsed, in the order they were written. */
+export const requestLogLines = (lines: ReadonlyArray<string>): ReadonlyArray<LogLine> =>
+  lines.map((line) => JSON.parse(line) as LogLine).filter((line) => line.message === "request")
 
 /** The fields of the log line of the request `id` among `lines`, once it is written. */
 export const logLineOf = (lines: ReadonlyArray<string>, id: string) =>
   Effect.map(
     eventually(
       `the log line of ${id}`,
-      Effect.sync(() =>
-        lines.map((line) => JSON.parse(line) as LogLine).find((line) =>
-          line.message === "request" && line.annotations["request_id"] === id
-        )
-      ),
+      Effect.sync(() => requestLogLines(lines).find((line) => line.annotations["request_id"] === id)),
       (line) => line !== undefined
     ),
     (line) => line!.annotations
