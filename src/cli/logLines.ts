@@ -93,12 +93,26 @@ function primitive(value: unknown): boolean {
   return value === null || (typeof value !== "object" && typeof value !== "function")
 }
 
-/** The line, `Logger.formatJson`'s. */
+/**
+ * The line, `Logger.formatJson`'s: its structure (`Logger.formatStructured`) written by `JSON.stringify`, which writes
+ * primitives as `Formatter.formatJson` (what `Logger.formatJson` writes with) does, without its walk of each value for
+ * secrets, getters and cycles, which primitives cannot hold. A bigint, which `JSON.stringify` refuses, is written by
+ * `Logger.formatJson`.
+ */
 function formatted(line: WindowLine): string {
   if (typeof line === "string") return line
   const { cause, date, logLevel, message } = line
-  return Logger.formatJson.log({ message, logLevel, cause, date, fiber: asLogged(line) })
+  const options = { message, logLevel, cause, date, fiber: asLogged(line) }
+  return holdsBigint(line) ? Logger.formatJson.log(options) : JSON.stringify(Logger.formatStructured.log(options))
 }
+
+function holdsBigint({ annotations, message }: HeldLine): boolean {
+  if (Array.isArray(message) ? message.some(isBigint) : isBigint(message)) return true
+  for (const key in annotations) if (isBigint(annotations[key])) return true
+  return false
+}
+
+const isBigint = (value: unknown): value is bigint => typeof value === "bigint"
 
 /**
  * The logging fiber as `Logger.formatJson` reads it (id, annotations and spans), as it was when it logged `line`; any
