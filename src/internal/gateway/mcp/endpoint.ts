@@ -392,12 +392,19 @@ function toolAnswer(call: Effect.Effect<Answered, GovernedCall.Stop<McpSchema.In
 // for the call reach its client through `notifications`, its endpoint's (`relay.ts`).
 function forward(served: Served, notifications: McpServer.McpServer["Service"]["notifications"]) {
   const { limiter, price, upstream } = served.server
-  return Effect.fnUntraced(function*(payload: Readonly<Record<string, unknown>> | undefined) {
-    // What the call reads of the request's services, read in one step.
-    const services = yield* Effect.context<McpSchema.McpRequestContext>()
-    const asked = yield* McpRequest.currentIn(services)
+  // What the call reads of the request's services, read in one step (the request in them taken as it is, no step of
+  // its own).
+  return (payload: Readonly<Record<string, unknown>> | undefined) =>
+    Effect.contextWith((services: Context.Context<McpSchema.McpRequestContext>) =>
+      Effect.flatMapEager(McpRequest.currentIn(services), (asked) => called(services, asked, payload))
+    )
+  function called(
+    services: Context.Context<McpSchema.McpRequestContext>,
+    asked: McpRequest.Served,
+    payload: Readonly<Record<string, unknown>> | undefined
+  ) {
     // The gateway's own request sees no tool (`McpRequest.own`): a call in it is refused, as an unknown tool is.
-    if (asked._tag === "Own") return yield* failedCall(new McpSchema.InternalError({ message: "Unknown tool" }))
+    if (asked._tag === "Own") return failedCall(new McpSchema.InternalError({ message: "Unknown tool" }))
     const { governance } = asked
     const request = governance.context
     const context = Context.get(services, McpSchema.McpRequestContext)
@@ -423,7 +430,7 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         guardOut: checkedOut,
         record: recorded(calling, span, start, clock)
       }))
-    return yield* Trace.traced(
+    return Trace.traced(
       { server: upstream.name, tool: served.tool.name, name: served.name, keyId: request.caller?.id },
       {
         meta: context.requestMetadata,
@@ -431,7 +438,7 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
       },
       call
     ).pipe(Effect.catch(failedCall))
-  })
+  }
 }
 
 // The name of server `name`'s limiter in the limiters' stores: its figures in it, as a key's (`keys/limits.ts`), so
