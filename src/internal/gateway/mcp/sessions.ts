@@ -779,9 +779,10 @@ export const make = Effect.fnUntraced(function*(
         ...Context.get(services, McpRequest.Request),
         session: { id, recorded, record: recording(store, held, id) }
       })
-    return Effect.updateContext(endpoint, inSession).pipe(
-      Effect.tap((response) => asked.request.method === "DELETE" && response.status < 300 ? ended(id) : Effect.void)
-    )
+    const answered = Effect.updateContext(endpoint, inSession)
+    return asked.request.method !== "DELETE"
+      ? answered
+      : Effect.tap(answered, (response) => response.status < 300 ? ended(id) : Effect.void)
   }
 
   // The answer to a request naming session `id`, through the session held for it (restarted when none is), when the
