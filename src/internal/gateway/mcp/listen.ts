@@ -18,13 +18,19 @@ export interface Session {
   id: string | undefined
 }
 
-/** `http`, the session its server gives (on any response) remembered in `session`. */
+/**
+ * `http`, the session its server gives (on any response) remembered in `session`, as the response passes (a map: no
+ * effect of its own run for each response, as `HttpClient.tap` would).
+ */
 export function remembering(http: HttpClient.HttpClient, session: Session): HttpClient.HttpClient {
-  return HttpClient.tap(http, (response) =>
-    Effect.sync(() => {
+  return HttpClient.transformResponse(
+    http,
+    Effect.map((response) => {
       const id = response.headers["mcp-session-id"]
       if (id !== undefined) session.id = id
-    }))
+      return response
+    })
+  )
 }
 
 /** What opens a connection's standalone stream. */
