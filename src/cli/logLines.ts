@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
+import * as Predicate from "effect/Predicate"
 import * as References from "effect/References"
 import type { Io } from "./io.js"
 
@@ -107,12 +108,10 @@ function formatted(line: WindowLine): string {
 }
 
 function holdsBigint({ annotations, message }: HeldLine): boolean {
-  if (Array.isArray(message) ? message.some(isBigint) : isBigint(message)) return true
-  for (const key in annotations) if (isBigint(annotations[key])) return true
+  if (Array.isArray(message) ? message.some(Predicate.isBigInt) : Predicate.isBigInt(message)) return true
+  for (const key in annotations) if (Predicate.isBigInt(annotations[key])) return true
   return false
 }
-
-const isBigint = (value: unknown): value is bigint => typeof value === "bigint"
 
 /**
  * The logging fiber as `Logger.formatJson` reads it (id, annotations and spans), as it was when it logged `line`; any
