@@ -110,9 +110,13 @@ function sourceLine(url: string, line: number, column: number): string | undefin
     | { readonly originalSource?: string; readonly originalLine?: number }
     | undefined
   const source = entry?.originalSource === undefined ? path : fileURLToPath(new URL(entry.originalSource, url))
+  const at = `:${entry?.originalLine === undefined ? line : entry.originalLine + 1}`
   const relative = Path.relative(root, source)
-  if (relative.startsWith("..")) return
-  return `${relative}:${entry?.originalLine === undefined ? line : entry.originalLine + 1}`
+  if (!relative.startsWith("..")) return relative + at
+  // A package's file outside the repository (a worktree's `node_modules` may be a link to another checkout's): named
+  // from its `node_modules`, as one inside is.
+  const packaged = source.indexOf(`${Path.sep}node_modules${Path.sep}`)
+  return packaged === -1 ? undefined : source.slice(packaged + 1) + at
 }
 
 // The stack as call sites, the top first, deep enough to reach the code under Effect's own frames.
