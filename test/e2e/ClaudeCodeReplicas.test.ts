@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import { agentReplicas, keptWithItsDeployment, playAcrossReplicas } from "../utils/agentReplicas.js"
 import { claudeCodeScenario } from "../utils/agentScenarios.js"
 import { agentKey, type Backend, prompts } from "../utils/agentSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { agentEnv, spawnProcess } from "../utils/cliHarness.js"
 import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 
 // A Claude model that thinks before each call and binds its thinking to the conversation's prefix (on Bedrock as
@@ -43,7 +43,7 @@ const session = (backend: Backend & keyof typeof models) => (ctx: Parameters<typ
         spawnProcess(process.execPath, [claude, "-p", ...args, "--model", model, "--allowedTools", "Read,Edit,Bash"], {
           cwd: replicas.work,
           env: {
-            ...envWithoutKeys(),
+            ...agentEnv(),
             HOME: replicas.home,
             TMPDIR: replicas.dir,
             ANTHROPIC_API_KEY: agentKey,

@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
-import { awaitFirstLine, envWithoutKeys, spawnProcess, startInProcess } from "../utils/cliHarness.js"
+import { agentEnv, awaitFirstLine, spawnProcess, startInProcess } from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
 import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 
@@ -36,7 +36,7 @@ describe("Gemini CLI against serve's default configuration", () => {
           spawnProcess(process.execPath, [gemini, "--skip-trust", ...args], {
             cwd: work,
             env: {
-              ...envWithoutKeys(),
+              ...agentEnv(),
               HOME: home,
               TMPDIR: dir,
               GEMINI_API_KEY: "unused",

@@ -12,7 +12,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { agentAgainstServe, mcpCallsLogged } from "../utils/agentAgainstServe.js"
 import { backends } from "../utils/agentSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { agentEnv, spawnProcess } from "../utils/cliHarness.js"
 import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 
 const agentKey = "gw-gemini-cli-mcp-agent-0001"
@@ -58,7 +58,7 @@ describe.concurrent("Gemini CLI with serve's /mcp, over each backend", () => {
             {
               cwd: work,
               env: {
-                ...envWithoutKeys(),
+                ...agentEnv(),
                 HOME: home,
                 TMPDIR: dir,
                 GEMINI_API_KEY: agentKey,

@@ -16,7 +16,7 @@ import * as Effect from "effect/Effect"
 import { agentReplicas, playAcrossReplicas, thinkingForm, thinkingSentBack } from "../utils/agentReplicas.js"
 import { geminiCliScenario, geminiCompressionThreshold } from "../utils/agentScenarios.js"
 import { agentKey, prompts } from "../utils/agentSession.js"
-import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { agentEnv, spawnProcess } from "../utils/cliHarness.js"
 import { geminiCli, orSkip, writeGeminiSettings } from "../utils/pinnedCli.js"
 
 // A Gemini 3 model of Google's, which Gemini CLI compresses with itself.
@@ -56,7 +56,7 @@ describe.concurrent("Gemini CLI's session through two serve replicas sharing Red
               spawnProcess(process.execPath, [gemini, "--skip-trust", "--approval-mode", "yolo", ...args], {
                 cwd: replicas.work,
                 env: {
-                  ...envWithoutKeys(),
+                  ...agentEnv(),
                   HOME: replicas.home,
                   TMPDIR: replicas.dir,
                   GEMINI_API_KEY: agentKey,

@@ -12,7 +12,7 @@ import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { type Backend, scratchWorkspace } from "./agentSession.js"
-import { awaitFirstLine, envWithoutKeys, type Running, startInProcess } from "./cliHarness.js"
+import { agentEnv, awaitFirstLine, type Running, startInProcess } from "./cliHarness.js"
 import { eventually } from "./eventually.js"
 import { namedTools } from "./mcpUpstreams.js"
 import { recordingProxy } from "./recordingProxy.js"
@@ -97,7 +97,7 @@ export const claudeCodeEnv = (setup: {
   readonly agentKey: string
   readonly model: string
 }) => ({
-  ...envWithoutKeys(),
+  ...agentEnv(),
   HOME: setup.home,
   TMPDIR: setup.dir,
   ANTHROPIC_API_KEY: setup.agentKey,
@@ -117,7 +117,7 @@ export const geminiCliEnv = (setup: {
   readonly url: string
   readonly agentKey: string
 }) => ({
-  ...envWithoutKeys(),
+  ...agentEnv(),
   HOME: setup.home,
   TMPDIR: setup.dir,
   GEMINI_API_KEY: setup.agentKey,

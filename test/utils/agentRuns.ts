@@ -7,7 +7,7 @@ import { expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { claudeCodeEnv } from "./agentAgainstServe.js"
 import { agentKey, type AgentSession } from "./agentSession.js"
-import { envWithoutKeys, spawnProcess } from "./cliHarness.js"
+import { agentEnv, spawnProcess } from "./cliHarness.js"
 import { opencodeConfigured } from "./opencodeConfig.js"
 import { codexBin } from "./pinnedCli.js"
 
@@ -50,7 +50,7 @@ export const geminiCliRun = (gemini: string, session: AgentSession, stdin?: stri
   spawnProcess(process.execPath, [gemini, "--skip-trust", "--approval-mode", "yolo", ...args], {
     cwd: session.work,
     env: {
-      ...envWithoutKeys(),
+      ...agentEnv(),
       HOME: session.home,
       TMPDIR: session.dir,
       GEMINI_API_KEY: agentKey,
@@ -66,7 +66,7 @@ export const geminiCliRun = (gemini: string, session: AgentSession, stdin?: stri
  * machine's); `gatewayKey`, when given, in `GATEWAY_KEY` too, for a provider of its own.
  */
 export const codexEnv = (home: string, gatewayKey?: string): Record<string, string> => ({
-  ...envWithoutKeys(),
+  ...agentEnv(),
   HOME: home,
   CODEX_HOME: home,
   ...(gatewayKey === undefined ? {} : { GATEWAY_KEY: gatewayKey })

@@ -57,6 +57,26 @@ export const envWithoutKeys = (): Record<string, string> => {
   return env
 }
 
+/**
+ * The zone (`Etc/GMT<offset>`, whose sign is POSIX's: `Etc/GMT-3` is three hours ahead of UTC) where it is about noon at
+ * `now`: the farthest any zone can be from a midnight.
+ */
+export const middayZone = (now: Date): string => {
+  const ahead = 12 - now.getUTCHours()
+  return ahead === 0 ? "Etc/GMT" : `Etc/GMT${ahead > 0 ? "-" : "+"}${Math.abs(ahead)}`
+}
+
+// Chosen once, as this file is loaded: every agent a test file runs keeps one date through the file.
+const agentZone = middayZone(new Date())
+
+/**
+ * A coding agent's environment: the test process's without keys, in a time zone where it is noon as the test file
+ * starts. An agent writes today's date into its system prompt, so a session that crossed midnight would change its
+ * prompt's prefix mid-session (breaking its prompt cache, and refused where the model binds thinking to the prefix);
+ * with about twelve hours to the zone's next midnight, the suite passes at any hour.
+ */
+export const agentEnv = (): Record<string, string> => ({ ...envWithoutKeys(), TZ: agentZone })
+
 export interface Spawned {
   readonly code: number | null
   readonly signal: NodeJS.Signals | null

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { envWithoutKeys } from "./cliHarness.js"
+import { agentEnv } from "./cliHarness.js"
 
 export interface OpencodeSetup {
   readonly home: string
@@ -61,7 +61,7 @@ export function opencodeConfigured(setup: OpencodeSetup): Record<string, string>
     })
   )
   return {
-    ...envWithoutKeys(),
+    ...agentEnv(),
     HOME: setup.home,
     // opencode takes its project's directory from PWD, which a spawned process inherits unchanged.
     PWD: setup.work,
