@@ -15,7 +15,6 @@ import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
-import * as Predicate from "effect/Predicate"
 import * as References from "effect/References"
 import type { Io } from "./io.js"
 
@@ -54,6 +53,8 @@ interface HeldLine {
   readonly fiberId: number
   readonly annotations: Readonly<Record<string, unknown>>
   readonly spans: ReadonlyArray<[label: string, timestamp: number]>
+  /** Whether its message or annotations hold a bigint. */
+  readonly bigint: boolean
 }
 
 /** A line as its window holds it: already formatted, or held to be formatted at the write. */
@@ -64,9 +65,8 @@ const heldLines = Logger.make(hold)
 /** Holds `options`' line for its window's write when nothing in it can change until then, else formats it now. */
 function hold(options: Logger.Options<unknown>): WindowLine {
   const annotations = options.fiber.getRef(References.CurrentLogAnnotations)
-  if (options.cause.reasons.length > 0 || !primitives(options.message) || !primitiveValues(annotations)) {
-    return Logger.formatJson.log(options)
-  }
+  const values = valuesOf(options.message, annotations)
+  if (options.cause.reasons.length > 0 || values === "objects") return Logger.formatJson.log(options)
   return {
     message: options.message,
     logLevel: options.logLevel,
@@ -74,24 +74,34 @@ function hold(options: Logger.Options<unknown>): WindowLine {
     date: options.date,
     fiberId: options.fiber.id,
     annotations,
-    spans: options.fiber.getRef(References.CurrentLogSpans)
+    spans: options.fiber.getRef(References.CurrentLogSpans),
+    bigint: values === "bigint"
   }
 }
 
-/** Whether a message (one value or the parts of one `Effect.log` call) holds primitives only. */
-function primitives(message: unknown): boolean {
-  if (!Array.isArray(message)) return primitive(message)
-  for (const part of message) if (!primitive(part)) return false
-  return true
+/**
+ * What a line's message (one value or the parts of one `Effect.log` call) and annotations hold: primitives only
+ * (`JSON.stringify` writes them), a bigint among primitives (which it refuses), or an object or function (whose owner
+ * may change it).
+ */
+function valuesOf(message: unknown, annotations: Readonly<Record<string, unknown>>): Values {
+  let values = Array.isArray(message) ? message.reduce<Values>(widened, "primitives") : kindOf(message)
+  for (const key in annotations) values = widened(values, annotations[key])
+  return values
 }
 
-function primitiveValues(record: Readonly<Record<string, unknown>>): boolean {
-  for (const key in record) if (!primitive(record[key])) return false
-  return true
+type Values = "primitives" | "bigint" | "objects"
+
+// What `found` and `value` hold together: an object over a bigint over primitives.
+function widened(found: Values, value: unknown): Values {
+  const kind = kindOf(value)
+  return kind === "objects" || found === "primitives" ? kind : found
 }
 
-function primitive(value: unknown): boolean {
-  return value === null || (typeof value !== "object" && typeof value !== "function")
+function kindOf(value: unknown): Values {
+  if (value === null) return "primitives"
+  const type = typeof value
+  return type === "object" || type === "function" ? "objects" : type === "bigint" ? "bigint" : "primitives"
 }
 
 /**
@@ -104,13 +114,7 @@ function formatted(line: WindowLine): string {
   if (typeof line === "string") return line
   const { cause, date, logLevel, message } = line
   const options = { message, logLevel, cause, date, fiber: asLogged(line) }
-  return holdsBigint(line) ? Logger.formatJson.log(options) : JSON.stringify(Logger.formatStructured.log(options))
-}
-
-function holdsBigint({ annotations, message }: HeldLine): boolean {
-  if (Array.isArray(message) ? message.some(Predicate.isBigInt) : Predicate.isBigInt(message)) return true
-  for (const key in annotations) if (Predicate.isBigInt(annotations[key])) return true
-  return false
+  return line.bigint ? Logger.formatJson.log(options) : JSON.stringify(Logger.formatStructured.log(options))
 }
 
 /**
