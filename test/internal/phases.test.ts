@@ -6,8 +6,10 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Stream from "effect/Stream"
@@ -137,14 +139,21 @@ describe("phase limits over UndiciHttpClient", () => {
       yield* failsAfter(streamed(stalled), "1 minute", "2 minutes", "idle", realWait)
     }).pipe(Effect.scoped))
 
-  it.live("no headers within the timeout: TimeoutError, and the connection is closed", () =>
+  // On the TestClock: the timeout passes once the server holds the request, however long a loaded machine took to
+  // send it (on a real clock a short timeout could pass before the server saw any request whose connection to watch).
+  it.effect("no headers within the timeout: TimeoutError, and the connection is closed", () =>
     Effect.gen(function*() {
       const connection = yield* connectionWatch
+      const arrived = yield* Deferred.make<void>()
       const server = yield* serve((req) => {
         connection.watch(req)
+        Deferred.doneUnsafe(arrived, Exit.void)
       })
       const llm = yield* provider(yield* client, `${server.url}/v1`, { timeout: "50 millis" })
-      const error = timeoutOf(yield* Effect.flip(llm.chat(hello, credentials)))
+      const call = yield* Effect.forkChild(Effect.flip(llm.chat(hello, credentials)))
+      yield* Deferred.await(arrived)
+      yield* TestClock.adjust("50 millis")
+      const error = timeoutOf(yield* Fiber.join(call))
       assert.strictEqual(error.phase, "request")
       yield* connection.closed
     }).pipe(Effect.scoped))
