@@ -15,7 +15,7 @@ export interface Options {
 }
 
 /** Waits `millis` on a real timer: a test's own clock may be a TestClock, which nothing advances while this waits. */
-const pause = (millis: number) =>
+export const pause = (millis: number): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
     const timer = setTimeout(() => resume(Effect.void), millis)
     return Effect.sync(() => clearTimeout(timer))

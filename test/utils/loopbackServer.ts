@@ -8,6 +8,7 @@ import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
+import { pause } from "./eventually.js"
 
 export interface Server {
   readonly url: string
@@ -17,8 +18,9 @@ export interface Server {
 
 /**
  * Watches the server's side of a request's connection: `watch(req)` in the
- * handler, then `closed` succeeds once that connection closed (within 30 s: a
- * loaded machine never needs that long, and a test waits it out only when it fails).
+ * handler, then `closed` succeeds once that connection closed (within 30 s on a
+ * real timer, so also under a TestClock: a loaded machine never needs that long, and
+ * a test waits it out only when it fails).
  */
 export const connectionWatch = Effect.map(Deferred.make<void>(), (deferred) => ({
   watch: (req: http.IncomingMessage, onClose?: () => void) => {
@@ -27,9 +29,7 @@ export const connectionWatch = Effect.map(Deferred.make<void>(), (deferred) => (
       Deferred.doneUnsafe(deferred, Exit.void)
     })
   },
-  closed: Deferred.await(deferred).pipe(
-    Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.fail("no close") })
-  )
+  closed: Effect.raceFirst(Deferred.await(deferred), Effect.andThen(pause(30_000), Effect.fail("no close")))
 }))
 
 /** A loopback `node:http` server for the scope's lifetime. */
