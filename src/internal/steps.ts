@@ -4,7 +4,6 @@
  */
 import * as Effect from "effect/Effect"
 
-/** The items one step takes. */
 export const itemsPerStep = 2_000
 
 /** `step` over `items`, `itemsPerStep` at a time (`from`: the chunk's first index), other fibers run between. */

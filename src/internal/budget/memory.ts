@@ -22,7 +22,6 @@ const reservedIn = (count: Count): number => {
   return total
 }
 
-/** A `BudgetStore` in this process' memory. */
 export const budgetStore = (): Budget.BudgetStore["Service"] => {
   const counts = new Map<string, Count>()
   // The counter's count, its window the one that holds `now` (a window's spend starts again from zero), or a later

@@ -236,7 +236,6 @@ export interface Call {
   readonly guardrails: ReadonlyArray<Guardrail>
 }
 
-/** A call answered as a stream. */
 export interface StreamedCall extends Call {
   /** The model the request named, for the error of a stream that ends before its first chunk. */
   readonly model: string

@@ -307,7 +307,6 @@ export interface Catalog {
   readonly routers: ReadonlyMap<string, Router.Options<Deployment>>
 }
 
-/** The catalog of `deployments` and `routers`. */
 export function catalog(
   deployments: ReadonlyArray<Deployment>,
   routers: Gateway.Config["routers"]

@@ -28,7 +28,6 @@ export function roleProblem(text: string): string | undefined {
   return "expected admin, operator, viewer, team_admin:<team> or team_viewer:<team> (a team's name or id)"
 }
 
-/** `text` as a role, when it is one. */
 export function roleOf(text: string): Role | undefined {
   return roleProblem(text) === undefined ? text as Role : undefined
 }

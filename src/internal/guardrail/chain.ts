@@ -102,7 +102,6 @@ function outcomeOf(
   return { blocks, masks, maskedBy }
 }
 
-/** The error of a block. */
 export function blocked(block: Block, where: Where): GuardrailError {
   return new GuardrailError({ guardrail: block.guardrail, where, reason: block.reason })
 }

@@ -10,7 +10,6 @@ import type * as RateLimiter from "../../RateLimiter.js"
 import { monotonicMillis } from "../time/monotonic.js"
 import * as Level from "./level.js"
 
-/** A `BucketStore` in this process' memory. */
 export function bucketStore(): RateLimiter.BucketStore["Service"] {
   const levels = new Map<string, Level.Level>()
   const bucket = Effect.fnUntraced(function*(options: RateLimiter.BucketOptions) {
@@ -37,7 +36,6 @@ export function bucketStore(): RateLimiter.BucketStore["Service"] {
   return { bucket }
 }
 
-/** A `SlotStore` in this process' memory. */
 export function slotStore(): RateLimiter.SlotStore["Service"] {
   const held = new Map<string, number>()
   function slots(options: RateLimiter.SlotsOptions): Effect.Effect<RateLimiter.Slots> {

@@ -381,7 +381,6 @@ function routedSource(
   }
 }
 
-/** The router's `chatStream`. */
 export function chatStream(core: Core) {
   // The call runs in this region (each stream opened through its `restore`), so no interruption lands between a stream
   // opened and the source handed out. Traced, the call's span lasts until the stream closes.

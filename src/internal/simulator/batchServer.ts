@@ -118,7 +118,6 @@ export interface EngineParts {
 /** What the gate and an error answer need of a wire format. */
 export type Gate = Pick<WireFormat<never>, "apiKey" | "renderError" | "requestIdHeader" | "rateLimitHeaders">
 
-/** A JSON answer. */
 export function json(out: Record<string, string>, value: unknown, status = 200): Plan {
   return {
     _tag: "Body",

@@ -8,7 +8,6 @@ import type { RenderedStream, ReplyMeta, WireFormat } from "../../simulator/Wire
 import type { Plan } from "./plan.js"
 import { prng } from "./prng.js"
 
-/** The request header that selects a fault. */
 export const faultHeader = "x-simulator-fault"
 
 /** Each fault kind, with the parameters it takes. */

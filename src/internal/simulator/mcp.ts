@@ -22,13 +22,11 @@ import * as Http from "node:http"
 import type { McpFault } from "../../simulator/Simulator.js"
 import { resetNow, sleep } from "./plan.js"
 
-/** The path the MCP endpoint answers on. */
 export const mcpPath = "/mcp"
 
 // The methods Streamable HTTP answers on its endpoint.
 const mcpMethods = ["POST", "GET", "DELETE"] as const
 
-/** The request header that chooses an MCP fault. */
 export const mcpFaultHeader = "x-simulator-mcp-fault" as const
 
 /** Decodes an `x-simulator-mcp-fault` value: the fault, or the reason it is invalid. */

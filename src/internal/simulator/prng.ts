@@ -8,7 +8,6 @@ export const fnv1a = (text: string, seed = 0x811c9dc5): number => {
   return h >>> 0
 }
 
-/** `fnv1a` of `text` as 8 hex digits. */
 export const fnv1aHex = (text: string): string => fnv1a(text).toString(16).padStart(8, "0")
 
 /** mulberry32: a tiny seeded PRNG (32-bit outputs), good enough to pick words and faults. */

@@ -322,7 +322,6 @@ export abstract class SseParser implements StreamParser {
     return undefined
   }
 
-  /** The body ended. */
   end(out: Array<ChatChunk>): LlmError | undefined {
     if (this.done) return undefined
     const events: Array<Sse.Event> = []

@@ -790,7 +790,6 @@ export class Watch implements Bound<Phase> {
     this.shortest = Math.min(limits.firstToken ?? Infinity, limits.idle ?? Infinity)
   }
 
-  /** The response headers are in. */
   headersIn(): void {
     this.headersAt = this.clock.currentTimeMillisUnsafe()
   }

@@ -38,7 +38,6 @@ export interface StreamFold {
   readonly usage: () => Usage | undefined
 }
 
-/** The fold of one stream into `events`. */
 export function foldStream(events: StreamEvents): StreamFold {
   let started = false
   let forwarded = false

@@ -47,5 +47,4 @@ export interface Service {
   >
 }
 
-/** The admin routes' check. */
 export class AdminCheck extends Context.Service<AdminCheck, Service>()("effect-llm-router/gateway/access/AdminCheck") {}

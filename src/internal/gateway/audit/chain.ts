@@ -77,7 +77,6 @@ export function pastRetention(base: AnchoredBase): boolean {
 /** The digest the first row follows. */
 export const genesis = "0".repeat(64)
 
-/** The empty chain's head. */
 export const emptyHead: Head = { seq: 0, digest: genesis }
 
 /** The text a row's digest covers: its fields in one fixed order. */

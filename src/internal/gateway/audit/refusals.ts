@@ -26,7 +26,6 @@ export const summaryAction = "unauthenticated refusals"
 /** The actor of the rows the gateway writes of itself. */
 export const gatewayActor = "gateway"
 
-/** Whether an answer is a refusal (401, 403). */
 export function isRefusal(status: number): boolean {
   return status === 401 || status === 403
 }

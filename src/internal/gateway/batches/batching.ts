@@ -90,7 +90,6 @@ export function storeAnswer(unanswered: string) {
       : Errors.databaseUnavailable(error.reason, unanswered)
 }
 
-/** A step of a batch API. */
 type Step = keyof GatewayBatchApi
 
 /**

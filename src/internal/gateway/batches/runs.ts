@@ -92,7 +92,6 @@ export interface Progress {
   readonly ended: boolean
 }
 
-/** The progress of what is recorded of a run. */
 export function progressOf(recorded: Recorded): Progress {
   let succeeded = 0
   for (const answer of recorded.answers.values()) if (Result.isSuccess(answer)) succeeded++
@@ -151,7 +150,6 @@ export interface Runs {
   readonly progress: (run: string) => Effect.Effect<Progress | undefined, StoreUnavailableError>
 }
 
-/** The runs' store. */
 export class RunStore extends Context.Service<RunStore, Runs>()("effect-llm-router/gateway/batches/RunStore") {}
 
 /** Before when a run started is forgotten at `now`: with its batch's record. */

@@ -76,7 +76,6 @@ export interface Settlements {
   readonly forget: (before: number) => Effect.Effect<void, StoreUnavailableError>
 }
 
-/** The settlements' store. */
 export class SettlementStore
   extends Context.Service<SettlementStore, Settlements>()("effect-llm-router/gateway/batches/SettlementStore")
 {}

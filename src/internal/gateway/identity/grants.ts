@@ -58,7 +58,6 @@ const grantsOf = (statement: Effect.Effect<ReadonlyArray<unknown>, SqlError>) =>
 // A new grant's id.
 const grantId = () => `grant_${randomBytes(12).toString("base64url")}`
 
-/** The grants' store. */
 export class GrantStore
   extends Context.Service<GrantStore, Grants>()("effect-llm-router/gateway/identity/GrantStore")
 {}

@@ -24,7 +24,6 @@ export interface Sources {
   readonly grants: Grants
 }
 
-/** The name of the session cookie. */
 export const sessionCookie = "elr_session"
 
 /** The value of cookie `name` among a request's `cookie` header, when it has one. */

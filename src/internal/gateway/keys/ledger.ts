@@ -22,7 +22,6 @@ export interface Ledger {
   readonly spend: (scope: string, period: Budget.Period) => Effect.Effect<Budget.CounterSpend, StoreUnavailableError>
 }
 
-/** The gateway's spend ledger. */
 export class SpendLedger extends Context.Service<SpendLedger, Ledger>()("effect-llm-router/gateway/keys/SpendLedger") {}
 
 /** The ledger over the `Budget.BudgetStore` provided. */

@@ -227,7 +227,6 @@ const keyColumns = (change: KeyChange): Record<string, unknown> => {
   return columns
 }
 
-/** The keys' and teams' store. */
 export class KeyStore extends Context.Service<KeyStore, Store>()("effect-llm-router/gateway/keys/KeyStore") {}
 
 /**

@@ -199,7 +199,6 @@ function pinOf({ held_at, held_definition, held_digest, tool, ...pinned }: typeo
 const pinsOf = (statement: Effect.Effect<ReadonlyArray<unknown>, SqlError>) =>
   Effect.map(Sql.rows(PinRow, statement), (rows) => rows.map(pinOf))
 
-/** The pins' store. */
 export class PinStore extends Context.Service<PinStore, Store>()("effect-llm-router/gateway/mcp/PinStore") {}
 
 /** Pins in the gateway's database (the `tool_pins` table), which every instance on it shares. */

@@ -70,7 +70,6 @@ export type Resumed =
   | { readonly _tag: "Replay"; readonly entries: ReadonlyArray<Entry> }
   | { readonly _tag: "Lost" }
 
-/** The id of the event of `sequence` in `epoch`. */
 export function eventId(epoch: string, sequence: number): string {
   return `${epoch}-${sequence}`
 }

@@ -48,7 +48,6 @@ export interface Table {
   readonly sessions: Map<string, Set<string>>
 }
 
-/** A table of no subscription. */
 export function emptyTable(): Table {
   return { resources: new Map(), sessions: new Map() }
 }
@@ -130,7 +129,6 @@ export interface Changes {
   readonly latest: ReadonlyMap<string, number>
 }
 
-/** No change yet. */
 export function noChanges(): Changes {
   let count = 0
   let ended = 0

@@ -145,7 +145,6 @@ export class Rates {
   }
 }
 
-/** The live figures of one gateway. */
 export interface LiveStats {
   /**
    * A finished request: `deployment` (the `provider/model` its reply reported; nothing is recorded without one),

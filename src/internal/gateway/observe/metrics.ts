@@ -134,7 +134,6 @@ function newSeries(model: string, route: string) {
 // of it at each scrape: updating them on every change would cost every call for a value only a scrape reads, and a
 // gauge registered with a `get` hook cannot run the status effect.
 
-/** The metrics of one gateway. */
 export interface Metrics {
   /** The `Tally` of a request to `route` that came at `started`: its handler fills it in; `answered` counts it. */
   readonly tally: (route: string, started: number) => Tally

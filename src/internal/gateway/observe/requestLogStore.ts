@@ -34,7 +34,6 @@ export interface Service {
   readonly list: (query: Requests.ListQuery) => Effect.Effect<ReadonlyArray<Requests.Row>, StoreUnavailableError>
 }
 
-/** The request log's store. */
 export class RequestLogStore
   extends Context.Service<RequestLogStore, Service>()("effect-llm-router/gateway/observe/RequestLogStore")
 {}

@@ -41,7 +41,6 @@ export const upstreamOf = (
     ? { id: reply.id, provider: reply.provider, keyId: reply.keyId }
     : undefined
 
-/** A kept response. */
 export interface StoredResponse {
   /** The `response` object's JSON. */
   readonly body: string

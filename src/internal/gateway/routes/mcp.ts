@@ -21,7 +21,6 @@ import { refusal, tooLarge } from "../serving/answers.js"
 import { Configuration } from "../serving/configuration.js"
 import { Requests } from "../serving/requests.js"
 
-/** The paths of the MCP endpoints. */
 export const paths = ["/mcp", "/mcp/:server"] as const
 
 // `request` without its `Origin`, which the guard has accepted.

@@ -12,7 +12,6 @@ import * as Errors from "../errorAnswer.js"
 import type * as Request from "../request/context.js"
 import * as Outcome from "../request/outcome.js"
 
-/** A JSON answer with `status`. */
 export function json(status: number, body: string) {
   return HttpServerResponse.text(body, { status, contentType: "application/json" })
 }

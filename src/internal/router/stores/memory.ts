@@ -11,7 +11,6 @@ import { digestOf } from "../affinity.js"
 import * as Breaker from "../breaker.js"
 import { Window } from "../learnedLimits.js"
 
-/** A `BreakerStore` in this process' memory. */
 export function breakerStore(): Router.BreakerStore["Service"] {
   const breakers = new Map<string, Breaker.Breaker>()
   const breaker = Effect.fnUntraced(function*(options: Router.BreakerOptions) {
@@ -73,7 +72,6 @@ export function pins(ttlMillis: number, maxSessions: number): Router.Pins & {
   }
 }
 
-/** An `AffinityStore` in this process' memory. */
 export function affinityStore(): Router.AffinityStore["Service"] {
   const sets = new Map<string, Router.Pins>()
   return {

@@ -12,7 +12,6 @@ import { isoTime, resultLines } from "../batch.js"
 import { shapeReader } from "../shapeReader.js"
 import { statusOfError } from "./errors.js"
 
-/** The path of the batches. */
 export const batchesPath = "/v1/messages/batches"
 
 /** One request of `POST /v1/messages/batches`: a Messages body as `params`, under its custom id. */

@@ -287,7 +287,6 @@ export function deltaHead(index: number, type: keyof typeof deltaFields): string
 /** What closes a `deltaHead` and its piece. */
 export const deltaTail = "}}"
 
-/** `content_block_stop` of block `index`. */
 export function blockStop(index: number): string {
   return `{"type":"content_block_stop","index":${index}}`
 }
@@ -302,7 +301,6 @@ export function messageDelta(stopReason: string, usage: WireUsage): string {
 /** `message_stop`, the stream's end. */
 export const messageStop = `{"type":"message_stop"}`
 
-/** A `ping`. */
 export const ping = `{"type":"ping"}`
 
 // ---------------------------------------------------------------------------

@@ -19,7 +19,6 @@ import * as Codec from "./codec.js"
 import { EventStreamParser } from "./eventStream.js"
 import type { Options } from "./options.js"
 
-/** The runtime endpoint of `region`. */
 export const endpointOf = (region: string): string => `https://bedrock-runtime.${region}.amazonaws.com`
 
 /** The control plane of `region`, where batch inference jobs are made. */

@@ -231,7 +231,6 @@ type WirePart = typeof Part.Type
 /** `GenerateContentRequest`'s check: a parsed body as itself, or what the schema finds wrong with it. */
 export const checkGenerateContent = checker(GenerateContentRequest, { errors: "first" })
 
-/** `CountTokensRequest`'s check. */
 export const checkCountTokens = checker(CountTokensRequest, { errors: "first" })
 
 // A call of a model turn not answered yet: its id (Gemini's or made) and its name.

@@ -18,7 +18,6 @@ export const EmbedContentRequest = Schema.Struct({
   outputDimensionality: maybe(Schema.Number)
 })
 
-/** A `BatchEmbedContentsRequest`. */
 export const BatchEmbedContentsRequest = Schema.Struct({ requests: Schema.Array(EmbedContentRequest) })
 
 const Embedding = Schema.Struct({ values: Schema.Array(Schema.Number) })
@@ -29,10 +28,8 @@ export const EmbedContentResponse = Schema.Struct({ embedding: Embedding })
 /** `batchEmbedContents`' reply, in request order; Gemini reports no usage. */
 export const BatchEmbedContentsResponse = Schema.Struct({ embeddings: Schema.Array(Embedding) })
 
-/** `EmbedContentRequest`'s check. */
 export const checkEmbedContent = checker(EmbedContentRequest, { errors: "first" })
 
-/** `BatchEmbedContentsRequest`'s check. */
 export const checkBatchEmbedContents = checker(BatchEmbedContentsRequest, { errors: "first" })
 
 /** The body of `batchEmbedContents` for the model `resource`; each request repeats it. */

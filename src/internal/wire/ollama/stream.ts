@@ -50,7 +50,6 @@ export class OllamaStreamParser {
     return undefined
   }
 
-  /** The body ended. */
   end(out: Array<ChatChunk>): LlmError | undefined {
     if (this.done) return undefined
     const failure = this.drain(this.lines.end(this.batch), out)

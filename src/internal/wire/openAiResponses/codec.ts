@@ -922,7 +922,6 @@ const SummaryText = Schema.Struct({ type: Schema.Literal("summary_text"), text: 
 
 const ItemStatus = Schema.Literals(["in_progress", "completed", "incomplete"])
 
-/** An item's status. */
 export type ItemStatus = typeof ItemStatus.Type
 
 const MessageOutput = Schema.Struct({
@@ -1081,17 +1080,14 @@ export function responseObject(outcome: Outcome): ResponseObject {
   }
 }
 
-/** An `output_text` part of `text`. */
 export function outputText(text: string): typeof OutputText.Encoded {
   return { type: "output_text", text, annotations: [], logprobs: [] }
 }
 
-/** A `summary_text` part of `text`. */
 export function summaryText(text: string): typeof SummaryText.Encoded {
   return { type: "summary_text", text }
 }
 
-/** A `refusal` part of `refusal`. */
 export function refusalPart(refusal: string): typeof RefusalPart.Encoded {
   return { type: "refusal", refusal }
 }

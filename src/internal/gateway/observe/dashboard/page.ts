@@ -41,7 +41,6 @@ const style = `
 // linted as the rest of the code is, read once when the gateway loads.
 const script = (name: string) => readFileSync(new URL(`./browser/${name}`, import.meta.url), "utf8")
 
-/** The page's HTML. */
 export const page = `<!doctype html>
 <html lang="en">
 <head>
