@@ -113,10 +113,8 @@ export class Routing<A> implements Call, Onward {
   readonly request: ChatRequest
   readonly sender: Sender<A>
   readonly clock: Clock.Clock
-  /** The fiber's `Random`: a seeded one reproduces every pick. */
   readonly random: Random.Random
   readonly address: string
-  /** The call's span, when traced and sampled: each attempt gets a span under it. */
   readonly span: Tracer.Span | undefined
   readonly attempts: Array<Attempt> = []
   readonly tried: Array<State> = []
@@ -163,7 +161,6 @@ export class Routing<A> implements Call, Onward {
     if (now >= this.deadlineAt) return Effect.fail(this.timedOut())
     const candidates = usable(this.members, this, now)
     if (candidates.length === 0) return this.noneUsable(now)
-    // A call without a session's pin picks among the candidates.
     const pinned = this.pin === undefined ? undefined : Affinity.pinnedAmong(this.pin, this.tried, candidates)
     const state = pinned ??
       (candidates.length === 1 ? candidates[0]! : candidates[this.core.pick(candidates, u, this.request)]!)

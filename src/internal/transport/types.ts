@@ -16,7 +16,8 @@ import type { SkippedEvents } from "./skippedEvents.js"
 
 /**
  * One response body's stream state. `push` and `end` append chunks to `out` and return the failure that ends the
- * stream, if any; `done`: the terminal event was seen (a transport failure after it loses nothing).
+ * stream, if any (the chunks appended before it still count); `done`: the terminal event was seen (a transport failure
+ * after it loses nothing).
  */
 export interface StreamParser {
   readonly done: boolean

@@ -33,10 +33,7 @@ type Block =
 
 const other: Block = { kind: "other" }
 
-/**
- * One stream's state. `push` and `end` return the failure that ends the stream, if any (chunks appended before it still
- * count).
- */
+/** One stream's state (`StreamParser`). */
 export class AnthropicStreamParser extends SseParser {
   private id = ""
   private model: string

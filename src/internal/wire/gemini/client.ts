@@ -112,10 +112,7 @@ export interface StreamContext extends Adapter.StreamContext {
   readonly maxEventSize: number | undefined
 }
 
-/**
- * One stream's state. `push` and `end` return the failure that ends the stream, if any (chunks appended before it still
- * count).
- */
+/** One stream's state (`StreamParser`). */
 export class GeminiStreamParser extends JsonSseParser {
   private id = ""
   private model: string

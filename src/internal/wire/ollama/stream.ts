@@ -20,10 +20,7 @@ export interface StreamContext extends Adapter.StreamContext {
   readonly maxLineSize?: number | undefined
 }
 
-/**
- * One stream's state. `push` and `end` return the failure that ends the stream, if any (chunks appended before it still
- * count).
- */
+/** One stream's state (`StreamParser`). */
 export class OllamaStreamParser {
   private readonly lines: Ndjson.Decoder
   private readonly batch: Array<string> = []

@@ -91,10 +91,7 @@ interface ToolCallState {
   announced: boolean
 }
 
-/**
- * One stream's state. `push` and `end` return the failure that ends the stream, if any (chunks appended before it still
- * count).
- */
+/** One stream's state (`StreamParser`). */
 export class ChatStreamParser extends JsonSseParser {
   private id = ""
   private model: string
