@@ -434,7 +434,6 @@ const afterFirst = Effect.fnUntraced(function*(
   const call = yield* RouterCall
   let step: Step | undefined
   let error = first
-  // What the retries have waited so far.
   let waited = 0
   for (let attempt = 1;; attempt++) {
     if (isPhaseTimeout(error) && goesElsewhere(call, "TimeoutError")) return yield* Effect.fail(error)

@@ -256,7 +256,6 @@ export const layerMemory: Layer.Layer<SessionStore> = Layer.sync(SessionStore, (
   >()
   const mine = (caller: string | null | undefined) =>
     [...sessions.values()].filter((kept) => caller === undefined || kept.session.caller === caller)
-  // Whether the session of `caller` is among those `among` names.
   const whose = (among: Among): (caller: string | null) => boolean => {
     switch (among._tag) {
       case "Key":
