@@ -1,8 +1,6 @@
 /**
  * What the commands that call a running gateway's admin API share (`keys`, `teams`, `spend`): where the admin key
  * comes from, one request with it, its JSON answer, budget flags, and the error of a gateway unreachable or refusing.
- *
- * @since 0.3.0
  */
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
@@ -27,9 +25,6 @@ import { failUsage, noArgumentFlags, numberFlag, parseFlags, UsageError } from "
 
 /**
  * The variable the admin key is read from, never a flag (a flag would show in the process list and shell history).
- *
- * @since 0.3.0
- * @category Constants
  */
 export const adminKeyVariable = "EFFECT_LLM_ROUTER_ADMIN_KEY"
 
@@ -48,9 +43,6 @@ export interface Parsed<Action> {
 /**
  * The gateway could not be reached, or refused the request: `status` is its HTTP status when it answered, `detail`
  * its message or the transport's.
- *
- * @since 0.3.0
- * @category Errors
  */
 export class GatewayRequestError extends Schema.TaggedError<GatewayRequestError>()("GatewayRequestError", {
   url: Schema.String,

@@ -2,8 +2,6 @@
  * The admin token `serve` keeps in its data directory when provider.json names no admin key, so the admin API is never
  * open to whoever reaches the port: made at first start (mode 0600, in a directory only its owner enters), kept across
  * restarts, found there by `keys` and `spend`. As with Jupyter's token, the file's path is printed, never the token.
- *
- * @since 0.3.0
  */
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
@@ -18,26 +16,17 @@ import type { Io } from "./io.js"
 
 /**
  * The token's file name in the data directory.
- *
- * @since 0.3.0
- * @category Constants
  */
 export const fileName = "admin-token"
 
 /**
  * The name the token is given among the gateway's admin keys (`GET /admin/keys` lists it so).
- *
- * @since 0.3.0
- * @category Constants
  */
 export const keyName = "admin-token"
 
 /**
  * The data directory: `--data`, else `$XDG_DATA_HOME/effect-llm-router`, else `~/.local/share/effect-llm-router`
  * (the XDG Base Directory Specification's default for user data).
- *
- * @since 0.3.0
- * @category Constructors
  */
 export const dataDirectory = (flag: string | undefined, env: Io["env"]): string =>
   flag ?? (env.XDG_DATA_HOME !== undefined && env.XDG_DATA_HOME !== ""
@@ -46,9 +35,6 @@ export const dataDirectory = (flag: string | undefined, env: Io["env"]): string 
 
 /**
  * The token's file could not be made or read: `path` names it, `reason` says why.
- *
- * @since 0.3.0
- * @category Errors
  */
 export class AdminTokenError extends Schema.TaggedError<AdminTokenError>()("AdminTokenError", {
   path: Schema.String,
@@ -61,9 +47,6 @@ export class AdminTokenError extends Schema.TaggedError<AdminTokenError>()("Admi
 
 /**
  * The token file's path in `directory`.
- *
- * @since 0.3.0
- * @category Constructors
  */
 export const pathIn = (directory: string): string => Path.join(directory, fileName)
 
@@ -106,9 +89,6 @@ const unsafe = (info: Fs.Stats): string | undefined => {
 /**
  * The text of the private file at `path` (the admin token, a stored login), if it is there; a symbolic link, or a file
  * others may read or change (mode beyond 0600), is an error saying why.
- *
- * @since 0.3.0
- * @category Constructors
  */
 export const readPrivate = Effect.fnUntraced(function*(path: string) {
   const opened = yield* openToken(path).pipe(
@@ -131,9 +111,6 @@ export const readPrivate = Effect.fnUntraced(function*(path: string) {
 /**
  * The token in `directory` (whitespace trimmed), if the file is there; an empty file is an error, as are those
  * `readPrivate` refuses.
- *
- * @since 0.3.0
- * @category Constructors
  */
 export const read = Effect.fnUntraced(function*(directory: string) {
   const path = pathIn(directory)
@@ -147,9 +124,6 @@ export const read = Effect.fnUntraced(function*(directory: string) {
 /**
  * The token in `directory`, made first when there is none (directory mode 0700, file 0600), put in place whole and
  * only if the file does not exist yet, so two processes starting together keep one token and neither reads it empty.
- *
- * @since 0.3.0
- * @category Constructors
  */
 export const ensure = Effect.fnUntraced(function*(directory: string) {
   const fs = yield* FileSystem.FileSystem

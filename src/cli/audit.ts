@@ -8,8 +8,6 @@
  *   and prints the first broken row (exit 1), or the rows read and the head's digest (write it down: a chain rewritten
  *   whole from an earlier row ends on another digest). With `--anchor <file>` (`gateway.audit.anchor`) it also fails
  *   when the chain misses a head or base written there (rewritten, or cut short), or starts anywhere but at a base.
- *
- * @since 0.3.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Clock from "effect/Clock"
@@ -230,9 +228,6 @@ const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<strin
 
 /**
  * Runs `audit`: 2 for bad flags, 1 when the gateway or the database cannot be read, or `verify` finds the chain broken.
- *
- * @since 0.3.0
- * @category Commands
  */
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
   runParsed(

@@ -4,8 +4,6 @@
  * (or with `--live`) as calls, `--concurrency` at once, each result appended as it finishes. The model comes from
  * `chatSource.ts`; `batchInput.ts`, `batchOutput.ts` and `batchProgress.ts` read, write and show; this module chooses
  * how the requests run.
- *
- * @since 0.3.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Context from "effect/Context"
@@ -28,9 +26,6 @@ import { batchUsage, programName } from "./usage.js"
 
 /**
  * Options of `run` beyond the command line.
- *
- * @since 0.3.0
- * @category Models
  */
 export interface RunOptions extends SourceOptions {
   /** Stderr's terminal, when it is one: the progress is a redrawn bar. Default: plain periodic lines. */
@@ -180,9 +175,6 @@ const program = (args: Args, io: Io, options: RunOptions, secrets: Array<Redacte
  * ones reported, done ones skipped); 1 when input, output or configuration cannot be used, or a provider batch was
  * refused (`BatchError`), expired or cancelled before all its lines ran; 2 bad flags; 130 interrupted (every finished
  * result in the output, whole; a running provider batch cancelled).
- *
- * @since 0.3.0
- * @category Commands
  */
 export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {}): Effect.Effect<number> =>
   runParsed(

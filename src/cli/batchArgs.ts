@@ -1,8 +1,6 @@
 /**
  * `batch`'s command line: the input file, `--out`, `--live`, `--poll`, `--concurrency`, and the flags that choose the
  * model (`chat`'s, parsed by `chatArgs.parseSource`).
- *
- * @since 0.3.0
  */
 import * as Result from "effect/Result"
 import * as path from "node:path"
@@ -12,26 +10,17 @@ import { failUsage, parseFlags, positiveIntegerFlag, secondsFlag, type UsageErro
 
 /**
  * How many requests run at once unless `--concurrency` says otherwise.
- *
- * @since 0.3.0
- * @category Constants
  */
 export const defaultConcurrency = 8
 
 /**
  * How often a provider batch is asked how it goes unless `--poll` says otherwise, in seconds.
- *
- * @since 0.3.0
- * @category Constants
  */
 export const defaultPollSeconds = 30
 
 /**
  * The longest input line unless `--max-line-bytes` says otherwise: a line is a request body, and this is the largest
  * the gateway takes by default. A longer line is reported and skipped, unread.
- *
- * @since 0.3.0
- * @category Constants
  */
 export const defaultMaxLineBytes = defaultMaxBodyBytes
 
@@ -46,9 +35,6 @@ const flags = {
 
 /**
  * One `batch`'s arguments.
- *
- * @since 0.3.0
- * @category Models
  */
 export interface Args extends SourceArgs {
   /** The JSONL file of requests. */
@@ -67,9 +53,6 @@ export interface Args extends SourceArgs {
 
 /**
  * Parses `batch`'s arguments (those after the word `batch`).
- *
- * @since 0.3.0
- * @category Parsing
  */
 export const parse = (argv: ReadonlyArray<string>): Result.Result<Args | "help", UsageError> =>
   Result.gen(function*() {

@@ -1,8 +1,6 @@
 /**
  * `batch`'s input: a JSONL file read line by line (never whole), each line an OpenAI Chat Completions body plus an
  * `id`, turned into the request it asks for or the reason it cannot run.
- *
- * @since 0.3.0
  */
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
@@ -14,25 +12,16 @@ import { toChatRequest } from "../internal/wire/openAiChat/codec.js"
 
 /**
  * A request's id as the input wrote it: a string or a number.
- *
- * @since 0.3.0
- * @category Models
  */
 export type Id = string | number
 
 /**
  * The id as a key for sets: `1` and `"1"` are different ids.
- *
- * @since 0.3.0
- * @category Models
  */
 export const keyOf = (id: Id): string => JSON.stringify(id)
 
 /**
  * One line of the input: nothing (blank), a line that cannot run and why, or a request.
- *
- * @since 0.3.0
- * @category Models
  */
 export type Line =
   | { readonly _tag: "Blank" }
@@ -41,9 +30,6 @@ export type Line =
 
 /**
  * A line that runs.
- *
- * @since 0.3.0
- * @category Models
  */
 export type Request = Extract<Line, { readonly _tag: "Request" }>
 
@@ -53,9 +39,6 @@ const isId = (value: unknown): value is Id =>
 /**
  * Reads one line (numbered from 1): the `id` is taken out, the rest must be a chat request
  * (`openAiRequest.toChatRequest`).
- *
- * @since 0.3.0
- * @category Parsing
  */
 export const parseLine = (text: string, line: number): Line => {
   if (text.trim() === "") return { _tag: "Blank" }
@@ -84,9 +67,6 @@ export const parseLine = (text: string, line: number): Line => {
 
 /**
  * A line of the input as read: its text, or, past the limit, only its size (its bytes dropped as they came).
- *
- * @since 0.3.0
- * @category Models
  */
 export type RawLine =
   | { readonly _tag: "Text"; readonly number: number; readonly text: string }
@@ -147,9 +127,6 @@ function split(state: Splitting, chunk: Uint8Array, maxLineBytes: number): Reado
  * The file's lines as a byte stream split at `\n`: a line longer than `maxLineBytes` is never built (its bytes counted
  * and dropped), so one huge line costs no memory and the lines after it are still read. Unlike the provider streams'
  * NDJSON splitter (`internal/wire/ollama/ndjson.ts`), it goes on past a long line and keeps blank ones.
- *
- * @since 0.3.0
- * @category Reading
  */
 export const lines = (file: string, maxLineBytes: number) =>
   Stream.unwrap(Effect.map(FileSystem.FileSystem, (fs) => fs.stream(file))).pipe(
@@ -163,9 +140,6 @@ export const lines = (file: string, maxLineBytes: number) =>
 
 /**
  * A line as read, as a request or the reason it cannot run: a line past the limit is a bad line, named by its size.
- *
- * @since 0.3.0
- * @category Parsing
  */
 export const readLine = (raw: RawLine, maxLineBytes: number): Line =>
   raw._tag === "Text"
@@ -179,9 +153,6 @@ export const readLine = (raw: RawLine, maxLineBytes: number): Line =>
 /**
  * How many lines are not blank: the progress' total, read once before the run as a stream, so a large file costs no
  * memory.
- *
- * @since 0.3.0
- * @category Reading
  */
 export const countLines = (file: string, maxLineBytes: number) =>
   lines(file, maxLineBytes).pipe(

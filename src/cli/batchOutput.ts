@@ -2,8 +2,6 @@
  * `batch`'s output: a JSONL file of results, one line per finished request, and on a re-run the ids it already holds.
  * Each line is one synchronous append (`fs.writeSync`), which an interrupted fiber cannot stop halfway, so Ctrl-C
  * leaves whole lines only; a process killed outright can leave a partial last line, which `resume` cuts off.
- *
- * @since 0.3.0
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -19,17 +17,11 @@ import { errorJson, scrub } from "./io.js"
 
 /**
  * The results file holds a line that is not a result (no `id`): some other file, which `batch` will not append to.
- *
- * @since 0.3.0
- * @category Errors
  */
 export class ResultsFileError extends Data.TaggedError("ResultsFileError")<{ readonly message: string }> {}
 
 /**
  * What a re-run finds in the results file: the ids with a result, and the bytes of a partial last line cut off.
- *
- * @since 0.3.0
- * @category Models
  */
 export interface Resumed {
   readonly done: ReadonlySet<string>
@@ -77,9 +69,6 @@ const idOf = (text: string): Id | undefined => {
 /**
  * Reads the results a previous run left in `file` (none if missing). A partial last line, from a process killed
  * mid-write, is cut off so its request runs again; a line that is not a result fails with `ResultsFileError`.
- *
- * @since 0.3.0
- * @category Resuming
  */
 export const resume = (file: string): Effect.Effect<Resumed, ResultsFileError> =>
   Effect.try({
@@ -121,9 +110,6 @@ export const resume = (file: string): Effect.Effect<Resumed, ResultsFileError> =
 
 /**
  * Appends whole lines to a file.
- *
- * @since 0.3.0
- * @category Models
  */
 export interface Appender {
   readonly append: (line: string) => Effect.Effect<void>
@@ -132,9 +118,6 @@ export interface Appender {
 /**
  * Opens `file` for appending, closed with the scope. Each line goes out in one synchronous write (repeated only for
  * what a short write left), so no interruption splits it.
- *
- * @since 0.3.0
- * @category Writing
  */
 export const appender = (file: string) =>
   Effect.acquireRelease(
@@ -158,9 +141,6 @@ export const appender = (file: string) =>
 /**
  * A result line: the id with the reply (as `chat --json` prints it) or the typed error (`{"tag", "message", ...}`),
  * every secret scrubbed.
- *
- * @since 0.3.0
- * @category Output
  */
 export const resultLine = (
   id: Id,
@@ -176,9 +156,6 @@ export const resultLine = (
 
 /**
  * A request's result appended as its line and counted: a reply's tokens and cost, or a failure.
- *
- * @since 0.3.0
- * @category Output
  */
 export const record = (options: {
   readonly out: Appender

@@ -1,8 +1,6 @@
 /**
  * `batch`'s progress on stderr: on a terminal, one line redrawn up to ten times a second; otherwise a plain line
  * every few seconds. Both read time through `Clock` and tick on a `Schedule`, so `TestClock` drives them in tests.
- *
- * @since 0.3.0
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -15,9 +13,6 @@ import { programName } from "./usage.js"
 
 /**
  * What a run has done so far: each non-blank input line (`total`) ends up skipped (already in the results), bad or run.
- *
- * @since 0.3.0
- * @category Models
  */
 export interface Counts {
   total: number
@@ -31,10 +26,6 @@ export interface Counts {
   cost: number
 }
 
-/**
- * @since 0.3.0
- * @category Constructors
- */
 export const emptyCounts = (total: number): Counts => ({
   total,
   skipped: 0,
@@ -47,9 +38,6 @@ export const emptyCounts = (total: number): Counts => ({
 
 /**
  * Where the progress goes when stderr is a terminal: its width, read at each redraw.
- *
- * @since 0.3.0
- * @category Models
  */
 export interface Terminal {
   readonly columns: () => number
@@ -57,17 +45,11 @@ export interface Terminal {
 
 /**
  * How often the terminal line is redrawn.
- *
- * @since 0.3.0
- * @category Constants
  */
 export const redrawEvery = Duration.millis(100)
 
 /**
  * How often a plain progress line is printed when stderr is not a terminal.
- *
- * @since 0.3.0
- * @category Constants
  */
 export const lineEvery = Duration.seconds(5)
 
@@ -84,9 +66,6 @@ const clock = (seconds: number): string => {
 
 /**
  * The figures of a progress line; failures and bad lines only when there are any.
- *
- * @since 0.3.0
- * @category Rendering
  */
 export const figures = (counts: Counts, elapsed: Duration.Duration): ReadonlyArray<string> => {
   const seconds = Duration.toSeconds(elapsed)
@@ -108,9 +87,6 @@ export const figures = (counts: Counts, elapsed: Duration.Duration): ReadonlyArr
 /**
  * The terminal's progress line: a bar sized to what is left of `columns` (none below 10 cells), then the figures;
  * never wider than `columns - 1`, so it does not wrap.
- *
- * @since 0.3.0
- * @category Rendering
  */
 export const bar = (counts: Counts, elapsed: Duration.Duration, columns: number): string => {
   const text = figures(counts, elapsed).join("  ")
@@ -123,18 +99,12 @@ export const bar = (counts: Counts, elapsed: Duration.Duration, columns: number)
 
 /**
  * The plain progress line (stderr not a terminal).
- *
- * @since 0.3.0
- * @category Rendering
  */
 export const plain = (counts: Counts, elapsed: Duration.Duration): string =>
   `${programName}: batch ${figures(counts, elapsed).join(", ")}\n`
 
 /**
  * The last line of a run, finished or interrupted.
- *
- * @since 0.3.0
- * @category Rendering
  */
 export const summary = (counts: Counts, elapsed: Duration.Duration, interrupted: boolean): string => {
   const parts = [
@@ -154,9 +124,6 @@ export const summary = (counts: Counts, elapsed: Duration.Duration, interrupted:
 
 /**
  * A running progress display.
- *
- * @since 0.3.0
- * @category Models
  */
 export interface Progress {
   /** A message on a line of its own (the terminal's progress line is cleared first, and redrawn). */
@@ -169,9 +136,6 @@ const clearLine = "\r\x1b[K"
 
 /**
  * Starts the display over `counts`, which the run updates in place; its ticking fiber is tied to the scope.
- *
- * @since 0.3.0
- * @category Constructors
  */
 export const start = Effect.fnUntraced(
   function*(options: {

@@ -3,8 +3,6 @@
  * name, progress on stderr as polled, each result written in input order once every line before it has its own.
  * A batch expired or cancelled before all its lines ran is named on stderr and fails the run (exit 1); one the
  * provider refused fails it with `BatchError`.
- *
- * @since 0.3.0
  */
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
@@ -65,9 +63,6 @@ const differs = (before: Polled | undefined, now: Batch.Progress) =>
 /**
  * Runs `lines` as provider batches with `batch` and writes each result to `out` in order, counted in `counts`.
  * Gives the batches that ended without running all their lines (expired or cancelled), each named on stderr.
- *
- * @since 0.3.0
- * @category Running
  */
 export const runBatches = Effect.fnUntraced(function*(options: {
   readonly lines: ReadonlyArray<Request>

@@ -3,8 +3,6 @@
  *
  * Arguments are parsed in `chatArgs.ts`; the model comes from `chatSource.ts`, routed by `route.ts`; the reply is
  * printed by `chatOutput.ts`. This module runs the call between them.
- *
- * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
 import * as ChatChunk from "../ChatChunk.js"
@@ -54,9 +52,6 @@ const converse = (args: Args, prompt: string, io: Io): Effect.Effect<void, LlmEr
  * Runs `chat` and gives the exit code: 0 done, 1 the call or the configuration failed (first stderr line
  * `<ErrorTag>: <message>`; with `--json`, the error as one JSON object on stdout), 2 bad flags. Interrupting it aborts
  * the request.
- *
- * @since 0.1.0
- * @category Commands
  */
 export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {}): Effect.Effect<number> =>
   runParsed(

@@ -1,8 +1,6 @@
 /**
  * `chat`'s command line: the flag table, and the arguments parsed from it (model source, routing, per-phase timeouts,
  * request, output mode), or the `UsageError` naming the flag in the wrong.
- *
- * @since 0.1.0
  */
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
@@ -13,17 +11,11 @@ import { failUsage, numberFlag, parseFlags, positiveIntegerFlag, secondsFlag, ty
 
 /**
  * The OpenAI API root used when a key is given without `--base-url`.
- *
- * @since 0.1.0
- * @category Constants
  */
 export const defaultBaseUrl = "https://api.openai.com/v1"
 
 /**
  * The values of `--api`.
- *
- * @since 0.1.0
- * @category Constants
  */
 export const apis: ReadonlyArray<ProviderConfig.Api> = [
   "chat-completions",
@@ -37,9 +29,6 @@ const isApi = (text: string): text is ProviderConfig.Api => (apis as ReadonlyArr
 
 /**
  * The flags that choose the model (and its routing and timeouts), shared by every command that calls one.
- *
- * @since 0.3.0
- * @category Parsing
  */
 export const sourceFlags = {
   config: { type: "string" },
@@ -70,9 +59,6 @@ const flags = {
 /**
  * Where the model comes from: a provider.json, or one API on the command line (no base URL, preset or key: the
  * built-in simulator).
- *
- * @since 0.1.0
- * @category Models
  */
 export type Source =
   | {
@@ -94,17 +80,11 @@ export type Source =
 
 /**
  * The per-phase timeouts from the command line, as provider.json fields (seconds): they override every deployment's.
- *
- * @since 0.1.0
- * @category Models
  */
 export type Timeouts = Pick<ProviderConfig.ModelEntry, "headers_timeout" | "first_token_timeout" | "idle_timeout">
 
 /**
  * Where the model comes from, with its routing and timeouts: what `chatSource.resolve` reads.
- *
- * @since 0.3.0
- * @category Models
  */
 export interface SourceArgs {
   readonly source: Source
@@ -114,9 +94,6 @@ export interface SourceArgs {
 
 /**
  * One `chat`'s arguments.
- *
- * @since 0.1.0
- * @category Models
  */
 export interface Args extends SourceArgs {
   readonly prompt: string | undefined
@@ -141,17 +118,11 @@ const parseTimeouts = (values: SourceValues): Result.Result<Timeouts, UsageError
 
 /**
  * The values of `sourceFlags` as `parseFlags` gives them.
- *
- * @since 0.3.0
- * @category Parsing
  */
 export type SourceValues = { readonly [K in keyof typeof sourceFlags]?: string | undefined }
 
 /**
  * Where the model comes from, its routing and timeouts, from `sourceFlags`' values.
- *
- * @since 0.3.0
- * @category Parsing
  */
 export const parseSource = (values: SourceValues): Result.Result<SourceArgs, UsageError> =>
   Result.gen(function*() {
@@ -208,9 +179,6 @@ export const parseSource = (values: SourceValues): Result.Result<SourceArgs, Usa
 
 /**
  * Parses `chat`'s arguments (those after the word `chat`).
- *
- * @since 0.1.0
- * @category Parsing
  */
 export const parse = (argv: ReadonlyArray<string>): Result.Result<Args | "help", UsageError> =>
   Result.gen(function*() {

@@ -1,7 +1,5 @@
 /**
  * How `chat` prints a reply: streamed to stdout as it comes, whole, or as one JSON object (`--json`).
- *
- * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -15,18 +13,12 @@ import { programName } from "./usage.js"
 /**
  * A cost in US dollars to 12 significant digits, so a sum of per-token prices shows as `0.00000195`, not the float
  * `0.0000019499999999999995` it adds up to.
- *
- * @since 0.1.0
- * @category Output
  */
 export const roundCost = (cost: number): number => Number(cost.toPrecision(12))
 
 /**
  * The reply as `--json` prints it (through `JSON.stringify`, which leaves out the fields `undefined`). `keyId` is left
  * out: even masked, a key has no business in output that gets pasted into issues.
- *
- * @since 0.1.0
- * @category Output
  */
 export const toJson = (response: ChatResponse) => ({
   text: response.text,
@@ -57,9 +49,6 @@ export const toJson = (response: ChatResponse) => ({
  * Prints a reply's text as it streams in, on a line of its own. A `Restart` chunk (a router restarted the request
  * elsewhere) ends the broken attempt's partial line and says so on stderr, so the reply that follows is whole on its
  * own line; `--json` prints the last attempt only.
- *
- * @since 0.1.0
- * @category Output
  */
 export const printStream = <R>(
   stream: Stream.Stream<ChatChunk.ChatChunk, LlmError, R>,

@@ -2,8 +2,6 @@
  * Where `chat`'s model comes from, as the `Llm` layer the call runs on: a provider.json (one model, or a router of it),
  * one API given on the command line, or else an in-process simulator speaking the chosen `--api`, so the command
  * works with nothing set up. The per-phase timeout flags override every deployment's own.
- *
- * @since 0.1.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Config from "effect/Config"
@@ -34,17 +32,11 @@ import { programName, UsageError } from "./usage.js"
 
 /**
  * The model used when neither `--model` nor a provider.json names one.
- *
- * @since 0.1.0
- * @category Constants
  */
 export const defaultModel = "gpt-4o-mini"
 
 /**
  * The built-in simulator's pace: slow enough that a person watching `npm start` sees the reply stream in.
- *
- * @since 0.1.0
- * @category Constants
  */
 export const builtInSimulator: Simulator.Options = {
   port: 0,
@@ -55,9 +47,6 @@ export const builtInSimulator: Simulator.Options = {
 
 /**
  * Options of `run` beyond the command line.
- *
- * @since 0.1.0
- * @category Models
  */
 export interface RunOptions {
   /** Overrides the built-in simulator's options (tests make it fast). Default: `builtInSimulator`. */
@@ -66,9 +55,6 @@ export interface RunOptions {
 
 /**
  * The environment variable a key is read from when `--key` is not given: the preset's, else the API's.
- *
- * @since 0.1.0
- * @category Constants
  */
 export const keyVariable = (api: ProviderConfig.Api, preset: Presets.Name | undefined): string | undefined =>
   preset !== undefined
@@ -79,9 +65,6 @@ export const keyVariable = (api: ProviderConfig.Api, preset: Presets.Name | unde
 /**
  * The one deployment a command addresses, as `Batch` is built over it: its client, key pool and limiter, and the
  * options its `Llm` has (model, price, retries).
- *
- * @since 0.3.0
- * @category Models
  */
 export interface Deployment<E = ProviderConfig.ProviderConfigError | OptionsError, R = never> {
   readonly parts: Layer.Layer<ProviderClient | KeyPool.KeyPool | RateLimiter.RateLimiter, E, R>
@@ -91,9 +74,6 @@ export interface Deployment<E = ProviderConfig.ProviderConfigError | OptionsErro
 /**
  * The call's `Llm`, the one deployment it addresses (none through a router, a fallback or a timeout, which choose
  * or bound each call), and the secrets it holds (every line printed is scrubbed of them).
- *
- * @since 0.1.0
- * @category Models
  */
 export interface Resolved {
   readonly layer: Layer.Layer<Llm.Llm, ProviderConfig.ProviderConfigError | OptionsError>
@@ -133,9 +113,6 @@ const withTimeouts = (config: ProviderConfig.ProviderConfig, timeouts: Timeouts)
 
 /**
  * Every key of a configuration, for scrubbing what the command prints.
- *
- * @since 0.2.0
- * @category Secrets
  */
 export const secretsOf: (config: ProviderConfig.ProviderConfig) => ReadonlyArray<Redacted.Redacted<string>> =
   providerKeys
@@ -237,9 +214,6 @@ const overHttp = <E>(
 /**
  * The call's `Llm`: from `--config`; from `--api`, `--preset`, `--base-url` and a key; or, with none of them, from a
  * simulator started here (closed with the scope), which says so on stderr.
- *
- * @since 0.1.0
- * @category Layers
  */
 export const resolve = Effect.fnUntraced(function*(args: Args, io: Io, options: RunOptions) {
   const source = args.source

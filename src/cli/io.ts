@@ -1,8 +1,6 @@
 /**
  * What a command touches of the outside world, passed in so tests run commands in-process with their own environment,
  * stdin and captured output.
- *
- * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -13,10 +11,6 @@ import type * as Scope from "effect/Scope"
 import { maskKey } from "../LlmError.js"
 import { helpHint, programName, UsageError } from "./usage.js"
 
-/**
- * @since 0.1.0
- * @category Models
- */
 export interface Io {
   readonly stdout: (text: string) => void
   readonly stderr: (text: string) => void
@@ -28,9 +22,6 @@ export interface Io {
 
 /**
  * The exit codes of the command line.
- *
- * @since 0.1.0
- * @category Constants
  */
 export const ExitCode = {
   ok: 0,
@@ -41,9 +32,6 @@ export const ExitCode = {
 
 /**
  * Replaces every secret in `text` by its masked id: the last guard before anything reaches a terminal or a log file.
- *
- * @since 0.1.0
- * @category Secrets
  */
 export const scrub = (text: string, secrets: ReadonlyArray<Redacted.Redacted<string>>): string => {
   let out = text
@@ -56,9 +44,6 @@ export const scrub = (text: string, secrets: ReadonlyArray<Redacted.Redacted<str
 
 /**
  * Prints a usage error as its reason and where the usage is (`<command> --help`), never the usage itself; exit code 2.
- *
- * @since 0.1.0
- * @category Errors
  */
 export const reportUsage = (io: Io, error: UsageError, command: string): number => {
   io.stderr(`${programName}: ${error.reason}\n${helpHint(command)}\n`)
@@ -72,9 +57,6 @@ const isTagged = (value: unknown): value is { readonly _tag: string; readonly me
 /**
  * A failure as `--json` prints it: `{"error": {"tag", "message", ...}}` with the error's typed fields, a `Duration`
  * as milliseconds (`retryAfterMs`). An `OutputDecodeError`'s `raw` is left out: it can be a whole reply.
- *
- * @since 0.1.0
- * @category Errors
  */
 export const errorJson = (error: unknown): { readonly error: Readonly<Record<string, unknown>> } => {
   if (!isTagged(error)) {
@@ -97,9 +79,6 @@ export const errorJson = (error: unknown): { readonly error: Readonly<Record<str
  * The exit code of a command's end: a usage error prints its reason and where the usage is (2); another failure prints
  * `<Tag>: <message>` as the first stderr line (1), with `json` also `errorJson` on stdout; a defect what is known of it
  * (1). Every line goes through `scrub`, so no key reaches stdout or stderr whatever failed.
- *
- * @since 0.1.0
- * @category Errors
  */
 export const exitCodeOf = <E>(
   io: Io,
@@ -129,9 +108,6 @@ export const exitCodeOf = <E>(
 
 /**
  * `io`'s environment as the `ConfigProvider` of an effect, its unset variables left out.
- *
- * @since 0.3.0
- * @category Layers
  */
 export const withEnv = (io: Io) =>
   Effect.provideService(
@@ -147,9 +123,6 @@ export const withEnv = (io: Io) =>
  * A command as it runs: `parsed`, then `usage` printed for `help` (0), else `perform`'s exit code, in a scope; its end
  * as `exitCodeOf` gives it, scrubbed of the secrets `perform` adds to the array it is given, with `errorJson` on stdout
  * when `json` says so of the arguments.
- *
- * @since 0.3.0
- * @category Commands
  */
 export const runParsed = <A, E1, R1, E2, R2>(
   io: Io,

@@ -2,8 +2,6 @@
  * `effect-llm-router keys create|list|update|revoke|rotate`: the admin API of keys made at run time, against a running
  * gateway (`--url`). A key made or rotated is printed once, alone on stdout's first line, so a script can take it; the
  * rest goes to stderr.
- *
- * @since 0.3.0
  */
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
@@ -186,9 +184,6 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
 
 /**
  * Runs `keys`: 0 done, 1 refused or unreachable, 2 bad flags or no admin key.
- *
- * @since 0.3.0
- * @category Commands
  */
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
   AdminApi.runCommand("keys", keysUsage, io, parse(argv), perform)

@@ -5,8 +5,6 @@
  * Effect makes a new record and list at each `annotateLogs` and `withLogSpan`, so later ones leave them alone. A line
  * holding an object (its owner may change it; its masking reads the logging fiber's context) or a cause is formatted
  * as it is logged.
- *
- * @since 0.3.0
  */
 import type * as Cause from "effect/Cause"
 import type * as Context from "effect/Context"
@@ -21,18 +19,12 @@ import type { Io } from "./io.js"
 /**
  * How long `serve`'s log lines gather before they are written together: one write a window costs far less than one a
  * line.
- *
- * @since 0.3.0
- * @category Constants
  */
 export const logWindow = Duration.millis(100)
 
 /**
  * `serve`'s logger: the lines of a `logWindow` (on Effect's `Clock`) written to `io.stderr` at once, and the last of
  * them when the scope closes, so a clean stop loses none.
- *
- * @since 0.3.0
- * @category Constructors
  */
 export function jsonLines(io: Pick<Io, "stderr">) {
   return Logger.batched(heldLines, {

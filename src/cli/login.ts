@@ -3,8 +3,6 @@
  * authorization grant (RFC 8628): the address and code printed to stderr, approval in any browser, the tokens kept
  * (`LoginStore`) for the admin commands. Issuer, CLI client and scopes are the gateway's (`GET /admin/oidc`) unless
  * flags give them. `logout` forgets them, revoking the refresh token where the issuer has a revocation endpoint.
- *
- * @since 0.3.0
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -194,8 +192,6 @@ const login = Effect.fnUntraced(function*(args: LoginArgs, io: Io, secrets: Arra
 
 /**
  * Runs `login` over `argv`: 0 logged in, 1 denied, expired or the issuer unreachable, 2 bad flags.
- *
- * @since 0.3.0
  */
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
   runParsed(
@@ -224,8 +220,6 @@ const revoke = Effect.fnUntraced(function*(login: LoginStore.Stored) {
 /**
  * Runs `logout`: the login for `--url` revoked at its issuer where possible, and removed; 0 when it is gone (or there
  * was none), 2 bad flags.
- *
- * @since 0.3.0
  */
 export const runLogout = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
   runParsed(

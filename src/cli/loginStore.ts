@@ -3,8 +3,6 @@
  * OpenID Connect issuer gave through the device authorization grant (RFC 8628), in `logins.json` of the CLI's data
  * directory (mode 0600, as the admin token). Admin commands send the access token, refreshed once expired; tokens are
  * never printed. `openid-client`, an optional peer, is loaded only to make, refresh or revoke a login.
- *
- * @since 0.3.0
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -18,25 +16,16 @@ import { programName } from "./usage.js"
 
 /**
  * The file's name in the data directory.
- *
- * @since 0.3.0
- * @category Constants
  */
 export const fileName = "logins.json"
 
 /**
  * The install command `login` needs, named when `openid-client` is missing.
- *
- * @since 0.3.0
- * @category Constants
  */
 export const installCommand = "npm install openid-client"
 
 /**
  * A login could not be made, refreshed, read or ended: `reason` says why and what to do.
- *
- * @since 0.3.0
- * @category Errors
  */
 export class LoginError extends Schema.TaggedError<LoginError>()("LoginError", {
   reason: Schema.String

@@ -4,8 +4,6 @@
  * and error formats and decides exits on its own terms: the command line promises an exact contract (2 with a
  * one-line reason and where the usage is, 1 with `<ErrorTag>: <message>` first on stderr, 130 on Ctrl-C). Commands
  * are imported only when they run, so `--help` and `--version` load almost nothing.
- *
- * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
 import type { Io } from "./io.js"

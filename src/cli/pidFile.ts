@@ -2,8 +2,6 @@
  * The file `serve` writes its process id to while it serves: what to signal (SIGHUP reloads, SIGTERM stops) when the
  * shell's process is not the gateway, as with `npx effect-llm-router serve &`, whose `$!` is npm's, which neither
  * passes a SIGHUP on nor stops the gateway on a SIGTERM (docs/cli.md).
- *
- * @since 0.3.0
  */
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
@@ -12,25 +10,16 @@ import * as Path from "node:path"
 
 /**
  * The file's name in the data directory.
- *
- * @since 0.3.0
- * @category Constants
  */
 export const fileName = "serve.pid"
 
 /**
  * The file's path in `directory`.
- *
- * @since 0.3.0
- * @category Constructors
  */
 export const pathIn = (directory: string): string => Path.join(directory, fileName)
 
 /**
  * The file could not be written: `path` names it, `reason` says why.
- *
- * @since 0.3.0
- * @category Errors
  */
 export class PidFileError extends Schema.TaggedError<PidFileError>()("PidFileError", {
   path: Schema.String,
@@ -44,9 +33,6 @@ export class PidFileError extends Schema.TaggedError<PidFileError>()("PidFileErr
 /**
  * This process's id written to `directory`'s pid file (mode 0600, directory 0700) for the scope's life, removed when
  * it closes unless another `serve` of the same directory has written its own since.
- *
- * @since 0.3.0
- * @category Constructors
  */
 export const hold = Effect.fnUntraced(function*(directory: string) {
   const fs = yield* FileSystem.FileSystem

@@ -2,8 +2,6 @@
  * `chat`'s routing: `--router NAME` (a router of the provider.json's `router` section), and for one model
  * `--fallback MODEL` (a second deployment tried on any failure) and `--timeout SECONDS` (the call's deadline: every
  * attempt and the fallback, to the reply's first chunk when streaming).
- *
- * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -19,9 +17,6 @@ import { failUsage, secondsFlag, UsageError } from "./usage.js"
 
 /**
  * The routing flags of one `chat`.
- *
- * @since 0.1.0
- * @category Models
  */
 export interface Routing {
   /** `--router`: a router of the file (with `--config` only). */
@@ -35,9 +30,6 @@ export interface Routing {
 /**
  * The routing flags, or a `UsageError`: `--timeout` not a positive number, `--router` without `--config`, or with
  * `--provider` or `--fallback`.
- *
- * @since 0.1.0
- * @category Parsing
  */
 export const parse = (values: {
   readonly config?: string | undefined
@@ -65,9 +57,6 @@ export const parse = (values: {
 /**
  * Whether the routing chooses or bounds each call (a router, a fallback or a deadline), so the command addresses no
  * one deployment.
- *
- * @since 0.3.0
- * @category Routing
  */
 export const isRouted = (routing: Routing): boolean =>
   routing.router !== undefined || routing.fallback !== undefined || routing.timeout !== undefined
@@ -79,9 +68,6 @@ const deadline = (timeout: number | undefined) => timeout === undefined ? {} : {
 /**
  * One deployment as the call's `Llm`: itself, or with a fallback or a timeout, a router that tries it first, falls back
  * on any failure and bounds the call.
- *
- * @since 0.1.0
- * @category Layers
  */
 export const oneOff = <E, R>(
   primary: Router.Deployment<E, R>,
@@ -99,9 +85,6 @@ export const oneOff = <E, R>(
 /**
  * The `Llm` of a provider.json's router `name`, `--timeout` overriding its deadline. A name not in the file is a
  * `ProviderConfigError` naming those there are.
- *
- * @since 0.1.0
- * @category Layers
  */
 export const named = (
   config: ProviderConfig.ProviderConfig,
@@ -117,9 +100,6 @@ export const named = (
  * The `Llm` of a provider.json's model with `--fallback` (`provider/model_name`, or a `model_name` only one provider
  * has) and `--timeout` (see `oneOff`). A model not in the file is a `ProviderConfigError`; a `--fallback` naming none,
  * a `UsageError`.
- *
- * @since 0.1.0
- * @category Layers
  */
 export const fromConfig = (
   config: ProviderConfig.ProviderConfig,

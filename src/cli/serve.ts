@@ -4,8 +4,6 @@
  * within the grace period, then exit 0; SIGHUP reloads the provider.json (`Gateway.Service.reload`; one sent while
  * starting, once it serves). Logs are JSON lines on stderr (`Logger.formatJson`), keyless, batched per window
  * (`logLines.ts`).
- *
- * @since 0.2.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Duration from "effect/Duration"
@@ -254,9 +252,6 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
 /**
  * Runs `serve`: prints the gateway's URL as the first stdout line, then serves until interrupted. Gives 2 for bad
  * flags (a host beyond loopback included), 1 when the configuration is wrong or the address is taken.
- *
- * @since 0.2.0
- * @category Commands
  */
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
   runParsed(

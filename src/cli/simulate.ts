@@ -1,8 +1,6 @@
 /**
  * `effect-llm-router simulate`: the local simulator as a process, serving until interrupted (SIGINT, SIGTERM), then
  * closing every connection.
- *
- * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -27,9 +25,6 @@ import {
 
 /**
  * The port `simulate` listens on unless told otherwise: fixed, so scripts and provider.json files can name it.
- *
- * @since 0.1.0
- * @category Constants
  */
 export const defaultPort = 8787
 
@@ -126,9 +121,6 @@ function readScenario(file: string): Result.Result<Simulator.Options, UsageError
 /**
  * Runs `simulate`: prints the base URL as the first stdout line, then serves until interrupted. Gives 2 for bad flags,
  * 1 when the server cannot listen.
- *
- * @since 0.1.0
- * @category Commands
  */
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
   runParsed(io, "simulate", simulateUsage, Effect.fromResult(parse(argv)), (flags) =>

@@ -2,8 +2,6 @@
  * `effect-llm-router spend`: a running gateway's spend from its request log (`GET /admin/spend`), as a table per key,
  * team, model or deployment over a time range, or the gateway's JSON with `--json`. The admin key is never a flag, so
  * it stays out of the shell's history and the process list.
- *
- * @since 0.3.0
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -164,9 +162,6 @@ const fetchSpend = (args: Args, key: Redacted.Redacted<string> | undefined) => {
 /**
  * Runs `spend`: prints the table (or the JSON) on stdout. Gives 2 for bad flags, 1 when the gateway cannot be reached
  * or refuses.
- *
- * @since 0.3.0
- * @category Commands
  */
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
   runParsed(

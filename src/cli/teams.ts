@@ -2,8 +2,6 @@
  * `effect-llm-router teams create|list|show|update|delete`: the admin API of teams, against a running gateway
  * (`--url`). A team made is printed as its id alone on stdout, so a script can give it to `keys create --team`; the
  * rest goes to stderr.
- *
- * @since 0.3.0
  */
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
@@ -127,9 +125,6 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
 
 /**
  * Runs `teams`: 0 done, 1 refused or unreachable, 2 bad flags or no admin key.
- *
- * @since 0.3.0
- * @category Commands
  */
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
   AdminApi.runCommand("teams", teamsUsage, io, parse(argv), perform)

@@ -1,7 +1,5 @@
 /**
  * The help text, the version, and the error every command fails with when its flags are wrong (exit code 2).
- *
- * @since 0.1.0
  */
 import * as Data from "effect/Data"
 import * as Result from "effect/Result"
@@ -11,16 +9,9 @@ import { messageOf } from "../internal/errorText.js"
 
 /**
  * The program's name as users type it.
- *
- * @since 0.1.0
- * @category Constants
  */
 export const programName = "effect-llm-router"
 
-/**
- * @since 0.1.0
- * @category Constants
- */
 export const chatUsage = `Usage: ${programName} chat [PROMPT] [options]
 
 Sends PROMPT to a model and streams the reply to stdout. PROMPT is read from
@@ -95,10 +86,6 @@ Exit codes: 0 done, 1 the call failed (the first stderr line is
 "<ErrorTag>: <message>"), 2 bad flags, 130 interrupted.
 `
 
-/**
- * @since 0.3.0
- * @category Constants
- */
 export const batchUsage = `Usage: ${programName} batch FILE --out RESULTS [options]
 
 Sends every line of FILE (JSONL: an OpenAI Chat Completions body plus an
@@ -148,10 +135,6 @@ provider batch was refused, expired or was cancelled before all its lines ran
 flags, 130 interrupted.
 `
 
-/**
- * @since 0.1.0
- * @category Constants
- */
 export const simulateUsage = `Usage: ${programName} simulate [options]
 
 Runs the local simulator (OpenAI Chat Completions at URL/v1, the other wire
@@ -178,10 +161,6 @@ The first line on stdout is its URL.
   -h, --help                   this help
 `
 
-/**
- * @since 0.2.0
- * @category Constants
- */
 export const serveUsage = `Usage: ${programName} serve [options]
 
 Runs the gateway over the models and routers of a provider.json: OpenAI's
@@ -239,10 +218,6 @@ Exit codes: 0 done, 1 the gateway refused or could not be reached (the first
 stderr line is "<ErrorTag>: <message>"), 2 bad flags or no admin key.
 `
 
-/**
- * @since 0.3.0
- * @category Constants
- */
 export const keysUsage = `Usage: ${programName} keys ACTION [options]
 
 Manages the keys a running gateway made at run time (it needs a database:
@@ -280,10 +255,6 @@ Actions:
 
 ${adminOptions}`
 
-/**
- * @since 0.3.0
- * @category Constants
- */
 export const teamsUsage = `Usage: ${programName} teams ACTION [options]
 
 Manages the teams of a running gateway (it needs a database: serve --data, or
@@ -314,10 +285,6 @@ Actions:
 
 ${adminOptions}`
 
-/**
- * @since 0.3.0
- * @category Constants
- */
 export const spendUsage = `Usage: ${programName} spend [options]
 
 Prints a running gateway's spend from its request log (GET /admin/spend):
@@ -345,10 +312,6 @@ Exit codes: 0 done, 1 the gateway could not be reached or refused (the
 first stderr line is "<ErrorTag>: <message>"), 2 bad flags.
 `
 
-/**
- * @since 0.3.0
- * @category Constants
- */
 export const auditUsage = `Usage: ${programName} audit [list] [options]
        ${programName} audit verify [--config FILE] [--data DIR] [--anchor FILE]
 
@@ -385,10 +348,6 @@ database could not be read or refused, or verify found the chain broken, 2
 bad flags.
 `
 
-/**
- * @since 0.3.0
- * @category Constants
- */
 export const loginUsage = `Usage: ${programName} login [--issuer URL --client-id ID] [options]
 
 Signs you in for a gateway whose admin API takes sign-on (provider.json's
@@ -423,10 +382,6 @@ Exit codes: 0 logged in, 1 denied, expired or the issuer refused (the first
 stderr line is "<ErrorTag>: <message>"), 2 bad flags.
 `
 
-/**
- * @since 0.3.0
- * @category Constants
- */
 export const logoutUsage = `Usage: ${programName} logout [options]
 
 Forgets your login for a gateway, revoking it at the issuer first when the
@@ -444,9 +399,6 @@ written, 2 bad flags.
 /**
  * The top-level usage: each command and what it does, in a line; a command's options are its own usage
  * (`<command> --help`).
- *
- * @since 0.1.0
- * @category Constants
  */
 export const usage = `Usage: ${programName} COMMAND [options]
 
@@ -467,9 +419,6 @@ A command's options: ${programName} COMMAND --help (or ${programName} help COMMA
 
 /**
  * Where the usage of `command` is, as a usage error ends: its `--help`, or the top-level one's without a command.
- *
- * @since 0.3.0
- * @category Constants
  */
 export const helpHint = (command: string | undefined): string =>
   `Run "${programName}${command === undefined ? "" : ` ${command}`} --help" for ${
@@ -478,9 +427,6 @@ export const helpHint = (command: string | undefined): string =>
 
 /**
  * The package's version, read from `package.json` next to `src/` or `dist/`.
- *
- * @since 0.1.0
- * @category Constants
  */
 export const version = (): string => {
   const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8")
@@ -489,17 +435,11 @@ export const version = (): string => {
 
 /**
  * Flags that cannot be run: the command prints `reason`, then its usage, and exits with code 2.
- *
- * @since 0.1.0
- * @category Errors
  */
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly reason: string }> {}
 
 /**
  * A `UsageError` of `reason`, as a failed `Result`.
- *
- * @since 0.3.0
- * @category Errors
  */
 export const failUsage = (reason: string): Result.Result<never, UsageError> => Result.fail(new UsageError({ reason }))
 
@@ -552,9 +492,6 @@ type Help = typeof helpFlag
 /**
  * `util.parseArgs` in strict mode, over `flags` and `--help`; what it refuses is a `UsageError` with a one-line reason
  * in the command's words.
- *
- * @since 0.1.0
- * @category Parsing
  */
 export const parseFlags = <const O extends NonNullable<ParseArgsConfig["options"]>>(
   argv: ReadonlyArray<string>,
@@ -576,9 +513,6 @@ export const parseFlags = <const O extends NonNullable<ParseArgsConfig["options"
 /**
  * The flags of a command that takes no arguments (`serve`, `simulate`, `login`...): `"help"` for `--help`, else its
  * flags' values, or the `UsageError` naming what is wrong.
- *
- * @since 0.3.0
- * @category Parsing
  */
 export const noArgumentFlags = <const O extends NonNullable<ParseArgsConfig["options"]>>(
   command: string,
@@ -597,9 +531,6 @@ export const noArgumentFlags = <const O extends NonNullable<ParseArgsConfig["opt
 
 /**
  * A flag's value as a finite number, or failing with a `UsageError` naming the flag.
- *
- * @since 0.1.0
- * @category Parsing
  */
 export const numberFlag = (
   name: string,
@@ -623,18 +554,12 @@ export const portFlag = (text: string | undefined): Result.Result<number | undef
 
 /**
  * A flag's value as a positive number of seconds, or a `UsageError` naming the flag.
- *
- * @since 0.1.0
- * @category Parsing
  */
 export const secondsFlag = (name: string, text: string | undefined): Result.Result<number | undefined, UsageError> =>
   numberFlag(name, text, { min: Number.MIN_VALUE, expected: "a positive number of seconds" })
 
 /**
  * A flag's value as a positive integer, or a `UsageError` naming the flag.
- *
- * @since 0.2.0
- * @category Parsing
  */
 export const positiveIntegerFlag = (
   name: string,
@@ -644,9 +569,6 @@ export const positiveIntegerFlag = (
 
 /**
  * A comma-separated list flag, blanks dropped.
- *
- * @since 0.1.0
- * @category Parsing
  */
 export const listFlag = (text: string | undefined): ReadonlyArray<string> | undefined =>
   text === undefined ? undefined : text.split(",").map((item) => item.trim()).filter((item) => item !== "")
