@@ -28,7 +28,6 @@ export class Drain {
    */
   readonly stopping: Effect.Effect<void> = Deferred.await(this.stopped)
 
-  /** The gateway begins to shut down. */
   stop(): void {
     Deferred.doneUnsafe(this.stopped, Exit.void)
   }
@@ -43,7 +42,6 @@ export class Drain {
     this.streams.delete(context)
   }
 
-  /** Cuts every stream in flight. */
   readonly cut: Effect.Effect<void> = Effect.suspend(() =>
     Effect.forEach([...this.streams.values()], (cut) => cut("shutdown"), { concurrency: "unbounded", discard: true })
   )

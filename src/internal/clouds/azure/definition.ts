@@ -14,7 +14,6 @@ import { definition as chatDefinition } from "../../wire/openAiChat/client.js"
 import * as Embeddings from "../../wire/openAiChat/embeddings.js"
 import type { Options } from "./options.js"
 
-/** Azure's key header. */
 export const apiKey = (key: Redacted.Redacted<string>) => ["api-key", Redacted.value(key)] as const
 
 const requestIdOf = (response: HttpClientResponse.HttpClientResponse) =>

@@ -24,7 +24,6 @@ export interface Secrets {
   readonly secret: Effect.Effect<Redacted.Redacted<string>, StoreUnavailableError>
 }
 
-/** The batch ids' secret's store. */
 export class IdSecretStore
   extends Context.Service<IdSecretStore, Secrets>()("effect-llm-router/gateway/batches/IdSecretStore")
 {}

@@ -91,7 +91,6 @@ export interface Teams {
   readonly byId: (id: string) => Team | undefined
 }
 
-/** The teams of `store`'s keys and teams. */
 export function teamsOf(store: KeyStore): Teams {
   function byId(id: string): Team | undefined {
     const team = store.teams().find((candidate) => candidate.id === id)

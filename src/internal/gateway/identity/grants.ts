@@ -29,7 +29,6 @@ export interface Grant {
 /** The grants' store. */
 export interface Grants {
   readonly list: Effect.Effect<ReadonlyArray<Grant>, StoreUnavailableError>
-  /** `subject`'s granted roles. */
   readonly rolesOf: (subject: string) => Effect.Effect<ReadonlyArray<Role>, StoreUnavailableError>
   /** The grant of `role` to `subject`: made, or the one already made. */
   readonly add: (

@@ -225,7 +225,6 @@ const keptOf = (row: typeof KeptRow.Type | undefined): Kept | undefined =>
       expiresAt: row.expires_at
     }
 
-/** The sessions' and sign-ins' store. */
 export class SessionStore
   extends Context.Service<SessionStore, Store>()("effect-llm-router/gateway/identity/SessionStore")
 {}

@@ -494,7 +494,6 @@ const subjectKey = (seen: Pins.Seen) => `${seen.kind}\u0000${seen.name}`
 // How many withheld definitions an endpoint remembers having logged.
 const maxWithheldLogged = 1024
 
-// Whether `method` lists definitions.
 const listing = (method: McpServer.MiddlewareMethod): boolean => method.endsWith("/list")
 
 // The method that lists each kind of definition: where a guardrail's finding in one is said to be.

@@ -60,7 +60,6 @@ export interface Store {
    * of another of its server's definitions of its kind), held if it differs from its pin, released if it matches.
    */
   readonly see: (seen: Seen, at: number) => Effect.Effect<Pin, StoreUnavailableError>
-  /** The pin of `subject`, if it has one. */
   readonly read: (subject: Subject) => Effect.Effect<Pin | undefined, StoreUnavailableError>
   /** Every pin, by server, kind then name. */
   readonly list: Effect.Effect<ReadonlyArray<Pin>, StoreUnavailableError>

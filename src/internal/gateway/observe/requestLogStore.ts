@@ -17,7 +17,6 @@ import * as Sql from "../../persistence/sql.js"
 import * as Partitions from "./requestPartitions.js"
 import * as Requests from "./requestTable.js"
 
-/** The request log's store. */
 export interface Service {
   /** `rows` written, in one step; it answers what its statement gives, which the writer does not read. */
   readonly write: (rows: ReadonlyArray<Requests.Row>) => Effect.Effect<unknown, StoreUnavailableError>

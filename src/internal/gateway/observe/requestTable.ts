@@ -294,7 +294,6 @@ export interface ToolCalls {
   readonly cost: number
 }
 
-/** Every MCP tool's calls, by server and tool. */
 export const toolCalls = (sql: SqlClient.SqlClient): Effect.Effect<ReadonlyArray<ToolCalls>, Failure> =>
   SqlSchema.findAll({
     Request: Schema.Void,

@@ -26,7 +26,6 @@ export class Once<A> {
 
   constructor(private readonly name: string) {}
 
-  /** The value, once set. */
   get(): A | undefined {
     return this.value
   }
