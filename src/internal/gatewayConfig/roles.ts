@@ -6,7 +6,6 @@
 /** The roles over the whole gateway. */
 export const globalRoles = ["admin", "operator", "viewer"] as const
 
-/** A role over the whole gateway. */
 export type GlobalRole = typeof globalRoles[number]
 
 /** A role, as provider.json's mapping and the grants name it. */

@@ -28,7 +28,6 @@ export interface Place {
   readonly model?: string | undefined
 }
 
-/** The guardrails of `chain` that run `where`. */
 export function running(chain: ReadonlyArray<Guardrail>, where: Where): ReadonlyArray<Guardrail> {
   return chain.filter((guardrail) => guardrail.on.includes(where))
 }

@@ -108,7 +108,6 @@ function indexOf(slot: Slot): number {
   return slot.index
 }
 
-/** A group with no keys yet. */
 export function makeGroup(): Group {
   return {
     slots: [],

@@ -595,7 +595,6 @@ function makeSettle(core: Core, settings: Settings, refuse: Sight["refuse"]) {
     Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
   )
 
-  // The failure count of key `at` after `verdict`.
   function count(at: number, verdict: ReturnType<typeof verdictOf>) {
     if (verdict._tag === "Success") failures[at] = 0
     else if (verdict._tag !== "Ignored") failures[at]!++

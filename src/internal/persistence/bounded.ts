@@ -34,7 +34,6 @@ export interface Room<S, E> {
   readonly remove: (id: string) => Effect.Effect<void, E>
 }
 
-/** Whether `held` is within `bound`. */
 function within<S>(held: Held, bound: Bound<S>): boolean {
   return held.count <= bound.count && held.bytes <= bound.bytes
 }

@@ -197,7 +197,6 @@ export interface Success {
   readonly held: boolean
 }
 
-/** Bookkeeping when an attempt succeeds. */
 export function settleSuccess(settings: Settings, state: State, success: Success): void {
   const { held, now, reply, startMillis } = success
   if (!held) state.inFlight--

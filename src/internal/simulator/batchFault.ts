@@ -5,7 +5,6 @@
  */
 import * as Result from "effect/Result"
 
-/** The request header that chooses a batch's faults. */
 export const batchFaultHeader = "x-simulator-batch-fault" as const
 
 /** How long a batch takes without a `slow` fault. */
@@ -27,7 +26,6 @@ export interface BatchFault {
   readonly refuse: boolean
 }
 
-/** A batch without faults. */
 export const noFault: BatchFault = {
   ms: defaultBatchMs,
   expire: false,

@@ -133,7 +133,6 @@ export function text(out: Record<string, string>, body: string): Plan {
   return { _tag: "Body", status: 200, headers: { ...out, "content-type": "application/jsonl" }, body, delayMs: 0 }
 }
 
-/** An answer with no body. */
 export function empty(out: Record<string, string>): Plan {
   return { _tag: "Body", status: 200, headers: out, body: "", delayMs: 0 }
 }

@@ -130,10 +130,8 @@ function fieldRefusals(json: unknown): Array<Refusal> {
   )
 }
 
-/** The request header that names a request's scenario. */
 export const scenarioHeader = "x-simulator-scenario"
 
-/** The request header that names a request's session. */
 export const sessionHeader = "x-simulator-session"
 
 /** A scenario as its file holds it (`Simulator.Scenario`). */

@@ -54,7 +54,6 @@ export class StoredReplies {
     })
   }
 
-  /** Keeps the reply `id` to `prompt`. */
   keep(id: string, prompt: Reply.Prompt, reply: Reply.Reply): void {
     this.replies.set(id, {
       promptTokens: prompt.promptTokens,

@@ -45,7 +45,6 @@ export interface Sockets {
   readonly bounds: Bounds
   /** One more socket for `owner` (a key's id; `""` without keys), unless it holds `bounds.maxPerKey` already. */
   readonly open: (owner: string) => boolean
-  /** A socket of `owner`'s closed. */
   readonly closed: (owner: string) => void
 }
 

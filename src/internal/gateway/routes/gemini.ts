@@ -41,7 +41,6 @@ const target = (segment: string): { readonly model: string; readonly method: str
   }
 }
 
-/** The query of a request's URL. */
 export const queryOf = (url: string): URLSearchParams => {
   const start = url.indexOf("?")
   return new URLSearchParams(start < 0 ? "" : url.slice(start + 1))

@@ -68,7 +68,6 @@ function* entriesOf(content: string, now: () => number): Generator<Result.Result
   }
 }
 
-/** A JSON answer of `object`, 200. */
 export const ok = (object: unknown) => json(200, JSON.stringify(object))
 
 /** A JSONL answer of `content`, 200. */
