@@ -18,7 +18,7 @@ import { eventually } from "./utils/eventually.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
 import { stallWithin, undisturbed, withLoopStalls } from "./utils/loopStalls.js"
 import { expectOptionsError } from "./utils/optionsError.js"
-import { pausableProxy } from "./utils/redisProxy.js"
+import { pausableProxy, type RedisProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
 import { connected, instance, mortal, onInstances, untilShared } from "./utils/sharedStore.js"
 
@@ -774,30 +774,31 @@ describe("Store: limits shared through a real redis-server", () => {
 
   // A limiter of 10 a second in a store behind a pausable proxy, one call through it done; commands time out after 200
   // ms.
-  const behindProxy = (key: string) =>
+  // A store on a redis-server behind a proxy that can stop answering, connected; the deadlines of its commands are on
+  // the test's clock, so under `TestClock` none passes however long a loaded machine takes until the test moves it.
+  const behindProxy = (commandTimeout: Duration.Input) =>
     Effect.gen(function*() {
       const redis = yield* redisServer
       const proxy = yield* pausableProxy(redis.port)
-      const store = yield* instance(proxy.url, { onUnavailable: "fail-closed", commandTimeout: "200 millis" })
-      yield* untilShared(store)
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 10, key }).pipe(
-        Effect.provide(RateLimiter.layerStoreRedis(store))
-      )
-      yield* Effect.scoped(limiter.consume())
-      return { proxy, store, limiter }
+      const store = yield* instance(proxy.url, { onUnavailable: "fail-closed", commandTimeout })
+      yield* TestClock.withLive(untilShared(store))
+      return { proxy, store }
     })
+
+  // Until `count` chunks of reply are held back by the paused proxy: the commands reached Redis, so were sent (and
+  // their deadlines set) before the test moves its clock.
+  const untilHeld = (proxy: RedisProxy, count: number) =>
+    eventually(`${count} replies held back`, Effect.sync(proxy.held), (held) => held >= count)
 
   it.effect(
     "a command's wait is kept on the Clock: under TestClock, a silent Redis fails it once commandTimeout has passed " +
       "there, not a millisecond before",
     () =>
       Effect.gen(function*() {
-        const redis = yield* redisServer
-        const proxy = yield* pausableProxy(redis.port)
-        const store = yield* instance(proxy.url, { commandTimeout: "2 seconds" })
-        yield* TestClock.withLive(untilShared(store))
+        const { proxy, store } = yield* behindProxy("2 seconds")
         proxy.pause()
         const waiting = yield* Effect.forkChild(store.connection.send<string>("PING"), { startImmediately: true })
+        yield* untilHeld(proxy, 1)
         yield* TestClock.adjust("1999 millis")
         expect(waiting.pollUnsafe()).toBeUndefined()
         yield* TestClock.adjust("1 millis")
@@ -812,51 +813,62 @@ describe("Store: limits shared through a real redis-server", () => {
     30_000
   )
 
-  it.live(
+  it.effect(
     "a Redis that stops answering fails each command within commandTimeout, as unavailable, and serves again when it " +
       "answers",
     () =>
       Effect.gen(function*() {
-        const { limiter, proxy, store } = yield* behindProxy("paused")
+        const { proxy, store } = yield* behindProxy("200 millis")
+        const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 10, key: "paused" }).pipe(
+          Effect.provide(RateLimiter.layerStoreRedis(store))
+        )
+        yield* Effect.scoped(limiter.consume())
 
         proxy.pause()
-        const failed = yield* Effect.flip(Effect.scoped(limiter.consume())).pipe(Effect.timeout("5 seconds"))
-        expect(failed._tag).toBe("StoreUnavailableError")
-        if (failed._tag === "StoreUnavailableError") expect(failed.reason).toBe("no reply within 200 ms")
+        const consuming = yield* Effect.forkChild(Effect.flip(Effect.scoped(limiter.consume())), {
+          startImmediately: true
+        })
+        yield* untilHeld(proxy, 1)
+        yield* TestClock.adjust("200 millis")
+        expect(yield* Fiber.join(consuming)).toMatchObject({
+          _tag: "StoreUnavailableError",
+          reason: "no reply within 200 ms"
+        })
 
         proxy.resume()
-        // The replies held back arrive late and are dropped; the next commands are answered.
-        yield* untilShared(store)
+        // The reply held back arrives late and is dropped; the next command is answered.
         const result = yield* Effect.scoped(limiter.consume())
         expect(result.limit).toBe(10)
       }),
     30_000
   )
 
-  it.live(
+  it.effect(
     "commands sent one after another to a Redis that stops answering each fail at their own deadline, and later ones " +
-      "are answered",
+      "are answered, each with its own reply",
     () =>
       Effect.gen(function*() {
-        const { limiter, proxy, store } = yield* behindProxy("staggered")
+        const { proxy, store } = yield* behindProxy("200 millis")
+        const echo = (text: string) => store.connection.send<string>("ECHO", text)
+        const noReply = { _tag: "StoreUnavailableError", reason: "no reply within 200 ms" }
 
         proxy.pause()
         // The second is sent while the first waits, so it is still in flight when the first's deadline passes.
-        const consume = Effect.flip(Effect.scoped(limiter.consume()))
-        const [first, second] = yield* Effect.all([consume, Effect.andThen(Effect.sleep("100 millis"), consume)], {
-          concurrency: "unbounded"
-        }).pipe(Effect.timeout("5 seconds"))
-        for (const failed of [first, second]) {
-          expect(failed._tag).toBe("StoreUnavailableError")
-          if (failed._tag === "StoreUnavailableError") expect(failed.reason).toBe("no reply within 200 ms")
-        }
+        const first = yield* Effect.forkChild(Effect.flip(echo("first")), { startImmediately: true })
+        yield* untilHeld(proxy, 1)
+        yield* TestClock.adjust("100 millis")
+        const second = yield* Effect.forkChild(Effect.flip(echo("second")), { startImmediately: true })
+        yield* untilHeld(proxy, 2)
+        yield* TestClock.adjust("100 millis")
+        expect(yield* Fiber.join(first)).toMatchObject(noReply)
+        expect(second.pollUnsafe()).toBeUndefined()
+        yield* TestClock.adjust("100 millis")
+        expect(yield* Fiber.join(second)).toMatchObject(noReply)
 
         proxy.resume()
-        yield* untilShared(store)
-        const results = yield* Effect.all(Array.from({ length: 3 }, () => Effect.scoped(limiter.consume())), {
-          concurrency: "unbounded"
-        })
-        expect(results.map((result) => result.limit)).toEqual([10, 10, 10])
+        // The replies held back ("first", "second") arrive late and are dropped: none is taken for a later command's.
+        const later = ["third", "fourth", "fifth"]
+        expect(yield* Effect.all(later.map(echo), { concurrency: "unbounded" })).toEqual(later)
       }),
     30_000
   )

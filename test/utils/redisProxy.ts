@@ -14,6 +14,8 @@ export interface RedisProxy {
   readonly port: number
   readonly pause: () => void
   readonly resume: () => void
+  /** How many chunks of reply are held back now: each a server's answer to what reached it while paused. */
+  readonly held: () => number
 }
 
 export const pausableProxy = (port: number, replyDelayMillis = 0) =>
@@ -51,6 +53,7 @@ export const pausableProxy = (port: number, replyDelayMillis = 0) =>
               paused = false
               for (const write of held.splice(0)) write()
             },
+            held: () => held.length,
             close: () => {
               for (const socket of sockets) socket.destroy()
               server.close()
