@@ -772,8 +772,6 @@ describe("Store: limits shared through a real redis-server", () => {
     30_000
   )
 
-  // A limiter of 10 a second in a store behind a pausable proxy, one call through it done; commands time out after 200
-  // ms.
   // A store on a redis-server behind a proxy that can stop answering, connected; the deadlines of its commands are on
   // the test's clock, so under `TestClock` none passes however long a loaded machine takes until the test moves it.
   const behindProxy = (commandTimeout: Duration.Input) =>
