@@ -1,9 +1,10 @@
 /**
  * A stdio MCP server slower to start than the gateway's start waits for (`connectTimeout`): the gateway starts without
  * it, and the process it started goes on opening; once it answers, its tools are served from that same process, not
- * from a second one started in its place.
+ * from a second one started in its place. A call of its tool before then is told the server has not answered.
  */
 import { expect, it } from "@effect/vitest"
+import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -13,7 +14,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
-import { listedTools } from "../utils/mcpClient.js"
+import { listedTools, sdkClient } from "../utils/mcpClient.js"
 import { alive, calcServer } from "../utils/mcpUpstreams.js"
 
 const providerKey = "sk-provider-mcp-slow-start-0001"
@@ -44,8 +45,23 @@ it.live(
         }),
         (pid) => pid > 0
       )
+      // A call of its tool meanwhile (a client that listed it before a restart) is told the server has not answered,
+      // not that the tool does not exist.
+      const client = yield* sdkClient(`${gateway.url}/mcp`)
+      const early = yield* Effect.promise(() =>
+        client.callTool({ name: "calc__add", arguments: { a: 2, b: 3 } }).then(() => undefined, (error) => error)
+      )
+      expect(early).toBeInstanceOf(McpError)
+      expect(early.code).toBe(ErrorCode.InvalidParams)
+      expect(early.message).toContain(
+        "Tool 'calc__add' is of the MCP server calc, which has not answered since the gateway started"
+      )
       writeFileSync(waitFile, "")
       yield* eventually("its tools served", listedTools(gateway.url), (tools) => tools.includes("calc__add"))
+      // Then the same client's call is answered by the server.
+      const answered = yield* Effect.promise(() => client.callTool({ name: "calc__add", arguments: { a: 2, b: 3 } }))
+      expect(answered.isError).not.toBe(true)
+      expect(answered.structuredContent).toEqual({ value: 5 })
       // Served by the process started first, still running: the start's wait gave up nothing.
       expect(Number(readFileSync(pidFile, "utf8"))).toBe(first)
       expect(alive(first)).toBe(true)

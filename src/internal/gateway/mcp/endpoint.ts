@@ -56,6 +56,7 @@ import * as ServerRequests from "./serverRequests.js"
 import * as Standalone from "./standalone.js"
 import * as Subscriptions from "./subscriptions.js"
 import * as Trace from "./trace.js"
+import * as Unanswered from "./unanswered.js"
 import * as Upstreams from "./upstream.js"
 
 /** A server served, with its price and the tools the gateway took from it (`GET /admin/mcp/servers`). */
@@ -777,6 +778,9 @@ export const make = Effect.fnUntraced(function*(
     )
   }
   const http = router.asHttpEffect()
+  // The servers not answered since the start, whose tools are not registered yet (`unanswered.ts`): a call's body is
+  // read for them only while there are any.
+  const unanswered = () => upstreams.flatMap(({ upstream }) => offered.has(upstream.name) ? [] : [upstream.name])
   return {
     subscriptionsVersion: subscriptions.version,
     catalog: Effect.sync(() =>
@@ -806,6 +810,12 @@ export const make = Effect.fnUntraced(function*(
             : yield* subscriptions.take(session.id, path, rule, session.recorded)
           if (!Standalone.opensStream(request) || session === undefined) {
             if (session !== undefined && taken.length > 0) yield* subscriptions.tell(session.id, taken)
+            const waiting = path === "/mcp" && request.method === "POST" ? unanswered() : []
+            if (waiting.length > 0) {
+              const text = yield* Effect.orElseSucceed(request.text, () => "")
+              const call = Unanswered.callOf(text, waiting, rule)
+              if (call !== undefined) return Unanswered.answer(call)
+            }
             return yield* ServerRequests.served(relayed, request, subscribing(http, request, path, rule, session))
           }
           return changes.open(path, rule, request.headers["last-event-id"], request.headers["mcp-protocol-version"], {
