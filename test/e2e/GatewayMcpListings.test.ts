@@ -40,12 +40,12 @@ const keys = {
 }
 
 // `use` of an official SDK client connected to `url` (a gateway's MCP endpoint), closed after.
-const connected = <A>(url: string, use: (client: Client) => Promise<A>) =>
+const connected = <A>(url: string, use: (client: Client) => Promise<A>, key = agentKey) =>
   Effect.promise(async () => {
     const client = new Client({ name: "mcp-listings", version: "1.0.0" })
     await client.connect(
       new StreamableHTTPClientTransport(new URL(url), {
-        requestInit: { headers: { authorization: `Bearer ${agentKey}` } }
+        requestInit: { headers: { authorization: `Bearer ${key}` } }
       })
     )
     try {
@@ -143,16 +143,17 @@ const offered = (url: string) =>
     }
   })
 
-// What calling `name` at `/mcp` gives: its text, or the error's message.
-const called = (url: string, name: string) =>
+// What calling `name` at `/mcp` gives (as the agent, or `key`'s caller): its text, or the error's message.
+const called = (url: string, name: string, key = agentKey) =>
   connected(`${url}/mcp`, (client) =>
     client.callTool({ name, arguments: {} }).then(
       (result) => (result.content as ReadonlyArray<{ readonly text?: string }>).map((block) => block.text).join(""),
       (error: Error) => `error: ${error.message}`
-    ))
+    ), key)
 
 it.live(
-  "an HTTP server down at start is tried again and served once it is up, on /mcp and /mcp/<server>",
+  "an HTTP server down at start is tried again and served once it is up, on /mcp and /mcp/<server>; a call " +
+    "meanwhile is told it has not answered",
   () =>
     Effect.gen(function*() {
       const port = yield* Effect.promise(freePort)
@@ -166,7 +167,18 @@ it.live(
       const absent = yield* Effect.promise(() =>
         fetch(`${gateway.url}/mcp/docs`, { method: "POST", headers: { authorization: `Bearer ${agentKey}` } })
       )
-      expect(absent.status).toBe(404)
+      // Not there yet: 503, to be tried again; a call of its tool at /mcp is told so, by a key that may use it.
+      expect(absent.status).toBe(503)
+      expect(((yield* Effect.promise(() => absent.json())) as { error: { code: string } }).error.code).toBe(
+        "mcp_server_unavailable"
+      )
+      expect(yield* called(gateway.url, "docs__lookup")).toBe(
+        "error: MCP error -32602: Tool 'docs__lookup' is of the MCP server docs, which has not answered since the " +
+          "gateway started; its tools are served once it answers: try again shortly"
+      )
+      expect(yield* called(gateway.url, "docs__lookup", bystanderKey)).toBe(
+        "error: MCP error -32602: Tool 'docs__lookup' not found"
+      )
 
       // A 2026-07-28 client listening for changes of the lists (`subscriptions/listen`).
       const listening = yield* listen(`${gateway.url}/mcp`)

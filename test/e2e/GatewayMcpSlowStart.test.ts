@@ -1,7 +1,8 @@
 /**
  * A stdio MCP server slower to start than the gateway's start waits for (`connectTimeout`): the gateway starts without
  * it, and the process it started goes on opening; once it answers, its tools are served from that same process, not
- * from a second one started in its place. A call of its tool before then is told the server has not answered.
+ * from a second one started in its place. A call of its tool before then is told the server has not answered, and its own
+ * endpoint answers 503.
  */
 import { expect, it } from "@effect/vitest"
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js"
@@ -56,8 +57,26 @@ it.live(
       expect(early.message).toContain(
         "Tool 'calc__add' is of the MCP server calc, which has not answered since the gateway started"
       )
+      // Its own endpoint is not there yet: 503, to be tried again.
+      const own = yield* Effect.promise(() =>
+        fetch(`${gateway.url}/mcp/calc`, {
+          method: "POST",
+          headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+          body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" })
+        })
+      )
+      expect(own.status).toBe(503)
+      expect(own.headers.get("retry-after")).toBe("5")
+      expect(yield* Effect.promise(() => own.json())).toMatchObject({
+        error: {
+          code: "mcp_server_unavailable",
+          message: "The MCP server calc has not answered since the gateway started; /mcp/calc is served once it " +
+            "answers: try again shortly."
+        }
+      })
       writeFileSync(waitFile, "")
       yield* eventually("its tools served", listedTools(gateway.url), (tools) => tools.includes("calc__add"))
+      expect(yield* listedTools(gateway.url, undefined, "/mcp/calc")).toContain("add")
       // Then the same client's call is answered by the server.
       const answered = yield* Effect.promise(() => client.callTool({ name: "calc__add", arguments: { a: 2, b: 3 } }))
       expect(answered.isError).not.toBe(true)

@@ -70,6 +70,8 @@ export interface Catalogued {
 export interface Endpoints {
   /** Each server served now (those reached), in the configuration's order, as its latest connection listed it. */
   readonly catalog: Effect.Effect<ReadonlyArray<Catalogued>>
+  /** The servers not answered since the start (down, or slow to start), whose tools are not served yet. */
+  readonly unanswered: () => ReadonlyArray<string>
   /** The version of a session's subscriptions here, which changes with them (`Subscriptions.version`). */
   readonly subscriptionsVersion: (session: string) => number
   /** The answer to a request on those paths, served as `McpRequest.Request` says; a path of no server fails. */
@@ -782,6 +784,7 @@ export const make = Effect.fnUntraced(function*(
   // read for them only while there are any.
   const unanswered = () => upstreams.flatMap(({ upstream }) => offered.has(upstream.name) ? [] : [upstream.name])
   return {
+    unanswered,
     subscriptionsVersion: subscriptions.version,
     catalog: Effect.sync(() =>
       upstreams.flatMap((server) => {

@@ -23,6 +23,9 @@ import { Requests } from "../serving/requests.js"
 
 export const paths = ["/mcp", "/mcp/:server"] as const
 
+// The seconds a client of a server not answered yet is told to wait (`Retry-After`).
+const unansweredRetry = 5
+
 // `request` without its `Origin`, which the guard has accepted.
 function withoutOrigin(request: HttpServerRequest.HttpServerRequest) {
   return request.headers["origin"] === undefined
@@ -64,21 +67,32 @@ export const routes = Effect.fnUntraced(function*(endpoints: Endpoint.Endpoints)
           metrics: serving.metrics
         })
       ),
-      Effect.catch(() =>
-        Effect.map(endpoints.catalog, (servers) =>
-          refusal(
-            context,
-            Errors.answer(
-              404,
-              `No MCP server is served at ${context.path}; this gateway serves ${
-                ["/mcp", ...servers.map((server) => `/mcp/${server.name}`)].join(", ")
-              }.`,
-              "invalid_request_error",
-              null,
-              "mcp_server_not_found"
-            )
-          ))
+      Effect.catch(() => Effect.map(endpoints.catalog, (servers) => refusal(context, notServed(context.path, servers))))
+    )
+  }
+  // The answer at `path`, of no server served: a server configured that has not answered since the start is not
+  // there yet (503, so a client tries again); else there is none of that name.
+  function notServed(path: string, servers: ReadonlyArray<Endpoint.Catalogued>) {
+    const server = path.slice("/mcp/".length)
+    if (endpoints.unanswered().includes(server)) {
+      return Errors.answer(
+        503,
+        `The MCP server ${server} has not answered since the gateway started; ${path} is served once it answers: ` +
+          "try again shortly.",
+        "server_error",
+        null,
+        "mcp_server_unavailable",
+        unansweredRetry
       )
+    }
+    return Errors.answer(
+      404,
+      `No MCP server is served at ${path}; this gateway serves ${
+        ["/mcp", ...servers.map((one) => `/mcp/${one.name}`)].join(", ")
+      }.`,
+      "invalid_request_error",
+      null,
+      "mcp_server_not_found"
     )
   }
   return paths.flatMap((path) =>
