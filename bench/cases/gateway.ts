@@ -42,7 +42,11 @@
  * process over its throughput rounds (`allocated_bytes`, the median of the rounds), and the largest sources of the
  * last round, a request's bytes by function, printed. The profiler slows the sides: CPU figures are then not theirs.
  * `GATEWAY_CPU_PROF=<dir>` runs each side under Node's `--cpu-prof`, its profile written in `<dir>/<side>` when the
- * side stops.
+ * side stops. `GATEWAY_OPS=1` loads `gateway/opsCounter.ts` into `serve` and the engine: each one's Effect operations
+ * and fiber turns a request over its throughput rounds (`ours_ops`, `engine_ops`...); `GATEWAY_OPS=breakdown
+ * BENCH_OPS_BREAKDOWN=1` prints, besides, the steps whose count a request differs most between the two, and each one's
+ * operations a request by site (`gateway/opsReport.ts`; the two run with `--enable-source-maps`). Counting slows both:
+ * CPU figures are then not theirs.
  */
 import autocannon from "autocannon"
 import * as Fs from "node:fs"
@@ -51,6 +55,8 @@ import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
 import type { AllocAnswer } from "../gateway/allocCounter.js"
 import { providerJson } from "../gateway/deployment.js"
+import type { OpsAnswer } from "../gateway/opsCounter.js"
+import { breakdownLines, type Counted, siteLines } from "../gateway/opsReport.js"
 import type { LoopDelay } from "../gateway/sideMonitor.js"
 import { firstLine, loaderArgs, nodeArgs, pinSelf, spawnNode, stopChild } from "../nodeArgs.js"
 import { median, range, round2 } from "../stats.js"
@@ -136,6 +142,11 @@ export interface GatewayResult {
   readonly engine_p99_added_ms: number
   /** Bytes a request allocates in each side's process (freed ones too), when `GATEWAY_ALLOC` counts them. */
   readonly allocated_bytes?: Readonly<Record<string, number>>
+  /** Effect operations and fiber turns a request in `serve` and in the engine, when `GATEWAY_OPS` counts them. */
+  readonly ours_ops?: number
+  readonly ours_turns?: number
+  readonly engine_ops?: number
+  readonly engine_turns?: number
 }
 
 /**
@@ -373,6 +384,33 @@ interface Medians {
 /** Whether the sides count the bytes they allocate (`GATEWAY_ALLOC`). */
 const counting = (process.env["GATEWAY_ALLOC"] ?? "") !== ""
 
+/** Whether `serve` and the engine count their Effect operations (`GATEWAY_OPS`), and by site (`breakdown`). */
+const opsCounting = process.env["GATEWAY_OPS"] ?? ""
+
+/** The sides whose operations are counted when `GATEWAY_OPS` is set. */
+const opsSides: ReadonlyArray<SideLabel> = ["ours", "engine"]
+
+/** `serve`'s and the engine's operations and turns a request over `requests` of each, and their breakdown. */
+function opsFigures(name: string, ours: Counted, engine: Counted, requests: readonly [number, number]) {
+  const of = (side: Counted, field: "ops" | "turns", n: number) => round2((side[1][field] - side[0][field]) / n)
+  if (ours[1].breakdown.length > 0) {
+    console.log(
+      `${name}: operations a request, serve (engine), by step:\n` +
+        breakdownLines(ours, engine, requests[0]).join("\n")
+    )
+    console.log(
+      `${name}: operations a request by site, serve:\n` + siteLines(ours, requests[0]).join("\n") +
+        `\n${name}: operations a request by site, engine:\n` + siteLines(engine, requests[1]).join("\n")
+    )
+  }
+  return {
+    ours_ops: of(ours, "ops", requests[0]),
+    ours_turns: of(ours, "turns", requests[0]),
+    engine_ops: of(engine, "ops", requests[1]),
+    engine_turns: of(engine, "turns", requests[1])
+  }
+}
+
 /** Each side's bytes a request, the median of its rounds. */
 function allocatedBytes(sides: ReadonlyArray<Side>, seen: ReadonlyMap<string, Rounds>): Record<string, number> {
   return Object.fromEntries(sides.map((side) => [side.label, Math.round(median(seen.get(side.label)!.allocated))]))
@@ -396,6 +434,9 @@ const measureCase = async (
     seen.set(label, { rps: [], cpuMicros: [], p50: [], p99: [], allocated: [] })
   }
   for (const side of sides) await load(side.url, stream, settings.warmupSeconds, settings.concurrency)
+  const counted = sides.filter((side) => opsCounting !== "" && opsSides.includes(side.label))
+  const opsBefore = await Promise.all(counted.map((side) => side.ask("ops") as Promise<OpsAnswer>))
+  const served = new Map<SideLabel, number>()
   for (let i = 0; i < settings.rounds; i++) {
     const line: Array<string> = []
     for (const side of sides) {
@@ -404,6 +445,7 @@ const measureCase = async (
       const run = await load(side.url, stream, settings.seconds, settings.concurrency)
       const cpuMicros = (await side.cpu() - before) / run.ok
       const rps = run.ok / run.seconds
+      served.set(side.label, (served.get(side.label) ?? 0) + run.ok)
       seen.get(side.label)!.rps.push(rps)
       seen.get(side.label)!.cpuMicros.push(cpuMicros)
       line.push(`${side.label} ${rps.toFixed(0)} rps (${cpuMicros.toFixed(1)} us CPU a request)`)
@@ -416,6 +458,7 @@ const measureCase = async (
     }
     console.log(`${name} round ${i + 1}: ${line.join(", ")}`)
   }
+  const opsAfter = await Promise.all(counted.map((side) => side.ask("ops") as Promise<OpsAnswer>))
   const targets = [{ label: "simulator", url: simulator }, ...sides]
   for (let i = 0; i < settings.rounds; i++) {
     const line: Array<string> = []
@@ -478,17 +521,30 @@ const measureCase = async (
     floor_p99_added_ms: round3(floor.p99 - alone.p99),
     engine_p50_added_ms: round3(engine.p50 - alone.p50),
     engine_p99_added_ms: round3(engine.p99 - alone.p99),
-    ...(counting ? { allocated_bytes: allocatedBytes(sides, seen) } : {})
+    ...(counting ? { allocated_bytes: allocatedBytes(sides, seen) } : {}),
+    ...(counted.length === 0 ? {} : opsFigures(
+      name,
+      [opsBefore[0]!, opsAfter[0]!],
+      [opsBefore[1]!, opsAfter[1]!],
+      [served.get("ours")!, served.get("engine")!]
+    ))
   }
   return result
 }
 
-/** What each side runs with: `gateway/allocCounter` loaded when `GATEWAY_ALLOC` is set, `--cpu-prof` when asked. */
+/**
+ * What each side runs with: `gateway/allocCounter` loaded when `GATEWAY_ALLOC` is set, `gateway/opsCounter` in `serve`
+ * and the engine when `GATEWAY_OPS` is, `--cpu-prof` when asked.
+ */
 function sideVariant(label: SideLabel): ServeVariant {
   const profiles = process.env["GATEWAY_CPU_PROF"] ?? ""
+  const ops = opsCounting !== "" && opsSides.includes(label)
   return {
-    ...(counting ? { imports: ["gateway/allocCounter"] } : {}),
-    ...(profiles === "" ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${Path.join(profiles, label)}`] })
+    imports: [...(counting ? ["gateway/allocCounter"] : []), ...(ops ? ["gateway/opsCounter"] : [])],
+    nodeArgs: [
+      ...(ops && opsCounting === "breakdown" ? ["--enable-source-maps"] : []),
+      ...(profiles === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${Path.join(profiles, label)}`])
+    ]
   }
 }
 

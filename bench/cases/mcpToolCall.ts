@@ -34,7 +34,9 @@ import type { AddressInfo } from "node:net"
 import * as Path from "node:path"
 import type { Window } from "../cpuProfile.js"
 import type { OpsAnswer } from "../gateway/opsCounter.js"
+import { breakdownLines, siteLines } from "../gateway/opsReport.js"
 import { pinSelf } from "../nodeArgs.js"
+import { round2 } from "../stats.js"
 import { clientKey, type Side, type SideLabel, startSide } from "./gateway.js"
 
 export const mcpToolCallCaseName = "mcp-tools-call"
@@ -141,8 +143,6 @@ async function burst(call: () => Promise<number>, rounds: number): Promise<numbe
   return rounds * 16 / (Number(process.hrtime.bigint() - start) / 1e9)
 }
 
-const round2 = (n: number) => Math.round(n * 100) / 100
-
 // µs of the monotonic clock, the one a `.cpuprofile`'s timestamps are on.
 const now = () => Number(process.hrtime.bigint() / 1000n)
 
@@ -196,55 +196,6 @@ async function startRelays(simulator: string, echo: string): Promise<Record<(typ
 }
 
 const ask = (side: Side) => side.ask("ops") as Promise<OpsAnswer>
-
-/** Each key's count a call over `calls` calls, from the counts `before` and `after` them. */
-function perCall(
-  before: ReadonlyArray<readonly [string, number]>,
-  after: ReadonlyArray<readonly [string, number]>,
-  calls: number
-): Map<string, number> {
-  const earlier = new Map(before)
-  return new Map(after.map(([key, n]) => [key, (n - (earlier.get(key) ?? 0)) / calls] as const))
-}
-
-/**
- * The sites (the nearest line of this repository's code that built an operation) of the most operations a call,
- * each with its labels of the most.
- */
-function siteLines(side: readonly [OpsAnswer, OpsAnswer], calls: number): Array<string> {
-  const bySite = new Map<string, { total: number; labels: Array<readonly [string, number]> }>()
-  for (const [key, n] of perCall(side[0].sites, side[1].sites, calls)) {
-    if (n === 0) continue
-    const [site = "", label = ""] = key.split("\t")
-    const entry = bySite.get(site) ?? { total: 0, labels: [] }
-    entry.total += n
-    entry.labels.push([label, n])
-    bySite.set(site, entry)
-  }
-  return [...bySite].filter(([, entry]) => entry.total >= 0.5).sort((a, b) => b[1].total - a[1].total).slice(0, 40)
-    .map(([site, entry]) => {
-      const labels = entry.labels.sort((a, b) => b[1] - a[1]).slice(0, 4)
-        .map(([label, n]) => `${round2(n)} ${label.slice(0, 70)}`)
-      return `  ${round2(entry.total)}  ${site}\n      ${labels.join("\n      ")}`
-    })
-}
-
-/** The steps whose operations a call differ most between `serve` and the engine over `calls` calls. */
-function breakdownLines(
-  ours: readonly [OpsAnswer, OpsAnswer],
-  engine: readonly [OpsAnswer, OpsAnswer],
-  calls: number
-): Array<string> {
-  const o = perCall(ours[0].breakdown, ours[1].breakdown, calls)
-  const e = perCall(engine[0].breakdown, engine[1].breakdown, calls)
-  const labels = new Set([...o.keys(), ...e.keys()])
-  return [...labels]
-    .map((label) => ({ label, ours: o.get(label) ?? 0, engine: e.get(label) ?? 0 }))
-    .filter((step) => Math.abs(step.ours - step.engine) >= 0.5)
-    .sort((a, b) => Math.abs(b.ours - b.engine) - Math.abs(a.ours - a.engine))
-    .slice(0, 60)
-    .map((step) => `  ${round2(step.ours)} (engine ${round2(step.engine)})  ${step.label}`)
-}
 
 /** The case: one upstream, three relays, a client on each path. */
 export async function measureMcpToolCall(
