@@ -6,8 +6,7 @@
  * `McpServer` runs each handler in the request it answers but types it without it (a handler requires only
  * `McpRequestContext`); its typed middleware covers only the registrations made as layers at build time, not those the
  * gateway adds as upstreams list, and a middleware providing this service would read it from the request anyway. So a
- * handler reads it through `current`, whose one failure, a handler run outside the entry that requires it, is a defect
- * (docs/mcp.md).
+ * handler reads it through `current`, whose one failure, a handler run outside the entry that requires it, is a defect.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
