@@ -1,10 +1,10 @@
 /**
  * A model's refusal reaches every gateway client in its own dialect, whole and streamed, whatever the backend
- * (docs/gateway.md, "A refusal"): over loopback with the official clients, a simulator deployment of each API refusing
- * (`x-simulator-refusal`), asked through each front door. OpenAI's clients read it in their `refusal` fields when the
- * backend has one (Chat Completions, Responses), else as the reply's text; Anthropic's and Google's read it as text,
- * Anthropic's with `stop_reason: "refusal"`. What a client reads streamed is what it reads whole. Under the gateway,
- * `ChatChunk.collect` of a backend's stream gives the refusal its whole reply gives, for any refusal text.
+ * (docs/gateway.md, "A model's refusal"): over loopback with the official clients, a simulator deployment of each API
+ * refusing (`x-simulator-refusal`), asked through each front door. OpenAI's clients read it in their `refusal` fields
+ * when the backend has one (Chat Completions, Responses), else as the reply's text; Anthropic's and Google's read it as
+ * text, Anthropic's with `stop_reason: "refusal"`. What a client reads streamed is what it reads whole. Under the
+ * gateway, `ChatChunk.collect` of a backend's stream gives the refusal its whole reply gives, for any refusal text.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"

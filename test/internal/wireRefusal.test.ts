@@ -1,9 +1,9 @@
 /**
- * Each dialect's one writer carries a reply's refusal, whole and streamed (docs/gateway.md, "A refusal"): for any
- * reply (text, reasoning, tool calls, a refusal or none, any finish), what a client folds from the stream the gateway
- * writes of it (`ChatChunk.fromResponse`, a chunk a batch) is what it reads of the whole reply. Chat Completions
- * carries the refusal in `message.refusal` and `delta.refusal`; Anthropic's Messages as a text block of its own with
- * `stop_reason: "refusal"`; Gemini as a text part of its own. (Responses: `openAiResponsesWriter.test.ts`.)
+ * Each dialect's one writer carries a reply's refusal, whole and streamed (docs/gateway.md, "A model's refusal"): for
+ * any reply (text, reasoning, tool calls, a refusal or none, any finish), what a client folds from the stream the
+ * gateway writes of it (`ChatChunk.fromResponse`, a chunk a batch) is what it reads of the whole reply. Chat
+ * Completions carries the refusal in `message.refusal` and `delta.refusal`; Anthropic's Messages as a text block of its
+ * own with `stop_reason: "refusal"`; Gemini as a text part of its own. (Responses: `openAiResponsesWriter.test.ts`.)
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
