@@ -9,8 +9,9 @@
  * path (direct, and each relay's `/mcp`), each connected once, called in turn, the order rotated each round
  * (`MCP_TOOL_CALL_CALLS` rounds, default 2,000, after `MCP_TOOL_CALL_WARMUP`, 300): each relay's added p50 and p99
  * and its CPU a call over those rounds. Then 16 calls in flight (`MCP_TOOL_CALL_BURST` rounds of 16 a path, default
- * 100): each relay's calls a second over direct, and its CPU a call then. `ours_vs_engine_cpu` is the engine's CPU a call over `serve`'s,
- * `ours_vs_engine_burst` `serve`'s calls a second at 16 in flight over the engine's (each higher better for ours).
+ * 100): each relay's calls a second over direct, and its CPU a call then. `ours_vs_engine_cpu` is the engine's CPU a
+ * call over `serve`'s, `ours_vs_engine_burst` `serve`'s calls a second at 16 in flight over the engine's (each higher
+ * better for ours).
  *
  * `MCP_TOOL_CALL_PROFILE=<dir>` starts each relay under `--cpu-prof`, its profile written to `<dir>/<side>` when it
  * stops, and writes `<dir>/window.json`, the span of the timed rounds on the profiles' clock, which
@@ -163,7 +164,9 @@ const relays = [
 
 type PathName = "direct" | (typeof relays)[number]["path"]
 
-/** The relays' processes, each started as `variant` says, `serve`'s with the upstream at `echo` as its server `echo`. */
+/**
+ * The relays' processes, each started as `variant` says, `serve`'s with the upstream at `echo` as its server `echo`.
+ */
 async function startRelays(simulator: string, echo: string): Promise<Record<(typeof relays)[number]["path"], Side>> {
   const profile = process.env["MCP_TOOL_CALL_PROFILE"]
   const counting = (process.env["MCP_TOOL_CALL_OPS"] ?? "") !== ""
